@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* msgtrk-envelope.h: the SMTP side of tracking (RFC 3461 DSN, RFC 3885 MTRK).
+ *
+ * - ENVID generation (PROTOCOL-NOTES: "mtrk.<26 base32>@<sender-domain>", no escaping
+ *   needed, at most MSGTRK_ENVID_MAX_LENGTH characters).
+ * - xtext encode/decode (RFC 3461 section 4).
+ * - EHLO reply parsing into a capability set.
+ * - MAIL FROM / RCPT TO arguments built from what the server offered: MTRK only if it
+ *   offered MTRK; ENVID, RET, NOTIFY, ORCPT only if it offered DSN.
+ * - Server side: parsing of MAIL/RCPT parameters (ENVID, MTRK, RET, NOTIFY, ORCPT, …).
+ *
+ * Limits: a built command line never passes MSGTRK_SMTP_MAIL_LINE_MAX /
+ * MSGTRK_SMTP_RCPT_LINE_MAX (an error, never a truncated command); EHLO replies are at
+ * most MSGTRK_EHLO_MAX_LINES lines of MSGTRK_SMTP_REPLY_LINE_MAX octets.
+ */
+#pragma once
+
+#if !defined(MSGTRK_INSIDE) && !defined(MSGTRK_COMPILATION)
+#error "Only <msgtrk.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+/** MSGTRK_ENVID_MAX_LENGTH: longest ENVID we generate (RFC 3461 allows 100 xtext chars). */
+#define MSGTRK_ENVID_MAX_LENGTH 100
+/** MSGTRK_SMTP_LINE_MAX: RFC 5321 command line limit, CRLF included. */
+#define MSGTRK_SMTP_LINE_MAX 512
+/** MSGTRK_SMTP_MAIL_LINE_MAX: MAIL line limit with DSN (+100, RFC 3461) and MTRK (+40, RFC 3885). */
+#define MSGTRK_SMTP_MAIL_LINE_MAX (512 + 100 + 40)
+/** MSGTRK_SMTP_RCPT_LINE_MAX: RCPT line limit with NOTIFY and ORCPT (+500, RFC 3461). */
+#define MSGTRK_SMTP_RCPT_LINE_MAX (512 + 500)
+/** MSGTRK_SMTP_REPLY_LINE_MAX: RFC 5321 reply line limit, CRLF included. */
+#define MSGTRK_SMTP_REPLY_LINE_MAX 512
+/** MSGTRK_EHLO_MAX_LINES: most lines accepted in one EHLO reply. */
+#define MSGTRK_EHLO_MAX_LINES 128
+/** MSGTRK_MTRK_TIMEOUT_MAX: largest MTRK timeout (9 digits of seconds). */
+#define MSGTRK_MTRK_TIMEOUT_MAX 999999999u
+
+/**
+ * MsgtrkDsnRet:
+ * @MSGTRK_DSN_RET_UNSET: no RET parameter
+ * @MSGTRK_DSN_RET_HDRS: RET=HDRS, return the headers only
+ * @MSGTRK_DSN_RET_FULL: RET=FULL, return the whole message
+ *
+ * The RFC 3461 RET parameter.
+ */
+typedef enum {
+  MSGTRK_DSN_RET_UNSET,
+  MSGTRK_DSN_RET_HDRS,
+  MSGTRK_DSN_RET_FULL,
+} MsgtrkDsnRet;
+
+/**
+ * MsgtrkDsnNotify:
+ * @MSGTRK_DSN_NOTIFY_UNSET: no NOTIFY parameter
+ * @MSGTRK_DSN_NOTIFY_NEVER: NOTIFY=NEVER (exclusive with the others)
+ * @MSGTRK_DSN_NOTIFY_SUCCESS: SUCCESS
+ * @MSGTRK_DSN_NOTIFY_FAILURE: FAILURE
+ * @MSGTRK_DSN_NOTIFY_DELAY: DELAY
+ *
+ * The RFC 3461 NOTIFY parameter, as flags.
+ */
+typedef enum /*< flags >*/ {
+  MSGTRK_DSN_NOTIFY_UNSET = 0,
+  MSGTRK_DSN_NOTIFY_NEVER = 1 << 0,
+  MSGTRK_DSN_NOTIFY_SUCCESS = 1 << 1,
+  MSGTRK_DSN_NOTIFY_FAILURE = 1 << 2,
+  MSGTRK_DSN_NOTIFY_DELAY = 1 << 3,
+} MsgtrkDsnNotify;
+
+/* ENVID and xtext */
+char     *msgtrk_envid_generate        (const char *sender_domain,
+                                        GError    **error);
+gboolean  msgtrk_envid_is_valid        (const char *envid,
+                                        GError    **error);
+char     *msgtrk_xtext_encode          (const char *text);
+char     *msgtrk_xtext_decode          (const char *xtext,
+                                        GError    **error);
+
+/* EHLO capabilities */
+#define MSGTRK_TYPE_SMTP_CAPABILITIES (msgtrk_smtp_capabilities_get_type ())
+G_DECLARE_FINAL_TYPE (MsgtrkSmtpCapabilities, msgtrk_smtp_capabilities, MSGTRK, SMTP_CAPABILITIES, GObject)
+
+MsgtrkSmtpCapabilities *msgtrk_smtp_capabilities_parse      (const char *ehlo_reply,
+                                                             GError    **error);
+MsgtrkSmtpCapabilities *msgtrk_smtp_capabilities_new_from_keywords (const char * const *keywords);
+const char   *msgtrk_smtp_capabilities_get_domain   (MsgtrkSmtpCapabilities *self);
+gboolean      msgtrk_smtp_capabilities_has          (MsgtrkSmtpCapabilities *self,
+                                                     const char             *keyword);
+const char   *msgtrk_smtp_capabilities_get_params   (MsgtrkSmtpCapabilities *self,
+                                                     const char             *keyword);
+char        **msgtrk_smtp_capabilities_list_keywords (MsgtrkSmtpCapabilities *self);
+char         *msgtrk_smtp_capabilities_to_string    (MsgtrkSmtpCapabilities *self);
+
+/* The client-side envelope: what to add to MAIL FROM and RCPT TO */
+#define MSGTRK_TYPE_ENVELOPE (msgtrk_envelope_get_type ())
+G_DECLARE_FINAL_TYPE (MsgtrkEnvelope, msgtrk_envelope, MSGTRK, ENVELOPE, GObject)
+
+MsgtrkEnvelope *msgtrk_envelope_new                (const char      *envid);
+const char     *msgtrk_envelope_get_envid          (MsgtrkEnvelope  *self);
+void            msgtrk_envelope_set_authenticator  (MsgtrkEnvelope  *self,
+                                                    const char      *authenticator);
+const char     *msgtrk_envelope_get_authenticator  (MsgtrkEnvelope  *self);
+void            msgtrk_envelope_set_mtrk_timeout   (MsgtrkEnvelope  *self,
+                                                    guint            seconds);
+guint           msgtrk_envelope_get_mtrk_timeout   (MsgtrkEnvelope  *self);
+void            msgtrk_envelope_set_ret            (MsgtrkEnvelope  *self,
+                                                    MsgtrkDsnRet     ret);
+MsgtrkDsnRet    msgtrk_envelope_get_ret            (MsgtrkEnvelope  *self);
+void            msgtrk_envelope_set_notify         (MsgtrkEnvelope  *self,
+                                                    MsgtrkDsnNotify  notify);
+MsgtrkDsnNotify msgtrk_envelope_get_notify         (MsgtrkEnvelope  *self);
+
+char           *msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
+                                                     MsgtrkSmtpCapabilities *caps,
+                                                     const char             *sender,
+                                                     GError                **error);
+char           *msgtrk_envelope_build_rcpt_to_arg   (MsgtrkEnvelope         *self,
+                                                     MsgtrkSmtpCapabilities *caps,
+                                                     const char             *recipient,
+                                                     GError                **error);
+
+/* Server side: ESMTP parameters of MAIL and RCPT (RFC 5321 section 4.1.2 esmtp-param) */
+GHashTable     *msgtrk_smtp_params_parse           (const char      *text,
+                                                    GError         **error);
+MsgtrkEnvelope *msgtrk_envelope_new_from_mail_params (GHashTable    *params,
+                                                      GError       **error);
+gboolean        msgtrk_mtrk_param_parse            (const char      *value,
+                                                    char           **authenticator,
+                                                    guint           *timeout,
+                                                    GError         **error);
+gboolean        msgtrk_notify_param_parse          (const char      *value,
+                                                    MsgtrkDsnNotify *notify,
+                                                    GError         **error);
+char           *msgtrk_notify_param_format         (MsgtrkDsnNotify  notify);
+gboolean        msgtrk_orcpt_param_parse           (const char      *value,
+                                                    char           **addr_type,
+                                                    char           **address,
+                                                    GError         **error);
+
+G_END_DECLS

@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* msgtrk-error.c: the MSGTRK_ERROR quark. */
+#include "config.h"
+
+#include "msgtrk-error.h"
+
+G_DEFINE_QUARK (msgtrk-error-quark, msgtrk_error)

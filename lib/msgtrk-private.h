@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* msgtrk-private.h: helpers shared inside libmsgtrk, not public API.
+ *
+ * One concept, one place: before adding a helper to a module, look here.
+ */
+#pragma once
+
+#include <glib.h>
+#include <glib/gi18n-lib.h>
+
+#include "msgtrk.h"
+
+G_BEGIN_DECLS
+
+/** MSGTRK_DATE_MIN_YEAR / MSGTRK_DATE_MAX_YEAR: dates outside are treated as absurd. */
+#define MSGTRK_DATE_MIN_YEAR 1980
+#define MSGTRK_DATE_MAX_YEAR 2200
+
+GDateTime *msgtrk_date_parse     (const char *text);
+char      *msgtrk_date_format    (GDateTime  *date);
+void       msgtrk_ensure_gmime   (void);
+char      *msgtrk_str_escape_for_error (const char *text,
+                                        gsize       max_len);
+
+G_END_DECLS

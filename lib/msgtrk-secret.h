@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* msgtrk-secret.h: the tracking secret A and its authenticator B (RFC 3885, RFC 3887).
+ *
+ * A is MSGTRK_SECRET_SIZE random octets from OpenSSL's CSPRNG. On the wire it is the
+ * base64 "mtrk-secret". B = base64 (SHA-1 (raw octets of A)), 28 characters, sent in
+ * MAIL FROM ... MTRK=B. Servers keep only B.
+ *
+ * Never: log A, put A in argv or a temporary file, or compare A/B with memcmp.
+ * Every buffer that held A is wiped (OPENSSL_cleanse) before it is freed.
+ */
+#pragma once
+
+#if !defined(MSGTRK_INSIDE) && !defined(MSGTRK_COMPILATION)
+#error "Only <msgtrk.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+/** MSGTRK_SECRET_SIZE: octets of randomness in a secret made by msgtrk_secret_generate(). */
+#define MSGTRK_SECRET_SIZE 32
+/** MSGTRK_SECRET_MIN_SIZE: fewest octets accepted in a secret from elsewhere (128 bits). */
+#define MSGTRK_SECRET_MIN_SIZE 16
+/** MSGTRK_SECRET_MAX_SIZE: most octets accepted in a secret from elsewhere. */
+#define MSGTRK_SECRET_MAX_SIZE 64
+/** MSGTRK_AUTHENTICATOR_LENGTH: characters of a base64 authenticator B (SHA-1, 20 octets). */
+#define MSGTRK_AUTHENTICATOR_LENGTH 28
+
+#define MSGTRK_TYPE_SECRET (msgtrk_secret_get_type ())
+G_DECLARE_FINAL_TYPE (MsgtrkSecret, msgtrk_secret, MSGTRK, SECRET, GObject)
+
+MsgtrkSecret *msgtrk_secret_generate          (GError      **error);
+MsgtrkSecret *msgtrk_secret_new_from_base64   (const char   *text,
+                                               GError      **error);
+char         *msgtrk_secret_to_base64         (MsgtrkSecret *self);
+char         *msgtrk_secret_compute_authenticator (MsgtrkSecret *self);
+gboolean      msgtrk_secret_matches_authenticator (MsgtrkSecret *self,
+                                                   const char   *authenticator);
+
+gboolean      msgtrk_authenticator_is_valid   (const char   *authenticator,
+                                               GError      **error);
+gboolean      msgtrk_verify_secret            (const char   *secret_base64,
+                                               const char   *authenticator);
+
+void          msgtrk_secure_wipe              (gpointer      data,
+                                               gsize         len);
+void          msgtrk_secure_free_string       (char         *str);
+
+G_END_DECLS

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* msgtrk-trace.h: Received: trace fields (RFC 5321 section 4.4) → hops.
+ *
+ * The returned headers of a DSN (RET=HDRS) carry the Received: chain as the final MTA saw
+ * it; each field becomes a MsgtrkHop. Fields are newest first in a header; hops are
+ * returned oldest first, each with the delay since the hop before it.
+ *
+ * Tolerant of the real forms written by Postfix, Exim, Sendmail, Microsoft Exchange /
+ * Office 365 and Gmail: a clause it cannot read is skipped, not fatal, and the raw field
+ * is kept. Limits: MSGTRK_TRACE_MAX_HOPS fields, MSGTRK_TRACE_MAX_FIELD_LENGTH octets each.
+ */
+#pragma once
+
+#if !defined(MSGTRK_INSIDE) && !defined(MSGTRK_COMPILATION)
+#error "Only <msgtrk.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+#define MSGTRK_TRACE_MAX_HOPS 100
+#define MSGTRK_TRACE_MAX_FIELD_LENGTH 8192
+#define MSGTRK_TRACE_MAX_HEADER_SIZE (256 * 1024)
+
+#define MSGTRK_TYPE_HOP (msgtrk_hop_get_type ())
+G_DECLARE_FINAL_TYPE (MsgtrkHop, msgtrk_hop, MSGTRK, HOP, GObject)
+
+MsgtrkHop   *msgtrk_hop_parse_received   (const char *value,
+                                          GError    **error);
+const char  *msgtrk_hop_get_from_helo    (MsgtrkHop *self);
+const char  *msgtrk_hop_get_from_host    (MsgtrkHop *self);
+const char  *msgtrk_hop_get_from_address (MsgtrkHop *self);
+const char  *msgtrk_hop_get_by_host      (MsgtrkHop *self);
+const char  *msgtrk_hop_get_via          (MsgtrkHop *self);
+const char  *msgtrk_hop_get_with         (MsgtrkHop *self);
+const char  *msgtrk_hop_get_id           (MsgtrkHop *self);
+const char  *msgtrk_hop_get_for          (MsgtrkHop *self);
+GDateTime   *msgtrk_hop_get_date         (MsgtrkHop *self);
+gint64       msgtrk_hop_get_delay        (MsgtrkHop *self);
+const char  *msgtrk_hop_get_raw          (MsgtrkHop *self);
+
+GPtrArray   *msgtrk_trace_parse_headers  (const char *headers,
+                                          gssize      len,
+                                          GError    **error);
+
+G_END_DECLS

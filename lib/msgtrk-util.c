@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* msgtrk-util.c: small helpers shared by the modules of libmsgtrk.
+ *
+ * - RFC 5322 date-time parse and format (through GMime), with absurd dates refused.
+ * - One-time GMime initialisation.
+ * - Quoting of hostile input for error messages (bounded, printable).
+ */
+#include "config.h"
+
+#include <gmime/gmime.h>
+
+#include "msgtrk-private.h"
+
+/* Initialise GMime once per process; safe to call from any module. */
+void
+msgtrk_ensure_gmime (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done))
+    {
+      g_mime_init ();
+      g_once_init_leave (&done, 1);
+    }
+}
+
+/*
+ * Parse an RFC 5322 date-time (date-time = [ day-of-week "," ] date time [CFWS]).
+ * Returns NULL for text that is not a date or is an absurd one (outside
+ * MSGTRK_DATE_MIN_YEAR..MSGTRK_DATE_MAX_YEAR); callers keep the raw text.
+ */
+GDateTime *
+msgtrk_date_parse (const char *text)
+{
+  g_autoptr (GDateTime) date = NULL;
+  int year;
+
+  if (text == NULL || *text == '\0')
+    return NULL;
+
+  msgtrk_ensure_gmime ();
+  date = g_mime_utils_header_decode_date (text);
+  if (date == NULL)
+    return NULL;
+
+  year = g_date_time_get_year (date);
+  if (year < MSGTRK_DATE_MIN_YEAR || year > MSGTRK_DATE_MAX_YEAR)
+    return NULL;
+
+  return g_steal_pointer (&date);
+}
+
+/* Format a date as RFC 5322 date-time, keeping its UTC offset. */
+char *
+msgtrk_date_format (GDateTime *date)
+{
+  g_return_val_if_fail (date != NULL, NULL);
+
+  msgtrk_ensure_gmime ();
+  return g_mime_utils_header_format_date (date);
+}
+
+/*
+ * Quote untrusted text for an error message: at most @max_len characters, control and
+ * non-ASCII octets shown as \xNN, an ellipsis when cut.
+ */
+char *
+msgtrk_str_escape_for_error (const char *text,
+                             gsize       max_len)
+{
+  GString *out;
+  gsize i;
+
+  if (text == NULL)
+    return g_strdup ("(null)");
+
+  out = g_string_new (NULL);
+  for (i = 0; text[i] != '\0'; i++)
+    {
+      guchar c = (guchar) text[i];
+
+      if (out->len >= max_len)
+        {
+          g_string_append (out, "…");
+          break;
+        }
+      if (c < 0x20 || c >= 0x7f)
+        g_string_append_printf (out, "\\x%02X", c);
+      else
+        g_string_append_c (out, (char) c);
+    }
+  return g_string_free (out, FALSE);
+}

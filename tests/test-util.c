@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-util.c: fixture loading, running tools, temporary directories for tests. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+
+#include "test-util.h"
+
+/* Path of tests/fixtures/@name in the source tree. */
+char *
+mt_fixture_path (const char *name)
+{
+  return g_test_build_filename (G_TEST_DIST, "fixtures", name, NULL);
+}
+
+/* The bytes of a fixture; aborts the test if it is missing. */
+GBytes *
+mt_fixture_load (const char *name)
+{
+  g_autofree char *path = mt_fixture_path (name);
+  g_autoptr (GError) error = NULL;
+  char *data = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &data, &len, &error))
+    g_error ("fixture %s: %s", name, error->message);
+  return g_bytes_new_take (data, len);
+}
+
+/* The text of a fixture, NUL-terminated. */
+char *
+mt_fixture_load_string (const char *name)
+{
+  g_autoptr (GBytes) bytes = mt_fixture_load (name);
+  gsize len = 0;
+  const char *data = g_bytes_get_data (bytes, &len);
+
+  return g_strndup (data, len);
+}
+
+/* Run a tool with @input on stdin; returns its stdout, or NULL and an error if it fails. */
+GBytes *
+mt_run_tool (const char * const *argv,
+             GBytes             *input,
+             GError            **error)
+{
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GBytes) out = NULL;
+  g_autoptr (GBytes) err = NULL;
+
+  proc = g_subprocess_newv (argv,
+                            G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                              G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            error);
+  if (proc == NULL)
+    return NULL;
+  if (!g_subprocess_communicate (proc, input, NULL, &out, &err, error))
+    return NULL;
+  if (!g_subprocess_get_successful (proc))
+    {
+      gsize len = 0;
+      const char *text = err ? g_bytes_get_data (err, &len) : "";
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s failed: %.*s", argv[0], (int) len,
+                   text);
+      return NULL;
+    }
+  return g_steal_pointer (&out);
+}
+
+/* A new private temporary directory. */
+char *
+mt_tmpdir_new (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = g_dir_make_tmp ("msgtrk-test-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+static void
+remove_tree (GFile *file)
+{
+  g_autoptr (GFileEnumerator) en = NULL;
+
+  en = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                  G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  if (en != NULL)
+    {
+      GFileInfo *info;
+
+      while ((info = g_file_enumerator_next_file (en, NULL, NULL)) != NULL)
+        {
+          g_autoptr (GFile) child = g_file_get_child (file, g_file_info_get_name (info));
+
+          remove_tree (child);
+          g_object_unref (info);
+        }
+    }
+  g_file_delete (file, NULL, NULL);
+}
+
+/* Remove a directory made by mt_tmpdir_new() and all it holds. */
+void
+mt_tmpdir_remove (const char *path)
+{
+  g_autoptr (GFile) file = NULL;
+
+  if (path == NULL)
+    return;
+  file = g_file_new_for_path (path);
+  remove_tree (file);
+}
+
+char *
+mt_strip_cr (const char *text)
+{
+  GString *out = g_string_new (NULL);
+
+  for (; *text; text++)
+    if (*text != '\r')
+      g_string_append_c (out, *text);
+  return g_string_free (out, FALSE);
+}
