@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* msgtrk-tls.c: placeholder, being written. */
+#include "config.h"
