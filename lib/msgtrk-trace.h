@@ -38,6 +38,7 @@ const char  *msgtrk_hop_get_id           (MsgtrkHop *self);
 const char  *msgtrk_hop_get_for          (MsgtrkHop *self);
 GDateTime   *msgtrk_hop_get_date         (MsgtrkHop *self);
 gint64       msgtrk_hop_get_delay        (MsgtrkHop *self);
+gboolean     msgtrk_hop_has_delay        (MsgtrkHop *self);
 const char  *msgtrk_hop_get_raw          (MsgtrkHop *self);
 
 GPtrArray   *msgtrk_trace_parse_headers  (const char *headers,

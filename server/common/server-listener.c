@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* server-listener.c: a TCP listener with one thread per connection and a cap
+ * (see server-listener.h).
+ *
+ * One accept thread blocks in g_socket_accept() (woken by the cancellable on stop).
+ * Each accepted connection under the cap gets a worker thread (joined once it has ended,
+ * by the accept thread or by stop()); the count of
+ * workers and the set of open connections are kept under one mutex, and stop() waits on
+ * a condition until the count is zero. A connection over the cap gets the reject line
+ * with a short send timeout (a client that does not read cannot stall the accept thread)
+ * and is closed.
+ *
+ * Limits: max_connections workers at once (>= 1). Never: block the accept thread on a
+ * client; leave a worker running after server_listener_stop() returns.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "server-listener.h"
+
+/* Seconds a rejected client gets to take the reject line. */
+#define SERVER_LISTENER_REJECT_TIMEOUT 2
+/* Back-off after an accept error (e.g. EMFILE), in microseconds. */
+#define SERVER_LISTENER_ACCEPT_BACKOFF_US (100 * 1000)
+
+struct _ServerListener
+{
+  GSocket *socket;                 /* (owned) listening */
+  guint max_connections;
+  char *reject_line;               /* (owned) */
+  ServerConnectionFunc handler;
+  gpointer user_data;
+  GCancellable *cancellable;       /* (owned) cancelled by stop() */
+  GThread *accept_thread;          /* (owned) (nullable) */
+
+  GMutex lock;
+  GCond cond;
+  guint active;                    /* workers running; under lock */
+  GHashTable *connections;         /* (owned) set of GSocketConnection; under lock */
+  GPtrArray *finished;             /* (owned) GThread refs of workers that are ending, to
+                                    * join (so that their thread-local state, e.g.
+                                    * OpenSSL's, is freed before exit); under lock */
+};
+
+typedef struct
+{
+  ServerListener *listener;
+  GSocketConnection *connection;   /* (owned) */
+} Worker;
+
+/**
+ * server_listener_new:
+ * @address: where to listen (port 0: a free port, see server_listener_get_port())
+ * @max_connections: most connections served at once (at least 1)
+ * @reject_line: the line (CRLF included) sent to a connection over the cap
+ * @handler: called in a worker thread for each connection
+ * @user_data: for @handler
+ * @error: return location for a #GError
+ *
+ * Binds and listens; no connection is accepted before server_listener_start().
+ *
+ * Returns: (transfer full) (nullable): the listener, or %NULL with @error set
+ */
+ServerListener *
+server_listener_new (GSocketAddress       *address,
+                     guint                 max_connections,
+                     const char           *reject_line,
+                     ServerConnectionFunc  handler,
+                     gpointer              user_data,
+                     GError              **error)
+{
+  g_autoptr (GSocket) sock = NULL;
+  ServerListener *self;
+
+  g_return_val_if_fail (G_IS_SOCKET_ADDRESS (address), NULL);
+  g_return_val_if_fail (max_connections >= 1, NULL);
+  g_return_val_if_fail (reject_line != NULL, NULL);
+  g_return_val_if_fail (handler != NULL, NULL);
+
+  sock = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                       G_SOCKET_PROTOCOL_TCP, error);
+  if (sock == NULL)
+    return NULL;
+  if (!g_socket_bind (sock, address, TRUE, error))
+    return NULL;
+  g_socket_set_listen_backlog (sock, 64);
+  if (!g_socket_listen (sock, error))
+    return NULL;
+
+  self = g_new0 (ServerListener, 1);
+  self->socket = g_steal_pointer (&sock);
+  self->max_connections = max_connections;
+  self->reject_line = g_strdup (reject_line);
+  self->handler = handler;
+  self->user_data = user_data;
+  self->cancellable = g_cancellable_new ();
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->connections = g_hash_table_new (NULL, NULL);
+  self->finished = g_ptr_array_new ();
+  return self;
+}
+
+/**
+ * server_listener_get_port:
+ * @self: a listener
+ *
+ * Returns: the bound TCP port (useful after listening on port 0), or 0 on failure
+ */
+guint16
+server_listener_get_port (ServerListener *self)
+{
+  g_autoptr (GSocketAddress) local = g_socket_get_local_address (self->socket, NULL);
+
+  if (local == NULL || !G_IS_INET_SOCKET_ADDRESS (local))
+    return 0;
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+}
+
+/**
+ * server_listener_get_active:
+ * @self: a listener
+ *
+ * Returns: the number of connections being served now
+ */
+guint
+server_listener_get_active (ServerListener *self)
+{
+  guint n;
+
+  g_mutex_lock (&self->lock);
+  n = self->active;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+static gpointer
+worker_thread (gpointer data)
+{
+  Worker *w = data;
+  ServerListener *self = w->listener;
+
+  self->handler (w->connection, self->cancellable, self->user_data);
+  g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_remove (self->connections, w->connection);
+  g_object_unref (w->connection);
+  g_free (w);
+  self->active--;
+  g_ptr_array_add (self->finished, g_thread_ref (g_thread_self ()));
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* Join the workers that have ended. */
+static void
+reap_finished (ServerListener *self)
+{
+  g_autoptr (GPtrArray) done = NULL;
+  guint i;
+
+  g_mutex_lock (&self->lock);
+  done = g_steal_pointer (&self->finished);
+  self->finished = g_ptr_array_new ();
+  g_mutex_unlock (&self->lock);
+  for (i = 0; i < done->len; i++)
+    g_thread_join (done->pdata[i]);
+}
+
+static void
+reject (ServerListener *self,
+        GSocket        *client)
+{
+  g_socket_set_timeout (client, SERVER_LISTENER_REJECT_TIMEOUT);
+  g_socket_send (client, self->reject_line, strlen (self->reject_line), NULL, NULL);
+  g_socket_shutdown (client, FALSE, TRUE, NULL);
+  g_socket_close (client, NULL);
+}
+
+static gpointer
+accept_thread (gpointer data)
+{
+  ServerListener *self = data;
+
+  while (!g_cancellable_is_cancelled (self->cancellable))
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GSocket) client = NULL;
+      g_autoptr (GThread) thread = NULL;
+      Worker *w;
+
+      reap_finished (self);
+      client = g_socket_accept (self->socket, self->cancellable, &error);
+      if (client == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            break;
+          g_warning ("accept: %s", error->message);
+          g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
+          continue;
+        }
+
+      g_mutex_lock (&self->lock);
+      if (self->active >= self->max_connections)
+        {
+          g_mutex_unlock (&self->lock);
+          g_message ("Connection refused: %u connections already (max_connections)",
+                     self->max_connections);
+          reject (self, client);
+          continue;
+        }
+      w = g_new0 (Worker, 1);
+      w->listener = self;
+      w->connection = g_socket_connection_factory_create_connection (client);
+      g_hash_table_add (self->connections, w->connection);
+      self->active++;
+      g_mutex_unlock (&self->lock);
+
+      thread = g_thread_try_new ("connection", worker_thread, w, &error);
+      if (thread == NULL)
+        {
+          g_warning ("Cannot start a connection thread: %s", error->message);
+          g_mutex_lock (&self->lock);
+          g_hash_table_remove (self->connections, w->connection);
+          self->active--;
+          g_cond_broadcast (&self->cond);
+          g_mutex_unlock (&self->lock);
+          g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
+          g_object_unref (w->connection);
+          g_free (w);
+        }
+    }
+  return NULL;
+}
+
+/**
+ * server_listener_start:
+ * @self: a listener
+ *
+ * Starts accepting connections (in a thread of its own).
+ */
+void
+server_listener_start (ServerListener *self)
+{
+  g_return_if_fail (self->accept_thread == NULL);
+
+  self->accept_thread = g_thread_new ("accept", accept_thread, self);
+}
+
+/**
+ * server_listener_stop:
+ * @self: a listener
+ *
+ * Stops accepting, ends every open connection and waits for all workers. Safe to call
+ * more than once.
+ */
+void
+server_listener_stop (ServerListener *self)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  g_cancellable_cancel (self->cancellable);
+  if (self->accept_thread != NULL)
+    g_thread_join (g_steal_pointer (&self->accept_thread));
+  g_socket_close (self->socket, NULL);
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_socket_shutdown (g_socket_connection_get_socket (key), TRUE, TRUE, NULL);
+  while (self->active > 0)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+  reap_finished (self);
+}
+
+/**
+ * server_listener_free:
+ * @self: (nullable): a listener
+ *
+ * Stops it (see server_listener_stop()) and frees it.
+ */
+void
+server_listener_free (ServerListener *self)
+{
+  if (self == NULL)
+    return;
+  server_listener_stop (self);
+  g_object_unref (self->socket);
+  g_object_unref (self->cancellable);
+  g_hash_table_unref (self->connections);
+  g_ptr_array_unref (self->finished);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  g_free (self->reject_line);
+  g_free (self);
+}

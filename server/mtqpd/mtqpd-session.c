@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* mtqpd-session.c: one MTQP session (RFC 3887) on a connected stream.
+ *
+ * Commands implemented (RFC 3887 section 12, commands are case-insensitive):
+ *
+ *   track-command    = "TRACK" 1*WSP envid 1*WSP mtrk-secret CRLF
+ *   starttls-command = "STARTTLS" CRLF
+ *   comment-command  = "COMMENT" opt-text CRLF
+ *   quit-command     = "QUIT" CRLF
+ *   opt-text         = [WSP *(VCHAR / WSP)]
+ *
+ * Answers (the codes are this server's choice, see docs/mtqp-server.md):
+ *   greeting       +OK+/MTQP <host> msgtrk mtqpd ready, options, "."   (+OK/MTQP … if none)
+ *   TRACK found    +OK+ Tracking information follows, entity (dot-stuffed), "."
+ *   TRACK else     -ERR/notfound …  (unknown ENVID, expired record, wrong secret: the same)
+ *   store fault    -TEMP/unavailable …
+ *   STARTTLS       +OK Begin TLS negotiation; -BAD/tlsinprogress in TLS;
+ *                  -ERR/unsupported when not offered; -BAD/pipelining when more data
+ *                  follows it (it must be the last command of a batch)
+ *   COMMENT        +OK
+ *   QUIT           +OK Bye, then close
+ *   -BAD/toolong (line over MTQPD_MAX_LINE octets), -BAD/syntax (NUL, control or
+ *   non-ASCII octets, wrong arguments), -BAD/unknown (unknown command)
+ *
+ * Commands are read one line at a time and answered in order, so pipelined batches are
+ * answered in order. An overlong line is discarded as it arrives, never buffered.
+ *
+ * Never: log the secret (logs carry the ENVID and the result); answer an unknown ENVID
+ * differently from a wrong secret; start TLS with client data already received after
+ * STARTTLS (command injection, cf. CVE-2011-0411); keep anything from before TLS after it.
+ * Buffers that held a command line are wiped.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "msgtrk-private.h"
+#include "mtqpd-session.h"
+
+/* Octets read from the network at once. */
+#define MTQPD_READ_BUFFER 4096
+/* Lingering close: how long and how much client data is drained after the last answer. */
+#define MTQPD_LINGER_SECONDS 2
+#define MTQPD_LINGER_MAX (64 * 1024)
+
+typedef enum
+{
+  LINE_OK,
+  LINE_TOOLONG,
+  LINE_EOF,
+  LINE_ERROR,
+} LineResult;
+
+typedef struct
+{
+  MtqpdServer *server;
+  GCancellable *cancellable;
+  GSocket *socket;              /* (unowned) of the connection */
+  GIOStream *base;              /* (unowned) the connection */
+  GIOStream *tls_stream;        /* (owned) (nullable) after STARTTLS */
+  GInputStream *in;             /* (unowned) of base or tls_stream */
+  GOutputStream *out;           /* (unowned) */
+  char *peer;                   /* (owned) for logs */
+
+  char rbuf[MTQPD_READ_BUFFER];
+  gsize rpos;
+  gsize rlen;
+  /* The current line: MTQPD_MAX_LINE octets, a CR, and a NUL terminator. */
+  char line[MTQPD_MAX_LINE + 2];
+  gsize line_len;
+} Session;
+
+static char *
+peer_name (GSocketConnection *connection)
+{
+  g_autoptr (GSocketAddress) addr = g_socket_connection_get_remote_address (connection, NULL);
+  GInetAddress *inet;
+  g_autofree char *ip = NULL;
+
+  if (addr == NULL || !G_IS_INET_SOCKET_ADDRESS (addr))
+    return g_strdup ("unknown");
+  inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
+  ip = g_inet_address_to_string (inet);
+  return g_strdup_printf ("%s:%u", ip,
+                          g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
+}
+
+static gboolean
+send_text (Session    *s,
+           const char *text,
+           gsize       len)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_output_stream_write_all (s->out, text, len, NULL, s->cancellable, &error))
+    {
+      g_info ("%s: write failed: %s", s->peer, error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Send one response line; @line without CRLF. */
+static gboolean
+send_line (Session    *s,
+           const char *line)
+{
+  g_autofree char *text = g_strconcat (line, "\r\n", NULL);
+
+  return send_text (s, text, strlen (text));
+}
+
+/* Fill rbuf; FALSE on EOF or error (logged). */
+static gboolean
+fill (Session    *s,
+      LineResult *result)
+{
+  g_autoptr (GError) error = NULL;
+  gssize n;
+
+  n = g_input_stream_read (s->in, s->rbuf, sizeof s->rbuf, s->cancellable, &error);
+  if (n > 0)
+    {
+      s->rpos = 0;
+      s->rlen = (gsize) n;
+      return TRUE;
+    }
+  if (n == 0)
+    *result = LINE_EOF;
+  else
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+        g_message ("%s: idle timeout, closing", s->peer);
+      else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_info ("%s: read failed: %s", s->peer, error->message);
+      *result = LINE_ERROR;
+    }
+  return FALSE;
+}
+
+/*
+ * Read one line into s->line (CRLF or LF removed, NUL-terminated; s->line_len octets, which
+ * may include NULs). A line longer than MTQPD_MAX_LINE is read to its end and dropped
+ * without being kept (LINE_TOOLONG). The octets taken from the read buffer are wiped.
+ */
+static LineResult
+read_line (Session *s)
+{
+  gboolean toolong = FALSE;
+  LineResult result = LINE_ERROR;
+
+  s->line_len = 0;
+  for (;;)
+    {
+      char *start;
+      char *nl;
+      gsize take;
+      gsize chunk;
+
+      if (s->rpos >= s->rlen && !fill (s, &result))
+        return result;
+
+      start = s->rbuf + s->rpos;
+      nl = memchr (start, '\n', s->rlen - s->rpos);
+      take = nl != NULL ? (gsize) (nl - start) : s->rlen - s->rpos;
+
+      if (!toolong)
+        {
+          /* Room for MTQPD_MAX_LINE octets plus a CR. */
+          if (s->line_len + take > MTQPD_MAX_LINE + 1)
+            {
+              toolong = TRUE;
+              msgtrk_secure_wipe (s->line, sizeof s->line);
+              s->line_len = 0;
+            }
+          else
+            {
+              memcpy (s->line + s->line_len, start, take);
+              s->line_len += take;
+            }
+        }
+      chunk = take + (nl != NULL ? 1 : 0);
+      msgtrk_secure_wipe (start, chunk);
+      s->rpos += chunk;
+
+      if (nl != NULL)
+        break;
+    }
+
+  if (toolong)
+    return LINE_TOOLONG;
+  if (s->line_len > 0 && s->line[s->line_len - 1] == '\r')
+    s->line_len--;
+  if (s->line_len > MTQPD_MAX_LINE)
+    {
+      msgtrk_secure_wipe (s->line, sizeof s->line);
+      s->line_len = 0;
+      return LINE_TOOLONG;
+    }
+  s->line[s->line_len] = '\0';
+  return LINE_OK;
+}
+
+static gboolean
+send_greeting (Session *s)
+{
+  g_autoptr (GString) text = g_string_new (NULL);
+  gboolean offer_tls = s->server->tls != NULL && s->tls_stream == NULL;
+
+  if (offer_tls)
+    g_string_append_printf (text, "+OK+/MTQP %s msgtrk mtqpd ready\r\nSTARTTLS\r\n.\r\n",
+                            s->server->hostname);
+  else
+    g_string_append_printf (text, "+OK/MTQP %s msgtrk mtqpd ready\r\n", s->server->hostname);
+  return send_text (s, text->str, text->len);
+}
+
+/* Split the line at runs of SP/HTAB. @line holds only printable ASCII and WSP. */
+static char **
+split_words (const char *line)
+{
+  g_autoptr (GPtrArray) words = g_ptr_array_new ();
+  const char *p = line;
+
+  for (;;)
+    {
+      const char *w;
+
+      while (*p == ' ' || *p == '\t')
+        p++;
+      if (*p == '\0')
+        break;
+      w = p;
+      while (*p != '\0' && *p != ' ' && *p != '\t')
+        p++;
+      g_ptr_array_add (words, g_strndup (w, (gsize) (p - w)));
+    }
+  g_ptr_array_add (words, NULL);
+  return (char **) g_ptr_array_free (g_steal_pointer (&words), FALSE);
+}
+
+/* Wipe and free a word vector that may hold the secret. */
+static void
+free_words (char **words)
+{
+  char **w;
+
+  if (words == NULL)
+    return;
+  for (w = words; *w != NULL; w++)
+    msgtrk_secure_free_string (*w);
+  g_free (words);
+}
+
+/* Send @entity as the data lines of a multi-line answer: dot-stuffed, CRLF, then ".". */
+static gboolean
+send_entity (Session *s,
+             GBytes  *entity)
+{
+  g_autoptr (GString) text = g_string_new ("+OK+ Tracking information follows\r\n");
+  gsize len = 0;
+  const char *data = g_bytes_get_data (entity, &len);
+  const char *end = data + len;
+  const char *p = data;
+
+  while (p < end)
+    {
+      const char *nl = memchr (p, '\n', (gsize) (end - p));
+      gsize line_len = nl != NULL ? (gsize) (nl - p) : (gsize) (end - p);
+      gsize stuffed;
+
+      if (line_len > 0 && p[line_len - 1] == '\r')
+        line_len--;
+      stuffed = line_len + (line_len > 0 && p[0] == '.' ? 1 : 0);
+      if (stuffed > MTQPD_MAX_LINE)
+        {
+          g_warning ("%s: tracking entity has a line of %" G_GSIZE_FORMAT
+                     " octets, more than %d; not sent", s->peer, stuffed, MTQPD_MAX_LINE);
+          return send_line (s, "-TEMP/unavailable Tracking information cannot be sent");
+        }
+      if (line_len > 0 && p[0] == '.')
+        g_string_append_c (text, '.');
+      g_string_append_len (text, p, (gssize) line_len);
+      g_string_append (text, "\r\n");
+      p = nl != NULL ? nl + 1 : end;
+    }
+  g_string_append (text, ".\r\n");
+  return send_text (s, text->str, text->len);
+}
+
+static gboolean
+cmd_track (Session *s,
+           char   **words)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = NULL;
+  g_autoptr (GPtrArray) reports = NULL;
+  g_autoptr (GBytes) entity = NULL;
+  g_autofree char *envid = NULL;
+  g_autofree char *envid_log = NULL;
+
+  if (g_strv_length (words) != 3)
+    return send_line (s, "-BAD/syntax Usage: TRACK envid mtrk-secret");
+
+  envid = msgtrk_xtext_decode (words[1], &error);
+  if (envid == NULL)
+    return send_line (s, "-BAD/syntax The ENVID is not valid xtext");
+  envid_log = msgtrk_str_escape_for_error (envid, 120);
+
+  report = track_store_lookup (s->server->store, envid, words[2],
+                               g_get_real_time () / G_USEC_PER_SEC, &error);
+  if (report == NULL)
+    {
+      if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+        {
+          g_message ("%s: TRACK %s: not found or wrong secret", s->peer, envid_log);
+          return send_line (s, "-ERR/notfound No tracking information for this ENVID "
+                               "and secret");
+        }
+      g_warning ("%s: TRACK %s: %s", s->peer, envid_log, error->message);
+      return send_line (s, "-TEMP/unavailable Tracking information is unavailable, "
+                           "try again later");
+    }
+
+  reports = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (reports, g_object_ref (report));
+  entity = msgtrk_report_build_tracking_entity (reports, &error);
+  if (entity == NULL)
+    {
+      g_warning ("%s: TRACK %s: cannot build the answer: %s", s->peer, envid_log,
+                 error->message);
+      return send_line (s, "-TEMP/unavailable Tracking information is unavailable, "
+                           "try again later");
+    }
+  g_message ("%s: TRACK %s: found", s->peer, envid_log);
+  return send_entity (s, entity);
+}
+
+/* Is client data waiting, in our buffer or in the kernel? */
+static gboolean
+client_data_pending (Session *s)
+{
+  if (s->rpos < s->rlen)
+    return TRUE;
+  return (g_socket_condition_check (s->socket, G_IO_IN) & G_IO_IN) != 0;
+}
+
+/* STARTTLS; FALSE ends the session. */
+static gboolean
+cmd_starttls (Session *s,
+              char   **words)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *desc = NULL;
+  GIOStream *tls;
+
+  if (g_strv_length (words) != 1)
+    return send_line (s, "-BAD/syntax STARTTLS takes no arguments");
+  if (s->tls_stream != NULL)
+    return send_line (s, "-BAD/tlsinprogress TLS is already active");
+  if (s->server->tls == NULL)
+    return send_line (s, "-ERR/unsupported STARTTLS is not offered by this server");
+  if (client_data_pending (s))
+    {
+      g_message ("%s: STARTTLS refused: client data follows it in the same batch", s->peer);
+      return send_line (s, "-BAD/pipelining STARTTLS must be the last command of a batch");
+    }
+  if (!send_line (s, "+OK Begin TLS negotiation"))
+    return FALSE;
+
+  tls = msgtrk_tls_handshake (s->server->tls, s->base, NULL, s->cancellable, &error);
+  if (tls == NULL)
+    {
+      g_message ("%s: TLS handshake failed: %s", s->peer, error->message);
+      return FALSE;
+    }
+  s->tls_stream = tls;
+  s->in = g_io_stream_get_input_stream (tls);
+  s->out = g_io_stream_get_output_stream (tls);
+  desc = msgtrk_tls_stream_describe (tls);
+  g_info ("%s: TLS established (%s)", s->peer, desc != NULL ? desc : "?");
+
+  /* RFC 3887 section 6.2: forget everything, greet again (without STARTTLS). */
+  msgtrk_secure_wipe (s->rbuf, sizeof s->rbuf);
+  s->rpos = s->rlen = 0;
+  return send_greeting (s);
+}
+
+/* Does the line hold only printable ASCII and WSP? */
+static gboolean
+line_is_clean (const char *line,
+               gsize       len)
+{
+  gsize i;
+
+  for (i = 0; i < len; i++)
+    {
+      guchar c = (guchar) line[i];
+
+      if (c != '\t' && (c < 0x20 || c > 0x7e))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Handle one command line; FALSE ends the session. */
+static gboolean
+handle_line (Session *s)
+{
+  char **words;
+  gboolean ret;
+
+  if (!line_is_clean (s->line, s->line_len))
+    return send_line (s, "-BAD/syntax Command line has NUL, control or non-ASCII octets");
+
+  words = split_words (s->line);
+  if (words[0] == NULL)
+    ret = send_line (s, "-BAD/syntax Empty command line");
+  else if (g_ascii_strcasecmp (words[0], "TRACK") == 0)
+    ret = cmd_track (s, words);
+  else if (g_ascii_strcasecmp (words[0], "COMMENT") == 0)
+    ret = send_line (s, "+OK");
+  else if (g_ascii_strcasecmp (words[0], "QUIT") == 0)
+    {
+      if (words[1] != NULL)
+        ret = send_line (s, "-BAD/syntax QUIT takes no arguments");
+      else
+        {
+          send_line (s, "+OK Bye");
+          ret = FALSE;
+        }
+    }
+  else if (g_ascii_strcasecmp (words[0], "STARTTLS") == 0)
+    ret = cmd_starttls (s, words);
+  else
+    ret = send_line (s, "-BAD/unknown Unknown command");
+  free_words (words);
+  return ret;
+}
+
+/*
+ * End the connection without a TCP reset: a close with unread client data (commands
+ * pipelined after QUIT) would make the kernel send RST, and the client could lose our
+ * last answer. Shut down our side, then read and drop what the client still sends, for
+ * at most MTQPD_LINGER_SECONDS and MTQPD_LINGER_MAX octets.
+ */
+static void
+linger_close (Session *s)
+{
+  char buf[1024];
+  gsize total = 0;
+
+  if (g_socket_is_closed (s->socket) || !g_socket_shutdown (s->socket, FALSE, TRUE, NULL))
+    return;
+  g_socket_set_timeout (s->socket, MTQPD_LINGER_SECONDS);
+  while (total < MTQPD_LINGER_MAX)
+    {
+      gssize n = g_socket_receive (s->socket, buf, sizeof buf, s->cancellable, NULL);
+
+      if (n <= 0)
+        break;
+      total += (gsize) n;
+    }
+  msgtrk_secure_wipe (buf, sizeof buf);
+}
+
+/**
+ * mtqpd_session_run:
+ * @server: what sessions share
+ * @connection: the client's connection
+ * @cancellable: cancelled when the server shuts down
+ *
+ * Runs one MTQP session to its end (QUIT, EOF, idle timeout, error or shutdown). Does
+ * not close @connection (the listener does).
+ */
+void
+mtqpd_session_run (MtqpdServer       *server,
+                   GSocketConnection *connection,
+                   GCancellable      *cancellable)
+{
+  Session *s = g_new0 (Session, 1);
+  gboolean go_on;
+
+  s->server = server;
+  s->cancellable = cancellable;
+  s->base = G_IO_STREAM (connection);
+  s->socket = g_socket_connection_get_socket (connection);
+  s->in = g_io_stream_get_input_stream (s->base);
+  s->out = g_io_stream_get_output_stream (s->base);
+  s->peer = peer_name (connection);
+  g_socket_set_timeout (s->socket, server->idle_timeout);
+  g_info ("%s: connected", s->peer);
+
+  go_on = send_greeting (s);
+  while (go_on)
+    {
+      switch (read_line (s))
+        {
+        case LINE_OK:
+          go_on = handle_line (s);
+          break;
+        case LINE_TOOLONG:
+          go_on = send_line (s, "-BAD/toolong Command line longer than 998 octets");
+          break;
+        case LINE_EOF:
+        case LINE_ERROR:
+        default:
+          go_on = FALSE;
+          break;
+        }
+      msgtrk_secure_wipe (s->line, sizeof s->line);
+    }
+
+  if (s->tls_stream != NULL)
+    {
+      g_io_stream_close (s->tls_stream, NULL, NULL);
+      g_object_unref (s->tls_stream);
+    }
+  linger_close (s);
+  g_info ("%s: closed", s->peer);
+  msgtrk_secure_wipe (s->rbuf, sizeof s->rbuf);
+  g_free (s->peer);
+  g_free (s);
+}

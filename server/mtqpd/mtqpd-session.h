@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* mtqpd-session.h: one MTQP (RFC 3887) session of mtqpd, run on a connected stream.
+ *
+ * The server side of the protocol: greeting with options, TRACK, STARTTLS, COMMENT,
+ * QUIT, pipelining, the 998-octet line limit and the idle timer. Blocking I/O in the
+ * connection's own thread (see server-listener.h).
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "msgtrk-tls-private.h"
+#include "track-store.h"
+
+G_BEGIN_DECLS
+
+/** MTQPD_MAX_LINE: octets in a command line before CRLF (RFC 3887 section 2.2). */
+#define MTQPD_MAX_LINE 998
+/** MTQPD_DEFAULT_IDLE_TIMEOUT: seconds without a command before the server closes. */
+#define MTQPD_DEFAULT_IDLE_TIMEOUT 600
+/** MTQPD_MIN_IDLE_TIMEOUT: RFC 3887 section 2.4: an idle timer is at least 10 minutes. */
+#define MTQPD_MIN_IDLE_TIMEOUT 600
+/** MTQPD_MAX_IDLE_TIMEOUT: the largest idle timeout accepted in the configuration. */
+#define MTQPD_MAX_IDLE_TIMEOUT 86400
+
+/* What every session shares; read-only once the server runs. */
+typedef struct
+{
+  const char *hostname;            /* shown in the greeting */
+  TrackStore *store;
+  MsgtrkTlsContext *tls;           /* (nullable): STARTTLS offered when set */
+  guint idle_timeout;              /* seconds */
+} MtqpdServer;
+
+void mtqpd_session_run (MtqpdServer       *server,
+                        GSocketConnection *connection,
+                        GCancellable      *cancellable);
+
+G_END_DECLS

@@ -1,0 +1,46 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
+# install-check.sh BUILDDIR: `meson install` into a scratch DESTDIR, then check what a user
+# of the library sees: pkg-config finds msgtrk-1.0 and Python imports Msgtrk from the
+# installed typelib.
+set -eu
+build=$1
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+meson install -C "$build" --no-rebuild --destdir "$dest" --quiet >/dev/null
+prefix=$(meson introspect "$build" --buildoptions | /usr/bin/python3 -c \
+  'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+pcdir=$(find "$dest$prefix" -name msgtrk-1.0.pc -printf '%h\n' | head -n 1)
+typelibdir=$(find "$dest$prefix" -name Msgtrk-1.0.typelib -printf '%h\n' | head -n 1)
+libdir=$(find "$dest$prefix" -name 'libmsgtrk-1.0.so.0' -printf '%h\n' | head -n 1)
+test -n "$pcdir" || { echo "msgtrk-1.0.pc not installed"; exit 1; }
+test -n "$typelibdir" || { echo "Msgtrk-1.0.typelib not installed"; exit 1; }
+test -f "$dest$prefix/include/msgtrk-1.0/msgtrk.h" || { echo "headers not installed"; exit 1; }
+test -n "$(find "$dest$prefix" -name Msgtrk-1.0.gir)" || { echo "GIR not installed"; exit 1; }
+
+ver=$(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --modversion msgtrk-1.0)
+echo "pkg-config --modversion msgtrk-1.0: $ver"
+test "$ver" = "$(meson introspect "$build" --projectinfo | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')"
+
+# A program compiled against the installed headers and pkg-config flags.
+cat > "$dest/use.c" <<'C'
+#include <msgtrk.h>
+int main (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkUrl) url = msgtrk_url_parse ("mtqp://example.org/track/x/AAAAAAAAAAAAAAAAAAAAAA%3D%3D", &error);
+  return url ? 0 : 1;
+}
+C
+cflags=$(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --cflags msgtrk-1.0)
+libs=$(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --libs msgtrk-1.0)
+# shellcheck disable=SC2086
+cc -o "$dest/use" "$dest/use.c" $cflags $libs
+LD_LIBRARY_PATH="$libdir" "$dest/use"
+
+GI_TYPELIB_PATH="$typelibdir" LD_LIBRARY_PATH="$libdir" /usr/bin/python3 -c '
+import gi
+gi.require_version("Msgtrk", "1.0")
+from gi.repository import Msgtrk
+print("Python imports Msgtrk from the installed typelib; MTQP port", Msgtrk.MTQP_PORT)
+'

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-track-store.c: the reference server's tracking record store (track-store.h).
+ *
+ * Round trip, same answer for unknown/expired/wrong secret, expiry at the boundary,
+ * atomic replacement (no temporary files left), file names checked against the openssl
+ * command, size limit at and past the limit, hostile record files (never a crash), and
+ * track_store_expire().
+ */
+#include "config.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include <glib/gstdio.h>
+
+#include "msgtrk-private.h"
+#include "test-util.h"
+#include "track-store.h"
+
+/* A = 32 octets 0x00..0x1f; B = base64 (SHA-1 (A)), computed with `openssl dgst -sha1`. */
+#define SECRET_A "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define WRONG_A "AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define ENVID "mtrk.abcdefghijklmnopqrstuvwxyz@example.com"
+#define NOW ((gint64) 1700000000)
+
+static char *authenticator_b;
+static guint captured_warnings;
+
+/* Count the store's warnings (malformed records) instead of printing them. */
+static GLogWriterOutput
+capture_writer (GLogLevelFlags   level,
+                const GLogField *fields,
+                gsize            n_fields,
+                gpointer         user_data)
+{
+  gsize i;
+
+  for (i = 0; i < n_fields; i++)
+    if (g_strcmp0 (fields[i].key, "MESSAGE") == 0 && (level & G_LOG_LEVEL_WARNING)
+        && strstr (fields[i].value, "malformed") != NULL)
+      {
+        captured_warnings++;
+        return G_LOG_WRITER_HANDLED;
+      }
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+typedef struct
+{
+  char *dir;
+  TrackStore *store;
+} Fixture;
+
+static void
+fixture_setup (Fixture      *f,
+               gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->dir = mt_tmpdir_new ();
+  f->store = track_store_new (f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (f->store);
+}
+
+static void
+fixture_teardown (Fixture      *f,
+                  gconstpointer data)
+{
+  g_clear_object (&f->store);
+  mt_tmpdir_remove (f->dir);
+  g_free (f->dir);
+}
+
+static MsgtrkReport *
+make_report (const char *envid,
+             const char *action)
+{
+  MsgtrkReport *report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
+  g_autoptr (MsgtrkRecipientReport) r = msgtrk_recipient_report_new ("user@example.net");
+  g_autoptr (GError) error = NULL;
+
+  msgtrk_report_set_envid (report, envid);
+  msgtrk_report_set_reporting_mta (report, "mx.example.com");
+  msgtrk_recipient_report_set_action (r, msgtrk_action_from_string (action));
+  msgtrk_recipient_report_set_status (r, "2.0.0", NULL, &error);
+  g_assert_no_error (error);
+  msgtrk_report_add_recipient (report, r);
+  return report;
+}
+
+static char *
+record_file (Fixture    *f,
+             const char *envid)
+{
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, envid, -1);
+  g_autofree char *name = g_strconcat (hash, ".trk", NULL);
+
+  return g_build_filename (f->dir, "tracking", name, NULL);
+}
+
+static guint
+count_files (Fixture *f)
+{
+  g_autofree char *dir_path = g_build_filename (f->dir, "tracking", NULL);
+  g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+static void
+test_round_trip (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) found = NULL;
+  g_autoptr (MsgtrkReport) loaded = NULL;
+  g_autofree char *auth = NULL;
+  gint64 expires = 0;
+  GPtrArray *rcpts;
+
+  g_test_summary ("A stored record is found with the right secret and loads as stored");
+
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 100, report, &error));
+  g_assert_no_error (error);
+
+  found = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (found);
+  g_assert_cmpstr (msgtrk_report_get_envid (found), ==, ENVID);
+  g_assert_cmpstr (msgtrk_report_get_reporting_mta (found), ==, "mx.example.com");
+  rcpts = msgtrk_report_get_recipients (found);
+  g_assert_cmpuint (rcpts->len, ==, 1);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (rcpts->pdata[0]), ==,
+                   MSGTRK_ACTION_DELIVERED);
+
+  loaded = track_store_load (f->store, ENVID, &auth, &expires, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (loaded);
+  g_assert_cmpstr (auth, ==, authenticator_b);
+  g_assert_cmpint (expires, ==, NOW + 100);
+
+  /* Only B is stored, never A. */
+  {
+    g_autofree char *path = record_file (f, ENVID);
+    g_autofree char *text = NULL;
+
+    g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+    g_assert_null (strstr (text, SECRET_A));
+    g_assert_true (g_str_has_prefix (text, "MSGTRK-TRACK 1\n"));
+  }
+}
+
+static void
+test_same_error (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *first_message = NULL;
+  const struct
+  {
+    const char *envid;
+    const char *secret;
+    gint64 now;
+  } cases[] = {
+    { ENVID, WRONG_A, NOW },                    /* wrong secret */
+    { "mtrk.unknown@example.com", SECRET_A, NOW }, /* unknown ENVID */
+    { ENVID, SECRET_A, NOW + 100 },             /* expired: at the expiry time */
+    { ENVID, SECRET_A, NOW + 1000 },            /* expired long ago */
+    { ENVID, "not base64!", NOW },              /* malformed secret */
+    { ENVID, "", NOW },                         /* empty secret */
+    { ENVID, authenticator_b, NOW },            /* B itself is not the secret */
+    { "", SECRET_A, NOW },                      /* empty ENVID */
+  };
+  gsize i;
+
+  g_test_summary ("Unknown ENVID, expired record and wrong secret give one identical error");
+
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 100, report, &error));
+  g_assert_no_error (error);
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (MsgtrkReport) r = NULL;
+
+      r = track_store_lookup (f->store, cases[i].envid, cases[i].secret, cases[i].now, &error);
+      g_assert_null (r);
+      g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+      if (first_message == NULL)
+        first_message = g_strdup (error->message);
+      g_assert_cmpstr (error->message, ==, first_message);
+      g_clear_error (&error);
+    }
+
+  /* One second before expiry it is still served. */
+  {
+    g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, ENVID, SECRET_A, NOW + 99,
+                                                     &error);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (r);
+  }
+}
+
+static void
+test_replace (Fixture      *f,
+              gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) first = make_report (ENVID, "delayed");
+  g_autoptr (MsgtrkReport) second = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) found = NULL;
+
+  g_test_summary ("A put replaces the record and leaves no temporary file");
+
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, first, &error));
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, second, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_files (f), ==, 1);
+
+  found = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     msgtrk_report_get_recipients (found)->pdata[0]), ==,
+                   MSGTRK_ACTION_DELIVERED);
+}
+
+static void
+test_file_name (Fixture      *f,
+                gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  const char *argv[] = { "openssl", "dgst", "-sha256", "-r", NULL };
+  g_autoptr (GBytes) input = g_bytes_new_static (ENVID, strlen (ENVID));
+  g_autoptr (GBytes) out = NULL;
+  g_autofree char *hex = NULL;
+  g_autofree char *expected = NULL;
+
+  g_test_summary ("The record file is <sha256-hex of ENVID>.trk (checked with openssl)");
+
+  out = mt_run_tool (argv, input, &error);
+  g_assert_no_error (error);
+  hex = g_strndup (g_bytes_get_data (out, NULL), 64);
+  expected = g_strdup_printf ("%s/tracking/%s.trk", f->dir, hex);
+
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, report, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_test (expected, G_FILE_TEST_IS_REGULAR));
+}
+
+static void
+test_invalid_arguments (Fixture      *f,
+                        gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autofree char *envid_100 = g_strnfill (100, 'e');
+  g_autofree char *envid_101 = g_strnfill (101, 'e');
+
+  g_test_summary ("ENVID length limit (100 and 101 octets), bad authenticator, bad expiry");
+
+  g_assert_true (track_store_put (f->store, envid_100, authenticator_b, NOW, report, &error));
+  g_assert_no_error (error);
+  g_assert_false (track_store_put (f->store, envid_101, authenticator_b, NOW, report, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  g_assert_false (track_store_put (f->store, "", authenticator_b, NOW, report, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  g_assert_false (track_store_put (f->store, ENVID, "short", NOW, report, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  g_assert_false (track_store_put (f->store, ENVID, authenticator_b, -1, report, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+}
+
+static void
+test_size_limit (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) big = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autofree char *pad = g_strnfill (1000, 'p');
+  g_autofree char *path = record_file (f, ENVID);
+  g_autofree char *garbage = NULL;
+  guint i;
+
+  g_test_summary ("Records over TRACK_STORE_MAX_RECORD_SIZE are refused when written and read");
+
+  /* Writing: 1100 recipients with a 1000-octet field each is over 1 MiB. */
+  for (i = 0; i < 1100; i++)
+    {
+      g_autofree char *addr = g_strdup_printf ("user%u@example.net", i);
+      g_autoptr (MsgtrkRecipientReport) rcpt = msgtrk_recipient_report_new (addr);
+
+      msgtrk_recipient_report_set_action (rcpt, MSGTRK_ACTION_DELIVERED);
+      msgtrk_recipient_report_set_status (rcpt, "2.0.0", NULL, NULL);
+      msgtrk_recipient_report_set_field (rcpt, "X-Pad", pad);
+      msgtrk_report_add_recipient (big, rcpt);
+    }
+  g_assert_false (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, big, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  g_assert_cmpuint (count_files (f), ==, 0);
+
+  /* Reading: a file of exactly the limit gets past the size check (and is malformed);
+   * one octet more is refused for its size. */
+  garbage = g_strnfill (TRACK_STORE_MAX_RECORD_SIZE + 1, 'x');
+  g_assert_true (g_file_set_contents (path, garbage, TRACK_STORE_MAX_RECORD_SIZE, NULL));
+  r = track_store_load (f->store, ENVID, NULL, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (path, garbage, TRACK_STORE_MAX_RECORD_SIZE + 1, NULL));
+  r = track_store_load (f->store, ENVID, NULL, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  r = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
+  g_assert_null (r);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+}
+
+static void
+test_malformed (Fixture      *f,
+                gconstpointer data)
+{
+  g_autofree char *path = record_file (f, ENVID);
+  g_autofree char *good_header = g_strdup_printf ("MSGTRK-TRACK 1\nEnvid: %s\n"
+                                                  "Authenticator: %s\nExpires: 1800000000\n\n",
+                                                  ENVID, authenticator_b);
+  const char *fields = "Original-Envelope-Id: " ENVID "\nReporting-MTA: dns; mx.example.com\n"
+                       "\nFinal-Recipient: rfc822; user@example.net\nAction: delivered\n"
+                       "Status: 2.0.0\n";
+  g_autofree char *auth_line = g_strdup_printf ("Authenticator: %s\n", authenticator_b);
+  struct
+  {
+    const char *name;
+    char *text;
+    gssize len; /* -1: up to the NUL; -2: up to the NUL, then '~' becomes a NUL octet */
+  } cases[] = {
+    { "empty", g_strdup (""), -1 },
+    { "magic only", g_strdup ("MSGTRK-TRACK 1\n"), -1 },
+    { "wrong magic", g_strconcat ("MSGTRK-TRACK 2\n", good_header + 15, fields, NULL), -1 },
+    { "no blank line", g_strdup_printf ("MSGTRK-TRACK 1\nEnvid: %s\n", ENVID), -1 },
+    { "envid twice", g_strconcat ("MSGTRK-TRACK 1\nEnvid: " ENVID "\n", good_header + 15,
+                                  fields, NULL), -1 },
+    { "no authenticator", g_strconcat ("MSGTRK-TRACK 1\nEnvid: " ENVID "\nExpires: 1\n\n",
+                                       fields, NULL), -1 },
+    { "negative expiry", g_strconcat ("MSGTRK-TRACK 1\nEnvid: " ENVID "\n", auth_line,
+                                      "Expires: -1\n\n", fields, NULL), -1 },
+    { "absurd expiry", g_strconcat ("MSGTRK-TRACK 1\nEnvid: " ENVID "\n", auth_line,
+                                    "Expires: 99999999999999999999999\n\n", fields, NULL), -1 },
+    { "text expiry", g_strconcat ("MSGTRK-TRACK 1\nEnvid: " ENVID "\n", auth_line,
+                                  "Expires: soon\n\n", fields, NULL), -1 },
+    { "bad authenticator", g_strconcat ("MSGTRK-TRACK 1\nEnvid: " ENVID "\n",
+                                        "Authenticator: !!!\nExpires: 1800000000\n\n", fields,
+                                        NULL), -1 },
+    { "other envid", g_strconcat ("MSGTRK-TRACK 1\nEnvid: mtrk.other@example.com\n", auth_line,
+                                  "Expires: 1800000000\n\n", fields, NULL), -1 },
+    { "bad xtext", g_strconcat ("MSGTRK-TRACK 1\nEnvid: a+ZZ\n", auth_line,
+                                "Expires: 1800000000\n\n", fields, NULL), -1 },
+    { "unknown header", g_strconcat ("MSGTRK-TRACK 1\nColour: blue\n", good_header + 15,
+                                     fields, NULL), -1 },
+    { "nul octet", g_strconcat (good_header, "Original-Envelope-Id: a~b\n", fields, NULL), -2 },
+    { "non-ascii header", g_strconcat ("MSGTRK-TRACK 1\nEnvid: caf\xc3\xa9\n", auth_line,
+                                       "Expires: 1800000000\n\n", fields, NULL), -1 },
+    { "garbage fields", g_strconcat (good_header, "\x01\x02\x03 not a field\n\n\n:::\n", NULL),
+      -1 },
+    { "truncated", g_strndup (good_header, 40), -1 },
+  };
+  gsize i;
+
+  g_test_summary ("Hostile record files give an error, never a crash or a false match");
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsgtrkReport) r = NULL;
+      gsize len = strlen (cases[i].text);
+
+      if (cases[i].len == -2)
+        *strchr (cases[i].text, '~') = '\0';
+
+      g_test_message ("case: %s", cases[i].name);
+      g_assert_true (g_file_set_contents (path, cases[i].text, (gssize) len, NULL));
+      r = track_store_load (f->store, ENVID, NULL, NULL, &error);
+      g_assert_null (r);
+      g_assert_nonnull (error);
+      g_assert_false (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND));
+      g_clear_error (&error);
+      r = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
+      g_assert_null (r);
+      g_assert_nonnull (error);
+      g_free (cases[i].text);
+    }
+
+  /* The good header with good fields does load (the table above is not vacuous). */
+  {
+    g_autofree char *text = g_strconcat (good_header, fields, NULL);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (MsgtrkReport) r = NULL;
+
+    g_assert_true (g_file_set_contents (path, text, -1, NULL));
+    r = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (r);
+  }
+}
+
+static void
+test_symlink (Fixture      *f,
+              gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autofree char *path = record_file (f, "mtrk.link@example.com");
+  g_autofree char *target = record_file (f, ENVID);
+
+  g_test_summary ("A record file that is a symbolic link is not followed");
+
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, report, &error));
+  g_assert_cmpint (symlink (target, path), ==, 0);
+  r = track_store_load (f->store, "mtrk.link@example.com", NULL, NULL, &error);
+  g_assert_null (r);
+  g_assert_nonnull (error);
+  g_assert_false (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND));
+}
+
+static void
+test_expire (Fixture      *f,
+             gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autofree char *stale = g_build_filename (f->dir, "tracking", ".tmp-abc-123456", NULL);
+  g_autofree char *fresh = g_build_filename (f->dir, "tracking", ".tmp-def-123456", NULL);
+  g_autofree char *broken = record_file (f, "mtrk.broken@example.com");
+  struct utimbuf times = { 1000, 1000 };
+
+  g_test_summary ("expire() removes expired records and stale temporary files only");
+
+  g_assert_true (track_store_put (f->store, "mtrk.old@example.com", authenticator_b, NOW - 1,
+                                  report, &error));
+  g_assert_true (track_store_put (f->store, "mtrk.edge@example.com", authenticator_b, NOW,
+                                  report, &error));
+  g_assert_true (track_store_put (f->store, "mtrk.new@example.com", authenticator_b, NOW + 1,
+                                  report, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (stale, "x", -1, NULL));
+  g_assert_cmpint (utime (stale, &times), ==, 0);
+  g_assert_true (g_file_set_contents (fresh, "x", -1, NULL));
+  g_assert_true (g_file_set_contents (broken, "not a record", -1, NULL));
+
+  captured_warnings = 0;
+  g_assert_cmpuint (track_store_expire (f->store, NOW), ==, 3);
+  g_assert_cmpuint (captured_warnings, ==, 1);
+  /* Left: mtrk.new, the fresh temporary file, the malformed record. */
+  g_assert_cmpuint (count_files (f), ==, 3);
+  g_assert_true (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (broken, G_FILE_TEST_EXISTS));
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  int ret;
+
+  g_test_init (&argc, &argv, NULL);
+  g_log_set_writer_func (capture_writer, NULL, NULL);
+
+  /* B of SECRET_A, as `printf ... | openssl dgst -sha1 -binary | base64` gives it. */
+  authenticator_b = g_strdup ("rlvY7+pTIsTZmG0GaAp4E5L5pkI=");
+
+#define ADD(path, fn) \
+  g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/track-store/round-trip", test_round_trip);
+  ADD ("/track-store/same-error", test_same_error);
+  ADD ("/track-store/replace", test_replace);
+  ADD ("/track-store/file-name", test_file_name);
+  ADD ("/track-store/invalid-arguments", test_invalid_arguments);
+  ADD ("/track-store/size-limit", test_size_limit);
+  ADD ("/track-store/malformed", test_malformed);
+  ADD ("/track-store/symlink", test_symlink);
+  ADD ("/track-store/expire", test_expire);
+#undef ADD
+
+  ret = g_test_run ();
+  g_free (authenticator_b);
+  return ret;
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# deps.sh [demo|test]: install the Debian 12 packages msgtrk needs to build and run the
+# demo ("demo") or the whole test suite ("test"). Idempotent: apt runs only when something
+# is missing. Needs root (or sudo) when it has to install.
+set -euo pipefail
+
+build_pkgs=(
+  meson ninja-build pkg-config gcc libc6-dev
+  libglib2.0-dev libgmime-3.0-dev libssl-dev openssl
+  gobject-introspection libgirepository1.0-dev
+  python3 python3-gi
+)
+test_pkgs=(
+  clang libclang-rt-14-dev llvm
+  iproute2 dnsmasq-base procps psmisc
+)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-demo}" = test ]; then
+  want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "msgtrk: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "msgtrk: need root to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q >/dev/null
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
