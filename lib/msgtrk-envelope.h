@@ -37,6 +37,14 @@ G_BEGIN_DECLS
 #define MSGTRK_EHLO_MAX_LINES 128
 /** MSGTRK_MTRK_TIMEOUT_MAX: largest MTRK timeout (9 digits of seconds). */
 #define MSGTRK_MTRK_TIMEOUT_MAX 999999999u
+/** MSGTRK_XTEXT_MAX_LENGTH: longest xtext accepted by msgtrk_xtext_decode() (ORCPT, RFC 3461). */
+#define MSGTRK_XTEXT_MAX_LENGTH 500
+/** MSGTRK_ORCPT_MAX_LENGTH: longest ORCPT value "addr-type;xtext" (RFC 3461 section 4.2). */
+#define MSGTRK_ORCPT_MAX_LENGTH 500
+/** MSGTRK_SMTP_ADDRESS_MAX_LENGTH: longest address in a path, brackets excluded (RFC 5321 4.5.3.1.3). */
+#define MSGTRK_SMTP_ADDRESS_MAX_LENGTH 254
+/** MSGTRK_SMTP_PARAMS_MAX: most ESMTP parameters accepted on one MAIL or RCPT command. */
+#define MSGTRK_SMTP_PARAMS_MAX 16
 
 /**
  * MsgtrkDsnRet:
@@ -84,6 +92,9 @@ char     *msgtrk_xtext_decode          (const char *xtext,
 G_DECLARE_FINAL_TYPE (MsgtrkSmtpCapabilities, msgtrk_smtp_capabilities, MSGTRK, SMTP_CAPABILITIES, GObject)
 
 MsgtrkSmtpCapabilities *msgtrk_smtp_capabilities_parse      (const char *ehlo_reply,
+                                                             GError    **error);
+MsgtrkSmtpCapabilities *msgtrk_smtp_capabilities_parse_data (const char *data,
+                                                             gsize       len,
                                                              GError    **error);
 MsgtrkSmtpCapabilities *msgtrk_smtp_capabilities_new_from_keywords (const char * const *keywords);
 const char   *msgtrk_smtp_capabilities_get_domain   (MsgtrkSmtpCapabilities *self);

@@ -19,6 +19,7 @@ G_BEGIN_DECLS
 GDateTime *msgtrk_date_parse     (const char *text);
 char      *msgtrk_date_format    (GDateTime  *date);
 void       msgtrk_ensure_gmime   (void);
+void       msgtrk_ensure_i18n    (void);
 char      *msgtrk_str_escape_for_error (const char *text,
                                         gsize       max_len);
 

@@ -43,7 +43,18 @@ typedef enum {
 } MsgtrkRecipientState;
 
 const char *msgtrk_recipient_state_to_string  (MsgtrkRecipientState state);
+gboolean    msgtrk_recipient_state_from_string (const char           *text,
+                                                MsgtrkRecipientState *out_state);
 gboolean    msgtrk_recipient_state_is_final   (MsgtrkRecipientState state);
+
+/**
+ * MSGTRK_STATUS_MAX_EVIDENCE:
+ *
+ * How many distinct pieces of evidence (one per reporter and recipient address) a
+ * #MsgtrkStatus keeps. A report that would add one more is ignored for the recipients
+ * past the limit; a newer word from a reporter already kept still replaces its older one.
+ */
+#define MSGTRK_STATUS_MAX_EVIDENCE 4096
 
 #define MSGTRK_TYPE_STATUS (msgtrk_status_get_type ())
 G_DECLARE_FINAL_TYPE (MsgtrkStatus, msgtrk_status, MSGTRK, STATUS, GObject)

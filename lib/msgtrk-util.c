@@ -2,7 +2,7 @@
 /* msgtrk-util.c: small helpers shared by the modules of libmsgtrk.
  *
  * - RFC 5322 date-time parse and format (through GMime), with absurd dates refused.
- * - One-time GMime initialisation.
+ * - One-time GMime and gettext initialisation.
  * - Quoting of hostile input for error messages (bounded, printable).
  */
 #include "config.h"
@@ -20,6 +20,20 @@ msgtrk_ensure_gmime (void)
   if (g_once_init_enter (&done))
     {
       g_mime_init ();
+      g_once_init_leave (&done, 1);
+    }
+}
+
+/* Bind the library's gettext domain once, so that its user-visible strings translate. */
+void
+msgtrk_ensure_i18n (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done))
+    {
+      bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+      bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
       g_once_init_leave (&done, 1);
     }
 }
