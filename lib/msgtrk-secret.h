@@ -3,7 +3,12 @@
  *
  * A is MSGTRK_SECRET_SIZE random octets from OpenSSL's CSPRNG. On the wire it is the
  * base64 "mtrk-secret". B = base64 (SHA-1 (raw octets of A)), 28 characters, sent in
- * MAIL FROM ... MTRK=B. Servers keep only B.
+ * MAIL FROM ... MTRK=B. Servers keep only B. B is computed over the raw octets of A,
+ * never over its base64 text (PROTOCOL-NOTES).
+ *
+ * Base64 input (A and B) is read strictly: RFC 4648 standard alphabet, exact "=" padding,
+ * no whitespace, canonical (unused bits zero). Results of msgtrk_secret_to_base64() are
+ * freed with msgtrk_secure_free_string().
  *
  * Never: log A, put A in argv or a temporary file, or compare A/B with memcmp.
  * Every buffer that held A is wiped (OPENSSL_cleanse) before it is freed.

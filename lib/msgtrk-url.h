@@ -6,6 +6,14 @@
  * Both path segments are percent-encoded (base64 carries '/', '+' and '='). The default
  * port is MSGTRK_MTQP_PORT. A URL holds the secret A: it is wiped on finalize and never
  * logged.
+ *
+ * Parsing is strict: no userinfo, query, fragment, dot segments or extra segments; the
+ * path is split while still encoded ("%2F" stays inside its segment); the secret must be
+ * strict base64 (msgtrk_secret_new_from_base64()), the ENVID 1 to MSGTRK_ENVID_MAX_LENGTH
+ * printable ASCII characters. Writing percent-encodes every character of both segments
+ * except RFC 3986 unreserved ones ("/", "+", "=", "@" become %2F, %2B, %3D, %40) and leaves
+ * the port out when it is the default. Free to_string() results with
+ * msgtrk_secure_free_string(). Error messages never quote the secret.
  */
 #pragma once
 
