@@ -1086,7 +1086,7 @@ fail:
  * date of the hop before it, unknown for the first hop and when either date is missing.
  * Clock skew between servers can make a delay negative; it is kept as it is.
  *
- * Returns: (transfer full) (element-type MsgtrkHop): the hops, possibly none, or %NULL
+ * Returns: (transfer container) (element-type MsgtrkHop): the hops, possibly none, or %NULL
  *   with @error set: %MSGTRK_ERROR_PARSE for a NUL octet in the header block,
  *   %MSGTRK_ERROR_LIMIT for more than %MSGTRK_TRACE_MAX_HOPS Received: fields, a field
  *   longer than %MSGTRK_TRACE_MAX_FIELD_LENGTH or a header block longer than

@@ -1,3 +1,991 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* msgtrk-tracker.c: placeholder, being written. */
+/* msgtrk-tracker.c: follow `transferred` referrals across MTQP servers into a Route.
+ *
+ * Public API: MsgtrkTracker (msgtrk_tracker_track_async/_finish/_sync), MsgtrkRoute and
+ * MsgtrkRouteHop (see msgtrk-tracker.h for the model).
+ *
+ * How a run goes: one ServerQuery per distinct server name (lower-cased, trailing dot
+ * removed). The first is the start domain, waited on by every recipient. When a server
+ * answers, each recipient waiting on it gets one hop per matching entry in the answer (a
+ * chaining server returns several reports, one per hop), and the last hop decides what
+ * happens next: `transferred` with a Remote-MTA asks that server (or reuses its answer if
+ * another recipient already caused the query); anything else ends the recipient's chain.
+ * Different servers are queried concurrently, at most MSGTRK_TRACKER_MAX_CONCURRENT at
+ * once; the rest wait in a queue. The run completes when nothing is in flight or queued.
+ *
+ * Broken links: an error from a server (unreachable, -TEMP, -ERR, TLS, timeout), an
+ * answer that does not mention the recipient, a `transferred` without Remote-MTA, a
+ * referral back to a server already on the recipient's path, or a path longer than
+ * MSGTRK_TRACKER_MAX_HOPS becomes a hop with an error; the run goes on for the others.
+ *
+ * Never: keep the secret past the run (wiped in track_run_free), put it in a message.
+ */
 #include "config.h"
+
+#include <string.h>
+
+#include "msgtrk-private.h"
+
+/* ---- MsgtrkRouteHop ---- */
+
+struct _MsgtrkRouteHop
+{
+  GObject parent_instance;
+
+  char *server;                 /* (owned) the name that was asked */
+  char *tls_description;        /* (owned) (nullable) */
+  MsgtrkReport *report;         /* (owned) (nullable) the report the entry belongs to */
+  MsgtrkRecipientReport *entry; /* (owned) (nullable) NULL for a broken link */
+  GError *error;                /* (owned) (nullable) set for a broken link */
+};
+
+G_DEFINE_FINAL_TYPE (MsgtrkRouteHop, msgtrk_route_hop, G_TYPE_OBJECT)
+
+static void
+msgtrk_route_hop_finalize (GObject *object)
+{
+  MsgtrkRouteHop *self = MSGTRK_ROUTE_HOP (object);
+
+  g_free (self->server);
+  g_free (self->tls_description);
+  g_clear_object (&self->report);
+  g_clear_object (&self->entry);
+  g_clear_error (&self->error);
+  G_OBJECT_CLASS (msgtrk_route_hop_parent_class)->finalize (object);
+}
+
+static void
+msgtrk_route_hop_class_init (MsgtrkRouteHopClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = msgtrk_route_hop_finalize;
+}
+
+static void
+msgtrk_route_hop_init (MsgtrkRouteHop *self)
+{
+}
+
+static MsgtrkRouteHop *
+route_hop_new (const char            *server,
+               const char            *tls_description,
+               MsgtrkReport          *report,
+               MsgtrkRecipientReport *entry,
+               const GError          *error)
+{
+  MsgtrkRouteHop *hop = g_object_new (MSGTRK_TYPE_ROUTE_HOP, NULL);
+
+  hop->server = g_strdup (server);
+  hop->tls_description = g_strdup (tls_description);
+  hop->report = report ? g_object_ref (report) : NULL;
+  hop->entry = entry ? g_object_ref (entry) : NULL;
+  hop->error = error ? g_error_copy (error) : NULL;
+  return hop;
+}
+
+/**
+ * msgtrk_route_hop_get_server:
+ * @self: a hop
+ *
+ * Returns: the server name that was asked for this hop (a domain or an MTA host name)
+ */
+const char *
+msgtrk_route_hop_get_server (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
+  return self->server;
+}
+
+/**
+ * msgtrk_route_hop_get_reporting_mta:
+ * @self: a hop
+ *
+ * Returns: (nullable): the Reporting-MTA of the answer, or %NULL for a broken link
+ */
+const char *
+msgtrk_route_hop_get_reporting_mta (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
+  return self->report ? msgtrk_report_get_reporting_mta (self->report) : NULL;
+}
+
+/**
+ * msgtrk_route_hop_get_entry:
+ * @self: a hop
+ *
+ * Returns: (transfer none) (nullable): the recipient's entry in the server's answer
+ *   (action, status, Remote-MTA, dates, diagnostic), or %NULL for a broken link
+ */
+MsgtrkRecipientReport *
+msgtrk_route_hop_get_entry (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
+  return self->entry;
+}
+
+/**
+ * msgtrk_route_hop_get_report:
+ * @self: a hop
+ *
+ * Returns: (transfer none) (nullable): the whole report the entry belongs to
+ */
+MsgtrkReport *
+msgtrk_route_hop_get_report (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
+  return self->report;
+}
+
+/**
+ * msgtrk_route_hop_get_action:
+ * @self: a hop
+ *
+ * Returns: the entry's action, %MSGTRK_ACTION_NONE for a broken link
+ */
+MsgtrkAction
+msgtrk_route_hop_get_action (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), MSGTRK_ACTION_NONE);
+  return self->entry ? msgtrk_recipient_report_get_action (self->entry) : MSGTRK_ACTION_NONE;
+}
+
+/**
+ * msgtrk_route_hop_get_arrival_date:
+ * @self: a hop
+ *
+ * Returns: (transfer none) (nullable): when the message arrived at this hop
+ */
+GDateTime *
+msgtrk_route_hop_get_arrival_date (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
+  return self->report ? msgtrk_report_get_arrival_date (self->report) : NULL;
+}
+
+/**
+ * msgtrk_route_hop_get_last_attempt_date:
+ * @self: a hop
+ *
+ * Returns: (transfer none) (nullable): when this hop last tried to pass the message on
+ */
+GDateTime *
+msgtrk_route_hop_get_last_attempt_date (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
+  return self->entry ? msgtrk_recipient_report_get_last_attempt_date (self->entry) : NULL;
+}
+
+/**
+ * msgtrk_route_hop_get_error:
+ * @self: a hop
+ *
+ * Returns: (transfer none) (nullable): why the chain is broken at this hop, or %NULL
+ */
+const GError *
+msgtrk_route_hop_get_error (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
+  return self->error;
+}
+
+/**
+ * msgtrk_route_hop_is_broken:
+ * @self: a hop
+ *
+ * Returns: %TRUE if the chain could not be followed at this hop
+ */
+gboolean
+msgtrk_route_hop_is_broken (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), FALSE);
+  return self->error != NULL;
+}
+
+/**
+ * msgtrk_route_hop_get_tls_description:
+ * @self: a hop
+ *
+ * Returns: (nullable): the TLS version and cipher of the session with this hop's server,
+ *   or %NULL if the session was not encrypted
+ */
+const char *
+msgtrk_route_hop_get_tls_description (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
+  return self->tls_description;
+}
+
+/* ---- MsgtrkRoute ---- */
+
+struct _MsgtrkRoute
+{
+  GObject parent_instance;
+
+  char *envid;            /* (owned) */
+  GPtrArray *recipients;  /* (owned) (element-type utf8) display form, in order */
+  GHashTable *hops;       /* (owned) recipient key → (owned) GPtrArray of MsgtrkRouteHop */
+  GPtrArray *reports;     /* (owned) (element-type MsgtrkReport) every report received */
+  MsgtrkStatus *status;   /* (owned) (nullable) built when the run ends */
+  guint servers_asked;
+};
+
+G_DEFINE_FINAL_TYPE (MsgtrkRoute, msgtrk_route, G_TYPE_OBJECT)
+
+static void
+msgtrk_route_finalize (GObject *object)
+{
+  MsgtrkRoute *self = MSGTRK_ROUTE (object);
+
+  g_free (self->envid);
+  g_ptr_array_unref (self->recipients);
+  g_hash_table_unref (self->hops);
+  g_ptr_array_unref (self->reports);
+  g_clear_object (&self->status);
+  G_OBJECT_CLASS (msgtrk_route_parent_class)->finalize (object);
+}
+
+static void
+msgtrk_route_class_init (MsgtrkRouteClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = msgtrk_route_finalize;
+}
+
+static void
+msgtrk_route_init (MsgtrkRoute *self)
+{
+  self->recipients = g_ptr_array_new_with_free_func (g_free);
+  self->hops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                      (GDestroyNotify) g_ptr_array_unref);
+  self->reports = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+/* The key under which a recipient address is matched: normalised, then case-folded
+ * (MsgtrkStatus matches case-insensitively too). NULL if it is not a mail address. */
+static char *
+recipient_key (const char *address)
+{
+  g_autofree char *normal = msgtrk_address_normalize (address);
+
+  return normal ? g_ascii_strdown (normal, -1) : NULL;
+}
+
+/* The key of a server name: lower-cased, without a trailing root dot. */
+static char *
+server_key (const char *name)
+{
+  char *key = g_ascii_strdown (name, -1);
+  gsize len = strlen (key);
+
+  if (len > 1 && key[len - 1] == '.')
+    key[len - 1] = '\0';
+  return key;
+}
+
+/* Add a recipient if it is new; returns its key (owned by the route) or NULL. */
+static const char *
+route_add_recipient (MsgtrkRoute *self,
+                     const char  *address)
+{
+  g_autofree char *key = recipient_key (address);
+  gpointer orig_key = NULL;
+
+  if (key == NULL)
+    return NULL;
+  if (g_hash_table_lookup_extended (self->hops, key, &orig_key, NULL))
+    return orig_key;
+  g_ptr_array_add (self->recipients, msgtrk_address_normalize (address));
+  orig_key = g_steal_pointer (&key);
+  g_hash_table_insert (self->hops, orig_key, g_ptr_array_new_with_free_func (g_object_unref));
+  return orig_key;
+}
+
+/**
+ * msgtrk_route_get_envid:
+ * @self: a route
+ *
+ * Returns: the ENVID of the tracked message
+ */
+const char *
+msgtrk_route_get_envid (MsgtrkRoute *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE (self), NULL);
+  return self->envid;
+}
+
+/**
+ * msgtrk_route_list_recipients:
+ * @self: a route
+ *
+ * Returns: (transfer full): the recipients, normalised (msgtrk_address_normalize()), in
+ *   the order given to the tracker or first reported
+ */
+char **
+msgtrk_route_list_recipients (MsgtrkRoute *self)
+{
+  g_autoptr (GStrvBuilder) builder = NULL;
+
+  g_return_val_if_fail (MSGTRK_IS_ROUTE (self), NULL);
+
+  builder = g_strv_builder_new ();
+  for (guint i = 0; i < self->recipients->len; i++)
+    g_strv_builder_add (builder, g_ptr_array_index (self->recipients, i));
+  return g_strv_builder_end (builder);
+}
+
+/**
+ * msgtrk_route_get_hops:
+ * @self: a route
+ * @recipient: a recipient address (any form msgtrk_address_normalize() accepts)
+ *
+ * Returns: (transfer none) (nullable) (element-type MsgtrkRouteHop): the recipient's hops,
+ *   first server first, or %NULL if @recipient is not part of the route
+ */
+GPtrArray *
+msgtrk_route_get_hops (MsgtrkRoute *self,
+                       const char  *recipient)
+{
+  g_autofree char *key = NULL;
+
+  g_return_val_if_fail (MSGTRK_IS_ROUTE (self), NULL);
+  g_return_val_if_fail (recipient != NULL, NULL);
+
+  key = recipient_key (recipient);
+  return key ? g_hash_table_lookup (self->hops, key) : NULL;
+}
+
+/**
+ * msgtrk_route_get_reports:
+ * @self: a route
+ *
+ * Returns: (transfer none) (element-type MsgtrkReport): every report received in the
+ *   run, in the order they arrived (for storing and for merging with DSNs and MDNs)
+ */
+GPtrArray *
+msgtrk_route_get_reports (MsgtrkRoute *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE (self), NULL);
+  return self->reports;
+}
+
+/**
+ * msgtrk_route_get_status:
+ * @self: a route
+ *
+ * Returns: (transfer none): each recipient's state computed from all the reports of the run
+ */
+MsgtrkStatus *
+msgtrk_route_get_status (MsgtrkRoute *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE (self), NULL);
+  return self->status;
+}
+
+/**
+ * msgtrk_route_get_servers_asked:
+ * @self: a route
+ *
+ * Returns: how many distinct servers the run asked (one MTQP session each)
+ */
+guint
+msgtrk_route_get_servers_asked (MsgtrkRoute *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE (self), 0);
+  return self->servers_asked;
+}
+
+/* ---- MsgtrkTracker ---- */
+
+struct _MsgtrkTracker
+{
+  GObject parent_instance;
+
+  MsgtrkMtqpClient *client; /* (owned) */
+};
+
+G_DEFINE_FINAL_TYPE (MsgtrkTracker, msgtrk_tracker, G_TYPE_OBJECT)
+
+static void
+msgtrk_tracker_finalize (GObject *object)
+{
+  MsgtrkTracker *self = MSGTRK_TRACKER (object);
+
+  g_clear_object (&self->client);
+  G_OBJECT_CLASS (msgtrk_tracker_parent_class)->finalize (object);
+}
+
+static void
+msgtrk_tracker_class_init (MsgtrkTrackerClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = msgtrk_tracker_finalize;
+}
+
+static void
+msgtrk_tracker_init (MsgtrkTracker *self)
+{
+}
+
+/**
+ * msgtrk_tracker_new:
+ * @client: the MTQP client to query servers with (its TLS policy, timeouts, overrides)
+ *
+ * Returns: (transfer full): a new tracker
+ */
+MsgtrkTracker *
+msgtrk_tracker_new (MsgtrkMtqpClient *client)
+{
+  MsgtrkTracker *self;
+
+  g_return_val_if_fail (MSGTRK_IS_MTQP_CLIENT (client), NULL);
+
+  self = g_object_new (MSGTRK_TYPE_TRACKER, NULL);
+  self->client = g_object_ref (client);
+  return self;
+}
+
+/**
+ * msgtrk_tracker_get_client:
+ * @self: a tracker
+ *
+ * Returns: (transfer none): the MTQP client the tracker uses
+ */
+MsgtrkMtqpClient *
+msgtrk_tracker_get_client (MsgtrkTracker *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_TRACKER (self), NULL);
+  return self->client;
+}
+
+typedef struct
+{
+  char *name;          /* (owned) as it was named (display) */
+  char *key;           /* (owned) server_key (name) */
+  gboolean started;
+  gboolean done;
+  GPtrArray *reports;  /* (owned) (nullable) (element-type MsgtrkReport) the answer */
+  char *tls;           /* (owned) (nullable) */
+  GError *error;       /* (owned) (nullable) */
+  GPtrArray *waiters;  /* (owned) (element-type utf8) recipient keys (not owned strings) */
+} ServerQuery;
+
+typedef struct
+{
+  MsgtrkTracker *tracker;   /* (owned) */
+  char *envid;              /* (owned) */
+  char *secret;             /* (owned) wiped on free */
+  MsgtrkRoute *route;       /* (owned) */
+  GHashTable *servers;      /* (owned) key → (owned) ServerQuery */
+  GQueue queue;             /* ServerQuery waiting for a slot (not owned) */
+  guint in_flight;
+  gboolean learn_recipients;
+  ServerQuery *start;       /* (not owned) */
+} TrackRun;
+
+static void
+server_query_free (ServerQuery *q)
+{
+  g_free (q->name);
+  g_free (q->key);
+  g_clear_pointer (&q->reports, g_ptr_array_unref);
+  g_free (q->tls);
+  g_clear_error (&q->error);
+  g_ptr_array_unref (q->waiters);
+  g_free (q);
+}
+
+static void
+track_run_free (TrackRun *run)
+{
+  g_clear_object (&run->tracker);
+  g_free (run->envid);
+  msgtrk_secure_free_string (run->secret);
+  g_clear_object (&run->route);
+  g_hash_table_unref (run->servers);
+  g_queue_clear (&run->queue);
+  g_free (run);
+}
+
+static void query_start (GTask *task, ServerQuery *q);
+static void recipient_follow (GTask *task, ServerQuery *q, const char *rkey);
+
+static void
+append_hop (MsgtrkRoute    *route,
+            const char     *rkey,
+            MsgtrkRouteHop *hop)
+{
+  GPtrArray *hops = g_hash_table_lookup (route->hops, rkey);
+
+  g_ptr_array_add (hops, hop);
+}
+
+static void
+append_broken (MsgtrkRoute *route,
+               const char  *rkey,
+               const char  *server,
+               const GError *error)
+{
+  append_hop (route, rkey, route_hop_new (server, NULL, NULL, NULL, error));
+}
+
+/* Ask server @name on behalf of recipient @rkey: start a query, join one in flight, or
+ * reuse an answer already there. */
+static void
+server_request (GTask      *task,
+                const char *name,
+                const char *rkey)
+{
+  TrackRun *run = g_task_get_task_data (task);
+  g_autofree char *key = server_key (name);
+  ServerQuery *q = g_hash_table_lookup (run->servers, key);
+
+  if (q == NULL)
+    {
+      if (g_hash_table_size (run->servers) >= MSGTRK_TRACKER_MAX_SERVERS)
+        {
+          g_autoptr (GError) error =
+            g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                         _("Not asking %s: this message's route already involves %d servers"),
+                         name, MSGTRK_TRACKER_MAX_SERVERS);
+          append_broken (run->route, rkey, name, error);
+          return;
+        }
+      q = g_new0 (ServerQuery, 1);
+      q->name = g_strdup (name);
+      q->key = g_steal_pointer (&key);
+      q->waiters = g_ptr_array_new ();
+      g_hash_table_insert (run->servers, q->key, q);
+      g_ptr_array_add (q->waiters, (gpointer) rkey);
+      if (run->in_flight < MSGTRK_TRACKER_MAX_CONCURRENT)
+        query_start (task, q);
+      else
+        g_queue_push_tail (&run->queue, q);
+      return;
+    }
+
+  if (q->done)
+    recipient_follow (task, q, rkey);
+  else
+    g_ptr_array_add (q->waiters, (gpointer) rkey);
+}
+
+/* Does this entry speak about recipient @rkey? */
+static gboolean
+entry_matches (MsgtrkRecipientReport *entry,
+               const char            *rkey)
+{
+  const char *addrs[] = {
+    msgtrk_recipient_report_get_original_recipient (entry),
+    msgtrk_recipient_report_get_final_recipient (entry),
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (addrs); i++)
+    {
+      g_autofree char *key = addrs[i] ? recipient_key (addrs[i]) : NULL;
+
+      if (key != NULL && strcmp (key, rkey) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Is @server_name already on the recipient's path (a referral loop)? */
+static gboolean
+path_contains (GPtrArray  *hops,
+               const char *server_name)
+{
+  g_autofree char *key = server_key (server_name);
+
+  for (guint i = 0; i < hops->len; i++)
+    {
+      MsgtrkRouteHop *hop = g_ptr_array_index (hops, i);
+      const char *mta = msgtrk_route_hop_get_reporting_mta (hop);
+      g_autofree char *hop_key = server_key (hop->server);
+      g_autofree char *mta_key = mta ? server_key (mta) : NULL;
+
+      if (strcmp (hop_key, key) == 0 || (mta_key && strcmp (mta_key, key) == 0))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Server @q has answered: give recipient @rkey its hops and decide where to go next. */
+static void
+recipient_follow (GTask       *task,
+                  ServerQuery *q,
+                  const char  *rkey)
+{
+  TrackRun *run = g_task_get_task_data (task);
+  GPtrArray *hops = g_hash_table_lookup (run->route->hops, rkey);
+  MsgtrkRecipientReport *last = NULL;
+  const char *remote;
+
+  if (q->error != NULL)
+    {
+      append_broken (run->route, rkey, q->name, q->error);
+      return;
+    }
+
+  for (guint i = 0; i < q->reports->len; i++)
+    {
+      MsgtrkReport *report = g_ptr_array_index (q->reports, i);
+      GPtrArray *entries = msgtrk_report_get_recipients (report);
+
+      for (guint j = 0; j < entries->len; j++)
+        {
+          MsgtrkRecipientReport *entry = g_ptr_array_index (entries, j);
+
+          if (!entry_matches (entry, rkey))
+            continue;
+          if (hops->len >= MSGTRK_TRACKER_MAX_HOPS)
+            {
+              g_autoptr (GError) error =
+                g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                             _("The route is longer than %d hops; not following it further"),
+                             MSGTRK_TRACKER_MAX_HOPS);
+              append_broken (run->route, rkey, q->name, error);
+              return;
+            }
+          append_hop (run->route, rkey, route_hop_new (q->name, q->tls, report, entry, NULL));
+          last = entry;
+        }
+    }
+
+  if (last == NULL)
+    {
+      g_autoptr (GError) error =
+        g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                     _("%s answered but has no record of this recipient"), q->name);
+      append_broken (run->route, rkey, q->name, error);
+      return;
+    }
+
+  if (msgtrk_recipient_report_get_action (last) != MSGTRK_ACTION_TRANSFERRED)
+    return; /* delivered, failed, relayed, opaque, expanded, delayed: the chain ends here */
+
+  remote = msgtrk_recipient_report_get_remote_mta (last);
+  if (remote == NULL || *remote == '\0')
+    {
+      g_autoptr (GError) error =
+        g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                     _("%s says the message was transferred but does not name the next server"),
+                     q->name);
+      append_broken (run->route, rkey, q->name, error);
+      return;
+    }
+  if (path_contains (hops, remote))
+    {
+      g_autoptr (GError) error =
+        g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                     _("Routing loop: %s refers back to %s, which is already on the route"),
+                     q->name, remote);
+      append_broken (run->route, rkey, remote, error);
+      return;
+    }
+  if (hops->len >= MSGTRK_TRACKER_MAX_HOPS)
+    {
+      g_autoptr (GError) error =
+        g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                     _("The route is longer than %d hops; not following it further"),
+                     MSGTRK_TRACKER_MAX_HOPS);
+      append_broken (run->route, rkey, remote, error);
+      return;
+    }
+  server_request (task, remote, rkey);
+}
+
+static void
+run_maybe_finish (GTask *task)
+{
+  TrackRun *run = g_task_get_task_data (task);
+  g_autoptr (GPtrArray) names = NULL;
+  GDateTime *now;
+
+  if (run->in_flight > 0 || !g_queue_is_empty (&run->queue))
+    return;
+
+  /* Every recipient learnt nothing at all and the first server failed: nothing to show. */
+  if (run->route->recipients->len == 0 && run->start->error != NULL)
+    {
+      g_task_return_error (task, g_error_copy (run->start->error));
+      g_object_unref (task);
+      return;
+    }
+
+  names = g_ptr_array_new ();
+  for (guint i = 0; i < run->route->recipients->len; i++)
+    g_ptr_array_add (names, g_ptr_array_index (run->route->recipients, i));
+  g_ptr_array_add (names, NULL);
+
+  run->route->status = msgtrk_status_new ((const char *const *) names->pdata);
+  now = g_date_time_new_now_utc ();
+  for (guint i = 0; i < run->route->reports->len; i++)
+    msgtrk_status_add_report (run->route->status, g_ptr_array_index (run->route->reports, i),
+                              now);
+  g_date_time_unref (now);
+  run->route->servers_asked = g_hash_table_size (run->servers);
+
+  g_task_return_pointer (task, g_object_ref (run->route), g_object_unref);
+  g_object_unref (task);
+}
+
+typedef struct
+{
+  GTask *task;      /* (owned) */
+  ServerQuery *q;   /* (not owned) lives in run->servers */
+} QueryCtx;
+
+static void
+query_ctx_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  QueryCtx *ctx = user_data;
+  GTask *task = ctx->task;
+  ServerQuery *q = ctx->q;
+  TrackRun *run = g_task_get_task_data (task);
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_free (ctx);
+  answers = msgtrk_mtqp_client_track_finish (MSGTRK_MTQP_CLIENT (source), result, &error);
+  run->in_flight--;
+  q->done = TRUE;
+
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+    {
+      /* Drain: the last query to finish returns the cancellation. */
+      if (run->in_flight == 0)
+        {
+          g_queue_clear (&run->queue);
+          g_task_return_error_if_cancelled (task);
+          g_object_unref (task); /* the run's own reference */
+        }
+      g_object_unref (task); /* the query's reference */
+      return;
+    }
+
+  if (answers == NULL)
+    q->error = g_steal_pointer (&error);
+  else if (answers->len != 1)
+    q->error = g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                            _("%s gave %u answers to one query"), q->name, answers->len);
+  else
+    {
+      MsgtrkMtqpAnswer *answer = g_ptr_array_index (answers, 0);
+
+      q->tls = g_strdup (msgtrk_mtqp_answer_get_tls_description (answer));
+      if (!msgtrk_mtqp_answer_is_success (answer))
+        msgtrk_mtqp_answer_propagate_error (answer, &q->error);
+      else
+        {
+          GPtrArray *reports = msgtrk_mtqp_answer_get_reports (answer);
+
+          q->reports = g_ptr_array_new_with_free_func (g_object_unref);
+          for (guint i = 0; reports && i < reports->len; i++)
+            {
+              MsgtrkReport *report = g_ptr_array_index (reports, i);
+
+              g_ptr_array_add (q->reports, g_object_ref (report));
+              g_ptr_array_add (run->route->reports, g_object_ref (report));
+            }
+        }
+    }
+
+  /* The first server tells who the recipients are when the caller did not. */
+  if (q == run->start && run->learn_recipients && q->reports != NULL)
+    {
+      for (guint i = 0; i < q->reports->len; i++)
+        {
+          GPtrArray *entries = msgtrk_report_get_recipients (g_ptr_array_index (q->reports, i));
+
+          for (guint j = 0; j < entries->len; j++)
+            {
+              MsgtrkRecipientReport *entry = g_ptr_array_index (entries, j);
+              const char *addr = msgtrk_recipient_report_get_original_recipient (entry);
+              const char *rkey;
+
+              if (addr == NULL)
+                addr = msgtrk_recipient_report_get_final_recipient (entry);
+              rkey = addr ? route_add_recipient (run->route, addr) : NULL;
+              if (rkey != NULL && !g_ptr_array_find (q->waiters, rkey, NULL))
+                g_ptr_array_add (q->waiters, (gpointer) rkey);
+            }
+        }
+    }
+
+  for (guint i = 0; i < q->waiters->len; i++)
+    recipient_follow (task, q, g_ptr_array_index (q->waiters, i));
+  g_ptr_array_set_size (q->waiters, 0);
+
+  while (run->in_flight < MSGTRK_TRACKER_MAX_CONCURRENT && !g_queue_is_empty (&run->queue))
+    query_start (task, g_queue_pop_head (&run->queue));
+
+  run_maybe_finish (task);
+  g_object_unref (task); /* the query's reference */
+}
+
+static void
+query_start (GTask       *task,
+             ServerQuery *q)
+{
+  TrackRun *run = g_task_get_task_data (task);
+  const char *envids[] = { run->envid, NULL };
+  const char *secrets[] = { run->secret, NULL };
+  QueryCtx *ctx = g_new0 (QueryCtx, 1);
+
+  q->started = TRUE;
+  run->in_flight++;
+  ctx->task = g_object_ref (task);
+  ctx->q = q;
+  msgtrk_mtqp_client_track_async (run->tracker->client, q->name, envids, secrets,
+                                  g_task_get_cancellable (task), query_ctx_done, ctx);
+}
+
+/**
+ * msgtrk_tracker_track_async:
+ * @self: a tracker
+ * @start_domain: the domain (or host) of the submission server: where tracking starts
+ * @envid: the message's ENVID
+ * @secret_base64: the message's tracking secret A, base64 (the mtrk-secret)
+ * @recipients: (array zero-terminated=1) (nullable): the recipients the message was sent
+ *   to, or %NULL to take them from the first server's answer
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the route is complete
+ * @user_data: data for @callback
+ *
+ * Follows the message from @start_domain across every server that says `transferred`,
+ * querying different servers concurrently, and builds its #MsgtrkRoute. The secret is
+ * copied and the copy wiped when the run ends.
+ */
+void
+msgtrk_tracker_track_async (MsgtrkTracker      *self,
+                            const char         *start_domain,
+                            const char         *envid,
+                            const char         *secret_base64,
+                            const char * const *recipients,
+                            GCancellable       *cancellable,
+                            GAsyncReadyCallback callback,
+                            gpointer            user_data)
+{
+  GTask *task;
+  TrackRun *run;
+
+  g_return_if_fail (MSGTRK_IS_TRACKER (self));
+  g_return_if_fail (start_domain != NULL);
+  g_return_if_fail (envid != NULL);
+  g_return_if_fail (secret_base64 != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, msgtrk_tracker_track_async);
+
+  run = g_new0 (TrackRun, 1);
+  run->tracker = g_object_ref (self);
+  run->envid = g_strdup (envid);
+  run->secret = g_strdup (secret_base64);
+  run->route = g_object_new (MSGTRK_TYPE_ROUTE, NULL);
+  run->route->envid = g_strdup (envid);
+  run->servers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                        (GDestroyNotify) server_query_free);
+  g_queue_init (&run->queue);
+  run->learn_recipients = (recipients == NULL || recipients[0] == NULL);
+  g_task_set_task_data (task, run, (GDestroyNotify) track_run_free);
+
+  for (guint i = 0; recipients && recipients[i]; i++)
+    route_add_recipient (run->route, recipients[i]);
+
+  /* One query for the start; every known recipient waits on it. */
+  {
+    g_autofree char *key = server_key (start_domain);
+    ServerQuery *q = g_new0 (ServerQuery, 1);
+
+    q->name = g_strdup (start_domain);
+    q->key = g_steal_pointer (&key);
+    q->waiters = g_ptr_array_new ();
+    g_hash_table_insert (run->servers, q->key, q);
+    run->start = q;
+    for (guint i = 0; i < run->route->recipients->len; i++)
+      {
+        g_autofree char *rkey = recipient_key (g_ptr_array_index (run->route->recipients, i));
+        gpointer orig = NULL;
+
+        if (g_hash_table_lookup_extended (run->route->hops, rkey, &orig, NULL))
+          g_ptr_array_add (q->waiters, orig);
+      }
+    query_start (task, q);
+  }
+}
+
+/**
+ * msgtrk_tracker_track_finish:
+ * @self: a tracker
+ * @result: the result given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes msgtrk_tracker_track_async(). A server that cannot be asked is a broken link in
+ * the route, not an error here; this fails only when cancelled, or when no recipient is
+ * known and the first server could not be asked.
+ *
+ * Returns: (transfer full): the route, or %NULL with @error set
+ */
+MsgtrkRoute *
+msgtrk_tracker_track_finish (MsgtrkTracker *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == msgtrk_tracker_track_async,
+                        NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+typedef struct
+{
+  GAsyncResult *result;
+} SyncData;
+
+static void
+sync_done (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  SyncData *data = user_data;
+
+  data->result = g_object_ref (result);
+}
+
+/**
+ * msgtrk_tracker_track_sync:
+ * @self: a tracker
+ * @start_domain: the domain (or host) of the submission server
+ * @envid: the message's ENVID
+ * @secret_base64: the message's tracking secret A, base64
+ * @recipients: (array zero-terminated=1) (nullable): the recipients, or %NULL
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The blocking form of msgtrk_tracker_track_async(), for tools and threads: it runs the
+ * run in a private main context. Never call it from a main loop's thread.
+ *
+ * Returns: (transfer full): the route, or %NULL with @error set
+ */
+MsgtrkRoute *
+msgtrk_tracker_track_sync (MsgtrkTracker      *self,
+                           const char         *start_domain,
+                           const char         *envid,
+                           const char         *secret_base64,
+                           const char * const *recipients,
+                           GCancellable       *cancellable,
+                           GError            **error)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  SyncData data = { NULL };
+  MsgtrkRoute *route;
+
+  g_main_context_push_thread_default (context);
+  msgtrk_tracker_track_async (self, start_domain, envid, secret_base64, recipients,
+                              cancellable, sync_done, &data);
+  while (data.result == NULL)
+    g_main_context_iteration (context, TRUE);
+  route = msgtrk_tracker_track_finish (self, data.result, error);
+  g_object_unref (data.result);
+  g_main_context_pop_thread_default (context);
+  return route;
+}

@@ -1,0 +1,438 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""demonet.py: a demo network of msgtrk reference servers on 127.0.0.1.
+
+Used by the README demo (tools/demo.sh), the tracker tests and the tracker benchmark.
+
+    submit.demo.test ──> relay.example.net ──> mx.example.net (Maildir)   alice@example.net
+         │  (each hop: msgtrk-relay + mtqpd sharing one state_dir)
+         ├── gone.example: permanent error 5.1.2                          bob@gone.example
+         ├── slow.example: next hop down (connection refused)             carol@slow.example
+         ├── legacy.example: next hop without MTRK/DSN (relayed 2.1.9)    dave@legacy.example
+         └── demo.test: local Maildir (DSNs back to the sender)
+
+Every server listens on port 0 (--port-file tells the port); the MTQP client reaches the
+hop names through host overrides (like curl --resolve), so no DNS is involved. Secrets are
+held in memory only and never printed.
+
+Run as a program, it starts the network, sends one tracked message, tracks it until every
+recipient has settled (or a deadline passes), prints the route, and cleans up.
+"""
+
+import argparse
+import base64
+import os
+import pwd
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
+
+
+def _setup_gi(build_dir):
+    """Import Msgtrk from the build tree. The dynamic loader reads LD_LIBRARY_PATH only at
+    start-up, so a process without it re-executes itself once with it set."""
+    libdir = os.path.join(build_dir, "lib")
+    if os.environ.get("MSGTRK_DEMONET_LIBDIR") != libdir:
+        env = dict(os.environ, GI_TYPELIB_PATH=libdir, MSGTRK_DEMONET_LIBDIR=libdir,
+                   LD_LIBRARY_PATH=libdir + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    import gi
+    gi.require_version("Msgtrk", "1.0")
+    from gi.repository import Msgtrk
+    return Msgtrk
+
+
+class DemoError(Exception):
+    pass
+
+
+def wait_for(what, predicate, timeout, interval=0.05):
+    """Poll predicate() until it returns a true value; raise DemoError after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise DemoError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def free_port():
+    """A port that was free a moment ago: a next hop that is down (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One process (msgtrk-relay or mtqpd) with its config, log and port file."""
+
+    def __init__(self, exe, directory, name, config_text, extra_args=()):
+        self.exe, self.dir, self.name = exe, directory, name
+        self.conf = os.path.join(directory, name + ".conf")
+        self.log_path = os.path.join(directory, name + ".log")
+        self.port_file = os.path.join(directory, name + ".port")
+        self.extra_args = list(extra_args)
+        with open(self.conf, "w") as f:
+            f.write(config_text)
+        self.proc = None
+        self.port = None
+
+    def start(self, port=0):
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(
+                [self.exe, "--config", self.conf, "--listen", "127.0.0.1:%d" % port,
+                 "--port-file", self.port_file] + self.extra_args,
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise DemoError("%s exited at start-up:\n%s" % (self.name, self.log()))
+            try:
+                with open(self.port_file) as f:
+                    text = f.read()
+            except FileNotFoundError:
+                return None
+            return text if text.endswith("\n") else None
+
+        self.port = int(wait_for(self.name + " to start", ready, START_TIMEOUT))
+        return self.port
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+class Hop:
+    """A tracking-capable hop: msgtrk-relay and mtqpd over one state directory."""
+
+    def __init__(self, net, name, hostname, routes, relay_keys=None, mtqpd=True):
+        self.name, self.hostname = name, hostname
+        self.dir = os.path.join(net.base, name)
+        self.state_dir = os.path.join(self.dir, "state")
+        self.maildir_root = os.path.join(self.dir, "maildir")
+        for d in (self.dir, self.state_dir, self.maildir_root,
+                  os.path.join(self.state_dir, "tracking")):
+            os.makedirs(d, exist_ok=True)
+            net.own(d)
+        user = "user=nobody\n" if os.geteuid() == 0 else ""
+        keys = {"hostname": hostname, "state_dir": self.state_dir, "reverse_dns": "false",
+                "listen": "127.0.0.1:1"}
+        keys.update(relay_keys or {})
+        text = "[relay]\n" + "".join("%s=%s\n" % kv for kv in keys.items()) + user
+        text += ("\n[queue]\nmaildir_root=%s\nretry_first=2\nretry_factor=2\n"
+                 "retry_max_interval=60\nmax_queue_lifetime=259200\nconnect_timeout=3\n"
+                 "command_timeout=20\nworkers=2\n" % self.maildir_root)
+        text += "\n[routes]\n" + "".join("%s=%s\n" % kv for kv in routes.items())
+        self.relay = Server(net.exe("server/relay/msgtrk-relay"), self.dir, "relay", text)
+        self.mtqpd = None
+        if mtqpd:
+            mtext = ("[mtqpd]\nhostname=%s\nstate_dir=%s\nlisten=127.0.0.1:1\n%s"
+                     % (hostname, self.state_dir, user))
+            self.mtqpd = Server(net.exe("server/mtqpd/mtqpd"), self.dir, "mtqpd", mtext)
+
+    def start(self, smtp_port=0):
+        self.relay.start(smtp_port)
+        if self.mtqpd:
+            self.mtqpd.start()
+
+    def stop(self):
+        self.relay.stop()
+        if self.mtqpd:
+            self.mtqpd.stop()
+
+    @property
+    def smtp_route(self):
+        return "smtp:127.0.0.1:%d" % self.relay.port
+
+    def logs(self):
+        out = "--- %s relay ---\n%s" % (self.name, self.relay.log())
+        if self.mtqpd:
+            out += "--- %s mtqpd ---\n%s" % (self.name, self.mtqpd.log())
+        return out
+
+
+class DemoNetwork:
+    SENDER = "sender@demo.test"
+    RECIPIENTS = ["alice@example.net", "bob@gone.example", "carol@slow.example",
+                  "dave@legacy.example"]
+
+    def __init__(self, build_dir, base_dir=None):
+        self.build_dir = os.path.abspath(build_dir)
+        self.Msgtrk = _setup_gi(self.build_dir)
+        self._own_base = base_dir is None
+        self.base = base_dir or tempfile.mkdtemp(prefix="msgtrk-demo-")
+        self.own(self.base)
+        self.hops = {}
+
+    def exe(self, rel):
+        path = os.path.join(self.build_dir, rel)
+        if not os.access(path, os.X_OK):
+            raise DemoError("%s is not built (meson compile -C %s)" % (path, self.build_dir))
+        return path
+
+    def own(self, path):
+        """When run as root, the servers drop to nobody: let nobody use the directory."""
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("nobody")
+            os.chmod(path, 0o755)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def start(self):
+        # Start from the last hop, so that each relay knows its next hop's port; DSNs to
+        # the sender's domain go back to the submission hop, whose port is chosen first.
+        submit_port = free_port()
+        back = "smtp:127.0.0.1:%d" % submit_port
+        final = Hop(self, "mx", "mx.example.net",
+                    {"example.net": "local:", "demo.test": back, "*": "error:5.1.2 no route"})
+        final.start()
+        middle = Hop(self, "relay", "relay.example.net",
+                     {"example.net": final.smtp_route, "demo.test": back,
+                      "*": "error:5.1.2 no route"})
+        middle.start()
+        legacy = Hop(self, "legacy", "mail.legacy.example",
+                     {"legacy.example": "local:", "*": "error:5.1.2 no route"},
+                     relay_keys={"offer_mtrk": "false", "offer_dsn": "false"}, mtqpd=False)
+        legacy.start()
+        submit = Hop(self, "submit", "submit.demo.test", {
+            "example.net": middle.smtp_route,
+            "legacy.example": legacy.smtp_route,
+            "gone.example": "error:5.1.2 gone.example does not accept mail",
+            "slow.example": "smtp:127.0.0.1:%d" % free_port(),
+            "demo.test": "local:",
+            "*": "error:5.1.2 no route",
+        })
+        submit.start(submit_port)
+        self.hops = {"submit": submit, "relay": middle, "mx": final, "legacy": legacy}
+
+    def stop(self):
+        for hop in self.hops.values():
+            hop.stop()
+
+    def cleanup(self):
+        self.stop()
+        if self._own_base:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def logs(self):
+        return "".join(h.logs() for h in self.hops.values())
+
+    # The MTQP side
+    def client(self):
+        Msgtrk = self.Msgtrk
+        client = Msgtrk.MtqpClient.new()
+        client.set_connect_timeout(5)
+        client.set_read_timeout(10)
+        client.set_deadline(20)
+        for hop in self.hops.values():
+            if hop.mtqpd is not None:
+                client.add_host_override(hop.hostname, "127.0.0.1:%d" % hop.mtqpd.port)
+        return client
+
+    # The SMTP side: what a mail client with tracking does
+    def send(self, subject="Quarterly numbers", recipients=None, timeout_seconds=3600):
+        """Send one tracked message to the submission hop; returns (envid, secret_b64)."""
+        Msgtrk = self.Msgtrk
+        recipients = recipients or self.RECIPIENTS
+        secret = Msgtrk.Secret.generate()
+        envid = Msgtrk.envid_generate(self.SENDER.split("@")[1])
+        env = Msgtrk.Envelope.new(envid)
+        env.set_authenticator(secret.compute_authenticator())
+        env.set_mtrk_timeout(timeout_seconds)
+        env.set_ret(Msgtrk.DsnRet.HDRS)
+        env.set_notify(Msgtrk.DsnNotify.SUCCESS | Msgtrk.DsnNotify.FAILURE |
+                       Msgtrk.DsnNotify.DELAY)
+        submit = self.hops["submit"]
+        with smtplib.SMTP("127.0.0.1", submit.relay.port, local_hostname="laptop.demo.test",
+                          timeout=20) as smtp:
+            code, text = smtp.ehlo()
+            if code != 250:
+                raise DemoError("EHLO refused: %d %s" % (code, text))
+            # Rebuild the reply as it was on the wire for libmsgtrk's EHLO parser.
+            lines = text.decode().split("\n")
+            reply = "".join("250-%s\r\n" % line for line in lines[:-1])
+            reply += "250 %s\r\n" % lines[-1]
+            caps = Msgtrk.SmtpCapabilities.parse(reply)
+            self.offered = caps.to_string()
+            code, text = smtp.docmd("MAIL", "FROM:" + env.build_mail_from_arg(caps, self.SENDER))
+            if code != 250:
+                raise DemoError("MAIL refused: %d %s" % (code, text.decode()))
+            for rcpt in recipients:
+                code, text = smtp.docmd("RCPT", "TO:" + env.build_rcpt_to_arg(caps, rcpt))
+                if code not in (250, 251):
+                    raise DemoError("RCPT %s refused: %d %s" % (rcpt, code, text.decode()))
+            body = ("From: Sender <%s>\r\nTo: %s\r\nSubject: %s\r\n"
+                    "Message-ID: <%s>\r\nDate: %s\r\n\r\nThe numbers are in.\r\n"
+                    % (self.SENDER, ", ".join(recipients), subject, envid.replace("@", ".demo@"),
+                       time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())))
+            code, text = smtp.data(body.encode())
+            if code != 250:
+                raise DemoError("DATA refused: %d %s" % (code, text.decode()))
+            self.queue_reply = text.decode()
+        a = secret.to_base64()
+        return envid, a
+
+    def track(self, envid, secret_b64, recipients=None):
+        tracker = self.Msgtrk.Tracker.new(self.client())
+        return tracker.track_sync(self.hops["submit"].hostname, envid, secret_b64,
+                                  recipients or self.RECIPIENTS, None)
+
+    def track_until(self, envid, secret_b64, expected, timeout=45.0, recipients=None):
+        """Track repeatedly until every recipient is in its expected state (a dict of
+        address → state name) or timeout seconds pass; returns the last route."""
+        deadline = time.monotonic() + timeout
+        while True:
+            route = self.track(envid, secret_b64, recipients)
+            status = route.get_status()
+            now = {r: self.Msgtrk.recipient_state_to_string(status.get_recipient_state(r))
+                   for r in route.list_recipients()}
+            if all(now.get(r) == s for r, s in expected.items()):
+                return route
+            if time.monotonic() > deadline:
+                return route
+            time.sleep(0.5)
+
+
+def _fmt_date(dt):
+    return dt.format("%H:%M:%S") if dt is not None else "        "
+
+
+def print_route(Msgtrk, route, out=sys.stdout):
+    status = route.get_status()
+    for rcpt in route.list_recipients():
+        state = Msgtrk.recipient_state_to_string(status.get_recipient_state(rcpt))
+        out.write("\n  %s — %s\n" % (rcpt, state.upper()))
+        for i, hop in enumerate(route.get_hops(rcpt) or [], 1):
+            if hop.is_broken():
+                out.write("    %d. %-22s  BROKEN LINK: %s\n" % (i, hop.get_server(),
+                                                            hop.get_error().message))
+                continue
+            entry = hop.get_entry()
+            when = entry.get_last_attempt_date() or hop.get_arrival_date()
+            line = "    %d. %-22s  %s  %-11s %s" % (
+                i, hop.get_reporting_mta() or hop.get_server(), _fmt_date(when),
+                entry.get_action_text() or "?", entry.get_status() or "")
+            if entry.get_status_comment():
+                line += " (%s)" % entry.get_status_comment()
+            if entry.get_remote_mta():
+                line += "  → %s" % entry.get_remote_mta()
+            if entry.get_will_retry_until() is not None:
+                line += "  retrying until %s" % entry.get_will_retry_until().format("%Y-%m-%d %H:%M")
+            if entry.get_diagnostic_code():
+                line += "\n       %s" % entry.get_diagnostic_code()
+            out.write(line + "\n")
+    out.write("\n  Summary: %s\n" % status.format_summary())
+
+
+def print_dsns(net, timeout=10.0):
+    """DSNs back in the sender's mailbox: what any mail client can already get today."""
+    Msgtrk = net.Msgtrk
+    from gi.repository import GLib
+    box = os.path.join(net.hops["submit"].maildir_root, net.SENDER, "new")
+
+    def dsns():
+        try:
+            names = sorted(os.listdir(box))
+        except FileNotFoundError:
+            return None
+        return names if len(names) >= 2 else None  # submit's (failed, delayed, relayed), mx's
+    try:
+        names = wait_for("DSNs in %s" % box, dsns, timeout)
+    except DemoError:
+        names = dsns() or []
+    print("\n== DSNs in the sender's mailbox (merged with MTQP by the helper)")
+    for name in names:
+        with open(os.path.join(box, name), "rb") as f:
+            data = f.read()
+        try:
+            reports = Msgtrk.Report.parse_entity(GLib.Bytes.new(data))
+        except GLib.Error as e:
+            print("  %s: not a report: %s" % (name, e.message))
+            continue
+        for report in reports:
+            for entry in report.get_recipients():
+                print("  DSN from %s: %s %s %s" % (report.get_reporting_mta(),
+                                                   entry.get_final_recipient(),
+                                                   entry.get_action_text(), entry.get_status()))
+            headers = report.get_returned_headers()
+            if headers:
+                hops = Msgtrk.trace_parse_headers(headers, -1)
+                for i, hop in enumerate(hops, 1):
+                    print("    Received %d: from %s by %s%s" % (
+                        i, hop.get_from_helo() or "?", hop.get_by_host() or "?",
+                        " (+%d s)" % hop.get_delay() if hop.has_delay() else ""))
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build-dir", default=os.path.join(ROOT, "_build", "demo"))
+    parser.add_argument("--keep", action="store_true", help="leave the directory behind")
+    args = parser.parse_args(argv)
+
+    net = DemoNetwork(args.build_dir)
+    Msgtrk = net.Msgtrk
+    t0 = time.monotonic()
+    try:
+        net.start()
+        print("== Demo network on 127.0.0.1 (%s)" % net.base)
+        for hop in net.hops.values():
+            print("  %-20s SMTP %-5d %s" % (hop.hostname, hop.relay.port,
+                                            "MTQP %d" % hop.mtqpd.port if hop.mtqpd
+                                            else "(no MTRK, no DSN, no MTQP)"))
+        envid, secret = net.send()
+        print("\n== Sent a tracked message")
+        print("  ENVID %s" % envid)
+        print("  the submission server offered: %s" % net.offered)
+        print("  %s" % net.queue_reply)
+        expected = {"alice@example.net": "delivered", "bob@gone.example": "failed",
+                    "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
+        route = net.track_until(envid, secret, expected)
+        print("\n== Route (tracked over MTQP from %s, %d servers asked)"
+              % (net.hops["submit"].hostname, route.get_servers_asked()))
+        print_route(Msgtrk, route)
+        status = route.get_status()
+        got = {r: Msgtrk.recipient_state_to_string(status.get_recipient_state(r))
+               for r in route.list_recipients()}
+        if got != expected:
+            print("\nmsgtrk-demo: unexpected states %r\n%s" % (got, net.logs()), file=sys.stderr)
+            return 1
+        print_dsns(net)
+        url = Msgtrk.Url.new(net.hops["submit"].hostname, net.hops["submit"].mtqpd.port,
+                             envid, secret)
+        print("\n  A delegate could track this message with its mtqp:// link "
+              "(%d characters; not printed here, it holds the secret)." % len(url.to_string()))
+        print("\n== Done in %.1f s" % (time.monotonic() - t0))
+        return 0
+    finally:
+        if args.keep:
+            net.stop()
+        else:
+            net.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
