@@ -1,0 +1,1432 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-mtqp-client.c: the MTQP client against a real, scriptable test server.
+ *
+ * The server is tests/client/mtqp-test-server.py (python3, asyncio, port 0); each test
+ * starts the instances it needs and kills them at the end. Its answers are chosen by the
+ * ENVID (see the server), its greeting and STARTTLS by options. A throw-away PKI is made
+ * once per run with tests/make-test-ca.sh. Discovery is tested through a fake GResolver
+ * (SRV/MX records in memory) plus host overrides: no DNS, no fixed ports.
+ *
+ * Hostile servers (endless lines, endless replies, trickling, silence, closing mid-reply,
+ * garbage) must end each case with a clear error within the small timeouts set here.
+ * No timing assertions: only the outcome is checked.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "msgtrk-tls-private.h"
+#include "test-util.h"
+
+#define SECRET "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="
+
+static char *ca_dir;
+
+/* ---- the test server ------------------------------------------------------------- */
+
+typedef struct
+{
+  GSubprocess *proc;
+  guint16      port;
+  char        *log_path;
+  char        *dir;
+} TestServer;
+
+static TestServer *
+server_start_v (const char * const *extra)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autofree char *line = NULL;
+  TestServer *server = g_new0 (TestServer, 1);
+  guint i;
+
+  server->dir = mt_tmpdir_new ();
+  server->log_path = g_build_filename (server->dir, "server.log", NULL);
+  g_ptr_array_add (argv, g_strdup ("/usr/bin/python3"));
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_DIST, "client", "mtqp-test-server.py",
+                                                NULL));
+  g_ptr_array_add (argv, g_strdup ("--data"));
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_DIST, "client", "data", NULL));
+  g_ptr_array_add (argv, g_strdup ("--log"));
+  g_ptr_array_add (argv, g_strdup (server->log_path));
+  for (i = 0; extra != NULL && extra[i] != NULL; i++)
+    {
+      /* "@name" stands for a file of the test PKI */
+      if (extra[i][0] == '@')
+        g_ptr_array_add (argv, g_build_filename (ca_dir, extra[i] + 1, NULL));
+      else
+        g_ptr_array_add (argv, g_strdup (extra[i]));
+    }
+  g_ptr_array_add (argv, NULL);
+
+  server->proc = g_subprocess_newv ((const char * const *) argv->pdata,
+                                    G_SUBPROCESS_FLAGS_STDIN_PIPE
+                                      | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                                    &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server->proc));
+  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "PORT "));
+  server->port = (guint16) g_ascii_strtoull (line + 5, NULL, 10);
+  g_assert_cmpuint (server->port, >, 0);
+  return server;
+}
+
+static TestServer *
+server_start (const char *first,
+              ...)
+{
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  const char *arg;
+  va_list ap;
+
+  va_start (ap, first);
+  for (arg = first; arg != NULL; arg = va_arg (ap, const char *))
+    g_ptr_array_add (args, (gpointer) arg);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+  return server_start_v ((const char * const *) args->pdata);
+}
+
+static char *
+server_log (TestServer *server)
+{
+  char *text = NULL;
+
+  if (!g_file_get_contents (server->log_path, &text, NULL, NULL))
+    return g_strdup ("");
+  return text;
+}
+
+static guint
+count_occurrences (const char *haystack,
+                   const char *needle)
+{
+  guint n = 0;
+  const char *p = haystack;
+
+  while ((p = strstr (p, needle)) != NULL)
+    {
+      n++;
+      p += strlen (needle);
+    }
+  return n;
+}
+
+static void
+server_stop (TestServer *server)
+{
+  g_subprocess_force_exit (server->proc);
+  g_subprocess_wait (server->proc, NULL, NULL);
+  g_object_unref (server->proc);
+  mt_tmpdir_remove (server->dir);
+  g_free (server->dir);
+  g_free (server->log_path);
+  g_free (server);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestServer, server_stop)
+
+/* A port where nothing listens (bound, then closed again). */
+static guint16
+closed_port (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GError) error = NULL;
+  guint16 port;
+
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  g_socket_listener_close (listener);
+  return port;
+}
+
+/* ---- a fake resolver: SRV and MX records from tables ----------------------------- */
+
+#define TEST_TYPE_RESOLVER (test_resolver_get_type ())
+G_DECLARE_FINAL_TYPE (TestResolver, test_resolver, TEST, RESOLVER, GResolver)
+
+struct _TestResolver
+{
+  GResolver   parent_instance;
+  GHashTable *records;  /* "SRV name" / "MX name" → GPtrArray of GVariant */
+  guint       lookups;
+};
+
+G_DEFINE_FINAL_TYPE (TestResolver, test_resolver, G_TYPE_RESOLVER)
+
+static GList *
+test_resolver_lookup_records (GResolver          *resolver,
+                              const char         *rrname,
+                              GResolverRecordType type,
+                              GCancellable       *cancellable,
+                              GError            **error)
+{
+  TestResolver *self = TEST_RESOLVER (resolver);
+  g_autofree char *key = g_strdup_printf ("%s %s", type == G_RESOLVER_RECORD_SRV ? "SRV" : "MX",
+                                          rrname);
+  GPtrArray *records = g_hash_table_lookup (self->records, key);
+  GList *list = NULL;
+  guint i;
+
+  self->lookups++;
+  if (records == NULL)
+    {
+      g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "no %s", key);
+      return NULL;
+    }
+  for (i = 0; i < records->len; i++)
+    list = g_list_append (list, g_variant_ref (g_ptr_array_index (records, i)));
+  return list;
+}
+
+static GList *
+test_resolver_lookup_by_name (GResolver    *resolver,
+                              const char   *hostname,
+                              GCancellable *cancellable,
+                              GError      **error)
+{
+  TestResolver *self = TEST_RESOLVER (resolver);
+
+  self->lookups++;
+  if (g_str_equal (hostname, "demo.test"))
+    return g_list_append (NULL, g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4));
+  g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "no host %s", hostname);
+  return NULL;
+}
+
+static void
+test_resolver_finalize (GObject *object)
+{
+  g_hash_table_unref (TEST_RESOLVER (object)->records);
+  G_OBJECT_CLASS (test_resolver_parent_class)->finalize (object);
+}
+
+static void
+test_resolver_class_init (TestResolverClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = test_resolver_finalize;
+  G_RESOLVER_CLASS (klass)->lookup_records = test_resolver_lookup_records;
+  G_RESOLVER_CLASS (klass)->lookup_by_name = test_resolver_lookup_by_name;
+}
+
+static void
+test_resolver_init (TestResolver *self)
+{
+  self->records = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) g_ptr_array_unref);
+}
+
+static void
+resolver_add (TestResolver *self,
+              const char   *key,
+              GVariant     *record)
+{
+  GPtrArray *records = g_hash_table_lookup (self->records, key);
+
+  if (records == NULL)
+    {
+      records = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+      g_hash_table_insert (self->records, g_strdup (key), records);
+    }
+  g_ptr_array_add (records, g_variant_ref_sink (record));
+}
+
+static void
+resolver_add_srv (TestResolver *self,
+                  const char   *domain,
+                  guint16       priority,
+                  guint16       weight,
+                  guint16       port,
+                  const char   *target)
+{
+  g_autofree char *key = g_strdup_printf ("SRV _mtqp._tcp.%s", domain);
+
+  resolver_add (self, key, g_variant_new ("(qqqs)", priority, weight, port, target));
+}
+
+static void
+resolver_add_mx (TestResolver *self,
+                 const char   *domain,
+                 guint16       preference,
+                 const char   *exchange)
+{
+  g_autofree char *key = g_strdup_printf ("MX %s", domain);
+
+  resolver_add (self, key, g_variant_new ("(qs)", preference, exchange));
+}
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+static MsgtrkMtqpClient *
+new_client (void)
+{
+  MsgtrkMtqpClient *client = msgtrk_mtqp_client_new ();
+  g_autofree char *ca = g_build_filename (ca_dir, "ca.pem", NULL);
+
+  msgtrk_mtqp_client_set_connect_timeout (client, 5);
+  msgtrk_mtqp_client_set_read_timeout (client, 5);
+  msgtrk_mtqp_client_set_deadline (client, 20);
+  msgtrk_mtqp_client_set_use_system_trust (client, FALSE);
+  msgtrk_mtqp_client_set_ca_file (client, ca);
+  return client;
+}
+
+static GPtrArray *
+track (MsgtrkMtqpClient *client,
+       const char       *host,
+       guint16           port,
+       const char       *envid,
+       GError          **error)
+{
+  const char *envids[] = { envid, NULL };
+  const char *secrets[] = { SECRET, NULL };
+
+  return msgtrk_mtqp_client_track_host_sync (client, host, port, envids, secrets, NULL,
+                                             error);
+}
+
+/* One query that must reach the server; returns the answer's error (or NULL). */
+static GError *
+track_error (MsgtrkMtqpClient *client,
+             guint16           port,
+             const char       *envid)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = track (client, "127.0.0.1", port, envid, &error);
+  const GError *answer_error;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (answers->len, ==, 1);
+  answer_error = msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 0));
+  g_assert_nonnull (answer_error);
+  g_assert_null (strstr (answer_error->message, SECRET));
+  g_test_message ("%s: %s", envid, answer_error->message);
+  return g_error_copy (answer_error);
+}
+
+static GBytes *
+entity_file (const char *name)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "client", "data", name, NULL);
+  char *contents = NULL;
+  gsize len = 0;
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+  return g_bytes_new_take (contents, len);
+}
+
+/* ---- configuration --------------------------------------------------------------- */
+
+static void
+test_config_defaults (void)
+{
+  g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
+  g_autoptr (GError) error = NULL;
+  MsgtrkTlsPolicy policy;
+  guint deadline;
+
+  g_test_summary ("Defaults, property round trip, host override syntax");
+  g_assert_cmpint (msgtrk_mtqp_client_get_tls_policy (client), ==,
+                   MSGTRK_TLS_POLICY_OPPORTUNISTIC);
+  g_assert_true (msgtrk_mtqp_client_get_use_system_trust (client));
+  g_assert_null (msgtrk_mtqp_client_get_ca_file (client));
+  g_assert_cmpuint (msgtrk_mtqp_client_get_connect_timeout (client), ==,
+                    MSGTRK_MTQP_DEFAULT_CONNECT_TIMEOUT);
+  g_assert_cmpuint (msgtrk_mtqp_client_get_read_timeout (client), ==,
+                    MSGTRK_MTQP_DEFAULT_READ_TIMEOUT);
+  g_assert_cmpuint (msgtrk_mtqp_client_get_deadline (client), ==,
+                    MSGTRK_MTQP_DEFAULT_DEADLINE);
+  g_assert_cmpuint (msgtrk_mtqp_client_get_max_response_size (client), ==,
+                    MSGTRK_REPORT_MAX_SIZE);
+  g_assert_cmpuint (msgtrk_mtqp_client_get_max_parts (client), ==, MSGTRK_REPORT_MAX_PARTS);
+
+  g_object_set (client, "tls-policy", MSGTRK_TLS_POLICY_REQUIRED, "deadline", 7, NULL);
+  g_object_get (client, "tls-policy", &policy, "deadline", &deadline, NULL);
+  g_assert_cmpint (policy, ==, MSGTRK_TLS_POLICY_REQUIRED);
+  g_assert_cmpuint (deadline, ==, 7);
+
+  g_assert_true (msgtrk_mtqp_client_add_host_override (client, "Hop1.Demo.Test",
+                                                       "127.0.0.1:20038", &error));
+  g_assert_no_error (error);
+  g_assert_true (msgtrk_mtqp_client_add_host_override (client, "v6.demo.test", "[::1]:1",
+                                                       &error));
+  g_assert_true (msgtrk_mtqp_client_add_host_override (client, "p.demo.test", "10.0.0.1",
+                                                       &error));
+  g_assert_false (msgtrk_mtqp_client_add_host_override (client, "x.demo.test",
+                                                        "hop1.demo.test:1038", &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_assert_false (msgtrk_mtqp_client_add_host_override (client, "x.demo.test",
+                                                        "127.0.0.1:99999", &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_assert_false (msgtrk_mtqp_client_add_host_override (client, "x.demo.test",
+                                                        "127.0.0.1:0", &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  msgtrk_mtqp_client_clear_host_overrides (client);
+}
+
+static void
+count_notify (GObject    *object,
+              GParamSpec *pspec,
+              gpointer    user_data)
+{
+  (*(guint *) user_data)++;
+}
+
+static void
+test_config_starttls_memory (void)
+{
+  g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
+  const char *hosts[] = { "Zeta.Example.", "alpha.example", "", NULL };
+  g_auto (GStrv) got = NULL;
+  guint notified = 0;
+
+  g_test_summary ("The STARTTLS memory: normalised, sorted, notified");
+  g_signal_connect (client, "notify::starttls-hosts", G_CALLBACK (count_notify), &notified);
+  msgtrk_mtqp_client_set_starttls_hosts (client, hosts);
+  got = msgtrk_mtqp_client_get_starttls_hosts (client);
+  g_assert_cmpuint (g_strv_length (got), ==, 2);
+  g_assert_cmpstr (got[0], ==, "alpha.example");
+  g_assert_cmpstr (got[1], ==, "zeta.example");
+  g_assert_true (msgtrk_mtqp_client_remembers_starttls (client, "ZETA.example"));
+  msgtrk_mtqp_client_forget_starttls (client, "zeta.example");
+  g_assert_false (msgtrk_mtqp_client_remembers_starttls (client, "zeta.example"));
+  g_assert_cmpuint (notified, ==, 2);
+  msgtrk_mtqp_client_set_starttls_hosts (client, NULL);
+  g_strfreev (got);
+  got = msgtrk_mtqp_client_get_starttls_hosts (client);
+  g_assert_cmpuint (g_strv_length (got), ==, 0);
+}
+
+/* ---- TRACK answers --------------------------------------------------------------- */
+
+static void
+test_track_delivered (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autoptr (GBytes) expected = entity_file ("delivered.eml");
+  MsgtrkMtqpAnswer *answer;
+  MsgtrkReport *report;
+  MsgtrkRecipientReport *rcpt;
+
+  g_test_summary ("One TRACK, one delivered report, entity kept byte for byte");
+  answers = track (client, "127.0.0.1", server->port, "delivered@example.com", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (answers->len, ==, 1);
+  answer = g_ptr_array_index (answers, 0);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (answer));
+  g_assert_true (msgtrk_mtqp_answer_is_success (answer));
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (answer), ==, "delivered@example.com");
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_server_host (answer), ==, "127.0.0.1");
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_server_port (answer), ==, server->port);
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_status (answer), ==, "+OK+");
+  g_assert_null (msgtrk_mtqp_answer_get_tls_description (answer));
+  g_assert_true (g_bytes_equal (msgtrk_mtqp_answer_get_entity (answer), expected));
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_reports (answer)->len, ==, 1);
+  report = g_ptr_array_index (msgtrk_mtqp_answer_get_reports (answer), 0);
+  g_assert_cmpstr (msgtrk_report_get_reporting_mta (report), ==, "hop1.demo.test");
+  rcpt = g_ptr_array_index (msgtrk_report_get_recipients (report), 0);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (rcpt), ==, MSGTRK_ACTION_DELIVERED);
+}
+
+static void
+test_track_dot_stuffing (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autoptr (GBytes) expected = entity_file ("dotted.eml");
+  MsgtrkMtqpAnswer *answer;
+
+  g_test_summary ("Dot-stuffed lines (\".x\", \"..\", \".\") come back unstuffed");
+  answers = track (client, "127.0.0.1", server->port, "dotted@example.com", &error);
+  g_assert_no_error (error);
+  answer = g_ptr_array_index (answers, 0);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (answer));
+  g_assert_true (g_bytes_equal (msgtrk_mtqp_answer_get_entity (answer), expected));
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_reports (answer)->len, ==, 1);
+}
+
+static void
+test_track_batch (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  const char *envids[] = { "temp", "delivered@x", "err", "bad", "chain@x", "plainok",
+                           "unparsable", "bad envid", "delivered@y", NULL };
+  const char *secrets[] = { SECRET, SECRET, SECRET, SECRET, SECRET, SECRET, SECRET, SECRET,
+                            "not base64!", NULL };
+  const GError *e;
+  MsgtrkMtqpAnswer *a;
+  const char * const *codes;
+
+  g_test_summary ("Several queries in one session: one failure never fails the others");
+  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port, envids,
+                                                secrets, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (answers->len, ==, 9);
+
+  a = g_ptr_array_index (answers, 0);
+  g_assert_error (msgtrk_mtqp_answer_get_error (a), MSGTRK_ERROR, MSGTRK_ERROR_SERVER_TEMP);
+  codes = msgtrk_mtqp_answer_get_response_codes (a);
+  g_assert_cmpuint (g_strv_length ((char **) codes), ==, 2);
+  g_assert_cmpstr (codes[0], ==, "busy");
+  g_assert_cmpstr (codes[1], ==, "retry-later");
+  g_assert_true (msgtrk_mtqp_answer_has_response_code (a, "RETRY-LATER"));
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_response_text (a), ==, "Server busy, try later");
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_status (a), ==, "-TEMP");
+  g_assert_nonnull (strstr (msgtrk_mtqp_answer_get_error (a)->message, "Server busy"));
+
+  g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (answers, 1)));
+  g_assert_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 2)), MSGTRK_ERROR,
+                  MSGTRK_ERROR_SERVER_ERR);
+  g_assert_true (msgtrk_mtqp_answer_has_response_code (g_ptr_array_index (answers, 2),
+                                                       "unknown"));
+  g_assert_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 3)), MSGTRK_ERROR,
+                  MSGTRK_ERROR_SERVER_BAD);
+  a = g_ptr_array_index (answers, 4);
+  g_assert_true (msgtrk_mtqp_answer_is_success (a));
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_reports (a)->len, ==, 3);
+  g_assert_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 5)), MSGTRK_ERROR,
+                  MSGTRK_ERROR_PROTOCOL);
+  a = g_ptr_array_index (answers, 6);
+  e = msgtrk_mtqp_answer_get_error (a);
+  g_assert_nonnull (e);
+  g_assert_true (e->code == MSGTRK_ERROR_PARSE);
+  g_assert_nonnull (msgtrk_mtqp_answer_get_entity (a));
+  /* Invalid queries are refused locally, never sent */
+  a = g_ptr_array_index (answers, 7);
+  g_assert_error (msgtrk_mtqp_answer_get_error (a), MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_assert_null (msgtrk_mtqp_answer_get_status (a));
+  a = g_ptr_array_index (answers, 8);
+  g_assert_error (msgtrk_mtqp_answer_get_error (a), MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_null (strstr (msgtrk_mtqp_answer_get_error (a)->message, "base64!"));
+  {
+    g_autofree char *log = server_log (server);
+
+    g_assert_cmpuint (count_occurrences (log, "TRACK "), ==, 7);
+  }
+}
+
+static void
+test_track_pipelining (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  const char *envids[] = { "pipe-1-of-3@x", "pipe-2-of-3@x", "pipe-3-of-3@x", NULL };
+  const char *secrets[] = { SECRET, SECRET, SECRET, NULL };
+  g_autofree char *log = NULL;
+  guint i;
+
+  g_test_summary ("TRACK commands go out together: the server answers only when all of "
+                  "them arrived before its first answer");
+  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port, envids,
+                                                secrets, NULL, &error);
+  g_assert_no_error (error);
+  for (i = 0; i < 3; i++)
+    g_assert_no_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, i)));
+  log = server_log (server);
+  g_assert_nonnull (strstr (log, "PIPELINE got=3 want=3"));
+}
+
+static void
+test_track_many (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
+  guint i, n = MSGTRK_MTQP_PIPELINE_BATCH * 2 + 3;
+
+  g_test_summary ("More queries than one pipeline batch: answers stay in order");
+  for (i = 0; i < n; i++)
+    {
+      g_ptr_array_add (envids, g_strdup_printf (i % 3 == 0 ? "err%u@x" : "delivered%u@x", i));
+      g_ptr_array_add (secrets, (gpointer) SECRET);
+    }
+  g_ptr_array_add (envids, NULL);
+  g_ptr_array_add (secrets, NULL);
+  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port,
+                                                (const char * const *) envids->pdata,
+                                                (const char * const *) secrets->pdata, NULL,
+                                                &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (answers->len, ==, n);
+  for (i = 0; i < n; i++)
+    {
+      MsgtrkMtqpAnswer *a = g_ptr_array_index (answers, i);
+
+      g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (a), ==, g_ptr_array_index (envids, i));
+      g_assert_cmpint (msgtrk_mtqp_answer_is_success (a), ==, i % 3 != 0);
+    }
+}
+
+static void
+test_track_secret_masked (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  MsgtrkMtqpAnswer *a;
+
+  g_test_summary ("A server that echoes the TRACK line never gets the secret into errors");
+  answers = track (client, "127.0.0.1", server->port, "echo", &error);
+  g_assert_no_error (error);
+  a = g_ptr_array_index (answers, 0);
+  g_assert_error (msgtrk_mtqp_answer_get_error (a), MSGTRK_ERROR, MSGTRK_ERROR_SERVER_ERR);
+  g_assert_null (strstr (msgtrk_mtqp_answer_get_error (a)->message, SECRET));
+  g_assert_null (strstr (msgtrk_mtqp_answer_get_response_text (a), SECRET));
+  g_assert_nonnull (strstr (msgtrk_mtqp_answer_get_response_text (a), "TRACK echo ****"));
+}
+
+static void
+test_track_command_length (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  gsize fixed = strlen ("TRACK  ") + strlen (SECRET);
+  g_autofree char *at_limit = g_strnfill (MSGTRK_MTQP_MAX_LINE - fixed, 'e');
+  g_autofree char *past_limit = g_strnfill (MSGTRK_MTQP_MAX_LINE - fixed + 1, 'e');
+  const char *envids[] = { at_limit, past_limit, NULL };
+  const char *secrets[] = { SECRET, SECRET, NULL };
+
+  g_test_summary ("A TRACK line of 998 octets goes out, one of 999 does not");
+  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port, envids,
+                                                secrets, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_status (g_ptr_array_index (answers, 0)), ==, "-ERR");
+  g_assert_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 1)), MSGTRK_ERROR,
+                  MSGTRK_ERROR_LIMIT);
+  g_assert_null (msgtrk_mtqp_answer_get_status (g_ptr_array_index (answers, 1)));
+}
+
+/* ---- limits ---------------------------------------------------------------------- */
+
+static void
+test_limit_line (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autoptr (GError) e = NULL;
+
+  g_test_summary ("A 998-octet line is read, a 999-octet line is an error");
+  answers = track (client, "127.0.0.1", server->port, "line998", &error);
+  g_assert_no_error (error);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 0)));
+  e = track_error (client, server->port, "line999");
+  g_assert_error (e, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+}
+
+static void
+test_limit_response_size (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GBytes) entity = entity_file ("delivered.eml");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autoptr (GError) e = NULL;
+  gsize size = g_bytes_get_size (entity);
+
+  g_test_summary ("An answer of max-response-size octets is read, one more is an error");
+  msgtrk_mtqp_client_set_max_response_size (client, (guint) size);
+  answers = track (client, "127.0.0.1", server->port, "delivered", &error);
+  g_assert_no_error (error);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 0)));
+  msgtrk_mtqp_client_set_max_response_size (client, (guint) size - 1);
+  e = track_error (client, server->port, "delivered");
+  g_assert_error (e, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+}
+
+static void
+test_limit_parts (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autoptr (GError) e = NULL;
+
+  g_test_summary ("An answer of max-parts reports is used, one more is an error");
+  msgtrk_mtqp_client_set_max_parts (client, 3);
+  answers = track (client, "127.0.0.1", server->port, "chain", &error);
+  g_assert_no_error (error);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 0)));
+  msgtrk_mtqp_client_set_max_parts (client, 2);
+  e = track_error (client, server->port, "chain");
+  g_assert_error (e, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+}
+
+/* ---- hostile answers ------------------------------------------------------------- */
+
+typedef struct
+{
+  const char *envid;
+  int         code;
+  const char *message_part;
+} HostileAnswer;
+
+static void
+test_hostile_answers (void)
+{
+  static const HostileAnswer cases[] = {
+    { "endlessline", MSGTRK_ERROR_LIMIT, "longer than 998" },
+    { "endlessreply", MSGTRK_ERROR_LIMIT, "reply longer than" },
+    { "trickle", MSGTRK_ERROR_TIMEOUT, "deadline" },
+    { "silent", MSGTRK_ERROR_TIMEOUT, "sent nothing for 1 s" },
+    { "closemid", MSGTRK_ERROR_PROTOCOL, "in the middle of a reply" },
+    { "garbagestatus", MSGTRK_ERROR_PROTOCOL, "not an MTQP status line" },
+  };
+  g_autoptr (TestServer) server = server_start (NULL);
+  guint i;
+
+  g_test_summary ("Hostile answers end bounded in time and memory, with a clear error");
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (MsgtrkMtqpClient) client = new_client ();
+      g_autoptr (GError) e = NULL;
+
+      msgtrk_mtqp_client_set_read_timeout (client, 1);
+      msgtrk_mtqp_client_set_deadline (client, 2);
+      msgtrk_mtqp_client_set_max_response_size (client, 65536);
+      e = track_error (client, server->port, cases[i].envid);
+      g_assert_error (e, MSGTRK_ERROR, cases[i].code);
+      g_assert_nonnull (strstr (e->message, cases[i].message_part));
+    }
+}
+
+static void
+test_hostile_batch_broken (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  const char *envids[] = { "delivered", "closemid", "delivered", NULL };
+  const char *secrets[] = { SECRET, SECRET, SECRET, NULL };
+
+  g_test_summary ("A connection lost mid-batch keeps earlier answers, fails later ones");
+  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port, envids,
+                                                secrets, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (answers, 0)));
+  g_assert_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 1)), MSGTRK_ERROR,
+                  MSGTRK_ERROR_PROTOCOL);
+  g_assert_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 2)), MSGTRK_ERROR,
+                  MSGTRK_ERROR_PROTOCOL);
+}
+
+typedef struct
+{
+  const char *greeting;
+  int         code;  /* -1: success */
+  const char *message_part;
+} GreetingCase;
+
+static void
+test_hostile_greetings (void)
+{
+  static const GreetingCase cases[] = {
+    { "garbage", MSGTRK_ERROR_PROTOCOL, "not an MTQP status line" },
+    { "notmtqp", MSGTRK_ERROR_PROTOCOL, "not an MTQP server" },
+    { "temp", MSGTRK_ERROR_SERVER_TEMP, "Service down for admin" },
+    { "err", MSGTRK_ERROR_SERVER_ERR, "-ERR/mtqp/unavailable" },
+    { "endless", MSGTRK_ERROR_LIMIT, "longer than 998" },
+    { "endlessoptions", MSGTRK_ERROR_LIMIT, "option lines" },
+    { "trickle", MSGTRK_ERROR_TIMEOUT, "deadline" },
+    { "silent", MSGTRK_ERROR_TIMEOUT, "sent nothing" },
+    { "close", MSGTRK_ERROR_PROTOCOL, "without a greeting" },
+    { "single", -1, NULL },
+    { "lf", -1, NULL },
+  };
+  guint i;
+
+  g_test_summary ("Greetings: positive with /MTQP only; the rest end with a clear error");
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (TestServer) server = server_start ("--greeting", cases[i].greeting, NULL);
+      g_autoptr (MsgtrkMtqpClient) client = new_client ();
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) answers = NULL;
+
+      msgtrk_mtqp_client_set_read_timeout (client, 1);
+      msgtrk_mtqp_client_set_deadline (client, 2);
+      answers = track (client, "127.0.0.1", server->port, "delivered", &error);
+      if (cases[i].code < 0)
+        {
+          g_assert_no_error (error);
+          g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (answers, 0)));
+          continue;
+        }
+      g_assert_null (answers);
+      g_assert_error (error, MSGTRK_ERROR, cases[i].code);
+      g_test_message ("%s: %s", cases[i].greeting, error->message);
+      g_assert_nonnull (strstr (error->message, cases[i].message_part));
+    }
+}
+
+/* ---- TLS ------------------------------------------------------------------------- */
+
+static MsgtrkMtqpClient *
+tls_client (guint16 port)
+{
+  MsgtrkMtqpClient *client = new_client ();
+  g_autofree char *address = g_strdup_printf ("127.0.0.1:%u", port);
+
+  g_assert_true (msgtrk_mtqp_client_add_host_override (client, "localhost", address, NULL));
+  return client;
+}
+
+static void
+test_tls_starttls (void)
+{
+  g_autoptr (TestServer) server = server_start ("--cert", "@server.pem", "--key",
+                                                "@server.key", NULL);
+  g_autoptr (MsgtrkMtqpClient) client = tls_client (server->port);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autofree char *log = NULL;
+  MsgtrkMtqpAnswer *a;
+  guint notified = 0;
+  g_autofree char *key = g_strdup_printf ("localhost:%u", server->port);
+
+  g_test_summary ("STARTTLS when offered: verified, remembered, TRACK only inside TLS");
+  g_signal_connect (client, "notify::starttls-hosts", G_CALLBACK (count_notify), &notified);
+  answers = track (client, "localhost", 0, "delivered", &error);
+  g_assert_no_error (error);
+  a = g_ptr_array_index (answers, 0);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
+  g_assert_true (g_str_has_prefix (msgtrk_mtqp_answer_get_tls_description (a), "TLSv1."));
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_server_host (a), ==, "localhost");
+  g_assert_true (msgtrk_mtqp_client_remembers_starttls (client, key));
+  g_assert_cmpuint (notified, ==, 1);
+  log = server_log (server);
+  g_assert_nonnull (strstr (log, "TRACK session=0 tls=1 delivered"));
+
+  /* An IP literal is verified against the IP address in the certificate */
+  g_clear_pointer (&answers, g_ptr_array_unref);
+  answers = track (client, "127.0.0.1", server->port, "delivered", &error);
+  g_assert_no_error (error);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 0)));
+}
+
+typedef struct
+{
+  const char *cert;
+  const char *key;
+  const char *host;
+  const char *message_part;
+} BadCertCase;
+
+static void
+test_tls_bad_certificates (void)
+{
+  static const BadCertCase cases[] = {
+    { "@wronghost.pem", "@wronghost.key", "localhost",
+      "certificate for localhost is not valid: hostname mismatch" },
+    { "@wronghost.pem", "@wronghost.key", "127.0.0.1",
+      "certificate for 127.0.0.1 is not valid: IP address mismatch" },
+    { "@selfsigned.pem", "@selfsigned.key", "localhost", "is not valid: self-signed" },
+    { "@server.pem", "@server.key", "other.invalid", "hostname mismatch" },
+  };
+  guint i;
+
+  g_test_summary ("A certificate that does not verify fails the session; nothing is sent");
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (TestServer) server = server_start ("--cert", cases[i].cert, "--key",
+                                                    cases[i].key, NULL);
+      g_autoptr (MsgtrkMtqpClient) client = tls_client (server->port);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) answers = NULL;
+      g_autofree char *log = NULL;
+      g_autofree char *address = g_strdup_printf ("127.0.0.1:%u", server->port);
+
+      msgtrk_mtqp_client_add_host_override (client, "other.invalid", address, NULL);
+      answers = track (client, cases[i].host, server->port, "delivered", &error);
+      g_assert_null (answers);
+      g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, cases[i].message_part));
+      log = server_log (server);
+      g_assert_null (strstr (log, "TRACK "));
+    }
+}
+
+static void
+test_tls_policy (void)
+{
+  g_autoptr (TestServer) plain = server_start (NULL);
+  g_autoptr (TestServer) tls = server_start ("--cert", "@server.pem", "--key", "@server.key",
+                                             NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autofree char *log = NULL;
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+
+  g_test_summary ("Policy matrix: REQUIRED, OPPORTUNISTIC and NONE against servers with "
+                  "and without STARTTLS");
+  /* REQUIRED vs no STARTTLS: fails before any TRACK */
+  msgtrk_mtqp_client_set_tls_policy (client, MSGTRK_TLS_POLICY_REQUIRED);
+  answers = track (client, "127.0.0.1", plain->port, "delivered", &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
+  g_assert_null (answers);
+  g_clear_error (&error);
+  log = server_log (plain);
+  g_assert_null (strstr (log, "TRACK "));
+  g_clear_pointer (&log, g_free);
+
+  /* REQUIRED vs STARTTLS: works */
+  answers = track (client, "127.0.0.1", tls->port, "delivered", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (msgtrk_mtqp_answer_get_tls_description (g_ptr_array_index (answers, 0)));
+  g_clear_pointer (&answers, g_ptr_array_unref);
+
+  /* OPPORTUNISTIC vs no STARTTLS (never seen): clear text */
+  msgtrk_mtqp_client_set_tls_policy (client, MSGTRK_TLS_POLICY_OPPORTUNISTIC);
+  answers = track (client, "127.0.0.1", plain->port, "delivered", &error);
+  g_assert_no_error (error);
+  g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (answers, 0)));
+  g_assert_null (msgtrk_mtqp_answer_get_tls_description (g_ptr_array_index (answers, 0)));
+  g_clear_pointer (&answers, g_ptr_array_unref);
+
+  /* NONE vs STARTTLS: never STARTTLS */
+  msgtrk_mtqp_client_set_tls_policy (client, MSGTRK_TLS_POLICY_NONE);
+  msgtrk_mtqp_client_set_starttls_hosts (client, NULL);
+  answers = track (client, "127.0.0.1", tls->port, "delivered", &error);
+  g_assert_no_error (error);
+  g_assert_null (msgtrk_mtqp_answer_get_tls_description (g_ptr_array_index (answers, 0)));
+  g_assert_false (msgtrk_mtqp_client_remembers_starttls (client, "127.0.0.1"));
+  {
+    g_autofree char *key = g_strdup_printf ("127.0.0.1:%u", tls->port);
+
+    g_assert_false (msgtrk_mtqp_client_remembers_starttls (client, key));
+  }
+  log = server_log (tls);
+  g_assert_cmpuint (count_occurrences (log, "STARTTLS session"), ==, 1);
+}
+
+static void
+test_tls_downgrade (void)
+{
+  g_autoptr (TestServer) server = server_start ("--cert", "@server.pem", "--key",
+                                                "@server.key", "--starttls-sessions", "1",
+                                                NULL);
+  g_autoptr (MsgtrkMtqpClient) client = tls_client (server->port);
+  g_autoptr (MsgtrkMtqpClient) fresh = tls_client (server->port);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autofree char *log = NULL;
+  g_auto (GStrv) memory = NULL;
+
+  g_test_summary ("A server remembered for STARTTLS that stops offering it is a downgrade: "
+                  "no TRACK goes out in clear text");
+  answers = track (client, "localhost", 0, "delivered", &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&answers, g_ptr_array_unref);
+
+  answers = track (client, "localhost", 0, "delivered", &error);
+  g_assert_null (answers);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE);
+  g_clear_error (&error);
+
+  /* REQUIRED: also a downgrade */
+  msgtrk_mtqp_client_set_tls_policy (client, MSGTRK_TLS_POLICY_REQUIRED);
+  answers = track (client, "localhost", 0, "delivered", &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE);
+  g_clear_error (&error);
+  log = server_log (server);
+  g_assert_cmpuint (count_occurrences (log, "TRACK "), ==, 1);
+
+  /* The memory survives through the strv (what msgtrkd persists) */
+  memory = msgtrk_mtqp_client_get_starttls_hosts (client);
+  msgtrk_mtqp_client_set_starttls_hosts (fresh, (const char * const *) memory);
+  answers = track (fresh, "localhost", 0, "delivered", &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE);
+  g_clear_error (&error);
+
+  /* Forgotten (the user accepted it): clear text again */
+  {
+    g_autofree char *key = g_strdup_printf ("localhost:%u", server->port);
+
+    msgtrk_mtqp_client_forget_starttls (fresh, key);
+  }
+  answers = track (fresh, "localhost", 0, "delivered", &error);
+  g_assert_no_error (error);
+  g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (answers, 0)));
+}
+
+static void
+test_tls_hostile (void)
+{
+  static const GreetingCase cases[] = {
+    { "starttls-twice", MSGTRK_ERROR_PROTOCOL, "still offers STARTTLS" },
+    { "inject", MSGTRK_ERROR_PROTOCOL, "injection" },
+    { "refuse-tls", MSGTRK_ERROR_TLS, "refused it" },
+  };
+  guint i;
+
+  g_test_summary ("STARTTLS misbehaviour: still offered after TLS, data injected before "
+                  "the handshake, offered then refused");
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (TestServer) server = server_start ("--cert", "@server.pem", "--key",
+                                                    "@server.key", "--greeting",
+                                                    cases[i].greeting, NULL);
+      g_autoptr (MsgtrkMtqpClient) client = tls_client (server->port);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) answers = NULL;
+
+      msgtrk_mtqp_client_set_read_timeout (client, 2);
+      answers = track (client, "localhost", 0, "delivered", &error);
+      g_assert_null (answers);
+      g_assert_error (error, MSGTRK_ERROR, cases[i].code);
+      g_test_message ("%s: %s", cases[i].greeting, error->message);
+      g_assert_nonnull (strstr (error->message, cases[i].message_part));
+    }
+}
+
+/* ---- msgtrk-tls on its own: both sides ---- */
+
+static void
+handshake_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GIOStream **out = user_data;
+  g_autoptr (GError) error = NULL;
+
+  *out = msgtrk_tls_handshake_finish (result, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_tls_stream_loopback (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GSocketClient) socket_client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) client_conn = NULL;
+  g_autoptr (GSocketConnection) server_conn = NULL;
+  g_autoptr (MsgtrkTlsContext) server_ctx = NULL;
+  g_autoptr (MsgtrkTlsContext) client_ctx = NULL;
+  g_autoptr (MsgtrkTlsContext) bad_ctx = NULL;
+  g_autoptr (GIOStream) client_tls = NULL;
+  GIOStream *server_tls = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *cert = g_build_filename (ca_dir, "server.pem", NULL);
+  g_autofree char *key = g_build_filename (ca_dir, "server.key", NULL);
+  g_autofree char *other_key = g_build_filename (ca_dir, "wronghost.key", NULL);
+  g_autofree char *ca = g_build_filename (ca_dir, "ca.pem", NULL);
+  g_autofree char *description = NULL;
+  char buf[64];
+  gssize n;
+  guint16 port;
+
+  g_test_summary ("msgtrk-tls: server and client contexts, data both ways, close_notify");
+  bad_ctx = msgtrk_tls_context_new_server (cert, other_key, &error);
+  g_assert_null (bad_ctx);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
+  g_clear_error (&error);
+  bad_ctx = msgtrk_tls_context_new_server ("/nonexistent.pem", key, &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
+  g_clear_error (&error);
+  bad_ctx = msgtrk_tls_context_new_client ("/nonexistent.pem", FALSE, &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
+  g_clear_error (&error);
+
+  server_ctx = msgtrk_tls_context_new_server (cert, key, &error);
+  g_assert_no_error (error);
+  client_ctx = msgtrk_tls_context_new_client (ca, FALSE, &error);
+  g_assert_no_error (error);
+
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+    g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, port);
+
+    client_conn = g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (addr), NULL,
+                                           &error);
+    g_assert_no_error (error);
+  }
+  server_conn = g_socket_listener_accept (listener, NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  /* The server side runs in a worker thread, the client side here. */
+  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (server_conn), NULL, NULL,
+                              handshake_done, &server_tls);
+  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (client_conn), "localhost", NULL,
+                                     &error);
+  g_assert_no_error (error);
+  while (server_tls == NULL)
+    g_main_context_iteration (NULL, TRUE);
+
+  description = msgtrk_tls_stream_describe (client_tls);
+  g_test_message ("%s", description);
+  g_assert_true (g_str_has_prefix (description, "TLSv1.3 TLS_"));
+
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (client_tls),
+                                            "ping\r\n", 6, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (server_tls), buf, 6,
+                                          (gsize *) &n, NULL, &error));
+  g_assert_cmpmem (buf, 6, "ping\r\n", 6);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (server_tls),
+                                            "pong", 4, NULL, NULL, &error));
+  g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (client_tls), buf, 4,
+                                          (gsize *) &n, NULL, &error));
+  g_assert_cmpmem (buf, 4, "pong", 4);
+
+  /* close_notify: the other side reads a clean end of stream */
+  g_assert_true (g_io_stream_close (server_tls, NULL, &error));
+  g_assert_no_error (error);
+  n = g_input_stream_read (g_io_stream_get_input_stream (client_tls), buf, sizeof buf, NULL,
+                           &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (n, ==, 0);
+  g_object_unref (server_tls);
+}
+
+/* ---- discovery ------------------------------------------------------------------- */
+
+static MsgtrkMtqpClient *
+discovery_client (TestResolver *resolver)
+{
+  MsgtrkMtqpClient *client = new_client ();
+
+  msgtrk_mtqp_client_set_resolver (client, G_RESOLVER (resolver));
+  return client;
+}
+
+static void
+add_override (MsgtrkMtqpClient *client,
+              const char       *name,
+              guint16           port)
+{
+  g_autofree char *address = g_strdup_printf ("127.0.0.1:%u", port);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (msgtrk_mtqp_client_add_host_override (client, name, address, &error));
+  g_assert_no_error (error);
+}
+
+static GPtrArray *
+track_domain (MsgtrkMtqpClient *client,
+              const char       *domain,
+              GError          **error)
+{
+  const char *envids[] = { "delivered", NULL };
+  const char *secrets[] = { SECRET, NULL };
+
+  return msgtrk_mtqp_client_track_sync (client, domain, envids, secrets, NULL, error);
+}
+
+static void
+test_discovery_srv (void)
+{
+  g_autoptr (TestServer) first = server_start (NULL);
+  g_autoptr (TestServer) second = server_start (NULL);
+  g_autoptr (TestServer) busy = server_start ("--greeting", "temp", NULL);
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autofree char *log = NULL;
+
+  g_test_summary ("SRV: lowest priority first, unreachable and negative-greeting targets "
+                  "pass to the next");
+  resolver_add_srv (resolver, "demo.test", 40, 0, 1038, "hop-last.demo.test.");
+  resolver_add_srv (resolver, "demo.test", 30, 5, 1038, "hop1.demo.test.");
+  resolver_add_srv (resolver, "demo.test", 20, 5, 1038, "hop-busy.demo.test");
+  resolver_add_srv (resolver, "demo.test", 10, 5, 1038, "hop-dead.demo.test");
+  add_override (client, "hop1.demo.test", first->port);
+  add_override (client, "hop-last.demo.test", second->port);
+  add_override (client, "hop-busy.demo.test", busy->port);
+  add_override (client, "hop-dead.demo.test", closed_port ());
+
+  answers = track_domain (client, "Demo.Test", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_server_host (g_ptr_array_index (answers, 0)), ==,
+                   "hop1.demo.test");
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_server_port (g_ptr_array_index (answers, 0)), ==,
+                    first->port);
+  g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (answers, 0)));
+  log = server_log (busy);
+  g_assert_nonnull (strstr (log, "GREET"));
+}
+
+static void
+test_discovery_srv_weight (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  guint i, first_heavy = 0;
+
+  g_test_summary ("SRV weights: within one priority every target is used, the heavy one "
+                  "more often");
+  resolver_add_srv (resolver, "demo.test", 10, 1, 1038, "light.demo.test");
+  resolver_add_srv (resolver, "demo.test", 10, 1000, 1038, "heavy.demo.test");
+  add_override (client, "light.demo.test", server->port);
+  add_override (client, "heavy.demo.test", server->port);
+  for (i = 0; i < 20; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) answers = track_domain (client, "demo.test", &error);
+
+      g_assert_no_error (error);
+      if (g_str_equal (msgtrk_mtqp_answer_get_server_host (g_ptr_array_index (answers, 0)),
+                       "heavy.demo.test"))
+        first_heavy++;
+    }
+  /* P(light first) = 2/1001 per try: 20 tries all light is impossible in practice */
+  g_assert_cmpuint (first_heavy, >, 0);
+}
+
+static void
+test_discovery_srv_dot (void)
+{
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+
+  g_test_summary ("An SRV target \".\" means no service: no MX or address fallback");
+  resolver_add_srv (resolver, "demo.test", 0, 0, 0, ".");
+  resolver_add_mx (resolver, "demo.test", 10, "mx.demo.test");
+  answers = track_domain (client, "demo.test", &error);
+  g_assert_null (answers);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+}
+
+static void
+test_discovery_mx (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+
+  g_test_summary ("No SRV: MX hosts by preference, unreachable ones skipped");
+  resolver_add_mx (resolver, "demo.test", 30, "mx-late.demo.test");
+  resolver_add_mx (resolver, "demo.test", 20, "mx2.demo.test");
+  resolver_add_mx (resolver, "demo.test", 10, "mx1.demo.test");
+  add_override (client, "mx1.demo.test", closed_port ());
+  add_override (client, "mx2.demo.test", server->port);
+  add_override (client, "mx-late.demo.test", closed_port ());
+  answers = track_domain (client, "demo.test", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_server_host (g_ptr_array_index (answers, 0)), ==,
+                   "mx2.demo.test");
+}
+
+static void
+test_discovery_address (void)
+{
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+
+  g_test_summary ("No SRV, no MX: the domain's own address on port 1038");
+  answers = track_domain (client, "demo.test", &error);
+  g_assert_null (answers);
+  if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT))
+    g_assert_nonnull (strstr (error->message, "demo.test port 1038"));
+  else
+    g_test_message ("something answers on 127.0.0.1:1038: %s", error->message);
+  g_assert_cmpuint (resolver->lookups, ==, 3); /* SRV, MX, address */
+}
+
+static void
+test_discovery_override_domain (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+
+  g_test_summary ("An override for the queried domain replaces discovery: no DNS at all");
+  resolver_add_srv (resolver, "demo.test", 10, 0, 1038, "elsewhere.demo.test");
+  add_override (client, "demo.test", server->port);
+  answers = track_domain (client, "demo.test", &error);
+  g_assert_no_error (error);
+  g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (answers, 0)));
+  g_assert_cmpuint (resolver->lookups, ==, 0);
+}
+
+static void
+test_discovery_all_fail (void)
+{
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+
+  g_test_summary ("Every target unreachable: one CONNECT error naming the domain");
+  resolver_add_srv (resolver, "demo.test", 10, 0, 1038, "a.demo.test");
+  resolver_add_srv (resolver, "demo.test", 20, 0, 1038, "b.demo.test");
+  add_override (client, "a.demo.test", closed_port ());
+  answers = track_domain (client, "demo.test", &error);
+  g_assert_null (answers);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT);
+  g_assert_nonnull (strstr (error->message, "2 tried"));
+}
+
+/* ---- async ----------------------------------------------------------------------- */
+
+typedef struct
+{
+  GMainLoop *loop;
+  GPtrArray *answers;
+  GError    *error;
+} AsyncData;
+
+static void
+track_done (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  AsyncData *data = user_data;
+
+  data->answers = msgtrk_mtqp_client_track_host_finish (MSGTRK_MTQP_CLIENT (source), result,
+                                                        &data->error);
+  g_main_loop_quit (data->loop);
+}
+
+static void
+test_async_track (void)
+{
+  g_autoptr (TestServer) server = server_start ("--cert", "@server.pem", "--key",
+                                                "@server.key", NULL);
+  g_autoptr (MsgtrkMtqpClient) client = tls_client (server->port);
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  AsyncData data = { loop, NULL, NULL };
+  const char *envids[] = { "delivered", "chain", NULL };
+  const char *secrets[] = { SECRET, SECRET, NULL };
+  guint notified = 0;
+
+  g_test_summary ("The async API completes in the caller's main context; the STARTTLS "
+                  "memory is notified there");
+  g_signal_connect (client, "notify::starttls-hosts", G_CALLBACK (count_notify), &notified);
+  msgtrk_mtqp_client_track_host_async (client, "localhost", 0, envids, secrets, NULL,
+                                       track_done, &data);
+  g_main_loop_run (loop);
+  g_assert_no_error (data.error);
+  g_assert_cmpuint (data.answers->len, ==, 2);
+  g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (data.answers, 1)));
+  g_assert_cmpuint (notified, ==, 1);
+  g_ptr_array_unref (data.answers);
+}
+
+static gboolean
+cancel_soon (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_async_cancel (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  AsyncData data = { loop, NULL, NULL };
+  const char *envids[] = { "silent", NULL };
+  const char *secrets[] = { SECRET, NULL };
+
+  g_test_summary ("Cancelling a call blocked on a silent server ends it with CANCELLED");
+  msgtrk_mtqp_client_set_read_timeout (client, 60);
+  msgtrk_mtqp_client_track_host_async (client, "127.0.0.1", server->port, envids, secrets,
+                                       cancellable, track_done, &data);
+  g_timeout_add (200, cancel_soon, cancellable);
+  g_main_loop_run (loop);
+  g_assert_null (data.answers);
+  g_assert_error (data.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&data.error);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) out = NULL;
+  g_autoptr (GBytes) empty = NULL;
+  g_autofree char *script = NULL;
+  const char *tool[4];
+  int ret;
+
+  g_test_init (&argc, &argv, NULL);
+
+  ca_dir = mt_tmpdir_new ();
+  script = g_test_build_filename (G_TEST_DIST, "make-test-ca.sh", NULL);
+  tool[0] = "/bin/sh";
+  tool[1] = script;
+  tool[2] = ca_dir;
+  tool[3] = NULL;
+  empty = g_bytes_new_static ("", 0);
+  out = mt_run_tool (tool, empty, &error);
+  g_assert_no_error (error);
+
+  g_test_add_func ("/mtqp-client/config/defaults", test_config_defaults);
+  g_test_add_func ("/mtqp-client/config/starttls-memory", test_config_starttls_memory);
+  g_test_add_func ("/mtqp-client/track/delivered", test_track_delivered);
+  g_test_add_func ("/mtqp-client/track/dot-stuffing", test_track_dot_stuffing);
+  g_test_add_func ("/mtqp-client/track/batch", test_track_batch);
+  g_test_add_func ("/mtqp-client/track/pipelining", test_track_pipelining);
+  g_test_add_func ("/mtqp-client/track/many", test_track_many);
+  g_test_add_func ("/mtqp-client/track/secret-masked", test_track_secret_masked);
+  g_test_add_func ("/mtqp-client/track/command-length", test_track_command_length);
+  g_test_add_func ("/mtqp-client/limits/line", test_limit_line);
+  g_test_add_func ("/mtqp-client/limits/response-size", test_limit_response_size);
+  g_test_add_func ("/mtqp-client/limits/parts", test_limit_parts);
+  g_test_add_func ("/mtqp-client/hostile/answers", test_hostile_answers);
+  g_test_add_func ("/mtqp-client/hostile/batch-broken", test_hostile_batch_broken);
+  g_test_add_func ("/mtqp-client/hostile/greetings", test_hostile_greetings);
+  g_test_add_func ("/mtqp-client/tls/starttls", test_tls_starttls);
+  g_test_add_func ("/mtqp-client/tls/bad-certificates", test_tls_bad_certificates);
+  g_test_add_func ("/mtqp-client/tls/policy", test_tls_policy);
+  g_test_add_func ("/mtqp-client/tls/downgrade", test_tls_downgrade);
+  g_test_add_func ("/mtqp-client/tls/hostile", test_tls_hostile);
+  g_test_add_func ("/mtqp-client/tls/stream-loopback", test_tls_stream_loopback);
+  g_test_add_func ("/mtqp-client/discovery/srv", test_discovery_srv);
+  g_test_add_func ("/mtqp-client/discovery/srv-weight", test_discovery_srv_weight);
+  g_test_add_func ("/mtqp-client/discovery/srv-dot", test_discovery_srv_dot);
+  g_test_add_func ("/mtqp-client/discovery/mx", test_discovery_mx);
+  g_test_add_func ("/mtqp-client/discovery/address", test_discovery_address);
+  g_test_add_func ("/mtqp-client/discovery/override-domain", test_discovery_override_domain);
+  g_test_add_func ("/mtqp-client/discovery/all-fail", test_discovery_all_fail);
+  g_test_add_func ("/mtqp-client/async/track", test_async_track);
+  g_test_add_func ("/mtqp-client/async/cancel", test_async_cancel);
+
+  ret = g_test_run ();
+  mt_tmpdir_remove (ca_dir);
+  g_free (ca_dir);
+  return ret;
+}
