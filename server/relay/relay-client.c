@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* relay-client.c: one SMTP transaction from msgtrk-relay to a next hop.
+ *
+ * connect -> 220 -> EHLO (HELO if refused) -> STARTTLS if offered and a CA file is
+ * configured -> EHLO again -> MAIL FROM (ENVID/RET if the hop offered DSN, MTRK=B:remaining
+ * if it offered MTRK and DSN, SIZE, BODY) -> RCPT TO per recipient (NOTIFY/ORCPT if DSN)
+ * -> DATA (dot-stuffed) -> QUIT. Commands are sent one at a time (no pipelining).
+ *
+ * TLS policy (opportunistic, documented in msgtrk-relay(8)): if the hop offers STARTTLS and
+ * the certificate does not verify against [tls] ca_file, the relay logs a warning,
+ * reconnects and delivers without TLS. Without a CA file STARTTLS is not attempted.
+ *
+ * Outcomes per recipient: code 0 (no answer: connection failure, a temporary failure),
+ * 2xx, 4xx, 5xx with the reply text as Diagnostic-Code "smtp; <reply>".
+ * Limits: replies of at most MSGTRK_EHLO_MAX_LINES lines of MSGTRK_SMTP_REPLY_LINE_MAX.
+ * Never: send MTRK to a hop that did not offer it.
+ */
+#include "relay.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "msgtrk-private.h"
+#include "msgtrk-tls-private.h"
+
+typedef struct
+{
+  RelayServer *server;
+  GSocketConnection *connection;
+  GIOStream *tls;
+  GInputStream *in;
+  GOutputStream *out;
+  RelayLineReader reader;
+} Client;
+
+static void
+client_close (Client *c)
+{
+  if (c->tls != NULL)
+    g_io_stream_close (c->tls, NULL, NULL);
+  g_clear_object (&c->tls);
+  if (c->connection != NULL)
+    g_io_stream_close (G_IO_STREAM (c->connection), NULL, NULL);
+  g_clear_object (&c->connection);
+}
+
+/* Read one reply; @text gets the raw lines (CRLF), *@code its code. */
+static gboolean
+read_reply (Client   *c,
+            guint    *code,
+            GString  *text,
+            GError  **error)
+{
+  g_autoptr (GString) line = g_string_new (NULL);
+
+  g_string_truncate (text, 0);
+  for (guint n = 0; n < MSGTRK_EHLO_MAX_LINES; n++)
+    {
+      RelayLineStatus st = relay_line_reader_read (&c->reader, MSGTRK_SMTP_REPLY_LINE_MAX, line,
+                                                   c->server->shutdown, error);
+      guint64 value = 0;
+      g_autofree char *digits = NULL;
+
+      if (st == RELAY_LINE_ERROR)
+        return FALSE;
+      if (st == RELAY_LINE_EOF)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL, "connection closed");
+          return FALSE;
+        }
+      if (st == RELAY_LINE_TOO_LONG || line->len < 4)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL, "malformed reply line");
+          return FALSE;
+        }
+      digits = g_strndup (line->str, 3);
+      if (!g_ascii_string_to_unsigned (digits, 10, 200, 599, &value, NULL)
+          || (line->str[3] != ' ' && line->str[3] != '-' && line->str[3] != '\r'
+              && line->str[3] != '\n'))
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL, "malformed reply line");
+          return FALSE;
+        }
+      if (n > 0 && value != *code)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL, "mixed reply codes");
+          return FALSE;
+        }
+      *code = (guint) value;
+      g_string_append (text, line->str);
+      if (line->str[3] != '-')
+        return TRUE;
+    }
+  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT, "reply longer than %d lines",
+               MSGTRK_EHLO_MAX_LINES);
+  return FALSE;
+}
+
+static gboolean
+send_line (Client     *c,
+           const char *line,
+           GError    **error)
+{
+  g_autofree char *data = g_strconcat (line, "\r\n", NULL);
+
+  return g_output_stream_write_all (c->out, data, strlen (data), NULL, c->server->shutdown, error)
+         && g_output_stream_flush (c->out, c->server->shutdown, error);
+}
+
+static gboolean
+command (Client     *c,
+         const char *line,
+         guint      *code,
+         GString    *text,
+         GError    **error)
+{
+  return send_line (c, line, error) && read_reply (c, code, text, error);
+}
+
+/* The reply as a one-line diagnostic: "smtp; 550 5.1.1 text" (continuation lines joined). */
+static char *
+diagnostic_of (GString *text)
+{
+  g_autoptr (GString) out = g_string_new ("smtp; ");
+  g_auto (GStrv) lines = g_strsplit (text->str, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *l = g_strstrip (lines[i]);
+      if (*l == '\0')
+        continue;
+      if (i > 0)
+        {
+          g_string_append_c (out, ' ');
+          l += MIN (strlen (l), 4u);
+        }
+      else if (strlen (l) > 3)
+        l[3] = ' ';
+      for (const char *p = l; *p != '\0'; p++)
+        g_string_append_c (out, ((guchar) *p < 0x20 || (guchar) *p >= 0x7f) ? '?' : *p);
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* The enhanced status code of a reply ("550 5.1.1 ..."), or a default for its class. */
+static char *
+status_of (guint    code,
+           GString *text)
+{
+  const char *p = text->str + MIN (text->len, 4u);
+  guint cls, subj, det;
+  char extra;
+
+  if (sscanf (p, "%1u.%3u.%3u%c", &cls, &subj, &det, &extra) >= 3 && cls == code / 100)
+    return g_strdup_printf ("%u.%u.%u", cls, subj, det);
+  return g_strdup_printf ("%u.0.0", code / 100);
+}
+
+static void
+set_all (RelayClientResult *result,
+         GPtrArray         *rcpts,
+         guint              code,
+         const char        *status,
+         const char        *diagnostic)
+{
+  for (guint i = 0; i < rcpts->len; i++)
+    {
+      RelayRcptOutcome *o = &result->outcomes[i];
+
+      g_free (o->status);
+      g_free (o->diagnostic);
+      o->code = code;
+      o->status = g_strdup (status);
+      o->diagnostic = g_strdup (diagnostic);
+    }
+}
+
+static gboolean
+client_connect (Client           *c,
+                const RelayRoute *route,
+                GError          **error)
+{
+  g_autoptr (GSocketClient) sc = g_socket_client_new ();
+
+  g_socket_client_set_timeout (sc, c->server->config->connect_timeout);
+  c->connection = g_socket_client_connect_to_host (sc, route->host, route->port,
+                                                   c->server->shutdown, error);
+  if (c->connection == NULL)
+    return FALSE;
+  g_socket_set_timeout (g_socket_connection_get_socket (c->connection),
+                        c->server->config->command_timeout);
+  c->in = g_io_stream_get_input_stream (G_IO_STREAM (c->connection));
+  c->out = g_io_stream_get_output_stream (G_IO_STREAM (c->connection));
+  relay_line_reader_init (&c->reader, c->in);
+  return TRUE;
+}
+
+static MsgtrkSmtpCapabilities *
+hello (Client   *c,
+       guint    *code,
+       GString  *text,
+       GError  **error)
+{
+  g_autofree char *ehlo = g_strdup_printf ("EHLO %s", c->server->config->hostname);
+  g_autofree char *helo = g_strdup_printf ("HELO %s", c->server->config->hostname);
+
+  if (!command (c, ehlo, code, text, error))
+    return NULL;
+  if (*code == 250)
+    return msgtrk_smtp_capabilities_parse_data (text->str, text->len, error);
+  if (!command (c, helo, code, text, error))
+    return NULL;
+  if (*code != 250)
+    return NULL;
+  return msgtrk_smtp_capabilities_new_from_keywords (NULL);
+}
+
+void
+relay_client_result_clear (RelayClientResult *result)
+{
+  g_free (result->remote_domain);
+  result->remote_domain = NULL;
+}
+
+/* Mail dot-stuffed message data from the queue file; FALSE on a local or network error. */
+static gboolean
+send_data (Client       *c,
+           RelayMessage *msg,
+           GError      **error)
+{
+  g_autofree char *path = relay_queue_msg_path (c->server->queue, msg->id);
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileInputStream) fin = g_file_read (file, c->server->shutdown, error);
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GString) line = g_string_new (NULL);
+  RelayLineReader reader;
+
+  if (fin == NULL)
+    return FALSE;
+  relay_line_reader_init (&reader, G_INPUT_STREAM (fin));
+  for (;;)
+    {
+      RelayLineStatus st = relay_line_reader_read (&reader, RELAY_TEXT_LINE_MAX + 2, line,
+                                                   c->server->shutdown, error);
+      if (st == RELAY_LINE_ERROR)
+        return FALSE;
+      if (st == RELAY_LINE_EOF)
+        break;
+      if (st == RELAY_LINE_TOO_LONG)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT, "queue file %s is corrupt", path);
+          return FALSE;
+        }
+      if (line->str[0] == '.')
+        g_string_append_c (out, '.');
+      g_string_append_len (out, line->str, line->len);
+      if (out->len >= 65536)
+        {
+          if (!g_output_stream_write_all (c->out, out->str, out->len, NULL, c->server->shutdown,
+                                          error))
+            return FALSE;
+          g_string_truncate (out, 0);
+        }
+    }
+  g_string_append (out, ".\r\n");
+  return g_output_stream_write_all (c->out, out->str, out->len, NULL, c->server->shutdown, error)
+         && g_output_stream_flush (c->out, c->server->shutdown, error);
+}
+
+static char *
+build_mail (RelayMessage           *msg,
+            MsgtrkSmtpCapabilities *caps,
+            GError                **error)
+{
+  g_autoptr (GString) line = g_string_new ("MAIL FROM:");
+
+  if (msg->envid != NULL)
+    {
+      g_autoptr (MsgtrkEnvelope) env = msgtrk_envelope_new (msg->envid);
+      g_autofree char *arg = NULL;
+
+      msgtrk_envelope_set_ret (env, msg->ret);
+      if (msg->authenticator != NULL)
+        {
+          gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+          gint64 remaining = msg->arrival + msg->mtrk_timeout - now;
+
+          msgtrk_envelope_set_authenticator (env, msg->authenticator);
+          msgtrk_envelope_set_mtrk_timeout (env, (guint) CLAMP (remaining, 1,
+                                                                MSGTRK_MTRK_TIMEOUT_MAX));
+        }
+      arg = msgtrk_envelope_build_mail_from_arg (env, caps, msg->sender, error);
+      if (arg == NULL)
+        return NULL;
+      g_string_append (line, arg);
+    }
+  else
+    {
+      if (msgtrk_smtp_capabilities_has (caps, "DSN") && msg->ret != MSGTRK_DSN_RET_UNSET)
+        g_string_append_printf (line, "<%s> RET=%s", msg->sender,
+                                msg->ret == MSGTRK_DSN_RET_FULL ? "FULL" : "HDRS");
+      else
+        g_string_append_printf (line, "<%s>", msg->sender);
+    }
+  if (msg->body_8bit && msgtrk_smtp_capabilities_has (caps, "8BITMIME"))
+    g_string_append (line, " BODY=8BITMIME");
+  return g_string_free (g_steal_pointer (&line), FALSE);
+}
+
+static char *
+build_rcpt (RelayRecipient         *rcpt,
+            MsgtrkSmtpCapabilities *caps)
+{
+  g_autoptr (GString) line = g_string_new (NULL);
+
+  g_string_append_printf (line, "RCPT TO:<%s>", rcpt->address);
+  if (msgtrk_smtp_capabilities_has (caps, "DSN"))
+    {
+      g_autofree char *notify = msgtrk_notify_param_format (rcpt->notify);
+      if (notify != NULL)
+        g_string_append_printf (line, " NOTIFY=%s", notify);
+      if (rcpt->orcpt != NULL)
+        {
+          const char *semi = strchr (rcpt->orcpt, ';');
+          if (semi != NULL)
+            {
+              g_autofree char *type = g_strndup (rcpt->orcpt, semi - rcpt->orcpt);
+              g_autofree char *xtext = msgtrk_xtext_encode (semi + 1);
+              g_string_append_printf (line, " ORCPT=%s;%s", type, xtext);
+            }
+        }
+    }
+  if (line->len + 2 > MSGTRK_SMTP_RCPT_LINE_MAX)
+    {
+      /* ORCPT made it too long: RFC 3461 lets us drop it rather than fail. */
+      g_string_printf (line, "RCPT TO:<%s>", rcpt->address);
+    }
+  return g_string_free (g_steal_pointer (&line), FALSE);
+}
+
+/* Run the whole transaction; fills @result (outcomes for each of @rcpts). */
+void
+relay_client_deliver (RelayServer       *server,
+                      RelayMessage      *msg,
+                      const RelayRoute  *route,
+                      GPtrArray         *rcpts,
+                      RelayClientResult *result)
+{
+  Client c = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
+  g_autofree char *mail = NULL;
+  gboolean try_tls = server->tls_client != NULL;
+  guint code = 0;
+  guint accepted = 0;
+  g_autofree char *hop = g_strdup_printf ("%s:%u", route->host, route->port);
+
+  c.server = server;
+
+again:
+  if (!client_connect (&c, route, &error))
+    goto conn_fail;
+  if (!read_reply (&c, &code, text, &error))
+    goto conn_fail;
+  if (code != 220)
+    goto reply_fail;
+  caps = hello (&c, &code, text, &error);
+  if (caps == NULL)
+    {
+      if (error != NULL)
+        goto conn_fail;
+      goto reply_fail;
+    }
+
+  if (try_tls && msgtrk_smtp_capabilities_has (caps, "STARTTLS"))
+    {
+      if (!command (&c, "STARTTLS", &code, text, &error))
+        goto conn_fail;
+      if (code == 220)
+        {
+          g_autoptr (GError) tls_error = NULL;
+          GIOStream *tls = msgtrk_tls_handshake (server->tls_client, G_IO_STREAM (c.connection),
+                                                 route->host, server->shutdown, &tls_error);
+          if (tls == NULL)
+            {
+              g_warning ("%s: STARTTLS with %s failed (%s); delivering without TLS", msg->id,
+                         hop, tls_error->message);
+              client_close (&c);
+              g_clear_object (&caps);
+              try_tls = FALSE;
+              goto again;
+            }
+          c.tls = tls;
+          c.in = g_io_stream_get_input_stream (tls);
+          c.out = g_io_stream_get_output_stream (tls);
+          relay_line_reader_init (&c.reader, c.in);
+          g_clear_object (&caps);
+          caps = hello (&c, &code, text, &error);
+          if (caps == NULL)
+            {
+              if (error != NULL)
+                goto conn_fail;
+              goto reply_fail;
+            }
+        }
+      else
+        g_warning ("%s: %s refused STARTTLS (%u); delivering without TLS", msg->id, hop, code);
+    }
+
+  result->offered_dsn = msgtrk_smtp_capabilities_has (caps, "DSN");
+  /* MTRK travels only with ENVID, which belongs to DSN (RFC 3885). */
+  result->offered_mtrk = msgtrk_smtp_capabilities_has (caps, "MTRK") && result->offered_dsn;
+  g_free (result->remote_domain);
+  result->remote_domain = g_strdup (msgtrk_smtp_capabilities_get_domain (caps));
+  if (result->remote_domain == NULL || *result->remote_domain == '\0')
+    {
+      g_free (result->remote_domain);
+      result->remote_domain = g_strdup (route->host);
+    }
+
+  mail = build_mail (msg, caps, &error);
+  if (mail == NULL)
+    {
+      g_autofree char *diag = g_strdup_printf ("X-msgtrk; cannot build MAIL FROM: %s",
+                                               error->message);
+      set_all (result, rcpts, 554, "5.5.4", diag);
+      goto quit;
+    }
+  if (!command (&c, mail, &code, text, &error))
+    goto conn_fail;
+  if (code != 250)
+    goto reply_fail;
+
+  for (guint i = 0; i < rcpts->len; i++)
+    {
+      RelayRecipient *rcpt = g_ptr_array_index (rcpts, i);
+      g_autofree char *line = build_rcpt (rcpt, caps);
+      RelayRcptOutcome *o = &result->outcomes[i];
+
+      if (!command (&c, line, &code, text, &error))
+        goto conn_fail;
+      o->code = code;
+      o->status = status_of (code, text);
+      o->diagnostic = diagnostic_of (text);
+      if (code / 100 == 2)
+        accepted++;
+    }
+  if (accepted == 0)
+    goto quit;
+
+  if (!command (&c, "DATA", &code, text, &error))
+    goto conn_fail;
+  if (code != 354)
+    goto data_fail;
+  if (!send_data (&c, msg, &error) || !read_reply (&c, &code, text, &error))
+    goto conn_fail;
+  if (code / 100 != 2)
+    goto data_fail;
+  for (guint i = 0; i < rcpts->len; i++)
+    {
+      RelayRcptOutcome *o = &result->outcomes[i];
+      if (o->code / 100 == 2)
+        {
+          g_free (o->diagnostic);
+          o->diagnostic = diagnostic_of (text);
+        }
+    }
+  goto quit;
+
+data_fail:
+  {
+    g_autofree char *status = status_of (code, text);
+    g_autofree char *diag = diagnostic_of (text);
+    for (guint i = 0; i < rcpts->len; i++)
+      {
+        RelayRcptOutcome *o = &result->outcomes[i];
+        if (o->code / 100 != 2)
+          continue;
+        g_free (o->status);
+        g_free (o->diagnostic);
+        o->code = code;
+        o->status = g_strdup (status);
+        o->diagnostic = g_strdup (diag);
+      }
+  }
+quit:
+  if (send_line (&c, "QUIT", NULL))
+    read_reply (&c, &code, text, NULL);
+  client_close (&c);
+  return;
+
+reply_fail:
+  {
+    g_autofree char *status = status_of (code, text);
+    g_autofree char *diag = diagnostic_of (text);
+    set_all (result, rcpts, code, status, diag);
+    goto quit;
+  }
+
+conn_fail:
+  {
+    g_autofree char *diag = g_strdup_printf ("X-msgtrk; %s: %s", hop,
+                                             error != NULL ? error->message : "failed");
+    /* Recipients already accepted by RCPT are not delivered either: DATA never ended. */
+    set_all (result, rcpts, 0, "4.4.1", diag);
+    client_close (&c);
+  }
+}

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* relay-config.c: msgtrk-relay's configuration (a GKeyFile, see msgtrk-relay.conf(5)).
+ *
+ * Groups: [relay] (listener, names, limits, offered extensions, privileges), [tls]
+ * (STARTTLS certificate and key, CA file for next hops), [queue] (Maildir root, retry
+ * schedule, queue lifetime, workers), [routes] (recipient domain -> local: | smtp:HOST:PORT |
+ * error:X.Y.Z text, with "*" as the default).
+ *
+ * Limits: every number is range-checked here (RELAY_CONFIG_* below); an out-of-range value
+ * is an error naming the key, never silently clamped.
+ */
+#include "relay.h"
+
+#include <string.h>
+
+/** RELAY_CONFIG_MAX_MESSAGE_SIZE_LIMIT: largest max_message_size accepted (1 GiB). */
+#define RELAY_CONFIG_MAX_MESSAGE_SIZE_LIMIT (G_GUINT64_CONSTANT (1) << 30)
+/** RELAY_CONFIG_MAX_RECIPIENTS_LIMIT: largest max_recipients accepted. */
+#define RELAY_CONFIG_MAX_RECIPIENTS_LIMIT 1000
+/** RELAY_CONFIG_MAX_CONNECTIONS_LIMIT: largest max_connections accepted. */
+#define RELAY_CONFIG_MAX_CONNECTIONS_LIMIT 10000
+/** RELAY_CONFIG_MAX_WORKERS: largest number of delivery threads. */
+#define RELAY_CONFIG_MAX_WORKERS 64
+/** RELAY_CONFIG_MAX_SECONDS: largest time value accepted for any timer (about 3 years). */
+#define RELAY_CONFIG_MAX_SECONDS 99999999u
+
+void
+relay_route_free (RelayRoute *route)
+{
+  if (route == NULL)
+    return;
+  g_free (route->domain);
+  g_free (route->path);
+  g_free (route->host);
+  g_free (route->status);
+  g_free (route->text);
+  g_free (route);
+}
+
+void
+relay_config_free (RelayConfig *config)
+{
+  if (config == NULL)
+    return;
+  g_free (config->hostname);
+  g_free (config->state_dir);
+  g_free (config->maildir_root);
+  g_free (config->listen);
+  g_free (config->tls_cert);
+  g_free (config->tls_key);
+  g_free (config->ca_file);
+  g_free (config->user);
+  g_clear_pointer (&config->routes, g_ptr_array_unref);
+  g_free (config);
+}
+
+/* Is @s a plausible status code class.subject.detail with class 4 or 5? */
+static gboolean
+status_code_is_valid (const char *s)
+{
+  guint parts = 0;
+  const char *p = s;
+
+  if (s[0] != '4' && s[0] != '5')
+    return FALSE;
+  while (*p != '\0')
+    {
+      guint digits = 0;
+      while (g_ascii_isdigit (*p))
+        {
+          p++;
+          digits++;
+        }
+      if (digits == 0 || digits > 3)
+        return FALSE;
+      parts++;
+      if (*p == '.')
+        p++;
+      else if (*p != '\0')
+        return FALSE;
+    }
+  return parts == 3;
+}
+
+/*
+ * Route values:
+ *   route      = "local:" [ maildir-root ] / "smtp:" host ":" port / "error:" status [ SP text ]
+ *   host       = name / IPv4 / "[" IPv6 "]"
+ */
+gboolean
+relay_route_parse (const char  *domain,
+                   const char  *value,
+                   RelayRoute **route_out,
+                   GError     **error)
+{
+  RelayRoute *route = g_new0 (RelayRoute, 1);
+
+  route->domain = g_ascii_strdown (domain, -1);
+
+  if (g_str_has_prefix (value, "local:"))
+    {
+      route->kind = RELAY_ROUTE_LOCAL;
+      if (value[6] != '\0')
+        route->path = g_strdup (value + 6);
+    }
+  else if (g_str_has_prefix (value, "smtp:"))
+    {
+      const char *hp = value + 5;
+      const char *colon;
+      guint64 port = 0;
+
+      route->kind = RELAY_ROUTE_SMTP;
+      if (*hp == '[')
+        {
+          const char *close = strchr (hp, ']');
+          if (close == NULL || close[1] != ':')
+            goto bad;
+          route->host = g_strndup (hp + 1, close - hp - 1);
+          colon = close + 1;
+        }
+      else
+        {
+          colon = strrchr (hp, ':');
+          if (colon == NULL || colon == hp)
+            goto bad;
+          route->host = g_strndup (hp, colon - hp);
+        }
+      if (!g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
+        goto bad;
+      route->port = (guint16) port;
+    }
+  else if (g_str_has_prefix (value, "error:"))
+    {
+      const char *sp = strchr (value + 6, ' ');
+
+      route->kind = RELAY_ROUTE_ERROR;
+      route->status = sp ? g_strndup (value + 6, sp - value - 6) : g_strdup (value + 6);
+      route->text = g_strstrip (g_strdup (sp != NULL ? sp : "delivery refused by policy"));
+      if (!status_code_is_valid (route->status))
+        goto bad;
+    }
+  else
+    goto bad;
+
+  *route_out = route;
+  return TRUE;
+
+bad:
+  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+               "route for “%s” is “%s”; expected local:[DIR], smtp:HOST:PORT or "
+               "error:X.Y.Z TEXT with X 4 or 5",
+               domain, value);
+  relay_route_free (route);
+  return FALSE;
+}
+
+static gboolean
+get_string (GKeyFile    *kf,
+            const char  *group,
+            const char  *key,
+            char       **out,
+            GError     **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  char *value = g_key_file_get_string (kf, group, key, &local_error);
+
+  if (value == NULL)
+    {
+      if (g_error_matches (local_error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND)
+          || g_error_matches (local_error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  g_strstrip (value);
+  if (*value == '\0')
+    {
+      g_free (value);
+      return TRUE;
+    }
+  g_free (*out);
+  *out = value;
+  return TRUE;
+}
+
+static gboolean
+get_uint (GKeyFile    *kf,
+          const char  *group,
+          const char  *key,
+          guint64      min,
+          guint64      max,
+          guint64     *out,
+          GError     **error)
+{
+  g_autofree char *text = NULL;
+  guint64 value;
+
+  if (!get_string (kf, group, key, &text, error))
+    return FALSE;
+  if (text == NULL)
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (text, 10, min, max, &value, NULL))
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "[%s] %s = “%s” is not a number from %" G_GUINT64_FORMAT " to %"
+                   G_GUINT64_FORMAT, group, key, text, min, max);
+      return FALSE;
+    }
+  *out = value;
+  return TRUE;
+}
+
+static gboolean
+get_bool (GKeyFile    *kf,
+          const char  *group,
+          const char  *key,
+          gboolean    *out,
+          GError     **error)
+{
+  g_autofree char *text = NULL;
+
+  if (!get_string (kf, group, key, &text, error))
+    return FALSE;
+  if (text == NULL)
+    return TRUE;
+  if (g_ascii_strcasecmp (text, "true") == 0 || g_ascii_strcasecmp (text, "yes") == 0)
+    *out = TRUE;
+  else if (g_ascii_strcasecmp (text, "false") == 0 || g_ascii_strcasecmp (text, "no") == 0)
+    *out = FALSE;
+  else
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "[%s] %s = “%s” is not true or false", group, key, text);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+#define GET_UINT(group, key, min, max, field)                                   \
+  G_STMT_START                                                                  \
+  {                                                                             \
+    guint64 v_ = (field);                                                       \
+    if (!get_uint (kf, group, key, min, max, &v_, error))                       \
+      return NULL;                                                              \
+    (field) = v_;                                                               \
+  }                                                                             \
+  G_STMT_END
+
+/* Load @path; a missing file is an error (the relay needs at least its routes). */
+RelayConfig *
+relay_config_load (const char  *path,
+                   GError     **error)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (RelayConfig) config = g_new0 (RelayConfig, 1);
+  g_autofree char *factor = NULL;
+  g_auto (GStrv) domains = NULL;
+  g_autoptr (GError) local_error = NULL;
+
+  config->hostname = g_strdup (g_get_host_name ());
+  config->state_dir = g_strdup ("/var/lib/msgtrk");
+  config->listen = g_strdup ("0.0.0.0:25");
+  config->max_message_size = 10 * 1024 * 1024;
+  config->max_recipients = 100;
+  config->max_connections = 100;
+  config->idle_timeout = 300;
+  config->connect_timeout = 30;
+  config->command_timeout = 300;
+  config->offer_mtrk = TRUE;
+  config->offer_dsn = TRUE;
+  config->reverse_dns = TRUE;
+  config->retry_first = 300;
+  config->retry_factor = 2.0;
+  config->retry_max_interval = 3600;
+  config->max_queue_lifetime = 5 * 24 * 3600;
+  config->mtrk_max_timeout = 30 * 24 * 3600;
+  config->delivery_workers = 2;
+  config->routes = g_ptr_array_new_with_free_func ((GDestroyNotify) relay_route_free);
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local_error))
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED, "cannot read configuration %s: %s",
+                   path, local_error->message);
+      return NULL;
+    }
+
+  if (!get_string (kf, "relay", "hostname", &config->hostname, error)
+      || !get_string (kf, "relay", "state_dir", &config->state_dir, error)
+      || !get_string (kf, "relay", "listen", &config->listen, error)
+      || !get_string (kf, "relay", "user", &config->user, error)
+      || !get_bool (kf, "relay", "offer_mtrk", &config->offer_mtrk, error)
+      || !get_bool (kf, "relay", "offer_dsn", &config->offer_dsn, error)
+      || !get_bool (kf, "relay", "reverse_dns", &config->reverse_dns, error)
+      || !get_string (kf, "tls", "certificate", &config->tls_cert, error)
+      || !get_string (kf, "tls", "key", &config->tls_key, error)
+      || !get_string (kf, "tls", "ca_file", &config->ca_file, error)
+      || !get_string (kf, "queue", "maildir_root", &config->maildir_root, error)
+      || !get_string (kf, "queue", "retry_factor", &factor, error))
+    return NULL;
+
+  GET_UINT ("relay", "max_message_size", 1024, RELAY_CONFIG_MAX_MESSAGE_SIZE_LIMIT,
+            config->max_message_size);
+  GET_UINT ("relay", "max_recipients", 1, RELAY_CONFIG_MAX_RECIPIENTS_LIMIT,
+            config->max_recipients);
+  GET_UINT ("relay", "max_connections", 1, RELAY_CONFIG_MAX_CONNECTIONS_LIMIT,
+            config->max_connections);
+  GET_UINT ("relay", "idle_timeout", 1, RELAY_CONFIG_MAX_SECONDS, config->idle_timeout);
+  GET_UINT ("relay", "mtrk_max_timeout", 1, MSGTRK_MTRK_TIMEOUT_MAX, config->mtrk_max_timeout);
+  GET_UINT ("queue", "connect_timeout", 1, RELAY_CONFIG_MAX_SECONDS, config->connect_timeout);
+  GET_UINT ("queue", "command_timeout", 1, RELAY_CONFIG_MAX_SECONDS, config->command_timeout);
+  GET_UINT ("queue", "retry_first", 1, RELAY_CONFIG_MAX_SECONDS, config->retry_first);
+  GET_UINT ("queue", "retry_max_interval", 1, RELAY_CONFIG_MAX_SECONDS,
+            config->retry_max_interval);
+  GET_UINT ("queue", "max_queue_lifetime", 1, RELAY_CONFIG_MAX_SECONDS,
+            config->max_queue_lifetime);
+  GET_UINT ("queue", "workers", 1, RELAY_CONFIG_MAX_WORKERS, config->delivery_workers);
+
+  if (factor != NULL)
+    {
+      char *end = NULL;
+      double f = g_ascii_strtod (factor, &end);
+      if (end == factor || *end != '\0' || !(f >= 1.0 && f <= 10.0))
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                       "[queue] retry_factor = “%s” is not a number from 1 to 10", factor);
+          return NULL;
+        }
+      config->retry_factor = f;
+    }
+
+  if (config->maildir_root == NULL)
+    config->maildir_root = g_build_filename (config->state_dir, "maildir", NULL);
+  if ((config->tls_cert == NULL) != (config->tls_key == NULL))
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "[tls] needs both certificate and key, or neither");
+      return NULL;
+    }
+
+  domains = g_key_file_get_keys (kf, "routes", NULL, NULL);
+  for (gsize i = 0; domains != NULL && domains[i] != NULL; i++)
+    {
+      g_autofree char *value = g_key_file_get_string (kf, "routes", domains[i], NULL);
+      RelayRoute *route = NULL;
+
+      if (value == NULL)
+        continue;
+      g_strstrip (value);
+      if (!relay_route_parse (domains[i], value, &route, error))
+        return NULL;
+      g_ptr_array_add (config->routes, route);
+    }
+  if (config->routes->len == 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "%s has no [routes]: the relay would refuse every recipient", path);
+      return NULL;
+    }
+
+  return g_steal_pointer (&config);
+}
+
+/* The domain of @address (after the last '@'), lower case, or NULL. */
+char *
+relay_address_domain (const char *address)
+{
+  const char *at = strrchr (address, '@');
+
+  if (at == NULL || at[1] == '\0')
+    return NULL;
+  return g_ascii_strdown (at + 1, -1);
+}
+
+/* The route for @address: its domain exactly, else "*", else NULL. */
+const RelayRoute *
+relay_config_find_route (RelayConfig *config,
+                         const char  *address)
+{
+  g_autofree char *domain = relay_address_domain (address);
+  const RelayRoute *fallback = NULL;
+
+  for (guint i = 0; i < config->routes->len; i++)
+    {
+      const RelayRoute *route = g_ptr_array_index (config->routes, i);
+
+      if (domain != NULL && g_strcmp0 (route->domain, domain) == 0)
+        return route;
+      if (g_strcmp0 (route->domain, "*") == 0)
+        fallback = route;
+    }
+  return fallback;
+}

@@ -1,0 +1,1006 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* relay-smtp.c: the SMTP server session of msgtrk-relay (RFC 5321, ESMTP extensions
+ * PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES
+ * (RFC 2034), STARTTLS (RFC 3207), DSN (RFC 3461), MTRK (RFC 3885)).
+ *
+ * One thread per connection, blocking I/O on the connection's streams with the server's
+ * shutdown cancellable. Replies are collected and written when the client has nothing more
+ * buffered (pipelining: commands are read and answered in order, replies flushed when the
+ * input is empty, before DATA's 354 and before STARTTLS).
+ *
+ * Line handling (documented in msgtrk-relay(8)):
+ *   - commands end at LF; a bare LF is accepted as a command terminator;
+ *   - command lines over 512 octets (MAIL: MSGTRK_SMTP_MAIL_LINE_MAX, RCPT:
+ *     MSGTRK_SMTP_RCPT_LINE_MAX, CRLF included) get 500 5.5.6 and are skipped entirely;
+ *   - message data: lines are stored with CRLF; a bare LF or bare CR in the data is
+ *     normalised to CRLF; only CRLF "." CRLF ends the data (a "." line ended by a bare LF
+ *     is data), which closes the SMTP smuggling hole; a text line over 1000 octets makes
+ *     the whole message fail with 500 5.5.6 after the data is read (sync is kept);
+ *   - a message over max_message_size is read to its end and refused with 552 5.3.4.
+ *
+ * Limits: max_recipients (452 4.5.3), max_connections (421 4.7.0, server-listener.c), idle_timeout
+ * (421 4.4.2), RELAY_MAX_RECEIVED Received: headers (554 5.4.6 mail loop).
+ * Never: answer 250 to DATA before relay_queue_commit(); log message contents.
+ */
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "msgtrk-private.h"
+#include "msgtrk-tls-private.h"
+
+/** RELAY_SMTP_MAX_ERRORS: protocol errors after which the session is closed (421). */
+#define RELAY_SMTP_MAX_ERRORS 20
+/** RELAY_DATA_FLUSH_SIZE: message data buffered before a write to the queue file. */
+#define RELAY_DATA_FLUSH_SIZE 65536
+
+typedef struct
+{
+  RelayServer *server;
+  RelayConfig *config;
+  GSocketConnection *connection;
+  GCancellable *cancel;            /* (not owned) the listener's, cancelled at shutdown */
+  GIOStream *tls;                  /* (owned) (nullable) after STARTTLS */
+  GInputStream *in;                /* (not owned) current input */
+  GOutputStream *out;              /* (not owned) current output */
+  RelayLineReader reader;
+  GString *replies;
+  char *peer_ip;
+  char *peer_name;                 /* (nullable) reverse DNS */
+  char *helo;                      /* (nullable) */
+  gboolean esmtp;
+  gboolean quit;
+  guint errors;
+
+  /* the transaction */
+  RelayMessage *msg;               /* (owned) (nullable) after MAIL */
+  guint64 declared_size;
+} Session;
+
+static void
+reply (Session    *s,
+       const char *format,
+       ...) G_GNUC_PRINTF (2, 3);
+
+/* Queue one reply line (or several, joined by the caller with "\r\n"). */
+static void
+reply (Session    *s,
+       const char *format,
+       ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_string_append_vprintf (s->replies, format, args);
+  va_end (args);
+  g_string_append (s->replies, "\r\n");
+}
+
+static gboolean
+flush_replies (Session *s)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (s->replies->len == 0)
+    return TRUE;
+  if (!g_output_stream_write_all (s->out, s->replies->str, s->replies->len, NULL,
+                                  s->cancel, &error)
+      || !g_output_stream_flush (s->out, s->cancel, &error))
+    {
+      g_debug ("[%s] write failed: %s", s->peer_ip, error->message);
+      g_string_truncate (s->replies, 0);
+      return FALSE;
+    }
+  g_string_truncate (s->replies, 0);
+  return TRUE;
+}
+
+static void
+reset_transaction (Session *s)
+{
+  g_clear_pointer (&s->msg, relay_message_free);
+  s->declared_size = 0;
+}
+
+/*
+ * Paths (RFC 5321 section 4.1.2), relaxed as most MTAs do: optional space after the colon.
+ *   Reverse-path = Path / "<>"
+ *   Forward-path = Path
+ *   Path         = "<" [ A-d-l ":" ] Mailbox ">"
+ *   Mailbox      = Local-part "@" ( Domain / address-literal )
+ *   Local-part   = Dot-string / Quoted-string
+ * Returns the mailbox (source route dropped) and moves *@p past ">" ; NULL on a syntax error.
+ */
+static char *
+parse_path (const char **p,
+            gboolean     allow_null,
+            const char **why)
+{
+  const char *c = *p;
+  const char *start;
+  gboolean quoted = FALSE;
+  GString *box;
+  const char *at = NULL;
+
+  while (*c == ' ')
+    c++;
+  if (*c != '<')
+    {
+      *why = "address must be in angle brackets";
+      return NULL;
+    }
+  c++;
+  if (*c == '@')
+    {
+      /* A-d-l: skip the obsolete source route up to ':' */
+      const char *colon = strchr (c, ':');
+      const char *gt = strchr (c, '>');
+      if (colon == NULL || (gt != NULL && gt < colon))
+        {
+          *why = "bad source route";
+          return NULL;
+        }
+      c = colon + 1;
+    }
+  start = c;
+  box = g_string_new (NULL);
+  for (; *c != '\0'; c++)
+    {
+      guchar ch = (guchar) *c;
+
+      if (ch < 0x20 || ch >= 0x7f)
+        {
+          *why = "address contains control or non-ASCII characters";
+          g_string_free (box, TRUE);
+          return NULL;
+        }
+      if (quoted)
+        {
+          if (ch == '\\' && c[1] != '\0')
+            g_string_append_c (box, *c++);
+          else if (ch == '"')
+            quoted = FALSE;
+        }
+      else if (ch == '"')
+        quoted = TRUE;
+      else if (ch == '>')
+        break;
+      else if (ch == '@')
+        at = c;
+      else if (ch == ' ' || ch == '<')
+        {
+          *why = "address contains a space or '<'";
+          g_string_free (box, TRUE);
+          return NULL;
+        }
+      g_string_append_c (box, *c);
+    }
+  if (*c != '>')
+    {
+      *why = "missing '>'";
+      g_string_free (box, TRUE);
+      return NULL;
+    }
+  *p = c + 1;
+  if (box->len == 0)
+    {
+      g_string_free (box, TRUE);
+      if (!allow_null)
+        {
+          *why = "empty address";
+          return NULL;
+        }
+      return g_strdup ("");
+    }
+  if (box->len > RELAY_ADDRESS_MAX)
+    {
+      *why = "address too long";
+      g_string_free (box, TRUE);
+      return NULL;
+    }
+  if (at == NULL || at == start || at[1] == '\0' || at[1] == '>')
+    {
+      g_string_free (box, TRUE);
+      *why = "address needs local-part@domain";
+      return NULL;
+    }
+  for (const char *d = at + 1; *d != '>'; d++)
+    {
+      if (!(g_ascii_isalnum (*d) || *d == '.' || *d == '-' || *d == '[' || *d == ']'
+            || *d == ':'))
+        {
+          g_string_free (box, TRUE);
+          *why = "bad character in domain";
+          return NULL;
+        }
+    }
+  return g_string_free (box, FALSE);
+}
+
+/* Look up @key in @params ignoring case; returns TRUE if present (value may be NULL). */
+static gboolean
+param_lookup (GHashTable  *params,
+              const char  *key,
+              const char **value)
+{
+  GHashTableIter iter;
+  gpointer k, v;
+
+  g_hash_table_iter_init (&iter, params);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    {
+      if (g_ascii_strcasecmp (k, key) == 0)
+        {
+          *value = v;
+          return TRUE;
+        }
+    }
+  *value = NULL;
+  return FALSE;
+}
+
+/* The first parameter keyword not in @known, or NULL. */
+static const char *
+unknown_param (GHashTable         *params,
+               const char * const *known)
+{
+  GHashTableIter iter;
+  gpointer k;
+
+  g_hash_table_iter_init (&iter, params);
+  while (g_hash_table_iter_next (&iter, &k, NULL))
+    {
+      gboolean found = FALSE;
+      for (guint i = 0; known[i] != NULL && !found; i++)
+        found = (known[i][0] != '\0' && g_ascii_strcasecmp (k, known[i]) == 0);
+      if (!found)
+        return k;
+    }
+  return NULL;
+}
+
+static void
+cmd_ehlo (Session    *s,
+          const char *arg,
+          gboolean    extended)
+{
+  g_autofree char *name = g_strstrip (g_strdup (arg != NULL ? arg : ""));
+
+  if (*name == '\0' || strchr (name, ' ') != NULL)
+    {
+      reply (s, "501 5.5.4 Syntax: %s hostname", extended ? "EHLO" : "HELO");
+      return;
+    }
+  for (const char *c = name; *c != '\0'; c++)
+    if ((guchar) *c < 0x21 || (guchar) *c >= 0x7f)
+      {
+        reply (s, "501 5.5.4 Invalid domain name");
+        return;
+      }
+  reset_transaction (s);
+  g_free (s->helo);
+  s->helo = g_steal_pointer (&name);
+  s->esmtp = extended;
+  if (!extended)
+    {
+      reply (s, "250 %s", s->config->hostname);
+      return;
+    }
+  reply (s, "250-%s greets %s", s->config->hostname, s->helo);
+  reply (s, "250-PIPELINING");
+  reply (s, "250-SIZE %" G_GUINT64_FORMAT, s->config->max_message_size);
+  reply (s, "250-8BITMIME");
+  reply (s, "250-ENHANCEDSTATUSCODES");
+  if (s->server->tls_server != NULL && s->tls == NULL)
+    reply (s, "250-STARTTLS");
+  if (s->config->offer_dsn)
+    reply (s, "250-DSN");
+  if (s->config->offer_mtrk)
+    reply (s, "250-MTRK");
+  reply (s, "250 HELP");
+}
+
+static void
+cmd_mail (Session    *s,
+          const char *arg)
+{
+  static const char * const known[] = { "SIZE", "BODY", "ENVID", "RET", "MTRK", NULL };
+  static const char * const known_no_dsn[] = { "SIZE", "BODY", "", "", "MTRK", NULL };
+  static const char * const known_no_mtrk[] = { "SIZE", "BODY", "ENVID", "RET", "", NULL };
+  static const char * const known_plain[] = { "SIZE", "BODY", "", "", "", NULL };
+  const char * const *allowed;
+  const char *p = arg;
+  const char *why = NULL;
+  const char *value = NULL;
+  const char *bad;
+  g_autofree char *sender = NULL;
+  g_autoptr (GHashTable) params = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (RelayMessage) msg = NULL;
+
+  if (s->helo == NULL)
+    {
+      reply (s, "503 5.5.1 Send HELO or EHLO first");
+      return;
+    }
+  if (s->msg != NULL)
+    {
+      reply (s, "503 5.5.1 Nested MAIL command");
+      return;
+    }
+  if (p == NULL || g_ascii_strncasecmp (p, "FROM:", 5) != 0)
+    {
+      reply (s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+      return;
+    }
+  p += 5;
+  sender = parse_path (&p, TRUE, &why);
+  if (sender == NULL)
+    {
+      reply (s, "501 5.1.7 Bad sender address syntax: %s", why);
+      return;
+    }
+  if (*p != '\0' && *p != ' ')
+    {
+      reply (s, "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]");
+      return;
+    }
+  while (*p == ' ')
+    p++;
+  if (*p != '\0' && !s->esmtp)
+    {
+      reply (s, "555 5.5.4 Parameters need EHLO");
+      return;
+    }
+  params = msgtrk_smtp_params_parse (p, &error);
+  if (params == NULL)
+    {
+      reply (s, "501 5.5.4 Bad parameter syntax");
+      return;
+    }
+  allowed = s->config->offer_dsn ? (s->config->offer_mtrk ? known : known_no_mtrk)
+                                 : (s->config->offer_mtrk ? known_no_dsn : known_plain);
+  bad = unknown_param (params, allowed);
+  if (bad != NULL)
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (bad, 40);
+      reply (s, "555 5.5.4 Unsupported parameter %s", quoted);
+      return;
+    }
+
+  msg = relay_message_new ();
+  msg->sender = g_steal_pointer (&sender);
+  msg->ret = MSGTRK_DSN_RET_UNSET;
+
+  if (param_lookup (params, "SIZE", &value))
+    {
+      guint64 size = 0;
+      if (value == NULL || !g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &size, NULL))
+        {
+          reply (s, "501 5.5.4 Bad SIZE value");
+          return;
+        }
+      if (size > s->config->max_message_size)
+        {
+          reply (s, "552 5.3.4 Message size exceeds fixed limit of %" G_GUINT64_FORMAT,
+                 s->config->max_message_size);
+          return;
+        }
+      s->declared_size = size;
+    }
+  if (param_lookup (params, "BODY", &value))
+    {
+      if (value != NULL && g_ascii_strcasecmp (value, "8BITMIME") == 0)
+        msg->body_8bit = TRUE;
+      else if (value == NULL || g_ascii_strcasecmp (value, "7BIT") != 0)
+        {
+          reply (s, "501 5.5.4 BODY must be 7BIT or 8BITMIME");
+          return;
+        }
+    }
+  if (param_lookup (params, "RET", &value))
+    {
+      if (value != NULL && g_ascii_strcasecmp (value, "HDRS") == 0)
+        msg->ret = MSGTRK_DSN_RET_HDRS;
+      else if (value != NULL && g_ascii_strcasecmp (value, "FULL") == 0)
+        msg->ret = MSGTRK_DSN_RET_FULL;
+      else
+        {
+          reply (s, "501 5.5.4 RET must be FULL or HDRS");
+          return;
+        }
+    }
+  if (param_lookup (params, "ENVID", &value))
+    {
+      g_autoptr (GError) envid_error = NULL;
+      g_autofree char *envid = value != NULL ? msgtrk_xtext_decode (value, &envid_error) : NULL;
+
+      /* RFC 3461: ENVID is at most 100 characters of xtext. */
+      if (envid == NULL || *envid == '\0' || strlen (value) > MSGTRK_ENVID_MAX_LENGTH)
+        {
+          reply (s, "501 5.5.4 Bad ENVID (xtext, at most %d characters)",
+                 MSGTRK_ENVID_MAX_LENGTH);
+          return;
+        }
+      msg->envid = g_steal_pointer (&envid);
+    }
+  if (param_lookup (params, "MTRK", &value))
+    {
+      g_autofree char *authenticator = NULL;
+      g_autoptr (GError) mtrk_error = NULL;
+      guint timeout = 0;
+
+      if (value == NULL
+          || !msgtrk_mtrk_param_parse (value, &authenticator, &timeout, &mtrk_error)
+          || !msgtrk_authenticator_is_valid (authenticator, NULL))
+        {
+          reply (s, "501 5.5.4 Bad MTRK parameter: need a base64 SHA-1 authenticator "
+                    "and an optional timeout");
+          return;
+        }
+      if (msg->envid == NULL)
+        {
+          reply (s, "501 5.5.4 MTRK requires ENVID");
+          return;
+        }
+      if (timeout == 0 || timeout > s->config->mtrk_max_timeout)
+        timeout = s->config->mtrk_max_timeout;
+      msg->authenticator = g_steal_pointer (&authenticator);
+      msg->mtrk_timeout = timeout;
+    }
+
+  s->msg = g_steal_pointer (&msg);
+  reply (s, "250 2.1.0 Sender ok");
+}
+
+static void
+cmd_rcpt (Session    *s,
+          const char *arg)
+{
+  static const char * const known[] = { "NOTIFY", "ORCPT", NULL };
+  static const char * const known_none[] = { NULL };
+  const char *p = arg;
+  const char *why = NULL;
+  const char *value = NULL;
+  const char *bad;
+  g_autofree char *address = NULL;
+  g_autoptr (GHashTable) params = NULL;
+  g_autoptr (GError) error = NULL;
+  RelayRecipient *rcpt;
+  MsgtrkDsnNotify notify = MSGTRK_DSN_NOTIFY_UNSET;
+  g_autofree char *orcpt = NULL;
+
+  if (s->msg == NULL)
+    {
+      reply (s, "503 5.5.1 Need MAIL before RCPT");
+      return;
+    }
+  if (p == NULL || g_ascii_strncasecmp (p, "TO:", 3) != 0)
+    {
+      reply (s, "501 5.5.4 Syntax: RCPT TO:<address>");
+      return;
+    }
+  p += 3;
+  if (g_ascii_strncasecmp (p, "<postmaster>", 12) == 0)
+    {
+      address = g_strdup_printf ("postmaster@%s", s->config->hostname);
+      p += 12;
+    }
+  else
+    {
+      address = parse_path (&p, FALSE, &why);
+      if (address == NULL)
+        {
+          reply (s, "501 5.1.3 Bad recipient address syntax: %s", why);
+          return;
+        }
+    }
+  if (*p != '\0' && *p != ' ')
+    {
+      reply (s, "501 5.5.4 Syntax: RCPT TO:<address> [parameters]");
+      return;
+    }
+  while (*p == ' ')
+    p++;
+  if (*p != '\0' && !s->esmtp)
+    {
+      reply (s, "555 5.5.4 Parameters need EHLO");
+      return;
+    }
+  params = msgtrk_smtp_params_parse (p, &error);
+  if (params == NULL)
+    {
+      reply (s, "501 5.5.4 Bad parameter syntax");
+      return;
+    }
+  bad = unknown_param (params, s->config->offer_dsn ? known : known_none);
+  if (bad != NULL)
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (bad, 40);
+      reply (s, "555 5.5.4 Unsupported parameter %s", quoted);
+      return;
+    }
+  if (param_lookup (params, "NOTIFY", &value))
+    {
+      if (value == NULL || !msgtrk_notify_param_parse (value, &notify, NULL))
+        {
+          reply (s, "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY");
+          return;
+        }
+    }
+  if (param_lookup (params, "ORCPT", &value))
+    {
+      g_autofree char *type = NULL;
+      g_autofree char *addr = NULL;
+
+      if (value == NULL || !msgtrk_orcpt_param_parse (value, &type, &addr, NULL))
+        {
+          reply (s, "501 5.5.4 ORCPT must be addr-type;xtext");
+          return;
+        }
+      orcpt = g_strdup_printf ("%s;%s", type, addr);
+    }
+
+  if (relay_config_find_route (s->config, address) == NULL)
+    {
+      reply (s, "550 5.1.2 Relay access denied: no route for that domain");
+      return;
+    }
+  if (s->msg->rcpts->len >= s->config->max_recipients)
+    {
+      reply (s, "452 4.5.3 Too many recipients");
+      return;
+    }
+
+  rcpt = relay_recipient_new (address);
+  rcpt->notify = notify;
+  rcpt->orcpt = g_steal_pointer (&orcpt);
+  g_ptr_array_add (s->msg->rcpts, rcpt);
+  reply (s, "250 2.1.5 Recipient ok");
+}
+
+typedef struct
+{
+  int fd;
+  GString *buf;
+  guint64 size;
+  gboolean too_big;
+  gboolean line_too_long;
+  gboolean write_failed;
+  gboolean in_headers;
+  guint received;
+} DataSink;
+
+static void
+sink_flush (DataSink *sink)
+{
+  gsize done = 0;
+
+  while (!sink->write_failed && done < sink->buf->len)
+    {
+      ssize_t n = write (sink->fd, sink->buf->str + done, sink->buf->len - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        sink->write_failed = TRUE;
+      else
+        done += n;
+    }
+  g_string_truncate (sink->buf, 0);
+}
+
+/* Store one logical line (no terminator) with CRLF, counting size and Received: headers. */
+static void
+sink_line (DataSink   *sink,
+           RelayConfig *config,
+           const char *text,
+           gsize       len)
+{
+  if (sink->in_headers)
+    {
+      if (len == 0)
+        sink->in_headers = FALSE;
+      else if (len >= 9 && g_ascii_strncasecmp (text, "Received:", 9) == 0)
+        sink->received++;
+    }
+  sink->size += len + 2;
+  if (sink->size > config->max_message_size)
+    sink->too_big = TRUE;
+  if (sink->too_big || sink->write_failed)
+    return;
+  g_string_append_len (sink->buf, text, len);
+  g_string_append (sink->buf, "\r\n");
+  if (sink->buf->len >= RELAY_DATA_FLUSH_SIZE)
+    sink_flush (sink);
+}
+
+static char *
+received_header (Session    *s,
+                 const char *id)
+{
+  g_autofree char *date = relay_format_date (g_get_real_time () / G_USEC_PER_SEC);
+  const char *with = !s->esmtp ? "SMTP" : (s->tls != NULL ? "ESMTPS" : "ESMTP");
+  g_autofree char *for_part = NULL;
+
+  if (s->msg->rcpts->len == 1)
+    {
+      RelayRecipient *rcpt = g_ptr_array_index (s->msg->rcpts, 0);
+      for_part = g_strdup_printf ("\r\n\tfor <%s>", rcpt->address);
+    }
+  return g_strdup_printf ("Received: from %s (%s [%s])\r\n\tby %s with %s id %s%s;\r\n\t%s\r\n",
+                          s->helo, s->peer_name != NULL ? s->peer_name : "unknown", s->peer_ip,
+                          s->config->hostname, with, id, for_part != NULL ? for_part : "",
+                          date);
+}
+
+/* Read the message data after 354; returns FALSE if the connection is gone. */
+static gboolean
+cmd_data (Session *s)
+{
+  g_autofree char *id = NULL;
+  g_autofree char *tmp_path = NULL;
+  g_autofree char *header = NULL;
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0 };
+  gboolean prev_crlf = TRUE;
+
+  if (s->msg == NULL)
+    {
+      reply (s, "503 5.5.1 Need MAIL and RCPT before DATA");
+      return TRUE;
+    }
+  if (s->msg->rcpts->len == 0)
+    {
+      reply (s, "503 5.5.1 No valid recipients");
+      return TRUE;
+    }
+
+  id = relay_queue_new_id ();
+  tmp_path = relay_queue_tmp_path (s->server->queue, id);
+  sink.fd = open (tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (sink.fd < 0)
+    {
+      g_warning ("cannot create %s: %s", tmp_path, g_strerror (errno));
+      reply (s, "451 4.3.0 Queue file error; try again later");
+      return TRUE;
+    }
+  sink.buf = g_string_new (NULL);
+  header = received_header (s, id);
+  g_string_append (sink.buf, header);
+
+  reply (s, "354 End data with <CR><LF>.<CR><LF>");
+  if (!flush_replies (s))
+    goto lost;
+
+  for (;;)
+    {
+      RelayLineStatus st = relay_line_reader_read (&s->reader, RELAY_TEXT_LINE_MAX, line,
+                                                   s->cancel, &error);
+      gboolean crlf;
+      const char *text;
+      gsize len;
+
+      if (st == RELAY_LINE_EOF || st == RELAY_LINE_ERROR)
+        goto lost;
+      if (st == RELAY_LINE_TOO_LONG)
+        {
+          sink.line_too_long = TRUE;
+          prev_crlf = TRUE;
+          continue;
+        }
+      crlf = line->len >= 2 && line->str[line->len - 2] == '\r';
+      len = line->len - (crlf ? 2 : 1);
+      text = line->str;
+      if (crlf && prev_crlf && len == 1 && text[0] == '.')
+        break;
+      prev_crlf = crlf;
+      /* dot-unstuffing (RFC 5321 4.5.2) */
+      if (len > 0 && text[0] == '.')
+        {
+          text++;
+          len--;
+        }
+      /* bare CRs inside the line become line breaks (normalised to CRLF) */
+      for (;;)
+        {
+          const char *cr = memchr (text, '\r', len);
+          if (cr == NULL)
+            break;
+          sink_line (&sink, s->config, text, cr - text);
+          len -= cr - text + 1;
+          text = cr + 1;
+        }
+      sink_line (&sink, s->config, text, len);
+    }
+
+  sink_flush (&sink);
+  if (!sink.write_failed && fsync (sink.fd) != 0)
+    sink.write_failed = TRUE;
+  close (sink.fd);
+  sink.fd = -1;
+  g_string_free (sink.buf, TRUE);
+  sink.buf = NULL;
+
+  if (sink.too_big)
+    reply (s, "552 5.3.4 Message size exceeds fixed limit of %" G_GUINT64_FORMAT,
+           s->config->max_message_size);
+  else if (sink.line_too_long)
+    reply (s, "500 5.5.6 Message text line longer than %d octets", RELAY_TEXT_LINE_MAX - 2);
+  else if (sink.received > RELAY_MAX_RECEIVED)
+    reply (s, "554 5.4.6 Mail loop: too many Received: headers");
+  else if (sink.write_failed)
+    reply (s, "451 4.3.0 Queue file error; try again later");
+  else
+    {
+      RelayMessage *msg = g_steal_pointer (&s->msg);
+      gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+      msg->id = g_strdup (id);
+      msg->arrival = now;
+      for (guint i = 0; i < msg->rcpts->len; i++)
+        ((RelayRecipient *) g_ptr_array_index (msg->rcpts, i))->next_attempt = now;
+      if (relay_queue_commit (s->server->queue, msg, tmp_path, &error))
+        {
+          for (guint i = 0; i < msg->rcpts->len; i++)
+            g_message ("%s: from=<%s> to=<%s> accepted%s", id, msg->sender,
+                       ((RelayRecipient *) g_ptr_array_index (msg->rcpts, i))->address,
+                       relay_message_is_tracked (msg) ? " (tracked)" : "");
+          reply (s, "250 2.0.0 Ok: queued as %s", id);
+          reset_transaction (s);
+          return TRUE;
+        }
+      g_warning ("%s: cannot queue: %s", id, error->message);
+      relay_message_free (msg);
+      reply (s, "451 4.3.0 Queue file error; try again later");
+    }
+  g_unlink (tmp_path);
+  reset_transaction (s);
+  return TRUE;
+
+lost:
+  if (sink.fd >= 0)
+    close (sink.fd);
+  if (sink.buf != NULL)
+    g_string_free (sink.buf, TRUE);
+  g_unlink (tmp_path);
+  return FALSE;
+}
+
+static gboolean
+cmd_starttls (Session    *s,
+              const char *arg)
+{
+  g_autoptr (GError) error = NULL;
+  GIOStream *tls;
+
+  if (s->server->tls_server == NULL)
+    {
+      reply (s, "502 5.5.1 STARTTLS not available");
+      return TRUE;
+    }
+  if (s->tls != NULL)
+    {
+      reply (s, "503 5.5.1 TLS already active");
+      return TRUE;
+    }
+  if (arg != NULL && *arg != '\0')
+    {
+      reply (s, "501 5.5.4 Syntax: STARTTLS");
+      return TRUE;
+    }
+  reply (s, "220 2.0.0 Ready to start TLS");
+  if (!flush_replies (s))
+    return FALSE;
+  /* RFC 3207 section 4.2 / pipelining: anything the client sent after STARTTLS in clear
+   * text is discarded, never executed inside TLS. */
+  relay_line_reader_init (&s->reader, NULL);
+  tls = msgtrk_tls_handshake (s->server->tls_server, G_IO_STREAM (s->connection), NULL,
+                              s->cancel, &error);
+  if (tls == NULL)
+    {
+      g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
+      return FALSE;
+    }
+  s->tls = tls;
+  s->in = g_io_stream_get_input_stream (tls);
+  s->out = g_io_stream_get_output_stream (tls);
+  relay_line_reader_init (&s->reader, s->in);
+  /* RFC 3207 4.2: forget everything learnt before TLS. */
+  g_clear_pointer (&s->helo, g_free);
+  s->esmtp = FALSE;
+  reset_transaction (s);
+  {
+    g_autofree char *desc = msgtrk_tls_stream_describe (tls);
+    g_info ("[%s] STARTTLS: %s", s->peer_ip, desc != NULL ? desc : "?");
+  }
+  return TRUE;
+}
+
+/* Run one command line (terminator stripped); FALSE ends the session. */
+static gboolean
+dispatch (Session    *s,
+          const char *line,
+          gsize       raw_len)
+{
+  g_autofree char *verb = NULL;
+  const char *sp = strchr (line, ' ');
+  const char *arg = sp != NULL ? sp + 1 : NULL;
+  gsize limit = MSGTRK_SMTP_LINE_MAX;
+
+  verb = g_ascii_strup (line, sp != NULL ? sp - line : -1);
+  if (g_str_equal (verb, "MAIL"))
+    limit = MSGTRK_SMTP_MAIL_LINE_MAX;
+  else if (g_str_equal (verb, "RCPT"))
+    limit = MSGTRK_SMTP_RCPT_LINE_MAX;
+  if (raw_len > limit)
+    {
+      reply (s, "500 5.5.6 Line too long");
+      s->errors++;
+      return TRUE;
+    }
+  if (g_str_equal (verb, "EHLO"))
+    cmd_ehlo (s, arg, TRUE);
+  else if (g_str_equal (verb, "HELO"))
+    cmd_ehlo (s, arg, FALSE);
+  else if (g_str_equal (verb, "MAIL"))
+    cmd_mail (s, arg);
+  else if (g_str_equal (verb, "RCPT"))
+    cmd_rcpt (s, arg);
+  else if (g_str_equal (verb, "DATA"))
+    {
+      if (arg != NULL)
+        reply (s, "501 5.5.4 Syntax: DATA");
+      else
+        return cmd_data (s);
+    }
+  else if (g_str_equal (verb, "RSET"))
+    {
+      if (arg != NULL && *arg != '\0')
+        reply (s, "501 5.5.4 Syntax: RSET");
+      else
+        {
+          reset_transaction (s);
+          reply (s, "250 2.0.0 Ok");
+        }
+    }
+  else if (g_str_equal (verb, "NOOP"))
+    reply (s, "250 2.0.0 Ok");
+  else if (g_str_equal (verb, "VRFY"))
+    reply (s, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+  else if (g_str_equal (verb, "HELP"))
+    reply (s, "214 2.0.0 See RFC 5321; msgtrk-relay supports DSN (RFC 3461) and MTRK (RFC 3885)");
+  else if (g_str_equal (verb, "QUIT"))
+    {
+      reply (s, "221 2.0.0 %s closing connection", s->config->hostname);
+      s->quit = TRUE;
+      return FALSE;
+    }
+  else if (g_str_equal (verb, "STARTTLS"))
+    return cmd_starttls (s, arg);
+  else
+    {
+      reply (s, "500 5.5.2 Command not recognized");
+      s->errors++;
+    }
+  return TRUE;
+}
+
+static void
+lookup_peer (Session *s)
+{
+  g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (s->connection, NULL);
+  GInetAddress *addr;
+
+  if (remote == NULL || !G_IS_INET_SOCKET_ADDRESS (remote))
+    {
+      s->peer_ip = g_strdup ("unknown");
+      return;
+    }
+  addr = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
+  s->peer_ip = g_inet_address_to_string (addr);
+  if (s->config->reverse_dns)
+    {
+      GResolver *resolver = g_resolver_get_default ();
+      s->peer_name = g_resolver_lookup_by_address (resolver, addr, s->cancel, NULL);
+      g_object_unref (resolver);
+    }
+}
+
+/* Serve one connection until QUIT, EOF, timeout, error or shutdown. */
+void
+relay_smtp_session_run (RelayServer       *server,
+                        GSocketConnection *connection,
+                        GCancellable      *cancellable)
+{
+  Session s = { 0 };
+  g_autoptr (GString) line = g_string_new (NULL);
+
+  s.server = server;
+  s.config = server->config;
+  s.connection = connection;
+  s.cancel = cancellable;
+  s.in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
+  s.out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+  s.replies = g_string_new (NULL);
+  relay_line_reader_init (&s.reader, s.in);
+  g_socket_set_timeout (g_socket_connection_get_socket (connection), s.config->idle_timeout);
+  lookup_peer (&s);
+
+  g_info ("[%s] connect from %s", s.peer_ip, s.peer_name != NULL ? s.peer_name : "unknown");
+  reply (&s, "220 %s ESMTP msgtrk-relay", s.config->hostname);
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      RelayLineStatus st;
+      gboolean go_on;
+
+      /* Pipelining: answer only when the client has nothing more buffered. */
+      if (relay_line_reader_available (&s.reader) == 0 && !flush_replies (&s))
+        break;
+      st = relay_line_reader_read (&s.reader, MSGTRK_SMTP_RCPT_LINE_MAX, line,
+                                   s.cancel, &error);
+      if (st == RELAY_LINE_EOF)
+        break;
+      if (st == RELAY_LINE_ERROR)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+            {
+              reply (&s, "421 4.4.2 %s Idle timeout, closing connection", s.config->hostname);
+              flush_replies (&s);
+            }
+          else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            {
+              reply (&s, "421 4.3.2 %s Shutting down", s.config->hostname);
+              flush_replies (&s);
+            }
+          break;
+        }
+      if (st == RELAY_LINE_TOO_LONG)
+        {
+          reply (&s, "500 5.5.6 Line too long");
+          s.errors++;
+          go_on = TRUE;
+        }
+      else
+        {
+          gsize raw_len = line->len;
+          /* strip LF, and CR before it */
+          g_string_truncate (line, line->len - 1);
+          if (line->len > 0 && line->str[line->len - 1] == '\r')
+            g_string_truncate (line, line->len - 1);
+          if (strlen (line->str) != line->len)
+            {
+              reply (&s, "500 5.5.2 NUL character in command");
+              s.errors++;
+              go_on = TRUE;
+            }
+          else
+            go_on = dispatch (&s, line->str, raw_len);
+        }
+      if (!go_on)
+        {
+          flush_replies (&s);
+          break;
+        }
+      if (s.errors >= RELAY_SMTP_MAX_ERRORS)
+        {
+          reply (&s, "421 4.7.0 %s Too many errors, closing connection", s.config->hostname);
+          flush_replies (&s);
+          break;
+        }
+    }
+
+  if (s.tls != NULL)
+    g_io_stream_close (s.tls, NULL, NULL);
+  g_clear_object (&s.tls);
+  reset_transaction (&s);
+  g_string_free (s.replies, TRUE);
+  g_free (s.peer_ip);
+  g_free (s.peer_name);
+  g_free (s.helo);
+}

@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-relay-delivery.py: delivery scenarios with real msgtrk-relay processes.
+
+  test-relay-delivery.py MSGTRK_RELAY SCENARIO
+
+Scenarios (each starts its own relays on 127.0.0.1 port 0 in a temporary directory):
+  chain-mtrk              A -> B -> B's Maildir; A's record: transferred, Remote-MTA b.test;
+                          B's record: delivered; the MTRK timeout shrinks along the chain;
+                          dot-stuffing and bare LF survive two hops
+  chain-no-mtrk           B offers neither MTRK nor DSN: A's record says relayed 2.1.9, and
+                          A sends a "relayed" DSN (NOTIFY=SUCCESS)
+  error-route             error: route and a 550 from the next hop: failed records with the
+                          status and Diagnostic-Code, a FAILURE DSN in the sender's Maildir
+                          with text/rfc822-headers
+  next-hop-down           delayed record with Will-Retry-Until, a DELAY DSN, then failed
+                          4.4.7 when max_queue_lifetime is over, and a FAILURE DSN
+  ret-full                RET=FULL returns the whole message (message/rfc822)
+  tls-next-hop            B offers STARTTLS with a certificate A's CA file verifies: ESMTPS
+  tls-next-hop-untrusted  A's CA file does not verify B: A logs it and delivers without TLS
+  restart-resume          a delayed message survives a clean restart and is delivered once
+                          the next hop is up
+"""
+
+import email
+import email.policy
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from relay_harness import (AUTH, HarnessError, Relay, field, free_port,  # noqa: E402
+                           make_body, send_message, wait_for)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, message, *relays):
+    if not cond:
+        logs = "\n".join("--- %s log:\n%s" % (r.name, r.log()) for r in relays)
+        raise Failure(message + "\n" + logs)
+
+
+def mtrk_params(envid, timeout=None, ret="HDRS"):
+    value = AUTH if timeout is None else "%s:%d" % (AUTH, timeout)
+    return "ENVID=%s MTRK=%s RET=%s" % (envid, value, ret)
+
+
+def expires_of(record):
+    return int(re.search(r"^Expires: (\d+)$", record, re.M).group(1))
+
+
+def parse_mail(raw):
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def dsn_parts(raw):
+    """(report-type, delivery-status text, returned part's content type) of a DSN."""
+    msg = parse_mail(raw)
+    if msg.get_content_type() != "multipart/report":
+        raise Failure("not a multipart/report:\n%s" % raw.decode(errors="replace"))
+    parts = msg.get_payload()
+    status = None
+    returned = None
+    for p in parts:
+        if p.get_content_type() == "message/delivery-status":
+            payload = p.get_payload()
+            if isinstance(payload, list):  # the email package splits it into blocks
+                status = "\n\n".join(str(b) for b in payload)
+            else:
+                status = payload
+        elif p.get_content_type() in ("text/rfc822-headers", "message/rfc822"):
+            returned = p
+    return msg.get_param("report-type"), status, returned
+
+
+def scenario_chain_mtrk(exe, tmp):
+    b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:", "sender.example": "local:"})
+    b.start()
+    a = Relay(exe, tmp, "a", "a.test", {"example.org": b.route(), "sender.example": "local:"})
+    a.start()
+    envid = "mtrk.chain1@sender.example"
+    body = make_body("chain", b".leading dot\r\n..two dots\r\nbare LF\nend\r\n")
+    code, text = send_message(a.port, "alice@sender.example", ["bob@example.org"], body,
+                              mtrk_params(envid, 3600), "NOTIFY=SUCCESS,FAILURE")
+    check(code == 250, "DATA: %s" % text, a)
+
+    mails = b.wait_mail("bob@example.org")
+    m = mails[0]
+    check(b"\n.leading dot\n..two dots\nbare LF\nend\n" in m,
+          "dot-stuffing or line ends damaged:\n%r" % m, a, b)
+    check(m.count(b"Received: from") == 2, "expected two Received: headers:\n%r" % m, a, b)
+    check(b"by b.test with ESMTP" in m and b"by a.test with ESMTP" in m,
+          "Received: headers:\n%r" % m, a, b)
+    check(m.startswith(b"Return-Path: <alice@sender.example>\nDelivered-To: bob@example.org\n"),
+          "Maildir headers:\n%r" % m, a, b)
+
+    rec_a = a.wait_action(envid, "transferred")
+    check(field(rec_a, "Remote-MTA") == ["dns; b.test"], "A's Remote-MTA:\n" + rec_a, a)
+    check(field(rec_a, "Reporting-MTA") == ["dns; a.test"], "A's Reporting-MTA:\n" + rec_a, a)
+    check(field(rec_a, "Original-Envelope-Id") == [envid], rec_a, a)
+    check(field(rec_a, "Final-Recipient") == ["rfc822; bob@example.org"], rec_a, a)
+    check(AUTH in rec_a, "A's record lacks B:\n" + rec_a, a)
+    rec_b = b.wait_action(envid, "delivered")
+    check(field(rec_b, "Status") == ["2.0.0"], "B's status:\n" + rec_b, b)
+    check(field(rec_b, "Reporting-MTA") == ["dns; b.test"], rec_b, b)
+    # the remaining timeout travels: B's record expires no later than A's
+    check(expires_of(rec_b) <= expires_of(rec_a) and expires_of(rec_a) - time.time() <= 3600,
+          "expiry: A %d, B %d" % (expires_of(rec_a), expires_of(rec_b)), a, b)
+
+    # B offers DSN, so B (not A) sends the SUCCESS DSN, to its own sender.example Maildir.
+    dsn = b.wait_mail("alice@sender.example")[0]
+    rtype, status, _ = dsn_parts(dsn)
+    check(rtype == "delivery-status" and "Action: delivered" in status,
+          "B's DSN:\n%r" % dsn, b)
+    time.sleep(0.5)
+    check(a.mailbox_files("alice@sender.example") == [], "A sent a DSN although B offers DSN", a)
+    wait_for("A's queue to empty", lambda: a.queue_files() == [], 20)
+    for r in (a, b):
+        r.stop()
+        check(AUTH not in r.log(), "the log shows the authenticator", r)
+
+
+def scenario_chain_no_mtrk(exe, tmp):
+    b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:"},
+              relay={"offer_mtrk": "false", "offer_dsn": "false"})
+    b.start()
+    a = Relay(exe, tmp, "a", "a.test", {"example.org": b.route(), "sender.example": "local:"})
+    a.start()
+    envid = "mtrk.nomtrk@sender.example"
+    code, text = send_message(a.port, "alice@sender.example", ["bob@example.org"],
+                              make_body("no mtrk"), mtrk_params(envid), "NOTIFY=SUCCESS")
+    check(code == 250, text, a)
+    b.wait_mail("bob@example.org")
+    rec = a.wait_action(envid, "relayed")
+    check(field(rec, "Status") == ["2.1.9"], "status:\n" + rec, a)
+    check(field(rec, "Remote-MTA") == ["dns; b.test"], rec, a)
+    check(b.track_record(envid) is None, "B kept a record without MTRK", b)
+    dsn = a.wait_mail("alice@sender.example")[0]
+    _, status, returned = dsn_parts(dsn)
+    check("Action: relayed" in status, "DSN:\n%r" % dsn, a)
+    check(returned is not None and returned.get_content_type() == "text/rfc822-headers",
+          "returned part", a)
+    a.stop()
+    b.stop()
+
+
+def scenario_error_route(exe, tmp):
+    b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:"})
+    b.start()
+    a = Relay(exe, tmp, "a", "a.test",
+              {"error.example": "error:5.1.2 this domain does not receive mail",
+               "unknown.example": b.route(), "sender.example": "local:"})
+    a.start()
+    envid = "mtrk.err@sender.example"
+    c1, t1 = send_message(a.port, "alice@sender.example",
+                          ["x@error.example", "y@unknown.example"], make_body("error route"),
+                          mtrk_params(envid))
+    check(c1 == 250, t1, a)
+    # one DSN per attempt outcome: the error route and the 550 may come in one or two DSNs
+    def failed_both():
+        rec = a.track_record(envid)
+        return rec if rec and len(re.findall(r"^Action: failed", rec, re.M)) == 2 else None
+    rec = wait_for("both recipients failed", failed_both, 30)
+    statuses = field(rec, "Status")
+    check("5.1.2" in statuses, "statuses %r:\n%s" % (statuses, rec), a)
+    diags = " | ".join(field(rec, "Diagnostic-Code"))
+    check("smtp; 550 5.1.2 this domain does not receive mail" in diags, diags, a)
+    check("smtp; 550 5.1.2 Relay access denied" in diags, diags, a)
+    check(field(rec, "Remote-MTA") == ["dns; b.test"], rec, a)
+
+    def all_dsns():
+        files = a.mailbox_files("alice@sender.example")
+        text = b"".join(open(f, "rb").read() for f in files)
+        return text if text.count(b"Action: failed") >= 2 else None
+    text = wait_for("FAILURE DSNs", all_dsns, 30)
+    for raw in a.wait_mail("alice@sender.example"):
+        rtype, status, returned = dsn_parts(raw)
+        msg = parse_mail(raw)
+        check(msg["From"].startswith("Mail Delivery System <MAILER-DAEMON@a.test>"), msg["From"])
+        check("Failure" in msg["Subject"], msg["Subject"])
+        check("Original-Envelope-Id: " + envid in status, status)
+        check("Reporting-MTA: dns; a.test" in status, status)
+        check(returned is not None and returned.get_content_type() == "text/rfc822-headers"
+              and "Subject: error route" in returned.get_payload(), "returned headers", a)
+        check(b"Hello." not in raw, "RET=HDRS returned the body", a)
+    check(b"Return-Path: <>" in text, "DSN not from the null sender", a)
+    a.stop()
+    b.stop()
+
+
+def scenario_next_hop_down(exe, tmp):
+    port = free_port()
+    a = Relay(exe, tmp, "a", "a.test",
+              {"example.org": "smtp:127.0.0.1:%d" % port, "sender.example": "local:"},
+              queue={"max_queue_lifetime": "6", "retry_first": "1", "retry_factor": "1.5",
+                     "retry_max_interval": "2"})
+    a.start()
+    envid = "mtrk.down@sender.example"
+    code, text = send_message(a.port, "alice@sender.example", ["bob@example.org"],
+                              make_body("down"), mtrk_params(envid),
+                              "NOTIFY=DELAY,FAILURE")
+    check(code == 250, text, a)
+    rec = a.wait_action(envid, "delayed", 20)
+    check(len(field(rec, "Will-Retry-Until")) == 1, "no Will-Retry-Until:\n" + rec, a)
+    check(len(field(rec, "Last-Attempt-Date")) == 1, "no Last-Attempt-Date:\n" + rec, a)
+    check(field(rec, "Status")[0].startswith("4."), rec, a)
+    check("127.0.0.1:%d" % port in " ".join(field(rec, "Diagnostic-Code")), rec, a)
+    dsn = a.wait_mail("alice@sender.example", 1)[0]
+    _, status, _ = dsn_parts(dsn)
+    check("Action: delayed" in status and "Will-Retry-Until:" in status, status, a)
+    check("Delay" in parse_mail(dsn)["Subject"], "subject", a)
+
+    rec = a.wait_action(envid, "failed", 30)
+    check(field(rec, "Status") == ["4.4.7"], "expiry status:\n" + rec, a)
+    attempts = len(re.findall(r"action=delayed", a.log()))
+    check(attempts >= 2, "expected retries, saw %d attempts" % attempts, a)
+    mails = a.wait_mail("alice@sender.example", 2)
+    check(len(mails) == 2, "expected exactly one DELAY and one FAILURE DSN", a)
+    _, status, _ = dsn_parts([m for m in mails if m != dsn][0])
+    check("Action: failed" in status and "Status: 4.4.7" in status, status, a)
+    wait_for("the queue to empty", lambda: a.queue_files() == [], 20)
+    a.stop()
+
+
+def scenario_ret_full(exe, tmp):
+    a = Relay(exe, tmp, "a", "a.test",
+              {"error.example": "error:5.7.1 refused", "sender.example": "local:"})
+    a.start()
+    code, text = send_message(a.port, "alice@sender.example", ["x@error.example"],
+                              make_body("full"), "RET=FULL ENVID=plain.envid", "NOTIFY=FAILURE")
+    check(code == 250, text, a)
+    raw = a.wait_mail("alice@sender.example")[0]
+    _, status, returned = dsn_parts(raw)
+    check("Status: 5.7.1" in status and "Original-Envelope-Id: plain.envid" in status, status, a)
+    check(returned is not None and returned.get_content_type() == "message/rfc822",
+          "RET=FULL part:\n%r" % raw, a)
+    check(b"Hello." in raw, "the body is not returned", a)
+    check(a.track_record("plain.envid") is None, "a record without MTRK", a)
+    a.stop()
+
+
+def make_pki(tmp):
+    source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
+    pki = os.path.join(tmp, "pki")
+    subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
+                   check=True)
+    os.chmod(pki, 0o755)
+    return pki
+
+
+def scenario_tls(exe, tmp, trusted):
+    pki = make_pki(tmp)
+    b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:"},
+              tls={"certificate": os.path.join(pki, "server.pem"),
+                   "key": os.path.join(pki, "server.key")})
+    b.start()
+    a = Relay(exe, tmp, "a", "a.test", {"example.org": b.route()},
+              tls={"ca_file": os.path.join(pki, "ca.pem" if trusted else "other-ca.pem")})
+    a.start()
+    envid = "mtrk.tls@sender.example"
+    code, text = send_message(a.port, "alice@sender.example", ["bob@example.org"],
+                              make_body("tls"), mtrk_params(envid))
+    check(code == 250, text, a)
+    m = b.wait_mail("bob@example.org")[0]
+    a.wait_action(envid, "transferred")
+    if trusted:
+        check(b"by b.test with ESMTPS" in m, "not delivered over TLS:\n%r" % m, a, b)
+        check("without TLS" not in a.log(), "A fell back to plain text", a)
+    else:
+        check(b"by b.test with ESMTP id" in m, "expected plain ESMTP:\n%r" % m, a, b)
+        check("STARTTLS with 127.0.0.1:%d failed" % b.port in a.log()
+              and "delivering without TLS" in a.log(), "the fallback is not logged", a)
+    a.stop()
+    b.stop()
+
+
+def scenario_restart_resume(exe, tmp):
+    port = free_port()
+    a = Relay(exe, tmp, "a", "a.test", {"example.org": "smtp:127.0.0.1:%d" % port},
+              queue={"retry_first": "1", "retry_max_interval": "1"})
+    a.start()
+    envid = "mtrk.resume@sender.example"
+    code, text = send_message(a.port, "alice@sender.example", ["bob@example.org"],
+                              make_body("resume"), mtrk_params(envid), "NOTIFY=NEVER")
+    check(code == 250, text, a)
+    a.wait_action(envid, "delayed")
+    a.stop()
+    check(len(a.queue_files()) == 2, "queue after stop: %r" % a.queue_files(), a)
+    b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:"})
+    b.start()
+    a.set_routes({"example.org": b.route()})
+    a.start()
+    b.wait_mail("bob@example.org")
+    a.wait_action(envid, "transferred")
+    wait_for("A's queue to empty", lambda: a.queue_files() == [], 20)
+    check("resuming delivery" in a.log(), "no resume in the log", a)
+    time.sleep(1)
+    check(len(b.mailbox_files("bob@example.org")) == 1, "delivered more than once", b)
+    a.stop()
+    b.stop()
+
+
+SCENARIOS = {
+    "chain-mtrk": scenario_chain_mtrk,
+    "chain-no-mtrk": scenario_chain_no_mtrk,
+    "error-route": scenario_error_route,
+    "next-hop-down": scenario_next_hop_down,
+    "ret-full": scenario_ret_full,
+    "tls-next-hop": lambda exe, tmp: scenario_tls(exe, tmp, True),
+    "tls-next-hop-untrusted": lambda exe, tmp: scenario_tls(exe, tmp, False),
+    "restart-resume": scenario_restart_resume,
+}
+
+
+def main():
+    exe, name = sys.argv[1:3]
+    tmp = tempfile.mkdtemp(prefix="relay-delivery-")
+    relays = []
+    orig_init = Relay.__init__
+
+    def tracking_init(self, *args, **kwargs):
+        orig_init(self, *args, **kwargs)
+        relays.append(self)
+    Relay.__init__ = tracking_init
+    try:
+        SCENARIOS[name](exe, tmp)
+        print("ok: %s" % name)
+        return 0
+    except (Failure, HarnessError, AssertionError) as e:
+        print("FAIL: %s: %s" % (name, e), file=sys.stderr)
+        for r in relays:
+            print("--- %s log:\n%s" % (r.name, r.log()), file=sys.stderr)
+        return 1
+    finally:
+        for r in relays:
+            r.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
