@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* msgtrkd-store.h: the helper's memory, an SQLite database in WAL mode.
+ *
+ * Path: $XDG_DATA_HOME/msgtrk/msgtrk.db (the daemon passes it). Schema versioned with
+ * PRAGMA user_version and a list of migrations applied in one transaction each.
+ * Tables: messages, recipients, reports (every report received, raw), snapshots (every
+ * route computed, as JSON, with a timestamp), events (the timeline), settings (key/value).
+ *
+ * Durability: every write is one transaction, committed with synchronous=FULL, so a
+ * kill -9 at any moment loses nothing committed. A failing write (disk full, read-only,
+ * corrupt file) is an error (MSGTRKD_ERROR_STORE) with SQLite's message, never an abort;
+ * the previous state stays intact.
+ *
+ * Never: store the secret A (it lives in the keyring), block for long (all statements are
+ * local and small; the daemon calls these from its main thread).
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* Values of MsgtrkdMessage.tracking */
+#define MSGTRKD_TRACKING_PENDING "pending"  /* prepared, not yet committed */
+#define MSGTRKD_TRACKING_MTQP "mtqp"        /* server offered MTRK: poll MTQP (and DSN) */
+#define MSGTRKD_TRACKING_DSN "dsn"          /* server offered DSN only */
+#define MSGTRKD_TRACKING_NONE "none"        /* neither offered: "no tracking offered by …" */
+#define MSGTRKD_TRACKING_ABORTED "aborted"  /* the send failed or was cancelled */
+#define MSGTRKD_TRACKING_DELEGATED "delegated" /* imported from an mtqp:// URL */
+
+typedef struct
+{
+  char *envid;            /* (owned) primary key */
+  char *message_id;       /* (owned) (nullable) without angle brackets */
+  char *subject;          /* (owned) (nullable) */
+  char *sender;           /* (owned) (nullable) */
+  char **recipients;      /* (owned) (array zero-terminated=1) normalised addresses */
+  char *submission_host;  /* (owned) (nullable) where MTQP tracking starts */
+  char *mtqp_port;        /* (owned) (nullable) port override as text, for delegated URLs */
+  char *tracking;         /* (owned) one of MSGTRKD_TRACKING_* */
+  char *offered;          /* (owned) (nullable) EHLO keywords, space-separated */
+  char *server_reply;     /* (owned) (nullable) the reply to the end of DATA */
+  guint mtrk_timeout;     /* seconds asked for in MTRK */
+  gint64 prepared_at;     /* unix seconds */
+  gint64 committed_at;    /* unix seconds, 0 = not committed */
+  gint64 expires_at;      /* unix seconds after which servers forget it; 0 = unknown */
+  char *state;            /* (owned) overall state identifier */
+  char *summary;          /* (owned) one line for status columns */
+  gboolean final;         /* no more polling */
+  gint64 next_poll_at;    /* unix seconds, 0 = not scheduled */
+  gint64 last_poll_at;    /* unix seconds, 0 = never */
+  guint poll_count;       /* polls so far (drives the backoff) */
+} MsgtrkdMessage;
+
+MsgtrkdMessage *msgtrkd_message_new  (void);
+MsgtrkdMessage *msgtrkd_message_copy (const MsgtrkdMessage *message);
+void            msgtrkd_message_free (MsgtrkdMessage *message);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MsgtrkdMessage, msgtrkd_message_free)
+
+typedef struct
+{
+  gint64 id;           /* row id */
+  char *envid;         /* (owned) */
+  char *source;        /* (owned) "mtqp", "dsn" or "mdn" */
+  char *origin;        /* (owned) (nullable) the server asked, or the report's sender */
+  gint64 received_at;  /* unix seconds */
+  GBytes *raw;         /* (owned) the entity as received */
+} MsgtrkdStoredReport;
+
+void msgtrkd_stored_report_free (MsgtrkdStoredReport *report);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MsgtrkdStoredReport, msgtrkd_stored_report_free)
+
+typedef struct
+{
+  gint64 at;        /* unix seconds */
+  char *source;     /* (owned) "local", "mtqp", "dsn", "mdn" */
+  char *text;       /* (owned) one line for the timeline */
+} MsgtrkdEvent;
+
+void msgtrkd_event_free (MsgtrkdEvent *event);
+
+#define MSGTRKD_TYPE_STORE (msgtrkd_store_get_type ())
+G_DECLARE_FINAL_TYPE (MsgtrkdStore, msgtrkd_store, MSGTRKD, STORE, GObject)
+
+MsgtrkdStore   *msgtrkd_store_open             (const char   *path,
+                                                GError      **error);
+gboolean        msgtrkd_store_add_message      (MsgtrkdStore *self,
+                                                const MsgtrkdMessage *message,
+                                                GError      **error);
+gboolean        msgtrkd_store_update_message   (MsgtrkdStore *self,
+                                                const MsgtrkdMessage *message,
+                                                GError      **error);
+/* By ENVID or Message-ID (with or without <>). NULL + MSGTRKD_ERROR_NOT_FOUND if unknown. */
+MsgtrkdMessage *msgtrkd_store_get_message      (MsgtrkdStore *self,
+                                                const char   *id,
+                                                GError      **error);
+/* (element-type MsgtrkdMessage) newest first */
+GPtrArray      *msgtrkd_store_list_messages    (MsgtrkdStore *self,
+                                                GError      **error);
+/* Messages not final, tracking mtqp or delegated, next_poll_at in (0, now]. */
+GPtrArray      *msgtrkd_store_list_due         (MsgtrkdStore *self,
+                                                gint64        now,
+                                                GError      **error);
+/* The earliest next_poll_at over messages that will be polled; FALSE if none. */
+gboolean        msgtrkd_store_get_next_due     (MsgtrkdStore *self,
+                                                gint64       *when,
+                                                GError      **error);
+gboolean        msgtrkd_store_forget           (MsgtrkdStore *self,
+                                                const char   *envid,
+                                                GError      **error);
+
+/* Reports: an identical raw entity from the same source and origin is stored once
+ * (returns TRUE and sets *is_new FALSE). */
+gboolean        msgtrkd_store_add_report       (MsgtrkdStore *self,
+                                                const char   *envid,
+                                                const char   *source,
+                                                const char   *origin,
+                                                gint64        received_at,
+                                                GBytes       *raw,
+                                                gboolean     *is_new,
+                                                GError      **error);
+/* (element-type MsgtrkdStoredReport) oldest first */
+GPtrArray      *msgtrkd_store_list_reports     (MsgtrkdStore *self,
+                                                const char   *envid,
+                                                GError      **error);
+
+gboolean        msgtrkd_store_add_snapshot     (MsgtrkdStore *self,
+                                                const char   *envid,
+                                                gint64        at,
+                                                const char   *route_json,
+                                                GError      **error);
+/* The newest snapshot, or NULL (no error) if there is none. */
+char           *msgtrkd_store_get_latest_snapshot (MsgtrkdStore *self,
+                                                   const char   *envid,
+                                                   GError      **error);
+guint           msgtrkd_store_count_snapshots  (MsgtrkdStore *self,
+                                                const char   *envid,
+                                                GError      **error);
+
+gboolean        msgtrkd_store_add_event        (MsgtrkdStore *self,
+                                                const char   *envid,
+                                                gint64        at,
+                                                const char   *source,
+                                                const char   *text,
+                                                GError      **error);
+/* (element-type MsgtrkdEvent) oldest first */
+GPtrArray      *msgtrkd_store_list_events      (MsgtrkdStore *self,
+                                                const char   *envid,
+                                                GError      **error);
+
+/* Small settings (e.g. the MTQP client's STARTTLS memory, one host per line). */
+char           *msgtrkd_store_get_setting      (MsgtrkdStore *self,
+                                                const char   *key,
+                                                GError      **error);
+gboolean        msgtrkd_store_set_setting      (MsgtrkdStore *self,
+                                                const char   *key,
+                                                const char   *value,
+                                                GError      **error);
+
+G_END_DECLS
