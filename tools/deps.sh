@@ -10,10 +10,14 @@ build_pkgs=(
   libglib2.0-dev libgmime-3.0-dev libssl-dev openssl
   gobject-introspection libgirepository1.0-dev
   python3 python3-gi
+  libsqlite3-dev libsecret-1-dev libjson-glib-dev libgtk-4-dev
+  dbus dbus-x11
 )
 test_pkgs=(
   clang libclang-rt-14-dev llvm
   iproute2 dnsmasq-base procps psmisc
+  gnome-keyring libsecret-tools sqlite3
+  xvfb xauth imagemagick xdotool
 )
 
 want=("${build_pkgs[@]}")
