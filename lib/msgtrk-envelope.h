@@ -23,27 +23,71 @@
 
 G_BEGIN_DECLS
 
-/** MSGTRK_ENVID_MAX_LENGTH: longest ENVID we generate (RFC 3461 allows 100 xtext chars). */
+/**
+ * MSGTRK_ENVID_MAX_LENGTH:
+ *
+ * longest ENVID we generate (RFC 3461 allows 100 xtext chars).
+ */
 #define MSGTRK_ENVID_MAX_LENGTH 100
-/** MSGTRK_SMTP_LINE_MAX: RFC 5321 command line limit, CRLF included. */
+/**
+ * MSGTRK_SMTP_LINE_MAX:
+ *
+ * RFC 5321 command line limit, CRLF included.
+ */
 #define MSGTRK_SMTP_LINE_MAX 512
-/** MSGTRK_SMTP_MAIL_LINE_MAX: MAIL line limit with DSN (+100, RFC 3461) and MTRK (+40, RFC 3885). */
+/**
+ * MSGTRK_SMTP_MAIL_LINE_MAX:
+ *
+ * MAIL line limit with DSN (+100, RFC 3461) and MTRK (+40, RFC 3885).
+ */
 #define MSGTRK_SMTP_MAIL_LINE_MAX (512 + 100 + 40)
-/** MSGTRK_SMTP_RCPT_LINE_MAX: RCPT line limit with NOTIFY and ORCPT (+500, RFC 3461). */
+/**
+ * MSGTRK_SMTP_RCPT_LINE_MAX:
+ *
+ * RCPT line limit with NOTIFY and ORCPT (+500, RFC 3461).
+ */
 #define MSGTRK_SMTP_RCPT_LINE_MAX (512 + 500)
-/** MSGTRK_SMTP_REPLY_LINE_MAX: RFC 5321 reply line limit, CRLF included. */
+/**
+ * MSGTRK_SMTP_REPLY_LINE_MAX:
+ *
+ * RFC 5321 reply line limit, CRLF included.
+ */
 #define MSGTRK_SMTP_REPLY_LINE_MAX 512
-/** MSGTRK_EHLO_MAX_LINES: most lines accepted in one EHLO reply. */
+/**
+ * MSGTRK_EHLO_MAX_LINES:
+ *
+ * most lines accepted in one EHLO reply.
+ */
 #define MSGTRK_EHLO_MAX_LINES 128
-/** MSGTRK_MTRK_TIMEOUT_MAX: largest MTRK timeout (9 digits of seconds). */
+/**
+ * MSGTRK_MTRK_TIMEOUT_MAX:
+ *
+ * largest MTRK timeout (9 digits of seconds).
+ */
 #define MSGTRK_MTRK_TIMEOUT_MAX 999999999u
-/** MSGTRK_XTEXT_MAX_LENGTH: longest xtext accepted by msgtrk_xtext_decode() (ORCPT, RFC 3461). */
+/**
+ * MSGTRK_XTEXT_MAX_LENGTH:
+ *
+ * longest xtext accepted by msgtrk_xtext_decode() (ORCPT, RFC 3461).
+ */
 #define MSGTRK_XTEXT_MAX_LENGTH 500
-/** MSGTRK_ORCPT_MAX_LENGTH: longest ORCPT value "addr-type;xtext" (RFC 3461 section 4.2). */
+/**
+ * MSGTRK_ORCPT_MAX_LENGTH:
+ *
+ * longest ORCPT value "addr-type;xtext" (RFC 3461 section 4.2).
+ */
 #define MSGTRK_ORCPT_MAX_LENGTH 500
-/** MSGTRK_SMTP_ADDRESS_MAX_LENGTH: longest address in a path, brackets excluded (RFC 5321 4.5.3.1.3). */
+/**
+ * MSGTRK_SMTP_ADDRESS_MAX_LENGTH:
+ *
+ * longest address in a path, brackets excluded (RFC 5321 4.5.3.1.3).
+ */
 #define MSGTRK_SMTP_ADDRESS_MAX_LENGTH 254
-/** MSGTRK_SMTP_PARAMS_MAX: most ESMTP parameters accepted on one MAIL or RCPT command. */
+/**
+ * MSGTRK_SMTP_PARAMS_MAX:
+ *
+ * most ESMTP parameters accepted on one MAIL or RCPT command.
+ */
 #define MSGTRK_SMTP_PARAMS_MAX 16
 
 /**

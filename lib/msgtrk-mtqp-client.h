@@ -54,23 +54,59 @@
 
 G_BEGIN_DECLS
 
-/** MSGTRK_MTQP_MAX_LINE: most octets of an MTQP line before CRLF (RFC 3887 section 2). */
+/**
+ * MSGTRK_MTQP_MAX_LINE:
+ *
+ * most octets of an MTQP line before CRLF (RFC 3887 section 2).
+ */
 #define MSGTRK_MTQP_MAX_LINE 998
-/** MSGTRK_MTQP_MAX_OPTIONS: most option lines (continuations included) in a greeting. */
+/**
+ * MSGTRK_MTQP_MAX_OPTIONS:
+ *
+ * most option lines (continuations included) in a greeting.
+ */
 #define MSGTRK_MTQP_MAX_OPTIONS 64
-/** MSGTRK_MTQP_MAX_QUERIES: most (envid, secret) pairs in one track call. */
+/**
+ * MSGTRK_MTQP_MAX_QUERIES:
+ *
+ * most (envid, secret) pairs in one track call.
+ */
 #define MSGTRK_MTQP_MAX_QUERIES 1000
-/** MSGTRK_MTQP_PIPELINE_BATCH: most TRACK commands sent in one write before reading. */
+/**
+ * MSGTRK_MTQP_PIPELINE_BATCH:
+ *
+ * most TRACK commands sent in one write before reading.
+ */
 #define MSGTRK_MTQP_PIPELINE_BATCH 32
-/** MSGTRK_MTQP_MAX_TARGETS: most discovered servers tried in one call. */
+/**
+ * MSGTRK_MTQP_MAX_TARGETS:
+ *
+ * most discovered servers tried in one call.
+ */
 #define MSGTRK_MTQP_MAX_TARGETS 16
-/** MSGTRK_MTQP_MAX_STARTTLS_HOSTS: most host names kept in the STARTTLS memory. */
+/**
+ * MSGTRK_MTQP_MAX_STARTTLS_HOSTS:
+ *
+ * most host names kept in the STARTTLS memory.
+ */
 #define MSGTRK_MTQP_MAX_STARTTLS_HOSTS 10000
-/** MSGTRK_MTQP_DEFAULT_CONNECT_TIMEOUT: seconds to wait for a TCP connection. */
+/**
+ * MSGTRK_MTQP_DEFAULT_CONNECT_TIMEOUT:
+ *
+ * seconds to wait for a TCP connection.
+ */
 #define MSGTRK_MTQP_DEFAULT_CONNECT_TIMEOUT 30
-/** MSGTRK_MTQP_DEFAULT_READ_TIMEOUT: seconds a server may stay silent. */
+/**
+ * MSGTRK_MTQP_DEFAULT_READ_TIMEOUT:
+ *
+ * seconds a server may stay silent.
+ */
 #define MSGTRK_MTQP_DEFAULT_READ_TIMEOUT 60
-/** MSGTRK_MTQP_DEFAULT_DEADLINE: seconds a whole track call may take. */
+/**
+ * MSGTRK_MTQP_DEFAULT_DEADLINE:
+ *
+ * seconds a whole track call may take.
+ */
 #define MSGTRK_MTQP_DEFAULT_DEADLINE 180
 
 /**

@@ -12,7 +12,7 @@
 
 G_BEGIN_DECLS
 
-/** MSGTRK_DATE_MIN_YEAR / MSGTRK_DATE_MAX_YEAR: dates outside are treated as absurd. */
+/* MSGTRK_DATE_MIN_YEAR / MSGTRK_DATE_MAX_YEAR: dates outside are treated as absurd. */
 #define MSGTRK_DATE_MIN_YEAR 1980
 #define MSGTRK_DATE_MAX_YEAR 2200
 

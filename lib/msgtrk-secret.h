@@ -23,13 +23,29 @@
 
 G_BEGIN_DECLS
 
-/** MSGTRK_SECRET_SIZE: octets of randomness in a secret made by msgtrk_secret_generate(). */
+/**
+ * MSGTRK_SECRET_SIZE:
+ *
+ * octets of randomness in a secret made by msgtrk_secret_generate().
+ */
 #define MSGTRK_SECRET_SIZE 32
-/** MSGTRK_SECRET_MIN_SIZE: fewest octets accepted in a secret from elsewhere (128 bits). */
+/**
+ * MSGTRK_SECRET_MIN_SIZE:
+ *
+ * fewest octets accepted in a secret from elsewhere (128 bits).
+ */
 #define MSGTRK_SECRET_MIN_SIZE 16
-/** MSGTRK_SECRET_MAX_SIZE: most octets accepted in a secret from elsewhere. */
+/**
+ * MSGTRK_SECRET_MAX_SIZE:
+ *
+ * most octets accepted in a secret from elsewhere.
+ */
 #define MSGTRK_SECRET_MAX_SIZE 64
-/** MSGTRK_AUTHENTICATOR_LENGTH: characters of a base64 authenticator B (SHA-1, 20 octets). */
+/**
+ * MSGTRK_AUTHENTICATOR_LENGTH:
+ *
+ * characters of a base64 authenticator B (SHA-1, 20 octets).
+ */
 #define MSGTRK_AUTHENTICATOR_LENGTH 28
 
 #define MSGTRK_TYPE_SECRET (msgtrk_secret_get_type ())

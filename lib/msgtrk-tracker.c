@@ -4,12 +4,16 @@
  * Public API: MsgtrkTracker (msgtrk_tracker_track_async/_finish/_sync), MsgtrkRoute and
  * MsgtrkRouteHop (see msgtrk-tracker.h for the model).
  *
- * How a run goes: one ServerQuery per distinct server name (lower-cased, trailing dot
- * removed). The first is the start domain, waited on by every recipient. When a server
- * answers, each recipient waiting on it gets one hop per matching entry in the answer (a
- * chaining server returns several reports, one per hop), and the last hop decides what
- * happens next: `transferred` with a Remote-MTA asks that server (or reuses its answer if
- * another recipient already caused the query); anything else ends the recipient's chain.
+ * How a run goes: a run tracks one message (track) or several (track_batch). Each
+ * ServerQuery is one MTQP session with one server (name lower-cased, trailing dot
+ * removed) asking about every message that needs that server and joined before the
+ * session started: that is how a batch costs one session per server, TRACKs pipelined.
+ * The first session is the start domain's, waited on by every recipient of every message.
+ * When a server answers, each recipient waiting on it gets one hop per matching entry in
+ * the answer (a chaining server returns several reports, one per hop), and the last hop
+ * decides what happens next: `transferred` with a Remote-MTA asks that server (reusing an
+ * answer already there, or joining a session not yet started); anything else ends the
+ * recipient's chain.
  * Different servers are queried concurrently, at most MSGTRK_TRACKER_MAX_CONCURRENT at
  * once; the rest wait in a queue. The run completes when nothing is in flight or queued.
  *
@@ -225,6 +229,7 @@ struct _MsgtrkRoute
   GHashTable *hops;       /* (owned) recipient key → (owned) GPtrArray of MsgtrkRouteHop */
   GPtrArray *reports;     /* (owned) (element-type MsgtrkReport) every report received */
   MsgtrkStatus *status;   /* (owned) (nullable) built when the run ends */
+  GError *error;          /* (owned) (nullable) no recipient known and the first server failed */
   guint servers_asked;
 };
 
@@ -240,6 +245,7 @@ msgtrk_route_finalize (GObject *object)
   g_hash_table_unref (self->hops);
   g_ptr_array_unref (self->reports);
   g_clear_object (&self->status);
+  g_clear_error (&self->error);
   G_OBJECT_CLASS (msgtrk_route_parent_class)->finalize (object);
 }
 
@@ -392,6 +398,23 @@ msgtrk_route_get_servers_asked (MsgtrkRoute *self)
   return self->servers_asked;
 }
 
+/**
+ * msgtrk_route_get_error:
+ * @self: a route
+ *
+ * Why a route has no recipients at all: no recipient was given, and the first server
+ * could not be asked or refused (e.g. a wrong secret). Otherwise errors are broken links
+ * in the hops.
+ *
+ * Returns: (transfer none) (nullable): the first server's error, or %NULL
+ */
+const GError *
+msgtrk_route_get_error (MsgtrkRoute *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE (self), NULL);
+  return self->error;
+}
+
 /* ---- MsgtrkTracker ---- */
 
 struct _MsgtrkTracker
@@ -454,40 +477,64 @@ msgtrk_tracker_get_client (MsgtrkTracker *self)
   return self->client;
 }
 
+/* One message of a run. */
 typedef struct
 {
-  char *name;          /* (owned) as it was named (display) */
-  char *key;           /* (owned) server_key (name) */
+  char *envid;          /* (owned) */
+  char *secret;         /* (owned) wiped on free */
+  MsgtrkRoute *route;   /* (owned) */
+  gboolean learn;       /* take the recipients from the first server's answer */
+} TrackMessage;
+
+/* A recipient of one message waiting for a server's answer. */
+typedef struct
+{
+  guint msg;
+  const char *rkey;     /* (not owned) a key of that message's route->hops */
+} Waiter;
+
+/* One MTQP session with one server, asking about one or more messages (pipelined). */
+typedef struct
+{
+  char *name;           /* (owned) as it was named (display) */
+  char *key;            /* (owned) server_key (name) */
+  gboolean is_start;
   gboolean started;
   gboolean done;
-  GPtrArray *reports;  /* (owned) (nullable) (element-type MsgtrkReport) the answer */
-  char *tls;           /* (owned) (nullable) */
-  GError *error;       /* (owned) (nullable) */
-  GPtrArray *waiters;  /* (owned) (element-type utf8) recipient keys (not owned strings) */
+  GArray *msgs;         /* (owned) (element-type guint) messages asked, in order */
+  GPtrArray *answers;   /* (owned) (nullable) (element-type MsgtrkMtqpAnswer) by msgs index */
+  GError *error;        /* (owned) (nullable) the session failed as a whole */
+  GArray *waiters;      /* (owned) (element-type Waiter) */
 } ServerQuery;
 
 typedef struct
 {
-  MsgtrkTracker *tracker;   /* (owned) */
-  char *envid;              /* (owned) */
-  char *secret;             /* (owned) wiped on free */
-  MsgtrkRoute *route;       /* (owned) */
-  GHashTable *servers;      /* (owned) key → (owned) ServerQuery */
-  GQueue queue;             /* ServerQuery waiting for a slot (not owned) */
+  MsgtrkTracker *tracker;  /* (owned) */
+  GPtrArray *messages;     /* (owned) (element-type TrackMessage) */
+  GPtrArray *queries;      /* (owned) (element-type ServerQuery) every session of the run */
+  GHashTable *current;     /* (owned) server key → (not owned) newest ServerQuery for it */
+  GQueue queue;            /* ServerQuery waiting for a slot (not owned) */
   guint in_flight;
-  gboolean learn_recipients;
-  ServerQuery *start;       /* (not owned) */
 } TrackRun;
+
+static void
+track_message_free (TrackMessage *m)
+{
+  g_free (m->envid);
+  msgtrk_secure_free_string (m->secret);
+  g_clear_object (&m->route);
+  g_free (m);
+}
 
 static void
 server_query_free (ServerQuery *q)
 {
   g_free (q->name);
   g_free (q->key);
-  g_clear_pointer (&q->reports, g_ptr_array_unref);
-  g_free (q->tls);
+  g_array_unref (q->msgs);
+  g_clear_pointer (&q->answers, g_ptr_array_unref);
   g_clear_error (&q->error);
-  g_ptr_array_unref (q->waiters);
+  g_array_unref (q->waiters);
   g_free (q);
 }
 
@@ -495,16 +542,22 @@ static void
 track_run_free (TrackRun *run)
 {
   g_clear_object (&run->tracker);
-  g_free (run->envid);
-  msgtrk_secure_free_string (run->secret);
-  g_clear_object (&run->route);
-  g_hash_table_unref (run->servers);
+  g_ptr_array_unref (run->messages);
+  g_hash_table_unref (run->current);
+  g_ptr_array_unref (run->queries);
   g_queue_clear (&run->queue);
   g_free (run);
 }
 
 static void query_start (GTask *task, ServerQuery *q);
-static void recipient_follow (GTask *task, ServerQuery *q, const char *rkey);
+static void recipient_follow (GTask *task, ServerQuery *q, guint msg, const char *rkey);
+
+static TrackMessage *
+run_message (TrackRun *run,
+             guint     msg)
+{
+  return g_ptr_array_index (run->messages, msg);
+}
 
 static void
 append_hop (MsgtrkRoute    *route,
@@ -517,53 +570,96 @@ append_hop (MsgtrkRoute    *route,
 }
 
 static void
-append_broken (MsgtrkRoute *route,
-               const char  *rkey,
-               const char  *server,
+append_broken (MsgtrkRoute  *route,
+               const char   *rkey,
+               const char   *server,
                const GError *error)
 {
   append_hop (route, rkey, route_hop_new (server, NULL, NULL, NULL, error));
 }
 
-/* Ask server @name on behalf of recipient @rkey: start a query, join one in flight, or
- * reuse an answer already there. */
+/* Position of message @msg in session @q, or -1. */
+static int
+query_index_of (ServerQuery *q,
+                guint        msg)
+{
+  for (guint i = 0; i < q->msgs->len; i++)
+    if (g_array_index (q->msgs, guint, i) == msg)
+      return (int) i;
+  return -1;
+}
+
+static ServerQuery *
+query_new (TrackRun   *run,
+           const char *name,
+           char       *key)
+{
+  ServerQuery *q = g_new0 (ServerQuery, 1);
+
+  q->name = g_strdup (name);
+  q->key = key;
+  q->msgs = g_array_new (FALSE, FALSE, sizeof (guint));
+  q->waiters = g_array_new (FALSE, FALSE, sizeof (Waiter));
+  g_ptr_array_add (run->queries, q);
+  g_hash_table_replace (run->current, q->key, q);
+  return q;
+}
+
+static void
+query_add_waiter (ServerQuery *q,
+                  guint        msg,
+                  const char  *rkey)
+{
+  Waiter w = { msg, rkey };
+
+  g_array_append_val (q->waiters, w);
+}
+
+/* Ask server @name about message @msg on behalf of recipient @rkey: join a session that
+ * has not started yet (so that messages needing the same server share one session), reuse
+ * an answer already there, or open a new session. */
 static void
 server_request (GTask      *task,
                 const char *name,
+                guint       msg,
                 const char *rkey)
 {
   TrackRun *run = g_task_get_task_data (task);
   g_autofree char *key = server_key (name);
-  ServerQuery *q = g_hash_table_lookup (run->servers, key);
+  ServerQuery *q = g_hash_table_lookup (run->current, key);
+  int idx = q ? query_index_of (q, msg) : -1;
 
-  if (q == NULL)
+  if (q != NULL && idx >= 0)
     {
-      if (g_hash_table_size (run->servers) >= MSGTRK_TRACKER_MAX_SERVERS)
-        {
-          g_autoptr (GError) error =
-            g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                         _("Not asking %s: this message's route already involves %d servers"),
-                         name, MSGTRK_TRACKER_MAX_SERVERS);
-          append_broken (run->route, rkey, name, error);
-          return;
-        }
-      q = g_new0 (ServerQuery, 1);
-      q->name = g_strdup (name);
-      q->key = g_steal_pointer (&key);
-      q->waiters = g_ptr_array_new ();
-      g_hash_table_insert (run->servers, q->key, q);
-      g_ptr_array_add (q->waiters, (gpointer) rkey);
-      if (run->in_flight < MSGTRK_TRACKER_MAX_CONCURRENT)
-        query_start (task, q);
+      if (q->done)
+        recipient_follow (task, q, msg, rkey);
       else
-        g_queue_push_tail (&run->queue, q);
+        query_add_waiter (q, msg, rkey);
+      return;
+    }
+  if (q != NULL && !q->started)
+    {
+      g_array_append_val (q->msgs, msg);
+      query_add_waiter (q, msg, rkey);
+      return;
+    }
+  if (q == NULL && g_hash_table_size (run->current) >= MSGTRK_TRACKER_MAX_SERVERS)
+    {
+      g_autoptr (GError) error =
+        g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                     _("Not asking %s: this run already involves %d servers"), name,
+                     MSGTRK_TRACKER_MAX_SERVERS);
+      append_broken (run_message (run, msg)->route, rkey, name, error);
       return;
     }
 
-  if (q->done)
-    recipient_follow (task, q, rkey);
+  q = query_new (run, name, g_steal_pointer (&key));
+  g_array_append_val (q->msgs, msg);
+  query_add_waiter (q, msg, rkey);
+  if (run->in_flight < MSGTRK_TRACKER_MAX_CONCURRENT)
+    query_start (task, q);
   else
-    g_ptr_array_add (q->waiters, (gpointer) rkey);
+    g_queue_push_tail (&run->queue, q);
 }
 
 /* Does this entry speak about recipient @rkey? */
@@ -606,26 +702,53 @@ path_contains (GPtrArray  *hops,
   return FALSE;
 }
 
-/* Server @q has answered: give recipient @rkey its hops and decide where to go next. */
+static void
+append_too_long (MsgtrkRoute *route,
+                 const char  *rkey,
+                 const char  *server)
+{
+  g_autoptr (GError) error =
+    g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                 _("The route is longer than %d hops; not following it further"),
+                 MSGTRK_TRACKER_MAX_HOPS);
+
+  append_broken (route, rkey, server, error);
+}
+
+/* Session @q has answered: give recipient @rkey of message @msg its hops and decide where
+ * to go next. */
 static void
 recipient_follow (GTask       *task,
                   ServerQuery *q,
+                  guint        msg,
                   const char  *rkey)
 {
   TrackRun *run = g_task_get_task_data (task);
-  GPtrArray *hops = g_hash_table_lookup (run->route->hops, rkey);
+  MsgtrkRoute *route = run_message (run, msg)->route;
+  GPtrArray *hops = g_hash_table_lookup (route->hops, rkey);
+  MsgtrkMtqpAnswer *answer;
   MsgtrkRecipientReport *last = NULL;
+  GPtrArray *reports;
   const char *remote;
+  int idx = query_index_of (q, msg);
 
+  g_assert (idx >= 0);
   if (q->error != NULL)
     {
-      append_broken (run->route, rkey, q->name, q->error);
+      append_broken (route, rkey, q->name, q->error);
+      return;
+    }
+  answer = g_ptr_array_index (q->answers, idx);
+  if (!msgtrk_mtqp_answer_is_success (answer))
+    {
+      append_broken (route, rkey, q->name, msgtrk_mtqp_answer_get_error (answer));
       return;
     }
 
-  for (guint i = 0; i < q->reports->len; i++)
+  reports = msgtrk_mtqp_answer_get_reports (answer);
+  for (guint i = 0; reports && i < reports->len; i++)
     {
-      MsgtrkReport *report = g_ptr_array_index (q->reports, i);
+      MsgtrkReport *report = g_ptr_array_index (reports, i);
       GPtrArray *entries = msgtrk_report_get_recipients (report);
 
       for (guint j = 0; j < entries->len; j++)
@@ -636,14 +759,12 @@ recipient_follow (GTask       *task,
             continue;
           if (hops->len >= MSGTRK_TRACKER_MAX_HOPS)
             {
-              g_autoptr (GError) error =
-                g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                             _("The route is longer than %d hops; not following it further"),
-                             MSGTRK_TRACKER_MAX_HOPS);
-              append_broken (run->route, rkey, q->name, error);
+              append_too_long (route, rkey, q->name);
               return;
             }
-          append_hop (run->route, rkey, route_hop_new (q->name, q->tls, report, entry, NULL));
+          append_hop (route, rkey,
+                      route_hop_new (q->name, msgtrk_mtqp_answer_get_tls_description (answer),
+                                     report, entry, NULL));
           last = entry;
         }
     }
@@ -653,7 +774,7 @@ recipient_follow (GTask       *task,
       g_autoptr (GError) error =
         g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
                      _("%s answered but has no record of this recipient"), q->name);
-      append_broken (run->route, rkey, q->name, error);
+      append_broken (route, rkey, q->name, error);
       return;
     }
 
@@ -667,7 +788,7 @@ recipient_follow (GTask       *task,
         g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
                      _("%s says the message was transferred but does not name the next server"),
                      q->name);
-      append_broken (run->route, rkey, q->name, error);
+      append_broken (route, rkey, q->name, error);
       return;
     }
   if (path_contains (hops, remote))
@@ -676,61 +797,100 @@ recipient_follow (GTask       *task,
         g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
                      _("Routing loop: %s refers back to %s, which is already on the route"),
                      q->name, remote);
-      append_broken (run->route, rkey, remote, error);
+      append_broken (route, rkey, remote, error);
       return;
     }
   if (hops->len >= MSGTRK_TRACKER_MAX_HOPS)
     {
-      g_autoptr (GError) error =
-        g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                     _("The route is longer than %d hops; not following it further"),
-                     MSGTRK_TRACKER_MAX_HOPS);
-      append_broken (run->route, rkey, remote, error);
+      append_too_long (route, rkey, remote);
       return;
     }
-  server_request (task, remote, rkey);
+  server_request (task, remote, msg, rkey);
 }
 
+/* Every session is over: compute each route's status and complete the task. */
 static void
 run_maybe_finish (GTask *task)
 {
   TrackRun *run = g_task_get_task_data (task);
-  g_autoptr (GPtrArray) names = NULL;
-  GDateTime *now;
+  g_autoptr (GPtrArray) routes = NULL;
+  g_autoptr (GDateTime) now = NULL;
 
   if (run->in_flight > 0 || !g_queue_is_empty (&run->queue))
     return;
 
-  /* Every recipient learnt nothing at all and the first server failed: nothing to show. */
-  if (run->route->recipients->len == 0 && run->start->error != NULL)
+  now = g_date_time_new_now_utc ();
+  routes = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint m = 0; m < run->messages->len; m++)
     {
-      g_task_return_error (task, g_error_copy (run->start->error));
-      g_object_unref (task);
-      return;
+      MsgtrkRoute *route = run_message (run, m)->route;
+      g_autoptr (GPtrArray) names = g_ptr_array_new ();
+
+      for (guint i = 0; i < route->recipients->len; i++)
+        g_ptr_array_add (names, g_ptr_array_index (route->recipients, i));
+      g_ptr_array_add (names, NULL);
+
+      route->status = msgtrk_status_new ((const char *const *) names->pdata);
+      for (guint i = 0; i < route->reports->len; i++)
+        msgtrk_status_add_report (route->status, g_ptr_array_index (route->reports, i), now);
+      route->servers_asked = g_hash_table_size (run->current);
+      g_ptr_array_add (routes, g_object_ref (route));
     }
 
-  names = g_ptr_array_new ();
-  for (guint i = 0; i < run->route->recipients->len; i++)
-    g_ptr_array_add (names, g_ptr_array_index (run->route->recipients, i));
-  g_ptr_array_add (names, NULL);
-
-  run->route->status = msgtrk_status_new ((const char *const *) names->pdata);
-  now = g_date_time_new_now_utc ();
-  for (guint i = 0; i < run->route->reports->len; i++)
-    msgtrk_status_add_report (run->route->status, g_ptr_array_index (run->route->reports, i),
-                              now);
-  g_date_time_unref (now);
-  run->route->servers_asked = g_hash_table_size (run->servers);
-
-  g_task_return_pointer (task, g_object_ref (run->route), g_object_unref);
-  g_object_unref (task);
+  g_task_return_pointer (task, g_steal_pointer (&routes), (GDestroyNotify) g_ptr_array_unref);
+  g_object_unref (task); /* the run's own reference */
 }
 
 typedef struct
 {
   GTask *task;      /* (owned) */
-  ServerQuery *q;   /* (not owned) lives in run->servers */
+  ServerQuery *q;   /* (not owned) lives in run->queries */
 } QueryCtx;
+
+/* The first server tells who the recipients are when the caller did not. */
+static void
+learn_recipients (TrackRun    *run,
+                  ServerQuery *q)
+{
+  for (guint i = 0; i < q->msgs->len; i++)
+    {
+      guint msg = g_array_index (q->msgs, guint, i);
+      TrackMessage *m = run_message (run, msg);
+      MsgtrkMtqpAnswer *answer;
+      GPtrArray *reports;
+
+      if (!m->learn || q->answers == NULL)
+        continue;
+      answer = g_ptr_array_index (q->answers, i);
+      reports = msgtrk_mtqp_answer_is_success (answer) ? msgtrk_mtqp_answer_get_reports (answer)
+                                                       : NULL;
+      for (guint r = 0; reports && r < reports->len; r++)
+        {
+          GPtrArray *entries = msgtrk_report_get_recipients (g_ptr_array_index (reports, r));
+
+          for (guint j = 0; j < entries->len; j++)
+            {
+              MsgtrkRecipientReport *entry = g_ptr_array_index (entries, j);
+              const char *addr = msgtrk_recipient_report_get_original_recipient (entry);
+              guint before = m->route->recipients->len;
+              const char *rkey;
+
+              if (addr == NULL)
+                addr = msgtrk_recipient_report_get_final_recipient (entry);
+              rkey = addr ? route_add_recipient (m->route, addr) : NULL;
+              if (rkey != NULL && m->route->recipients->len > before)
+                query_add_waiter (q, msg, rkey);
+            }
+        }
+      if (m->route->recipients->len == 0)
+        {
+          if (q->error != NULL)
+            m->route->error = g_error_copy (q->error);
+          else if (!msgtrk_mtqp_answer_is_success (answer))
+            m->route->error = g_error_copy (msgtrk_mtqp_answer_get_error (answer));
+        }
+    }
+}
 
 static void
 query_ctx_done (GObject      *source,
@@ -743,6 +903,7 @@ query_ctx_done (GObject      *source,
   TrackRun *run = g_task_get_task_data (task);
   g_autoptr (GPtrArray) answers = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) waiters = NULL;
 
   g_free (ctx);
   answers = msgtrk_mtqp_client_track_finish (MSGTRK_MTQP_CLIENT (source), result, &error);
@@ -751,75 +912,57 @@ query_ctx_done (GObject      *source,
 
   if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     {
-      /* Drain: the last query to finish returns the cancellation. */
+      /* Drain: the last session to end returns the cancellation. */
       if (run->in_flight == 0)
         {
           g_queue_clear (&run->queue);
           g_task_return_error_if_cancelled (task);
           g_object_unref (task); /* the run's own reference */
         }
-      g_object_unref (task); /* the query's reference */
+      g_object_unref (task); /* the session's reference */
       return;
     }
 
   if (answers == NULL)
     q->error = g_steal_pointer (&error);
-  else if (answers->len != 1)
+  else if (answers->len != q->msgs->len)
     q->error = g_error_new (MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
-                            _("%s gave %u answers to one query"), q->name, answers->len);
+                            _("%s gave %u answers to %u queries"), q->name, answers->len,
+                            q->msgs->len);
   else
     {
-      MsgtrkMtqpAnswer *answer = g_ptr_array_index (answers, 0);
-
-      q->tls = g_strdup (msgtrk_mtqp_answer_get_tls_description (answer));
-      if (!msgtrk_mtqp_answer_is_success (answer))
-        msgtrk_mtqp_answer_propagate_error (answer, &q->error);
-      else
+      q->answers = g_ptr_array_ref (answers);
+      for (guint i = 0; i < q->msgs->len; i++)
         {
-          GPtrArray *reports = msgtrk_mtqp_answer_get_reports (answer);
+          MsgtrkMtqpAnswer *answer = g_ptr_array_index (answers, i);
+          MsgtrkRoute *route = run_message (run, g_array_index (q->msgs, guint, i))->route;
+          GPtrArray *reports =
+            msgtrk_mtqp_answer_is_success (answer) ? msgtrk_mtqp_answer_get_reports (answer)
+                                                   : NULL;
 
-          q->reports = g_ptr_array_new_with_free_func (g_object_unref);
-          for (guint i = 0; reports && i < reports->len; i++)
-            {
-              MsgtrkReport *report = g_ptr_array_index (reports, i);
-
-              g_ptr_array_add (q->reports, g_object_ref (report));
-              g_ptr_array_add (run->route->reports, g_object_ref (report));
-            }
+          for (guint r = 0; reports && r < reports->len; r++)
+            g_ptr_array_add (route->reports, g_object_ref (g_ptr_array_index (reports, r)));
         }
     }
 
-  /* The first server tells who the recipients are when the caller did not. */
-  if (q == run->start && run->learn_recipients && q->reports != NULL)
+  if (q->is_start)
+    learn_recipients (run, q);
+
+  /* Following a recipient may add waiters to other sessions, never to this finished one. */
+  waiters = g_steal_pointer (&q->waiters);
+  q->waiters = g_array_new (FALSE, FALSE, sizeof (Waiter));
+  for (guint i = 0; i < waiters->len; i++)
     {
-      for (guint i = 0; i < q->reports->len; i++)
-        {
-          GPtrArray *entries = msgtrk_report_get_recipients (g_ptr_array_index (q->reports, i));
+      Waiter *w = &g_array_index (waiters, Waiter, i);
 
-          for (guint j = 0; j < entries->len; j++)
-            {
-              MsgtrkRecipientReport *entry = g_ptr_array_index (entries, j);
-              const char *addr = msgtrk_recipient_report_get_original_recipient (entry);
-              const char *rkey;
-
-              if (addr == NULL)
-                addr = msgtrk_recipient_report_get_final_recipient (entry);
-              rkey = addr ? route_add_recipient (run->route, addr) : NULL;
-              if (rkey != NULL && !g_ptr_array_find (q->waiters, rkey, NULL))
-                g_ptr_array_add (q->waiters, (gpointer) rkey);
-            }
-        }
+      recipient_follow (task, q, w->msg, w->rkey);
     }
-
-  for (guint i = 0; i < q->waiters->len; i++)
-    recipient_follow (task, q, g_ptr_array_index (q->waiters, i));
-  g_ptr_array_set_size (q->waiters, 0);
 
   while (run->in_flight < MSGTRK_TRACKER_MAX_CONCURRENT && !g_queue_is_empty (&run->queue))
     query_start (task, g_queue_pop_head (&run->queue));
 
   run_maybe_finish (task);
-  g_object_unref (task); /* the query's reference */
+  g_object_unref (task); /* the session's reference */
 }
 
 static void
@@ -827,16 +970,78 @@ query_start (GTask       *task,
              ServerQuery *q)
 {
   TrackRun *run = g_task_get_task_data (task);
-  const char *envids[] = { run->envid, NULL };
-  const char *secrets[] = { run->secret, NULL };
+  g_autoptr (GPtrArray) envids = g_ptr_array_new ();
+  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
   QueryCtx *ctx = g_new0 (QueryCtx, 1);
+
+  for (guint i = 0; i < q->msgs->len; i++)
+    {
+      TrackMessage *m = run_message (run, g_array_index (q->msgs, guint, i));
+
+      g_ptr_array_add (envids, m->envid);
+      g_ptr_array_add (secrets, m->secret);
+    }
+  g_ptr_array_add (envids, NULL);
+  g_ptr_array_add (secrets, NULL);
 
   q->started = TRUE;
   run->in_flight++;
   ctx->task = g_object_ref (task);
   ctx->q = q;
-  msgtrk_mtqp_client_track_async (run->tracker->client, q->name, envids, secrets,
+  msgtrk_mtqp_client_track_async (run->tracker->client, q->name,
+                                  (const char *const *) envids->pdata,
+                                  (const char *const *) secrets->pdata,
                                   g_task_get_cancellable (task), query_ctx_done, ctx);
+}
+
+/* Start a run over one or more messages, all starting at @start_domain. */
+static GTask *
+run_start (MsgtrkTracker      *self,
+           const char         *start_domain,
+           const char * const *envids,
+           const char * const *secrets,
+           const char * const *recipients,
+           GCancellable       *cancellable,
+           GAsyncReadyCallback callback,
+           gpointer            user_data,
+           gpointer            source_tag)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  TrackRun *run = g_new0 (TrackRun, 1);
+  ServerQuery *start;
+
+  g_task_set_source_tag (task, source_tag);
+  run->tracker = g_object_ref (self);
+  run->messages = g_ptr_array_new_with_free_func ((GDestroyNotify) track_message_free);
+  run->queries = g_ptr_array_new_with_free_func ((GDestroyNotify) server_query_free);
+  run->current = g_hash_table_new (g_str_hash, g_str_equal);
+  g_queue_init (&run->queue);
+  g_task_set_task_data (task, run, (GDestroyNotify) track_run_free);
+
+  start = query_new (run, start_domain, server_key (start_domain));
+  start->is_start = TRUE;
+  for (guint m = 0; envids[m] != NULL; m++)
+    {
+      TrackMessage *msg = g_new0 (TrackMessage, 1);
+
+      msg->envid = g_strdup (envids[m]);
+      msg->secret = g_strdup (secrets[m]);
+      msg->route = g_object_new (MSGTRK_TYPE_ROUTE, NULL);
+      msg->route->envid = g_strdup (envids[m]);
+      msg->learn = (recipients == NULL || recipients[0] == NULL);
+      g_ptr_array_add (run->messages, msg);
+      g_array_append_val (start->msgs, m);
+      for (guint i = 0; recipients && recipients[i]; i++)
+        {
+          guint before = msg->route->recipients->len;
+          const char *rkey = route_add_recipient (msg->route, recipients[i]);
+
+          if (rkey != NULL && msg->route->recipients->len > before)
+            query_add_waiter (start, m, rkey);
+        }
+    }
+  query_start (task, start);
+  return task;
 }
 
 /**
@@ -865,52 +1070,16 @@ msgtrk_tracker_track_async (MsgtrkTracker      *self,
                             GAsyncReadyCallback callback,
                             gpointer            user_data)
 {
-  GTask *task;
-  TrackRun *run;
+  const char *envids[] = { envid, NULL };
+  const char *secrets[] = { secret_base64, NULL };
 
   g_return_if_fail (MSGTRK_IS_TRACKER (self));
   g_return_if_fail (start_domain != NULL);
   g_return_if_fail (envid != NULL);
   g_return_if_fail (secret_base64 != NULL);
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, msgtrk_tracker_track_async);
-
-  run = g_new0 (TrackRun, 1);
-  run->tracker = g_object_ref (self);
-  run->envid = g_strdup (envid);
-  run->secret = g_strdup (secret_base64);
-  run->route = g_object_new (MSGTRK_TYPE_ROUTE, NULL);
-  run->route->envid = g_strdup (envid);
-  run->servers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                        (GDestroyNotify) server_query_free);
-  g_queue_init (&run->queue);
-  run->learn_recipients = (recipients == NULL || recipients[0] == NULL);
-  g_task_set_task_data (task, run, (GDestroyNotify) track_run_free);
-
-  for (guint i = 0; recipients && recipients[i]; i++)
-    route_add_recipient (run->route, recipients[i]);
-
-  /* One query for the start; every known recipient waits on it. */
-  {
-    g_autofree char *key = server_key (start_domain);
-    ServerQuery *q = g_new0 (ServerQuery, 1);
-
-    q->name = g_strdup (start_domain);
-    q->key = g_steal_pointer (&key);
-    q->waiters = g_ptr_array_new ();
-    g_hash_table_insert (run->servers, q->key, q);
-    run->start = q;
-    for (guint i = 0; i < run->route->recipients->len; i++)
-      {
-        g_autofree char *rkey = recipient_key (g_ptr_array_index (run->route->recipients, i));
-        gpointer orig = NULL;
-
-        if (g_hash_table_lookup_extended (run->route->hops, rkey, &orig, NULL))
-          g_ptr_array_add (q->waiters, orig);
-      }
-    query_start (task, q);
-  }
+  run_start (self, start_domain, envids, secrets, recipients, cancellable, callback, user_data,
+             msgtrk_tracker_track_async);
 }
 
 /**
@@ -930,25 +1099,99 @@ msgtrk_tracker_track_finish (MsgtrkTracker *self,
                              GAsyncResult  *result,
                              GError       **error)
 {
+  g_autoptr (GPtrArray) routes = NULL;
+  MsgtrkRoute *route;
+
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == msgtrk_tracker_track_async,
                         NULL);
+
+  routes = g_task_propagate_pointer (G_TASK (result), error);
+  if (routes == NULL)
+    return NULL;
+  route = g_ptr_array_index (routes, 0);
+  if (route->error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (route->error));
+      return NULL;
+    }
+  return g_object_ref (route);
+}
+
+/**
+ * msgtrk_tracker_track_batch_async:
+ * @self: a tracker
+ * @start_domain: the domain (or host) of the submission server of every message
+ * @envids: (array zero-terminated=1): the ENVIDs, 1 to %MSGTRK_MTQP_MAX_QUERIES
+ * @secrets: (array zero-terminated=1): the base64 secret of each ENVID, in the same order
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when every route is complete
+ * @user_data: data for @callback
+ *
+ * Tracks several messages in one run: every server is asked about all the messages that
+ * need it at that moment in one MTQP session (TRACK commands pipelined), so that polling
+ * many messages costs one session per server rather than one per message. Recipients are
+ * taken from the first server's answer; a message the first server could not answer for
+ * has a route without recipients and msgtrk_route_get_error() set.
+ */
+void
+msgtrk_tracker_track_batch_async (MsgtrkTracker      *self,
+                                  const char         *start_domain,
+                                  const char * const *envids,
+                                  const char * const *secrets,
+                                  GCancellable       *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer            user_data)
+{
+  g_return_if_fail (MSGTRK_IS_TRACKER (self));
+  g_return_if_fail (start_domain != NULL);
+  g_return_if_fail (envids != NULL && envids[0] != NULL);
+  g_return_if_fail (secrets != NULL && g_strv_length ((char **) secrets) ==
+                                         g_strv_length ((char **) envids));
+
+  run_start (self, start_domain, envids, secrets, NULL, cancellable, callback, user_data,
+             msgtrk_tracker_track_batch_async);
+}
+
+/**
+ * msgtrk_tracker_track_batch_finish:
+ * @self: a tracker
+ * @result: the result given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes msgtrk_tracker_track_batch_async(); fails only when cancelled.
+ *
+ * Returns: (transfer container) (element-type MsgtrkRoute): one route per ENVID, in order
+ */
+GPtrArray *
+msgtrk_tracker_track_batch_finish (MsgtrkTracker *self,
+                                   GAsyncResult  *result,
+                                   GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (
+    g_task_get_source_tag (G_TASK (result)) == msgtrk_tracker_track_batch_async, NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
-typedef struct
-{
-  GAsyncResult *result;
-} SyncData;
-
+/* The _sync forms: run the async call in a private main context until it completes. */
 static void
 sync_done (GObject      *source,
            GAsyncResult *result,
            gpointer      user_data)
 {
-  SyncData *data = user_data;
+  GAsyncResult **out = user_data;
 
-  data->result = g_object_ref (result);
+  *out = g_object_ref (result);
+}
+
+static void
+sync_wait (GMainContext  *context,
+           GAsyncResult **result)
+{
+  while (*result == NULL)
+    g_main_context_iteration (context, TRUE);
+  g_main_context_pop_thread_default (context);
 }
 
 /**
@@ -961,8 +1204,8 @@ sync_done (GObject      *source,
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * The blocking form of msgtrk_tracker_track_async(), for tools and threads: it runs the
- * run in a private main context. Never call it from a main loop's thread.
+ * The blocking form of msgtrk_tracker_track_async(), for tools and threads: it runs in a
+ * private main context. Never call it from a main loop's thread.
  *
  * Returns: (transfer full): the route, or %NULL with @error set
  */
@@ -976,16 +1219,42 @@ msgtrk_tracker_track_sync (MsgtrkTracker      *self,
                            GError            **error)
 {
   g_autoptr (GMainContext) context = g_main_context_new ();
-  SyncData data = { NULL };
-  MsgtrkRoute *route;
+  g_autoptr (GAsyncResult) result = NULL;
 
   g_main_context_push_thread_default (context);
   msgtrk_tracker_track_async (self, start_domain, envid, secret_base64, recipients,
-                              cancellable, sync_done, &data);
-  while (data.result == NULL)
-    g_main_context_iteration (context, TRUE);
-  route = msgtrk_tracker_track_finish (self, data.result, error);
-  g_object_unref (data.result);
-  g_main_context_pop_thread_default (context);
-  return route;
+                              cancellable, sync_done, &result);
+  sync_wait (context, &result);
+  return msgtrk_tracker_track_finish (self, result, error);
+}
+
+/**
+ * msgtrk_tracker_track_batch_sync:
+ * @self: a tracker
+ * @start_domain: the domain (or host) of the submission server of every message
+ * @envids: (array zero-terminated=1): the ENVIDs
+ * @secrets: (array zero-terminated=1): the base64 secret of each ENVID
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The blocking form of msgtrk_tracker_track_batch_async().
+ *
+ * Returns: (transfer container) (element-type MsgtrkRoute): one route per ENVID
+ */
+GPtrArray *
+msgtrk_tracker_track_batch_sync (MsgtrkTracker      *self,
+                                 const char         *start_domain,
+                                 const char * const *envids,
+                                 const char * const *secrets,
+                                 GCancellable       *cancellable,
+                                 GError            **error)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_autoptr (GAsyncResult) result = NULL;
+
+  g_main_context_push_thread_default (context);
+  msgtrk_tracker_track_batch_async (self, start_domain, envids, secrets, cancellable,
+                                    sync_done, &result);
+  sync_wait (context, &result);
+  return msgtrk_tracker_track_batch_finish (self, result, error);
 }

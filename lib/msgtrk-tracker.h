@@ -32,11 +32,23 @@
 
 G_BEGIN_DECLS
 
-/** MSGTRK_TRACKER_MAX_HOPS: most hops followed for one recipient. */
+/**
+ * MSGTRK_TRACKER_MAX_HOPS:
+ *
+ * most hops followed for one recipient.
+ */
 #define MSGTRK_TRACKER_MAX_HOPS 16
-/** MSGTRK_TRACKER_MAX_SERVERS: most distinct servers asked in one run. */
+/**
+ * MSGTRK_TRACKER_MAX_SERVERS:
+ *
+ * most distinct servers asked in one run.
+ */
 #define MSGTRK_TRACKER_MAX_SERVERS 64
-/** MSGTRK_TRACKER_MAX_CONCURRENT: most MTQP sessions open at once in one run. */
+/**
+ * MSGTRK_TRACKER_MAX_CONCURRENT:
+ *
+ * most MTQP sessions open at once in one run.
+ */
 #define MSGTRK_TRACKER_MAX_CONCURRENT 8
 
 /* One hop of one recipient's route */
@@ -65,6 +77,7 @@ GPtrArray     *msgtrk_route_get_hops           (MsgtrkRoute *self,
 GPtrArray     *msgtrk_route_get_reports        (MsgtrkRoute *self);
 MsgtrkStatus  *msgtrk_route_get_status         (MsgtrkRoute *self);
 guint          msgtrk_route_get_servers_asked  (MsgtrkRoute *self);
+const GError  *msgtrk_route_get_error          (MsgtrkRoute *self);
 
 /* The tracker */
 #define MSGTRK_TYPE_TRACKER (msgtrk_tracker_get_type ())
@@ -90,5 +103,22 @@ MsgtrkRoute   *msgtrk_tracker_track_sync   (MsgtrkTracker      *self,
                                             const char * const *recipients,
                                             GCancellable       *cancellable,
                                             GError            **error);
+
+void           msgtrk_tracker_track_batch_async  (MsgtrkTracker      *self,
+                                                  const char         *start_domain,
+                                                  const char * const *envids,
+                                                  const char * const *secrets,
+                                                  GCancellable       *cancellable,
+                                                  GAsyncReadyCallback callback,
+                                                  gpointer            user_data);
+GPtrArray     *msgtrk_tracker_track_batch_finish (MsgtrkTracker      *self,
+                                                  GAsyncResult       *result,
+                                                  GError            **error);
+GPtrArray     *msgtrk_tracker_track_batch_sync   (MsgtrkTracker      *self,
+                                                  const char         *start_domain,
+                                                  const char * const *envids,
+                                                  const char * const *secrets,
+                                                  GCancellable       *cancellable,
+                                                  GError            **error);
 
 G_END_DECLS

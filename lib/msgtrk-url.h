@@ -25,9 +25,17 @@
 
 G_BEGIN_DECLS
 
-/** MSGTRK_MTQP_PORT: the IANA-assigned MTQP port. */
+/**
+ * MSGTRK_MTQP_PORT:
+ *
+ * the IANA-assigned MTQP port.
+ */
 #define MSGTRK_MTQP_PORT 1038
-/** MSGTRK_URL_MAX_LENGTH: longest mtqp URL accepted or written. */
+/**
+ * MSGTRK_URL_MAX_LENGTH:
+ *
+ * longest mtqp URL accepted or written.
+ */
 #define MSGTRK_URL_MAX_LENGTH 2048
 
 #define MSGTRK_TYPE_URL (msgtrk_url_get_type ())

@@ -116,6 +116,34 @@ class TrackerNetworkTest(unittest.TestCase):
         self.assertTrue(hops[-1].is_broken(), [h.get_server() for h in hops])
         self.assertIn("loop", hops[-1].get_error().message.lower())
 
+    def test_batch_shares_sessions(self):
+        # Two more messages: one batch run asks each server once for all of them.
+        more = [NET.send(subject="batch %d" % i) for i in range(2)]
+        for envid, secret in more:
+            NET.track_until(envid, secret, EXPECTED)
+        envids = [self.envid] + [e for e, _ in more]
+        secrets = [self.secret] + [s for _, s in more]
+        routes = Msgtrk.Tracker.new(NET.client()).track_batch_sync(
+            "submit.demo.test", envids, secrets, None)
+        self.assertEqual(len(routes), 3)
+        for route, envid in zip(routes, envids):
+            self.assertEqual(route.get_envid(), envid)
+            self.assertIsNone(route.get_error())
+            got = {r: state(route, r) for r in route.list_recipients()}
+            self.assertEqual(got, EXPECTED)
+            self.assertEqual(len(route.get_hops("alice@example.net")), 3)
+        # submit, relay, mx: three sessions for three messages.
+        self.assertEqual(routes[0].get_servers_asked(), 3)
+
+    def test_batch_with_a_wrong_secret(self):
+        other = Msgtrk.Secret.generate().to_base64()
+        routes = Msgtrk.Tracker.new(NET.client()).track_batch_sync(
+            "submit.demo.test", [self.envid, self.envid], [self.secret, other], None)
+        self.assertEqual(state(routes[0], "alice@example.net"), "delivered")
+        self.assertEqual(list(routes[1].list_recipients()), [])
+        self.assertTrue(routes[1].get_error().matches(Msgtrk.error_quark(),
+                                                      Msgtrk.Error.SERVER_ERR))
+
     def test_zz_broken_link_when_a_hop_is_down(self):
         NET.hops["relay"].mtqpd.stop()
         route = NET.track(self.envid, self.secret)
