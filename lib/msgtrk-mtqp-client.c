@@ -1486,31 +1486,6 @@ too_long:
   return LINE_ERROR;
 }
 
-/* Quote a line that may hold NUL octets: at most @max characters, \xNN for the rest. */
-static char *
-escape_line (const char *line,
-             gsize       len,
-             gsize       max)
-{
-  GString *out = g_string_new (NULL);
-  gsize i;
-
-  for (i = 0; i < len; i++)
-    {
-      guchar c = (guchar) line[i];
-
-      if (out->len >= max)
-        {
-          g_string_append (out, "…");
-          break;
-        }
-      if (c < 0x20 || c >= 0x7f)
-        g_string_append_printf (out, "\\x%02X", c);
-      else
-        g_string_append_c (out, (char) c);
-    }
-  return g_string_free (out, FALSE);
-}
 
 static gboolean
 is_code_char (char c)
@@ -1586,7 +1561,7 @@ session_parse_status (Session    *s,
 
 bad:
   {
-    g_autofree char *quoted = escape_line (s->line, s->line_len, 80);
+    g_autofree char *quoted = msgtrk_strn_escape_for_error (s->line, s->line_len, 80);
 
     session_mask_secrets (s, quoted);
     g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,

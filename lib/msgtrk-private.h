@@ -22,5 +22,8 @@ void       msgtrk_ensure_gmime   (void);
 void       msgtrk_ensure_i18n    (void);
 char      *msgtrk_str_escape_for_error (const char *text,
                                         gsize       max_len);
+char      *msgtrk_strn_escape_for_error (const char *text,
+                                         gssize      len,
+                                         gsize       max_len);
 
 G_END_DECLS

@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include <gmime/gmime.h>
 
 #include "msgtrk-private.h"
@@ -76,20 +78,23 @@ msgtrk_date_format (GDateTime *date)
 
 /*
  * Quote untrusted text for an error message: at most @max_len characters, control and
- * non-ASCII octets shown as \xNN, an ellipsis when cut.
+ * non-ASCII octets shown as \xNN, an ellipsis when cut. @len octets of @text are read
+ * (-1: up to its NUL), so text with NUL octets from the network can be quoted too.
  */
 char *
-msgtrk_str_escape_for_error (const char *text,
-                             gsize       max_len)
+msgtrk_strn_escape_for_error (const char *text,
+                              gssize      len,
+                              gsize       max_len)
 {
   GString *out;
-  gsize i;
+  gsize n;
 
   if (text == NULL)
     return g_strdup ("(null)");
 
+  n = len < 0 ? strlen (text) : (gsize) len;
   out = g_string_new (NULL);
-  for (i = 0; text[i] != '\0'; i++)
+  for (gsize i = 0; i < n; i++)
     {
       guchar c = (guchar) text[i];
 
@@ -104,4 +109,12 @@ msgtrk_str_escape_for_error (const char *text,
         g_string_append_c (out, (char) c);
     }
   return g_string_free (out, FALSE);
+}
+
+/* The same for a NUL-terminated string. */
+char *
+msgtrk_str_escape_for_error (const char *text,
+                             gsize       max_len)
+{
+  return msgtrk_strn_escape_for_error (text, -1, max_len);
 }
