@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <gmime/gmime.h>
@@ -41,6 +42,37 @@ msgtrk_ensure_i18n (void)
 }
 
 /*
+ * Is the year of an RFC 5322 date-time, as written, plausible? GMime reads "0" or "0000"
+ * as 2000, so the written form is checked first: year = 4*DIGIT, obs-year = 2*DIGIT; a
+ * year of another length, or a 4-digit one outside MSGTRK_DATE_MIN_YEAR..MAX, is absurd.
+ *   date-time = [ day-of-week "," ] date time [CFWS]
+ *   date      = day month year
+ */
+static gboolean
+date_year_is_plausible (const char *text)
+{
+  g_auto (GStrv) tokens = NULL;
+  const char *p = strchr (text, ',');
+  guint n = 0;
+
+  tokens = g_strsplit_set (p != NULL ? p + 1 : text, " \t", -1);
+  for (guint i = 0; tokens[i] != NULL; i++)
+    {
+      const char *year = tokens[i];
+      gsize digits;
+
+      if (*year == '\0' || ++n < 3)
+        continue;
+      digits = strspn (year, "0123456789");
+      if (digits != strlen (year) || (digits != 2 && digits < 4) || digits > 4)
+        return FALSE;
+      return digits == 2 ||
+             (atoi (year) >= MSGTRK_DATE_MIN_YEAR && atoi (year) <= MSGTRK_DATE_MAX_YEAR);
+    }
+  return TRUE; /* no third token: let GMime decide */
+}
+
+/*
  * Parse an RFC 5322 date-time (date-time = [ day-of-week "," ] date time [CFWS]).
  * Returns NULL for text that is not a date or is an absurd one (outside
  * MSGTRK_DATE_MIN_YEAR..MSGTRK_DATE_MAX_YEAR); callers keep the raw text.
@@ -51,7 +83,7 @@ msgtrk_date_parse (const char *text)
   g_autoptr (GDateTime) date = NULL;
   int year;
 
-  if (text == NULL || *text == '\0')
+  if (text == NULL || *text == '\0' || !date_year_is_plausible (text))
     return NULL;
 
   msgtrk_ensure_gmime ();

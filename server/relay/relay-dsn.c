@@ -18,16 +18,10 @@
 #include <gmime/gmime.h>
 #include <string.h>
 
+#include "msgtrk-gmime-private.h"
 #include "msgtrk-private.h"
 
 /* GMime 3.2 defines no autoptr cleanups. */
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeStream, g_object_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeParser, g_object_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeMessage, g_object_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeMultipart, g_object_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeObject, g_object_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeDataWrapper, g_object_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeFormatOptions, g_mime_format_options_free)
 
 static const char *
 summary_of (GPtrArray *rcpts)
@@ -71,6 +65,7 @@ human_text (RelayServer  *server,
           break;
         case MSGTRK_ACTION_RELAYED:
         case MSGTRK_ACTION_TRANSFERRED:
+        case MSGTRK_ACTION_OPAQUE:
           what = "relayed to a system that sends no further notifications";
           break;
         case MSGTRK_ACTION_DELAYED:
