@@ -2350,7 +2350,7 @@ parse_multipart_related (GMimeMultipart *multipart,
  * - a bare message/tracking-status, message/delivery-status or
  *   message/disposition-notification entity.
  *
- * Returns: (transfer full) (element-type MsgtrkReport): the reports (at least one), or
+ * Returns: (transfer container) (element-type MsgtrkReport): the reports (at least one), or
  *   %NULL with %MSGTRK_ERROR_PARSE (also for any other content type) or
  *   %MSGTRK_ERROR_LIMIT (size over %MSGTRK_REPORT_MAX_SIZE, more than
  *   %MSGTRK_REPORT_MAX_PARTS MIME parts)

@@ -18,6 +18,7 @@ test_pkgs=(
   iproute2 dnsmasq-base procps psmisc
   gnome-keyring libsecret-tools sqlite3
   xvfb xauth imagemagick xdotool
+  postfix
 )
 
 want=("${build_pkgs[@]}")
@@ -40,5 +41,15 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo=sudo
 fi
 export DEBIAN_FRONTEND=noninteractive
+# postfix: no configuration questions; tests/postfix runs its own private instance, so the
+# system one must not be left running (the package's postinst may start it).
+want_postfix=0
+for p in "${missing[@]}"; do [ "$p" = postfix ] && want_postfix=1; done
+if [ $want_postfix = 1 ]; then
+  echo "postfix postfix/main_mailer_type select Local only" | $sudo debconf-set-selections
+fi
 $sudo apt-get update -q >/dev/null
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+if [ $want_postfix = 1 ]; then
+  $sudo postfix stop >/dev/null 2>&1 || true
+fi
