@@ -1466,61 +1466,84 @@ msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
   return g_string_free (g_steal_pointer (&arg), FALSE);
 }
 
-/**
- * msgtrk_envelope_build_rcpt_to_arg:
- * @self: a #MsgtrkEnvelope
- * @caps: (nullable): what the server offered in its EHLO reply, %NULL if nothing
- * @recipient: the recipient's address without angle brackets
- * @error: return location for a #GError
+static gboolean is_printable_ascii (const char *text);
+static gboolean is_atext (char c);
+
+/*
+ * The one RCPT TO builder behind msgtrk_envelope_build_rcpt_to_arg() and
+ * msgtrk_envelope_build_rcpt_to_arg_full(): @orcpt_type NULL means the default ORCPT
+ * ("rfc822;" + @recipient, none for a non-ASCII recipient); otherwise @orcpt_type and
+ * @orcpt_address (decoded) are checked and the address is xtext-encoded.
  *
- * Builds the argument of RCPT TO: `<recipient>[ NOTIFY=…][ ORCPT=rfc822;<xtext>]`.
- * NOTIFY (if set) and ORCPT are added only if @caps offers DSN. A non-ASCII recipient
- * (allowed only if @caps offers SMTPUTF8) gets no ORCPT: RFC 3461 wants printable
- * US-ASCII in an rfc822 ORCPT.
- *
- * Fails like msgtrk_envelope_build_mail_from_arg() (the empty address is refused here),
- * and with %MSGTRK_ERROR_LIMIT if the ORCPT value would be longer than
- * %MSGTRK_ORCPT_MAX_LENGTH or the line ("RCPT TO:" + argument + CRLF) longer than
- * %MSGTRK_SMTP_RCPT_LINE_MAX.
- *
- * Returns: (transfer full): the argument, or %NULL with @error set
+ *   orcpt-parameter = "ORCPT=" addr-type ";" xtext      (RFC 3461 section 4.2)
  */
-char *
-msgtrk_envelope_build_rcpt_to_arg (MsgtrkEnvelope         *self,
-                                   MsgtrkSmtpCapabilities *caps,
-                                   const char             *recipient,
-                                   GError                **error)
+static char *
+build_rcpt_to_arg (MsgtrkEnvelope         *self,
+                   MsgtrkSmtpCapabilities *caps,
+                   const char             *recipient,
+                   MsgtrkDsnNotify         notify,
+                   const char             *orcpt_type,
+                   const char             *orcpt_address,
+                   GError                **error)
 {
   g_autoptr (GString) arg = NULL;
+  g_autofree char *orcpt = NULL;
   gboolean has_dsn, non_ascii;
-
-  g_return_val_if_fail (MSGTRK_IS_ENVELOPE (self), NULL);
-  g_return_val_if_fail (caps == NULL || MSGTRK_IS_SMTP_CAPABILITIES (caps), NULL);
-  g_return_val_if_fail (recipient != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (!validate_address (recipient, _("recipient"), FALSE, caps_has (caps, "SMTPUTF8"),
                          &non_ascii, error))
     return NULL;
+
+  if (orcpt_type != NULL)
+    {
+      g_autofree char *quoted_type = quote (orcpt_type);
+      g_autofree char *xtext = NULL;
+
+      if (*orcpt_type == '\0')
+        {
+          fail (error, MSGTRK_ERROR_PARSE, _("The ORCPT address type is empty."));
+          return NULL;
+        }
+      for (const char *p = orcpt_type; *p != '\0'; p++)
+        if (!is_atext (*p))
+          {
+            fail (error, MSGTRK_ERROR_PARSE,
+                  _("The ORCPT address type “%s” is not an atom."), quoted_type);
+            return NULL;
+          }
+      if (*orcpt_address == '\0' || !is_printable_ascii (orcpt_address))
+        {
+          g_autofree char *quoted = quote (orcpt_address);
+
+          fail (error, MSGTRK_ERROR_PARSE,
+                _("The ORCPT address “%s” is empty or not printable US-ASCII."), quoted);
+          return NULL;
+        }
+      xtext = msgtrk_xtext_encode (orcpt_address);
+      orcpt = g_strconcat (orcpt_type, ";", xtext, NULL);
+    }
+  else if (!non_ascii)
+    {
+      g_autofree char *xtext = msgtrk_xtext_encode (recipient);
+
+      orcpt = g_strconcat ("rfc822;", xtext, NULL);
+    }
 
   has_dsn = caps_has (caps, "DSN");
   arg = g_string_new ("<");
   g_string_append (arg, recipient);
   g_string_append_c (arg, '>');
 
-  if (has_dsn && self->notify != MSGTRK_DSN_NOTIFY_UNSET)
+  if (has_dsn && notify != MSGTRK_DSN_NOTIFY_UNSET)
     {
-      g_autofree char *notify = msgtrk_notify_param_format (self->notify);
+      g_autofree char *notify_text = msgtrk_notify_param_format (notify);
 
       g_string_append (arg, " NOTIFY=");
-      g_string_append (arg, notify);
+      g_string_append (arg, notify_text);
     }
 
-  if (has_dsn && !non_ascii)
+  if (has_dsn && orcpt != NULL)
     {
-      g_autofree char *xtext = msgtrk_xtext_encode (recipient);
-      g_autofree char *orcpt = g_strconcat ("rfc822;", xtext, NULL);
-
       if (strlen (orcpt) > MSGTRK_ORCPT_MAX_LENGTH)
         {
           g_autofree char *quoted = quote (recipient);
@@ -1543,6 +1566,86 @@ msgtrk_envelope_build_rcpt_to_arg (MsgtrkEnvelope         *self,
       return NULL;
     }
   return g_string_free (g_steal_pointer (&arg), FALSE);
+}
+
+/**
+ * msgtrk_envelope_build_rcpt_to_arg:
+ * @self: a #MsgtrkEnvelope
+ * @caps: (nullable): what the server offered in its EHLO reply, %NULL if nothing
+ * @recipient: the recipient's address without angle brackets
+ * @error: return location for a #GError
+ *
+ * Builds the argument of RCPT TO: `<recipient>[ NOTIFY=…][ ORCPT=rfc822;<xtext>]`.
+ * NOTIFY (if set) and ORCPT are added only if @caps offers DSN. A non-ASCII recipient
+ * (allowed only if @caps offers SMTPUTF8) gets no ORCPT: RFC 3461 wants printable
+ * US-ASCII in an rfc822 ORCPT.
+ *
+ * Fails like msgtrk_envelope_build_mail_from_arg() (the empty address is refused here),
+ * and with %MSGTRK_ERROR_LIMIT if the ORCPT value would be longer than
+ * %MSGTRK_ORCPT_MAX_LENGTH or the line ("RCPT TO:" + argument + CRLF) longer than
+ * %MSGTRK_SMTP_RCPT_LINE_MAX.
+ *
+ * See msgtrk_envelope_build_rcpt_to_arg_full() for a per-recipient NOTIFY and a given
+ * ORCPT (what a relay forwards).
+ *
+ * Returns: (transfer full): the argument, or %NULL with @error set
+ */
+char *
+msgtrk_envelope_build_rcpt_to_arg (MsgtrkEnvelope         *self,
+                                   MsgtrkSmtpCapabilities *caps,
+                                   const char             *recipient,
+                                   GError                **error)
+{
+  g_return_val_if_fail (MSGTRK_IS_ENVELOPE (self), NULL);
+  g_return_val_if_fail (caps == NULL || MSGTRK_IS_SMTP_CAPABILITIES (caps), NULL);
+  g_return_val_if_fail (recipient != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return build_rcpt_to_arg (self, caps, recipient, self->notify, NULL, NULL, error);
+}
+
+/**
+ * msgtrk_envelope_build_rcpt_to_arg_full:
+ * @self: a #MsgtrkEnvelope
+ * @caps: (nullable): what the server offered in its EHLO reply, %NULL if nothing
+ * @recipient: the recipient's address without angle brackets
+ * @notify: this recipient's NOTIFY; %MSGTRK_DSN_NOTIFY_UNSET for no NOTIFY parameter
+ *   (the envelope's own NOTIFY is not used)
+ * @orcpt_type: (nullable): the ORCPT address type as received (e.g. "rfc822"), or %NULL
+ *   for the default ORCPT of msgtrk_envelope_build_rcpt_to_arg()
+ * @orcpt_address: (nullable): the decoded original recipient address; given exactly when
+ *   @orcpt_type is
+ * @error: return location for a #GError
+ *
+ * Like msgtrk_envelope_build_rcpt_to_arg(), for one recipient whose NOTIFY and ORCPT are
+ * known, e.g. a relay passing on what it received: RFC 3461 section 4.2 wants a received
+ * ORCPT passed to the next hop unchanged, and section 5.2.1 says the same of NOTIFY. The
+ * ORCPT goes out as `@orcpt_type;xtext(@orcpt_address)` (the type as given, the address
+ * re-encoded as canonical xtext: the value is unchanged even where the sender escaped
+ * more than needed). NOTIFY and ORCPT are added only if @caps offers DSN.
+ *
+ * Fails like msgtrk_envelope_build_rcpt_to_arg(), and with %MSGTRK_ERROR_PARSE if
+ * @orcpt_type is not an atom or @orcpt_address is empty or not printable US-ASCII.
+ *
+ * Returns: (transfer full): the argument, or %NULL with @error set
+ */
+char *
+msgtrk_envelope_build_rcpt_to_arg_full (MsgtrkEnvelope         *self,
+                                        MsgtrkSmtpCapabilities *caps,
+                                        const char             *recipient,
+                                        MsgtrkDsnNotify         notify,
+                                        const char             *orcpt_type,
+                                        const char             *orcpt_address,
+                                        GError                **error)
+{
+  g_return_val_if_fail (MSGTRK_IS_ENVELOPE (self), NULL);
+  g_return_val_if_fail (caps == NULL || MSGTRK_IS_SMTP_CAPABILITIES (caps), NULL);
+  g_return_val_if_fail (recipient != NULL, NULL);
+  g_return_val_if_fail (notify_is_consistent (notify), NULL);
+  g_return_val_if_fail ((orcpt_type == NULL) == (orcpt_address == NULL), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return build_rcpt_to_arg (self, caps, recipient, notify, orcpt_type, orcpt_address, error);
 }
 
 /* ------------------------------------------------------------------------------------ */

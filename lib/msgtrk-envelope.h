@@ -176,6 +176,13 @@ char           *msgtrk_envelope_build_rcpt_to_arg   (MsgtrkEnvelope         *sel
                                                      MsgtrkSmtpCapabilities *caps,
                                                      const char             *recipient,
                                                      GError                **error);
+char           *msgtrk_envelope_build_rcpt_to_arg_full (MsgtrkEnvelope         *self,
+                                                        MsgtrkSmtpCapabilities *caps,
+                                                        const char             *recipient,
+                                                        MsgtrkDsnNotify         notify,
+                                                        const char             *orcpt_type,
+                                                        const char             *orcpt_address,
+                                                        GError                **error);
 
 /* Server side: ESMTP parameters of MAIL and RCPT (RFC 5321 section 4.1.2 esmtp-param) */
 GHashTable     *msgtrk_smtp_params_parse           (const char      *text,

@@ -18,7 +18,12 @@ test -n "$typelibdir" || { echo "Msgtrk-1.0.typelib not installed"; exit 1; }
 test -f "$dest$prefix/include/msgtrk-1.0/msgtrk.h" || { echo "headers not installed"; exit 1; }
 test -n "$(find "$dest$prefix" -name Msgtrk-1.0.gir)" || { echo "GIR not installed"; exit 1; }
 
-ver=$(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --modversion msgtrk-1.0)
+# The installed .pc says prefix=$prefix; a copy of it points into DESTDIR (its Requires,
+# GLib and GIO, resolve from the system as usual).
+mkdir "$dest/pc"
+sed "s|^prefix=.*|prefix=$dest$prefix|" "$pcdir/msgtrk-1.0.pc" > "$dest/pc/msgtrk-1.0.pc"
+pc() { PKG_CONFIG_PATH="$dest/pc" pkg-config "$@"; }
+ver=$(pc --modversion msgtrk-1.0)
 echo "pkg-config --modversion msgtrk-1.0: $ver"
 test "$ver" = "$(meson introspect "$build" --projectinfo | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')"
 
@@ -32,8 +37,8 @@ int main (void)
   return url ? 0 : 1;
 }
 C
-cflags=$(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --cflags msgtrk-1.0)
-libs=$(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --libs msgtrk-1.0)
+cflags=$(pc --cflags msgtrk-1.0)
+libs=$(pc --libs msgtrk-1.0)
 # shellcheck disable=SC2086
 cc -o "$dest/use" "$dest/use.c" $cflags $libs
 LD_LIBRARY_PATH="$libdir" "$dest/use"

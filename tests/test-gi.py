@@ -71,7 +71,7 @@ TRACKING = (
 
 class ReportTest(unittest.TestCase):
     def test_parse_fields(self):
-        report = Msgtrk.Report.parse_fields(Msgtrk.ReportKind.TRACKING_STATUS, TRACKING, -1)
+        report = Msgtrk.Report.parse_fields(Msgtrk.ReportKind.TRACKING_STATUS, TRACKING.encode())
         self.assertEqual(report.get_envid(), "mtrk.py@example.org")
         self.assertEqual(report.get_reporting_mta(), "hop1.example.org")
         rcpts = report.get_recipients()
@@ -81,14 +81,14 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(rcpts[0].get_status_class(), 2)
 
     def test_entity_round_trip(self):
-        report = Msgtrk.Report.parse_fields(Msgtrk.ReportKind.TRACKING_STATUS, TRACKING, -1)
+        report = Msgtrk.Report.parse_fields(Msgtrk.ReportKind.TRACKING_STATUS, TRACKING.encode())
         entity = Msgtrk.Report.build_tracking_entity([report])
         back = Msgtrk.Report.parse_entity(entity)
         self.assertEqual(len(back), 1)
         self.assertEqual(back[0].get_envid(), "mtrk.py@example.org")
 
     def test_status_summary(self):
-        report = Msgtrk.Report.parse_fields(Msgtrk.ReportKind.TRACKING_STATUS, TRACKING, -1)
+        report = Msgtrk.Report.parse_fields(Msgtrk.ReportKind.TRACKING_STATUS, TRACKING.encode())
         status = Msgtrk.Status.new(["bob@example.net"])
         status.add_report(report, None)
         self.assertEqual(status.get_recipient_state("bob@example.net"),
@@ -96,7 +96,7 @@ class ReportTest(unittest.TestCase):
 
     def test_malformed(self):
         with self.assertRaises(GLib.Error) as cm:
-            Msgtrk.Report.parse_fields(Msgtrk.ReportKind.TRACKING_STATUS, "garbage", -1)
+            Msgtrk.Report.parse_fields(Msgtrk.ReportKind.TRACKING_STATUS, b"garbage")
         self.assertTrue(cm.exception.matches(Msgtrk.error_quark(), Msgtrk.Error.PARSE))
 
 

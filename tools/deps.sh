@@ -18,6 +18,7 @@ test_pkgs=(
   iproute2 dnsmasq-base procps psmisc
   gnome-keyring libsecret-tools sqlite3
   xvfb xauth imagemagick xdotool
+  claws-mail libclaws-mail-dev libgtk-3-dev
   postfix
 )
 

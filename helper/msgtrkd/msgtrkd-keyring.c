@@ -1,3 +1,1020 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* msgtrkd-keyring.c: placeholder, being written. */
+/* msgtrkd-keyring.c: where the tracking secrets A live (Secret Service or an opted-in file).
+ *
+ * SECRET_SERVICE: libsecret with the schema "org.msgtrk.TrackingSecret" (one string
+ * attribute "envid"), items in the default collection. libsecret keeps the password in its
+ * secure (non-swappable, wiped) memory; the copy handed to the caller is wiped by
+ * msgtrk_secure_free_string. Any failure to reach or unlock the Secret Service is
+ * MSGTRKD_ERROR_KEYRING_UNAVAILABLE; a lookup that finds nothing is
+ * MSGTRKD_ERROR_SECRET_MISSING, unless the default collection is locked or absent (then a
+ * search cannot see its items: KEYRING_UNAVAILABLE). Deleting a secret that is not there
+ * succeeds (same exception).
+ *
+ * FILE: a GKeyFile <file_dir>/secrets, one group per ENVID (the group name is the ENVID
+ * URI-escaped, keys "envid", "label", "secret"). The directory must be 0700 and the file
+ * 0600, both owned by the user, else the backend refuses to use them; every change is
+ * written to a temporary file and renamed over the old one (g_file_set_contents_full,
+ * CONSISTENT, mode 0600). File operations are serialised by a mutex and run in a worker
+ * thread for the async forms.
+ *
+ * Limits: MSGTRKD_KEYRING_MAX_* in the header. GKeyFile keeps its own copies of the secrets
+ * in ordinary memory while a file operation runs; the buffers this file owns are wiped.
+ *
+ * Never: log a secret, put one in an error message, write one anywhere but the Secret
+ * Service or the opted-in file.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#include <libsecret/secret.h>
+
+#include "msgtrk.h"
+#include "msgtrk-private.h"
+#include "msgtrkd-error.h"
+#include "msgtrkd-keyring.h"
+
+/* Limits are in the header: MSGTRKD_KEYRING_MAX_ENVID_LENGTH (RFC 3461 allows 100
+ * characters; room is left for decoding leftovers), MSGTRKD_KEYRING_MAX_SECRET_LENGTH (base64
+ * of MSGTRK_SECRET_MAX_SIZE octets is 88), MSGTRKD_KEYRING_FILE_MAX_SIZE (tens of thousands
+ * of secrets). */
+#define KEYRING_QUOTE_MAX 80
+#define KEYRING_FILE_NAME "secrets"
+
+static const SecretSchema tracking_schema = {
+  "org.msgtrk.TrackingSecret",
+  SECRET_SCHEMA_NONE,
+  {
+    { "envid", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { NULL, 0 },
+  },
+};
+
+struct _MsgtrkdKeyring
+{
+  GObject parent_instance;
+
+  MsgtrkdKeyringBackend backend;
+  char *file_dir;
+  GMutex file_lock;
+};
+
+G_DEFINE_FINAL_TYPE (MsgtrkdKeyring, msgtrkd_keyring, G_TYPE_OBJECT)
+
+static void
+msgtrkd_keyring_finalize (GObject *object)
+{
+  MsgtrkdKeyring *self = MSGTRKD_KEYRING (object);
+
+  g_free (self->file_dir);
+  g_mutex_clear (&self->file_lock);
+  G_OBJECT_CLASS (msgtrkd_keyring_parent_class)->finalize (object);
+}
+
+static void
+msgtrkd_keyring_class_init (MsgtrkdKeyringClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = msgtrkd_keyring_finalize;
+}
+
+static void
+msgtrkd_keyring_init (MsgtrkdKeyring *self)
+{
+  g_mutex_init (&self->file_lock);
+}
+
+/**
+ * msgtrkd_keyring_new:
+ * @backend: where secrets live
+ * @file_dir: (nullable): directory of the FILE backend (made with mode 0700 if missing);
+ *   ignored for %MSGTRKD_KEYRING_SECRET_SERVICE
+ *
+ * Returns: (transfer full): a keyring; nothing is contacted or checked until first use
+ */
+MsgtrkdKeyring *
+msgtrkd_keyring_new (MsgtrkdKeyringBackend backend,
+                     const char           *file_dir)
+{
+  MsgtrkdKeyring *self;
+
+  g_return_val_if_fail (backend == MSGTRKD_KEYRING_SECRET_SERVICE
+                            || (backend == MSGTRKD_KEYRING_FILE && file_dir != NULL),
+                        NULL);
+
+  self = g_object_new (MSGTRKD_TYPE_KEYRING, NULL);
+  self->backend = backend;
+  if (backend == MSGTRKD_KEYRING_FILE)
+    self->file_dir = g_strdup (file_dir);
+  return self;
+}
+
+/**
+ * msgtrkd_keyring_get_backend:
+ * @self: a keyring
+ *
+ * Returns: the backend chosen at creation
+ */
+MsgtrkdKeyringBackend
+msgtrkd_keyring_get_backend (MsgtrkdKeyring *self)
+{
+  g_return_val_if_fail (MSGTRKD_IS_KEYRING (self), MSGTRKD_KEYRING_SECRET_SERVICE);
+  return self->backend;
+}
+
+/* ---- common checks ---------------------------------------------------------------------- */
+
+static gboolean
+check_envid (const char *envid,
+             GError    **error)
+{
+  if (envid == NULL || *envid == '\0' || strlen (envid) > MSGTRKD_KEYRING_MAX_ENVID_LENGTH
+      || !g_utf8_validate (envid, -1, NULL))
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (envid, KEYRING_QUOTE_MAX);
+
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not a usable ENVID for the keyring", quoted);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The secret is never quoted: only its shape is checked. */
+static gboolean
+check_secret (const char *secret,
+              GError    **error)
+{
+  if (secret == NULL || *secret == '\0' || strlen (secret) > MSGTRKD_KEYRING_MAX_SECRET_LENGTH
+      || strpbrk (secret, "\r\n") != NULL || !g_utf8_validate (secret, -1, NULL))
+    {
+      g_set_error_literal (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                           "The tracking secret to store is empty or malformed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+default_label (const char *envid,
+               const char *label)
+{
+  if (label != NULL && *label != '\0')
+    return g_strdup (label);
+  return g_strdup_printf ("Tracking secret for %s", envid);
+}
+
+static void
+set_missing (GError    **error,
+             const char *envid)
+{
+  g_autofree char *quoted = msgtrk_str_escape_for_error (envid, KEYRING_QUOTE_MAX);
+
+  g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING,
+               "The keyring has no tracking secret for “%s”; it may have been deleted",
+               quoted);
+}
+
+/* ---- Secret Service --------------------------------------------------------------------- */
+
+static GHashTable *
+ss_attributes (const char *envid)
+{
+  /* libsecret keeps a reference to the table past the call when it first has to connect
+   * to the Secret Service, so the table owns its value. */
+  GHashTable *attributes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+
+  g_hash_table_insert (attributes, (gpointer) "envid", g_strdup (envid));
+  return attributes;
+}
+
+/* Turn a libsecret / D-Bus failure into KEYRING_UNAVAILABLE (cancellation passes as is). */
+static GError *
+ss_map_error (GError *error)
+{
+  GError *mapped;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+      || error->domain == MSGTRKD_ERROR)
+    return error;
+  g_dbus_error_strip_remote_error (error);
+  if (g_error_matches (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED))
+    mapped = g_error_new (MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                          "The keyring is locked and could not be unlocked: %s",
+                          error->message);
+  else
+    mapped = g_error_new (MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                          "No keyring (Secret Service) is available: %s", error->message);
+  g_error_free (error);
+  return mapped;
+}
+
+static void
+ss_propagate (GError **dest,
+              GError  *src)
+{
+  g_propagate_error (dest, ss_map_error (src));
+}
+
+/* Copy a password out of libsecret's secure memory into a string the caller frees with
+ * msgtrk_secure_free_string; secret_password_free wipes libsecret's copy. */
+static char *
+ss_take_password (char *password)
+{
+  char *copy = g_strdup (password);
+
+  secret_password_free (password);
+  return copy;
+}
+
+static void
+ss_store_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!secret_password_store_finish (result, &error))
+    g_task_return_error (task, ss_map_error (error));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+/* Nothing found can mean a locked (or absent) default collection, whose items a search
+ * cannot see: that is an unavailable keyring, not a missing secret. */
+static gboolean
+ss_check_collection (SecretCollection *collection,
+                     GError          **error)
+{
+  if (collection == NULL || secret_collection_get_locked (collection))
+    {
+      g_set_error_literal (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                           collection == NULL
+                               ? "No keyring (Secret Service) is available: it has no default "
+                                 "collection"
+                               : "The keyring is locked and could not be unlocked");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+ss_default_usable_sync (GCancellable *cancellable,
+                        GError      **error)
+{
+  g_autoptr (SecretService) service = NULL;
+  g_autoptr (SecretCollection) collection = NULL;
+  GError *local_error = NULL;
+
+  service = secret_service_get_sync (SECRET_SERVICE_NONE, cancellable, &local_error);
+  if (service != NULL)
+    collection = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
+                                                   SECRET_COLLECTION_NONE, cancellable,
+                                                   &local_error);
+  if (local_error != NULL)
+    {
+      ss_propagate (error, local_error);
+      return FALSE;
+    }
+  return ss_check_collection (collection, error);
+}
+
+/* After a lookup or clear found nothing: answer from the state of the default collection. */
+static void
+ss_check_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  g_autoptr (SecretCollection) collection = NULL;
+  GError *error = NULL;
+
+  collection = secret_collection_for_alias_finish (result, &error);
+  if (error != NULL)
+    g_task_return_error (task, ss_map_error (error));
+  else if (!ss_check_collection (collection, &error))
+    g_task_return_error (task, error);
+  else if (g_task_get_source_tag (task) == msgtrkd_keyring_delete_async)
+    g_task_return_boolean (task, TRUE);
+  else
+    {
+      set_missing (&error, g_task_get_task_data (task));
+      g_task_return_error (task, error);
+    }
+}
+
+static void
+ss_check_got_service (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  g_autoptr (SecretService) service = NULL;
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  GError *error = NULL;
+
+  service = secret_service_get_finish (result, &error);
+  if (service == NULL)
+    {
+      g_task_return_error (task, ss_map_error (error));
+      return;
+    }
+  /* The task is stolen last: arguments are evaluated in no fixed order. */
+  secret_collection_for_alias (service, SECRET_COLLECTION_DEFAULT, SECRET_COLLECTION_NONE,
+                               cancellable, ss_check_done, task);
+  task = NULL;
+}
+
+static void
+ss_check_default_async (GTask *task)
+{
+  secret_service_get (SECRET_SERVICE_NONE, g_task_get_cancellable (task), ss_check_got_service,
+                      task);
+}
+
+static void
+ss_lookup_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+  char *password = secret_password_lookup_finish (result, &error);
+
+  if (error != NULL)
+    g_task_return_error (task, ss_map_error (error));
+  else if (password == NULL)
+    ss_check_default_async (g_steal_pointer (&task));
+  else
+    g_task_return_pointer (task, ss_take_password (password),
+                           (GDestroyNotify) msgtrk_secure_free_string);
+}
+
+static void
+ss_clear_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+
+  if (secret_password_clear_finish (result, &error))
+    g_task_return_boolean (task, TRUE);
+  else if (error != NULL)
+    g_task_return_error (task, ss_map_error (error));
+  else
+    /* Nothing deleted: fine if there was nothing, not if the keyring is locked. */
+    ss_check_default_async (g_steal_pointer (&task));
+}
+
+/* ---- FILE backend ----------------------------------------------------------------------- */
+
+/* Refuse a path that others could read or that is not ours. @st from lstat/fstat. */
+static gboolean
+file_check_private (const char        *path,
+                    const struct stat *st,
+                    gboolean           want_dir,
+                    GError           **error)
+{
+  if (want_dir ? !S_ISDIR (st->st_mode) : !S_ISREG (st->st_mode))
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                   "Refusing to use “%s” for tracking secrets: it is not a %s", path,
+                   want_dir ? "directory" : "regular file");
+      return FALSE;
+    }
+  if (st->st_uid != getuid ())
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                   "Refusing to use “%s” for tracking secrets: it belongs to user %u, not to "
+                   "you (%u)",
+                   path, (guint) st->st_uid, (guint) getuid ());
+      return FALSE;
+    }
+  if ((st->st_mode & 077) != 0)
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                   "Refusing to use “%s” for tracking secrets: others can access it (mode "
+                   "%04o); run “chmod %s %s” first",
+                   path, (guint) (st->st_mode & 07777), want_dir ? "700" : "600", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+file_check_dir (MsgtrkdKeyring *self,
+                GError        **error)
+{
+  struct stat st;
+
+  if (g_lstat (self->file_dir, &st) != 0)
+    {
+      int saved_errno = errno;
+
+      if (saved_errno != ENOENT || g_mkdir_with_parents (self->file_dir, 0700) != 0
+          || g_lstat (self->file_dir, &st) != 0)
+        {
+          if (saved_errno == ENOENT)
+            saved_errno = errno;
+          g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                       "Could not create the directory “%s” for tracking secrets: %s",
+                       self->file_dir, g_strerror (saved_errno));
+          return FALSE;
+        }
+    }
+  return file_check_private (self->file_dir, &st, TRUE, error);
+}
+
+/* Load the secrets file into @keyfile (empty if the file does not exist yet). */
+static gboolean
+file_load (MsgtrkdKeyring *self,
+           GKeyFile       *keyfile,
+           GError        **error)
+{
+  g_autofree char *path = g_build_filename (self->file_dir, KEYRING_FILE_NAME, NULL);
+  g_autoptr (GError) local_error = NULL;
+  struct stat st;
+  char *data = NULL;
+  gsize len = 0;
+  ssize_t got;
+  int fd;
+  gboolean ok;
+
+  if (!file_check_dir (self, error))
+    return FALSE;
+
+  fd = g_open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0);
+  if (fd < 0)
+    {
+      int saved_errno = errno;
+
+      if (saved_errno == ENOENT)
+        return TRUE;
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                   "Could not open the tracking secrets file “%s”: %s", path,
+                   g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (fstat (fd, &st) != 0 || !file_check_private (path, &st, FALSE, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                     "Could not examine the tracking secrets file “%s”", path);
+      close (fd);
+      return FALSE;
+    }
+  if (st.st_size > MSGTRKD_KEYRING_FILE_MAX_SIZE)
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                   "The tracking secrets file “%s” is too large (%lld bytes, at most %d)",
+                   path, (long long) st.st_size, MSGTRKD_KEYRING_FILE_MAX_SIZE);
+      close (fd);
+      return FALSE;
+    }
+
+  data = g_malloc ((gsize) st.st_size + 1);
+  while (len < (gsize) st.st_size)
+    {
+      got = read (fd, data + len, (gsize) st.st_size - len);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        break;
+      len += (gsize) got;
+    }
+  close (fd);
+  data[len] = '\0';
+
+  ok = g_key_file_load_from_data (keyfile, data, len, G_KEY_FILE_NONE, &local_error);
+  msgtrk_secure_wipe (data, (gsize) st.st_size + 1);
+  g_free (data);
+  if (!ok)
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                   "The tracking secrets file “%s” is damaged: %s", path,
+                   local_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+file_save (MsgtrkdKeyring *self,
+           GKeyFile       *keyfile,
+           GError        **error)
+{
+  g_autofree char *path = g_build_filename (self->file_dir, KEYRING_FILE_NAME, NULL);
+  g_autoptr (GError) local_error = NULL;
+  gsize len = 0;
+  char *data = g_key_file_to_data (keyfile, &len, NULL);
+  gboolean ok;
+
+  ok = g_file_set_contents_full (path, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT,
+                                 0600, &local_error);
+  msgtrk_secure_wipe (data, len);
+  g_free (data);
+  if (!ok)
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                   "Could not write the tracking secrets file “%s”: %s", path,
+                   local_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+file_group (const char *envid)
+{
+  return g_uri_escape_string (envid, NULL, FALSE);
+}
+
+static gboolean
+file_store (MsgtrkdKeyring *self,
+            const char     *envid,
+            const char     *secret,
+            const char     *label,
+            GError        **error)
+{
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autofree char *group = file_group (envid);
+  gboolean ok;
+
+  g_mutex_lock (&self->file_lock);
+  ok = file_load (self, keyfile, error);
+  if (ok)
+    {
+      g_key_file_remove_group (keyfile, group, NULL);
+      g_key_file_set_string (keyfile, group, "envid", envid);
+      g_key_file_set_string (keyfile, group, "label", label);
+      g_key_file_set_string (keyfile, group, "secret", secret);
+      ok = file_save (self, keyfile, error);
+    }
+  g_mutex_unlock (&self->file_lock);
+  return ok;
+}
+
+static char *
+file_lookup (MsgtrkdKeyring *self,
+             const char     *envid,
+             GError        **error)
+{
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autofree char *group = file_group (envid);
+  char *secret = NULL;
+  gboolean ok;
+
+  g_mutex_lock (&self->file_lock);
+  ok = file_load (self, keyfile, error);
+  g_mutex_unlock (&self->file_lock);
+  if (!ok)
+    return NULL;
+  secret = g_key_file_get_string (keyfile, group, "secret", NULL);
+  if (secret == NULL || *secret == '\0')
+    {
+      msgtrk_secure_free_string (secret);
+      set_missing (error, envid);
+      return NULL;
+    }
+  return secret;
+}
+
+static gboolean
+file_delete (MsgtrkdKeyring *self,
+             const char     *envid,
+             GError        **error)
+{
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autofree char *group = file_group (envid);
+  gboolean ok;
+
+  g_mutex_lock (&self->file_lock);
+  ok = file_load (self, keyfile, error);
+  if (ok && g_key_file_has_group (keyfile, group))
+    {
+      g_key_file_remove_group (keyfile, group, NULL);
+      ok = file_save (self, keyfile, error);
+    }
+  g_mutex_unlock (&self->file_lock);
+  return ok;
+}
+
+/* What a worker thread needs; the secret is wiped when the task lets go of it. */
+typedef struct
+{
+  char *envid;
+  char *secret;
+  char *label;
+} FileJob;
+
+static void
+file_job_free (FileJob *job)
+{
+  g_free (job->envid);
+  msgtrk_secure_free_string (job->secret);
+  g_free (job->label);
+  g_free (job);
+}
+
+static void
+file_store_thread (GTask        *task,
+                   gpointer      source,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  FileJob *job = task_data;
+  GError *error = NULL;
+
+  if (file_store (source, job->envid, job->secret, job->label, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+file_lookup_thread (GTask        *task,
+                    gpointer      source,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  FileJob *job = task_data;
+  GError *error = NULL;
+  char *secret = file_lookup (source, job->envid, &error);
+
+  if (secret != NULL)
+    g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+file_delete_thread (GTask        *task,
+                    gpointer      source,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  FileJob *job = task_data;
+  GError *error = NULL;
+
+  if (file_delete (source, job->envid, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static GTask *
+file_task (MsgtrkdKeyring     *self,
+           gpointer            source_tag,
+           const char         *envid,
+           const char         *secret,
+           const char         *label,
+           GCancellable       *cancellable,
+           GAsyncReadyCallback callback,
+           gpointer            user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  FileJob *job = g_new0 (FileJob, 1);
+
+  g_task_set_source_tag (task, source_tag);
+  job->envid = g_strdup (envid);
+  job->secret = g_strdup (secret);
+  job->label = g_strdup (label);
+  g_task_set_task_data (task, job, (GDestroyNotify) file_job_free);
+  g_task_set_return_on_cancel (task, FALSE);
+  return task;
+}
+
+/* ---- public API ------------------------------------------------------------------------- */
+
+/**
+ * msgtrkd_keyring_store_async:
+ * @self: a keyring
+ * @envid: the message the secret belongs to
+ * @secret_base64: the base64 mtrk-secret (never logged or quoted)
+ * @label: (nullable): the item's label, e.g. "Tracking secret for “<subject>”"
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Stores (or replaces) the secret of @envid. The caller may wipe @secret_base64 as soon as
+ * this returns.
+ */
+void
+msgtrkd_keyring_store_async (MsgtrkdKeyring     *self,
+                             const char         *envid,
+                             const char         *secret_base64,
+                             const char         *label,
+                             GCancellable       *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer            user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  g_autofree char *full_label = NULL;
+  GError *error = NULL;
+
+  g_return_if_fail (MSGTRKD_IS_KEYRING (self));
+
+  if (!check_envid (envid, &error) || !check_secret (secret_base64, &error))
+    {
+      g_task_report_error (self, callback, user_data, msgtrkd_keyring_store_async, error);
+      return;
+    }
+  full_label = default_label (envid, label);
+
+  if (self->backend == MSGTRKD_KEYRING_FILE)
+    {
+      task = file_task (self, msgtrkd_keyring_store_async, envid, secret_base64, full_label,
+                        cancellable, callback, user_data);
+      g_task_run_in_thread (task, file_store_thread);
+      return;
+    }
+
+  {
+    g_autoptr (GHashTable) attributes = ss_attributes (envid);
+
+    task = g_task_new (self, cancellable, callback, user_data);
+    g_task_set_source_tag (task, msgtrkd_keyring_store_async);
+    secret_password_storev (&tracking_schema, attributes, SECRET_COLLECTION_DEFAULT,
+                            full_label, secret_base64, cancellable, ss_store_done,
+                            g_steal_pointer (&task));
+  }
+}
+
+/**
+ * msgtrkd_keyring_store_finish:
+ * @self: a keyring
+ * @result: the result given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE if the secret is stored
+ */
+gboolean
+msgtrkd_keyring_store_finish (MsgtrkdKeyring *self,
+                              GAsyncResult   *result,
+                              GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * msgtrkd_keyring_lookup_async:
+ * @self: a keyring
+ * @envid: the message whose secret is wanted
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Looks up the secret of @envid.
+ */
+void
+msgtrkd_keyring_lookup_async (MsgtrkdKeyring     *self,
+                              const char         *envid,
+                              GCancellable       *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer            user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  GError *error = NULL;
+
+  g_return_if_fail (MSGTRKD_IS_KEYRING (self));
+
+  if (!check_envid (envid, &error))
+    {
+      g_task_report_error (self, callback, user_data, msgtrkd_keyring_lookup_async, error);
+      return;
+    }
+
+  if (self->backend == MSGTRKD_KEYRING_FILE)
+    {
+      task = file_task (self, msgtrkd_keyring_lookup_async, envid, NULL, NULL, cancellable,
+                        callback, user_data);
+      g_task_run_in_thread (task, file_lookup_thread);
+      return;
+    }
+
+  {
+    g_autoptr (GHashTable) attributes = ss_attributes (envid);
+
+    task = g_task_new (self, cancellable, callback, user_data);
+    g_task_set_source_tag (task, msgtrkd_keyring_lookup_async);
+    g_task_set_task_data (task, g_strdup (envid), g_free);
+    secret_password_lookupv (&tracking_schema, attributes, cancellable, ss_lookup_done,
+                             g_steal_pointer (&task));
+  }
+}
+
+/**
+ * msgtrkd_keyring_lookup_finish:
+ * @self: a keyring
+ * @result: the result given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the base64 secret, free with msgtrk_secure_free_string(); %NULL
+ *   with %MSGTRKD_ERROR_SECRET_MISSING if there is none, or
+ *   %MSGTRKD_ERROR_KEYRING_UNAVAILABLE
+ */
+char *
+msgtrkd_keyring_lookup_finish (MsgtrkdKeyring *self,
+                               GAsyncResult   *result,
+                               GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * msgtrkd_keyring_delete_async:
+ * @self: a keyring
+ * @envid: the message whose secret goes
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Deletes the secret of @envid; deleting a secret that is not there succeeds.
+ */
+void
+msgtrkd_keyring_delete_async (MsgtrkdKeyring     *self,
+                              const char         *envid,
+                              GCancellable       *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer            user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  GError *error = NULL;
+
+  g_return_if_fail (MSGTRKD_IS_KEYRING (self));
+
+  if (!check_envid (envid, &error))
+    {
+      g_task_report_error (self, callback, user_data, msgtrkd_keyring_delete_async, error);
+      return;
+    }
+
+  if (self->backend == MSGTRKD_KEYRING_FILE)
+    {
+      task = file_task (self, msgtrkd_keyring_delete_async, envid, NULL, NULL, cancellable,
+                        callback, user_data);
+      g_task_run_in_thread (task, file_delete_thread);
+      return;
+    }
+
+  {
+    g_autoptr (GHashTable) attributes = ss_attributes (envid);
+
+    task = g_task_new (self, cancellable, callback, user_data);
+    g_task_set_source_tag (task, msgtrkd_keyring_delete_async);
+    g_task_set_task_data (task, g_strdup (envid), g_free);
+    secret_password_clearv (&tracking_schema, attributes, cancellable, ss_clear_done,
+                            g_steal_pointer (&task));
+  }
+}
+
+/**
+ * msgtrkd_keyring_delete_finish:
+ * @self: a keyring
+ * @result: the result given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE if the secret is gone (or was never there)
+ */
+gboolean
+msgtrkd_keyring_delete_finish (MsgtrkdKeyring *self,
+                               GAsyncResult   *result,
+                               GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * msgtrkd_keyring_store_sync:
+ * @self: a keyring
+ * @envid: the message the secret belongs to
+ * @secret_base64: the base64 mtrk-secret
+ * @label: (nullable): the item's label
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Blocking form of msgtrkd_keyring_store_async(); never call it on the daemon's main loop.
+ *
+ * Returns: %TRUE if the secret is stored
+ */
+gboolean
+msgtrkd_keyring_store_sync (MsgtrkdKeyring *self,
+                            const char     *envid,
+                            const char     *secret_base64,
+                            const char     *label,
+                            GCancellable   *cancellable,
+                            GError        **error)
+{
+  g_autofree char *full_label = NULL;
+  g_autoptr (GHashTable) attributes = NULL;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (MSGTRKD_IS_KEYRING (self), FALSE);
+
+  if (!check_envid (envid, error) || !check_secret (secret_base64, error))
+    return FALSE;
+  full_label = default_label (envid, label);
+  if (self->backend == MSGTRKD_KEYRING_FILE)
+    return file_store (self, envid, secret_base64, full_label, error);
+
+  attributes = ss_attributes (envid);
+  if (!secret_password_storev_sync (&tracking_schema, attributes, SECRET_COLLECTION_DEFAULT,
+                                    full_label, secret_base64, cancellable, &local_error))
+    {
+      ss_propagate (error, local_error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * msgtrkd_keyring_lookup_sync:
+ * @self: a keyring
+ * @envid: the message whose secret is wanted
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Blocking form of msgtrkd_keyring_lookup_async().
+ *
+ * Returns: (transfer full): the base64 secret, free with msgtrk_secure_free_string()
+ */
+char *
+msgtrkd_keyring_lookup_sync (MsgtrkdKeyring *self,
+                             const char     *envid,
+                             GCancellable   *cancellable,
+                             GError        **error)
+{
+  g_autoptr (GHashTable) attributes = NULL;
+  GError *local_error = NULL;
+  char *password;
+
+  g_return_val_if_fail (MSGTRKD_IS_KEYRING (self), NULL);
+
+  if (!check_envid (envid, error))
+    return NULL;
+  if (self->backend == MSGTRKD_KEYRING_FILE)
+    return file_lookup (self, envid, error);
+
+  attributes = ss_attributes (envid);
+  password = secret_password_lookupv_sync (&tracking_schema, attributes, cancellable,
+                                           &local_error);
+  if (local_error != NULL)
+    {
+      ss_propagate (error, local_error);
+      return NULL;
+    }
+  if (password == NULL)
+    {
+      if (ss_default_usable_sync (cancellable, error))
+        set_missing (error, envid);
+      return NULL;
+    }
+  return ss_take_password (password);
+}
+
+/**
+ * msgtrkd_keyring_delete_sync:
+ * @self: a keyring
+ * @envid: the message whose secret goes
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Blocking form of msgtrkd_keyring_delete_async().
+ *
+ * Returns: %TRUE if the secret is gone (or was never there)
+ */
+gboolean
+msgtrkd_keyring_delete_sync (MsgtrkdKeyring *self,
+                             const char     *envid,
+                             GCancellable   *cancellable,
+                             GError        **error)
+{
+  g_autoptr (GHashTable) attributes = NULL;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (MSGTRKD_IS_KEYRING (self), FALSE);
+
+  if (!check_envid (envid, error))
+    return FALSE;
+  if (self->backend == MSGTRKD_KEYRING_FILE)
+    return file_delete (self, envid, error);
+
+  attributes = ss_attributes (envid);
+  if (secret_password_clearv_sync (&tracking_schema, attributes, cancellable, &local_error))
+    return TRUE;
+  if (local_error != NULL)
+    {
+      ss_propagate (error, local_error);
+      return FALSE;
+    }
+  /* Nothing deleted: fine if there was nothing, not if the keyring is locked. */
+  return ss_default_usable_sync (cancellable, error);
+}

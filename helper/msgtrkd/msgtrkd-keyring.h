@@ -21,6 +21,12 @@
 
 G_BEGIN_DECLS
 
+/* Limits (longer input is refused with MSGTRKD_ERROR_INVALID_ARGUMENT, a larger secrets file
+ * with MSGTRKD_ERROR_KEYRING_UNAVAILABLE). */
+#define MSGTRKD_KEYRING_MAX_ENVID_LENGTH 1000         /* bytes of an ENVID */
+#define MSGTRKD_KEYRING_MAX_SECRET_LENGTH 256         /* characters of a base64 secret */
+#define MSGTRKD_KEYRING_FILE_MAX_SIZE (8 * 1024 * 1024) /* bytes of the FILE backend's file */
+
 typedef enum {
   MSGTRKD_KEYRING_SECRET_SERVICE,
   MSGTRKD_KEYRING_FILE,

@@ -1,3 +1,1793 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* msgtrkd-store.c: placeholder, being written. */
+/* msgtrkd-store.c: the helper's memory, one SQLite database in WAL mode.
+ *
+ * What: messages (with their recipients in a child table), every report received (raw,
+ * deduplicated by SHA-256), the route snapshots behind the timeline, timeline events and
+ * small settings. docs/store.md describes the schema and the guarantees.
+ *
+ * How: one connection, opened with busy_timeout, foreign_keys=ON, journal_mode=WAL and
+ * synchronous=FULL. Every write function is one BEGIN IMMEDIATE … COMMIT transaction;
+ * every statement is prepared once (SQLITE_PREPARE_PERSISTENT) from a fixed text and takes
+ * its values as bound parameters. The schema version is PRAGMA user_version; migrations[]
+ * is applied in order, each in its own transaction.
+ *
+ * Limits: MSGTRKD_STORE_MAX_TEXT_SIZE for each text value, MSGTRKD_STORE_MAX_DOCUMENT_SIZE
+ * for raw reports, snapshots and setting values, MSGTRKD_STORE_MAX_RECIPIENTS per message.
+ *
+ * Never: build SQL from values, abort on a database failure (every failure is a GError
+ * MSGTRKD_ERROR_STORE with SQLite's message), touch a database written by a newer schema,
+ * store the secret A.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "msgtrk-private.h"
+#include "msgtrkd-error.h"
+#include "msgtrkd-store.h"
+
+/* How long a statement waits for another connection's lock before failing. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+/* Longest quote of a caller's value in an error message. */
+#define STORE_QUOTE_MAX 80
+
+/* ---- schema and migrations ---------------------------------------------------------- */
+
+/* migrations[i] takes the schema from version i to version i + 1; each sets user_version
+ * itself (PRAGMA takes no bound parameters, so the number is part of the fixed text). Only
+ * ever append to this list. */
+static const char *const migrations[] = {
+  /* 0 → 1: the first schema. */
+  "CREATE TABLE messages ("
+  "  envid TEXT PRIMARY KEY NOT NULL,"
+  "  message_id TEXT,"
+  "  subject TEXT,"
+  "  sender TEXT,"
+  "  submission_host TEXT,"
+  "  mtqp_port TEXT,"
+  "  tracking TEXT NOT NULL,"
+  "  offered TEXT,"
+  "  server_reply TEXT,"
+  "  mtrk_timeout INTEGER NOT NULL DEFAULT 0,"
+  "  prepared_at INTEGER NOT NULL DEFAULT 0,"
+  "  committed_at INTEGER NOT NULL DEFAULT 0,"
+  "  expires_at INTEGER NOT NULL DEFAULT 0,"
+  "  state TEXT NOT NULL,"
+  "  summary TEXT NOT NULL,"
+  "  final INTEGER NOT NULL DEFAULT 0,"
+  "  next_poll_at INTEGER NOT NULL DEFAULT 0,"
+  "  last_poll_at INTEGER NOT NULL DEFAULT 0,"
+  "  poll_count INTEGER NOT NULL DEFAULT 0"
+  ");"
+  "CREATE INDEX messages_by_message_id ON messages (message_id);"
+  "CREATE INDEX messages_by_next_poll ON messages (next_poll_at);"
+  "CREATE TABLE recipients ("
+  "  envid TEXT NOT NULL REFERENCES messages (envid) ON DELETE CASCADE,"
+  "  position INTEGER NOT NULL,"
+  "  address TEXT NOT NULL,"
+  "  PRIMARY KEY (envid, position)"
+  ");"
+  "CREATE TABLE reports ("
+  "  id INTEGER PRIMARY KEY,"
+  "  envid TEXT NOT NULL REFERENCES messages (envid) ON DELETE CASCADE,"
+  "  source TEXT NOT NULL,"
+  "  origin TEXT,"
+  "  received_at INTEGER NOT NULL,"
+  "  sha256 TEXT NOT NULL,"
+  "  raw BLOB NOT NULL"
+  ");"
+  "CREATE UNIQUE INDEX reports_once ON reports (envid, source, ifnull (origin, ''), sha256);"
+  "CREATE TABLE snapshots ("
+  "  id INTEGER PRIMARY KEY,"
+  "  envid TEXT NOT NULL REFERENCES messages (envid) ON DELETE CASCADE,"
+  "  at INTEGER NOT NULL,"
+  "  route_json TEXT NOT NULL"
+  ");"
+  "CREATE INDEX snapshots_by_envid ON snapshots (envid, at);"
+  "CREATE TABLE events ("
+  "  id INTEGER PRIMARY KEY,"
+  "  envid TEXT NOT NULL REFERENCES messages (envid) ON DELETE CASCADE,"
+  "  at INTEGER NOT NULL,"
+  "  source TEXT NOT NULL,"
+  "  text TEXT NOT NULL"
+  ");"
+  "CREATE INDEX events_by_envid ON events (envid, at);"
+  "CREATE TABLE settings ("
+  "  key TEXT PRIMARY KEY NOT NULL,"
+  "  value TEXT NOT NULL"
+  ");"
+  "PRAGMA user_version = 1;",
+};
+
+#define STORE_SCHEMA_VERSION ((int) G_N_ELEMENTS (migrations))
+
+/* ---- statements ----------------------------------------------------------------------- */
+
+#define MESSAGE_COLUMNS                                                                    \
+  "envid, message_id, subject, sender, submission_host, mtqp_port, tracking, offered, "   \
+  "server_reply, mtrk_timeout, prepared_at, committed_at, expires_at, state, summary, "    \
+  "final, next_poll_at, last_poll_at, poll_count"
+
+/* Messages that will be polled: the condition of list_due and get_next_due. */
+#define POLLED_CONDITION                                                                   \
+  "final = 0 AND tracking IN ('" MSGTRKD_TRACKING_MTQP "', '" MSGTRKD_TRACKING_DELEGATED  \
+  "') AND next_poll_at > 0"
+
+typedef enum {
+  STMT_BEGIN,
+  STMT_BEGIN_READ,
+  STMT_COMMIT,
+  STMT_ROLLBACK,
+  STMT_MESSAGE_EXISTS,
+  STMT_MESSAGE_INSERT,
+  STMT_MESSAGE_UPDATE,
+  STMT_MESSAGE_BY_ENVID,
+  STMT_MESSAGE_BY_MESSAGE_ID,
+  STMT_MESSAGE_LIST,
+  STMT_MESSAGE_DUE,
+  STMT_MESSAGE_NEXT_DUE,
+  STMT_MESSAGE_DELETE,
+  STMT_RECIPIENT_INSERT,
+  STMT_RECIPIENT_DELETE,
+  STMT_RECIPIENT_LIST,
+  STMT_REPORT_INSERT,
+  STMT_REPORT_LIST,
+  STMT_SNAPSHOT_INSERT,
+  STMT_SNAPSHOT_LATEST,
+  STMT_SNAPSHOT_COUNT,
+  STMT_EVENT_INSERT,
+  STMT_EVENT_LIST,
+  STMT_SETTING_GET,
+  STMT_SETTING_SET,
+  STMT_SETTING_DELETE,
+  N_STMTS
+} StoreStmt;
+
+static const char *const stmt_sql[N_STMTS] = {
+  [STMT_BEGIN] = "BEGIN IMMEDIATE",
+  [STMT_BEGIN_READ] = "BEGIN DEFERRED",
+  [STMT_COMMIT] = "COMMIT",
+  [STMT_ROLLBACK] = "ROLLBACK",
+  [STMT_MESSAGE_EXISTS] = "SELECT 1 FROM messages WHERE envid = ?1",
+  [STMT_MESSAGE_INSERT] = "INSERT INTO messages (" MESSAGE_COLUMNS ") VALUES "
+                          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                          "?15, ?16, ?17, ?18, ?19)",
+  [STMT_MESSAGE_UPDATE] = "UPDATE messages SET message_id = ?2, subject = ?3, sender = ?4, "
+                          "submission_host = ?5, mtqp_port = ?6, tracking = ?7, "
+                          "offered = ?8, server_reply = ?9, mtrk_timeout = ?10, "
+                          "prepared_at = ?11, committed_at = ?12, expires_at = ?13, "
+                          "state = ?14, summary = ?15, final = ?16, next_poll_at = ?17, "
+                          "last_poll_at = ?18, poll_count = ?19 WHERE envid = ?1",
+  [STMT_MESSAGE_BY_ENVID] = "SELECT " MESSAGE_COLUMNS " FROM messages WHERE envid = ?1",
+  [STMT_MESSAGE_BY_MESSAGE_ID] = "SELECT " MESSAGE_COLUMNS " FROM messages "
+                                 "WHERE message_id = ?1 "
+                                 "ORDER BY prepared_at DESC, rowid DESC LIMIT 1",
+  [STMT_MESSAGE_LIST] = "SELECT " MESSAGE_COLUMNS " FROM messages "
+                        "ORDER BY prepared_at DESC, rowid DESC",
+  [STMT_MESSAGE_DUE] = "SELECT " MESSAGE_COLUMNS " FROM messages "
+                       "WHERE " POLLED_CONDITION " AND next_poll_at <= ?1 "
+                       "ORDER BY next_poll_at, rowid",
+  [STMT_MESSAGE_NEXT_DUE] = "SELECT min (next_poll_at) FROM messages WHERE " POLLED_CONDITION,
+  [STMT_MESSAGE_DELETE] = "DELETE FROM messages WHERE envid = ?1",
+  [STMT_RECIPIENT_INSERT] = "INSERT INTO recipients (envid, position, address) "
+                            "VALUES (?1, ?2, ?3)",
+  [STMT_RECIPIENT_DELETE] = "DELETE FROM recipients WHERE envid = ?1",
+  [STMT_RECIPIENT_LIST] = "SELECT address FROM recipients WHERE envid = ?1 ORDER BY position",
+  [STMT_REPORT_INSERT] = "INSERT INTO reports (envid, source, origin, received_at, sha256, raw) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+  [STMT_REPORT_LIST] = "SELECT id, envid, source, origin, received_at, raw FROM reports "
+                       "WHERE envid = ?1 ORDER BY received_at, id",
+  [STMT_SNAPSHOT_INSERT] = "INSERT INTO snapshots (envid, at, route_json) VALUES (?1, ?2, ?3)",
+  [STMT_SNAPSHOT_LATEST] = "SELECT route_json FROM snapshots WHERE envid = ?1 "
+                           "ORDER BY at DESC, id DESC LIMIT 1",
+  [STMT_SNAPSHOT_COUNT] = "SELECT count (*) FROM snapshots WHERE envid = ?1",
+  [STMT_EVENT_INSERT] = "INSERT INTO events (envid, at, source, text) VALUES (?1, ?2, ?3, ?4)",
+  [STMT_EVENT_LIST] = "SELECT at, source, text FROM events WHERE envid = ?1 ORDER BY at, id",
+  [STMT_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
+  [STMT_SETTING_SET] = "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  [STMT_SETTING_DELETE] = "DELETE FROM settings WHERE key = ?1",
+};
+
+struct _MsgtrkdStore
+{
+  GObject parent_instance;
+
+  char *path;
+  sqlite3 *db;
+  sqlite3_stmt *stmts[N_STMTS];
+};
+
+G_DEFINE_FINAL_TYPE (MsgtrkdStore, msgtrkd_store, G_TYPE_OBJECT)
+
+/* ---- records ---------------------------------------------------------------------------- */
+
+/**
+ * msgtrkd_message_new:
+ *
+ * A message record with every member zero or %NULL. The store reads a %NULL @tracking as
+ * %MSGTRKD_TRACKING_PENDING, a %NULL @state as "unknown", a %NULL @summary and a %NULL
+ * @recipients as empty; records it returns have all four set.
+ *
+ * Returns: (transfer full): a new record, free with msgtrkd_message_free()
+ */
+MsgtrkdMessage *
+msgtrkd_message_new (void)
+{
+  return g_new0 (MsgtrkdMessage, 1);
+}
+
+/**
+ * msgtrkd_message_copy:
+ * @message: a record
+ *
+ * Returns: (transfer full): a deep copy of @message
+ */
+MsgtrkdMessage *
+msgtrkd_message_copy (const MsgtrkdMessage *message)
+{
+  MsgtrkdMessage *copy;
+
+  g_return_val_if_fail (message != NULL, NULL);
+
+  copy = g_new0 (MsgtrkdMessage, 1);
+  *copy = *message;
+  copy->envid = g_strdup (message->envid);
+  copy->message_id = g_strdup (message->message_id);
+  copy->subject = g_strdup (message->subject);
+  copy->sender = g_strdup (message->sender);
+  copy->recipients = g_strdupv (message->recipients);
+  copy->submission_host = g_strdup (message->submission_host);
+  copy->mtqp_port = g_strdup (message->mtqp_port);
+  copy->tracking = g_strdup (message->tracking);
+  copy->offered = g_strdup (message->offered);
+  copy->server_reply = g_strdup (message->server_reply);
+  copy->state = g_strdup (message->state);
+  copy->summary = g_strdup (message->summary);
+  return copy;
+}
+
+/**
+ * msgtrkd_message_free:
+ * @message: (nullable): a record
+ *
+ * Frees @message and every member it owns.
+ */
+void
+msgtrkd_message_free (MsgtrkdMessage *message)
+{
+  if (message == NULL)
+    return;
+  g_free (message->envid);
+  g_free (message->message_id);
+  g_free (message->subject);
+  g_free (message->sender);
+  g_strfreev (message->recipients);
+  g_free (message->submission_host);
+  g_free (message->mtqp_port);
+  g_free (message->tracking);
+  g_free (message->offered);
+  g_free (message->server_reply);
+  g_free (message->state);
+  g_free (message->summary);
+  g_free (message);
+}
+
+/**
+ * msgtrkd_stored_report_free:
+ * @report: (nullable): a report record
+ *
+ * Frees @report and every member it owns.
+ */
+void
+msgtrkd_stored_report_free (MsgtrkdStoredReport *report)
+{
+  if (report == NULL)
+    return;
+  g_free (report->envid);
+  g_free (report->source);
+  g_free (report->origin);
+  g_clear_pointer (&report->raw, g_bytes_unref);
+  g_free (report);
+}
+
+/**
+ * msgtrkd_event_free:
+ * @event: (nullable): an event record
+ *
+ * Frees @event and every member it owns.
+ */
+void
+msgtrkd_event_free (MsgtrkdEvent *event)
+{
+  if (event == NULL)
+    return;
+  g_free (event->source);
+  g_free (event->text);
+  g_free (event);
+}
+
+/* ---- errors and statement helpers ------------------------------------------------------ */
+
+/* Report the connection's last SQLite failure as MSGTRKD_ERROR_STORE: what was being done,
+ * then SQLite's own words. Must be called before any other call on the connection. */
+static void
+set_sqlite_error (MsgtrkdStore *self,
+                  GError      **error,
+                  const char   *doing)
+{
+  g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE,
+               "The message store “%s” failed while %s: %s (SQLite error %d)", self->path,
+               doing, sqlite3_errmsg (self->db), sqlite3_extended_errcode (self->db));
+}
+
+/* The prepared statement @which, reset and with no bindings; NULL with @error set if it
+ * could not be prepared. */
+static sqlite3_stmt *
+get_stmt (MsgtrkdStore *self,
+          StoreStmt     which,
+          const char   *doing,
+          GError      **error)
+{
+  if (self->stmts[which] == NULL)
+    {
+      if (sqlite3_prepare_v3 (self->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                              &self->stmts[which], NULL)
+          != SQLITE_OK)
+        {
+          set_sqlite_error (self, error, doing);
+          self->stmts[which] = NULL;
+          return NULL;
+        }
+    }
+  return self->stmts[which];
+}
+
+/* Make a used statement ready for its next use (keeps no values or locks). */
+static void
+stmt_done (sqlite3_stmt *stmt)
+{
+  if (stmt == NULL)
+    return;
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+}
+
+/* Bind a nullable text; the value must outlive the step (SQLITE_STATIC). */
+static int
+bind_text (sqlite3_stmt *stmt,
+           int           index,
+           const char   *text)
+{
+  if (text == NULL)
+    return sqlite3_bind_null (stmt, index);
+  return sqlite3_bind_text (stmt, index, text, -1, SQLITE_STATIC);
+}
+
+/* Run a statement that returns no rows (all binds done). */
+static gboolean
+run_stmt (MsgtrkdStore *self,
+          sqlite3_stmt *stmt,
+          const char   *doing,
+          GError      **error)
+{
+  int rc = sqlite3_step (stmt);
+
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    {
+      set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      return FALSE;
+    }
+  stmt_done (stmt);
+  return TRUE;
+}
+
+static gboolean
+run_simple (MsgtrkdStore *self,
+            StoreStmt     which,
+            const char   *doing,
+            GError      **error)
+{
+  sqlite3_stmt *stmt = get_stmt (self, which, doing, error);
+
+  if (stmt == NULL)
+    return FALSE;
+  return run_stmt (self, stmt, doing, error);
+}
+
+static gboolean
+begin_write (MsgtrkdStore *self,
+             const char   *doing,
+             GError      **error)
+{
+  return run_simple (self, STMT_BEGIN, doing, error);
+}
+
+static gboolean
+begin_read (MsgtrkdStore *self,
+            const char   *doing,
+            GError      **error)
+{
+  return run_simple (self, STMT_BEGIN_READ, doing, error);
+}
+
+/* Undo the open transaction, if SQLite has not already done so (it may after a failure). */
+static void
+rollback (MsgtrkdStore *self)
+{
+  if (!sqlite3_get_autocommit (self->db))
+    {
+      g_autoptr (GError) ignored = NULL;
+
+      if (!run_simple (self, STMT_ROLLBACK, "rolling back", &ignored))
+        g_warning ("%s", ignored->message);
+    }
+}
+
+static gboolean
+commit (MsgtrkdStore *self,
+        const char   *doing,
+        GError      **error)
+{
+  if (!run_simple (self, STMT_COMMIT, doing, error))
+    {
+      rollback (self);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Text of column @col, or NULL for SQL NULL. */
+static char *
+column_text (sqlite3_stmt *stmt,
+             int           col)
+{
+  const unsigned char *text = sqlite3_column_text (stmt, col);
+
+  if (text == NULL)
+    return NULL;
+  return g_strndup ((const char *) text, (gsize) sqlite3_column_bytes (stmt, col));
+}
+
+/* ---- argument checks -------------------------------------------------------------------- */
+
+static gboolean
+check_text (const char *what,
+            const char *text,
+            gboolean    required,
+            gsize       max,
+            GError    **error)
+{
+  if (text == NULL || (required && *text == '\0'))
+    {
+      if (!required)
+        return TRUE;
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                   "The %s is missing; the message store needs one", what);
+      return FALSE;
+    }
+  if (strlen (text) > max)
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                   "The %s is too long for the message store (%zu bytes, at most %zu)", what,
+                   strlen (text), max);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_message (const MsgtrkdMessage *m,
+               GError              **error)
+{
+  static const char *const trackings[] = {
+    MSGTRKD_TRACKING_PENDING, MSGTRKD_TRACKING_MTQP,    MSGTRKD_TRACKING_DSN,
+    MSGTRKD_TRACKING_NONE,    MSGTRKD_TRACKING_ABORTED, MSGTRKD_TRACKING_DELEGATED,
+    NULL,
+  };
+  const struct
+  {
+    const char *what;
+    const char *value;
+    gboolean required;
+  } texts[] = {
+    { "ENVID", m->envid, TRUE },
+    { "Message-ID", m->message_id, FALSE },
+    { "subject", m->subject, FALSE },
+    { "sender", m->sender, FALSE },
+    { "submission host", m->submission_host, FALSE },
+    { "MTQP port", m->mtqp_port, FALSE },
+    { "offered extensions", m->offered, FALSE },
+    { "server reply", m->server_reply, FALSE },
+    { "state", m->state, FALSE },
+    { "summary", m->summary, FALSE },
+  };
+  gsize i, n_recipients;
+
+  for (i = 0; i < G_N_ELEMENTS (texts); i++)
+    if (!check_text (texts[i].what, texts[i].value, texts[i].required,
+                     MSGTRKD_STORE_MAX_TEXT_SIZE, error))
+      return FALSE;
+
+  if (m->tracking != NULL && !g_strv_contains ((const char *const *) trackings, m->tracking))
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (m->tracking, STORE_QUOTE_MAX);
+
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                   "Unknown tracking mode “%s”", quoted);
+      return FALSE;
+    }
+
+  n_recipients = m->recipients != NULL ? g_strv_length (m->recipients) : 0;
+  if (n_recipients > MSGTRKD_STORE_MAX_RECIPIENTS)
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                   "Too many recipients for the message store (%zu, at most %d)",
+                   n_recipients, MSGTRKD_STORE_MAX_RECIPIENTS);
+      return FALSE;
+    }
+  for (i = 0; i < n_recipients; i++)
+    if (!check_text ("recipient address", m->recipients[i], TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE,
+                     error))
+      return FALSE;
+  return TRUE;
+}
+
+/* A Message-ID without its angle brackets (a copy). */
+static char *
+strip_angles (const char *id)
+{
+  gsize len;
+
+  if (id == NULL)
+    return NULL;
+  len = strlen (id);
+  if (len >= 2 && id[0] == '<' && id[len - 1] == '>')
+    return g_strndup (id + 1, len - 2);
+  return g_strdup (id);
+}
+
+static void
+set_not_found (GError    **error,
+               const char *id)
+{
+  g_autofree char *quoted = msgtrk_str_escape_for_error (id, STORE_QUOTE_MAX);
+
+  g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND,
+               "No tracked message has the ENVID or Message-ID “%s”", quoted);
+}
+
+/* Whether a message @envid exists; FALSE with @error set (NOT_FOUND or STORE) if not. */
+static gboolean
+require_message (MsgtrkdStore *self,
+                 const char   *envid,
+                 GError      **error)
+{
+  sqlite3_stmt *stmt = get_stmt (self, STMT_MESSAGE_EXISTS, "looking up a message", error);
+  int rc;
+
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, envid);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    {
+      stmt_done (stmt);
+      return TRUE;
+    }
+  if (rc == SQLITE_DONE)
+    set_not_found (error, envid);
+  else
+    set_sqlite_error (self, error, "looking up a message");
+  stmt_done (stmt);
+  return FALSE;
+}
+
+/* ---- open, migrate ---------------------------------------------------------------------- */
+
+static void
+msgtrkd_store_finalize (GObject *object)
+{
+  MsgtrkdStore *self = MSGTRKD_STORE (object);
+  guint i;
+
+  for (i = 0; i < N_STMTS; i++)
+    g_clear_pointer (&self->stmts[i], sqlite3_finalize);
+  if (self->db != NULL)
+    {
+      if (sqlite3_close (self->db) != SQLITE_OK)
+        g_warning ("Could not close the message store “%s”: %s", self->path,
+                   sqlite3_errmsg (self->db));
+      self->db = NULL;
+    }
+  g_free (self->path);
+
+  G_OBJECT_CLASS (msgtrkd_store_parent_class)->finalize (object);
+}
+
+static void
+msgtrkd_store_class_init (MsgtrkdStoreClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = msgtrkd_store_finalize;
+}
+
+static void
+msgtrkd_store_init (MsgtrkdStore *self)
+{
+}
+
+/* Run a fixed SQL text (pragmas, migrations): never used with values from outside. */
+static gboolean
+exec_fixed (MsgtrkdStore *self,
+            const char   *sql,
+            const char   *doing,
+            GError      **error)
+{
+  if (sqlite3_exec (self->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    {
+      set_sqlite_error (self, error, doing);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Run a fixed pragma query and return its single text result. */
+static char *
+query_fixed_text (MsgtrkdStore *self,
+                  const char   *sql,
+                  const char   *doing,
+                  GError      **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  char *result = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    {
+      set_sqlite_error (self, error, doing);
+      return NULL;
+    }
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    result = column_text (stmt, 0);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    set_sqlite_error (self, error, doing);
+  else if (result == NULL)
+    result = g_strdup ("");
+  sqlite3_finalize (stmt);
+  return result;
+}
+
+static gboolean
+read_user_version (MsgtrkdStore *self,
+                   int          *version,
+                   GError      **error)
+{
+  g_autofree char *text = query_fixed_text (self, "PRAGMA user_version",
+                                            "reading the schema version", error);
+  gint64 value;
+
+  if (text == NULL)
+    return FALSE;
+  value = g_ascii_strtoll (text, NULL, 10);
+  if (value < 0 || value > G_MAXINT)
+    value = G_MAXINT;
+  *version = (int) value;
+  return TRUE;
+}
+
+static gboolean
+migrate (MsgtrkdStore *self,
+         int           from,
+         GError      **error)
+{
+  int v;
+
+  for (v = from; v < STORE_SCHEMA_VERSION; v++)
+    {
+      g_autofree char *doing = g_strdup_printf ("upgrading the schema from version %d to %d",
+                                                v, v + 1);
+      int now;
+
+      if (!begin_write (self, doing, error))
+        return FALSE;
+      /* Re-read inside the write lock: another process may have migrated meanwhile. */
+      if (!read_user_version (self, &now, error))
+        {
+          rollback (self);
+          return FALSE;
+        }
+      if (now != v)
+        {
+          rollback (self);
+          if (now > v)
+            {
+              v = now - 1;
+              continue;
+            }
+          g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE,
+                       "The message store “%s” changed schema version during the upgrade",
+                       self->path);
+          return FALSE;
+        }
+      if (!exec_fixed (self, migrations[v], doing, error))
+        {
+          rollback (self);
+          return FALSE;
+        }
+      if (!commit (self, doing, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * msgtrkd_store_open:
+ * @path: the database file; its missing parent directories are made with mode 0700
+ * @error: return location for a #GError
+ *
+ * Opens (creating if needed, mode 0600) and upgrades the store. A database whose schema is
+ * newer than this code knows is refused with %MSGTRKD_ERROR_STORE and left untouched.
+ *
+ * Returns: (transfer full): the store, or %NULL with @error set
+ */
+MsgtrkdStore *
+msgtrkd_store_open (const char *path,
+                    GError    **error)
+{
+  g_autoptr (MsgtrkdStore) self = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *journal = NULL;
+  gboolean existed;
+  int version = 0;
+  int rc;
+
+  g_return_val_if_fail (path != NULL && *path != '\0', NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self = g_object_new (MSGTRKD_TYPE_STORE, NULL);
+  self->path = g_strdup (path);
+
+  dir = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE,
+                   "Could not create the directory “%s” for the message store: %s", dir,
+                   g_strerror (saved_errno));
+      return NULL;
+    }
+
+  existed = g_file_test (path, G_FILE_TEST_EXISTS);
+  rc = sqlite3_open_v2 (path, &self->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
+                        NULL);
+  if (rc != SQLITE_OK)
+    {
+      if (self->db == NULL)
+        g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE,
+                     "Could not open the message store “%s”: %s", path, sqlite3_errstr (rc));
+      else
+        set_sqlite_error (self, error, "opening");
+      return NULL;
+    }
+  if (!existed && g_chmod (path, 0600) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE,
+                   "Could not make the message store “%s” private: %s", path,
+                   g_strerror (saved_errno));
+      return NULL;
+    }
+  sqlite3_extended_result_codes (self->db, 1);
+  sqlite3_busy_timeout (self->db, STORE_BUSY_TIMEOUT_MS);
+
+  /* The version first, read-only: a newer file must stay exactly as it is (switching it to
+   * WAL would already write to it). */
+  if (!read_user_version (self, &version, error))
+    return NULL;
+  if (version > STORE_SCHEMA_VERSION)
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE,
+                   "The message store “%s” was written by a newer version of msgtrk (schema "
+                   "version %d, this one knows up to %d); it was left untouched. Update "
+                   "msgtrk or move the file away.",
+                   path, version, STORE_SCHEMA_VERSION);
+      return NULL;
+    }
+
+  if (!exec_fixed (self, "PRAGMA foreign_keys = ON", "turning on foreign keys", error))
+    return NULL;
+  journal = query_fixed_text (self, "PRAGMA journal_mode = WAL",
+                              "switching to write-ahead logging", error);
+  if (journal == NULL)
+    return NULL;
+  if (g_ascii_strcasecmp (journal, "wal") != 0)
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE,
+                   "The message store “%s” cannot use write-ahead logging (journal mode "
+                   "stays “%s”); is it on a network or read-only file system?",
+                   path, journal);
+      return NULL;
+    }
+  if (!exec_fixed (self, "PRAGMA synchronous = FULL", "setting synchronous writes", error))
+    return NULL;
+
+  if (!migrate (self, version, error))
+    return NULL;
+
+  return g_steal_pointer (&self);
+}
+
+/**
+ * msgtrkd_store_set_size_limit:
+ * @self: a store
+ * @max_bytes: the most bytes the database file may grow to (rounded down to whole pages);
+ *   0 for SQLite's default
+ * @error: return location for a #GError
+ *
+ * Caps the database size for this connection (PRAGMA max_page_count): writes beyond it
+ * fail like on a full disk. Used by tests to exercise that path; a quota otherwise.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+msgtrkd_store_set_size_limit (MsgtrkdStore *self,
+                              guint64       max_bytes,
+                              GError      **error)
+{
+  g_autofree char *page_size = NULL;
+  g_autofree char *sql = NULL;
+  g_autofree char *result = NULL;
+  guint64 pages;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+
+  page_size = query_fixed_text (self, "PRAGMA page_size", "reading the page size", error);
+  if (page_size == NULL)
+    return FALSE;
+  pages = max_bytes / MAX (g_ascii_strtoull (page_size, NULL, 10), 512);
+  if (max_bytes == 0 || pages > G_MAXUINT32)
+    pages = G_MAXUINT32 - 1;
+  /* A PRAGMA cannot take a bound parameter; the value is a number formatted here. */
+  sql = g_strdup_printf ("PRAGMA max_page_count = %" G_GUINT64_FORMAT, MAX (pages, 1));
+  result = query_fixed_text (self, sql, "limiting the database size", error);
+  return result != NULL;
+}
+
+/* ---- messages --------------------------------------------------------------------------- */
+
+/* Bind the 19 message columns in MESSAGE_COLUMNS order; @message_id is the stripped one. */
+static void
+bind_message (sqlite3_stmt         *stmt,
+              const MsgtrkdMessage *m,
+              const char           *message_id)
+{
+  bind_text (stmt, 1, m->envid);
+  bind_text (stmt, 2, message_id);
+  bind_text (stmt, 3, m->subject);
+  bind_text (stmt, 4, m->sender);
+  bind_text (stmt, 5, m->submission_host);
+  bind_text (stmt, 6, m->mtqp_port);
+  bind_text (stmt, 7, m->tracking != NULL ? m->tracking : MSGTRKD_TRACKING_PENDING);
+  bind_text (stmt, 8, m->offered);
+  bind_text (stmt, 9, m->server_reply);
+  sqlite3_bind_int64 (stmt, 10, m->mtrk_timeout);
+  sqlite3_bind_int64 (stmt, 11, m->prepared_at);
+  sqlite3_bind_int64 (stmt, 12, m->committed_at);
+  sqlite3_bind_int64 (stmt, 13, m->expires_at);
+  bind_text (stmt, 14, m->state != NULL ? m->state : "unknown");
+  bind_text (stmt, 15, m->summary != NULL ? m->summary : "");
+  sqlite3_bind_int (stmt, 16, m->final ? 1 : 0);
+  sqlite3_bind_int64 (stmt, 17, m->next_poll_at);
+  sqlite3_bind_int64 (stmt, 18, m->last_poll_at);
+  sqlite3_bind_int64 (stmt, 19, m->poll_count);
+}
+
+/* Replace the recipients of @envid (inside the caller's transaction). */
+static gboolean
+write_recipients (MsgtrkdStore *self,
+                  const char   *envid,
+                  char * const *recipients,
+                  const char   *doing,
+                  GError      **error)
+{
+  sqlite3_stmt *stmt = get_stmt (self, STMT_RECIPIENT_DELETE, doing, error);
+  gsize i;
+
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, envid);
+  if (!run_stmt (self, stmt, doing, error))
+    return FALSE;
+
+  for (i = 0; recipients != NULL && recipients[i] != NULL; i++)
+    {
+      stmt = get_stmt (self, STMT_RECIPIENT_INSERT, doing, error);
+      if (stmt == NULL)
+        return FALSE;
+      bind_text (stmt, 1, envid);
+      sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) i);
+      bind_text (stmt, 3, recipients[i]);
+      if (!run_stmt (self, stmt, doing, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+write_message (MsgtrkdStore         *self,
+               const MsgtrkdMessage *message,
+               gboolean              is_new,
+               GError              **error)
+{
+  g_autofree char *quoted = NULL;
+  g_autofree char *doing = NULL;
+  g_autofree char *message_id = NULL;
+  sqlite3_stmt *stmt;
+  int rc;
+
+  if (!check_message (message, error))
+    return FALSE;
+
+  quoted = msgtrk_str_escape_for_error (message->envid, STORE_QUOTE_MAX);
+  doing = g_strdup_printf ("%s the message “%s”", is_new ? "adding" : "updating", quoted);
+  message_id = strip_angles (message->message_id);
+
+  if (!begin_write (self, doing, error))
+    return FALSE;
+
+  stmt = get_stmt (self, is_new ? STMT_MESSAGE_INSERT : STMT_MESSAGE_UPDATE, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_message (stmt, message, message_id);
+  rc = sqlite3_step (stmt);
+  if (rc != SQLITE_DONE)
+    {
+      if (is_new && rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                     "A message with the ENVID “%s” is already tracked", quoted);
+      else
+        set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      goto fail;
+    }
+  stmt_done (stmt);
+  if (!is_new && sqlite3_changes (self->db) == 0)
+    {
+      set_not_found (error, message->envid);
+      goto fail;
+    }
+
+  if (!write_recipients (self, message->envid, message->recipients, doing, error))
+    goto fail;
+  return commit (self, doing, error);
+
+fail:
+  rollback (self);
+  return FALSE;
+}
+
+/**
+ * msgtrkd_store_add_message:
+ * @self: a store
+ * @message: the record; @message->envid must not be tracked yet
+ * @error: return location for a #GError
+ *
+ * Adds a message and its recipients in one transaction. The Message-ID is stored without
+ * angle brackets. A duplicate ENVID fails with %MSGTRKD_ERROR_INVALID_ARGUMENT.
+ *
+ * Returns: %TRUE once committed
+ */
+gboolean
+msgtrkd_store_add_message (MsgtrkdStore         *self,
+                           const MsgtrkdMessage *message,
+                           GError              **error)
+{
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (message != NULL, FALSE);
+
+  return write_message (self, message, TRUE, error);
+}
+
+/**
+ * msgtrkd_store_update_message:
+ * @self: a store
+ * @message: the record, found by @message->envid; every column and the recipients are
+ *   replaced
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE once committed; %FALSE with %MSGTRKD_ERROR_NOT_FOUND for an unknown ENVID
+ */
+gboolean
+msgtrkd_store_update_message (MsgtrkdStore         *self,
+                              const MsgtrkdMessage *message,
+                              GError              **error)
+{
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (message != NULL, FALSE);
+
+  return write_message (self, message, FALSE, error);
+}
+
+/* Build a message from the current row of a MESSAGE_COLUMNS select, with its recipients. */
+static MsgtrkdMessage *
+read_message_row (MsgtrkdStore *self,
+                  sqlite3_stmt *row,
+                  GError      **error)
+{
+  g_autoptr (MsgtrkdMessage) m = msgtrkd_message_new ();
+  g_autoptr (GPtrArray) recipients = g_ptr_array_new_with_free_func (g_free);
+  sqlite3_stmt *stmt;
+  int rc;
+
+  m->envid = column_text (row, 0);
+  m->message_id = column_text (row, 1);
+  m->subject = column_text (row, 2);
+  m->sender = column_text (row, 3);
+  m->submission_host = column_text (row, 4);
+  m->mtqp_port = column_text (row, 5);
+  m->tracking = column_text (row, 6);
+  m->offered = column_text (row, 7);
+  m->server_reply = column_text (row, 8);
+  m->mtrk_timeout = (guint) CLAMP (sqlite3_column_int64 (row, 9), 0, G_MAXUINT);
+  m->prepared_at = sqlite3_column_int64 (row, 10);
+  m->committed_at = sqlite3_column_int64 (row, 11);
+  m->expires_at = sqlite3_column_int64 (row, 12);
+  m->state = column_text (row, 13);
+  m->summary = column_text (row, 14);
+  m->final = sqlite3_column_int (row, 15) != 0;
+  m->next_poll_at = sqlite3_column_int64 (row, 16);
+  m->last_poll_at = sqlite3_column_int64 (row, 17);
+  m->poll_count = (guint) CLAMP (sqlite3_column_int64 (row, 18), 0, G_MAXUINT);
+  if (m->envid == NULL)
+    m->envid = g_strdup ("");
+  if (m->tracking == NULL)
+    m->tracking = g_strdup (MSGTRKD_TRACKING_PENDING);
+  if (m->state == NULL)
+    m->state = g_strdup ("unknown");
+  if (m->summary == NULL)
+    m->summary = g_strdup ("");
+
+  stmt = get_stmt (self, STMT_RECIPIENT_LIST, "reading recipients", error);
+  if (stmt == NULL)
+    return NULL;
+  bind_text (stmt, 1, m->envid);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      char *address = column_text (stmt, 0);
+
+      g_ptr_array_add (recipients, address != NULL ? address : g_strdup (""));
+    }
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "reading recipients");
+      stmt_done (stmt);
+      return NULL;
+    }
+  stmt_done (stmt);
+  g_ptr_array_add (recipients, NULL);
+  m->recipients = (char **) g_ptr_array_free (g_steal_pointer (&recipients), FALSE);
+  return g_steal_pointer (&m);
+}
+
+/* All messages a select returns (with bindings already made by the caller), in one read
+ * transaction. */
+static GPtrArray *
+read_messages (MsgtrkdStore *self,
+               sqlite3_stmt *stmt,
+               const char   *doing,
+               GError      **error)
+{
+  g_autoptr (GPtrArray) list =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_message_free);
+  int rc;
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      MsgtrkdMessage *m = read_message_row (self, stmt, error);
+
+      if (m == NULL)
+        {
+          stmt_done (stmt);
+          return NULL;
+        }
+      g_ptr_array_add (list, m);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      return NULL;
+    }
+  stmt_done (stmt);
+  return g_steal_pointer (&list);
+}
+
+/* End a read transaction; reads never fail at commit in a way that loses anything. */
+static void
+end_read (MsgtrkdStore *self)
+{
+  g_autoptr (GError) ignored = NULL;
+
+  if (!sqlite3_get_autocommit (self->db) && !run_simple (self, STMT_COMMIT, "ending a read",
+                                                         &ignored))
+    {
+      g_warning ("%s", ignored->message);
+      rollback (self);
+    }
+}
+
+/**
+ * msgtrkd_store_get_message:
+ * @self: a store
+ * @id: an ENVID, or a Message-ID with or without angle brackets
+ * @error: return location for a #GError
+ *
+ * An ENVID match wins over a Message-ID match; of several messages with one Message-ID the
+ * newest is returned.
+ *
+ * Returns: (transfer full): the message, or %NULL with %MSGTRKD_ERROR_NOT_FOUND (or
+ *   %MSGTRKD_ERROR_STORE)
+ */
+MsgtrkdMessage *
+msgtrkd_store_get_message (MsgtrkdStore *self,
+                           const char   *id,
+                           GError      **error)
+{
+  g_autofree char *stripped = NULL;
+  g_autoptr (GPtrArray) found = NULL;
+  const char *doing = "looking up a message";
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  if (*id == '\0' || strlen (id) > MSGTRKD_STORE_MAX_TEXT_SIZE)
+    {
+      set_not_found (error, id);
+      return NULL;
+    }
+  stripped = strip_angles (id);
+
+  if (!begin_read (self, doing, error))
+    return NULL;
+  stmt = get_stmt (self, STMT_MESSAGE_BY_ENVID, doing, error);
+  if (stmt == NULL)
+    goto out;
+  bind_text (stmt, 1, id);
+  found = read_messages (self, stmt, doing, error);
+  if (found == NULL)
+    goto out;
+  if (found->len == 0)
+    {
+      g_clear_pointer (&found, g_ptr_array_unref);
+      stmt = get_stmt (self, STMT_MESSAGE_BY_MESSAGE_ID, doing, error);
+      if (stmt == NULL)
+        goto out;
+      bind_text (stmt, 1, stripped);
+      found = read_messages (self, stmt, doing, error);
+      if (found == NULL)
+        goto out;
+    }
+out:
+  end_read (self);
+  if (found == NULL)
+    return NULL;
+  if (found->len == 0)
+    {
+      set_not_found (error, id);
+      return NULL;
+    }
+  return g_ptr_array_steal_index (found, 0);
+}
+
+/**
+ * msgtrkd_store_list_messages:
+ * @self: a store
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer container) (element-type MsgtrkdMessage): every message, newest
+ *   (by prepared_at) first; %NULL with @error set on failure
+ */
+GPtrArray *
+msgtrkd_store_list_messages (MsgtrkdStore *self,
+                             GError      **error)
+{
+  const char *doing = "listing messages";
+  sqlite3_stmt *stmt;
+  GPtrArray *list;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+
+  if (!begin_read (self, doing, error))
+    return NULL;
+  stmt = get_stmt (self, STMT_MESSAGE_LIST, doing, error);
+  list = stmt != NULL ? read_messages (self, stmt, doing, error) : NULL;
+  end_read (self);
+  return list;
+}
+
+/**
+ * msgtrkd_store_list_due:
+ * @self: a store
+ * @now: unix seconds
+ * @error: return location for a #GError
+ *
+ * Messages to poll now: not final, tracking "mtqp" or "delegated", and
+ * 0 < next_poll_at <= @now; earliest first.
+ *
+ * Returns: (transfer container) (element-type MsgtrkdMessage): the list (maybe empty);
+ *   %NULL with @error set on failure
+ */
+GPtrArray *
+msgtrkd_store_list_due (MsgtrkdStore *self,
+                        gint64        now,
+                        GError      **error)
+{
+  const char *doing = "listing messages due for polling";
+  sqlite3_stmt *stmt;
+  GPtrArray *list;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+
+  if (!begin_read (self, doing, error))
+    return NULL;
+  stmt = get_stmt (self, STMT_MESSAGE_DUE, doing, error);
+  if (stmt != NULL)
+    sqlite3_bind_int64 (stmt, 1, now);
+  list = stmt != NULL ? read_messages (self, stmt, doing, error) : NULL;
+  end_read (self);
+  return list;
+}
+
+/**
+ * msgtrkd_store_get_next_due:
+ * @self: a store
+ * @when: (out): the earliest next_poll_at over messages that will be polled (the
+ *   list_due() condition without the time bound); 0 if there is none
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE if some message will be polled; %FALSE if none (no error) or on failure
+ *   (@error set)
+ */
+gboolean
+msgtrkd_store_get_next_due (MsgtrkdStore *self,
+                            gint64       *when,
+                            GError      **error)
+{
+  const char *doing = "finding the next poll time";
+  sqlite3_stmt *stmt;
+  gboolean found = FALSE;
+  int rc;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (when != NULL, FALSE);
+
+  *when = 0;
+  stmt = get_stmt (self, STMT_MESSAGE_NEXT_DUE, doing, error);
+  if (stmt == NULL)
+    return FALSE;
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW && sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+    {
+      *when = sqlite3_column_int64 (stmt, 0);
+      found = TRUE;
+    }
+  else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    set_sqlite_error (self, error, doing);
+  stmt_done (stmt);
+  return found;
+}
+
+/**
+ * msgtrkd_store_forget:
+ * @self: a store
+ * @envid: the message's ENVID
+ * @error: return location for a #GError
+ *
+ * Deletes the message with its recipients, reports, snapshots and events.
+ *
+ * Returns: %TRUE once committed; %FALSE with %MSGTRKD_ERROR_NOT_FOUND for an unknown ENVID
+ */
+gboolean
+msgtrkd_store_forget (MsgtrkdStore *self,
+                      const char   *envid,
+                      GError      **error)
+{
+  g_autofree char *quoted = NULL;
+  g_autofree char *doing = NULL;
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (envid != NULL, FALSE);
+
+  quoted = msgtrk_str_escape_for_error (envid, STORE_QUOTE_MAX);
+  doing = g_strdup_printf ("forgetting the message “%s”", quoted);
+  if (!begin_write (self, doing, error))
+    return FALSE;
+  stmt = get_stmt (self, STMT_MESSAGE_DELETE, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, envid);
+  if (!run_stmt (self, stmt, doing, error))
+    goto fail;
+  if (sqlite3_changes (self->db) == 0)
+    {
+      set_not_found (error, envid);
+      goto fail;
+    }
+  return commit (self, doing, error);
+
+fail:
+  rollback (self);
+  return FALSE;
+}
+
+/* ---- reports ---------------------------------------------------------------------------- */
+
+/**
+ * msgtrkd_store_add_report:
+ * @self: a store
+ * @envid: the message the report is about (must be tracked)
+ * @source: "mtqp", "dsn" or "mdn"
+ * @origin: (nullable): the server asked, or the report's sender
+ * @received_at: unix seconds
+ * @raw: the entity as received (at most %MSGTRKD_STORE_MAX_DOCUMENT_SIZE bytes)
+ * @is_new: (out) (optional): %FALSE if an identical report (same raw bytes, source and
+ *   origin) was already stored for @envid
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE once committed (or found already there)
+ */
+gboolean
+msgtrkd_store_add_report (MsgtrkdStore *self,
+                          const char   *envid,
+                          const char   *source,
+                          const char   *origin,
+                          gint64        received_at,
+                          GBytes       *raw,
+                          gboolean     *is_new,
+                          GError      **error)
+{
+  g_autofree char *quoted = NULL;
+  g_autofree char *doing = NULL;
+  g_autofree char *digest = NULL;
+  gconstpointer data;
+  gsize size;
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (envid != NULL, FALSE);
+  g_return_val_if_fail (raw != NULL, FALSE);
+
+  if (is_new != NULL)
+    *is_new = FALSE;
+  data = g_bytes_get_data (raw, &size);
+  if (!check_text ("report source", source, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error)
+      || !check_text ("report origin", origin, FALSE, MSGTRKD_STORE_MAX_TEXT_SIZE, error))
+    return FALSE;
+  if (size > MSGTRKD_STORE_MAX_DOCUMENT_SIZE)
+    {
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                   "The report is too large for the message store (%zu bytes, at most %d)",
+                   size, MSGTRKD_STORE_MAX_DOCUMENT_SIZE);
+      return FALSE;
+    }
+  digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data != NULL ? data : "", size);
+
+  quoted = msgtrk_str_escape_for_error (envid, STORE_QUOTE_MAX);
+  doing = g_strdup_printf ("saving a report about “%s”", quoted);
+  if (!begin_write (self, doing, error))
+    return FALSE;
+  if (!require_message (self, envid, error))
+    goto fail;
+  stmt = get_stmt (self, STMT_REPORT_INSERT, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, envid);
+  bind_text (stmt, 2, source);
+  bind_text (stmt, 3, origin);
+  sqlite3_bind_int64 (stmt, 4, received_at);
+  bind_text (stmt, 5, digest);
+  sqlite3_bind_blob64 (stmt, 6, data != NULL ? data : "", size, SQLITE_STATIC);
+  if (!run_stmt (self, stmt, doing, error))
+    goto fail;
+  if (is_new != NULL)
+    *is_new = sqlite3_changes (self->db) > 0;
+  return commit (self, doing, error);
+
+fail:
+  rollback (self);
+  if (is_new != NULL)
+    *is_new = FALSE;
+  return FALSE;
+}
+
+/**
+ * msgtrkd_store_list_reports:
+ * @self: a store
+ * @envid: a tracked message's ENVID
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer container) (element-type MsgtrkdStoredReport): its reports, oldest
+ *   first; %NULL with %MSGTRKD_ERROR_NOT_FOUND for an unknown ENVID
+ */
+GPtrArray *
+msgtrkd_store_list_reports (MsgtrkdStore *self,
+                            const char   *envid,
+                            GError      **error)
+{
+  g_autoptr (GPtrArray) list =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_stored_report_free);
+  const char *doing = "listing reports";
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+  g_return_val_if_fail (envid != NULL, NULL);
+
+  if (!begin_read (self, doing, error))
+    return NULL;
+  if (!require_message (self, envid, error))
+    goto fail;
+  stmt = get_stmt (self, STMT_REPORT_LIST, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, envid);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      MsgtrkdStoredReport *r = g_new0 (MsgtrkdStoredReport, 1);
+
+      r->id = sqlite3_column_int64 (stmt, 0);
+      r->envid = column_text (stmt, 1);
+      r->source = column_text (stmt, 2);
+      r->origin = column_text (stmt, 3);
+      r->received_at = sqlite3_column_int64 (stmt, 4);
+      r->raw = g_bytes_new (sqlite3_column_blob (stmt, 5),
+                            (gsize) sqlite3_column_bytes (stmt, 5));
+      g_ptr_array_add (list, r);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      goto fail;
+    }
+  stmt_done (stmt);
+  end_read (self);
+  return g_steal_pointer (&list);
+
+fail:
+  end_read (self);
+  return NULL;
+}
+
+/* ---- snapshots -------------------------------------------------------------------------- */
+
+/**
+ * msgtrkd_store_add_snapshot:
+ * @self: a store
+ * @envid: a tracked message's ENVID
+ * @at: unix seconds
+ * @route_json: the route (GetRoute's JSON), at most %MSGTRKD_STORE_MAX_DOCUMENT_SIZE bytes
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE once committed
+ */
+gboolean
+msgtrkd_store_add_snapshot (MsgtrkdStore *self,
+                            const char   *envid,
+                            gint64        at,
+                            const char   *route_json,
+                            GError      **error)
+{
+  g_autofree char *quoted = NULL;
+  g_autofree char *doing = NULL;
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (envid != NULL, FALSE);
+  g_return_val_if_fail (route_json != NULL, FALSE);
+
+  if (!check_text ("route snapshot", route_json, FALSE, MSGTRKD_STORE_MAX_DOCUMENT_SIZE, error))
+    return FALSE;
+  quoted = msgtrk_str_escape_for_error (envid, STORE_QUOTE_MAX);
+  doing = g_strdup_printf ("saving a route snapshot of “%s”", quoted);
+  if (!begin_write (self, doing, error))
+    return FALSE;
+  if (!require_message (self, envid, error))
+    goto fail;
+  stmt = get_stmt (self, STMT_SNAPSHOT_INSERT, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, envid);
+  sqlite3_bind_int64 (stmt, 2, at);
+  bind_text (stmt, 3, route_json);
+  if (!run_stmt (self, stmt, doing, error))
+    goto fail;
+  return commit (self, doing, error);
+
+fail:
+  rollback (self);
+  return FALSE;
+}
+
+/**
+ * msgtrkd_store_get_latest_snapshot:
+ * @self: a store
+ * @envid: a tracked message's ENVID
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the newest snapshot's JSON (by @at, then by order
+ *   of insertion); %NULL without error if there is none; %NULL with
+ *   %MSGTRKD_ERROR_NOT_FOUND for an unknown ENVID
+ */
+char *
+msgtrkd_store_get_latest_snapshot (MsgtrkdStore *self,
+                                   const char   *envid,
+                                   GError      **error)
+{
+  const char *doing = "reading the latest route snapshot";
+  sqlite3_stmt *stmt;
+  char *json = NULL;
+  int rc;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+  g_return_val_if_fail (envid != NULL, NULL);
+
+  if (!begin_read (self, doing, error))
+    return NULL;
+  if (!require_message (self, envid, error))
+    goto out;
+  stmt = get_stmt (self, STMT_SNAPSHOT_LATEST, doing, error);
+  if (stmt == NULL)
+    goto out;
+  bind_text (stmt, 1, envid);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    json = column_text (stmt, 0);
+  else if (rc != SQLITE_DONE)
+    set_sqlite_error (self, error, doing);
+  stmt_done (stmt);
+out:
+  end_read (self);
+  return json;
+}
+
+/**
+ * msgtrkd_store_count_snapshots:
+ * @self: a store
+ * @envid: a tracked message's ENVID
+ * @error: return location for a #GError
+ *
+ * Returns: how many snapshots @envid has; 0 with @error set on failure or for an unknown
+ *   ENVID (%MSGTRKD_ERROR_NOT_FOUND)
+ */
+guint
+msgtrkd_store_count_snapshots (MsgtrkdStore *self,
+                               const char   *envid,
+                               GError      **error)
+{
+  const char *doing = "counting route snapshots";
+  sqlite3_stmt *stmt;
+  guint count = 0;
+  int rc;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), 0);
+  g_return_val_if_fail (envid != NULL, 0);
+
+  if (!begin_read (self, doing, error))
+    return 0;
+  if (!require_message (self, envid, error))
+    goto out;
+  stmt = get_stmt (self, STMT_SNAPSHOT_COUNT, doing, error);
+  if (stmt == NULL)
+    goto out;
+  bind_text (stmt, 1, envid);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    count = (guint) CLAMP (sqlite3_column_int64 (stmt, 0), 0, G_MAXUINT);
+  else
+    set_sqlite_error (self, error, doing);
+  stmt_done (stmt);
+out:
+  end_read (self);
+  return count;
+}
+
+/* ---- events ----------------------------------------------------------------------------- */
+
+/**
+ * msgtrkd_store_add_event:
+ * @self: a store
+ * @envid: a tracked message's ENVID
+ * @at: unix seconds
+ * @source: "local", "mtqp", "dsn" or "mdn"
+ * @text: one line for the timeline (at most %MSGTRKD_STORE_MAX_TEXT_SIZE bytes)
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE once committed
+ */
+gboolean
+msgtrkd_store_add_event (MsgtrkdStore *self,
+                         const char   *envid,
+                         gint64        at,
+                         const char   *source,
+                         const char   *text,
+                         GError      **error)
+{
+  g_autofree char *quoted = NULL;
+  g_autofree char *doing = NULL;
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (envid != NULL, FALSE);
+
+  if (!check_text ("event source", source, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error)
+      || !check_text ("event text", text, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error))
+    return FALSE;
+  quoted = msgtrk_str_escape_for_error (envid, STORE_QUOTE_MAX);
+  doing = g_strdup_printf ("saving an event of “%s”", quoted);
+  if (!begin_write (self, doing, error))
+    return FALSE;
+  if (!require_message (self, envid, error))
+    goto fail;
+  stmt = get_stmt (self, STMT_EVENT_INSERT, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, envid);
+  sqlite3_bind_int64 (stmt, 2, at);
+  bind_text (stmt, 3, source);
+  bind_text (stmt, 4, text);
+  if (!run_stmt (self, stmt, doing, error))
+    goto fail;
+  return commit (self, doing, error);
+
+fail:
+  rollback (self);
+  return FALSE;
+}
+
+/**
+ * msgtrkd_store_list_events:
+ * @self: a store
+ * @envid: a tracked message's ENVID
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer container) (element-type MsgtrkdEvent): its events, oldest first
+ *   (ties in order of insertion); %NULL with %MSGTRKD_ERROR_NOT_FOUND for an unknown ENVID
+ */
+GPtrArray *
+msgtrkd_store_list_events (MsgtrkdStore *self,
+                           const char   *envid,
+                           GError      **error)
+{
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_event_free);
+  const char *doing = "listing events";
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+  g_return_val_if_fail (envid != NULL, NULL);
+
+  if (!begin_read (self, doing, error))
+    return NULL;
+  if (!require_message (self, envid, error))
+    goto fail;
+  stmt = get_stmt (self, STMT_EVENT_LIST, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, envid);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      MsgtrkdEvent *e = g_new0 (MsgtrkdEvent, 1);
+
+      e->at = sqlite3_column_int64 (stmt, 0);
+      e->source = column_text (stmt, 1);
+      e->text = column_text (stmt, 2);
+      g_ptr_array_add (list, e);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      goto fail;
+    }
+  stmt_done (stmt);
+  end_read (self);
+  return g_steal_pointer (&list);
+
+fail:
+  end_read (self);
+  return NULL;
+}
+
+/* ---- settings --------------------------------------------------------------------------- */
+
+/**
+ * msgtrkd_store_get_setting:
+ * @self: a store
+ * @key: the setting's name
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the value; %NULL without error if it is not set
+ */
+char *
+msgtrkd_store_get_setting (MsgtrkdStore *self,
+                           const char   *key,
+                           GError      **error)
+{
+  const char *doing = "reading a setting";
+  sqlite3_stmt *stmt;
+  char *value = NULL;
+  int rc;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+  g_return_val_if_fail (key != NULL, NULL);
+
+  stmt = get_stmt (self, STMT_SETTING_GET, doing, error);
+  if (stmt == NULL)
+    return NULL;
+  bind_text (stmt, 1, key);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    value = column_text (stmt, 0);
+  else if (rc != SQLITE_DONE)
+    set_sqlite_error (self, error, doing);
+  stmt_done (stmt);
+  return value;
+}
+
+/**
+ * msgtrkd_store_set_setting:
+ * @self: a store
+ * @key: the setting's name (at most %MSGTRKD_STORE_MAX_TEXT_SIZE bytes)
+ * @value: (nullable): the new value (at most %MSGTRKD_STORE_MAX_DOCUMENT_SIZE bytes), or
+ *   %NULL to remove the setting
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE once committed
+ */
+gboolean
+msgtrkd_store_set_setting (MsgtrkdStore *self,
+                           const char   *key,
+                           const char   *value,
+                           GError      **error)
+{
+  g_autofree char *quoted = NULL;
+  g_autofree char *doing = NULL;
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (key != NULL, FALSE);
+
+  if (!check_text ("setting name", key, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error)
+      || !check_text ("setting value", value, FALSE, MSGTRKD_STORE_MAX_DOCUMENT_SIZE, error))
+    return FALSE;
+  quoted = msgtrk_str_escape_for_error (key, STORE_QUOTE_MAX);
+  doing = g_strdup_printf ("saving the setting “%s”", quoted);
+  if (!begin_write (self, doing, error))
+    return FALSE;
+  stmt = get_stmt (self, value != NULL ? STMT_SETTING_SET : STMT_SETTING_DELETE, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, key);
+  if (value != NULL)
+    bind_text (stmt, 2, value);
+  if (!run_stmt (self, stmt, doing, error))
+    goto fail;
+  return commit (self, doing, error);
+
+fail:
+  rollback (self);
+  return FALSE;
+}

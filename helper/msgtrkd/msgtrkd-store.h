@@ -28,6 +28,11 @@ G_BEGIN_DECLS
 #define MSGTRKD_TRACKING_ABORTED "aborted"  /* the send failed or was cancelled */
 #define MSGTRKD_TRACKING_DELEGATED "delegated" /* imported from an mtqp:// URL */
 
+/* Limits (longer values are refused with MSGTRKD_ERROR_INVALID_ARGUMENT). */
+#define MSGTRKD_STORE_MAX_TEXT_SIZE (64 * 1024)  /* bytes of one text value (subject, event…) */
+#define MSGTRKD_STORE_MAX_DOCUMENT_SIZE (16 * 1024 * 1024) /* raw report, snapshot, setting */
+#define MSGTRKD_STORE_MAX_RECIPIENTS 1000        /* recipients of one message */
+
 typedef struct
 {
   char *envid;            /* (owned) primary key */
@@ -155,6 +160,12 @@ char           *msgtrkd_store_get_setting      (MsgtrkdStore *self,
 gboolean        msgtrkd_store_set_setting      (MsgtrkdStore *self,
                                                 const char   *key,
                                                 const char   *value,
+                                                GError      **error);
+
+/* Caps the database size (PRAGMA max_page_count) for this connection; 0 = no cap. Writes
+ * beyond fail as on a full disk (tests use it for that path). */
+gboolean        msgtrkd_store_set_size_limit   (MsgtrkdStore *self,
+                                                guint64       max_bytes,
                                                 GError      **error);
 
 G_END_DECLS

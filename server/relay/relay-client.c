@@ -3,7 +3,8 @@
  *
  * connect -> 220 -> EHLO (HELO if refused) -> STARTTLS if offered and a CA file is
  * configured -> EHLO again -> MAIL FROM (ENVID/RET if the hop offered DSN, MTRK=B:remaining
- * if it offered MTRK and DSN, SIZE, BODY) -> RCPT TO per recipient (NOTIFY/ORCPT if DSN)
+ * if it offered MTRK and DSN, SIZE, BODY) -> RCPT TO per recipient (if DSN: the NOTIFY and
+ * ORCPT received, passed on unchanged; built by msgtrk_envelope_build_rcpt_to_arg_full())
  * -> DATA (dot-stuffed) -> QUIT. Commands are sent one at a time (no pipelining).
  *
  * TLS policy (opportunistic, documented in msgtrk-relay(8)): if the hop offers STARTTLS and
@@ -267,8 +268,30 @@ send_data (Client       *c,
          && g_output_stream_flush (c->out, c->server->shutdown, error);
 }
 
+/* The envelope of @msg for libmsgtrk's MAIL/RCPT builders. Made with g_object_new():
+ * msgtrk_envelope_new() wants an ENVID we could have generated, and a relay passes on any
+ * ENVID it received (RFC 3461 section 4.4), or none: the RCPT builder does not read it. */
+static MsgtrkEnvelope *
+envelope_of (RelayMessage *msg)
+{
+  MsgtrkEnvelope *env = g_object_new (MSGTRK_TYPE_ENVELOPE, "envid", msg->envid, NULL);
+
+  msgtrk_envelope_set_ret (env, msg->ret);
+  if (msg->authenticator != NULL)
+    {
+      gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+      gint64 remaining = msg->arrival + msg->mtrk_timeout - now;
+
+      msgtrk_envelope_set_authenticator (env, msg->authenticator);
+      msgtrk_envelope_set_mtrk_timeout (env, (guint) CLAMP (remaining, 1,
+                                                            MSGTRK_MTRK_TIMEOUT_MAX));
+    }
+  return env;
+}
+
 static char *
 build_mail (RelayMessage           *msg,
+            MsgtrkEnvelope         *env,
             MsgtrkSmtpCapabilities *caps,
             GError                **error)
 {
@@ -276,20 +299,8 @@ build_mail (RelayMessage           *msg,
 
   if (msg->envid != NULL)
     {
-      g_autoptr (MsgtrkEnvelope) env = msgtrk_envelope_new (msg->envid);
-      g_autofree char *arg = NULL;
+      g_autofree char *arg = msgtrk_envelope_build_mail_from_arg (env, caps, msg->sender, error);
 
-      msgtrk_envelope_set_ret (env, msg->ret);
-      if (msg->authenticator != NULL)
-        {
-          gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-          gint64 remaining = msg->arrival + msg->mtrk_timeout - now;
-
-          msgtrk_envelope_set_authenticator (env, msg->authenticator);
-          msgtrk_envelope_set_mtrk_timeout (env, (guint) CLAMP (remaining, 1,
-                                                                MSGTRK_MTRK_TIMEOUT_MAX));
-        }
-      arg = msgtrk_envelope_build_mail_from_arg (env, caps, msg->sender, error);
       if (arg == NULL)
         return NULL;
       g_string_append (line, arg);
@@ -307,35 +318,33 @@ build_mail (RelayMessage           *msg,
   return g_string_free (g_steal_pointer (&line), FALSE);
 }
 
+/* RCPT TO with the NOTIFY and ORCPT this relay received, unchanged (RFC 3461 4.2, 5.2.1);
+ * without a received ORCPT, libmsgtrk adds rfc822;<recipient> (RFC 3461 4.2: "MAY"). */
 static char *
 build_rcpt (RelayRecipient         *rcpt,
-            MsgtrkSmtpCapabilities *caps)
+            MsgtrkEnvelope         *env,
+            MsgtrkSmtpCapabilities *caps,
+            GError                **error)
 {
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autofree char *type = NULL;
+  g_autofree char *arg = NULL;
+  const char *address = NULL;
 
-  g_string_append_printf (line, "RCPT TO:<%s>", rcpt->address);
-  if (msgtrk_smtp_capabilities_has (caps, "DSN"))
+  if (rcpt->orcpt != NULL)
     {
-      g_autofree char *notify = msgtrk_notify_param_format (rcpt->notify);
-      if (notify != NULL)
-        g_string_append_printf (line, " NOTIFY=%s", notify);
-      if (rcpt->orcpt != NULL)
+      const char *semi = strchr (rcpt->orcpt, ';');
+
+      if (semi != NULL)
         {
-          const char *semi = strchr (rcpt->orcpt, ';');
-          if (semi != NULL)
-            {
-              g_autofree char *type = g_strndup (rcpt->orcpt, semi - rcpt->orcpt);
-              g_autofree char *xtext = msgtrk_xtext_encode (semi + 1);
-              g_string_append_printf (line, " ORCPT=%s;%s", type, xtext);
-            }
+          type = g_strndup (rcpt->orcpt, semi - rcpt->orcpt);
+          address = semi + 1;
         }
     }
-  if (line->len + 2 > MSGTRK_SMTP_RCPT_LINE_MAX)
-    {
-      /* ORCPT made it too long: RFC 3461 lets us drop it rather than fail. */
-      g_string_printf (line, "RCPT TO:<%s>", rcpt->address);
-    }
-  return g_string_free (g_steal_pointer (&line), FALSE);
+  arg = msgtrk_envelope_build_rcpt_to_arg_full (env, caps, rcpt->address, rcpt->notify, type,
+                                                address, error);
+  if (arg == NULL)
+    return NULL;
+  return g_strconcat ("RCPT TO:", arg, NULL);
 }
 
 /* Run the whole transaction; fills @result (outcomes for each of @rcpts). */
@@ -350,6 +359,7 @@ relay_client_deliver (RelayServer       *server,
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) text = g_string_new (NULL);
   g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
+  g_autoptr (MsgtrkEnvelope) env = envelope_of (msg);
   g_autofree char *mail = NULL;
   gboolean try_tls = server->tls_client != NULL;
   guint code = 0;
@@ -419,7 +429,7 @@ again:
       result->remote_domain = g_strdup (route->host);
     }
 
-  mail = build_mail (msg, caps, &error);
+  mail = build_mail (msg, env, caps, &error);
   if (mail == NULL)
     {
       g_autofree char *diag = g_strdup_printf ("X-msgtrk; cannot build MAIL FROM: %s",
@@ -435,9 +445,22 @@ again:
   for (guint i = 0; i < rcpts->len; i++)
     {
       RelayRecipient *rcpt = g_ptr_array_index (rcpts, i);
-      g_autofree char *line = build_rcpt (rcpt, caps);
+      g_autoptr (GError) rcpt_error = NULL;
+      g_autofree char *line = build_rcpt (rcpt, env, caps, &rcpt_error);
       RelayRcptOutcome *o = &result->outcomes[i];
 
+      if (line == NULL)
+        {
+          /* Not sent: a non-ASCII address for a hop without SMTPUTF8 (RFC 6531 3.2:
+           * 5.6.7), or a value we cannot pass on intact. */
+          gboolean utf8 = g_error_matches (rcpt_error, MSGTRK_ERROR, MSGTRK_ERROR_UNSUPPORTED);
+
+          o->code = 554;
+          o->status = g_strdup (utf8 ? "5.6.7" : "5.5.4");
+          o->diagnostic = g_strdup_printf ("X-msgtrk; cannot build RCPT TO: %s",
+                                           rcpt_error->message);
+          continue;
+        }
       if (!command (&c, line, &code, text, &error))
         goto conn_fail;
       o->code = code;

@@ -3,8 +3,8 @@
  *
  * Groups: [relay] (listener, names, limits, offered extensions, privileges), [tls]
  * (STARTTLS certificate and key, CA file for next hops), [queue] (Maildir root, retry
- * schedule, queue lifetime, workers), [routes] (recipient domain -> local: | smtp:HOST:PORT |
- * error:X.Y.Z text, with "*" as the default).
+ * schedule, queue lifetime, workers), [routes] (recipient domain -> local: | smtp:HOST:PORT
+ * [opaque] | error:X.Y.Z text, with "*" as the default).
  *
  * Limits: every number is range-checked here (RELAY_CONFIG_* below); an out-of-range value
  * is an error naming the key, never silently clamped.
@@ -84,8 +84,11 @@ status_code_is_valid (const char *s)
 
 /*
  * Route values:
- *   route      = "local:" [ maildir-root ] / "smtp:" host ":" port / "error:" status [ SP text ]
+ *   route      = "local:" [ maildir-root ] / "smtp:" host ":" port [ 1*SP "opaque" ]
+ *                / "error:" status [ SP text ]
  *   host       = name / IPv4 / "[" IPv6 "]"
+ * "opaque" (RFC 3886 Action: opaque): the next hop stands for a network we hide, e.g.
+ * behind a firewall; tracking records then name no Remote-MTA (relay-deliver.c).
  */
 gboolean
 relay_route_parse (const char  *domain,
@@ -105,11 +108,27 @@ relay_route_parse (const char  *domain,
     }
   else if (g_str_has_prefix (value, "smtp:"))
     {
-      const char *hp = value + 5;
+      g_autofree char *hostport = NULL;
+      const char *hp;
       const char *colon;
+      const char *sp = strchr (value, ' ');
       guint64 port = 0;
 
       route->kind = RELAY_ROUTE_SMTP;
+      if (sp != NULL)
+        {
+          const char *option = sp;
+
+          while (*option == ' ')
+            option++;
+          if (g_strcmp0 (option, "opaque") != 0)
+            goto bad;
+          route->opaque = TRUE;
+          hostport = g_strndup (value + 5, sp - value - 5);
+        }
+      else
+        hostport = g_strdup (value + 5);
+      hp = hostport;
       if (*hp == '[')
         {
           const char *close = strchr (hp, ']');
@@ -147,7 +166,7 @@ relay_route_parse (const char  *domain,
 
 bad:
   g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-               "route for “%s” is “%s”; expected local:[DIR], smtp:HOST:PORT or "
+               "route for “%s” is “%s”; expected local:[DIR], smtp:HOST:PORT [opaque] or "
                "error:X.Y.Z TEXT with X 4 or 5",
                domain, value);
   relay_route_free (route);

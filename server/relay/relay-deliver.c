@@ -13,7 +13,10 @@
  * Actions: local -> delivered 2.0.0; next hop that offered MTRK (and DSN) -> transferred
  * with Remote-MTA the hop's EHLO domain; any other next hop -> relayed 2.1.9 (RFC 3886
  * X.1.9, "relayed to non-compliant mailer"), with a "relayed" DSN when the hop lacks DSN
- * and NOTIFY has SUCCESS (RFC 3461 section 6.2.6.2).
+ * and NOTIFY has SUCCESS (RFC 3461 section 6.2.6.2). An "opaque" smtp: route hides what
+ * lies beyond: a handoff becomes opaque 2.0.0 (whatever the hop offered), and no outcome
+ * of that route names the hop (no Remote-MTA, no host in a connection diagnostic, no
+ * 250 text); DSNs, which have no "opaque", say relayed.
  *
  * Maildir (local:): <root>/<local-part>@<domain>/{tmp,new,cur}, file written in tmp/,
  * fsync'ed, renamed into new/, new/ fsync'ed; the file gets Return-Path: and Delivered-To:
@@ -64,9 +67,14 @@ relay_deliver_build_report (RelayServer     *server,
       RelayRecipient *rcpt = g_ptr_array_index (rcpts, i);
       g_autoptr (MsgtrkRecipientReport) r = NULL;
       g_autoptr (GError) error = NULL;
+      MsgtrkAction action;
 
       if (rcpt->action == MSGTRK_ACTION_NONE)
         continue;
+      action = rcpt->action;
+      /* RFC 3464 has no "opaque": a DSN says relayed. */
+      if (action == MSGTRK_ACTION_OPAQUE && kind == MSGTRK_REPORT_KIND_DELIVERY_STATUS)
+        action = MSGTRK_ACTION_RELAYED;
       r = msgtrk_recipient_report_new (rcpt->address);
       if (rcpt->orcpt != NULL)
         {
@@ -75,7 +83,7 @@ relay_deliver_build_report (RelayServer     *server,
           else
             msgtrk_recipient_report_set_field (r, "Original-Recipient", rcpt->orcpt);
         }
-      msgtrk_recipient_report_set_action (r, rcpt->action);
+      msgtrk_recipient_report_set_action (r, action);
       if (!msgtrk_recipient_report_set_status (r, rcpt->status ? rcpt->status : "4.0.0", NULL,
                                                &error))
         g_warning ("%s: bad status %s: %s", msg->id, rcpt->status, error->message);
@@ -271,23 +279,37 @@ log_outcome (RelayMessage   *msg,
 static void
 apply_smtp_outcomes (RelayServer       *server,
                      RelayMessage      *msg,
+                     const RelayRoute  *route,
                      GPtrArray         *group,
                      RelayClientResult *result,
                      GPtrArray         *dsn,
                      gint64             now)
 {
+  /* An opaque route never names its next hop in a record or a DSN. */
+  const char *remote_mta = route->opaque ? NULL : result->remote_domain;
+
   for (guint i = 0; i < group->len; i++)
     {
       RelayRecipient *rcpt = g_ptr_array_index (group, i);
       RelayRcptOutcome *o = &result->outcomes[i];
+      const char *diagnostic = o->diagnostic;
 
-      if (o->code / 100 == 2)
+      if (route->opaque && o->code == 0)
+        diagnostic = "X-msgtrk; the next hop could not be reached";
+
+      if (o->code / 100 == 2 && route->opaque)
+        {
+          set_outcome (rcpt, MSGTRK_ACTION_OPAQUE, "2.0.0", NULL, NULL, now);
+          rcpt->final = TRUE;
+          if (!result->offered_dsn && wants_dsn (msg, rcpt, MSGTRK_DSN_NOTIFY_SUCCESS))
+            g_ptr_array_add (dsn, rcpt);
+        }
+      else if (o->code / 100 == 2)
         {
           gboolean transferred = result->offered_mtrk && relay_message_is_tracked (msg);
 
           set_outcome (rcpt, transferred ? MSGTRK_ACTION_TRANSFERRED : MSGTRK_ACTION_RELAYED,
-                       transferred ? "2.0.0" : "2.1.9", result->remote_domain, o->diagnostic,
-                       now);
+                       transferred ? "2.0.0" : "2.1.9", remote_mta, diagnostic, now);
           rcpt->final = TRUE;
           /* RFC 3461 6.2.6.2: the next hop will not send DSNs, so we say "relayed". */
           if (!result->offered_dsn && wants_dsn (msg, rcpt, MSGTRK_DSN_NOTIFY_SUCCESS))
@@ -295,8 +317,7 @@ apply_smtp_outcomes (RelayServer       *server,
         }
       else if (o->code / 100 == 5)
         {
-          set_outcome (rcpt, MSGTRK_ACTION_FAILED, o->status, result->remote_domain,
-                       o->diagnostic, now);
+          set_outcome (rcpt, MSGTRK_ACTION_FAILED, o->status, remote_mta, diagnostic, now);
           rcpt->final = TRUE;
           if (wants_dsn (msg, rcpt, MSGTRK_DSN_NOTIFY_FAILURE))
             g_ptr_array_add (dsn, rcpt);
@@ -305,7 +326,7 @@ apply_smtp_outcomes (RelayServer       *server,
         {
           const char *status = o->status != NULL && o->status[0] == '4' ? o->status : "4.4.1";
 
-          if (temporary_failure (server, msg, rcpt, status, o->diagnostic, now))
+          if (temporary_failure (server, msg, rcpt, status, diagnostic, now))
             {
               if (wants_dsn (msg, rcpt, MSGTRK_DSN_NOTIFY_FAILURE))
                 g_ptr_array_add (dsn, rcpt);
@@ -446,7 +467,7 @@ relay_deliver_message (RelayServer  *server,
       result.outcomes = g_new0 (RelayRcptOutcome, group->len);
       relay_client_deliver (server, msg, key, group, &result);
       now = g_get_real_time () / G_USEC_PER_SEC;
-      apply_smtp_outcomes (server, msg, group, &result, dsn, now);
+      apply_smtp_outcomes (server, msg, key, group, &result, dsn, now);
       for (guint i = 0; i < group->len; i++)
         {
           g_free (result.outcomes[i].status);

@@ -49,6 +49,7 @@ typedef struct
   guint16 port;     /* smtp: next hop port */
   char *status;     /* (owned) error: enhanced status code, e.g. "5.1.2" */
   char *text;       /* (owned) error: text for the Diagnostic-Code */
+  gboolean opaque;  /* smtp: hide what lies beyond (Action: opaque, no Remote-MTA) */
 } RelayRoute;
 
 typedef struct

@@ -20,6 +20,15 @@ Scenarios (each starts its own relays on 127.0.0.1 port 0 in a temporary directo
   tls-next-hop-untrusted  A's CA file does not verify B: A logs it and delivers without TLS
   restart-resume          a delayed message survives a clean restart and is delivered once
                           the next hop is up
+  opaque-route            "smtp:HOST:PORT opaque": A's record says opaque 2.0.0 without
+                          Remote-MTA or Diagnostic-Code (B offers MTRK: B still keeps its
+                          own record); a 550 behind the opaque route names no Remote-MTA;
+                          a hop without DSN gets a "relayed" DSN, never "opaque"
+  route-options           bad route options are refused at start-up, naming the route
+  forward-orcpt           the NOTIFY and ORCPT given at hop 1 reach hop 2 unchanged (a
+                          capturing SMTP server sees the exact RCPT line; a real relay's
+                          record shows the Original-Recipient); an ENVID with xtext
+                          escapes passes on too
 """
 
 import email
@@ -27,15 +36,17 @@ import email.policy
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import (AUTH, HarnessError, Relay, field, free_port,  # noqa: E402
-                           make_body, send_message, wait_for)
+from relay_harness import (AUTH, HarnessError, Relay, SmtpClient, field,  # noqa: E402
+                           free_port, make_body, send_message, wait_for)
 
 
 class Failure(Exception):
@@ -308,6 +319,190 @@ def scenario_restart_resume(exe, tmp):
     b.stop()
 
 
+def scenario_opaque_route(exe, tmp):
+    b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:"})
+    b.start()
+    legacy = Relay(exe, tmp, "legacy", "legacy.test", {"legacy.example": "local:"},
+                   relay={"offer_mtrk": "false", "offer_dsn": "false"})
+    legacy.start()
+    a = Relay(exe, tmp, "a", "a.test",
+              {"example.org": b.route() + " opaque", "unknown.example": b.route() + " opaque",
+               "legacy.example": legacy.route() + "   opaque", "sender.example": "local:"})
+    a.start()
+    envid = "mtrk.opaque@sender.example"
+    code, text = send_message(a.port, "alice@sender.example",
+                              ["bob@example.org", "y@unknown.example", "dave@legacy.example"],
+                              make_body("opaque"), mtrk_params(envid), "NOTIFY=SUCCESS,FAILURE")
+    check(code == 250, text, a)
+    b.wait_mail("bob@example.org")
+    legacy.wait_mail("dave@legacy.example")
+
+    def settled():
+        rec = a.track_record(envid)
+        return rec if rec and len(re.findall(r"^Action: ", rec, re.M)) == 3 else None
+    rec = wait_for("three outcomes in A's record", settled, 30)
+    blocks = {field(blk, "Final-Recipient")[0]: blk for blk in rec.split("\n\n")
+              if field(blk, "Final-Recipient")}
+    bob = blocks["rfc822; bob@example.org"]
+    check(field(bob, "Action") == ["opaque"] and field(bob, "Status") == ["2.0.0"],
+          "bob:\n" + rec, a)
+    dave = blocks["rfc822; dave@legacy.example"]
+    check(field(dave, "Action") == ["opaque"] and field(dave, "Status") == ["2.0.0"],
+          "dave:\n" + rec, a)
+    y = blocks["rfc822; y@unknown.example"]
+    check(field(y, "Action") == ["failed"] and field(y, "Status") == ["5.1.2"], "y:\n" + rec, a)
+    check(field(rec, "Remote-MTA") == [], "an opaque route names its hop:\n" + rec, a)
+    for blk in (bob, dave):
+        check(field(blk, "Diagnostic-Code") == [], "a handoff diagnostic:\n" + rec, a)
+    check("b.test" not in rec and "legacy.test" not in rec and str(b.port) not in rec,
+          "the record shows what lies beyond:\n" + rec, a)
+    # B offered MTRK: B got B (the authenticator) and keeps its own record.
+    rec_b = b.wait_action(envid, "delivered")
+    check(field(rec_b, "Reporting-MTA") == ["dns; b.test"], rec_b, b)
+
+    # DSNs: a FAILURE for y; a SUCCESS "relayed" for dave (legacy has no DSN), no "opaque".
+    def dsns():
+        files = a.mailbox_files("alice@sender.example")
+        text = b"".join(open(f, "rb").read() for f in files)
+        return text if b"Action: failed" in text and b"Action: relayed" in text else None
+    text = wait_for("A's DSNs", dsns, 30)
+    check(b"Action: opaque" not in text, "a DSN with Action: opaque:\n%r" % text, a)
+    check(b"Remote-MTA" not in text, "a DSN names the opaque hop:\n%r" % text, a)
+    for r in (a, b, legacy):
+        r.stop()
+
+
+def scenario_route_options(exe, tmp):
+    for i, value in enumerate(("smtp:127.0.0.1:25 transparent",
+                               "smtp:127.0.0.1:25 opaque extra", "smtp:127.0.0.1:25 OPAQUE",
+                               "smtp:127.0.0.1:25opaque", "smtp:127.0.0.1:opaque")):
+        r = Relay(exe, tmp, "bad%d" % i, "bad.test",
+                  {"example.org": value, "sender.example": "local:"})
+        try:
+            r.start()
+        except HarnessError as e:
+            check("route for" in str(e) and "opaque" in str(e),
+                  "the error does not explain the route syntax: %s" % e)
+            continue
+        r.stop()
+        raise Failure("the relay accepted the route %r" % value)
+    ok = Relay(exe, tmp, "ok", "ok.test", {"example.org": "smtp:[::1]:25 opaque"})
+    ok.start()
+    ok.stop()
+
+
+class CaptureSmtp:
+    """A next hop that offers DSN (and MTRK) and records every command line it gets."""
+
+    def __init__(self, keywords=("DSN", "MTRK", "8BITMIME")):
+        self.keywords = keywords
+        self.lines = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                f = conn.makefile("rb")
+                conn.sendall(b"220 capture.test ESMTP\r\n")
+                in_data = False
+                for raw in f:
+                    line = raw.decode("ascii", "replace").rstrip("\r\n")
+                    if in_data:
+                        if line == ".":
+                            in_data = False
+                            conn.sendall(b"250 2.0.0 queued\r\n")
+                        continue
+                    self.lines.append(line)
+                    verb = line.split(" ", 1)[0].upper()
+                    if verb == "EHLO":
+                        ext = "".join("250-%s\r\n" % k for k in self.keywords[:-1])
+                        conn.sendall(("250-capture.test\r\n%s250 %s\r\n"
+                                      % (ext, self.keywords[-1])).encode())
+                    elif verb == "DATA":
+                        in_data = True
+                        conn.sendall(b"354 go ahead\r\n")
+                    elif verb == "QUIT":
+                        conn.sendall(b"221 bye\r\n")
+                        break
+                    else:
+                        conn.sendall(b"250 2.0.0 ok\r\n")
+
+    def close(self):
+        self.sock.close()
+
+
+def scenario_forward_orcpt(exe, tmp):
+    capture = CaptureSmtp()
+    try:
+        b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:", "sender.example": "local:"})
+        b.start()
+        a = Relay(exe, tmp, "a", "a.test",
+                  {"example.org": b.route(), "capture.example": "smtp:127.0.0.1:%d" % capture.port,
+                   "sender.example": "local:"})
+        a.start()
+        # An ENVID with an xtext escape (decoded "+"): a relay passes on any valid ENVID.
+        envid_wire = "orcpt+2Btest@sender.example"
+        envid = "orcpt+test@sender.example"
+        c = SmtpClient(a.port)
+        try:
+            c.cmd("EHLO client.test", 250)
+            c.cmd("MAIL FROM:<alice@sender.example> ENVID=%s MTRK=%s RET=HDRS"
+                  % (envid_wire, AUTH), 250)
+            c.cmd("RCPT TO:<bob@example.org> NOTIFY=SUCCESS,DELAY "
+                  "ORCPT=rfc822;Original+2BList+3Dx@Lists.Example.COM", 250)
+            c.cmd("RCPT TO:<carol@capture.example> NOTIFY=NEVER "
+                  "ORCPT=x-local;LOCAL/carol+20smith", 250)
+            c.cmd("RCPT TO:<dan@capture.example> NOTIFY=FAILURE", 250)
+            c.cmd("RCPT TO:<erin@capture.example>", 250)
+            code, text = c.data(make_body("orcpt"))
+        finally:
+            c.close()
+        check(code == 250, text, a)
+    except Exception:
+        capture.close()
+        raise
+
+    def rcpts():
+        got = [l for l in capture.lines if l.upper().startswith("RCPT")]
+        return got if len(got) == 3 else None
+    try:
+        got = wait_for("three RCPT lines at the capturing hop", rcpts, 30)
+    finally:
+        capture.close()
+    expected = [
+        "RCPT TO:<carol@capture.example> NOTIFY=NEVER ORCPT=x-local;LOCAL/carol+20smith",
+        "RCPT TO:<dan@capture.example> NOTIFY=FAILURE ORCPT=rfc822;dan@capture.example",
+        "RCPT TO:<erin@capture.example> ORCPT=rfc822;erin@capture.example",
+    ]
+    check(got == expected, "RCPT lines at hop 2:\n%s\nexpected:\n%s"
+          % ("\n".join(got), "\n".join(expected)), a)
+    mail = [l for l in capture.lines if l.upper().startswith("MAIL")]
+    check(len(mail) == 1 and (" ENVID=%s " % envid_wire) in mail[0] and " MTRK=" in mail[0],
+          "MAIL at hop 2: %r" % mail, a)
+
+    # A real relay as hop 2: its record shows the original recipient, decoded.
+    rec_b = b.wait_action(envid, "delivered")
+    check(field(rec_b, "Original-Recipient") == ["rfc822; Original+List=x@Lists.Example.COM"],
+          "B's record:\n" + rec_b, b)
+    # NOTIFY=SUCCESS,DELAY reached B: B (not A) sends the SUCCESS DSN.
+    dsn = b.wait_mail("alice@sender.example")[0]
+    _, status, _ = dsn_parts(dsn)
+    check("Action: delivered" in status
+          and "Original-Recipient: rfc822; Original+List=x@Lists.Example.COM" in status,
+          "B's DSN:\n%s" % status, b)
+    a.stop()
+    b.stop()
+
+
 SCENARIOS = {
     "chain-mtrk": scenario_chain_mtrk,
     "chain-no-mtrk": scenario_chain_no_mtrk,
@@ -317,6 +512,9 @@ SCENARIOS = {
     "tls-next-hop": lambda exe, tmp: scenario_tls(exe, tmp, True),
     "tls-next-hop-untrusted": lambda exe, tmp: scenario_tls(exe, tmp, False),
     "restart-resume": scenario_restart_resume,
+    "opaque-route": scenario_opaque_route,
+    "route-options": scenario_route_options,
+    "forward-orcpt": scenario_forward_orcpt,
 }
 
 

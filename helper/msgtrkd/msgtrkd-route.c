@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* msgtrkd-route.c: status and delivery-map JSON of one message (see msgtrkd-route.h).
+ *
+ * The JSON shapes are the contract of docs/dbus-api.md: unknown values are null, never
+ * left out; times are ISO 8601 UTC ("2026-11-23T09:00:00Z"). Members added beyond the
+ * document ("warnings", "tls", "from_host") only grow the format.
+ *
+ * Limits: MSGTRKD_ROUTE_MAX_TRACE_HOPS Received: hops per recipient (the trace parser has
+ * its own limits on fields and sizes).
+ *
+ * Never: abort on a stored report that no longer parses (it is skipped with a debug line).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "msgtrk-private.h"
+#include "msgtrkd-route.h"
+
+void
+msgtrkd_parsed_report_free (MsgtrkdParsedReport *parsed)
+{
+  if (parsed == NULL)
+    return;
+  g_free (parsed->source);
+  g_free (parsed->origin);
+  g_clear_pointer (&parsed->reports, g_ptr_array_unref);
+  g_free (parsed);
+}
+
+/* Unix seconds → "YYYY-MM-DDTHH:MM:SSZ"; NULL for 0 (unknown). */
+char *
+msgtrkd_format_time (gint64 unix_seconds)
+{
+  g_autoptr (GDateTime) dt = NULL;
+
+  if (unix_seconds <= 0)
+    return NULL;
+  dt = g_date_time_new_from_unix_utc (unix_seconds);
+  if (dt == NULL)
+    return NULL;
+  return g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+static char *
+format_date (GDateTime *date)
+{
+  g_autoptr (GDateTime) utc = NULL;
+
+  if (date == NULL)
+    return NULL;
+  utc = g_date_time_to_utc (date);
+  return utc != NULL ? g_date_time_format (utc, "%Y-%m-%dT%H:%M:%SZ") : NULL;
+}
+
+static void
+set_string (JsonObject *obj,
+            const char *name,
+            const char *value)
+{
+  if (value != NULL)
+    json_object_set_string_member (obj, name, value);
+  else
+    json_object_set_null_member (obj, name);
+}
+
+static void
+set_time (JsonObject *obj,
+          const char *name,
+          gint64      unix_seconds)
+{
+  g_autofree char *text = msgtrkd_format_time (unix_seconds);
+
+  set_string (obj, name, text);
+}
+
+static void
+set_date (JsonObject *obj,
+          const char *name,
+          GDateTime  *date)
+{
+  g_autofree char *text = format_date (date);
+
+  set_string (obj, name, text);
+}
+
+/* Every stored report parsed; one that no longer parses is skipped. */
+GPtrArray *
+msgtrkd_route_parse_stored (GPtrArray *stored_reports)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_parsed_report_free);
+
+  for (guint i = 0; stored_reports != NULL && i < stored_reports->len; i++)
+    {
+      MsgtrkdStoredReport *stored = g_ptr_array_index (stored_reports, i);
+      g_autoptr (GError) error = NULL;
+      GPtrArray *reports;
+      MsgtrkdParsedReport *parsed;
+
+      if (stored->raw == NULL)
+        continue;
+      reports = msgtrk_report_parse_entity (stored->raw, &error);
+      if (reports == NULL)
+        {
+          g_debug ("stored report %" G_GINT64_FORMAT " does not parse: %s", stored->id,
+                   error->message);
+          continue;
+        }
+      parsed = g_new0 (MsgtrkdParsedReport, 1);
+      parsed->source = g_strdup (stored->source);
+      parsed->origin = g_strdup (stored->origin);
+      parsed->received_at = stored->received_at;
+      parsed->reports = reports;
+      g_ptr_array_add (out, parsed);
+    }
+  return out;
+}
+
+/* All reports (MTQP, DSN, MDN) merged into one status. */
+MsgtrkStatus *
+msgtrkd_route_compute_status (const MsgtrkdMessage *message,
+                              GPtrArray            *parsed)
+{
+  const char * const *recipients = NULL;
+  MsgtrkStatus *status;
+
+  if (message->recipients != NULL && message->recipients[0] != NULL)
+    recipients = (const char * const *) message->recipients;
+  status = msgtrk_status_new (recipients);
+  for (guint i = 0; parsed != NULL && i < parsed->len; i++)
+    {
+      MsgtrkdParsedReport *p = g_ptr_array_index (parsed, i);
+      g_autoptr (GDateTime) received = g_date_time_new_from_unix_utc (p->received_at);
+
+      for (guint j = 0; j < p->reports->len; j++)
+        msgtrk_status_add_report (status, g_ptr_array_index (p->reports, j), received);
+    }
+  return status;
+}
+
+/* The overall state and summary of a message, from its tracking mode and its status. */
+void
+msgtrkd_route_overall (const MsgtrkdMessage *message,
+                       MsgtrkStatus         *status,
+                       gboolean              have_reports,
+                       char                **state,
+                       char                **summary,
+                       gboolean             *final)
+{
+  const char *tracking = message->tracking != NULL ? message->tracking : "";
+
+  *final = FALSE;
+  if (g_str_equal (tracking, MSGTRKD_TRACKING_PENDING))
+    {
+      *state = g_strdup ("sending");
+      *summary = g_strdup (_("Sending…"));
+      return;
+    }
+  if (g_str_equal (tracking, MSGTRKD_TRACKING_ABORTED))
+    {
+      *state = g_strdup ("aborted");
+      *summary = g_strdup (_("Not sent"));
+      *final = TRUE;
+      return;
+    }
+  if (!have_reports)
+    {
+      if (g_str_equal (tracking, MSGTRKD_TRACKING_NONE))
+        {
+          *state = g_strdup ("untracked");
+          *summary = g_strdup_printf (_("Sent — no tracking offered by %s"),
+                                      message->submission_host != NULL
+                                        ? message->submission_host : _("the server"));
+          *final = TRUE;
+        }
+      else if (g_str_equal (tracking, MSGTRKD_TRACKING_DSN))
+        {
+          *state = g_strdup (msgtrk_recipient_state_to_string (MSGTRK_RECIPIENT_STATE_IN_TRANSIT));
+          *summary = g_strdup (_("Sent — waiting for delivery reports"));
+        }
+      else
+        {
+          *state = g_strdup (msgtrk_recipient_state_to_string (MSGTRK_RECIPIENT_STATE_IN_TRANSIT));
+          *summary = g_strdup (_("In transit"));
+        }
+      return;
+    }
+  *state = g_strdup (msgtrk_recipient_state_to_string (msgtrk_status_get_overall (status)));
+  *summary = msgtrk_status_format_summary (status);
+  *final = msgtrk_status_is_final (status);
+}
+
+/* One hop in the shape of docs/dbus-api.md. */
+static JsonObject *
+hop_object (const char            *source,
+            const char            *server,
+            const char            *reporting_mta,
+            MsgtrkRecipientReport *entry,
+            GDateTime             *arrival,
+            const char            *error)
+{
+  JsonObject *obj = json_object_new ();
+  g_autofree char *action = NULL;
+
+  if (entry != NULL)
+    {
+      const char *text = msgtrk_recipient_report_get_action_text (entry);
+      MsgtrkAction a = msgtrk_recipient_report_get_action (entry);
+
+      if (text != NULL)
+        action = g_ascii_strdown (text, -1);
+      else if (a != MSGTRK_ACTION_NONE)
+        action = g_strdup (msgtrk_action_to_string (a));
+    }
+  json_object_set_string_member (obj, "source", source);
+  set_string (obj, "server", server);
+  set_string (obj, "reporting_mta", reporting_mta);
+  set_string (obj, "action", action);
+  set_string (obj, "status", entry != NULL ? msgtrk_recipient_report_get_status (entry) : NULL);
+  set_string (obj, "comment",
+              entry != NULL ? msgtrk_recipient_report_get_status_comment (entry) : NULL);
+  set_string (obj, "remote_mta",
+              entry != NULL ? msgtrk_recipient_report_get_remote_mta (entry) : NULL);
+  set_date (obj, "arrival", arrival);
+  set_date (obj, "last_attempt",
+            entry != NULL ? msgtrk_recipient_report_get_last_attempt_date (entry) : NULL);
+  set_date (obj, "will_retry_until",
+            entry != NULL ? msgtrk_recipient_report_get_will_retry_until (entry) : NULL);
+  set_string (obj, "diagnostic",
+              entry != NULL ? msgtrk_recipient_report_get_diagnostic_code (entry) : NULL);
+  json_object_set_null_member (obj, "from_address");
+  json_object_set_null_member (obj, "delay_seconds");
+  set_string (obj, "error", error);
+  return obj;
+}
+
+/* The MTQP hops of a tracker run: recipient → array of hops. */
+JsonObject *
+msgtrkd_route_hops_from_route (MsgtrkRoute *route)
+{
+  JsonObject *out = json_object_new ();
+  g_auto (GStrv) recipients = msgtrk_route_list_recipients (route);
+
+  for (guint i = 0; recipients != NULL && recipients[i] != NULL; i++)
+    {
+      GPtrArray *hops = msgtrk_route_get_hops (route, recipients[i]);
+      JsonArray *array = json_array_new ();
+
+      for (guint j = 0; hops != NULL && j < hops->len; j++)
+        {
+          MsgtrkRouteHop *hop = g_ptr_array_index (hops, j);
+          const GError *error = msgtrk_route_hop_get_error (hop);
+          JsonObject *obj;
+
+          obj = hop_object ("mtqp", msgtrk_route_hop_get_server (hop),
+                            msgtrk_route_hop_get_reporting_mta (hop),
+                            msgtrk_route_hop_get_entry (hop),
+                            msgtrk_route_hop_get_arrival_date (hop),
+                            msgtrk_route_hop_is_broken (hop) && error != NULL
+                              ? error->message : NULL);
+          set_string (obj, "tls", msgtrk_route_hop_get_tls_description (hop));
+          json_array_add_object_element (array, obj);
+        }
+      json_object_set_array_member (out, recipients[i], array);
+    }
+  return out;
+}
+
+/* The MTQP hops kept in a stored route (a snapshot): recipient → array of hops. */
+JsonObject *
+msgtrkd_route_hops_from_json (const char *route_json)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *out = json_object_new ();
+  JsonNode *root;
+  JsonArray *recipients;
+
+  if (route_json == NULL || !json_parser_load_from_data (parser, route_json, -1, NULL))
+    return out;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return out;
+  recipients = json_object_get_array_member (json_node_get_object (root), "recipients");
+  for (guint i = 0; recipients != NULL && i < json_array_get_length (recipients); i++)
+    {
+      JsonObject *r = json_array_get_object_element (recipients, i);
+      const char *address;
+      JsonArray *hops;
+      JsonArray *mtqp;
+
+      if (r == NULL || !json_object_has_member (r, "address"))
+        continue;
+      address = json_object_get_string_member (r, "address");
+      hops = json_object_has_member (r, "hops") ? json_object_get_array_member (r, "hops")
+                                                : NULL;
+      if (address == NULL || hops == NULL)
+        continue;
+      mtqp = json_array_new ();
+      for (guint j = 0; j < json_array_get_length (hops); j++)
+        {
+          JsonObject *h = json_array_get_object_element (hops, j);
+          const char *source = h != NULL && json_object_has_member (h, "source")
+                                 ? json_object_get_string_member (h, "source") : NULL;
+
+          if (g_strcmp0 (source, "mtqp") == 0)
+            json_array_add_element (mtqp, json_node_copy (json_array_get_element (hops, j)));
+        }
+      json_object_set_array_member (out, address, mtqp);
+    }
+  return out;
+}
+
+/* Whether a report entry is about @address (Final- or Original-Recipient). */
+static gboolean
+entry_is_for (MsgtrkRecipientReport *entry,
+              const char            *address)
+{
+  const char *candidates[2] = {
+    msgtrk_recipient_report_get_final_recipient (entry),
+    msgtrk_recipient_report_get_original_recipient (entry),
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (candidates); i++)
+    {
+      g_autofree char *norm = msgtrk_address_normalize (candidates[i]);
+      g_autofree char *a = NULL;
+      g_autofree char *b = NULL;
+
+      if (norm == NULL)
+        continue;
+      a = g_utf8_casefold (norm, -1);
+      b = g_utf8_casefold (address, -1);
+      if (g_str_equal (a, b))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* DSN entries and the Received: chain of DSNs, appended to @hops for @address. */
+static void
+add_dsn_hops (JsonArray  *hops,
+              const char *address,
+              GPtrArray  *parsed)
+{
+  g_autoptr (GHashTable) seen_trace = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                             NULL);
+  guint n_trace = 0;
+  g_autoptr (JsonArray) trace = json_array_new ();
+
+  for (guint i = 0; parsed != NULL && i < parsed->len; i++)
+    {
+      MsgtrkdParsedReport *p = g_ptr_array_index (parsed, i);
+
+      if (!g_str_equal (p->source, "dsn"))
+        continue;
+      for (guint j = 0; j < p->reports->len; j++)
+        {
+          MsgtrkReport *report = g_ptr_array_index (p->reports, j);
+          GPtrArray *entries = msgtrk_report_get_recipients (report);
+          gboolean matched = FALSE;
+          const char *headers;
+
+          if (msgtrk_report_get_kind (report) != MSGTRK_REPORT_KIND_DELIVERY_STATUS)
+            continue;
+          for (guint k = 0; entries != NULL && k < entries->len; k++)
+            {
+              MsgtrkRecipientReport *entry = g_ptr_array_index (entries, k);
+
+              if (!entry_is_for (entry, address))
+                continue;
+              matched = TRUE;
+              json_array_add_object_element (
+                hops, hop_object ("dsn", msgtrk_report_get_reporting_mta (report),
+                                  msgtrk_report_get_reporting_mta (report), entry,
+                                  msgtrk_report_get_arrival_date (report), NULL));
+            }
+          headers = msgtrk_report_get_returned_headers (report);
+          if (!matched || headers == NULL)
+            continue;
+          {
+            g_autoptr (GError) error = NULL;
+            g_autoptr (GPtrArray) chain = msgtrk_trace_parse_headers (headers, -1, &error);
+
+            if (chain == NULL)
+              {
+                g_debug ("returned headers of a DSN: %s", error->message);
+                continue;
+              }
+            for (guint k = 0; k < chain->len && n_trace < MSGTRKD_ROUTE_MAX_TRACE_HOPS; k++)
+              {
+                MsgtrkHop *hop = g_ptr_array_index (chain, k);
+                const char *raw = msgtrk_hop_get_raw (hop);
+                JsonObject *obj;
+
+                if (raw != NULL && !g_hash_table_add (seen_trace, g_strdup (raw)))
+                  continue;
+                obj = hop_object ("trace", msgtrk_hop_get_by_host (hop), NULL, NULL,
+                                  msgtrk_hop_get_date (hop), NULL);
+                set_string (obj, "from_address", msgtrk_hop_get_from_address (hop));
+                if (msgtrk_hop_has_delay (hop))
+                  json_object_set_int_member (obj, "delay_seconds", msgtrk_hop_get_delay (hop));
+                set_string (obj, "from_host", msgtrk_hop_get_from_helo (hop) != NULL
+                                                ? msgtrk_hop_get_from_helo (hop)
+                                                : msgtrk_hop_get_from_host (hop));
+                json_array_add_object_element (trace, obj);
+                n_trace++;
+              }
+          }
+        }
+    }
+  for (guint i = 0; i < json_array_get_length (trace); i++)
+    json_array_add_element (hops, json_node_copy (json_array_get_element (trace, i)));
+}
+
+/* The recipients to show: the message's, then any learnt from reports or the route. */
+static GPtrArray *
+collect_recipients (const MsgtrkdMessage *message,
+                    MsgtrkStatus         *status,
+                    JsonObject           *mtqp_hops)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_auto (GStrv) learnt = status != NULL ? msgtrk_status_list_recipients (status) : NULL;
+  g_autoptr (GList) members = mtqp_hops != NULL ? json_object_get_members (mtqp_hops) : NULL;
+  GPtrArray *all = g_ptr_array_new ();
+
+  for (guint i = 0; message->recipients != NULL && message->recipients[i] != NULL; i++)
+    g_ptr_array_add (all, message->recipients[i]);
+  for (guint i = 0; learnt != NULL && learnt[i] != NULL; i++)
+    g_ptr_array_add (all, learnt[i]);
+  for (GList *l = members; l != NULL; l = l->next)
+    g_ptr_array_add (all, l->data);
+  for (guint i = 0; i < all->len; i++)
+    {
+      g_autofree char *norm = msgtrk_address_normalize (g_ptr_array_index (all, i));
+
+      if (norm == NULL)
+        continue;
+      if (g_hash_table_add (seen, g_utf8_casefold (norm, -1)))
+        g_ptr_array_add (out, g_steal_pointer (&norm));
+    }
+  g_ptr_array_unref (all);
+  return out;
+}
+
+static char *
+to_json (JsonNode *node)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+
+  json_generator_set_root (gen, node);
+  return json_generator_to_data (gen, NULL);
+}
+
+/* GetRoute's JSON. @with_poll_times FALSE leaves last_poll/next_poll null (snapshots). */
+char *
+msgtrkd_route_build_json (const MsgtrkdMessage *message,
+                          MsgtrkStatus         *status,
+                          JsonObject           *mtqp_hops,
+                          GPtrArray            *parsed,
+                          GPtrArray            *events,
+                          const char * const   *warnings,
+                          gboolean              with_poll_times)
+{
+  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  JsonObject *obj = json_object_new ();
+  JsonArray *recipients = json_array_new ();
+  JsonArray *event_array = json_array_new ();
+  JsonArray *warning_array = json_array_new ();
+  g_autoptr (GPtrArray) addresses = collect_recipients (message, status, mtqp_hops);
+
+  json_node_take_object (root, obj);
+  set_string (obj, "envid", message->envid);
+  set_string (obj, "message_id", message->message_id);
+  set_string (obj, "subject", message->subject);
+  set_string (obj, "sender", message->sender);
+  set_time (obj, "sent", message->committed_at);
+  set_string (obj, "tracking", message->tracking);
+  set_string (obj, "submission_host", message->submission_host);
+  set_string (obj, "offered", message->offered);
+  set_string (obj, "state", message->state);
+  set_string (obj, "summary", message->summary);
+  json_object_set_boolean_member (obj, "final", message->final);
+  set_time (obj, "last_poll", with_poll_times ? message->last_poll_at : 0);
+  set_time (obj, "next_poll", with_poll_times ? message->next_poll_at : 0);
+
+  for (guint i = 0; i < addresses->len; i++)
+    {
+      const char *address = g_ptr_array_index (addresses, i);
+      JsonObject *r = json_object_new ();
+      JsonArray *hops = json_array_new ();
+      MsgtrkRecipientState state = MSGTRK_RECIPIENT_STATE_UNKNOWN;
+
+      if (status != NULL)
+        state = msgtrk_status_get_recipient_state (status, address);
+      json_object_set_string_member (r, "address", address);
+      json_object_set_string_member (r, "state", msgtrk_recipient_state_to_string (state));
+      if (mtqp_hops != NULL)
+        {
+          g_autoptr (GList) members = json_object_get_members (mtqp_hops);
+
+          for (GList *l = members; l != NULL; l = l->next)
+            {
+              JsonArray *mh;
+
+              if (g_ascii_strcasecmp (l->data, address) != 0)
+                continue;
+              mh = json_object_get_array_member (mtqp_hops, l->data);
+              for (guint j = 0; mh != NULL && j < json_array_get_length (mh); j++)
+                json_array_add_element (hops, json_node_copy (json_array_get_element (mh, j)));
+              break;
+            }
+        }
+      add_dsn_hops (hops, address, parsed);
+      json_object_set_array_member (r, "hops", hops);
+      json_array_add_object_element (recipients, r);
+    }
+  json_object_set_array_member (obj, "recipients", recipients);
+
+  for (guint i = 0; events != NULL && i < events->len; i++)
+    {
+      MsgtrkdEvent *ev = g_ptr_array_index (events, i);
+      JsonObject *e = json_object_new ();
+
+      set_time (e, "at", ev->at);
+      set_string (e, "source", ev->source);
+      set_string (e, "text", ev->text);
+      json_array_add_object_element (event_array, e);
+    }
+  json_object_set_array_member (obj, "events", event_array);
+  for (guint i = 0; warnings != NULL && warnings[i] != NULL; i++)
+    json_array_add_string_element (warning_array, warnings[i]);
+  json_object_set_array_member (obj, "warnings", warning_array);
+  return to_json (root);
+}
+
+/* List's JSON: the messages as given (the store returns them newest first). */
+char *
+msgtrkd_route_list_json (GPtrArray *messages)
+{
+  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+  JsonArray *array = json_array_new ();
+
+  json_node_take_array (root, array);
+  for (guint i = 0; messages != NULL && i < messages->len; i++)
+    {
+      MsgtrkdMessage *m = g_ptr_array_index (messages, i);
+      JsonObject *obj = json_object_new ();
+      JsonArray *rcpts = json_array_new ();
+
+      set_string (obj, "envid", m->envid);
+      set_string (obj, "message_id", m->message_id);
+      set_string (obj, "subject", m->subject);
+      set_time (obj, "sent", m->committed_at);
+      set_string (obj, "tracking", m->tracking);
+      set_string (obj, "state", m->state);
+      set_string (obj, "summary", m->summary);
+      json_object_set_boolean_member (obj, "final", m->final);
+      for (guint j = 0; m->recipients != NULL && m->recipients[j] != NULL; j++)
+        json_array_add_string_element (rcpts, m->recipients[j]);
+      json_object_set_array_member (obj, "recipients", rcpts);
+      json_array_add_object_element (array, obj);
+    }
+  return to_json (root);
+}

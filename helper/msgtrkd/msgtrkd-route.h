@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* msgtrkd-route.h: from what the store holds about one message to its status and to the
+ * JSON of GetRoute and List (docs/dbus-api.md).
+ *
+ * Pure functions over the store's records and libmsgtrk's models: no I/O, no D-Bus. The
+ * daemon reads the records, these functions compute; so GetStatus/GetRoute never touch
+ * the network or the keyring.
+ *
+ * Route hops come from three sources: the latest tracker run (MTQP, "mtqp"), each
+ * recipient entry of a stored DSN ("dsn"), and the Received: chain in a DSN's returned
+ * headers ("trace"). The MTQP hops of the latest run are kept in the newest snapshot, so
+ * they survive a restart.
+ *
+ * Never: see or write the secret A (nothing here gets it).
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <msgtrk.h>
+
+#include "msgtrkd-store.h"
+
+G_BEGIN_DECLS
+
+/** MSGTRKD_ROUTE_MAX_TRACE_HOPS: most Received: hops shown per recipient. */
+#define MSGTRKD_ROUTE_MAX_TRACE_HOPS 64
+
+/* One stored report, parsed */
+typedef struct
+{
+  char *source;          /* (owned) "mtqp", "dsn", "mdn" */
+  char *origin;          /* (owned) (nullable) */
+  gint64 received_at;    /* unix seconds */
+  GPtrArray *reports;    /* (owned) (element-type MsgtrkReport) */
+} MsgtrkdParsedReport;
+
+void msgtrkd_parsed_report_free (MsgtrkdParsedReport *parsed);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MsgtrkdParsedReport, msgtrkd_parsed_report_free)
+
+GPtrArray    *msgtrkd_route_parse_stored     (GPtrArray *stored_reports);
+
+MsgtrkStatus *msgtrkd_route_compute_status   (const MsgtrkdMessage *message,
+                                              GPtrArray            *parsed);
+
+void          msgtrkd_route_overall          (const MsgtrkdMessage *message,
+                                              MsgtrkStatus         *status,
+                                              gboolean              have_reports,
+                                              char                **state,
+                                              char                **summary,
+                                              gboolean             *final);
+
+JsonObject   *msgtrkd_route_hops_from_route  (MsgtrkRoute *route);
+JsonObject   *msgtrkd_route_hops_from_json   (const char  *route_json);
+
+char         *msgtrkd_route_build_json       (const MsgtrkdMessage *message,
+                                              MsgtrkStatus         *status,
+                                              JsonObject           *mtqp_hops,
+                                              GPtrArray            *parsed,
+                                              GPtrArray            *events,
+                                              const char * const   *warnings,
+                                              gboolean              with_poll_times);
+
+char         *msgtrkd_route_list_json        (GPtrArray *messages);
+
+char         *msgtrkd_format_time            (gint64 unix_seconds);
+
+G_END_DECLS

@@ -1,0 +1,1665 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* msgtrkd-service.c: org.msgtrk.Tracker1 (see msgtrkd-service.h and docs/dbus-api.md).
+ *
+ * Method handlers read and write the store synchronously (local, small statements) and
+ * do everything else asynchronously: the keyring through its _async calls, MTQP through
+ * the scheduler. Handlers never keep a copy of a message across an async step and write
+ * it back: they read it again, so concurrent calls never undo each other's updates.
+ *
+ * State and summary are recomputed from every stored report after anything that may
+ * change them; StatusChanged goes out (and a notification) only when one of them changed.
+ * A route snapshot is stored when the delivery map changed.
+ *
+ * Limits: the MSGTRKD_MAX_* constants of msgtrkd-service.h, checked before any work.
+ *
+ * Never: log A, put it in an error, keep it after the call (buffers are wiped).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "msgtrk-dbus-generated.h"
+#include "msgtrk-private.h"
+#include "msgtrkd-error.h"
+#include "msgtrkd-route.h"
+#include "msgtrkd-scheduler.h"
+#include "msgtrkd-service.h"
+#include "msgtrkd-store.h"
+
+/** MSGTRKD_VIEWER_TIMEOUT_MS: how long to wait for the viewer to start and answer. */
+#define MSGTRKD_VIEWER_TIMEOUT_MS 25000
+
+#define SETTING_STARTTLS_HOSTS "starttls-hosts"
+
+struct _MsgtrkdService
+{
+  GObject parent_instance;
+
+  GApplication *app;              /* (unowned) owns us */
+  MsgtrkdStore *store;            /* (owned) */
+  MsgtrkdKeyring *keyring;        /* (owned) */
+  GSettings *settings;            /* (owned) */
+  MsgtrkMtqpClient *client;       /* (owned) */
+  MsgtrkdScheduler *scheduler;    /* (owned) */
+  MsgtrkDBusTracker1 *skeleton;   /* (owned) */
+  GDBusConnection *connection;    /* (owned) (nullable) while exported */
+  GHashTable *routes;             /* (owned) envid → RouteCache: latest MTQP hops */
+  guint first_poll;
+  gboolean held;                  /* the scheduler's hold on the application */
+  gboolean shut_down;
+};
+
+G_DEFINE_FINAL_TYPE (MsgtrkdService, msgtrkd_service, G_TYPE_OBJECT)
+
+/* The MTQP part of a message's route from its latest run (or latest snapshot). */
+typedef struct
+{
+  JsonObject *mtqp_hops;  /* (owned) recipient → array of hops */
+  GStrv warnings;         /* (owned) */
+} RouteCache;
+
+static void
+route_cache_free (RouteCache *cache)
+{
+  g_clear_pointer (&cache->mtqp_hops, json_object_unref);
+  g_strfreev (cache->warnings);
+  g_free (cache);
+}
+
+void
+msgtrkd_options_clear (MsgtrkdOptions *options)
+{
+  g_clear_pointer (&options->store_dir, g_free);
+  g_clear_pointer (&options->mtqp_overrides, g_strfreev);
+  g_clear_pointer (&options->ca_file, g_free);
+  g_clear_pointer (&options->poll_schedule, g_array_unref);
+}
+
+static gint64
+now_seconds (void)
+{
+  return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+/* ---- plumbing for method calls ---- */
+
+/* One method call in progress: holds the application (inactivity timeout restarts after
+ * each call) and the service until the reply is sent. */
+typedef struct
+{
+  MsgtrkdService *service;          /* (owned) */
+  GDBusMethodInvocation *invocation; /* (owned) */
+  char *envid;
+  char *secret;                      /* (nullable) A or a URL holding it: wiped */
+  char *authenticator;
+  char *host;
+  char *port;
+  char *label;                       /* keyring label, alive until the callback */
+  guint timeout;
+  MsgtrkdMessage *message;           /* (nullable) a message to add after the keyring */
+} Call;
+
+static Call *
+call_new (MsgtrkdService        *self,
+          GDBusMethodInvocation *invocation)
+{
+  Call *call = g_new0 (Call, 1);
+
+  call->service = g_object_ref (self);
+  call->invocation = g_object_ref (invocation);
+  g_application_hold (self->app);
+  return call;
+}
+
+static void
+call_free (Call *call)
+{
+  g_application_release (call->service->app);
+  g_object_unref (call->service);
+  g_object_unref (call->invocation);
+  g_free (call->envid);
+  msgtrk_secure_free_string (call->secret);
+  g_free (call->authenticator);
+  g_free (call->host);
+  g_free (call->port);
+  g_free (call->label);
+  g_clear_pointer (&call->message, msgtrkd_message_free);
+  g_free (call);
+}
+
+static void
+return_error (GDBusMethodInvocation *invocation,
+              GError                *error)
+{
+  if (error->domain != MSGTRKD_ERROR)
+    {
+      /* Library and GIO errors reach clients as Failed, with their message. */
+      g_dbus_method_invocation_return_error_literal (invocation, MSGTRKD_ERROR,
+                                                     MSGTRKD_ERROR_FAILED, error->message);
+      return;
+    }
+  g_dbus_method_invocation_return_gerror (invocation, error);
+}
+
+static void
+return_new_error (GDBusMethodInvocation *invocation,
+                  MsgtrkdError           code,
+                  const char            *format,
+                  ...) G_GNUC_PRINTF (3, 4);
+
+static void
+return_new_error (GDBusMethodInvocation *invocation,
+                  MsgtrkdError           code,
+                  const char            *format,
+                  ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_dbus_method_invocation_return_error_literal (invocation, MSGTRKD_ERROR, code, message);
+}
+
+static MsgtrkdMessage *
+get_message (MsgtrkdService        *self,
+             const char            *id,
+             GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  MsgtrkdMessage *m;
+
+  if (id == NULL || *id == '\0')
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("No message id given: pass an ENVID or a Message-ID"));
+      return NULL;
+    }
+  m = msgtrkd_store_get_message (self->store, id, &error);
+  if (m == NULL)
+    return_error (invocation, error);
+  return m;
+}
+
+static gboolean
+is_polled (const MsgtrkdMessage *m)
+{
+  return g_strcmp0 (m->tracking, MSGTRKD_TRACKING_MTQP) == 0
+         || g_strcmp0 (m->tracking, MSGTRKD_TRACKING_DELEGATED) == 0;
+}
+
+/* ---- status, route, events ---- */
+
+static RouteCache *
+get_route_cache (MsgtrkdService *self,
+                 const char     *envid)
+{
+  RouteCache *cache = g_hash_table_lookup (self->routes, envid);
+
+  if (cache == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *json = msgtrkd_store_get_latest_snapshot (self->store, envid, &error);
+
+      if (error != NULL)
+        g_debug ("no snapshot of %s: %s", envid, error->message);
+      cache = g_new0 (RouteCache, 1);
+      cache->mtqp_hops = msgtrkd_route_hops_from_json (json);
+      if (json != NULL)
+        {
+          g_autoptr (JsonParser) parser = json_parser_new ();
+
+          if (json_parser_load_from_data (parser, json, -1, NULL)
+              && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+            {
+              JsonObject *root = json_node_get_object (json_parser_get_root (parser));
+              JsonArray *w = json_object_has_member (root, "warnings")
+                               ? json_object_get_array_member (root, "warnings") : NULL;
+              g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+
+              for (guint i = 0; w != NULL && i < json_array_get_length (w); i++)
+                if (json_array_get_string_element (w, i) != NULL)
+                  g_strv_builder_add (b, json_array_get_string_element (w, i));
+              cache->warnings = g_strv_builder_end (b);
+            }
+        }
+      g_hash_table_insert (self->routes, g_strdup (envid), cache);
+    }
+  return cache;
+}
+
+/* The whole route JSON of a message, from the store and the MTQP cache. */
+static char *
+build_route_json (MsgtrkdService       *self,
+                  const MsgtrkdMessage *m,
+                  gboolean              with_poll_times,
+                  GError              **error)
+{
+  g_autoptr (GPtrArray) stored = NULL;
+  g_autoptr (GPtrArray) parsed = NULL;
+  g_autoptr (GPtrArray) events = NULL;
+  g_autoptr (MsgtrkStatus) status = NULL;
+  RouteCache *cache;
+
+  stored = msgtrkd_store_list_reports (self->store, m->envid, error);
+  if (stored == NULL)
+    return NULL;
+  events = msgtrkd_store_list_events (self->store, m->envid, error);
+  if (events == NULL)
+    return NULL;
+  parsed = msgtrkd_route_parse_stored (stored);
+  status = msgtrkd_route_compute_status (m, parsed);
+  cache = get_route_cache (self, m->envid);
+  return msgtrkd_route_build_json (m, status, cache->mtqp_hops, parsed, events,
+                                   (const char * const *) cache->warnings, with_poll_times);
+}
+
+static void
+add_event (MsgtrkdService *self,
+           const char     *envid,
+           const char     *source,
+           const char     *text)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!msgtrkd_store_add_event (self->store, envid, now_seconds (), source, text, &error))
+    g_warning ("Cannot record an event of %s: %s", envid, error->message);
+}
+
+/* An event, unless the newest event of the message already says the same. */
+static void
+add_event_once (MsgtrkdService *self,
+                const char     *envid,
+                const char     *source,
+                const char     *text)
+{
+  g_autoptr (GPtrArray) events = msgtrkd_store_list_events (self->store, envid, NULL);
+
+  for (guint i = 0; events != NULL && i < events->len; i++)
+    {
+      MsgtrkdEvent *ev = g_ptr_array_index (events, i);
+
+      if (g_strcmp0 (ev->text, text) == 0)
+        return;
+    }
+  add_event (self, envid, source, text);
+}
+
+static void
+notify_transition (MsgtrkdService       *self,
+                   const MsgtrkdMessage *m,
+                   const char           *old_state)
+{
+  const char *key = NULL;
+  const char *title = NULL;
+  g_autoptr (GNotification) n = NULL;
+  g_autofree char *full_title = NULL;
+
+  if (g_strcmp0 (old_state, m->state) == 0)
+    return;
+  if (g_strcmp0 (m->state, "delivered") == 0)
+    key = "notify-delivered", title = _("Delivered");
+  else if (g_strcmp0 (m->state, "delayed") == 0)
+    key = "notify-delayed", title = _("Delayed");
+  else if (g_strcmp0 (m->state, "failed") == 0)
+    key = "notify-failed", title = _("Delivery failed");
+  if (key == NULL || !g_settings_get_boolean (self->settings, key))
+    return;
+  full_title = g_strdup_printf ("%s: %s", title,
+                                m->subject != NULL && *m->subject != '\0' ? m->subject
+                                                                         : _("(no subject)"));
+  n = g_notification_new (full_title);
+  g_notification_set_body (n, m->summary);
+  g_notification_set_default_action_and_target (n, "app.show", "s", m->envid);
+  g_application_send_notification (self->app, m->envid, n);
+}
+
+/* Recompute state and summary of @envid from every stored report; store them, store a
+ * snapshot if the map changed (@snapshot), emit StatusChanged if state or summary
+ * changed. @route: a fresh tracker run, or NULL. @polled_at: sets last_poll_at if > 0. */
+static void
+recompute (MsgtrkdService *self,
+           const char     *envid,
+           MsgtrkRoute    *route,
+           gint64          polled_at,
+           gboolean        snapshot)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  g_autoptr (GPtrArray) stored = NULL;
+  g_autoptr (GPtrArray) parsed = NULL;
+  g_autoptr (MsgtrkStatus) status = NULL;
+  g_autofree char *old_state = NULL;
+  g_autofree char *old_summary = NULL;
+  char *state = NULL;
+  char *summary = NULL;
+  gboolean final = FALSE;
+  gboolean changed;
+
+  m = msgtrkd_store_get_message (self->store, envid, &error);
+  if (m == NULL)
+    {
+      g_debug ("recompute %s: %s", envid, error->message);
+      return;
+    }
+  stored = msgtrkd_store_list_reports (self->store, envid, &error);
+  if (stored == NULL)
+    {
+      g_warning ("Cannot read the reports of %s: %s", envid, error->message);
+      return;
+    }
+  parsed = msgtrkd_route_parse_stored (stored);
+  status = msgtrkd_route_compute_status (m, parsed);
+  msgtrkd_route_overall (m, status, parsed->len > 0, &state, &summary, &final);
+
+  old_state = g_steal_pointer (&m->state);
+  old_summary = g_steal_pointer (&m->summary);
+  m->state = state;
+  m->summary = summary;
+  changed = g_strcmp0 (old_state, state) != 0 || g_strcmp0 (old_summary, summary) != 0;
+  if (final)
+    {
+      m->final = TRUE;
+      m->next_poll_at = 0;
+    }
+  if (polled_at > 0)
+    m->last_poll_at = polled_at;
+  if ((m->recipients == NULL || m->recipients[0] == NULL))
+    {
+      g_auto (GStrv) learnt = msgtrk_status_list_recipients (status);
+
+      if (learnt != NULL && learnt[0] != NULL)
+        {
+          g_strfreev (m->recipients);
+          m->recipients = g_steal_pointer (&learnt);
+        }
+    }
+  if (!msgtrkd_store_update_message (self->store, m, &error))
+    {
+      g_warning ("Cannot record the status of %s: %s", envid, error->message);
+      return;
+    }
+
+  if (snapshot)
+    {
+      g_autofree char *json = build_route_json (self, m, FALSE, &error);
+      g_autofree char *latest = NULL;
+
+      if (json != NULL)
+        latest = msgtrkd_store_get_latest_snapshot (self->store, envid, NULL);
+      if (json != NULL && g_strcmp0 (json, latest) != 0
+          && !msgtrkd_store_add_snapshot (self->store, envid, now_seconds (), json, &error))
+        g_warning ("Cannot record the route of %s: %s", envid, error->message);
+      else if (json == NULL)
+        g_warning ("Cannot build the route of %s: %s", envid, error->message);
+    }
+
+  if (changed)
+    {
+      g_debug ("%s: %s (%s)", envid, m->state, m->summary);
+      msgtrk_dbus_tracker1_emit_status_changed (self->skeleton, envid, m->state, m->summary);
+      notify_transition (self, m, old_state);
+    }
+}
+
+/* ---- the scheduler's results ---- */
+
+static char *
+entry_event_text (MsgtrkReport          *report,
+                  MsgtrkRecipientReport *entry,
+                  const char            *prefix)
+{
+  GString *text = g_string_new (NULL);
+  const char *action = msgtrk_recipient_report_get_action_text (entry);
+  const char *rcpt = msgtrk_recipient_report_get_final_recipient (entry);
+  const char *status = msgtrk_recipient_report_get_status (entry);
+  const char *remote = msgtrk_recipient_report_get_remote_mta (entry);
+  const char *mta = msgtrk_report_get_reporting_mta (report);
+
+  if (mta == NULL)
+    mta = msgtrk_report_get_reporting_ua (report);
+  if (action == NULL && msgtrk_recipient_report_get_disposition_text (entry) != NULL)
+    action = msgtrk_recipient_report_get_disposition_text (entry);
+  g_string_append_printf (text, "%s%s: %s %s", prefix, mta != NULL ? mta : "?",
+                          rcpt != NULL ? rcpt : "?", action != NULL ? action : "?");
+  if (status != NULL)
+    g_string_append_printf (text, " %s", status);
+  if (remote != NULL && msgtrk_recipient_report_get_action (entry) == MSGTRK_ACTION_TRANSFERRED)
+    g_string_append_printf (text, " to %s", remote);
+  return g_string_free (text, FALSE);
+}
+
+static void
+poll_done (const char   *envid,
+           MsgtrkRoute  *route,
+           const GError *error,
+           gpointer      user_data)
+{
+  MsgtrkdService *self = user_data;
+  gint64 now = now_seconds ();
+
+  if (self->shut_down)
+    return;
+  if (route == NULL)
+    {
+      g_autofree char *text = NULL;
+
+      if (g_error_matches (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING))
+        {
+          g_autoptr (MsgtrkdMessage) m = msgtrkd_store_get_message (self->store, envid, NULL);
+
+          text = g_strdup (_("The tracking secret is missing from the keyring: tracking stopped"));
+          if (m != NULL)
+            {
+              m->next_poll_at = 0;
+              if (!msgtrkd_store_update_message (self->store, m, NULL))
+                g_warning ("Cannot stop polling %s", envid);
+            }
+        }
+      else if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE))
+        text = g_strdup_printf (_("Warning: %s"), error->message);
+      else
+        text = g_strdup_printf (_("Tracking failed: %s"), error->message);
+      g_message ("%s: %s", envid, text);
+      add_event_once (self, envid, "local", text);
+      recompute (self, envid, NULL, now, FALSE);
+      msgtrkd_scheduler_reschedule (self->scheduler);
+      return;
+    }
+
+  {
+    GPtrArray *reports = msgtrk_route_get_reports (route);
+    g_autoptr (GStrvBuilder) warnings = g_strv_builder_new ();
+    g_auto (GStrv) recipients = msgtrk_route_list_recipients (route);
+    RouteCache *cache;
+
+    for (guint i = 0; reports != NULL && i < reports->len; i++)
+      {
+        MsgtrkReport *report = g_ptr_array_index (reports, i);
+        g_autoptr (GPtrArray) one = g_ptr_array_new ();
+        g_autoptr (GBytes) entity = NULL;
+        g_autoptr (GError) local_error = NULL;
+        gboolean is_new = FALSE;
+        GPtrArray *entries;
+
+        g_ptr_array_add (one, report);
+        entity = msgtrk_report_build_tracking_entity (one, &local_error);
+        if (entity == NULL)
+          {
+            g_warning ("Cannot keep a report of %s: %s", envid, local_error->message);
+            continue;
+          }
+        if (!msgtrkd_store_add_report (self->store, envid, "mtqp",
+                                       msgtrk_report_get_reporting_mta (report), now, entity,
+                                       &is_new, &local_error))
+          {
+            g_warning ("Cannot store a report of %s: %s", envid, local_error->message);
+            continue;
+          }
+        if (!is_new)
+          continue;
+        entries = msgtrk_report_get_recipients (report);
+        for (guint j = 0; entries != NULL && j < entries->len; j++)
+          {
+            g_autofree char *text = entry_event_text (report, g_ptr_array_index (entries, j),
+                                                      "");
+
+            /* A delayed hop answers anew at each poll: one event per distinct word. */
+            add_event_once (self, envid, "mtqp", text);
+          }
+      }
+
+    /* A TLS downgrade (or another broken link) is a warning on the map and an event. */
+    for (guint i = 0; recipients != NULL && recipients[i] != NULL; i++)
+      {
+        GPtrArray *hops = msgtrk_route_get_hops (route, recipients[i]);
+
+        for (guint j = 0; hops != NULL && j < hops->len; j++)
+          {
+            MsgtrkRouteHop *hop = g_ptr_array_index (hops, j);
+            const GError *e = msgtrk_route_hop_get_error (hop);
+            g_autofree char *text = NULL;
+
+            if (!msgtrk_route_hop_is_broken (hop) || e == NULL
+                || !g_error_matches (e, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE))
+              continue;
+            text = g_strdup_printf (_("Warning: %s: %s"), msgtrk_route_hop_get_server (hop),
+                                    e->message);
+            g_strv_builder_add (warnings, text);
+            add_event_once (self, envid, "local", text);
+          }
+      }
+
+    cache = g_new0 (RouteCache, 1);
+    cache->mtqp_hops = msgtrkd_route_hops_from_route (route);
+    cache->warnings = g_strv_builder_end (warnings);
+    g_hash_table_replace (self->routes, g_strdup (envid), cache);
+  }
+  recompute (self, envid, route, now, TRUE);
+  msgtrkd_scheduler_reschedule (self->scheduler);
+}
+
+static void
+scheduler_busy (gboolean busy,
+                gpointer user_data)
+{
+  MsgtrkdService *self = user_data;
+
+  /* Held while a poll is scheduled or running: tracking goes on with no client. */
+  if (busy && !self->held)
+    {
+      g_application_hold (self->app);
+      self->held = TRUE;
+    }
+  else if (!busy && self->held)
+    {
+      self->held = FALSE;
+      g_application_release (self->app);
+    }
+}
+
+/* ---- Prepare ---- */
+
+/* A normalised address with a non-empty local part and domain, or NULL. */
+static char *
+normalize_mailbox (const char *address)
+{
+  g_autofree char *norm = NULL;
+  const char *at;
+
+  if (address == NULL || strlen (address) > MSGTRKD_MAX_FIELD_LENGTH)
+    return NULL;
+  norm = msgtrk_address_normalize (address);
+  if (norm == NULL)
+    return NULL;
+  at = strrchr (norm, '@');
+  if (at == NULL || at == norm || at[1] == '\0' || strpbrk (norm, " \t<>") != NULL)
+    return NULL;
+  return g_steal_pointer (&norm);
+}
+
+static gboolean
+valid_host (const char *host)
+{
+  if (host == NULL || *host == '\0' || strlen (host) > 255)
+    return FALSE;
+  for (const char *p = host; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("-._:[]", *p) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static char *
+strip_message_id (const char *message_id)
+{
+  g_autofree char *text = g_strstrip (g_strdup (message_id != NULL ? message_id : ""));
+  gsize len = strlen (text);
+
+  if (len >= 2 && text[0] == '<' && text[len - 1] == '>')
+    {
+      text[len - 1] = '\0';
+      memmove (text, text + 1, len - 1);
+    }
+  if (*text == '\0')
+    return NULL;
+  return g_steal_pointer (&text);
+}
+
+static void
+deleted_in_background (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      data)
+{
+  g_autofree char *envid = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!msgtrkd_keyring_delete_finish (MSGTRKD_KEYRING (source), result, &error))
+    g_debug ("The secret of %s was not deleted: %s", envid, error->message);
+}
+
+/* Delete A of @envid; nobody waits (the copy of @envid lives until the callback). */
+static void
+delete_in_background (MsgtrkdService *self,
+                      const char     *envid)
+{
+  char *copy = g_strdup (envid);
+
+  msgtrkd_keyring_delete_async (self->keyring, copy, NULL, deleted_in_background, copy);
+}
+
+static void
+prepare_stored (GObject      *source,
+                GAsyncResult *result,
+                gpointer      data)
+{
+  Call *call = data;
+  MsgtrkdService *self = call->service;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  msgtrk_secure_free_string (g_steal_pointer (&call->secret));
+  if (!msgtrkd_keyring_store_finish (MSGTRKD_KEYRING (source), result, &error))
+    {
+      g_message ("Prepare: the tracking secret could not be stored: %s", error->message);
+      return_error (call->invocation, error);
+      call_free (call);
+      return;
+    }
+  if (!msgtrkd_store_add_message (self->store, call->message, &error))
+    {
+      delete_in_background (self, call->envid);
+      return_error (call->invocation, error);
+      call_free (call);
+      return;
+    }
+  text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Prepared for %u recipient",
+                                       "Prepared for %u recipients",
+                                       g_strv_length (call->message->recipients)),
+                          g_strv_length (call->message->recipients));
+  add_event (self, call->envid, "local", text);
+  msgtrk_dbus_tracker1_emit_status_changed (self->skeleton, call->envid, call->message->state,
+                                            call->message->summary);
+  msgtrk_dbus_tracker1_complete_prepare (self->skeleton, call->invocation, call->envid,
+                                         call->authenticator, call->timeout);
+  call_free (call);
+}
+
+static gboolean
+handle_prepare (MsgtrkDBusTracker1    *skeleton,
+                GDBusMethodInvocation *invocation,
+                const char            *sender,
+                const char * const    *recipients,
+                const char            *message_id,
+                const char            *subject,
+                const char            *submission_host,
+                MsgtrkdService        *self)
+{
+  g_autofree char *norm_sender = normalize_mailbox (sender);
+  g_autoptr (GStrvBuilder) rcpts = g_strv_builder_new ();
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkSecret) secret = NULL;
+  g_autofree char *domain = NULL;
+  MsgtrkdMessage *m;
+  Call *call;
+  guint n = 0;
+
+  if (norm_sender == NULL)
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (sender, 100);
+
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("The sender “%s” is not a mail address with a domain"), quoted);
+      return TRUE;
+    }
+  if (recipients == NULL || recipients[0] == NULL)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("A tracked message needs at least one recipient"));
+      return TRUE;
+    }
+  if (g_strv_length ((char **) recipients) > MSGTRKD_MAX_RECIPIENTS)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("A tracked message can have at most %d recipients"),
+                        MSGTRKD_MAX_RECIPIENTS);
+      return TRUE;
+    }
+  for (guint i = 0; recipients[i] != NULL; i++)
+    {
+      g_autofree char *norm = normalize_mailbox (recipients[i]);
+
+      if (norm == NULL)
+        {
+          g_autofree char *quoted = msgtrk_str_escape_for_error (recipients[i], 100);
+
+          return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                            _("The recipient “%s” is not a mail address with a domain"),
+                            quoted);
+          return TRUE;
+        }
+      if (g_hash_table_add (seen, g_utf8_casefold (norm, -1)))
+        {
+          g_strv_builder_add (rcpts, norm);
+          n++;
+        }
+    }
+  if (!valid_host (submission_host))
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (submission_host, 100);
+
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("The submission server “%s” is not a host name"), quoted);
+      return TRUE;
+    }
+  if ((message_id != NULL && strlen (message_id) > MSGTRKD_MAX_FIELD_LENGTH)
+      || (subject != NULL && strlen (subject) > MSGTRKD_MAX_FIELD_LENGTH)
+      || (subject != NULL && !g_utf8_validate (subject, -1, NULL))
+      || (message_id != NULL && !g_utf8_validate (message_id, -1, NULL)))
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("The subject or Message-ID is not UTF-8 or longer than %d bytes"),
+                        MSGTRKD_MAX_FIELD_LENGTH);
+      return TRUE;
+    }
+
+  domain = g_strdup (strrchr (norm_sender, '@') + 1);
+  call = call_new (self, invocation);
+  call->envid = msgtrk_envid_generate (domain, &error);
+  if (call->envid == NULL)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT, "%s", error->message);
+      call_free (call);
+      return TRUE;
+    }
+  secret = msgtrk_secret_generate (&error);
+  if (secret == NULL)
+    {
+      return_error (invocation, error);
+      call_free (call);
+      return TRUE;
+    }
+  call->secret = msgtrk_secret_to_base64 (secret);
+  call->authenticator = msgtrk_secret_compute_authenticator (secret);
+  call->timeout = g_settings_get_uint (self->settings, "mtrk-timeout");
+
+  m = msgtrkd_message_new ();
+  m->envid = g_strdup (call->envid);
+  m->message_id = strip_message_id (message_id);
+  m->subject = subject != NULL && *subject != '\0' ? g_strdup (subject) : NULL;
+  m->sender = g_strdup (norm_sender);
+  m->recipients = g_strv_builder_end (rcpts);
+  m->submission_host = g_ascii_strdown (submission_host, -1);
+  m->tracking = g_strdup (MSGTRKD_TRACKING_PENDING);
+  m->mtrk_timeout = call->timeout;
+  m->prepared_at = now_seconds ();
+  m->state = g_strdup ("sending");
+  m->summary = g_strdup (_("Sending…"));
+  call->message = m;
+
+  call->label = g_strdup_printf (_("Tracking secret for “%s”"),
+                                 m->subject != NULL ? m->subject : call->envid);
+  msgtrkd_keyring_store_async (self->keyring, call->envid, call->secret, call->label, NULL,
+                               prepare_stored, call);
+  return TRUE;
+}
+
+/* ---- Committed, Aborted ---- */
+
+static gboolean
+handle_committed (MsgtrkDBusTracker1    *skeleton,
+                  GDBusMethodInvocation *invocation,
+                  const char            *envid,
+                  const char * const    *offered,
+                  const char            *server_reply,
+                  MsgtrkdService        *self)
+{
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
+  g_auto (GStrv) keywords = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *reply = NULL;
+  g_autofree char *text = NULL;
+  gint64 now = now_seconds ();
+
+  if (offered != NULL && g_strv_length ((char **) offered) > MSGTRKD_MAX_CAPABILITIES)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("At most %d EHLO keywords are accepted"), MSGTRKD_MAX_CAPABILITIES);
+      return TRUE;
+    }
+  if (server_reply != NULL && strlen (server_reply) > MSGTRKD_MAX_REPLY_LENGTH)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("The server reply is longer than %d bytes"), MSGTRKD_MAX_REPLY_LENGTH);
+      return TRUE;
+    }
+  m = get_message (self, envid, invocation);
+  if (m == NULL)
+    return TRUE;
+  if (g_strcmp0 (m->tracking, MSGTRKD_TRACKING_PENDING) != 0)
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (m->envid, 120);
+
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("The message “%s” is not waiting to be sent (tracking: %s)"), quoted,
+                        m->tracking);
+      return TRUE;
+    }
+
+  {
+    static const char *const none[] = { NULL };
+
+    caps = msgtrk_smtp_capabilities_new_from_keywords (offered != NULL ? offered : none);
+  }
+  keywords = msgtrk_smtp_capabilities_list_keywords (caps);
+  reply = g_strstrip (g_strdup (server_reply != NULL ? server_reply : ""));
+  if (!g_utf8_validate (reply, -1, NULL))
+    {
+      g_free (reply);
+      reply = g_utf8_make_valid (server_reply, -1);
+    }
+  for (char *p = reply; *p != '\0'; p++)
+    if ((guchar) *p < 0x20)
+      *p = ' ';
+
+  g_free (m->offered);
+  m->offered = g_strjoinv (" ", keywords);
+  g_free (m->server_reply);
+  m->server_reply = *reply != '\0' ? g_strdup (reply) : NULL;
+  m->committed_at = now;
+  m->expires_at = now + m->mtrk_timeout;
+  g_free (m->tracking);
+  if (msgtrk_smtp_capabilities_has (caps, "MTRK"))
+    {
+      m->tracking = g_strdup (MSGTRKD_TRACKING_MTQP);
+      m->next_poll_at = now + self->first_poll;
+      m->poll_count = 0;
+    }
+  else if (msgtrk_smtp_capabilities_has (caps, "DSN"))
+    m->tracking = g_strdup (MSGTRKD_TRACKING_DSN);
+  else
+    m->tracking = g_strdup (MSGTRKD_TRACKING_NONE);
+  if (!msgtrkd_store_update_message (self->store, m, &error))
+    {
+      return_error (invocation, error);
+      return TRUE;
+    }
+  if (*reply != '\0')
+    text = g_strdup_printf (_("Sent to %s (%s)"), m->submission_host, reply);
+  else
+    text = g_strdup_printf (_("Sent to %s"), m->submission_host);
+  add_event (self, m->envid, "local", text);
+  if (g_str_equal (m->tracking, MSGTRKD_TRACKING_NONE))
+    {
+      g_autofree char *none_text = g_strdup_printf (_("%s offered neither MTRK nor DSN"),
+                                                    m->submission_host);
+
+      add_event (self, m->envid, "local", none_text);
+    }
+  recompute (self, m->envid, NULL, 0, FALSE);
+  msgtrkd_scheduler_reschedule (self->scheduler);
+  msgtrk_dbus_tracker1_complete_committed (skeleton, invocation);
+  return TRUE;
+}
+
+static void
+aborted_deleted (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      data)
+{
+  Call *call = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!msgtrkd_keyring_delete_finish (MSGTRKD_KEYRING (source), result, &error))
+    g_debug ("Aborted %s: the secret was not deleted: %s", call->envid, error->message);
+  msgtrk_dbus_tracker1_complete_aborted (call->service->skeleton, call->invocation);
+  call_free (call);
+}
+
+static gboolean
+handle_aborted (MsgtrkDBusTracker1    *skeleton,
+                GDBusMethodInvocation *invocation,
+                const char            *envid,
+                const char            *reason,
+                MsgtrkdService        *self)
+{
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *clean = NULL;
+  Call *call;
+
+  if (reason != NULL && strlen (reason) > MSGTRKD_MAX_REPLY_LENGTH)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("The reason is longer than %d bytes"), MSGTRKD_MAX_REPLY_LENGTH);
+      return TRUE;
+    }
+  m = get_message (self, envid, invocation);
+  if (m == NULL)
+    return TRUE;
+  g_free (m->tracking);
+  m->tracking = g_strdup (MSGTRKD_TRACKING_ABORTED);
+  m->final = TRUE;
+  m->next_poll_at = 0;
+  if (!msgtrkd_store_update_message (self->store, m, &error))
+    {
+      return_error (invocation, error);
+      return TRUE;
+    }
+  clean = g_utf8_make_valid (reason != NULL ? reason : "", -1);
+  for (char *p = clean; *p != '\0'; p++)
+    if ((guchar) *p < 0x20)
+      *p = ' ';
+  g_strstrip (clean);
+  text = *clean != '\0' ? g_strdup_printf (_("Not sent: %s"), clean) : g_strdup (_("Not sent"));
+  add_event (self, m->envid, "local", text);
+  msgtrkd_scheduler_cancel (self->scheduler, m->envid);
+  recompute (self, m->envid, NULL, 0, FALSE);
+  msgtrkd_scheduler_reschedule (self->scheduler);
+
+  call = call_new (self, invocation);
+  call->envid = g_strdup (m->envid);
+  /* call->envid, not m->envid: it must live until the callback. */
+  msgtrkd_keyring_delete_async (self->keyring, call->envid, NULL, aborted_deleted, call);
+  return TRUE;
+}
+
+/* ---- Track, GetStatus, GetRoute, List ---- */
+
+static gboolean
+handle_track (MsgtrkDBusTracker1    *skeleton,
+              GDBusMethodInvocation *invocation,
+              const char            *id,
+              MsgtrkdService        *self)
+{
+  g_autoptr (MsgtrkdMessage) m = get_message (self, id, invocation);
+
+  if (m == NULL)
+    return TRUE;
+  if (!is_polled (m))
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_NOT_TRACKABLE,
+                        _("This message cannot be tracked over MTQP (tracking: %s)"),
+                        m->tracking);
+      return TRUE;
+    }
+  if (m->expires_at > 0 && now_seconds () >= m->expires_at)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_NOT_TRACKABLE,
+                        _("The servers no longer keep tracking information for this message "
+                          "(its tracking time has passed)"));
+      return TRUE;
+    }
+  msgtrkd_scheduler_poll_now (self->scheduler, m->envid);
+  msgtrk_dbus_tracker1_complete_track (skeleton, invocation);
+  return TRUE;
+}
+
+static gboolean
+handle_get_status (MsgtrkDBusTracker1    *skeleton,
+                   GDBusMethodInvocation *invocation,
+                   const char * const    *ids,
+                   MsgtrkdService        *self)
+{
+  GVariantBuilder builder;
+
+  if (ids != NULL && g_strv_length ((char **) ids) > MSGTRKD_MAX_STATUS_IDS)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("At most %d ids per call"), MSGTRKD_MAX_STATUS_IDS);
+      return TRUE;
+    }
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssss)"));
+  for (guint i = 0; ids != NULL && ids[i] != NULL; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsgtrkdMessage) m = NULL;
+
+      if (*ids[i] != '\0')
+        m = msgtrkd_store_get_message (self->store, ids[i], &error);
+      if (m == NULL && error != NULL
+          && !g_error_matches (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND))
+        {
+          g_variant_builder_clear (&builder);
+          return_error (invocation, error);
+          return TRUE;
+        }
+      g_variant_builder_add (&builder, "(ssss)", ids[i], m != NULL ? m->envid : "",
+                             m != NULL && m->state != NULL ? m->state : "",
+                             m != NULL && m->summary != NULL ? m->summary : "");
+    }
+  msgtrk_dbus_tracker1_complete_get_status (skeleton, invocation,
+                                            g_variant_builder_end (&builder));
+  return TRUE;
+}
+
+static gboolean
+handle_get_route (MsgtrkDBusTracker1    *skeleton,
+                  GDBusMethodInvocation *invocation,
+                  const char            *id,
+                  MsgtrkdService        *self)
+{
+  g_autoptr (MsgtrkdMessage) m = get_message (self, id, invocation);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *json = NULL;
+
+  if (m == NULL)
+    return TRUE;
+  json = build_route_json (self, m, TRUE, &error);
+  if (json == NULL)
+    {
+      return_error (invocation, error);
+      return TRUE;
+    }
+  msgtrk_dbus_tracker1_complete_get_route (skeleton, invocation, json);
+  return TRUE;
+}
+
+static gboolean
+handle_list (MsgtrkDBusTracker1    *skeleton,
+             GDBusMethodInvocation *invocation,
+             MsgtrkdService        *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) messages = msgtrkd_store_list_messages (self->store, &error);
+  g_autofree char *json = NULL;
+
+  if (messages == NULL)
+    {
+      return_error (invocation, error);
+      return TRUE;
+    }
+  json = msgtrkd_route_list_json (messages);
+  msgtrk_dbus_tracker1_complete_list (skeleton, invocation, json);
+  return TRUE;
+}
+
+/* ---- ExportUrl, ImportUrl ---- */
+
+static void
+export_looked_up (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  Call *call = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkUrl) url = NULL;
+  char *secret;
+  guint64 port = MSGTRK_MTQP_PORT;
+
+  secret = msgtrkd_keyring_lookup_finish (MSGTRKD_KEYRING (source), result, &error);
+  if (secret == NULL)
+    {
+      return_error (call->invocation, error);
+      call_free (call);
+      return;
+    }
+  if (call->port != NULL)
+    g_ascii_string_to_unsigned (call->port, 10, 1, 65535, &port, NULL);
+  url = msgtrk_url_new (call->host, (guint16) port, call->envid, secret, &error);
+  msgtrk_secure_free_string (secret);
+  if (url == NULL)
+    {
+      return_error (call->invocation, error);
+      call_free (call);
+      return;
+    }
+  call->secret = msgtrk_url_to_string (url);
+  msgtrk_dbus_tracker1_complete_export_url (call->service->skeleton, call->invocation,
+                                            call->secret);
+  call_free (call);
+}
+
+static gboolean
+handle_export_url (MsgtrkDBusTracker1    *skeleton,
+                   GDBusMethodInvocation *invocation,
+                   const char            *id,
+                   MsgtrkdService        *self)
+{
+  g_autoptr (MsgtrkdMessage) m = get_message (self, id, invocation);
+  Call *call;
+
+  if (m == NULL)
+    return TRUE;
+  if (!is_polled (m) || m->submission_host == NULL)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_NOT_TRACKABLE,
+                        _("This message cannot be tracked over MTQP (tracking: %s), so there "
+                          "is no tracking link to share"), m->tracking);
+      return TRUE;
+    }
+  call = call_new (self, invocation);
+  call->envid = g_strdup (m->envid);
+  call->host = g_strdup (m->submission_host);
+  call->port = g_strdup (m->mtqp_port);
+  msgtrkd_keyring_lookup_async (self->keyring, call->envid, NULL, export_looked_up, call);
+  return TRUE;
+}
+
+static void
+import_stored (GObject      *source,
+               GAsyncResult *result,
+               gpointer      data)
+{
+  Call *call = data;
+  MsgtrkdService *self = call->service;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  msgtrk_secure_free_string (g_steal_pointer (&call->secret));
+  if (!msgtrkd_keyring_store_finish (MSGTRKD_KEYRING (source), result, &error))
+    {
+      return_error (call->invocation, error);
+      call_free (call);
+      return;
+    }
+  if (!msgtrkd_store_add_message (self->store, call->message, &error))
+    {
+      delete_in_background (self, call->envid);
+      return_error (call->invocation, error);
+      call_free (call);
+      return;
+    }
+  text = g_strdup_printf (_("Imported from a tracking link for %s"), call->host);
+  add_event (self, call->envid, "local", text);
+  msgtrk_dbus_tracker1_emit_status_changed (self->skeleton, call->envid, call->message->state,
+                                            call->message->summary);
+  msgtrkd_scheduler_poll_now (self->scheduler, call->envid);
+  msgtrkd_scheduler_reschedule (self->scheduler);
+  msgtrk_dbus_tracker1_complete_import_url (self->skeleton, call->invocation, call->envid);
+  call_free (call);
+}
+
+static gboolean
+handle_import_url (MsgtrkDBusTracker1    *skeleton,
+                   GDBusMethodInvocation *invocation,
+                   const char            *text,
+                   MsgtrkdService        *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkUrl) url = msgtrk_url_parse (text, &error);
+  g_autoptr (MsgtrkdMessage) known = NULL;
+  MsgtrkdMessage *m;
+  Call *call;
+  gint64 now = now_seconds ();
+
+  if (url == NULL)
+    {
+      /* The URL parser never quotes the secret in its messages. */
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT, "%s", error->message);
+      return TRUE;
+    }
+  known = msgtrkd_store_get_message (self->store, msgtrk_url_get_envid (url), &error);
+  if (known != NULL)
+    {
+      msgtrk_dbus_tracker1_complete_import_url (skeleton, invocation, known->envid);
+      return TRUE;
+    }
+  if (!g_error_matches (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND))
+    {
+      return_error (invocation, error);
+      return TRUE;
+    }
+
+  call = call_new (self, invocation);
+  call->envid = g_strdup (msgtrk_url_get_envid (url));
+  call->host = g_ascii_strdown (msgtrk_url_get_host (url), -1);
+  call->secret = g_strdup (msgtrk_url_get_secret (url));
+  if (msgtrk_url_get_port (url) != MSGTRK_MTQP_PORT)
+    call->port = g_strdup_printf ("%u", (guint) msgtrk_url_get_port (url));
+
+  m = msgtrkd_message_new ();
+  m->envid = g_strdup (call->envid);
+  m->recipients = g_new0 (char *, 1);
+  m->submission_host = g_strdup (call->host);
+  m->mtqp_port = g_strdup (call->port);
+  m->tracking = g_strdup (MSGTRKD_TRACKING_DELEGATED);
+  m->mtrk_timeout = g_settings_get_uint (self->settings, "mtrk-timeout");
+  m->prepared_at = now;
+  m->expires_at = now + m->mtrk_timeout;
+  m->next_poll_at = now;
+  m->state = g_strdup (msgtrk_recipient_state_to_string (MSGTRK_RECIPIENT_STATE_IN_TRANSIT));
+  m->summary = g_strdup (_("In transit"));
+  call->message = m;
+
+  call->label = g_strdup_printf (_("Tracking secret for a delegated message (%s)"),
+                                 call->envid);
+  msgtrkd_keyring_store_async (self->keyring, call->envid, call->secret, call->label, NULL,
+                               import_stored, call);
+  return TRUE;
+}
+
+/* ---- IngestReport ---- */
+
+static MsgtrkdMessage *
+match_report (MsgtrkdService *self,
+              MsgtrkReport   *report)
+{
+  const char *ids[2] = { msgtrk_report_get_envid (report),
+                         msgtrk_report_get_original_message_id (report) };
+
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      MsgtrkdMessage *m;
+
+      if (ids[i] == NULL || *ids[i] == '\0')
+        continue;
+      m = msgtrkd_store_get_message (self->store, ids[i], NULL);
+      if (m != NULL)
+        return m;
+    }
+  return NULL;
+}
+
+static gboolean
+handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
+                      GDBusMethodInvocation *invocation,
+                      const char            *unused_bytestring,
+                      MsgtrkdService        *self)
+{
+  /* "ay" arrives as a bytestring cut at the first NUL: take the whole array instead. */
+  g_autoptr (GVariant) child = g_variant_get_child_value (
+    g_dbus_method_invocation_get_parameters (invocation), 0);
+  g_autoptr (GBytes) raw = g_variant_get_data_as_bytes (child);
+  g_autoptr (GPtrArray) reports = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  MsgtrkReport *first;
+  const char *source;
+  const char *origin;
+  gboolean is_new = FALSE;
+
+  if (g_bytes_get_size (raw) > MSGTRKD_MAX_REPORT_SIZE)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("The report is larger than %d bytes"), MSGTRKD_MAX_REPORT_SIZE);
+      return TRUE;
+    }
+  reports = msgtrk_report_parse_entity (raw, &error);
+  if (reports == NULL || reports->len == 0)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT, "%s",
+                        error != NULL ? error->message : _("The message holds no report"));
+      return TRUE;
+    }
+  for (guint i = 0; i < reports->len && m == NULL; i++)
+    m = match_report (self, g_ptr_array_index (reports, i));
+  if (m == NULL)
+    {
+      msgtrk_dbus_tracker1_complete_ingest_report (skeleton, invocation, "");
+      return TRUE;
+    }
+
+  first = g_ptr_array_index (reports, 0);
+  switch (msgtrk_report_get_kind (first))
+    {
+    case MSGTRK_REPORT_KIND_DISPOSITION_NOTIFICATION:
+      source = "mdn";
+      origin = msgtrk_report_get_reporting_ua (first);
+      break;
+    case MSGTRK_REPORT_KIND_TRACKING_STATUS:
+      source = "mtqp";
+      origin = msgtrk_report_get_reporting_mta (first);
+      break;
+    case MSGTRK_REPORT_KIND_DELIVERY_STATUS:
+    default:
+      source = "dsn";
+      origin = msgtrk_report_get_reporting_mta (first);
+      break;
+    }
+  if (!msgtrkd_store_add_report (self->store, m->envid, source, origin, now_seconds (), raw,
+                                 &is_new, &error))
+    {
+      return_error (invocation, error);
+      return TRUE;
+    }
+  if (is_new)
+    {
+      const char *prefix = g_str_equal (source, "mdn") ? _("MDN from ") : _("DSN from ");
+
+      if (g_str_equal (source, "mtqp"))
+        prefix = "";
+      for (guint i = 0; i < reports->len; i++)
+        {
+          MsgtrkReport *report = g_ptr_array_index (reports, i);
+          GPtrArray *entries = msgtrk_report_get_recipients (report);
+
+          for (guint j = 0; entries != NULL && j < entries->len; j++)
+            {
+              g_autofree char *text = entry_event_text (report, g_ptr_array_index (entries, j),
+                                                        prefix);
+
+              add_event (self, m->envid, source, text);
+            }
+        }
+      recompute (self, m->envid, NULL, 0, TRUE);
+      msgtrkd_scheduler_reschedule (self->scheduler);
+    }
+  msgtrk_dbus_tracker1_complete_ingest_report (skeleton, invocation, m->envid);
+  return TRUE;
+}
+
+/* ---- Forget ---- */
+
+static void
+forget_deleted (GObject      *source,
+                GAsyncResult *result,
+                gpointer      data)
+{
+  Call *call = data;
+  MsgtrkdService *self = call->service;
+  g_autoptr (GError) error = NULL;
+
+  if (!msgtrkd_keyring_delete_finish (MSGTRKD_KEYRING (source), result, &error)
+      && !g_error_matches (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING))
+    {
+      /* Keep the record: the secret would otherwise stay behind in the keyring. */
+      return_error (call->invocation, error);
+      call_free (call);
+      return;
+    }
+  g_clear_error (&error);
+  msgtrkd_scheduler_cancel (self->scheduler, call->envid);
+  g_hash_table_remove (self->routes, call->envid);
+  if (!msgtrkd_store_forget (self->store, call->envid, &error))
+    {
+      return_error (call->invocation, error);
+      call_free (call);
+      return;
+    }
+  g_application_withdraw_notification (self->app, call->envid);
+  msgtrkd_scheduler_reschedule (self->scheduler);
+  msgtrk_dbus_tracker1_complete_forget (self->skeleton, call->invocation);
+  call_free (call);
+}
+
+static gboolean
+handle_forget (MsgtrkDBusTracker1    *skeleton,
+               GDBusMethodInvocation *invocation,
+               const char            *id,
+               MsgtrkdService        *self)
+{
+  g_autoptr (MsgtrkdMessage) m = get_message (self, id, invocation);
+  Call *call;
+
+  if (m == NULL)
+    return TRUE;
+  call = call_new (self, invocation);
+  call->envid = g_strdup (m->envid);
+  msgtrkd_keyring_delete_async (self->keyring, call->envid, NULL, forget_deleted, call);
+  return TRUE;
+}
+
+/* ---- ShowMessage ---- */
+
+static void
+viewer_answered (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      data)
+{
+  Call *call = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source),
+                                                              result, &error);
+
+  if (call->invocation == NULL)
+    {
+      if (reply == NULL)
+        g_message ("Cannot open the delivery map viewer: %s", error->message);
+      g_object_unref (call->service);
+      g_free (call->envid);
+      g_free (call);
+      return;
+    }
+  if (reply == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      return_new_error (call->invocation, MSGTRKD_ERROR_VIEWER,
+                        _("Cannot open the delivery map viewer: %s"), error->message);
+    }
+  else
+    msgtrk_dbus_tracker1_complete_show_message (call->service->skeleton, call->invocation);
+  call_free (call);
+}
+
+static void
+call_viewer (MsgtrkdService *self,
+             const char     *envid,
+             Call           *call)
+{
+  GVariantBuilder params;
+  GVariant *args;
+
+  g_variant_builder_init (&params, G_VARIANT_TYPE ("av"));
+  g_variant_builder_add (&params, "v", g_variant_new_string (envid));
+  args = g_variant_new ("(sava{sv})", "show", &params, NULL);
+  g_dbus_connection_call (self->connection, "org.msgtrk.Viewer", "/org/msgtrk/Viewer",
+                          "org.freedesktop.Application", "ActivateAction", args, NULL,
+                          G_DBUS_CALL_FLAGS_NONE, MSGTRKD_VIEWER_TIMEOUT_MS, NULL,
+                          viewer_answered, call);
+}
+
+static gboolean
+handle_show_message (MsgtrkDBusTracker1    *skeleton,
+                     GDBusMethodInvocation *invocation,
+                     const char            *id,
+                     MsgtrkdService        *self)
+{
+  g_autoptr (MsgtrkdMessage) m = get_message (self, id, invocation);
+  Call *call;
+
+  if (m == NULL)
+    return TRUE;
+  call = call_new (self, invocation);
+  call->envid = g_strdup (m->envid);
+  call_viewer (self, m->envid, call);
+  return TRUE;
+}
+
+/* The "app.show" action of notifications: open the viewer, no one waits for the answer. */
+void
+msgtrkd_service_show (MsgtrkdService *self,
+                      const char     *envid)
+{
+  Call *call;
+
+  if (self->connection == NULL)
+    return;
+  call = g_new0 (Call, 1);
+  call->service = g_object_ref (self);
+  call->envid = g_strdup (envid);
+  call_viewer (self, envid, call);
+}
+
+/* ---- life cycle ---- */
+
+static void
+save_starttls_hosts (MsgtrkMtqpClient *client,
+                     GParamSpec       *pspec,
+                     MsgtrkdService   *self)
+{
+  g_auto (GStrv) hosts = msgtrk_mtqp_client_get_starttls_hosts (client);
+  g_autofree char *text = g_strjoinv ("\n", hosts != NULL ? hosts : (char *[]){ NULL });
+  g_autoptr (GError) error = NULL;
+
+  if (!msgtrkd_store_set_setting (self->store, SETTING_STARTTLS_HOSTS, text, &error))
+    g_warning ("Cannot save the STARTTLS memory: %s", error->message);
+}
+
+static void
+msgtrkd_service_finalize (GObject *object)
+{
+  MsgtrkdService *self = MSGTRKD_SERVICE (object);
+
+  if (self->client != NULL)
+    g_signal_handlers_disconnect_by_data (self->client, self);
+  g_clear_object (&self->scheduler);
+  g_clear_object (&self->skeleton);
+  g_clear_object (&self->connection);
+  g_clear_object (&self->client);
+  g_clear_object (&self->settings);
+  g_clear_object (&self->keyring);
+  g_clear_object (&self->store);
+  g_clear_pointer (&self->routes, g_hash_table_unref);
+  G_OBJECT_CLASS (msgtrkd_service_parent_class)->finalize (object);
+}
+
+static void
+msgtrkd_service_class_init (MsgtrkdServiceClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = msgtrkd_service_finalize;
+}
+
+static void
+msgtrkd_service_init (MsgtrkdService *self)
+{
+  self->routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) route_cache_free);
+}
+
+static MsgtrkTlsPolicy
+tls_policy_from_settings (GSettings *settings)
+{
+  g_autofree char *text = g_settings_get_string (settings, "tls-policy");
+
+  if (g_str_equal (text, "required"))
+    return MSGTRK_TLS_POLICY_REQUIRED;
+  if (g_str_equal (text, "none"))
+    return MSGTRK_TLS_POLICY_NONE;
+  return MSGTRK_TLS_POLICY_OPPORTUNISTIC;
+}
+
+/**
+ * msgtrkd_service_new:
+ * @app: the application (not owned; it owns the service)
+ * @options: the command-line configuration
+ * @error: return location for a #GError
+ *
+ * Opens the store (creating the store directory, mode 0700), sets up the keyring and the
+ * MTQP client (overrides, CA file, TLS policy, the STARTTLS memory from the store).
+ *
+ * Returns: (transfer full) (nullable): the service, or %NULL with @error
+ */
+MsgtrkdService *
+msgtrkd_service_new (GApplication         *app,
+                     const MsgtrkdOptions *options,
+                     GError              **error)
+{
+  g_autoptr (MsgtrkdService) self = g_object_new (MSGTRKD_TYPE_SERVICE, NULL);
+  g_autofree char *db_path = NULL;
+  g_autofree char *starttls = NULL;
+
+  self->app = app;
+  self->first_poll = options->first_poll;
+  if (g_mkdir_with_parents (options->store_dir, 0700) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE,
+                   _("Cannot create the store directory %s: %s"), options->store_dir,
+                   g_strerror (saved));
+      return NULL;
+    }
+  db_path = g_build_filename (options->store_dir, "msgtrk.db", NULL);
+  self->store = msgtrkd_store_open (db_path, error);
+  if (self->store == NULL)
+    return NULL;
+  self->keyring = msgtrkd_keyring_new (options->backend, options->store_dir);
+  self->settings = g_settings_new ("org.msgtrk");
+
+  self->client = msgtrk_mtqp_client_new ();
+  msgtrk_mtqp_client_set_tls_policy (self->client, tls_policy_from_settings (self->settings));
+  if (options->ca_file != NULL)
+    msgtrk_mtqp_client_set_ca_file (self->client, options->ca_file);
+  self->scheduler = msgtrkd_scheduler_new (self->store, self->keyring, self->client,
+                                           options->poll_schedule, poll_done, scheduler_busy,
+                                           self);
+  for (guint i = 0; options->mtqp_overrides != NULL && options->mtqp_overrides[i] != NULL; i++)
+    {
+      const char *spec = options->mtqp_overrides[i];
+      const char *eq = strchr (spec, '=');
+      g_autofree char *name = NULL;
+
+      if (eq == NULL || eq == spec)
+        {
+          g_autofree char *quoted = msgtrk_str_escape_for_error (spec, 100);
+
+          g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                       _("--mtqp-override “%s” is not NAME=ADDRESS:PORT"), quoted);
+          return NULL;
+        }
+      name = g_strndup (spec, (gsize) (eq - spec));
+      if (!msgtrk_mtqp_client_add_host_override (self->client, name, eq + 1, error))
+        return NULL;
+      msgtrkd_scheduler_add_fixed_override (self->scheduler, name);
+    }
+
+  starttls = msgtrkd_store_get_setting (self->store, SETTING_STARTTLS_HOSTS, NULL);
+  if (starttls != NULL)
+    {
+      g_auto (GStrv) hosts = g_strsplit (starttls, "\n", -1);
+      g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+      g_auto (GStrv) clean = NULL;
+
+      for (guint i = 0; hosts[i] != NULL; i++)
+        if (*g_strstrip (hosts[i]) != '\0')
+          g_strv_builder_add (b, hosts[i]);
+      clean = g_strv_builder_end (b);
+      msgtrk_mtqp_client_set_starttls_hosts (self->client, (const char * const *) clean);
+    }
+  g_signal_connect (self->client, "notify::starttls-hosts", G_CALLBACK (save_starttls_hosts),
+                    self);
+
+  self->skeleton = msgtrk_dbus_tracker1_skeleton_new ();
+  g_signal_connect (self->skeleton, "handle-prepare", G_CALLBACK (handle_prepare), self);
+  g_signal_connect (self->skeleton, "handle-committed", G_CALLBACK (handle_committed), self);
+  g_signal_connect (self->skeleton, "handle-aborted", G_CALLBACK (handle_aborted), self);
+  g_signal_connect (self->skeleton, "handle-track", G_CALLBACK (handle_track), self);
+  g_signal_connect (self->skeleton, "handle-get-status", G_CALLBACK (handle_get_status), self);
+  g_signal_connect (self->skeleton, "handle-get-route", G_CALLBACK (handle_get_route), self);
+  g_signal_connect (self->skeleton, "handle-list", G_CALLBACK (handle_list), self);
+  g_signal_connect (self->skeleton, "handle-export-url", G_CALLBACK (handle_export_url), self);
+  g_signal_connect (self->skeleton, "handle-import-url", G_CALLBACK (handle_import_url), self);
+  g_signal_connect (self->skeleton, "handle-ingest-report", G_CALLBACK (handle_ingest_report),
+                    self);
+  g_signal_connect (self->skeleton, "handle-forget", G_CALLBACK (handle_forget), self);
+  g_signal_connect (self->skeleton, "handle-show-message", G_CALLBACK (handle_show_message),
+                    self);
+  return g_steal_pointer (&self);
+}
+
+gboolean
+msgtrkd_service_export (MsgtrkdService  *self,
+                        GDBusConnection *connection,
+                        GError         **error)
+{
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), connection,
+                                         MSGTRKD_OBJECT_PATH, error))
+    return FALSE;
+  g_set_object (&self->connection, connection);
+  return TRUE;
+}
+
+void
+msgtrkd_service_unexport (MsgtrkdService *self)
+{
+  if (self->connection == NULL)
+    return;
+  g_dbus_interface_skeleton_unexport_from_connection (
+    G_DBUS_INTERFACE_SKELETON (self->skeleton), self->connection);
+  g_clear_object (&self->connection);
+}
+
+/* Polling resumes from the store: the timer for the earliest due message. */
+void
+msgtrkd_service_start (MsgtrkdService *self)
+{
+  msgtrkd_scheduler_reschedule (self->scheduler);
+}
+
+static gboolean
+keep_ticking (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Stops polling and waits (a bounded time) for cancelled runs to wind down. */
+void
+msgtrkd_service_shutdown (MsgtrkdService *self)
+{
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  guint tick;
+
+  self->shut_down = TRUE;
+  msgtrkd_scheduler_shutdown (self->scheduler);
+  /* The tick bounds each wait, so the deadline is seen even when nothing else happens. */
+  tick = g_timeout_add (100, keep_ticking,
+                        NULL);
+  while (msgtrkd_scheduler_has_runs (self->scheduler) && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+  scheduler_busy (FALSE, self);
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* msgtrkd-service.h: the org.msgtrk.Tracker1 object of msgtrkd.
+ *
+ * Owns the store, the keyring, the MTQP client and the scheduler, exports the
+ * MsgtrkDBusTracker1 skeleton at /org/msgtrk/Tracker1 and answers its methods. Every
+ * method returns on the main loop without waiting on the network or the keyring: those
+ * are async (GTask / the keyring's _async calls); the store is local and quick.
+ *
+ * Never: log A, put it in an error or a D-Bus reply other than ExportUrl's URL.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "msgtrkd-keyring.h"
+
+G_BEGIN_DECLS
+
+/** MSGTRKD_OBJECT_PATH: where the service object lives on the session bus. */
+#define MSGTRKD_OBJECT_PATH "/org/msgtrk/Tracker1"
+/** MSGTRKD_MAX_RECIPIENTS: most recipients accepted by Prepare. */
+#define MSGTRKD_MAX_RECIPIENTS 1000
+/** MSGTRKD_MAX_STATUS_IDS: most ids in one GetStatus call. */
+#define MSGTRKD_MAX_STATUS_IDS 10000
+/** MSGTRKD_MAX_FIELD_LENGTH: longest sender, recipient, subject, host or Message-ID. */
+#define MSGTRKD_MAX_FIELD_LENGTH 998
+/** MSGTRKD_MAX_REPLY_LENGTH: longest server reply or reason accepted by Committed/Aborted. */
+#define MSGTRKD_MAX_REPLY_LENGTH 4096
+/** MSGTRKD_MAX_CAPABILITIES: most EHLO keywords accepted by Committed. */
+#define MSGTRKD_MAX_CAPABILITIES 128
+/** MSGTRKD_MAX_REPORT_SIZE: largest message IngestReport accepts (the parser's limit). */
+#define MSGTRKD_MAX_REPORT_SIZE (1024 * 1024)
+
+/* Command-line configuration of the daemon */
+typedef struct
+{
+  char *store_dir;                /* (owned) */
+  MsgtrkdKeyringBackend backend;
+  char **mtqp_overrides;          /* (owned) (nullable) NAME=ADDR:PORT */
+  char *ca_file;                  /* (owned) (nullable) */
+  GArray *poll_schedule;          /* (owned) guint seconds */
+  guint first_poll;               /* seconds from Committed to the first poll */
+} MsgtrkdOptions;
+
+void msgtrkd_options_clear (MsgtrkdOptions *options);
+
+#define MSGTRKD_TYPE_SERVICE (msgtrkd_service_get_type ())
+G_DECLARE_FINAL_TYPE (MsgtrkdService, msgtrkd_service, MSGTRKD, SERVICE, GObject)
+
+MsgtrkdService *msgtrkd_service_new      (GApplication         *app,
+                                          const MsgtrkdOptions *options,
+                                          GError              **error);
+gboolean        msgtrkd_service_export   (MsgtrkdService   *self,
+                                          GDBusConnection  *connection,
+                                          GError          **error);
+void            msgtrkd_service_unexport (MsgtrkdService *self);
+void            msgtrkd_service_start    (MsgtrkdService *self);
+void            msgtrkd_service_shutdown (MsgtrkdService *self);
+void            msgtrkd_service_show     (MsgtrkdService *self,
+                                          const char     *envid);
+
+G_END_DECLS

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* viewer-layout.c: the delivery-map layout (see viewer-layout.h).
+ *
+ * Reads only what it needs from the route JSON and treats every member as optional and of
+ * possibly the wrong type (a newer or broken msgtrkd): a missing member means less to
+ * draw, never a failure. Never draws, never allocates without bound (limits in the
+ * header).
+ */
+#include "config.h"
+
+#include "viewer-layout.h"
+
+#include <string.h>
+
+static const char *
+get_str (JsonObject *obj,
+         const char *name)
+{
+  JsonNode *node;
+
+  if (obj == NULL)
+    return NULL;
+  node = json_object_get_member (obj, name);
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static JsonArray *
+get_array (JsonObject *obj,
+           const char *name)
+{
+  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
+
+  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+}
+
+static JsonObject *
+get_element (JsonArray *array,
+             guint      i)
+{
+  JsonNode *node = json_array_get_element (array, i);
+
+  return JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+/**
+ * viewer_layout_action_state:
+ * @action: (nullable): an action as reported (RFC 3464/3886, MDN "displayed")
+ *
+ * Returns: (transfer none): the colour key of the state @action stands for; "unknown" for
+ *   anything else
+ */
+const char *
+viewer_layout_action_state (const char *action)
+{
+  static const struct { const char *action; const char *state; } map[] = {
+    { "delivered", "delivered" }, { "transferred", "in-transit" },
+    { "relayed", "relayed" },     { "expanded", "relayed" },
+    { "delayed", "delayed" },     { "failed", "failed" },
+    { "displayed", "read" },      { "read", "read" },
+    { "opaque", "opaque" },
+  };
+  gsize i;
+
+  for (i = 0; action != NULL && i < G_N_ELEMENTS (map); i++)
+    if (g_ascii_strcasecmp (map[i].action, action) == 0)
+      return map[i].state;
+  return "unknown";
+}
+
+/* The colour key of a recipient or message state string: itself when known. */
+static const char *
+state_key (const char *state)
+{
+  static const char *const known[] = { "delivered", "in-transit", "delayed", "failed", "relayed",
+                                       "opaque", "read", "unknown" };
+  gsize i;
+
+  for (i = 0; state != NULL && i < G_N_ELEMENTS (known); i++)
+    if (strcmp (known[i], state) == 0)
+      return known[i];
+  return "unknown";
+}
+
+static gboolean
+hop_is_broken (JsonObject *hop)
+{
+  return get_str (hop, "error") != NULL ||
+         (get_str (hop, "action") == NULL && get_str (hop, "status") == NULL);
+}
+
+static const char *
+hop_mta (JsonObject *hop)
+{
+  const char *mta = get_str (hop, "reporting_mta");
+
+  return mta != NULL ? mta : get_str (hop, "server");
+}
+
+/* Whether hop @a and hop @b are the same node of the map (same MTA, same action). */
+static gboolean
+hops_same (JsonObject *a,
+           JsonObject *b)
+{
+  if (a == NULL || b == NULL || hop_is_broken (a) || hop_is_broken (b))
+    return FALSE;
+  if (hop_mta (a) == NULL || hop_mta (b) == NULL || g_ascii_strcasecmp (hop_mta (a), hop_mta (b)) != 0)
+    return FALSE;
+  if (get_str (a, "action") == NULL || get_str (b, "action") == NULL)
+    return get_str (a, "action") == get_str (b, "action");
+  return g_ascii_strcasecmp (get_str (a, "action"), get_str (b, "action")) == 0;
+}
+
+static void
+node_free (gpointer data)
+{
+  ViewerNode *node = data;
+
+  g_free (node->title);
+  g_free (node->time);
+  g_free (node->action);
+  g_free (node->status);
+  g_free (node->error);
+  g_free (node);
+}
+
+static guint
+add_node (ViewerLayout  *layout,
+          ViewerNodeKind kind,
+          guint          column,
+          double         row,
+          int            recipient)
+{
+  ViewerNode *node = g_new0 (ViewerNode, 1);
+
+  node->kind = kind;
+  node->column = column;
+  node->row = row;
+  node->x = VIEWER_LAYOUT_MARGIN + column * (VIEWER_LAYOUT_NODE_WIDTH + VIEWER_LAYOUT_COLUMN_GAP);
+  node->y = VIEWER_LAYOUT_MARGIN + row * (VIEWER_LAYOUT_NODE_HEIGHT + VIEWER_LAYOUT_ROW_GAP);
+  node->recipient = recipient;
+  node->n_shared = 1;
+  g_ptr_array_add (layout->nodes, node);
+  return layout->nodes->len - 1;
+}
+
+/* Fills @node's texts from @hop. */
+static void
+fill_hop (ViewerNode *node,
+          JsonObject *hop)
+{
+  const char *arrival = get_str (hop, "arrival");
+
+  node->title = g_strdup (hop_mta (hop));
+  node->time = g_strdup (arrival != NULL ? arrival : get_str (hop, "last_attempt"));
+  node->action = g_strdup (get_str (hop, "action"));
+  node->status = g_strdup (get_str (hop, "status"));
+  node->error = g_strdup (get_str (hop, "error"));
+  if (hop_is_broken (hop))
+    {
+      node->kind = VIEWER_NODE_BROKEN;
+      node->state = "broken";
+    }
+  else
+    node->state = viewer_layout_action_state (node->action);
+}
+
+static void
+add_edge (ViewerLayout *layout,
+          guint         from,
+          guint         to)
+{
+  ViewerNode *dest = g_ptr_array_index (layout->nodes, to);
+  ViewerEdge edge = { from, to, dest->kind == VIEWER_NODE_BROKEN, dest->state };
+
+  g_array_append_val (layout->edges, edge);
+}
+
+/**
+ * viewer_layout_compute:
+ * @route: (nullable): the GetRoute object
+ *
+ * Lays out the delivery map of @route. Never fails: members missing or of the wrong type
+ * are skipped; a %NULL route gives the sender node alone.
+ *
+ * Returns: (transfer full): the layout; free with viewer_layout_free()
+ */
+ViewerLayout *
+viewer_layout_compute (JsonObject *route)
+{
+  ViewerLayout *layout = g_new0 (ViewerLayout, 1);
+  JsonArray *recipients = get_array (route, "recipients");
+  guint n_all = recipients != NULL ? json_array_get_length (recipients) : 0;
+  g_autoptr(GPtrArray) rcpts = g_ptr_array_new (); /* JsonObject*, the ones laid out */
+  g_autoptr(GArray) n_hops = g_array_new (FALSE, TRUE, sizeof (guint));
+  guint i, r, k, n, max_column, sender;
+  double middle;
+
+  layout->nodes = g_ptr_array_new_with_free_func (node_free);
+  layout->edges = g_array_new (FALSE, TRUE, sizeof (ViewerEdge));
+
+  for (i = 0; i < n_all; i++)
+    {
+      JsonObject *rcpt = get_element (recipients, i);
+      JsonArray *hops;
+      guint count;
+
+      if (rcpt == NULL)
+        continue;
+      if (rcpts->len == VIEWER_LAYOUT_MAX_RECIPIENTS)
+        {
+          layout->hidden_recipients++;
+          continue;
+        }
+      hops = get_array (rcpt, "hops");
+      count = hops != NULL ? json_array_get_length (hops) : 0;
+      if (count > VIEWER_LAYOUT_MAX_HOPS)
+        {
+          layout->hidden_hops += count - VIEWER_LAYOUT_MAX_HOPS;
+          count = VIEWER_LAYOUT_MAX_HOPS;
+        }
+      g_ptr_array_add (rcpts, rcpt);
+      g_array_append_val (n_hops, count);
+    }
+  n = rcpts->len;
+
+  /* The shared prefix: hop k is shared when every recipient (two or more) has it. */
+  k = 0;
+  if (n >= 2)
+    for (;; k++)
+      {
+        JsonObject *first;
+        gboolean same = TRUE;
+
+        if (k >= g_array_index (n_hops, guint, 0))
+          break;
+        first = get_element (get_array (g_ptr_array_index (rcpts, 0), "hops"), k);
+        for (r = 1; r < n && same; r++)
+          {
+            JsonArray *hops = get_array (g_ptr_array_index (rcpts, r), "hops");
+
+            same = k < g_array_index (n_hops, guint, r) && hops_same (first, get_element (hops, k));
+          }
+        if (!same)
+          break;
+      }
+  layout->n_shared = k;
+
+  middle = n > 0 ? (n - 1) / 2.0 : 0.0;
+  max_column = k;
+  for (r = 0; r < n; r++)
+    max_column = MAX (max_column, g_array_index (n_hops, guint, r));
+
+  /* Sender, then the shared hops in the middle row. */
+  sender = add_node (layout, VIEWER_NODE_SENDER, 0, middle, -1);
+  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->title = g_strdup (get_str (route, "sender"));
+  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->time = g_strdup (get_str (route, "sent"));
+  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->state = "sender";
+  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->n_shared = n;
+  {
+    guint prev = sender;
+
+    for (i = 0; i < k; i++)
+      {
+        JsonObject *hop = get_element (get_array (g_ptr_array_index (rcpts, 0), "hops"), i);
+        guint id = add_node (layout, VIEWER_NODE_HOP, i + 1, middle, -1);
+        ViewerNode *node = g_ptr_array_index (layout->nodes, id);
+
+        fill_hop (node, hop);
+        node->n_shared = n;
+        for (r = 1; r < n; r++)
+          {
+            JsonObject *other = get_element (get_array (g_ptr_array_index (rcpts, r), "hops"), i);
+
+            if (g_strcmp0 (node->status, get_str (other, "status")) != 0)
+              g_clear_pointer (&node->status, g_free);
+          }
+        add_edge (layout, prev, id);
+        prev = id;
+      }
+
+    /* One branch per recipient, then the recipient's box in the last column. */
+    for (r = 0; r < n; r++)
+      {
+        JsonObject *rcpt = g_ptr_array_index (rcpts, r);
+        JsonArray *hops = get_array (rcpt, "hops");
+        guint last = prev, id;
+        gboolean last_broken = FALSE;
+        ViewerNode *node;
+
+        for (i = k; i < g_array_index (n_hops, guint, r); i++)
+          {
+            JsonObject *hop = get_element (hops, i);
+
+            id = add_node (layout, VIEWER_NODE_HOP, i + 1, r, (int) r);
+            node = g_ptr_array_index (layout->nodes, id);
+            if (hop != NULL)
+              fill_hop (node, hop);
+            else
+              {
+                node->kind = VIEWER_NODE_BROKEN;
+                node->state = "broken";
+              }
+            add_edge (layout, last, id);
+            last = id;
+            last_broken = node->kind == VIEWER_NODE_BROKEN;
+          }
+        id = add_node (layout, VIEWER_NODE_RECIPIENT, max_column + 1, r, (int) r);
+        node = g_ptr_array_index (layout->nodes, id);
+        node->title = g_strdup (get_str (rcpt, "address"));
+        node->state = state_key (get_str (rcpt, "state"));
+        /* A chain that ends broken does not reach the recipient: no edge is drawn. */
+        if (!last_broken)
+          add_edge (layout, last, id);
+      }
+  }
+
+  layout->n_columns = max_column + (n > 0 ? 2 : 1);
+  layout->n_rows = MAX (n, 1);
+  layout->width = 2 * VIEWER_LAYOUT_MARGIN + layout->n_columns * VIEWER_LAYOUT_NODE_WIDTH +
+                  (layout->n_columns - 1) * VIEWER_LAYOUT_COLUMN_GAP;
+  layout->height = 2 * VIEWER_LAYOUT_MARGIN + layout->n_rows * VIEWER_LAYOUT_NODE_HEIGHT +
+                   (layout->n_rows - 1) * VIEWER_LAYOUT_ROW_GAP;
+  return layout;
+}
+
+/**
+ * viewer_layout_free:
+ * @layout: (nullable) (transfer full): a layout
+ *
+ * Frees @layout and its nodes.
+ */
+void
+viewer_layout_free (ViewerLayout *layout)
+{
+  if (layout == NULL)
+    return;
+  g_ptr_array_unref (layout->nodes);
+  g_array_unref (layout->edges);
+  g_free (layout);
+}

@@ -1,0 +1,913 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* msgtrk-claws-send.c: the tracked send of the Claws Mail plugin.
+ *
+ * A tracked message is first queued by Claws (compose_queue) into a Queue folder; this
+ * file marks it (special header X-Msgtrk-Track: yes, and the LOCKED flag so that Claws's
+ * own queue sender skips it), asks msgtrkd to Prepare (ENVID, authenticator, timeout),
+ * then sends it on Claws's own SMTP session: the EHLO reply is read by wrapping the
+ * session's recv_msg, and MAIL FROM / RCPT TO get ENVID, MTRK, RET, NOTIFY, ORCPT only as
+ * far as the server offered DSN and MTRK (libmsgtrk's MsgtrkEnvelope decides). Claws's
+ * smtp_from()/smtp_rcpt() write an argument that contains '<' verbatim. After the end of
+ * DATA the message is filed in the Sent folder, removed from the queue, and msgtrkd hears
+ * Committed (offered keywords, final reply) or Aborted (reason).
+ *
+ * Limits: one message at a time (others wait in a FIFO); no newsgroups; SMTP AUTH only with
+ * a password kept in Claws's password store (no prompt); OAuth2 is not supported.
+ * Must never: lose a message (it stays in the Queue folder until it is in Sent), send a
+ * tracked message untracked without asking, block the UI, or see the secret A.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <errno.h>
+
+#include "defs.h"
+#include "utils.h"
+#include "file-utils.h"
+#include "log.h"
+#include "session.h"
+#include "smtp.h"
+#include "unmime.h"
+#include "folder.h"
+#include "procmsg.h"
+#include "prefs_account.h"
+#include "prefs_common.h"
+#include "account.h"
+#include "alertpanel.h"
+#include "passwordstore.h"
+#include "send_message.h"
+
+#include <msgtrk.h>
+#include "msgtrkd-error.h"
+#include "msgtrk-claws.h"
+
+/* How often the send job looks at the SMTP session's state (ms). */
+#define MTC_SEND_POLL_MS 50
+/* How long to wait for the reply to QUIT before closing anyway (µs). */
+#define MTC_QUIT_WAIT_US (5 * G_USEC_PER_SEC)
+/* End of Claws's special header block in a queue file. */
+#define MTC_END_SPECIAL "X-Claws-End-Special-Headers:"
+
+typedef enum {
+  MTC_PHASE_PREPARE,
+  MTC_PHASE_SMTP,
+  MTC_PHASE_QUIT,
+  MTC_PHASE_DONE,
+} MtcPhase;
+
+typedef struct {
+  FolderItem *queue;
+  gint msgnum;
+  char *path;
+  char *data;           /* the whole queue file */
+  gsize data_len;
+  gsize body_offset;    /* where the RFC 5322 message starts */
+
+  char *sender;
+  GPtrArray *rcpts;     /* bare addresses */
+  PrefsAccount *account;
+  char *save_folder;    /* SCF: identifier, or NULL */
+  char *message_id;     /* without brackets */
+  char *subject;
+
+  gboolean tracked;
+  char *envid;
+  MsgtrkEnvelope *envelope;
+
+  MtcPhase phase;
+  SMTPSession *session;
+  gint (*orig_recv_msg) (Session *session, const gchar *msg);
+  GString *ehlo;
+  gboolean ehlo_complete;
+  char **offered;
+  GSList *rcpt_args;    /* owned strings, Claws's to_list points here */
+  char *eom_reply;
+  char *error;
+  gint64 quit_deadline;
+  guint poll_id;
+} MtcSendJob;
+
+static GQueue pending = G_QUEUE_INIT;  /* of MtcSendJob*, waiting */
+static MtcSendJob *current;
+static GCancellable *send_cancellable; /* cancelled when the plugin unloads */
+
+static void job_next (void);
+static void job_start_smtp (MtcSendJob *job);
+
+static void
+job_free (MtcSendJob *job)
+{
+  if (job == NULL)
+    return;
+  if (job->poll_id)
+    g_source_remove (job->poll_id);
+  if (job->session)
+    session_destroy (SESSION (job->session));
+  g_free (job->path);
+  g_free (job->data);
+  g_free (job->sender);
+  if (job->rcpts)
+    g_ptr_array_unref (job->rcpts);
+  g_free (job->save_folder);
+  g_free (job->message_id);
+  g_free (job->subject);
+  g_free (job->envid);
+  g_clear_object (&job->envelope);
+  if (job->ehlo)
+    g_string_free (job->ehlo, TRUE);
+  g_strfreev (job->offered);
+  g_slist_free_full (job->rcpt_args, g_free);
+  g_free (job->eom_reply);
+  g_free (job->error);
+  g_free (job);
+}
+
+/* The header block of the queue file: Claws's "KEY:value" lines up to
+ * "X-Claws-End-Special-Headers: 1". */
+static const char *
+special_value (const char *line, const char *key)
+{
+  gsize n = strlen (key);
+
+  if (g_ascii_strncasecmp (line, key, n) == 0)
+    return line + n;
+  return NULL;
+}
+
+static gboolean
+job_parse (MtcSendJob *job, GError **error)
+{
+  gsize pos = 0;
+  gboolean end_seen = FALSE;
+  gint account_id = -1;
+
+  job->rcpts = g_ptr_array_new_with_free_func (g_free);
+  while (pos < job->data_len && pos < MTC_QUEUE_HEADER_MAX)
+    {
+      const char *nl = memchr (job->data + pos, '\n', job->data_len - pos);
+      gsize len = nl ? (gsize) (nl - (job->data + pos)) : job->data_len - pos;
+      g_autofree char *line = g_strndup (job->data + pos, len);
+      const char *v;
+
+      g_strchomp (line);
+      pos += len + (nl ? 1 : 0);
+      if ((v = special_value (line, MTC_END_SPECIAL)) != NULL)
+        {
+          end_seen = TRUE;
+          break;
+        }
+      if ((v = special_value (line, "S:")) != NULL)
+        job->sender = g_strdup (v);
+      else if ((v = special_value (line, "R:")) != NULL)
+        {
+          g_auto (GStrv) parts = g_strsplit (v, ",", -1);
+          for (guint i = 0; parts[i]; i++)
+            {
+              char *a = g_strstrip (parts[i]);
+              gsize alen = strlen (a);
+              if (alen >= 2 && a[0] == '<' && a[alen - 1] == '>')
+                g_ptr_array_add (job->rcpts, g_strndup (a + 1, alen - 2));
+              else if (alen > 0)
+                g_ptr_array_add (job->rcpts, g_strdup (a));
+            }
+        }
+      else if ((v = special_value (line, "MAID:")) != NULL)
+        account_id = (gint) g_ascii_strtoll (v, NULL, 10);
+      else if ((v = special_value (line, "SCF:")) != NULL && *v)
+        job->save_folder = g_strdup (v);
+      else if ((v = special_value (line, "MID:")) != NULL && *v)
+        {
+          g_autofree char *mid = g_strdup (v);
+          g_strstrip (mid);
+          if (mid[0] == '<' && mid[strlen (mid) - 1] == '>')
+            job->message_id = g_strndup (mid + 1, strlen (mid) - 2);
+          else
+            job->message_id = g_strdup (mid);
+        }
+    }
+  if (!end_seen)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "“%s” is not a Claws Mail queue file (no end of its special headers)",
+                   job->path);
+      return FALSE;
+    }
+  job->body_offset = pos;
+  job->account = account_id >= 0 ? account_find_from_id (account_id) : NULL;
+  if (job->account == NULL)
+    job->account = account_get_default ();
+  if (job->sender == NULL || job->rcpts->len == 0 || job->account == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "The queued message has no sender, no recipients or no account");
+      return FALSE;
+    }
+  if (job->account->protocol == A_NNTP)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "Tracked sending is for mail, not for newsgroups");
+      return FALSE;
+    }
+
+  /* The Subject: of the message itself (unfolded, MIME-decoded). */
+  {
+    GString *subject = NULL;
+    gsize p = job->body_offset;
+    while (p < job->data_len)
+      {
+        const char *nl = memchr (job->data + p, '\n', job->data_len - p);
+        gsize len = nl ? (gsize) (nl - (job->data + p)) : job->data_len - p;
+        const char *line = job->data + p;
+
+        if (len == 0 || (len == 1 && line[0] == '\r'))
+          break;
+        if (subject && (line[0] == ' ' || line[0] == '\t'))
+          g_string_append_len (subject, line, len);
+        else if (subject)
+          break;
+        else if (len >= 8 && g_ascii_strncasecmp (line, "Subject:", 8) == 0)
+          subject = g_string_new_len (line + 8, len - 8);
+        p += len + (nl ? 1 : 0);
+      }
+    if (subject)
+      {
+        g_autofree char *raw = g_string_free (subject, FALSE);
+        g_strdelimit (raw, "\r\n", ' ');
+        job->subject = unmime_header (g_strstrip (raw), FALSE);
+      }
+    else
+      job->subject = g_strdup ("");
+  }
+  return TRUE;
+}
+
+/* Whether a queue file carries our mark (first lines, before the end of the block). */
+gboolean
+mtc_queue_file_is_tracked (const char *path)
+{
+  FILE *fp = fopen (path, "rb");
+  char buf[1024];
+  gboolean found = FALSE;
+
+  if (fp == NULL)
+    return FALSE;
+  while (fgets (buf, sizeof buf, fp) != NULL)
+    {
+      if (g_ascii_strncasecmp (buf, MTC_TRACK_HEADER, strlen (MTC_TRACK_HEADER)) == 0)
+        {
+          found = TRUE;
+          break;
+        }
+      if (g_ascii_strncasecmp (buf, MTC_END_SPECIAL, strlen (MTC_END_SPECIAL)) == 0)
+        break;
+    }
+  fclose (fp);
+  return found;
+}
+
+/* Mark a queued message: our special header first, then LOCKED (Claws's queue sender
+ * leaves locked messages alone). The file is replaced atomically. */
+gboolean
+mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, GError **error)
+{
+  g_autofree char *path = folder_item_fetch_msg (queue, msgnum);
+  g_autofree char *data = NULL;
+  g_autofree char *marked = NULL;
+  gsize len = 0;
+  MsgInfo *info;
+
+  if (path == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "The queued message %d is gone", msgnum);
+      return FALSE;
+    }
+  if (!mtc_queue_file_is_tracked (path))
+    {
+      if (!g_file_get_contents (path, &data, &len, error))
+        return FALSE;
+      marked = g_strconcat (MTC_TRACK_LINE, data, NULL);
+      if (!g_file_set_contents_full (path, marked, (gssize) (len + strlen (MTC_TRACK_LINE)),
+                                     G_FILE_SET_CONTENTS_CONSISTENT, 0600, error))
+        return FALSE;
+      folder_item_scan (queue);
+    }
+  info = folder_item_get_msginfo (queue, msgnum);
+  if (info)
+    {
+      procmsg_msginfo_set_flags (info, MSG_LOCKED, 0);
+      procmsg_msginfo_free (&info);
+    }
+  return TRUE;
+}
+
+static void
+queue_unlock (FolderItem *queue, gint msgnum)
+{
+  MsgInfo *info = folder_item_get_msginfo (queue, msgnum);
+
+  if (info)
+    {
+      procmsg_msginfo_unset_flags (info, MSG_LOCKED, 0);
+      procmsg_msginfo_free (&info);
+    }
+}
+
+/* ---- the end of a job ---- */
+
+static void
+committed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *mid = user_data;
+
+  if (!msgtrk_dbus_tracker1_call_committed_finish (MSGTRK_DBUS_TRACKER1 (source), res, &error))
+    g_warning ("msgtrkd did not take the commit of <%s>: %s", mid, error->message);
+  else
+    {
+      const char *ids[] = { mid, NULL };
+      mtc_refresh_message_ids (ids);
+    }
+}
+
+static void
+aborted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!msgtrk_dbus_tracker1_call_aborted_finish (MSGTRK_DBUS_TRACKER1 (source), res, &error))
+    g_warning ("msgtrkd did not take the abort: %s", error->message);
+}
+
+static FolderItem *
+job_outbox (MtcSendJob *job)
+{
+  FolderItem *outbox = NULL;
+
+  if (job->save_folder)
+    outbox = folder_find_item_from_identifier (job->save_folder);
+  else if (prefs_common_get_prefs ()->savemsg)
+    outbox = account_get_special_folder (job->account, F_OUTBOX);
+  return outbox;
+}
+
+/* File the sent message (without the queue's special headers) in the Sent folder and
+ * tag it; returns FALSE if it could not be stored (the queued copy is then kept). */
+static gboolean
+job_file_sent (MtcSendJob *job, GError **error)
+{
+  FolderItem *outbox = job_outbox (job);
+  g_autofree char *tmp = NULL;
+  MsgFlags flags = { 0, 0 };
+  gint num;
+  MsgInfo *info;
+
+  if (outbox == NULL)
+    return TRUE;   /* the user does not keep sent messages */
+  tmp = g_strdup_printf ("%s%cmsgtrk-sent.%08x", get_tmp_dir (), G_DIR_SEPARATOR,
+                         g_random_int ());
+  if (!g_file_set_contents_full (tmp, job->data + job->body_offset,
+                                 (gssize) (job->data_len - job->body_offset),
+                                 G_FILE_SET_CONTENTS_CONSISTENT, 0600, error))
+    return FALSE;
+  folder_item_scan (outbox);
+  num = folder_item_add_msg (outbox, tmp, &flags, TRUE);
+  if (num < 0)
+    {
+      g_unlink (tmp);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   "The message was sent but could not be saved in the Sent folder");
+      return FALSE;
+    }
+  info = folder_item_get_msginfo (outbox, num);
+  if (info)
+    {
+      if (job->tracked)
+        mtc_tag_message (info, mtc_state_label ("sending"));
+      procmsg_msginfo_free (&info);
+    }
+  return TRUE;
+}
+
+static void
+job_finish (MtcSendJob *job)
+{
+  MsgtrkDBusTracker1 *proxy = mtc_get_proxy ();
+
+  job->phase = MTC_PHASE_DONE;
+  if (job->poll_id)
+    {
+      g_source_remove (job->poll_id);
+      job->poll_id = 0;
+    }
+  if (job->error == NULL)
+    {
+      g_autoptr (GError) ferr = NULL;
+
+      log_message (LOG_PROTOCOL, "msgtrk: sent <%s>%s\n", job->message_id ? job->message_id : "",
+                   job->tracked ? " (tracked)" : "");
+      if (job->tracked && proxy)
+        {
+          const char *none[] = { NULL };
+          msgtrk_dbus_tracker1_call_committed (proxy, job->envid,
+                                               job->offered ? (const char * const *) job->offered : none,
+                                               job->eom_reply ? job->eom_reply : "",
+                                               NULL, committed_cb,
+                                               g_strdup (job->message_id ? job->message_id : ""));
+        }
+      if (!job_file_sent (job, &ferr))
+        {
+          queue_unlock (job->queue, job->msgnum);
+          alertpanel_error ("The message was sent, but: %s.\n"
+                            "It stays in the Queue folder; do not send it again.", ferr->message);
+        }
+      else
+        {
+          queue_unlock (job->queue, job->msgnum);
+          folder_item_remove_msg (job->queue, job->msgnum);
+        }
+    }
+  else
+    {
+      log_error (LOG_PROTOCOL, "msgtrk: sending failed: %s\n", job->error);
+      if (job->tracked && job->envid && proxy)
+        msgtrk_dbus_tracker1_call_aborted (proxy, job->envid, job->error, NULL, aborted_cb, NULL);
+      alertpanel_error ("Sending the tracked message failed:\n%s\n\n"
+                        "It stays in the Queue folder; Message ▸ Send queued messages "
+                        "sends it again (tracked).", job->error);
+    }
+  if (current == job)
+    current = NULL;
+  job_free (job);
+  job_next ();
+}
+
+static void
+job_fail (MtcSendJob *job, const char *message)
+{
+  if (job->error == NULL)
+    job->error = g_strdup (message);
+  job_finish (job);
+}
+
+/* ---- SMTP on Claws's session ---- */
+
+static gint
+null_recv_notify (Session *s, const gchar *msg, gpointer data)
+{
+  return 0;
+}
+
+static gint
+null_progress_notify (Session *s, guint cur, guint total, gpointer data)
+{
+  return 0;
+}
+
+static gint
+null_data_notify (Session *s, guint len, gpointer data)
+{
+  return 0;
+}
+
+/* The EHLO reply is complete: give MAIL FROM and RCPT TO their parameters, as far as the
+ * server offered them. Called before Claws's handler sends MAIL FROM. */
+static gboolean
+job_apply_capabilities (MtcSendJob *job, GError **error)
+{
+  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
+  SMTPSession *smtp = job->session;
+  GSList *args = NULL;
+
+  caps = msgtrk_smtp_capabilities_parse (job->ehlo->str, error);
+  if (caps == NULL)
+    return FALSE;
+  g_strfreev (job->offered);
+  job->offered = msgtrk_smtp_capabilities_list_keywords (caps);
+  if (!job->tracked)
+    return TRUE;
+  {
+    g_autofree char *from = msgtrk_envelope_build_mail_from_arg (job->envelope, caps,
+                                                                 job->sender, error);
+    if (from == NULL)
+      return FALSE;
+    for (guint i = 0; i < job->rcpts->len; i++)
+      {
+        char *arg = msgtrk_envelope_build_rcpt_to_arg (job->envelope, caps,
+                                                       g_ptr_array_index (job->rcpts, i), error);
+        if (arg == NULL)
+          {
+            g_slist_free_full (args, g_free);
+            return FALSE;
+          }
+        args = g_slist_append (args, arg);
+      }
+    g_free (smtp->from);
+    smtp->from = g_steal_pointer (&from);
+  }
+  g_slist_free_full (job->rcpt_args, g_free);
+  job->rcpt_args = args;
+  smtp->to_list = args;
+  smtp->cur_to = args;
+  return TRUE;
+}
+
+static gint
+job_recv_msg (Session *session, const gchar *msg)
+{
+  MtcSendJob *job = session->data;
+  SMTPSession *smtp = SMTP_SESSION (session);
+
+  if (smtp->state == SMTP_EHLO)
+    {
+      if (job->ehlo_complete)
+        {
+          g_string_truncate (job->ehlo, 0);
+          job->ehlo_complete = FALSE;
+        }
+      g_string_append (job->ehlo, msg);
+      g_string_append (job->ehlo, "\r\n");
+      if (strlen (msg) >= 4 && msg[3] != '-')
+        {
+          job->ehlo_complete = TRUE;
+          if (msg[0] == '2')
+            {
+              g_autoptr (GError) error = NULL;
+              if (!job_apply_capabilities (job, &error))
+                {
+                  g_free (job->error);
+                  job->error = g_strdup_printf ("Could not build the tracking envelope: %s",
+                                                error->message);
+                  smtp->state = SMTP_ERROR;
+                  smtp->error_val = SM_ERROR;
+                  return -1;
+                }
+            }
+        }
+    }
+  else if (smtp->state == SMTP_EOM && strlen (msg) >= 4 && msg[3] != '-')
+    {
+      g_free (job->eom_reply);
+      job->eom_reply = g_strdup (msg);
+    }
+  return job->orig_recv_msg (session, msg);
+}
+
+static gboolean
+job_poll (gpointer user_data)
+{
+  MtcSendJob *job = user_data;
+  SMTPSession *smtp = job->session;
+  Session *s = SESSION (smtp);
+
+  if (job->phase == MTC_PHASE_SMTP)
+    {
+      if (smtp->state == SMTP_MAIL_SENT_OK)
+        {
+          smtp_quit (smtp);
+          job->phase = MTC_PHASE_QUIT;
+          job->quit_deadline = g_get_monotonic_time () + MTC_QUIT_WAIT_US;
+          return G_SOURCE_CONTINUE;
+        }
+      if (smtp->state == SMTP_ERROR || smtp->error_val != SM_OK
+          || s->state == SESSION_ERROR || s->state == SESSION_EOF
+          || s->state == SESSION_TIMEOUT || s->state == SESSION_DISCONNECTED)
+        {
+          g_autofree char *why = NULL;
+          if (job->error)
+            why = g_strdup (job->error);
+          else if (smtp->error_msg)
+            why = g_strdup_printf ("the server %s answered: %s", job->account->smtp_server,
+                                   smtp->error_msg);
+          else if (s->state == SESSION_TIMEOUT)
+            why = g_strdup_printf ("the server %s did not answer in time",
+                                   job->account->smtp_server);
+          else
+            why = g_strdup_printf ("the connection to %s:%u failed or was closed",
+                                   job->account->smtp_server, s->port);
+          job->poll_id = 0;
+          job_fail (job, why);
+          return G_SOURCE_REMOVE;
+        }
+      return G_SOURCE_CONTINUE;
+    }
+  if (job->phase == MTC_PHASE_QUIT)
+    {
+      if (session_is_running (s) && g_get_monotonic_time () < job->quit_deadline
+          && s->state != SESSION_DISCONNECTED && s->state != SESSION_EOF)
+        return G_SOURCE_CONTINUE;
+      job->poll_id = 0;
+      job_finish (job);
+      return G_SOURCE_REMOVE;
+    }
+  job->poll_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+job_start_smtp (MtcSendJob *job)
+{
+  PrefsAccount *ac = job->account;
+  Session *s;
+  SMTPSession *smtp;
+  FILE *fp;
+  gushort port;
+
+  job->phase = MTC_PHASE_SMTP;
+  job->ehlo = g_string_new (NULL);
+  s = smtp_session_new (ac);
+  smtp = SMTP_SESSION (s);
+  job->session = smtp;
+  s->data = job;
+  job->orig_recv_msg = s->recv_msg;
+  s->recv_msg = job_recv_msg;
+  session_set_recv_message_notify (s, null_recv_notify, NULL);
+  session_set_recv_data_progressive_notify (s, null_progress_notify, NULL);
+  session_set_recv_data_notify (s, null_data_notify, NULL);
+  session_set_send_data_progressive_notify (s, null_progress_notify, NULL);
+  session_set_send_data_notify (s, null_data_notify, NULL);
+  session_set_timeout (s, (guint) MAX (prefs_common_get_prefs ()->io_timeout_secs, 10) * 1000);
+
+  if (ac->set_domain && ac->domain && *ac->domain)
+    smtp->hostname = g_strdup (ac->domain);
+  if (ac->use_smtp_auth)
+    {
+      char *pass;
+      smtp->user = g_strdup (ac->smtp_userid && *ac->smtp_userid ? ac->smtp_userid : ac->userid);
+      pass = passwd_store_get_account (ac->account_id, PWS_ACCOUNT_SEND);
+      if (pass == NULL || *pass == '\0')
+        {
+          g_free (pass);
+          pass = passwd_store_get_account (ac->account_id, PWS_ACCOUNT_RECV);
+        }
+      if (pass == NULL)
+        {
+          job_fail (job, "SMTP authentication needs a saved password (account preferences, "
+                         "Send: SMTP authentication)");
+          return;
+        }
+      smtp->pass = pass;
+      smtp->forced_auth_type = ac->smtp_auth_type;
+    }
+  /* Until the EHLO reply tells more: bare paths (HELO-only servers keep these). */
+  smtp->from = g_strdup_printf ("<%s>", job->sender);
+  for (guint i = 0; i < job->rcpts->len; i++)
+    job->rcpt_args = g_slist_append (job->rcpt_args,
+                                     g_strdup_printf ("<%s>", (char *) g_ptr_array_index (job->rcpts, i)));
+  smtp->to_list = job->rcpt_args;
+  smtp->cur_to = job->rcpt_args;
+
+  fp = fmemopen (job->data + job->body_offset, job->data_len - job->body_offset, "rb");
+  if (fp == NULL)
+    {
+      job_fail (job, g_strerror (errno));
+      return;
+    }
+  smtp->send_data = (guchar *) get_outgoing_rfc2822_str (fp);
+  fclose (fp);
+  smtp->send_data_len = (guint) strlen ((char *) smtp->send_data);
+
+#ifdef USE_GNUTLS
+  s->ssl_type = ac->ssl_smtp;
+  s->ssl_cert_auto_accept = ac->ssl_certs_auto_accept;
+  if (ac->set_gnutls_priority && ac->gnutls_priority && *ac->gnutls_priority)
+    s->gnutls_priority = g_strdup (ac->gnutls_priority);
+  s->use_tls_sni = ac->use_tls_sni;
+  port = ac->set_smtpport ? ac->smtpport : (ac->ssl_smtp == SSL_TUNNEL ? SSMTP_PORT : SMTP_PORT);
+#else
+  port = ac->set_smtpport ? ac->smtpport : SMTP_PORT;
+#endif
+
+  log_message (LOG_PROTOCOL, "msgtrk: sending <%s> via %s:%u%s\n",
+               job->message_id ? job->message_id : "", ac->smtp_server, port,
+               job->tracked ? " (tracked)" : " (untracked)");
+  if (session_connect (s, ac->smtp_server, port) < 0)
+    {
+      g_autofree char *why = g_strdup_printf ("could not connect to %s:%u", ac->smtp_server, port);
+      job_fail (job, why);
+      return;
+    }
+  job->poll_id = g_timeout_add (MTC_SEND_POLL_MS, job_poll, job);
+}
+
+/* ---- Prepare ---- */
+
+static void
+prepare_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  MtcSendJob *job = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid = NULL;
+  g_autofree char *auth = NULL;
+  guint timeout = 0;
+
+  if (msgtrk_dbus_tracker1_call_prepare_finish (MSGTRK_DBUS_TRACKER1 (source), &envid, &auth,
+                                                &timeout, res, &error))
+    {
+      if (g_cancellable_is_cancelled (send_cancellable))
+        return;   /* unloading: the job is gone */
+      job->envid = g_steal_pointer (&envid);
+      job->envelope = msgtrk_envelope_new (job->envid);
+      msgtrk_envelope_set_authenticator (job->envelope, auth);
+      msgtrk_envelope_set_mtrk_timeout (job->envelope, timeout);
+      msgtrk_envelope_set_notify (job->envelope, (MsgtrkDsnNotify) mtc_prefs_dsn_notify ());
+      msgtrk_envelope_set_ret (job->envelope, (MsgtrkDsnRet) mtc_prefs_dsn_ret ());
+      if (auth)
+        memset (auth, 0, strlen (auth));
+      mtc_remember_envid (job->envid, job->message_id);
+      job_start_smtp (job);
+      return;
+    }
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;   /* unloading: the job is gone */
+  {
+    g_autofree char *text = NULL;
+    AlertValue val;
+    gboolean keyring;
+
+    g_dbus_error_strip_remote_error (error);
+    keyring = g_error_matches (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE);
+    text = g_strdup_printf ("%s\n\n%s\n\nSend this message without tracking, or keep it in the "
+                            "Queue folder to send it tracked later?",
+                            keyring ? "The keyring is locked or not available, so the message "
+                                      "cannot be tracked."
+                                    : "The tracking helper (msgtrkd) could not be reached.",
+                            error->message);
+    val = alertpanel ("Message tracking unavailable", text,
+                      NULL, "_Keep in Queue", NULL, "Send _untracked", NULL, NULL,
+                      ALERTFOCUS_FIRST);
+    if ((val & ~G_ALERTDISABLE) == G_ALERTALTERNATE)
+      {
+        job->tracked = FALSE;
+        job_start_smtp (job);
+        return;
+      }
+    log_message (LOG_PROTOCOL, "msgtrk: <%s> kept in the queue (tracking unavailable)\n",
+                 job->message_id ? job->message_id : "");
+    if (current == job)
+      current = NULL;
+    job_free (job);
+    job_next ();
+  }
+}
+
+static void
+job_run (MtcSendJob *job)
+{
+  g_autoptr (GError) error = NULL;
+  MsgtrkDBusTracker1 *proxy;
+
+  current = job;
+  job->path = folder_item_fetch_msg (job->queue, job->msgnum);
+  if (job->path == NULL
+      || !g_file_get_contents (job->path, &job->data, &job->data_len, &error)
+      || !job_parse (job, &error))
+    {
+      alertpanel_error ("Could not send the queued message: %s",
+                        error ? error->message : "it is gone from the Queue folder");
+      current = NULL;
+      job_free (job);
+      job_next ();
+      return;
+    }
+  job->tracked = TRUE;
+  job->phase = MTC_PHASE_PREPARE;
+  if (job->message_id == NULL)
+    job->message_id = prefs_account_generate_msgid (job->account);
+  proxy = mtc_get_proxy ();
+  if (proxy == NULL)
+    {
+      /* No session bus or no proxy yet: the same choice as a failed Prepare. */
+      {
+        AlertValue val = alertpanel ("Message tracking unavailable",
+                                     "The tracking helper (msgtrkd) cannot be reached on the "
+                                     "session bus.\n\nSend this message without tracking, or "
+                                     "keep it in the Queue folder to send it tracked later?",
+                                     NULL, "_Keep in Queue", NULL, "Send _untracked", NULL, NULL,
+                                     ALERTFOCUS_FIRST);
+        if ((val & ~G_ALERTDISABLE) == G_ALERTALTERNATE)
+          {
+            job->tracked = FALSE;
+            job_start_smtp (job);
+            return;
+          }
+        current = NULL;
+        job_free (job);
+        job_next ();
+        return;
+      }
+    }
+  {
+    const char *host = job->account->smtp_server ? job->account->smtp_server : "";
+    g_ptr_array_add (job->rcpts, NULL);
+    msgtrk_dbus_tracker1_call_prepare (proxy, job->sender,
+                                       (const char * const *) job->rcpts->pdata,
+                                       job->message_id, job->subject, host,
+                                       send_cancellable, prepare_cb, job);
+    g_ptr_array_remove_index (job->rcpts, job->rcpts->len - 1);
+  }
+}
+
+static void
+job_next (void)
+{
+  MtcSendJob *job;
+
+  if (current != NULL)
+    return;
+  job = g_queue_pop_head (&pending);
+  if (job)
+    job_run (job);
+}
+
+static gboolean
+job_already_known (FolderItem *queue, gint msgnum)
+{
+  if (current && current->queue == queue && current->msgnum == msgnum)
+    return TRUE;
+  for (GList *l = pending.head; l; l = l->next)
+    {
+      MtcSendJob *j = l->data;
+      if (j->queue == queue && j->msgnum == msgnum)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Send one queued (and marked) message, tracked; waits behind other sends. */
+void
+mtc_send_queued (FolderItem *queue, gint msgnum)
+{
+  MtcSendJob *job;
+
+  if (send_cancellable == NULL)
+    send_cancellable = g_cancellable_new ();
+  if (job_already_known (queue, msgnum))
+    return;
+  job = g_new0 (MtcSendJob, 1);
+  job->queue = queue;
+  job->msgnum = msgnum;
+  g_queue_push_tail (&pending, job);
+  job_next ();
+}
+
+static void
+send_tracked_in (FolderItem *queue)
+{
+  GSList *list;
+
+  if (queue == NULL)
+    return;
+  folder_item_scan (queue);
+  list = folder_item_get_msg_list (queue);
+  for (GSList *l = list; l; l = l->next)
+    {
+      MsgInfo *info = l->data;
+      g_autofree char *path = folder_item_fetch_msg (queue, info->msgnum);
+      if (path && mtc_queue_file_is_tracked (path))
+        mtc_send_queued (queue, info->msgnum);
+      procmsg_msginfo_free (&info);
+    }
+  g_slist_free (list);
+}
+
+/* Send every marked message of every Queue folder (after Claws sent its own). */
+void
+mtc_send_all_tracked_queued (void)
+{
+  GList *seen = NULL;
+
+  send_tracked_in (folder_get_default_queue ());
+  seen = g_list_prepend (seen, folder_get_default_queue ());
+  for (GList *l = account_get_list (); l; l = l->next)
+    {
+      FolderItem *q = account_get_special_folder (l->data, F_QUEUE);
+      if (q && !g_list_find (seen, q))
+        {
+          seen = g_list_prepend (seen, q);
+          send_tracked_in (q);
+        }
+    }
+  g_list_free (seen);
+}
+
+/* Plugin unload: pending sends stay in the queue (marked), the running one is dropped
+ * (its message stays queued; msgtrkd keeps it as "sending" until the next attempt). */
+void
+mtc_send_shutdown (void)
+{
+  MtcSendJob *job;
+
+  if (send_cancellable)
+    {
+      g_cancellable_cancel (send_cancellable);
+      g_clear_object (&send_cancellable);
+    }
+  while ((job = g_queue_pop_head (&pending)) != NULL)
+    job_free (job);
+  if (current)
+    {
+      job_free (current);
+      current = NULL;
+    }
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* msgtrk-claws.h: what the parts of the Claws Mail plugin share.
+ *
+ * The plugin is thin glue between Claws Mail and msgtrkd (org.msgtrk.Tracker1 on the
+ * session bus). It never sees the tracking secret A, never blocks the UI on the network
+ * (every D-Bus call is asynchronous; SMTP runs on Claws's non-blocking session), and never
+ * sends a message untracked without the user saying so.
+ */
+#pragma once
+
+#include <glib.h>
+#include <gtk/gtk.h>
+
+#include "msgtrk-dbus-generated.h"
+
+/* Claws's own types (declared in its headers). */
+typedef struct _PrefsAccount PrefsAccount;
+typedef struct _FolderItem FolderItem;
+typedef struct _MsgInfo MsgInfo;
+
+/* The special header (in Claws's queue-file header block, never sent) that marks a queued
+ * message as one to send tracked. Only this plugin sends such messages: they are also
+ * locked, so that Claws's own queue sender skips them. */
+#define MTC_TRACK_HEADER "X-Msgtrk-Track:"
+#define MTC_TRACK_LINE MTC_TRACK_HEADER " yes\n"
+
+/* Prefix of the Tags-column text this plugin sets on Sent messages. */
+#define MTC_TAG_PREFIX "\xe2\x9c\x89 " /* U+2709 ENVELOPE, space */
+
+/* Longest queue file header block we read (special headers plus message headers). */
+#define MTC_QUEUE_HEADER_MAX (256 * 1024)
+
+/* msgtrk-claws.c */
+MsgtrkDBusTracker1 *mtc_get_proxy            (void);
+void                mtc_remember_envid       (const char *envid,
+                                              const char *message_id);
+void                mtc_refresh_message_ids  (const char * const *message_ids);
+void                mtc_tag_message          (MsgInfo    *info,
+                                              const char *text);
+const char         *mtc_state_label          (const char *state);
+
+/* msgtrk-claws-send.c */
+gboolean mtc_queue_file_is_tracked  (const char *path);
+gboolean mtc_queue_mark_tracked     (FolderItem *queue,
+                                     gint        msgnum,
+                                     GError    **error);
+void     mtc_send_queued            (FolderItem *queue,
+                                     gint        msgnum);
+void     mtc_send_all_tracked_queued (void);
+void     mtc_send_shutdown          (void);
+
+/* msgtrk-claws-prefs.c */
+void      mtc_prefs_init              (void);
+void      mtc_prefs_done              (void);
+gboolean  mtc_prefs_track_default     (PrefsAccount *account);
+guint     mtc_prefs_dsn_notify        (void);
+guint     mtc_prefs_dsn_ret           (void);
+gboolean  mtc_prefs_show_tags         (void);

@@ -1,0 +1,430 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""msgtrkd end to end: the real daemon on a private bus with a real keyring, tracking a
+message sent through the demo network (msgtrk-relay + mtqpd hops on 127.0.0.1).
+
+Covers Prepare → SMTP with the returned ENVID and B → Committed → polling → StatusChanged
+and GetRoute (alice delivered through three hops, bob failed, carol delayed, dave
+relayed), GetStatus, List, ExportUrl → ImportUrl into a second daemon with its own bus,
+keyring and store (delegation), IngestReport (a DSN from the demo network, an unknown
+report, garbage), Forget, Aborted, an untracked message, a session without a keyring
+(KeyringUnavailable), a restart, and that A appears in no output, log or file.
+"""
+import argparse
+import base64
+import os
+import smtplib
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+sys.path.insert(0, HERE)
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--build-dir", required=True)
+parser.add_argument("--msgtrkd", default=None,
+                    help="the daemon to test (e.g. from a sanitizer build)")
+ARGS, REST = parser.parse_known_args()
+
+import demonet  # noqa: E402  (re-executes with the library path set)
+
+NET = demonet.DemoNetwork(ARGS.build_dir)  # first: may re-execute this process
+Msgtrk = NET.Msgtrk
+
+from gi.repository import GLib  # noqa: E402
+import msgtrkd_harness as harness  # noqa: E402
+
+EXPECTED = {"alice@example.net": "delivered", "bob@gone.example": "failed",
+            "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
+POLL_ARGS = ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
+ROUTE_TIMEOUT = 90.0
+SESSIONS = []
+
+
+def overrides():
+    args = []
+    for hop in NET.hops.values():
+        if hop.mtqpd is not None:
+            args += ["--mtqp-override", "%s=127.0.0.1:%d" % (hop.hostname, hop.mtqpd.port)]
+    return args
+
+
+def new_session(name, keyring=True, start=True):
+    s = harness.Session(os.path.abspath(ARGS.build_dir), name, msgtrkd=ARGS.msgtrkd,
+                        keyring=keyring, daemon_args=overrides() + POLL_ARGS)
+    SESSIONS.append(s)
+    return s.start() if start else s
+
+
+def send(envid, authenticator, timeout, recipients=None, subject="Quarterly numbers"):
+    """What a mail client plugin does: SMTP with ENVID/NOTIFY/RET/ORCPT and MTRK=B."""
+    recipients = recipients or list(EXPECTED)
+    env = Msgtrk.Envelope.new(envid)
+    env.set_authenticator(authenticator)
+    env.set_mtrk_timeout(timeout)
+    env.set_ret(Msgtrk.DsnRet.HDRS)
+    env.set_notify(Msgtrk.DsnNotify.SUCCESS | Msgtrk.DsnNotify.FAILURE |
+                   Msgtrk.DsnNotify.DELAY)
+    submit = NET.hops["submit"]
+    with smtplib.SMTP("127.0.0.1", submit.relay.port, local_hostname="laptop.demo.test",
+                      timeout=20) as smtp:
+        code, text = smtp.ehlo()
+        assert code == 250, text
+        lines = text.decode().split("\n")
+        reply = "".join("250-%s\r\n" % line for line in lines[:-1]) + "250 %s\r\n" % lines[-1]
+        caps = Msgtrk.SmtpCapabilities.parse(reply)
+        code, text = smtp.docmd("MAIL", "FROM:" + env.build_mail_from_arg(caps, NET.SENDER))
+        assert code == 250, text
+        for rcpt in recipients:
+            code, text = smtp.docmd("RCPT", "TO:" + env.build_rcpt_to_arg(caps, rcpt))
+            assert code in (250, 251), text
+        body = ("From: Sender <%s>\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s>\r\n"
+                "Date: %s\r\n\r\nThe numbers are in.\r\n"
+                % (NET.SENDER, ", ".join(recipients), subject, message_id_of(envid),
+                   time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())))
+        code, text = smtp.data(body.encode())
+        assert code == 250, text
+    keywords = [line for line in lines[1:]]
+    return keywords, text.decode()
+
+
+def message_id_of(envid):
+    return envid.replace("@", ".demo@")
+
+
+def states(route):
+    return {r["address"]: r["state"] for r in route["recipients"]}
+
+
+def wait_route(session, envid, expected, timeout=ROUTE_TIMEOUT):
+    def settled():
+        route = session.get_route(envid)
+        return route if states(route) == expected else None
+    try:
+        return session.wait_for("route of %s" % envid, settled, timeout=timeout, interval=0.5)
+    except harness.SessionError:
+        raise AssertionError("route never settled: %r\n%s\n%s"
+                             % (session.get_route(envid), session.log(), NET.logs()))
+
+
+def setUpModule():
+    NET.start()
+
+
+def tearDownModule():
+    for s in SESSIONS:
+        s.cleanup()
+    NET.cleanup()
+
+
+class MsgtrkdTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = new_session("main")
+        cls.envid, cls.auth, cls.timeout = cls.s.prepare(
+            NET.SENDER, list(EXPECTED) + ["Alice@Example.NET"], "<pending@demo.test>",
+            "Quarterly numbers", "submit.demo.test")
+        cls.keywords, cls.reply = send(cls.envid, cls.auth, cls.timeout)
+        cls.s.committed(cls.envid, cls.keywords, cls.reply)
+        cls.route = wait_route(cls.s, cls.envid, EXPECTED)
+
+    # --- Prepare/Committed/polling/GetRoute ---
+    def test_01_prepare_result(self):
+        self.assertTrue(self.envid.startswith("mtrk.") and self.envid.endswith("@demo.test"))
+        self.assertEqual(len(self.auth), 28)
+        self.assertEqual(self.timeout, 604800)
+        self.assertIn("MTRK", self.keywords)
+
+    def test_02_route_states_and_hops(self):
+        route = self.route
+        self.assertEqual(route["envid"], self.envid)
+        self.assertEqual(route["tracking"], "mtqp")
+        self.assertEqual(route["submission_host"], "submit.demo.test")
+        self.assertEqual(route["sender"], NET.SENDER)
+        self.assertEqual(route["state"], "failed")
+        self.assertEqual(route["summary"], "Failed 1/4, 1 delayed, 1 relayed, 1 delivered")
+        self.assertFalse(route["final"])
+        self.assertIsNotNone(route["sent"])
+        self.assertIsNotNone(route["last_poll"])
+        for key in ("message_id", "subject", "offered", "next_poll", "events"):
+            self.assertIn(key, route)
+        alice = [r for r in route["recipients"] if r["address"] == "alice@example.net"][0]
+        mtqp = [h for h in alice["hops"] if h["source"] == "mtqp"]
+        self.assertEqual([h["reporting_mta"] for h in mtqp],
+                         ["submit.demo.test", "relay.example.net", "mx.example.net"])
+        self.assertEqual([h["action"] for h in mtqp], ["transferred", "transferred", "delivered"])
+        self.assertEqual(mtqp[0]["remote_mta"], "relay.example.net")
+        for h in mtqp:
+            for key in ("server", "status", "comment", "arrival", "last_attempt",
+                        "will_retry_until", "diagnostic", "from_address", "delay_seconds",
+                        "error"):
+                self.assertIn(key, h)
+            self.assertIsNone(h["error"])
+        bob = [r for r in route["recipients"] if r["address"] == "bob@gone.example"][0]
+        self.assertEqual([h["status"] for h in bob["hops"] if h["source"] == "mtqp"], ["5.1.2"])
+        dave = [r for r in route["recipients"] if r["address"] == "dave@legacy.example"][0]
+        self.assertEqual([h for h in dave["hops"] if h["source"] == "mtqp"][-1]["action"],
+                         "relayed")
+        texts = [e["text"] for e in route["events"]]
+        self.assertTrue(any(t.startswith("Sent to submit.demo.test") for t in texts), texts)
+        self.assertTrue(any("transferred" in t for t in texts), texts)
+
+    def test_03_status_changed_signals(self):
+        self.s.wait_for("the final StatusChanged",
+                        lambda: (self.envid, "failed",
+                                 "Failed 1/4, 1 delayed, 1 relayed, 1 delivered")
+                        in self.s.signals)
+        mine = [sig for sig in self.s.signals if sig[0] == self.envid]
+        self.assertEqual(mine[0][1], "sending")
+        # Only changes are signalled: no two identical signals in a row.
+        for a, b in zip(mine, mine[1:]):
+            self.assertNotEqual(a, b)
+
+    def test_04_get_status_batch(self):
+        mid = "<%s>" % message_id_of(self.envid)
+        got = self.s.get_status([self.envid, "nobody@nowhere", mid, ""])
+        summary = "Failed 1/4, 1 delayed, 1 relayed, 1 delivered"
+        self.assertEqual(got[0], (self.envid, self.envid, "failed", summary))
+        self.assertEqual(got[1], ("nobody@nowhere", "", "", ""))
+        self.assertEqual(got[3], ("", "", "", ""))
+        # The Prepare call gave a placeholder Message-ID: look it up with and without <>.
+        got = self.s.get_status(["pending@demo.test", "<pending@demo.test>"])
+        self.assertEqual([g[1] for g in got], [self.envid, self.envid])
+
+    def test_05_list(self):
+        items = self.s.list()
+        mine = [m for m in items if m["envid"] == self.envid]
+        self.assertEqual(len(mine), 1)
+        self.assertEqual(mine[0]["recipients"], list(EXPECTED))  # Alice@Example.NET merged
+        for key in ("message_id", "subject", "sent", "tracking", "state", "summary", "final"):
+            self.assertIn(key, mine[0])
+
+    def test_06_track_now(self):
+        before = self.s.get_route(self.envid)["last_poll"]
+        time.sleep(1.1)
+        self.s.track(self.envid)
+        self.s.wait_for("a new poll",
+                        lambda: self.s.get_route(self.envid)["last_poll"] != before,
+                        timeout=30)
+
+    def test_07_invalid_arguments(self):
+        cases = [
+            ("", ["a@b.example"]),
+            ("nodomain", ["a@b.example"]),
+            ("me@demo.test", []),
+            ("me@demo.test", ["not an address"]),
+        ]
+        for sender, rcpts in cases:
+            with self.assertRaises(GLib.Error) as ctx:
+                self.s.prepare(sender, rcpts, "", "", "submit.demo.test")
+            self.assertEqual(harness.remote_error(ctx.exception),
+                             "org.msgtrk.Tracker1.Error.InvalidArgument", (sender, rcpts))
+        with self.assertRaises(GLib.Error) as ctx:
+            self.s.get_route("unknown@nowhere")
+        self.assertEqual(harness.remote_error(ctx.exception), "org.msgtrk.Tracker1.Error.NotFound")
+
+    def test_08_limits(self):
+        # MSGTRKD_MAX_RECIPIENTS: 1000 accepted, 1001 refused.
+        rcpts = ["r%d@example.net" % i for i in range(1001)]
+        envid, _, _ = self.s.prepare(NET.SENDER, rcpts[:1000], "", "", "submit.demo.test")
+        self.assertEqual(len(self.s.get_route(envid)["recipients"]), 1000)
+        self.s.aborted(envid, "limit test")
+        with self.assertRaises(GLib.Error) as ctx:
+            self.s.prepare(NET.SENDER, rcpts, "", "", "submit.demo.test")
+        self.assertEqual(harness.remote_error(ctx.exception),
+                         "org.msgtrk.Tracker1.Error.InvalidArgument")
+        # MSGTRKD_MAX_STATUS_IDS: 10000 accepted, 10001 refused.
+        self.assertEqual(len(self.s.get_status(["x"] * 10000)), 10000)
+        with self.assertRaises(GLib.Error) as ctx:
+            self.s.get_status(["x"] * 10001)
+        self.assertEqual(harness.remote_error(ctx.exception),
+                         "org.msgtrk.Tracker1.Error.InvalidArgument")
+        # MSGTRKD_MAX_FIELD_LENGTH for the subject: 998 bytes accepted, 999 refused.
+        envid, _, _ = self.s.prepare(NET.SENDER, ["a@example.net"], "", "s" * 998,
+                                     "submit.demo.test")
+        self.s.aborted(envid, "")
+        with self.assertRaises(GLib.Error) as ctx:
+            self.s.prepare(NET.SENDER, ["a@example.net"], "", "s" * 999, "submit.demo.test")
+        self.assertEqual(harness.remote_error(ctx.exception),
+                         "org.msgtrk.Tracker1.Error.InvalidArgument")
+        # MSGTRKD_MAX_REPLY_LENGTH: 4096 accepted, 4097 refused.
+        envid, _, _ = self.s.prepare(NET.SENDER, ["a@example.net"], "", "", "smtp.x.example")
+        with self.assertRaises(GLib.Error) as ctx:
+            self.s.committed(envid, [], "r" * 4097)
+        self.assertEqual(harness.remote_error(ctx.exception),
+                         "org.msgtrk.Tracker1.Error.InvalidArgument")
+        self.s.committed(envid, [], "r" * 4096)
+        self.s.forget(envid)
+
+    def test_09_option_limits(self):
+        # Poll schedule: 32 steps of at most 30 days; one more step or second is refused
+        # (exit 2). A valid command line gets as far as the bus (the name is taken: 1).
+        def run(*args):
+            return subprocess.run([self.s.msgtrkd, "--store-dir", self.s.store_dir] +
+                                  list(args), env=self.s.env, capture_output=True,
+                                  timeout=30).returncode
+        self.assertEqual(run("--poll-schedule", ",".join(["1"] * 32)), 1)
+        self.assertEqual(run("--poll-schedule", ",".join(["1"] * 33)), 2)
+        self.assertEqual(run("--poll-schedule", "2592000"), 1)
+        self.assertEqual(run("--poll-schedule", "2592001"), 2)
+        self.assertEqual(run("--poll-schedule", "0"), 2)
+        self.assertEqual(run("--poll-schedule", "1,,2"), 2)
+        self.assertEqual(run("--keyring", "plaintext"), 2)
+        self.assertEqual(run("--mtqp-override", "novalue"), 1)
+        self.assertEqual(run("--idle-exit", "0"), 2)
+
+    # --- delegation ---
+    def test_10_export_import_delegation(self):
+        url = self.s.export_url(self.envid)
+        self.assertTrue(url.startswith("mtqp://submit.demo.test/track/"))
+        other = new_session("delegate")
+        try:
+            envid = other.import_url(url)
+            self.assertEqual(envid, self.envid)
+            route = wait_route(other, envid, EXPECTED)
+            self.assertEqual(route["tracking"], "delegated")
+            alice = [r for r in route["recipients"] if r["address"] == "alice@example.net"][0]
+            self.assertEqual([h["reporting_mta"] for h in alice["hops"] if h["source"] == "mtqp"],
+                             ["submit.demo.test", "relay.example.net", "mx.example.net"])
+            self.assertEqual(other.import_url(url), envid)  # no duplicate
+            self.assertEqual(len(other.list()), 1)
+            with self.assertRaises(GLib.Error) as ctx:
+                other.import_url("mtqp://host/track/x")
+            self.assertEqual(harness.remote_error(ctx.exception),
+                             "org.msgtrk.Tracker1.Error.InvalidArgument")
+            self.assertEqual(other.stop(), 0, other.log())
+        finally:
+            other.stop()
+
+    # --- IngestReport ---
+    def dsns(self):
+        box = os.path.join(NET.hops["submit"].maildir_root, NET.SENDER, "new")
+
+        def found():
+            try:
+                names = sorted(os.listdir(box))
+            except FileNotFoundError:
+                return None
+            datas = []
+            for n in names:
+                with open(os.path.join(box, n), "rb") as f:
+                    datas.append(f.read())
+            mine = [d for d in datas if self.envid.encode() in d]
+            return mine if len(mine) >= 2 else None
+        return self.s.wait_for("DSNs in the sender's mailbox", found, timeout=30)
+
+    def test_20_ingest_dsn(self):
+        for raw in self.dsns():
+            self.assertEqual(self.s.ingest(raw), self.envid)
+        route = self.s.get_route(self.envid)
+        sources = {h["source"] for r in route["recipients"] for h in r["hops"]}
+        self.assertIn("dsn", sources, route)
+        self.assertIn("trace", sources, route)
+        bob = [r for r in route["recipients"] if r["address"] == "bob@gone.example"][0]
+        self.assertTrue(any(h["source"] == "dsn" and h["action"] == "failed"
+                            for h in bob["hops"]), bob)
+        self.assertTrue(any(e["source"] == "dsn" and e["text"].startswith("DSN from")
+                            for e in route["events"]), route["events"])
+        self.assertEqual(states(route), EXPECTED)
+
+    def test_21_ingest_unknown_and_garbage(self):
+        raw = self.dsns()[0]
+        other = raw.replace(self.envid.encode(), b"mtrk.unknown@else.example")
+        other = other.replace(message_id_of(self.envid).encode(), b"unknown@else.example")
+        self.assertEqual(self.s.ingest(other), "")
+        for garbage in (b"", b"hello\r\n", b"\x00\xff" * 100):
+            with self.assertRaises(GLib.Error) as ctx:
+                self.s.ingest(garbage)
+            self.assertEqual(harness.remote_error(ctx.exception),
+                             "org.msgtrk.Tracker1.Error.InvalidArgument")
+
+    # --- other life cycles ---
+    def test_30_untracked_and_aborted(self):
+        envid, auth, timeout = self.s.prepare(NET.SENDER, ["x@example.net"], "", "Plain",
+                                              "smtp.plain.example")
+        self.s.committed(envid, ["PIPELINING", "8BITMIME"], "250 2.0.0 Ok: queued as ABC")
+        route = self.s.get_route(envid)
+        self.assertEqual(route["tracking"], "none")
+        self.assertEqual(route["state"], "untracked")
+        self.assertEqual(route["summary"], "Sent — no tracking offered by smtp.plain.example")
+        with self.assertRaises(GLib.Error) as ctx:
+            self.s.track(envid)
+        self.assertEqual(harness.remote_error(ctx.exception),
+                         "org.msgtrk.Tracker1.Error.NotTrackable")
+        envid2, _, _ = self.s.prepare(NET.SENDER, ["y@example.net"], "", "", "submit.demo.test")
+        self.s.aborted(envid2, "the user cancelled")
+        self.assertEqual(self.s.get_status([envid2])[0][2], "aborted")
+        with self.assertRaises(GLib.Error) as ctx:
+            self.s.export_url(envid2)
+        self.assertEqual(harness.remote_error(ctx.exception),
+                         "org.msgtrk.Tracker1.Error.NotTrackable")
+
+    def test_31_forget(self):
+        envid, auth, timeout = self.s.prepare(NET.SENDER, ["z@example.net"], "", "Gone soon",
+                                              "submit.demo.test")
+        self.s.committed(envid, ["DSN", "MTRK"], "250 ok")
+        self.s.forget(envid)
+        self.assertEqual(self.s.get_status([envid])[0][1], "")
+        with self.assertRaises(GLib.Error) as ctx:
+            self.s.forget(envid)
+        self.assertEqual(harness.remote_error(ctx.exception), "org.msgtrk.Tracker1.Error.NotFound")
+
+    def test_40_keyring_unavailable(self):
+        bare = new_session("nokeyring", keyring=False)
+        try:
+            with self.assertRaises(GLib.Error) as ctx:
+                bare.prepare(NET.SENDER, ["a@example.net"], "", "", "submit.demo.test")
+            self.assertEqual(harness.remote_error(ctx.exception),
+                             "org.msgtrk.Tracker1.Error.KeyringUnavailable", bare.log())
+            self.assertEqual(bare.list(), [])
+            self.assertEqual(bare.stop(), 0, bare.log())
+        finally:
+            bare.stop()
+
+    def test_50_restart_resumes(self):
+        before = self.s.get_route(self.envid)
+        self.assertEqual(self.s.stop_daemon(), 0, self.s.log())
+        self.s.start_daemon()
+        after = self.s.get_route(self.envid)
+        self.assertEqual(states(after), EXPECTED)
+        self.assertEqual(after["summary"], before["summary"])
+        alice = [r for r in after["recipients"] if r["address"] == "alice@example.net"][0]
+        self.assertEqual(len([h for h in alice["hops"] if h["source"] == "mtqp"]), 3)
+        # Polling resumes from the store (carol is still delayed: not final).
+        self.s.wait_for("a poll after the restart",
+                        lambda: self.s.get_route(self.envid)["last_poll"] != before["last_poll"],
+                        timeout=30)
+
+    # --- last: A is nowhere ---
+    def test_99_secret_nowhere(self):
+        url = self.s.export_url(self.envid)
+        secret_b64 = Msgtrk.Url.parse(url).get_secret()
+        raw = base64.b64decode(secret_b64)
+        needles = [secret_b64.encode(), raw, url.encode()]
+        for s in SESSIONS:
+            if s.daemon is not None:
+                self.assertEqual(s.stop_daemon(), 0, s.log())
+        roots = [s.base for s in SESSIONS] + [NET.base]
+        checked = 0
+        for root in roots:
+            for dirpath, dirnames, filenames in os.walk(root):
+                if os.path.abspath(dirpath).startswith(os.path.join(root, "home", ".local",
+                                                                    "share", "keyrings")):
+                    continue
+                for name in filenames:
+                    path = os.path.join(dirpath, name)
+                    if not os.path.isfile(path):
+                        continue
+                    with open(path, "rb") as f:
+                        data = f.read()
+                    checked += 1
+                    for needle in needles:
+                        self.assertNotIn(needle, data, "the secret is in %s" % path)
+        self.assertGreater(checked, 5)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0]] + REST, verbosity=2)

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-viewer-layout.c: the delivery-map layout (helper/viewer/viewer-layout.c).
+ *
+ * JSON route in, node positions and edges out: the shared first hop, one branch per
+ * recipient, recipients aligned in the last column, the broken link, and hostile routes
+ * (missing members, wrong types, nulls, the limits and one past them).
+ */
+#include "config.h"
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "viewer-layout.h"
+
+#define COL(c) (VIEWER_LAYOUT_MARGIN + (c) * (VIEWER_LAYOUT_NODE_WIDTH + VIEWER_LAYOUT_COLUMN_GAP))
+#define ROW(r) (VIEWER_LAYOUT_MARGIN + (r) * (VIEWER_LAYOUT_NODE_HEIGHT + VIEWER_LAYOUT_ROW_GAP))
+
+/* The route of tests/cli/fake-msgtrkd.py: delivered, delayed, failed with a broken link. */
+static const char route_json[] =
+  "{\"envid\":\"mtrk.Q1x7vB2k@example.org\",\"sender\":\"me@example.org\","
+  "\"sent\":\"2026-11-23T09:00:00Z\",\"state\":\"failed\",\"recipients\":["
+  "{\"address\":\"alice@example.net\",\"state\":\"delivered\",\"hops\":["
+  "  {\"reporting_mta\":\"smtp.example.org\",\"action\":\"transferred\",\"status\":\"2.0.0\","
+  "   \"arrival\":\"2026-11-23T09:00:00Z\",\"error\":null},"
+  "  {\"reporting_mta\":\"relay.example.net\",\"action\":\"transferred\",\"status\":\"2.0.0\",\"error\":null},"
+  "  {\"reporting_mta\":\"mx.example.net\",\"action\":\"delivered\",\"status\":\"2.0.0\",\"error\":null}]},"
+  "{\"address\":\"bob@example.com\",\"state\":\"delayed\",\"hops\":["
+  "  {\"reporting_mta\":\"SMTP.example.org\",\"action\":\"Transferred\",\"status\":\"2.0.0\",\"error\":null},"
+  "  {\"reporting_mta\":\"mx.example.com\",\"action\":\"delayed\",\"status\":\"4.4.1\",\"error\":null}]},"
+  "{\"address\":\"carol@example.info\",\"state\":\"failed\",\"hops\":["
+  "  {\"reporting_mta\":\"smtp.example.org\",\"action\":\"transferred\",\"status\":\"2.0.0\",\"error\":null},"
+  "  {\"server\":\"gw.example.info\",\"reporting_mta\":null,\"action\":null,\"status\":null,"
+  "   \"error\":\"connection refused\"}]}]}";
+
+static JsonObject *
+parse (const char *text,
+       JsonNode  **keep)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (json_parser_load_from_data (parser, text, -1, &error));
+  g_assert_no_error (error);
+  *keep = json_node_copy (json_parser_get_root (parser));
+  return JSON_NODE_HOLDS_OBJECT (*keep) ? json_node_get_object (*keep) : NULL;
+}
+
+static ViewerNode *
+node_at (ViewerLayout *layout,
+         guint         i)
+{
+  g_assert_cmpuint (i, <, layout->nodes->len);
+  return g_ptr_array_index (layout->nodes, i);
+}
+
+static gboolean
+has_edge (ViewerLayout *layout,
+          guint         from,
+          guint         to,
+          gboolean      broken)
+{
+  guint i;
+
+  for (i = 0; i < layout->edges->len; i++)
+    {
+      ViewerEdge *e = &g_array_index (layout->edges, ViewerEdge, i);
+
+      if (e->from == from && e->to == to)
+        return e->broken == broken;
+    }
+  return FALSE;
+}
+
+static void
+test_layout_route (void)
+{
+  g_autoptr(JsonNode) keep = NULL;
+  JsonObject *route = parse (route_json, &keep);
+  g_autoptr(ViewerLayout) layout = viewer_layout_compute (route);
+  /* Order of nodes: sender, shared hop, alice's 2 hops + box, bob's hop + box,
+   * carol's broken hop + box. */
+  static const struct
+  {
+    ViewerNodeKind kind;
+    guint column;
+    double row;
+    int recipient;
+    const char *title;
+    const char *state;
+  } expected[] = {
+    { VIEWER_NODE_SENDER, 0, 1, -1, "me@example.org", "sender" },
+    { VIEWER_NODE_HOP, 1, 1, -1, "smtp.example.org", "in-transit" },
+    { VIEWER_NODE_HOP, 2, 0, 0, "relay.example.net", "in-transit" },
+    { VIEWER_NODE_HOP, 3, 0, 0, "mx.example.net", "delivered" },
+    { VIEWER_NODE_RECIPIENT, 4, 0, 0, "alice@example.net", "delivered" },
+    { VIEWER_NODE_HOP, 2, 1, 1, "mx.example.com", "delayed" },
+    { VIEWER_NODE_RECIPIENT, 4, 1, 1, "bob@example.com", "delayed" },
+    { VIEWER_NODE_BROKEN, 2, 2, 2, "gw.example.info", "broken" },
+    { VIEWER_NODE_RECIPIENT, 4, 2, 2, "carol@example.info", "failed" },
+  };
+  guint i;
+
+  g_assert_cmpuint (layout->nodes->len, ==, G_N_ELEMENTS (expected));
+  for (i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      ViewerNode *n = node_at (layout, i);
+
+      g_test_message ("node %u: %s", i, n->title);
+      g_assert_cmpint (n->kind, ==, expected[i].kind);
+      g_assert_cmpuint (n->column, ==, expected[i].column);
+      g_assert_cmpfloat (n->row, ==, expected[i].row);
+      g_assert_cmpfloat (n->x, ==, COL (expected[i].column));
+      g_assert_cmpfloat (n->y, ==, ROW (expected[i].row));
+      g_assert_cmpint (n->recipient, ==, expected[i].recipient);
+      g_assert_cmpstr (n->title, ==, expected[i].title);
+      g_assert_cmpstr (n->state, ==, expected[i].state);
+    }
+  g_assert_cmpuint (layout->n_shared, ==, 1);
+  g_assert_cmpuint (node_at (layout, 1)->n_shared, ==, 3);
+  g_assert_cmpstr (node_at (layout, 1)->status, ==, "2.0.0");
+  g_assert_cmpstr (node_at (layout, 1)->time, ==, "2026-11-23T09:00:00Z");
+  g_assert_cmpstr (node_at (layout, 7)->error, ==, "connection refused");
+
+  g_assert_cmpuint (layout->edges->len, ==, 7);
+  g_assert_true (has_edge (layout, 0, 1, FALSE));
+  g_assert_true (has_edge (layout, 1, 2, FALSE));
+  g_assert_true (has_edge (layout, 2, 3, FALSE));
+  g_assert_true (has_edge (layout, 3, 4, FALSE));
+  g_assert_true (has_edge (layout, 1, 5, FALSE));
+  g_assert_true (has_edge (layout, 5, 6, FALSE));
+  g_assert_true (has_edge (layout, 1, 7, TRUE));
+  g_assert_false (has_edge (layout, 7, 8, FALSE)); /* a broken chain does not arrive */
+
+  g_assert_cmpuint (layout->n_columns, ==, 5);
+  g_assert_cmpuint (layout->n_rows, ==, 3);
+  g_assert_cmpfloat (layout->width, ==, 2 * VIEWER_LAYOUT_MARGIN + 5 * VIEWER_LAYOUT_NODE_WIDTH +
+                                          4 * VIEWER_LAYOUT_COLUMN_GAP);
+  g_assert_cmpfloat (layout->height, ==, 2 * VIEWER_LAYOUT_MARGIN + 3 * VIEWER_LAYOUT_NODE_HEIGHT +
+                                           2 * VIEWER_LAYOUT_ROW_GAP);
+  g_assert_cmpuint (layout->hidden_recipients, ==, 0);
+  g_assert_cmpuint (layout->hidden_hops, ==, 0);
+  /* Fits a 1280-pixel screen. */
+  g_assert_cmpfloat (layout->width, <=, 1200);
+}
+
+/* Table: small routes and what their layout must be. */
+static void
+test_layout_table (void)
+{
+  static const struct
+  {
+    const char *json;
+    guint n_nodes, n_edges, n_shared, n_columns, n_rows;
+  } cases[] = {
+    /* nothing at all */
+    { "{}", 1, 0, 0, 1, 1 },
+    { "{\"recipients\":null}", 1, 0, 0, 1, 1 },
+    { "{\"recipients\":{}}", 1, 0, 0, 1, 1 },
+    { "{\"recipients\":[1,\"x\",null,[]]}", 1, 0, 0, 1, 1 },
+    /* one recipient, no hops: sender → recipient */
+    { "{\"recipients\":[{\"address\":\"a@b\"}]}", 2, 1, 0, 2, 1 },
+    /* one recipient: nothing is "shared", its hops form its branch */
+    { "{\"recipients\":[{\"hops\":[{\"reporting_mta\":\"m\",\"action\":\"delivered\"}]}]}", 3, 2, 0, 3, 1 },
+    /* two recipients, different first hops: no shared node */
+    { "{\"recipients\":[{\"hops\":[{\"reporting_mta\":\"m1\",\"action\":\"delivered\"}]},"
+      "{\"hops\":[{\"reporting_mta\":\"m2\",\"action\":\"delivered\"}]}]}", 5, 4, 0, 3, 2 },
+    /* same MTA, different action: not shared */
+    { "{\"recipients\":[{\"hops\":[{\"reporting_mta\":\"m\",\"action\":\"delivered\"}]},"
+      "{\"hops\":[{\"reporting_mta\":\"m\",\"action\":\"failed\"}]}]}", 5, 4, 0, 3, 2 },
+    /* both hops identical: both shared, recipients branch from the last */
+    { "{\"recipients\":[{\"hops\":[{\"reporting_mta\":\"m\",\"action\":\"transferred\"},"
+      "{\"reporting_mta\":\"n\",\"action\":\"delivered\"}]},{\"hops\":[{\"reporting_mta\":\"m\","
+      "\"action\":\"transferred\"},{\"reporting_mta\":\"n\",\"action\":\"delivered\"}]}]}", 5, 4, 2, 4, 2 },
+    /* a hop of the wrong type counts as broken, no edge after it */
+    { "{\"recipients\":[{\"hops\":[7]}]}", 3, 1, 0, 3, 1 },
+    /* action null but status present: not broken */
+    { "{\"recipients\":[{\"hops\":[{\"server\":\"s\",\"action\":null,\"status\":\"2.0.0\"}]}]}", 3, 2, 0, 3, 1 },
+    /* members of the wrong type are ignored */
+    { "{\"sender\":5,\"recipients\":[{\"address\":[],\"state\":{},\"hops\":[{\"reporting_mta\":1,"
+      "\"action\":true,\"status\":\"x\"}]}]}", 3, 2, 0, 3, 1 },
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(JsonNode) keep = NULL;
+      JsonObject *route = parse (cases[i].json, &keep);
+      g_autoptr(ViewerLayout) layout = viewer_layout_compute (route);
+
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, cases[i].json);
+      g_assert_cmpuint (layout->nodes->len, ==, cases[i].n_nodes);
+      g_assert_cmpuint (layout->edges->len, ==, cases[i].n_edges);
+      g_assert_cmpuint (layout->n_shared, ==, cases[i].n_shared);
+      g_assert_cmpuint (layout->n_columns, ==, cases[i].n_columns);
+      g_assert_cmpuint (layout->n_rows, ==, cases[i].n_rows);
+    }
+}
+
+static void
+test_layout_null (void)
+{
+  g_autoptr(ViewerLayout) layout = viewer_layout_compute (NULL);
+
+  g_assert_cmpuint (layout->nodes->len, ==, 1);
+  g_assert_cmpuint (layout->edges->len, ==, 0);
+  g_assert_null (node_at (layout, 0)->title);
+}
+
+/* A route with @n_rcpts recipients of @n_hops hops each (all through different MTAs). */
+static char *
+big_route (guint n_rcpts,
+           guint n_hops)
+{
+  GString *s = g_string_new ("{\"recipients\":[");
+  guint r, h;
+
+  for (r = 0; r < n_rcpts; r++)
+    {
+      g_string_append_printf (s, "%s{\"address\":\"r%u@x\",\"state\":\"in-transit\",\"hops\":[", r ? "," : "", r);
+      for (h = 0; h < n_hops; h++)
+        g_string_append_printf (s, "%s{\"reporting_mta\":\"m%u-%u\",\"action\":\"transferred\"}", h ? "," : "", r, h);
+      g_string_append (s, "]}");
+    }
+  g_string_append (s, "]}");
+  return g_string_free (s, FALSE);
+}
+
+static void
+test_layout_limits (void)
+{
+  static const struct
+  {
+    guint n_rcpts, n_hops;
+    guint rows, hidden_recipients, hidden_hops;
+  } cases[] = {
+    { VIEWER_LAYOUT_MAX_RECIPIENTS, 1, VIEWER_LAYOUT_MAX_RECIPIENTS, 0, 0 },
+    { VIEWER_LAYOUT_MAX_RECIPIENTS + 1, 1, VIEWER_LAYOUT_MAX_RECIPIENTS, 1, 0 },
+    { 1, VIEWER_LAYOUT_MAX_HOPS, 1, 0, 0 },
+    { 1, VIEWER_LAYOUT_MAX_HOPS + 1, 1, 0, 1 },
+    { 2, VIEWER_LAYOUT_MAX_HOPS + 5, 2, 0, 10 },
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *json = big_route (cases[i].n_rcpts, cases[i].n_hops);
+      g_autoptr(JsonNode) keep = NULL;
+      JsonObject *route = parse (json, &keep);
+      g_autoptr(ViewerLayout) layout = viewer_layout_compute (route);
+      guint drawn_hops = MIN (cases[i].n_hops, VIEWER_LAYOUT_MAX_HOPS);
+      guint drawn_rcpts = MIN (cases[i].n_rcpts, VIEWER_LAYOUT_MAX_RECIPIENTS);
+
+      g_assert_cmpuint (layout->n_rows, ==, cases[i].rows);
+      g_assert_cmpuint (layout->hidden_recipients, ==, cases[i].hidden_recipients);
+      g_assert_cmpuint (layout->hidden_hops, ==, cases[i].hidden_hops);
+      g_assert_cmpuint (layout->nodes->len, ==, 1 + drawn_rcpts * (drawn_hops + 1));
+      g_assert_cmpuint (layout->n_columns, ==, drawn_hops + 2);
+    }
+}
+
+static void
+test_layout_action_state (void)
+{
+  static const struct { const char *action, *state; } cases[] = {
+    { "delivered", "delivered" }, { "DELIVERED", "delivered" }, { "transferred", "in-transit" },
+    { "relayed", "relayed" },     { "expanded", "relayed" },    { "delayed", "delayed" },
+    { "failed", "failed" },       { "displayed", "read" },      { "opaque", "opaque" },
+    { "", "unknown" },            { NULL, "unknown" },          { "delivered\xff", "unknown" },
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpstr (viewer_layout_action_state (cases[i].action), ==, cases[i].state);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/viewer/layout/route", test_layout_route);
+  g_test_add_func ("/viewer/layout/table", test_layout_table);
+  g_test_add_func ("/viewer/layout/null", test_layout_null);
+  g_test_add_func ("/viewer/layout/limits", test_layout_limits);
+  g_test_add_func ("/viewer/layout/action-state", test_layout_action_state);
+  g_test_summary ("The delivery-map layout: JSON route in, node positions and edges out.");
+  return g_test_run ();
+}
