@@ -9,6 +9,7 @@ Used by the README demo (tools/demo.sh), the tracker tests and the tracker bench
          ├── gone.example: permanent error 5.1.2                          bob@gone.example
          ├── slow.example: next hop down (connection refused)             carol@slow.example
          ├── legacy.example: next hop without MTRK/DSN (relayed 2.1.9)    dave@legacy.example
+         ├── hidden.example: an "opaque" route (a firewall hides the rest)  erin@hidden.example
          └── demo.test: local Maildir (DSNs back to the sender)
 
 Every server listens on port 0 (--port-file tells the port); the MTQP client reaches the
@@ -179,7 +180,10 @@ class Hop:
 class DemoNetwork:
     SENDER = "sender@demo.test"
     RECIPIENTS = ["alice@example.net", "bob@gone.example", "carol@slow.example",
-                  "dave@legacy.example"]
+                  "dave@legacy.example", "erin@hidden.example"]
+    EXPECTED = {"alice@example.net": "delivered", "bob@gone.example": "failed",
+                "carol@slow.example": "delayed", "dave@legacy.example": "relayed",
+                "erin@hidden.example": "opaque"}
 
     def __init__(self, build_dir, base_dir=None):
         self.build_dir = os.path.abspath(build_dir)
@@ -215,12 +219,15 @@ class DemoNetwork:
                       "*": "error:5.1.2 no route"})
         middle.start()
         legacy = Hop(self, "legacy", "mail.legacy.example",
-                     {"legacy.example": "local:", "*": "error:5.1.2 no route"},
+                     {"legacy.example": "local:", "hidden.example": "local:",
+                      "*": "error:5.1.2 no route"},
                      relay_keys={"offer_mtrk": "false", "offer_dsn": "false"}, mtqpd=False)
         legacy.start()
         submit = Hop(self, "submit", "submit.demo.test", {
             "example.net": middle.smtp_route,
             "legacy.example": legacy.smtp_route,
+            # Beyond this route nothing is told: the record says "opaque".
+            "hidden.example": legacy.smtp_route + " opaque",
             "gone.example": "error:5.1.2 gone.example does not accept mail",
             "slow.example": "smtp:127.0.0.1:%d" % free_port(),
             "demo.test": "local:",
@@ -408,8 +415,7 @@ def main(argv):
         print("  ENVID %s" % envid)
         print("  the submission server offered: %s" % net.offered)
         print("  %s" % net.queue_reply)
-        expected = {"alice@example.net": "delivered", "bob@gone.example": "failed",
-                    "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
+        expected = DemoNetwork.EXPECTED
         route = net.track_until(envid, secret, expected)
         print("\n== Route (tracked over MTQP from %s, %d servers asked)"
               % (net.hops["submit"].hostname, route.get_servers_asked()))

@@ -3,7 +3,7 @@
 """The tracker over the demo network: real msgtrk-relay and mtqpd processes on 127.0.0.1.
 
 End states: delivered through three hops, failed, delayed, relayed (next hop without
-MTRK), and a broken link (a hop's MTQP server is down); also learning the recipients from
+MTRK), opaque (a route that hides what lies beyond), and a broken link (a hop's MTQP server is down); also learning the recipients from
 the first server, a wrong secret, and a referral loop made with a host override.
 """
 import argparse
@@ -22,8 +22,7 @@ import demonet  # noqa: E402  (re-executes with the library path set)
 
 NET = None
 Msgtrk = None
-EXPECTED = {"alice@example.net": "delivered", "bob@gone.example": "failed",
-            "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
+EXPECTED = demonet.DemoNetwork.EXPECTED
 
 
 def setUpModule():
@@ -53,7 +52,7 @@ class TrackerNetworkTest(unittest.TestCase):
         self.assertEqual(got, EXPECTED, NET.logs())
         self.assertEqual(self.route.get_envid(), self.envid)
         self.assertEqual(self.route.get_status().format_summary(),
-                         "Failed 1/4, 1 delayed, 1 relayed, 1 delivered")
+                         "Failed 1/5, 1 delayed, 1 relayed, 1 not disclosed, 1 delivered")
 
     def test_delivered_through_three_hops(self):
         hops = self.route.get_hops("alice@example.net")
@@ -77,6 +76,12 @@ class TrackerNetworkTest(unittest.TestCase):
         dave = self.route.get_hops("dave@legacy.example")
         self.assertEqual(dave[-1].get_action(), Msgtrk.Action.RELAYED)
         self.assertEqual(dave[-1].get_entry().get_status(), "2.1.9")
+
+    def test_opaque(self):
+        erin = self.route.get_hops("erin@hidden.example")
+        self.assertEqual(len(erin), 1)
+        self.assertEqual(erin[0].get_action(), Msgtrk.Action.OPAQUE)
+        self.assertIsNone(erin[0].get_entry().get_remote_mta())
 
     def test_each_server_asked_once(self):
         # submit, relay, mx: alice's chain; the others end at submit.
