@@ -251,6 +251,67 @@ temporary_failure (RelayServer    *server,
   return FALSE;
 }
 
+/* The key under which a recipient entry of a tracking record is matched. */
+static char *
+entry_key (MsgtrkRecipientReport *entry)
+{
+  const char *addr = msgtrk_recipient_report_get_original_recipient (entry);
+  g_autofree char *normal = NULL;
+
+  if (addr == NULL)
+    addr = msgtrk_recipient_report_get_final_recipient (entry);
+  normal = msgtrk_address_normalize (addr);
+  return normal ? g_ascii_strdown (normal, -1) : NULL;
+}
+
+/*
+ * Write @msg's tracking record. Copies of one message can reach this relay more than once
+ * under the same ENVID (a message split for different next hops that meet again, or a
+ * resend): their recipients are kept side by side in the one record for that ENVID, so
+ * that a later copy never hides an earlier one's recipients. Only a record with the same
+ * authenticator is merged; this copy's entries replace older ones for the same recipient.
+ */
+static gboolean
+track_record_update (RelayServer  *server,
+                     RelayMessage *msg,
+                     MsgtrkReport *report,
+                     GError      **error)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&server->track_lock);
+  g_autoptr (MsgtrkReport) old = NULL;
+  g_autofree char *old_auth = NULL;
+  gint64 old_expires = 0;
+  gint64 expires = msg->arrival + msg->mtrk_timeout;
+
+  old = track_store_load (server->track_store, msg->envid, &old_auth, &old_expires, NULL);
+  if (old != NULL && g_strcmp0 (old_auth, msg->authenticator) == 0)
+    {
+      g_autoptr (GHashTable) mine = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      GPtrArray *entries = msgtrk_report_get_recipients (report);
+      GPtrArray *old_entries = msgtrk_report_get_recipients (old);
+
+      for (guint i = 0; i < entries->len; i++)
+        {
+          char *key = entry_key (g_ptr_array_index (entries, i));
+
+          if (key != NULL)
+            g_hash_table_add (mine, key);
+        }
+      for (guint i = 0; i < old_entries->len; i++)
+        {
+          MsgtrkRecipientReport *entry = g_ptr_array_index (old_entries, i);
+          g_autofree char *key = entry_key (entry);
+
+          if (key != NULL && !g_hash_table_contains (mine, key)
+              && entries->len < MSGTRK_REPORT_MAX_RECIPIENTS)
+            msgtrk_report_add_recipient (report, entry);
+        }
+      expires = MAX (expires, old_expires);
+    }
+  return track_store_put (server->track_store, msg->envid, msg->authenticator, expires, report,
+                          error);
+}
+
 static gboolean
 wants_dsn (RelayMessage   *msg,
            RelayRecipient *rcpt,
@@ -494,8 +555,8 @@ relay_deliver_message (RelayServer  *server,
     {
       g_autoptr (MsgtrkReport) report =
         relay_deliver_build_report (server, msg, MSGTRK_REPORT_KIND_TRACKING_STATUS, msg->rcpts);
-      if (!track_store_put (server->track_store, msg->envid, msg->authenticator,
-                            msg->arrival + msg->mtrk_timeout, report, &error))
+
+      if (!track_record_update (server, msg, report, &error))
         g_warning ("%s: cannot write the tracking record: %s", msg->id, error->message);
     }
 }

@@ -115,6 +115,7 @@ main (int   argc,
     }
   server.config = config;
   server.shutdown = g_cancellable_new ();
+  g_mutex_init (&server.track_lock);
 
   address = server_config_parse_listen (config->listen, &error);
   if (address == NULL)
@@ -175,6 +176,7 @@ out:
     relay_queue_stop (server.queue);
   g_clear_pointer (&server.queue, relay_queue_free);
   g_clear_object (&server.track_store);
+  g_mutex_clear (&server.track_lock);
   g_clear_pointer ((MsgtrkTlsContext **) &server.tls_server, msgtrk_tls_context_unref);
   g_clear_pointer ((MsgtrkTlsContext **) &server.tls_client, msgtrk_tls_context_unref);
   g_clear_object (&server.shutdown);

@@ -198,6 +198,7 @@ struct _RelayServer
   RelayConfig *config;
   RelayQueue *queue;
   TrackStore *track_store;
+  GMutex track_lock;       /* serialises read-merge-write of tracking records */
   gpointer tls_server;    /* MsgtrkTlsContext, nullable */
   gpointer tls_client;    /* MsgtrkTlsContext, nullable */
   GCancellable *shutdown;  /* cancelled at shutdown: outgoing connections */

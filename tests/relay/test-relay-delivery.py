@@ -503,7 +503,29 @@ def scenario_forward_orcpt(exe, tmp):
     b.stop()
 
 
+def scenario_same_envid_twice(exe, tmp):
+    """Two copies of one message (same ENVID and B) reach one relay for different
+    recipients: its tracking record keeps both recipients, whatever the order."""
+    b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:", "sender.example": "local:"})
+    b.start()
+    envid = "mtrk.twice1@sender.example"
+    for rcpt in ("one@example.org", "two@example.org"):
+        code, text = send_message(b.port, "alice@sender.example", [rcpt], make_body(rcpt),
+                                  mtrk_params(envid, 3600), "NOTIFY=NEVER")
+        check(code == 250, "DATA: %s" % text, b)
+        b.wait_mail(rcpt)
+
+    def both():
+        rec = b.track_record(envid) or ""
+        finals = sorted(field(rec, "Final-Recipient"))
+        return rec if finals == ["rfc822; one@example.org", "rfc822; two@example.org"] else None
+    rec = wait_for("both recipients in one record", both, 20)
+    check(field(rec, "Action") == ["delivered", "delivered"], rec, b)
+    b.stop()
+
+
 SCENARIOS = {
+    "same-envid-twice": scenario_same_envid_twice,
     "chain-mtrk": scenario_chain_mtrk,
     "chain-no-mtrk": scenario_chain_no_mtrk,
     "error-route": scenario_error_route,
