@@ -4,4 +4,11 @@
 
 #include "msgtrk-error.h"
 
+/**
+ * msgtrk_error_quark:
+ *
+ * The quark of the %MSGTRK_ERROR domain.
+ *
+ * Returns: the error domain of libmsgtrk
+ */
 G_DEFINE_QUARK (msgtrk-error-quark, msgtrk_error)
