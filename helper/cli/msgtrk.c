@@ -9,6 +9,9 @@
  *
  * Exit status: 0 success, 1 any failure (usage, bus, daemon error), 2 unknown id.
  *
+ * Environment: MSGTRK_LOCALEDIR, when set and not empty, replaces the installed locale
+ * directory (LOCALEDIR) for msgtrk's translations; the tests point it at the build tree.
+ *
  * Limits: a tracking URL read from stdin is at most MSGTRK_CLI_MAX_URL_LEN bytes, a report
  * given to `ingest` at most MSGTRK_CLI_MAX_REPORT_SIZE bytes, `track --timeout` at most
  * MSGTRK_CLI_MAX_TRACK_TIMEOUT seconds.
@@ -677,7 +680,8 @@ append_hop (GString    *out,
 
     if (delay != NULL && JSON_NODE_HOLDS_VALUE (delay) && json_node_get_value_type (delay) == G_TYPE_INT64)
       {
-        g_autofree char *text = g_strdup_printf (_("%" G_GINT64_FORMAT " s"), json_node_get_int (delay));
+        /* TRANSLATORS: a delay in seconds, "s" being the unit symbol. */
+        g_autofree char *text = g_strdup_printf (_("%lld s"), (long long) json_node_get_int (delay));
         append_detail (out, _("delay:"), text);
       }
   }
@@ -1294,11 +1298,14 @@ main (int   argc,
   char **args;
   Cli cli = { 0 };
   const char *no_color;
+  const char *localedir;
   gsize i;
   int status;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  /* MSGTRK_LOCALEDIR: the build tree's translations, for the tests (not a user setting). */
+  localedir = g_getenv ("MSGTRK_LOCALEDIR");
+  bindtextdomain (GETTEXT_PACKAGE, localedir != NULL && *localedir != '\0' ? localedir : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("msgtrk");

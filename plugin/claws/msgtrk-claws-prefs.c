@@ -148,10 +148,10 @@ ask_tags_column_idle (gpointer data)
     return G_SOURCE_REMOVE;
   g_key_file_set_boolean (rc, "Plugin", "asked-tags-column", TRUE);
   rc_save ();
-  val = alertpanel ("Message tracking",
-                    "Show the tracking status of sent messages (In transit, Delivered, …) in "
-                    "the Tags column of the message list?",
-                    NULL, "_No", NULL, "_Show", NULL, NULL, ALERTFOCUS_SECOND);
+  val = alertpanel (_("Message tracking"),
+                    _("Show the tracking status of sent messages (In transit, Delivered, …) in "
+                      "the Tags column of the message list?"),
+                    NULL, _("_No"), NULL, _("_Show"), NULL, NULL, ALERTFOCUS_SECOND);
   if ((val & ~G_ALERTDISABLE) == G_ALERTALTERNATE)
     tags_column_on ();
   return G_SOURCE_REMOVE;
@@ -192,13 +192,13 @@ create_widget (PrefsPage *_page, GtkWindow *window, gpointer data)
   gtk_container_set_border_width (GTK_CONTAINER (vbox), 8);
   if (settings == NULL)
     {
-      w = gtk_label_new ("The msgtrk settings schema (org.msgtrk) is not installed: the shared "
-                         "settings below show their defaults and cannot be changed.");
+      w = gtk_label_new (_("The msgtrk settings schema (org.msgtrk) is not installed: the "
+                           "shared settings below show their defaults and cannot be changed."));
       gtk_label_set_line_wrap (GTK_LABEL (w), TRUE);
       gtk_box_pack_start (GTK_BOX (vbox), w, FALSE, FALSE, 0);
     }
 
-  box = frame_box (vbox, "Track new messages by default");
+  box = frame_box (vbox, _("Track new messages by default"));
   page->account_checks = g_ptr_array_new ();
   for (GList *l = account_get_list (); l; l = l->next)
     {
@@ -211,38 +211,41 @@ create_widget (PrefsPage *_page, GtkWindow *window, gpointer data)
       g_ptr_array_add (page->account_checks, w);
     }
 
-  box = frame_box (vbox, "Delivery status notifications (DSN) asked for");
-  page->notify_success = check (box, "On _success (delivered)", notify & MSGTRK_DSN_NOTIFY_SUCCESS);
-  page->notify_failure = check (box, "On _failure", notify & MSGTRK_DSN_NOTIFY_FAILURE);
-  page->notify_delay = check (box, "On _delay", notify & MSGTRK_DSN_NOTIFY_DELAY);
-  w = gtk_radio_button_new_with_mnemonic (NULL, "Return only the _headers (RET=HDRS)");
+  box = frame_box (vbox, _("Delivery status notifications (DSN) asked for"));
+  page->notify_success = check (box, _("On _success (delivered)"),
+                                notify & MSGTRK_DSN_NOTIFY_SUCCESS);
+  page->notify_failure = check (box, _("On _failure"), notify & MSGTRK_DSN_NOTIFY_FAILURE);
+  page->notify_delay = check (box, _("On _delay"), notify & MSGTRK_DSN_NOTIFY_DELAY);
+  w = gtk_radio_button_new_with_mnemonic (NULL, _("Return only the _headers (RET=HDRS)"));
   gtk_box_pack_start (GTK_BOX (box), w, FALSE, FALSE, 0);
   page->ret_full = gtk_radio_button_new_with_mnemonic_from_widget (
-      GTK_RADIO_BUTTON (w), "Return the _whole message (RET=FULL)");
+      GTK_RADIO_BUTTON (w), _("Return the _whole message (RET=FULL)"));
   gtk_box_pack_start (GTK_BOX (box), page->ret_full, FALSE, FALSE, 0);
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (page->ret_full),
                                 mtc_prefs_dsn_ret () == MSGTRK_DSN_RET_FULL);
 
-  box = frame_box (vbox, "Tracking");
+  box = frame_box (vbox, _("Tracking"));
   hbox = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  gtk_box_pack_start (GTK_BOX (hbox), gtk_label_new ("Servers keep tracking information for"),
+  /* TRANSLATORS: "Servers keep tracking information for [7] days": the label, a number
+   * field, then the label "days". */
+  gtk_box_pack_start (GTK_BOX (hbox), gtk_label_new (_("Servers keep tracking information for")),
                       FALSE, FALSE, 0);
   page->retention_days = gtk_spin_button_new_with_range (1, MTC_RETENTION_DAYS_MAX, 1);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (page->retention_days),
                              settings ? g_settings_get_uint (settings, "mtrk-timeout") / MTC_DAY_SECONDS
                                       : 7);
   gtk_box_pack_start (GTK_BOX (hbox), page->retention_days, FALSE, FALSE, 0);
-  gtk_box_pack_start (GTK_BOX (hbox), gtk_label_new ("days"), FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (hbox), gtk_label_new (_("days")), FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (box), hbox, FALSE, FALSE, 0);
-  page->show_tags = check (box, "Show the status in the _Tags column of the Sent folder",
+  page->show_tags = check (box, _("Show the status in the _Tags column of the Sent folder"),
                            mtc_prefs_show_tags ());
 
-  box = frame_box (vbox, "Desktop notifications (from msgtrkd)");
-  page->notify_delivered = check (box, "When a message is deli_vered",
+  box = frame_box (vbox, _("Desktop notifications (from msgtrkd)"));
+  page->notify_delivered = check (box, _("When a message is deli_vered"),
                                   settings ? g_settings_get_boolean (settings, "notify-delivered") : TRUE);
-  page->notify_delayed = check (box, "When a message is dela_yed",
+  page->notify_delayed = check (box, _("When a message is dela_yed"),
                                 settings ? g_settings_get_boolean (settings, "notify-delayed") : TRUE);
-  page->notify_failed = check (box, "When delivery fai_ls",
+  page->notify_failed = check (box, _("When delivery fai_ls"),
                                settings ? g_settings_get_boolean (settings, "notify-failed") : TRUE);
   if (settings == NULL)
     for (GtkWidget **p = &page->notify_success; p <= &page->notify_failed; p++)
@@ -324,8 +327,9 @@ mtc_prefs_init (void)
   rc = g_key_file_new ();
   (void) g_key_file_load_from_file (rc, path, G_KEY_FILE_KEEP_COMMENTS, NULL);
 
-  page_path[0] = (char *) "Plugins";
-  page_path[1] = (char *) "Message tracking";
+  /* "Plugins" in Claws's own words, so that the page lands in Claws's Plugins node. */
+  page_path[0] = (char *) MTC_CLAWS_GETTEXT ("Plugins");
+  page_path[1] = _("Message tracking");
   page_path[2] = NULL;
   memset (&prefs_page, 0, sizeof prefs_page);
   prefs_page.page.path = page_path;

@@ -187,7 +187,7 @@ job_parse (MtcSendJob *job, GError **error)
   if (!end_seen)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "“%s” is not a Claws Mail queue file (no end of its special headers)",
+                   _("“%s” is not a Claws Mail queue file (no end of its special headers)"),
                    job->path);
       return FALSE;
     }
@@ -198,13 +198,13 @@ job_parse (MtcSendJob *job, GError **error)
   if (job->sender == NULL || job->rcpts->len == 0 || job->account == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "The queued message has no sender, no recipients or no account");
+                   _("The queued message has no sender, no recipients or no account"));
       return FALSE;
     }
   if (job->account->protocol == A_NNTP)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   "Tracked sending is for mail, not for newsgroups");
+                   _("Tracked sending is for mail, not for newsgroups"));
       return FALSE;
     }
 
@@ -278,7 +278,7 @@ mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, GError **error)
   if (path == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   "The queued message %d is gone", msgnum);
+                   _("The queued message %d is gone"), msgnum);
       return FALSE;
     }
   if (!mtc_queue_file_is_tracked (path))
@@ -375,7 +375,7 @@ job_file_sent (MtcSendJob *job, GError **error)
     {
       g_unlink (tmp);
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                   "The message was sent but could not be saved in the Sent folder");
+                   _("The message was sent but could not be saved in the Sent folder"));
       return FALSE;
     }
   info = folder_item_get_msginfo (outbox, num);
@@ -403,8 +403,9 @@ job_finish (MtcSendJob *job)
     {
       g_autoptr (GError) ferr = NULL;
 
-      log_message (LOG_PROTOCOL, "msgtrk: sent <%s>%s\n", job->message_id ? job->message_id : "",
-                   job->tracked ? " (tracked)" : "");
+      log_message (LOG_PROTOCOL,
+                   job->tracked ? _("msgtrk: sent <%s> (tracked)\n") : _("msgtrk: sent <%s>\n"),
+                   job->message_id ? job->message_id : "");
       if (job->tracked && proxy)
         {
           const char *none[] = { NULL };
@@ -417,8 +418,9 @@ job_finish (MtcSendJob *job)
       if (!job_file_sent (job, &ferr))
         {
           queue_unlock (job->queue, job->msgnum);
-          alertpanel_error ("The message was sent, but: %s.\n"
-                            "It stays in the Queue folder; do not send it again.", ferr->message);
+          alertpanel_error (_("The message was sent, but: %s.\n"
+                              "It stays in the Queue folder; do not send it again."),
+                            ferr->message);
         }
       else
         {
@@ -428,12 +430,12 @@ job_finish (MtcSendJob *job)
     }
   else
     {
-      log_error (LOG_PROTOCOL, "msgtrk: sending failed: %s\n", job->error);
+      log_error (LOG_PROTOCOL, _("msgtrk: sending failed: %s\n"), job->error);
       if (job->tracked && job->envid && proxy)
         msgtrk_dbus_tracker1_call_aborted (proxy, job->envid, job->error, NULL, aborted_cb, NULL);
-      alertpanel_error ("Sending the tracked message failed:\n%s\n\n"
-                        "It stays in the Queue folder; Message ▸ Send queued messages "
-                        "sends it again (tracked).", job->error);
+      alertpanel_error (_("Sending the tracked message failed:\n%s\n\n"
+                          "It stays in the Queue folder; Message ▸ Send queued messages "
+                          "sends it again (tracked)."), job->error);
     }
   if (current == job)
     current = NULL;
@@ -535,7 +537,7 @@ job_recv_msg (Session *session, const gchar *msg)
               if (!job_apply_capabilities (job, &error))
                 {
                   g_free (job->error);
-                  job->error = g_strdup_printf ("Could not build the tracking envelope: %s",
+                  job->error = g_strdup_printf (_("Could not build the tracking envelope: %s"),
                                                 error->message);
                   smtp->state = SMTP_ERROR;
                   smtp->error_val = SM_ERROR;
@@ -576,13 +578,13 @@ job_poll (gpointer user_data)
           if (job->error)
             why = g_strdup (job->error);
           else if (smtp->error_msg)
-            why = g_strdup_printf ("the server %s answered: %s", job->account->smtp_server,
+            why = g_strdup_printf (_("the server %s answered: %s"), job->account->smtp_server,
                                    smtp->error_msg);
           else if (s->state == SESSION_TIMEOUT)
-            why = g_strdup_printf ("the server %s did not answer in time",
+            why = g_strdup_printf (_("the server %s did not answer in time"),
                                    job->account->smtp_server);
           else
-            why = g_strdup_printf ("the connection to %s:%u failed or was closed",
+            why = g_strdup_printf (_("the connection to %s:%u failed or was closed"),
                                    job->account->smtp_server, s->port);
           job->poll_id = 0;
           job_fail (job, why);
@@ -641,8 +643,8 @@ job_start_smtp (MtcSendJob *job)
         }
       if (pass == NULL)
         {
-          job_fail (job, "SMTP authentication needs a saved password (account preferences, "
-                         "Send: SMTP authentication)");
+          job_fail (job, _("SMTP authentication needs a saved password (account preferences, "
+                           "Send: SMTP authentication)"));
           return;
         }
       smtp->pass = pass;
@@ -677,12 +679,14 @@ job_start_smtp (MtcSendJob *job)
   port = ac->set_smtpport ? ac->smtpport : SMTP_PORT;
 #endif
 
-  log_message (LOG_PROTOCOL, "msgtrk: sending <%s> via %s:%u%s\n",
-               job->message_id ? job->message_id : "", ac->smtp_server, port,
-               job->tracked ? " (tracked)" : " (untracked)");
+  log_message (LOG_PROTOCOL,
+               job->tracked ? _("msgtrk: sending <%s> via %s:%u (tracked)\n")
+                            : _("msgtrk: sending <%s> via %s:%u (untracked)\n"),
+               job->message_id ? job->message_id : "", ac->smtp_server, port);
   if (session_connect (s, ac->smtp_server, port) < 0)
     {
-      g_autofree char *why = g_strdup_printf ("could not connect to %s:%u", ac->smtp_server, port);
+      g_autofree char *why = g_strdup_printf (_("could not connect to %s:%u"), ac->smtp_server,
+                                              port);
       job_fail (job, why);
       return;
     }
@@ -727,14 +731,16 @@ prepare_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
     g_dbus_error_strip_remote_error (error);
     keyring = g_error_matches (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE);
-    text = g_strdup_printf ("%s\n\n%s\n\nSend this message without tracking, or keep it in the "
-                            "Queue folder to send it tracked later?",
-                            keyring ? "The keyring is locked or not available, so the message "
-                                      "cannot be tracked."
-                                    : "The tracking helper (msgtrkd) could not be reached.",
+    /* TRANSLATORS: the first %s is one of the two sentences below, the second the reason
+     * msgtrkd gave. */
+    text = g_strdup_printf (_("%s\n\n%s\n\nSend this message without tracking, or keep it in "
+                              "the Queue folder to send it tracked later?"),
+                            keyring ? _("The keyring is locked or not available, so the "
+                                        "message cannot be tracked.")
+                                    : _("The tracking helper (msgtrkd) could not be reached."),
                             error->message);
-    val = alertpanel ("Message tracking unavailable", text,
-                      NULL, "_Keep in Queue", NULL, "Send _untracked", NULL, NULL,
+    val = alertpanel (_("Message tracking unavailable"), text,
+                      NULL, _("_Keep in Queue"), NULL, _("Send _untracked"), NULL, NULL,
                       ALERTFOCUS_FIRST);
     if ((val & ~G_ALERTDISABLE) == G_ALERTALTERNATE)
       {
@@ -742,7 +748,7 @@ prepare_cb (GObject *source, GAsyncResult *res, gpointer user_data)
         job_start_smtp (job);
         return;
       }
-    log_message (LOG_PROTOCOL, "msgtrk: <%s> kept in the queue (tracking unavailable)\n",
+    log_message (LOG_PROTOCOL, _("msgtrk: <%s> kept in the queue (tracking unavailable)\n"),
                  job->message_id ? job->message_id : "");
     if (current == job)
       current = NULL;
@@ -763,8 +769,8 @@ job_run (MtcSendJob *job)
       || !g_file_get_contents (job->path, &job->data, &job->data_len, &error)
       || !job_parse (job, &error))
     {
-      alertpanel_error ("Could not send the queued message: %s",
-                        error ? error->message : "it is gone from the Queue folder");
+      alertpanel_error (_("Could not send the queued message: %s"),
+                        error ? error->message : _("it is gone from the Queue folder"));
       current = NULL;
       job_free (job);
       job_next ();
@@ -779,11 +785,12 @@ job_run (MtcSendJob *job)
     {
       /* No session bus or no proxy yet: the same choice as a failed Prepare. */
       {
-        AlertValue val = alertpanel ("Message tracking unavailable",
-                                     "The tracking helper (msgtrkd) cannot be reached on the "
-                                     "session bus.\n\nSend this message without tracking, or "
-                                     "keep it in the Queue folder to send it tracked later?",
-                                     NULL, "_Keep in Queue", NULL, "Send _untracked", NULL, NULL,
+        AlertValue val = alertpanel (_("Message tracking unavailable"),
+                                     _("The tracking helper (msgtrkd) cannot be reached on the "
+                                       "session bus.\n\nSend this message without tracking, or "
+                                       "keep it in the Queue folder to send it tracked later?"),
+                                     NULL, _("_Keep in Queue"), NULL, _("Send _untracked"),
+                                     NULL, NULL,
                                      ALERTFOCUS_FIRST);
         if ((val & ~G_ALERTDISABLE) == G_ALERTALTERNATE)
           {

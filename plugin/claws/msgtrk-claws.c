@@ -14,6 +14,7 @@
  * Must never: block the UI (all D-Bus calls are asynchronous), see the secret A, lose a
  * message or send a tracked one untracked silently.
  */
+#include <libintl.h>
 #include <string.h>
 
 #include "defs.h"
@@ -86,21 +87,23 @@ const char *
 mtc_state_label (const char *state)
 {
   static const struct { const char *state, *label; } labels[] = {
-    { "sending", "Sending…" },
-    { "untracked", "Sent — no tracking offered" },
-    { "aborted", "Not sent" },
-    { "unknown", "Sent" },
-    { "in-transit", "In transit" },
-    { "delayed", "Delayed" },
-    { "relayed", "Relayed" },
-    { "opaque", "In transit" },
-    { "delivered", "Delivered" },
-    { "failed", "Failed" },
-    { "read", "Read" },
+    /* TRANSLATORS: tracking status of a sent message (Tags column of the Sent folder). */
+    { "sending", N_("Sending…") },
+    { "untracked", N_("Sent — no tracking offered") },
+    { "aborted", N_("Not sent") },
+    { "unknown", N_("Sent") },
+    { "in-transit", N_("In transit") },
+    { "delayed", N_("Delayed") },
+    { "relayed", N_("Relayed") },
+    { "opaque", N_("In transit") },
+    { "delivered", N_("Delivered") },
+    { "failed", N_("Failed") },
+    { "read", N_("Read") },
   };
+  /* The state identifiers stay English; only what is shown is translated. */
   for (gsize i = 0; i < G_N_ELEMENTS (labels); i++)
     if (g_strcmp0 (state, labels[i].state) == 0)
-      return labels[i].label;
+      return _(labels[i].label);
   return state;
 }
 
@@ -110,7 +113,9 @@ show_error (const char *what, const GError *error)
   alertpanel_error ("%s:\n%s", what, error->message);
 }
 
-/* Replace this plugin's tag on a message by MTC_TAG_PREFIX + text. */
+/* Replace this plugin's tag on a message by MTC_TAG_PREFIX + text. The old tag is found by
+ * its prefix alone, never by its text: tags made in another language (or by an older
+ * version) are replaced as well. */
 void
 mtc_tag_message (MsgInfo *info, const char *text)
 {
@@ -306,7 +311,7 @@ proxy_ready_cb (GObject *source, GAsyncResult *res, gpointer data)
   if (p == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        log_warning (LOG_PROTOCOL, "msgtrk: no session bus for the tracking helper: %s\n",
+        log_warning (LOG_PROTOCOL, _("msgtrk: no session bus for the tracking helper: %s\n"),
                      error->message);
       return;
     }
@@ -338,8 +343,8 @@ compose_created_hook (gpointer source, gpointer data)
   if (compose == NULL || compose->ui_manager == NULL)
     return FALSE;
   group = gtk_action_group_new ("MsgtrkCompose");
-  action = gtk_toggle_action_new ("MsgtrkTrack", "_Track this message",
-                                  "Ask the servers for delivery tracking (MTRK, DSN)", NULL);
+  action = gtk_toggle_action_new ("MsgtrkTrack", _("_Track this message"),
+                                  _("Ask the servers for delivery tracking (MTRK, DSN)"), NULL);
   gtk_toggle_action_set_active (action, mtc_prefs_track_default (compose->account));
   gtk_action_group_add_action (group, GTK_ACTION (action));
   gtk_ui_manager_insert_action_group (compose->ui_manager, group, 0);
@@ -381,8 +386,8 @@ queue_and_send_idle (gpointer data)
   val = compose_queue (compose, &msgnum, &queue, &msgpath, TRUE);
   if (val != COMPOSE_QUEUE_SUCCESS || queue == NULL || msgnum <= 0)
     {
-      alertpanel_error ("Could not queue the message for a tracked send (error %d). "
-                        "It is still in the compose window.", (int) val);
+      alertpanel_error (_("Could not queue the message for a tracked send (error %d). "
+                          "It is still in the compose window."), (int) val);
       g_free (msgpath);
       goto out;
     }
@@ -393,8 +398,8 @@ queue_and_send_idle (gpointer data)
     }
   if (!mtc_queue_mark_tracked (queue, msgnum, &error))
     {
-      show_error ("Could not mark the queued message as tracked; it stays in the Queue "
-                  "folder, untouched", error);
+      show_error (_("Could not mark the queued message as tracked; it stays in the Queue "
+                    "folder, untouched"), error);
       goto out;
     }
   /* The message is safe in the Queue folder now. */
@@ -432,7 +437,7 @@ mark_send_later_idle (gpointer data)
         {
           g_autoptr (GError) error = NULL;
           if (!mtc_queue_mark_tracked (l->data, info->msgnum, &error))
-            show_error ("Could not mark the queued message as tracked", error);
+            show_error (_("Could not mark the queued message as tracked"), error);
           procmsg_msginfo_free (&info);
         }
     }
@@ -495,8 +500,8 @@ require_proxy (void)
 {
   if (proxy)
     return TRUE;
-  alertpanel_error ("The tracking helper (msgtrkd) cannot be reached: there is no D-Bus "
-                    "session bus, or it is not running.");
+  alertpanel_error (_("The tracking helper (msgtrkd) cannot be reached: there is no D-Bus "
+                      "session bus, or it is not running."));
   return FALSE;
 }
 
@@ -511,10 +516,10 @@ show_message_cb (GObject *source, GAsyncResult *res, gpointer data)
         return;
       g_dbus_error_strip_remote_error (error);
       if (g_error_matches (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND))
-        alertpanel_notice ("This message cannot be tracked: it was not sent with tracking "
-                           "(or its record was forgotten).");
+        alertpanel_notice (_("This message cannot be tracked: it was not sent with tracking "
+                             "(or its record was forgotten)."));
       else
-        show_error ("Could not open the tracking viewer", error);
+        show_error (_("Could not open the tracking viewer"), error);
     }
 }
 
@@ -525,11 +530,11 @@ track_selected (void)
 
   if (info == NULL)
     {
-      alertpanel_notice ("Select a sent message to track.");
+      alertpanel_notice (_("Select a sent message to track."));
       return;
     }
   if (info->msgid == NULL || *info->msgid == '\0')
-    alertpanel_notice ("This message cannot be tracked: it has no Message-ID.");
+    alertpanel_notice (_("This message cannot be tracked: it has no Message-ID."));
   else if (require_proxy ())
     msgtrk_dbus_tracker1_call_show_message (proxy, info->msgid, cancellable, show_message_cb, NULL);
   procmsg_msginfo_free (&info);
@@ -546,15 +551,15 @@ export_url_cb (GObject *source, GAsyncResult *res, gpointer data)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         return;
       g_dbus_error_strip_remote_error (error);
-      show_error ("Could not make a tracking link", error);
+      show_error (_("Could not make a tracking link"), error);
       return;
     }
   /* The URL holds the secret: to the clipboard only, never to a log. */
   gtk_clipboard_set_text (gtk_clipboard_get (GDK_SELECTION_CLIPBOARD), url, -1);
   gtk_clipboard_set_text (gtk_clipboard_get (GDK_SELECTION_PRIMARY), url, -1);
   memset (url, 0, strlen (url));
-  alertpanel_notice ("The tracking link is on the clipboard. Whoever has it can follow "
-                     "this message's delivery.");
+  alertpanel_notice (_("The tracking link is on the clipboard. Whoever has it can follow "
+                       "this message's delivery."));
 }
 
 static void
@@ -563,7 +568,7 @@ copy_link_selected (void)
   MsgInfo *info = selected_message ();
 
   if (info == NULL || info->msgid == NULL)
-    alertpanel_notice ("Select a tracked sent message first.");
+    alertpanel_notice (_("Select a tracked sent message first."));
   else if (require_proxy ())
     msgtrk_dbus_tracker1_call_export_url (proxy, info->msgid, cancellable, export_url_cb, NULL);
   if (info)
@@ -581,7 +586,7 @@ import_url_cb (GObject *source, GAsyncResult *res, gpointer data)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         return;
       g_dbus_error_strip_remote_error (error);
-      show_error ("Could not track this link", error);
+      show_error (_("Could not track this link"), error);
       return;
     }
   msgtrk_dbus_tracker1_call_show_message (proxy, envid, cancellable, show_message_cb, NULL);
@@ -594,7 +599,8 @@ import_link (void)
 
   if (!require_proxy ())
     return;
-  url = input_dialog ("Track a link", "Paste the mtqp:// tracking link someone gave you:", "");
+  url = input_dialog (_("Track a link"), _("Paste the mtqp:// tracking link someone gave you:"),
+                      "");
   if (url == NULL || *g_strstrip (url) == '\0')
     return;
   msgtrk_dbus_tracker1_call_import_url (proxy, url, cancellable, import_url_cb, NULL);
@@ -626,12 +632,15 @@ send_tracked_action_cb (GtkAction *action, gpointer data)
 }
 
 static GtkActionEntry main_actions[] = {
-  { "Message/MsgtrkTrack", NULL, "_Track…", NULL, "Show the delivery map of this message",
+  /* TRANSLATORS: menu items in Claws Mail's Message menu; their mnemonics share that menu
+   * with Claws's own items. */
+  { "Message/MsgtrkTrack", NULL, N_("_Track…"), NULL, N_("Show the delivery map of this message"),
     G_CALLBACK (track_action_cb) },
-  { "Message/MsgtrkCopyLink", NULL, "Copy tracking _link", NULL, NULL,
+  { "Message/MsgtrkCopyLink", NULL, N_("Copy tracking _link"), NULL, NULL,
     G_CALLBACK (copy_link_action_cb) },
-  { "Message/MsgtrkImport", NULL, "Track a lin_k…", NULL, NULL, G_CALLBACK (import_action_cb) },
-  { "Message/MsgtrkSendTracked", NULL, "Send queued _tracked messages", NULL, NULL,
+  { "Message/MsgtrkImport", NULL, N_("Track a lin_k…"), NULL, NULL,
+    G_CALLBACK (import_action_cb) },
+  { "Message/MsgtrkSendTracked", NULL, N_("Send queued _tracked messages"), NULL, NULL,
     G_CALLBACK (send_tracked_action_cb) },
 };
 
@@ -645,6 +654,7 @@ static void
 menus_add (void)
 {
   MainWindow *mainwin = mainwindow_get_mainwindow ();
+  GtkActionEntry entries[G_N_ELEMENTS (main_actions)];
   static const struct { const char *path, *name, *action; } items[] = {
     { "/Menu/Message", "MsgtrkTrack", "Message/MsgtrkTrack" },
     { "/Menu/Message", "MsgtrkCopyLink", "Message/MsgtrkCopyLink" },
@@ -656,7 +666,15 @@ menus_add (void)
 
   if (mainwin == NULL)
     return;
-  gtk_action_group_add_actions (mainwin->action_group, main_actions, G_N_ELEMENTS (main_actions),
+  /* Claws's action group translates in Claws's domain: hand it our translated texts. */
+  memcpy (entries, main_actions, sizeof entries);
+  for (gsize i = 0; i < G_N_ELEMENTS (entries); i++)
+    {
+      entries[i].label = _(main_actions[i].label);
+      if (main_actions[i].tooltip)
+        entries[i].tooltip = _(main_actions[i].tooltip);
+    }
+  gtk_action_group_add_actions (mainwin->action_group, entries, G_N_ELEMENTS (entries),
                                 mainwin);
   for (gsize i = 0; i < G_N_ELEMENTS (items) && n_menu_ids < G_N_ELEMENTS (menu_ids); i++)
     {
@@ -751,13 +769,13 @@ ingest_cb (GObject *source, GAsyncResult *res, gpointer data)
   if (ret == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        log_warning (LOG_PROTOCOL, "msgtrk: a delivery report was not taken: %s\n",
+        log_warning (LOG_PROTOCOL, _("msgtrk: a delivery report was not taken: %s\n"),
                      error->message);
       return;
     }
   g_variant_get (ret, "(s)", &envid);
   if (envid && *envid)
-    log_message (LOG_PROTOCOL, "msgtrk: delivery report merged into %s\n", envid);
+    log_message (LOG_PROTOCOL, _("msgtrk: delivery report merged into %s\n"), envid);
 }
 
 static gboolean
@@ -787,6 +805,20 @@ postfilter_hook (gpointer source, gpointer data)
 
 /* ---- plugin entry points ---- */
 
+/* The plugin's translations: msgtrk's domain, in UTF-8 (GTK's encoding). Claws may ask for
+ * the description or the features before plugin_init, so each of them binds it too. */
+static void
+bind_domain (void)
+{
+  static gboolean bound;
+
+  if (bound)
+    return;
+  bound = TRUE;
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+}
+
 gint plugin_init (gchar **error);
 gboolean plugin_done (void);
 const gchar *plugin_name (void);
@@ -799,6 +831,7 @@ struct PluginFeature *plugin_provides (void);
 gint
 plugin_init (gchar **error)
 {
+  bind_domain ();
   if (!check_plugin_version (MAKE_NUMERIC_VERSION (4, 1, 0, 0), VERSION_NUMERIC, PLUGIN_NAME, error))
     return -1;
   (void) msgtrkd_error_quark ();   /* registers the D-Bus error names */
@@ -817,7 +850,7 @@ plugin_init (gchar **error)
   msgtrk_dbus_tracker1_proxy_new_for_bus (G_BUS_TYPE_SESSION, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
                                           MTC_BUS_NAME, MTC_OBJECT_PATH, cancellable,
                                           proxy_ready_cb, NULL);
-  log_message (LOG_PROTOCOL, "msgtrk: message tracking plugin loaded\n");
+  log_message (LOG_PROTOCOL, _("msgtrk: message tracking plugin loaded\n"));
   return 0;
 }
 
@@ -853,10 +886,11 @@ plugin_name (void)
 const gchar *
 plugin_desc (void)
 {
-  return "Message tracking (msgtrk): asks the servers for delivery tracking (RFC 3885 MTRK, "
-         "RFC 3461 DSN) when you send, shows each sent message's status in the Tags column "
-         "of the Sent folder, and opens its delivery map (Message ▸ Track…).\n\n"
-         "Needs the msgtrkd helper on the session bus.";
+  bind_domain ();
+  return _("Message tracking (msgtrk): asks the servers for delivery tracking (RFC 3885 MTRK, "
+           "RFC 3461 DSN) when you send, shows each sent message's status in the Tags column "
+           "of the Sent folder, and opens its delivery map (Message ▸ Track…).\n\n"
+           "Needs the msgtrkd helper on the session bus.");
 }
 
 const gchar *
@@ -881,8 +915,10 @@ struct PluginFeature *
 plugin_provides (void)
 {
   static struct PluginFeature features[] = {
-    { PLUGIN_UTILITY, "Message tracking" },
+    { PLUGIN_UTILITY, NULL },
     { PLUGIN_NOTHING, NULL },
   };
+  bind_domain ();
+  features[0].subtype = _("Message tracking");   /* Claws shows it as it is */
   return features;
 }

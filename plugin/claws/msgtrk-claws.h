@@ -8,10 +8,23 @@
  */
 #pragma once
 
+#include "config.h"
+
 #include <glib.h>
 #include <gtk/gtk.h>
 
 #include "msgtrk-dbus-generated.h"
+
+/* Translations: the plugin's strings are in msgtrk's own domain (GETTEXT_PACKAGE from
+ * config.h, bound in plugin_init), never in Claws's. Include this header after Claws's
+ * headers: any _() they brought in is replaced by one that names our domain. Plural forms:
+ * g_dngettext (GETTEXT_PACKAGE, …). */
+#undef _
+#undef N_
+#define _(s) ((char *) g_dgettext (GETTEXT_PACKAGE, (s)))
+#define N_(s) (s)
+/* A string Claws translates itself, in its own domain (its "Plugins" preferences node). */
+#define MTC_CLAWS_GETTEXT(s) g_dgettext ("claws-mail", (s))
 
 /* Claws's own types (declared in its headers). */
 typedef struct _PrefsAccount PrefsAccount;
