@@ -182,8 +182,9 @@ parse_options (int             *argc,
     { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
       N_("Trust the CA certificates in FILE for MTQP over TLS"), N_("FILE") },
     { "poll-schedule", 0, 0, G_OPTION_ARG_STRING, &schedule,
-      N_("Seconds between polls, the last one repeats (default "
-         MSGTRKD_DEFAULT_SCHEDULE ")"), N_("S1,S2,…") },
+      /* The default written out: xgettext cannot see through MSGTRKD_DEFAULT_SCHEDULE. */
+      N_("Seconds between polls, the last one repeats (default 60,300,900,3600,14400)"),
+      N_("S1,S2,…") },
     { "first-poll", 0, 0, G_OPTION_ARG_INT, &first_poll,
       N_("Seconds from sending to the first poll (default 10)"), N_("SECONDS") },
     { "idle-exit", 0, 0, G_OPTION_ARG_INT, &idle,
