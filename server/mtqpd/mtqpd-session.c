@@ -24,6 +24,13 @@
  *
  * Commands are read one line at a time and answered in order, so pipelined batches are
  * answered in order. An overlong line is discarded as it arrives, never buffered.
+ * Answers are collected in an output buffer that is written when the input buffer is
+ * empty (before blocking for more commands), before TLS starts, before a chained query
+ * and at the end: a pipelined batch gets one write (as SMTP PIPELINING servers do), and
+ * the buffer is also written once it holds MTQPD_OUTPUT_FLUSH octets.
+ *
+ * Chaining (mtqpd-chain.h, when configured): a TRACK whose record has transferred
+ * recipients also asks the next hops and answers with every part.
  *
  * Never: log the secret (logs carry the ENVID and the result); answer an unknown ENVID
  * differently from a wrong secret; start TLS with client data already received after
@@ -42,6 +49,8 @@
 /* Lingering close: how long and how much client data is drained after the last answer. */
 #define MTQPD_LINGER_SECONDS 2
 #define MTQPD_LINGER_MAX (64 * 1024)
+/* Answers buffered before they are written even though more commands wait. */
+#define MTQPD_OUTPUT_FLUSH (64 * 1024)
 
 typedef enum
 {
@@ -61,6 +70,7 @@ typedef struct
   GInputStream *in;             /* (unowned) of base or tls_stream */
   GOutputStream *out;           /* (unowned) */
   char *peer;                   /* (owned) for logs */
+  GString *obuf;                /* (owned) answers not written yet */
 
   char rbuf[MTQPD_READ_BUFFER];
   gsize rpos;
@@ -85,18 +95,32 @@ peer_name (GSocketConnection *connection)
                           g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
 }
 
+/* Write the buffered answers; FALSE (logged) if the connection fails. */
+static gboolean
+flush_output (Session *s)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean ok;
+
+  if (s->obuf->len == 0)
+    return TRUE;
+  ok = g_output_stream_write_all (s->out, s->obuf->str, s->obuf->len, NULL, s->cancellable,
+                                  &error);
+  g_string_truncate (s->obuf, 0);
+  if (!ok)
+    g_info ("%s: write failed: %s", s->peer, error->message);
+  return ok;
+}
+
+/* Queue an answer (see the top of this file for when it is written). */
 static gboolean
 send_text (Session    *s,
            const char *text,
            gsize       len)
 {
-  g_autoptr (GError) error = NULL;
-
-  if (!g_output_stream_write_all (s->out, text, len, NULL, s->cancellable, &error))
-    {
-      g_info ("%s: write failed: %s", s->peer, error->message);
-      return FALSE;
-    }
+  g_string_append_len (s->obuf, text, (gssize) len);
+  if (s->obuf->len >= MTQPD_OUTPUT_FLUSH)
+    return flush_output (s);
   return TRUE;
 }
 
@@ -118,6 +142,12 @@ fill (Session    *s,
   g_autoptr (GError) error = NULL;
   gssize n;
 
+  /* The input buffer is empty: the batch so far is answered, send it before waiting. */
+  if (!flush_output (s))
+    {
+      *result = LINE_ERROR;
+      return FALSE;
+    }
   n = g_input_stream_read (s->in, s->rbuf, sizeof s->rbuf, s->cancellable, &error);
   if (n > 0)
     {
@@ -206,10 +236,18 @@ send_greeting (Session *s)
 {
   g_autoptr (GString) text = g_string_new (NULL);
   gboolean offer_tls = s->server->tls != NULL && s->tls_stream == NULL;
+  gboolean chaining = s->server->chain != NULL;
 
-  if (offer_tls)
-    g_string_append_printf (text, "+OK+/MTQP %s msgtrk mtqpd ready\r\nSTARTTLS\r\n.\r\n",
-                            s->server->hostname);
+  if (offer_tls || chaining)
+    {
+      g_string_append_printf (text, "+OK+/MTQP %s msgtrk mtqpd ready\r\n",
+                              s->server->hostname);
+      if (offer_tls)
+        g_string_append (text, "STARTTLS\r\n");
+      if (chaining)
+        g_string_append (text, MTQPD_CHAINING_OPTION "\r\n");
+      g_string_append (text, ".\r\n");
+    }
   else
     g_string_append_printf (text, "+OK/MTQP %s msgtrk mtqpd ready\r\n", s->server->hostname);
   return send_text (s, text->str, text->len);
@@ -322,9 +360,32 @@ cmd_track (Session *s,
                            "try again later");
     }
 
-  reports = g_ptr_array_new_with_free_func (g_object_unref);
-  g_ptr_array_add (reports, g_object_ref (report));
-  entity = msgtrk_report_build_tracking_entity (reports, &error);
+  if (s->server->chain != NULL && mtqpd_chain_is_needed (report))
+    {
+      /* Answers of the batch so far go out before the next hops are asked. */
+      if (!flush_output (s))
+        return FALSE;
+      reports = mtqpd_chain_collect (s->server->chain, report, envid, words[2],
+                                     s->tls_stream != NULL, s->peer, s->cancellable);
+      if (reports->len > 1)
+        {
+          entity = msgtrk_report_build_tracking_entity (reports, &error);
+          if (entity == NULL)
+            {
+              g_message ("%s: TRACK %s: the chained answer cannot be built (%s); "
+                         "answering with the local part only", s->peer, envid_log,
+                         error->message);
+              g_clear_error (&error);
+            }
+        }
+      g_clear_pointer (&reports, g_ptr_array_unref);
+    }
+  if (entity == NULL)
+    {
+      reports = g_ptr_array_new_with_free_func (g_object_unref);
+      g_ptr_array_add (reports, g_object_ref (report));
+      entity = msgtrk_report_build_tracking_entity (reports, &error);
+    }
   if (entity == NULL)
     {
       g_warning ("%s: TRACK %s: cannot build the answer: %s", s->peer, envid_log,
@@ -365,7 +426,7 @@ cmd_starttls (Session *s,
       g_message ("%s: STARTTLS refused: client data follows it in the same batch", s->peer);
       return send_line (s, "-BAD/pipelining STARTTLS must be the last command of a batch");
     }
-  if (!send_line (s, "+OK Begin TLS negotiation"))
+  if (!send_line (s, "+OK Begin TLS negotiation") || !flush_output (s))
     return FALSE;
 
   tls = msgtrk_tls_handshake (s->server->tls, s->base, NULL, s->cancellable, &error);
@@ -488,6 +549,7 @@ mtqpd_session_run (MtqpdServer       *server,
   s->in = g_io_stream_get_input_stream (s->base);
   s->out = g_io_stream_get_output_stream (s->base);
   s->peer = peer_name (connection);
+  s->obuf = g_string_sized_new (MTQPD_READ_BUFFER);
   g_socket_set_timeout (s->socket, server->idle_timeout);
   g_info ("%s: connected", s->peer);
 
@@ -510,6 +572,7 @@ mtqpd_session_run (MtqpdServer       *server,
         }
       msgtrk_secure_wipe (s->line, sizeof s->line);
     }
+  flush_output (s);
 
   if (s->tls_stream != NULL)
     {
@@ -520,5 +583,6 @@ mtqpd_session_run (MtqpdServer       *server,
   g_info ("%s: closed", s->peer);
   msgtrk_secure_wipe (s->rbuf, sizeof s->rbuf);
   g_free (s->peer);
+  g_string_free (s->obuf, TRUE);
   g_free (s);
 }

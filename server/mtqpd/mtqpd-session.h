@@ -10,6 +10,7 @@
 #include <gio/gio.h>
 
 #include "msgtrk-tls-private.h"
+#include "mtqpd-chain.h"
 #include "track-store.h"
 
 G_BEGIN_DECLS
@@ -30,6 +31,7 @@ typedef struct
   TrackStore *store;
   MsgtrkTlsContext *tls;           /* (nullable): STARTTLS offered when set */
   guint idle_timeout;              /* seconds */
+  MtqpdChain *chain;               /* (nullable): chaining referrals when set */
 } MtqpdServer;
 
 void mtqpd_session_run (MtqpdServer       *server,

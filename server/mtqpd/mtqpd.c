@@ -6,6 +6,9 @@
  * the TLS key, drops root privileges, then serves each connection in a thread of its own
  * (server-listener.h) until SIGTERM or SIGINT.
  *
+ * Chaining referrals (mtqpd-chain.h) only with chaining=true; next-hop overrides in
+ * [chain_overrides] (NAME=ADDRESS:PORT).
+ *
  * Limits: max_connections sessions at once (more are answered
  * "-TEMP/MTQP/unavailable" and closed); idle_timeout (at least 600 s, as RFC 3887
  * section 2.4 demands, unless --idle-timeout-for-tests); 998-octet lines (fixed).
@@ -31,6 +34,7 @@
 #include "track-store.h"
 
 #define MTQPD_GROUP "mtqpd"
+#define MTQPD_OVERRIDES_GROUP "chain_overrides"
 #define MTQPD_DEFAULT_CONFIG SYSCONFDIR "/msgtrk/mtqpd.conf"
 #define MTQPD_DEFAULT_LISTEN "0.0.0.0:1038"
 #define MTQPD_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/msgtrk"
@@ -50,6 +54,10 @@ typedef struct
   char *user;
   guint idle_timeout;
   guint max_connections;
+  gboolean chaining;
+  guint chain_timeout;
+  char *chain_ca_file;
+  MtqpdChain *chain;        /* (owned) (nullable) set when chaining is on */
 } MtqpdConfig;
 
 static void
@@ -61,6 +69,8 @@ mtqpd_config_clear (MtqpdConfig *c)
   g_free (c->tls_certificate);
   g_free (c->tls_key);
   g_free (c->user);
+  g_free (c->chain_ca_file);
+  g_clear_pointer (&c->chain, mtqpd_chain_free);
 }
 
 static gboolean
@@ -86,7 +96,7 @@ mtqpd_config_read (GKeyFile    *kf,
 {
   static const char *const known[] = {
     "listen", "hostname", "state_dir", "tls_certificate", "tls_key", "user",
-    "idle_timeout", "max_connections", NULL,
+    "idle_timeout", "max_connections", "chaining", "chain_timeout", "chain_ca_file", NULL,
   };
   guint64 v;
 
@@ -100,11 +110,13 @@ mtqpd_config_read (GKeyFile    *kf,
           g_auto (GStrv) keys = NULL;
           char **k;
 
+          if (g_strcmp0 (*g, MTQPD_OVERRIDES_GROUP) == 0)
+            continue;
           if (g_strcmp0 (*g, MTQPD_GROUP) != 0)
             {
               g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           "Configuration: unknown group [%s] (mtqpd reads [" MTQPD_GROUP "])",
-                           *g);
+                           "Configuration: unknown group [%s] (mtqpd reads [" MTQPD_GROUP
+                           "] and [" MTQPD_OVERRIDES_GROUP "])", *g);
               return FALSE;
             }
           keys = g_key_file_get_keys (kf, *g, NULL, NULL);
@@ -137,6 +149,7 @@ mtqpd_config_read (GKeyFile    *kf,
   GET_STRING (tls_certificate, "tls_certificate", NULL);
   GET_STRING (tls_key, "tls_key", NULL);
   GET_STRING (user, "user", NULL);
+  GET_STRING (chain_ca_file, "chain_ca_file", NULL);
 #undef GET_STRING
 
   if (!hostname_is_valid (c->hostname))
@@ -165,6 +178,34 @@ mtqpd_config_read (GKeyFile    *kf,
                                &v, error))
     return FALSE;
   c->max_connections = (guint) v;
+  if (!server_config_get_boolean (kf, MTQPD_GROUP, "chaining", FALSE, &c->chaining, error))
+    return FALSE;
+  if (!server_config_get_uint (kf, MTQPD_GROUP, "chain_timeout", MTQPD_DEFAULT_CHAIN_TIMEOUT,
+                               MTQPD_MIN_CHAIN_TIMEOUT, MTQPD_MAX_CHAIN_TIMEOUT, &v, error))
+    return FALSE;
+  c->chain_timeout = (guint) v;
+  if (c->chaining)
+    {
+      g_auto (GStrv) names = NULL;
+      char **n;
+
+      c->chain = mtqpd_chain_new (c->hostname, c->chain_ca_file, c->chain_timeout);
+      if (kf != NULL && g_key_file_has_group (kf, MTQPD_OVERRIDES_GROUP))
+        names = g_key_file_get_keys (kf, MTQPD_OVERRIDES_GROUP, NULL, NULL);
+      for (n = names; n != NULL && *n != NULL; n++)
+        {
+          g_autofree char *address = NULL;
+
+          address = server_config_get_string (kf, MTQPD_OVERRIDES_GROUP, *n, "", error);
+          if (address == NULL)
+            return FALSE;
+          if (!mtqpd_chain_add_override (c->chain, *n, address, error))
+            {
+              g_prefix_error (error, "Configuration [" MTQPD_OVERRIDES_GROUP "] %s: ", *n);
+              return FALSE;
+            }
+        }
+    }
   return TRUE;
 }
 
@@ -306,14 +347,17 @@ run (int    argc,
   server.store = store;
   server.tls = tls;
   server.idle_timeout = config.idle_timeout;
+  server.chain = config.chain;
 
   loop = g_main_loop_new (NULL, FALSE);
   sig_term = g_unix_signal_add (SIGTERM, on_signal, loop);
   sig_int = g_unix_signal_add (SIGINT, on_signal, loop);
   server_listener_start (listener);
-  g_message ("Listening on %s, port %u (STARTTLS %s, max %u connections, idle timeout %u s)",
+  g_message ("Listening on %s, port %u (STARTTLS %s, max %u connections, idle timeout %u s, "
+             "chaining %s)",
              config.listen, port, tls != NULL ? "offered" : "not configured",
-             config.max_connections, config.idle_timeout);
+             config.max_connections, config.idle_timeout,
+             config.chain != NULL ? "on" : "off");
 
   g_main_loop_run (loop);
 

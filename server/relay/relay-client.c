@@ -279,7 +279,10 @@ envelope_of (RelayMessage *msg)
   msgtrk_envelope_set_ret (env, msg->ret);
   if (msg->authenticator != NULL)
     {
-      gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+      /* Round the current time up: the next hop counts the timeout from its own arrival
+       * second, so rounding down here could let it keep the data a second longer than
+       * the originator asked for. */
+      gint64 now = (g_get_real_time () + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
       gint64 remaining = msg->arrival + msg->mtrk_timeout - now;
 
       msgtrk_envelope_set_authenticator (env, msg->authenticator);
