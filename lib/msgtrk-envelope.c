@@ -80,14 +80,13 @@ fail (GError    **error,
   return FALSE;
 }
 
-/* Quote @len octets of untrusted @text for an error message. */
+/* Quote @len octets of untrusted @text for an error message (NUL octets shown too). */
 static char *
 quote_len (const char *text,
            gsize       len)
 {
-  g_autofree char *copy = g_strndup (text, MIN (len, (gsize) QUOTE_MAX + 1));
-
-  return msgtrk_str_escape_for_error (copy, QUOTE_MAX);
+  return msgtrk_strn_escape_for_error (text, (gssize) MIN (len, (gsize) G_MAXSSIZE),
+                                       QUOTE_MAX);
 }
 
 static char *
@@ -379,7 +378,7 @@ msgtrk_xtext_decode (const char *xtext,
 
           if (hi < 0 || lo < 0)
             {
-              g_autofree char *quoted = quote_len (xtext + i, 3);
+              g_autofree char *quoted = quote_len (xtext + i, MIN (3, len - i));
 
               fail (error, MSGTRK_ERROR_PARSE,
                     _("Bad xtext escape “%s” at position %" G_GSIZE_FORMAT

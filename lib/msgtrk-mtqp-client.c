@@ -869,18 +869,6 @@ msgtrk_mtqp_client_set_resolver (MsgtrkMtqpClient *self,
     g_object_notify_by_pspec (G_OBJECT (self), props[PROP_RESOLVER]);
 }
 
-/* Lower-case a host name and drop one trailing dot. */
-static char *
-normalize_host (const char *name)
-{
-  char *lower = g_ascii_strdown (name, -1);
-  gsize len = strlen (lower);
-
-  if (len > 1 && lower[len - 1] == '.')
-    lower[len - 1] = '\0';
-  return lower;
-}
-
 /**
  * msgtrk_mtqp_client_add_host_override:
  * @self: a client
@@ -927,7 +915,7 @@ msgtrk_mtqp_client_add_host_override (MsgtrkMtqpClient *self,
     }
 
   g_mutex_lock (&self->lock);
-  g_hash_table_replace (self->overrides, normalize_host (name),
+  g_hash_table_replace (self->overrides, msgtrk_host_normalize (name),
                         g_inet_socket_address_new (inet, g_network_address_get_port (
                                                      G_NETWORK_ADDRESS (parsed))));
   g_mutex_unlock (&self->lock);
@@ -1010,7 +998,7 @@ msgtrk_mtqp_client_set_starttls_hosts (MsgtrkMtqpClient   *self,
       if (g_hash_table_size (self->starttls_hosts) >= MSGTRK_MTQP_MAX_STARTTLS_HOSTS)
         break;
       if (*hosts[i] != '\0')
-        g_hash_table_add (self->starttls_hosts, normalize_host (hosts[i]));
+        g_hash_table_add (self->starttls_hosts, msgtrk_host_normalize (hosts[i]));
     }
   g_mutex_unlock (&self->lock);
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_STARTTLS_HOSTS]);
@@ -1033,7 +1021,7 @@ msgtrk_mtqp_client_remembers_starttls (MsgtrkMtqpClient *self,
   g_return_val_if_fail (MSGTRK_IS_MTQP_CLIENT (self), FALSE);
   g_return_val_if_fail (host != NULL, FALSE);
 
-  key = normalize_host (host);
+  key = msgtrk_host_normalize (host);
   g_mutex_lock (&self->lock);
   found = g_hash_table_contains (self->starttls_hosts, key);
   g_mutex_unlock (&self->lock);
@@ -1058,7 +1046,7 @@ msgtrk_mtqp_client_forget_starttls (MsgtrkMtqpClient *self,
   g_return_if_fail (MSGTRK_IS_MTQP_CLIENT (self));
   g_return_if_fail (host != NULL);
 
-  key = normalize_host (host);
+  key = msgtrk_host_normalize (host);
   g_mutex_lock (&self->lock);
   removed = g_hash_table_remove (self->starttls_hosts, key);
   g_mutex_unlock (&self->lock);
@@ -1324,10 +1312,10 @@ session_new (MsgtrkMtqpClient   *client,
     {
       g_autofree char *inner = g_strndup (name + 1, strlen (name) - 2);
 
-      s->name = normalize_host (inner);
+      s->name = msgtrk_host_normalize (inner);
     }
   else
-    s->name = normalize_host (name);
+    s->name = msgtrk_host_normalize (name);
   s->port = port != 0 ? port : MSGTRK_MTQP_PORT;
   s->n_queries = g_strv_length ((char **) envids);
   s->envids = g_new0 (char *, s->n_queries + 1);
@@ -1341,22 +1329,39 @@ session_new (MsgtrkMtqpClient   *client,
   return s;
 }
 
-/* Overwrite every echo of a secret in @text (server text is hostile). */
+/*
+ * Overwrite every echo of a secret in the @len octets at @text (server text is hostile).
+ * Done on the raw line before anything is parsed, quoted or cut short: masking a quote
+ * that was already cut at its length limit would miss a secret that straddles the cut
+ * and leave its first characters in the message.
+ */
 static void
 session_mask_secrets (Session *s,
-                      char    *text)
+                      char    *text,
+                      gsize    len)
 {
   guint i;
 
   for (i = 0; i < s->n_queries; i++)
     {
-      gsize len = strlen (s->secrets[i]);
-      char *p;
+      gsize slen = strlen (s->secrets[i]);
+      gsize pos;
 
-      if (len < 4)
+      if (slen < 4 || slen > len)
         continue;
-      while ((p = strstr (text, s->secrets[i])) != NULL)
-        memset (p, '*', len);
+      for (pos = 0; pos + slen <= len; pos++)
+        {
+          const char *hit = memchr (text + pos, s->secrets[i][0], len - slen + 1 - pos);
+
+          if (hit == NULL)
+            break;
+          pos = (gsize) (hit - text);
+          if (memcmp (hit, s->secrets[i], slen) == 0)
+            {
+              memset (text + pos, '*', slen);
+              pos += slen - 1;
+            }
+        }
     }
 }
 
@@ -1526,6 +1531,7 @@ session_parse_status (Session    *s,
   guint i;
 
   memset (status, 0, sizeof *status);
+  session_mask_secrets (s, s->line, s->line_len);
   if (strlen (s->line) != s->line_len)
     goto bad;
   for (i = 0; i < G_N_ELEMENTS (indicators); i++)
@@ -1556,14 +1562,12 @@ session_parse_status (Session    *s,
   g_ptr_array_add (codes, NULL);
   status->codes = (GStrv) g_ptr_array_free (g_steal_pointer (&codes), FALSE);
   status->text = msgtrk_str_escape_for_error (p, MTQP_ERROR_QUOTE);
-  session_mask_secrets (s, status->text);
   return TRUE;
 
 bad:
   {
     g_autofree char *quoted = msgtrk_strn_escape_for_error (s->line, s->line_len, 80);
 
-    session_mask_secrets (s, quoted);
     g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
                  _("%s sent “%s” while %s, which is not an MTQP status line"),
                  s->quoted_host, quoted, doing);
@@ -2101,7 +2105,7 @@ srv_order (GList  *records,
 
               g_variant_get_child (chosen->data, 2, "q", &port);
               g_variant_get_child (chosen->data, 3, "&s", &host);
-              t.host = normalize_host (host);
+              t.host = msgtrk_host_normalize (host);
               t.port = port;
               g_array_append_val (targets, t);
             }
@@ -2130,7 +2134,7 @@ targets_add (GArray     *targets,
 
   if (targets->len >= MSGTRK_MTQP_MAX_TARGETS)
     return;
-  t.host = normalize_host (host);
+  t.host = msgtrk_host_normalize (host);
   t.port = port;
   g_array_append_val (targets, t);
 }
@@ -2391,21 +2395,36 @@ session_track_batch (Session   *s,
                      gboolean   last_batch,
                      GError   **error)
 {
-  GString *commands = g_string_sized_new (n * 128);
+  gsize len = 0;
+  char *commands;
+  char *p;
   gboolean ok;
   guint i;
 
+  /* One buffer of exactly the right size, wiped after the write: a growing GString or a
+   * printf would leave copies of the secrets in freed heap blocks. */
+  for (i = 0; i < n; i++)
+    len += strlen ("TRACK  \r\n") + strlen (s->envids[indices[i]])
+           + strlen (s->secrets[indices[i]]);
+  if (last_batch)
+    len += strlen ("QUIT\r\n");
+  commands = g_malloc (len + 1);
+  p = commands;
   for (i = 0; i < n; i++)
     {
-      g_string_append_printf (commands, "TRACK %s %s\r\n", s->envids[indices[i]],
-                              s->secrets[indices[i]]);
+      p = g_stpcpy (p, "TRACK ");
+      p = g_stpcpy (p, s->envids[indices[i]]);
+      *p++ = ' ';
+      p = g_stpcpy (p, s->secrets[indices[i]]);
+      p = g_stpcpy (p, "\r\n");
       g_debug ("MTQP %s ← TRACK %s <secret>", s->quoted_host, s->envids[indices[i]]);
     }
   if (last_batch)
-    g_string_append (commands, "QUIT\r\n");
-  ok = session_write (s, commands->str, commands->len, _("sending TRACK commands"), error);
-  OPENSSL_cleanse (commands->str, commands->allocated_len);
-  g_string_free (commands, TRUE);
+    p = g_stpcpy (p, "QUIT\r\n");
+  g_assert ((gsize) (p - commands) == len);
+  ok = session_write (s, commands, len, _("sending TRACK commands"), error);
+  OPENSSL_cleanse (commands, len + 1);
+  g_free (commands);
   if (!ok)
     return FALSE;
 

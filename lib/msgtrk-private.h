@@ -25,5 +25,6 @@ char      *msgtrk_str_escape_for_error (const char *text,
 char      *msgtrk_strn_escape_for_error (const char *text,
                                          gssize      len,
                                          gsize       max_len);
+char      *msgtrk_host_normalize (const char *name);
 
 G_END_DECLS

@@ -1730,8 +1730,8 @@ parse_blocks (const char *data,
       colon = memchr (line, ':', line_len);
       if (colon == NULL)
         {
-          g_autofree char *text = g_strndup (line, line_len);
-          g_autofree char *quoted = msgtrk_str_escape_for_error (text, ERROR_QUOTE_LEN);
+          g_autofree char *quoted =
+            msgtrk_strn_escape_for_error (line, (gssize) line_len, ERROR_QUOTE_LEN);
 
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
                        _("%s, line %u: “%s” is not a field (no colon)"), what, line_no,
@@ -1753,8 +1753,8 @@ parse_blocks (const char *data,
 
           if (c < 33 || c > 126)
             {
-              g_autofree char *text = g_strndup (line, name_len);
-              g_autofree char *quoted = msgtrk_str_escape_for_error (text, ERROR_QUOTE_LEN);
+              g_autofree char *quoted =
+                msgtrk_strn_escape_for_error (line, (gssize) name_len, ERROR_QUOTE_LEN);
 
               g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
                            c >= 128 ? _("%s, line %u: non-ASCII octet in field name “%s”")

@@ -680,6 +680,15 @@ msgtrk_tls_handshake (MsgtrkTlsContext *ctx,
   g_return_val_if_fail (G_IS_IO_STREAM (base), NULL);
   g_return_val_if_fail (ctx->is_server || server_name != NULL, NULL);
 
+  /* OpenSSL takes an empty name as "check no name at all": any trusted certificate would
+   * then do. Refuse it here, whatever the caller's checks. */
+  if (!ctx->is_server && *server_name == '\0')
+    {
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS,
+                           _("TLS: no server name to verify the certificate against"));
+      return NULL;
+    }
+
   peer = server_name != NULL ? msgtrk_str_escape_for_error (server_name, 255)
                              : g_strdup (_("the client"));
 
@@ -717,8 +726,12 @@ msgtrk_tls_handshake (MsgtrkTlsContext *ctx,
       if (g_hostname_is_ip_address (server_name))
         ok = X509_VERIFY_PARAM_set1_ip_asc (SSL_get0_param (conn->ssl), server_name) == 1;
       else
-        ok = SSL_set1_host (conn->ssl, server_name) == 1
-             && SSL_set_tlsext_host_name (conn->ssl, server_name) == 1;
+        {
+          /* RFC 6125 section 6.4.3: a wildcard only as the whole left-most label. */
+          SSL_set_hostflags (conn->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+          ok = SSL_set1_host (conn->ssl, server_name) == 1
+               && SSL_set_tlsext_host_name (conn->ssl, server_name) == 1;
+        }
       if (!ok)
         {
           ERR_clear_error ();
@@ -767,6 +780,22 @@ msgtrk_tls_handshake (MsgtrkTlsContext *ctx,
       if (err == SSL_ERROR_WANT_WRITE)
         continue;
       tls_set_handshake_error (conn, peer, error);
+      goto out;
+    }
+
+  /* SSL_VERIFY_PEER already fails the handshake on a bad chain or name; check the outcome
+   * once more so that no setting (an anonymous cipher, a callback) can let an
+   * unauthenticated server through. */
+  if (!ctx->is_server
+      && (SSL_get0_peer_certificate (conn->ssl) == NULL
+          || SSL_get_verify_result (conn->ssl) != X509_V_OK))
+    {
+      long verify = SSL_get_verify_result (conn->ssl);
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS,
+                   _("TLS: %s was not authenticated: %s"), peer,
+                   verify != X509_V_OK ? X509_verify_cert_error_string (verify)
+                                       : _("it presented no certificate"));
       goto out;
     }
 

@@ -274,18 +274,6 @@ recipient_key (const char *address)
   return normal ? g_ascii_strdown (normal, -1) : NULL;
 }
 
-/* The key of a server name: lower-cased, without a trailing root dot. */
-static char *
-server_key (const char *name)
-{
-  char *key = g_ascii_strdown (name, -1);
-  gsize len = strlen (key);
-
-  if (len > 1 && key[len - 1] == '.')
-    key[len - 1] = '\0';
-  return key;
-}
-
 /* Add a recipient if it is new; returns its key (owned by the route) or NULL. */
 static const char *
 route_add_recipient (MsgtrkRoute *self,
@@ -497,7 +485,7 @@ typedef struct
 typedef struct
 {
   char *name;           /* (owned) as it was named (display) */
-  char *key;            /* (owned) server_key (name) */
+  char *key;            /* (owned) msgtrk_host_normalize (name) */
   gboolean is_start;
   gboolean started;
   gboolean done;
@@ -625,7 +613,7 @@ server_request (GTask      *task,
                 const char *rkey)
 {
   TrackRun *run = g_task_get_task_data (task);
-  g_autofree char *key = server_key (name);
+  g_autofree char *key = msgtrk_host_normalize (name);
   ServerQuery *q = g_hash_table_lookup (run->current, key);
   int idx = q ? query_index_of (q, msg) : -1;
 
@@ -687,14 +675,14 @@ static gboolean
 path_contains (GPtrArray  *hops,
                const char *server_name)
 {
-  g_autofree char *key = server_key (server_name);
+  g_autofree char *key = msgtrk_host_normalize (server_name);
 
   for (guint i = 0; i < hops->len; i++)
     {
       MsgtrkRouteHop *hop = g_ptr_array_index (hops, i);
       const char *mta = msgtrk_route_hop_get_reporting_mta (hop);
-      g_autofree char *hop_key = server_key (hop->server);
-      g_autofree char *mta_key = mta ? server_key (mta) : NULL;
+      g_autofree char *hop_key = msgtrk_host_normalize (hop->server);
+      g_autofree char *mta_key = mta ? msgtrk_host_normalize (mta) : NULL;
 
       if (strcmp (hop_key, key) == 0 || (mta_key && strcmp (mta_key, key) == 0))
         return TRUE;
@@ -856,14 +844,17 @@ learn_recipients (TrackRun    *run,
     {
       guint msg = g_array_index (q->msgs, guint, i);
       TrackMessage *m = run_message (run, msg);
-      MsgtrkMtqpAnswer *answer;
-      GPtrArray *reports;
+      MsgtrkMtqpAnswer *answer = NULL;
+      GPtrArray *reports = NULL;
 
-      if (!m->learn || q->answers == NULL)
+      if (!m->learn)
         continue;
-      answer = g_ptr_array_index (q->answers, i);
-      reports = msgtrk_mtqp_answer_is_success (answer) ? msgtrk_mtqp_answer_get_reports (answer)
-                                                       : NULL;
+      /* No answers when the session failed as a whole (q->error): that error is the
+       * route's, below. */
+      if (q->answers != NULL)
+        answer = g_ptr_array_index (q->answers, i);
+      if (answer != NULL && msgtrk_mtqp_answer_is_success (answer))
+        reports = msgtrk_mtqp_answer_get_reports (answer);
       for (guint r = 0; reports && r < reports->len; r++)
         {
           GPtrArray *entries = msgtrk_report_get_recipients (g_ptr_array_index (reports, r));
@@ -886,7 +877,7 @@ learn_recipients (TrackRun    *run,
         {
           if (q->error != NULL)
             m->route->error = g_error_copy (q->error);
-          else if (!msgtrk_mtqp_answer_is_success (answer))
+          else if (answer != NULL && !msgtrk_mtqp_answer_is_success (answer))
             m->route->error = g_error_copy (msgtrk_mtqp_answer_get_error (answer));
         }
     }
@@ -994,6 +985,29 @@ query_start (GTask       *task,
                                   g_task_get_cancellable (task), query_ctx_done, ctx);
 }
 
+/*
+ * The preconditions of every track call, checked before a run starts. A run started with
+ * arguments the MTQP client refuses would never complete (its first session would not
+ * start), and the _sync forms would wait for it forever.
+ */
+static gboolean
+track_args_valid (MsgtrkTracker      *self,
+                  const char         *start_domain,
+                  const char * const *envids,
+                  const char * const *secrets)
+{
+  guint n;
+
+  g_return_val_if_fail (MSGTRK_IS_TRACKER (self), FALSE);
+  g_return_val_if_fail (start_domain != NULL && *start_domain != '\0', FALSE);
+  g_return_val_if_fail (envids != NULL && envids[0] != NULL, FALSE);
+  g_return_val_if_fail (secrets != NULL, FALSE);
+  n = g_strv_length ((char **) envids);
+  g_return_val_if_fail (n <= MSGTRK_MTQP_MAX_QUERIES, FALSE);
+  g_return_val_if_fail (g_strv_length ((char **) secrets) == n, FALSE);
+  return TRUE;
+}
+
 /* Start a run over one or more messages, all starting at @start_domain. */
 static GTask *
 run_start (MsgtrkTracker      *self,
@@ -1018,7 +1032,7 @@ run_start (MsgtrkTracker      *self,
   g_queue_init (&run->queue);
   g_task_set_task_data (task, run, (GDestroyNotify) track_run_free);
 
-  start = query_new (run, start_domain, server_key (start_domain));
+  start = query_new (run, start_domain, msgtrk_host_normalize (start_domain));
   start->is_start = TRUE;
   for (guint m = 0; envids[m] != NULL; m++)
     {
@@ -1073,10 +1087,7 @@ msgtrk_tracker_track_async (MsgtrkTracker      *self,
   const char *envids[] = { envid, NULL };
   const char *secrets[] = { secret_base64, NULL };
 
-  g_return_if_fail (MSGTRK_IS_TRACKER (self));
-  g_return_if_fail (start_domain != NULL);
-  g_return_if_fail (envid != NULL);
-  g_return_if_fail (secret_base64 != NULL);
+  g_return_if_fail (track_args_valid (self, start_domain, envids, secrets));
 
   run_start (self, start_domain, envids, secrets, recipients, cancellable, callback, user_data,
              msgtrk_tracker_track_async);
@@ -1143,11 +1154,7 @@ msgtrk_tracker_track_batch_async (MsgtrkTracker      *self,
                                   GAsyncReadyCallback callback,
                                   gpointer            user_data)
 {
-  g_return_if_fail (MSGTRK_IS_TRACKER (self));
-  g_return_if_fail (start_domain != NULL);
-  g_return_if_fail (envids != NULL && envids[0] != NULL);
-  g_return_if_fail (secrets != NULL && g_strv_length ((char **) secrets) ==
-                                         g_strv_length ((char **) envids));
+  g_return_if_fail (track_args_valid (self, start_domain, envids, secrets));
 
   run_start (self, start_domain, envids, secrets, NULL, cancellable, callback, user_data,
              msgtrk_tracker_track_batch_async);
@@ -1218,9 +1225,15 @@ msgtrk_tracker_track_sync (MsgtrkTracker      *self,
                            GCancellable       *cancellable,
                            GError            **error)
 {
-  g_autoptr (GMainContext) context = g_main_context_new ();
+  const char *envids[] = { envid, NULL };
+  const char *secrets[] = { secret_base64, NULL };
+  g_autoptr (GMainContext) context = NULL;
   g_autoptr (GAsyncResult) result = NULL;
 
+  g_return_val_if_fail (track_args_valid (self, start_domain, envids, secrets), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  context = g_main_context_new ();
   g_main_context_push_thread_default (context);
   msgtrk_tracker_track_async (self, start_domain, envid, secret_base64, recipients,
                               cancellable, sync_done, &result);
@@ -1249,9 +1262,13 @@ msgtrk_tracker_track_batch_sync (MsgtrkTracker      *self,
                                  GCancellable       *cancellable,
                                  GError            **error)
 {
-  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_autoptr (GMainContext) context = NULL;
   g_autoptr (GAsyncResult) result = NULL;
 
+  g_return_val_if_fail (track_args_valid (self, start_domain, envids, secrets), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  context = g_main_context_new ();
   g_main_context_push_thread_default (context);
   msgtrk_tracker_track_batch_async (self, start_domain, envids, secrets, cancellable,
                                     sync_done, &result);

@@ -4,6 +4,7 @@
  * - RFC 5322 date-time parse and format (through GMime), with absurd dates refused.
  * - One-time GMime and gettext initialisation.
  * - Quoting of hostile input for error messages (bounded, printable).
+ * - The one normal form of host names used as keys.
  */
 #include "config.h"
 
@@ -149,4 +150,20 @@ msgtrk_str_escape_for_error (const char *text,
                              gsize       max_len)
 {
   return msgtrk_strn_escape_for_error (text, -1, max_len);
+}
+
+/*
+ * The one form in which host and domain names are compared and kept as keys (the MTQP
+ * client's targets, overrides and STARTTLS memory; the tracker's servers): ASCII
+ * lower case, one trailing root dot removed ("Example.ORG." → "example.org"; "." stays).
+ */
+char *
+msgtrk_host_normalize (const char *name)
+{
+  char *lower = g_ascii_strdown (name, -1);
+  gsize len = strlen (lower);
+
+  if (len > 1 && lower[len - 1] == '.')
+    lower[len - 1] = '\0';
+  return lower;
 }

@@ -297,6 +297,28 @@ test_xtext_decode (void)
 }
 
 static void
+test_xtext_decode_truncated_escape (void)
+{
+  static const char *const cases[] = { "+", "a+", "+4", "ab+4", "+4\xff" };
+
+  g_test_summary ("A '+' escape cut short at the end of the text is an error whose quote "
+                  "reads nothing past the text (exactly sized copies, for ASan)");
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gsize len = strlen (cases[i]);
+      g_autofree char *copy = g_malloc (len + 1);
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text = NULL;
+
+      memcpy (copy, cases[i], len + 1);
+      text = msgtrk_xtext_decode (copy, &error);
+      g_assert_null (text);
+      g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+      g_test_message ("%s", error->message);
+    }
+}
+
+static void
 test_xtext_round_trip_all_bytes (void)
 {
   char all[256];
@@ -1430,6 +1452,8 @@ main (int    argc,
   g_test_add_func ("/envelope/envid/is-valid", test_envid_is_valid);
   g_test_add_func ("/envelope/xtext/encode", test_xtext_encode);
   g_test_add_func ("/envelope/xtext/decode", test_xtext_decode);
+  g_test_add_func ("/envelope/xtext/decode-truncated-escape",
+                   test_xtext_decode_truncated_escape);
   g_test_add_func ("/envelope/xtext/round-trip-all-bytes", test_xtext_round_trip_all_bytes);
   g_test_add_func ("/envelope/ehlo/postfix", test_ehlo_postfix);
   g_test_add_func ("/envelope/ehlo/exim", test_ehlo_exim);

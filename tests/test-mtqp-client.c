@@ -597,6 +597,80 @@ test_track_secret_masked (void)
 }
 
 static void
+test_track_secret_masked_cut (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  /* "-ERR you said: TRACK echo@<pad> <secret>": the text after "-ERR " reaches the secret
+   * at character 180, 20 characters before the 200 that an answer's text keeps. */
+  g_autofree char *pad = g_strnfill (158, 'p');
+  g_autofree char *envid = g_strconcat ("echo@", pad, NULL);
+  g_autofree char *head = g_strndup (SECRET, 12);
+  const char *text;
+  MsgtrkMtqpAnswer *a;
+
+  g_test_summary ("A secret echoed where the quote is cut short leaves none of its "
+                  "characters in the answer's text or error");
+  answers = track (client, "127.0.0.1", server->port, envid, &error);
+  g_assert_no_error (error);
+  a = g_ptr_array_index (answers, 0);
+  g_assert_error (msgtrk_mtqp_answer_get_error (a), MSGTRK_ERROR, MSGTRK_ERROR_SERVER_ERR);
+  text = msgtrk_mtqp_answer_get_response_text (a);
+  g_test_message ("%s", text);
+  g_assert_true (g_str_has_suffix (text, "…"));
+  g_assert_null (strstr (text, head));
+  g_assert_nonnull (strstr (text, "p ********"));
+  g_assert_null (strstr (msgtrk_mtqp_answer_get_error (a)->message, head));
+}
+
+static void
+test_track_batch_at_limits (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
+  g_autofree char *log = NULL;
+  gsize fixed = strlen ("TRACK  ") + strlen (SECRET);
+  guint i, n = MSGTRK_MTQP_PIPELINE_BATCH * 2 + 1;
+
+  g_test_summary ("Full pipeline batches of TRACK lines of exactly 998 octets go out whole "
+                  "and in order, QUIT once after the last");
+  for (i = 0; i < n; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("delivered%u@", i);
+      g_autofree char *pad = g_strnfill (MSGTRK_MTQP_MAX_LINE - fixed - strlen (name), 'e');
+
+      g_ptr_array_add (envids, g_strconcat (name, pad, NULL));
+      g_assert_cmpuint (strlen ("TRACK  ") + strlen (g_ptr_array_index (envids, i))
+                          + strlen (SECRET), ==, MSGTRK_MTQP_MAX_LINE);
+      g_ptr_array_add (secrets, (gpointer) SECRET);
+    }
+  g_ptr_array_add (envids, NULL);
+  g_ptr_array_add (secrets, NULL);
+  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port,
+                                                (const char * const *) envids->pdata,
+                                                (const char * const *) secrets->pdata, NULL,
+                                                &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (answers->len, ==, n);
+  for (i = 0; i < n; i++)
+    {
+      MsgtrkMtqpAnswer *a = g_ptr_array_index (answers, i);
+
+      g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (a), ==, g_ptr_array_index (envids, i));
+      g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
+    }
+  log = server_log (server);
+  g_assert_cmpuint (count_occurrences (log, "TRACK session="), ==, n);
+  g_assert_cmpuint (count_occurrences (log, "QUIT session="), ==, 1);
+}
+
+static void
 test_track_command_length (void)
 {
   g_autoptr (TestServer) server = server_start (NULL);
@@ -1021,6 +1095,74 @@ handshake_done (GObject      *source,
   g_assert_no_error (error);
 }
 
+typedef struct
+{
+  gboolean done;
+  GError  *error;
+} HandshakeOutcome;
+
+static void
+handshake_outcome (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  HandshakeOutcome *outcome = user_data;
+  g_autoptr (GIOStream) stream = msgtrk_tls_handshake_finish (result, &outcome->error);
+
+  outcome->done = TRUE;
+}
+
+static void
+test_tls_empty_server_name (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GSocketClient) socket_client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) client_conn = NULL;
+  g_autoptr (GSocketConnection) server_conn = NULL;
+  g_autoptr (MsgtrkTlsContext) server_ctx = NULL;
+  g_autoptr (MsgtrkTlsContext) client_ctx = NULL;
+  g_autoptr (GIOStream) client_tls = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *cert = g_build_filename (ca_dir, "server.pem", NULL);
+  g_autofree char *key = g_build_filename (ca_dir, "server.key", NULL);
+  g_autofree char *ca = g_build_filename (ca_dir, "ca.pem", NULL);
+  HandshakeOutcome outcome = { FALSE, NULL };
+  guint16 port;
+
+  g_test_summary ("An empty server name is refused before the handshake: OpenSSL would "
+                  "take it as \"check no name\" and accept any trusted certificate");
+  server_ctx = msgtrk_tls_context_new_server (cert, key, &error);
+  g_assert_no_error (error);
+  client_ctx = msgtrk_tls_context_new_client (ca, FALSE, &error);
+  g_assert_no_error (error);
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+    g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, port);
+
+    client_conn = g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (addr), NULL,
+                                           &error);
+    g_assert_no_error (error);
+  }
+  server_conn = g_socket_listener_accept (listener, NULL, NULL, &error);
+  g_assert_no_error (error);
+  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (server_conn), NULL, NULL,
+                              handshake_outcome, &outcome);
+
+  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (client_conn), "", NULL, &error);
+  g_assert_null (client_tls);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
+  g_test_message ("%s", error->message);
+
+  /* The server side sees the connection end without a handshake. */
+  g_io_stream_close (G_IO_STREAM (client_conn), NULL, NULL);
+  while (!outcome.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_nonnull (outcome.error);
+  g_clear_error (&outcome.error);
+}
+
 static void
 test_tls_stream_loopback (void)
 {
@@ -1402,6 +1544,8 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/track/pipelining", test_track_pipelining);
   g_test_add_func ("/mtqp-client/track/many", test_track_many);
   g_test_add_func ("/mtqp-client/track/secret-masked", test_track_secret_masked);
+  g_test_add_func ("/mtqp-client/track/secret-masked-cut", test_track_secret_masked_cut);
+  g_test_add_func ("/mtqp-client/track/batch-at-limits", test_track_batch_at_limits);
   g_test_add_func ("/mtqp-client/track/command-length", test_track_command_length);
   g_test_add_func ("/mtqp-client/limits/line", test_limit_line);
   g_test_add_func ("/mtqp-client/limits/response-size", test_limit_response_size);
@@ -1415,6 +1559,7 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/tls/downgrade", test_tls_downgrade);
   g_test_add_func ("/mtqp-client/tls/hostile", test_tls_hostile);
   g_test_add_func ("/mtqp-client/tls/stream-loopback", test_tls_stream_loopback);
+  g_test_add_func ("/mtqp-client/tls/empty-server-name", test_tls_empty_server_name);
   g_test_add_func ("/mtqp-client/discovery/srv", test_discovery_srv);
   g_test_add_func ("/mtqp-client/discovery/srv-weight", test_discovery_srv_weight);
   g_test_add_func ("/mtqp-client/discovery/srv-dot", test_discovery_srv_dot);
