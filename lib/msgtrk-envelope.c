@@ -207,9 +207,8 @@ msgtrk_envid_generate (const char *sender_domain,
       g_autofree char *quoted = quote (sender_domain);
 
       fail (error, MSGTRK_ERROR_LIMIT,
-            _("The sender domain “%s” is too long for an ENVID (%" G_GSIZE_FORMAT
-              " characters, at most %d)."),
-            quoted, envid_len, MSGTRK_ENVID_MAX_LENGTH);
+            _("The sender domain “%s” is too long for an ENVID (%lu characters, at most %d)."),
+            quoted, (unsigned long) envid_len, MSGTRK_ENVID_MAX_LENGTH);
       return NULL;
     }
 
@@ -381,17 +380,16 @@ msgtrk_xtext_decode (const char *xtext,
               g_autofree char *quoted = quote_len (xtext + i, MIN (3, len - i));
 
               fail (error, MSGTRK_ERROR_PARSE,
-                    _("Bad xtext escape “%s” at position %" G_GSIZE_FORMAT
-                      ": '+' must be followed by two upper-case hexadecimal digits."),
-                    quoted, i + 1);
+                    _("Bad xtext escape “%s” at position %lu: '+' must be followed by two "
+                      "upper-case hexadecimal digits."),
+                    quoted, (unsigned long) (i + 1));
               return NULL;
             }
           if (hi == 0 && lo == 0)
             {
               fail (error, MSGTRK_ERROR_PARSE,
-                    _("The xtext contains “+00” (a NUL character) at position %" G_GSIZE_FORMAT
-                      "."),
-                    i + 1);
+                    _("The xtext contains “+00” (a NUL character) at position %lu."),
+                    (unsigned long) (i + 1));
               return NULL;
             }
           g_string_append_c (out, (char) (hi * 16 + lo));
@@ -404,9 +402,9 @@ msgtrk_xtext_decode (const char *xtext,
           g_autofree char *quoted = quote_len (xtext + i, 1);
 
           fail (error, MSGTRK_ERROR_PARSE,
-                _("The xtext contains the character “%s” at position %" G_GSIZE_FORMAT
-                  ", which must be written as +XX."),
-                quoted, i + 1);
+                _("The xtext contains the character “%s” at position %lu, which must be "
+                  "written as +XX."),
+                quoted, (unsigned long) (i + 1));
           return NULL;
         }
     }

@@ -1658,8 +1658,8 @@ session_read_data (Session    *s,
       if (data->len + len + 2 > max)
         {
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                       _("%s sent a reply longer than %" G_GSIZE_FORMAT " octets while %s"),
-                       s->quoted_host, max, doing);
+                       _("%s sent a reply longer than %lu octets while %s"),
+                       s->quoted_host, (unsigned long) max, doing);
           return NULL;
         }
       g_byte_array_append (data, (const guint8 *) line, (guint) len);
@@ -2292,8 +2292,8 @@ query_validate (const char *envid,
   if (len > MSGTRK_MTQP_MAX_LINE)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   _("The TRACK command would be %" G_GSIZE_FORMAT " octets long, more than "
-                     "the %u MTQP allows"), len, MSGTRK_MTQP_MAX_LINE);
+                   _("The TRACK command would be %lu octets long, more than the %u MTQP allows"),
+                   (unsigned long) len, MSGTRK_MTQP_MAX_LINE);
       return FALSE;
     }
   return TRUE;

@@ -1610,9 +1610,9 @@ pending_finish (PendingField *pending,
   if (length > MSGTRK_REPORT_MAX_FIELD_LENGTH)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   _("%s, line %u: field %s is %" G_GSIZE_FORMAT " octets long unfolded; the "
-                     "limit is %d"),
-                   what, pending->line, pending->name, length, MSGTRK_REPORT_MAX_FIELD_LENGTH);
+                   _("%s, line %u: field %s is %lu octets long unfolded; the limit is %d"),
+                   what, pending->line, pending->name, (unsigned long) length,
+                   MSGTRK_REPORT_MAX_FIELD_LENGTH);
       pending_clear (pending);
       return FALSE;
     }
@@ -1992,7 +1992,7 @@ msgtrk_report_parse_fields (MsgtrkReportKind kind,
   if ((gsize) len > MSGTRK_REPORT_MAX_SIZE)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   _("%s is %" G_GSSIZE_FORMAT " octets long; the limit is %d"), what, len,
+                   _("%s is %ld octets long; the limit is %d"), what, (long) len,
                    MSGTRK_REPORT_MAX_SIZE);
       return NULL;
     }
@@ -2376,8 +2376,8 @@ msgtrk_report_parse_entity (GBytes  *entity,
   if (len > MSGTRK_REPORT_MAX_SIZE)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   _("report entity is %" G_GSIZE_FORMAT " octets long; the limit is %d"), len,
-                   MSGTRK_REPORT_MAX_SIZE);
+                   _("report entity is %lu octets long; the limit is %d"),
+                   (unsigned long) len, MSGTRK_REPORT_MAX_SIZE);
       return NULL;
     }
   if (len == 0)
@@ -2605,6 +2605,23 @@ is_ascii (const char *text)
   return TRUE;
 }
 
+/* Octets in the longest line of @text, line ends not counted. */
+static gsize
+longest_line (const char *text)
+{
+  gsize longest = 0;
+
+  while (*text != '\0')
+    {
+      gsize len = strcspn (text, "\r\n");
+
+      longest = MAX (longest, len);
+      text += len;
+      text += strspn (text, "\r\n");
+    }
+  return longest;
+}
+
 /**
  * msgtrk_report_build_tracking_entity:
  * @reports: (element-type MsgtrkReport): the reports to send, one per reporting MTA
@@ -2672,6 +2689,17 @@ msgtrk_report_build_tracking_entity (GPtrArray *reports,
         {
           g_propagate_prefixed_error (error, g_steal_pointer (&local_error), _("report %u: "),
                                       i + 1);
+          return NULL;
+        }
+
+      /* MTQP lines are at most MSGTRK_MTQP_MAX_LINE octets; the writer folds at white
+       * space, and a value with too little of it cannot be sent at all. */
+      if (longest_line (text) > MSGTRK_MTQP_MAX_LINE)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                       _("report %u: a field cannot be folded into lines of at most %d "
+                         "octets (MTQP's limit)"),
+                       i + 1, MSGTRK_MTQP_MAX_LINE);
           return NULL;
         }
 

@@ -707,9 +707,8 @@ hop_parse_unfolded (char    *value,
       g_autofree char *quoted = msgtrk_str_escape_for_error (value, 60);
 
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   _("The Received: field “%s” is %" G_GSIZE_FORMAT
-                     " octets long, more than the limit of %d"),
-                   quoted, len, MSGTRK_TRACE_MAX_FIELD_LENGTH);
+                   _("The Received: field “%s” is %lu octets long, more than the limit of %d"),
+                   quoted, (unsigned long) len, MSGTRK_TRACE_MAX_FIELD_LENGTH);
       g_free (value);
       return NULL;
     }
@@ -1018,8 +1017,8 @@ collect_received (const char *headers,
                   break;
                 }
               g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           _("The header contains a NUL octet at offset %" G_GSIZE_FORMAT),
-                           pos + line_len);
+                           _("The header contains a NUL octet at offset %lu"),
+                           (unsigned long) (pos + line_len));
               goto fail;
             }
           line_len++;

@@ -1443,6 +1443,48 @@ test_roundtrip_random (void)
     }
 }
 
+/* A field with too little white space to fold into MTQP's 998-octet lines is refused by
+ * the entity writer (an error, never an over-long line); one that can fold is written. */
+static void
+test_write_unfoldable_line (void)
+{
+  g_autoptr (MsgtrkReport) report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
+  g_autoptr (MsgtrkRecipientReport) rcpt = msgtrk_recipient_report_new ("bob@example.org");
+  g_autoptr (GPtrArray) reports = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) entity = NULL;
+  g_autofree char *solid = g_strnfill (1200, 'x');
+  g_autoptr (GString) spaced = g_string_new (NULL);
+  g_auto (GStrv) lines = NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  const char *data;
+
+  msgtrk_report_set_envid (report, "mtrk.fold@example.org");
+  msgtrk_report_set_reporting_mta (report, "mx.example.org");
+  msgtrk_recipient_report_set_action (rcpt, MSGTRK_ACTION_DELIVERED);
+  g_assert_true (msgtrk_recipient_report_set_status (rcpt, "2.0.0", NULL, NULL));
+  msgtrk_report_add_recipient (report, rcpt);
+  g_ptr_array_add (reports, report);
+
+  msgtrk_recipient_report_set_field (rcpt, "X-Note", solid);
+  entity = msgtrk_report_build_tracking_entity (reports, &error);
+  g_assert_null (entity);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+
+  for (guint i = 0; i < 120; i++)
+    g_string_append (spaced, "word12345 ");
+  msgtrk_recipient_report_set_field (rcpt, "X-Note", spaced->str);
+  entity = msgtrk_report_build_tracking_entity (reports, &error);
+  g_assert_no_error (error);
+  data = g_bytes_get_data (entity, &len);
+  text = g_strndup (data, len);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    g_assert_cmpuint (strlen (lines[i]), <=, MSGTRK_MTQP_MAX_LINE + 1);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1473,6 +1515,7 @@ main (int    argc,
   g_test_add_func ("/report/write/mdn", test_write_mdn);
   g_test_add_func ("/report/roundtrip/fixtures", test_roundtrip_fixtures);
   g_test_add_func ("/report/roundtrip/random", test_roundtrip_random);
+  g_test_add_func ("/report/write/unfoldable-line", test_write_unfoldable_line);
 
   return g_test_run ();
 }
