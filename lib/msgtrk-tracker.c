@@ -641,13 +641,13 @@ server_request (GTask      *task,
       return;
     }
 
+  /* Queued, not started: every other message that needs this server while the answer
+   * that led here is being followed joins the same session. The caller starts queued
+   * sessions once it has followed all its waiters. */
   q = query_new (run, name, g_steal_pointer (&key));
   g_array_append_val (q->msgs, msg);
   query_add_waiter (q, msg, rkey);
-  if (run->in_flight < MSGTRK_TRACKER_MAX_CONCURRENT)
-    query_start (task, q);
-  else
-    g_queue_push_tail (&run->queue, q);
+  g_queue_push_tail (&run->queue, q);
 }
 
 /* Does this entry speak about recipient @rkey? */

@@ -13,16 +13,20 @@ build_pkgs=(
   libsqlite3-dev libsecret-1-dev libjson-glib-dev libgtk-4-dev
   dbus dbus-x11
 )
+# The demo runs msgtrkd with a throw-away Secret Service keyring (tools/demo-helper.py).
+demo_pkgs=(
+  gnome-keyring
+)
 test_pkgs=(
   clang libclang-rt-14-dev llvm
   iproute2 dnsmasq-base procps psmisc
   gnome-keyring libsecret-tools sqlite3
-  xvfb xauth imagemagick xdotool
+  xvfb xauth imagemagick xdotool xclip
   claws-mail libclaws-mail-dev libgtk-3-dev
   postfix
 )
 
-want=("${build_pkgs[@]}")
+want=("${build_pkgs[@]}" "${demo_pkgs[@]}")
 if [ "${1:-demo}" = test ]; then
   want+=("${test_pkgs[@]}")
 fi

@@ -336,7 +336,21 @@ entry_is_for (MsgtrkRecipientReport *entry,
   return FALSE;
 }
 
-/* DSN entries and the Received: chain of DSNs, appended to @hops for @address. */
+/* A hop object as text, to find hops that say the same. */
+static char *
+hop_key (JsonObject *obj)
+{
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+
+  json_node_set_object (node, obj);
+  json_generator_set_root (gen, node);
+  return json_generator_to_data (gen, NULL);
+}
+
+/* DSN entries and the Received: chain of DSNs, appended to @hops for @address. A DSN
+ * entry that says exactly what an earlier one said (one DSN stored twice, e.g. once with
+ * and once without its Original-Envelope-Id) gives one hop. */
 static void
 add_dsn_hops (JsonArray  *hops,
               const char *address,
@@ -344,6 +358,8 @@ add_dsn_hops (JsonArray  *hops,
 {
   g_autoptr (GHashTable) seen_trace = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                                              NULL);
+  g_autoptr (GHashTable) seen_dsn = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                           NULL);
   guint n_trace = 0;
   g_autoptr (JsonArray) trace = json_array_new ();
 
@@ -365,14 +381,18 @@ add_dsn_hops (JsonArray  *hops,
           for (guint k = 0; entries != NULL && k < entries->len; k++)
             {
               MsgtrkRecipientReport *entry = g_ptr_array_index (entries, k);
+              JsonObject *obj;
 
               if (!entry_is_for (entry, address))
                 continue;
               matched = TRUE;
-              json_array_add_object_element (
-                hops, hop_object ("dsn", msgtrk_report_get_reporting_mta (report),
-                                  msgtrk_report_get_reporting_mta (report), entry,
-                                  msgtrk_report_get_arrival_date (report), NULL));
+              obj = hop_object ("dsn", msgtrk_report_get_reporting_mta (report),
+                                msgtrk_report_get_reporting_mta (report), entry,
+                                msgtrk_report_get_arrival_date (report), NULL);
+              if (g_hash_table_add (seen_dsn, hop_key (obj)))
+                json_array_add_object_element (hops, obj);
+              else
+                json_object_unref (obj);
             }
           headers = msgtrk_report_get_returned_headers (report);
           if (!matched || headers == NULL)

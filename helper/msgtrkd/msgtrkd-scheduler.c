@@ -1,12 +1,25 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* msgtrkd-scheduler.c: the polling scheduler of msgtrkd (see msgtrkd-scheduler.h).
  *
- * State in memory: the armed timer, the runs in flight (envid → run) and, per submission
- * server, a queue of runs waiting for a free slot. Everything else lives in the store.
- * Runs are cancelled on shutdown and on Forget.
+ * State in memory: the armed timer, the runs in flight (envid → run, one per message) and,
+ * per submission server (host and port), a queue of runs waiting for a free slot.
+ * Everything else lives in the store.
  *
- * Limits: MSGTRKD_SCHEDULER_MAX_PER_HOST runs per server, MSGTRKD_SCHEDULER_MAX_STEPS
- * schedule steps of at most MSGTRKD_SCHEDULER_MAX_INTERVAL seconds.
+ * Batches: messages queued in the same main-loop iteration (all those due when the timer
+ * fires) are started together from an idle callback: the waiting runs of one server are
+ * cut into batches of at most MSGTRKD_SCHEDULER_MAX_BATCH, and each batch is one
+ * msgtrk_tracker_track_batch_async() call (one MTQP session per server it reaches, TRACKs
+ * pipelined). A batch takes one of the server's MSGTRKD_SCHEDULER_MAX_PER_HOST slots. A
+ * batch's secrets are looked up first (each failure ends only that message's run); a
+ * message whose route comes back with an error and no recipients ends with that error,
+ * the same way a single run's error did.
+ *
+ * Cancelling: Forget marks a started run cancelled (its result is dropped; the batch is
+ * cancelled when all its runs are); shutdown cancels every batch.
+ *
+ * Limits: MSGTRKD_SCHEDULER_MAX_PER_HOST batches per server, MSGTRKD_SCHEDULER_MAX_BATCH
+ * messages per batch, MSGTRKD_SCHEDULER_MAX_STEPS schedule steps of at most
+ * MSGTRKD_SCHEDULER_MAX_INTERVAL seconds.
  *
  * Never: log A, keep it after a run, put it in an error.
  */
@@ -33,6 +46,7 @@ struct _MsgtrkdScheduler
   gpointer user_data;
 
   guint timer_id;               /* 0 = no timer */
+  guint start_id;               /* 0 = no idle start of waiting runs pending */
   GHashTable *in_flight;        /* (owned) envid → PollRun (owned by the table) */
   GHashTable *hosts;            /* (owned) host key → HostQueue */
   GHashTable *fixed_overrides;  /* (owned) names overridden on the command line */
@@ -45,9 +59,12 @@ G_DEFINE_FINAL_TYPE (MsgtrkdScheduler, msgtrkd_scheduler, G_TYPE_OBJECT)
 typedef struct
 {
   GQueue waiting;  /* (owned) PollRun* not started yet */
-  guint running;
+  guint running;   /* batches in flight */
 } HostQueue;
 
+typedef struct _PollBatch PollBatch;
+
+/* One message's poll: queued, then part of a batch. */
 typedef struct
 {
   MsgtrkdScheduler *scheduler;  /* (unowned) the scheduler outlives its runs' callbacks */
@@ -55,13 +72,25 @@ typedef struct
   char *host;                   /* submission host: where tracking starts */
   char *port;                   /* (nullable) port override text (delegated URLs) */
   char *host_key;
-  char **recipients;            /* (nullable) */
   char *secret;                 /* (nullable) A while the run needs it; wiped */
-  GCancellable *cancellable;
+  PollBatch *batch;             /* (unowned) (nullable) set when started */
   gboolean started;
+  gboolean cancelled;           /* Forget while started: the result is dropped */
 } PollRun;
 
-static void start_run (PollRun *run);
+/* Runs of one server tracked together in one tracker call. */
+struct _PollBatch
+{
+  MsgtrkdScheduler *scheduler;  /* (owned) a reference, released when the batch ends */
+  char *host;
+  char *port;                   /* (nullable) */
+  char *host_key;
+  GPtrArray *runs;              /* (owned) PollRun* (the runs are owned by in_flight) */
+  guint pending_lookups;
+  GCancellable *cancellable;    /* (owned) */
+};
+
+static void start_batch (PollBatch *batch);
 static void update_busy (MsgtrkdScheduler *self);
 
 static void
@@ -73,9 +102,7 @@ poll_run_free (PollRun *run)
   g_free (run->host);
   g_free (run->port);
   g_free (run->host_key);
-  g_strfreev (run->recipients);
   msgtrk_secure_free_string (run->secret);
-  g_clear_object (&run->cancellable);
   g_free (run);
 }
 
@@ -92,6 +119,7 @@ msgtrkd_scheduler_finalize (GObject *object)
   MsgtrkdScheduler *self = MSGTRKD_SCHEDULER (object);
 
   g_clear_handle_id (&self->timer_id, g_source_remove);
+  g_clear_handle_id (&self->start_id, g_source_remove);
   g_clear_pointer (&self->hosts, g_hash_table_unref);
   g_clear_pointer (&self->in_flight, g_hash_table_unref);
   g_clear_pointer (&self->fixed_overrides, g_hash_table_unref);
@@ -298,8 +326,7 @@ msgtrkd_scheduler_is_busy (MsgtrkdScheduler *self)
   return self->busy;
 }
 
-/* Start waiting runs of one server while it has free slots. With a batch tracker call,
- * this is the one place to change: take all waiting runs of the host into one call. */
+/* Starts batches of one server's waiting runs while it has free slots. */
 static void
 start_host_runs (MsgtrkdScheduler *self,
                  const char       *host_key)
@@ -310,15 +337,59 @@ start_host_runs (MsgtrkdScheduler *self,
     return;
   while (q->running < MSGTRKD_SCHEDULER_MAX_PER_HOST && !g_queue_is_empty (&q->waiting))
     {
-      PollRun *run = g_queue_pop_head (&q->waiting);
+      PollBatch *batch = g_new0 (PollBatch, 1);
+      PollRun *first = g_queue_peek_head (&q->waiting);
 
+      batch->scheduler = g_object_ref (self);  /* released in end_batch */
+      batch->host = g_strdup (first->host);
+      batch->port = g_strdup (first->port);
+      batch->host_key = g_strdup (host_key);
+      batch->runs = g_ptr_array_new ();
+      batch->cancellable = g_cancellable_new ();
+      while (batch->runs->len < MSGTRKD_SCHEDULER_MAX_BATCH && !g_queue_is_empty (&q->waiting))
+        {
+          PollRun *run = g_queue_pop_head (&q->waiting);
+
+          run->started = TRUE;
+          run->batch = batch;
+          g_ptr_array_add (batch->runs, run);
+        }
       q->running++;
-      run->started = TRUE;
-      start_run (run);
+      start_batch (batch);
     }
 }
 
-/* A run is over (done, failed or cancelled): report, free its slot, start the next. */
+/* The idle callback: start what is waiting, for every server. */
+static gboolean
+start_waiting (gpointer data)
+{
+  MsgtrkdScheduler *self = data;
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer key;
+
+  self->start_id = 0;
+  if (self->shut_down)
+    return G_SOURCE_REMOVE;
+  /* Walk a copy of the keys: the table may change while batches start. */
+  g_hash_table_iter_init (&iter, self->hosts);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (keys, g_strdup (key));
+  for (guint i = 0; i < keys->len; i++)
+    start_host_runs (self, g_ptr_array_index (keys, i));
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs queued in this main-loop iteration start together (one batch per server). */
+static void
+schedule_start (MsgtrkdScheduler *self)
+{
+  if (self->start_id == 0 && !self->shut_down)
+    self->start_id = g_idle_add (start_waiting, self);
+}
+
+/* A run is over (done, failed or cancelled): report it and forget it. Its batch (if any)
+ * must no longer list it. */
 static void
 finish_run (PollRun      *run,
             MsgtrkRoute  *route,
@@ -326,24 +397,53 @@ finish_run (PollRun      *run,
 {
   MsgtrkdScheduler *self = run->scheduler;
   g_autofree char *envid = g_strdup (run->envid);
-  g_autofree char *host_key = g_strdup (run->host_key);
-  HostQueue *q = g_hash_table_lookup (self->hosts, host_key);
-  gboolean cancelled = error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  gboolean cancelled = run->cancelled ||
+                       (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
 
   msgtrk_secure_free_string (g_steal_pointer (&run->secret));
-  if (q != NULL && q->running > 0)
-    q->running--;
   g_hash_table_remove (self->in_flight, envid);  /* frees run */
   if (!cancelled && !self->shut_down && self->done != NULL)
     self->done (envid, route, error, self->user_data);
+}
+
+/* A batch is over (every run finished): free its slot, start the next, drop it. */
+static void
+end_batch (PollBatch *batch)
+{
+  MsgtrkdScheduler *self = batch->scheduler;
+  HostQueue *q = g_hash_table_lookup (self->hosts, batch->host_key);
+
+  g_assert (batch->runs->len == 0);
+  if (q != NULL && q->running > 0)
+    q->running--;
   if (q != NULL && !self->shut_down)
     {
-      start_host_runs (self, host_key);
+      start_host_runs (self, batch->host_key);
       if (q->running == 0 && g_queue_is_empty (&q->waiting))
-        g_hash_table_remove (self->hosts, host_key);
+        g_hash_table_remove (self->hosts, batch->host_key);
     }
+  g_free (batch->host);
+  g_free (batch->port);
+  g_free (batch->host_key);
+  g_ptr_array_unref (batch->runs);
+  g_object_unref (batch->cancellable);
+  g_free (batch);
   update_busy (self);
   g_object_unref (self);
+}
+
+/* Ends every run of @batch with @error (NULL: cancelled), then the batch. */
+static void
+fail_batch (PollBatch    *batch,
+            const GError *error)
+{
+  g_autoptr (GError) cancelled = NULL;
+
+  if (error == NULL)
+    error = cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Cancelled");
+  while (batch->runs->len > 0)
+    finish_run (g_ptr_array_steal_index (batch->runs, batch->runs->len - 1), NULL, error);
+  end_batch (batch);
 }
 
 static void
@@ -351,28 +451,80 @@ track_done (GObject      *source,
             GAsyncResult *result,
             gpointer      data)
 {
-  PollRun *run = data;
+  PollBatch *batch = data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkRoute) route = NULL;
+  g_autoptr (GPtrArray) routes = NULL;
+  g_autoptr (GPtrArray) runs = NULL;
 
-  route = msgtrk_tracker_track_finish (MSGTRK_TRACKER (source), result, &error);
-  finish_run (run, route, error);
+  routes = msgtrk_tracker_track_batch_finish (MSGTRK_TRACKER (source), result, &error);
+  if (routes == NULL || routes->len != batch->runs->len)
+    {
+      if (routes != NULL)  /* not expected from the tracker; never mix up two messages */
+        g_set_error (&error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                     "The tracker returned %u routes for %u messages", routes->len,
+                     batch->runs->len);
+      fail_batch (batch, error);
+      return;
+    }
+  runs = g_steal_pointer (&batch->runs);
+  batch->runs = g_ptr_array_new ();
+  for (guint i = 0; i < runs->len; i++)
+    {
+      PollRun *run = g_ptr_array_index (runs, i);
+      MsgtrkRoute *route = g_ptr_array_index (routes, i);
+      const GError *route_error = msgtrk_route_get_error (route);
+      g_auto (GStrv) recipients = msgtrk_route_list_recipients (route);
+
+      /* The first server could not answer for this message: an error for it alone. */
+      if (route_error != NULL && (recipients == NULL || recipients[0] == NULL))
+        finish_run (run, NULL, route_error);
+      else
+        finish_run (run, route, NULL);
+    }
+  end_batch (batch);
 }
 
 static void
-run_tracker (PollRun *run)
+run_tracker (PollBatch *batch)
 {
-  MsgtrkdScheduler *self = run->scheduler;
+  MsgtrkdScheduler *self = batch->scheduler;
   g_autoptr (MsgtrkTracker) tracker = msgtrk_tracker_new (self->client);
-  const char * const *recipients = NULL;
+  g_autoptr (GPtrArray) envids = g_ptr_array_new ();
+  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
 
-  if (run->recipients != NULL && run->recipients[0] != NULL)
-    recipients = (const char * const *) run->recipients;
-  g_debug ("tracking %s from %s", run->envid, run->host);
-  msgtrk_tracker_track_async (tracker, run->host, run->envid, run->secret, recipients,
-                              run->cancellable, track_done, run);
-  /* The tracker copies the secret: ours is not needed any more. */
-  msgtrk_secure_free_string (g_steal_pointer (&run->secret));
+  for (guint i = 0; i < batch->runs->len; i++)
+    {
+      PollRun *run = g_ptr_array_index (batch->runs, i);
+
+      g_ptr_array_add (envids, run->envid);
+      g_ptr_array_add (secrets, run->secret);
+    }
+  g_ptr_array_add (envids, NULL);
+  g_ptr_array_add (secrets, NULL);
+  g_debug ("tracking %u message(s) from %s", batch->runs->len, batch->host);
+  msgtrk_tracker_track_batch_async (tracker, batch->host,
+                                    (const char * const *) envids->pdata,
+                                    (const char * const *) secrets->pdata,
+                                    batch->cancellable, track_done, batch);
+  /* The tracker copies the secrets: ours are not needed any more. */
+  for (guint i = 0; i < batch->runs->len; i++)
+    {
+      PollRun *run = g_ptr_array_index (batch->runs, i);
+
+      msgtrk_secure_free_string (g_steal_pointer (&run->secret));
+    }
+}
+
+/* host:port (or [v6]:port) for a host override. */
+static char *
+override_address (GInetAddress *address,
+                  const char   *port)
+{
+  g_autofree char *ip = g_inet_address_to_string (address);
+
+  if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[%s]:%s", ip, port);
+  return g_strdup_printf ("%s:%s", ip, port);
 }
 
 static void
@@ -380,72 +532,85 @@ port_resolved (GObject      *source,
                GAsyncResult *result,
                gpointer      data)
 {
-  PollRun *run = data;
+  PollBatch *batch = data;
   g_autoptr (GError) error = NULL;
   GList *addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &error);
+  g_autofree char *address = NULL;
 
   if (addresses == NULL)
     {
-      finish_run (run, NULL, error);
+      fail_batch (batch, error);
       return;
     }
-  {
-    g_autofree char *ip = g_inet_address_to_string (addresses->data);
-    g_autofree char *address = NULL;
-
-    if (g_inet_address_get_family (addresses->data) == G_SOCKET_FAMILY_IPV6)
-      address = g_strdup_printf ("[%s]:%s", ip, run->port);
-    else
-      address = g_strdup_printf ("%s:%s", ip, run->port);
-    g_resolver_free_addresses (addresses);
-    if (!msgtrk_mtqp_client_add_host_override (run->scheduler->client, run->host, address,
-                                               &error))
-      {
-        finish_run (run, NULL, error);
-        return;
-      }
-  }
-  run_tracker (run);
+  address = override_address (addresses->data, batch->port);
+  g_resolver_free_addresses (addresses);
+  if (!msgtrk_mtqp_client_add_host_override (batch->scheduler->client, batch->host, address,
+                                             &error))
+    {
+      fail_batch (batch, error);
+      return;
+    }
+  run_tracker (batch);
 }
 
 /* A delegated URL with an explicit port: the submission host is reached on that port
- * (unless the command line already overrides the name). */
+ * (unless the command line already overrides the name). All runs of a batch share it. */
 static void
-apply_port_then_track (PollRun *run)
+apply_port_then_track (PollBatch *batch)
 {
-  MsgtrkdScheduler *self = run->scheduler;
-  g_autofree char *lower = g_ascii_strdown (run->host, -1);
+  MsgtrkdScheduler *self = batch->scheduler;
+  g_autofree char *lower = g_ascii_strdown (batch->host, -1);
   g_autoptr (GInetAddress) literal = NULL;
 
-  if (run->port == NULL || g_hash_table_contains (self->fixed_overrides, lower))
+  if (batch->port == NULL || g_hash_table_contains (self->fixed_overrides, lower))
     {
-      run_tracker (run);
+      run_tracker (batch);
       return;
     }
-  literal = g_inet_address_new_from_string (run->host);
+  literal = g_inet_address_new_from_string (batch->host);
   if (literal != NULL)
     {
       g_autoptr (GError) error = NULL;
-      g_autofree char *address = NULL;
+      g_autofree char *address = override_address (literal, batch->port);
 
-      if (g_inet_address_get_family (literal) == G_SOCKET_FAMILY_IPV6)
-        address = g_strdup_printf ("[%s]:%s", run->host, run->port);
-      else
-        address = g_strdup_printf ("%s:%s", run->host, run->port);
-      if (!msgtrk_mtqp_client_add_host_override (self->client, run->host, address, &error))
+      if (!msgtrk_mtqp_client_add_host_override (self->client, batch->host, address, &error))
         {
-          finish_run (run, NULL, error);
+          fail_batch (batch, error);
           return;
         }
-      run_tracker (run);
+      run_tracker (batch);
       return;
     }
   {
     g_autoptr (GResolver) resolver = g_resolver_get_default ();
 
-    g_resolver_lookup_by_name_async (resolver, run->host, run->cancellable, port_resolved,
-                                     run);
+    g_resolver_lookup_by_name_async (resolver, batch->host, batch->cancellable,
+                                     port_resolved, batch);
   }
+}
+
+/* Every secret of the batch is there (or its run has ended): track what is left. */
+static void
+lookups_done (PollBatch *batch)
+{
+  for (guint i = batch->runs->len; i > 0; i--)
+    {
+      PollRun *run = g_ptr_array_index (batch->runs, i - 1);
+
+      if (run->cancelled)
+        finish_run (g_ptr_array_steal_index (batch->runs, i - 1), NULL, NULL);
+    }
+  if (batch->runs->len == 0)
+    {
+      end_batch (batch);
+      return;
+    }
+  if (g_cancellable_is_cancelled (batch->cancellable))
+    {
+      fail_batch (batch, NULL);
+      return;
+    }
+  apply_port_then_track (batch);
 }
 
 static void
@@ -454,32 +619,35 @@ secret_looked_up (GObject      *source,
                   gpointer      data)
 {
   PollRun *run = data;
+  PollBatch *batch = run->batch;
   g_autoptr (GError) error = NULL;
   char *secret = msgtrkd_keyring_lookup_finish (MSGTRKD_KEYRING (source), result, &error);
 
   if (secret == NULL)
     {
+      /* No secret (missing, keyring down, cancelled): this message alone ends. */
+      g_ptr_array_remove (batch->runs, run);
       finish_run (run, NULL, error);
-      return;
     }
-  run->secret = secret;
-  if (g_cancellable_is_cancelled (run->cancellable))
-    {
-      g_autoptr (GError) cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                          "Cancelled");
-
-      finish_run (run, NULL, cancelled);
-      return;
-    }
-  apply_port_then_track (run);
+  else
+    run->secret = secret;
+  if (--batch->pending_lookups == 0)
+    lookups_done (batch);
 }
 
 static void
-start_run (PollRun *run)
+start_batch (PollBatch *batch)
 {
-  g_object_ref (run->scheduler);  /* released in finish_run */
-  msgtrkd_keyring_lookup_async (run->scheduler->keyring, run->envid, run->cancellable,
-                                secret_looked_up, run);
+  g_autoptr (GPtrArray) runs = g_ptr_array_copy (batch->runs, NULL, NULL);
+
+  batch->pending_lookups = runs->len;
+  for (guint i = 0; i < runs->len; i++)
+    {
+      PollRun *run = g_ptr_array_index (runs, i);
+
+      msgtrkd_keyring_lookup_async (batch->scheduler->keyring, run->envid, batch->cancellable,
+                                    secret_looked_up, run);
+    }
 }
 
 /**
@@ -487,8 +655,9 @@ start_run (PollRun *run)
  * @self: the scheduler
  * @envid: a message (tracking mtqp or delegated)
  *
- * Queues a run for @envid unless one is in flight. If the message is due, its next poll
- * moves along the schedule first (a poll asked for by the user leaves the schedule alone).
+ * Queues a run for @envid unless one is in flight; queued runs start from an idle
+ * callback, batched per server. If the message is due, its next poll moves along the
+ * schedule first (a poll asked for by the user leaves the schedule alone).
  */
 void
 msgtrkd_scheduler_poll_now (MsgtrkdScheduler *self,
@@ -531,8 +700,6 @@ msgtrkd_scheduler_poll_now (MsgtrkdScheduler *self,
                                    m->mtqp_port != NULL ? m->mtqp_port : "");
   for (char *p = run->host_key; *p != '\0'; p++)
     *p = g_ascii_tolower (*p);
-  run->recipients = g_strdupv (m->recipients);
-  run->cancellable = g_cancellable_new ();
   g_hash_table_insert (self->in_flight, run->envid, run);
 
   q = g_hash_table_lookup (self->hosts, run->host_key);
@@ -544,7 +711,7 @@ msgtrkd_scheduler_poll_now (MsgtrkdScheduler *self,
     }
   g_queue_push_tail (&q->waiting, run);
   update_busy (self);
-  start_host_runs (self, run->host_key);
+  schedule_start (self);
 }
 
 /* Stops a message's run (Forget): a waiting run is dropped, a started one cancelled. */
@@ -559,7 +726,13 @@ msgtrkd_scheduler_cancel (MsgtrkdScheduler *self,
     return;
   if (run->started)
     {
-      g_cancellable_cancel (run->cancellable);
+      gboolean all = TRUE;
+
+      run->cancelled = TRUE;
+      for (guint i = 0; i < run->batch->runs->len; i++)
+        all = all && ((PollRun *) g_ptr_array_index (run->batch->runs, i))->cancelled;
+      if (all)
+        g_cancellable_cancel (run->batch->cancellable);
       return;
     }
   q = g_hash_table_lookup (self->hosts, run->host_key);
@@ -576,7 +749,8 @@ cancel_one (gpointer key,
 {
   PollRun *run = value;
 
-  g_cancellable_cancel (run->cancellable);
+  if (run->batch != NULL)
+    g_cancellable_cancel (run->batch->cancellable);
 }
 
 /* No more runs: the timer goes, waiting runs are dropped, running ones cancelled. */
@@ -588,6 +762,7 @@ msgtrkd_scheduler_shutdown (MsgtrkdScheduler *self)
 
   self->shut_down = TRUE;
   g_clear_handle_id (&self->timer_id, g_source_remove);
+  g_clear_handle_id (&self->start_id, g_source_remove);
   g_hash_table_iter_init (&iter, self->hosts);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     g_queue_clear (&((HostQueue *) value)->waiting);

@@ -2,16 +2,18 @@
 /* msgtrkd-scheduler.h: when and how msgtrkd polls MTQP.
  *
  * One timer (g_timeout_add_seconds) for the earliest next_poll_at in the store, none when
- * nothing is due: no periodic wake-ups. Due messages are grouped by submission server and
- * tracked with at most MSGTRKD_SCHEDULER_MAX_PER_HOST runs in flight per server. Before a
- * run starts, the message's next poll is moved along the backoff schedule (capped at its
- * last step, never past expires_at), so a crash or a slow run never makes a busy loop and
- * a restart resumes from the store.
+ * nothing is due: no periodic wake-ups. Due messages are grouped by submission server (host
+ * and port) and tracked in batches of at most MSGTRKD_SCHEDULER_MAX_BATCH messages, with at
+ * most MSGTRKD_SCHEDULER_MAX_PER_HOST batches in flight per server. Before a message is
+ * queued, its next poll is moved along the backoff schedule (capped at its last step,
+ * never past expires_at), so a crash or a slow run never makes a busy loop and a restart
+ * resumes from the store.
  *
- * A run: A from the keyring (async), then msgtrk_tracker_track_async() from the submission
- * host; the result (route or error) goes to the done callback. A run per message is the
- * unit today; a batch call (several messages per server session) would replace
- * start_host_runs() only.
+ * A batch: A of each message from the keyring (async), then one
+ * msgtrk_tracker_track_batch_async() from the submission host: all due messages of one
+ * server are polled in one MTQP session per server (TRACKs pipelined). Each message's
+ * result (route, or error: no secret, or its first server could not answer) goes to the
+ * done callback.
  *
  * Never: block the main loop, log A, keep A after a run (wiped).
  */
@@ -24,8 +26,10 @@
 
 G_BEGIN_DECLS
 
-/** MSGTRKD_SCHEDULER_MAX_PER_HOST: most trackings in flight per submission server. */
+/** MSGTRKD_SCHEDULER_MAX_PER_HOST: most batches in flight per submission server. */
 #define MSGTRKD_SCHEDULER_MAX_PER_HOST 4
+/** MSGTRKD_SCHEDULER_MAX_BATCH: most messages tracked in one batch (one tracker call). */
+#define MSGTRKD_SCHEDULER_MAX_BATCH MSGTRK_MTQP_MAX_QUERIES
 /** MSGTRKD_SCHEDULER_MAX_STEPS: most steps in a poll schedule. */
 #define MSGTRKD_SCHEDULER_MAX_STEPS 32
 /** MSGTRKD_SCHEDULER_MAX_INTERVAL: longest interval of a poll schedule (30 days). */

@@ -1214,24 +1214,97 @@ handle_import_url (MsgtrkDBusTracker1    *skeleton,
 
 /* ---- IngestReport ---- */
 
+/* The tracked message a report is about (docs/dsn-ingestion.md, "Matching"): its
+ * Original-Envelope-Id as written, then xtext-decoded (RFC 3464 wants it encoded, Postfix
+ * writes it decoded), looked up as an ENVID only; then the Message-ID of the reported
+ * message (an MDN's Original-Message-ID, else that of the returned headers). */
 static MsgtrkdMessage *
 match_report (MsgtrkdService *self,
               MsgtrkReport   *report)
 {
-  const char *ids[2] = { msgtrk_report_get_envid (report),
-                         msgtrk_report_get_original_message_id (report) };
+  const char *envid = msgtrk_report_get_envid (report);
+  const char *message_id = msgtrk_report_get_original_message_id (report);
+  g_autofree char *decoded = NULL;
+  const char *envids[2] = { envid, NULL };
 
-  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+  if (envid != NULL)
+    {
+      decoded = msgtrk_xtext_decode (envid, NULL);
+      if (decoded != NULL && g_strcmp0 (decoded, envid) != 0)
+        envids[1] = decoded;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (envids); i++)
     {
       MsgtrkdMessage *m;
 
-      if (ids[i] == NULL || *ids[i] == '\0')
+      if (envids[i] == NULL || *envids[i] == '\0')
         continue;
-      m = msgtrkd_store_get_message (self->store, ids[i], NULL);
-      if (m != NULL)
+      /* The store also takes a Message-ID for an id: accept an ENVID match only. */
+      m = msgtrkd_store_get_message (self->store, envids[i], NULL);
+      if (m != NULL && g_strcmp0 (m->envid, envids[i]) == 0)
         return m;
+      g_clear_pointer (&m, msgtrkd_message_free);
     }
+  if (message_id != NULL && *message_id != '\0')
+    return msgtrkd_store_get_message (self->store, message_id, NULL);
   return NULL;
+}
+
+/* What a report says, as text: its fields written out (msgtrk_report_to_fields(), so line
+ * ends, folding and MIME wrapping do not count), without Original-Envelope-Id (an MTA or
+ * a forwarder may drop it; matching has tied the report to its message already). Two
+ * deliveries of one DSN or MDN give the same text. The reports are not changed (their
+ * getters' strings stay valid). */
+static char *
+reports_fingerprint (GPtrArray *reports)
+{
+  static const char envid_field[] = "Original-Envelope-Id:";
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; reports != NULL && i < reports->len; i++)
+    {
+      MsgtrkReport *report = g_ptr_array_index (reports, i);
+      g_autofree char *fields = msgtrk_report_to_fields (report);
+      g_auto (GStrv) lines = g_strsplit (fields, "\r\n", -1);
+      gboolean skipping = FALSE;
+
+      g_string_append_printf (out, "%d\n", (int) msgtrk_report_get_kind (report));
+      for (guint j = 0; lines[j] != NULL; j++)
+        {
+          /* A folded line goes with the field before it. */
+          if (!(lines[j][0] == ' ' || lines[j][0] == '\t'))
+            skipping = g_ascii_strncasecmp (lines[j], envid_field, sizeof envid_field - 1) == 0;
+          if (!skipping)
+            g_string_append_printf (out, "%s\n", lines[j]);
+        }
+      g_string_append_c (out, '\n');
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Whether a stored report of @envid says exactly what @reports say. */
+static gboolean
+report_already_known (MsgtrkdService *self,
+                      const char     *envid,
+                      GPtrArray      *reports)
+{
+  g_autoptr (GPtrArray) stored = msgtrkd_store_list_reports (self->store, envid, NULL);
+  g_autoptr (GPtrArray) parsed = NULL;
+  g_autofree char *mine = NULL;
+
+  if (stored == NULL || stored->len == 0)
+    return FALSE;
+  mine = reports_fingerprint (reports);
+  parsed = msgtrkd_route_parse_stored (stored);
+  for (guint i = 0; i < parsed->len; i++)
+    {
+      MsgtrkdParsedReport *p = g_ptr_array_index (parsed, i);
+      g_autofree char *theirs = reports_fingerprint (p->reports);
+
+      if (g_str_equal (mine, theirs))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 static gboolean
@@ -1289,6 +1362,13 @@ handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
       source = "dsn";
       origin = msgtrk_report_get_reporting_mta (first);
       break;
+    }
+  /* The same report again, maybe with other bytes (CRLF from IMAP, LF from a Maildir,
+   * re-encoded, without its ENVID): nothing new; not stored, no event. */
+  if (report_already_known (self, m->envid, reports))
+    {
+      msgtrk_dbus_tracker1_complete_ingest_report (skeleton, invocation, m->envid);
+      return TRUE;
     }
   if (!msgtrkd_store_add_report (self->store, m->envid, source, origin, now_seconds (), raw,
                                  &is_new, &error))

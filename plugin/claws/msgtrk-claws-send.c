@@ -381,8 +381,9 @@ job_file_sent (MtcSendJob *job, GError **error)
   info = folder_item_get_msginfo (outbox, num);
   if (info)
     {
-      if (job->tracked)
-        mtc_tag_message (info, mtc_state_label ("sending"));
+      /* An untracked send (the user's choice) shows so too: never a row that looks
+       * as if it were tracked, nor one that looks forgotten. */
+      mtc_tag_message (info, mtc_state_label (job->tracked ? "sending" : "not-tracked"));
       procmsg_msginfo_free (&info);
     }
   return TRUE;

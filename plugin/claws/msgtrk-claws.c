@@ -90,6 +90,8 @@ mtc_state_label (const char *state)
     /* TRANSLATORS: tracking status of a sent message (Tags column of the Sent folder). */
     { "sending", N_("Sending…") },
     { "untracked", N_("Sent — no tracking offered") },
+    /* the user chose "Send untracked" (msgtrkd was unavailable): the plugin's own state */
+    { "not-tracked", N_("Sent untracked") },
     { "aborted", N_("Not sent") },
     { "unknown", N_("Sent") },
     { "in-transit", N_("In transit") },
@@ -778,20 +780,22 @@ ingest_cb (GObject *source, GAsyncResult *res, gpointer data)
     log_message (LOG_PROTOCOL, _("msgtrk: delivery report merged into %s\n"), envid);
 }
 
+/* MAIL_POSTFILTERING_HOOKLIST: Claws (folder.c, when new mail lands in its folder) passes
+ * the MsgInfo itself, not a MailFilteringData as MAIL_FILTERING_HOOKLIST does. */
 static gboolean
 postfilter_hook (gpointer source, gpointer data)
 {
-  MailFilteringData *mail = source;
+  MsgInfo *msginfo = source;
   g_autofree char *file = NULL;
   g_autofree char *raw = NULL;
   gsize len = 0;
   GVariant *bytes;
 
-  if (proxy == NULL || mail == NULL || mail->msginfo == NULL)
+  if (proxy == NULL || msginfo == NULL)
     return FALSE;
-  if (mail->msginfo->size > MTC_REPORT_MAX_SIZE)
+  if (msginfo->size > MTC_REPORT_MAX_SIZE)
     return FALSE;
-  file = procmsg_get_message_file (mail->msginfo);
+  file = procmsg_get_message_file (msginfo);
   if (file == NULL || !g_file_get_contents (file, &raw, &len, NULL) || len > MTC_REPORT_MAX_SIZE)
     return FALSE;
   if (!is_report (raw, len))

@@ -13,6 +13,7 @@ report, garbage), Forget, Aborted, an untracked message, a session without a key
 import argparse
 import base64
 import os
+import re
 import smtplib
 import subprocess
 import sys
@@ -397,6 +398,101 @@ class MsgtrkdTest(unittest.TestCase):
         self.s.wait_for("a poll after the restart",
                         lambda: self.s.get_route(self.envid)["last_poll"] != before["last_poll"],
                         timeout=30)
+
+    # --- batches: all due messages of one server in one MTQP session ---
+    def test_60_batch_one_session(self):
+        """Several messages due at once for one submission server are polled in one
+        session with it (the mtqpd log names each TRACK's peer, client port included: one
+        peer = one connection); a message the server does not know gets its own error
+        event, the others are unaffected."""
+        rcpts = ["alice@example.net", "bob@gone.example"]
+        sent = []
+        for i in range(5):
+            envid, auth, timeout = self.s.prepare(NET.SENDER, rcpts, "", "Batch %d" % i,
+                                                  "submit.demo.test")
+            sent.append((envid,) + send(envid, auth, timeout, recipients=rcpts,
+                                        subject="Batch %d" % i))
+        unknown, _, _ = self.s.prepare(NET.SENDER, rcpts, "", "Never sent", "submit.demo.test")
+        # Commit all in the same second, so that they fall due together.
+        while time.time() % 1.0 > 0.3:
+            time.sleep(0.05)
+        for envid, keywords, reply in sent:
+            self.s.committed(envid, keywords, reply)
+        self.s.committed(unknown, ["DSN", "MTRK"], "250 2.0.0 queued")
+        for envid, _, _ in sent:
+            wait_route(self.s, envid, {"alice@example.net": "delivered",
+                                       "bob@gone.example": "failed"})
+        self.s.wait_for("the unknown message's error",
+                        lambda: any(e["text"].startswith("Tracking failed")
+                                    for e in self.s.get_route(unknown)["events"]),
+                        timeout=30)
+        self.s.forget(unknown)
+
+        def peers(hop, envids):
+            found = {}
+            for line in NET.hops[hop].mtqpd.log().split("\n"):
+                m = re.search(r": (\S+): TRACK (\S+): ", line)
+                if m and m.group(2) in envids:
+                    found.setdefault(m.group(2), []).append(m.group(1))
+            return found
+        envids = [e for e, _, _ in sent]
+        submit = peers("submit", envids + [unknown])
+        self.assertEqual(sorted(submit), sorted(envids + [unknown]), submit)
+        self.assertEqual(len({p for ps in submit.values() for p in ps}), 1, submit)
+        self.assertEqual([len(ps) for ps in submit.values()], [1] * 6, submit)
+        # The next hop is asked once per message; whether in one session is the tracker's
+        # business (a referral starts its session as soon as its answer is read).
+        relay = peers("relay", envids)
+        self.assertEqual(sorted(relay), sorted(envids), relay)
+        self.assertEqual([len(ps) for ps in relay.values()], [1] * 5, relay)
+
+    def test_61_batch_limit(self):
+        """MSGTRKD_SCHEDULER_MAX_BATCH (1000) messages due at once for one server: one
+        session; one more: two. All are made due together by a restart (the timer then
+        finds every one of them due)."""
+        limit = 1000
+        s = new_session("batch", start=False)
+        s.daemon_args = overrides() + ["--first-poll", "1", "--poll-schedule", "2",
+                                       "--idle-exit", "600"]
+        s.start()
+        try:
+            envids = []
+            for i in range(limit + 1):
+                envid, _, _ = s.prepare(NET.SENDER, ["x@example.net"], "", "", "submit.demo.test")
+                s.committed(envid, ["DSN", "MTRK"], "250 2.0.0 queued")
+                envids.append(envid)
+
+            def sessions_after_restart(expect):
+                # Never sent, so never final: each poll ends in an error event and the next
+                # poll is 2 s on. Stop, wait until all are due, restart, count sessions.
+                self.assertEqual(s.stop_daemon(), 0, s.log())
+                time.sleep(3.5)
+                offset = os.path.getsize(NET.hops["submit"].mtqpd.log_path)
+                s.start_daemon()
+                wanted = set(envids)
+
+                def polled():
+                    with open(NET.hops["submit"].mtqpd.log_path, errors="replace") as f:
+                        f.seek(offset)
+                        found = {}
+                        for line in f:
+                            m = re.search(r": (\S+): TRACK (\S+): ", line)
+                            if m and m.group(2) in wanted:
+                                found.setdefault(m.group(2), m.group(1))
+                    return found if len(found) == len(wanted) else None
+                found = s.wait_for("a poll of every message", polled, timeout=120,
+                                   interval=0.5)
+                peers = {}
+                for envid, peer in found.items():
+                    peers[peer] = peers.get(peer, 0) + 1
+                self.assertEqual(sorted(peers.values()), expect, peers)
+
+            sessions_after_restart([1, limit])
+            s.forget(envids.pop())
+            sessions_after_restart([limit])
+            self.assertEqual(s.stop(), 0, s.log())
+        finally:
+            s.stop()
 
     # --- last: A is nowhere ---
     def test_99_secret_nowhere(self):
