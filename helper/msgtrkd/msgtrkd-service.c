@@ -83,6 +83,21 @@ now_seconds (void)
 
 /* ---- plumbing for method calls ---- */
 
+/* Every method call, the synchronous ones (GetStatus, List, GetRoute…) included, counts
+ * as activity: a hold and a release restart the inactivity timeout (--idle-exit). Without
+ * it a service that only answered such calls would leave after GLib's first 10 seconds. */
+static gboolean
+on_any_call (GDBusInterfaceSkeleton *skeleton,
+             GDBusMethodInvocation  *invocation,
+             gpointer                user_data)
+{
+  MsgtrkdService *self = user_data;
+
+  g_application_hold (self->app);
+  g_application_release (self->app);
+  return TRUE;
+}
+
 /* One method call in progress: holds the application (inactivity timeout restarts after
  * each call) and the service until the reply is sent. */
 typedef struct
@@ -1674,6 +1689,7 @@ msgtrkd_service_new (GApplication         *app,
                     self);
 
   self->skeleton = msgtrk_dbus_tracker1_skeleton_new ();
+  g_signal_connect (self->skeleton, "g-authorize-method", G_CALLBACK (on_any_call), self);
   g_signal_connect (self->skeleton, "handle-prepare", G_CALLBACK (handle_prepare), self);
   g_signal_connect (self->skeleton, "handle-committed", G_CALLBACK (handle_committed), self);
   g_signal_connect (self->skeleton, "handle-aborted", G_CALLBACK (handle_aborted), self);
