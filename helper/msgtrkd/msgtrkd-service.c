@@ -85,7 +85,19 @@ now_seconds (void)
 
 /* Every method call, the synchronous ones (GetStatus, List, GetRoute…) included, counts
  * as activity: a hold and a release restart the inactivity timeout (--idle-exit). Without
- * it a service that only answered such calls would leave after GLib's first 10 seconds. */
+ * it a service that only answered such calls would leave after GLib's first 10 seconds.
+ * "g-authorize-method" runs in GDBus's worker thread, and GApplication is not
+ * thread-safe: the hold and release happen on the main context. */
+static gboolean
+touch_application (gpointer user_data)
+{
+  GApplication *app = user_data;
+
+  g_application_hold (app);
+  g_application_release (app);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 on_any_call (GDBusInterfaceSkeleton *skeleton,
              GDBusMethodInvocation  *invocation,
@@ -93,8 +105,8 @@ on_any_call (GDBusInterfaceSkeleton *skeleton,
 {
   MsgtrkdService *self = user_data;
 
-  g_application_hold (self->app);
-  g_application_release (self->app);
+  g_main_context_invoke_full (NULL, G_PRIORITY_DEFAULT, touch_application,
+                              g_object_ref (self->app), g_object_unref);
   return TRUE;
 }
 
