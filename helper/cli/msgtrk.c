@@ -605,7 +605,122 @@ append_detail (GString    *out,
   g_string_append_c (out, '\n');
 }
 
-/* Appends one hop ("  N. MTA  time  action status  [source]" and details). */
+/* Whether @hop is a broken link: it has an error, or it is a report (MTQP, DSN, or of a
+ * source this client does not know) that says neither action nor status. A trace hop
+ * (a Received: field) never has an action or a status; it is broken only with an error. */
+static gboolean
+hop_is_broken (JsonObject *hop)
+{
+  if (obj_str (hop, "error") != NULL)
+    return TRUE;
+  if (g_strcmp0 (obj_str (hop, "source"), "trace") == 0)
+    return FALSE;
+  return obj_str (hop, "action") == NULL && obj_str (hop, "status") == NULL;
+}
+
+/* Integer member @name of @obj into @value; FALSE when absent, null or not an integer. */
+static gboolean
+obj_int (JsonObject *obj,
+         const char *name,
+         gint64     *value)
+{
+  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+    return FALSE;
+  *value = json_node_get_int (node);
+  return TRUE;
+}
+
+/* The "from HOST [ADDRESS]" part of a trace hop, cleaned; NULL when neither is known. A
+ * host that is only the address literal ("[192.0.2.1]") is not repeated. */
+static char *
+trace_from (JsonObject *hop)
+{
+  g_autofree char *host = clean (obj_str (hop, "from_host"));
+  g_autofree char *address = clean (obj_str (hop, "from_address"));
+  gboolean has_host = *host != '\0';
+  gboolean has_address = *address != '\0';
+
+  if (has_host && has_address)
+    {
+      g_autofree char *literal = g_strdup_printf ("[%s]", address);
+
+      has_host = strcmp (host, address) != 0 && strcmp (host, literal) != 0;
+    }
+  if (has_host && has_address)
+    /* TRANSLATORS: where a mail server received the message from: a host name and its IP
+     * address, from a Received: header field. */
+    return g_strdup_printf (_("from %s [%s]"), host, address);
+  if (has_address)
+    /* TRANSLATORS: where a mail server received the message from: an IP address. */
+    return g_strdup_printf (_("from [%s]"), address);
+  if (has_host)
+    /* TRANSLATORS: where a mail server received the message from: a host name. */
+    return g_strdup_printf (_("from %s"), host);
+  return NULL;
+}
+
+/* Appends " [source]", dimmed, when @hop names its source. */
+static void
+append_source (GString    *out,
+               JsonObject *hop)
+{
+  if (obj_str (hop, "source") == NULL)
+    return;
+  g_string_append (out, color (ANSI_DIM));
+  g_string_append (out, "  [");
+  append_clean (out, obj_str (hop, "source"));
+  g_string_append_c (out, ']');
+  g_string_append (out, color (ANSI_RESET));
+}
+
+/* Appends one trace hop: "  N. received by HOST  time  from HOST [ADDRESS]  (+N s)  [trace]".
+ * Each part but the first is left out when unknown. */
+static void
+append_trace_hop (GString    *out,
+                  JsonObject *hop)
+{
+  g_autofree char *by = clean (obj_str (hop, "server"));
+  g_autofree char *when = format_time (obj_str (hop, "arrival"));
+  g_autofree char *from = trace_from (hop);
+  gint64 delay;
+
+  if (*by != '\0')
+    {
+      /* TRANSLATORS: a hop of the Received: chain: the server that received the message. */
+      g_autofree char *text = g_strdup_printf (_("received by %s"), by);
+      g_string_append (out, text);
+    }
+  else
+    g_string_append (out, _("received by an unknown server"));
+  if (when != NULL)
+    {
+      g_string_append (out, "  ");
+      g_string_append (out, when);
+    }
+  if (from != NULL)
+    {
+      g_string_append (out, "  ");
+      g_string_append (out, from);
+    }
+  if (obj_int (hop, "delay_seconds", &delay))
+    {
+      /* TRANSLATORS: the time a hop took since the hop before it, in seconds with its sign
+       * ("+2 s"; negative when the servers' clocks disagree), "s" being the unit symbol. */
+      g_autofree char *text = g_strdup_printf (_("(%+lld s)"), (long long) delay);
+
+      g_string_append (out, "  ");
+      g_string_append (out, color (ANSI_DIM));
+      g_string_append (out, text);
+      g_string_append (out, color (ANSI_RESET));
+    }
+  append_source (out, hop);
+  g_string_append_c (out, '\n');
+}
+
+/* Appends one hop ("  N. MTA  time  action status  [source]" and details; trace hops as
+ * "  N. received by HOST …", broken links as "  N. ✗ broken: …"). */
 static void
 append_hop (GString    *out,
             guint       index,
@@ -618,11 +733,12 @@ append_hop (GString    *out,
   const char *arrival = obj_str (hop, "arrival");
   const char *last = obj_str (hop, "last_attempt");
   g_autofree char *when = format_time (arrival ? arrival : last);
+  gint64 delay;
 
   if (mta == NULL)
     mta = obj_str (hop, "server");
   g_string_append_printf (out, "  %2u. ", index);
-  if (err != NULL || (action == NULL && status == NULL))
+  if (hop_is_broken (hop))
     {
       g_string_append (out, color (ANSI_RED));
       g_string_append (out, _("✗ broken: "));
@@ -634,6 +750,11 @@ append_hop (GString    *out,
       append_clean (out, err ? err : _("no report from this hop"));
       g_string_append (out, color (ANSI_RESET));
       g_string_append_c (out, '\n');
+      return;
+    }
+  if (g_strcmp0 (obj_str (hop, "source"), "trace") == 0)
+    {
+      append_trace_hop (out, hop);
       return;
     }
   append_clean (out, mta ? mta : _("(unknown MTA)"));
@@ -651,14 +772,7 @@ append_hop (GString    *out,
       g_string_append_c (out, ' ');
       append_clean (out, status);
     }
-  if (obj_str (hop, "source") != NULL)
-    {
-      g_string_append (out, color (ANSI_DIM));
-      g_string_append (out, "  [");
-      append_clean (out, obj_str (hop, "source"));
-      g_string_append_c (out, ']');
-      g_string_append (out, color (ANSI_RESET));
-    }
+  append_source (out, hop);
   g_string_append_c (out, '\n');
 
   if (arrival != NULL && last != NULL && g_strcmp0 (arrival, last) != 0)
@@ -675,16 +789,12 @@ append_hop (GString    *out,
     }
   append_detail (out, _("diagnostic:"), obj_str (hop, "diagnostic"));
   append_detail (out, _("from:"), obj_str (hop, "from_address"));
-  {
-    JsonNode *delay = json_object_get_member (hop, "delay_seconds");
-
-    if (delay != NULL && JSON_NODE_HOLDS_VALUE (delay) && json_node_get_value_type (delay) == G_TYPE_INT64)
-      {
-        /* TRANSLATORS: a delay in seconds, "s" being the unit symbol. */
-        g_autofree char *text = g_strdup_printf (_("%lld s"), (long long) json_node_get_int (delay));
-        append_detail (out, _("delay:"), text);
-      }
-  }
+  if (obj_int (hop, "delay_seconds", &delay))
+    {
+      /* TRANSLATORS: a delay in seconds, "s" being the unit symbol. */
+      g_autofree char *text = g_strdup_printf (_("%lld s"), (long long) delay);
+      append_detail (out, _("delay:"), text);
+    }
 }
 
 /* The text delivery map of a route (docs/dbus-api.md, GetRoute). */

@@ -5,7 +5,9 @@
  * lines of text in the theme colour: title (MTA or address), time, and the action/status
  * or state in words. Edges are curves from the right side of one box to the left side of
  * the next, coloured by the destination's state, with an arrowhead; an edge into a broken
- * link is dashed red with a ✗ at its middle, and the broken box holds the error text.
+ * link is dashed red with a ✗ at its middle, and the broken box holds the error text. A
+ * trace node (a Received: field) is neutral: a grey outline without wash or stripe, the
+ * words "received from …", and the hop's delay written above the edge into it.
  * Limits: text is ellipsized to the box; remote text is drawn as text, never markup.
  */
 #include "config.h"
@@ -32,6 +34,7 @@ static const struct
   { "delayed", "#e5a50a", N_("Delayed") },
   { "failed", "#e01b24", N_("Failed") },
   { "broken", "#e01b24", N_("Broken link") },
+  { "trace", "#9a9996", N_("received") },
   { "relayed", "#9a9996", N_("Relayed (no further tracking)") },
   { "opaque", "#9a9996", N_("No tracking offered") },
   { "read", "#9141ac", N_("Read") },
@@ -171,10 +174,14 @@ draw_node (GtkWidget     *widget,
 
   viewer_diagram_state_rgba (node->state, &sc);
 
-  /* Box: a light wash of the state colour, its border, a solid stripe on the left. */
+  /* Box: a light wash of the state colour, its border, a solid stripe on the left. A trace
+   * node is only outlined: it reports no state, only that a server received the message. */
   rounded_rect (cr, x, y, w, h, RADIUS);
-  set_rgba (cr, &sc, node->kind == VIEWER_NODE_SENDER ? 0.08 : 0.16);
-  cairo_fill_preserve (cr);
+  if (node->kind != VIEWER_NODE_TRACE)
+    {
+      set_rgba (cr, &sc, node->kind == VIEWER_NODE_SENDER ? 0.08 : 0.16);
+      cairo_fill_preserve (cr);
+    }
   if (node->kind == VIEWER_NODE_BROKEN)
     {
       double dash[] = { 6.0, 4.0 };
@@ -184,13 +191,21 @@ draw_node (GtkWidget     *widget,
   cairo_set_line_width (cr, node->kind == VIEWER_NODE_RECIPIENT ? 2.5 : 1.5);
   cairo_stroke (cr);
   cairo_set_dash (cr, NULL, 0, 0);
-  cairo_save (cr);
-  rounded_rect (cr, x, y, w, h, RADIUS);
-  cairo_clip (cr);
-  cairo_rectangle (cr, x, y, STRIPE, h);
-  set_rgba (cr, &sc, 1.0);
-  cairo_fill (cr);
-  cairo_restore (cr);
+  if (node->kind == VIEWER_NODE_TRACE)
+    {
+      tx = x + PAD;
+      tw = w - 2 * PAD;
+    }
+  else
+    {
+      cairo_save (cr);
+      rounded_rect (cr, x, y, w, h, RADIUS);
+      cairo_clip (cr);
+      cairo_rectangle (cr, x, y, STRIPE, h);
+      set_rgba (cr, &sc, 1.0);
+      cairo_fill (cr);
+      cairo_restore (cr);
+    }
 
   gdk_cairo_set_source_rgba (cr, fg);
   switch (node->kind)
@@ -211,6 +226,26 @@ draw_node (GtkWidget     *widget,
       else
         line3 = g_strdup_printf ("%s %s", node->action ? node->action : "—", node->status ? node->status : "");
       draw_text (cr, widget, line3, tx, ty, tw, FALSE, 0.85, 1);
+      break;
+
+    case VIEWER_NODE_TRACE:
+      ty += draw_text (cr, widget, node->title ? node->title : _("(unknown MTA)"), tx, ty, tw, TRUE,
+                       1.0, 1);
+      ty += draw_text (cr, widget, when ? when : "—", tx, ty, tw, FALSE, 0.85, 1);
+      if (node->from != NULL)
+        /* TRANSLATORS: a hop of the Received: chain; %s is where the message came from,
+         * "host.example [192.0.2.1]". */
+        line3 = g_strdup_printf (_("received from %s"), node->from);
+      else
+        line3 = g_strdup (_("received"));
+      if (node->n_shared > 1)
+        {
+          g_autofree char *one = g_steal_pointer (&line3);
+
+          line3 = g_strdup_printf (_("%s · all %u"), one, node->n_shared);
+        }
+      /* Two smaller lines: a host name and its address rarely fit on one. */
+      draw_text (cr, widget, line3, tx, ty, tw, FALSE, 0.8, 2);
       break;
 
     case VIEWER_NODE_BROKEN:
@@ -257,12 +292,34 @@ draw_node (GtkWidget     *widget,
     }
 }
 
+/* A trace hop's delay, short enough for the gap between two boxes: "+2 s", "+5 min",
+ * "+3 h", "+2 d" (rounded down), with its sign (negative when the clocks disagree). */
+static char *
+format_delay (gint64 seconds)
+{
+  gint64 magnitude = seconds < 0 ? -seconds : seconds;
+  const char *sign = seconds < 0 ? "−" : "+";
+
+  if (seconds == G_MININT64)
+    magnitude = G_MAXINT64;
+  /* TRANSLATORS: the delay of a hop on the route diagram; %s is the sign (+ or −), %lld a
+   * number; "s", "min", "h", "d" are unit symbols. Keep them short. */
+  if (magnitude < 60)
+    return g_strdup_printf (_("%s%lld s"), sign, (long long) magnitude);
+  if (magnitude < 3600)
+    return g_strdup_printf (_("%s%lld min"), sign, (long long) (magnitude / 60));
+  if (magnitude < 86400)
+    return g_strdup_printf (_("%s%lld h"), sign, (long long) (magnitude / 3600));
+  return g_strdup_printf (_("%s%lld d"), sign, (long long) (magnitude / 86400));
+}
+
 static void
 draw_edge (GtkWidget        *widget,
            cairo_t          *cr,
            const ViewerNode *from,
            const ViewerNode *to,
-           const ViewerEdge *edge)
+           const ViewerEdge *edge,
+           const GdkRGBA    *fg)
 {
   GdkRGBA sc;
   double x0 = from->x + VIEWER_LAYOUT_NODE_WIDTH, y0 = from->y + VIEWER_LAYOUT_NODE_HEIGHT / 2;
@@ -288,6 +345,23 @@ draw_edge (GtkWidget        *widget,
   cairo_line_to (cr, x1 - ARROW - 2, y1 + ARROW * 0.7);
   cairo_close_path (cr);
   cairo_fill (cr);
+
+  if (edge->has_delay)
+    {
+      /* The delay of the trace hop, above the middle of the curve. */
+      g_autofree char *text = format_delay (edge->delay);
+      g_autoptr(PangoLayout) pl = gtk_widget_create_pango_layout (widget, text);
+      PangoAttrList *attrs = pango_attr_list_new ();
+      int tw, th;
+
+      pango_attr_list_insert (attrs, pango_attr_scale_new (0.75));
+      pango_layout_set_attributes (pl, attrs);
+      pango_attr_list_unref (attrs);
+      pango_layout_get_pixel_size (pl, &tw, &th);
+      gdk_cairo_set_source_rgba (cr, fg);
+      cairo_move_to (cr, mx - tw / 2.0, MIN (y0, y1) - th - 3);
+      pango_cairo_show_layout (cr, pl);
+    }
 
   if (edge->broken)
     {
@@ -330,7 +404,7 @@ viewer_diagram_draw (GtkWidget    *widget,
       const ViewerEdge *edge = &g_array_index (layout->edges, ViewerEdge, i);
 
       draw_edge (widget, cr, g_ptr_array_index (layout->nodes, edge->from),
-                 g_ptr_array_index (layout->nodes, edge->to), edge);
+                 g_ptr_array_index (layout->nodes, edge->to), edge, &fg);
     }
   for (i = 0; i < layout->nodes->len; i++)
     draw_node (widget, cr, g_ptr_array_index (layout->nodes, i), &fg);

@@ -3,7 +3,9 @@
  *
  * Reads only what it needs from the route JSON and treats every member as optional and of
  * possibly the wrong type (a newer or broken msgtrkd): a missing member means less to
- * draw, never a failure. Never draws, never allocates without bound (limits in the
+ * draw, never a failure. A broken link is a hop with an "error", or a report hop with
+ * neither action nor status; a trace hop (Received: chain) has neither by nature and is
+ * a trace node. Never draws, never allocates without bound (limits in the
  * header).
  */
 #include "config.h"
@@ -83,11 +85,65 @@ state_key (const char *state)
   return "unknown";
 }
 
+/* Whether @hop is one field of the Received: chain (it never has an action or status). */
+static gboolean
+hop_is_trace (JsonObject *hop)
+{
+  return g_strcmp0 (get_str (hop, "source"), "trace") == 0;
+}
+
+/* Whether @hop is a broken link: it has an error, or it is a report (MTQP, DSN, or of a
+ * source this viewer does not know) with neither action nor status. A trace hop is broken
+ * only with an error. */
 static gboolean
 hop_is_broken (JsonObject *hop)
 {
-  return get_str (hop, "error") != NULL ||
-         (get_str (hop, "action") == NULL && get_str (hop, "status") == NULL);
+  if (get_str (hop, "error") != NULL)
+    return TRUE;
+  if (hop_is_trace (hop))
+    return FALSE;
+  return get_str (hop, "action") == NULL && get_str (hop, "status") == NULL;
+}
+
+/* The delay_seconds of @hop into @delay; FALSE when absent, null or not an integer. */
+static gboolean
+hop_delay (JsonObject *hop,
+           gint64     *delay)
+{
+  JsonNode *node = hop != NULL ? json_object_get_member (hop, "delay_seconds") : NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+    return FALSE;
+  *delay = json_node_get_int (node);
+  return TRUE;
+}
+
+/* Where a trace hop came from: "HOST [ADDRESS]", "HOST", "[ADDRESS]", or NULL. A host
+ * that is only the address (or its literal "[ADDRESS]") is not repeated. */
+static char *
+hop_from (JsonObject *hop)
+{
+  const char *host = get_str (hop, "from_host");
+  const char *address = get_str (hop, "from_address");
+
+  if (host != NULL && *host == '\0')
+    host = NULL;
+  if (address != NULL && *address == '\0')
+    address = NULL;
+  if (host != NULL && address != NULL)
+    {
+      gsize len = strlen (address);
+
+      if (strcmp (host, address) == 0 ||
+          (host[0] == '[' && strncmp (host + 1, address, len) == 0 &&
+           strcmp (host + 1 + len, "]") == 0))
+        host = NULL;
+    }
+  if (host != NULL && address != NULL)
+    return g_strdup_printf ("%s [%s]", host, address);
+  if (address != NULL)
+    return g_strdup_printf ("[%s]", address);
+  return g_strdup (host);
 }
 
 static const char *
@@ -98,12 +154,14 @@ hop_mta (JsonObject *hop)
   return mta != NULL ? mta : get_str (hop, "server");
 }
 
-/* Whether hop @a and hop @b are the same node of the map (same MTA, same action). */
+/* Whether hop @a and hop @b are the same node of the map (same MTA, same action, both
+ * trace hops or neither). */
 static gboolean
 hops_same (JsonObject *a,
            JsonObject *b)
 {
-  if (a == NULL || b == NULL || hop_is_broken (a) || hop_is_broken (b))
+  if (a == NULL || b == NULL || hop_is_broken (a) || hop_is_broken (b) ||
+      hop_is_trace (a) != hop_is_trace (b))
     return FALSE;
   if (hop_mta (a) == NULL || hop_mta (b) == NULL || g_ascii_strcasecmp (hop_mta (a), hop_mta (b)) != 0)
     return FALSE;
@@ -122,6 +180,7 @@ node_free (gpointer data)
   g_free (node->action);
   g_free (node->status);
   g_free (node->error);
+  g_free (node->from);
   g_free (node);
 }
 
@@ -162,6 +221,13 @@ fill_hop (ViewerNode *node,
       node->kind = VIEWER_NODE_BROKEN;
       node->state = "broken";
     }
+  else if (hop_is_trace (hop))
+    {
+      node->kind = VIEWER_NODE_TRACE;
+      node->state = "trace";
+      node->from = hop_from (hop);
+      node->has_delay = hop_delay (hop, &node->delay);
+    }
   else
     node->state = viewer_layout_action_state (node->action);
 }
@@ -172,7 +238,13 @@ add_edge (ViewerLayout *layout,
           guint         to)
 {
   ViewerNode *dest = g_ptr_array_index (layout->nodes, to);
-  ViewerEdge edge = { from, to, dest->kind == VIEWER_NODE_BROKEN, dest->state };
+  ViewerEdge edge = { from, to, dest->kind == VIEWER_NODE_BROKEN, dest->state, FALSE, 0 };
+
+  if (dest->kind == VIEWER_NODE_TRACE && dest->has_delay)
+    {
+      edge.has_delay = TRUE;
+      edge.delay = dest->delay;
+    }
 
   g_array_append_val (layout->edges, edge);
 }
@@ -273,8 +345,19 @@ viewer_layout_compute (JsonObject *route)
           {
             JsonObject *other = get_element (get_array (g_ptr_array_index (rcpts, r), "hops"), i);
 
+            g_autofree char *from = NULL;
+            gint64 delay;
+
             if (g_strcmp0 (node->status, get_str (other, "status")) != 0)
               g_clear_pointer (&node->status, g_free);
+            if (node->kind != VIEWER_NODE_TRACE)
+              continue;
+            /* A shared trace node says where from, and its delay, only when all agree. */
+            from = hop_from (other);
+            if (g_strcmp0 (node->from, from) != 0)
+              g_clear_pointer (&node->from, g_free);
+            if (node->has_delay && (!hop_delay (other, &delay) || delay != node->delay))
+              node->has_delay = FALSE;
           }
         add_edge (layout, prev, id);
         prev = id;

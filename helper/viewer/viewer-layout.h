@@ -5,7 +5,9 @@
  * nodes on a grid: the sender in column 0, the hops all recipients share (the common
  * prefix, usually the submission server) in the middle row, then one row (branch) per
  * recipient, and each recipient's own box in the last column. Edges join consecutive
- * nodes; an edge into a broken link is marked broken. No I/O, no drawing, no clock, no
+ * nodes; an edge into a broken link is marked broken. Hops of the Received: chain
+ * ("source": "trace", which never carry an action or status) are trace nodes, never broken
+ * links, and the edge into one carries the hop's delay. No I/O, no drawing, no clock, no
  * locale: the same JSON always gives the same layout (unit-tested).
  *
  * Limits: VIEWER_LAYOUT_MAX_RECIPIENTS branches and VIEWER_LAYOUT_MAX_HOPS hops per
@@ -35,6 +37,7 @@ typedef enum
   VIEWER_NODE_SENDER,    /* column 0: the sender (title: address, may be NULL) */
   VIEWER_NODE_HOP,       /* one reporting MTA */
   VIEWER_NODE_BROKEN,    /* a broken link: the chain could not be followed (error) */
+  VIEWER_NODE_TRACE,     /* one Received: field of a DSN's returned headers (title: by-host) */
   VIEWER_NODE_RECIPIENT, /* last column: the recipient and its state */
 } ViewerNodeKind;
 
@@ -50,8 +53,12 @@ typedef struct
   char *action;       /* (owned) (nullable) */
   char *status;       /* (owned) (nullable): status code; NULL for shared hops that differ */
   char *error;        /* (owned) (nullable): text of a broken link */
+  char *from;         /* (owned) (nullable): trace nodes: "HOST [ADDRESS]", "HOST" or
+                         "[ADDRESS]", where the message came from */
+  gboolean has_delay; /* trace nodes: whether delay is known */
+  gint64 delay;       /* trace nodes: seconds since the previous hop (negative with clock skew) */
   const char *state;  /* static colour key: delivered, in-transit, delayed, failed, relayed,
-                         opaque, read, unknown, broken, sender */
+                         opaque, read, unknown, broken, trace, sender */
   guint n_shared;     /* recipients passing through this node (1 for branch nodes) */
 } ViewerNode;
 
@@ -60,6 +67,8 @@ typedef struct
   guint from, to;     /* indexes into nodes */
   gboolean broken;    /* leads into a broken link: dashed red with a ✗ */
   const char *state;  /* static colour key of the destination */
+  gboolean has_delay; /* leads into a trace node whose delay is known */
+  gint64 delay;       /* that delay in seconds */
 } ViewerEdge;
 
 typedef struct

@@ -4,8 +4,10 @@
 
 Owns org.msgtrk.Tracker1 on the session bus (run it inside dbus-run-session), implements
 the interface from data/dbus/org.msgtrk.Tracker1.xml with canned JSON for one message
-whose recipients are delivered, delayed and failed (the failed one ends in a broken link),
-and records every call as a JSON line in --record FILE.
+whose recipients are delivered (MTQP hops), delayed (an MTQP hop, a DSN hop and a trace hop
+from the DSN's Received: chain) and failed (the chain ends in a broken link), plus a message
+made of odd trace hops (missing members, clock skew, an error, hostile text), and records
+every call as a JSON line in --record FILE.
 
 Test-only controls, on a second interface org.msgtrk.Test.Control at the same path:
   Emit(envid, state, summary)   emits StatusChanged as the daemon would
@@ -68,6 +70,16 @@ def hop(source, server, action, status, arrival, last_attempt, remote=None,
     }
 
 
+def trace_hop(by, arrival, from_host=None, from_address=None, delay=None, error=None):
+    """A hop of a DSN's Received: chain as msgtrkd writes it (no action, no status)."""
+    h = hop("trace", by, None, None, arrival, None, error=error)
+    h["reporting_mta"] = None
+    h["from_address"] = from_address
+    h["from_host"] = from_host
+    h["delay_seconds"] = delay
+    return h
+
+
 def submit_hop(remote):
     return hop("mtqp", "smtp.example.org", "transferred", "2.0.0",
                "2026-11-23T09:00:00Z", "2026-11-23T09:00:02Z", remote=remote,
@@ -107,10 +119,12 @@ ROUTE = {
             "state": "delayed",
             "hops": [
                 submit_hop("mx.example.com"),
-                hop("mtqp", "mx.example.com", "delayed", "4.4.1",
+                hop("dsn", "mx.example.com", "delayed", "4.4.1",
                     "2026-11-23T09:00:04Z", "2026-11-23T09:04:00Z",
                     diagnostic="smtp; 421 4.4.1 mailbox server not answering",
                     retry="2026-11-26T09:00:00Z"),
+                trace_hop("mx.example.com", "2026-11-23T09:00:04Z",
+                          from_host="smtp.example.org", from_address="192.0.2.25", delay=4),
             ],
         },
         {
@@ -162,6 +176,31 @@ HOSTILE = dict(OTHER, envid="mtrk.hostile1@example.org", message_id=HOSTILE_ID,
                                          diagnostic="smtp; 550 \u001b[8mhidden\u202eevil")]}],
                events=[])
 
+TRACE_ID = "trace@example.org"
+# Trace hops as msgtrkd may give them: members missing, clock skew, an address literal for
+# a host, an error, escapes in remote text, a delay of the wrong type; and a DSN hop that
+# says nothing (a broken link).
+TRACE = dict(OTHER, envid="mtrk.trace001@example.org", message_id=TRACE_ID,
+             subject="Trace hops", sender="me@example.org", tracking="dsn",
+             submission_host="smtp.example.org", offered="DSN", last_poll=None, next_poll=None,
+             state="delivered", summary="Delivered 1/1", final=True,
+             recipients=[{"address": "erin@example.net", "state": "delivered", "hops": [
+                 trace_hop(None, None),
+                 trace_hop("a.example", "2026-11-23T09:00:00Z", from_host="client.example"),
+                 trace_hop("b.example", "2026-11-23T08:59:57Z", from_address="192.0.2.7",
+                           delay=-3),
+                 trace_hop("c.example", "not a date", from_host="[192.0.2.8]",
+                           from_address="192.0.2.8", delay=0),
+                 trace_hop("d\u001b[2J.example", "2026-11-23T09:00:01Z",
+                           from_host="e\u001b]0;x\u0007vil", from_address="192.0.2.9\u202e",
+                           delay=4),
+                 dict(trace_hop("f.example", "2026-11-23T09:00:02Z", delay="5"),
+                      from_host=7),
+                 trace_hop("g.example", None, error="Received: field cut short"),
+                 hop("dsn", "mx.example.net", None, None, None, None),
+             ]}],
+             events=[])
+
 
 class Fake:
     def __init__(self, xml_path, record_path):
@@ -191,6 +230,8 @@ class Fake:
             return OTHER["envid"]
         if bare in (HOSTILE["envid"], HOSTILE_ID):
             return HOSTILE["envid"]
+        if bare in (TRACE["envid"], TRACE_ID):
+            return TRACE["envid"]
         return None
 
     def emit(self, envid, state, summary):
@@ -239,6 +280,8 @@ class Fake:
                 route = ROUTE
             elif envid == HOSTILE["envid"]:
                 route = HOSTILE
+            elif envid == TRACE["envid"]:
+                route = TRACE
             else:
                 route = dict(OTHER, sender="me@example.org", submission_host="smtp.example.org",
                              offered="PIPELINING", last_poll=None, next_poll=None,

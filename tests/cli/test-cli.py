@@ -3,6 +3,7 @@
 """test-cli.py: the msgtrk command-line client against the fake msgtrkd on a private bus.
 
 Covers every subcommand, --json output (parsed back), exit codes (0 / 1 / 2), an unknown id,
+hop lines of each source (MTQP, DSN, Received: trace hops, which are never broken links),
 no msgtrkd on the bus, no bus at all, import-url from stdin and its length limit, ingest
 from a file and stdin (with NUL bytes, at and past the size limit), watch receiving a
 signal, and that terminal escapes in daemon text never reach stdout. Output: TAP.
@@ -94,8 +95,17 @@ def main():
                        "remote MTA: relay.example.net", "diagnostic: smtp; 250 2.0.0 queued",
                        "retry until: 2026-11-26 09:00:00 UTC", "comment: delivered to mailbox",
                        "last attempt: 2026-11-23 09:00:02 UTC",
-                       "   2. ✗ broken: gw.example.info: gw.example.info:1038: connection refused"]:
+                       "   2. ✗ broken: gw.example.info: gw.example.info:1038: connection refused",
+                       "   2. mx.example.com  2026-11-23 09:00:04 UTC  delayed 4.4.1  [dsn]",
+                       "   3. received by mx.example.com  2026-11-23 09:00:04 UTC  "
+                       "from smtp.example.org [192.0.2.25]  (+4 s)  [trace]\n"]:
             t.ok(needle in text, "show: has %r" % needle, text)
+        # A trace hop has no action or status by nature: it is not a broken link.
+        t.ok(text.count("broken") == 1 and "no report from this hop" not in text,
+             "show: only the real broken link is broken (not the trace hop)", text)
+        bob = text[text.find("bob@"):text.find("carol@")]
+        t.ok("received by mx.example.com" in bob and "broken" not in bob
+             and "(no action)" not in bob, "show: the trace hop is under its recipient", bob)
         t.ok("\x1b" not in text, "show: no colour when stdout is not a tty")
         order = [text.find(a) for a in ("alice@", "bob@", "carol@")]
         t.ok(order == sorted(order) and order[0] > 0, "show: recipients in order")
@@ -136,6 +146,24 @@ def main():
              "show: escapes from remote text are replaced", repr(out(r)))
         r = run("list")
         t.ok("\x1b" not in out(r), "list: no escapes", repr(out(r)))
+
+        # trace hops with members missing, of the wrong type, hostile, or with an error
+        r = run("show", "trace@example.org")
+        text = out(r)
+        hops = [line for line in text.splitlines() if line.startswith("   ")]
+        t.ok(r.returncode == 0 and hops == [
+            "   1. received by an unknown server  [trace]",
+            "   2. received by a.example  2026-11-23 09:00:00 UTC  from client.example  [trace]",
+            "   3. received by b.example  2026-11-23 08:59:57 UTC  from [192.0.2.7]  (-3 s)  [trace]",
+            "   4. received by c.example  not a date  from [192.0.2.8]  (+0 s)  [trace]",
+            "   5. received by d?[2J.example  2026-11-23 09:00:01 UTC  "
+            "from e?]0;x?vil [192.0.2.9?]  (+4 s)  [trace]",
+            "   6. received by f.example  2026-11-23 09:00:02 UTC  [trace]",
+            "   7. ✗ broken: g.example: Received: field cut short",
+            "   8. ✗ broken: mx.example.net: no report from this hop",
+        ], "show: trace hops with missing, odd and hostile members", text)
+        t.ok("\x1b" not in text and "\u202e" not in text and "\x07" not in text,
+             "show: no escapes from trace hops", repr(text))
 
         # colour is off with NO_COLOR even on a tty: use script(1) when there is one
         if os.path.exists("/usr/bin/script"):

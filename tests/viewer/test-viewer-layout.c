@@ -2,8 +2,9 @@
 /* test-viewer-layout.c: the delivery-map layout (helper/viewer/viewer-layout.c).
  *
  * JSON route in, node positions and edges out: the shared first hop, one branch per
- * recipient, recipients aligned in the last column, the broken link, and hostile routes
- * (missing members, wrong types, nulls, the limits and one past them).
+ * recipient, recipients aligned in the last column, the broken link, Received: trace hops
+ * (never broken for lacking action and status; where from; the delay on the edge), and
+ * hostile routes (missing members, wrong types, nulls, the limits and one past them).
  */
 #include "config.h"
 
@@ -15,7 +16,8 @@
 #define COL(c) (VIEWER_LAYOUT_MARGIN + (c) * (VIEWER_LAYOUT_NODE_WIDTH + VIEWER_LAYOUT_COLUMN_GAP))
 #define ROW(r) (VIEWER_LAYOUT_MARGIN + (r) * (VIEWER_LAYOUT_NODE_HEIGHT + VIEWER_LAYOUT_ROW_GAP))
 
-/* The route of tests/cli/fake-msgtrkd.py: delivered, delayed, failed with a broken link. */
+/* The route of tests/cli/fake-msgtrkd.py: delivered, delayed (then a Received: trace hop,
+ * which has no action and no status and is not a broken link), failed with a broken link. */
 static const char route_json[] =
   "{\"envid\":\"mtrk.Q1x7vB2k@example.org\",\"sender\":\"me@example.org\","
   "\"sent\":\"2026-11-23T09:00:00Z\",\"state\":\"failed\",\"recipients\":["
@@ -26,7 +28,10 @@ static const char route_json[] =
   "  {\"reporting_mta\":\"mx.example.net\",\"action\":\"delivered\",\"status\":\"2.0.0\",\"error\":null}]},"
   "{\"address\":\"bob@example.com\",\"state\":\"delayed\",\"hops\":["
   "  {\"reporting_mta\":\"SMTP.example.org\",\"action\":\"Transferred\",\"status\":\"2.0.0\",\"error\":null},"
-  "  {\"reporting_mta\":\"mx.example.com\",\"action\":\"delayed\",\"status\":\"4.4.1\",\"error\":null}]},"
+  "  {\"source\":\"dsn\",\"reporting_mta\":\"mx.example.com\",\"action\":\"delayed\",\"status\":\"4.4.1\",\"error\":null},"
+  "  {\"source\":\"trace\",\"server\":\"mx.example.com\",\"reporting_mta\":null,\"action\":null,"
+  "   \"status\":null,\"arrival\":\"2026-11-23T09:00:04Z\",\"from_address\":\"192.0.2.25\","
+  "   \"from_host\":\"smtp.example.org\",\"delay_seconds\":4,\"error\":null}]},"
   "{\"address\":\"carol@example.info\",\"state\":\"failed\",\"hops\":["
   "  {\"reporting_mta\":\"smtp.example.org\",\"action\":\"transferred\",\"status\":\"2.0.0\",\"error\":null},"
   "  {\"server\":\"gw.example.info\",\"reporting_mta\":null,\"action\":null,\"status\":null,"
@@ -77,8 +82,8 @@ test_layout_route (void)
   g_autoptr(JsonNode) keep = NULL;
   JsonObject *route = parse (route_json, &keep);
   g_autoptr(ViewerLayout) layout = viewer_layout_compute (route);
-  /* Order of nodes: sender, shared hop, alice's 2 hops + box, bob's hop + box,
-   * carol's broken hop + box. */
+  /* Order of nodes: sender, shared hop, alice's 2 hops + box, bob's DSN hop, trace hop +
+   * box, carol's broken hop + box. */
   static const struct
   {
     ViewerNodeKind kind;
@@ -94,6 +99,7 @@ test_layout_route (void)
     { VIEWER_NODE_HOP, 3, 0, 0, "mx.example.net", "delivered" },
     { VIEWER_NODE_RECIPIENT, 4, 0, 0, "alice@example.net", "delivered" },
     { VIEWER_NODE_HOP, 2, 1, 1, "mx.example.com", "delayed" },
+    { VIEWER_NODE_TRACE, 3, 1, 1, "mx.example.com", "trace" },
     { VIEWER_NODE_RECIPIENT, 4, 1, 1, "bob@example.com", "delayed" },
     { VIEWER_NODE_BROKEN, 2, 2, 2, "gw.example.info", "broken" },
     { VIEWER_NODE_RECIPIENT, 4, 2, 2, "carol@example.info", "failed" },
@@ -119,17 +125,36 @@ test_layout_route (void)
   g_assert_cmpuint (node_at (layout, 1)->n_shared, ==, 3);
   g_assert_cmpstr (node_at (layout, 1)->status, ==, "2.0.0");
   g_assert_cmpstr (node_at (layout, 1)->time, ==, "2026-11-23T09:00:00Z");
-  g_assert_cmpstr (node_at (layout, 7)->error, ==, "connection refused");
+  g_assert_cmpstr (node_at (layout, 8)->error, ==, "connection refused");
+  /* The trace hop: not broken, where it came from, its delay on the edge into it. */
+  g_assert_null (node_at (layout, 6)->error);
+  g_assert_null (node_at (layout, 6)->action);
+  g_assert_cmpstr (node_at (layout, 6)->time, ==, "2026-11-23T09:00:04Z");
+  g_assert_cmpstr (node_at (layout, 6)->from, ==, "smtp.example.org [192.0.2.25]");
+  g_assert_true (node_at (layout, 6)->has_delay);
+  g_assert_cmpint (node_at (layout, 6)->delay, ==, 4);
 
-  g_assert_cmpuint (layout->edges->len, ==, 7);
+  g_assert_cmpuint (layout->edges->len, ==, 8);
   g_assert_true (has_edge (layout, 0, 1, FALSE));
   g_assert_true (has_edge (layout, 1, 2, FALSE));
   g_assert_true (has_edge (layout, 2, 3, FALSE));
   g_assert_true (has_edge (layout, 3, 4, FALSE));
   g_assert_true (has_edge (layout, 1, 5, FALSE));
-  g_assert_true (has_edge (layout, 5, 6, FALSE));
-  g_assert_true (has_edge (layout, 1, 7, TRUE));
-  g_assert_false (has_edge (layout, 7, 8, FALSE)); /* a broken chain does not arrive */
+  g_assert_true (has_edge (layout, 5, 6, FALSE)); /* into the trace hop: not broken */
+  g_assert_true (has_edge (layout, 6, 7, FALSE)); /* and the chain arrives */
+  g_assert_true (has_edge (layout, 1, 8, TRUE));
+  g_assert_false (has_edge (layout, 8, 9, FALSE)); /* a broken chain does not arrive */
+  for (i = 0; i < layout->edges->len; i++)
+    {
+      ViewerEdge *e = &g_array_index (layout->edges, ViewerEdge, i);
+
+      g_assert_cmpint (e->has_delay, ==, e->to == 6);
+      if (e->to == 6)
+        {
+          g_assert_cmpint (e->delay, ==, 4);
+          g_assert_cmpstr (e->state, ==, "trace");
+        }
+    }
 
   g_assert_cmpuint (layout->n_columns, ==, 5);
   g_assert_cmpuint (layout->n_rows, ==, 3);
@@ -193,6 +218,124 @@ test_layout_table (void)
       g_assert_cmpuint (layout->n_shared, ==, cases[i].n_shared);
       g_assert_cmpuint (layout->n_columns, ==, cases[i].n_columns);
       g_assert_cmpuint (layout->n_rows, ==, cases[i].n_rows);
+    }
+}
+
+/* Received: trace hops ("source": "trace"): never broken for lacking action and status. */
+static void
+test_layout_trace (void)
+{
+  static const struct
+  {
+    const char *json;
+    ViewerNodeKind kind; /* of node 1 (the first hop) */
+    const char *state;
+    const char *from;
+    gboolean has_delay;
+    gint64 delay;
+    guint n_edges, n_broken, n_shared;
+  } cases[] = {
+    /* everything missing: still a trace node, and the chain reaches the recipient */
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"server\":\"mx\",\"action\":null,"
+      "\"status\":null,\"from_address\":null,\"from_host\":null,\"delay_seconds\":null,\"error\":null}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 2, 0, 0 },
+    /* where from */
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"from_host\":\"h.example\",\"from_address\":\"192.0.2.1\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", "h.example [192.0.2.1]", FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"from_host\":\"h.example\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", "h.example", FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"from_address\":\"192.0.2.1\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", "[192.0.2.1]", FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"from_host\":\"[192.0.2.1]\",\"from_address\":\"192.0.2.1\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", "[192.0.2.1]", FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"from_host\":\"192.0.2.1\",\"from_address\":\"192.0.2.1\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", "[192.0.2.1]", FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"from_host\":\"[192.0.2.10]\",\"from_address\":\"192.0.2.1\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", "[192.0.2.10] [192.0.2.1]", FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"from_host\":\"\",\"from_address\":\"\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"from_host\":7,\"from_address\":[\"x\"]}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 2, 0, 0 },
+    /* the delay: known, zero, negative (clock skew), extreme, of the wrong type */
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"delay_seconds\":4}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, TRUE, 4, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"delay_seconds\":0}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, TRUE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"delay_seconds\":-3}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, TRUE, -3, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"delay_seconds\":-9223372036854775808}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, TRUE, G_MININT64, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"delay_seconds\":\"5\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"delay_seconds\":1.5}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 2, 0, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"delay_seconds\":true}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 2, 0, 0 },
+    /* a trace hop with an error is a broken link after all */
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"server\":\"mx\",\"error\":\"cut short\"}]}]}",
+      VIEWER_NODE_BROKEN, "broken", NULL, FALSE, 0, 1, 1, 0 },
+    /* MTQP and DSN hops with neither action nor status stay broken links */
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"dsn\",\"server\":\"mx\"}]}]}",
+      VIEWER_NODE_BROKEN, "broken", NULL, FALSE, 0, 1, 1, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"mtqp\",\"server\":\"mx\",\"delay_seconds\":4}]}]}",
+      VIEWER_NODE_BROKEN, "broken", NULL, FALSE, 0, 1, 1, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":5,\"server\":\"mx\"}]}]}",
+      VIEWER_NODE_BROKEN, "broken", NULL, FALSE, 0, 1, 1, 0 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"TRACE\",\"server\":\"mx\"}]}]}",
+      VIEWER_NODE_BROKEN, "broken", NULL, FALSE, 0, 1, 1, 0 },
+    /* a DSN hop with an action and a delay member is a hop, and its edge has no delay */
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"dsn\",\"server\":\"mx\",\"action\":\"delivered\",\"delay_seconds\":4}]}]}",
+      VIEWER_NODE_HOP, "delivered", NULL, FALSE, 0, 2, 0, 0 },
+    /* the same trace hop for two recipients is shared (sender → it → each recipient); from
+     * and delay are kept when all agree */
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"server\":\"MX\",\"from_host\":\"a\",\"delay_seconds\":2}]},"
+      "{\"hops\":[{\"source\":\"trace\",\"server\":\"mx\",\"from_host\":\"a\",\"delay_seconds\":2}]}]}",
+      VIEWER_NODE_TRACE, "trace", "a", TRUE, 2, 3, 0, 1 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"server\":\"mx\",\"from_host\":\"a\",\"delay_seconds\":2}]},"
+      "{\"hops\":[{\"source\":\"trace\",\"server\":\"mx\",\"from_host\":\"b\",\"delay_seconds\":3}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 3, 0, 1 },
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"server\":\"mx\",\"delay_seconds\":2}]},"
+      "{\"hops\":[{\"source\":\"trace\",\"server\":\"mx\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 3, 0, 1 },
+    /* a trace hop and a report hop of the same MTA (no action either) are not shared */
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"server\":\"mx\"}]},"
+      "{\"hops\":[{\"source\":\"dsn\",\"server\":\"mx\",\"status\":\"2.0.0\"}]}]}",
+      VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 4, 0, 0 },
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(JsonNode) keep = NULL;
+      JsonObject *route = parse (cases[i].json, &keep);
+      g_autoptr(ViewerLayout) layout = viewer_layout_compute (route);
+      ViewerNode *hop;
+      guint e, n_broken = 0;
+
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, cases[i].json);
+      hop = node_at (layout, 1);
+      g_assert_cmpint (hop->kind, ==, cases[i].kind);
+      g_assert_cmpstr (hop->state, ==, cases[i].state);
+      g_assert_cmpstr (hop->from, ==, cases[i].from);
+      g_assert_cmpint (hop->has_delay, ==, cases[i].has_delay);
+      if (cases[i].has_delay)
+        g_assert_cmpint (hop->delay, ==, cases[i].delay);
+      g_assert_cmpuint (layout->edges->len, ==, cases[i].n_edges);
+      g_assert_cmpuint (layout->n_shared, ==, cases[i].n_shared);
+      for (e = 0; e < layout->edges->len; e++)
+        {
+          ViewerEdge *edge = &g_array_index (layout->edges, ViewerEdge, e);
+
+          if (edge->broken)
+            n_broken++;
+          /* Only an edge into the (first) hop can carry its delay. */
+          g_assert_cmpint (edge->has_delay, ==, edge->to == 1 && cases[i].has_delay);
+          if (edge->has_delay)
+            g_assert_cmpint (edge->delay, ==, cases[i].delay);
+        }
+      g_assert_cmpuint (n_broken, ==, cases[i].n_broken);
     }
 }
 
@@ -280,6 +423,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/viewer/layout/route", test_layout_route);
   g_test_add_func ("/viewer/layout/table", test_layout_table);
+  g_test_add_func ("/viewer/layout/trace", test_layout_trace);
   g_test_add_func ("/viewer/layout/null", test_layout_null);
   g_test_add_func ("/viewer/layout/limits", test_layout_limits);
   g_test_add_func ("/viewer/layout/action-state", test_layout_action_state);
