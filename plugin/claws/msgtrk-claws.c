@@ -4,13 +4,17 @@
  * - Compose: a "Track this message" toggle in the Options menu; a tracked send or
  *   send-later is turned into a marked, locked queued message that
  *   msgtrk-claws-send.c sends on Claws's own SMTP session.
- * - Sent folders: the tracking status in the Tags column (one batched GetStatus per
- *   folder shown, then StatusChanged signals; never one D-Bus call per row).
+ * - Sent folders: the tracking status in the Tags column. The folder shown is asked in
+ *   batched GetStatus calls (newest messages first, one batch after the other), only for
+ *   the Message-IDs this session has not asked yet; then StatusChanged signals keep the
+ *   tags current. Never one D-Bus call per row, and the message list is redrawn once per
+ *   answer or burst of signals, never once per row.
  * - Track / Copy tracking link / Track a link…: Message menu, message-list popup, toolbar.
  * - Incoming DSNs and MDNs are handed to msgtrkd (IngestReport).
  *
  * Limits: the status lives in Claws's tags (one tag per distinct status text, prefixed
- * with an envelope sign); only folders of the Sent kind are looked up.
+ * with an envelope sign); only folders of the Sent kind are looked up. What msgtrkd said
+ * of each Message-ID is remembered for the session (a few dozen bytes per message).
  * Must never: block the UI (all D-Bus calls are asynchronous), see the secret A, lose a
  * message or send a tracked one untracked silently.
  */
@@ -48,8 +52,16 @@
 #define MTC_TOOLBAR_ITEM "Track"
 /* How often the shown folder is checked for a change (ms): a pointer comparison. */
 #define MTC_FOLDER_WATCH_MS 500
-/* Most Message-IDs asked in one GetStatus call. */
-#define MTC_STATUS_BATCH_MAX 2000
+/* Most Message-IDs asked in one GetStatus call: msgtrkd's own limit (MSGTRKD_MAX_STATUS_IDS
+ * in helper/msgtrkd/msgtrkd-service.h, not on the plugin's include path). A bigger folder
+ * is asked in several calls, each sent when the previous one was answered. */
+#define MTC_STATUS_BATCH_MAX 10000
+/* How long tag changes are gathered before the message list is redrawn once (ms):
+ * summary_reflect_tags_changes() walks every row of the list. */
+#define MTC_REFLECT_DELAY_MS 100
+/* How long folder updates and StatusChanged signals of unknown messages are gathered
+ * before the shown folder is asked again (ms). */
+#define MTC_RESCAN_DELAY_MS 500
 /* Largest message handed to IngestReport (a DSN with RET=FULL of a big mail). */
 #define MTC_REPORT_MAX_SIZE (8 * 1024 * 1024)
 
@@ -65,6 +77,24 @@ static gulong hook_postfilter;
 static gulong hook_item_update;
 static guint folder_watch_id;
 static FolderItem *watched_item;
+/* Message-ID → the ENVID msgtrkd gave, or NULL when msgtrkd did not know it: every
+ * Message-ID asked in this session. Only the others are asked when a folder is shown. */
+static GHashTable *mid_state;
+/* ENVIDs of StatusChanged signals that no known message had: each causes one new look. */
+static GHashTable *stray_envids;
+static guint reflect_id;             /* pending summary_reflect_tags_changes() */
+static FolderItem *reflect_item;     /* the folder it is for (compared, never used) */
+static guint rescan_id;              /* pending new look at the shown folder */
+
+/* The shown folder's Message-IDs still to ask, in batches, one call at a time. Owned by
+ * its call in flight; status_job points at the current one (NULL: none). */
+typedef struct
+{
+  GCancellable *cancellable;
+  GPtrArray *ids;   /* (element-type utf8) newest first */
+  guint next;       /* the first not asked yet */
+} StatusJob;
+static StatusJob *status_job;
 static guint menu_ids[8];
 static guint n_menu_ids;
 
@@ -115,9 +145,53 @@ show_error (const char *what, const GError *error)
   alertpanel_error ("%s:\n%s", what, error->message);
 }
 
+/* The message list shows the tags again, once, a moment after the last change; only if
+ * it still shows the folder that changed, and not while Claws is filling it. */
+static gboolean
+reflect_cb (gpointer data)
+{
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+  SummaryView *summary = mainwin ? mainwin->summaryview : NULL;
+
+  if (summary && summary->folder_item == reflect_item && summary_is_locked (summary))
+    return G_SOURCE_CONTINUE;
+  reflect_id = 0;
+  if (summary && summary->folder_item == reflect_item)
+    summary_reflect_tags_changes (summary);
+  reflect_item = NULL;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+reflect_later (FolderItem *item)
+{
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+
+  /* A folder not shown needs nothing: its rows are made from the tags when it is opened. */
+  if (mainwin == NULL || mainwin->summaryview == NULL
+      || mainwin->summaryview->folder_item != item)
+    return;
+  reflect_item = item;
+  if (reflect_id == 0)
+    reflect_id = g_timeout_add (MTC_REFLECT_DELAY_MS, reflect_cb, NULL);
+}
+
+/* Whether the message carries a tag of this plugin. */
+static gboolean
+has_status_tag (MsgInfo *info)
+{
+  for (GSList *l = info->tags; l; l = l->next)
+    {
+      const char *name = tags_get_tag (GPOINTER_TO_INT (l->data));
+      if (name && g_str_has_prefix (name, MTC_TAG_PREFIX))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* Replace this plugin's tag on a message by MTC_TAG_PREFIX + text. The old tag is found by
  * its prefix alone, never by its text: tags made in another language (or by an older
- * version) are replaced as well. */
+ * version) are replaced as well. The list is redrawn later, once for many changes. */
 void
 mtc_tag_message (MsgInfo *info, const char *text)
 {
@@ -154,11 +228,7 @@ mtc_tag_message (MsgInfo *info, const char *text)
       changed = TRUE;
     }
   if (changed)
-    {
-      MainWindow *mainwin = mainwindow_get_mainwindow ();
-      if (mainwin && mainwin->summaryview && mainwin->summaryview->folder_item == info->folder)
-        summary_reflect_tags_changes (mainwin->summaryview);
-    }
+    reflect_later (info->folder);
 }
 
 static char *
@@ -187,12 +257,10 @@ sent_folders (void)
   return out;
 }
 
+/* Tag the message with this Message-ID in each of FOLDERS. */
 static void
-apply_status (const char *message_id, const char *state, const char *summary)
+apply_status (GSList *folders, const char *message_id, const char *text)
 {
-  g_autofree char *text = status_text (state, summary);
-  GSList *folders = sent_folders ();
-
   for (GSList *l = folders; l; l = l->next)
     {
       MsgInfo *info = folder_item_get_msginfo_by_msgid (l->data, message_id);
@@ -202,34 +270,99 @@ apply_status (const char *message_id, const char *state, const char *summary)
           procmsg_msginfo_free (&info);
         }
     }
-  g_slist_free (folders);
 }
 
 /* ---- status: GetStatus (batched) and StatusChanged ---- */
 
 static void
-get_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+status_job_free (StatusJob *job)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) statuses = NULL;
+  if (status_job == job)
+    status_job = NULL;
+  g_clear_object (&job->cancellable);
+  g_ptr_array_unref (job->ids);
+  g_free (job);
+}
+
+/* The current job's answers are not wanted any more (its call frees it). */
+static void
+status_job_stop (void)
+{
+  if (status_job)
+    g_cancellable_cancel (status_job->cancellable);
+  status_job = NULL;
+}
+
+static void get_status_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+status_job_send_next (StatusJob *job)
+{
+  guint n = MIN (job->ids->len - job->next, MTC_STATUS_BATCH_MAX);
+  g_autofree const char **batch = g_new (const char *, n + 1);
+
+  memcpy (batch, job->ids->pdata + job->next, n * sizeof (char *));
+  batch[n] = NULL;
+  job->next += n;
+  msgtrk_dbus_tracker1_call_get_status (proxy, batch, job->cancellable, get_status_cb, job);
+}
+
+/* One GetStatus answer: every row is remembered, the tracked ones tagged (the list is
+ * redrawn once afterwards, see reflect_later). */
+static void
+apply_answer (GVariant *statuses)
+{
   GVariantIter iter;
   const char *id, *envid, *state, *summary;
+  GSList *folders = sent_folders ();
+
+  g_variant_iter_init (&iter, statuses);
+  while (g_variant_iter_next (&iter, "(&s&s&s&s)", &id, &envid, &state, &summary))
+    {
+      g_autofree char *text = NULL;
+
+      if (*id == '\0')
+        continue;
+      g_hash_table_replace (mid_state, g_strdup (id), *envid ? g_strdup (envid) : NULL);
+      if (*envid == '\0')
+        continue;
+      mtc_remember_envid (envid, id);
+      text = status_text (state, summary);
+      apply_status (folders, id, text);
+    }
+  g_slist_free (folders);
+}
+
+/* USER_DATA: the StatusJob this call belongs to, or NULL (mtc_refresh_message_ids). */
+static void
+get_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StatusJob *job = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) statuses = NULL;
 
   if (!msgtrk_dbus_tracker1_call_get_status_finish (MSGTRK_DBUS_TRACKER1 (source), &statuses,
                                                     res, &error))
     {
+      /* The Message-IDs not answered stay unasked: the next look at the folder asks them. */
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         g_debug ("GetStatus failed: %s", error->message);
+      if (job)
+        status_job_free (job);
       return;
     }
-  g_variant_iter_init (&iter, statuses);
-  while (g_variant_iter_next (&iter, "(&s&s&s&s)", &id, &envid, &state, &summary))
+  if (job && job != status_job)
     {
-      if (*envid == '\0')
-        continue;
-      mtc_remember_envid (envid, id);
-      apply_status (id, state, summary);
+      status_job_free (job);   /* another folder, or a newer look at this one */
+      return;
     }
+  apply_answer (statuses);
+  if (job == NULL)
+    return;
+  if (job->next < job->ids->len && proxy)
+    status_job_send_next (job);
+  else
+    status_job_free (job);
 }
 
 void
@@ -240,28 +373,100 @@ mtc_refresh_message_ids (const char * const *message_ids)
   msgtrk_dbus_tracker1_call_get_status (proxy, message_ids, cancellable, get_status_cb, NULL);
 }
 
+/* Whether msgtrkd must be asked about this message: not asked yet in this session, or
+ * tracked but without a status tag here (copied into this folder, tag removed, tags
+ * shown again). */
+static gboolean
+needs_asking (MsgInfo *info)
+{
+  const char *envid = NULL;
+
+  if (!g_hash_table_lookup_extended (mid_state, info->msgid, NULL, (gpointer *) &envid))
+    return TRUE;
+  return envid != NULL && !has_status_tag (info);
+}
+
+typedef struct
+{
+  time_t date;
+  guint num;
+  char *msgid;
+} AskEntry;
+
+static gint
+newest_first (gconstpointer a, gconstpointer b)
+{
+  const AskEntry *x = a, *y = b;
+
+  if (x->date != y->date)
+    return x->date < y->date ? 1 : -1;
+  return x->num < y->num ? 1 : (x->num > y->num ? -1 : 0);
+}
+
+/* Ask msgtrkd about the folder's messages it was not asked about yet, newest first, in
+ * batches of MTC_STATUS_BATCH_MAX; a look at another folder (or a new look) replaces it. */
 static void
 refresh_folder (FolderItem *item)
 {
   GSList *list;
-  g_autoptr (GPtrArray) ids = NULL;
+  g_autoptr (GArray) entries = NULL;
+  g_autoptr (GHashTable) seen = NULL;
+  StatusJob *job;
 
-  if (proxy == NULL || item == NULL || item->stype != F_OUTBOX || !mtc_prefs_show_tags ())
+  status_job_stop ();
+  if (proxy == NULL || item == NULL || item->stype != F_OUTBOX)
     return;
-  ids = g_ptr_array_new_with_free_func (g_free);
+  if (!mtc_prefs_show_tags ())
+    {
+      /* No tag is set meanwhile: everything is asked again once they are shown. */
+      g_hash_table_remove_all (mid_state);
+      return;
+    }
+  entries = g_array_new (FALSE, FALSE, sizeof (AskEntry));
+  seen = g_hash_table_new (g_str_hash, g_str_equal);
   list = folder_item_get_msg_list (item);
   for (GSList *l = list; l; l = l->next)
     {
       MsgInfo *info = l->data;
-      if (info->msgid && *info->msgid && ids->len < MTC_STATUS_BATCH_MAX)
-        g_ptr_array_add (ids, g_strdup (info->msgid));
+      /* No Message-ID: it cannot be tracked. */
+      if (info->msgid && *info->msgid && needs_asking (info)
+          && g_hash_table_add (seen, info->msgid))
+        {
+          AskEntry e = { info->date_t, info->msgnum, g_strdup (info->msgid) };
+          g_array_append_val (entries, e);
+        }
+    }
+  g_array_sort (entries, newest_first);
+  for (GSList *l = list; l; l = l->next)
+    {
+      MsgInfo *info = l->data;
       procmsg_msginfo_free (&info);
     }
   g_slist_free (list);
-  if (ids->len == 0)
+  if (entries->len == 0)
     return;
-  g_ptr_array_add (ids, NULL);
-  mtc_refresh_message_ids ((const char * const *) ids->pdata);
+  job = g_new0 (StatusJob, 1);
+  job->cancellable = g_cancellable_new ();
+  job->ids = g_ptr_array_new_full (entries->len, g_free);
+  for (guint i = 0; i < entries->len; i++)
+    g_ptr_array_add (job->ids, g_array_index (entries, AskEntry, i).msgid);
+  status_job = job;
+  status_job_send_next (job);
+}
+
+static gboolean
+rescan_cb (gpointer data)
+{
+  rescan_id = 0;
+  refresh_folder (watched_item);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+rescan_later (void)
+{
+  if (rescan_id == 0)
+    rescan_id = g_timeout_add (MTC_RESCAN_DELAY_MS, rescan_cb, NULL);
 }
 
 static gboolean
@@ -283,10 +488,18 @@ item_update_hook (gpointer source, gpointer data)
 {
   FolderItemUpdateData *update = source;
 
+  /* Messages came or went: the new ones are asked (several updates, one look). */
   if (update && update->item && update->item == watched_item
       && (update->update_flags & F_ITEM_UPDATE_CONTENT))
-    refresh_folder (update->item);
+    rescan_later ();
   return FALSE;
+}
+
+/* Whether VALUE (of mid_state) says msgtrkd did not know the message. */
+static gboolean
+is_untracked (gpointer key, gpointer value, gpointer data)
+{
+  return value == NULL;
 }
 
 static void
@@ -296,11 +509,22 @@ status_changed_cb (MsgtrkDBusTracker1 *p, const char *envid, const char *state,
   const char *mid = g_hash_table_lookup (envid_to_mid, envid);
 
   if (mid)
-    apply_status (mid, state, summary);
-  else
     {
-      /* Not seen yet (sent in an earlier session): the shown folder is asked again. */
-      refresh_folder (watched_item);
+      g_autofree char *text = status_text (state, summary);
+      GSList *folders = sent_folders ();
+
+      apply_status (folders, mid, text);
+      g_slist_free (folders);
+      if (!mtc_prefs_show_tags ())
+        g_hash_table_remove (mid_state, mid);   /* no tag was set: ask again later */
+    }
+  else if (!g_hash_table_contains (stray_envids, envid))
+    {
+      /* Not placed yet: a message the shown folder's look has not reached, or one msgtrkd
+       * did not know when it was asked. Those are asked again, once for a burst. */
+      g_hash_table_add (stray_envids, g_strdup (envid));
+      g_hash_table_foreach_remove (mid_state, is_untracked, NULL);
+      rescan_later ();
     }
 }
 
@@ -840,6 +1064,8 @@ plugin_init (gchar **error)
     return -1;
   (void) msgtrkd_error_quark ();   /* registers the D-Bus error names */
   envid_to_mid = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  mid_state = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  stray_envids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   cancellable = g_cancellable_new ();
   mtc_prefs_init ();
 
@@ -864,6 +1090,13 @@ plugin_done (void)
   if (folder_watch_id)
     g_source_remove (folder_watch_id);
   folder_watch_id = 0;
+  if (rescan_id)
+    g_source_remove (rescan_id);
+  rescan_id = 0;
+  if (reflect_id)
+    g_source_remove (reflect_id);
+  reflect_id = 0;
+  status_job_stop ();
   g_cancellable_cancel (cancellable);
   mtc_send_shutdown ();
   hooks_unregister_hook (COMPOSE_CREATED_HOOKLIST, hook_compose_created);
@@ -878,6 +1111,8 @@ plugin_done (void)
   g_clear_object (&proxy);
   g_clear_object (&cancellable);
   g_clear_pointer (&envid_to_mid, g_hash_table_unref);
+  g_clear_pointer (&mid_state, g_hash_table_unref);
+  g_clear_pointer (&stray_envids, g_hash_table_unref);
   return TRUE;
 }
 
