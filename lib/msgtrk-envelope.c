@@ -28,9 +28,11 @@
  *   xtext decoding (RFC 3461 section 4.4); such envelopes keep the decoded ENVID and are
  *   re-encoded as xtext when passed on. msgtrk_envid_is_valid() is only the stricter form
  *   that needs no escaping, the one msgtrk_envelope_new() takes.
- * - EHLO: a keyword line whose keyword is not RFC 5321 ehlo-keyword syntax (Postfix's
- *   "AUTH=PLAIN LOGIN" for old clients) is skipped, not fatal; a repeated keyword keeps
- *   its first parameters; non-ASCII octets are tolerated only in the greeting text.
+ * - EHLO: liberal in what a peer sends: a keyword line the parser does not understand
+ *   (Postfix's "AUTH=PLAIN LOGIN" for old clients, smtp-sink's empty last line "250 ",
+ *   octets beyond ASCII) is skipped, not fatal; a repeated keyword keeps its first
+ *   parameters. What breaks the reply's framing (another code, NUL, CR or other control
+ *   characters, text after the last line) stays an error.
  *
  * Limits: every one is a named constant in msgtrk-envelope.h or below.
  *
@@ -517,7 +519,11 @@ caps_add (MsgtrkSmtpCapabilities *self,
  * One keyword line (the text after "250-" / "250 "):
  *   ehlo-line    = ehlo-keyword *( SP ehlo-param )
  *   ehlo-param   = 1*(%d33-126)
- * Runs of spaces are tolerated; parameters are kept joined by single spaces.
+ * Runs of spaces are tolerated; parameters are kept joined by single spaces. Liberal in
+ * what it accepts from a peer: a line it does not understand (empty, as Postfix's
+ * smtp-sink ends its reply with "250 "; a keyword that is not ehlo-keyword syntax; octets
+ * beyond ASCII) is skipped, never fatal. Control characters never get here (the reply
+ * line is refused before). Never fails: the GError form is kept for the callers.
  */
 static gboolean
 parse_keyword_line (MsgtrkSmtpCapabilities *self,
@@ -548,10 +554,9 @@ parse_keyword_line (MsgtrkSmtpCapabilities *self,
             {
               g_autofree char *quoted = quote_len (text, len);
 
-              return fail (error, MSGTRK_ERROR_PARSE,
-                           _("Line %u of the EHLO reply contains a character that is not "
-                             "printable ASCII: “%s”."),
-                           line_no, quoted);
+              g_debug ("EHLO line %u: skipping a line that is not printable ASCII “%s”",
+                       line_no, quoted);
+              return TRUE;
             }
           i++;
         }
@@ -569,8 +574,10 @@ parse_keyword_line (MsgtrkSmtpCapabilities *self,
     }
 
   if (keyword == NULL)
-    return fail (error, MSGTRK_ERROR_PARSE,
-                 _("Line %u of the EHLO reply has no keyword."), line_no);
+    {
+      g_debug ("EHLO line %u: skipping an empty line", line_no);
+      return TRUE;
+    }
   if (!is_ehlo_keyword (keyword, keyword_len))
     {
       g_autofree char *quoted = quote_len (keyword, keyword_len);
@@ -688,10 +695,13 @@ parse_reply_line (MsgtrkSmtpCapabilities *self,
  * ]|
  * Lines may end in CRLF or LF; the last line may lack its line end. Keywords are
  * case-insensitive and kept in upper case; parameters are kept. A repeated keyword keeps
- * its first parameters; a line whose keyword is not ehlo-keyword syntax is skipped.
+ * its first parameters. Keyword lines the parser does not understand are skipped: an
+ * empty one (Postfix's smtp-sink ends its reply with "250 "), one whose keyword is not
+ * ehlo-keyword syntax, one with octets beyond ASCII.
  *
  * Fails with %MSGTRK_ERROR_PARSE for a reply that is not a positive EHLO reply (another
- * code, mixed codes, no final line, text after it, NUL or control characters, garbage)
+ * code, mixed codes, no final line, text after it, NUL or control characters, no domain
+ * on the first line, garbage)
  * and %MSGTRK_ERROR_LIMIT for more than %MSGTRK_EHLO_MAX_LINES lines or a line longer
  * than %MSGTRK_SMTP_REPLY_LINE_MAX octets with its CRLF.
  *

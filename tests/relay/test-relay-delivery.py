@@ -29,6 +29,8 @@ Scenarios (each starts its own relays on 127.0.0.1 port 0 in a temporary directo
                           capturing SMTP server sees the exact RCPT line; a real relay's
                           record shows the Original-Recipient); an ENVID with xtext
                           escapes passes on too
+  ehlo-empty-line         a next hop whose EHLO reply ends in an empty "250 " line
+                          (Postfix's smtp-sink) gets the message, with ENVID and MTRK
 """
 
 import email
@@ -524,7 +526,33 @@ def scenario_same_envid_twice(exe, tmp):
     b.stop()
 
 
+def scenario_ehlo_empty_line(exe, tmp):
+    """A next hop whose EHLO reply ends with an empty "250 " line (as Postfix's smtp-sink
+    writes it) is used, not refused: the message reaches it with ENVID and MTRK."""
+    # smtp-sink's reply, its empty last line included
+    capture = CaptureSmtp(("PIPELINING", "8BITMIME", "AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN",
+                           "XCLIENT NAME HELO", "DSN", "MTRK", "ENHANCEDSTATUSCODES", ""))
+    try:
+        a = Relay(exe, tmp, "a", "a.test",
+                  {"sink.example": "smtp:127.0.0.1:%d" % capture.port,
+                   "sender.example": "local:"})
+        a.start()
+        envid = "mtrk.sink1@sender.example"
+        code, text = send_message(a.port, "alice@sender.example", ["bob@sink.example"],
+                                  make_body("sink"), mtrk_params(envid, 3600), "NOTIFY=NEVER")
+        check(code == 250, "DATA: %s" % text, a)
+        rec = a.wait_action(envid, "transferred")
+        check(field(rec, "Remote-MTA") == ["dns; capture.test"], rec, a)
+        mail = [l for l in capture.lines if l.upper().startswith("MAIL")]
+        check(len(mail) == 1 and " ENVID=%s " % envid in mail[0] and " MTRK=" in mail[0],
+              "MAIL at the next hop: %r" % mail, a)
+        a.stop()
+    finally:
+        capture.close()
+
+
 SCENARIOS = {
+    "ehlo-empty-line": scenario_ehlo_empty_line,
     "same-envid-twice": scenario_same_envid_twice,
     "chain-mtrk": scenario_chain_mtrk,
     "chain-no-mtrk": scenario_chain_no_mtrk,
