@@ -19,17 +19,28 @@
  * refused when written and when read); an ENVID is 1 to TRACK_STORE_MAX_ENVID_LENGTH
  * octets.
  *
+ * Ownership (docs/relay.md, "Who owns a tracking record"): the first authenticator B stored for an
+ * ENVID owns the record until it expires. track_store_put() with another B is refused
+ * (MSGTRK_ERROR_INVALID_SECRET) while that record has not expired, so whoever saw an
+ * ENVID (a hop, a DSN reader, a delegate) cannot erase the owner's tracking; an expired
+ * record, or a missing one, is taken by the next writer. A record that cannot be read or
+ * parsed is not replaced either (kept for the administrator). The check and the rename
+ * happen under an exclusive flock() on the directory, so the rule holds for every writer,
+ * in any process.
+ *
  * Never: store or log the secret A (only B is kept); tell apart an unknown ENVID, an
  * expired record and a wrong secret in track_store_lookup() (one error, one message);
- * compare B other than in constant time; crash or abort on a malformed record file.
+ * compare B other than in constant time; crash or abort on a malformed record file;
+ * replace an unexpired record with one of another B; quote B in an error.
  * Thread safety: a TrackStore only holds its directory name; any number of threads may
- * call lookup/load concurrently. Concurrent put() of the same ENVID: last rename wins.
+ * call lookup/load concurrently; put() calls are serialised by the directory lock.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -184,6 +195,76 @@ fsync_dir (const char *dir)
   return ret == 0;
 }
 
+typedef struct _RecordHeader RecordHeader;
+static gboolean record_read (TrackStore   *self,
+                             const char   *envid,
+                             char        **buf_out,
+                             RecordHeader *header,
+                             GError      **error);
+static gboolean owner_check (TrackStore *self,
+                             const char *envid,
+                             const char *authenticator,
+                             gint64      now,
+                             GError    **error);
+
+/* Write @text as the record of @envid: temporary file, fsync, rename, fsync @dir_fd. */
+static gboolean
+record_write (TrackStore *self,
+              int         dir_fd,
+              const char *envid,
+              GString    *text,
+              GError    **error)
+{
+  g_autofree char *path = record_path (self, envid);
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, envid, -1);
+  g_autofree char *tmp_path = NULL;
+  int fd;
+  int saved;
+
+  tmp_path = g_strdup_printf ("%s/" TRACK_STORE_TMP_PREFIX "%s-XXXXXX", self->dir, hash);
+  fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0640);
+  if (fd < 0)
+    {
+      saved = errno;
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot create a temporary file in %s: %s", self->dir, g_strerror (saved));
+      return FALSE;
+    }
+  if (!write_all (fd, text->str, text->len) || fsync (fd) != 0)
+    {
+      saved = errno;
+      close (fd);
+      g_unlink (tmp_path);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot write the tracking record %s: %s", tmp_path, g_strerror (saved));
+      return FALSE;
+    }
+  if (close (fd) != 0)
+    {
+      saved = errno;
+      g_unlink (tmp_path);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot write the tracking record %s: %s", tmp_path, g_strerror (saved));
+      return FALSE;
+    }
+  if (g_rename (tmp_path, path) != 0)
+    {
+      saved = errno;
+      g_unlink (tmp_path);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot rename %s to %s: %s", tmp_path, path, g_strerror (saved));
+      return FALSE;
+    }
+  if (fsync (dir_fd) != 0)
+    {
+      saved = errno;
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot sync the directory %s: %s", self->dir, g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /**
  * track_store_put:
  * @self: a #TrackStore
@@ -193,7 +274,10 @@ fsync_dir (const char *dir)
  * @report: the message/tracking-status report to serve
  * @error: return location for a #GError
  *
- * Writes (or replaces) the record of @envid atomically and durably.
+ * Writes (or replaces) the record of @envid atomically and durably. A record of
+ * @envid stored with another authenticator is replaced only once it has expired (by the
+ * system clock); until then the call fails with %MSGTRK_ERROR_INVALID_SECRET and the
+ * record is kept. A record that cannot be read or parsed is kept too (its error).
  *
  * Returns: %TRUE on success, %FALSE with @error set
  */
@@ -207,11 +291,9 @@ track_store_put (TrackStore   *self,
 {
   g_autofree char *fields = NULL;
   g_autofree char *envid_x = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *tmp_path = NULL;
-  g_autofree char *hash = NULL;
   g_autoptr (GString) text = NULL;
-  int fd;
+  gboolean ok;
+  int dir_fd;
   int saved;
 
   g_return_val_if_fail (TRACK_IS_STORE (self), FALSE);
@@ -253,50 +335,21 @@ track_store_put (TrackStore   *self,
       return FALSE;
     }
 
-  path = record_path (self, envid);
-  hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, envid, -1);
-  tmp_path = g_strdup_printf ("%s/" TRACK_STORE_TMP_PREFIX "%s-XXXXXX", self->dir, hash);
-  fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0640);
-  if (fd < 0)
+  /* The owner check and the rename under one lock: no writer slips in between. */
+  dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0 || flock (dir_fd, LOCK_EX) != 0)
     {
       saved = errno;
+      if (dir_fd >= 0)
+        close (dir_fd);
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot create a temporary file in %s: %s", self->dir, g_strerror (saved));
+                   "Cannot lock the tracking directory %s: %s", self->dir, g_strerror (saved));
       return FALSE;
     }
-  if (!write_all (fd, text->str, text->len) || fsync (fd) != 0)
-    {
-      saved = errno;
-      close (fd);
-      g_unlink (tmp_path);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot write the tracking record %s: %s", tmp_path, g_strerror (saved));
-      return FALSE;
-    }
-  if (close (fd) != 0)
-    {
-      saved = errno;
-      g_unlink (tmp_path);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot write the tracking record %s: %s", tmp_path, g_strerror (saved));
-      return FALSE;
-    }
-  if (g_rename (tmp_path, path) != 0)
-    {
-      saved = errno;
-      g_unlink (tmp_path);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot rename %s to %s: %s", tmp_path, path, g_strerror (saved));
-      return FALSE;
-    }
-  if (!fsync_dir (self->dir))
-    {
-      saved = errno;
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot sync the directory %s: %s", self->dir, g_strerror (saved));
-      return FALSE;
-    }
-  return TRUE;
+  ok = owner_check (self, envid, authenticator, g_get_real_time () / G_USEC_PER_SEC, error)
+       && record_write (self, dir_fd, envid, text, error);
+  close (dir_fd); /* releases the lock */
+  return ok;
 }
 
 /* Read a whole record file, refusing anything but a regular file of bounded size.
@@ -374,14 +427,14 @@ read_record_file (const char *path,
   return g_steal_pointer (&buf);
 }
 
-typedef struct
+struct _RecordHeader
 {
   char *envid;          /* decoded */
   char *authenticator;
   gint64 expires;
   const char *fields;   /* points into the file buffer */
   gsize fields_len;
-} RecordHeader;
+};
 
 static void
 record_header_clear (RecordHeader *h)
@@ -511,6 +564,38 @@ record_read (TrackStore   *self,
     }
   *buf_out = g_steal_pointer (&buf);
   return TRUE;
+}
+
+/* May a record of @envid with @authenticator be written at @now? Yes if there is none,
+ * if it has the same authenticator, or if it has expired. */
+static gboolean
+owner_check (TrackStore *self,
+             const char *envid,
+             const char *authenticator,
+             gint64      now,
+             GError    **error)
+{
+  g_autofree char *buf = NULL;
+  g_autoptr (GError) local = NULL;
+  RecordHeader header = { 0 };
+  gboolean ok;
+
+  if (!record_read (self, envid, &buf, &header, &local))
+    {
+      record_header_clear (&header);
+      if (g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                  "The existing record is kept: ");
+      return FALSE;
+    }
+  ok = strcmp (header.authenticator, authenticator) == 0 || header.expires <= now;
+  if (!ok)
+    g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                         "This ENVID is tracked for another authenticator until its record "
+                         "expires; the record is kept");
+  record_header_clear (&header);
+  return ok;
 }
 
 static MsgtrkReport *

@@ -12,6 +12,10 @@
  *   <blank line>
  *   <message/tracking-status fields as written by msgtrk_report_to_fields()>
  *
+ * The first B stored for an ENVID owns the record until it expires: track_store_put()
+ * with another B fails with MSGTRK_ERROR_INVALID_SECRET and keeps the record (ENVID
+ * takeover, docs/relay.md, "Who owns a tracking record").
+ *
  * Only B is ever stored, never A. track_store_lookup() answers an unknown ENVID, an
  * expired record and a wrong secret with the same error (MSGTRK_ERROR_NOT_FOUND) and
  * compares in constant time.

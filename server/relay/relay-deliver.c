@@ -270,6 +270,9 @@ entry_key (MsgtrkRecipientReport *entry)
  * resend): their recipients are kept side by side in the one record for that ENVID, so
  * that a later copy never hides an earlier one's recipients. Only a record with the same
  * authenticator is merged; this copy's entries replace older ones for the same recipient.
+ * A record of another authenticator that has not expired belongs to the first sender:
+ * track_store_put() refuses to replace it (MSGTRK_ERROR_INVALID_SECRET), and this message
+ * goes untracked here (docs/relay.md, "Who owns a tracking record").
  */
 static gboolean
 track_record_update (RelayServer  *server,
@@ -557,6 +560,12 @@ relay_deliver_message (RelayServer  *server,
         relay_deliver_build_report (server, msg, MSGTRK_REPORT_KIND_TRACKING_STATUS, msg->rcpts);
 
       if (!track_record_update (server, msg, report, &error))
-        g_warning ("%s: cannot write the tracking record: %s", msg->id, error->message);
+        {
+          /* Neither line names an authenticator (relay.h: never B with its ENVID). */
+          if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET))
+            g_message ("%s: not tracked: %s", msg->id, error->message);
+          else
+            g_warning ("%s: cannot write the tracking record: %s", msg->id, error->message);
+        }
     }
 }

@@ -233,6 +233,91 @@ test_replace (Fixture      *f,
                    MSGTRK_ACTION_DELIVERED);
 }
 
+/* Another sender's B for the same ENVID (a valid form, not the B of SECRET_A). */
+#define HIJACK_B "BBBBBBBBBBBBBBBBBBBBBBBBBBA="
+
+static void
+test_owner_kept (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) mine = make_report (ENVID, "delayed");
+  g_autoptr (MsgtrkReport) theirs = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) found = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *path = record_file (f, ENVID);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_test_summary ("A put with another authenticator never replaces an unexpired record "
+                  "(ENVID takeover, issue 8 item 10)");
+
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, now + 3600, mine, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (path, &before, NULL, NULL));
+
+  g_assert_false (track_store_put (f->store, ENVID, HIJACK_B, now + 7200, theirs, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_null (strstr (error->message, HIJACK_B));
+  g_assert_null (strstr (error->message, authenticator_b));
+  g_clear_error (&error);
+
+  /* The record is byte for byte the owner's, and no temporary file is left. */
+  g_assert_true (g_file_get_contents (path, &after, NULL, NULL));
+  g_assert_cmpstr (after, ==, before);
+  g_assert_cmpuint (count_files (f), ==, 1);
+  found = track_store_lookup (f->store, ENVID, SECRET_A, now, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     msgtrk_report_get_recipients (found)->pdata[0]), ==,
+                   MSGTRK_ACTION_DELAYED);
+
+  /* The owner still updates its own record. */
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, now + 3600, theirs, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_owner_expired (Fixture      *f,
+                    gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) old = make_report (ENVID, "delayed");
+  g_autoptr (MsgtrkReport) next = make_report (ENVID, "delivered");
+  g_autofree char *auth = NULL;
+  g_autoptr (MsgtrkReport) loaded = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_test_summary ("Once the owner's record has expired, another authenticator may take the "
+                  "ENVID");
+
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, now - 1, old, &error));
+  g_assert_true (track_store_put (f->store, ENVID, HIJACK_B, now + 3600, next, &error));
+  g_assert_no_error (error);
+  loaded = track_store_load (f->store, ENVID, &auth, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (auth, ==, HIJACK_B);
+}
+
+static void
+test_owner_malformed (Fixture      *f,
+                      gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autofree char *path = record_file (f, ENVID);
+  g_autofree char *after = NULL;
+
+  g_test_summary ("A record that cannot be parsed is kept for the administrator, not "
+                  "replaced");
+
+  g_assert_true (g_file_set_contents (path, "garbage\n", -1, NULL));
+  g_assert_false (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, report, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_assert_true (g_file_get_contents (path, &after, NULL, NULL));
+  g_assert_cmpstr (after, ==, "garbage\n");
+}
+
 static void
 test_file_name (Fixture      *f,
                 gconstpointer data)
@@ -491,6 +576,9 @@ main (int    argc,
   ADD ("/track-store/round-trip", test_round_trip);
   ADD ("/track-store/same-error", test_same_error);
   ADD ("/track-store/replace", test_replace);
+  ADD ("/track-store/owner-kept", test_owner_kept);
+  ADD ("/track-store/owner-expired", test_owner_expired);
+  ADD ("/track-store/owner-malformed", test_owner_malformed);
   ADD ("/track-store/file-name", test_file_name);
   ADD ("/track-store/invalid-arguments", test_invalid_arguments);
   ADD ("/track-store/size-limit", test_size_limit);

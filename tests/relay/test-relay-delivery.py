@@ -29,6 +29,9 @@ Scenarios (each starts its own relays on 127.0.0.1 port 0 in a temporary directo
                           capturing SMTP server sees the exact RCPT line; a real relay's
                           record shows the Original-Recipient); an ENVID with xtext
                           escapes passes on too
+  envid-takeover          (MTQPD given as 3rd argument) a second message with the same
+                          ENVID and another MTRK=B leaves the first sender's record;
+                          mtqpd answers the owner and tells the hijacker "unknown"
   ehlo-empty-line         a next hop whose EHLO reply ends in an empty "250 " line
                           (Postfix's smtp-sink) gets the message, with ENVID and MTRK
 """
@@ -551,6 +554,98 @@ def scenario_ehlo_empty_line(exe, tmp):
         capture.close()
 
 
+def start_mtqpd(mtqpd_exe, tmp, state_dir):
+    """A real mtqpd on the relay's state_dir; returns (process, port)."""
+    d = os.path.join(tmp, "mtqpd")
+    os.makedirs(d, exist_ok=True)
+    conf = ["[mtqpd]", "hostname=mtqp.test", "state_dir=%s" % state_dir, "listen=127.0.0.1:1"]
+    if os.geteuid() == 0:
+        conf.append("user=nobody")
+    with open(os.path.join(d, "mtqpd.conf"), "w") as f:
+        f.write("\n".join(conf) + "\n")
+    port_file = os.path.join(d, "port")
+    log = open(os.path.join(d, "mtqpd.log"), "w")
+    proc = subprocess.Popen([mtqpd_exe, "--config", os.path.join(d, "mtqpd.conf"),
+                             "--listen", "127.0.0.1:0", "--port-file", port_file],
+                            stdout=log, stderr=log)
+    log.close()
+
+    def ready():
+        if proc.poll() is not None:
+            raise HarnessError("mtqpd exited:\n" + open(os.path.join(d, "mtqpd.log")).read())
+        if os.path.exists(port_file):
+            text = open(port_file).read()
+            return text if text.endswith("\n") else None
+        return None
+    return proc, int(wait_for("mtqpd to start", ready, 20, 0.05))
+
+
+def mtqp_track(port, envid, secret_raw):
+    """One TRACK; returns the first answer line and the whole answer."""
+    import base64
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        f = conn.makefile("rb")
+        f.readline()
+        conn.sendall(("TRACK %s %s\r\n" % (envid, base64.b64encode(secret_raw).decode()))
+                     .encode())
+        first = f.readline().decode().rstrip("\r\n")
+        lines = [first]
+        if first.startswith("+OK+"):
+            for raw in f:
+                line = raw.decode().rstrip("\r\n")
+                lines.append(line)
+                if line == ".":
+                    break
+        conn.sendall(b"QUIT\r\n")
+        return first, "\n".join(lines)
+
+
+def scenario_envid_takeover(exe, tmp, mtqpd_exe):
+    """Someone who saw an ENVID sends a message with that ENVID and their own MTRK=B: the
+    first sender keeps its record (mtqpd still answers it), the hijacker gets the same
+    -ERR as for an unknown ENVID, and the relay's log names no authenticator."""
+    import hashlib
+    import base64
+    from relay_harness import SECRET_RAW
+    hijack_raw = bytes(range(100, 132))
+    hijack_b = base64.b64encode(hashlib.sha1(hijack_raw).digest()).decode()
+    b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:", "sender.example": "local:"})
+    b.start()
+    envid = "mtrk.owner1@sender.example"
+    code, text = send_message(b.port, "alice@sender.example", ["bob@example.org"],
+                              make_body("owner"), mtrk_params(envid, 3600), "NOTIFY=NEVER")
+    check(code == 250, "DATA: %s" % text, b)
+    b.wait_action(envid, "delivered")
+    code, text = send_message(b.port, "mallory@sender.example", ["eve@example.org"],
+                              make_body("hijack"),
+                              "ENVID=%s MTRK=%s:3600 RET=HDRS" % (envid, hijack_b),
+                              "NOTIFY=NEVER")
+    check(code == 250, "DATA: %s" % text, b)
+    b.wait_mail("eve@example.org")
+    wait_for("the relay to keep or replace the record",
+             lambda: ("record is kept" in b.log() or hijack_b in (b.track_record(envid) or ""))
+             or None, 20)
+    rec = b.track_record(envid)
+    check(AUTH in rec and hijack_b not in rec, "the record changed hands:\n" + rec, b)
+    check(field(rec, "Final-Recipient") == ["rfc822; bob@example.org"], rec, b)
+
+    proc, port = start_mtqpd(mtqpd_exe, tmp, b.state_dir)
+    try:
+        first, whole = mtqp_track(port, envid, SECRET_RAW)
+        check(first.startswith("+OK+") and "bob@example.org" in whole
+              and "eve@example.org" not in whole, "the owner's TRACK:\n" + whole, b)
+        hijack, _ = mtqp_track(port, envid, hijack_raw)
+        unknown, _ = mtqp_track(port, "mtrk.unknown@sender.example", hijack_raw)
+        check(hijack == unknown and hijack.startswith("-ERR"),
+              "the hijacker's answer %r differs from an unknown ENVID's %r" % (hijack, unknown),
+              b)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    b.stop()
+    check(AUTH not in b.log() and hijack_b not in b.log(), "the log shows an authenticator", b)
+
+
 SCENARIOS = {
     "ehlo-empty-line": scenario_ehlo_empty_line,
     "same-envid-twice": scenario_same_envid_twice,
@@ -579,7 +674,10 @@ def main():
         relays.append(self)
     Relay.__init__ = tracking_init
     try:
-        SCENARIOS[name](exe, tmp)
+        if name == "envid-takeover":
+            scenario_envid_takeover(exe, tmp, sys.argv[3])
+        else:
+            SCENARIOS[name](exe, tmp)
         print("ok: %s" % name)
         return 0
     except (Failure, HarnessError, AssertionError) as e:
