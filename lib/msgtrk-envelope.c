@@ -1152,11 +1152,43 @@ msgtrk_envelope_new (const char *envid)
   return g_object_new (MSGTRK_TYPE_ENVELOPE, "envid", envid, NULL);
 }
 
+static gboolean received_envid_check (const char *envid,
+                                      GError    **error);
+
+/**
+ * msgtrk_envelope_new_received:
+ * @envid: (nullable): the ENVID as a server received it, decoded (not xtext), or %NULL
+ *   for a message that came without one
+ * @error: return location for a #GError
+ *
+ * Makes the envelope of a message a server received and passes on (a relay): unlike
+ * msgtrk_envelope_new(), @envid may be any ENVID RFC 3461 section 4.4 allows, i.e. any
+ * non-empty printable US-ASCII whose xtext form has at most %MSGTRK_ENVID_MAX_LENGTH
+ * characters (the same check as msgtrk_envid_param_parse()). Without an ENVID the MAIL
+ * FROM builder adds neither ENVID nor MTRK.
+ *
+ * Fails with %MSGTRK_ERROR_PARSE (empty, or not printable US-ASCII) or
+ * %MSGTRK_ERROR_LIMIT (too long as xtext).
+ *
+ * Returns: (transfer full): the envelope, or %NULL with @error set
+ */
+MsgtrkEnvelope *
+msgtrk_envelope_new_received (const char *envid,
+                              GError    **error)
+{
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (envid != NULL && !received_envid_check (envid, error))
+    return NULL;
+  return g_object_new (MSGTRK_TYPE_ENVELOPE, "envid", envid, NULL);
+}
+
 /**
  * msgtrk_envelope_get_envid:
  * @self: a #MsgtrkEnvelope
  *
- * Returns: the ENVID, decoded
+ * Returns: (nullable): the ENVID, decoded; %NULL only for an envelope received without
+ *   one (msgtrk_envelope_new_received())
  */
 const char *
 msgtrk_envelope_get_envid (MsgtrkEnvelope *self)
@@ -1400,7 +1432,8 @@ caps_has (MsgtrkSmtpCapabilities *caps,
  * Builds the argument of MAIL FROM:
  * `<sender>[ RET=HDRS|FULL][ ENVID=<xtext>][ MTRK=<B>[:timeout]][ SMTPUTF8]`.
  * RET (if set) and ENVID are added only if @caps offers DSN; MTRK only if @caps offers
- * both MTRK and DSN (RFC 3885: ENVID accompanies MTRK) and an authenticator is set;
+ * both MTRK and DSN (RFC 3885: ENVID accompanies MTRK) and an authenticator is set. An
+ * envelope without ENVID (msgtrk_envelope_new_received()) adds neither ENVID nor MTRK;
  * SMTPUTF8 only for a non-ASCII sender, which needs @caps to offer SMTPUTF8.
  *
  * Fails with %MSGTRK_ERROR_PARSE for a hostile or malformed sender (control characters,
@@ -1437,7 +1470,7 @@ msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
   if (has_dsn && self->ret != MSGTRK_DSN_RET_UNSET)
     g_string_append (arg, self->ret == MSGTRK_DSN_RET_HDRS ? " RET=HDRS" : " RET=FULL");
 
-  if (has_dsn)
+  if (has_dsn && self->envid != NULL)
     {
       g_autofree char *envid_xtext = msgtrk_xtext_encode (self->envid);
 
@@ -1452,7 +1485,7 @@ msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
       g_string_append (arg, envid_xtext);
     }
 
-  if (has_dsn && caps_has (caps, "MTRK") && self->authenticator != NULL)
+  if (has_dsn && caps_has (caps, "MTRK") && self->envid != NULL && self->authenticator != NULL)
     {
       g_string_append (arg, " MTRK=");
       g_string_append (arg, self->authenticator);
@@ -2022,17 +2055,126 @@ msgtrk_orcpt_param_parse (const char *value,
   return TRUE;
 }
 
+/* A decoded ENVID received from elsewhere (RFC 3461 section 4.4): non-empty printable
+ * US-ASCII, at most MSGTRK_ENVID_MAX_LENGTH characters as xtext. */
+static gboolean
+received_envid_check (const char *envid,
+                      GError    **error)
+{
+  g_autofree char *xtext = NULL;
+
+  if (*envid == '\0')
+    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID is empty."));
+  if (!is_printable_ascii (envid))
+    {
+      g_autofree char *quoted = quote (envid);
+
+      return fail (error, MSGTRK_ERROR_PARSE,
+                   _("The decoded ENVID “%s” is not printable US-ASCII."), quoted);
+    }
+  xtext = msgtrk_xtext_encode (envid);
+  if (strlen (xtext) > MSGTRK_ENVID_MAX_LENGTH)
+    return fail (error, MSGTRK_ERROR_LIMIT,
+                 _("The ENVID is longer than %d characters as xtext."),
+                 MSGTRK_ENVID_MAX_LENGTH);
+  return TRUE;
+}
+
+/**
+ * msgtrk_envid_param_parse:
+ * @value: (nullable): the value of an ENVID parameter as received (xtext), %NULL if the
+ *   keyword came without a value
+ * @envid: (out) (optional) (transfer full): the decoded ENVID
+ * @error: return location for a #GError
+ *
+ * Parses the RFC 3461 ENVID value (section 4.4):
+ * |[
+ * envid-parameter = "ENVID=" xtext        ; at most 100 characters
+ * ]|
+ * The decoded ENVID must be non-empty printable US-ASCII (%x20-7E): an ENVID that decodes
+ * to CR, LF or any other control character is refused, so it can never become a key that
+ * no longer matches a report's Original-Envelope-Id.
+ *
+ * Fails with %MSGTRK_ERROR_PARSE (no value, bad xtext, not printable) or
+ * %MSGTRK_ERROR_LIMIT (more than %MSGTRK_ENVID_MAX_LENGTH characters). @envid is left
+ * untouched on failure.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+msgtrk_envid_param_parse (const char *value,
+                          char      **envid,
+                          GError    **error)
+{
+  g_autofree char *decoded = NULL;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (value == NULL || *value == '\0')
+    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID parameter has no value."));
+  if (strnlen (value, MSGTRK_ENVID_MAX_LENGTH + 1) > MSGTRK_ENVID_MAX_LENGTH)
+    return fail (error, MSGTRK_ERROR_LIMIT,
+                 _("The ENVID parameter is longer than %d characters."),
+                 MSGTRK_ENVID_MAX_LENGTH);
+  decoded = msgtrk_xtext_decode (value, error);
+  if (decoded == NULL)
+    {
+      g_prefix_error (error, _("ENVID: "));
+      return FALSE;
+    }
+  if (!received_envid_check (decoded, error))
+    return FALSE;
+  if (envid != NULL)
+    *envid = g_steal_pointer (&decoded);
+  return TRUE;
+}
+
+/**
+ * msgtrk_ret_param_parse:
+ * @value: (nullable): the value of a RET parameter, %NULL if the keyword came without one
+ * @ret: (out): %MSGTRK_DSN_RET_HDRS or %MSGTRK_DSN_RET_FULL
+ * @error: return location for a #GError
+ *
+ * Parses the RFC 3461 RET value, case-insensitively:
+ * |[
+ * ret-parameter = "RET=" ("FULL" / "HDRS")
+ * ]|
+ *
+ * Returns: %TRUE on success, else %FALSE with @error set (%MSGTRK_ERROR_PARSE) and @ret
+ *   untouched
+ */
+gboolean
+msgtrk_ret_param_parse (const char   *value,
+                        MsgtrkDsnRet *ret,
+                        GError      **error)
+{
+  g_return_val_if_fail (ret != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (value != NULL && g_ascii_strcasecmp (value, "HDRS") == 0)
+    *ret = MSGTRK_DSN_RET_HDRS;
+  else if (value != NULL && g_ascii_strcasecmp (value, "FULL") == 0)
+    *ret = MSGTRK_DSN_RET_FULL;
+  else
+    {
+      g_autofree char *quoted = quote (value != NULL ? value : "");
+
+      return fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."), quoted);
+    }
+  return TRUE;
+}
+
 /**
  * msgtrk_envelope_new_from_mail_params:
  * @params: (element-type utf8 utf8): MAIL parameters as msgtrk_smtp_params_parse()
  *   returns them (upper-case keys)
  * @error: return location for a #GError
  *
- * Makes the envelope a server received: ENVID (required, at most
- * %MSGTRK_ENVID_MAX_LENGTH characters of xtext, decoded to printable US-ASCII and kept
- * even where msgtrk_envid_is_valid() would want no escaping), RET (HDRS or FULL, any case)
- * and MTRK (see msgtrk_mtrk_param_parse(); RFC 3885 wants ENVID with it). Other
- * parameters are ignored: the server decides which it supports.
+ * Makes the envelope a server received: ENVID (required; see msgtrk_envid_param_parse():
+ * at most %MSGTRK_ENVID_MAX_LENGTH characters of xtext, decoded to printable US-ASCII and
+ * kept even where msgtrk_envid_is_valid() would want no escaping), RET (see
+ * msgtrk_ret_param_parse()) and MTRK (see msgtrk_mtrk_param_parse(); RFC 3885 wants
+ * ENVID with it). Other parameters are ignored: the server decides which it supports.
  *
  * Fails with %MSGTRK_ERROR_PARSE (no ENVID, bad xtext, bad RET),
  * %MSGTRK_ERROR_LIMIT or %MSGTRK_ERROR_INVALID_SECRET (bad MTRK authenticator).
@@ -2066,48 +2208,13 @@ msgtrk_envelope_new_from_mail_params (GHashTable *params,
         fail (error, MSGTRK_ERROR_PARSE, _("MAIL has no ENVID parameter."));
       return NULL;
     }
-  if (envid_xtext == NULL || *envid_xtext == '\0')
-    {
-      fail (error, MSGTRK_ERROR_PARSE, _("The ENVID parameter has no value."));
-      return NULL;
-    }
-  if (strnlen (envid_xtext, MSGTRK_ENVID_MAX_LENGTH + 1) > MSGTRK_ENVID_MAX_LENGTH)
-    {
-      fail (error, MSGTRK_ERROR_LIMIT, _("The ENVID parameter is longer than %d characters."),
-            MSGTRK_ENVID_MAX_LENGTH);
-      return NULL;
-    }
-  envid = msgtrk_xtext_decode (envid_xtext, error);
-  if (envid == NULL)
-    {
-      g_prefix_error (error, _("ENVID: "));
-      return NULL;
-    }
-  if (!is_printable_ascii (envid))
-    {
-      g_autofree char *quoted = quote (envid);
-
-      fail (error, MSGTRK_ERROR_PARSE,
-            _("The decoded ENVID “%s” is not printable US-ASCII."), quoted);
-      return NULL;
-    }
-
-  self = g_object_new (MSGTRK_TYPE_ENVELOPE, "envid", envid, NULL);
-
-  if (has_ret)
-    {
-      g_autofree char *quoted = quote (ret);
-
-      if (ret != NULL && g_ascii_strcasecmp (ret, "HDRS") == 0)
-        self->ret = MSGTRK_DSN_RET_HDRS;
-      else if (ret != NULL && g_ascii_strcasecmp (ret, "FULL") == 0)
-        self->ret = MSGTRK_DSN_RET_FULL;
-      else
-        {
-          fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."), quoted);
-          return NULL;
-        }
-    }
+  if (!msgtrk_envid_param_parse (envid_xtext, &envid, error))
+    return NULL;
+  self = msgtrk_envelope_new_received (envid, error);
+  if (self == NULL)
+    return NULL;
+  if (has_ret && !msgtrk_ret_param_parse (ret, &self->ret, error))
+    return NULL;
 
   if (has_mtrk)
     {

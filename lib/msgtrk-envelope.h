@@ -154,6 +154,8 @@ char         *msgtrk_smtp_capabilities_to_string    (MsgtrkSmtpCapabilities *sel
 G_DECLARE_FINAL_TYPE (MsgtrkEnvelope, msgtrk_envelope, MSGTRK, ENVELOPE, GObject)
 
 MsgtrkEnvelope *msgtrk_envelope_new                (const char      *envid);
+MsgtrkEnvelope *msgtrk_envelope_new_received       (const char      *envid,
+                                                    GError         **error);
 const char     *msgtrk_envelope_get_envid          (MsgtrkEnvelope  *self);
 void            msgtrk_envelope_set_authenticator  (MsgtrkEnvelope  *self,
                                                     const char      *authenticator);
@@ -189,6 +191,12 @@ GHashTable     *msgtrk_smtp_params_parse           (const char      *text,
                                                     GError         **error);
 MsgtrkEnvelope *msgtrk_envelope_new_from_mail_params (GHashTable    *params,
                                                       GError       **error);
+gboolean        msgtrk_envid_param_parse           (const char      *value,
+                                                    char           **envid,
+                                                    GError         **error);
+gboolean        msgtrk_ret_param_parse             (const char      *value,
+                                                    MsgtrkDsnRet    *ret,
+                                                    GError         **error);
 gboolean        msgtrk_mtrk_param_parse            (const char      *value,
                                                     char           **authenticator,
                                                     guint           *timeout,

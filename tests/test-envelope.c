@@ -1474,6 +1474,144 @@ test_envelope_relay_round_trip (void)
   g_assert_cmpstr (mail, ==, "<me@example.org> RET=HDRS ENVID=a+2Bb+3Dc MTRK=" B_VALID ":60");
 }
 
+/* ENVID values as received: RFC 3461 4.4 wants the decoded ENVID printable US-ASCII
+ * (issue 8 item 11: "a+0D+0Ab" was accepted by the relay's own copy of this check). */
+static void
+test_envid_param (void)
+{
+  g_autofree char *x100 = NULL;
+  g_autofree char *x101 = NULL;
+  const struct
+  {
+    const char *value;
+    int code;
+    const char *envid;
+  } cases[] = {
+    { "mtrk.abc@example.org", OK, "mtrk.abc@example.org" },
+    { "a+2Bb+3Dc+20d", OK, "a+b=c d" },
+    { "+7E", OK, "~" },
+    { "a+0D+0Ab", MSGTRK_ERROR_PARSE },
+    { "a+0Ab", MSGTRK_ERROR_PARSE },
+    { "a+0Db", MSGTRK_ERROR_PARSE },
+    { "a+00b", MSGTRK_ERROR_PARSE },
+    { "a+09b", MSGTRK_ERROR_PARSE },
+    { "a+1Fb", MSGTRK_ERROR_PARSE },
+    { "a+7Fb", MSGTRK_ERROR_PARSE },
+    { "a+C3+A9", MSGTRK_ERROR_PARSE },
+    { "a+FF", MSGTRK_ERROR_PARSE },
+    { "", MSGTRK_ERROR_PARSE },
+    { NULL, MSGTRK_ERROR_PARSE },
+    { "a+2b", MSGTRK_ERROR_PARSE },
+    { "a=b", MSGTRK_ERROR_PARSE },
+    { "a+", MSGTRK_ERROR_PARSE },
+  };
+
+  g_test_summary ("msgtrk_envid_param_parse(): xtext decoded to non-empty printable "
+                  "US-ASCII, at most MSGTRK_ENVID_MAX_LENGTH characters");
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *envid = NULL;
+      gboolean ok = msgtrk_envid_param_parse (cases[i].value, &envid, &error);
+
+      check_result (ok, error, cases[i].code, cases[i].value ? cases[i].value : "(null)");
+      g_assert_cmpstr (envid, ==, ok ? cases[i].envid : NULL);
+    }
+
+  /* At the limit and one past. */
+  x100 = g_strnfill (MSGTRK_ENVID_MAX_LENGTH, 'x');
+  x101 = g_strnfill (MSGTRK_ENVID_MAX_LENGTH + 1, 'x');
+  {
+    g_autoptr (GError) error = NULL;
+    g_autofree char *envid = NULL;
+
+    g_assert_true (msgtrk_envid_param_parse (x100, &envid, &error));
+    g_assert_no_error (error);
+    g_assert_cmpstr (envid, ==, x100);
+    g_assert_false (msgtrk_envid_param_parse (x101, NULL, &error));
+    g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  }
+}
+
+static void
+test_ret_param (void)
+{
+  const struct
+  {
+    const char *value;
+    int code;
+    MsgtrkDsnRet ret;
+  } cases[] = {
+    { "HDRS", OK, MSGTRK_DSN_RET_HDRS },  { "hdrs", OK, MSGTRK_DSN_RET_HDRS },
+    { "FULL", OK, MSGTRK_DSN_RET_FULL },  { "Full", OK, MSGTRK_DSN_RET_FULL },
+    { "NONE", MSGTRK_ERROR_PARSE },       { "", MSGTRK_ERROR_PARSE },
+    { NULL, MSGTRK_ERROR_PARSE },         { "HDRS=", MSGTRK_ERROR_PARSE },
+    { "FULL,HDRS", MSGTRK_ERROR_PARSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      MsgtrkDsnRet ret = MSGTRK_DSN_RET_UNSET;
+      gboolean ok = msgtrk_ret_param_parse (cases[i].value, &ret, &error);
+
+      check_result (ok, error, cases[i].code, cases[i].value ? cases[i].value : "(null)");
+      g_assert_cmpint (ret, ==, ok ? cases[i].ret : MSGTRK_DSN_RET_UNSET);
+    }
+}
+
+/* A relay's envelope of a received message: any valid received ENVID, or none. */
+static void
+test_envelope_new_received (void)
+{
+  g_autoptr (MsgtrkSmtpCapabilities) caps = caps_with (TRUE, TRUE, FALSE);
+  g_autoptr (MsgtrkEnvelope) with = NULL;
+  g_autoptr (MsgtrkEnvelope) without = NULL;
+  g_autoptr (MsgtrkEnvelope) bad = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *mail = NULL;
+  g_autofree char *long_envid = NULL;
+
+  with = msgtrk_envelope_new_received ("a+b=c", &error);
+  g_assert_no_error (error);
+  msgtrk_envelope_set_authenticator (with, B_VALID);
+  msgtrk_envelope_set_ret (with, MSGTRK_DSN_RET_HDRS);
+  mail = msgtrk_envelope_build_mail_from_arg (with, caps, "me@example.org", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (mail, ==, "<me@example.org> RET=HDRS ENVID=a+2Bb+3Dc MTRK=" B_VALID);
+  g_clear_pointer (&mail, g_free);
+
+  /* No ENVID: RET only; never MTRK without ENVID (RFC 3885). */
+  without = msgtrk_envelope_new_received (NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (msgtrk_envelope_get_envid (without));
+  msgtrk_envelope_set_authenticator (without, B_VALID);
+  msgtrk_envelope_set_ret (without, MSGTRK_DSN_RET_FULL);
+  mail = msgtrk_envelope_build_mail_from_arg (without, caps, "me@example.org", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (mail, ==, "<me@example.org> RET=FULL");
+
+  /* What the receiving side refuses, the sending side refuses too. */
+  bad = msgtrk_envelope_new_received ("a\r\nb", &error);
+  g_assert_null (bad);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  bad = msgtrk_envelope_new_received ("", &error);
+  g_assert_null (bad);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  /* 34 "+" are 102 characters of xtext: one past the limit once encoded. */
+  long_envid = g_strnfill (34, '+');
+  bad = msgtrk_envelope_new_received (long_envid, &error);
+  g_assert_null (bad);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  long_envid[33] = '\0'; /* 99 characters of xtext */
+  bad = msgtrk_envelope_new_received (long_envid, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (bad);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1514,6 +1652,9 @@ main (int    argc,
   g_test_add_func ("/envelope/server/notify-format", test_notify_format);
   g_test_add_func ("/envelope/server/orcpt", test_orcpt_param);
   g_test_add_func ("/envelope/server/mail-params", test_envelope_from_params);
+  g_test_add_func ("/envelope/server/envid", test_envid_param);
+  g_test_add_func ("/envelope/server/ret", test_ret_param);
+  g_test_add_func ("/envelope/server/new-received", test_envelope_new_received);
   g_test_add_func ("/envelope/server/relay-round-trip", test_envelope_relay_round_trip);
 
   g_test_summary ("ENVID, xtext, EHLO capabilities, MAIL/RCPT arguments and ESMTP "

@@ -268,14 +268,17 @@ send_data (Client       *c,
          && g_output_stream_flush (c->out, c->server->shutdown, error);
 }
 
-/* The envelope of @msg for libmsgtrk's MAIL/RCPT builders. Made with g_object_new():
- * msgtrk_envelope_new() wants an ENVID we could have generated, and a relay passes on any
- * ENVID it received (RFC 3461 section 4.4), or none: the RCPT builder does not read it. */
+/* The envelope of @msg for libmsgtrk's MAIL/RCPT builders: a relay passes on any ENVID
+ * it received (RFC 3461 section 4.4), or none, and msgtrk_envelope_new_received() checks
+ * it as the receiving side did. */
 static MsgtrkEnvelope *
-envelope_of (RelayMessage *msg)
+envelope_of (RelayMessage *msg,
+             GError      **error)
 {
-  MsgtrkEnvelope *env = g_object_new (MSGTRK_TYPE_ENVELOPE, "envid", msg->envid, NULL);
+  g_autoptr (MsgtrkEnvelope) env = msgtrk_envelope_new_received (msg->envid, error);
 
+  if (env == NULL)
+    return NULL;
   msgtrk_envelope_set_ret (env, msg->ret);
   if (msg->authenticator != NULL)
     {
@@ -289,36 +292,23 @@ envelope_of (RelayMessage *msg)
       msgtrk_envelope_set_mtrk_timeout (env, (guint) CLAMP (remaining, 1,
                                                             MSGTRK_MTRK_TIMEOUT_MAX));
     }
-  return env;
+  return g_steal_pointer (&env);
 }
 
+/* MAIL FROM: libmsgtrk's builder (RET, ENVID, MTRK as the hop offered), plus BODY. */
 static char *
 build_mail (RelayMessage           *msg,
             MsgtrkEnvelope         *env,
             MsgtrkSmtpCapabilities *caps,
             GError                **error)
 {
-  g_autoptr (GString) line = g_string_new ("MAIL FROM:");
+  g_autofree char *arg = msgtrk_envelope_build_mail_from_arg (env, caps, msg->sender, error);
 
-  if (msg->envid != NULL)
-    {
-      g_autofree char *arg = msgtrk_envelope_build_mail_from_arg (env, caps, msg->sender, error);
-
-      if (arg == NULL)
-        return NULL;
-      g_string_append (line, arg);
-    }
-  else
-    {
-      if (msgtrk_smtp_capabilities_has (caps, "DSN") && msg->ret != MSGTRK_DSN_RET_UNSET)
-        g_string_append_printf (line, "<%s> RET=%s", msg->sender,
-                                msg->ret == MSGTRK_DSN_RET_FULL ? "FULL" : "HDRS");
-      else
-        g_string_append_printf (line, "<%s>", msg->sender);
-    }
+  if (arg == NULL)
+    return NULL;
   if (msg->body_8bit && msgtrk_smtp_capabilities_has (caps, "8BITMIME"))
-    g_string_append (line, " BODY=8BITMIME");
-  return g_string_free (g_steal_pointer (&line), FALSE);
+    return g_strconcat ("MAIL FROM:", arg, " BODY=8BITMIME", NULL);
+  return g_strconcat ("MAIL FROM:", arg, NULL);
 }
 
 /* RCPT TO with the NOTIFY and ORCPT this relay received, unchanged (RFC 3461 4.2, 5.2.1);
@@ -362,7 +352,7 @@ relay_client_deliver (RelayServer       *server,
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) text = g_string_new (NULL);
   g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
-  g_autoptr (MsgtrkEnvelope) env = envelope_of (msg);
+  g_autoptr (MsgtrkEnvelope) env = NULL;
   g_autofree char *mail = NULL;
   gboolean try_tls = server->tls_client != NULL;
   guint code = 0;
@@ -432,7 +422,9 @@ again:
       result->remote_domain = g_strdup (route->host);
     }
 
-  mail = build_mail (msg, env, caps, &error);
+  env = envelope_of (msg, &error);
+  if (env != NULL)
+    mail = build_mail (msg, env, caps, &error);
   if (mail == NULL)
     {
       g_autofree char *diag = g_strdup_printf ("X-msgtrk; cannot build MAIL FROM: %s",

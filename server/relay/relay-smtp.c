@@ -18,6 +18,10 @@
  *     the whole message fail with 500 5.5.6 after the data is read (sync is kept);
  *   - a message over max_message_size is read to its end and refused with 552 5.3.4.
  *
+ * Parameters: MAIL and RCPT share one path-and-parameters step (parse_command_args) over
+ * two tables; the values go through libmsgtrk's parameter parsers (no copy here), so the
+ * relay refuses what the library refuses, e.g. an ENVID that decodes to CR LF (501).
+ *
  * Limits: max_recipients (452 4.5.3), max_connections (421 4.7.0, server-listener.c), idle_timeout
  * (421 4.4.2), RELAY_MAX_RECEIVED Received: headers (554 5.4.6 mail loop).
  * Never: answer 250 to DATA before relay_queue_commit(); log message contents.
@@ -221,46 +225,227 @@ parse_path (const char **p,
   return g_string_free (box, FALSE);
 }
 
-/* Look up @key in @params ignoring case; returns TRUE if present (value may be NULL). */
-static gboolean
-param_lookup (GHashTable  *params,
-              const char  *key,
-              const char **value)
+/*
+ * MAIL and RCPT parameters. The values are parsed by libmsgtrk's own parsers (the ones the
+ * unit tests and fuzz targets exercise: msgtrk_envid_param_parse(), msgtrk_ret_param_parse(),
+ * msgtrk_mtrk_param_parse(), msgtrk_notify_param_parse(), msgtrk_orcpt_param_parse());
+ * SIZE and BODY, which are no tracking syntax, here. Each keyword needs what this relay
+ * offered in EHLO; a keyword not in the table, or not offered, gets 555.
+ */
+typedef enum
 {
-  GHashTableIter iter;
-  gpointer k, v;
+  OFFER_ALWAYS = 0,
+  OFFER_DSN = 1 << 0,
+  OFFER_MTRK = 1 << 1,
+} Offer;
 
-  g_hash_table_iter_init (&iter, params);
-  while (g_hash_table_iter_next (&iter, &k, &v))
-    {
-      if (g_ascii_strcasecmp (k, key) == 0)
-        {
-          *value = v;
-          return TRUE;
-        }
-    }
-  *value = NULL;
-  return FALSE;
+/* What MAIL or RCPT parameters said, before they go into the message. */
+typedef struct
+{
+  guint64 size;
+  gboolean body_8bit;
+  MsgtrkDsnRet ret;
+  char *envid;            /* (owned) (nullable) decoded */
+  char *authenticator;    /* (owned) (nullable) */
+  guint mtrk_timeout;
+  MsgtrkDsnNotify notify;
+  char *orcpt;            /* (owned) (nullable) decoded "type;address" */
+} Params;
+
+static void
+params_clear (Params *p)
+{
+  g_clear_pointer (&p->envid, g_free);
+  g_clear_pointer (&p->authenticator, g_free);
+  g_clear_pointer (&p->orcpt, g_free);
 }
 
-/* The first parameter keyword not in @known, or NULL. */
-static const char *
-unknown_param (GHashTable         *params,
-               const char * const *known)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Params, params_clear)
+
+/* Parse one parameter's value (NULL: the keyword came without one) into @out. */
+typedef gboolean (*ParamParseFunc) (const char *value,
+                                    Params     *out);
+
+typedef struct
 {
+  const char *keyword;    /* upper case, as msgtrk_smtp_params_parse() gives keys */
+  Offer needs;
+  ParamParseFunc parse;
+  const char *bad_reply;  /* the reply when parse() fails */
+} ParamSpec;
+
+static gboolean
+param_size (const char *value,
+            Params     *out)
+{
+  return value != NULL && g_ascii_isdigit (*value)
+         && g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &out->size, NULL);
+}
+
+static gboolean
+param_body (const char *value,
+            Params     *out)
+{
+  if (value != NULL && g_ascii_strcasecmp (value, "8BITMIME") == 0)
+    out->body_8bit = TRUE;
+  else if (value == NULL || g_ascii_strcasecmp (value, "7BIT") != 0)
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+param_ret (const char *value,
+           Params     *out)
+{
+  return msgtrk_ret_param_parse (value, &out->ret, NULL);
+}
+
+static gboolean
+param_envid (const char *value,
+             Params     *out)
+{
+  return msgtrk_envid_param_parse (value, &out->envid, NULL);
+}
+
+static gboolean
+param_mtrk (const char *value,
+            Params     *out)
+{
+  return value != NULL
+         && msgtrk_mtrk_param_parse (value, &out->authenticator, &out->mtrk_timeout, NULL);
+}
+
+static gboolean
+param_notify (const char *value,
+              Params     *out)
+{
+  return value != NULL && msgtrk_notify_param_parse (value, &out->notify, NULL);
+}
+
+static gboolean
+param_orcpt (const char *value,
+             Params     *out)
+{
+  g_autofree char *type = NULL;
+  g_autofree char *addr = NULL;
+
+  if (value == NULL || !msgtrk_orcpt_param_parse (value, &type, &addr, NULL))
+    return FALSE;
+  out->orcpt = g_strdup_printf ("%s;%s", type, addr);
+  return TRUE;
+}
+
+/* In this order: ENVID before MTRK, which needs it. */
+static const ParamSpec mail_params[] = {
+  { "SIZE", OFFER_ALWAYS, param_size, "501 5.5.4 Bad SIZE value" },
+  { "BODY", OFFER_ALWAYS, param_body, "501 5.5.4 BODY must be 7BIT or 8BITMIME" },
+  { "RET", OFFER_DSN, param_ret, "501 5.5.4 RET must be FULL or HDRS" },
+  { "ENVID", OFFER_DSN, param_envid,
+    "501 5.5.4 Bad ENVID: xtext of printable US-ASCII, at most "
+    G_STRINGIFY (MSGTRK_ENVID_MAX_LENGTH) " characters" },
+  { "MTRK", OFFER_MTRK, param_mtrk,
+    "501 5.5.4 Bad MTRK parameter: need a base64 SHA-1 authenticator and an optional "
+    "timeout" },
+  { NULL },
+};
+
+static const ParamSpec rcpt_params[] = {
+  { "NOTIFY", OFFER_DSN, param_notify,
+    "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY" },
+  { "ORCPT", OFFER_DSN, param_orcpt, "501 5.5.4 ORCPT must be addr-type;xtext" },
+  { NULL },
+};
+
+static Offer
+session_offers (Session *s)
+{
+  return (s->config->offer_dsn ? OFFER_DSN : 0) | (s->config->offer_mtrk ? OFFER_MTRK : 0);
+}
+
+/*
+ * What MAIL and RCPT share: the argument after "FROM:" / "TO:" is a path and optional
+ * parameters,
+ *   Mail-parameters / Rcpt-parameters = esmtp-param *(SP esmtp-param)
+ * split by msgtrk_smtp_params_parse(), each keyword checked against @specs and what this
+ * relay offered, each value parsed into @out. Returns the path's mailbox, or NULL after
+ * queueing the error reply.
+ */
+static char *
+parse_command_args (Session         *s,
+                    const char      *p,
+                    gboolean         is_mail,
+                    const ParamSpec *specs,
+                    Params          *out)
+{
+  const char *why = NULL;
+  g_autofree char *address = NULL;
+  g_autoptr (GHashTable) params = NULL;
   GHashTableIter iter;
-  gpointer k;
+  gpointer key;
+  Offer offers = session_offers (s);
+
+  if (!is_mail && g_ascii_strncasecmp (p, "<postmaster>", 12) == 0)
+    {
+      address = g_strdup_printf ("postmaster@%s", s->config->hostname);
+      p += 12;
+    }
+  else
+    {
+      address = parse_path (&p, is_mail, &why);
+      if (address == NULL)
+        {
+          reply (s, is_mail ? "501 5.1.7 Bad sender address syntax: %s"
+                            : "501 5.1.3 Bad recipient address syntax: %s", why);
+          return NULL;
+        }
+    }
+  if (*p != '\0' && *p != ' ')
+    {
+      reply (s, is_mail ? "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]"
+                        : "501 5.5.4 Syntax: RCPT TO:<address> [parameters]");
+      return NULL;
+    }
+  while (*p == ' ')
+    p++;
+  if (*p != '\0' && !s->esmtp)
+    {
+      reply (s, "555 5.5.4 Parameters need EHLO");
+      return NULL;
+    }
+  params = msgtrk_smtp_params_parse (p, NULL);
+  if (params == NULL)
+    {
+      reply (s, "501 5.5.4 Bad parameter syntax");
+      return NULL;
+    }
 
   g_hash_table_iter_init (&iter, params);
-  while (g_hash_table_iter_next (&iter, &k, NULL))
+  while (g_hash_table_iter_next (&iter, &key, NULL))
     {
-      gboolean found = FALSE;
-      for (guint i = 0; known[i] != NULL && !found; i++)
-        found = (known[i][0] != '\0' && g_ascii_strcasecmp (k, known[i]) == 0);
-      if (!found)
-        return k;
+      const ParamSpec *spec = specs;
+
+      while (spec->keyword != NULL && strcmp (spec->keyword, key) != 0)
+        spec++;
+      if (spec->keyword == NULL || (spec->needs & offers) != spec->needs)
+        {
+          g_autofree char *quoted = msgtrk_str_escape_for_error (key, 40);
+
+          reply (s, "555 5.5.4 Unsupported parameter %s", quoted);
+          return NULL;
+        }
     }
-  return NULL;
+  for (const ParamSpec *spec = specs; spec->keyword != NULL; spec++)
+    {
+      const char *value = NULL;
+
+      if (g_hash_table_lookup_extended (params, spec->keyword, NULL, (gpointer *) &value)
+          && !spec->parse (value, out))
+        {
+          reply (s, "%s", spec->bad_reply);
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&address);
 }
 
 static void
@@ -308,19 +493,9 @@ static void
 cmd_mail (Session    *s,
           const char *arg)
 {
-  static const char * const known[] = { "SIZE", "BODY", "ENVID", "RET", "MTRK", NULL };
-  static const char * const known_no_dsn[] = { "SIZE", "BODY", "", "", "MTRK", NULL };
-  static const char * const known_no_mtrk[] = { "SIZE", "BODY", "ENVID", "RET", "", NULL };
-  static const char * const known_plain[] = { "SIZE", "BODY", "", "", "", NULL };
-  const char * const *allowed;
-  const char *p = arg;
-  const char *why = NULL;
-  const char *value = NULL;
-  const char *bad;
+  g_auto (Params) params = { 0 };
   g_autofree char *sender = NULL;
-  g_autoptr (GHashTable) params = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (RelayMessage) msg = NULL;
+  RelayMessage *msg;
 
   if (s->helo == NULL)
     {
@@ -332,128 +507,43 @@ cmd_mail (Session    *s,
       reply (s, "503 5.5.1 Nested MAIL command");
       return;
     }
-  if (p == NULL || g_ascii_strncasecmp (p, "FROM:", 5) != 0)
+  if (arg == NULL || g_ascii_strncasecmp (arg, "FROM:", 5) != 0)
     {
       reply (s, "501 5.5.4 Syntax: MAIL FROM:<address>");
       return;
     }
-  p += 5;
-  sender = parse_path (&p, TRUE, &why);
+  params.ret = MSGTRK_DSN_RET_UNSET;
+  sender = parse_command_args (s, arg + 5, TRUE, mail_params, &params);
   if (sender == NULL)
+    return;
+  if (params.size > s->config->max_message_size)
     {
-      reply (s, "501 5.1.7 Bad sender address syntax: %s", why);
+      reply (s, "552 5.3.4 Message size exceeds fixed limit of %" G_GUINT64_FORMAT,
+             s->config->max_message_size);
       return;
     }
-  if (*p != '\0' && *p != ' ')
+  if (params.authenticator != NULL && params.envid == NULL)
     {
-      reply (s, "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]");
-      return;
-    }
-  while (*p == ' ')
-    p++;
-  if (*p != '\0' && !s->esmtp)
-    {
-      reply (s, "555 5.5.4 Parameters need EHLO");
-      return;
-    }
-  params = msgtrk_smtp_params_parse (p, &error);
-  if (params == NULL)
-    {
-      reply (s, "501 5.5.4 Bad parameter syntax");
-      return;
-    }
-  allowed = s->config->offer_dsn ? (s->config->offer_mtrk ? known : known_no_mtrk)
-                                 : (s->config->offer_mtrk ? known_no_dsn : known_plain);
-  bad = unknown_param (params, allowed);
-  if (bad != NULL)
-    {
-      g_autofree char *quoted = msgtrk_str_escape_for_error (bad, 40);
-      reply (s, "555 5.5.4 Unsupported parameter %s", quoted);
+      reply (s, "501 5.5.4 MTRK requires ENVID");
       return;
     }
 
   msg = relay_message_new ();
   msg->sender = g_steal_pointer (&sender);
-  msg->ret = MSGTRK_DSN_RET_UNSET;
+  msg->ret = params.ret;
+  msg->body_8bit = params.body_8bit;
+  msg->envid = g_steal_pointer (&params.envid);
+  if (params.authenticator != NULL)
+    {
+      guint timeout = params.mtrk_timeout;
 
-  if (param_lookup (params, "SIZE", &value))
-    {
-      guint64 size = 0;
-      if (value == NULL || !g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &size, NULL))
-        {
-          reply (s, "501 5.5.4 Bad SIZE value");
-          return;
-        }
-      if (size > s->config->max_message_size)
-        {
-          reply (s, "552 5.3.4 Message size exceeds fixed limit of %" G_GUINT64_FORMAT,
-                 s->config->max_message_size);
-          return;
-        }
-      s->declared_size = size;
-    }
-  if (param_lookup (params, "BODY", &value))
-    {
-      if (value != NULL && g_ascii_strcasecmp (value, "8BITMIME") == 0)
-        msg->body_8bit = TRUE;
-      else if (value == NULL || g_ascii_strcasecmp (value, "7BIT") != 0)
-        {
-          reply (s, "501 5.5.4 BODY must be 7BIT or 8BITMIME");
-          return;
-        }
-    }
-  if (param_lookup (params, "RET", &value))
-    {
-      if (value != NULL && g_ascii_strcasecmp (value, "HDRS") == 0)
-        msg->ret = MSGTRK_DSN_RET_HDRS;
-      else if (value != NULL && g_ascii_strcasecmp (value, "FULL") == 0)
-        msg->ret = MSGTRK_DSN_RET_FULL;
-      else
-        {
-          reply (s, "501 5.5.4 RET must be FULL or HDRS");
-          return;
-        }
-    }
-  if (param_lookup (params, "ENVID", &value))
-    {
-      g_autoptr (GError) envid_error = NULL;
-      g_autofree char *envid = value != NULL ? msgtrk_xtext_decode (value, &envid_error) : NULL;
-
-      /* RFC 3461: ENVID is at most 100 characters of xtext. */
-      if (envid == NULL || *envid == '\0' || strlen (value) > MSGTRK_ENVID_MAX_LENGTH)
-        {
-          reply (s, "501 5.5.4 Bad ENVID (xtext, at most %d characters)",
-                 MSGTRK_ENVID_MAX_LENGTH);
-          return;
-        }
-      msg->envid = g_steal_pointer (&envid);
-    }
-  if (param_lookup (params, "MTRK", &value))
-    {
-      g_autofree char *authenticator = NULL;
-      g_autoptr (GError) mtrk_error = NULL;
-      guint timeout = 0;
-
-      if (value == NULL
-          || !msgtrk_mtrk_param_parse (value, &authenticator, &timeout, &mtrk_error)
-          || !msgtrk_authenticator_is_valid (authenticator, NULL))
-        {
-          reply (s, "501 5.5.4 Bad MTRK parameter: need a base64 SHA-1 authenticator "
-                    "and an optional timeout");
-          return;
-        }
-      if (msg->envid == NULL)
-        {
-          reply (s, "501 5.5.4 MTRK requires ENVID");
-          return;
-        }
       if (timeout == 0 || timeout > s->config->mtrk_max_timeout)
         timeout = s->config->mtrk_max_timeout;
-      msg->authenticator = g_steal_pointer (&authenticator);
+      msg->authenticator = g_steal_pointer (&params.authenticator);
       msg->mtrk_timeout = timeout;
     }
-
-  s->msg = g_steal_pointer (&msg);
+  s->declared_size = params.size;
+  s->msg = msg;
   reply (s, "250 2.1.0 Sender ok");
 }
 
@@ -461,90 +551,24 @@ static void
 cmd_rcpt (Session    *s,
           const char *arg)
 {
-  static const char * const known[] = { "NOTIFY", "ORCPT", NULL };
-  static const char * const known_none[] = { NULL };
-  const char *p = arg;
-  const char *why = NULL;
-  const char *value = NULL;
-  const char *bad;
+  g_auto (Params) params = { 0 };
   g_autofree char *address = NULL;
-  g_autoptr (GHashTable) params = NULL;
-  g_autoptr (GError) error = NULL;
   RelayRecipient *rcpt;
-  MsgtrkDsnNotify notify = MSGTRK_DSN_NOTIFY_UNSET;
-  g_autofree char *orcpt = NULL;
 
   if (s->msg == NULL)
     {
       reply (s, "503 5.5.1 Need MAIL before RCPT");
       return;
     }
-  if (p == NULL || g_ascii_strncasecmp (p, "TO:", 3) != 0)
+  if (arg == NULL || g_ascii_strncasecmp (arg, "TO:", 3) != 0)
     {
       reply (s, "501 5.5.4 Syntax: RCPT TO:<address>");
       return;
     }
-  p += 3;
-  if (g_ascii_strncasecmp (p, "<postmaster>", 12) == 0)
-    {
-      address = g_strdup_printf ("postmaster@%s", s->config->hostname);
-      p += 12;
-    }
-  else
-    {
-      address = parse_path (&p, FALSE, &why);
-      if (address == NULL)
-        {
-          reply (s, "501 5.1.3 Bad recipient address syntax: %s", why);
-          return;
-        }
-    }
-  if (*p != '\0' && *p != ' ')
-    {
-      reply (s, "501 5.5.4 Syntax: RCPT TO:<address> [parameters]");
-      return;
-    }
-  while (*p == ' ')
-    p++;
-  if (*p != '\0' && !s->esmtp)
-    {
-      reply (s, "555 5.5.4 Parameters need EHLO");
-      return;
-    }
-  params = msgtrk_smtp_params_parse (p, &error);
-  if (params == NULL)
-    {
-      reply (s, "501 5.5.4 Bad parameter syntax");
-      return;
-    }
-  bad = unknown_param (params, s->config->offer_dsn ? known : known_none);
-  if (bad != NULL)
-    {
-      g_autofree char *quoted = msgtrk_str_escape_for_error (bad, 40);
-      reply (s, "555 5.5.4 Unsupported parameter %s", quoted);
-      return;
-    }
-  if (param_lookup (params, "NOTIFY", &value))
-    {
-      if (value == NULL || !msgtrk_notify_param_parse (value, &notify, NULL))
-        {
-          reply (s, "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY");
-          return;
-        }
-    }
-  if (param_lookup (params, "ORCPT", &value))
-    {
-      g_autofree char *type = NULL;
-      g_autofree char *addr = NULL;
-
-      if (value == NULL || !msgtrk_orcpt_param_parse (value, &type, &addr, NULL))
-        {
-          reply (s, "501 5.5.4 ORCPT must be addr-type;xtext");
-          return;
-        }
-      orcpt = g_strdup_printf ("%s;%s", type, addr);
-    }
-
+  params.notify = MSGTRK_DSN_NOTIFY_UNSET;
+  address = parse_command_args (s, arg + 3, FALSE, rcpt_params, &params);
+  if (address == NULL)
+    return;
   if (relay_config_find_route (s->config, address) == NULL)
     {
       reply (s, "550 5.1.2 Relay access denied: no route for that domain");
@@ -557,8 +581,8 @@ cmd_rcpt (Session    *s,
     }
 
   rcpt = relay_recipient_new (address);
-  rcpt->notify = notify;
-  rcpt->orcpt = g_steal_pointer (&orcpt);
+  rcpt->notify = params.notify;
+  rcpt->orcpt = g_steal_pointer (&params.orcpt);
   g_ptr_array_add (s->msg->rcpts, rcpt);
   reply (s, "250 2.1.5 Recipient ok");
 }

@@ -78,6 +78,22 @@ check_params (const char *text)
     }
   g_clear_error (&error);
 
+  {
+    g_autofree char *envid = NULL;
+    MsgtrkDsnRet ret = MSGTRK_DSN_RET_UNSET;
+
+    /* An accepted ENVID is printable US-ASCII and fits the limit once encoded again. */
+    if (msgtrk_envid_param_parse (text, &envid, NULL))
+      {
+        g_autoptr (MsgtrkEnvelope) received = msgtrk_envelope_new_received (envid, NULL);
+
+        for (const char *p = envid; *p; p++)
+          g_assert ((guchar) *p >= 0x20 && (guchar) *p <= 0x7e);
+        g_assert (received != NULL);
+      }
+    if (msgtrk_ret_param_parse (text, &ret, NULL))
+      g_assert (ret == MSGTRK_DSN_RET_HDRS || ret == MSGTRK_DSN_RET_FULL);
+  }
   if (msgtrk_mtrk_param_parse (text, &authenticator, &timeout, NULL))
     g_assert (strlen (authenticator) == MSGTRK_AUTHENTICATOR_LENGTH
               && timeout <= MSGTRK_MTRK_TIMEOUT_MAX);
