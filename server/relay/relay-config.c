@@ -294,6 +294,7 @@ relay_config_load (const char  *path,
   config->max_queue_lifetime = 5 * 24 * 3600;
   config->mtrk_max_timeout = 30 * 24 * 3600;
   config->delivery_workers = 2;
+  config->max_queue_messages = RELAY_QUEUE_MAX_MESSAGES;
   config->routes = g_ptr_array_new_with_free_func ((GDestroyNotify) relay_route_free);
 
   if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local_error))
@@ -333,6 +334,7 @@ relay_config_load (const char  *path,
   GET_UINT ("queue", "max_queue_lifetime", 1, RELAY_CONFIG_MAX_SECONDS,
             config->max_queue_lifetime);
   GET_UINT ("queue", "workers", 1, RELAY_CONFIG_MAX_WORKERS, config->delivery_workers);
+  GET_UINT ("queue", "max_messages", 1, RELAY_QUEUE_MAX_MESSAGES, config->max_queue_messages);
 
   if (factor != NULL)
     {

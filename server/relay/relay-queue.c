@@ -15,6 +15,12 @@
  * are loaded at start-up) and hands the one with the earliest due recipient to one of the
  * worker threads; a message is held by one worker at a time (busy).
  *
+ * Cap at run time: an SMTP session asks relay_queue_has_room() at MAIL and takes a slot
+ * with relay_queue_reserve() before DATA's 354 (released once the message is committed or
+ * refused), so queued + reserved never passes [queue] max_messages (default and bound
+ * RELAY_QUEUE_MAX_MESSAGES); beyond it the client gets 452 4.3.1. DSNs about messages
+ * already accepted bypass the cap: refusing them would lose a report.
+ *
  * Never: reply before relay_queue_commit() returned TRUE; delete a message whose
  * recipients are not all final.
  */
@@ -37,6 +43,7 @@ struct _RelayQueue
   GMutex lock;
   GCond cond;
   GHashTable *messages;   /* id -> RelayMessage (owned) */
+  guint reserved;         /* slots taken by SMTP sessions in DATA; under lock */
   GPtrArray *workers;     /* GThread */
   gboolean stopping;
 };
@@ -442,6 +449,50 @@ relay_queue_commit (RelayQueue   *queue,
     }
   relay_queue_schedule (queue, msg);
   return TRUE;
+}
+
+/* Under queue->lock: could one more message be accepted? */
+static gboolean
+has_room_locked (RelayQueue *queue)
+{
+  return g_hash_table_size (queue->messages) + queue->reserved
+         < queue->server->config->max_queue_messages;
+}
+
+/* May an SMTP client start a transaction (MAIL)? */
+gboolean
+relay_queue_has_room (RelayQueue *queue)
+{
+  gboolean room;
+
+  g_mutex_lock (&queue->lock);
+  room = has_room_locked (queue);
+  g_mutex_unlock (&queue->lock);
+  return room;
+}
+
+/* Take a slot for a message about to be received (DATA); FALSE if the queue is full.
+ * Every TRUE is followed by one relay_queue_release(). */
+gboolean
+relay_queue_reserve (RelayQueue *queue)
+{
+  gboolean room;
+
+  g_mutex_lock (&queue->lock);
+  room = has_room_locked (queue);
+  if (room)
+    queue->reserved++;
+  g_mutex_unlock (&queue->lock);
+  return room;
+}
+
+void
+relay_queue_release (RelayQueue *queue)
+{
+  g_mutex_lock (&queue->lock);
+  g_assert (queue->reserved > 0);
+  queue->reserved--;
+  g_mutex_unlock (&queue->lock);
 }
 
 /* Hand @msg (owned) to the scheduler and wake a worker. */

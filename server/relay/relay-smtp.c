@@ -22,7 +22,7 @@
  * two tables; the values go through libmsgtrk's parameter parsers (no copy here), so the
  * relay refuses what the library refuses, e.g. an ENVID that decodes to CR LF (501).
  *
- * Limits: max_recipients (452 4.5.3), max_connections (421 4.7.0, server-listener.c), idle_timeout
+ * Limits: [queue] max_messages (452 4.3.1 at MAIL and DATA), max_recipients (452 4.5.3), max_connections (421 4.7.0, server-listener.c), idle_timeout
  * (421 4.4.2), RELAY_MAX_RECEIVED Received: headers (554 5.4.6 mail loop).
  * Never: answer 250 to DATA before relay_queue_commit(); log message contents.
  */
@@ -39,6 +39,9 @@
 
 /** RELAY_SMTP_MAX_ERRORS: protocol errors after which the session is closed (421). */
 #define RELAY_SMTP_MAX_ERRORS 20
+/** RELAY_REPLY_QUEUE_FULL: the reply at MAIL and DATA while the queue is at
+ * [queue] max_messages (RFC 3463 X.3.1: mail system full). */
+#define RELAY_REPLY_QUEUE_FULL "452 4.3.1 Insufficient system storage: the queue is full, try again later"
 /** RELAY_DATA_FLUSH_SIZE: message data buffered before a write to the queue file. */
 #define RELAY_DATA_FLUSH_SIZE 65536
 
@@ -527,6 +530,13 @@ cmd_mail (Session    *s,
       reply (s, "501 5.5.4 MTRK requires ENVID");
       return;
     }
+  if (!relay_queue_has_room (s->server->queue))
+    {
+      g_message ("[%s] queue full (max_messages %u): MAIL refused", s->peer_ip,
+                 s->config->max_queue_messages);
+      reply (s, RELAY_REPLY_QUEUE_FULL);
+      return;
+    }
 
   msg = relay_message_new ();
   msg->sender = g_steal_pointer (&sender);
@@ -661,9 +671,10 @@ received_header (Session    *s,
                           date);
 }
 
-/* Read the message data after 354; returns FALSE if the connection is gone. */
+/* Read the message data after 354 into the slot cmd_data() reserved; returns FALSE if
+ * the connection is gone. */
 static gboolean
-cmd_data (Session *s)
+receive_data (Session *s)
 {
   g_autofree char *id = NULL;
   g_autofree char *tmp_path = NULL;
@@ -672,17 +683,6 @@ cmd_data (Session *s)
   g_autoptr (GError) error = NULL;
   DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0 };
   gboolean prev_crlf = TRUE;
-
-  if (s->msg == NULL)
-    {
-      reply (s, "503 5.5.1 Need MAIL and RCPT before DATA");
-      return TRUE;
-    }
-  if (s->msg->rcpts->len == 0)
-    {
-      reply (s, "503 5.5.1 No valid recipients");
-      return TRUE;
-    }
 
   id = relay_queue_new_id ();
   tmp_path = relay_queue_tmp_path (s->server->queue, id);
@@ -793,6 +793,35 @@ lost:
     g_string_free (sink.buf, TRUE);
   g_unlink (tmp_path);
   return FALSE;
+}
+
+/* DATA: a queue slot first (the cap holds whatever other sessions do), then the data. */
+static gboolean
+cmd_data (Session *s)
+{
+  gboolean go_on;
+
+  if (s->msg == NULL)
+    {
+      reply (s, "503 5.5.1 Need MAIL and RCPT before DATA");
+      return TRUE;
+    }
+  if (s->msg->rcpts->len == 0)
+    {
+      reply (s, "503 5.5.1 No valid recipients");
+      return TRUE;
+    }
+  if (!relay_queue_reserve (s->server->queue))
+    {
+      g_message ("[%s] queue full (max_messages %u): DATA refused", s->peer_ip,
+                 s->config->max_queue_messages);
+      reply (s, RELAY_REPLY_QUEUE_FULL);
+      reset_transaction (s);
+      return TRUE;
+    }
+  go_on = receive_data (s);
+  relay_queue_release (s->server->queue);
+  return go_on;
 }
 
 static gboolean

@@ -31,7 +31,8 @@ G_BEGIN_DECLS
 #define RELAY_MAX_RECEIVED 50
 /** RELAY_ADDRESS_MAX: longest accepted path (RFC 5321 4.5.3.1.3), brackets excluded. */
 #define RELAY_ADDRESS_MAX 254
-/** RELAY_QUEUE_MAX_MESSAGES: largest queue scanned at start-up. */
+/** RELAY_QUEUE_MAX_MESSAGES: largest queue: scanned at start-up, and the default and
+ * upper bound of [queue] max_messages, the cap on messages accepted (452 4.3.1 beyond). */
 #define RELAY_QUEUE_MAX_MESSAGES 100000
 
 typedef enum {
@@ -76,6 +77,7 @@ typedef struct
   guint max_queue_lifetime;
   guint mtrk_max_timeout;
   guint delivery_workers;
+  guint max_queue_messages;  /* [queue] max_messages: accepted beyond it: 452 4.3.1 */
   char *user;
   GPtrArray *routes;       /* (element-type RelayRoute) */
 } RelayConfig;
@@ -184,6 +186,9 @@ void        relay_queue_schedule     (RelayQueue   *queue,
                                       RelayMessage *msg);
 void        relay_queue_remove_files (RelayQueue   *queue,
                                       RelayMessage *msg);
+gboolean    relay_queue_has_room     (RelayQueue   *queue);
+gboolean    relay_queue_reserve      (RelayQueue   *queue);
+void        relay_queue_release      (RelayQueue   *queue);
 void        relay_queue_start        (RelayQueue   *queue);
 void        relay_queue_stop         (RelayQueue   *queue);
 gboolean    relay_fsync_dir          (const char   *dir,

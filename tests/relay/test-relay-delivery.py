@@ -29,6 +29,8 @@ Scenarios (each starts its own relays on 127.0.0.1 port 0 in a temporary directo
                           capturing SMTP server sees the exact RCPT line; a real relay's
                           record shows the Original-Recipient); an ENVID with xtext
                           escapes passes on too
+  queue-full              [queue] max_messages=2: 250 at the limit, 452 4.3.1 at MAIL and
+                          at DATA one past it, accepted again once the queue drains
   envid-takeover          (MTQPD given as 3rd argument) a second message with the same
                           ENVID and another MTRK=B leaves the first sender's record;
                           mtqpd answers the owner and tells the hijacker "unknown"
@@ -646,7 +648,51 @@ def scenario_envid_takeover(exe, tmp, mtqpd_exe):
     check(AUTH not in b.log() and hijack_b not in b.log(), "the log shows an authenticator", b)
 
 
+def scenario_queue_full(exe, tmp):
+    """[queue] max_messages holds while the relay runs: at the limit a message is still
+    accepted, one past it gets 452 4.3.1 at MAIL, and at DATA when the queue filled up
+    during the transaction. Once the queue drains, messages are accepted again."""
+    port = free_port()
+    a = Relay(exe, tmp, "a", "a.test", {"example.org": "smtp:127.0.0.1:%d" % port},
+              queue={"max_messages": "2", "retry_first": "1", "retry_max_interval": "2"})
+    a.start()
+    early = SmtpClient(a.port)
+    try:
+        early.cmd("EHLO client.test", 250)
+        early.cmd("MAIL FROM:<alice@sender.example>", 250)
+        early.cmd("RCPT TO:<early@example.org> NOTIFY=NEVER", 250)
+        for i in (1, 2):  # the second one fills the queue: at the limit
+            code, text = send_message(a.port, "alice@sender.example", ["bob%d@example.org" % i],
+                                      make_body("q%d" % i), "", "NOTIFY=NEVER")
+            check(code == 250, "message %d at the limit: %s" % (i, text), a)
+        wait_for("two queued messages",
+                 lambda: len([f for f in a.queue_files() if f.endswith(".env")]) == 2 or None, 10)
+        code, text = early.cmd("DATA")
+        check(code == 452 and text.startswith("452 4.3.1"), "DATA one past the limit: " + text, a)
+    finally:
+        early.close()
+    c = SmtpClient(a.port)
+    try:
+        c.cmd("EHLO client.test", 250)
+        code, text = c.cmd("MAIL FROM:<alice@sender.example>")
+        check(code == 452 and text.startswith("452 4.3.1"), "MAIL one past the limit: " + text, a)
+    finally:
+        c.close()
+    check(len([f for f in a.queue_files() if f.endswith(".env")]) == 2, "the queue grew", a)
+
+    # Drain the queue (local delivery now), then messages are accepted again.
+    a.stop()
+    a.set_routes({"example.org": "local:"})
+    a.start()
+    wait_for("the queue to drain", lambda: a.queue_files() == [] or None, 20)
+    code, text = send_message(a.port, "alice@sender.example", ["bob3@example.org"],
+                              make_body("q3"), "", "NOTIFY=NEVER")
+    check(code == 250, "after draining: %s" % text, a)
+    a.stop()
+
+
 SCENARIOS = {
+    "queue-full": scenario_queue_full,
     "ehlo-empty-line": scenario_ehlo_empty_line,
     "same-envid-twice": scenario_same_envid_twice,
     "chain-mtrk": scenario_chain_mtrk,
