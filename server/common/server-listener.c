@@ -2,20 +2,28 @@
 /* server-listener.c: a TCP listener with one thread per connection and a cap
  * (see server-listener.h).
  *
- * One accept thread blocks in g_socket_accept() (woken by the cancellable on stop).
- * Each accepted connection under the cap gets a worker thread (joined once it has ended,
- * by the accept thread or by stop()); the count of
- * workers and the set of open connections are kept under one mutex, and stop() waits on
- * a condition until the count is zero. A connection over the cap gets the reject line
- * with a short send timeout (a client that does not read cannot stall the accept thread)
- * and is closed.
+ * One accept thread waits for the listening socket to become readable (woken by the
+ * cancellable on stop). While the cap is reached it does not accept: the new connection
+ * stays in the kernel's listen backlog (SERVER_LISTENER_BACKLOG) and the thread waits on
+ * a condition, signalled whenever a worker ends, until wait_seconds after it saw the
+ * connection. A slot freed in time: accept and serve. None: accept every connection then
+ * waiting and give each the reject line with a short send timeout (a client that does not
+ * read cannot stall the accept thread). So a client that closes a session and at once
+ * opens the next (a burst of short sessions) is served even when the server's side of the
+ * previous session is still ending; the count of live sessions (workers whose handler
+ * has not returned) is the only thing compared with the cap. Each accepted connection
+ * under the cap gets a worker thread (joined once it has ended, by the accept thread or by
+ * stop()); the count of workers and the set of open connections are kept under one mutex,
+ * and stop() waits on a condition until the count is zero.
  *
  * Accepted TCP sockets get TCP_NODELAY: the servers write whole answers (mtqpd one write
  * per pipelined batch), so Nagle's algorithm only adds a wait for the peer's delayed ACK
  * (about 40 ms) whenever a second write follows an unacknowledged one.
  *
- * Limits: max_connections workers at once (>= 1). Never: block the accept thread on a
- * client; leave a worker running after server_listener_stop() returns.
+ * Limits: max_connections workers at once (>= 1); a connection over the cap waits until
+ * no session has ended for wait_seconds (at most SERVER_LISTENER_MAX_WAIT) while it
+ * waited. Never: block the accept thread on a client; leave a worker running after
+ * server_listener_stop() returns; refuse a connection while a slot is free.
  */
 #include "config.h"
 
@@ -34,6 +42,7 @@ struct _ServerListener
 {
   GSocket *socket;                 /* (owned) listening */
   guint max_connections;
+  gint64 wait_us;                  /* how long a connection over the cap waits */
   char *reject_line;               /* (owned) */
   ServerConnectionFunc handler;
   gpointer user_data;
@@ -59,6 +68,8 @@ typedef struct
  * server_listener_new:
  * @address: where to listen (port 0: a free port, see server_listener_get_port())
  * @max_connections: most connections served at once (at least 1)
+ * @wait_seconds: how long a connection over the cap waits in the backlog for a session to
+ *   end before it gets @reject_line (0: at once; at most %SERVER_LISTENER_MAX_WAIT)
  * @reject_line: the line (CRLF included) sent to a connection over the cap
  * @handler: called in a worker thread for each connection
  * @user_data: for @handler
@@ -71,6 +82,7 @@ typedef struct
 ServerListener *
 server_listener_new (GSocketAddress       *address,
                      guint                 max_connections,
+                     guint                 wait_seconds,
                      const char           *reject_line,
                      ServerConnectionFunc  handler,
                      gpointer              user_data,
@@ -81,6 +93,7 @@ server_listener_new (GSocketAddress       *address,
 
   g_return_val_if_fail (G_IS_SOCKET_ADDRESS (address), NULL);
   g_return_val_if_fail (max_connections >= 1, NULL);
+  g_return_val_if_fail (wait_seconds <= SERVER_LISTENER_MAX_WAIT, NULL);
   g_return_val_if_fail (reject_line != NULL, NULL);
   g_return_val_if_fail (handler != NULL, NULL);
 
@@ -90,13 +103,16 @@ server_listener_new (GSocketAddress       *address,
     return NULL;
   if (!g_socket_bind (sock, address, TRUE, error))
     return NULL;
-  g_socket_set_listen_backlog (sock, 64);
+  g_socket_set_listen_backlog (sock, SERVER_LISTENER_BACKLOG);
   if (!g_socket_listen (sock, error))
     return NULL;
+  /* accept() after readiness must not block if the client went away meanwhile. */
+  g_socket_set_blocking (sock, FALSE);
 
   self = g_new0 (ServerListener, 1);
   self->socket = g_steal_pointer (&sock);
   self->max_connections = max_connections;
+  self->wait_us = (gint64) wait_seconds * G_USEC_PER_SEC;
   self->reject_line = g_strdup (reject_line);
   self->handler = handler;
   self->user_data = user_data;
@@ -180,6 +196,9 @@ static void
 reject (ServerListener *self,
         GSocket        *client)
 {
+  /* The listening socket is non-blocking and accepted sockets inherit nothing on Linux,
+   * but say it: the reject line is sent with a timeout, blocking. */
+  g_socket_set_blocking (client, TRUE);
   g_socket_set_timeout (client, SERVER_LISTENER_REJECT_TIMEOUT);
   g_socket_send (client, self->reject_line, strlen (self->reject_line), NULL, NULL);
   g_socket_shutdown (client, FALSE, TRUE, NULL);
@@ -200,6 +219,69 @@ set_nodelay (GSocket *client)
     g_warning ("Cannot set TCP_NODELAY on a connection: %s", error->message);
 }
 
+/* Start a worker for @client (accepted under the cap; the slot is counted here). */
+static void
+serve (ServerListener *self,
+       GSocket        *client)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GThread) thread = NULL;
+  Worker *w;
+
+  g_socket_set_blocking (client, TRUE);
+  set_nodelay (client);
+  w = g_new0 (Worker, 1);
+  w->listener = self;
+  w->connection = g_socket_connection_factory_create_connection (client);
+  g_mutex_lock (&self->lock);
+  g_hash_table_add (self->connections, w->connection);
+  self->active++;
+  g_mutex_unlock (&self->lock);
+
+  thread = g_thread_try_new ("connection", worker_thread, w, &error);
+  if (thread == NULL)
+    {
+      g_warning ("Cannot start a connection thread: %s", error->message);
+      g_mutex_lock (&self->lock);
+      g_hash_table_remove (self->connections, w->connection);
+      self->active--;
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
+      g_object_unref (w->connection);
+      g_free (w);
+    }
+}
+
+/* Accept one waiting connection without blocking; NULL if none is left (or on an error,
+ * logged, after a short back-off). */
+static GSocket *
+accept_pending (ServerListener *self)
+{
+  g_autoptr (GError) error = NULL;
+  GSocket *client = g_socket_accept (self->socket, self->cancellable, &error);
+
+  if (client == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)
+      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_warning ("accept: %s", error->message);
+      g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
+    }
+  return client;
+}
+
+/* Wait (under self->lock) until a slot is free, stop() is called or @deadline (monotonic)
+ * has passed; TRUE if a slot is free. */
+static gboolean
+wait_for_slot_locked (ServerListener *self,
+                      gint64          deadline)
+{
+  while (self->active >= self->max_connections && !g_cancellable_is_cancelled (self->cancellable))
+    if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
+      break;
+  return self->active < self->max_connections;
+}
+
 static gpointer
 accept_thread (gpointer data)
 {
@@ -209,49 +291,43 @@ accept_thread (gpointer data)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (GSocket) client = NULL;
-      g_autoptr (GThread) thread = NULL;
-      Worker *w;
+      gint64 seen;
+      gboolean room;
 
       reap_finished (self);
-      client = g_socket_accept (self->socket, self->cancellable, &error);
-      if (client == NULL)
+      /* A connection is waiting in the backlog (or stop() was called). */
+      if (!g_socket_condition_wait (self->socket, G_IO_IN, self->cancellable, &error))
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
             break;
-          g_warning ("accept: %s", error->message);
+          g_warning ("waiting for connections: %s", error->message);
           g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
           continue;
         }
-      set_nodelay (client);
+      seen = g_get_monotonic_time ();
 
+      /* At the cap it stays in the backlog until a session ends or the wait is over. */
       g_mutex_lock (&self->lock);
-      if (self->active >= self->max_connections)
+      room = wait_for_slot_locked (self, seen + self->wait_us);
+      g_mutex_unlock (&self->lock);
+      if (g_cancellable_is_cancelled (self->cancellable))
+        break;
+
+      if (room)
         {
-          g_mutex_unlock (&self->lock);
-          g_message ("Connection refused: %u connections already (max_connections)",
-                     self->max_connections);
-          reject (self, client);
+          client = accept_pending (self);
+          if (client != NULL)
+            serve (self, client);
           continue;
         }
-      w = g_new0 (Worker, 1);
-      w->listener = self;
-      w->connection = g_socket_connection_factory_create_connection (client);
-      g_hash_table_add (self->connections, w->connection);
-      self->active++;
-      g_mutex_unlock (&self->lock);
 
-      thread = g_thread_try_new ("connection", worker_thread, w, &error);
-      if (thread == NULL)
+      /* No session ended in time: refuse every connection waiting now. */
+      g_message ("Connection refused: %u connections already (max_connections) for %u s",
+                 self->max_connections, (guint) (self->wait_us / G_USEC_PER_SEC));
+      while ((client = accept_pending (self)) != NULL)
         {
-          g_warning ("Cannot start a connection thread: %s", error->message);
-          g_mutex_lock (&self->lock);
-          g_hash_table_remove (self->connections, w->connection);
-          self->active--;
-          g_cond_broadcast (&self->cond);
-          g_mutex_unlock (&self->lock);
-          g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
-          g_object_unref (w->connection);
-          g_free (w);
+          reject (self, client);
+          g_clear_object (&client);
         }
     }
   return NULL;
@@ -285,6 +361,11 @@ server_listener_stop (ServerListener *self)
   gpointer key;
 
   g_cancellable_cancel (self->cancellable);
+  /* The accept thread may wait for a slot: wake it (it checks the cancellable under the
+   * lock, so this broadcast cannot be missed). */
+  g_mutex_lock (&self->lock);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
   if (self->accept_thread != NULL)
     g_thread_join (g_steal_pointer (&self->accept_thread));
   g_socket_close (self->socket, NULL);

@@ -2,9 +2,12 @@
 /* server-listener.h: a listening TCP socket with one thread per connection and a cap.
  *
  * An accept thread takes connections; up to max_connections run at once, each in its own
- * thread calling the handler with blocking I/O. A connection beyond the cap gets the
- * configured reject line (e.g. "-TEMP/MTQP/unavailable Too many connections\r\n") and is
- * closed at once, without a thread. server_listener_stop() closes the listening socket,
+ * thread calling the handler with blocking I/O. The cap counts live sessions only: a slot
+ * is free again as soon as the handler returns. A connection beyond the cap is not
+ * accepted at once: it waits in the listen backlog until a session ends; if no session
+ * ends within wait_seconds, the waiting connections get the configured reject line (e.g.
+ * "-TEMP/MTQP/unavailable Too many connections\r\n") and are closed, without a thread
+ * (wait_seconds 0: at once). server_listener_stop() closes the listening socket,
  * cancels the cancellable given to each handler, shuts down the open connections and
  * waits for every thread.
  *
@@ -17,6 +20,14 @@
 
 G_BEGIN_DECLS
 
+/** SERVER_LISTENER_DEFAULT_WAIT: seconds a connection over the cap waits in the backlog
+ * for a session to end (the daemons' connection_wait default). */
+#define SERVER_LISTENER_DEFAULT_WAIT 10
+/** SERVER_LISTENER_MAX_WAIT: largest connection_wait accepted. */
+#define SERVER_LISTENER_MAX_WAIT 300
+/** SERVER_LISTENER_BACKLOG: the listen(2) backlog: connections waiting to be accepted. */
+#define SERVER_LISTENER_BACKLOG 128
+
 typedef void (*ServerConnectionFunc) (GSocketConnection *connection,
                                       GCancellable      *cancellable,
                                       gpointer           user_data);
@@ -25,6 +36,7 @@ typedef struct _ServerListener ServerListener;
 
 ServerListener *server_listener_new        (GSocketAddress       *address,
                                             guint                 max_connections,
+                                            guint                 wait_seconds,
                                             const char           *reject_line,
                                             ServerConnectionFunc  handler,
                                             gpointer              user_data,

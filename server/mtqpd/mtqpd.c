@@ -9,8 +9,8 @@
  * Chaining referrals (mtqpd-chain.h) only with chaining=true; next-hop overrides in
  * [chain_overrides] (NAME=ADDRESS:PORT).
  *
- * Limits: max_connections sessions at once (more are answered
- * "-TEMP/MTQP/unavailable" and closed); idle_timeout (at least 600 s, as RFC 3887
+ * Limits: max_connections sessions at once (more wait up to connection_wait seconds in
+ * the listen backlog, then are answered "-TEMP/MTQP/unavailable" and closed); idle_timeout (at least 600 s, as RFC 3887
  * section 2.4 demands, unless --idle-timeout-for-tests); 998-octet lines (fixed).
  * Never: run as root; log a secret; write to the tracking store.
  */
@@ -54,6 +54,7 @@ typedef struct
   char *user;
   guint idle_timeout;
   guint max_connections;
+  guint connection_wait;
   gboolean chaining;
   guint chain_timeout;
   char *chain_ca_file;
@@ -96,7 +97,7 @@ mtqpd_config_read (GKeyFile    *kf,
 {
   static const char *const known[] = {
     "listen", "hostname", "state_dir", "tls_certificate", "tls_key", "user",
-    "idle_timeout", "max_connections", "chaining", "chain_timeout", "chain_ca_file", NULL,
+    "idle_timeout", "max_connections", "connection_wait", "chaining", "chain_timeout", "chain_ca_file", NULL,
   };
   guint64 v;
 
@@ -178,6 +179,10 @@ mtqpd_config_read (GKeyFile    *kf,
                                &v, error))
     return FALSE;
   c->max_connections = (guint) v;
+  if (!server_config_get_uint (kf, MTQPD_GROUP, "connection_wait", SERVER_LISTENER_DEFAULT_WAIT,
+                               0, SERVER_LISTENER_MAX_WAIT, &v, error))
+    return FALSE;
+  c->connection_wait = (guint) v;
   if (!server_config_get_boolean (kf, MTQPD_GROUP, "chaining", FALSE, &c->chaining, error))
     return FALSE;
   if (!server_config_get_uint (kf, MTQPD_GROUP, "chain_timeout", MTQPD_DEFAULT_CHAIN_TIMEOUT,
@@ -322,7 +327,7 @@ run (int    argc,
       if (tls == NULL)
         goto out;
     }
-  listener = server_listener_new (address, config.max_connections,
+  listener = server_listener_new (address, config.max_connections, config.connection_wait,
                                   "-TEMP/MTQP/unavailable Too many connections, try again "
                                   "later\r\n",
                                   on_connection, &server, &error);

@@ -11,6 +11,8 @@
  */
 #include "relay.h"
 
+#include "server-listener.h"
+
 #include <string.h>
 
 /** RELAY_CONFIG_MAX_MESSAGE_SIZE_LIMIT: largest max_message_size accepted (1 GiB). */
@@ -282,6 +284,7 @@ relay_config_load (const char  *path,
   config->max_message_size = 10 * 1024 * 1024;
   config->max_recipients = 100;
   config->max_connections = 100;
+  config->connection_wait = SERVER_LISTENER_DEFAULT_WAIT;
   config->idle_timeout = 300;
   config->connect_timeout = 30;
   config->command_timeout = 300;
@@ -324,6 +327,7 @@ relay_config_load (const char  *path,
             config->max_recipients);
   GET_UINT ("relay", "max_connections", 1, RELAY_CONFIG_MAX_CONNECTIONS_LIMIT,
             config->max_connections);
+  GET_UINT ("relay", "connection_wait", 0, SERVER_LISTENER_MAX_WAIT, config->connection_wait);
   GET_UINT ("relay", "idle_timeout", 1, RELAY_CONFIG_MAX_SECONDS, config->idle_timeout);
   GET_UINT ("relay", "mtrk_max_timeout", 1, MSGTRK_MTRK_TIMEOUT_MAX, config->mtrk_max_timeout);
   GET_UINT ("queue", "connect_timeout", 1, RELAY_CONFIG_MAX_SECONDS, config->connect_timeout);

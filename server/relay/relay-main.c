@@ -120,7 +120,7 @@ main (int   argc,
   address = server_config_parse_listen (config->listen, &error);
   if (address == NULL)
     goto fail;
-  listener = server_listener_new (address, config->max_connections,
+  listener = server_listener_new (address, config->max_connections, config->connection_wait,
                                   "421 4.7.0 Too many connections, try again later\r\n",
                                   on_connection, &server, &error);
   if (listener == NULL)

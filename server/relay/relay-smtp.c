@@ -22,7 +22,8 @@
  * two tables; the values go through libmsgtrk's parameter parsers (no copy here), so the
  * relay refuses what the library refuses, e.g. an ENVID that decodes to CR LF (501).
  *
- * Limits: [queue] max_messages (452 4.3.1 at MAIL and DATA), max_recipients (452 4.5.3), max_connections (421 4.7.0, server-listener.c), idle_timeout
+ * Limits: [queue] max_messages (452 4.3.1 at MAIL and DATA), max_recipients (452 4.5.3), max_connections (421 4.7.0 after connection_wait,
+ * server-listener.c), idle_timeout
  * (421 4.4.2), RELAY_MAX_RECEIVED Received: headers (554 5.4.6 mail loop).
  * Never: answer 250 to DATA before relay_queue_commit(); log message contents.
  */

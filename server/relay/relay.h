@@ -62,6 +62,7 @@ typedef struct
   guint64 max_message_size;
   guint max_recipients;
   guint max_connections;
+  guint connection_wait;   /* seconds a connection over max_connections waits */
   guint idle_timeout;      /* seconds, server side */
   guint connect_timeout;   /* seconds, client side */
   guint command_timeout;   /* seconds, client side */

@@ -1,18 +1,21 @@
 #! config max_connections=2
-# Beyond max_connections a client gets a negative greeting and the connection is closed.
+#! config connection_wait=1
+# Beyond max_connections a client waits in the listen backlog; when no session ends
+# within connection_wait (1 s) it gets a negative greeting and the connection is closed.
 S: +OK/MTQP ${HOSTNAME} msgtrk mtqpd ready
 OPEN second
 S: +OK/MTQP ${HOSTNAME} msgtrk mtqpd ready
 OPEN third
 S: -TEMP/MTQP/unavailable Too many connections, try again later
 EOF
+# A client over the cap is served as soon as a session ends: the fourth waits for the
+# second's QUIT, and gets the greeting (no refusal).
+OPEN fourth
 USE second
 C: QUIT
 S: +OK Bye
 EOF
-# Once a slot is free, new connections are served again.
-SLEEP 500
-OPEN fourth
+USE fourth
 S: +OK/MTQP ${HOSTNAME} msgtrk mtqpd ready
 C: QUIT
 S: +OK Bye

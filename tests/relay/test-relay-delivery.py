@@ -29,6 +29,11 @@ Scenarios (each starts its own relays on 127.0.0.1 port 0 in a temporary directo
                           capturing SMTP server sees the exact RCPT line; a real relay's
                           record shows the Original-Recipient); an ENVID with xtext
                           escapes passes on too
+  connection-burst        max_connections=2: 2 clients x 60 back-to-back sessions and 6
+                          clients at once all get 220 (live sessions counted; excess
+                          connections wait in the backlog for connection_wait)
+  mtqpd-connection-burst  (MTQPD as 3rd argument) the same bursts against mtqpd, which
+                          shares the listener
   queue-full              [queue] max_messages=2: 250 at the limit, 452 4.3.1 at MAIL and
                           at DATA one past it, accepted again once the queue drains
   envid-takeover          (MTQPD given as 3rd argument) a second message with the same
@@ -556,11 +561,12 @@ def scenario_ehlo_empty_line(exe, tmp):
         capture.close()
 
 
-def start_mtqpd(mtqpd_exe, tmp, state_dir):
+def start_mtqpd(mtqpd_exe, tmp, state_dir, extra=()):
     """A real mtqpd on the relay's state_dir; returns (process, port)."""
     d = os.path.join(tmp, "mtqpd")
     os.makedirs(d, exist_ok=True)
     conf = ["[mtqpd]", "hostname=mtqp.test", "state_dir=%s" % state_dir, "listen=127.0.0.1:1"]
+    conf += list(extra)
     if os.geteuid() == 0:
         conf.append("user=nobody")
     with open(os.path.join(d, "mtqpd.conf"), "w") as f:
@@ -691,7 +697,90 @@ def scenario_queue_full(exe, tmp):
     a.stop()
 
 
+def short_session(port, hold=0.0, mtqp=False):
+    """connect, greeting, EHLO (SMTP), (hold), QUIT; returns the greeting line, "220 ..."
+    for a good SMTP greeting, "+OK/MTQP ..." for a good MTQP one."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        f = conn.makefile("rb")
+        greeting = f.readline().decode("ascii", "replace").rstrip("\r\n")
+        if not greeting.startswith("+OK/MTQP" if mtqp else "220"):
+            return greeting
+        if not mtqp:
+            conn.sendall(b"EHLO burst.test\r\n")
+            while True:
+                line = f.readline()
+                if not line or line[3:4] != b"-":
+                    break
+        if hold:
+            time.sleep(hold)
+        conn.sendall(b"QUIT\r\n")
+        f.readline()
+        return greeting
+
+
+def run_burst(port, clients, sessions, hold=0.0, mtqp=False):
+    """@clients threads, each running @sessions short sessions one after the other;
+    returns every greeting that was not the server's positive one."""
+    bad = []
+    lock = threading.Lock()
+
+    def client():
+        for _ in range(sessions):
+            try:
+                g = short_session(port, hold, mtqp)
+            except OSError as e:
+                g = "error: %s" % e
+            if not g.startswith("+OK/MTQP" if mtqp else "220"):
+                with lock:
+                    bad.append(g)
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return bad
+
+
+def scenario_connection_burst(exe, tmp):
+    """max_connections counts live sessions only, and a connection over the cap waits in
+    the listen backlog (connection_wait) instead of getting 421 at once: a burst of short
+    sessions, sequential per client and overlapping the server's end of the previous
+    one, all get 220, and so do more simultaneous clients than max_connections as long as
+    a slot frees within the wait."""
+    a = Relay(exe, tmp, "a", "a.test", {"example.org": "local:"},
+              relay={"max_connections": "2", "connection_wait": "10"})
+    a.start()
+    # as many clients as the cap, each 60 sessions back to back: never over the cap
+    bad = run_burst(a.port, 2, 60)
+    check(bad == [], "sessions refused although at most 2 were live: %r" % bad[:3], a)
+    # three times the cap at once, each session held 0.2 s: the excess waits its turn
+    bad = run_burst(a.port, 6, 3, 0.2)
+    check(bad == [], "a burst over the cap was refused: %r" % bad[:3], a)
+    a.stop()
+
+
+def scenario_mtqpd_connection_burst(exe, tmp, mtqpd_exe):
+    """mtqpd shares the listener: the same bursts all get the +OK greeting."""
+    state = os.path.join(tmp, "mtqpd-state")
+    os.makedirs(state, exist_ok=True)
+    if os.geteuid() == 0:
+        import pwd
+        os.chmod(tmp, 0o755)
+        os.chown(state, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
+    proc, port = start_mtqpd(mtqpd_exe, tmp, state,
+                             ["max_connections=2", "connection_wait=10"])
+    try:
+        bad = run_burst(port, 2, 60, mtqp=True)
+        check(bad == [], "sessions refused although at most 2 were live: %r" % bad[:3])
+        bad = run_burst(port, 6, 3, 0.2, mtqp=True)
+        check(bad == [], "a burst over the cap was refused: %r" % bad[:3])
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 SCENARIOS = {
+    "connection-burst": scenario_connection_burst,
     "queue-full": scenario_queue_full,
     "ehlo-empty-line": scenario_ehlo_empty_line,
     "same-envid-twice": scenario_same_envid_twice,
@@ -722,6 +811,8 @@ def main():
     try:
         if name == "envid-takeover":
             scenario_envid_takeover(exe, tmp, sys.argv[3])
+        elif name == "mtqpd-connection-burst":
+            scenario_mtqpd_connection_burst(exe, tmp, sys.argv[3])
         else:
             SCENARIOS[name](exe, tmp)
         print("ok: %s" % name)
