@@ -20,10 +20,10 @@
  * per pipelined batch), so Nagle's algorithm only adds a wait for the peer's delayed ACK
  * (about 40 ms) whenever a second write follows an unacknowledged one.
  *
- * Limits: max_connections workers at once (>= 1); a connection over the cap waits until
- * no session has ended for wait_seconds (at most SERVER_LISTENER_MAX_WAIT) while it
- * waited. Never: block the accept thread on a client; leave a worker running after
- * server_listener_stop() returns; refuse a connection while a slot is free.
+ * Limits: max_connections workers at once (>= 1); connections over the cap wait in the
+ * backlog until no session has ended for wait_seconds (at most SERVER_LISTENER_MAX_WAIT),
+ * then all those waiting are refused. Never: block the accept thread on a client; leave a
+ * worker running after server_listener_stop() returns.
  */
 #include "config.h"
 
@@ -196,8 +196,7 @@ static void
 reject (ServerListener *self,
         GSocket        *client)
 {
-  /* The listening socket is non-blocking and accepted sockets inherit nothing on Linux,
-   * but say it: the reject line is sent with a timeout, blocking. */
+  /* Blocking with a timeout (the listening socket is non-blocking). */
   g_socket_set_blocking (client, TRUE);
   g_socket_set_timeout (client, SERVER_LISTENER_REJECT_TIMEOUT);
   g_socket_send (client, self->reject_line, strlen (self->reject_line), NULL, NULL);

@@ -22,8 +22,8 @@
  * two tables; the values go through libmsgtrk's parameter parsers (no copy here), so the
  * relay refuses what the library refuses, e.g. an ENVID that decodes to CR LF (501).
  *
- * Limits: [queue] max_messages (452 4.3.1 at MAIL and DATA), max_recipients (452 4.5.3), max_connections (421 4.7.0 after connection_wait,
- * server-listener.c), idle_timeout
+ * Limits: [queue] max_messages (452 4.3.1 at MAIL and DATA), max_recipients (452 4.5.3),
+ * max_connections (421 4.7.0 after connection_wait, server-listener.c), idle_timeout
  * (421 4.4.2), RELAY_MAX_RECEIVED Received: headers (554 5.4.6 mail loop).
  * Never: answer 250 to DATA before relay_queue_commit(); log message contents.
  */
@@ -42,7 +42,8 @@
 #define RELAY_SMTP_MAX_ERRORS 20
 /** RELAY_REPLY_QUEUE_FULL: the reply at MAIL and DATA while the queue is at
  * [queue] max_messages (RFC 3463 X.3.1: mail system full). */
-#define RELAY_REPLY_QUEUE_FULL "452 4.3.1 Insufficient system storage: the queue is full, try again later"
+#define RELAY_REPLY_QUEUE_FULL \
+  "452 4.3.1 Insufficient system storage: the queue is full, try again later"
 /** RELAY_DATA_FLUSH_SIZE: message data buffered before a write to the queue file. */
 #define RELAY_DATA_FLUSH_SIZE 65536
 
