@@ -1085,7 +1085,8 @@ msgtrk_envelope_class_init (MsgtrkEnvelopeClass *klass)
   /**
    * MsgtrkEnvelope:envid:
    *
-   * The ENVID, decoded (not xtext).
+   * The ENVID, decoded (not xtext); %NULL only for a message a server received without
+   * one (msgtrk_envelope_new_received()).
    */
   props[PROP_ENVID] =
     g_param_spec_string ("envid", NULL, NULL, NULL,
