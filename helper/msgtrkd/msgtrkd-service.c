@@ -655,27 +655,35 @@ delete_in_background (MsgtrkdService *self,
   msgtrkd_keyring_delete_async (self->keyring, copy, NULL, deleted_in_background, copy);
 }
 
+/* A is derived from the master secret (docs/secret-derivation.md): nothing is stored in the
+ * keyring per message; the first Prepare makes the master. */
 static void
-prepare_stored (GObject      *source,
-                GAsyncResult *result,
-                gpointer      data)
+prepare_derived (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      data)
 {
   Call *call = data;
   MsgtrkdService *self = call->service;
   g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkSecret) secret = NULL;
   g_autofree char *text = NULL;
+  char *a;
 
-  msgtrk_secure_free_string (g_steal_pointer (&call->secret));
-  if (!msgtrkd_keyring_store_finish (MSGTRKD_KEYRING (source), result, &error))
+  a = msgtrkd_keyring_derive_finish (MSGTRKD_KEYRING (source), result, &error);
+  if (a != NULL)
+    secret = msgtrk_secret_new_from_base64 (a, &error);
+  msgtrk_secure_free_string (a);
+  if (secret == NULL)
     {
-      g_message ("Prepare: the tracking secret could not be stored: %s", error->message);
+      g_message ("Prepare: no tracking secret could be made: %s", error->message);
       return_error (call->invocation, error);
       call_free (call);
       return;
     }
+  call->authenticator = msgtrk_secret_compute_authenticator (secret);
+  call->message->secret_derived = TRUE;
   if (!msgtrkd_store_add_message (self->store, call->message, &error))
     {
-      delete_in_background (self, call->envid);
       return_error (call->invocation, error);
       call_free (call);
       return;
@@ -706,7 +714,6 @@ handle_prepare (MsgtrkDBusTracker1    *skeleton,
   g_autoptr (GStrvBuilder) rcpts = g_strv_builder_new ();
   g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkSecret) secret = NULL;
   g_autofree char *domain = NULL;
   MsgtrkdMessage *m;
   Call *call;
@@ -780,15 +787,6 @@ handle_prepare (MsgtrkDBusTracker1    *skeleton,
       call_free (call);
       return TRUE;
     }
-  secret = msgtrk_secret_generate (&error);
-  if (secret == NULL)
-    {
-      return_error (invocation, error);
-      call_free (call);
-      return TRUE;
-    }
-  call->secret = msgtrk_secret_to_base64 (secret);
-  call->authenticator = msgtrk_secret_compute_authenticator (secret);
   call->timeout = g_settings_get_uint (self->settings, "mtrk-timeout");
 
   m = msgtrkd_message_new ();
@@ -803,12 +801,10 @@ handle_prepare (MsgtrkDBusTracker1    *skeleton,
   m->prepared_at = now_seconds ();
   m->state = g_strdup ("sending");
   m->summary = g_strdup (_("Sending…"));
+  m->secret_derived = TRUE;
   call->message = m;
 
-  call->label = g_strdup_printf (_("Tracking secret for “%s”"),
-                                 m->subject != NULL ? m->subject : call->envid);
-  msgtrkd_keyring_store_async (self->keyring, call->envid, call->secret, call->label, NULL,
-                               prepare_stored, call);
+  msgtrkd_keyring_derive_async (self->keyring, call->envid, TRUE, NULL, prepare_derived, call);
   return TRUE;
 }
 
@@ -967,6 +963,12 @@ handle_aborted (MsgtrkDBusTracker1    *skeleton,
   recompute (self, m->envid, NULL, 0, FALSE);
   msgtrkd_scheduler_reschedule (self->scheduler);
 
+  if (m->secret_derived)
+    {
+      /* A derived A has no item of its own to delete. */
+      msgtrk_dbus_tracker1_complete_aborted (skeleton, invocation);
+      return TRUE;
+    }
   call = call_new (self, invocation);
   call->envid = g_strdup (m->envid);
   /* call->envid, not m->envid: it must live until the callback. */
@@ -1142,7 +1144,8 @@ handle_export_url (MsgtrkDBusTracker1    *skeleton,
   call->envid = g_strdup (m->envid);
   call->host = g_strdup (m->submission_host);
   call->port = g_strdup (m->mtqp_port);
-  msgtrkd_keyring_lookup_async (self->keyring, call->envid, NULL, export_looked_up, call);
+  msgtrkd_keyring_secret_async (self->keyring, call->envid, m->secret_derived, NULL,
+                                export_looked_up, call);
   return TRUE;
 }
 
@@ -1431,13 +1434,14 @@ handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
 
 /* ---- Forget ---- */
 
+static void forget_record (Call *call);
+
 static void
 forget_deleted (GObject      *source,
                 GAsyncResult *result,
                 gpointer      data)
 {
   Call *call = data;
-  MsgtrkdService *self = call->service;
   g_autoptr (GError) error = NULL;
 
   if (!msgtrkd_keyring_delete_finish (MSGTRKD_KEYRING (source), result, &error)
@@ -1448,7 +1452,16 @@ forget_deleted (GObject      *source,
       call_free (call);
       return;
     }
-  g_clear_error (&error);
+  forget_record (call);
+}
+
+/* The keyring holds nothing more of the message: drop its record and answer. */
+static void
+forget_record (Call *call)
+{
+  MsgtrkdService *self = call->service;
+  g_autoptr (GError) error = NULL;
+
   msgtrkd_scheduler_cancel (self->scheduler, call->envid);
   g_hash_table_remove (self->routes, call->envid);
   if (!msgtrkd_store_forget (self->store, call->envid, &error))
@@ -1476,7 +1489,11 @@ handle_forget (MsgtrkDBusTracker1    *skeleton,
     return TRUE;
   call = call_new (self, invocation);
   call->envid = g_strdup (m->envid);
-  msgtrkd_keyring_delete_async (self->keyring, call->envid, NULL, forget_deleted, call);
+  /* A derived A has no item: the master stays, it serves every other message. */
+  if (m->secret_derived)
+    forget_record (call);
+  else
+    msgtrkd_keyring_delete_async (self->keyring, call->envid, NULL, forget_deleted, call);
   return TRUE;
 }
 

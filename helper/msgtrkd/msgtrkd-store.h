@@ -55,6 +55,8 @@ typedef struct
   gint64 next_poll_at;    /* unix seconds, 0 = not scheduled */
   gint64 last_poll_at;    /* unix seconds, 0 = never */
   guint poll_count;       /* polls so far (drives the backoff) */
+  gboolean secret_derived; /* A derived from the master secret, else a keyring item of its
+                            * own (docs/secret-derivation.md) */
 } MsgtrkdMessage;
 
 MsgtrkdMessage *msgtrkd_message_new  (void);
