@@ -439,6 +439,38 @@ test_track_delivered (void)
 }
 
 static void
+test_track_xtext_envid (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autofree char *log = NULL;
+  const char *envids[] = { "delivered+id=@x", "delivered+2B@x", "delivered@plain", NULL };
+  const char *secrets[] = { SECRET, SECRET, SECRET, NULL };
+
+  g_test_summary ("TRACK carries the ENVID in its xtext form (RFC 3461, as in MAIL FROM): "
+                  "an Exim-style ENVID with + and = goes out as +2B and +3D, and the answers "
+                  "keep the ENVID the caller gave");
+  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port, envids,
+                                                secrets, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (answers->len, ==, 3);
+  for (guint i = 0; i < answers->len; i++)
+    {
+      MsgtrkMtqpAnswer *a = g_ptr_array_index (answers, i);
+
+      g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
+      g_assert_true (msgtrk_mtqp_answer_is_success (a));
+      g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (a), ==, envids[i]);
+    }
+  log = server_log (server);
+  g_assert_nonnull (strstr (log, "TRACK session=0 tls=0 delivered+2Bid+3D@x\n"));
+  g_assert_nonnull (strstr (log, "TRACK session=0 tls=0 delivered+2B2B@x\n"));
+  g_assert_nonnull (strstr (log, "TRACK session=0 tls=0 delivered@plain\n"));
+}
+
+static void
 test_track_dot_stuffing (void)
 {
   g_autoptr (TestServer) server = server_start (NULL);
@@ -1540,6 +1572,7 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/config/starttls-memory", test_config_starttls_memory);
   g_test_add_func ("/mtqp-client/track/delivered", test_track_delivered);
   g_test_add_func ("/mtqp-client/track/dot-stuffing", test_track_dot_stuffing);
+  g_test_add_func ("/mtqp-client/track/xtext-envid", test_track_xtext_envid);
   g_test_add_func ("/mtqp-client/track/batch", test_track_batch);
   g_test_add_func ("/mtqp-client/track/pipelining", test_track_pipelining);
   g_test_add_func ("/mtqp-client/track/many", test_track_many);
