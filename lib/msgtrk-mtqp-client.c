@@ -43,6 +43,7 @@ struct _MsgtrkMtqpAnswer
   char      *envid;            /* (owned) */
   char      *server_host;      /* (owned) (nullable) */
   guint16    server_port;
+  guint16    discovered_port;  /* the port discovery named (a host override may differ) */
   char      *tls_description;  /* (owned) (nullable) */
   GError    *error;            /* (owned) (nullable) */
   GPtrArray *reports;          /* (owned) (element-type MsgtrkReport): empty on error */
@@ -118,6 +119,24 @@ msgtrk_mtqp_answer_get_server_host (MsgtrkMtqpAnswer *self)
 {
   g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
   return self->server_host;
+}
+
+/**
+ * msgtrk_mtqp_answer_get_discovered_port:
+ * @self: an answer
+ *
+ * The port that discovery named for the server (an SRV record's port, else
+ * %MSGTRK_MTQP_PORT), which is what an mtqp:// URL for this server carries. It differs
+ * from [method@Msgtrk.MtqpAnswer.get_server_port] only when a host override sent the
+ * connection elsewhere.
+ *
+ * Returns: the port, or 0 if no server answered
+ */
+guint16
+msgtrk_mtqp_answer_get_discovered_port (MsgtrkMtqpAnswer *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), 0);
+  return self->discovered_port;
 }
 
 /**
@@ -1203,6 +1222,7 @@ typedef struct
   GIOStream         *stream;         /* plain, or the TLS stream over it */
   char              *host;           /* the target connected to */
   guint16            host_port;
+  guint16            target_port;     /* the port discovery named for s->host */
   char              *quoted_host;    /* host:port for messages */
   char              *memory_key;     /* STARTTLS memory: host, or host:port off 1038 */
   char              *tls_description;
@@ -2017,6 +2037,7 @@ session_connect (Session      *s,
           s->stream = g_object_ref (s->plain);
           s->host = g_strdup (target->host);
           s->host_port = g_inet_socket_address_get_port (addr);
+          s->target_port = target->port;
           s->quoted_host = g_strdup_printf ("%s:%u", s->host, s->host_port);
           s->memory_key = s->host_port == MSGTRK_MTQP_PORT ? g_strdup (s->host)
                                                            : g_strdup (s->quoted_host);
@@ -2388,6 +2409,7 @@ answer_set_server (Session          *s,
   g_free (answer->server_host);
   answer->server_host = g_strdup (s->host);
   answer->server_port = s->host_port;
+  answer->discovered_port = s->target_port;
   g_free (answer->tls_description);
   answer->tls_description = g_strdup (s->tls_description);
 }

@@ -428,6 +428,7 @@ test_track_delivered (void)
   g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (answer), ==, "delivered@example.com");
   g_assert_cmpstr (msgtrk_mtqp_answer_get_server_host (answer), ==, "127.0.0.1");
   g_assert_cmpuint (msgtrk_mtqp_answer_get_server_port (answer), ==, server->port);
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_discovered_port (answer), ==, server->port);
   g_assert_cmpstr (msgtrk_mtqp_answer_get_status (answer), ==, "+OK+");
   g_assert_null (msgtrk_mtqp_answer_get_tls_description (answer));
   g_assert_true (g_bytes_equal (msgtrk_mtqp_answer_get_entity (answer), expected));
@@ -1345,6 +1346,9 @@ test_discovery_srv (void)
                    "hop1.demo.test");
   g_assert_cmpuint (msgtrk_mtqp_answer_get_server_port (g_ptr_array_index (answers, 0)), ==,
                     first->port);
+  /* What a URL for this server names: the SRV target's port, not the override's. */
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_discovered_port (g_ptr_array_index (answers, 0)), ==,
+                    1038);
   g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (answers, 0)));
   log = server_log (busy);
   g_assert_nonnull (strstr (log, "GREET"));

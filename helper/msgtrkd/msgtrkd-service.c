@@ -567,6 +567,44 @@ poll_done (const char   *envid,
   msgtrkd_scheduler_reschedule (self->scheduler);
 }
 
+/* Remember the MTQP server discovery found for the message (the first that answered with
+ * tracking data): ExportUrl names it, never the submission host, which may be "localhost"
+ * or an address only the sender can reach. Then the poll's own handling. */
+static void
+poll_done_found_server (const char   *envid,
+                        MsgtrkRoute  *route,
+                        const GError *error,
+                        gpointer      user_data)
+{
+  MsgtrkdService *self = user_data;
+  guint16 port = 0;
+  const char *host = route != NULL ? msgtrk_route_get_found_server (route, &port) : NULL;
+
+  if (host != NULL && !self->shut_down)
+    {
+      g_autoptr (MsgtrkdMessage) m = msgtrkd_store_get_message (self->store, envid, NULL);
+      g_autofree char *authority = NULL;
+
+      if (port == 0 || port == MSGTRK_MTQP_PORT)
+        authority = strchr (host, ':') != NULL ? g_strdup_printf ("[%s]", host)
+                                               : g_strdup (host);
+      else
+        authority = strchr (host, ':') != NULL ? g_strdup_printf ("[%s]:%u", host, port)
+                                               : g_strdup_printf ("%s:%u", host, port);
+      if (m != NULL && g_strcmp0 (m->mtqp_server, authority) != 0)
+        {
+          g_autoptr (GError) local_error = NULL;
+
+          g_free (m->mtqp_server);
+          m->mtqp_server = g_steal_pointer (&authority);
+          if (!msgtrkd_store_update_message (self->store, m, &local_error))
+            g_warning ("Cannot record the tracking server of %s: %s", envid,
+                       local_error->message);
+        }
+    }
+  poll_done (envid, route, error, user_data);
+}
+
 static void
 scheduler_busy (gboolean busy,
                 gpointer user_data)
@@ -1096,8 +1134,8 @@ export_looked_up (GObject      *source,
   Call *call = data;
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkUrl) url = NULL;
+  g_autoptr (GNetworkAddress) server = NULL;
   char *secret;
-  guint64 port = MSGTRK_MTQP_PORT;
 
   secret = msgtrkd_keyring_lookup_finish (MSGTRKD_KEYRING (source), result, &error);
   if (secret == NULL)
@@ -1106,9 +1144,11 @@ export_looked_up (GObject      *source,
       call_free (call);
       return;
     }
-  if (call->port != NULL)
-    g_ascii_string_to_unsigned (call->port, 10, 1, 65535, &port, NULL);
-  url = msgtrk_url_new (call->host, (guint16) port, call->envid, secret, &error);
+  /* call->host is an authority, "host", "host:port" or "[v6]:port". */
+  server = G_NETWORK_ADDRESS (g_network_address_parse (call->host, MSGTRK_MTQP_PORT, &error));
+  if (server != NULL)
+    url = msgtrk_url_new (g_network_address_get_hostname (server),
+                          g_network_address_get_port (server), call->envid, secret, &error);
   msgtrk_secure_free_string (secret);
   if (url == NULL)
     {
@@ -1122,6 +1162,10 @@ export_looked_up (GObject      *source,
   call_free (call);
 }
 
+/* The URL names the MTQP server found for the message: the first server that answered it
+ * (discovery from the submission host), or for a delegated message the server its own
+ * link named. Never the submission host itself: "localhost" or an address is useless to
+ * anyone else. */
 static gboolean
 handle_export_url (MsgtrkDBusTracker1    *skeleton,
                    GDBusMethodInvocation *invocation,
@@ -1142,8 +1186,23 @@ handle_export_url (MsgtrkDBusTracker1    *skeleton,
     }
   call = call_new (self, invocation);
   call->envid = g_strdup (m->envid);
-  call->host = g_strdup (m->submission_host);
-  call->port = g_strdup (m->mtqp_port);
+  if (m->mtqp_server != NULL)
+    call->host = g_strdup (m->mtqp_server);
+  else if (g_str_equal (m->tracking, MSGTRKD_TRACKING_DELEGATED))
+    call->host = m->mtqp_port != NULL
+                     ? g_strdup_printf (strchr (m->submission_host, ':') != NULL ? "[%s]:%s"
+                                                                                 : "%s:%s",
+                                        m->submission_host, m->mtqp_port)
+                     : g_strdup_printf (strchr (m->submission_host, ':') != NULL ? "[%s]" : "%s",
+                                        m->submission_host);
+  else
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_NO_SERVER_YET,
+                        _("No tracking server has been found for this message yet, so there "
+                          "is no link to share; try again once its status has been updated"));
+      call_free (call);
+      return TRUE;
+    }
   msgtrkd_keyring_secret_async (self->keyring, call->envid, m->secret_derived, NULL,
                                 export_looked_up, call);
   return TRUE;
@@ -1679,7 +1738,8 @@ msgtrkd_service_new (GApplication         *app,
   if (options->ca_file != NULL)
     msgtrk_mtqp_client_set_ca_file (self->client, options->ca_file);
   self->scheduler = msgtrkd_scheduler_new (self->store, self->keyring, self->client,
-                                           options->poll_schedule, poll_done, scheduler_busy,
+                                           options->poll_schedule, poll_done_found_server,
+                                           scheduler_busy,
                                            self);
   for (guint i = 0; options->mtqp_overrides != NULL && options->mtqp_overrides[i] != NULL; i++)
     {

@@ -162,7 +162,7 @@ class Session:
     async def answer(self, envid, line, pending):
         w = self.writer
         # Like mtqpd: TRACK carries the xtext form (RFC 3461), anything else is refused.
-        if not XTEXT.fullmatch(envid):
+        if ("+" in envid or "=" in envid) and not XTEXT.fullmatch(envid):
             w.write(b"-BAD/syntax The ENVID is not valid xtext\r\n")
             return
         name = envid.split("@")[0]

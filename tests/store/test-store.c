@@ -218,8 +218,9 @@ test_secret_scheme (void)
   sqlite3 *db = NULL;
   GError *error = NULL;
 
-  g_test_summary ("Schema 1 → 2 adds secret_derived: a message stored before reads back as "
-                  "keeping its own keyring item; a derived one round-trips");
+  g_test_summary ("Schema 1 → 2 adds secret_derived and mtqp_server: a message stored before "
+                  "reads back as keeping its own keyring item, with no server found; both "
+                  "round-trip");
   store = msgtrkd_store_open (path, &error);
   g_assert_no_error (error);
   g_assert_true (msgtrkd_store_add_message (store, old, &error));
@@ -228,6 +229,7 @@ test_secret_scheme (void)
   /* Make it a schema-1 database again, as msgtrkd before the master secret left it. */
   g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_exec (db, "ALTER TABLE messages DROP COLUMN secret_derived; "
+                                     "ALTER TABLE messages DROP COLUMN mtqp_server; "
                                      "PRAGMA user_version = 1;", NULL, NULL, NULL),
                    ==, SQLITE_OK);
   sqlite3_close (db);
@@ -238,13 +240,16 @@ test_secret_scheme (void)
   got = msgtrkd_store_get_message (store, "old@example.org", &error);
   g_assert_no_error (error);
   g_assert_false (got->secret_derived);
+  g_assert_null (got->mtqp_server);
   g_clear_pointer (&got, msgtrkd_message_free);
 
   derived->secret_derived = TRUE;
+  derived->mtqp_server = g_strdup ("mtqp.example.org:4000");
   g_assert_true (msgtrkd_store_add_message (store, derived, &error));
   g_assert_no_error (error);
   got = msgtrkd_store_get_message (store, "new@example.org", &error);
   g_assert_true (got->secret_derived);
+  g_assert_cmpstr (got->mtqp_server, ==, "mtqp.example.org:4000");
   got->secret_derived = FALSE;
   g_assert_true (msgtrkd_store_update_message (store, got, &error));
   g_clear_pointer (&got, msgtrkd_message_free);
