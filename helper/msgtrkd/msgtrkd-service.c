@@ -569,7 +569,10 @@ poll_done (const char   *envid,
 
 /* Remember the MTQP server discovery found for the message (the first that answered with
  * tracking data): ExportUrl names it, never the submission host, which may be "localhost"
- * or an address only the sender can reach. Then the poll's own handling. */
+ * or an address only the sender can reach. Then the poll's own handling. A message that
+ * is final afterwards leaves the in-memory route cache (get_route_cache() reads its
+ * snapshot back when asked), so the cache holds the messages still polled, not every
+ * message ever tracked (10,000 cached routes were most of msgtrkd's memory). */
 static void
 poll_done_found_server (const char   *envid,
                         MsgtrkRoute  *route,
@@ -603,6 +606,13 @@ poll_done_found_server (const char   *envid,
         }
     }
   poll_done (envid, route, error, user_data);
+  if (!self->shut_down)
+    {
+      g_autoptr (MsgtrkdMessage) after = msgtrkd_store_get_message (self->store, envid, NULL);
+
+      if (after != NULL && after->final)
+        g_hash_table_remove (self->routes, envid);
+    }
 }
 
 static void
