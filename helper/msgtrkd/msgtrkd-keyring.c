@@ -86,9 +86,9 @@ static const SecretSchema master_schema = {
 
 /* What a person should do when the Secret Service cannot give or keep a secret. */
 #define KEYRING_LOCKED_TEXT                                                                  \
-  "Your keyring is locked or has no default collection; unlock it (log in to your desktop "  \
-  "session, or open “Passwords and Keys” and unlock or create the “Login” keyring), then "  \
-  "try again"
+  N_ ("Your keyring is locked or has no default collection; unlock it (log in to your "      \
+      "desktop session, or open “Passwords and Keys” and unlock or create the “Login” "      \
+      "keyring), then try again")
 
 struct _MsgtrkdKeyring
 {
@@ -281,7 +281,7 @@ ss_map_error (GError *error)
     {
       g_debug ("Secret Service: %s", error->message);
       mapped = g_error_new_literal (MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
-                                    KEYRING_LOCKED_TEXT);
+                                    _(KEYRING_LOCKED_TEXT));
     }
   else
     mapped = g_error_new (MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
@@ -331,7 +331,7 @@ ss_check_collection (SecretCollection *collection,
   if (collection == NULL || secret_collection_get_locked (collection))
     {
       g_set_error_literal (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
-                           KEYRING_LOCKED_TEXT);
+                           _(KEYRING_LOCKED_TEXT));
       return FALSE;
     }
   return TRUE;
@@ -770,9 +770,9 @@ static void
 set_master_missing (GError **error)
 {
   g_set_error_literal (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING,
-                       "The keyring has no master tracking secret (it may have been deleted), "
-                       "so the tracking secrets of messages sent with it cannot be made "
-                       "again; those messages can no longer be tracked");
+                       _("The keyring has no master tracking secret (it may have been "
+                         "deleted), so the tracking secrets of messages sent with it cannot "
+                         "be made again; those messages can no longer be tracked"));
 }
 
 /* Decode the base64 master into the locked page (made on first use). */
