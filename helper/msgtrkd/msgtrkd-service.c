@@ -1196,15 +1196,17 @@ handle_export_url (MsgtrkDBusTracker1    *skeleton,
     }
   call = call_new (self, invocation);
   call->envid = g_strdup (m->envid);
-  if (m->mtqp_server != NULL)
-    call->host = g_strdup (m->mtqp_server);
-  else if (g_str_equal (m->tracking, MSGTRKD_TRACKING_DELEGATED))
+  /* A delegated message: the server (and port) of the link it came from, which reached it;
+   * the port a host override reached it on is not the discovered one. */
+  if (g_str_equal (m->tracking, MSGTRKD_TRACKING_DELEGATED))
     call->host = m->mtqp_port != NULL
                      ? g_strdup_printf (strchr (m->submission_host, ':') != NULL ? "[%s]:%s"
                                                                                  : "%s:%s",
                                         m->submission_host, m->mtqp_port)
                      : g_strdup_printf (strchr (m->submission_host, ':') != NULL ? "[%s]" : "%s",
                                         m->submission_host);
+  else if (m->mtqp_server != NULL)
+    call->host = g_strdup (m->mtqp_server);
   else
     {
       return_new_error (invocation, MSGTRKD_ERROR_NO_SERVER_YET,

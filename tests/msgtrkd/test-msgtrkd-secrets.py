@@ -215,6 +215,16 @@ class SecretsTest(unittest.TestCase):
             self.assertEqual(route["tracking"], "delegated")
             # Re-exported, the link carries the xtext form again.
             self.assertIn("/exim%2B2Bid%2B3D", self.s.export_url(envid))
+        # A link naming an address and port: re-exported as it came, whatever port the
+        # daemon's host override reached it on.
+        envid = "exim+id=p@demo.test"
+        secret = Msgtrk.Secret.generate()
+        send_raw(envid, secret.compute_authenticator())
+        url = Msgtrk.Url.new("127.0.0.1", NET.hops["submit"].mtqpd.port, envid,
+                             secret.to_base64()).to_string()
+        self.assertEqual(self.s.import_url(url), envid)
+        wait_route(self.s, envid, EXPECTED)
+        self.assertEqual(self.s.export_url(envid), url)
         logs = NET.logs()
         self.assertNotIn("not valid xtext", logs)
         self.assertIn("TRACK exim+id=x@demo.test", logs)  # mtqpd logs the decoded ENVID
