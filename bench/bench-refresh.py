@@ -291,6 +291,7 @@ def main(argv):
                          interval=0.05)
         wall = time.monotonic() - t0
         hwm = rss_kib(pid, "VmHWM")
+        rss_after = rss_kib(pid, "VmRSS")
 
         connections = tracks = 0
         per_server = []
@@ -309,7 +310,8 @@ def main(argv):
         else:
             print("refresh: %.2f s wall time from msgtrkd's start (every message due) until "
                   "all %d final" % (wall, total))
-        print("msgtrkd peak RSS (VmHWM): %.1f MiB" % (hwm / 1024.0))
+        print("msgtrkd peak RSS (VmHWM): %.1f MiB (VmRSS once all are final: %.1f MiB)"
+              % (hwm / 1024.0, rss_after / 1024.0))
         print("connections opened: %d (%d TRACKs answered; %.1f messages per connection)"
               % (connections, tracks, tracks / max(connections, 1)))
         print("connections per server in the round: min %d, max %d (goal: at most 1)"
