@@ -4,6 +4,7 @@
 
     /usr/bin/python3 bench/bench-refresh.py --build-dir BUILD [--servers 50] [--per-server 200]
                                             [--keyring secret-service|file]
+                                            [--messages prepare|import] [--round timer|track]
 
 "Refresh of 10,000 tracked messages spread over 50 servers: wall time, peak RSS, and
 connections opened." Needs an introspection build (secrets and authenticators are made with
@@ -13,16 +14,22 @@ the typelib) with tests/mtqpd/seed-record built.
    so that each connection is logged) and a throw-away session with the real msgtrkd
    (tools/msgtrkd_session.py: private bus, gnome-keyring unlocked with a throw-away
    password, or --keyring file).
-2. Imports --per-server messages per server with ImportUrl
-   (mtqp://127.0.0.1:PORT/track/ENVID/A: the delegated path, A into the keyring), with
-   several calls in flight; the import rate is printed. The servers hold no records yet,
-   so each import's first poll answers "not found" and the message stays in transit.
-3. Stops msgtrkd, seeds one record per message (seed-record: alice delivered 2.0.0),
-   starts msgtrkd again (--poll-schedule 3600: nothing polls on its own), and sends Track
-   for every message (IN_FLIGHT calls outstanding): the refresh. Measured from the first
-   Track until GetStatus says every message is delivered (final): the wall time; msgtrkd's
-   peak RSS (VmHWM, over its whole second run); and the connections the mtqpd instances
-   logged during the refresh (and the TRACKs they answered).
+2. Makes --per-server messages per server, with several calls in flight; the rate is
+   printed. --messages prepare (default): Prepare + Committed (MTRK offered), as a mail
+   client does: A is derived from the master secret (docs/secret-derivation.md), nothing
+   is stored in the keyring per message; the submission host is the server's name,
+   mtqpNN.bench.test, which --mtqp-override maps to its port. --messages import: ImportUrl
+   (mtqp://127.0.0.1:PORT/track/ENVID/A: the delegated path, A stored in the keyring one
+   by one; each import polls once and gets "not found").
+3. Stops msgtrkd, seeds one record per message (seed-record: alice delivered 2.0.0) and
+   starts msgtrkd again: the refresh. --round timer (default): every message is due at
+   start (next_poll_at set in the store while msgtrkd is stopped), so the scheduler's own
+   round polls them all; measured from the restart. --round track: nothing is due
+   (--poll-schedule 3600) and Track is sent for every message (IN_FLIGHT calls
+   outstanding); measured from the first Track. Until GetStatus says every message is
+   delivered (final): the wall time; msgtrkd's peak RSS (VmHWM, over its whole second run);
+   the connections the mtqpd instances logged during the refresh, per server (and the
+   TRACKs they answered).
 
 Never: prints a secret. The secrets live in this process, the bus and the keyring only
 (the seed records carry the authenticator B).
@@ -88,17 +95,20 @@ def rss_kib(pid, key):
     return 0
 
 
-def call_all(session, method, args, reply, what):
-    """method(arg) for every arg with IN_FLIGHT calls outstanding; returns seconds."""
+def call_all(session, method, args, reply, what, signature="(s)", replies=None):
+    """method(arg) for every arg with IN_FLIGHT calls outstanding; returns seconds. With
+    @replies (a dict), replies[arg] = the unpacked reply."""
     from gi.repository import Gio, GLib
     pending = list(args)
     state = {"in_flight": 0, "done": 0, "errors": []}
 
-    def done(conn, result, _):
+    def done(conn, result, arg):
         state["in_flight"] -= 1
         state["done"] += 1
         try:
-            conn.call_finish(result)
+            value = conn.call_finish(result)
+            if replies is not None:
+                replies[arg] = value.unpack()
         except GLib.Error as e:
             state["errors"].append(e.message)
 
@@ -112,10 +122,11 @@ def call_all(session, method, args, reply, what):
         while pending and state["in_flight"] < IN_FLIGHT:
             arg = pending.pop()
             state["in_flight"] += 1
+            params = arg if isinstance(arg, tuple) else (arg,)
             session.conn.call("org.msgtrk.Tracker1", "/org/msgtrk/Tracker1",
-                              "org.msgtrk.Tracker1", method, GLib.Variant("(s)", (arg,)),
+                              "org.msgtrk.Tracker1", method, GLib.Variant(signature, params),
                               GLib.VariantType(reply), Gio.DBusCallFlags.NO_AUTO_START, 600000,
-                              None, done, None)
+                              None, done, arg)
         ctx.iteration(True)
     if state["errors"]:
         raise demonet.DemoError("%d %s calls failed, first: %s"
@@ -154,6 +165,8 @@ def main(argv):
     ap.add_argument("--servers", type=int, default=50)
     ap.add_argument("--per-server", type=int, default=200)
     ap.add_argument("--keyring", choices=["secret-service", "file"], default="secret-service")
+    ap.add_argument("--messages", choices=["prepare", "import"], default="prepare")
+    ap.add_argument("--round", choices=["timer", "track"], default="timer")
     ap.add_argument("--msgtrkd", help="the daemon to measure (default: BUILD's)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)
@@ -175,7 +188,10 @@ def main(argv):
             s = Mtqpd(mtqpd_exe, base, i)
             s.server.start()
             servers.append(s)
-        daemon_args = ["--poll-schedule", str(POLL_SCHEDULE), "--idle-exit", "3600"]
+        daemon_args = ["--poll-schedule", str(POLL_SCHEDULE), "--first-poll",
+                       str(POLL_SCHEDULE), "--idle-exit", "3600"]
+        for s in servers:
+            daemon_args += ["--mtqp-override", "%s=127.0.0.1:%d" % (s.host, s.server.port)]
         if args.keyring == "file":
             daemon_args += ["--keyring", "file"]
         session = msgtrkd_session.Session(build, "bench", msgtrkd=args.msgtrkd,
@@ -184,66 +200,122 @@ def main(argv):
                                           debug=False, verbose=False)
         session.start()
 
-        # Messages: A and B made here; URLs go over the bus, B into the seed records.
-        urls, jobs = [], []
-        for s in servers:
-            for j in range(args.per_server):
-                secret = Msgtrk.Secret.generate()
-                envid = Msgtrk.envid_generate("bench.test")
-                url = Msgtrk.Url.new("127.0.0.1", s.server.port, envid, secret.to_base64())
-                urls.append(url.to_string())
-                jobs.append((s, envid, secret.compute_authenticator()))
-        import_s = call_all(session, "ImportUrl", urls, "(s)", "imported")
-        urls = None
-        print("servers %d, messages %d, keyring %s" % (args.servers, total, args.keyring))
-        print("import: %.1f s (%.0f ImportUrl/s, each storing A in the keyring and polling once)"
-              % (import_s, total / import_s))
+        jobs = []
+        print("servers %d, messages %d, keyring %s, messages made by %s"
+              % (args.servers, total, args.keyring, args.messages), flush=True)
+        if args.messages == "import":
+            # A and B made here; URLs go over the bus, B into the seed records.
+            urls = []
+            for s in servers:
+                for j in range(args.per_server):
+                    secret = Msgtrk.Secret.generate()
+                    envid = Msgtrk.envid_generate("bench.test")
+                    url = Msgtrk.Url.new("127.0.0.1", s.server.port, envid, secret.to_base64())
+                    urls.append(url.to_string())
+                    jobs.append((s, envid, secret.compute_authenticator()))
+            made_s = call_all(session, "ImportUrl", urls, "(s)", "imported")
+            urls = None
+            print("import: %.1f s (%.0f ImportUrl/s, each storing A in the keyring and "
+                  "polling once)" % (made_s, total / made_s), flush=True)
+        else:
+            # Prepare (A derived from the master secret, B returned), then Committed.
+            calls = [("me@bench.test", ("alice@example.net",), "", "bench %d.%d" % (i, j),
+                      s.host) for i, s in enumerate(servers) for j in range(args.per_server)]
+            prepared = {}
+            made_s = call_all(session, "Prepare", calls, "(ssu)", "prepared",
+                              signature="(sassss)", replies=prepared)
+            by_host = {s.host: s for s in servers}
+            committed = []
+            for call, (envid, auth, _timeout) in prepared.items():
+                jobs.append((by_host[call[4]], envid, auth))
+                committed.append((envid, ["DSN", "MTRK"], "250 2.0.0 Ok: queued"))
+            commit_s = call_all(session, "Committed", committed, "()", "committed",
+                                signature="(sass)")
+            print("prepare: %.1f s (%.0f Prepare/s, A derived: nothing stored per message); "
+                  "committed: %.1f s" % (made_s, total / made_s, commit_s), flush=True)
+            items = subprocess.run(["secret-tool", "search", "--all", "xdg:schema",
+                                    "org.msgtrk.TrackingSecret"], env=session.env,
+                                   capture_output=True, timeout=60)
+            print("keyring items per message after Prepare: %d"
+                  % (items.stdout + items.stderr).decode().count("attribute.envid"))
 
         code = session.stop_daemon()
         if code != 0:
             raise demonet.DemoError("msgtrkd exited with %d" % code)
         t0 = time.monotonic()
         seed(seed_exe, jobs)
-        print("seeded %d records in %.1f s" % (total, time.monotonic() - t0))
+        print("seeded %d records in %.1f s" % (total, time.monotonic() - t0), flush=True)
 
         # The store after the import (read-only): every message pending, none final.
-        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(session.store_dir, "msgtrk.db"),
-                             uri=True)
+        db_path = os.path.join(session.store_dir, "msgtrk.db")
+        db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
         pending = db.execute("SELECT count(*) FROM messages WHERE final = 0").fetchone()[0]
         db.close()
         if pending != total:
             raise demonet.DemoError("%d of %d messages are pending after the import"
                                     % (pending, total))
+        if args.round == "timer":
+            db = sqlite3.connect(db_path)
+            db.execute("UPDATE messages SET next_poll_at = ?", (int(time.time()),))
+            db.commit()
+            db.close()
 
-        # Refresh: msgtrkd starts (nothing due for POLL_SCHEDULE s), then Track on each,
-        # IN_FLIGHT calls at a time; measured until GetStatus says all are delivered.
-        session.start_daemon()
-        pid = session.daemon.pid
+        # Refresh: msgtrkd starts; either its own round polls everything at once (timer), or
+        # it waits (nothing due) and gets Track for each message, IN_FLIGHT at a time.
         offsets = [s.log_size() for s in servers]
         envids = [j[1] for j in jobs]
         t0 = time.monotonic()
-        track_s = call_all(session, "Track", envids, "()", "Track sent")
+        session.start_daemon()
+        pid = session.daemon.pid
+        track_s = 0.0
+        if args.round == "track":
+            t0 = time.monotonic()
+            track_s = call_all(session, "Track", envids, "()", "Track sent")
+
+        # Done when every message has signalled "delivered" (StatusChanged), confirmed by one
+        # GetStatus. Polling GetStatus for all 10,000 ids every 0.2 s, as before, kept
+        # msgtrkd's main loop busy answering it and slowed the refresh being measured.
+        wanted = set(envids)
+        seen = {"n": 0, "delivered": set()}
 
         def all_final():
+            for envid, st, _summary in session.signals[seen["n"]:]:
+                if st == "delivered" and envid in wanted:
+                    seen["delivered"].add(envid)
+            seen["n"] = len(session.signals)
+            if len(seen["delivered"]) < len(wanted):
+                return False
             states = session.get_status(envids)
             return all(st[2] == "delivered" for st in states)
         session.wait_for("every message delivered", all_final, timeout=REFRESH_TIMEOUT,
-                         interval=0.2)
+                         interval=0.05)
         wall = time.monotonic() - t0
         hwm = rss_kib(pid, "VmHWM")
+        rss_after = rss_kib(pid, "VmRSS")
 
         connections = tracks = 0
+        per_server = []
         for s, off in zip(servers, offsets):
+            mine = 0
             for line in s.log_lines(off):
                 if line.endswith(": connected"):
                     connections += 1
+                    mine += 1
                 elif ": TRACK " in line:
                     tracks += 1
-        print("refresh: %.2f s wall time from the first Track until all %d final"
-              " (the Track calls took %.2f s)" % (wall, total, track_s))
-        print("msgtrkd peak RSS (VmHWM): %.1f MiB" % (hwm / 1024.0))
+            per_server.append(mine)
+        if args.round == "track":
+            print("refresh: %.2f s wall time from the first Track until all %d final"
+                  " (the Track calls took %.2f s)" % (wall, total, track_s))
+        else:
+            print("refresh: %.2f s wall time from msgtrkd's start (every message due) until "
+                  "all %d final" % (wall, total))
+        print("msgtrkd peak RSS (VmHWM): %.1f MiB (VmRSS once all are final: %.1f MiB)"
+              % (hwm / 1024.0, rss_after / 1024.0))
         print("connections opened: %d (%d TRACKs answered; %.1f messages per connection)"
               % (connections, tracks, tracks / max(connections, 1)))
+        print("connections per server in the round: min %d, max %d (goal: at most 1)"
+              % (min(per_server), max(per_server)))
         code = session.stop_daemon()
         if code != 0:
             raise demonet.DemoError("msgtrkd exited with %d" % code)

@@ -43,6 +43,7 @@ struct _MsgtrkMtqpAnswer
   char      *envid;            /* (owned) */
   char      *server_host;      /* (owned) (nullable) */
   guint16    server_port;
+  guint16    discovered_port;  /* the port discovery named (a host override may differ) */
   char      *tls_description;  /* (owned) (nullable) */
   GError    *error;            /* (owned) (nullable) */
   GPtrArray *reports;          /* (owned) (element-type MsgtrkReport): empty on error */
@@ -118,6 +119,24 @@ msgtrk_mtqp_answer_get_server_host (MsgtrkMtqpAnswer *self)
 {
   g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
   return self->server_host;
+}
+
+/**
+ * msgtrk_mtqp_answer_get_discovered_port:
+ * @self: an answer
+ *
+ * The port that discovery named for the server (an SRV record's port, else
+ * %MSGTRK_MTQP_PORT), which is what an mtqp:// URL for this server carries. It differs
+ * from [method@Msgtrk.MtqpAnswer.get_server_port] only when a host override sent the
+ * connection elsewhere.
+ *
+ * Returns: the port, or 0 if no server answered
+ */
+guint16
+msgtrk_mtqp_answer_get_discovered_port (MsgtrkMtqpAnswer *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), 0);
+  return self->discovered_port;
 }
 
 /**
@@ -1192,7 +1211,8 @@ typedef struct
   char             *name;            /* domain, or host when !discover */
   guint16           port;
   guint             n_queries;
-  char            **envids;
+  char            **envids;          /* as the caller gave them: decoded */
+  char            **wire_envids;     /* their xtext form, what TRACK carries (RFC 3461) */
   char            **secrets;         /* wiped on free */
 
   /* The connection */
@@ -1202,6 +1222,7 @@ typedef struct
   GIOStream         *stream;         /* plain, or the TLS stream over it */
   char              *host;           /* the target connected to */
   guint16            host_port;
+  guint16            target_port;     /* the port discovery named for s->host */
   char              *quoted_host;    /* host:port for messages */
   char              *memory_key;     /* STARTTLS memory: host, or host:port off 1038 */
   char              *tls_description;
@@ -1261,9 +1282,11 @@ session_free (Session *s)
       OPENSSL_cleanse (s->secrets[i], strlen (s->secrets[i]));
       g_free (s->secrets[i]);
       g_free (s->envids[i]);
+      g_free (s->wire_envids[i]);
     }
   g_free (s->secrets);
   g_free (s->envids);
+  g_free (s->wire_envids);
   OPENSSL_cleanse (s->rbuf, sizeof s->rbuf);
   OPENSSL_cleanse (s->line, sizeof s->line);
   g_free (s->name);
@@ -1319,10 +1342,12 @@ session_new (MsgtrkMtqpClient   *client,
   s->port = port != 0 ? port : MSGTRK_MTQP_PORT;
   s->n_queries = g_strv_length ((char **) envids);
   s->envids = g_new0 (char *, s->n_queries + 1);
+  s->wire_envids = g_new0 (char *, s->n_queries + 1);
   s->secrets = g_new0 (char *, s->n_queries + 1);
   for (i = 0; i < s->n_queries; i++)
     {
       s->envids[i] = g_strdup (envids[i]);
+      s->wire_envids[i] = msgtrk_xtext_encode (envids[i]);
       s->secrets[i] = g_strdup (secrets[i]);
     }
   s->deadline = g_get_monotonic_time () + (gint64) s->deadline_seconds * G_USEC_PER_SEC;
@@ -2012,6 +2037,7 @@ session_connect (Session      *s,
           s->stream = g_object_ref (s->plain);
           s->host = g_strdup (target->host);
           s->host_port = g_inet_socket_address_get_port (addr);
+          s->target_port = target->port;
           s->quoted_host = g_strdup_printf ("%s:%u", s->host, s->host_port);
           s->memory_key = s->host_port == MSGTRK_MTQP_PORT ? g_strdup (s->host)
                                                            : g_strdup (s->quoted_host);
@@ -2258,9 +2284,11 @@ session_open (Session *s,
   return FALSE;
 }
 
-/* Check a query before it goes out. The secret is never quoted. */
+/* Check a query before it goes out: @envid decoded, @wire_envid its xtext form. The secret
+ * is never quoted. */
 static gboolean
 query_validate (const char *envid,
+                const char *wire_envid,
                 const char *secret,
                 GError    **error)
 {
@@ -2288,7 +2316,7 @@ query_validate (const char *envid,
                            _("The tracking secret is not base64 text"));
       return FALSE;
     }
-  len = strlen ("TRACK  ") + strlen (envid) + strlen (secret);
+  len = strlen ("TRACK  ") + strlen (wire_envid) + strlen (secret);
   if (len > MSGTRK_MTQP_MAX_LINE)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
@@ -2381,6 +2409,7 @@ answer_set_server (Session          *s,
   g_free (answer->server_host);
   answer->server_host = g_strdup (s->host);
   answer->server_port = s->host_port;
+  answer->discovered_port = s->target_port;
   g_free (answer->tls_description);
   answer->tls_description = g_strdup (s->tls_description);
 }
@@ -2404,7 +2433,7 @@ session_track_batch (Session   *s,
   /* One buffer of exactly the right size, wiped after the write: a growing GString or a
    * printf would leave copies of the secrets in freed heap blocks. */
   for (i = 0; i < n; i++)
-    len += strlen ("TRACK  \r\n") + strlen (s->envids[indices[i]])
+    len += strlen ("TRACK  \r\n") + strlen (s->wire_envids[indices[i]])
            + strlen (s->secrets[indices[i]]);
   if (last_batch)
     len += strlen ("QUIT\r\n");
@@ -2413,11 +2442,11 @@ session_track_batch (Session   *s,
   for (i = 0; i < n; i++)
     {
       p = g_stpcpy (p, "TRACK ");
-      p = g_stpcpy (p, s->envids[indices[i]]);
+      p = g_stpcpy (p, s->wire_envids[indices[i]]);
       *p++ = ' ';
       p = g_stpcpy (p, s->secrets[indices[i]]);
       p = g_stpcpy (p, "\r\n");
-      g_debug ("MTQP %s ← TRACK %s <secret>", s->quoted_host, s->envids[indices[i]]);
+      g_debug ("MTQP %s ← TRACK %s <secret>", s->quoted_host, s->wire_envids[indices[i]]);
     }
   if (last_batch)
     p = g_stpcpy (p, "QUIT\r\n");
@@ -2454,7 +2483,7 @@ session_run (Session *s,
       MsgtrkMtqpAnswer *answer = answer_new (s->envids[i]);
 
       g_ptr_array_add (answers, answer);
-      if (query_validate (s->envids[i], s->secrets[i], &answer->error))
+      if (query_validate (s->envids[i], s->wire_envids[i], s->secrets[i], &answer->error))
         valid[n_valid++] = i;
     }
 
@@ -2552,7 +2581,8 @@ track_start (MsgtrkMtqpClient   *self,
  * msgtrk_mtqp_client_track_async:
  * @self: a client
  * @domain: the mail domain whose MTQP server to find (SRV, then MX, then the domain)
- * @envids: (array zero-terminated=1): the ENVIDs to track, 1 to %MSGTRK_MTQP_MAX_QUERIES
+ * @envids: (array zero-terminated=1): the ENVIDs to track, decoded (each is sent in its
+ *   xtext form, RFC 3461), 1 to %MSGTRK_MTQP_MAX_QUERIES
  * @secrets: (array zero-terminated=1): the base64 secret of each ENVID, in the same order
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when the session is over
@@ -2617,7 +2647,7 @@ msgtrk_mtqp_client_track_finish (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_track_sync:
  * @self: a client
  * @domain: the mail domain whose MTQP server to find
- * @envids: (array zero-terminated=1): the ENVIDs to track
+ * @envids: (array zero-terminated=1): the ENVIDs to track, decoded (sent as xtext)
  * @secrets: (array zero-terminated=1): the base64 secret of each ENVID
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
@@ -2655,7 +2685,8 @@ msgtrk_mtqp_client_track_sync (MsgtrkMtqpClient   *self,
  * @self: a client
  * @host: a host name or IP address (an IPv6 address may be in brackets)
  * @port: the TCP port, 0 for %MSGTRK_MTQP_PORT
- * @envids: (array zero-terminated=1): the ENVIDs to track, 1 to %MSGTRK_MTQP_MAX_QUERIES
+ * @envids: (array zero-terminated=1): the ENVIDs to track, decoded (each is sent in its
+ *   xtext form, RFC 3461), 1 to %MSGTRK_MTQP_MAX_QUERIES
  * @secrets: (array zero-terminated=1): the base64 secret of each ENVID, in the same order
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when the session is over
@@ -2706,7 +2737,7 @@ msgtrk_mtqp_client_track_host_finish (MsgtrkMtqpClient *self,
  * @self: a client
  * @host: a host name or IP address
  * @port: the TCP port, 0 for %MSGTRK_MTQP_PORT
- * @envids: (array zero-terminated=1): the ENVIDs to track
+ * @envids: (array zero-terminated=1): the ENVIDs to track, decoded (sent as xtext)
  * @secrets: (array zero-terminated=1): the base64 secret of each ENVID
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError

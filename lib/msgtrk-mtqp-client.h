@@ -132,6 +132,7 @@ G_DECLARE_FINAL_TYPE (MsgtrkMtqpAnswer, msgtrk_mtqp_answer, MSGTRK, MTQP_ANSWER,
 const char   *msgtrk_mtqp_answer_get_envid            (MsgtrkMtqpAnswer *self);
 const char   *msgtrk_mtqp_answer_get_server_host      (MsgtrkMtqpAnswer *self);
 guint16       msgtrk_mtqp_answer_get_server_port      (MsgtrkMtqpAnswer *self);
+guint16      msgtrk_mtqp_answer_get_discovered_port (MsgtrkMtqpAnswer *self);
 const char   *msgtrk_mtqp_answer_get_tls_description  (MsgtrkMtqpAnswer *self);
 gboolean      msgtrk_mtqp_answer_is_success           (MsgtrkMtqpAnswer *self);
 const GError *msgtrk_mtqp_answer_get_error            (MsgtrkMtqpAnswer *self);

@@ -5,7 +5,11 @@
  *   - making A: MSGTRK_SECRET_SIZE octets from OpenSSL's CSPRNG (RAND_bytes);
  *   - reading A from its base64 form (the mtrk-secret of TRACK and of mtqp URLs) with a
  *     strict decoder, and writing it back;
- *   - computing B = base64 (SHA-1 (raw octets of A)) and checking a B in constant time.
+ *   - computing B = base64 (SHA-1 (raw octets of A)) and checking a B in constant time;
+ *   - deriving A from a per-user master secret and the ENVID (docs/secret-derivation.md):
+ *     A = HMAC-SHA-256 (master, MSGTRK_SECRET_DERIVE_LABEL || 0x00 || ENVID), 32 octets.
+ *     Pure: the master is the caller's (msgtrkd keeps it in locked memory), nothing is
+ *     cached here.
  *
  * B is computed over the RAW OCTETS of A, never over its base64 text (PROTOCOL-NOTES,
  * "Vocabulary"). A 32-octet A gives a 44-character mtrk-secret and a 28-character B.
@@ -28,6 +32,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "msgtrk-private.h"
@@ -42,6 +47,7 @@ G_STATIC_ASSERT (AUTH_DIGEST_SIZE == 20);
 G_STATIC_ASSERT (MSGTRK_AUTHENTICATOR_LENGTH == 4 * ((AUTH_DIGEST_SIZE + 2) / 3));
 G_STATIC_ASSERT (MSGTRK_SECRET_MIN_SIZE <= MSGTRK_SECRET_SIZE);
 G_STATIC_ASSERT (MSGTRK_SECRET_SIZE <= MSGTRK_SECRET_MAX_SIZE);
+G_STATIC_ASSERT (MSGTRK_SECRET_SIZE == 32); /* a derived A is one SHA-256 output */
 
 /**
  * MsgtrkSecret:
@@ -433,6 +439,110 @@ msgtrk_secret_new_from_base64 (const char *text,
   if (!secret_decode (text, self->octets, &self->len, error))
     return NULL;
   return g_steal_pointer (&self);
+}
+
+/**
+ * msgtrk_secret_derive:
+ * @master: (array length=master_len): the per-user master secret, %MSGTRK_SECRET_MASTER_SIZE
+ *   octets from a CSPRNG
+ * @master_len: octets in @master; anything but %MSGTRK_SECRET_MASTER_SIZE is refused
+ * @envid: the message's ENVID as it travels in `MAIL FROM … ENVID=` (its xtext form; the
+ *   ENVIDs msgtrk generates need no escaping, so both forms are the same octets)
+ * @error: return location for a #GError, or %NULL
+ *
+ * Derives the message's tracking secret A from the master secret (docs/secret-derivation.md):
+ *
+ *     A = HMAC-SHA-256 (master, "msgtrk A v1" || 0x00 || envid)
+ *
+ * 32 octets. HMAC-SHA-256 is a pseudo-random function keyed by the 256-bit master, and each
+ * message has its own ENVID, so each A is indistinguishable from random to anyone without
+ * the master, and the B values of two messages cannot be linked to each other. The label
+ * and the 0x00 separate this use of the master from any other; the ENVID cannot contain a
+ * NUL, so the input is unambiguous.
+ *
+ * Pure: no state is kept; every buffer that held key material is wiped before returning.
+ *
+ * Returns: (transfer full): the derived secret, or %NULL with %MSGTRK_ERROR_INVALID_SECRET
+ *   for a master of the wrong size or an empty, too long (more than
+ *   %MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH octets) or non-printable ENVID
+ */
+MsgtrkSecret *
+msgtrk_secret_derive (const guint8 *master,
+                      gsize         master_len,
+                      const char   *envid,
+                      GError      **error)
+{
+  static const char label[] = MSGTRK_SECRET_DERIVE_LABEL;
+  guint8 input[sizeof label + MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH];
+  g_autoptr (MsgtrkSecret) self = NULL;
+  unsigned int out_len = 0;
+  gsize envid_len;
+
+  g_return_val_if_fail (master != NULL || master_len == 0, NULL);
+  g_return_val_if_fail (envid != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (master_len != MSGTRK_SECRET_MASTER_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                   "A master tracking secret has %d octets, not %" G_GSIZE_FORMAT,
+                   MSGTRK_SECRET_MASTER_SIZE, master_len);
+      return NULL;
+    }
+  envid_len = strlen (envid);
+  if (envid_len == 0 || envid_len > MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                   "No tracking secret is derived for an ENVID of %" G_GSIZE_FORMAT
+                   " octets (1 to %d)",
+                   envid_len, MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH);
+      return NULL;
+    }
+  for (gsize i = 0; i < envid_len; i++)
+    if ((guchar) envid[i] < 0x21 || (guchar) envid[i] > 0x7e)
+      {
+        g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                             "No tracking secret is derived for an ENVID that is not "
+                             "printable US-ASCII");
+        return NULL;
+      }
+
+  /* label || 0x00 || envid: sizeof label counts the label's NUL, the separator. */
+  memcpy (input, label, sizeof label);
+  memcpy (input + sizeof label, envid, envid_len);
+
+  self = g_object_new (MSGTRK_TYPE_SECRET, NULL);
+  if (HMAC (EVP_sha256 (), master, (int) master_len, input, sizeof label + envid_len,
+            self->octets, &out_len) == NULL
+      || out_len != MSGTRK_SECRET_SIZE)
+    g_error ("OpenSSL could not compute HMAC-SHA-256; is the default provider available?");
+  self->len = MSGTRK_SECRET_SIZE;
+  OPENSSL_cleanse (input, sizeof input);
+  return g_steal_pointer (&self);
+}
+
+/**
+ * msgtrk_secret_copy_octets: (skip)
+ * @self: a #MsgtrkSecret
+ * @out: where the raw octets go
+ * @out_size: room at @out
+ *
+ * Copies the raw octets of the secret, e.g. into memory the caller has locked. The caller
+ * wipes @out (msgtrk_secure_wipe()) when done. Nothing is copied if @out_size is too small.
+ *
+ * Returns: the number of octets of the secret (copied only if at most @out_size)
+ */
+gsize
+msgtrk_secret_copy_octets (MsgtrkSecret *self,
+                           guint8       *out,
+                           gsize         out_size)
+{
+  g_return_val_if_fail (MSGTRK_IS_SECRET (self), 0);
+  g_return_val_if_fail (out != NULL || out_size == 0, 0);
+
+  if (self->len <= out_size)
+    memcpy (out, self->octets, self->len);
+  return self->len;
 }
 
 /**

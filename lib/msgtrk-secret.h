@@ -10,6 +10,10 @@
  * no whitespace, canonical (unused bits zero). Results of msgtrk_secret_to_base64() are
  * freed with msgtrk_secure_free_string().
  *
+ * A can also be derived from a per-user master secret (docs/secret-derivation.md):
+ * A = HMAC-SHA-256 (master, "msgtrk A v1" || 0x00 || ENVID), 32 octets; see
+ * msgtrk_secret_derive(). The derivation is pure: it keeps no state.
+ *
  * Never: log A, put A in argv or a temporary file, or compare A/B with memcmp.
  * Every buffer that held A is wiped (OPENSSL_cleanse) before it is freed.
  */
@@ -47,6 +51,27 @@ G_BEGIN_DECLS
  * characters of a base64 authenticator B (SHA-1, 20 octets).
  */
 #define MSGTRK_AUTHENTICATOR_LENGTH 28
+/**
+ * MSGTRK_SECRET_MASTER_SIZE:
+ *
+ * octets of a master secret from which per-message secrets are derived (256 bits); a
+ * master of another size is refused by msgtrk_secret_derive().
+ */
+#define MSGTRK_SECRET_MASTER_SIZE 32
+/**
+ * MSGTRK_SECRET_DERIVE_LABEL:
+ *
+ * the fixed label of the derivation: A = HMAC-SHA-256 (master, label || 0x00 || ENVID).
+ * Changing it changes every derived secret: a new scheme gets a new label.
+ */
+#define MSGTRK_SECRET_DERIVE_LABEL "msgtrk A v1"
+/**
+ * MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH:
+ *
+ * longest ENVID (octets) a secret is derived for: the xtext form of an RFC 3461 ENVID of
+ * at most 100 characters, every one encoded (+XX) in the worst case.
+ */
+#define MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH 300
 
 #define MSGTRK_TYPE_SECRET (msgtrk_secret_get_type ())
 G_DECLARE_FINAL_TYPE (MsgtrkSecret, msgtrk_secret, MSGTRK, SECRET, GObject)
@@ -54,6 +79,13 @@ G_DECLARE_FINAL_TYPE (MsgtrkSecret, msgtrk_secret, MSGTRK, SECRET, GObject)
 MsgtrkSecret *msgtrk_secret_generate          (GError      **error);
 MsgtrkSecret *msgtrk_secret_new_from_base64   (const char   *text,
                                                GError      **error);
+MsgtrkSecret *msgtrk_secret_derive            (const guint8 *master,
+                                               gsize         master_len,
+                                               const char   *envid,
+                                               GError      **error);
+gsize         msgtrk_secret_copy_octets       (MsgtrkSecret *self,
+                                               guint8       *out,
+                                               gsize         out_size);
 char         *msgtrk_secret_to_base64         (MsgtrkSecret *self);
 char         *msgtrk_secret_compute_authenticator (MsgtrkSecret *self);
 gboolean      msgtrk_secret_matches_authenticator (MsgtrkSecret *self,

@@ -231,6 +231,8 @@ struct _MsgtrkRoute
   MsgtrkStatus *status;   /* (owned) (nullable) built when the run ends */
   GError *error;          /* (owned) (nullable) no recipient known and the first server failed */
   guint servers_asked;
+  char *found_host;       /* (owned) (nullable) the first server that answered +OK */
+  guint16 found_port;     /* its port as discovery named it */
 };
 
 G_DEFINE_FINAL_TYPE (MsgtrkRoute, msgtrk_route, G_TYPE_OBJECT)
@@ -246,6 +248,7 @@ msgtrk_route_finalize (GObject *object)
   g_ptr_array_unref (self->reports);
   g_clear_object (&self->status);
   g_clear_error (&self->error);
+  g_free (self->found_host);
   G_OBJECT_CLASS (msgtrk_route_parent_class)->finalize (object);
 }
 
@@ -371,6 +374,30 @@ msgtrk_route_get_status (MsgtrkRoute *self)
 {
   g_return_val_if_fail (MSGTRK_IS_ROUTE (self), NULL);
   return self->status;
+}
+
+/**
+ * msgtrk_route_get_found_server:
+ * @self: a route
+ * @port: (out) (optional): the server's port as discovery named it (an SRV record's port,
+ *   else %MSGTRK_MTQP_PORT)
+ *
+ * The MTQP server that discovery found for the message and that answered it: the server
+ * an mtqp:// URL for the message should name (not the submission host, which may be
+ * `localhost` or an address only the sender can reach).
+ *
+ * Returns: (nullable): its host name, or %NULL if the first server did not answer with
+ *   tracking data in this run
+ */
+const char *
+msgtrk_route_get_found_server (MsgtrkRoute *self,
+                               guint16     *port)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE (self), NULL);
+
+  if (port != NULL)
+    *port = self->found_port;
+  return self->found_host;
 }
 
 /**
@@ -933,6 +960,13 @@ query_ctx_done (GObject      *source,
 
           for (guint r = 0; reports && r < reports->len; r++)
             g_ptr_array_add (route->reports, g_object_ref (g_ptr_array_index (reports, r)));
+          /* The MTQP server discovery found for the message, as a delegate can reach it. */
+          if (q->is_start && reports != NULL && route->found_host == NULL
+              && msgtrk_mtqp_answer_get_server_host (answer) != NULL)
+            {
+              route->found_host = g_strdup (msgtrk_mtqp_answer_get_server_host (answer));
+              route->found_port = msgtrk_mtqp_answer_get_discovered_port (answer);
+            }
         }
     }
 

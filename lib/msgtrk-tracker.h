@@ -77,6 +77,8 @@ GPtrArray     *msgtrk_route_get_hops           (MsgtrkRoute *self,
 GPtrArray     *msgtrk_route_get_reports        (MsgtrkRoute *self);
 MsgtrkStatus  *msgtrk_route_get_status         (MsgtrkRoute *self);
 guint          msgtrk_route_get_servers_asked  (MsgtrkRoute *self);
+const char    *msgtrk_route_get_found_server   (MsgtrkRoute *self,
+                                                guint16     *port);
 const GError  *msgtrk_route_get_error          (MsgtrkRoute *self);
 
 /* The tracker */

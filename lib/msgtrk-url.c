@@ -10,13 +10,23 @@
  *   host        = IP-literal / IPv4address / reg-name     ; IPv6 in "[...]", no zone id
  *   port        = *DIGIT                                  ; empty: MSGTRK_MTQP_PORT; 1-65535
  *   envid-seg   = 1*pchar                                 ; percent-decoded: the ENVID
+ *                                                         ; in its xtext form (RFC 3461)
  *   secret-seg  = 1*pchar                                 ; percent-decoded: the mtrk-secret
  *   pchar       = unreserved / pct-encoded / sub-delims / ":" / "@"
  *   pct-encoded = "%" HEXDIG HEXDIG
  *
  * No query, no fragment, no dot segments, no further path segments; "track" is matched
  * exactly. The path is split on "/" in its ENCODED form and each segment is decoded after,
- * so "%2F" (a "/" inside base64) never splits a segment. The decoded ENVID must be 1 to
+ * so "%2F" (a "/" inside base64) never splits a segment.
+ *
+ * The ENVID segment carries the ENVID as it travelled in MAIL FROM … ENVID=, i.e. its xtext
+ * form (RFC 3461 section 4; PROTOCOL-NOTES, "RFC 3887"), percent-encoded on top: an ENVID
+ * "exim+id=@x" is written "exim%2B2Bid%2B3D%40x" (xtext "exim+2Bid+3D@x"). Parsing undoes
+ * both. Being liberal with links made elsewhere (or by msgtrk before 2026-12), a segment
+ * that is not valid xtext ("+" not followed by two upper-case hex digits, or a raw "=") is
+ * taken as the ENVID itself. MsgtrkUrl keeps the decoded ENVID (what servers key records by,
+ * what DSNs from Postfix show); msgtrk_url_get_envid_xtext() gives the wire form. The
+ * decoded ENVID must be 1 to
  * MSGTRK_ENVID_MAX_LENGTH printable ASCII characters (0x21-0x7E), not "." or "..". The
  * decoded secret must pass msgtrk_secret_new_from_base64(), so a MsgtrkUrl never holds a
  * malformed secret. The host's syntax is checked here (letters, digits, "-", ".", "_", or
@@ -64,6 +74,7 @@ struct _MsgtrkUrl
   char *host;   /* (owned) without brackets, never NULL once constructed */
   guint16 port; /* 1..65535 */
   char *envid;  /* (owned) decoded */
+  char *envid_xtext; /* (owned) its xtext form: what the URL and TRACK carry */
   char *secret; /* (owned) base64 mtrk-secret, wiped on finalize */
 };
 
@@ -76,6 +87,7 @@ msgtrk_url_finalize (GObject *object)
 
   g_free (self->host);
   g_free (self->envid);
+  g_free (self->envid_xtext);
   msgtrk_secure_free_string (self->secret);
 
   G_OBJECT_CLASS (msgtrk_url_parent_class)->finalize (object);
@@ -215,6 +227,28 @@ envid_is_valid (const char *envid,
   return TRUE;
 }
 
+/* The percent-decoded ENVID segment is in envid_xtext: xtext-decode it into envid (or, if
+ * it is no valid xtext, take it as the ENVID itself and write it again as xtext). */
+static gboolean
+envid_take_segment (MsgtrkUrl *self,
+                    GError   **error)
+{
+  gsize len = strlen (self->envid_xtext);
+
+  if (len > MSGTRK_XTEXT_MAX_LENGTH)
+    return envid_is_valid (self->envid_xtext, len, error); /* the length error */
+  self->envid = msgtrk_xtext_decode (self->envid_xtext, NULL);
+  if (self->envid == NULL)
+    {
+      self->envid = g_steal_pointer (&self->envid_xtext);
+      if (!envid_is_valid (self->envid, strlen (self->envid), error))
+        return FALSE;
+      self->envid_xtext = msgtrk_xtext_encode (self->envid);
+      return TRUE;
+    }
+  return envid_is_valid (self->envid, strlen (self->envid), error);
+}
+
 /* Length of @text percent-encoded (everything but unreserved as %XX). */
 static gsize
 pct_encoded_length (const char *text)
@@ -260,7 +294,7 @@ url_formatted_length (MsgtrkUrl *self)
   if (self->port != MSGTRK_MTQP_PORT)
     n += 1 + strlen ("65535") - (self->port < 10000) - (self->port < 1000) -
          (self->port < 100) - (self->port < 10);
-  n += strlen ("/" URL_TRACK_SEGMENT "/") + pct_encoded_length (self->envid) + 1 +
+  n += strlen ("/" URL_TRACK_SEGMENT "/") + pct_encoded_length (self->envid_xtext) + 1 +
        pct_encoded_length (self->secret);
   return n;
 }
@@ -286,7 +320,7 @@ url_format (MsgtrkUrl *self)
   if (self->port != MSGTRK_MTQP_PORT)
     p += g_snprintf (p, len + 1 - (gsize) (p - buf), ":%u", (guint) self->port);
   p = g_stpcpy (p, "/" URL_TRACK_SEGMENT "/");
-  p = pct_encode_into (p, self->envid);
+  p = pct_encode_into (p, self->envid_xtext);
   *p++ = '/';
   p = pct_encode_into (p, self->secret);
   *p = '\0';
@@ -553,8 +587,8 @@ parse_path (MsgtrkUrl  *self,
       return FALSE;
     }
 
-  self->envid = segment_decode (envid_seg, (gsize) (slash - envid_seg), "envid", error);
-  if (self->envid == NULL || !envid_is_valid (self->envid, strlen (self->envid), error))
+  self->envid_xtext = segment_decode (envid_seg, (gsize) (slash - envid_seg), "envid", error);
+  if (self->envid_xtext == NULL || !envid_take_segment (self, error))
     return FALSE;
 
   secret_len = (gsize) (end - secret_seg);
@@ -666,7 +700,8 @@ msgtrk_url_parse (const char *text,
  * @host: host name or IP address of the MTQP server (an IPv6 address with or without
  *   brackets)
  * @port: the port, or 0 for %MSGTRK_MTQP_PORT
- * @envid: the ENVID, 1 to %MSGTRK_ENVID_MAX_LENGTH printable ASCII characters
+ * @envid: the ENVID, decoded (not xtext), 1 to %MSGTRK_ENVID_MAX_LENGTH printable ASCII
+ *   characters; the URL carries its xtext form, percent-encoded
  * @secret_base64: the mtrk-secret (strict base64, see [func@Msgtrk.Secret.new_from_base64])
  * @error: return location for a #GError, or %NULL
  *
@@ -705,6 +740,7 @@ msgtrk_url_new (const char *host,
   if (!envid_is_valid (envid, strlen (envid), error))
     return NULL;
   self->envid = g_strdup (envid);
+  self->envid_xtext = msgtrk_xtext_encode (envid);
 
   if (!url_take_secret (self, secret_base64, error))
     return NULL;
@@ -766,7 +802,7 @@ msgtrk_url_get_port (MsgtrkUrl *self)
  * msgtrk_url_get_envid:
  * @self: a #MsgtrkUrl
  *
- * Returns: the ENVID, percent-decoded
+ * Returns: the ENVID, percent-decoded and xtext-decoded (what servers key records by)
  */
 const char *
 msgtrk_url_get_envid (MsgtrkUrl *self)
@@ -774,6 +810,23 @@ msgtrk_url_get_envid (MsgtrkUrl *self)
   g_return_val_if_fail (MSGTRK_IS_URL (self), NULL);
 
   return self->envid;
+}
+
+/**
+ * msgtrk_url_get_envid_xtext:
+ * @self: a #MsgtrkUrl
+ *
+ * The ENVID in its xtext form (RFC 3461), as it travelled in `MAIL FROM … ENVID=` and as a
+ * TRACK command carries it; the URL holds this, percent-encoded.
+ *
+ * Returns: the xtext ENVID
+ */
+const char *
+msgtrk_url_get_envid_xtext (MsgtrkUrl *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_URL (self), NULL);
+
+  return self->envid_xtext;
 }
 
 /**

@@ -52,6 +52,7 @@ char       *msgtrk_url_to_string    (MsgtrkUrl  *self);
 const char *msgtrk_url_get_host     (MsgtrkUrl  *self);
 guint16     msgtrk_url_get_port     (MsgtrkUrl  *self);
 const char *msgtrk_url_get_envid    (MsgtrkUrl  *self);
+const char *msgtrk_url_get_envid_xtext (MsgtrkUrl *self);
 const char *msgtrk_url_get_secret   (MsgtrkUrl  *self);
 
 G_END_DECLS

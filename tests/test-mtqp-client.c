@@ -428,6 +428,7 @@ test_track_delivered (void)
   g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (answer), ==, "delivered@example.com");
   g_assert_cmpstr (msgtrk_mtqp_answer_get_server_host (answer), ==, "127.0.0.1");
   g_assert_cmpuint (msgtrk_mtqp_answer_get_server_port (answer), ==, server->port);
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_discovered_port (answer), ==, server->port);
   g_assert_cmpstr (msgtrk_mtqp_answer_get_status (answer), ==, "+OK+");
   g_assert_null (msgtrk_mtqp_answer_get_tls_description (answer));
   g_assert_true (g_bytes_equal (msgtrk_mtqp_answer_get_entity (answer), expected));
@@ -436,6 +437,38 @@ test_track_delivered (void)
   g_assert_cmpstr (msgtrk_report_get_reporting_mta (report), ==, "hop1.demo.test");
   rcpt = g_ptr_array_index (msgtrk_report_get_recipients (report), 0);
   g_assert_cmpint (msgtrk_recipient_report_get_action (rcpt), ==, MSGTRK_ACTION_DELIVERED);
+}
+
+static void
+test_track_xtext_envid (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autofree char *log = NULL;
+  const char *envids[] = { "delivered+id=@x", "delivered+2B@x", "delivered@plain", NULL };
+  const char *secrets[] = { SECRET, SECRET, SECRET, NULL };
+
+  g_test_summary ("TRACK carries the ENVID in its xtext form (RFC 3461, as in MAIL FROM): "
+                  "an Exim-style ENVID with + and = goes out as +2B and +3D, and the answers "
+                  "keep the ENVID the caller gave");
+  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port, envids,
+                                                secrets, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (answers->len, ==, 3);
+  for (guint i = 0; i < answers->len; i++)
+    {
+      MsgtrkMtqpAnswer *a = g_ptr_array_index (answers, i);
+
+      g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
+      g_assert_true (msgtrk_mtqp_answer_is_success (a));
+      g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (a), ==, envids[i]);
+    }
+  log = server_log (server);
+  g_assert_nonnull (strstr (log, "TRACK session=0 tls=0 delivered+2Bid+3D@x\n"));
+  g_assert_nonnull (strstr (log, "TRACK session=0 tls=0 delivered+2B2B@x\n"));
+  g_assert_nonnull (strstr (log, "TRACK session=0 tls=0 delivered@plain\n"));
 }
 
 static void
@@ -1313,6 +1346,9 @@ test_discovery_srv (void)
                    "hop1.demo.test");
   g_assert_cmpuint (msgtrk_mtqp_answer_get_server_port (g_ptr_array_index (answers, 0)), ==,
                     first->port);
+  /* What a URL for this server names: the SRV target's port, not the override's. */
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_discovered_port (g_ptr_array_index (answers, 0)), ==,
+                    1038);
   g_assert_true (msgtrk_mtqp_answer_is_success (g_ptr_array_index (answers, 0)));
   log = server_log (busy);
   g_assert_nonnull (strstr (log, "GREET"));
@@ -1540,6 +1576,7 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/config/starttls-memory", test_config_starttls_memory);
   g_test_add_func ("/mtqp-client/track/delivered", test_track_delivered);
   g_test_add_func ("/mtqp-client/track/dot-stuffing", test_track_dot_stuffing);
+  g_test_add_func ("/mtqp-client/track/xtext-envid", test_track_xtext_envid);
   g_test_add_func ("/mtqp-client/track/batch", test_track_batch);
   g_test_add_func ("/mtqp-client/track/pipelining", test_track_pipelining);
   g_test_add_func ("/mtqp-client/track/many", test_track_many);

@@ -84,6 +84,155 @@ flip_bit (const char *text,
   return g_base64_encode (octets, len);
 }
 
+/* ---- derivation from a master secret ----------------------------------------------------- */
+
+/* A = HMAC-SHA-256 (master, "msgtrk A v1" || 0x00 || ENVID). The expected values were
+ * computed outside msgtrk, by two independent implementations that agreed:
+ *   python3 -c 'import hmac,hashlib; print(hmac.new(KEY, b"msgtrk A v1\0" + ENVID,
+ *               hashlib.sha256).hexdigest())'
+ *   printf 'msgtrk A v1\0%s' ENVID | openssl dgst -sha256 -mac HMAC -macopt hexkey:KEY
+ * and B = base64 (SHA-1 (A)) with python's hashlib.sha1. The keys are test values. */
+typedef struct
+{
+  const char *master_hex;
+  const char *envid;
+  const char *a_hex;
+  const char *a_base64;
+  const char *b;
+} DeriveCase;
+
+static const DeriveCase derive_cases[] = {
+  { "0000000000000000000000000000000000000000000000000000000000000000",
+    "mtrk.aaaaaaaaaaaaaaaaaaaaaaaaaa@example.org",
+    "bc94a3c9e588c4d17c17bbe375555e039a4a51769fac94315eb67c84035dd1f8",
+    "vJSjyeWIxNF8F7vjdVVeA5pKUXafrJQxXrZ8hANd0fg=", "yq+k/Mq6K77l5io5iqp3U8YJe6U=" },
+  { "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    "mtrk.abcdefghijklmnopqrstuvwxyz@example.com",
+    "297dfc258876f28c1e35d08c771a03488c87fd52c2a9ea915c6c73944120091c",
+    "KX38JYh28oweNdCMdxoDSIyH/VLCqeqRXGxzlEEgCRw=", "LOF/T4yImadji/nij54bcO0xNX0=" },
+  { "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", "exim+2Bid+3D@x",
+    "e0cb0314d56bac87e476b4668df0e5dde5e2e5a69e674501cea148f311e43742",
+    "4MsDFNVrrIfkdrRmjfDl3eXi5aaeZ0UBzqFI8xHkN0I=", "pIGUEfUfzoYZogkF7ALZXbkxmq4=" },
+  { "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "a",
+    "8c331457abb71e472c397ec8709f3856481790729070fd0199fd2cb2af0aa508",
+    "jDMUV6u3HkcsOX7IcJ84VkgXkHKQcP0Bmf0ssq8KpQg=", "ZPwvDH7djnGt043KptT1Zoasuac=" },
+};
+
+static void
+hex_to_octets (const char *hex,
+               guint8     *out,
+               gsize       len)
+{
+  g_assert_cmpuint (strlen (hex), ==, 2 * len);
+  for (gsize i = 0; i < len; i++)
+    out[i] = (guint8) (g_ascii_xdigit_value (hex[2 * i]) * 16
+                       + g_ascii_xdigit_value (hex[2 * i + 1]));
+}
+
+static void
+test_derive_vectors (void)
+{
+  g_test_summary ("A derived from a master secret and the ENVID matches HMAC-SHA-256 vectors "
+                  "computed independently (python hmac and openssl dgst -mac HMAC)");
+  for (gsize i = 0; i < G_N_ELEMENTS (derive_cases); i++)
+    {
+      const DeriveCase *dc = &derive_cases[i];
+      guint8 master[MSGTRK_SECRET_MASTER_SIZE];
+      guint8 expected[MSGTRK_SECRET_SIZE];
+      guint8 got[MSGTRK_SECRET_MAX_SIZE];
+      g_autoptr (MsgtrkSecret) a = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autofree char *b = NULL;
+      char *text;
+
+      hex_to_octets (dc->master_hex, master, sizeof master);
+      hex_to_octets (dc->a_hex, expected, sizeof expected);
+      a = msgtrk_secret_derive (master, sizeof master, dc->envid, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (msgtrk_secret_copy_octets (a, got, sizeof got), ==, MSGTRK_SECRET_SIZE);
+      g_assert_cmpmem (got, MSGTRK_SECRET_SIZE, expected, sizeof expected);
+      text = msgtrk_secret_to_base64 (a);
+      g_assert_cmpstr (text, ==, dc->a_base64);
+      msgtrk_secure_free_string (text);
+      b = msgtrk_secret_compute_authenticator (a);
+      g_assert_cmpstr (b, ==, dc->b);
+      g_assert_true (msgtrk_verify_secret (dc->a_base64, dc->b));
+      msgtrk_secure_wipe (got, sizeof got);
+    }
+}
+
+static void
+test_derive_properties (void)
+{
+  guint8 master[MSGTRK_SECRET_MASTER_SIZE] = { 0 };
+  guint8 other[MSGTRK_SECRET_MASTER_SIZE] = { 0 };
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (MsgtrkSecret) again = NULL;
+  g_autoptr (MsgtrkSecret) first = NULL;
+  g_autoptr (MsgtrkSecret) with_other = NULL;
+  g_autofree char *a1 = NULL;
+  g_autofree char *a2 = NULL;
+  g_autofree char *a3 = NULL;
+
+  g_test_summary ("Derivation is deterministic, depends on every octet of master and ENVID, "
+                  "and gives distinct secrets for 1000 ENVIDs");
+  other[31] = 1;
+  first = msgtrk_secret_derive (master, sizeof master, "mtrk.x@example.org", NULL);
+  again = msgtrk_secret_derive (master, sizeof master, "mtrk.x@example.org", NULL);
+  with_other = msgtrk_secret_derive (other, sizeof other, "mtrk.x@example.org", NULL);
+  a1 = msgtrk_secret_to_base64 (first);
+  a2 = msgtrk_secret_to_base64 (again);
+  a3 = msgtrk_secret_to_base64 (with_other);
+  g_assert_cmpstr (a1, ==, a2);
+  g_assert_cmpstr (a1, !=, a3);
+  for (guint i = 0; i < 1000; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("mtrk.%u@example.org", i);
+      g_autoptr (MsgtrkSecret) a = msgtrk_secret_derive (master, sizeof master, envid, NULL);
+      char *text = msgtrk_secret_to_base64 (a);
+
+      g_assert_true (g_hash_table_add (seen, g_strdup (text)));
+      msgtrk_secure_free_string (text);
+    }
+  msgtrk_secure_wipe (a1, strlen (a1));
+  msgtrk_secure_wipe (a2, strlen (a2));
+  msgtrk_secure_wipe (a3, strlen (a3));
+}
+
+static void
+test_derive_limits (void)
+{
+  guint8 master[MSGTRK_SECRET_MASTER_SIZE + 1] = { 0 };
+  g_autofree char *at_limit = g_strnfill (MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH, 'e');
+  g_autofree char *past_limit = g_strnfill (MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH + 1, 'e');
+  const char *const bad_envids[] = { "", "a b", "a\r\nb", "caf\xc3\xa9", "tab\there" };
+  g_autoptr (MsgtrkSecret) ok = NULL;
+  GError *error = NULL;
+
+  g_test_summary ("Derivation refuses a master of another size than 32 octets, an ENVID "
+                  "longer than the limit (and accepts one at it), and empty or "
+                  "non-printable ENVIDs; errors never quote the master");
+  ok = msgtrk_secret_derive (master, MSGTRK_SECRET_MASTER_SIZE, at_limit, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (ok);
+  g_assert_null (msgtrk_secret_derive (master, MSGTRK_SECRET_MASTER_SIZE, past_limit, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_clear_error (&error);
+  g_assert_null (msgtrk_secret_derive (master, MSGTRK_SECRET_MASTER_SIZE + 1, "a", &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_clear_error (&error);
+  g_assert_null (msgtrk_secret_derive (master, MSGTRK_SECRET_MASTER_SIZE - 1, "a", &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_clear_error (&error);
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_envids); i++)
+    {
+      g_assert_null (msgtrk_secret_derive (master, MSGTRK_SECRET_MASTER_SIZE, bad_envids[i],
+                                           &error));
+      g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+      g_clear_error (&error);
+    }
+}
+
 /* ---- vectors against openssl --------------------------------------------------------------- */
 
 typedef struct
@@ -543,6 +692,9 @@ main (int argc,
   g_test_add_func ("/secret/authenticator/verify", test_verify);
   g_test_add_func ("/secret/authenticator/is-valid", test_authenticator_is_valid);
   g_test_add_func ("/secret/wipe", test_wipe);
+  g_test_add_func ("/secret/derive/vectors", test_derive_vectors);
+  g_test_add_func ("/secret/derive/properties", test_derive_properties);
+  g_test_add_func ("/secret/derive/limits", test_derive_limits);
 
   return g_test_run ();
 }

@@ -159,6 +159,7 @@ test_unreachable_broken_link (void)
   g_assert_error (msgtrk_route_hop_get_error (hop), MSGTRK_ERROR, MSGTRK_ERROR_CONNECT);
   g_assert_null (strstr (msgtrk_route_hop_get_error (hop)->message, SECRET));
   g_assert_cmpuint (msgtrk_route_get_servers_asked (route), ==, 1);
+  g_assert_null (msgtrk_route_get_found_server (route, NULL));
 }
 
 static void

@@ -82,6 +82,15 @@ static const UrlCase url_cases[] = {
     MSGTRK_MTQP_PORT, "!$&'()*+,;=:@", S32 },
   { "envid ... (not a dot segment)", "mtqp://h/track/.../" S32_ENC, VALID, "h",
     MSGTRK_MTQP_PORT, "...", S32 },
+  /* The segment is the xtext form (RFC 3461), percent-encoded (PROTOCOL-NOTES). */
+  { "xtext envid, + and = escaped", "mtqp://h/track/exim%2B2Bid%2B3D%40x/" S32_ENC, VALID,
+    "h", MSGTRK_MTQP_PORT, "exim+id=@x", S32 },
+  { "xtext envid, + written raw", "mtqp://h/track/exim+2Bid+3D@x/" S32_ENC, VALID, "h",
+    MSGTRK_MTQP_PORT, "exim+id=@x", S32 },
+  { "not xtext: taken as the decoded envid", "mtqp://h/track/exim%2Bid%3D%40x/" S32_ENC,
+    VALID, "h", MSGTRK_MTQP_PORT, "exim+id=@x", S32 },
+  { "xtext of CR LF", "mtqp://h/track/a+0D+0Ab/" S32_ENC, MSGTRK_ERROR_PARSE },
+  { "xtext of a space", "mtqp://h/track/a+20b/" S32_ENC, MSGTRK_ERROR_PARSE },
 
   /* not a URL, wrong scheme, missing parts */
   { "empty", "", MSGTRK_ERROR_PARSE },
@@ -384,9 +393,12 @@ static const RoundTripCase round_trip_cases[] = {
     "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~",
     S16,
     "mtqp://h/track/"
-    "%21%22%23%24%25%26%27%28%29%2A%2B%2C-.%2F0123456789%3A%3B%3C%3D%3E%3F%40"
+    "%21%22%23%24%25%26%27%28%29%2A%2B2B%2C-.%2F0123456789%3A%3B%3C%2B3D%3E%3F%40"
     "ABCDEFGHIJKLMNOPQRSTUVWXYZ%5B%5C%5D%5E_%60abcdefghijklmnopqrstuvwxyz%7B%7C%7D~/"
     "AAECAwQFBgcICQoLDA0ODw%3D%3D" },
+  { "Exim-style envid with + and =", "h", 0, "exim+id=@x", S32,
+    "mtqp://h/track/exim%2B2Bid%2B3D%40x/" S32_ENC },
+  { "envid with + followed by hex", "h", 0, "a+2B", S32, "mtqp://h/track/a%2B2B2B/" S32_ENC },
   { "64-octet secret", "h", 0, "e", S64,
     "mtqp://h/track/e/"
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%3D%3D" },
@@ -427,6 +439,12 @@ test_round_trip (void)
       g_assert_cmpuint (msgtrk_url_get_port (parsed), ==,
                         rc->port == 0 ? MSGTRK_MTQP_PORT : rc->port);
       g_assert_cmpstr (msgtrk_url_get_envid (parsed), ==, rc->envid);
+      {
+        g_autofree char *xtext = msgtrk_xtext_encode (rc->envid);
+
+        g_assert_cmpstr (msgtrk_url_get_envid_xtext (parsed), ==, xtext);
+        g_assert_cmpstr (msgtrk_url_get_envid_xtext (url), ==, xtext);
+      }
       g_assert_cmpstr (msgtrk_url_get_secret (parsed), ==, rc->secret);
 
       text2 = msgtrk_url_to_string (parsed);

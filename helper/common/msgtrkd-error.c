@@ -14,6 +14,7 @@ static const GDBusErrorEntry msgtrkd_error_entries[] = {
   { MSGTRKD_ERROR_NOT_TRACKABLE, "org.msgtrk.Tracker1.Error.NotTrackable" },
   { MSGTRKD_ERROR_NETWORK, "org.msgtrk.Tracker1.Error.Network" },
   { MSGTRKD_ERROR_VIEWER, "org.msgtrk.Tracker1.Error.Viewer" },
+  { MSGTRKD_ERROR_NO_SERVER_YET, "org.msgtrk.Tracker1.Error.NoServerYet" },
 };
 
 GQuark

@@ -24,6 +24,7 @@ typedef enum {
   MSGTRKD_ERROR_NOT_TRACKABLE,        /* .NotTrackable: sent without MTRK, nothing to query */
   MSGTRKD_ERROR_NETWORK,              /* .Network: a tracking server could not be asked */
   MSGTRKD_ERROR_VIEWER,               /* .Viewer: the viewer could not be started */
+  MSGTRKD_ERROR_NO_SERVER_YET,        /* .NoServerYet: no tracking server found for it yet */
 } MsgtrkdError;
 
 GQuark msgtrkd_error_quark (void);

@@ -17,6 +17,22 @@
  * CONSISTENT, mode 0600). File operations are serialised by a mutex and run in a worker
  * thread for the async forms.
  *
+ * MASTER (docs/secret-derivation.md): one per-user master secret, 32 octets from the
+ * CSPRNG, made once (by the first Prepare) and kept in the same place as the per-message
+ * secrets: a Secret Service item of the schema "org.msgtrk.MasterSecret" (attribute
+ * "version" = "1"), or the group MASTER_FILE_GROUP of the file (a name no URI-escaped ENVID
+ * can have: it contains spaces). The A of a message prepared since is derived from it
+ * (msgtrk_secret_derive), so storing a message costs nothing in the keyring. Once read, the
+ * master is cached for the daemon's life in one page of its own, locked in RAM (mlock),
+ * left out of core dumps (MADV_DONTDUMP) and wiped when the keyring is finalized. Reading
+ * and making the master is serialised by a mutex, so two first Prepares cannot make two
+ * masters. A master that is missing when a message needs it is never made again silently
+ * (only Prepare may make one): the caller gets MSGTRKD_ERROR_SECRET_MISSING.
+ *
+ * Errors a person meets (a locked keyring, no default collection, gnome-keyring's "Object
+ * does not exist at path …/collection/login") become KEYRING_UNAVAILABLE with a message that
+ * says what to do; libsecret's own text goes to the debug log only.
+ *
  * Limits: MSGTRKD_KEYRING_MAX_* in the header. GKeyFile keeps its own copies of the secrets
  * in ordinary memory while a file operation runs; the buffers this file owns are wiped.
  *
@@ -28,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
@@ -54,6 +71,25 @@ static const SecretSchema tracking_schema = {
   },
 };
 
+/* The master secret's item (docs/secret-derivation.md). */
+static const SecretSchema master_schema = {
+  "org.msgtrk.MasterSecret",
+  SECRET_SCHEMA_NONE,
+  {
+    { "version", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { NULL, 0 },
+  },
+};
+#define MASTER_VERSION "1"
+/* FILE backend: escaped ENVIDs never contain a space, so no message can take this group. */
+#define MASTER_FILE_GROUP "msgtrk master secret v1"
+
+/* What a person should do when the Secret Service cannot give or keep a secret. */
+#define KEYRING_LOCKED_TEXT                                                                  \
+  N_ ("Your keyring is locked or has no default collection; unlock it (log in to your "      \
+      "desktop session, or open “Passwords and Keys” and unlock or create the “Login” "      \
+      "keyring), then try again")
+
 struct _MsgtrkdKeyring
 {
   GObject parent_instance;
@@ -61,7 +97,39 @@ struct _MsgtrkdKeyring
   MsgtrkdKeyringBackend backend;
   char *file_dir;
   GMutex file_lock;
+  GMutex master_lock;  /* guards @master and the reading/making of the master */
+  guint8 *master;      /* (nullable) MSGTRK_SECRET_MASTER_SIZE octets in a locked page */
 };
+
+/* One page of its own for the master: locked in RAM, not in core dumps. */
+static guint8 *
+locked_page_new (void)
+{
+  gsize size = (gsize) sysconf (_SC_PAGESIZE);
+  void *page = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+  if (page == MAP_FAILED)
+    g_error ("Could not map a page for the master tracking secret: %s", g_strerror (errno));
+  if (mlock (page, size) != 0)
+    g_debug ("The master tracking secret's page could not be locked in RAM: %s",
+             g_strerror (errno));
+#ifdef MADV_DONTDUMP
+  (void) madvise (page, size, MADV_DONTDUMP);
+#endif
+  return page;
+}
+
+static void
+locked_page_free (guint8 *page)
+{
+  gsize size = (gsize) sysconf (_SC_PAGESIZE);
+
+  if (page == NULL)
+    return;
+  msgtrk_secure_wipe (page, size);
+  munlock (page, size);
+  munmap (page, size);
+}
 
 G_DEFINE_FINAL_TYPE (MsgtrkdKeyring, msgtrkd_keyring, G_TYPE_OBJECT)
 
@@ -71,6 +139,8 @@ msgtrkd_keyring_finalize (GObject *object)
   MsgtrkdKeyring *self = MSGTRKD_KEYRING (object);
 
   g_free (self->file_dir);
+  g_clear_pointer (&self->master, locked_page_free);
+  g_mutex_clear (&self->master_lock);
   g_mutex_clear (&self->file_lock);
   G_OBJECT_CLASS (msgtrkd_keyring_parent_class)->finalize (object);
 }
@@ -85,6 +155,7 @@ static void
 msgtrkd_keyring_init (MsgtrkdKeyring *self)
 {
   g_mutex_init (&self->file_lock);
+  g_mutex_init (&self->master_lock);
 }
 
 /**
@@ -201,10 +272,17 @@ ss_map_error (GError *error)
       || error->domain == MSGTRKD_ERROR)
     return error;
   g_dbus_error_strip_remote_error (error);
-  if (g_error_matches (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED))
-    mapped = g_error_new (MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
-                          "The keyring is locked and could not be unlocked: %s",
-                          error->message);
+  /* gnome-keyring that was never unlocked (or has no login keyring) answers a store into the
+   * default collection with "Object does not exist at path …/collection/login". */
+  if (g_error_matches (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED)
+      || g_error_matches (error, SECRET_ERROR, SECRET_ERROR_NO_SUCH_OBJECT)
+      || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT)
+      || (error->domain == G_DBUS_ERROR && strstr (error->message, "/collection/") != NULL))
+    {
+      g_debug ("Secret Service: %s", error->message);
+      mapped = g_error_new_literal (MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                                    _(KEYRING_LOCKED_TEXT));
+    }
   else
     mapped = g_error_new (MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
                           "No keyring (Secret Service) is available: %s", error->message);
@@ -253,10 +331,7 @@ ss_check_collection (SecretCollection *collection,
   if (collection == NULL || secret_collection_get_locked (collection))
     {
       g_set_error_literal (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
-                           collection == NULL
-                               ? "No keyring (Secret Service) is available: it has no default "
-                                 "collection"
-                               : "The keyring is locked and could not be unlocked");
+                           _(KEYRING_LOCKED_TEXT));
       return FALSE;
     }
   return TRUE;
@@ -689,6 +764,213 @@ file_task (MsgtrkdKeyring     *self,
   return task;
 }
 
+/* ---- the master secret ------------------------------------------------------------------ */
+
+static void
+set_master_missing (GError **error)
+{
+  g_set_error_literal (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING,
+                       _("The keyring has no master tracking secret (it may have been "
+                         "deleted), so the tracking secrets of messages sent with it cannot "
+                         "be made again; those messages can no longer be tracked"));
+}
+
+/* Decode the base64 master into the locked page (made on first use). */
+static gboolean
+master_take (MsgtrkdKeyring *self,
+             const char     *text,
+             GError        **error)
+{
+  g_autoptr (MsgtrkSecret) secret = msgtrk_secret_new_from_base64 (text, NULL);
+
+  if (self->master == NULL)
+    self->master = locked_page_new ();
+  if (secret == NULL
+      || msgtrk_secret_copy_octets (secret, self->master, MSGTRK_SECRET_MASTER_SIZE)
+             != MSGTRK_SECRET_MASTER_SIZE)
+    {
+      g_clear_pointer (&self->master, locked_page_free);
+      g_set_error_literal (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE,
+                           "The master tracking secret in the keyring is damaged (it is not "
+                           "32 octets of base64)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A new master as base64 (free with msgtrk_secure_free_string). */
+static char *
+master_generate (GError **error)
+{
+  g_autoptr (MsgtrkSecret) secret = msgtrk_secret_generate (error);
+
+  G_STATIC_ASSERT (MSGTRK_SECRET_SIZE == MSGTRK_SECRET_MASTER_SIZE);
+  return secret != NULL ? msgtrk_secret_to_base64 (secret) : NULL;
+}
+
+/* Secret Service: read the master; make and store it if there is none and @create. */
+static char *
+master_fetch_ss (gboolean      create,
+                 GCancellable *cancellable,
+                 GError      **error)
+{
+  g_autoptr (GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
+  GError *local_error = NULL;
+  char *password;
+  char *text;
+
+  g_hash_table_insert (attributes, (gpointer) "version", (gpointer) MASTER_VERSION);
+  password = secret_password_lookupv_sync (&master_schema, attributes, cancellable,
+                                           &local_error);
+  if (local_error != NULL)
+    {
+      ss_propagate (error, local_error);
+      return NULL;
+    }
+  if (password != NULL)
+    return ss_take_password (password);
+  /* Nothing found: a locked collection hides its items; that is not a missing master. */
+  if (!ss_default_usable_sync (cancellable, error))
+    return NULL;
+  if (!create)
+    {
+      set_master_missing (error);
+      return NULL;
+    }
+  text = master_generate (error);
+  if (text == NULL)
+    return NULL;
+  if (!secret_password_storev_sync (&master_schema, attributes, SECRET_COLLECTION_DEFAULT,
+                                    "msgtrk master tracking secret (tracked messages need it: "
+                                    "do not delete)",
+                                    text, cancellable, &local_error))
+    {
+      msgtrk_secure_free_string (text);
+      ss_propagate (error, local_error);
+      return NULL;
+    }
+  g_debug ("Made the master tracking secret (Secret Service)");
+  return text;
+}
+
+/* FILE backend: the same, in MASTER_FILE_GROUP. */
+static char *
+master_fetch_file (MsgtrkdKeyring *self,
+                   gboolean        create,
+                   GError        **error)
+{
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  char *text = NULL;
+
+  g_mutex_lock (&self->file_lock);
+  if (!file_load (self, keyfile, error))
+    goto out;
+  text = g_key_file_get_string (keyfile, MASTER_FILE_GROUP, "secret", NULL);
+  if (text != NULL && *text != '\0')
+    goto out;
+  msgtrk_secure_free_string (g_steal_pointer (&text));
+  if (!create)
+    {
+      set_master_missing (error);
+      goto out;
+    }
+  text = master_generate (error);
+  if (text == NULL)
+    goto out;
+  g_key_file_set_string (keyfile, MASTER_FILE_GROUP, "label",
+                         "msgtrk master tracking secret (tracked messages need it)");
+  g_key_file_set_string (keyfile, MASTER_FILE_GROUP, "secret", text);
+  if (!file_save (self, keyfile, error))
+    msgtrk_secure_free_string (g_steal_pointer (&text));
+  else
+    g_debug ("Made the master tracking secret (file)");
+out:
+  g_mutex_unlock (&self->file_lock);
+  return text;
+}
+
+/* Derive A of @envid as base64; reads (or, with @create, makes) the master on first use.
+ * Blocking when the master is not cached yet: never on the main loop then. */
+static char *
+derive_sync (MsgtrkdKeyring *self,
+             const char     *envid,
+             gboolean        create,
+             GCancellable   *cancellable,
+             GError        **error)
+{
+  g_autoptr (MsgtrkSecret) a = NULL;
+  GError *local_error = NULL;
+
+  g_mutex_lock (&self->master_lock);
+  if (self->master == NULL)
+    {
+      char *text = self->backend == MSGTRKD_KEYRING_FILE
+                       ? master_fetch_file (self, create, error)
+                       : master_fetch_ss (create, cancellable, error);
+      gboolean ok = text != NULL && master_take (self, text, error);
+
+      msgtrk_secure_free_string (text);
+      if (!ok)
+        {
+          g_mutex_unlock (&self->master_lock);
+          return NULL;
+        }
+    }
+  a = msgtrk_secret_derive (self->master, MSGTRK_SECRET_MASTER_SIZE, envid, &local_error);
+  g_mutex_unlock (&self->master_lock);
+  if (a == NULL)
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (envid, KEYRING_QUOTE_MAX);
+
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                   "No tracking secret can be derived for “%s”: %s", quoted,
+                   local_error->message);
+      g_error_free (local_error);
+      return NULL;
+    }
+  return msgtrk_secret_to_base64 (a);
+}
+
+static gboolean
+master_cached (MsgtrkdKeyring *self)
+{
+  gboolean cached;
+
+  g_mutex_lock (&self->master_lock);
+  cached = self->master != NULL;
+  g_mutex_unlock (&self->master_lock);
+  return cached;
+}
+
+typedef struct
+{
+  char *envid;
+  gboolean create;
+} DeriveJob;
+
+static void
+derive_job_free (DeriveJob *job)
+{
+  g_free (job->envid);
+  g_free (job);
+}
+
+static void
+derive_thread (GTask        *task,
+               gpointer      source,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  DeriveJob *job = task_data;
+  GError *error = NULL;
+  char *secret = derive_sync (source, job->envid, job->create, cancellable, &error);
+
+  if (secret != NULL)
+    g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
+  else
+    g_task_return_error (task, error);
+}
+
 /* ---- public API ------------------------------------------------------------------------- */
 
 /**
@@ -1017,4 +1299,145 @@ msgtrkd_keyring_delete_sync (MsgtrkdKeyring *self,
     }
   /* Nothing deleted: fine if there was nothing, not if the keyring is locked. */
   return ss_default_usable_sync (cancellable, error);
+}
+
+/**
+ * msgtrkd_keyring_derive_async:
+ * @self: a keyring
+ * @envid: the message (an ENVID msgtrkd generated)
+ * @create_master: make the master secret if the keyring has none (only Prepare does)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Derives the A of @envid from the master secret (docs/secret-derivation.md). The first
+ * call reads the master from the keyring in a worker thread; later calls use the cached
+ * master and do not touch the keyring or a thread.
+ */
+void
+msgtrkd_keyring_derive_async (MsgtrkdKeyring     *self,
+                              const char         *envid,
+                              gboolean            create_master,
+                              GCancellable       *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer            user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  GError *error = NULL;
+  DeriveJob *job;
+
+  g_return_if_fail (MSGTRKD_IS_KEYRING (self));
+
+  if (!check_envid (envid, &error))
+    {
+      g_task_report_error (self, callback, user_data, msgtrkd_keyring_derive_async, error);
+      return;
+    }
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, msgtrkd_keyring_derive_async);
+  if (master_cached (self))
+    {
+      char *secret = derive_sync (self, envid, FALSE, cancellable, &error);
+
+      if (secret != NULL)
+        g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
+      else
+        g_task_return_error (task, error);
+      return;
+    }
+  job = g_new0 (DeriveJob, 1);
+  job->envid = g_strdup (envid);
+  job->create = create_master;
+  g_task_set_task_data (task, job, (GDestroyNotify) derive_job_free);
+  g_task_set_return_on_cancel (task, FALSE);
+  g_task_run_in_thread (task, derive_thread);
+}
+
+/**
+ * msgtrkd_keyring_derive_finish:
+ * @self: a keyring
+ * @result: the result given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the base64 A, free with msgtrk_secure_free_string(); %NULL with
+ *   %MSGTRKD_ERROR_SECRET_MISSING if there is no master (and none was to be made), or
+ *   %MSGTRKD_ERROR_KEYRING_UNAVAILABLE
+ */
+char *
+msgtrkd_keyring_derive_finish (MsgtrkdKeyring *self,
+                               GAsyncResult   *result,
+                               GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * msgtrkd_keyring_derive_sync:
+ * @self: a keyring
+ * @envid: the message
+ * @create_master: make the master secret if the keyring has none
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Blocking form of msgtrkd_keyring_derive_async().
+ *
+ * Returns: (transfer full): the base64 A, free with msgtrk_secure_free_string()
+ */
+char *
+msgtrkd_keyring_derive_sync (MsgtrkdKeyring *self,
+                             const char     *envid,
+                             gboolean        create_master,
+                             GCancellable   *cancellable,
+                             GError        **error)
+{
+  g_return_val_if_fail (MSGTRKD_IS_KEYRING (self), NULL);
+
+  if (!check_envid (envid, error))
+    return NULL;
+  return derive_sync (self, envid, create_master, cancellable, error);
+}
+
+/**
+ * msgtrkd_keyring_secret_async:
+ * @self: a keyring
+ * @envid: the message
+ * @derived: %TRUE if the message's A is derived from the master secret (messages prepared
+ *   since the master scheme), %FALSE if it is an item of its own (messages prepared before,
+ *   and imported, delegated secrets)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * The A of a message, whichever way it is kept; finish with msgtrkd_keyring_lookup_finish().
+ * The master is never made here.
+ */
+void
+msgtrkd_keyring_secret_async (MsgtrkdKeyring     *self,
+                              const char         *envid,
+                              gboolean            derived,
+                              GCancellable       *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer            user_data)
+{
+  if (derived)
+    msgtrkd_keyring_derive_async (self, envid, FALSE, cancellable, callback, user_data);
+  else
+    msgtrkd_keyring_lookup_async (self, envid, cancellable, callback, user_data);
+}
+
+/**
+ * msgtrkd_keyring_forget_master:
+ * @self: a keyring
+ *
+ * Wipes the cached master (tests; a later derivation reads the keyring again).
+ */
+void
+msgtrkd_keyring_forget_master (MsgtrkdKeyring *self)
+{
+  g_return_if_fail (MSGTRKD_IS_KEYRING (self));
+
+  g_mutex_lock (&self->master_lock);
+  g_clear_pointer (&self->master, locked_page_free);
+  g_mutex_unlock (&self->master_lock);
 }

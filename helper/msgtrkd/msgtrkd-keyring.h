@@ -13,7 +13,15 @@
  * that says so; a lookup of an envid that has no secret fails with
  * MSGTRKD_ERROR_SECRET_MISSING.
  *
- * Never: log A, write it anywhere but the Secret Service or the opted-in file.
+ * Messages prepared since the master scheme (docs/secret-derivation.md) have no item of
+ * their own: their A is derived from one per-user master secret, an item of the schema
+ * "org.msgtrk.MasterSecret" (or a group of the file), made by the first Prepare and cached
+ * for the daemon's life in locked, wiped memory (msgtrkd_keyring_derive_*). Messages
+ * prepared before, and imported (delegated) ones, keep their item (msgtrkd_keyring_lookup_*);
+ * msgtrkd_keyring_secret_async() picks by the scheme the store recorded.
+ *
+ * Never: log A or the master, write them anywhere but the Secret Service or the opted-in
+ * file.
  */
 #pragma once
 
@@ -68,6 +76,24 @@ gboolean msgtrkd_keyring_delete_finish (MsgtrkdKeyring *self,
                                         GAsyncResult   *result,
                                         GError        **error);
 
+void     msgtrkd_keyring_derive_async  (MsgtrkdKeyring     *self,
+                                        const char         *envid,
+                                        gboolean            create_master,
+                                        GCancellable       *cancellable,
+                                        GAsyncReadyCallback callback,
+                                        gpointer            user_data);
+/* (transfer full): free with msgtrk_secure_free_string */
+char    *msgtrkd_keyring_derive_finish (MsgtrkdKeyring *self,
+                                        GAsyncResult   *result,
+                                        GError        **error);
+/* Derived or stored A by scheme; finish with msgtrkd_keyring_lookup_finish(). */
+void     msgtrkd_keyring_secret_async  (MsgtrkdKeyring     *self,
+                                        const char         *envid,
+                                        gboolean            derived,
+                                        GCancellable       *cancellable,
+                                        GAsyncReadyCallback callback,
+                                        gpointer            user_data);
+
 /* Blocking forms, for tests and tools (never on the daemon's main loop). */
 gboolean msgtrkd_keyring_store_sync    (MsgtrkdKeyring *self,
                                         const char     *envid,
@@ -83,5 +109,12 @@ gboolean msgtrkd_keyring_delete_sync   (MsgtrkdKeyring *self,
                                         const char     *envid,
                                         GCancellable   *cancellable,
                                         GError        **error);
+char    *msgtrkd_keyring_derive_sync   (MsgtrkdKeyring *self,
+                                        const char     *envid,
+                                        gboolean        create_master,
+                                        GCancellable   *cancellable,
+                                        GError        **error);
+/* Drops the cached master (tests). */
+void     msgtrkd_keyring_forget_master (MsgtrkdKeyring *self);
 
 G_END_DECLS

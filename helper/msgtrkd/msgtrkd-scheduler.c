@@ -73,6 +73,7 @@ typedef struct
   char *port;                   /* (nullable) port override text (delegated URLs) */
   char *host_key;
   char *secret;                 /* (nullable) A while the run needs it; wiped */
+  gboolean secret_derived;      /* A derived from the master, else a keyring item */
   PollBatch *batch;             /* (unowned) (nullable) set when started */
   gboolean started;
   gboolean cancelled;           /* Forget while started: the result is dropped */
@@ -645,8 +646,8 @@ start_batch (PollBatch *batch)
     {
       PollRun *run = g_ptr_array_index (runs, i);
 
-      msgtrkd_keyring_lookup_async (batch->scheduler->keyring, run->envid, batch->cancellable,
-                                    secret_looked_up, run);
+      msgtrkd_keyring_secret_async (batch->scheduler->keyring, run->envid, run->secret_derived,
+                                    batch->cancellable, secret_looked_up, run);
     }
 }
 
@@ -694,6 +695,7 @@ msgtrkd_scheduler_poll_now (MsgtrkdScheduler *self,
   run = g_new0 (PollRun, 1);
   run->scheduler = self;
   run->envid = g_strdup (m->envid);
+  run->secret_derived = m->secret_derived;
   run->host = g_strdup (m->submission_host);
   run->port = g_strdup (m->mtqp_port);
   run->host_key = g_strdup_printf ("%s:%s", m->submission_host,

@@ -567,6 +567,54 @@ poll_done (const char   *envid,
   msgtrkd_scheduler_reschedule (self->scheduler);
 }
 
+/* Remember the MTQP server discovery found for the message (the first that answered with
+ * tracking data): ExportUrl names it, never the submission host, which may be "localhost"
+ * or an address only the sender can reach. Then the poll's own handling. A message that
+ * is final afterwards leaves the in-memory route cache (get_route_cache() reads its
+ * snapshot back when asked), so the cache holds the messages still polled, not every
+ * message ever tracked (10,000 cached routes were most of msgtrkd's memory). */
+static void
+poll_done_found_server (const char   *envid,
+                        MsgtrkRoute  *route,
+                        const GError *error,
+                        gpointer      user_data)
+{
+  MsgtrkdService *self = user_data;
+  guint16 port = 0;
+  const char *host = route != NULL ? msgtrk_route_get_found_server (route, &port) : NULL;
+
+  if (host != NULL && !self->shut_down)
+    {
+      g_autoptr (MsgtrkdMessage) m = msgtrkd_store_get_message (self->store, envid, NULL);
+      g_autofree char *authority = NULL;
+
+      if (port == 0 || port == MSGTRK_MTQP_PORT)
+        authority = strchr (host, ':') != NULL ? g_strdup_printf ("[%s]", host)
+                                               : g_strdup (host);
+      else
+        authority = strchr (host, ':') != NULL ? g_strdup_printf ("[%s]:%u", host, port)
+                                               : g_strdup_printf ("%s:%u", host, port);
+      if (m != NULL && g_strcmp0 (m->mtqp_server, authority) != 0)
+        {
+          g_autoptr (GError) local_error = NULL;
+
+          g_free (m->mtqp_server);
+          m->mtqp_server = g_steal_pointer (&authority);
+          if (!msgtrkd_store_update_message (self->store, m, &local_error))
+            g_warning ("Cannot record the tracking server of %s: %s", envid,
+                       local_error->message);
+        }
+    }
+  poll_done (envid, route, error, user_data);
+  if (!self->shut_down)
+    {
+      g_autoptr (MsgtrkdMessage) after = msgtrkd_store_get_message (self->store, envid, NULL);
+
+      if (after != NULL && after->final)
+        g_hash_table_remove (self->routes, envid);
+    }
+}
+
 static void
 scheduler_busy (gboolean busy,
                 gpointer user_data)
@@ -655,27 +703,35 @@ delete_in_background (MsgtrkdService *self,
   msgtrkd_keyring_delete_async (self->keyring, copy, NULL, deleted_in_background, copy);
 }
 
+/* A is derived from the master secret (docs/secret-derivation.md): nothing is stored in the
+ * keyring per message; the first Prepare makes the master. */
 static void
-prepare_stored (GObject      *source,
-                GAsyncResult *result,
-                gpointer      data)
+prepare_derived (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      data)
 {
   Call *call = data;
   MsgtrkdService *self = call->service;
   g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkSecret) secret = NULL;
   g_autofree char *text = NULL;
+  char *a;
 
-  msgtrk_secure_free_string (g_steal_pointer (&call->secret));
-  if (!msgtrkd_keyring_store_finish (MSGTRKD_KEYRING (source), result, &error))
+  a = msgtrkd_keyring_derive_finish (MSGTRKD_KEYRING (source), result, &error);
+  if (a != NULL)
+    secret = msgtrk_secret_new_from_base64 (a, &error);
+  msgtrk_secure_free_string (a);
+  if (secret == NULL)
     {
-      g_message ("Prepare: the tracking secret could not be stored: %s", error->message);
+      g_message ("Prepare: no tracking secret could be made: %s", error->message);
       return_error (call->invocation, error);
       call_free (call);
       return;
     }
+  call->authenticator = msgtrk_secret_compute_authenticator (secret);
+  call->message->secret_derived = TRUE;
   if (!msgtrkd_store_add_message (self->store, call->message, &error))
     {
-      delete_in_background (self, call->envid);
       return_error (call->invocation, error);
       call_free (call);
       return;
@@ -706,7 +762,6 @@ handle_prepare (MsgtrkDBusTracker1    *skeleton,
   g_autoptr (GStrvBuilder) rcpts = g_strv_builder_new ();
   g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkSecret) secret = NULL;
   g_autofree char *domain = NULL;
   MsgtrkdMessage *m;
   Call *call;
@@ -780,15 +835,6 @@ handle_prepare (MsgtrkDBusTracker1    *skeleton,
       call_free (call);
       return TRUE;
     }
-  secret = msgtrk_secret_generate (&error);
-  if (secret == NULL)
-    {
-      return_error (invocation, error);
-      call_free (call);
-      return TRUE;
-    }
-  call->secret = msgtrk_secret_to_base64 (secret);
-  call->authenticator = msgtrk_secret_compute_authenticator (secret);
   call->timeout = g_settings_get_uint (self->settings, "mtrk-timeout");
 
   m = msgtrkd_message_new ();
@@ -803,12 +849,10 @@ handle_prepare (MsgtrkDBusTracker1    *skeleton,
   m->prepared_at = now_seconds ();
   m->state = g_strdup ("sending");
   m->summary = g_strdup (_("Sending…"));
+  m->secret_derived = TRUE;
   call->message = m;
 
-  call->label = g_strdup_printf (_("Tracking secret for “%s”"),
-                                 m->subject != NULL ? m->subject : call->envid);
-  msgtrkd_keyring_store_async (self->keyring, call->envid, call->secret, call->label, NULL,
-                               prepare_stored, call);
+  msgtrkd_keyring_derive_async (self->keyring, call->envid, TRUE, NULL, prepare_derived, call);
   return TRUE;
 }
 
@@ -967,6 +1011,12 @@ handle_aborted (MsgtrkDBusTracker1    *skeleton,
   recompute (self, m->envid, NULL, 0, FALSE);
   msgtrkd_scheduler_reschedule (self->scheduler);
 
+  if (m->secret_derived)
+    {
+      /* A derived A has no item of its own to delete. */
+      msgtrk_dbus_tracker1_complete_aborted (skeleton, invocation);
+      return TRUE;
+    }
   call = call_new (self, invocation);
   call->envid = g_strdup (m->envid);
   /* call->envid, not m->envid: it must live until the callback. */
@@ -1094,8 +1144,8 @@ export_looked_up (GObject      *source,
   Call *call = data;
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkUrl) url = NULL;
+  g_autoptr (GNetworkAddress) server = NULL;
   char *secret;
-  guint64 port = MSGTRK_MTQP_PORT;
 
   secret = msgtrkd_keyring_lookup_finish (MSGTRKD_KEYRING (source), result, &error);
   if (secret == NULL)
@@ -1104,9 +1154,11 @@ export_looked_up (GObject      *source,
       call_free (call);
       return;
     }
-  if (call->port != NULL)
-    g_ascii_string_to_unsigned (call->port, 10, 1, 65535, &port, NULL);
-  url = msgtrk_url_new (call->host, (guint16) port, call->envid, secret, &error);
+  /* call->host is an authority, "host", "host:port" or "[v6]:port". */
+  server = G_NETWORK_ADDRESS (g_network_address_parse (call->host, MSGTRK_MTQP_PORT, &error));
+  if (server != NULL)
+    url = msgtrk_url_new (g_network_address_get_hostname (server),
+                          g_network_address_get_port (server), call->envid, secret, &error);
   msgtrk_secure_free_string (secret);
   if (url == NULL)
     {
@@ -1120,6 +1172,10 @@ export_looked_up (GObject      *source,
   call_free (call);
 }
 
+/* The URL names the MTQP server found for the message: the first server that answered it
+ * (discovery from the submission host), or for a delegated message the server its own
+ * link named. Never the submission host itself: "localhost" or an address is useless to
+ * anyone else. */
 static gboolean
 handle_export_url (MsgtrkDBusTracker1    *skeleton,
                    GDBusMethodInvocation *invocation,
@@ -1140,9 +1196,27 @@ handle_export_url (MsgtrkDBusTracker1    *skeleton,
     }
   call = call_new (self, invocation);
   call->envid = g_strdup (m->envid);
-  call->host = g_strdup (m->submission_host);
-  call->port = g_strdup (m->mtqp_port);
-  msgtrkd_keyring_lookup_async (self->keyring, call->envid, NULL, export_looked_up, call);
+  /* A delegated message: the server (and port) of the link it came from, which reached it;
+   * the port a host override reached it on is not the discovered one. */
+  if (g_str_equal (m->tracking, MSGTRKD_TRACKING_DELEGATED))
+    call->host = m->mtqp_port != NULL
+                     ? g_strdup_printf (strchr (m->submission_host, ':') != NULL ? "[%s]:%s"
+                                                                                 : "%s:%s",
+                                        m->submission_host, m->mtqp_port)
+                     : g_strdup_printf (strchr (m->submission_host, ':') != NULL ? "[%s]" : "%s",
+                                        m->submission_host);
+  else if (m->mtqp_server != NULL)
+    call->host = g_strdup (m->mtqp_server);
+  else
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_NO_SERVER_YET,
+                        _("No tracking server has been found for this message yet, so there "
+                          "is no link to share; try again once its status has been updated"));
+      call_free (call);
+      return TRUE;
+    }
+  msgtrkd_keyring_secret_async (self->keyring, call->envid, m->secret_derived, NULL,
+                                export_looked_up, call);
   return TRUE;
 }
 
@@ -1431,13 +1505,14 @@ handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
 
 /* ---- Forget ---- */
 
+static void forget_record (Call *call);
+
 static void
 forget_deleted (GObject      *source,
                 GAsyncResult *result,
                 gpointer      data)
 {
   Call *call = data;
-  MsgtrkdService *self = call->service;
   g_autoptr (GError) error = NULL;
 
   if (!msgtrkd_keyring_delete_finish (MSGTRKD_KEYRING (source), result, &error)
@@ -1448,7 +1523,16 @@ forget_deleted (GObject      *source,
       call_free (call);
       return;
     }
-  g_clear_error (&error);
+  forget_record (call);
+}
+
+/* The keyring holds nothing more of the message: drop its record and answer. */
+static void
+forget_record (Call *call)
+{
+  MsgtrkdService *self = call->service;
+  g_autoptr (GError) error = NULL;
+
   msgtrkd_scheduler_cancel (self->scheduler, call->envid);
   g_hash_table_remove (self->routes, call->envid);
   if (!msgtrkd_store_forget (self->store, call->envid, &error))
@@ -1476,7 +1560,11 @@ handle_forget (MsgtrkDBusTracker1    *skeleton,
     return TRUE;
   call = call_new (self, invocation);
   call->envid = g_strdup (m->envid);
-  msgtrkd_keyring_delete_async (self->keyring, call->envid, NULL, forget_deleted, call);
+  /* A derived A has no item: the master stays, it serves every other message. */
+  if (m->secret_derived)
+    forget_record (call);
+  else
+    msgtrkd_keyring_delete_async (self->keyring, call->envid, NULL, forget_deleted, call);
   return TRUE;
 }
 
@@ -1662,7 +1750,8 @@ msgtrkd_service_new (GApplication         *app,
   if (options->ca_file != NULL)
     msgtrk_mtqp_client_set_ca_file (self->client, options->ca_file);
   self->scheduler = msgtrkd_scheduler_new (self->store, self->keyring, self->client,
-                                           options->poll_schedule, poll_done, scheduler_busy,
+                                           options->poll_schedule, poll_done_found_server,
+                                           scheduler_busy,
                                            self);
   for (guint i = 0; options->mtqp_overrides != NULL && options->mtqp_overrides[i] != NULL; i++)
     {

@@ -100,6 +100,12 @@ static const char *const migrations[] = {
   "  value TEXT NOT NULL"
   ");"
   "PRAGMA user_version = 1;",
+  /* 1 → 2: how the message's A is kept (docs/secret-derivation.md): 1 = derived from the
+   * master secret, 0 = an item of its own in the keyring (every message before this); and
+   * the MTQP server found for the message (what ExportUrl names), NULL until one answered. */
+  "ALTER TABLE messages ADD COLUMN secret_derived INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE messages ADD COLUMN mtqp_server TEXT;"
+  "PRAGMA user_version = 2;",
 };
 
 #define STORE_SCHEMA_VERSION ((int) G_N_ELEMENTS (migrations))
@@ -109,7 +115,7 @@ static const char *const migrations[] = {
 #define MESSAGE_COLUMNS                                                                    \
   "envid, message_id, subject, sender, submission_host, mtqp_port, tracking, offered, "   \
   "server_reply, mtrk_timeout, prepared_at, committed_at, expires_at, state, summary, "    \
-  "final, next_poll_at, last_poll_at, poll_count"
+  "final, next_poll_at, last_poll_at, poll_count, secret_derived, mtqp_server"
 
 /* Messages that will be polled: the condition of list_due and get_next_due. */
 #define POLLED_CONDITION                                                                   \
@@ -154,13 +160,14 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_MESSAGE_EXISTS] = "SELECT 1 FROM messages WHERE envid = ?1",
   [STMT_MESSAGE_INSERT] = "INSERT INTO messages (" MESSAGE_COLUMNS ") VALUES "
                           "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                          "?15, ?16, ?17, ?18, ?19)",
+                          "?15, ?16, ?17, ?18, ?19, ?20, ?21)",
   [STMT_MESSAGE_UPDATE] = "UPDATE messages SET message_id = ?2, subject = ?3, sender = ?4, "
                           "submission_host = ?5, mtqp_port = ?6, tracking = ?7, "
                           "offered = ?8, server_reply = ?9, mtrk_timeout = ?10, "
                           "prepared_at = ?11, committed_at = ?12, expires_at = ?13, "
                           "state = ?14, summary = ?15, final = ?16, next_poll_at = ?17, "
-                          "last_poll_at = ?18, poll_count = ?19 WHERE envid = ?1",
+                          "last_poll_at = ?18, poll_count = ?19, secret_derived = ?20, "
+                          "mtqp_server = ?21 WHERE envid = ?1",
   [STMT_MESSAGE_BY_ENVID] = "SELECT " MESSAGE_COLUMNS " FROM messages WHERE envid = ?1",
   [STMT_MESSAGE_BY_MESSAGE_ID] = "SELECT " MESSAGE_COLUMNS " FROM messages "
                                  "WHERE message_id = ?1 "
@@ -242,6 +249,7 @@ msgtrkd_message_copy (const MsgtrkdMessage *message)
   copy->recipients = g_strdupv (message->recipients);
   copy->submission_host = g_strdup (message->submission_host);
   copy->mtqp_port = g_strdup (message->mtqp_port);
+  copy->mtqp_server = g_strdup (message->mtqp_server);
   copy->tracking = g_strdup (message->tracking);
   copy->offered = g_strdup (message->offered);
   copy->server_reply = g_strdup (message->server_reply);
@@ -268,6 +276,7 @@ msgtrkd_message_free (MsgtrkdMessage *message)
   g_strfreev (message->recipients);
   g_free (message->submission_host);
   g_free (message->mtqp_port);
+  g_free (message->mtqp_server);
   g_free (message->tracking);
   g_free (message->offered);
   g_free (message->server_reply);
@@ -501,6 +510,7 @@ check_message (const MsgtrkdMessage *m,
     { "sender", m->sender, FALSE },
     { "submission host", m->submission_host, FALSE },
     { "MTQP port", m->mtqp_port, FALSE },
+    { "MTQP server", m->mtqp_server, FALSE },
     { "offered extensions", m->offered, FALSE },
     { "server reply", m->server_reply, FALSE },
     { "state", m->state, FALSE },
@@ -865,7 +875,7 @@ msgtrkd_store_set_size_limit (MsgtrkdStore *self,
 
 /* ---- messages --------------------------------------------------------------------------- */
 
-/* Bind the 19 message columns in MESSAGE_COLUMNS order; @message_id is the stripped one. */
+/* Bind the 21 message columns in MESSAGE_COLUMNS order; @message_id is the stripped one. */
 static void
 bind_message (sqlite3_stmt         *stmt,
               const MsgtrkdMessage *m,
@@ -890,6 +900,8 @@ bind_message (sqlite3_stmt         *stmt,
   sqlite3_bind_int64 (stmt, 17, m->next_poll_at);
   sqlite3_bind_int64 (stmt, 18, m->last_poll_at);
   sqlite3_bind_int64 (stmt, 19, m->poll_count);
+  sqlite3_bind_int (stmt, 20, m->secret_derived ? 1 : 0);
+  bind_text (stmt, 21, m->mtqp_server);
 }
 
 /* Replace the recipients of @envid (inside the caller's transaction). */
@@ -1048,6 +1060,8 @@ read_message_row (MsgtrkdStore *self,
   m->next_poll_at = sqlite3_column_int64 (row, 16);
   m->last_poll_at = sqlite3_column_int64 (row, 17);
   m->poll_count = (guint) CLAMP (sqlite3_column_int64 (row, 18), 0, G_MAXUINT);
+  m->secret_derived = sqlite3_column_int (row, 19) != 0;
+  m->mtqp_server = column_text (row, 20);
   if (m->envid == NULL)
     m->envid = g_strdup ("");
   if (m->tracking == NULL)

@@ -42,6 +42,8 @@ typedef struct
   char **recipients;      /* (owned) (array zero-terminated=1) normalised addresses */
   char *submission_host;  /* (owned) (nullable) where MTQP tracking starts */
   char *mtqp_port;        /* (owned) (nullable) port override as text, for delegated URLs */
+  char *mtqp_server;      /* (owned) (nullable) the MTQP server found for the message (first
+                           * that answered): "host" or "host:port", what ExportUrl names */
   char *tracking;         /* (owned) one of MSGTRKD_TRACKING_* */
   char *offered;          /* (owned) (nullable) EHLO keywords, space-separated */
   char *server_reply;     /* (owned) (nullable) the reply to the end of DATA */
@@ -55,6 +57,8 @@ typedef struct
   gint64 next_poll_at;    /* unix seconds, 0 = not scheduled */
   gint64 last_poll_at;    /* unix seconds, 0 = never */
   guint poll_count;       /* polls so far (drives the backoff) */
+  gboolean secret_derived; /* A derived from the master secret, else a keyring item of its
+                            * own (docs/secret-derivation.md) */
 } MsgtrkdMessage;
 
 MsgtrkdMessage *msgtrkd_message_new  (void);

@@ -14,9 +14,13 @@ outside a test: it accepts anything and floods on request.
 """
 import argparse
 import asyncio
+import re
 import os
 import ssl
 import sys
+
+# xtext (RFC 3461 section 4): xchar is "!".."~" except "+" and "="; "+" HEX HEX (upper case).
+XTEXT = re.compile(r"(?:[!-*,-<>-~]|\+[0-9A-F]{2})+")
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data", required=True, help="directory of canned entities")
@@ -157,6 +161,10 @@ class Session:
 
     async def answer(self, envid, line, pending):
         w = self.writer
+        # Like mtqpd: TRACK carries the xtext form (RFC 3461), anything else is refused.
+        if ("+" in envid or "=" in envid) and not XTEXT.fullmatch(envid):
+            w.write(b"-BAD/syntax The ENVID is not valid xtext\r\n")
+            return
         name = envid.split("@")[0]
         if name.startswith("pipe-"):
             await self.pipelined(envid, pending)

@@ -6,6 +6,7 @@
 #   dead  a bus with no Secret Service and no service files, so nothing can be activated
 #   locked  gnome-keyring-daemon whose login collection has an item for locked@example.org
 #         and is then locked; with no display it cannot be unlocked
+#   nologin gnome-keyring-daemon started without --unlock: no login collection at all
 # HOME, XDG_* point into a temporary directory that is removed afterwards. Exit 77 (skip)
 # when dbus-run-session or gnome-keyring-daemon is missing.
 set -eu
@@ -43,6 +44,11 @@ case "$mode" in
       secret-tool lock --collection=login
       exec "$@"' keyring-test "$@"
     ;;
+  nologin)
+    dbus-run-session -- sh -c '
+      gnome-keyring-daemon --start --components=secrets </dev/null >/dev/null
+      exec "$@"' keyring-test "$@"
+    ;;
   dead)
     cat > "$tmp/bus.conf" <<CONF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -61,6 +67,6 @@ CONF
     dbus-run-session --config-file="$tmp/bus.conf" -- "$@"
     ;;
   *)
-    echo "usage: $0 live|dead|locked PROGRAM [ARGS…]" >&2; exit 2
+    echo "usage: $0 live|dead|locked|nologin PROGRAM [ARGS…]" >&2; exit 2
     ;;
 esac

@@ -7,7 +7,12 @@
  *            collection); checked from outside with secret-tool;
  *   "dead"   a private session bus with no Secret Service and no way to activate one;
  *   "locked" gnome-keyring-daemon whose login collection holds locked@example.org and was
- *            then locked (no display: it cannot be unlocked).
+ *            then locked (no display: it cannot be unlocked);
+ *   "nologin" gnome-keyring-daemon started without --unlock: there is no login collection
+ *            (gnome-keyring's "Object does not exist at path …/collection/login").
+ * The master secret (docs/secret-derivation.md) is tested on every backend: made once, kept
+ * across restarts, the same A for the same ENVID, no item per message, a clear error when
+ * it is gone.
  * The secrets here are test values; real ones are never printed.
  */
 #include "config.h"
@@ -82,6 +87,114 @@ delete_async (MsgtrkdKeyring *keyring,
 
   msgtrkd_keyring_delete_async (keyring, envid, NULL, got_result, &result);
   return msgtrkd_keyring_delete_finish (keyring, wait_result (&result), error);
+}
+
+static char *
+derive_async (MsgtrkdKeyring *keyring,
+              const char     *envid,
+              gboolean        create,
+              GError        **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  msgtrkd_keyring_derive_async (keyring, envid, create, NULL, got_result, &result);
+  return msgtrkd_keyring_derive_finish (keyring, wait_result (&result), error);
+}
+
+static char *
+secret_async (MsgtrkdKeyring *keyring,
+              const char     *envid,
+              gboolean        derived,
+              GError        **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  msgtrkd_keyring_secret_async (keyring, envid, derived, NULL, got_result, &result);
+  return msgtrkd_keyring_lookup_finish (keyring, wait_result (&result), error);
+}
+
+/* What every backend must do with the master secret. @fresh makes a new keyring object on
+ * the same storage (a restarted daemon). */
+static void
+master_checks (MsgtrkdKeyring *keyring,
+               MsgtrkdKeyring *(*fresh) (gpointer),
+               gpointer        fresh_data)
+{
+  g_autoptr (MsgtrkdKeyring) restarted = NULL;
+  g_autoptr (GPtrArray) results = g_ptr_array_new ();
+  GError *error = NULL;
+  char *a1, *a2, *b1, *old;
+
+  /* No master yet: polling and export never make one. */
+  g_assert_null (msgtrkd_keyring_derive_sync (keyring, "m1@example.org", FALSE, NULL, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING);
+  g_assert_nonnull (strstr (error->message, "master tracking secret"));
+  g_test_message ("missing master: %s", error->message);
+  g_clear_error (&error);
+  g_assert_null (secret_async (keyring, "m1@example.org", TRUE, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING);
+  g_clear_error (&error);
+
+  /* Eight first requests at once, all allowed to make it: one master for all. */
+  for (guint i = 0; i < 8; i++)
+    {
+      GAsyncResult **slot = g_new0 (GAsyncResult *, 1);
+
+      msgtrkd_keyring_derive_async (keyring, "m1@example.org", TRUE, NULL, got_result, slot);
+      g_ptr_array_add (results, slot);
+    }
+  a1 = NULL;
+  for (guint i = 0; i < results->len; i++)
+    {
+      GAsyncResult **slot = g_ptr_array_index (results, i);
+      char *a = msgtrkd_keyring_derive_finish (keyring, wait_result (slot), &error);
+
+      g_assert_no_error (error);
+      if (a1 == NULL)
+        a1 = a;
+      else
+        {
+          g_assert_cmpstr (a, ==, a1);
+          msgtrk_secure_free_string (a);
+        }
+      g_object_unref (*slot);
+      g_free (slot);
+    }
+  g_assert_cmpuint (strlen (a1), ==, 44);
+
+  /* Cached: the same A again, sync and async; another ENVID another A. */
+  a2 = msgtrkd_keyring_derive_sync (keyring, "m1@example.org", FALSE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (a2, ==, a1);
+  msgtrk_secure_free_string (a2);
+  b1 = derive_async (keyring, "m2@example.org", FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (b1, !=, a1);
+
+  /* A restarted daemon reads the same master back. */
+  restarted = fresh (fresh_data);
+  a2 = secret_async (restarted, "m1@example.org", TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (a2, ==, a1);
+  msgtrk_secure_free_string (a2);
+  msgtrkd_keyring_forget_master (restarted);
+  a2 = msgtrkd_keyring_derive_sync (restarted, "m2@example.org", TRUE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (a2, ==, b1);
+  msgtrk_secure_free_string (a2);
+
+  /* A message of the old scheme keeps its own item, looked up as before. */
+  g_assert_true (msgtrkd_keyring_store_sync (keyring, "old@example.org", test_secret, NULL,
+                                             NULL, &error));
+  g_assert_no_error (error);
+  old = secret_async (restarted, "old@example.org", FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (old, ==, test_secret);
+  msgtrk_secure_free_string (old);
+  g_assert_true (msgtrkd_keyring_delete_sync (keyring, "old@example.org", NULL, &error));
+
+  msgtrk_secure_free_string (a1);
+  msgtrk_secure_free_string (b1);
 }
 
 /* The round trip every backend must pass, with the sync or the async forms. */
@@ -266,6 +379,80 @@ file_teardown (FileFixture  *f,
   g_free (f->home);
   g_free (f->dir);
   g_free (f->file);
+}
+
+static MsgtrkdKeyring *
+file_fresh (gpointer dir)
+{
+  return msgtrkd_keyring_new (MSGTRKD_KEYRING_FILE, dir);
+}
+
+static void
+test_file_master (FileFixture  *f,
+                  gconstpointer data)
+{
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr (MsgtrkdKeyring) again = NULL;
+  g_autoptr (MsgtrkSecret) master = NULL;
+  g_autoptr (MsgtrkSecret) expected = NULL;
+  guint8 octets[MSGTRK_SECRET_MASTER_SIZE];
+  g_autofree char *text = NULL;
+  g_autofree char *expected_a = NULL;
+  GError *error = NULL;
+  struct stat st;
+  off_t size;
+  char *a;
+
+  g_test_summary ("FILE backend: one master secret made once, A derived from it (checked "
+                  "against msgtrk_secret_derive over the file's master), 500 derivations "
+                  "leave the file unchanged, a deleted master is a clear SECRET_MISSING");
+  master_checks (f->keyring, file_fresh, f->dir);
+
+  g_assert_true (g_key_file_load_from_file (keyfile, f->file, G_KEY_FILE_NONE, &error));
+  g_assert_no_error (error);
+  text = g_key_file_get_string (keyfile, "msgtrk master secret v1", "secret", &error);
+  g_assert_no_error (error);
+  master = msgtrk_secret_new_from_base64 (text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (msgtrk_secret_copy_octets (master, octets, sizeof octets), ==, 32);
+  expected = msgtrk_secret_derive (octets, sizeof octets, "m1@example.org", &error);
+  g_assert_no_error (error);
+  expected_a = msgtrk_secret_to_base64 (expected);
+  a = msgtrkd_keyring_derive_sync (f->keyring, "m1@example.org", FALSE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (a, ==, expected_a);
+  msgtrk_secure_free_string (a);
+  msgtrk_secure_wipe (octets, sizeof octets);
+  {
+    g_auto (GStrv) groups = g_key_file_get_groups (keyfile, NULL);
+
+    g_assert_cmpuint (g_strv_length (groups), ==, 1);
+  }
+
+  g_assert_cmpint (g_stat (f->file, &st), ==, 0);
+  size = st.st_size;
+  for (guint i = 0; i < 500; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("n%u@example.org", i);
+
+      a = msgtrkd_keyring_derive_sync (f->keyring, envid, TRUE, NULL, &error);
+      g_assert_no_error (error);
+      msgtrk_secure_free_string (a);
+    }
+  g_assert_cmpint (g_stat (f->file, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, size);
+
+  /* The master deleted behind msgtrkd's back: a restarted daemon says so, makes none. */
+  g_key_file_remove_group (keyfile, "msgtrk master secret v1", NULL);
+  g_assert_true (g_key_file_save_to_file (keyfile, f->file, &error));
+  g_assert_cmpint (g_chmod (f->file, 0600), ==, 0);
+  again = msgtrkd_keyring_new (MSGTRKD_KEYRING_FILE, f->dir);
+  g_assert_null (msgtrkd_keyring_derive_sync (again, "m1@example.org", FALSE, NULL, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING);
+  g_clear_error (&error);
+  g_assert_null (derive_async (again, "m1@example.org", FALSE, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING);
+  g_clear_error (&error);
 }
 
 static void
@@ -586,6 +773,16 @@ test_dead (void)
   g_clear_error (&error);
 }
 
+/* A message a person can act on: what is wrong and what to do, no D-Bus object path. */
+static void
+assert_actionable (const GError *error)
+{
+  g_assert_nonnull (strstr (error->message, "Your keyring is locked or has no default "
+                                            "collection; unlock it"));
+  g_assert_null (strstr (error->message, "/org/freedesktop/secrets"));
+  g_assert_null (strstr (error->message, "Object does not exist"));
+}
+
 static void
 test_locked (void)
 {
@@ -615,6 +812,47 @@ test_locked (void)
                                               NULL, &error));
   g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE);
   g_test_message ("store: %s", error->message);
+  assert_actionable (error);
+  g_clear_error (&error);
+  /* The first Prepare cannot make the master in a locked keyring either. */
+  g_assert_null (derive_async (keyring, "locked@example.org", TRUE, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE);
+  g_test_message ("derive: %s", error->message);
+  assert_actionable (error);
+  g_clear_error (&error);
+}
+
+static void
+test_nologin (void)
+{
+  g_autoptr (MsgtrkdKeyring) keyring = msgtrkd_keyring_new (MSGTRKD_KEYRING_SECRET_SERVICE,
+                                                            NULL);
+  GError *error = NULL;
+  char *secret;
+
+  g_test_summary ("gnome-keyring started without unlocking (no login collection): storing, "
+                  "deriving and looking up say what to do (unlock the keyring), not "
+                  "“Object does not exist at path …/collection/login”");
+  g_assert_false (msgtrkd_keyring_store_sync (keyring, "nologin@example.org", test_secret, NULL,
+                                              NULL, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE);
+  g_test_message ("store: %s", error->message);
+  assert_actionable (error);
+  g_clear_error (&error);
+  g_assert_false (store_async (keyring, "nologin@example.org", test_secret, NULL, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE);
+  assert_actionable (error);
+  g_clear_error (&error);
+  g_assert_null (derive_async (keyring, "nologin@example.org", TRUE, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE);
+  g_test_message ("derive: %s", error->message);
+  assert_actionable (error);
+  g_clear_error (&error);
+  secret = lookup_async (keyring, "nologin@example.org", &error);
+  g_assert_null (secret);
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_KEYRING_UNAVAILABLE);
+  g_test_message ("lookup: %s", error->message);
+  assert_actionable (error);
   g_clear_error (&error);
 }
 
@@ -639,6 +877,72 @@ test_live_many (void)
 
   g_test_summary ("Secret Service: 50 secrets kept apart; deleting some keeps the others");
   many_secrets (keyring, 50);
+}
+
+static MsgtrkdKeyring *
+ss_fresh (gpointer unused)
+{
+  return msgtrkd_keyring_new (MSGTRKD_KEYRING_SECRET_SERVICE, NULL);
+}
+
+static char *secret_tool (const char *const *argv);
+
+static guint
+count_lines_with (const char *text,
+                  const char *needle)
+{
+  guint n = 0;
+
+  for (const char *p = text; (p = strstr (p, needle)) != NULL; p += strlen (needle))
+    n++;
+  return n;
+}
+
+static void
+test_live_master (void)
+{
+  g_autoptr (MsgtrkdKeyring) keyring = msgtrkd_keyring_new (MSGTRKD_KEYRING_SECRET_SERVICE,
+                                                            NULL);
+  const char *const masters[] = { "secret-tool", "search", "--all", "xdg:schema",
+                                  "org.msgtrk.MasterSecret", NULL };
+  const char *const items[] = { "secret-tool", "search", "--all", "xdg:schema",
+                                "org.msgtrk.TrackingSecret", NULL };
+  const char *const clear[] = { "secret-tool", "clear", "version", "1", NULL };
+  g_autofree char *tool = g_find_program_in_path ("secret-tool");
+  g_autoptr (MsgtrkdKeyring) again = NULL;
+  g_autofree char *found = NULL;
+  g_autofree char *per_message = NULL;
+  GError *error = NULL;
+
+  g_test_summary ("Secret Service: one master item made once (gnome-keyring), A derived from "
+                  "it with no item per message, old-scheme items still looked up, a deleted "
+                  "master is a clear SECRET_MISSING");
+  master_checks (keyring, ss_fresh, NULL);
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("n%u@example.org", i);
+      char *a = msgtrkd_keyring_derive_sync (keyring, envid, TRUE, NULL, &error);
+
+      g_assert_no_error (error);
+      msgtrk_secure_free_string (a);
+    }
+  if (tool == NULL)
+    {
+      g_test_skip ("secret-tool (libsecret-tools) is not installed");
+      return;
+    }
+  found = secret_tool (masters);
+  g_assert_cmpuint (count_lines_with (found, "attribute.version = 1"), ==, 1);
+  per_message = secret_tool (items);
+  g_assert_cmpuint (count_lines_with (per_message, "attribute.envid = n1"), ==, 0);
+  g_assert_cmpuint (count_lines_with (per_message, "attribute.envid = m1@"), ==, 0);
+
+  g_free (secret_tool (clear));
+  again = msgtrkd_keyring_new (MSGTRKD_KEYRING_SECRET_SERVICE, NULL);
+  g_assert_null (msgtrkd_keyring_derive_sync (again, "m1@example.org", FALSE, NULL, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING);
+  g_test_message ("after secret-tool clear: %s", error->message);
+  g_clear_error (&error);
 }
 
 /* Run secret-tool (no secret in its argv) and return its stdout. */
@@ -738,6 +1042,7 @@ main (int   argc,
       ADD ("/keyring/file/refuse-symlink", test_file_refuse_symlink);
       ADD ("/keyring/file/damaged", test_file_damaged);
       ADD ("/keyring/file/limits", test_file_limits);
+      ADD ("/keyring/file/master", test_file_master);
 #undef ADD
       g_test_add_func ("/keyring/secret-service/no-bus", test_no_bus);
     }
@@ -746,14 +1051,17 @@ main (int   argc,
       g_test_add_func ("/keyring/secret-service/round-trip", test_live_round_trip);
       g_test_add_func ("/keyring/secret-service/many", test_live_many);
       g_test_add_func ("/keyring/secret-service/secret-tool", test_live_secret_tool);
+      g_test_add_func ("/keyring/secret-service/master", test_live_master);
     }
   else if (g_str_equal (mode, "dead"))
     g_test_add_func ("/keyring/secret-service/dead", test_dead);
   else if (g_str_equal (mode, "locked"))
     g_test_add_func ("/keyring/secret-service/locked", test_locked);
+  else if (g_str_equal (mode, "nologin"))
+    g_test_add_func ("/keyring/secret-service/nologin", test_nologin);
   else
     {
-      g_printerr ("MSGTRK_KEYRING_TEST must be unset, “live”, “dead” or “locked”\n");
+      g_printerr ("MSGTRK_KEYRING_TEST must be unset, “live”, “dead”, “locked” or “nologin”\n");
       return 2;
     }
   return g_test_run ();

@@ -193,17 +193,70 @@ test_open_new (Fixture      *f,
   g_autofree char *journal = NULL;
   struct stat st;
 
-  g_test_summary ("A new store makes its directory 0700 and file 0600, at schema version 1, "
+  g_test_summary ("A new store makes its directory 0700 and file 0600, at schema version 2, "
                   "in WAL mode");
   g_assert_cmpint (g_stat (parent, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0700);
   g_assert_cmpint (g_stat (f->path, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
-  g_assert_cmpint (sql_int (f->path, "PRAGMA user_version"), ==, 1);
+  g_assert_cmpint (sql_int (f->path, "PRAGMA user_version"), ==, 2);
   journal = sql_text (f->path, "PRAGMA journal_mode");
   g_assert_cmpstr (journal, ==, "wal");
   g_assert_cmpint (sql_int (f->path, "SELECT count (*) FROM sqlite_schema WHERE type = 'table'"),
                    ==, 6);
+}
+
+static void
+test_secret_scheme (void)
+{
+  g_autofree char *dir = make_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "msgtrk.db", NULL);
+  g_autoptr (MsgtrkdStore) store = NULL;
+  g_autoptr (MsgtrkdMessage) old = make_message ("old@example.org", "mtqp", 100);
+  g_autoptr (MsgtrkdMessage) derived = make_message ("new@example.org", "mtqp", 200);
+  g_autoptr (MsgtrkdMessage) got = NULL;
+  sqlite3 *db = NULL;
+  GError *error = NULL;
+
+  g_test_summary ("Schema 1 → 2 adds secret_derived and mtqp_server: a message stored before "
+                  "reads back as keeping its own keyring item, with no server found; both "
+                  "round-trip");
+  store = msgtrkd_store_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_true (msgtrkd_store_add_message (store, old, &error));
+  g_assert_no_error (error);
+  g_clear_object (&store);
+  /* Make it a schema-1 database again, as msgtrkd before the master secret left it. */
+  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "ALTER TABLE messages DROP COLUMN secret_derived; "
+                                     "ALTER TABLE messages DROP COLUMN mtqp_server; "
+                                     "PRAGMA user_version = 1;", NULL, NULL, NULL),
+                   ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  store = msgtrkd_store_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, 2);
+  got = msgtrkd_store_get_message (store, "old@example.org", &error);
+  g_assert_no_error (error);
+  g_assert_false (got->secret_derived);
+  g_assert_null (got->mtqp_server);
+  g_clear_pointer (&got, msgtrkd_message_free);
+
+  derived->secret_derived = TRUE;
+  derived->mtqp_server = g_strdup ("mtqp.example.org:4000");
+  g_assert_true (msgtrkd_store_add_message (store, derived, &error));
+  g_assert_no_error (error);
+  got = msgtrkd_store_get_message (store, "new@example.org", &error);
+  g_assert_true (got->secret_derived);
+  g_assert_cmpstr (got->mtqp_server, ==, "mtqp.example.org:4000");
+  got->secret_derived = FALSE;
+  g_assert_true (msgtrkd_store_update_message (store, got, &error));
+  g_clear_pointer (&got, msgtrkd_message_free);
+  got = msgtrkd_store_get_message (store, "new@example.org", &error);
+  g_assert_false (got->secret_derived);
+  g_clear_object (&store);
+  remove_tree (dir);
 }
 
 static void
@@ -219,12 +272,12 @@ test_open_empty_file (void)
   store = msgtrkd_store_open (path, &error);
   g_assert_no_error (error);
   g_assert_nonnull (store);
-  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, 1);
+  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, 2);
   g_clear_object (&store);
   /* Reopening an up-to-date file migrates nothing. */
   store = msgtrkd_store_open (path, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, 1);
+  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, 2);
   g_clear_object (&store);
   remove_tree (dir);
 }
@@ -1143,6 +1196,7 @@ main (int   argc,
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/store/open/new", test_open_new);
   g_test_add_func ("/store/open/empty-file", test_open_empty_file);
+  g_test_add_func ("/store/migrate/secret-scheme", test_secret_scheme);
   g_test_add_func ("/store/open/newer-refused", test_open_newer_refused);
   g_test_add_func ("/store/open/not-a-database", test_open_not_a_database);
   g_test_add_func ("/store/open/bad-directory", test_bad_directory);

@@ -8,6 +8,7 @@ the first server, a wrong secret, and a referral loop made with a host override.
 """
 import argparse
 import os
+import smtplib
 import sys
 import unittest
 
@@ -83,6 +84,11 @@ class TrackerNetworkTest(unittest.TestCase):
         self.assertEqual(erin[0].get_action(), Msgtrk.Action.OPAQUE)
         self.assertIsNone(erin[0].get_entry().get_remote_mta())
 
+    def test_found_server(self):
+        # The server discovery found for the start domain (an override sends the
+        # connection elsewhere; the URL port stays the discovered 1038).
+        self.assertEqual(self.route.get_found_server(), ("submit.demo.test", 1038))
+
     def test_each_server_asked_once(self):
         # submit, relay, mx: alice's chain; the others end at submit.
         self.assertEqual(self.route.get_servers_asked(), 3)
@@ -120,6 +126,34 @@ class TrackerNetworkTest(unittest.TestCase):
         hops = route.get_hops("alice@example.net")
         self.assertTrue(hops[-1].is_broken(), [h.get_server() for h in hops])
         self.assertIn("loop", hops[-1].get_error().message.lower())
+
+    def test_exim_style_envid(self):
+        # RFC 3461: an ENVID with "+" and "=" travels as xtext (exim+2Bid+3Dz@demo.test) in
+        # MAIL FROM and in TRACK; the tracker takes it decoded, mtqpd keys it decoded.
+        envid = "exim+id=z@demo.test"
+        secret = Msgtrk.Secret.generate()
+        with smtplib.SMTP("127.0.0.1", NET.hops["submit"].relay.port,
+                          local_hostname="exim.demo.test", timeout=20) as smtp:
+            self.assertEqual(smtp.ehlo()[0], 250)
+            code, text = smtp.docmd("MAIL", "FROM:<%s> RET=HDRS ENVID=%s MTRK=%s:3600"
+                                    % (NET.SENDER, Msgtrk.xtext_encode(envid),
+                                       secret.compute_authenticator()))
+            self.assertEqual(code, 250, text)
+            for rcpt in EXPECTED:
+                code, text = smtp.docmd("RCPT", "TO:<%s> NOTIFY=SUCCESS,FAILURE,DELAY" % rcpt)
+                self.assertIn(code, (250, 251), text)
+            code, text = smtp.data(b"Subject: exim\r\nMessage-ID: <exim.z@demo.test>\r\n\r\nHi\r\n")
+            self.assertEqual(code, 250, text)
+        route = NET.track_until(envid, secret.to_base64(), EXPECTED)
+        got = {r: state(route, r) for r in route.list_recipients()}
+        self.assertEqual(got, EXPECTED, NET.logs())
+        self.assertEqual(route.get_envid(), envid)
+        self.assertEqual([h.get_reporting_mta() for h in route.get_hops("alice@example.net")],
+                         ["submit.demo.test", "relay.example.net", "mx.example.net"])
+        # The delegation link carries the xtext form and gives the same ENVID back.
+        url = Msgtrk.Url.new("submit.demo.test", 0, envid, secret.to_base64())
+        self.assertIn("/exim%2B2Bid%2B3Dz%40demo.test/", url.to_string())
+        self.assertEqual(Msgtrk.Url.parse(url.to_string()).get_envid(), envid)
 
     def test_batch_shares_sessions(self):
         # Two more messages: one batch run asks each server once for all of them.
