@@ -41,6 +41,7 @@
 
 #include <string.h>
 
+#include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "mtqpd-session.h"
 
@@ -298,31 +299,15 @@ send_entity (Session *s,
   g_autoptr (GString) text = g_string_new ("+OK+ Tracking information follows\r\n");
   gsize len = 0;
   const char *data = g_bytes_get_data (entity, &len);
-  const char *end = data + len;
-  const char *p = data;
+  gsize bad = 0;
 
-  while (p < end)
+  if (!msgtrk_dot_stuff (text, data, len, MTQPD_MAX_LINE, &bad))
     {
-      const char *nl = memchr (p, '\n', (gsize) (end - p));
-      gsize line_len = nl != NULL ? (gsize) (nl - p) : (gsize) (end - p);
-      gsize stuffed;
-
-      if (line_len > 0 && p[line_len - 1] == '\r')
-        line_len--;
-      stuffed = line_len + (line_len > 0 && p[0] == '.' ? 1 : 0);
-      if (stuffed > MTQPD_MAX_LINE)
-        {
-          g_warning ("%s: tracking entity has a line of %" G_GSIZE_FORMAT
-                     " octets, more than %d; not sent", s->peer, stuffed, MTQPD_MAX_LINE);
-          return send_line (s, "-TEMP/unavailable Tracking information cannot be sent");
-        }
-      if (line_len > 0 && p[0] == '.')
-        g_string_append_c (text, '.');
-      g_string_append_len (text, p, (gssize) line_len);
-      g_string_append (text, "\r\n");
-      p = nl != NULL ? nl + 1 : end;
+      g_warning ("%s: tracking entity has a line of %" G_GSIZE_FORMAT
+                 " octets, more than %d; not sent", s->peer, bad, MTQPD_MAX_LINE);
+      return send_line (s, "-TEMP/unavailable Tracking information cannot be sent");
     }
-  g_string_append (text, ".\r\n");
+  msgtrk_dot_end (text);
   return send_text (s, text->str, text->len);
 }
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-tls-private.h"
 
@@ -252,9 +253,7 @@ send_data (Client       *c,
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT, "queue file %s is corrupt", path);
           return FALSE;
         }
-      if (line->str[0] == '.')
-        g_string_append_c (out, '.');
-      g_string_append_len (out, line->str, line->len);
+      msgtrk_dot_stuff (out, line->str, line->len, 0, NULL);
       if (out->len >= 65536)
         {
           if (!g_output_stream_write_all (c->out, out->str, out->len, NULL, c->server->shutdown,
@@ -263,7 +262,7 @@ send_data (Client       *c,
           g_string_truncate (out, 0);
         }
     }
-  g_string_append (out, ".\r\n");
+  msgtrk_dot_end (out);
   return g_output_stream_write_all (c->out, out->str, out->len, NULL, c->server->shutdown, error)
          && g_output_stream_flush (c->out, c->server->shutdown, error);
 }

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-tls-private.h"
 
@@ -683,8 +684,9 @@ receive_data (Session *s)
   g_autofree char *header = NULL;
   g_autoptr (GString) line = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
+  g_autoptr (GString) unstuffed = g_string_new (NULL);
   DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0 };
-  gboolean prev_crlf = TRUE;
+  MsgtrkDotParser dot;
 
   id = relay_queue_new_id ();
   tmp_path = relay_queue_tmp_path (s->server->queue, id);
@@ -699,6 +701,7 @@ receive_data (Session *s)
   header = received_header (s, id);
   g_string_append (sink.buf, header);
 
+  msgtrk_dot_parser_init (&dot);
   reply (s, "354 End data with <CR><LF>.<CR><LF>");
   if (!flush_replies (s))
     goto lost;
@@ -707,30 +710,24 @@ receive_data (Session *s)
     {
       RelayLineStatus st = relay_line_reader_read (&s->reader, RELAY_TEXT_LINE_MAX, line,
                                                    s->cancel, &error);
-      gboolean crlf;
       const char *text;
       gsize len;
+      gsize used = 0;
 
       if (st == RELAY_LINE_EOF || st == RELAY_LINE_ERROR)
         goto lost;
       if (st == RELAY_LINE_TOO_LONG)
         {
           sink.line_too_long = TRUE;
-          prev_crlf = TRUE;
+          msgtrk_dot_parser_line_dropped (&dot);
           continue;
         }
-      crlf = line->len >= 2 && line->str[line->len - 2] == '\r';
-      len = line->len - (crlf ? 2 : 1);
-      text = line->str;
-      if (crlf && prev_crlf && len == 1 && text[0] == '.')
+      /* Dot-unstuffing and the end of the data (RFC 5321 4.5.2; CRLF "." CRLF only). */
+      g_string_truncate (unstuffed, 0);
+      if (msgtrk_dot_parser_feed (&dot, line->str, line->len, unstuffed, &used))
         break;
-      prev_crlf = crlf;
-      /* dot-unstuffing (RFC 5321 4.5.2) */
-      if (len > 0 && text[0] == '.')
-        {
-          text++;
-          len--;
-        }
+      text = unstuffed->str;
+      len = unstuffed->len - (unstuffed->len >= 2 && text[unstuffed->len - 2] == '\r' ? 2 : 1);
       /* bare CRs inside the line become line breaks (normalised to CRLF) */
       for (;;)
         {
