@@ -25,6 +25,8 @@
  */
 #include "relay.h"
 
+#include "durable-file.h"
+
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -190,17 +192,9 @@ deliver_local (RelayServer      *server,
   }
   tmp_path = g_build_filename (tmp_dir, name, NULL);
   new_path = g_build_filename (new_dir, name, NULL);
-  if (!relay_write_file_synced (tmp_path, out->str, out->len, error))
-    return FALSE;
-  if (g_rename (tmp_path, new_path) != 0)
-    {
-      int saved = errno;
-      g_unlink (tmp_path);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot rename into %s: %s",
-                   new_dir, g_strerror (saved));
-      return FALSE;
-    }
-  return relay_fsync_dir (new_dir, error);
+  /* Maildir: written in tmp/, synced, renamed into new/, new/ synced. */
+  return durable_file_write (tmp_path, out->str, out->len, error)
+         && durable_file_rename (tmp_path, new_path, new_dir, error);
 }
 
 static void

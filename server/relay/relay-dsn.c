@@ -14,6 +14,8 @@
  */
 #include "relay.h"
 
+#include "durable-file.h"
+
 #include <glib/gstdio.h>
 #include <gmime/gmime.h>
 #include <string.h>
@@ -264,7 +266,7 @@ relay_dsn_send (RelayServer  *server,
   g_byte_array_append (full, raw, len);
 
   tmp_path = relay_queue_tmp_path (server->queue, dsn->id);
-  if (!relay_write_file_synced (tmp_path, (const char *) full->data, full->len, error))
+  if (!durable_file_write (tmp_path, (const char *) full->data, full->len, error))
     return FALSE;
   dsn_id = g_strdup (dsn->id);
   if (!relay_queue_commit (server->queue, dsn, tmp_path, error))

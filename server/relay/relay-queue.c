@@ -26,6 +26,8 @@
  */
 #include "relay.h"
 
+#include "durable-file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -133,67 +135,6 @@ relay_queue_new_id (void)
 {
   return g_strdup_printf ("%014" G_GINT64_MODIFIER "X%08X", g_get_real_time (),
                           (guint) g_random_int ());
-}
-
-gboolean
-relay_fsync_dir (const char  *dir,
-                 GError     **error)
-{
-  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int saved;
-
-  if (fd < 0 || fsync (fd) != 0)
-    {
-      saved = errno;
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot sync %s: %s", dir,
-                   g_strerror (saved));
-      return FALSE;
-    }
-  close (fd);
-  return TRUE;
-}
-
-/* Create @path with @data, fsync it, close it (not atomic by itself: write a temp name). */
-gboolean
-relay_write_file_synced (const char  *path,
-                         const char  *data,
-                         gsize        len,
-                         GError     **error)
-{
-  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  gsize done = 0;
-  int saved;
-
-  if (fd < 0)
-    goto fail;
-  while (done < len)
-    {
-      ssize_t n = write (fd, data + done, len - done);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        goto fail;
-      done += n;
-    }
-  if (fsync (fd) != 0)
-    goto fail;
-  if (close (fd) != 0)
-    {
-      fd = -1;
-      goto fail;
-    }
-  return TRUE;
-
-fail:
-  saved = errno;
-  if (fd >= 0)
-    close (fd);
-  g_unlink (path);
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot write %s: %s", path,
-               g_strerror (saved));
-  return FALSE;
 }
 
 static const char *
@@ -411,17 +352,7 @@ relay_queue_save (RelayQueue   *queue,
   gsize len = 0;
 
   data = message_to_data (msg, &len);
-  if (!relay_write_file_synced (tmp, data, len, error))
-    return FALSE;
-  if (g_rename (tmp, dest) != 0)
-    {
-      int saved = errno;
-      g_unlink (tmp);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot rename %s: %s",
-                   tmp, g_strerror (saved));
-      return FALSE;
-    }
-  return relay_fsync_dir (queue->queue_dir, error);
+  return durable_file_replace (tmp, dest, queue->queue_dir, data, len, error);
 }
 
 /* Move the synced message file @tmp_msg_path into the queue, write the envelope, and
@@ -516,7 +447,7 @@ relay_queue_remove_files (RelayQueue   *queue,
   /* The envelope first: a .msg without .env is garbage, the reverse would be a loss. */
   g_unlink (env);
   g_unlink (body);
-  relay_fsync_dir (queue->queue_dir, NULL);
+  durable_file_sync_dir (queue->queue_dir, NULL);
 }
 
 /* Load every envelope of a previous run; remove half-written files. */

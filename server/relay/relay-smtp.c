@@ -29,6 +29,8 @@
  */
 #include "relay.h"
 
+#include "durable-file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -742,9 +744,14 @@ receive_data (Session *s)
     }
 
   sink_flush (&sink);
-  if (!sink.write_failed && fsync (sink.fd) != 0)
-    sink.write_failed = TRUE;
-  close (sink.fd);
+  if (sink.write_failed)
+    close (sink.fd);
+  else if (!durable_file_sync_fd (sink.fd, tmp_path, &error))
+    {
+      g_warning ("%s", error->message);
+      g_clear_error (&error);
+      sink.write_failed = TRUE;
+    }
   sink.fd = -1;
   g_string_free (sink.buf, TRUE);
   sink.buf = NULL;

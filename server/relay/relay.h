@@ -192,12 +192,6 @@ gboolean    relay_queue_reserve      (RelayQueue   *queue);
 void        relay_queue_release      (RelayQueue   *queue);
 void        relay_queue_start        (RelayQueue   *queue);
 void        relay_queue_stop         (RelayQueue   *queue);
-gboolean    relay_fsync_dir          (const char   *dir,
-                                      GError      **error);
-gboolean    relay_write_file_synced  (const char   *path,
-                                      const char   *data,
-                                      gsize         len,
-                                      GError      **error);
 
 struct _RelayServer
 {
