@@ -28,6 +28,7 @@
  * Never: answer 250 to DATA before relay_queue_commit(); log message contents.
  */
 #include "relay.h"
+#include "server-line-reader.h"
 
 #include "durable-file.h"
 
@@ -59,7 +60,7 @@ typedef struct
   GIOStream *tls;                  /* (owned) (nullable) after STARTTLS */
   GInputStream *in;                /* (not owned) current input */
   GOutputStream *out;              /* (not owned) current output */
-  RelayLineReader reader;
+  ServerLineReader reader;
   GString *replies;
   char *peer_ip;
   char *peer_name;                 /* (nullable) reverse DNS */
@@ -710,15 +711,15 @@ receive_data (Session *s)
 
   for (;;)
     {
-      RelayLineStatus st = relay_line_reader_read (&s->reader, RELAY_TEXT_LINE_MAX, line,
+      ServerLineStatus st = server_line_reader_read (&s->reader, RELAY_TEXT_LINE_MAX, line,
                                                    s->cancel, &error);
       const char *text;
       gsize len;
       gsize used = 0;
 
-      if (st == RELAY_LINE_EOF || st == RELAY_LINE_ERROR)
+      if (st == SERVER_LINE_EOF || st == SERVER_LINE_ERROR)
         goto lost;
-      if (st == RELAY_LINE_TOO_LONG)
+      if (st == SERVER_LINE_TOO_LONG)
         {
           sink.line_too_long = TRUE;
           msgtrk_dot_parser_line_dropped (&dot);
@@ -857,7 +858,7 @@ cmd_starttls (Session    *s,
     return FALSE;
   /* RFC 3207 section 4.2 / pipelining: anything the client sent after STARTTLS in clear
    * text is discarded, never executed inside TLS. */
-  relay_line_reader_init (&s->reader, NULL);
+  server_line_reader_init (&s->reader, NULL, FALSE);
   tls = msgtrk_tls_handshake (s->server->tls_server, G_IO_STREAM (s->connection), NULL,
                               s->cancel, &error);
   if (tls == NULL)
@@ -868,7 +869,7 @@ cmd_starttls (Session    *s,
   s->tls = tls;
   s->in = g_io_stream_get_input_stream (tls);
   s->out = g_io_stream_get_output_stream (tls);
-  relay_line_reader_init (&s->reader, s->in);
+  server_line_reader_init (&s->reader, s->in, FALSE);
   /* RFC 3207 4.2: forget everything learnt before TLS. */
   g_clear_pointer (&s->helo, g_free);
   s->esmtp = FALSE;
@@ -986,7 +987,7 @@ relay_smtp_session_run (RelayServer       *server,
   s.in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
   s.out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
   s.replies = g_string_new (NULL);
-  relay_line_reader_init (&s.reader, s.in);
+  server_line_reader_init (&s.reader, s.in, FALSE);
   g_socket_set_timeout (g_socket_connection_get_socket (connection), s.config->idle_timeout);
   lookup_peer (&s);
 
@@ -995,17 +996,17 @@ relay_smtp_session_run (RelayServer       *server,
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      RelayLineStatus st;
+      ServerLineStatus st;
       gboolean go_on;
 
       /* Pipelining: answer only when the client has nothing more buffered. */
-      if (relay_line_reader_available (&s.reader) == 0 && !flush_replies (&s))
+      if (server_line_reader_available (&s.reader) == 0 && !flush_replies (&s))
         break;
-      st = relay_line_reader_read (&s.reader, MSGTRK_SMTP_RCPT_LINE_MAX, line,
+      st = server_line_reader_read (&s.reader, MSGTRK_SMTP_RCPT_LINE_MAX, line,
                                    s.cancel, &error);
-      if (st == RELAY_LINE_EOF)
+      if (st == SERVER_LINE_EOF)
         break;
-      if (st == RELAY_LINE_ERROR)
+      if (st == SERVER_LINE_ERROR)
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
             {
@@ -1019,7 +1020,7 @@ relay_smtp_session_run (RelayServer       *server,
             }
           break;
         }
-      if (st == RELAY_LINE_TOO_LONG)
+      if (st == SERVER_LINE_TOO_LONG)
         {
           reply (&s, "500 5.5.6 Line too long");
           s.errors++;

@@ -4,7 +4,6 @@
  *
  * Modules (one prefix per file):
  *   relay-config.c  relay_config_*   the GKeyFile configuration and the [routes] table
- *   relay-io.c      relay_line_*     a bounded CRLF line reader over a GInputStream
  *   relay-queue.c   relay_queue_*    the crash-safe on-disk queue and the delivery scheduler
  *                   relay_message_*  one queued message's envelope (the .env file)
  *   relay-smtp.c    relay_smtp_*     the SMTP server session (one thread per connection)
@@ -94,33 +93,6 @@ gboolean          relay_route_parse         (const char  *domain,
                                              GError     **error);
 void              relay_route_free          (RelayRoute  *route);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RelayConfig, relay_config_free)
-
-/* relay-io.c */
-typedef enum {
-  RELAY_LINE_OK,
-  RELAY_LINE_TOO_LONG,
-  RELAY_LINE_EOF,
-  RELAY_LINE_ERROR,
-} RelayLineStatus;
-
-#define RELAY_LINE_BUFFER_SIZE 16384
-
-typedef struct
-{
-  GInputStream *in;      /* (not owned) */
-  char buf[RELAY_LINE_BUFFER_SIZE];
-  gsize start;
-  gsize end;
-} RelayLineReader;
-
-void            relay_line_reader_init      (RelayLineReader *reader,
-                                             GInputStream    *in);
-gsize           relay_line_reader_available (RelayLineReader *reader);
-RelayLineStatus relay_line_reader_read      (RelayLineReader *reader,
-                                             gsize            max,
-                                             GString         *line,
-                                             GCancellable    *cancellable,
-                                             GError         **error);
 
 /* relay-queue.c: one queued message */
 typedef struct
