@@ -16,7 +16,7 @@
  * Limits: replies of at most MSGTRK_EHLO_MAX_LINES lines of MSGTRK_SMTP_REPLY_LINE_MAX.
  * Never: send MTRK to a hop that did not offer it.
  */
-#include "relay.h"
+#include "relay-client.h"
 #include "server-line-reader.h"
 
 #include <stdio.h>

@@ -9,7 +9,7 @@
  * Limits: every number is range-checked here (RELAY_CONFIG_* below); an out-of-range value
  * is an error naming the key, never silently clamped.
  */
-#include "relay.h"
+#include "relay-config.h"
 
 #include "server-listener.h"
 

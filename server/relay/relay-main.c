@@ -11,7 +11,9 @@
  *
  * Never: run as root after start-up; log tracking authenticators next to their ENVID.
  */
-#include "relay.h"
+#include "relay-deliver.h"
+#include "relay-server.h"
+#include "relay-smtp.h"
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -44,6 +46,14 @@ on_connection (GSocketConnection *connection,
                gpointer           user_data)
 {
   relay_smtp_session_run (user_data, connection, cancellable);
+}
+
+/* The queue's RelayDeliverFunc: the queue calls down into nothing, main wires it. */
+static void
+deliver (RelayMessage *msg,
+         gpointer      user_data)
+{
+  relay_deliver_message (user_data, msg);
 }
 
 static gboolean
@@ -145,7 +155,8 @@ main (int   argc,
   server.track_store = track_store_new (config->state_dir, &error);
   if (server.track_store == NULL)
     goto fail;
-  server.queue = relay_queue_new (&server, &error);
+  server.queue = relay_queue_new (config->state_dir, config->max_queue_messages,
+                                  config->delivery_workers, deliver, &server, &error);
   if (server.queue == NULL || !relay_queue_scan (server.queue, &error))
     goto fail;
   relay_queue_start (server.queue);

@@ -13,7 +13,8 @@
  *
  * The scheduler keeps every queued message in memory (at most RELAY_QUEUE_MAX_MESSAGES
  * are loaded at start-up) and hands the one with the earliest due recipient to one of the
- * worker threads; a message is held by one worker at a time (busy).
+ * worker threads, which call the RelayDeliverFunc given to relay_queue_new() (the queue
+ * never calls up into delivery); a message is held by one worker at a time (busy).
  *
  * Cap at run time: an SMTP session asks relay_queue_has_room() at MAIL and takes a slot
  * with relay_queue_reserve() before DATA's 354 (released once the message is committed or
@@ -24,7 +25,7 @@
  * Never: reply before relay_queue_commit() returned TRUE; delete a message whose
  * recipients are not all final.
  */
-#include "relay.h"
+#include "relay-queue.h"
 
 #include "durable-file.h"
 
@@ -39,7 +40,10 @@
 
 struct _RelayQueue
 {
-  RelayServer *server;
+  RelayDeliverFunc deliver;
+  gpointer deliver_data;
+  guint max_messages;     /* [queue] max_messages */
+  guint n_workers;
   char *queue_dir;
   char *tmp_dir;
   GMutex lock;
@@ -271,15 +275,25 @@ message_load (const char  *path,
   return g_steal_pointer (&msg);
 }
 
+/* The queue under @state_dir (queue/ and queue-tmp/, created if missing); at most
+ * @max_messages accepted at once; @workers threads call @deliver for due messages once
+ * relay_queue_start() ran. */
 RelayQueue *
-relay_queue_new (RelayServer  *server,
-                 GError      **error)
+relay_queue_new (const char       *state_dir,
+                 guint             max_messages,
+                 guint             workers,
+                 RelayDeliverFunc  deliver,
+                 gpointer          deliver_data,
+                 GError          **error)
 {
   RelayQueue *queue = g_new0 (RelayQueue, 1);
 
-  queue->server = server;
-  queue->queue_dir = g_build_filename (server->config->state_dir, "queue", NULL);
-  queue->tmp_dir = g_build_filename (server->config->state_dir, "queue-tmp", NULL);
+  queue->deliver = deliver;
+  queue->deliver_data = deliver_data;
+  queue->max_messages = max_messages;
+  queue->n_workers = workers;
+  queue->queue_dir = g_build_filename (state_dir, "queue", NULL);
+  queue->tmp_dir = g_build_filename (state_dir, "queue-tmp", NULL);
   g_mutex_init (&queue->lock);
   g_cond_init (&queue->cond);
   queue->messages = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
@@ -291,7 +305,7 @@ relay_queue_new (RelayServer  *server,
     {
       int saved = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   "cannot create the queue under %s: %s", server->config->state_dir,
+                   "cannot create the queue under %s: %s", state_dir,
                    g_strerror (saved));
       relay_queue_free (queue);
       return NULL;
@@ -387,7 +401,7 @@ static gboolean
 has_room_locked (RelayQueue *queue)
 {
   return g_hash_table_size (queue->messages) + queue->reserved
-         < queue->server->config->max_queue_messages;
+         < queue->max_messages;
 }
 
 /* May an SMTP client start a transaction (MAIL)? */
@@ -572,7 +586,7 @@ worker_main (gpointer data)
 
       msg->busy = TRUE;
       g_mutex_unlock (&queue->lock);
-      relay_deliver_message (queue->server, msg);
+      queue->deliver (msg, queue->deliver_data);
       g_mutex_lock (&queue->lock);
       msg->busy = FALSE;
       if (relay_message_is_done (msg))
@@ -590,7 +604,7 @@ worker_main (gpointer data)
 void
 relay_queue_start (RelayQueue *queue)
 {
-  for (guint i = 0; i < queue->server->config->delivery_workers; i++)
+  for (guint i = 0; i < queue->n_workers; i++)
     g_ptr_array_add (queue->workers, g_thread_new ("relay-delivery", worker_main, queue));
 }
 

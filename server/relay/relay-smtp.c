@@ -27,7 +27,9 @@
  * (421 4.4.2), RELAY_MAX_RECEIVED Received: headers (554 5.4.6 mail loop).
  * Never: answer 250 to DATA before relay_queue_commit(); log message contents.
  */
-#include "relay.h"
+#include "relay-smtp.h"
+
+#include "relay-report.h"
 #include "server-line-reader.h"
 
 #include "durable-file.h"
