@@ -61,7 +61,8 @@ typedef struct
   GPtrArray *routes;       /* (element-type RelayRoute) */
 } RelayConfig;
 
-RelayConfig      *relay_config_load         (const char  *path,
+RelayConfig      *relay_config_read         (GKeyFile    *kf,
+                                             const char  *path,
                                              GError     **error);
 void              relay_config_free         (RelayConfig *config);
 const RelayRoute *relay_config_find_route   (RelayConfig *config,
