@@ -486,7 +486,7 @@ relay_deliver_message (RelayServer  *server,
 
       if (!track_record_update (server, msg, report, &error))
         {
-          /* Neither line names an authenticator (relay.h: never B with its ENVID). */
+          /* Neither line names an authenticator (relay-server.h: never B with its ENVID). */
           if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET))
             g_message ("%s: not tracked: %s", msg->id, error->message);
           else
