@@ -171,6 +171,21 @@ msgtrk_status_code_parse (const char *text,
   return TRUE;
 }
 
+/* What a code that says only its class means, as a sentence (X.0.0, unknown subjects). */
+static const char *
+class_sentence (guint code_class)
+{
+  switch (code_class)
+    {
+    case 2:
+      return _("Success");
+    case 4:
+      return _("A temporary problem; the server keeps trying");
+    default:
+      return _("A permanent failure; the server gives up");
+    }
+}
+
 /**
  * msgtrk_status_code_describe:
  * @text: (nullable): a Status field value (see msgtrk_status_code_parse())
@@ -179,7 +194,7 @@ msgtrk_status_code_parse (const char *text,
  * its subject and detail ("The recipient’s mailbox does not exist" for 5.1.1); for a
  * detail this library does not know, the meaning of its subject ("There is a problem
  * with an address" for 5.1.99). X.0.0 and codes of an unknown subject say only their
- * class (see msgtrk_status_code_describe_class()).
+ * class, as a sentence ("A permanent failure; the server gives up").
  *
  * Returns: (transfer none) (nullable): the meaning, or %NULL when @text does not start
  *   with a status code
@@ -194,7 +209,7 @@ msgtrk_status_code_describe (const char *text)
     return NULL;
   msgtrk_ensure_i18n ();
   if (s == 0)
-    return msgtrk_status_code_describe_class (text);
+    return class_sentence (c);
   for (gsize i = 0; i < G_N_ELEMENTS (meanings); i++)
     {
       if (meanings[i].subject != s)
@@ -206,16 +221,16 @@ msgtrk_status_code_describe (const char *text)
     }
   if (subject_meaning != NULL)
     return _(subject_meaning);
-  return msgtrk_status_code_describe_class (text);
+  return class_sentence (c);
 }
 
 /**
  * msgtrk_status_code_describe_class:
  * @text: (nullable): a Status field value (see msgtrk_status_code_parse())
  *
- * What the class of the status code at the start of @text means, translated: success
- * (2), a temporary problem the server keeps trying to overcome (4), or a permanent
- * failure (5).
+ * What the class of the status code at the start of @text means, translated, as a short
+ * lower-case phrase to follow the code ("5.1.1 (permanent failure)"): success (2), a
+ * temporary failure the server keeps trying to overcome (4), a permanent failure (5).
  *
  * Returns: (transfer none) (nullable): the meaning, or %NULL when @text does not start
  *   with a status code
@@ -231,10 +246,15 @@ msgtrk_status_code_describe_class (const char *text)
   switch (c)
     {
     case 2:
-      return _("Success");
+      /* TRANSLATORS: the class of a status code, shown after the code: "2.0.0 (success)". */
+      return _("success");
     case 4:
-      return _("A temporary problem: the server keeps trying");
+      /* TRANSLATORS: the class of a status code, shown after the code: "4.4.1 (temporary
+       * failure, still trying)". */
+      return _("temporary failure, still trying");
     default:
-      return _("A permanent failure: the server gives up");
+      /* TRANSLATORS: the class of a status code, shown after the code: "5.1.1 (permanent
+       * failure)". */
+      return _("permanent failure");
     }
 }
