@@ -14,6 +14,8 @@
 
 #include <string.h>
 
+#include "msgtrk-states.h"
+
 static const char *
 get_str (JsonObject *obj,
          const char *name)
@@ -50,39 +52,20 @@ get_element (JsonArray *array,
  * viewer_layout_action_state:
  * @action: (nullable): an action as reported (RFC 3464/3886, MDN "displayed")
  *
- * Returns: (transfer none): the colour key of the state @action stands for; "unknown" for
- *   anything else
+ * Returns: (transfer none): the colour key of the state @action stands for (the shared
+ *   map of helper/common/msgtrk-states.c); "unknown" for anything else
  */
 const char *
 viewer_layout_action_state (const char *action)
 {
-  static const struct { const char *action; const char *state; } map[] = {
-    { "delivered", "delivered" }, { "transferred", "in-transit" },
-    { "relayed", "relayed" },     { "expanded", "relayed" },
-    { "delayed", "delayed" },     { "failed", "failed" },
-    { "displayed", "read" },      { "read", "read" },
-    { "opaque", "opaque" },
-  };
-  gsize i;
-
-  for (i = 0; action != NULL && i < G_N_ELEMENTS (map); i++)
-    if (g_ascii_strcasecmp (map[i].action, action) == 0)
-      return map[i].state;
-  return "unknown";
+  return msgtrk_states_from_action (action);
 }
 
 /* The colour key of a recipient or message state string: itself when known. */
 static const char *
 state_key (const char *state)
 {
-  static const char *const known[] = { "delivered", "in-transit", "delayed", "failed", "relayed",
-                                       "opaque", "read", "unknown" };
-  gsize i;
-
-  for (i = 0; state != NULL && i < G_N_ELEMENTS (known); i++)
-    if (strcmp (known[i], state) == 0)
-      return known[i];
-  return "unknown";
+  return msgtrk_states_lookup (state)->id;
 }
 
 /* Whether @hop is one field of the Received: chain (it never has an action or status). */
@@ -180,7 +163,9 @@ node_free (gpointer data)
   g_free (node->action);
   g_free (node->status);
   g_free (node->error);
+  g_free (node->remote);
   g_free (node->from);
+  g_clear_pointer (&node->hop, json_object_unref);
   g_free (node);
 }
 
@@ -216,6 +201,8 @@ fill_hop (ViewerNode *node,
   node->action = g_strdup (get_str (hop, "action"));
   node->status = g_strdup (get_str (hop, "status"));
   node->error = g_strdup (get_str (hop, "error"));
+  node->remote = g_strdup (get_str (hop, "remote_mta"));
+  node->hop = hop != NULL ? json_object_ref (hop) : NULL;
   if (hop_is_broken (hop))
     {
       node->kind = VIEWER_NODE_BROKEN;
@@ -350,6 +337,9 @@ viewer_layout_compute (JsonObject *route)
 
             if (g_strcmp0 (node->status, get_str (other, "status")) != 0)
               g_clear_pointer (&node->status, g_free);
+            if (node->remote != NULL && get_str (other, "remote_mta") != NULL &&
+                g_ascii_strcasecmp (node->remote, get_str (other, "remote_mta")) != 0)
+              g_clear_pointer (&node->remote, g_free);
             if (node->kind != VIEWER_NODE_TRACE)
               continue;
             /* A shared trace node says where from, and its delay, only when all agree. */
@@ -406,6 +396,32 @@ viewer_layout_compute (JsonObject *route)
   layout->height = 2 * VIEWER_LAYOUT_MARGIN + layout->n_rows * VIEWER_LAYOUT_NODE_HEIGHT +
                    (layout->n_rows - 1) * VIEWER_LAYOUT_ROW_GAP;
   return layout;
+}
+
+/**
+ * viewer_layout_node_at:
+ * @layout: a layout
+ * @x: a point of the diagram (diagram units)
+ * @y: a point of the diagram
+ *
+ * Returns: the index in @layout->nodes of the box that holds (@x, @y), or -1
+ */
+int
+viewer_layout_node_at (ViewerLayout *layout,
+                       double        x,
+                       double        y)
+{
+  g_return_val_if_fail (layout != NULL, -1);
+
+  for (guint i = 0; i < layout->nodes->len; i++)
+    {
+      ViewerNode *node = g_ptr_array_index (layout->nodes, i);
+
+      if (x >= node->x && x < node->x + VIEWER_LAYOUT_NODE_WIDTH && y >= node->y &&
+          y < node->y + VIEWER_LAYOUT_NODE_HEIGHT)
+        return (int) i;
+    }
+  return -1;
 }
 
 /**
