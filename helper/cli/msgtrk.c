@@ -702,6 +702,16 @@ status_in_words (const char *status)
   return g_strdup_printf (_("%u.%u.%u (%s): %s"), c, subject, detail, code_class, meaning);
 }
 
+/* Whether @status is 2.0.0 ("success", nothing more): the hop's words say it already. */
+static gboolean
+status_is_plain_success (const char *status)
+{
+  guint c, subject, detail;
+
+  return msgtrk_status_code_parse (status, &c, &subject, &detail) && c == 2 && subject == 0 &&
+         detail == 0;
+}
+
 /* Whether the words for @action already name the hop's Remote-MTA ("Handed to …"). */
 static gboolean
 action_names_remote (const char *action)
@@ -770,7 +780,7 @@ append_hop (GString    *out,
       g_autofree char *t = format_time (last);
       append_detail (out, _("last attempt:"), t);
     }
-  if (status != NULL)
+  if (status != NULL && !status_is_plain_success (status))
     {
       g_autofree char *text = status_in_words (status);
       append_detail (out, _("status:"), text);
