@@ -139,6 +139,10 @@ def main():
              "show: a link says it is tracked from a link", text)
         t.ok("sent time unknown" in text and "not sent yet" not in text,
              "show: a link's sent time is unknown, not 'not sent yet'", text)
+        r = s.cli("list")
+        rows = [line for line in r.stdout.decode().splitlines() if e4 in line]
+        t.ok(len(rows) == 1 and "(tracked from a link)" in rows[0],
+             "msgtrk list: a link's subject says it is tracked from a link", r.stdout.decode())
         r = s.cli("show", "--json", e4)
         t.ok(r.returncode == 0 and '"error"' in r.stdout.decode(),
              "show --json: the failure is an event of source error", r.stdout.decode())
