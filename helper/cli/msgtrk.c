@@ -38,6 +38,7 @@
 #include "msgtrk.h"
 #include "msgtrk-private.h"
 #include "msgtrk-dbus-generated.h"
+#include "msgtrk-json.h"
 #include "msgtrk-states.h"
 #include "msgtrkd-error.h"
 
@@ -205,41 +206,6 @@ format_time (const char *iso)
 }
 
 /* --- JSON helpers ---------------------------------------------------------------------- */
-
-/* String member @name of @obj, or NULL when absent, null or not a string. */
-static const char *
-obj_str (JsonObject *obj,
-         const char *name)
-{
-  JsonNode *node;
-
-  if (obj == NULL)
-    return NULL;
-  node = json_object_get_member (obj, name);
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-/* Array member @name of @obj, or NULL. */
-static JsonArray *
-obj_array (JsonObject *obj,
-           const char *name)
-{
-  JsonNode *node = obj ? json_object_get_member (obj, name) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-}
-
-/* Object element @i of @array, or NULL. */
-static JsonObject *
-array_obj (JsonArray *array,
-           guint      i)
-{
-  JsonNode *node = json_array_get_element (array, i);
-
-  return JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
 
 /* Parses @text from the daemon; @what names it for the error message. */
 static JsonNode *
@@ -442,9 +408,9 @@ typedef struct
 static const char *
 list_subject (JsonObject *msg)
 {
-  const char *subject = obj_str (msg, "subject");
+  const char *subject = msgtrk_json_get_string (msg, "subject");
 
-  if ((subject == NULL || *subject == '\0') && g_strcmp0 (obj_str (msg, "tracking"), "delegated") == 0)
+  if ((subject == NULL || *subject == '\0') && g_strcmp0 (msgtrk_json_get_string (msg, "tracking"), "delegated") == 0)
     return _("(tracked from a link)");
   return subject;
 }
@@ -485,10 +451,10 @@ cmd_list (Cli *cli)
   w_subject = g_utf8_strlen (_("SUBJECT"), -1);
   for (i = 0; i < n; i++)
     {
-      JsonObject *msg = array_obj (array, i);
+      JsonObject *msg = msgtrk_json_array_get_object (array, i);
 
-      w_state = MAX (w_state, g_utf8_strlen (msgtrk_states_label (obj_str (msg, "state")), -1));
-      w_summary = MAX (w_summary, cell_len (obj_str (msg, "summary"), CLI_LIST_MAX_SUMMARY));
+      w_state = MAX (w_state, g_utf8_strlen (msgtrk_states_label (msgtrk_json_get_string (msg, "state")), -1));
+      w_summary = MAX (w_summary, cell_len (msgtrk_json_get_string (msg, "summary"), CLI_LIST_MAX_SUMMARY));
       w_subject = MAX (w_subject, cell_len (list_subject (msg), CLI_LIST_MAX_SUBJECT));
     }
 
@@ -502,8 +468,8 @@ cmd_list (Cli *cli)
   g_string_append_c (out, '\n');
   for (i = 0; i < n; i++)
     {
-      JsonObject *msg = array_obj (array, i);
-      const char *state = obj_str (msg, "state");
+      JsonObject *msg = msgtrk_json_array_get_object (array, i);
+      const char *state = msgtrk_json_get_string (msg, "state");
       g_autofree char *sent = NULL;
       g_autoptr(GDateTime) utc = NULL;
       glong pad;
@@ -513,16 +479,16 @@ cmd_list (Cli *cli)
       append_state (out, state, FALSE);
       for (pad = g_utf8_strlen (msgtrk_states_label (state), -1); pad < w_state + 2; pad++)
         g_string_append_c (out, ' ');
-      append_cell (out, obj_str (msg, "summary"), CLI_LIST_MAX_SUMMARY, w_summary + 2);
-      if (obj_str (msg, "sent") != NULL &&
-          (utc = g_date_time_new_from_iso8601 (obj_str (msg, "sent"), NULL)) != NULL)
+      append_cell (out, msgtrk_json_get_string (msg, "summary"), CLI_LIST_MAX_SUMMARY, w_summary + 2);
+      if (msgtrk_json_get_string (msg, "sent") != NULL &&
+          (utc = g_date_time_new_from_iso8601 (msgtrk_json_get_string (msg, "sent"), NULL)) != NULL)
         {
           g_autoptr(GDateTime) local = g_date_time_to_local (utc);
           sent = g_date_time_format (local, "%Y-%m-%d %H:%M");
         }
       append_cell (out, sent ? sent : "—", w_sent, w_sent + 2);
       append_cell (out, list_subject (msg), CLI_LIST_MAX_SUBJECT, w_subject + 2);
-      append_clean (out, obj_str (msg, "envid"));
+      append_clean (out, msgtrk_json_get_string (msg, "envid"));
       g_string_append_c (out, '\n');
     }
   fputs (out->str, stdout);
@@ -573,25 +539,11 @@ append_detail (GString    *out,
 static gboolean
 hop_is_broken (JsonObject *hop)
 {
-  if (obj_str (hop, "error") != NULL)
+  if (msgtrk_json_get_string (hop, "error") != NULL)
     return TRUE;
-  if (g_strcmp0 (obj_str (hop, "source"), "trace") == 0)
+  if (g_strcmp0 (msgtrk_json_get_string (hop, "source"), "trace") == 0)
     return FALSE;
-  return obj_str (hop, "action") == NULL && obj_str (hop, "status") == NULL;
-}
-
-/* Integer member @name of @obj into @value; FALSE when absent, null or not an integer. */
-static gboolean
-obj_int (JsonObject *obj,
-         const char *name,
-         gint64     *value)
-{
-  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    return FALSE;
-  *value = json_node_get_int (node);
-  return TRUE;
+  return msgtrk_json_get_string (hop, "action") == NULL && msgtrk_json_get_string (hop, "status") == NULL;
 }
 
 /* The "from HOST [ADDRESS]" part of a trace hop, cleaned; NULL when neither is known. A
@@ -599,8 +551,8 @@ obj_int (JsonObject *obj,
 static char *
 trace_from (JsonObject *hop)
 {
-  g_autofree char *host = clean (obj_str (hop, "from_host"));
-  g_autofree char *address = clean (obj_str (hop, "from_address"));
+  g_autofree char *host = clean (msgtrk_json_get_string (hop, "from_host"));
+  g_autofree char *address = clean (msgtrk_json_get_string (hop, "from_address"));
   gboolean has_host = *host != '\0';
   gboolean has_address = *address != '\0';
 
@@ -628,11 +580,11 @@ static void
 append_source (GString    *out,
                JsonObject *hop)
 {
-  if (obj_str (hop, "source") == NULL)
+  if (msgtrk_json_get_string (hop, "source") == NULL)
     return;
   g_string_append (out, color (ANSI_DIM));
   g_string_append (out, "  [");
-  g_string_append (out, msgtrk_states_source_label (obj_str (hop, "source")));
+  g_string_append (out, msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
   g_string_append_c (out, ']');
   g_string_append (out, color (ANSI_RESET));
 }
@@ -643,8 +595,8 @@ static void
 append_trace_hop (GString    *out,
                   JsonObject *hop)
 {
-  g_autofree char *by = clean (obj_str (hop, "server"));
-  g_autofree char *when = format_time (obj_str (hop, "arrival"));
+  g_autofree char *by = clean (msgtrk_json_get_string (hop, "server"));
+  g_autofree char *when = format_time (msgtrk_json_get_string (hop, "arrival"));
   g_autofree char *from = trace_from (hop);
   gint64 delay;
 
@@ -666,7 +618,7 @@ append_trace_hop (GString    *out,
       g_string_append (out, "  ");
       g_string_append (out, from);
     }
-  if (obj_int (hop, "delay_seconds", &delay))
+  if (msgtrk_json_get_int (hop, "delay_seconds", &delay))
     {
       /* TRANSLATORS: the time a hop took since the hop before it, in seconds with its sign
        * ("+2 s"; negative when the servers' clocks disagree), "s" being the unit symbol. */
@@ -728,19 +680,19 @@ append_hop (GString    *out,
             guint       index,
             JsonObject *hop)
 {
-  const char *mta = obj_str (hop, "reporting_mta");
-  const char *action = obj_str (hop, "action");
-  const char *status = obj_str (hop, "status");
-  const char *err = obj_str (hop, "error");
-  const char *arrival = obj_str (hop, "arrival");
-  const char *last = obj_str (hop, "last_attempt");
+  const char *mta = msgtrk_json_get_string (hop, "reporting_mta");
+  const char *action = msgtrk_json_get_string (hop, "action");
+  const char *status = msgtrk_json_get_string (hop, "status");
+  const char *err = msgtrk_json_get_string (hop, "error");
+  const char *arrival = msgtrk_json_get_string (hop, "arrival");
+  const char *last = msgtrk_json_get_string (hop, "last_attempt");
   g_autofree char *when = format_time (arrival ? arrival : last);
-  g_autofree char *remote = clean (obj_str (hop, "remote_mta"));
+  g_autofree char *remote = clean (msgtrk_json_get_string (hop, "remote_mta"));
   g_autofree char *words = NULL;
   gint64 delay;
 
   if (mta == NULL)
-    mta = obj_str (hop, "server");
+    mta = msgtrk_json_get_string (hop, "server");
   g_string_append_printf (out, "  %2u. ", index);
   if (hop_is_broken (hop))
     {
@@ -756,7 +708,7 @@ append_hop (GString    *out,
       g_string_append_c (out, '\n');
       return;
     }
-  if (g_strcmp0 (obj_str (hop, "source"), "trace") == 0)
+  if (g_strcmp0 (msgtrk_json_get_string (hop, "source"), "trace") == 0)
     {
       append_trace_hop (out, hop);
       return;
@@ -785,17 +737,17 @@ append_hop (GString    *out,
       g_autofree char *text = status_in_words (status);
       append_detail (out, _("status:"), text);
     }
-  append_detail (out, _("server said:"), obj_str (hop, "diagnostic"));
-  append_detail (out, _("comment:"), obj_str (hop, "comment"));
+  append_detail (out, _("server said:"), msgtrk_json_get_string (hop, "diagnostic"));
+  append_detail (out, _("comment:"), msgtrk_json_get_string (hop, "comment"));
   if (*remote != '\0' && !action_names_remote (action))
     append_detail (out, _("next server:"), remote);
-  if (obj_str (hop, "will_retry_until") != NULL)
+  if (msgtrk_json_get_string (hop, "will_retry_until") != NULL)
     {
-      g_autofree char *t = format_time (obj_str (hop, "will_retry_until"));
+      g_autofree char *t = format_time (msgtrk_json_get_string (hop, "will_retry_until"));
       append_detail (out, _("retrying until:"), t);
     }
-  append_detail (out, _("from:"), obj_str (hop, "from_address"));
-  if (obj_int (hop, "delay_seconds", &delay))
+  append_detail (out, _("from:"), msgtrk_json_get_string (hop, "from_address"));
+  if (msgtrk_json_get_int (hop, "delay_seconds", &delay))
     {
       /* TRANSLATORS: a delay in seconds, "s" being the unit symbol. */
       g_autofree char *text = g_strdup_printf (_("%lld s"), (long long) delay);
@@ -808,7 +760,7 @@ append_hop (GString    *out,
 static gboolean
 event_is_problem (JsonObject *event)
 {
-  const char *source = obj_str (event, "source");
+  const char *source = msgtrk_json_get_string (event, "source");
 
   return g_strcmp0 (source, "error") == 0 || g_strcmp0 (source, "warning") == 0;
 }
@@ -820,8 +772,8 @@ static void
 append_problems (GString    *out,
                  JsonObject *route)
 {
-  JsonArray *warnings = obj_array (route, "warnings");
-  JsonArray *events = obj_array (route, "events");
+  JsonArray *warnings = msgtrk_json_get_array (route, "warnings");
+  JsonArray *events = msgtrk_json_get_array (route, "events");
   guint n_warnings = warnings != NULL ? json_array_get_length (warnings) : 0;
   guint n_events = events != NULL ? json_array_get_length (events) : 0;
   g_autoptr (GPtrArray) problems = g_ptr_array_new (); /* JsonObject*, oldest first */
@@ -829,7 +781,7 @@ append_problems (GString    *out,
 
   for (guint i = 0; i < n_events; i++)
     {
-      JsonObject *ev = array_obj (events, i);
+      JsonObject *ev = msgtrk_json_array_get_object (events, i);
 
       if (ev != NULL && event_is_problem (ev))
         g_ptr_array_add (problems, ev);
@@ -867,8 +819,8 @@ append_problems (GString    *out,
   for (guint i = first; i < problems->len; i++)
     {
       JsonObject *ev = g_ptr_array_index (problems, i);
-      g_autofree char *when = format_time (obj_str (ev, "at"));
-      gboolean is_error = g_strcmp0 (obj_str (ev, "source"), "error") == 0;
+      g_autofree char *when = format_time (msgtrk_json_get_string (ev, "at"));
+      gboolean is_error = g_strcmp0 (msgtrk_json_get_string (ev, "source"), "error") == 0;
 
       g_string_append (out, "  ");
       g_string_append (out, color (is_error ? ANSI_RED : ANSI_YELLOW));
@@ -878,7 +830,7 @@ append_problems (GString    *out,
           g_string_append (out, when);
           g_string_append (out, "  ");
         }
-      append_clean (out, obj_str (ev, "text"));
+      append_clean (out, msgtrk_json_get_string (ev, "text"));
       g_string_append (out, color (ANSI_RESET));
       g_string_append_c (out, '\n');
     }
@@ -891,17 +843,17 @@ append_route (GString    *out,
 {
   const char *labels[] = { _("Subject:"), _("Sent:"), _("Status:"), _("From:"), _("Message-ID:"),
                            _("Envelope ID:"), _("Tracking:"), _("Last poll:"), _("Next poll:") };
-  const char *tracking_id = obj_str (route, "tracking");
-  const char *subject = obj_str (route, "subject");
+  const char *tracking_id = msgtrk_json_get_string (route, "tracking");
+  const char *subject = msgtrk_json_get_string (route, "subject");
   gboolean delegated = g_strcmp0 (tracking_id, "delegated") == 0;
   glong width = 0;
   gsize i;
-  g_autofree char *sent = format_time (obj_str (route, "sent"));
-  g_autofree char *last_poll = format_time (obj_str (route, "last_poll"));
-  g_autofree char *next_poll = format_time (obj_str (route, "next_poll"));
-  g_autofree char *host = clean (obj_str (route, "submission_host"));
+  g_autofree char *sent = format_time (msgtrk_json_get_string (route, "sent"));
+  g_autofree char *last_poll = format_time (msgtrk_json_get_string (route, "last_poll"));
+  g_autofree char *next_poll = format_time (msgtrk_json_get_string (route, "next_poll"));
+  g_autofree char *host = clean (msgtrk_json_get_string (route, "submission_host"));
   g_autofree char *tracking = msgtrk_states_describe_tracking (tracking_id, host);
-  JsonArray *recipients = obj_array (route, "recipients");
+  JsonArray *recipients = msgtrk_json_get_array (route, "recipients");
 
   for (i = 0; i < G_N_ELEMENTS (labels); i++)
     width = MAX (width, g_utf8_strlen (labels[i], -1));
@@ -915,7 +867,7 @@ append_route (GString    *out,
   append_field (out, labels[1], width, sent ? sent : msgtrk_states_describe_sent_unknown (tracking_id));
   {
     /* The summary in the state's colour; the state is not repeated ("Delivered 1/1"). */
-    const char *summary = obj_str (route, "summary");
+    const char *summary = msgtrk_json_get_string (route, "summary");
 
     g_string_append (out, color (ANSI_BOLD));
     g_string_append (out, labels[2]);
@@ -924,17 +876,17 @@ append_route (GString    *out,
       g_string_append_c (out, ' ');
     if (summary != NULL)
       {
-        g_string_append (out, color (msgtrk_states_lookup (obj_str (route, "state"))->ansi));
+        g_string_append (out, color (msgtrk_states_lookup (msgtrk_json_get_string (route, "state"))->ansi));
         append_clean (out, summary);
         g_string_append (out, color (ANSI_RESET));
       }
     else
-      append_state (out, obj_str (route, "state"), FALSE);
+      append_state (out, msgtrk_json_get_string (route, "state"), FALSE);
     g_string_append_c (out, '\n');
   }
-  append_field (out, labels[3], width, obj_str (route, "sender"));
-  append_field (out, labels[4], width, obj_str (route, "message_id"));
-  append_field (out, labels[5], width, obj_str (route, "envid"));
+  append_field (out, labels[3], width, msgtrk_json_get_string (route, "sender"));
+  append_field (out, labels[4], width, msgtrk_json_get_string (route, "message_id"));
+  append_field (out, labels[5], width, msgtrk_json_get_string (route, "envid"));
   append_field (out, labels[6], width, tracking);
   if (last_poll != NULL)
     append_field (out, labels[7], width, last_poll);
@@ -944,24 +896,24 @@ append_route (GString    *out,
 
   for (i = 0; recipients != NULL && i < json_array_get_length (recipients); i++)
     {
-      JsonObject *rcpt = array_obj (recipients, i);
-      JsonArray *hops = obj_array (rcpt, "hops");
+      JsonObject *rcpt = msgtrk_json_array_get_object (recipients, i);
+      JsonArray *hops = msgtrk_json_get_array (rcpt, "hops");
       guint h, n_hops = hops ? json_array_get_length (hops) : 0;
 
       if (rcpt == NULL)
         continue;
       g_string_append_c (out, '\n');
       g_string_append (out, color (ANSI_BOLD));
-      append_clean (out, obj_str (rcpt, "address"));
+      append_clean (out, msgtrk_json_get_string (rcpt, "address"));
       g_string_append (out, color (ANSI_RESET));
       g_string_append (out, " — ");
-      append_state (out, obj_str (rcpt, "state"), TRUE);
+      append_state (out, msgtrk_json_get_string (rcpt, "state"), TRUE);
       g_string_append_c (out, '\n');
       if (n_hops == 0)
         g_string_append_printf (out, "      %s\n", _("(no hop reported yet)"));
       for (h = 0; h < n_hops; h++)
         {
-          JsonObject *hop = array_obj (hops, h);
+          JsonObject *hop = msgtrk_json_array_get_object (hops, h);
 
           if (hop != NULL)
             append_hop (out, h + 1, hop);

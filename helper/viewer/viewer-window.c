@@ -25,6 +25,7 @@
 
 #include "msgtrk.h"
 #include "msgtrk-dbus-generated.h"
+#include "msgtrk-json.h"
 #include "msgtrk-states.h"
 #include "msgtrkd-error.h"
 #include "viewer-diagram.h"
@@ -80,26 +81,6 @@ static GParamSpec *props[N_PROPS];
 static void fetch_route (ViewerWindow *self);
 
 /* --- helpers --------------------------------------------------------------------------- */
-
-static const char *
-obj_str (JsonObject *obj,
-         const char *name)
-{
-  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static JsonArray *
-obj_array (JsonObject *obj,
-           const char *name)
-{
-  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-}
 
 static char *
 strip_brackets (const char *id)
@@ -219,23 +200,22 @@ static void
 fill_recipients (ViewerWindow *self,
                  JsonObject   *route)
 {
-  JsonArray *recipients = obj_array (route, "recipients");
+  JsonArray *recipients = msgtrk_json_get_array (route, "recipients");
   guint i;
 
   clear_box (self->recipients_box);
   for (i = 0; recipients != NULL && i < json_array_get_length (recipients); i++)
     {
-      JsonNode *node = json_array_get_element (recipients, i);
-      JsonObject *rcpt = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      JsonObject *rcpt = msgtrk_json_array_get_object (recipients, i);
       GtkWidget *item, *address;
 
       if (rcpt == NULL)
         continue;
       item = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
-      address = gtk_label_new (obj_str (rcpt, "address") ? obj_str (rcpt, "address") : "—");
+      address = gtk_label_new (msgtrk_json_get_string (rcpt, "address") ? msgtrk_json_get_string (rcpt, "address") : "—");
       gtk_label_set_selectable (GTK_LABEL (address), TRUE);
       gtk_box_append (GTK_BOX (item), address);
-      gtk_box_append (GTK_BOX (item), make_badge (obj_str (rcpt, "state")));
+      gtk_box_append (GTK_BOX (item), make_badge (msgtrk_json_get_string (rcpt, "state")));
       gtk_flow_box_append (GTK_FLOW_BOX (self->recipients_box), item);
     }
 }
@@ -244,7 +224,7 @@ static void
 fill_timeline (ViewerWindow *self,
                JsonObject   *route)
 {
-  JsonArray *events = obj_array (route, "events");
+  JsonArray *events = msgtrk_json_get_array (route, "events");
   guint i, n = events != NULL ? json_array_get_length (events) : 0;
 
   clear_box (self->timeline);
@@ -260,16 +240,15 @@ fill_timeline (ViewerWindow *self,
     }
   for (i = 0; i < n; i++)
     {
-      JsonNode *node = json_array_get_element (events, i);
-      JsonObject *ev = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      JsonObject *ev = msgtrk_json_array_get_object (events, i);
       g_autofree char *when = NULL;
       g_autofree char *source = NULL;
       GtkWidget *row, *time_label, *source_label, *text_label;
 
       if (ev == NULL)
         continue;
-      when = local_time (obj_str (ev, "at"));
-      source = g_strdup (msgtrk_states_source_label (obj_str (ev, "source")));
+      when = local_time (msgtrk_json_get_string (ev, "at"));
+      source = g_strdup (msgtrk_states_source_label (msgtrk_json_get_string (ev, "source")));
       row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
       gtk_widget_set_margin_start (row, 12);
       gtk_widget_set_margin_end (row, 12);
@@ -283,15 +262,15 @@ fill_timeline (ViewerWindow *self,
       gtk_widget_add_css_class (source_label, "dim-label");
       gtk_label_set_width_chars (GTK_LABEL (source_label), 14);
       gtk_label_set_xalign (GTK_LABEL (source_label), 0);
-      text_label = gtk_label_new (obj_str (ev, "text") ? obj_str (ev, "text") : "");
+      text_label = gtk_label_new (msgtrk_json_get_string (ev, "text") ? msgtrk_json_get_string (ev, "text") : "");
       gtk_label_set_xalign (GTK_LABEL (text_label), 0);
       gtk_label_set_wrap (GTK_LABEL (text_label), TRUE);
       gtk_label_set_selectable (GTK_LABEL (text_label), TRUE);
       gtk_widget_set_hexpand (text_label, TRUE);
       /* A problem while tracking (docs/dbus-api.md: sources "error" and "warning"). */
-      if (g_strcmp0 (obj_str (ev, "source"), "error") == 0)
+      if (g_strcmp0 (msgtrk_json_get_string (ev, "source"), "error") == 0)
         gtk_widget_add_css_class (text_label, "error");
-      else if (g_strcmp0 (obj_str (ev, "source"), "warning") == 0)
+      else if (g_strcmp0 (msgtrk_json_get_string (ev, "source"), "warning") == 0)
         gtk_widget_add_css_class (text_label, "warning");
       gtk_box_append (GTK_BOX (row), time_label);
       gtk_box_append (GTK_BOX (row), source_label);
@@ -304,17 +283,17 @@ static void
 fill (ViewerWindow *self)
 {
   JsonObject *route = json_node_get_object (self->route);
-  const char *subject = obj_str (route, "subject");
-  const char *tracking_id = obj_str (route, "tracking");
-  g_autofree char *sent = local_time (obj_str (route, "sent"));
+  const char *subject = msgtrk_json_get_string (route, "subject");
+  const char *tracking_id = msgtrk_json_get_string (route, "tracking");
+  g_autofree char *sent = local_time (msgtrk_json_get_string (route, "sent"));
   g_autofree char *title = NULL;
-  g_autofree char *tracking = msgtrk_states_describe_tracking (tracking_id, obj_str (route, "submission_host"));
+  g_autofree char *tracking = msgtrk_states_describe_tracking (tracking_id, msgtrk_json_get_string (route, "submission_host"));
   const char *shown_subject;
 
   g_free (self->envid);
-  self->envid = g_strdup (obj_str (route, "envid"));
+  self->envid = g_strdup (msgtrk_json_get_string (route, "envid"));
   g_free (self->message_id);
-  self->message_id = obj_str (route, "message_id") ? strip_brackets (obj_str (route, "message_id")) : NULL;
+  self->message_id = msgtrk_json_get_string (route, "message_id") ? strip_brackets (msgtrk_json_get_string (route, "message_id")) : NULL;
 
   /* A link someone shared carries no subject: say where the message came from. */
   if (subject != NULL && *subject != '\0')
@@ -327,11 +306,11 @@ fill (ViewerWindow *self)
   gtk_window_set_title (GTK_WINDOW (self), title);
   gtk_label_set_text (GTK_LABEL (self->subject_label), shown_subject);
   gtk_label_set_text (GTK_LABEL (self->sent_label), sent ? sent : msgtrk_states_describe_sent_unknown (tracking_id));
-  gtk_label_set_text (GTK_LABEL (self->from_label), obj_str (route, "sender") ? obj_str (route, "sender") : "—");
+  gtk_label_set_text (GTK_LABEL (self->from_label), msgtrk_json_get_string (route, "sender") ? msgtrk_json_get_string (route, "sender") : "—");
   /* The summary says the state ("Delivered 1/1"): not repeated after it. */
   gtk_label_set_text (GTK_LABEL (self->summary_label),
-                      obj_str (route, "summary") ? obj_str (route, "summary")
-                                                 : viewer_diagram_state_label (obj_str (route, "state")));
+                      msgtrk_json_get_string (route, "summary") ? msgtrk_json_get_string (route, "summary")
+                                                 : viewer_diagram_state_label (msgtrk_json_get_string (route, "state")));
   gtk_label_set_text (GTK_LABEL (self->tracking_label), tracking);
 
   fill_recipients (self, route);
@@ -642,13 +621,13 @@ hop_details (ViewerWindow     *self,
   GtkWidget *grid = gtk_grid_new ();
   GtkWidget *heading;
   const char *status = node->status; /* NULL for a shared hop whose codes differ */
-  const char *arrival = obj_str (hop, "arrival");
-  const char *last = obj_str (hop, "last_attempt");
+  const char *arrival = msgtrk_json_get_string (hop, "arrival");
+  const char *last = msgtrk_json_get_string (hop, "last_attempt");
   const char *remote = node->remote;
-  const char *action = obj_str (hop, "action");
+  const char *action = msgtrk_json_get_string (hop, "action");
   g_autofree char *when = local_time (node->time);
   g_autofree char *last_text = NULL;
-  g_autofree char *retry = local_time (obj_str (hop, "will_retry_until"));
+  g_autofree char *retry = local_time (msgtrk_json_get_string (hop, "will_retry_until"));
   g_autofree char *words = NULL;
   g_autofree char *code = NULL;
   g_autofree char *delay = NULL;
@@ -664,7 +643,7 @@ hop_details (ViewerWindow     *self,
       row = detail_row (grid, row, _("Sent"),
                         when != NULL ? when
                                      : msgtrk_states_describe_sent_unknown (
-                                         obj_str (json_node_get_object (self->route), "tracking")));
+                                         msgtrk_json_get_string (json_node_get_object (self->route), "tracking")));
       break;
     case VIEWER_NODE_RECIPIENT:
       row = detail_row (grid, row, _("Status"), viewer_diagram_state_label (node->state));
@@ -705,17 +684,17 @@ hop_details (ViewerWindow     *self,
           row = detail_row (grid, row, _("Status code"), code);
           row = detail_row (grid, row, _("Meaning"), msgtrk_status_code_describe (status));
         }
-      row = detail_row (grid, row, _("Server said"), obj_str (hop, "diagnostic"));
-      row = detail_row (grid, row, _("Comment"), obj_str (hop, "comment"));
+      row = detail_row (grid, row, _("Server said"), msgtrk_json_get_string (hop, "diagnostic"));
+      row = detail_row (grid, row, _("Comment"), msgtrk_json_get_string (hop, "comment"));
       if (remote != NULL && g_ascii_strcasecmp (action != NULL ? action : "", "transferred") != 0 &&
           g_ascii_strcasecmp (action != NULL ? action : "", "relayed") != 0)
         row = detail_row (grid, row, _("Next server"), remote);
       row = detail_row (grid, row, _("Retrying until"), retry);
-      row = detail_row (grid, row, _("Connection"), obj_str (hop, "tls"));
+      row = detail_row (grid, row, _("Connection"), msgtrk_json_get_string (hop, "tls"));
       break;
     }
   if (hop != NULL)
-    row = detail_row (grid, row, _("Evidence from"), msgtrk_states_source_label (obj_str (hop, "source")));
+    row = detail_row (grid, row, _("Evidence from"), msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
   if (node->n_shared > 1)
     {
       g_autofree char *shared = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "All %u recipient",
