@@ -21,6 +21,7 @@
 #include "msgtrk-dbus-generated.h"
 #include "msgtrk-private.h"
 #include "msgtrkd-error.h"
+#include "msgtrk-states.h"
 #include "msgtrkd-route.h"
 #include "msgtrkd-scheduler.h"
 #include "msgtrkd-service.h"
@@ -446,14 +447,21 @@ entry_event_text (MsgtrkReport          *report,
 
   if (mta == NULL)
     mta = msgtrk_report_get_reporting_ua (report);
+  g_string_append_printf (text, "%s%s: %s — ", prefix, mta != NULL ? mta : "?",
+                          rcpt != NULL ? rcpt : "?");
   if (action == NULL && msgtrk_recipient_report_get_disposition_text (entry) != NULL)
-    action = msgtrk_recipient_report_get_disposition_text (entry);
-  g_string_append_printf (text, "%s%s: %s %s", prefix, mta != NULL ? mta : "?",
-                          rcpt != NULL ? rcpt : "?", action != NULL ? action : "?");
+    /* an MDN: its disposition as written */
+    g_string_append (text, msgtrk_recipient_report_get_disposition_text (entry));
+  else
+    {
+      /* what the hop did in the user's words ("Handed to relay.example.net"), as the CLI
+       * and the viewer say it (helper/common/msgtrk-states.c) */
+      g_autofree char *words = msgtrk_states_describe_action (action, remote);
+
+      g_string_append (text, words);
+    }
   if (status != NULL)
-    g_string_append_printf (text, " %s", status);
-  if (remote != NULL && msgtrk_recipient_report_get_action (entry) == MSGTRK_ACTION_TRANSFERRED)
-    g_string_append_printf (text, " to %s", remote);
+    g_string_append_printf (text, " (%s)", status);
   return g_string_free (text, FALSE);
 }
 
