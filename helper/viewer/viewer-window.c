@@ -56,6 +56,8 @@ struct _ViewerWindow
   GtkWidget *from_label;
   GtkWidget *summary_label;
   GtkWidget *tracking_label;
+  GtkWidget *problem_key;    /* "Problem" row: why tracking is stuck, hidden when it is not */
+  GtkWidget *problem_label;
   GtkWidget *recipients_box;
   GtkWidget *hidden_label;
   GtkWidget *drawing_area;
@@ -267,16 +269,70 @@ fill_timeline (ViewerWindow *self,
       gtk_label_set_wrap (GTK_LABEL (text_label), TRUE);
       gtk_label_set_selectable (GTK_LABEL (text_label), TRUE);
       gtk_widget_set_hexpand (text_label, TRUE);
-      /* A problem while tracking (docs/dbus-api.md: sources "error" and "warning"). */
+      /* A problem while tracking (docs/dbus-api.md: sources "error" and "warning"): its
+       * source in the error/warning colour (short words, readable in both themes). */
       if (g_strcmp0 (msgtrk_json_get_string (ev, "source"), "error") == 0)
-        gtk_widget_add_css_class (text_label, "error");
+        {
+          gtk_widget_remove_css_class (source_label, "dim-label");
+          gtk_widget_add_css_class (source_label, "error");
+        }
       else if (g_strcmp0 (msgtrk_json_get_string (ev, "source"), "warning") == 0)
-        gtk_widget_add_css_class (text_label, "warning");
+        {
+          gtk_widget_remove_css_class (source_label, "dim-label");
+          gtk_widget_add_css_class (source_label, "warning");
+        }
       gtk_box_append (GTK_BOX (row), time_label);
       gtk_box_append (GTK_BOX (row), source_label);
       gtk_box_append (GTK_BOX (row), text_label);
       gtk_list_box_append (GTK_LIST_BOX (self->timeline), row);
     }
+}
+
+/* The "Problem" row: the route's first warning, else the newest problem event (source
+ * "error" or "warning", docs/dbus-api.md) that no later evidence superseded; hidden when
+ * there is none. The whole history stays in the event list. */
+static void
+fill_problem (ViewerWindow *self,
+              JsonObject   *route)
+{
+  JsonArray *warnings = msgtrk_json_get_array (route, "warnings");
+  JsonArray *events = msgtrk_json_get_array (route, "events");
+  g_autofree char *text = NULL;
+  guint n = events != NULL ? json_array_get_length (events) : 0;
+
+  if (warnings != NULL && json_array_get_length (warnings) > 0)
+    {
+      JsonNode *node = json_array_get_element (warnings, 0);
+
+      if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+        text = g_strdup (json_node_get_string (node));
+    }
+  for (guint i = n; text == NULL && i > 0; i--)
+    {
+      JsonObject *ev = msgtrk_json_array_get_object (events, i - 1);
+      const char *source = msgtrk_json_get_string (ev, "source");
+
+      if (g_strcmp0 (source, "mtqp") == 0 || g_strcmp0 (source, "dsn") == 0 ||
+          g_strcmp0 (source, "mdn") == 0)
+        break; /* news came after it: not stuck */
+      if (g_strcmp0 (source, "error") == 0 || g_strcmp0 (source, "warning") == 0)
+        {
+          g_autofree char *when = local_time (msgtrk_json_get_string (ev, "at"));
+
+          /* TRANSLATORS: a problem while tracking and when it happened. */
+          text = g_strdup_printf (_("%s (%s)"), msgtrk_json_get_string (ev, "text") ? msgtrk_json_get_string (ev, "text") : "",
+                                  when != NULL ? when : "—");
+        }
+    }
+  if (text != NULL)
+    {
+      g_autofree char *shown = g_strconcat ("⚠ ", text, NULL);
+
+      gtk_label_set_text (GTK_LABEL (self->problem_label), shown);
+      g_debug ("problem shown: %s", text);
+    }
+  gtk_widget_set_visible (self->problem_label, text != NULL);
+  gtk_widget_set_visible (self->problem_key, text != NULL);
 }
 
 static void
@@ -312,6 +368,7 @@ fill (ViewerWindow *self)
                       msgtrk_json_get_string (route, "summary") ? msgtrk_json_get_string (route, "summary")
                                                  : viewer_diagram_state_label (msgtrk_json_get_string (route, "state")));
   gtk_label_set_text (GTK_LABEL (self->tracking_label), tracking);
+  fill_problem (self, route);
 
   fill_recipients (self, route);
   fill_timeline (self, route);
@@ -931,6 +988,14 @@ build_ui (ViewerWindow *self)
   self->from_label = field_label (grid, 1, _("From"));
   self->summary_label = field_label (grid, 2, _("Status"));
   self->tracking_label = field_label (grid, 3, _("Tracking"));
+  self->problem_label = field_label (grid, 4, _("Problem"));
+  self->problem_key = gtk_grid_get_child_at (GTK_GRID (grid), 0, 4);
+  gtk_label_set_wrap (GTK_LABEL (self->problem_label), TRUE);
+  gtk_label_set_ellipsize (GTK_LABEL (self->problem_label), PANGO_ELLIPSIZE_NONE);
+  /* The key in the error colour, the text in the theme's (dark red text is hard to read
+   * on a dark background); a symbol says it too. */
+  gtk_widget_remove_css_class (self->problem_key, "dim-label");
+  gtk_widget_add_css_class (self->problem_key, "error");
   gtk_box_append (GTK_BOX (top), grid);
   self->recipients_box = gtk_flow_box_new ();
   gtk_flow_box_set_selection_mode (GTK_FLOW_BOX (self->recipients_box), GTK_SELECTION_NONE);

@@ -245,9 +245,11 @@ def main():
         viewer = None
 
         # --- dark theme, D-Bus activated: --gapplication-service + action "show" -------
+        dark_log = open(os.path.join(tmp, "viewer-dark.log"), "w")
         viewer = subprocess.Popen([opts.viewer, "--gapplication-service"],
-                                  env=dict(env, GTK_THEME="Adwaita:dark"),
-                                  stderr=open(os.path.join(tmp, "viewer-dark.log"), "w"))
+                                  env=dict(env, GTK_THEME="Adwaita:dark",
+                                           G_MESSAGES_DEBUG="msgtrk-viewer"),
+                                  stdout=dark_log, stderr=dark_log)
 
         def viewer_on_bus():
             r = subprocess.run(["gdbus", "call", "--session", "--dest", "org.freedesktop.DBus",
@@ -292,6 +294,22 @@ def main():
         if wid is not None:
             time.sleep(1.0)
             shoot("viewer-linked.png")
+
+        # why tracking is stuck (issue 8 item 7): the Problem row
+        r = subprocess.run(["gdbus", "call", "--session", "--dest", "org.msgtrk.Viewer",
+                            "--object-path", "/org/msgtrk/Viewer", "--method",
+                            "org.freedesktop.Application.ActivateAction", "show",
+                            "[<'problems@example.org'>]", "{}"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        wid = wait_window(env, "Problems — Delivery map")
+        t.ok(wid is not None, "a stuck message's window opens")
+        if wid is not None:
+            time.sleep(1.0)
+            shoot("viewer-problems.png")
+            with open(os.path.join(tmp, "viewer-dark.log"), errors="replace") as f:
+                log = f.read()
+            t.ok("problem shown: Warning: smtp.example.org: offered STARTTLS before" in log,
+                 "the window says why tracking is stuck", log[-2000:])
     finally:
         stop(viewer)
         fake.close()
