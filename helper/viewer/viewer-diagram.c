@@ -220,8 +220,14 @@ draw_node (GtkWidget     *widget,
     case VIEWER_NODE_SENDER:
       ty += draw_text (cr, widget, node->title ? node->title : _("Sender"), tx, ty, tw, TRUE, 1.0, 1);
       if (when != NULL)
-        ty += draw_text (cr, widget, when, tx, ty, tw, FALSE, 0.85, 1);
-      draw_text (cr, widget, _("Sent"), tx, ty, tw, FALSE, 0.85, 1);
+        {
+          ty += draw_text (cr, widget, when, tx, ty, tw, FALSE, 0.85, 1);
+          draw_text (cr, widget, _("Sent"), tx, ty, tw, FALSE, 0.85, 1);
+        }
+      else
+        /* "sent time unknown" for a link, "not sent yet" while sending */
+        draw_text (cr, widget, msgtrk_states_describe_sent_unknown (node->tracking), tx, ty, tw, FALSE,
+                   0.85, 1);
       break;
 
     case VIEWER_NODE_HOP:
@@ -234,8 +240,9 @@ draw_node (GtkWidget     *widget,
                          1.0, 1);
         ty += draw_text (cr, widget, when ? when : "—", tx, ty, tw, FALSE, 0.85, 1);
         if (node->n_shared > 1)
-          /* TRANSLATORS: what a hop shared by all recipients did, and how many they are. */
-          line3 = g_strdup_printf (_("%s · all %u"), words, node->n_shared);
+          /* TRANSLATORS: how many recipients share a hop, and what it did ("All 3:
+           * Passed on to the next server"); the count first, as the box cuts long text. */
+          line3 = g_strdup_printf (_("All %u: %s"), node->n_shared, words);
         else
           line3 = g_steal_pointer (&words);
         draw_text (cr, widget, line3, tx, ty, tw, FALSE, 0.85, 1);

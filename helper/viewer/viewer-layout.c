@@ -128,6 +128,7 @@ node_free (gpointer data)
   g_free (node->status);
   g_free (node->error);
   g_free (node->remote);
+  g_free (node->tracking);
   g_free (node->from);
   g_clear_pointer (&node->hop, json_object_unref);
   g_free (node);
@@ -279,6 +280,8 @@ viewer_layout_compute (JsonObject *route)
   sender = add_node (layout, VIEWER_NODE_SENDER, 0, middle, -1);
   ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->title = g_strdup (msgtrk_json_get_string (route, "sender"));
   ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->time = g_strdup (msgtrk_json_get_string (route, "sent"));
+  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->tracking =
+    g_strdup (msgtrk_json_get_string (route, "tracking"));
   ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->state = "sender";
   ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->n_shared = n;
   {

@@ -58,6 +58,8 @@ typedef struct
   char *error;        /* (owned) (nullable): text of a broken link */
   char *remote;       /* (owned) (nullable): Remote-MTA, where the hop passed the message;
                          NULL for shared hops that differ */
+  char *tracking;     /* (owned) (nullable): sender node: the route's "tracking" (what to
+                         say when it has no sent time) */
   char *from;         /* (owned) (nullable): trace nodes: "HOST [ADDRESS]", "HOST" or
                          "[ADDRESS]", where the message came from */
   gboolean has_delay; /* trace nodes: whether delay is known */
