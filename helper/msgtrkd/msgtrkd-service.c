@@ -21,6 +21,7 @@
 #include "msgtrk-dbus-generated.h"
 #include "msgtrk-private.h"
 #include "msgtrkd-error.h"
+#include "msgtrk-states.h"
 #include "msgtrkd-route.h"
 #include "msgtrkd-scheduler.h"
 #include "msgtrkd-service.h"
@@ -446,14 +447,21 @@ entry_event_text (MsgtrkReport          *report,
 
   if (mta == NULL)
     mta = msgtrk_report_get_reporting_ua (report);
+  g_string_append_printf (text, "%s%s: %s — ", prefix, mta != NULL ? mta : "?",
+                          rcpt != NULL ? rcpt : "?");
   if (action == NULL && msgtrk_recipient_report_get_disposition_text (entry) != NULL)
-    action = msgtrk_recipient_report_get_disposition_text (entry);
-  g_string_append_printf (text, "%s%s: %s %s", prefix, mta != NULL ? mta : "?",
-                          rcpt != NULL ? rcpt : "?", action != NULL ? action : "?");
+    /* an MDN: its disposition as written */
+    g_string_append (text, msgtrk_recipient_report_get_disposition_text (entry));
+  else
+    {
+      /* what the hop did in the user's words ("Handed to relay.example.net"), as the CLI
+       * and the viewer say it (helper/common/msgtrk-states.c) */
+      g_autofree char *words = msgtrk_states_describe_action (action, remote);
+
+      g_string_append (text, words);
+    }
   if (status != NULL)
-    g_string_append_printf (text, " %s", status);
-  if (remote != NULL && msgtrk_recipient_report_get_action (entry) == MSGTRK_ACTION_TRANSFERRED)
-    g_string_append_printf (text, " to %s", remote);
+    g_string_append_printf (text, " (%s)", status);
   return g_string_free (text, FALSE);
 }
 
@@ -489,7 +497,10 @@ poll_done (const char   *envid,
       else
         text = g_strdup_printf (_("Tracking failed: %s"), error->message);
       g_message ("%s: %s", envid, text);
-      add_event_once (self, envid, "local", text);
+      add_event_once (self, envid,
+                      g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE)
+                        ? "warning" : "error",
+                      text);
       recompute (self, envid, NULL, now, FALSE);
       msgtrkd_scheduler_reschedule (self->scheduler);
       return;
@@ -554,7 +565,7 @@ poll_done (const char   *envid,
             text = g_strdup_printf (_("Warning: %s: %s"), msgtrk_route_hop_get_server (hop),
                                     e->message);
             g_strv_builder_add (warnings, text);
-            add_event_once (self, envid, "local", text);
+            add_event_once (self, envid, "warning", text);
           }
       }
 
@@ -679,6 +690,39 @@ strip_message_id (const char *message_id)
   if (*text == '\0')
     return NULL;
   return g_steal_pointer (&text);
+}
+
+/* MSGTRKD_MAX_ABORTED_ATTEMPTS: most earlier, never-sent attempts of one message that a
+ * Prepare clears away (each Prepare clears the one before, so one is the usual count). */
+#define MSGTRKD_MAX_ABORTED_ATTEMPTS 16
+
+/* A send that is retried is one message: before a new attempt of @message_id is
+ * prepared, forget the newest earlier attempts that were aborted (never sent; their secret
+ * is already deleted), so that List shows one entry, not a "Not sent" one beside it. A
+ * Message-ID names one message whatever account sends it; a copy that was sent stays (and
+ * ends the search). Errors are only logged: the new attempt goes on. */
+static void
+forget_aborted_attempts (MsgtrkdService *self,
+                         const char     *message_id)
+{
+  g_autofree char *stripped = strip_message_id (message_id);
+
+  for (guint i = 0; stripped != NULL && i < MSGTRKD_MAX_ABORTED_ATTEMPTS; i++)
+    {
+      g_autoptr (MsgtrkdMessage) old = msgtrkd_store_get_message (self->store, stripped, NULL);
+      g_autoptr (GError) error = NULL;
+
+      if (old == NULL || g_strcmp0 (old->message_id, stripped) != 0
+          || g_strcmp0 (old->tracking, MSGTRKD_TRACKING_ABORTED) != 0)
+        return;
+      g_hash_table_remove (self->routes, old->envid);
+      if (!msgtrkd_store_forget (self->store, old->envid, &error))
+        {
+          g_warning ("Cannot forget the aborted attempt %s: %s", old->envid, error->message);
+          return;
+        }
+      g_debug ("Forgot the aborted attempt %s of <%s>", old->envid, stripped);
+    }
 }
 
 static void
@@ -826,6 +870,7 @@ handle_prepare (MsgtrkDBusTracker1    *skeleton,
       return TRUE;
     }
 
+  forget_aborted_attempts (self, message_id);
   domain = g_strdup (strrchr (norm_sender, '@') + 1);
   call = call_new (self, invocation);
   call->envid = msgtrk_envid_generate (domain, &error);

@@ -171,7 +171,7 @@ class MsgtrkdTest(unittest.TestCase):
                          "relayed")
         texts = [e["text"] for e in route["events"]]
         self.assertTrue(any(t.startswith("Sent to submit.demo.test") for t in texts), texts)
-        self.assertTrue(any("transferred" in t for t in texts), texts)
+        self.assertTrue(any("Handed to relay.example.net" in t for t in texts), texts)
 
     def test_03_status_changed_signals(self):
         self.s.wait_for("the final StatusChanged",
