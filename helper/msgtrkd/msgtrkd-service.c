@@ -342,6 +342,62 @@ notify_transition (MsgtrkdService       *self,
   g_application_send_notification (self->app, m->envid, n);
 }
 
+/* Whether @m's recipients are learnt from its reports rather than given by Prepare: a
+ * message tracked through an imported link, or one whose list is still empty. */
+static gboolean
+learns_recipients (const MsgtrkdMessage *m)
+{
+  return g_strcmp0 (m->tracking, MSGTRKD_TRACKING_DELEGATED) == 0 || m->recipients == NULL
+         || m->recipients[0] == NULL;
+}
+
+/* Adds to @m's recipients, in the order first learnt, every recipient any of @parsed names
+ * (docs/status.md, "Without a list"), when @m learns its recipients. Every report counts,
+ * not only the first one: the DSNs of a delegated message come one recipient at a time.
+ * Returns whether the list grew. */
+static gboolean
+learn_recipients (MsgtrkdMessage *m,
+                  GPtrArray      *parsed)
+{
+  g_autoptr (MsgtrkdMessage) blank = NULL;
+  g_autoptr (MsgtrkStatus) learning = NULL;
+  g_auto (GStrv) learnt = NULL;
+  g_autoptr (GStrvBuilder) merged = NULL;
+  g_autoptr (GHashTable) seen = NULL;
+  gboolean grew = FALSE;
+
+  if (!learns_recipients (m) || parsed->len == 0)
+    return FALSE;
+  blank = msgtrkd_message_copy (m);
+  g_clear_pointer (&blank->recipients, g_strfreev);
+  learning = msgtrkd_route_compute_status (blank, parsed);
+  learnt = msgtrk_status_list_recipients (learning);
+  if (learnt == NULL || learnt[0] == NULL)
+    return FALSE;
+
+  merged = g_strv_builder_new ();
+  seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; m->recipients != NULL && m->recipients[i] != NULL; i++)
+    if (g_hash_table_add (seen, g_utf8_casefold (m->recipients[i], -1)))
+      g_strv_builder_add (merged, m->recipients[i]);
+  for (guint i = 0; learnt[i] != NULL; i++)
+    {
+      if (g_hash_table_size (seen) >= MSGTRKD_STORE_MAX_RECIPIENTS)
+        break;
+      if (g_hash_table_add (seen, g_utf8_casefold (learnt[i], -1)))
+        {
+          g_strv_builder_add (merged, learnt[i]);
+          grew = TRUE;
+        }
+    }
+  if (grew)
+    {
+      g_strfreev (m->recipients);
+      m->recipients = g_strv_builder_end (merged);
+    }
+  return grew;
+}
+
 /* Recompute state and summary of @envid from every stored report; store them, store a
  * snapshot if the map changed (@snapshot), emit StatusChanged if state or summary
  * changed. @route: a fresh tracker run, or NULL. @polled_at: sets last_poll_at if > 0. */
@@ -362,6 +418,7 @@ recompute (MsgtrkdService *self,
   char *state = NULL;
   char *summary = NULL;
   gboolean final = FALSE;
+  gboolean learnt_more;
   gboolean changed;
 
   m = msgtrkd_store_get_message (self->store, envid, &error);
@@ -377,6 +434,7 @@ recompute (MsgtrkdService *self,
       return;
     }
   parsed = msgtrkd_route_parse_stored (stored);
+  learnt_more = learn_recipients (m, parsed);
   status = msgtrkd_route_compute_status (m, parsed);
   msgtrkd_route_overall (m, status, parsed->len > 0, &state, &summary, &final);
 
@@ -390,18 +448,15 @@ recompute (MsgtrkdService *self,
       m->final = TRUE;
       m->next_poll_at = 0;
     }
+  else if (learnt_more && m->final && is_polled (m))
+    {
+      /* A new recipient of a delegated message is not final yet: track it again. */
+      m->final = FALSE;
+      if (m->next_poll_at == 0)
+        m->next_poll_at = now_seconds () + self->first_poll;
+    }
   if (polled_at > 0)
     m->last_poll_at = polled_at;
-  if ((m->recipients == NULL || m->recipients[0] == NULL))
-    {
-      g_auto (GStrv) learnt = msgtrk_status_list_recipients (status);
-
-      if (learnt != NULL && learnt[0] != NULL)
-        {
-          g_strfreev (m->recipients);
-          m->recipients = g_steal_pointer (&learnt);
-        }
-    }
   if (!msgtrkd_store_update_message (self->store, m, &error))
     {
       g_warning ("Cannot record the status of %s: %s", envid, error->message);

@@ -111,6 +111,39 @@ def wait_route(session, envid, expected, timeout=ROUTE_TIMEOUT):
                              % (session.get_route(envid), session.log(), NET.logs()))
 
 
+def make_dsn(envid, entries, reporting_mta="mx.lists.example", message_id=None,
+             returned=None, boundary="dsn-boundary-1", global_types=False):
+    """A DSN as Postfix writes it (multipart/report, LF line ends): a text part, a
+    delivery-status part with one block per (recipient, action, status) of @entries, and
+    the returned message (@returned: bytes of a whole message/rfc822 part) or its
+    headers. @global_types: the RFC 6533 message/global-* types of an SMTPUTF8 bounce."""
+    ds_type = "message/global-delivery-status" if global_types else "message/delivery-status"
+    blocks = []
+    for rcpt, action, status in entries:
+        blocks.append("Final-Recipient: rfc822; %s\nOriginal-Recipient: rfc822;%s\n"
+                      "Action: %s\nStatus: %s\n" % (rcpt, rcpt, action, status))
+    mid = message_id or "<dsn-test@demo.test>"
+    head = ("From: MAILER-DAEMON@%s (Mail Delivery System)\nTo: %s\n"
+            "Subject: Delivery Status Notification\nMIME-Version: 1.0\n"
+            "Content-Type: multipart/report; report-type = delivery-status;\n"
+            "\tboundary=\"%s\"\n\nThis is a MIME-encapsulated message.\n\n"
+            "--%s\nContent-Type: text/plain; charset=utf-8\n\nA report.\n\n"
+            "--%s\nContent-Type: %s\n\nReporting-MTA: dns; %s\n"
+            "Original-Envelope-Id: %s\n\n%s\n"
+            % (reporting_mta, NET.SENDER, boundary, boundary, boundary, ds_type,
+               reporting_mta, envid, "\n".join(blocks))).encode()
+    if returned is None:
+        hdr_type = "message/global-headers" if global_types else "text/rfc822-headers"
+        tail = ("--%s\nContent-Type: %s\n\nMessage-ID: %s\nFrom: %s\n"
+                "Subject: Returned\n\n--%s--\n"
+                % (boundary, hdr_type, mid, NET.SENDER, boundary)).encode()
+    else:
+        msg_type = "message/global" if global_types else "message/rfc822"
+        tail = (("--%s\nContent-Type: %s\n\n" % (boundary, msg_type)).encode() + returned
+                + ("\n--%s--\n" % boundary).encode())
+    return head + tail
+
+
 def setUpModule():
     NET.start()
 
@@ -341,6 +374,70 @@ class MsgtrkdTest(unittest.TestCase):
                 self.s.ingest(garbage)
             self.assertEqual(harness.remote_error(ctx.exception),
                              "org.msgtrk.Tracker1.Error.InvalidArgument")
+
+    def never_sent(self, rcpts, subject):
+        """A message committed to the demo submission server but never sent: each poll
+        ends in "Tracking failed" (the server does not know it) and polling goes on."""
+        envid, _, _ = self.s.prepare(NET.SENDER, rcpts, "", subject, "submit.demo.test")
+        self.s.committed(envid, ["DSN", "MTRK"], "250 2.0.0 queued")
+        self.s.wait_for("a failed poll of %s" % envid,
+                        lambda: any(e["text"].startswith("Tracking failed")
+                                    for e in self.s.get_route(envid)["events"]),
+                        timeout=30)
+        return envid
+
+    def test_22_expanded_is_final(self):
+        """Issue 8 item 6: a DSN "expanded" (a list or alias took the message) is final
+        for that address: delivered, and the scheduler stops polling the message."""
+        envid = self.never_sent(["team@lists.example"], "To the list")
+        dsn = make_dsn(envid, [("team@lists.example", "expanded", "2.0.0")])
+        self.assertEqual(self.s.ingest(dsn), envid)
+        route = self.s.get_route(envid)
+        self.assertEqual(states(route), {"team@lists.example": "delivered"}, route)
+        self.assertEqual(route["state"], "delivered")
+        self.assertTrue(route["final"], route)
+        self.assertIsNone(route["next_poll"], route)
+        polls = len([e for e in route["events"] if e["text"].startswith("Tracking failed")])
+        last_poll = route["last_poll"]
+        time.sleep(4.5)  # the schedule is 1, 2, 3 s: two more polls if it went on
+        route = self.s.get_route(envid)
+        self.assertEqual(route["last_poll"], last_poll, route)
+        self.assertEqual(len([e for e in route["events"]
+                              if e["text"].startswith("Tracking failed")]), polls, route)
+        self.s.forget(envid)
+
+    def test_23_delegated_learns_every_recipient(self):
+        """Issue 8 item 5: a message tracked through an imported link learns its recipients
+        from every report, not only from the first one."""
+        envid = self.never_sent(["a1@example.net", "a2@example.net", "a3@example.net"],
+                                "Delegated, three DSNs")
+        url = self.s.export_url(envid)
+        other = new_session("delegate-dsns")
+        try:
+            self.assertEqual(other.import_url(url), envid)
+            other.wait_for("a failed poll of the delegate",
+                           lambda: any(e["text"].startswith("Tracking failed")
+                                       for e in other.get_route(envid)["events"]),
+                           timeout=30)
+            dsns = [make_dsn(envid, [("a1@example.net", "delivered", "2.0.0")],
+                             reporting_mta="mx1.example.net", boundary="b1"),
+                    make_dsn(envid, [("a2@example.net", "failed", "5.1.1")],
+                             reporting_mta="mx2.example.net", boundary="b2"),
+                    make_dsn(envid, [("a3@example.net", "delayed", "4.4.1")],
+                             reporting_mta="mx3.example.net", boundary="b3")]
+            for dsn in dsns:
+                self.assertEqual(other.ingest(dsn), envid)
+            route = other.get_route(envid)
+            self.assertEqual(states(route), {"a1@example.net": "delivered",
+                                             "a2@example.net": "failed",
+                                             "a3@example.net": "delayed"}, route)
+            self.assertEqual(route["summary"], "Failed 1/3, 1 delayed, 1 delivered")
+            self.assertEqual(sorted(other.list()[0]["recipients"]),
+                             ["a1@example.net", "a2@example.net", "a3@example.net"])
+            self.assertEqual(other.stop(), 0, other.log())
+        finally:
+            other.stop()
+        self.s.forget(envid)
 
     # --- other life cycles ---
     def test_30_untracked_and_aborted(self):
