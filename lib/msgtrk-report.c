@@ -1453,9 +1453,10 @@ msgtrk_report_set_original_message_id (MsgtrkReport *self,
  * msgtrk_report_get_returned_headers:
  * @self: a report
  *
- * The raw header text returned with a DSN or MDN (a text/rfc822-headers part, or the
- * headers of a message/rfc822 part), e.g. the Received: chain as the reporting MTA saw
- * it. Only msgtrk_report_parse_entity() sets it.
+ * The raw header text returned with a DSN or MDN (a text/rfc822-headers or RFC 6533
+ * message/global-headers part, or the headers of a message/rfc822 or message/global
+ * part), e.g. the Received: chain as the reporting MTA saw it. Only
+ * msgtrk_report_parse_entity() sets it.
  *
  * Returns: (nullable): the headers, or %NULL
  */
@@ -2244,6 +2245,64 @@ message_id_of_headers (const char *headers)
   return NULL;
 }
 
+/* Whether @part holds the returned headers alone: text/rfc822-headers (RFC 6522), or
+ * message/global-headers (RFC 6533, an SMTPUTF8 bounce; text/global-headers is a
+ * misspelling some code used, accepted too). */
+static gboolean
+is_returned_headers_type (GMimeObject *part)
+{
+  return content_type_is (part, "text", "rfc822-headers")
+         || content_type_is (part, "message", "global-headers")
+         || content_type_is (part, "text", "global-headers");
+}
+
+/* Whether @part is a returned message: message/rfc822, or message/global (RFC 6533). */
+static gboolean
+is_returned_message_type (GMimeObject *part)
+{
+  return content_type_is (part, "message", "rfc822")
+         || content_type_is (part, "message", "global");
+}
+
+/* The header text of a part of a report that returns the original message or its
+ * headers, or NULL if @part is not one. */
+static char *
+returned_headers_of (GMimeObject *part)
+{
+  if (GMIME_IS_MESSAGE_PART (part)
+      && (is_returned_message_type (part) || is_returned_headers_type (part)))
+    {
+      GMimeMessage *message = g_mime_message_part_get_message (GMIME_MESSAGE_PART (part));
+      g_autofree char *headers = NULL;
+      g_autoptr (GBytes) bytes = NULL;
+
+      if (message == NULL)
+        return NULL;
+      headers = g_mime_object_get_headers (GMIME_OBJECT (message), NULL);
+      bytes = g_bytes_new_static (headers, strlen (headers));
+      return text_from_bytes (bytes);
+    }
+  if (GMIME_IS_PART (part) && (is_returned_headers_type (part) || is_returned_message_type (part)))
+    {
+      g_autoptr (GBytes) bytes = part_get_bytes (part);
+      char *text = bytes != NULL ? text_from_bytes (bytes) : NULL;
+
+      /* A returned message GMime left as a leaf: its header section only. */
+      if (text != NULL && is_returned_message_type (part))
+        {
+          char *end = strstr (text, "\n\n");
+          char *end_crlf = strstr (text, "\r\n\r\n");
+
+          if (end_crlf != NULL && (end == NULL || end_crlf < end))
+            end_crlf[2] = '\0';
+          else if (end != NULL)
+            end[1] = '\0';
+        }
+      return text;
+    }
+  return NULL;
+}
+
 /* multipart/report: the machine-readable part, plus returned headers. */
 static GPtrArray *
 parse_multipart_report (GMimeMultipart *multipart,
@@ -2274,30 +2333,7 @@ parse_multipart_report (GMimeMultipart *multipart,
     }
 
   for (int i = 0; i < count && report->returned_headers == NULL; i++)
-    {
-      GMimeObject *part = g_mime_multipart_get_part (multipart, i);
-
-      if (content_type_is (part, "text", "rfc822-headers")
-          || content_type_is (part, "text", "global-headers"))
-        {
-          g_autoptr (GBytes) bytes = part_get_bytes (part);
-
-          if (bytes != NULL)
-            report->returned_headers = text_from_bytes (bytes);
-        }
-      else if (GMIME_IS_MESSAGE_PART (part))
-        {
-          GMimeMessage *message = g_mime_message_part_get_message (GMIME_MESSAGE_PART (part));
-
-          if (message != NULL)
-            {
-              g_autofree char *headers = g_mime_object_get_headers (GMIME_OBJECT (message), NULL);
-              g_autoptr (GBytes) bytes = g_bytes_new_static (headers, strlen (headers));
-
-              report->returned_headers = text_from_bytes (bytes);
-            }
-        }
-    }
+    report->returned_headers = returned_headers_of (g_mime_multipart_get_part (multipart, i));
   if (report->returned_headers != NULL)
     report->returned_message_id = message_id_of_headers (report->returned_headers);
 
@@ -2345,7 +2381,8 @@ parse_multipart_related (GMimeMultipart *multipart,
  *   report per message/tracking-status part, in order;
  * - `multipart/report; report-type=delivery-status` or `disposition-notification` (a
  *   DSN or MDN, also a whole RFC 5322 message): the report of its machine-readable part,
- *   with the returned headers (text/rfc822-headers or message/rfc822 part) and the
+ *   with the returned headers (text/rfc822-headers, message/global-headers,
+ *   message/rfc822 or message/global part) and the
  *   original Message-ID;
  * - a bare message/tracking-status, message/delivery-status or
  *   message/disposition-notification entity.

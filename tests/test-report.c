@@ -443,6 +443,62 @@ test_fixture_dsn_postfix (void)
                    "<d2b1f0e4-6a1c-4c1e-9a51-3f0e2c7b9a11@example.com>");
 }
 
+/* A real Postfix 3.7 SMTPUTF8 bounce (tests/postfix wrote it): RFC 6533 types
+ * message/global-delivery-status and message/global-headers, utf-8 address types. */
+static void
+test_fixture_dsn_postfix_smtputf8 (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) reports = parse_fixture ("dsn-postfix-smtputf8.eml", &error);
+  MsgtrkReport *report;
+  MsgtrkRecipientReport *rcpt;
+  const char *headers;
+
+  g_test_summary ("A Postfix SMTPUTF8 bounce: message/global-delivery-status, returned "
+                  "headers in message/global-headers, the original Message-ID");
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (reports->len, ==, 1);
+  report = g_ptr_array_index (reports, 0);
+  g_assert_cmpint (msgtrk_report_get_kind (report), ==, MSGTRK_REPORT_KIND_DELIVERY_STATUS);
+  g_assert_cmpstr (msgtrk_report_get_envid (report), ==, "mtrk.utf8test@test.example");
+  rcpt = recipient_at (report, 0);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (rcpt), ==, MSGTRK_ACTION_FAILED);
+  g_assert_cmpstr (msgtrk_recipient_report_get_final_recipient_type (rcpt), ==, "utf-8");
+  g_assert_cmpstr (msgtrk_recipient_report_get_final_recipient (rcpt), ==,
+                   "n\xc3\xb6" "body@test.example");
+
+  headers = msgtrk_report_get_returned_headers (report);
+  g_assert_nonnull (headers);
+  g_assert_nonnull (strstr (headers, "Subject: Gr\xc3\xbc\xc3\x9f" "e\n"));
+  g_assert_nonnull (strstr (headers, "with UTF8SMTP id AAE29A72B3E"));
+  g_assert_cmpstr (msgtrk_report_get_original_message_id (report), ==, "<utf8.1@test.example>");
+}
+
+/* The same bounce with the whole message returned as message/global (RET=FULL). */
+static void
+test_fixture_dsn_smtputf8_message_global (void)
+{
+  g_autofree char *path = g_build_filename ("report", "dsn-postfix-smtputf8.eml", NULL);
+  g_autofree char *text = mt_fixture_load_string (path);
+  g_autoptr (GString) changed = g_string_new (text);
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (GPtrArray) reports = NULL;
+  g_autoptr (GError) error = NULL;
+  MsgtrkReport *report;
+
+  g_test_summary ("An SMTPUTF8 bounce returning the whole message as message/global");
+
+  g_assert_cmpuint (g_string_replace (changed, "Content-Type: message/global-headers",
+                                      "Content-Type: message/global", 1), ==, 1);
+  bytes = g_bytes_new (changed->str, changed->len);
+  reports = msgtrk_report_parse_entity (bytes, &error);
+  g_assert_no_error (error);
+  report = g_ptr_array_index (reports, 0);
+  g_assert_nonnull (msgtrk_report_get_returned_headers (report));
+  g_assert_cmpstr (msgtrk_report_get_original_message_id (report), ==, "<utf8.1@test.example>");
+}
+
 static void
 test_fixture_dsn_exim (void)
 {
@@ -548,7 +604,8 @@ static void
 test_fixture_truncated (void)
 {
   const char *const names[] = { "ts-single.txt", "ts-chain.txt", "dsn-postfix.eml",
-                                "dsn-exim.eml", "dsn-sendmail.eml", "mdn.eml" };
+                                "dsn-postfix-smtputf8.eml", "dsn-exim.eml",
+                                "dsn-sendmail.eml", "mdn.eml" };
 
   g_test_summary ("Every fixture cut at every octet parses or fails cleanly, as an entity and "
                   "as bare fields of each kind");
@@ -1262,7 +1319,8 @@ static void
 test_roundtrip_fixtures (void)
 {
   const char *const names[] = { "ts-single.txt", "ts-chain.txt", "dsn-postfix.eml",
-                                "dsn-exim.eml", "dsn-sendmail.eml", "mdn.eml" };
+                                "dsn-postfix-smtputf8.eml", "dsn-exim.eml",
+                                "dsn-sendmail.eml", "mdn.eml" };
 
   g_test_summary ("Every fixture's reports write and parse back equal");
 
@@ -1497,6 +1555,9 @@ main (int    argc,
   g_test_add_func ("/report/fixture/tracking-status-single", test_fixture_ts_single);
   g_test_add_func ("/report/fixture/tracking-status-chain", test_fixture_ts_chain);
   g_test_add_func ("/report/fixture/dsn-postfix", test_fixture_dsn_postfix);
+  g_test_add_func ("/report/fixture/dsn-postfix-smtputf8", test_fixture_dsn_postfix_smtputf8);
+  g_test_add_func ("/report/fixture/dsn-smtputf8-message-global",
+                   test_fixture_dsn_smtputf8_message_global);
   g_test_add_func ("/report/fixture/dsn-exim", test_fixture_dsn_exim);
   g_test_add_func ("/report/fixture/dsn-sendmail", test_fixture_dsn_sendmail);
   g_test_add_func ("/report/fixture/mdn", test_fixture_mdn);
