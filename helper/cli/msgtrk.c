@@ -13,7 +13,7 @@
  * directory (LOCALEDIR) for msgtrk's translations; the tests point it at the build tree.
  *
  * Limits: a tracking URL read from stdin is at most MSGTRK_CLI_MAX_URL_LEN bytes, a report
- * given to `ingest` at most MSGTRK_CLI_MAX_REPORT_SIZE bytes, `track --timeout` at most
+ * given to `ingest` at most MSGTRK_REPORT_MAX_MESSAGE_SIZE bytes, `track --timeout` at most
  * MSGTRK_CLI_MAX_TRACK_TIMEOUT seconds.
  *
  * Never: prints control characters that came from the daemon or from remote servers to the
@@ -50,8 +50,6 @@ enum
 
 /** MSGTRK_CLI_MAX_URL_LEN: longest tracking URL accepted on stdin by import-url (bytes). */
 #define MSGTRK_CLI_MAX_URL_LEN 4096
-/** MSGTRK_CLI_MAX_REPORT_SIZE: largest message accepted by ingest (bytes). */
-#define MSGTRK_CLI_MAX_REPORT_SIZE (10 * 1024 * 1024)
 /** MSGTRK_CLI_MAX_TRACK_TIMEOUT: longest --timeout of track (seconds, one day). */
 #define MSGTRK_CLI_MAX_TRACK_TIMEOUT 86400
 /** MSGTRK_CLI_DEFAULT_TRACK_TIMEOUT: --timeout of track when not given (seconds). */
@@ -1197,7 +1195,7 @@ cmd_ingest (Cli *cli)
   const char *path = cli->args[0];
 
   if (strcmp (path, "-") == 0)
-    bytes = read_fd_limited (STDIN_FILENO, MSGTRK_CLI_MAX_REPORT_SIZE, _("standard input"), &error);
+    bytes = read_fd_limited (STDIN_FILENO, MSGTRK_REPORT_MAX_MESSAGE_SIZE, _("standard input"), &error);
   else
     {
       int fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -1212,7 +1210,7 @@ cmd_ingest (Cli *cli)
         }
       {
         g_autofree char *name = g_filename_display_name (path);
-        bytes = read_fd_limited (fd, MSGTRK_CLI_MAX_REPORT_SIZE, name, &error);
+        bytes = read_fd_limited (fd, MSGTRK_REPORT_MAX_MESSAGE_SIZE, name, &error);
       }
       close (fd);
     }

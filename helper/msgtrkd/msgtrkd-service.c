@@ -1389,17 +1389,60 @@ report_already_known (MsgtrkdService *self,
   return FALSE;
 }
 
-static gboolean
-handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
-                      GDBusMethodInvocation *invocation,
-                      const char            *unused_bytestring,
-                      MsgtrkdService        *self)
+/* A report IngestReport was given, after the worker thread: the extracted entity (what
+ * is stored) and its reports. */
+typedef struct
 {
-  /* "ay" arrives as a bytestring cut at the first NUL: take the whole array instead. */
-  g_autoptr (GVariant) child = g_variant_get_child_value (
-    g_dbus_method_invocation_get_parameters (invocation), 0);
-  g_autoptr (GBytes) raw = g_variant_get_data_as_bytes (child);
+  GBytes *entity;     /* (owned) */
+  GPtrArray *reports; /* (owned) (element-type MsgtrkReport) at least one */
+} IngestParsed;
+
+static void
+ingest_parsed_free (IngestParsed *parsed)
+{
+  g_clear_pointer (&parsed->entity, g_bytes_unref);
+  g_clear_pointer (&parsed->reports, g_ptr_array_unref);
+  g_free (parsed);
+}
+
+/* Worker thread: the report parts of the whole message (a bounce may return a 25 MB
+ * message; only its report parts are kept, msgtrk_report_extract_bytes()), parsed. Pure
+ * CPU work on data of its own: the store and the service are not touched here. */
+static void
+ingest_extract_thread (GTask        *task,
+                       gpointer      source,
+                       gpointer      task_data,
+                       GCancellable *cancellable)
+{
+  GBytes *raw = task_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) entity = msgtrk_report_extract_bytes (raw, cancellable, &error);
   g_autoptr (GPtrArray) reports = NULL;
+  IngestParsed *parsed;
+
+  if (entity != NULL)
+    reports = msgtrk_report_parse_entity (entity, &error);
+  if (reports == NULL || reports->len == 0)
+    {
+      if (error == NULL)
+        g_set_error (&error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                     _("The message holds no report"));
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  parsed = g_new0 (IngestParsed, 1);
+  parsed->entity = g_steal_pointer (&entity);
+  parsed->reports = g_steal_pointer (&reports);
+  g_task_return_pointer (task, parsed, (GDestroyNotify) ingest_parsed_free);
+}
+
+/* Main loop: match the parsed report to its message, store it, recompute. */
+static void
+ingest_reports (MsgtrkdService        *self,
+                GDBusMethodInvocation *invocation,
+                GBytes                *entity,
+                GPtrArray             *reports)
+{
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkdMessage) m = NULL;
   MsgtrkReport *first;
@@ -1407,25 +1450,12 @@ handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
   const char *origin;
   gboolean is_new = FALSE;
 
-  if (g_bytes_get_size (raw) > MSGTRKD_MAX_REPORT_SIZE)
-    {
-      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
-                        _("The report is larger than %d bytes"), MSGTRKD_MAX_REPORT_SIZE);
-      return TRUE;
-    }
-  reports = msgtrk_report_parse_entity (raw, &error);
-  if (reports == NULL || reports->len == 0)
-    {
-      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT, "%s",
-                        error != NULL ? error->message : _("The message holds no report"));
-      return TRUE;
-    }
   for (guint i = 0; i < reports->len && m == NULL; i++)
     m = match_report (self, g_ptr_array_index (reports, i));
   if (m == NULL)
     {
-      msgtrk_dbus_tracker1_complete_ingest_report (skeleton, invocation, "");
-      return TRUE;
+      msgtrk_dbus_tracker1_complete_ingest_report (self->skeleton, invocation, "");
+      return;
     }
 
   first = g_ptr_array_index (reports, 0);
@@ -1449,14 +1479,14 @@ handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
    * re-encoded, without its ENVID): nothing new; not stored, no event. */
   if (report_already_known (self, m->envid, reports))
     {
-      msgtrk_dbus_tracker1_complete_ingest_report (skeleton, invocation, m->envid);
-      return TRUE;
+      msgtrk_dbus_tracker1_complete_ingest_report (self->skeleton, invocation, m->envid);
+      return;
     }
-  if (!msgtrkd_store_add_report (self->store, m->envid, source, origin, now_seconds (), raw,
-                                 &is_new, &error))
+  if (!msgtrkd_store_add_report (self->store, m->envid, source, origin, now_seconds (),
+                                 entity, &is_new, &error))
     {
       return_error (invocation, error);
-      return TRUE;
+      return;
     }
   if (is_new)
     {
@@ -1480,7 +1510,53 @@ handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
       recompute (self, m->envid, NULL, 0, TRUE);
       msgtrkd_scheduler_reschedule (self->scheduler);
     }
-  msgtrk_dbus_tracker1_complete_ingest_report (skeleton, invocation, m->envid);
+  msgtrk_dbus_tracker1_complete_ingest_report (self->skeleton, invocation, m->envid);
+}
+
+static void
+ingest_extracted (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  Call *call = data;
+  g_autoptr (GError) error = NULL;
+  IngestParsed *parsed = g_task_propagate_pointer (G_TASK (result), &error);
+
+  if (parsed == NULL)
+    return_new_error (call->invocation, MSGTRKD_ERROR_INVALID_ARGUMENT, "%s", error->message);
+  else if (call->service->shut_down)
+    return_new_error (call->invocation, MSGTRKD_ERROR_FAILED, _("msgtrkd is shutting down"));
+  else
+    ingest_reports (call->service, call->invocation, parsed->entity, parsed->reports);
+  g_clear_pointer (&parsed, ingest_parsed_free);
+  call_free (call);
+}
+
+/* IngestReport takes a whole message, up to MSGTRK_REPORT_MAX_MESSAGE_SIZE octets (a
+ * bounce returning a big message); its report parts, at most MSGTRK_REPORT_MAX_SIZE, are
+ * what is parsed and stored. */
+static gboolean
+handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
+                      GDBusMethodInvocation *invocation,
+                      GVariant              *unused_message,
+                      MsgtrkdService        *self)
+{
+  /* "ay" arrives as a bytestring cut at the first NUL: take the whole array instead. */
+  g_autoptr (GVariant) child = g_variant_get_child_value (
+    g_dbus_method_invocation_get_parameters (invocation), 0);
+  g_autoptr (GBytes) raw = g_variant_get_data_as_bytes (child);
+  g_autoptr (GTask) task = NULL;
+
+  if (g_bytes_get_size (raw) > MSGTRK_REPORT_MAX_MESSAGE_SIZE)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("The message is larger than %d bytes"), MSGTRK_REPORT_MAX_MESSAGE_SIZE);
+      return TRUE;
+    }
+  task = g_task_new (self, NULL, ingest_extracted, call_new (self, invocation));
+  g_task_set_source_tag (task, handle_ingest_report);
+  g_task_set_task_data (task, g_steal_pointer (&raw), (GDestroyNotify) g_bytes_unref);
+  g_task_run_in_thread (task, ingest_extract_thread);
   return TRUE;
 }
 

@@ -144,6 +144,19 @@ def make_dsn(envid, entries, reporting_mta="mx.lists.example", message_id=None,
     return head + tail
 
 
+def ingest_bytes(session, raw):
+    """IngestReport with @raw passed as one GBytes: PyGObject builds an "ay" from Python
+    bytes element by element, which takes a minute for 25 MB."""
+    from gi.repository import Gio
+    array = GLib.Variant.new_from_bytes(GLib.VariantType("ay"), GLib.Bytes.new(raw), True)
+    result = session.conn.call_sync(harness.BUS_NAME, harness.OBJECT_PATH, harness.INTERFACE,
+                                    "IngestReport", GLib.Variant.new_tuple(array),
+                                    GLib.VariantType("(s)"), Gio.DBusCallFlags.NO_AUTO_START,
+                                    120000, None)
+    session.pump()
+    return result.unpack()[0]
+
+
 def setUpModule():
     NET.start()
 
@@ -438,6 +451,44 @@ class MsgtrkdTest(unittest.TestCase):
         finally:
             other.stop()
         self.s.forget(envid)
+
+    def test_24_big_bounce(self):
+        """Issue 8 item 3: a bounce returning the whole message with a 25 MB attachment
+        (a real DSN layout) turns the message Failed, over D-Bus and through the CLI; only
+        its report parts are stored."""
+        envid, _, _ = self.s.prepare(NET.SENDER, ["big@gone.example"], "<big.1@demo.test>",
+                                     "The video", "smtp.dsn-only.example")
+        self.s.committed(envid, ["DSN"], "250 2.0.0 queued")
+        attachment = base64.encodebytes(bytes(range(256)) * (25 * 1024 * 1024 // 256))
+        returned = (b"Message-ID: <big.1@demo.test>\nFrom: <" + NET.SENDER.encode() +
+                    b">\nSubject: The video\nMIME-Version: 1.0\n"
+                    b"Content-Type: multipart/mixed; boundary=inner\n\n--inner\n"
+                    b"Content-Type: text/plain\n\nHere it is.\n--inner\n"
+                    b"Content-Type: video/mp4\nContent-Transfer-Encoding: base64\n\n"
+                    + attachment + b"\n--inner--\n")
+        dsn = make_dsn(envid, [("big@gone.example", "failed", "5.2.2")], returned=returned)
+        self.assertGreater(len(dsn), 25 * 1024 * 1024)
+        started = time.monotonic()
+        self.assertEqual(ingest_bytes(self.s, dsn), envid)
+        self.assertLess(time.monotonic() - started, 30)
+        route = self.s.get_route(envid)
+        self.assertEqual((route["state"], route["summary"]), ("failed", "Failed 1/1"), route)
+        self.s.forget(envid)
+
+        # The same through `msgtrk ingest FILE` (a second message, same layout).
+        envid2, _, _ = self.s.prepare(NET.SENDER, ["big@gone.example"], "", "The video again",
+                                      "smtp.dsn-only.example")
+        self.s.committed(envid2, ["DSN"], "250 2.0.0 queued")
+        path = os.path.join(self.s.base, "big-bounce.eml")
+        with open(path, "wb") as f:
+            f.write(make_dsn(envid2, [("big@gone.example", "failed", "5.2.2")],
+                             returned=returned))
+        done = self.s.cli("ingest", path)
+        os.unlink(path)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(envid2.encode(), done.stdout)
+        self.assertEqual(self.s.get_route(envid2)["state"], "failed")
+        self.s.forget(envid2)
 
     # --- other life cycles ---
     def test_30_untracked_and_aborted(self):
