@@ -490,6 +490,63 @@ class MsgtrkdTest(unittest.TestCase):
         self.assertEqual(self.s.get_route(envid2)["state"], "failed")
         self.s.forget(envid2)
 
+    def report_rows(self, envid):
+        """(source, origin) of each stored report row of @envid, read from the store."""
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.s.store_dir, "msgtrk.db"),
+                             uri=True, timeout=10)
+        try:
+            return [tuple(r) for r in db.execute(
+                "SELECT source, ifnull(origin, '') FROM reports WHERE envid = ? ORDER BY id",
+                (envid,))]
+        finally:
+            db.close()
+
+    def test_25_one_row_per_answer(self):
+        """Issue 8 item 14: each poll of a delayed hop gives a new answer (its
+        Last-Attempt-Date moves on); the store keeps one row per hop and set of recipients,
+        the newest, not one per poll."""
+        before = self.s.get_route(self.envid)["last_poll"]
+        polls = [before]
+
+        def more_polls():
+            last = self.s.get_route(self.envid)["last_poll"]
+            if last != polls[-1]:
+                polls.append(last)
+            return len(polls) >= 6
+        for _ in range(3):
+            self.s.track(self.envid)
+            time.sleep(1.1)
+        self.s.wait_for("five more polls", more_polls, timeout=60, interval=0.5)
+        rows = [r for r in self.report_rows(self.envid) if r[0] == "mtqp"]
+        per_origin = {}
+        for source, origin in rows:
+            per_origin[origin] = per_origin.get(origin, 0) + 1
+        # Each hop answers about one set of recipients: one row each.
+        self.assertEqual(set(per_origin.values()), {1}, per_origin)
+        self.assertEqual(states(self.s.get_route(self.envid)), EXPECTED)
+
+    def test_26_report_cap(self):
+        """Issue 8 item 14: MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE (256) distinct reports of
+        one message are stored; one more deletes the oldest; the message stays readable."""
+        cap = 256
+        envid, _, _ = self.s.prepare(NET.SENDER, ["many@x.example"], "", "Many reports",
+                                     "smtp.dsn-only.example")
+        self.s.committed(envid, ["DSN"], "250 2.0.0 queued")
+        for i in range(cap + 1):
+            dsn = make_dsn(envid, [("many@x.example", "delayed", "4.4.1")],
+                           reporting_mta="mx%d.x.example" % i, boundary="b%d" % i)
+            self.assertEqual(ingest_bytes(self.s, dsn), envid)
+            if i == cap - 1:
+                self.assertEqual(len(self.report_rows(envid)), cap)
+        rows = self.report_rows(envid)
+        self.assertEqual(len(rows), cap)
+        self.assertNotIn(("dsn", "mx0.x.example"), rows)
+        self.assertIn(("dsn", "mx%d.x.example" % cap), rows)
+        route = self.s.get_route(envid)
+        self.assertEqual(states(route), {"many@x.example": "delayed"})
+        self.s.forget(envid)
+
     # --- other life cycles ---
     def test_30_untracked_and_aborted(self):
         envid, auth, timeout = self.s.prepare(NET.SENDER, ["x@example.net"], "", "Plain",
