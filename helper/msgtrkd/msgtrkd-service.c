@@ -284,7 +284,13 @@ parsed_reports (MsgtrkdService *self,
       gint64 *key = g_memdup2 (&head->id, sizeof head->id);
 
       if (cache != NULL)
-        g_hash_table_steal_extended (cache->by_id, &head->id, NULL, (gpointer *) &p);
+        {
+          gpointer old_key = NULL;
+
+          /* Stealing frees neither key nor value: the key is freed here. */
+          if (g_hash_table_steal_extended (cache->by_id, &head->id, &old_key, (gpointer *) &p))
+            g_free (old_key);
+        }
       if (p == NULL)
         {
           g_autoptr (GError) local_error = NULL;
@@ -1933,7 +1939,7 @@ msgtrkd_service_finalize (GObject *object)
   g_clear_object (&self->keyring);
   g_clear_object (&self->store);
   g_clear_pointer (&self->routes, g_hash_table_unref);
-  g_queue_clear (&self->parsed_lru);
+  g_queue_init (&self->parsed_lru); /* its links live in the ParsedCache entries */
   g_clear_pointer (&self->parsed, g_hash_table_unref);
   G_OBJECT_CLASS (msgtrkd_service_parent_class)->finalize (object);
 }
