@@ -13,7 +13,8 @@
  * directory (LOCALEDIR) for msgtrk's translations; the tests point it at the build tree.
  *
  * Limits: a tracking URL read from stdin is at most MSGTRK_CLI_MAX_URL_LEN bytes, a report
- * given to `ingest` at most MSGTRK_REPORT_MAX_MESSAGE_SIZE bytes, `track --timeout` at most
+ * given to `ingest` at most MSGTRK_REPORT_MAX_MESSAGE_SIZE bytes (of a larger message
+ * than MSGTRK_REPORT_MAX_SIZE only the report parts are sent), `track --timeout` at most
  * MSGTRK_CLI_MAX_TRACK_TIMEOUT seconds.
  *
  * Never: prints control characters that came from the daemon or from remote servers to the
@@ -1216,6 +1217,17 @@ cmd_ingest (Cli *cli)
     }
   if (bytes == NULL)
     return report_error (error, NULL);
+  /* A bounce may return a whole big message: only its report parts go over the bus
+   * (docs/dsn-ingestion.md); a message within the report limit goes as it is. */
+  if (g_bytes_get_size (bytes) > MSGTRK_REPORT_MAX_SIZE)
+    {
+      GBytes *entity = msgtrk_report_extract_bytes (bytes, NULL, &error);
+
+      if (entity == NULL)
+        return report_error (error, NULL);
+      g_bytes_unref (bytes);
+      bytes = entity;
+    }
 
   /* Called by hand: the generated wrapper takes "ay" as a NUL-terminated string, which
    * would cut a report at its first NUL byte. */

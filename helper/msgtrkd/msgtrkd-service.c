@@ -728,6 +728,9 @@ entry_event_text (MsgtrkReport          *report,
     g_string_append_printf (text, " %s", status);
   if (remote != NULL && msgtrk_recipient_report_get_action (entry) == MSGTRK_ACTION_TRANSFERRED)
     g_string_append_printf (text, " to %s", remote);
+  /* RFC 3464 "expanded": final for this address (docs/status.md). */
+  if (msgtrk_recipient_report_get_action (entry) == MSGTRK_ACTION_EXPANDED)
+    g_string_append_printf (text, " (%s)", _("delivered to a list or alias"));
   return g_string_free (text, FALSE);
 }
 

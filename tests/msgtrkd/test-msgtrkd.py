@@ -410,6 +410,8 @@ class MsgtrkdTest(unittest.TestCase):
         self.assertEqual(route["state"], "delivered")
         self.assertTrue(route["final"], route)
         self.assertIsNone(route["next_poll"], route)
+        self.assertIn("DSN from mx.lists.example: team@lists.example expanded 2.0.0 "
+                      "(delivered to a list or alias)", [e["text"] for e in route["events"]])
         polls = len([e for e in route["events"] if e["text"].startswith("Tracking failed")])
         last_poll = route["last_poll"]
         time.sleep(4.5)  # the schedule is 1, 2, 3 s: two more polls if it went on
