@@ -13,7 +13,8 @@
  * directory (LOCALEDIR) for msgtrk's translations; the tests point it at the build tree.
  *
  * Limits: a tracking URL read from stdin is at most MSGTRK_CLI_MAX_URL_LEN bytes, a report
- * given to `ingest` at most MSGTRK_CLI_MAX_REPORT_SIZE bytes, `track --timeout` at most
+ * given to `ingest` at most MSGTRK_REPORT_MAX_MESSAGE_SIZE bytes (of a larger message
+ * than MSGTRK_REPORT_MAX_SIZE only the report parts are sent), `track --timeout` at most
  * MSGTRK_CLI_MAX_TRACK_TIMEOUT seconds.
  *
  * Never: prints control characters that came from the daemon or from remote servers to the
@@ -52,8 +53,6 @@ enum
 
 /** MSGTRK_CLI_MAX_URL_LEN: longest tracking URL accepted on stdin by import-url (bytes). */
 #define MSGTRK_CLI_MAX_URL_LEN 4096
-/** MSGTRK_CLI_MAX_REPORT_SIZE: largest message accepted by ingest (bytes). */
-#define MSGTRK_CLI_MAX_REPORT_SIZE (10 * 1024 * 1024)
 /** MSGTRK_CLI_MAX_TRACK_TIMEOUT: longest --timeout of track (seconds, one day). */
 #define MSGTRK_CLI_MAX_TRACK_TIMEOUT 86400
 /** MSGTRK_CLI_DEFAULT_TRACK_TIMEOUT: --timeout of track when not given (seconds). */
@@ -1250,7 +1249,7 @@ cmd_ingest (Cli *cli)
   const char *path = cli->args[0];
 
   if (strcmp (path, "-") == 0)
-    bytes = read_fd_limited (STDIN_FILENO, MSGTRK_CLI_MAX_REPORT_SIZE, _("standard input"), &error);
+    bytes = read_fd_limited (STDIN_FILENO, MSGTRK_REPORT_MAX_MESSAGE_SIZE, _("standard input"), &error);
   else
     {
       int fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -1265,12 +1264,23 @@ cmd_ingest (Cli *cli)
         }
       {
         g_autofree char *name = g_filename_display_name (path);
-        bytes = read_fd_limited (fd, MSGTRK_CLI_MAX_REPORT_SIZE, name, &error);
+        bytes = read_fd_limited (fd, MSGTRK_REPORT_MAX_MESSAGE_SIZE, name, &error);
       }
       close (fd);
     }
   if (bytes == NULL)
     return report_error (error, NULL);
+  /* A bounce may return a whole big message: only its report parts go over the bus
+   * (docs/dsn-ingestion.md); a message within the report limit goes as it is. */
+  if (g_bytes_get_size (bytes) > MSGTRK_REPORT_MAX_SIZE)
+    {
+      GBytes *entity = msgtrk_report_extract_bytes (bytes, NULL, &error);
+
+      if (entity == NULL)
+        return report_error (error, NULL);
+      g_bytes_unref (bytes);
+      bytes = entity;
+    }
 
   /* Called by hand: the generated wrapper takes "ay" as a NUL-terminated string, which
    * would cut a report at its first NUL byte. */
