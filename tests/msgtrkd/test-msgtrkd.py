@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
@@ -426,7 +427,11 @@ class MsgtrkdTest(unittest.TestCase):
         from every report, not only from the first one."""
         envid = self.never_sent(["a1@example.net", "a2@example.net", "a3@example.net"],
                                 "Delegated, three DSNs")
-        url = self.s.export_url(envid)
+        # ExportUrl names only a tracking server that answered (NoServerYet before): the
+        # delegate gets a link of the same form to a server that refuses connections.
+        secret = base64.b64encode(os.urandom(32)).decode()
+        url = "mtqp://127.0.0.1:1/track/%s/%s" % (urllib.parse.quote(envid, safe=""),
+                                                   urllib.parse.quote(secret, safe=""))
         other = new_session("delegate-dsns")
         try:
             self.assertEqual(other.import_url(url), envid)
