@@ -200,4 +200,15 @@ gboolean        msgtrkd_store_set_size_limit   (MsgtrkdStore *self,
                                                 guint64       max_bytes,
                                                 GError      **error);
 
+/* Batches: the write functions called between begin_batch and end_batch share one
+ * transaction (one commit, one fsync), each a savepoint of it (a failed write undoes only
+ * itself). Nothing of the batch is durable before end_batch returns TRUE; a crash before
+ * loses the whole batch, never part of one write. Batches nest (the outermost commits).
+ * Call both from the same main-loop callback: the write lock is held in between. */
+gboolean        msgtrkd_store_begin_batch      (MsgtrkdStore *self,
+                                                GError      **error);
+gboolean        msgtrkd_store_end_batch        (MsgtrkdStore *self,
+                                                GError      **error);
+gboolean        msgtrkd_store_in_batch         (MsgtrkdStore *self);
+
 G_END_DECLS
