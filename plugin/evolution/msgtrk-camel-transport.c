@@ -232,7 +232,7 @@ read_line (MsgtrkCamelTransport *self, SmtpConn *c, const char *what,
 
   for (;;)
     {
-      guint8 *nl = memchr (c->pending->data, '\n', c->pending->len);
+      guint8 *nl = c->pending->len > 0 ? memchr (c->pending->data, '\n', c->pending->len) : NULL;
       guint8 chunk[MSGTRK_CAMEL_READ_CHUNK];
       GError *local_error = NULL;
       gssize n;
