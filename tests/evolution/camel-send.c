@@ -2,13 +2,15 @@
 /* camel-send.c: send one message through a Camel transport provider, as Evolution would.
  *
  * What: the client side of tests/evolution/test-camel-provider.py. Loads a provider .so
- * with camel_provider_load() (the system providers stay available), makes a CamelSession
+ * with camel_provider_load() (the system providers stay available), or without --provider
+ * lets Camel find it as Evolution does (system dir, $EDS_EXTRA_PREFIXES, the per-user
+ * modules dir; "PROVIDERS <protocol> smtp" tells what Camel found), makes a CamelSession
  * of its own (password from $MSGTRK_TEST_PASSWORD, certificate answers from
  * --trust=accept|reject, every trust prompt printed), adds a transport service for the
  * protocol, sets its CamelNetworkSettings, connects, sends, disconnects.
  * Output: "SENT" on stdout and exit 0; or "ERROR <domain> <code>: <message>" and exit 1
  * (exit 2 for a broken command line or provider).
- * Usage: camel-send --provider PATH --protocol P --host H --port N
+ * Usage: camel-send [--provider PATH] --protocol P --host H --port N
  *          [--security none|starttls|tls] [--user U --mechanism M] [--trust accept|reject]
  *          --from ADDR --to ADDR [--to ADDR…] --message FILE [--track]
  * --track adds the header X-Msgtrk-Track: yes (what the Evolution module's toggle does).
@@ -131,7 +133,7 @@ main (int argc, char **argv)
   gboolean saved = FALSE;
 
   g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error) || !provider || !protocol
+  if (!g_option_context_parse (context, &argc, &argv, &error) || !protocol
       || !host || port <= 0 || port > 65535 || !from || !to || !message_path)
     {
       fprintf (stderr, "camel-send: %s\n", error ? error->message : "missing arguments");
@@ -139,10 +141,19 @@ main (int argc, char **argv)
     }
 
   data_dir = g_dir_make_tmp ("camel-send-XXXXXX", &error);
-  if (data_dir == NULL || !camel_provider_load (provider, &error))
+  if (data_dir == NULL || (provider && !camel_provider_load (provider, &error)))
     {
       fprintf (stderr, "camel-send: %s\n", error->message);
       return 2;
+    }
+  if (provider == NULL)
+    {
+      /* Camel's own discovery (what e_source_camel_register_types() starts in every EDS
+       * process); Evolution's own smtp provider must stay visible. */
+      camel_provider_init ();
+      printf ("PROVIDERS %s=%s smtp=%s\n", protocol,
+              camel_provider_get (protocol, NULL) ? "yes" : "no",
+              camel_provider_get ("smtp", NULL) ? "yes" : "no");
     }
   /* Where Camel keeps the user's certificate answers (Evolution's session does the same). */
   certdb = camel_certdb_new ();

@@ -89,8 +89,10 @@ class Result:
 
 
 def camel_send(port, path, track=False, security="none", user=None, mechanism=None,
-               password=None, trust="reject", rcpts=(RCPT,), env=None):
-    args = [CAMEL_SEND, "--provider", PROVIDER, "--protocol", PROTOCOL, "--host", "127.0.0.1",
+               password=None, trust="reject", rcpts=(RCPT,), env=None, provider=PROVIDER,
+               extra_env=None):
+    args = [CAMEL_SEND] + (["--provider", provider] if provider else [])
+    args += ["--protocol", PROTOCOL, "--host", "127.0.0.1",
             "--port", str(port), "--security", security, "--trust", trust, "--from", SENDER,
             "--message", path]
     for r in rcpts:
@@ -106,6 +108,7 @@ def camel_send(port, path, track=False, security="none", user=None, mechanism=No
     e["TMPDIR"] = TMP  # camel-send's Camel data directory
     if password is not None:
         e["MSGTRK_TEST_PASSWORD"] = password
+    e.update(extra_env or {})
     proc = subprocess.run(args, env=e, capture_output=True, text=True, timeout=SEND_TIMEOUT,
                           stdin=subprocess.DEVNULL)
     return Result(proc)
@@ -142,6 +145,22 @@ def tearDownModule():
 
 class RelayTest(unittest.TestCase):
     """Against msgtrk-relay, with msgtrkd."""
+
+    def test_00_found_through_eds_extra_prefixes(self):
+        # The layout of an installed prefix; Camel adds it to the system providers.
+        prefix = os.path.join(TMP, "prefix")
+        pdir = os.path.join(prefix, "lib", "evolution-data-server", "camel-providers")
+        os.makedirs(pdir, exist_ok=True)
+        for name in ("libcamelmsgtrk.so", "libcamelmsgtrk.urls"):
+            if not os.path.exists(os.path.join(pdir, name)):
+                os.symlink(os.path.join(os.path.dirname(PROVIDER), name),
+                           os.path.join(pdir, name))
+        path, mid = message("Found by Camel")
+        r = camel_send(RELAY_PLAIN.port, path, track=True, provider=None,
+                       extra_env={"EDS_EXTRA_PREFIXES": prefix})
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("PROVIDERS %s=yes smtp=yes" % PROTOCOL, r.out)
+        self.assertTrue(status(mid)[0].startswith("mtrk."))
 
     def test_01_tracked_through_relay(self):
         path, mid = message("Tracked through the relay")
