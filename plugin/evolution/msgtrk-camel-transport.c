@@ -989,10 +989,14 @@ transaction (MsgtrkCamelTransport *self, SmtpConn *c, SendJob *job,
       if (limit > 0 && size > limit)
         {
           g_autofree char *host = dup_host (self);
+          g_autofree char *size_text = g_format_size_full (size, G_FORMAT_SIZE_LONG_FORMAT);
+          g_autofree char *limit_text = g_format_size_full (limit, G_FORMAT_SIZE_LONG_FORMAT);
+
+          /* No format macros inside _(): xgettext cannot see through them. */
           g_set_error (error, MSGTRK_CAMEL_ERROR, MSGTRK_CAMEL_ERROR_TOO_BIG,
-                       _("The message is %" G_GSIZE_FORMAT " bytes; the SMTP server %s takes at "
-                         "most %" G_GUINT64_FORMAT "."),
-                       size, host, limit);
+                       /* TRANSLATORS: sizes as "1.2 kB (1,234 bytes)"; %s: host */
+                       _("The message is %s; the SMTP server %s takes at most %s."), size_text,
+                       host, limit_text);
           return FALSE;
         }
     }

@@ -8,8 +8,9 @@
  * of its own (password from $MSGTRK_TEST_PASSWORD, certificate answers from
  * --trust=accept|reject, every trust prompt printed), adds a transport service for the
  * protocol, sets its CamelNetworkSettings, connects, sends, disconnects.
- * Output: "SENT" on stdout and exit 0; or "ERROR <domain> <code>: <message>" and exit 1
- * (exit 2 for a broken command line or provider).
+ * Output: per message "SENT" on stdout, or "ERROR <domain> <code>: <message>"; exit 0 when
+ * all were sent, 1 otherwise (2 for a broken command line or provider). Several --message
+ * are sent one after the other on one connection, as Evolution flushes its Outbox.
  * Usage: camel-send [--provider PATH] --protocol P --host H --port N
  *          [--security none|starttls|tls] [--user U --mechanism M] [--trust accept|reject]
  *          --from ADDR --to ADDR [--to ADDR…] --message FILE [--track]
@@ -99,7 +100,7 @@ main (int argc, char **argv)
 {
   g_autofree char *provider = NULL, *protocol = NULL, *host = NULL, *security = NULL;
   g_autofree char *user = NULL, *mechanism = NULL, *trust = NULL, *from = NULL;
-  g_autofree char *message_path = NULL;
+  g_auto (GStrv) message_paths = NULL;
   g_auto (GStrv) to = NULL;
   int port = 0;
   gboolean track = FALSE;
@@ -114,7 +115,7 @@ main (int argc, char **argv)
     { "trust", 0, 0, G_OPTION_ARG_STRING, &trust, "accept|reject", "T" },
     { "from", 0, 0, G_OPTION_ARG_STRING, &from, "envelope sender", "ADDR" },
     { "to", 0, 0, G_OPTION_ARG_STRING_ARRAY, &to, "recipient", "ADDR" },
-    { "message", 0, 0, G_OPTION_ARG_FILENAME, &message_path, "RFC 5322 file", "FILE" },
+    { "message", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &message_paths, "RFC 5322 file", "FILE" },
     { "track", 0, 0, G_OPTION_ARG_NONE, &track, "ask for tracking", NULL },
     { NULL },
   };
@@ -124,17 +125,15 @@ main (int argc, char **argv)
   g_autoptr (TestSession) session = NULL;
   g_autoptr (CamelService) service = NULL;
   g_autoptr (CamelSettings) settings = NULL;
-  g_autoptr (CamelMimeMessage) message = NULL;
-  g_autoptr (CamelStream) file = NULL;
   g_autoptr (CamelInternetAddress) sender = NULL;
   g_autoptr (CamelInternetAddress) rcpts = NULL;
   g_autoptr (CamelCertDB) certdb = NULL;
   g_autofree char *certdb_path = NULL;
-  gboolean saved = FALSE;
+  int rc = 0;
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error) || !protocol
-      || !host || port <= 0 || port > 65535 || !from || !to || !message_path)
+      || !host || port <= 0 || port > 65535 || !from || !to || !message_paths)
     {
       fprintf (stderr, "camel-send: %s\n", error ? error->message : "missing arguments");
       return 2;
@@ -180,17 +179,6 @@ main (int argc, char **argv)
   g_object_set (settings, "host", host, "port", (guint) port, "security-method",
                 security_from (security), "user", user, "auth-mechanism", mechanism, NULL);
 
-  message = camel_mime_message_new ();
-  file = camel_stream_fs_new_with_name (message_path, O_RDONLY, 0, &error);
-  if (file == NULL
-      || !camel_data_wrapper_construct_from_stream_sync (CAMEL_DATA_WRAPPER (message), file,
-                                                         NULL, &error))
-    {
-      fprintf (stderr, "camel-send: %s\n", error->message);
-      return 2;
-    }
-  if (track)
-    camel_medium_set_header (CAMEL_MEDIUM (message), "X-Msgtrk-Track", "yes");
   sender = camel_internet_address_new ();
   camel_internet_address_add (sender, NULL, from);
   rcpts = camel_internet_address_new ();
@@ -199,19 +187,36 @@ main (int argc, char **argv)
 
   if (!camel_service_connect_sync (service, NULL, &error))
     return report (error);
-  if (!camel_transport_send_to_sync (CAMEL_TRANSPORT (service), message,
-                                     CAMEL_ADDRESS (sender), CAMEL_ADDRESS (rcpts), &saved,
-                                     NULL, &error))
+  for (guint m = 0; message_paths[m]; m++)
     {
-      int rc = report (error);
-      camel_service_disconnect_sync (service, FALSE, NULL, NULL);
-      return rc;
+      g_autoptr (CamelMimeMessage) message = camel_mime_message_new ();
+      g_autoptr (CamelStream) file = NULL;
+      g_autoptr (GError) send_error = NULL;
+      gboolean saved = FALSE;
+
+      file = camel_stream_fs_new_with_name (message_paths[m], O_RDONLY, 0, &error);
+      if (file == NULL
+          || !camel_data_wrapper_construct_from_stream_sync (CAMEL_DATA_WRAPPER (message), file,
+                                                             NULL, &error))
+        {
+          fprintf (stderr, "camel-send: %s\n", error->message);
+          return 2;
+        }
+      if (track)
+        camel_medium_set_header (CAMEL_MEDIUM (message), "X-Msgtrk-Track", "yes");
+      if (!camel_transport_send_to_sync (CAMEL_TRANSPORT (service), message,
+                                         CAMEL_ADDRESS (sender), CAMEL_ADDRESS (rcpts), &saved,
+                                         NULL, &send_error))
+        {
+          rc = report (send_error);
+          continue;
+        }
+      /* The mark is back on the message object (Evolution files it in Sent). */
+      printf ("MARK-AFTER %s\n",
+              camel_medium_get_header (CAMEL_MEDIUM (message), "X-Msgtrk-Track") ? "yes" : "no");
+      printf ("MESSAGE-ID %s\n", camel_mime_message_get_message_id (message));
+      printf ("SENT\n");
     }
-  /* The mark is back on the message object (Evolution files it in Sent). */
-  printf ("MARK-AFTER %s\n",
-          camel_medium_get_header (CAMEL_MEDIUM (message), "X-Msgtrk-Track") ? "yes" : "no");
-  printf ("MESSAGE-ID %s\n", camel_mime_message_get_message_id (message));
   camel_service_disconnect_sync (service, TRUE, NULL, NULL);
-  printf ("SENT\n");
-  return 0;
+  return rc;
 }

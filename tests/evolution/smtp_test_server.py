@@ -35,8 +35,8 @@ class Transaction:
 class SmtpTestServer:
     def __init__(self, keywords=("PIPELINING", "8BITMIME"), hostname="test.example",
                  cert=None, implicit_tls=False, user=None, password=None,
-                 require_auth=False, drop_after=None, refuse=None, inject_after_starttls=b"",
-                 long_reply_to=None):
+                 require_auth=False, drop_after=None, refuse=None, refuse_times=None,
+                 inject_after_starttls=b"", long_reply_to=None):
         self.keywords = list(keywords)
         self.hostname = hostname
         self.cert = cert  # (certfile, keyfile) or None
@@ -45,6 +45,7 @@ class SmtpTestServer:
         self.require_auth = require_auth
         self.drop_after = drop_after  # "MAIL", "RCPT", "DATA"…: close without a reply
         self.refuse = dict(refuse or {})  # verb -> reply line
+        self.refuse_left = dict(refuse_times or {})  # verb -> how many times (default: always)
         self.inject = inject_after_starttls
         self.long_reply_to = long_reply_to
         self.commands = []  # (tls: bool, line: str)
@@ -158,7 +159,9 @@ class SmtpTestServer:
                 send("250-" + "x" * 5000)
                 send("250 ok")
                 continue
-            if verb in self.refuse:
+            if verb in self.refuse and self.refuse_left.get(verb, 1) > 0:
+                if verb in self.refuse_left:
+                    self.refuse_left[verb] -= 1
                 send(self.refuse[verb])
                 continue
             if verb == "EHLO":

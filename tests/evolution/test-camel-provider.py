@@ -93,8 +93,9 @@ def camel_send(port, path, track=False, security="none", user=None, mechanism=No
                extra_env=None):
     args = [CAMEL_SEND] + (["--provider", provider] if provider else [])
     args += ["--protocol", PROTOCOL, "--host", "127.0.0.1",
-            "--port", str(port), "--security", security, "--trust", trust, "--from", SENDER,
-            "--message", path]
+            "--port", str(port), "--security", security, "--trust", trust, "--from", SENDER]
+    for p in ([path] if isinstance(path, str) else path):
+        args += ["--message", p]
     for r in rcpts:
         args += ["--to", r]
     if track:
@@ -325,6 +326,23 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertEqual(r.error[:2], (ERR, REFUSED), r)
         self.assertIn("refused RCPT TO:<bob@example.org>: 550 5.1.1", r.error[2])
         self.assertIn("no such user", r.error[2])
+
+    def test_24_outbox_flush_after_a_refusal(self):
+        # Evolution sends its Outbox on one connection: a refused message must not spoil
+        # the next one (RSET between them).
+        s = self.server(keywords=["DSN", "MTRK"],
+                        refuse={"RCPT": "550 5.1.1 no such user"}, refuse_times={"RCPT": 1})
+        first, mid1 = message("Refused first")
+        second, mid2 = message("Sent second")
+        r = camel_send(s.port, [first, second], track=True)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(r.error[:2], (ERR, REFUSED), r)
+        self.assertEqual(r.out.count("SENT"), 1, r)
+        self.assertEqual(s.verbs(), ["EHLO", "MAIL", "RCPT", "RSET", "MAIL", "RCPT", "DATA",
+                                     "QUIT"])
+        self.assertEqual(status(mid1)[1], "aborted")
+        self.assertNotIn(status(mid2)[1], ("aborted", "sending", ""))
+        self.assertIn("Sent second", s.messages()[0].data)
 
     def test_23_overlong_reply_line(self):
         s = self.server(long_reply_to="EHLO")
