@@ -10,6 +10,7 @@ real keyring. xdotool composes a message, ticks Options ▸ Track this message a
 Checks: the relay keeps a tracking record for the ENVID msgtrkd gave the message (MAIL FROM
 carried ENVID and MTRK), msgtrkd heard Committed (DSN and MTRK offered), the delivered copy
 has no X-Msgtrk-Track header, and Evolution's Sent copy keeps it.
+Also opens the account editor (screenshot of its Sending page: "SMTP with tracking").
 Artefacts: screenshots in $MSGTRK_ARTIFACTS_DIR or <build>/meson-logs/evolution-e2e/.
 Limits: skips (exit 77) without Xvfb, xdotool, ImportMagick's import, evolution or the
 built module; every wait is bounded.
@@ -223,8 +224,31 @@ def main():
             if SUBJECT.encode() in open(p, "rb").read()])
         with open(sent[0], "rb") as f:
             assert b"X-Msgtrk-Track: yes" in f.read()
+        # The account editor's Sending page shows the server type from the module's backend
+        # (a screenshot for people; the test only checks that the editor opens). The folder
+        # tree's "Alice" row and the menu item are where a fresh profile puts them.
+        wait_for("the composer to close",
+                 lambda: desktop.window("^Tracked from Evolution") is None)
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        time.sleep(1)
+        desktop.run("xdotool", "mousemove", "45", "355", "click", "3")
+        time.sleep(1)
+        desktop.run("xdotool", "mousemove", "110", "449", "click", "1")
+        editor = wait_for("the account editor", lambda: desktop.window("^Account Editor"))
+        desktop.run("xdotool", "windowmove", editor, "0", "0", "windowsize", editor, "900",
+                    "700")
+        time.sleep(1)
+        desktop.run("xdotool", "mousemove", "103", "148", "click", "1")  # Sending Email
+        time.sleep(1.5)
+        desktop.shot("05-account-editor-sending.png")
+        desktop.key(editor, "Escape")
+
         print("OK: tracked message sent from Evolution, ENVID %s; screenshots in %s"
               % (envid, ARTIFACTS))
+        hold = int(os.environ.get("MSGTRK_E2E_HOLD_SECONDS", "0"))  # debugging aid
+        if hold > 0:
+            print("holding: DISPLAY=%s HOME=%s" % (desktop.display, session.home), flush=True)
+            time.sleep(hold)
         return 0
     except Exception:
         if session is not None:
