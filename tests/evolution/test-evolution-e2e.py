@@ -10,7 +10,10 @@ real keyring. xdotool composes a message, ticks Options ▸ Track this message a
 Checks: the relay keeps a tracking record for the ENVID msgtrkd gave the message (MAIL FROM
 carried ENVID and MTRK), msgtrkd heard Committed (DSN and MTRK offered), the delivered copy
 has no X-Msgtrk-Track header, and Evolution's Sent copy keeps it.
-Also opens the account editor (screenshot of its Sending page: "SMTP with tracking").
+Also opens the account editor (screenshot of its Sending page: "SMTP with tracking"), and
+sends a second tracked message with msgtrkd stopped: nothing is sent, Evolution shows the
+transport's reason and "Save to Outbox" keeps the message (with its mark); once msgtrkd is
+back, Send/Receive sends it tracked.
 Artefacts: screenshots in $MSGTRK_ARTIFACTS_DIR or <build>/meson-logs/evolution-e2e/.
 Limits: skips (exit 77) without Xvfb, xdotool, ImportMagick's import, evolution or the
 built module; every wait is bounded.
@@ -37,6 +40,7 @@ BUILD = os.path.abspath(ARGS.build_dir)
 SKIP = 77
 STEP_TIMEOUT = 60
 SUBJECT = "Tracked from Evolution"
+SUBJECT_LATER = "Kept in the Outbox"
 RCPT = "bob@example.org"
 SENDER = "alice@sender.example"
 
@@ -179,44 +183,59 @@ def main():
                     "1270", "890")
         time.sleep(2)
         desktop.shot("01-main.png")
-        desktop.key(main_win, "ctrl+shift+m")
-        composer = wait_for("the composer", lambda: desktop.window("^Compose Message"))
-        desktop.run("xdotool", "windowmove", composer, "0", "0", "windowsize", composer,
-                    "1000", "700")
-        time.sleep(1)
-        desktop.type(composer, RCPT)
-        desktop.key(composer, "Tab")
-        desktop.key(composer, "alt+o")
-        desktop.shot("02-options-menu.png")
-        desktop.key(composer, "t")  # Track this message
-        desktop.key(composer, "Tab")
-        desktop.type(composer, SUBJECT)
-        desktop.key(composer, "Tab")
-        desktop.type(composer, "Hello from Evolution.")
-        desktop.shot("03-composer-tracked.png")
-        desktop.key(composer, "ctrl+Return")
 
-        def delivered():
-            files = relay.mailbox_files(RCPT)
-            return files if files else None
+        def compose(subject, shots=False):
+            """A new message to RCPT with Track ticked; returns the composer window."""
+            desktop.key(main_win, "ctrl+shift+m")
+            composer = wait_for("the composer", lambda: desktop.window("^Compose Message"))
+            desktop.run("xdotool", "windowmove", composer, "0", "0", "windowsize", composer,
+                        "1000", "700")
+            time.sleep(1)
+            desktop.type(composer, RCPT)
+            desktop.key(composer, "Tab")
+            desktop.key(composer, "alt+o")
+            if shots:
+                desktop.shot("02-options-menu.png")
+            desktop.key(composer, "t")  # Track this message
+            desktop.key(composer, "Tab")
+            desktop.type(composer, subject)
+            desktop.key(composer, "Tab")
+            desktop.type(composer, "Hello from Evolution.")
+            if shots:
+                desktop.shot("03-composer-tracked.png")
+            return composer
+
+        def delivered_copy(subject):
+            for path in relay.mailbox_files(RCPT):
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+                if subject in text:
+                    return text
+            return None
+
+        def check_tracked(subject):
+            """The relay got the message with ENVID and MTRK; msgtrkd heard Committed."""
+            text = delivered_copy(subject)
+            assert "X-Msgtrk-Track" not in text, text
+            entries = [m for m in session.list() if m.get("subject") == subject]
+            assert len(entries) == 1, session.list()
+            envid = entries[0]["envid"]
+            record = wait_for("the relay's tracking record",
+                              lambda: relay.track_record(envid))
+            assert envid in record, record
+            route = wait_for("Committed", lambda: (
+                lambda r: r if r["state"] != "sending" else None)(session.get_route(envid)))
+            assert route["tracking"] == "mtqp", route
+            assert {"DSN", "MTRK"} <= set(route["offered"].split()), route
+            return envid
+
+        composer = compose(SUBJECT, shots=True)
+        desktop.key(composer, "ctrl+Return")
         try:
-            files = wait_for("the message at the relay", delivered)
+            wait_for("the message at the relay", lambda: delivered_copy(SUBJECT))
         finally:
             desktop.shot("04-after-send.png")
-        with open(files[0], "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-        assert SUBJECT in text, text
-        assert "X-Msgtrk-Track" not in text, text
-
-        entries = [m for m in session.list() if m.get("subject") == SUBJECT]
-        assert len(entries) == 1, session.list()
-        envid = entries[0]["envid"]
-        record = wait_for("the relay's tracking record", lambda: relay.track_record(envid))
-        assert envid in record, record
-        route = wait_for("Committed", lambda: (lambda r: r if r["state"] != "sending" else None)(
-            session.get_route(envid)))
-        assert route["tracking"] == "mtqp", route
-        assert {"DSN", "MTRK"} <= set(route["offered"].split()), route
+        envid = check_tracked(SUBJECT)
 
         sent = wait_for("the Sent copy", lambda: [
             p for p in glob.glob(os.path.join(data, "evolution", "mail", "local", ".Sent",
@@ -242,6 +261,35 @@ def main():
         time.sleep(1.5)
         desktop.shot("05-account-editor-sending.png")
         desktop.key(editor, "Escape")
+        wait_for("the account editor to close",
+                 lambda: desktop.window("^Account Editor") is None)
+
+        # msgtrkd gone: the tracked message is not sent; Evolution shows our reason and
+        # offers to keep it in the Outbox; once msgtrkd is back, Send/Receive sends it
+        # tracked (the mark travels with the Outbox copy).
+        assert session.stop_daemon() == 0, session.log()
+        composer = compose(SUBJECT_LATER)
+        desktop.key(composer, "ctrl+Return")
+        time.sleep(6)
+        desktop.shot("06-msgtrkd-unavailable.png")
+        assert delivered_copy(SUBJECT_LATER) is None
+        desktop.run("xdotool", "mousemove", "620", "402", "click", "1")  # Save to Outbox
+        outbox = os.path.join(data, "evolution", "mail", "local", ".Outbox")
+        queued = wait_for("the Outbox copy", lambda: [
+            p for p in glob.glob(os.path.join(outbox, "*", "*"))
+            if SUBJECT_LATER.encode() in open(p, "rb").read()])
+        with open(queued[0], "rb") as f:
+            assert b"X-Msgtrk-Track: yes" in f.read()
+        session.start_daemon()
+        session.list()
+        wait_for("the composer to close", lambda: desktop.window("^" + SUBJECT_LATER) is None)
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        desktop.run("xdotool", "mousemove", "207", "26", "click", "1")  # Send / Receive
+        try:
+            wait_for("the Outbox message at the relay", lambda: delivered_copy(SUBJECT_LATER))
+        finally:
+            desktop.shot("07-outbox-sent.png")
+        check_tracked(SUBJECT_LATER)
 
         print("OK: tracked message sent from Evolution, ENVID %s; screenshots in %s"
               % (envid, ARTIFACTS))
