@@ -243,7 +243,7 @@ read_line (MsgtrkCamelTransport *self, SmtpConn *c, const char *what,
           gsize text_len = len > 0 && nl[-1] == '\r' ? len - 1 : len;
           char *line;
 
-          if (len > MSGTRK_CAMEL_REPLY_LINE_MAX)
+          if (text_len > MSGTRK_CAMEL_REPLY_LINE_MAX)
             break;
           line = g_strndup ((const char *) c->pending->data, text_len);
           g_byte_array_remove_range (c->pending, 0, (guint) (len + 1));
@@ -259,7 +259,8 @@ read_line (MsgtrkCamelTransport *self, SmtpConn *c, const char *what,
           debug_line ("<", line);
           return line;
         }
-      if (c->pending->len > MSGTRK_CAMEL_REPLY_LINE_MAX)
+      /* No LF yet: the text, and a CR, may still be complete. */
+      if (c->pending->len > MSGTRK_CAMEL_REPLY_LINE_MAX + 1)
         break;
       n = g_input_stream_read (in, chunk, sizeof chunk, cancellable, &local_error);
       if (n <= 0)

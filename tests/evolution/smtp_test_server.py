@@ -6,8 +6,9 @@ enough RFC 5321 for a submission client: EHLO/HELO with the keywords the test ch
 STARTTLS (RFC 3207) or implicit TLS with a certificate made at test time
 (tests/make-test-ca.sh), AUTH PLAIN (RFC 4616) against one user and password, MAIL, RCPT,
 DATA, RSET, NOOP, QUIT. Behaviour knobs: drop the connection after a given command, refuse
-a command with a given reply, send extra bytes after the 220 to STARTTLS (injection), send
-an over-long reply line, require AUTH before MAIL.
+a command with a given reply (once or always), send extra bytes after the 220 to STARTTLS
+(injection), send an over-long reply line, a greeting of chosen lines, require AUTH before
+MAIL.
 Records: every command line as received (AUTH payloads replaced by what they decoded to),
 whether it came over TLS, and each message's DATA (dot-unstuffed, CRLF kept).
 Limits: LINE_MAX octets per command line, DATA_MAX octets per message, TIMEOUT seconds of
@@ -36,7 +37,7 @@ class SmtpTestServer:
     def __init__(self, keywords=("PIPELINING", "8BITMIME"), hostname="test.example",
                  cert=None, implicit_tls=False, user=None, password=None,
                  require_auth=False, drop_after=None, refuse=None, refuse_times=None,
-                 inject_after_starttls=b"", long_reply_to=None):
+                 inject_after_starttls=b"", long_reply_to=None, greeting=None):
         self.keywords = list(keywords)
         self.hostname = hostname
         self.cert = cert  # (certfile, keyfile) or None
@@ -48,6 +49,7 @@ class SmtpTestServer:
         self.refuse_left = dict(refuse_times or {})  # verb -> how many times (default: always)
         self.inject = inject_after_starttls
         self.long_reply_to = long_reply_to
+        self.greeting = greeting  # texts of the 220 lines, or None for one ordinary line
         self.commands = []  # (tls: bool, line: str)
         self.auth_results = []  # (user, matched: bool)
         self.transactions = []
@@ -138,7 +140,10 @@ class SmtpTestServer:
             line, _, state["buf"] = state["buf"].partition(b"\n")
             return line.rstrip(b"\r").decode("utf-8", "replace")
 
-        send("220 %s ESMTP test server" % self.hostname)
+        lines = self.greeting or ["%s ESMTP test server" % self.hostname]
+        for text in lines[:-1]:
+            send("220-" + text)
+        send("220 " + lines[-1])
         greeted = False
         authed = False
         txn = None

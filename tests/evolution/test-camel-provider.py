@@ -352,6 +352,40 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertEqual(r.error[:2], (ERR, PROTOCOL_ERROR), r)
         self.assertIn("longer than 2048", r.error[2])
 
+    def test_25_reply_line_limit(self):
+        # MSGTRK_CAMEL_REPLY_LINE_MAX octets (CRLF excluded) pass; one more is refused.
+        limit = 2048
+        ok = self.server(greeting=["x" * (limit - 4)])  # "220 " + text = limit octets
+        path, _ = message("Line at the limit")
+        r = camel_send(ok.port, path)
+        self.assertEqual(r.code, 0, r)
+        bad = self.server(greeting=["x" * (limit - 3)])
+        r = camel_send(bad.port, path)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(r.error[:2], (ERR, PROTOCOL_ERROR), r)
+        self.assertIn("longer than 2048 octets to the greeting", r.error[2])
+
+    def test_26_reply_lines_limit(self):
+        # MSGTRK_CAMEL_REPLY_LINES_MAX lines in one reply pass; one more is refused.
+        limit = 128
+        ok = self.server(greeting=["line %d" % i for i in range(limit)])
+        path, _ = message("Lines at the limit")
+        r = camel_send(ok.port, path)
+        self.assertEqual(r.code, 0, r)
+        bad = self.server(greeting=["line %d" % i for i in range(limit + 1)])
+        r = camel_send(bad.port, path)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(r.error[:2], (ERR, PROTOCOL_ERROR), r)
+        self.assertIn("more than 128 lines", r.error[2])
+
+    def test_27_not_smtp(self):
+        s = self.server(greeting=None, refuse={"EHLO": "hello there"})
+        path, _ = message("Garbage")
+        r = camel_send(s.port, path)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(r.error[:2], (ERR, PROTOCOL_ERROR), r)
+        self.assertIn("not an SMTP reply", r.error[2])
+
     def test_30_starttls_auth_plain(self):
         s = self.server(keywords=["STARTTLS"], cert=(os.path.join(PKI, "server.pem"),
                                                      os.path.join(PKI, "server.key")),
