@@ -37,7 +37,8 @@ class SmtpTestServer:
     def __init__(self, keywords=("PIPELINING", "8BITMIME"), hostname="test.example",
                  cert=None, implicit_tls=False, user=None, password=None,
                  require_auth=False, drop_after=None, refuse=None, refuse_times=None,
-                 inject_after_starttls=b"", long_reply_to=None, greeting=None):
+                 inject_after_starttls=b"", long_reply_to=None, greeting=None,
+                 auth_extra_rounds=0):
         self.keywords = list(keywords)
         self.hostname = hostname
         self.cert = cert  # (certfile, keyfile) or None
@@ -50,6 +51,7 @@ class SmtpTestServer:
         self.inject = inject_after_starttls
         self.long_reply_to = long_reply_to
         self.greeting = greeting  # texts of the 220 lines, or None for one ordinary line
+        self.auth_extra_rounds = auth_extra_rounds  # "334" questions asked after AUTH PLAIN
         self.commands = []  # (tls: bool, line: str)
         self.auth_results = []  # (user, matched: bool)
         self.transactions = []
@@ -201,6 +203,10 @@ class SmtpTestServer:
                     send("334 ")
                     payload = readline()
                     if payload is None:
+                        return
+                for _ in range(self.auth_extra_rounds):
+                    send("334 ")
+                    if readline() is None:
                         return
                 try:
                     _, user, password = base64.b64decode(payload).decode().split("\0")

@@ -414,6 +414,18 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertEqual(s.auth_results, [("alice", False)])
         self.assertNotIn("MAIL", s.verbs())
 
+    def test_36_sasl_rounds_limit(self):
+        # MSGTRK_CAMEL_SASL_ROUNDS_MAX questions are answered; one more ends the exchange.
+        limit = 10
+        for rounds, code in ((limit, 0), (limit + 1, 1)):
+            s = self.server(user="alice", password="pw", auth_extra_rounds=rounds)
+            path, _ = message("SASL rounds %d" % rounds)
+            r = camel_send(s.port, path, user="alice", password="pw")
+            self.assertEqual(r.code, code, r)
+            if code:
+                self.assertEqual(r.error[:2], (ERR, PROTOCOL_ERROR), r)
+                self.assertIn("more than 10 SASL questions", r.error[2])
+
     def test_32_auth_not_offered(self):
         s = self.server(keywords=[])
         path, _ = message("No AUTH")
