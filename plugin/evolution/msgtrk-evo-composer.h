@@ -4,8 +4,8 @@
  * What: "Track this message" sets or removes the header MSGTRK_CAMEL_TRACK_HEADER on the
  * message being composed; the "SMTP with tracking" transport reads it, prepares the
  * message with msgtrkd, and removes it before DATA (docs/evolution.md, "The header rule").
- * Limits: no per-account default yet (the toggle starts off); Evolution 3.46 drops the
- * mark when a draft is reopened, so such a message starts with the toggle off (and no mark).
+ * Limits: no per-account default yet (the toggle starts off for a new message); a reopened
+ * draft gets its toggle back from the draft, a message reopened from the Outbox does not.
  * Never: talk to msgtrkd from the composer (the transport does, where the send happens).
  */
 #pragma once

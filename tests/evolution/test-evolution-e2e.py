@@ -13,7 +13,8 @@ has no X-Msgtrk-Track header, and Evolution's Sent copy keeps it.
 Also opens the account editor (screenshot of its Sending page: "SMTP with tracking"), and
 sends a second tracked message with msgtrkd stopped: nothing is sent, Evolution shows the
 transport's reason and "Save to Outbox" keeps the message (with its mark); once msgtrkd is
-back, Send/Receive sends it tracked.
+back, Send/Receive sends it tracked; a tracked draft reopened from Drafts gets its toggle
+back (Evolution drops the mark on reopen; the module reads the draft) and keeps the mark.
 Artefacts: screenshots in $MSGTRK_ARTIFACTS_DIR or <build>/meson-logs/evolution-e2e/.
 Limits: skips (exit 77) without Xvfb, xdotool, ImportMagick's import, evolution or the
 built module; every wait is bounded.
@@ -41,6 +42,7 @@ SKIP = 77
 STEP_TIMEOUT = 60
 SUBJECT = "Tracked from Evolution"
 SUBJECT_LATER = "Kept in the Outbox"
+SUBJECT_DRAFT = "Tracked draft"
 RCPT = "bob@example.org"
 SENDER = "alice@sender.example"
 
@@ -290,6 +292,49 @@ def main():
         finally:
             desktop.shot("07-outbox-sent.png")
         check_tracked(SUBJECT_LATER)
+
+        # A tracked draft, reopened: Evolution drops unknown headers on reopen; the module
+        # reads the mark back from the draft, so saving it again keeps it.
+        drafts = os.path.join(data, "evolution", "mail", "local", ".Drafts")
+
+        def drafts_with(subject):
+            out = []
+            for p in glob.glob(os.path.join(drafts, "*", "*")):
+                with open(p, "rb") as f:
+                    text = f.read()
+                if subject.encode() in text:
+                    out.append((os.path.getmtime(p), p, text))
+            return sorted(out)
+        composer = compose(SUBJECT_DRAFT)
+        desktop.key(composer, "ctrl+s")
+        wait_for("the draft", lambda: drafts_with(SUBJECT_DRAFT))
+        assert b"X-Msgtrk-Track: yes" in drafts_with(SUBJECT_DRAFT)[-1][2]
+        time.sleep(2)  # the composer is busy while it saves
+        desktop.key(composer, "ctrl+w")
+        try:
+            wait_for("the composer to close",
+                     lambda: desktop.window("^" + SUBJECT_DRAFT) is None)
+        except relay_harness.HarnessError:
+            desktop.shot("08-draft-not-closed.png")
+            raise
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        desktop.run("xdotool", "mousemove", "80", "217", "click", "1")  # Drafts
+        time.sleep(2)
+        desktop.run("xdotool", "mousemove", "620", "196", "click", "--repeat", "2", "--delay",
+                    "80", "1")  # the draft, opened in the composer
+        reopened = wait_for("the reopened draft", lambda: desktop.window("^" + SUBJECT_DRAFT))
+        desktop.run("xdotool", "windowmove", reopened, "0", "0", "windowsize", reopened,
+                    "1000", "700")
+        time.sleep(3)  # the module reads the draft back asynchronously
+        desktop.shot("08-draft-reopened.png")
+        before = len(drafts_with(SUBJECT_DRAFT))
+        desktop.key(reopened, "ctrl+s")
+        resaved = wait_for("the draft saved again",
+                           lambda: (lambda d: d if len(d) > before or
+                                    d[-1][0] > drafts_with(SUBJECT_DRAFT)[0][0] else None)(
+                               drafts_with(SUBJECT_DRAFT)))
+        assert b"X-Msgtrk-Track: yes" in resaved[-1][2], resaved[-1][2][:2000]
+        desktop.key(reopened, "ctrl+w")
 
         print("OK: tracked message sent from Evolution, ENVID %s; screenshots in %s"
               % (envid, ARTIFACTS))
