@@ -843,8 +843,9 @@ set_tracking_unavailable (GError *cause, GError **error)
   g_dbus_error_strip_remote_error (cause);
   g_set_error (error, MSGTRK_CAMEL_ERROR, MSGTRK_CAMEL_ERROR_TRACKING_UNAVAILABLE,
                /* TRANSLATORS: first %s: one of the reasons above; second %s: details */
-               _("This message is to be tracked, but %s (%s). It was not sent and stays in the "
-                 "Outbox: send it again once this is fixed, or send it without tracking."),
+               _("This message is to be tracked, but %s (%s). It was not sent: send it again "
+                 "once this is fixed, or untick “Track this message” to send it without "
+                 "tracking."),
                why, cause->message);
   g_error_free (cause);
 }

@@ -230,7 +230,8 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(r.code, 1, r)
         self.assertEqual(r.error[:2], (ERR, TRACKING_UNAVAILABLE), r)
         self.assertIn("could not be reached", r.error[2])
-        self.assertIn("stays in the", r.error[2])
+        self.assertIn("It was not sent", r.error[2])
+        self.assertIn("untick “Track this message”", r.error[2])
         self.assertNotIn("MAIL", server.verbs())  # nothing was sent
 
     def test_06_keyring_unavailable(self):
