@@ -580,7 +580,8 @@ msgtrk_camel_transport_connect_sync (CamelService *service, GCancellable *cancel
 
   settings = camel_service_ref_settings (service);
   mechanism = camel_network_settings_dup_auth_mechanism (CAMEL_NETWORK_SETTINGS (settings));
-  if (mechanism == NULL || *mechanism == '\0')
+  /* ESourceAuthentication's "none" normally arrives as NULL; be safe if it does not. */
+  if (mechanism == NULL || *mechanism == '\0' || g_ascii_strcasecmp (mechanism, "none") == 0)
     return TRUE;
 
   host = dup_host (self);
