@@ -427,6 +427,13 @@ class ScriptedServerTest(unittest.TestCase):
                 self.assertEqual(r.error[:2], (ERR, PROTOCOL_ERROR), r)
                 self.assertIn("more than 10 SASL questions", r.error[2])
 
+    def test_37_mechanism_none(self):
+        s = self.server(keywords=[])
+        path, _ = message("Mechanism none")
+        r = camel_send(s.port, path, user="alice", mechanism="none", password="x")
+        self.assertEqual(r.code, 0, r)
+        self.assertNotIn("AUTH", s.verbs())
+
     def test_32_auth_not_offered(self):
         s = self.server(keywords=[])
         path, _ = message("No AUTH")
