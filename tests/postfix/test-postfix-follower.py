@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-postfix-follower.py: Postfix's real verdicts, through msgtrk-postfix-follower, as
+mtqpd's TRACK answers.
+
+  test-postfix-follower.py --build-dir BUILD
+
+A private Postfix (postfix_instance.py) on loopback with three sinks (250, 451, 550), a
+local(8) mailbox and a local alias. A message to six recipients is submitted over SMTP and
+registered as the submission front registers it (a .reg file for the queue id of the
+"250 ... queued as" reply). The follower (real binary, as nobody) follows the real maillog;
+mtqpd (real binary) answers TRACK with each recipient's outcome and Postfix's own text:
+delivered (virtual, local), relayed 2.1.9 with Remote-MTA and the 250 reply, delayed with
+the 451 reply and Will-Retry-Until = arrival + maximal_queue_lifetime (read with postconf),
+failed with the 550 reply, and the alias expanded to its two targets. Then: the follower
+killed with SIGKILL while a second message is delivered, restarted (nothing lost, nothing
+duplicated); the log rotated (rename + postfix reload) mid-run, a third message tracked
+from the new file; a truncated log read again from its start; unregistered messages never
+get a record. Skips (77) unless root with Postfix installed.
+"""
+
+import argparse
+import base64
+import email.utils
+import glob
+import hashlib
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
+
+SECRET_RAW = bytes(range(32))
+SECRET = base64.b64encode(SECRET_RAW).decode()
+AUTH = base64.b64encode(hashlib.sha1(SECRET_RAW).digest()).decode()
+WAIT = 40.0
+LIFETIME = 7200  # maximal_queue_lifetime = 2h
+
+
+class Sink:
+    """A next hop that answers RCPT with a fixed reply and DATA with 250."""
+
+    def __init__(self, rcpt_reply):
+        self.reply = rcpt_reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(10)
+                self.session(c.makefile("rwb"))
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+    def session(self, f):
+        def say(t):
+            f.write(t.encode() + b"\r\n")
+            f.flush()
+        say("220 sink.test.example ESMTP")
+        while True:
+            line = f.readline(4096)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                say("250-sink.test.example\r\n250 8BITMIME")
+            elif verb == b"RCPT":
+                say(self.reply)
+            elif verb == b"DATA":
+                say("354 go ahead")
+                while f.readline(65536) not in (b".\r\n", b""):
+                    pass
+                say("250 2.0.0 Ok: queued as SINK1")
+            elif verb == b"QUIT":
+                say("221 2.0.0 bye")
+                return
+            else:
+                say("250 2.0.0 ok")
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(3)
+        self.sock.close()
+
+
+def xtext(s):
+    return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else "+%02X" % ord(c) for c in s)
+
+
+def register(reg_dir, qid, envid, rcpts, arrival):
+    """What the submission front writes after Postfix's 250 (postfix-register.h)."""
+    lines = ["MSGTRK-POSTFIX-REG 1", "Queue-Id: " + qid, "Envid: " + xtext(envid),
+             "Authenticator: " + AUTH, "Arrival: %d" % arrival,
+             "Expires: %d" % (arrival + 86400)]
+    for r in rcpts:
+        lines.append("Rcpt: %s %s -" % (xtext(r), xtext(r)))
+    tmp = os.path.join(reg_dir, ".tmp-" + qid)
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, os.path.join(reg_dir, qid + ".reg"))
+
+
+def submit(port, envid, rcpts, subject):
+    c = pi.SmtpClient(port)
+    c.command("EHLO client.test.example", 250)
+    c.command("MAIL FROM:<sender@test.example> ENVID=%s" % xtext(envid), 250)
+    for r in rcpts:
+        c.command("RCPT TO:<%s>" % r, 250)
+    reply = c.data(("Message-Id: <%s>\r\nSubject: %s\r\n\r\nbody\r\n" % (envid, subject))
+                   .encode())
+    c.close()
+    return reply.decode().strip().split("queued as ")[-1]
+
+
+def track(port, envid, secret=SECRET):
+    """One TRACK over MTQP; the answer's lines (unfolded), or None for -ERR."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(("TRACK %s %s\r\n" % (envid, secret)).encode())
+        first = f.readline().decode()
+        if not first.startswith("+OK+"):
+            s.sendall(b"QUIT\r\n")
+            return None
+        lines = []
+        while True:
+            line = f.readline().decode().rstrip("\r\n")
+            if line == ".":
+                break
+            if line.startswith(".."):
+                line = line[1:]
+            if line[:1] in (" ", "\t") and lines:
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line)
+        s.sendall(b"QUIT\r\n")
+        return lines
+
+
+def recipients(lines):
+    """{final recipient: [{field: value}, ...]} from a tracking-status answer (its
+    recipient blocks are separated by blank lines)."""
+    out = {}
+    block = {}
+    for line in (lines or []) + [""]:
+        if line.strip() == "":
+            if "final-recipient" in block:
+                final = block["final-recipient"].split(";", 1)[-1].strip().lower()
+                out.setdefault(final, []).append(block)
+            block = {}
+            continue
+        if ":" in line and line[:1] not in (" ", "\t"):
+            k, v = line.split(":", 1)
+            block[k.strip().lower()] = v.strip()
+    return out
+
+
+class Daemon:
+    def __init__(self, args, log):
+        self.args = args
+        self.log = log
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=open(self.log, "a"),
+                                     stderr=subprocess.STDOUT)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def wait_for(what, pred, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise pi.PostfixError("timed out waiting for " + what)
+        time.sleep(0.2)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", required=True)
+    a = ap.parse_args()
+    reason = pi.skip_reason()
+    if reason:
+        print("1..0 # SKIP " + reason)
+        return 77
+    follower_exe = os.path.join(a.build_dir, "server", "postfix", "msgtrk-postfix-follower")
+    mtqpd_exe = os.path.join(a.build_dir, "server", "mtqpd", "mtqpd")
+    nobody = pwd.getpwnam("nobody")
+    t = pi.Checker()
+    pf = pi.PrivatePostfix()
+    sinks = []
+    follower = mtqpd = None
+    try:
+        pf.configure()
+        ok, tmp, perm = Sink("250 2.1.5 ok"), Sink("451 4.3.0 try again later"), \
+            Sink("550 5.1.1 no such user here")
+        sinks = [ok, tmp, perm]
+        with open(os.path.join(pf.conf, "transport"), "a") as f:
+            f.write("ok.test.example smtp:[127.0.0.1]:%d\n" % ok.port)
+            f.write("tmp.test.example smtp:[127.0.0.1]:%d\n" % tmp.port)
+            f.write("perm.test.example smtp:[127.0.0.1]:%d\n" % perm.port)
+            f.write("local.test.example local:\n")
+        main_cf = os.path.join(pf.conf, "main.cf")
+        text = open(main_cf).read()
+        text = text.replace("relay_domains = slow.test.example, legacy.test.example",
+                            "relay_domains = slow.test.example, legacy.test.example, "
+                            "ok.test.example, tmp.test.example, perm.test.example")
+        text = text.replace("mydestination = \n", "mydestination = local.test.example\n")
+        text = text.replace("alias_maps = \n", "alias_maps = texthash:%s/aliases\n" % pf.conf)
+        text += ("mail_spool_directory = %s/spool\nlocal_recipient_maps =\n"
+                 "maximal_queue_lifetime = %ds\n" % (pf.base, LIFETIME))
+        with open(main_cf, "w") as f:
+            f.write(text)
+        os.mkdir(os.path.join(pf.base, "spool"))
+        os.chmod(os.path.join(pf.base, "spool"), 0o1777)
+        with open(os.path.join(pf.conf, "aliases"), "w") as f:
+            f.write("team alice@test.example, nobody@local.test.example\n")
+        with open(os.path.join(pf.conf, "master.cf"), "a") as f:
+            f.write("local unix - n n - - local\n")
+        # The follower runs as nobody: it must read the log (created here, before Postfix).
+        open(pf.log, "w").close()
+        os.chmod(pf.log, 0o644)
+        pf.start()
+
+        state = os.path.join(pf.base, "msgtrk")
+        regs = os.path.join(state, "postfix-registrations")
+        os.makedirs(regs)
+        for d in (state, regs):
+            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        conf = os.path.join(pf.base, "follower.conf")
+        with open(conf, "w") as f:
+            f.write("[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
+                    "user=nobody\npostfix_config_directory=%s\npoll_interval=50\n"
+                    "registration_wait=10\n" % (pf.log, state, pf.conf))
+        follower = Daemon([follower_exe, "--config", conf, "--verbose"],
+                          os.path.join(pf.base, "follower.log"))
+        follower.start()
+        mconf = os.path.join(pf.base, "mtqpd.conf")
+        with open(mconf, "w") as f:
+            f.write("[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
+                    "listen=127.0.0.1:0\n" % state)
+        port_file = os.path.join(pf.base, "mtqpd.port")
+        mtqpd = Daemon([mtqpd_exe, "--config", mconf, "--port-file", port_file],
+                       os.path.join(pf.base, "mtqpd.log"))
+        mtqpd.start()
+        wait_for("mtqpd's port", lambda: os.path.exists(port_file)
+                 and open(port_file).read().endswith("\n"))
+        mport = int(open(port_file).read())
+
+        # 1. Six recipients, each a different verdict of Postfix's.
+        envid1 = "msg1.follower@test.example"
+        rcpts1 = ["alice@test.example", "nobody@local.test.example", "x@ok.test.example",
+                  "y@tmp.test.example", "z@perm.test.example", "team@local.test.example"]
+        arrival = int(time.time())
+        qid1 = submit(pf.port, envid1, rcpts1, "one")
+        register(regs, qid1, envid1, rcpts1, arrival)
+        t.check("queue id from Postfix's 250", len(qid1) >= 6, qid1)
+        unreg = submit(pf.port, "unregistered@test.example", ["alice@test.example"], "un")
+
+        def settled():
+            r = recipients(track(mport, envid1))
+            return r if len(r.get("alice@test.example", [])) == 2 and "y@tmp.test.example" in r \
+                and "z@perm.test.example" in r and "x@ok.test.example" in r \
+                and len(r.get("nobody@local.test.example", [])) == 2 else None
+        r = wait_for("the six outcomes of message 1", settled)
+        alice = {e.get("original-recipient"): e for e in r["alice@test.example"]}
+        t.equal("virtual(8) delivery: delivered",
+                alice.get("rfc822; alice@test.example", {}).get("action"), "delivered")
+        t.equal("virtual(8) diagnostic is Postfix's text",
+                alice.get("rfc822; alice@test.example", {}).get("diagnostic-code"),
+                "X-Postfix; delivered to maildir")
+        t.equal("alias target: delivered, Original-Recipient the alias",
+                alice.get("rfc822; team@local.test.example", {}).get("action"), "delivered")
+        nob = {e.get("original-recipient"): e for e in r["nobody@local.test.example"]}
+        t.equal("local(8) mailbox: delivered",
+                nob.get("rfc822; nobody@local.test.example", {}).get("diagnostic-code"),
+                "X-Postfix; delivered to mailbox")
+        t.equal("alias second target: delivered",
+                nob.get("rfc822; team@local.test.example", {}).get("action"), "delivered")
+        t.check("the alias itself has no entry left (replaced by its targets)",
+                "team@local.test.example" not in r, str(r.get("team@local.test.example")))
+        x = r["x@ok.test.example"][0]
+        t.equal("smtp 250: relayed", x.get("action"), "relayed")
+        t.equal("smtp 250: status 2.1.9", x.get("status"), "2.1.9")
+        t.equal("smtp 250: Remote-MTA from relay=", x.get("remote-mta"), "dns; 127.0.0.1")
+        t.equal("smtp 250: Postfix's reply as Diagnostic-Code", x.get("diagnostic-code"),
+                "smtp; 250 2.0.0 Ok: queued as SINK1")
+        y = r["y@tmp.test.example"][0]
+        t.equal("smtp 451: delayed", y.get("action"), "delayed")
+        t.equal("smtp 451: status", y.get("status"), "4.3.0")
+        t.equal("smtp 451: diagnostic", y.get("diagnostic-code"),
+                "smtp; 451 4.3.0 try again later")
+        until = email.utils.parsedate_to_datetime(y.get("will-retry-until", "")).timestamp() \
+            if y.get("will-retry-until") else 0
+        t.check("Will-Retry-Until = arrival + maximal_queue_lifetime (postconf)",
+                abs(until - (arrival + LIFETIME)) <= 2, "%s vs %d" % (until, arrival + LIFETIME))
+        z = r["z@perm.test.example"][0]
+        t.equal("smtp 550: failed", z.get("action"), "failed")
+        t.equal("smtp 550: status", z.get("status"), "5.1.1")
+        t.equal("smtp 550: diagnostic", z.get("diagnostic-code"),
+                "smtp; 550 5.1.1 no such user here")
+        t.check("an unregistered message gets no record",
+                track(mport, "unregistered@test.example") is None, unreg)
+        t.check("a wrong secret gets nothing",
+                track(mport, envid1, base64.b64encode(bytes(32)).decode()) is None)
+
+        # 2. kill -9 while message 2 is being delivered; restart; nothing lost or doubled.
+        envid2 = "msg2.follower@test.example"
+        rcpts2 = ["alice@test.example", "x@ok.test.example"]
+        follower.stop(signal.SIGKILL)
+        qid2 = submit(pf.port, envid2, rcpts2, "two")
+        register(regs, qid2, envid2, rcpts2, int(time.time()))
+        time.sleep(1.5)
+        follower.start()
+        r2 = wait_for("message 2 after the restart", lambda: (lambda r: r if len(r) == 2 else
+                                                             None)(recipients(track(mport, envid2))))
+        t.equal("after kill -9: both outcomes of message 2",
+                sorted(r2), ["alice@test.example", "x@ok.test.example"])
+        r1 = recipients(track(mport, envid1))
+        t.equal("after kill -9: message 1 entries not duplicated",
+                sum(len(v) for v in r1.values()), 7)
+        t.equal("after kill -9: one entry per recipient of message 2",
+                [len(v) for v in r2.values()], [1, 1])
+
+        # 3. Rotation by rename mid-run (postfix reload reopens the log), then message 3.
+        follower.stop(signal.SIGKILL)
+        envid3 = "msg3.follower@test.example"
+        qid3 = submit(pf.port, envid3, ["alice@test.example"], "three")
+        register(regs, qid3, envid3, ["alice@test.example"], int(time.time()))
+        time.sleep(1.0)
+        os.rename(pf.log, pf.log + ".1")
+        open(pf.log, "w").close()
+        os.chmod(pf.log, 0o644)
+        pf.postfix("reload")
+        follower.start()  # its saved position is in maillog.1 now
+        envid4 = "msg4.follower@test.example"
+        qid4 = submit(pf.port, envid4, ["x@ok.test.example"], "four")
+        register(regs, qid4, envid4, ["x@ok.test.example"], int(time.time()))
+        wait_for("message 3 (rotated file) and 4 (new file)",
+                 lambda: track(mport, envid3) and track(mport, envid4))
+        t.check("rotation while down: the rest of the old file was read", True)
+        wait_for("message 4 in the new log", lambda: qid4 in open(pf.log).read())
+        os.rename(pf.log, pf.log + ".2")
+        open(pf.log, "w").close()
+        os.chmod(pf.log, 0o644)
+        pf.postfix("reload")
+        envid5 = "msg5.follower@test.example"
+        qid5 = submit(pf.port, envid5, ["alice@test.example"], "five")
+        register(regs, qid5, envid5, ["alice@test.example"], int(time.time()))
+        r5 = wait_for("message 5 after a rotation while running",
+                      lambda: recipients(track(mport, envid5)))
+        t.equal("rotation while running: delivered", r5["alice@test.example"][0].get("action"),
+                "delivered")
+
+        # 4. Truncation (copytruncate): read again from the start, nothing doubled.
+        with open(pf.log, "r+") as f:
+            f.truncate(0)
+        envid6 = "msg6.follower@test.example"
+        qid6 = submit(pf.port, envid6, ["alice@test.example"], "six")
+        register(regs, qid6, envid6, ["alice@test.example"], int(time.time()))
+        r6 = wait_for("message 6 after truncation", lambda: recipients(track(mport, envid6)))
+        t.equal("truncation: one entry", len(r6["alice@test.example"]), 1)
+
+        t.equal("follower exits 0 on SIGTERM", follower.stop(), 0)
+        flog = open(os.path.join(pf.base, "follower.log")).read()
+        t.check("the follower never logged a secret", SECRET not in flog)
+        t.check("no position file left behind as temp",
+                not glob.glob(os.path.join(state, "*.tmp")))
+    except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
+        t.check("no exception", False, repr(e))
+    finally:
+        if t.failures:
+            print("# maillog tail:\n# " + pf.maillog().replace("\n", "\n# "))
+            for name in ("follower.log", "mtqpd.log"):
+                try:
+                    print("# %s:\n# " % name + open(os.path.join(pf.base, name)).read()[-4000:]
+                          .replace("\n", "\n# "))
+                except OSError:
+                    pass
+        for d in (follower, mtqpd):
+            if d is not None:
+                d.stop()
+        pf.cleanup()
+        for s in sinks:
+            s.close()
+    print("1..%d" % t.count)
+    return 1 if t.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
