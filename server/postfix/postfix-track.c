@@ -117,16 +117,20 @@ is_final_delivery_agent (const PostfixLogEntry *e)
   return FALSE;
 }
 
-/* Register @e->requeued_as as a child of @reg for @rcpt (the leg's address is to=). */
+/* Register @e->requeued_as as a child of @reg for @rcpt (the leg's address is to=).
+ * @replay: set when the child already had this leg: the line was applied before (a
+ * restart reads it again), and the record must not get the interim entry back. */
 static gboolean
 register_child (const PostfixTrack        *track,
                 const PostfixRegistration *reg,
                 const PostfixRegRcpt      *rcpt,
                 const PostfixLogEntry     *e,
+                gboolean                  *replay,
                 GError                   **error)
 {
   g_autoptr (PostfixRegistration) child = NULL;
 
+  *replay = FALSE;
   child = postfix_registration_read (track->reg_dir, e->requeued_as, NULL);
   if (child == NULL)
     {
@@ -142,7 +146,10 @@ register_child (const PostfixTrack        *track,
       return TRUE;
     }
   if (postfix_registration_find (child, e->to) != NULL)
-    return TRUE; /* a replay */
+    {
+      *replay = TRUE;
+      return TRUE;
+    }
   if (!postfix_registration_add_rcpt (child, e->to, rcpt->registered, rcpt->orcpt, error))
     return FALSE;
   return postfix_registration_write (track->reg_dir, child, error);
@@ -164,6 +171,7 @@ apply_delivery (const PostfixTrack        *track,
   gboolean remote = strchr (e->relay, '[') != NULL;
   MsgtrkAction action;
   const char *status = e->dsn;
+  gboolean replay = FALSE;
 
   if (rcpt == NULL)
     rcpt = postfix_registration_find (reg, e->to);
@@ -180,15 +188,19 @@ apply_delivery (const PostfixTrack        *track,
     case POSTFIX_STATUS_SENT:
       if (e->requeued_as != NULL && g_str_has_prefix (e->text, "forwarded as "))
         {
-          if (!register_child (track, reg, rcpt, e, error))
+          if (!register_child (track, reg, rcpt, e, &replay, error))
             return FALSE;
+          if (replay)
+            return TRUE;
           action = MSGTRK_ACTION_EXPANDED;
         }
       else if (e->requeued_as != NULL && track->follow_loopback
                && postfix_log_relay_is_loopback (e->relay))
         {
-          if (!register_child (track, reg, rcpt, e, error))
+          if (!register_child (track, reg, rcpt, e, &replay, error))
             return FALSE;
+          if (replay)
+            return TRUE;
           action = MSGTRK_ACTION_RELAYED;
           status = "2.1.9";
         }

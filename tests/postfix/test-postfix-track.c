@@ -293,6 +293,11 @@ test_content_filter (Fixture      *fx,
               "Dec 04 21:35:14 mx postfix/virtual[2]: A3B58A7450A: to=<a@test.example>, "
               "relay=virtual, delay=0.01, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered "
               "to maildir)");
+  /* A restart replays the parent's line after the child's outcome: no interim entry. */
+  apply_line (fx, reg,
+              "Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "
+              "relay=127.0.0.1[127.0.0.1]:10025, delay=0.04, delays=0/0/0/0, dsn=2.0.0, "
+              "status=sent (250 2.0.0 Ok: queued as A3B58A7450A)");
   r2 = load (fx);
   g_assert_cmpuint (msgtrk_report_get_recipients (r2)->len, ==, 1);
   g_assert_cmpint (msgtrk_recipient_report_get_action (
