@@ -270,6 +270,8 @@ up_connect (Session *s,
         g_warning ("[%s] the upstream refused XCLIENT (%d): allow this host in "
                    "smtpd_authorized_xclient_hosts",
                    s->peer_ip, code);
+      else
+        g_info ("[%s] XCLIENT accepted by %s", s->peer_ip, s->front->upstream_name);
     }
   return TRUE;
 }
