@@ -16,7 +16,8 @@ failed with the 550 reply, and the alias expanded to its two targets. Then: the 
 killed with SIGKILL while a second message is delivered, restarted (nothing lost, nothing
 duplicated); the log rotated (rename + postfix reload) mid-run, a third message tracked
 from the new file; a truncated log read again from its start; unregistered messages never
-get a record. Skips (77) unless root with Postfix installed.
+get a record; lines it does not understand logged once and counted; Postfix restarted.
+Skips (77) unless root with Postfix installed.
 """
 
 import argparse
@@ -196,9 +197,27 @@ def main():
         r6 = wait_for("message 6 after truncation", lambda: recipients(track(mport, envid6)))
         t.equal("truncation: one entry", len(r6["alice@test.example"]), 1)
 
+        # 5. Lines it does not understand: counted, logged once, never fatal.
+        with open(pf.log, "a") as f:
+            f.write("garbage that is no log line\n")
+            f.write("Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<a@b.example>, "
+                    "relay=none, dsn=4.4.1\n")
+        # 6. Postfix restarts (stop, start): the same log goes on.
+        pf.stop()
+        pf.start()
+        envid7 = "msg7.follower@test.example"
+        qid7 = submit(pf.port, envid7, ["z@perm.test.example"], "seven")
+        register(regs, qid7, envid7, ["z@perm.test.example"], int(time.time()))
+        r7 = wait_for("message 7 after a Postfix restart and unknown lines",
+                      lambda: recipients(track(mport, envid7)))
+        t.equal("after Postfix restarted: failed", r7["z@perm.test.example"][0].get("action"),
+                "failed")
+
         t.equal("follower exits 0 on SIGTERM", follower.stop(), 0)
         flog = open(os.path.join(pf.base, "follower.log")).read()
         t.check("the follower never logged a secret", SECRET not in flog)
+        t.equal("an unknown line is logged once", flog.count("does not understand"), 1)
+        t.check("unknown lines are counted", "2 not understood" in flog, flog[-300:])
         t.check("no position file left behind as temp",
                 not glob.glob(os.path.join(state, "*.tmp")))
     except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
