@@ -362,7 +362,8 @@ cmd_mail (Session    *s,
           const char *line,
           GString    *reply)
 {
-  const char *arg = line + 5;
+  /* "MAIL" may come alone: the argument starts after the verb and one space, if any. */
+  const char *arg = line[4] == ' ' ? line + 5 : line + 4;
   const char *params = NULL;
   g_autofree char *sender = NULL;
   g_autoptr (GHashTable) table = NULL;
@@ -449,7 +450,7 @@ cmd_rcpt (Session    *s,
   if (!up_command (s, line, reply, &code))
     return FALSE;
   if (code / 100 == 2 && s->authenticator != NULL
-      && g_ascii_strncasecmp (line + 5, "TO:", 3) == 0
+      && line[4] == ' ' && g_ascii_strncasecmp (line + 5, "TO:", 3) == 0
       && (rcpt = split_path (line + 8, &params)) != NULL && *rcpt != '\0')
     {
       g_autoptr (GHashTable) table = msgtrk_smtp_params_parse (params, NULL);

@@ -15,7 +15,7 @@ Postfix verdict. Also: MTRK without ENVID (501, nothing passed on), STARTTLS the
 message inside TLS, a 10 MB message and 100 recipients, a "." line ended by a bare LF is
 data (no smuggling), AUTH LOGIN passed through in lockstep to an upstream that asks (a
 scripted upstream: no SASL backend is installed here) and never logged, and the upstream
-down (421 at connect, nothing accepted). Skips (77) unless root with Postfix installed.
+down (421 at connect, nothing accepted) or gone during a session (421). Skips (77) unless root with Postfix installed.
 """
 
 import argparse
@@ -192,6 +192,10 @@ def main():
         t.check("EHLO: no XCLIENT, XFORWARD, CHUNKING", not {"XCLIENT", "XFORWARD", "CHUNKING"}
                 & set(kws), ehlo)
 
+        # Bare verbs: the upstream's syntax errors, the session goes on.
+        t.equal("bare MAIL: Postfix's 501", c.cmd("MAIL")[0], 501)
+        t.equal("bare RCPT: Postfix's 503/501", c.cmd("RCPT")[0] // 100, 5)
+
         # 2. MTRK without ENVID: 501 from the front, the session goes on.
         code, text = c.cmd("MAIL FROM:<sender@test.example> MTRK=%s" % AUTH)
         t.equal("MTRK without ENVID: 501", code, 501)
@@ -319,6 +323,17 @@ def main():
         t.equal("upstream down: 421 at connect", code, 421)
         c.close()
         dead.close()
+
+        # 9. Postfix goes away during a session: 421, the connection closed.
+        c = Client(fport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example> ENVID=lost@test.example MTRK=%s" % AUTH)
+        c.cmd("RCPT TO:<alice@test.example>")
+        pf.stop()
+        code, text = c.cmd("DATA")
+        t.equal("Postfix gone mid-session: 421", code, 421)
+        c.close()
 
         for d in daemons:
             t.equal("%s exits 0 on SIGTERM" % os.path.basename(d.log), d.stop(), 0)
