@@ -68,7 +68,7 @@ typedef struct
   PostfixLogEntry entry;
   guint64 ino;
   guint64 start;
-  gint64 seen;          /* monotonic seconds */
+  gint64 seen;          /* monotonic microseconds (seconds would cut the wait short) */
 } HeldLine;
 
 typedef struct
@@ -377,7 +377,7 @@ on_line (const char *line,
     }
   h->ino = ino;
   h->start = start;
-  h->seen = g_get_monotonic_time () / G_USEC_PER_SEC;
+  h->seen = g_get_monotonic_time ();
   g_queue_push_tail (&f->held, h);
 }
 
@@ -388,7 +388,7 @@ settle_held (Follower *f)
 {
   g_autoptr (GHashTable) regs = g_hash_table_new_full (
     g_str_hash, g_str_equal, g_free, (GDestroyNotify) postfix_registration_free);
-  gint64 now = g_get_monotonic_time () / G_USEC_PER_SEC;
+  gint64 now = g_get_monotonic_time ();
   gboolean over = g_queue_get_length (&f->held) > f->max_held;
   GList *l = f->held.head;
 
@@ -437,7 +437,7 @@ settle_held (Follower *f)
           if (h->entry.requeued_as != NULL)
             g_hash_table_remove (regs, h->entry.requeued_as);
         }
-      else if (now - h->seen < (gint64) f->registration_wait && !over)
+      else if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over)
         {
           l = next;
           continue;

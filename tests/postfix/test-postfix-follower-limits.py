@@ -132,7 +132,10 @@ def main():
         code = proc.wait(10)
         check("poll_interval below its range: exit 1", code == 1, open(out).read())
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not failures:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("# kept " + tmp)
     print("1..%d" % n)
     return 1 if failures else 0
 
