@@ -808,6 +808,74 @@ tls_policy_from_settings (GSettings *settings)
   return MSGTRK_TLS_POLICY_OPPORTUNISTIC;
 }
 
+/* The MTQP client's host overrides (--mtqp-override NAME=ADDRESS:PORT) and its STARTTLS
+ * memory, kept in the store. */
+static gboolean
+configure_client (MsgtrkdService       *self,
+                  const MsgtrkdOptions *options,
+                  GError              **error)
+{
+  g_autofree char *starttls = NULL;
+
+  for (guint i = 0; options->mtqp_overrides != NULL && options->mtqp_overrides[i] != NULL; i++)
+    {
+      const char *spec = options->mtqp_overrides[i];
+      const char *eq = strchr (spec, '=');
+      g_autofree char *name = NULL;
+
+      if (eq == NULL || eq == spec)
+        {
+          g_autofree char *quoted = msgtrk_str_escape_for_error (spec, 100);
+
+          g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                       _("--mtqp-override “%s” is not NAME=ADDRESS:PORT"), quoted);
+          return FALSE;
+        }
+      name = g_strndup (spec, (gsize) (eq - spec));
+      if (!msgtrk_mtqp_client_add_host_override (self->client, name, eq + 1, error))
+        return FALSE;
+      msgtrkd_scheduler_add_fixed_override (self->scheduler, name);
+    }
+
+  starttls = msgtrkd_store_get_setting (self->store, SETTING_STARTTLS_HOSTS, NULL);
+  if (starttls != NULL)
+    {
+      g_auto (GStrv) hosts = g_strsplit (starttls, "\n", -1);
+      g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+      g_auto (GStrv) clean = NULL;
+
+      for (guint i = 0; hosts[i] != NULL; i++)
+        if (*g_strstrip (hosts[i]) != '\0')
+          g_strv_builder_add (b, hosts[i]);
+      clean = g_strv_builder_end (b);
+      msgtrk_mtqp_client_set_starttls_hosts (self->client, (const char * const *) clean);
+    }
+  g_signal_connect (self->client, "notify::starttls-hosts", G_CALLBACK (save_starttls_hosts),
+                    self);
+  return TRUE;
+}
+
+static void
+connect_handlers (MsgtrkdService *self)
+{
+  self->skeleton = msgtrk_dbus_tracker1_skeleton_new ();
+  g_signal_connect (self->skeleton, "g-authorize-method", G_CALLBACK (on_any_call), self);
+  g_signal_connect (self->skeleton, "handle-prepare", G_CALLBACK (handle_prepare), self);
+  g_signal_connect (self->skeleton, "handle-committed", G_CALLBACK (handle_committed), self);
+  g_signal_connect (self->skeleton, "handle-aborted", G_CALLBACK (handle_aborted), self);
+  g_signal_connect (self->skeleton, "handle-track", G_CALLBACK (handle_track), self);
+  g_signal_connect (self->skeleton, "handle-get-status", G_CALLBACK (handle_get_status), self);
+  g_signal_connect (self->skeleton, "handle-get-route", G_CALLBACK (handle_get_route), self);
+  g_signal_connect (self->skeleton, "handle-list", G_CALLBACK (handle_list), self);
+  g_signal_connect (self->skeleton, "handle-export-url", G_CALLBACK (handle_export_url), self);
+  g_signal_connect (self->skeleton, "handle-import-url", G_CALLBACK (handle_import_url), self);
+  g_signal_connect (self->skeleton, "handle-ingest-report", G_CALLBACK (handle_ingest_report),
+                    self);
+  g_signal_connect (self->skeleton, "handle-forget", G_CALLBACK (handle_forget), self);
+  g_signal_connect (self->skeleton, "handle-show-message", G_CALLBACK (handle_show_message),
+                    self);
+}
+
 /**
  * msgtrkd_service_new:
  * @app: the application (not owned; it owns the service)
@@ -826,7 +894,6 @@ msgtrkd_service_new (GApplication         *app,
 {
   g_autoptr (MsgtrkdService) self = g_object_new (MSGTRKD_TYPE_SERVICE, NULL);
   g_autofree char *db_path = NULL;
-  g_autofree char *starttls = NULL;
 
   self->app = app;
   if (g_mkdir_with_parents (options->store_dir, 0700) != 0)
@@ -854,58 +921,9 @@ msgtrkd_service_new (GApplication         *app,
                                            options->poll_schedule,
                                            poll_done, scheduler_busy, self);
   msgtrkd_tracking_set_scheduler (self->tracking, self->scheduler);
-  for (guint i = 0; options->mtqp_overrides != NULL && options->mtqp_overrides[i] != NULL; i++)
-    {
-      const char *spec = options->mtqp_overrides[i];
-      const char *eq = strchr (spec, '=');
-      g_autofree char *name = NULL;
-
-      if (eq == NULL || eq == spec)
-        {
-          g_autofree char *quoted = msgtrk_str_escape_for_error (spec, 100);
-
-          g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
-                       _("--mtqp-override “%s” is not NAME=ADDRESS:PORT"), quoted);
-          return NULL;
-        }
-      name = g_strndup (spec, (gsize) (eq - spec));
-      if (!msgtrk_mtqp_client_add_host_override (self->client, name, eq + 1, error))
-        return NULL;
-      msgtrkd_scheduler_add_fixed_override (self->scheduler, name);
-    }
-
-  starttls = msgtrkd_store_get_setting (self->store, SETTING_STARTTLS_HOSTS, NULL);
-  if (starttls != NULL)
-    {
-      g_auto (GStrv) hosts = g_strsplit (starttls, "\n", -1);
-      g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
-      g_auto (GStrv) clean = NULL;
-
-      for (guint i = 0; hosts[i] != NULL; i++)
-        if (*g_strstrip (hosts[i]) != '\0')
-          g_strv_builder_add (b, hosts[i]);
-      clean = g_strv_builder_end (b);
-      msgtrk_mtqp_client_set_starttls_hosts (self->client, (const char * const *) clean);
-    }
-  g_signal_connect (self->client, "notify::starttls-hosts", G_CALLBACK (save_starttls_hosts),
-                    self);
-
-  self->skeleton = msgtrk_dbus_tracker1_skeleton_new ();
-  g_signal_connect (self->skeleton, "g-authorize-method", G_CALLBACK (on_any_call), self);
-  g_signal_connect (self->skeleton, "handle-prepare", G_CALLBACK (handle_prepare), self);
-  g_signal_connect (self->skeleton, "handle-committed", G_CALLBACK (handle_committed), self);
-  g_signal_connect (self->skeleton, "handle-aborted", G_CALLBACK (handle_aborted), self);
-  g_signal_connect (self->skeleton, "handle-track", G_CALLBACK (handle_track), self);
-  g_signal_connect (self->skeleton, "handle-get-status", G_CALLBACK (handle_get_status), self);
-  g_signal_connect (self->skeleton, "handle-get-route", G_CALLBACK (handle_get_route), self);
-  g_signal_connect (self->skeleton, "handle-list", G_CALLBACK (handle_list), self);
-  g_signal_connect (self->skeleton, "handle-export-url", G_CALLBACK (handle_export_url), self);
-  g_signal_connect (self->skeleton, "handle-import-url", G_CALLBACK (handle_import_url), self);
-  g_signal_connect (self->skeleton, "handle-ingest-report", G_CALLBACK (handle_ingest_report),
-                    self);
-  g_signal_connect (self->skeleton, "handle-forget", G_CALLBACK (handle_forget), self);
-  g_signal_connect (self->skeleton, "handle-show-message", G_CALLBACK (handle_show_message),
-                    self);
+  if (!configure_client (self, options, error))
+    return NULL;
+  connect_handlers (self);
   return g_steal_pointer (&self);
 }
 
