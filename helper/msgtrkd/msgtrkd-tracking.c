@@ -660,7 +660,7 @@ ingest_parsed_free (IngestParsed *parsed)
 
 /* Worker thread: the report parts of the whole message (a bounce may return a 25 MB
  * message; only its report parts are kept, msgtrk_report_extract_bytes()), parsed. Pure
- * CPU work on data of its own: the store and the service are not touched here. */
+ * CPU work on data of its own: the store and the model are not touched here. */
 static void
 ingest_extract_thread (GTask        *task,
                        gpointer      source,
@@ -1247,6 +1247,28 @@ mode_from_offer (MsgtrkSmtpCapabilities *caps)
   return MSGTRK_TRACKING_MODE_NONE;
 }
 
+/* The timeline of a committed message: where it was sent, and that no tracking was
+ * offered if so. */
+static void
+add_sent_events (MsgtrkdTracking      *self,
+                 const MsgtrkdMessage *m)
+{
+  g_autofree char *text = NULL;
+
+  if (m->server_reply != NULL)
+    text = g_strdup_printf (_("Sent to %s (%s)"), m->submission_host, m->server_reply);
+  else
+    text = g_strdup_printf (_("Sent to %s"), m->submission_host);
+  add_event (self, m->envid, "local", text);
+  if (msgtrkd_message_get_tracking_mode (m) == MSGTRK_TRACKING_MODE_NONE)
+    {
+      g_autofree char *none_text = g_strdup_printf (_("%s offered neither MTRK nor DSN"),
+                                                    m->submission_host);
+
+      add_event (self, m->envid, "local", none_text);
+    }
+}
+
 /**
  * msgtrkd_tracking_commit:
  * @self: the model
@@ -1273,7 +1295,6 @@ msgtrkd_tracking_commit (MsgtrkdTracking    *self,
   g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
   g_auto (GStrv) keywords = NULL;
   g_autofree char *reply = NULL;
-  g_autofree char *text = NULL;
   gint64 now = now_seconds ();
 
   if (offered != NULL && g_strv_length ((char **) offered) > MSGTRKD_MAX_CAPABILITIES)
@@ -1318,18 +1339,7 @@ msgtrkd_tracking_commit (MsgtrkdTracking    *self,
     }
   if (!msgtrkd_store_update_message (self->store, m, error))
     return FALSE;
-  if (*reply != '\0')
-    text = g_strdup_printf (_("Sent to %s (%s)"), m->submission_host, reply);
-  else
-    text = g_strdup_printf (_("Sent to %s"), m->submission_host);
-  add_event (self, m->envid, "local", text);
-  if (msgtrkd_message_get_tracking_mode (m) == MSGTRK_TRACKING_MODE_NONE)
-    {
-      g_autofree char *none_text = g_strdup_printf (_("%s offered neither MTRK nor DSN"),
-                                                    m->submission_host);
-
-      add_event (self, m->envid, "local", none_text);
-    }
+  add_sent_events (self, m);
   msgtrkd_tracking_recompute (self, m->envid, 0, FALSE);
   reschedule (self);
   return TRUE;

@@ -174,6 +174,20 @@ route_of (Fixture    *f,
   return json_node_get_object (json_parser_get_root (parser));
 }
 
+/* Whether an event of @envid says exactly @text. */
+static gboolean
+has_event (Fixture    *f,
+           const char *envid,
+           const char *text)
+{
+  g_autoptr (GPtrArray) events = msgtrkd_store_list_events (f->store, envid, NULL);
+
+  for (guint i = 0; events != NULL && i < events->len; i++)
+    if (g_strcmp0 (((MsgtrkdEvent *) g_ptr_array_index (events, i))->text, text) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 /* Prepare's checks at their limits; the record before and after Committed/Aborted. */
 static void
 test_prepare_commit (Fixture      *f,
@@ -228,6 +242,8 @@ test_prepare_commit (Fixture      *f,
   g_assert_false (m->final);
   g_assert_cmpint (m->next_poll_at, ==, m->committed_at + 10);
   g_assert_cmpstr ((const char *) g_ptr_array_index (f->changes, 1), ==, "sending→in-transit");
+  g_assert_true (has_event (f, envid, "Prepared for 1 recipient"));
+  g_assert_true (has_event (f, envid, "Sent to smtp.example.org (250 2.0.0 Ok)"));
   /* Committed twice: the message is no longer pending. */
   g_assert_false (msgtrkd_tracking_commit (f->tracking, envid, mtrk, NULL, &error));
   g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);
@@ -239,6 +255,7 @@ test_prepare_commit (Fixture      *f,
   m = get (f, none_envid);
   g_assert_cmpstr (m->state, ==, "untracked");
   g_assert_true (m->final);
+  g_assert_true (has_event (f, none_envid, "smtp.example.org offered neither MTRK nor DSN"));
   g_clear_pointer (&m, msgtrkd_message_free);
 
   /* Aborted: final, not sent; a new attempt of the same Message-ID forgets it. */
@@ -250,6 +267,7 @@ test_prepare_commit (Fixture      *f,
   m = get (f, none_envid);
   g_assert_cmpstr (m->state, ==, "aborted");
   g_assert_true (m->final);
+  g_assert_true (has_event (f, none_envid, "Not sent: 421 gone"));
   g_clear_pointer (&m, msgtrkd_message_free);
   g_clear_pointer (&envid, g_free);
   envid = prepare (f, one_rcpt);
