@@ -3,8 +3,9 @@
  *
  * The state table is the one copy msgtrkd, the CLI and the viewer share (the Claws plugin
  * keeps its own for now), indexed by MsgtrkMessageState; the tracking modes' ids are the
- * MSGTRK_TRACKING_ID_* literals, indexed by MsgtrkTrackingMode. The action → state map follows lib/msgtrk-status.c's rules for one
- * hop: "expanded" is final for that address (RFC 3464: delivered to a list or alias).
+ * MSGTRK_TRACKING_ID_* literals, indexed by MsgtrkTrackingMode. The action → state map
+ * follows lib/msgtrk-status.c's rules for one hop: "expanded" is final for that address
+ * (RFC 3464: delivered to a list or alias).
  */
 #include "config.h"
 

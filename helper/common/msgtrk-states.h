@@ -7,11 +7,12 @@
  * ("delivered", "in-transit", … "sending", "untracked", "aborted"), and MsgtrkTrackingMode
  * (how a message is tracked: "pending", "mtqp", "dsn", "none", "aborted", "delegated"),
  * each with its string id (the D-Bus and JSON API: never change one); the states'
- * translated label, symbol and colours; the state a hop's action stands for; a hop's action said in the user's
- * language ("Handed to relay.example.net", not "transferred"); where evidence came from
- * ("delivery report", not "dsn").
- * How: static tables; labels are N_() and translated when asked for (domain "msgtrk").
- * Limits: an identifier or action this table does not know is "unknown" (a newer daemon).
+ * translated label, symbol and colours; the state a hop's action stands for; a hop's
+ * action said in the user's language ("Handed to relay.example.net", not "transferred");
+ * where evidence came from ("delivery report", not "dsn").
+ * How: static tables indexed by the enums; labels are N_() and translated when asked for (domain "msgtrk").
+ * Limits: an identifier or action this table does not know is "unknown" (a newer daemon);
+ * a tracking id it does not know is refused by msgtrk_tracking_mode_from_string().
  * Never: returns remote text as part of a label without the caller seeing it (the only
  * remote text is the host name passed in by the caller, for it to clean).
  */

@@ -983,7 +983,8 @@ keep_found_server (MsgtrkdTracking *self,
   if (port == 0 || port == MSGTRK_MTQP_PORT)
     authority = v6 ? g_strdup_printf ("[%s]", host) : g_strdup (host);
   else
-    authority = v6 ? g_strdup_printf ("[%s]:%u", host, port) : g_strdup_printf ("%s:%u", host, port);
+    authority = v6 ? g_strdup_printf ("[%s]:%u", host, port)
+                   : g_strdup_printf ("%s:%u", host, port);
   if (m == NULL || g_strcmp0 (m->mtqp_server, authority) == 0)
     return;
   g_free (m->mtqp_server);

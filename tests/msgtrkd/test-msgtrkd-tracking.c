@@ -36,8 +36,9 @@ on_changed (const MsgtrkdMessage *m,
 {
   Fixture *f = user_data;
 
-  g_ptr_array_add (f->changes, g_strdup_printf ("%s→%s", msgtrk_message_state_to_string (old_state),
-                                                m->state));
+  g_ptr_array_add (f->changes,
+                   g_strdup_printf ("%s→%s", msgtrk_message_state_to_string (old_state),
+                                    m->state));
 }
 
 static void
