@@ -97,8 +97,7 @@ typedef struct
   char *envid;
   char *secret;                      /* (nullable) A or a URL holding it: wiped */
   char *authenticator;
-  char *host;
-  char *port;
+  char *host;                        /* ExportUrl: the link's server */
   char *label;                       /* keyring label, alive until the callback */
   MsgtrkdMessage *message;           /* (nullable) a message to add after the keyring */
 } Call;
@@ -125,7 +124,6 @@ call_free (Call *call)
   msgtrk_secure_free_string (call->secret);
   g_free (call->authenticator);
   g_free (call->host);
-  g_free (call->port);
   g_free (call->label);
   g_clear_pointer (&call->message, msgtrkd_message_free);
   g_free (call);
