@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>
+#include <signal.h>
 
 #include "defs.h"
 #include "utils.h"
@@ -71,6 +72,8 @@ typedef struct {
 
   gboolean tracked;
   char *envid;
+  gboolean sent;        /* the queue file says the server accepted it already */
+  gboolean sent_noted;  /* ... and this job wrote that (job_mark_sent) */
   MsgtrkEnvelope *envelope;
 
   MtcPhase phase;
@@ -155,9 +158,26 @@ job_parse (MtcSendJob *job, GError **error)
           end_seen = TRUE;
           break;
         }
-      if ((v = special_value (line, "S:")) != NULL)
+      if ((v = special_value (line, MTC_SENT_HEADER)) != NULL)
+        {
+          job->sent = TRUE;
+          g_free (job->envid);
+          job->envid = *g_strstrip ((char *) v) ? g_strdup (v) : NULL;
+        }
+      else if ((v = special_value (line, MTC_OFFERED_HEADER)) != NULL)
+        {
+          g_strfreev (job->offered);
+          job->offered = g_strsplit (g_strstrip ((char *) v), " ", -1);
+        }
+      else if ((v = special_value (line, MTC_REPLY_HEADER)) != NULL)
+        {
+          g_free (job->eom_reply);
+          job->eom_reply = g_strdup (g_strstrip ((char *) v));
+        }
+      else if ((v = special_value (line, "S:")) != NULL)
         job->sender = g_strdup (v);
-      else if ((v = special_value (line, "R:")) != NULL)
+      else if ((v = special_value (line, "R:")) != NULL
+               || (v = special_value (line, MTC_RCPT_HEADER)) != NULL)
         {
           g_auto (GStrv) parts = g_strsplit (v, ",", -1);
           for (guint i = 0; parts[i]; i++)
@@ -264,16 +284,119 @@ mtc_queue_file_is_tracked (const char *path)
   return found;
 }
 
-/* Mark a queued message: our special header first, then LOCKED (Claws's queue sender
- * leaves locked messages alone). The file is replaced atomically. */
+/* Whether a queue file says the server accepted it already (MTC_SENT_HEADER). */
 gboolean
-mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, GError **error)
+mtc_queue_file_was_sent (const char *path)
+{
+  FILE *fp = fopen (path, "rb");
+  char buf[1024];
+  gboolean found = FALSE;
+
+  if (fp == NULL)
+    return FALSE;
+  while (fgets (buf, sizeof buf, fp) != NULL)
+    {
+      if (g_ascii_strncasecmp (buf, MTC_SENT_HEADER, strlen (MTC_SENT_HEADER)) == 0)
+        {
+          found = TRUE;
+          break;
+        }
+      if (g_ascii_strncasecmp (buf, MTC_END_SPECIAL, strlen (MTC_END_SPECIAL)) == 0)
+        break;
+    }
+  fclose (fp);
+  return found;
+}
+
+/* Test hook: MSGTRK_CLAWS_CRASH_AT=NAME kills Claws (SIGKILL: nothing is saved, as in a
+ * crash) when a send reaches the point NAME. Only the end-to-end tests set it. */
+void
+mtc_crash_point (const char *name)
+{
+  const char *at = g_getenv ("MSGTRK_CLAWS_CRASH_AT");
+
+  if (at != NULL && g_str_equal (at, name))
+    {
+      g_printerr ("msgtrk: test crash at %s\n", name);
+      raise (SIGKILL);
+    }
+}
+
+static gboolean
+line_has_prefix (const char *line, gsize len, const char *prefix)
+{
+  gsize n = strlen (prefix);
+
+  return len >= n && g_ascii_strncasecmp (line, prefix, n) == 0;
+}
+
+/* The tracked form of a queue file's text: our mark first, then EXTRA (whole lines, or
+ * NULL; it replaces any earlier "sent" lines), then Claws's special headers with every
+ * "R:" renamed MTC_RCPT_HEADER (Claws's own sender then finds no recipient and refuses the
+ * file), then the message unchanged. NULL if DATA is not a Claws queue file. */
+static char *
+queue_tracked_form (const char *data, gsize len, const char *extra, gsize *out_len)
+{
+  g_autoptr (GString) out = g_string_sized_new (len + 256);
+  gsize pos = 0;
+
+  g_string_append (out, MTC_TRACK_LINE);
+  if (extra)
+    g_string_append (out, extra);
+  while (pos < len && pos < MTC_QUEUE_HEADER_MAX)
+    {
+      const char *line = data + pos;
+      const char *nl = memchr (line, '\n', len - pos);
+      gsize n = nl ? (gsize) (nl - line) + 1 : len - pos;
+
+      pos += n;
+      if (line_has_prefix (line, n, MTC_TRACK_HEADER))
+        continue;
+      if (extra
+          && (line_has_prefix (line, n, MTC_SENT_HEADER)
+              || line_has_prefix (line, n, MTC_OFFERED_HEADER)
+              || line_has_prefix (line, n, MTC_REPLY_HEADER)))
+        continue;
+      if (line_has_prefix (line, n, "R:"))
+        {
+          g_string_append (out, MTC_RCPT_HEADER);
+          g_string_append_len (out, line + 2, (gssize) n - 2);
+          continue;
+        }
+      g_string_append_len (out, line, (gssize) n);
+      if (line_has_prefix (line, n, MTC_END_SPECIAL))
+        {
+          g_string_append_len (out, data + pos, (gssize) (len - pos));
+          *out_len = out->len;
+          return g_string_free (g_steal_pointer (&out), FALSE);
+        }
+    }
+  return NULL;
+}
+
+static void
+queue_lock (FolderItem *queue, gint msgnum)
+{
+  MsgInfo *info = folder_item_get_msginfo (queue, msgnum);
+
+  if (info)
+    {
+      if (!MSG_IS_LOCKED (info->flags))
+        procmsg_msginfo_set_flags (info, MSG_LOCKED, 0);
+      procmsg_msginfo_free (&info);
+    }
+}
+
+/* Put a queued message in its tracked form (plus EXTRA lines), durably, and lock it. The
+ * file is replaced atomically and synced: after a crash it is either the old or the new
+ * text, never a mix. */
+static gboolean
+queue_rewrite (FolderItem *queue, gint msgnum, const char *extra, GError **error)
 {
   g_autofree char *path = folder_item_fetch_msg (queue, msgnum);
   g_autofree char *data = NULL;
-  g_autofree char *marked = NULL;
-  gsize len = 0;
-  MsgInfo *info;
+  g_autofree char *form = NULL;
+  gsize len = 0, form_len = 0;
 
   if (path == NULL)
     {
@@ -281,23 +404,35 @@ mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, GError **error)
                    _("The queued message %d is gone"), msgnum);
       return FALSE;
     }
-  if (!mtc_queue_file_is_tracked (path))
+  if (!g_file_get_contents (path, &data, &len, error))
+    return FALSE;
+  form = queue_tracked_form (data, len, extra, &form_len);
+  if (form == NULL)
     {
-      if (!g_file_get_contents (path, &data, &len, error))
-        return FALSE;
-      marked = g_strconcat (MTC_TRACK_LINE, data, NULL);
-      if (!g_file_set_contents_full (path, marked, (gssize) (len + strlen (MTC_TRACK_LINE)),
-                                     G_FILE_SET_CONTENTS_CONSISTENT, 0600, error))
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   _("“%s” is not a Claws Mail queue file (no end of its special headers)"),
+                   path);
+      return FALSE;
+    }
+  if (form_len != len || memcmp (form, data, len) != 0)
+    {
+      if (!g_file_set_contents_full (path, form, (gssize) form_len,
+                                     G_FILE_SET_CONTENTS_CONSISTENT
+                                       | G_FILE_SET_CONTENTS_DURABLE,
+                                     0600, error))
         return FALSE;
       folder_item_scan (queue);
     }
-  info = folder_item_get_msginfo (queue, msgnum);
-  if (info)
-    {
-      procmsg_msginfo_set_flags (info, MSG_LOCKED, 0);
-      procmsg_msginfo_free (&info);
-    }
+  queue_lock (queue, msgnum);
   return TRUE;
+}
+
+/* Mark a queued message as one to send tracked: our special header, the recipients moved
+ * out of Claws's reach, and the LOCKED flag (Claws's queue sender skips locked messages). */
+gboolean
+mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, GError **error)
+{
+  return queue_rewrite (queue, msgnum, NULL, error);
 }
 
 static void
@@ -363,6 +498,16 @@ job_file_sent (MtcSendJob *job, GError **error)
 
   if (outbox == NULL)
     return TRUE;   /* the user does not keep sent messages */
+  if (job->message_id != NULL)
+    {
+      /* Resumed after a crash that came after the copy was filed: never a second one. */
+      info = folder_item_get_msginfo_by_msgid (outbox, job->message_id);
+      if (info != NULL)
+        {
+          procmsg_msginfo_free (&info);
+          return TRUE;
+        }
+    }
   tmp = g_strdup_printf ("%s%cmsgtrk-sent.%08x", get_tmp_dir (), G_DIR_SEPARATOR,
                          g_random_int ());
   if (!g_file_set_contents_full (tmp, job->data + job->body_offset,
@@ -386,7 +531,44 @@ job_file_sent (MtcSendJob *job, GError **error)
       mtc_tag_message (info, mtc_state_label (job->tracked ? "sending" : "not-tracked"));
       procmsg_msginfo_free (&info);
     }
+  mtc_crash_point ("after-sent-filed");
   return TRUE;
+}
+
+/* The server took the message: say so in the queue file, durably, before anything else.
+ * From here on the queued copy is never sent again, only filed in Sent (once). */
+static gboolean
+job_mark_sent (MtcSendJob *job, GError **error)
+{
+  g_autoptr (GString) extra = g_string_new (NULL);
+  g_autofree char *offered = job->offered ? g_strjoinv (" ", job->offered) : g_strdup ("");
+  g_autofree char *reply = g_strdup (job->eom_reply ? job->eom_reply : "");
+
+  g_strdelimit (offered, "\r\n", ' ');
+  g_strdelimit (reply, "\r\n", ' ');
+  g_string_append_printf (extra, "%s %s\n", MTC_SENT_HEADER,
+                          job->tracked && job->envid ? job->envid : "");
+  g_string_append_printf (extra, "%s %s\n", MTC_OFFERED_HEADER, offered);
+  g_string_append_printf (extra, "%s %s\n", MTC_REPLY_HEADER, reply);
+  return queue_rewrite (job->queue, job->msgnum, extra->str, error);
+}
+
+/* The server's 250 to the end of DATA: note it in the queue file before anything else.
+ * Should that fail (disk full), the handover still runs; only a crash before it ends could
+ * then send the message again (tracked). */
+static void
+job_note_sent (MtcSendJob *job)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (job->sent_noted)
+    return;
+  job->sent_noted = TRUE;
+  mtc_crash_point ("after-smtp");
+  if (!job_mark_sent (job, &error))
+    log_error (LOG_PROTOCOL, _("msgtrk: could not note in the queue that <%s> was sent: %s\n"),
+               job->message_id ? job->message_id : "", error->message);
+  mtc_crash_point ("after-sent-mark");
 }
 
 static void
@@ -404,9 +586,18 @@ job_finish (MtcSendJob *job)
     {
       g_autoptr (GError) ferr = NULL;
 
-      log_message (LOG_PROTOCOL,
-                   job->tracked ? _("msgtrk: sent <%s> (tracked)\n") : _("msgtrk: sent <%s>\n"),
-                   job->message_id ? job->message_id : "");
+      if (!job->sent)
+        {
+          job_note_sent (job);
+          log_message (LOG_PROTOCOL,
+                       job->tracked ? _("msgtrk: sent <%s> (tracked)\n")
+                                    : _("msgtrk: sent <%s>\n"),
+                       job->message_id ? job->message_id : "");
+        }
+      else
+        log_message (LOG_PROTOCOL, _("msgtrk: <%s> was sent before Claws Mail stopped; "
+                                     "filing it in Sent\n"),
+                     job->message_id ? job->message_id : "");
       if (job->tracked && proxy)
         {
           const char *none[] = { NULL };
@@ -435,8 +626,8 @@ job_finish (MtcSendJob *job)
       if (job->tracked && job->envid && proxy)
         msgtrk_dbus_tracker1_call_aborted (proxy, job->envid, job->error, NULL, aborted_cb, NULL);
       alertpanel_error (_("Sending the tracked message failed:\n%s\n\n"
-                          "It stays in the Queue folder; Message ▸ Send queued messages "
-                          "sends it again (tracked)."), job->error);
+                          "It stays in the Queue folder; Message ▸ Send queued tracked "
+                          "messages sends it again (tracked)."), job->error);
     }
   if (current == job)
     current = NULL;
@@ -551,6 +742,8 @@ job_recv_msg (Session *session, const gchar *msg)
     {
       g_free (job->eom_reply);
       job->eom_reply = g_strdup (msg);
+      if (msg[0] == '2')
+        job_note_sent (job);   /* at once: the window for a second send stays tiny */
     }
   return job->orig_recv_msg (session, msg);
 }
@@ -777,6 +970,15 @@ job_run (MtcSendJob *job)
       job_next ();
       return;
     }
+  if (job->sent)
+    {
+      /* Accepted by the server before Claws stopped: only the handover is left. */
+      job->tracked = job->envid != NULL;
+      if (job->envid)
+        mtc_remember_envid (job->envid, job->message_id);
+      job_finish (job);
+      return;
+    }
   job->tracked = TRUE;
   job->phase = MTC_PHASE_PREPARE;
   if (job->message_id == NULL)
@@ -859,13 +1061,31 @@ mtc_send_queued (FolderItem *queue, gint msgnum)
   job_next ();
 }
 
-static void
-send_tracked_in (FolderItem *queue)
+/* Every Queue folder: the default one and each account's (no duplicates). */
+static GSList *
+queue_folders (void)
 {
+  GSList *out = NULL;
+  FolderItem *def = folder_get_default_queue ();
+
+  if (def)
+    out = g_slist_prepend (out, def);
+  for (GList *l = account_get_list (); l; l = l->next)
+    {
+      FolderItem *q = account_get_special_folder (l->data, F_QUEUE);
+      if (q && !g_slist_find (out, q))
+        out = g_slist_prepend (out, q);
+    }
+  return g_slist_reverse (out);
+}
+
+/* The numbers of the tracked messages of a Queue folder (rescanned first). */
+static GArray *
+tracked_in (FolderItem *queue)
+{
+  GArray *nums = g_array_new (FALSE, FALSE, sizeof (gint));
   GSList *list;
 
-  if (queue == NULL)
-    return;
   folder_item_scan (queue);
   list = folder_item_get_msg_list (queue);
   for (GSList *l = list; l; l = l->next)
@@ -873,30 +1093,84 @@ send_tracked_in (FolderItem *queue)
       MsgInfo *info = l->data;
       g_autofree char *path = folder_item_fetch_msg (queue, info->msgnum);
       if (path && mtc_queue_file_is_tracked (path))
-        mtc_send_queued (queue, info->msgnum);
+        g_array_append_val (nums, info->msgnum);
       procmsg_msginfo_free (&info);
     }
   g_slist_free (list);
+  return nums;
 }
 
 /* Send every marked message of every Queue folder (after Claws sent its own). */
 void
 mtc_send_all_tracked_queued (void)
 {
-  GList *seen = NULL;
+  GSList *queues = queue_folders ();
 
-  send_tracked_in (folder_get_default_queue ());
-  seen = g_list_prepend (seen, folder_get_default_queue ());
-  for (GList *l = account_get_list (); l; l = l->next)
+  for (GSList *q = queues; q; q = q->next)
     {
-      FolderItem *q = account_get_special_folder (l->data, F_QUEUE);
-      if (q && !g_list_find (seen, q))
+      g_autoptr (GArray) nums = tracked_in (q->data);
+      for (guint i = 0; i < nums->len; i++)
+        mtc_send_queued (q->data, g_array_index (nums, gint, i));
+    }
+  g_slist_free (queues);
+}
+
+/* Plugin load (and msgtrkd's arrival): take over the tracked messages Claws left queued,
+ * whatever state it died in. Each gets its tracked form and its lock again (a lock lives
+ * only in Claws's memory until Claws saves the folder: a crash loses it); with
+ * RESUME_SENT, those the server had accepted already are filed in Sent now and msgtrkd
+ * hears Committed (they are never sent again). Returns how many. */
+guint
+mtc_send_adopt_queued (gboolean resume_sent)
+{
+  GSList *queues = queue_folders ();
+  guint n = 0;
+
+  if (send_cancellable == NULL)
+    send_cancellable = g_cancellable_new ();
+  for (GSList *q = queues; q; q = q->next)
+    {
+      g_autoptr (GArray) nums = tracked_in (q->data);
+      for (guint i = 0; i < nums->len; i++)
         {
-          seen = g_list_prepend (seen, q);
-          send_tracked_in (q);
+          gint num = g_array_index (nums, gint, i);
+          g_autoptr (GError) error = NULL;
+          g_autofree char *path = NULL;
+
+          if (job_already_known (q->data, num))
+            continue;
+          if (!mtc_queue_mark_tracked (q->data, num, &error))
+            {
+              log_error (LOG_PROTOCOL, _("msgtrk: could not lock the tracked queued message "
+                                         "%d: %s\n"), num, error->message);
+              continue;
+            }
+          n++;
+          path = folder_item_fetch_msg (q->data, num);
+          if (resume_sent && path && mtc_queue_file_was_sent (path))
+            mtc_send_queued (q->data, num);
         }
     }
-  g_list_free (seen);
+  g_slist_free (queues);
+  return n;
+}
+
+/* Whether a Queue folder holds a message to send tracked, and none is being sent: the
+ * sensitivity of Message ▸ Send queued tracked messages. Locked messages of a Queue
+ * folder are (almost always) ours; Claws's counter makes this cheap. */
+gboolean
+mtc_send_have_tracked_queued (void)
+{
+  GSList *queues;
+  gboolean any = FALSE;
+
+  if (current != NULL)
+    return FALSE;
+  queues = queue_folders ();
+  for (GSList *q = queues; q && !any; q = q->next)
+    any = ((FolderItem *) q->data)->locked_msgs > 0;
+  g_slist_free (queues);
+  return any;
 }
 
 /* Plugin unload: pending sends stay in the queue (marked), the running one is dropped

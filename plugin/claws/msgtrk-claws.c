@@ -85,6 +85,7 @@ static GHashTable *stray_envids;
 static guint reflect_id;             /* pending summary_reflect_tags_changes() */
 static FolderItem *reflect_item;     /* the folder it is for (compared, never used) */
 static guint rescan_id;              /* pending new look at the shown folder */
+static guint adopt_id;               /* pending take-over of tracked queued messages */
 
 /* The shown folder's Message-IDs still to ask, in batches, one call at a time. Owned by
  * its call in flight; status_job points at the current one (NULL: none). */
@@ -537,8 +538,11 @@ proxy_ready_cb (GObject *source, GAsyncResult *res, gpointer data)
   if (p == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        log_warning (LOG_PROTOCOL, _("msgtrk: no session bus for the tracking helper: %s\n"),
-                     error->message);
+        {
+          log_warning (LOG_PROTOCOL, _("msgtrk: no session bus for the tracking helper: %s\n"),
+                       error->message);
+          mtc_send_adopt_queued (TRUE);   /* no msgtrkd to tell: file them anyway */
+        }
       return;
     }
   proxy = p;
@@ -546,6 +550,27 @@ proxy_ready_cb (GObject *source, GAsyncResult *res, gpointer data)
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (proxy), 60 * 1000);
   status_handler = g_signal_connect (proxy, "status-changed", G_CALLBACK (status_changed_cb), NULL);
   watched_item = NULL;   /* ask for the shown folder now */
+  /* Handovers a crash interrupted end now, and msgtrkd hears of them. */
+  mtc_send_adopt_queued (TRUE);
+}
+
+/* Plugin load: the tracked messages Claws left in a Queue folder are ours again (locked,
+ * out of reach of Claws's own sender), before anything can send them. */
+static gboolean
+adopt_idle (gpointer data)
+{
+  guint n;
+
+  adopt_id = 0;
+  n = mtc_send_adopt_queued (proxy != NULL);
+  if (n > 0)
+    log_message (LOG_PROTOCOL,
+                 g_dngettext (GETTEXT_PACKAGE,
+                              "msgtrk: %u tracked message waits in the Queue folder "
+                              "(Message ▸ Send queued tracked messages)\n",
+                              "msgtrk: %u tracked messages wait in the Queue folder "
+                              "(Message ▸ Send queued tracked messages)\n", n), n);
+  return G_SOURCE_REMOVE;
 }
 
 /* ---- compose ---- */
@@ -1076,6 +1101,10 @@ plugin_init (gchar **error)
   hook_item_update = hooks_register_hook (FOLDER_ITEM_UPDATE_HOOKLIST, item_update_hook, NULL);
   menus_add ();
   folder_watch_id = g_timeout_add (MTC_FOLDER_WATCH_MS, folder_watch_cb, NULL);
+  /* Now for what is already loaded; once more from the main loop (Claws may still be
+   * reading its folder list when plugins load). */
+  mtc_send_adopt_queued (FALSE);
+  adopt_id = g_idle_add_full (G_PRIORITY_HIGH, adopt_idle, NULL, NULL);
 
   msgtrk_dbus_tracker1_proxy_new_for_bus (G_BUS_TYPE_SESSION, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
                                           MTC_BUS_NAME, MTC_OBJECT_PATH, cancellable,
@@ -1096,6 +1125,9 @@ plugin_done (void)
   if (reflect_id)
     g_source_remove (reflect_id);
   reflect_id = 0;
+  if (adopt_id)
+    g_source_remove (adopt_id);
+  adopt_id = 0;
   status_job_stop ();
   g_cancellable_cancel (cancellable);
   mtc_send_shutdown ();

@@ -33,9 +33,18 @@ typedef struct _MsgInfo MsgInfo;
 
 /* The special header (in Claws's queue-file header block, never sent) that marks a queued
  * message as one to send tracked. Only this plugin sends such messages: they are also
- * locked, so that Claws's own queue sender skips them. */
+ * locked, so that Claws's own queue sender skips them, and their recipients are kept under
+ * MTC_RCPT_HEADER instead of Claws's "R:", so that Claws's sender refuses them even
+ * unlocked (a crash loses the lock). See docs/claws-plugin.md, "Crash safety". */
 #define MTC_TRACK_HEADER "X-Msgtrk-Track:"
 #define MTC_TRACK_LINE MTC_TRACK_HEADER " yes\n"
+#define MTC_RCPT_HEADER "X-Msgtrk-R:"
+/* Written (durably) once the server accepted the message: ENVID (empty if sent untracked),
+ * then the EHLO keywords offered and the server's final reply, for msgtrkd's Committed.
+ * A queue file that has it is never sent again: only filed in Sent (once). */
+#define MTC_SENT_HEADER "X-Msgtrk-Sent:"
+#define MTC_OFFERED_HEADER "X-Msgtrk-Offered:"
+#define MTC_REPLY_HEADER "X-Msgtrk-Reply:"
 
 /* Prefix of the Tags-column text this plugin sets on Sent messages. */
 #define MTC_TAG_PREFIX "\xe2\x9c\x89 " /* U+2709 ENVELOPE, space */
@@ -54,12 +63,16 @@ const char         *mtc_state_label          (const char *state);
 
 /* msgtrk-claws-send.c */
 gboolean mtc_queue_file_is_tracked  (const char *path);
+gboolean mtc_queue_file_was_sent    (const char *path);
 gboolean mtc_queue_mark_tracked     (FolderItem *queue,
                                      gint        msgnum,
                                      GError    **error);
 void     mtc_send_queued            (FolderItem *queue,
                                      gint        msgnum);
 void     mtc_send_all_tracked_queued (void);
+guint    mtc_send_adopt_queued      (gboolean resume_sent);
+gboolean mtc_send_have_tracked_queued (void);
+void     mtc_crash_point            (const char *name);
 void     mtc_send_shutdown          (void);
 
 /* msgtrk-claws-prefs.c */
