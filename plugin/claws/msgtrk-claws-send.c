@@ -528,7 +528,12 @@ job_file_sent (MtcSendJob *job, GError **error)
     {
       /* An untracked send (the user's choice) shows so too: never a row that looks
        * as if it were tracked, nor one that looks forgotten. */
-      mtc_tag_message (info, mtc_state_label (job->tracked ? "sending" : "not-tracked"));
+      const char *text = job->tracked ? mtc_latest_status (job->message_id) : NULL;
+
+      if (text == NULL)
+        text = mtc_state_label (job->tracked ? "sending" : "not-tracked");
+      g_debug ("status of <%s>: %s (filed)", job->message_id ? job->message_id : "", text);
+      mtc_tag_message (info, text);
       procmsg_msginfo_free (&info);
     }
   mtc_crash_point ("after-sent-filed");
@@ -911,6 +916,7 @@ prepare_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       msgtrk_envelope_set_ret (job->envelope, (MsgtrkDsnRet) mtc_prefs_dsn_ret ());
       if (auth)
         memset (auth, 0, strlen (auth));
+      mtc_forget_status (job->message_id);
       mtc_remember_envid (job->envid, job->message_id);
       job_start_smtp (job);
       return;

@@ -80,6 +80,10 @@ static FolderItem *watched_item;
 /* Message-ID → the ENVID msgtrkd gave, or NULL when msgtrkd did not know it: every
  * Message-ID asked in this session. Only the others are asked when a folder is shown. */
 static GHashTable *mid_state;
+/* Message-ID → the newest status text heard (signal or answer), shown or not yet: a row
+ * filed after msgtrkd spoke (Claws runs the main loop inside its folder calls, so the
+ * signal can come first) starts with it, never with an older "Sending…". */
+static GHashTable *latest_text;
 /* ENVIDs of StatusChanged signals that no known message had: each causes one new look. */
 static GHashTable *stray_envids;
 static guint reflect_id;             /* pending summary_reflect_tags_changes() */
@@ -112,6 +116,21 @@ mtc_remember_envid (const char *envid, const char *message_id)
 {
   if (envid && *envid && message_id && *message_id)
     g_hash_table_replace (envid_to_mid, g_strdup (envid), g_strdup (message_id));
+}
+
+/* A new send attempt: what was heard of an earlier one (Not sent) is over. */
+void
+mtc_forget_status (const char *message_id)
+{
+  if (message_id && latest_text)
+    g_hash_table_remove (latest_text, message_id);
+}
+
+/* The newest status text heard for this Message-ID, or NULL. */
+const char *
+mtc_latest_status (const char *message_id)
+{
+  return message_id && latest_text ? g_hash_table_lookup (latest_text, message_id) : NULL;
 }
 
 const char *
@@ -262,6 +281,9 @@ sent_folders (void)
 static void
 apply_status (GSList *folders, const char *message_id, const char *text)
 {
+  gboolean found = FALSE;
+
+  g_hash_table_replace (latest_text, g_strdup (message_id), g_strdup (text));
   for (GSList *l = folders; l; l = l->next)
     {
       MsgInfo *info = folder_item_get_msginfo_by_msgid (l->data, message_id);
@@ -269,8 +291,10 @@ apply_status (GSList *folders, const char *message_id, const char *text)
         {
           mtc_tag_message (info, text);
           procmsg_msginfo_free (&info);
+          found = TRUE;
         }
     }
+  g_debug ("status of <%s>: %s%s", message_id, text, found ? "" : " (no row)");
 }
 
 /* ---- status: GetStatus (batched) and StatusChanged ---- */
@@ -508,6 +532,8 @@ status_changed_cb (MsgtrkDBusTracker1 *p, const char *envid, const char *state,
                    const char *summary, gpointer data)
 {
   const char *mid = g_hash_table_lookup (envid_to_mid, envid);
+
+  g_debug ("StatusChanged %s %s: <%s>", state, summary, mid ? mid : "(unknown)");
 
   if (mid)
     {
@@ -1091,6 +1117,7 @@ plugin_init (gchar **error)
   envid_to_mid = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   mid_state = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   stray_envids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  latest_text = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   cancellable = g_cancellable_new ();
   mtc_prefs_init ();
 
@@ -1145,6 +1172,7 @@ plugin_done (void)
   g_clear_pointer (&envid_to_mid, g_hash_table_unref);
   g_clear_pointer (&mid_state, g_hash_table_unref);
   g_clear_pointer (&stray_envids, g_hash_table_unref);
+  g_clear_pointer (&latest_text, g_hash_table_unref);
   return TRUE;
 }
 

@@ -60,6 +60,8 @@ void                mtc_refresh_message_ids  (const char * const *message_ids);
 void                mtc_tag_message          (MsgInfo    *info,
                                               const char *text);
 const char         *mtc_state_label          (const char *state);
+const char         *mtc_latest_status        (const char *message_id);
+void                mtc_forget_status        (const char *message_id);
 
 /* msgtrk-claws-send.c */
 gboolean mtc_queue_file_is_tracked  (const char *path);
