@@ -43,6 +43,8 @@
 
 /* How often the send job looks at the SMTP session's state (ms). */
 #define MTC_SEND_POLL_MS 50
+/* How long the diagnosis of a failed connection may take (s). */
+#define MTC_DIAGNOSE_TIMEOUT_S 10
 /* How long to wait for the reply to QUIT before closing anyway (µs). */
 #define MTC_QUIT_WAIT_US (5 * G_USEC_PER_SEC)
 /* End of Claws's special header block in a queue file. */
@@ -52,6 +54,7 @@ typedef enum {
   MTC_PHASE_PREPARE,
   MTC_PHASE_SMTP,
   MTC_PHASE_QUIT,
+  MTC_PHASE_DIAGNOSE,   /* Claws's session failed without a reason: finding it */
   MTC_PHASE_DONE,
 } MtcPhase;
 
@@ -390,8 +393,22 @@ queue_lock (FolderItem *queue, gint msgnum)
 /* Put a queued message in its tracked form (plus EXTRA lines), durably, and lock it. The
  * file is replaced atomically and synced: after a crash it is either the old or the new
  * text, never a mix. */
+static gboolean queue_rewrite_in (FolderItem *queue, gint msgnum, const char *extra,
+                                  GError **error);
+
 static gboolean
 queue_rewrite (FolderItem *queue, gint msgnum, const char *extra, GError **error)
+{
+  gboolean ok;
+
+  mtc_folder_busy_enter ();
+  ok = queue_rewrite_in (queue, msgnum, extra, error);
+  mtc_folder_busy_leave ();
+  return ok;
+}
+
+static gboolean
+queue_rewrite_in (FolderItem *queue, gint msgnum, const char *extra, GError **error)
 {
   g_autofree char *path = folder_item_fetch_msg (queue, msgnum);
   g_autofree char *data = NULL;
@@ -603,6 +620,7 @@ job_finish (MtcSendJob *job)
         log_message (LOG_PROTOCOL, _("msgtrk: <%s> was sent before Claws Mail stopped; "
                                      "filing it in Sent\n"),
                      job->message_id ? job->message_id : "");
+      mtc_folder_busy_enter ();
       if (job->tracked && proxy)
         {
           const char *none[] = { NULL };
@@ -612,18 +630,18 @@ job_finish (MtcSendJob *job)
                                                NULL, committed_cb,
                                                g_strdup (job->message_id ? job->message_id : ""));
         }
-      if (!job_file_sent (job, &ferr))
-        {
-          queue_unlock (job->queue, job->msgnum);
-          alertpanel_error (_("The message was sent, but: %s.\n"
-                              "It stays in the Queue folder; do not send it again."),
-                            ferr->message);
-        }
-      else
+      if (job_file_sent (job, &ferr))
         {
           queue_unlock (job->queue, job->msgnum);
           folder_item_remove_msg (job->queue, job->msgnum);
         }
+      mtc_folder_busy_leave ();
+      /* Kept locked and noted as sent: it is filed, never sent, by the next try. */
+      if (ferr != NULL)
+        alertpanel_error (_("The message was sent, but: %s.\n"
+                            "It stays in the Queue folder, noted as sent; Message ▸ Send "
+                            "queued tracked messages files it in Sent without sending it "
+                            "again."), ferr->message);
     }
   else
     {
@@ -753,6 +771,41 @@ job_recv_msg (Session *session, const gchar *msg)
   return job->orig_recv_msg (session, msg);
 }
 
+static void
+diagnose_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  MtcSendJob *job = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketConnection) conn = NULL;
+  g_autofree char *why = NULL;
+
+  conn = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), res, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;   /* unloading: the job is gone */
+  if (conn == NULL)
+    /* TRANSLATORS: GIO's reason ("Could not connect to HOST: Connection refused"), then
+     * the port. */
+    why = g_strdup_printf (_("%s (port %u)"), error->message, SESSION (job->session)->port);
+  else
+    why = g_strdup_printf (_("the server %s:%u closed the connection before it answered"),
+                           job->account->smtp_server, SESSION (job->session)->port);
+  job_fail (job, why);
+}
+
+/* Claws's session says only that it failed (its log has the reason, we cannot read it):
+ * try the same connection once on our own to learn why, in words the user can act on. */
+static void
+job_diagnose (MtcSendJob *job)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+
+  job->phase = MTC_PHASE_DIAGNOSE;
+  g_socket_client_set_timeout (client, MTC_DIAGNOSE_TIMEOUT_S);
+  g_socket_client_connect_to_host_async (client, job->account->smtp_server,
+                                         SESSION (job->session)->port, send_cancellable,
+                                         diagnose_cb, job);
+}
+
 static gboolean
 job_poll (gpointer user_data)
 {
@@ -774,6 +827,20 @@ job_poll (gpointer user_data)
           || s->state == SESSION_TIMEOUT || s->state == SESSION_DISCONNECTED)
         {
           g_autofree char *why = NULL;
+
+          job->poll_id = 0;
+          if (job->sent_noted)
+            {
+              /* The server took the message; only the goodbye failed. */
+              job_finish (job);
+              return G_SOURCE_REMOVE;
+            }
+          if (job->error == NULL && smtp->error_msg == NULL && s->state != SESSION_TIMEOUT
+              && smtp->state == SMTP_READY)
+            {
+              job_diagnose (job);   /* never greeted: refused, unreachable, or closed */
+              return G_SOURCE_REMOVE;
+            }
           if (job->error)
             why = g_strdup (job->error);
           else if (smtp->error_msg)
@@ -783,9 +850,8 @@ job_poll (gpointer user_data)
             why = g_strdup_printf (_("the server %s did not answer in time"),
                                    job->account->smtp_server);
           else
-            why = g_strdup_printf (_("the connection to %s:%u failed or was closed"),
+            why = g_strdup_printf (_("the server %s:%u closed the connection"),
                                    job->account->smtp_server, s->port);
-          job->poll_id = 0;
           job_fail (job, why);
           return G_SOURCE_REMOVE;
         }
@@ -1107,10 +1173,25 @@ tracked_in (FolderItem *queue)
 }
 
 /* Send every marked message of every Queue folder (after Claws sent its own). */
+static gboolean
+send_all_idle (gpointer data)
+{
+  mtc_send_all_tracked_queued ();
+  return G_SOURCE_REMOVE;
+}
+
 void
 mtc_send_all_tracked_queued (void)
 {
-  GSList *queues = queue_folders ();
+  GSList *queues;
+
+  if (mtc_folder_is_busy ())
+    {
+      /* Called from inside one of Claws's folder calls (its nested main loop): later. */
+      g_idle_add (send_all_idle, NULL);
+      return;
+    }
+  queues = queue_folders ();
 
   for (GSList *q = queues; q; q = q->next)
     {
@@ -1126,11 +1207,25 @@ mtc_send_all_tracked_queued (void)
  * only in Claws's memory until Claws saves the folder: a crash loses it); with
  * RESUME_SENT, those the server had accepted already are filed in Sent now and msgtrkd
  * hears Committed (they are never sent again). Returns how many. */
+static gboolean
+adopt_later_idle (gpointer data)
+{
+  mtc_send_adopt_queued (GPOINTER_TO_INT (data));
+  return G_SOURCE_REMOVE;
+}
+
 guint
 mtc_send_adopt_queued (gboolean resume_sent)
 {
-  GSList *queues = queue_folders ();
+  GSList *queues;
   guint n = 0;
+
+  if (mtc_folder_is_busy ())
+    {
+      g_idle_add (adopt_later_idle, GINT_TO_POINTER (resume_sent));
+      return 0;
+    }
+  queues = queue_folders ();
 
   if (send_cancellable == NULL)
     send_cancellable = g_cancellable_new ();

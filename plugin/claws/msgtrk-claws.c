@@ -41,6 +41,7 @@
 #include "menu.h"
 #include "toolbar.h"
 #include "prefs_toolbar.h"
+#include "statusbar.h"
 
 #include <msgtrk.h>
 #include "msgtrkd-error.h"
@@ -62,6 +63,8 @@
 /* How long folder updates and StatusChanged signals of unknown messages are gathered
  * before the shown folder is asked again (ms). */
 #define MTC_RESCAN_DELAY_MS 500
+/* How long a note stays in the status bar (s). */
+#define MTC_NOTICE_SECONDS 8
 /* Largest message handed to IngestReport (a DSN with RET=FULL of a big mail). */
 #define MTC_REPORT_MAX_SIZE (8 * 1024 * 1024)
 
@@ -84,12 +87,19 @@ static GHashTable *mid_state;
  * filed after msgtrkd spoke (Claws runs the main loop inside its folder calls, so the
  * signal can come first) starts with it, never with an older "Sending…". */
 static GHashTable *latest_text;
+/* While the send path is inside one of Claws's folder calls (which run the main loop, and
+ * so our D-Bus callbacks), no status is put on a row: the Message-IDs wait here (their
+ * text in latest_text) and are tagged once the call is over. */
+static guint folder_busy;
+static GHashTable *deferred_mids;
+static guint deferred_id;
 /* ENVIDs of StatusChanged signals that no known message had: each causes one new look. */
 static GHashTable *stray_envids;
 static guint reflect_id;             /* pending summary_reflect_tags_changes() */
 static FolderItem *reflect_item;     /* the folder it is for (compared, never used) */
 static guint rescan_id;              /* pending new look at the shown folder */
 static guint adopt_id;               /* pending take-over of tracked queued messages */
+static guint notice_id;              /* pending end of a status-bar note */
 
 /* The shown folder's Message-IDs still to ask, in batches, one call at a time. Owned by
  * its call in flight; status_job points at the current one (NULL: none). */
@@ -163,6 +173,27 @@ static void
 show_error (const char *what, const GError *error)
 {
   alertpanel_error ("%s:\n%s", what, error->message);
+}
+
+static gboolean
+status_notice_done (gpointer data)
+{
+  notice_id = 0;
+  statusbar_pop_all ();
+  return G_SOURCE_REMOVE;
+}
+
+/* A passing note in the main window's status bar (no dialog to close). */
+static void
+status_notice (const char *text)
+{
+  if (notice_id)
+    {
+      g_source_remove (notice_id);
+      statusbar_pop_all ();
+    }
+  statusbar_print_all ("%s", text);
+  notice_id = g_timeout_add_seconds (MTC_NOTICE_SECONDS, status_notice_done, NULL);
 }
 
 /* The message list shows the tags again, once, a moment after the last change; only if
@@ -284,6 +315,12 @@ apply_status (GSList *folders, const char *message_id, const char *text)
   gboolean found = FALSE;
 
   g_hash_table_replace (latest_text, g_strdup (message_id), g_strdup (text));
+  if (folder_busy > 0)
+    {
+      g_hash_table_add (deferred_mids, g_strdup (message_id));
+      g_debug ("status of <%s>: %s deferred", message_id, text);
+      return;
+    }
   for (GSList *l = folders; l; l = l->next)
     {
       MsgInfo *info = folder_item_get_msginfo_by_msgid (l->data, message_id);
@@ -295,6 +332,54 @@ apply_status (GSList *folders, const char *message_id, const char *text)
         }
     }
   g_debug ("status of <%s>: %s%s", message_id, text, found ? "" : " (no row)");
+}
+
+static gboolean
+deferred_cb (gpointer data)
+{
+  GHashTableIter iter;
+  gpointer mid;
+  GSList *folders;
+
+  deferred_id = 0;
+  if (folder_busy > 0)
+    return G_SOURCE_REMOVE;   /* the next leave schedules it again */
+  folders = sent_folders ();
+  g_hash_table_iter_init (&iter, deferred_mids);
+  while (g_hash_table_iter_next (&iter, &mid, NULL))
+    {
+      const char *text = g_hash_table_lookup (latest_text, mid);
+      if (text)
+        {
+          g_autofree char *copy = g_strdup (text);
+          apply_status (folders, mid, copy);
+        }
+      g_hash_table_iter_remove (&iter);
+    }
+  g_slist_free (folders);
+  return G_SOURCE_REMOVE;
+}
+
+/* The send path enters / leaves one of Claws's folder calls (see folder_busy). */
+void
+mtc_folder_busy_enter (void)
+{
+  folder_busy++;
+}
+
+gboolean
+mtc_folder_is_busy (void)
+{
+  return folder_busy > 0;
+}
+
+void
+mtc_folder_busy_leave (void)
+{
+  g_return_if_fail (folder_busy > 0);
+  if (--folder_busy == 0 && deferred_mids && g_hash_table_size (deferred_mids) > 0
+      && deferred_id == 0)
+    deferred_id = g_idle_add (deferred_cb, NULL);
 }
 
 /* ---- status: GetStatus (batched) and StatusChanged ---- */
@@ -482,6 +567,8 @@ refresh_folder (FolderItem *item)
 static gboolean
 rescan_cb (gpointer data)
 {
+  if (folder_busy > 0)
+    return G_SOURCE_CONTINUE;   /* not while Claws is inside a folder call of ours */
   rescan_id = 0;
   refresh_folder (watched_item);
   return G_SOURCE_REMOVE;
@@ -500,7 +587,7 @@ folder_watch_cb (gpointer data)
   MainWindow *mainwin = mainwindow_get_mainwindow ();
   FolderItem *item = mainwin && mainwin->summaryview ? mainwin->summaryview->folder_item : NULL;
 
-  if (item != watched_item)
+  if (item != watched_item && folder_busy == 0)
     {
       watched_item = item;
       refresh_folder (item);
@@ -831,12 +918,11 @@ export_url_cb (GObject *source, GAsyncResult *res, gpointer data)
       show_error (_("Could not make a tracking link"), error);
       return;
     }
-  /* The URL holds the secret: to the clipboard only, never to a log. */
+  /* The URL holds the secret: to the clipboard only (never PRIMARY, which any
+   * middle-click pastes), never to a log. */
   gtk_clipboard_set_text (gtk_clipboard_get (GDK_SELECTION_CLIPBOARD), url, -1);
-  gtk_clipboard_set_text (gtk_clipboard_get (GDK_SELECTION_PRIMARY), url, -1);
   memset (url, 0, strlen (url));
-  alertpanel_notice (_("The tracking link is on the clipboard. Whoever has it can follow "
-                       "this message's delivery."));
+  status_notice (_("Tracking link copied: whoever has it can follow this message."));
 }
 
 static void
@@ -1118,6 +1204,7 @@ plugin_init (gchar **error)
   mid_state = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   stray_envids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   latest_text = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  deferred_mids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   cancellable = g_cancellable_new ();
   mtc_prefs_init ();
 
@@ -1155,6 +1242,15 @@ plugin_done (void)
   if (adopt_id)
     g_source_remove (adopt_id);
   adopt_id = 0;
+  if (deferred_id)
+    g_source_remove (deferred_id);
+  deferred_id = 0;
+  if (notice_id)
+    {
+      g_source_remove (notice_id);
+      statusbar_pop_all ();
+    }
+  notice_id = 0;
   status_job_stop ();
   g_cancellable_cancel (cancellable);
   mtc_send_shutdown ();
@@ -1173,6 +1269,7 @@ plugin_done (void)
   g_clear_pointer (&mid_state, g_hash_table_unref);
   g_clear_pointer (&stray_envids, g_hash_table_unref);
   g_clear_pointer (&latest_text, g_hash_table_unref);
+  g_clear_pointer (&deferred_mids, g_hash_table_unref);
   return TRUE;
 }
 

@@ -62,6 +62,9 @@ void                mtc_tag_message          (MsgInfo    *info,
 const char         *mtc_state_label          (const char *state);
 const char         *mtc_latest_status        (const char *message_id);
 void                mtc_forget_status        (const char *message_id);
+void                mtc_folder_busy_enter    (void);
+void                mtc_folder_busy_leave    (void);
+gboolean            mtc_folder_is_busy       (void);
 
 /* msgtrk-claws-send.c */
 gboolean mtc_queue_file_is_tracked  (const char *path);

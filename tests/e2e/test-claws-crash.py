@@ -106,6 +106,10 @@ def case_relay_down(run, tap, case, close_dialog):
     run.send(compose)
     dlg = run.window(ERROR_TITLE)
     run.shot("crash-%s-error.png" % case)
+    # Item 20: the reason Claws's own log has, in the plugin's words too.
+    h.wait_for("the plugin to say why the send failed",
+               lambda: "msgtrk: sending failed: Could not connect to 127.0.0.1: "
+               "Connection refused (port %d)" % tap.port in run.protocol_log(), 10)
     queued = h.wait_for("the message in the Queue folder",
                         lambda: run.folder_has("queue", subject))
     if h.TRACK_MARK not in queued[0]:
