@@ -112,6 +112,10 @@ typedef struct
 static StatusJob *status_job;
 static guint menu_ids[8];
 static guint n_menu_ids;
+/* The menus whose items' sensitivity is set when they open. */
+static const char *const watched_menus[] = { "/Menu/Message", "/Menus/SummaryViewPopup" };
+static GtkWidget *menu_widgets[G_N_ELEMENTS (watched_menus)];
+static gulong menu_show_ids[G_N_ELEMENTS (watched_menus)];
 
 /* ---- small helpers ---- */
 
@@ -718,6 +722,23 @@ compose_created_hook (gpointer source, gpointer data)
   g_object_set_data_full (G_OBJECT (compose->window), "msgtrk-track-action", action,
                           g_object_unref);
   g_object_unref (group);
+
+  /* Visible at a glance, not only in the Options menu: a check button under the text,
+   * bound to the same action (ticking either changes both). */
+  if (compose->vbox)
+    {
+      GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+      GtkWidget *check = gtk_check_button_new_with_label (_("✉ Track delivery"));
+
+      gtk_activatable_set_related_action (GTK_ACTIVATABLE (check), GTK_ACTION (action));
+      gtk_button_set_label (GTK_BUTTON (check), _("✉ Track delivery"));
+      gtk_widget_set_tooltip_text (check, _("Ask the servers for delivery tracking (MTRK, "
+                                            "DSN); the Sent folder shows the status"));
+      gtk_widget_set_can_focus (check, FALSE);   /* Tab keeps its way through the fields */
+      gtk_box_pack_end (GTK_BOX (bar), check, FALSE, FALSE, 6);
+      gtk_box_pack_end (GTK_BOX (compose->vbox), bar, FALSE, FALSE, 0);
+      gtk_widget_show_all (bar);
+    }
   return FALSE;
 }
 
@@ -1007,6 +1028,48 @@ static GtkActionEntry main_actions[] = {
     G_CALLBACK (send_tracked_action_cb) },
 };
 
+/* Whether the selected message is known to be untracked (msgtrkd said so, and no status
+ * tag of ours is on it). Unknown messages count as trackable: msgtrkd is asked then. */
+static gboolean
+selected_is_untracked (void)
+{
+  MsgInfo *info = selected_message ();
+  gboolean untracked = TRUE;
+
+  if (info != NULL)
+    {
+      gpointer envid = NULL;
+      gboolean asked = info->msgid && *info->msgid
+                       && g_hash_table_lookup_extended (mid_state, info->msgid, NULL, &envid);
+
+      untracked = info->msgid == NULL || *info->msgid == '\0'
+                  || (asked && envid == NULL && !has_status_tag (info));
+      procmsg_msginfo_free (&info);
+    }
+  return untracked;
+}
+
+/* Menus about to show: offer only what can work now. */
+static void
+menu_shown_cb (GtkWidget *menu, gpointer data)
+{
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+  gboolean untracked;
+  GtkAction *a;
+
+  if (mainwin == NULL)
+    return;
+  untracked = selected_is_untracked ();
+  if ((a = gtk_action_group_get_action (mainwin->action_group, "Message/MsgtrkTrack")))
+    gtk_action_set_sensitive (a, !untracked);
+  if ((a = gtk_action_group_get_action (mainwin->action_group, "Message/MsgtrkCopyLink")))
+    gtk_action_set_sensitive (a, !untracked);
+  if ((a = gtk_action_group_get_action (mainwin->action_group, "Message/MsgtrkSendTracked")))
+    gtk_action_set_sensitive (a, mtc_send_have_tracked_queued ());
+  g_debug ("menu: Track %s, Send queued tracked %s", untracked ? "off" : "on",
+           mtc_send_have_tracked_queued () ? "on" : "off");
+}
+
 static void
 toolbar_track_cb (gpointer parent, const gchar *item_name, gpointer data)
 {
@@ -1046,6 +1109,17 @@ menus_add (void)
                                  items[i].action, GTK_UI_MANAGER_MENUITEM, id);
       menu_ids[n_menu_ids++] = id;
     }
+  for (gsize i = 0; i < G_N_ELEMENTS (watched_menus); i++)
+    {
+      GtkWidget *w = gtk_ui_manager_get_widget (mainwin->ui_manager, watched_menus[i]);
+      if (GTK_IS_MENU_ITEM (w))
+        w = gtk_menu_item_get_submenu (GTK_MENU_ITEM (w));
+      if (GTK_IS_MENU (w))
+        {
+          menu_show_ids[i] = g_signal_connect (w, "show", G_CALLBACK (menu_shown_cb), NULL);
+          menu_widgets[i] = w;
+        }
+    }
   sendqueue_action = gtk_action_group_get_action (mainwin->action_group, "Message/SendQueue");
   if (sendqueue_action)
     sendqueue_handler = g_signal_connect_after (sendqueue_action, "activate",
@@ -1062,6 +1136,13 @@ menus_remove (void)
   prefs_toolbar_unregister_plugin_item (TOOLBAR_MAIN, PLUGIN_NAME, MTC_TOOLBAR_ITEM);
   if (mainwin == NULL)
     return;
+  for (gsize i = 0; i < G_N_ELEMENTS (watched_menus); i++)
+    {
+      if (menu_widgets[i] && menu_show_ids[i])
+        g_signal_handler_disconnect (menu_widgets[i], menu_show_ids[i]);
+      menu_widgets[i] = NULL;
+      menu_show_ids[i] = 0;
+    }
   if (sendqueue_action && sendqueue_handler)
     g_signal_handler_disconnect (sendqueue_action, sendqueue_handler);
   sendqueue_handler = 0;
