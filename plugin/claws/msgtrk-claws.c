@@ -147,30 +147,87 @@ mtc_latest_status (const char *message_id)
   return message_id && latest_text ? g_hash_table_lookup (latest_text, message_id) : NULL;
 }
 
+/* The status tags: one per state, never per summary ("Failed 1/3, 1 delayed, 1
+ * delivered" made a new tag for every mix), so the set stays bounded (G_N_ELEMENTS) and
+ * Modify tags… keeps a short list. The symbol tells Failed, Delayed and Delivered apart
+ * at a glance without touching the user's colour labels. */
+static const struct
+{
+  const char *state, *symbol, *label;
+} state_tags[] = {
+  /* TRANSLATORS: tracking status of a sent message (Tags column of the Sent folder). */
+  { "sending", "\xe2\x8b\xaf", N_("Sending…") },               /* ⋯ */
+  { "untracked", "\xe2\x80\x93", N_("Sent — no tracking offered") }, /* – */
+  /* the user chose "Send untracked" (msgtrkd was unavailable): the plugin's own state */
+  { "not-tracked", "\xe2\x80\x93", N_("Sent untracked") },
+  { "aborted", "\xe2\x9c\x96", N_("Not sent") },               /* ✖ */
+  { "unknown", "\xe2\x80\x93", N_("Sent") },
+  { "in-transit", "\xe2\x9e\x9c", N_("In transit") },          /* ➜ */
+  { "delayed", "\xe2\x97\xb7", N_("Delayed") },                /* ◷ (DejaVu has it, not ⌛) */
+  { "relayed", "\xe2\x9e\x9c", N_("Relayed") },
+  { "opaque", "\xe2\x9e\x9c", N_("In transit") },
+  { "delivered", "\xe2\x9c\x94", N_("Delivered") },            /* ✔ */
+  { "failed", "\xe2\x9c\x96", N_("Failed") },                  /* ✖ */
+  { "read", "\xe2\x9c\x94\xe2\x9c\x94", N_("Read") },        /* ✔✔ */
+};
+
+/* The text of a state's tag (after MTC_TAG_PREFIX): its symbol and its translated label.
+ * An unknown state (a newer msgtrkd) reads as "unknown": never a new tag per string. */
 const char *
 mtc_state_label (const char *state)
 {
-  static const struct { const char *state, *label; } labels[] = {
-    /* TRANSLATORS: tracking status of a sent message (Tags column of the Sent folder). */
-    { "sending", N_("Sending…") },
-    { "untracked", N_("Sent — no tracking offered") },
-    /* the user chose "Send untracked" (msgtrkd was unavailable): the plugin's own state */
-    { "not-tracked", N_("Sent untracked") },
-    { "aborted", N_("Not sent") },
-    { "unknown", N_("Sent") },
-    { "in-transit", N_("In transit") },
-    { "delayed", N_("Delayed") },
-    { "relayed", N_("Relayed") },
-    { "opaque", N_("In transit") },
-    { "delivered", N_("Delivered") },
-    { "failed", N_("Failed") },
-    { "read", N_("Read") },
-  };
-  /* The state identifiers stay English; only what is shown is translated. */
-  for (gsize i = 0; i < G_N_ELEMENTS (labels); i++)
-    if (g_strcmp0 (state, labels[i].state) == 0)
-      return _(labels[i].label);
-  return state;
+  static GHashTable *texts;   /* state → text, built once per language */
+  const char *text;
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (state_tags); i++)
+    if (g_strcmp0 (state, state_tags[i].state) == 0)
+      break;
+  if (i == G_N_ELEMENTS (state_tags))
+    return mtc_state_label ("unknown");
+  if (texts == NULL)
+    texts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  text = g_hash_table_lookup (texts, state_tags[i].state);
+  if (text == NULL)
+    {
+      /* The state identifiers stay English; only what is shown is translated. */
+      char *t = g_strdup_printf ("%s %s", state_tags[i].symbol, _(state_tags[i].label));
+      g_hash_table_insert (texts, (gpointer) state_tags[i].state, t);
+      text = t;
+    }
+  return text;
+}
+
+/* Plugin load: forget the status tags that are not in today's set (older versions made
+ * one per summary; another language made others). Messages that carried them have no
+ * status tag now and are asked again when their folder is shown. Returns how many. */
+static guint
+tags_cleanup (void)
+{
+  GSList *ids = tags_get_list ();
+  guint removed = 0;
+
+  for (GSList *l = ids; l; l = l->next)
+    {
+      gint id = GPOINTER_TO_INT (l->data);
+      const char *name = tags_get_tag (id);
+      gboolean keep = FALSE;
+
+      if (name == NULL || !g_str_has_prefix (name, MTC_TAG_PREFIX))
+        continue;
+      for (gsize i = 0; i < G_N_ELEMENTS (state_tags) && !keep; i++)
+        keep = g_str_equal (name + strlen (MTC_TAG_PREFIX),
+                            mtc_state_label (state_tags[i].state));
+      if (!keep)
+        {
+          tags_remove_tag (id);
+          removed++;
+        }
+    }
+  g_slist_free (ids);
+  if (removed > 0)
+    tags_write_tags ();
+  return removed;
 }
 
 static void
@@ -286,11 +343,10 @@ mtc_tag_message (MsgInfo *info, const char *text)
     reflect_later (info->folder);
 }
 
+/* The status shown for a state: its tag text (the summary's counts are in Track…). */
 static char *
 status_text (const char *state, const char *summary)
 {
-  if (summary && *summary)
-    return g_strdup (summary);
   return g_strdup (mtc_state_label (state));
 }
 
@@ -624,7 +680,8 @@ status_changed_cb (MsgtrkDBusTracker1 *p, const char *envid, const char *state,
 {
   const char *mid = g_hash_table_lookup (envid_to_mid, envid);
 
-  g_debug ("StatusChanged %s %s: <%s>", state, summary, mid ? mid : "(unknown)");
+  g_debug ("StatusChanged %s %s: <%s>", state, mtc_state_label (state),
+           mid ? mid : "(unknown)");
 
   if (mid)
     {
@@ -1288,6 +1345,14 @@ plugin_init (gchar **error)
   deferred_mids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   cancellable = g_cancellable_new ();
   mtc_prefs_init ();
+  {
+    guint removed = tags_cleanup ();
+    if (removed > 0)
+      log_message (LOG_PROTOCOL,
+                   g_dngettext (GETTEXT_PACKAGE, "msgtrk: removed %u outdated status tag\n",
+                                "msgtrk: removed %u outdated status tags\n", removed),
+                   removed);
+  }
 
   hook_compose_created = hooks_register_hook (COMPOSE_CREATED_HOOKLIST, compose_created_hook, NULL);
   hook_check_before_send = hooks_register_hook (COMPOSE_CHECK_BEFORE_SEND_HOOKLIST,
