@@ -42,6 +42,7 @@
 #include "toolbar.h"
 #include "prefs_toolbar.h"
 #include "statusbar.h"
+#include "gtkcmctree.h"
 
 #include <msgtrk.h>
 #include "msgtrkd-error.h"
@@ -51,8 +52,9 @@
 #define MTC_BUS_NAME "org.msgtrk.Tracker1"
 #define MTC_OBJECT_PATH "/org/msgtrk/Tracker1"
 #define MTC_TOOLBAR_ITEM "Track"
-/* How often the shown folder is checked for a change (ms): a pointer comparison. */
-#define MTC_FOLDER_WATCH_MS 500
+/* How often the shown folder is checked for a change (ms): a pointer comparison. Claws
+ * has no hook for "a folder is shown"; the first look waits until the list is filled. */
+#define MTC_FOLDER_WATCH_MS 100
 /* Most Message-IDs asked in one GetStatus call: msgtrkd's own limit (MSGTRKD_MAX_STATUS_IDS
  * in helper/msgtrkd/msgtrkd-service.h, not on the plugin's include path). A bigger folder
  * is asked in several calls, each sent when the previous one was answered. */
@@ -288,6 +290,36 @@ reflect_later (FolderItem *item)
     reflect_id = g_timeout_add (MTC_REFLECT_DELAY_MS, reflect_cb, NULL);
 }
 
+/* Show a message's tags in its row of the message list, if the list shows it now: one
+ * row, found through Claws's own Message-ID → row table, instead of
+ * summary_reflect_tags_changes(), which walks every row (0.1–0.4 s for 100,000) and was
+ * the plugin's main cost in a big Sent folder. FALSE if that row cannot be found (the list
+ * is being filled, or shows another object for it): the caller redraws the whole list. */
+static gboolean
+row_show_tags (MsgInfo *info)
+{
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+  SummaryView *summary = mainwin ? mainwin->summaryview : NULL;
+  GtkCMCTreeNode *node;
+  gchar *text;
+
+  if (summary == NULL || summary->folder_item != info->folder)
+    return TRUE;   /* not shown: its row is made from the tags when the folder opens */
+  if (summary->msgid_table == NULL || info->msgid == NULL || summary_is_locked (summary))
+    return FALSE;
+  if (!summary->col_state[summary->col_pos[S_COL_TAGS]].visible)
+    return TRUE;
+  node = g_hash_table_lookup (summary->msgid_table, info->msgid);
+  if (node == NULL
+      || gtk_cmctree_node_get_row_data (GTK_CMCTREE (summary->ctree), node) != info)
+    return FALSE;
+  text = procmsg_msginfo_get_tags_str (info);
+  gtk_cmctree_node_set_text (GTK_CMCTREE (summary->ctree), node,
+                             summary->col_pos[S_COL_TAGS], text ? text : "-");
+  g_free (text);
+  return TRUE;
+}
+
 /* Whether the message carries a tag of this plugin. */
 static gboolean
 has_status_tag (MsgInfo *info)
@@ -311,17 +343,20 @@ mtc_tag_message (MsgInfo *info, const char *text)
   GSList *old = g_slist_copy (info->tags);
   gint id;
   gboolean changed = FALSE;
+  gboolean new_tag = FALSE;
 
   if (!mtc_prefs_show_tags ())
     {
       g_slist_free (old);
       return;
     }
+
   id = tags_get_id_for_str (tag);
   if (id == -1)
     {
       id = tags_add_tag (tag);
       tags_write_tags ();
+      new_tag = TRUE;   /* Claws's tag menus must learn it: one full redraw */
     }
   for (GSList *l = old; l; l = l->next)
     {
@@ -339,7 +374,7 @@ mtc_tag_message (MsgInfo *info, const char *text)
       procmsg_msginfo_update_tags (info, TRUE, id);
       changed = TRUE;
     }
-  if (changed)
+  if (new_tag || (changed && !row_show_tags (info)))
     reflect_later (info->folder);
 }
 
@@ -485,7 +520,12 @@ apply_answer (GVariant *statuses)
   GVariantIter iter;
   const char *id, *envid, *state, *summary;
   GSList *folders = sent_folders ();
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+  GtkCMCList *clist = mainwin && mainwin->summaryview && mainwin->summaryview->ctree
+                        ? GTK_CMCLIST (mainwin->summaryview->ctree) : NULL;
 
+  if (clist)
+    gtk_cmclist_freeze (clist);   /* one redraw for the whole answer */
   g_variant_iter_init (&iter, statuses);
   while (g_variant_iter_next (&iter, "(&s&s&s&s)", &id, &envid, &state, &summary))
     {
@@ -501,6 +541,8 @@ apply_answer (GVariant *statuses)
       apply_status (folders, id, text);
     }
   g_slist_free (folders);
+  if (clist)
+    gtk_cmclist_thaw (clist);
 }
 
 /* USER_DATA: the StatusJob this call belongs to, or NULL (mtc_refresh_message_ids). */
@@ -647,7 +689,8 @@ folder_watch_cb (gpointer data)
   MainWindow *mainwin = mainwindow_get_mainwindow ();
   FolderItem *item = mainwin && mainwin->summaryview ? mainwin->summaryview->folder_item : NULL;
 
-  if (item != watched_item && folder_busy == 0)
+  if (item != watched_item && folder_busy == 0
+      && !(mainwin && mainwin->summaryview && summary_is_locked (mainwin->summaryview)))
     {
       watched_item = item;
       refresh_folder (item);

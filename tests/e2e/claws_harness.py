@@ -95,7 +95,7 @@ def write_claws_config(cfg, mail, plugin, smtp_port, local_mbox=None):
     from that local mbox file (Get from all accounts), filtering on receipt."""
     os.makedirs(cfg)
     for d in ("inbox", "sent", "queue", "draft", "trash"):
-        os.makedirs(os.path.join(mail, d))
+        os.makedirs(os.path.join(mail, d), exist_ok=True)   # the bench fills sent first
     with open(os.path.join(cfg, "folderlist.xml"), "w") as f:
         f.write("""<?xml version="1.0" encoding="UTF-8"?>
 <folderlist>
