@@ -80,6 +80,10 @@ gboolean mtc_send_have_tracked_queued (void);
 void     mtc_crash_point            (const char *name);
 void     mtc_send_shutdown          (void);
 
+/* msgtrk-claws-links.c */
+void mtc_links_show  (void);
+void mtc_links_close (void);
+
 /* msgtrk-claws-prefs.c */
 void      mtc_prefs_init              (void);
 void      mtc_prefs_done              (void);

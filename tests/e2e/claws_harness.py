@@ -45,9 +45,10 @@ STEP_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 90.0
 DIALOG_TITLE = "Message tracking unavailable"
 TRACK_MARK = "X-Msgtrk-Track: yes"
-# The plugin's items, appended in this order at the end of Claws's Message menu: the number
-# of Up presses from the opened menu (Up from no selection goes to the last item).
-MENU_UP = {"track": 4, "copy-link": 3, "import": 2, "send-tracked": 1}
+# The plugin's items, appended in this order at the end of Claws's Message menu (Up from no
+# selection goes to the last item; keyboard navigation skips greyed-out items, so
+# message_menu() counts only those the plugin's debug line says are sensitive).
+MENU_ORDER = ["track", "copy-link", "links", "import", "send-tracked"]
 # Where the main window's toolbar Send button is (this configuration, no window manager).
 TOOLBAR_SEND = (176, 55)
 
@@ -453,6 +454,7 @@ class Run:
     def launch_claws(self, extra_env=None):
         """Starts Claws on the existing configuration (start_claws writes it)."""
         env = dict(self.env)
+        env["G_MESSAGES_DEBUG"] = "msgtrk-claws"   # the plugin's menu and status lines
         env.update(extra_env or {})
         argv = ["claws-mail", "--alternate-config-dir", self.cfg]
         wrapper = os.environ.get("MSGTRK_E2E_CLAWS_WRAPPER")
@@ -594,10 +596,23 @@ class Run:
         time.sleep(2.0)
 
     def message_menu(self, item, shot=None):
-        """Opens Message and activates one of the plugin's items (MENU_UP)."""
+        """Opens Message and activates one of the plugin's items (MENU_ORDER), counting
+        the sensitive ones from the plugin's debug line for the opened menu."""
+        before = self.claws_log().count("menu: Track")
         self.keys(self.main_win, "alt+m")
-        time.sleep(0.5)
-        for _ in range(MENU_UP[item]):
+        wait_for("the plugin to set its menu items",
+                 lambda: self.claws_log().count("menu: Track") > before, 10, 0.1)
+        line = [ln for ln in self.claws_log().splitlines() if "menu: Track" in ln][-1]
+        track_on = "menu: Track on" in line
+        send_on = "Send queued tracked on" in line
+        sensitive = [i for i in MENU_ORDER
+                     if (i not in ("track", "copy-link") or track_on)
+                     and (i != "send-tracked" or send_on)]
+        if item not in sensitive:
+            self.keys(self.main_win, "Escape")
+            raise AssertionError("Message > %s is greyed out (%s)" % (item, line.strip()))
+        time.sleep(0.3)
+        for _ in range(len(sensitive) - sensitive.index(item)):
             self.keys(self.main_win, "Up")
         if shot:
             self.shot(shot)
