@@ -43,6 +43,8 @@
 
 /* How often the send job looks at the SMTP session's state (ms). */
 #define MTC_SEND_POLL_MS 50
+/* The sent journal's directory, in Claws's configuration directory. */
+#define MTC_JOURNAL_DIR "msgtrk-sent"
 /* How long the diagnosis of a failed connection may take (s). */
 #define MTC_DIAGNOSE_TIMEOUT_S 10
 /* How long to wait for the reply to QUIT before closing anyway (µs). */
@@ -98,6 +100,7 @@ static GCancellable *send_cancellable; /* cancelled when the plugin unloads */
 
 static void job_next (void);
 static void job_start_smtp (MtcSendJob *job);
+static gboolean journal_read (MtcSendJob *job);
 
 static void
 job_free (MtcSendJob *job)
@@ -161,23 +164,7 @@ job_parse (MtcSendJob *job, GError **error)
           end_seen = TRUE;
           break;
         }
-      if ((v = special_value (line, MTC_SENT_HEADER)) != NULL)
-        {
-          job->sent = TRUE;
-          g_free (job->envid);
-          job->envid = *g_strstrip ((char *) v) ? g_strdup (v) : NULL;
-        }
-      else if ((v = special_value (line, MTC_OFFERED_HEADER)) != NULL)
-        {
-          g_strfreev (job->offered);
-          job->offered = g_strsplit (g_strstrip ((char *) v), " ", -1);
-        }
-      else if ((v = special_value (line, MTC_REPLY_HEADER)) != NULL)
-        {
-          g_free (job->eom_reply);
-          job->eom_reply = g_strdup (g_strstrip ((char *) v));
-        }
-      else if ((v = special_value (line, "S:")) != NULL)
+      if ((v = special_value (line, "S:")) != NULL)
         job->sender = g_strdup (v);
       else if ((v = special_value (line, "R:")) != NULL
                || (v = special_value (line, MTC_RCPT_HEADER)) != NULL)
@@ -260,6 +247,7 @@ job_parse (MtcSendJob *job, GError **error)
     else
       job->subject = g_strdup ("");
   }
+  journal_read (job);
   return TRUE;
 }
 
@@ -276,30 +264,6 @@ mtc_queue_file_is_tracked (const char *path)
   while (fgets (buf, sizeof buf, fp) != NULL)
     {
       if (g_ascii_strncasecmp (buf, MTC_TRACK_HEADER, strlen (MTC_TRACK_HEADER)) == 0)
-        {
-          found = TRUE;
-          break;
-        }
-      if (g_ascii_strncasecmp (buf, MTC_END_SPECIAL, strlen (MTC_END_SPECIAL)) == 0)
-        break;
-    }
-  fclose (fp);
-  return found;
-}
-
-/* Whether a queue file says the server accepted it already (MTC_SENT_HEADER). */
-gboolean
-mtc_queue_file_was_sent (const char *path)
-{
-  FILE *fp = fopen (path, "rb");
-  char buf[1024];
-  gboolean found = FALSE;
-
-  if (fp == NULL)
-    return FALSE;
-  while (fgets (buf, sizeof buf, fp) != NULL)
-    {
-      if (g_ascii_strncasecmp (buf, MTC_SENT_HEADER, strlen (MTC_SENT_HEADER)) == 0)
         {
           found = TRUE;
           break;
@@ -333,19 +297,16 @@ line_has_prefix (const char *line, gsize len, const char *prefix)
   return len >= n && g_ascii_strncasecmp (line, prefix, n) == 0;
 }
 
-/* The tracked form of a queue file's text: our mark first, then EXTRA (whole lines, or
- * NULL; it replaces any earlier "sent" lines), then Claws's special headers with every
- * "R:" renamed MTC_RCPT_HEADER (Claws's own sender then finds no recipient and refuses the
- * file), then the message unchanged. NULL if DATA is not a Claws queue file. */
+/* The tracked form of a queue file's text: our mark first, then Claws's special headers
+ * with every "R:" renamed MTC_RCPT_HEADER (Claws's own sender then finds no recipient and
+ * refuses the file), then the message unchanged. NULL if DATA is not a Claws queue file. */
 static char *
-queue_tracked_form (const char *data, gsize len, const char *extra, gsize *out_len)
+queue_tracked_form (const char *data, gsize len, gsize *out_len)
 {
   g_autoptr (GString) out = g_string_sized_new (len + 256);
   gsize pos = 0;
 
   g_string_append (out, MTC_TRACK_LINE);
-  if (extra)
-    g_string_append (out, extra);
   while (pos < len && pos < MTC_QUEUE_HEADER_MAX)
     {
       const char *line = data + pos;
@@ -354,11 +315,6 @@ queue_tracked_form (const char *data, gsize len, const char *extra, gsize *out_l
 
       pos += n;
       if (line_has_prefix (line, n, MTC_TRACK_HEADER))
-        continue;
-      if (extra
-          && (line_has_prefix (line, n, MTC_SENT_HEADER)
-              || line_has_prefix (line, n, MTC_OFFERED_HEADER)
-              || line_has_prefix (line, n, MTC_REPLY_HEADER)))
         continue;
       if (line_has_prefix (line, n, "R:"))
         {
@@ -390,25 +346,43 @@ queue_lock (FolderItem *queue, gint msgnum)
     }
 }
 
-/* Put a queued message in its tracked form (plus EXTRA lines), durably, and lock it. The
- * file is replaced atomically and synced: after a crash it is either the old or the new
- * text, never a mix. */
-static gboolean queue_rewrite_in (FolderItem *queue, gint msgnum, const char *extra,
+static void
+queue_unlock (FolderItem *queue, gint msgnum)
+{
+  MsgInfo *info = folder_item_get_msginfo (queue, msgnum);
+
+  if (info)
+    {
+      procmsg_msginfo_unset_flags (info, MSG_LOCKED, 0);
+      procmsg_msginfo_free (&info);
+    }
+}
+
+/* Put a queued message in its tracked form and lock it; *NEW_NUM is its number then.
+ * Only when a message is queued or taken over, never while it is being sent. The tracked
+ * form is added to the folder as a new message (written and synced first) and the old one
+ * removed, as Claws itself adds and removes queued messages: changing a message file in
+ * place and rescanning the folder makes Claws 4.1.1 free the MsgInfo its message list
+ * still shows (folder_item_scan_full, then summary_show reads it: heap corruption, the
+ * "corrupted double-linked list" of issue 8 item 2, found with valgrind). A crash between
+ * the two steps leaves both copies, both tracked forms or locked: the take-over at load
+ * removes the older duplicate (same Message-ID). */
+static gboolean queue_rewrite_in (FolderItem *queue, gint msgnum, gint *new_num,
                                   GError **error);
 
 static gboolean
-queue_rewrite (FolderItem *queue, gint msgnum, const char *extra, GError **error)
+queue_rewrite (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
 {
   gboolean ok;
 
   mtc_folder_busy_enter ();
-  ok = queue_rewrite_in (queue, msgnum, extra, error);
+  ok = queue_rewrite_in (queue, msgnum, new_num, error);
   mtc_folder_busy_leave ();
   return ok;
 }
 
 static gboolean
-queue_rewrite_in (FolderItem *queue, gint msgnum, const char *extra, GError **error)
+queue_rewrite_in (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
 {
   g_autofree char *path = folder_item_fetch_msg (queue, msgnum);
   g_autofree char *data = NULL;
@@ -423,7 +397,7 @@ queue_rewrite_in (FolderItem *queue, gint msgnum, const char *extra, GError **er
     }
   if (!g_file_get_contents (path, &data, &len, error))
     return FALSE;
-  form = queue_tracked_form (data, len, extra, &form_len);
+  form = queue_tracked_form (data, len, &form_len);
   if (form == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
@@ -431,37 +405,46 @@ queue_rewrite_in (FolderItem *queue, gint msgnum, const char *extra, GError **er
                    path);
       return FALSE;
     }
+  *new_num = msgnum;
+  queue_lock (queue, msgnum);   /* the old form stays out of Claws's sender meanwhile */
   if (form_len != len || memcmp (form, data, len) != 0)
     {
-      if (!g_file_set_contents_full (path, form, (gssize) form_len,
+      g_autofree char *tmp = g_strdup_printf ("%s%cmsgtrk-queue.%08x", get_tmp_dir (),
+                                              G_DIR_SEPARATOR, g_random_int ());
+      gint num;
+
+      if (!g_file_set_contents_full (tmp, form, (gssize) form_len,
                                      G_FILE_SET_CONTENTS_CONSISTENT
                                        | G_FILE_SET_CONTENTS_DURABLE,
                                      0600, error))
         return FALSE;
-      folder_item_scan (queue);
+      num = folder_item_add_msg (queue, tmp, NULL, TRUE);
+      if (num <= 0)
+        {
+          g_unlink (tmp);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       _("Could not store the tracked form of the queued message %d"),
+                       msgnum);
+          return FALSE;
+        }
+      queue_lock (queue, num);
+      mtc_crash_point ("after-mark-add");
+      queue_unlock (queue, msgnum);
+      folder_item_remove_msg (queue, msgnum);
+      *new_num = num;
     }
-  queue_lock (queue, msgnum);
   return TRUE;
 }
 
 /* Mark a queued message as one to send tracked: our special header, the recipients moved
- * out of Claws's reach, and the LOCKED flag (Claws's queue sender skips locked messages). */
+ * out of Claws's reach, and the LOCKED flag (Claws's queue sender skips locked messages).
+ * *NEW_NUM (may be MSGNUM) is the message's number afterwards. */
 gboolean
-mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, GError **error)
+mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
 {
-  return queue_rewrite (queue, msgnum, NULL, error);
-}
+  gint dummy;
 
-static void
-queue_unlock (FolderItem *queue, gint msgnum)
-{
-  MsgInfo *info = folder_item_get_msginfo (queue, msgnum);
-
-  if (info)
-    {
-      procmsg_msginfo_unset_flags (info, MSG_LOCKED, 0);
-      procmsg_msginfo_free (&info);
-    }
+  return queue_rewrite (queue, msgnum, new_num ? new_num : &dummy, error);
 }
 
 /* ---- the end of a job ---- */
@@ -557,22 +540,96 @@ job_file_sent (MtcSendJob *job, GError **error)
   return TRUE;
 }
 
-/* The server took the message: say so in the queue file, durably, before anything else.
- * From here on the queued copy is never sent again, only filed in Sent (once). */
+/* ---- the sent journal ----
+ * One small key file per message the server accepted and whose handover to Sent is not
+ * finished, in <Claws's configuration directory>/MTC_JOURNAL_DIR, named by a digest of the
+ * Message-ID: the ENVID (empty: sent untracked), the EHLO keywords offered and the
+ * server's final reply (for msgtrkd's Committed). Written, synced, the moment the server
+ * answers 250 to the end of DATA; removed once the queued copy is gone. A queued message
+ * with an entry is never sent again, only filed in Sent. The queue file itself is never
+ * touched while a message is being sent: rewriting it then (and rescanning the folder from
+ * inside Claws's SMTP callback) corrupted Claws's heap when the Queue folder was shown. */
+
+static char *
+journal_path (const char *message_id)
+{
+  g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+
+  return g_build_filename (get_rc_dir (), MTC_JOURNAL_DIR, sum, NULL);
+}
+
 static gboolean
 job_mark_sent (MtcSendJob *job, GError **error)
 {
-  g_autoptr (GString) extra = g_string_new (NULL);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *data = NULL;
   g_autofree char *offered = job->offered ? g_strjoinv (" ", job->offered) : g_strdup ("");
-  g_autofree char *reply = g_strdup (job->eom_reply ? job->eom_reply : "");
+  gsize len = 0;
 
-  g_strdelimit (offered, "\r\n", ' ');
-  g_strdelimit (reply, "\r\n", ' ');
-  g_string_append_printf (extra, "%s %s\n", MTC_SENT_HEADER,
-                          job->tracked && job->envid ? job->envid : "");
-  g_string_append_printf (extra, "%s %s\n", MTC_OFFERED_HEADER, offered);
-  g_string_append_printf (extra, "%s %s\n", MTC_REPLY_HEADER, reply);
-  return queue_rewrite (job->queue, job->msgnum, extra->str, error);
+  if (job->message_id == NULL)
+    return TRUE;
+  path = journal_path (job->message_id);
+  dir = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", dir,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  g_key_file_set_string (kf, "Sent", "message-id", job->message_id);
+  g_key_file_set_string (kf, "Sent", "envid", job->tracked && job->envid ? job->envid : "");
+  g_key_file_set_string (kf, "Sent", "offered", offered);
+  g_key_file_set_string (kf, "Sent", "reply", job->eom_reply ? job->eom_reply : "");
+  data = g_key_file_to_data (kf, &len, NULL);
+  return g_file_set_contents_full (path, data, (gssize) len,
+                                   G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                   0600, error);
+}
+
+/* Whether the journal says this message was sent; if so the job learns what was noted. */
+static gboolean
+journal_read (MtcSendJob *job)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = NULL;
+  g_autofree char *envid = NULL;
+  g_autofree char *offered = NULL;
+
+  if (job->message_id == NULL)
+    return FALSE;
+  path = journal_path (job->message_id);
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+    return FALSE;
+  envid = g_key_file_get_string (kf, "Sent", "envid", NULL);
+  offered = g_key_file_get_string (kf, "Sent", "offered", NULL);
+  job->sent = TRUE;
+  g_free (job->envid);
+  job->envid = envid && *envid ? g_steal_pointer (&envid) : NULL;
+  g_strfreev (job->offered);
+  job->offered = g_strsplit (offered ? offered : "", " ", -1);
+  g_free (job->eom_reply);
+  job->eom_reply = g_key_file_get_string (kf, "Sent", "reply", NULL);
+  return TRUE;
+}
+
+static gboolean
+journal_has (const char *message_id)
+{
+  g_autofree char *path = message_id ? journal_path (message_id) : NULL;
+
+  return path && g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+static void
+journal_remove (const char *message_id)
+{
+  g_autofree char *path = message_id ? journal_path (message_id) : NULL;
+
+  if (path)
+    g_unlink (path);
 }
 
 /* The server's 250 to the end of DATA: note it in the queue file before anything else.
@@ -588,7 +645,7 @@ job_note_sent (MtcSendJob *job)
   job->sent_noted = TRUE;
   mtc_crash_point ("after-smtp");
   if (!job_mark_sent (job, &error))
-    log_error (LOG_PROTOCOL, _("msgtrk: could not note in the queue that <%s> was sent: %s\n"),
+    log_error (LOG_PROTOCOL, _("msgtrk: could not note that <%s> was sent: %s\n"),
                job->message_id ? job->message_id : "", error->message);
   mtc_crash_point ("after-sent-mark");
 }
@@ -633,7 +690,8 @@ job_finish (MtcSendJob *job)
       if (job_file_sent (job, &ferr))
         {
           queue_unlock (job->queue, job->msgnum);
-          folder_item_remove_msg (job->queue, job->msgnum);
+          if (folder_item_remove_msg (job->queue, job->msgnum) == 0)
+            journal_remove (job->message_id);
         }
       mtc_folder_busy_leave ();
       /* Kept locked and noted as sent: it is filed, never sent, by the next try. */
@@ -1172,6 +1230,14 @@ tracked_in (FolderItem *queue)
   return nums;
 }
 
+static gint
+compare_nums_desc (gconstpointer a, gconstpointer b)
+{
+  gint x = *(const gint *) a, y = *(const gint *) b;
+
+  return x < y ? 1 : (x > y ? -1 : 0);
+}
+
 /* Send every marked message of every Queue folder (after Claws sent its own). */
 static gboolean
 send_all_idle (gpointer data)
@@ -1232,24 +1298,48 @@ mtc_send_adopt_queued (gboolean resume_sent)
   for (GSList *q = queues; q; q = q->next)
     {
       g_autoptr (GArray) nums = tracked_in (q->data);
+      g_autoptr (GHashTable) newest = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                             NULL);
+
+      /* A crash inside queue_rewrite can leave two copies: the newest one stays. */
+      g_array_sort (nums, compare_nums_desc);
+      for (guint i = 0; i < nums->len; i++)
+        {
+          gint num = g_array_index (nums, gint, i);
+          MsgInfo *info = folder_item_get_msginfo (q->data, num);
+
+          if (info && info->msgid && *info->msgid && !job_already_known (q->data, num)
+              && !g_hash_table_add (newest, g_strdup (info->msgid)))
+            {
+              queue_unlock (q->data, num);
+              folder_item_remove_msg (q->data, num);
+              g_array_index (nums, gint, i) = -1;
+            }
+          if (info)
+            procmsg_msginfo_free (&info);
+        }
       for (guint i = 0; i < nums->len; i++)
         {
           gint num = g_array_index (nums, gint, i);
           g_autoptr (GError) error = NULL;
-          g_autofree char *path = NULL;
 
-          if (job_already_known (q->data, num))
+          if (num < 0 || job_already_known (q->data, num))
             continue;
-          if (!mtc_queue_mark_tracked (q->data, num, &error))
+          if (!mtc_queue_mark_tracked (q->data, num, &num, &error))
             {
               log_error (LOG_PROTOCOL, _("msgtrk: could not lock the tracked queued message "
                                          "%d: %s\n"), num, error->message);
               continue;
             }
           n++;
-          path = folder_item_fetch_msg (q->data, num);
-          if (resume_sent && path && mtc_queue_file_was_sent (path))
-            mtc_send_queued (q->data, num);
+          if (resume_sent)
+            {
+              MsgInfo *info = folder_item_get_msginfo (q->data, num);
+              if (info && journal_has (info->msgid))
+                mtc_send_queued (q->data, num);
+              if (info)
+                procmsg_msginfo_free (&info);
+            }
         }
     }
   g_slist_free (queues);

@@ -116,6 +116,8 @@ typedef struct
   guint next;       /* the first not asked yet */
   guint in_flight;  /* calls not answered yet */
   gboolean failed;  /* a call failed: ask no more (the next look asks again) */
+  char *folder_id;  /* (owned) the folder looked at */
+  gint max_num;     /* its highest message number at the look */
 } StatusJob;
 static StatusJob *status_job;
 static guint menu_ids[8];
@@ -492,6 +494,7 @@ status_job_free (StatusJob *job)
     status_job = NULL;
   g_clear_object (&job->cancellable);
   g_ptr_array_unref (job->ids);
+  g_free (job->folder_id);
   g_free (job);
 }
 
@@ -583,7 +586,12 @@ get_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   if (job && job->in_flight == 0
       && (job != status_job || job->failed || job->next >= job->ids->len))
-    status_job_free (job);
+    {
+      /* A whole look answered: the next session need not ask its untagged messages. */
+      if (job == status_job && !job->failed && mtc_prefs_show_tags ())
+        mtc_prefs_set_asked_upto (job->folder_id, job->max_num);
+      status_job_free (job);
+    }
 }
 
 void
@@ -632,7 +640,9 @@ refresh_folder (FolderItem *item)
   GSList *list;
   g_autoptr (GArray) entries = NULL;
   g_autoptr (GHashTable) seen = NULL;
+  g_autofree char *folder_id = NULL;
   StatusJob *job;
+  gint upto, max_num = 0;
 
   status_job_stop ();
   if (proxy == NULL || item == NULL || item->stype != F_OUTBOX)
@@ -641,16 +651,30 @@ refresh_folder (FolderItem *item)
     {
       /* No tag is set meanwhile: everything is asked again once they are shown. */
       g_hash_table_remove_all (mid_state);
+      mtc_prefs_forget_asked ();
       return;
     }
   entries = g_array_new (FALSE, FALSE, sizeof (AskEntry));
   seen = g_hash_table_new (g_str_hash, g_str_equal);
   list = folder_item_get_msg_list (item);
+  folder_id = folder_item_get_identifier (item);
+  upto = mtc_prefs_asked_upto (folder_id);
+  for (GSList *l = list; l; l = l->next)
+    max_num = MAX (max_num, (gint) ((MsgInfo *) l->data)->msgnum);
+  if (upto > max_num)
+    upto = -1;   /* renumbered or rebuilt since: ask everything */
   for (GSList *l = list; l; l = l->next)
     {
       MsgInfo *info = l->data;
+      /* Asked in an earlier session, unknown to msgtrkd then, and still without a status
+       * tag: an untracked message, not asked again (a folder of 100,000 messages would
+       * otherwise cost ten GetStatus calls at every start). */
+      gboolean known_untracked = upto >= 0 && (gint) info->msgnum <= upto
+                                 && !has_status_tag (info)
+                                 && !g_hash_table_contains (mid_state, info->msgid);
+
       /* No Message-ID: it cannot be tracked. */
-      if (info->msgid && *info->msgid && needs_asking (info)
+      if (info->msgid && *info->msgid && !known_untracked && needs_asking (info)
           && g_hash_table_add (seen, info->msgid))
         {
           AskEntry e = { info->date_t, info->msgnum, g_strdup (info->msgid) };
@@ -665,8 +689,13 @@ refresh_folder (FolderItem *item)
     }
   g_slist_free (list);
   if (entries->len == 0)
-    return;
+    {
+      mtc_prefs_set_asked_upto (folder_id, max_num);
+      return;
+    }
   job = g_new0 (StatusJob, 1);
+  job->folder_id = g_steal_pointer (&folder_id);
+  job->max_num = max_num;
   job->cancellable = g_cancellable_new ();
   job->ids = g_ptr_array_new_full (entries->len, g_free);
   for (guint i = 0; i < entries->len; i++)
@@ -890,7 +919,7 @@ queue_and_send_idle (gpointer data)
       /* compose_queue only keeps a temporary file when it could not add it to a folder. */
       g_free (msgpath);
     }
-  if (!mtc_queue_mark_tracked (queue, msgnum, &error))
+  if (!mtc_queue_mark_tracked (queue, msgnum, &msgnum, &error))
     {
       show_error (_("Could not mark the queued message as tracked; it stays in the Queue "
                     "folder, untouched"), error);
@@ -930,7 +959,7 @@ mark_send_later_idle (gpointer data)
       if (info)
         {
           g_autoptr (GError) error = NULL;
-          if (!mtc_queue_mark_tracked (l->data, info->msgnum, &error))
+          if (!mtc_queue_mark_tracked (l->data, info->msgnum, NULL, &error))
             show_error (_("Could not mark the queued message as tracked"), error);
           procmsg_msginfo_free (&info);
         }
@@ -979,14 +1008,21 @@ send_queue_activated (GtkAction *action, gpointer data)
 
 /* ---- Track, Copy tracking link, Track a link… ---- */
 
+/* The selected message, (transfer full): free it with procmsg_msginfo_free().
+ * summary_get_selected_msg() returns the list's own pointer without a reference; freeing
+ * that (as this plugin did) dropped the message list's reference, and the next rebuild of
+ * the list freed the MsgInfo twice: the "corrupted double-linked list" abort of issue 8
+ * item 2, right after a tracked send filed its copy in the shown Sent folder. */
 static MsgInfo *
 selected_message (void)
 {
   MainWindow *mainwin = mainwindow_get_mainwindow ();
+  MsgInfo *info;
 
   if (mainwin == NULL || mainwin->summaryview == NULL)
     return NULL;
-  return summary_get_selected_msg (mainwin->summaryview);
+  info = summary_get_selected_msg (mainwin->summaryview);
+  return info ? procmsg_msginfo_new_ref (info) : NULL;
 }
 
 static gboolean
@@ -1410,6 +1446,8 @@ plugin_init (gchar **error)
   mtc_prefs_init ();
   {
     guint removed = tags_cleanup ();
+    if (removed > 0)
+      mtc_prefs_forget_asked ();   /* their messages are untagged now: ask them again */
     if (removed > 0)
       log_message (LOG_PROTOCOL,
                    g_dngettext (GETTEXT_PACKAGE, "msgtrk: removed %u outdated status tag\n",

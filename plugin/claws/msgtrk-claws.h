@@ -39,12 +39,6 @@ typedef struct _MsgInfo MsgInfo;
 #define MTC_TRACK_HEADER "X-Msgtrk-Track:"
 #define MTC_TRACK_LINE MTC_TRACK_HEADER " yes\n"
 #define MTC_RCPT_HEADER "X-Msgtrk-R:"
-/* Written (durably) once the server accepted the message: ENVID (empty if sent untracked),
- * then the EHLO keywords offered and the server's final reply, for msgtrkd's Committed.
- * A queue file that has it is never sent again: only filed in Sent (once). */
-#define MTC_SENT_HEADER "X-Msgtrk-Sent:"
-#define MTC_OFFERED_HEADER "X-Msgtrk-Offered:"
-#define MTC_REPLY_HEADER "X-Msgtrk-Reply:"
 
 /* Prefix of the Tags-column text this plugin sets on Sent messages. */
 #define MTC_TAG_PREFIX "\xe2\x9c\x89 " /* U+2709 ENVELOPE, space */
@@ -68,9 +62,9 @@ gboolean            mtc_folder_is_busy       (void);
 
 /* msgtrk-claws-send.c */
 gboolean mtc_queue_file_is_tracked  (const char *path);
-gboolean mtc_queue_file_was_sent    (const char *path);
 gboolean mtc_queue_mark_tracked     (FolderItem *queue,
                                      gint        msgnum,
+                                     gint       *new_num,
                                      GError    **error);
 void     mtc_send_queued            (FolderItem *queue,
                                      gint        msgnum);
@@ -91,3 +85,7 @@ gboolean  mtc_prefs_track_default     (PrefsAccount *account);
 guint     mtc_prefs_dsn_notify        (void);
 guint     mtc_prefs_dsn_ret           (void);
 gboolean  mtc_prefs_show_tags         (void);
+gint      mtc_prefs_asked_upto        (const char *folder_id);
+void      mtc_prefs_set_asked_upto    (const char *folder_id,
+                                       gint        msgnum);
+void      mtc_prefs_forget_asked      (void);

@@ -8,7 +8,9 @@ Message > Send queued tracked messages sends them one after the other: the queue
 handover runs SENDS times back to back while the Sent folder is shown (the path that once
 aborted with "corrupted double-linked list"; set MSGTRK_E2E_CLAWS_WRAPPER="valgrind
 --error-exitcode=1 ..." to run Claws under valgrind). Two more are sent directly.
-Checks: Claws is still alive; each message was delivered exactly once, every MAIL FROM at
+Then Message > Track… three times on a Sent row and one more tracked send into the shown
+Sent folder (item 2's abort: the plugin freed the list's own reference to the selected
+message). Checks: Claws is still alive; each message was delivered exactly once, every MAIL FROM at
 the SMTP tap carried ENVID and MTRK; the Queue folder is empty and Sent holds one copy of
 each; and, for item 9, whenever msgtrkd's status of a message is past "sending", the
 plugin's own status of its Sent row follows within PROMPT seconds and never goes back to
@@ -126,6 +128,29 @@ def scenario(run):
         raise AssertionError("MAIL FROM commands at the relay: %r" % tap.commands())
     if run.claws.poll() is not None:
         raise AssertionError("Claws Mail died (status %r)" % run.claws.poll())
+
+    # Item 2's abort: Message > Track… on a Sent row, then a tracked send files its copy
+    # in the shown Sent folder (the list is rebuilt). The plugin used to drop the list's
+    # reference to the selected message: under MALLOC_PERTURB_/MALLOC_CHECK_ (meson test)
+    # Claws aborted with "corrupted double-linked list" right after "sent (tracked)".
+    run.keys(run.main_win, "Home")
+    time.sleep(0.5)
+    for _ in range(3):
+        run.message_menu("track")
+        time.sleep(1.0)
+    last = "Send many after Track"
+    compose = run.compose(last, ("Hello Alice,", "after Track…"))
+    run.send(compose)
+    run.wait_closed(compose)
+    h.wait_for("%r in Sent" % last, lambda: run.folder_has("sent", last), h.DELIVERY_TIMEOUT)
+    h.wait_for("%r delivered" % last, lambda: run.delivered_to(h.RECIPIENT, last),
+               h.DELIVERY_TIMEOUT)
+    time.sleep(2.0)
+    if run.claws.poll() is not None:
+        raise AssertionError("Claws Mail died after Track… and a send (status %r): %s"
+                             % (run.claws.poll(), run.claws_log()[-300:]))
+    if run.mh_files("queue"):
+        raise AssertionError("the Queue folder is not empty after the last send")
     run.shot("sendmany-end.png")
     return "%d tracked sends in a row: each once, tracked, its Sent row prompt" % len(everything)
 
