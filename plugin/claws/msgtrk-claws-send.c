@@ -623,6 +623,28 @@ journal_has (const char *message_id)
   return path && g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
+/* Forget the journal entries of messages no Queue folder holds any more (a crash after
+ * the queued copy was removed, before its entry was). */
+static void
+journal_prune (GHashTable *queued_ids)
+{
+  g_autofree char *dir = g_build_filename (get_rc_dir (), MTC_JOURNAL_DIR, NULL);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_autoptr (GKeyFile) kf = g_key_file_new ();
+      g_autofree char *mid = NULL;
+
+      if (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+        mid = g_key_file_get_string (kf, "Sent", "message-id", NULL);
+      if (mid == NULL || !g_hash_table_contains (queued_ids, mid))
+        g_unlink (path);
+    }
+}
+
 static void
 journal_remove (const char *message_id)
 {
@@ -1284,6 +1306,7 @@ guint
 mtc_send_adopt_queued (gboolean resume_sent)
 {
   GSList *queues;
+  g_autoptr (GHashTable) queued_ids = NULL;
   guint n = 0;
 
   if (mtc_folder_is_busy ())
@@ -1292,6 +1315,7 @@ mtc_send_adopt_queued (gboolean resume_sent)
       return 0;
     }
   queues = queue_folders ();
+  queued_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   if (send_cancellable == NULL)
     send_cancellable = g_cancellable_new ();
@@ -1308,6 +1332,8 @@ mtc_send_adopt_queued (gboolean resume_sent)
           gint num = g_array_index (nums, gint, i);
           MsgInfo *info = folder_item_get_msginfo (q->data, num);
 
+          if (info && info->msgid && *info->msgid)
+            g_hash_table_add (queued_ids, g_strdup (info->msgid));
           if (info && info->msgid && *info->msgid && !job_already_known (q->data, num)
               && !g_hash_table_add (newest, g_strdup (info->msgid)))
             {
@@ -1343,6 +1369,8 @@ mtc_send_adopt_queued (gboolean resume_sent)
         }
     }
   g_slist_free (queues);
+  if (resume_sent && current == NULL && g_queue_is_empty (&pending))
+    journal_prune (queued_ids);
   return n;
 }
 
