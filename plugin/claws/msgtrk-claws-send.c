@@ -2,19 +2,29 @@
 /* msgtrk-claws-send.c: the tracked send of the Claws Mail plugin.
  *
  * A tracked message is first queued by Claws (compose_queue) into a Queue folder; this
- * file marks it (special header X-Msgtrk-Track: yes, and the LOCKED flag so that Claws's
- * own queue sender skips it), asks msgtrkd to Prepare (ENVID, authenticator, timeout),
+ * file puts it in its tracked form (special header X-Msgtrk-Track: yes, recipients under
+ * X-Msgtrk-R: instead of R: so that Claws's own sender refuses it, and the LOCKED flag so
+ * that it skips it quietly), asks msgtrkd to Prepare (ENVID, authenticator, timeout),
  * then sends it on Claws's own SMTP session: the EHLO reply is read by wrapping the
  * session's recv_msg, and MAIL FROM / RCPT TO get ENVID, MTRK, RET, NOTIFY, ORCPT only as
  * far as the server offered DSN and MTRK (libmsgtrk's MsgtrkEnvelope decides). Claws's
- * smtp_from()/smtp_rcpt() write an argument that contains '<' verbatim. After the end of
- * DATA the message is filed in the Sent folder, removed from the queue, and msgtrkd hears
- * Committed (offered keywords, final reply) or Aborted (reason).
+ * smtp_from()/smtp_rcpt() write an argument that contains '<' verbatim. The server's 250
+ * to the end of DATA is noted at once in the sent journal (a synced key file per message,
+ * see "the sent journal" below); then the message is filed in the Sent folder (once, by
+ * Message-ID), removed from the queue, and msgtrkd hears Committed (offered keywords,
+ * final reply) or Aborted (reason). At plugin load mtc_send_adopt_queued() takes the
+ * tracked queued messages back (form, lock) and finishes the handovers a crash cut.
+ * A connection Claws reports only as failed is tried once with GSocketClient for the
+ * reason. Work inside Claws's folder calls (which run the main loop) is marked with
+ * mtc_folder_busy_enter/leave so that the plugin's callbacks do not re-enter them.
  *
  * Limits: one message at a time (others wait in a FIFO); no newsgroups; SMTP AUTH only with
- * a password kept in Claws's password store (no prompt); OAuth2 is not supported.
+ * a password kept in Claws's password store (no prompt); OAuth2 is not supported; a crash
+ * between the server's 250 and the synced journal entry (a fraction of a millisecond)
+ * sends the message again, tracked. MSGTRK_CLAWS_CRASH_AT is a test hook (SIGKILL at a step).
  * Must never: lose a message (it stays in the Queue folder until it is in Sent), send a
- * tracked message untracked without asking, block the UI, or see the secret A.
+ * tracked message untracked without asking, let Claws's own sender take one, send one the
+ * server accepted again, block the UI, or see the secret A.
  */
 #include <stdio.h>
 #include <string.h>

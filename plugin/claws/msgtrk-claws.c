@@ -1,22 +1,28 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* msgtrk-claws.c: the Claws Mail plugin's entry points and its UI glue.
  *
- * - Compose: a "Track this message" toggle in the Options menu; a tracked send or
- *   send-later is turned into a marked, locked queued message that
- *   msgtrk-claws-send.c sends on Claws's own SMTP session.
- * - Sent folders: the tracking status in the Tags column. The folder shown is asked in
- *   batched GetStatus calls (newest messages first, one batch after the other), only for
- *   the Message-IDs this session has not asked yet; then StatusChanged signals keep the
- *   tags current. Never one D-Bus call per row, and the message list is redrawn once per
- *   answer or burst of signals, never once per row.
- * - Track / Copy tracking link / Track a link…: Message menu, message-list popup, toolbar.
+ * - Compose: a "Track this message" toggle in the Options menu and a "✉ Track delivery"
+ *   check button under the text (the same action); a tracked send or send-later is turned
+ *   into a marked, locked queued message that msgtrk-claws-send.c sends on Claws's own
+ *   SMTP session. At load the tracked queued messages are taken over (crash safety).
+ * - Sent folders: the tracking status in the Tags column, one tag per state with a symbol
+ *   (a fixed set; outdated ones are removed at load). The folder shown is asked in
+ *   batched GetStatus calls (newest messages first, two calls in flight), only for the
+ *   Message-IDs this session has not asked yet and, across sessions, not the untagged ones
+ *   a whole earlier look already asked; then StatusChanged signals keep the tags current.
+ *   A changed status redraws its own row; never one D-Bus call per row.
+ * - Track / Copy tracking link (CLIPBOARD only, a status-bar note) / Track a link… /
+ *   Tracked links… / Send queued tracked messages: Message menu, message-list popup,
+ *   toolbar; each offered only when it can work.
  * - Incoming DSNs and MDNs are handed to msgtrkd (IngestReport).
  *
- * Limits: the status lives in Claws's tags (one tag per distinct status text, prefixed
- * with an envelope sign); only folders of the Sent kind are looked up. What msgtrkd said
- * of each Message-ID is remembered for the session (a few dozen bytes per message).
+ * Limits: the status lives in Claws's tags (MTC_TAG_PREFIX, G_N_ELEMENTS (state_tags));
+ * only folders of the Sent kind are looked up. What msgtrkd said of each Message-ID is
+ * remembered for the session (a few dozen bytes per message).
  * Must never: block the UI (all D-Bus calls are asynchronous), see the secret A, lose a
- * message or send a tracked one untracked silently.
+ * message or send a tracked one untracked silently, free a MsgInfo it does not own (the
+ * message list's selected one is borrowed: selected_message() takes a reference), or put
+ * a link on the PRIMARY selection.
  */
 #include <libintl.h>
 #include <string.h>
