@@ -16,6 +16,7 @@
 #include "msgtrk-private.h"
 #include "server-config.h"
 #include "server-listener.h"
+#include "track-store.h"
 
 #include <string.h>
 
@@ -57,6 +58,7 @@ relay_config_free (RelayConfig *config)
   g_free (config->ca_file);
   g_free (config->user);
   g_clear_pointer (&config->routes, g_ptr_array_unref);
+  g_clear_pointer (&config->kf, g_key_file_unref);
   g_free (config);
 }
 
@@ -331,6 +333,11 @@ relay_config_read (GKeyFile    *kf,
                    "%s has no [routes]: the relay would refuse every recipient", path);
       return NULL;
     }
+
+  /* [store]: backend=files (default) or postgresql; checked now, opened after the drop. */
+  if (!track_store_check_config (kf, error))
+    return NULL;
+  config->kf = g_key_file_ref (kf);
 
   return g_steal_pointer (&config);
 }

@@ -59,6 +59,7 @@ typedef struct
   guint max_queue_messages;  /* [queue] max_messages: accepted beyond it: 452 4.3.1 */
   char *user;
   GPtrArray *routes;       /* (element-type RelayRoute) */
+  GKeyFile *kf;            /* (owned) the file, for [store] (opened after the drop) */
 } RelayConfig;
 
 RelayConfig      *relay_config_read         (GKeyFile    *kf,

@@ -93,7 +93,7 @@ relay_post_drop (gpointer  data,
   RelayServer *server = data;
   RelayConfig *config = server->config;
 
-  server->track_store = track_store_new (config->state_dir, error);
+  server->track_store = track_store_new_from_config (config->kf, config->state_dir, error);
   if (server->track_store == NULL)
     return FALSE;
   server->queue = relay_queue_new (config->state_dir, config->max_queue_messages,
