@@ -5,7 +5,7 @@
  * through this vtable: the files backend (track-store-files.c, default, embedded) or the
  * PostgreSQL backend (track-store-pg.c, only when built with libpq). A vtable struct, not
  * a GObject interface: a backend is chosen once at start-up from [store] backend=, has no
- * signals or properties, and callers keep the one TrackStore type (docs/store.md,
+ * signals or properties, and callers keep the one TrackStore type (docs/store-postgresql.md,
  * "Backends").
  *
  * How: track-store.c checks the arguments (ENVID length, B syntax, expiry), writes the

@@ -2,7 +2,7 @@
 /* track-store.h: the reference server's tracking records, behind one of two backends.
  *
  * Written by msgtrk-relay (every change of a recipient's state), read by mtqpd (TRACK).
- * Backends (track-store-backend.h; docs/store.md "Backends"):
+ * Backends (track-store-backend.h; docs/store-postgresql.md "Backends"):
  *   - files (default, embedded): <state_dir>/tracking/<sha256-hex of ENVID>.trk, replaced
  *     atomically (track-store-files.c has the record syntax);
  *   - postgresql (built when libpq is found): one table keyed by the decoded ENVID
