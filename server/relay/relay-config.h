@@ -60,6 +60,10 @@ typedef struct
   char *user;
   GPtrArray *routes;       /* (element-type RelayRoute) */
   GKeyFile *kf;            /* (owned) the file, for [store] (opened after the drop) */
+  char *push_server;       /* [push] server: receiver ADDRESS:PORT; NULL: no push */
+  guint push_key_id;       /* [push] key_id */
+  char *push_key_file;     /* [push] key_file (owner-only) */
+  gboolean push_local;     /* [push] mode=both: also write the local store */
 } RelayConfig;
 
 RelayConfig      *relay_config_read         (GKeyFile    *kf,
