@@ -19,6 +19,10 @@ Scenarios:
              and counted, never stored; a record in two parts is reassembled; the TCP stream
              form is acknowledged the same way; a key file readable by others stops the
              receiver at start-up.
+  pg         the receiver on PostgreSQL: stopped mid-run, records stay spooled (no ACK) and
+             arrive once it is back; mtqpd answers -TEMP meanwhile.
+  node-config a relay node whose key file its group can read, or with a bad [push] mode,
+             refuses to start and says why.
 Exit 0 pass, 1 fail.
 """
 
@@ -82,7 +86,7 @@ def write_key(path, raw, mode=0o600):
 
 
 class Receiver:
-    def __init__(self, exe, base, keys, udp_port):
+    def __init__(self, exe, base, keys, udp_port, extra=()):
         self.exe = exe
         self.dir = os.path.join(base, "receiver")
         self.state_dir = os.path.join(self.dir, "state")
@@ -99,6 +103,7 @@ class Receiver:
         if os.geteuid() == 0:
             lines.append("user=nobody")
         lines += ["", "[push_keys]"] + ["%d=%s" % kv for kv in keys.items()]
+        lines += [""] + list(extra)
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.proc = None
@@ -159,13 +164,14 @@ class Receiver:
 
 
 class Mtqpd:
-    def __init__(self, exe, base, state_dir):
+    def __init__(self, exe, base, state_dir, extra=()):
         d = os.path.join(base, "mtqpd")
         os.makedirs(d)
         conf = ["[mtqpd]", "hostname=mtqp.test", "state_dir=%s" % state_dir,
                 "listen=127.0.0.1:1"]
         if os.geteuid() == 0:
             conf.append("user=nobody")
+        conf += [""] + list(extra)
         with open(os.path.join(d, "mtqpd.conf"), "w") as f:
             f.write("\n".join(conf) + "\n")
         port_file = os.path.join(d, "port")
@@ -451,6 +457,84 @@ def scenario_hostile(exe, tmp, keys, key_paths):
         rec.cleanup()
 
 
+def scenario_node_config(exe, tmp, keys, key_paths):
+    """A node whose key file others can read, or a bad [push] key, does not start."""
+    receiver_exe, relay_exe, mtqpd_exe = exe
+    udp = free_udp_port()
+    os.chmod(key_paths[1], 0o640)
+    a = make_relay(relay_exe, tmp, "a", {"example.org": "local:"}, udp, 1, key_paths[1])
+    try:
+        try:
+            a.start()
+            raise Failure("the node started with a key file its group can read")
+        except HarnessError:
+            check("chmod 600" in a.log(), "no reason given:\n" + a.log())
+        os.chmod(key_paths[1], 0o600)
+        with open(a.conf_path, "a") as f:
+            f.write("mode=sometimes\n")
+        try:
+            a.start()
+            raise Failure("the node started with [push] mode=sometimes")
+        except HarnessError:
+            check("[push] mode" in a.log(), "no reason given:\n" + a.log())
+    finally:
+        a.cleanup()
+
+
+def scenario_pg(exe, tmp, keys, key_paths):
+    """The receiver writes into PostgreSQL; mtqpd answers from it. With PostgreSQL
+    stopped, records are not acknowledged (store_failed) and stay in the node's spool;
+    once it is back they arrive: none is lost."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pg"))
+    import pgharness
+    if not pgharness.available():
+        print("SKIP: PostgreSQL 15 is not installed")
+        raise SystemExit(77)
+    receiver_exe, relay_exe, mtqpd_exe = exe
+    pg = pgharness.PgServer()
+    store = ["[store]", "backend=postgresql", "conninfo=%s" % pg.conninfo]
+    udp = free_udp_port()
+    rec = Receiver(receiver_exe, tmp, {1: key_paths[1]}, udp, store)
+    a = None
+    m = None
+    try:
+        pg.start()
+        rec.start()
+        a = make_relay(relay_exe, tmp, "a", {"example.org": "local:"}, udp, 1, key_paths[1])
+        a.start()
+        m = Mtqpd(mtqpd_exe, tmp, tmp, store)
+        envid = "mtrk.pg1@sender.example"
+        code, text = send_message(a.port, "alice@sender.example", ["bob@example.org"],
+                                  make_body(envid), mtrk(envid), "NOTIFY=NEVER")
+        check(code == 250, "DATA: %s" % text)
+        wait_for("the record in PostgreSQL", lambda: "Action: delivered" in m.track(envid),
+                 30, 0.2)
+        pg.stop()
+        envid2 = "mtrk.pg2@sender.example"
+        code, text = send_message(a.port, "alice@sender.example", ["carol@example.org"],
+                                  make_body(envid2), mtrk(envid2), "NOTIFY=NEVER")
+        check(code == 250, "DATA: %s" % text)
+        wait_for("the receiver to fail to store (no ACK)",
+                 lambda: rec.counters().get("store_failed", 0) >= 1, 30, 0.2)
+        check(spool(a), "the node dropped a record that was not stored")
+        check(m.track(envid).startswith("-TEMP"), "mtqpd with PostgreSQL down: not -TEMP")
+        pg.start()
+        wait_for("the record resent once PostgreSQL is back",
+                 lambda: "Action: delivered" in m.track(envid2), 90, 0.5)
+        wait_for("node a's spool empty", lambda: not spool(a), 90, 0.3)
+        m.stop()
+        m = None
+        a.stop()
+        rec.stop()
+    finally:
+        if m is not None:
+            m.proc.kill()
+        if a is not None:
+            a.cleanup()
+        rec.cleanup()
+        pg.cleanup()
+
+
 def main():
     name = sys.argv[1]
     exe = sys.argv[2:5]
@@ -466,7 +550,8 @@ def main():
         write_key(key_paths[kid], raw)
     try:
         {"two-nodes": scenario_two_nodes, "kill9": scenario_kill9,
-         "hostile": scenario_hostile}[name](exe, tmp, keys, key_paths)
+         "hostile": scenario_hostile, "node-config": scenario_node_config,
+         "pg": scenario_pg}[name](exe, tmp, keys, key_paths)
         print("ok: %s" % name)
         return 0
     except (Failure, HarnessError) as e:
