@@ -13,7 +13,9 @@
  * node keys are loaded (refused unless owner-only files) and the store opened
  * (post_drop); then one thread serves UDP, and each TCP connection is a skeleton session.
  * Counters (one per drop reason, stored, refused_owner, store_failed, acks) are written to
- * stats_file every second when they changed, and logged at exit.
+ * stats_file every second when they changed, and logged at exit. Every expire_interval
+ * seconds a thread runs the store's expiry (on PostgreSQL, msgtrk_expire() in the
+ * database). A TCP stream silent for PUSH_RECEIVER_STREAM_TIMEOUT seconds is closed.
  * Limits: PUSH_MAX_DATAGRAM per frame; PUSH_MAX_PENDING incomplete records held, each at
  * most PUSH_REASSEMBLY_SECONDS; PUSH_RECEIVER_MAX_KEYS node keys; drop messages at most
  * one per second per reason.
@@ -44,6 +46,11 @@
 #define PUSH_RECEIVER_MAX_KEYS 4096
 #define PUSH_RECEIVER_TICK_MS 200
 #define PUSH_RECEIVER_MAX_CONNECTIONS 64
+/* A TCP stream silent this long is closed. */
+#define PUSH_RECEIVER_STREAM_TIMEOUT 120
+/* [push_receiver] expire_interval: seconds between two store expiries (0: never). */
+#define PUSH_RECEIVER_DEFAULT_EXPIRE_INTERVAL 600
+#define PUSH_RECEIVER_MAX_EXPIRE_INTERVAL 86400
 
 enum
 {
@@ -75,6 +82,7 @@ typedef struct
   char *state_dir;
   char *user;
   char *stats_file;
+  guint expire_interval;
   GKeyFile *kf;                /* (owned) for [push_keys] and [store] after the drop */
 
   GSocket *udp;                /* (owned) bound as root */
@@ -89,6 +97,9 @@ typedef struct
 
   GThread *thread;
   gint stop;                   /* (atomic) */
+  GThread *expire_thread;      /* (nullable) */
+  GMutex expire_lock;
+  GCond expire_cond;           /* signalled at stop */
 } Receiver;
 
 static const char *const count_names[N_COUNTS] = {
@@ -355,6 +366,36 @@ address_text (GSocketAddress *address)
   return g_strdup ("?");
 }
 
+/* The store's expiry (PostgreSQL: msgtrk_expire() in the database; files: expired
+ * files), every expire_interval seconds, off the UDP thread. */
+static gpointer
+expire_thread (gpointer data)
+{
+  Receiver *r = data;
+
+  g_mutex_lock (&r->expire_lock);
+  while (!g_atomic_int_get (&r->stop))
+    {
+      gint64 until = g_get_monotonic_time () + (gint64) r->expire_interval * G_USEC_PER_SEC;
+
+      while (!g_atomic_int_get (&r->stop)
+             && g_cond_wait_until (&r->expire_cond, &r->expire_lock, until))
+        ;
+      if (g_atomic_int_get (&r->stop))
+        break;
+      g_mutex_unlock (&r->expire_lock);
+      {
+        guint n = track_store_expire (r->store, g_get_real_time () / G_USEC_PER_SEC);
+
+        if (n > 0)
+          g_message ("Expired %u tracking records", n);
+      }
+      g_mutex_lock (&r->expire_lock);
+    }
+  g_mutex_unlock (&r->expire_lock);
+  return NULL;
+}
+
 static gpointer
 udp_thread (gpointer data)
 {
@@ -408,6 +449,8 @@ on_connection (GSocketConnection *connection,
   g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
   g_autofree char *peer = remote != NULL ? address_text (remote) : g_strdup ("?");
 
+  g_socket_set_timeout (g_socket_connection_get_socket (connection),
+                        PUSH_RECEIVER_STREAM_TIMEOUT);
   for (;;)
     {
       guint8 head[2];
@@ -450,7 +493,8 @@ receiver_configure (gpointer        data,
 {
   Receiver *r = data;
   static const char *const known[] = { "listen", "udp_listen", "state_dir", "user",
-                                       "stats_file", NULL };
+                                       "stats_file", "expire_interval", NULL };
+  guint64 interval;
   g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
 
   for (char **g = groups; *g != NULL; g++)
@@ -492,6 +536,11 @@ receiver_configure (gpointer        data,
   GET (user, "user", NULL);
   GET (stats_file, "stats_file", NULL);
 #undef GET
+  if (!server_config_get_uint (kf, RECEIVER_GROUP, "expire_interval",
+                               PUSH_RECEIVER_DEFAULT_EXPIRE_INTERVAL, 0,
+                               PUSH_RECEIVER_MAX_EXPIRE_INTERVAL, &interval, error))
+    return FALSE;
+  r->expire_interval = (guint) interval;
   if (!g_key_file_has_group (kf, RECEIVER_KEYS_GROUP))
     {
       g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
@@ -582,6 +631,8 @@ receiver_post_drop (gpointer  data,
     return FALSE;
   r->reassembly = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, reassembly_free);
   r->thread = g_thread_new ("push-udp", udp_thread, r);
+  if (r->expire_interval > 0)
+    r->expire_thread = g_thread_new ("push-expire", expire_thread, r);
   return TRUE;
 }
 
@@ -601,9 +652,17 @@ receiver_stop (gpointer data)
   Receiver *r = data;
   g_autoptr (GString) line = g_string_new (NULL);
 
+  g_atomic_int_set (&r->stop, 1);
+  if (r->expire_thread != NULL)
+    {
+      g_mutex_lock (&r->expire_lock);
+      g_cond_signal (&r->expire_cond);
+      g_mutex_unlock (&r->expire_lock);
+      g_thread_join (r->expire_thread);
+      r->expire_thread = NULL;
+    }
   if (r->thread != NULL)
     {
-      g_atomic_int_set (&r->stop, 1);
       g_thread_join (r->thread);
       r->thread = NULL;
       write_stats (r, TRUE);
@@ -646,7 +705,11 @@ main (int    argc,
   int status;
 
   g_mutex_init (&r.lock);
+  g_mutex_init (&r.expire_lock);
+  g_cond_init (&r.expire_cond);
   status = server_main (&receiver_program, &r, argc, argv);
+  g_cond_clear (&r.expire_cond);
+  g_mutex_clear (&r.expire_lock);
   g_mutex_clear (&r.lock);
   return status;
 }

@@ -367,6 +367,10 @@ def scenario_hostile(exe, tmp, keys, key_paths):
     receiver_exe, relay_exe, mtqpd_exe = exe
     udp = free_udp_port()
     rec = Receiver(receiver_exe, tmp, {1: key_paths[1]}, udp)
+    with open(rec.conf) as f:
+        conf = f.read()
+    with open(rec.conf, "w") as f:  # expiry every second
+        f.write(conf.replace("[push_receiver]\n", "[push_receiver]\nexpire_interval=1\n"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(5)
     key = keys[1]
@@ -425,9 +429,19 @@ def scenario_hostile(exe, tmp, keys, key_paths):
             check(hmac.compare_digest(hmac.new(key, data[:-MAC], hashlib.sha256).digest(),
                                       data[-MAC:]) and data[4] == 2, "TCP ACK: %r" % data)
 
-        expected = {"stored": 3, "replayed": 1, "bad_hmac": 2, "unknown_key": 1,
+        # A record already expired: stored, acknowledged, then removed by the expiry.
+        old = record_bytes("mtrk.old@sender.example", fields_for("mtrk.old@sender.example"),
+                           expires=int(time.time()) - 10)
+        sock.sendto(frame(key, 1, 1009, old), dest)
+        ack_for(1009)
+        old_file = os.path.join(rec.state_dir, "tracking", hashlib.sha256(
+            b"mtrk.old@sender.example").hexdigest() + ".trk")
+        wait_for("the expired record to be removed by the receiver's expiry",
+                 lambda: not os.path.exists(old_file), 10, 0.1)
+
+        expected = {"stored": 4, "replayed": 1, "bad_hmac": 2, "unknown_key": 1,
                     "oversized": 1, "truncated": 2, "stale": 1, "malformed": 1,
-                    "bad_record": 0, "acks": 3}
+                    "bad_record": 0, "acks": 4}
         try:
             wait_for("the counters", lambda: all(rec.counters().get(k) == v
                                                  for k, v in expected.items()), 10, 0.2)
