@@ -13,8 +13,9 @@
  *     one atomic statement. When nothing was written, a SELECT tells a refused takeover
  *     (another B, compared here in constant time) from a stale or duplicate update.
  *   - fetch: SELECT by ENVID only (primary key); B is compared in C by track-store.c.
- *   - expire: msgtrk_expire(now, batch) in the database, in batches through the
- *     expires_at index (the equivalent of dropping day partitions: see the doc).
+ *   - expire: msgtrk_expire(now, batch) in the database deletes one batch through the
+ *     expires_at index; called again while batches come back full (the equivalent of
+ *     dropping day partitions: see the doc).
  *   - connections: a pool of pool_size connections (one per concurrent caller). A broken
  *     connection is reconnected once at once (a restarted server), then with exponential
  *     backoff (PG_BACKOFF_MIN_MS doubling up to PG_BACKOFF_MAX_MS); while it waits, calls
@@ -62,18 +63,16 @@ static const char *const migrations[] = {
   "  fields bytea NOT NULL,"
   "  stored_at timestamptz NOT NULL DEFAULT now ());"
   "CREATE INDEX msgtrk_record_expires_at ON msgtrk_record (expires_at);"
+  /* One batch per call (a short statement, under statement_timeout); callers repeat
+   * while it returns @batch. */
   "CREATE FUNCTION msgtrk_expire (now_unix bigint, batch integer) RETURNS bigint"
   "  LANGUAGE plpgsql AS $$"
-  "  DECLARE n bigint := 0; d bigint;"
+  "  DECLARE d bigint;"
   "  BEGIN"
-  "    LOOP"
-  "      DELETE FROM msgtrk_record WHERE envid IN"
-  "        (SELECT envid FROM msgtrk_record WHERE expires_at <= now_unix LIMIT batch);"
-  "      GET DIAGNOSTICS d = ROW_COUNT;"
-  "      n := n + d;"
-  "      EXIT WHEN d < batch;"
-  "    END LOOP;"
-  "    RETURN n;"
+  "    DELETE FROM msgtrk_record WHERE envid IN"
+  "      (SELECT envid FROM msgtrk_record WHERE expires_at <= now_unix LIMIT batch);"
+  "    GET DIAGNOSTICS d = ROW_COUNT;"
+  "    RETURN d;"
   "  END $$;",
 };
 
@@ -635,21 +634,27 @@ pg_expire (gpointer impl,
   const char *values[2] = { (const char *) &now_be, (const char *) &batch_be };
   int lengths[2] = { 8, 4 };
   PgSlot *slot = slot_acquire (self, &error);
-  PGresult *res = NULL;
-  guint removed = 0;
+  guint64 removed = 0;
 
-  if (slot != NULL)
-    res = slot_exec (self, slot, SQL_EXPIRE, 2, values, lengths, &error);
-  if (res != NULL)
+  /* Batch after batch, each its own short statement, until one is not full. */
+  while (slot != NULL)
     {
-      removed = (guint) MIN (get_int8 (res, 0, 0), G_MAXUINT);
+      PGresult *res = slot_exec (self, slot, SQL_EXPIRE, 2, values, lengths, &error);
+      gint64 n;
+
+      if (res == NULL)
+        break;
+      n = PQntuples (res) == 1 ? get_int8 (res, 0, 0) : 0;
       PQclear (res);
+      removed += (guint64) MAX (n, 0);
+      if (n < PG_EXPIRE_BATCH)
+        break;
     }
-  else
+  if (error != NULL)
     g_warning ("Tracking store: expiry: %s", error->message);
   if (slot != NULL)
     slot_release (self, slot);
-  return removed;
+  return (guint) MIN (removed, G_MAXUINT);
 }
 
 const TrackStoreBackend track_store_pg_backend = {

@@ -551,6 +551,45 @@ test_pg_schema (void)
 #endif
 }
 
+static void
+test_pg_expire_batches (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) kf = NULL;
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autofree char *dir = NULL;
+
+  g_test_summary ("Expiry past one batch (PG_EXPIRE_BATCH, 10,000): 25,000 expired rows "
+                  "go in three statements, the live row stays");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  dir = mt_tmpdir_new ();
+  kf = store_config ("postgresql");
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_no_error (error);
+  r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error); /* creates the schema */
+  g_clear_error (&error);
+  pg_sql ("TRUNCATE msgtrk_record;"
+          "INSERT INTO msgtrk_record (envid, authenticator, expires_at, version, fields) "
+          "SELECT convert_to ('mtrk.' || i || '@example.com', 'UTF8'), '" AUTH_B "', "
+          "  1000, 1, '' FROM generate_series (1, 25000) AS i;"
+          "INSERT INTO msgtrk_record (envid, authenticator, expires_at, version, fields) "
+          "VALUES ('live', '" AUTH_B "', 4000000000, 1, '')");
+  g_assert_cmpuint (track_store_expire (store, NOW), ==, 25000);
+  g_assert_cmpuint (track_store_expire (store, NOW), ==, 0);
+  pg_sql ("DO $$ BEGIN IF (SELECT count (*) FROM msgtrk_record) <> 1 THEN "
+          "RAISE EXCEPTION 'the live row is gone'; END IF; END $$");
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
 int
 main (int    argc,
       char **argv)
@@ -583,5 +622,6 @@ main (int    argc,
   g_test_add_func ("/store/postgresql-only/unreachable", test_pg_unreachable);
   g_test_add_func ("/store/postgresql-only/config", test_pg_config);
   g_test_add_func ("/store/postgresql-only/schema-newer", test_pg_schema);
+  g_test_add_func ("/store/postgresql-only/expire-batches", test_pg_expire_batches);
   return g_test_run ();
 }
