@@ -10,8 +10,9 @@ Scenarios:
              message, including one relayed from node a to node b; the nodes' spools
              empty (every record acknowledged); no log shows a key, A or B.
   kill9      the receiver is killed with SIGKILL while node a pushes 10 messages, five of
-             them while it is down; restarted on the same port, it gets every record
-             (resent from node a's durable spool): none is lost.
+             them while it is down; node a is then killed with SIGKILL and restarted too;
+             the receiver, restarted on the same port, gets every record (resent from node
+             a's durable spool): none is lost.
   hostile    frames made here with Python's hmac: a valid one is stored and acknowledged
              (the ACK's HMAC checked); the same frame again (replayed), one signed with the
              wrong key, one with an unknown key id, a forged one (a byte changed after
@@ -342,6 +343,9 @@ def scenario_kill9(exe, tmp, keys, key_paths):
             check(code == 250, "DATA: %s" % text)
         a.wait_mail("bob9@example.org")
         wait_for("records spooled while the receiver is down", lambda: len(spool(a)) >= 5, 20)
+        # The node crashes too: its spool is on disk, the restarted node sends it.
+        a.kill9()
+        a.start()
         rec.start()
         m = Mtqpd(mtqpd_exe, tmp, rec.state_dir)
         try:
