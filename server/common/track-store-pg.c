@@ -464,7 +464,12 @@ slot_exec (PgStore           *self,
         }
       {
         const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
-        g_autofree char *msg = g_strdup (PQresultErrorMessage (res));
+        const char *primary = PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY);
+        /* The primary message only: a DETAIL line can quote the row ("Failing row
+         * contains …"), that is B and the fields. */
+        g_autofree char *msg = g_strdup_printf ("%s (SQLSTATE %s)",
+                                                primary != NULL ? primary : "error",
+                                                state != NULL ? state : "?");
         /* 57P01 admin shutdown, 57014 statement timeout, 08xxx connection: temporary. */
         gboolean temp = state != NULL && (g_str_has_prefix (state, "57")
                                           || g_str_has_prefix (state, "08")

@@ -136,7 +136,8 @@ count (Receiver   *r,
 
   g_mutex_lock (&r->lock);
   r->counts[what]++;
-  if (what != PUSH_OK && what != COUNT_ACKS && now - r->last_drop_log[what] >= G_USEC_PER_SEC)
+  if (what != PUSH_OK && what < PUSH_N_RESULTS
+      && now - r->last_drop_log[what] >= G_USEC_PER_SEC)
     {
       r->last_drop_log[what] = now;
       g_message ("%s: datagram dropped: %s", peer, count_names[what]);
