@@ -106,6 +106,7 @@ fixture_setup (Fixture      *f,
       g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, "mtrk.setup@example.com",
                                                        SECRET_A, NOW, &error);
 
+      g_assert_null (r);
       g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
       pg_sql ("TRUNCATE msgtrk_record");
     }
