@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <glib/gstdio.h>
 
@@ -46,6 +47,8 @@
 #define PUSH_RECEIVER_MAX_KEYS 4096
 #define PUSH_RECEIVER_TICK_MS 200
 #define PUSH_RECEIVER_MAX_CONNECTIONS 64
+/* Receive buffer asked for the UDP socket (bursts from many nodes): 4 MiB. */
+#define PUSH_RECEIVER_RCVBUF (4 * 1024 * 1024)
 /* A TCP stream silent this long is closed. */
 #define PUSH_RECEIVER_STREAM_TIMEOUT 120
 /* [push_receiver] expire_interval: seconds between two store expiries (0: never). */
@@ -578,6 +581,10 @@ receiver_pre_drop (gpointer  data,
       return FALSE;
     }
   g_socket_set_blocking (r->udp, FALSE);
+  /* As root, SO_RCVBUFFORCE passes net.core.rmem_max; otherwise SO_RCVBUF, capped by it.
+   * Best effort: a smaller buffer only means more resends. */
+  if (!g_socket_set_option (r->udp, SOL_SOCKET, SO_RCVBUFFORCE, PUSH_RECEIVER_RCVBUF, NULL))
+    g_socket_set_option (r->udp, SOL_SOCKET, SO_RCVBUF, PUSH_RECEIVER_RCVBUF, NULL);
   return TRUE;
 }
 

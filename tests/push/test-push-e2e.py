@@ -18,8 +18,9 @@ Scenarios:
              wrong key, one with an unknown key id, a forged one (a byte changed after
              signing), an oversized, two truncated, a stale and a malformed frame are dropped
              and counted, never stored; a record in two parts is reassembled; the TCP stream
-             form is acknowledged the same way; a key file readable by others stops the
-             receiver at start-up.
+             form is acknowledged the same way; PUSH_MAX_PENDING incomplete records are
+             held and one more evicts the oldest; an expired record is removed by the
+             receiver's expiry; a key file readable by others stops the receiver.
   pg         the receiver on PostgreSQL: stopped mid-run, records stay spooled (no ACK) and
              arrive once it is back; mtqpd answers -TEMP meanwhile.
   node-config a relay node whose key file its group can read, or with a bad [push] mode,
@@ -50,6 +51,7 @@ MAX_DATAGRAM = 1200
 HEADER = 36
 MAC = 32
 MAX_PAYLOAD = MAX_DATAGRAM - HEADER - MAC
+PUSH_MAX_PENDING = 1024
 
 
 class Failure(Exception):
@@ -433,6 +435,25 @@ def scenario_hostile(exe, tmp, keys, key_paths):
             check(hmac.compare_digest(hmac.new(key, data[:-MAC], hashlib.sha256).digest(),
                                       data[-MAC:]) and data[4] == 2, "TCP ACK: %r" % data)
 
+        # PUSH_MAX_PENDING (1,024) incomplete records are held; one more evicts the oldest:
+        # completing the evicted one gives no ACK, completing the next one does.
+        big2 = record_bytes("mtrk.big2@sender.example",
+                            fields_for("mtrk.big2@sender.example", 16))
+        for rid in range(2000, 2000 + PUSH_MAX_PENDING + 1):
+            sock.sendto(frame(key, 1, rid, big2[:MAX_PAYLOAD], part=0, parts=2), dest)
+            if rid % 16 == 0:
+                time.sleep(0.002)  # paced: a burst may overflow a socket buffer
+        sock.sendto(frame(key, 1, 2001, big2[MAX_PAYLOAD:], part=1, parts=2), dest)
+        ack_for(2001)
+        sock.sendto(frame(key, 1, 2000, big2[MAX_PAYLOAD:], part=1, parts=2), dest)
+        sock.settimeout(1)
+        try:
+            data, _ = sock.recvfrom(2000)
+            raise Failure("an answer to the evicted record 2000: %r" % data[:36])
+        except socket.timeout:
+            pass
+        sock.settimeout(5)
+
         # A record already expired: stored, acknowledged, then removed by the expiry.
         old = record_bytes("mtrk.old@sender.example", fields_for("mtrk.old@sender.example"),
                            expires=int(time.time()) - 10)
@@ -443,9 +464,9 @@ def scenario_hostile(exe, tmp, keys, key_paths):
         wait_for("the expired record to be removed by the receiver's expiry",
                  lambda: not os.path.exists(old_file), 10, 0.1)
 
-        expected = {"stored": 4, "replayed": 1, "bad_hmac": 2, "unknown_key": 1,
+        expected = {"stored": 5, "replayed": 1, "bad_hmac": 2, "unknown_key": 1,
                     "oversized": 1, "truncated": 2, "stale": 1, "malformed": 1,
-                    "bad_record": 0, "acks": 4}
+                    "bad_record": 0, "acks": 5}
         try:
             wait_for("the counters", lambda: all(rec.counters().get(k) == v
                                                  for k, v in expected.items()), 10, 0.2)
