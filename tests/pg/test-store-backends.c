@@ -509,6 +509,21 @@ test_pg_config (void)
   g_assert_false (track_store_check_config (kf, &error));
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
   g_clear_error (&error);
+  g_key_file_set_string (kf, "store", "backend", "postgresql");
+  g_key_file_set_string (kf, "store", "conninfo", "host=/tmp");
+  g_key_file_set_string (kf, "store", "pool_size", "64"); /* TRACK_STORE_MAX_POOL_SIZE */
+  g_assert_true (track_store_check_config (kf, &error));
+  g_assert_no_error (error);
+  g_key_file_set_string (kf, "store", "pool_size", "65");
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "pool_size"));
+  g_clear_error (&error);
+  g_key_file_set_string (kf, "store", "pool_size", "0");
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  g_key_file_remove_key (kf, "store", "pool_size", NULL);
   g_key_file_set_string (kf, "store", "backend", "files");
   g_key_file_set_string (kf, "store", "pool", "3");
   g_assert_false (track_store_check_config (kf, &error));

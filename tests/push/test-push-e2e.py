@@ -5,10 +5,11 @@
   test-push-e2e.py SCENARIO RECEIVER RELAY MTQPD
 
 Scenarios:
-  two-nodes  two msgtrk-relay nodes ([push] mode=push, keys 1 and 2) push to one
+  two-nodes  two msgtrk-relay nodes (keys 1 and 2; a: mode=push, b: mode=both) push to one
              msgtrk-push-receiver; one mtqpd on the receiver's store answers every
              message, including one relayed from node a to node b; the nodes' spools
-             empty (every record acknowledged); no log shows a key, A or B.
+             empty (every record acknowledged); node a keeps no local record, node b
+             does; no log shows a key, A or B.
   kill9      the receiver is killed with SIGKILL while node a pushes 10 messages, five of
              them while it is down; node a is then killed with SIGKILL and restarted too;
              the receiver, restarted on the same port, gets every record (resent from node
@@ -209,11 +210,11 @@ class Mtqpd:
         self.proc.wait(20)
 
 
-def make_relay(relay_exe, base, name, routes, udp_port, key_id, key_path):
+def make_relay(relay_exe, base, name, routes, udp_port, key_id, key_path, mode="push"):
     r = Relay(relay_exe, base, name, "%s.test" % name, routes)
     with open(r.conf_path, "a") as f:
-        f.write("\n[push]\nserver=127.0.0.1:%d\nkey_id=%d\nkey_file=%s\nmode=push\n"
-                % (udp_port, key_id, key_path))
+        f.write("\n[push]\nserver=127.0.0.1:%d\nkey_id=%d\nkey_file=%s\nmode=%s\n"
+                % (udp_port, key_id, key_path, mode))
     return r
 
 
@@ -272,7 +273,8 @@ def scenario_two_nodes(exe, tmp, keys, key_paths):
     m = None
     try:
         rec.start()
-        b = make_relay(relay_exe, tmp, "b", {"example.org": "local:"}, udp, 2, key_paths[2])
+        b = make_relay(relay_exe, tmp, "b", {"example.org": "local:"}, udp, 2, key_paths[2],
+                       mode="both")
         relays.append(b)
         b.start()
         a = make_relay(relay_exe, tmp, "a", {"example.org": "local:",
@@ -309,6 +311,8 @@ def scenario_two_nodes(exe, tmp, keys, key_paths):
         check(not os.path.isdir(os.path.join(a.state_dir, "tracking"))
               or not os.listdir(os.path.join(a.state_dir, "tracking")),
               "mode=push wrote local tracking records")
+        check(b.track_record("mtrk.n2@sender.example") is not None,
+              "mode=both did not write the local record at node b")
         wait_for("the receiver's counters to show the stored records",
                  lambda: rec.counters().get("stored", 0) >= 3, 10, 0.2)
         c = rec.counters()
