@@ -23,6 +23,8 @@
 
 #include <openssl/crypto.h>
 
+#include "msgtrk-dot-private.h"
+#include "msgtrk-mtqp-syntax-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-tls-private.h"
 
@@ -1166,18 +1168,9 @@ typedef struct
   guint16 port;
 } Target;
 
-typedef enum
-{
-  STATUS_OK,
-  STATUS_OK_MULTI,
-  STATUS_TEMP,
-  STATUS_ERR,
-  STATUS_BAD,
-} StatusKind;
-
 typedef struct
 {
-  StatusKind kind;
+  MsgtrkMtqpStatusKind kind;
   GStrv      codes;  /* (owned) lower-case */
   char      *text;   /* (owned) escaped, secrets masked */
 } Status;
@@ -1228,12 +1221,11 @@ typedef struct
   char              *tls_description;
   gboolean           offers_starttls;
 
-  /* Line reader */
-  guint8 rbuf[MTQP_READ_BUFFER];
-  gsize  rstart;
-  gsize  rend;
-  char   line[MSGTRK_MTQP_MAX_LINE + 1];
-  gsize  line_len;
+  /* Line reader: network reads into rbuf, cut into lines by the syntax layer */
+  guint8                 rbuf[MTQP_READ_BUFFER];
+  gsize                  rstart;
+  gsize                  rend;
+  MsgtrkMtqpLineSplitter lines;
 } Session;
 
 static void
@@ -1288,7 +1280,7 @@ session_free (Session *s)
   g_free (s->envids);
   g_free (s->wire_envids);
   OPENSSL_cleanse (s->rbuf, sizeof s->rbuf);
-  OPENSSL_cleanse (s->line, sizeof s->line);
+  OPENSSL_cleanse (&s->lines, sizeof s->lines);
   g_free (s->name);
   g_free (s->ca_file);
   g_clear_object (&s->resolver);
@@ -1454,9 +1446,10 @@ session_io_error (Session    *s,
 }
 
 /*
- * Read one line (without its CRLF; a bare LF is accepted) into s->line. A line longer
- * than MSGTRK_MTQP_MAX_LINE octets is an error and is not read further. LINE_EOF: the
- * server closed the connection (a partial last line is dropped).
+ * Read one line (without its CRLF; a bare LF is accepted) into s->lines (the syntax
+ * layer's splitter). A line longer than MSGTRK_MTQP_MAX_LINE octets is an error and is not
+ * read further. LINE_EOF: the server closed the connection (a partial last line is
+ * dropped).
  */
 static LineResult
 session_read_line (Session    *s,
@@ -1467,38 +1460,28 @@ session_read_line (Session    *s,
 
   for (;;)
     {
-      guint8 *start = s->rbuf + s->rstart;
-      gsize pending = s->rend - s->rstart;
-      guint8 *nl = memchr (start, '\n', pending);
       GError *io_error = NULL;
       gssize n;
 
-      if (nl != NULL)
+      if (s->rstart < s->rend)
         {
-          gsize len = (gsize) (nl - start);
+          gsize used = 0;
+          MsgtrkMtqpParseResult r;
 
-          if (len > 0 && start[len - 1] == '\r')
-            len--;
-          if (len > MSGTRK_MTQP_MAX_LINE)
+          r = msgtrk_mtqp_line_splitter_feed (&s->lines, (const char *) s->rbuf + s->rstart,
+                                              s->rend - s->rstart, &used, NULL);
+          if (r == MSGTRK_MTQP_PARSE_ERROR)
             goto too_long;
-          memcpy (s->line, start, len);
-          s->line[len] = '\0';
-          s->line_len = len;
-          s->rstart += (gsize) (nl - start) + 1;
-          return LINE_OK;
+          s->rstart += used;
+          if (r == MSGTRK_MTQP_PARSE_DONE)
+            return LINE_OK;
         }
-      if (pending > MSGTRK_MTQP_MAX_LINE + 1)
-        goto too_long;
-
-      memmove (s->rbuf, start, pending);
-      s->rstart = 0;
-      s->rend = pending;
+      s->rstart = s->rend = 0;
 
       if (!session_check_deadline (s, error))
         return LINE_ERROR;
       session_arm_timeout (s);
-      n = g_input_stream_read (in, s->rbuf + s->rend, sizeof s->rbuf - s->rend,
-                               s->cancellable, &io_error);
+      n = g_input_stream_read (in, s->rbuf, sizeof s->rbuf, s->cancellable, &io_error);
       if (n < 0)
         {
           session_io_error (s, io_error, doing, error);
@@ -1506,7 +1489,7 @@ session_read_line (Session    *s,
         }
       if (n == 0)
         return LINE_EOF;
-      s->rend += (gsize) n;
+      s->rend = (gsize) n;
     }
 
 too_long:
@@ -1517,22 +1500,10 @@ too_long:
 }
 
 
-static gboolean
-is_code_char (char c)
-{
-  return g_ascii_isalnum (c) || c == '-' || c == '_';
-}
-
 /*
- * Parse a status line (RFC 3887 section 2.3 and 10):
- *
- *   command-response = status response-info opt-text
- *   status           = "+OK" / "+OK+" / "-TEMP" / "-ERR" / "-BAD"
- *   response-info    = *( "/" 1*(ALPHA / DIGIT / "-" / "_") )
- *   opt-text         = [WSP *(VCHAR / WSP)]
- *
- * Indicators are matched exactly (upper case); codes are case-insensitive and returned in
- * lower case. The text is kept escaped (control and 8-bit octets as \xNN).
+ * Parse s->lines as a status line (msgtrk_mtqp_status_parse(): RFC 3887 sections 2.3
+ * and 10), secrets masked first. The text is kept escaped (control and 8-bit octets as
+ * \xNN).
  */
 static gboolean
 session_parse_status (Session    *s,
@@ -1540,64 +1511,24 @@ session_parse_status (Session    *s,
                       Status     *status,
                       GError    **error)
 {
-  static const struct
-  {
-    const char *word;
-    StatusKind  kind;
-  } indicators[] = {
-    { "+OK+", STATUS_OK_MULTI },
-    { "+OK", STATUS_OK },
-    { "-TEMP", STATUS_TEMP },
-    { "-ERR", STATUS_ERR },
-    { "-BAD", STATUS_BAD },
-  };
-  const char *p = NULL;
-  g_autoptr (GPtrArray) codes = g_ptr_array_new_with_free_func (g_free);
-  guint i;
+  MsgtrkMtqpStatusLine parsed;
 
   memset (status, 0, sizeof *status);
-  session_mask_secrets (s, s->line, s->line_len);
-  if (strlen (s->line) != s->line_len)
-    goto bad;
-  for (i = 0; i < G_N_ELEMENTS (indicators); i++)
-    if (g_str_has_prefix (s->line, indicators[i].word))
-      {
-        status->kind = indicators[i].kind;
-        p = s->line + strlen (indicators[i].word);
-        break;
-      }
-  if (p == NULL)
-    goto bad;
-
-  while (*p == '/')
+  session_mask_secrets (s, s->lines.line, s->lines.len);
+  if (!msgtrk_mtqp_status_parse (s->lines.line, s->lines.len, &parsed, NULL))
     {
-      const char *start = ++p;
+      g_autofree char *quoted = msgtrk_strn_escape_for_error (s->lines.line, s->lines.len, 80);
 
-      while (is_code_char (*p))
-        p++;
-      if (p == start)
-        goto bad;
-      g_ptr_array_add (codes, g_ascii_strdown (start, p - start));
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                   _("%s sent “%s” while %s, which is not an MTQP status line"),
+                   s->quoted_host, quoted, doing);
+      return FALSE;
     }
-  if (*p != '\0' && *p != ' ' && *p != '\t')
-    goto bad;
-  while (*p == ' ' || *p == '\t')
-    p++;
-
-  g_ptr_array_add (codes, NULL);
-  status->codes = (GStrv) g_ptr_array_free (g_steal_pointer (&codes), FALSE);
-  status->text = msgtrk_str_escape_for_error (p, MTQP_ERROR_QUOTE);
+  status->kind = parsed.kind;
+  status->codes = g_steal_pointer (&parsed.codes);
+  status->text = msgtrk_strn_escape_for_error (parsed.text, (gssize) parsed.text_len,
+                                               MTQP_ERROR_QUOTE);
   return TRUE;
-
-bad:
-  {
-    g_autofree char *quoted = msgtrk_strn_escape_for_error (s->line, s->line_len, 80);
-
-    g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
-                 _("%s sent “%s” while %s, which is not an MTQP status line"),
-                 s->quoted_host, quoted, doing);
-  }
-  return FALSE;
 }
 
 static gboolean
@@ -1607,26 +1538,6 @@ status_has_code (const Status *status,
   return status->codes != NULL && g_strv_contains ((const char * const *) status->codes, code);
 }
 
-static const char *
-status_word (StatusKind kind)
-{
-  switch (kind)
-    {
-    case STATUS_OK:
-      return "+OK";
-    case STATUS_OK_MULTI:
-      return "+OK+";
-    case STATUS_TEMP:
-      return "-TEMP";
-    case STATUS_ERR:
-      return "-ERR";
-    case STATUS_BAD:
-      return "-BAD";
-    default:
-      g_assert_not_reached ();
-    }
-}
-
 /* A negative status as a GError: SERVER_TEMP, SERVER_ERR or SERVER_BAD. */
 static void
 status_to_error (Session      *s,
@@ -1634,13 +1545,13 @@ status_to_error (Session      *s,
                  const char   *what,
                  GError      **error)
 {
-  int code = status->kind == STATUS_TEMP  ? MSGTRK_ERROR_SERVER_TEMP
-             : status->kind == STATUS_ERR ? MSGTRK_ERROR_SERVER_ERR
+  int code = status->kind == MSGTRK_MTQP_STATUS_TEMP  ? MSGTRK_ERROR_SERVER_TEMP
+             : status->kind == MSGTRK_MTQP_STATUS_ERR ? MSGTRK_ERROR_SERVER_ERR
                                           : MSGTRK_ERROR_SERVER_BAD;
   g_autofree char *codes = g_strjoinv ("/", status->codes);
 
   g_set_error (error, MSGTRK_ERROR, code, _("%s refused %s: %s%s%s %s"), s->quoted_host,
-               what, status_word (status->kind), *codes != '\0' ? "/" : "", codes,
+               what, msgtrk_mtqp_status_word (status->kind), *codes != '\0' ? "/" : "", codes,
                status->text);
 }
 
@@ -1652,12 +1563,15 @@ session_read_data (Session    *s,
                    const char *doing,
                    GError    **error)
 {
-  g_autoptr (GByteArray) data = g_byte_array_new ();
+  g_autoptr (GString) data = g_string_new (NULL);
+  MsgtrkDotParser dot;
 
+  /* The lines come without their ends; each is given to the dot parser with CRLF, so a
+   * "." line ends the data whatever ended it on the wire (as before). */
+  msgtrk_dot_parser_init (&dot);
   for (;;)
     {
-      const char *line = s->line;
-      gsize len;
+      gsize used = 0;
 
       switch (session_read_line (s, doing, error))
         {
@@ -1672,31 +1586,27 @@ session_read_data (Session    *s,
         default:
           return NULL;
         }
-      len = s->line_len;
-      if (line[0] == '.')
+      msgtrk_dot_parser_feed (&dot, s->lines.line, s->lines.len, data, &used);
+      if (msgtrk_dot_parser_feed (&dot, "\r\n", 2, data, &used))
         {
-          if (len == 1)
-            return g_steal_pointer (&data);
-          line++;
-          len--;
+          gsize len = data->len;
+
+          return g_byte_array_new_take ((guint8 *) g_string_free (g_steal_pointer (&data), FALSE),
+                                        len);
         }
-      if (data->len + len + 2 > max)
+      if (data->len > max)
         {
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
                        _("%s sent a reply longer than %lu octets while %s"),
                        s->quoted_host, (unsigned long) max, doing);
           return NULL;
         }
-      g_byte_array_append (data, (const guint8 *) line, (guint) len);
-      g_byte_array_append (data, (const guint8 *) "\r\n", 2);
     }
 }
 
 /*
- * Read the greeting (RFC 3887 section 3):
- *
- *   greeting    = ("+OK" / "+OK+") "/MTQP" *("/" code) opt-text CRLF [option-list dotcrlf]
- *   option-line = identifier opt-text *(CRLF WSP opt-text) CRLF
+ * Read the greeting (RFC 3887 section 3; the grammar is msgtrk-mtqp-syntax.c's: the
+ * status line, then the option list after "+OK+").
  *
  * Sets s->offers_starttls. A negative greeting is a SERVER_* error.
  */
@@ -1706,8 +1616,6 @@ session_read_greeting (Session *s,
 {
   const char *doing = _("reading the greeting");
   Status status;
-  guint n_options = 0;
-  gboolean have_option = FALSE;
 
   s->offers_starttls = FALSE;
   switch (session_read_line (s, doing, error))
@@ -1725,7 +1633,7 @@ session_read_greeting (Session *s,
   if (!session_parse_status (s, doing, &status, error))
     return FALSE;
 
-  if (status.kind != STATUS_OK && status.kind != STATUS_OK_MULTI)
+  if (!msgtrk_mtqp_status_is_positive (status.kind))
     {
       status_to_error (s, &status, _("the session"), error);
       status_clear (&status);
@@ -1741,60 +1649,54 @@ session_read_greeting (Session *s,
     }
   g_debug ("MTQP %s greets: %s", s->quoted_host, status.text);
 
-  if (status.kind == STATUS_OK_MULTI)
-    for (;;)
-      {
-        const char *line = s->line;
+  if (status.kind == MSGTRK_MTQP_STATUS_OK_MULTI)
+    {
+      MsgtrkMtqpOptions options;
+      MsgtrkMtqpParseResult r = MSGTRK_MTQP_PARSE_MORE;
+      gboolean ok = TRUE;
 
-        switch (session_read_line (s, doing, error))
-          {
-          case LINE_OK:
-            break;
-          case LINE_EOF:
-            g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
-                         _("%s closed the connection in the middle of a reply"),
-                         s->quoted_host);
-            status_clear (&status);
-            return FALSE;
-          case LINE_ERROR:
-          default:
-            status_clear (&status);
-            return FALSE;
-          }
-        if (line[0] == '.')
-          {
-            if (s->line_len == 1)
+      msgtrk_mtqp_options_init (&options);
+      while (ok && r == MSGTRK_MTQP_PARSE_MORE)
+        {
+          g_autoptr (GError) syntax_error = NULL;
+
+          switch (session_read_line (s, doing, error))
+            {
+            case LINE_OK:
               break;
-            line++;
-          }
-        if (++n_options > MSGTRK_MTQP_MAX_OPTIONS)
-          {
+            case LINE_EOF:
+              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                           _("%s closed the connection in the middle of a reply"),
+                           s->quoted_host);
+              ok = FALSE;
+              continue;
+            case LINE_ERROR:
+            default:
+              ok = FALSE;
+              continue;
+            }
+          r = msgtrk_mtqp_options_feed_line (&options, s->lines.line, s->lines.len,
+                                             &syntax_error);
+          if (r != MSGTRK_MTQP_PARSE_ERROR)
+            continue;
+          ok = FALSE;
+          if (g_error_matches (syntax_error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
             g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
                          _("%s lists more than %u option lines in its greeting"),
                          s->quoted_host, MSGTRK_MTQP_MAX_OPTIONS);
-            status_clear (&status);
-            return FALSE;
-          }
-        if (line[0] == ' ' || line[0] == '\t')
-          {
-            if (!have_option)
-              {
-                g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
-                             _("%s sent an option continuation line without an option"),
-                             s->quoted_host);
-                status_clear (&status);
-                return FALSE;
-              }
-            continue;
-          }
-        have_option = TRUE;
-        {
-          gsize id_len = strcspn (line, " \t");
-
-          if (id_len == 8 && g_ascii_strncasecmp (line, "STARTTLS", 8) == 0)
-            s->offers_starttls = TRUE;
+          else
+            g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                         _("%s sent an option continuation line without an option"),
+                         s->quoted_host);
         }
-      }
+      s->offers_starttls = ok && msgtrk_mtqp_options_has (&options, "STARTTLS");
+      msgtrk_mtqp_options_clear (&options);
+      if (!ok)
+        {
+          status_clear (&status);
+          return FALSE;
+        }
+    }
   status_clear (&status);
   return TRUE;
 }
@@ -1884,11 +1786,11 @@ session_starttls (Session *s,
     }
   if (!session_parse_status (s, doing, &status, error))
     return FALSE;
-  if (status.kind != STATUS_OK)
+  if (status.kind != MSGTRK_MTQP_STATUS_OK)
     {
       g_autoptr (GError) refused = NULL;
 
-      if (status.kind == STATUS_OK_MULTI)
+      if (status.kind == MSGTRK_MTQP_STATUS_OK_MULTI)
         g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
                      _("%s answered STARTTLS with a multi-line reply"), s->quoted_host);
       else
@@ -2355,25 +2257,25 @@ session_read_answer (Session          *s,
   if (!session_parse_status (s, doing, &status, error))
     return FALSE;
 
-  answer->status = g_strdup (status_word (status.kind));
+  answer->status = g_strdup (msgtrk_mtqp_status_word (status.kind));
   g_strfreev (answer->codes);
   answer->codes = g_steal_pointer (&status.codes);
   answer->text = g_steal_pointer (&status.text);
 
   switch (status.kind)
     {
-    case STATUS_OK:
+    case MSGTRK_MTQP_STATUS_OK:
       g_set_error (&answer->error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
                    _("%s answered TRACK with “+OK” and no tracking data"), s->quoted_host);
       return TRUE;
-    case STATUS_TEMP:
-    case STATUS_ERR:
-    case STATUS_BAD:
+    case MSGTRK_MTQP_STATUS_TEMP:
+    case MSGTRK_MTQP_STATUS_ERR:
+    case MSGTRK_MTQP_STATUS_BAD:
       status.codes = answer->codes;
       status.text = answer->text;
       status_to_error (s, &status, _("the tracking query"), &answer->error);
       return TRUE;
-    case STATUS_OK_MULTI:
+    case MSGTRK_MTQP_STATUS_OK_MULTI:
     default:
       break;
     }
