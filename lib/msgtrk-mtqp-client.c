@@ -24,6 +24,8 @@
 #include <openssl/crypto.h>
 
 #include "msgtrk-dot-private.h"
+#include "msgtrk-mtqp-answer-private.h"
+#include "msgtrk-mtqp-discovery-private.h"
 #include "msgtrk-mtqp-syntax-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-tls-private.h"
@@ -36,282 +38,6 @@
 #define MTQP_ERROR_QUOTE 200
 
 G_STATIC_ASSERT (MTQP_READ_BUFFER > MSGTRK_MTQP_MAX_LINE + 2);
-
-/* ==== MsgtrkMtqpAnswer ============================================================ */
-
-struct _MsgtrkMtqpAnswer
-{
-  GObject    parent_instance;
-  char      *envid;            /* (owned) */
-  char      *server_host;      /* (owned) (nullable) */
-  guint16    server_port;
-  guint16    discovered_port;  /* the port discovery named (a host override may differ) */
-  char      *tls_description;  /* (owned) (nullable) */
-  GError    *error;            /* (owned) (nullable) */
-  GPtrArray *reports;          /* (owned) (element-type MsgtrkReport): empty on error */
-  GBytes    *entity;           /* (owned) (nullable) */
-  char      *status;           /* (owned) (nullable) */
-  GStrv      codes;            /* (owned) never NULL */
-  char      *text;             /* (owned) (nullable) */
-};
-
-G_DEFINE_FINAL_TYPE (MsgtrkMtqpAnswer, msgtrk_mtqp_answer, G_TYPE_OBJECT)
-
-static void
-msgtrk_mtqp_answer_finalize (GObject *object)
-{
-  MsgtrkMtqpAnswer *self = MSGTRK_MTQP_ANSWER (object);
-
-  g_free (self->envid);
-  g_free (self->server_host);
-  g_free (self->tls_description);
-  g_clear_error (&self->error);
-  g_clear_pointer (&self->reports, g_ptr_array_unref);
-  g_clear_pointer (&self->entity, g_bytes_unref);
-  g_free (self->status);
-  g_strfreev (self->codes);
-  g_free (self->text);
-  G_OBJECT_CLASS (msgtrk_mtqp_answer_parent_class)->finalize (object);
-}
-
-static void
-msgtrk_mtqp_answer_class_init (MsgtrkMtqpAnswerClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = msgtrk_mtqp_answer_finalize;
-}
-
-static void
-msgtrk_mtqp_answer_init (MsgtrkMtqpAnswer *self)
-{
-  self->reports = g_ptr_array_new_with_free_func (g_object_unref);
-  self->codes = g_new0 (char *, 1);
-}
-
-static MsgtrkMtqpAnswer *
-answer_new (const char *envid)
-{
-  MsgtrkMtqpAnswer *self = g_object_new (MSGTRK_TYPE_MTQP_ANSWER, NULL);
-
-  self->envid = g_strdup (envid);
-  return self;
-}
-
-/**
- * msgtrk_mtqp_answer_get_envid:
- * @self: an answer
- *
- * Returns: the ENVID this answer is for, as given to the track call
- */
-const char *
-msgtrk_mtqp_answer_get_envid (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->envid;
-}
-
-/**
- * msgtrk_mtqp_answer_get_server_host:
- * @self: an answer
- *
- * Returns: (nullable): the name of the server that answered (the SRV target, MX host or
- *   host given), or %NULL if the query never reached a server
- */
-const char *
-msgtrk_mtqp_answer_get_server_host (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->server_host;
-}
-
-/**
- * msgtrk_mtqp_answer_get_discovered_port:
- * @self: an answer
- *
- * The port that discovery named for the server (an SRV record's port, else
- * %MSGTRK_MTQP_PORT), which is what an mtqp:// URL for this server carries. It differs
- * from [method@Msgtrk.MtqpAnswer.get_server_port] only when a host override sent the
- * connection elsewhere.
- *
- * Returns: the port, or 0 if no server answered
- */
-guint16
-msgtrk_mtqp_answer_get_discovered_port (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), 0);
-  return self->discovered_port;
-}
-
-/**
- * msgtrk_mtqp_answer_get_server_port:
- * @self: an answer
- *
- * Returns: the TCP port of the server that answered, 0 if none
- */
-guint16
-msgtrk_mtqp_answer_get_server_port (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), 0);
-  return self->server_port;
-}
-
-/**
- * msgtrk_mtqp_answer_get_tls_description:
- * @self: an answer
- *
- * Returns: (nullable): the TLS version and cipher of the session, e.g.
- *   "TLSv1.3 TLS_AES_256_GCM_SHA384", or %NULL if the session was in clear text
- */
-const char *
-msgtrk_mtqp_answer_get_tls_description (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->tls_description;
-}
-
-/**
- * msgtrk_mtqp_answer_is_success:
- * @self: an answer
- *
- * Returns: %TRUE if the server answered with tracking data that could be parsed
- */
-gboolean
-msgtrk_mtqp_answer_is_success (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), FALSE);
-  return self->error == NULL;
-}
-
-/**
- * msgtrk_mtqp_answer_get_error:
- * @self: an answer
- *
- * The error of this query: %MSGTRK_ERROR_SERVER_TEMP, %MSGTRK_ERROR_SERVER_ERR or
- * %MSGTRK_ERROR_SERVER_BAD for a negative answer (see the response codes), or a
- * connection, limit, timeout or parse error.
- *
- * Returns: (nullable) (transfer none): the error, or %NULL on success
- */
-const GError *
-msgtrk_mtqp_answer_get_error (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->error;
-}
-
-/**
- * msgtrk_mtqp_answer_propagate_error:
- * @self: an answer
- * @error: return location for a copy of the answer's error
- *
- * Returns: %TRUE on success, %FALSE with @error set if the query failed
- */
-gboolean
-msgtrk_mtqp_answer_propagate_error (MsgtrkMtqpAnswer *self,
-                                    GError          **error)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), FALSE);
-
-  if (self->error == NULL)
-    return TRUE;
-  g_propagate_error (error, g_error_copy (self->error));
-  return FALSE;
-}
-
-/**
- * msgtrk_mtqp_answer_get_reports:
- * @self: an answer
- *
- * Returns: (transfer none) (element-type MsgtrkReport): the tracking reports, one per
- *   reporting MTA; empty when the query failed
- */
-GPtrArray *
-msgtrk_mtqp_answer_get_reports (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->reports;
-}
-
-/**
- * msgtrk_mtqp_answer_get_entity:
- * @self: an answer
- *
- * The MIME entity of a `+OK+` answer as received (dot-stuffing removed, lines ending in
- * CRLF), kept for diagnostics and storage; set even when it could not be parsed.
- *
- * Returns: (nullable) (transfer none): the entity, or %NULL if there was none
- */
-GBytes *
-msgtrk_mtqp_answer_get_entity (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->entity;
-}
-
-/**
- * msgtrk_mtqp_answer_get_status:
- * @self: an answer
- *
- * Returns: (nullable): the status indicator the server sent ("+OK+", "-ERR", …), or %NULL
- *   if it sent none
- */
-const char *
-msgtrk_mtqp_answer_get_status (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->status;
-}
-
-/**
- * msgtrk_mtqp_answer_get_response_codes:
- * @self: an answer
- *
- * Returns: (transfer none) (array zero-terminated=1): the response codes of the status
- *   line, lower-cased (`-TEMP/busy/retry` gives "busy", "retry"); empty if none
- */
-const char * const *
-msgtrk_mtqp_answer_get_response_codes (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return (const char * const *) self->codes;
-}
-
-/**
- * msgtrk_mtqp_answer_has_response_code:
- * @self: an answer
- * @code: a response code, compared without regard to case
- *
- * Returns: %TRUE if the status line carried @code
- */
-gboolean
-msgtrk_mtqp_answer_has_response_code (MsgtrkMtqpAnswer *self,
-                                      const char       *code)
-{
-  guint i;
-
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), FALSE);
-  g_return_val_if_fail (code != NULL, FALSE);
-
-  for (i = 0; self->codes[i] != NULL; i++)
-    if (g_ascii_strcasecmp (self->codes[i], code) == 0)
-      return TRUE;
-  return FALSE;
-}
-
-/**
- * msgtrk_mtqp_answer_get_response_text:
- * @self: an answer
- *
- * The free text after the status indicator, meant for logs (never shown as is to
- * users). Control characters are escaped and any echo of the secret is masked.
- *
- * Returns: (nullable): the text, or %NULL if the server sent no status line
- */
-const char *
-msgtrk_mtqp_answer_get_response_text (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->text;
-}
 
 /* ==== MsgtrkMtqpClient ============================================================ */
 
@@ -1162,11 +888,7 @@ deadline_stream_new (GSocketConnection *connection,
 
 /* ==== the session ================================================================= */
 
-typedef struct
-{
-  char   *host;  /* (owned) lower-case name */
-  guint16 port;
-} Target;
+typedef MsgtrkMtqpTarget Target;
 
 typedef struct
 {
@@ -1233,14 +955,6 @@ status_clear (Status *status)
 {
   g_clear_pointer (&status->codes, g_strfreev);
   g_clear_pointer (&status->text, g_free);
-}
-
-static void
-target_clear (gpointer data)
-{
-  Target *t = data;
-
-  g_free (t->host);
 }
 
 static void
@@ -1965,108 +1679,6 @@ session_connect (Session      *s,
   return FALSE;
 }
 
-static int
-compare_srv_priority (gconstpointer a,
-                      gconstpointer b)
-{
-  guint16 pa, pb;
-
-  g_variant_get ((GVariant *) a, "(qqqs)", &pa, NULL, NULL, NULL);
-  g_variant_get ((GVariant *) b, "(qqqs)", &pb, NULL, NULL, NULL);
-  return pa < pb ? -1 : pa > pb;
-}
-
-/* Append SRV records to @targets in RFC 2782 order: by priority, then at random in
- * proportion to weight within one priority. */
-static void
-srv_order (GList  *records,
-           GArray *targets)
-{
-  GList *sorted = g_list_sort (g_list_copy (records), compare_srv_priority);
-
-  while (sorted != NULL)
-    {
-      guint16 priority;
-      GList *group = NULL, *l;
-
-      g_variant_get (sorted->data, "(qqqs)", &priority, NULL, NULL, NULL);
-      while (sorted != NULL)
-        {
-          guint16 p;
-
-          g_variant_get (sorted->data, "(qqqs)", &p, NULL, NULL, NULL);
-          if (p != priority)
-            break;
-          group = g_list_append (group, sorted->data);
-          sorted = g_list_delete_link (sorted, sorted);
-        }
-      while (group != NULL)
-        {
-          guint32 total = 0, pick, running = 0;
-          GList *chosen = group;
-
-          for (l = group; l != NULL; l = l->next)
-            {
-              guint16 w;
-
-              g_variant_get (l->data, "(qqqs)", NULL, &w, NULL, NULL);
-              total += w;
-            }
-          pick = g_random_int_range (0, (gint32) total + 1);
-          for (l = group; l != NULL; l = l->next)
-            {
-              guint16 w;
-
-              g_variant_get (l->data, "(qqqs)", NULL, &w, NULL, NULL);
-              running += w;
-              if (running >= pick)
-                {
-                  chosen = l;
-                  break;
-                }
-            }
-          if (targets->len < MSGTRK_MTQP_MAX_TARGETS)
-            {
-              Target t;
-              guint16 port;
-              const char *host;
-
-              g_variant_get_child (chosen->data, 2, "q", &port);
-              g_variant_get_child (chosen->data, 3, "&s", &host);
-              t.host = msgtrk_host_normalize (host);
-              t.port = port;
-              g_array_append_val (targets, t);
-            }
-          group = g_list_delete_link (group, chosen);
-        }
-    }
-}
-
-static int
-compare_mx_preference (gconstpointer a,
-                       gconstpointer b)
-{
-  guint16 pa, pb;
-
-  g_variant_get ((GVariant *) a, "(q&s)", &pa, NULL);
-  g_variant_get ((GVariant *) b, "(q&s)", &pb, NULL);
-  return pa < pb ? -1 : pa > pb;
-}
-
-static void
-targets_add (GArray     *targets,
-             const char *host,
-             guint16     port)
-{
-  Target t;
-
-  if (targets->len >= MSGTRK_MTQP_MAX_TARGETS)
-    return;
-  t.host = msgtrk_host_normalize (host);
-  t.port = port;
-  g_array_append_val (targets, t);
-}
-
 /*
  * The servers to try for s->name (RFC 3887 section 2): SRV _mtqp._tcp.<domain>, else MX
  * of <domain> by preference, else <domain> itself. An override for <domain> wins over
@@ -2078,13 +1690,13 @@ session_discover (Session *s,
 {
   g_autoptr (GArray) targets = g_array_new (FALSE, FALSE, sizeof (Target));
   g_autofree char *rrname = NULL;
-  GList *records, *l;
+  GList *records;
 
-  g_array_set_clear_func (targets, target_clear);
+  g_array_set_clear_func (targets, msgtrk_mtqp_target_clear);
 
   if (!s->discover || g_hash_table_contains (s->overrides, s->name))
     {
-      targets_add (targets, s->name, s->port);
+      msgtrk_mtqp_targets_add (targets, s->name, s->port);
       return g_steal_pointer (&targets);
     }
 
@@ -2093,18 +1705,14 @@ session_discover (Session *s,
                                        s->cancellable, NULL);
   if (records != NULL)
     {
-      const char *first_target = NULL;
-
-      g_variant_get_child (records->data, 3, "&s", &first_target);
-      if (records->next == NULL && (g_str_equal (first_target, ".")
-                                    || *first_target == '\0'))
+      if (msgtrk_mtqp_srv_says_no_service (records))
         {
           g_list_free_full (records, (GDestroyNotify) g_variant_unref);
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
                        _("%s says it offers no MTQP service (SRV target “.”)"), s->name);
           return NULL;
         }
-      srv_order (records, targets);
+      msgtrk_mtqp_targets_add_srv (targets, records, NULL);
       g_list_free_full (records, (GDestroyNotify) g_variant_unref);
       g_debug ("MTQP %s: %u SRV target(s)", s->name, targets->len);
       return g_steal_pointer (&targets);
@@ -2114,15 +1722,7 @@ session_discover (Session *s,
 
   records = g_resolver_lookup_records (s->resolver, s->name, G_RESOLVER_RECORD_MX,
                                        s->cancellable, NULL);
-  records = g_list_sort (records, compare_mx_preference);
-  for (l = records; l != NULL; l = l->next)
-    {
-      const char *exchange;
-
-      g_variant_get (l->data, "(q&s)", NULL, &exchange);
-      if (*exchange != '\0' && !g_str_equal (exchange, "."))
-        targets_add (targets, exchange, MSGTRK_MTQP_PORT);
-    }
+  msgtrk_mtqp_targets_add_mx (targets, records);
   g_list_free_full (records, (GDestroyNotify) g_variant_unref);
   if (targets->len > 0)
     {
@@ -2132,7 +1732,7 @@ session_discover (Session *s,
   if (g_cancellable_set_error_if_cancelled (s->cancellable, error))
     return NULL;
 
-  targets_add (targets, s->name, MSGTRK_MTQP_PORT);
+  msgtrk_mtqp_targets_add (targets, s->name, MSGTRK_MTQP_PORT);
   return g_steal_pointer (&targets);
 }
 
@@ -2382,7 +1982,7 @@ session_run (Session *s,
 
   for (i = 0; i < s->n_queries; i++)
     {
-      MsgtrkMtqpAnswer *answer = answer_new (s->envids[i]);
+      MsgtrkMtqpAnswer *answer = msgtrk_mtqp_answer_new_for_envid (s->envids[i]);
 
       g_ptr_array_add (answers, answer);
       if (query_validate (s->envids[i], s->wire_envids[i], s->secrets[i], &answer->error))
