@@ -19,6 +19,11 @@ import sys
 
 args = sys.argv[1:]
 modules = []
+build_root = None
+if '--build-root' in args:
+    i = args.index('--build-root')
+    build_root = args[i + 1]
+    del args[i:i + 2]
 if '--module' in args:
     i = args.index('--module')
     modules = args[i + 1:]
@@ -73,10 +78,47 @@ checks.append(('every exported symbol is declared public', sorted(exported - dec
 checks.append(('every public declaration is exported', sorted(declared - exported)))
 checks.append(('no internal helper is exported',
                sorted(s for s in exported if INTERNAL.search(s) or s in private)))
+lib_soname = None
+for line in subprocess.run(['readelf', '-d', library], check=True, capture_output=True,
+                           text=True).stdout.splitlines():
+    if '(SONAME)' in line:
+        lib_soname = line.split('[', 1)[1].rstrip(']')
 for module in modules:
+    name = module.rsplit('/', 1)[-1]
     needed = {s for s in dynamic_symbols(module, False) if s.startswith('msgtrk_')}
-    checks.append(('%s needs only the public API' % module.rsplit('/', 1)[-1],
-                   sorted(needed - exported)))
+    checks.append(('%s needs only the public API' % name, sorted(needed - exported)))
+    # A module that uses libmsgtrk must load it (DT_NEEDED): a module may be linked with
+    # undefined symbols, which would only fail when the host loads it.
+    dynamic = subprocess.run(['readelf', '-d', module], check=True, capture_output=True,
+                             text=True).stdout
+    linked = lib_soname is not None and '[%s]' % lib_soname in dynamic
+    checks.append(('%s links %s' % (name, lib_soname),
+                   [] if linked or not needed else ['no DT_NEEDED for the library']))
+
+# No program or module both loads libmsgtrk-1.0.so and carries its own copy of it (the
+# static libmsgtrk-internal.a): every GType would be registered twice.
+if build_root is not None:
+    both = []
+    for dirpath, dirnames, filenames in os.walk(build_root):
+        dirnames[:] = [d for d in dirnames if not d.endswith('.p') and not d.startswith('meson-')
+                       and os.path.join(dirpath, d) != os.path.join(build_root, 'lib')]
+        for f in filenames:
+            path = os.path.join(dirpath, f)
+            if not os.access(path, os.X_OK) or os.path.islink(path):
+                continue
+            with open(path, 'rb') as fh:
+                if fh.read(4) != b'\x7fELF':
+                    continue
+            dynamic = subprocess.run(['readelf', '-d', path], capture_output=True,
+                                     text=True).stdout
+            if lib_soname is None or '[%s]' % lib_soname not in dynamic:
+                continue
+            out = subprocess.run(['nm', '--defined-only', path], capture_output=True,
+                                 text=True).stdout
+            own = {line.split()[-1] for line in out.splitlines() if line.strip()}
+            if own & exported:
+                both.append(os.path.relpath(path, build_root))
+    checks.append(('no program links both the shared and the internal library', sorted(both)))
 
 print('1..%d' % len(checks))
 print('# %d symbols exported, %d declared public' % (len(exported), len(declared)))
