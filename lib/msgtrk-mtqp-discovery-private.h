@@ -31,7 +31,7 @@ void     msgtrk_mtqp_targets_add         (GArray     *targets,
 gboolean msgtrk_mtqp_srv_says_no_service (GList      *records);
 void     msgtrk_mtqp_targets_add_srv     (GArray     *targets,
                                           GList      *records,
-                                          GRand      *rand);
+                                          GRand      *rng);
 void     msgtrk_mtqp_targets_add_mx      (GArray     *targets,
                                           GList      *records);
 

@@ -63,7 +63,7 @@ compare_srv_priority (gconstpointer a,
 /*
  * msgtrk_mtqp_targets_add_srv:
  * @records: (element-type GVariant): "(qqqs)" priority, weight, port, target
- * @rand: (nullable): the random source (tests give a seeded one); NULL: g_random_*
+ * @rng: (nullable): the random source (tests give a seeded one); NULL: g_random_*
  *
  * Appends the records' targets in RFC 2782 order: by priority, then at random in
  * proportion to weight within one priority.
@@ -71,7 +71,7 @@ compare_srv_priority (gconstpointer a,
 void
 msgtrk_mtqp_targets_add_srv (GArray *targets,
                              GList  *records,
-                             GRand  *rand)
+                             GRand  *rng)
 {
   GList *sorted = g_list_sort (g_list_copy (records), compare_srv_priority);
 
@@ -103,7 +103,7 @@ msgtrk_mtqp_targets_add_srv (GArray *targets,
               g_variant_get (l->data, "(qqqs)", NULL, &w, NULL, NULL);
               total += w;
             }
-          pick = rand != NULL ? (guint32) g_rand_int_range (rand, 0, (gint32) total + 1)
+          pick = rng != NULL ? (guint32) g_rand_int_range (rng, 0, (gint32) total + 1)
                               : (guint32) g_random_int_range (0, (gint32) total + 1);
           for (l = group; l != NULL; l = l->next)
             {

@@ -52,7 +52,7 @@ static void
 test_srv_priority (void)
 {
   GList *records = NULL;
-  g_autoptr (GRand) rand = g_rand_new_with_seed (42);
+  g_autoptr (GRand) rng = g_rand_new_with_seed (42);
   guint round;
 
   records = srv (records, 20, 100, 1038, "C.example");
@@ -63,7 +63,7 @@ test_srv_priority (void)
     {
       g_autoptr (GArray) t = targets_new ();
 
-      msgtrk_mtqp_targets_add_srv (t, records, rand);
+      msgtrk_mtqp_targets_add_srv (t, records, rng);
       g_assert_cmpuint (t->len, ==, 4);
       /* priority 10 first, 20 after; names lower-cased; ports kept */
       g_assert_true (host_at (t, 0)[0] == 'a' || host_at (t, 0)[0] == 'b');
@@ -82,7 +82,7 @@ static void
 test_srv_weight (void)
 {
   GList *records = NULL;
-  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  g_autoptr (GRand) rng = g_rand_new_with_seed (7);
   guint heavy_first = 0, round;
 
   records = srv (records, 0, 1, 1038, "light.example");
@@ -91,7 +91,7 @@ test_srv_weight (void)
     {
       g_autoptr (GArray) t = targets_new ();
 
-      msgtrk_mtqp_targets_add_srv (t, records, rand);
+      msgtrk_mtqp_targets_add_srv (t, records, rng);
       g_assert_cmpuint (t->len, ==, 2);
       if (g_str_equal (host_at (t, 0), "heavy.example"))
         heavy_first++;
@@ -154,7 +154,7 @@ test_limit (void)
       GList *s = NULL, *m = NULL;
       g_autoptr (GArray) ts = targets_new ();
       g_autoptr (GArray) tm = targets_new ();
-      g_autoptr (GRand) rand = g_rand_new_with_seed (1);
+      g_autoptr (GRand) rng = g_rand_new_with_seed (1);
       guint i;
 
       for (i = 0; i < MSGTRK_MTQP_MAX_TARGETS + extra; i++)
@@ -164,7 +164,7 @@ test_limit (void)
           s = srv (s, (guint16) i, 1, 1038, name);
           m = mx (m, (guint16) i, name);
         }
-      msgtrk_mtqp_targets_add_srv (ts, s, rand);
+      msgtrk_mtqp_targets_add_srv (ts, s, rng);
       msgtrk_mtqp_targets_add_mx (tm, m);
       g_assert_cmpuint (ts->len, ==, MSGTRK_MTQP_MAX_TARGETS);
       g_assert_cmpuint (tm->len, ==, MSGTRK_MTQP_MAX_TARGETS);
