@@ -74,13 +74,14 @@ msgtrk_mtqp_targets_add_srv (GArray *targets,
                              GRand  *rng)
 {
   GList *sorted = g_list_sort (g_list_copy (records), compare_srv_priority);
+  g_autoptr (GPtrArray) group = g_ptr_array_new ();
 
   while (sorted != NULL)
     {
       guint16 priority;
-      GList *group = NULL, *l;
 
       g_variant_get (sorted->data, "(qqqs)", &priority, NULL, NULL, NULL);
+      g_ptr_array_set_size (group, 0);
       while (sorted != NULL)
         {
           guint16 p;
@@ -88,44 +89,41 @@ msgtrk_mtqp_targets_add_srv (GArray *targets,
           g_variant_get (sorted->data, "(qqqs)", &p, NULL, NULL, NULL);
           if (p != priority)
             break;
-          group = g_list_append (group, sorted->data);
+          g_ptr_array_add (group, sorted->data);
           sorted = g_list_delete_link (sorted, sorted);
         }
-      while (group != NULL)
+      while (group->len > 0)
         {
           guint32 total = 0, pick, running = 0;
-          GList *chosen = group;
+          guint i, chosen = 0;
+          guint16 port;
+          const char *host;
 
-          for (l = group; l != NULL; l = l->next)
+          for (i = 0; i < group->len; i++)
             {
               guint16 w;
 
-              g_variant_get (l->data, "(qqqs)", NULL, &w, NULL, NULL);
+              g_variant_get (g_ptr_array_index (group, i), "(qqqs)", NULL, &w, NULL, NULL);
               total += w;
             }
           pick = rng != NULL ? (guint32) g_rand_int_range (rng, 0, (gint32) total + 1)
                               : (guint32) g_random_int_range (0, (gint32) total + 1);
-          for (l = group; l != NULL; l = l->next)
+          for (i = 0; i < group->len; i++)
             {
               guint16 w;
 
-              g_variant_get (l->data, "(qqqs)", NULL, &w, NULL, NULL);
+              g_variant_get (g_ptr_array_index (group, i), "(qqqs)", NULL, &w, NULL, NULL);
               running += w;
               if (running >= pick)
                 {
-                  chosen = l;
+                  chosen = i;
                   break;
                 }
             }
-          {
-            guint16 port;
-            const char *host;
-
-            g_variant_get_child (chosen->data, 2, "q", &port);
-            g_variant_get_child (chosen->data, 3, "&s", &host);
-            msgtrk_mtqp_targets_add (targets, host, port);
-          }
-          group = g_list_delete_link (group, chosen);
+          g_variant_get_child (g_ptr_array_index (group, chosen), 2, "q", &port);
+          g_variant_get_child (g_ptr_array_index (group, chosen), 3, "&s", &host);
+          msgtrk_mtqp_targets_add (targets, host, port);
+          g_ptr_array_remove_index (group, chosen);
         }
     }
 }
