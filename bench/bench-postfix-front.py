@@ -3,7 +3,7 @@
 """bench-postfix-front.py: what msgtrk-submit-front costs in front of a real Postfix.
 
   bench-postfix-front.py --build-dir BUILD [--sessions 1,10,50] [--messages 400]
-                         [--rounds 3] [--size 2000]
+                         [--rounds 3] [--size 2000] [--front-option KEY=VALUE]
 
 What: a private Postfix on 127.0.0.1 (tests/postfix/postfix_instance.py; recipients of
 bench.test.example go to the discard transport, so delivery costs little) and
@@ -143,6 +143,8 @@ def main():
     ap.add_argument("--messages", type=int, default=400, help="messages per run")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--size", type=int, default=2000, help="message body bytes")
+    ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra [front] setting (e.g. xclient=false), repeatable")
     a = ap.parse_args()
     reason = pi.skip_reason()
     if reason or not os.access(SMTP_SOURCE, os.X_OK):
@@ -174,7 +176,7 @@ def main():
         with open(conf, "w") as f:
             f.write("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                     "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nmax_connections=200\n"
-                    % (pf.port, state))
+                    % (pf.port, state) + "".join(o + "\n" for o in a.front_option))
         port_file = os.path.join(pf.base, "front.port")
         front = Daemon([front_exe, "--config", conf, "--port-file", port_file],
                        os.path.join(pf.base, "front.log"))
@@ -192,8 +194,9 @@ def main():
                   subprocess.run(["/usr/sbin/postconf", "-h", "mail_version"],
                                  capture_output=True).stdout.decode().strip(), pf.port,
                   fport, front_exe, os.cpu_count(), *load))
-        print("# %d messages per run, %d body bytes, %d rounds, targets alternating"
-              % (a.messages, a.size, a.rounds))
+        print("# %d messages per run, %d body bytes, %d rounds, targets alternating%s"
+              % (a.messages, a.size, a.rounds, "; front: " + ", ".join(a.front_option)
+                 if a.front_option else ""))
         results = {}  # (tool, sessions, target) -> [(msg/s, latency)]
         for rnd in range(a.rounds):
             order = ["postfix", "front"] if rnd % 2 == 0 else ["front", "postfix"]
