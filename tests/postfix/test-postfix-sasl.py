@@ -9,15 +9,18 @@ private Dovecot auth service (PrivateDovecot: passwd-file, its socket at an abso
 in the test directory, `dovecot -c <test config>`; smtpd_sasl_type = dovecot) and relaying
 only for authenticated clients (smtpd_client_restrictions and smtpd_relay_restrictions =
 permit_sasl_authenticated, reject, as in docs/postfix-site.md; the front's XCLIENT address
-is not in mynetworks). Real msgtrk-submit-front,
-msgtrk-postfix-follower and mtqpd, as nobody.
+is not in mynetworks). Real msgtrk-submit-front, msgtrk-postfix-follower and mtqpd, as
+nobody.
 Checks: Postfix's AUTH keyword through the front; relaying refused before AUTH (Postfix's
 554); AUTH PLAIN (initial response, and empty 334 then response) and AUTH LOGIN succeed
 (235); a wrong password gets Postfix's 535, byte for byte the reply Postfix gives a
 direct client; a tracked message from the authenticated client (Postfix logs its
 sasl_username) is tracked via mtqpd to Postfix's real verdicts (delivered, relayed,
-failed); no AUTH data (base64 or the password) in any log: the front's, the follower's,
-mtqpd's, Postfix's, Dovecot's.
+failed); our mail-client path too: Evolution's provider (tests/evolution/camel-send,
+msgtrk-smtp, Track ticked) with AUTH PLAIN through the front (a wrong password: not
+sent), the real msgtrkd following mtqpd to Postfix's verdicts (skipped when the provider
+is not built); no AUTH data (base64 or the password) in any log: the front's, the
+follower's, mtqpd's, Postfix's, Dovecot's, msgtrkd's.
 Limits: tracking_harness.WAIT. Skips (77) unless root with Postfix and dovecot-core.
 Never: touch /etc/postfix or /etc/dovecot, or leave a process behind.
 """
@@ -43,6 +46,76 @@ WRONG = "wr0ng-staple-guess"
 
 def b64(s):
     return base64.b64encode(s.encode()).decode()
+
+
+def evolution_part(t, build, base, fport, mport):
+    """camel-send (tests/evolution) through the front with AUTH PLAIN and Track ticked:
+    msgtrkd (private bus, real keyring) prepares, the provider sends, msgtrkd follows
+    mtqpd to Postfix's verdicts. Skipped when the provider is not built."""
+    camel_send = os.path.join(build, "tests", "evolution", "camel-send")
+    provider = os.path.join(build, "plugin", "evolution", "libcamelmsgtrk.so")
+    if not (os.access(camel_send, os.X_OK) and os.path.exists(provider)):
+        print("ok # SKIP the Evolution provider is not built")
+        return
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools"))
+    try:
+        import msgtrkd_session
+    except ImportError as e:
+        print("ok # SKIP msgtrkd_session needs python3-gi: %s" % e)
+        return
+    session = msgtrkd_session.Session(
+        build, "postfix-sasl", keyring=True, debug=False,
+        daemon_args=["--mtqp-override", "127.0.0.1=127.0.0.1:%d" % mport, "--first-poll",
+                     "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"])
+    try:
+        session.start()
+        mid = "evo-sasl@test.example"
+        msg = os.path.join(base, "evo.eml")
+        with open(msg, "w", newline="") as f:
+            f.write("From: Alice <%s>\r\nTo: x@ok.test.example\r\nSubject: from Evolution"
+                    "\r\nMessage-ID: <%s>\r\n\r\nHello.\r\n" % (USER, mid))
+        rcpts = ["alice@test.example", "x@ok.test.example", "z@perm.test.example"]
+        args = [camel_send, "--provider", provider, "--protocol", "msgtrk-smtp", "--host",
+                "127.0.0.1", "--port", str(fport), "--security", "none", "--from", USER,
+                "--user", USER, "--mechanism", "PLAIN", "--message", msg, "--track"]
+        for r in rcpts:
+            args += ["--to", r]
+        env = dict(session.env, LC_ALL="C.UTF-8", LANGUAGE="", TMPDIR=base)
+        env["MSGTRK_TEST_PASSWORD"] = WRONG
+        r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        t.check("Evolution's provider, wrong password: not sent, an authentication error",
+                r.returncode != 0 and "SENT" not in r.stdout and "ERROR" in r.stdout
+                and "authentication" in r.stdout.lower(), r.stdout + r.stderr)
+        env["MSGTRK_TEST_PASSWORD"] = PASSWORD
+        r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        if not t.check("Evolution's provider: AUTH PLAIN through the front, sent tracked",
+                       r.returncode == 0 and "SENT" in r.stdout, r.stdout + r.stderr):
+            return
+        envid = session.get_status([mid])[0][1]
+        t.check("msgtrkd knows it by an ENVID", envid.startswith("mtrk."), envid)
+        want = {"alice@test.example": "delivered", "x@ok.test.example": "relayed",
+                "z@perm.test.example": "failed"}
+
+        def settled():
+            session.pump(0.2)
+            route = session.get_route(envid)
+            got = {x["address"]: x["state"] for x in route["recipients"]}
+            return got if got == want else None
+        try:
+            wait_for("msgtrkd to follow mtqpd to Postfix's verdicts", settled)
+            t.check("msgtrkd: Postfix's verdicts for the message sent from Evolution", True)
+        except pi.PostfixError as e:
+            route = session.get_route(envid)
+            t.check("msgtrkd: Postfix's verdicts for the message sent from Evolution", False,
+                    "%s: %r" % (e, route))
+        session.stop_daemon()
+        leaked = [x for x in (PASSWORD, b64("\0%s\0%s" % (USER, PASSWORD)))
+                  if x in session.log()]
+        t.check("no AUTH data in msgtrkd's log", not leaked, repr(leaked))
+    finally:
+        session.cleanup()
 
 
 def main():
@@ -210,6 +283,10 @@ def main():
                     "smtp; 550 5.1.1 no such user here")
         except pi.PostfixError as e:
             t.check("TRACK answers", False, str(e))
+
+        # 5. Our mail-client path: Evolution's provider (camel-send, msgtrk-smtp) with
+        # AUTH PLAIN through the front, tracked by the real msgtrkd over mtqpd.
+        evolution_part(t, b, pf.base, fport, mport)
 
         for dm in daemons:
             t.equal("%s exits 0 on SIGTERM" % os.path.basename(dm.log), dm.stop(), 0)
