@@ -24,6 +24,7 @@ test_pkgs=(
   xvfb xauth imagemagick xdotool xclip
   claws-mail libclaws-mail-dev libgtk-3-dev
   postfix
+  desktop-file-utils appstream
 )
 
 want=("${build_pkgs[@]}" "${demo_pkgs[@]}")
