@@ -70,6 +70,9 @@ cp "$work"/*.deb "$work"/*.buildinfo "$work"/*.changes "$out"/
 # when the API grows, copy this file there (new symbols are tagged with this version).
 (cd "$work/msgtrk" && dpkg-gensymbols -plibmsgtrk-1.0-0 -Pdebian/libmsgtrk-1.0-0 \
    -O"$out/libmsgtrk-1.0-0.symbols.built" -q) || true
+grep -q '^\* Build-Depends-Package:' "$out/libmsgtrk-1.0-0.symbols.built" 2>/dev/null \
+  || sed -i '1a * Build-Depends-Package: libmsgtrk-1.0-dev' "$out/libmsgtrk-1.0-0.symbols.built" 2>/dev/null \
+  || true
 ls -1 "$out"/*.deb
 if [ $run_lintian = 1 ]; then
   lintian --fail-on error --tag-display-limit 0 "$out"/*.changes | tee "$out/lintian.txt"
