@@ -42,7 +42,10 @@ if ! command -v debootstrap >/dev/null; then
 fi
 
 step "building the packages (tools/build-debs.sh --lintian)"
-MSGTRK_DEBS_DIR=$debs bash "$src/tools/build-debs.sh" --lintian
+# Without the test environment of meson (the package build runs its own meson test).
+env -u G_TEST_SRCDIR -u G_TEST_BUILDDIR -u MSGTRK_BUILD_ROOT -u MSGTRK_SOURCE_ROOT \
+  -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LSAN_OPTIONS -u MALLOC_CHECK_ -u G_DEBUG \
+  -u MESON_TEST_ITERATION MSGTRK_DEBS_DIR="$debs" bash "$src/tools/build-debs.sh" --lintian
 mapfile -t pkgs < <(cd "$debs" && ls *.deb | grep -v -- '-dbgsym_')
 names=()
 for d in "${pkgs[@]}"; do names+=("${d%%_*}"); done
