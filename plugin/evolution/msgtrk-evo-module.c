@@ -7,7 +7,7 @@
  * window's View ▸ Tracking Column and the message list's Tracking column values.
  * How: Evolution loads the module at start-up, before any window exists; each EExtension
  * is instantiated for every object of its extensible type.
- * Limits: report ingestion and the preferences page are not here yet (docs/evolution.md, "Not done yet").
+ * Limits: the preferences page is not here yet (docs/evolution.md, "Not done yet").
  * Never: load in EDS daemons (that is the Camel provider's job, without GTK).
  */
 #include "config.h"
@@ -19,6 +19,7 @@
 #include "msgtrk-evo-composer.h"
 #include "msgtrk-evo-message-list.h"
 #include "msgtrk-evo-reader.h"
+#include "msgtrk-evo-reports.h"
 #include "msgtrk-evo-window.h"
 
 /* Evolution's entry points (no header declares them). */
@@ -35,6 +36,7 @@ e_module_load (GTypeModule *type_module)
   msgtrk_evo_window_type_register (type_module);
   msgtrk_evo_message_list_type_register (type_module);
   msgtrk_evo_reader_type_register (type_module);
+  msgtrk_evo_reports_type_register (type_module);
 }
 
 G_MODULE_EXPORT void
