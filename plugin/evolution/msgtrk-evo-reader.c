@@ -25,6 +25,8 @@
 
 /* The shell view this extension serves. */
 #define MSGTRK_EVO_READER_VIEW "mail"
+/* The mail view content's property holding the EMailReader that loads messages. */
+#define MSGTRK_EVO_READER_MAIL_VIEW "mail-view"
 
 typedef struct
 {
@@ -222,11 +224,17 @@ connect_reader (MsgtrkEvoReader *self)
 {
   EMailReader *reader = reader_of (self);
   g_autoptr (GObject) connected = g_weak_ref_get (&self->reader);
+  g_autoptr (GObject) mail_view = NULL;
 
   if (reader == NULL || connected == G_OBJECT (reader))
     return;
   g_signal_connect_object (reader, "update-actions", G_CALLBACK (update_actions_cb), self, 0);
-  g_signal_connect_object (reader, "message-loaded", G_CALLBACK (message_loaded_cb), self,
+  /* "message-loaded" comes from the mail view inside the content (module-mail's
+   * EMailShellContent has it as its "mail-view" property), not from the content. */
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (reader), MSGTRK_EVO_READER_MAIL_VIEW))
+    g_object_get (reader, MSGTRK_EVO_READER_MAIL_VIEW, &mail_view, NULL);
+  g_signal_connect_object (E_IS_MAIL_READER (mail_view) ? (gpointer) mail_view : reader,
+                           "message-loaded", G_CALLBACK (message_loaded_cb), self,
                            G_CONNECT_AFTER);
   g_weak_ref_set (&self->reader, reader);
 }

@@ -26,6 +26,7 @@
 #include <glib/gi18n-lib.h>
 #include <json-glib/json-glib.h>
 #include <libemail-engine/libemail-engine.h>
+#include <mail/message-list.h>
 
 #include "msgtrk-camel-tracker.h"
 #include "msgtrk-evo-column.h"
@@ -144,19 +145,42 @@ view_flush_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The CamelMessageInfo the message list's row holds: after a message is opened it is not
+ * always the one camel_folder_get_message_info() returns (Evolution refills a row's user
+ * headers from the loaded message), and the row draws its own. */
+static CamelMessageInfo *
+row_info (View *view, const char *uid)
+{
+  GObject *list;
+  GNode *node;
+
+  if (!E_IS_EXTENSION (view->owner))
+    return NULL;
+  list = G_OBJECT (e_extension_get_extensible (E_EXTENSION (view->owner)));
+  if (!IS_MESSAGE_LIST (list) || MESSAGE_LIST (list)->uid_nodemap == NULL)
+    return NULL;
+  node = g_hash_table_lookup (MESSAGE_LIST (list)->uid_nodemap, uid);
+  return node && CAMEL_IS_MESSAGE_INFO (node->data) ? node->data : NULL;
+}
+
 static void
 view_set (View *view, const char *uid, const char *state)
 {
   g_autoptr (CamelMessageInfo) info = camel_folder_get_message_info (view->folder, uid);
+  CamelMessageInfo *row = row_info (view, uid);
   const char *label = state ? msgtrk_evo_column_label (state) : NULL;
+  gboolean changed = FALSE;
 
-  if (info == NULL)
-    return;
-  if (!camel_message_info_set_user_header (info, MSGTRK_EVO_STATUS_HEADER, label))
+  if (info)
+    changed = camel_message_info_set_user_header (info, MSGTRK_EVO_STATUS_HEADER, label);
+  if (row && row != info)
+    changed = camel_message_info_set_user_header (row, MSGTRK_EVO_STATUS_HEADER, label)
+              || changed;
+  if (!changed)
     return;
   /* The end-to-end test reads this line (G_MESSAGES_DEBUG=msgtrk-evolution). */
-  g_debug ("Tracking column: %s %s ← %s", camel_folder_get_full_name (view->folder), uid,
-           label ? label : "(none)");
+  g_debug ("Tracking column: %s %s ← %s%s", camel_folder_get_full_name (view->folder), uid,
+           label ? label : "(none)", row && row != info ? " (row)" : "");
   camel_folder_change_info_change_uid (view->pending, uid);
   if (view->flush_id == 0)
     view->flush_id = g_timeout_add (MSGTRK_EVO_STATUS_FLUSH_MS, view_flush_cb, view);
@@ -723,10 +747,15 @@ reapply_cb (gpointer data)
       entry = hash ? g_hash_table_lookup (status->by_hash, &hash) : NULL;
       if (entry && g_hash_table_contains (view->uids_by_hash, &hash))
         {
+          CamelMessageInfo *row = row_info (view, r->uid);
+
           /* Whether or not the value looks unchanged, the row is told again. */
           g_debug ("Tracking column: %s %s reloaded", camel_folder_get_full_name (view->folder),
                    r->uid);
+
           camel_message_info_set_user_header (info, MSGTRK_EVO_STATUS_HEADER, NULL);
+          if (row && row != info)
+            camel_message_info_set_user_header (row, MSGTRK_EVO_STATUS_HEADER, NULL);
           view_set (view, r->uid, entry->state);
         }
     }
