@@ -78,6 +78,8 @@ typedef struct
   double track[3];        /* queries/s at 1, 10, 100 clients */
   double p50_ms, p99_ms;  /* latency at 100 clients, one outstanding each */
   double receiver_mib, mtqpd_mib;
+  /* CPU ms per 1000 TRACK at 100 clients (pipelined): mtqpd, PostgreSQL, the clients */
+  double cpu_mtqpd, cpu_pg, cpu_client;
   guint16 udp_port;       /* the receiver's */
   gint64 record_bytes;    /* PostgreSQL: average row size on disk (table + indexes) / N */
 } Result;
@@ -213,6 +215,67 @@ peak_rss_mib (GSubprocess *proc)
   if (!g_file_get_contents (path, &text, NULL, NULL) || (hwm = strstr (text, "VmHWM:")) == NULL)
     return -1;
   return g_ascii_strtod (hwm + 6, NULL) / 1024.0;
+}
+
+/* CPU time (user + system) of process @pid in ms; 0 when it is gone. */
+static double
+cpu_ms (const char *pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/stat", pid);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) f = NULL;
+  const char *after;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL) || (after = strrchr (text, ')')) == NULL)
+    return 0;
+  f = g_strsplit (after + 2, " ", 0);
+  if (g_strv_length (f) < 13)
+    return 0;
+  /* fields 14 and 15 of stat(5): utime, stime; f[0] is field 3 */
+  return (g_ascii_strtod (f[11], NULL) + g_ascii_strtod (f[12], NULL)) * 1000.0
+         / sysconf (_SC_CLK_TCK);
+}
+
+/* CPU ms of the private PostgreSQL (its postmaster and every child), 0 without one. */
+static double
+pg_cpu_ms (void)
+{
+  const char *dir = g_getenv ("MSGTRK_TEST_PG_DIR");
+  g_autofree char *pidfile = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GDir) proc = NULL;
+  const char *name;
+  double total = 0;
+  guint64 master;
+
+  if (dir == NULL)
+    return 0;
+  pidfile = g_build_filename (dir, "data", "postmaster.pid", NULL);
+  if (!g_file_get_contents (pidfile, &text, NULL, NULL))
+    return 0;
+  master = g_ascii_strtoull (text, NULL, 10);
+  proc = g_dir_open ("/proc", 0, NULL);
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = g_strdup_printf ("/proc/%s/stat", name);
+      g_autofree char *stat = NULL;
+      const char *after;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &stat, NULL, NULL)
+          || (after = strrchr (stat, ')')) == NULL)
+        continue;
+      /* after + 2: "S PPID ..." */
+      if (g_ascii_strtoull (name, NULL, 10) == master
+          || g_ascii_strtoull (after + 4, NULL, 10) == master)
+        total += cpu_ms (name);
+    }
+  return total;
+}
+
+static double
+self_cpu_ms (void)
+{
+  return cpu_ms ("self");
 }
 
 static void
@@ -677,7 +740,18 @@ track (Bench      *b,
       run->n_clients = client_counts[k];
       run->depth = BENCH_DEPTH;
       run->total = BENCH_QUERIES;
-      r->track[k] = run->total / run_track (run);
+      if (run->n_clients == BENCH_MAX_CLIENTS)
+        {
+          double m0 = cpu_ms (g_subprocess_get_identifier (mtqpd)), p0 = pg_cpu_ms ();
+          double c0 = self_cpu_ms ();
+
+          r->track[k] = run->total / run_track (run);
+          r->cpu_mtqpd = (cpu_ms (g_subprocess_get_identifier (mtqpd)) - m0) * 1000 / run->total;
+          r->cpu_pg = (pg_cpu_ms () - p0) * 1000 / run->total;
+          r->cpu_client = (self_cpu_ms () - c0) * 1000 / run->total;
+        }
+      else
+        r->track[k] = run->total / run_track (run);
     }
   {
     g_autofree Run *run = g_new0 (Run, 1);
@@ -842,6 +916,9 @@ main (int    argc,
   ROW ("TRACK/s, 100 clients (32 pipelined each)", "%12.0f", track[2]);
   ROW ("TRACK latency p50, ms (100 clients, 1 each)", "%12.2f", p50_ms);
   ROW ("TRACK latency p99, ms (100 clients, 1 each)", "%12.2f", p99_ms);
+  ROW ("CPU ms per 1000 TRACK (100 clients): mtqpd", "%12.1f", cpu_mtqpd);
+  ROW ("  PostgreSQL (postmaster and backends)", "%12.1f", cpu_pg);
+  ROW ("  the bench's clients", "%12.1f", cpu_client);
   ROW ("receiver peak RSS, MiB", "%12.1f", receiver_mib);
   ROW ("mtqpd peak RSS, MiB", "%12.1f", mtqpd_mib);
   ROW ("bytes on disk per record", "%12" G_GINT64_FORMAT, record_bytes);
