@@ -4,7 +4,7 @@
  *   bench-store MTQPD RECEIVER [N]      (N records, default BENCH_DEFAULT_RECORDS)
  *
  * What: for each backend (files; postgresql when MSGTRK_TEST_PG_CONNINFO names a database,
- * as bench/run-bench-store.sh or tests/pg/run-with-pg.py set it):
+ * as tests/pg/run-with-pg.py sets it: the bench-store-run target):
  *   ingest   N records pushed by a real PushSender (the relay's code: durable spool, UDP,
  *            HMAC, resend until acknowledged) to a real msgtrk-push-receiver writing into
  *            the store; records/s from the first submit to the last acknowledgement (the
@@ -934,7 +934,7 @@ main (int    argc,
     goal_line ("TRACK/s at 100 clients", g->track[2], BENCH_GOAL_TRACK, FALSE);
     goal_line ("p99 TRACK latency at 100 clients, ms", g->p99_ms, BENCH_GOAL_P99_MS, TRUE);
     if (n_results == 1)
-      printf ("  (no PostgreSQL: run through bench/run-bench-store.sh for both backends)\n");
+      printf ("  (no PostgreSQL: run through tests/pg/run-with-pg.py for both backends)\n");
   }
 
   remove_tree (b.tmp);
