@@ -20,7 +20,7 @@ build=${MSGTRK_DEMO_BUILD_DIR:-_build/demo}
 bash tools/deps.sh demo-pg
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" -Dintrospection=true >/dev/null
-elif ! grep -q "libpq" "$build/meson-info/intro-dependencies.json" 2>/dev/null; then
+elif ! grep -q "libpq\.so" "$build/build.ninja"; then
   meson setup --reconfigure "$build" >/dev/null
 fi
 meson compile -C "$build" >/dev/null
