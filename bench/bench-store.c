@@ -97,12 +97,30 @@ typedef struct
 
 static const guint client_counts[3] = { 1, 10, BENCH_MAX_CLIENTS };
 
+/* The servers running now, killed by die() so that a failed run leaves none behind. */
+static GSubprocess *running[2];
+
 static G_NORETURN void
 die (const char *what,
      GError     *error)
 {
   fprintf (stderr, "bench-store: %s%s%s\n", what, error ? ": " : "", error ? error->message : "");
+  for (guint i = 0; i < G_N_ELEMENTS (running); i++)
+    if (running[i] != NULL)
+      g_subprocess_force_exit (running[i]);
   exit (1);
+}
+
+static void
+track_running (GSubprocess *proc,
+               gboolean     add)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (running); i++)
+    if (add ? running[i] == NULL : running[i] == proc)
+      {
+        running[i] = add ? proc : NULL;
+        return;
+      }
 }
 
 static void
@@ -193,12 +211,14 @@ start_server (const char *exe,
           && g_ascii_string_to_unsigned (g_strstrip (contents), 10, 1, 65535, &p, NULL))
         {
           *port = (guint16) p;
+          track_running (proc, TRUE);
           return proc;
         }
       if (g_get_monotonic_time () > deadline || g_subprocess_get_identifier (proc) == NULL)
         {
           fprintf (stderr, "bench-store: %s did not start; its log: %s\n", exe, log);
-          exit (1);
+          g_subprocess_force_exit (proc);
+          die ("a server did not start", NULL);
         }
       g_usleep (20000);
     }
@@ -281,6 +301,7 @@ self_cpu_ms (void)
 static void
 stop_server (GSubprocess *proc)
 {
+  track_running (proc, FALSE);
   g_subprocess_send_signal (proc, SIGTERM);
   g_subprocess_wait (proc, NULL, NULL);
 }
@@ -600,7 +621,7 @@ client_line (Run    *run,
       if (!g_str_has_prefix (line, "+OK+"))
         {
           fprintf (stderr, "bench-store: unexpected answer: %.60s\n", line);
-          exit (1);
+          die ("an answer was not +OK+", NULL);
         }
       c->state = C_ANSWER_MORE;
       break;
