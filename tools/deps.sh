@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# deps.sh [demo|test]: install the Debian 12 packages msgtrk needs to build and run the
-# demo ("demo") or the whole test suite ("test"). Idempotent: apt runs only when something
+# deps.sh [demo|demo-pg|test]: install the Debian 12 packages msgtrk needs to build and run
+# the demo ("demo"), the demo on PostgreSQL ("demo-pg") or the whole test suite ("test"). Idempotent: apt runs only when something
 # is missing. Needs root (or sudo) when it has to install.
 set -euo pipefail
 
@@ -32,6 +32,9 @@ test_pkgs=(
 want=("${build_pkgs[@]}" "${demo_pkgs[@]}")
 if [ "${1:-demo}" = test ]; then
   want+=("${test_pkgs[@]}")
+fi
+if [ "${1:-demo}" = demo-pg ]; then
+  want+=(postgresql libpq-dev)
 fi
 
 missing=()
