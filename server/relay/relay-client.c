@@ -240,6 +240,9 @@ send_data (Client       *c,
 
   if (fin == NULL)
     return FALSE;
+  if (!g_seekable_seek (G_SEEKABLE (fin), (goffset) msg->body_offset, G_SEEK_SET,
+                        c->server->shutdown, error))
+    return FALSE;
   server_line_reader_init (&reader, G_INPUT_STREAM (fin), FALSE);
   for (;;)
     {

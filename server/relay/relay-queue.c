@@ -2,14 +2,22 @@
 /* relay-queue.c: the crash-safe queue of msgtrk-relay and its delivery scheduler.
  *
  * Layout under state_dir:
- *   queue/<id>.msg   the message as received (CRLF lines, our Received: header first)
- *   queue/<id>.env   its envelope (a GKeyFile: sender, ENVID, B, timeout, RET, and per
- *                    recipient NOTIFY/ORCPT/state); its presence is what makes the message
- *                    "accepted"
+ *   queue/<id>.msg   one file per accepted message: its envelope block first (the line
+ *                    RELAY_QUEUE_ENVELOPE_TAG <length> CRLF, then a GKeyFile: sender, ENVID,
+ *                    B, timeout, RET, and per recipient NOTIFY/ORCPT/state), then the message
+ *                    as received (CRLF lines, our Received: header first); its presence in
+ *                    queue/ is what makes the message "accepted"
+ *   queue/<id>.env   the envelope as delivery attempts changed it (replaces the block;
+ *                    written only while recipients remain)
  *   queue-tmp/       files being written
- * Every file is written in queue-tmp/, fsync'ed, renamed into queue/, and the directory is
- * fsync'ed: the .msg first, then the .env. A .msg without .env (a crash before the 250
- * reply) is removed at start-up; an .env is never written for a message not yet on disk.
+ * A new message costs one file and one fsync: written whole in queue-tmp/, fsync'ed,
+ * renamed into queue/; then queue/ is fsync'ed, grouped: one fsync of the directory covers
+ * every rename before it, so concurrent sessions share it (sync_dir_grouped). An .env is
+ * written the same way (fsync, rename, grouped directory fsync).
+ *
+ * Done messages are unlinked without a directory fsync, outside the queue lock: if a crash
+ * brings a name back, the message is delivered again (at least once, never lost). An .env
+ * without its .msg (the .msg unlinked, the .env back after a crash) is removed at start-up.
  *
  * The scheduler keeps every queued message in memory (at most RELAY_QUEUE_MAX_MESSAGES
  * are loaded at start-up) and hands the one with the earliest due recipient to one of the
@@ -52,6 +60,12 @@ struct _RelayQueue
   guint reserved;         /* slots taken by SMTP sessions in DATA; under lock */
   GPtrArray *workers;     /* GThread */
   gboolean stopping;
+  /* group commit of queue/ (sync_dir_grouped); never taken with lock held */
+  GMutex seq_lock;        /* guards renamed */
+  guint64 renamed;        /* renames into queue/ completed so far */
+  GMutex sync_lock;       /* held during the directory fsync; guards synced */
+  guint64 synced;         /* renames covered by a completed directory fsync */
+  int dir_fd;             /* queue/, open for fsync */
 };
 
 RelayRecipient *
@@ -216,17 +230,122 @@ message_to_data (RelayMessage *msg,
   return g_key_file_to_data (kf, len, NULL);
 }
 
+/* The envelope block that opens @msg's queue file (RELAY_QUEUE_ENVELOPE_TAG, length,
+ * CRLF, the GKeyFile); sets msg->body_offset to its length. */
+char *
+relay_queue_envelope_block (RelayMessage *msg,
+                            gsize        *len)
+{
+  gsize data_len = 0;
+  g_autofree char *data = message_to_data (msg, &data_len);
+  char *block = g_strdup_printf (RELAY_QUEUE_ENVELOPE_TAG "%" G_GSIZE_FORMAT "\r\n%s",
+                                 data_len, data);
+
+  *len = strlen (block);
+  msg->body_offset = *len;
+  return block;
+}
+
+/* The message text of @msg's queue file (after its envelope block), NUL-terminated. */
+char *
+relay_queue_read_body (RelayQueue   *queue,
+                       RelayMessage *msg,
+                       gsize        *len,
+                       GError      **error)
+{
+  g_autofree char *path = relay_queue_msg_path (queue, msg->id);
+  char *contents = NULL;
+  gsize total = 0;
+
+  if (!g_file_get_contents (path, &contents, &total, error))
+    return NULL;
+  if (msg->body_offset > total)
+    {
+      g_free (contents);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "queue file %s is cut short", path);
+      return NULL;
+    }
+  memmove (contents, contents + msg->body_offset, total - msg->body_offset + 1);
+  *len = total - msg->body_offset;
+  return contents;
+}
+
+/* Read the envelope block at the head of the queue file @path: TRUE with *@data NULL and
+ * *@offset 0 if the file has none (a file of an older version), FALSE if it cannot be
+ * read or the block is cut or longer than RELAY_QUEUE_MAX_ENVELOPE. */
+static gboolean
+read_envelope_block (const char  *path,
+                     char       **data,
+                     guint64     *offset,
+                     GError     **error)
+{
+  char head[64];
+  ssize_t n;
+  char *eol, *end;
+  guint64 len;
+  gsize start;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  *data = NULL;
+  *offset = 0;
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot open %s: %s",
+                   path, g_strerror (saved));
+      return FALSE;
+    }
+  n = pread (fd, head, sizeof head - 1, 0);
+  if (n < 0)
+    n = 0;
+  head[n] = '\0';
+  if (!g_str_has_prefix (head, RELAY_QUEUE_ENVELOPE_TAG))
+    {
+      close (fd);
+      return TRUE;
+    }
+  eol = strstr (head, "\r\n");
+  len = g_ascii_strtoull (head + strlen (RELAY_QUEUE_ENVELOPE_TAG), &end, 10);
+  if (eol == NULL || end != eol || len > RELAY_QUEUE_MAX_ENVELOPE)
+    {
+      close (fd);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "%s: bad envelope block (length missing or over %d)", path,
+                   RELAY_QUEUE_MAX_ENVELOPE);
+      return FALSE;
+    }
+  start = eol + 2 - head;
+  *data = g_malloc (len + 1);
+  n = pread (fd, *data, len, start);
+  close (fd);
+  if (n < 0 || (guint64) n != len)
+    {
+      g_clear_pointer (data, g_free);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "%s: envelope block cut short",
+                   path);
+      return FALSE;
+    }
+  (*data)[len] = '\0';
+  *offset = start + len;
+  return TRUE;
+}
+
+/* An envelope from GKeyFile text @data (@path names it in errors). */
 static RelayMessage *
-message_load (const char  *path,
-              GError     **error)
+message_from_data (const char  *data,
+                   const char  *path,
+                   GError     **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (RelayMessage) msg = relay_message_new ();
   g_autofree char *ret = NULL;
   gint n;
 
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
-    return NULL;
+  if (!g_key_file_load_from_data (kf, data, -1, G_KEY_FILE_NONE, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return NULL;
+    }
   msg->id = g_key_file_get_string (kf, "message", "id", NULL);
   msg->sender = g_key_file_get_string (kf, "message", "sender", NULL);
   msg->envid = g_key_file_get_string (kf, "message", "envid", NULL);
@@ -275,6 +394,36 @@ message_load (const char  *path,
   return g_steal_pointer (&msg);
 }
 
+/* The envelope of queue file @msg_path: its .env @env_path if there is one (the state
+ * after delivery attempts), else the block at the head of the file. NULL with @error
+ * unset if the file has neither (never accepted). */
+static RelayMessage *
+message_load (const char  *msg_path,
+              const char  *env_path,
+              GError     **error)
+{
+  g_autofree char *block = NULL;
+  g_autofree char *env = NULL;
+  guint64 offset = 0;
+  RelayMessage *msg;
+
+  if (!read_envelope_block (msg_path, &block, &offset, error))
+    return NULL;
+  if (g_file_test (env_path, G_FILE_TEST_EXISTS))
+    {
+      if (!g_file_get_contents (env_path, &env, NULL, error))
+        return NULL;
+      msg = message_from_data (env, env_path, error);
+    }
+  else if (block != NULL)
+    msg = message_from_data (block, msg_path, error);
+  else
+    return NULL;
+  if (msg != NULL)
+    msg->body_offset = offset;
+  return msg;
+}
+
 /* The queue under @state_dir (queue/ and queue-tmp/, created if missing); at most
  * @max_messages accepted at once; @workers threads call @deliver for due messages once
  * relay_queue_start() ran. */
@@ -296,6 +445,9 @@ relay_queue_new (const char       *state_dir,
   queue->tmp_dir = g_build_filename (state_dir, "queue-tmp", NULL);
   g_mutex_init (&queue->lock);
   g_cond_init (&queue->cond);
+  g_mutex_init (&queue->seq_lock);
+  g_mutex_init (&queue->sync_lock);
+  queue->dir_fd = -1;
   queue->messages = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                            (GDestroyNotify) relay_message_free);
   queue->workers = g_ptr_array_new ();
@@ -307,6 +459,15 @@ relay_queue_new (const char       *state_dir,
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
                    "cannot create the queue under %s: %s", state_dir,
                    g_strerror (saved));
+      relay_queue_free (queue);
+      return NULL;
+    }
+  queue->dir_fd = open (queue->queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (queue->dir_fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot open %s: %s",
+                   queue->queue_dir, g_strerror (saved));
       relay_queue_free (queue);
       return NULL;
     }
@@ -323,6 +484,10 @@ relay_queue_free (RelayQueue *queue)
   g_ptr_array_unref (queue->workers);
   g_mutex_clear (&queue->lock);
   g_cond_clear (&queue->cond);
+  g_mutex_clear (&queue->seq_lock);
+  g_mutex_clear (&queue->sync_lock);
+  if (queue->dir_fd >= 0)
+    close (queue->dir_fd);
   g_free (queue->queue_dir);
   g_free (queue->tmp_dir);
   g_free (queue);
@@ -353,7 +518,56 @@ env_path (RelayQueue *queue,
   return g_build_filename (queue->queue_dir, name, NULL);
 }
 
-/* Write @msg's envelope atomically (temp file, fsync, rename, fsync dir). */
+/*
+ * Make every rename into queue/ done so far durable: one fsync of the directory covers
+ * all renames that completed before it started, so a session whose rename is already
+ * covered by a fsync that another session ran meanwhile returns at once (group commit).
+ * Called after the rename, never with queue->lock held.
+ */
+static gboolean
+sync_dir_grouped (RelayQueue  *queue,
+                  GError     **error)
+{
+  guint64 ticket, upto;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&queue->seq_lock);
+  ticket = ++queue->renamed;
+  g_mutex_unlock (&queue->seq_lock);
+
+  g_mutex_lock (&queue->sync_lock);
+  if (queue->synced < ticket)
+    {
+      g_mutex_lock (&queue->seq_lock);
+      upto = queue->renamed;
+      g_mutex_unlock (&queue->seq_lock);
+      ok = durable_file_sync_dir_fd (queue->dir_fd, queue->queue_dir, error);
+      if (ok)
+        queue->synced = upto;
+    }
+  g_mutex_unlock (&queue->sync_lock);
+  return ok;
+}
+
+/* Rename the synced file @from into queue/ as @to and make the name durable. */
+static gboolean
+rename_durably (RelayQueue  *queue,
+                const char  *from,
+                const char  *to,
+                GError     **error)
+{
+  if (g_rename (from, to) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot rename %s: %s",
+                   from, g_strerror (saved));
+      return FALSE;
+    }
+  return sync_dir_grouped (queue, error);
+}
+
+/* Write @msg's envelope as its .env atomically (temp file, fsync, rename, grouped fsync
+ * of the directory). */
 gboolean
 relay_queue_save (RelayQueue   *queue,
                   RelayMessage *msg,
@@ -366,12 +580,20 @@ relay_queue_save (RelayQueue   *queue,
   gsize len = 0;
 
   data = message_to_data (msg, &len);
-  return durable_file_replace (tmp, dest, queue->queue_dir, data, len, error);
+  if (!durable_file_write (tmp, data, len, error))
+    return FALSE;
+  if (!rename_durably (queue, tmp, dest, error))
+    {
+      g_unlink (tmp);
+      return FALSE;
+    }
+  return TRUE;
 }
 
-/* Move the synced message file @tmp_msg_path into the queue, write the envelope, and
- * schedule @msg (ownership passes to the queue on success). After TRUE the message is
- * accepted: it survives a crash. */
+/* Move the synced queue file @tmp_msg_path (envelope block from
+ * relay_queue_envelope_block(), then the message) into the queue and schedule @msg
+ * (ownership passes to the queue on success). After TRUE the message is accepted: it
+ * survives a crash. On FALSE the caller removes @tmp_msg_path. */
 gboolean
 relay_queue_commit (RelayQueue   *queue,
                     RelayMessage *msg,
@@ -380,6 +602,7 @@ relay_queue_commit (RelayQueue   *queue,
 {
   g_autofree char *dest = relay_queue_msg_path (queue, msg->id);
 
+  g_assert (msg->body_offset > 0);
   if (g_rename (tmp_msg_path, dest) != 0)
     {
       int saved = errno;
@@ -387,7 +610,7 @@ relay_queue_commit (RelayQueue   *queue,
                    tmp_msg_path, g_strerror (saved));
       return FALSE;
     }
-  if (!relay_queue_save (queue, msg, error))
+  if (!sync_dir_grouped (queue, error))
     {
       g_unlink (dest);
       return FALSE;
@@ -458,10 +681,10 @@ relay_queue_remove_files (RelayQueue   *queue,
   g_autofree char *env = env_path (queue, msg->id);
   g_autofree char *body = relay_queue_msg_path (queue, msg->id);
 
-  /* The envelope first: a .msg without .env is garbage, the reverse would be a loss. */
+  /* No directory fsync: a name a crash brings back means one more delivery, not a loss;
+   * an .env left alone is removed by the next relay_queue_scan(). */
   g_unlink (env);
   g_unlink (body);
-  durable_file_sync_dir (queue->queue_dir, NULL);
 }
 
 /* Load every envelope of a previous run; remove half-written files. */
@@ -488,21 +711,23 @@ relay_queue_scan (RelayQueue  *queue,
     {
       g_autofree char *path = g_build_filename (queue->queue_dir, name, NULL);
 
-      if (g_str_has_suffix (name, ".msg"))
+      if (g_str_has_suffix (name, ".env"))
         {
           g_autofree char *id = g_strndup (name, strlen (name) - 4);
-          g_autofree char *env = env_path (queue, id);
-          if (!g_file_test (env, G_FILE_TEST_EXISTS))
+          g_autofree char *body = relay_queue_msg_path (queue, id);
+
+          if (!g_file_test (body, G_FILE_TEST_EXISTS))
             {
-              g_info ("%s: removing a message never accepted (no envelope)", id);
+              g_info ("%s: removing the envelope of a message already delivered", id);
               g_unlink (path);
             }
         }
-      else if (g_str_has_suffix (name, ".env"))
+      else if (g_str_has_suffix (name, ".msg"))
         {
           g_autoptr (GError) local_error = NULL;
           g_autoptr (RelayMessage) msg = NULL;
-          g_autofree char *body = NULL;
+          g_autofree char *id = g_strndup (name, strlen (name) - 4);
+          g_autofree char *env = env_path (queue, id);
 
           if (loaded >= RELAY_QUEUE_MAX_MESSAGES)
             {
@@ -510,16 +735,21 @@ relay_queue_scan (RelayQueue  *queue,
                          RELAY_QUEUE_MAX_MESSAGES);
               break;
             }
-          msg = message_load (path, &local_error);
+          msg = message_load (path, env, &local_error);
+          if (msg == NULL && local_error == NULL)
+            {
+              g_info ("%s: removing a message never accepted (no envelope)", id);
+              g_unlink (path);
+              continue;
+            }
           if (msg == NULL)
             {
               g_warning ("skipping %s: %s", path, local_error->message);
               continue;
             }
-          body = relay_queue_msg_path (queue, msg->id);
-          if (!g_file_test (body, G_FILE_TEST_EXISTS))
+          if (g_strcmp0 (msg->id, id) != 0)
             {
-              g_warning ("%s: envelope without message file; skipped", msg->id);
+              g_warning ("skipping %s: its envelope names another message", path);
               continue;
             }
           if (relay_message_is_done (msg))
@@ -591,8 +821,12 @@ worker_main (gpointer data)
       msg->busy = FALSE;
       if (relay_message_is_done (msg))
         {
+          /* Unlinking is slow: done outside the lock that sessions' replies wait on. */
+          g_hash_table_steal (queue->messages, msg->id);
+          g_mutex_unlock (&queue->lock);
           relay_queue_remove_files (queue, msg);
-          g_hash_table_remove (queue->messages, msg->id);
+          relay_message_free (msg);
+          g_mutex_lock (&queue->lock);
         }
       /* Others may have been waiting for this one; let them look again. */
       g_cond_broadcast (&queue->cond);

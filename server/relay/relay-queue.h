@@ -18,6 +18,11 @@ G_BEGIN_DECLS
 /** RELAY_QUEUE_MAX_MESSAGES: largest queue: scanned at start-up, and the default and
  * upper bound of [queue] max_messages, the cap on messages accepted (452 4.3.1 beyond). */
 #define RELAY_QUEUE_MAX_MESSAGES 100000
+/** RELAY_QUEUE_MAX_ENVELOPE: largest envelope block at the head of a queue file, in
+ * octets (a longer one is refused as corrupt at start-up). */
+#define RELAY_QUEUE_MAX_ENVELOPE (16 * 1024 * 1024)
+/** RELAY_QUEUE_ENVELOPE_TAG: first line of a queue file, before the envelope's length. */
+#define RELAY_QUEUE_ENVELOPE_TAG "X-Msgtrk-Queue-Envelope: "
 
 /* One queued message */
 typedef struct
@@ -49,6 +54,7 @@ typedef struct
   gboolean is_dsn;        /* a DSN we made: never report about it */
   GPtrArray *rcpts;       /* (element-type RelayRecipient) */
   gboolean busy;          /* scheduler: a worker holds it */
+  guint64 body_offset;    /* where the message starts in <id>.msg (after the envelope) */
 } RelayMessage;
 
 RelayRecipient *relay_recipient_new         (const char *address);
@@ -79,6 +85,12 @@ char       *relay_queue_tmp_path     (RelayQueue   *queue,
                                       const char   *id);
 char       *relay_queue_msg_path     (RelayQueue   *queue,
                                       const char   *id);
+char       *relay_queue_envelope_block (RelayMessage *msg,
+                                        gsize        *len);
+char       *relay_queue_read_body    (RelayQueue   *queue,
+                                      RelayMessage *msg,
+                                      gsize        *len,
+                                      GError      **error);
 gboolean    relay_queue_scan         (RelayQueue   *queue,
                                       GError      **error);
 gboolean    relay_queue_commit       (RelayQueue   *queue,

@@ -703,6 +703,19 @@ receive_data (Session *s)
       return TRUE;
     }
   sink.buf = g_string_new (NULL);
+  /* One file per message: the envelope block first (relay-queue.c), then the message. */
+  {
+    gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+    g_autofree char *block = NULL;
+    gsize block_len = 0;
+
+    s->msg->id = g_strdup (id);
+    s->msg->arrival = now;
+    for (guint i = 0; i < s->msg->rcpts->len; i++)
+      ((RelayRecipient *) g_ptr_array_index (s->msg->rcpts, i))->next_attempt = now;
+    block = relay_queue_envelope_block (s->msg, &block_len);
+    g_string_append_len (sink.buf, block, block_len);
+  }
   header = received_header (s, id);
   g_string_append (sink.buf, header);
 
@@ -771,12 +784,7 @@ receive_data (Session *s)
   else
     {
       RelayMessage *msg = g_steal_pointer (&s->msg);
-      gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
-      msg->id = g_strdup (id);
-      msg->arrival = now;
-      for (guint i = 0; i < msg->rcpts->len; i++)
-        ((RelayRecipient *) g_ptr_array_index (msg->rcpts, i))->next_attempt = now;
       if (relay_queue_commit (s->server->queue, msg, tmp_path, &error))
         {
           for (guint i = 0; i < msg->rcpts->len; i++)
