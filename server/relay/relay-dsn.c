@@ -273,6 +273,12 @@ relay_dsn_send (RelayServer  *server,
   raw = g_bytes_get_data (data, &len);
   g_byte_array_append (full, raw, len);
 
+  {
+    g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+
+    g_checksum_update (sum, full->data + RELAY_QUEUE_HEAD_LEN, full->len - RELAY_QUEUE_HEAD_LEN);
+    relay_queue_seal_head ((char *) full->data, sum);
+  }
   tmp_path = relay_queue_tmp_path (server->queue, dsn->id);
   if (!durable_file_write (tmp_path, (const char *) full->data, full->len, error))
     return FALSE;

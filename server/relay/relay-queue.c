@@ -2,18 +2,24 @@
 /* relay-queue.c: the crash-safe queue of msgtrk-relay and its delivery scheduler.
  *
  * Layout under state_dir:
- *   queue/<id>.msg   one file per accepted message: its envelope block first (the line
- *                    RELAY_QUEUE_ENVELOPE_TAG <length> CRLF, then a GKeyFile: sender, ENVID,
- *                    B, timeout, RET, and per recipient NOTIFY/ORCPT/state), then the message
- *                    as received (CRLF lines, our Received: header first); its presence in
- *                    queue/ is what makes the message "accepted"
- *   queue/<id>.env   the envelope as delivery attempts changed it (replaces the block;
- *                    written only while recipients remain)
- *   queue-tmp/       files being written
- * A new message costs one file and one fsync: written whole in queue-tmp/, fsync'ed,
- * renamed into queue/; then queue/ is fsync'ed, grouped: one fsync of the directory covers
- * every rename before it, so concurrent sessions share it (sync_dir_grouped). An .env is
- * written the same way (fsync, rename, grouped directory fsync).
+ *   queue/<id>.msg   one file per accepted message: the head line (RELAY_QUEUE_ENVELOPE_TAG,
+ *                    the envelope's length, the SHA-256 of the rest, CRLF), the envelope (a
+ *                    GKeyFile: sender, ENVID, B, timeout, RET, and per recipient
+ *                    NOTIFY/ORCPT/state), then the message as received (CRLF lines, our
+ *                    Received: header first). A file whose head or checksum does not hold
+ *                    was never accepted (cut by a crash before its fsync, or an empty
+ *                    stock file) and is removed at start-up.
+ *   queue/<id>.env   the envelope as delivery attempts changed it (replaces the one in the
+ *                    .msg; written only while recipients remain)
+ *   queue-tmp/       files being written under a temporary name (DSNs, .env)
+ *
+ * A new message costs one fsync: an SMTP session writes it into an empty file already in
+ * queue/ whose name a directory fsync made durable before (the stock: RELAY_QUEUE_STOCK_SIZE
+ * empty files created at once and made durable by one directory fsync,
+ * relay_queue_take_name()), puts the checksum in the head and fsyncs the file. Other files
+ * are written in queue-tmp/, fsync'ed, renamed into queue/, and queue/ is fsync'ed,
+ * grouped: one fsync of the directory covers every rename before it, so concurrent writers
+ * share it (sync_dir_grouped).
  *
  * Done messages are unlinked without a directory fsync, outside the queue lock: if a crash
  * brings a name back, the message is delivered again (at least once, never lost). An .env
@@ -66,6 +72,8 @@ struct _RelayQueue
   GMutex sync_lock;       /* held during the directory fsync; guards synced */
   guint64 synced;         /* renames covered by a completed directory fsync */
   int dir_fd;             /* queue/, open for fsync */
+  GMutex stock_lock;      /* guards stock */
+  GPtrArray *stock;       /* (element-type utf8) ids of empty files in queue/, durable */
 };
 
 RelayRecipient *
@@ -155,6 +163,9 @@ relay_queue_new_id (void)
                           (guint) g_random_int ());
 }
 
+static gboolean sync_dir_grouped (RelayQueue  *queue,
+                                  GError     **error);
+
 static const char *
 ret_to_string (MsgtrkDsnRet ret)
 {
@@ -230,20 +241,93 @@ message_to_data (RelayMessage *msg,
   return g_key_file_to_data (kf, len, NULL);
 }
 
-/* The envelope block that opens @msg's queue file (RELAY_QUEUE_ENVELOPE_TAG, length,
- * CRLF, the GKeyFile); sets msg->body_offset to its length. */
+static char *
+head_line (gsize       envelope_len,
+           const char *sum_hex)
+{
+  char *head = g_strdup_printf (RELAY_QUEUE_ENVELOPE_TAG "%010" G_GSIZE_MODIFIER "u %s\r\n",
+                                envelope_len, sum_hex);
+
+  g_assert (strlen (head) == RELAY_QUEUE_HEAD_LEN);
+  return head;
+}
+
+/* The start of @msg's queue file: its head (with a checksum of zeros, for
+ * relay_queue_seal_head()) and its envelope; sets msg->body_offset to its length. */
 char *
 relay_queue_envelope_block (RelayMessage *msg,
                             gsize        *len)
 {
   gsize data_len = 0;
   g_autofree char *data = message_to_data (msg, &data_len);
-  char *block = g_strdup_printf (RELAY_QUEUE_ENVELOPE_TAG "%" G_GSIZE_FORMAT "\r\n%s",
-                                 data_len, data);
+  g_autofree char *zeros = g_strnfill (64, '0');
+  g_autofree char *head = NULL;
+  char *block;
 
-  *len = strlen (block);
+  g_assert (data_len <= RELAY_QUEUE_MAX_ENVELOPE);
+  head = head_line (data_len, zeros);
+  block = g_strconcat (head, data, NULL);
+  *len = RELAY_QUEUE_HEAD_LEN + data_len;
   msg->body_offset = *len;
   return block;
+}
+
+/* Put the SHA-256 @sum of everything after the head into @head (RELAY_QUEUE_HEAD_LEN
+ * octets, from relay_queue_envelope_block()). */
+void
+relay_queue_seal_head (char      *head,
+                       GChecksum *sum)
+{
+  const char *hex = g_checksum_get_string (sum);
+
+  memcpy (head + RELAY_QUEUE_HEAD_LEN - 2 - 64, hex, 64);
+}
+
+/*
+ * The id of an empty file in queue/ whose name is durable, for a new message: taken from
+ * the stock, which is refilled with RELAY_QUEUE_STOCK_SIZE new files made durable by one
+ * (grouped) directory fsync when empty. The caller writes the file, seals its head and
+ * fsyncs it, or unlinks it.
+ */
+char *
+relay_queue_take_name (RelayQueue  *queue,
+                       GError     **error)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&queue->stock_lock);
+
+  if (queue->stock->len == 0)
+    {
+      for (guint i = 0; i < RELAY_QUEUE_STOCK_SIZE; i++)
+        {
+          g_autofree char *id = relay_queue_new_id ();
+          g_autofree char *path = relay_queue_msg_path (queue, id);
+          int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+          if (fd < 0)
+            {
+              int saved = errno;
+              if (i > 0)
+                break;
+              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                           "cannot create %s: %s", path, g_strerror (saved));
+              return NULL;
+            }
+          close (fd);
+          g_ptr_array_add (queue->stock, g_steal_pointer (&id));
+        }
+      if (!sync_dir_grouped (queue, error))
+        {
+          for (guint i = 0; i < queue->stock->len; i++)
+            {
+              g_autofree char *path =
+                relay_queue_msg_path (queue, g_ptr_array_index (queue->stock, i));
+              g_unlink (path);
+            }
+          g_ptr_array_set_size (queue->stock, 0);
+          return NULL;
+        }
+    }
+  return g_ptr_array_steal_index (queue->stock, queue->stock->len - 1);
 }
 
 /* The message text of @msg's queue file (after its envelope block), NUL-terminated. */
@@ -270,24 +354,52 @@ relay_queue_read_body (RelayQueue   *queue,
   return contents;
 }
 
-/* Read the envelope block at the head of the queue file @path: TRUE with *@data NULL and
- * *@offset 0 if the file has none (a file of an older version), FALSE if it cannot be
- * read or the block is cut or longer than RELAY_QUEUE_MAX_ENVELOPE. */
+/* Does the SHA-256 of @fd's content from @start to its end equal @hex? */
+static gboolean
+checksum_holds (int         fd,
+                goffset     start,
+                const char *hex)
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree guchar *buf = g_malloc (65536);
+  goffset at = start;
+
+  for (;;)
+    {
+      ssize_t n = pread (fd, buf, 65536, at);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return FALSE;
+      if (n == 0)
+        break;
+      g_checksum_update (sum, buf, n);
+      at += n;
+    }
+  return strncmp (g_checksum_get_string (sum), hex, 64) == 0;
+}
+
+/* Read the envelope at the head of the queue file @path: TRUE with *@data NULL and
+ * *@offset 0 if the file has no head (an older version's file, whose envelope is its
+ * .env) and with *@data NULL if the head or checksum does not hold (a file never
+ * accepted); FALSE if it cannot be read. */
 static gboolean
 read_envelope_block (const char  *path,
                      char       **data,
                      guint64     *offset,
+                     gboolean    *incomplete,
                      GError     **error)
 {
-  char head[64];
+  char head[RELAY_QUEUE_HEAD_LEN + 1];
+  const gsize tag_len = strlen (RELAY_QUEUE_ENVELOPE_TAG);
   ssize_t n;
-  char *eol, *end;
+  char *end;
   guint64 len;
-  gsize start;
   int fd = open (path, O_RDONLY | O_CLOEXEC);
 
   *data = NULL;
   *offset = 0;
+  *incomplete = FALSE;
   if (fd < 0)
     {
       int saved = errno;
@@ -295,38 +407,36 @@ read_envelope_block (const char  *path,
                    path, g_strerror (saved));
       return FALSE;
     }
-  n = pread (fd, head, sizeof head - 1, 0);
+  n = pread (fd, head, RELAY_QUEUE_HEAD_LEN, 0);
   if (n < 0)
     n = 0;
   head[n] = '\0';
-  if (!g_str_has_prefix (head, RELAY_QUEUE_ENVELOPE_TAG))
+  if (n > 0 && n >= (ssize_t) tag_len && !g_str_has_prefix (head, RELAY_QUEUE_ENVELOPE_TAG))
     {
       close (fd);
       return TRUE;
     }
-  eol = strstr (head, "\r\n");
-  len = g_ascii_strtoull (head + strlen (RELAY_QUEUE_ENVELOPE_TAG), &end, 10);
-  if (eol == NULL || end != eol || len > RELAY_QUEUE_MAX_ENVELOPE)
+  len = g_ascii_strtoull (head + MIN ((gsize) n, tag_len), &end, 10);
+  if (n != RELAY_QUEUE_HEAD_LEN || end != head + tag_len + 10 || *end != ' '
+      || head[RELAY_QUEUE_HEAD_LEN - 2] != '\r' || head[RELAY_QUEUE_HEAD_LEN - 1] != '\n'
+      || len > RELAY_QUEUE_MAX_ENVELOPE
+      || !checksum_holds (fd, RELAY_QUEUE_HEAD_LEN, end + 1))
     {
       close (fd);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "%s: bad envelope block (length missing or over %d)", path,
-                   RELAY_QUEUE_MAX_ENVELOPE);
-      return FALSE;
+      *incomplete = TRUE;
+      return TRUE;
     }
-  start = eol + 2 - head;
   *data = g_malloc (len + 1);
-  n = pread (fd, *data, len, start);
+  n = pread (fd, *data, len, RELAY_QUEUE_HEAD_LEN);
   close (fd);
   if (n < 0 || (guint64) n != len)
     {
       g_clear_pointer (data, g_free);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "%s: envelope block cut short",
-                   path);
-      return FALSE;
+      *incomplete = TRUE;
+      return TRUE;
     }
   (*data)[len] = '\0';
-  *offset = start + len;
+  *offset = RELAY_QUEUE_HEAD_LEN + len;
   return TRUE;
 }
 
@@ -405,9 +515,12 @@ message_load (const char  *msg_path,
   g_autofree char *block = NULL;
   g_autofree char *env = NULL;
   guint64 offset = 0;
+  gboolean incomplete = FALSE;
   RelayMessage *msg;
 
-  if (!read_envelope_block (msg_path, &block, &offset, error))
+  if (!read_envelope_block (msg_path, &block, &offset, &incomplete, error))
+    return NULL;
+  if (incomplete)
     return NULL;
   if (g_file_test (env_path, G_FILE_TEST_EXISTS))
     {
@@ -447,6 +560,8 @@ relay_queue_new (const char       *state_dir,
   g_cond_init (&queue->cond);
   g_mutex_init (&queue->seq_lock);
   g_mutex_init (&queue->sync_lock);
+  g_mutex_init (&queue->stock_lock);
+  queue->stock = g_ptr_array_new_with_free_func (g_free);
   queue->dir_fd = -1;
   queue->messages = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                            (GDestroyNotify) relay_message_free);
@@ -480,6 +595,14 @@ relay_queue_free (RelayQueue *queue)
   if (queue == NULL)
     return;
   relay_queue_stop (queue);
+  /* Stock files never used: empty, nothing to keep. */
+  for (guint i = 0; i < queue->stock->len; i++)
+    {
+      g_autofree char *path = relay_queue_msg_path (queue, g_ptr_array_index (queue->stock, i));
+      g_unlink (path);
+    }
+  g_ptr_array_unref (queue->stock);
+  g_mutex_clear (&queue->stock_lock);
   g_hash_table_unref (queue->messages);
   g_ptr_array_unref (queue->workers);
   g_mutex_clear (&queue->lock);
@@ -738,7 +861,7 @@ relay_queue_scan (RelayQueue  *queue,
           msg = message_load (path, env, &local_error);
           if (msg == NULL && local_error == NULL)
             {
-              g_info ("%s: removing a message never accepted (no envelope)", id);
+              g_info ("%s: removing a message never accepted (no envelope, or cut short)", id);
               g_unlink (path);
               continue;
             }

@@ -7,13 +7,18 @@
 What: relay A accepts tracked messages for a next hop that takes the TCP connection and
   never greets (so no delivery attempt ends) and is killed with SIGKILL after each 250.
   Its queue/ must then hold exactly one file per message, <id>.msg, opening with the
-  envelope block (RELAY_QUEUE_ENVELOPE_TAG): no separate envelope file (docs/relay.md,
-  "Queue files"). An .env without its .msg (left by a crash after a delivered message's
-  removal) is planted; after a restart with a working next hop B every message reaches
-  B's Maildir once, A's queue empties and the stray .env is gone.
+  envelope block (RELAY_QUEUE_ENVELOPE_TAG) whose checksum holds: no separate envelope
+  file (docs/relay.md, "Queue files"); empty files (the stock of durable names) aside.
+  Planted before the restart: an .env without its .msg (left by a crash after a delivered
+  message's removal), a copy of a queue file with one octet of its message changed (a
+  write cut by a crash before its fsync) and an empty file. After a restart with a
+  working next hop B every accepted message reaches B's Maildir once, the damaged copy
+  never does, and A's queue/ ends empty (no file at all).
 Limits: every wait bounded (relay_harness.wait_for).
 """
 
+import glob
+import hashlib
 import os
 import shutil
 import socket
@@ -67,9 +72,18 @@ def main():
                                % (MESSAGES, names))
         for p in a.queue_files():
             with open(p, "rb") as f:
-                head = f.read(len(TAG))
-            if head != TAG:
+                data = f.read()
+            head, _, rest = data.partition(b"\r\n")
+            if not head.startswith(TAG):
                 raise HarnessError("%s does not open with the envelope block: %r" % (p, head))
+            if head.split(b" ")[-1].decode() != hashlib.sha256(rest).hexdigest():
+                raise HarnessError("%s: the checksum in its head does not hold" % p)
+        qdir = os.path.join(a.state_dir, "queue")
+        damaged = bytearray(data.replace(b"Subject: queue file", b"Subject: queue filX"))
+        with open(os.path.join(qdir, "00000000000000CAFEBABE.msg"), "wb") as f:
+            f.write(bytes(damaged).replace(b"id=" + os.path.basename(p)[:-4].encode(),
+                                           b"id=00000000000000CAFEBABE"))
+        open(os.path.join(qdir, "00000000000000FEEDFACE.msg"), "wb").close()
         stray = os.path.join(a.state_dir, "queue", "00000000000000DEADBEEF.env")
         with open(stray, "w") as f:
             f.write("[message]\nversion=1\nid=00000000000000DEADBEEF\nsender=\nrecipients=1\n"
@@ -78,9 +92,12 @@ def main():
         a.start()
         mails = b.wait_mail("bob@example.org", MESSAGES, 60)
         wait_for("A's queue to empty", lambda: a.queue_files() == [], 30)
+        left = glob.glob(os.path.join(qdir, "*"))
+        if left:
+            raise HarnessError("files left in queue/ after start-up and delivery: %r" % left)
         subjects = sorted(l for m in mails for l in m.split(b"\n") if l.startswith(b"Subject:"))
         want = sorted(b"Subject: queue file %d" % i for i in range(MESSAGES))
-        if subjects != want:
+        if b"filX" in b"".join(mails) or subjects != want:
             raise HarnessError("delivered %r, want %r" % (subjects, want))
         if any(TAG in m for m in mails):
             raise HarnessError("the envelope block leaked into a delivered message")
