@@ -26,8 +26,9 @@
  * without its .msg (the .msg unlinked, the .env back after a crash) is removed at start-up.
  *
  * The scheduler keeps every queued message in memory (at most RELAY_QUEUE_MAX_MESSAGES
- * are loaded at start-up) and hands the one with the earliest due recipient to one of the
- * worker threads, which call the RelayDeliverFunc given to relay_queue_new() (the queue
+ * are loaded at start-up); those no worker holds wait in a GSequence ordered by their
+ * earliest due recipient, then id (a priority queue: O(log n) to place, the first is the
+ * next due), and the first is handed to one of the worker threads, which call the RelayDeliverFunc given to relay_queue_new() (the queue
  * never calls up into delivery); a message is held by one worker at a time (busy).
  *
  * Cap at run time: an SMTP session asks relay_queue_has_room() at MAIL and takes a slot
@@ -63,6 +64,7 @@ struct _RelayQueue
   GMutex lock;
   GCond cond;
   GHashTable *messages;   /* id -> RelayMessage (owned) */
+  GSequence *due;         /* RelayMessage not busy, by (due_at, id); under lock */
   guint reserved;         /* slots taken by SMTP sessions in DATA; under lock */
   GPtrArray *workers;     /* GThread */
   gboolean stopping;
@@ -565,6 +567,7 @@ relay_queue_new (const char       *state_dir,
   queue->dir_fd = -1;
   queue->messages = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                            (GDestroyNotify) relay_message_free);
+  queue->due = g_sequence_new (NULL);
   queue->workers = g_ptr_array_new ();
 
   if (g_mkdir_with_parents (queue->queue_dir, 0700) != 0
@@ -603,6 +606,7 @@ relay_queue_free (RelayQueue *queue)
     }
   g_ptr_array_unref (queue->stock);
   g_mutex_clear (&queue->stock_lock);
+  g_sequence_free (queue->due);
   g_hash_table_unref (queue->messages);
   g_ptr_array_unref (queue->workers);
   g_mutex_clear (&queue->lock);
@@ -786,14 +790,38 @@ relay_queue_release (RelayQueue *queue)
   g_mutex_unlock (&queue->lock);
 }
 
-/* Hand @msg (owned) to the scheduler and wake a worker. */
+static gint
+due_compare (gconstpointer a,
+             gconstpointer b,
+             gpointer      user_data)
+{
+  const RelayMessage *ma = a, *mb = b;
+
+  if (ma->due_at != mb->due_at)
+    return ma->due_at < mb->due_at ? -1 : 1;
+  return strcmp (ma->id, mb->id);
+}
+
+/* Under queue->lock: put @msg (not busy, not done) among the waiting. */
+static void
+place_locked (RelayQueue   *queue,
+              RelayMessage *msg)
+{
+  g_assert (msg->due_iter == NULL);
+  msg->due_at = relay_message_next_due (msg);
+  msg->due_iter = g_sequence_insert_sorted (queue->due, msg, due_compare, NULL);
+}
+
+/* Hand @msg (owned; a new id) to the scheduler and wake a worker. */
 void
 relay_queue_schedule (RelayQueue   *queue,
                       RelayMessage *msg)
 {
   g_mutex_lock (&queue->lock);
-  g_hash_table_replace (queue->messages, msg->id, msg);
-  g_cond_broadcast (&queue->cond);
+  g_assert (!g_hash_table_contains (queue->messages, msg->id));
+  g_hash_table_insert (queue->messages, msg->id, msg);
+  place_locked (queue, msg);
+  g_cond_signal (&queue->cond);
   g_mutex_unlock (&queue->lock);
 }
 
@@ -888,32 +916,22 @@ relay_queue_scan (RelayQueue  *queue,
   return TRUE;
 }
 
+/* Under queue->lock: the waiting message due first, or NULL. */
 static RelayMessage *
 pick_due_locked (RelayQueue *queue,
                  gint64     *due_out)
 {
-  GHashTableIter iter;
-  gpointer value;
-  RelayMessage *best = NULL;
-  gint64 best_due = G_MAXINT64;
+  GSequenceIter *first = g_sequence_get_begin_iter (queue->due);
+  RelayMessage *msg;
 
-  g_hash_table_iter_init (&iter, queue->messages);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
+  if (g_sequence_iter_is_end (first))
     {
-      RelayMessage *msg = value;
-      gint64 due;
-
-      if (msg->busy)
-        continue;
-      due = relay_message_next_due (msg);
-      if (due < best_due)
-        {
-          best_due = due;
-          best = msg;
-        }
+      *due_out = G_MAXINT64;
+      return NULL;
     }
-  *due_out = best_due;
-  return best;
+  msg = g_sequence_get (first);
+  *due_out = msg->due_at;
+  return msg;
 }
 
 static gpointer
@@ -938,11 +956,15 @@ worker_main (gpointer data)
         }
 
       msg->busy = TRUE;
+      g_sequence_remove (msg->due_iter);
+      msg->due_iter = NULL;
       g_mutex_unlock (&queue->lock);
       queue->deliver (msg, queue->deliver_data);
       g_mutex_lock (&queue->lock);
       msg->busy = FALSE;
-      if (relay_message_is_done (msg))
+      if (!relay_message_is_done (msg))
+        place_locked (queue, msg);
+      else
         {
           /* Unlinking is slow: done outside the lock that sessions' replies wait on. */
           g_hash_table_steal (queue->messages, msg->id);

@@ -60,6 +60,8 @@ typedef struct
   gboolean is_dsn;        /* a DSN we made: never report about it */
   GPtrArray *rcpts;       /* (element-type RelayRecipient) */
   gboolean busy;          /* scheduler: a worker holds it */
+  GSequenceIter *due_iter; /* scheduler: its place among the waiting, NULL while busy */
+  gint64 due_at;          /* scheduler: relay_message_next_due() when it was placed */
   guint64 body_offset;    /* where the message starts in <id>.msg (after the envelope) */
 } RelayMessage;
 
