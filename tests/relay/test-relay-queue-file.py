@@ -9,7 +9,8 @@ What: relay A accepts tracked messages for a next hop that takes the TCP connect
   Its queue/ must then hold exactly one file per message, <id>.msg, opening with the
   envelope block (RELAY_QUEUE_ENVELOPE_TAG) whose checksum holds: no separate envelope
   file (docs/relay.md, "Queue files"); empty files (the stock of durable names) aside.
-  Planted before the restart: an .env without its .msg (left by a crash after a delivered
+  Planted before the restart: a file whose envelope has RELAY_QUEUE_MAX_ENVELOPE octets
+  (delivered) and one with one octet more (removed, never delivered), an .env without its .msg (left by a crash after a delivered
   message's removal), a copy of a queue file with one octet of its message changed (a
   write cut by a crash before its fsync) and an empty file. After a restart with a
   working next hop B every accepted message reaches B's Maildir once, the damaged copy
@@ -32,6 +33,23 @@ from relay_harness import (AUTH, HarnessError, Relay, SmtpClient, make_body,  # 
 
 MESSAGES = 3
 TAG = b"X-Msgtrk-Queue-Envelope: "
+RELAY_QUEUE_MAX_ENVELOPE = 16 * 1024 * 1024  # relay-queue.h
+
+
+def planted(data, old_id, new_id, subject, envelope_size):
+    """A valid queue file made from @data (another one), under @new_id, with @subject and
+    an envelope padded (an unknown key, ignored) to exactly @envelope_size octets."""
+    head, _, rest = data.partition(b"\r\n")
+    env_len = int(head[len(TAG):len(TAG) + 10])
+    env, body = rest[:env_len], rest[env_len:]
+    env = env.replace(b"id=" + old_id, b"id=" + new_id)
+    pad = envelope_size - len(env) - len(b"pad=\n")
+    env = env.replace(b"[message]\n", b"[message]\npad=" + b"x" * pad + b"\n", 1)
+    assert len(env) == envelope_size
+    body = body.replace(b"Subject: queue file 0", b"Subject: " + subject)
+    rest = env + body
+    return (TAG + b"%010d " % envelope_size + hashlib.sha256(rest).hexdigest().encode()
+            + b"\r\n" + rest)
 
 
 def send_and_kill(relay, i):
@@ -84,19 +102,32 @@ def main():
             f.write(bytes(damaged).replace(b"id=" + os.path.basename(p)[:-4].encode(),
                                            b"id=00000000000000CAFEBABE"))
         open(os.path.join(qdir, "00000000000000FEEDFACE.msg"), "wb").close()
+        for q in a.queue_files():
+            with open(q, "rb") as f:
+                first = f.read()
+            if b"Subject: queue file 0\r\n" in first:
+                break
+        old_id = os.path.basename(q)[:-4].encode()
+        for new_id, subject, size in ((b"00000000000000000A71A7", b"at the limit",
+                                       RELAY_QUEUE_MAX_ENVELOPE),
+                                      (b"00000000000000000BA57A", b"past the limit",
+                                       RELAY_QUEUE_MAX_ENVELOPE + 1)):
+            with open(os.path.join(qdir, new_id.decode() + ".msg"), "wb") as f:
+                f.write(planted(first, old_id, new_id, subject, size))
         stray = os.path.join(a.state_dir, "queue", "00000000000000DEADBEEF.env")
         with open(stray, "w") as f:
             f.write("[message]\nversion=1\nid=00000000000000DEADBEEF\nsender=\nrecipients=1\n"
                     "[rcpt 0]\naddress=ghost@example.org\n")
         a.set_routes({"example.org": b.route()})
         a.start()
-        mails = b.wait_mail("bob@example.org", MESSAGES, 60)
+        mails = b.wait_mail("bob@example.org", MESSAGES + 1, 60)
         wait_for("A's queue to empty", lambda: a.queue_files() == [], 30)
         left = glob.glob(os.path.join(qdir, "*"))
         if left:
             raise HarnessError("files left in queue/ after start-up and delivery: %r" % left)
         subjects = sorted(l for m in mails for l in m.split(b"\n") if l.startswith(b"Subject:"))
-        want = sorted(b"Subject: queue file %d" % i for i in range(MESSAGES))
+        want = sorted([b"Subject: queue file %d" % i for i in range(1, MESSAGES)]
+                      + [b"Subject: queue file 0", b"Subject: at the limit"])
         if b"filX" in b"".join(mails) or subjects != want:
             raise HarnessError("delivered %r, want %r" % (subjects, want))
         if any(TAG in m for m in mails):
