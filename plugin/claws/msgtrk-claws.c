@@ -6,11 +6,12 @@
  *   into a marked, locked queued message that msgtrk-claws-send.c sends on Claws's own
  *   SMTP session. At load the tracked queued messages are taken over (crash safety).
  * - Sent folders: the tracking status in the Tags column, one tag per state with a symbol
- *   (a fixed set; outdated ones are removed at load). The folder shown is asked in
- *   batched GetStatus calls (newest messages first, two calls in flight), only for the
- *   Message-IDs this session has not asked yet and, across sessions, not the untagged ones
- *   a whole earlier look already asked; then StatusChanged signals keep the tags current.
- *   A changed status redraws its own row; never one D-Bus call per row.
+ *   (a fixed set; outdated ones are removed at load). What msgtrkd tracks is fetched once
+ *   per session (ListStatus, paged) and the folder shown is matched against it locally, in
+ *   slices of MTC_MATCH_SLICE_MS; an older msgtrkd without ListStatus is asked in batched
+ *   GetStatus calls (newest messages first, two in flight, only the Message-IDs not asked
+ *   yet). Then StatusChanged signals keep the tags current. A changed status redraws its
+ *   own row; never one D-Bus call per row.
  * - Track / Copy tracking link (CLIPBOARD only, a status-bar note) / Track a link… /
  *   Tracked links… / Send queued tracked messages: Message menu, message-list popup,
  *   toolbar; each offered only when it can work.
@@ -18,7 +19,7 @@
  *
  * Limits: the status lives in Claws's tags (MTC_TAG_PREFIX, G_N_ELEMENTS (state_tags));
  * only folders of the Sent kind are looked up. What msgtrkd said of each Message-ID is
- * remembered for the session (a few dozen bytes per message).
+ * remembered for the session (a few dozen bytes per tracked message).
  * Must never: block the UI (all D-Bus calls are asynchronous), see the secret A, lose a
  * message or send a tracked one untracked silently, free a MsgInfo it does not own (the
  * message list's selected one is borrowed: selected_message() takes a reference), or put
@@ -722,6 +723,9 @@ match_slice_cb (gpointer data)
       const char *envid = NULL;
       const char *text;
 
+      /* The clock is read every 1,024 messages and every 32 tagged ones. */
+      if ((job->n_msgs & 1023) == 1023 && g_get_monotonic_time () >= until)
+        break;
       job->next = job->next->next;
       job->n_msgs++;
       if (info->msgid == NULL
@@ -732,14 +736,15 @@ match_slice_cb (gpointer data)
       if (text == NULL)
         continue;   /* a new send attempt of it: its own status follows */
       job->n_tracked++;
-      mtc_remember_envid (envid, info->msgid);
+      if (!g_hash_table_contains (envid_to_mid, envid))
+        mtc_remember_envid (envid, info->msgid);
       if (!frozen && clist)
         {
           gtk_cmclist_freeze (clist);   /* one redraw for the slice */
           frozen = TRUE;
         }
       mtc_tag_message (info, text);
-      if ((job->n_tracked & 63) == 0 && g_get_monotonic_time () >= until)
+      if ((job->n_tracked & 31) == 0 && g_get_monotonic_time () >= until)
         break;
     }
   if (frozen)
