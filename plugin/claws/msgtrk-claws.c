@@ -84,7 +84,7 @@
 #define MTC_LIST_PAGE_MAX 10000
 /* How long one slice of matching the shown folder against what msgtrkd tracks may keep
  * the main loop (ms): the UI stays responsive between slices. */
-#define MTC_MATCH_SLICE_MS 8
+#define MTC_MATCH_SLICE_MS 20
 /* The log domain of the one line per finished look (bench/bench-claws-sent.py reads it). */
 #define MTC_LOOK_LOG_DOMAIN "msgtrk-claws-look"
 /* How long a note stays in the status bar (s). */
@@ -161,7 +161,9 @@ typedef struct
   GSList *list;        /* (owned) its messages (references) */
   GSList *next;        /* the first not looked at */
   guint n_msgs, n_tracked;
+  guint n_slices, n_waits;  /* slices that worked, and that waited for Claws */
   gint64 started;      /* g_get_monotonic_time () */
+  gint64 busy;         /* µs spent in slices */
 } MatchJob;
 static MatchJob *match_job;
 static guint match_id;
@@ -700,7 +702,8 @@ match_slice_cb (gpointer data)
   MainWindow *mainwin = mainwindow_get_mainwindow ();
   SummaryView *summary = mainwin ? mainwin->summaryview : NULL;
   GtkCMCList *clist = summary && summary->ctree ? GTK_CMCLIST (summary->ctree) : NULL;
-  gint64 until = g_get_monotonic_time () + MTC_MATCH_SLICE_MS * 1000;
+  gint64 start = g_get_monotonic_time ();
+  gint64 until = start + MTC_MATCH_SLICE_MS * 1000;
   MatchJob *job = match_job;
   gboolean frozen = FALSE;
 
@@ -716,7 +719,13 @@ match_slice_cb (gpointer data)
       return G_SOURCE_REMOVE;
     }
   if (folder_busy > 0 || summary_is_locked (summary))
-    return G_SOURCE_CONTINUE;   /* Claws is inside a folder call or filling the list */
+    {
+      /* Claws is inside a folder call or filling the list: try again a little later. */
+      job->n_waits++;
+      match_id = g_timeout_add (MTC_FOLDER_RETRY_MS, match_slice_cb, NULL);
+      return G_SOURCE_REMOVE;
+    }
+  job->n_slices++;
   while (job->next != NULL)
     {
       MsgInfo *info = job->next->data;
@@ -749,14 +758,21 @@ match_slice_cb (gpointer data)
     }
   if (frozen)
     gtk_cmclist_thaw (clist);
+  job->busy += g_get_monotonic_time () - start;
   if (job->next != NULL)
-    return G_SOURCE_CONTINUE;
+    {
+      /* The next slice when the main loop is idle (this may have been a retry timer). */
+      match_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, match_slice_cb, NULL, NULL);
+      return G_SOURCE_REMOVE;
+    }
   {
     g_autofree char *id = folder_item_get_identifier (job->item);
 
     g_log (MTC_LOOK_LOG_DOMAIN, G_LOG_LEVEL_DEBUG,
-           "look at %s done: %u of %u messages tracked, %.3f s", id, job->n_tracked,
-           job->n_msgs, (g_get_monotonic_time () - job->started) / 1e6);
+           "look at %s done: %u of %u messages tracked, %.3f s (%u slices, %.3f s in "
+           "them, %u waits)", id, job->n_tracked, job->n_msgs,
+           (g_get_monotonic_time () - job->started) / 1e6, job->n_slices, job->busy / 1e6,
+           job->n_waits);
   }
   match_id = 0;
   match_job_stop ();
