@@ -158,7 +158,9 @@ static gboolean fetch_again;     /* a fetch is wanted once the current one is ov
 typedef struct
 {
   FolderItem *item;    /* (unowned) the folder; the job stops when it is not shown */
-  GSList *list;        /* (owned) its messages (references) */
+  gboolean by_id;      /* list: the tracked Message-IDs (fewer than the folder's messages),
+                        * looked up in the folder; else the folder's messages */
+  GSList *list;        /* (owned) its messages (references), or Message-IDs (by_id) */
   GSList *next;        /* the first not looked at */
   guint n_msgs, n_tracked;
   guint n_slices, n_waits;  /* slices that worked, and that waited for Claws */
@@ -691,9 +693,50 @@ match_job_stop (void)
   match_id = 0;
   if (match_job == NULL)
     return;
-  procmsg_msg_list_free (match_job->list);
+  if (match_job->by_id)
+    g_slist_free_full (match_job->list, g_free);
+  else
+    procmsg_msg_list_free (match_job->list);
   g_clear_pointer (&match_job->tag_ids, g_hash_table_unref);
   g_clear_pointer (&match_job, g_free);
+}
+
+/* One message of a match: TRUE if its tag was set (or changed). */
+static gboolean
+match_one (MatchJob *job, MsgInfo *info, GtkCMCList *clist, gboolean *frozen)
+{
+  const char *envid = NULL;
+  const char *text;
+  gpointer id;
+
+  if (info->msgid == NULL
+      || !g_hash_table_lookup_extended (mid_state, info->msgid, NULL, (gpointer *) &envid)
+      || envid == NULL)
+    return FALSE;
+  text = g_hash_table_lookup (latest_text, info->msgid);
+  if (text == NULL)
+    return FALSE;   /* a new send attempt of it: its own status follows */
+  job->n_tracked++;
+  if (!g_hash_table_contains (envid_to_mid, envid))
+    mtc_remember_envid (envid, info->msgid);
+  /* The usual case of a second look: the row already carries this tag alone. */
+  if (!g_hash_table_lookup_extended (job->tag_ids, text, NULL, &id))
+    {
+      g_autofree char *tag = g_strconcat (MTC_TAG_PREFIX, text, NULL);
+
+      id = GINT_TO_POINTER (tags_get_id_for_str (tag));
+      g_hash_table_insert (job->tag_ids, g_strdup (text), id);
+    }
+  if (GPOINTER_TO_INT (id) > 0 && info->tags && info->tags->next == NULL
+      && info->tags->data == id)
+    return FALSE;
+  if (!*frozen && clist)
+    {
+      gtk_cmclist_freeze (clist);   /* one redraw for the slice */
+      *frozen = TRUE;
+    }
+  mtc_tag_message (info, text);
+  return TRUE;
 }
 
 /* One slice of a match: tag the shown folder's tracked messages for at most
@@ -730,47 +773,22 @@ match_slice_cb (gpointer data)
   job->n_slices++;
   while (job->next != NULL)
     {
-      MsgInfo *info = job->next->data;
-      const char *envid = NULL;
-      const char *text;
+      MsgInfo *info;
+      gboolean tagged;
 
       /* The clock is read every 1,024 messages and every 32 tagged ones. */
       if ((job->n_msgs & 1023) == 1023 && g_get_monotonic_time () >= until)
         break;
+      info = job->by_id ? folder_item_get_msginfo_by_msgid (job->item, job->next->data)
+                        : job->next->data;
       job->next = job->next->next;
       job->n_msgs++;
-      if (info->msgid == NULL
-          || !g_hash_table_lookup_extended (mid_state, info->msgid, NULL, (gpointer *) &envid)
-          || envid == NULL)
-        continue;
-      text = g_hash_table_lookup (latest_text, info->msgid);
-      if (text == NULL)
-        continue;   /* a new send attempt of it: its own status follows */
-      job->n_tracked++;
-      if (!g_hash_table_contains (envid_to_mid, envid))
-        mtc_remember_envid (envid, info->msgid);
-      {
-        /* The usual case of a second look: the row already carries this tag alone. */
-        gpointer id;
-
-        if (!g_hash_table_lookup_extended (job->tag_ids, text, NULL, &id))
-          {
-            g_autofree char *tag = g_strconcat (MTC_TAG_PREFIX, text, NULL);
-
-            id = GINT_TO_POINTER (tags_get_id_for_str (tag));
-            g_hash_table_insert (job->tag_ids, g_strdup (text), id);
-          }
-        if (GPOINTER_TO_INT (id) > 0 && info->tags && info->tags->next == NULL
-            && info->tags->data == id)
-          continue;
-      }
-      if (!frozen && clist)
-        {
-          gtk_cmclist_freeze (clist);   /* one redraw for the slice */
-          frozen = TRUE;
-        }
-      mtc_tag_message (info, text);
-      if ((job->n_tracked & 31) == 0 && g_get_monotonic_time () >= until)
+      if (info == NULL)
+        continue;   /* (by Message-ID) not in this folder */
+      tagged = match_one (job, info, clist, &frozen);
+      if (job->by_id)
+        procmsg_msginfo_free (&info);
+      if (tagged && (job->n_tracked & 31) == 0 && g_get_monotonic_time () >= until)
         break;
     }
   if (frozen)
@@ -786,8 +804,9 @@ match_slice_cb (gpointer data)
     g_autofree char *id = folder_item_get_identifier (job->item);
 
     g_log (MTC_LOOK_LOG_DOMAIN, G_LOG_LEVEL_DEBUG,
-           "look at %s done: %u of %u messages tracked, %.3f s (%u slices, %.3f s in "
+           "look at %s done: %u tracked of %u %s, %.3f s (%u slices, %.3f s in "
            "them, %u waits)", id, job->n_tracked, job->n_msgs,
+           job->by_id ? "tracked Message-IDs looked up" : "messages walked",
            (g_get_monotonic_time () - job->started) / 1e6, job->n_slices, job->busy / 1e6,
            job->n_waits);
   }
@@ -805,7 +824,21 @@ match_start (FolderItem *item)
   match_job->item = item;
   match_job->started = g_get_monotonic_time ();
   match_job->tag_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  match_job->list = folder_item_get_msg_list (item);
+  if (g_hash_table_size (mid_state) < (guint) MAX (item->total_msgs, 0))
+    {
+      /* Fewer tracked messages than the folder holds: each is looked up in the folder
+       * (Claws's Message-ID table) instead of walking every message. */
+      GHashTableIter iter;
+      gpointer mid, envid;
+
+      match_job->by_id = TRUE;
+      g_hash_table_iter_init (&iter, mid_state);
+      while (g_hash_table_iter_next (&iter, &mid, &envid))
+        if (envid != NULL)
+          match_job->list = g_slist_prepend (match_job->list, g_strdup (mid));
+    }
+  else
+    match_job->list = folder_item_get_msg_list (item);
   match_job->next = match_job->list;
   match_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, match_slice_cb, NULL, NULL);
 }
