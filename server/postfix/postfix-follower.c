@@ -195,19 +195,6 @@ queue_lifetime_from_postconf (Follower *f)
   return FOLLOWER_DEFAULT_QUEUE_LIFETIME;
 }
 
-#define GET_STRING(field, key, def)                                                    \
-  do                                                                                   \
-    {                                                                                  \
-      g_autoptr (GError) local = NULL;                                                 \
-      f->field = server_config_get_string (kf, FOLLOWER_GROUP, key, def, &local);      \
-      if (local != NULL)                                                               \
-        {                                                                              \
-          g_propagate_error (error, g_steal_pointer (&local));                         \
-          return FALSE;                                                                \
-        }                                                                              \
-    }                                                                                  \
-  while (0)
-
 static gboolean
 follower_configure (gpointer        data,
                     GKeyFile       *kf,
@@ -223,52 +210,24 @@ follower_configure (gpointer        data,
   Follower *f = data;
   g_autofree char *lifetime = NULL;
   g_autofree char *hops = NULL;
+  const ServerConfigGroup groups[] = { { FOLLOWER_GROUP, known }, { NULL, NULL } };
   guint64 v;
+  const ServerConfigString strings[] = {
+    { "maillog", FOLLOWER_DEFAULT_MAILLOG, &f->maillog },
+    { "state_dir", FOLLOWER_DEFAULT_STATE_DIR, &f->state_dir },
+    { "registration_dir", NULL, &f->registration_dir },
+    { "hostname", g_get_host_name (), &f->hostname },
+    { "user", NULL, &f->user },
+    { "postconf", FOLLOWER_DEFAULT_POSTCONF, &f->postconf },
+    { "postfix_config_directory", NULL, &f->postfix_config_dir },
+    { "queue_lifetime", NULL, &lifetime },
+    { "mtrk_next_hops", "", &hops },
+    { NULL, NULL, NULL },
+  };
 
-  if (kf != NULL)
-    {
-      g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
-
-      for (char **g = groups; *g != NULL; g++)
-        {
-          g_auto (GStrv) keys = NULL;
-
-          if (g_strcmp0 (*g, FOLLOWER_GROUP) != 0)
-            {
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           "%s: unknown group [%s] (only [" FOLLOWER_GROUP "])", path, *g);
-              return FALSE;
-            }
-          keys = g_key_file_get_keys (kf, *g, NULL, NULL);
-          for (char **k = keys; k != NULL && *k != NULL; k++)
-            if (!g_strv_contains (known, *k))
-              {
-                g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                             "%s [%s]: unknown key \"%s\"", path, *g, *k);
-                return FALSE;
-              }
-        }
-    }
-
-  GET_STRING (maillog, "maillog", FOLLOWER_DEFAULT_MAILLOG);
-  GET_STRING (state_dir, "state_dir", FOLLOWER_DEFAULT_STATE_DIR);
-  GET_STRING (registration_dir, "registration_dir", NULL);
-  GET_STRING (hostname, "hostname", g_get_host_name ());
-  GET_STRING (user, "user", NULL);
-  GET_STRING (postconf, "postconf", FOLLOWER_DEFAULT_POSTCONF);
-  GET_STRING (postfix_config_dir, "postfix_config_directory", NULL);
-  {
-    g_autoptr (GError) local = NULL;
-
-    lifetime = server_config_get_string (kf, FOLLOWER_GROUP, "queue_lifetime", NULL, &local);
-    if (local == NULL)
-      hops = server_config_get_string (kf, FOLLOWER_GROUP, "mtrk_next_hops", "", &local);
-    if (local != NULL)
-      {
-        g_propagate_error (error, g_steal_pointer (&local));
-        return FALSE;
-      }
-  }
+  if (!server_config_check_keys (kf, path, groups, error)
+      || !server_config_read_strings (kf, FOLLOWER_GROUP, strings, error))
+    return FALSE;
   if (f->registration_dir == NULL)
     f->registration_dir = g_build_filename (f->state_dir, "postfix-registrations", NULL);
   f->mtrk_next_hops = g_strsplit_set (hops, ",; ", -1);
@@ -310,7 +269,6 @@ follower_configure (gpointer        data,
              f->queue_lifetime);
   return TRUE;
 }
-#undef GET_STRING
 
 static gboolean
 follower_post_drop (gpointer data,
