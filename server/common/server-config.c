@@ -312,6 +312,37 @@ server_config_get_uint (GKeyFile   *kf,
 }
 
 /**
+ * server_config_read_uints:
+ * @kf: (nullable): the configuration, or %NULL for all defaults
+ * @group: the group
+ * @uints: the keys, their defaults, ranges and fields, ended by a %NULL key
+ * @error: return location for a #GError
+ *
+ * Reads every number of a table with server_config_get_uint(), stopping at the first
+ * error (the field of that row is left as it was).
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+server_config_read_uints (GKeyFile               *kf,
+                          const char             *group,
+                          const ServerConfigUint *uints,
+                          GError                **error)
+{
+  for (gsize i = 0; uints[i].key != NULL; i++)
+    {
+      guint64 v;
+
+      g_return_val_if_fail (uints[i].max <= G_MAXUINT, FALSE);
+      if (!server_config_get_uint (kf, group, uints[i].key, uints[i].default_value,
+                                   uints[i].min, uints[i].max, &v, error))
+        return FALSE;
+      *uints[i].field = (guint) v;
+    }
+  return TRUE;
+}
+
+/**
  * server_config_get_boolean:
  * @kf: (nullable): the configuration, or %NULL for all defaults
  * @group: the group

@@ -49,6 +49,26 @@ typedef struct
   char       **field;
 } ServerConfigString;
 
+/**
+ * ServerConfigUint:
+ * @key: the key
+ * @default_value: the value when the key is absent
+ * @min: the smallest accepted value
+ * @max: the largest accepted value, at most %G_MAXUINT
+ * @field: where the value goes
+ *
+ * One row of the table given to server_config_read_uints(); the table ends with a row
+ * whose @key is %NULL.
+ */
+typedef struct
+{
+  const char *key;
+  guint64     default_value;
+  guint64     min;
+  guint64     max;
+  guint      *field;
+} ServerConfigUint;
+
 GKeyFile       *server_config_load          (const char   *path,
                                              GError      **error);
 char           *server_config_get_string    (GKeyFile     *kf,
@@ -88,6 +108,10 @@ gboolean        server_config_read_string   (GKeyFile     *kf,
 gboolean        server_config_read_strings  (GKeyFile                 *kf,
                                              const char               *group,
                                              const ServerConfigString *strings,
+                                             GError                  **error);
+gboolean        server_config_read_uints    (GKeyFile                 *kf,
+                                             const char               *group,
+                                             const ServerConfigUint   *uints,
                                              GError                  **error);
 GSocketAddress *server_config_parse_listen  (const char   *text,
                                              GError      **error);

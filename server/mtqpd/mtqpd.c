@@ -115,7 +115,17 @@ mtqpd_config_read (GKeyFile    *kf,
     { "chain_ca_file", NULL, &c->chain_ca_file },
     { NULL, NULL, NULL },
   };
-  guint64 v;
+  const ServerConfigUint uints[] = {
+    { "idle_timeout", MTQPD_DEFAULT_IDLE_TIMEOUT, test_idle ? 1 : MTQPD_MIN_IDLE_TIMEOUT,
+      MTQPD_MAX_IDLE_TIMEOUT, &c->idle_timeout },
+    { "max_connections", MTQPD_DEFAULT_MAX_CONNECTIONS, 1, MTQPD_MAX_MAX_CONNECTIONS,
+      &c->max_connections },
+    { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
+      &c->connection_wait },
+    { "chain_timeout", MTQPD_DEFAULT_CHAIN_TIMEOUT, MTQPD_MIN_CHAIN_TIMEOUT,
+      MTQPD_MAX_CHAIN_TIMEOUT, &c->chain_timeout },
+    { NULL, 0, 0, 0, NULL },
+  };
 
   if (!server_config_check_keys (kf, path, groups, error)
       || !server_config_read_strings (kf, MTQPD_GROUP, strings, error))
@@ -137,26 +147,10 @@ mtqpd_config_read (GKeyFile    *kf,
                            "tls_key, or neither");
       return FALSE;
     }
-  if (!server_config_get_uint (kf, MTQPD_GROUP, "idle_timeout", MTQPD_DEFAULT_IDLE_TIMEOUT,
-                               test_idle ? 1 : MTQPD_MIN_IDLE_TIMEOUT, MTQPD_MAX_IDLE_TIMEOUT,
-                               &v, error))
+  if (!server_config_read_uints (kf, MTQPD_GROUP, uints, error))
     return FALSE;
-  c->idle_timeout = (guint) v;
-  if (!server_config_get_uint (kf, MTQPD_GROUP, "max_connections",
-                               MTQPD_DEFAULT_MAX_CONNECTIONS, 1, MTQPD_MAX_MAX_CONNECTIONS,
-                               &v, error))
-    return FALSE;
-  c->max_connections = (guint) v;
-  if (!server_config_get_uint (kf, MTQPD_GROUP, "connection_wait", SERVER_LISTENER_DEFAULT_WAIT,
-                               0, SERVER_LISTENER_MAX_WAIT, &v, error))
-    return FALSE;
-  c->connection_wait = (guint) v;
   if (!server_config_get_boolean (kf, MTQPD_GROUP, "chaining", FALSE, &c->chaining, error))
     return FALSE;
-  if (!server_config_get_uint (kf, MTQPD_GROUP, "chain_timeout", MTQPD_DEFAULT_CHAIN_TIMEOUT,
-                               MTQPD_MIN_CHAIN_TIMEOUT, MTQPD_MAX_CHAIN_TIMEOUT, &v, error))
-    return FALSE;
-  c->chain_timeout = (guint) v;
   if (c->chaining)
     {
       g_auto (GStrv) names = NULL;

@@ -211,7 +211,6 @@ follower_configure (gpointer        data,
   g_autofree char *lifetime = NULL;
   g_autofree char *hops = NULL;
   const ServerConfigGroup groups[] = { { FOLLOWER_GROUP, known }, { NULL, NULL } };
-  guint64 v;
   const ServerConfigString strings[] = {
     { "maillog", FOLLOWER_DEFAULT_MAILLOG, &f->maillog },
     { "state_dir", FOLLOWER_DEFAULT_STATE_DIR, &f->state_dir },
@@ -223,6 +222,14 @@ follower_configure (gpointer        data,
     { "queue_lifetime", NULL, &lifetime },
     { "mtrk_next_hops", "", &hops },
     { NULL, NULL, NULL },
+  };
+  const ServerConfigUint uints[] = {
+    { "poll_interval", FOLLOWER_DEFAULT_POLL_INTERVAL, FOLLOWER_MIN_POLL_INTERVAL,
+      FOLLOWER_MAX_POLL_INTERVAL, &f->poll_interval },
+    { "registration_wait", FOLLOWER_DEFAULT_REGISTRATION_WAIT, 0,
+      FOLLOWER_MAX_REGISTRATION_WAIT, &f->registration_wait },
+    { "max_held_lines", FOLLOWER_DEFAULT_MAX_HELD, 1, FOLLOWER_MAX_MAX_HELD, &f->max_held },
+    { NULL, 0, 0, 0, NULL },
   };
 
   if (!server_config_check_keys (kf, path, groups, error)
@@ -246,20 +253,8 @@ follower_configure (gpointer        data,
   else
     f->queue_lifetime = queue_lifetime_from_postconf (f);
 
-  if (!server_config_get_uint (kf, FOLLOWER_GROUP, "poll_interval",
-                               FOLLOWER_DEFAULT_POLL_INTERVAL, FOLLOWER_MIN_POLL_INTERVAL,
-                               FOLLOWER_MAX_POLL_INTERVAL, &v, error))
+  if (!server_config_read_uints (kf, FOLLOWER_GROUP, uints, error))
     return FALSE;
-  f->poll_interval = (guint) v;
-  if (!server_config_get_uint (kf, FOLLOWER_GROUP, "registration_wait",
-                               FOLLOWER_DEFAULT_REGISTRATION_WAIT, 0,
-                               FOLLOWER_MAX_REGISTRATION_WAIT, &v, error))
-    return FALSE;
-  f->registration_wait = (guint) v;
-  if (!server_config_get_uint (kf, FOLLOWER_GROUP, "max_held_lines", FOLLOWER_DEFAULT_MAX_HELD,
-                               1, FOLLOWER_MAX_MAX_HELD, &v, error))
-    return FALSE;
-  f->max_held = (guint) v;
   if (!server_config_get_boolean (kf, FOLLOWER_GROUP, "follow_loopback_requeue", TRUE,
                                   &f->follow_loopback, error))
     return FALSE;

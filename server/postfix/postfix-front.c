@@ -93,7 +93,6 @@ front_configure (gpointer        data,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
-  guint64 v;
 
   const ServerConfigGroup groups[] = { { FRONT_GROUP, known }, { NULL, NULL } };
 
@@ -107,6 +106,17 @@ front_configure (gpointer        data,
     { "tls_key", NULL, &f->tls_key },
     { "user", NULL, &f->user },
     { NULL, NULL, NULL },
+  };
+  const ServerConfigUint uints[] = {
+    { "idle_timeout", FRONT_DEFAULT_IDLE_TIMEOUT, 1, FRONT_MAX_IDLE_TIMEOUT,
+      &f->front.idle_timeout },
+    { "mtrk_max_timeout", FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX,
+      &f->front.mtrk_max_timeout },
+    { "max_connections", FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS,
+      &settings->max_connections },
+    { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
+      &settings->connection_wait },
+    { NULL, 0, 0, 0, NULL },
   };
 
   if (!server_config_check_keys (kf, path, groups, error)
@@ -144,24 +154,8 @@ front_configure (gpointer        data,
                    path);
       return FALSE;
     }
-  if (!server_config_get_uint (kf, FRONT_GROUP, "idle_timeout", FRONT_DEFAULT_IDLE_TIMEOUT, 1,
-                               FRONT_MAX_IDLE_TIMEOUT, &v, error))
+  if (!server_config_read_uints (kf, FRONT_GROUP, uints, error))
     return FALSE;
-  f->front.idle_timeout = (guint) v;
-  if (!server_config_get_uint (kf, FRONT_GROUP, "mtrk_max_timeout",
-                               FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX, &v,
-                               error))
-    return FALSE;
-  f->front.mtrk_max_timeout = (guint) v;
-  if (!server_config_get_uint (kf, FRONT_GROUP, "max_connections",
-                               FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS, &v,
-                               error))
-    return FALSE;
-  settings->max_connections = (guint) v;
-  if (!server_config_get_uint (kf, FRONT_GROUP, "connection_wait", SERVER_LISTENER_DEFAULT_WAIT,
-                               0, SERVER_LISTENER_MAX_WAIT, &v, error))
-    return FALSE;
-  settings->connection_wait = (guint) v;
   settings->listen = g_strdup (f->listen);
   settings->user = g_strdup (f->user);
   return TRUE;
