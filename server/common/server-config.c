@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* server-config.c: the one configuration reader of msgtrk-relay and mtqpd (the skeleton,
+/* server-config.c: the one configuration reader of every server program (the skeleton,
  * server-main.c, loads the file; each program reads its keys with these helpers).
+ *
+ * How: each program gives server_config_check_keys() a table of its groups and keys, so
+ * an unknown group or key is refused the same way everywhere, and reads its values with
+ * tables (server_config_read_strings/read_uints) or the single getters.
  *
  * Limits: a configuration file is at most SERVER_CONFIG_MAX_SIZE octets. Numbers are
  * decimal, checked against the range the caller gives; nothing is silently clamped.

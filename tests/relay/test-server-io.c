@@ -278,6 +278,34 @@ test_durable_errors (void)
   mt_tmpdir_remove (dir);
 }
 
+/* The line end a read line carries goes; a NUL inside is reported. */
+static void
+test_line_strip_end (void)
+{
+  static const struct
+  {
+    const char *in;
+    gsize len;
+    const char *out;
+    gboolean ok;
+  } cases[] = {
+    { "HELO x\r\n", 8, "HELO x", TRUE },
+    { "HELO x\n", 7, "HELO x", TRUE },
+    { "\r\n", 2, "", TRUE },
+    { "\n", 1, "", TRUE },
+    { "a\rb\n", 4, "a\rb", TRUE },
+    { "a\0b\r\n", 5, "a", FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GString) line = g_string_new_len (cases[i].in, (gssize) cases[i].len);
+
+      g_assert_cmpint (server_line_strip_end (line), ==, cases[i].ok);
+      g_assert_cmpstr (line->str, ==, cases[i].out);
+    }
+}
+
 /* The groups and keys a made-up program reads: [main] with two keys, [names] with any. */
 static const char *const main_keys[] = { "listen", "count", NULL };
 static const ServerConfigGroup test_groups[] = {
@@ -398,6 +426,30 @@ test_config_read_strings (void)
   g_assert_cmpstr (absent, ==, "none");
 }
 
+static void
+test_config_read_uints (void)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  guint a = 0, b = 0, c = 42;
+  const ServerConfigUint uints[] = {
+    { "a", 1, 0, 10, &a },
+    { "b", 2, 0, 10, &b },
+    { "c", 3, 0, 10, &c },
+    { NULL, 0, 0, 0, NULL },
+  };
+
+  /* a at its limit, b absent (default), c past its limit: refused, c left as it was. */
+  g_assert_true (g_key_file_load_from_data (kf, "[main]\na=10\nc=11\n", -1,
+                                            G_KEY_FILE_NONE, NULL));
+  g_assert_false (server_config_read_uints (kf, "main", uints, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_assert_nonnull (strstr (error->message, "[main] c: \"11\" is not a number from 0 to 10"));
+  g_assert_cmpuint (a, ==, 10);
+  g_assert_cmpuint (b, ==, 2);
+  g_assert_cmpuint (c, ==, 42);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -410,11 +462,13 @@ main (int   argc,
   g_test_add_func ("/server/line-reader/available", test_reader_available);
   g_test_add_func ("/server/line-reader/wipe", test_reader_wipe);
   g_test_add_func ("/server/line-reader/hook", test_reader_hook);
+  g_test_add_func ("/server/line-reader/strip-end", test_line_strip_end);
   g_test_add_func ("/server/durable-file/replace", test_durable_replace);
   g_test_add_func ("/server/durable-file/errors", test_durable_errors);
   g_test_add_func ("/server/config/cases", test_config_cases);
   g_test_add_func ("/server/config/no-file", test_config_no_file);
   g_test_add_func ("/server/config/read-string", test_config_read_string);
   g_test_add_func ("/server/config/read-strings", test_config_read_strings);
+  g_test_add_func ("/server/config/read-uints", test_config_read_uints);
   return g_test_run ();
 }
