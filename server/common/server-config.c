@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* server-config.c: the one configuration reader of msgtrk-relay and mtqpd (the skeleton,
+/* server-config.c: the one configuration reader of every server program (the skeleton,
  * server-main.c, loads the file; each program reads its keys with these helpers).
+ *
+ * How: each program gives server_config_check_keys() a table of its groups and keys, so
+ * an unknown group or key is refused the same way everywhere, and reads its values with
+ * tables (server_config_read_strings/read_uints) or the single getters.
  *
  * Limits: a configuration file is at most SERVER_CONFIG_MAX_SIZE octets. Numbers are
  * decimal, checked against the range the caller gives; nothing is silently clamped.
@@ -55,6 +59,106 @@ server_config_load (const char *path,
   return g_steal_pointer (&kf);
 }
 
+static char *
+join_names (const ServerConfigGroup *groups)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  for (gsize i = 0; groups[i].name != NULL; i++)
+    g_string_append_printf (out, "%s[%s]", i == 0 ? "" : ", ", groups[i].name);
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/**
+ * server_config_check_group:
+ * @kf: (nullable): the configuration, or %NULL (nothing to check)
+ * @path: (nullable): the file name, for the message
+ * @group: the group; absent is fine
+ * @keys: (nullable): its known keys, %NULL-terminated; %NULL accepts any key
+ * @error: return location for a #GError
+ *
+ * Refuses a key of @group that is not in @keys: the check of one group, for a part
+ * (e.g. track-store.c and its [store]) that reads one group of another program's file.
+ *
+ * Returns: %TRUE when every key is known, %FALSE with @error set
+ */
+gboolean
+server_config_check_group (GKeyFile          *kf,
+                           const char        *path,
+                           const char        *group,
+                           const char *const *keys,
+                           GError           **error)
+{
+  g_auto (GStrv) present = NULL;
+
+  g_return_val_if_fail (group != NULL, FALSE);
+
+  if (kf == NULL || keys == NULL || !g_key_file_has_group (kf, group))
+    return TRUE;
+  present = g_key_file_get_keys (kf, group, NULL, NULL);
+  for (char **k = present; k != NULL && *k != NULL; k++)
+    if (!g_strv_contains (keys, *k))
+      {
+        g_autofree char *quoted = msgtrk_str_escape_for_error (*k, 80);
+        g_autofree char *known = g_strjoinv (", ", (char **) keys);
+
+        g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                     "%s [%s]: unknown key \"%s\" (known keys: %s)",
+                     path != NULL ? path : "Configuration", group, quoted, known);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/**
+ * server_config_check_keys:
+ * @kf: (nullable): the configuration, or %NULL (nothing to check)
+ * @path: (nullable): the file name, for the message
+ * @groups: the groups the program reads and their keys, ended by a %NULL name
+ * @error: return location for a #GError
+ *
+ * Refuses a group or a key the program does not read: a typo must not go unnoticed.
+ * The error names the file, the group, the key and what is accepted instead.
+ *
+ * Returns: %TRUE when every group and key is known, %FALSE with @error set
+ */
+gboolean
+server_config_check_keys (GKeyFile                *kf,
+                          const char              *path,
+                          const ServerConfigGroup *groups,
+                          GError                 **error)
+{
+  g_auto (GStrv) names = NULL;
+  const char *file = path != NULL ? path : "Configuration";
+
+  g_return_val_if_fail (groups != NULL, FALSE);
+
+  if (kf == NULL)
+    return TRUE;
+  names = g_key_file_get_groups (kf, NULL);
+  for (char **g = names; *g != NULL; g++)
+    {
+      const ServerConfigGroup *row = NULL;
+
+      for (gsize i = 0; groups[i].name != NULL && row == NULL; i++)
+        if (strcmp (groups[i].name, *g) == 0)
+          row = &groups[i];
+      if (row == NULL)
+        {
+          g_autofree char *quoted = msgtrk_str_escape_for_error (*g, 80);
+          g_autofree char *known = join_names (groups);
+
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                       "%s: unknown group [%s] (this program reads %s)", file, quoted,
+                       known);
+          return FALSE;
+        }
+      if (!server_config_check_group (kf, path, row->name, row->keys, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 key_missing (GKeyFile   *kf,
              const char *group,
@@ -103,6 +207,67 @@ server_config_get_string (GKeyFile   *kf,
 }
 
 /**
+ * server_config_read_string:
+ * @kf: (nullable): the configuration, or %NULL for all defaults
+ * @group: the group
+ * @key: the key
+ * @default_value: (nullable): the value when the key is absent or empty
+ * @value: (out) (transfer full): the value; the old string there is freed, so a field
+ *   already holding its default may be passed with that default
+ * @error: return location for a #GError
+ *
+ * Like server_config_get_string(), but tells success by its result, so that a caller
+ * chains reads with `if (!...) return FALSE;` and needs no macro.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set (*@value untouched)
+ */
+gboolean
+server_config_read_string (GKeyFile   *kf,
+                           const char *group,
+                           const char *key,
+                           const char *default_value,
+                           char      **value,
+                           GError    **error)
+{
+  g_autoptr (GError) local = NULL;
+  char *v = server_config_get_string (kf, group, key, default_value, &local);
+
+  if (local != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  g_free (*value);
+  *value = v;
+  return TRUE;
+}
+
+/**
+ * server_config_read_strings:
+ * @kf: (nullable): the configuration, or %NULL for all defaults
+ * @group: the group
+ * @strings: the keys, their defaults and fields, ended by a %NULL key
+ * @error: return location for a #GError
+ *
+ * Reads every string key of a table with server_config_read_string(), stopping at the
+ * first error.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+server_config_read_strings (GKeyFile                 *kf,
+                            const char               *group,
+                            const ServerConfigString *strings,
+                            GError                  **error)
+{
+  for (gsize i = 0; strings[i].key != NULL; i++)
+    if (!server_config_read_string (kf, group, strings[i].key, strings[i].default_value,
+                                    strings[i].field, error))
+      return FALSE;
+  return TRUE;
+}
+
+/**
  * server_config_get_uint:
  * @kf: (nullable): the configuration, or %NULL for all defaults
  * @group: the group
@@ -146,6 +311,37 @@ server_config_get_uint (GKeyFile   *kf,
                    " to %" G_GUINT64_FORMAT,
                    group, key, quoted, min, max);
       return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * server_config_read_uints:
+ * @kf: (nullable): the configuration, or %NULL for all defaults
+ * @group: the group
+ * @uints: the keys, their defaults, ranges and fields, ended by a %NULL key
+ * @error: return location for a #GError
+ *
+ * Reads every number of a table with server_config_get_uint(), stopping at the first
+ * error (the field of that row is left as it was).
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+server_config_read_uints (GKeyFile               *kf,
+                          const char             *group,
+                          const ServerConfigUint *uints,
+                          GError                **error)
+{
+  for (gsize i = 0; uints[i].key != NULL; i++)
+    {
+      guint64 v;
+
+      g_return_val_if_fail (uints[i].max <= G_MAXUINT, FALSE);
+      if (!server_config_get_uint (kf, group, uints[i].key, uints[i].default_value,
+                                   uints[i].min, uints[i].max, &v, error))
+        return FALSE;
+      *uints[i].field = (guint) v;
     }
   return TRUE;
 }

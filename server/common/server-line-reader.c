@@ -56,6 +56,19 @@ server_line_reader_clear (ServerLineReader *reader)
   reader->start = reader->end = 0;
 }
 
+/* server_line_strip_end: removes the line end a read line carries (its LF and a CR
+ * before it); FALSE when the rest holds a NUL (a command must not: the SMTP servers
+ * answer 500 5.5.2). */
+gboolean
+server_line_strip_end (GString *line)
+{
+  if (line->len > 0 && line->str[line->len - 1] == '\n')
+    g_string_truncate (line, line->len - 1);
+  if (line->len > 0 && line->str[line->len - 1] == '\r')
+    g_string_truncate (line, line->len - 1);
+  return memchr (line->str, '\0', line->len) == NULL;
+}
+
 static gssize
 fill (ServerLineReader *reader,
       GCancellable     *cancellable,

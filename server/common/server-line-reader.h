@@ -58,5 +58,6 @@ ServerLineStatus server_line_reader_read      (ServerLineReader   *reader,
                                                GString            *line,
                                                GCancellable       *cancellable,
                                                GError            **error);
+gboolean         server_line_strip_end        (GString            *line);
 
 G_END_DECLS

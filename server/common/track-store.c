@@ -134,34 +134,16 @@ store_config_read (GKeyFile    *kf,
   static const char *const known[] = { "backend", "conninfo", "password_file", "pool_size",
                                        NULL };
 
-  if (kf != NULL && g_key_file_has_group (kf, TRACK_STORE_GROUP))
-    {
-      g_auto (GStrv) keys = g_key_file_get_keys (kf, TRACK_STORE_GROUP, NULL, NULL);
+  const ServerConfigString strings[] = {
+    { "backend", "files", &c->backend },
+    { "conninfo", NULL, &c->conninfo },
+    { "password_file", NULL, &c->password_file },
+    { NULL, NULL, NULL },
+  };
 
-      for (char **k = keys; k != NULL && *k != NULL; k++)
-        if (!g_strv_contains (known, *k))
-          {
-            g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                         "Configuration [" TRACK_STORE_GROUP "]: unknown key \"%s\"", *k);
-            return FALSE;
-          }
-    }
-#define GET(field, key, def)                                                          \
-  do                                                                                  \
-    {                                                                                 \
-      g_autoptr (GError) local = NULL;                                                \
-      c->field = server_config_get_string (kf, TRACK_STORE_GROUP, key, def, &local);  \
-      if (local != NULL)                                                              \
-        {                                                                             \
-          g_propagate_error (error, g_steal_pointer (&local));                        \
-          return FALSE;                                                               \
-        }                                                                             \
-    }                                                                                 \
-  while (0)
-  GET (backend, "backend", "files");
-  GET (conninfo, "conninfo", NULL);
-  GET (password_file, "password_file", NULL);
-#undef GET
+  if (!server_config_check_group (kf, NULL, TRACK_STORE_GROUP, known, error)
+      || !server_config_read_strings (kf, TRACK_STORE_GROUP, strings, error))
+    return FALSE;
   if (!server_config_get_uint (kf, TRACK_STORE_GROUP, "pool_size",
                                TRACK_STORE_DEFAULT_POOL_SIZE, 1, TRACK_STORE_MAX_POOL_SIZE,
                                &c->pool_size, error))

@@ -197,10 +197,9 @@ read_line (Session *s)
         g_info ("%s: read failed: %s", s->peer, error->message);
       return LINE_ERROR;
     }
-  /* The reader returns the line with its LF; a CR before it is part of the end. */
-  g_string_truncate (line, line->len - 1);
-  if (line->len > 0 && line->str[line->len - 1] == '\r')
-    g_string_truncate (line, line->len - 1);
+  /* The reader returns the line with its LF; a CR before it is part of the end. A NUL is
+   * left to the syntax layer (it is not a valid MTQP character there). */
+  server_line_strip_end (line);
   if (line->len > MTQPD_MAX_LINE)
     {
       msgtrk_secure_wipe (line->str, line->allocated_len);

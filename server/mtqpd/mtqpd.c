@@ -85,72 +85,51 @@ hostname_is_valid (const char *name)
   return TRUE;
 }
 
-/* Read every key of [mtqpd]; unknown keys are an error (a typo must not go unnoticed). */
+/* Read every key of [mtqpd]; unknown groups and keys are an error (a typo must not go
+ * unnoticed): server_config_check_keys() reports them. */
 static gboolean
 mtqpd_config_read (GKeyFile    *kf,
+                   const char  *path,
                    gboolean     test_idle,
                    MtqpdConfig *c,
                    GError     **error)
 {
   static const char *const known[] = {
     "listen", "hostname", "state_dir", "tls_certificate", "tls_key", "user",
-    "idle_timeout", "max_connections", "connection_wait", "chaining", "chain_timeout", "chain_ca_file", NULL,
+    "idle_timeout", "max_connections", "connection_wait", "chaining", "chain_timeout",
+    "chain_ca_file", NULL,
   };
-  guint64 v;
+  const ServerConfigGroup groups[] = {
+    { MTQPD_GROUP, known },
+    { MTQPD_STORE_GROUP, NULL }, /* checked by track-store.c */
+    { MTQPD_OVERRIDES_GROUP, NULL },
+    { NULL, NULL },
+  };
+  const ServerConfigString strings[] = {
+    { "listen", MTQPD_DEFAULT_LISTEN, &c->listen },
+    { "hostname", g_get_host_name (), &c->hostname },
+    { "state_dir", MTQPD_DEFAULT_STATE_DIR, &c->state_dir },
+    { "tls_certificate", NULL, &c->tls_certificate },
+    { "tls_key", NULL, &c->tls_key },
+    { "user", NULL, &c->user },
+    { "chain_ca_file", NULL, &c->chain_ca_file },
+    { NULL, NULL, NULL },
+  };
+  const ServerConfigUint uints[] = {
+    { "idle_timeout", MTQPD_DEFAULT_IDLE_TIMEOUT, test_idle ? 1 : MTQPD_MIN_IDLE_TIMEOUT,
+      MTQPD_MAX_IDLE_TIMEOUT, &c->idle_timeout },
+    { "max_connections", MTQPD_DEFAULT_MAX_CONNECTIONS, 1, MTQPD_MAX_MAX_CONNECTIONS,
+      &c->max_connections },
+    { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
+      &c->connection_wait },
+    { "chain_timeout", MTQPD_DEFAULT_CHAIN_TIMEOUT, MTQPD_MIN_CHAIN_TIMEOUT,
+      MTQPD_MAX_CHAIN_TIMEOUT, &c->chain_timeout },
+    { NULL, 0, 0, 0, NULL },
+  };
 
-  if (kf != NULL)
-    {
-      g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
-      char **g;
-
-      for (g = groups; *g != NULL; g++)
-        {
-          g_auto (GStrv) keys = NULL;
-          char **k;
-
-          if (g_strcmp0 (*g, MTQPD_OVERRIDES_GROUP) == 0
-              || g_strcmp0 (*g, MTQPD_STORE_GROUP) == 0)
-            continue;
-          if (g_strcmp0 (*g, MTQPD_GROUP) != 0)
-            {
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           "Configuration: unknown group [%s] (mtqpd reads [" MTQPD_GROUP
-                           "], [" MTQPD_STORE_GROUP "] and [" MTQPD_OVERRIDES_GROUP "])",
-                           *g);
-              return FALSE;
-            }
-          keys = g_key_file_get_keys (kf, *g, NULL, NULL);
-          for (k = keys; k != NULL && *k != NULL; k++)
-            if (!g_strv_contains (known, *k))
-              {
-                g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                             "Configuration [%s]: unknown key \"%s\"", *g, *k);
-                return FALSE;
-              }
-        }
-    }
-
-#define GET_STRING(field, key, def)                                                   \
-  do                                                                                  \
-    {                                                                                 \
-      g_autoptr (GError) local = NULL;                                                \
-      c->field = server_config_get_string (kf, MTQPD_GROUP, key, def, &local);        \
-      if (local != NULL)                                                              \
-        {                                                                             \
-          g_propagate_error (error, g_steal_pointer (&local));                        \
-          return FALSE;                                                               \
-        }                                                                             \
-    }                                                                                 \
-  while (0)
-
-  GET_STRING (listen, "listen", MTQPD_DEFAULT_LISTEN);
-  GET_STRING (hostname, "hostname", g_get_host_name ());
-  GET_STRING (state_dir, "state_dir", MTQPD_DEFAULT_STATE_DIR);
-  GET_STRING (tls_certificate, "tls_certificate", NULL);
-  GET_STRING (tls_key, "tls_key", NULL);
-  GET_STRING (user, "user", NULL);
-  GET_STRING (chain_ca_file, "chain_ca_file", NULL);
-#undef GET_STRING
+  if (!server_config_check_keys (kf, path, groups, error)
+      || !server_config_read_strings (kf, MTQPD_GROUP, strings, error))
+    return FALSE;
 
   if (!hostname_is_valid (c->hostname))
     {
@@ -168,26 +147,10 @@ mtqpd_config_read (GKeyFile    *kf,
                            "tls_key, or neither");
       return FALSE;
     }
-  if (!server_config_get_uint (kf, MTQPD_GROUP, "idle_timeout", MTQPD_DEFAULT_IDLE_TIMEOUT,
-                               test_idle ? 1 : MTQPD_MIN_IDLE_TIMEOUT, MTQPD_MAX_IDLE_TIMEOUT,
-                               &v, error))
+  if (!server_config_read_uints (kf, MTQPD_GROUP, uints, error))
     return FALSE;
-  c->idle_timeout = (guint) v;
-  if (!server_config_get_uint (kf, MTQPD_GROUP, "max_connections",
-                               MTQPD_DEFAULT_MAX_CONNECTIONS, 1, MTQPD_MAX_MAX_CONNECTIONS,
-                               &v, error))
-    return FALSE;
-  c->max_connections = (guint) v;
-  if (!server_config_get_uint (kf, MTQPD_GROUP, "connection_wait", SERVER_LISTENER_DEFAULT_WAIT,
-                               0, SERVER_LISTENER_MAX_WAIT, &v, error))
-    return FALSE;
-  c->connection_wait = (guint) v;
   if (!server_config_get_boolean (kf, MTQPD_GROUP, "chaining", FALSE, &c->chaining, error))
     return FALSE;
-  if (!server_config_get_uint (kf, MTQPD_GROUP, "chain_timeout", MTQPD_DEFAULT_CHAIN_TIMEOUT,
-                               MTQPD_MIN_CHAIN_TIMEOUT, MTQPD_MAX_CHAIN_TIMEOUT, &v, error))
-    return FALSE;
-  c->chain_timeout = (guint) v;
   if (c->chaining)
     {
       g_auto (GStrv) names = NULL;
@@ -251,7 +214,7 @@ mtqpd_configure (gpointer        data,
   Mtqpd *m = data;
   MtqpdConfig *c = &m->config;
 
-  if (!mtqpd_config_read (kf, test_idle_timeout > 0, c, error))
+  if (!mtqpd_config_read (kf, path, test_idle_timeout > 0, c, error))
     return FALSE;
   if (!track_store_check_config (kf, error))
     return FALSE;

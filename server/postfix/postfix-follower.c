@@ -195,19 +195,6 @@ queue_lifetime_from_postconf (Follower *f)
   return FOLLOWER_DEFAULT_QUEUE_LIFETIME;
 }
 
-#define GET_STRING(field, key, def)                                                    \
-  do                                                                                   \
-    {                                                                                  \
-      g_autoptr (GError) local = NULL;                                                 \
-      f->field = server_config_get_string (kf, FOLLOWER_GROUP, key, def, &local);      \
-      if (local != NULL)                                                               \
-        {                                                                              \
-          g_propagate_error (error, g_steal_pointer (&local));                         \
-          return FALSE;                                                                \
-        }                                                                              \
-    }                                                                                  \
-  while (0)
-
 static gboolean
 follower_configure (gpointer        data,
                     GKeyFile       *kf,
@@ -223,52 +210,31 @@ follower_configure (gpointer        data,
   Follower *f = data;
   g_autofree char *lifetime = NULL;
   g_autofree char *hops = NULL;
-  guint64 v;
+  const ServerConfigGroup groups[] = { { FOLLOWER_GROUP, known }, { NULL, NULL } };
+  const ServerConfigString strings[] = {
+    { "maillog", FOLLOWER_DEFAULT_MAILLOG, &f->maillog },
+    { "state_dir", FOLLOWER_DEFAULT_STATE_DIR, &f->state_dir },
+    { "registration_dir", NULL, &f->registration_dir },
+    { "hostname", g_get_host_name (), &f->hostname },
+    { "user", NULL, &f->user },
+    { "postconf", FOLLOWER_DEFAULT_POSTCONF, &f->postconf },
+    { "postfix_config_directory", NULL, &f->postfix_config_dir },
+    { "queue_lifetime", NULL, &lifetime },
+    { "mtrk_next_hops", "", &hops },
+    { NULL, NULL, NULL },
+  };
+  const ServerConfigUint uints[] = {
+    { "poll_interval", FOLLOWER_DEFAULT_POLL_INTERVAL, FOLLOWER_MIN_POLL_INTERVAL,
+      FOLLOWER_MAX_POLL_INTERVAL, &f->poll_interval },
+    { "registration_wait", FOLLOWER_DEFAULT_REGISTRATION_WAIT, 0,
+      FOLLOWER_MAX_REGISTRATION_WAIT, &f->registration_wait },
+    { "max_held_lines", FOLLOWER_DEFAULT_MAX_HELD, 1, FOLLOWER_MAX_MAX_HELD, &f->max_held },
+    { NULL, 0, 0, 0, NULL },
+  };
 
-  if (kf != NULL)
-    {
-      g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
-
-      for (char **g = groups; *g != NULL; g++)
-        {
-          g_auto (GStrv) keys = NULL;
-
-          if (g_strcmp0 (*g, FOLLOWER_GROUP) != 0)
-            {
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           "%s: unknown group [%s] (only [" FOLLOWER_GROUP "])", path, *g);
-              return FALSE;
-            }
-          keys = g_key_file_get_keys (kf, *g, NULL, NULL);
-          for (char **k = keys; k != NULL && *k != NULL; k++)
-            if (!g_strv_contains (known, *k))
-              {
-                g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                             "%s [%s]: unknown key \"%s\"", path, *g, *k);
-                return FALSE;
-              }
-        }
-    }
-
-  GET_STRING (maillog, "maillog", FOLLOWER_DEFAULT_MAILLOG);
-  GET_STRING (state_dir, "state_dir", FOLLOWER_DEFAULT_STATE_DIR);
-  GET_STRING (registration_dir, "registration_dir", NULL);
-  GET_STRING (hostname, "hostname", g_get_host_name ());
-  GET_STRING (user, "user", NULL);
-  GET_STRING (postconf, "postconf", FOLLOWER_DEFAULT_POSTCONF);
-  GET_STRING (postfix_config_dir, "postfix_config_directory", NULL);
-  {
-    g_autoptr (GError) local = NULL;
-
-    lifetime = server_config_get_string (kf, FOLLOWER_GROUP, "queue_lifetime", NULL, &local);
-    if (local == NULL)
-      hops = server_config_get_string (kf, FOLLOWER_GROUP, "mtrk_next_hops", "", &local);
-    if (local != NULL)
-      {
-        g_propagate_error (error, g_steal_pointer (&local));
-        return FALSE;
-      }
-  }
+  if (!server_config_check_keys (kf, path, groups, error)
+      || !server_config_read_strings (kf, FOLLOWER_GROUP, strings, error))
+    return FALSE;
   if (f->registration_dir == NULL)
     f->registration_dir = g_build_filename (f->state_dir, "postfix-registrations", NULL);
   f->mtrk_next_hops = g_strsplit_set (hops, ",; ", -1);
@@ -287,20 +253,8 @@ follower_configure (gpointer        data,
   else
     f->queue_lifetime = queue_lifetime_from_postconf (f);
 
-  if (!server_config_get_uint (kf, FOLLOWER_GROUP, "poll_interval",
-                               FOLLOWER_DEFAULT_POLL_INTERVAL, FOLLOWER_MIN_POLL_INTERVAL,
-                               FOLLOWER_MAX_POLL_INTERVAL, &v, error))
+  if (!server_config_read_uints (kf, FOLLOWER_GROUP, uints, error))
     return FALSE;
-  f->poll_interval = (guint) v;
-  if (!server_config_get_uint (kf, FOLLOWER_GROUP, "registration_wait",
-                               FOLLOWER_DEFAULT_REGISTRATION_WAIT, 0,
-                               FOLLOWER_MAX_REGISTRATION_WAIT, &v, error))
-    return FALSE;
-  f->registration_wait = (guint) v;
-  if (!server_config_get_uint (kf, FOLLOWER_GROUP, "max_held_lines", FOLLOWER_DEFAULT_MAX_HELD,
-                               1, FOLLOWER_MAX_MAX_HELD, &v, error))
-    return FALSE;
-  f->max_held = (guint) v;
   if (!server_config_get_boolean (kf, FOLLOWER_GROUP, "follow_loopback_requeue", TRUE,
                                   &f->follow_loopback, error))
     return FALSE;
@@ -310,7 +264,6 @@ follower_configure (gpointer        data,
              f->queue_lifetime);
   return TRUE;
 }
-#undef GET_STRING
 
 static gboolean
 follower_post_drop (gpointer data,

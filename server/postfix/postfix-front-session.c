@@ -782,10 +782,7 @@ postfix_front_session_run (PostfixFront      *front,
         }
       else
         {
-          g_string_truncate (line, line->len - 1);
-          if (line->len > 0 && line->str[line->len - 1] == '\r')
-            g_string_truncate (line, line->len - 1);
-          if (strlen (line->str) != line->len)
+          if (!server_line_strip_end (line))
             {
               s.errors++;
               go_on = client_reply (&s, "500 5.5.2 NUL character in command");

@@ -79,19 +79,6 @@ parse_upstream (const char *text,
   return server_config_parse_listen (text, error);
 }
 
-#define GET_STRING(dest, key, def)                                                     \
-  do                                                                                   \
-    {                                                                                  \
-      g_autoptr (GError) local = NULL;                                                 \
-      dest = server_config_get_string (kf, FRONT_GROUP, key, def, &local);             \
-      if (local != NULL)                                                               \
-        {                                                                              \
-          g_propagate_error (error, g_steal_pointer (&local));                         \
-          return FALSE;                                                                \
-        }                                                                              \
-    }                                                                                  \
-  while (0)
-
 static gboolean
 front_configure (gpointer        data,
                  GKeyFile       *kf,
@@ -106,40 +93,35 @@ front_configure (gpointer        data,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
-  guint64 v;
 
-  if (kf != NULL)
-    {
-      g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+  const ServerConfigGroup groups[] = { { FRONT_GROUP, known }, { NULL, NULL } };
 
-      for (char **g = groups; *g != NULL; g++)
-        {
-          g_auto (GStrv) keys = NULL;
+  const ServerConfigString strings[] = {
+    { "listen", FRONT_DEFAULT_LISTEN, &f->listen },
+    { "hostname", g_get_host_name (), &f->front.hostname },
+    { "upstream", NULL, &upstream },
+    { "state_dir", FRONT_DEFAULT_STATE_DIR, &f->state_dir },
+    { "registration_dir", NULL, &f->front.registration_dir },
+    { "tls_certificate", NULL, &f->tls_certificate },
+    { "tls_key", NULL, &f->tls_key },
+    { "user", NULL, &f->user },
+    { NULL, NULL, NULL },
+  };
+  const ServerConfigUint uints[] = {
+    { "idle_timeout", FRONT_DEFAULT_IDLE_TIMEOUT, 1, FRONT_MAX_IDLE_TIMEOUT,
+      &f->front.idle_timeout },
+    { "mtrk_max_timeout", FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX,
+      &f->front.mtrk_max_timeout },
+    { "max_connections", FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS,
+      &settings->max_connections },
+    { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
+      &settings->connection_wait },
+    { NULL, 0, 0, 0, NULL },
+  };
 
-          if (g_strcmp0 (*g, FRONT_GROUP) != 0)
-            {
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           "%s: unknown group [%s] (only [" FRONT_GROUP "])", path, *g);
-              return FALSE;
-            }
-          keys = g_key_file_get_keys (kf, *g, NULL, NULL);
-          for (char **k = keys; k != NULL && *k != NULL; k++)
-            if (!g_strv_contains (known, *k))
-              {
-                g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                             "%s [%s]: unknown key \"%s\"", path, *g, *k);
-                return FALSE;
-              }
-        }
-    }
-  GET_STRING (f->listen, "listen", FRONT_DEFAULT_LISTEN);
-  GET_STRING (f->front.hostname, "hostname", g_get_host_name ());
-  GET_STRING (upstream, "upstream", NULL);
-  GET_STRING (f->state_dir, "state_dir", FRONT_DEFAULT_STATE_DIR);
-  GET_STRING (f->front.registration_dir, "registration_dir", NULL);
-  GET_STRING (f->tls_certificate, "tls_certificate", NULL);
-  GET_STRING (f->tls_key, "tls_key", NULL);
-  GET_STRING (f->user, "user", NULL);
+  if (!server_config_check_keys (kf, path, groups, error)
+      || !server_config_read_strings (kf, FRONT_GROUP, strings, error))
+    return FALSE;
   if (upstream == NULL)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
@@ -172,29 +154,12 @@ front_configure (gpointer        data,
                    path);
       return FALSE;
     }
-  if (!server_config_get_uint (kf, FRONT_GROUP, "idle_timeout", FRONT_DEFAULT_IDLE_TIMEOUT, 1,
-                               FRONT_MAX_IDLE_TIMEOUT, &v, error))
+  if (!server_config_read_uints (kf, FRONT_GROUP, uints, error))
     return FALSE;
-  f->front.idle_timeout = (guint) v;
-  if (!server_config_get_uint (kf, FRONT_GROUP, "mtrk_max_timeout",
-                               FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX, &v,
-                               error))
-    return FALSE;
-  f->front.mtrk_max_timeout = (guint) v;
-  if (!server_config_get_uint (kf, FRONT_GROUP, "max_connections",
-                               FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS, &v,
-                               error))
-    return FALSE;
-  settings->max_connections = (guint) v;
-  if (!server_config_get_uint (kf, FRONT_GROUP, "connection_wait", SERVER_LISTENER_DEFAULT_WAIT,
-                               0, SERVER_LISTENER_MAX_WAIT, &v, error))
-    return FALSE;
-  settings->connection_wait = (guint) v;
   settings->listen = g_strdup (f->listen);
   settings->user = g_strdup (f->user);
   return TRUE;
 }
-#undef GET_STRING
 
 static gboolean
 front_pre_drop (gpointer data,

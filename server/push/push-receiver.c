@@ -499,47 +499,24 @@ receiver_configure (gpointer        data,
   static const char *const known[] = { "listen", "udp_listen", "state_dir", "user",
                                        "stats_file", "expire_interval", NULL };
   guint64 interval;
-  g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+  const ServerConfigGroup groups[] = {
+    { RECEIVER_GROUP, known },
+    { RECEIVER_KEYS_GROUP, NULL }, /* node key ids */
+    { RECEIVER_STORE_GROUP, NULL }, /* checked by track-store.c */
+    { NULL, NULL },
+  };
+  const ServerConfigString strings[] = {
+    { "listen", "127.0.0.1:1039", &r->listen },
+    { "udp_listen", "0.0.0.0:1039", &r->udp_listen },
+    { "state_dir", RECEIVER_DEFAULT_STATE_DIR, &r->state_dir },
+    { "user", NULL, &r->user },
+    { "stats_file", NULL, &r->stats_file },
+    { NULL, NULL, NULL },
+  };
 
-  for (char **g = groups; *g != NULL; g++)
-    {
-      g_auto (GStrv) keys = NULL;
-
-      if (strcmp (*g, RECEIVER_KEYS_GROUP) == 0 || strcmp (*g, RECEIVER_STORE_GROUP) == 0)
-        continue;
-      if (strcmp (*g, RECEIVER_GROUP) != 0)
-        {
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                       "Configuration: unknown group [%s]", *g);
-          return FALSE;
-        }
-      keys = g_key_file_get_keys (kf, *g, NULL, NULL);
-      for (char **k = keys; k != NULL && *k != NULL; k++)
-        if (!g_strv_contains (known, *k))
-          {
-            g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                         "Configuration [%s]: unknown key \"%s\"", *g, *k);
-            return FALSE;
-          }
-    }
-#define GET(field, key, def)                                                          \
-  do                                                                                  \
-    {                                                                                 \
-      g_autoptr (GError) local = NULL;                                                \
-      r->field = server_config_get_string (kf, RECEIVER_GROUP, key, def, &local);     \
-      if (local != NULL)                                                              \
-        {                                                                             \
-          g_propagate_error (error, g_steal_pointer (&local));                        \
-          return FALSE;                                                               \
-        }                                                                             \
-    }                                                                                 \
-  while (0)
-  GET (listen, "listen", "127.0.0.1:1039");
-  GET (udp_listen, "udp_listen", "0.0.0.0:1039");
-  GET (state_dir, "state_dir", RECEIVER_DEFAULT_STATE_DIR);
-  GET (user, "user", NULL);
-  GET (stats_file, "stats_file", NULL);
-#undef GET
+  if (!server_config_check_keys (kf, path, groups, error)
+      || !server_config_read_strings (kf, RECEIVER_GROUP, strings, error))
+    return FALSE;
   if (!server_config_get_uint (kf, RECEIVER_GROUP, "expire_interval",
                                PUSH_RECEIVER_DEFAULT_EXPIRE_INTERVAL, 0,
                                PUSH_RECEIVER_MAX_EXPIRE_INTERVAL, &interval, error))

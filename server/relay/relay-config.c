@@ -183,41 +183,28 @@ bad:
   return FALSE;
 }
 
-#define GET_STRING(group, key, field)                                           \
-  G_STMT_START                                                                  \
-  {                                                                             \
-    g_autoptr (GError) local_ = NULL;                                           \
-    char *v_ = server_config_get_string (kf, group, key, NULL, &local_);        \
-    if (local_ != NULL)                                                         \
-      {                                                                         \
-        g_propagate_error (error, g_steal_pointer (&local_));                   \
-        return NULL;                                                            \
-      }                                                                         \
-    if (v_ != NULL)                                                             \
-      {                                                                         \
-        g_free (field);                                                         \
-        (field) = v_;                                                           \
-      }                                                                         \
-  }                                                                             \
-  G_STMT_END
-
-#define GET_UINT(group, key, min, max, field)                                   \
-  G_STMT_START                                                                  \
-  {                                                                             \
-    guint64 v_;                                                                 \
-    if (!server_config_get_uint (kf, group, key, (field), min, max, &v_, error)) \
-      return NULL;                                                              \
-    (field) = v_;                                                               \
-  }                                                                             \
-  G_STMT_END
-
-#define GET_BOOL(group, key, field)                                             \
-  G_STMT_START                                                                  \
-  {                                                                             \
-    if (!server_config_get_boolean (kf, group, key, (field), &(field), error))  \
-      return NULL;                                                              \
-  }                                                                             \
-  G_STMT_END
+/* Every group and key msgtrk-relay reads; anything else is refused (a typo must not go
+ * unnoticed). [routes] keys are domains; [store] is checked by track-store.c. */
+static const char *const relay_keys[] = {
+  "hostname", "state_dir", "listen", "user", "offer_mtrk", "offer_dsn", "reverse_dns",
+  "max_message_size", "max_recipients", "max_connections", "connection_wait",
+  "idle_timeout", "mtrk_max_timeout", NULL,
+};
+static const char *const tls_keys[] = { "certificate", "key", "ca_file", NULL };
+static const char *const queue_keys[] = {
+  "maildir_root", "retry_factor", "connect_timeout", "command_timeout", "retry_first",
+  "retry_max_interval", "max_queue_lifetime", "workers", "max_messages", NULL,
+};
+static const char *const push_keys[] = { "server", "key_id", "key_file", "mode", NULL };
+static const ServerConfigGroup relay_groups[] = {
+  { "relay", relay_keys },
+  { "tls", tls_keys },
+  { "queue", queue_keys },
+  { "routes", NULL },
+  { "push", push_keys },
+  { "store", NULL },
+  { NULL, NULL },
+};
 
 /*
  * relay_config_read:
@@ -226,7 +213,8 @@ bad:
  * @path: its file name, for errors
  *
  * Reads every group of msgtrk-relay.conf(5); numbers are range-checked by
- * server_config_get_uint (errors name the group, the key and the range).
+ * server_config_get_uint (errors name the group, the key and the range); an unknown
+ * group or key is refused by server_config_check_keys (relay_groups above).
  *
  * Returns: (transfer full) (nullable): the configuration, or NULL with @error set
  */
@@ -261,37 +249,72 @@ relay_config_read (GKeyFile    *kf,
   config->max_queue_messages = RELAY_QUEUE_MAX_MESSAGES;
   config->routes = g_ptr_array_new_with_free_func ((GDestroyNotify) relay_route_free);
 
-  GET_STRING ("relay", "hostname", config->hostname);
-  GET_STRING ("relay", "state_dir", config->state_dir);
-  GET_STRING ("relay", "listen", config->listen);
-  GET_STRING ("relay", "user", config->user);
-  GET_BOOL ("relay", "offer_mtrk", config->offer_mtrk);
-  GET_BOOL ("relay", "offer_dsn", config->offer_dsn);
-  GET_BOOL ("relay", "reverse_dns", config->reverse_dns);
-  GET_STRING ("tls", "certificate", config->tls_cert);
-  GET_STRING ("tls", "key", config->tls_key);
-  GET_STRING ("tls", "ca_file", config->ca_file);
-  GET_STRING ("queue", "maildir_root", config->maildir_root);
-  GET_STRING ("queue", "retry_factor", factor);
+  {
+    /* Each field already holds its default (above), which an absent key keeps. */
+    RelayConfig *c = config;
+    const ServerConfigString relay_strings[] = {
+      { "hostname", c->hostname, &c->hostname },
+      { "state_dir", c->state_dir, &c->state_dir },
+      { "listen", c->listen, &c->listen },
+      { "user", NULL, &c->user },
+      { NULL, NULL, NULL },
+    };
+    const ServerConfigString tls_strings[] = {
+      { "certificate", NULL, &c->tls_cert },
+      { "key", NULL, &c->tls_key },
+      { "ca_file", NULL, &c->ca_file },
+      { NULL, NULL, NULL },
+    };
+    const ServerConfigString queue_strings[] = {
+      { "maildir_root", NULL, &c->maildir_root },
+      { "retry_factor", NULL, &factor },
+      { NULL, NULL, NULL },
+    };
+    const ServerConfigUint relay_uints[] = {
+      { "max_recipients", c->max_recipients, 1, RELAY_CONFIG_MAX_RECIPIENTS_LIMIT,
+        &c->max_recipients },
+      { "max_connections", c->max_connections, 1, RELAY_CONFIG_MAX_CONNECTIONS_LIMIT,
+        &c->max_connections },
+      { "connection_wait", c->connection_wait, 0, SERVER_LISTENER_MAX_WAIT,
+        &c->connection_wait },
+      { "idle_timeout", c->idle_timeout, 1, RELAY_CONFIG_MAX_SECONDS, &c->idle_timeout },
+      { "mtrk_max_timeout", c->mtrk_max_timeout, 1, MSGTRK_MTRK_TIMEOUT_MAX,
+        &c->mtrk_max_timeout },
+      { NULL, 0, 0, 0, NULL },
+    };
+    const ServerConfigUint queue_uints[] = {
+      { "connect_timeout", c->connect_timeout, 1, RELAY_CONFIG_MAX_SECONDS,
+        &c->connect_timeout },
+      { "command_timeout", c->command_timeout, 1, RELAY_CONFIG_MAX_SECONDS,
+        &c->command_timeout },
+      { "retry_first", c->retry_first, 1, RELAY_CONFIG_MAX_SECONDS, &c->retry_first },
+      { "retry_max_interval", c->retry_max_interval, 1, RELAY_CONFIG_MAX_SECONDS,
+        &c->retry_max_interval },
+      { "max_queue_lifetime", c->max_queue_lifetime, 1, RELAY_CONFIG_MAX_SECONDS,
+        &c->max_queue_lifetime },
+      { "workers", c->delivery_workers, 1, RELAY_CONFIG_MAX_WORKERS, &c->delivery_workers },
+      { "max_messages", c->max_queue_messages, 1, RELAY_QUEUE_MAX_MESSAGES,
+        &c->max_queue_messages },
+      { NULL, 0, 0, 0, NULL },
+    };
 
-  GET_UINT ("relay", "max_message_size", 1024, RELAY_CONFIG_MAX_MESSAGE_SIZE_LIMIT,
-            config->max_message_size);
-  GET_UINT ("relay", "max_recipients", 1, RELAY_CONFIG_MAX_RECIPIENTS_LIMIT,
-            config->max_recipients);
-  GET_UINT ("relay", "max_connections", 1, RELAY_CONFIG_MAX_CONNECTIONS_LIMIT,
-            config->max_connections);
-  GET_UINT ("relay", "connection_wait", 0, SERVER_LISTENER_MAX_WAIT, config->connection_wait);
-  GET_UINT ("relay", "idle_timeout", 1, RELAY_CONFIG_MAX_SECONDS, config->idle_timeout);
-  GET_UINT ("relay", "mtrk_max_timeout", 1, MSGTRK_MTRK_TIMEOUT_MAX, config->mtrk_max_timeout);
-  GET_UINT ("queue", "connect_timeout", 1, RELAY_CONFIG_MAX_SECONDS, config->connect_timeout);
-  GET_UINT ("queue", "command_timeout", 1, RELAY_CONFIG_MAX_SECONDS, config->command_timeout);
-  GET_UINT ("queue", "retry_first", 1, RELAY_CONFIG_MAX_SECONDS, config->retry_first);
-  GET_UINT ("queue", "retry_max_interval", 1, RELAY_CONFIG_MAX_SECONDS,
-            config->retry_max_interval);
-  GET_UINT ("queue", "max_queue_lifetime", 1, RELAY_CONFIG_MAX_SECONDS,
-            config->max_queue_lifetime);
-  GET_UINT ("queue", "workers", 1, RELAY_CONFIG_MAX_WORKERS, config->delivery_workers);
-  GET_UINT ("queue", "max_messages", 1, RELAY_QUEUE_MAX_MESSAGES, config->max_queue_messages);
+    if (!server_config_check_keys (kf, path, relay_groups, error)
+        || !server_config_read_strings (kf, "relay", relay_strings, error)
+        || !server_config_read_strings (kf, "tls", tls_strings, error)
+        || !server_config_read_strings (kf, "queue", queue_strings, error)
+        || !server_config_get_boolean (kf, "relay", "offer_mtrk", c->offer_mtrk,
+                                       &c->offer_mtrk, error)
+        || !server_config_get_boolean (kf, "relay", "offer_dsn", c->offer_dsn, &c->offer_dsn,
+                                       error)
+        || !server_config_get_boolean (kf, "relay", "reverse_dns", c->reverse_dns,
+                                       &c->reverse_dns, error)
+        || !server_config_get_uint (kf, "relay", "max_message_size", c->max_message_size,
+                                    1024, RELAY_CONFIG_MAX_MESSAGE_SIZE_LIMIT,
+                                    &c->max_message_size, error)
+        || !server_config_read_uints (kf, "relay", relay_uints, error)
+        || !server_config_read_uints (kf, "queue", queue_uints, error))
+      return NULL;
+  }
 
   if (factor != NULL)
     {
@@ -339,21 +362,17 @@ relay_config_read (GKeyFile    *kf,
   /* [push]: send every record to the site's receiver (docs/push-protocol.md). */
   if (g_key_file_has_group (kf, "push"))
     {
-      static const char *const push_keys[] = { "server", "key_id", "key_file", "mode", NULL };
-      g_auto (GStrv) keys = g_key_file_get_keys (kf, "push", NULL, NULL);
       g_autofree char *mode = NULL;
       guint64 key_id = 0;
+      const ServerConfigString push_strings[] = {
+        { "server", NULL, &config->push_server },
+        { "key_file", NULL, &config->push_key_file },
+        { "mode", NULL, &mode },
+        { NULL, NULL, NULL },
+      };
 
-      for (char **k = keys; k != NULL && *k != NULL; k++)
-        if (!g_strv_contains (push_keys, *k))
-          {
-            g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                         "Configuration [push]: unknown key \"%s\"", *k);
-            return NULL;
-          }
-      GET_STRING ("push", "server", config->push_server);
-      GET_STRING ("push", "key_file", config->push_key_file);
-      GET_STRING ("push", "mode", mode);
+      if (!server_config_read_strings (kf, "push", push_strings, error))
+        return NULL;
       if (!server_config_get_uint (kf, "push", "key_id", 0, 0, G_MAXUINT16, &key_id, error))
         return NULL;
       config->push_key_id = (guint) key_id;

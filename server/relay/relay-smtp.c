@@ -1069,11 +1069,8 @@ relay_smtp_session_run (RelayServer       *server,
       else
         {
           gsize raw_len = line->len;
-          /* strip LF, and CR before it */
-          g_string_truncate (line, line->len - 1);
-          if (line->len > 0 && line->str[line->len - 1] == '\r')
-            g_string_truncate (line, line->len - 1);
-          if (strlen (line->str) != line->len)
+
+          if (!server_line_strip_end (line))
             {
               reply (&s, "500 5.5.2 NUL character in command");
               s.errors++;

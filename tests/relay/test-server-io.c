@@ -6,7 +6,9 @@
  * read; each case checks the same lines and statuses both ways. Limits: a line at the
  * caller's max and one past it, and a line far longer than the reader's buffer (the next
  * line must still be read: the session keeps its sync). Wiping: nothing handed out stays
- * in the reader's buffer.
+ * in the reader's buffer. The configuration reader (server/common/server-config.c): one
+ * table of cases for the unknown group/key check and the typed getters, at and past each
+ * range limit.
  */
 #include "config.h"
 
@@ -15,6 +17,8 @@
 #include <glib/gstdio.h>
 
 #include "durable-file.h"
+#include "msgtrk-private.h"
+#include "server-config.h"
 #include "server-line-reader.h"
 #include "test-util.h"
 
@@ -274,19 +278,197 @@ test_durable_errors (void)
   mt_tmpdir_remove (dir);
 }
 
+/* The line end a read line carries goes; a NUL inside is reported. */
+static void
+test_line_strip_end (void)
+{
+  static const struct
+  {
+    const char *in;
+    gsize len;
+    const char *out;
+    gboolean ok;
+  } cases[] = {
+    { "HELO x\r\n", 8, "HELO x", TRUE },
+    { "HELO x\n", 7, "HELO x", TRUE },
+    { "\r\n", 2, "", TRUE },
+    { "\n", 1, "", TRUE },
+    { "a\rb\n", 4, "a\rb", TRUE },
+    { "a\0b\r\n", 5, "a", FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GString) line = g_string_new_len (cases[i].in, (gssize) cases[i].len);
+
+      g_assert_cmpint (server_line_strip_end (line), ==, cases[i].ok);
+      g_assert_cmpstr (line->str, ==, cases[i].out);
+    }
+}
+
+/* The groups and keys a made-up program reads: [main] with two keys, [names] with any. */
+static const char *const main_keys[] = { "listen", "count", NULL };
+static const ServerConfigGroup test_groups[] = {
+  { "main", main_keys },
+  { "names", NULL },
+  { NULL, NULL },
+};
+
+typedef struct
+{
+  const char *name;
+  const char *text;    /* the configuration file */
+  gboolean ok;         /* check_keys and get_uint ("count", 1..100) both succeed */
+  guint64 count;       /* the value read when ok */
+  const char *message; /* a fragment the error must hold when not ok */
+} ConfigCase;
+
+static const ConfigCase config_cases[] = {
+  { "empty", "", TRUE, 7, NULL },
+  { "known", "[main]\nlisten=0.0.0.0:1\ncount=5\n[names]\nanything=x\n", TRUE, 5, NULL },
+  { "unknown-group", "[main]\ncount=5\n[mian]\nx=1\n", FALSE, 0,
+    "test.conf: unknown group [mian] (this program reads [main], [names])" },
+  { "unknown-key", "[main]\ncuont=5\n", FALSE, 0,
+    "test.conf [main]: unknown key \"cuont\" (known keys: listen, count)" },
+  { "bad-number", "[main]\ncount=5x\n", FALSE, 0,
+    "[main] count: \"5x\" is not a number from 1 to 100" },
+  { "negative", "[main]\ncount=-1\n", FALSE, 0, "is not a number from 1 to 100" },
+  { "at-min", "[main]\ncount=1\n", TRUE, 1, NULL },
+  { "below-min", "[main]\ncount=0\n", FALSE, 0, "\"0\" is not a number from 1 to 100" },
+  { "at-max", "[main]\ncount=100\n", TRUE, 100, NULL },
+  { "past-max", "[main]\ncount=101\n", FALSE, 0, "\"101\" is not a number from 1 to 100" },
+  { "empty-number", "[main]\ncount=\n", FALSE, 0, "is not a number from 1 to 100" },
+};
+
+static void
+test_config_cases (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (config_cases); i++)
+    {
+      const ConfigCase *c = &config_cases[i];
+      g_autoptr (GKeyFile) kf = g_key_file_new ();
+      g_autoptr (GError) error = NULL;
+      guint64 count = 0;
+      gboolean ok;
+
+      g_test_message ("case %s", c->name);
+      g_assert_true (g_key_file_load_from_data (kf, c->text, strlen (c->text),
+                                                G_KEY_FILE_NONE, NULL));
+      ok = server_config_check_keys (kf, "test.conf", test_groups, &error)
+           && server_config_get_uint (kf, "main", "count", 7, 1, 100, &count, &error);
+      if (c->ok)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          g_assert_cmpuint (count, ==, c->count);
+        }
+      else
+        {
+          g_assert_false (ok);
+          g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+          g_assert_nonnull (strstr (error->message, c->message));
+        }
+    }
+}
+
+static void
+test_config_no_file (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *s = g_strdup ("old");
+
+  g_assert_true (server_config_check_keys (NULL, NULL, test_groups, &error));
+  g_assert_true (server_config_read_string (NULL, "main", "listen", "def", &s, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (s, ==, "def");
+}
+
+static void
+test_config_read_string (void)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *s = g_strdup ("default");
+
+  g_assert_true (g_key_file_load_from_data (kf, "[main]\nlisten= a \ncount=\n", -1,
+                                            G_KEY_FILE_NONE, NULL));
+  /* A field holding its default may be passed as the default (the relay does). */
+  g_assert_true (server_config_read_string (kf, "main", "count", s, &s, &error));
+  g_assert_cmpstr (s, ==, "default");
+  g_assert_true (server_config_read_string (kf, "main", "listen", s, &s, &error));
+  g_assert_cmpstr (s, ==, "a");
+  g_assert_true (server_config_read_string (kf, "main", "absent", NULL, &s, &error));
+  g_assert_null (s);
+  g_assert_no_error (error);
+}
+
+static void
+test_config_read_strings (void)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *listen = NULL;
+  g_autofree char *count = g_strdup ("old");
+  g_autofree char *absent = NULL;
+  const ServerConfigString strings[] = {
+    { "listen", "def", &listen },
+    { "count", "empty", &count },
+    { "absent", "none", &absent },
+    { NULL, NULL, NULL },
+  };
+
+  g_assert_true (g_key_file_load_from_data (kf, "[main]\nlisten=x\ncount=\n", -1,
+                                            G_KEY_FILE_NONE, NULL));
+  g_assert_true (server_config_read_strings (kf, "main", strings, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (listen, ==, "x");
+  g_assert_cmpstr (count, ==, "empty");
+  g_assert_cmpstr (absent, ==, "none");
+}
+
+static void
+test_config_read_uints (void)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  guint a = 0, b = 0, c = 42;
+  const ServerConfigUint uints[] = {
+    { "a", 1, 0, 10, &a },
+    { "b", 2, 0, 10, &b },
+    { "c", 3, 0, 10, &c },
+    { NULL, 0, 0, 0, NULL },
+  };
+
+  /* a at its limit, b absent (default), c past its limit: refused, c left as it was. */
+  g_assert_true (g_key_file_load_from_data (kf, "[main]\na=10\nc=11\n", -1,
+                                            G_KEY_FILE_NONE, NULL));
+  g_assert_false (server_config_read_uints (kf, "main", uints, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_assert_nonnull (strstr (error->message, "[main] c: \"11\" is not a number from 0 to 10"));
+  g_assert_cmpuint (a, ==, 10);
+  g_assert_cmpuint (b, ==, 2);
+  g_assert_cmpuint (c, ==, 42);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_summary ("The servers' line reader and durable writes");
+  g_test_summary ("The servers' line reader, durable writes and configuration reader");
   g_test_add_func ("/server/line-reader/lines", test_reader_lines);
   g_test_add_func ("/server/line-reader/limit", test_reader_limit);
   g_test_add_func ("/server/line-reader/huge-line", test_reader_huge_line);
   g_test_add_func ("/server/line-reader/available", test_reader_available);
   g_test_add_func ("/server/line-reader/wipe", test_reader_wipe);
   g_test_add_func ("/server/line-reader/hook", test_reader_hook);
+  g_test_add_func ("/server/line-reader/strip-end", test_line_strip_end);
   g_test_add_func ("/server/durable-file/replace", test_durable_replace);
   g_test_add_func ("/server/durable-file/errors", test_durable_errors);
+  g_test_add_func ("/server/config/cases", test_config_cases);
+  g_test_add_func ("/server/config/no-file", test_config_no_file);
+  g_test_add_func ("/server/config/read-string", test_config_read_string);
+  g_test_add_func ("/server/config/read-strings", test_config_read_strings);
+  g_test_add_func ("/server/config/read-uints", test_config_read_uints);
   return g_test_run ();
 }
