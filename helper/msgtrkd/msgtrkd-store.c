@@ -1838,6 +1838,82 @@ fail:
   return FALSE;
 }
 
+/* One row of a per-message listing, read from @stmt into a new element. */
+typedef gpointer (*RowReader) (sqlite3_stmt *stmt);
+
+/* The rows of per-message statement @which (its only parameter: the ENVID), each read by
+ * @read into @list, in one read transaction; %FALSE with MSGTRKD_ERROR_NOT_FOUND for an
+ * unknown ENVID. */
+static gboolean
+list_message_rows (MsgtrkdStore *self,
+                   const char   *envid,
+                   int           which,
+                   const char   *doing,
+                   RowReader     read,
+                   GPtrArray    *list,
+                   GError      **error)
+{
+  sqlite3_stmt *stmt;
+  int rc;
+
+  if (!begin_read (self, doing, error))
+    return FALSE;
+  if (!require_message (self, envid, error))
+    goto fail;
+  stmt = get_stmt (self, which, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, envid);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_ptr_array_add (list, read (stmt));
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      goto fail;
+    }
+  stmt_done (stmt);
+  end_read (self);
+  return TRUE;
+
+fail:
+  end_read (self);
+  return FALSE;
+}
+
+static gpointer
+read_report_head (sqlite3_stmt *stmt)
+{
+  MsgtrkdStoredReport *r = g_new0 (MsgtrkdStoredReport, 1);
+
+  r->id = sqlite3_column_int64 (stmt, 0);
+  r->envid = column_text (stmt, 1);
+  r->source = column_text (stmt, 2);
+  r->origin = column_text (stmt, 3);
+  r->received_at = sqlite3_column_int64 (stmt, 4);
+  return r;
+}
+
+static gpointer
+read_report (sqlite3_stmt *stmt)
+{
+  MsgtrkdStoredReport *r = read_report_head (stmt);
+
+  r->raw = g_bytes_new (sqlite3_column_blob (stmt, 5), (gsize) sqlite3_column_bytes (stmt, 5));
+  return r;
+}
+
+static gpointer
+read_event (sqlite3_stmt *stmt)
+{
+  MsgtrkdEvent *e = g_new0 (MsgtrkdEvent, 1);
+
+  e->at = sqlite3_column_int64 (stmt, 0);
+  e->source = column_text (stmt, 1);
+  e->text = column_text (stmt, 2);
+  return e;
+}
+
 /**
  * msgtrkd_store_list_reports:
  * @self: a store
@@ -1852,49 +1928,14 @@ msgtrkd_store_list_reports (MsgtrkdStore *self,
                             const char   *envid,
                             GError      **error)
 {
-  g_autoptr (GPtrArray) list =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_stored_report_free);
-  const char *doing = "listing reports";
-  sqlite3_stmt *stmt;
-  int rc;
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_stored_report_free);
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
   g_return_val_if_fail (envid != NULL, NULL);
 
-  if (!begin_read (self, doing, error))
+  if (!list_message_rows (self, envid, STMT_REPORT_LIST, "listing reports", read_report, list, error))
     return NULL;
-  if (!require_message (self, envid, error))
-    goto fail;
-  stmt = get_stmt (self, STMT_REPORT_LIST, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, envid);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      MsgtrkdStoredReport *r = g_new0 (MsgtrkdStoredReport, 1);
-
-      r->id = sqlite3_column_int64 (stmt, 0);
-      r->envid = column_text (stmt, 1);
-      r->source = column_text (stmt, 2);
-      r->origin = column_text (stmt, 3);
-      r->received_at = sqlite3_column_int64 (stmt, 4);
-      r->raw = g_bytes_new (sqlite3_column_blob (stmt, 5),
-                            (gsize) sqlite3_column_bytes (stmt, 5));
-      g_ptr_array_add (list, r);
-    }
-  if (rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, doing);
-      stmt_done (stmt);
-      goto fail;
-    }
-  stmt_done (stmt);
-  end_read (self);
   return g_steal_pointer (&list);
-
-fail:
-  end_read (self);
-  return NULL;
 }
 
 /**
@@ -1915,47 +1956,14 @@ msgtrkd_store_list_report_heads (MsgtrkdStore *self,
                                  const char   *envid,
                                  GError      **error)
 {
-  g_autoptr (GPtrArray) list =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_stored_report_free);
-  const char *doing = "listing reports";
-  sqlite3_stmt *stmt;
-  int rc;
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_stored_report_free);
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
   g_return_val_if_fail (envid != NULL, NULL);
 
-  if (!begin_read (self, doing, error))
+  if (!list_message_rows (self, envid, STMT_REPORT_HEADS, "listing reports", read_report_head, list, error))
     return NULL;
-  if (!require_message (self, envid, error))
-    goto fail;
-  stmt = get_stmt (self, STMT_REPORT_HEADS, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, envid);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      MsgtrkdStoredReport *r = g_new0 (MsgtrkdStoredReport, 1);
-
-      r->id = sqlite3_column_int64 (stmt, 0);
-      r->envid = column_text (stmt, 1);
-      r->source = column_text (stmt, 2);
-      r->origin = column_text (stmt, 3);
-      r->received_at = sqlite3_column_int64 (stmt, 4);
-      g_ptr_array_add (list, r);
-    }
-  if (rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, doing);
-      stmt_done (stmt);
-      goto fail;
-    }
-  stmt_done (stmt);
-  end_read (self);
   return g_steal_pointer (&list);
-
-fail:
-  end_read (self);
-  return NULL;
 }
 
 /**
@@ -2206,43 +2214,13 @@ msgtrkd_store_list_events (MsgtrkdStore *self,
                            GError      **error)
 {
   g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_event_free);
-  const char *doing = "listing events";
-  sqlite3_stmt *stmt;
-  int rc;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
   g_return_val_if_fail (envid != NULL, NULL);
 
-  if (!begin_read (self, doing, error))
+  if (!list_message_rows (self, envid, STMT_EVENT_LIST, "listing events", read_event, list, error))
     return NULL;
-  if (!require_message (self, envid, error))
-    goto fail;
-  stmt = get_stmt (self, STMT_EVENT_LIST, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, envid);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      MsgtrkdEvent *e = g_new0 (MsgtrkdEvent, 1);
-
-      e->at = sqlite3_column_int64 (stmt, 0);
-      e->source = column_text (stmt, 1);
-      e->text = column_text (stmt, 2);
-      g_ptr_array_add (list, e);
-    }
-  if (rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, doing);
-      stmt_done (stmt);
-      goto fail;
-    }
-  stmt_done (stmt);
-  end_read (self);
   return g_steal_pointer (&list);
-
-fail:
-  end_read (self);
-  return NULL;
 }
 
 /* ---- settings --------------------------------------------------------------------------- */
