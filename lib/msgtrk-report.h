@@ -13,7 +13,11 @@
  * A writer for message/tracking-status (the reference server needs it) round-trips
  * through the parser.
  *
- * Limits: MSGTRK_REPORT_MAX_SIZE octets per entity, MSGTRK_REPORT_MAX_PARTS parts,
+ * A whole message (a bounce that returns a big message) is first reduced to its report
+ * parts with msgtrk_report_extract_file() or msgtrk_report_extract_bytes().
+ *
+ * Limits: MSGTRK_REPORT_MAX_SIZE octets per entity, MSGTRK_REPORT_MAX_MESSAGE_SIZE octets
+ * per message extracted from, MSGTRK_REPORT_MAX_PARTS parts,
  * MSGTRK_REPORT_MAX_RECIPIENTS recipient blocks, MSGTRK_REPORT_MAX_FIELDS fields per block,
  * MSGTRK_REPORT_MAX_FIELD_LENGTH octets per unfolded field. Passing one is an error
  * (MSGTRK_ERROR_LIMIT), never a silent truncation.
@@ -28,7 +32,22 @@
 
 G_BEGIN_DECLS
 
+/**
+ * MSGTRK_REPORT_MAX_SIZE:
+ *
+ * Largest report entity, in octets, that msgtrk_report_parse_entity() reads and
+ * msgtrk_report_extract_file() / msgtrk_report_extract_bytes() return: the one limit every
+ * layer (library, msgtrkd, mail client plugins) applies to a report.
+ */
 #define MSGTRK_REPORT_MAX_SIZE (1024 * 1024)
+/**
+ * MSGTRK_REPORT_MAX_MESSAGE_SIZE:
+ *
+ * Largest whole message, in octets, a report is extracted from (a bounce returning a big
+ * message with its attachments); only its report parts count against
+ * %MSGTRK_REPORT_MAX_SIZE.
+ */
+#define MSGTRK_REPORT_MAX_MESSAGE_SIZE (64 * 1024 * 1024)
 #define MSGTRK_REPORT_MAX_PARTS 64
 #define MSGTRK_REPORT_MAX_RECIPIENTS 1000
 #define MSGTRK_REPORT_MAX_FIELDS 64
@@ -179,6 +198,14 @@ MsgtrkReport     *msgtrk_report_parse_fields           (MsgtrkReportKind kind,
                                                         gssize           len,
                                                         GError         **error);
 GPtrArray        *msgtrk_report_parse_entity           (GBytes          *entity,
+                                                        GError         **error);
+
+/* Extracting the report parts of a whole message */
+GBytes           *msgtrk_report_extract_bytes          (GBytes          *message,
+                                                        GCancellable    *cancellable,
+                                                        GError         **error);
+GBytes           *msgtrk_report_extract_file           (const char      *path,
+                                                        GCancellable    *cancellable,
                                                         GError         **error);
 
 /* Writing */

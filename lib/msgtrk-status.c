@@ -307,8 +307,10 @@ state_from_action (MsgtrkAction action)
     case MSGTRK_ACTION_DELAYED:
       return MSGTRK_RECIPIENT_STATE_DELAYED;
     case MSGTRK_ACTION_DELIVERED:
-      return MSGTRK_RECIPIENT_STATE_DELIVERED;
     case MSGTRK_ACTION_EXPANDED:
+      /* RFC 3464 section 2.3.3: delivered to a list or alias, final for that address; the
+       * deciding entry keeps Action "expanded" so a UI can say "to a list or alias". */
+      return MSGTRK_RECIPIENT_STATE_DELIVERED;
     case MSGTRK_ACTION_TRANSFERRED:
       return MSGTRK_RECIPIENT_STATE_IN_TRANSIT;
     case MSGTRK_ACTION_RELAYED:

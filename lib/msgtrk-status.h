@@ -21,11 +21,12 @@ G_BEGIN_DECLS
 /**
  * MsgtrkRecipientState:
  * @MSGTRK_RECIPIENT_STATE_UNKNOWN: nothing heard yet
- * @MSGTRK_RECIPIENT_STATE_IN_TRANSIT: accepted and moving (transferred, expanded)
+ * @MSGTRK_RECIPIENT_STATE_IN_TRANSIT: accepted and moving (transferred)
  * @MSGTRK_RECIPIENT_STATE_DELAYED: a server is retrying
  * @MSGTRK_RECIPIENT_STATE_RELAYED: handed to a system that gives no tracking information
  * @MSGTRK_RECIPIENT_STATE_OPAQUE: a server will not say more
- * @MSGTRK_RECIPIENT_STATE_DELIVERED: delivered to the recipient's mailbox
+ * @MSGTRK_RECIPIENT_STATE_DELIVERED: delivered to the recipient's mailbox, or to a list or
+ *   alias that takes it on (Action expanded, RFC 3464 section 2.3.3)
  * @MSGTRK_RECIPIENT_STATE_FAILED: delivery failed permanently
  * @MSGTRK_RECIPIENT_STATE_READ: the recipient's client reported it displayed (MDN)
  *

@@ -12,6 +12,7 @@
 #include "msgtrk-report.h"
 #include "msgtrk-trace.h"
 #include "msgtrk-status.h"
+#include "msgtrk-status-code.h"
 #include "msgtrk-mtqp-client.h"
 #include "msgtrk-tracker.h"
 #undef MSGTRK_INSIDE

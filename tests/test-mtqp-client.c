@@ -117,6 +117,28 @@ count_occurrences (const char *haystack,
   return n;
 }
 
+/* The server's log once it holds at least @count lines containing @needle, or after
+ * TEST_LOG_WAIT_MS: the client may return before the server has logged a QUIT it sent
+ * without waiting for the answer. */
+#define TEST_LOG_WAIT_MS 5000
+
+static char *
+server_log_wait (TestServer *server,
+                 const char *needle,
+                 guint       count)
+{
+  gint64 deadline = g_get_monotonic_time () + TEST_LOG_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  char *log = server_log (server);
+
+  while (count_occurrences (log, needle) < count && g_get_monotonic_time () < deadline)
+    {
+      g_free (log);
+      g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+      log = server_log (server);
+    }
+  return log;
+}
+
 static void
 server_stop (TestServer *server)
 {
@@ -698,7 +720,7 @@ test_track_batch_at_limits (void)
       g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (a), ==, g_ptr_array_index (envids, i));
       g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
     }
-  log = server_log (server);
+  log = server_log_wait (server, "QUIT session=", 1);
   g_assert_cmpuint (count_occurrences (log, "TRACK session="), ==, n);
   g_assert_cmpuint (count_occurrences (log, "QUIT session="), ==, 1);
 }

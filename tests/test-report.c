@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "msgtrk-private.h"
 #include "test-util.h"
 
@@ -443,6 +445,62 @@ test_fixture_dsn_postfix (void)
                    "<d2b1f0e4-6a1c-4c1e-9a51-3f0e2c7b9a11@example.com>");
 }
 
+/* A real Postfix 3.7 SMTPUTF8 bounce (tests/postfix wrote it): RFC 6533 types
+ * message/global-delivery-status and message/global-headers, utf-8 address types. */
+static void
+test_fixture_dsn_postfix_smtputf8 (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) reports = parse_fixture ("dsn-postfix-smtputf8.eml", &error);
+  MsgtrkReport *report;
+  MsgtrkRecipientReport *rcpt;
+  const char *headers;
+
+  g_test_summary ("A Postfix SMTPUTF8 bounce: message/global-delivery-status, returned "
+                  "headers in message/global-headers, the original Message-ID");
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (reports->len, ==, 1);
+  report = g_ptr_array_index (reports, 0);
+  g_assert_cmpint (msgtrk_report_get_kind (report), ==, MSGTRK_REPORT_KIND_DELIVERY_STATUS);
+  g_assert_cmpstr (msgtrk_report_get_envid (report), ==, "mtrk.utf8test@test.example");
+  rcpt = recipient_at (report, 0);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (rcpt), ==, MSGTRK_ACTION_FAILED);
+  g_assert_cmpstr (msgtrk_recipient_report_get_final_recipient_type (rcpt), ==, "utf-8");
+  g_assert_cmpstr (msgtrk_recipient_report_get_final_recipient (rcpt), ==,
+                   "n\xc3\xb6" "body@test.example");
+
+  headers = msgtrk_report_get_returned_headers (report);
+  g_assert_nonnull (headers);
+  g_assert_nonnull (strstr (headers, "Subject: Gr\xc3\xbc\xc3\x9f" "e\n"));
+  g_assert_nonnull (strstr (headers, "with UTF8SMTP id AAE29A72B3E"));
+  g_assert_cmpstr (msgtrk_report_get_original_message_id (report), ==, "<utf8.1@test.example>");
+}
+
+/* The same bounce with the whole message returned as message/global (RET=FULL). */
+static void
+test_fixture_dsn_smtputf8_message_global (void)
+{
+  g_autofree char *path = g_build_filename ("report", "dsn-postfix-smtputf8.eml", NULL);
+  g_autofree char *text = mt_fixture_load_string (path);
+  g_autoptr (GString) changed = g_string_new (text);
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (GPtrArray) reports = NULL;
+  g_autoptr (GError) error = NULL;
+  MsgtrkReport *report;
+
+  g_test_summary ("An SMTPUTF8 bounce returning the whole message as message/global");
+
+  g_assert_cmpuint (g_string_replace (changed, "Content-Type: message/global-headers",
+                                      "Content-Type: message/global", 1), ==, 1);
+  bytes = g_bytes_new (changed->str, changed->len);
+  reports = msgtrk_report_parse_entity (bytes, &error);
+  g_assert_no_error (error);
+  report = g_ptr_array_index (reports, 0);
+  g_assert_nonnull (msgtrk_report_get_returned_headers (report));
+  g_assert_cmpstr (msgtrk_report_get_original_message_id (report), ==, "<utf8.1@test.example>");
+}
+
 static void
 test_fixture_dsn_exim (void)
 {
@@ -548,7 +606,8 @@ static void
 test_fixture_truncated (void)
 {
   const char *const names[] = { "ts-single.txt", "ts-chain.txt", "dsn-postfix.eml",
-                                "dsn-exim.eml", "dsn-sendmail.eml", "mdn.eml" };
+                                "dsn-postfix-smtputf8.eml", "dsn-exim.eml",
+                                "dsn-sendmail.eml", "mdn.eml" };
 
   g_test_summary ("Every fixture cut at every octet parses or fails cleanly, as an entity and "
                   "as bare fields of each kind");
@@ -1262,7 +1321,8 @@ static void
 test_roundtrip_fixtures (void)
 {
   const char *const names[] = { "ts-single.txt", "ts-chain.txt", "dsn-postfix.eml",
-                                "dsn-exim.eml", "dsn-sendmail.eml", "mdn.eml" };
+                                "dsn-postfix-smtputf8.eml", "dsn-exim.eml",
+                                "dsn-sendmail.eml", "mdn.eml" };
 
   g_test_summary ("Every fixture's reports write and parse back equal");
 
@@ -1485,6 +1545,346 @@ test_write_unfoldable_line (void)
     g_assert_cmpuint (strlen (lines[i]), <=, MSGTRK_MTQP_MAX_LINE + 1);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Extracting the report from a whole message
+ * ------------------------------------------------------------------------------------- */
+
+/* A bounce as Postfix writes it with RET=FULL (LF line ends): a notification, the
+ * delivery-status part, and the returned message, a multipart/mixed with a base64
+ * attachment of @attachment octets. @headers_pad: octets of an X-Pad field added to the
+ * returned message's header (0: none). */
+static GString *
+big_bounce (gsize attachment,
+            gsize headers_pad)
+{
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  GString *m = g_string_new (
+    "Return-Path: <>\n"
+    "From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\n"
+    "To: alice@example.com\n"
+    "Subject: Undelivered Mail Returned to Sender\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: multipart/report; report-type = delivery-status;\n"
+    "\tboundary=\"B1.1707124323/mx.example.com\"\n"
+    "\n"
+    "This is a MIME-encapsulated message.\n"
+    "\n"
+    "--B1.1707124323/mx.example.com\n"
+    "Content-Description: Notification\n"
+    "Content-Type: text/plain; charset=utf-8\n"
+    "\n"
+    "Your message could not be delivered. It is attached below.\n"
+    "\n"
+    "--B1.1707124323/mx.example.com\n"
+    "Content-Description: Delivery report\n"
+    "Content-Type: message/delivery-status\n"
+    "\n"
+    "Reporting-MTA: dns; mx.example.com\n"
+    "Original-Envelope-Id: mtrk.7Q2KX4ZJ5N3B6C8D9F0G1H2J3K@example.com\n"
+    "\n"
+    "Final-Recipient: rfc822; bob@example.org\n"
+    "Original-Recipient: rfc822;bob@example.org\n"
+    "Action: failed\n"
+    "Status: 5.2.2\n"
+    "Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\n"
+    "\n"
+    "--B1.1707124323/mx.example.com\n"
+    "Content-Description: Undelivered Message\n"
+    "Content-Type: message/rfc822\n"
+    "Content-Transfer-Encoding: 8bit\n"
+    "\n"
+    "Received: from submit.example.com by mx.example.com (Postfix) with ESMTPS id B1\n"
+    "\tfor <bob@example.org>; Mon,  5 Feb 2024 10:12:01 +0100 (CET)\n"
+    "Message-ID: <big.1@example.com>\n"
+    "From: Alice <alice@example.com>\n"
+    "To: Bob <bob@example.org>\n"
+    "Subject: The video\n");
+
+  if (headers_pad > 0)
+    {
+      g_string_append (m, "X-Pad: ");
+      for (gsize i = 0; i < headers_pad; i++)
+        g_string_append_c (m, 'q');
+      g_string_append_c (m, '\n');
+    }
+  g_string_append (m, "MIME-Version: 1.0\n"
+                      "Content-Type: multipart/mixed; boundary=\"inner\"\n"
+                      "\n"
+                      "--inner\n"
+                      "Content-Type: text/plain\n"
+                      "\n"
+                      "Here it is.\n"
+                      "--inner\n"
+                      "Content-Type: video/mp4; name=\"video.mp4\"\n"
+                      "Content-Transfer-Encoding: base64\n"
+                      "\n");
+  for (gsize i = 0; i < attachment; i++)
+    g_string_append_c (m, (i + 1) % 77 == 0 ? '\n' : b64[(i * 7) % 64]);
+  g_string_append (m, "\n--inner--\n\n--B1.1707124323/mx.example.com--\n");
+  return m;
+}
+
+static void
+assert_big_bounce_report (GBytes *entity)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) reports = msgtrk_report_parse_entity (entity, &error);
+  MsgtrkReport *report;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (reports->len, ==, 1);
+  report = g_ptr_array_index (reports, 0);
+  g_assert_cmpstr (msgtrk_report_get_envid (report), ==,
+                   "mtrk.7Q2KX4ZJ5N3B6C8D9F0G1H2J3K@example.com");
+  g_assert_cmpint (msgtrk_recipient_report_get_action (recipient_at (report, 0)), ==,
+                   MSGTRK_ACTION_FAILED);
+  g_assert_cmpstr (msgtrk_report_get_original_message_id (report), ==, "<big.1@example.com>");
+  g_assert_nonnull (strstr (msgtrk_report_get_returned_headers (report), "Subject: The video"));
+  g_assert_null (strstr (msgtrk_report_get_returned_headers (report), "Here it is."));
+}
+
+static void
+test_extract_big_bounce (void)
+{
+  g_autoptr (GString) text = big_bounce (25 * 1024 * 1024, 0);
+  g_autoptr (GBytes) message = g_bytes_new (text->str, text->len);
+  g_autoptr (GBytes) entity = NULL;
+  g_autoptr (GBytes) from_file = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) direct = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *path = g_build_filename (dir, "bounce.eml", NULL);
+
+  g_test_summary ("A 25 MB bounce (RET=FULL with a video attached) gives a small report with "
+                  "its delivery-status and returned headers, from bytes and from a file");
+
+  direct = msgtrk_report_parse_entity (message, &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+
+  entity = msgtrk_report_extract_bytes (message, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (entity), <, 4096);
+  assert_big_bounce_report (entity);
+
+  g_assert_true (g_file_set_contents (path, text->str, (gssize) text->len, &error));
+  from_file = msgtrk_report_extract_file (path, NULL, &error);
+  g_assert_no_error (error);
+  assert_big_bounce_report (from_file);
+  g_assert_cmpuint (g_unlink (path), ==, 0);
+  mt_tmpdir_remove (dir);
+}
+
+/* The kept parts at MSGTRK_REPORT_MAX_SIZE and one octet past it. */
+static void
+test_extract_limit_size (void)
+{
+  g_autoptr (GString) probe = big_bounce (1000, 1000);
+  g_autoptr (GBytes) probe_bytes = g_bytes_new (probe->str, probe->len);
+  g_autoptr (GBytes) probe_entity = NULL;
+  g_autoptr (GError) error = NULL;
+  gsize pad;
+
+  g_test_summary ("The report extracted from a bounce may be MSGTRK_REPORT_MAX_SIZE octets, "
+                  "not one more, however big the bounce");
+
+  /* The extracted size grows with the returned header, octet for octet. */
+  probe_entity = msgtrk_report_extract_bytes (probe_bytes, NULL, &error);
+  g_assert_no_error (error);
+  pad = 1000 + MSGTRK_REPORT_MAX_SIZE - g_bytes_get_size (probe_entity);
+
+  for (gsize extra = 0; extra <= 1; extra++)
+    {
+      g_autoptr (GString) text = big_bounce (2 * 1024 * 1024, pad + extra);
+      g_autoptr (GBytes) message = g_bytes_new (text->str, text->len);
+      g_autoptr (GBytes) entity = msgtrk_report_extract_bytes (message, NULL, &error);
+
+      if (extra == 0)
+        {
+          g_assert_no_error (error);
+          g_assert_cmpuint (g_bytes_get_size (entity), ==, MSGTRK_REPORT_MAX_SIZE);
+          assert_big_bounce_report (entity);
+        }
+      else
+        {
+          g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+          g_assert_null (entity);
+          g_clear_error (&error);
+        }
+    }
+}
+
+/* The whole message at MSGTRK_REPORT_MAX_MESSAGE_SIZE and one octet past it. */
+static void
+test_extract_limit_message (void)
+{
+  g_autoptr (GString) probe = big_bounce (0, 0);
+  gsize overhead = probe->len;
+
+  g_test_summary ("A bounce of MSGTRK_REPORT_MAX_MESSAGE_SIZE octets is read, one more is not");
+
+  for (gsize extra = 0; extra <= 1; extra++)
+    {
+      g_autoptr (GString) text =
+        big_bounce (MSGTRK_REPORT_MAX_MESSAGE_SIZE - overhead + extra, 0);
+      g_autoptr (GBytes) message = g_bytes_new_take (text->str, text->len);
+      g_autoptr (GBytes) entity = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_assert_cmpuint (text->len, ==, MSGTRK_REPORT_MAX_MESSAGE_SIZE + extra);
+      g_string_free (g_steal_pointer (&text), FALSE);
+      entity = msgtrk_report_extract_bytes (message, NULL, &error);
+      if (extra == 0)
+        {
+          g_assert_no_error (error);
+          assert_big_bounce_report (entity);
+        }
+      else
+        g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+    }
+}
+
+static void
+test_extract_content_types (void)
+{
+  static const struct
+  {
+    const char *content_type;
+    gboolean report;
+  } cases[] = {
+    { "multipart/report; report-type=delivery-status; boundary=b", TRUE },
+    { "multipart/report; report-type = delivery-status; boundary=b", TRUE },
+    { "multipart/report;\n\treport-type=\"Delivery-Status\"; boundary=\"b\"", TRUE },
+    { "Multipart/Report; boundary=b; report-type=disposition-notification", TRUE },
+    { "multipart/report; report-type=global-delivery-status; boundary=b", TRUE },
+    { "multipart/report (a comment); report-type=delivery-status; boundary=b", TRUE },
+    { "multipart/report; report-type=x-other; boundary=b", FALSE },
+    { "multipart/report; boundary=b", FALSE },
+    { "multipart/mixed; report-type=delivery-status; boundary=b", FALSE },
+    { "text/plain; report-type=delivery-status", FALSE },
+  };
+
+  g_test_summary ("Whether a message is a report is decided by its Content-Type as GMime "
+                  "parses it (spaces, quotes, case, folding, comments)");
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = g_strdup_printf (
+        "Subject: test\nContent-Type: %s\n\n--b\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.com\n\nFinal-Recipient: rfc822; bob@example.org\n"
+        "Action: delivered\nStatus: 2.0.0\n\n--b--\n",
+        cases[i].content_type);
+      g_autoptr (GBytes) message = g_bytes_new (text, strlen (text));
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) entity = msgtrk_report_extract_bytes (message, NULL, &error);
+
+      g_test_message ("case %u: %s", i, cases[i].content_type);
+      if (cases[i].report)
+        {
+          g_autoptr (GPtrArray) reports = NULL;
+
+          g_assert_no_error (error);
+          reports = msgtrk_report_parse_entity (entity, &error);
+          g_assert_no_error (error);
+          g_assert_cmpuint (reports->len, ==, 1);
+        }
+      else
+        g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+    }
+}
+
+/* Every fixture: the extracted report says what the fixture says. */
+static void
+test_extract_fixtures (void)
+{
+  const char *const names[] = { "ts-single.txt", "ts-chain.txt", "dsn-postfix.eml",
+                                "dsn-postfix-smtputf8.eml", "dsn-exim.eml",
+                                "dsn-sendmail.eml", "mdn.eml" };
+
+  g_test_summary ("Every fixture extracts to a report that parses to the same fields and "
+                  "returned headers");
+
+  for (guint f = 0; f < G_N_ELEMENTS (names); f++)
+    {
+      g_autofree char *path = g_build_filename ("report", names[f], NULL);
+      g_autofree char *file = mt_fixture_path (path);
+      g_autoptr (GBytes) bytes = mt_fixture_load (path);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) want = msgtrk_report_parse_entity (bytes, &error);
+      g_autoptr (GBytes) entity = NULL;
+      g_autoptr (GBytes) from_file = NULL;
+      g_autoptr (GPtrArray) got = NULL;
+
+      g_test_message ("fixture %s", names[f]);
+      g_assert_no_error (error);
+      entity = msgtrk_report_extract_bytes (bytes, NULL, &error);
+      g_assert_no_error (error);
+      from_file = msgtrk_report_extract_file (file, NULL, &error);
+      g_assert_no_error (error);
+      /* The boundary is new each time: the file gives the same size. */
+      g_assert_cmpuint (g_bytes_get_size (entity), ==, g_bytes_get_size (from_file));
+      got = msgtrk_report_parse_entity (entity, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (got->len, ==, want->len);
+      for (guint i = 0; i < got->len; i++)
+        {
+          g_autofree char *a = msgtrk_report_to_fields (g_ptr_array_index (want, i));
+          g_autofree char *b = msgtrk_report_to_fields (g_ptr_array_index (got, i));
+          const char *ra = msgtrk_report_get_returned_headers (g_ptr_array_index (want, i));
+          const char *rb = msgtrk_report_get_returned_headers (g_ptr_array_index (got, i));
+          g_autofree char *ha = ra != NULL ? mt_strip_cr (ra) : NULL;
+          g_autofree char *hb = rb != NULL ? mt_strip_cr (rb) : NULL;
+
+          g_assert_cmpstr (a, ==, b);
+          g_assert_cmpstr (ha, ==, hb);
+          g_assert_cmpstr (msgtrk_report_get_original_message_id (g_ptr_array_index (want, i)),
+                           ==,
+                           msgtrk_report_get_original_message_id (g_ptr_array_index (got, i)));
+        }
+    }
+}
+
+static void
+test_extract_errors (void)
+{
+  static const char plain[] = "Subject: hello\nContent-Type: text/plain\n\nHi.\n";
+  static const char no_part[] = "Content-Type: multipart/report; report-type=delivery-status; "
+                                "boundary=b\n\n--b\nContent-Type: text/plain\n\nHi.\n--b--\n";
+  g_autoptr (GBytes) message = g_bytes_new_static (plain, strlen (plain));
+  g_autoptr (GBytes) empty = g_bytes_new_static ("", 0);
+  g_autoptr (GBytes) without = g_bytes_new_static (no_part, strlen (no_part));
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GBytes) big = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) entity = NULL;
+
+  g_test_summary ("Not a report, no report part, an unreadable file, cancelled");
+
+  entity = msgtrk_report_extract_bytes (message, NULL, &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_assert_null (entity);
+  g_clear_error (&error);
+  entity = msgtrk_report_extract_bytes (empty, NULL, &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  entity = msgtrk_report_extract_bytes (without, NULL, &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  entity = msgtrk_report_extract_file ("/nonexistent/msgtrk/bounce.eml", NULL, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  {
+    g_autoptr (GString) text = big_bounce (1000, 0);
+
+    big = g_bytes_new (text->str, text->len);
+  }
+  g_cancellable_cancel (cancellable);
+  entity = msgtrk_report_extract_bytes (big, cancellable, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_null (entity);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1497,6 +1897,9 @@ main (int    argc,
   g_test_add_func ("/report/fixture/tracking-status-single", test_fixture_ts_single);
   g_test_add_func ("/report/fixture/tracking-status-chain", test_fixture_ts_chain);
   g_test_add_func ("/report/fixture/dsn-postfix", test_fixture_dsn_postfix);
+  g_test_add_func ("/report/fixture/dsn-postfix-smtputf8", test_fixture_dsn_postfix_smtputf8);
+  g_test_add_func ("/report/fixture/dsn-smtputf8-message-global",
+                   test_fixture_dsn_smtputf8_message_global);
   g_test_add_func ("/report/fixture/dsn-exim", test_fixture_dsn_exim);
   g_test_add_func ("/report/fixture/dsn-sendmail", test_fixture_dsn_sendmail);
   g_test_add_func ("/report/fixture/mdn", test_fixture_mdn);
@@ -1516,6 +1919,12 @@ main (int    argc,
   g_test_add_func ("/report/roundtrip/fixtures", test_roundtrip_fixtures);
   g_test_add_func ("/report/roundtrip/random", test_roundtrip_random);
   g_test_add_func ("/report/write/unfoldable-line", test_write_unfoldable_line);
+  g_test_add_func ("/report/extract/big-bounce", test_extract_big_bounce);
+  g_test_add_func ("/report/extract/limit-size", test_extract_limit_size);
+  g_test_add_func ("/report/extract/limit-message", test_extract_limit_message);
+  g_test_add_func ("/report/extract/content-types", test_extract_content_types);
+  g_test_add_func ("/report/extract/fixtures", test_extract_fixtures);
+  g_test_add_func ("/report/extract/errors", test_extract_errors);
 
   return g_test_run ();
 }

@@ -452,8 +452,39 @@ static const Scenario scenarios[] = {
       { 'T', "hop1.example.org", NULL, B, "x-quarantined", "2.0.0", NULL, 1, 0, 2, "odd-b" },
       { 'T', "hop2.example.org", NULL, B, "expanded", "2.0.0", NULL, 1, 0, 2, "expanded-b" },
     },
-    .expect = { { A, "unknown", "odd-a" }, { B, "in-transit", "expanded-b" } },
-    .overall = "in-transit", .summary = "In transit", .final = FALSE },
+    .expect = { { A, "unknown", "odd-a" }, { B, "delivered", "expanded-b" } },
+    .overall = "in-transit", .summary = "Delivered 1/2, 1 without news", .final = FALSE },
+
+  /* RFC 3464 section 2.3.3: "expanded" is final for that address (delivered to a list
+   * or alias); the deciding entry keeps Action "expanded" for the UI to say so. */
+  { .name = "expanded/final",
+    .recipients = { A },
+    .specs = {
+      { 'T', "hop1.example.org", NULL, A, "transferred", "2.0.0", "lists.example.org", 1, 0, 2, "hop1" },
+      { 'D', "lists.example.org", A, A, "expanded", "2.0.0", NULL, 3, 0, 4, "list" },
+    },
+    .expect = { { A, "delivered", "list" } },
+    .overall = "delivered", .summary = "Delivered 1/1", .final = TRUE },
+
+  /* A member's later failure, reported with the list as Original-Recipient, is newer. */
+  { .name = "expanded/member-fails-later",
+    .recipients = { A },
+    .specs = {
+      { 'D', "lists.example.org", A, A, "expanded", "2.0.0", NULL, 3, 0, 4, "list" },
+      { 'D', "mx.member.example", A, "member@member.example", "failed", "5.1.1", NULL, 5, 0, 6, "member" },
+    },
+    .expect = { { A, "failed", "member" } },
+    .overall = "failed", .summary = "Failed 1/1", .final = TRUE },
+
+  /* A delay reported by the list server before it expanded: the expansion decides. */
+  { .name = "expanded/after-delay",
+    .recipients = { A },
+    .specs = {
+      { 'D', "lists.example.org", A, A, "delayed", "4.4.1", NULL, 1, 0, 2, "delay" },
+      { 'D', "lists.example.org", A, A, "expanded", "2.0.0", NULL, 3, 0, 4, "list" },
+    },
+    .expect = { { A, "delivered", "list" } },
+    .overall = "delivered", .summary = "Delivered 1/1", .final = TRUE },
 
   /* Matching: Original-Recipient first; Final-Recipient; and a Final-Recipient that an
    * earlier hop mapped to one of ours (alias expansion). */

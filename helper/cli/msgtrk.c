@@ -13,7 +13,8 @@
  * directory (LOCALEDIR) for msgtrk's translations; the tests point it at the build tree.
  *
  * Limits: a tracking URL read from stdin is at most MSGTRK_CLI_MAX_URL_LEN bytes, a report
- * given to `ingest` at most MSGTRK_CLI_MAX_REPORT_SIZE bytes, `track --timeout` at most
+ * given to `ingest` at most MSGTRK_REPORT_MAX_MESSAGE_SIZE bytes (of a larger message
+ * than MSGTRK_REPORT_MAX_SIZE only the report parts are sent), `track --timeout` at most
  * MSGTRK_CLI_MAX_TRACK_TIMEOUT seconds.
  *
  * Never: prints control characters that came from the daemon or from remote servers to the
@@ -38,6 +39,8 @@
 #include "msgtrk.h"
 #include "msgtrk-private.h"
 #include "msgtrk-dbus-generated.h"
+#include "msgtrk-json.h"
+#include "msgtrk-states.h"
 #include "msgtrkd-error.h"
 
 /* Exit status of the command. */
@@ -50,8 +53,6 @@ enum
 
 /** MSGTRK_CLI_MAX_URL_LEN: longest tracking URL accepted on stdin by import-url (bytes). */
 #define MSGTRK_CLI_MAX_URL_LEN 4096
-/** MSGTRK_CLI_MAX_REPORT_SIZE: largest message accepted by ingest (bytes). */
-#define MSGTRK_CLI_MAX_REPORT_SIZE (10 * 1024 * 1024)
 /** MSGTRK_CLI_MAX_TRACK_TIMEOUT: longest --timeout of track (seconds, one day). */
 #define MSGTRK_CLI_MAX_TRACK_TIMEOUT 86400
 /** MSGTRK_CLI_DEFAULT_TRACK_TIMEOUT: --timeout of track when not given (seconds). */
@@ -61,6 +62,8 @@ enum
 /* Columns of `list` cut with "…" beyond these widths (characters). */
 #define CLI_LIST_MAX_SUBJECT 40
 #define CLI_LIST_MAX_SUMMARY 48
+/* Problem events shown by `show` (the newest; the number of older ones is said). */
+#define CLI_MAX_PROBLEMS 5
 
 #define TRACKER_BUS_NAME "org.msgtrk.Tracker1"
 #define TRACKER_OBJECT_PATH "/org/msgtrk/Tracker1"
@@ -69,6 +72,7 @@ enum
 #define ANSI_BOLD "\033[1m"
 #define ANSI_DIM "\033[2m"
 #define ANSI_RED "\033[31m"
+#define ANSI_YELLOW "\033[33m"
 
 /* Options; each command's GOptionEntry table points at the ones it takes. */
 static gboolean opt_json;
@@ -158,69 +162,17 @@ color (const char *code)
   return use_color ? code : "";
 }
 
-/* Display label and terminal colour of a state identifier (docs/dbus-api.md). */
-typedef struct
-{
-  const char *id;
-  const char *label; /* N_() */
-  const char *ansi;
-} StateInfo;
-
-static const StateInfo state_table[] = {
-  { "unknown", N_("unknown"), ANSI_DIM },
-  { "in-transit", N_("in transit"), "\033[34m" },
-  { "delayed", N_("delayed"), "\033[33m" },
-  { "relayed", N_("relayed"), ANSI_DIM },
-  { "opaque", N_("no tracking"), ANSI_DIM },
-  { "delivered", N_("delivered"), "\033[32m" },
-  { "failed", N_("failed"), ANSI_RED },
-  { "read", N_("read"), "\033[35m" },
-  { "sending", N_("sending"), "\033[34m" },
-  { "untracked", N_("untracked"), ANSI_DIM },
-  { "aborted", N_("aborted"), ANSI_RED },
-};
-
-static const StateInfo *
-state_info (const char *state)
-{
-  gsize i;
-
-  for (i = 0; i < G_N_ELEMENTS (state_table); i++)
-    if (g_strcmp0 (state_table[i].id, state) == 0)
-      return &state_table[i];
-  return &state_table[0];
-}
-
-/* The state an action of one hop stands for (RFC 3464/3886 actions, MDN "displayed"). */
-static const char *
-action_state (const char *action)
-{
-  static const struct { const char *action; const char *state; } map[] = {
-    { "delivered", "delivered" }, { "transferred", "in-transit" },
-    { "relayed", "relayed" },     { "expanded", "relayed" },
-    { "delayed", "delayed" },     { "failed", "failed" },
-    { "displayed", "read" },      { "read", "read" },
-    { "opaque", "opaque" },
-  };
-  gsize i;
-
-  for (i = 0; i < G_N_ELEMENTS (map); i++)
-    if (action != NULL && g_ascii_strcasecmp (map[i].action, action) == 0)
-      return map[i].state;
-  return "unknown";
-}
-
 /* Appends a state label, coloured. @upper: in capitals (recipient headings). */
 static void
 append_state (GString    *out,
               const char *state,
               gboolean    upper)
 {
-  const StateInfo *info = state_info (state);
-  const char *label = _(info->label);
+  const MsgtrkStateInfo *info = msgtrk_states_lookup (state);
+  const char *label = msgtrk_states_label (state);
 
   g_string_append (out, color (info->ansi));
-  if (state == NULL || g_strcmp0 (info->id, state) == 0)
+  if (state == NULL || msgtrk_states_is_known (state))
     {
       if (upper)
         {
@@ -253,41 +205,6 @@ format_time (const char *iso)
 }
 
 /* --- JSON helpers ---------------------------------------------------------------------- */
-
-/* String member @name of @obj, or NULL when absent, null or not a string. */
-static const char *
-obj_str (JsonObject *obj,
-         const char *name)
-{
-  JsonNode *node;
-
-  if (obj == NULL)
-    return NULL;
-  node = json_object_get_member (obj, name);
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-/* Array member @name of @obj, or NULL. */
-static JsonArray *
-obj_array (JsonObject *obj,
-           const char *name)
-{
-  JsonNode *node = obj ? json_object_get_member (obj, name) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-}
-
-/* Object element @i of @array, or NULL. */
-static JsonObject *
-array_obj (JsonArray *array,
-           guint      i)
-{
-  JsonNode *node = json_array_get_element (array, i);
-
-  return JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
 
 /* Parses @text from the daemon; @what names it for the error message. */
 static JsonNode *
@@ -485,6 +402,18 @@ typedef struct
   char **args; /* positional arguments after the command name */
 } Cli;
 
+/* The SUBJECT cell of `list`: the subject; for a message tracked from a link, which
+ * carries none, words that say so. */
+static const char *
+list_subject (JsonObject *msg)
+{
+  const char *subject = msgtrk_json_get_string (msg, "subject");
+
+  if ((subject == NULL || *subject == '\0') && g_strcmp0 (msgtrk_json_get_string (msg, "tracking"), "delegated") == 0)
+    return _("(tracked from a link)");
+  return subject;
+}
+
 static int
 cmd_list (Cli *cli)
 {
@@ -521,12 +450,11 @@ cmd_list (Cli *cli)
   w_subject = g_utf8_strlen (_("SUBJECT"), -1);
   for (i = 0; i < n; i++)
     {
-      JsonObject *msg = array_obj (array, i);
-      const StateInfo *info = state_info (obj_str (msg, "state"));
+      JsonObject *msg = msgtrk_json_array_get_object (array, i);
 
-      w_state = MAX (w_state, g_utf8_strlen (_(info->label), -1));
-      w_summary = MAX (w_summary, cell_len (obj_str (msg, "summary"), CLI_LIST_MAX_SUMMARY));
-      w_subject = MAX (w_subject, cell_len (obj_str (msg, "subject"), CLI_LIST_MAX_SUBJECT));
+      w_state = MAX (w_state, g_utf8_strlen (msgtrk_states_label (msgtrk_json_get_string (msg, "state")), -1));
+      w_summary = MAX (w_summary, cell_len (msgtrk_json_get_string (msg, "summary"), CLI_LIST_MAX_SUMMARY));
+      w_subject = MAX (w_subject, cell_len (list_subject (msg), CLI_LIST_MAX_SUBJECT));
     }
 
   g_string_append (out, color (ANSI_BOLD));
@@ -539,9 +467,8 @@ cmd_list (Cli *cli)
   g_string_append_c (out, '\n');
   for (i = 0; i < n; i++)
     {
-      JsonObject *msg = array_obj (array, i);
-      const char *state = obj_str (msg, "state");
-      const StateInfo *info = state_info (state);
+      JsonObject *msg = msgtrk_json_array_get_object (array, i);
+      const char *state = msgtrk_json_get_string (msg, "state");
       g_autofree char *sent = NULL;
       g_autoptr(GDateTime) utc = NULL;
       glong pad;
@@ -549,18 +476,18 @@ cmd_list (Cli *cli)
       if (msg == NULL)
         continue;
       append_state (out, state, FALSE);
-      for (pad = g_utf8_strlen (_(info->label), -1); pad < w_state + 2; pad++)
+      for (pad = g_utf8_strlen (msgtrk_states_label (state), -1); pad < w_state + 2; pad++)
         g_string_append_c (out, ' ');
-      append_cell (out, obj_str (msg, "summary"), CLI_LIST_MAX_SUMMARY, w_summary + 2);
-      if (obj_str (msg, "sent") != NULL &&
-          (utc = g_date_time_new_from_iso8601 (obj_str (msg, "sent"), NULL)) != NULL)
+      append_cell (out, msgtrk_json_get_string (msg, "summary"), CLI_LIST_MAX_SUMMARY, w_summary + 2);
+      if (msgtrk_json_get_string (msg, "sent") != NULL &&
+          (utc = g_date_time_new_from_iso8601 (msgtrk_json_get_string (msg, "sent"), NULL)) != NULL)
         {
           g_autoptr(GDateTime) local = g_date_time_to_local (utc);
           sent = g_date_time_format (local, "%Y-%m-%d %H:%M");
         }
       append_cell (out, sent ? sent : "—", w_sent, w_sent + 2);
-      append_cell (out, obj_str (msg, "subject"), CLI_LIST_MAX_SUBJECT, w_subject + 2);
-      append_clean (out, obj_str (msg, "envid"));
+      append_cell (out, list_subject (msg), CLI_LIST_MAX_SUBJECT, w_subject + 2);
+      append_clean (out, msgtrk_json_get_string (msg, "envid"));
       g_string_append_c (out, '\n');
     }
   fputs (out->str, stdout);
@@ -611,25 +538,11 @@ append_detail (GString    *out,
 static gboolean
 hop_is_broken (JsonObject *hop)
 {
-  if (obj_str (hop, "error") != NULL)
+  if (msgtrk_json_get_string (hop, "error") != NULL)
     return TRUE;
-  if (g_strcmp0 (obj_str (hop, "source"), "trace") == 0)
+  if (g_strcmp0 (msgtrk_json_get_string (hop, "source"), "trace") == 0)
     return FALSE;
-  return obj_str (hop, "action") == NULL && obj_str (hop, "status") == NULL;
-}
-
-/* Integer member @name of @obj into @value; FALSE when absent, null or not an integer. */
-static gboolean
-obj_int (JsonObject *obj,
-         const char *name,
-         gint64     *value)
-{
-  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    return FALSE;
-  *value = json_node_get_int (node);
-  return TRUE;
+  return msgtrk_json_get_string (hop, "action") == NULL && msgtrk_json_get_string (hop, "status") == NULL;
 }
 
 /* The "from HOST [ADDRESS]" part of a trace hop, cleaned; NULL when neither is known. A
@@ -637,8 +550,8 @@ obj_int (JsonObject *obj,
 static char *
 trace_from (JsonObject *hop)
 {
-  g_autofree char *host = clean (obj_str (hop, "from_host"));
-  g_autofree char *address = clean (obj_str (hop, "from_address"));
+  g_autofree char *host = clean (msgtrk_json_get_string (hop, "from_host"));
+  g_autofree char *address = clean (msgtrk_json_get_string (hop, "from_address"));
   gboolean has_host = *host != '\0';
   gboolean has_address = *address != '\0';
 
@@ -661,16 +574,16 @@ trace_from (JsonObject *hop)
   return NULL;
 }
 
-/* Appends " [source]", dimmed, when @hop names its source. */
+/* Appends "  [where the evidence came from]", dimmed, when @hop names its source. */
 static void
 append_source (GString    *out,
                JsonObject *hop)
 {
-  if (obj_str (hop, "source") == NULL)
+  if (msgtrk_json_get_string (hop, "source") == NULL)
     return;
   g_string_append (out, color (ANSI_DIM));
   g_string_append (out, "  [");
-  append_clean (out, obj_str (hop, "source"));
+  g_string_append (out, msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
   g_string_append_c (out, ']');
   g_string_append (out, color (ANSI_RESET));
 }
@@ -681,8 +594,8 @@ static void
 append_trace_hop (GString    *out,
                   JsonObject *hop)
 {
-  g_autofree char *by = clean (obj_str (hop, "server"));
-  g_autofree char *when = format_time (obj_str (hop, "arrival"));
+  g_autofree char *by = clean (msgtrk_json_get_string (hop, "server"));
+  g_autofree char *when = format_time (msgtrk_json_get_string (hop, "arrival"));
   g_autofree char *from = trace_from (hop);
   gint64 delay;
 
@@ -704,7 +617,7 @@ append_trace_hop (GString    *out,
       g_string_append (out, "  ");
       g_string_append (out, from);
     }
-  if (obj_int (hop, "delay_seconds", &delay))
+  if (msgtrk_json_get_int (hop, "delay_seconds", &delay))
     {
       /* TRANSLATORS: the time a hop took since the hop before it, in seconds with its sign
        * ("+2 s"; negative when the servers' clocks disagree), "s" being the unit symbol. */
@@ -719,24 +632,66 @@ append_trace_hop (GString    *out,
   g_string_append_c (out, '\n');
 }
 
-/* Appends one hop ("  N. MTA  time  action status  [source]" and details; trace hops as
- * "  N. received by HOST …", broken links as "  N. ✗ broken: …"). */
+/* A status code with its class and meaning in words (lib/msgtrk-status-code.c):
+ * "5.1.1 (permanent failure): The recipient’s mailbox does not exist"; a value that is not
+ * a code is shown as is (cleaned). */
+static char *
+status_in_words (const char *status)
+{
+  g_autofree char *code = clean (status);
+  const char *meaning = msgtrk_status_code_describe (status);
+  const char *code_class = msgtrk_status_code_describe_class (status);
+  guint c, subject, detail;
+
+  if (meaning == NULL || !msgtrk_status_code_parse (status, &c, &subject, &detail))
+    return g_steal_pointer (&code);
+  if (subject == 0)
+    /* TRANSLATORS: a status code and its class: "2.0.0 (success)". */
+    return g_strdup_printf (_("%u.%u.%u (%s)"), c, subject, detail, code_class);
+  /* TRANSLATORS: a status code, its class and its meaning: "5.1.1 (permanent failure): The
+   * recipient’s mailbox does not exist". */
+  return g_strdup_printf (_("%u.%u.%u (%s): %s"), c, subject, detail, code_class, meaning);
+}
+
+/* Whether @status is 2.0.0 ("success", nothing more): the hop's words say it already. */
+static gboolean
+status_is_plain_success (const char *status)
+{
+  guint c, subject, detail;
+
+  return msgtrk_status_code_parse (status, &c, &subject, &detail) && c == 2 && subject == 0 &&
+         detail == 0;
+}
+
+/* Whether the words for @action already name the hop's Remote-MTA ("Handed to …"). */
+static gboolean
+action_names_remote (const char *action)
+{
+  return action != NULL &&
+         (g_ascii_strcasecmp (action, "transferred") == 0 || g_ascii_strcasecmp (action, "relayed") == 0);
+}
+
+/* Appends one hop ("  N. SERVER  time  what it did, in words  [source]" and details: the
+ * status code in words, the server's text, retry-until; trace hops as "  N. received by
+ * HOST …", broken links as "  N. ✗ broken: …"). */
 static void
 append_hop (GString    *out,
             guint       index,
             JsonObject *hop)
 {
-  const char *mta = obj_str (hop, "reporting_mta");
-  const char *action = obj_str (hop, "action");
-  const char *status = obj_str (hop, "status");
-  const char *err = obj_str (hop, "error");
-  const char *arrival = obj_str (hop, "arrival");
-  const char *last = obj_str (hop, "last_attempt");
+  const char *mta = msgtrk_json_get_string (hop, "reporting_mta");
+  const char *action = msgtrk_json_get_string (hop, "action");
+  const char *status = msgtrk_json_get_string (hop, "status");
+  const char *err = msgtrk_json_get_string (hop, "error");
+  const char *arrival = msgtrk_json_get_string (hop, "arrival");
+  const char *last = msgtrk_json_get_string (hop, "last_attempt");
   g_autofree char *when = format_time (arrival ? arrival : last);
+  g_autofree char *remote = clean (msgtrk_json_get_string (hop, "remote_mta"));
+  g_autofree char *words = NULL;
   gint64 delay;
 
   if (mta == NULL)
-    mta = obj_str (hop, "server");
+    mta = msgtrk_json_get_string (hop, "server");
   g_string_append_printf (out, "  %2u. ", index);
   if (hop_is_broken (hop))
     {
@@ -752,26 +707,22 @@ append_hop (GString    *out,
       g_string_append_c (out, '\n');
       return;
     }
-  if (g_strcmp0 (obj_str (hop, "source"), "trace") == 0)
+  if (g_strcmp0 (msgtrk_json_get_string (hop, "source"), "trace") == 0)
     {
       append_trace_hop (out, hop);
       return;
     }
-  append_clean (out, mta ? mta : _("(unknown MTA)"));
+  append_clean (out, mta ? mta : _("(unknown server)"));
   if (when != NULL)
     {
       g_string_append (out, "  ");
       g_string_append (out, when);
     }
   g_string_append (out, "  ");
-  g_string_append (out, color (state_info (action_state (action))->ansi));
-  append_clean (out, action ? action : _("(no action)"));
+  g_string_append (out, color (msgtrk_states_lookup (msgtrk_states_from_action (action))->ansi));
+  words = msgtrk_states_describe_action (action, remote);
+  append_clean (out, words);
   g_string_append (out, color (ANSI_RESET));
-  if (status != NULL)
-    {
-      g_string_append_c (out, ' ');
-      append_clean (out, status);
-    }
   append_source (out, hop);
   g_string_append_c (out, '\n');
 
@@ -780,20 +731,107 @@ append_hop (GString    *out,
       g_autofree char *t = format_time (last);
       append_detail (out, _("last attempt:"), t);
     }
-  append_detail (out, _("comment:"), obj_str (hop, "comment"));
-  append_detail (out, _("remote MTA:"), obj_str (hop, "remote_mta"));
-  if (obj_str (hop, "will_retry_until") != NULL)
+  if (status != NULL && !status_is_plain_success (status))
     {
-      g_autofree char *t = format_time (obj_str (hop, "will_retry_until"));
-      append_detail (out, _("retry until:"), t);
+      g_autofree char *text = status_in_words (status);
+      append_detail (out, _("status:"), text);
     }
-  append_detail (out, _("diagnostic:"), obj_str (hop, "diagnostic"));
-  append_detail (out, _("from:"), obj_str (hop, "from_address"));
-  if (obj_int (hop, "delay_seconds", &delay))
+  append_detail (out, _("server said:"), msgtrk_json_get_string (hop, "diagnostic"));
+  append_detail (out, _("comment:"), msgtrk_json_get_string (hop, "comment"));
+  if (*remote != '\0' && !action_names_remote (action))
+    append_detail (out, _("next server:"), remote);
+  if (msgtrk_json_get_string (hop, "will_retry_until") != NULL)
+    {
+      g_autofree char *t = format_time (msgtrk_json_get_string (hop, "will_retry_until"));
+      append_detail (out, _("retrying until:"), t);
+    }
+  append_detail (out, _("from:"), msgtrk_json_get_string (hop, "from_address"));
+  if (msgtrk_json_get_int (hop, "delay_seconds", &delay))
     {
       /* TRANSLATORS: a delay in seconds, "s" being the unit symbol. */
       g_autofree char *text = g_strdup_printf (_("%lld s"), (long long) delay);
       append_detail (out, _("delay:"), text);
+    }
+}
+
+/* Whether an event says something went wrong while tracking (msgtrkd records those with
+ * source "error" or "warning", docs/dbus-api.md). */
+static gboolean
+event_is_problem (JsonObject *event)
+{
+  const char *source = msgtrk_json_get_string (event, "source");
+
+  return g_strcmp0 (source, "error") == 0 || g_strcmp0 (source, "warning") == 0;
+}
+
+/* Appends the "Problems while tracking" section: the route's warnings (a STARTTLS
+ * downgrade), then the newest CLI_MAX_PROBLEMS problem events with their times, oldest
+ * first. Nothing when there is none. */
+static void
+append_problems (GString    *out,
+                 JsonObject *route)
+{
+  JsonArray *warnings = msgtrk_json_get_array (route, "warnings");
+  JsonArray *events = msgtrk_json_get_array (route, "events");
+  guint n_warnings = warnings != NULL ? json_array_get_length (warnings) : 0;
+  guint n_events = events != NULL ? json_array_get_length (events) : 0;
+  g_autoptr (GPtrArray) problems = g_ptr_array_new (); /* JsonObject*, oldest first */
+  guint first = 0;
+
+  for (guint i = 0; i < n_events; i++)
+    {
+      JsonObject *ev = msgtrk_json_array_get_object (events, i);
+
+      if (ev != NULL && event_is_problem (ev))
+        g_ptr_array_add (problems, ev);
+    }
+  if (n_warnings == 0 && problems->len == 0)
+    return;
+  g_string_append_c (out, '\n');
+  g_string_append (out, color (ANSI_BOLD));
+  g_string_append (out, _("Problems while tracking:"));
+  g_string_append (out, color (ANSI_RESET));
+  g_string_append_c (out, '\n');
+  for (guint i = 0; i < n_warnings; i++)
+    {
+      JsonNode *node = json_array_get_element (warnings, i);
+
+      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+        continue;
+      g_string_append (out, "  ");
+      g_string_append (out, color (ANSI_YELLOW));
+      g_string_append (out, "⚠ ");
+      append_clean (out, json_node_get_string (node));
+      g_string_append (out, color (ANSI_RESET));
+      g_string_append_c (out, '\n');
+    }
+  if (problems->len > CLI_MAX_PROBLEMS)
+    {
+      first = problems->len - CLI_MAX_PROBLEMS;
+      g_string_append (out, "  ");
+      g_string_append_printf (out,
+                              g_dngettext (GETTEXT_PACKAGE, "(%u earlier problem not shown)",
+                                           "(%u earlier problems not shown)", first),
+                              first);
+      g_string_append_c (out, '\n');
+    }
+  for (guint i = first; i < problems->len; i++)
+    {
+      JsonObject *ev = g_ptr_array_index (problems, i);
+      g_autofree char *when = format_time (msgtrk_json_get_string (ev, "at"));
+      gboolean is_error = g_strcmp0 (msgtrk_json_get_string (ev, "source"), "error") == 0;
+
+      g_string_append (out, "  ");
+      g_string_append (out, color (is_error ? ANSI_RED : ANSI_YELLOW));
+      g_string_append (out, is_error ? "✗ " : "⚠ ");
+      if (when != NULL)
+        {
+          g_string_append (out, when);
+          g_string_append (out, "  ");
+        }
+      append_clean (out, msgtrk_json_get_string (ev, "text"));
+      g_string_append (out, color (ANSI_RESET));
+      g_string_append_c (out, '\n');
     }
 }
 
@@ -802,71 +840,79 @@ static void
 append_route (GString    *out,
               JsonObject *route)
 {
-  const char *labels[] = { _("Subject:"), _("Sent:"), _("Summary:"), _("From:"), _("Message-ID:"),
+  const char *labels[] = { _("Subject:"), _("Sent:"), _("Status:"), _("From:"), _("Message-ID:"),
                            _("Envelope ID:"), _("Tracking:"), _("Last poll:"), _("Next poll:") };
+  const char *tracking_id = msgtrk_json_get_string (route, "tracking");
+  const char *subject = msgtrk_json_get_string (route, "subject");
+  gboolean delegated = g_strcmp0 (tracking_id, "delegated") == 0;
   glong width = 0;
   gsize i;
-  g_autofree char *sent = format_time (obj_str (route, "sent"));
-  g_autofree char *last_poll = format_time (obj_str (route, "last_poll"));
-  g_autofree char *next_poll = format_time (obj_str (route, "next_poll"));
-  g_autofree char *tracking = NULL;
-  JsonArray *recipients = obj_array (route, "recipients");
+  g_autofree char *sent = format_time (msgtrk_json_get_string (route, "sent"));
+  g_autofree char *last_poll = format_time (msgtrk_json_get_string (route, "last_poll"));
+  g_autofree char *next_poll = format_time (msgtrk_json_get_string (route, "next_poll"));
+  g_autofree char *host = clean (msgtrk_json_get_string (route, "submission_host"));
+  g_autofree char *tracking = msgtrk_states_describe_tracking (tracking_id, host);
+  JsonArray *recipients = msgtrk_json_get_array (route, "recipients");
 
   for (i = 0; i < G_N_ELEMENTS (labels); i++)
     width = MAX (width, g_utf8_strlen (labels[i], -1));
-  if (obj_str (route, "submission_host") != NULL)
-    tracking = g_strdup_printf (_("%s via %s"),
-                                obj_str (route, "tracking") ? obj_str (route, "tracking") : "—",
-                                obj_str (route, "submission_host"));
+
+  if (subject == NULL || *subject == '\0')
+    /* A link shared by the sender carries no subject: say where the message came from. */
+    append_field (out, labels[0], width,
+                  delegated ? _("(unknown: tracked from a link)") : _("(no subject)"));
   else
-    tracking = g_strdup (obj_str (route, "tracking"));
-
-  append_field (out, labels[0], width, obj_str (route, "subject"));
-  append_field (out, labels[1], width, sent ? sent : _("not sent yet"));
+    append_field (out, labels[0], width, subject);
+  append_field (out, labels[1], width, sent ? sent : msgtrk_states_describe_sent_unknown (tracking_id));
   {
-    g_autoptr(GString) summary = g_string_new (NULL);
+    /* The summary in the state's colour; the state is not repeated ("Delivered 1/1"). */
+    const char *summary = msgtrk_json_get_string (route, "summary");
 
-    append_clean (summary, obj_str (route, "summary"));
-    g_string_append (summary, " (");
-    append_state (summary, obj_str (route, "state"), FALSE);
-    g_string_append (summary, ")");
     g_string_append (out, color (ANSI_BOLD));
     g_string_append (out, labels[2]);
     g_string_append (out, color (ANSI_RESET));
     for (glong len = g_utf8_strlen (labels[2], -1); len < width + 1; len++)
       g_string_append_c (out, ' ');
-    g_string_append (out, summary->str);
+    if (summary != NULL)
+      {
+        g_string_append (out, color (msgtrk_states_lookup (msgtrk_json_get_string (route, "state"))->ansi));
+        append_clean (out, summary);
+        g_string_append (out, color (ANSI_RESET));
+      }
+    else
+      append_state (out, msgtrk_json_get_string (route, "state"), FALSE);
     g_string_append_c (out, '\n');
   }
-  append_field (out, labels[3], width, obj_str (route, "sender"));
-  append_field (out, labels[4], width, obj_str (route, "message_id"));
-  append_field (out, labels[5], width, obj_str (route, "envid"));
+  append_field (out, labels[3], width, msgtrk_json_get_string (route, "sender"));
+  append_field (out, labels[4], width, msgtrk_json_get_string (route, "message_id"));
+  append_field (out, labels[5], width, msgtrk_json_get_string (route, "envid"));
   append_field (out, labels[6], width, tracking);
   if (last_poll != NULL)
     append_field (out, labels[7], width, last_poll);
   if (next_poll != NULL)
     append_field (out, labels[8], width, next_poll);
+  append_problems (out, route);
 
   for (i = 0; recipients != NULL && i < json_array_get_length (recipients); i++)
     {
-      JsonObject *rcpt = array_obj (recipients, i);
-      JsonArray *hops = obj_array (rcpt, "hops");
+      JsonObject *rcpt = msgtrk_json_array_get_object (recipients, i);
+      JsonArray *hops = msgtrk_json_get_array (rcpt, "hops");
       guint h, n_hops = hops ? json_array_get_length (hops) : 0;
 
       if (rcpt == NULL)
         continue;
       g_string_append_c (out, '\n');
       g_string_append (out, color (ANSI_BOLD));
-      append_clean (out, obj_str (rcpt, "address"));
+      append_clean (out, msgtrk_json_get_string (rcpt, "address"));
       g_string_append (out, color (ANSI_RESET));
       g_string_append (out, " — ");
-      append_state (out, obj_str (rcpt, "state"), TRUE);
+      append_state (out, msgtrk_json_get_string (rcpt, "state"), TRUE);
       g_string_append_c (out, '\n');
       if (n_hops == 0)
         g_string_append_printf (out, "      %s\n", _("(no hop reported yet)"));
       for (h = 0; h < n_hops; h++)
         {
-          JsonObject *hop = array_obj (hops, h);
+          JsonObject *hop = msgtrk_json_array_get_object (hops, h);
 
           if (hop != NULL)
             append_hop (out, h + 1, hop);
@@ -983,10 +1029,16 @@ print_status (const char *envid,
     {
       g_autoptr(GString) out = g_string_new (NULL);
 
-      append_clean (out, summary);
-      g_string_append (out, " (");
-      append_state (out, state, FALSE);
-      g_string_append (out, ")\n");
+      /* The summary says the state already ("Delivered 3/3"): it is not repeated. */
+      if (summary != NULL && *summary != '\0')
+        {
+          g_string_append (out, color (msgtrk_states_lookup (state)->ansi));
+          append_clean (out, summary);
+          g_string_append (out, color (ANSI_RESET));
+        }
+      else
+        append_state (out, state, FALSE);
+      g_string_append_c (out, '\n');
       fputs (out->str, stdout);
     }
 }
@@ -1197,7 +1249,7 @@ cmd_ingest (Cli *cli)
   const char *path = cli->args[0];
 
   if (strcmp (path, "-") == 0)
-    bytes = read_fd_limited (STDIN_FILENO, MSGTRK_CLI_MAX_REPORT_SIZE, _("standard input"), &error);
+    bytes = read_fd_limited (STDIN_FILENO, MSGTRK_REPORT_MAX_MESSAGE_SIZE, _("standard input"), &error);
   else
     {
       int fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -1212,12 +1264,23 @@ cmd_ingest (Cli *cli)
         }
       {
         g_autofree char *name = g_filename_display_name (path);
-        bytes = read_fd_limited (fd, MSGTRK_CLI_MAX_REPORT_SIZE, name, &error);
+        bytes = read_fd_limited (fd, MSGTRK_REPORT_MAX_MESSAGE_SIZE, name, &error);
       }
       close (fd);
     }
   if (bytes == NULL)
     return report_error (error, NULL);
+  /* A bounce may return a whole big message: only its report parts go over the bus
+   * (docs/dsn-ingestion.md); a message within the report limit goes as it is. */
+  if (g_bytes_get_size (bytes) > MSGTRK_REPORT_MAX_SIZE)
+    {
+      GBytes *entity = msgtrk_report_extract_bytes (bytes, NULL, &error);
+
+      if (entity == NULL)
+        return report_error (error, NULL);
+      g_bytes_unref (bytes);
+      bytes = entity;
+    }
 
   /* Called by hand: the generated wrapper takes "ay" as a NUL-terminated string, which
    * would cut a report at its first NUL byte. */

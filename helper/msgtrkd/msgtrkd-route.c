@@ -463,6 +463,67 @@ collect_recipients (const MsgtrkdMessage *message,
   return out;
 }
 
+/**
+ * msgtrkd_route_sent_time:
+ * @message: the message
+ * @earliest_arrival: the earliest Arrival-Date (or Received: date) any report gives for
+ *   it, unix seconds; 0 when none
+ *
+ * When @message was sent, for "sent": the client's report (committed_at), moved back to
+ * @earliest_arrival when that lies between MSGTRKD_ROUTE_MAX_CLOCK_SKEW seconds before
+ * Prepare and the client's report (the server received the message before the client
+ * heard its final reply); for a message tracked from a link, @earliest_arrival.
+ *
+ * Returns: unix seconds, or 0 when not sent (yet) or unknown
+ */
+gint64
+msgtrkd_route_sent_time (const MsgtrkdMessage *message,
+                         gint64                earliest_arrival)
+{
+  if (message->committed_at > 0)
+    {
+      if (earliest_arrival > 0 && earliest_arrival < message->committed_at
+          && earliest_arrival >= message->prepared_at - MSGTRKD_ROUTE_MAX_CLOCK_SKEW)
+        return earliest_arrival;
+      return message->committed_at;
+    }
+  if (g_strcmp0 (message->tracking, MSGTRKD_TRACKING_DELEGATED) == 0)
+    return earliest_arrival;
+  return 0;
+}
+
+/* The earliest "arrival" of any hop of @recipients (JSON array), unix seconds; 0 if none. */
+static gint64
+earliest_arrival (JsonArray *recipients)
+{
+  gint64 earliest = 0;
+
+  for (guint i = 0; i < json_array_get_length (recipients); i++)
+    {
+      JsonObject *r = json_array_get_object_element (recipients, i);
+      JsonArray *hops = json_object_get_array_member (r, "hops");
+
+      for (guint j = 0; hops != NULL && j < json_array_get_length (hops); j++)
+        {
+          JsonObject *h = json_array_get_object_element (hops, j);
+          JsonNode *node = h != NULL ? json_object_get_member (h, "arrival") : NULL;
+          g_autoptr (GDateTime) dt = NULL;
+          gint64 t;
+
+          if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+              || json_node_get_value_type (node) != G_TYPE_STRING)
+            continue;
+          dt = g_date_time_new_from_iso8601 (json_node_get_string (node), NULL);
+          if (dt == NULL)
+            continue;
+          t = g_date_time_to_unix (dt);
+          if (t > 0 && (earliest == 0 || t < earliest))
+            earliest = t;
+        }
+    }
+  return earliest;
+}
+
 static char *
 to_json (JsonNode *node)
 {
@@ -494,7 +555,7 @@ msgtrkd_route_build_json (const MsgtrkdMessage *message,
   set_string (obj, "message_id", message->message_id);
   set_string (obj, "subject", message->subject);
   set_string (obj, "sender", message->sender);
-  set_time (obj, "sent", message->committed_at);
+  json_object_set_null_member (obj, "sent"); /* here for the members' order; set below */
   set_string (obj, "tracking", message->tracking);
   set_string (obj, "submission_host", message->submission_host);
   set_string (obj, "offered", message->offered);
@@ -536,6 +597,7 @@ msgtrkd_route_build_json (const MsgtrkdMessage *message,
       json_array_add_object_element (recipients, r);
     }
   json_object_set_array_member (obj, "recipients", recipients);
+  set_time (obj, "sent", msgtrkd_route_sent_time (message, earliest_arrival (recipients)));
 
   for (guint i = 0; events != NULL && i < events->len; i++)
     {

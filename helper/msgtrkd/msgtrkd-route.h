@@ -11,6 +11,11 @@
  * headers ("trace"). The MTQP hops of the latest run are kept in the newest snapshot, so
  * they survive a restart.
  *
+ * "sent" is when the message left: the time the mail client reported it sent, moved back
+ * to the earliest Arrival-Date a server reported (which the client's report follows by
+ * the time the upload took), so no hop reads earlier than "Sent"; for a message tracked
+ * from a link (no client report), that earliest Arrival-Date alone, or null (unknown).
+ *
  * Never: see or write the secret A (nothing here gets it).
  */
 #pragma once
@@ -24,6 +29,11 @@ G_BEGIN_DECLS
 
 /** MSGTRKD_ROUTE_MAX_TRACE_HOPS: most Received: hops shown per recipient. */
 #define MSGTRKD_ROUTE_MAX_TRACE_HOPS 64
+
+/** MSGTRKD_ROUTE_MAX_CLOCK_SKEW: seconds before Prepare that the earliest Arrival-Date of
+ * a report may read and still be taken as the time the message was sent (a server's
+ * clock and ours differ a little; one that differs more is not believed). */
+#define MSGTRKD_ROUTE_MAX_CLOCK_SKEW 300
 
 /* One stored report, parsed */
 typedef struct
@@ -61,6 +71,9 @@ char         *msgtrkd_route_build_json       (const MsgtrkdMessage *message,
                                               gboolean              with_poll_times);
 
 char         *msgtrkd_route_list_json        (GPtrArray *messages);
+
+gint64        msgtrkd_route_sent_time        (const MsgtrkdMessage *message,
+                                              gint64                earliest_arrival);
 
 char         *msgtrkd_format_time            (gint64 unix_seconds);
 

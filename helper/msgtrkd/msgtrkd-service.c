@@ -8,9 +8,14 @@
  *
  * State and summary are recomputed from every stored report after anything that may
  * change them; StatusChanged goes out (and a notification) only when one of them changed.
+ * The store keeps one report per reporter and set of recipients, the newest (a delayed
+ * hop's answer at every poll replaces the one before), and each stored row is parsed once
+ * (ParsedCache), so a poll costs the reports of one message, not all the polls before.
  * A route snapshot is stored when the delivery map changed.
  *
- * Limits: the MSGTRKD_MAX_* constants of msgtrkd-service.h, checked before any work.
+ * Limits: the MSGTRKD_MAX_* constants of msgtrkd-service.h, checked before any work;
+ * IngestReport: MSGTRK_REPORT_MAX_MESSAGE_SIZE / MSGTRK_REPORT_MAX_SIZE (<msgtrk.h>);
+ * parsed reports of MSGTRKD_PARSED_CACHE_MESSAGES messages in memory.
  *
  * Never: log A, put it in an error, keep it after the call (buffers are wiped).
  */
@@ -21,6 +26,7 @@
 #include "msgtrk-dbus-generated.h"
 #include "msgtrk-private.h"
 #include "msgtrkd-error.h"
+#include "msgtrk-states.h"
 #include "msgtrkd-route.h"
 #include "msgtrkd-scheduler.h"
 #include "msgtrkd-service.h"
@@ -44,6 +50,8 @@ struct _MsgtrkdService
   MsgtrkDBusTracker1 *skeleton;   /* (owned) */
   GDBusConnection *connection;    /* (owned) (nullable) while exported */
   GHashTable *routes;             /* (owned) envid → RouteCache: latest MTQP hops */
+  GHashTable *parsed;             /* (owned) envid → ParsedCache: stored reports, parsed */
+  GQueue parsed_lru;              /* ParsedCache, most recently used first */
   guint first_poll;
   gboolean held;                  /* the scheduler's hold on the application */
   gboolean shut_down;
@@ -216,6 +224,222 @@ is_polled (const MsgtrkdMessage *m)
          || g_strcmp0 (m->tracking, MSGTRKD_TRACKING_DELEGATED) == 0;
 }
 
+/* ---- stored reports, parsed once ---- */
+
+/** MSGTRKD_PARSED_CACHE_MESSAGES: messages whose parsed reports are kept in memory. */
+#define MSGTRKD_PARSED_CACHE_MESSAGES 256
+
+/* The parsed stored reports of one message, by row id. Rows never change (a newer word
+ * is a new row, msgtrkd_store_put_report()), so a row is parsed once per daemon run, not
+ * at every poll: recompute() reads the rows' ids and parses only the new ones. */
+typedef struct
+{
+  char *envid;           /* (owned) */
+  GHashTable *by_id;     /* (owned) gint64 * id → MsgtrkdParsedReport (owned) */
+  GList link;            /* in MsgtrkdService.parsed_lru */
+} ParsedCache;
+
+static void
+parsed_cache_free (ParsedCache *cache)
+{
+  g_free (cache->envid);
+  g_hash_table_unref (cache->by_id);
+  g_free (cache);
+}
+
+/* A copy sharing the parsed reports (ref-counted) with @p. */
+static MsgtrkdParsedReport *
+parsed_report_share (const MsgtrkdParsedReport *p)
+{
+  MsgtrkdParsedReport *copy = g_new0 (MsgtrkdParsedReport, 1);
+
+  copy->source = g_strdup (p->source);
+  copy->origin = g_strdup (p->origin);
+  copy->received_at = p->received_at;
+  copy->reports = g_ptr_array_ref (p->reports);
+  return copy;
+}
+
+/* Every stored report of @envid, parsed (oldest first); one that no longer parses is
+ * skipped (msgtrkd_route_parse_stored()). Rows already parsed are taken from the cache. */
+static GPtrArray *
+parsed_reports (MsgtrkdService *self,
+                const char     *envid,
+                GError        **error)
+{
+  g_autoptr (GPtrArray) heads = msgtrkd_store_list_report_heads (self->store, envid, error);
+  GPtrArray *out;
+  GHashTable *by_id;
+  ParsedCache *cache;
+
+  if (heads == NULL)
+    return NULL;
+  out = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_parsed_report_free);
+  by_id = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                 (GDestroyNotify) msgtrkd_parsed_report_free);
+  cache = g_hash_table_lookup (self->parsed, envid);
+  for (guint i = 0; i < heads->len; i++)
+    {
+      MsgtrkdStoredReport *head = g_ptr_array_index (heads, i);
+      MsgtrkdParsedReport *p = NULL;
+      gint64 *key = g_memdup2 (&head->id, sizeof head->id);
+
+      if (cache != NULL)
+        {
+          gpointer old_key = NULL;
+
+          /* Stealing frees neither key nor value: the key is freed here. */
+          if (g_hash_table_steal_extended (cache->by_id, &head->id, &old_key, (gpointer *) &p))
+            g_free (old_key);
+        }
+      if (p == NULL)
+        {
+          g_autoptr (GError) local_error = NULL;
+          g_autoptr (GPtrArray) one = g_ptr_array_new_with_free_func (
+            (GDestroyNotify) msgtrkd_stored_report_free);
+          g_autoptr (GPtrArray) parsed = NULL;
+
+          head->raw = msgtrkd_store_get_report_raw (self->store, head->id, &local_error);
+          if (head->raw == NULL)
+            {
+              g_debug ("stored report %" G_GINT64_FORMAT " of %s: %s", head->id, envid,
+                       local_error->message);
+              g_free (key);
+              continue;
+            }
+          g_ptr_array_add (one, g_steal_pointer (&heads->pdata[i]));
+          parsed = msgtrkd_route_parse_stored (one);
+          heads->pdata[i] = g_ptr_array_steal_index (one, 0);
+          if (parsed->len == 0)
+            {
+              g_free (key);
+              continue; /* no longer parses: skipped (debug line written) */
+            }
+          p = g_ptr_array_steal_index (parsed, 0);
+        }
+      g_ptr_array_add (out, parsed_report_share (p));
+      g_hash_table_insert (by_id, key, p);
+    }
+
+  /* The new table replaces the old one; rows gone from the store are dropped with it. */
+  if (cache == NULL)
+    {
+      cache = g_new0 (ParsedCache, 1);
+      cache->envid = g_strdup (envid);
+      cache->link.data = cache;
+      g_hash_table_insert (self->parsed, cache->envid, cache);
+    }
+  else
+    {
+      g_hash_table_unref (cache->by_id);
+      g_queue_unlink (&self->parsed_lru, &cache->link);
+    }
+  cache->by_id = by_id;
+  g_queue_push_head_link (&self->parsed_lru, &cache->link);
+  while (self->parsed_lru.length > MSGTRKD_PARSED_CACHE_MESSAGES)
+    {
+      GList *last = g_queue_pop_tail_link (&self->parsed_lru);
+
+      g_hash_table_remove (self->parsed, ((ParsedCache *) last->data)->envid);
+    }
+  return out;
+}
+
+static gint
+compare_strings (gconstpointer a,
+                 gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* What a report is a word about: its kind, its reporter and its recipients (with the
+ * disposition for an MDN), as docs/status.md "Reporter" defines one word; as SHA-256 hex.
+ * The store keeps the newest report per key (msgtrkd_store_put_report()). */
+static char *
+report_key (GPtrArray *reports)
+{
+  g_autoptr (GString) text = g_string_new (NULL);
+
+  for (guint i = 0; reports != NULL && i < reports->len; i++)
+    {
+      MsgtrkReport *report = g_ptr_array_index (reports, i);
+      GPtrArray *entries = msgtrk_report_get_recipients (report);
+      const char *reporter = msgtrk_report_get_reporting_mta (report);
+      g_autofree char *lower = NULL;
+      g_autoptr (GPtrArray) words = g_ptr_array_new_with_free_func (g_free);
+
+      if (reporter == NULL)
+        reporter = msgtrk_report_get_reporting_ua (report);
+      lower = reporter != NULL ? g_utf8_casefold (reporter, -1) : g_strdup ("");
+      g_string_append_printf (text, "%d\n%s\n", (int) msgtrk_report_get_kind (report), lower);
+      for (guint j = 0; entries != NULL && j < entries->len; j++)
+        {
+          MsgtrkRecipientReport *entry = g_ptr_array_index (entries, j);
+          g_autofree char *orcpt =
+            msgtrk_address_normalize (msgtrk_recipient_report_get_original_recipient (entry));
+          g_autofree char *final =
+            msgtrk_address_normalize (msgtrk_recipient_report_get_final_recipient (entry));
+          const char *disposition = msgtrk_recipient_report_get_disposition_text (entry);
+          g_autofree char *word = g_strdup_printf ("%s\t%s\t%s", orcpt != NULL ? orcpt : "",
+                                                   final != NULL ? final : "",
+                                                   disposition != NULL ? disposition : "");
+
+          g_ptr_array_add (words, g_utf8_casefold (word, -1));
+        }
+      g_ptr_array_sort (words, compare_strings);
+      for (guint j = 0; j < words->len; j++)
+        g_string_append_printf (text, "%s\n", (const char *) g_ptr_array_index (words, j));
+      g_string_append_c (text, '\n');
+    }
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, text->str, (gssize) text->len);
+}
+
+/* The newest date @reports speak for (Last-Attempt-Date, Arrival-Date), or @fallback. */
+static gint64
+report_date (GPtrArray *reports,
+             gint64     fallback)
+{
+  gint64 newest = 0;
+
+  for (guint i = 0; reports != NULL && i < reports->len; i++)
+    {
+      MsgtrkReport *report = g_ptr_array_index (reports, i);
+      GPtrArray *entries = msgtrk_report_get_recipients (report);
+      GDateTime *arrival = msgtrk_report_get_arrival_date (report);
+
+      if (arrival != NULL)
+        newest = MAX (newest, g_date_time_to_unix (arrival));
+      for (guint j = 0; entries != NULL && j < entries->len; j++)
+        {
+          GDateTime *attempt =
+            msgtrk_recipient_report_get_last_attempt_date (g_ptr_array_index (entries, j));
+
+          if (attempt != NULL)
+            newest = MAX (newest, g_date_time_to_unix (attempt));
+        }
+    }
+  return newest > 0 ? newest : fallback;
+}
+
+/* Stores @entity, the report(s) @reports, as the newest word of its key. */
+static gboolean
+store_report (MsgtrkdService *self,
+              const char     *envid,
+              const char     *source,
+              const char     *origin,
+              gint64          received_at,
+              GPtrArray      *reports,
+              GBytes         *entity,
+              gboolean       *is_new,
+              GError        **error)
+{
+  g_autofree char *key = report_key (reports);
+
+  return msgtrkd_store_put_report (self->store, envid, source, origin, key,
+                                   report_date (reports, received_at), received_at, entity,
+                                   is_new, error);
+}
+
 /* ---- status, route, events ---- */
 
 static RouteCache *
@@ -263,19 +487,17 @@ build_route_json (MsgtrkdService       *self,
                   gboolean              with_poll_times,
                   GError              **error)
 {
-  g_autoptr (GPtrArray) stored = NULL;
   g_autoptr (GPtrArray) parsed = NULL;
   g_autoptr (GPtrArray) events = NULL;
   g_autoptr (MsgtrkStatus) status = NULL;
   RouteCache *cache;
 
-  stored = msgtrkd_store_list_reports (self->store, m->envid, error);
-  if (stored == NULL)
+  parsed = parsed_reports (self, m->envid, error);
+  if (parsed == NULL)
     return NULL;
   events = msgtrkd_store_list_events (self->store, m->envid, error);
   if (events == NULL)
     return NULL;
-  parsed = msgtrkd_route_parse_stored (stored);
   status = msgtrkd_route_compute_status (m, parsed);
   cache = get_route_cache (self, m->envid);
   return msgtrkd_route_build_json (m, status, cache->mtqp_hops, parsed, events,
@@ -342,6 +564,62 @@ notify_transition (MsgtrkdService       *self,
   g_application_send_notification (self->app, m->envid, n);
 }
 
+/* Whether @m's recipients are learnt from its reports rather than given by Prepare: a
+ * message tracked through an imported link, or one whose list is still empty. */
+static gboolean
+learns_recipients (const MsgtrkdMessage *m)
+{
+  return g_strcmp0 (m->tracking, MSGTRKD_TRACKING_DELEGATED) == 0 || m->recipients == NULL
+         || m->recipients[0] == NULL;
+}
+
+/* Adds to @m's recipients, in the order first learnt, every recipient any of @parsed names
+ * (docs/status.md, "Without a list"), when @m learns its recipients. Every report counts,
+ * not only the first one: the DSNs of a delegated message come one recipient at a time.
+ * Returns whether the list grew. */
+static gboolean
+learn_recipients (MsgtrkdMessage *m,
+                  GPtrArray      *parsed)
+{
+  g_autoptr (MsgtrkdMessage) blank = NULL;
+  g_autoptr (MsgtrkStatus) learning = NULL;
+  g_auto (GStrv) learnt = NULL;
+  g_autoptr (GStrvBuilder) merged = NULL;
+  g_autoptr (GHashTable) seen = NULL;
+  gboolean grew = FALSE;
+
+  if (!learns_recipients (m) || parsed->len == 0)
+    return FALSE;
+  blank = msgtrkd_message_copy (m);
+  g_clear_pointer (&blank->recipients, g_strfreev);
+  learning = msgtrkd_route_compute_status (blank, parsed);
+  learnt = msgtrk_status_list_recipients (learning);
+  if (learnt == NULL || learnt[0] == NULL)
+    return FALSE;
+
+  merged = g_strv_builder_new ();
+  seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; m->recipients != NULL && m->recipients[i] != NULL; i++)
+    if (g_hash_table_add (seen, g_utf8_casefold (m->recipients[i], -1)))
+      g_strv_builder_add (merged, m->recipients[i]);
+  for (guint i = 0; learnt[i] != NULL; i++)
+    {
+      if (g_hash_table_size (seen) >= MSGTRKD_STORE_MAX_RECIPIENTS)
+        break;
+      if (g_hash_table_add (seen, g_utf8_casefold (learnt[i], -1)))
+        {
+          g_strv_builder_add (merged, learnt[i]);
+          grew = TRUE;
+        }
+    }
+  if (grew)
+    {
+      g_strfreev (m->recipients);
+      m->recipients = g_strv_builder_end (merged);
+    }
+  return grew;
+}
+
 /* Recompute state and summary of @envid from every stored report; store them, store a
  * snapshot if the map changed (@snapshot), emit StatusChanged if state or summary
  * changed. @route: a fresh tracker run, or NULL. @polled_at: sets last_poll_at if > 0. */
@@ -354,7 +632,6 @@ recompute (MsgtrkdService *self,
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkdMessage) m = NULL;
-  g_autoptr (GPtrArray) stored = NULL;
   g_autoptr (GPtrArray) parsed = NULL;
   g_autoptr (MsgtrkStatus) status = NULL;
   g_autofree char *old_state = NULL;
@@ -362,6 +639,7 @@ recompute (MsgtrkdService *self,
   char *state = NULL;
   char *summary = NULL;
   gboolean final = FALSE;
+  gboolean learnt_more;
   gboolean changed;
 
   m = msgtrkd_store_get_message (self->store, envid, &error);
@@ -370,13 +648,13 @@ recompute (MsgtrkdService *self,
       g_debug ("recompute %s: %s", envid, error->message);
       return;
     }
-  stored = msgtrkd_store_list_reports (self->store, envid, &error);
-  if (stored == NULL)
+  parsed = parsed_reports (self, envid, &error);
+  if (parsed == NULL)
     {
       g_warning ("Cannot read the reports of %s: %s", envid, error->message);
       return;
     }
-  parsed = msgtrkd_route_parse_stored (stored);
+  learnt_more = learn_recipients (m, parsed);
   status = msgtrkd_route_compute_status (m, parsed);
   msgtrkd_route_overall (m, status, parsed->len > 0, &state, &summary, &final);
 
@@ -390,18 +668,15 @@ recompute (MsgtrkdService *self,
       m->final = TRUE;
       m->next_poll_at = 0;
     }
+  else if (learnt_more && m->final && is_polled (m))
+    {
+      /* A new recipient of a delegated message is not final yet: track it again. */
+      m->final = FALSE;
+      if (m->next_poll_at == 0)
+        m->next_poll_at = now_seconds () + self->first_poll;
+    }
   if (polled_at > 0)
     m->last_poll_at = polled_at;
-  if ((m->recipients == NULL || m->recipients[0] == NULL))
-    {
-      g_auto (GStrv) learnt = msgtrk_status_list_recipients (status);
-
-      if (learnt != NULL && learnt[0] != NULL)
-        {
-          g_strfreev (m->recipients);
-          m->recipients = g_steal_pointer (&learnt);
-        }
-    }
   if (!msgtrkd_store_update_message (self->store, m, &error))
     {
       g_warning ("Cannot record the status of %s: %s", envid, error->message);
@@ -446,14 +721,21 @@ entry_event_text (MsgtrkReport          *report,
 
   if (mta == NULL)
     mta = msgtrk_report_get_reporting_ua (report);
+  g_string_append_printf (text, "%s%s: %s — ", prefix, mta != NULL ? mta : "?",
+                          rcpt != NULL ? rcpt : "?");
   if (action == NULL && msgtrk_recipient_report_get_disposition_text (entry) != NULL)
-    action = msgtrk_recipient_report_get_disposition_text (entry);
-  g_string_append_printf (text, "%s%s: %s %s", prefix, mta != NULL ? mta : "?",
-                          rcpt != NULL ? rcpt : "?", action != NULL ? action : "?");
+    /* an MDN: its disposition as written */
+    g_string_append (text, msgtrk_recipient_report_get_disposition_text (entry));
+  else
+    {
+      /* what the hop did in the user's words ("Handed to relay.example.net"), as the CLI
+       * and the viewer say it (helper/common/msgtrk-states.c) */
+      g_autofree char *words = msgtrk_states_describe_action (action, remote);
+
+      g_string_append (text, words);
+    }
   if (status != NULL)
-    g_string_append_printf (text, " %s", status);
-  if (remote != NULL && msgtrk_recipient_report_get_action (entry) == MSGTRK_ACTION_TRANSFERRED)
-    g_string_append_printf (text, " to %s", remote);
+    g_string_append_printf (text, " (%s)", status);
   return g_string_free (text, FALSE);
 }
 
@@ -489,7 +771,10 @@ poll_done (const char   *envid,
       else
         text = g_strdup_printf (_("Tracking failed: %s"), error->message);
       g_message ("%s: %s", envid, text);
-      add_event_once (self, envid, "local", text);
+      add_event_once (self, envid,
+                      g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE)
+                        ? "warning" : "error",
+                      text);
       recompute (self, envid, NULL, now, FALSE);
       msgtrkd_scheduler_reschedule (self->scheduler);
       return;
@@ -517,9 +802,9 @@ poll_done (const char   *envid,
             g_warning ("Cannot keep a report of %s: %s", envid, local_error->message);
             continue;
           }
-        if (!msgtrkd_store_add_report (self->store, envid, "mtqp",
-                                       msgtrk_report_get_reporting_mta (report), now, entity,
-                                       &is_new, &local_error))
+        /* A delayed hop answers anew at each poll: its newest answer replaces the older. */
+        if (!store_report (self, envid, "mtqp", msgtrk_report_get_reporting_mta (report), now,
+                           one, entity, &is_new, &local_error))
           {
             g_warning ("Cannot store a report of %s: %s", envid, local_error->message);
             continue;
@@ -554,7 +839,7 @@ poll_done (const char   *envid,
             text = g_strdup_printf (_("Warning: %s: %s"), msgtrk_route_hop_get_server (hop),
                                     e->message);
             g_strv_builder_add (warnings, text);
-            add_event_once (self, envid, "local", text);
+            add_event_once (self, envid, "warning", text);
           }
       }
 
@@ -679,6 +964,39 @@ strip_message_id (const char *message_id)
   if (*text == '\0')
     return NULL;
   return g_steal_pointer (&text);
+}
+
+/* MSGTRKD_MAX_ABORTED_ATTEMPTS: most earlier, never-sent attempts of one message that a
+ * Prepare clears away (each Prepare clears the one before, so one is the usual count). */
+#define MSGTRKD_MAX_ABORTED_ATTEMPTS 16
+
+/* A send that is retried is one message: before a new attempt of @message_id is
+ * prepared, forget the newest earlier attempts that were aborted (never sent; their secret
+ * is already deleted), so that List shows one entry, not a "Not sent" one beside it. A
+ * Message-ID names one message whatever account sends it; a copy that was sent stays (and
+ * ends the search). Errors are only logged: the new attempt goes on. */
+static void
+forget_aborted_attempts (MsgtrkdService *self,
+                         const char     *message_id)
+{
+  g_autofree char *stripped = strip_message_id (message_id);
+
+  for (guint i = 0; stripped != NULL && i < MSGTRKD_MAX_ABORTED_ATTEMPTS; i++)
+    {
+      g_autoptr (MsgtrkdMessage) old = msgtrkd_store_get_message (self->store, stripped, NULL);
+      g_autoptr (GError) error = NULL;
+
+      if (old == NULL || g_strcmp0 (old->message_id, stripped) != 0
+          || g_strcmp0 (old->tracking, MSGTRKD_TRACKING_ABORTED) != 0)
+        return;
+      g_hash_table_remove (self->routes, old->envid);
+      if (!msgtrkd_store_forget (self->store, old->envid, &error))
+        {
+          g_warning ("Cannot forget the aborted attempt %s: %s", old->envid, error->message);
+          return;
+        }
+      g_debug ("Forgot the aborted attempt %s of <%s>", old->envid, stripped);
+    }
 }
 
 static void
@@ -826,6 +1144,7 @@ handle_prepare (MsgtrkDBusTracker1    *skeleton,
       return TRUE;
     }
 
+  forget_aborted_attempts (self, message_id);
   domain = g_strdup (strrchr (norm_sender, '@') + 1);
   call = call_new (self, invocation);
   call->envid = msgtrk_envid_generate (domain, &error);
@@ -1389,14 +1708,12 @@ report_already_known (MsgtrkdService *self,
                       const char     *envid,
                       GPtrArray      *reports)
 {
-  g_autoptr (GPtrArray) stored = msgtrkd_store_list_reports (self->store, envid, NULL);
-  g_autoptr (GPtrArray) parsed = NULL;
+  g_autoptr (GPtrArray) parsed = parsed_reports (self, envid, NULL);
   g_autofree char *mine = NULL;
 
-  if (stored == NULL || stored->len == 0)
+  if (parsed == NULL || parsed->len == 0)
     return FALSE;
   mine = reports_fingerprint (reports);
-  parsed = msgtrkd_route_parse_stored (stored);
   for (guint i = 0; i < parsed->len; i++)
     {
       MsgtrkdParsedReport *p = g_ptr_array_index (parsed, i);
@@ -1408,17 +1725,60 @@ report_already_known (MsgtrkdService *self,
   return FALSE;
 }
 
-static gboolean
-handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
-                      GDBusMethodInvocation *invocation,
-                      const char            *unused_bytestring,
-                      MsgtrkdService        *self)
+/* A report IngestReport was given, after the worker thread: the extracted entity (what
+ * is stored) and its reports. */
+typedef struct
 {
-  /* "ay" arrives as a bytestring cut at the first NUL: take the whole array instead. */
-  g_autoptr (GVariant) child = g_variant_get_child_value (
-    g_dbus_method_invocation_get_parameters (invocation), 0);
-  g_autoptr (GBytes) raw = g_variant_get_data_as_bytes (child);
+  GBytes *entity;     /* (owned) */
+  GPtrArray *reports; /* (owned) (element-type MsgtrkReport) at least one */
+} IngestParsed;
+
+static void
+ingest_parsed_free (IngestParsed *parsed)
+{
+  g_clear_pointer (&parsed->entity, g_bytes_unref);
+  g_clear_pointer (&parsed->reports, g_ptr_array_unref);
+  g_free (parsed);
+}
+
+/* Worker thread: the report parts of the whole message (a bounce may return a 25 MB
+ * message; only its report parts are kept, msgtrk_report_extract_bytes()), parsed. Pure
+ * CPU work on data of its own: the store and the service are not touched here. */
+static void
+ingest_extract_thread (GTask        *task,
+                       gpointer      source,
+                       gpointer      task_data,
+                       GCancellable *cancellable)
+{
+  GBytes *raw = task_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) entity = msgtrk_report_extract_bytes (raw, cancellable, &error);
   g_autoptr (GPtrArray) reports = NULL;
+  IngestParsed *parsed;
+
+  if (entity != NULL)
+    reports = msgtrk_report_parse_entity (entity, &error);
+  if (reports == NULL || reports->len == 0)
+    {
+      if (error == NULL)
+        g_set_error (&error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                     _("The message holds no report"));
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  parsed = g_new0 (IngestParsed, 1);
+  parsed->entity = g_steal_pointer (&entity);
+  parsed->reports = g_steal_pointer (&reports);
+  g_task_return_pointer (task, parsed, (GDestroyNotify) ingest_parsed_free);
+}
+
+/* Main loop: match the parsed report to its message, store it, recompute. */
+static void
+ingest_reports (MsgtrkdService        *self,
+                GDBusMethodInvocation *invocation,
+                GBytes                *entity,
+                GPtrArray             *reports)
+{
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkdMessage) m = NULL;
   MsgtrkReport *first;
@@ -1426,25 +1786,12 @@ handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
   const char *origin;
   gboolean is_new = FALSE;
 
-  if (g_bytes_get_size (raw) > MSGTRKD_MAX_REPORT_SIZE)
-    {
-      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
-                        _("The report is larger than %d bytes"), MSGTRKD_MAX_REPORT_SIZE);
-      return TRUE;
-    }
-  reports = msgtrk_report_parse_entity (raw, &error);
-  if (reports == NULL || reports->len == 0)
-    {
-      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT, "%s",
-                        error != NULL ? error->message : _("The message holds no report"));
-      return TRUE;
-    }
   for (guint i = 0; i < reports->len && m == NULL; i++)
     m = match_report (self, g_ptr_array_index (reports, i));
   if (m == NULL)
     {
-      msgtrk_dbus_tracker1_complete_ingest_report (skeleton, invocation, "");
-      return TRUE;
+      msgtrk_dbus_tracker1_complete_ingest_report (self->skeleton, invocation, "");
+      return;
     }
 
   first = g_ptr_array_index (reports, 0);
@@ -1468,14 +1815,14 @@ handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
    * re-encoded, without its ENVID): nothing new; not stored, no event. */
   if (report_already_known (self, m->envid, reports))
     {
-      msgtrk_dbus_tracker1_complete_ingest_report (skeleton, invocation, m->envid);
-      return TRUE;
+      msgtrk_dbus_tracker1_complete_ingest_report (self->skeleton, invocation, m->envid);
+      return;
     }
-  if (!msgtrkd_store_add_report (self->store, m->envid, source, origin, now_seconds (), raw,
-                                 &is_new, &error))
+  if (!store_report (self, m->envid, source, origin, now_seconds (), reports, entity, &is_new,
+                     &error))
     {
       return_error (invocation, error);
-      return TRUE;
+      return;
     }
   if (is_new)
     {
@@ -1499,7 +1846,53 @@ handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
       recompute (self, m->envid, NULL, 0, TRUE);
       msgtrkd_scheduler_reschedule (self->scheduler);
     }
-  msgtrk_dbus_tracker1_complete_ingest_report (skeleton, invocation, m->envid);
+  msgtrk_dbus_tracker1_complete_ingest_report (self->skeleton, invocation, m->envid);
+}
+
+static void
+ingest_extracted (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  Call *call = data;
+  g_autoptr (GError) error = NULL;
+  IngestParsed *parsed = g_task_propagate_pointer (G_TASK (result), &error);
+
+  if (parsed == NULL)
+    return_new_error (call->invocation, MSGTRKD_ERROR_INVALID_ARGUMENT, "%s", error->message);
+  else if (call->service->shut_down)
+    return_new_error (call->invocation, MSGTRKD_ERROR_FAILED, _("msgtrkd is shutting down"));
+  else
+    ingest_reports (call->service, call->invocation, parsed->entity, parsed->reports);
+  g_clear_pointer (&parsed, ingest_parsed_free);
+  call_free (call);
+}
+
+/* IngestReport takes a whole message, up to MSGTRK_REPORT_MAX_MESSAGE_SIZE octets (a
+ * bounce returning a big message); its report parts, at most MSGTRK_REPORT_MAX_SIZE, are
+ * what is parsed and stored. */
+static gboolean
+handle_ingest_report (MsgtrkDBusTracker1    *skeleton,
+                      GDBusMethodInvocation *invocation,
+                      GVariant              *unused_message,
+                      MsgtrkdService        *self)
+{
+  /* "ay" arrives as a bytestring cut at the first NUL: take the whole array instead. */
+  g_autoptr (GVariant) child = g_variant_get_child_value (
+    g_dbus_method_invocation_get_parameters (invocation), 0);
+  g_autoptr (GBytes) raw = g_variant_get_data_as_bytes (child);
+  g_autoptr (GTask) task = NULL;
+
+  if (g_bytes_get_size (raw) > MSGTRK_REPORT_MAX_MESSAGE_SIZE)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("The message is larger than %d bytes"), MSGTRK_REPORT_MAX_MESSAGE_SIZE);
+      return TRUE;
+    }
+  task = g_task_new (self, NULL, ingest_extracted, call_new (self, invocation));
+  g_task_set_source_tag (task, handle_ingest_report);
+  g_task_set_task_data (task, g_steal_pointer (&raw), (GDestroyNotify) g_bytes_unref);
+  g_task_run_in_thread (task, ingest_extract_thread);
   return TRUE;
 }
 
@@ -1679,6 +2072,8 @@ msgtrkd_service_finalize (GObject *object)
   g_clear_object (&self->keyring);
   g_clear_object (&self->store);
   g_clear_pointer (&self->routes, g_hash_table_unref);
+  g_queue_init (&self->parsed_lru); /* its links live in the ParsedCache entries */
+  g_clear_pointer (&self->parsed, g_hash_table_unref);
   G_OBJECT_CLASS (msgtrkd_service_parent_class)->finalize (object);
 }
 
@@ -1693,6 +2088,9 @@ msgtrkd_service_init (MsgtrkdService *self)
 {
   self->routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify) route_cache_free);
+  self->parsed = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                        (GDestroyNotify) parsed_cache_free);
+  g_queue_init (&self->parsed_lru);
 }
 
 static MsgtrkTlsPolicy

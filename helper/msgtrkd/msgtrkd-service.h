@@ -28,8 +28,8 @@ G_BEGIN_DECLS
 #define MSGTRKD_MAX_REPLY_LENGTH 4096
 /** MSGTRKD_MAX_CAPABILITIES: most EHLO keywords accepted by Committed. */
 #define MSGTRKD_MAX_CAPABILITIES 128
-/** MSGTRKD_MAX_REPORT_SIZE: largest message IngestReport accepts (the parser's limit). */
-#define MSGTRKD_MAX_REPORT_SIZE (1024 * 1024)
+/* IngestReport: a whole message of at most MSGTRK_REPORT_MAX_MESSAGE_SIZE octets, whose
+ * report parts (MSGTRK_REPORT_MAX_SIZE, <msgtrk.h>) are kept: no limit of msgtrkd's own. */
 
 /* Command-line configuration of the daemon */
 typedef struct

@@ -106,6 +106,13 @@ static const char *const migrations[] = {
   "ALTER TABLE messages ADD COLUMN secret_derived INTEGER NOT NULL DEFAULT 0;"
   "ALTER TABLE messages ADD COLUMN mtqp_server TEXT;"
   "PRAGMA user_version = 2;",
+  /* 2 → 3: reports that replace each other (one row per reporter and recipients, the
+   * newest: replace_key, reported_at). Rows stored before keep a NULL key. */
+  "ALTER TABLE reports ADD COLUMN replace_key TEXT;"
+  "ALTER TABLE reports ADD COLUMN reported_at INTEGER NOT NULL DEFAULT 0;"
+  "CREATE INDEX reports_by_key ON reports (envid, replace_key);"
+  "CREATE INDEX reports_by_envid ON reports (envid, received_at, id);"
+  "PRAGMA user_version = 3;",
 };
 
 #define STORE_SCHEMA_VERSION ((int) G_N_ELEMENTS (migrations))
@@ -141,11 +148,19 @@ typedef enum {
   STMT_RECIPIENT_LIST,
   STMT_REPORT_INSERT,
   STMT_REPORT_LIST,
+  STMT_REPORT_HEADS,
+  STMT_REPORT_RAW,
+  STMT_REPORT_SAME,
+  STMT_REPORT_KEY_NEWEST,
+  STMT_REPORT_KEY_DELETE,
+  STMT_REPORT_TRIM,
   STMT_SNAPSHOT_INSERT,
   STMT_SNAPSHOT_LATEST,
   STMT_SNAPSHOT_COUNT,
+  STMT_SNAPSHOT_TRIM,
   STMT_EVENT_INSERT,
   STMT_EVENT_LIST,
+  STMT_EVENT_TRIM,
   STMT_SETTING_GET,
   STMT_SETTING_SET,
   STMT_SETTING_DELETE,
@@ -183,16 +198,32 @@ static const char *const stmt_sql[N_STMTS] = {
                             "VALUES (?1, ?2, ?3)",
   [STMT_RECIPIENT_DELETE] = "DELETE FROM recipients WHERE envid = ?1",
   [STMT_RECIPIENT_LIST] = "SELECT address FROM recipients WHERE envid = ?1 ORDER BY position",
-  [STMT_REPORT_INSERT] = "INSERT INTO reports (envid, source, origin, received_at, sha256, raw) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+  [STMT_REPORT_INSERT] = "INSERT INTO reports (envid, source, origin, received_at, sha256, raw, "
+                         "replace_key, reported_at) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
   [STMT_REPORT_LIST] = "SELECT id, envid, source, origin, received_at, raw FROM reports "
                        "WHERE envid = ?1 ORDER BY received_at, id",
+  [STMT_REPORT_HEADS] = "SELECT id, envid, source, origin, received_at FROM reports "
+                        "WHERE envid = ?1 ORDER BY received_at, id",
+  [STMT_REPORT_RAW] = "SELECT raw FROM reports WHERE id = ?1",
+  [STMT_REPORT_SAME] = "SELECT 1 FROM reports WHERE envid = ?1 AND source = ?2 "
+                       "AND ifnull (origin, '') = ifnull (?3, '') AND sha256 = ?4",
+  [STMT_REPORT_KEY_NEWEST] = "SELECT max (reported_at) FROM reports "
+                             "WHERE envid = ?1 AND replace_key = ?2",
+  [STMT_REPORT_KEY_DELETE] = "DELETE FROM reports WHERE envid = ?1 AND replace_key = ?2",
+  [STMT_REPORT_TRIM] = "DELETE FROM reports WHERE id IN (SELECT id FROM reports "
+                       "WHERE envid = ?1 ORDER BY received_at DESC, id DESC "
+                       "LIMIT -1 OFFSET ?2)",
   [STMT_SNAPSHOT_INSERT] = "INSERT INTO snapshots (envid, at, route_json) VALUES (?1, ?2, ?3)",
   [STMT_SNAPSHOT_LATEST] = "SELECT route_json FROM snapshots WHERE envid = ?1 "
                            "ORDER BY at DESC, id DESC LIMIT 1",
   [STMT_SNAPSHOT_COUNT] = "SELECT count (*) FROM snapshots WHERE envid = ?1",
+  [STMT_SNAPSHOT_TRIM] = "DELETE FROM snapshots WHERE id IN (SELECT id FROM snapshots "
+                         "WHERE envid = ?1 ORDER BY at DESC, id DESC LIMIT -1 OFFSET ?2)",
   [STMT_EVENT_INSERT] = "INSERT INTO events (envid, at, source, text) VALUES (?1, ?2, ?3, ?4)",
   [STMT_EVENT_LIST] = "SELECT at, source, text FROM events WHERE envid = ?1 ORDER BY at, id",
+  [STMT_EVENT_TRIM] = "DELETE FROM events WHERE id IN (SELECT id FROM events "
+                      "WHERE envid = ?1 ORDER BY at DESC, id DESC LIMIT -1 OFFSET ?2)",
   [STMT_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
   [STMT_SETTING_SET] = "INSERT INTO settings (key, value) VALUES (?1, ?2) "
                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -1348,6 +1379,86 @@ fail:
 
 /* ---- reports ---------------------------------------------------------------------------- */
 
+/* Deletes the oldest rows of @envid past @keep with statement @which (a *_TRIM). */
+static gboolean
+trim_rows (MsgtrkdStore *self,
+           StoreStmt     which,
+           const char   *envid,
+           guint         keep,
+           const char   *doing,
+           GError      **error)
+{
+  sqlite3_stmt *stmt = get_stmt (self, which, doing, error);
+
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, envid);
+  sqlite3_bind_int64 (stmt, 2, keep);
+  return run_stmt (self, stmt, doing, error);
+}
+
+/* Whether a row of @envid has the same source, origin and digest (inside a transaction). */
+static gboolean
+report_exists (MsgtrkdStore *self,
+               const char   *envid,
+               const char   *source,
+               const char   *origin,
+               const char   *digest,
+               gboolean     *exists,
+               const char   *doing,
+               GError      **error)
+{
+  sqlite3_stmt *stmt = get_stmt (self, STMT_REPORT_SAME, doing, error);
+  int rc;
+
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, envid);
+  bind_text (stmt, 2, source);
+  bind_text (stmt, 3, origin);
+  bind_text (stmt, 4, digest);
+  rc = sqlite3_step (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      return FALSE;
+    }
+  *exists = rc == SQLITE_ROW;
+  stmt_done (stmt);
+  return TRUE;
+}
+
+/* The newest reported_at of the rows of @envid with @key, or FALSE in *found. */
+static gboolean
+key_newest (MsgtrkdStore *self,
+            const char   *envid,
+            const char   *key,
+            gboolean     *found,
+            gint64       *newest,
+            const char   *doing,
+            GError      **error)
+{
+  sqlite3_stmt *stmt = get_stmt (self, STMT_REPORT_KEY_NEWEST, doing, error);
+  int rc;
+
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, envid);
+  bind_text (stmt, 2, key);
+  rc = sqlite3_step (stmt);
+  if (rc != SQLITE_ROW)
+    {
+      set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      return FALSE;
+    }
+  *found = sqlite3_column_type (stmt, 0) != SQLITE_NULL;
+  *newest = sqlite3_column_int64 (stmt, 0);
+  stmt_done (stmt);
+  return TRUE;
+}
+
 /**
  * msgtrkd_store_add_report:
  * @self: a store
@@ -1359,6 +1470,9 @@ fail:
  * @is_new: (out) (optional): %FALSE if an identical report (same raw bytes, source and
  *   origin) was already stored for @envid
  * @error: return location for a #GError
+ *
+ * msgtrkd_store_put_report() without a replace key: the report is kept beside the others
+ * (up to %MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE).
  *
  * Returns: %TRUE once committed (or found already there)
  */
@@ -1372,12 +1486,53 @@ msgtrkd_store_add_report (MsgtrkdStore *self,
                           gboolean     *is_new,
                           GError      **error)
 {
+  return msgtrkd_store_put_report (self, envid, source, origin, NULL, 0, received_at, raw,
+                                   is_new, error);
+}
+
+/**
+ * msgtrkd_store_put_report:
+ * @self: a store
+ * @envid: the message the report is about (must be tracked)
+ * @source: "mtqp", "dsn" or "mdn"
+ * @origin: (nullable): the server asked, or the report's sender
+ * @key: (nullable): what the report is a word about (its reporter and recipients): a
+ *   report replaces the stored reports of @envid with the same key that are not newer
+ * @reported_at: unix seconds the report speaks for (its newest date), compared between
+ *   reports of one key
+ * @received_at: unix seconds
+ * @raw: the entity as received (at most %MSGTRKD_STORE_MAX_DOCUMENT_SIZE bytes)
+ * @is_new: (out) (optional): %TRUE if @raw was stored; %FALSE if an identical report
+ *   (same bytes, source and origin) is already there, or a newer one of the same @key
+ * @error: return location for a #GError
+ *
+ * One transaction: a report already there is not stored again; a report of a @key
+ * replaces the older rows of that key (so a delayed hop polled every few minutes keeps one
+ * row, its newest answer); a report older than a stored one of its key is dropped. Then
+ * the oldest rows of @envid past %MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE are deleted.
+ *
+ * Returns: %TRUE once committed (or found already there)
+ */
+gboolean
+msgtrkd_store_put_report (MsgtrkdStore *self,
+                          const char   *envid,
+                          const char   *source,
+                          const char   *origin,
+                          const char   *key,
+                          gint64        reported_at,
+                          gint64        received_at,
+                          GBytes       *raw,
+                          gboolean     *is_new,
+                          GError      **error)
+{
   g_autofree char *quoted = NULL;
   g_autofree char *doing = NULL;
   g_autofree char *digest = NULL;
   gconstpointer data;
   gsize size;
   sqlite3_stmt *stmt;
+  gboolean exists = FALSE;
+  gboolean inserted;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
   g_return_val_if_fail (envid != NULL, FALSE);
@@ -1387,7 +1542,8 @@ msgtrkd_store_add_report (MsgtrkdStore *self,
     *is_new = FALSE;
   data = g_bytes_get_data (raw, &size);
   if (!check_text ("report source", source, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error)
-      || !check_text ("report origin", origin, FALSE, MSGTRKD_STORE_MAX_TEXT_SIZE, error))
+      || !check_text ("report origin", origin, FALSE, MSGTRKD_STORE_MAX_TEXT_SIZE, error)
+      || !check_text ("report key", key, FALSE, MSGTRKD_STORE_MAX_TEXT_SIZE, error))
     return FALSE;
   if (size > MSGTRKD_STORE_MAX_DOCUMENT_SIZE)
     {
@@ -1404,6 +1560,27 @@ msgtrkd_store_add_report (MsgtrkdStore *self,
     return FALSE;
   if (!require_message (self, envid, error))
     goto fail;
+  if (!report_exists (self, envid, source, origin, digest, &exists, doing, error))
+    goto fail;
+  if (exists)
+    return commit (self, doing, error);
+  if (key != NULL)
+    {
+      gboolean found = FALSE;
+      gint64 newest = 0;
+
+      if (!key_newest (self, envid, key, &found, &newest, doing, error))
+        goto fail;
+      if (found && newest > reported_at)
+        return commit (self, doing, error); /* an older word: the newer one stays */
+      stmt = get_stmt (self, STMT_REPORT_KEY_DELETE, doing, error);
+      if (stmt == NULL)
+        goto fail;
+      bind_text (stmt, 1, envid);
+      bind_text (stmt, 2, key);
+      if (!run_stmt (self, stmt, doing, error))
+        goto fail;
+    }
   stmt = get_stmt (self, STMT_REPORT_INSERT, doing, error);
   if (stmt == NULL)
     goto fail;
@@ -1413,11 +1590,19 @@ msgtrkd_store_add_report (MsgtrkdStore *self,
   sqlite3_bind_int64 (stmt, 4, received_at);
   bind_text (stmt, 5, digest);
   sqlite3_bind_blob64 (stmt, 6, data != NULL ? data : "", size, SQLITE_STATIC);
+  bind_text (stmt, 7, key);
+  sqlite3_bind_int64 (stmt, 8, reported_at);
   if (!run_stmt (self, stmt, doing, error))
     goto fail;
+  inserted = sqlite3_changes (self->db) > 0;
+  if (!trim_rows (self, STMT_REPORT_TRIM, envid, MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE, doing,
+                  error))
+    goto fail;
+  if (!commit (self, doing, error))
+    return FALSE;
   if (is_new != NULL)
-    *is_new = sqlite3_changes (self->db) > 0;
-  return commit (self, doing, error);
+    *is_new = inserted;
+  return TRUE;
 
 fail:
   rollback (self);
@@ -1485,6 +1670,108 @@ fail:
   return NULL;
 }
 
+/**
+ * msgtrkd_store_list_report_heads:
+ * @self: a store
+ * @envid: a tracked message's ENVID
+ * @error: return location for a #GError
+ *
+ * As msgtrkd_store_list_reports(), without reading the entities (each @raw is %NULL):
+ * rows never change (a newer report is a new row), so a caller that parsed a row once
+ * by its id need not read it again (msgtrkd_store_get_report_raw()).
+ *
+ * Returns: (transfer container) (element-type MsgtrkdStoredReport): its reports, oldest
+ *   first; %NULL with %MSGTRKD_ERROR_NOT_FOUND for an unknown ENVID
+ */
+GPtrArray *
+msgtrkd_store_list_report_heads (MsgtrkdStore *self,
+                                 const char   *envid,
+                                 GError      **error)
+{
+  g_autoptr (GPtrArray) list =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_stored_report_free);
+  const char *doing = "listing reports";
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+  g_return_val_if_fail (envid != NULL, NULL);
+
+  if (!begin_read (self, doing, error))
+    return NULL;
+  if (!require_message (self, envid, error))
+    goto fail;
+  stmt = get_stmt (self, STMT_REPORT_HEADS, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, envid);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      MsgtrkdStoredReport *r = g_new0 (MsgtrkdStoredReport, 1);
+
+      r->id = sqlite3_column_int64 (stmt, 0);
+      r->envid = column_text (stmt, 1);
+      r->source = column_text (stmt, 2);
+      r->origin = column_text (stmt, 3);
+      r->received_at = sqlite3_column_int64 (stmt, 4);
+      g_ptr_array_add (list, r);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      goto fail;
+    }
+  stmt_done (stmt);
+  end_read (self);
+  return g_steal_pointer (&list);
+
+fail:
+  end_read (self);
+  return NULL;
+}
+
+/**
+ * msgtrkd_store_get_report_raw:
+ * @self: a store
+ * @id: a report row's id
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the entity of report @id; %NULL with
+ *   %MSGTRKD_ERROR_NOT_FOUND if there is no such row (any more)
+ */
+GBytes *
+msgtrkd_store_get_report_raw (MsgtrkdStore *self,
+                              gint64        id,
+                              GError      **error)
+{
+  const char *doing = "reading a report";
+  g_autoptr (GBytes) raw = NULL;
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+
+  if (!begin_read (self, doing, error))
+    return NULL;
+  stmt = get_stmt (self, STMT_REPORT_RAW, doing, error);
+  if (stmt == NULL)
+    goto out;
+  sqlite3_bind_int64 (stmt, 1, id);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    raw = g_bytes_new (sqlite3_column_blob (stmt, 0), (gsize) sqlite3_column_bytes (stmt, 0));
+  else if (rc == SQLITE_DONE)
+    g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND,
+                 "No stored report %" G_GINT64_FORMAT, id);
+  else
+    set_sqlite_error (self, error, doing);
+  stmt_done (stmt);
+out:
+  end_read (self);
+  return g_steal_pointer (&raw);
+}
+
 /* ---- snapshots -------------------------------------------------------------------------- */
 
 /**
@@ -1527,6 +1814,9 @@ msgtrkd_store_add_snapshot (MsgtrkdStore *self,
   sqlite3_bind_int64 (stmt, 2, at);
   bind_text (stmt, 3, route_json);
   if (!run_stmt (self, stmt, doing, error))
+    goto fail;
+  if (!trim_rows (self, STMT_SNAPSHOT_TRIM, envid, MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE,
+                  doing, error))
     goto fail;
   return commit (self, doing, error);
 
@@ -1663,6 +1953,9 @@ msgtrkd_store_add_event (MsgtrkdStore *self,
   bind_text (stmt, 3, source);
   bind_text (stmt, 4, text);
   if (!run_stmt (self, stmt, doing, error))
+    goto fail;
+  if (!trim_rows (self, STMT_EVENT_TRIM, envid, MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE, doing,
+                  error))
     goto fail;
   return commit (self, doing, error);
 

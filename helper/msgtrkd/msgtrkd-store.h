@@ -3,8 +3,12 @@
  *
  * Path: $XDG_DATA_HOME/msgtrk/msgtrk.db (the daemon passes it). Schema versioned with
  * PRAGMA user_version and a list of migrations applied in one transaction each.
- * Tables: messages, recipients, reports (every report received, raw), snapshots (every
- * route computed, as JSON, with a timestamp), events (the timeline), settings (key/value).
+ * Tables: messages, recipients, reports (raw, one row per distinct answer: the newest
+ * word of a reporter about a set of recipients replaces the older ones), snapshots (routes
+ * computed, as JSON, with a timestamp), events (the timeline), settings (key/value).
+ * Growth: at most MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE reports,
+ * MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE events and MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE
+ * snapshots per message: past a cap the oldest go.
  *
  * Durability: every write is one transaction, committed with synchronous=FULL, so a
  * kill -9 at any moment loses nothing committed. A failing write (disk full, read-only,
@@ -32,6 +36,11 @@ G_BEGIN_DECLS
 #define MSGTRKD_STORE_MAX_TEXT_SIZE (64 * 1024)  /* bytes of one text value (subject, event…) */
 #define MSGTRKD_STORE_MAX_DOCUMENT_SIZE (16 * 1024 * 1024) /* raw report, snapshot, setting */
 #define MSGTRKD_STORE_MAX_RECIPIENTS 1000        /* recipients of one message */
+/* Rows kept per message; past a cap the oldest rows of that message are deleted. Reports
+ * with a replace key keep one row per key besides (msgtrkd_store_put_report()). */
+#define MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE 256
+#define MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE 1000
+#define MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE 64
 
 typedef struct
 {
@@ -128,9 +137,28 @@ gboolean        msgtrkd_store_add_report       (MsgtrkdStore *self,
                                                 GBytes       *raw,
                                                 gboolean     *is_new,
                                                 GError      **error);
+/* The newest word per @key (reporter and recipients): replaces older rows of that key,
+ * is dropped if a stored one of the key is newer (@reported_at). */
+gboolean        msgtrkd_store_put_report       (MsgtrkdStore *self,
+                                                const char   *envid,
+                                                const char   *source,
+                                                const char   *origin,
+                                                const char   *key,
+                                                gint64        reported_at,
+                                                gint64        received_at,
+                                                GBytes       *raw,
+                                                gboolean     *is_new,
+                                                GError      **error);
 /* (element-type MsgtrkdStoredReport) oldest first */
 GPtrArray      *msgtrkd_store_list_reports     (MsgtrkdStore *self,
                                                 const char   *envid,
+                                                GError      **error);
+/* The same without the entities (raw NULL); rows never change, read one by its id. */
+GPtrArray      *msgtrkd_store_list_report_heads (MsgtrkdStore *self,
+                                                 const char   *envid,
+                                                 GError      **error);
+GBytes         *msgtrkd_store_get_report_raw   (MsgtrkdStore *self,
+                                                gint64        id,
                                                 GError      **error);
 
 gboolean        msgtrkd_store_add_snapshot     (MsgtrkdStore *self,

@@ -2,8 +2,8 @@
 /* viewer-diagram.c: draws the delivery map (see viewer-diagram.h, docs/viewer.md).
  *
  * Nodes are rounded boxes with a coloured stripe and border (the state colour) and three
- * lines of text in the theme colour: title (MTA or address), time, and the action/status
- * or state in words. Edges are curves from the right side of one box to the left side of
+ * lines of text in the theme colour: title (server or address), time, and what the hop
+ * did in words ("Handed to relay.example.net") or the state. Edges are curves from the right side of one box to the left side of
  * the next, coloured by the destination's state, with an arrowhead; an edge into a broken
  * link is dashed red with a ✗ at its middle, and the broken box holds the error text. A
  * trace node (a Received: field) is neutral: a grey outline without wash or stripe, the
@@ -17,32 +17,25 @@
 #include <glib/gi18n-lib.h>
 #include <math.h>
 
+#include "msgtrk-states.h"
+
 #define RADIUS 8.0
 #define STRIPE 6.0
 #define PAD 10.0
 #define ARROW 7.0
 
-/* Status colours: mid-tones readable on white and on Adwaita dark (#242424). */
+/* Colour keys of the map that are not states (the states' colours and labels are the
+ * shared table of helper/common/msgtrk-states.c): mid-tones readable on white and on
+ * Adwaita dark (#242424). */
 static const struct
 {
-  const char *state;
+  const char *key;
   const char *color;
   const char *label; /* N_() */
-} state_colors[] = {
-  { "delivered", "#2ec27e", N_("Delivered") },
-  { "in-transit", "#3584e4", N_("In transit") },
-  { "delayed", "#e5a50a", N_("Delayed") },
-  { "failed", "#e01b24", N_("Failed") },
+} node_colors[] = {
   { "broken", "#e01b24", N_("Broken link") },
   { "trace", "#9a9996", N_("received") },
-  { "relayed", "#9a9996", N_("Relayed (no further tracking)") },
-  { "opaque", "#9a9996", N_("No tracking offered") },
-  { "read", "#9141ac", N_("Read") },
-  { "unknown", "#9a9996", N_("Unknown") },
   { "sender", "#9a9996", N_("Sender") },
-  { "untracked", "#9a9996", N_("Not tracked") },
-  { "sending", "#3584e4", N_("Sending") },
-  { "aborted", "#e01b24", N_("Aborted") },
 };
 
 /**
@@ -58,13 +51,13 @@ viewer_diagram_state_rgba (const char *state,
 {
   gsize i;
 
-  for (i = 0; i < G_N_ELEMENTS (state_colors); i++)
-    if (g_strcmp0 (state_colors[i].state, state) == 0)
+  for (i = 0; i < G_N_ELEMENTS (node_colors); i++)
+    if (g_strcmp0 (node_colors[i].key, state) == 0)
       {
-        gdk_rgba_parse (rgba, state_colors[i].color);
+        gdk_rgba_parse (rgba, node_colors[i].color);
         return;
       }
-  gdk_rgba_parse (rgba, "#9a9996");
+  gdk_rgba_parse (rgba, msgtrk_states_lookup (state)->color);
 }
 
 /**
@@ -78,10 +71,10 @@ viewer_diagram_state_label (const char *state)
 {
   gsize i;
 
-  for (i = 0; i < G_N_ELEMENTS (state_colors); i++)
-    if (g_strcmp0 (state_colors[i].state, state) == 0)
-      return _(state_colors[i].label);
-  return _("Unknown");
+  for (i = 0; i < G_N_ELEMENTS (node_colors); i++)
+    if (g_strcmp0 (node_colors[i].key, state) == 0)
+      return _(node_colors[i].label);
+  return msgtrk_states_label (state);
 }
 
 static void
@@ -159,6 +152,20 @@ set_rgba (cairo_t       *cr,
   cairo_set_source_rgba (cr, c->red, c->green, c->blue, c->alpha * alpha);
 }
 
+/**
+ * viewer_diagram_hop_words:
+ * @node: a hop node
+ *
+ * Returns: (transfer full): what the hop did, in the user's words ("Handed to
+ *   relay.example.net"), from its action and Remote-MTA (not named for a hop shared by
+ *   recipients that went on to different servers)
+ */
+char *
+viewer_diagram_hop_words (const ViewerNode *node)
+{
+  return msgtrk_states_describe_action (node->action, node->remote);
+}
+
 static void
 draw_node (GtkWidget     *widget,
            cairo_t       *cr,
@@ -213,19 +220,33 @@ draw_node (GtkWidget     *widget,
     case VIEWER_NODE_SENDER:
       ty += draw_text (cr, widget, node->title ? node->title : _("Sender"), tx, ty, tw, TRUE, 1.0, 1);
       if (when != NULL)
-        ty += draw_text (cr, widget, when, tx, ty, tw, FALSE, 0.85, 1);
-      draw_text (cr, widget, _("Sent"), tx, ty, tw, FALSE, 0.85, 1);
+        {
+          ty += draw_text (cr, widget, when, tx, ty, tw, FALSE, 0.85, 1);
+          draw_text (cr, widget, _("Sent"), tx, ty, tw, FALSE, 0.85, 1);
+        }
+      else
+        /* "sent time unknown" for a link, "not sent yet" while sending */
+        draw_text (cr, widget, msgtrk_states_describe_sent_unknown (node->tracking), tx, ty, tw, FALSE,
+                   0.85, 1);
       break;
 
     case VIEWER_NODE_HOP:
-      ty += draw_text (cr, widget, node->title ? node->title : _("(unknown MTA)"), tx, ty, tw, TRUE, 1.0, 1);
-      ty += draw_text (cr, widget, when ? when : "—", tx, ty, tw, FALSE, 0.85, 1);
-      if (node->n_shared > 1)
-        line3 = g_strdup_printf (_("%s %s · all %u"), node->action ? node->action : "—",
-                                 node->status ? node->status : "", node->n_shared);
-      else
-        line3 = g_strdup_printf ("%s %s", node->action ? node->action : "—", node->status ? node->status : "");
-      draw_text (cr, widget, line3, tx, ty, tw, FALSE, 0.85, 1);
+      {
+        /* What the hop did, in words ("Handed to relay.example.net"); the details (status
+         * code and its meaning, the server's text) are in the hop's popover. */
+        g_autofree char *words = viewer_diagram_hop_words (node);
+
+        ty += draw_text (cr, widget, node->title ? node->title : _("(unknown server)"), tx, ty, tw, TRUE,
+                         1.0, 1);
+        ty += draw_text (cr, widget, when ? when : "—", tx, ty, tw, FALSE, 0.85, 1);
+        if (node->n_shared > 1)
+          /* TRANSLATORS: how many recipients share a hop, and what it did ("All 3:
+           * Passed on to the next server"); the count first, as the box cuts long text. */
+          line3 = g_strdup_printf (_("All %u: %s"), node->n_shared, words);
+        else
+          line3 = g_steal_pointer (&words);
+        draw_text (cr, widget, line3, tx, ty, tw, FALSE, 0.85, 1);
+      }
       break;
 
     case VIEWER_NODE_TRACE:

@@ -19,5 +19,6 @@ void        viewer_diagram_draw         (GtkWidget    *widget,
 void        viewer_diagram_state_rgba   (const char   *state,
                                          GdkRGBA      *rgba);
 const char *viewer_diagram_state_label  (const char   *state);
+char       *viewer_diagram_hop_words    (const ViewerNode *node);
 
 G_END_DECLS

@@ -14,82 +14,34 @@
 
 #include <string.h>
 
-static const char *
-get_str (JsonObject *obj,
-         const char *name)
-{
-  JsonNode *node;
-
-  if (obj == NULL)
-    return NULL;
-  node = json_object_get_member (obj, name);
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static JsonArray *
-get_array (JsonObject *obj,
-           const char *name)
-{
-  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-}
-
-static JsonObject *
-get_element (JsonArray *array,
-             guint      i)
-{
-  JsonNode *node = json_array_get_element (array, i);
-
-  return JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
+#include "msgtrk-json.h"
+#include "msgtrk-states.h"
 
 /**
  * viewer_layout_action_state:
  * @action: (nullable): an action as reported (RFC 3464/3886, MDN "displayed")
  *
- * Returns: (transfer none): the colour key of the state @action stands for; "unknown" for
- *   anything else
+ * Returns: (transfer none): the colour key of the state @action stands for (the shared
+ *   map of helper/common/msgtrk-states.c); "unknown" for anything else
  */
 const char *
 viewer_layout_action_state (const char *action)
 {
-  static const struct { const char *action; const char *state; } map[] = {
-    { "delivered", "delivered" }, { "transferred", "in-transit" },
-    { "relayed", "relayed" },     { "expanded", "relayed" },
-    { "delayed", "delayed" },     { "failed", "failed" },
-    { "displayed", "read" },      { "read", "read" },
-    { "opaque", "opaque" },
-  };
-  gsize i;
-
-  for (i = 0; action != NULL && i < G_N_ELEMENTS (map); i++)
-    if (g_ascii_strcasecmp (map[i].action, action) == 0)
-      return map[i].state;
-  return "unknown";
+  return msgtrk_states_from_action (action);
 }
 
 /* The colour key of a recipient or message state string: itself when known. */
 static const char *
 state_key (const char *state)
 {
-  static const char *const known[] = { "delivered", "in-transit", "delayed", "failed", "relayed",
-                                       "opaque", "read", "unknown" };
-  gsize i;
-
-  for (i = 0; state != NULL && i < G_N_ELEMENTS (known); i++)
-    if (strcmp (known[i], state) == 0)
-      return known[i];
-  return "unknown";
+  return msgtrk_states_lookup (state)->id;
 }
 
 /* Whether @hop is one field of the Received: chain (it never has an action or status). */
 static gboolean
 hop_is_trace (JsonObject *hop)
 {
-  return g_strcmp0 (get_str (hop, "source"), "trace") == 0;
+  return g_strcmp0 (msgtrk_json_get_string (hop, "source"), "trace") == 0;
 }
 
 /* Whether @hop is a broken link: it has an error, or it is a report (MTQP, DSN, or of a
@@ -98,11 +50,11 @@ hop_is_trace (JsonObject *hop)
 static gboolean
 hop_is_broken (JsonObject *hop)
 {
-  if (get_str (hop, "error") != NULL)
+  if (msgtrk_json_get_string (hop, "error") != NULL)
     return TRUE;
   if (hop_is_trace (hop))
     return FALSE;
-  return get_str (hop, "action") == NULL && get_str (hop, "status") == NULL;
+  return msgtrk_json_get_string (hop, "action") == NULL && msgtrk_json_get_string (hop, "status") == NULL;
 }
 
 /* The delay_seconds of @hop into @delay; FALSE when absent, null or not an integer. */
@@ -110,12 +62,7 @@ static gboolean
 hop_delay (JsonObject *hop,
            gint64     *delay)
 {
-  JsonNode *node = hop != NULL ? json_object_get_member (hop, "delay_seconds") : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    return FALSE;
-  *delay = json_node_get_int (node);
-  return TRUE;
+  return msgtrk_json_get_int (hop, "delay_seconds", delay);
 }
 
 /* Where a trace hop came from: "HOST [ADDRESS]", "HOST", "[ADDRESS]", or NULL. A host
@@ -123,8 +70,8 @@ hop_delay (JsonObject *hop,
 static char *
 hop_from (JsonObject *hop)
 {
-  const char *host = get_str (hop, "from_host");
-  const char *address = get_str (hop, "from_address");
+  const char *host = msgtrk_json_get_string (hop, "from_host");
+  const char *address = msgtrk_json_get_string (hop, "from_address");
 
   if (host != NULL && *host == '\0')
     host = NULL;
@@ -149,9 +96,9 @@ hop_from (JsonObject *hop)
 static const char *
 hop_mta (JsonObject *hop)
 {
-  const char *mta = get_str (hop, "reporting_mta");
+  const char *mta = msgtrk_json_get_string (hop, "reporting_mta");
 
-  return mta != NULL ? mta : get_str (hop, "server");
+  return mta != NULL ? mta : msgtrk_json_get_string (hop, "server");
 }
 
 /* Whether hop @a and hop @b are the same node of the map (same MTA, same action, both
@@ -165,9 +112,9 @@ hops_same (JsonObject *a,
     return FALSE;
   if (hop_mta (a) == NULL || hop_mta (b) == NULL || g_ascii_strcasecmp (hop_mta (a), hop_mta (b)) != 0)
     return FALSE;
-  if (get_str (a, "action") == NULL || get_str (b, "action") == NULL)
-    return get_str (a, "action") == get_str (b, "action");
-  return g_ascii_strcasecmp (get_str (a, "action"), get_str (b, "action")) == 0;
+  if (msgtrk_json_get_string (a, "action") == NULL || msgtrk_json_get_string (b, "action") == NULL)
+    return msgtrk_json_get_string (a, "action") == msgtrk_json_get_string (b, "action");
+  return g_ascii_strcasecmp (msgtrk_json_get_string (a, "action"), msgtrk_json_get_string (b, "action")) == 0;
 }
 
 static void
@@ -180,7 +127,10 @@ node_free (gpointer data)
   g_free (node->action);
   g_free (node->status);
   g_free (node->error);
+  g_free (node->remote);
+  g_free (node->tracking);
   g_free (node->from);
+  g_clear_pointer (&node->hop, json_object_unref);
   g_free (node);
 }
 
@@ -209,13 +159,15 @@ static void
 fill_hop (ViewerNode *node,
           JsonObject *hop)
 {
-  const char *arrival = get_str (hop, "arrival");
+  const char *arrival = msgtrk_json_get_string (hop, "arrival");
 
   node->title = g_strdup (hop_mta (hop));
-  node->time = g_strdup (arrival != NULL ? arrival : get_str (hop, "last_attempt"));
-  node->action = g_strdup (get_str (hop, "action"));
-  node->status = g_strdup (get_str (hop, "status"));
-  node->error = g_strdup (get_str (hop, "error"));
+  node->time = g_strdup (arrival != NULL ? arrival : msgtrk_json_get_string (hop, "last_attempt"));
+  node->action = g_strdup (msgtrk_json_get_string (hop, "action"));
+  node->status = g_strdup (msgtrk_json_get_string (hop, "status"));
+  node->error = g_strdup (msgtrk_json_get_string (hop, "error"));
+  node->remote = g_strdup (msgtrk_json_get_string (hop, "remote_mta"));
+  node->hop = hop != NULL ? json_object_ref (hop) : NULL;
   if (hop_is_broken (hop))
     {
       node->kind = VIEWER_NODE_BROKEN;
@@ -262,7 +214,7 @@ ViewerLayout *
 viewer_layout_compute (JsonObject *route)
 {
   ViewerLayout *layout = g_new0 (ViewerLayout, 1);
-  JsonArray *recipients = get_array (route, "recipients");
+  JsonArray *recipients = msgtrk_json_get_array (route, "recipients");
   guint n_all = recipients != NULL ? json_array_get_length (recipients) : 0;
   g_autoptr(GPtrArray) rcpts = g_ptr_array_new (); /* JsonObject*, the ones laid out */
   g_autoptr(GArray) n_hops = g_array_new (FALSE, TRUE, sizeof (guint));
@@ -274,7 +226,7 @@ viewer_layout_compute (JsonObject *route)
 
   for (i = 0; i < n_all; i++)
     {
-      JsonObject *rcpt = get_element (recipients, i);
+      JsonObject *rcpt = msgtrk_json_array_get_object (recipients, i);
       JsonArray *hops;
       guint count;
 
@@ -285,7 +237,7 @@ viewer_layout_compute (JsonObject *route)
           layout->hidden_recipients++;
           continue;
         }
-      hops = get_array (rcpt, "hops");
+      hops = msgtrk_json_get_array (rcpt, "hops");
       count = hops != NULL ? json_array_get_length (hops) : 0;
       if (count > VIEWER_LAYOUT_MAX_HOPS)
         {
@@ -307,12 +259,12 @@ viewer_layout_compute (JsonObject *route)
 
         if (k >= g_array_index (n_hops, guint, 0))
           break;
-        first = get_element (get_array (g_ptr_array_index (rcpts, 0), "hops"), k);
+        first = msgtrk_json_array_get_object (msgtrk_json_get_array (g_ptr_array_index (rcpts, 0), "hops"), k);
         for (r = 1; r < n && same; r++)
           {
-            JsonArray *hops = get_array (g_ptr_array_index (rcpts, r), "hops");
+            JsonArray *hops = msgtrk_json_get_array (g_ptr_array_index (rcpts, r), "hops");
 
-            same = k < g_array_index (n_hops, guint, r) && hops_same (first, get_element (hops, k));
+            same = k < g_array_index (n_hops, guint, r) && hops_same (first, msgtrk_json_array_get_object (hops, k));
           }
         if (!same)
           break;
@@ -326,8 +278,10 @@ viewer_layout_compute (JsonObject *route)
 
   /* Sender, then the shared hops in the middle row. */
   sender = add_node (layout, VIEWER_NODE_SENDER, 0, middle, -1);
-  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->title = g_strdup (get_str (route, "sender"));
-  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->time = g_strdup (get_str (route, "sent"));
+  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->title = g_strdup (msgtrk_json_get_string (route, "sender"));
+  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->time = g_strdup (msgtrk_json_get_string (route, "sent"));
+  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->tracking =
+    g_strdup (msgtrk_json_get_string (route, "tracking"));
   ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->state = "sender";
   ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->n_shared = n;
   {
@@ -335,7 +289,7 @@ viewer_layout_compute (JsonObject *route)
 
     for (i = 0; i < k; i++)
       {
-        JsonObject *hop = get_element (get_array (g_ptr_array_index (rcpts, 0), "hops"), i);
+        JsonObject *hop = msgtrk_json_array_get_object (msgtrk_json_get_array (g_ptr_array_index (rcpts, 0), "hops"), i);
         guint id = add_node (layout, VIEWER_NODE_HOP, i + 1, middle, -1);
         ViewerNode *node = g_ptr_array_index (layout->nodes, id);
 
@@ -343,13 +297,16 @@ viewer_layout_compute (JsonObject *route)
         node->n_shared = n;
         for (r = 1; r < n; r++)
           {
-            JsonObject *other = get_element (get_array (g_ptr_array_index (rcpts, r), "hops"), i);
+            JsonObject *other = msgtrk_json_array_get_object (msgtrk_json_get_array (g_ptr_array_index (rcpts, r), "hops"), i);
 
             g_autofree char *from = NULL;
             gint64 delay;
 
-            if (g_strcmp0 (node->status, get_str (other, "status")) != 0)
+            if (g_strcmp0 (node->status, msgtrk_json_get_string (other, "status")) != 0)
               g_clear_pointer (&node->status, g_free);
+            if (node->remote != NULL && msgtrk_json_get_string (other, "remote_mta") != NULL &&
+                g_ascii_strcasecmp (node->remote, msgtrk_json_get_string (other, "remote_mta")) != 0)
+              g_clear_pointer (&node->remote, g_free);
             if (node->kind != VIEWER_NODE_TRACE)
               continue;
             /* A shared trace node says where from, and its delay, only when all agree. */
@@ -367,14 +324,14 @@ viewer_layout_compute (JsonObject *route)
     for (r = 0; r < n; r++)
       {
         JsonObject *rcpt = g_ptr_array_index (rcpts, r);
-        JsonArray *hops = get_array (rcpt, "hops");
+        JsonArray *hops = msgtrk_json_get_array (rcpt, "hops");
         guint last = prev, id;
         gboolean last_broken = FALSE;
         ViewerNode *node;
 
         for (i = k; i < g_array_index (n_hops, guint, r); i++)
           {
-            JsonObject *hop = get_element (hops, i);
+            JsonObject *hop = msgtrk_json_array_get_object (hops, i);
 
             id = add_node (layout, VIEWER_NODE_HOP, i + 1, r, (int) r);
             node = g_ptr_array_index (layout->nodes, id);
@@ -391,8 +348,8 @@ viewer_layout_compute (JsonObject *route)
           }
         id = add_node (layout, VIEWER_NODE_RECIPIENT, max_column + 1, r, (int) r);
         node = g_ptr_array_index (layout->nodes, id);
-        node->title = g_strdup (get_str (rcpt, "address"));
-        node->state = state_key (get_str (rcpt, "state"));
+        node->title = g_strdup (msgtrk_json_get_string (rcpt, "address"));
+        node->state = state_key (msgtrk_json_get_string (rcpt, "state"));
         /* A chain that ends broken does not reach the recipient: no edge is drawn. */
         if (!last_broken)
           add_edge (layout, last, id);
@@ -406,6 +363,32 @@ viewer_layout_compute (JsonObject *route)
   layout->height = 2 * VIEWER_LAYOUT_MARGIN + layout->n_rows * VIEWER_LAYOUT_NODE_HEIGHT +
                    (layout->n_rows - 1) * VIEWER_LAYOUT_ROW_GAP;
   return layout;
+}
+
+/**
+ * viewer_layout_node_at:
+ * @layout: a layout
+ * @x: a point of the diagram (diagram units)
+ * @y: a point of the diagram
+ *
+ * Returns: the index in @layout->nodes of the box that holds (@x, @y), or -1
+ */
+int
+viewer_layout_node_at (ViewerLayout *layout,
+                       double        x,
+                       double        y)
+{
+  g_return_val_if_fail (layout != NULL, -1);
+
+  for (guint i = 0; i < layout->nodes->len; i++)
+    {
+      ViewerNode *node = g_ptr_array_index (layout->nodes, i);
+
+      if (x >= node->x && x < node->x + VIEWER_LAYOUT_NODE_WIDTH && y >= node->y &&
+          y < node->y + VIEWER_LAYOUT_NODE_HEIGHT)
+        return (int) i;
+    }
+  return -1;
 }
 
 /**

@@ -12,6 +12,9 @@
  *
  * Limits: VIEWER_LAYOUT_MAX_RECIPIENTS branches and VIEWER_LAYOUT_MAX_HOPS hops per
  * recipient are laid out; the rest is counted in hidden_recipients / hidden_hops.
+ *
+ * viewer_layout_node_at() finds the box under a point (a click on the diagram), so that
+ * the window can show that hop's details.
  */
 #pragma once
 
@@ -53,6 +56,10 @@ typedef struct
   char *action;       /* (owned) (nullable) */
   char *status;       /* (owned) (nullable): status code; NULL for shared hops that differ */
   char *error;        /* (owned) (nullable): text of a broken link */
+  char *remote;       /* (owned) (nullable): Remote-MTA, where the hop passed the message;
+                         NULL for shared hops that differ */
+  char *tracking;     /* (owned) (nullable): sender node: the route's "tracking" (what to
+                         say when it has no sent time) */
   char *from;         /* (owned) (nullable): trace nodes: "HOST [ADDRESS]", "HOST" or
                          "[ADDRESS]", where the message came from */
   gboolean has_delay; /* trace nodes: whether delay is known */
@@ -60,6 +67,8 @@ typedef struct
   const char *state;  /* static colour key: delivered, in-transit, delayed, failed, relayed,
                          opaque, read, unknown, broken, trace, sender */
   guint n_shared;     /* recipients passing through this node (1 for branch nodes) */
+  JsonObject *hop;    /* (owned) (nullable): the hop's JSON (hop, broken and trace nodes; a
+                         shared node has the first recipient's), for its detail popover */
 } ViewerNode;
 
 typedef struct
@@ -86,6 +95,9 @@ typedef struct
 ViewerLayout *viewer_layout_compute (JsonObject *route);
 void          viewer_layout_free    (ViewerLayout *layout);
 const char   *viewer_layout_action_state (const char *action);
+int           viewer_layout_node_at (ViewerLayout *layout,
+                                     double        x,
+                                     double        y);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ViewerLayout, viewer_layout_free)
 

@@ -5,7 +5,13 @@
  * badge (colour and words), the route diagram (viewer-diagram.c over viewer-layout.c) and
  * the event timeline; header-bar buttons Refresh (Track), Copy tracking link (ExportUrl to
  * the clipboard, after a confirmation) and Stop tracking (Forget, after a confirmation).
- * Redraws on StatusChanged for its message. All D-Bus calls are asynchronous.
+ * A click on a box of the diagram (or the arrow keys and Enter) opens a popover with that
+ * hop's details in words: what it did, when, the status code and its meaning (RFC 3463,
+ * lib/msgtrk-status-code.c), the server's own text, until when it retries, where the
+ * evidence came from. States, actions and sources are said with the shared words of
+ * helper/common/msgtrk-states.c. Redraws on StatusChanged for its message. All D-Bus calls
+ * are asynchronous. With G_MESSAGES_DEBUG=msgtrk-viewer it logs where its diagram is in
+ * the window (the screenshot test clicks a hop with it).
  *
  * Never: shows remote text as markup (labels are plain text); keeps the exported URL (it
  * holds the tracking secret) beyond handing it to the clipboard.
@@ -19,12 +25,16 @@
 
 #include "msgtrk.h"
 #include "msgtrk-dbus-generated.h"
+#include "msgtrk-json.h"
+#include "msgtrk-states.h"
 #include "msgtrkd-error.h"
 #include "viewer-diagram.h"
 #include "viewer-layout.h"
 
 /* Seconds a notice ("Tracking link copied") stays visible. */
 #define NOTICE_SECONDS 5
+/* Widest value in a hop's details popover (characters; longer text wraps). */
+#define DETAIL_MAX_CHARS 60
 
 struct _ViewerWindow
 {
@@ -46,12 +56,17 @@ struct _ViewerWindow
   GtkWidget *from_label;
   GtkWidget *summary_label;
   GtkWidget *tracking_label;
+  GtkWidget *problem_key;    /* "Problem" row: why tracking is stuck, hidden when it is not */
+  GtkWidget *problem_label;
   GtkWidget *recipients_box;
   GtkWidget *hidden_label;
   GtkWidget *drawing_area;
   GtkWidget *timeline;
   GtkWidget *notice_revealer;
   GtkWidget *notice_label;
+  GtkWidget *hop_popover;    /* details of the hop clicked on the diagram */
+  int selected;              /* box chosen with the keyboard or a click, or -1 */
+  gboolean origin_logged;    /* the diagram's place in the window was logged (tests) */
 };
 
 G_DEFINE_FINAL_TYPE (ViewerWindow, viewer_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -68,26 +83,6 @@ static GParamSpec *props[N_PROPS];
 static void fetch_route (ViewerWindow *self);
 
 /* --- helpers --------------------------------------------------------------------------- */
-
-static const char *
-obj_str (JsonObject *obj,
-         const char *name)
-{
-  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static JsonArray *
-obj_array (JsonObject *obj,
-           const char *name)
-{
-  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-}
 
 static char *
 strip_brackets (const char *id)
@@ -174,18 +169,11 @@ static GtkWidget *
 make_badge (const char *state)
 {
   g_autofree char *text = NULL;
-  const char *symbol = "";
+  const char *symbol = msgtrk_states_lookup (state)->symbol;
   GtkWidget *badge;
 
-  if (g_strcmp0 (state, "delivered") == 0)
-    symbol = "✓ ";
-  else if (g_strcmp0 (state, "failed") == 0)
-    symbol = "✗ ";
-  else if (g_strcmp0 (state, "in-transit") == 0)
-    symbol = "→ ";
-  else if (g_strcmp0 (state, "delayed") == 0)
-    symbol = "… ";
-  text = g_strconcat (symbol, viewer_diagram_state_label (state), NULL);
+  text = *symbol != '\0' ? g_strdup_printf ("%s %s", symbol, viewer_diagram_state_label (state))
+                         : g_strdup (viewer_diagram_state_label (state));
   badge = gtk_label_new (text);
   gtk_widget_add_css_class (badge, "msgtrk-badge");
   gtk_widget_add_css_class (badge, state != NULL && g_regex_match_simple ("^[a-z-]+$", state, 0, 0)
@@ -214,23 +202,22 @@ static void
 fill_recipients (ViewerWindow *self,
                  JsonObject   *route)
 {
-  JsonArray *recipients = obj_array (route, "recipients");
+  JsonArray *recipients = msgtrk_json_get_array (route, "recipients");
   guint i;
 
   clear_box (self->recipients_box);
   for (i = 0; recipients != NULL && i < json_array_get_length (recipients); i++)
     {
-      JsonNode *node = json_array_get_element (recipients, i);
-      JsonObject *rcpt = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      JsonObject *rcpt = msgtrk_json_array_get_object (recipients, i);
       GtkWidget *item, *address;
 
       if (rcpt == NULL)
         continue;
       item = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
-      address = gtk_label_new (obj_str (rcpt, "address") ? obj_str (rcpt, "address") : "—");
+      address = gtk_label_new (msgtrk_json_get_string (rcpt, "address") ? msgtrk_json_get_string (rcpt, "address") : "—");
       gtk_label_set_selectable (GTK_LABEL (address), TRUE);
       gtk_box_append (GTK_BOX (item), address);
-      gtk_box_append (GTK_BOX (item), make_badge (obj_str (rcpt, "state")));
+      gtk_box_append (GTK_BOX (item), make_badge (msgtrk_json_get_string (rcpt, "state")));
       gtk_flow_box_append (GTK_FLOW_BOX (self->recipients_box), item);
     }
 }
@@ -239,7 +226,7 @@ static void
 fill_timeline (ViewerWindow *self,
                JsonObject   *route)
 {
-  JsonArray *events = obj_array (route, "events");
+  JsonArray *events = msgtrk_json_get_array (route, "events");
   guint i, n = events != NULL ? json_array_get_length (events) : 0;
 
   clear_box (self->timeline);
@@ -255,16 +242,15 @@ fill_timeline (ViewerWindow *self,
     }
   for (i = 0; i < n; i++)
     {
-      JsonNode *node = json_array_get_element (events, i);
-      JsonObject *ev = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      JsonObject *ev = msgtrk_json_array_get_object (events, i);
       g_autofree char *when = NULL;
       g_autofree char *source = NULL;
       GtkWidget *row, *time_label, *source_label, *text_label;
 
       if (ev == NULL)
         continue;
-      when = local_time (obj_str (ev, "at"));
-      source = g_ascii_strup (obj_str (ev, "source") ? obj_str (ev, "source") : "?", -1);
+      when = local_time (msgtrk_json_get_string (ev, "at"));
+      source = g_strdup (msgtrk_states_source_label (msgtrk_json_get_string (ev, "source")));
       row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
       gtk_widget_set_margin_start (row, 12);
       gtk_widget_set_margin_end (row, 12);
@@ -275,12 +261,26 @@ fill_timeline (ViewerWindow *self,
       gtk_widget_add_css_class (time_label, "dim-label");
       source_label = gtk_label_new (source);
       gtk_widget_add_css_class (source_label, "msgtrk-source");
-      gtk_label_set_width_chars (GTK_LABEL (source_label), 6);
-      text_label = gtk_label_new (obj_str (ev, "text") ? obj_str (ev, "text") : "");
+      gtk_widget_add_css_class (source_label, "dim-label");
+      gtk_label_set_width_chars (GTK_LABEL (source_label), 14);
+      gtk_label_set_xalign (GTK_LABEL (source_label), 0);
+      text_label = gtk_label_new (msgtrk_json_get_string (ev, "text") ? msgtrk_json_get_string (ev, "text") : "");
       gtk_label_set_xalign (GTK_LABEL (text_label), 0);
       gtk_label_set_wrap (GTK_LABEL (text_label), TRUE);
       gtk_label_set_selectable (GTK_LABEL (text_label), TRUE);
       gtk_widget_set_hexpand (text_label, TRUE);
+      /* A problem while tracking (docs/dbus-api.md: sources "error" and "warning"): its
+       * source in the error/warning colour (short words, readable in both themes). */
+      if (g_strcmp0 (msgtrk_json_get_string (ev, "source"), "error") == 0)
+        {
+          gtk_widget_remove_css_class (source_label, "dim-label");
+          gtk_widget_add_css_class (source_label, "error");
+        }
+      else if (g_strcmp0 (msgtrk_json_get_string (ev, "source"), "warning") == 0)
+        {
+          gtk_widget_remove_css_class (source_label, "dim-label");
+          gtk_widget_add_css_class (source_label, "warning");
+        }
       gtk_box_append (GTK_BOX (row), time_label);
       gtk_box_append (GTK_BOX (row), source_label);
       gtk_box_append (GTK_BOX (row), text_label);
@@ -288,42 +288,97 @@ fill_timeline (ViewerWindow *self,
     }
 }
 
+/* The "Problem" row: the route's first warning, else the newest problem event (source
+ * "error" or "warning", docs/dbus-api.md) that no later evidence superseded; hidden when
+ * there is none. The whole history stays in the event list. */
+static void
+fill_problem (ViewerWindow *self,
+              JsonObject   *route)
+{
+  JsonArray *warnings = msgtrk_json_get_array (route, "warnings");
+  JsonArray *events = msgtrk_json_get_array (route, "events");
+  g_autofree char *text = NULL;
+  guint n = events != NULL ? json_array_get_length (events) : 0;
+
+  if (warnings != NULL && json_array_get_length (warnings) > 0)
+    {
+      JsonNode *node = json_array_get_element (warnings, 0);
+
+      if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+        text = g_strdup (json_node_get_string (node));
+    }
+  for (guint i = n; text == NULL && i > 0; i--)
+    {
+      JsonObject *ev = msgtrk_json_array_get_object (events, i - 1);
+      const char *source = msgtrk_json_get_string (ev, "source");
+
+      if (g_strcmp0 (source, "mtqp") == 0 || g_strcmp0 (source, "dsn") == 0 ||
+          g_strcmp0 (source, "mdn") == 0)
+        break; /* news came after it: not stuck */
+      if (g_strcmp0 (source, "error") == 0 || g_strcmp0 (source, "warning") == 0)
+        {
+          g_autofree char *when = local_time (msgtrk_json_get_string (ev, "at"));
+
+          /* TRANSLATORS: a problem while tracking and when it happened. */
+          text = g_strdup_printf (_("%s (%s)"), msgtrk_json_get_string (ev, "text") ? msgtrk_json_get_string (ev, "text") : "",
+                                  when != NULL ? when : "—");
+        }
+    }
+  if (text != NULL)
+    {
+      g_autofree char *shown = g_strconcat ("⚠ ", text, NULL);
+
+      gtk_label_set_text (GTK_LABEL (self->problem_label), shown);
+      g_debug ("problem shown: %s", text);
+    }
+  gtk_widget_set_visible (self->problem_label, text != NULL);
+  gtk_widget_set_visible (self->problem_key, text != NULL);
+}
+
 static void
 fill (ViewerWindow *self)
 {
   JsonObject *route = json_node_get_object (self->route);
-  const char *subject = obj_str (route, "subject");
-  g_autofree char *sent = local_time (obj_str (route, "sent"));
+  const char *subject = msgtrk_json_get_string (route, "subject");
+  const char *tracking_id = msgtrk_json_get_string (route, "tracking");
+  g_autofree char *sent = local_time (msgtrk_json_get_string (route, "sent"));
   g_autofree char *title = NULL;
-  g_autofree char *tracking = NULL;
-  g_autofree char *summary = NULL;
+  g_autofree char *tracking = msgtrk_states_describe_tracking (tracking_id, msgtrk_json_get_string (route, "submission_host"));
+  const char *shown_subject;
 
   g_free (self->envid);
-  self->envid = g_strdup (obj_str (route, "envid"));
+  self->envid = g_strdup (msgtrk_json_get_string (route, "envid"));
   g_free (self->message_id);
-  self->message_id = obj_str (route, "message_id") ? strip_brackets (obj_str (route, "message_id")) : NULL;
+  self->message_id = msgtrk_json_get_string (route, "message_id") ? strip_brackets (msgtrk_json_get_string (route, "message_id")) : NULL;
 
-  title = g_strdup_printf (_("%s — Delivery map"), subject && *subject ? subject : _("(no subject)"));
-  gtk_window_set_title (GTK_WINDOW (self), title);
-  gtk_label_set_text (GTK_LABEL (self->subject_label), subject && *subject ? subject : _("(no subject)"));
-  gtk_label_set_text (GTK_LABEL (self->sent_label), sent ? sent : _("not sent yet"));
-  gtk_label_set_text (GTK_LABEL (self->from_label), obj_str (route, "sender") ? obj_str (route, "sender") : "—");
-  summary = g_strdup_printf ("%s (%s)", obj_str (route, "summary") ? obj_str (route, "summary") : "—",
-                             viewer_diagram_state_label (obj_str (route, "state")));
-  gtk_label_set_text (GTK_LABEL (self->summary_label), summary);
-  if (obj_str (route, "submission_host") != NULL)
-    tracking = g_strdup_printf (_("%s, submitted to %s"),
-                                obj_str (route, "tracking") ? obj_str (route, "tracking") : "—",
-                                obj_str (route, "submission_host"));
+  /* A link someone shared carries no subject: say where the message came from. */
+  if (subject != NULL && *subject != '\0')
+    shown_subject = subject;
+  else if (g_strcmp0 (tracking_id, "delegated") == 0)
+    shown_subject = _("Tracked from a link (subject unknown)");
   else
-    tracking = g_strdup (obj_str (route, "tracking") ? obj_str (route, "tracking") : "—");
+    shown_subject = _("(no subject)");
+  title = g_strdup_printf (_("%s — Delivery map"), shown_subject);
+  gtk_window_set_title (GTK_WINDOW (self), title);
+  gtk_label_set_text (GTK_LABEL (self->subject_label), shown_subject);
+  gtk_label_set_text (GTK_LABEL (self->sent_label), sent ? sent : msgtrk_states_describe_sent_unknown (tracking_id));
+  gtk_label_set_text (GTK_LABEL (self->from_label), msgtrk_json_get_string (route, "sender") ? msgtrk_json_get_string (route, "sender") : "—");
+  /* The summary says the state ("Delivered 1/1"): not repeated after it. */
+  gtk_label_set_text (GTK_LABEL (self->summary_label),
+                      msgtrk_json_get_string (route, "summary") ? msgtrk_json_get_string (route, "summary")
+                                                 : viewer_diagram_state_label (msgtrk_json_get_string (route, "state")));
   gtk_label_set_text (GTK_LABEL (self->tracking_label), tracking);
+  fill_problem (self, route);
 
   fill_recipients (self, route);
   fill_timeline (self, route);
 
+  if (self->hop_popover != NULL)
+    gtk_popover_popdown (GTK_POPOVER (self->hop_popover));
   g_clear_pointer (&self->layout, viewer_layout_free);
   self->layout = viewer_layout_compute (route);
+  self->origin_logged = FALSE;
+  self->selected = -1;
   gtk_drawing_area_set_content_width (GTK_DRAWING_AREA (self->drawing_area), (int) self->layout->width);
   gtk_drawing_area_set_content_height (GTK_DRAWING_AREA (self->drawing_area), (int) self->layout->height);
   if (self->layout->hidden_recipients > 0 || self->layout->hidden_hops > 0)
@@ -583,6 +638,224 @@ forget_action (GtkWidget  *widget,
   gtk_window_present (GTK_WINDOW (dialog));
 }
 
+/* --- hop details (a popover on the diagram) ------------------------------------------- */
+
+/* Appends one "name  value" row to @grid when @value is known; returns the next row. */
+static int
+detail_row (GtkWidget  *grid,
+            int         row,
+            const char *name,
+            const char *value)
+{
+  GtkWidget *key, *label;
+
+  if (value == NULL || *value == '\0')
+    return row;
+  key = gtk_label_new (name);
+  gtk_label_set_xalign (GTK_LABEL (key), 1);
+  gtk_label_set_yalign (GTK_LABEL (key), 0);
+  gtk_widget_add_css_class (key, "dim-label");
+  label = gtk_label_new (value); /* plain text: remote text is never markup */
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_wrap_mode (GTK_LABEL (label), PANGO_WRAP_WORD_CHAR);
+  gtk_label_set_max_width_chars (GTK_LABEL (label), DETAIL_MAX_CHARS);
+  gtk_label_set_selectable (GTK_LABEL (label), TRUE);
+  gtk_grid_attach (GTK_GRID (grid), key, 0, row, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), label, 1, row, 1, 1);
+  return row + 1;
+}
+
+/* The details of one box of the diagram: who, when, what happened in words, the status
+ * code and its meaning (RFC 3463), the server's own text, until when it retries, and where
+ * the evidence came from. */
+static GtkWidget *
+hop_details (ViewerWindow     *self,
+             const ViewerNode *node)
+{
+  JsonObject *hop = node->hop;
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 8);
+  GtkWidget *grid = gtk_grid_new ();
+  GtkWidget *heading;
+  const char *status = node->status; /* NULL for a shared hop whose codes differ */
+  const char *arrival = msgtrk_json_get_string (hop, "arrival");
+  const char *last = msgtrk_json_get_string (hop, "last_attempt");
+  const char *remote = node->remote;
+  const char *action = msgtrk_json_get_string (hop, "action");
+  g_autofree char *when = local_time (node->time);
+  g_autofree char *last_text = NULL;
+  g_autofree char *retry = local_time (msgtrk_json_get_string (hop, "will_retry_until"));
+  g_autofree char *words = NULL;
+  g_autofree char *code = NULL;
+  g_autofree char *delay = NULL;
+  const char *title = node->title;
+  int row = 0;
+
+  gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
+  gtk_grid_set_row_spacing (GTK_GRID (grid), 4);
+  switch (node->kind)
+    {
+    case VIEWER_NODE_SENDER:
+      title = node->title != NULL ? node->title : _("Sender");
+      row = detail_row (grid, row, _("Sent"),
+                        when != NULL ? when
+                                     : msgtrk_states_describe_sent_unknown (
+                                         msgtrk_json_get_string (json_node_get_object (self->route), "tracking")));
+      break;
+    case VIEWER_NODE_RECIPIENT:
+      row = detail_row (grid, row, _("Status"), viewer_diagram_state_label (node->state));
+      break;
+    case VIEWER_NODE_BROKEN:
+      row = detail_row (grid, row, _("What happened"),
+                        _("This server could not be asked, so the route cannot be followed further"));
+      row = detail_row (grid, row, _("Why"), node->error != NULL ? node->error : _("No report from this hop"));
+      break;
+    case VIEWER_NODE_TRACE:
+      if (node->from != NULL)
+        /* TRANSLATORS: %s is where the message came from, "host.example [192.0.2.1]". */
+        words = g_strdup_printf (_("Received the message from %s"), node->from);
+      row = detail_row (grid, row, _("What happened"), words != NULL ? words : _("Received the message"));
+      row = detail_row (grid, row, _("When"), when);
+      if (node->has_delay)
+        {
+          /* TRANSLATORS: seconds since the previous hop, "s" being the unit symbol. */
+          delay = g_strdup_printf (_("%+lld s after the previous server"), (long long) node->delay);
+          row = detail_row (grid, row, _("Delay"), delay);
+        }
+      break;
+    default:
+      words = viewer_diagram_hop_words (node);
+      row = detail_row (grid, row, _("What happened"), words);
+      row = detail_row (grid, row, _("When"), when);
+      if (arrival != NULL && last != NULL && g_strcmp0 (arrival, last) != 0)
+        {
+          last_text = local_time (last);
+          row = detail_row (grid, row, _("Last attempt"), last_text);
+        }
+      if (status != NULL)
+        {
+          const char *code_class = msgtrk_status_code_describe_class (status);
+
+          /* TRANSLATORS: a status code and its class: "5.1.1 (permanent failure)". */
+          code = code_class != NULL ? g_strdup_printf (_("%s (%s)"), status, code_class) : g_strdup (status);
+          row = detail_row (grid, row, _("Status code"), code);
+          row = detail_row (grid, row, _("Meaning"), msgtrk_status_code_describe (status));
+        }
+      row = detail_row (grid, row, _("Server said"), msgtrk_json_get_string (hop, "diagnostic"));
+      row = detail_row (grid, row, _("Comment"), msgtrk_json_get_string (hop, "comment"));
+      if (remote != NULL && g_ascii_strcasecmp (action != NULL ? action : "", "transferred") != 0 &&
+          g_ascii_strcasecmp (action != NULL ? action : "", "relayed") != 0)
+        row = detail_row (grid, row, _("Next server"), remote);
+      row = detail_row (grid, row, _("Retrying until"), retry);
+      row = detail_row (grid, row, _("Connection"), msgtrk_json_get_string (hop, "tls"));
+      break;
+    }
+  if (hop != NULL)
+    row = detail_row (grid, row, _("Evidence from"), msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
+  if (node->n_shared > 1)
+    {
+      g_autofree char *shared = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "All %u recipient",
+                                                              "All %u recipients", node->n_shared),
+                                                 node->n_shared);
+      row = detail_row (grid, row, _("For"), shared);
+    }
+
+  heading = gtk_label_new (title != NULL ? title : _("(unknown server)"));
+  gtk_label_set_xalign (GTK_LABEL (heading), 0);
+  gtk_label_set_selectable (GTK_LABEL (heading), TRUE);
+  gtk_label_set_wrap (GTK_LABEL (heading), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (heading), DETAIL_MAX_CHARS);
+  gtk_widget_add_css_class (heading, "heading");
+  g_object_set_data (G_OBJECT (box), "heading", heading);
+  gtk_box_append (GTK_BOX (box), heading);
+  gtk_box_append (GTK_BOX (box), grid);
+  gtk_widget_set_margin_start (box, 6);
+  gtk_widget_set_margin_end (box, 6);
+  gtk_widget_set_margin_top (box, 6);
+  gtk_widget_set_margin_bottom (box, 6);
+  return box;
+}
+
+/* Opens the details popover of node @index of the layout, pointing at its box. */
+static void
+show_hop_details (ViewerWindow *self,
+                  guint         index)
+{
+  const ViewerNode *node;
+  GdkRectangle rect;
+
+  if (self->layout == NULL || index >= self->layout->nodes->len)
+    return;
+  node = g_ptr_array_index (self->layout->nodes, index);
+  rect.x = (int) node->x;
+  rect.y = (int) node->y;
+  rect.width = (int) VIEWER_LAYOUT_NODE_WIDTH;
+  rect.height = (int) VIEWER_LAYOUT_NODE_HEIGHT;
+  gtk_popover_set_child (GTK_POPOVER (self->hop_popover), hop_details (self, node));
+  gtk_popover_set_pointing_to (GTK_POPOVER (self->hop_popover), &rect);
+  gtk_popover_popup (GTK_POPOVER (self->hop_popover));
+  /* Focus lands on the first selectable label, which selects all of it: undo that. */
+  gtk_label_select_region (GTK_LABEL (g_object_get_data (G_OBJECT (gtk_popover_get_child (
+                                        GTK_POPOVER (self->hop_popover))), "heading")),
+                           0, 0);
+  g_debug ("details of node %u (%s)", index, node->title != NULL ? node->title : "?");
+}
+
+static void
+on_diagram_pressed (GtkGestureClick *gesture,
+                    int              n_press,
+                    double           x,
+                    double           y,
+                    gpointer         user_data)
+{
+  ViewerWindow *self = user_data;
+  int index;
+
+  if (self->layout == NULL)
+    return;
+  index = viewer_layout_node_at (self->layout, x, y);
+  if (index >= 0)
+    {
+      self->selected = index;
+      gtk_widget_queue_draw (self->drawing_area);
+      show_hop_details (self, (guint) index);
+    }
+}
+
+static gboolean
+on_diagram_key (GtkEventControllerKey *controller,
+                guint                  keyval,
+                guint                  keycode,
+                GdkModifierType        state,
+                gpointer               user_data)
+{
+  ViewerWindow *self = user_data;
+  int n = self->layout != NULL ? (int) self->layout->nodes->len : 0;
+
+  if (n == 0)
+    return FALSE;
+  switch (keyval)
+    {
+    case GDK_KEY_Right:
+    case GDK_KEY_Down:
+      self->selected = self->selected < 0 ? 0 : (self->selected + 1) % n;
+      break;
+    case GDK_KEY_Left:
+    case GDK_KEY_Up:
+      self->selected = self->selected <= 0 ? n - 1 : self->selected - 1;
+      break;
+    case GDK_KEY_Return:
+    case GDK_KEY_KP_Enter:
+    case GDK_KEY_space:
+      show_hop_details (self, (guint) MAX (self->selected, 0));
+      return TRUE;
+    default:
+      return FALSE;
+    }
+  gtk_widget_queue_draw (self->drawing_area);
+  return TRUE;
+}
+
 /* --- drawing --------------------------------------------------------------------------- */
 
 static void
@@ -595,6 +868,34 @@ draw_diagram (GtkDrawingArea *area,
   ViewerWindow *self = user_data;
 
   viewer_diagram_draw (GTK_WIDGET (area), cr, self->layout);
+  if (self->layout != NULL && self->selected >= 0 && (guint) self->selected < self->layout->nodes->len &&
+      gtk_widget_has_focus (GTK_WIDGET (area)))
+    {
+      /* The keyboard focus: a ring around the selected box. */
+      const ViewerNode *node = g_ptr_array_index (self->layout->nodes, self->selected);
+      GdkRGBA fg;
+
+      gtk_style_context_get_color (gtk_widget_get_style_context (GTK_WIDGET (area)), &fg);
+      gdk_cairo_set_source_rgba (cr, &fg);
+      cairo_set_line_width (cr, 2);
+      cairo_rectangle (cr, node->x - 4, node->y - 4, VIEWER_LAYOUT_NODE_WIDTH + 8, VIEWER_LAYOUT_NODE_HEIGHT + 8);
+      cairo_stroke (cr);
+    }
+  if (!self->origin_logged && self->layout != NULL)
+    {
+      /* Where the diagram is in the window's surface: lets a test click a hop. */
+      GtkNative *native = gtk_widget_get_native (GTK_WIDGET (area));
+      graphene_point_t p;
+      double sx = 0, sy = 0;
+
+      if (native != NULL &&
+          gtk_widget_compute_point (GTK_WIDGET (area), GTK_WIDGET (native), &GRAPHENE_POINT_INIT (0, 0), &p))
+        {
+          gtk_native_get_surface_transform (native, &sx, &sy);
+          g_debug ("diagram origin at %d,%d of the window", (int) (p.x + sx), (int) (p.y + sy));
+          self->origin_logged = TRUE;
+        }
+    }
 }
 
 /* --- construction ---------------------------------------------------------------------- */
@@ -687,6 +988,14 @@ build_ui (ViewerWindow *self)
   self->from_label = field_label (grid, 1, _("From"));
   self->summary_label = field_label (grid, 2, _("Status"));
   self->tracking_label = field_label (grid, 3, _("Tracking"));
+  self->problem_label = field_label (grid, 4, _("Problem"));
+  self->problem_key = gtk_grid_get_child_at (GTK_GRID (grid), 0, 4);
+  gtk_label_set_wrap (GTK_LABEL (self->problem_label), TRUE);
+  gtk_label_set_ellipsize (GTK_LABEL (self->problem_label), PANGO_ELLIPSIZE_NONE);
+  /* The key in the error colour, the text in the theme's (dark red text is hard to read
+   * on a dark background); a symbol says it too. */
+  gtk_widget_remove_css_class (self->problem_key, "dim-label");
+  gtk_widget_add_css_class (self->problem_key, "error");
   gtk_box_append (GTK_BOX (top), grid);
   self->recipients_box = gtk_flow_box_new ();
   gtk_flow_box_set_selection_mode (GTK_FLOW_BOX (self->recipients_box), GTK_SELECTION_NONE);
@@ -712,6 +1021,28 @@ build_ui (ViewerWindow *self)
   gtk_box_append (GTK_BOX (diagram_box), self->hidden_label);
   self->drawing_area = gtk_drawing_area_new ();
   gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (self->drawing_area), draw_diagram, self, NULL);
+  {
+    /* A click on a box opens its details. */
+    GtkGesture *click = gtk_gesture_click_new ();
+    GtkEventController *keys = gtk_event_controller_key_new ();
+
+    g_signal_connect (click, "pressed", G_CALLBACK (on_diagram_pressed), self);
+    gtk_widget_add_controller (self->drawing_area, GTK_EVENT_CONTROLLER (click));
+    gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_PRIMARY);
+    gtk_widget_set_cursor_from_name (self->drawing_area, "pointer");
+    gtk_accessible_update_property (GTK_ACCESSIBLE (self->drawing_area), GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
+                                    _("Click a box, or move to it with the arrow keys and press Enter, "
+                                      "for the details of that server’s report"),
+                                    -1);
+    /* The same from the keyboard: arrows move between boxes, Enter opens. */
+    gtk_widget_set_focusable (self->drawing_area, TRUE);
+    gtk_widget_set_focus_on_click (self->drawing_area, TRUE);
+    g_signal_connect (keys, "key-pressed", G_CALLBACK (on_diagram_key), self);
+    gtk_widget_add_controller (self->drawing_area, keys);
+  }
+  self->hop_popover = gtk_popover_new ();
+  gtk_popover_set_position (GTK_POPOVER (self->hop_popover), GTK_POS_BOTTOM);
+  gtk_widget_set_parent (self->hop_popover, self->drawing_area);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->drawing_area), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                   _("Route diagram: each recipient's hops from left to right"), -1);
   scroller = gtk_scrolled_window_new ();
@@ -776,6 +1107,7 @@ viewer_window_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->notice_id, g_source_remove);
   g_clear_object (&self->proxy);
+  g_clear_pointer (&self->hop_popover, gtk_widget_unparent);
   G_OBJECT_CLASS (viewer_window_parent_class)->dispose (object);
 }
 
@@ -864,6 +1196,7 @@ static void
 viewer_window_init (ViewerWindow *self)
 {
   self->cancellable = g_cancellable_new ();
+  self->selected = -1;
   build_ui (self);
 }
 

@@ -62,8 +62,6 @@
 /* How long folder updates and StatusChanged signals of unknown messages are gathered
  * before the shown folder is asked again (ms). */
 #define MTC_RESCAN_DELAY_MS 500
-/* Largest message handed to IngestReport (a DSN with RET=FULL of a big mail). */
-#define MTC_REPORT_MAX_SIZE (8 * 1024 * 1024)
 
 static MsgtrkDBusTracker1 *proxy;
 static GCancellable *cancellable;
@@ -941,48 +939,18 @@ menus_remove (void)
 
 /* ---- incoming DSNs and MDNs ---- */
 
-/* Whether the top-level Content-Type is multipart/report with a report-type this helper
- * reads (RFC 6522: report-type=delivery-status, RFC 8098: disposition-notification). */
-static gboolean
-is_report (const char *data, gsize len)
-{
-  gsize pos = 0;
-  GString *ct = NULL;
-  gboolean ok = FALSE;
+/* New mail may be a DSN or an MDN. Each message's file is handed to a worker thread
+ * (a GTask), where msgtrk_report_extract_file() decides with GMime's Content-Type parser
+ * whether it is a report (reading only the header of other mail) and keeps only the report
+ * parts of a bounce of any size up to MSGTRK_REPORT_MAX_MESSAGE_SIZE; the small result,
+ * at most MSGTRK_REPORT_MAX_SIZE octets, goes to msgtrkd from the main thread. Nothing
+ * here reads a message on the UI thread. */
 
-  while (pos < len)
-    {
-      const char *nl = memchr (data + pos, '\n', len - pos);
-      gsize l = nl ? (gsize) (nl - (data + pos)) : len - pos;
-      const char *line = data + pos;
+/* Extractions running in worker threads (plugin_done waits for them: their code is here). */
+static guint reports_in_flight;
 
-      if (l == 0 || (l == 1 && line[0] == '\r'))
-        break;
-      if (ct && (line[0] == ' ' || line[0] == '\t'))
-        g_string_append_len (ct, line, l);
-      else if (ct)
-        break;
-      else if (l >= 13 && g_ascii_strncasecmp (line, "Content-Type:", 13) == 0)
-        ct = g_string_new_len (line + 13, l - 13);
-      pos += l + (nl ? 1 : 0);
-    }
-  if (ct)
-    {
-      g_autofree char *lower = g_ascii_strdown (ct->str, -1);
-      char *p;
-      /* report-type values may be quoted: drop the quotes and spaces before matching */
-      for (p = lower; *p; p++)
-        if (*p == '"' || *p == ' ' || *p == '\t' || *p == '\r')
-          *p = ' ';
-      ok = strstr (lower, "multipart/report") != NULL
-           && (strstr (lower, "report-type= delivery-status") != NULL
-               || strstr (lower, "report-type=delivery-status") != NULL
-               || strstr (lower, "report-type= disposition-notification") != NULL
-               || strstr (lower, "report-type=disposition-notification") != NULL);
-      g_string_free (ct, TRUE);
-    }
-  return ok;
-}
+/* How long plugin_done waits for running extractions (ms); each checks the cancellable. */
+#define MTC_REPORT_SHUTDOWN_WAIT_MS 5000
 
 static void
 ingest_cb (GObject *source, GAsyncResult *res, gpointer data)
@@ -1004,31 +972,81 @@ ingest_cb (GObject *source, GAsyncResult *res, gpointer data)
     log_message (LOG_PROTOCOL, _("msgtrk: delivery report merged into %s\n"), envid);
 }
 
+/* Worker thread: the report parts of the message in the file (task data), or an error. */
+static void
+extract_report_thread (GTask *task, gpointer source, gpointer task_data,
+                       GCancellable *task_cancellable)
+{
+  GError *error = NULL;
+  GBytes *entity = msgtrk_report_extract_file (task_data, task_cancellable, &error);
+
+  if (entity == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, entity, (GDestroyNotify) g_bytes_unref);
+}
+
+/* Main thread: hand the extracted report to msgtrkd. */
+static void
+report_extracted (GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) entity = g_task_propagate_pointer (G_TASK (res), &error);
+  GVariant *bytes;
+
+  reports_in_flight--;
+  if (entity == NULL)
+    {
+      /* Most mail is no report (MSGTRK_ERROR_PARSE): nothing to say. A report too big
+       * even without its returned message is worth a line in the log. */
+      if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+        log_warning (LOG_PROTOCOL, _("msgtrk: a delivery report was not read: %s\n"),
+                     error->message);
+      return;
+    }
+  if (proxy == NULL || g_cancellable_is_cancelled (cancellable))
+    return;
+  /* The exact octets go as they are (the generated wrapper would add a NUL). */
+  bytes = g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, entity, TRUE);
+  g_dbus_proxy_call (G_DBUS_PROXY (proxy), "IngestReport", g_variant_new_tuple (&bytes, 1),
+                     G_DBUS_CALL_FLAGS_NONE, -1, cancellable, ingest_cb, NULL);
+}
+
 /* MAIL_POSTFILTERING_HOOKLIST: Claws (folder.c, when new mail lands in its folder) passes
- * the MsgInfo itself, not a MailFilteringData as MAIL_FILTERING_HOOKLIST does. */
+ * the MsgInfo itself, not a MailFilteringData as MAIL_FILTERING_HOOKLIST does. Only the
+ * file name is taken here (Claws's API belongs to the main thread). */
 static gboolean
 postfilter_hook (gpointer source, gpointer data)
 {
   MsgInfo *msginfo = source;
-  g_autofree char *file = NULL;
-  g_autofree char *raw = NULL;
-  gsize len = 0;
-  GVariant *bytes;
+  g_autoptr (GTask) task = NULL;
+  char *file;
 
   if (proxy == NULL || msginfo == NULL)
     return FALSE;
-  if (msginfo->size > MTC_REPORT_MAX_SIZE)
+  if (msginfo->size > MSGTRK_REPORT_MAX_MESSAGE_SIZE)
     return FALSE;
   file = procmsg_get_message_file (msginfo);
-  if (file == NULL || !g_file_get_contents (file, &raw, &len, NULL) || len > MTC_REPORT_MAX_SIZE)
+  if (file == NULL)
     return FALSE;
-  if (!is_report (raw, len))
-    return FALSE;
-  /* The generated wrapper would add a NUL to the "ay": the exact octets go as they are. */
-  bytes = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, raw, len, 1);
-  g_dbus_proxy_call (G_DBUS_PROXY (proxy), "IngestReport", g_variant_new_tuple (&bytes, 1),
-                     G_DBUS_CALL_FLAGS_NONE, -1, cancellable, ingest_cb, NULL);
+  task = g_task_new (NULL, cancellable, report_extracted, NULL);
+  g_task_set_source_tag (task, postfilter_hook);
+  g_task_set_task_data (task, file, g_free);
+  reports_in_flight++;
+  g_task_run_in_thread (task, extract_report_thread);
   return FALSE;   /* the report stays where Claws puts it */
+}
+
+/* Called by plugin_done after cancelling: wait (bounded) until every worker thread running
+ * this module's code has finished and its callback has run. */
+static void
+reports_intake_shutdown (void)
+{
+  gint64 deadline = g_get_monotonic_time () + MTC_REPORT_SHUTDOWN_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+  while (reports_in_flight > 0 && g_get_monotonic_time () < deadline)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (10 * G_TIME_SPAN_MILLISECOND);
 }
 
 /* ---- plugin entry points ---- */
@@ -1098,6 +1116,7 @@ plugin_done (void)
   reflect_id = 0;
   status_job_stop ();
   g_cancellable_cancel (cancellable);
+  reports_intake_shutdown ();
   mtc_send_shutdown ();
   hooks_unregister_hook (COMPOSE_CREATED_HOOKLIST, hook_compose_created);
   hooks_unregister_hook (COMPOSE_CHECK_BEFORE_SEND_HOOKLIST, hook_check_before_send);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* server-config.c: configuration helpers shared by msgtrk-relay and mtqpd.
+/* server-config.c: the one configuration reader of msgtrk-relay and mtqpd (the skeleton,
+ * server-main.c, loads the file; each program reads its keys with these helpers).
  *
  * Limits: a configuration file is at most SERVER_CONFIG_MAX_SIZE octets. Numbers are
  * decimal, checked against the range the caller gives; nothing is silently clamped.
@@ -154,11 +155,11 @@ server_config_get_uint (GKeyFile   *kf,
  * @kf: (nullable): the configuration, or %NULL for all defaults
  * @group: the group
  * @key: the key
- * @default_value: the value when the key is absent
+ * @default_value: the value when the key is absent (or empty)
  * @value: (out): the value
  * @error: return location for a #GError
  *
- * Reads "true" or "false".
+ * Reads a truth value: "true", "yes" or "1"; "false", "no" or "0" (any case).
  *
  * Returns: %TRUE on success, %FALSE with @error set
  */
@@ -170,22 +171,35 @@ server_config_get_boolean (GKeyFile   *kf,
                            gboolean   *value,
                            GError    **error)
 {
-  g_autoptr (GError) local = NULL;
+  static const char *const yes[] = { "true", "yes", "1" };
+  static const char *const no[] = { "false", "no", "0" };
+  g_autofree char *text = NULL;
+  g_autofree char *quoted = NULL;
 
+  *value = default_value;
   if (key_missing (kf, group, key))
+    return TRUE;
+  text = g_key_file_get_value (kf, group, key, NULL);
+  g_strstrip (text);
+  if (*text == '\0')
+    return TRUE;
+  for (gsize i = 0; i < G_N_ELEMENTS (yes); i++)
     {
-      *value = default_value;
-      return TRUE;
+      if (g_ascii_strcasecmp (text, yes[i]) == 0)
+        {
+          *value = TRUE;
+          return TRUE;
+        }
+      if (g_ascii_strcasecmp (text, no[i]) == 0)
+        {
+          *value = FALSE;
+          return TRUE;
+        }
     }
-  *value = g_key_file_get_boolean (kf, group, key, &local);
-  if (local != NULL)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "Configuration [%s] %s: %s (use true or false)", group, key,
-                   local->message);
-      return FALSE;
-    }
-  return TRUE;
+  quoted = msgtrk_str_escape_for_error (text, 40);
+  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+               "Configuration [%s] %s: \"%s\" is not true or false", group, key, quoted);
+  return FALSE;
 }
 
 /**

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* server-config.h: configuration helpers shared by msgtrk-relay and mtqpd.
+/* server-config.h: the one configuration reader shared by msgtrk-relay and mtqpd.
  *
- * Both servers read a GKeyFile. These helpers load it (bounded size) and read typed
+ * Both servers read a GKeyFile, loaded by server-main.c through server_config_load(). These helpers load it (bounded size) and read typed
  * values with a default and a range, so that every limit is checked in one place and a
  * bad value gives an error that names the file, group, key and the accepted range.
  * Also: parsing of listen addresses ("ADDR:PORT", "[v6]:PORT").

@@ -4,7 +4,7 @@
  * One file per ENVID: <state_dir>/tracking/<sha256-hex (ENVID)>.trk. The relay writes
  * (track_store_put), mtqpd reads (track_store_lookup). A record is replaced atomically:
  * a temporary file ".tmp-<hash>-XXXXXX" in the same directory, write, fsync, rename over
- * the record, fsync the directory. Readers therefore see the old or the new record, never
+ * the record, fsync the directory (durable-file.h). Readers therefore see the old or the new record, never
  * a half-written one; track_store_expire() also removes temporary files left by a crash.
  *
  * Record syntax (version 1), lines end in LF (a CR before the LF is tolerated):
@@ -47,6 +47,7 @@
 
 #include <glib/gstdio.h>
 
+#include "durable-file.h"
 #include "msgtrk-private.h"
 #include "track-store.h"
 
@@ -160,41 +161,6 @@ record_path (TrackStore *self,
   return g_build_filename (self->dir, name, NULL);
 }
 
-static gboolean
-write_all (int         fd,
-           const char *data,
-           gsize       len)
-{
-  while (len > 0)
-    {
-      ssize_t n = write (fd, data, len);
-
-      if (n < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return FALSE;
-        }
-      data += n;
-      len -= (gsize) n;
-    }
-  return TRUE;
-}
-
-/* fsync a directory so that a rename in it is durable. */
-static gboolean
-fsync_dir (const char *dir)
-{
-  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int ret;
-
-  if (fd < 0)
-    return FALSE;
-  ret = fsync (fd);
-  close (fd);
-  return ret == 0;
-}
-
 typedef struct _RecordHeader RecordHeader;
 static gboolean record_read (TrackStore   *self,
                              const char   *envid,
@@ -230,21 +196,9 @@ record_write (TrackStore *self,
                    "Cannot create a temporary file in %s: %s", self->dir, g_strerror (saved));
       return FALSE;
     }
-  if (!write_all (fd, text->str, text->len) || fsync (fd) != 0)
+  if (!durable_file_write_fd (fd, tmp_path, text->str, text->len, error))
     {
-      saved = errno;
-      close (fd);
-      g_unlink (tmp_path);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot write the tracking record %s: %s", tmp_path, g_strerror (saved));
-      return FALSE;
-    }
-  if (close (fd) != 0)
-    {
-      saved = errno;
-      g_unlink (tmp_path);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot write the tracking record %s: %s", tmp_path, g_strerror (saved));
+      g_prefix_error (error, "Cannot write the tracking record: ");
       return FALSE;
     }
   if (g_rename (tmp_path, path) != 0)
@@ -255,13 +209,7 @@ record_write (TrackStore *self,
                    "Cannot rename %s to %s: %s", tmp_path, path, g_strerror (saved));
       return FALSE;
     }
-  if (fsync (dir_fd) != 0)
-    {
-      saved = errno;
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot sync the directory %s: %s", self->dir, g_strerror (saved));
-      return FALSE;
-    }
+  return durable_file_sync_dir_fd (dir_fd, self->dir, error);
   return TRUE;
 }
 
@@ -786,6 +734,6 @@ track_store_expire (TrackStore *self,
         g_warning ("Tracking store: cannot remove %s: %s", path, g_strerror (errno));
     }
   if (removed > 0)
-    fsync_dir (self->dir);
+    durable_file_sync_dir (self->dir, NULL);
   return removed;
 }

@@ -23,7 +23,8 @@
  *   non-ASCII octets, wrong arguments), -BAD/unknown (unknown command)
  *
  * Commands are read one line at a time and answered in order, so pipelined batches are
- * answered in order. An overlong line is discarded as it arrives, never buffered.
+ * answered in order (server-line-reader.h, wiping what it hands out). An overlong line is
+ * discarded as it arrives, never buffered.
  * Answers are collected in an output buffer that is written when the input buffer is
  * empty (before blocking for more commands), before TLS starts, before a chained query
  * and at the end: a pipelined batch gets one write (as SMTP PIPELINING servers do), and
@@ -41,11 +42,13 @@
 
 #include <string.h>
 
+#include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "mtqpd-session.h"
+#include "server-line-reader.h"
 
-/* Octets read from the network at once. */
-#define MTQPD_READ_BUFFER 4096
+/* Initial size of the output buffer. */
+#define MTQPD_OUTPUT_INITIAL 4096
 /* Lingering close: how long and how much client data is drained after the last answer. */
 #define MTQPD_LINGER_SECONDS 2
 #define MTQPD_LINGER_MAX (64 * 1024)
@@ -72,12 +75,10 @@ typedef struct
   char *peer;                   /* (owned) for logs */
   GString *obuf;                /* (owned) answers not written yet */
 
-  char rbuf[MTQPD_READ_BUFFER];
-  gsize rpos;
-  gsize rlen;
-  /* The current line: MTQPD_MAX_LINE octets, a CR, and a NUL terminator. */
-  char line[MTQPD_MAX_LINE + 2];
-  gsize line_len;
+  ServerLineReader reader;      /* wipes what it hands out */
+  /* (owned) The current line, CRLF removed: sized for MTQPD_MAX_LINE + CRLF + NUL so that
+   * it never moves (a moved buffer would leave a copy of the secret behind). */
+  GString *line;
 } Session;
 
 static char *
@@ -134,100 +135,67 @@ send_line (Session    *s,
   return send_text (s, text, strlen (text));
 }
 
-/* Fill rbuf; FALSE on EOF or error (logged). */
+/* The line reader's fill hook: the input buffer is empty, so the batch so far is
+ * answered; send the answers before waiting for more commands. */
 static gboolean
-fill (Session    *s,
-      LineResult *result)
+before_read (gpointer  data,
+             GError  **error)
 {
-  g_autoptr (GError) error = NULL;
-  gssize n;
-
-  /* The input buffer is empty: the batch so far is answered, send it before waiting. */
-  if (!flush_output (s))
-    {
-      *result = LINE_ERROR;
-      return FALSE;
-    }
-  n = g_input_stream_read (s->in, s->rbuf, sizeof s->rbuf, s->cancellable, &error);
-  if (n > 0)
-    {
-      s->rpos = 0;
-      s->rlen = (gsize) n;
-      return TRUE;
-    }
-  if (n == 0)
-    *result = LINE_EOF;
-  else
-    {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-        g_message ("%s: idle timeout, closing", s->peer);
-      else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_info ("%s: read failed: %s", s->peer, error->message);
-      *result = LINE_ERROR;
-    }
+  if (flush_output (data))
+    return TRUE;
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE,
+                       "the answers cannot be written");
   return FALSE;
 }
 
+/* (Re)start reading commands from s->in with an empty, wiped buffer. */
+static void
+reader_reset (Session *s)
+{
+  server_line_reader_clear (&s->reader);
+  server_line_reader_init (&s->reader, s->in, TRUE);
+  server_line_reader_set_hook (&s->reader, before_read, s);
+}
+
 /*
- * Read one line into s->line (CRLF or LF removed, NUL-terminated; s->line_len octets, which
- * may include NULs). A line longer than MTQPD_MAX_LINE is read to its end and dropped
- * without being kept (LINE_TOOLONG). The octets taken from the read buffer are wiped.
+ * Read one line into s->line (CRLF or LF removed; it may hold NULs). A line longer than
+ * MTQPD_MAX_LINE is read to its end and dropped without being kept (LINE_TOOLONG). The
+ * reader wipes the octets it hands out.
  */
 static LineResult
 read_line (Session *s)
 {
-  gboolean toolong = FALSE;
-  LineResult result = LINE_ERROR;
+  g_autoptr (GError) error = NULL;
+  GString *line = s->line;
 
-  s->line_len = 0;
-  for (;;)
+  switch (server_line_reader_read (&s->reader, MTQPD_MAX_LINE + 2, line, s->cancellable,
+                                   &error))
     {
-      char *start;
-      char *nl;
-      gsize take;
-      gsize chunk;
-
-      if (s->rpos >= s->rlen && !fill (s, &result))
-        return result;
-
-      start = s->rbuf + s->rpos;
-      nl = memchr (start, '\n', s->rlen - s->rpos);
-      take = nl != NULL ? (gsize) (nl - start) : s->rlen - s->rpos;
-
-      if (!toolong)
-        {
-          /* Room for MTQPD_MAX_LINE octets plus a CR. */
-          if (s->line_len + take > MTQPD_MAX_LINE + 1)
-            {
-              toolong = TRUE;
-              msgtrk_secure_wipe (s->line, sizeof s->line);
-              s->line_len = 0;
-            }
-          else
-            {
-              memcpy (s->line + s->line_len, start, take);
-              s->line_len += take;
-            }
-        }
-      chunk = take + (nl != NULL ? 1 : 0);
-      msgtrk_secure_wipe (start, chunk);
-      s->rpos += chunk;
-
-      if (nl != NULL)
-        break;
+    case SERVER_LINE_OK:
+      break;
+    case SERVER_LINE_TOO_LONG:
+      return LINE_TOOLONG;
+    case SERVER_LINE_EOF:
+      return LINE_EOF;
+    case SERVER_LINE_ERROR:
+    default:
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+        g_message ("%s: idle timeout, closing", s->peer);
+      else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+               && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))
+        g_info ("%s: read failed: %s", s->peer, error->message);
+      return LINE_ERROR;
     }
-
-  if (toolong)
-    return LINE_TOOLONG;
-  if (s->line_len > 0 && s->line[s->line_len - 1] == '\r')
-    s->line_len--;
-  if (s->line_len > MTQPD_MAX_LINE)
+  /* The reader returns the line with its LF; a CR before it is part of the end. */
+  g_string_truncate (line, line->len - 1);
+  if (line->len > 0 && line->str[line->len - 1] == '\r')
+    g_string_truncate (line, line->len - 1);
+  if (line->len > MTQPD_MAX_LINE)
     {
-      msgtrk_secure_wipe (s->line, sizeof s->line);
-      s->line_len = 0;
+      msgtrk_secure_wipe (line->str, line->allocated_len);
+      g_string_truncate (line, 0);
       return LINE_TOOLONG;
     }
-  s->line[s->line_len] = '\0';
   return LINE_OK;
 }
 
@@ -298,31 +266,15 @@ send_entity (Session *s,
   g_autoptr (GString) text = g_string_new ("+OK+ Tracking information follows\r\n");
   gsize len = 0;
   const char *data = g_bytes_get_data (entity, &len);
-  const char *end = data + len;
-  const char *p = data;
+  gsize bad = 0;
 
-  while (p < end)
+  if (!msgtrk_dot_stuff (text, data, len, MTQPD_MAX_LINE, &bad))
     {
-      const char *nl = memchr (p, '\n', (gsize) (end - p));
-      gsize line_len = nl != NULL ? (gsize) (nl - p) : (gsize) (end - p);
-      gsize stuffed;
-
-      if (line_len > 0 && p[line_len - 1] == '\r')
-        line_len--;
-      stuffed = line_len + (line_len > 0 && p[0] == '.' ? 1 : 0);
-      if (stuffed > MTQPD_MAX_LINE)
-        {
-          g_warning ("%s: tracking entity has a line of %" G_GSIZE_FORMAT
-                     " octets, more than %d; not sent", s->peer, stuffed, MTQPD_MAX_LINE);
-          return send_line (s, "-TEMP/unavailable Tracking information cannot be sent");
-        }
-      if (line_len > 0 && p[0] == '.')
-        g_string_append_c (text, '.');
-      g_string_append_len (text, p, (gssize) line_len);
-      g_string_append (text, "\r\n");
-      p = nl != NULL ? nl + 1 : end;
+      g_warning ("%s: tracking entity has a line of %" G_GSIZE_FORMAT
+                 " octets, more than %d; not sent", s->peer, bad, MTQPD_MAX_LINE);
+      return send_line (s, "-TEMP/unavailable Tracking information cannot be sent");
     }
-  g_string_append (text, ".\r\n");
+  msgtrk_dot_end (text);
   return send_text (s, text->str, text->len);
 }
 
@@ -401,7 +353,7 @@ cmd_track (Session *s,
 static gboolean
 client_data_pending (Session *s)
 {
-  if (s->rpos < s->rlen)
+  if (server_line_reader_available (&s->reader) > 0)
     return TRUE;
   return (g_socket_condition_check (s->socket, G_IO_IN) & G_IO_IN) != 0;
 }
@@ -442,8 +394,7 @@ cmd_starttls (Session *s,
   g_info ("%s: TLS established (%s)", s->peer, desc != NULL ? desc : "?");
 
   /* RFC 3887 section 6.2: forget everything, greet again (without STARTTLS). */
-  msgtrk_secure_wipe (s->rbuf, sizeof s->rbuf);
-  s->rpos = s->rlen = 0;
+  reader_reset (s);
   return send_greeting (s);
 }
 
@@ -471,10 +422,10 @@ handle_line (Session *s)
   char **words;
   gboolean ret;
 
-  if (!line_is_clean (s->line, s->line_len))
+  if (!line_is_clean (s->line->str, s->line->len))
     return send_line (s, "-BAD/syntax Command line has NUL, control or non-ASCII octets");
 
-  words = split_words (s->line);
+  words = split_words (s->line->str);
   if (words[0] == NULL)
     ret = send_line (s, "-BAD/syntax Empty command line");
   else if (g_ascii_strcasecmp (words[0], "TRACK") == 0)
@@ -549,7 +500,9 @@ mtqpd_session_run (MtqpdServer       *server,
   s->in = g_io_stream_get_input_stream (s->base);
   s->out = g_io_stream_get_output_stream (s->base);
   s->peer = peer_name (connection);
-  s->obuf = g_string_sized_new (MTQPD_READ_BUFFER);
+  s->obuf = g_string_sized_new (MTQPD_OUTPUT_INITIAL);
+  s->line = g_string_sized_new (MTQPD_MAX_LINE + 3);
+  reader_reset (s);
   g_socket_set_timeout (s->socket, server->idle_timeout);
   g_info ("%s: connected", s->peer);
 
@@ -562,7 +515,8 @@ mtqpd_session_run (MtqpdServer       *server,
           go_on = handle_line (s);
           break;
         case LINE_TOOLONG:
-          go_on = send_line (s, "-BAD/toolong Command line longer than 998 octets");
+          go_on = send_line (s, "-BAD/toolong Command line longer than " G_STRINGIFY (MTQPD_MAX_LINE)
+                                 " octets");
           break;
         case LINE_EOF:
         case LINE_ERROR:
@@ -570,7 +524,8 @@ mtqpd_session_run (MtqpdServer       *server,
           go_on = FALSE;
           break;
         }
-      msgtrk_secure_wipe (s->line, sizeof s->line);
+      msgtrk_secure_wipe (s->line->str, s->line->allocated_len);
+      g_string_truncate (s->line, 0);
     }
   flush_output (s);
 
@@ -581,7 +536,9 @@ mtqpd_session_run (MtqpdServer       *server,
     }
   linger_close (s);
   g_info ("%s: closed", s->peer);
-  msgtrk_secure_wipe (s->rbuf, sizeof s->rbuf);
+  server_line_reader_clear (&s->reader);
+  msgtrk_secure_wipe (s->line->str, s->line->allocated_len);
+  g_string_free (s->line, TRUE);
   g_free (s->peer);
   g_string_free (s->obuf, TRUE);
   g_free (s);

@@ -2,9 +2,10 @@
 /* mtqpd.c: the MTQP server (RFC 3887) of the msgtrk reference tracking server.
  *
  * Answers TRACK queries from the tracking records that msgtrk-relay writes
- * (server/common/track-store.h). Reads its configuration (mtqpd.conf(5)), binds, reads
- * the TLS key, drops root privileges, then serves each connection in a thread of its own
- * (server-listener.h) until SIGTERM or SIGINT.
+ * (server/common/track-store.h). Runs on the servers' skeleton (server-main.h: options,
+ * bounded configuration file, bind, privilege drop, signals, port file, one thread per
+ * connection); this file reads mtqpd.conf(5) ([mtqpd] and [chain_overrides]), reads the
+ * TLS key as root and opens the store after the drop.
  *
  * Chaining referrals (mtqpd-chain.h) only with chaining=true; next-hop overrides in
  * [chain_overrides] (NAME=ADDRESS:PORT).
@@ -16,21 +17,13 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <locale.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include <glib-unix.h>
 
 #include "msgtrk-private.h"
 #include "mtqpd-session.h"
 #include "server-config.h"
 #include "server-listener.h"
-#include "server-log.h"
-#include "server-privs.h"
+#include "server-main.h"
 #include "track-store.h"
 
 #define MTQPD_GROUP "mtqpd"
@@ -214,181 +207,129 @@ mtqpd_config_read (GKeyFile    *kf,
   return TRUE;
 }
 
+/* Everything mtqpd holds while it runs (the skeleton's data). */
+typedef struct
+{
+  MtqpdConfig config;
+  MtqpdServer server;          /* what sessions share */
+  MsgtrkTlsContext *tls;       /* (owned) (nullable) */
+  TrackStore *store;           /* (owned) (nullable) until post_drop */
+} Mtqpd;
+
+/* --idle-timeout-for-tests (hidden): seconds, below the RFC minimum. */
+static gint test_idle_timeout;
+
+static const GOptionEntry mtqpd_options[] = {
+  { "idle-timeout-for-tests", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &test_idle_timeout,
+    "Idle timeout in seconds, below the RFC minimum (tests only)", "SECONDS" },
+  G_OPTION_ENTRY_NULL,
+};
+
 static void
 on_connection (GSocketConnection *connection,
                GCancellable      *cancellable,
                gpointer           user_data)
 {
-  mtqpd_session_run (user_data, connection, cancellable);
+  Mtqpd *m = user_data;
+
+  mtqpd_session_run (&m->server, connection, cancellable);
 }
 
 static gboolean
-on_signal (gpointer user_data)
+mtqpd_configure (gpointer        data,
+                 GKeyFile       *kf,
+                 const char     *path,
+                 ServerSettings *settings,
+                 GError        **error)
 {
-  g_message ("Signal received, shutting down");
-  g_main_loop_quit (user_data);
-  return G_SOURCE_CONTINUE;
-}
+  Mtqpd *m = data;
+  MtqpdConfig *c = &m->config;
 
-static gboolean
-write_port_file (const char *path,
-                 guint16     port,
-                 GError    **error)
-{
-  g_autofree char *text = g_strdup_printf ("%u\n", port);
-
-  return g_file_set_contents (path, text, -1, error);
-}
-
-static int
-run (int    argc,
-     char **argv)
-{
-  g_autofree char *config_path = NULL;
-  g_autofree char *listen_opt = NULL;
-  g_autofree char *port_file = NULL;
-  gint test_idle_timeout = 0;
-  gboolean verbose = FALSE;
-  gboolean version = FALSE;
-  GOptionEntry entries[] = {
-    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-      "Configuration file (default " MTQPD_DEFAULT_CONFIG ")", "FILE" },
-    { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen_opt,
-      "Listen on ADDR:PORT instead of the configured address (port 0: any free port)",
-      "ADDR:PORT" },
-    { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &port_file,
-      "Write the bound port to FILE once listening", "FILE" },
-    { "idle-timeout-for-tests", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &test_idle_timeout,
-      "Idle timeout in seconds, below the RFC minimum (tests only)", "SECONDS" },
-    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log connections and TLS details", NULL },
-    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
-    G_OPTION_ENTRY_NULL,
-  };
-  g_autoptr (GOptionContext) octx = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GKeyFile) kf = NULL;
-  g_autoptr (GSocketAddress) address = NULL;
-  g_autoptr (MsgtrkTlsContext) tls = NULL;
-  g_autoptr (TrackStore) store = NULL;
-  g_autoptr (ServerListener) listener = NULL;
-  g_autoptr (GMainLoop) loop = NULL;
-  MtqpdConfig config = { 0 };
-  MtqpdServer server = { 0 };
-  guint sig_term, sig_int;
-  guint16 port;
-  int status = EXIT_FAILURE;
-
-  octx = g_option_context_new ("- MTQP (RFC 3887) message tracking server");
-  g_option_context_add_main_entries (octx, entries, NULL);
-  if (!g_option_context_parse (octx, &argc, &argv, &error))
-    {
-      fprintf (stderr, "mtqpd: %s\n", error->message);
-      return 2;
-    }
-  if (version)
-    {
-      printf ("mtqpd (msgtrk) %s\n", PACKAGE_VERSION);
-      return EXIT_SUCCESS;
-    }
-  if (argc > 1)
-    {
-      fprintf (stderr, "mtqpd: unexpected argument \"%s\"\n", argv[1]);
-      return 2;
-    }
-  server_log_init ("mtqpd", verbose);
-
-  if (config_path != NULL || g_file_test (MTQPD_DEFAULT_CONFIG, G_FILE_TEST_EXISTS))
-    {
-      kf = server_config_load (config_path != NULL ? config_path : MTQPD_DEFAULT_CONFIG,
-                               &error);
-      if (kf == NULL)
-        goto out;
-    }
-  else
-    g_message ("No configuration file " MTQPD_DEFAULT_CONFIG ", using the defaults");
-  if (!mtqpd_config_read (kf, test_idle_timeout > 0, &config, &error))
-    goto out;
+  if (!mtqpd_config_read (kf, test_idle_timeout > 0, c, error))
+    return FALSE;
   if (test_idle_timeout > 0)
-    config.idle_timeout = (guint) test_idle_timeout;
-  if (listen_opt != NULL)
-    {
-      g_free (config.listen);
-      config.listen = g_strdup (listen_opt);
-    }
-
-  address = server_config_parse_listen (config.listen, &error);
-  if (address == NULL)
-    goto out;
-
-  /* Privileged set-up: TLS key and the port, then drop root. */
-  if (config.tls_certificate != NULL)
-    {
-      tls = msgtrk_tls_context_new_server (config.tls_certificate, config.tls_key, &error);
-      if (tls == NULL)
-        goto out;
-    }
-  listener = server_listener_new (address, config.max_connections, config.connection_wait,
-                                  "-TEMP/MTQP/unavailable Too many connections, try again "
-                                  "later\r\n",
-                                  on_connection, &server, &error);
-  if (listener == NULL)
-    {
-      g_prefix_error (&error, "Cannot listen on %s: ", config.listen);
-      goto out;
-    }
-  /* The port file is written before dropping root, like a pid file. Connections made
-   * meanwhile wait in the listen queue. */
-  port = server_listener_get_port (listener);
-  if (port_file != NULL && !write_port_file (port_file, port, &error))
-    goto out;
-  if (!server_privs_drop (config.user, &error))
-    goto out;
-
-  store = track_store_new (config.state_dir, &error);
-  if (store == NULL)
-    goto out;
-
-  server.hostname = config.hostname;
-  server.store = store;
-  server.tls = tls;
-  server.idle_timeout = config.idle_timeout;
-  server.chain = config.chain;
-
-  loop = g_main_loop_new (NULL, FALSE);
-  sig_term = g_unix_signal_add (SIGTERM, on_signal, loop);
-  sig_int = g_unix_signal_add (SIGINT, on_signal, loop);
-  server_listener_start (listener);
-  g_message ("Listening on %s, port %u (STARTTLS %s, max %u connections, idle timeout %u s, "
-             "chaining %s)",
-             config.listen, port, tls != NULL ? "offered" : "not configured",
-             config.max_connections, config.idle_timeout,
-             config.chain != NULL ? "on" : "off");
-
-  g_main_loop_run (loop);
-
-  g_source_remove (sig_term);
-  g_source_remove (sig_int);
-  server_listener_stop (listener);
-  g_message ("Stopped");
-  status = EXIT_SUCCESS;
-
-out:
-  if (error != NULL)
-    {
-      g_autoptr (GError) e = g_steal_pointer (&error);
-
-      g_printerr ("mtqpd: %s\n", e->message);
-    }
-  g_clear_pointer (&listener, server_listener_free);
-  mtqpd_config_clear (&config);
-  return status;
+    c->idle_timeout = (guint) test_idle_timeout;
+  settings->listen = g_strdup (c->listen);
+  settings->max_connections = c->max_connections;
+  settings->connection_wait = c->connection_wait;
+  settings->user = g_strdup (c->user);
+  return TRUE;
 }
+
+/* As root: the TLS key. */
+static gboolean
+mtqpd_pre_drop (gpointer  data,
+                GError  **error)
+{
+  Mtqpd *m = data;
+
+  if (m->config.tls_certificate == NULL)
+    return TRUE;
+  m->tls = msgtrk_tls_context_new_server (m->config.tls_certificate, m->config.tls_key,
+                                          error);
+  return m->tls != NULL;
+}
+
+/* As the configured user: the tracking store. */
+static gboolean
+mtqpd_post_drop (gpointer  data,
+                 GError  **error)
+{
+  Mtqpd *m = data;
+
+  m->store = track_store_new (m->config.state_dir, error);
+  if (m->store == NULL)
+    return FALSE;
+  m->server.hostname = m->config.hostname;
+  m->server.store = m->store;
+  m->server.tls = m->tls;
+  m->server.idle_timeout = m->config.idle_timeout;
+  m->server.chain = m->config.chain;
+  return TRUE;
+}
+
+static void
+mtqpd_started (gpointer data,
+               guint16  port)
+{
+  Mtqpd *m = data;
+
+  g_message ("Listening on port %u (STARTTLS %s, max %u connections, idle timeout %u s, "
+             "chaining %s)",
+             port, m->tls != NULL ? "offered" : "not configured", m->config.max_connections,
+             m->config.idle_timeout, m->config.chain != NULL ? "on" : "off");
+}
+
+static void
+mtqpd_stop (gpointer data)
+{
+  Mtqpd *m = data;
+
+  g_clear_object (&m->store);
+  g_clear_pointer (&m->tls, msgtrk_tls_context_unref);
+  mtqpd_config_clear (&m->config);
+}
+
+static const ServerProgram mtqpd_program = {
+  .name = "mtqpd",
+  .summary = "- MTQP (RFC 3887) message tracking server",
+  .default_config = MTQPD_DEFAULT_CONFIG,
+  .config_required = FALSE,
+  .options = mtqpd_options,
+  .reject_line = "-TEMP/MTQP/unavailable Too many connections, try again later\r\n",
+  .serve = on_connection,
+  .configure = mtqpd_configure,
+  .pre_drop = mtqpd_pre_drop,
+  .post_drop = mtqpd_post_drop,
+  .started = mtqpd_started,
+  .stop = mtqpd_stop,
+};
 
 int
 main (int    argc,
       char **argv)
 {
-  setlocale (LC_ALL, "");
-  signal (SIGPIPE, SIG_IGN);
-  return run (argc, argv);
+  Mtqpd m = { 0 };
+
+  return server_main (&mtqpd_program, &m, argc, argv);
 }

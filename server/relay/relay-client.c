@@ -16,11 +16,13 @@
  * Limits: replies of at most MSGTRK_EHLO_MAX_LINES lines of MSGTRK_SMTP_REPLY_LINE_MAX.
  * Never: send MTRK to a hop that did not offer it.
  */
-#include "relay.h"
+#include "relay-client.h"
+#include "server-line-reader.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-tls-private.h"
 
@@ -31,7 +33,7 @@ typedef struct
   GIOStream *tls;
   GInputStream *in;
   GOutputStream *out;
-  RelayLineReader reader;
+  ServerLineReader reader;
 } Client;
 
 static void
@@ -57,19 +59,19 @@ read_reply (Client   *c,
   g_string_truncate (text, 0);
   for (guint n = 0; n < MSGTRK_EHLO_MAX_LINES; n++)
     {
-      RelayLineStatus st = relay_line_reader_read (&c->reader, MSGTRK_SMTP_REPLY_LINE_MAX, line,
+      ServerLineStatus st = server_line_reader_read (&c->reader, MSGTRK_SMTP_REPLY_LINE_MAX, line,
                                                    c->server->shutdown, error);
       guint64 value = 0;
       g_autofree char *digits = NULL;
 
-      if (st == RELAY_LINE_ERROR)
+      if (st == SERVER_LINE_ERROR)
         return FALSE;
-      if (st == RELAY_LINE_EOF)
+      if (st == SERVER_LINE_EOF)
         {
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL, "connection closed");
           return FALSE;
         }
-      if (st == RELAY_LINE_TOO_LONG || line->len < 4)
+      if (st == SERVER_LINE_TOO_LONG || line->len < 4)
         {
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL, "malformed reply line");
           return FALSE;
@@ -192,7 +194,7 @@ client_connect (Client           *c,
                         c->server->config->command_timeout);
   c->in = g_io_stream_get_input_stream (G_IO_STREAM (c->connection));
   c->out = g_io_stream_get_output_stream (G_IO_STREAM (c->connection));
-  relay_line_reader_init (&c->reader, c->in);
+  server_line_reader_init (&c->reader, c->in, FALSE);
   return TRUE;
 }
 
@@ -234,27 +236,25 @@ send_data (Client       *c,
   g_autoptr (GFileInputStream) fin = g_file_read (file, c->server->shutdown, error);
   g_autoptr (GString) out = g_string_new (NULL);
   g_autoptr (GString) line = g_string_new (NULL);
-  RelayLineReader reader;
+  ServerLineReader reader;
 
   if (fin == NULL)
     return FALSE;
-  relay_line_reader_init (&reader, G_INPUT_STREAM (fin));
+  server_line_reader_init (&reader, G_INPUT_STREAM (fin), FALSE);
   for (;;)
     {
-      RelayLineStatus st = relay_line_reader_read (&reader, RELAY_TEXT_LINE_MAX + 2, line,
+      ServerLineStatus st = server_line_reader_read (&reader, RELAY_TEXT_LINE_MAX + 2, line,
                                                    c->server->shutdown, error);
-      if (st == RELAY_LINE_ERROR)
+      if (st == SERVER_LINE_ERROR)
         return FALSE;
-      if (st == RELAY_LINE_EOF)
+      if (st == SERVER_LINE_EOF)
         break;
-      if (st == RELAY_LINE_TOO_LONG)
+      if (st == SERVER_LINE_TOO_LONG)
         {
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT, "queue file %s is corrupt", path);
           return FALSE;
         }
-      if (line->str[0] == '.')
-        g_string_append_c (out, '.');
-      g_string_append_len (out, line->str, line->len);
+      msgtrk_dot_stuff (out, line->str, line->len, 0, NULL);
       if (out->len >= 65536)
         {
           if (!g_output_stream_write_all (c->out, out->str, out->len, NULL, c->server->shutdown,
@@ -263,7 +263,7 @@ send_data (Client       *c,
           g_string_truncate (out, 0);
         }
     }
-  g_string_append (out, ".\r\n");
+  msgtrk_dot_end (out);
   return g_output_stream_write_all (c->out, out->str, out->len, NULL, c->server->shutdown, error)
          && g_output_stream_flush (c->out, c->server->shutdown, error);
 }
@@ -397,7 +397,7 @@ again:
           c.tls = tls;
           c.in = g_io_stream_get_input_stream (tls);
           c.out = g_io_stream_get_output_stream (tls);
-          relay_line_reader_init (&c.reader, c.in);
+          server_line_reader_init (&c.reader, c.in, FALSE);
           g_clear_object (&caps);
           caps = hello (&c, &code, text, &error);
           if (caps == NULL)

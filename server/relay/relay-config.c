@@ -6,11 +6,15 @@
  * schedule, queue lifetime, workers), [routes] (recipient domain -> local: | smtp:HOST:PORT
  * [opaque] | error:X.Y.Z text, with "*" as the default).
  *
+ * Read through server-config.h, the servers' one configuration reader: the file is loaded
+ * by the skeleton (server-main.c) with its size bound SERVER_CONFIG_MAX_SIZE.
  * Limits: every number is range-checked here (RELAY_CONFIG_* below); an out-of-range value
- * is an error naming the key, never silently clamped.
+ * is an error naming the group and key, never silently clamped.
  */
-#include "relay.h"
+#include "relay-config.h"
 
+#include "msgtrk-private.h"
+#include "server-config.h"
 #include "server-listener.h"
 
 #include <string.h>
@@ -175,108 +179,61 @@ bad:
   return FALSE;
 }
 
-static gboolean
-get_string (GKeyFile    *kf,
-            const char  *group,
-            const char  *key,
-            char       **out,
-            GError     **error)
-{
-  g_autoptr (GError) local_error = NULL;
-  char *value = g_key_file_get_string (kf, group, key, &local_error);
-
-  if (value == NULL)
-    {
-      if (g_error_matches (local_error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND)
-          || g_error_matches (local_error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
-        return TRUE;
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
-  g_strstrip (value);
-  if (*value == '\0')
-    {
-      g_free (value);
-      return TRUE;
-    }
-  g_free (*out);
-  *out = value;
-  return TRUE;
-}
-
-static gboolean
-get_uint (GKeyFile    *kf,
-          const char  *group,
-          const char  *key,
-          guint64      min,
-          guint64      max,
-          guint64     *out,
-          GError     **error)
-{
-  g_autofree char *text = NULL;
-  guint64 value;
-
-  if (!get_string (kf, group, key, &text, error))
-    return FALSE;
-  if (text == NULL)
-    return TRUE;
-  if (!g_ascii_string_to_unsigned (text, 10, min, max, &value, NULL))
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "[%s] %s = “%s” is not a number from %" G_GUINT64_FORMAT " to %"
-                   G_GUINT64_FORMAT, group, key, text, min, max);
-      return FALSE;
-    }
-  *out = value;
-  return TRUE;
-}
-
-static gboolean
-get_bool (GKeyFile    *kf,
-          const char  *group,
-          const char  *key,
-          gboolean    *out,
-          GError     **error)
-{
-  g_autofree char *text = NULL;
-
-  if (!get_string (kf, group, key, &text, error))
-    return FALSE;
-  if (text == NULL)
-    return TRUE;
-  if (g_ascii_strcasecmp (text, "true") == 0 || g_ascii_strcasecmp (text, "yes") == 0)
-    *out = TRUE;
-  else if (g_ascii_strcasecmp (text, "false") == 0 || g_ascii_strcasecmp (text, "no") == 0)
-    *out = FALSE;
-  else
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "[%s] %s = “%s” is not true or false", group, key, text);
-      return FALSE;
-    }
-  return TRUE;
-}
+#define GET_STRING(group, key, field)                                           \
+  G_STMT_START                                                                  \
+  {                                                                             \
+    g_autoptr (GError) local_ = NULL;                                           \
+    char *v_ = server_config_get_string (kf, group, key, NULL, &local_);        \
+    if (local_ != NULL)                                                         \
+      {                                                                         \
+        g_propagate_error (error, g_steal_pointer (&local_));                   \
+        return NULL;                                                            \
+      }                                                                         \
+    if (v_ != NULL)                                                             \
+      {                                                                         \
+        g_free (field);                                                         \
+        (field) = v_;                                                           \
+      }                                                                         \
+  }                                                                             \
+  G_STMT_END
 
 #define GET_UINT(group, key, min, max, field)                                   \
   G_STMT_START                                                                  \
   {                                                                             \
-    guint64 v_ = (field);                                                       \
-    if (!get_uint (kf, group, key, min, max, &v_, error))                       \
+    guint64 v_;                                                                 \
+    if (!server_config_get_uint (kf, group, key, (field), min, max, &v_, error)) \
       return NULL;                                                              \
     (field) = v_;                                                               \
   }                                                                             \
   G_STMT_END
 
-/* Load @path; a missing file is an error (the relay needs at least its routes). */
+#define GET_BOOL(group, key, field)                                             \
+  G_STMT_START                                                                  \
+  {                                                                             \
+    if (!server_config_get_boolean (kf, group, key, (field), &(field), error))  \
+      return NULL;                                                              \
+  }                                                                             \
+  G_STMT_END
+
+/*
+ * relay_config_read:
+ * @kf: the configuration, loaded by the skeleton (server_config_load: at most
+ *   SERVER_CONFIG_MAX_SIZE octets)
+ * @path: its file name, for errors
+ *
+ * Reads every group of msgtrk-relay.conf(5); numbers are range-checked by
+ * server_config_get_uint (errors name the group, the key and the range).
+ *
+ * Returns: (transfer full) (nullable): the configuration, or NULL with @error set
+ */
 RelayConfig *
-relay_config_load (const char  *path,
+relay_config_read (GKeyFile    *kf,
+                   const char  *path,
                    GError     **error)
 {
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (RelayConfig) config = g_new0 (RelayConfig, 1);
   g_autofree char *factor = NULL;
   g_auto (GStrv) domains = NULL;
-  g_autoptr (GError) local_error = NULL;
 
   config->hostname = g_strdup (g_get_host_name ());
   config->state_dir = g_strdup ("/var/lib/msgtrk");
@@ -300,26 +257,18 @@ relay_config_load (const char  *path,
   config->max_queue_messages = RELAY_QUEUE_MAX_MESSAGES;
   config->routes = g_ptr_array_new_with_free_func ((GDestroyNotify) relay_route_free);
 
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local_error))
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED, "cannot read configuration %s: %s",
-                   path, local_error->message);
-      return NULL;
-    }
-
-  if (!get_string (kf, "relay", "hostname", &config->hostname, error)
-      || !get_string (kf, "relay", "state_dir", &config->state_dir, error)
-      || !get_string (kf, "relay", "listen", &config->listen, error)
-      || !get_string (kf, "relay", "user", &config->user, error)
-      || !get_bool (kf, "relay", "offer_mtrk", &config->offer_mtrk, error)
-      || !get_bool (kf, "relay", "offer_dsn", &config->offer_dsn, error)
-      || !get_bool (kf, "relay", "reverse_dns", &config->reverse_dns, error)
-      || !get_string (kf, "tls", "certificate", &config->tls_cert, error)
-      || !get_string (kf, "tls", "key", &config->tls_key, error)
-      || !get_string (kf, "tls", "ca_file", &config->ca_file, error)
-      || !get_string (kf, "queue", "maildir_root", &config->maildir_root, error)
-      || !get_string (kf, "queue", "retry_factor", &factor, error))
-    return NULL;
+  GET_STRING ("relay", "hostname", config->hostname);
+  GET_STRING ("relay", "state_dir", config->state_dir);
+  GET_STRING ("relay", "listen", config->listen);
+  GET_STRING ("relay", "user", config->user);
+  GET_BOOL ("relay", "offer_mtrk", config->offer_mtrk);
+  GET_BOOL ("relay", "offer_dsn", config->offer_dsn);
+  GET_BOOL ("relay", "reverse_dns", config->reverse_dns);
+  GET_STRING ("tls", "certificate", config->tls_cert);
+  GET_STRING ("tls", "key", config->tls_key);
+  GET_STRING ("tls", "ca_file", config->ca_file);
+  GET_STRING ("queue", "maildir_root", config->maildir_root);
+  GET_STRING ("queue", "retry_factor", factor);
 
   GET_UINT ("relay", "max_message_size", 1024, RELAY_CONFIG_MAX_MESSAGE_SIZE_LIMIT,
             config->max_message_size);
@@ -346,8 +295,11 @@ relay_config_load (const char  *path,
       double f = g_ascii_strtod (factor, &end);
       if (end == factor || *end != '\0' || !(f >= 1.0 && f <= 10.0))
         {
+          g_autofree char *quoted = msgtrk_str_escape_for_error (factor, 40);
+
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                       "[queue] retry_factor = “%s” is not a number from 1 to 10", factor);
+                       "Configuration [queue] retry_factor: \"%s\" is not a number from 1 "
+                       "to 10", quoted);
           return NULL;
         }
       config->retry_factor = f;
@@ -358,20 +310,18 @@ relay_config_load (const char  *path,
   if ((config->tls_cert == NULL) != (config->tls_key == NULL))
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "[tls] needs both certificate and key, or neither");
+                   "Configuration [tls]: set both certificate and key, or neither");
       return NULL;
     }
 
-  domains = g_key_file_get_keys (kf, "routes", NULL, NULL);
+  if (g_key_file_has_group (kf, "routes"))
+    domains = g_key_file_get_keys (kf, "routes", NULL, NULL);
   for (gsize i = 0; domains != NULL && domains[i] != NULL; i++)
     {
-      g_autofree char *value = g_key_file_get_string (kf, "routes", domains[i], NULL);
+      g_autofree char *value = server_config_get_string (kf, "routes", domains[i], "", error);
       RelayRoute *route = NULL;
 
-      if (value == NULL)
-        continue;
-      g_strstrip (value);
-      if (!relay_route_parse (domains[i], value, &route, error))
+      if (value == NULL || !relay_route_parse (domains[i], value, &route, error))
         return NULL;
       g_ptr_array_add (config->routes, route);
     }

@@ -23,7 +23,13 @@
  * and LF line ends (the Maildir convention).
  * Never: write outside the Maildir root (local parts with '/' or a leading '.' are refused).
  */
-#include "relay.h"
+#include "relay-deliver.h"
+
+#include "relay-client.h"
+#include "relay-dsn.h"
+#include "relay-report.h"
+
+#include "durable-file.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -32,79 +38,6 @@
 #include <unistd.h>
 
 #include "msgtrk-private.h"
-
-char *
-relay_format_date (gint64 unix_seconds)
-{
-  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local (unix_seconds);
-  return msgtrk_date_format (dt);
-}
-
-static GDateTime *
-date_from_unix (gint64 t)
-{
-  return g_date_time_new_from_unix_utc (t);
-}
-
-/* The report (tracking-status or delivery-status) for @rcpts of @msg. */
-MsgtrkReport *
-relay_deliver_build_report (RelayServer     *server,
-                            RelayMessage    *msg,
-                            MsgtrkReportKind kind,
-                            GPtrArray       *rcpts)
-{
-  MsgtrkReport *report = msgtrk_report_new (kind);
-  g_autoptr (GDateTime) arrival = date_from_unix (msg->arrival);
-  gint64 retry_until = msg->arrival + server->config->max_queue_lifetime;
-
-  if (msg->envid != NULL)
-    msgtrk_report_set_envid (report, msg->envid);
-  msgtrk_report_set_reporting_mta (report, server->config->hostname);
-  msgtrk_report_set_arrival_date (report, arrival);
-
-  for (guint i = 0; i < rcpts->len; i++)
-    {
-      RelayRecipient *rcpt = g_ptr_array_index (rcpts, i);
-      g_autoptr (MsgtrkRecipientReport) r = NULL;
-      g_autoptr (GError) error = NULL;
-      MsgtrkAction action;
-
-      if (rcpt->action == MSGTRK_ACTION_NONE)
-        continue;
-      action = rcpt->action;
-      /* RFC 3464 has no "opaque": a DSN says relayed. */
-      if (action == MSGTRK_ACTION_OPAQUE && kind == MSGTRK_REPORT_KIND_DELIVERY_STATUS)
-        action = MSGTRK_ACTION_RELAYED;
-      r = msgtrk_recipient_report_new (rcpt->address);
-      if (rcpt->orcpt != NULL)
-        {
-          if (g_ascii_strncasecmp (rcpt->orcpt, "rfc822;", 7) == 0)
-            msgtrk_recipient_report_set_original_recipient (r, rcpt->orcpt + 7);
-          else
-            msgtrk_recipient_report_set_field (r, "Original-Recipient", rcpt->orcpt);
-        }
-      msgtrk_recipient_report_set_action (r, action);
-      if (!msgtrk_recipient_report_set_status (r, rcpt->status ? rcpt->status : "4.0.0", NULL,
-                                               &error))
-        g_warning ("%s: bad status %s: %s", msg->id, rcpt->status, error->message);
-      if (rcpt->remote_mta != NULL)
-        msgtrk_recipient_report_set_remote_mta (r, rcpt->remote_mta);
-      if (rcpt->diagnostic != NULL)
-        msgtrk_recipient_report_set_diagnostic_code (r, rcpt->diagnostic);
-      if (rcpt->last_attempt > 0)
-        {
-          g_autoptr (GDateTime) last = date_from_unix (rcpt->last_attempt);
-          msgtrk_recipient_report_set_last_attempt_date (r, last);
-        }
-      if (rcpt->action == MSGTRK_ACTION_DELAYED)
-        {
-          g_autoptr (GDateTime) until = date_from_unix (retry_until);
-          msgtrk_recipient_report_set_will_retry_until (r, until);
-        }
-      msgtrk_report_add_recipient (report, r);
-    }
-  return report;
-}
 
 /* Is @local a local-part we can use as a directory name? */
 static gboolean
@@ -190,17 +123,9 @@ deliver_local (RelayServer      *server,
   }
   tmp_path = g_build_filename (tmp_dir, name, NULL);
   new_path = g_build_filename (new_dir, name, NULL);
-  if (!relay_write_file_synced (tmp_path, out->str, out->len, error))
-    return FALSE;
-  if (g_rename (tmp_path, new_path) != 0)
-    {
-      int saved = errno;
-      g_unlink (tmp_path);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot rename into %s: %s",
-                   new_dir, g_strerror (saved));
-      return FALSE;
-    }
-  return relay_fsync_dir (new_dir, error);
+  /* Maildir: written in tmp/, synced, renamed into new/, new/ synced. */
+  return durable_file_write (tmp_path, out->str, out->len, error)
+         && durable_file_rename (tmp_path, new_path, new_dir, error);
 }
 
 static void
@@ -557,11 +482,11 @@ relay_deliver_message (RelayServer  *server,
   if (relay_message_is_tracked (msg))
     {
       g_autoptr (MsgtrkReport) report =
-        relay_deliver_build_report (server, msg, MSGTRK_REPORT_KIND_TRACKING_STATUS, msg->rcpts);
+        relay_report_build (server->config, msg, MSGTRK_REPORT_KIND_TRACKING_STATUS, msg->rcpts);
 
       if (!track_record_update (server, msg, report, &error))
         {
-          /* Neither line names an authenticator (relay.h: never B with its ENVID). */
+          /* Neither line names an authenticator (relay-server.h: never B with its ENVID). */
           if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET))
             g_message ("%s: not tracked: %s", msg->id, error->message);
           else

@@ -12,7 +12,11 @@
  * Never: make a DSN about a DSN or about a message from the null sender (callers check
  * with wants_dsn() in relay-deliver.c; relay_dsn_send refuses too).
  */
-#include "relay.h"
+#include "relay-dsn.h"
+
+#include "relay-report.h"
+
+#include "durable-file.h"
 
 #include <glib/gstdio.h>
 #include <gmime/gmime.h>
@@ -187,7 +191,7 @@ build_dsn (RelayServer  *server,
   g_mime_object_set_content_type_parameter (text_part, "charset", "us-ascii");
   g_mime_multipart_add (report, text_part);
 
-  ds = relay_deliver_build_report (server, msg, MSGTRK_REPORT_KIND_DELIVERY_STATUS, rcpts);
+  ds = relay_report_build (server->config, msg, MSGTRK_REPORT_KIND_DELIVERY_STATUS, rcpts);
   fields = msgtrk_report_to_fields (ds);
   status_part = make_leaf ("message", "delivery-status", fields, strlen (fields));
   g_mime_multipart_add (report, status_part);
@@ -264,7 +268,7 @@ relay_dsn_send (RelayServer  *server,
   g_byte_array_append (full, raw, len);
 
   tmp_path = relay_queue_tmp_path (server->queue, dsn->id);
-  if (!relay_write_file_synced (tmp_path, (const char *) full->data, full->len, error))
+  if (!durable_file_write (tmp_path, (const char *) full->data, full->len, error))
     return FALSE;
   dsn_id = g_strdup (dsn->id);
   if (!relay_queue_commit (server->queue, dsn, tmp_path, error))

@@ -13,7 +13,8 @@
  *
  * The scheduler keeps every queued message in memory (at most RELAY_QUEUE_MAX_MESSAGES
  * are loaded at start-up) and hands the one with the earliest due recipient to one of the
- * worker threads; a message is held by one worker at a time (busy).
+ * worker threads, which call the RelayDeliverFunc given to relay_queue_new() (the queue
+ * never calls up into delivery); a message is held by one worker at a time (busy).
  *
  * Cap at run time: an SMTP session asks relay_queue_has_room() at MAIL and takes a slot
  * with relay_queue_reserve() before DATA's 354 (released once the message is committed or
@@ -24,7 +25,9 @@
  * Never: reply before relay_queue_commit() returned TRUE; delete a message whose
  * recipients are not all final.
  */
-#include "relay.h"
+#include "relay-queue.h"
+
+#include "durable-file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +40,10 @@
 
 struct _RelayQueue
 {
-  RelayServer *server;
+  RelayDeliverFunc deliver;
+  gpointer deliver_data;
+  guint max_messages;     /* [queue] max_messages */
+  guint n_workers;
   char *queue_dir;
   char *tmp_dir;
   GMutex lock;
@@ -133,67 +139,6 @@ relay_queue_new_id (void)
 {
   return g_strdup_printf ("%014" G_GINT64_MODIFIER "X%08X", g_get_real_time (),
                           (guint) g_random_int ());
-}
-
-gboolean
-relay_fsync_dir (const char  *dir,
-                 GError     **error)
-{
-  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int saved;
-
-  if (fd < 0 || fsync (fd) != 0)
-    {
-      saved = errno;
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot sync %s: %s", dir,
-                   g_strerror (saved));
-      return FALSE;
-    }
-  close (fd);
-  return TRUE;
-}
-
-/* Create @path with @data, fsync it, close it (not atomic by itself: write a temp name). */
-gboolean
-relay_write_file_synced (const char  *path,
-                         const char  *data,
-                         gsize        len,
-                         GError     **error)
-{
-  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  gsize done = 0;
-  int saved;
-
-  if (fd < 0)
-    goto fail;
-  while (done < len)
-    {
-      ssize_t n = write (fd, data + done, len - done);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        goto fail;
-      done += n;
-    }
-  if (fsync (fd) != 0)
-    goto fail;
-  if (close (fd) != 0)
-    {
-      fd = -1;
-      goto fail;
-    }
-  return TRUE;
-
-fail:
-  saved = errno;
-  if (fd >= 0)
-    close (fd);
-  g_unlink (path);
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot write %s: %s", path,
-               g_strerror (saved));
-  return FALSE;
 }
 
 static const char *
@@ -330,15 +275,25 @@ message_load (const char  *path,
   return g_steal_pointer (&msg);
 }
 
+/* The queue under @state_dir (queue/ and queue-tmp/, created if missing); at most
+ * @max_messages accepted at once; @workers threads call @deliver for due messages once
+ * relay_queue_start() ran. */
 RelayQueue *
-relay_queue_new (RelayServer  *server,
-                 GError      **error)
+relay_queue_new (const char       *state_dir,
+                 guint             max_messages,
+                 guint             workers,
+                 RelayDeliverFunc  deliver,
+                 gpointer          deliver_data,
+                 GError          **error)
 {
   RelayQueue *queue = g_new0 (RelayQueue, 1);
 
-  queue->server = server;
-  queue->queue_dir = g_build_filename (server->config->state_dir, "queue", NULL);
-  queue->tmp_dir = g_build_filename (server->config->state_dir, "queue-tmp", NULL);
+  queue->deliver = deliver;
+  queue->deliver_data = deliver_data;
+  queue->max_messages = max_messages;
+  queue->n_workers = workers;
+  queue->queue_dir = g_build_filename (state_dir, "queue", NULL);
+  queue->tmp_dir = g_build_filename (state_dir, "queue-tmp", NULL);
   g_mutex_init (&queue->lock);
   g_cond_init (&queue->cond);
   queue->messages = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
@@ -350,7 +305,7 @@ relay_queue_new (RelayServer  *server,
     {
       int saved = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   "cannot create the queue under %s: %s", server->config->state_dir,
+                   "cannot create the queue under %s: %s", state_dir,
                    g_strerror (saved));
       relay_queue_free (queue);
       return NULL;
@@ -411,17 +366,7 @@ relay_queue_save (RelayQueue   *queue,
   gsize len = 0;
 
   data = message_to_data (msg, &len);
-  if (!relay_write_file_synced (tmp, data, len, error))
-    return FALSE;
-  if (g_rename (tmp, dest) != 0)
-    {
-      int saved = errno;
-      g_unlink (tmp);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot rename %s: %s",
-                   tmp, g_strerror (saved));
-      return FALSE;
-    }
-  return relay_fsync_dir (queue->queue_dir, error);
+  return durable_file_replace (tmp, dest, queue->queue_dir, data, len, error);
 }
 
 /* Move the synced message file @tmp_msg_path into the queue, write the envelope, and
@@ -456,7 +401,7 @@ static gboolean
 has_room_locked (RelayQueue *queue)
 {
   return g_hash_table_size (queue->messages) + queue->reserved
-         < queue->server->config->max_queue_messages;
+         < queue->max_messages;
 }
 
 /* May an SMTP client start a transaction (MAIL)? */
@@ -516,7 +461,7 @@ relay_queue_remove_files (RelayQueue   *queue,
   /* The envelope first: a .msg without .env is garbage, the reverse would be a loss. */
   g_unlink (env);
   g_unlink (body);
-  relay_fsync_dir (queue->queue_dir, NULL);
+  durable_file_sync_dir (queue->queue_dir, NULL);
 }
 
 /* Load every envelope of a previous run; remove half-written files. */
@@ -641,7 +586,7 @@ worker_main (gpointer data)
 
       msg->busy = TRUE;
       g_mutex_unlock (&queue->lock);
-      relay_deliver_message (queue->server, msg);
+      queue->deliver (msg, queue->deliver_data);
       g_mutex_lock (&queue->lock);
       msg->busy = FALSE;
       if (relay_message_is_done (msg))
@@ -659,7 +604,7 @@ worker_main (gpointer data)
 void
 relay_queue_start (RelayQueue *queue)
 {
-  for (guint i = 0; i < queue->server->config->delivery_workers; i++)
+  for (guint i = 0; i < queue->n_workers; i++)
     g_ptr_array_add (queue->workers, g_thread_new ("relay-delivery", worker_main, queue));
 }
 

@@ -27,7 +27,12 @@
  * (421 4.4.2), RELAY_MAX_RECEIVED Received: headers (554 5.4.6 mail loop).
  * Never: answer 250 to DATA before relay_queue_commit(); log message contents.
  */
-#include "relay.h"
+#include "relay-smtp.h"
+
+#include "relay-report.h"
+#include "server-line-reader.h"
+
+#include "durable-file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +40,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-tls-private.h"
 
@@ -56,7 +62,7 @@ typedef struct
   GIOStream *tls;                  /* (owned) (nullable) after STARTTLS */
   GInputStream *in;                /* (not owned) current input */
   GOutputStream *out;              /* (not owned) current output */
-  RelayLineReader reader;
+  ServerLineReader reader;
   GString *replies;
   char *peer_ip;
   char *peer_name;                 /* (nullable) reverse DNS */
@@ -683,8 +689,9 @@ receive_data (Session *s)
   g_autofree char *header = NULL;
   g_autoptr (GString) line = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
+  g_autoptr (GString) unstuffed = g_string_new (NULL);
   DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0 };
-  gboolean prev_crlf = TRUE;
+  MsgtrkDotParser dot;
 
   id = relay_queue_new_id ();
   tmp_path = relay_queue_tmp_path (s->server->queue, id);
@@ -699,38 +706,33 @@ receive_data (Session *s)
   header = received_header (s, id);
   g_string_append (sink.buf, header);
 
+  msgtrk_dot_parser_init (&dot);
   reply (s, "354 End data with <CR><LF>.<CR><LF>");
   if (!flush_replies (s))
     goto lost;
 
   for (;;)
     {
-      RelayLineStatus st = relay_line_reader_read (&s->reader, RELAY_TEXT_LINE_MAX, line,
+      ServerLineStatus st = server_line_reader_read (&s->reader, RELAY_TEXT_LINE_MAX, line,
                                                    s->cancel, &error);
-      gboolean crlf;
       const char *text;
       gsize len;
+      gsize used = 0;
 
-      if (st == RELAY_LINE_EOF || st == RELAY_LINE_ERROR)
+      if (st == SERVER_LINE_EOF || st == SERVER_LINE_ERROR)
         goto lost;
-      if (st == RELAY_LINE_TOO_LONG)
+      if (st == SERVER_LINE_TOO_LONG)
         {
           sink.line_too_long = TRUE;
-          prev_crlf = TRUE;
+          msgtrk_dot_parser_line_dropped (&dot);
           continue;
         }
-      crlf = line->len >= 2 && line->str[line->len - 2] == '\r';
-      len = line->len - (crlf ? 2 : 1);
-      text = line->str;
-      if (crlf && prev_crlf && len == 1 && text[0] == '.')
+      /* Dot-unstuffing and the end of the data (RFC 5321 4.5.2; CRLF "." CRLF only). */
+      g_string_truncate (unstuffed, 0);
+      if (msgtrk_dot_parser_feed (&dot, line->str, line->len, unstuffed, &used))
         break;
-      prev_crlf = crlf;
-      /* dot-unstuffing (RFC 5321 4.5.2) */
-      if (len > 0 && text[0] == '.')
-        {
-          text++;
-          len--;
-        }
+      text = unstuffed->str;
+      len = unstuffed->len - (unstuffed->len >= 2 && text[unstuffed->len - 2] == '\r' ? 2 : 1);
       /* bare CRs inside the line become line breaks (normalised to CRLF) */
       for (;;)
         {
@@ -745,9 +747,14 @@ receive_data (Session *s)
     }
 
   sink_flush (&sink);
-  if (!sink.write_failed && fsync (sink.fd) != 0)
-    sink.write_failed = TRUE;
-  close (sink.fd);
+  if (sink.write_failed)
+    close (sink.fd);
+  else if (!durable_file_sync_fd (sink.fd, tmp_path, &error))
+    {
+      g_warning ("%s", error->message);
+      g_clear_error (&error);
+      sink.write_failed = TRUE;
+    }
   sink.fd = -1;
   g_string_free (sink.buf, TRUE);
   sink.buf = NULL;
@@ -853,7 +860,7 @@ cmd_starttls (Session    *s,
     return FALSE;
   /* RFC 3207 section 4.2 / pipelining: anything the client sent after STARTTLS in clear
    * text is discarded, never executed inside TLS. */
-  relay_line_reader_init (&s->reader, NULL);
+  server_line_reader_init (&s->reader, NULL, FALSE);
   tls = msgtrk_tls_handshake (s->server->tls_server, G_IO_STREAM (s->connection), NULL,
                               s->cancel, &error);
   if (tls == NULL)
@@ -864,7 +871,7 @@ cmd_starttls (Session    *s,
   s->tls = tls;
   s->in = g_io_stream_get_input_stream (tls);
   s->out = g_io_stream_get_output_stream (tls);
-  relay_line_reader_init (&s->reader, s->in);
+  server_line_reader_init (&s->reader, s->in, FALSE);
   /* RFC 3207 4.2: forget everything learnt before TLS. */
   g_clear_pointer (&s->helo, g_free);
   s->esmtp = FALSE;
@@ -982,7 +989,7 @@ relay_smtp_session_run (RelayServer       *server,
   s.in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
   s.out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
   s.replies = g_string_new (NULL);
-  relay_line_reader_init (&s.reader, s.in);
+  server_line_reader_init (&s.reader, s.in, FALSE);
   g_socket_set_timeout (g_socket_connection_get_socket (connection), s.config->idle_timeout);
   lookup_peer (&s);
 
@@ -991,17 +998,17 @@ relay_smtp_session_run (RelayServer       *server,
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      RelayLineStatus st;
+      ServerLineStatus st;
       gboolean go_on;
 
       /* Pipelining: answer only when the client has nothing more buffered. */
-      if (relay_line_reader_available (&s.reader) == 0 && !flush_replies (&s))
+      if (server_line_reader_available (&s.reader) == 0 && !flush_replies (&s))
         break;
-      st = relay_line_reader_read (&s.reader, MSGTRK_SMTP_RCPT_LINE_MAX, line,
+      st = server_line_reader_read (&s.reader, MSGTRK_SMTP_RCPT_LINE_MAX, line,
                                    s.cancel, &error);
-      if (st == RELAY_LINE_EOF)
+      if (st == SERVER_LINE_EOF)
         break;
-      if (st == RELAY_LINE_ERROR)
+      if (st == SERVER_LINE_ERROR)
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
             {
@@ -1015,7 +1022,7 @@ relay_smtp_session_run (RelayServer       *server,
             }
           break;
         }
-      if (st == RELAY_LINE_TOO_LONG)
+      if (st == SERVER_LINE_TOO_LONG)
         {
           reply (&s, "500 5.5.6 Line too long");
           s.errors++;

@@ -141,11 +141,11 @@ ROUTE = {
         {"at": "2026-11-23T09:00:00Z", "source": "local",
          "text": "Sent to smtp.example.org (2.0.0 queued as 4NQ2Zr)"},
         {"at": "2026-11-23T09:00:10Z", "source": "mtqp",
-         "text": "relay.example.net: transferred to mx.example.net"},
+         "text": "relay.example.net: alice@example.net \u2014 Handed to mx.example.net (2.0.0)"},
         {"at": "2026-11-23T09:00:11Z", "source": "mtqp",
-         "text": "mx.example.net: delivered alice@example.net"},
+         "text": "mx.example.net: alice@example.net \u2014 Delivered to the recipient\u2019s mailbox (2.0.0)"},
         {"at": "2026-11-23T09:04:00Z", "source": "dsn",
-         "text": "DSN from mx.example.com: bob@example.com delayed 4.4.1"},
+         "text": "DSN from mx.example.com: bob@example.com \u2014 Delayed: the server keeps trying (4.4.1)"},
         {"at": "2026-11-23T09:05:00Z", "source": "mtqp",
          "text": "gw.example.info: connection refused, the chain is broken"},
     ],
@@ -202,6 +202,39 @@ TRACE = dict(OTHER, envid="mtrk.trace001@example.org", message_id=TRACE_ID,
              events=[])
 
 
+LINKED_ID = "linked@example.com"
+# A message tracked from a link (delegated): no subject, no sender, no sent time the
+# daemon could learn from a report, yet delivered (issue 8 item 18).
+LINKED = dict(OTHER, envid=IMPORTED_ENVID, message_id=None, subject=None, sender=None,
+              sent=None, tracking="delegated", submission_host="mtqp.example.com",
+              offered=None, last_poll="2026-11-23T09:05:00Z", next_poll=None,
+              state="delivered", summary="Delivered 1/1", final=True,
+              recipients=[{"address": "fred@example.net", "state": "delivered", "hops": [
+                  hop("mtqp", "mtqp.example.com", "delivered", "2.0.0", None,
+                      "2026-11-23T09:00:09Z")]}],
+              events=[])
+
+PROBLEMS_ID = "problems@example.org"
+# Tracking that failed before any hop answered (issue 8 item 7): problem events (source
+# "error" and "warning"), more than the CLI shows, one with hostile text, and a warning of
+# the route.
+PROBLEMS = dict(OTHER, envid="mtrk.problems1@example.org", message_id=PROBLEMS_ID,
+                subject="Problems", sender="me@example.org", tracking="mtqp",
+                submission_host="smtp.example.org", offered="DSN MTRK", last_poll=None,
+                next_poll=None, state="in-transit", summary="In transit", final=False,
+                recipients=[{"address": "gina@example.net", "state": "unknown", "hops": []}],
+                warnings=["Warning: smtp.example.org: offered STARTTLS before, not now"],
+                events=[{"at": "2026-11-23T09:00:00Z", "source": "local",
+                         "text": "Sent to smtp.example.org (250 ok)"}]
+                + [{"at": "2026-11-23T09:0%d:00Z" % i, "source": "error",
+                    "text": "Tracking failed: attempt %d refused" % i} for i in range(1, 7)]
+                + [{"at": "2026-11-23T09:07:00Z", "source": "warning",
+                    "text": "Warning: TLS \u001b[31mdowngrade"},
+                   {"at": "2026-11-23T09:08:00Z", "source": "error",
+                    "text": "Tracking failed: Cannot connect to smtp.example.org port 1038: "
+                            "Connection refused"}])
+
+
 class Fake:
     def __init__(self, xml_path, record_path):
         with open(xml_path, encoding="utf-8") as f:
@@ -232,6 +265,10 @@ class Fake:
             return HOSTILE["envid"]
         if bare in (TRACE["envid"], TRACE_ID):
             return TRACE["envid"]
+        if bare in (IMPORTED_ENVID, LINKED_ID):
+            return IMPORTED_ENVID
+        if bare in (PROBLEMS["envid"], PROBLEMS_ID):
+            return PROBLEMS["envid"]
         return None
 
     def emit(self, envid, state, summary):
@@ -282,6 +319,10 @@ class Fake:
                 route = HOSTILE
             elif envid == TRACE["envid"]:
                 route = TRACE
+            elif envid == IMPORTED_ENVID:
+                route = LINKED
+            elif envid == PROBLEMS["envid"]:
+                route = PROBLEMS
             else:
                 route = dict(OTHER, sender="me@example.org", submission_host="smtp.example.org",
                              offered="PIPELINING", last_poll=None, next_poll=None,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* fuzz-report.c: libFuzzer target for lib/msgtrk-report.c.
  *
- * Feeds the input to msgtrk_report_parse_entity() and to msgtrk_report_parse_fields() for
- * each of the three kinds. Whatever parses must also write (msgtrk_report_to_fields()) and
+ * Feeds the input to msgtrk_report_parse_entity(), to msgtrk_report_parse_fields() for
+ * each of the three kinds, and to msgtrk_report_extract_bytes() (whose result, if any, is
+ * at most MSGTRK_REPORT_MAX_SIZE octets and goes through the same checks). Whatever parses must also write (msgtrk_report_to_fields()) and
  * parse back as the same kind, to the same text: the writer and the parser agree on every
  * input the parser accepts. Never leaks, never crashes; aborts only on a broken property.
  */
@@ -46,6 +47,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   if (reports != NULL)
     for (guint i = 0; i < reports->len; i++)
       check_roundtrip (g_ptr_array_index (reports, i));
+
+  {
+    g_autoptr (GBytes) entity = msgtrk_report_extract_bytes (bytes, NULL, NULL);
+    g_autoptr (GPtrArray) extracted = NULL;
+
+    if (entity != NULL && g_bytes_get_size (entity) > MSGTRK_REPORT_MAX_SIZE)
+      g_error ("an extracted report is larger than MSGTRK_REPORT_MAX_SIZE");
+    if (entity != NULL)
+      extracted = msgtrk_report_parse_entity (entity, NULL);
+    for (guint i = 0; extracted != NULL && i < extracted->len; i++)
+      check_roundtrip (g_ptr_array_index (extracted, i));
+  }
 
   for (MsgtrkReportKind kind = MSGTRK_REPORT_KIND_TRACKING_STATUS;
        kind <= MSGTRK_REPORT_KIND_DISPOSITION_NOTIFICATION; kind++)

@@ -336,7 +336,8 @@ class SmtpClient:
         return text
 
     def command(self, line, code):
-        self.sock.sendall(line.encode("ascii") + b"\r\n")
+        # UTF-8 for SMTPUTF8 addresses (RFC 6531); plain commands are ASCII, its subset.
+        self.sock.sendall(line.encode("utf-8") + b"\r\n")
         return self.expect(code, line)
 
     def data(self, message):

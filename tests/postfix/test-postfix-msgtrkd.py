@@ -22,6 +22,9 @@ The whole DSN path of a tracked message with an ordinary server (no MTRK, no MTQ
 5. A second message: its real DSN with the Original-Envelope-Id field removed (an MTA that
    omits it) still matches, by the Message-ID of the returned headers. A DSN about no
    tracked message gives "".
+6. A third message, sent with SMTPUTF8 to a UTF-8 address that bounces: Postfix's bounce
+   uses the RFC 6533 types (message/global-delivery-status, message/global-headers); with
+   its Original-Envelope-Id removed it still matches by the returned Message-ID.
 
 Limits: needs root, Postfix, gnome-keyring-daemon, dbus-run-session and a build with
 introspection; otherwise it exits 77. Bounded by the timeouts of postfix_instance and the
@@ -50,6 +53,7 @@ ALICE = "alice@test.example"
 NOBODY = "nobody@test.example"
 CAROL = "carol@slow.test.example"
 DAVE = "dave@legacy.test.example"
+NOBODY_UTF8 = "n\u00f6body@test.example"  # SMTPUTF8: an unknown user, so a bounce
 HELO = "client.test.example"
 
 parser = argparse.ArgumentParser()
@@ -129,6 +133,29 @@ def send(port, envid, authenticator, timeout, recipients, message_id, subject):
     lines = ehlo.decode("ascii", "replace").replace("\r", "").split("\n")
     keywords = [line[4:] for line in lines[1:] if line]
     return mail_arg, keywords, reply
+
+
+def send_smtputf8(port, envid, recipient, message_id, subject):
+    """An SMTPUTF8 message (RFC 6531) with ENVID, RET=HDRS and a utf-8 ORCPT (RFC 6533),
+    written by hand: MsgtrkEnvelope builds ASCII envelopes only."""
+    smtp = SmtpClient(port)
+    try:
+        ehlo = smtp.command("EHLO " + HELO, 250)
+        if b"SMTPUTF8" not in ehlo:
+            raise PostfixError("Postfix does not offer SMTPUTF8: %r" % ehlo)
+        smtp.command("MAIL FROM:<%s> SMTPUTF8 RET=HDRS ENVID=%s"
+                     % (SENDER, Msgtrk.xtext_encode(envid)), 250)
+        smtp.command("RCPT TO:<%s> NOTIFY=FAILURE ORCPT=utf-8;%s" % (recipient, recipient), 250)
+        date = GLib.DateTime.new_now_utc().format("%a, %d %b %Y %H:%M:%S +0000")
+        message = ("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\n"
+                   "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                   "Gr\u00fc\u00dfe.\r\n"
+                   % (SENDER, recipient, subject, date, message_id)).encode("utf-8")
+        reply = smtp.data(message).decode("ascii", "replace").strip()
+    finally:
+        smtp.close()
+    lines = ehlo.decode("ascii", "replace").replace("\r", "").split("\n")
+    return [line[4:] for line in lines[1:] if line], reply
 
 
 def recipient_blocks(raw):
@@ -277,16 +304,25 @@ def run(c, pf, s):
                                 "No ENVID comes back")
     s.committed(envid2, keywords2, reply2)
 
-    wanted = {(envid1, r) for r in rcpts1} | {(envid2, ALICE)}
+    mid3 = "<smtputf8.%d@test.example>" % os.getpid()
+    envid3, _, _ = s.prepare(SENDER, [NOBODY_UTF8], mid3, "Gr\u00fc\u00dfe", MX)
+    keywords3, reply3 = send_smtputf8(pf.port, envid3, NOBODY_UTF8, mid3, "Gr\u00fc\u00dfe")
+    s.committed(envid3, keywords3, reply3)
+
+    wanted = ({(envid1, r) for r in rcpts1} | {(envid2, ALICE)}
+              | {(envid3, NOBODY_UTF8)})
     dsns = wait_for_dsns(pf, wanted)
     mine = []
     other = None
+    utf8 = None
     for path in sorted(dsns):
         envid, blocks = recipient_blocks(dsns[path])
         if envid == envid1:
             mine.append(dsns[path])
         elif envid == envid2:
             other = dsns[path]
+        elif envid == envid3:
+            utf8 = dsns[path]
     # Postfix sends one notice per kind and queue run: alice's "delivered" and dave's
     # "relayed" are usually two blocks of one success DSN (two DSNs if the deliveries fall
     # in different runs); the bounce and the delay notice are DSNs of their own.
@@ -343,6 +379,23 @@ def run(c, pf, s):
                 s.ingest(other), envid2)
         c.equal("... and no second hop", len(s.get_route(envid2)["recipients"][0]["hops"]), 2)
         c.equal("the first message is untouched", s.get_status([envid1])[0][3], SUMMARY)
+
+    # An SMTPUTF8 bounce (RFC 6533 types) without its ENVID: matched by Message-ID.
+    if c.check("an SMTPUTF8 bounce of the third message", utf8 is not None):
+        c.check("the bounce uses message/global-delivery-status and message/global-headers",
+                b"message/global-delivery-status" in utf8
+                and b"message/global-headers" in utf8)
+        stripped = strip_field(utf8, b"Original-Envelope-Id")
+        c.equal("IngestReport of an SMTPUTF8 bounce without Original-Envelope-Id: matched "
+                "by the Message-ID of its message/global-headers", s.ingest(stripped), envid3)
+        route3 = s.get_route(envid3)
+        c.equal("SMTPUTF8 message: failed", (route3["state"], route3["summary"]),
+                ("failed", "Failed 1/1"))
+        c.equal("SMTPUTF8 message: the UTF-8 recipient failed",
+                [(r["address"], r["state"]) for r in route3["recipients"]],
+                [(NOBODY_UTF8, "failed")])
+        c.equal("SMTPUTF8 message: a dsn and a trace hop (from the returned headers)",
+                [h["source"] for h in route3["recipients"][0]["hops"]], ["dsn", "trace"])
 
     # A DSN about a message msgtrkd does not track.
     unknown = mine[0].replace(envid1.encode(), b"mtrk.unknown@test.example")

@@ -185,6 +185,71 @@ add_or_die (Fixture        *f,
 
 /* ---- open and migrations ------------------------------------------------------------ */
 
+/* The schema version the code writes. */
+#define STORE_VERSION 3
+
+/* Schema version 1 as msgtrkd up to issue 8 wrote it (reports without replace keys). */
+static const char schema_v1[] =
+  "CREATE TABLE messages ("
+  "  envid TEXT PRIMARY KEY NOT NULL,"
+  "  message_id TEXT,"
+  "  subject TEXT,"
+  "  sender TEXT,"
+  "  submission_host TEXT,"
+  "  mtqp_port TEXT,"
+  "  tracking TEXT NOT NULL,"
+  "  offered TEXT,"
+  "  server_reply TEXT,"
+  "  mtrk_timeout INTEGER NOT NULL DEFAULT 0,"
+  "  prepared_at INTEGER NOT NULL DEFAULT 0,"
+  "  committed_at INTEGER NOT NULL DEFAULT 0,"
+  "  expires_at INTEGER NOT NULL DEFAULT 0,"
+  "  state TEXT NOT NULL,"
+  "  summary TEXT NOT NULL,"
+  "  final INTEGER NOT NULL DEFAULT 0,"
+  "  next_poll_at INTEGER NOT NULL DEFAULT 0,"
+  "  last_poll_at INTEGER NOT NULL DEFAULT 0,"
+  "  poll_count INTEGER NOT NULL DEFAULT 0"
+  ");"
+  "CREATE INDEX messages_by_message_id ON messages (message_id);"
+  "CREATE INDEX messages_by_next_poll ON messages (next_poll_at);"
+  "CREATE TABLE recipients ("
+  "  envid TEXT NOT NULL REFERENCES messages (envid) ON DELETE CASCADE,"
+  "  position INTEGER NOT NULL,"
+  "  address TEXT NOT NULL,"
+  "  PRIMARY KEY (envid, position)"
+  ");"
+  "CREATE TABLE reports ("
+  "  id INTEGER PRIMARY KEY,"
+  "  envid TEXT NOT NULL REFERENCES messages (envid) ON DELETE CASCADE,"
+  "  source TEXT NOT NULL,"
+  "  origin TEXT,"
+  "  received_at INTEGER NOT NULL,"
+  "  sha256 TEXT NOT NULL,"
+  "  raw BLOB NOT NULL"
+  ");"
+  "CREATE UNIQUE INDEX reports_once ON reports (envid, source, ifnull (origin, ''), sha256);"
+  "CREATE TABLE snapshots ("
+  "  id INTEGER PRIMARY KEY,"
+  "  envid TEXT NOT NULL REFERENCES messages (envid) ON DELETE CASCADE,"
+  "  at INTEGER NOT NULL,"
+  "  route_json TEXT NOT NULL"
+  ");"
+  "CREATE INDEX snapshots_by_envid ON snapshots (envid, at);"
+  "CREATE TABLE events ("
+  "  id INTEGER PRIMARY KEY,"
+  "  envid TEXT NOT NULL REFERENCES messages (envid) ON DELETE CASCADE,"
+  "  at INTEGER NOT NULL,"
+  "  source TEXT NOT NULL,"
+  "  text TEXT NOT NULL"
+  ");"
+  "CREATE INDEX events_by_envid ON events (envid, at);"
+  "CREATE TABLE settings ("
+  "  key TEXT PRIMARY KEY NOT NULL,"
+  "  value TEXT NOT NULL"
+  ");"
+  "PRAGMA user_version = 1;";
+
 static void
 test_open_new (Fixture      *f,
                gconstpointer data)
@@ -199,7 +264,7 @@ test_open_new (Fixture      *f,
   g_assert_cmpint (st.st_mode & 0777, ==, 0700);
   g_assert_cmpint (g_stat (f->path, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
-  g_assert_cmpint (sql_int (f->path, "PRAGMA user_version"), ==, 2);
+  g_assert_cmpint (sql_int (f->path, "PRAGMA user_version"), ==, STORE_VERSION);
   journal = sql_text (f->path, "PRAGMA journal_mode");
   g_assert_cmpstr (journal, ==, "wal");
   g_assert_cmpint (sql_int (f->path, "SELECT count (*) FROM sqlite_schema WHERE type = 'table'"),
@@ -230,13 +295,17 @@ test_secret_scheme (void)
   g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_exec (db, "ALTER TABLE messages DROP COLUMN secret_derived; "
                                      "ALTER TABLE messages DROP COLUMN mtqp_server; "
+                                     "DROP INDEX reports_by_key; "
+                                     "DROP INDEX reports_by_envid; "
+                                     "ALTER TABLE reports DROP COLUMN replace_key; "
+                                     "ALTER TABLE reports DROP COLUMN reported_at; "
                                      "PRAGMA user_version = 1;", NULL, NULL, NULL),
                    ==, SQLITE_OK);
   sqlite3_close (db);
 
   store = msgtrkd_store_open (path, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, 2);
+  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, STORE_VERSION);
   got = msgtrkd_store_get_message (store, "old@example.org", &error);
   g_assert_no_error (error);
   g_assert_false (got->secret_derived);
@@ -272,12 +341,12 @@ test_open_empty_file (void)
   store = msgtrkd_store_open (path, &error);
   g_assert_no_error (error);
   g_assert_nonnull (store);
-  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, 2);
+  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, STORE_VERSION);
   g_clear_object (&store);
   /* Reopening an up-to-date file migrates nothing. */
   store = msgtrkd_store_open (path, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, 2);
+  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, STORE_VERSION);
   g_clear_object (&store);
   remove_tree (dir);
 }
@@ -878,6 +947,203 @@ test_report_limits (Fixture      *f,
   g_free (big);
 }
 
+/* ---- one row per answer, caps ------------------------------------------------------- */
+
+static guint
+count_rows (Fixture    *f,
+            const char *table,
+            const char *envid)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT count (*) FROM %s WHERE envid = '%s'", table,
+                                          envid);
+
+  return (guint) sql_int (f->path, sql);
+}
+
+static void
+test_report_replace_key (Fixture      *f,
+                         gconstpointer data)
+{
+  g_autoptr (MsgtrkdMessage) m = make_message ("env-k", MSGTRKD_TRACKING_MTQP, 1000);
+  g_autoptr (GBytes) poll1 = g_bytes_new_static ("delayed, last attempt 10:00", 27);
+  g_autoptr (GBytes) poll2 = g_bytes_new_static ("delayed, last attempt 10:05", 27);
+  g_autoptr (GBytes) stale = g_bytes_new_static ("delayed, last attempt 10:02", 27);
+  g_autoptr (GBytes) other = g_bytes_new_static ("delivered", 9);
+  g_autoptr (GPtrArray) list = NULL;
+  const struct
+  {
+    const char *key;
+    gint64 reported_at;
+    GBytes *raw;
+    gboolean is_new;
+    guint rows;
+  } puts[] = {
+    { "hop1|alice", 600, poll1, TRUE, 1 },
+    { "hop1|alice", 900, poll2, TRUE, 1 },   /* a newer answer replaces the older one */
+    { "hop1|alice", 900, poll2, FALSE, 1 },  /* the same answer again */
+    { "hop1|alice", 720, stale, FALSE, 1 },  /* an older answer arriving late: dropped */
+    { "hop2|alice", 700, other, TRUE, 2 },   /* another reporter */
+    { NULL, 0, stale, TRUE, 3 },             /* no key: kept beside the others */
+  };
+  GError *error = NULL;
+
+  g_test_summary ("A report with a replace key replaces the older rows of its key, an older "
+                  "one is dropped: one row per distinct answer, not one per poll");
+  add_or_die (f, m);
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    {
+      gboolean is_new = !puts[i].is_new;
+
+      g_test_message ("put %zu", i);
+      g_assert_true (msgtrkd_store_put_report (f->store, "env-k", "mtqp", "hop.example",
+                                               puts[i].key, puts[i].reported_at,
+                                               (gint64) (100 + i), puts[i].raw, &is_new,
+                                               &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (is_new, ==, puts[i].is_new);
+      g_assert_cmpuint (count_rows (f, "reports", "env-k"), ==, puts[i].rows);
+    }
+  list = msgtrkd_store_list_reports (f->store, "env-k", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (((MsgtrkdStoredReport *) list->pdata[0])->raw, poll2));
+  g_assert_true (g_bytes_equal (((MsgtrkdStoredReport *) list->pdata[1])->raw, other));
+
+  /* Heads list the same rows without their entities; one entity is read by id. */
+  {
+    g_autoptr (GPtrArray) heads = msgtrkd_store_list_report_heads (f->store, "env-k", &error);
+    g_autoptr (GBytes) raw = NULL;
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (heads->len, ==, list->len);
+    for (guint i = 0; i < heads->len; i++)
+      {
+        MsgtrkdStoredReport *h = heads->pdata[i];
+        MsgtrkdStoredReport *r = list->pdata[i];
+
+        g_assert_cmpint (h->id, ==, r->id);
+        g_assert_null (h->raw);
+        g_assert_cmpint (h->received_at, ==, r->received_at);
+      }
+    raw = msgtrkd_store_get_report_raw (f->store, ((MsgtrkdStoredReport *) heads->pdata[0])->id,
+                                        &error);
+    g_assert_no_error (error);
+    g_assert_true (g_bytes_equal (raw, poll2));
+    g_assert_null (msgtrkd_store_get_report_raw (f->store, 999999, &error));
+    g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND);
+    g_clear_error (&error);
+  }
+}
+
+static void
+test_report_cap (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (MsgtrkdMessage) m = make_message ("env-cap", MSGTRKD_TRACKING_MTQP, 1000);
+  g_autoptr (GPtrArray) list = NULL;
+  GError *error = NULL;
+
+  g_test_summary ("MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE distinct reports are kept; one more "
+                  "deletes the oldest");
+  add_or_die (f, m);
+  for (guint i = 0; i <= MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("report %u", i);
+      g_autoptr (GBytes) raw = g_bytes_new (text, strlen (text));
+
+      g_assert_true (msgtrkd_store_add_report (f->store, "env-cap", "dsn", "mx.example", 100 + i,
+                                               raw, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (count_rows (f, "reports", "env-cap"), ==,
+                        MIN (i + 1, MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE));
+    }
+  list = msgtrkd_store_list_reports (f->store, "env-cap", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (list->len, ==, MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE);
+  g_assert_cmpint (((MsgtrkdStoredReport *) list->pdata[0])->received_at, ==, 101);
+  g_assert_cmpint (((MsgtrkdStoredReport *) list->pdata[list->len - 1])->received_at, ==,
+                   100 + MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE);
+}
+
+static void
+test_event_cap (Fixture      *f,
+                gconstpointer data)
+{
+  g_autoptr (MsgtrkdMessage) m = make_message ("env-ev", MSGTRKD_TRACKING_MTQP, 1000);
+  g_autoptr (GPtrArray) events = NULL;
+  GError *error = NULL;
+
+  g_test_summary ("MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE events are kept; one more deletes the "
+                  "oldest; likewise MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE snapshots");
+  add_or_die (f, m);
+  for (guint i = 0; i <= MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("event %u", i);
+
+      g_assert_true (msgtrkd_store_add_event (f->store, "env-ev", 100 + i, "local", text,
+                                              &error));
+      g_assert_no_error (error);
+      if (i + 1 >= MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE)
+        g_assert_cmpuint (count_rows (f, "events", "env-ev"), ==,
+                          MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE);
+    }
+  events = msgtrkd_store_list_events (f->store, "env-ev", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (((MsgtrkdEvent *) events->pdata[0])->text, ==, "event 1");
+
+  for (guint i = 0; i <= MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE; i++)
+    {
+      g_autofree char *json = g_strdup_printf ("{\"n\":%u}", i);
+
+      g_assert_true (msgtrkd_store_add_snapshot (f->store, "env-ev", 100 + i, json, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (msgtrkd_store_count_snapshots (f->store, "env-ev", &error), ==,
+                        MIN (i + 1, MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE));
+    }
+  {
+    g_autofree char *latest = msgtrkd_store_get_latest_snapshot (f->store, "env-ev", &error);
+    g_autofree char *want = g_strdup_printf ("{\"n\":%u}", MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE);
+
+    g_assert_cmpstr (latest, ==, want);
+  }
+}
+
+/* A store written by the version-1 code opens, upgrades and keeps its reports. */
+static void
+test_open_upgrade_v1 (void)
+{
+  g_autofree char *dir = make_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "msgtrk.db", NULL);
+  g_autoptr (MsgtrkdStore) store = NULL;
+  g_autoptr (GPtrArray) list = NULL;
+  g_autoptr (GBytes) raw = g_bytes_new_static ("new", 3);
+  GError *error = NULL;
+  sqlite3 *db = NULL;
+  char *errmsg = NULL;
+
+  g_test_summary ("A version-1 store is upgraded to version 2 and keeps its reports");
+  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, schema_v1, NULL, NULL, &errmsg), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db,
+                                 "INSERT INTO messages (envid, tracking, state, summary) "
+                                 "VALUES ('env-old', 'mtqp', 'delayed', 'Delayed 1/1');"
+                                 "INSERT INTO reports (envid, source, origin, received_at, "
+                                 "sha256, raw) VALUES ('env-old', 'mtqp', 'hop', 5, 'x', 'old');",
+                                 NULL, NULL, &errmsg), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  store = msgtrkd_store_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, STORE_VERSION);
+  g_assert_true (msgtrkd_store_put_report (store, "env-old", "mtqp", "hop", "hop|a", 10, 6, raw,
+                                           NULL, &error));
+  g_assert_no_error (error);
+  list = msgtrkd_store_list_reports (store, "env-old", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (list->len, ==, 2);
+  g_clear_object (&store);
+  remove_tree (dir);
+}
+
 /* ---- snapshots, events, settings ---------------------------------------------------- */
 
 static void
@@ -1214,6 +1480,10 @@ main (int   argc,
   ADD ("/store/due", test_due);
   ADD ("/store/report/round-trip", test_report_round_trip);
   ADD ("/store/report/limits", test_report_limits);
+  ADD ("/store/report/replace-key", test_report_replace_key);
+  ADD ("/store/report/cap", test_report_cap);
+  ADD ("/store/event/cap", test_event_cap);
+  g_test_add_func ("/store/open/upgrade-v1", test_open_upgrade_v1);
   ADD ("/store/snapshots", test_snapshots);
   ADD ("/store/events", test_events);
   ADD ("/store/settings", test_settings);

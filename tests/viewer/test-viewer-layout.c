@@ -406,7 +406,7 @@ test_layout_action_state (void)
 {
   static const struct { const char *action, *state; } cases[] = {
     { "delivered", "delivered" }, { "DELIVERED", "delivered" }, { "transferred", "in-transit" },
-    { "relayed", "relayed" },     { "expanded", "relayed" },    { "delayed", "delayed" },
+    { "relayed", "relayed" },     { "expanded", "delivered" },  { "delayed", "delayed" },
     { "failed", "failed" },       { "displayed", "read" },      { "opaque", "opaque" },
     { "", "unknown" },            { NULL, "unknown" },          { "delivered\xff", "unknown" },
   };
@@ -414,6 +414,39 @@ test_layout_action_state (void)
 
   for (i = 0; i < G_N_ELEMENTS (cases); i++)
     g_assert_cmpstr (viewer_layout_action_state (cases[i].action), ==, cases[i].state);
+}
+
+/* A click on a box finds that box (its edges included on the top-left, excluded on the
+ * bottom-right), a click between boxes finds none; hop nodes keep their hop's JSON. */
+static void
+test_layout_node_at (void)
+{
+  g_autoptr(JsonNode) keep = NULL;
+  JsonObject *route = parse (route_json, &keep);
+  g_autoptr(ViewerLayout) layout = viewer_layout_compute (route);
+
+  for (guint i = 0; i < layout->nodes->len; i++)
+    {
+      ViewerNode *node = node_at (layout, i);
+
+      g_assert_cmpint (viewer_layout_node_at (layout, node->x, node->y), ==, (int) i);
+      g_assert_cmpint (viewer_layout_node_at (layout, node->x + VIEWER_LAYOUT_NODE_WIDTH / 2,
+                                              node->y + VIEWER_LAYOUT_NODE_HEIGHT / 2), ==, (int) i);
+      g_assert_cmpint (viewer_layout_node_at (layout, node->x + VIEWER_LAYOUT_NODE_WIDTH - 0.5,
+                                              node->y + VIEWER_LAYOUT_NODE_HEIGHT - 0.5), ==, (int) i);
+      g_assert_cmpint (viewer_layout_node_at (layout, node->x + VIEWER_LAYOUT_NODE_WIDTH,
+                                              node->y), !=, (int) i);
+      g_assert_cmpint (viewer_layout_node_at (layout, node->x, node->y + VIEWER_LAYOUT_NODE_HEIGHT),
+                       !=, (int) i);
+      if (node->kind == VIEWER_NODE_HOP || node->kind == VIEWER_NODE_TRACE ||
+          node->kind == VIEWER_NODE_BROKEN)
+        g_assert_nonnull (node->hop);
+      else
+        g_assert_null (node->hop);
+    }
+  g_assert_cmpint (viewer_layout_node_at (layout, 0, 0), ==, -1);
+  g_assert_cmpint (viewer_layout_node_at (layout, COL (1) - 1, ROW (0) + 1), ==, -1);
+  g_assert_cmpint (viewer_layout_node_at (layout, layout->width + 10, 10), ==, -1);
 }
 
 int
@@ -427,6 +460,7 @@ main (int   argc,
   g_test_add_func ("/viewer/layout/null", test_layout_null);
   g_test_add_func ("/viewer/layout/limits", test_layout_limits);
   g_test_add_func ("/viewer/layout/action-state", test_layout_action_state);
+  g_test_add_func ("/viewer/layout/node-at", test_layout_node_at);
   g_test_summary ("The delivery-map layout: JSON route in, node positions and edges out.");
   return g_test_run ();
 }

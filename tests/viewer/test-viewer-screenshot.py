@@ -7,12 +7,16 @@ broken link, once from the command line (light theme) and once D-Bus activated t
 "show" action (dark theme, GTK_THEME=Adwaita:dark); checks the window title, that the
 screenshots are not blank (unique colours) and show the status colours, that the dark one
 is darker, that "show" twice keeps one window, that F5 calls Track and refetches, and
-that Escape closes. Screenshots go to <source>/.ci/artifacts/ and the build directory.
+that Escape closes; that a click on a hop (bob's delayed DSN hop) opens its details
+popover (the screenshot changes under the hop; Escape closes the popover, not the window),
+kept as viewer-hop-details.png. Screenshots go to <source>/.ci/artifacts/ and the build
+directory.
 Exit 77 (skip) without Xvfb, ImageMagick or xdotool.
 """
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,7 +31,39 @@ from testbus import FakeDaemon, PrivateBus, Tap, wait_for  # noqa: E402
 ENVID = "mtrk.Q1x7vB2k@example.org"
 MSGID = "20261123090000.4711@example.org"
 TITLE = "Quarterly numbers — Delivery map"
+LINKED_TITLE = "Tracked from a link (subject unknown) — Delivery map"
 MIN_UNIQUE_COLOURS = 200
+# viewer-layout.h geometry: the box of column c, row r of the diagram
+NODE_W, NODE_H, COL_GAP, ROW_GAP, MARGIN = 192, 74, 40, 26, 20
+# pixels that must change when the details popover opens (it is several lines of text)
+MIN_POPOVER_PIXELS = 3000
+
+
+def node_centre(column, row):
+    return (MARGIN + column * (NODE_W + COL_GAP) + NODE_W // 2,
+            MARGIN + row * (NODE_H + ROW_GAP) + NODE_H // 2)
+
+
+def diagram_origin(log_path):
+    """The diagram's place in the window's surface, from the viewer's debug log."""
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = re.search(r"diagram origin at (-?\d+),(-?\d+) of the window", line)
+                if m:
+                    return int(m.group(1)), int(m.group(2))
+    except OSError:
+        pass
+    return None
+
+
+def pixels_changed(a, b, env):
+    r = subprocess.run(["compare", "-metric", "AE", a, b, "null:"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    try:
+        return int(float(r.stderr.strip().split()[0]))
+    except (ValueError, IndexError):
+        return -1
 
 
 def start_xvfb():
@@ -138,8 +174,12 @@ def main():
 
     try:
         # --- light theme, from the command line --------------------------------------
-        viewer = subprocess.Popen([opts.viewer, ENVID], env=dict(env, GTK_THEME="Adwaita"),
-                                  stderr=open(os.path.join(tmp, "viewer-light.log"), "w"))
+        light_log = open(os.path.join(tmp, "viewer-light.log"), "w")
+        # (GLib writes debug messages to stdout)
+        viewer = subprocess.Popen([opts.viewer, ENVID],
+                                  env=dict(env, GTK_THEME="Adwaita",
+                                           G_MESSAGES_DEBUG="msgtrk-viewer"),
+                                  stdout=light_log, stderr=light_log)
         wid = wait_window(env, TITLE)
         t.ok(wid is not None, "light: window appears with the message's title")
         if wid is not None:
@@ -160,6 +200,34 @@ def main():
             time.sleep(0.5)
             t.ok(len(find_windows(env, TITLE)) == 1, "show twice: still one window")
 
+            # a click on a hop opens its details (issue 8 item 17)
+            origin = diagram_origin(os.path.join(tmp, "viewer-light.log"))
+            t.ok(origin is not None, "the viewer logs where its diagram is")
+            if origin is not None:
+                geo = subprocess.run(["xdotool", "getwindowgeometry", "--shell", wid], env=env,
+                                     capture_output=True, text=True).stdout
+                g = dict(line.split("=", 1) for line in geo.split() if "=" in line)
+                cx, cy = node_centre(2, 1)  # bob's second hop: the DSN saying "delayed"
+                x = int(g.get("X", "0")) + origin[0] + cx
+                y = int(g.get("Y", "0")) + origin[1] + cy
+                before = shoot("viewer-before-click.png")
+                subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"],
+                               env=env, timeout=20)
+                time.sleep(1.5)
+                after = shoot("viewer-hop-details.png")
+                n = pixels_changed(before, after, env)
+                t.ok(n > MIN_POPOVER_PIXELS, "a click on a hop opens its details (%d px)" % n)
+                with open(os.path.join(tmp, "viewer-light.log"), errors="replace") as f:
+                    log = f.read()
+                t.ok("details of node" in log and "(mx.example.com)" in log,
+                     "the details are those of the hop clicked")
+                subprocess.run(["xdotool", "key", "Escape"], env=env, timeout=20)
+                time.sleep(1.0)
+                closed = shoot("viewer-after-escape.png")
+                n = pixels_changed(before, closed, env)
+                t.ok(len(find_windows(env, TITLE)) == 1 and 0 <= n < MIN_POPOVER_PIXELS,
+                     "Escape closes the details, not the window (%d px differ)" % n)
+
             # F5 calls Track; the StatusChanged the fake then emits makes it refetch
             routes_before = len([c for c in fake.calls() if c["method"] == "GetRoute"])
             subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, timeout=20)
@@ -177,9 +245,11 @@ def main():
         viewer = None
 
         # --- dark theme, D-Bus activated: --gapplication-service + action "show" -------
+        dark_log = open(os.path.join(tmp, "viewer-dark.log"), "w")
         viewer = subprocess.Popen([opts.viewer, "--gapplication-service"],
-                                  env=dict(env, GTK_THEME="Adwaita:dark"),
-                                  stderr=open(os.path.join(tmp, "viewer-dark.log"), "w"))
+                                  env=dict(env, GTK_THEME="Adwaita:dark",
+                                           G_MESSAGES_DEBUG="msgtrk-viewer"),
+                                  stdout=dark_log, stderr=dark_log)
 
         def viewer_on_bus():
             r = subprocess.run(["gdbus", "call", "--session", "--dest", "org.freedesktop.DBus",
@@ -212,6 +282,34 @@ def main():
             t.ok(0 <= db < lb, "dark theme is darker (%.2f < %.2f)" % (db, lb))
             hist = histogram(dark, env)
             t.ok("#C01C28" in hist and "#26A269" in hist, "dark: status colours present")
+
+        # a message tracked from a link says so (issue 8 item 18)
+        r = subprocess.run(["gdbus", "call", "--session", "--dest", "org.msgtrk.Viewer",
+                            "--object-path", "/org/msgtrk/Viewer", "--method",
+                            "org.freedesktop.Application.ActivateAction", "show",
+                            "[<'linked@example.com'>]", "{}"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        wid = wait_window(env, re.escape(LINKED_TITLE))  # xdotool takes a regex
+        t.ok(wid is not None, "a link's window is titled 'Tracked from a link', not '(no subject)'")
+        if wid is not None:
+            time.sleep(1.0)
+            shoot("viewer-linked.png")
+
+        # why tracking is stuck (issue 8 item 7): the Problem row
+        r = subprocess.run(["gdbus", "call", "--session", "--dest", "org.msgtrk.Viewer",
+                            "--object-path", "/org/msgtrk/Viewer", "--method",
+                            "org.freedesktop.Application.ActivateAction", "show",
+                            "[<'problems@example.org'>]", "{}"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        wid = wait_window(env, "Problems — Delivery map")
+        t.ok(wid is not None, "a stuck message's window opens")
+        if wid is not None:
+            time.sleep(1.0)
+            shoot("viewer-problems.png")
+            with open(os.path.join(tmp, "viewer-dark.log"), errors="replace") as f:
+                log = f.read()
+            t.ok("problem shown: Warning: smtp.example.org: offered STARTTLS before" in log,
+                 "the window says why tracking is stuck", log[-2000:])
     finally:
         stop(viewer)
         fake.close()

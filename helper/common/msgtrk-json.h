@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* msgtrk-json.h: reading msgtrkd's JSON (docs/dbus-api.md) defensively, for its clients.
+ *
+ * What: member accessors that treat every member as optional and of possibly the wrong
+ * type (a newer or broken msgtrkd): absent, null and wrong-typed all read as "not there".
+ * Used by the CLI and the viewer (one copy instead of four).
+ * Limits: none of their own; the JSON is already parsed.
+ * Never: aborts or warns on unexpected JSON (json-glib's own getters do).
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+const char *msgtrk_json_get_string       (JsonObject *obj,
+                                          const char *name);
+JsonArray  *msgtrk_json_get_array        (JsonObject *obj,
+                                          const char *name);
+gboolean    msgtrk_json_get_int          (JsonObject *obj,
+                                          const char *name,
+                                          gint64     *value);
+JsonObject *msgtrk_json_array_get_object (JsonArray  *array,
+                                          guint       index);
+
+G_END_DECLS

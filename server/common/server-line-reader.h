@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* server-line-reader.h: the servers' one bounded line reader over a GInputStream (SMTP
+ * commands, replies and data in msgtrk-relay; MTQP commands in mtqpd).
+ *
+ * A line ends at LF and is returned with its terminator ("\r\n" or a bare "\n"): the
+ * caller decides what a bare LF means. A line longer than the caller's limit is read to
+ * its end and thrown away (SERVER_LINE_TOO_LONG), never cut into a shorter command, so
+ * the session keeps its sync. The reader owns its buffer, so the octets a client already
+ * sent (pipelining) are known: server_line_reader_available().
+ *
+ * Options: a fill hook, called before the reader blocks for more input (mtqpd writes its
+ * pending answers there); wiping (mtqpd: commands carry secrets): every octet handed out
+ * or thrown away is overwritten in the reader's buffer (the caller wipes its line).
+ * Limits: the caller's max is below SERVER_LINE_BUFFER_SIZE.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  SERVER_LINE_OK,
+  SERVER_LINE_TOO_LONG,
+  SERVER_LINE_EOF,
+  SERVER_LINE_ERROR,
+} ServerLineStatus;
+
+/** SERVER_LINE_BUFFER_SIZE: octets the reader holds (input read ahead). */
+#define SERVER_LINE_BUFFER_SIZE 16384
+
+/* Called before the reader blocks for input; FALSE (with @error set) ends the reading. */
+typedef gboolean (*ServerLineFillHook) (gpointer  user_data,
+                                        GError  **error);
+
+typedef struct
+{
+  GInputStream *in;           /* (not owned) */
+  gboolean wipe;              /* overwrite consumed octets */
+  ServerLineFillHook hook;    /* (nullable) */
+  gpointer hook_data;
+  char buf[SERVER_LINE_BUFFER_SIZE];
+  gsize start;
+  gsize end;
+} ServerLineReader;
+
+void             server_line_reader_init      (ServerLineReader   *reader,
+                                               GInputStream       *in,
+                                               gboolean            wipe);
+void             server_line_reader_set_hook  (ServerLineReader   *reader,
+                                               ServerLineFillHook  hook,
+                                               gpointer            user_data);
+gsize            server_line_reader_available (ServerLineReader   *reader);
+void             server_line_reader_clear     (ServerLineReader   *reader);
+ServerLineStatus server_line_reader_read      (ServerLineReader   *reader,
+                                               gsize               max,
+                                               GString            *line,
+                                               GCancellable       *cancellable,
+                                               GError            **error);
+
+G_END_DECLS

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* relay-queue.h: the crash-safe on-disk queue of msgtrk-relay and its delivery scheduler
+ * (relay_queue_*), and one queued message's envelope (relay_message_*, relay_recipient_*).
+ *
+ * Layer: bottom. The queue knows nothing of delivery: its workers call the RelayDeliverFunc
+ * given to relay_queue_new() (relay-deliver.c's, set up by relay-main.c).
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <msgtrk.h>
+
+G_BEGIN_DECLS
+
+/** RELAY_TEXT_LINE_MAX: longest message text line, CRLF included (RFC 5321 4.5.3.1.6);
+ * queue files hold no longer line. */
+#define RELAY_TEXT_LINE_MAX 1000
+/** RELAY_QUEUE_MAX_MESSAGES: largest queue: scanned at start-up, and the default and
+ * upper bound of [queue] max_messages, the cap on messages accepted (452 4.3.1 beyond). */
+#define RELAY_QUEUE_MAX_MESSAGES 100000
+
+/* One queued message */
+typedef struct
+{
+  char *address;          /* (owned) forward-path without brackets */
+  MsgtrkDsnNotify notify;
+  char *orcpt;            /* (owned) (nullable) decoded "type;address" */
+  gboolean final;         /* no more attempts */
+  MsgtrkAction action;    /* MSGTRK_ACTION_NONE until the first attempt */
+  char *status;           /* (owned) (nullable) enhanced status code */
+  char *remote_mta;       /* (owned) (nullable) */
+  char *diagnostic;       /* (owned) (nullable) "smtp; 550 ..." */
+  gint64 last_attempt;    /* unix seconds, 0 = none */
+  gint64 next_attempt;    /* unix seconds */
+  guint attempts;
+  gboolean delay_notified;
+} RelayRecipient;
+
+typedef struct
+{
+  char *id;               /* (owned) queue id */
+  char *sender;           /* (owned) reverse-path, "" for the null sender */
+  char *envid;            /* (owned) (nullable) decoded ENVID */
+  char *authenticator;    /* (owned) (nullable) MTRK B */
+  guint mtrk_timeout;
+  gint64 arrival;         /* unix seconds */
+  MsgtrkDsnRet ret;
+  gboolean body_8bit;
+  gboolean is_dsn;        /* a DSN we made: never report about it */
+  GPtrArray *rcpts;       /* (element-type RelayRecipient) */
+  gboolean busy;          /* scheduler: a worker holds it */
+} RelayMessage;
+
+RelayRecipient *relay_recipient_new         (const char *address);
+void            relay_recipient_free        (RelayRecipient *rcpt);
+RelayMessage   *relay_message_new           (void);
+void            relay_message_free          (RelayMessage *msg);
+gboolean        relay_message_is_tracked    (RelayMessage *msg);
+gboolean        relay_message_is_done       (RelayMessage *msg);
+gint64          relay_message_next_due      (RelayMessage *msg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RelayMessage, relay_message_free)
+
+typedef struct _RelayQueue RelayQueue;
+
+/* What a worker calls for a due message: one delivery attempt, which updates and saves
+ * @msg (relay_queue_save) itself; the queue removes @msg afterwards if it is done. */
+typedef void (*RelayDeliverFunc) (RelayMessage *msg,
+                                  gpointer      user_data);
+
+RelayQueue *relay_queue_new          (const char       *state_dir,
+                                      guint             max_messages,
+                                      guint             workers,
+                                      RelayDeliverFunc  deliver,
+                                      gpointer          deliver_data,
+                                      GError          **error);
+void        relay_queue_free         (RelayQueue   *queue);
+char       *relay_queue_new_id       (void);
+char       *relay_queue_tmp_path     (RelayQueue   *queue,
+                                      const char   *id);
+char       *relay_queue_msg_path     (RelayQueue   *queue,
+                                      const char   *id);
+gboolean    relay_queue_scan         (RelayQueue   *queue,
+                                      GError      **error);
+gboolean    relay_queue_commit       (RelayQueue   *queue,
+                                      RelayMessage *msg,
+                                      const char   *tmp_msg_path,
+                                      GError      **error);
+gboolean    relay_queue_save         (RelayQueue   *queue,
+                                      RelayMessage *msg,
+                                      GError      **error);
+void        relay_queue_schedule     (RelayQueue   *queue,
+                                      RelayMessage *msg);
+void        relay_queue_remove_files (RelayQueue   *queue,
+                                      RelayMessage *msg);
+gboolean    relay_queue_has_room     (RelayQueue   *queue);
+gboolean    relay_queue_reserve      (RelayQueue   *queue);
+void        relay_queue_release      (RelayQueue   *queue);
+void        relay_queue_start        (RelayQueue   *queue);
+void        relay_queue_stop         (RelayQueue   *queue);
+
+G_END_DECLS

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-msgtrk-states.c: the words the CLI and the viewer share (helper/common/msgtrk-states.c).
+ *
+ * Every state id of docs/dbus-api.md has a label, colour and terminal colour; an unknown id
+ * reads as "unknown"; actions map to states (expanded is delivered) and to sentences that
+ * name the next server only where the action passes the message on; tracking modes and
+ * evidence sources never show the protocol's names; "not sent yet" only while sending.
+ */
+#include "config.h"
+
+#include <glib.h>
+#include <string.h>
+
+#include "msgtrk-states.h"
+
+static void
+test_states_table (void)
+{
+  static const char *const ids[] = { "unknown", "in-transit", "delayed", "relayed", "opaque", "delivered",
+                                     "failed", "read", "sending", "untracked", "aborted" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      const MsgtrkStateInfo *info = msgtrk_states_lookup (ids[i]);
+
+      g_assert_true (msgtrk_states_is_known (ids[i]));
+      g_assert_cmpstr (info->id, ==, ids[i]);
+      g_assert_true (info->color[0] == '#' && strlen (info->color) == 7);
+      g_assert_true (g_str_has_prefix (info->ansi, "\033["));
+      g_assert_nonnull (msgtrk_states_label (ids[i]));
+    }
+  g_assert_false (msgtrk_states_is_known ("bounced"));
+  g_assert_false (msgtrk_states_is_known (NULL));
+  g_assert_cmpstr (msgtrk_states_lookup ("bounced")->id, ==, "unknown");
+  g_assert_cmpstr (msgtrk_states_label (NULL), ==, "Unknown");
+  g_assert_cmpstr (msgtrk_states_label ("aborted"), ==, "Not sent");
+  g_assert_cmpstr (msgtrk_states_label ("opaque"), ==, "Not disclosed");
+}
+
+static void
+test_states_actions (void)
+{
+  static const struct
+  {
+    const char *action, *remote, *state, *words;
+  } cases[] = {
+    { "transferred", "relay.example.net", "in-transit", "Handed to relay.example.net" },
+    { "Transferred", NULL, "in-transit", "Passed on to the next server" },
+    { "relayed", "mx.legacy.example", "relayed", "Handed to mx.legacy.example, which gives no tracking information" },
+    { "relayed", "", "relayed", "Passed to a server that gives no tracking information" },
+    { "delivered", "ignored.example", "delivered", "Delivered to the recipient’s mailbox" },
+    { "expanded", NULL, "delivered", "Delivered to a mailing list or alias" },
+    { "delayed", NULL, "delayed", "Delayed: the server keeps trying" },
+    { "FAILED", NULL, "failed", "Could not be delivered" },
+    { "opaque", NULL, "opaque", "This server does not say more" },
+    { "displayed", NULL, "read", "Read by the recipient" },
+    { "bounced", NULL, "unknown", "Reported “bounced”" },
+    { NULL, NULL, "unknown", "No action reported" },
+    { "", NULL, "unknown", "No action reported" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *words = msgtrk_states_describe_action (cases[i].action, cases[i].remote);
+
+      g_assert_cmpstr (msgtrk_states_from_action (cases[i].action), ==, cases[i].state);
+      g_assert_cmpstr (words, ==, cases[i].words);
+    }
+}
+
+static void
+test_states_words (void)
+{
+  static const struct
+  {
+    const char *tracking, *host, *words;
+  } cases[] = {
+    { "pending", "smtp.example.org", "Waiting for the mail program to finish sending" },
+    { "mtqp", "smtp.example.org", "Asking tracking servers, starting at smtp.example.org" },
+    { "mtqp", NULL, "Asking tracking servers" },
+    { "dsn", "smtp.example.org", "Delivery reports only (smtp.example.org offers no tracking server)" },
+    { "none", "smtp.example.org", "None: smtp.example.org offered no tracking" },
+    { "aborted", "smtp.example.org", "None: the message was not sent" },
+    { "delegated", "mtqp.example.com", "Tracked from a link, asking mtqp.example.com" },
+    { "delegated", NULL, "Tracked from a link" },
+    { "future", NULL, "future" },
+    { NULL, NULL, "—" },
+  };
+  static const char *const sources[][2] = {
+    { "mtqp", "tracking server" }, { "dsn", "delivery report" }, { "trace", "mail headers" },
+    { "mdn", "read receipt" },     { "local", "this computer" },  { "error", "problem" },
+    { "warning", "warning" },      { "smoke-signal", "other" },   { NULL, "other" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *words = msgtrk_states_describe_tracking (cases[i].tracking, cases[i].host);
+
+      g_assert_cmpstr (words, ==, cases[i].words);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (sources); i++)
+    g_assert_cmpstr (msgtrk_states_source_label (sources[i][0]), ==, sources[i][1]);
+  g_assert_cmpstr (msgtrk_states_describe_sent_unknown ("pending"), ==, "not sent yet");
+  g_assert_cmpstr (msgtrk_states_describe_sent_unknown ("aborted"), ==, "not sent");
+  g_assert_cmpstr (msgtrk_states_describe_sent_unknown ("delegated"), ==, "sent time unknown");
+  g_assert_cmpstr (msgtrk_states_describe_sent_unknown (NULL), ==, "sent time unknown");
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_setenv ("LANGUAGE", "C", TRUE);
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("States, actions, tracking modes and evidence sources in words (CLI, viewer)");
+  g_test_add_func ("/states/table", test_states_table);
+  g_test_add_func ("/states/actions", test_states_actions);
+  g_test_add_func ("/states/words", test_states_words);
+  return g_test_run ();
+}
