@@ -707,27 +707,33 @@ draw_arcs (ViewerMap *self,
     }
 }
 
+/* A marker's label (plain text), right of the marker at @mx, @my, or left of it when it
+ * would leave the @width of the view. */
 static void
 draw_text (ViewerMap  *self,
            cairo_t    *cr,
            const char *text,
-           double      x,
-           double      y,
-           gboolean    bold,
+           double      mx,
+           double      my,
+           int         width,
            gboolean    dark)
 {
   g_autoptr(PangoLayout) pl = gtk_widget_create_pango_layout (self->area, text);
   PangoAttrList *attrs = pango_attr_list_new ();
+  double x, y;
   int w, h;
 
-  if (bold)
-    pango_attr_list_insert (attrs, pango_attr_weight_new (PANGO_WEIGHT_BOLD));
   pango_attr_list_insert (attrs, pango_attr_scale_new (0.85));
   pango_layout_set_attributes (pl, attrs);
   pango_attr_list_unref (attrs);
   pango_layout_set_width (pl, 220 * PANGO_SCALE);
   pango_layout_set_ellipsize (pl, PANGO_ELLIPSIZE_END);
   pango_layout_get_pixel_size (pl, &w, &h);
+  x = mx + MARKER_RADIUS + 4;
+  if (x + w + 2 > width)
+    x = mx - MARKER_RADIUS - 4 - w;
+  y = my - 8;
+  cairo_new_path (cr);
   /* A halo so the text reads on land, sea and tiles alike. */
   if (dark)
     cairo_set_source_rgba (cr, 0.14, 0.14, 0.14, 0.80);
@@ -763,6 +769,7 @@ draw_markers (ViewerMap *self,
         continue;
       to_screen (self, stop->x, stop->y, width, height, &sx, &sy);
       viewer_diagram_state_rgba (stop->state, &colour);
+      cairo_new_path (cr); /* no line from the previous label's current point */
       cairo_arc (cr, sx, sy, MARKER_RADIUS, 0, 2 * G_PI);
       if (stop->approximate)
         {
@@ -785,7 +792,7 @@ draw_markers (ViewerMap *self,
       label = stop->place_name != NULL
                   ? g_strdup_printf ("%s\n%s%s", stop->name, stop->approximate ? "≈ " : "", stop->place_name)
                   : g_strdup (stop->name);
-      draw_text (self, cr, label, sx + MARKER_RADIUS + 4, sy - 8, FALSE, dark);
+      draw_text (self, cr, label, sx, sy, width, dark);
     }
 }
 

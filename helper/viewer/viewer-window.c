@@ -30,6 +30,7 @@
 #include "msgtrkd-error.h"
 #include "viewer-diagram.h"
 #include "viewer-layout.h"
+#include "viewer-map.h"
 
 /* Seconds a notice ("Tracking link copied") stays visible. */
 #define NOTICE_SECONDS 5
@@ -61,6 +62,7 @@ struct _ViewerWindow
   GtkWidget *recipients_box;
   GtkWidget *hidden_label;
   GtkWidget *drawing_area;
+  GtkWidget *route_map;      /* the geographic view beside the diagram (viewer-map.c) */
   GtkWidget *timeline;
   GtkWidget *notice_revealer;
   GtkWidget *notice_label;
@@ -377,6 +379,7 @@ fill (ViewerWindow *self)
     gtk_popover_popdown (GTK_POPOVER (self->hop_popover));
   g_clear_pointer (&self->layout, viewer_layout_free);
   self->layout = viewer_layout_compute (route);
+  viewer_map_set_route (VIEWER_MAP (self->route_map), route);
   self->origin_logged = FALSE;
   self->selected = -1;
   gtk_drawing_area_set_content_width (GTK_DRAWING_AREA (self->drawing_area), (int) self->layout->width);
@@ -928,6 +931,30 @@ section_title (const char *text)
   return label;
 }
 
+/* Alt+KEY shows the route's view @name (the stack is @widget). */
+static gboolean
+show_route_view (GtkWidget *widget,
+                 GVariant  *args,
+                 gpointer   name)
+{
+  gtk_stack_set_visible_child_name (GTK_STACK (widget), name);
+  return TRUE;
+}
+
+static void
+add_view_shortcut (GtkWidget  *stack,
+                   guint       key,
+                   const char *name)
+{
+  GtkEventController *keys = gtk_shortcut_controller_new ();
+
+  gtk_shortcut_controller_set_scope (GTK_SHORTCUT_CONTROLLER (keys), GTK_SHORTCUT_SCOPE_GLOBAL);
+  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (keys),
+                                        gtk_shortcut_new (gtk_keyval_trigger_new (key, GDK_ALT_MASK),
+                                                          gtk_callback_action_new (show_route_view, (gpointer) name, NULL)));
+  gtk_widget_add_controller (stack, keys);
+}
+
 static void
 build_ui (ViewerWindow *self)
 {
@@ -1049,7 +1076,21 @@ build_ui (ViewerWindow *self)
   gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scroller), self->drawing_area);
   gtk_widget_set_vexpand (scroller, TRUE);
   overlay = scroller;
-  gtk_box_append (GTK_BOX (diagram_box), overlay);
+  {
+    /* The route as a diagram or on a map (viewer-map.c); Alt+D / Alt+M switch. */
+    GtkWidget *views = gtk_stack_new (), *switcher = gtk_stack_switcher_new ();
+
+    gtk_stack_add_titled (GTK_STACK (views), overlay, "diagram", _("Diagram"));
+    self->route_map = viewer_map_new ();
+    gtk_stack_add_titled (GTK_STACK (views), self->route_map, "geo", _("Map"));
+    gtk_stack_switcher_set_stack (GTK_STACK_SWITCHER (switcher), GTK_STACK (views));
+    add_view_shortcut (views, GDK_KEY_d, "diagram");
+    add_view_shortcut (views, GDK_KEY_m, "geo");
+    gtk_widget_set_halign (switcher, GTK_ALIGN_CENTER);
+    gtk_widget_set_vexpand (views, TRUE);
+    gtk_box_append (GTK_BOX (diagram_box), switcher);
+    gtk_box_append (GTK_BOX (diagram_box), views);
+  }
   gtk_paned_set_start_child (GTK_PANED (paned), diagram_box);
   gtk_paned_set_resize_start_child (GTK_PANED (paned), TRUE);
   gtk_paned_set_shrink_start_child (GTK_PANED (paned), FALSE);
