@@ -1086,9 +1086,8 @@ build_ui (ViewerWindow *self)
     gtk_stack_switcher_set_stack (GTK_STACK_SWITCHER (switcher), GTK_STACK (views));
     add_view_shortcut (views, GDK_KEY_d, "diagram");
     add_view_shortcut (views, GDK_KEY_m, "geo");
-    gtk_widget_set_halign (switcher, GTK_ALIGN_CENTER);
     gtk_widget_set_vexpand (views, TRUE);
-    gtk_box_append (GTK_BOX (diagram_box), switcher);
+    gtk_header_bar_pack_end (GTK_HEADER_BAR (header), switcher);
     gtk_box_append (GTK_BOX (diagram_box), views);
   }
   gtk_paned_set_start_child (GTK_PANED (paned), diagram_box);
