@@ -155,6 +155,10 @@ CITY = [
     ("1.0.0.0/24", {"country": {"iso_code": "X", "names": {"en": True}},
                     "location": {"latitude": "north", "longitude": 500.0}}),
     ("1.0.1.0/24", {"location": {"latitude": 91.0, "longitude": 0.0}}),
+    # VIEWER_GEOIP_MAX_NAME (128 bytes): a city name at the limit, and one past it whose
+    # cut would fall inside a two-byte character.
+    ("1.0.2.0/24", city("a" * 128, "SE", "Sweden", 59.0, 18.0)),
+    ("1.0.3.0/24", city("a" * 127 + "ö", "SE", "Sweden", 59.0, 18.0)),
     # Never asked: a private range is "local network" whatever a database says.
     ("10.0.0.0/8", city("Nowhere", "AQ", "Antarctica", -80.0, 0.0)),
 ]

@@ -11,6 +11,9 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "viewer-geoip.h"
 
@@ -168,6 +171,47 @@ test_hostile_records (void)
 }
 
 static void
+test_name_limit (void)
+{
+  g_autoptr(ViewerGeoip) geoip = open_city ();
+  g_autoptr(ViewerGeoipLocation) at = viewer_geoip_lookup (geoip, "1.0.2.1", NULL);
+  g_autoptr(ViewerGeoipLocation) past = viewer_geoip_lookup (geoip, "1.0.3.1", NULL);
+
+  g_test_summary ("Place names are kept up to VIEWER_GEOIP_MAX_NAME bytes, cut at a character");
+  g_assert_cmpuint (strlen (at->city), ==, VIEWER_GEOIP_MAX_NAME);
+  g_assert_cmpuint (strlen (past->city), ==, VIEWER_GEOIP_MAX_NAME - 1);
+  g_assert_true (g_utf8_validate (past->city, -1, NULL));
+}
+
+static void
+test_db_size_limit (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("msgtrk-geoip-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "huge.mmdb", NULL);
+  guint i;
+
+  g_test_summary ("A database file over VIEWER_GEOIP_MAX_DB_BYTES is refused before it is mapped");
+  for (i = 0; i < 2; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(ViewerGeoip) geoip = NULL;
+      FILE *f = fopen (path, "w");
+
+      /* Sparse: nothing is written but the size. */
+      g_assert_nonnull (f);
+      g_assert_cmpint (ftruncate (fileno (f), VIEWER_GEOIP_MAX_DB_BYTES + i), ==, 0);
+      fclose (f);
+      geoip = viewer_geoip_open (path, &error);
+      g_assert_null (geoip);
+      g_assert_error (error, VIEWER_GEOIP_ERROR, VIEWER_GEOIP_ERROR_INVALID);
+      /* At the limit the file is read (and found to be no database); past it, it is not. */
+      g_assert_true ((strstr (error->message, "larger than") != NULL) == (i == 1));
+    }
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+static void
 test_country_db (void)
 {
   g_autoptr(GError) error = NULL;
@@ -317,6 +361,8 @@ main (int   argc,
   g_test_add_func ("/viewer/geoip/city/ipv6", test_city_v6);
   g_test_add_func ("/viewer/geoip/city/local-never-looked-up", test_local_never_looked_up);
   g_test_add_func ("/viewer/geoip/city/hostile-records", test_hostile_records);
+  g_test_add_func ("/viewer/geoip/city/name-limit", test_name_limit);
+  g_test_add_func ("/viewer/geoip/db-size-limit", test_db_size_limit);
   g_test_add_func ("/viewer/geoip/country", test_country_db);
   g_test_add_func ("/viewer/geoip/missing-db", test_missing_db);
   g_test_add_func ("/viewer/geoip/corrupt-db", test_corrupt_db);

@@ -82,6 +82,30 @@ test_outline_ring_limit (void)
 }
 
 static void
+test_outline_point_limit (void)
+{
+  g_autoptr(GString) ring = g_string_new ("R");
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ViewerMapOutline) at = NULL, past = NULL;
+  guint i;
+
+  /* Rings of 1000 points up to VIEWER_MAP_MAX_OUTLINE_POINTS, then one ring more. */
+  for (i = 0; i < 1000; i++)
+    g_string_append_printf (ring, " %u %u", i % 360, i % 90);
+  g_string_append_c (ring, '\n');
+  for (i = 0; i < VIEWER_MAP_MAX_OUTLINE_POINTS / 1000; i++)
+    g_string_append (text, ring->str);
+  at = viewer_map_outline_parse (text->str, text->len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (at->points->len / 2, ==, VIEWER_MAP_MAX_OUTLINE_POINTS);
+  g_string_append (text, "R 0 0 1 1 2 2\n");
+  past = viewer_map_outline_parse (text->str, text->len, &error);
+  g_assert_null (past);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+static void
 test_projection (void)
 {
   double x, y, lon, lat;
@@ -343,6 +367,7 @@ main (int   argc,
   g_test_add_func ("/viewer/map/outline/bundled", test_bundled_outline);
   g_test_add_func ("/viewer/map/outline/bad", test_bad_outline);
   g_test_add_func ("/viewer/map/outline/ring-limit", test_outline_ring_limit);
+  g_test_add_func ("/viewer/map/outline/point-limit", test_outline_point_limit);
   g_test_add_func ("/viewer/map/projection", test_projection);
   g_test_add_func ("/viewer/map/route/stops", test_route_stops);
   g_test_add_func ("/viewer/map/route/places-and-arcs", test_route_places_and_arcs);

@@ -234,6 +234,21 @@ test_expand_url (void)
     g_assert_error (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_TEMPLATE);
   }
   g_assert_true (g_str_has_prefix (viewer_tiles_user_agent (), "msgtrk-viewer/" PACKAGE_VERSION " ("));
+  /* VIEWER_TILES_MAX_TEMPLATE: a template at the limit is taken, one byte more is not. */
+  for (i = 0; i < 2; i++)
+    {
+      g_autoptr(GString) tpl = g_string_new ("https://h/{z}/{x}/{y}?");
+      g_autoptr(GError) error = NULL;
+      g_autofree char *url = NULL;
+
+      while (tpl->len < VIEWER_TILES_MAX_TEMPLATE + i)
+        g_string_append_c (tpl, 'a');
+      url = viewer_tiles_expand_url (tpl->str, 0, 0, 0, &error);
+      if (i == 0)
+        g_assert_no_error (error);
+      else
+        g_assert_error (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_TEMPLATE);
+    }
 }
 
 static gboolean
