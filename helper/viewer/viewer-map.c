@@ -51,6 +51,7 @@ struct _ViewerMap
   ViewerMapRoute *route;
   GArray *arcs;
   char *geoip_error;
+  char *envid;          /* of the route shown: a refresh of the same message keeps the view */
 
   gboolean online;
   char *tile_url;
@@ -179,6 +180,11 @@ outline_done (GObject      *source,
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         g_warning ("World outline: %s", error->message);
+      return;
+    }
+  if (self->paned == NULL) /* disposed while the outline was read */
+    {
+      viewer_map_outline_free (outline);
       return;
     }
   self->outline = outline;
@@ -353,6 +359,7 @@ viewer_map_set_route (ViewerMap  *self,
 {
   g_auto(GStrv) addresses = NULL;
   g_autoptr(GTask) probe = NULL;
+  JsonNode *envid;
 
   g_return_if_fail (VIEWER_IS_MAP (self));
   g_cancellable_cancel (self->cancellable);
@@ -360,14 +367,25 @@ viewer_map_set_route (ViewerMap  *self,
   self->cancellable = g_cancellable_new ();
   g_clear_pointer (&self->route, viewer_map_route_free);
   self->route = viewer_map_route_new (route);
-  self->fitted = TRUE;
+  envid = route != NULL ? json_object_get_member (route, "envid") : NULL;
+  if (envid == NULL || json_node_get_value_type (envid) != G_TYPE_STRING
+      || g_strcmp0 (self->envid, json_node_get_string (envid)) != 0)
+    {
+      /* Another message: fit it. A refresh of the same one keeps the user's view. */
+      g_free (self->envid);
+      self->envid = envid != NULL && json_node_get_value_type (envid) == G_TYPE_STRING
+                        ? g_strdup (json_node_get_string (envid))
+                        : NULL;
+      self->fitted = TRUE;
+    }
   addresses = viewer_map_route_addresses (self->route);
   viewer_geoip_locate_async (self->geoip_path, (const char *const *) addresses, self->cancellable,
                              located, g_object_ref (self));
   probe = g_task_new (self, self->cancellable, probe_done, NULL);
   g_task_set_task_data (probe, g_strdup (self->geoip_path), g_free);
   g_task_run_in_thread (probe, probe_thread);
-  viewer_map_zoom_to_fit (self);
+  if (self->fitted)
+    viewer_map_zoom_to_fit (self);
   rebuild (self);
 }
 
@@ -925,6 +943,7 @@ viewer_map_finalize (GObject *object)
   g_clear_pointer (&self->arcs, g_array_unref);
   g_clear_pointer (&self->textures, g_hash_table_unref);
   g_free (self->geoip_error);
+  g_free (self->envid);
   g_free (self->tile_url);
   g_free (self->geoip_path);
   G_OBJECT_CLASS (viewer_map_parent_class)->finalize (object);
