@@ -123,6 +123,23 @@ update_tiles (ViewerMap *self)
   gtk_widget_queue_draw (self->area);
 }
 
+/* Settings changed elsewhere (gsettings, another window): follow them. */
+static void
+on_settings_changed (GSettings  *settings,
+                     const char *key,
+                     ViewerMap  *self)
+{
+  gboolean online = self->online;
+  g_autofree char *url = g_strdup (self->tile_url);
+
+  read_settings (self);
+  if (online != self->online || g_strcmp0 (url, self->tile_url) != 0)
+    {
+      gtk_check_button_set_active (GTK_CHECK_BUTTON (self->online_check), self->online);
+      update_tiles (self);
+    }
+}
+
 static void
 on_online_toggled (GtkCheckButton *check,
                    ViewerMap      *self)
@@ -870,18 +887,30 @@ draw_map (GtkDrawingArea *area,
 
 /* --- interaction --------------------------------------------------------------------- */
 
+/* Zooms by one step per wheel notch, keeping the point under the pointer in place. */
 static gboolean
 on_scroll (GtkEventControllerScroll *controller,
            double                    dx,
            double                    dy,
            ViewerMap                *self)
 {
-  double old = self->zoom;
+  GdkEvent *event = gtk_event_controller_get_current_event (GTK_EVENT_CONTROLLER (controller));
+  double old = self->zoom, px, py, before, after;
+  int w = gtk_widget_get_width (self->area), h = gtk_widget_get_height (self->area);
 
   self->zoom = CLAMP (self->zoom - dy * ZOOM_STEP, VIEWER_MAP_MIN_ZOOM, VIEWER_MAP_MAX_ZOOM);
   self->fitted = FALSE;
-  if (self->zoom != old)
-    gtk_widget_queue_draw (self->area);
+  if (self->zoom == old)
+    return TRUE;
+  if (event != NULL && gdk_event_get_position (event, &px, &py))
+    {
+      /* World coordinates under the pointer stay under it. */
+      before = VIEWER_MAP_TILE_SIZE * pow (2.0, old);
+      after = VIEWER_MAP_TILE_SIZE * pow (2.0, self->zoom);
+      self->cx = CLAMP (self->cx + (px - w / 2.0) * (1 / before - 1 / after), 0.0, 1.0);
+      self->cy = CLAMP (self->cy + (py - h / 2.0) * (1 / before - 1 / after), 0.0, 1.0);
+    }
+  gtk_widget_queue_draw (self->area);
   return TRUE;
 }
 
@@ -1047,6 +1076,8 @@ viewer_map_init (ViewerMap *self)
   gtk_box_append (GTK_BOX (side), privacy);
   gtk_paned_set_end_child (GTK_PANED (self->paned), side);
 
+  if (self->settings != NULL)
+    g_signal_connect_object (self->settings, "changed", G_CALLBACK (on_settings_changed), self, 0);
   update_tiles (self);
   fill_side (self);
   self->zoom = 1;

@@ -65,7 +65,7 @@ typedef struct
   gint quit;          /* atomic */
   gint pending;       /* atomic: queued + in flight */
   gint timeout_ms;    /* atomic */
-  gint64 max_cache;   /* read by the worker only after a store; set before fetches */
+  gint max_cache;     /* atomic: bytes (VIEWER_TILES_MAX_CACHE_BYTES fits a gint) */
   gint64 cache_bytes; /* worker only; -1 until counted */
   char *url_template;
   char *cache_dir;
@@ -314,7 +314,7 @@ cache_trim (Worker *worker)
 {
   g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func ((GDestroyNotify) cache_file_free);
   gint64 total = cache_scan (worker->cache_dir, 3, files);
-  gint64 target = worker->max_cache / 4 * 3;
+  gint64 target = (gint64) g_atomic_int_get (&worker->max_cache) / 4 * 3;
   guint i;
 
   g_ptr_array_sort (files, cache_file_older);
@@ -351,7 +351,7 @@ cache_write (Worker  *worker,
     worker->cache_bytes = cache_scan (worker->cache_dir, 3, NULL);
   else
     worker->cache_bytes += len + strlen (meta);
-  if (worker->cache_bytes > worker->max_cache)
+  if (worker->cache_bytes > g_atomic_int_get (&worker->max_cache))
     cache_trim (worker);
 }
 
@@ -698,7 +698,7 @@ viewer_tiles_new (const char *url_template,
   worker = g_new0 (Worker, 1);
   worker->queue = g_async_queue_new ();
   worker->timeout_ms = VIEWER_TILES_TIMEOUT_MS;
-  worker->max_cache = VIEWER_TILES_MAX_CACHE_BYTES;
+  worker->max_cache = (gint) VIEWER_TILES_MAX_CACHE_BYTES;
   worker->cache_bytes = -1;
   worker->url_template = g_strdup (url_template);
   worker->cache_dir = g_build_filename (root, key, NULL);
@@ -724,13 +724,13 @@ viewer_tiles_set_timeout_ms (ViewerTiles *self,
   g_atomic_int_set (&self->worker->timeout_ms, (gint) timeout_ms);
 }
 
-/** viewer_tiles_set_max_cache_bytes: the disk cache limit; call before the first fetch. */
+/** viewer_tiles_set_max_cache_bytes: the disk cache limit (at most G_MAXINT bytes). */
 void
 viewer_tiles_set_max_cache_bytes (ViewerTiles *self,
                                   gint64       max_bytes)
 {
-  g_return_if_fail (VIEWER_IS_TILES (self) && max_bytes > 0);
-  self->worker->max_cache = max_bytes;
+  g_return_if_fail (VIEWER_IS_TILES (self) && max_bytes > 0 && max_bytes <= G_MAXINT);
+  g_atomic_int_set (&self->worker->max_cache, (gint) max_bytes);
 }
 
 /**
