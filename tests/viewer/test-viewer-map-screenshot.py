@@ -133,7 +133,8 @@ def main():
                        "MSGTRK_MAP_TILE_URL": "http://127.0.0.1:%d/ok/{z}/{x}/{y}.png" % port,
                        "G_DEBUG": "", "MALLOC_CHECK_": ""})
 
-        def run(name, online):
+        def run(name, online, ready):
+            """Opens the map; screenshots until ready(path) or 20 s; returns the last."""
             nonlocal viewer
             log = os.path.join(tmp, name + ".log")
             viewer = subprocess.Popen([opts.viewer, ENVID],
@@ -145,9 +146,14 @@ def main():
                 return None
             subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, timeout=20)
             subprocess.run(["xdotool", "key", "--window", wid, "alt+m"], env=env, timeout=20)
-            time.sleep(2.5)
             path = os.path.join(tmp, name + ".png")
-            subprocess.run(["import", "-window", "root", path], env=env, check=True, timeout=60)
+            end = time.monotonic() + 20
+            while True:
+                time.sleep(1.0)
+                subprocess.run(["import", "-window", "root", path], env=env, check=True,
+                               timeout=60)
+                if ready(path) or time.monotonic() > end:
+                    break
             for dest in (artifacts, opts.out_dir):
                 shutil.copy(path, os.path.join(dest, name + ".png"))
             print("# screenshot: %s" % os.path.join(artifacts, name + ".png"))
@@ -159,21 +165,29 @@ def main():
             return path
 
         # --- offline (the default): outline and arcs, nothing asked of the tile server --
-        shot = run("viewer-map", online=False)
+        offline_colours = (("#EDEBE0", "land (world outline)"), ("#2EC27E", "delivered arc"),
+                           ("#3584E4", "in-transit arc"), ("#E5A50A", "delayed arc"))
+        shot = run("viewer-map", False,
+                   lambda p: all(c in histogram(p, env) for c, _ in offline_colours))
         if shot is not None:
             n = unique_colours(shot, env)
             t.ok(n > MIN_UNIQUE_COLOURS, "offline: screenshot not blank (%d colours)" % n)
             hist = histogram(shot, env)
             # Land of the outline, and arcs in the diagram's delivered / in-transit /
             # delayed colours (viewer-diagram.c).
-            for colour, what in (("#EDEBE0", "land (world outline)"),
-                                 ("#2EC27E", "delivered arc"), ("#3584E4", "in-transit arc"),
-                                 ("#E5A50A", "delayed arc")):
+            for colour, what in offline_colours:
                 t.ok(colour in hist, "offline: %s colour present" % what)
             t.ok(tile_stats()["hits"] == {}, "offline: the tile server was asked nothing")
 
         # --- online: only visible tiles, our User-Agent, a disk cache ------------------
-        shot = run("viewer-map-online", online=True)
+        cache = os.path.join(tmp, "cache", "msgtrk", "tiles")
+
+        def cached_files():
+            return sum(len(files) for _, _, files in os.walk(cache))
+
+        # Ready when the visible tiles are fetched and cached (then drawn within a frame).
+        shot = run("viewer-map-online", True,
+                   lambda p: 0 < 2 * len(tile_stats()["hits"]) <= cached_files())
         if shot is not None:
             stats = tile_stats()
             n = sum(stats["hits"].values())
@@ -182,8 +196,7 @@ def main():
             t.ok(max(stats["hits"].values() or [0]) == 1, "online: no tile asked twice")
             t.ok(all(ua.startswith("msgtrk-viewer/") for ua in stats["user_agents"]),
                  "online: our User-Agent")
-            cache = os.path.join(tmp, "cache", "msgtrk", "tiles")
-            cached = sum(len(files) for _, _, files in os.walk(cache))
+            cached = cached_files()
             t.ok(cached > 0, "online: tiles cached under XDG_CACHE_HOME (%d files)" % cached)
     finally:
         stop(viewer)

@@ -123,7 +123,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif kind == "500":
             self.send(500, b"oops")
         elif kind == "garbage":
-            self.send(200, os.urandom(3000).replace(b"\x89", b"\x00"))
+            self.send(200, b"GARBAGE " + os.urandom(3000))
         elif kind == "size":
             self.send(200, (b"\x89PNG\r\n\x1a\n" + bytes(n))[:n])
         elif kind == "redirect":
