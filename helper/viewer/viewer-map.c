@@ -1094,3 +1094,54 @@ viewer_map_new (void)
 {
   return g_object_new (VIEWER_TYPE_MAP, NULL);
 }
+
+/* Alt+KEY shows the route's view @name (the stack is @widget). */
+static gboolean
+show_route_view (GtkWidget *widget,
+                 GVariant  *args,
+                 gpointer   name)
+{
+  gtk_stack_set_visible_child_name (GTK_STACK (widget), name);
+  return TRUE;
+}
+
+static void
+add_view_shortcut (GtkWidget  *stack,
+                   guint       key,
+                   const char *name)
+{
+  GtkEventController *keys = gtk_shortcut_controller_new ();
+
+  gtk_shortcut_controller_set_scope (GTK_SHORTCUT_CONTROLLER (keys), GTK_SHORTCUT_SCOPE_GLOBAL);
+  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (keys),
+                                        gtk_shortcut_new (gtk_keyval_trigger_new (key, GDK_ALT_MASK),
+                                                          gtk_callback_action_new (show_route_view,
+                                                                                   (gpointer) name, NULL)));
+  gtk_widget_add_controller (stack, keys);
+}
+
+/**
+ * viewer_map_views_new:
+ * @diagram: the diagram view (its scrolled window)
+ * @map: a ViewerMap
+ * @switcher: (out) (transfer floating): the "Diagram / Map" switcher, for the header bar
+ *
+ * Returns: (transfer floating): a stack of the two views ("diagram", "geo"), the diagram
+ *   shown first; Alt+D and Alt+M anywhere in the window switch
+ */
+GtkWidget *
+viewer_map_views_new (GtkWidget  *diagram,
+                      GtkWidget  *map,
+                      GtkWidget **switcher)
+{
+  GtkWidget *views = gtk_stack_new ();
+
+  gtk_stack_add_titled (GTK_STACK (views), diagram, "diagram", _("Diagram"));
+  gtk_stack_add_titled (GTK_STACK (views), map, "geo", _("Map"));
+  gtk_widget_set_vexpand (views, TRUE);
+  add_view_shortcut (views, GDK_KEY_d, "diagram");
+  add_view_shortcut (views, GDK_KEY_m, "geo");
+  *switcher = gtk_stack_switcher_new ();
+  gtk_stack_switcher_set_stack (GTK_STACK_SWITCHER (*switcher), GTK_STACK (views));
+  return views;
+}

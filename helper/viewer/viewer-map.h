@@ -35,5 +35,8 @@ GtkWidget *viewer_map_new          (void);
 void       viewer_map_set_route    (ViewerMap  *self,
                                     JsonObject *route);
 void       viewer_map_zoom_to_fit  (ViewerMap  *self);
+GtkWidget *viewer_map_views_new    (GtkWidget  *diagram,
+                                    GtkWidget  *map,
+                                    GtkWidget **switcher);
 
 G_END_DECLS

@@ -931,30 +931,6 @@ section_title (const char *text)
   return label;
 }
 
-/* Alt+KEY shows the route's view @name (the stack is @widget). */
-static gboolean
-show_route_view (GtkWidget *widget,
-                 GVariant  *args,
-                 gpointer   name)
-{
-  gtk_stack_set_visible_child_name (GTK_STACK (widget), name);
-  return TRUE;
-}
-
-static void
-add_view_shortcut (GtkWidget  *stack,
-                   guint       key,
-                   const char *name)
-{
-  GtkEventController *keys = gtk_shortcut_controller_new ();
-
-  gtk_shortcut_controller_set_scope (GTK_SHORTCUT_CONTROLLER (keys), GTK_SHORTCUT_SCOPE_GLOBAL);
-  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (keys),
-                                        gtk_shortcut_new (gtk_keyval_trigger_new (key, GDK_ALT_MASK),
-                                                          gtk_callback_action_new (show_route_view, (gpointer) name, NULL)));
-  gtk_widget_add_controller (stack, keys);
-}
-
 static void
 build_ui (ViewerWindow *self)
 {
@@ -1078,17 +1054,11 @@ build_ui (ViewerWindow *self)
   overlay = scroller;
   {
     /* The route as a diagram or on a map (viewer-map.c); Alt+D / Alt+M switch. */
-    GtkWidget *views = gtk_stack_new (), *switcher = gtk_stack_switcher_new ();
+    GtkWidget *switcher;
 
-    gtk_stack_add_titled (GTK_STACK (views), overlay, "diagram", _("Diagram"));
     self->route_map = viewer_map_new ();
-    gtk_stack_add_titled (GTK_STACK (views), self->route_map, "geo", _("Map"));
-    gtk_stack_switcher_set_stack (GTK_STACK_SWITCHER (switcher), GTK_STACK (views));
-    add_view_shortcut (views, GDK_KEY_d, "diagram");
-    add_view_shortcut (views, GDK_KEY_m, "geo");
-    gtk_widget_set_vexpand (views, TRUE);
+    gtk_box_append (GTK_BOX (diagram_box), viewer_map_views_new (overlay, self->route_map, &switcher));
     gtk_header_bar_pack_end (GTK_HEADER_BAR (header), switcher);
-    gtk_box_append (GTK_BOX (diagram_box), views);
   }
   gtk_paned_set_start_child (GTK_PANED (paned), diagram_box);
   gtk_paned_set_resize_start_child (GTK_PANED (paned), TRUE);
