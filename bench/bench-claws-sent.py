@@ -14,7 +14,7 @@ store msgtrkd created, state "delivered", final, so nothing is polled; plus one 
 transit whose next poll is a day away, which keeps msgtrkd's scheduler holding the
 service), and runs real
 Claws Mail under Xvfb on a private session bus, with a pre-seeded configuration (as
-tests/e2e/test-claws-e2e.py does) whose [Plugins_GTK3] lists the plugin or not.
+tests/e2e/claws_harness.py writes it, imported) whose [Plugins_GTK3] lists the plugin or not.
 
 Each run starts Claws on a fresh configuration and cache, opens the Sent folder through
 Claws's control socket ("select", what `claws-mail --select` sends) and takes, on the
@@ -26,8 +26,9 @@ wall clock:
              loop); settled is the latest of: populated, the answer of the last ping that
              took more than SLOW_PING_S, and (plugin) msgtrkd's answer to each GetStatus
              (watched with dbus-monitor --profile on the private bus); it is taken once
-             QUIET_S passed with no slow ping. It includes the plugin's folder-watch
-             delay (up to 500 ms before it asks).
+             QUIET_S passed with no slow ping and since the last GetStatus answer (the
+             plugin asks in batches, one after the other). It includes the plugin's
+             folder-watch delay (up to 100 ms before it asks).
   stall      the longest ping after "populated": how long the UI froze at once
 for the first open (no .claws_cache: Claws reads all N files) and, after Claws quit and
 restarted on the same configuration, the second open (cache on disk). It also counts the
@@ -62,6 +63,11 @@ SLOW_PING_S = 0.05    # a ping answered slower than this means the main loop was
 QUIET_S = 2.0         # the main loop must stay free this long to count as settled
 PING_EVERY_S = 0.02
 STARTUP_TIMEOUT_S = 60.0
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(SRC, "tests", "e2e"))
+import claws_harness  # noqa: E402  (the Claws configuration the e2e tests use)
+
 SENT_FOLDER = "#mh/Mailbox/sent"
 INBOX_FOLDER = "#mh/Mailbox/inbox"
 DOMAIN = "laptop.demo.test"
@@ -133,56 +139,10 @@ def remove_claws_cache(folder):
 
 
 def write_claws_config(cfg, mail, plugin):
+    """The end-to-end tests' configuration (tests/e2e/claws_harness.py), one copy only; the
+    SMTP port is never used here."""
     shutil.rmtree(cfg, ignore_errors=True)
-    os.makedirs(cfg)
-    with open(os.path.join(cfg, "folderlist.xml"), "w") as f:
-        f.write("""<?xml version="1.0" encoding="UTF-8"?>
-<folderlist>
-  <folder type="mh" name="Mailbox" path="%s" collapsed="0">
-    <folderitem type="inbox" name="inbox" path="inbox"/>
-    <folderitem type="outbox" name="sent" path="sent"/>
-    <folderitem type="queue" name="queue" path="queue"/>
-    <folderitem type="draft" name="draft" path="draft"/>
-    <folderitem type="trash" name="trash" path="trash"/>
-  </folder>
-</folderlist>
-""" % mail)
-    with open(os.path.join(cfg, "accountrc"), "w") as f:
-        f.write("""[Account: 1]
-config_version=4
-account_name=Demo sender
-is_default=1
-name=Demo Sender
-address=sender@demo.test
-protocol=4
-smtp_server=127.0.0.1
-use_smtp_auth=0
-ssl_smtp=0
-gen_msgid=1
-set_domain=1
-domain=%s
-""" % DOMAIN)
-    with open(os.path.join(cfg, "clawsrc"), "w") as f:
-        f.write("""[Common]
-config_version=4
-summary_col_show_tags=1
-mainwin_x=0
-mainwin_y=0
-mainwin_width=1270
-mainwin_height=780
-folderview_width=200
-summaryview_width=1050
-mainview_width=1050
-confirm_on_exit=0
-check_on_startup=0
-autochk_newmail=0
-show_trayicon=0
-
-[Plugins_GTK3]
-%s
-""" % (plugin or ""))
-    with open(os.path.join(cfg, "msgtrkrc"), "w") as f:
-        f.write("[Plugin]\nasked-tags-column=true\n")
+    claws_harness.write_claws_config(cfg, mail, plugin or "", 25)
 
 
 # ---- processes ----
@@ -442,8 +402,11 @@ class Claws:
                 self.stall = max(self.stall, lat if lat is not None else t1 - t0)
             calls = self.bench.get_status_calls(since)
             answered = calls and all(c[1] is not None for c in calls)
+            # The plugin asks in batches, each after the previous answer: quiet also
+            # after the last answer, or a gap between two batches looks settled.
+            last_answer = max(c[1] for c in calls) if answered else since
             if t1 - last_slow >= QUIET_S and (answered or not want_get_status) \
-                    and t1 - since >= QUIET_S:
+                    and t1 - since >= QUIET_S and t1 - last_answer >= QUIET_S:
                 return max([last_slow] + [c[1] for c in calls]), calls
             if t1 > deadline:
                 raise RuntimeError("Claws did not settle within %.0f s" % timeout)

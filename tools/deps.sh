@@ -24,6 +24,7 @@ test_pkgs=(
   gnome-keyring libsecret-tools sqlite3
   xvfb xauth imagemagick xdotool xclip
   claws-mail libclaws-mail-dev libgtk-3-dev
+  evolution evolution-dev evolution-data-server-dev libcamel1.2-dev libebook1.2-dev
   postfix
 )
 

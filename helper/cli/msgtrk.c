@@ -408,8 +408,11 @@ static const char *
 list_subject (JsonObject *msg)
 {
   const char *subject = msgtrk_json_get_string (msg, "subject");
+  MsgtrkTrackingMode mode;
 
-  if ((subject == NULL || *subject == '\0') && g_strcmp0 (msgtrk_json_get_string (msg, "tracking"), "delegated") == 0)
+  if ((subject == NULL || *subject == '\0')
+      && msgtrk_tracking_mode_from_string (msgtrk_json_get_string (msg, "tracking"), &mode)
+      && mode == MSGTRK_TRACKING_MODE_DELEGATED)
     return _("(tracked from a link)");
   return subject;
 }
@@ -719,7 +722,7 @@ append_hop (GString    *out,
       g_string_append (out, when);
     }
   g_string_append (out, "  ");
-  g_string_append (out, color (msgtrk_states_lookup (msgtrk_states_from_action (action))->ansi));
+  g_string_append (out, color (msgtrk_states_info (msgtrk_message_state_from_action (action))->ansi));
   words = msgtrk_states_describe_action (action, remote);
   append_clean (out, words);
   g_string_append (out, color (ANSI_RESET));
@@ -844,7 +847,9 @@ append_route (GString    *out,
                            _("Envelope ID:"), _("Tracking:"), _("Last poll:"), _("Next poll:") };
   const char *tracking_id = msgtrk_json_get_string (route, "tracking");
   const char *subject = msgtrk_json_get_string (route, "subject");
-  gboolean delegated = g_strcmp0 (tracking_id, "delegated") == 0;
+  MsgtrkTrackingMode mode;
+  gboolean delegated = msgtrk_tracking_mode_from_string (tracking_id, &mode)
+                       && mode == MSGTRK_TRACKING_MODE_DELEGATED;
   glong width = 0;
   gsize i;
   g_autofree char *sent = format_time (msgtrk_json_get_string (route, "sent"));

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* msgtrk-states.c: states, actions and sources in words (see msgtrk-states.h).
  *
- * The state table is the one copy the CLI and the viewer share (the Claws plugin keeps
- * its own for now). The action → state map follows lib/msgtrk-status.c's rules for one
- * hop: "expanded" is final for that address (RFC 3464: delivered to a list or alias).
+ * The state table is the one copy msgtrkd, the CLI and the viewer share (the Claws plugin
+ * keeps its own for now), indexed by MsgtrkMessageState; the tracking modes' ids are the
+ * MSGTRK_TRACKING_ID_* literals, indexed by MsgtrkTrackingMode. The action → state map
+ * follows lib/msgtrk-status.c's rules for one hop: "expanded" is final for that address
+ * (RFC 3464: delivered to a list or alias).
  */
 #include "config.h"
 
@@ -14,20 +16,134 @@
 
 #define ANSI_DIM "\033[2m"
 
-/* THE message/recipient state table; the first entry is what an unknown id shows. */
+/* THE message/recipient state table, in MsgtrkMessageState order; its first entry is what
+ * an unknown id shows. */
 static const MsgtrkStateInfo states[] = {
-  { "unknown", N_("Unknown"), "?", "#9a9996", ANSI_DIM },
-  { "in-transit", N_("In transit"), "→", "#3584e4", "\033[34m" },
-  { "delayed", N_("Delayed"), "…", "#e5a50a", "\033[33m" },
-  { "relayed", N_("Relayed (no further tracking)"), "→", "#9a9996", ANSI_DIM },
-  { "opaque", N_("Not disclosed"), "?", "#9a9996", ANSI_DIM },
-  { "delivered", N_("Delivered"), "✓", "#2ec27e", "\033[32m" },
-  { "failed", N_("Failed"), "✗", "#e01b24", "\033[31m" },
-  { "read", N_("Read"), "✓", "#9141ac", "\033[35m" },
-  { "sending", N_("Sending"), "→", "#3584e4", "\033[34m" },
-  { "untracked", N_("Not tracked"), "", "#9a9996", ANSI_DIM },
-  { "aborted", N_("Not sent"), "✗", "#e01b24", "\033[31m" },
+  { MSGTRK_MESSAGE_STATE_UNKNOWN, "unknown", N_("Unknown"), "?", "#9a9996", ANSI_DIM },
+  { MSGTRK_MESSAGE_STATE_IN_TRANSIT, "in-transit", N_("In transit"), "→", "#3584e4", "\033[34m" },
+  { MSGTRK_MESSAGE_STATE_DELAYED, "delayed", N_("Delayed"), "…", "#e5a50a", "\033[33m" },
+  { MSGTRK_MESSAGE_STATE_RELAYED, "relayed", N_("Relayed (no further tracking)"), "→", "#9a9996",
+    ANSI_DIM },
+  { MSGTRK_MESSAGE_STATE_OPAQUE, "opaque", N_("Not disclosed"), "?", "#9a9996", ANSI_DIM },
+  { MSGTRK_MESSAGE_STATE_DELIVERED, "delivered", N_("Delivered"), "✓", "#2ec27e", "\033[32m" },
+  { MSGTRK_MESSAGE_STATE_FAILED, "failed", N_("Failed"), "✗", "#e01b24", "\033[31m" },
+  { MSGTRK_MESSAGE_STATE_READ, "read", N_("Read"), "✓", "#9141ac", "\033[35m" },
+  { MSGTRK_MESSAGE_STATE_SENDING, "sending", N_("Sending"), "→", "#3584e4", "\033[34m" },
+  { MSGTRK_MESSAGE_STATE_UNTRACKED, "untracked", N_("Not tracked"), "", "#9a9996", ANSI_DIM },
+  { MSGTRK_MESSAGE_STATE_ABORTED, "aborted", N_("Not sent"), "✗", "#e01b24", "\033[31m" },
 };
+G_STATIC_ASSERT (G_N_ELEMENTS (states) == MSGTRK_MESSAGE_STATE_COUNT);
+/* The recipient states are the first ones, in the same order (lib/msgtrk-status.h). */
+G_STATIC_ASSERT ((int) MSGTRK_MESSAGE_STATE_READ == (int) MSGTRK_RECIPIENT_STATE_READ);
+
+/* The tracking modes' ids, in MsgtrkTrackingMode order. */
+static const char *const tracking_ids[] = {
+  MSGTRK_TRACKING_ID_PENDING, MSGTRK_TRACKING_ID_MTQP,    MSGTRK_TRACKING_ID_DSN,
+  MSGTRK_TRACKING_ID_NONE,    MSGTRK_TRACKING_ID_ABORTED, MSGTRK_TRACKING_ID_DELEGATED,
+};
+G_STATIC_ASSERT (G_N_ELEMENTS (tracking_ids) == MSGTRK_TRACKING_MODE_COUNT);
+
+/**
+ * msgtrk_message_state_to_string:
+ * @state: a state
+ *
+ * Returns: (transfer none): the identifier of @state (docs/dbus-api.md); "unknown" for a
+ *   value outside the enum
+ */
+const char *
+msgtrk_message_state_to_string (MsgtrkMessageState state)
+{
+  if ((guint) state >= MSGTRK_MESSAGE_STATE_COUNT)
+    return states[MSGTRK_MESSAGE_STATE_UNKNOWN].id;
+  return states[state].id;
+}
+
+/**
+ * msgtrk_message_state_from_string:
+ * @id: (nullable): a state identifier, exactly as docs/dbus-api.md writes it
+ * @out_state: (out) (optional): the state; %MSGTRK_MESSAGE_STATE_UNKNOWN if @id is not one
+ *
+ * Returns: whether @id is a known state identifier (a newer daemon may send others)
+ */
+gboolean
+msgtrk_message_state_from_string (const char         *id,
+                                  MsgtrkMessageState *out_state)
+{
+  for (gsize i = 0; id != NULL && i < G_N_ELEMENTS (states); i++)
+    if (strcmp (states[i].id, id) == 0)
+      {
+        if (out_state != NULL)
+          *out_state = states[i].state;
+        return TRUE;
+      }
+  if (out_state != NULL)
+    *out_state = MSGTRK_MESSAGE_STATE_UNKNOWN;
+  return FALSE;
+}
+
+/**
+ * msgtrk_message_state_from_recipient:
+ * @state: a recipient state of libmsgtrk
+ *
+ * Returns: the message state of the same name
+ */
+MsgtrkMessageState
+msgtrk_message_state_from_recipient (MsgtrkRecipientState state)
+{
+  if ((guint) state > (guint) MSGTRK_RECIPIENT_STATE_READ)
+    return MSGTRK_MESSAGE_STATE_UNKNOWN;
+  return (MsgtrkMessageState) state;
+}
+
+/**
+ * msgtrk_tracking_mode_to_string:
+ * @mode: a tracking mode
+ *
+ * Returns: (transfer none): the identifier of @mode ("mtqp", …); "pending" for a value
+ *   outside the enum
+ */
+const char *
+msgtrk_tracking_mode_to_string (MsgtrkTrackingMode mode)
+{
+  if ((guint) mode >= MSGTRK_TRACKING_MODE_COUNT)
+    return tracking_ids[MSGTRK_TRACKING_MODE_PENDING];
+  return tracking_ids[mode];
+}
+
+/**
+ * msgtrk_tracking_mode_from_string:
+ * @id: (nullable): a tracking identifier
+ * @out_mode: (out) (optional): the mode; %MSGTRK_TRACKING_MODE_PENDING if @id is not one
+ *
+ * Returns: whether @id is a known tracking identifier
+ */
+gboolean
+msgtrk_tracking_mode_from_string (const char         *id,
+                                  MsgtrkTrackingMode *out_mode)
+{
+  for (gsize i = 0; id != NULL && i < G_N_ELEMENTS (tracking_ids); i++)
+    if (strcmp (tracking_ids[i], id) == 0)
+      {
+        if (out_mode != NULL)
+          *out_mode = (MsgtrkTrackingMode) i;
+        return TRUE;
+      }
+  if (out_mode != NULL)
+    *out_mode = MSGTRK_TRACKING_MODE_PENDING;
+  return FALSE;
+}
+
+/**
+ * msgtrk_tracking_mode_is_polled:
+ * @mode: a tracking mode
+ *
+ * Returns: whether msgtrkd asks MTQP servers about a message tracked so (mtqp, delegated)
+ */
+gboolean
+msgtrk_tracking_mode_is_polled (MsgtrkTrackingMode mode)
+{
+  return mode == MSGTRK_TRACKING_MODE_MTQP || mode == MSGTRK_TRACKING_MODE_DELEGATED;
+}
 
 /**
  * msgtrk_states_lookup:
@@ -38,10 +154,24 @@ static const MsgtrkStateInfo states[] = {
 const MsgtrkStateInfo *
 msgtrk_states_lookup (const char *id)
 {
-  for (gsize i = 0; id != NULL && i < G_N_ELEMENTS (states); i++)
-    if (strcmp (states[i].id, id) == 0)
-      return &states[i];
-  return &states[0];
+  MsgtrkMessageState state;
+
+  msgtrk_message_state_from_string (id, &state);
+  return &states[state];
+}
+
+/**
+ * msgtrk_states_info:
+ * @state: a state
+ *
+ * Returns: (transfer none): the entry of @state (the "unknown" one outside the enum)
+ */
+const MsgtrkStateInfo *
+msgtrk_states_info (MsgtrkMessageState state)
+{
+  if ((guint) state >= MSGTRK_MESSAGE_STATE_COUNT)
+    state = MSGTRK_MESSAGE_STATE_UNKNOWN;
+  return &states[state];
 }
 
 /**
@@ -53,7 +183,7 @@ msgtrk_states_lookup (const char *id)
 gboolean
 msgtrk_states_is_known (const char *id)
 {
-  return id != NULL && strcmp (msgtrk_states_lookup (id)->id, id) == 0;
+  return msgtrk_message_state_from_string (id, NULL);
 }
 
 /**
@@ -69,30 +199,47 @@ msgtrk_states_label (const char *id)
 }
 
 /**
- * msgtrk_states_from_action:
+ * msgtrk_message_state_from_action:
  * @action: (nullable): an Action as reported (RFC 3464/3886), or an MDN disposition
  *   ("displayed"), any case
  *
- * Returns: (transfer none): the state identifier @action stands for; "unknown" for
- *   anything else
+ * Returns: the state @action stands for; %MSGTRK_MESSAGE_STATE_UNKNOWN for anything else
  */
-const char *
-msgtrk_states_from_action (const char *action)
+MsgtrkMessageState
+msgtrk_message_state_from_action (const char *action)
 {
   static const struct
   {
     const char *action;
-    const char *state;
+    MsgtrkMessageState state;
   } map[] = {
-    { "delivered", "delivered" }, { "expanded", "delivered" }, { "transferred", "in-transit" },
-    { "relayed", "relayed" },     { "delayed", "delayed" },    { "failed", "failed" },
-    { "displayed", "read" },      { "read", "read" },          { "opaque", "opaque" },
+    { "delivered", MSGTRK_MESSAGE_STATE_DELIVERED },
+    { "expanded", MSGTRK_MESSAGE_STATE_DELIVERED },
+    { "transferred", MSGTRK_MESSAGE_STATE_IN_TRANSIT },
+    { "relayed", MSGTRK_MESSAGE_STATE_RELAYED },
+    { "delayed", MSGTRK_MESSAGE_STATE_DELAYED },
+    { "failed", MSGTRK_MESSAGE_STATE_FAILED },
+    { "displayed", MSGTRK_MESSAGE_STATE_READ },
+    { "read", MSGTRK_MESSAGE_STATE_READ },
+    { "opaque", MSGTRK_MESSAGE_STATE_OPAQUE },
   };
 
   for (gsize i = 0; action != NULL && i < G_N_ELEMENTS (map); i++)
     if (g_ascii_strcasecmp (map[i].action, action) == 0)
       return map[i].state;
-  return "unknown";
+  return MSGTRK_MESSAGE_STATE_UNKNOWN;
+}
+
+/**
+ * msgtrk_states_from_action:
+ * @action: (nullable): an Action as reported, or an MDN disposition, any case
+ *
+ * Returns: (transfer none): the identifier of msgtrk_message_state_from_action()
+ */
+const char *
+msgtrk_states_from_action (const char *action)
+{
+  return msgtrk_message_state_to_string (msgtrk_message_state_from_action (action));
 }
 
 /**
@@ -190,29 +337,35 @@ msgtrk_states_describe_tracking (const char *tracking,
                                  const char *host)
 {
   gboolean has_host = host != NULL && *host != '\0';
+  MsgtrkTrackingMode mode;
 
-  if (g_strcmp0 (tracking, "pending") == 0)
-    return g_strdup (_("Waiting for the mail program to finish sending"));
-  if (g_strcmp0 (tracking, "mtqp") == 0)
-    /* TRANSLATORS: %s is the mail server the message was submitted to. */
-    return has_host ? g_strdup_printf (_("Asking tracking servers, starting at %s"), host)
-                    : g_strdup (_("Asking tracking servers"));
-  if (g_strcmp0 (tracking, "dsn") == 0)
-    return has_host
-             /* TRANSLATORS: %s is the mail server the message was submitted to. */
-             ? g_strdup_printf (_("Delivery reports only (%s offers no tracking server)"), host)
-             : g_strdup (_("Delivery reports only"));
-  if (g_strcmp0 (tracking, "none") == 0)
-    return has_host ? g_strdup_printf (_("None: %s offered no tracking"), host)
-                    : g_strdup (_("None: the server offered no tracking"));
-  if (g_strcmp0 (tracking, "aborted") == 0)
-    return g_strdup (_("None: the message was not sent"));
-  if (g_strcmp0 (tracking, "delegated") == 0)
-    /* TRANSLATORS: the message was shared by its sender as a tracking link; %s is the
-     * tracking server named in the link. */
-    return has_host ? g_strdup_printf (_("Tracked from a link, asking %s"), host)
-                    : g_strdup (_("Tracked from a link"));
-  return g_strdup (tracking != NULL ? tracking : "—");
+  if (!msgtrk_tracking_mode_from_string (tracking, &mode))
+    return g_strdup (tracking != NULL ? tracking : "—");
+  switch (mode)
+    {
+    case MSGTRK_TRACKING_MODE_PENDING:
+      return g_strdup (_("Waiting for the mail program to finish sending"));
+    case MSGTRK_TRACKING_MODE_MTQP:
+      /* TRANSLATORS: %s is the mail server the message was submitted to. */
+      return has_host ? g_strdup_printf (_("Asking tracking servers, starting at %s"), host)
+                      : g_strdup (_("Asking tracking servers"));
+    case MSGTRK_TRACKING_MODE_DSN:
+      return has_host
+               /* TRANSLATORS: %s is the mail server the message was submitted to. */
+               ? g_strdup_printf (_("Delivery reports only (%s offers no tracking server)"), host)
+               : g_strdup (_("Delivery reports only"));
+    case MSGTRK_TRACKING_MODE_NONE:
+      return has_host ? g_strdup_printf (_("None: %s offered no tracking"), host)
+                      : g_strdup (_("None: the server offered no tracking"));
+    case MSGTRK_TRACKING_MODE_ABORTED:
+      return g_strdup (_("None: the message was not sent"));
+    case MSGTRK_TRACKING_MODE_DELEGATED:
+    default:
+      /* TRANSLATORS: the message was shared by its sender as a tracking link; %s is the
+       * tracking server named in the link. */
+      return has_host ? g_strdup_printf (_("Tracked from a link, asking %s"), host)
+                      : g_strdup (_("Tracked from a link"));
+    }
 }
 
 /**
@@ -228,9 +381,14 @@ msgtrk_states_describe_tracking (const char *tracking,
 const char *
 msgtrk_states_describe_sent_unknown (const char *tracking)
 {
-  if (g_strcmp0 (tracking, "pending") == 0)
-    return _("not sent yet");
-  if (g_strcmp0 (tracking, "aborted") == 0)
-    return _("not sent");
+  MsgtrkTrackingMode mode;
+
+  if (msgtrk_tracking_mode_from_string (tracking, &mode))
+    {
+      if (mode == MSGTRK_TRACKING_MODE_PENDING)
+        return _("not sent yet");
+      if (mode == MSGTRK_TRACKING_MODE_ABORTED)
+        return _("not sent");
+    }
   return _("sent time unknown");
 }

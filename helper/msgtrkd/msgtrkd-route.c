@@ -138,56 +138,76 @@ msgtrkd_route_compute_status (const MsgtrkdMessage *message,
   return status;
 }
 
-/* The overall state and summary of a message, from its tracking mode and its status. */
+/**
+ * msgtrkd_message_get_tracking_mode:
+ * @message: a message
+ *
+ * Returns: how @message is tracked; an id this daemon does not know (a newer store is
+ *   refused, so only a damaged row) reads as %MSGTRK_TRACKING_MODE_PENDING
+ */
+MsgtrkTrackingMode
+msgtrkd_message_get_tracking_mode (const MsgtrkdMessage *message)
+{
+  MsgtrkTrackingMode mode;
+
+  msgtrk_tracking_mode_from_string (message->tracking, &mode);
+  return mode;
+}
+
+/**
+ * msgtrkd_message_set_tracking_mode:
+ * @message: a message
+ * @mode: how it is tracked from now on
+ */
 void
+msgtrkd_message_set_tracking_mode (MsgtrkdMessage    *message,
+                                   MsgtrkTrackingMode mode)
+{
+  g_free (message->tracking);
+  message->tracking = g_strdup (msgtrk_tracking_mode_to_string (mode));
+}
+
+/* The overall state and summary of a message, from its tracking mode and its status. */
+MsgtrkMessageState
 msgtrkd_route_overall (const MsgtrkdMessage *message,
                        MsgtrkStatus         *status,
                        gboolean              have_reports,
-                       char                **state,
                        char                **summary,
                        gboolean             *final)
 {
-  const char *tracking = message->tracking != NULL ? message->tracking : "";
+  MsgtrkTrackingMode mode = msgtrkd_message_get_tracking_mode (message);
 
   *final = FALSE;
-  if (g_str_equal (tracking, MSGTRKD_TRACKING_PENDING))
+  if (mode == MSGTRK_TRACKING_MODE_PENDING)
     {
-      *state = g_strdup ("sending");
       *summary = g_strdup (_("Sending…"));
-      return;
+      return MSGTRK_MESSAGE_STATE_SENDING;
     }
-  if (g_str_equal (tracking, MSGTRKD_TRACKING_ABORTED))
+  if (mode == MSGTRK_TRACKING_MODE_ABORTED)
     {
-      *state = g_strdup ("aborted");
       *summary = g_strdup (_("Not sent"));
       *final = TRUE;
-      return;
+      return MSGTRK_MESSAGE_STATE_ABORTED;
     }
   if (!have_reports)
     {
-      if (g_str_equal (tracking, MSGTRKD_TRACKING_NONE))
+      if (mode == MSGTRK_TRACKING_MODE_NONE)
         {
-          *state = g_strdup ("untracked");
           *summary = g_strdup_printf (_("Sent — no tracking offered by %s"),
                                       message->submission_host != NULL
                                         ? message->submission_host : _("the server"));
           *final = TRUE;
+          return MSGTRK_MESSAGE_STATE_UNTRACKED;
         }
-      else if (g_str_equal (tracking, MSGTRKD_TRACKING_DSN))
-        {
-          *state = g_strdup (msgtrk_recipient_state_to_string (MSGTRK_RECIPIENT_STATE_IN_TRANSIT));
-          *summary = g_strdup (_("Sent — waiting for delivery reports"));
-        }
+      if (mode == MSGTRK_TRACKING_MODE_DSN)
+        *summary = g_strdup (_("Sent — waiting for delivery reports"));
       else
-        {
-          *state = g_strdup (msgtrk_recipient_state_to_string (MSGTRK_RECIPIENT_STATE_IN_TRANSIT));
-          *summary = g_strdup (_("In transit"));
-        }
-      return;
+        *summary = g_strdup (_("In transit"));
+      return MSGTRK_MESSAGE_STATE_IN_TRANSIT;
     }
-  *state = g_strdup (msgtrk_recipient_state_to_string (msgtrk_status_get_overall (status)));
   *summary = msgtrk_status_format_summary (status);
   *final = msgtrk_status_is_final (status);
+  return msgtrk_message_state_from_recipient (msgtrk_status_get_overall (status));
 }
 
 /* One hop in the shape of docs/dbus-api.md. */
@@ -271,16 +291,27 @@ JsonObject *
 msgtrkd_route_hops_from_json (const char *route_json)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *out = json_object_new ();
   JsonNode *root;
-  JsonArray *recipients;
 
   if (route_json == NULL || !json_parser_load_from_data (parser, route_json, -1, NULL))
-    return out;
+    return json_object_new ();
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return json_object_new ();
+  return msgtrkd_route_hops_from_object (json_node_get_object (root));
+}
+
+/* The same from a route already parsed (@route: nullable): a caller that reads more of
+ * the snapshot parses it once. */
+JsonObject *
+msgtrkd_route_hops_from_object (JsonObject *route)
+{
+  JsonObject *out = json_object_new ();
+  JsonArray *recipients;
+
+  if (route == NULL || !json_object_has_member (route, "recipients"))
     return out;
-  recipients = json_object_get_array_member (json_node_get_object (root), "recipients");
+  recipients = json_object_get_array_member (route, "recipients");
   for (guint i = 0; recipients != NULL && i < json_array_get_length (recipients); i++)
     {
       JsonObject *r = json_array_get_object_element (recipients, i);
@@ -487,7 +518,7 @@ msgtrkd_route_sent_time (const MsgtrkdMessage *message,
         return earliest_arrival;
       return message->committed_at;
     }
-  if (g_strcmp0 (message->tracking, MSGTRKD_TRACKING_DELEGATED) == 0)
+  if (msgtrkd_message_get_tracking_mode (message) == MSGTRK_TRACKING_MODE_DELEGATED)
     return earliest_arrival;
   return 0;
 }

@@ -52,15 +52,19 @@ GPtrArray    *msgtrkd_route_parse_stored     (GPtrArray *stored_reports);
 MsgtrkStatus *msgtrkd_route_compute_status   (const MsgtrkdMessage *message,
                                               GPtrArray            *parsed);
 
-void          msgtrkd_route_overall          (const MsgtrkdMessage *message,
+MsgtrkTrackingMode msgtrkd_message_get_tracking_mode (const MsgtrkdMessage *message);
+void               msgtrkd_message_set_tracking_mode (MsgtrkdMessage    *message,
+                                                      MsgtrkTrackingMode mode);
+
+MsgtrkMessageState msgtrkd_route_overall     (const MsgtrkdMessage *message,
                                               MsgtrkStatus         *status,
                                               gboolean              have_reports,
-                                              char                **state,
                                               char                **summary,
                                               gboolean             *final);
 
 JsonObject   *msgtrkd_route_hops_from_route  (MsgtrkRoute *route);
 JsonObject   *msgtrkd_route_hops_from_json   (const char  *route_json);
+JsonObject   *msgtrkd_route_hops_from_object (JsonObject  *route);
 
 char         *msgtrkd_route_build_json       (const MsgtrkdMessage *message,
                                               MsgtrkStatus         *status,

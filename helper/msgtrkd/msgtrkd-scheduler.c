@@ -9,7 +9,11 @@
  * fires) are started together from an idle callback: the waiting runs of one server are
  * cut into batches of at most MSGTRKD_SCHEDULER_MAX_BATCH, and each batch is one
  * msgtrk_tracker_track_batch_async() call (one MTQP session per server it reaches, TRACKs
- * pipelined). A batch takes one of the server's MSGTRKD_SCHEDULER_MAX_PER_HOST slots. A
+ * pipelined). A batch takes one of the server's MSGTRKD_SCHEDULER_MAX_PER_HOST slots and
+ * one of MSGTRKD_SCHEDULER_MAX_IN_FLIGHT slots shared by all servers (a batch holds every
+ * parsed answer of its messages until its tracker call ends: the global cap bounds
+ * msgtrkd's memory during a round over many servers). When a slot frees, the server that
+ * has waited longest for one goes next (round robin by turn number). A
  * batch's secrets are looked up first (each failure ends only that message's run); a
  * message whose route comes back with an error and no recipients ends with that error,
  * the same way a single run's error did.
@@ -17,7 +21,13 @@
  * Cancelling: Forget marks a started run cancelled (its result is dropped; the batch is
  * cancelled when all its runs are); shutdown cancels every batch.
  *
- * Limits: MSGTRKD_SCHEDULER_MAX_PER_HOST batches per server, MSGTRKD_SCHEDULER_MAX_BATCH
+ * Store writes: the moves of the schedule when the timer fires, and the results of one
+ * batch (the done callback of each of its messages), are each one store batch
+ * (msgtrkd_store_begin_batch): one commit and one fsync, not several per message
+ * (docs/store.md, "Batches"). Each answer is released once its message is done.
+ *
+ * Limits: MSGTRKD_SCHEDULER_MAX_PER_HOST batches per server, MSGTRKD_SCHEDULER_MAX_IN_FLIGHT
+ * batches in all, MSGTRKD_SCHEDULER_MAX_BATCH
  * messages per batch, MSGTRKD_SCHEDULER_MAX_STEPS schedule steps of at most
  * MSGTRKD_SCHEDULER_MAX_INTERVAL seconds.
  *
@@ -50,6 +60,8 @@ struct _MsgtrkdScheduler
   GHashTable *in_flight;        /* (owned) envid → PollRun (owned by the table) */
   GHashTable *hosts;            /* (owned) host key → HostQueue */
   GHashTable *fixed_overrides;  /* (owned) names overridden on the command line */
+  guint batches_running;        /* batches in flight, all servers */
+  guint64 next_turn;            /* turn numbers for HostQueue.turn */
   gboolean busy;
   gboolean shut_down;
 };
@@ -60,6 +72,7 @@ typedef struct
 {
   GQueue waiting;  /* (owned) PollRun* not started yet */
   guint running;   /* batches in flight */
+  guint64 turn;    /* smaller = waited longer for a slot */
 } HostQueue;
 
 typedef struct _PollBatch PollBatch;
@@ -93,6 +106,30 @@ struct _PollBatch
 
 static void start_batch (PollBatch *batch);
 static void update_busy (MsgtrkdScheduler *self);
+
+/* The store writes that follow share one transaction (one fsync). FALSE if the store
+ * could not start one: then each write is its own transaction, as without a batch. */
+static gboolean
+store_batch_begin (MsgtrkdScheduler *self)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (msgtrkd_store_begin_batch (self->store, &error))
+    return TRUE;
+  g_warning ("Cannot batch the writes of a poll round: %s", error->message);
+  return FALSE;
+}
+
+static void
+store_batch_end (MsgtrkdScheduler *self,
+                 gboolean          begun)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (begun && !msgtrkd_store_end_batch (self->store, &error))
+    g_warning ("Cannot store the results of a poll round (they are polled again): %s",
+               error->message);
+}
 
 static void
 poll_run_free (PollRun *run)
@@ -265,17 +302,22 @@ timer_fired (gpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) due = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gboolean batched;
 
   self->timer_id = 0;
   due = msgtrkd_store_list_due (self->store, now, &error);
   if (due == NULL)
     g_warning ("Cannot read the messages due for polling: %s", error->message);
+  /* Every due message's schedule moves in one transaction. */
+  batched = due != NULL && due->len > 1 && store_batch_begin (self);
   for (guint i = 0; due != NULL && i < due->len; i++)
     {
       MsgtrkdMessage *m = g_ptr_array_index (due, i);
 
       msgtrkd_scheduler_poll_now (self, m->envid);
     }
+  store_batch_end (self, batched);
+  g_clear_pointer (&due, g_ptr_array_unref);
   msgtrkd_scheduler_reschedule (self);
   return G_SOURCE_REMOVE;
 }
@@ -327,36 +369,63 @@ msgtrkd_scheduler_is_busy (MsgtrkdScheduler *self)
   return self->busy;
 }
 
-/* Starts batches of one server's waiting runs while it has free slots. */
+/* Starts one batch of @q's waiting runs (it has a free slot and runs waiting). */
 static void
-start_host_runs (MsgtrkdScheduler *self,
-                 const char       *host_key)
+start_host_batch (MsgtrkdScheduler *self,
+                  const char       *host_key,
+                  HostQueue        *q)
 {
-  HostQueue *q = g_hash_table_lookup (self->hosts, host_key);
+  PollBatch *batch = g_new0 (PollBatch, 1);
+  PollRun *first = g_queue_peek_head (&q->waiting);
 
-  if (q == NULL)
-    return;
-  while (q->running < MSGTRKD_SCHEDULER_MAX_PER_HOST && !g_queue_is_empty (&q->waiting))
+  batch->scheduler = g_object_ref (self);  /* released in end_batch */
+  batch->host = g_strdup (first->host);
+  batch->port = g_strdup (first->port);
+  batch->host_key = g_strdup (host_key);
+  batch->runs = g_ptr_array_new ();
+  batch->cancellable = g_cancellable_new ();
+  while (batch->runs->len < MSGTRKD_SCHEDULER_MAX_BATCH && !g_queue_is_empty (&q->waiting))
     {
-      PollBatch *batch = g_new0 (PollBatch, 1);
-      PollRun *first = g_queue_peek_head (&q->waiting);
+      PollRun *run = g_queue_pop_head (&q->waiting);
 
-      batch->scheduler = g_object_ref (self);  /* released in end_batch */
-      batch->host = g_strdup (first->host);
-      batch->port = g_strdup (first->port);
-      batch->host_key = g_strdup (host_key);
-      batch->runs = g_ptr_array_new ();
-      batch->cancellable = g_cancellable_new ();
-      while (batch->runs->len < MSGTRKD_SCHEDULER_MAX_BATCH && !g_queue_is_empty (&q->waiting))
+      run->started = TRUE;
+      run->batch = batch;
+      g_ptr_array_add (batch->runs, run);
+    }
+  q->running++;
+  q->turn = ++self->next_turn;  /* back of the line for the next free slot */
+  self->batches_running++;
+  start_batch (batch);
+}
+
+/* Starts batches while slots are free: each time the server with runs waiting, a free slot
+ * of its own, and the smallest turn (the one that waited longest). */
+static void
+start_batches (MsgtrkdScheduler *self)
+{
+  while (!self->shut_down && self->batches_running < MSGTRKD_SCHEDULER_MAX_IN_FLIGHT)
+    {
+      GHashTableIter iter;
+      gpointer key, value;
+      const char *best_key = NULL;
+      HostQueue *best = NULL;
+
+      g_hash_table_iter_init (&iter, self->hosts);
+      while (g_hash_table_iter_next (&iter, &key, &value))
         {
-          PollRun *run = g_queue_pop_head (&q->waiting);
+          HostQueue *q = value;
 
-          run->started = TRUE;
-          run->batch = batch;
-          g_ptr_array_add (batch->runs, run);
+          if (q->running >= MSGTRKD_SCHEDULER_MAX_PER_HOST || g_queue_is_empty (&q->waiting))
+            continue;
+          if (best == NULL || q->turn < best->turn)
+            {
+              best = q;
+              best_key = key;
+            }
         }
-      q->running++;
-      start_batch (batch);
+      if (best == NULL)
+        return;
+      start_host_batch (self, best_key, best);
     }
 }
 
@@ -365,19 +434,11 @@ static gboolean
 start_waiting (gpointer data)
 {
   MsgtrkdScheduler *self = data;
-  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
-  GHashTableIter iter;
-  gpointer key;
 
   self->start_id = 0;
   if (self->shut_down)
     return G_SOURCE_REMOVE;
-  /* Walk a copy of the keys: the table may change while batches start. */
-  g_hash_table_iter_init (&iter, self->hosts);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_ptr_array_add (keys, g_strdup (key));
-  for (guint i = 0; i < keys->len; i++)
-    start_host_runs (self, g_ptr_array_index (keys, i));
+  start_batches (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -415,14 +476,14 @@ end_batch (PollBatch *batch)
   HostQueue *q = g_hash_table_lookup (self->hosts, batch->host_key);
 
   g_assert (batch->runs->len == 0);
+  g_assert (self->batches_running > 0);
+  self->batches_running--;
   if (q != NULL && q->running > 0)
     q->running--;
-  if (q != NULL && !self->shut_down)
-    {
-      start_host_runs (self, batch->host_key);
-      if (q->running == 0 && g_queue_is_empty (&q->waiting))
-        g_hash_table_remove (self->hosts, batch->host_key);
-    }
+  if (q != NULL && !self->shut_down && q->running == 0 && g_queue_is_empty (&q->waiting))
+    g_hash_table_remove (self->hosts, batch->host_key);
+  if (!self->shut_down)
+    start_batches (self);
   g_free (batch->host);
   g_free (batch->port);
   g_free (batch->host_key);
@@ -439,11 +500,14 @@ fail_batch (PollBatch    *batch,
             const GError *error)
 {
   g_autoptr (GError) cancelled = NULL;
+  gboolean batched;
 
   if (error == NULL)
     error = cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Cancelled");
+  batched = batch->runs->len > 1 && store_batch_begin (batch->scheduler);
   while (batch->runs->len > 0)
     finish_run (g_ptr_array_steal_index (batch->runs, batch->runs->len - 1), NULL, error);
+  store_batch_end (batch->scheduler, batched);
   end_batch (batch);
 }
 
@@ -456,6 +520,7 @@ track_done (GObject      *source,
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) routes = NULL;
   g_autoptr (GPtrArray) runs = NULL;
+  gboolean batched;
 
   routes = msgtrk_tracker_track_batch_finish (MSGTRK_TRACKER (source), result, &error);
   if (routes == NULL || routes->len != batch->runs->len)
@@ -469,10 +534,13 @@ track_done (GObject      *source,
     }
   runs = g_steal_pointer (&batch->runs);
   batch->runs = g_ptr_array_new ();
+  /* Each answer is released once its message is stored, not when the batch ends. */
+  g_ptr_array_set_free_func (routes, NULL);
+  batched = runs->len > 1 && store_batch_begin (batch->scheduler);
   for (guint i = 0; i < runs->len; i++)
     {
       PollRun *run = g_ptr_array_index (runs, i);
-      MsgtrkRoute *route = g_ptr_array_index (routes, i);
+      g_autoptr (MsgtrkRoute) route = g_steal_pointer (&routes->pdata[i]);
       const GError *route_error = msgtrk_route_get_error (route);
       g_auto (GStrv) recipients = msgtrk_route_list_recipients (route);
 
@@ -482,6 +550,7 @@ track_done (GObject      *source,
       else
         finish_run (run, route, NULL);
     }
+  store_batch_end (batch->scheduler, batched);
   end_batch (batch);
 }
 
@@ -709,6 +778,7 @@ msgtrkd_scheduler_poll_now (MsgtrkdScheduler *self,
     {
       q = g_new0 (HostQueue, 1);
       g_queue_init (&q->waiting);
+      q->turn = ++self->next_turn;
       g_hash_table_insert (self->hosts, g_strdup (run->host_key), q);
     }
   g_queue_push_tail (&q->waiting, run);

@@ -4,7 +4,9 @@
  * One timer (g_timeout_add_seconds) for the earliest next_poll_at in the store, none when
  * nothing is due: no periodic wake-ups. Due messages are grouped by submission server (host
  * and port) and tracked in batches of at most MSGTRKD_SCHEDULER_MAX_BATCH messages, with at
- * most MSGTRKD_SCHEDULER_MAX_PER_HOST batches in flight per server. Before a message is
+ * most MSGTRKD_SCHEDULER_MAX_PER_HOST batches in flight per server and
+ * MSGTRKD_SCHEDULER_MAX_IN_FLIGHT in all. The store writes of a round (schedule moves, then
+ * each batch's results) are store batches: one transaction each. Before a message is
  * queued, its next poll is moved along the backoff schedule (capped at its last step,
  * never past expires_at), so a crash or a slow run never makes a busy loop and a restart
  * resumes from the store.
@@ -28,6 +30,9 @@ G_BEGIN_DECLS
 
 /** MSGTRKD_SCHEDULER_MAX_PER_HOST: most batches in flight per submission server. */
 #define MSGTRKD_SCHEDULER_MAX_PER_HOST 4
+/** MSGTRKD_SCHEDULER_MAX_IN_FLIGHT: most batches in flight in all (every server); each
+ * holds its messages' parsed answers until its tracker call ends, so this bounds memory. */
+#define MSGTRKD_SCHEDULER_MAX_IN_FLIGHT 4
 /** MSGTRKD_SCHEDULER_MAX_BATCH: most messages tracked in one batch (one tracker call). */
 #define MSGTRKD_SCHEDULER_MAX_BATCH MSGTRK_MTQP_MAX_QUERIES
 /** MSGTRKD_SCHEDULER_MAX_STEPS: most steps in a poll schedule. */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* msgtrkd-service.h: the org.msgtrk.Tracker1 object of msgtrkd.
  *
- * Owns the store, the keyring, the MTQP client and the scheduler, exports the
- * MsgtrkDBusTracker1 skeleton at /org/msgtrk/Tracker1 and answers its methods. Every
- * method returns on the main loop without waiting on the network or the keyring: those
- * are async (GTask / the keyring's _async calls); the store is local and quick.
+ * Owns the store, the keyring, the MTQP client, the scheduler and the tracking model
+ * (msgtrkd-tracking.h), exports the MsgtrkDBusTracker1 skeleton at /org/msgtrk/Tracker1
+ * and answers its methods: D-Bus glue only, the model does the work. Every method returns
+ * on the main loop without waiting on the network or the keyring: those are async (GTask /
+ * the keyring's _async calls); the store is local and quick.
  *
  * Never: log A, put it in an error or a D-Bus reply other than ExportUrl's URL.
  */
@@ -13,21 +14,15 @@
 #include <gio/gio.h>
 
 #include "msgtrkd-keyring.h"
+#include "msgtrkd-tracking.h"
 
 G_BEGIN_DECLS
 
 /** MSGTRKD_OBJECT_PATH: where the service object lives on the session bus. */
 #define MSGTRKD_OBJECT_PATH "/org/msgtrk/Tracker1"
-/** MSGTRKD_MAX_RECIPIENTS: most recipients accepted by Prepare. */
-#define MSGTRKD_MAX_RECIPIENTS 1000
-/** MSGTRKD_MAX_STATUS_IDS: most ids in one GetStatus call. */
+/** MSGTRKD_MAX_STATUS_IDS: most ids in one GetStatus call. The limits of the other
+ * methods' arguments are the model's (msgtrkd-tracking.h). */
 #define MSGTRKD_MAX_STATUS_IDS 10000
-/** MSGTRKD_MAX_FIELD_LENGTH: longest sender, recipient, subject, host or Message-ID. */
-#define MSGTRKD_MAX_FIELD_LENGTH 998
-/** MSGTRKD_MAX_REPLY_LENGTH: longest server reply or reason accepted by Committed/Aborted. */
-#define MSGTRKD_MAX_REPLY_LENGTH 4096
-/** MSGTRKD_MAX_CAPABILITIES: most EHLO keywords accepted by Committed. */
-#define MSGTRKD_MAX_CAPABILITIES 128
 /* IngestReport: a whole message of at most MSGTRK_REPORT_MAX_MESSAGE_SIZE octets, whose
  * report parts (MSGTRK_REPORT_MAX_SIZE, <msgtrk.h>) are kept: no limit of msgtrkd's own. */
 

@@ -6,7 +6,10 @@
  * small settings. docs/store.md describes the schema and the guarantees.
  *
  * How: one connection, opened with busy_timeout, foreign_keys=ON, journal_mode=WAL and
- * synchronous=FULL. Every write function is one BEGIN IMMEDIATE … COMMIT transaction;
+ * synchronous=FULL. Every write function is one BEGIN IMMEDIATE … COMMIT transaction,
+ * or, between msgtrkd_store_begin_batch() and msgtrkd_store_end_batch(), a SAVEPOINT of
+ * the batch's one transaction (one fsync for a whole poll batch; a failed write is rolled
+ * back to its savepoint and the batch goes on);
  * every statement is prepared once (SQLITE_PREPARE_PERSISTENT) from a fixed text and takes
  * its values as bound parameters. The schema version is PRAGMA user_version; migrations[]
  * is applied in order, each in its own transaction.
@@ -134,6 +137,9 @@ typedef enum {
   STMT_BEGIN_READ,
   STMT_COMMIT,
   STMT_ROLLBACK,
+  STMT_SAVEPOINT,
+  STMT_RELEASE,
+  STMT_ROLLBACK_TO,
   STMT_MESSAGE_EXISTS,
   STMT_MESSAGE_INSERT,
   STMT_MESSAGE_UPDATE,
@@ -172,6 +178,9 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_BEGIN_READ] = "BEGIN DEFERRED",
   [STMT_COMMIT] = "COMMIT",
   [STMT_ROLLBACK] = "ROLLBACK",
+  [STMT_SAVEPOINT] = "SAVEPOINT msgtrkd_write",
+  [STMT_RELEASE] = "RELEASE msgtrkd_write",
+  [STMT_ROLLBACK_TO] = "ROLLBACK TO msgtrkd_write",
   [STMT_MESSAGE_EXISTS] = "SELECT 1 FROM messages WHERE envid = ?1",
   [STMT_MESSAGE_INSERT] = "INSERT INTO messages (" MESSAGE_COLUMNS ") VALUES "
                           "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
@@ -237,6 +246,8 @@ struct _MsgtrkdStore
   char *path;
   sqlite3 *db;
   sqlite3_stmt *stmts[N_STMTS];
+  guint batch_depth;    /* msgtrkd_store_begin_batch() calls not yet ended */
+  gboolean batch_lost;  /* SQLite rolled the batch's transaction back (after an I/O error) */
 };
 
 G_DEFINE_FINAL_TYPE (MsgtrkdStore, msgtrkd_store, G_TYPE_OBJECT)
@@ -439,33 +450,64 @@ run_simple (MsgtrkdStore *self,
   return run_stmt (self, stmt, doing, error);
 }
 
+/* In a batch, the batch's transaction is open (SQLite may have rolled it back after an
+ * I/O error or a full disk: then a new one is begun and the loss remembered). */
+static gboolean
+ensure_batch_transaction (MsgtrkdStore *self,
+                          const char   *doing,
+                          GError      **error)
+{
+  if (!sqlite3_get_autocommit (self->db))
+    return TRUE;
+  self->batch_lost = TRUE;
+  return run_simple (self, STMT_BEGIN, doing, error);
+}
+
+/* One write: its own transaction, or a savepoint of the open batch. */
 static gboolean
 begin_write (MsgtrkdStore *self,
              const char   *doing,
              GError      **error)
 {
+  if (self->batch_depth > 0)
+    return ensure_batch_transaction (self, doing, error)
+           && run_simple (self, STMT_SAVEPOINT, doing, error);
   return run_simple (self, STMT_BEGIN, doing, error);
 }
 
+/* A read: its own snapshot, or inside the open batch (which sees its own writes). */
 static gboolean
 begin_read (MsgtrkdStore *self,
             const char   *doing,
             GError      **error)
 {
+  if (self->batch_depth > 0)
+    return ensure_batch_transaction (self, doing, error);
   return run_simple (self, STMT_BEGIN_READ, doing, error);
 }
 
-/* Undo the open transaction, if SQLite has not already done so (it may after a failure). */
+/* Undo the open write, if SQLite has not already done so (it may after a failure): its
+ * transaction, or in a batch its savepoint only (the batch's earlier writes stay). */
 static void
 rollback (MsgtrkdStore *self)
 {
-  if (!sqlite3_get_autocommit (self->db))
-    {
-      g_autoptr (GError) ignored = NULL;
+  g_autoptr (GError) ignored = NULL;
 
-      if (!run_simple (self, STMT_ROLLBACK, "rolling back", &ignored))
-        g_warning ("%s", ignored->message);
+  if (sqlite3_get_autocommit (self->db))
+    {
+      if (self->batch_depth > 0)
+        self->batch_lost = TRUE;
+      return;
     }
+  if (self->batch_depth > 0)
+    {
+      if (!run_simple (self, STMT_ROLLBACK_TO, "rolling back one write of a batch", &ignored)
+          || !run_simple (self, STMT_RELEASE, "rolling back one write of a batch", &ignored))
+        g_warning ("%s", ignored->message);
+      return;
+    }
+  if (!run_simple (self, STMT_ROLLBACK, "rolling back", &ignored))
+    g_warning ("%s", ignored->message);
 }
 
 static gboolean
@@ -473,7 +515,7 @@ commit (MsgtrkdStore *self,
         const char   *doing,
         GError      **error)
 {
-  if (!run_simple (self, STMT_COMMIT, doing, error))
+  if (!run_simple (self, self->batch_depth > 0 ? STMT_RELEASE : STMT_COMMIT, doing, error))
     {
       rollback (self);
       return FALSE;
@@ -636,6 +678,8 @@ msgtrkd_store_finalize (GObject *object)
   MsgtrkdStore *self = MSGTRKD_STORE (object);
   guint i;
 
+  if (self->batch_depth > 0)  /* a caller's bug: closing rolls the open batch back */
+    g_critical ("The message store “%s” is closed with a batch of writes open", self->path);
   for (i = 0; i < N_STMTS; i++)
     g_clear_pointer (&self->stmts[i], sqlite3_finalize);
   if (self->db != NULL)
@@ -904,6 +948,81 @@ msgtrkd_store_set_size_limit (MsgtrkdStore *self,
   return result != NULL;
 }
 
+/* ---- batches ------------------------------------------------------------------------- */
+
+/**
+ * msgtrkd_store_begin_batch:
+ * @self: a store
+ * @error: return location for a #GError
+ *
+ * Starts a batch (or nests in the open one): the write functions called until the
+ * matching msgtrkd_store_end_batch() share one BEGIN IMMEDIATE transaction, each in its
+ * own savepoint. The write lock is held until the outermost end: begin and end in the
+ * same main-loop callback.
+ *
+ * Returns: %TRUE, or %FALSE with MSGTRKD_ERROR_STORE (no batch was started)
+ */
+gboolean
+msgtrkd_store_begin_batch (MsgtrkdStore *self,
+                           GError      **error)
+{
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+
+  if (self->batch_depth == 0)
+    {
+      if (!run_simple (self, STMT_BEGIN, "starting a batch of writes", error))
+        return FALSE;
+      self->batch_lost = FALSE;
+    }
+  self->batch_depth++;
+  return TRUE;
+}
+
+/**
+ * msgtrkd_store_end_batch:
+ * @self: a store with a batch open
+ * @error: return location for a #GError
+ *
+ * Ends the innermost batch; the outermost commits every write of the batch at once.
+ *
+ * Returns: %TRUE if the batch is committed (or still open, nested), %FALSE with
+ *   MSGTRKD_ERROR_STORE if the commit failed (everything of the batch is rolled back) or
+ *   SQLite rolled part of the batch back earlier after an error (the writes after that
+ *   point are committed; the earlier ones are lost)
+ */
+gboolean
+msgtrkd_store_end_batch (MsgtrkdStore *self,
+                         GError      **error)
+{
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (self->batch_depth > 0, FALSE);
+
+  if (--self->batch_depth > 0)
+    return TRUE;
+  if (!sqlite3_get_autocommit (self->db)
+      && !commit (self, "committing a batch of writes", error))
+    return FALSE;
+  if (self->batch_lost)
+    {
+      self->batch_lost = FALSE;
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE,
+                   "Some writes of a batch to the message store “%s” were lost: SQLite "
+                   "rolled the batch back after an error",
+                   self->path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Whether a batch is open (tests, assertions). */
+gboolean
+msgtrkd_store_in_batch (MsgtrkdStore *self)
+{
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+
+  return self->batch_depth > 0;
+}
+
 /* ---- messages --------------------------------------------------------------------------- */
 
 /* Bind the 21 message columns in MESSAGE_COLUMNS order; @message_id is the stripped one. */
@@ -1163,6 +1282,8 @@ end_read (MsgtrkdStore *self)
 {
   g_autoptr (GError) ignored = NULL;
 
+  if (self->batch_depth > 0)
+    return;  /* the batch's transaction goes on */
   if (!sqlite3_get_autocommit (self->db) && !run_simple (self, STMT_COMMIT, "ending a read",
                                                          &ignored))
     {

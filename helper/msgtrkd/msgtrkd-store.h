@@ -22,15 +22,18 @@
 
 #include <gio/gio.h>
 
+#include "msgtrk-states.h"
+
 G_BEGIN_DECLS
 
-/* Values of MsgtrkdMessage.tracking */
-#define MSGTRKD_TRACKING_PENDING "pending"  /* prepared, not yet committed */
-#define MSGTRKD_TRACKING_MTQP "mtqp"        /* server offered MTRK: poll MTQP (and DSN) */
-#define MSGTRKD_TRACKING_DSN "dsn"          /* server offered DSN only */
-#define MSGTRKD_TRACKING_NONE "none"        /* neither offered: "no tracking offered by …" */
-#define MSGTRKD_TRACKING_ABORTED "aborted"  /* the send failed or was cancelled */
-#define MSGTRKD_TRACKING_DELEGATED "delegated" /* imported from an mtqp:// URL */
+/* Values of MsgtrkdMessage.tracking: the ids of MsgtrkTrackingMode (msgtrk-states.h), as
+ * literals for the SQL built at compile time. */
+#define MSGTRKD_TRACKING_PENDING MSGTRK_TRACKING_ID_PENDING
+#define MSGTRKD_TRACKING_MTQP MSGTRK_TRACKING_ID_MTQP
+#define MSGTRKD_TRACKING_DSN MSGTRK_TRACKING_ID_DSN
+#define MSGTRKD_TRACKING_NONE MSGTRK_TRACKING_ID_NONE
+#define MSGTRKD_TRACKING_ABORTED MSGTRK_TRACKING_ID_ABORTED
+#define MSGTRKD_TRACKING_DELEGATED MSGTRK_TRACKING_ID_DELEGATED
 
 /* Limits (longer values are refused with MSGTRKD_ERROR_INVALID_ARGUMENT). */
 #define MSGTRKD_STORE_MAX_TEXT_SIZE (64 * 1024)  /* bytes of one text value (subject, event…) */
@@ -53,14 +56,14 @@ typedef struct
   char *mtqp_port;        /* (owned) (nullable) port override as text, for delegated URLs */
   char *mtqp_server;      /* (owned) (nullable) the MTQP server found for the message (first
                            * that answered): "host" or "host:port", what ExportUrl names */
-  char *tracking;         /* (owned) one of MSGTRKD_TRACKING_* */
+  char *tracking;         /* (owned) a MsgtrkTrackingMode id (MSGTRKD_TRACKING_*) */
   char *offered;          /* (owned) (nullable) EHLO keywords, space-separated */
   char *server_reply;     /* (owned) (nullable) the reply to the end of DATA */
   guint mtrk_timeout;     /* seconds asked for in MTRK */
   gint64 prepared_at;     /* unix seconds */
   gint64 committed_at;    /* unix seconds, 0 = not committed */
   gint64 expires_at;      /* unix seconds after which servers forget it; 0 = unknown */
-  char *state;            /* (owned) overall state identifier */
+  char *state;            /* (owned) a MsgtrkMessageState id */
   char *summary;          /* (owned) one line for status columns */
   gboolean final;         /* no more polling */
   gint64 next_poll_at;    /* unix seconds, 0 = not scheduled */
@@ -199,5 +202,16 @@ gboolean        msgtrkd_store_set_setting      (MsgtrkdStore *self,
 gboolean        msgtrkd_store_set_size_limit   (MsgtrkdStore *self,
                                                 guint64       max_bytes,
                                                 GError      **error);
+
+/* Batches: the write functions called between begin_batch and end_batch share one
+ * transaction (one commit, one fsync), each a savepoint of it (a failed write undoes only
+ * itself). Nothing of the batch is durable before end_batch returns TRUE; a crash before
+ * loses the whole batch, never part of one write. Batches nest (the outermost commits).
+ * Call both from the same main-loop callback: the write lock is held in between. */
+gboolean        msgtrkd_store_begin_batch      (MsgtrkdStore *self,
+                                                GError      **error);
+gboolean        msgtrkd_store_end_batch        (MsgtrkdStore *self,
+                                                GError      **error);
+gboolean        msgtrkd_store_in_batch         (MsgtrkdStore *self);
 
 G_END_DECLS

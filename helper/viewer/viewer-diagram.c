@@ -289,7 +289,9 @@ draw_node (GtkWidget     *widget,
         g_autoptr(PangoLayout) pl = gtk_widget_create_pango_layout (widget, viewer_diagram_state_label (node->state));
         PangoAttrList *attrs = pango_attr_list_new ();
         int pw, ph;
-        gboolean dark_text = g_strcmp0 (node->state, "delayed") == 0;
+        MsgtrkMessageState shown;
+        gboolean dark_text = msgtrk_message_state_from_string (node->state, &shown)
+                             && shown == MSGTRK_MESSAGE_STATE_DELAYED;
 
         pango_attr_list_insert (attrs, pango_attr_weight_new (PANGO_WEIGHT_BOLD));
         pango_attr_list_insert (attrs, pango_attr_scale_new (0.85));

@@ -311,6 +311,57 @@ save_page (PrefsPage *_page)
   g_settings_set_boolean (settings, "notify-failed", active (page->notify_failed));
 }
 
+/* ---- what msgtrkd was asked, across sessions ---- */
+
+/* The key of a folder in the [Asked] group: a digest of its identifier (identifiers start
+ * with '#', which a key file would read as a comment). */
+static char *
+asked_key (const char *folder_id)
+{
+  g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, folder_id, -1);
+
+  return g_strdup_printf ("folder-%.32s", sum);
+}
+
+/* The highest message number of the folder up to which every message without a status
+ * tag was asked and msgtrkd did not know it (so it needs no asking again), or -1. */
+gint
+mtc_prefs_asked_upto (const char *folder_id)
+{
+  g_autofree char *key = NULL;
+  g_autoptr (GError) error = NULL;
+  gint n;
+
+  if (rc == NULL || folder_id == NULL)
+    return -1;
+  key = asked_key (folder_id);
+  n = g_key_file_get_integer (rc, "Asked", key, &error);
+  return error ? -1 : n;
+}
+
+void
+mtc_prefs_set_asked_upto (const char *folder_id, gint msgnum)
+{
+  g_autofree char *key = NULL;
+
+  if (rc == NULL || folder_id == NULL || mtc_prefs_asked_upto (folder_id) == msgnum)
+    return;
+  key = asked_key (folder_id);
+  g_key_file_set_integer (rc, "Asked", key, msgnum);
+  rc_save ();
+}
+
+/* Every folder is asked in full again (status tags were removed or hidden). */
+void
+mtc_prefs_forget_asked (void)
+{
+  if (rc && g_key_file_has_group (rc, "Asked"))
+    {
+      g_key_file_remove_group (rc, "Asked", NULL);
+      rc_save ();
+    }
+}
+
 void
 mtc_prefs_init (void)
 {

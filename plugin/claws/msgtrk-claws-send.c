@@ -2,23 +2,34 @@
 /* msgtrk-claws-send.c: the tracked send of the Claws Mail plugin.
  *
  * A tracked message is first queued by Claws (compose_queue) into a Queue folder; this
- * file marks it (special header X-Msgtrk-Track: yes, and the LOCKED flag so that Claws's
- * own queue sender skips it), asks msgtrkd to Prepare (ENVID, authenticator, timeout),
+ * file puts it in its tracked form (special header X-Msgtrk-Track: yes, recipients under
+ * X-Msgtrk-R: instead of R: so that Claws's own sender refuses it, and the LOCKED flag so
+ * that it skips it quietly), asks msgtrkd to Prepare (ENVID, authenticator, timeout),
  * then sends it on Claws's own SMTP session: the EHLO reply is read by wrapping the
  * session's recv_msg, and MAIL FROM / RCPT TO get ENVID, MTRK, RET, NOTIFY, ORCPT only as
  * far as the server offered DSN and MTRK (libmsgtrk's MsgtrkEnvelope decides). Claws's
- * smtp_from()/smtp_rcpt() write an argument that contains '<' verbatim. After the end of
- * DATA the message is filed in the Sent folder, removed from the queue, and msgtrkd hears
- * Committed (offered keywords, final reply) or Aborted (reason).
+ * smtp_from()/smtp_rcpt() write an argument that contains '<' verbatim. The server's 250
+ * to the end of DATA is noted at once in the sent journal (a synced key file per message,
+ * see "the sent journal" below); then the message is filed in the Sent folder (once, by
+ * Message-ID), removed from the queue, and msgtrkd hears Committed (offered keywords,
+ * final reply) or Aborted (reason). At plugin load mtc_send_adopt_queued() takes the
+ * tracked queued messages back (form, lock) and finishes the handovers a crash cut.
+ * A connection Claws reports only as failed is tried once with GSocketClient for the
+ * reason. Work inside Claws's folder calls (which run the main loop) is marked with
+ * mtc_folder_busy_enter/leave so that the plugin's callbacks do not re-enter them.
  *
  * Limits: one message at a time (others wait in a FIFO); no newsgroups; SMTP AUTH only with
- * a password kept in Claws's password store (no prompt); OAuth2 is not supported.
+ * a password kept in Claws's password store (no prompt); OAuth2 is not supported; a crash
+ * between the server's 250 and the synced journal entry (a fraction of a millisecond)
+ * sends the message again, tracked. MSGTRK_CLAWS_CRASH_AT is a test hook (SIGKILL at a step).
  * Must never: lose a message (it stays in the Queue folder until it is in Sent), send a
- * tracked message untracked without asking, block the UI, or see the secret A.
+ * tracked message untracked without asking, let Claws's own sender take one, send one the
+ * server accepted again, block the UI, or see the secret A.
  */
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>
+#include <signal.h>
 
 #include "defs.h"
 #include "utils.h"
@@ -42,6 +53,10 @@
 
 /* How often the send job looks at the SMTP session's state (ms). */
 #define MTC_SEND_POLL_MS 50
+/* The sent journal's directory, in Claws's configuration directory. */
+#define MTC_JOURNAL_DIR "msgtrk-sent"
+/* How long the diagnosis of a failed connection may take (s). */
+#define MTC_DIAGNOSE_TIMEOUT_S 10
 /* How long to wait for the reply to QUIT before closing anyway (µs). */
 #define MTC_QUIT_WAIT_US (5 * G_USEC_PER_SEC)
 /* End of Claws's special header block in a queue file. */
@@ -51,6 +66,7 @@ typedef enum {
   MTC_PHASE_PREPARE,
   MTC_PHASE_SMTP,
   MTC_PHASE_QUIT,
+  MTC_PHASE_DIAGNOSE,   /* Claws's session failed without a reason: finding it */
   MTC_PHASE_DONE,
 } MtcPhase;
 
@@ -71,6 +87,8 @@ typedef struct {
 
   gboolean tracked;
   char *envid;
+  gboolean sent;        /* the queue file says the server accepted it already */
+  gboolean sent_noted;  /* ... and this job wrote that (job_mark_sent) */
   MsgtrkEnvelope *envelope;
 
   MtcPhase phase;
@@ -92,6 +110,7 @@ static GCancellable *send_cancellable; /* cancelled when the plugin unloads */
 
 static void job_next (void);
 static void job_start_smtp (MtcSendJob *job);
+static gboolean journal_read (MtcSendJob *job);
 
 static void
 job_free (MtcSendJob *job)
@@ -157,7 +176,8 @@ job_parse (MtcSendJob *job, GError **error)
         }
       if ((v = special_value (line, "S:")) != NULL)
         job->sender = g_strdup (v);
-      else if ((v = special_value (line, "R:")) != NULL)
+      else if ((v = special_value (line, "R:")) != NULL
+               || (v = special_value (line, MTC_RCPT_HEADER)) != NULL)
         {
           g_auto (GStrv) parts = g_strsplit (v, ",", -1);
           for (guint i = 0; parts[i]; i++)
@@ -237,6 +257,7 @@ job_parse (MtcSendJob *job, GError **error)
     else
       job->subject = g_strdup ("");
   }
+  journal_read (job);
   return TRUE;
 }
 
@@ -264,40 +285,75 @@ mtc_queue_file_is_tracked (const char *path)
   return found;
 }
 
-/* Mark a queued message: our special header first, then LOCKED (Claws's queue sender
- * leaves locked messages alone). The file is replaced atomically. */
-gboolean
-mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, GError **error)
+/* Test hook: MSGTRK_CLAWS_CRASH_AT=NAME kills Claws (SIGKILL: nothing is saved, as in a
+ * crash) when a send reaches the point NAME. Only the end-to-end tests set it. */
+void
+mtc_crash_point (const char *name)
 {
-  g_autofree char *path = folder_item_fetch_msg (queue, msgnum);
-  g_autofree char *data = NULL;
-  g_autofree char *marked = NULL;
-  gsize len = 0;
-  MsgInfo *info;
+  const char *at = g_getenv ("MSGTRK_CLAWS_CRASH_AT");
 
-  if (path == NULL)
+  if (at != NULL && g_str_equal (at, name))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   _("The queued message %d is gone"), msgnum);
-      return FALSE;
+      g_printerr ("msgtrk: test crash at %s\n", name);
+      raise (SIGKILL);
     }
-  if (!mtc_queue_file_is_tracked (path))
+}
+
+static gboolean
+line_has_prefix (const char *line, gsize len, const char *prefix)
+{
+  gsize n = strlen (prefix);
+
+  return len >= n && g_ascii_strncasecmp (line, prefix, n) == 0;
+}
+
+/* The tracked form of a queue file's text: our mark first, then Claws's special headers
+ * with every "R:" renamed MTC_RCPT_HEADER (Claws's own sender then finds no recipient and
+ * refuses the file), then the message unchanged. NULL if DATA is not a Claws queue file. */
+static char *
+queue_tracked_form (const char *data, gsize len, gsize *out_len)
+{
+  g_autoptr (GString) out = g_string_sized_new (len + 256);
+  gsize pos = 0;
+
+  g_string_append (out, MTC_TRACK_LINE);
+  while (pos < len && pos < MTC_QUEUE_HEADER_MAX)
     {
-      if (!g_file_get_contents (path, &data, &len, error))
-        return FALSE;
-      marked = g_strconcat (MTC_TRACK_LINE, data, NULL);
-      if (!g_file_set_contents_full (path, marked, (gssize) (len + strlen (MTC_TRACK_LINE)),
-                                     G_FILE_SET_CONTENTS_CONSISTENT, 0600, error))
-        return FALSE;
-      folder_item_scan (queue);
+      const char *line = data + pos;
+      const char *nl = memchr (line, '\n', len - pos);
+      gsize n = nl ? (gsize) (nl - line) + 1 : len - pos;
+
+      pos += n;
+      if (line_has_prefix (line, n, MTC_TRACK_HEADER))
+        continue;
+      if (line_has_prefix (line, n, "R:"))
+        {
+          g_string_append (out, MTC_RCPT_HEADER);
+          g_string_append_len (out, line + 2, (gssize) n - 2);
+          continue;
+        }
+      g_string_append_len (out, line, (gssize) n);
+      if (line_has_prefix (line, n, MTC_END_SPECIAL))
+        {
+          g_string_append_len (out, data + pos, (gssize) (len - pos));
+          *out_len = out->len;
+          return g_string_free (g_steal_pointer (&out), FALSE);
+        }
     }
-  info = folder_item_get_msginfo (queue, msgnum);
+  return NULL;
+}
+
+static void
+queue_lock (FolderItem *queue, gint msgnum)
+{
+  MsgInfo *info = folder_item_get_msginfo (queue, msgnum);
+
   if (info)
     {
-      procmsg_msginfo_set_flags (info, MSG_LOCKED, 0);
+      if (!MSG_IS_LOCKED (info->flags))
+        procmsg_msginfo_set_flags (info, MSG_LOCKED, 0);
       procmsg_msginfo_free (&info);
     }
-  return TRUE;
 }
 
 static void
@@ -310,6 +366,95 @@ queue_unlock (FolderItem *queue, gint msgnum)
       procmsg_msginfo_unset_flags (info, MSG_LOCKED, 0);
       procmsg_msginfo_free (&info);
     }
+}
+
+/* Put a queued message in its tracked form and lock it; *NEW_NUM is its number then.
+ * Only when a message is queued or taken over, never while it is being sent. The tracked
+ * form is added to the folder as a new message (written and synced first) and the old one
+ * removed, as Claws itself adds and removes queued messages: changing a message file in
+ * place and rescanning the folder makes Claws 4.1.1 free the MsgInfo its message list
+ * still shows (folder_item_scan_full, then summary_show reads it: heap corruption, the
+ * "corrupted double-linked list" of issue 8 item 2, found with valgrind). A crash between
+ * the two steps leaves both copies, both tracked forms or locked: the take-over at load
+ * removes the older duplicate (same Message-ID). */
+static gboolean queue_rewrite_in (FolderItem *queue, gint msgnum, gint *new_num,
+                                  GError **error);
+
+static gboolean
+queue_rewrite (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
+{
+  gboolean ok;
+
+  mtc_folder_busy_enter ();
+  ok = queue_rewrite_in (queue, msgnum, new_num, error);
+  mtc_folder_busy_leave ();
+  return ok;
+}
+
+static gboolean
+queue_rewrite_in (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
+{
+  g_autofree char *path = folder_item_fetch_msg (queue, msgnum);
+  g_autofree char *data = NULL;
+  g_autofree char *form = NULL;
+  gsize len = 0, form_len = 0;
+
+  if (path == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   _("The queued message %d is gone"), msgnum);
+      return FALSE;
+    }
+  if (!g_file_get_contents (path, &data, &len, error))
+    return FALSE;
+  form = queue_tracked_form (data, len, &form_len);
+  if (form == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   _("“%s” is not a Claws Mail queue file (no end of its special headers)"),
+                   path);
+      return FALSE;
+    }
+  *new_num = msgnum;
+  queue_lock (queue, msgnum);   /* the old form stays out of Claws's sender meanwhile */
+  if (form_len != len || memcmp (form, data, len) != 0)
+    {
+      g_autofree char *tmp = g_strdup_printf ("%s%cmsgtrk-queue.%08x", get_tmp_dir (),
+                                              G_DIR_SEPARATOR, g_random_int ());
+      gint num;
+
+      if (!g_file_set_contents_full (tmp, form, (gssize) form_len,
+                                     G_FILE_SET_CONTENTS_CONSISTENT
+                                       | G_FILE_SET_CONTENTS_DURABLE,
+                                     0600, error))
+        return FALSE;
+      num = folder_item_add_msg (queue, tmp, NULL, TRUE);
+      if (num <= 0)
+        {
+          g_unlink (tmp);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       _("Could not store the tracked form of the queued message %d"),
+                       msgnum);
+          return FALSE;
+        }
+      queue_lock (queue, num);
+      mtc_crash_point ("after-mark-add");
+      queue_unlock (queue, msgnum);
+      folder_item_remove_msg (queue, msgnum);
+      *new_num = num;
+    }
+  return TRUE;
+}
+
+/* Mark a queued message as one to send tracked: our special header, the recipients moved
+ * out of Claws's reach, and the LOCKED flag (Claws's queue sender skips locked messages).
+ * *NEW_NUM (may be MSGNUM) is the message's number afterwards. */
+gboolean
+mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
+{
+  gint dummy;
+
+  return queue_rewrite (queue, msgnum, new_num ? new_num : &dummy, error);
 }
 
 /* ---- the end of a job ---- */
@@ -363,6 +508,16 @@ job_file_sent (MtcSendJob *job, GError **error)
 
   if (outbox == NULL)
     return TRUE;   /* the user does not keep sent messages */
+  if (job->message_id != NULL)
+    {
+      /* Resumed after a crash that came after the copy was filed: never a second one. */
+      info = folder_item_get_msginfo_by_msgid (outbox, job->message_id);
+      if (info != NULL)
+        {
+          procmsg_msginfo_free (&info);
+          return TRUE;
+        }
+    }
   tmp = g_strdup_printf ("%s%cmsgtrk-sent.%08x", get_tmp_dir (), G_DIR_SEPARATOR,
                          g_random_int ());
   if (!g_file_set_contents_full (tmp, job->data + job->body_offset,
@@ -383,10 +538,148 @@ job_file_sent (MtcSendJob *job, GError **error)
     {
       /* An untracked send (the user's choice) shows so too: never a row that looks
        * as if it were tracked, nor one that looks forgotten. */
-      mtc_tag_message (info, mtc_state_label (job->tracked ? "sending" : "not-tracked"));
+      const char *text = job->tracked ? mtc_latest_status (job->message_id) : NULL;
+
+      if (text == NULL)
+        text = mtc_state_label (job->tracked ? "sending" : "not-tracked");
+      g_debug ("status of <%s>: %s (filed)", job->message_id ? job->message_id : "", text);
+      mtc_tag_message (info, text);
       procmsg_msginfo_free (&info);
     }
+  mtc_crash_point ("after-sent-filed");
   return TRUE;
+}
+
+/* ---- the sent journal ----
+ * One small key file per message the server accepted and whose handover to Sent is not
+ * finished, in <Claws's configuration directory>/MTC_JOURNAL_DIR, named by a digest of the
+ * Message-ID: the ENVID (empty: sent untracked), the EHLO keywords offered and the
+ * server's final reply (for msgtrkd's Committed). Written, synced, the moment the server
+ * answers 250 to the end of DATA; removed once the queued copy is gone. A queued message
+ * with an entry is never sent again, only filed in Sent. The queue file itself is never
+ * touched while a message is being sent: rewriting it then (and rescanning the folder from
+ * inside Claws's SMTP callback) corrupted Claws's heap when the Queue folder was shown. */
+
+static char *
+journal_path (const char *message_id)
+{
+  g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+
+  return g_build_filename (get_rc_dir (), MTC_JOURNAL_DIR, sum, NULL);
+}
+
+static gboolean
+job_mark_sent (MtcSendJob *job, GError **error)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *data = NULL;
+  g_autofree char *offered = job->offered ? g_strjoinv (" ", job->offered) : g_strdup ("");
+  gsize len = 0;
+
+  if (job->message_id == NULL)
+    return TRUE;
+  path = journal_path (job->message_id);
+  dir = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", dir,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  g_key_file_set_string (kf, "Sent", "message-id", job->message_id);
+  g_key_file_set_string (kf, "Sent", "envid", job->tracked && job->envid ? job->envid : "");
+  g_key_file_set_string (kf, "Sent", "offered", offered);
+  g_key_file_set_string (kf, "Sent", "reply", job->eom_reply ? job->eom_reply : "");
+  data = g_key_file_to_data (kf, &len, NULL);
+  return g_file_set_contents_full (path, data, (gssize) len,
+                                   G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                   0600, error);
+}
+
+/* Whether the journal says this message was sent; if so the job learns what was noted. */
+static gboolean
+journal_read (MtcSendJob *job)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = NULL;
+  g_autofree char *envid = NULL;
+  g_autofree char *offered = NULL;
+
+  if (job->message_id == NULL)
+    return FALSE;
+  path = journal_path (job->message_id);
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+    return FALSE;
+  envid = g_key_file_get_string (kf, "Sent", "envid", NULL);
+  offered = g_key_file_get_string (kf, "Sent", "offered", NULL);
+  job->sent = TRUE;
+  g_free (job->envid);
+  job->envid = envid && *envid ? g_steal_pointer (&envid) : NULL;
+  g_strfreev (job->offered);
+  job->offered = g_strsplit (offered ? offered : "", " ", -1);
+  g_free (job->eom_reply);
+  job->eom_reply = g_key_file_get_string (kf, "Sent", "reply", NULL);
+  return TRUE;
+}
+
+static gboolean
+journal_has (const char *message_id)
+{
+  g_autofree char *path = message_id ? journal_path (message_id) : NULL;
+
+  return path && g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* Forget the journal entries of messages no Queue folder holds any more (a crash after
+ * the queued copy was removed, before its entry was). */
+static void
+journal_prune (GHashTable *queued_ids)
+{
+  g_autofree char *dir = g_build_filename (get_rc_dir (), MTC_JOURNAL_DIR, NULL);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_autoptr (GKeyFile) kf = g_key_file_new ();
+      g_autofree char *mid = NULL;
+
+      if (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+        mid = g_key_file_get_string (kf, "Sent", "message-id", NULL);
+      if (mid == NULL || !g_hash_table_contains (queued_ids, mid))
+        g_unlink (path);
+    }
+}
+
+static void
+journal_remove (const char *message_id)
+{
+  g_autofree char *path = message_id ? journal_path (message_id) : NULL;
+
+  if (path)
+    g_unlink (path);
+}
+
+/* The server's 250 to the end of DATA: note it in the queue file before anything else.
+ * Should that fail (disk full), the handover still runs; only a crash before it ends could
+ * then send the message again (tracked). */
+static void
+job_note_sent (MtcSendJob *job)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (job->sent_noted)
+    return;
+  job->sent_noted = TRUE;
+  mtc_crash_point ("after-smtp");
+  if (!job_mark_sent (job, &error))
+    log_error (LOG_PROTOCOL, _("msgtrk: could not note that <%s> was sent: %s\n"),
+               job->message_id ? job->message_id : "", error->message);
+  mtc_crash_point ("after-sent-mark");
 }
 
 static void
@@ -404,9 +697,19 @@ job_finish (MtcSendJob *job)
     {
       g_autoptr (GError) ferr = NULL;
 
-      log_message (LOG_PROTOCOL,
-                   job->tracked ? _("msgtrk: sent <%s> (tracked)\n") : _("msgtrk: sent <%s>\n"),
-                   job->message_id ? job->message_id : "");
+      if (!job->sent)
+        {
+          job_note_sent (job);
+          log_message (LOG_PROTOCOL,
+                       job->tracked ? _("msgtrk: sent <%s> (tracked)\n")
+                                    : _("msgtrk: sent <%s>\n"),
+                       job->message_id ? job->message_id : "");
+        }
+      else
+        log_message (LOG_PROTOCOL, _("msgtrk: <%s> was sent before Claws Mail stopped; "
+                                     "filing it in Sent\n"),
+                     job->message_id ? job->message_id : "");
+      mtc_folder_busy_enter ();
       if (job->tracked && proxy)
         {
           const char *none[] = { NULL };
@@ -416,18 +719,19 @@ job_finish (MtcSendJob *job)
                                                NULL, committed_cb,
                                                g_strdup (job->message_id ? job->message_id : ""));
         }
-      if (!job_file_sent (job, &ferr))
+      if (job_file_sent (job, &ferr))
         {
           queue_unlock (job->queue, job->msgnum);
-          alertpanel_error (_("The message was sent, but: %s.\n"
-                              "It stays in the Queue folder; do not send it again."),
-                            ferr->message);
+          if (folder_item_remove_msg (job->queue, job->msgnum) == 0)
+            journal_remove (job->message_id);
         }
-      else
-        {
-          queue_unlock (job->queue, job->msgnum);
-          folder_item_remove_msg (job->queue, job->msgnum);
-        }
+      mtc_folder_busy_leave ();
+      /* Kept locked and noted as sent: it is filed, never sent, by the next try. */
+      if (ferr != NULL)
+        alertpanel_error (_("The message was sent, but: %s.\n"
+                            "It stays in the Queue folder, noted as sent; Message ▸ Send "
+                            "queued tracked messages files it in Sent without sending it "
+                            "again."), ferr->message);
     }
   else
     {
@@ -435,8 +739,8 @@ job_finish (MtcSendJob *job)
       if (job->tracked && job->envid && proxy)
         msgtrk_dbus_tracker1_call_aborted (proxy, job->envid, job->error, NULL, aborted_cb, NULL);
       alertpanel_error (_("Sending the tracked message failed:\n%s\n\n"
-                          "It stays in the Queue folder; Message ▸ Send queued messages "
-                          "sends it again (tracked)."), job->error);
+                          "It stays in the Queue folder; Message ▸ Send queued tracked "
+                          "messages sends it again (tracked)."), job->error);
     }
   if (current == job)
     current = NULL;
@@ -551,8 +855,45 @@ job_recv_msg (Session *session, const gchar *msg)
     {
       g_free (job->eom_reply);
       job->eom_reply = g_strdup (msg);
+      if (msg[0] == '2')
+        job_note_sent (job);   /* at once: the window for a second send stays tiny */
     }
   return job->orig_recv_msg (session, msg);
+}
+
+static void
+diagnose_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  MtcSendJob *job = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketConnection) conn = NULL;
+  g_autofree char *why = NULL;
+
+  conn = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), res, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;   /* unloading: the job is gone */
+  if (conn == NULL)
+    /* TRANSLATORS: GIO's reason ("Could not connect to HOST: Connection refused"), then
+     * the port. */
+    why = g_strdup_printf (_("%s (port %u)"), error->message, SESSION (job->session)->port);
+  else
+    why = g_strdup_printf (_("the server %s:%u closed the connection before it answered"),
+                           job->account->smtp_server, SESSION (job->session)->port);
+  job_fail (job, why);
+}
+
+/* Claws's session says only that it failed (its log has the reason, we cannot read it):
+ * try the same connection once on our own to learn why, in words the user can act on. */
+static void
+job_diagnose (MtcSendJob *job)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+
+  job->phase = MTC_PHASE_DIAGNOSE;
+  g_socket_client_set_timeout (client, MTC_DIAGNOSE_TIMEOUT_S);
+  g_socket_client_connect_to_host_async (client, job->account->smtp_server,
+                                         SESSION (job->session)->port, send_cancellable,
+                                         diagnose_cb, job);
 }
 
 static gboolean
@@ -576,6 +917,20 @@ job_poll (gpointer user_data)
           || s->state == SESSION_TIMEOUT || s->state == SESSION_DISCONNECTED)
         {
           g_autofree char *why = NULL;
+
+          job->poll_id = 0;
+          if (job->sent_noted)
+            {
+              /* The server took the message; only the goodbye failed. */
+              job_finish (job);
+              return G_SOURCE_REMOVE;
+            }
+          if (job->error == NULL && smtp->error_msg == NULL && s->state != SESSION_TIMEOUT
+              && smtp->state == SMTP_READY)
+            {
+              job_diagnose (job);   /* never greeted: refused, unreachable, or closed */
+              return G_SOURCE_REMOVE;
+            }
           if (job->error)
             why = g_strdup (job->error);
           else if (smtp->error_msg)
@@ -585,9 +940,8 @@ job_poll (gpointer user_data)
             why = g_strdup_printf (_("the server %s did not answer in time"),
                                    job->account->smtp_server);
           else
-            why = g_strdup_printf (_("the connection to %s:%u failed or was closed"),
+            why = g_strdup_printf (_("the server %s:%u closed the connection"),
                                    job->account->smtp_server, s->port);
-          job->poll_id = 0;
           job_fail (job, why);
           return G_SOURCE_REMOVE;
         }
@@ -718,6 +1072,7 @@ prepare_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       msgtrk_envelope_set_ret (job->envelope, (MsgtrkDsnRet) mtc_prefs_dsn_ret ());
       if (auth)
         memset (auth, 0, strlen (auth));
+      mtc_forget_status (job->message_id);
       mtc_remember_envid (job->envid, job->message_id);
       job_start_smtp (job);
       return;
@@ -775,6 +1130,15 @@ job_run (MtcSendJob *job)
       current = NULL;
       job_free (job);
       job_next ();
+      return;
+    }
+  if (job->sent)
+    {
+      /* Accepted by the server before Claws stopped: only the handover is left. */
+      job->tracked = job->envid != NULL;
+      if (job->envid)
+        mtc_remember_envid (job->envid, job->message_id);
+      job_finish (job);
       return;
     }
   job->tracked = TRUE;
@@ -859,13 +1223,31 @@ mtc_send_queued (FolderItem *queue, gint msgnum)
   job_next ();
 }
 
-static void
-send_tracked_in (FolderItem *queue)
+/* Every Queue folder: the default one and each account's (no duplicates). */
+static GSList *
+queue_folders (void)
 {
+  GSList *out = NULL;
+  FolderItem *def = folder_get_default_queue ();
+
+  if (def)
+    out = g_slist_prepend (out, def);
+  for (GList *l = account_get_list (); l; l = l->next)
+    {
+      FolderItem *q = account_get_special_folder (l->data, F_QUEUE);
+      if (q && !g_slist_find (out, q))
+        out = g_slist_prepend (out, q);
+    }
+  return g_slist_reverse (out);
+}
+
+/* The numbers of the tracked messages of a Queue folder (rescanned first). */
+static GArray *
+tracked_in (FolderItem *queue)
+{
+  GArray *nums = g_array_new (FALSE, FALSE, sizeof (gint));
   GSList *list;
 
-  if (queue == NULL)
-    return;
   folder_item_scan (queue);
   list = folder_item_get_msg_list (queue);
   for (GSList *l = list; l; l = l->next)
@@ -873,30 +1255,151 @@ send_tracked_in (FolderItem *queue)
       MsgInfo *info = l->data;
       g_autofree char *path = folder_item_fetch_msg (queue, info->msgnum);
       if (path && mtc_queue_file_is_tracked (path))
-        mtc_send_queued (queue, info->msgnum);
+        g_array_append_val (nums, info->msgnum);
       procmsg_msginfo_free (&info);
     }
   g_slist_free (list);
+  return nums;
+}
+
+static gint
+compare_nums_desc (gconstpointer a, gconstpointer b)
+{
+  gint x = *(const gint *) a, y = *(const gint *) b;
+
+  return x < y ? 1 : (x > y ? -1 : 0);
 }
 
 /* Send every marked message of every Queue folder (after Claws sent its own). */
+static gboolean
+send_all_idle (gpointer data)
+{
+  mtc_send_all_tracked_queued ();
+  return G_SOURCE_REMOVE;
+}
+
 void
 mtc_send_all_tracked_queued (void)
 {
-  GList *seen = NULL;
+  GSList *queues;
 
-  send_tracked_in (folder_get_default_queue ());
-  seen = g_list_prepend (seen, folder_get_default_queue ());
-  for (GList *l = account_get_list (); l; l = l->next)
+  if (mtc_folder_is_busy ())
     {
-      FolderItem *q = account_get_special_folder (l->data, F_QUEUE);
-      if (q && !g_list_find (seen, q))
+      /* Called from inside one of Claws's folder calls (its nested main loop): later. */
+      g_idle_add (send_all_idle, NULL);
+      return;
+    }
+  queues = queue_folders ();
+
+  for (GSList *q = queues; q; q = q->next)
+    {
+      g_autoptr (GArray) nums = tracked_in (q->data);
+      for (guint i = 0; i < nums->len; i++)
+        mtc_send_queued (q->data, g_array_index (nums, gint, i));
+    }
+  g_slist_free (queues);
+}
+
+/* Plugin load (and msgtrkd's arrival): take over the tracked messages Claws left queued,
+ * whatever state it died in. Each gets its tracked form and its lock again (a lock lives
+ * only in Claws's memory until Claws saves the folder: a crash loses it); with
+ * RESUME_SENT, those the server had accepted already are filed in Sent now and msgtrkd
+ * hears Committed (they are never sent again). Returns how many. */
+static gboolean
+adopt_later_idle (gpointer data)
+{
+  mtc_send_adopt_queued (GPOINTER_TO_INT (data));
+  return G_SOURCE_REMOVE;
+}
+
+guint
+mtc_send_adopt_queued (gboolean resume_sent)
+{
+  GSList *queues;
+  g_autoptr (GHashTable) queued_ids = NULL;
+  guint n = 0;
+
+  if (mtc_folder_is_busy ())
+    {
+      g_idle_add (adopt_later_idle, GINT_TO_POINTER (resume_sent));
+      return 0;
+    }
+  queues = queue_folders ();
+  queued_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  if (send_cancellable == NULL)
+    send_cancellable = g_cancellable_new ();
+  for (GSList *q = queues; q; q = q->next)
+    {
+      g_autoptr (GArray) nums = tracked_in (q->data);
+      g_autoptr (GHashTable) newest = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                             NULL);
+
+      /* A crash inside queue_rewrite can leave two copies: the newest one stays. */
+      g_array_sort (nums, compare_nums_desc);
+      for (guint i = 0; i < nums->len; i++)
         {
-          seen = g_list_prepend (seen, q);
-          send_tracked_in (q);
+          gint num = g_array_index (nums, gint, i);
+          MsgInfo *info = folder_item_get_msginfo (q->data, num);
+
+          if (info && info->msgid && *info->msgid)
+            g_hash_table_add (queued_ids, g_strdup (info->msgid));
+          if (info && info->msgid && *info->msgid && !job_already_known (q->data, num)
+              && !g_hash_table_add (newest, g_strdup (info->msgid)))
+            {
+              queue_unlock (q->data, num);
+              folder_item_remove_msg (q->data, num);
+              g_array_index (nums, gint, i) = -1;
+            }
+          if (info)
+            procmsg_msginfo_free (&info);
+        }
+      for (guint i = 0; i < nums->len; i++)
+        {
+          gint num = g_array_index (nums, gint, i);
+          g_autoptr (GError) error = NULL;
+
+          if (num < 0 || job_already_known (q->data, num))
+            continue;
+          if (!mtc_queue_mark_tracked (q->data, num, &num, &error))
+            {
+              log_error (LOG_PROTOCOL, _("msgtrk: could not lock the tracked queued message "
+                                         "%d: %s\n"), num, error->message);
+              continue;
+            }
+          n++;
+          if (resume_sent)
+            {
+              MsgInfo *info = folder_item_get_msginfo (q->data, num);
+              if (info && journal_has (info->msgid))
+                mtc_send_queued (q->data, num);
+              if (info)
+                procmsg_msginfo_free (&info);
+            }
         }
     }
-  g_list_free (seen);
+  g_slist_free (queues);
+  if (resume_sent && current == NULL && g_queue_is_empty (&pending))
+    journal_prune (queued_ids);
+  return n;
+}
+
+/* Whether a Queue folder holds a message to send tracked, and none is being sent: the
+ * sensitivity of Message ▸ Send queued tracked messages. Locked messages of a Queue
+ * folder are (almost always) ours; Claws's counter makes this cheap. */
+gboolean
+mtc_send_have_tracked_queued (void)
+{
+  GSList *queues;
+  gboolean any = FALSE;
+
+  if (current != NULL)
+    return FALSE;
+  queues = queue_folders ();
+  for (GSList *q = queues; q && !any; q = q->next)
+    any = ((FolderItem *) q->data)->locked_msgs > 0;
+  g_slist_free (queues);
+  return any;
 }
 
 /* Plugin unload: pending sends stay in the queue (marked), the running one is dropped

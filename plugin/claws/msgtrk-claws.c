@@ -1,22 +1,28 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* msgtrk-claws.c: the Claws Mail plugin's entry points and its UI glue.
  *
- * - Compose: a "Track this message" toggle in the Options menu; a tracked send or
- *   send-later is turned into a marked, locked queued message that
- *   msgtrk-claws-send.c sends on Claws's own SMTP session.
- * - Sent folders: the tracking status in the Tags column. The folder shown is asked in
- *   batched GetStatus calls (newest messages first, one batch after the other), only for
- *   the Message-IDs this session has not asked yet; then StatusChanged signals keep the
- *   tags current. Never one D-Bus call per row, and the message list is redrawn once per
- *   answer or burst of signals, never once per row.
- * - Track / Copy tracking link / Track a link…: Message menu, message-list popup, toolbar.
+ * - Compose: a "Track this message" toggle in the Options menu and a "✉ Track delivery"
+ *   check button under the text (the same action); a tracked send or send-later is turned
+ *   into a marked, locked queued message that msgtrk-claws-send.c sends on Claws's own
+ *   SMTP session. At load the tracked queued messages are taken over (crash safety).
+ * - Sent folders: the tracking status in the Tags column, one tag per state with a symbol
+ *   (a fixed set; outdated ones are removed at load). The folder shown is asked in
+ *   batched GetStatus calls (newest messages first, two calls in flight), only for the
+ *   Message-IDs this session has not asked yet and, across sessions, not the untagged ones
+ *   a whole earlier look already asked; then StatusChanged signals keep the tags current.
+ *   A changed status redraws its own row; never one D-Bus call per row.
+ * - Track / Copy tracking link (CLIPBOARD only, a status-bar note) / Track a link… /
+ *   Tracked links… / Send queued tracked messages: Message menu, message-list popup,
+ *   toolbar; each offered only when it can work.
  * - Incoming DSNs and MDNs are handed to msgtrkd (IngestReport).
  *
- * Limits: the status lives in Claws's tags (one tag per distinct status text, prefixed
- * with an envelope sign); only folders of the Sent kind are looked up. What msgtrkd said
- * of each Message-ID is remembered for the session (a few dozen bytes per message).
+ * Limits: the status lives in Claws's tags (MTC_TAG_PREFIX, G_N_ELEMENTS (state_tags));
+ * only folders of the Sent kind are looked up. What msgtrkd said of each Message-ID is
+ * remembered for the session (a few dozen bytes per message).
  * Must never: block the UI (all D-Bus calls are asynchronous), see the secret A, lose a
- * message or send a tracked one untracked silently.
+ * message or send a tracked one untracked silently, free a MsgInfo it does not own (the
+ * message list's selected one is borrowed: selected_message() takes a reference), or put
+ * a link on the PRIMARY selection.
  */
 #include <libintl.h>
 #include <string.h>
@@ -41,6 +47,8 @@
 #include "menu.h"
 #include "toolbar.h"
 #include "prefs_toolbar.h"
+#include "statusbar.h"
+#include "gtkcmctree.h"
 
 #include <msgtrk.h>
 #include "msgtrkd-error.h"
@@ -50,18 +58,24 @@
 #define MTC_BUS_NAME "org.msgtrk.Tracker1"
 #define MTC_OBJECT_PATH "/org/msgtrk/Tracker1"
 #define MTC_TOOLBAR_ITEM "Track"
-/* How often the shown folder is checked for a change (ms): a pointer comparison. */
-#define MTC_FOLDER_WATCH_MS 500
+/* How often the shown folder is checked for a change (ms): a pointer comparison. Claws
+ * has no hook for "a folder is shown"; the first look waits until the list is filled. */
+#define MTC_FOLDER_WATCH_MS 100
 /* Most Message-IDs asked in one GetStatus call: msgtrkd's own limit (MSGTRKD_MAX_STATUS_IDS
  * in helper/msgtrkd/msgtrkd-service.h, not on the plugin's include path). A bigger folder
  * is asked in several calls, each sent when the previous one was answered. */
 #define MTC_STATUS_BATCH_MAX 10000
+/* How many GetStatus calls of one look are in flight at once: two keep msgtrkd busy while
+ * the plugin applies an answer (one at a time left gaps: 1.3 s for 100,000 ids). */
+#define MTC_STATUS_IN_FLIGHT 2
 /* How long tag changes are gathered before the message list is redrawn once (ms):
  * summary_reflect_tags_changes() walks every row of the list. */
 #define MTC_REFLECT_DELAY_MS 100
 /* How long folder updates and StatusChanged signals of unknown messages are gathered
  * before the shown folder is asked again (ms). */
 #define MTC_RESCAN_DELAY_MS 500
+/* How long a note stays in the status bar (s). */
+#define MTC_NOTICE_SECONDS 8
 
 static MsgtrkDBusTracker1 *proxy;
 static GCancellable *cancellable;
@@ -78,23 +92,44 @@ static FolderItem *watched_item;
 /* Message-ID → the ENVID msgtrkd gave, or NULL when msgtrkd did not know it: every
  * Message-ID asked in this session. Only the others are asked when a folder is shown. */
 static GHashTable *mid_state;
+/* Message-ID → the newest status text heard (signal or answer), shown or not yet: a row
+ * filed after msgtrkd spoke (Claws runs the main loop inside its folder calls, so the
+ * signal can come first) starts with it, never with an older "Sending…". */
+static GHashTable *latest_text;
+/* While the send path is inside one of Claws's folder calls (which run the main loop, and
+ * so our D-Bus callbacks), no status is put on a row: the Message-IDs wait here (their
+ * text in latest_text) and are tagged once the call is over. */
+static guint folder_busy;
+static GHashTable *deferred_mids;
+static guint deferred_id;
 /* ENVIDs of StatusChanged signals that no known message had: each causes one new look. */
 static GHashTable *stray_envids;
 static guint reflect_id;             /* pending summary_reflect_tags_changes() */
 static FolderItem *reflect_item;     /* the folder it is for (compared, never used) */
 static guint rescan_id;              /* pending new look at the shown folder */
+static guint adopt_id;               /* pending take-over of tracked queued messages */
+static guint notice_id;              /* pending end of a status-bar note */
 
-/* The shown folder's Message-IDs still to ask, in batches, one call at a time. Owned by
- * its call in flight; status_job points at the current one (NULL: none). */
+/* The shown folder's Message-IDs still to ask, in batches, at most
+ * MTC_STATUS_IN_FLIGHT calls at a time. Owned by its calls in flight; status_job points at
+ * the current one (NULL: none). */
 typedef struct
 {
   GCancellable *cancellable;
   GPtrArray *ids;   /* (element-type utf8) newest first */
   guint next;       /* the first not asked yet */
+  guint in_flight;  /* calls not answered yet */
+  gboolean failed;  /* a call failed: ask no more (the next look asks again) */
+  char *folder_id;  /* (owned) the folder looked at */
+  gint max_num;     /* its highest message number at the look */
 } StatusJob;
 static StatusJob *status_job;
 static guint menu_ids[8];
 static guint n_menu_ids;
+/* The menus whose items' sensitivity is set when they open. */
+static const char *const watched_menus[] = { "/Menu/Message", "/Menus/SummaryViewPopup" };
+static GtkWidget *menu_widgets[G_N_ELEMENTS (watched_menus)];
+static gulong menu_show_ids[G_N_ELEMENTS (watched_menus)];
 
 /* ---- small helpers ---- */
 
@@ -111,36 +146,129 @@ mtc_remember_envid (const char *envid, const char *message_id)
     g_hash_table_replace (envid_to_mid, g_strdup (envid), g_strdup (message_id));
 }
 
+/* A new send attempt: what was heard of an earlier one (Not sent) is over. */
+void
+mtc_forget_status (const char *message_id)
+{
+  if (message_id && latest_text)
+    g_hash_table_remove (latest_text, message_id);
+}
+
+/* The newest status text heard for this Message-ID, or NULL. */
+const char *
+mtc_latest_status (const char *message_id)
+{
+  return message_id && latest_text ? g_hash_table_lookup (latest_text, message_id) : NULL;
+}
+
+/* The status tags: one per state, never per summary ("Failed 1/3, 1 delayed, 1
+ * delivered" made a new tag for every mix), so the set stays bounded (G_N_ELEMENTS) and
+ * Modify tags… keeps a short list. The symbol tells Failed, Delayed and Delivered apart
+ * at a glance without touching the user's colour labels. */
+static const struct
+{
+  const char *state, *symbol, *label;
+} state_tags[] = {
+  /* TRANSLATORS: tracking status of a sent message (Tags column of the Sent folder). */
+  { "sending", "\xe2\x8b\xaf", N_("Sending…") },               /* ⋯ */
+  { "untracked", "\xe2\x80\x93", N_("Sent — no tracking offered") }, /* – */
+  /* the user chose "Send untracked" (msgtrkd was unavailable): the plugin's own state */
+  { "not-tracked", "\xe2\x80\x93", N_("Sent untracked") },
+  { "aborted", "\xe2\x9c\x96", N_("Not sent") },               /* ✖ */
+  { "unknown", "\xe2\x80\x93", N_("Sent") },
+  { "in-transit", "\xe2\x9e\x9c", N_("In transit") },          /* ➜ */
+  { "delayed", "\xe2\x97\xb7", N_("Delayed") },                /* ◷ (DejaVu has it, not ⌛) */
+  { "relayed", "\xe2\x9e\x9c", N_("Relayed") },
+  { "opaque", "\xe2\x9e\x9c", N_("In transit") },
+  { "delivered", "\xe2\x9c\x94", N_("Delivered") },            /* ✔ */
+  { "failed", "\xe2\x9c\x96", N_("Failed") },                  /* ✖ */
+  { "read", "\xe2\x9c\x94\xe2\x9c\x94", N_("Read") },        /* ✔✔ */
+};
+
+/* The text of a state's tag (after MTC_TAG_PREFIX): its symbol and its translated label.
+ * An unknown state (a newer msgtrkd) reads as "unknown": never a new tag per string. */
 const char *
 mtc_state_label (const char *state)
 {
-  static const struct { const char *state, *label; } labels[] = {
-    /* TRANSLATORS: tracking status of a sent message (Tags column of the Sent folder). */
-    { "sending", N_("Sending…") },
-    { "untracked", N_("Sent — no tracking offered") },
-    /* the user chose "Send untracked" (msgtrkd was unavailable): the plugin's own state */
-    { "not-tracked", N_("Sent untracked") },
-    { "aborted", N_("Not sent") },
-    { "unknown", N_("Sent") },
-    { "in-transit", N_("In transit") },
-    { "delayed", N_("Delayed") },
-    { "relayed", N_("Relayed") },
-    { "opaque", N_("In transit") },
-    { "delivered", N_("Delivered") },
-    { "failed", N_("Failed") },
-    { "read", N_("Read") },
-  };
-  /* The state identifiers stay English; only what is shown is translated. */
-  for (gsize i = 0; i < G_N_ELEMENTS (labels); i++)
-    if (g_strcmp0 (state, labels[i].state) == 0)
-      return _(labels[i].label);
-  return state;
+  static GHashTable *texts;   /* state → text, built once per language */
+  const char *text;
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (state_tags); i++)
+    if (g_strcmp0 (state, state_tags[i].state) == 0)
+      break;
+  if (i == G_N_ELEMENTS (state_tags))
+    return mtc_state_label ("unknown");
+  if (texts == NULL)
+    texts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  text = g_hash_table_lookup (texts, state_tags[i].state);
+  if (text == NULL)
+    {
+      /* The state identifiers stay English; only what is shown is translated. */
+      char *t = g_strdup_printf ("%s %s", state_tags[i].symbol, _(state_tags[i].label));
+      g_hash_table_insert (texts, (gpointer) state_tags[i].state, t);
+      text = t;
+    }
+  return text;
+}
+
+/* Plugin load: forget the status tags that are not in today's set (older versions made
+ * one per summary; another language made others). Messages that carried them have no
+ * status tag now and are asked again when their folder is shown. Returns how many. */
+static guint
+tags_cleanup (void)
+{
+  GSList *ids = tags_get_list ();
+  guint removed = 0;
+
+  for (GSList *l = ids; l; l = l->next)
+    {
+      gint id = GPOINTER_TO_INT (l->data);
+      const char *name = tags_get_tag (id);
+      gboolean keep = FALSE;
+
+      if (name == NULL || !g_str_has_prefix (name, MTC_TAG_PREFIX))
+        continue;
+      for (gsize i = 0; i < G_N_ELEMENTS (state_tags) && !keep; i++)
+        keep = g_str_equal (name + strlen (MTC_TAG_PREFIX),
+                            mtc_state_label (state_tags[i].state));
+      if (!keep)
+        {
+          tags_remove_tag (id);
+          removed++;
+        }
+    }
+  g_slist_free (ids);
+  if (removed > 0)
+    tags_write_tags ();
+  return removed;
 }
 
 static void
 show_error (const char *what, const GError *error)
 {
   alertpanel_error ("%s:\n%s", what, error->message);
+}
+
+static gboolean
+status_notice_done (gpointer data)
+{
+  notice_id = 0;
+  statusbar_pop_all ();
+  return G_SOURCE_REMOVE;
+}
+
+/* A passing note in the main window's status bar (no dialog to close). */
+static void
+status_notice (const char *text)
+{
+  if (notice_id)
+    {
+      g_source_remove (notice_id);
+      statusbar_pop_all ();
+    }
+  statusbar_print_all ("%s", text);
+  notice_id = g_timeout_add_seconds (MTC_NOTICE_SECONDS, status_notice_done, NULL);
 }
 
 /* The message list shows the tags again, once, a moment after the last change; only if
@@ -174,6 +302,36 @@ reflect_later (FolderItem *item)
     reflect_id = g_timeout_add (MTC_REFLECT_DELAY_MS, reflect_cb, NULL);
 }
 
+/* Show a message's tags in its row of the message list, if the list shows it now: one
+ * row, found through Claws's own Message-ID → row table, instead of
+ * summary_reflect_tags_changes(), which walks every row (0.1–0.4 s for 100,000) and was
+ * the plugin's main cost in a big Sent folder. FALSE if that row cannot be found (the list
+ * is being filled, or shows another object for it): the caller redraws the whole list. */
+static gboolean
+row_show_tags (MsgInfo *info)
+{
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+  SummaryView *summary = mainwin ? mainwin->summaryview : NULL;
+  GtkCMCTreeNode *node;
+  gchar *text;
+
+  if (summary == NULL || summary->folder_item != info->folder)
+    return TRUE;   /* not shown: its row is made from the tags when the folder opens */
+  if (summary->msgid_table == NULL || info->msgid == NULL || summary_is_locked (summary))
+    return FALSE;
+  if (!summary->col_state[summary->col_pos[S_COL_TAGS]].visible)
+    return TRUE;
+  node = g_hash_table_lookup (summary->msgid_table, info->msgid);
+  if (node == NULL
+      || gtk_cmctree_node_get_row_data (GTK_CMCTREE (summary->ctree), node) != info)
+    return FALSE;
+  text = procmsg_msginfo_get_tags_str (info);
+  gtk_cmctree_node_set_text (GTK_CMCTREE (summary->ctree), node,
+                             summary->col_pos[S_COL_TAGS], text ? text : "-");
+  g_free (text);
+  return TRUE;
+}
+
 /* Whether the message carries a tag of this plugin. */
 static gboolean
 has_status_tag (MsgInfo *info)
@@ -197,17 +355,20 @@ mtc_tag_message (MsgInfo *info, const char *text)
   GSList *old = g_slist_copy (info->tags);
   gint id;
   gboolean changed = FALSE;
+  gboolean new_tag = FALSE;
 
   if (!mtc_prefs_show_tags ())
     {
       g_slist_free (old);
       return;
     }
+
   id = tags_get_id_for_str (tag);
   if (id == -1)
     {
       id = tags_add_tag (tag);
       tags_write_tags ();
+      new_tag = TRUE;   /* Claws's tag menus must learn it: one full redraw */
     }
   for (GSList *l = old; l; l = l->next)
     {
@@ -225,15 +386,14 @@ mtc_tag_message (MsgInfo *info, const char *text)
       procmsg_msginfo_update_tags (info, TRUE, id);
       changed = TRUE;
     }
-  if (changed)
+  if (new_tag || (changed && !row_show_tags (info)))
     reflect_later (info->folder);
 }
 
+/* The status shown for a state: its tag text (the summary's counts are in Track…). */
 static char *
 status_text (const char *state, const char *summary)
 {
-  if (summary && *summary)
-    return g_strdup (summary);
   return g_strdup (mtc_state_label (state));
 }
 
@@ -259,6 +419,15 @@ sent_folders (void)
 static void
 apply_status (GSList *folders, const char *message_id, const char *text)
 {
+  gboolean found = FALSE;
+
+  g_hash_table_replace (latest_text, g_strdup (message_id), g_strdup (text));
+  if (folder_busy > 0)
+    {
+      g_hash_table_add (deferred_mids, g_strdup (message_id));
+      g_debug ("status of <%s>: %s deferred", message_id, text);
+      return;
+    }
   for (GSList *l = folders; l; l = l->next)
     {
       MsgInfo *info = folder_item_get_msginfo_by_msgid (l->data, message_id);
@@ -266,8 +435,58 @@ apply_status (GSList *folders, const char *message_id, const char *text)
         {
           mtc_tag_message (info, text);
           procmsg_msginfo_free (&info);
+          found = TRUE;
         }
     }
+  g_debug ("status of <%s>: %s%s", message_id, text, found ? "" : " (no row)");
+}
+
+static gboolean
+deferred_cb (gpointer data)
+{
+  GHashTableIter iter;
+  gpointer mid;
+  GSList *folders;
+
+  deferred_id = 0;
+  if (folder_busy > 0)
+    return G_SOURCE_REMOVE;   /* the next leave schedules it again */
+  folders = sent_folders ();
+  g_hash_table_iter_init (&iter, deferred_mids);
+  while (g_hash_table_iter_next (&iter, &mid, NULL))
+    {
+      const char *text = g_hash_table_lookup (latest_text, mid);
+      if (text)
+        {
+          g_autofree char *copy = g_strdup (text);
+          apply_status (folders, mid, copy);
+        }
+      g_hash_table_iter_remove (&iter);
+    }
+  g_slist_free (folders);
+  return G_SOURCE_REMOVE;
+}
+
+/* The send path enters / leaves one of Claws's folder calls (see folder_busy). */
+void
+mtc_folder_busy_enter (void)
+{
+  folder_busy++;
+}
+
+gboolean
+mtc_folder_is_busy (void)
+{
+  return folder_busy > 0;
+}
+
+void
+mtc_folder_busy_leave (void)
+{
+  g_return_if_fail (folder_busy > 0);
+  if (--folder_busy == 0 && deferred_mids && g_hash_table_size (deferred_mids) > 0
+      && deferred_id == 0)
+    deferred_id = g_idle_add (deferred_cb, NULL);
 }
 
 /* ---- status: GetStatus (batched) and StatusChanged ---- */
@@ -279,6 +498,7 @@ status_job_free (StatusJob *job)
     status_job = NULL;
   g_clear_object (&job->cancellable);
   g_ptr_array_unref (job->ids);
+  g_free (job->folder_id);
   g_free (job);
 }
 
@@ -296,13 +516,18 @@ static void get_status_cb (GObject *source, GAsyncResult *res, gpointer user_dat
 static void
 status_job_send_next (StatusJob *job)
 {
-  guint n = MIN (job->ids->len - job->next, MTC_STATUS_BATCH_MAX);
-  g_autofree const char **batch = g_new (const char *, n + 1);
+  while (job->in_flight < MTC_STATUS_IN_FLIGHT && job->next < job->ids->len)
+    {
+      guint n = MIN (job->ids->len - job->next, MTC_STATUS_BATCH_MAX);
+      g_autofree const char **batch = g_new (const char *, n + 1);
 
-  memcpy (batch, job->ids->pdata + job->next, n * sizeof (char *));
-  batch[n] = NULL;
-  job->next += n;
-  msgtrk_dbus_tracker1_call_get_status (proxy, batch, job->cancellable, get_status_cb, job);
+      memcpy (batch, job->ids->pdata + job->next, n * sizeof (char *));
+      batch[n] = NULL;
+      job->next += n;
+      job->in_flight++;
+      msgtrk_dbus_tracker1_call_get_status (proxy, batch, job->cancellable, get_status_cb,
+                                            job);
+    }
 }
 
 /* One GetStatus answer: every row is remembered, the tracked ones tagged (the list is
@@ -313,7 +538,12 @@ apply_answer (GVariant *statuses)
   GVariantIter iter;
   const char *id, *envid, *state, *summary;
   GSList *folders = sent_folders ();
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+  GtkCMCList *clist = mainwin && mainwin->summaryview && mainwin->summaryview->ctree
+                        ? GTK_CMCLIST (mainwin->summaryview->ctree) : NULL;
 
+  if (clist)
+    gtk_cmclist_freeze (clist);   /* one redraw for the whole answer */
   g_variant_iter_init (&iter, statuses);
   while (g_variant_iter_next (&iter, "(&s&s&s&s)", &id, &envid, &state, &summary))
     {
@@ -329,6 +559,8 @@ apply_answer (GVariant *statuses)
       apply_status (folders, id, text);
     }
   g_slist_free (folders);
+  if (clist)
+    gtk_cmclist_thaw (clist);
 }
 
 /* USER_DATA: the StatusJob this call belongs to, or NULL (mtc_refresh_message_ids). */
@@ -339,6 +571,8 @@ get_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) statuses = NULL;
 
+  if (job)
+    job->in_flight--;
   if (!msgtrk_dbus_tracker1_call_get_status_finish (MSGTRK_DBUS_TRACKER1 (source), &statuses,
                                                     res, &error))
     {
@@ -346,21 +580,22 @@ get_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         g_debug ("GetStatus failed: %s", error->message);
       if (job)
-        status_job_free (job);
-      return;
+        job->failed = TRUE;
     }
-  if (job && job != status_job)
+  else if (job == NULL || job == status_job)
     {
-      status_job_free (job);   /* another folder, or a newer look at this one */
-      return;
+      apply_answer (statuses);   /* (else: another folder, or a newer look at this one) */
+      if (job && !job->failed && proxy)
+        status_job_send_next (job);
     }
-  apply_answer (statuses);
-  if (job == NULL)
-    return;
-  if (job->next < job->ids->len && proxy)
-    status_job_send_next (job);
-  else
-    status_job_free (job);
+  if (job && job->in_flight == 0
+      && (job != status_job || job->failed || job->next >= job->ids->len))
+    {
+      /* A whole look answered: the next session need not ask its untagged messages. */
+      if (job == status_job && !job->failed && mtc_prefs_show_tags ())
+        mtc_prefs_set_asked_upto (job->folder_id, job->max_num);
+      status_job_free (job);
+    }
 }
 
 void
@@ -409,7 +644,9 @@ refresh_folder (FolderItem *item)
   GSList *list;
   g_autoptr (GArray) entries = NULL;
   g_autoptr (GHashTable) seen = NULL;
+  g_autofree char *folder_id = NULL;
   StatusJob *job;
+  gint upto, max_num = 0;
 
   status_job_stop ();
   if (proxy == NULL || item == NULL || item->stype != F_OUTBOX)
@@ -418,16 +655,30 @@ refresh_folder (FolderItem *item)
     {
       /* No tag is set meanwhile: everything is asked again once they are shown. */
       g_hash_table_remove_all (mid_state);
+      mtc_prefs_forget_asked ();
       return;
     }
   entries = g_array_new (FALSE, FALSE, sizeof (AskEntry));
   seen = g_hash_table_new (g_str_hash, g_str_equal);
   list = folder_item_get_msg_list (item);
+  folder_id = folder_item_get_identifier (item);
+  upto = mtc_prefs_asked_upto (folder_id);
+  for (GSList *l = list; l; l = l->next)
+    max_num = MAX (max_num, (gint) ((MsgInfo *) l->data)->msgnum);
+  if (upto > max_num)
+    upto = -1;   /* renumbered or rebuilt since: ask everything */
   for (GSList *l = list; l; l = l->next)
     {
       MsgInfo *info = l->data;
+      /* Asked in an earlier session, unknown to msgtrkd then, and still without a status
+       * tag: an untracked message, not asked again (a folder of 100,000 messages would
+       * otherwise cost ten GetStatus calls at every start). */
+      gboolean known_untracked = upto >= 0 && (gint) info->msgnum <= upto
+                                 && !has_status_tag (info)
+                                 && !g_hash_table_contains (mid_state, info->msgid);
+
       /* No Message-ID: it cannot be tracked. */
-      if (info->msgid && *info->msgid && needs_asking (info)
+      if (info->msgid && *info->msgid && !known_untracked && needs_asking (info)
           && g_hash_table_add (seen, info->msgid))
         {
           AskEntry e = { info->date_t, info->msgnum, g_strdup (info->msgid) };
@@ -442,8 +693,13 @@ refresh_folder (FolderItem *item)
     }
   g_slist_free (list);
   if (entries->len == 0)
-    return;
+    {
+      mtc_prefs_set_asked_upto (folder_id, max_num);
+      return;
+    }
   job = g_new0 (StatusJob, 1);
+  job->folder_id = g_steal_pointer (&folder_id);
+  job->max_num = max_num;
   job->cancellable = g_cancellable_new ();
   job->ids = g_ptr_array_new_full (entries->len, g_free);
   for (guint i = 0; i < entries->len; i++)
@@ -455,6 +711,8 @@ refresh_folder (FolderItem *item)
 static gboolean
 rescan_cb (gpointer data)
 {
+  if (folder_busy > 0)
+    return G_SOURCE_CONTINUE;   /* not while Claws is inside a folder call of ours */
   rescan_id = 0;
   refresh_folder (watched_item);
   return G_SOURCE_REMOVE;
@@ -473,7 +731,8 @@ folder_watch_cb (gpointer data)
   MainWindow *mainwin = mainwindow_get_mainwindow ();
   FolderItem *item = mainwin && mainwin->summaryview ? mainwin->summaryview->folder_item : NULL;
 
-  if (item != watched_item)
+  if (item != watched_item && folder_busy == 0
+      && !(mainwin && mainwin->summaryview && summary_is_locked (mainwin->summaryview)))
     {
       watched_item = item;
       refresh_folder (item);
@@ -506,6 +765,9 @@ status_changed_cb (MsgtrkDBusTracker1 *p, const char *envid, const char *state,
 {
   const char *mid = g_hash_table_lookup (envid_to_mid, envid);
 
+  g_debug ("StatusChanged %s %s: <%s>", state, mtc_state_label (state),
+           mid ? mid : "(unknown)");
+
   if (mid)
     {
       g_autofree char *text = status_text (state, summary);
@@ -535,8 +797,11 @@ proxy_ready_cb (GObject *source, GAsyncResult *res, gpointer data)
   if (p == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        log_warning (LOG_PROTOCOL, _("msgtrk: no session bus for the tracking helper: %s\n"),
-                     error->message);
+        {
+          log_warning (LOG_PROTOCOL, _("msgtrk: no session bus for the tracking helper: %s\n"),
+                       error->message);
+          mtc_send_adopt_queued (TRUE);   /* no msgtrkd to tell: file them anyway */
+        }
       return;
     }
   proxy = p;
@@ -544,6 +809,27 @@ proxy_ready_cb (GObject *source, GAsyncResult *res, gpointer data)
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (proxy), 60 * 1000);
   status_handler = g_signal_connect (proxy, "status-changed", G_CALLBACK (status_changed_cb), NULL);
   watched_item = NULL;   /* ask for the shown folder now */
+  /* Handovers a crash interrupted end now, and msgtrkd hears of them. */
+  mtc_send_adopt_queued (TRUE);
+}
+
+/* Plugin load: the tracked messages Claws left in a Queue folder are ours again (locked,
+ * out of reach of Claws's own sender), before anything can send them. */
+static gboolean
+adopt_idle (gpointer data)
+{
+  guint n;
+
+  adopt_id = 0;
+  n = mtc_send_adopt_queued (proxy != NULL);
+  if (n > 0)
+    log_message (LOG_PROTOCOL,
+                 g_dngettext (GETTEXT_PACKAGE,
+                              "msgtrk: %u tracked message waits in the Queue folder "
+                              "(Message ▸ Send queued tracked messages)\n",
+                              "msgtrk: %u tracked messages wait in the Queue folder "
+                              "(Message ▸ Send queued tracked messages)\n", n), n);
+  return G_SOURCE_REMOVE;
 }
 
 /* ---- compose ---- */
@@ -578,6 +864,23 @@ compose_created_hook (gpointer source, gpointer data)
   g_object_set_data_full (G_OBJECT (compose->window), "msgtrk-track-action", action,
                           g_object_unref);
   g_object_unref (group);
+
+  /* Visible at a glance, not only in the Options menu: a check button under the text,
+   * bound to the same action (ticking either changes both). */
+  if (compose->vbox)
+    {
+      GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+      GtkWidget *check = gtk_check_button_new_with_label (_("✉ Track delivery"));
+
+      gtk_activatable_set_related_action (GTK_ACTIVATABLE (check), GTK_ACTION (action));
+      gtk_button_set_label (GTK_BUTTON (check), _("✉ Track delivery"));
+      gtk_widget_set_tooltip_text (check, _("Ask the servers for delivery tracking (MTRK, "
+                                            "DSN); the Sent folder shows the status"));
+      gtk_widget_set_can_focus (check, FALSE);   /* Tab keeps its way through the fields */
+      gtk_box_pack_end (GTK_BOX (bar), check, FALSE, FALSE, 6);
+      gtk_box_pack_end (GTK_BOX (compose->vbox), bar, FALSE, FALSE, 0);
+      gtk_widget_show_all (bar);
+    }
   return FALSE;
 }
 
@@ -620,7 +923,7 @@ queue_and_send_idle (gpointer data)
       /* compose_queue only keeps a temporary file when it could not add it to a folder. */
       g_free (msgpath);
     }
-  if (!mtc_queue_mark_tracked (queue, msgnum, &error))
+  if (!mtc_queue_mark_tracked (queue, msgnum, &msgnum, &error))
     {
       show_error (_("Could not mark the queued message as tracked; it stays in the Queue "
                     "folder, untouched"), error);
@@ -660,7 +963,7 @@ mark_send_later_idle (gpointer data)
       if (info)
         {
           g_autoptr (GError) error = NULL;
-          if (!mtc_queue_mark_tracked (l->data, info->msgnum, &error))
+          if (!mtc_queue_mark_tracked (l->data, info->msgnum, NULL, &error))
             show_error (_("Could not mark the queued message as tracked"), error);
           procmsg_msginfo_free (&info);
         }
@@ -709,14 +1012,21 @@ send_queue_activated (GtkAction *action, gpointer data)
 
 /* ---- Track, Copy tracking link, Track a link… ---- */
 
+/* The selected message, (transfer full): free it with procmsg_msginfo_free().
+ * summary_get_selected_msg() returns the list's own pointer without a reference; freeing
+ * that (as this plugin did) dropped the message list's reference, and the next rebuild of
+ * the list freed the MsgInfo twice: the "corrupted double-linked list" abort of issue 8
+ * item 2, right after a tracked send filed its copy in the shown Sent folder. */
 static MsgInfo *
 selected_message (void)
 {
   MainWindow *mainwin = mainwindow_get_mainwindow ();
+  MsgInfo *info;
 
   if (mainwin == NULL || mainwin->summaryview == NULL)
     return NULL;
-  return summary_get_selected_msg (mainwin->summaryview);
+  info = summary_get_selected_msg (mainwin->summaryview);
+  return info ? procmsg_msginfo_new_ref (info) : NULL;
 }
 
 static gboolean
@@ -778,12 +1088,11 @@ export_url_cb (GObject *source, GAsyncResult *res, gpointer data)
       show_error (_("Could not make a tracking link"), error);
       return;
     }
-  /* The URL holds the secret: to the clipboard only, never to a log. */
+  /* The URL holds the secret: to the clipboard only (never PRIMARY, which any
+   * middle-click pastes), never to a log. */
   gtk_clipboard_set_text (gtk_clipboard_get (GDK_SELECTION_CLIPBOARD), url, -1);
-  gtk_clipboard_set_text (gtk_clipboard_get (GDK_SELECTION_PRIMARY), url, -1);
   memset (url, 0, strlen (url));
-  alertpanel_notice (_("The tracking link is on the clipboard. Whoever has it can follow "
-                       "this message's delivery."));
+  status_notice (_("Tracking link copied: whoever has it can follow this message."));
 }
 
 static void
@@ -814,6 +1123,7 @@ import_url_cb (GObject *source, GAsyncResult *res, gpointer data)
       return;
     }
   msgtrk_dbus_tracker1_call_show_message (proxy, envid, cancellable, show_message_cb, NULL);
+  status_notice (_("The link is tracked; Message ▸ Tracked links… lists it from now on."));
 }
 
 static void
@@ -844,6 +1154,12 @@ copy_link_action_cb (GtkAction *action, gpointer data)
 }
 
 static void
+links_action_cb (GtkAction *action, gpointer data)
+{
+  mtc_links_show ();
+}
+
+static void
 import_action_cb (GtkAction *action, gpointer data)
 {
   import_link ();
@@ -862,11 +1178,56 @@ static GtkActionEntry main_actions[] = {
     G_CALLBACK (track_action_cb) },
   { "Message/MsgtrkCopyLink", NULL, N_("Copy tracking _link"), NULL, NULL,
     G_CALLBACK (copy_link_action_cb) },
+  { "Message/MsgtrkLinks", NULL, N_("Tracked lin_ks…"), NULL,
+    N_("The messages you follow through a tracking link someone gave you"),
+    G_CALLBACK (links_action_cb) },
   { "Message/MsgtrkImport", NULL, N_("Track a lin_k…"), NULL, NULL,
     G_CALLBACK (import_action_cb) },
   { "Message/MsgtrkSendTracked", NULL, N_("Send queued _tracked messages"), NULL, NULL,
     G_CALLBACK (send_tracked_action_cb) },
 };
+
+/* Whether the selected message is known to be untracked (msgtrkd said so, and no status
+ * tag of ours is on it). Unknown messages count as trackable: msgtrkd is asked then. */
+static gboolean
+selected_is_untracked (void)
+{
+  MsgInfo *info = selected_message ();
+  gboolean untracked = TRUE;
+
+  if (info != NULL)
+    {
+      gpointer envid = NULL;
+      gboolean asked = info->msgid && *info->msgid
+                       && g_hash_table_lookup_extended (mid_state, info->msgid, NULL, &envid);
+
+      untracked = info->msgid == NULL || *info->msgid == '\0'
+                  || (asked && envid == NULL && !has_status_tag (info));
+      procmsg_msginfo_free (&info);
+    }
+  return untracked;
+}
+
+/* Menus about to show: offer only what can work now. */
+static void
+menu_shown_cb (GtkWidget *menu, gpointer data)
+{
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+  gboolean untracked;
+  GtkAction *a;
+
+  if (mainwin == NULL)
+    return;
+  untracked = selected_is_untracked ();
+  if ((a = gtk_action_group_get_action (mainwin->action_group, "Message/MsgtrkTrack")))
+    gtk_action_set_sensitive (a, !untracked);
+  if ((a = gtk_action_group_get_action (mainwin->action_group, "Message/MsgtrkCopyLink")))
+    gtk_action_set_sensitive (a, !untracked);
+  if ((a = gtk_action_group_get_action (mainwin->action_group, "Message/MsgtrkSendTracked")))
+    gtk_action_set_sensitive (a, mtc_send_have_tracked_queued ());
+  g_debug ("menu: Track %s, Send queued tracked %s", untracked ? "off" : "on",
+           mtc_send_have_tracked_queued () ? "on" : "off");
+}
 
 static void
 toolbar_track_cb (gpointer parent, const gchar *item_name, gpointer data)
@@ -882,6 +1243,7 @@ menus_add (void)
   static const struct { const char *path, *name, *action; } items[] = {
     { "/Menu/Message", "MsgtrkTrack", "Message/MsgtrkTrack" },
     { "/Menu/Message", "MsgtrkCopyLink", "Message/MsgtrkCopyLink" },
+    { "/Menu/Message", "MsgtrkLinks", "Message/MsgtrkLinks" },
     { "/Menu/Message", "MsgtrkImport", "Message/MsgtrkImport" },
     { "/Menu/Message", "MsgtrkSendTracked", "Message/MsgtrkSendTracked" },
     { "/Menus/SummaryViewPopup", "MsgtrkTrack", "Message/MsgtrkTrack" },
@@ -907,6 +1269,17 @@ menus_add (void)
                                  items[i].action, GTK_UI_MANAGER_MENUITEM, id);
       menu_ids[n_menu_ids++] = id;
     }
+  for (gsize i = 0; i < G_N_ELEMENTS (watched_menus); i++)
+    {
+      GtkWidget *w = gtk_ui_manager_get_widget (mainwin->ui_manager, watched_menus[i]);
+      if (GTK_IS_MENU_ITEM (w))
+        w = gtk_menu_item_get_submenu (GTK_MENU_ITEM (w));
+      if (GTK_IS_MENU (w))
+        {
+          menu_show_ids[i] = g_signal_connect (w, "show", G_CALLBACK (menu_shown_cb), NULL);
+          menu_widgets[i] = w;
+        }
+    }
   sendqueue_action = gtk_action_group_get_action (mainwin->action_group, "Message/SendQueue");
   if (sendqueue_action)
     sendqueue_handler = g_signal_connect_after (sendqueue_action, "activate",
@@ -923,6 +1296,13 @@ menus_remove (void)
   prefs_toolbar_unregister_plugin_item (TOOLBAR_MAIN, PLUGIN_NAME, MTC_TOOLBAR_ITEM);
   if (mainwin == NULL)
     return;
+  for (gsize i = 0; i < G_N_ELEMENTS (watched_menus); i++)
+    {
+      if (menu_widgets[i] && menu_show_ids[i])
+        g_signal_handler_disconnect (menu_widgets[i], menu_show_ids[i]);
+      menu_widgets[i] = NULL;
+      menu_show_ids[i] = 0;
+    }
   if (sendqueue_action && sendqueue_handler)
     g_signal_handler_disconnect (sendqueue_action, sendqueue_handler);
   sendqueue_handler = 0;
@@ -1084,8 +1464,20 @@ plugin_init (gchar **error)
   envid_to_mid = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   mid_state = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   stray_envids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  latest_text = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  deferred_mids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   cancellable = g_cancellable_new ();
   mtc_prefs_init ();
+  {
+    guint removed = tags_cleanup ();
+    if (removed > 0)
+      mtc_prefs_forget_asked ();   /* their messages are untagged now: ask them again */
+    if (removed > 0)
+      log_message (LOG_PROTOCOL,
+                   g_dngettext (GETTEXT_PACKAGE, "msgtrk: removed %u outdated status tag\n",
+                                "msgtrk: removed %u outdated status tags\n", removed),
+                   removed);
+  }
 
   hook_compose_created = hooks_register_hook (COMPOSE_CREATED_HOOKLIST, compose_created_hook, NULL);
   hook_check_before_send = hooks_register_hook (COMPOSE_CHECK_BEFORE_SEND_HOOKLIST,
@@ -1094,6 +1486,10 @@ plugin_init (gchar **error)
   hook_item_update = hooks_register_hook (FOLDER_ITEM_UPDATE_HOOKLIST, item_update_hook, NULL);
   menus_add ();
   folder_watch_id = g_timeout_add (MTC_FOLDER_WATCH_MS, folder_watch_cb, NULL);
+  /* Now for what is already loaded; once more from the main loop (Claws may still be
+   * reading its folder list when plugins load). */
+  mtc_send_adopt_queued (FALSE);
+  adopt_id = g_idle_add_full (G_PRIORITY_HIGH, adopt_idle, NULL, NULL);
 
   msgtrk_dbus_tracker1_proxy_new_for_bus (G_BUS_TYPE_SESSION, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
                                           MTC_BUS_NAME, MTC_OBJECT_PATH, cancellable,
@@ -1114,10 +1510,23 @@ plugin_done (void)
   if (reflect_id)
     g_source_remove (reflect_id);
   reflect_id = 0;
+  if (adopt_id)
+    g_source_remove (adopt_id);
+  adopt_id = 0;
+  if (deferred_id)
+    g_source_remove (deferred_id);
+  deferred_id = 0;
+  if (notice_id)
+    {
+      g_source_remove (notice_id);
+      statusbar_pop_all ();
+    }
+  notice_id = 0;
   status_job_stop ();
   g_cancellable_cancel (cancellable);
   reports_intake_shutdown ();
   mtc_send_shutdown ();
+  mtc_links_close ();
   hooks_unregister_hook (COMPOSE_CREATED_HOOKLIST, hook_compose_created);
   hooks_unregister_hook (COMPOSE_CHECK_BEFORE_SEND_HOOKLIST, hook_check_before_send);
   hooks_unregister_hook (MAIL_POSTFILTERING_HOOKLIST, hook_postfilter);
@@ -1132,6 +1541,8 @@ plugin_done (void)
   g_clear_pointer (&envid_to_mid, g_hash_table_unref);
   g_clear_pointer (&mid_state, g_hash_table_unref);
   g_clear_pointer (&stray_envids, g_hash_table_unref);
+  g_clear_pointer (&latest_text, g_hash_table_unref);
+  g_clear_pointer (&deferred_mids, g_hash_table_unref);
   return TRUE;
 }
 

@@ -33,9 +33,12 @@ typedef struct _MsgInfo MsgInfo;
 
 /* The special header (in Claws's queue-file header block, never sent) that marks a queued
  * message as one to send tracked. Only this plugin sends such messages: they are also
- * locked, so that Claws's own queue sender skips them. */
+ * locked, so that Claws's own queue sender skips them, and their recipients are kept under
+ * MTC_RCPT_HEADER instead of Claws's "R:", so that Claws's sender refuses them even
+ * unlocked (a crash loses the lock). See docs/claws-plugin.md, "Crash safety". */
 #define MTC_TRACK_HEADER "X-Msgtrk-Track:"
 #define MTC_TRACK_LINE MTC_TRACK_HEADER " yes\n"
+#define MTC_RCPT_HEADER "X-Msgtrk-R:"
 
 /* Prefix of the Tags-column text this plugin sets on Sent messages. */
 #define MTC_TAG_PREFIX "\xe2\x9c\x89 " /* U+2709 ENVELOPE, space */
@@ -51,16 +54,29 @@ void                mtc_refresh_message_ids  (const char * const *message_ids);
 void                mtc_tag_message          (MsgInfo    *info,
                                               const char *text);
 const char         *mtc_state_label          (const char *state);
+const char         *mtc_latest_status        (const char *message_id);
+void                mtc_forget_status        (const char *message_id);
+void                mtc_folder_busy_enter    (void);
+void                mtc_folder_busy_leave    (void);
+gboolean            mtc_folder_is_busy       (void);
 
 /* msgtrk-claws-send.c */
 gboolean mtc_queue_file_is_tracked  (const char *path);
 gboolean mtc_queue_mark_tracked     (FolderItem *queue,
                                      gint        msgnum,
+                                     gint       *new_num,
                                      GError    **error);
 void     mtc_send_queued            (FolderItem *queue,
                                      gint        msgnum);
 void     mtc_send_all_tracked_queued (void);
+guint    mtc_send_adopt_queued      (gboolean resume_sent);
+gboolean mtc_send_have_tracked_queued (void);
+void     mtc_crash_point            (const char *name);
 void     mtc_send_shutdown          (void);
+
+/* msgtrk-claws-links.c */
+void mtc_links_show  (void);
+void mtc_links_close (void);
 
 /* msgtrk-claws-prefs.c */
 void      mtc_prefs_init              (void);
@@ -69,3 +85,7 @@ gboolean  mtc_prefs_track_default     (PrefsAccount *account);
 guint     mtc_prefs_dsn_notify        (void);
 guint     mtc_prefs_dsn_ret           (void);
 gboolean  mtc_prefs_show_tags         (void);
+gint      mtc_prefs_asked_upto        (const char *folder_id);
+void      mtc_prefs_set_asked_upto    (const char *folder_id,
+                                       gint        msgnum);
+void      mtc_prefs_forget_asked      (void);

@@ -87,24 +87,30 @@ run (const ServerProgram *program,
   g_autoptr (GMainLoop) loop = NULL;
   ServerListener *listener;
   guint sig_term, sig_int;
-  guint16 port;
+  guint16 port = 0;
 
-  address = server_config_parse_listen (settings->listen, error);
-  if (address == NULL)
-    return FALSE;
-  listener = server_listener_new (address, settings->max_connections,
-                                  settings->connection_wait, program->reject_line,
-                                  program->serve, data, error);
-  if (listener == NULL)
+  /* A program without sessions (serve NULL, e.g. a log follower) binds nothing. */
+  listener = NULL;
+  if (program->serve != NULL)
     {
-      g_prefix_error (error, "Cannot listen on %s: ", settings->listen);
-      return FALSE;
+      address = server_config_parse_listen (settings->listen, error);
+      if (address == NULL)
+        return FALSE;
+      listener = server_listener_new (address, settings->max_connections,
+                                      settings->connection_wait, program->reject_line,
+                                      program->serve, data, error);
+      if (listener == NULL)
+        {
+          g_prefix_error (error, "Cannot listen on %s: ", settings->listen);
+          return FALSE;
+        }
+      *listener_out = listener;
     }
-  *listener_out = listener;
   if (program->pre_drop != NULL && !program->pre_drop (data, error))
     return FALSE;
-  port = server_listener_get_port (listener);
-  if (port_file != NULL && !write_port_file (port_file, port, error))
+  if (listener != NULL)
+    port = server_listener_get_port (listener);
+  if (listener != NULL && port_file != NULL && !write_port_file (port_file, port, error))
     return FALSE;
   if (!server_privs_drop (settings->user, error))
     return FALSE;
@@ -114,7 +120,8 @@ run (const ServerProgram *program,
   loop = g_main_loop_new (NULL, FALSE);
   sig_term = g_unix_signal_add (SIGTERM, on_signal, loop);
   sig_int = g_unix_signal_add (SIGINT, on_signal, loop);
-  server_listener_start (listener);
+  if (listener != NULL)
+    server_listener_start (listener);
   if (program->started != NULL)
     program->started (data, port);
   g_main_loop_run (loop);

@@ -21,6 +21,9 @@
  *      stop hook (workers, stores); exit 0. Any failure before: the error on stderr as
  *      "<program>: <message>", the stop hook, exit 1.
  *
+ * A program without sessions (serve NULL: msgtrk-postfix-follower) gets steps 1, 2, 4-6
+ * without the listener: it works from timers of the main loop its started hook adds.
+ *
  * Never: serve a connection before the privilege drop; run a hook after stop.
  */
 #pragma once
@@ -49,7 +52,9 @@ typedef struct
                                 * all defaults */
   const GOptionEntry *options; /* (nullable) the program's own options */
   const char *reject_line;     /* sent to a connection refused over the cap, CRLF ended */
-  ServerConnectionFunc serve;  /* one session; user_data is the program's data */
+  ServerConnectionFunc serve;  /* (nullable) one session; user_data is the program's data;
+                                * NULL: a program without sessions (no bind, no port
+                                * file; e.g. msgtrk-postfix-follower) */
 
   /* @kf is NULL when there is no file (all defaults); @path names it in errors. */
   gboolean (*configure) (gpointer        data,

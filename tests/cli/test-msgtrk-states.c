@@ -37,6 +37,58 @@ test_states_table (void)
   g_assert_cmpstr (msgtrk_states_label ("opaque"), ==, "Not disclosed");
 }
 
+/* The enums and their ids: every id round-trips, the ids are those of docs/dbus-api.md in
+ * enum order, the recipient states keep libmsgtrk's ids, unknown ids are refused. */
+static void
+test_states_enums (void)
+{
+  static const char *const state_ids[] = { "unknown", "in-transit", "delayed", "relayed",
+                                           "opaque", "delivered", "failed", "read",
+                                           "sending", "untracked", "aborted" };
+  static const char *const tracking_ids[] = { "pending", "mtqp", "dsn", "none", "aborted",
+                                              "delegated" };
+  MsgtrkMessageState state = MSGTRK_MESSAGE_STATE_DELIVERED;
+  MsgtrkTrackingMode mode = MSGTRK_TRACKING_MODE_MTQP;
+
+  g_assert_cmpint (G_N_ELEMENTS (state_ids), ==, MSGTRK_MESSAGE_STATE_COUNT);
+  for (guint i = 0; i < MSGTRK_MESSAGE_STATE_COUNT; i++)
+    {
+      g_assert_cmpstr (msgtrk_message_state_to_string (i), ==, state_ids[i]);
+      g_assert_true (msgtrk_message_state_from_string (state_ids[i], &state));
+      g_assert_cmpint (state, ==, i);
+      g_assert_cmpint (msgtrk_states_info (i)->state, ==, i);
+      g_assert_cmpstr (msgtrk_states_info (i)->id, ==, state_ids[i]);
+    }
+  for (MsgtrkRecipientState r = MSGTRK_RECIPIENT_STATE_UNKNOWN; r <= MSGTRK_RECIPIENT_STATE_READ;
+       r++)
+    g_assert_cmpstr (msgtrk_message_state_to_string (msgtrk_message_state_from_recipient (r)), ==,
+                     msgtrk_recipient_state_to_string (r));
+  g_assert_false (msgtrk_message_state_from_string ("bounced", &state));
+  g_assert_cmpint (state, ==, MSGTRK_MESSAGE_STATE_UNKNOWN);
+  g_assert_false (msgtrk_message_state_from_string ("Delivered", NULL));
+  g_assert_false (msgtrk_message_state_from_string (NULL, NULL));
+  g_assert_cmpstr (msgtrk_message_state_to_string (MSGTRK_MESSAGE_STATE_COUNT), ==, "unknown");
+  g_assert_cmpstr (msgtrk_states_info (MSGTRK_MESSAGE_STATE_COUNT)->id, ==, "unknown");
+
+  g_assert_cmpint (G_N_ELEMENTS (tracking_ids), ==, MSGTRK_TRACKING_MODE_COUNT);
+  for (guint i = 0; i < MSGTRK_TRACKING_MODE_COUNT; i++)
+    {
+      g_assert_cmpstr (msgtrk_tracking_mode_to_string (i), ==, tracking_ids[i]);
+      g_assert_true (msgtrk_tracking_mode_from_string (tracking_ids[i], &mode));
+      g_assert_cmpint (mode, ==, i);
+      g_assert_cmpint (msgtrk_tracking_mode_is_polled (i), ==,
+                       i == MSGTRK_TRACKING_MODE_MTQP || i == MSGTRK_TRACKING_MODE_DELEGATED);
+    }
+  g_assert_cmpstr (MSGTRK_TRACKING_ID_DELEGATED, ==,
+                   msgtrk_tracking_mode_to_string (MSGTRK_TRACKING_MODE_DELEGATED));
+  g_assert_false (msgtrk_tracking_mode_from_string ("future", &mode));
+  g_assert_cmpint (mode, ==, MSGTRK_TRACKING_MODE_PENDING);
+  g_assert_false (msgtrk_tracking_mode_from_string (NULL, NULL));
+  g_assert_cmpint (msgtrk_message_state_from_action ("Expanded"), ==,
+                   MSGTRK_MESSAGE_STATE_DELIVERED);
+  g_assert_cmpint (msgtrk_message_state_from_action ("bounced"), ==, MSGTRK_MESSAGE_STATE_UNKNOWN);
+}
+
 static void
 test_states_actions (void)
 {
@@ -114,6 +166,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_summary ("States, actions, tracking modes and evidence sources in words (CLI, viewer)");
   g_test_add_func ("/states/table", test_states_table);
+  g_test_add_func ("/states/enums", test_states_enums);
   g_test_add_func ("/states/actions", test_states_actions);
   g_test_add_func ("/states/words", test_states_words);
   return g_test_run ();

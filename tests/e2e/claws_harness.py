@@ -24,11 +24,14 @@ import ast
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SKIP = 77
@@ -42,9 +45,12 @@ STEP_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 90.0
 DIALOG_TITLE = "Message tracking unavailable"
 TRACK_MARK = "X-Msgtrk-Track: yes"
-# The plugin's items, appended in this order at the end of Claws's Message menu: the number
-# of Up presses from the opened menu (Up from no selection goes to the last item).
-MENU_UP = {"track": 4, "copy-link": 3, "import": 2, "send-tracked": 1}
+# The plugin's items, appended in this order at the end of Claws's Message menu (Up from no
+# selection goes to the last item; keyboard navigation skips greyed-out items, so
+# message_menu() counts only those the plugin's debug line says are sensitive).
+MENU_ORDER = ["track", "copy-link", "links", "import", "send-tracked"]
+# Where the main window's toolbar Send button is (this configuration, no window manager).
+TOOLBAR_SEND = (176, 55)
 
 sys.path.insert(0, os.path.join(SRC, "tools"))
 
@@ -90,7 +96,7 @@ def write_claws_config(cfg, mail, plugin, smtp_port, local_mbox=None):
     from that local mbox file (Get from all accounts), filtering on receipt."""
     os.makedirs(cfg)
     for d in ("inbox", "sent", "queue", "draft", "trash"):
-        os.makedirs(os.path.join(mail, d))
+        os.makedirs(os.path.join(mail, d), exist_ok=True)   # the bench fills sent first
     with open(os.path.join(cfg, "folderlist.xml"), "w") as f:
         f.write("""<?xml version="1.0" encoding="UTF-8"?>
 <folderlist>
@@ -171,6 +177,95 @@ warn_queued_on_exit=0
     # Track by default off: the tests tick Options > Track this message themselves.
     with open(os.path.join(cfg, "msgtrkrc"), "w") as f:
         f.write("[Plugin]\nasked-tags-column=true\n")
+
+
+class SmtpTap:
+    """A TCP proxy between Claws and the submission relay that keeps every MAIL FROM
+    command the client sent (the relay does not log them), and can play "relay down"
+    (nothing listens: connections are refused) and come back on the same port."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.mail_from = []          # every MAIL FROM line, in order
+        self.lock = threading.Lock()
+        self.sock = None
+        self.port = 0
+        self.up()
+
+    def up(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(16)
+        self.port = s.getsockname()[1]
+        self.sock = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def down(self):
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+            self.sock = None
+
+    def _accept(self, lsock):
+        while True:
+            try:
+                client, _ = lsock.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src, dst, from_client):
+        buf = b""
+        in_data = False
+        try:
+            while True:
+                chunk = src.recv(65536)
+                if not chunk:
+                    break
+                dst.sendall(chunk)
+                if not from_client:
+                    continue
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    line = line.rstrip(b"\r")
+                    if in_data:
+                        in_data = line != b"."
+                    elif line.upper() == b"DATA":
+                        in_data = True
+                    elif line.upper().startswith(b"MAIL FROM:"):
+                        with self.lock:
+                            self.mail_from.append(line.decode("utf-8", "replace"))
+        except OSError:
+            pass
+        finally:
+            for sk in (src, dst):
+                try:
+                    sk.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            src.close()
+
+    def commands(self):
+        with self.lock:
+            return list(self.mail_from)
+
+
+def tracked_mail_from(line):
+    """Whether a MAIL FROM line carries the tracking parameters (ENVID and MTRK)."""
+    return re.search(r"\sENVID=\S+", line) is not None and \
+        re.search(r"\sMTRK=\S+", line) is not None
 
 
 class Run:
@@ -351,11 +446,45 @@ class Run:
         self.msgtrkd = self.spawn("msgtrkd", self.msgtrkd_argv() + list(extra))
         wait_for("msgtrkd on the session bus", lambda: self.has_owner("org.msgtrk.Tracker1"))
 
-    def start_claws(self, local_mbox=None):
-        write_claws_config(self.cfg, self.mail, self.plugin, self.submit.relay.port,
-                           local_mbox=local_mbox)
-        self.claws = self.spawn("claws", ["claws-mail", "--alternate-config-dir", self.cfg])
-        self.main_win = self.window("Claws Mail")
+    def start_claws(self, local_mbox=None, smtp_port=None, extra_env=None):
+        write_claws_config(self.cfg, self.mail, self.plugin,
+                           smtp_port or self.submit.relay.port, local_mbox=local_mbox)
+        self.launch_claws(extra_env)
+
+    def launch_claws(self, extra_env=None):
+        """Starts Claws on the existing configuration (start_claws writes it)."""
+        env = dict(self.env)
+        env["G_MESSAGES_DEBUG"] = "msgtrk-claws"   # the plugin's menu and status lines
+        env.update(extra_env or {})
+        argv = ["claws-mail", "--alternate-config-dir", self.cfg]
+        wrapper = os.environ.get("MSGTRK_E2E_CLAWS_WRAPPER")
+        if wrapper:   # e.g. "valgrind --error-exitcode=1 --log-file=…": see tests/e2e/README
+            argv = wrapper.split() + argv
+        # After a kill, what the dead Claws left (its control socket, a helper process it
+        # forked) can make a new Claws take it for a running one and exit at once: the
+        # socket is removed first, and a start that ends at once is tried again.
+        sockdir = os.path.join(self.env["XDG_RUNTIME_DIR"], "claws-mail")
+        for attempt in range(3):
+            if os.path.isdir(sockdir):
+                for name in os.listdir(sockdir):
+                    if not name.endswith(".lock"):
+                        os.unlink(os.path.join(sockdir, name))
+            self.claws = self.spawn("claws", argv, env=env)
+
+            def shown():
+                out = self.xdo("search", "--onlyvisible", "--name", "Claws Mail", check=False)
+                return out.split()[-1] if out else (self.claws.poll() is not None and "gone")
+            w = wait_for("Claws Mail's window", shown,
+                         STEP_TIMEOUT * (10 if wrapper else 1))
+            if w != "gone":
+                self.main_win = w
+                break
+            if True:
+                if attempt == 2:
+                    raise AssertionError("Claws Mail did not show its window (exit status %r)"
+                                         % self.claws.poll())
+                log("Claws Mail exited at start (status %r): again" % self.claws.poll())
+                time.sleep(2.0)
         time.sleep(2.0)
         with open("/proc/%d/maps" % self.claws.pid) as f:
             maps = f.read()
@@ -447,6 +576,24 @@ class Run:
             time.sleep(0.5)
         return compose
 
+    def kill_claws(self):
+        """A crash: SIGKILL, nothing saved."""
+        self.claws.kill()
+        self.claws.wait()
+        wait_for("Claws's windows to go", lambda: not self.windows("Claws Mail"), 10)
+        log("Claws Mail killed (SIGKILL)")
+
+    def claws_send_queue(self, shot=None):
+        """Claws's own Send (the toolbar button: Claws's queue sender, procmsg_send_queue).
+        The Queue folder is opened first: Claws counts its messages only once scanned."""
+        self.open_folder("queue")
+        self.focus(self.main_win)
+        self.xdo("mousemove", "--window", self.main_win, str(TOOLBAR_SEND[0]),
+                 str(TOOLBAR_SEND[1]))
+        if shot:
+            self.shot(shot)
+        self.xdo("click", "1")
+
     def wait_closed(self, compose):
         wait_for("the compose window to close",
                  lambda: compose not in self.windows("Compose message"))
@@ -467,10 +614,23 @@ class Run:
         time.sleep(2.0)
 
     def message_menu(self, item, shot=None):
-        """Opens Message and activates one of the plugin's items (MENU_UP)."""
+        """Opens Message and activates one of the plugin's items (MENU_ORDER), counting
+        the sensitive ones from the plugin's debug line for the opened menu."""
+        before = self.claws_log().count("menu: Track")
         self.keys(self.main_win, "alt+m")
-        time.sleep(0.5)
-        for _ in range(MENU_UP[item]):
+        wait_for("the plugin to set its menu items",
+                 lambda: self.claws_log().count("menu: Track") > before, 10, 0.1)
+        line = [ln for ln in self.claws_log().splitlines() if "menu: Track" in ln][-1]
+        track_on = "menu: Track on" in line
+        send_on = "Send queued tracked on" in line
+        sensitive = [i for i in MENU_ORDER
+                     if (i not in ("track", "copy-link") or track_on)
+                     and (i != "send-tracked" or send_on)]
+        if item not in sensitive:
+            self.keys(self.main_win, "Escape")
+            raise AssertionError("Message > %s is greyed out (%s)" % (item, line.strip()))
+        time.sleep(0.3)
+        for _ in range(len(sensitive) - sensitive.index(item)):
             self.keys(self.main_win, "Up")
         if shot:
             self.shot(shot)
@@ -480,8 +640,22 @@ class Run:
         return self.window(title, timeout)
 
     def claws_log(self):
-        """Claws's protocol log (the plugin writes its log_message lines there)."""
+        """Claws's standard output and error."""
         return self.logtext("claws")
+
+    def protocol_log_since(self, since):
+        """The lines of claws.log stamped at or after since (a time.time() value)."""
+        stamp = time.strftime("[%Y-%m-%d %H:%M:%S]", time.localtime(int(since)))
+        return "".join(ln for ln in self.protocol_log().splitlines(True)
+                       if ln.startswith("[") and ln[:21] >= stamp)
+
+    def protocol_log(self):
+        """Claws's own log file (claws.log: the plugin's log_message lines)."""
+        try:
+            with open(os.path.join(self.cfg, "claws.log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
 
     # --- folders ---
     def mh_files(self, folder):

@@ -5,9 +5,17 @@
  *                                        each: message, report, snapshot, event, update,
  *                                        then prints "PREFIX-N\n" and flushes. A printed
  *                                        ENVID is therefore fully committed.
+ *   store-crash-writer write-batch DB PREFIX
+ *                                        the same, CRASH_BATCH messages per store batch
+ *                                        (msgtrkd_store_begin_batch … end_batch, as msgtrkd
+ *                                        stores a poll batch); prints the batch's ENVIDs
+ *                                        after end_batch returned TRUE.
  *   store-crash-writer check DB          reads ENVIDs (one a line) from stdin and checks
  *                                        each is there and intact, that every report's raw
  *                                        bytes match its SHA-256, and integrity_check.
+ *                                        Also every message in the store whose ENVID starts
+ *                                        with "batch" must be whole (a batch is all or
+ *                                        nothing, printed or not).
  *
  * Everything a message holds is derived from its ENVID, so the checker can recompute it.
  * Report sizes vary up to REPORT_MAX_SIZE so that WAL checkpoints happen during the run.
@@ -22,6 +30,8 @@
 #include "msgtrkd-store.h"
 
 #define REPORT_MAX_SIZE 60000
+/* Messages per store batch in write-batch mode. */
+#define CRASH_BATCH 8
 
 static guint32
 envid_hash (const char *envid)
@@ -73,9 +83,32 @@ expected_message (const char *envid)
   return m;
 }
 
+/* Every write of one message (five transactions, or savepoints of a batch). */
+static gboolean
+write_one (MsgtrkdStore *store,
+           const char   *envid,
+           GError      **error)
+{
+  g_autoptr (MsgtrkdMessage) m = expected_message (envid);
+  g_autoptr (GBytes) raw = expected_report (envid);
+  g_autofree char *json = expected_snapshot (envid);
+  gboolean is_new = FALSE;
+
+  if (!msgtrkd_store_add_message (store, m, error)
+      || !msgtrkd_store_add_report (store, envid, "dsn", "mx.crash.example", 1, raw, &is_new,
+                                    error)
+      || !msgtrkd_store_add_snapshot (store, envid, 2, json, error)
+      || !msgtrkd_store_add_event (store, envid, 3, "local", "Sent", error))
+    return FALSE;
+  m->poll_count = 1;
+  m->state[0] = 'I';
+  return msgtrkd_store_update_message (store, m, error);
+}
+
 static int
 do_write (const char *path,
-          const char *prefix)
+          const char *prefix,
+          guint       per_batch)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkdStore) store = msgtrkd_store_open (path, &error);
@@ -86,31 +119,33 @@ do_write (const char *path,
       g_printerr ("writer: %s\n", error->message);
       return 1;
     }
-  for (n = 0;; n++)
+  for (n = 0;; n += MAX (per_batch, 1))
     {
-      g_autofree char *envid = g_strdup_printf ("%s-%" G_GUINT64_FORMAT, prefix, n);
-      g_autoptr (MsgtrkdMessage) m = expected_message (envid);
-      g_autoptr (GBytes) raw = expected_report (envid);
-      g_autofree char *json = expected_snapshot (envid);
-      gboolean is_new = FALSE;
+      g_autoptr (GString) done = g_string_new (NULL);
 
-      if (!msgtrkd_store_add_message (store, m, &error)
-          || !msgtrkd_store_add_report (store, envid, "dsn", "mx.crash.example", 1, raw,
-                                        &is_new, &error)
-          || !msgtrkd_store_add_snapshot (store, envid, 2, json, &error)
-          || !msgtrkd_store_add_event (store, envid, 3, "local", "Sent", &error))
+      if (per_batch > 0 && !msgtrkd_store_begin_batch (store, &error))
         {
           g_printerr ("writer: %s\n", error->message);
           return 1;
         }
-      m->poll_count = 1;
-      m->state[0] = 'I';
-      if (!msgtrkd_store_update_message (store, m, &error))
+      for (guint i = 0; i < MAX (per_batch, 1); i++)
+        {
+          g_autofree char *envid = g_strdup_printf ("%s-%" G_GUINT64_FORMAT, prefix, n + i);
+
+          if (!write_one (store, envid, &error))
+            {
+              g_printerr ("writer: %s\n", error->message);
+              return 1;
+            }
+          g_string_append_printf (done, "%s\n", envid);
+        }
+      if (per_batch > 0 && !msgtrkd_store_end_batch (store, &error))
         {
           g_printerr ("writer: %s\n", error->message);
           return 1;
         }
-      printf ("%s\n", envid);
+      /* One write: the test reads only whole lines. */
+      fputs (done->str, stdout);
       fflush (stdout);
     }
   return 0;
@@ -231,6 +266,27 @@ do_check (const char *path)
         ok = FALSE;
       checked++;
     }
+  /* A batch is all or nothing: every message of a batch round that is there is whole,
+   * whether or not the writer lived to print it. */
+  {
+    g_autoptr (GPtrArray) all = msgtrkd_store_list_messages (store, &error);
+
+    if (all == NULL)
+      {
+        g_printerr ("check: %s\n", error->message);
+        ok = FALSE;
+      }
+    for (guint i = 0; all != NULL && i < all->len; i++)
+      {
+        MsgtrkdMessage *m = g_ptr_array_index (all, i);
+
+        if (g_str_has_prefix (m->envid, "batch") && !check_one (store, m->envid))
+          {
+            g_printerr ("check: %s: part of a batch\n", m->envid);
+            ok = FALSE;
+          }
+      }
+  }
   g_clear_object (&store);
   if (!check_database (path))
     ok = FALSE;
@@ -243,9 +299,11 @@ main (int   argc,
       char *argv[])
 {
   if (argc == 4 && strcmp (argv[1], "write") == 0)
-    return do_write (argv[2], argv[3]);
+    return do_write (argv[2], argv[3], 0);
+  if (argc == 4 && strcmp (argv[1], "write-batch") == 0)
+    return do_write (argv[2], argv[3], CRASH_BATCH);
   if (argc == 3 && strcmp (argv[1], "check") == 0)
     return do_check (argv[2]);
-  g_printerr ("usage: %s write DB PREFIX | check DB < envids\n", argv[0]);
+  g_printerr ("usage: %s write|write-batch DB PREFIX | check DB < envids\n", argv[0]);
   return 2;
 }

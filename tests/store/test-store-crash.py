@@ -4,6 +4,8 @@
 #
 # Runs `store-crash-writer write DB roundN` ROUNDS times, each killed with SIGKILL after a
 # random 5–200 ms. Every ENVID the writer printed was committed before it was printed.
+# Odd rounds use `write-batch` (8 messages per store batch, prefix batchN): the check also
+# requires every message of a batch round in the store to be whole (all or nothing).
 # After each kill, `store-crash-writer check DB` reopens the store (WAL recovery) and checks
 # every ENVID committed so far, in all rounds: message, report bytes (against SHA-256),
 # snapshot, event, and PRAGMA integrity_check. Output is TAP.
@@ -33,7 +35,8 @@ def main():
     try:
         for r in range(ROUNDS):
             delay = rng.uniform(MIN_MS, MAX_MS) / 1000.0
-            proc = subprocess.Popen([writer, 'write', db, 'round%d' % r],
+            mode, prefix = ('write-batch', 'batch%d' % r) if r % 2 else ('write', 'round%d' % r)
+            proc = subprocess.Popen([writer, mode, db, prefix],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             time.sleep(delay)
             proc.send_signal(signal.SIGKILL)
@@ -52,8 +55,8 @@ def main():
             ok = check.returncode == 0
             if not ok:
                 failed += 1
-            print('%s %d - round %d: killed after %.0f ms, %d new, %d committed in all'
-                  % ('ok' if ok else 'not ok', r + 1, r, delay * 1000, len(new),
+            print('%s %d - round %d (%s): killed after %.0f ms, %d new, %d committed in all'
+                  % ('ok' if ok else 'not ok', r + 1, r, mode, delay * 1000, len(new),
                      len(committed)))
             if not ok:
                 for line in (check.stdout + check.stderr).decode('utf-8', 'replace').splitlines():

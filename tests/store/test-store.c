@@ -1395,6 +1395,170 @@ test_full_disk (Fixture      *f,
   g_free (data_bytes);
 }
 
+
+/* ---- batches ------------------------------------------------------------------------- */
+
+static gint64
+count_messages (Fixture *f)
+{
+  return sql_int (f->path, "SELECT count(*) FROM messages");
+}
+
+static void
+test_batch_commit (Fixture      *f,
+                   gconstpointer data)
+{
+  g_autoptr (MsgtrkdMessage) a = make_message ("env-ba", MSGTRKD_TRACKING_MTQP, 1000);
+  g_autoptr (MsgtrkdMessage) b = make_message ("env-bb", MSGTRKD_TRACKING_MTQP, 2000);
+  g_autoptr (MsgtrkdMessage) got = NULL;
+  g_autoptr (GPtrArray) events = NULL;
+  GError *error = NULL;
+
+  g_test_summary ("Writes in a batch are one transaction: seen by the store's own reads at "
+                  "once, by another connection only after end_batch");
+  g_assert_false (msgtrkd_store_in_batch (f->store));
+  g_assert_true (msgtrkd_store_begin_batch (f->store, &error));
+  g_assert_no_error (error);
+  g_assert_true (msgtrkd_store_in_batch (f->store));
+  add_or_die (f, a);
+  add_or_die (f, b);
+  g_assert_true (msgtrkd_store_add_event (f->store, "env-ba", 5, "local", "Sent", &error));
+  g_assert_no_error (error);
+  b->poll_count = 7;
+  g_assert_true (msgtrkd_store_update_message (f->store, b, &error));
+  g_assert_no_error (error);
+  got = msgtrkd_store_get_message (f->store, "env-bb", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (got->poll_count, ==, 7);
+  events = msgtrkd_store_list_events (f->store, "env-ba", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (events->len, ==, 1);
+  g_assert_cmpint (count_messages (f), ==, 0);  /* not committed yet */
+
+  g_assert_true (msgtrkd_store_end_batch (f->store, &error));
+  g_assert_no_error (error);
+  g_assert_false (msgtrkd_store_in_batch (f->store));
+  g_assert_cmpint (count_messages (f), ==, 2);
+  g_assert_cmpint (sql_int (f->path, "SELECT poll_count FROM messages WHERE envid = 'env-bb'"),
+                   ==, 7);
+  /* Outside a batch, a write commits at once again. */
+  g_clear_pointer (&got, msgtrkd_message_free);
+  got = make_message ("env-bc", MSGTRKD_TRACKING_MTQP, 3000);
+  add_or_die (f, got);
+  g_assert_cmpint (count_messages (f), ==, 3);
+}
+
+static void
+test_batch_nested (Fixture      *f,
+                   gconstpointer data)
+{
+  g_autoptr (MsgtrkdMessage) a = make_message ("env-na", MSGTRKD_TRACKING_MTQP, 1000);
+  GError *error = NULL;
+
+  g_test_summary ("Batches nest: only the outermost end commits");
+  g_assert_true (msgtrkd_store_begin_batch (f->store, &error));
+  g_assert_true (msgtrkd_store_begin_batch (f->store, &error));
+  g_assert_no_error (error);
+  add_or_die (f, a);
+  g_assert_true (msgtrkd_store_end_batch (f->store, &error));
+  g_assert_no_error (error);
+  g_assert_true (msgtrkd_store_in_batch (f->store));
+  g_assert_cmpint (count_messages (f), ==, 0);
+  g_assert_true (msgtrkd_store_end_batch (f->store, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (count_messages (f), ==, 1);
+}
+
+static void
+test_batch_failed_write (Fixture      *f,
+                         gconstpointer data)
+{
+  g_autoptr (MsgtrkdMessage) a = make_message ("env-fa", MSGTRKD_TRACKING_MTQP, 1000);
+  g_autoptr (MsgtrkdMessage) again = make_message ("env-fa", MSGTRKD_TRACKING_DSN, 2000);
+  g_autoptr (MsgtrkdMessage) b = make_message ("env-fb", MSGTRKD_TRACKING_MTQP, 3000);
+  g_autoptr (MsgtrkdMessage) got = NULL;
+  g_autoptr (GBytes) raw = g_bytes_new_static ("report", 6);
+  GError *error = NULL;
+
+  g_test_summary ("A write that fails in a batch undoes only itself (its savepoint); the "
+                  "batch's other writes commit at its end");
+  g_assert_true (msgtrkd_store_begin_batch (f->store, &error));
+  add_or_die (f, a);
+  g_assert_false (msgtrkd_store_add_message (f->store, again, &error));  /* in the transaction */
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (msgtrkd_store_add_report (f->store, "env-ghost", "dsn", NULL, 1, raw, NULL,
+                                            &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  add_or_die (f, b);
+  g_assert_true (msgtrkd_store_add_report (f->store, "env-fb", "dsn", NULL, 1, raw, NULL,
+                                           &error));
+  g_assert_no_error (error);
+  g_assert_true (msgtrkd_store_end_batch (f->store, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (count_messages (f), ==, 2);
+  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM reports"), ==, 1);
+  got = msgtrkd_store_get_message (f->store, "env-fa", &error);
+  g_assert_no_error (error);
+  assert_message_equal (got, a);
+}
+
+static void
+test_batch_full_disk (Fixture      *f,
+                      gconstpointer data)
+{
+  g_autoptr (MsgtrkdMessage) first = make_message ("env-full", MSGTRKD_TRACKING_MTQP, 1000);
+  g_autoptr (GPtrArray) reports = NULL;
+  g_autofree guint8 *bytes = g_malloc (16 * 1024);
+  g_autofree char *integrity = NULL;
+  GError *error = NULL;
+  guint i, stored = 0, expected = 0;
+  gboolean ok = TRUE;
+
+  g_test_summary ("A full disk in a batch: the failing write fails with STORE; the batch is "
+                  "committed whole or, if SQLite rolled it back, reported lost and absent "
+                  "whole; the store goes on");
+  add_or_die (f, first);
+  g_assert_true (msgtrkd_store_set_size_limit (f->store, 256 * 1024, &error));
+  g_assert_true (msgtrkd_store_begin_batch (f->store, &error));
+  g_assert_no_error (error);
+  for (i = 0; ok && i < 100; i++)
+    {
+      g_autoptr (GBytes) chunk = NULL;
+
+      memset (bytes, (int) i, 16 * 1024);
+      chunk = g_bytes_new (bytes, 16 * 1024);
+      ok = msgtrkd_store_add_report (f->store, "env-full", "dsn", NULL, i, chunk, NULL, &error);
+      if (ok)
+        stored++;
+    }
+  g_assert_false (ok);
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE);
+  g_clear_error (&error);
+  g_assert_cmpuint (stored, >, 0);
+  /* SQLite may roll the whole transaction back on SQLITE_FULL: then end_batch says the
+   * batch was lost and none of it is there; never a part of it. */
+  if (msgtrkd_store_end_batch (f->store, &error))
+    expected = stored;
+  else
+    {
+      g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE);
+      g_assert_nonnull (strstr (error->message, "lost"));
+      g_clear_error (&error);
+    }
+  g_assert_false (msgtrkd_store_in_batch (f->store));
+  reports = msgtrkd_store_list_reports (f->store, "env-full", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (reports->len, ==, expected);
+  g_assert_true (msgtrkd_store_set_size_limit (f->store, 0, &error));
+  g_assert_true (msgtrkd_store_add_event (f->store, "env-full", 1, "local", "Sent", &error));
+  g_assert_no_error (error);
+  g_clear_object (&f->store);
+  integrity = sql_text (f->path, "PRAGMA integrity_check");
+  g_assert_cmpstr (integrity, ==, "ok");
+}
+
 static void
 test_read_only (void)
 {
@@ -1489,6 +1653,10 @@ main (int   argc,
   ADD ("/store/settings", test_settings);
   ADD ("/store/forget/cascade", test_forget_cascade);
   ADD ("/store/failure/full-disk", test_full_disk);
+  ADD ("/store/batch/commit", test_batch_commit);
+  ADD ("/store/batch/nested", test_batch_nested);
+  ADD ("/store/batch/failed-write", test_batch_failed_write);
+  ADD ("/store/batch/full-disk", test_batch_full_disk);
   g_test_add_func ("/store/failure/read-only", test_read_only);
 #undef ADD
 

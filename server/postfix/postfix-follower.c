@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-follower.c: msgtrk-postfix-follower, Postfix's mail log into tracking records
+ * (docs/postfix-follower.md, msgtrk-postfix-follower(8), msgtrk-postfix-follower.conf(5)).
+ *
+ * Runs on the servers' skeleton without a listener (server-main.h: options, bounded
+ * configuration, privilege drop, signals). Every poll_interval milliseconds:
+ *   1. postfix-tail reads the new lines of the log (rotation, truncation);
+ *   2. postfix-log parses each; DELIVERY and EXPIRED lines join the held queue (in log
+ *      order); UNKNOWN lines are counted, the first one logged;
+ *   3. the held queue is walked in order: a line whose queue id is registered
+ *      (postfix-register.h) is applied (postfix-track.h); a line whose queue id is still
+ *      unregistered after registration_wait seconds is dropped (not a tracked message);
+ *      others wait (the front registers a queue id just after Postfix's 250, which may be
+ *      after Postfix logged its first delivery);
+ *   4. the position (inode, offset) of the first line not yet settled is saved durably.
+ * A restart reads again from the saved position; applying a line twice changes nothing
+ * (each recipient has one entry, replaced), so nothing is lost and nothing duplicated.
+ * The queue lifetime (Will-Retry-Until) comes from queue_lifetime or from
+ * `postconf -h maximal_queue_lifetime`.
+ *
+ * Limits: max_held_lines (FOLLOWER_DEFAULT_MAX_HELD, at most FOLLOWER_MAX_MAX_HELD): past
+ * it the oldest unregistered line is dropped early (logged); registration_wait
+ * (FOLLOWER_*_REGISTRATION_WAIT); poll_interval (FOLLOWER_*_POLL_INTERVAL).
+ * Never: read a queue file or a message; write a record for an unregistered queue id; stop
+ * on a line it does not understand.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "msgtrk-private.h"
+#include "postfix-log.h"
+#include "postfix-register.h"
+#include "postfix-tail.h"
+#include "postfix-track.h"
+#include "server-config.h"
+#include "server-main.h"
+#include "track-store.h"
+
+#define FOLLOWER_GROUP "follower"
+#define FOLLOWER_DEFAULT_CONFIG SYSCONFDIR "/msgtrk/msgtrk-postfix-follower.conf"
+#define FOLLOWER_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/msgtrk"
+#define FOLLOWER_DEFAULT_MAILLOG "/var/log/postfix.log"
+#define FOLLOWER_DEFAULT_POSTCONF "/usr/sbin/postconf"
+/** FOLLOWER_*_POLL_INTERVAL: milliseconds between reads of the log. */
+#define FOLLOWER_DEFAULT_POLL_INTERVAL 200
+#define FOLLOWER_MIN_POLL_INTERVAL 10
+#define FOLLOWER_MAX_POLL_INTERVAL 10000
+/** FOLLOWER_*_REGISTRATION_WAIT: seconds a line of an unregistered queue id is held. */
+#define FOLLOWER_DEFAULT_REGISTRATION_WAIT 30
+#define FOLLOWER_MAX_REGISTRATION_WAIT 3600
+/** FOLLOWER_*_MAX_HELD: lines held for a registration at most. */
+#define FOLLOWER_DEFAULT_MAX_HELD 100000
+#define FOLLOWER_MAX_MAX_HELD 10000000
+/** FOLLOWER_DEFAULT_QUEUE_LIFETIME: Postfix's own default, 5d, if postconf cannot say. */
+#define FOLLOWER_DEFAULT_QUEUE_LIFETIME (5 * 86400)
+#define FOLLOWER_MAX_QUEUE_LIFETIME (100 * 86400)
+/** FOLLOWER_EXPIRE_INTERVAL: seconds between sweeps of expired registrations. */
+#define FOLLOWER_EXPIRE_INTERVAL 600
+/** FOLLOWER_UNKNOWN_LOG_MAX: octets of the first unknown line that are logged. */
+#define FOLLOWER_UNKNOWN_LOG_MAX 200
+
+typedef struct
+{
+  PostfixLogEntry entry;
+  guint64 ino;
+  guint64 start;
+  gint64 seen;          /* monotonic microseconds (seconds would cut the wait short) */
+} HeldLine;
+
+typedef struct
+{
+  /* configuration */
+  char *maillog;
+  char *state_dir;
+  char *registration_dir;
+  char *hostname;
+  char *user;
+  char *postconf;
+  char *postfix_config_dir;
+  char **mtrk_next_hops;
+  gint64 queue_lifetime;
+  guint poll_interval;
+  guint registration_wait;
+  guint max_held;
+  gboolean follow_loopback;
+
+  /* state */
+  TrackStore *store;
+  PostfixTail *tail;
+  PostfixTrack track;
+  GQueue held;          /* of HeldLine, in log order */
+  char *pos_path;
+  guint64 saved_ino;
+  guint64 saved_offset;
+  gboolean saved_once;
+  guint64 unknown_lines;
+  guint64 applied_lines;
+  gint64 last_expire;
+  guint timer;
+} Follower;
+
+static void
+held_line_free (HeldLine *h)
+{
+  postfix_log_entry_clear (&h->entry);
+  g_free (h);
+}
+
+static void
+follower_clear (Follower *f)
+{
+  g_free (f->maillog);
+  g_free (f->state_dir);
+  g_free (f->registration_dir);
+  g_free (f->hostname);
+  g_free (f->user);
+  g_free (f->postconf);
+  g_free (f->postfix_config_dir);
+  g_strfreev (f->mtrk_next_hops);
+  g_clear_object (&f->store);
+  g_clear_pointer (&f->tail, postfix_tail_free);
+  g_queue_clear_full (&f->held, (GDestroyNotify) held_line_free);
+  g_free (f->pos_path);
+}
+
+/* Postfix's time syntax: digits and an optional unit s m h d w (default d). */
+static gboolean
+parse_postfix_time (const char *text,
+                    gint64     *seconds)
+{
+  g_autofree char *s = g_strstrip (g_strdup (text));
+  gsize n = strspn (s, "0123456789");
+  g_autofree char *digits = g_strndup (s, n);
+  guint64 v;
+  gint64 unit = 86400;
+
+  if (n == 0 || n > 9 || !g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT32, &v, NULL))
+    return FALSE;
+  switch (s[n])
+    {
+    case '\0':
+    case 'd':
+      unit = 86400;
+      break;
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'w':
+      unit = 7 * 86400;
+      break;
+    default:
+      return FALSE;
+    }
+  if (s[n] != '\0' && s[n + 1] != '\0')
+    return FALSE;
+  *seconds = (gint64) v * unit;
+  return TRUE;
+}
+
+/* maximal_queue_lifetime from postconf; Postfix's default when it cannot be asked. */
+static gint64
+queue_lifetime_from_postconf (Follower *f)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+  gint64 seconds;
+
+  g_ptr_array_add (argv, f->postconf);
+  if (f->postfix_config_dir != NULL)
+    {
+      g_ptr_array_add (argv, (char *) "-c");
+      g_ptr_array_add (argv, f->postfix_config_dir);
+    }
+  g_ptr_array_add (argv, (char *) "-h");
+  g_ptr_array_add (argv, (char *) "maximal_queue_lifetime");
+  g_ptr_array_add (argv, NULL);
+  if (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                    &out, NULL, &status, &error)
+      && g_spawn_check_wait_status (status, &error) && parse_postfix_time (out, &seconds))
+    return seconds;
+  g_warning ("Cannot read maximal_queue_lifetime with %s (%s); assuming 5d", f->postconf,
+             error != NULL ? error->message : "unexpected output");
+  return FOLLOWER_DEFAULT_QUEUE_LIFETIME;
+}
+
+#define GET_STRING(field, key, def)                                                    \
+  do                                                                                   \
+    {                                                                                  \
+      g_autoptr (GError) local = NULL;                                                 \
+      f->field = server_config_get_string (kf, FOLLOWER_GROUP, key, def, &local);      \
+      if (local != NULL)                                                               \
+        {                                                                              \
+          g_propagate_error (error, g_steal_pointer (&local));                         \
+          return FALSE;                                                                \
+        }                                                                              \
+    }                                                                                  \
+  while (0)
+
+static gboolean
+follower_configure (gpointer        data,
+                    GKeyFile       *kf,
+                    const char     *path,
+                    ServerSettings *settings,
+                    GError        **error)
+{
+  static const char *const known[] = {
+    "maillog", "state_dir", "registration_dir", "hostname", "user", "postconf",
+    "postfix_config_directory", "mtrk_next_hops", "queue_lifetime", "poll_interval",
+    "registration_wait", "max_held_lines", "follow_loopback_requeue", NULL,
+  };
+  Follower *f = data;
+  g_autofree char *lifetime = NULL;
+  g_autofree char *hops = NULL;
+  guint64 v;
+
+  if (kf != NULL)
+    {
+      g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+
+      for (char **g = groups; *g != NULL; g++)
+        {
+          g_auto (GStrv) keys = NULL;
+
+          if (g_strcmp0 (*g, FOLLOWER_GROUP) != 0)
+            {
+              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                           "%s: unknown group [%s] (only [" FOLLOWER_GROUP "])", path, *g);
+              return FALSE;
+            }
+          keys = g_key_file_get_keys (kf, *g, NULL, NULL);
+          for (char **k = keys; k != NULL && *k != NULL; k++)
+            if (!g_strv_contains (known, *k))
+              {
+                g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                             "%s [%s]: unknown key \"%s\"", path, *g, *k);
+                return FALSE;
+              }
+        }
+    }
+
+  GET_STRING (maillog, "maillog", FOLLOWER_DEFAULT_MAILLOG);
+  GET_STRING (state_dir, "state_dir", FOLLOWER_DEFAULT_STATE_DIR);
+  GET_STRING (registration_dir, "registration_dir", NULL);
+  GET_STRING (hostname, "hostname", g_get_host_name ());
+  GET_STRING (user, "user", NULL);
+  GET_STRING (postconf, "postconf", FOLLOWER_DEFAULT_POSTCONF);
+  GET_STRING (postfix_config_dir, "postfix_config_directory", NULL);
+  {
+    g_autoptr (GError) local = NULL;
+
+    lifetime = server_config_get_string (kf, FOLLOWER_GROUP, "queue_lifetime", NULL, &local);
+    if (local == NULL)
+      hops = server_config_get_string (kf, FOLLOWER_GROUP, "mtrk_next_hops", "", &local);
+    if (local != NULL)
+      {
+        g_propagate_error (error, g_steal_pointer (&local));
+        return FALSE;
+      }
+  }
+  if (f->registration_dir == NULL)
+    f->registration_dir = g_build_filename (f->state_dir, "postfix-registrations", NULL);
+  f->mtrk_next_hops = g_strsplit_set (hops, ",; ", -1);
+  if (lifetime != NULL)
+    {
+      if (!parse_postfix_time (lifetime, &f->queue_lifetime)
+          || f->queue_lifetime > FOLLOWER_MAX_QUEUE_LIFETIME)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                       "%s [" FOLLOWER_GROUP "] queue_lifetime: \"%s\" is not a Postfix time "
+                       "(such as 5d) of at most 100d",
+                       path, lifetime);
+          return FALSE;
+        }
+    }
+  else
+    f->queue_lifetime = queue_lifetime_from_postconf (f);
+
+  if (!server_config_get_uint (kf, FOLLOWER_GROUP, "poll_interval",
+                               FOLLOWER_DEFAULT_POLL_INTERVAL, FOLLOWER_MIN_POLL_INTERVAL,
+                               FOLLOWER_MAX_POLL_INTERVAL, &v, error))
+    return FALSE;
+  f->poll_interval = (guint) v;
+  if (!server_config_get_uint (kf, FOLLOWER_GROUP, "registration_wait",
+                               FOLLOWER_DEFAULT_REGISTRATION_WAIT, 0,
+                               FOLLOWER_MAX_REGISTRATION_WAIT, &v, error))
+    return FALSE;
+  f->registration_wait = (guint) v;
+  if (!server_config_get_uint (kf, FOLLOWER_GROUP, "max_held_lines", FOLLOWER_DEFAULT_MAX_HELD,
+                               1, FOLLOWER_MAX_MAX_HELD, &v, error))
+    return FALSE;
+  f->max_held = (guint) v;
+  if (!server_config_get_boolean (kf, FOLLOWER_GROUP, "follow_loopback_requeue", TRUE,
+                                  &f->follow_loopback, error))
+    return FALSE;
+
+  settings->user = g_strdup (f->user);
+  g_message ("Following %s; queue lifetime %" G_GINT64_FORMAT " s", f->maillog,
+             f->queue_lifetime);
+  return TRUE;
+}
+#undef GET_STRING
+
+static gboolean
+follower_post_drop (gpointer data,
+                    GError **error)
+{
+  Follower *f = data;
+  guint64 ino = 0;
+  guint64 offset = 0;
+
+  f->store = track_store_new (f->state_dir, error);
+  if (f->store == NULL)
+    return FALSE;
+  if (g_mkdir_with_parents (f->registration_dir, 0750) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "Cannot create %s: %s",
+                   f->registration_dir, g_strerror (errno));
+      return FALSE;
+    }
+  f->pos_path = g_build_filename (f->state_dir, "postfix-follower.pos", NULL);
+  if (!postfix_tail_load_position (f->pos_path, &ino, &offset, error))
+    return FALSE;
+  f->tail = postfix_tail_new (f->maillog);
+  postfix_tail_resume (f->tail, ino, offset);
+  f->saved_ino = ino;
+  f->saved_offset = offset;
+  f->track.store = f->store;
+  f->track.reg_dir = f->registration_dir;
+  f->track.hostname = f->hostname;
+  f->track.queue_lifetime = f->queue_lifetime;
+  f->track.mtrk_next_hops = f->mtrk_next_hops;
+  f->track.follow_loopback = f->follow_loopback;
+  return TRUE;
+}
+
+/* One line from the tail: parse, count, hold what may concern a registered queue id. */
+static void
+on_line (const char *line,
+         gsize       len,
+         guint64     ino,
+         guint64     start,
+         gpointer    data)
+{
+  Follower *f = data;
+  HeldLine *h = g_new0 (HeldLine, 1);
+  PostfixLogKind kind = postfix_log_parse (line, len, g_get_real_time () / G_USEC_PER_SEC,
+                                           &h->entry);
+
+  if (kind == POSTFIX_LOG_UNKNOWN)
+    {
+      if (f->unknown_lines++ == 0)
+        {
+          g_autofree char *cut = g_strndup (line, MIN (len, FOLLOWER_UNKNOWN_LOG_MAX));
+          g_autofree char *shown = msgtrk_str_escape_for_error (cut, FOLLOWER_UNKNOWN_LOG_MAX);
+
+          g_warning ("A log line this follower does not understand (logged once, then "
+                     "counted): %s",
+                     shown);
+        }
+    }
+  if (kind != POSTFIX_LOG_DELIVERY && kind != POSTFIX_LOG_EXPIRED)
+    {
+      held_line_free (h);
+      return;
+    }
+  h->ino = ino;
+  h->start = start;
+  h->seen = g_get_monotonic_time ();
+  g_queue_push_tail (&f->held, h);
+}
+
+/* Walk the held lines in order (see the top of this file, step 3). FALSE: a record could
+ * not be written; the line stays held and the walk stops (retried at the next poll). */
+static gboolean
+settle_held (Follower *f)
+{
+  g_autoptr (GHashTable) regs = g_hash_table_new_full (
+    g_str_hash, g_str_equal, g_free, (GDestroyNotify) postfix_registration_free);
+  gint64 now = g_get_monotonic_time ();
+  gboolean over = g_queue_get_length (&f->held) > f->max_held;
+  GList *l = f->held.head;
+
+  while (l != NULL)
+    {
+      GList *next = l->next;
+      HeldLine *h = l->data;
+      PostfixRegistration *reg = NULL;
+      gpointer cached;
+
+      if (g_hash_table_lookup_extended (regs, h->entry.queue_id, NULL, &cached))
+        reg = cached;
+      else
+        {
+          g_autoptr (GError) error = NULL;
+
+          reg = postfix_registration_read (f->registration_dir, h->entry.queue_id, &error);
+          if (reg == NULL && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+            g_warning ("%s", error->message);
+          g_hash_table_insert (regs, g_strdup (h->entry.queue_id), reg);
+        }
+
+      if (reg != NULL)
+        {
+          g_autoptr (GError) error = NULL;
+
+          if (!postfix_track_apply (&f->track, reg, &h->entry, &error))
+            {
+              if (!g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
+                  && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+                {
+                  g_warning ("%s: cannot write the tracking record (retrying): %s",
+                             h->entry.queue_id, error->message);
+                  return FALSE;
+                }
+              g_warning ("%s: %s", h->entry.queue_id, error->message);
+            }
+          else
+            {
+              f->applied_lines++;
+              g_debug ("%s: %s for %s applied", h->entry.queue_id,
+                       postfix_status_to_string (h->entry.status),
+                       h->entry.to ? h->entry.to : "all");
+            }
+          /* A derived registration may have appeared: forget the cached misses. */
+          if (h->entry.requeued_as != NULL)
+            g_hash_table_remove (regs, h->entry.requeued_as);
+        }
+      else if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over)
+        {
+          l = next;
+          continue;
+        }
+      else if (over)
+        {
+          g_warning ("More than %u log lines wait for a registration: a line of %s is "
+                     "dropped early",
+                     f->max_held, h->entry.queue_id);
+          over = g_queue_get_length (&f->held) - 1 > f->max_held;
+        }
+      held_line_free (h);
+      g_queue_delete_link (&f->held, l);
+      l = next;
+    }
+  return TRUE;
+}
+
+/* Save where a restart must begin, if it moved. */
+static void
+save_position (Follower *f)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 ino;
+  guint64 offset;
+
+  if (f->held.head != NULL)
+    {
+      HeldLine *h = f->held.head->data;
+
+      ino = h->ino;
+      offset = h->start;
+    }
+  else
+    postfix_tail_get_position (f->tail, &ino, &offset);
+  if (f->saved_once && ino == f->saved_ino && offset == f->saved_offset)
+    return;
+  if (!postfix_tail_save_position (f->pos_path, ino, offset, &error))
+    {
+      g_warning ("Cannot save the log position: %s", error->message);
+      return;
+    }
+  f->saved_once = TRUE;
+  f->saved_ino = ino;
+  f->saved_offset = offset;
+}
+
+static gboolean
+on_poll (gpointer data)
+{
+  Follower *f = data;
+  g_autoptr (GError) error = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  guint lines = 0;
+
+  do
+    {
+      if (!postfix_tail_poll (f->tail, on_line, f, &lines, &error))
+        {
+          g_warning ("%s", error->message);
+          break;
+        }
+      if (!settle_held (f))
+        break;
+      save_position (f);
+    }
+  while (lines > 0 && g_queue_get_length (&f->held) <= f->max_held);
+
+  if (now - f->last_expire >= FOLLOWER_EXPIRE_INTERVAL)
+    {
+      guint removed = postfix_registration_expire (f->registration_dir, now);
+
+      if (removed > 0)
+        g_message ("%u expired registrations removed", removed);
+      if (f->unknown_lines > 0)
+        g_message ("%" G_GUINT64_FORMAT " log lines not understood so far", f->unknown_lines);
+      f->last_expire = now;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+follower_started (gpointer data,
+                  guint16  port)
+{
+  Follower *f = data;
+
+  f->last_expire = g_get_real_time () / G_USEC_PER_SEC;
+  on_poll (f);
+  f->timer = g_timeout_add (f->poll_interval, on_poll, f);
+  g_message ("Started");
+}
+
+static void
+follower_stop (gpointer data)
+{
+  Follower *f = data;
+
+  if (f->timer != 0)
+    g_source_remove (f->timer);
+  f->timer = 0;
+  if (f->tail != NULL)
+    save_position (f);
+  g_message ("%" G_GUINT64_FORMAT " lines applied, %" G_GUINT64_FORMAT " not understood",
+             f->applied_lines, f->unknown_lines);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  static const ServerProgram program = {
+    .name = "msgtrk-postfix-follower",
+    .summary = "- turn Postfix's mail log into msgtrk tracking records",
+    .default_config = FOLLOWER_DEFAULT_CONFIG,
+    .config_required = FALSE,
+    .serve = NULL,
+    .configure = follower_configure,
+    .post_drop = follower_post_drop,
+    .started = follower_started,
+    .stop = follower_stop,
+  };
+  Follower f = { 0 };
+  int status;
+
+  g_queue_init (&f.held);
+  status = server_main (&program, &f, argc, argv);
+  follower_clear (&f);
+  return status;
+}

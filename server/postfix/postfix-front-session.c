@@ -1,0 +1,822 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-front-session.c: one client session of msgtrk-submit-front, in lockstep with
+ * one upstream (Postfix) session (contract: postfix-front.h; site setup:
+ * docs/postfix-site.md).
+ *
+ * Start: connect to the upstream (refused or unreachable: "421 4.3.2" to the client, close);
+ * read its greeting; EHLO to learn whether it offers XCLIENT; if so (and xclient=true),
+ * "XCLIENT ADDR=<client> PORT=<port>" so that Postfix sees the real client (its
+ * smtpd_authorized_xclient_hosts must allow the front). The client gets the upstream's
+ * greeting. With implicit TLS the client's TLS handshake comes first.
+ *
+ * Commands (one at a time: a pipelining client's commands wait in the line reader):
+ *   EHLO      passed on; the reply's keywords minus STARTTLS, CHUNKING, BINARYMIME,
+ *             XCLIENT, XFORWARD and MTRK, plus STARTTLS (if this front has TLS and the
+ *             session is not yet in TLS) and MTRK. DSN stays iff the upstream offers it.
+ *   MAIL      MTRK=<B>[:<timeout>] is parsed (msgtrk_mtrk_param_parse) and taken off;
+ *             ENVID (msgtrk_envid_param_parse), RET and everything else are passed on
+ *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here.
+ *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked.
+ *   DATA      passed on; after 354 the data is streamed line by line; only CRLF "." CRLF
+ *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
+ *             Postfix too: no smuggling); bare LF line ends become CRLF. After the
+ *             upstream's 250 with "queued as QID" for a tracked message, the registration
+ *             is written durably, then the 250 goes to the client.
+ *   AUTH      passed on, and every 334 challenge / client response in lockstep; nothing
+ *             of it is logged, and the reader wipes what it held.
+ *   STARTTLS  here, not passed on (TLS toward the client; the upstream link is loopback or
+ *             a unix socket). After it, the client's next EHLO goes to the upstream again.
+ *   BDAT, XCLIENT, XFORWARD from the client: 502 here.
+ *   anything else (RSET, NOOP, VRFY, HELP, QUIT, unknown): passed on.
+ * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
+ * unfinished message is never accepted (Postfix discards a message without its ".").
+ *
+ * Limits: client command lines MSGTRK_SMTP_RCPT_LINE_MAX; data lines
+ * SERVER_LINE_BUFFER_SIZE - 1 (longer: the upstream link is closed, 421: nothing
+ * accepted); upstream replies POSTFIX_FRONT_REPLY_MAX_LINES of
+ * POSTFIX_FRONT_REPLY_LINE_MAX; POSTFIX_FRONT_MAX_ERRORS local errors; recipients of a
+ * tracked message POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here).
+ * Never: log AUTH data or message content; answer 250 to DATA unless the upstream did;
+ * pass MTRK= to Postfix.
+ */
+#include "config.h"
+
+#include "postfix-front.h"
+
+#include <string.h>
+
+#include "msgtrk-private.h"
+#include "postfix-log.h"
+#include "postfix-register.h"
+#include "server-line-reader.h"
+
+/** FRONT_DATA_FLUSH: message data buffered before a write to the upstream. */
+#define FRONT_DATA_FLUSH 65536
+
+typedef struct
+{
+  PostfixFront *front;
+  GSocketConnection *connection;
+  GCancellable *cancel;
+  GIOStream *tls;                 /* (owned) (nullable) */
+  GInputStream *in;
+  GOutputStream *out;
+  ServerLineReader reader;
+  char *peer_ip;                  /* (owned) */
+  guint16 peer_port;
+  guint errors;
+  gboolean helo_seen;
+  gboolean esmtp;
+  gboolean greeted;               /* the client has a greeting: a loss is 421 */
+  gboolean said_421;
+
+  GSocketConnection *up;          /* (owned) (nullable) */
+  GOutputStream *up_out;
+  ServerLineReader *up_reader;    /* (owned) */
+  gboolean up_dsn;
+
+  /* the transaction */
+  gboolean in_mail;
+  char *envid;                    /* (owned) (nullable) tracked when set with B */
+  char *authenticator;            /* (owned) (nullable) */
+  guint mtrk_timeout;
+  GPtrArray *rcpts;               /* (owned) of char* pairs: address, orcpt-or-NULL */
+} Session;
+
+static void
+transaction_reset (Session *s)
+{
+  s->in_mail = FALSE;
+  g_clear_pointer (&s->envid, g_free);
+  g_clear_pointer (&s->authenticator, g_free);
+  s->mtrk_timeout = 0;
+  g_ptr_array_set_size (s->rcpts, 0);
+}
+
+static gboolean
+client_write (Session    *s,
+              const char *text,
+              gsize       len)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_output_stream_write_all (s->out, text, len, NULL, s->cancel, &error)
+      || !g_output_stream_flush (s->out, s->cancel, &error))
+    {
+      g_debug ("[%s] write to the client failed: %s", s->peer_ip, error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+client_reply (Session    *s,
+              const char *format,
+              ...) G_GNUC_PRINTF (2, 3);
+
+/* One reply line of our own (CRLF added). */
+static gboolean
+client_reply (Session    *s,
+              const char *format,
+              ...)
+{
+  va_list args;
+  g_autofree char *text = NULL;
+  g_autofree char *line = NULL;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  line = g_strconcat (text, "\r\n", NULL);
+  return client_write (s, line, strlen (line));
+}
+
+/* The upstream is gone: the client hears it once, the session ends. */
+static void
+up_lost (Session *s)
+{
+  if (s->greeted && !s->said_421)
+    client_reply (s, "421 4.4.2 %s Lost the mail system, closing connection",
+                  s->front->hostname);
+  s->said_421 = TRUE;
+}
+
+static gboolean
+up_write (Session    *s,
+          const char *text,
+          gsize       len)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_output_stream_write_all (s->up_out, text, len, NULL, s->cancel, &error)
+      || !g_output_stream_flush (s->up_out, s->cancel, &error))
+    {
+      g_message ("[%s] write to %s failed: %s", s->peer_ip, s->front->upstream_name,
+                 error->message);
+      up_lost (s);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Read one whole upstream reply (all its lines, CRLF kept) into @reply. */
+static gboolean
+up_read_reply (Session *s,
+               GString *reply,
+               int     *code)
+{
+  g_autoptr (GString) line = g_string_new (NULL);
+
+  g_string_truncate (reply, 0);
+  for (guint n = 0; n < POSTFIX_FRONT_REPLY_MAX_LINES; n++)
+    {
+      g_autoptr (GError) error = NULL;
+      ServerLineStatus st = server_line_reader_read (s->up_reader, POSTFIX_FRONT_REPLY_LINE_MAX,
+                                                     line, s->cancel, &error);
+
+      if (st != SERVER_LINE_OK || line->len < 4 || !g_ascii_isdigit (line->str[0])
+          || !g_ascii_isdigit (line->str[1]) || !g_ascii_isdigit (line->str[2])
+          || (line->str[3] != ' ' && line->str[3] != '-' && line->str[3] != '\r'
+              && line->str[3] != '\n'))
+        {
+          g_message ("[%s] bad or no reply from %s%s%s", s->peer_ip, s->front->upstream_name,
+                     error ? ": " : "", error ? error->message : "");
+          up_lost (s);
+          return FALSE;
+        }
+      if (line->str[line->len - 2] != '\r')
+        {
+          g_string_truncate (line, line->len - 1);
+          g_string_append (line, "\r\n");
+        }
+      g_string_append (reply, line->str);
+      if (line->str[3] != '-')
+        {
+          *code = (int) g_ascii_strtoll (line->str, NULL, 10);
+          return TRUE;
+        }
+    }
+  g_message ("[%s] reply from %s has more than %d lines", s->peer_ip, s->front->upstream_name,
+             POSTFIX_FRONT_REPLY_MAX_LINES);
+  up_lost (s);
+  return FALSE;
+}
+
+/* Send @line (no CRLF) upstream and read the reply. */
+static gboolean
+up_command (Session    *s,
+            const char *line,
+            GString    *reply,
+            int        *code)
+{
+  g_autofree char *cmd = g_strconcat (line, "\r\n", NULL);
+  gboolean ok = up_write (s, cmd, strlen (cmd)) && up_read_reply (s, reply, code);
+
+  msgtrk_secure_wipe (cmd, strlen (cmd));
+  return ok;
+}
+
+/* Connect to the upstream, greet, learn XCLIENT, send it. The greeting for the client is
+ * left in @greeting. */
+static gboolean
+up_connect (Session *s,
+            GString *greeting)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) reply = g_string_new (NULL);
+  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
+  int code = 0;
+
+  g_socket_client_set_timeout (client, s->front->idle_timeout);
+  s->up = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (s->front->upstream),
+                                   s->cancel, &error);
+  if (s->up == NULL)
+    {
+      g_warning ("[%s] cannot connect to the upstream %s: %s", s->peer_ip,
+                 s->front->upstream_name, error->message);
+      return FALSE;
+    }
+  s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
+  s->up_reader = g_new0 (ServerLineReader, 1);
+  server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (s->up)),
+                           TRUE);
+  if (!up_read_reply (s, greeting, &code) || code != 220)
+    {
+      g_warning ("[%s] the upstream %s did not greet with 220", s->peer_ip,
+                 s->front->upstream_name);
+      return FALSE;
+    }
+  if (!s->front->xclient)
+    return TRUE;
+  {
+    g_autofree char *ehlo = g_strdup_printf ("EHLO %s", s->front->hostname);
+
+    if (!up_command (s, ehlo, reply, &code))
+      return FALSE;
+  }
+  if (code != 250)
+    return TRUE;
+  caps = msgtrk_smtp_capabilities_parse (reply->str, NULL);
+  if (caps != NULL && msgtrk_smtp_capabilities_has (caps, "XCLIENT"))
+    {
+      g_autofree char *xclient = g_strdup_printf ("XCLIENT ADDR=%s%s PORT=%u",
+                                                  strchr (s->peer_ip, ':') ? "IPV6:" : "",
+                                                  s->peer_ip, s->peer_port);
+
+      if (!up_command (s, xclient, reply, &code))
+        return FALSE;
+      if (code != 220)
+        g_warning ("[%s] the upstream refused XCLIENT (%d): allow this host in "
+                   "smtpd_authorized_xclient_hosts",
+                   s->peer_ip, code);
+      else
+        g_info ("[%s] XCLIENT accepted by %s", s->peer_ip, s->front->upstream_name);
+    }
+  return TRUE;
+}
+
+static gboolean
+keyword_hidden (const char *kw)
+{
+  static const char *const hidden[] = { "STARTTLS", "CHUNKING", "BINARYMIME", "XCLIENT",
+                                        "XFORWARD", "MTRK" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (hidden); i++)
+    if (g_ascii_strcasecmp (kw, hidden[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The EHLO reply the client sees (see the top of this file). */
+static char *
+ehlo_rewrite (Session    *s,
+              const char *reply)
+{
+  g_auto (GStrv) lines = g_strsplit (reply, "\r\n", -1);
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+  GString *text = g_string_new (NULL);
+
+  s->up_dsn = FALSE;
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *body = lines[i];
+      g_autofree char *kw = NULL;
+
+      if (strlen (body) < 4)
+        continue;
+      body += 4;
+      if (i == 0)
+        {
+          g_ptr_array_add (out, g_strdup (body));
+          continue;
+        }
+      kw = g_strndup (body, strcspn (body, " ="));
+      if (keyword_hidden (kw))
+        continue;
+      if (g_ascii_strcasecmp (kw, "DSN") == 0)
+        s->up_dsn = TRUE;
+      g_ptr_array_add (out, g_strdup (body));
+    }
+  if (s->front->tls != NULL && s->tls == NULL)
+    g_ptr_array_add (out, g_strdup ("STARTTLS"));
+  g_ptr_array_add (out, g_strdup ("MTRK"));
+  for (guint i = 0; i < out->len; i++)
+    g_string_append_printf (text, "250%c%s\r\n", i + 1 < out->len ? '-' : ' ',
+                            (char *) g_ptr_array_index (out, i));
+  return g_string_free (text, FALSE);
+}
+
+/* The mailbox of "<...>" at @p (after FROM:/TO: and spaces) and where the parameters
+ * start; NULL if there is no bracketed path. */
+static char *
+split_path (const char  *p,
+            const char **params)
+{
+  const char *start;
+  gboolean quoted = FALSE;
+
+  while (*p == ' ')
+    p++;
+  if (*p != '<')
+    return NULL;
+  start = ++p;
+  for (; *p != '\0'; p++)
+    {
+      if (quoted && *p == '\\' && p[1] != '\0')
+        p++;
+      else if (*p == '"')
+        quoted = !quoted;
+      else if (!quoted && *p == '>')
+        {
+          *params = p + 1;
+          return g_strndup (start, (gsize) (p - start));
+        }
+    }
+  return NULL;
+}
+
+/* MAIL: take MTRK= off (remembered), pass the rest on. */
+static gboolean
+cmd_mail (Session    *s,
+          const char *line,
+          GString    *reply)
+{
+  /* "MAIL" may come alone: the argument starts after the verb and one space, if any. */
+  const char *arg = line[4] == ' ' ? line + 5 : line + 4;
+  const char *params = NULL;
+  g_autofree char *sender = NULL;
+  g_autoptr (GHashTable) table = NULL;
+  g_autoptr (GString) rebuilt = NULL;
+  g_auto (GStrv) tokens = NULL;
+  const char *mtrk = NULL;
+  gboolean has_mtrk;
+  int code = 0;
+
+  if (!s->helo_seen)
+    return client_reply (s, "503 5.5.1 Send HELO or EHLO first");
+  if (g_ascii_strncasecmp (arg, "FROM:", 5) != 0
+      || (sender = split_path (arg + 5, &params)) == NULL)
+    {
+      /* Not ours to judge: the upstream answers. */
+      if (!up_command (s, line, reply, &code))
+        return FALSE;
+      return client_write (s, reply->str, reply->len);
+    }
+  table = msgtrk_smtp_params_parse (params, NULL);
+  has_mtrk = table != NULL && g_hash_table_lookup_extended (table, "MTRK", NULL,
+                                                            (gpointer *) &mtrk);
+  transaction_reset (s);
+  if (has_mtrk)
+    {
+      const char *envid_x = NULL;
+
+      if (!s->esmtp)
+        return client_reply (s, "555 5.5.4 Unsupported parameter MTRK");
+      if (mtrk == NULL
+          || !msgtrk_mtrk_param_parse (mtrk, &s->authenticator, &s->mtrk_timeout, NULL))
+        {
+          s->errors++;
+          return client_reply (s, "501 5.5.4 Bad MTRK parameter: need a base64 SHA-1 "
+                                  "authenticator and an optional timeout");
+        }
+      if (!g_hash_table_lookup_extended (table, "ENVID", NULL, (gpointer *) &envid_x)
+          || envid_x == NULL || !msgtrk_envid_param_parse (envid_x, &s->envid, NULL))
+        {
+          transaction_reset (s);
+          s->errors++;
+          return client_reply (s, "501 5.5.4 MTRK requires ENVID");
+        }
+      if (s->mtrk_timeout == 0 || s->mtrk_timeout > s->front->mtrk_max_timeout)
+        s->mtrk_timeout = s->front->mtrk_max_timeout;
+    }
+  /* The line again, verbatim, without the MTRK token. */
+  rebuilt = g_string_new (NULL);
+  g_string_append_len (rebuilt, line, params - line);
+  tokens = g_strsplit (params, " ", -1);
+  for (guint i = 0; tokens[i] != NULL; i++)
+    {
+      if (tokens[i][0] == '\0')
+        continue;
+      if (g_ascii_strncasecmp (tokens[i], "MTRK", 4) == 0
+          && (tokens[i][4] == '=' || tokens[i][4] == '\0'))
+        continue;
+      g_string_append_printf (rebuilt, " %s", tokens[i]);
+    }
+  if (!up_command (s, rebuilt->str, reply, &code))
+    return FALSE;
+  if (code / 100 == 2)
+    {
+      s->in_mail = TRUE;
+      if (s->authenticator != NULL)
+        g_info ("[%s] tracked message, ENVID %s", s->peer_ip, s->envid);
+    }
+  else
+    transaction_reset (s);
+  return client_write (s, reply->str, reply->len);
+}
+
+static gboolean
+cmd_rcpt (Session    *s,
+          const char *line,
+          GString    *reply)
+{
+  const char *params = NULL;
+  g_autofree char *rcpt = NULL;
+  int code = 0;
+
+  if (s->authenticator != NULL && s->rcpts->len / 2 >= POSTFIX_REGISTRATION_MAX_RCPTS)
+    return client_reply (s, "452 4.5.3 Too many recipients for a tracked message");
+  if (!up_command (s, line, reply, &code))
+    return FALSE;
+  if (code / 100 == 2 && s->authenticator != NULL
+      && line[4] == ' ' && g_ascii_strncasecmp (line + 5, "TO:", 3) == 0
+      && (rcpt = split_path (line + 8, &params)) != NULL && *rcpt != '\0')
+    {
+      g_autoptr (GHashTable) table = msgtrk_smtp_params_parse (params, NULL);
+      const char *orcpt_x = NULL;
+      char *orcpt = NULL;
+
+      if (table != NULL
+          && g_hash_table_lookup_extended (table, "ORCPT", NULL, (gpointer *) &orcpt_x)
+          && orcpt_x != NULL)
+        {
+          g_autofree char *type = NULL;
+          g_autofree char *addr = NULL;
+
+          if (msgtrk_orcpt_param_parse (orcpt_x, &type, &addr, NULL))
+            orcpt = g_strdup_printf ("%s;%s", type, addr);
+        }
+      g_ptr_array_add (s->rcpts, g_steal_pointer (&rcpt));
+      g_ptr_array_add (s->rcpts, orcpt);
+    }
+  return client_write (s, reply->str, reply->len);
+}
+
+/* After the upstream's 250 to a tracked message: the registration for the follower. */
+static void
+register_queue_id (Session    *s,
+                   const char *reply)
+{
+  const char *q = g_strrstr (reply, "queued as ");
+  g_autofree char *qid = NULL;
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autoptr (GError) error = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gsize n = 0;
+
+  if (q == NULL)
+    {
+      g_warning ("[%s] the upstream's 250 names no queue id: ENVID %s is not tracked",
+                 s->peer_ip, s->envid);
+      return;
+    }
+  q += strlen ("queued as ");
+  while (g_ascii_isalnum (q[n]))
+    n++;
+  qid = g_strndup (q, n);
+  if (!postfix_log_is_queue_id (qid, n) || s->rcpts->len == 0)
+    {
+      g_warning ("[%s] no queue id or no recipient in the upstream's 250: ENVID %s is not "
+                 "tracked",
+                 s->peer_ip, s->envid);
+      return;
+    }
+  reg = postfix_registration_new (qid, s->envid, s->authenticator, now,
+                                  now + s->mtrk_timeout);
+  for (guint i = 0; i + 1 < s->rcpts->len; i += 2)
+    postfix_registration_add_rcpt (reg, g_ptr_array_index (s->rcpts, i), NULL,
+                                   g_ptr_array_index (s->rcpts, i + 1), NULL);
+  if (!postfix_registration_write (s->front->registration_dir, reg, &error))
+    g_warning ("[%s] cannot register queue id %s (ENVID %s not tracked): %s", s->peer_ip, qid,
+               s->envid, error->message);
+  else
+    g_info ("[%s] queued as %s, ENVID %s, %u recipients registered", s->peer_ip, qid,
+            s->envid, reg->rcpts->len);
+}
+
+/* DATA: the upstream's 354, then the message streamed, then its verdict. */
+static gboolean
+cmd_data (Session    *s,
+          const char *line,
+          GString    *reply)
+{
+  g_autoptr (GString) buf = g_string_new (NULL);
+  g_autoptr (GString) text = g_string_new (NULL);
+  int code = 0;
+
+  if (!up_command (s, line, reply, &code))
+    return FALSE;
+  if (!client_write (s, reply->str, reply->len))
+    return FALSE;
+  if (code != 354)
+    return TRUE;
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      ServerLineStatus st = server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1,
+                                                     text, s->cancel, &error);
+
+      if (st != SERVER_LINE_OK)
+        {
+          /* EOF, error or an absurd line: the upstream never sees the end of data, so it
+           * accepts nothing. */
+          if (st == SERVER_LINE_TOO_LONG)
+            client_reply (s, "421 4.5.0 %s Message line too long, closing connection",
+                          s->front->hostname);
+          return FALSE;
+        }
+      if (strcmp (text->str, ".\r\n") == 0)
+        {
+          g_string_append (buf, ".\r\n");
+          break;
+        }
+      /* A bare LF line end becomes CRLF; "." + bare LF is data: stuffed. */
+      if (text->len >= 1 && text->str[text->len - 1] == '\n'
+          && (text->len < 2 || text->str[text->len - 2] != '\r'))
+        {
+          g_string_truncate (text, text->len - 1);
+          if (strcmp (text->str, ".") == 0)
+            g_string_append_c (text, '.');
+          g_string_append (text, "\r\n");
+        }
+      g_string_append_len (buf, text->str, text->len);
+      if (buf->len >= FRONT_DATA_FLUSH)
+        {
+          if (!up_write (s, buf->str, buf->len))
+            return FALSE;
+          g_string_truncate (buf, 0);
+        }
+    }
+  if (!up_write (s, buf->str, buf->len) || !up_read_reply (s, reply, &code))
+    return FALSE;
+  if (code / 100 == 2 && s->authenticator != NULL)
+    register_queue_id (s, reply->str);
+  transaction_reset (s);
+  return client_write (s, reply->str, reply->len);
+}
+
+/* AUTH: the exchange in lockstep; nothing of it logged, the reader wiping. */
+static gboolean
+cmd_auth (Session    *s,
+          const char *line,
+          GString    *reply)
+{
+  g_autoptr (GString) response = g_string_new (NULL);
+  int code = 0;
+  gboolean ok = TRUE;
+
+  s->reader.wipe = TRUE;
+  if (!up_command (s, line, reply, &code))
+    ok = FALSE;
+  while (ok && code == 334)
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (!client_write (s, reply->str, reply->len)
+          || server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1, response,
+                                      s->cancel, &error)
+               != SERVER_LINE_OK)
+        {
+          ok = FALSE;
+          break;
+        }
+      g_strchomp (response->str);
+      response->len = strlen (response->str);
+      if (!up_command (s, response->str, reply, &code))
+        ok = FALSE;
+      msgtrk_secure_wipe (response->str, response->len);
+    }
+  msgtrk_secure_wipe (response->str, response->len);
+  s->reader.wipe = FALSE;
+  if (!ok)
+    return FALSE;
+  return client_write (s, reply->str, reply->len);
+}
+
+static gboolean
+start_tls (Session *s)
+{
+  g_autoptr (GError) error = NULL;
+  GIOStream *tls;
+
+  tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (s->connection), NULL, s->cancel,
+                              &error);
+  if (tls == NULL)
+    {
+      g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
+      return FALSE;
+    }
+  s->tls = tls;
+  s->in = g_io_stream_get_input_stream (tls);
+  s->out = g_io_stream_get_output_stream (tls);
+  server_line_reader_init (&s->reader, s->in, FALSE);
+  return TRUE;
+}
+
+/* One client command line (CRLF stripped, @line); FALSE ends the session. */
+static gboolean
+dispatch (Session    *s,
+          const char *line,
+          GString    *reply)
+{
+  g_autofree char *verb = g_ascii_strup (line, strcspn (line, " "));
+  int code = 0;
+
+  if (g_str_equal (verb, "EHLO") || g_str_equal (verb, "HELO"))
+    {
+      g_autofree char *rewritten = NULL;
+
+      transaction_reset (s);
+      if (!up_command (s, line, reply, &code))
+        return FALSE;
+      if (code == 250)
+        {
+          s->helo_seen = TRUE;
+          s->esmtp = g_str_equal (verb, "EHLO");
+        }
+      if (code != 250 || !s->esmtp)
+        return client_write (s, reply->str, reply->len);
+      rewritten = ehlo_rewrite (s, reply->str);
+      return client_write (s, rewritten, strlen (rewritten));
+    }
+  if (g_str_equal (verb, "MAIL"))
+    return cmd_mail (s, line, reply);
+  if (g_str_equal (verb, "RCPT"))
+    return cmd_rcpt (s, line, reply);
+  if (g_str_equal (verb, "DATA"))
+    return cmd_data (s, line, reply);
+  if (g_str_equal (verb, "AUTH"))
+    return cmd_auth (s, line, reply);
+  if (g_str_equal (verb, "STARTTLS"))
+    {
+      if (s->front->tls == NULL || s->tls != NULL || line[8] != '\0')
+        {
+          s->errors++;
+          return client_reply (s, s->tls != NULL ? "554 5.5.1 Already in TLS"
+                                                 : "502 5.5.1 STARTTLS not available");
+        }
+      /* Commands pipelined after STARTTLS in clear text are discarded (RFC 3207 4.2). */
+      server_line_reader_clear (&s->reader);
+      if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !start_tls (s))
+        return FALSE;
+      s->helo_seen = FALSE;
+      s->esmtp = FALSE;
+      transaction_reset (s);
+      return TRUE;
+    }
+  if (g_str_equal (verb, "BDAT") || g_str_equal (verb, "XCLIENT")
+      || g_str_equal (verb, "XFORWARD"))
+    {
+      s->errors++;
+      return client_reply (s, "502 5.5.1 Command not implemented");
+    }
+  if (g_str_equal (verb, "RSET"))
+    transaction_reset (s);
+  if (!up_command (s, line, reply, &code))
+    return FALSE;
+  if (!client_write (s, reply->str, reply->len))
+    return FALSE;
+  return !g_str_equal (verb, "QUIT");
+}
+
+static void
+peer_lookup (Session *s)
+{
+  g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (s->connection,
+                                                                              NULL);
+
+  if (remote != NULL && G_IS_INET_SOCKET_ADDRESS (remote))
+    {
+      GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (remote);
+
+      s->peer_ip = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
+      s->peer_port = g_inet_socket_address_get_port (isa);
+    }
+  else
+    s->peer_ip = g_strdup ("unknown");
+}
+
+/**
+ * postfix_front_session_run:
+ * @front: the front's settings
+ * @connection: a client connection
+ * @cancellable: cancelled at shutdown
+ *
+ * Serves @connection until QUIT, EOF, an error, a timeout or shutdown.
+ */
+void
+postfix_front_session_run (PostfixFront      *front,
+                           GSocketConnection *connection,
+                           GCancellable      *cancellable)
+{
+  Session s = { 0 };
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GString) reply = g_string_new (NULL);
+
+  s.front = front;
+  s.connection = connection;
+  s.cancel = cancellable;
+  s.in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
+  s.out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+  s.rcpts = g_ptr_array_new_with_free_func (g_free);
+  server_line_reader_init (&s.reader, s.in, FALSE);
+  g_socket_set_timeout (g_socket_connection_get_socket (connection), front->idle_timeout);
+  peer_lookup (&s);
+  g_info ("[%s] connect", s.peer_ip);
+
+  if (front->implicit_tls && !start_tls (&s))
+    goto out;
+  if (!up_connect (&s, reply))
+    {
+      client_reply (&s, "421 4.3.2 %s Service not available, try again later",
+                    front->hostname);
+      goto out;
+    }
+  g_socket_set_timeout (g_socket_connection_get_socket (s.up), front->idle_timeout);
+  if (!client_write (&s, reply->str, reply->len))
+    goto out;
+  s.greeted = TRUE;
+
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      ServerLineStatus st = server_line_reader_read (&s.reader, MSGTRK_SMTP_RCPT_LINE_MAX, line,
+                                                     s.cancel, &error);
+      gboolean go_on = TRUE;
+
+      if (st == SERVER_LINE_EOF)
+        break;
+      if (st == SERVER_LINE_ERROR)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+            client_reply (&s, "421 4.4.2 %s Idle timeout, closing connection", front->hostname);
+          else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
+          break;
+        }
+      if (st == SERVER_LINE_TOO_LONG)
+        {
+          s.errors++;
+          go_on = client_reply (&s, "500 5.5.6 Line too long");
+        }
+      else
+        {
+          g_string_truncate (line, line->len - 1);
+          if (line->len > 0 && line->str[line->len - 1] == '\r')
+            g_string_truncate (line, line->len - 1);
+          if (strlen (line->str) != line->len)
+            {
+              s.errors++;
+              go_on = client_reply (&s, "500 5.5.2 NUL character in command");
+            }
+          else
+            {
+              go_on = dispatch (&s, line->str, reply);
+              msgtrk_secure_wipe (line->str, line->len);
+            }
+        }
+      if (!go_on)
+        break;
+      if (s.errors >= POSTFIX_FRONT_MAX_ERRORS)
+        {
+          client_reply (&s, "421 4.7.0 %s Too many errors, closing connection",
+                        front->hostname);
+          break;
+        }
+      g_string_truncate (reply, 0);
+    }
+
+out:
+  if (s.up != NULL)
+    g_io_stream_close (G_IO_STREAM (s.up), NULL, NULL);
+  g_clear_object (&s.up);
+  g_free (s.up_reader);
+  if (s.tls != NULL)
+    g_io_stream_close (s.tls, NULL, NULL);
+  g_clear_object (&s.tls);
+  transaction_reset (&s);
+  g_ptr_array_unref (s.rcpts);
+  g_info ("[%s] disconnect", s.peer_ip);
+  g_free (s.peer_ip);
+}

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-front.c: msgtrk-submit-front, MTRK at submission in front of a Postfix site
+ * (docs/postfix-site.md, msgtrk-submit-front(8); the session: postfix-front-session.c).
+ *
+ * Runs on the servers' skeleton (server-main.h): options, bounded configuration file
+ * ([front] of msgtrk-submit-front.conf), bind, TLS keys as root, privilege drop, one
+ * thread per connection, signals. Each connection is served in lockstep with its own
+ * connection to the upstream Postfix (inet "ADDR:PORT" or "unix:/path").
+ *
+ * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), idle_timeout
+ * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX).
+ * Never: run a session before the privilege drop; log AUTH data or message content.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+
+#include "msgtrk-private.h"
+#include "postfix-front.h"
+#include "server-config.h"
+#include "server-main.h"
+
+#define FRONT_GROUP "front"
+#define FRONT_DEFAULT_CONFIG SYSCONFDIR "/msgtrk/msgtrk-submit-front.conf"
+#define FRONT_DEFAULT_LISTEN "0.0.0.0:587"
+#define FRONT_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/msgtrk"
+/** FRONT_*_MAX_CONNECTIONS: sessions at once (each holds an upstream connection too). */
+#define FRONT_DEFAULT_MAX_CONNECTIONS 100
+#define FRONT_MAX_MAX_CONNECTIONS 10000
+/** FRONT_*_IDLE_TIMEOUT: seconds without a line from the client or the upstream. */
+#define FRONT_DEFAULT_IDLE_TIMEOUT 300
+#define FRONT_MAX_IDLE_TIMEOUT 3600
+/** FRONT_DEFAULT_MTRK_MAX_TIMEOUT: a registration lives at most this long (30 days). */
+#define FRONT_DEFAULT_MTRK_MAX_TIMEOUT (30 * 24 * 3600)
+
+typedef struct
+{
+  PostfixFront front;
+  char *state_dir;
+  char *tls_certificate;
+  char *tls_key;
+  char *user;
+  char *listen;
+} Front;
+
+static void
+front_clear (Front *f)
+{
+  g_free (f->front.hostname);
+  g_clear_object (&f->front.upstream);
+  g_free (f->front.upstream_name);
+  g_free (f->front.registration_dir);
+  g_clear_pointer (&f->front.tls, msgtrk_tls_context_unref);
+  g_free (f->state_dir);
+  g_free (f->tls_certificate);
+  g_free (f->tls_key);
+  g_free (f->user);
+  g_free (f->listen);
+}
+
+static GSocketAddress *
+parse_upstream (const char *text,
+                GError    **error)
+{
+  if (g_str_has_prefix (text, "unix:"))
+    {
+      if (text[5] != '/')
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                       "upstream \"%s\": a unix socket needs an absolute path", text);
+          return NULL;
+        }
+      return g_unix_socket_address_new (text + 5);
+    }
+  return server_config_parse_listen (text, error);
+}
+
+#define GET_STRING(dest, key, def)                                                     \
+  do                                                                                   \
+    {                                                                                  \
+      g_autoptr (GError) local = NULL;                                                 \
+      dest = server_config_get_string (kf, FRONT_GROUP, key, def, &local);             \
+      if (local != NULL)                                                               \
+        {                                                                              \
+          g_propagate_error (error, g_steal_pointer (&local));                         \
+          return FALSE;                                                                \
+        }                                                                              \
+    }                                                                                  \
+  while (0)
+
+static gboolean
+front_configure (gpointer        data,
+                 GKeyFile       *kf,
+                 const char     *path,
+                 ServerSettings *settings,
+                 GError        **error)
+{
+  static const char *const known[] = {
+    "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
+    "tls_key", "implicit_tls", "xclient", "idle_timeout", "mtrk_max_timeout",
+    "max_connections", "connection_wait", "user", NULL,
+  };
+  Front *f = data;
+  g_autofree char *upstream = NULL;
+  guint64 v;
+
+  if (kf != NULL)
+    {
+      g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+
+      for (char **g = groups; *g != NULL; g++)
+        {
+          g_auto (GStrv) keys = NULL;
+
+          if (g_strcmp0 (*g, FRONT_GROUP) != 0)
+            {
+              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                           "%s: unknown group [%s] (only [" FRONT_GROUP "])", path, *g);
+              return FALSE;
+            }
+          keys = g_key_file_get_keys (kf, *g, NULL, NULL);
+          for (char **k = keys; k != NULL && *k != NULL; k++)
+            if (!g_strv_contains (known, *k))
+              {
+                g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                             "%s [%s]: unknown key \"%s\"", path, *g, *k);
+                return FALSE;
+              }
+        }
+    }
+  GET_STRING (f->listen, "listen", FRONT_DEFAULT_LISTEN);
+  GET_STRING (f->front.hostname, "hostname", g_get_host_name ());
+  GET_STRING (upstream, "upstream", NULL);
+  GET_STRING (f->state_dir, "state_dir", FRONT_DEFAULT_STATE_DIR);
+  GET_STRING (f->front.registration_dir, "registration_dir", NULL);
+  GET_STRING (f->tls_certificate, "tls_certificate", NULL);
+  GET_STRING (f->tls_key, "tls_key", NULL);
+  GET_STRING (f->user, "user", NULL);
+  if (upstream == NULL)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "%s [" FRONT_GROUP "]: upstream (the Postfix to pass sessions to, "
+                   "ADDR:PORT or unix:/path) is required",
+                   path);
+      return FALSE;
+    }
+  f->front.upstream = parse_upstream (upstream, error);
+  if (f->front.upstream == NULL)
+    return FALSE;
+  f->front.upstream_name = g_steal_pointer (&upstream);
+  if (f->front.registration_dir == NULL)
+    f->front.registration_dir = g_build_filename (f->state_dir, "postfix-registrations", NULL);
+  if ((f->tls_certificate == NULL) != (f->tls_key == NULL))
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "%s [" FRONT_GROUP "]: set both tls_certificate and tls_key, or neither",
+                   path);
+      return FALSE;
+    }
+  if (!server_config_get_boolean (kf, FRONT_GROUP, "implicit_tls", FALSE,
+                                  &f->front.implicit_tls, error)
+      || !server_config_get_boolean (kf, FRONT_GROUP, "xclient", TRUE, &f->front.xclient, error))
+    return FALSE;
+  if (f->front.implicit_tls && f->tls_certificate == NULL)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "%s [" FRONT_GROUP "]: implicit_tls needs tls_certificate and tls_key",
+                   path);
+      return FALSE;
+    }
+  if (!server_config_get_uint (kf, FRONT_GROUP, "idle_timeout", FRONT_DEFAULT_IDLE_TIMEOUT, 1,
+                               FRONT_MAX_IDLE_TIMEOUT, &v, error))
+    return FALSE;
+  f->front.idle_timeout = (guint) v;
+  if (!server_config_get_uint (kf, FRONT_GROUP, "mtrk_max_timeout",
+                               FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX, &v,
+                               error))
+    return FALSE;
+  f->front.mtrk_max_timeout = (guint) v;
+  if (!server_config_get_uint (kf, FRONT_GROUP, "max_connections",
+                               FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS, &v,
+                               error))
+    return FALSE;
+  settings->max_connections = (guint) v;
+  if (!server_config_get_uint (kf, FRONT_GROUP, "connection_wait", SERVER_LISTENER_DEFAULT_WAIT,
+                               0, SERVER_LISTENER_MAX_WAIT, &v, error))
+    return FALSE;
+  settings->connection_wait = (guint) v;
+  settings->listen = g_strdup (f->listen);
+  settings->user = g_strdup (f->user);
+  return TRUE;
+}
+#undef GET_STRING
+
+static gboolean
+front_pre_drop (gpointer data,
+                GError **error)
+{
+  Front *f = data;
+
+  if (f->tls_certificate == NULL)
+    return TRUE;
+  f->front.tls = msgtrk_tls_context_new_server (f->tls_certificate, f->tls_key, error);
+  return f->front.tls != NULL;
+}
+
+static gboolean
+front_post_drop (gpointer data,
+                 GError **error)
+{
+  Front *f = data;
+
+  if (g_mkdir_with_parents (f->front.registration_dir, 0750) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Cannot create %s: %s",
+                   f->front.registration_dir, g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+front_serve (GSocketConnection *connection,
+             GCancellable      *cancellable,
+             gpointer           data)
+{
+  Front *f = data;
+
+  postfix_front_session_run (&f->front, connection, cancellable);
+}
+
+static void
+front_started (gpointer data,
+               guint16  port)
+{
+  Front *f = data;
+
+  g_message ("Listening on port %u as %s, passing sessions to %s (TLS %s, XCLIENT %s)", port,
+             f->front.hostname, f->front.upstream_name,
+             f->front.tls == NULL ? "off" : f->front.implicit_tls ? "implicit" : "STARTTLS",
+             f->front.xclient ? "when offered" : "off");
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  static const ServerProgram program = {
+    .name = "msgtrk-submit-front",
+    .summary = "- MTRK at submission, in front of Postfix",
+    .default_config = FRONT_DEFAULT_CONFIG,
+    .config_required = TRUE,
+    .reject_line = "421 4.7.0 Too many connections, try again later\r\n",
+    .serve = front_serve,
+    .configure = front_configure,
+    .pre_drop = front_pre_drop,
+    .post_drop = front_post_drop,
+    .started = front_started,
+  };
+  Front f = { 0 };
+  int status;
+
+  status = server_main (&program, &f, argc, argv);
+  front_clear (&f);
+  return status;
+}

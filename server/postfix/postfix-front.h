@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-front.h: msgtrk-submit-front, the SMTP submission front of a Postfix site
+ * (docs/postfix-site.md, msgtrk-submit-front(8)).
+ *
+ * postfix_front_session_run() serves one client connection in lockstep with one upstream
+ * (Postfix) connection: each client command is passed on and the upstream's reply passed
+ * back, so Postfix decides every reply (AUTH, restrictions, size, quotas). What the front
+ * changes (postfix-front-session.c): EHLO keywords (MTRK added, STARTTLS its own, CHUNKING,
+ * BINARYMIME, XCLIENT and XFORWARD hidden), MAIL FROM (MTRK= taken off and remembered),
+ * STARTTLS (terminated here), XCLIENT toward Postfix (the client's address), and after a
+ * tracked message's "250 ... queued as QID" a registration for the follower
+ * (postfix-register.h). The upstream down or lost: the client gets 421, nothing accepted.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "msgtrk-tls-private.h"
+
+G_BEGIN_DECLS
+
+/** POSTFIX_FRONT_REPLY_LINE_MAX: longest upstream reply line accepted (Postfix: 512). */
+#define POSTFIX_FRONT_REPLY_LINE_MAX 2048
+/** POSTFIX_FRONT_REPLY_MAX_LINES: lines of one upstream reply at most. */
+#define POSTFIX_FRONT_REPLY_MAX_LINES 100
+/** POSTFIX_FRONT_MAX_ERRORS: local protocol errors after which the session ends (421). */
+#define POSTFIX_FRONT_MAX_ERRORS 20
+
+typedef struct
+{
+  char *hostname;             /* our own replies */
+  GSocketAddress *upstream;   /* (owned) Postfix: inet or unix */
+  char *upstream_name;        /* (owned) for logs */
+  char *registration_dir;     /* (owned) */
+  MsgtrkTlsContext *tls;      /* (owned) (nullable) STARTTLS / implicit TLS */
+  gboolean implicit_tls;      /* TLS from the first octet (port 465) */
+  gboolean xclient;           /* send XCLIENT when the upstream offers it */
+  guint idle_timeout;         /* seconds, both sides */
+  guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
+} PostfixFront;
+
+void postfix_front_session_run (PostfixFront      *front,
+                                GSocketConnection *connection,
+                                GCancellable      *cancellable);
+
+G_END_DECLS

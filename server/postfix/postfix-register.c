@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-register.c: registrations of tracked Postfix queue ids (contract and file
+ * syntax: postfix-register.h; design: docs/postfix-follower.md, "Registrations").
+ *
+ * One file per queue id, <dir>/<QID>.reg, replaced atomically and durably
+ * (durable_file_replace: a reader sees the old file or the new one). The queue id names
+ * the file, so it is checked (postfix_log_is_queue_id) before it is used in a path.
+ *
+ * Limits: POSTFIX_REGISTRATION_MAX_SIZE, POSTFIX_REGISTRATION_MAX_RCPTS.
+ * Never: follow a symlink; accept a file that fails any rule (it is reported and ignored);
+ * store anything but the envelope (no A, no body).
+ */
+#include "config.h"
+
+#include "postfix-register.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "durable-file.h"
+#include "msgtrk-private.h"
+#include "postfix-log.h"
+
+#define REG_MAGIC "MSGTRK-POSTFIX-REG 1"
+#define REG_SUFFIX ".reg"
+
+static void
+rcpt_free (gpointer data)
+{
+  PostfixRegRcpt *r = data;
+
+  g_free (r->address);
+  g_free (r->registered);
+  g_free (r->orcpt);
+  g_free (r);
+}
+
+/**
+ * postfix_registration_new:
+ *
+ * Returns: (transfer full): a registration without recipients
+ */
+PostfixRegistration *
+postfix_registration_new (const char *queue_id,
+                          const char *envid,
+                          const char *authenticator,
+                          gint64      arrival,
+                          gint64      expires)
+{
+  PostfixRegistration *reg = g_new0 (PostfixRegistration, 1);
+
+  reg->queue_id = g_strdup (queue_id);
+  reg->envid = g_strdup (envid);
+  reg->authenticator = g_strdup (authenticator);
+  reg->arrival = arrival;
+  reg->expires = expires;
+  reg->rcpts = g_ptr_array_new_with_free_func (rcpt_free);
+  return reg;
+}
+
+void
+postfix_registration_free (PostfixRegistration *reg)
+{
+  if (reg == NULL)
+    return;
+  g_free (reg->queue_id);
+  g_free (reg->envid);
+  g_free (reg->authenticator);
+  g_free (reg->parent);
+  g_ptr_array_unref (reg->rcpts);
+  g_free (reg);
+}
+
+/* Adds a recipient; more than POSTFIX_REGISTRATION_MAX_RCPTS is MSGTRK_ERROR_LIMIT. */
+gboolean
+postfix_registration_add_rcpt (PostfixRegistration *reg,
+                               const char          *address,
+                               const char          *registered,
+                               const char          *orcpt,
+                               GError             **error)
+{
+  PostfixRegRcpt *r;
+
+  if (reg->rcpts->len >= POSTFIX_REGISTRATION_MAX_RCPTS)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "A registration holds at most %d recipients", POSTFIX_REGISTRATION_MAX_RCPTS);
+      return FALSE;
+    }
+  r = g_new0 (PostfixRegRcpt, 1);
+  r->address = g_strdup (address);
+  r->registered = g_strdup (registered != NULL ? registered : address);
+  r->orcpt = g_strdup (orcpt);
+  g_ptr_array_add (reg->rcpts, r);
+  return TRUE;
+}
+
+/* The recipient whose address (as logged for this queue id) is @address, or NULL;
+ * compared without regard to case (Postfix logs addresses as they were given). */
+const PostfixRegRcpt *
+postfix_registration_find (const PostfixRegistration *reg,
+                           const char                *address)
+{
+  if (address == NULL)
+    return NULL;
+  for (guint i = 0; i < reg->rcpts->len; i++)
+    {
+      const PostfixRegRcpt *r = g_ptr_array_index (reg->rcpts, i);
+
+      if (g_ascii_strcasecmp (r->address, address) == 0)
+        return r;
+    }
+  return NULL;
+}
+
+/**
+ * postfix_registration_format:
+ *
+ * Returns: (transfer full): the file text of @reg
+ */
+char *
+postfix_registration_format (const PostfixRegistration *reg)
+{
+  GString *s = g_string_new (REG_MAGIC "\n");
+  g_autofree char *envid = msgtrk_xtext_encode (reg->envid);
+
+  g_string_append_printf (s, "Queue-Id: %s\nEnvid: %s\nAuthenticator: %s\n", reg->queue_id,
+                          envid, reg->authenticator);
+  g_string_append_printf (s, "Arrival: %" G_GINT64_FORMAT "\nExpires: %" G_GINT64_FORMAT "\n",
+                          reg->arrival, reg->expires);
+  if (reg->parent != NULL)
+    g_string_append_printf (s, "Parent: %s\n", reg->parent);
+  for (guint i = 0; i < reg->rcpts->len; i++)
+    {
+      const PostfixRegRcpt *r = g_ptr_array_index (reg->rcpts, i);
+      g_autofree char *a = msgtrk_xtext_encode (r->address);
+      g_autofree char *g = msgtrk_xtext_encode (r->registered);
+      g_autofree char *o = r->orcpt != NULL ? msgtrk_xtext_encode (r->orcpt) : g_strdup ("-");
+
+      g_string_append_printf (s, "Rcpt: %s %s %s\n", a, g, o);
+    }
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+malformed (GError    **error,
+           const char *why)
+{
+  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "Malformed registration: %s", why);
+  return FALSE;
+}
+
+static gboolean
+parse_unix (const char *value,
+            gint64     *out)
+{
+  guint64 v;
+
+  if (!g_ascii_isdigit (*value) || !g_ascii_string_to_unsigned (value, 10, 0, G_MAXINT64, &v,
+                                                                 NULL))
+    return FALSE;
+  *out = (gint64) v;
+  return TRUE;
+}
+
+static gboolean
+parse_rcpt (PostfixRegistration *reg,
+            const char          *value,
+            GError             **error)
+{
+  g_auto (GStrv) parts = g_strsplit (value, " ", -1);
+  g_autofree char *a = NULL;
+  g_autofree char *g = NULL;
+  g_autofree char *o = NULL;
+
+  if (g_strv_length (parts) != 3)
+    return malformed (error, "a Rcpt line needs three fields");
+  a = msgtrk_xtext_decode (parts[0], NULL);
+  g = msgtrk_xtext_decode (parts[1], NULL);
+  if (strcmp (parts[2], "-") != 0)
+    {
+      o = msgtrk_xtext_decode (parts[2], NULL);
+      if (o == NULL)
+        return malformed (error, "bad ORCPT");
+    }
+  if (a == NULL || g == NULL || *a == '\0' || *g == '\0')
+    return malformed (error, "bad recipient address");
+  return postfix_registration_add_rcpt (reg, a, g, o, error);
+}
+
+/**
+ * postfix_registration_parse:
+ * @text: a registration file's contents
+ * @len: its length
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the registration, or %NULL with @error set
+ */
+PostfixRegistration *
+postfix_registration_parse (const char *text,
+                            gsize       len,
+                            GError    **error)
+{
+  g_autoptr (PostfixRegistration) reg = postfix_registration_new (NULL, NULL, NULL, -1, -1);
+  g_autofree char *copy = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (len > POSTFIX_REGISTRATION_MAX_SIZE || memchr (text, '\0', len) != NULL)
+    {
+      malformed (error, "too long or holds a NUL octet");
+      return NULL;
+    }
+  copy = g_strndup (text, len);
+  lines = g_strsplit (copy, "\n", -1);
+  if (lines[0] == NULL || strcmp (lines[0], REG_MAGIC) != 0)
+    {
+      malformed (error, "no magic line");
+      return NULL;
+    }
+  for (guint i = 1; lines[i] != NULL; i++)
+    {
+      const char *l = lines[i];
+      gboolean ok = TRUE;
+
+      if (*l == '\0')
+        continue;
+      if (g_str_has_prefix (l, "Queue-Id: ") && reg->queue_id == NULL)
+        {
+          reg->queue_id = g_strdup (l + 10);
+          ok = postfix_log_is_queue_id (reg->queue_id, strlen (reg->queue_id));
+        }
+      else if (g_str_has_prefix (l, "Envid: ") && reg->envid == NULL)
+        ok = (reg->envid = msgtrk_xtext_decode (l + 7, NULL)) != NULL && *reg->envid != '\0';
+      else if (g_str_has_prefix (l, "Authenticator: ") && reg->authenticator == NULL)
+        {
+          reg->authenticator = g_strdup (l + 15);
+          ok = msgtrk_authenticator_is_valid (reg->authenticator, NULL);
+        }
+      else if (g_str_has_prefix (l, "Arrival: ") && reg->arrival < 0)
+        ok = parse_unix (l + 9, &reg->arrival);
+      else if (g_str_has_prefix (l, "Expires: ") && reg->expires < 0)
+        ok = parse_unix (l + 9, &reg->expires);
+      else if (g_str_has_prefix (l, "Parent: ") && reg->parent == NULL)
+        {
+          reg->parent = g_strdup (l + 8);
+          ok = postfix_log_is_queue_id (reg->parent, strlen (reg->parent));
+        }
+      else if (g_str_has_prefix (l, "Rcpt: "))
+        {
+          if (!parse_rcpt (reg, l + 6, error))
+            return NULL;
+        }
+      else
+        ok = FALSE;
+      if (!ok)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                       "Malformed registration: bad or repeated line %u", i + 1);
+          return NULL;
+        }
+    }
+  if (reg->queue_id == NULL || reg->envid == NULL || reg->authenticator == NULL
+      || reg->arrival < 0 || reg->expires < 0 || reg->rcpts->len == 0)
+    {
+      malformed (error, "a required line is missing");
+      return NULL;
+    }
+  return g_steal_pointer (&reg);
+}
+
+static char *
+reg_path (const char *dir,
+          const char *queue_id)
+{
+  g_autofree char *name = g_strconcat (queue_id, REG_SUFFIX, NULL);
+
+  return g_build_filename (dir, name, NULL);
+}
+
+static gboolean
+queue_id_check (const char *queue_id,
+                GError    **error)
+{
+  if (queue_id == NULL || !postfix_log_is_queue_id (queue_id, strlen (queue_id)))
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "\"%s\" is not a Postfix queue id",
+                   queue_id ? queue_id : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * postfix_registration_write:
+ *
+ * Writes @reg as <dir>/<QID>.reg, atomically and durably (replacing an older one).
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+postfix_registration_write (const char                *dir,
+                            const PostfixRegistration *reg,
+                            GError                   **error)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *tmp = NULL;
+
+  if (!queue_id_check (reg->queue_id, error))
+    return FALSE;
+  text = postfix_registration_format (reg);
+  if (strlen (text) > POSTFIX_REGISTRATION_MAX_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "The registration of %s would exceed %d octets", reg->queue_id,
+                   POSTFIX_REGISTRATION_MAX_SIZE);
+      return FALSE;
+    }
+  path = reg_path (dir, reg->queue_id);
+  tmp = g_strdup_printf ("%s/.tmp-%s", dir, reg->queue_id);
+  return durable_file_replace (tmp, path, dir, text, strlen (text), error);
+}
+
+/**
+ * postfix_registration_read:
+ *
+ * Reads the registration of @queue_id; none is %MSGTRK_ERROR_NOT_FOUND.
+ *
+ * Returns: (transfer full) (nullable): the registration, or %NULL with @error set
+ */
+PostfixRegistration *
+postfix_registration_read (const char *dir,
+                           const char *queue_id,
+                           GError    **error)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *buf = g_malloc (POSTFIX_REGISTRATION_MAX_SIZE + 1);
+  gsize got = 0;
+  int fd;
+  PostfixRegistration *reg;
+
+  if (!queue_id_check (queue_id, error))
+    return NULL;
+  path = reg_path (dir, queue_id);
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRK_ERROR,
+                   saved == ENOENT ? MSGTRK_ERROR_NOT_FOUND : MSGTRK_ERROR_FAILED,
+                   "Cannot open %s: %s", path, g_strerror (saved));
+      return NULL;
+    }
+  for (;;)
+    {
+      ssize_t n = read (fd, buf + got, POSTFIX_REGISTRATION_MAX_SIZE + 1 - got);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      got += (gsize) n;
+      if (got == POSTFIX_REGISTRATION_MAX_SIZE + 1)
+        break;
+    }
+  close (fd);
+  reg = postfix_registration_parse (buf, got, error);
+  if (reg != NULL && strcmp (reg->queue_id, queue_id) != 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "%s names another queue id", path);
+      g_clear_pointer (&reg, postfix_registration_free);
+    }
+  if (reg == NULL)
+    g_prefix_error (error, "%s: ", path);
+  return reg;
+}
+
+gboolean
+postfix_registration_exists (const char *dir,
+                             const char *queue_id)
+{
+  g_autofree char *path = NULL;
+  GStatBuf st;
+
+  if (!postfix_log_is_queue_id (queue_id, strlen (queue_id)))
+    return FALSE;
+  path = reg_path (dir, queue_id);
+  return g_lstat (path, &st) == 0 && S_ISREG (st.st_mode);
+}
+
+/**
+ * postfix_registration_expire:
+ *
+ * Removes the registrations whose Expires has passed at @now, malformed ones older
+ * than a day, and temporary files older than an hour.
+ *
+ * Returns: the number of files removed
+ */
+guint
+postfix_registration_expire (const char *dir,
+                             gint64      now)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint removed = 0;
+
+  if (d == NULL)
+    return 0;
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      gboolean drop = FALSE;
+      GStatBuf st;
+
+      if (g_lstat (path, &st) != 0 || !S_ISREG (st.st_mode))
+        continue;
+      if (g_str_has_prefix (name, ".tmp-"))
+        drop = (gint64) st.st_mtime + 3600 < now;
+      else if (g_str_has_suffix (name, REG_SUFFIX))
+        {
+          g_autofree char *qid = g_strndup (name, strlen (name) - strlen (REG_SUFFIX));
+          g_autoptr (PostfixRegistration) reg = postfix_registration_read (dir, qid, NULL);
+
+          drop = reg != NULL ? reg->expires <= now : (gint64) st.st_mtime + 86400 < now;
+        }
+      if (drop && g_unlink (path) == 0)
+        removed++;
+    }
+  return removed;
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-register.h: registrations, one file per Postfix queue id, that tell the follower
+ * which queue ids are tracked and for whom (B, ENVID, recipients).
+ *
+ * Written by the submission front when Postfix answers "250 ... queued as QID" to a message
+ * that came with MTRK, and by the follower itself when a tracked message is re-queued under
+ * a new id (content filter, alias expansion: a "derived" registration naming its parent).
+ * Read by the follower for each delivery line of a queue id. Layout:
+ * <dir>/<QID>.reg, written through durable_file_replace(); contents (LF lines):
+ *
+ *   MSGTRK-POSTFIX-REG 1
+ *   Queue-Id: QID
+ *   Envid: <xtext>
+ *   Authenticator: <B, base64>
+ *   Arrival: <unix seconds>
+ *   Expires: <unix seconds>          ; arrival + the MTRK timeout
+ *   [Parent: QID]                    ; derived registrations only
+ *   1*( Rcpt: <xtext address> <xtext registered address> <xtext ORCPT or "-"> )
+ *
+ * "address" is what Postfix logs for this queue id (to= or orig_to=); "registered address"
+ * is the RCPT TO of the original submission (the same in the front's files).
+ *
+ * Limits: POSTFIX_REGISTRATION_MAX_SIZE octets per file, POSTFIX_REGISTRATION_MAX_RCPTS
+ * recipients (a message has at most 1000 recipient blocks, MSGTRK_REPORT_MAX_RECIPIENTS).
+ * Never: store A, a message body or anything but the envelope; follow a symlink.
+ */
+#pragma once
+
+#include <msgtrk.h>
+
+G_BEGIN_DECLS
+
+#define POSTFIX_REGISTRATION_MAX_SIZE (256 * 1024)
+#define POSTFIX_REGISTRATION_MAX_RCPTS 1000
+
+typedef struct
+{
+  char *address;      /* (owned) as Postfix logs it for this queue id */
+  char *registered;   /* (owned) RCPT TO of the submission */
+  char *orcpt;        /* (owned) (nullable) decoded "type;address" */
+} PostfixRegRcpt;
+
+typedef struct
+{
+  char *queue_id;       /* (owned) */
+  char *envid;          /* (owned) decoded */
+  char *authenticator;  /* (owned) B */
+  gint64 arrival;
+  gint64 expires;
+  char *parent;         /* (owned) (nullable) */
+  GPtrArray *rcpts;     /* (owned) of PostfixRegRcpt */
+} PostfixRegistration;
+
+PostfixRegistration *postfix_registration_new      (const char                *queue_id,
+                                                    const char                *envid,
+                                                    const char                *authenticator,
+                                                    gint64                     arrival,
+                                                    gint64                     expires);
+void                 postfix_registration_free     (PostfixRegistration       *reg);
+gboolean             postfix_registration_add_rcpt (PostfixRegistration       *reg,
+                                                    const char                *address,
+                                                    const char                *registered,
+                                                    const char                *orcpt,
+                                                    GError                   **error);
+char                *postfix_registration_format   (const PostfixRegistration *reg);
+PostfixRegistration *postfix_registration_parse    (const char                *text,
+                                                    gsize                      len,
+                                                    GError                   **error);
+gboolean             postfix_registration_write    (const char                *dir,
+                                                    const PostfixRegistration *reg,
+                                                    GError                   **error);
+PostfixRegistration *postfix_registration_read     (const char                *dir,
+                                                    const char                *queue_id,
+                                                    GError                   **error);
+gboolean             postfix_registration_exists   (const char                *dir,
+                                                    const char                *queue_id);
+guint                postfix_registration_expire   (const char                *dir,
+                                                    gint64                     now);
+const PostfixRegRcpt *postfix_registration_find    (const PostfixRegistration *reg,
+                                                    const char                *address);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PostfixRegistration, postfix_registration_free)
+
+G_END_DECLS

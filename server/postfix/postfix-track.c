@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-track.c: Postfix's verdicts into tracking records (contract and mapping:
+ * postfix-track.h).
+ *
+ * Each update loads the ENVID's record (track_store_load), builds a new report from the
+ * registration (ENVID, arrival) and the old entries minus the ones this line replaces,
+ * adds this line's entry and stores it with the registration's B (track_store_put: the
+ * first-owner rule decides; a record of another B is left alone and the error returned).
+ *
+ * Limits: MSGTRK_REPORT_MAX_RECIPIENTS entries per record (more are dropped, logged).
+ * Never: store message content (log text and addresses only); write without a registration.
+ */
+#include "config.h"
+
+#include "postfix-track.h"
+
+#include <string.h>
+
+#include "msgtrk-private.h"
+
+/* The key of an entry: final and original recipient, lower case. */
+static char *
+entry_key (const char *final,
+           const char *original)
+{
+  g_autofree char *f = g_ascii_strdown (final ? final : "", -1);
+  g_autofree char *o = g_ascii_strdown (original ? original : "", -1);
+
+  return g_strconcat (f, " ", o, NULL);
+}
+
+static char *
+report_entry_key (MsgtrkRecipientReport *r)
+{
+  return entry_key (msgtrk_recipient_report_get_final_recipient (r),
+                    msgtrk_recipient_report_get_original_recipient (r));
+}
+
+/* The Original-Recipient of a registered recipient: its ORCPT if rfc822, else RCPT TO. */
+static const char *
+original_of (const PostfixRegRcpt *rcpt)
+{
+  if (rcpt->orcpt != NULL && g_ascii_strncasecmp (rcpt->orcpt, "rfc822;", 7) == 0)
+    return rcpt->orcpt + 7;
+  return rcpt->registered;
+}
+
+static GDateTime *
+date_at (gint64 t)
+{
+  return g_date_time_new_from_unix_utc (t > 0 ? t : g_get_real_time () / G_USEC_PER_SEC);
+}
+
+/* The record of @reg's ENVID with @add replacing the entries whose keys are in @drop. */
+static gboolean
+record_update (const PostfixTrack        *track,
+               const PostfixRegistration *reg,
+               GPtrArray                 *add,
+               GHashTable                *drop,
+               GError                   **error)
+{
+  g_autoptr (MsgtrkReport) old = NULL;
+  g_autoptr (MsgtrkReport) report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
+  g_autoptr (GDateTime) arrival = date_at (reg->arrival);
+  g_autofree char *old_auth = NULL;
+  gint64 old_expires = 0;
+
+  old = track_store_load (track->store, reg->envid, &old_auth, &old_expires, NULL);
+  msgtrk_report_set_envid (report, reg->envid);
+  msgtrk_report_set_reporting_mta (report, track->hostname);
+  msgtrk_report_set_arrival_date (report, arrival);
+  if (old != NULL && g_strcmp0 (old_auth, reg->authenticator) == 0)
+    {
+      GPtrArray *entries = msgtrk_report_get_recipients (old);
+
+      for (guint i = 0; i < entries->len; i++)
+        {
+          MsgtrkRecipientReport *r = g_ptr_array_index (entries, i);
+          g_autofree char *key = report_entry_key (r);
+
+          if (!g_hash_table_contains (drop, key))
+            msgtrk_report_add_recipient (report, r);
+        }
+    }
+  for (guint i = 0; i < add->len; i++)
+    {
+      if (msgtrk_report_get_recipients (report)->len >= MSGTRK_REPORT_MAX_RECIPIENTS)
+        {
+          g_warning ("%s: the record of this ENVID is full (%d recipients)", reg->queue_id,
+                     MSGTRK_REPORT_MAX_RECIPIENTS);
+          break;
+        }
+      msgtrk_report_add_recipient (report, g_ptr_array_index (add, i));
+    }
+  return track_store_put (track->store, reg->envid, reg->authenticator,
+                          MAX (reg->expires, old_expires), report, error);
+}
+
+static gboolean
+strv_has_host (char      **hosts,
+               const char *host)
+{
+  for (guint i = 0; hosts != NULL && hosts[i] != NULL; i++)
+    if (g_ascii_strcasecmp (hosts[i], host) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+is_final_delivery_agent (const PostfixLogEntry *e)
+{
+  static const char *const agents[] = { "local", "virtual", "lmtp", "pipe", "discard" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (agents); i++)
+    if (g_strcmp0 (e->service, agents[i]) == 0 || g_strcmp0 (e->relay, agents[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Register @e->requeued_as as a child of @reg for @rcpt (the leg's address is to=).
+ * @replay: set when the child already had this leg: the line was applied before (a
+ * restart reads it again), and the record must not get the interim entry back. */
+static gboolean
+register_child (const PostfixTrack        *track,
+                const PostfixRegistration *reg,
+                const PostfixRegRcpt      *rcpt,
+                const PostfixLogEntry     *e,
+                gboolean                  *replay,
+                GError                   **error)
+{
+  g_autoptr (PostfixRegistration) child = NULL;
+
+  *replay = FALSE;
+  child = postfix_registration_read (track->reg_dir, e->requeued_as, NULL);
+  if (child == NULL)
+    {
+      child = postfix_registration_new (e->requeued_as, reg->envid, reg->authenticator,
+                                        reg->arrival, reg->expires);
+      child->parent = g_strdup (reg->queue_id);
+    }
+  else if (g_strcmp0 (child->authenticator, reg->authenticator) != 0
+           || g_strcmp0 (child->envid, reg->envid) != 0)
+    {
+      g_warning ("%s: queue id %s is registered for another message; not followed",
+                 reg->queue_id, e->requeued_as);
+      return TRUE;
+    }
+  if (postfix_registration_find (child, e->to) != NULL)
+    {
+      *replay = TRUE;
+      return TRUE;
+    }
+  if (!postfix_registration_add_rcpt (child, e->to, rcpt->registered, rcpt->orcpt, error))
+    return FALSE;
+  return postfix_registration_write (track->reg_dir, child, error);
+}
+
+static gboolean
+apply_delivery (const PostfixTrack        *track,
+                const PostfixRegistration *reg,
+                const PostfixLogEntry     *e,
+                GError                   **error)
+{
+  const PostfixRegRcpt *rcpt = postfix_registration_find (reg, e->orig_to);
+  g_autoptr (MsgtrkRecipientReport) r = NULL;
+  g_autoptr (GPtrArray) add = g_ptr_array_new ();
+  g_autoptr (GHashTable) drop = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GDateTime) last = date_at (e->time);
+  g_autofree char *diagnostic = NULL;
+  g_autofree char *host = postfix_log_relay_host (e->relay);
+  gboolean remote = strchr (e->relay, '[') != NULL;
+  MsgtrkAction action;
+  const char *status = e->dsn;
+  gboolean replay = FALSE;
+
+  if (rcpt == NULL)
+    rcpt = postfix_registration_find (reg, e->to);
+  if (rcpt == NULL)
+    {
+      g_debug ("%s: no registered recipient for this line", reg->queue_id);
+      return TRUE;
+    }
+  if (e->text != NULL)
+    diagnostic = postfix_log_diagnostic (e->text);
+
+  switch (e->status)
+    {
+    case POSTFIX_STATUS_SENT:
+      if (e->requeued_as != NULL && g_str_has_prefix (e->text, "forwarded as "))
+        {
+          if (!register_child (track, reg, rcpt, e, &replay, error))
+            return FALSE;
+          if (replay)
+            return TRUE;
+          action = MSGTRK_ACTION_EXPANDED;
+        }
+      else if (e->requeued_as != NULL && track->follow_loopback
+               && postfix_log_relay_is_loopback (e->relay))
+        {
+          if (!register_child (track, reg, rcpt, e, &replay, error))
+            return FALSE;
+          if (replay)
+            return TRUE;
+          action = MSGTRK_ACTION_RELAYED;
+          status = "2.1.9";
+        }
+      else if (is_final_delivery_agent (e))
+        action = MSGTRK_ACTION_DELIVERED;
+      else if (strv_has_host (track->mtrk_next_hops, host))
+        action = MSGTRK_ACTION_TRANSFERRED;
+      else
+        {
+          action = MSGTRK_ACTION_RELAYED;
+          status = "2.1.9";
+        }
+      break;
+    case POSTFIX_STATUS_DEFERRED:
+      action = MSGTRK_ACTION_DELAYED;
+      break;
+    case POSTFIX_STATUS_BOUNCED:
+    case POSTFIX_STATUS_EXPIRED:
+      action = MSGTRK_ACTION_FAILED;
+      break;
+    case POSTFIX_STATUS_NONE:
+    default:
+      return TRUE;
+    }
+
+  r = msgtrk_recipient_report_new (e->to);
+  msgtrk_recipient_report_set_original_recipient (r, original_of (rcpt));
+  msgtrk_recipient_report_set_action (r, action);
+  if (!msgtrk_recipient_report_set_status (r, status, NULL, error))
+    return FALSE;
+  if (remote)
+    msgtrk_recipient_report_set_remote_mta (r, host);
+  if (diagnostic != NULL)
+    msgtrk_recipient_report_set_diagnostic_code (r, diagnostic);
+  msgtrk_recipient_report_set_last_attempt_date (r, last);
+  if (action == MSGTRK_ACTION_DELAYED)
+    {
+      g_autoptr (GDateTime) until = date_at (reg->arrival + track->queue_lifetime);
+
+      msgtrk_recipient_report_set_will_retry_until (r, until);
+    }
+  g_ptr_array_add (add, r);
+  g_hash_table_add (drop, entry_key (e->to, original_of (rcpt)));
+  /* A derived queue id's outcome replaces its parent's interim entry for this leg. */
+  if (reg->parent != NULL)
+    g_hash_table_add (drop, entry_key (rcpt->address, original_of (rcpt)));
+  return record_update (track, reg, add, drop, error);
+}
+
+/* qmgr "status=expired": every recipient without a final outcome has failed. */
+static gboolean
+apply_expired (const PostfixTrack        *track,
+               const PostfixRegistration *reg,
+               const PostfixLogEntry     *e,
+               GError                   **error)
+{
+  g_autoptr (MsgtrkReport) old = track_store_load (track->store, reg->envid, NULL, NULL, NULL);
+  g_autoptr (GPtrArray) add = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GHashTable) drop = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GDateTime) last = date_at (e->time);
+  GPtrArray *entries = old != NULL ? msgtrk_report_get_recipients (old) : NULL;
+
+  for (guint i = 0; i < reg->rcpts->len; i++)
+    {
+      const PostfixRegRcpt *rcpt = g_ptr_array_index (reg->rcpts, i);
+      const char *original = original_of (rcpt);
+      gboolean seen = FALSE;
+
+      for (guint j = 0; entries != NULL && j < entries->len; j++)
+        {
+          MsgtrkRecipientReport *o = g_ptr_array_index (entries, j);
+          const char *orig = msgtrk_recipient_report_get_original_recipient (o);
+          MsgtrkRecipientReport *r;
+          const char *st = msgtrk_recipient_report_get_status (o);
+
+          if (orig == NULL || g_ascii_strcasecmp (orig, original) != 0)
+            continue;
+          seen = TRUE;
+          if (msgtrk_recipient_report_get_action (o) != MSGTRK_ACTION_DELAYED)
+            continue;
+          r = msgtrk_recipient_report_new (msgtrk_recipient_report_get_final_recipient (o));
+          msgtrk_recipient_report_set_original_recipient (r, original);
+          msgtrk_recipient_report_set_action (r, MSGTRK_ACTION_FAILED);
+          if (st == NULL || st[0] != '4'
+              || !msgtrk_recipient_report_set_status (r, st, NULL, NULL))
+            msgtrk_recipient_report_set_status (r, "4.4.7", NULL, NULL);
+          if (msgtrk_recipient_report_get_remote_mta (o) != NULL)
+            msgtrk_recipient_report_set_field (r, "Remote-MTA",
+                                               msgtrk_recipient_report_get_field (o, "Remote-MTA"));
+          msgtrk_recipient_report_set_diagnostic_code (
+            r, msgtrk_recipient_report_get_diagnostic_code (o) != NULL
+                 ? msgtrk_recipient_report_get_diagnostic_code (o)
+                 : "X-Postfix; message expired");
+          msgtrk_recipient_report_set_last_attempt_date (r, last);
+          g_ptr_array_add (add, r);
+          g_hash_table_add (drop, report_entry_key (o));
+        }
+      if (!seen)
+        {
+          MsgtrkRecipientReport *r = msgtrk_recipient_report_new (rcpt->address);
+
+          msgtrk_recipient_report_set_original_recipient (r, original);
+          msgtrk_recipient_report_set_action (r, MSGTRK_ACTION_FAILED);
+          msgtrk_recipient_report_set_status (r, "4.4.7", NULL, NULL);
+          msgtrk_recipient_report_set_diagnostic_code (r, "X-Postfix; message expired");
+          msgtrk_recipient_report_set_last_attempt_date (r, last);
+          g_ptr_array_add (add, r);
+        }
+    }
+  if (add->len == 0)
+    return TRUE;
+  return record_update (track, reg, add, drop, error);
+}
+
+/**
+ * postfix_track_apply:
+ * @track: where and how to write
+ * @reg: the registration of @entry's queue id
+ * @entry: a parsed line of that queue id
+ * @error: return location for a #GError
+ *
+ * Turns @entry into the tracking record of @reg's ENVID (mapping: postfix-track.h).
+ * Lines that say nothing about a recipient do nothing.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (the record could not be written)
+ */
+gboolean
+postfix_track_apply (const PostfixTrack        *track,
+                     const PostfixRegistration *reg,
+                     const PostfixLogEntry     *entry,
+                     GError                   **error)
+{
+  switch (entry->kind)
+    {
+    case POSTFIX_LOG_DELIVERY:
+      return apply_delivery (track, reg, entry, error);
+    case POSTFIX_LOG_EXPIRED:
+      return apply_expired (track, reg, entry, error);
+    default:
+      return TRUE;
+    }
+}

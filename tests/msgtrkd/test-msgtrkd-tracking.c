@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-msgtrkd-tracking.c: msgtrkd's tracking model without a bus (msgtrkd-tracking.c).
+ *
+ * What: a store in a temporary directory and the model over it, no scheduler, no keyring,
+ * no D-Bus: Prepare's checks at their limits, Committed's tracking modes, Aborted, the
+ * state recomputed from ingested reports (expanded is delivered and final), the sent time
+ * moved back to the earliest Arrival-Date, a delegated message learning its recipients
+ * from its reports (and polled again for a new one), one event per distinct word, the
+ * route cache bounded at MSGTRKD_ROUTE_CACHE_MESSAGES, the notifications' transitions.
+ * Never: touches the user's keyring or session bus.
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msgtrkd-error.h"
+#include "msgtrkd-notify.h"
+#include "msgtrkd-route.h"
+#include "msgtrkd-tracking.h"
+
+typedef struct
+{
+  char *dir;
+  MsgtrkdStore *store;
+  MsgtrkdTracking *tracking;
+  GPtrArray *changes; /* "envid old→new" of each status-changed call */
+} Fixture;
+
+static void
+on_changed (const MsgtrkdMessage *m,
+            MsgtrkMessageState    old_state,
+            gpointer              user_data)
+{
+  Fixture *f = user_data;
+
+  g_ptr_array_add (f->changes,
+                   g_strdup_printf ("%s→%s", msgtrk_message_state_to_string (old_state),
+                                    m->state));
+}
+
+static void
+fixture_set_up (Fixture      *f,
+                gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = NULL;
+
+  f->dir = g_dir_make_tmp ("msgtrkd-tracking-XXXXXX", &error);
+  g_assert_no_error (error);
+  path = g_build_filename (f->dir, "msgtrk.db", NULL);
+  f->store = msgtrkd_store_open (path, &error);
+  g_assert_no_error (error);
+  f->changes = g_ptr_array_new_with_free_func (g_free);
+  f->tracking = msgtrkd_tracking_new (f->store, 10, on_changed, f);
+}
+
+static void
+fixture_tear_down (Fixture      *f,
+                   gconstpointer data)
+{
+  g_autofree char *cmd = NULL;
+
+  g_clear_object (&f->tracking);
+  g_clear_object (&f->store);
+  g_ptr_array_unref (f->changes);
+  cmd = g_strdup_printf ("rm -rf '%s'", f->dir);
+  g_assert_cmpint (system (cmd), ==, 0);
+  g_free (f->dir);
+}
+
+static const char *const one_rcpt[] = { "bob@example.net", NULL };
+
+/* A prepared and stored message; returns its ENVID. */
+static char *
+prepare (Fixture            *f,
+         const char * const *rcpts)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_prepare (
+    f->tracking, "alice@example.org", rcpts, "<m1@example.org>", "Hello", "smtp.example.org",
+    3600, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (msgtrkd_tracking_add_prepared (f->tracking, m, &error));
+  g_assert_no_error (error);
+  return g_strdup (m->envid);
+}
+
+static MsgtrkdMessage *
+get (Fixture    *f,
+     const char *envid)
+{
+  g_autoptr (GError) error = NULL;
+  MsgtrkdMessage *m = msgtrkd_store_get_message (f->store, envid, &error);
+
+  g_assert_no_error (error);
+  return m;
+}
+
+/* A DSN as Postfix writes it, about @envid: one block per (recipient, action, status);
+ * @arrival: an Arrival-Date (unix seconds) or 0. */
+static GBytes *
+make_dsn (const char *envid,
+          const char *reporting_mta,
+          gint64      arrival,
+          const char *rcpt,
+          const char *action,
+          const char *status)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_autofree char *date = NULL;
+
+  if (arrival > 0)
+    {
+      g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (arrival);
+
+      date = g_date_time_format (dt, "Arrival-Date: %a, %d %b %Y %H:%M:%S +0000\n");
+    }
+  g_string_append_printf (s,
+                          "From: MAILER-DAEMON@%s\nTo: alice@example.org\n"
+                          "Subject: Delivery Status Notification\nMIME-Version: 1.0\n"
+                          "Content-Type: multipart/report; report-type=delivery-status;\n"
+                          "\tboundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nA report.\n\n"
+                          "--b1\nContent-Type: message/delivery-status\n\n"
+                          "Reporting-MTA: dns; %s\nOriginal-Envelope-Id: %s\n%s\n"
+                          "Final-Recipient: rfc822; %s\nOriginal-Recipient: rfc822;%s\n"
+                          "Action: %s\nStatus: %s\n\n"
+                          "--b1\nContent-Type: text/rfc822-headers\n\n"
+                          "Message-ID: <returned@example.org>\nSubject: Hello\n\n--b1--\n",
+                          reporting_mta, reporting_mta, envid, date != NULL ? date : "", rcpt,
+                          rcpt, action, status);
+  return g_string_free_to_bytes (g_steal_pointer (&s));
+}
+
+static void
+ingested (GObject      *source,
+          GAsyncResult *result,
+          gpointer      data)
+{
+  char **out = data;
+  g_autoptr (GError) error = NULL;
+
+  *out = msgtrkd_tracking_ingest_finish (MSGTRKD_TRACKING (source), result, &error);
+  g_assert_no_error (error);
+}
+
+/* IngestReport without a bus (@raw: transfer full); returns the ENVID the model matched
+ * ("" for none). */
+static char *
+ingest (Fixture *f,
+        GBytes  *raw)
+{
+  g_autoptr (GBytes) owned = raw;
+  char *envid = NULL;
+
+  msgtrkd_tracking_ingest_async (f->tracking, raw, NULL, ingested, &envid);
+  while (envid == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return envid;
+}
+
+static JsonObject *
+route_of (Fixture    *f,
+          const char *envid,
+          JsonParser *parser)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *json = msgtrkd_tracking_get_route_json (f->tracking, envid, TRUE, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (json_parser_load_from_data (parser, json, -1, &error));
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+/* Whether an event of @envid says exactly @text. */
+static gboolean
+has_event (Fixture    *f,
+           const char *envid,
+           const char *text)
+{
+  g_autoptr (GPtrArray) events = msgtrkd_store_list_events (f->store, envid, NULL);
+
+  for (guint i = 0; events != NULL && i < events->len; i++)
+    if (g_strcmp0 (((MsgtrkdEvent *) g_ptr_array_index (events, i))->text, text) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Prepare's checks at their limits; the record before and after Committed/Aborted. */
+static void
+test_prepare_commit (Fixture      *f,
+                     gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) many = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  g_autoptr (MsgtrkdMessage) bad = NULL;
+  g_autofree char *envid = NULL;
+  g_autofree char *none_envid = NULL;
+  g_autofree char *long_subject = g_strnfill (MSGTRKD_MAX_FIELD_LENGTH + 1, 'x');
+  static const char *const mtrk[] = { "DSN", "MTRK", NULL };
+
+  bad = msgtrkd_tracking_prepare (f->tracking, "no-domain", one_rcpt, NULL, NULL,
+                                  "smtp.example.org", 60, &error);
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);
+  g_assert_null (bad);
+  g_clear_error (&error);
+  bad = msgtrkd_tracking_prepare (f->tracking, "a@example.org", one_rcpt, NULL, long_subject,
+                                  "smtp.example.org", 60, &error);
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  for (guint i = 0; i < MSGTRKD_MAX_RECIPIENTS; i++)
+    g_ptr_array_add (many, g_strdup_printf ("r%u@example.net", i));
+  g_ptr_array_add (many, NULL);
+  m = msgtrkd_tracking_prepare (f->tracking, "a@example.org", (const char * const *) many->pdata,
+                                NULL, NULL, "smtp.example.org", 60, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (m->recipients), ==, MSGTRKD_MAX_RECIPIENTS);
+  g_clear_pointer (&m, msgtrkd_message_free);
+  g_ptr_array_insert (many, (gint) MSGTRKD_MAX_RECIPIENTS,
+                      g_strdup_printf ("r%u@example.net", MSGTRKD_MAX_RECIPIENTS));
+  bad = msgtrkd_tracking_prepare (f->tracking, "a@example.org",
+                                  (const char * const *) many->pdata, NULL, NULL,
+                                  "smtp.example.org", 60, &error);
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  envid = prepare (f, one_rcpt);
+  m = get (f, envid);
+  g_assert_cmpstr (m->state, ==, "sending");
+  g_assert_cmpint (msgtrkd_message_get_tracking_mode (m), ==, MSGTRK_TRACKING_MODE_PENDING);
+  g_assert_cmpuint (f->changes->len, ==, 1);
+  g_clear_pointer (&m, msgtrkd_message_free);
+
+  g_assert_true (msgtrkd_tracking_commit (f->tracking, envid, mtrk, "250 2.0.0 Ok", &error));
+  g_assert_no_error (error);
+  m = get (f, envid);
+  g_assert_cmpint (msgtrkd_message_get_tracking_mode (m), ==, MSGTRK_TRACKING_MODE_MTQP);
+  g_assert_cmpstr (m->state, ==, "in-transit");
+  g_assert_false (m->final);
+  g_assert_cmpint (m->next_poll_at, ==, m->committed_at + 10);
+  g_assert_cmpstr ((const char *) g_ptr_array_index (f->changes, 1), ==, "sending→in-transit");
+  g_assert_true (has_event (f, envid, "Prepared for 1 recipient"));
+  g_assert_true (has_event (f, envid, "Sent to smtp.example.org (250 2.0.0 Ok)"));
+  /* Committed twice: the message is no longer pending. */
+  g_assert_false (msgtrkd_tracking_commit (f->tracking, envid, mtrk, NULL, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_clear_pointer (&m, msgtrkd_message_free);
+
+  none_envid = prepare (f, one_rcpt);
+  g_assert_true (msgtrkd_tracking_commit (f->tracking, none_envid, NULL, NULL, &error));
+  m = get (f, none_envid);
+  g_assert_cmpstr (m->state, ==, "untracked");
+  g_assert_true (m->final);
+  g_assert_true (has_event (f, none_envid, "smtp.example.org offered neither MTRK nor DSN"));
+  g_clear_pointer (&m, msgtrkd_message_free);
+
+  /* Aborted: final, not sent; a new attempt of the same Message-ID forgets it. */
+  g_clear_pointer (&none_envid, g_free);
+  none_envid = prepare (f, one_rcpt);
+  m = msgtrkd_tracking_abort (f->tracking, none_envid, "421 gone\r\n", &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&m, msgtrkd_message_free);
+  m = get (f, none_envid);
+  g_assert_cmpstr (m->state, ==, "aborted");
+  g_assert_true (m->final);
+  g_assert_true (has_event (f, none_envid, "Not sent: 421 gone"));
+  g_clear_pointer (&m, msgtrkd_message_free);
+  g_clear_pointer (&envid, g_free);
+  envid = prepare (f, one_rcpt);
+  g_assert_null (msgtrkd_store_get_message (f->store, none_envid, &error));
+  g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND);
+}
+
+/* The state from every stored report: expanded is delivered, and final; the same DSN
+ * twice is nothing new; the sent time moves back to the earliest Arrival-Date. */
+static void
+test_recompute_from_reports (Fixture      *f,
+                             gconstpointer data)
+{
+  static const char *const dsn_only[] = { "DSN", NULL };
+  static const char *const two[] = { "bob@example.net", "list@example.net", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid = prepare (f, two);
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  g_autoptr (GBytes) first = NULL;
+  g_autoptr (GBytes) second = NULL;
+  g_autofree char *got = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GDateTime) sent = NULL;
+  JsonObject *route;
+  gint64 arrival;
+
+  g_assert_true (msgtrkd_tracking_commit (f->tracking, envid, dsn_only, NULL, &error));
+  m = get (f, envid);
+  g_assert_cmpstr (m->state, ==, "in-transit");
+  arrival = m->committed_at - 2;
+  g_clear_pointer (&m, msgtrkd_message_free);
+
+  first = make_dsn (envid, "mx.example.net", arrival, "bob@example.net", "delivered", "2.0.0");
+  got = ingest (f, g_bytes_ref (first));
+  g_assert_cmpstr (got, ==, envid);
+  m = get (f, envid);
+  g_assert_false (m->final); /* one of two */
+  g_clear_pointer (&m, msgtrkd_message_free);
+  g_clear_pointer (&got, g_free);
+
+  second = make_dsn (envid, "lists.example.net", 0, "list@example.net", "expanded", "2.0.0");
+  got = ingest (f, g_bytes_ref (second));
+  g_assert_cmpstr (got, ==, envid);
+  m = get (f, envid);
+  g_assert_cmpstr (m->state, ==, "delivered");
+  g_assert_true (m->final);
+  g_assert_cmpuint (f->changes->len, >=, 2);
+  g_assert_cmpstr ((const char *) g_ptr_array_index (f->changes, f->changes->len - 1), ==,
+                   "in-transit→delivered");
+  g_clear_pointer (&got, g_free);
+
+  /* The same report again: matched, nothing new, no change. */
+  got = ingest (f, g_bytes_ref (second));
+  g_assert_cmpstr (got, ==, envid);
+  g_clear_pointer (&got, g_free);
+  got = ingest (f, make_dsn ("unknown-envid", "mx.example.net", 0, "x@example.net", "failed",
+                             "5.1.1"));
+  g_assert_cmpstr (got, ==, "");
+
+  /* Sent: the client's report moved back to the earliest Arrival-Date. */
+  route = route_of (f, envid, parser);
+  sent = g_date_time_new_from_iso8601 (json_object_get_string_member (route, "sent"), NULL);
+  g_assert_nonnull (sent);
+  g_assert_cmpint (g_date_time_to_unix (sent), ==, arrival);
+  g_assert_cmpstr (json_object_get_string_member (route, "state"), ==, "delivered");
+}
+
+/* A message tracked from a link knows no recipient until its reports name them; each
+ * report adds its own; a new recipient after the message was final tracks it again. */
+static void
+test_delegated_learns_recipients (Fixture      *f,
+                                  gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkUrl) url = msgtrk_url_new ("mtqp.example.net", MSGTRK_MTQP_PORT,
+                                              "deleg.1@example.org",
+                                              "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==", &error);
+  g_autoptr (MsgtrkdMessage) imported = NULL;
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *got = NULL;
+  g_autofree char *link = NULL;
+  JsonObject *route;
+
+  g_assert_no_error (error);
+  imported = msgtrkd_tracking_import (f->tracking, url, 3600);
+  g_assert_cmpint (msgtrkd_message_get_tracking_mode (imported), ==,
+                   MSGTRK_TRACKING_MODE_DELEGATED);
+  g_assert_cmpstr (imported->state, ==, "in-transit");
+  g_assert_true (msgtrkd_tracking_add_imported (f->tracking, imported, &error));
+  g_assert_no_error (error);
+  link = msgtrkd_tracking_link_server (imported, &error);
+  g_assert_cmpstr (link, ==, "mtqp.example.net");
+  m = get (f, imported->envid);
+  g_assert_cmpuint (g_strv_length (m->recipients), ==, 0);
+  g_clear_pointer (&m, msgtrkd_message_free);
+
+  /* The sent time of a message sent by someone else: its reports' earliest arrival, or
+   * unknown (null) before any. */
+  route = route_of (f, imported->envid, parser);
+  g_assert_true (json_object_get_null_member (route, "sent"));
+
+  got = ingest (f, make_dsn (imported->envid, "mx.example.net", 0, "carol@example.net",
+                             "delivered", "2.0.0"));
+  g_assert_cmpstr (got, ==, imported->envid);
+  m = get (f, imported->envid);
+  g_assert_cmpuint (g_strv_length (m->recipients), ==, 1);
+  g_assert_cmpstr (m->recipients[0], ==, "carol@example.net");
+  g_assert_true (m->final);
+  g_assert_cmpstr (m->state, ==, "delivered");
+  g_clear_pointer (&m, msgtrkd_message_free);
+  g_clear_pointer (&got, g_free);
+
+  got = ingest (f, make_dsn (imported->envid, "mx2.example.net", 0, "dave@example.net",
+                             "delayed", "4.4.1"));
+  m = get (f, imported->envid);
+  g_assert_cmpuint (g_strv_length (m->recipients), ==, 2);
+  g_assert_cmpstr (m->recipients[1], ==, "dave@example.net");
+  g_assert_false (m->final); /* tracked again */
+  g_assert_cmpint (m->next_poll_at, >, 0);
+  g_assert_cmpstr (m->state, ==, "delayed");
+}
+
+/* One event per distinct word: a text already in the timeline, even not the newest
+ * event, is not added again. */
+static void
+test_event_once (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autofree char *envid = prepare (f, one_rcpt);
+  g_autoptr (GPtrArray) events = NULL;
+  guint before;
+
+  events = msgtrkd_store_list_events (f->store, envid, NULL);
+  before = events->len;
+  g_clear_pointer (&events, g_ptr_array_unref);
+  msgtrkd_tracking_add_event_once (f->tracking, envid, "error", "Tracking failed: A");
+  msgtrkd_tracking_add_event_once (f->tracking, envid, "error", "Tracking failed: B");
+  msgtrkd_tracking_add_event_once (f->tracking, envid, "error", "Tracking failed: A");
+  msgtrkd_tracking_add_event_once (f->tracking, envid, "error", "Tracking failed: B");
+  events = msgtrkd_store_list_events (f->store, envid, NULL);
+  g_assert_cmpuint (events->len, ==, before + 2);
+}
+
+/* The route cache holds at most MSGTRKD_ROUTE_CACHE_MESSAGES messages: at the limit all
+ * stay, one past it the least recently used goes; a message read back answers the same. */
+static void
+test_route_cache_bounded (Fixture      *f,
+                          gconstpointer data)
+{
+  g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *first_json = NULL;
+  g_autofree char *again = NULL;
+
+  for (guint i = 0; i <= MSGTRKD_ROUTE_CACHE_MESSAGES; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsgtrkdMessage) m = msgtrkd_message_new ();
+
+      m->envid = g_strdup_printf ("cache.%u@example.org", i);
+      m->recipients = g_strdupv ((char **) one_rcpt);
+      m->tracking = g_strdup (MSGTRKD_TRACKING_MTQP);
+      m->state = g_strdup ("in-transit");
+      g_assert_true (msgtrkd_store_add_message (f->store, m, &error));
+      g_ptr_array_add (envids, g_steal_pointer (&m->envid));
+    }
+  for (guint i = 0; i < MSGTRKD_ROUTE_CACHE_MESSAGES; i++)
+    {
+      g_autofree char *json = msgtrkd_tracking_get_route_json (
+        f->tracking, g_ptr_array_index (envids, i), FALSE, NULL);
+
+      g_assert_nonnull (json);
+      if (i == 0)
+        first_json = g_steal_pointer (&json);
+    }
+  g_assert_cmpuint (msgtrkd_tracking_get_route_cache_size (f->tracking), ==,
+                    MSGTRKD_ROUTE_CACHE_MESSAGES);
+  g_free (msgtrkd_tracking_get_route_json (
+    f->tracking, g_ptr_array_index (envids, MSGTRKD_ROUTE_CACHE_MESSAGES), FALSE, NULL));
+  g_assert_cmpuint (msgtrkd_tracking_get_route_cache_size (f->tracking), ==,
+                    MSGTRKD_ROUTE_CACHE_MESSAGES);
+  /* The first one went; read back, it says the same. */
+  again = msgtrkd_tracking_get_route_json (f->tracking, g_ptr_array_index (envids, 0), FALSE,
+                                           NULL);
+  g_assert_cmpstr (again, ==, first_json);
+  g_assert_cmpuint (msgtrkd_tracking_get_route_cache_size (f->tracking), ==,
+                    MSGTRKD_ROUTE_CACHE_MESSAGES);
+  g_assert_true (msgtrkd_tracking_forget (f->tracking, g_ptr_array_index (envids, 0), NULL));
+  g_assert_cmpuint (msgtrkd_tracking_get_route_cache_size (f->tracking), ==,
+                    MSGTRKD_ROUTE_CACHE_MESSAGES - 1);
+}
+
+/* Which transitions notify, and what the notification says. */
+static void
+test_notify (void)
+{
+  g_autoptr (MsgtrkdMessage) m = msgtrkd_message_new ();
+  g_autoptr (GNotification) n = NULL;
+
+  g_assert_cmpstr (msgtrkd_notify_setting_key (MSGTRK_MESSAGE_STATE_IN_TRANSIT,
+                                               MSGTRK_MESSAGE_STATE_DELIVERED), ==,
+                   "notify-delivered");
+  g_assert_cmpstr (msgtrkd_notify_setting_key (MSGTRK_MESSAGE_STATE_IN_TRANSIT,
+                                               MSGTRK_MESSAGE_STATE_DELAYED), ==,
+                   "notify-delayed");
+  g_assert_cmpstr (msgtrkd_notify_setting_key (MSGTRK_MESSAGE_STATE_DELAYED,
+                                               MSGTRK_MESSAGE_STATE_FAILED), ==, "notify-failed");
+  g_assert_null (msgtrkd_notify_setting_key (MSGTRK_MESSAGE_STATE_DELIVERED,
+                                             MSGTRK_MESSAGE_STATE_DELIVERED));
+  g_assert_null (msgtrkd_notify_setting_key (MSGTRK_MESSAGE_STATE_UNKNOWN,
+                                             MSGTRK_MESSAGE_STATE_SENDING));
+  g_assert_null (msgtrkd_notify_setting_key (MSGTRK_MESSAGE_STATE_SENDING,
+                                             MSGTRK_MESSAGE_STATE_IN_TRANSIT));
+  m->envid = g_strdup ("e@example.org");
+  m->summary = g_strdup ("Delivered 1/1");
+  n = msgtrkd_notify_build (m, MSGTRK_MESSAGE_STATE_DELIVERED);
+  g_assert_nonnull (n);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_setenv ("LANGUAGE", "C", TRUE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("msgtrkd's tracking model over a real store, without a bus");
+#define ADD(path, func) \
+  g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("/msgtrkd-tracking/prepare-commit", test_prepare_commit);
+  ADD ("/msgtrkd-tracking/recompute-from-reports", test_recompute_from_reports);
+  ADD ("/msgtrkd-tracking/delegated-learns-recipients", test_delegated_learns_recipients);
+  ADD ("/msgtrkd-tracking/event-once", test_event_once);
+  ADD ("/msgtrkd-tracking/route-cache-bounded", test_route_cache_bounded);
+#undef ADD
+  g_test_add_func ("/msgtrkd-tracking/notify", test_notify);
+  return g_test_run ();
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-postfix-follower-limits.py: msgtrk-postfix-follower's holding rules, on a log file
+the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any user).
+
+  test-postfix-follower-limits.py FOLLOWER
+
+- registration_wait: a delivery line logged before its queue id is registered is held and
+  applied once the registration appears within the wait; one registered after the wait
+  gets no record.
+- max_held_lines: at the limit (2 unregistered lines held) nothing is dropped early; one
+  past it (3) the oldest is dropped early, with one warning.
+- a bad configuration value (poll_interval past its range) is refused at start (exit 1).
+As root, the follower runs as nobody (the servers refuse to run as root).
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from tracking_harness import AUTH, register  # noqa: E402
+
+LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
+        "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
+        "status=sent (delivered to maildir)\n")
+
+
+def record_path(state, envid):
+    return os.path.join(state, "tracking", hashlib.sha256(envid.encode()).hexdigest() + ".trk")
+
+
+def wait_file(path, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run(exe, tmp, name, conf_extra):
+    state = os.path.join(tmp, name)
+    regs = os.path.join(state, "postfix-registrations")
+    os.makedirs(regs)
+    log = os.path.join(tmp, name + ".maillog")
+    open(log, "w").close()
+    if os.geteuid() == 0:
+        # The servers refuse to run as root: as nobody, which must read the log and write
+        # the state directory.
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        os.chmod(tmp, 0o755)
+        os.chmod(log, 0o644)
+        for d in (state, regs):
+            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        conf_extra += "user=nobody\n"
+    conf = os.path.join(tmp, name + ".conf")
+    with open(conf, "w") as f:
+        f.write("[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
+                "queue_lifetime=1d\npoll_interval=20\n%s" % (log, state, conf_extra))
+    out = os.path.join(tmp, name + ".out")
+    proc = subprocess.Popen([exe, "--config", conf, "--verbose"], stdout=open(out, "w"),
+                            stderr=subprocess.STDOUT)
+    time.sleep(0.3)
+    return proc, state, regs, log, out
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(10)
+
+
+def main():
+    exe = sys.argv[1]
+    tmp = tempfile.mkdtemp(prefix="follower-limits-")
+    failures = 0
+    n = 0
+
+    def check(what, ok, detail=""):
+        nonlocal failures, n
+        n += 1
+        print("%s %d - %s%s" % ("ok" if ok else "not ok", n, what,
+                                "" if ok or not detail else ": " + detail))
+        if not ok:
+            failures += 1
+
+    try:
+        # registration_wait
+        proc, state, regs, log, out = run(exe, tmp, "wait", "registration_wait=1\n")
+        with open(log, "a") as f:
+            f.write(LINE % "AAAAAA111")
+            f.write(LINE % "BBBBBB222")
+        time.sleep(0.3)
+        register(regs, "AAAAAA111", "early@test.example", ["alice@test.example"],
+                 int(time.time()))
+        check("registered within registration_wait: held, then applied",
+              wait_file(record_path(state, "early@test.example"), 5))
+        time.sleep(1.5)
+        register(regs, "BBBBBB222", "late@test.example", ["alice@test.example"],
+                 int(time.time()))
+        time.sleep(0.5)
+        check("registered after registration_wait: no record",
+              not os.path.exists(record_path(state, "late@test.example")))
+        check("exit 0", stop(proc) == 0)
+
+        # max_held_lines at the limit and one past it
+        for held, dropped in ((2, False), (3, True)):
+            name = "held%d" % held
+            proc, state, regs, log, out = run(exe, tmp, name,
+                                              "registration_wait=60\nmax_held_lines=2\n")
+            with open(log, "a") as f:
+                for i in range(held):
+                    f.write(LINE % ("CCCCCC%03d" % i))
+            time.sleep(0.5)
+            stop(proc)
+            text = open(out).read()
+            check("%d lines held with max_held_lines=2: %s" % (
+                held, "the oldest dropped early" if dropped else "none dropped"),
+                ("dropped early" in text) == dropped, text[-400:])
+            if dropped:
+                check("one warning for one dropped line", text.count("dropped early") == 1)
+
+        # a value out of range refuses to start
+        proc, state, regs, log, out = run(exe, tmp, "bad", "poll_interval=5\n")
+        code = proc.wait(10)
+        check("poll_interval below its range: exit 1", code == 1, open(out).read())
+    finally:
+        if not failures:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("# kept " + tmp)
+    print("1..%d" % n)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-postfix-front.py: msgtrk-submit-front in front of a real Postfix, end to end.
+
+  test-postfix-front.py --build-dir BUILD
+
+The site of tracking_harness.configure_site() (a private Postfix, three sinks, a local
+mailbox, an alias), with smtpd_authorized_xclient_hosts for the front. Real binaries:
+msgtrk-submit-front (TLS with a test PKI), msgtrk-postfix-follower and mtqpd, all as
+nobody. A plain SMTP client submits through the front with MTRK, ENVID, RET, NOTIFY and
+ORCPT; checks: the EHLO keywords (Postfix's plus MTRK and DSN, the front's own STARTTLS,
+no XCLIENT/CHUNKING), Postfix accepts the MAIL (it would refuse MTRK= with 555), the
+registration for Postfix's queue id, and mtqpd's TRACK answer with every recipient's real
+Postfix verdict. Also: MTRK without ENVID (501, nothing passed on), STARTTLS then a tracked
+message inside TLS, a 10 MB message and 100 recipients, a "." line ended by a bare LF is
+data (no smuggling), AUTH LOGIN passed through in lockstep to an upstream that asks (a
+scripted upstream: no SASL backend is installed here) and never logged, and the upstream
+down (421 at connect, nothing accepted) or gone during a session (421). Skips (77) unless root with Postfix installed.
+"""
+
+import argparse
+import os
+import pwd
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
+from tracking_harness import (AUTH, Daemon, configure_site, recipients, track,  # noqa: E402
+                              wait_for)
+
+
+class Client:
+    """A line-level SMTP client (optionally switching to TLS)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.file = self.sock.makefile("rb")
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self.file.readline(4096)
+            if not line:
+                return 0, b"".join(lines).decode(errors="replace")
+            lines.append(line)
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(line[:3]), b"".join(lines).decode(errors="replace")
+
+    def cmd(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def starttls(self, ca):
+        ctx = ssl.create_default_context(cafile=ca)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.file = self.sock.makefile("rb")
+
+    def data(self, body):
+        code, text = self.cmd("DATA")
+        if code != 354:
+            return code, text
+        self.sock.sendall(body + b".\r\n")
+        return self.reply()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class ScriptedUpstream:
+    """An upstream that offers AUTH LOGIN and asks for a user and a password (334)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.got = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        c, _ = self.sock.accept()
+        f = c.makefile("rwb")
+
+        def say(t):
+            f.write(t.encode() + b"\r\n")
+            f.flush()
+        say("220 scripted ESMTP")
+        while True:
+            line = f.readline()
+            if not line:
+                break
+            self.got.append(line)
+            v = line[:4].upper()
+            if v == b"EHLO":
+                say("250-scripted\r\n250-AUTH LOGIN PLAIN\r\n250 PIPELINING")
+            elif v == b"AUTH":
+                say("334 VXNlcm5hbWU6")
+                self.got.append(f.readline())
+                say("334 UGFzc3dvcmQ6")
+                self.got.append(f.readline())
+                say("235 2.7.0 Authentication successful")
+            elif v == b"QUIT":
+                say("221 bye")
+                break
+            else:
+                say("250 ok")
+        c.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", required=True)
+    a = ap.parse_args()
+    reason = pi.skip_reason()
+    if reason:
+        print("1..0 # SKIP " + reason)
+        return 77
+    b = a.build_dir
+    front_exe = os.path.join(b, "server", "postfix", "msgtrk-submit-front")
+    follower_exe = os.path.join(b, "server", "postfix", "msgtrk-postfix-follower")
+    mtqpd_exe = os.path.join(b, "server", "mtqpd", "mtqpd")
+    source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
+    nobody = pwd.getpwnam("nobody")
+    t = pi.Checker()
+    pf = pi.PrivatePostfix()
+    sinks = []
+    daemons = []
+    try:
+        sinks = configure_site(pf)
+        with open(os.path.join(pf.conf, "main.cf"), "a") as f:
+            f.write("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
+                    "message_size_limit = 20971520\n")
+        pf.start()
+        state = os.path.join(pf.base, "msgtrk")
+        regs = os.path.join(state, "postfix-registrations")
+        os.makedirs(regs)
+        for d in (state, regs):
+            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        pki = os.path.join(pf.base, "pki")
+        subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
+                       check=True)
+
+        def start(exe, name, conf_text, port_file=None):
+            conf = os.path.join(pf.base, name + ".conf")
+            with open(conf, "w") as f:
+                f.write(conf_text)
+            args = [exe, "--config", conf, "--verbose"]
+            if port_file:
+                args += ["--port-file", port_file]
+            d = Daemon(args, os.path.join(pf.base, name + ".log"))
+            d.start()
+            daemons.append(d)
+            if port_file:
+                wait_for(name + "'s port", lambda: os.path.exists(port_file)
+                         and open(port_file).read().endswith("\n"))
+                return int(open(port_file).read())
+            return None
+
+        front_conf = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+                      "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n"
+                      % (pf.port, state, pki, pki))
+        fport = start(front_exe, "front", front_conf, os.path.join(pf.base, "front.port"))
+        start(follower_exe, "follower",
+              "[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\nuser=nobody\n"
+              "postfix_config_directory=%s\npoll_interval=50\n" % (pf.log, state, pf.conf))
+        mport = start(mtqpd_exe, "mtqpd",
+                      "[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
+                      "listen=127.0.0.1:0\n" % state, os.path.join(pf.base, "mtqpd.port"))
+
+        # 1. EHLO: Postfix's keywords, plus MTRK; STARTTLS is the front's; no XCLIENT.
+        c = Client(fport)
+        code, greeting = c.reply()
+        t.check("the client gets Postfix's greeting", code == 220 and "mx.test.example"
+                in greeting, greeting)
+        code, ehlo = c.cmd("EHLO client.test.example")
+        kws = [line[4:].split(" ")[0].upper() for line in ehlo.splitlines()[1:]]
+        t.check("EHLO: MTRK added", "MTRK" in kws, ehlo)
+        t.check("EHLO: DSN kept (Postfix has it)", "DSN" in kws, ehlo)
+        t.check("EHLO: Postfix's PIPELINING and SIZE kept", "PIPELINING" in kws
+                and "SIZE" in kws, ehlo)
+        t.check("EHLO: the front's STARTTLS", "STARTTLS" in kws, ehlo)
+        t.check("EHLO: no XCLIENT, XFORWARD, CHUNKING", not {"XCLIENT", "XFORWARD", "CHUNKING"}
+                & set(kws), ehlo)
+
+        # Bare verbs: the upstream's syntax errors, the session goes on.
+        t.equal("bare MAIL: Postfix's 501", c.cmd("MAIL")[0], 501)
+        t.equal("bare RCPT: Postfix's 503/501", c.cmd("RCPT")[0] // 100, 5)
+
+        # 2. MTRK without ENVID: 501 from the front, the session goes on.
+        code, text = c.cmd("MAIL FROM:<sender@test.example> MTRK=%s" % AUTH)
+        t.equal("MTRK without ENVID: 501", code, 501)
+        code, text = c.cmd("RSET")
+        t.equal("RSET after it", code, 250)
+
+        # 3. A tracked message to five recipients.
+        envid = "front1@test.example"
+        code, text = c.cmd("MAIL FROM:<sender@test.example> RET=HDRS ENVID=%s MTRK=%s:86400"
+                           % (envid, AUTH))
+        t.equal("MAIL with MTRK: Postfix accepts it (MTRK= taken off)", code, 250)
+        rcpts = ["alice@test.example", "x@ok.test.example", "y@tmp.test.example",
+                 "z@perm.test.example", "team@local.test.example"]
+        for r in rcpts:
+            code, text = c.cmd("RCPT TO:<%s> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;%s" % (r, r))
+            t.equal("RCPT %s" % r, code, 250)
+        code, text = c.data(b"Message-Id: <front1@test.example>\r\nSubject: front\r\n\r\nhi\r\n")
+        t.equal("DATA: Postfix's 250", code, 250)
+        qid = text.strip().split("queued as ")[-1]
+        reg = os.path.join(regs, qid + ".reg")
+        t.check("registration written for Postfix's queue id before the 250",
+                os.path.exists(reg), qid)
+        if os.path.exists(reg):
+            rt = open(reg).read()
+            t.check("registration: ENVID, B and five recipients with ORCPT",
+                    "Envid: " + envid in rt and "Authenticator: " + AUTH in rt
+                    and rt.count("Rcpt: ") == 5 and "rfc822;alice@test.example" in rt, rt)
+
+        def settled():
+            r = recipients(track(mport, envid))
+            return r if {"alice@test.example", "x@ok.test.example", "y@tmp.test.example",
+                         "z@perm.test.example", "nobody@local.test.example"} <= set(r) \
+                and len(r.get("alice@test.example", [])) == 2 else None
+        try:
+            r = wait_for("TRACK with every outcome", settled)
+            t.equal("TRACK: x relayed", r["x@ok.test.example"][0].get("action"), "relayed")
+            t.equal("TRACK: y delayed with Postfix's text",
+                    r["y@tmp.test.example"][0].get("diagnostic-code"),
+                    "smtp; 451 4.3.0 try again later")
+            t.equal("TRACK: z failed with Postfix's text",
+                    r["z@perm.test.example"][0].get("diagnostic-code"),
+                    "smtp; 550 5.1.1 no such user here")
+            t.check("TRACK: alice delivered twice (direct and via the alias)",
+                    all(e.get("action") == "delivered" for e in r["alice@test.example"]))
+        except pi.PostfixError as e:
+            t.check("TRACK answers", False, str(e))
+
+        # 4. Smuggling: "." + bare LF is data; the message ends at CRLF "." CRLF only.
+        c.cmd("MAIL FROM:<sender@test.example>")
+        c.cmd("RCPT TO:<alice@test.example>")
+        code, text = c.data(b"Subject: smuggle\r\n\r\nx\r\n.\nMAIL FROM:<evil@test.example>\r\n")
+        t.equal("bare-LF dot: one message, 250", code, 250)
+        code, text = c.cmd("NOOP")
+        t.equal("session in sync after it", code, 250)
+
+        # 5. 100 recipients and 10 MB.
+        c.cmd("MAIL FROM:<sender@test.example> ENVID=big@test.example MTRK=%s" % AUTH)
+        ok = all(c.cmd("RCPT TO:<x%d@ok.test.example>" % i)[0] == 250 for i in range(100))
+        t.check("100 recipients accepted", ok)
+        line = b"y" * 998 + b"\r\n"
+        body = b"Subject: big\r\n\r\n" + line * (10 * 1024 * 1024 // len(line))
+        code, text = c.data(body)
+        t.equal("10 MB message: 250", code, 250)
+        big_qid = text.strip().split("queued as ")[-1]
+        t.check("100 recipients registered",
+                os.path.exists(os.path.join(regs, big_qid + ".reg"))
+                and open(os.path.join(regs, big_qid + ".reg")).read().count("Rcpt: ") == 100)
+        code, text = c.cmd("QUIT")
+        t.equal("QUIT: Postfix's 221", code, 221)
+        c.close()
+
+        # 6. STARTTLS, then a tracked message inside TLS.
+        c = Client(fport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        code, text = c.cmd("STARTTLS")
+        t.equal("STARTTLS: 220 from the front", code, 220)
+        c.starttls(os.path.join(pki, "ca.pem"))
+        code, ehlo = c.cmd("EHLO client.test.example")
+        t.check("EHLO in TLS: no STARTTLS, MTRK", "STARTTLS" not in ehlo and "MTRK" in ehlo,
+                ehlo)
+        c.cmd("MAIL FROM:<sender@test.example> ENVID=tls@test.example MTRK=%s" % AUTH)
+        c.cmd("RCPT TO:<alice@test.example>")
+        code, text = c.data(b"Subject: tls\r\n\r\nhi\r\n")
+        t.equal("message inside TLS: 250", code, 250)
+        c.cmd("QUIT")
+        c.close()
+        try:
+            wait_for("TRACK of the TLS message", lambda: track(mport, "tls@test.example"))
+            t.check("TLS message tracked", True)
+        except pi.PostfixError as e:
+            t.check("TLS message tracked", False, str(e))
+
+        # 7. AUTH in lockstep with an upstream that asks (scripted), never logged.
+        up = ScriptedUpstream()
+        aport = start(front_exe, "front-auth",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n" % (up.port, state),
+                      os.path.join(pf.base, "front-auth.port"))
+        c = Client(aport)
+        c.reply()
+        code, ehlo = c.cmd("EHLO client.test.example")
+        t.check("AUTH keyword passed on", "AUTH LOGIN PLAIN" in ehlo, ehlo)
+        code, text = c.cmd("AUTH LOGIN")
+        t.equal("AUTH: the upstream's first 334", code, 334)
+        code, text = c.cmd("dXNlckB0ZXN0LmV4YW1wbGU=")
+        t.equal("AUTH: the upstream's second 334", code, 334)
+        code, text = c.cmd("c2VjcmV0LXBhc3N3b3Jk")
+        t.equal("AUTH: the upstream's 235", code, 235)
+        c.cmd("QUIT")
+        c.close()
+        time.sleep(0.3)
+        t.check("the upstream got the responses verbatim",
+                b"c2VjcmV0LXBhc3N3b3Jk\r\n" in up.got, repr(up.got))
+
+        # 8. The upstream down: 421 at connect, nothing accepted.
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))
+        dport = start(front_exe, "front-dead",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+                      % (dead.getsockname()[1], state), os.path.join(pf.base, "front-dead.port"))
+        c = Client(dport)
+        code, text = c.reply()
+        t.equal("upstream down: 421 at connect", code, 421)
+        c.close()
+        dead.close()
+
+        # 9. Postfix goes away during a session: 421, the connection closed.
+        c = Client(fport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example> ENVID=lost@test.example MTRK=%s" % AUTH)
+        c.cmd("RCPT TO:<alice@test.example>")
+        pf.stop()
+        code, text = c.cmd("DATA")
+        t.equal("Postfix gone mid-session: 421", code, 421)
+        c.close()
+
+        for d in daemons:
+            t.equal("%s exits 0 on SIGTERM" % os.path.basename(d.log), d.stop(), 0)
+        logs = "".join(open(d.log).read() for d in daemons)
+        t.check("XCLIENT: Postfix accepted the client's identity",
+                "XCLIENT accepted" in open(daemons[0].log).read())
+        t.check("no AUTH data in any log", "c2VjcmV0LXBhc3N3b3Jk" not in logs
+                and "dXNlckB0ZXN0LmV4YW1wbGU=" not in logs)
+        t.check("no message content in any log", "smuggle" not in logs and "yyyy" not in logs)
+    except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
+        t.check("no exception", False, repr(e))
+    finally:
+        if t.failures:
+            print("# maillog tail:\n# " + pf.maillog()[-3000:].replace("\n", "\n# "))
+            for d in daemons:
+                try:
+                    print("# %s:\n# " % d.log + open(d.log).read()[-3000:]
+                          .replace("\n", "\n# "))
+                except OSError:
+                    pass
+        for d in daemons:
+            d.stop()
+        pf.cleanup()
+        for s in sinks:
+            s.close()
+    print("1..%d" % t.count)
+    return 1 if t.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

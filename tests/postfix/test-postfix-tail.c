@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-postfix-tail.c: following a log file (server/postfix/postfix-tail.c).
+ *
+ * Lines handed out whole with their start offsets, a partial line kept until its LF; a line
+ * of POSTFIX_LOG_MAX_LINE octets whole, one longer cut to POSTFIX_LOG_MAX_LINE + 1 and the
+ * next line intact; rotation by rename (after two quiet polls) with the old file's last
+ * lines read first; truncation; resuming a saved position in the file, in a rotated
+ * sibling, and in a file that is gone; the position file round trip and a malformed one.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "postfix-log.h"
+#include "postfix-tail.h"
+
+typedef struct
+{
+  GPtrArray *lines;     /* of char* */
+  GArray *starts;       /* of guint64 */
+} Got;
+
+static void
+on_line (const char *line,
+         gsize       len,
+         guint64     ino,
+         guint64     start,
+         gpointer    data)
+{
+  Got *got = data;
+
+  g_ptr_array_add (got->lines, g_strndup (line, len));
+  g_array_append_val (got->starts, start);
+}
+
+static void
+got_init (Got *got)
+{
+  got->lines = g_ptr_array_new_with_free_func (g_free);
+  got->starts = g_array_new (FALSE, FALSE, sizeof (guint64));
+}
+
+static void
+got_clear (Got *got)
+{
+  g_ptr_array_unref (got->lines);
+  g_array_unref (got->starts);
+}
+
+static void
+append (const char *path,
+        const char *text)
+{
+  FILE *f = fopen (path, "a");
+
+  g_assert_nonnull (f);
+  fputs (text, f);
+  fclose (f);
+}
+
+static guint
+poll_once (PostfixTail *tail,
+           Got         *got)
+{
+  guint n = 0;
+
+  g_assert_true (postfix_tail_poll (tail, on_line, got, &n, NULL));
+  return n;
+}
+
+static char *
+tmpdir (void)
+{
+  return g_dir_make_tmp ("postfix-tail-XXXXXX", NULL);
+}
+
+static void
+rm_dir (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+
+      g_unlink (p);
+    }
+  g_rmdir (dir);
+}
+
+static void
+test_lines (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+  Got got;
+  guint64 ino, off;
+
+  got_init (&got);
+  g_assert_cmpuint (poll_once (tail, &got), ==, 0); /* no file yet: not an error */
+  append (path, "one\ntwo\nthr");
+  g_assert_cmpuint (poll_once (tail, &got), ==, 2);
+  postfix_tail_get_position (tail, &ino, &off);
+  g_assert_cmpuint (off, ==, 8); /* the start of the unfinished "thr" */
+  append (path, "ee\n");
+  g_assert_cmpuint (poll_once (tail, &got), ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 2), ==, "three");
+  g_assert_cmpuint (g_array_index (got.starts, guint64, 1), ==, 4);
+  g_assert_cmpuint (g_array_index (got.starts, guint64, 2), ==, 8);
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+/* A line of exactly POSTFIX_LOG_MAX_LINE is whole; one octet more is cut to MAX + 1. */
+static void
+test_long_lines (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+  g_autofree char *at = g_strnfill (POSTFIX_LOG_MAX_LINE, 'a');
+  g_autofree char *past = g_strnfill (POSTFIX_LOG_MAX_LINE * 3, 'b');
+  g_autofree char *text = g_strdup_printf ("%s\n%s\nnext\n", at, past);
+  Got got;
+
+  got_init (&got);
+  append (path, text);
+  g_assert_cmpuint (poll_once (tail, &got), ==, 3);
+  g_assert_cmpuint (strlen (g_ptr_array_index (got.lines, 0)), ==, POSTFIX_LOG_MAX_LINE);
+  g_assert_cmpuint (strlen (g_ptr_array_index (got.lines, 1)), ==, POSTFIX_LOG_MAX_LINE + 1);
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 2), ==, "next");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+static void
+test_rotation_and_truncation (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *old = g_build_filename (dir, "maillog.1", NULL);
+  g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+  Got got;
+
+  got_init (&got);
+  append (path, "a\n");
+  poll_once (tail, &got);
+  append (path, "b\n");                 /* written before the rename, not yet read */
+  g_assert_cmpint (g_rename (path, old), ==, 0);
+  append (path, "c\n");
+  g_assert_cmpuint (poll_once (tail, &got), ==, 1);   /* "b" from the old file */
+  g_assert_cmpuint (poll_once (tail, &got), ==, 0);   /* quiet once */
+  poll_once (tail, &got);                              /* quiet twice: switch */
+  poll_once (tail, &got);
+  g_assert_cmpuint (got.lines->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 2), ==, "c");
+  /* Truncation, seen at the next poll (lines written between the truncation and that
+   * poll that bring the file back to its old size are the known copytruncate limit):
+   * read again from the start. */
+  g_assert_cmpint (truncate (path, 0), ==, 0);
+  poll_once (tail, &got);
+  append (path, "d\n");
+  poll_once (tail, &got);
+  g_assert_cmpuint (got.lines->len, ==, 4);
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 3), ==, "d");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+static void
+test_resume (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *old = g_build_filename (dir, "maillog.1", NULL);
+  g_autofree char *gz = g_build_filename (dir, "maillog.2.gz", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  guint64 ino, off, ino2, off2;
+  Got got;
+
+  got_init (&got);
+  append (path, "1\n2\n");
+  {
+    g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+
+    poll_once (tail, &got);
+    postfix_tail_get_position (tail, &ino, &off);
+    g_assert_true (postfix_tail_save_position (pos, ino, off, NULL));
+  }
+  g_assert_true (postfix_tail_load_position (pos, &ino2, &off2, NULL));
+  g_assert_cmpuint (ino2, ==, ino);
+  g_assert_cmpuint (off2, ==, 4);
+  /* Rotated while stopped: the rest of the old file, then the new one. */
+  append (path, "3\n");
+  g_assert_cmpint (g_rename (path, old), ==, 0);
+  append (gz, "compressed\n");
+  append (path, "4\n");
+  {
+    g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+
+    postfix_tail_resume (tail, ino2, off2);
+    for (guint i = 0; i < 4; i++)
+      poll_once (tail, &got);
+  }
+  g_assert_cmpuint (got.lines->len, ==, 4);
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 2), ==, "3");
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 3), ==, "4");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+/* A position in no file: the current file from its start, with a warning (a child
+ * process: warnings are fatal in tests). */
+static void
+test_resume_lost (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *dir = tmpdir ();
+      g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+      g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+      Got got;
+
+      g_log_set_always_fatal (G_LOG_FATAL_MASK);
+      g_log_set_fatal_mask ("msgtrk-postfix", G_LOG_FATAL_MASK);
+      got_init (&got);
+      append (path, "first\n");
+      postfix_tail_resume (tail, 1, 100);
+      poll_once (tail, &got);
+      g_assert_cmpuint (got.lines->len, ==, 1);
+      g_assert_cmpstr (g_ptr_array_index (got.lines, 0), ==, "first");
+      got_clear (&got);
+      rm_dir (dir);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*is in no file*");
+}
+
+static void
+test_position_file_malformed (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autofree char *missing = g_build_filename (dir, "none", NULL);
+  g_autoptr (GError) error = NULL;
+  guint64 ino = 9, off = 9;
+
+  g_assert_true (postfix_tail_load_position (missing, &ino, &off, NULL));
+  g_assert_cmpuint (ino, ==, 0);
+  g_assert_cmpuint (off, ==, 0);
+  g_assert_true (g_file_set_contents (pos, "MSGTRK-POSTFIX-POS 1\n12 x\n", -1, NULL));
+  g_assert_false (postfix_tail_load_position (pos, &ino, &off, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_unlink (pos);
+  rm_dir (dir);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/postfix-tail/lines", test_lines);
+  g_test_add_func ("/postfix-tail/long-lines", test_long_lines);
+  g_test_add_func ("/postfix-tail/rotation-truncation", test_rotation_and_truncation);
+  g_test_add_func ("/postfix-tail/resume", test_resume);
+  g_test_add_func ("/postfix-tail/resume-lost", test_resume_lost);
+  g_test_add_func ("/postfix-tail/position-file-malformed", test_position_file_malformed);
+  return g_test_run ();
+}

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-postfix-track.c: registrations (server/postfix/postfix-register.c) and Postfix
+ * lines into tracking records (postfix-track.c), with a real TrackStore in a temporary
+ * directory and the real line grammar.
+ *
+ * Registrations: written and read back; malformed files refused; the recipient limit at
+ * POSTFIX_REGISTRATION_MAX_RCPTS and one past it; a queue id that is no queue id never
+ * becomes a path. Records: a replayed line changes nothing (one entry per recipient); a
+ * next hop in mtrk_next_hops gives "transferred"; a content filter's "queued as" on a
+ * loopback relay registers the new queue id and its outcome replaces the interim entry;
+ * qmgr's "status=expired" fails the open recipients; another B's record is not touched.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "msgtrk-private.h"
+#include "postfix-log.h"
+#include "postfix-register.h"
+#include "postfix-track.h"
+
+#define B1 "qUqP5cyxm6YcTAhz05Hph5gvu9M="
+#define B2 "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+#define NOW 1796420000
+
+typedef struct
+{
+  char *dir;
+  char *reg_dir;
+  TrackStore *store;
+  PostfixTrack track;
+} Fixture;
+
+static void
+fixture_setup (Fixture      *fx,
+               gconstpointer data)
+{
+  fx->dir = g_dir_make_tmp ("postfix-track-XXXXXX", NULL);
+  fx->reg_dir = g_build_filename (fx->dir, "reg", NULL);
+  g_mkdir (fx->reg_dir, 0700);
+  fx->store = track_store_new (fx->dir, NULL);
+  g_assert_nonnull (fx->store);
+  fx->track.store = fx->store;
+  fx->track.reg_dir = fx->reg_dir;
+  fx->track.hostname = "mx.test.example";
+  fx->track.queue_lifetime = 3600;
+  fx->track.follow_loopback = TRUE;
+}
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *p = g_build_filename (path, name, NULL);
+
+      if (g_file_test (p, G_FILE_TEST_IS_DIR))
+        rm_rf (p);
+      else
+        g_unlink (p);
+    }
+  g_rmdir (path);
+}
+
+static void
+fixture_teardown (Fixture      *fx,
+                  gconstpointer data)
+{
+  g_clear_object (&fx->store);
+  rm_rf (fx->dir);
+  g_free (fx->dir);
+  g_free (fx->reg_dir);
+}
+
+static PostfixRegistration *
+make_reg (const char        *qid,
+          const char        *b,
+          const char *const *rcpts)
+{
+  PostfixRegistration *reg = postfix_registration_new (qid, "env1@test.example", b, NOW,
+                                                       NOW + 86400);
+
+  for (guint i = 0; rcpts[i] != NULL; i++)
+    g_assert_true (postfix_registration_add_rcpt (reg, rcpts[i], NULL, NULL, NULL));
+  return reg;
+}
+
+static void
+apply_line (Fixture                   *fx,
+            const PostfixRegistration *reg,
+            const char                *line)
+{
+  g_auto (PostfixLogEntry) e = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  postfix_log_parse (line, strlen (line), NOW, &e);
+  g_assert_true (e.kind == POSTFIX_LOG_DELIVERY || e.kind == POSTFIX_LOG_EXPIRED);
+  g_assert_true (postfix_track_apply (&fx->track, reg, &e, &error));
+  g_assert_no_error (error);
+}
+
+static MsgtrkReport *
+load (Fixture *fx)
+{
+  g_autoptr (GError) error = NULL;
+  MsgtrkReport *r = track_store_load (fx->store, "env1@test.example", NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  return r;
+}
+
+static MsgtrkRecipientReport *
+find_entry (MsgtrkReport *r,
+            const char   *final,
+            const char   *original)
+{
+  GPtrArray *entries = msgtrk_report_get_recipients (r);
+
+  for (guint i = 0; i < entries->len; i++)
+    {
+      MsgtrkRecipientReport *e = g_ptr_array_index (entries, i);
+
+      if (g_strcmp0 (msgtrk_recipient_report_get_final_recipient (e), final) == 0
+          && g_strcmp0 (msgtrk_recipient_report_get_original_recipient (e), original) == 0)
+        return e;
+    }
+  return NULL;
+}
+
+static void
+test_registration_roundtrip (Fixture      *fx,
+                             gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", "b c@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) back = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (postfix_registration_write (fx->reg_dir, reg, &error));
+  g_assert_no_error (error);
+  g_assert_true (postfix_registration_exists (fx->reg_dir, "ABCDEF123"));
+  back = postfix_registration_read (fx->reg_dir, "ABCDEF123", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->envid, ==, "env1@test.example");
+  g_assert_cmpstr (back->authenticator, ==, B1);
+  g_assert_cmpuint (back->rcpts->len, ==, 2);
+  g_assert_nonnull (postfix_registration_find (back, "B C@TEST.example"));
+  g_assert_null (postfix_registration_read (fx->reg_dir, "ABCDEF124", &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  /* Not a queue id: never a path. */
+  g_assert_null (postfix_registration_read (fx->reg_dir, "../../etc/passwd", &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  /* Expired registrations go. */
+  g_assert_cmpuint (postfix_registration_expire (fx->reg_dir, NOW + 86400), ==, 1);
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABCDEF123"));
+}
+
+static void
+test_registration_malformed (void)
+{
+  static const char *const bad[] = {
+    "",
+    "MSGTRK-POSTFIX-REG 2\n",
+    "MSGTRK-POSTFIX-REG 1\nQueue-Id: ABCDEF\nEnvid: e\nAuthenticator: " B1
+    "\nArrival: 1\nExpires: 2\n", /* no Rcpt */
+    "MSGTRK-POSTFIX-REG 1\nQueue-Id: ABCDEF\nEnvid: e\nAuthenticator: short\nArrival: 1\n"
+    "Expires: 2\nRcpt: a a -\n",
+    "MSGTRK-POSTFIX-REG 1\nQueue-Id: warning\nEnvid: e\nAuthenticator: " B1
+    "\nArrival: 1\nExpires: 2\nRcpt: a a -\n",
+    "MSGTRK-POSTFIX-REG 1\nQueue-Id: ABCDEF\nEnvid: e\nAuthenticator: " B1
+    "\nArrival: 1\nExpires: 2\nRcpt: a a\n",
+    "MSGTRK-POSTFIX-REG 1\nQueue-Id: ABCDEF\nQueue-Id: ABCDEF\nEnvid: e\nAuthenticator: " B1
+    "\nArrival: 1\nExpires: 2\nRcpt: a a -\n",
+    "MSGTRK-POSTFIX-REG 1\nQueue-Id: ABCDEF\nEnvid: e\nAuthenticator: " B1
+    "\nArrival: -1\nExpires: 2\nRcpt: a a -\n",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (PostfixRegistration) reg = postfix_registration_parse (bad[i], strlen (bad[i]),
+                                                                        &error);
+
+      g_assert_null (reg);
+      g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+    }
+}
+
+/* POSTFIX_REGISTRATION_MAX_RCPTS recipients fit, one more is refused. */
+static void
+test_registration_limit (void)
+{
+  g_autoptr (PostfixRegistration) reg = postfix_registration_new ("ABCDEF", "e", B1, 1, 2);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (PostfixRegistration) back = NULL;
+
+  for (guint i = 0; i < POSTFIX_REGISTRATION_MAX_RCPTS; i++)
+    {
+      g_autofree char *a = g_strdup_printf ("user%u@test.example", i);
+
+      g_assert_true (postfix_registration_add_rcpt (reg, a, NULL, NULL, NULL));
+    }
+  g_assert_false (postfix_registration_add_rcpt (reg, "one@more.example", NULL, NULL, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  text = postfix_registration_format (reg);
+  back = postfix_registration_parse (text, strlen (text), NULL);
+  g_assert_nonnull (back);
+  g_assert_cmpuint (back->rcpts->len, ==, POSTFIX_REGISTRATION_MAX_RCPTS);
+}
+
+#define LINE_DEFERRED                                                                          \
+  "Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "                       \
+  "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred "     \
+  "(host mx.b.example[192.0.2.2] said: 451 4.3.0 later (in reply to RCPT TO command))"
+#define LINE_SENT                                                                              \
+  "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "                       \
+  "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "         \
+  "(250 2.0.0 Ok: queued as 4XYZ)"
+
+static void
+test_replay (Fixture      *fx,
+             gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (MsgtrkReport) r = NULL;
+  MsgtrkRecipientReport *e;
+
+  /* The sequence, then the same sequence again (a restart re-reads from the position). */
+  for (guint round = 0; round < 2; round++)
+    {
+      apply_line (fx, reg, LINE_DEFERRED);
+      apply_line (fx, reg, LINE_SENT);
+    }
+  r = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, 1);
+  e = find_entry (r, "a@test.example", "a@test.example");
+  g_assert_nonnull (e);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_RELAYED);
+  g_assert_cmpstr (msgtrk_recipient_report_get_status (e), ==, "2.1.9");
+  g_assert_cmpstr (msgtrk_recipient_report_get_remote_mta (e), ==, "mx.b.example");
+  g_assert_cmpstr (msgtrk_recipient_report_get_diagnostic_code (e), ==,
+                   "smtp; 250 2.0.0 Ok: queued as 4XYZ");
+}
+
+static void
+test_transferred (Fixture      *fx,
+                  gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_auto (GStrv) hops = g_strsplit ("other.example,MX.B.EXAMPLE", ",", -1);
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  fx->track.mtrk_next_hops = hops;
+  apply_line (fx, reg, LINE_SENT);
+  fx->track.mtrk_next_hops = NULL;
+  r = load (fx);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "a@test.example", "a@test.example")),
+                   ==, MSGTRK_ACTION_TRANSFERRED);
+}
+
+static void
+test_content_filter (Fixture      *fx,
+                     gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) child = NULL;
+  g_autoptr (MsgtrkReport) r1 = NULL;
+  g_autoptr (MsgtrkReport) r2 = NULL;
+
+  apply_line (fx, reg,
+              "Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "
+              "relay=127.0.0.1[127.0.0.1]:10025, delay=0.04, delays=0/0/0/0, dsn=2.0.0, "
+              "status=sent (250 2.0.0 Ok: queued as A3B58A7450A)");
+  r1 = load (fx);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r1, "a@test.example", "a@test.example")),
+                   ==, MSGTRK_ACTION_RELAYED);
+  child = postfix_registration_read (fx->reg_dir, "A3B58A7450A", NULL);
+  g_assert_nonnull (child);
+  g_assert_cmpstr (child->parent, ==, "ABCDEF123");
+  apply_line (fx, child,
+              "Dec 04 21:35:14 mx postfix/virtual[2]: A3B58A7450A: to=<a@test.example>, "
+              "relay=virtual, delay=0.01, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered "
+              "to maildir)");
+  /* A restart replays the parent's line after the child's outcome: no interim entry. */
+  apply_line (fx, reg,
+              "Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "
+              "relay=127.0.0.1[127.0.0.1]:10025, delay=0.04, delays=0/0/0/0, dsn=2.0.0, "
+              "status=sent (250 2.0.0 Ok: queued as A3B58A7450A)");
+  r2 = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r2)->len, ==, 1);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r2, "a@test.example", "a@test.example")),
+                   ==, MSGTRK_ACTION_DELIVERED);
+}
+
+static void
+test_expired (Fixture      *fx,
+              gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", "b@test.example", "c@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (MsgtrkReport) r = NULL;
+  MsgtrkRecipientReport *a, *b, *c;
+
+  apply_line (fx, reg, LINE_DEFERRED);
+  apply_line (fx, reg,
+              "Dec 04 21:35:14 mx postfix/virtual[2]: ABCDEF123: to=<b@test.example>, "
+              "relay=virtual, delay=0.01, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered "
+              "to maildir)");
+  apply_line (fx, reg,
+              "Dec 04 21:40:00 mx postfix/qmgr[3]: ABCDEF123: from=<s@test.example>, "
+              "status=expired, returned to sender");
+  r = load (fx);
+  a = find_entry (r, "a@test.example", "a@test.example");
+  b = find_entry (r, "b@test.example", "b@test.example");
+  c = find_entry (r, "c@test.example", "c@test.example");
+  g_assert_cmpint (msgtrk_recipient_report_get_action (a), ==, MSGTRK_ACTION_FAILED);
+  g_assert_cmpstr (msgtrk_recipient_report_get_status (a), ==, "4.3.0");
+  g_assert_cmpstr (msgtrk_recipient_report_get_diagnostic_code (a), ==, "smtp; 451 4.3.0 later");
+  g_assert_cmpint (msgtrk_recipient_report_get_action (b), ==, MSGTRK_ACTION_DELIVERED);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (c), ==, MSGTRK_ACTION_FAILED);
+  g_assert_cmpstr (msgtrk_recipient_report_get_status (c), ==, "4.4.7");
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, 3);
+}
+
+static void
+test_other_owner (Fixture      *fx,
+                  gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) mine = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) theirs = make_reg ("ABCDEF124", B2, rcpts);
+  g_auto (PostfixLogEntry) e = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  apply_line (fx, mine, LINE_DEFERRED);
+  postfix_log_parse (LINE_SENT, strlen (LINE_SENT), NOW, &e);
+  g_assert_false (postfix_track_apply (&fx->track, theirs, &e, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  r = load (fx);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "a@test.example", "a@test.example")),
+                   ==, MSGTRK_ACTION_DELAYED);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/postfix-track/registration/roundtrip", test_registration_roundtrip);
+  g_test_add_func ("/postfix-track/registration/malformed", test_registration_malformed);
+  g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
+  ADD ("/postfix-track/record/replay", test_replay);
+  ADD ("/postfix-track/record/transferred", test_transferred);
+  ADD ("/postfix-track/record/content-filter", test_content_filter);
+  ADD ("/postfix-track/record/expired", test_expired);
+  ADD ("/postfix-track/record/other-owner", test_other_owner);
+#undef ADD
+  return g_test_run ();
+}

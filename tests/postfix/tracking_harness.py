@@ -1,0 +1,226 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""tracking_harness.py: what the tests of msgtrk in front of Postfix share (tests/postfix).
+
+Sink: a next hop that answers RCPT with a fixed reply (250, 4xx, 5xx) and DATA with 250.
+register(): a registration as the submission front writes it (postfix-register.h).
+submit(): one message over SMTP, returns Postfix's queue id. track(): one MTQP TRACK.
+recipients(): a tracking-status answer per final recipient. Daemon: a started program.
+configure_site(): the private Postfix of postfix_instance.py plus the three sinks, a
+local(8) mailbox domain and an alias.
+
+Limits: WAIT seconds for anything awaited. Never: leave a process behind (Daemon.stop).
+"""
+
+import base64
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import postfix_instance as pi
+
+SECRET_RAW = bytes(range(32))
+SECRET = base64.b64encode(SECRET_RAW).decode()
+AUTH = base64.b64encode(hashlib.sha1(SECRET_RAW).digest()).decode()
+WAIT = 40.0
+LIFETIME = 7200  # maximal_queue_lifetime = 2h
+
+
+class Sink:
+    """A next hop that answers RCPT with a fixed reply and DATA with 250."""
+
+    def __init__(self, rcpt_reply):
+        self.reply = rcpt_reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(10)
+                self.session(c.makefile("rwb"))
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+    def session(self, f):
+        def say(t):
+            f.write(t.encode() + b"\r\n")
+            f.flush()
+        say("220 sink.test.example ESMTP")
+        while True:
+            line = f.readline(4096)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                say("250-sink.test.example\r\n250 8BITMIME")
+            elif verb == b"RCPT":
+                say(self.reply)
+            elif verb == b"DATA":
+                say("354 go ahead")
+                while f.readline(65536) not in (b".\r\n", b""):
+                    pass
+                say("250 2.0.0 Ok: queued as SINK1")
+            elif verb == b"QUIT":
+                say("221 2.0.0 bye")
+                return
+            else:
+                say("250 2.0.0 ok")
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(3)
+        self.sock.close()
+
+
+def xtext(s):
+    return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else "+%02X" % ord(c) for c in s)
+
+
+def register(reg_dir, qid, envid, rcpts, arrival):
+    """What the submission front writes after Postfix's 250 (postfix-register.h)."""
+    lines = ["MSGTRK-POSTFIX-REG 1", "Queue-Id: " + qid, "Envid: " + xtext(envid),
+             "Authenticator: " + AUTH, "Arrival: %d" % arrival,
+             "Expires: %d" % (arrival + 86400)]
+    for r in rcpts:
+        lines.append("Rcpt: %s %s -" % (xtext(r), xtext(r)))
+    tmp = os.path.join(reg_dir, ".tmp-" + qid)
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, os.path.join(reg_dir, qid + ".reg"))
+
+
+def submit(port, envid, rcpts, subject):
+    c = pi.SmtpClient(port)
+    c.command("EHLO client.test.example", 250)
+    c.command("MAIL FROM:<sender@test.example> ENVID=%s" % xtext(envid), 250)
+    for r in rcpts:
+        c.command("RCPT TO:<%s>" % r, 250)
+    reply = c.data(("Message-Id: <%s>\r\nSubject: %s\r\n\r\nbody\r\n" % (envid, subject))
+                   .encode())
+    c.close()
+    return reply.decode().strip().split("queued as ")[-1]
+
+
+def track(port, envid, secret=SECRET):
+    """One TRACK over MTQP; the answer's lines (unfolded), or None for -ERR."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(("TRACK %s %s\r\n" % (envid, secret)).encode())
+        first = f.readline().decode()
+        if not first.startswith("+OK+"):
+            s.sendall(b"QUIT\r\n")
+            return None
+        lines = []
+        while True:
+            line = f.readline().decode().rstrip("\r\n")
+            if line == ".":
+                break
+            if line.startswith(".."):
+                line = line[1:]
+            if line[:1] in (" ", "\t") and lines:
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line)
+        s.sendall(b"QUIT\r\n")
+        return lines
+
+
+def recipients(lines):
+    """{final recipient: [{field: value}, ...]} from a tracking-status answer (its
+    recipient blocks are separated by blank lines)."""
+    out = {}
+    block = {}
+    for line in (lines or []) + [""]:
+        if line.strip() == "":
+            if "final-recipient" in block:
+                final = block["final-recipient"].split(";", 1)[-1].strip().lower()
+                out.setdefault(final, []).append(block)
+            block = {}
+            continue
+        if ":" in line and line[:1] not in (" ", "\t"):
+            k, v = line.split(":", 1)
+            block[k.strip().lower()] = v.strip()
+    return out
+
+
+class Daemon:
+    def __init__(self, args, log):
+        self.args = args
+        self.log = log
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=open(self.log, "a"),
+                                     stderr=subprocess.STDOUT)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def wait_for(what, pred, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise pi.PostfixError("timed out waiting for " + what)
+        time.sleep(0.2)
+
+
+def configure_site(pf):
+    """Sinks (ok, tmp, perm), local.test.example via local(8), alias team; returns sinks."""
+    pf.configure()
+    ok, tmp, perm = Sink("250 2.1.5 ok"), Sink("451 4.3.0 try again later"), \
+        Sink("550 5.1.1 no such user here")
+    with open(os.path.join(pf.conf, "transport"), "a") as f:
+        f.write("ok.test.example smtp:[127.0.0.1]:%d\n" % ok.port)
+        f.write("tmp.test.example smtp:[127.0.0.1]:%d\n" % tmp.port)
+        f.write("perm.test.example smtp:[127.0.0.1]:%d\n" % perm.port)
+        f.write("local.test.example local:\n")
+    main_cf = os.path.join(pf.conf, "main.cf")
+    text = open(main_cf).read()
+    text = text.replace("relay_domains = slow.test.example, legacy.test.example",
+                        "relay_domains = slow.test.example, legacy.test.example, "
+                        "ok.test.example, tmp.test.example, perm.test.example")
+    text = text.replace("mydestination = \n", "mydestination = local.test.example\n")
+    text = text.replace("alias_maps = \n", "alias_maps = texthash:%s/aliases\n" % pf.conf)
+    text += ("mail_spool_directory = %s/spool\nlocal_recipient_maps =\n"
+             "maximal_queue_lifetime = %ds\n" % (pf.base, LIFETIME))
+    with open(main_cf, "w") as f:
+        f.write(text)
+    os.mkdir(os.path.join(pf.base, "spool"))
+    os.chmod(os.path.join(pf.base, "spool"), 0o1777)
+    with open(os.path.join(pf.conf, "aliases"), "w") as f:
+        f.write("team alice@test.example, nobody@local.test.example\n")
+    with open(os.path.join(pf.conf, "master.cf"), "a") as f:
+        f.write("local unix - n n - - local\n")
+    # The follower runs as nobody: it must read the log (created here, before Postfix).
+    open(pf.log, "w").close()
+    os.chmod(pf.log, 0o644)
+    return [ok, tmp, perm]
