@@ -21,6 +21,8 @@
 
 #include <glib-object.h>
 
+#include "msgtrk-visibility.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -123,61 +125,89 @@ typedef enum /*< flags >*/ {
 } MsgtrkDsnNotify;
 
 /* ENVID and xtext */
+MSGTRK_AVAILABLE_IN_ALL
 char     *msgtrk_envid_generate        (const char *sender_domain,
                                         GError    **error);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean  msgtrk_envid_is_valid        (const char *envid,
                                         GError    **error);
+MSGTRK_AVAILABLE_IN_ALL
 char     *msgtrk_xtext_encode          (const char *text);
+MSGTRK_AVAILABLE_IN_ALL
 char     *msgtrk_xtext_decode          (const char *xtext,
                                         GError    **error);
 
 /* EHLO capabilities */
 #define MSGTRK_TYPE_SMTP_CAPABILITIES (msgtrk_smtp_capabilities_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkSmtpCapabilities, msgtrk_smtp_capabilities, MSGTRK, SMTP_CAPABILITIES, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkSmtpCapabilities *msgtrk_smtp_capabilities_parse      (const char *ehlo_reply,
                                                              GError    **error);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkSmtpCapabilities *msgtrk_smtp_capabilities_parse_data (const char *data,
                                                              gsize       len,
                                                              GError    **error);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkSmtpCapabilities *msgtrk_smtp_capabilities_new_from_keywords (const char * const *keywords);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_smtp_capabilities_get_domain   (MsgtrkSmtpCapabilities *self);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean      msgtrk_smtp_capabilities_has          (MsgtrkSmtpCapabilities *self,
                                                      const char             *keyword);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_smtp_capabilities_get_params   (MsgtrkSmtpCapabilities *self,
                                                      const char             *keyword);
+MSGTRK_AVAILABLE_IN_ALL
 char        **msgtrk_smtp_capabilities_list_keywords (MsgtrkSmtpCapabilities *self);
+MSGTRK_AVAILABLE_IN_ALL
 char         *msgtrk_smtp_capabilities_to_string    (MsgtrkSmtpCapabilities *self);
 
 /* The client-side envelope: what to add to MAIL FROM and RCPT TO */
 #define MSGTRK_TYPE_ENVELOPE (msgtrk_envelope_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkEnvelope, msgtrk_envelope, MSGTRK, ENVELOPE, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkEnvelope *msgtrk_envelope_new                (const char      *envid);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkEnvelope *msgtrk_envelope_new_received       (const char      *envid,
                                                     GError         **error);
+MSGTRK_AVAILABLE_IN_ALL
 const char     *msgtrk_envelope_get_envid          (MsgtrkEnvelope  *self);
+MSGTRK_AVAILABLE_IN_ALL
 void            msgtrk_envelope_set_authenticator  (MsgtrkEnvelope  *self,
                                                     const char      *authenticator);
+MSGTRK_AVAILABLE_IN_ALL
 const char     *msgtrk_envelope_get_authenticator  (MsgtrkEnvelope  *self);
+MSGTRK_AVAILABLE_IN_ALL
 void            msgtrk_envelope_set_mtrk_timeout   (MsgtrkEnvelope  *self,
                                                     guint            seconds);
+MSGTRK_AVAILABLE_IN_ALL
 guint           msgtrk_envelope_get_mtrk_timeout   (MsgtrkEnvelope  *self);
+MSGTRK_AVAILABLE_IN_ALL
 void            msgtrk_envelope_set_ret            (MsgtrkEnvelope  *self,
                                                     MsgtrkDsnRet     ret);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkDsnRet    msgtrk_envelope_get_ret            (MsgtrkEnvelope  *self);
+MSGTRK_AVAILABLE_IN_ALL
 void            msgtrk_envelope_set_notify         (MsgtrkEnvelope  *self,
                                                     MsgtrkDsnNotify  notify);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkDsnNotify msgtrk_envelope_get_notify         (MsgtrkEnvelope  *self);
 
+MSGTRK_AVAILABLE_IN_ALL
 char           *msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
                                                      MsgtrkSmtpCapabilities *caps,
                                                      const char             *sender,
                                                      GError                **error);
+MSGTRK_AVAILABLE_IN_ALL
 char           *msgtrk_envelope_build_rcpt_to_arg   (MsgtrkEnvelope         *self,
                                                      MsgtrkSmtpCapabilities *caps,
                                                      const char             *recipient,
                                                      GError                **error);
+MSGTRK_AVAILABLE_IN_ALL
 char           *msgtrk_envelope_build_rcpt_to_arg_full (MsgtrkEnvelope         *self,
                                                         MsgtrkSmtpCapabilities *caps,
                                                         const char             *recipient,
@@ -187,24 +217,32 @@ char           *msgtrk_envelope_build_rcpt_to_arg_full (MsgtrkEnvelope         *
                                                         GError                **error);
 
 /* Server side: ESMTP parameters of MAIL and RCPT (RFC 5321 section 4.1.2 esmtp-param) */
+MSGTRK_AVAILABLE_IN_ALL
 GHashTable     *msgtrk_smtp_params_parse           (const char      *text,
                                                     GError         **error);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkEnvelope *msgtrk_envelope_new_from_mail_params (GHashTable    *params,
                                                       GError       **error);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean        msgtrk_envid_param_parse           (const char      *value,
                                                     char           **envid,
                                                     GError         **error);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean        msgtrk_ret_param_parse             (const char      *value,
                                                     MsgtrkDsnRet    *ret,
                                                     GError         **error);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean        msgtrk_mtrk_param_parse            (const char      *value,
                                                     char           **authenticator,
                                                     guint           *timeout,
                                                     GError         **error);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean        msgtrk_notify_param_parse          (const char      *value,
                                                     MsgtrkDsnNotify *notify,
                                                     GError         **error);
+MSGTRK_AVAILABLE_IN_ALL
 char           *msgtrk_notify_param_format         (MsgtrkDsnNotify  notify);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean        msgtrk_orcpt_param_parse           (const char      *value,
                                                     char           **addr_type,
                                                     char           **address,

@@ -12,6 +12,8 @@
 
 #include <glib.h>
 
+#include "msgtrk-visibility.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -59,6 +61,7 @@ typedef enum {
   MSGTRK_ERROR_NOT_FOUND,
 } MsgtrkError;
 
+MSGTRK_AVAILABLE_IN_ALL
 GQuark msgtrk_error_quark (void);
 
 G_END_DECLS

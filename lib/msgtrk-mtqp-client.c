@@ -23,6 +23,10 @@
 
 #include <openssl/crypto.h>
 
+#include "msgtrk-dot-private.h"
+#include "msgtrk-mtqp-answer-private.h"
+#include "msgtrk-mtqp-discovery-private.h"
+#include "msgtrk-mtqp-syntax-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-tls-private.h"
 
@@ -34,282 +38,6 @@
 #define MTQP_ERROR_QUOTE 200
 
 G_STATIC_ASSERT (MTQP_READ_BUFFER > MSGTRK_MTQP_MAX_LINE + 2);
-
-/* ==== MsgtrkMtqpAnswer ============================================================ */
-
-struct _MsgtrkMtqpAnswer
-{
-  GObject    parent_instance;
-  char      *envid;            /* (owned) */
-  char      *server_host;      /* (owned) (nullable) */
-  guint16    server_port;
-  guint16    discovered_port;  /* the port discovery named (a host override may differ) */
-  char      *tls_description;  /* (owned) (nullable) */
-  GError    *error;            /* (owned) (nullable) */
-  GPtrArray *reports;          /* (owned) (element-type MsgtrkReport): empty on error */
-  GBytes    *entity;           /* (owned) (nullable) */
-  char      *status;           /* (owned) (nullable) */
-  GStrv      codes;            /* (owned) never NULL */
-  char      *text;             /* (owned) (nullable) */
-};
-
-G_DEFINE_FINAL_TYPE (MsgtrkMtqpAnswer, msgtrk_mtqp_answer, G_TYPE_OBJECT)
-
-static void
-msgtrk_mtqp_answer_finalize (GObject *object)
-{
-  MsgtrkMtqpAnswer *self = MSGTRK_MTQP_ANSWER (object);
-
-  g_free (self->envid);
-  g_free (self->server_host);
-  g_free (self->tls_description);
-  g_clear_error (&self->error);
-  g_clear_pointer (&self->reports, g_ptr_array_unref);
-  g_clear_pointer (&self->entity, g_bytes_unref);
-  g_free (self->status);
-  g_strfreev (self->codes);
-  g_free (self->text);
-  G_OBJECT_CLASS (msgtrk_mtqp_answer_parent_class)->finalize (object);
-}
-
-static void
-msgtrk_mtqp_answer_class_init (MsgtrkMtqpAnswerClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = msgtrk_mtqp_answer_finalize;
-}
-
-static void
-msgtrk_mtqp_answer_init (MsgtrkMtqpAnswer *self)
-{
-  self->reports = g_ptr_array_new_with_free_func (g_object_unref);
-  self->codes = g_new0 (char *, 1);
-}
-
-static MsgtrkMtqpAnswer *
-answer_new (const char *envid)
-{
-  MsgtrkMtqpAnswer *self = g_object_new (MSGTRK_TYPE_MTQP_ANSWER, NULL);
-
-  self->envid = g_strdup (envid);
-  return self;
-}
-
-/**
- * msgtrk_mtqp_answer_get_envid:
- * @self: an answer
- *
- * Returns: the ENVID this answer is for, as given to the track call
- */
-const char *
-msgtrk_mtqp_answer_get_envid (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->envid;
-}
-
-/**
- * msgtrk_mtqp_answer_get_server_host:
- * @self: an answer
- *
- * Returns: (nullable): the name of the server that answered (the SRV target, MX host or
- *   host given), or %NULL if the query never reached a server
- */
-const char *
-msgtrk_mtqp_answer_get_server_host (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->server_host;
-}
-
-/**
- * msgtrk_mtqp_answer_get_discovered_port:
- * @self: an answer
- *
- * The port that discovery named for the server (an SRV record's port, else
- * %MSGTRK_MTQP_PORT), which is what an mtqp:// URL for this server carries. It differs
- * from [method@Msgtrk.MtqpAnswer.get_server_port] only when a host override sent the
- * connection elsewhere.
- *
- * Returns: the port, or 0 if no server answered
- */
-guint16
-msgtrk_mtqp_answer_get_discovered_port (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), 0);
-  return self->discovered_port;
-}
-
-/**
- * msgtrk_mtqp_answer_get_server_port:
- * @self: an answer
- *
- * Returns: the TCP port of the server that answered, 0 if none
- */
-guint16
-msgtrk_mtqp_answer_get_server_port (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), 0);
-  return self->server_port;
-}
-
-/**
- * msgtrk_mtqp_answer_get_tls_description:
- * @self: an answer
- *
- * Returns: (nullable): the TLS version and cipher of the session, e.g.
- *   "TLSv1.3 TLS_AES_256_GCM_SHA384", or %NULL if the session was in clear text
- */
-const char *
-msgtrk_mtqp_answer_get_tls_description (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->tls_description;
-}
-
-/**
- * msgtrk_mtqp_answer_is_success:
- * @self: an answer
- *
- * Returns: %TRUE if the server answered with tracking data that could be parsed
- */
-gboolean
-msgtrk_mtqp_answer_is_success (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), FALSE);
-  return self->error == NULL;
-}
-
-/**
- * msgtrk_mtqp_answer_get_error:
- * @self: an answer
- *
- * The error of this query: %MSGTRK_ERROR_SERVER_TEMP, %MSGTRK_ERROR_SERVER_ERR or
- * %MSGTRK_ERROR_SERVER_BAD for a negative answer (see the response codes), or a
- * connection, limit, timeout or parse error.
- *
- * Returns: (nullable) (transfer none): the error, or %NULL on success
- */
-const GError *
-msgtrk_mtqp_answer_get_error (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->error;
-}
-
-/**
- * msgtrk_mtqp_answer_propagate_error:
- * @self: an answer
- * @error: return location for a copy of the answer's error
- *
- * Returns: %TRUE on success, %FALSE with @error set if the query failed
- */
-gboolean
-msgtrk_mtqp_answer_propagate_error (MsgtrkMtqpAnswer *self,
-                                    GError          **error)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), FALSE);
-
-  if (self->error == NULL)
-    return TRUE;
-  g_propagate_error (error, g_error_copy (self->error));
-  return FALSE;
-}
-
-/**
- * msgtrk_mtqp_answer_get_reports:
- * @self: an answer
- *
- * Returns: (transfer none) (element-type MsgtrkReport): the tracking reports, one per
- *   reporting MTA; empty when the query failed
- */
-GPtrArray *
-msgtrk_mtqp_answer_get_reports (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->reports;
-}
-
-/**
- * msgtrk_mtqp_answer_get_entity:
- * @self: an answer
- *
- * The MIME entity of a `+OK+` answer as received (dot-stuffing removed, lines ending in
- * CRLF), kept for diagnostics and storage; set even when it could not be parsed.
- *
- * Returns: (nullable) (transfer none): the entity, or %NULL if there was none
- */
-GBytes *
-msgtrk_mtqp_answer_get_entity (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->entity;
-}
-
-/**
- * msgtrk_mtqp_answer_get_status:
- * @self: an answer
- *
- * Returns: (nullable): the status indicator the server sent ("+OK+", "-ERR", …), or %NULL
- *   if it sent none
- */
-const char *
-msgtrk_mtqp_answer_get_status (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->status;
-}
-
-/**
- * msgtrk_mtqp_answer_get_response_codes:
- * @self: an answer
- *
- * Returns: (transfer none) (array zero-terminated=1): the response codes of the status
- *   line, lower-cased (`-TEMP/busy/retry` gives "busy", "retry"); empty if none
- */
-const char * const *
-msgtrk_mtqp_answer_get_response_codes (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return (const char * const *) self->codes;
-}
-
-/**
- * msgtrk_mtqp_answer_has_response_code:
- * @self: an answer
- * @code: a response code, compared without regard to case
- *
- * Returns: %TRUE if the status line carried @code
- */
-gboolean
-msgtrk_mtqp_answer_has_response_code (MsgtrkMtqpAnswer *self,
-                                      const char       *code)
-{
-  guint i;
-
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), FALSE);
-  g_return_val_if_fail (code != NULL, FALSE);
-
-  for (i = 0; self->codes[i] != NULL; i++)
-    if (g_ascii_strcasecmp (self->codes[i], code) == 0)
-      return TRUE;
-  return FALSE;
-}
-
-/**
- * msgtrk_mtqp_answer_get_response_text:
- * @self: an answer
- *
- * The free text after the status indicator, meant for logs (never shown as is to
- * users). Control characters are escaped and any echo of the secret is masked.
- *
- * Returns: (nullable): the text, or %NULL if the server sent no status line
- */
-const char *
-msgtrk_mtqp_answer_get_response_text (MsgtrkMtqpAnswer *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_MTQP_ANSWER (self), NULL);
-  return self->text;
-}
 
 /* ==== MsgtrkMtqpClient ============================================================ */
 
@@ -1160,24 +888,11 @@ deadline_stream_new (GSocketConnection *connection,
 
 /* ==== the session ================================================================= */
 
-typedef struct
-{
-  char   *host;  /* (owned) lower-case name */
-  guint16 port;
-} Target;
-
-typedef enum
-{
-  STATUS_OK,
-  STATUS_OK_MULTI,
-  STATUS_TEMP,
-  STATUS_ERR,
-  STATUS_BAD,
-} StatusKind;
+typedef MsgtrkMtqpTarget Target;
 
 typedef struct
 {
-  StatusKind kind;
+  MsgtrkMtqpStatusKind kind;
   GStrv      codes;  /* (owned) lower-case */
   char      *text;   /* (owned) escaped, secrets masked */
 } Status;
@@ -1228,12 +943,11 @@ typedef struct
   char              *tls_description;
   gboolean           offers_starttls;
 
-  /* Line reader */
-  guint8 rbuf[MTQP_READ_BUFFER];
-  gsize  rstart;
-  gsize  rend;
-  char   line[MSGTRK_MTQP_MAX_LINE + 1];
-  gsize  line_len;
+  /* Line reader: network reads into rbuf, cut into lines by the syntax layer */
+  guint8                 rbuf[MTQP_READ_BUFFER];
+  gsize                  rstart;
+  gsize                  rend;
+  MsgtrkMtqpLineSplitter lines;
 } Session;
 
 static void
@@ -1241,14 +955,6 @@ status_clear (Status *status)
 {
   g_clear_pointer (&status->codes, g_strfreev);
   g_clear_pointer (&status->text, g_free);
-}
-
-static void
-target_clear (gpointer data)
-{
-  Target *t = data;
-
-  g_free (t->host);
 }
 
 static void
@@ -1288,7 +994,7 @@ session_free (Session *s)
   g_free (s->envids);
   g_free (s->wire_envids);
   OPENSSL_cleanse (s->rbuf, sizeof s->rbuf);
-  OPENSSL_cleanse (s->line, sizeof s->line);
+  OPENSSL_cleanse (&s->lines, sizeof s->lines);
   g_free (s->name);
   g_free (s->ca_file);
   g_clear_object (&s->resolver);
@@ -1454,9 +1160,10 @@ session_io_error (Session    *s,
 }
 
 /*
- * Read one line (without its CRLF; a bare LF is accepted) into s->line. A line longer
- * than MSGTRK_MTQP_MAX_LINE octets is an error and is not read further. LINE_EOF: the
- * server closed the connection (a partial last line is dropped).
+ * Read one line (without its CRLF; a bare LF is accepted) into s->lines (the syntax
+ * layer's splitter). A line longer than MSGTRK_MTQP_MAX_LINE octets is an error and is not
+ * read further. LINE_EOF: the server closed the connection (a partial last line is
+ * dropped).
  */
 static LineResult
 session_read_line (Session    *s,
@@ -1467,38 +1174,28 @@ session_read_line (Session    *s,
 
   for (;;)
     {
-      guint8 *start = s->rbuf + s->rstart;
-      gsize pending = s->rend - s->rstart;
-      guint8 *nl = memchr (start, '\n', pending);
       GError *io_error = NULL;
       gssize n;
 
-      if (nl != NULL)
+      if (s->rstart < s->rend)
         {
-          gsize len = (gsize) (nl - start);
+          gsize used = 0;
+          MsgtrkMtqpParseResult r;
 
-          if (len > 0 && start[len - 1] == '\r')
-            len--;
-          if (len > MSGTRK_MTQP_MAX_LINE)
+          r = msgtrk_mtqp_line_splitter_feed (&s->lines, (const char *) s->rbuf + s->rstart,
+                                              s->rend - s->rstart, &used, NULL);
+          if (r == MSGTRK_MTQP_PARSE_ERROR)
             goto too_long;
-          memcpy (s->line, start, len);
-          s->line[len] = '\0';
-          s->line_len = len;
-          s->rstart += (gsize) (nl - start) + 1;
-          return LINE_OK;
+          s->rstart += used;
+          if (r == MSGTRK_MTQP_PARSE_DONE)
+            return LINE_OK;
         }
-      if (pending > MSGTRK_MTQP_MAX_LINE + 1)
-        goto too_long;
-
-      memmove (s->rbuf, start, pending);
-      s->rstart = 0;
-      s->rend = pending;
+      s->rstart = s->rend = 0;
 
       if (!session_check_deadline (s, error))
         return LINE_ERROR;
       session_arm_timeout (s);
-      n = g_input_stream_read (in, s->rbuf + s->rend, sizeof s->rbuf - s->rend,
-                               s->cancellable, &io_error);
+      n = g_input_stream_read (in, s->rbuf, sizeof s->rbuf, s->cancellable, &io_error);
       if (n < 0)
         {
           session_io_error (s, io_error, doing, error);
@@ -1506,7 +1203,7 @@ session_read_line (Session    *s,
         }
       if (n == 0)
         return LINE_EOF;
-      s->rend += (gsize) n;
+      s->rend = (gsize) n;
     }
 
 too_long:
@@ -1517,22 +1214,10 @@ too_long:
 }
 
 
-static gboolean
-is_code_char (char c)
-{
-  return g_ascii_isalnum (c) || c == '-' || c == '_';
-}
-
 /*
- * Parse a status line (RFC 3887 section 2.3 and 10):
- *
- *   command-response = status response-info opt-text
- *   status           = "+OK" / "+OK+" / "-TEMP" / "-ERR" / "-BAD"
- *   response-info    = *( "/" 1*(ALPHA / DIGIT / "-" / "_") )
- *   opt-text         = [WSP *(VCHAR / WSP)]
- *
- * Indicators are matched exactly (upper case); codes are case-insensitive and returned in
- * lower case. The text is kept escaped (control and 8-bit octets as \xNN).
+ * Parse s->lines as a status line (msgtrk_mtqp_status_parse(): RFC 3887 sections 2.3
+ * and 10), secrets masked first. The text is kept escaped (control and 8-bit octets as
+ * \xNN).
  */
 static gboolean
 session_parse_status (Session    *s,
@@ -1540,64 +1225,24 @@ session_parse_status (Session    *s,
                       Status     *status,
                       GError    **error)
 {
-  static const struct
-  {
-    const char *word;
-    StatusKind  kind;
-  } indicators[] = {
-    { "+OK+", STATUS_OK_MULTI },
-    { "+OK", STATUS_OK },
-    { "-TEMP", STATUS_TEMP },
-    { "-ERR", STATUS_ERR },
-    { "-BAD", STATUS_BAD },
-  };
-  const char *p = NULL;
-  g_autoptr (GPtrArray) codes = g_ptr_array_new_with_free_func (g_free);
-  guint i;
+  MsgtrkMtqpStatusLine parsed;
 
   memset (status, 0, sizeof *status);
-  session_mask_secrets (s, s->line, s->line_len);
-  if (strlen (s->line) != s->line_len)
-    goto bad;
-  for (i = 0; i < G_N_ELEMENTS (indicators); i++)
-    if (g_str_has_prefix (s->line, indicators[i].word))
-      {
-        status->kind = indicators[i].kind;
-        p = s->line + strlen (indicators[i].word);
-        break;
-      }
-  if (p == NULL)
-    goto bad;
-
-  while (*p == '/')
+  session_mask_secrets (s, s->lines.line, s->lines.len);
+  if (!msgtrk_mtqp_status_parse (s->lines.line, s->lines.len, &parsed, NULL))
     {
-      const char *start = ++p;
+      g_autofree char *quoted = msgtrk_strn_escape_for_error (s->lines.line, s->lines.len, 80);
 
-      while (is_code_char (*p))
-        p++;
-      if (p == start)
-        goto bad;
-      g_ptr_array_add (codes, g_ascii_strdown (start, p - start));
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                   _("%s sent “%s” while %s, which is not an MTQP status line"),
+                   s->quoted_host, quoted, doing);
+      return FALSE;
     }
-  if (*p != '\0' && *p != ' ' && *p != '\t')
-    goto bad;
-  while (*p == ' ' || *p == '\t')
-    p++;
-
-  g_ptr_array_add (codes, NULL);
-  status->codes = (GStrv) g_ptr_array_free (g_steal_pointer (&codes), FALSE);
-  status->text = msgtrk_str_escape_for_error (p, MTQP_ERROR_QUOTE);
+  status->kind = parsed.kind;
+  status->codes = g_steal_pointer (&parsed.codes);
+  status->text = msgtrk_strn_escape_for_error (parsed.text, (gssize) parsed.text_len,
+                                               MTQP_ERROR_QUOTE);
   return TRUE;
-
-bad:
-  {
-    g_autofree char *quoted = msgtrk_strn_escape_for_error (s->line, s->line_len, 80);
-
-    g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
-                 _("%s sent “%s” while %s, which is not an MTQP status line"),
-                 s->quoted_host, quoted, doing);
-  }
-  return FALSE;
 }
 
 static gboolean
@@ -1607,26 +1252,6 @@ status_has_code (const Status *status,
   return status->codes != NULL && g_strv_contains ((const char * const *) status->codes, code);
 }
 
-static const char *
-status_word (StatusKind kind)
-{
-  switch (kind)
-    {
-    case STATUS_OK:
-      return "+OK";
-    case STATUS_OK_MULTI:
-      return "+OK+";
-    case STATUS_TEMP:
-      return "-TEMP";
-    case STATUS_ERR:
-      return "-ERR";
-    case STATUS_BAD:
-      return "-BAD";
-    default:
-      g_assert_not_reached ();
-    }
-}
-
 /* A negative status as a GError: SERVER_TEMP, SERVER_ERR or SERVER_BAD. */
 static void
 status_to_error (Session      *s,
@@ -1634,13 +1259,13 @@ status_to_error (Session      *s,
                  const char   *what,
                  GError      **error)
 {
-  int code = status->kind == STATUS_TEMP  ? MSGTRK_ERROR_SERVER_TEMP
-             : status->kind == STATUS_ERR ? MSGTRK_ERROR_SERVER_ERR
+  int code = status->kind == MSGTRK_MTQP_STATUS_TEMP  ? MSGTRK_ERROR_SERVER_TEMP
+             : status->kind == MSGTRK_MTQP_STATUS_ERR ? MSGTRK_ERROR_SERVER_ERR
                                           : MSGTRK_ERROR_SERVER_BAD;
   g_autofree char *codes = g_strjoinv ("/", status->codes);
 
   g_set_error (error, MSGTRK_ERROR, code, _("%s refused %s: %s%s%s %s"), s->quoted_host,
-               what, status_word (status->kind), *codes != '\0' ? "/" : "", codes,
+               what, msgtrk_mtqp_status_word (status->kind), *codes != '\0' ? "/" : "", codes,
                status->text);
 }
 
@@ -1652,12 +1277,15 @@ session_read_data (Session    *s,
                    const char *doing,
                    GError    **error)
 {
-  g_autoptr (GByteArray) data = g_byte_array_new ();
+  g_autoptr (GString) data = g_string_new (NULL);
+  MsgtrkDotParser dot;
 
+  /* The lines come without their ends; each is given to the dot parser with CRLF, so a
+   * "." line ends the data whatever ended it on the wire (as before). */
+  msgtrk_dot_parser_init (&dot);
   for (;;)
     {
-      const char *line = s->line;
-      gsize len;
+      gsize used = 0;
 
       switch (session_read_line (s, doing, error))
         {
@@ -1672,31 +1300,27 @@ session_read_data (Session    *s,
         default:
           return NULL;
         }
-      len = s->line_len;
-      if (line[0] == '.')
+      msgtrk_dot_parser_feed (&dot, s->lines.line, s->lines.len, data, &used);
+      if (msgtrk_dot_parser_feed (&dot, "\r\n", 2, data, &used))
         {
-          if (len == 1)
-            return g_steal_pointer (&data);
-          line++;
-          len--;
+          gsize len = data->len;
+
+          return g_byte_array_new_take ((guint8 *) g_string_free (g_steal_pointer (&data), FALSE),
+                                        len);
         }
-      if (data->len + len + 2 > max)
+      if (data->len > max)
         {
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
                        _("%s sent a reply longer than %lu octets while %s"),
                        s->quoted_host, (unsigned long) max, doing);
           return NULL;
         }
-      g_byte_array_append (data, (const guint8 *) line, (guint) len);
-      g_byte_array_append (data, (const guint8 *) "\r\n", 2);
     }
 }
 
 /*
- * Read the greeting (RFC 3887 section 3):
- *
- *   greeting    = ("+OK" / "+OK+") "/MTQP" *("/" code) opt-text CRLF [option-list dotcrlf]
- *   option-line = identifier opt-text *(CRLF WSP opt-text) CRLF
+ * Read the greeting (RFC 3887 section 3; the grammar is msgtrk-mtqp-syntax.c's: the
+ * status line, then the option list after "+OK+").
  *
  * Sets s->offers_starttls. A negative greeting is a SERVER_* error.
  */
@@ -1706,8 +1330,6 @@ session_read_greeting (Session *s,
 {
   const char *doing = _("reading the greeting");
   Status status;
-  guint n_options = 0;
-  gboolean have_option = FALSE;
 
   s->offers_starttls = FALSE;
   switch (session_read_line (s, doing, error))
@@ -1725,7 +1347,7 @@ session_read_greeting (Session *s,
   if (!session_parse_status (s, doing, &status, error))
     return FALSE;
 
-  if (status.kind != STATUS_OK && status.kind != STATUS_OK_MULTI)
+  if (!msgtrk_mtqp_status_is_positive (status.kind))
     {
       status_to_error (s, &status, _("the session"), error);
       status_clear (&status);
@@ -1741,60 +1363,54 @@ session_read_greeting (Session *s,
     }
   g_debug ("MTQP %s greets: %s", s->quoted_host, status.text);
 
-  if (status.kind == STATUS_OK_MULTI)
-    for (;;)
-      {
-        const char *line = s->line;
+  if (status.kind == MSGTRK_MTQP_STATUS_OK_MULTI)
+    {
+      MsgtrkMtqpOptions options;
+      MsgtrkMtqpParseResult r = MSGTRK_MTQP_PARSE_MORE;
+      gboolean ok = TRUE;
 
-        switch (session_read_line (s, doing, error))
-          {
-          case LINE_OK:
-            break;
-          case LINE_EOF:
-            g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
-                         _("%s closed the connection in the middle of a reply"),
-                         s->quoted_host);
-            status_clear (&status);
-            return FALSE;
-          case LINE_ERROR:
-          default:
-            status_clear (&status);
-            return FALSE;
-          }
-        if (line[0] == '.')
-          {
-            if (s->line_len == 1)
+      msgtrk_mtqp_options_init (&options);
+      while (ok && r == MSGTRK_MTQP_PARSE_MORE)
+        {
+          g_autoptr (GError) syntax_error = NULL;
+
+          switch (session_read_line (s, doing, error))
+            {
+            case LINE_OK:
               break;
-            line++;
-          }
-        if (++n_options > MSGTRK_MTQP_MAX_OPTIONS)
-          {
+            case LINE_EOF:
+              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                           _("%s closed the connection in the middle of a reply"),
+                           s->quoted_host);
+              ok = FALSE;
+              continue;
+            case LINE_ERROR:
+            default:
+              ok = FALSE;
+              continue;
+            }
+          r = msgtrk_mtqp_options_feed_line (&options, s->lines.line, s->lines.len,
+                                             &syntax_error);
+          if (r != MSGTRK_MTQP_PARSE_ERROR)
+            continue;
+          ok = FALSE;
+          if (g_error_matches (syntax_error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
             g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
                          _("%s lists more than %u option lines in its greeting"),
                          s->quoted_host, MSGTRK_MTQP_MAX_OPTIONS);
-            status_clear (&status);
-            return FALSE;
-          }
-        if (line[0] == ' ' || line[0] == '\t')
-          {
-            if (!have_option)
-              {
-                g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
-                             _("%s sent an option continuation line without an option"),
-                             s->quoted_host);
-                status_clear (&status);
-                return FALSE;
-              }
-            continue;
-          }
-        have_option = TRUE;
-        {
-          gsize id_len = strcspn (line, " \t");
-
-          if (id_len == 8 && g_ascii_strncasecmp (line, "STARTTLS", 8) == 0)
-            s->offers_starttls = TRUE;
+          else
+            g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                         _("%s sent an option continuation line without an option"),
+                         s->quoted_host);
         }
-      }
+      s->offers_starttls = ok && msgtrk_mtqp_options_has (&options, "STARTTLS");
+      msgtrk_mtqp_options_clear (&options);
+      if (!ok)
+        {
+          status_clear (&status);
+          return FALSE;
+        }
+    }
   status_clear (&status);
   return TRUE;
 }
@@ -1884,11 +1500,11 @@ session_starttls (Session *s,
     }
   if (!session_parse_status (s, doing, &status, error))
     return FALSE;
-  if (status.kind != STATUS_OK)
+  if (status.kind != MSGTRK_MTQP_STATUS_OK)
     {
       g_autoptr (GError) refused = NULL;
 
-      if (status.kind == STATUS_OK_MULTI)
+      if (status.kind == MSGTRK_MTQP_STATUS_OK_MULTI)
         g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
                      _("%s answered STARTTLS with a multi-line reply"), s->quoted_host);
       else
@@ -2063,108 +1679,6 @@ session_connect (Session      *s,
   return FALSE;
 }
 
-static int
-compare_srv_priority (gconstpointer a,
-                      gconstpointer b)
-{
-  guint16 pa, pb;
-
-  g_variant_get ((GVariant *) a, "(qqqs)", &pa, NULL, NULL, NULL);
-  g_variant_get ((GVariant *) b, "(qqqs)", &pb, NULL, NULL, NULL);
-  return pa < pb ? -1 : pa > pb;
-}
-
-/* Append SRV records to @targets in RFC 2782 order: by priority, then at random in
- * proportion to weight within one priority. */
-static void
-srv_order (GList  *records,
-           GArray *targets)
-{
-  GList *sorted = g_list_sort (g_list_copy (records), compare_srv_priority);
-
-  while (sorted != NULL)
-    {
-      guint16 priority;
-      GList *group = NULL, *l;
-
-      g_variant_get (sorted->data, "(qqqs)", &priority, NULL, NULL, NULL);
-      while (sorted != NULL)
-        {
-          guint16 p;
-
-          g_variant_get (sorted->data, "(qqqs)", &p, NULL, NULL, NULL);
-          if (p != priority)
-            break;
-          group = g_list_append (group, sorted->data);
-          sorted = g_list_delete_link (sorted, sorted);
-        }
-      while (group != NULL)
-        {
-          guint32 total = 0, pick, running = 0;
-          GList *chosen = group;
-
-          for (l = group; l != NULL; l = l->next)
-            {
-              guint16 w;
-
-              g_variant_get (l->data, "(qqqs)", NULL, &w, NULL, NULL);
-              total += w;
-            }
-          pick = g_random_int_range (0, (gint32) total + 1);
-          for (l = group; l != NULL; l = l->next)
-            {
-              guint16 w;
-
-              g_variant_get (l->data, "(qqqs)", NULL, &w, NULL, NULL);
-              running += w;
-              if (running >= pick)
-                {
-                  chosen = l;
-                  break;
-                }
-            }
-          if (targets->len < MSGTRK_MTQP_MAX_TARGETS)
-            {
-              Target t;
-              guint16 port;
-              const char *host;
-
-              g_variant_get_child (chosen->data, 2, "q", &port);
-              g_variant_get_child (chosen->data, 3, "&s", &host);
-              t.host = msgtrk_host_normalize (host);
-              t.port = port;
-              g_array_append_val (targets, t);
-            }
-          group = g_list_delete_link (group, chosen);
-        }
-    }
-}
-
-static int
-compare_mx_preference (gconstpointer a,
-                       gconstpointer b)
-{
-  guint16 pa, pb;
-
-  g_variant_get ((GVariant *) a, "(q&s)", &pa, NULL);
-  g_variant_get ((GVariant *) b, "(q&s)", &pb, NULL);
-  return pa < pb ? -1 : pa > pb;
-}
-
-static void
-targets_add (GArray     *targets,
-             const char *host,
-             guint16     port)
-{
-  Target t;
-
-  if (targets->len >= MSGTRK_MTQP_MAX_TARGETS)
-    return;
-  t.host = msgtrk_host_normalize (host);
-  t.port = port;
-  g_array_append_val (targets, t);
-}
-
 /*
  * The servers to try for s->name (RFC 3887 section 2): SRV _mtqp._tcp.<domain>, else MX
  * of <domain> by preference, else <domain> itself. An override for <domain> wins over
@@ -2176,13 +1690,13 @@ session_discover (Session *s,
 {
   g_autoptr (GArray) targets = g_array_new (FALSE, FALSE, sizeof (Target));
   g_autofree char *rrname = NULL;
-  GList *records, *l;
+  GList *records;
 
-  g_array_set_clear_func (targets, target_clear);
+  g_array_set_clear_func (targets, msgtrk_mtqp_target_clear);
 
   if (!s->discover || g_hash_table_contains (s->overrides, s->name))
     {
-      targets_add (targets, s->name, s->port);
+      msgtrk_mtqp_targets_add (targets, s->name, s->port);
       return g_steal_pointer (&targets);
     }
 
@@ -2191,18 +1705,14 @@ session_discover (Session *s,
                                        s->cancellable, NULL);
   if (records != NULL)
     {
-      const char *first_target = NULL;
-
-      g_variant_get_child (records->data, 3, "&s", &first_target);
-      if (records->next == NULL && (g_str_equal (first_target, ".")
-                                    || *first_target == '\0'))
+      if (msgtrk_mtqp_srv_says_no_service (records))
         {
           g_list_free_full (records, (GDestroyNotify) g_variant_unref);
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
                        _("%s says it offers no MTQP service (SRV target “.”)"), s->name);
           return NULL;
         }
-      srv_order (records, targets);
+      msgtrk_mtqp_targets_add_srv (targets, records, NULL);
       g_list_free_full (records, (GDestroyNotify) g_variant_unref);
       g_debug ("MTQP %s: %u SRV target(s)", s->name, targets->len);
       return g_steal_pointer (&targets);
@@ -2212,15 +1722,7 @@ session_discover (Session *s,
 
   records = g_resolver_lookup_records (s->resolver, s->name, G_RESOLVER_RECORD_MX,
                                        s->cancellable, NULL);
-  records = g_list_sort (records, compare_mx_preference);
-  for (l = records; l != NULL; l = l->next)
-    {
-      const char *exchange;
-
-      g_variant_get (l->data, "(q&s)", NULL, &exchange);
-      if (*exchange != '\0' && !g_str_equal (exchange, "."))
-        targets_add (targets, exchange, MSGTRK_MTQP_PORT);
-    }
+  msgtrk_mtqp_targets_add_mx (targets, records);
   g_list_free_full (records, (GDestroyNotify) g_variant_unref);
   if (targets->len > 0)
     {
@@ -2230,7 +1732,7 @@ session_discover (Session *s,
   if (g_cancellable_set_error_if_cancelled (s->cancellable, error))
     return NULL;
 
-  targets_add (targets, s->name, MSGTRK_MTQP_PORT);
+  msgtrk_mtqp_targets_add (targets, s->name, MSGTRK_MTQP_PORT);
   return g_steal_pointer (&targets);
 }
 
@@ -2355,25 +1857,25 @@ session_read_answer (Session          *s,
   if (!session_parse_status (s, doing, &status, error))
     return FALSE;
 
-  answer->status = g_strdup (status_word (status.kind));
+  answer->status = g_strdup (msgtrk_mtqp_status_word (status.kind));
   g_strfreev (answer->codes);
   answer->codes = g_steal_pointer (&status.codes);
   answer->text = g_steal_pointer (&status.text);
 
   switch (status.kind)
     {
-    case STATUS_OK:
+    case MSGTRK_MTQP_STATUS_OK:
       g_set_error (&answer->error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
                    _("%s answered TRACK with “+OK” and no tracking data"), s->quoted_host);
       return TRUE;
-    case STATUS_TEMP:
-    case STATUS_ERR:
-    case STATUS_BAD:
+    case MSGTRK_MTQP_STATUS_TEMP:
+    case MSGTRK_MTQP_STATUS_ERR:
+    case MSGTRK_MTQP_STATUS_BAD:
       status.codes = answer->codes;
       status.text = answer->text;
       status_to_error (s, &status, _("the tracking query"), &answer->error);
       return TRUE;
-    case STATUS_OK_MULTI:
+    case MSGTRK_MTQP_STATUS_OK_MULTI:
     default:
       break;
     }
@@ -2480,7 +1982,7 @@ session_run (Session *s,
 
   for (i = 0; i < s->n_queries; i++)
     {
-      MsgtrkMtqpAnswer *answer = answer_new (s->envids[i]);
+      MsgtrkMtqpAnswer *answer = msgtrk_mtqp_answer_new_for_envid (s->envids[i]);
 
       g_ptr_array_add (answers, answer);
       if (query_validate (s->envids[i], s->wire_envids[i], s->secrets[i], &answer->error))

@@ -52,6 +52,8 @@
 
 #include <gio/gio.h>
 
+#include "msgtrk-visibility.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -127,74 +129,116 @@ typedef enum {
 /* ---- MsgtrkMtqpAnswer: the outcome of one TRACK query ---- */
 
 #define MSGTRK_TYPE_MTQP_ANSWER (msgtrk_mtqp_answer_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkMtqpAnswer, msgtrk_mtqp_answer, MSGTRK, MTQP_ANSWER, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_mtqp_answer_get_envid            (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_mtqp_answer_get_server_host      (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 guint16       msgtrk_mtqp_answer_get_server_port      (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 guint16      msgtrk_mtqp_answer_get_discovered_port (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_mtqp_answer_get_tls_description  (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean      msgtrk_mtqp_answer_is_success           (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 const GError *msgtrk_mtqp_answer_get_error            (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean      msgtrk_mtqp_answer_propagate_error      (MsgtrkMtqpAnswer *self,
                                                        GError          **error);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray    *msgtrk_mtqp_answer_get_reports          (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 GBytes       *msgtrk_mtqp_answer_get_entity           (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_mtqp_answer_get_status           (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char * const *msgtrk_mtqp_answer_get_response_codes (MsgtrkMtqpAnswer *self);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean      msgtrk_mtqp_answer_has_response_code    (MsgtrkMtqpAnswer *self,
                                                        const char       *code);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_mtqp_answer_get_response_text    (MsgtrkMtqpAnswer *self);
 
 /* ---- MsgtrkMtqpClient: configuration and the calls ---- */
 
 #define MSGTRK_TYPE_MTQP_CLIENT (msgtrk_mtqp_client_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkMtqpClient, msgtrk_mtqp_client, MSGTRK, MTQP_CLIENT, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkMtqpClient *msgtrk_mtqp_client_new                  (void);
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkTlsPolicy   msgtrk_mtqp_client_get_tls_policy       (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_tls_policy       (MsgtrkMtqpClient *self,
                                                            MsgtrkTlsPolicy   policy);
+MSGTRK_AVAILABLE_IN_ALL
 const char       *msgtrk_mtqp_client_get_ca_file          (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_ca_file          (MsgtrkMtqpClient *self,
                                                            const char       *ca_file);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean          msgtrk_mtqp_client_get_use_system_trust (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_use_system_trust (MsgtrkMtqpClient *self,
                                                            gboolean          use_system_trust);
+MSGTRK_AVAILABLE_IN_ALL
 guint             msgtrk_mtqp_client_get_connect_timeout  (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_connect_timeout  (MsgtrkMtqpClient *self,
                                                            guint             seconds);
+MSGTRK_AVAILABLE_IN_ALL
 guint             msgtrk_mtqp_client_get_read_timeout     (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_read_timeout     (MsgtrkMtqpClient *self,
                                                            guint             seconds);
+MSGTRK_AVAILABLE_IN_ALL
 guint             msgtrk_mtqp_client_get_deadline         (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_deadline         (MsgtrkMtqpClient *self,
                                                            guint             seconds);
+MSGTRK_AVAILABLE_IN_ALL
 guint             msgtrk_mtqp_client_get_max_response_size (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_max_response_size (MsgtrkMtqpClient *self,
                                                             guint             max_size);
+MSGTRK_AVAILABLE_IN_ALL
 guint             msgtrk_mtqp_client_get_max_parts        (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_max_parts        (MsgtrkMtqpClient *self,
                                                            guint             max_parts);
+MSGTRK_AVAILABLE_IN_ALL
 GResolver        *msgtrk_mtqp_client_get_resolver         (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_resolver         (MsgtrkMtqpClient *self,
                                                            GResolver        *resolver);
 
+MSGTRK_AVAILABLE_IN_ALL
 gboolean          msgtrk_mtqp_client_add_host_override    (MsgtrkMtqpClient *self,
                                                            const char       *name,
                                                            const char       *address,
                                                            GError          **error);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_clear_host_overrides (MsgtrkMtqpClient *self);
 
+MSGTRK_AVAILABLE_IN_ALL
 char            **msgtrk_mtqp_client_get_starttls_hosts   (MsgtrkMtqpClient *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_set_starttls_hosts   (MsgtrkMtqpClient *self,
                                                            const char * const *hosts);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean          msgtrk_mtqp_client_remembers_starttls   (MsgtrkMtqpClient *self,
                                                            const char       *host);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_forget_starttls      (MsgtrkMtqpClient *self,
                                                            const char       *host);
 
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_track_async          (MsgtrkMtqpClient   *self,
                                                            const char         *domain,
                                                            const char * const *envids,
@@ -202,9 +246,11 @@ void              msgtrk_mtqp_client_track_async          (MsgtrkMtqpClient   *s
                                                            GCancellable       *cancellable,
                                                            GAsyncReadyCallback callback,
                                                            gpointer            user_data);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray        *msgtrk_mtqp_client_track_finish         (MsgtrkMtqpClient   *self,
                                                            GAsyncResult       *result,
                                                            GError            **error);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray        *msgtrk_mtqp_client_track_sync           (MsgtrkMtqpClient   *self,
                                                            const char         *domain,
                                                            const char * const *envids,
@@ -212,6 +258,7 @@ GPtrArray        *msgtrk_mtqp_client_track_sync           (MsgtrkMtqpClient   *s
                                                            GCancellable       *cancellable,
                                                            GError            **error);
 
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_mtqp_client_track_host_async     (MsgtrkMtqpClient   *self,
                                                            const char         *host,
                                                            guint16             port,
@@ -220,9 +267,11 @@ void              msgtrk_mtqp_client_track_host_async     (MsgtrkMtqpClient   *s
                                                            GCancellable       *cancellable,
                                                            GAsyncReadyCallback callback,
                                                            gpointer            user_data);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray        *msgtrk_mtqp_client_track_host_finish    (MsgtrkMtqpClient   *self,
                                                            GAsyncResult       *result,
                                                            GError            **error);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray        *msgtrk_mtqp_client_track_host_sync      (MsgtrkMtqpClient   *self,
                                                            const char         *host,
                                                            guint16             port,

@@ -30,6 +30,8 @@
 
 #include <gio/gio.h>
 
+#include "msgtrk-visibility.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -113,103 +115,158 @@ typedef enum {
   MSGTRK_DISPOSITION_PROCESSED,
 } MsgtrkDisposition;
 
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_action_to_string      (MsgtrkAction action);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkAction  msgtrk_action_from_string    (const char  *text);
 
 /* One recipient block */
 #define MSGTRK_TYPE_RECIPIENT_REPORT (msgtrk_recipient_report_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkRecipientReport, msgtrk_recipient_report, MSGTRK, RECIPIENT_REPORT, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkRecipientReport *msgtrk_recipient_report_new (const char *final_recipient);
 
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_final_recipient      (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_final_recipient_type (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_original_recipient   (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void          msgtrk_recipient_report_set_original_recipient   (MsgtrkRecipientReport *self,
                                                                 const char            *address);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkAction  msgtrk_recipient_report_get_action               (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_action_text          (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void          msgtrk_recipient_report_set_action               (MsgtrkRecipientReport *self,
                                                                 MsgtrkAction           action);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_status               (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 guint         msgtrk_recipient_report_get_status_class         (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 guint         msgtrk_recipient_report_get_status_subject       (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 guint         msgtrk_recipient_report_get_status_detail        (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_status_comment       (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean      msgtrk_recipient_report_set_status               (MsgtrkRecipientReport *self,
                                                                 const char            *code,
                                                                 const char            *comment,
                                                                 GError               **error);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_remote_mta           (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void          msgtrk_recipient_report_set_remote_mta           (MsgtrkRecipientReport *self,
                                                                 const char            *host);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_diagnostic_code      (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void          msgtrk_recipient_report_set_diagnostic_code      (MsgtrkRecipientReport *self,
                                                                 const char            *text);
+MSGTRK_AVAILABLE_IN_ALL
 GDateTime    *msgtrk_recipient_report_get_last_attempt_date    (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void          msgtrk_recipient_report_set_last_attempt_date    (MsgtrkRecipientReport *self,
                                                                 GDateTime             *date);
+MSGTRK_AVAILABLE_IN_ALL
 GDateTime    *msgtrk_recipient_report_get_will_retry_until     (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void          msgtrk_recipient_report_set_will_retry_until     (MsgtrkRecipientReport *self,
                                                                 GDateTime             *date);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkDisposition msgtrk_recipient_report_get_disposition      (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_disposition_text     (MsgtrkRecipientReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char   *msgtrk_recipient_report_get_field                (MsgtrkRecipientReport *self,
                                                                 const char            *name);
+MSGTRK_AVAILABLE_IN_ALL
 void          msgtrk_recipient_report_set_field                (MsgtrkRecipientReport *self,
                                                                 const char            *name,
                                                                 const char            *value);
+MSGTRK_AVAILABLE_IN_ALL
 char        **msgtrk_recipient_report_list_field_names         (MsgtrkRecipientReport *self);
 
 /* One report (per-message block plus its recipients) */
 #define MSGTRK_TYPE_REPORT (msgtrk_report_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkReport, msgtrk_report, MSGTRK, REPORT, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkReport     *msgtrk_report_new                    (MsgtrkReportKind kind);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkReportKind  msgtrk_report_get_kind               (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char       *msgtrk_report_get_envid              (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_report_set_envid              (MsgtrkReport *self,
                                                         const char   *envid);
+MSGTRK_AVAILABLE_IN_ALL
 const char       *msgtrk_report_get_reporting_mta      (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char       *msgtrk_report_get_reporting_mta_type (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_report_set_reporting_mta      (MsgtrkReport *self,
                                                         const char   *host);
+MSGTRK_AVAILABLE_IN_ALL
 const char       *msgtrk_report_get_reporting_ua       (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 GDateTime        *msgtrk_report_get_arrival_date       (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_report_set_arrival_date       (MsgtrkReport *self,
                                                         GDateTime    *date);
+MSGTRK_AVAILABLE_IN_ALL
 const char       *msgtrk_report_get_original_message_id (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_report_set_original_message_id (MsgtrkReport *self,
                                                          const char   *message_id);
+MSGTRK_AVAILABLE_IN_ALL
 const char       *msgtrk_report_get_returned_headers   (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char       *msgtrk_report_get_field              (MsgtrkReport *self,
                                                         const char   *name);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_report_set_field              (MsgtrkReport *self,
                                                         const char   *name,
                                                         const char   *value);
+MSGTRK_AVAILABLE_IN_ALL
 char            **msgtrk_report_list_field_names       (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray        *msgtrk_report_get_recipients         (MsgtrkReport *self);
+MSGTRK_AVAILABLE_IN_ALL
 void              msgtrk_report_add_recipient          (MsgtrkReport          *self,
                                                         MsgtrkRecipientReport *recipient);
 
 /* Parsing */
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkReport     *msgtrk_report_parse_fields           (MsgtrkReportKind kind,
                                                         const char      *data,
                                                         gssize           len,
                                                         GError         **error);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray        *msgtrk_report_parse_entity           (GBytes          *entity,
                                                         GError         **error);
 
 /* Extracting the report parts of a whole message */
+MSGTRK_AVAILABLE_IN_ALL
 GBytes           *msgtrk_report_extract_bytes          (GBytes          *message,
                                                         GCancellable    *cancellable,
                                                         GError         **error);
+MSGTRK_AVAILABLE_IN_ALL
 GBytes           *msgtrk_report_extract_file           (const char      *path,
                                                         GCancellable    *cancellable,
                                                         GError         **error);
 
 /* Writing */
+MSGTRK_AVAILABLE_IN_ALL
 char             *msgtrk_report_to_fields              (MsgtrkReport    *self);
+MSGTRK_AVAILABLE_IN_ALL
 GBytes           *msgtrk_report_build_tracking_entity  (GPtrArray       *reports,
                                                         GError         **error);
 

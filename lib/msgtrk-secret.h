@@ -25,6 +25,8 @@
 
 #include <glib-object.h>
 
+#include "msgtrk-visibility.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -74,30 +76,42 @@ G_BEGIN_DECLS
 #define MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH 300
 
 #define MSGTRK_TYPE_SECRET (msgtrk_secret_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkSecret, msgtrk_secret, MSGTRK, SECRET, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkSecret *msgtrk_secret_generate          (GError      **error);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkSecret *msgtrk_secret_new_from_base64   (const char   *text,
                                                GError      **error);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkSecret *msgtrk_secret_derive            (const guint8 *master,
                                                gsize         master_len,
                                                const char   *envid,
                                                GError      **error);
+MSGTRK_AVAILABLE_IN_ALL
 gsize         msgtrk_secret_copy_octets       (MsgtrkSecret *self,
                                                guint8       *out,
                                                gsize         out_size);
+MSGTRK_AVAILABLE_IN_ALL
 char         *msgtrk_secret_to_base64         (MsgtrkSecret *self);
+MSGTRK_AVAILABLE_IN_ALL
 char         *msgtrk_secret_compute_authenticator (MsgtrkSecret *self);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean      msgtrk_secret_matches_authenticator (MsgtrkSecret *self,
                                                    const char   *authenticator);
 
+MSGTRK_AVAILABLE_IN_ALL
 gboolean      msgtrk_authenticator_is_valid   (const char   *authenticator,
                                                GError      **error);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean      msgtrk_verify_secret            (const char   *secret_base64,
                                                const char   *authenticator);
 
+MSGTRK_AVAILABLE_IN_ALL
 void          msgtrk_secure_wipe              (gpointer      data,
                                                gsize         len);
+MSGTRK_AVAILABLE_IN_ALL
 void          msgtrk_secure_free_string       (char         *str);
 
 G_END_DECLS

@@ -20,6 +20,8 @@
 
 #include <glib.h>
 
+#include "msgtrk-visibility.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -29,11 +31,14 @@ G_BEGIN_DECLS
  */
 #define MSGTRK_STATUS_CODE_MAX_DIGITS 3
 
+MSGTRK_AVAILABLE_IN_ALL
 gboolean    msgtrk_status_code_parse           (const char *text,
                                                 guint      *code_class,
                                                 guint      *subject,
                                                 guint      *detail);
+MSGTRK_AVAILABLE_IN_ALL
 const char *msgtrk_status_code_describe        (const char *text);
+MSGTRK_AVAILABLE_IN_ALL
 const char *msgtrk_status_code_describe_class  (const char *text);
 
 G_END_DECLS

@@ -14,6 +14,8 @@
 
 #include <glib-object.h>
 
+#include "msgtrk-visibility.h"
+
 #include "msgtrk-report.h"
 
 G_BEGIN_DECLS
@@ -43,9 +45,12 @@ typedef enum {
   MSGTRK_RECIPIENT_STATE_READ,
 } MsgtrkRecipientState;
 
+MSGTRK_AVAILABLE_IN_ALL
 const char *msgtrk_recipient_state_to_string  (MsgtrkRecipientState state);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean    msgtrk_recipient_state_from_string (const char           *text,
                                                 MsgtrkRecipientState *out_state);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean    msgtrk_recipient_state_is_final   (MsgtrkRecipientState state);
 
 /**
@@ -58,23 +63,34 @@ gboolean    msgtrk_recipient_state_is_final   (MsgtrkRecipientState state);
 #define MSGTRK_STATUS_MAX_EVIDENCE 4096
 
 #define MSGTRK_TYPE_STATUS (msgtrk_status_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkStatus, msgtrk_status, MSGTRK, STATUS, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkStatus         *msgtrk_status_new                   (const char * const *recipients);
+MSGTRK_AVAILABLE_IN_ALL
 void                  msgtrk_status_add_report            (MsgtrkStatus *self,
                                                            MsgtrkReport *report,
                                                            GDateTime    *received);
+MSGTRK_AVAILABLE_IN_ALL
 char                **msgtrk_status_list_recipients       (MsgtrkStatus *self);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkRecipientState  msgtrk_status_get_recipient_state   (MsgtrkStatus *self,
                                                            const char   *recipient);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkRecipientReport *msgtrk_status_get_recipient_report (MsgtrkStatus *self,
                                                            const char   *recipient);
+MSGTRK_AVAILABLE_IN_ALL
 guint                 msgtrk_status_count                 (MsgtrkStatus        *self,
                                                            MsgtrkRecipientState state);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkRecipientState  msgtrk_status_get_overall           (MsgtrkStatus *self);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean              msgtrk_status_is_final              (MsgtrkStatus *self);
+MSGTRK_AVAILABLE_IN_ALL
 char                 *msgtrk_status_format_summary        (MsgtrkStatus *self);
 
+MSGTRK_AVAILABLE_IN_ALL
 char                 *msgtrk_address_normalize            (const char   *address);
 
 G_END_DECLS

@@ -17,6 +17,8 @@
 
 #include <glib-object.h>
 
+#include "msgtrk-visibility.h"
+
 G_BEGIN_DECLS
 
 #define MSGTRK_TRACE_MAX_HOPS 100
@@ -24,23 +26,38 @@ G_BEGIN_DECLS
 #define MSGTRK_TRACE_MAX_HEADER_SIZE (256 * 1024)
 
 #define MSGTRK_TYPE_HOP (msgtrk_hop_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkHop, msgtrk_hop, MSGTRK, HOP, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkHop   *msgtrk_hop_parse_received   (const char *value,
                                           GError    **error);
+MSGTRK_AVAILABLE_IN_ALL
 const char  *msgtrk_hop_get_from_helo    (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char  *msgtrk_hop_get_from_host    (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char  *msgtrk_hop_get_from_address (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char  *msgtrk_hop_get_by_host      (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char  *msgtrk_hop_get_via          (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char  *msgtrk_hop_get_with         (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char  *msgtrk_hop_get_id           (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char  *msgtrk_hop_get_for          (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 GDateTime   *msgtrk_hop_get_date         (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 gint64       msgtrk_hop_get_delay        (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean     msgtrk_hop_has_delay        (MsgtrkHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char  *msgtrk_hop_get_raw          (MsgtrkHop *self);
 
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray   *msgtrk_trace_parse_headers  (const char *headers,
                                           gssize      len,
                                           GError    **error);

@@ -26,6 +26,7 @@
 
 #include <gio/gio.h>
 
+#include "msgtrk-visibility.h"
 #include "msgtrk-mtqp-client.h"
 #include "msgtrk-report.h"
 #include "msgtrk-status.h"
@@ -53,40 +54,64 @@ G_BEGIN_DECLS
 
 /* One hop of one recipient's route */
 #define MSGTRK_TYPE_ROUTE_HOP (msgtrk_route_hop_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkRouteHop, msgtrk_route_hop, MSGTRK, ROUTE_HOP, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 const char            *msgtrk_route_hop_get_server           (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char            *msgtrk_route_hop_get_reporting_mta    (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkRecipientReport *msgtrk_route_hop_get_entry            (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkReport          *msgtrk_route_hop_get_report           (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkAction           msgtrk_route_hop_get_action           (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 GDateTime             *msgtrk_route_hop_get_arrival_date     (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 GDateTime             *msgtrk_route_hop_get_last_attempt_date (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const GError          *msgtrk_route_hop_get_error            (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 gboolean               msgtrk_route_hop_is_broken            (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char            *msgtrk_route_hop_get_tls_description  (MsgtrkRouteHop *self);
 
 /* The whole route */
 #define MSGTRK_TYPE_ROUTE (msgtrk_route_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkRoute, msgtrk_route, MSGTRK, ROUTE, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 const char    *msgtrk_route_get_envid          (MsgtrkRoute *self);
+MSGTRK_AVAILABLE_IN_ALL
 char         **msgtrk_route_list_recipients    (MsgtrkRoute *self);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray     *msgtrk_route_get_hops           (MsgtrkRoute *self,
                                                 const char  *recipient);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray     *msgtrk_route_get_reports        (MsgtrkRoute *self);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkStatus  *msgtrk_route_get_status         (MsgtrkRoute *self);
+MSGTRK_AVAILABLE_IN_ALL
 guint          msgtrk_route_get_servers_asked  (MsgtrkRoute *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char    *msgtrk_route_get_found_server   (MsgtrkRoute *self,
                                                 guint16     *port);
+MSGTRK_AVAILABLE_IN_ALL
 const GError  *msgtrk_route_get_error          (MsgtrkRoute *self);
 
 /* The tracker */
 #define MSGTRK_TYPE_TRACKER (msgtrk_tracker_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkTracker, msgtrk_tracker, MSGTRK, TRACKER, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkTracker *msgtrk_tracker_new          (MsgtrkMtqpClient   *client);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkMtqpClient *msgtrk_tracker_get_client (MsgtrkTracker     *self);
+MSGTRK_AVAILABLE_IN_ALL
 void           msgtrk_tracker_track_async  (MsgtrkTracker      *self,
                                             const char         *start_domain,
                                             const char         *envid,
@@ -95,9 +120,11 @@ void           msgtrk_tracker_track_async  (MsgtrkTracker      *self,
                                             GCancellable       *cancellable,
                                             GAsyncReadyCallback callback,
                                             gpointer            user_data);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkRoute   *msgtrk_tracker_track_finish (MsgtrkTracker      *self,
                                             GAsyncResult       *result,
                                             GError            **error);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkRoute   *msgtrk_tracker_track_sync   (MsgtrkTracker      *self,
                                             const char         *start_domain,
                                             const char         *envid,
@@ -106,6 +133,7 @@ MsgtrkRoute   *msgtrk_tracker_track_sync   (MsgtrkTracker      *self,
                                             GCancellable       *cancellable,
                                             GError            **error);
 
+MSGTRK_AVAILABLE_IN_ALL
 void           msgtrk_tracker_track_batch_async  (MsgtrkTracker      *self,
                                                   const char         *start_domain,
                                                   const char * const *envids,
@@ -113,9 +141,11 @@ void           msgtrk_tracker_track_batch_async  (MsgtrkTracker      *self,
                                                   GCancellable       *cancellable,
                                                   GAsyncReadyCallback callback,
                                                   gpointer            user_data);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray     *msgtrk_tracker_track_batch_finish (MsgtrkTracker      *self,
                                                   GAsyncResult       *result,
                                                   GError            **error);
+MSGTRK_AVAILABLE_IN_ALL
 GPtrArray     *msgtrk_tracker_track_batch_sync   (MsgtrkTracker      *self,
                                                   const char         *start_domain,
                                                   const char * const *envids,

@@ -23,6 +23,8 @@
 
 #include <glib-object.h>
 
+#include "msgtrk-visibility.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -39,20 +41,29 @@ G_BEGIN_DECLS
 #define MSGTRK_URL_MAX_LENGTH 2048
 
 #define MSGTRK_TYPE_URL (msgtrk_url_get_type ())
+MSGTRK_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MsgtrkUrl, msgtrk_url, MSGTRK, URL, GObject)
 
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkUrl  *msgtrk_url_new          (const char *host,
                                      guint16     port,
                                      const char *envid,
                                      const char *secret_base64,
                                      GError    **error);
+MSGTRK_AVAILABLE_IN_ALL
 MsgtrkUrl  *msgtrk_url_parse        (const char *text,
                                      GError    **error);
+MSGTRK_AVAILABLE_IN_ALL
 char       *msgtrk_url_to_string    (MsgtrkUrl  *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char *msgtrk_url_get_host     (MsgtrkUrl  *self);
+MSGTRK_AVAILABLE_IN_ALL
 guint16     msgtrk_url_get_port     (MsgtrkUrl  *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char *msgtrk_url_get_envid    (MsgtrkUrl  *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char *msgtrk_url_get_envid_xtext (MsgtrkUrl *self);
+MSGTRK_AVAILABLE_IN_ALL
 const char *msgtrk_url_get_secret   (MsgtrkUrl  *self);
 
 G_END_DECLS

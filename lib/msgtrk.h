@@ -4,6 +4,7 @@
 
 #define MSGTRK_INSIDE
 #include "msgtrk-version.h"
+#include "msgtrk-visibility.h"
 #include "msgtrk-error.h"
 #include "msgtrk-enum-types.h"
 #include "msgtrk-secret.h"

@@ -17,6 +17,9 @@ test -n "$pcdir" || { echo "msgtrk-1.0.pc not installed"; exit 1; }
 test -n "$typelibdir" || { echo "Msgtrk-1.0.typelib not installed"; exit 1; }
 test -f "$dest$prefix/include/msgtrk-1.0/msgtrk.h" || { echo "headers not installed"; exit 1; }
 test -n "$(find "$dest$prefix" -name Msgtrk-1.0.gir)" || { echo "GIR not installed"; exit 1; }
+# The export rule (docs/architecture.md): the internal archive and headers stay in the tree.
+test -z "$(find "$dest" -name 'libmsgtrk-internal*' -o -name '*-private.h')" ||
+  { echo "internal library or header installed"; exit 1; }
 
 # The installed .pc says prefix=$prefix; a copy of it points into DESTDIR (its Requires,
 # GLib and GIO, resolve from the system as usual).

@@ -26,6 +26,7 @@ test_pkgs=(
   claws-mail libclaws-mail-dev libgtk-3-dev
   evolution evolution-dev evolution-data-server-dev libcamel1.2-dev libebook1.2-dev
   postfix
+  postgresql libpq-dev
 )
 
 want=("${build_pkgs[@]}" "${demo_pkgs[@]}")

@@ -106,20 +106,23 @@ run (const ServerProgram *program,
         }
       *listener_out = listener;
     }
-  if (program->pre_drop != NULL && !program->pre_drop (data, error))
-    return FALSE;
-  if (listener != NULL)
-    port = server_listener_get_port (listener);
-  if (listener != NULL && port_file != NULL && !write_port_file (port_file, port, error))
-    return FALSE;
-  if (!server_privs_drop (settings->user, error))
-    return FALSE;
-  if (program->post_drop != NULL && !program->post_drop (data, error))
-    return FALSE;
-
+  /* Signals are caught from before the port file exists: a supervisor (or a test) may
+   * send SIGTERM as soon as it sees that file, and the signal then waits for the loop
+   * instead of killing the process half started. */
   loop = g_main_loop_new (NULL, FALSE);
   sig_term = g_unix_signal_add (SIGTERM, on_signal, loop);
   sig_int = g_unix_signal_add (SIGINT, on_signal, loop);
+  if (program->pre_drop != NULL && !program->pre_drop (data, error))
+    goto fail;
+  if (listener != NULL)
+    port = server_listener_get_port (listener);
+  if (listener != NULL && port_file != NULL && !write_port_file (port_file, port, error))
+    goto fail;
+  if (!server_privs_drop (settings->user, error))
+    goto fail;
+  if (program->post_drop != NULL && !program->post_drop (data, error))
+    goto fail;
+
   if (listener != NULL)
     server_listener_start (listener);
   if (program->started != NULL)
@@ -128,6 +131,11 @@ run (const ServerProgram *program,
   g_source_remove (sig_term);
   g_source_remove (sig_int);
   return TRUE;
+
+fail:
+  g_source_remove (sig_term);
+  g_source_remove (sig_int);
+  return FALSE;
 }
 
 /**

@@ -1,24 +1,25 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* track-store.h: the reference server's tracking records, one file per ENVID.
+/* track-store.h: the reference server's tracking records, behind one of two backends.
  *
  * Written by msgtrk-relay (every change of a recipient's state), read by mtqpd (TRACK).
- * Layout: <state_dir>/tracking/<sha256-hex of ENVID>.trk, replaced atomically
- * (write temp file, fsync, rename, fsync dir). Contents:
- *
- *   MSGTRK-TRACK 1
- *   Envid: <ENVID, xtext-encoded>
- *   Authenticator: <B, base64, 28 chars>
- *   Expires: <unix seconds>
- *   <blank line>
- *   <message/tracking-status fields as written by msgtrk_report_to_fields()>
+ * Backends (track-store-backend.h; docs/store-postgresql.md "Backends"):
+ *   - files (default, embedded): <state_dir>/tracking/<sha256-hex of ENVID>.trk, replaced
+ *     atomically (track-store-files.c has the record syntax);
+ *   - postgresql (built when libpq is found): one table keyed by the decoded ENVID
+ *     (track-store-pg.c, docs/store-postgresql.md), shared by many relays and mtqpds.
+ * The backend is chosen by the [store] group of mtqpd.conf / msgtrk-relay.conf
+ * (track_store_new_from_config()).
  *
  * The first B stored for an ENVID owns the record until it expires: track_store_put()
  * with another B fails with MSGTRK_ERROR_INVALID_SECRET and keeps the record (ENVID
- * takeover, docs/relay.md, "Who owns a tracking record").
+ * takeover, docs/relay.md, "Who owns a tracking record"). Every record carries a version
+ * (track_store_put() takes a clock-based one); an older version never overwrites a newer
+ * one (it is dropped, and put still succeeds: records are idempotent).
  *
  * Only B is ever stored, never A. track_store_lookup() answers an unknown ENVID, an
  * expired record and a wrong secret with the same error (MSGTRK_ERROR_NOT_FOUND) and
- * compares in constant time.
+ * compares in constant time. A backend that cannot be reached answers
+ * MSGTRK_ERROR_CONNECT (mtqpd: -TEMP), never NOT_FOUND.
  */
 #pragma once
 
@@ -27,18 +28,43 @@
 G_BEGIN_DECLS
 
 #define TRACK_STORE_MAX_RECORD_SIZE (1024 * 1024)
+/* Longest ENVID (decoded) that names a record: RFC 3461 allows 100 xtext characters. */
+#define TRACK_STORE_MAX_ENVID_LENGTH 100
+/* [store] pool_size of the PostgreSQL backend: connections per process. */
+#define TRACK_STORE_DEFAULT_POOL_SIZE 4
+#define TRACK_STORE_MAX_POOL_SIZE 64
 
 #define TYPE_TRACK_STORE (track_store_get_type ())
 G_DECLARE_FINAL_TYPE (TrackStore, track_store, TRACK, STORE, GObject)
 
+/* The files backend in @state_dir (what every program used before [store]). */
 TrackStore   *track_store_new     (const char   *state_dir,
                                    GError      **error);
+/* The backend named by [store] backend= of @kf (nullable: files); @state_dir for files. */
+TrackStore   *track_store_new_from_config (GKeyFile  *kf,
+                                           const char *state_dir,
+                                           GError   **error);
+/* Check the [store] group of @kf without opening anything (configure hooks). */
+gboolean      track_store_check_config    (GKeyFile  *kf,
+                                           GError   **error);
+const char   *track_store_get_backend_name (TrackStore *self);
 gboolean      track_store_put     (TrackStore   *self,
                                    const char   *envid,
                                    const char   *authenticator,
                                    gint64        expires,
                                    MsgtrkReport *report,
                                    GError      **error);
+/* As track_store_put() with the caller's @version (> 0; pushed records carry theirs). */
+gboolean      track_store_put_versioned (TrackStore   *self,
+                                         const char   *envid,
+                                         const char   *authenticator,
+                                         gint64        expires,
+                                         gint64        version,
+                                         MsgtrkReport *report,
+                                         GError      **error);
+/* A version for a new write: microseconds of the real-time clock, strictly increasing in
+ * this process. */
+gint64        track_store_next_version (void);
 /* For the relay: the record as stored, without a secret. */
 MsgtrkReport *track_store_load    (TrackStore   *self,
                                    const char   *envid,

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "msgtrk-dot-private.h"
+#include "msgtrk-mtqp-syntax-private.h"
 #include "msgtrk-private.h"
 #include "mtqpd-session.h"
 #include "server-line-reader.h"
@@ -125,14 +126,24 @@ send_text (Session    *s,
   return TRUE;
 }
 
-/* Send one response line; @line without CRLF. */
+/* Send one status line, written by the syntax layer (msgtrk-mtqp-syntax.c); @code and
+ * @text may be NULL. Every call passes constant words, so a refusal is a bug here. */
 static gboolean
-send_line (Session    *s,
-           const char *line)
+send_status (Session             *s,
+             MsgtrkMtqpStatusKind kind,
+             const char          *code,
+             const char          *text)
 {
-  g_autofree char *text = g_strconcat (line, "\r\n", NULL);
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  const char *codes[] = { code, NULL };
 
-  return send_text (s, text, strlen (text));
+  if (!msgtrk_mtqp_status_write (line, kind, codes, text, &error))
+    {
+      g_critical ("%s: cannot write a status line: %s", s->peer, error->message);
+      return FALSE;
+    }
+  return send_text (s, line->str, line->len);
 }
 
 /* The line reader's fill hook: the input buffer is empty, so the batch so far is
@@ -199,25 +210,32 @@ read_line (Session *s)
   return LINE_OK;
 }
 
+/* The greeting (RFC 3887 section 3), written by the syntax layer: "+OK+/MTQP" and the
+ * option list when there are options (STARTTLS before TLS, chaining), "+OK/MTQP" alone
+ * otherwise. A configured host name that is not VCHAR is left out of the text. */
 static gboolean
 send_greeting (Session *s)
 {
   g_autoptr (GString) text = g_string_new (NULL);
-  gboolean offer_tls = s->server->tls != NULL && s->tls_stream == NULL;
-  gboolean chaining = s->server->chain != NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *words = g_strdup_printf ("%s msgtrk mtqpd ready", s->server->hostname);
+  const char *options[3] = { NULL, NULL, NULL };
+  guint n = 0;
 
-  if (offer_tls || chaining)
+  if (s->server->tls != NULL && s->tls_stream == NULL)
+    options[n++] = "STARTTLS";
+  if (s->server->chain != NULL)
+    options[n++] = MTQPD_CHAINING_OPTION;
+  if (!msgtrk_mtqp_greeting_write (text, words, options, &error))
     {
-      g_string_append_printf (text, "+OK+/MTQP %s msgtrk mtqpd ready\r\n",
-                              s->server->hostname);
-      if (offer_tls)
-        g_string_append (text, "STARTTLS\r\n");
-      if (chaining)
-        g_string_append (text, MTQPD_CHAINING_OPTION "\r\n");
-      g_string_append (text, ".\r\n");
+      g_warning ("%s: host name left out of the greeting: %s", s->peer, error->message);
+      g_clear_error (&error);
+      if (!msgtrk_mtqp_greeting_write (text, "msgtrk mtqpd ready", options, &error))
+        {
+          g_critical ("%s: cannot write the greeting: %s", s->peer, error->message);
+          return FALSE;
+        }
     }
-  else
-    g_string_append_printf (text, "+OK/MTQP %s msgtrk mtqpd ready\r\n", s->server->hostname);
   return send_text (s, text->str, text->len);
 }
 
@@ -263,16 +281,20 @@ static gboolean
 send_entity (Session *s,
              GBytes  *entity)
 {
-  g_autoptr (GString) text = g_string_new ("+OK+ Tracking information follows\r\n");
+  g_autoptr (GString) text = g_string_new (NULL);
   gsize len = 0;
   const char *data = g_bytes_get_data (entity, &len);
   gsize bad = 0;
 
+  if (!msgtrk_mtqp_status_write (text, MSGTRK_MTQP_STATUS_OK_MULTI, NULL,
+                                 "Tracking information follows", NULL))
+    g_assert_not_reached ();
   if (!msgtrk_dot_stuff (text, data, len, MTQPD_MAX_LINE, &bad))
     {
       g_warning ("%s: tracking entity has a line of %" G_GSIZE_FORMAT
                  " octets, more than %d; not sent", s->peer, bad, MTQPD_MAX_LINE);
-      return send_line (s, "-TEMP/unavailable Tracking information cannot be sent");
+      return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
+                             "Tracking information cannot be sent");
     }
   msgtrk_dot_end (text);
   return send_text (s, text->str, text->len);
@@ -290,11 +312,11 @@ cmd_track (Session *s,
   g_autofree char *envid_log = NULL;
 
   if (g_strv_length (words) != 3)
-    return send_line (s, "-BAD/syntax Usage: TRACK envid mtrk-secret");
+    return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "Usage: TRACK envid mtrk-secret");
 
   envid = msgtrk_xtext_decode (words[1], &error);
   if (envid == NULL)
-    return send_line (s, "-BAD/syntax The ENVID is not valid xtext");
+    return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "The ENVID is not valid xtext");
   envid_log = msgtrk_str_escape_for_error (envid, 120);
 
   report = track_store_lookup (s->server->store, envid, words[2],
@@ -304,12 +326,12 @@ cmd_track (Session *s,
       if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
         {
           g_message ("%s: TRACK %s: not found or wrong secret", s->peer, envid_log);
-          return send_line (s, "-ERR/notfound No tracking information for this ENVID "
-                               "and secret");
+          return send_status (s, MSGTRK_MTQP_STATUS_ERR, "notfound",
+                                 "No tracking information for this ENVID and secret");
         }
       g_warning ("%s: TRACK %s: %s", s->peer, envid_log, error->message);
-      return send_line (s, "-TEMP/unavailable Tracking information is unavailable, "
-                           "try again later");
+      return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
+                             "Tracking information is unavailable, try again later");
     }
 
   if (s->server->chain != NULL && mtqpd_chain_is_needed (report))
@@ -342,8 +364,8 @@ cmd_track (Session *s,
     {
       g_warning ("%s: TRACK %s: cannot build the answer: %s", s->peer, envid_log,
                  error->message);
-      return send_line (s, "-TEMP/unavailable Tracking information is unavailable, "
-                           "try again later");
+      return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
+                             "Tracking information is unavailable, try again later");
     }
   g_message ("%s: TRACK %s: found", s->peer, envid_log);
   return send_entity (s, entity);
@@ -368,17 +390,19 @@ cmd_starttls (Session *s,
   GIOStream *tls;
 
   if (g_strv_length (words) != 1)
-    return send_line (s, "-BAD/syntax STARTTLS takes no arguments");
+    return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "STARTTLS takes no arguments");
   if (s->tls_stream != NULL)
-    return send_line (s, "-BAD/tlsinprogress TLS is already active");
+    return send_status (s, MSGTRK_MTQP_STATUS_BAD, "tlsinprogress", "TLS is already active");
   if (s->server->tls == NULL)
-    return send_line (s, "-ERR/unsupported STARTTLS is not offered by this server");
+    return send_status (s, MSGTRK_MTQP_STATUS_ERR, "unsupported",
+                           "STARTTLS is not offered by this server");
   if (client_data_pending (s))
     {
       g_message ("%s: STARTTLS refused: client data follows it in the same batch", s->peer);
-      return send_line (s, "-BAD/pipelining STARTTLS must be the last command of a batch");
+      return send_status (s, MSGTRK_MTQP_STATUS_BAD, "pipelining",
+                             "STARTTLS must be the last command of a batch");
     }
-  if (!send_line (s, "+OK Begin TLS negotiation") || !flush_output (s))
+  if (!send_status (s, MSGTRK_MTQP_STATUS_OK, NULL, "Begin TLS negotiation") || !flush_output (s))
     return FALSE;
 
   tls = msgtrk_tls_handshake (s->server->tls, s->base, NULL, s->cancellable, &error);
@@ -423,29 +447,30 @@ handle_line (Session *s)
   gboolean ret;
 
   if (!line_is_clean (s->line->str, s->line->len))
-    return send_line (s, "-BAD/syntax Command line has NUL, control or non-ASCII octets");
+    return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax",
+                           "Command line has NUL, control or non-ASCII octets");
 
   words = split_words (s->line->str);
   if (words[0] == NULL)
-    ret = send_line (s, "-BAD/syntax Empty command line");
+    ret = send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "Empty command line");
   else if (g_ascii_strcasecmp (words[0], "TRACK") == 0)
     ret = cmd_track (s, words);
   else if (g_ascii_strcasecmp (words[0], "COMMENT") == 0)
-    ret = send_line (s, "+OK");
+    ret = send_status (s, MSGTRK_MTQP_STATUS_OK, NULL, NULL);
   else if (g_ascii_strcasecmp (words[0], "QUIT") == 0)
     {
       if (words[1] != NULL)
-        ret = send_line (s, "-BAD/syntax QUIT takes no arguments");
+        ret = send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "QUIT takes no arguments");
       else
         {
-          send_line (s, "+OK Bye");
+          send_status (s, MSGTRK_MTQP_STATUS_OK, NULL, "Bye");
           ret = FALSE;
         }
     }
   else if (g_ascii_strcasecmp (words[0], "STARTTLS") == 0)
     ret = cmd_starttls (s, words);
   else
-    ret = send_line (s, "-BAD/unknown Unknown command");
+    ret = send_status (s, MSGTRK_MTQP_STATUS_BAD, "unknown", "Unknown command");
   free_words (words);
   return ret;
 }
@@ -515,8 +540,9 @@ mtqpd_session_run (MtqpdServer       *server,
           go_on = handle_line (s);
           break;
         case LINE_TOOLONG:
-          go_on = send_line (s, "-BAD/toolong Command line longer than " G_STRINGIFY (MTQPD_MAX_LINE)
-                                 " octets");
+          go_on = send_status (s, MSGTRK_MTQP_STATUS_BAD, "toolong",
+                                   "Command line longer than " G_STRINGIFY (MTQPD_MAX_LINE)
+                                   " octets");
           break;
         case LINE_EOF:
         case LINE_ERROR:

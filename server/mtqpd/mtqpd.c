@@ -5,7 +5,8 @@
  * (server/common/track-store.h). Runs on the servers' skeleton (server-main.h: options,
  * bounded configuration file, bind, privilege drop, signals, port file, one thread per
  * connection); this file reads mtqpd.conf(5) ([mtqpd] and [chain_overrides]), reads the
- * TLS key as root and opens the store after the drop.
+ * TLS key as root and opens the store after the drop: [store] backend=files (default) or
+ * postgresql (track-store.h; a database that is down is answered -TEMP, not a crash).
  *
  * Chaining referrals (mtqpd-chain.h) only with chaining=true; next-hop overrides in
  * [chain_overrides] (NAME=ADDRESS:PORT).
@@ -28,6 +29,7 @@
 
 #define MTQPD_GROUP "mtqpd"
 #define MTQPD_OVERRIDES_GROUP "chain_overrides"
+#define MTQPD_STORE_GROUP "store"
 #define MTQPD_DEFAULT_CONFIG SYSCONFDIR "/msgtrk/mtqpd.conf"
 #define MTQPD_DEFAULT_LISTEN "0.0.0.0:1038"
 #define MTQPD_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/msgtrk"
@@ -52,6 +54,7 @@ typedef struct
   guint chain_timeout;
   char *chain_ca_file;
   MtqpdChain *chain;        /* (owned) (nullable) set when chaining is on */
+  GKeyFile *kf;             /* (owned) (nullable) for [store], opened after the drop */
 } MtqpdConfig;
 
 static void
@@ -65,6 +68,7 @@ mtqpd_config_clear (MtqpdConfig *c)
   g_free (c->user);
   g_free (c->chain_ca_file);
   g_clear_pointer (&c->chain, mtqpd_chain_free);
+  g_clear_pointer (&c->kf, g_key_file_unref);
 }
 
 static gboolean
@@ -104,13 +108,15 @@ mtqpd_config_read (GKeyFile    *kf,
           g_auto (GStrv) keys = NULL;
           char **k;
 
-          if (g_strcmp0 (*g, MTQPD_OVERRIDES_GROUP) == 0)
+          if (g_strcmp0 (*g, MTQPD_OVERRIDES_GROUP) == 0
+              || g_strcmp0 (*g, MTQPD_STORE_GROUP) == 0)
             continue;
           if (g_strcmp0 (*g, MTQPD_GROUP) != 0)
             {
               g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
                            "Configuration: unknown group [%s] (mtqpd reads [" MTQPD_GROUP
-                           "] and [" MTQPD_OVERRIDES_GROUP "])", *g);
+                           "], [" MTQPD_STORE_GROUP "] and [" MTQPD_OVERRIDES_GROUP "])",
+                           *g);
               return FALSE;
             }
           keys = g_key_file_get_keys (kf, *g, NULL, NULL);
@@ -247,6 +253,10 @@ mtqpd_configure (gpointer        data,
 
   if (!mtqpd_config_read (kf, test_idle_timeout > 0, c, error))
     return FALSE;
+  if (!track_store_check_config (kf, error))
+    return FALSE;
+  if (kf != NULL)
+    c->kf = g_key_file_ref (kf);
   if (test_idle_timeout > 0)
     c->idle_timeout = (guint) test_idle_timeout;
   settings->listen = g_strdup (c->listen);
@@ -270,14 +280,14 @@ mtqpd_pre_drop (gpointer  data,
   return m->tls != NULL;
 }
 
-/* As the configured user: the tracking store. */
+/* As the configured user: the tracking store ([store]; files by default). */
 static gboolean
 mtqpd_post_drop (gpointer  data,
                  GError  **error)
 {
   Mtqpd *m = data;
 
-  m->store = track_store_new (m->config.state_dir, error);
+  m->store = track_store_new_from_config (m->config.kf, m->config.state_dir, error);
   if (m->store == NULL)
     return FALSE;
   m->server.hostname = m->config.hostname;
@@ -295,9 +305,10 @@ mtqpd_started (gpointer data,
   Mtqpd *m = data;
 
   g_message ("Listening on port %u (STARTTLS %s, max %u connections, idle timeout %u s, "
-             "chaining %s)",
+             "chaining %s, store %s)",
              port, m->tls != NULL ? "offered" : "not configured", m->config.max_connections,
-             m->config.idle_timeout, m->config.chain != NULL ? "on" : "off");
+             m->config.idle_timeout, m->config.chain != NULL ? "on" : "off",
+             track_store_get_backend_name (m->store));
 }
 
 static void

@@ -16,6 +16,7 @@
 #include "msgtrk-private.h"
 #include "server-config.h"
 #include "server-listener.h"
+#include "track-store.h"
 
 #include <string.h>
 
@@ -57,6 +58,9 @@ relay_config_free (RelayConfig *config)
   g_free (config->ca_file);
   g_free (config->user);
   g_clear_pointer (&config->routes, g_ptr_array_unref);
+  g_clear_pointer (&config->kf, g_key_file_unref);
+  g_free (config->push_server);
+  g_free (config->push_key_file);
   g_free (config);
 }
 
@@ -331,6 +335,59 @@ relay_config_read (GKeyFile    *kf,
                    "%s has no [routes]: the relay would refuse every recipient", path);
       return NULL;
     }
+
+  /* [push]: send every record to the site's receiver (docs/push-protocol.md). */
+  if (g_key_file_has_group (kf, "push"))
+    {
+      static const char *const push_keys[] = { "server", "key_id", "key_file", "mode", NULL };
+      g_auto (GStrv) keys = g_key_file_get_keys (kf, "push", NULL, NULL);
+      g_autofree char *mode = NULL;
+      guint64 key_id = 0;
+
+      for (char **k = keys; k != NULL && *k != NULL; k++)
+        if (!g_strv_contains (push_keys, *k))
+          {
+            g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                         "Configuration [push]: unknown key \"%s\"", *k);
+            return NULL;
+          }
+      GET_STRING ("push", "server", config->push_server);
+      GET_STRING ("push", "key_file", config->push_key_file);
+      GET_STRING ("push", "mode", mode);
+      if (!server_config_get_uint (kf, "push", "key_id", 0, 0, G_MAXUINT16, &key_id, error))
+        return NULL;
+      config->push_key_id = (guint) key_id;
+      if (config->push_server == NULL || config->push_key_file == NULL)
+        {
+          g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                               "Configuration [push]: server and key_file are required");
+          return NULL;
+        }
+      if (mode == NULL || strcmp (mode, "push") == 0)
+        config->push_local = FALSE;
+      else if (strcmp (mode, "both") == 0)
+        config->push_local = TRUE;
+      else
+        {
+          g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                               "Configuration [push] mode: push or both");
+          return NULL;
+        }
+      {
+        g_autoptr (GSocketAddress) a = server_config_parse_listen (config->push_server, error);
+
+        if (a == NULL)
+          {
+            g_prefix_error (error, "Configuration [push] server: ");
+            return NULL;
+          }
+      }
+    }
+
+  /* [store]: backend=files (default) or postgresql; checked now, opened after the drop. */
+  if (!track_store_check_config (kf, error))
+    return NULL;
+  config->kf = g_key_file_ref (kf);
 
   return g_steal_pointer (&config);
 }

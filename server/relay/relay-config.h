@@ -59,6 +59,11 @@ typedef struct
   guint max_queue_messages;  /* [queue] max_messages: accepted beyond it: 452 4.3.1 */
   char *user;
   GPtrArray *routes;       /* (element-type RelayRoute) */
+  GKeyFile *kf;            /* (owned) the file, for [store] (opened after the drop) */
+  char *push_server;       /* [push] server: receiver ADDRESS:PORT; NULL: no push */
+  guint push_key_id;       /* [push] key_id */
+  char *push_key_file;     /* [push] key_file (owner-only) */
+  gboolean push_local;     /* [push] mode=both: also write the local store */
 } RelayConfig;
 
 RelayConfig      *relay_config_read         (GKeyFile    *kf,

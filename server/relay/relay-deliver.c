@@ -210,8 +210,11 @@ track_record_update (RelayServer  *server,
   g_autofree char *old_auth = NULL;
   gint64 old_expires = 0;
   gint64 expires = msg->arrival + msg->mtrk_timeout;
+  gint64 version = track_store_next_version ();
+  gboolean ok = TRUE;
 
-  old = track_store_load (server->track_store, msg->envid, &old_auth, &old_expires, NULL);
+  if (server->track_store != NULL)
+    old = track_store_load (server->track_store, msg->envid, &old_auth, &old_expires, NULL);
   if (old != NULL && g_strcmp0 (old_auth, msg->authenticator) == 0)
     {
       g_autoptr (GHashTable) mine = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -236,8 +239,23 @@ track_record_update (RelayServer  *server,
         }
       expires = MAX (expires, old_expires);
     }
-  return track_store_put (server->track_store, msg->envid, msg->authenticator, expires, report,
-                          error);
+  /* [push]: the record goes to the site's receiver from the durable spool (one version
+   * for both copies, so the store keeps the same order everywhere). */
+  if (server->push != NULL)
+    {
+      g_autofree char *fields = msgtrk_report_to_fields (report);
+      g_autoptr (GError) push_error = NULL;
+
+      if (fields == NULL
+          || !push_sender_submit (server->push, msg->envid, msg->authenticator, expires, version,
+                                  fields, &push_error))
+        g_warning ("%s: record not pushed: %s", msg->id,
+                   push_error != NULL ? push_error->message : "cannot write the report");
+    }
+  if (server->track_store != NULL)
+    ok = track_store_put_versioned (server->track_store, msg->envid, msg->authenticator,
+                                    expires, version, report, error);
+  return ok;
 }
 
 static gboolean

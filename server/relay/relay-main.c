@@ -5,7 +5,7 @@
  * Runs on the servers' skeleton (server-main.h: options, the bounded configuration file,
  * bind, privilege drop, signals, port file, one thread per connection). This file adds the
  * relay's parts: its configuration (relay-config.c), the TLS contexts (as root), then as
- * [relay] user the tracking store and the queue, whose workers it wires to delivery
+ * [relay] user the tracking store (and/or the push sender, [push]) and the queue, whose workers it wires to delivery
  * (relay_deliver_message through the queue's RelayDeliverFunc); every queued message is
  * resumed before connections are accepted.
  * Shutdown (SIGTERM/SIGINT): the skeleton stops accepting and cancels open sessions (an
@@ -93,9 +93,21 @@ relay_post_drop (gpointer  data,
   RelayServer *server = data;
   RelayConfig *config = server->config;
 
-  server->track_store = track_store_new (config->state_dir, error);
-  if (server->track_store == NULL)
-    return FALSE;
+  if (config->push_server == NULL || config->push_local)
+    {
+      server->track_store = track_store_new_from_config (config->kf, config->state_dir, error);
+      if (server->track_store == NULL)
+        return FALSE;
+    }
+  if (config->push_server != NULL)
+    {
+      /* The key is read as the service user: it must be that user's own file. */
+      server->push = push_sender_new (config->state_dir, config->push_server,
+                                      (guint16) config->push_key_id, config->push_key_file,
+                                      error);
+      if (server->push == NULL)
+        return FALSE;
+    }
   server->queue = relay_queue_new (config->state_dir, config->max_queue_messages,
                                    config->delivery_workers, deliver, server, error);
   if (server->queue == NULL || !relay_queue_scan (server->queue, error))
@@ -127,6 +139,7 @@ relay_stop (gpointer data)
   if (server->queue != NULL)
     relay_queue_stop (server->queue);
   g_clear_pointer (&server->queue, relay_queue_free);
+  g_clear_pointer (&server->push, push_sender_free);
   g_clear_object (&server->track_store);
   g_clear_pointer ((MsgtrkTlsContext **) &server->tls_server, msgtrk_tls_context_unref);
   g_clear_pointer ((MsgtrkTlsContext **) &server->tls_client, msgtrk_tls_context_unref);

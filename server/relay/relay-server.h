@@ -14,6 +14,7 @@
 
 #include "relay-config.h"
 #include "relay-queue.h"
+#include "push-sender.h"
 #include "track-store.h"
 
 G_BEGIN_DECLS
@@ -24,7 +25,8 @@ struct _RelayServer
 {
   RelayConfig *config;
   RelayQueue *queue;
-  TrackStore *track_store;
+  TrackStore *track_store;  /* (nullable) NULL with [push] mode=push */
+  PushSender *push;         /* (nullable) set with [push] (docs/push-protocol.md) */
   GMutex track_lock;       /* serialises read-merge-write of tracking records */
   gpointer tls_server;    /* MsgtrkTlsContext, nullable */
   gpointer tls_client;    /* MsgtrkTlsContext, nullable */

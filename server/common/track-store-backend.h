@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* track-store-backend.h: the backend interface behind TrackStore (private to the store).
+ *
+ * What: a TrackStore (track-store.h) is one public object that forwards to a backend
+ * through this vtable: the files backend (track-store-files.c, default, embedded) or the
+ * PostgreSQL backend (track-store-pg.c, only when built with libpq). A vtable struct, not
+ * a GObject interface: a backend is chosen once at start-up from [store] backend=, has no
+ * signals or properties, and callers keep the one TrackStore type (docs/store-postgresql.md,
+ * "Backends").
+ *
+ * How: track-store.c checks the arguments (ENVID length, B syntax, expiry), writes the
+ * report out as fields and does the constant-time compare of B for TRACK; a backend only
+ * stores and fetches (envid, B, expiry, version, fields) and enforces, atomically, the
+ * two write rules:
+ *   - first owner: a record is replaced by another B only once it has expired;
+ *   - order: a record of the same B is replaced only by a higher version; an equal or
+ *     lower version is a duplicate or a late update and is dropped (put still succeeds).
+ *
+ * Limits: the fields text is at most TRACK_STORE_MAX_RECORD_SIZE octets.
+ * Never: compare B in a backend other than in constant time, or in a query's WHERE to
+ * find a record (fetch by ENVID, compare in C); log B or the fields.
+ */
+#pragma once
+
+#include "track-store.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  const char *name;
+  /* Store unless refused by the first-owner rule (MSGTRK_ERROR_INVALID_SECRET); a stale
+   * or duplicate version is dropped and still returns TRUE. */
+  gboolean (*put)    (gpointer    impl,
+                      const char *envid,
+                      const char *authenticator,
+                      gint64      expires,
+                      gint64      version,
+                      const char *fields,
+                      GError    **error);
+  /* The record as stored, expired or not; MSGTRK_ERROR_NOT_FOUND when there is none;
+   * MSGTRK_ERROR_CONNECT when the backend cannot be reached (answered -TEMP). */
+  gboolean (*fetch)  (gpointer    impl,
+                      const char *envid,
+                      char      **authenticator,
+                      gint64     *expires,
+                      char      **fields,
+                      GError    **error);
+  guint    (*expire) (gpointer    impl,
+                      gint64      now);
+  void     (*free)   (gpointer    impl);
+} TrackStoreBackend;
+
+/* Constant-time equality of two authenticators (B, base64): lengths are public. */
+gboolean track_store_authenticator_equal (const char *a,
+                                          const char *b);
+
+extern const TrackStoreBackend track_store_files_backend;
+gpointer track_store_files_open (const char *state_dir,
+                                 GError    **error);
+
+#ifdef HAVE_LIBPQ
+extern const TrackStoreBackend track_store_pg_backend;
+gpointer track_store_pg_open (const char *conninfo,
+                              const char *password_file,
+                              guint       pool_size,
+                              GError    **error);
+#endif
+
+G_END_DECLS

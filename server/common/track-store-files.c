@@ -1,0 +1,596 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* track-store-files.c: the files backend of the tracking store (track-store-backend.h),
+ * the default: embedded, nothing to set up.
+ *
+ * One file per ENVID: <state_dir>/tracking/<sha256-hex (ENVID)>.trk. The relay writes
+ * (track_store_put), mtqpd reads (track_store_lookup). A record is replaced atomically:
+ * a temporary file ".tmp-<hash>-XXXXXX" in the same directory, write, fsync, rename over
+ * the record, fsync the directory (durable-file.h). Readers therefore see the old or the new record, never
+ * a half-written one; track_store_expire() also removes temporary files left by a crash.
+ *
+ * Record syntax (version 1), lines end in LF (a CR before the LF is tolerated):
+ *
+ *   record        = magic-line 1*header-line LF report-fields
+ *   magic-line    = "MSGTRK-TRACK 1" LF
+ *   header-line   = ( "Envid: " xtext / "Authenticator: " 28base64char /
+ *                     "Expires: " 1*19DIGIT ) LF        ; each exactly once, any order
+ *                   / "Version: " 1*19DIGIT LF          ; at most once; absent = 0
+ *   report-fields = <message/tracking-status fields, msgtrk_report_to_fields()>
+ *
+ * Limits: a record file is at most TRACK_STORE_MAX_RECORD_SIZE octets (larger records are
+ * refused when written and when read); an ENVID is 1 to TRACK_STORE_MAX_ENVID_LENGTH
+ * octets.
+ *
+ * Ownership (docs/relay.md, "Who owns a tracking record"): the first authenticator B stored for an
+ * ENVID owns the record until it expires. track_store_put() with another B is refused
+ * (MSGTRK_ERROR_INVALID_SECRET) while that record has not expired, so whoever saw an
+ * ENVID (a hop, a DSN reader, a delegate) cannot erase the owner's tracking; an expired
+ * record, or a missing one, is taken by the next writer. A record that cannot be read or
+ * parsed is not replaced either (kept for the administrator). The check and the rename
+ * happen under an exclusive flock() on the directory, so the rule holds for every writer,
+ * in any process. Under the same lock, a record of the same B is only replaced by a
+ * higher Version (an older update never overwrites a newer one).
+ *
+ * Never: store or log the secret A (only B is kept); tell apart an unknown ENVID, an
+ * expired record and a wrong secret in track_store_lookup() (one error, one message);
+ * compare B other than in constant time; crash or abort on a malformed record file;
+ * replace an unexpired record with one of another B; quote B in an error.
+ * Thread safety: a TrackStore only holds its directory name; any number of threads may
+ * call lookup/load concurrently; put() calls are serialised by the directory lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "durable-file.h"
+#include "msgtrk-private.h"
+#include "track-store-backend.h"
+
+/* Temporary files older than this are left-overs of a crash: expire() removes them. */
+#define TRACK_STORE_STALE_TMP_SECONDS (60 * 60)
+
+#define TRACK_STORE_MAGIC "MSGTRK-TRACK 1"
+#define TRACK_STORE_SUFFIX ".trk"
+#define TRACK_STORE_TMP_PREFIX ".tmp-"
+
+typedef struct
+{
+  char *dir; /* (owned) <state_dir>/tracking */
+} FilesStore;
+
+static void
+files_free (gpointer impl)
+{
+  FilesStore *self = impl;
+
+  g_free (self->dir);
+  g_free (self);
+}
+
+/* Opens the record store in @state_dir/tracking, creating that directory (mode 0750). */
+gpointer
+track_store_files_open (const char *state_dir,
+                        GError    **error)
+{
+  FilesStore *self;
+  g_autofree char *dir = NULL;
+
+  dir = g_build_filename (state_dir, "tracking", NULL);
+  if (g_mkdir_with_parents (dir, 0750) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot create the tracking directory %s: %s", dir, g_strerror (saved));
+      return NULL;
+    }
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "%s is not a directory", dir);
+      return NULL;
+    }
+
+  self = g_new0 (FilesStore, 1);
+  self->dir = g_steal_pointer (&dir);
+  return self;
+}
+
+/* <dir>/<sha256-hex (envid)>.trk */
+static char *
+record_path (FilesStore *self,
+             const char *envid)
+{
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, envid, -1);
+  g_autofree char *name = g_strconcat (hash, TRACK_STORE_SUFFIX, NULL);
+
+  return g_build_filename (self->dir, name, NULL);
+}
+
+typedef struct _RecordHeader RecordHeader;
+static gboolean record_read (FilesStore   *self,
+                             const char   *envid,
+                             char        **buf_out,
+                             RecordHeader *header,
+                             GError      **error);
+static gboolean owner_check (FilesStore *self,
+                             const char *envid,
+                             const char *authenticator,
+                             gint64      version,
+                             gint64      now,
+                             gboolean   *write,
+                             GError    **error);
+
+/* Write @text as the record of @envid: temporary file, fsync, rename, fsync @dir_fd. */
+static gboolean
+record_write (FilesStore *self,
+              int         dir_fd,
+              const char *envid,
+              GString    *text,
+              GError    **error)
+{
+  g_autofree char *path = record_path (self, envid);
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, envid, -1);
+  g_autofree char *tmp_path = NULL;
+  int fd;
+  int saved;
+
+  tmp_path = g_strdup_printf ("%s/" TRACK_STORE_TMP_PREFIX "%s-XXXXXX", self->dir, hash);
+  fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0640);
+  if (fd < 0)
+    {
+      saved = errno;
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot create a temporary file in %s: %s", self->dir, g_strerror (saved));
+      return FALSE;
+    }
+  if (!durable_file_write_fd (fd, tmp_path, text->str, text->len, error))
+    {
+      g_prefix_error (error, "Cannot write the tracking record: ");
+      return FALSE;
+    }
+  if (g_rename (tmp_path, path) != 0)
+    {
+      saved = errno;
+      g_unlink (tmp_path);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot rename %s to %s: %s", tmp_path, path, g_strerror (saved));
+      return FALSE;
+    }
+  return durable_file_sync_dir_fd (dir_fd, self->dir, error);
+}
+
+/* The backend's put (track-store-backend.h): arguments are checked by track-store.c. */
+static gboolean
+files_put (gpointer    impl,
+           const char *envid,
+           const char *authenticator,
+           gint64      expires,
+           gint64      version,
+           const char *fields,
+           GError    **error)
+{
+  FilesStore *self = impl;
+  g_autofree char *envid_x = NULL;
+  g_autoptr (GString) text = NULL;
+  gboolean write = TRUE;
+  gboolean ok;
+  int dir_fd;
+  int saved;
+
+  envid_x = msgtrk_xtext_encode (envid);
+  text = g_string_new (TRACK_STORE_MAGIC "\n");
+  g_string_append_printf (text, "Envid: %s\nAuthenticator: %s\nExpires: %" G_GINT64_FORMAT
+                          "\nVersion: %" G_GINT64_FORMAT "\n\n",
+                          envid_x, authenticator, expires, version);
+  g_string_append (text, fields);
+  if (text->len > TRACK_STORE_MAX_RECORD_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "The tracking record would have %" G_GSIZE_FORMAT
+                   " octets, more than the limit of %d",
+                   text->len, TRACK_STORE_MAX_RECORD_SIZE);
+      return FALSE;
+    }
+
+  /* The owner check and the rename under one lock: no writer slips in between. */
+  dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0 || flock (dir_fd, LOCK_EX) != 0)
+    {
+      saved = errno;
+      if (dir_fd >= 0)
+        close (dir_fd);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot lock the tracking directory %s: %s", self->dir, g_strerror (saved));
+      return FALSE;
+    }
+  ok = owner_check (self, envid, authenticator, version, g_get_real_time () / G_USEC_PER_SEC,
+                    &write, error)
+       && (!write || record_write (self, dir_fd, envid, text, error));
+  close (dir_fd); /* releases the lock */
+  return ok;
+}
+
+/* Read a whole record file, refusing anything but a regular file of bounded size.
+ * A missing file is MSGTRK_ERROR_NOT_FOUND. */
+static char *
+read_record_file (const char *path,
+                  gsize      *len_out,
+                  GError    **error)
+{
+  struct stat st;
+  g_autofree char *buf = NULL;
+  gsize got = 0;
+  int fd;
+  int saved;
+
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      saved = errno;
+      if (saved == ENOENT)
+        g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                             "No tracking record for this ENVID");
+      else
+        g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                     "Cannot open the tracking record %s: %s", path, g_strerror (saved));
+      return NULL;
+    }
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "The tracking record %s is not a regular file", path);
+      return NULL;
+    }
+  if (st.st_size > TRACK_STORE_MAX_RECORD_SIZE)
+    {
+      close (fd);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "The tracking record %s has more than %d octets", path,
+                   TRACK_STORE_MAX_RECORD_SIZE);
+      return NULL;
+    }
+
+  /* One more octet than the limit, to notice a file that grew since fstat. */
+  buf = g_malloc (TRACK_STORE_MAX_RECORD_SIZE + 2);
+  for (;;)
+    {
+      ssize_t n = read (fd, buf + got, TRACK_STORE_MAX_RECORD_SIZE + 1 - got);
+
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          saved = errno;
+          close (fd);
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                       "Cannot read the tracking record %s: %s", path, g_strerror (saved));
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      got += (gsize) n;
+      if (got > TRACK_STORE_MAX_RECORD_SIZE)
+        {
+          close (fd);
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                       "The tracking record %s has more than %d octets", path,
+                       TRACK_STORE_MAX_RECORD_SIZE);
+          return NULL;
+        }
+    }
+  close (fd);
+  buf[got] = '\0';
+  *len_out = got;
+  return g_steal_pointer (&buf);
+}
+
+struct _RecordHeader
+{
+  char *envid;          /* decoded */
+  char *authenticator;
+  gint64 expires;
+  gint64 version;       /* 0 when the line is absent (records written before it) */
+  const char *fields;   /* points into the file buffer */
+  gsize fields_len;
+};
+
+static void
+record_header_clear (RecordHeader *h)
+{
+  g_clear_pointer (&h->envid, g_free);
+  g_clear_pointer (&h->authenticator, g_free);
+}
+
+static gboolean
+record_malformed (GError    **error,
+                  const char *path,
+                  const char *why)
+{
+  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+               "The tracking record %s is malformed: %s", path, why);
+  return FALSE;
+}
+
+/* Parse the header of a record (see the grammar at the top of this file). */
+static gboolean
+record_header_parse (const char   *data,
+                     gsize         len,
+                     const char   *path,
+                     RecordHeader *out,
+                     GError      **error)
+{
+  const char *p = data;
+  const char *end = data + len;
+  gboolean have_expires = FALSE;
+  gboolean have_version = FALSE;
+  gboolean first = TRUE;
+
+  if (memchr (data, '\0', len) != NULL)
+    return record_malformed (error, path, "it contains a NUL octet");
+
+  for (;;)
+    {
+      const char *nl = memchr (p, '\n', (gsize) (end - p));
+      gsize line_len;
+      g_autofree char *line = NULL;
+      const char *value;
+
+      if (nl == NULL)
+        return record_malformed (error, path, "the header does not end in a blank line");
+      line_len = (gsize) (nl - p);
+      if (line_len > 0 && p[line_len - 1] == '\r')
+        line_len--;
+      line = g_strndup (p, line_len);
+      p = nl + 1;
+
+      if (first)
+        {
+          if (strcmp (line, TRACK_STORE_MAGIC) != 0)
+            return record_malformed (error, path, "the first line is not \"" TRACK_STORE_MAGIC "\"");
+          first = FALSE;
+          continue;
+        }
+      if (line_len == 0)
+        break;
+
+      if (g_str_has_prefix (line, "Envid: "))
+        {
+          g_autoptr (GError) local = NULL;
+
+          value = line + strlen ("Envid: ");
+          if (out->envid != NULL)
+            return record_malformed (error, path, "Envid appears twice");
+          out->envid = msgtrk_xtext_decode (value, &local);
+          if (out->envid == NULL)
+            return record_malformed (error, path, "Envid is not valid xtext");
+        }
+      else if (g_str_has_prefix (line, "Authenticator: "))
+        {
+          value = line + strlen ("Authenticator: ");
+          if (out->authenticator != NULL)
+            return record_malformed (error, path, "Authenticator appears twice");
+          if (!msgtrk_authenticator_is_valid (value, NULL))
+            return record_malformed (error, path, "Authenticator is not a valid B");
+          out->authenticator = g_strdup (value);
+        }
+      else if (g_str_has_prefix (line, "Expires: "))
+        {
+          guint64 v;
+
+          value = line + strlen ("Expires: ");
+          if (have_expires)
+            return record_malformed (error, path, "Expires appears twice");
+          if (*value < '0' || *value > '9'
+              || !g_ascii_string_to_unsigned (value, 10, 0, G_MAXINT64, &v, NULL))
+            return record_malformed (error, path, "Expires is not a number of seconds");
+          out->expires = (gint64) v;
+          have_expires = TRUE;
+        }
+      else if (g_str_has_prefix (line, "Version: "))
+        {
+          guint64 v;
+
+          value = line + strlen ("Version: ");
+          if (have_version)
+            return record_malformed (error, path, "Version appears twice");
+          if (*value < '0' || *value > '9'
+              || !g_ascii_string_to_unsigned (value, 10, 0, G_MAXINT64, &v, NULL))
+            return record_malformed (error, path, "Version is not a number");
+          out->version = (gint64) v;
+          have_version = TRUE;
+        }
+      else
+        return record_malformed (error, path, "unknown header line");
+    }
+
+  if (out->envid == NULL || out->authenticator == NULL || !have_expires)
+    return record_malformed (error, path, "Envid, Authenticator or Expires is missing");
+
+  out->fields = p;
+  out->fields_len = (gsize) (end - p);
+  return TRUE;
+}
+
+/* Read and parse the header of the record of @envid; @buf_out keeps the file text. */
+static gboolean
+record_read (FilesStore   *self,
+             const char   *envid,
+             char        **buf_out,
+             RecordHeader *header,
+             GError      **error)
+{
+  g_autofree char *path = record_path (self, envid);
+  g_autofree char *buf = NULL;
+  gsize len = 0;
+
+  buf = read_record_file (path, &len, error);
+  if (buf == NULL)
+    return FALSE;
+  if (!record_header_parse (buf, len, path, header, error))
+    return FALSE;
+  if (strcmp (header->envid, envid) != 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "The tracking record %s belongs to another ENVID", path);
+      return FALSE;
+    }
+  *buf_out = g_steal_pointer (&buf);
+  return TRUE;
+}
+
+/* May a record of @envid with @authenticator and @version be written at @now? Yes if there
+ * is none or it has expired; with the same authenticator, only a higher version is
+ * written (*write FALSE otherwise: a duplicate or late update, dropped without error). */
+static gboolean
+owner_check (FilesStore *self,
+             const char *envid,
+             const char *authenticator,
+             gint64      version,
+             gint64      now,
+             gboolean   *write,
+             GError    **error)
+{
+  g_autofree char *buf = NULL;
+  g_autoptr (GError) local = NULL;
+  RecordHeader header = { 0 };
+  gboolean ok = TRUE;
+
+  *write = TRUE;
+  if (!record_read (self, envid, &buf, &header, &local))
+    {
+      record_header_clear (&header);
+      if (g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                  "The existing record is kept: ");
+      return FALSE;
+    }
+  if (header.expires <= now)
+    ;
+  else if (!track_store_authenticator_equal (header.authenticator, authenticator))
+    {
+      ok = FALSE;
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                           "This ENVID is tracked for another authenticator until its record "
+                           "expires; the record is kept");
+    }
+  else if (header.version >= version)
+    *write = FALSE;
+  record_header_clear (&header);
+  return ok;
+}
+
+/* The backend's fetch (track-store-backend.h). */
+static gboolean
+files_fetch (gpointer    impl,
+             const char *envid,
+             char      **authenticator,
+             gint64     *expires,
+             char      **fields,
+             GError    **error)
+{
+  FilesStore *self = impl;
+  g_autofree char *buf = NULL;
+  RecordHeader header = { 0 };
+
+  if (!record_read (self, envid, &buf, &header, error))
+    {
+      record_header_clear (&header);
+      return FALSE;
+    }
+  *authenticator = g_steal_pointer (&header.authenticator);
+  *expires = header.expires;
+  *fields = g_strndup (header.fields, header.fields_len);
+  record_header_clear (&header);
+  return TRUE;
+}
+
+/* Is the file @name in the store expired (records) or stale (temporary files)? */
+static gboolean
+entry_is_expired (FilesStore *self,
+                  const char *name,
+                  gint64      now)
+{
+  g_autofree char *path = g_build_filename (self->dir, name, NULL);
+  g_autofree char *buf = NULL;
+  g_autoptr (GError) error = NULL;
+  RecordHeader header = { 0 };
+  gboolean expired;
+  gsize len = 0;
+
+  if (g_str_has_prefix (name, TRACK_STORE_TMP_PREFIX))
+    {
+      GStatBuf st;
+
+      return g_lstat (path, &st) == 0 && S_ISREG (st.st_mode)
+             && (gint64) st.st_mtime + TRACK_STORE_STALE_TMP_SECONDS < now;
+    }
+
+  buf = read_record_file (path, &len, &error);
+  if (buf == NULL || !record_header_parse (buf, len, path, &header, &error))
+    {
+      /* Kept for the administrator to look at; never deleted blindly. */
+      g_warning ("Tracking store: %s", error->message);
+      record_header_clear (&header);
+      return FALSE;
+    }
+  expired = header.expires <= now;
+  record_header_clear (&header);
+  return expired;
+}
+
+/* The backend's expire: deletes expired records and stale temporary files; malformed
+ * records are logged and kept. Returns the number of files removed. */
+static guint
+files_expire (gpointer impl,
+              gint64   now)
+{
+  g_autoptr (GDir) dir = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *name;
+  FilesStore *self = impl;
+  guint removed = 0;
+
+  dir = g_dir_open (self->dir, 0, &error);
+  if (dir == NULL)
+    {
+      g_warning ("Tracking store: %s", error->message);
+      return 0;
+    }
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = NULL;
+
+      if (!g_str_has_suffix (name, TRACK_STORE_SUFFIX)
+          && !g_str_has_prefix (name, TRACK_STORE_TMP_PREFIX))
+        continue;
+      if (!entry_is_expired (self, name, now))
+        continue;
+      path = g_build_filename (self->dir, name, NULL);
+      if (g_unlink (path) == 0)
+        removed++;
+      else if (errno != ENOENT)
+        g_warning ("Tracking store: cannot remove %s: %s", path, g_strerror (errno));
+    }
+  if (removed > 0)
+    durable_file_sync_dir (self->dir, NULL);
+  return removed;
+}
+
+const TrackStoreBackend track_store_files_backend = {
+  .name = "files",
+  .put = files_put,
+  .fetch = files_fetch,
+  .expire = files_expire,
+  .free = files_free,
+};

@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* track-store-pg.c: the PostgreSQL backend of the tracking store (track-store-backend.h;
+ * design, schema and operations: docs/store-postgresql.md).
+ *
+ * What: tracking records in one table, msgtrk_record, keyed by the decoded ENVID (bytea),
+ * shared by every relay node, push receiver and mtqpd of a site.
+ * How:
+ *   - schema: migrations numbered from 1, applied at the first connection under a
+ *     transaction-level advisory lock (several processes may start at once); the applied
+ *     number is kept in msgtrk_schema_version. A database with a newer schema is refused.
+ *   - put: one INSERT … ON CONFLICT (envid) DO UPDATE … WHERE (existing expired) OR (same
+ *     B and a higher version) RETURNING: the first-owner rule and the version order are
+ *     one atomic statement. When nothing was written, a SELECT tells a refused takeover
+ *     (another B, compared here in constant time) from a stale or duplicate update.
+ *   - fetch: SELECT by ENVID only (primary key); B is compared in C by track-store.c.
+ *   - expire: msgtrk_expire(now, batch) in the database deletes one batch through the
+ *     expires_at index; called again while batches come back full (the equivalent of
+ *     dropping day partitions: see the doc).
+ *   - connections: a pool of pool_size connections (one per concurrent caller). A broken
+ *     connection is reconnected once at once (a restarted server), then with exponential
+ *     backoff (PG_BACKOFF_MIN_MS doubling up to PG_BACKOFF_MAX_MS); while it waits, calls
+ *     fail at once with MSGTRK_ERROR_CONNECT (mtqpd answers -TEMP).
+ *   - the password is read from password_file (owner-only file) and given to libpq as a
+ *     parameter, never put in the conninfo string, in argv or in a log line.
+ * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection; PG_STATEMENT_TIMEOUT_MS per
+ * statement; PG_CONNECT_TIMEOUT_SECONDS per connection attempt; PG_EXPIRE_BATCH rows per
+ * expiry statement; the password file at most PG_MAX_PASSWORD_FILE octets.
+ * Never: select or compare on B in SQL for a lookup; log B, A, fields or the password;
+ * crash on a lost connection; answer NOT_FOUND when the database was not asked.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "msgtrk-private.h"
+#include "track-store-backend.h"
+
+#define PG_SCHEMA_VERSION 1
+#define PG_POOL_WAIT_SECONDS 10
+#define PG_STATEMENT_TIMEOUT_MS 5000
+#define PG_CONNECT_TIMEOUT_SECONDS "5"
+#define PG_BACKOFF_MIN_MS 100
+#define PG_BACKOFF_MAX_MS 30000
+#define PG_EXPIRE_BATCH 10000
+#define PG_MAX_PASSWORD_FILE 1024
+/* Any constant ("mtrk" in ASCII): the advisory lock taken while migrating. */
+#define PG_MIGRATION_LOCK_ID "1836348011"
+
+/* Migration N is migrations[N - 1]; never edit one that has shipped, add the next. */
+static const char *const migrations[] = {
+  /* 1: records, the expiry index, the expiry function. */
+  "CREATE TABLE msgtrk_record ("
+  "  envid bytea PRIMARY KEY CHECK (octet_length (envid) BETWEEN 1 AND 100),"
+  "  authenticator text NOT NULL,"
+  "  expires_at bigint NOT NULL,"
+  "  version bigint NOT NULL,"
+  "  fields bytea NOT NULL,"
+  "  stored_at timestamptz NOT NULL DEFAULT now ());"
+  "CREATE INDEX msgtrk_record_expires_at ON msgtrk_record (expires_at);"
+  /* One batch per call (a short statement, under statement_timeout); callers repeat
+   * while it returns @batch. */
+  "CREATE FUNCTION msgtrk_expire (now_unix bigint, batch integer) RETURNS bigint"
+  "  LANGUAGE plpgsql AS $$"
+  "  DECLARE d bigint;"
+  "  BEGIN"
+  "    DELETE FROM msgtrk_record WHERE envid IN"
+  "      (SELECT envid FROM msgtrk_record WHERE expires_at <= now_unix LIMIT batch);"
+  "    GET DIAGNOSTICS d = ROW_COUNT;"
+  "    RETURN d;"
+  "  END $$;",
+};
+
+#define SQL_PUT                                                                          \
+  "INSERT INTO msgtrk_record AS r (envid, authenticator, expires_at, version, fields) "   \
+  "VALUES ($1, $2, $3, $4, $5) "                                                          \
+  "ON CONFLICT (envid) DO UPDATE SET authenticator = EXCLUDED.authenticator, "            \
+  "  expires_at = EXCLUDED.expires_at, version = EXCLUDED.version, "                      \
+  "  fields = EXCLUDED.fields, stored_at = now () "                                       \
+  "WHERE r.expires_at <= extract (epoch FROM now ())::bigint "                            \
+  "   OR (r.authenticator = EXCLUDED.authenticator AND r.version < EXCLUDED.version) "    \
+  "RETURNING 1"
+#define SQL_FETCH                                                                        \
+  "SELECT authenticator, expires_at, fields, "                                          \
+  "  (expires_at <= extract (epoch FROM now ())::bigint) "                              \
+  "FROM msgtrk_record WHERE envid = $1"
+#define SQL_EXPIRE "SELECT msgtrk_expire ($1, $2)"
+
+typedef struct
+{
+  PGconn *conn;          /* (owned) (nullable) */
+  gboolean schema_ok;    /* migrations checked on this connection */
+} PgSlot;
+
+typedef struct
+{
+  char *conninfo;        /* (owned) without a password */
+  char *password;        /* (owned) (nullable) wiped on free */
+  guint pool_size;
+  PgSlot *slots;         /* (owned) pool_size */
+
+  GMutex lock;           /* protects everything below */
+  GCond cond;
+  GQueue idle;           /* PgSlot* not in use */
+  gint64 retry_at;       /* monotonic µs before which no new connection is tried */
+  guint backoff_ms;      /* 0 when the last attempt succeeded */
+} PgStore;
+
+static void
+pg_free (gpointer impl)
+{
+  PgStore *self = impl;
+
+  for (guint i = 0; i < self->pool_size; i++)
+    if (self->slots[i].conn != NULL)
+      PQfinish (self->slots[i].conn);
+  g_free (self->slots);
+  g_queue_clear (&self->idle);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  if (self->password != NULL)
+    msgtrk_secure_wipe (self->password, strlen (self->password));
+  g_free (self->password);
+  g_free (self->conninfo);
+  g_free (self);
+}
+
+/* The password file: a regular file owned by us, no group or other access. */
+static char *
+read_password_file (const char *path,
+                    GError    **error)
+{
+  struct stat st;
+  char buf[PG_MAX_PASSWORD_FILE + 1];
+  gsize got = 0;
+  int fd;
+
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot open the PostgreSQL password file %s: %s", path,
+                   g_strerror (saved));
+      return NULL;
+    }
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_uid != geteuid ()
+      || (st.st_mode & 077) != 0)
+    {
+      close (fd);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "The PostgreSQL password file %s must be a regular file owned by this "
+                   "user, with no group or other access (chmod 600)", path);
+      return NULL;
+    }
+  for (;;)
+    {
+      ssize_t n = read (fd, buf + got, sizeof buf - got);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      got += (gsize) n;
+      if (got == sizeof buf)
+        break;
+    }
+  close (fd);
+  if (got > PG_MAX_PASSWORD_FILE)
+    {
+      msgtrk_secure_wipe (buf, sizeof buf);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "The PostgreSQL password file %s has more than %d octets", path,
+                   PG_MAX_PASSWORD_FILE);
+      return NULL;
+    }
+  while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
+    got--;
+  if (got == 0 || memchr (buf, '\0', got) != NULL || memchr (buf, '\n', got) != NULL)
+    {
+      msgtrk_secure_wipe (buf, sizeof buf);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "The PostgreSQL password file %s must hold one line", path);
+      return NULL;
+    }
+  {
+    char *password = g_strndup (buf, got);
+
+    msgtrk_secure_wipe (buf, sizeof buf);
+    return password;
+  }
+}
+
+/* Open the backend: check conninfo (no password in it), read the password file. No
+ * connection yet: the first call connects. */
+gpointer
+track_store_pg_open (const char *conninfo,
+                     const char *password_file,
+                     guint       pool_size,
+                     GError    **error)
+{
+  PgStore *self;
+  PQconninfoOption *opts;
+  char *errmsg = NULL;
+
+  opts = PQconninfoParse (conninfo, &errmsg);
+  if (opts == NULL)
+    {
+      /* libpq's message quotes no value of the string. */
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "Configuration [store] conninfo is not valid: %s",
+                   errmsg != NULL ? g_strchomp (errmsg) : "out of memory");
+      PQfreemem (errmsg);
+      return NULL;
+    }
+  for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+    if (strcmp (o->keyword, "password") == 0 && o->val != NULL)
+      {
+        PQconninfoFree (opts);
+        g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                             "Configuration [store] conninfo must not hold a password: "
+                             "put it in password_file");
+        return NULL;
+      }
+  PQconninfoFree (opts);
+
+  self = g_new0 (PgStore, 1);
+  self->conninfo = g_strdup (conninfo);
+  if (password_file != NULL)
+    {
+      self->password = read_password_file (password_file, error);
+      if (self->password == NULL)
+        {
+          g_free (self->conninfo);
+          g_free (self);
+          return NULL;
+        }
+    }
+  self->pool_size = pool_size;
+  self->slots = g_new0 (PgSlot, pool_size);
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->idle);
+  for (guint i = 0; i < pool_size; i++)
+    g_queue_push_tail (&self->idle, &self->slots[i]);
+  return self;
+}
+
+static gboolean
+connection_error (GError    **error,
+                  const char *what,
+                  PGconn     *conn)
+{
+  g_autofree char *msg = g_strdup (conn != NULL ? PQerrorMessage (conn) : "out of memory");
+
+  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT, "PostgreSQL %s: %s", what,
+               g_strchomp (msg));
+  return FALSE;
+}
+
+/* Run the migrations the database has not seen, under the advisory lock. */
+static gboolean
+migrate (PGconn  *conn,
+         GError **error)
+{
+  PGresult *res;
+  int current = 0;
+  gboolean ok = FALSE;
+
+  res = PQexec (conn, "BEGIN; SELECT pg_advisory_xact_lock (" PG_MIGRATION_LOCK_ID ");"
+                      "CREATE TABLE IF NOT EXISTS msgtrk_schema_version (version integer "
+                      "NOT NULL);");
+  if (PQresultStatus (res) != PGRES_COMMAND_OK)
+    goto fail;
+  PQclear (res);
+  res = PQexec (conn, "SELECT coalesce (max (version), 0) FROM msgtrk_schema_version");
+  if (PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1)
+    goto fail;
+  current = atoi (PQgetvalue (res, 0, 0));
+  PQclear (res);
+  res = NULL;
+  if (current > PG_SCHEMA_VERSION)
+    {
+      PQclear (PQexec (conn, "ROLLBACK"));
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_UNSUPPORTED,
+                   "The PostgreSQL tracking schema is version %d, newer than this "
+                   "program's %d", current, PG_SCHEMA_VERSION);
+      return FALSE;
+    }
+  for (int v = current + 1; v <= PG_SCHEMA_VERSION; v++)
+    {
+      g_autofree char *record = g_strdup_printf ("INSERT INTO msgtrk_schema_version VALUES (%d)",
+                                                 v);
+
+      res = PQexec (conn, migrations[v - 1]);
+      if (PQresultStatus (res) != PGRES_COMMAND_OK)
+        goto fail;
+      PQclear (res);
+      res = PQexec (conn, record);
+      if (PQresultStatus (res) != PGRES_COMMAND_OK)
+        goto fail;
+      PQclear (res);
+      g_message ("PostgreSQL tracking schema migrated to version %d", v);
+    }
+  res = PQexec (conn, "COMMIT");
+  ok = PQresultStatus (res) == PGRES_COMMAND_OK;
+  if (ok)
+    {
+      PQclear (res);
+      return TRUE;
+    }
+fail:
+  {
+    g_autofree char *msg = g_strdup (PQerrorMessage (conn));
+
+    g_set_error (error, MSGTRK_ERROR,
+                 PQstatus (conn) == CONNECTION_OK ? MSGTRK_ERROR_FAILED : MSGTRK_ERROR_CONNECT,
+                 "PostgreSQL schema migration: %s", g_strchomp (msg));
+  }
+  if (res != NULL)
+    PQclear (res);
+  if (PQstatus (conn) == CONNECTION_OK)
+    PQclear (PQexec (conn, "ROLLBACK"));
+  return FALSE;
+}
+
+/* Make @slot's connection usable: connect (respecting the backoff) and migrate. */
+static gboolean
+slot_connect (PgStore *self,
+              PgSlot  *slot,
+              GError **error)
+{
+  const char *keys[] = { "dbname", "connect_timeout", "options", "application_name",
+                         "password", NULL };
+  const char *values[] = { self->conninfo, PG_CONNECT_TIMEOUT_SECONDS,
+                           "-c statement_timeout=" G_STRINGIFY (PG_STATEMENT_TIMEOUT_MS),
+                           g_get_prgname (), self->password, NULL };
+  gint64 now = g_get_monotonic_time ();
+  gboolean ok;
+
+  if (slot->conn != NULL && PQstatus (slot->conn) == CONNECTION_OK && slot->schema_ok)
+    return TRUE;
+
+  g_mutex_lock (&self->lock);
+  if (self->backoff_ms > 0 && now < self->retry_at)
+    {
+      g_mutex_unlock (&self->lock);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT,
+                   "PostgreSQL is unreachable; next attempt in %" G_GINT64_FORMAT " ms",
+                   (self->retry_at - now) / 1000);
+      return FALSE;
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (slot->conn != NULL)
+    PQfinish (slot->conn);
+  slot->schema_ok = FALSE;
+  /* expand_dbname=1: "dbname" holds the whole conninfo; later keys override it. The
+   * password comes last and only from the file. */
+  slot->conn = PQconnectdbParams (keys, values, 1);
+  ok = slot->conn != NULL && PQstatus (slot->conn) == CONNECTION_OK;
+  if (!ok)
+    connection_error (error, "connection failed", slot->conn);
+  else
+    {
+      ok = migrate (slot->conn, error);
+      slot->schema_ok = ok;
+    }
+
+  g_mutex_lock (&self->lock);
+  if (ok)
+    {
+      if (self->backoff_ms > 0)
+        g_message ("PostgreSQL reachable again");
+      self->backoff_ms = 0;
+    }
+  else
+    {
+      self->backoff_ms = self->backoff_ms == 0 ? PG_BACKOFF_MIN_MS
+                                               : MIN (self->backoff_ms * 2, PG_BACKOFF_MAX_MS);
+      self->retry_at = g_get_monotonic_time () + (gint64) self->backoff_ms * 1000;
+    }
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+static PgSlot *
+slot_acquire (PgStore *self,
+              GError **error)
+{
+  gint64 deadline = g_get_monotonic_time () + PG_POOL_WAIT_SECONDS * G_USEC_PER_SEC;
+  PgSlot *slot;
+
+  g_mutex_lock (&self->lock);
+  while ((slot = g_queue_pop_head (&self->idle)) == NULL)
+    if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
+      {
+        g_mutex_unlock (&self->lock);
+        g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TIMEOUT,
+                     "No PostgreSQL connection free within %d s (pool_size %u)",
+                     PG_POOL_WAIT_SECONDS, self->pool_size);
+        return NULL;
+      }
+  g_mutex_unlock (&self->lock);
+  return slot;
+}
+
+static void
+slot_release (PgStore *self,
+              PgSlot  *slot)
+{
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->idle, slot);
+  g_cond_signal (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+/* Run one statement with binary parameters and binary results. A broken connection is
+ * reconnected and the statement run once more (every statement here is idempotent). */
+static PGresult *
+slot_exec (PgStore           *self,
+           PgSlot            *slot,
+           const char        *sql,
+           int                n_params,
+           const char *const *values,
+           const int         *lengths,
+           GError           **error)
+{
+  int formats[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+
+  g_assert (n_params <= (int) G_N_ELEMENTS (formats));
+  for (int attempt = 0; attempt < 2; attempt++)
+    {
+      g_autoptr (GError) local = NULL;
+      PGresult *res;
+      ExecStatusType st;
+
+      if (!slot_connect (self, slot, &local))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return NULL;
+        }
+      res = PQexecParams (slot->conn, sql, n_params, NULL, values, lengths, formats, 1);
+      st = PQresultStatus (res);
+      if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return res;
+      if (PQstatus (slot->conn) != CONNECTION_OK)
+        {
+          PQclear (res);
+          slot->schema_ok = FALSE;
+          if (attempt == 0)
+            {
+              g_message ("PostgreSQL connection lost; reconnecting");
+              continue;
+            }
+          connection_error (error, "connection lost", slot->conn);
+          return NULL;
+        }
+      {
+        const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
+        const char *primary = PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY);
+        /* The primary message only: a DETAIL line can quote the row ("Failing row
+         * contains …"), that is B and the fields. */
+        g_autofree char *msg = g_strdup_printf ("%s (SQLSTATE %s)",
+                                                primary != NULL ? primary : "error",
+                                                state != NULL ? state : "?");
+        /* 57P01 admin shutdown, 57014 statement timeout, 08xxx connection: temporary. */
+        gboolean temp = state != NULL && (g_str_has_prefix (state, "57")
+                                          || g_str_has_prefix (state, "08")
+                                          || g_str_has_prefix (state, "40")
+                                          || g_str_has_prefix (state, "53"));
+
+        g_set_error (error, MSGTRK_ERROR, temp ? MSGTRK_ERROR_CONNECT : MSGTRK_ERROR_FAILED,
+                     "PostgreSQL: %s", g_strchomp (msg));
+        PQclear (res);
+        return NULL;
+      }
+    }
+  g_assert_not_reached ();
+}
+
+static gint64
+get_int8 (PGresult *res,
+          int       row,
+          int       col)
+{
+  guint64 v = 0;
+
+  if (PQgetlength (res, row, col) == 8)
+    {
+      memcpy (&v, PQgetvalue (res, row, col), 8);
+      v = GUINT64_FROM_BE (v);
+    }
+  return (gint64) v;
+}
+
+/* Fetch (authenticator, expires, fields, expired-by-the-database's-clock) of @envid. */
+static gboolean
+fetch_row (PgStore    *self,
+           PgSlot     *slot,
+           const char *envid,
+           char      **authenticator,
+           gint64     *expires,
+           char      **fields,
+           gboolean   *expired,
+           GError    **error)
+{
+  const char *values[1] = { envid };
+  int lengths[1] = { (int) strlen (envid) };
+  PGresult *res;
+
+  res = slot_exec (self, slot, SQL_FETCH, 1, values, lengths, error);
+  if (res == NULL)
+    return FALSE;
+  if (PQntuples (res) == 0)
+    {
+      PQclear (res);
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                           "No tracking record for this ENVID");
+      return FALSE;
+    }
+  if (PQnfields (res) != 4 || PQgetlength (res, 0, 1) != 8 || PQgetlength (res, 0, 3) != 1)
+    {
+      PQclear (res);
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                           "PostgreSQL returned a malformed tracking row");
+      return FALSE;
+    }
+  if (authenticator != NULL)
+    *authenticator = g_strndup (PQgetvalue (res, 0, 0), (gsize) PQgetlength (res, 0, 0));
+  if (expires != NULL)
+    *expires = get_int8 (res, 0, 1);
+  if (fields != NULL)
+    *fields = g_strndup (PQgetvalue (res, 0, 2), (gsize) PQgetlength (res, 0, 2));
+  if (expired != NULL)
+    *expired = PQgetvalue (res, 0, 3)[0] != 0;
+  PQclear (res);
+  return TRUE;
+}
+
+static gboolean
+pg_put (gpointer    impl,
+        const char *envid,
+        const char *authenticator,
+        gint64      expires,
+        gint64      version,
+        const char *fields,
+        GError    **error)
+{
+  PgStore *self = impl;
+  guint64 expires_be = GUINT64_TO_BE ((guint64) expires);
+  guint64 version_be = GUINT64_TO_BE ((guint64) version);
+  const char *values[5] = { envid, authenticator, (const char *) &expires_be,
+                            (const char *) &version_be, fields };
+  int lengths[5] = { (int) strlen (envid), (int) strlen (authenticator), 8, 8,
+                     (int) strlen (fields) };
+  gboolean ok = FALSE;
+  PgSlot *slot;
+
+  slot = slot_acquire (self, error);
+  if (slot == NULL)
+    return FALSE;
+  /* Twice at most: a row deleted by expiry between the upsert and the check. */
+  for (int attempt = 0; attempt < 2 && !ok; attempt++)
+    {
+      g_autofree char *stored_auth = NULL;
+      g_autoptr (GError) local = NULL;
+      gboolean expired = FALSE;
+      PGresult *res;
+      int written;
+
+      res = slot_exec (self, slot, SQL_PUT, 5, values, lengths, error);
+      if (res == NULL)
+        break;
+      written = PQntuples (res);
+      PQclear (res);
+      if (written == 1)
+        {
+          ok = TRUE;
+          break;
+        }
+      /* Not written: another owner's live record, or a stale/duplicate version. */
+      if (!fetch_row (self, slot, envid, &stored_auth, NULL, NULL, &expired, &local))
+        {
+          if (g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+            continue;
+          g_propagate_error (error, g_steal_pointer (&local));
+          break;
+        }
+      if (!expired && !track_store_authenticator_equal (stored_auth, authenticator))
+        {
+          g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                               "This ENVID is tracked for another authenticator until its "
+                               "record expires; the record is kept");
+          break;
+        }
+      ok = TRUE; /* same owner, newer or equal version stored: dropped */
+    }
+  if (!ok && error != NULL && *error == NULL)
+    g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                         "The tracking record could not be written (concurrent expiry)");
+  slot_release (self, slot);
+  return ok;
+}
+
+static gboolean
+pg_fetch (gpointer    impl,
+          const char *envid,
+          char      **authenticator,
+          gint64     *expires,
+          char      **fields,
+          GError    **error)
+{
+  PgStore *self = impl;
+  PgSlot *slot = slot_acquire (self, error);
+  gboolean ok;
+
+  if (slot == NULL)
+    return FALSE;
+  ok = fetch_row (self, slot, envid, authenticator, expires, fields, NULL, error);
+  slot_release (self, slot);
+  return ok;
+}
+
+static guint
+pg_expire (gpointer impl,
+           gint64   now)
+{
+  PgStore *self = impl;
+  g_autoptr (GError) error = NULL;
+  guint64 now_be = GUINT64_TO_BE ((guint64) now);
+  guint32 batch_be = GUINT32_TO_BE (PG_EXPIRE_BATCH);
+  const char *values[2] = { (const char *) &now_be, (const char *) &batch_be };
+  int lengths[2] = { 8, 4 };
+  PgSlot *slot = slot_acquire (self, &error);
+  guint64 removed = 0;
+
+  /* Batch after batch, each its own short statement, until one is not full. */
+  while (slot != NULL)
+    {
+      PGresult *res = slot_exec (self, slot, SQL_EXPIRE, 2, values, lengths, &error);
+      gint64 n;
+
+      if (res == NULL)
+        break;
+      n = PQntuples (res) == 1 ? get_int8 (res, 0, 0) : 0;
+      PQclear (res);
+      removed += (guint64) MAX (n, 0);
+      if (n < PG_EXPIRE_BATCH)
+        break;
+    }
+  if (error != NULL)
+    g_warning ("Tracking store: expiry: %s", error->message);
+  if (slot != NULL)
+    slot_release (self, slot);
+  return (guint) MIN (removed, G_MAXUINT);
+}
+
+const TrackStoreBackend track_store_pg_backend = {
+  .name = "postgresql",
+  .put = pg_put,
+  .fetch = pg_fetch,
+  .expire = pg_expire,
+  .free = pg_free,
+};

@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-store-backends.c: one table of tracking-store tests run against every backend.
+ *
+ * What: the contract of track-store.h (round trip, one answer for unknown / expired /
+ * wrong secret, first owner kept, takeover after expiry, older versions dropped,
+ * duplicates idempotent, limits at and past them, expiry) as /store/files/... and again
+ * as /store/postgresql/...; then PostgreSQL-only cases: an unreachable database answers
+ * MSGTRK_ERROR_CONNECT (never NOT_FOUND), a password in conninfo and a password file with
+ * group/other access are refused, the schema is at version 1 and a newer one is refused.
+ * How: the PostgreSQL cases need MSGTRK_TEST_PG_CONNINFO (tests/pg/run-with-pg.py starts
+ * a real server); without it they are skipped. Each test starts from an empty table.
+ * Never: needs a network; uses the system's own cluster.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#ifdef HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
+
+#include "msgtrk-private.h"
+#include "test-util.h"
+#include "track-store.h"
+
+/* A = 32 octets 0x00..0x1f; B = base64 (SHA-1 (A)) (as in tests/mtqpd/test-track-store.c). */
+#define SECRET_A "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define WRONG_A "AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define AUTH_B "rlvY7+pTIsTZmG0GaAp4E5L5pkI="
+#define HIJACK_B "BBBBBBBBBBBBBBBBBBBBBBBBBBA="
+#define ENVID "mtrk.abcdefghijklmnopqrstuvwxyz@example.com"
+#define NOW ((gint64) 1700000000)
+
+typedef struct
+{
+  const char *backend; /* "files" or "postgresql" */
+} Backend;
+
+static const Backend files_backend = { "files" };
+static const Backend pg_backend = { "postgresql" };
+
+typedef struct
+{
+  char *dir;
+  TrackStore *store;
+  gint64 now; /* real time: owner checks use the clock */
+} Fixture;
+
+static GKeyFile *
+store_config (const char *backend)
+{
+  GKeyFile *kf = g_key_file_new ();
+
+  g_key_file_set_string (kf, "store", "backend", backend);
+  if (strcmp (backend, "postgresql") == 0)
+    g_key_file_set_string (kf, "store", "conninfo", g_getenv ("MSGTRK_TEST_PG_CONNINFO"));
+  return kf;
+}
+
+#ifdef HAVE_LIBPQ
+static void
+pg_sql (const char *sql)
+{
+  PGconn *conn = PQconnectdb (g_getenv ("MSGTRK_TEST_PG_CONNINFO"));
+  PGresult *res;
+
+  g_assert_cmpint (PQstatus (conn), ==, CONNECTION_OK);
+  res = PQexec (conn, sql);
+  if (PQresultStatus (res) != PGRES_COMMAND_OK && PQresultStatus (res) != PGRES_TUPLES_OK)
+    g_error ("%s: %s", sql, PQerrorMessage (conn));
+  PQclear (res);
+  PQfinish (conn);
+}
+#endif
+
+static void
+fixture_setup (Fixture      *f,
+               gconstpointer data)
+{
+  const Backend *b = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) kf = NULL;
+
+  f->dir = mt_tmpdir_new ();
+  f->now = g_get_real_time () / G_USEC_PER_SEC;
+  if (strcmp (b->backend, "postgresql") == 0)
+    {
+#ifdef HAVE_LIBPQ
+      if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+        return;
+#else
+      return;
+#endif
+    }
+  kf = store_config (b->backend);
+  f->store = track_store_new_from_config (kf, f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (track_store_get_backend_name (f->store), ==, b->backend);
+#ifdef HAVE_LIBPQ
+  if (strcmp (b->backend, "postgresql") == 0)
+    {
+      /* The first call creates the schema; then start from an empty table. */
+      g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, "mtrk.setup@example.com",
+                                                       SECRET_A, NOW, &error);
+
+      g_assert_null (r);
+      g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+      pg_sql ("TRUNCATE msgtrk_record");
+    }
+#endif
+}
+
+static void
+fixture_teardown (Fixture      *f,
+                  gconstpointer data)
+{
+  g_clear_object (&f->store);
+  mt_tmpdir_remove (f->dir);
+  g_free (f->dir);
+}
+
+/* Skip a PostgreSQL case without a server; TRUE to go on. */
+static gboolean
+have_store (Fixture *f)
+{
+  if (f->store == NULL)
+    {
+      g_test_skip ("no PostgreSQL (run through tests/pg/run-with-pg.py)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static MsgtrkReport *
+make_report (const char *envid,
+             const char *action)
+{
+  MsgtrkReport *report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
+  g_autoptr (MsgtrkRecipientReport) r = msgtrk_recipient_report_new ("user@example.net");
+  g_autoptr (GError) error = NULL;
+
+  msgtrk_report_set_envid (report, envid);
+  msgtrk_report_set_reporting_mta (report, "mx.example.com");
+  msgtrk_recipient_report_set_action (r, msgtrk_action_from_string (action));
+  msgtrk_recipient_report_set_status (r, "2.0.0", NULL, &error);
+  g_assert_no_error (error);
+  msgtrk_report_add_recipient (report, r);
+  return report;
+}
+
+/* The action of the first recipient of what TRACK answers for @envid with SECRET_A. */
+static char *
+served_action (Fixture    *f,
+               const char *envid)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, envid, SECRET_A, f->now, &error);
+  GPtrArray *rcpts;
+
+  g_assert_no_error (error);
+  rcpts = msgtrk_report_get_recipients (r);
+  g_assert_cmpuint (rcpts->len, ==, 1);
+  return g_strdup (msgtrk_action_to_string (
+    msgtrk_recipient_report_get_action (g_ptr_array_index (rcpts, 0))));
+}
+
+static void
+test_round_trip (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) loaded = NULL;
+  g_autofree char *auth = NULL;
+  g_autofree char *action = NULL;
+  gint64 expires = 0;
+
+  g_test_summary ("A stored record is served with the right secret and loads as stored");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, f->now + 100, report, &error));
+  g_assert_no_error (error);
+  action = served_action (f, ENVID);
+  g_assert_cmpstr (action, ==, "delivered");
+  loaded = track_store_load (f->store, ENVID, &auth, &expires, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (auth, ==, AUTH_B);
+  g_assert_cmpint (expires, ==, f->now + 100);
+  g_assert_cmpstr (msgtrk_report_get_envid (loaded), ==, ENVID);
+}
+
+static void
+test_same_error (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  struct
+  {
+    const char *envid;
+    const char *secret;
+    gint64 now;
+  } cases[] = {
+    { "mtrk.unknown@example.com", SECRET_A, NOW },
+    { ENVID, WRONG_A, NOW },
+    { ENVID, SECRET_A, NOW + 100 },   /* expired at the boundary */
+    { ENVID, SECRET_A, NOW + 1000 },
+    { ENVID, "not base64!", NOW },
+    { "", SECRET_A, NOW },
+  };
+
+  g_test_summary ("Unknown ENVID, wrong secret, expired record: one error, one message");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, NOW + 100, report, &error));
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) e = NULL;
+      g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, cases[i].envid,
+                                                       cases[i].secret, cases[i].now, &e);
+
+      g_assert_null (r);
+      g_assert_error (e, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+      g_assert_cmpstr (e->message, ==, "No tracking information for this ENVID and secret");
+    }
+  {
+    g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, ENVID, SECRET_A, NOW + 99,
+                                                     &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (r);
+  }
+}
+
+static void
+test_replace (Fixture      *f,
+              gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) first = make_report (ENVID, "delayed");
+  g_autoptr (MsgtrkReport) second = make_report (ENVID, "delivered");
+  g_autofree char *action = NULL;
+
+  g_test_summary ("The owner's next put replaces the record");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, f->now + 100, first, &error));
+  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, f->now + 100, second, &error));
+  g_assert_no_error (error);
+  action = served_action (f, ENVID);
+  g_assert_cmpstr (action, ==, "delivered");
+}
+
+static void
+test_owner_kept (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) mine = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) theirs = make_report (ENVID, "failed");
+  g_autofree char *action = NULL;
+
+  g_test_summary ("ENVID takeover: another B never replaces an unexpired record");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, f->now + 3600, mine, &error));
+  g_assert_false (track_store_put (f->store, ENVID, HIJACK_B, f->now + 7200, theirs, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_null (strstr (error->message, HIJACK_B));
+  g_assert_null (strstr (error->message, AUTH_B));
+  g_clear_error (&error);
+  /* Not even with a newer version. */
+  g_assert_false (track_store_put_versioned (f->store, ENVID, HIJACK_B, f->now + 7200,
+                                             G_MAXINT64, theirs, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  action = served_action (f, ENVID);
+  g_assert_cmpstr (action, ==, "delivered");
+}
+
+static void
+test_owner_expired (Fixture      *f,
+                    gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) old = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) next = make_report (ENVID, "delayed");
+  g_autoptr (MsgtrkReport) loaded = NULL;
+  g_autofree char *auth = NULL;
+
+  g_test_summary ("An expired record is taken by the next writer, even with a lower version");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now - 1, 1000, old,
+                                            &error));
+  g_assert_true (track_store_put_versioned (f->store, ENVID, HIJACK_B, f->now + 3600, 1, next,
+                                            &error));
+  g_assert_no_error (error);
+  loaded = track_store_load (f->store, ENVID, &auth, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (auth, ==, HIJACK_B);
+}
+
+static void
+test_version_order (Fixture      *f,
+                    gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) v10 = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) v5 = make_report (ENVID, "delayed");
+  g_autoptr (MsgtrkReport) v11 = make_report (ENVID, "relayed");
+  g_autofree char *a1 = NULL;
+  g_autofree char *a2 = NULL;
+  g_autofree char *a3 = NULL;
+
+  g_test_summary ("An older update never overwrites a newer one; a duplicate is one record");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 10, v10,
+                                            &error));
+  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 5, v5,
+                                            &error));
+  g_assert_no_error (error);
+  a1 = served_action (f, ENVID);
+  g_assert_cmpstr (a1, ==, "delivered");
+  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 10, v5,
+                                            &error));
+  a2 = served_action (f, ENVID);
+  g_assert_cmpstr (a2, ==, "delivered");
+  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 11, v11,
+                                            &error));
+  g_assert_no_error (error);
+  a3 = served_action (f, ENVID);
+  g_assert_cmpstr (a3, ==, "relayed");
+}
+
+static void
+test_invalid_arguments (Fixture      *f,
+                        gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  char envid_100[101];
+  char envid_101[102];
+
+  g_test_summary ("ENVID length at and past the limit, bad B, negative expiry, version 0");
+  if (!have_store (f))
+    return;
+  memset (envid_100, 'e', 100);
+  envid_100[100] = '\0';
+  memset (envid_101, 'e', 101);
+  envid_101[101] = '\0';
+  g_assert_true (track_store_put (f->store, envid_100, AUTH_B, NOW, report, &error));
+  g_assert_no_error (error);
+  g_assert_false (track_store_put (f->store, envid_101, AUTH_B, NOW, report, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  g_assert_false (track_store_put (f->store, "", AUTH_B, NOW, report, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  g_assert_false (track_store_put (f->store, ENVID, "short", NOW, report, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  g_assert_false (track_store_put (f->store, ENVID, AUTH_B, -1, report, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_assert_false (track_store_put_versioned (f->store, ENVID, AUTH_B, NOW, 0, report, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+}
+
+static void
+test_size_limit (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) big = make_report (ENVID, "delivered");
+  g_autofree char *value = g_strnfill (TRACK_STORE_MAX_RECORD_SIZE, 'x');
+
+  g_test_summary ("A record past TRACK_STORE_MAX_RECORD_SIZE is refused, nothing stored");
+  if (!have_store (f))
+    return;
+  msgtrk_report_set_field (big, "X-Big", value);
+  g_assert_false (track_store_put (f->store, ENVID, AUTH_B, f->now + 10, big, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  g_assert_null (track_store_load (f->store, ENVID, NULL, NULL, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+}
+
+static void
+test_expire (Fixture      *f,
+             gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) kept = NULL;
+
+  g_test_summary ("expire() removes records expired at or before now, keeps the others");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put (f->store, "mtrk.old@example.com", AUTH_B, NOW - 1, report,
+                                  &error));
+  g_assert_true (track_store_put (f->store, "mtrk.edge@example.com", AUTH_B, NOW, report,
+                                  &error));
+  g_assert_true (track_store_put (f->store, "mtrk.new@example.com", AUTH_B, NOW + 1, report,
+                                  &error));
+  g_assert_cmpuint (track_store_expire (f->store, NOW), ==, 2);
+  g_assert_cmpuint (track_store_expire (f->store, NOW), ==, 0);
+  kept = track_store_load (f->store, "mtrk.new@example.com", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (kept);
+}
+
+static void
+test_binary_envid (Fixture      *f,
+                   gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  const char *envid = "mtrk.\x01\xff+=\\'\"%_@example.com";
+  g_autoptr (MsgtrkReport) report = make_report (envid, "delivered");
+  g_autoptr (MsgtrkReport) other = NULL;
+
+  g_test_summary ("A decoded ENVID with any octet is its own key (no escaping, no LIKE)");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put (f->store, envid, AUTH_B, f->now + 100, report, &error));
+  g_assert_no_error (error);
+  g_free (served_action (f, envid));
+  other = track_store_load (f->store, "mtrk.\x01\xff+=\\'\"%%_@example.com", NULL, NULL, &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+}
+
+/* PostgreSQL only. */
+
+static void
+test_pg_unreachable (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *conninfo = g_strdup_printf ("host=%s/nothing user=msgtrk dbname=x", dir);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+
+  g_test_summary ("A database that is down: lookups and puts fail with CONNECT, not "
+                  "NOT_FOUND, at once while backing off");
+  g_key_file_set_string (kf, "store", "backend", "postgresql");
+  g_key_file_set_string (kf, "store", "conninfo", conninfo);
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_no_error (error);
+  for (int i = 0; i < 3; i++)
+    {
+      g_autoptr (GError) e = NULL;
+      g_autoptr (MsgtrkReport) r = track_store_lookup (store, ENVID, SECRET_A, NOW, &e);
+
+      g_assert_null (r);
+      g_assert_error (e, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT);
+    }
+  g_assert_false (track_store_put (store, ENVID, AUTH_B, NOW, report, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT);
+  g_clear_object (&store);
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+static void
+test_pg_config (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *pw = g_build_filename (dir, "pw", NULL);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  TrackStore *store;
+
+  g_test_summary ("conninfo with a password, an open password file, no conninfo, an "
+                  "unknown key or backend: refused, and the password never quoted");
+  g_key_file_set_string (kf, "store", "backend", "postgresql");
+  g_key_file_set_string (kf, "store", "conninfo", "host=/tmp password=s3cr3t-pw");
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_null (store);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_assert_null (strstr (error->message, "s3cr3t-pw"));
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (pw, "s3cr3t-pw\n", -1, NULL));
+  g_assert_cmpint (g_chmod (pw, 0640), ==, 0);
+  g_key_file_set_string (kf, "store", "conninfo", "host=/tmp");
+  g_key_file_set_string (kf, "store", "password_file", pw);
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_null (store);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED);
+  g_assert_null (strstr (error->message, "s3cr3t-pw"));
+  g_clear_error (&error);
+  g_assert_cmpint (g_chmod (pw, 0600), ==, 0);
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_no_error (error);
+  g_clear_object (&store);
+
+  g_key_file_remove_key (kf, "store", "conninfo", NULL);
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_key_file_set_string (kf, "store", "backend", "mysql");
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_key_file_set_string (kf, "store", "backend", "postgresql");
+  g_key_file_set_string (kf, "store", "conninfo", "host=/tmp");
+  g_key_file_set_string (kf, "store", "pool_size", "64"); /* TRACK_STORE_MAX_POOL_SIZE */
+  g_assert_true (track_store_check_config (kf, &error));
+  g_assert_no_error (error);
+  g_key_file_set_string (kf, "store", "pool_size", "65");
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "pool_size"));
+  g_clear_error (&error);
+  g_key_file_set_string (kf, "store", "pool_size", "0");
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  g_key_file_remove_key (kf, "store", "pool_size", NULL);
+  g_key_file_set_string (kf, "store", "backend", "files");
+  g_key_file_set_string (kf, "store", "pool", "3");
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+static void
+test_pg_schema (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) kf = NULL;
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autofree char *dir = NULL;
+
+  g_test_summary ("A database with a newer schema than the program knows is refused "
+                  "(answered as a fault, not as not-found)");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  dir = mt_tmpdir_new ();
+  kf = store_config ("postgresql");
+  pg_sql ("CREATE TABLE IF NOT EXISTS msgtrk_schema_version (version integer NOT NULL);"
+          "INSERT INTO msgtrk_schema_version VALUES (999)");
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_no_error (error);
+  r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error);
+  g_assert_null (r);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_UNSUPPORTED);
+  pg_sql ("DELETE FROM msgtrk_schema_version WHERE version = 999");
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+static void
+test_pg_expire_batches (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) kf = NULL;
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autofree char *dir = NULL;
+
+  g_test_summary ("Expiry past one batch (PG_EXPIRE_BATCH, 10,000): 25,000 expired rows "
+                  "go in three statements, the live row stays");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  dir = mt_tmpdir_new ();
+  kf = store_config ("postgresql");
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_no_error (error);
+  r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error); /* creates the schema */
+  g_clear_error (&error);
+  pg_sql ("TRUNCATE msgtrk_record;"
+          "INSERT INTO msgtrk_record (envid, authenticator, expires_at, version, fields) "
+          "SELECT convert_to ('mtrk.' || i || '@example.com', 'UTF8'), '" AUTH_B "', "
+          "  1000, 1, '' FROM generate_series (1, 25000) AS i;"
+          "INSERT INTO msgtrk_record (envid, authenticator, expires_at, version, fields) "
+          "VALUES ('live', '" AUTH_B "', 4000000000, 1, '')");
+  g_assert_cmpuint (track_store_expire (store, NOW), ==, 25000);
+  g_assert_cmpuint (track_store_expire (store, NOW), ==, 0);
+  pg_sql ("DO $$ BEGIN IF (SELECT count (*) FROM msgtrk_record) <> 1 THEN "
+          "RAISE EXCEPTION 'the live row is gone'; END IF; END $$");
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  const Backend *backends[] = { &files_backend, &pg_backend };
+
+  g_test_init (&argc, &argv, NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (backends); i++)
+    {
+#define ADD(name, fn)                                                                   \
+  do                                                                                    \
+    {                                                                                   \
+      g_autofree char *path = g_strdup_printf ("/store/%s/%s", backends[i]->backend, name); \
+      g_test_add (path, Fixture, backends[i], fixture_setup, fn, fixture_teardown);     \
+    }                                                                                   \
+  while (0)
+      ADD ("round-trip", test_round_trip);
+      ADD ("same-error", test_same_error);
+      ADD ("replace", test_replace);
+      ADD ("owner-kept", test_owner_kept);
+      ADD ("owner-expired", test_owner_expired);
+      ADD ("version-order", test_version_order);
+      ADD ("invalid-arguments", test_invalid_arguments);
+      ADD ("size-limit", test_size_limit);
+      ADD ("expire", test_expire);
+      ADD ("binary-envid", test_binary_envid);
+#undef ADD
+    }
+  g_test_add_func ("/store/postgresql-only/unreachable", test_pg_unreachable);
+  g_test_add_func ("/store/postgresql-only/config", test_pg_config);
+  g_test_add_func ("/store/postgresql-only/schema-newer", test_pg_schema);
+  g_test_add_func ("/store/postgresql-only/expire-batches", test_pg_expire_batches);
+  return g_test_run ();
+}

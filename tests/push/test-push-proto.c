@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-push-proto.c: the push channel's frames, records, replay window and key files
+ * (server/push/push-proto.h, docs/push-protocol.md).
+ *
+ * Round trip of a frame; every check of the receiver at and past its limit: truncated,
+ * oversized (PUSH_MAX_DATAGRAM + 1), malformed header, a flipped bit anywhere (HMAC), the
+ * wrong key; the record at PUSH_MAX_RECORD and one octet past; the replay window (a
+ * repeat, the window's edge, a jump ahead); key files that are group/other readable or too
+ * short refused.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include <glib/gstdio.h>
+
+#include "msgtrk-private.h"
+#include "push-proto.h"
+#include "test-util.h"
+
+#define AUTH_B "rlvY7+pTIsTZmG0GaAp4E5L5pkI="
+
+static guint8 key1[32];
+static guint8 key2[32];
+
+static gsize
+make_frame (guint8 out[PUSH_MAX_DATAGRAM], const guint8 *payload, gsize payload_len)
+{
+  PushFrame f = { 0 };
+
+  f.type = PUSH_TYPE_RECORD;
+  f.key_id = 7;
+  f.timestamp_ms = 1700000000000;
+  f.sequence = 42;
+  f.record_id = 99;
+  f.part = 0;
+  f.parts = 1;
+  f.payload = payload;
+  f.payload_len = payload_len;
+  return push_frame_encode (&f, key1, sizeof key1, out);
+}
+
+static void
+test_round_trip (void)
+{
+  guint8 buf[PUSH_MAX_DATAGRAM];
+  const guint8 payload[] = "hello";
+  gsize n = make_frame (buf, payload, 5);
+  PushFrame f;
+
+  g_test_summary ("A frame parses back to its fields and verifies with its key only");
+  g_assert_cmpuint (n, ==, PUSH_MIN_DATAGRAM + 5);
+  g_assert_cmpint (push_frame_parse (buf, n, &f), ==, PUSH_OK);
+  g_assert_cmpuint (f.key_id, ==, 7);
+  g_assert_cmpint (f.timestamp_ms, ==, 1700000000000);
+  g_assert_cmpuint (f.sequence, ==, 42);
+  g_assert_cmpuint (f.record_id, ==, 99);
+  g_assert_cmpmem (f.payload, f.payload_len, "hello", 5);
+  g_assert_true (push_frame_verify (buf, n, key1, sizeof key1));
+  g_assert_false (push_frame_verify (buf, n, key2, sizeof key2));
+}
+
+static void
+test_limits (void)
+{
+  guint8 buf[PUSH_MAX_DATAGRAM + 1];
+  guint8 payload[PUSH_MAX_PAYLOAD + 1];
+  PushFrame f;
+  gsize n;
+
+  g_test_summary ("Frames at PUSH_MAX_DATAGRAM pass; one octet more, or less than the "
+                  "header, or a length past the end are dropped");
+  memset (payload, 'x', sizeof payload);
+  n = make_frame (buf, payload, PUSH_MAX_PAYLOAD);
+  g_assert_cmpuint (n, ==, PUSH_MAX_DATAGRAM);
+  g_assert_cmpint (push_frame_parse (buf, n, &f), ==, PUSH_OK);
+  g_assert_cmpuint (make_frame (buf, payload, PUSH_MAX_PAYLOAD + 1), ==, 0);
+  buf[PUSH_MAX_DATAGRAM] = 0;
+  g_assert_cmpint (push_frame_parse (buf, PUSH_MAX_DATAGRAM + 1, &f), ==, PUSH_DROP_OVERSIZED);
+  n = make_frame (buf, payload, 10);
+  g_assert_cmpint (push_frame_parse (buf, PUSH_MIN_DATAGRAM - 1, &f), ==, PUSH_DROP_TRUNCATED);
+  g_assert_cmpint (push_frame_parse (buf, n - 1, &f), ==, PUSH_DROP_TRUNCATED);
+  g_assert_cmpint (push_frame_parse (buf, 0, &f), ==, PUSH_DROP_TRUNCATED);
+}
+
+static void
+test_malformed (void)
+{
+  guint8 buf[PUSH_MAX_DATAGRAM];
+  guint8 copy[PUSH_MAX_DATAGRAM];
+  const guint8 payload[] = "0123456789";
+  gsize n = make_frame (buf, payload, 10);
+  PushFrame f;
+  struct
+  {
+    gsize offset;
+    guint8 value;
+  } cases[] = {
+    { 0, 'X' },  /* magic */
+    { 4, 9 },    /* type */
+    { 5, 1 },    /* flags */
+    { 32, 1 },   /* part index == count */
+    { 33, 0 },   /* no parts */
+    { 33, PUSH_MAX_PARTS + 1 },
+  };
+
+  g_test_summary ("Bad magic, type, flags or part numbers are malformed; any flipped bit "
+                  "fails the HMAC");
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      memcpy (copy, buf, n);
+      copy[cases[i].offset] = cases[i].value;
+      g_assert_cmpint (push_frame_parse (copy, n, &f), ==, PUSH_DROP_MALFORMED);
+    }
+  for (gsize bit = 0; bit < n * 8; bit++)
+    {
+      memcpy (copy, buf, n);
+      copy[bit / 8] ^= (guint8) (1u << (bit % 8));
+      g_assert_false (push_frame_verify (copy, n, key1, sizeof key1));
+    }
+}
+
+static void
+test_record (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  g_autofree char *envid = NULL;
+  g_autofree char *auth = NULL;
+  g_autofree char *fields = NULL;
+  g_autofree char *big = NULL;
+  gint64 expires = 0;
+  gint64 version = 0;
+  gsize overhead = 1 + 5 + 28 + 16;
+
+  g_test_summary ("A record round-trips; PUSH_MAX_RECORD octets pass, one more is refused");
+  bytes = push_record_encode ("e@x.y", AUTH_B, 123, 456, "Action: x\n", &error);
+  g_assert_no_error (error);
+  g_assert_true (push_record_decode (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                                     &envid, &auth, &expires, &version, &fields, &error));
+  g_assert_cmpstr (envid, ==, "e@x.y");
+  g_assert_cmpstr (auth, ==, AUTH_B);
+  g_assert_cmpint (expires, ==, 123);
+  g_assert_cmpint (version, ==, 456);
+  g_assert_cmpstr (fields, ==, "Action: x\n");
+  g_clear_pointer (&bytes, g_bytes_unref);
+
+  big = g_strnfill (PUSH_MAX_RECORD - overhead, 'f');
+  bytes = push_record_encode ("e@x.y", AUTH_B, 1, 1, big, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (bytes), ==, PUSH_MAX_RECORD);
+  g_clear_pointer (&big, g_free);
+  big = g_strnfill (PUSH_MAX_RECORD - overhead + 1, 'f');
+  g_assert_null (push_record_encode ("e@x.y", AUTH_B, 1, 1, big, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+
+  /* Truncated records and NULs are refused. */
+  g_assert_false (push_record_decode ((const guint8 *) "\x05" "e@x", 4, &envid, &auth,
+                                      &expires, &version, &fields, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+}
+
+static void
+test_replay (void)
+{
+  PushReplayWindow w = { 0 };
+
+  g_test_summary ("Each sequence is accepted once; older than the window is refused; a "
+                  "jump ahead clears the window");
+  g_assert_true (push_replay_accept (&w, 5000));
+  g_assert_false (push_replay_accept (&w, 5000));
+  g_assert_true (push_replay_accept (&w, 4999));
+  g_assert_false (push_replay_accept (&w, 4999));
+  g_assert_true (push_replay_accept (&w, 5000 - PUSH_REPLAY_WINDOW + 1));
+  g_assert_false (push_replay_accept (&w, 5000 - PUSH_REPLAY_WINDOW));
+  g_assert_true (push_replay_accept (&w, 5001));
+  g_assert_true (push_replay_accept (&w, 5000 + 10 * PUSH_REPLAY_WINDOW));
+  g_assert_false (push_replay_accept (&w, 5001));
+  g_assert_true (push_replay_accept (&w, 5000 + 10 * PUSH_REPLAY_WINDOW - 1));
+  g_assert_false (push_replay_accept (&w, 5000 + 10 * PUSH_REPLAY_WINDOW - 1));
+}
+
+static void
+test_key_file (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *path = g_build_filename (dir, "node.key", NULL);
+  g_autofree char *text = g_base64_encode (key1, sizeof key1);
+  g_autofree char *short_text = g_base64_encode (key1, PUSH_MIN_KEY - 1);
+  guint8 *key;
+  gsize len = 0;
+
+  g_test_summary ("A key file must be owner-only and hold at least PUSH_MIN_KEY octets");
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0640), ==, 0);
+  g_assert_null (push_key_load (path, &len, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED);
+  g_assert_null (strstr (error->message, text));
+  g_clear_error (&error);
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  key = push_key_load (path, &len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (key, len, key1, sizeof key1);
+  push_key_free (key, len);
+  g_assert_true (g_file_set_contents (path, short_text, -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  g_assert_null (push_key_load (path, &len, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  mt_tmpdir_remove (dir);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  for (guint i = 0; i < sizeof key1; i++)
+    {
+      key1[i] = (guint8) i;
+      key2[i] = (guint8) (i + 1);
+    }
+  g_test_add_func ("/push/frame/round-trip", test_round_trip);
+  g_test_add_func ("/push/frame/limits", test_limits);
+  g_test_add_func ("/push/frame/malformed", test_malformed);
+  g_test_add_func ("/push/record", test_record);
+  g_test_add_func ("/push/replay-window", test_replay);
+  g_test_add_func ("/push/key-file", test_key_file);
+  return g_test_run ();
+}
