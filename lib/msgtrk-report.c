@@ -3026,8 +3026,8 @@ extract_from_stream (GMimeStream  *stream,
   if (total > MSGTRK_REPORT_MAX_MESSAGE_SIZE)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   _("the message is %" G_GINT64_FORMAT " octets long; the limit is %d"),
-                   total, MSGTRK_REPORT_MAX_MESSAGE_SIZE);
+                   _("the message is %lu octets long; the limit is %d"), (unsigned long) total,
+                   MSGTRK_REPORT_MAX_MESSAGE_SIZE);
       return NULL;
     }
   msgtrk_ensure_gmime ();
@@ -3050,8 +3050,8 @@ extract_from_stream (GMimeStream  *stream,
       if (total > MSGTRK_REPORT_MAX_SIZE)
         {
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                       _("report entity is %" G_GINT64_FORMAT " octets long; the limit is %d"),
-                       total, MSGTRK_REPORT_MAX_SIZE);
+                       _("report entity is %lu octets long; the limit is %d"),
+                       (unsigned long) total, MSGTRK_REPORT_MAX_SIZE);
           return NULL;
         }
       return read_all (stream, error);

@@ -16,6 +16,12 @@ Every server listens on port 0 (--port-file tells the port); the MTQP client rea
 hop names through host overrides (like curl --resolve), so no DNS is involved. Secrets are
 held in memory only and never printed.
 
+The store: the files backend by default (each hop's state_dir, no database). With a
+PostgreSQL socket directory (pg_dir, --pg-dir, or MSGTRK_DEMO_PG_DIR as tools/demo-pg.sh
+sets it), every relay and mtqpd uses backend=postgresql instead: one database per hop (each
+hop is its own tracking site, and a site keeps one record per ENVID), created here in that
+cluster as role msgtrk (trust authentication on the unix socket).
+
 Run as a program, it starts the network, sends one tracked message, tracks it until every
 recipient has settled (or a deadline passes), prints the route, and cleans up.
 """
@@ -36,6 +42,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
+PG_BIN = os.environ.get("MSGTRK_PG_BIN", "/usr/lib/postgresql/15/bin")
+PG_ENV = "MSGTRK_DEMO_PG_DIR"
+PSQL_TIMEOUT = 60
 
 
 def _setup_gi(build_dir):
@@ -133,6 +142,7 @@ class Hop:
 
     def __init__(self, net, name, hostname, routes, relay_keys=None, mtqpd=True):
         self.name, self.hostname = name, hostname
+        store = net.store_text(name)
         self.dir = os.path.join(net.base, name)
         self.state_dir = os.path.join(self.dir, "state")
         self.maildir_root = os.path.join(self.dir, "maildir")
@@ -149,11 +159,12 @@ class Hop:
                  "retry_max_interval=60\nmax_queue_lifetime=259200\nconnect_timeout=3\n"
                  "command_timeout=20\nworkers=2\n" % self.maildir_root)
         text += "\n[routes]\n" + "".join("%s=%s\n" % kv for kv in routes.items())
+        text += store
         self.relay = Server(net.exe("server/relay/msgtrk-relay"), self.dir, "relay", text)
         self.mtqpd = None
         if mtqpd:
-            mtext = ("[mtqpd]\nhostname=%s\nstate_dir=%s\nlisten=127.0.0.1:1\n%s"
-                     % (hostname, self.state_dir, user))
+            mtext = ("[mtqpd]\nhostname=%s\nstate_dir=%s\nlisten=127.0.0.1:1\n%s%s"
+                     % (hostname, self.state_dir, user, store))
             self.mtqpd = Server(net.exe("server/mtqpd/mtqpd"), self.dir, "mtqpd", mtext)
 
     def start(self, smtp_port=0):
@@ -185,8 +196,9 @@ class DemoNetwork:
                 "carol@slow.example": "delayed", "dave@legacy.example": "relayed",
                 "erin@hidden.example": "opaque"}
 
-    def __init__(self, build_dir, base_dir=None):
+    def __init__(self, build_dir, base_dir=None, pg_dir=None):
         self.build_dir = os.path.abspath(build_dir)
+        self.pg_dir = pg_dir or os.environ.get(PG_ENV) or None
         self.Msgtrk = _setup_gi(self.build_dir)
         self._own_base = base_dir is None
         self.base = base_dir or tempfile.mkdtemp(prefix="msgtrk-demo-")
@@ -198,6 +210,28 @@ class DemoNetwork:
         if not os.access(path, os.X_OK):
             raise DemoError("%s is not built (meson compile -C %s)" % (path, self.build_dir))
         return path
+
+    def store_text(self, hop_name):
+        """The [store] group of a hop's relay and mtqpd: empty (files) without PostgreSQL."""
+        if not self.pg_dir:
+            return ""
+        db = "msgtrk_demo_" + hop_name
+        exists = subprocess.run(
+            [os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-q", "-h", self.pg_dir,
+             "-U", "msgtrk", "-d", "postgres", "-c",
+             "SELECT 1 FROM pg_database WHERE datname = '%s'" % db],
+            capture_output=True, text=True, timeout=PSQL_TIMEOUT)
+        if exists.returncode != 0:
+            raise DemoError("PostgreSQL at %s: %s" % (self.pg_dir, exists.stderr.strip()))
+        if exists.stdout.strip() != "1":
+            made = subprocess.run(
+                [os.path.join(PG_BIN, "psql"), "-X", "-q", "-h", self.pg_dir, "-U", "msgtrk",
+                 "-d", "postgres", "-c", "CREATE DATABASE %s" % db],
+                capture_output=True, text=True, timeout=PSQL_TIMEOUT)
+            if made.returncode != 0:
+                raise DemoError("CREATE DATABASE %s: %s" % (db, made.stderr.strip()))
+        return ("\n[store]\nbackend=postgresql\nconninfo=host=%s user=msgtrk dbname=%s\n"
+                "pool_size=2\n" % (self.pg_dir, db))
 
     def own(self, path):
         """When run as root, the servers drop to nobody: let nobody use the directory."""
@@ -398,9 +432,10 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build-dir", default=os.path.join(ROOT, "_build", "demo"))
     parser.add_argument("--keep", action="store_true", help="leave the directory behind")
+    parser.add_argument("--pg-dir", help="PostgreSQL socket directory: the PostgreSQL store")
     args = parser.parse_args(argv)
 
-    net = DemoNetwork(args.build_dir)
+    net = DemoNetwork(args.build_dir, pg_dir=args.pg_dir)
     Msgtrk = net.Msgtrk
     t0 = time.monotonic()
     try:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# deps.sh [demo|test]: install the Debian 12 packages msgtrk needs to build and run the
-# demo ("demo") or the whole test suite ("test"). Idempotent: apt runs only when something
+# deps.sh [demo|demo-pg|test]: install the Debian 12 packages msgtrk needs to build and run
+# the demo ("demo"), the demo on PostgreSQL ("demo-pg") or the whole test suite ("test"). Idempotent: apt runs only when something
 # is missing. Needs root (or sudo) when it has to install.
 set -euo pipefail
 
@@ -25,13 +25,17 @@ test_pkgs=(
   xvfb xauth imagemagick xdotool xclip
   claws-mail libclaws-mail-dev libgtk-3-dev
   evolution evolution-dev evolution-data-server-dev libcamel1.2-dev libebook1.2-dev
-  postfix
+  postfix dovecot-core
   postgresql libpq-dev
+  desktop-file-utils appstream
 )
 
 want=("${build_pkgs[@]}" "${demo_pkgs[@]}")
 if [ "${1:-demo}" = test ]; then
   want+=("${test_pkgs[@]}")
+fi
+if [ "${1:-demo}" = demo-pg ]; then
+  want+=(postgresql libpq-dev)
 fi
 
 missing=()
@@ -52,7 +56,11 @@ export DEBIAN_FRONTEND=noninteractive
 # postfix: no configuration questions; tests/postfix runs its own private instance, so the
 # system one must not be left running (the package's postinst may start it).
 want_postfix=0
-for p in "${missing[@]}"; do [ "$p" = postfix ] && want_postfix=1; done
+want_dovecot=0
+for p in "${missing[@]}"; do
+  [ "$p" = postfix ] && want_postfix=1
+  [ "$p" = dovecot-core ] && want_dovecot=1
+done
 if [ $want_postfix = 1 ]; then
   echo "postfix postfix/main_mailer_type select Local only" | $sudo debconf-set-selections
 fi
@@ -60,4 +68,9 @@ $sudo apt-get update -q >/dev/null
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 if [ $want_postfix = 1 ]; then
   $sudo postfix stop >/dev/null 2>&1 || true
+fi
+# dovecot-core: tests/postfix runs a private auth service (dovecot -c <test config>); the
+# package's own instance (started by its postinst where services may start) must not run.
+if [ $want_dovecot = 1 ]; then
+  $sudo dovecot stop >/dev/null 2>&1 || true
 fi

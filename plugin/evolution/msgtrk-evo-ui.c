@@ -14,10 +14,22 @@
 #include <glib/gi18n-lib.h>
 
 #include <composer/e-msg-composer.h>
+#include <mail/e-mail-reader.h>
+#include <mail/message-list.h>
+#include <shell/e-shell-view.h>
+#include <shell/e-shell-window.h>
 
 #include "msgtrk-evo-ui.h"
 
 #define MSGTRK_EVO_UI_GROUP_KEY "msgtrk-evo-ui-group"
+#define MSGTRK_EVO_UI_WINDOW_GROUP_KEY "msgtrk-evo-ui-window-group"
+/* While set on the action, "toggled" is ours (msgtrk_evo_ui_set_column), not the user's. */
+#define MSGTRK_EVO_UI_QUIET_KEY "msgtrk-evo-ui-quiet"
+/* The shell view whose View menu carries the column item. */
+#define MSGTRK_EVO_UI_MAIL_VIEW "mail"
+#define MSGTRK_EVO_UI_READER_GROUP_KEY "msgtrk-evo-ui-reader-group"
+/* The longest link accepted in the "Track a link" box (an mtqp:// URL is far shorter). */
+#define MSGTRK_EVO_UI_LINK_MAX 4096
 
 static const char *composer_ui =
   "<ui>"
@@ -32,6 +44,17 @@ static const char *composer_ui =
   "  </toolbar>"
   "</ui>";
 
+static const char *window_ui =
+  "<ui>"
+  "  <menubar name='main-menu'>"
+  "    <menu action='view-menu'>"
+  "      <placeholder name='mail-message-list-actions'>"
+  "        <menuitem action='" MSGTRK_EVO_ACTION_COLUMN "'/>"
+  "      </placeholder>"
+  "    </menu>"
+  "  </menubar>"
+  "</ui>";
+
 typedef struct
 {
   MsgtrkEvoToggled toggled;
@@ -43,6 +66,8 @@ track_toggled_cb (GtkToggleAction *action, gpointer data)
 {
   ToggleClosure *closure = data;
 
+  if (g_object_get_data (G_OBJECT (action), MSGTRK_EVO_UI_QUIET_KEY))
+    return;
   closure->toggled (gtk_toggle_action_get_active (action), closure->user_data);
 }
 
@@ -116,4 +141,305 @@ msgtrk_evo_ui_set_track (GObject *composer, gboolean active)
 
   if (action)
     gtk_toggle_action_set_active (action, active);
+}
+
+/* ---- the mail view's "Tracking column" item ---- */
+
+static GtkToggleAction *
+column_action (GObject *shell_window)
+{
+  GtkActionGroup *group = g_object_get_data (shell_window, MSGTRK_EVO_UI_WINDOW_GROUP_KEY);
+  GtkAction *action = group ? gtk_action_group_get_action (group, MSGTRK_EVO_ACTION_COLUMN)
+                            : NULL;
+
+  return action ? GTK_TOGGLE_ACTION (action) : NULL;
+}
+
+static void
+active_view_cb (GObject *shell_window, GParamSpec *pspec, gpointer data)
+{
+  GtkToggleAction *action = column_action (shell_window);
+  const char *view = e_shell_window_get_active_view (E_SHELL_WINDOW (shell_window));
+
+  if (action)
+    gtk_action_set_visible (GTK_ACTION (action),
+                            g_strcmp0 (view, MSGTRK_EVO_UI_MAIL_VIEW) == 0);
+}
+
+gboolean
+msgtrk_evo_ui_add_column_toggle (GObject          *shell_window,
+                                 gboolean          active,
+                                 MsgtrkEvoToggled  toggled,
+                                 gpointer          user_data,
+                                 GError          **error)
+{
+  GtkUIManager *manager;
+  GtkActionGroup *group;
+  GtkToggleAction *action;
+  ToggleClosure *closure;
+
+  g_return_val_if_fail (E_IS_SHELL_WINDOW (shell_window), FALSE);
+
+  manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
+  group = gtk_action_group_new ("msgtrk-window");
+  gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
+  action = gtk_toggle_action_new (MSGTRK_EVO_ACTION_COLUMN, _("Trac_king Column"),
+                                  _("Keep the delivery status of tracked messages for a "
+                                    "“Tracking” column in Sent folders (a setting shared "
+                                    "with other programs that use Evolution's mail store)"),
+                                  NULL);
+  gtk_toggle_action_set_active (action, active);
+  closure = g_new0 (ToggleClosure, 1);
+  closure->toggled = toggled;
+  closure->user_data = user_data;
+  g_signal_connect_data (action, "toggled", G_CALLBACK (track_toggled_cb), closure,
+                         (GClosureNotify) (void (*) (void)) g_free, 0);
+  gtk_action_group_add_action (group, GTK_ACTION (action));
+  g_object_unref (action);
+  gtk_ui_manager_insert_action_group (manager, group, 0);
+  if (gtk_ui_manager_add_ui_from_string (manager, window_ui, -1, error) == 0)
+    {
+      gtk_ui_manager_remove_action_group (manager, group);
+      g_object_unref (group);
+      return FALSE;
+    }
+  g_object_set_data_full (shell_window, MSGTRK_EVO_UI_WINDOW_GROUP_KEY, group,
+                          g_object_unref);
+  g_signal_connect (shell_window, "notify::active-view", G_CALLBACK (active_view_cb), NULL);
+  active_view_cb (shell_window, NULL, NULL);
+  return TRUE;
+}
+
+void
+msgtrk_evo_ui_set_column (GObject *shell_window, gboolean active)
+{
+  GtkToggleAction *action = column_action (shell_window);
+
+  if (action == NULL || gtk_toggle_action_get_active (action) == active)
+    return;
+  g_object_set_data (G_OBJECT (action), MSGTRK_EVO_UI_QUIET_KEY, GINT_TO_POINTER (1));
+  gtk_toggle_action_set_active (action, active);
+  g_object_set_data (G_OBJECT (action), MSGTRK_EVO_UI_QUIET_KEY, NULL);
+}
+
+void
+msgtrk_evo_ui_show_message (GObject    *parent_window,
+                            gboolean    is_error,
+                            const char *primary,
+                            const char *secondary)
+{
+  GtkWidget *dialog
+    = gtk_message_dialog_new (GTK_IS_WINDOW (parent_window) ? GTK_WINDOW (parent_window) : NULL,
+                              GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                              is_error ? GTK_MESSAGE_ERROR : GTK_MESSAGE_INFO,
+                              GTK_BUTTONS_CLOSE, "%s", primary);
+
+  if (secondary)
+    gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", secondary);
+  g_signal_connect (dialog, "response", G_CALLBACK (gtk_widget_destroy), NULL);
+  gtk_widget_show (dialog);
+}
+
+gboolean
+msgtrk_evo_ui_show_user_header_column (GObject *shell_window, int index)
+{
+  EShellView *view;
+  EShellContent *content;
+  GtkWidget *list;
+  ETableSpecification *spec;
+  g_autoptr (GPtrArray) columns = NULL;
+  ETableColumnSpecification *column = NULL;
+  ETableState *state;
+  int model_col = COL_USER_HEADER_1 + index;
+
+  if (index < 0 || COL_USER_HEADER_1 + index > COL_USER_HEADER_3)
+    return FALSE;
+  view = e_shell_window_get_shell_view (E_SHELL_WINDOW (shell_window), MSGTRK_EVO_UI_MAIL_VIEW);
+  content = view ? e_shell_view_get_shell_content (view) : NULL;
+  if (!E_IS_MAIL_READER (content))
+    return FALSE;
+  list = e_mail_reader_get_message_list (E_MAIL_READER (content));
+  if (!IS_MESSAGE_LIST (list))
+    return FALSE;
+  spec = e_tree_get_spec (E_TREE (list));
+  columns = e_table_specification_ref_columns (spec);
+  for (guint i = 0; i < columns->len; i++)
+    {
+      ETableColumnSpecification *c = g_ptr_array_index (columns, i);
+      if (c->model_col == model_col)
+        column = c;
+    }
+  if (column == NULL)
+    return FALSE;
+  state = e_tree_get_state_object (E_TREE (list));
+  for (int i = 0; i < state->col_count; i++)
+    if (state->column_specs[i]->model_col == model_col)
+      {
+        g_object_unref (state);
+        return TRUE;
+      }
+  state->column_specs = g_renew (ETableColumnSpecification *, state->column_specs,
+                                 state->col_count + 1);
+  state->expansions = g_renew (gdouble, state->expansions, state->col_count + 1);
+  state->column_specs[state->col_count] = g_object_ref (column);
+  state->expansions[state->col_count] = column->expansion > 0 ? column->expansion : 1.0;
+  state->col_count++;
+  e_tree_set_state_object (E_TREE (list), state);
+  g_object_unref (state);
+  g_debug ("Tracking column added to the message list (user header %d)", index + 1);
+  return TRUE;
+}
+
+/* ---- the reader's actions ---- */
+
+static const char *reader_ui =
+  "<ui>"
+  "  <menubar name='main-menu'>"
+  "    <placeholder name='custom-menus'>"
+  "      <menu action='mail-message-menu'>"
+  "        <placeholder name='mail-message-custom-menus'>"
+  "          <separator/>"
+  "          <menuitem action='" MSGTRK_EVO_ACTION_READER_TRACK "'/>"
+  "          <menuitem action='" MSGTRK_EVO_ACTION_READER_COPY_LINK "'/>"
+  "          <menuitem action='" MSGTRK_EVO_ACTION_READER_IMPORT_LINK "'/>"
+  "        </placeholder>"
+  "      </menu>"
+  "    </placeholder>"
+  "  </menubar>"
+  "  <popup name='mail-message-popup'>"
+  "    <placeholder name='mail-message-popup-common-actions'>"
+  "      <separator/>"
+  "      <menuitem action='" MSGTRK_EVO_ACTION_READER_TRACK "'/>"
+  "      <menuitem action='" MSGTRK_EVO_ACTION_READER_COPY_LINK "'/>"
+  "      <menuitem action='" MSGTRK_EVO_ACTION_READER_IMPORT_LINK "'/>"
+  "    </placeholder>"
+  "  </popup>"
+  "</ui>";
+
+typedef struct
+{
+  MsgtrkEvoActivated activated;
+  gpointer user_data;
+} ActivateClosure;
+
+static void
+reader_activate_cb (GtkAction *action, gpointer data)
+{
+  ActivateClosure *closure = data;
+
+  closure->activated (closure->user_data);
+}
+
+static void
+reader_action_add (GtkActionGroup     *group,
+                   const char         *name,
+                   const char         *label,
+                   const char         *tooltip,
+                   MsgtrkEvoActivated  activated,
+                   gpointer            user_data)
+{
+  GtkAction *action = gtk_action_new (name, label, tooltip, NULL);
+  ActivateClosure *closure = g_new0 (ActivateClosure, 1);
+
+  closure->activated = activated;
+  closure->user_data = user_data;
+  g_signal_connect_data (action, "activate", G_CALLBACK (reader_activate_cb), closure,
+                         (GClosureNotify) (void (*) (void)) g_free, 0);
+  gtk_action_group_add_action (group, action);
+  g_object_unref (action);
+}
+
+void
+msgtrk_evo_ui_reader_add (GObject            *shell_window,
+                          MsgtrkEvoActivated  track,
+                          MsgtrkEvoActivated  copy_link,
+                          MsgtrkEvoActivated  import_link,
+                          gpointer            user_data)
+{
+  GtkUIManager *manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
+  GtkActionGroup *group = gtk_action_group_new ("msgtrk-reader");
+
+  gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
+  reader_action_add (group, MSGTRK_EVO_ACTION_READER_TRACK, _("_Track…"),
+                     _("Show where this sent message is on its way (the delivery map)"), track,
+                     user_data);
+  reader_action_add (group, MSGTRK_EVO_ACTION_READER_COPY_LINK, _("Copy Tracking _Link"),
+                     _("Copy a link that lets someone else follow this message's delivery"),
+                     copy_link, user_data);
+  reader_action_add (group, MSGTRK_EVO_ACTION_READER_IMPORT_LINK, _("Track a Lin_k…"),
+                     _("Follow a message someone else sent, from the tracking link they gave "
+                       "you"),
+                     import_link, user_data);
+  gtk_ui_manager_insert_action_group (manager, group, 0);
+  g_object_set_data_full (shell_window, MSGTRK_EVO_UI_READER_GROUP_KEY, group, g_object_unref);
+  msgtrk_evo_ui_reader_set_tracked (shell_window, FALSE);
+}
+
+guint
+msgtrk_evo_ui_reader_merge (GObject *shell_window, GError **error)
+{
+  GtkUIManager *manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
+
+  return gtk_ui_manager_add_ui_from_string (manager, reader_ui, -1, error);
+}
+
+void
+msgtrk_evo_ui_reader_unmerge (GObject *shell_window, guint merge_id)
+{
+  GtkUIManager *manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
+
+  if (merge_id)
+    gtk_ui_manager_remove_ui (manager, merge_id);
+}
+
+void
+msgtrk_evo_ui_reader_set_tracked (GObject *shell_window, gboolean tracked)
+{
+  GtkActionGroup *group = g_object_get_data (shell_window, MSGTRK_EVO_UI_READER_GROUP_KEY);
+  const char *names[] = { MSGTRK_EVO_ACTION_READER_TRACK, MSGTRK_EVO_ACTION_READER_COPY_LINK };
+
+  for (gsize i = 0; group && i < G_N_ELEMENTS (names); i++)
+    gtk_action_set_sensitive (gtk_action_group_get_action (group, names[i]), tracked);
+}
+
+void
+msgtrk_evo_ui_copy_to_clipboard (const char *text)
+{
+  gtk_clipboard_set_text (gtk_clipboard_get (GDK_SELECTION_CLIPBOARD), text, -1);
+}
+
+char *
+msgtrk_evo_ui_ask_link (GObject *parent_window)
+{
+  GtkWidget *dialog;
+  GtkWidget *entry;
+  GtkWidget *label;
+  GtkWidget *area;
+  char *link = NULL;
+
+  dialog = gtk_dialog_new_with_buttons (_("Track a Link"),
+                                        GTK_IS_WINDOW (parent_window) ? GTK_WINDOW (parent_window)
+                                                                      : NULL,
+                                        GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                                        _("_Cancel"), GTK_RESPONSE_CANCEL, _("_Track"),
+                                        GTK_RESPONSE_ACCEPT, NULL);
+  gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_ACCEPT);
+  area = gtk_dialog_get_content_area (GTK_DIALOG (dialog));
+  gtk_container_set_border_width (GTK_CONTAINER (area), 12);
+  gtk_box_set_spacing (GTK_BOX (area), 6);
+  label = gtk_label_new (_("Paste the tracking link (mtqp://…) you were given:"));
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  entry = gtk_entry_new ();
+  gtk_entry_set_max_length (GTK_ENTRY (entry), MSGTRK_EVO_UI_LINK_MAX);
+  gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
+  gtk_entry_set_width_chars (GTK_ENTRY (entry), 60);
+  gtk_container_add (GTK_CONTAINER (area), label);
+  gtk_container_add (GTK_CONTAINER (area), entry);
+  gtk_widget_show_all (area);
+  if (gtk_dialog_run (GTK_DIALOG (dialog)) == GTK_RESPONSE_ACCEPT)
+    link = g_strstrip (g_strdup (gtk_entry_get_text (GTK_ENTRY (entry))));
+  gtk_widget_destroy (dialog);
+  if (link && *link == '\0')
+    g_clear_pointer (&link, g_free);
+  return link;
 }

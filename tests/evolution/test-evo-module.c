@@ -83,6 +83,29 @@ test_module_registers_composer_extension (void)
 }
 
 static void
+test_module_registers_list_and_window_extensions (void)
+{
+  struct { const char *name, *extensible; } want[] = {
+    { "MsgtrkEvoMessageList", "MessageList" },  /* the Tracking column's values */
+    { "MsgtrkEvoWindow", "EShellWindow" },      /* View ▸ Tracking Column (consent) */
+  };
+
+  g_test_summary ("the Tracking column's extensions are registered");
+  g_assert_nonnull (our_module ());
+  for (gsize i = 0; i < G_N_ELEMENTS (want); i++)
+    {
+      GType type = g_type_from_name (want[i].name);
+      EExtensionClass *klass;
+
+      g_assert_cmpuint (type, !=, 0);
+      g_assert_true (g_type_is_a (type, E_TYPE_EXTENSION));
+      klass = g_type_class_ref (type);
+      g_assert_cmpstr (g_type_name (klass->extensible_type), ==, want[i].extensible);
+      g_type_class_unref (klass);
+    }
+}
+
+static void
 test_module_exports_only_entry_points (void)
 {
   GModule *module = g_module_open (module_path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
@@ -94,6 +117,8 @@ test_module_exports_only_entry_points (void)
   g_assert_true (g_module_symbol (module, "e_module_unload", &symbol));
   g_assert_false (g_module_symbol (module, "msgtrk_evo_composer_get_type", &symbol));
   g_assert_false (g_module_symbol (module, "msgtrk_evo_ui_add_track_toggle", &symbol));
+  /* The shared state table is compiled in, never exported (the helper has its own). */
+  g_assert_false (g_module_symbol (module, "msgtrk_states_label", &symbol));
   g_module_close (module);
 }
 
@@ -110,6 +135,8 @@ main (int argc, char **argv)
   mail_config_path = argc > 2 ? argv[2] : NULL;
   g_test_add_func ("/evolution/module/registers-composer-extension",
                    test_module_registers_composer_extension);
+  g_test_add_func ("/evolution/module/registers-list-and-window-extensions",
+                   test_module_registers_list_and_window_extensions);
   g_test_add_func ("/evolution/module/exports-only-entry-points",
                    test_module_exports_only_entry_points);
   g_test_add_func ("/evolution/module/account-backend", test_module_account_backend);

@@ -18,11 +18,19 @@ back (Evolution drops the mark on reopen; the module reads the draft) and keeps 
 Artefacts: screenshots in $MSGTRK_ARTIFACTS_DIR or <build>/meson-logs/evolution-e2e/.
 Limits: skips (exit 77) without Xvfb, xdotool, ImportMagick's import, evolution or the
 built module; every wait is bounded.
-Not yet: the Tracking column and Track… (they do not exist yet, docs/evolution.md).
+Last, the Tracking column: with mtqpd answering for the relay, msgtrkd follows the first
+message to Delivered; the user ticks View ▸ Tracking Column in Sent (another program's
+user-header entry is kept) and the Sent row reads Delivered (screenshot
+11-sent-tracking-column.png; the module's debug line says which row got which word); then
+Message ▸ Track… on that row opens the viewer (13-viewer-from-evolution.png). The
+account's Inbox is alice's mailbox at the relay: the delivery report the relay sends for
+the first message reaches msgtrkd through the module (IngestReport), and the route gets a
+"dsn" event.
 """
 import argparse
 import glob
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -118,7 +126,34 @@ def write(path, text):
         f.write(text)
 
 
-def prepare_home(session, relay_port):
+def start_mtqpd(tmp, state_dir):
+    """mtqpd on the relay's state dir (the demo network's submission hop answers MTQP);
+    returns (process, port)."""
+    d = os.path.join(tmp, "mtqpd")
+    os.makedirs(d, exist_ok=True)
+    conf = ["[mtqpd]", "hostname=mtqp.test", "state_dir=%s" % state_dir, "listen=127.0.0.1:1"]
+    if os.geteuid() == 0:
+        conf.append("user=nobody")
+    with open(os.path.join(d, "mtqpd.conf"), "w") as f:
+        f.write("\n".join(conf) + "\n")
+    port_file = os.path.join(d, "port")
+    with open(os.path.join(d, "mtqpd.log"), "w") as log:
+        proc = subprocess.Popen([os.path.join(BUILD, "server", "mtqpd", "mtqpd"), "--config",
+                                 os.path.join(d, "mtqpd.conf"), "--listen", "127.0.0.1:0",
+                                 "--port-file", port_file], stdout=log, stderr=log)
+
+    def ready():
+        if proc.poll() is not None:
+            raise relay_harness.HarnessError(
+                "mtqpd exited:\n" + open(os.path.join(d, "mtqpd.log")).read())
+        if os.path.exists(port_file):
+            text = open(port_file).read()
+            return text if text.endswith("\n") else None
+        return None
+    return proc, int(wait_for("mtqpd to start", ready, 20, 0.05))
+
+
+def prepare_home(session, relay_port, maildir):
     home = session.home
     data = os.path.join(home, ".local", "share")
     conf = os.path.join(home, ".config")
@@ -134,9 +169,19 @@ def prepare_home(session, relay_port):
     for name in ("libcamelmsgtrk.so", "libcamelmsgtrk.urls"):
         os.symlink(os.path.join(PROVIDER_DIR, name), os.path.join(pdir, name))
     os.symlink(MODULE, os.path.join(mdir, "module-msgtrk.so"))
-    maildir = os.path.join(home, "Maildir")
-    for d in ("cur", "new", "tmp"):
-        os.makedirs(os.path.join(maildir, d))
+    # The viewer, D-Bus activatable as installed (msgtrkd's ShowMessage asks for it).
+    viewer = os.path.join(BUILD, "helper", "viewer", "msgtrk-viewer")
+    if os.access(viewer, os.X_OK):
+        write(os.path.join(data, "dbus-1", "services", "org.msgtrk.Viewer.service"),
+              "[D-BUS Service]\nName=org.msgtrk.Viewer\nExec=%s --gapplication-service\n"
+              % viewer)
+    # The account's Inbox is alice's mailbox at the relay (reports come back there); the
+    # relay writes it as nobody.
+    for d in ("", "cur", "new", "tmp"):
+        os.makedirs(os.path.join(maildir, d), exist_ok=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("nobody")
+            os.chown(os.path.join(maildir, d), pw.pw_uid, pw.pw_gid)
     src = os.path.join(conf, "evolution", "sources")
     write(os.path.join(src, "acct.source"),
           "[Data Source]\nDisplayName=Alice\nEnabled=true\nParent=\n\n"
@@ -157,16 +202,21 @@ def prepare_home(session, relay_port):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="evo-e2e-")
-    relay = desktop = session = None
+    relay = desktop = session = mtqpd = None
     try:
         relay = relay_harness.Relay(os.path.join(BUILD, "server", "relay", "msgtrk-relay"), tmp,
                                     "relay", "submit.demo.test",
                                     {"example.org": "local:", "sender.example": "local:"})
         relay.start()
+        mtqpd, mtqpd_port = start_mtqpd(tmp, relay.state_dir)
         desktop = Desktop()
-        session = msgtrkd_session.Session(BUILD, "evolution-e2e", keyring=True,
-                                          daemon_args=["--idle-exit", "600"])
-        data = prepare_home(session, relay.port)
+        # Fast polling, and the relay's MTQP answers at mtqpd: the Sent row reads Delivered.
+        session = msgtrkd_session.Session(
+            BUILD, "evolution-e2e", keyring=True,
+            daemon_args=["--idle-exit", "600", "--first-poll", "1", "--poll-schedule", "1,2,4",
+                         "--mtqp-override", "127.0.0.1=127.0.0.1:%d" % mtqpd_port])
+        data = prepare_home(session, relay.port,
+                            os.path.join(relay.maildir_root, SENDER))
         # Everything on the bus (also the D-Bus activated EDS daemons) sees this environment.
         session.env.update({
             "DISPLAY": desktop.display,
@@ -178,7 +228,8 @@ def main():
         })
         session.start()
         session.list()  # a first call: msgtrkd now stays for --idle-exit seconds
-        session.spawn(["evolution"], "evolution.log", {"CAMEL_DEBUG": "msgtrk-smtp"})
+        session.spawn(["evolution"], "evolution.log",
+                      {"CAMEL_DEBUG": "msgtrk-smtp", "G_MESSAGES_DEBUG": "msgtrk-evolution"})
 
         main_win = wait_for("Evolution's main window", lambda: desktop.window("^Mail"))
         desktop.run("xdotool", "windowmove", main_win, "0", "0", "windowsize", main_win,
@@ -334,8 +385,100 @@ def main():
                                     d[-1][0] > drafts_with(SUBJECT_DRAFT)[0][0] else None)(
                                drafts_with(SUBJECT_DRAFT)))
         assert b"X-Msgtrk-Track: yes" in resaved[-1][2], resaved[-1][2][:2000]
+        time.sleep(2)  # the composer is busy while it saves
         desktop.key(reopened, "ctrl+w")
+        try:
+            wait_for("the reopened draft to close",
+                     lambda: desktop.window("^" + SUBJECT_DRAFT) is None, 15)
+        except relay_harness.HarnessError:
+            desktop.shot("08-reopened-not-closed.png")
+            raise
 
+        # The Tracking column: msgtrkd follows the first message to Delivered; the user opens
+        # Sent and ticks View ▸ Tracking Column (consent: our entry in EDS's user-header
+        # key, the others kept); the module adds the column, asks msgtrkd once and the row
+        # reads Delivered.
+        wait_for("msgtrkd to see the first message delivered",
+                 lambda: session.get_route(envid)["state"] == "delivered")
+        keyfile = os.path.join(session.home, ".config", "glib-2.0", "settings", "keyfile")
+        with open(keyfile, "a") as f:  # another program's column, to be kept
+            f.write("\n[org/gnome/evolution-data-server]\n"
+                    "camel-message-info-user-headers=['Spam Score|X-Spam-Score']\n")
+        time.sleep(1)
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        desktop.run("xdotool", "mousemove", "75", "286", "click", "1")  # Sent
+        time.sleep(2)
+        desktop.shot("09-sent-folder.png")
+        desktop.key(main_win, "alt+v")
+        desktop.shot("10-view-menu.png")
+        desktop.key(main_win, "k")  # Trac_king Column
+
+        def evolution_log():
+            with open(os.path.join(session.base, "evolution.log"), errors="replace") as f:
+                return f.read()
+        try:
+            wait_for("our entry in the user-header key",
+                     lambda: "X-Msgtrk-Status" in open(keyfile).read())
+            text = open(keyfile).read()
+            assert "Spam Score|X-Spam-Score" in text, text
+            wait_for("the Sent row's Tracking column to read Delivered",
+                     lambda: "Tracking column: Sent" in evolution_log()
+                     and "← Delivered" in evolution_log())
+            time.sleep(2)
+        finally:
+            desktop.shot("11-sent-tracking-column.png")
+
+        # Message ▸ Track… on the delivered message opens the viewer (our three items are the
+        # last of the Message menu: Track…, Copy Tracking Link, Track a Link…).
+        desktop.run("xdotool", "mousemove", "590", "196", "click", "1")  # the first row
+        time.sleep(1.5)
+        desktop.key(main_win, "alt+m")
+        for _ in range(3):
+            desktop.key(main_win, "Up")
+        desktop.shot("12-message-menu-track.png")
+        desktop.key(main_win, "Return")
+
+        def viewer_window():
+            out = desktop.run("xdotool", "search", "--name",
+                              "Delivery map|" + SUBJECT).stdout.split()
+            return [w for w in out if w != main_win] or None
+        try:
+            wait_for("the viewer window", viewer_window, 40)
+            time.sleep(2)
+        finally:
+            desktop.shot("13-viewer-from-evolution.png")
+        # The selected row keeps its value: Evolution refills a loaded message's user
+        # headers from the message itself, and the module sets ours again.
+        for w in viewer_window():
+            desktop.run("xdotool", "windowclose", w)
+        time.sleep(1.5)
+        desktop.shot("14-sent-after-track.png")
+        desktop.run("xdotool", "mousemove", "590", "220", "click", "1")  # the other row
+        time.sleep(3)  # Evolution marks it read after a moment
+        desktop.shot("15-sent-other-row-selected.png")
+        # Opening a message refills its row's user headers from the message (ours is in no
+        # message): the module sets the value again for each opened row.
+        wait_for("the opened rows' values set again", lambda: len(
+            [l for l in evolution_log().splitlines()
+             if "Tracking column: Sent" in l and "reloaded" in l]) >= 2 or None)
+
+        # Reports: the relay sent a delivery report (NOTIFY=SUCCESS) for the first message
+        # to alice, whose Inbox is the account's Maildir; Send / Receive refreshes it and
+        # the module hands the report to msgtrkd, which matches it to the ENVID.
+        desktop.run("xdotool", "mousemove", "207", "26", "click", "1")  # Send / Receive
+        try:
+            wait_for("the delivery report handed to msgtrkd",
+                     lambda: [l for l in evolution_log().splitlines()
+                              if "msgtrk-evolution-DEBUG" in l and " report " in l
+                              and envid in l] or None)
+        except relay_harness.HarnessError:
+            sys.stderr.write("\n".join(l for l in evolution_log().splitlines()
+                                        if "msgtrk" in l)[-5000:])
+            raise
+        route = session.get_route(envid)
+        assert any(e.get("source") == "dsn" for e in route["events"]), route["events"]
+
+        print("\n".join(l for l in evolution_log().splitlines() if "msgtrk-evolution" in l))
         print("OK: tracked message sent from Evolution, ENVID %s; screenshots in %s"
               % (envid, ARTIFACTS))
         hold = int(os.environ.get("MSGTRK_E2E_HOLD_SECONDS", "0"))  # debugging aid
@@ -356,6 +499,9 @@ def main():
             desktop.stop()
         if relay is not None:
             relay.cleanup()
+        if mtqpd is not None:
+            mtqpd.terminate()
+            mtqpd.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -6,7 +6,8 @@ register(): a registration as the submission front writes it (postfix-register.h
 submit(): one message over SMTP, returns Postfix's queue id. track(): one MTQP TRACK.
 recipients(): a tracking-status answer per final recipient. Daemon: a started program.
 configure_site(): the private Postfix of postfix_instance.py plus the three sinks, a
-local(8) mailbox domain and an alias.
+local(8) mailbox domain and an alias. LineClient: SMTP lines, any reply code.
+PrivateDovecot: a Dovecot auth service only, for Postfix's smtpd_sasl_type = dovecot.
 
 Limits: WAIT seconds for anything awaited. Never: leave a process behind (Daemon.stop).
 """
@@ -224,3 +225,138 @@ def configure_site(pf):
     open(pf.log, "w").close()
     os.chmod(pf.log, 0o644)
     return [ok, tmp, perm]
+
+
+class LineClient:
+    """A line-level SMTP client that never raises on a reply code (for the front's tests)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.file = self.sock.makefile("rb")
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self.file.readline(4096)
+            if not line:
+                return 0, b"".join(lines).decode(errors="replace")
+            lines.append(line)
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(line[:3]), b"".join(lines).decode(errors="replace")
+
+    def cmd(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def data(self, body):
+        code, text = self.cmd("DATA")
+        if code != 354:
+            return code, text
+        self.sock.sendall(body + b".\r\n")
+        return self.reply()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+DOVECOT = "/usr/sbin/dovecot"
+
+
+def dovecot_skip_reason():
+    """Why a private Dovecot auth service cannot run here, or None."""
+    if not os.access(DOVECOT, os.X_OK):
+        return "Dovecot is not installed (tools/deps.sh test installs dovecot-core)"
+    import pwd
+    try:
+        pwd.getpwnam("dovecot")
+        pwd.getpwnam("dovenull")
+    except KeyError as e:
+        return "a Dovecot system user is missing: %s" % e
+    return None
+
+
+class PrivateDovecot:
+    """A Dovecot auth service only (no IMAP/POP), every file under @base: `dovecot -c
+    CONF`; a passwd-file of @users ({user: password}); Postfix talks to it on the
+    absolute unix socket self.socket (smtpd_sasl_type = dovecot). Never touches /etc/dovecot.
+    """
+
+    def __init__(self, base, users):
+        self.base = os.path.join(base, "dovecot")
+        os.mkdir(self.base, 0o755)
+        self.conf = os.path.join(self.base, "dovecot.conf")
+        self.socket = os.path.join(self.base, "auth")
+        self.log = os.path.join(self.base, "dovecot.log")
+        self.pid_file = os.path.join(self.base, "run", "master.pid")
+        self.pid = None
+        passwd = os.path.join(self.base, "users")
+        with open(passwd, "w") as f:
+            for u, p in users.items():
+                f.write("%s:{PLAIN}%s\n" % (u, p))
+        os.chmod(passwd, 0o644)
+        with open(self.conf, "w") as f:
+            f.write("""base_dir = {b}/run
+state_dir = {b}/state
+log_path = {b}/dovecot.log
+instance_name = msgtrk-test-{port}
+protocols =
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+auth_verbose = yes
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {passwd}
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}}
+service auth {{
+  unix_listener {sock} {{
+    mode = 0666
+  }}
+}}
+""".format(b=self.base, passwd=passwd, sock=self.socket, port=os.getpid()))
+
+    def start(self):
+        # The daemon inherits stdout/stderr: a file, not a pipe (run() would wait for EOF).
+        out = os.path.join(self.base, "start.out")
+        with open(out, "w") as f:
+            r = subprocess.run([DOVECOT, "-c", self.conf], stdin=subprocess.DEVNULL, stdout=f,
+                               stderr=subprocess.STDOUT, timeout=20)
+        if r.returncode != 0:
+            raise pi.PostfixError("dovecot failed (%d): %s" % (r.returncode,
+                                                             open(out).read()))
+        wait_for("Dovecot's auth socket", lambda: os.path.exists(self.socket)
+                 and os.path.exists(self.pid_file))
+        self.pid = int(open(self.pid_file).read().strip())
+
+    def stop(self):
+        """Stop the master by its PID (its children follow); never raises."""
+        if self.pid is None:
+            try:
+                self.pid = int(open(self.pid_file).read().strip())
+            except (OSError, ValueError):
+                return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 15
+        while pi._alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pi._alive(self.pid):
+            os.kill(self.pid, signal.SIGKILL)
+        self.pid = None
+
+    def read_log(self):
+        try:
+            return open(self.log, errors="replace").read()
+        except OSError:
+            return ""

@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""bench-postfix-front.py: what msgtrk-submit-front costs in front of a real Postfix.
+
+  bench-postfix-front.py --build-dir BUILD [--sessions 1,10,50] [--messages 400]
+                         [--rounds 3] [--size 2000] [--front-option KEY=VALUE]
+
+What: a private Postfix on 127.0.0.1 (tests/postfix/postfix_instance.py; recipients of
+bench.test.example go to the discard transport, so delivery costs little) and
+msgtrk-submit-front in front of it (as in docs/postfix-site.md: XCLIENT, registrations in
+a temporary state directory). The same load goes straight into Postfix and through the
+front, alternating in each round (the first target alternates between rounds):
+  smtp-source   Postfix's own load generator (-s SESSIONS -m MESSAGES -l SIZE), one
+                message per connection; msg/s from the wall time
+  mtrk client   an asyncio SMTP client, one command per round trip, one message per
+                connection: MAIL FROM with ENVID (and MTRK=B:86400 through the front, which
+                takes it off and registers the message; Postfix itself would refuse MTRK=
+                with 555, so straight into Postfix the MAIL carries ENVID only); msg/s and
+                the median latency per message (connect to the 250 after DATA)
+Per sessions count it prints the median over the rounds for each target and the ratios
+(front / Postfix throughput, front - Postfix median latency) against the goal: the front
+costs at most 10 % of Postfix's acceptance throughput and at most 1 ms median latency.
+How: run as root (Postfix's master runs as root, the front drops to nobody); use a
+debugoptimized build. On demand only, never a test. The queue is left to drain between
+runs so that each starts with an empty queue.
+Limits: DRAIN_TIMEOUT, RUN_TIMEOUT per run.
+Never: touch the system's Postfix; leave a process or its directory behind.
+"""
+
+import argparse
+import asyncio
+import os
+import pwd
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "postfix"))
+import postfix_instance as pi  # noqa: E402
+from tracking_harness import AUTH, Daemon, wait_for  # noqa: E402
+
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+DRAIN_TIMEOUT = 120.0
+RUN_TIMEOUT = 600.0
+RCPT = "r@bench.test.example"
+SENDER = "bench@test.example"
+GOAL_THROUGHPUT = 0.90   # front / Postfix, at least
+GOAL_LATENCY_MS = 1.0    # front - Postfix median, at most
+
+
+def queue_files(pf):
+    n = 0
+    for d in ("maildrop", "incoming", "active", "deferred", "hold"):
+        for _, _, files in os.walk(os.path.join(pf.queue, d)):
+            n += len(files)
+    return n
+
+
+def drain(pf):
+    wait_for("Postfix's queue to drain", lambda: queue_files(pf) == 0, DRAIN_TIMEOUT)
+
+
+def run_smtp_source(port, sessions, messages, size):
+    t0 = time.monotonic()
+    r = subprocess.run([SMTP_SOURCE, "-s", str(sessions), "-m", str(messages), "-l",
+                        str(size), "-f", SENDER, "-t", RCPT, "-M", "client.test.example",
+                        "127.0.0.1:%d" % port], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT)
+    wall = time.monotonic() - t0
+    if r.returncode != 0:
+        raise pi.PostfixError("smtp-source failed: %s" % r.stdout.decode(errors="replace"))
+    return messages / wall, None
+
+
+async def _reply(reader):
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise pi.PostfixError("connection closed")
+        if len(line) < 4 or line[3:4] != b"-":
+            return int(line[:3])
+
+
+async def _message(port, mtrk, envid, body, latencies):
+    t0 = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        async def cmd(line, want):
+            writer.write(line + b"\r\n")
+            code = await _reply(reader)
+            if code != want:
+                raise pi.PostfixError("%r: %d (wanted %d)" % (line, code, want))
+        if await _reply(reader) != 220:
+            raise pi.PostfixError("no 220")
+        await cmd(b"EHLO client.test.example", 250)
+        mail = b"MAIL FROM:<" + SENDER.encode() + b"> ENVID=" + envid.encode()
+        if mtrk:
+            mail += b" MTRK=" + AUTH.encode() + b":86400"
+        await cmd(mail, 250)
+        await cmd(b"RCPT TO:<" + RCPT.encode() + b">", 250)
+        await cmd(b"DATA", 354)
+        writer.write(body + b".\r\n")
+        if await _reply(reader) != 250:
+            raise pi.PostfixError("DATA not accepted")
+        latencies.append(time.monotonic() - t0)
+        writer.write(b"QUIT\r\n")
+        await _reply(reader)
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+
+
+async def _client(port, mtrk, sessions, messages, size, tag):
+    body = (b"Subject: bench\r\n\r\n" + (b"x" * 78 + b"\r\n") * max(1, size // 80))
+    latencies = []
+    counter = iter(range(messages))
+
+    async def worker():
+        for i in counter:
+            await _message(port, mtrk, "%s-%d@test.example" % (tag, i), body, latencies)
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(sessions)))
+    wall = time.monotonic() - t0
+    return messages / wall, statistics.median(latencies)
+
+
+def run_client(port, mtrk, sessions, messages, size, tag):
+    return asyncio.run(asyncio.wait_for(_client(port, mtrk, sessions, messages, size, tag),
+                                        RUN_TIMEOUT))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--sessions", default="1,10,50")
+    ap.add_argument("--messages", type=int, default=400, help="messages per run")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--size", type=int, default=2000, help="message body bytes")
+    ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra [front] setting (e.g. xclient=false), repeatable")
+    a = ap.parse_args()
+    reason = pi.skip_reason()
+    if reason or not os.access(SMTP_SOURCE, os.X_OK):
+        print("bench-postfix-front: %s" % (reason or "smtp-source (postfix) is missing"))
+        return 1
+    front_exe = os.path.join(os.path.abspath(a.build_dir), "server", "postfix",
+                             "msgtrk-submit-front")
+    sessions = [int(x) for x in a.sessions.split(",")]
+    pf = pi.PrivatePostfix()
+    front = None
+    try:
+        pf.configure()
+        main_cf = os.path.join(pf.conf, "main.cf")
+        text = open(main_cf).read().replace(
+            "relay_domains = slow.test.example, legacy.test.example",
+            "relay_domains = slow.test.example, legacy.test.example, bench.test.example")
+        text += "smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
+        with open(main_cf, "w") as f:
+            f.write(text)
+        with open(os.path.join(pf.conf, "transport"), "a") as f:
+            f.write("bench.test.example discard:\n")
+        pf.start()
+        nobody = pwd.getpwnam("nobody")
+        state = os.path.join(pf.base, "msgtrk")
+        os.makedirs(os.path.join(state, "postfix-registrations"))
+        for d in (state, os.path.join(state, "postfix-registrations")):
+            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        conf = os.path.join(pf.base, "front.conf")
+        with open(conf, "w") as f:
+            f.write("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                    "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nmax_connections=200\n"
+                    % (pf.port, state) + "".join(o + "\n" for o in a.front_option))
+        port_file = os.path.join(pf.base, "front.port")
+        front = Daemon([front_exe, "--config", conf, "--port-file", port_file],
+                       os.path.join(pf.base, "front.log"))
+        front.start()
+        wait_for("the front's port", lambda: os.path.exists(port_file)
+                 and open(port_file).read().endswith("\n"))
+        fport = int(open(port_file).read())
+        targets = {"postfix": pf.port, "front": fport}
+        try:
+            load = os.getloadavg()
+        except OSError:
+            load = (0, 0, 0)
+        print("# Postfix %s on 127.0.0.1:%d, front on 127.0.0.1:%d (%s); %d CPUs, "
+              "load average %.1f %.1f %.1f" % (
+                  subprocess.run(["/usr/sbin/postconf", "-h", "mail_version"],
+                                 capture_output=True).stdout.decode().strip(), pf.port,
+                  fport, front_exe, os.cpu_count(), *load))
+        print("# %d messages per run, %d body bytes, %d rounds, targets alternating%s"
+              % (a.messages, a.size, a.rounds, "; front: " + ", ".join(a.front_option)
+                 if a.front_option else ""))
+        results = {}  # (tool, sessions, target) -> [(msg/s, latency)]
+        for rnd in range(a.rounds):
+            order = ["postfix", "front"] if rnd % 2 == 0 else ["front", "postfix"]
+            for s in sessions:
+                for tool in ("smtp-source", "mtrk-client"):
+                    for target in order:
+                        drain(pf)
+                        if tool == "smtp-source":
+                            r = run_smtp_source(targets[target], s, a.messages, a.size)
+                        else:
+                            r = run_client(targets[target], target == "front", s,
+                                           a.messages, a.size,
+                                           "b%d-%d-%s" % (rnd, s, target))
+                        results.setdefault((tool, s, target), []).append(r)
+                        print("round %d  %-11s %2d sessions  %-7s %8.1f msg/s%s" % (
+                            rnd + 1, tool, s, target, r[0],
+                            "  median %.2f ms" % (r[1] * 1000) if r[1] is not None else ""),
+                            flush=True)
+        print()
+        print("%-11s %8s %14s %14s %7s %14s %14s %9s" % (
+            "tool", "sessions", "postfix msg/s", "front msg/s", "ratio", "postfix ms",
+            "front ms", "+ms"))
+        verdict = True
+        for tool in ("smtp-source", "mtrk-client"):
+            for s in sessions:
+                p = results[(tool, s, "postfix")]
+                f = results[(tool, s, "front")]
+                pt = statistics.median(x[0] for x in p)
+                ft = statistics.median(x[0] for x in f)
+                ratio = ft / pt
+                line = "%-11s %8d %14.1f %14.1f %7.2f" % (tool, s, pt, ft, ratio)
+                verdict &= ratio >= GOAL_THROUGHPUT
+                if p[0][1] is not None:
+                    pl = statistics.median(x[1] for x in p) * 1000
+                    fl = statistics.median(x[1] for x in f) * 1000
+                    line += " %14.2f %14.2f %9.2f" % (pl, fl, fl - pl)
+                    verdict &= fl - pl <= GOAL_LATENCY_MS
+                print(line)
+        print("\ngoal (front >= %.0f %% of Postfix's msg/s, <= %.1f ms more median latency):"
+              " %s" % (GOAL_THROUGHPUT * 100, GOAL_LATENCY_MS, "met" if verdict
+                       else "NOT met"))
+        return 0
+    finally:
+        if front is not None:
+            front.stop()
+        pf.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

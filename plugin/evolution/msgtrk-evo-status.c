@@ -1,0 +1,787 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* msgtrk-evo-status.c: the Tracking column's values (see msgtrk-evo-status.h).
+ *
+ * What: a process-wide index Message-ID hash → (envid, state) of the messages msgtrkd
+ * tracks, the folders shown by message lists, and the D-Bus plumbing that keeps both current.
+ * How: Camel's summaries keep only a 64-bit hash of each Message-ID
+ * (camel_message_info_get_message_id), never the text GetStatus needs, so msgtrkd's List is
+ * read once (parsed in a worker thread) and each Message-ID hashed as Camel hashes it
+ * (camel_folder_search_util_hash_message_id). A folder open then walks the folder's infos
+ * (memory only, no file and no D-Bus per row), sets the states known at once and asks
+ * msgtrkd for exactly the folder's tracked messages in one GetStatus call (more only past
+ * MSGTRK_EVO_STATUS_BATCH_MAX, one after the other). StatusChanged updates the rows that
+ * carry that message; a signal for a message the index does not know (just sent) and new
+ * rows in a shown folder make the index be read again, once per burst. Every change goes
+ * to the folder as one camel_folder_changed per MSGTRK_EVO_STATUS_FLUSH_MS. A summary
+ * rebuild (the values are lost: they are in no file) rebuilds the message list, and its
+ * "message-list-built" makes the known states be set again.
+ * Limits: Sent and Outbox folders only (em_utils_folder_is_sent/_outbox); the walk over a
+ * shown folder is on the main thread (hash lookups in memory); plain GDBus (no generated
+ * proxy type: docs/evolution.md, one process with the provider).
+ * Never: block on D-Bus; keep a message file open; write the user-header key (consent is
+ * msgtrk-evo-window.c's business).
+ */
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <json-glib/json-glib.h>
+#include <libemail-engine/libemail-engine.h>
+#include <mail/message-list.h>
+
+#include "msgtrk-camel-tracker.h"
+#include "msgtrk-evo-column.h"
+#include "msgtrk-evo-status.h"
+
+typedef struct
+{
+  char *message_id; /* without <> */
+  char *envid;
+  char *state;
+  guint64 hash;
+} Entry;
+
+typedef struct
+{
+  gpointer owner;
+  CamelFolder *folder;               /* (owned) */
+  GHashTable *uids_by_hash;          /* guint64* → GPtrArray of uids */
+  CamelFolderChangeInfo *pending;    /* (owned) changes not told yet */
+  guint flush_id;
+  gulong changed_handler;
+  GCancellable *cancellable;         /* (owned) this view's GetStatus calls */
+  gboolean ask_pending;              /* a folder open waits for the index */
+} View;
+
+typedef struct
+{
+  GDBusConnection *bus;
+  guint signal_id;
+  GCancellable *cancellable;
+  GHashTable *by_hash;  /* guint64* → Entry* (owned) */
+  GHashTable *by_envid; /* envid → Entry* */
+  gboolean index_loaded;
+  gboolean listing;
+  guint relist_id;
+  GPtrArray *views; /* View* (owned) */
+} Status;
+
+static Status *status_singleton;
+
+/* What each message list shows, column on or off: switching the column on looks at them. */
+typedef struct
+{
+  CamelFolder *folder;        /* (owned) */
+  ESourceRegistry *registry;  /* (owned) (nullable) */
+} Shown;
+static GHashTable *shown; /* owner → Shown* */
+
+static void
+shown_free (Shown *s)
+{
+  g_clear_object (&s->folder);
+  g_clear_object (&s->registry);
+  g_free (s);
+}
+
+static void
+shown_set (gpointer owner, CamelFolder *folder, ESourceRegistry *registry)
+{
+  Shown *s;
+
+  if (shown == NULL)
+    shown = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
+                                   (GDestroyNotify) shown_free);
+  if (folder == NULL)
+    {
+      g_hash_table_remove (shown, owner);
+      return;
+    }
+  s = g_new0 (Shown, 1);
+  s->folder = g_object_ref (folder);
+  s->registry = registry ? g_object_ref (registry) : NULL;
+  g_hash_table_replace (shown, owner, s);
+}
+
+static void
+entry_free (Entry *entry)
+{
+  if (entry == NULL)
+    return;
+  g_free (entry->message_id);
+  g_free (entry->envid);
+  g_free (entry->state);
+  g_free (entry);
+}
+
+static guint64
+hash_message_id (const char *message_id)
+{
+  g_autofree char *bracketed = g_strdup_printf ("<%s>", message_id);
+
+  return camel_folder_search_util_hash_message_id (bracketed, TRUE);
+}
+
+static gboolean
+column_on (void)
+{
+  g_autoptr (GSettings) settings = g_settings_new (MSGTRK_EVO_EDS_SCHEMA);
+  g_auto (GStrv) entries = g_settings_get_strv (settings, MSGTRK_EVO_USER_HEADERS_KEY);
+
+  return msgtrk_evo_column_index ((const char * const *) entries) >= 0;
+}
+
+/* ---- views ---- */
+
+static gboolean
+view_flush_cb (gpointer data)
+{
+  View *view = data;
+
+  view->flush_id = 0;
+  if (camel_folder_change_info_changed (view->pending))
+    camel_folder_changed (view->folder, view->pending);
+  camel_folder_change_info_free (view->pending);
+  view->pending = camel_folder_change_info_new ();
+  return G_SOURCE_REMOVE;
+}
+
+/* The CamelMessageInfo the message list's row holds: after a message is opened it is not
+ * always the one camel_folder_get_message_info() returns (Evolution refills a row's user
+ * headers from the loaded message), and the row draws its own. */
+static CamelMessageInfo *
+row_info (View *view, const char *uid)
+{
+  GObject *list;
+  GNode *node;
+
+  if (!E_IS_EXTENSION (view->owner))
+    return NULL;
+  list = G_OBJECT (e_extension_get_extensible (E_EXTENSION (view->owner)));
+  if (!IS_MESSAGE_LIST (list) || MESSAGE_LIST (list)->uid_nodemap == NULL)
+    return NULL;
+  node = g_hash_table_lookup (MESSAGE_LIST (list)->uid_nodemap, uid);
+  return node && CAMEL_IS_MESSAGE_INFO (node->data) ? node->data : NULL;
+}
+
+static void
+view_set (View *view, const char *uid, const char *state)
+{
+  g_autoptr (CamelMessageInfo) info = camel_folder_get_message_info (view->folder, uid);
+  CamelMessageInfo *row = row_info (view, uid);
+  const char *label = state ? msgtrk_evo_column_label (state) : NULL;
+  gboolean changed = FALSE;
+
+  if (info)
+    changed = camel_message_info_set_user_header (info, MSGTRK_EVO_STATUS_HEADER, label);
+  if (row && row != info)
+    changed = camel_message_info_set_user_header (row, MSGTRK_EVO_STATUS_HEADER, label)
+              || changed;
+  if (!changed)
+    return;
+  /* The end-to-end test reads this line (G_MESSAGES_DEBUG=msgtrk-evolution). */
+  g_debug ("Tracking column: %s %s ← %s%s", camel_folder_get_full_name (view->folder), uid,
+           label ? label : "(none)", row && row != info ? " (row)" : "");
+  camel_folder_change_info_change_uid (view->pending, uid);
+  if (view->flush_id == 0)
+    view->flush_id = g_timeout_add (MSGTRK_EVO_STATUS_FLUSH_MS, view_flush_cb, view);
+}
+
+static void
+view_apply (View *view, const Entry *entry)
+{
+  GPtrArray *uids = g_hash_table_lookup (view->uids_by_hash, &entry->hash);
+
+  for (guint i = 0; uids && i < uids->len; i++)
+    view_set (view, g_ptr_array_index (uids, i), entry->state);
+}
+
+static void
+view_free (View *view)
+{
+  g_cancellable_cancel (view->cancellable);
+  g_clear_object (&view->cancellable);
+  if (view->flush_id)
+    {
+      g_source_remove (view->flush_id);
+      view_flush_cb (view);
+    }
+  g_clear_signal_handler (&view->changed_handler, view->folder);
+  camel_folder_change_info_free (view->pending);
+  g_hash_table_unref (view->uids_by_hash);
+  g_object_unref (view->folder);
+  g_free (view);
+}
+
+static void status_relist_later (Status *status);
+static void view_ask (Status *status, View *view, GPtrArray *ids, guint next);
+
+/* Walks the folder's infos: which rows are tracked messages; sets the known states; ASK:
+ * asks msgtrkd for them (one GetStatus). */
+static void
+view_scan (Status *status, View *view, gboolean ask)
+{
+  GPtrArray *uids = camel_folder_get_uids (view->folder);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+
+  g_hash_table_remove_all (view->uids_by_hash);
+  for (guint i = 0; uids && i < uids->len; i++)
+    {
+      const char *uid = g_ptr_array_index (uids, i);
+      g_autoptr (CamelMessageInfo) info = camel_folder_get_message_info (view->folder, uid);
+      guint64 hash;
+      Entry *entry;
+      GPtrArray *rows;
+
+      if (info == NULL)
+        continue;
+      hash = camel_message_info_get_message_id (info);
+      entry = hash ? g_hash_table_lookup (status->by_hash, &hash) : NULL;
+      if (entry == NULL)
+        continue;
+      rows = g_hash_table_lookup (view->uids_by_hash, &entry->hash);
+      if (rows == NULL)
+        {
+          rows = g_ptr_array_new_with_free_func ((GDestroyNotify) camel_pstring_free);
+          g_hash_table_insert (view->uids_by_hash, g_memdup2 (&hash, sizeof hash), rows);
+          g_ptr_array_add (ids, g_strdup (entry->message_id));
+        }
+      g_ptr_array_add (rows, (gpointer) camel_pstring_strdup (uid));
+      view_set (view, uid, entry->state);
+    }
+  if (uids)
+    camel_folder_free_uids (view->folder, uids);
+  if (ask && ids->len > 0)
+    view_ask (status, view, g_steal_pointer (&ids), 0);
+}
+
+/* ---- GetStatus, batched ---- */
+
+typedef struct
+{
+  gpointer owner;   /* compared, never used: the view may be gone */
+  GPtrArray *ids;   /* (owned) */
+  guint next;
+} Ask;
+
+static View *
+view_of (Status *status, gpointer owner)
+{
+  for (guint i = 0; i < status->views->len; i++)
+    {
+      View *view = g_ptr_array_index (status->views, i);
+      if (view->owner == owner)
+        return view;
+    }
+  return NULL;
+}
+
+static void
+get_status_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Ask *ask = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply
+    = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  Status *status = status_singleton;
+  View *view;
+  g_autoptr (GVariantIter) iter = NULL;
+  const char *id, *envid, *state, *summary;
+
+  if (reply == NULL || status == NULL || (view = view_of (status, ask->owner)) == NULL)
+    {
+      if (error && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("msgtrk: GetStatus failed: %s", error->message);
+      g_ptr_array_unref (ask->ids);
+      g_free (ask);
+      return;
+    }
+  g_variant_get (reply, "(a(ssss))", &iter);
+  while (g_variant_iter_next (iter, "(&s&s&s&s)", &id, &envid, &state, &summary))
+    {
+      guint64 hash;
+      Entry *entry;
+
+      if (*envid == '\0')
+        continue;
+      hash = hash_message_id (id);
+      entry = g_hash_table_lookup (status->by_hash, &hash);
+      if (entry == NULL)
+        continue;
+      g_free (entry->state);
+      entry->state = g_strdup (state);
+      view_apply (view, entry);
+    }
+  if (ask->next < ask->ids->len)
+    view_ask (status, view, g_steal_pointer (&ask->ids), ask->next);
+  else
+    g_ptr_array_unref (ask->ids);
+  g_free (ask);
+}
+
+static void
+view_ask (Status *status, View *view, GPtrArray *ids, guint next)
+{
+  guint n = MIN (ids->len - next, MSGTRK_EVO_STATUS_BATCH_MAX);
+  GVariantBuilder builder;
+  Ask *ask;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("as"));
+  for (guint i = 0; i < n; i++)
+    g_variant_builder_add (&builder, "s", (const char *) g_ptr_array_index (ids, next + i));
+  ask = g_new0 (Ask, 1);
+  ask->owner = view->owner;
+  ask->ids = ids;
+  ask->next = next + n;
+  g_dbus_connection_call (status->bus, MSGTRK_CAMEL_TRACKER_BUS_NAME, MSGTRK_CAMEL_TRACKER_PATH,
+                          MSGTRK_CAMEL_TRACKER_INTERFACE, "GetStatus",
+                          g_variant_new ("(as)", &builder), G_VARIANT_TYPE ("(a(ssss))"),
+                          G_DBUS_CALL_FLAGS_NONE, MSGTRK_CAMEL_DBUS_TIMEOUT_MS,
+                          view->cancellable, get_status_cb, ask);
+}
+
+/* ---- the index: List, parsed off the main thread ---- */
+
+static void
+list_parse_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  const char *json = task_data;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GPtrArray) entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
+  GError *error = NULL;
+  JsonNode *root;
+  JsonArray *array;
+
+  if (!json_parser_load_from_data (parser, json, -1, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  root = json_parser_get_root (parser);
+  array = root && JSON_NODE_HOLDS_ARRAY (root) ? json_node_get_array (root) : NULL;
+  for (guint i = 0; array && i < json_array_get_length (array); i++)
+    {
+      JsonObject *object = json_array_get_object_element (array, i);
+      const char *mid, *envid, *state;
+      Entry *entry;
+
+      if (object == NULL)
+        continue;
+      mid = json_object_get_string_member_with_default (object, "message_id", NULL);
+      envid = json_object_get_string_member_with_default (object, "envid", NULL);
+      state = json_object_get_string_member_with_default (object, "state", NULL);
+      if (mid == NULL || *mid == '\0' || envid == NULL || *envid == '\0')
+        continue;
+      entry = g_new0 (Entry, 1);
+      entry->message_id = g_strdup (mid);
+      entry->envid = g_strdup (envid);
+      entry->state = g_strdup (state);
+      entry->hash = hash_message_id (mid);
+      g_ptr_array_add (entries, entry);
+    }
+  g_task_return_pointer (task, g_steal_pointer (&entries), (GDestroyNotify) g_ptr_array_unref);
+}
+
+static void
+list_parsed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Status *status = status_singleton;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) entries = g_task_propagate_pointer (G_TASK (result), &error);
+
+  if (status == NULL)
+    return;
+  status->listing = FALSE;
+  if (entries == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("msgtrk: cannot read msgtrkd's list: %s", error->message);
+      return;
+    }
+  g_hash_table_remove_all (status->by_envid);
+  g_hash_table_remove_all (status->by_hash);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (entries, i);
+
+      /* List is newest first: a Message-ID sent twice keeps its newest copy. */
+      if (g_hash_table_contains (status->by_hash, &entry->hash))
+        continue;
+      g_ptr_array_index (entries, i) = NULL;
+      g_hash_table_insert (status->by_hash, &entry->hash, entry);
+      g_hash_table_insert (status->by_envid, entry->envid, entry);
+    }
+  status->index_loaded = TRUE;
+  for (guint i = 0; i < status->views->len; i++)
+    {
+      View *view = g_ptr_array_index (status->views, i);
+
+      view_scan (status, view, view->ask_pending);
+      view->ask_pending = FALSE;
+    }
+}
+
+static void
+list_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Status *status = status_singleton;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply
+    = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  g_autoptr (GTask) task = NULL;
+  const char *json = NULL;
+
+  if (status == NULL)
+    return;
+  if (reply == NULL)
+    {
+      status->listing = FALSE;
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("msgtrk: List failed: %s", error->message);
+      return;
+    }
+  g_variant_get (reply, "(&s)", &json);
+  task = g_task_new (NULL, status->cancellable, list_parsed_cb, NULL);
+  g_task_set_task_data (task, g_strdup (json), g_free);
+  g_task_run_in_thread (task, list_parse_thread);
+}
+
+static void
+status_relist (Status *status)
+{
+  if (status->listing)
+    return;
+  status->listing = TRUE;
+  g_dbus_connection_call (status->bus, MSGTRK_CAMEL_TRACKER_BUS_NAME, MSGTRK_CAMEL_TRACKER_PATH,
+                          MSGTRK_CAMEL_TRACKER_INTERFACE, "List", NULL, G_VARIANT_TYPE ("(s)"),
+                          G_DBUS_CALL_FLAGS_NONE, MSGTRK_CAMEL_DBUS_TIMEOUT_MS,
+                          status->cancellable, list_cb, NULL);
+}
+
+static gboolean
+status_relist_cb (gpointer data)
+{
+  Status *status = data;
+
+  status->relist_id = 0;
+  status_relist (status);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+status_relist_later (Status *status)
+{
+  if (status->relist_id == 0)
+    status->relist_id = g_timeout_add (MSGTRK_EVO_STATUS_RELIST_MS, status_relist_cb, status);
+}
+
+/* ---- StatusChanged ---- */
+
+static void
+status_changed_cb (GDBusConnection *bus,
+                   const char      *sender,
+                   const char      *path,
+                   const char      *interface,
+                   const char      *signal,
+                   GVariant        *parameters,
+                   gpointer         user_data)
+{
+  Status *status = user_data;
+  const char *envid, *state, *summary;
+  Entry *entry;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sss)")))
+    return;
+  g_variant_get (parameters, "(&s&s&s)", &envid, &state, &summary);
+  entry = g_hash_table_lookup (status->by_envid, envid);
+  if (entry == NULL)
+    {
+      status_relist_later (status); /* a message sent since the list was read */
+      return;
+    }
+  g_free (entry->state);
+  entry->state = g_strdup (state);
+  for (guint i = 0; i < status->views->len; i++)
+    view_apply (g_ptr_array_index (status->views, i), entry);
+}
+
+static Status *
+status_get (void)
+{
+  g_autoptr (GError) error = NULL;
+  Status *status;
+
+  if (status_singleton)
+    return status_singleton;
+  status = g_new0 (Status, 1);
+  status->bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  if (status->bus == NULL)
+    {
+      g_message ("msgtrk: no session bus, no Tracking column: %s", error->message);
+      g_free (status);
+      return NULL;
+    }
+  status->cancellable = g_cancellable_new ();
+  status->by_hash = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
+                                           (GDestroyNotify) entry_free);
+  status->by_envid = g_hash_table_new (g_str_hash, g_str_equal);
+  status->views = g_ptr_array_new_with_free_func ((GDestroyNotify) view_free);
+  status->signal_id = g_dbus_connection_signal_subscribe (
+    status->bus, NULL, MSGTRK_CAMEL_TRACKER_INTERFACE, "StatusChanged",
+    MSGTRK_CAMEL_TRACKER_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, status_changed_cb, status, NULL);
+  status_singleton = status;
+  return status;
+}
+
+/* New rows in a shown folder (a message just filed in Sent, a rebuilt summary) make the
+ * index be read again; a changed row of a tracked message gets its value back if it lost
+ * it (an info reloaded from the summary database): set_user_header says whether it
+ * changed, so this never loops. */
+static void
+folder_changed_cb (CamelFolder *folder, CamelFolderChangeInfo *changes, gpointer user_data)
+{
+  Status *status = status_singleton;
+  View *view = user_data;
+
+  if (status == NULL || changes == NULL)
+    return;
+  if (changes->uid_added && changes->uid_added->len > 0)
+    status_relist_later (status);
+  for (guint i = 0; changes->uid_changed && i < changes->uid_changed->len; i++)
+    {
+      const char *uid = g_ptr_array_index (changes->uid_changed, i);
+      g_autoptr (CamelMessageInfo) info = camel_folder_get_message_info (folder, uid);
+      guint64 hash = info ? camel_message_info_get_message_id (info) : 0;
+      Entry *entry = hash ? g_hash_table_lookup (status->by_hash, &hash) : NULL;
+
+      if (entry && g_hash_table_contains (view->uids_by_hash, &hash))
+        view_set (view, uid, entry->state);
+    }
+}
+
+void
+msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *registry,
+                        gboolean ask)
+{
+  Status *status = status_singleton;
+  View *view = status ? view_of (status, owner) : NULL;
+
+  shown_set (owner, folder, registry);
+  if (view && (folder == NULL || view->folder != folder))
+    {
+      g_ptr_array_remove (status->views, view);
+      view = NULL;
+    }
+  if (folder == NULL || !column_on ())
+    return;
+  if (view == NULL)
+    {
+      if (registry == NULL
+          || !(em_utils_folder_is_sent (registry, folder)
+               || em_utils_folder_is_outbox (registry, folder)))
+        return;
+      if ((status = status_get ()) == NULL)
+        return;
+      view = g_new0 (View, 1);
+      view->owner = owner;
+      view->folder = g_object_ref (folder);
+      view->uids_by_hash = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                                  (GDestroyNotify) g_ptr_array_unref);
+      view->pending = camel_folder_change_info_new ();
+      view->cancellable = g_cancellable_new ();
+      view->changed_handler = g_signal_connect (folder, "changed",
+                                                G_CALLBACK (folder_changed_cb), view);
+      g_ptr_array_add (status->views, view);
+    }
+  if (!status->index_loaded)
+    {
+      view->ask_pending = view->ask_pending || ask;
+      status_relist (status);
+      return;
+    }
+  view_scan (status, view, ask);
+}
+
+void
+msgtrk_evo_status_forget_owner (gpointer owner)
+{
+  Status *status = status_singleton;
+  View *view = status ? view_of (status, owner) : NULL;
+
+  if (shown)
+    g_hash_table_remove (shown, owner);
+  if (view)
+    g_ptr_array_remove (status->views, view);
+}
+
+void
+msgtrk_evo_status_column_changed (void)
+{
+  Status *status = status_singleton;
+  GHashTableIter iter;
+  gpointer owner, value;
+
+  if (!column_on ())
+    {
+      /* Off: the values go too, so that nothing stale shows if it comes back. */
+      for (guint i = 0; status && i < status->views->len; i++)
+        {
+          View *view = g_ptr_array_index (status->views, i);
+          GHashTableIter rows_iter;
+          gpointer rows;
+
+          g_hash_table_iter_init (&rows_iter, view->uids_by_hash);
+          while (g_hash_table_iter_next (&rows_iter, NULL, &rows))
+            for (guint j = 0; j < ((GPtrArray *) rows)->len; j++)
+              view_set (view, g_ptr_array_index ((GPtrArray *) rows, j), NULL);
+        }
+      if (status)
+        g_ptr_array_set_size (status->views, 0);
+      return;
+    }
+  if (shown == NULL)
+    return;
+  /* On: every folder shown is looked at as if just opened. */
+  {
+    g_autoptr (GPtrArray) owners = g_ptr_array_new ();
+
+    g_hash_table_iter_init (&iter, shown);
+    while (g_hash_table_iter_next (&iter, &owner, &value))
+      g_ptr_array_add (owners, owner);
+    for (guint i = 0; i < owners->len; i++)
+      {
+        Shown *s = g_hash_table_lookup (shown, owners->pdata[i]);
+        g_autoptr (CamelFolder) folder = g_object_ref (s->folder);
+        g_autoptr (ESourceRegistry) registry = s->registry ? g_object_ref (s->registry) : NULL;
+
+        msgtrk_evo_status_show (owners->pdata[i], folder, registry, TRUE);
+      }
+  }
+}
+
+void
+msgtrk_evo_status_start (void)
+{
+  Status *status = status_get ();
+
+  if (status && !status->index_loaded)
+    status_relist (status);
+}
+
+const char *
+msgtrk_evo_status_message_id (guint64 hash)
+{
+  Status *status = status_singleton;
+  Entry *entry = status && hash ? g_hash_table_lookup (status->by_hash, &hash) : NULL;
+
+  return entry ? entry->message_id : NULL;
+}
+
+static void
+call_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+  GVariant *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  if (reply)
+    g_task_return_pointer (task, reply, (GDestroyNotify) g_variant_unref);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+msgtrk_evo_status_call (const char          *method,
+                        GVariant            *parameters,
+                        const GVariantType  *reply_type,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  Status *status = status_get ();
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+
+  if (status == NULL)
+    {
+      if (parameters)
+        g_variant_unref (g_variant_ref_sink (parameters));
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                               "%s", _("There is no D-Bus session bus: the tracking helper "
+                                       "(msgtrkd) cannot be reached."));
+      g_object_unref (task);
+      return;
+    }
+  g_dbus_connection_call (status->bus, MSGTRK_CAMEL_TRACKER_BUS_NAME, MSGTRK_CAMEL_TRACKER_PATH,
+                          MSGTRK_CAMEL_TRACKER_INTERFACE, method, parameters, reply_type,
+                          G_DBUS_CALL_FLAGS_NONE, MSGTRK_CAMEL_DBUS_TIMEOUT_MS,
+                          status->cancellable, call_cb, task);
+}
+
+GVariant *
+msgtrk_evo_status_call_finish (GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+typedef struct
+{
+  CamelFolder *folder; /* (owned) */
+  char *uid;           /* (owned) */
+} Reapply;
+
+static gboolean
+reapply_cb (gpointer data)
+{
+  Reapply *r = data;
+  Status *status = status_singleton;
+
+  for (guint i = 0; status && i < status->views->len; i++)
+    {
+      View *view = g_ptr_array_index (status->views, i);
+      g_autoptr (CamelMessageInfo) info = NULL;
+      guint64 hash;
+      Entry *entry;
+
+      if (view->folder != r->folder)
+        continue;
+      info = camel_folder_get_message_info (view->folder, r->uid);
+      hash = info ? camel_message_info_get_message_id (info) : 0;
+      entry = hash ? g_hash_table_lookup (status->by_hash, &hash) : NULL;
+      if (entry && g_hash_table_contains (view->uids_by_hash, &hash))
+        {
+          CamelMessageInfo *row = row_info (view, r->uid);
+
+          /* Whether or not the value looks unchanged, the row is told again. */
+          g_debug ("Tracking column: %s %s reloaded", camel_folder_get_full_name (view->folder),
+                   r->uid);
+
+          camel_message_info_set_user_header (info, MSGTRK_EVO_STATUS_HEADER, NULL);
+          if (row && row != info)
+            camel_message_info_set_user_header (row, MSGTRK_EVO_STATUS_HEADER, NULL);
+          view_set (view, r->uid, entry->state);
+        }
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+reapply_free (gpointer data)
+{
+  Reapply *r = data;
+
+  g_object_unref (r->folder);
+  g_free (r->uid);
+  g_free (r);
+}
+
+void
+msgtrk_evo_status_reapply (CamelFolder *folder, const char *uid)
+{
+  Reapply *r;
+
+  if (folder == NULL || uid == NULL || status_singleton == NULL)
+    return;
+  r = g_new0 (Reapply, 1);
+  r->folder = g_object_ref (folder);
+  r->uid = g_strdup (uid);
+  g_timeout_add_full (G_PRIORITY_DEFAULT, MSGTRK_EVO_STATUS_FLUSH_MS, reapply_cb, r,
+                      reapply_free);
+}
