@@ -59,6 +59,8 @@ import tempfile
 import threading
 import time
 
+STATUS_METHODS = ("GetStatus", "ListStatus")
+LOOK_LOG_DOMAIN = "msgtrk-claws-look"   # MTC_LOOK_LOG_DOMAIN in plugin/claws/msgtrk-claws.c
 SLOW_PING_S = 0.05    # a ping answered slower than this means the main loop was busy
 QUIET_S = 2.0         # the main loop must stay free this long to count as settled
 PING_EVERY_S = 0.02
@@ -175,7 +177,7 @@ class Bench:
 
     def spawn(self, name, argv, **kw):
         logf = open(os.path.join(self.dir, name + ".log"), "ab")
-        p = subprocess.Popen(argv, env=self.env, stdout=kw.pop("stdout", logf),
+        p = subprocess.Popen(argv, env=kw.pop("env", self.env), stdout=kw.pop("stdout", logf),
                              stderr=kw.pop("stderr", logf), **kw)
         self.procs.append((name, p))
         return p
@@ -266,14 +268,16 @@ class Bench:
         time.sleep(0.5)
 
     def get_status_calls(self, since):
-        """(call time, return time or None, caller) of every GetStatus after SINCE."""
+        """(call time, return time or None, caller) of every GetStatus or ListStatus
+        after SINCE."""
         with self.monitor_lock:
             lines = list(self.monitor_lines)
         calls = {}
         out = []
         for f in lines:
             # mc TIME SERIAL SENDER DEST PATH IFACE MEMBER / mr TIME SERIAL SENDER DEST REPLY
-            if len(f) >= 8 and f[0] == "mc" and f[7] == "GetStatus" and float(f[1]) >= since:
+            if len(f) >= 8 and f[0] == "mc" and f[7] in STATUS_METHODS \
+                    and float(f[1]) >= since:
                 calls[(f[3], f[2])] = len(out)
                 out.append([float(f[1]), None, f[3]])
             elif len(f) >= 6 and f[0] in ("mr", "err"):
@@ -339,8 +343,11 @@ class Claws:
         self.name = name
         self.after = None       # settle() records the longest stall after this time
         self.stall = 0.0
+        self.spawned = time.time()
+        # The plugin's one line per finished look at a folder (its log domain only).
+        env = dict(bench.env, G_MESSAGES_DEBUG=LOOK_LOG_DOMAIN)
         self.proc = bench.spawn(name, ["claws-mail", "--alternate-config-dir", cfg, "--debug"],
-                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
         self.sock_dir = os.path.join(bench.env["XDG_RUNTIME_DIR"], "claws-mail")
         threading.Thread(target=self._read, daemon=True).start()
         self.sock = wait_for("Claws's control socket", self._socket, STARTUP_TIMEOUT_S)
@@ -401,16 +408,27 @@ class Claws:
             if self.after is not None and t0 >= self.after:
                 self.stall = max(self.stall, lat if lat is not None else t1 - t0)
             calls = self.bench.get_status_calls(since)
-            answered = calls and all(c[1] is not None for c in calls)
+            answered = all(c[1] is not None for c in calls)
             # The plugin asks in batches, each after the previous answer: quiet also
             # after the last answer, or a gap between two batches looks settled.
-            last_answer = max(c[1] for c in calls) if answered else since
-            if t1 - last_slow >= QUIET_S and (answered or not want_get_status) \
+            last_answer = max([since] + [c[1] for c in calls]) if answered else since
+            # With the plugin: its line saying the look at the folder is done (every
+            # status shown), after the calls it made for it.
+            look = self.look_done(since) if want_get_status else since
+            if t1 - last_slow >= QUIET_S and look is not None and answered \
                     and t1 - since >= QUIET_S and t1 - last_answer >= QUIET_S:
-                return max([last_slow] + [c[1] for c in calls]), calls
+                return max([last_slow, look] + [c[1] for c in calls]), calls
             if t1 > deadline:
                 raise RuntimeError("Claws did not settle within %.0f s" % timeout)
             time.sleep(max(0.0, PING_EVERY_S - (t1 - t0)))
+
+    def look_done(self, since):
+        """Time of the plugin's first "look at … done" line after SINCE, or None."""
+        with self.lock:
+            for t, text in self.lines:
+                if t >= since and "look at %s done" % SENT_FOLDER in text:
+                    return t
+        return None
 
     def populated_after(self, since, folder_path):
         """(time, Claws's own TIMING of summary_show in s) at the end of summary_show()
@@ -491,7 +509,14 @@ def one_run(bench, cfg, mail, plugin, idx):
                 if plugin not in maps:
                     raise RuntimeError("the plugin did not load (see %s.log)" % name)
             # let start-up work (and the plugin's proxy) finish before the clock starts
-            claws.settle(time.time(), False, STARTUP_TIMEOUT_S)
+            started = time.time()
+            claws.settle(started, False, STARTUP_TIMEOUT_S)
+            early = bench.get_status_calls(started - STARTUP_TIMEOUT_S)
+            early = [c for c in early if c[0] >= claws.spawned]
+            if early:
+                log("%-9s %-6s at start-up: %d status call(s), %.3f s in all"
+                    % ("plugin" if plugin else "no plugin", phase, len(early),
+                       sum((c[1] or c[0]) - c[0] for c in early)))
             if phase == "first" and os.path.exists(os.path.join(sent, ".claws_cache")):
                 log("note: Claws wrote the Sent cache at start-up")
             r = claws.open_folder(SENT_FOLDER, "sent", bool(plugin), ARGS.timeout)

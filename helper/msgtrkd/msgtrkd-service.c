@@ -7,7 +7,7 @@
  * (msgtrkd-notify.c) go out when the model says a state or summary changed. Viewer
  * activation (ShowMessage, a notification's "app.show") is here too: it is a D-Bus call.
  *
- * Limits: MSGTRKD_MAX_STATUS_IDS (msgtrkd-service.h) and the model's MSGTRKD_MAX_*
+ * Limits: MSGTRKD_MAX_STATUS_IDS, MSGTRKD_STATUS_PAGE_MAX (msgtrkd-service.h) and the model's MSGTRKD_MAX_*
  * (msgtrkd-tracking.h), checked before any work; IngestReport: MSGTRK_REPORT_MAX_MESSAGE_SIZE.
  *
  * Never: log A, put it in an error, keep it after the call (buffers are wiped).
@@ -382,6 +382,46 @@ handle_get_status (MsgtrkDBusTracker1    *skeleton,
     }
   msgtrk_dbus_tracker1_complete_get_status (skeleton, invocation,
                                             g_variant_builder_end (&builder));
+  return TRUE;
+}
+
+/* ListStatus: one page of the store's statuses by Message-ID. */
+static gboolean
+handle_list_status (MsgtrkDBusTracker1    *skeleton,
+                    GDBusMethodInvocation *invocation,
+                    const char            *after,
+                    guint                  max_count,
+                    MsgtrkdService        *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  g_autofree char *next = NULL;
+  GVariantBuilder builder;
+
+  if (strlen (after) > MSGTRKD_MAX_FIELD_LENGTH)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                        _("A Message-ID is at most %d bytes"), MSGTRKD_MAX_FIELD_LENGTH);
+      return TRUE;
+    }
+  if (max_count == 0 || max_count > MSGTRKD_STATUS_PAGE_MAX)
+    max_count = MSGTRKD_STATUS_PAGE_MAX;
+  rows = msgtrkd_store_list_statuses (self->store, after, max_count, &next, &error);
+  if (rows == NULL)
+    {
+      return_error (invocation, error);
+      return TRUE;
+    }
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssss)"));
+  for (guint i = 0; i < rows->len; i++)
+    {
+      const MsgtrkdStatusRow *row = rows->pdata[i];
+
+      g_variant_builder_add (&builder, "(ssss)", row->message_id, row->envid, row->state,
+                             row->summary);
+    }
+  msgtrk_dbus_tracker1_complete_list_status (skeleton, invocation,
+                                             g_variant_builder_end (&builder), next);
   return TRUE;
 }
 
@@ -863,6 +903,8 @@ connect_handlers (MsgtrkdService *self)
   g_signal_connect (self->skeleton, "handle-aborted", G_CALLBACK (handle_aborted), self);
   g_signal_connect (self->skeleton, "handle-track", G_CALLBACK (handle_track), self);
   g_signal_connect (self->skeleton, "handle-get-status", G_CALLBACK (handle_get_status), self);
+  g_signal_connect (self->skeleton, "handle-list-status", G_CALLBACK (handle_list_status),
+                    self);
   g_signal_connect (self->skeleton, "handle-get-route", G_CALLBACK (handle_get_route), self);
   g_signal_connect (self->skeleton, "handle-list", G_CALLBACK (handle_list), self);
   g_signal_connect (self->skeleton, "handle-export-url", G_CALLBACK (handle_export_url), self);

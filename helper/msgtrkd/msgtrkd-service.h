@@ -23,6 +23,9 @@ G_BEGIN_DECLS
 /** MSGTRKD_MAX_STATUS_IDS: most ids in one GetStatus call. The limits of the other
  * methods' arguments are the model's (msgtrkd-tracking.h). */
 #define MSGTRKD_MAX_STATUS_IDS 10000
+/** MSGTRKD_STATUS_PAGE_MAX: most entries in one ListStatus answer (a bigger or zero
+ * max_count gets this many): about 1.5 MB of D-Bus message. */
+#define MSGTRKD_STATUS_PAGE_MAX 10000
 /* IngestReport: a whole message of at most MSGTRK_REPORT_MAX_MESSAGE_SIZE octets, whose
  * report parts (MSGTRK_REPORT_MAX_SIZE, <msgtrk.h>) are kept: no limit of msgtrkd's own. */
 

@@ -146,6 +146,7 @@ typedef enum {
   STMT_MESSAGE_BY_ENVID,
   STMT_MESSAGE_BY_MESSAGE_ID,
   STMT_MESSAGE_LIST,
+  STMT_MESSAGE_STATUS_PAGE,
   STMT_MESSAGE_DUE,
   STMT_MESSAGE_NEXT_DUE,
   STMT_MESSAGE_DELETE,
@@ -198,6 +199,14 @@ static const char *const stmt_sql[N_STMTS] = {
                                  "ORDER BY prepared_at DESC, rowid DESC LIMIT 1",
   [STMT_MESSAGE_LIST] = "SELECT " MESSAGE_COLUMNS " FROM messages "
                         "ORDER BY prepared_at DESC, rowid DESC",
+  /* One row per Message-ID (the newest record, as STMT_MESSAGE_BY_MESSAGE_ID picks it),
+   * in Message-ID order after ?1, at most ?2: walks the messages_by_message_id index. */
+  [STMT_MESSAGE_STATUS_PAGE] = "SELECT m.message_id, m.envid, m.state, m.summary "
+                               "FROM messages m WHERE m.message_id > ?1 "
+                               "AND m.rowid = (SELECT rowid FROM messages "
+                               "WHERE message_id = m.message_id "
+                               "ORDER BY prepared_at DESC, rowid DESC LIMIT 1) "
+                               "ORDER BY m.message_id LIMIT ?2",
   [STMT_MESSAGE_DUE] = "SELECT " MESSAGE_COLUMNS " FROM messages "
                        "WHERE " POLLED_CONDITION " AND next_poll_at <= ?1 "
                        "ORDER BY next_poll_at, rowid",
@@ -1380,6 +1389,103 @@ msgtrkd_store_list_messages (MsgtrkdStore *self,
   list = stmt != NULL ? read_messages (self, stmt, doing, error) : NULL;
   end_read (self);
   return list;
+}
+
+void
+msgtrkd_status_row_free (MsgtrkdStatusRow *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->message_id);
+  g_free (row->envid);
+  g_free (row->state);
+  g_free (row->summary);
+  g_free (row);
+}
+
+/**
+ * msgtrkd_store_list_statuses:
+ * @self: a store
+ * @after: the Message-ID (without angle brackets) the page starts after; "" for the first
+ * @limit: most rows (at least 1)
+ * @next: (out) (transfer full): the @after of the next page, "" when this one is the last
+ * @error: return location for a #GError
+ *
+ * The status of every message that has a Message-ID, one row per Message-ID (the newest
+ * record of that Message-ID, the one msgtrkd_store_get_message() returns), in byte order of
+ * the Message-ID: one indexed range read, whatever the number of messages stored.
+ *
+ * Returns: (transfer container) (element-type MsgtrkdStatusRow): at most @limit rows (maybe
+ *   none); %NULL with @error set on failure
+ */
+GPtrArray *
+msgtrkd_store_list_statuses (MsgtrkdStore *self,
+                             const char   *after,
+                             guint         limit,
+                             char        **next,
+                             GError      **error)
+{
+  g_autoptr (GPtrArray) rows =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_status_row_free);
+  const char *doing = "listing statuses";
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+  g_return_val_if_fail (after != NULL, NULL);
+  g_return_val_if_fail (limit > 0, NULL);
+  g_return_val_if_fail (next != NULL, NULL);
+
+  *next = NULL;
+  if (!begin_read (self, doing, error))
+    return NULL;
+  stmt = get_stmt (self, STMT_MESSAGE_STATUS_PAGE, doing, error);
+  if (stmt == NULL)
+    {
+      end_read (self);
+      return NULL;
+    }
+  bind_text (stmt, 1, after);
+  /* One row more than asked tells whether another page follows. */
+  sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) limit + 1);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      MsgtrkdStatusRow *row;
+
+      if (rows->len == limit)
+        {
+          *next = g_strdup (((MsgtrkdStatusRow *) rows->pdata[rows->len - 1])->message_id);
+          rc = SQLITE_DONE;
+          break;
+        }
+      row = g_new0 (MsgtrkdStatusRow, 1);
+      row->message_id = column_text (stmt, 0);
+      row->envid = column_text (stmt, 1);
+      row->state = column_text (stmt, 2);
+      row->summary = column_text (stmt, 3);
+      if (row->message_id == NULL)
+        row->message_id = g_strdup ("");
+      if (row->envid == NULL)
+        row->envid = g_strdup ("");
+      if (row->state == NULL)
+        row->state = g_strdup ("unknown");
+      if (row->summary == NULL)
+        row->summary = g_strdup ("");
+      g_ptr_array_add (rows, row);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, doing);
+      stmt_done (stmt);
+      end_read (self);
+      g_clear_pointer (next, g_free);
+      return NULL;
+    }
+  stmt_done (stmt);
+  end_read (self);
+  if (*next == NULL)
+    *next = g_strdup ("");
+  return g_steal_pointer (&rows);
 }
 
 /**

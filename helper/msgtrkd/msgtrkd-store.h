@@ -100,6 +100,17 @@ typedef struct
 
 void msgtrkd_event_free (MsgtrkdEvent *event);
 
+/* One message's status as msgtrkd_store_list_statuses() gives it (all four set). */
+typedef struct
+{
+  char *message_id;  /* (owned) without angle brackets */
+  char *envid;       /* (owned) */
+  char *state;       /* (owned) a MsgtrkMessageState id */
+  char *summary;     /* (owned) */
+} MsgtrkdStatusRow;
+
+void msgtrkd_status_row_free (MsgtrkdStatusRow *row);
+
 #define MSGTRKD_TYPE_STORE (msgtrkd_store_get_type ())
 G_DECLARE_FINAL_TYPE (MsgtrkdStore, msgtrkd_store, MSGTRKD, STORE, GObject)
 
@@ -117,6 +128,14 @@ MsgtrkdMessage *msgtrkd_store_get_message      (MsgtrkdStore *self,
                                                 GError      **error);
 /* (element-type MsgtrkdMessage) newest first */
 GPtrArray      *msgtrkd_store_list_messages    (MsgtrkdStore *self,
+                                                GError      **error);
+/* (element-type MsgtrkdStatusRow) one page of the statuses of every message with a
+ * Message-ID, one row per Message-ID, in Message-ID order after @after; *next: the @after
+ * of the next page, "" after the last. */
+GPtrArray      *msgtrkd_store_list_statuses    (MsgtrkdStore *self,
+                                                const char   *after,
+                                                guint         limit,
+                                                char        **next,
                                                 GError      **error);
 /* Messages not final, tracking mtqp or delegated, next_poll_at in (0, now]. */
 GPtrArray      *msgtrkd_store_list_due         (MsgtrkdStore *self,

@@ -6,11 +6,12 @@
  *   into a marked, locked queued message that msgtrk-claws-send.c sends on Claws's own
  *   SMTP session. At load the tracked queued messages are taken over (crash safety).
  * - Sent folders: the tracking status in the Tags column, one tag per state with a symbol
- *   (a fixed set; outdated ones are removed at load). The folder shown is asked in
- *   batched GetStatus calls (newest messages first, two calls in flight), only for the
- *   Message-IDs this session has not asked yet and, across sessions, not the untagged ones
- *   a whole earlier look already asked; then StatusChanged signals keep the tags current.
- *   A changed status redraws its own row; never one D-Bus call per row.
+ *   (a fixed set; outdated ones are removed at load). What msgtrkd tracks is fetched once
+ *   per session (ListStatus, paged) and the folder shown is matched against it locally, in
+ *   slices of MTC_MATCH_SLICE_MS; an older msgtrkd without ListStatus is asked in batched
+ *   GetStatus calls (newest messages first, two in flight, only the Message-IDs not asked
+ *   yet). Then StatusChanged signals keep the tags current. A changed status redraws its
+ *   own row; never one D-Bus call per row.
  * - Track / Copy tracking link (CLIPBOARD only, a status-bar note) / Track a link… /
  *   Tracked links… / Send queued tracked messages: Message menu, message-list popup,
  *   toolbar; each offered only when it can work.
@@ -18,7 +19,7 @@
  *
  * Limits: the status lives in Claws's tags (MTC_TAG_PREFIX, G_N_ELEMENTS (state_tags));
  * only folders of the Sent kind are looked up. What msgtrkd said of each Message-ID is
- * remembered for the session (a few dozen bytes per message).
+ * remembered for the session (a few dozen bytes per tracked message).
  * Must never: block the UI (all D-Bus calls are asynchronous), see the secret A, lose a
  * message or send a tracked one untracked silently, free a MsgInfo it does not own (the
  * message list's selected one is borrowed: selected_message() takes a reference), or put
@@ -61,6 +62,10 @@
 /* How often the shown folder is checked for a change (ms): a pointer comparison. Claws
  * has no hook for "a folder is shown"; the first look waits until the list is filled. */
 #define MTC_FOLDER_WATCH_MS 100
+/* While Claws fills the list of a newly shown folder, the check is repeated this often
+ * (ms), so that the look starts as soon as the list is filled, not up to
+ * MTC_FOLDER_WATCH_MS later. */
+#define MTC_FOLDER_RETRY_MS 10
 /* Most Message-IDs asked in one GetStatus call: msgtrkd's own limit (MSGTRKD_MAX_STATUS_IDS
  * in helper/msgtrkd/msgtrkd-service.h, not on the plugin's include path). A bigger folder
  * is asked in several calls, each sent when the previous one was answered. */
@@ -74,6 +79,14 @@
 /* How long folder updates and StatusChanged signals of unknown messages are gathered
  * before the shown folder is asked again (ms). */
 #define MTC_RESCAN_DELAY_MS 500
+/* Most entries asked in one ListStatus page: msgtrkd's own page size
+ * (MSGTRKD_STATUS_PAGE_MAX); a bigger set is fetched in several pages, one after the other. */
+#define MTC_LIST_PAGE_MAX 10000
+/* How long one slice of matching the shown folder against what msgtrkd tracks may keep
+ * the main loop (ms): the UI stays responsive between slices. */
+#define MTC_MATCH_SLICE_MS 20
+/* The log domain of the one line per finished look (bench/bench-claws-sent.py reads it). */
+#define MTC_LOOK_LOG_DOMAIN "msgtrk-claws-look"
 /* How long a note stays in the status bar (s). */
 #define MTC_NOTICE_SECONDS 8
 
@@ -88,6 +101,7 @@ static gulong hook_check_before_send;
 static gulong hook_postfilter;
 static gulong hook_item_update;
 static guint folder_watch_id;
+static guint folder_retry_id;
 static FolderItem *watched_item;
 /* Message-ID → the ENVID msgtrkd gave, or NULL when msgtrkd did not know it: every
  * Message-ID asked in this session. Only the others are asked when a folder is shown. */
@@ -124,6 +138,38 @@ typedef struct
   gint max_num;     /* its highest message number at the look */
 } StatusJob;
 static StatusJob *status_job;
+
+/* What msgtrkd tracks, fetched with ListStatus once per session (and again after a
+ * StatusChanged of an unknown message): mid_state and latest_text then hold every tracked
+ * Message-ID, and a folder is matched against them locally, in slices (MatchJob), with no
+ * D-Bus call per message. list_status: whether msgtrkd has ListStatus (an older one: the
+ * GetStatus batches above). */
+typedef enum { MTC_LIST_UNKNOWN, MTC_LIST_YES, MTC_LIST_NO } MtcListSupport;
+static MtcListSupport list_status = MTC_LIST_UNKNOWN;
+static gboolean tracked_known;   /* one whole fetch was answered */
+typedef struct
+{
+  GCancellable *cancellable;
+  GHashTable *seen;   /* (element-type utf8) Message-IDs answered or signalled meanwhile */
+} FetchJob;
+static FetchJob *fetch_job;
+static gboolean fetch_again;     /* a fetch is wanted once the current one is over */
+/* The shown folder matched against mid_state, a slice per idle call. */
+typedef struct
+{
+  FolderItem *item;    /* (unowned) the folder; the job stops when it is not shown */
+  gboolean by_id;      /* list: the tracked Message-IDs (fewer than the folder's messages),
+                        * looked up in the folder; else the folder's messages */
+  GSList *list;        /* (owned) its messages (references), or Message-IDs (by_id) */
+  GSList *next;        /* the first not looked at */
+  guint n_msgs, n_tracked;
+  guint n_slices, n_waits;  /* slices that worked, and that waited for Claws */
+  gint64 started;      /* g_get_monotonic_time () */
+  gint64 busy;         /* µs spent in slices */
+  GHashTable *tag_ids; /* status text → its tag id (-1: none yet) */
+} MatchJob;
+static MatchJob *match_job;
+static guint match_id;
 static guint menu_ids[8];
 static guint n_menu_ids;
 /* The menus whose items' sensitivity is set when they open. */
@@ -512,6 +558,7 @@ status_job_stop (void)
 }
 
 static void get_status_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+static void refresh_folder (FolderItem *item);
 
 static void
 status_job_send_next (StatusJob *job)
@@ -636,6 +683,314 @@ newest_first (gconstpointer a, gconstpointer b)
   return x->num < y->num ? 1 : (x->num > y->num ? -1 : 0);
 }
 
+/* ---- status: ListStatus (what msgtrkd tracks) and the local match ---- */
+
+static void
+match_job_stop (void)
+{
+  if (match_id)
+    g_source_remove (match_id);
+  match_id = 0;
+  if (match_job == NULL)
+    return;
+  if (match_job->by_id)
+    g_slist_free_full (match_job->list, g_free);
+  else
+    procmsg_msg_list_free (match_job->list);
+  g_clear_pointer (&match_job->tag_ids, g_hash_table_unref);
+  g_clear_pointer (&match_job, g_free);
+}
+
+/* One message of a match: TRUE if its tag was set (or changed). */
+static gboolean
+match_one (MatchJob *job, MsgInfo *info, GtkCMCList *clist, gboolean *frozen)
+{
+  const char *envid = NULL;
+  const char *text;
+  gpointer id;
+
+  if (info->msgid == NULL
+      || !g_hash_table_lookup_extended (mid_state, info->msgid, NULL, (gpointer *) &envid)
+      || envid == NULL)
+    return FALSE;
+  text = g_hash_table_lookup (latest_text, info->msgid);
+  if (text == NULL)
+    return FALSE;   /* a new send attempt of it: its own status follows */
+  job->n_tracked++;
+  if (!g_hash_table_contains (envid_to_mid, envid))
+    mtc_remember_envid (envid, info->msgid);
+  /* The usual case of a second look: the row already carries this tag alone. */
+  if (!g_hash_table_lookup_extended (job->tag_ids, text, NULL, &id))
+    {
+      g_autofree char *tag = g_strconcat (MTC_TAG_PREFIX, text, NULL);
+
+      id = GINT_TO_POINTER (tags_get_id_for_str (tag));
+      g_hash_table_insert (job->tag_ids, g_strdup (text), id);
+    }
+  if (GPOINTER_TO_INT (id) > 0 && info->tags && info->tags->next == NULL
+      && info->tags->data == id)
+    return FALSE;
+  if (!*frozen && clist)
+    {
+      gtk_cmclist_freeze (clist);   /* one redraw for the slice */
+      *frozen = TRUE;
+    }
+  mtc_tag_message (info, text);
+  return TRUE;
+}
+
+/* One slice of a match: tag the shown folder's tracked messages for at most
+ * MTC_MATCH_SLICE_MS, then give the main loop back. */
+static gboolean
+match_slice_cb (gpointer data)
+{
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+  SummaryView *summary = mainwin ? mainwin->summaryview : NULL;
+  GtkCMCList *clist = summary && summary->ctree ? GTK_CMCLIST (summary->ctree) : NULL;
+  gint64 start = g_get_monotonic_time ();
+  gint64 until = start + MTC_MATCH_SLICE_MS * 1000;
+  MatchJob *job = match_job;
+  gboolean frozen = FALSE;
+
+  if (job == NULL)
+    {
+      match_id = 0;
+      return G_SOURCE_REMOVE;
+    }
+  if (summary == NULL || summary->folder_item != job->item)
+    {
+      match_id = 0;
+      match_job_stop ();   /* another folder shown: its own look follows */
+      return G_SOURCE_REMOVE;
+    }
+  if (folder_busy > 0 || summary_is_locked (summary))
+    {
+      /* Claws is inside a folder call or filling the list: try again a little later. */
+      job->n_waits++;
+      match_id = g_timeout_add (MTC_FOLDER_RETRY_MS, match_slice_cb, NULL);
+      return G_SOURCE_REMOVE;
+    }
+  job->n_slices++;
+  while (job->next != NULL)
+    {
+      MsgInfo *info;
+      gboolean tagged;
+
+      /* The clock is read every 1,024 messages and every 32 tagged ones. */
+      if ((job->n_msgs & 1023) == 1023 && g_get_monotonic_time () >= until)
+        break;
+      info = job->by_id ? folder_item_get_msginfo_by_msgid (job->item, job->next->data)
+                        : job->next->data;
+      job->next = job->next->next;
+      job->n_msgs++;
+      if (info == NULL)
+        continue;   /* (by Message-ID) not in this folder */
+      tagged = match_one (job, info, clist, &frozen);
+      if (job->by_id)
+        procmsg_msginfo_free (&info);
+      if (tagged && (job->n_tracked & 31) == 0 && g_get_monotonic_time () >= until)
+        break;
+    }
+  if (frozen)
+    gtk_cmclist_thaw (clist);
+  job->busy += g_get_monotonic_time () - start;
+  if (job->next != NULL)
+    {
+      /* The next slice when the main loop is idle (this may have been a retry timer). */
+      match_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, match_slice_cb, NULL, NULL);
+      return G_SOURCE_REMOVE;
+    }
+  {
+    g_autofree char *id = folder_item_get_identifier (job->item);
+
+    g_log (MTC_LOOK_LOG_DOMAIN, G_LOG_LEVEL_DEBUG,
+           "look at %s done: %u tracked of %u %s, %.3f s (%u slices, %.3f s in "
+           "them, %u waits)", id, job->n_tracked, job->n_msgs,
+           job->by_id ? "tracked Message-IDs looked up" : "messages walked",
+           (g_get_monotonic_time () - job->started) / 1e6, job->n_slices, job->busy / 1e6,
+           job->n_waits);
+  }
+  match_id = 0;
+  match_job_stop ();
+  return G_SOURCE_REMOVE;
+}
+
+/* Match the folder's messages against what msgtrkd tracks (mid_state), in slices. */
+static void
+match_start (FolderItem *item)
+{
+  match_job_stop ();
+  match_job = g_new0 (MatchJob, 1);
+  match_job->item = item;
+  match_job->started = g_get_monotonic_time ();
+  match_job->tag_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (g_hash_table_size (mid_state) < (guint) MAX (item->total_msgs, 0))
+    {
+      /* Fewer tracked messages than the folder holds: each is looked up in the folder
+       * (Claws's Message-ID table) instead of walking every message. */
+      GHashTableIter iter;
+      gpointer mid, envid;
+
+      match_job->by_id = TRUE;
+      g_hash_table_iter_init (&iter, mid_state);
+      while (g_hash_table_iter_next (&iter, &mid, &envid))
+        if (envid != NULL)
+          match_job->list = g_slist_prepend (match_job->list, g_strdup (mid));
+    }
+  else
+    match_job->list = folder_item_get_msg_list (item);
+  match_job->next = match_job->list;
+  match_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, match_slice_cb, NULL, NULL);
+}
+
+static void
+fetch_job_free (FetchJob *job)
+{
+  if (fetch_job == job)
+    fetch_job = NULL;
+  g_clear_object (&job->cancellable);
+  g_clear_pointer (&job->seen, g_hash_table_unref);
+  g_free (job);
+}
+
+static void
+fetch_job_stop (void)
+{
+  if (fetch_job)
+    g_cancellable_cancel (fetch_job->cancellable);
+  fetch_job = NULL;
+}
+
+static void list_status_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+
+/* Fetch what msgtrkd tracks, a page at a time; the look at the shown folder follows. */
+static void
+fetch_start (void)
+{
+  FetchJob *job;
+
+  fetch_job_stop ();
+  fetch_again = FALSE;
+  job = g_new0 (FetchJob, 1);
+  job->cancellable = g_cancellable_new ();
+  job->seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  fetch_job = job;
+  msgtrk_dbus_tracker1_call_list_status (proxy, "", MTC_LIST_PAGE_MAX, job->cancellable,
+                                         list_status_cb, job);
+}
+
+/* Create the status tags the fetched statuses need and Claws does not have yet, now, in
+ * one go: a tag created while a big folder is matched costs a pass over all its rows
+ * (summary_reflect_tags_changes(), so that Claws's tag menus learn it), 0.1–0.4 s of frozen
+ * UI for 100,000 rows. Only texts of tracked messages: the set stays the fixed one. */
+static void
+ensure_status_tags (void)
+{
+  g_autoptr (GHashTable) texts = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter iter;
+  gpointer mid, envid;
+  gboolean added = FALSE;
+  MainWindow *mainwin = mainwindow_get_mainwindow ();
+
+  if (!mtc_prefs_show_tags ())
+    return;
+  g_hash_table_iter_init (&iter, mid_state);
+  while (g_hash_table_iter_next (&iter, &mid, &envid))
+    {
+      const char *text = envid ? g_hash_table_lookup (latest_text, mid) : NULL;
+
+      if (text && g_hash_table_add (texts, (gpointer) text))
+        {
+          g_autofree char *tag = g_strconcat (MTC_TAG_PREFIX, text, NULL);
+
+          if (tags_get_id_for_str (tag) == -1)
+            {
+              tags_add_tag (tag);
+              added = TRUE;
+            }
+        }
+    }
+  if (!added)
+    return;
+  tags_write_tags ();
+  if (mainwin && mainwin->summaryview && mainwin->summaryview->folder_item)
+    reflect_later (mainwin->summaryview->folder_item);
+}
+
+/* Whether VALUE's key was neither answered nor signalled during the fetch DATA. */
+static gboolean
+not_seen (gpointer key, gpointer value, gpointer data)
+{
+  return !g_hash_table_contains (data, key);
+}
+
+/* One ListStatus page: applied at once (an answer comes before any later signal, so the
+ * newest text wins); after the last page, a Message-ID no page had is no longer tracked. */
+static void
+list_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  FetchJob *job = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) statuses = NULL;
+  g_autofree char *next = NULL;
+  GVariantIter iter;
+  const char *id, *envid, *state, *summary;
+
+  if (!msgtrk_dbus_tracker1_call_list_status_finish (MSGTRK_DBUS_TRACKER1 (source), &statuses,
+                                                     &next, res, &error))
+    {
+      if (job == fetch_job && g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
+        {
+          /* An older msgtrkd: ask the folder's Message-IDs with GetStatus instead. */
+          g_debug ("ListStatus unknown to msgtrkd: asking with GetStatus");
+          list_status = MTC_LIST_NO;
+          fetch_job_free (job);
+          refresh_folder (watched_item);
+          return;
+        }
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("ListStatus failed: %s", error->message);
+      fetch_job_free (job);   /* the next look fetches again */
+      return;
+    }
+  if (job != fetch_job)
+    {
+      fetch_job_free (job);   /* replaced by a newer fetch */
+      return;
+    }
+  list_status = MTC_LIST_YES;
+  g_variant_iter_init (&iter, statuses);
+  while (g_variant_iter_next (&iter, "(&s&s&s&s)", &id, &envid, &state, &summary))
+    {
+      if (*id == '\0' || *envid == '\0')
+        continue;
+      g_hash_table_add (job->seen, g_strdup (id));
+      g_hash_table_replace (mid_state, g_strdup (id), g_strdup (envid));
+      g_hash_table_replace (latest_text, g_strdup (id), status_text (state, summary));
+    }
+  if (next != NULL && *next != '\0')
+    {
+      msgtrk_dbus_tracker1_call_list_status (proxy, next, MTC_LIST_PAGE_MAX, job->cancellable,
+                                             list_status_cb, job);
+      return;
+    }
+  g_hash_table_foreach_remove (mid_state, not_seen, job->seen);
+  g_debug ("ListStatus: %u tracked messages", g_hash_table_size (mid_state));
+  tracked_known = TRUE;
+  fetch_job_free (job);
+  ensure_status_tags ();
+  if (fetch_again)
+    fetch_start ();
+  else if (watched_item != NULL)
+    {
+      MainWindow *mainwin = mainwindow_get_mainwindow ();
+
+      if (mainwin && mainwin->summaryview && mainwin->summaryview->folder_item == watched_item
+          && watched_item->stype == F_OUTBOX && mtc_prefs_show_tags ())
+        match_start (watched_item);
+    }
+}
+
 /* Ask msgtrkd about the folder's messages it was not asked about yet, newest first, in
  * batches of MTC_STATUS_BATCH_MAX; a look at another folder (or a new look) replaces it. */
 static void
@@ -649,6 +1004,7 @@ refresh_folder (FolderItem *item)
   gint upto, max_num = 0;
 
   status_job_stop ();
+  match_job_stop ();
   if (proxy == NULL || item == NULL || item->stype != F_OUTBOX)
     return;
   if (!mtc_prefs_show_tags ())
@@ -656,6 +1012,16 @@ refresh_folder (FolderItem *item)
       /* No tag is set meanwhile: everything is asked again once they are shown. */
       g_hash_table_remove_all (mid_state);
       mtc_prefs_forget_asked ();
+      tracked_known = FALSE;
+      return;
+    }
+  if (list_status != MTC_LIST_NO)
+    {
+      /* What msgtrkd tracks is fetched once (the look waits for it), then matched here. */
+      if (fetch_job == NULL && (!tracked_known || fetch_again))
+        fetch_start ();
+      else if (fetch_job == NULL)
+        match_start (item);
       return;
     }
   entries = g_array_new (FALSE, FALSE, sizeof (AskEntry));
@@ -725,18 +1091,32 @@ rescan_later (void)
     rescan_id = g_timeout_add (MTC_RESCAN_DELAY_MS, rescan_cb, NULL);
 }
 
+static gboolean folder_watch_cb (gpointer data);
+
+static gboolean
+folder_retry_cb (gpointer data)
+{
+  folder_retry_id = 0;
+  folder_watch_cb (NULL);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 folder_watch_cb (gpointer data)
 {
   MainWindow *mainwin = mainwindow_get_mainwindow ();
   FolderItem *item = mainwin && mainwin->summaryview ? mainwin->summaryview->folder_item : NULL;
 
-  if (item != watched_item && folder_busy == 0
+  if (item == watched_item)
+    return G_SOURCE_CONTINUE;
+  if (folder_busy == 0
       && !(mainwin && mainwin->summaryview && summary_is_locked (mainwin->summaryview)))
     {
       watched_item = item;
       refresh_folder (item);
     }
+  else if (folder_retry_id == 0)
+    folder_retry_id = g_timeout_add (MTC_FOLDER_RETRY_MS, folder_retry_cb, NULL);
   return G_SOURCE_CONTINUE;
 }
 
@@ -773,6 +1153,11 @@ status_changed_cb (MsgtrkDBusTracker1 *p, const char *envid, const char *state,
       g_autofree char *text = status_text (state, summary);
       GSList *folders = sent_folders ();
 
+      if (mtc_prefs_show_tags ())
+        g_hash_table_replace (mid_state, g_strdup (mid), g_strdup (envid));
+      if (fetch_job)
+        g_hash_table_add (fetch_job->seen, g_strdup (mid));
+
       apply_status (folders, mid, text);
       g_slist_free (folders);
       if (!mtc_prefs_show_tags ())
@@ -783,7 +1168,10 @@ status_changed_cb (MsgtrkDBusTracker1 *p, const char *envid, const char *state,
       /* Not placed yet: a message the shown folder's look has not reached, or one msgtrkd
        * did not know when it was asked. Those are asked again, once for a burst. */
       g_hash_table_add (stray_envids, g_strdup (envid));
-      g_hash_table_foreach_remove (mid_state, is_untracked, NULL);
+      if (list_status == MTC_LIST_YES)
+        fetch_again = TRUE;   /* fetched again (one page per 10,000 tracked) */
+      else
+        g_hash_table_foreach_remove (mid_state, is_untracked, NULL);
       rescan_later ();
     }
 }
@@ -809,6 +1197,10 @@ proxy_ready_cb (GObject *source, GAsyncResult *res, gpointer data)
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (proxy), 60 * 1000);
   status_handler = g_signal_connect (proxy, "status-changed", G_CALLBACK (status_changed_cb), NULL);
   watched_item = NULL;   /* ask for the shown folder now */
+  /* What msgtrkd tracks is fetched now, while Claws starts: a folder shown later is
+   * matched locally. */
+  if (mtc_prefs_show_tags ())
+    fetch_start ();
   /* Handovers a crash interrupted end now, and msgtrkd hears of them. */
   mtc_send_adopt_queued (TRUE);
 }
@@ -1187,8 +1579,9 @@ static GtkActionEntry main_actions[] = {
     G_CALLBACK (send_tracked_action_cb) },
 };
 
-/* Whether the selected message is known to be untracked (msgtrkd said so, and no status
- * tag of ours is on it). Unknown messages count as trackable: msgtrkd is asked then. */
+/* Whether the selected message is known to be untracked (msgtrkd said so, or did not
+ * list it, and no status tag of ours is on it). Unknown messages count as trackable:
+ * msgtrkd is asked then. */
 static gboolean
 selected_is_untracked (void)
 {
@@ -1201,6 +1594,9 @@ selected_is_untracked (void)
       gboolean asked = info->msgid && *info->msgid
                        && g_hash_table_lookup_extended (mid_state, info->msgid, NULL, &envid);
 
+      /* After a whole ListStatus fetch, a Message-ID it did not list is not tracked. */
+      if (!asked && info->msgid && tracked_known && list_status == MTC_LIST_YES)
+        asked = TRUE;
       untracked = info->msgid == NULL || *info->msgid == '\0'
                   || (asked && envid == NULL && !has_status_tag (info));
       procmsg_msginfo_free (&info);
@@ -1504,6 +1900,9 @@ plugin_done (void)
   if (folder_watch_id)
     g_source_remove (folder_watch_id);
   folder_watch_id = 0;
+  if (folder_retry_id)
+    g_source_remove (folder_retry_id);
+  folder_retry_id = 0;
   if (rescan_id)
     g_source_remove (rescan_id);
   rescan_id = 0;
@@ -1523,6 +1922,8 @@ plugin_done (void)
     }
   notice_id = 0;
   status_job_stop ();
+  fetch_job_stop ();
+  match_job_stop ();
   g_cancellable_cancel (cancellable);
   reports_intake_shutdown ();
   mtc_send_shutdown ();

@@ -186,6 +186,9 @@ client_connect (Client           *c,
   g_autoptr (GSocketClient) sc = g_socket_client_new ();
 
   g_socket_client_set_timeout (sc, c->server->config->connect_timeout);
+  /* Mail goes to the next hop itself, never through a proxy from the environment (and
+   * the proxy lookup cost a parse of /etc/services per connection). */
+  g_socket_client_set_enable_proxy (sc, FALSE);
   c->connection = g_socket_client_connect_to_host (sc, route->host, route->port,
                                                    c->server->shutdown, error);
   if (c->connection == NULL)
@@ -239,6 +242,9 @@ send_data (Client       *c,
   ServerLineReader reader;
 
   if (fin == NULL)
+    return FALSE;
+  if (!g_seekable_seek (G_SEEKABLE (fin), (goffset) msg->body_offset, G_SEEK_SET,
+                        c->server->shutdown, error))
     return FALSE;
   server_line_reader_init (&reader, G_INPUT_STREAM (fin), FALSE);
   for (;;)

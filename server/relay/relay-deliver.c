@@ -81,7 +81,6 @@ deliver_local (RelayServer      *server,
   g_autofree char *box = NULL;
   g_autofree char *tmp_dir = NULL, *new_dir = NULL, *cur_dir = NULL;
   g_autofree char *name = NULL, *tmp_path = NULL, *new_path = NULL;
-  g_autofree char *msg_path = relay_queue_msg_path (server->queue, msg->id);
   g_autofree char *contents = NULL;
   g_autoptr (GString) out = NULL;
   gsize len = 0;
@@ -103,7 +102,8 @@ deliver_local (RelayServer      *server,
   if (!ensure_dir (tmp_dir, error) || !ensure_dir (new_dir, error) || !ensure_dir (cur_dir, error))
     return FALSE;
 
-  if (!g_file_get_contents (msg_path, &contents, &len, error))
+  contents = relay_queue_read_body (server->queue, msg, &len, error);
+  if (contents == NULL)
     return FALSE;
   out = g_string_sized_new (len + 256);
   g_string_append_printf (out, "Return-Path: <%s>\nDelivered-To: %s\n", msg->sender,
@@ -492,7 +492,9 @@ relay_deliver_message (RelayServer  *server,
       g_warning ("%s: cannot queue a DSN: %s", msg->id, error->message);
       g_clear_error (&error);
     }
-  if (!relay_queue_save (server->queue, msg, &error))
+  /* A message now done is removed by the queue: no envelope to save (after a crash
+   * before the removal it is delivered again: at least once). */
+  if (!relay_message_is_done (msg) && !relay_queue_save (server->queue, msg, &error))
     {
       g_warning ("%s: cannot save the envelope: %s", msg->id, error->message);
       g_clear_error (&error);

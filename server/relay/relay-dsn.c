@@ -147,7 +147,6 @@ build_dsn (RelayServer  *server,
            GPtrArray    *rcpts,
            GError      **error)
 {
-  g_autofree char *orig_path = relay_queue_msg_path (server->queue, msg->id);
   g_autofree char *orig = NULL;
   gsize orig_len = 0;
   g_autoptr (GMimeMessage) dsn = NULL;
@@ -167,7 +166,8 @@ build_dsn (RelayServer  *server,
   GByteArray *bytes;
 
   msgtrk_ensure_gmime ();
-  if (!g_file_get_contents (orig_path, &orig, &orig_len, error))
+  orig = relay_queue_read_body (server->queue, msg, &orig_len, error);
+  if (orig == NULL)
     return NULL;
 
   dsn = g_mime_message_new (TRUE);
@@ -260,6 +260,12 @@ relay_dsn_send (RelayServer  *server,
   rcpt->next_attempt = now;
   g_ptr_array_add (dsn->rcpts, rcpt);
 
+  {
+    gsize block_len = 0;
+    g_autofree char *block = relay_queue_envelope_block (dsn, &block_len);
+
+    g_byte_array_append (full, (const guint8 *) block, block_len);
+  }
   date = relay_format_date (now);
   received = g_strdup_printf ("Received: by %s (msgtrk-relay) id %s;\r\n\t%s\r\n",
                               server->config->hostname, dsn->id, date);
@@ -267,6 +273,12 @@ relay_dsn_send (RelayServer  *server,
   raw = g_bytes_get_data (data, &len);
   g_byte_array_append (full, raw, len);
 
+  {
+    g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+
+    g_checksum_update (sum, full->data + RELAY_QUEUE_HEAD_LEN, full->len - RELAY_QUEUE_HEAD_LEN);
+    relay_queue_seal_head ((char *) full->data, sum);
+  }
   tmp_path = relay_queue_tmp_path (server->queue, dsn->id);
   if (!durable_file_write (tmp_path, (const char *) full->data, full->len, error))
     return FALSE;

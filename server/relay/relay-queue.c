@@ -2,18 +2,33 @@
 /* relay-queue.c: the crash-safe queue of msgtrk-relay and its delivery scheduler.
  *
  * Layout under state_dir:
- *   queue/<id>.msg   the message as received (CRLF lines, our Received: header first)
- *   queue/<id>.env   its envelope (a GKeyFile: sender, ENVID, B, timeout, RET, and per
- *                    recipient NOTIFY/ORCPT/state); its presence is what makes the message
- *                    "accepted"
- *   queue-tmp/       files being written
- * Every file is written in queue-tmp/, fsync'ed, renamed into queue/, and the directory is
- * fsync'ed: the .msg first, then the .env. A .msg without .env (a crash before the 250
- * reply) is removed at start-up; an .env is never written for a message not yet on disk.
+ *   queue/<id>.msg   one file per accepted message: the head line (RELAY_QUEUE_ENVELOPE_TAG,
+ *                    the envelope's length, the SHA-256 of the rest, CRLF), the envelope (a
+ *                    GKeyFile: sender, ENVID, B, timeout, RET, and per recipient
+ *                    NOTIFY/ORCPT/state), then the message as received (CRLF lines, our
+ *                    Received: header first). A file whose head or checksum does not hold
+ *                    was never accepted (cut by a crash before its fsync, or an empty
+ *                    stock file) and is removed at start-up.
+ *   queue/<id>.env   the envelope as delivery attempts changed it (replaces the one in the
+ *                    .msg; written only while recipients remain)
+ *   queue-tmp/       files being written under a temporary name (DSNs, .env)
+ *
+ * A new message costs one fsync: an SMTP session writes it into an empty file already in
+ * queue/ whose name a directory fsync made durable before (the stock: RELAY_QUEUE_STOCK_SIZE
+ * empty files created at once and made durable by one directory fsync,
+ * relay_queue_take_name()), puts the checksum in the head and fsyncs the file. Other files
+ * are written in queue-tmp/, fsync'ed, renamed into queue/, and queue/ is fsync'ed,
+ * grouped: one fsync of the directory covers every rename before it, so concurrent writers
+ * share it (sync_dir_grouped).
+ *
+ * Done messages are unlinked without a directory fsync, outside the queue lock: if a crash
+ * brings a name back, the message is delivered again (at least once, never lost). An .env
+ * without its .msg (the .msg unlinked, the .env back after a crash) is removed at start-up.
  *
  * The scheduler keeps every queued message in memory (at most RELAY_QUEUE_MAX_MESSAGES
- * are loaded at start-up) and hands the one with the earliest due recipient to one of the
- * worker threads, which call the RelayDeliverFunc given to relay_queue_new() (the queue
+ * are loaded at start-up); those no worker holds wait in a GSequence ordered by their
+ * earliest due recipient, then id (a priority queue: O(log n) to place, the first is the
+ * next due), and the first is handed to one of the worker threads, which call the RelayDeliverFunc given to relay_queue_new() (the queue
  * never calls up into delivery); a message is held by one worker at a time (busy).
  *
  * Cap at run time: an SMTP session asks relay_queue_has_room() at MAIL and takes a slot
@@ -49,9 +64,18 @@ struct _RelayQueue
   GMutex lock;
   GCond cond;
   GHashTable *messages;   /* id -> RelayMessage (owned) */
+  GSequence *due;         /* RelayMessage not busy, by (due_at, id); under lock */
   guint reserved;         /* slots taken by SMTP sessions in DATA; under lock */
   GPtrArray *workers;     /* GThread */
   gboolean stopping;
+  /* group commit of queue/ (sync_dir_grouped); never taken with lock held */
+  GMutex seq_lock;        /* guards renamed */
+  guint64 renamed;        /* renames into queue/ completed so far */
+  GMutex sync_lock;       /* held during the directory fsync; guards synced */
+  guint64 synced;         /* renames covered by a completed directory fsync */
+  int dir_fd;             /* queue/, open for fsync */
+  GMutex stock_lock;      /* guards stock */
+  GPtrArray *stock;       /* (element-type utf8) ids of empty files in queue/, durable */
 };
 
 RelayRecipient *
@@ -141,6 +165,9 @@ relay_queue_new_id (void)
                           (guint) g_random_int ());
 }
 
+static gboolean sync_dir_grouped (RelayQueue  *queue,
+                                  GError     **error);
+
 static const char *
 ret_to_string (MsgtrkDsnRet ret)
 {
@@ -216,17 +243,221 @@ message_to_data (RelayMessage *msg,
   return g_key_file_to_data (kf, len, NULL);
 }
 
+static char *
+head_line (gsize       envelope_len,
+           const char *sum_hex)
+{
+  char *head = g_strdup_printf (RELAY_QUEUE_ENVELOPE_TAG "%010" G_GSIZE_MODIFIER "u %s\r\n",
+                                envelope_len, sum_hex);
+
+  g_assert (strlen (head) == RELAY_QUEUE_HEAD_LEN);
+  return head;
+}
+
+/* The start of @msg's queue file: its head (with a checksum of zeros, for
+ * relay_queue_seal_head()) and its envelope; sets msg->body_offset to its length. */
+char *
+relay_queue_envelope_block (RelayMessage *msg,
+                            gsize        *len)
+{
+  gsize data_len = 0;
+  g_autofree char *data = message_to_data (msg, &data_len);
+  g_autofree char *zeros = g_strnfill (64, '0');
+  g_autofree char *head = NULL;
+  char *block;
+
+  g_assert (data_len <= RELAY_QUEUE_MAX_ENVELOPE);
+  head = head_line (data_len, zeros);
+  block = g_strconcat (head, data, NULL);
+  *len = RELAY_QUEUE_HEAD_LEN + data_len;
+  msg->body_offset = *len;
+  return block;
+}
+
+/* Put the SHA-256 @sum of everything after the head into @head (RELAY_QUEUE_HEAD_LEN
+ * octets, from relay_queue_envelope_block()). */
+void
+relay_queue_seal_head (char      *head,
+                       GChecksum *sum)
+{
+  const char *hex = g_checksum_get_string (sum);
+
+  memcpy (head + RELAY_QUEUE_HEAD_LEN - 2 - 64, hex, 64);
+}
+
+/*
+ * The id of an empty file in queue/ whose name is durable, for a new message: taken from
+ * the stock, which is refilled with RELAY_QUEUE_STOCK_SIZE new files made durable by one
+ * (grouped) directory fsync when empty. The caller writes the file, seals its head and
+ * fsyncs it, or unlinks it.
+ */
+char *
+relay_queue_take_name (RelayQueue  *queue,
+                       GError     **error)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&queue->stock_lock);
+
+  if (queue->stock->len == 0)
+    {
+      for (guint i = 0; i < RELAY_QUEUE_STOCK_SIZE; i++)
+        {
+          g_autofree char *id = relay_queue_new_id ();
+          g_autofree char *path = relay_queue_msg_path (queue, id);
+          int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+          if (fd < 0)
+            {
+              int saved = errno;
+              if (i > 0)
+                break;
+              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                           "cannot create %s: %s", path, g_strerror (saved));
+              return NULL;
+            }
+          close (fd);
+          g_ptr_array_add (queue->stock, g_steal_pointer (&id));
+        }
+      if (!sync_dir_grouped (queue, error))
+        {
+          for (guint i = 0; i < queue->stock->len; i++)
+            {
+              g_autofree char *path =
+                relay_queue_msg_path (queue, g_ptr_array_index (queue->stock, i));
+              g_unlink (path);
+            }
+          g_ptr_array_set_size (queue->stock, 0);
+          return NULL;
+        }
+    }
+  return g_ptr_array_steal_index (queue->stock, queue->stock->len - 1);
+}
+
+/* The message text of @msg's queue file (after its envelope block), NUL-terminated. */
+char *
+relay_queue_read_body (RelayQueue   *queue,
+                       RelayMessage *msg,
+                       gsize        *len,
+                       GError      **error)
+{
+  g_autofree char *path = relay_queue_msg_path (queue, msg->id);
+  char *contents = NULL;
+  gsize total = 0;
+
+  if (!g_file_get_contents (path, &contents, &total, error))
+    return NULL;
+  if (msg->body_offset > total)
+    {
+      g_free (contents);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "queue file %s is cut short", path);
+      return NULL;
+    }
+  memmove (contents, contents + msg->body_offset, total - msg->body_offset + 1);
+  *len = total - msg->body_offset;
+  return contents;
+}
+
+/* Does the SHA-256 of @fd's content from @start to its end equal @hex? */
+static gboolean
+checksum_holds (int         fd,
+                goffset     start,
+                const char *hex)
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree guchar *buf = g_malloc (65536);
+  goffset at = start;
+
+  for (;;)
+    {
+      ssize_t n = pread (fd, buf, 65536, at);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return FALSE;
+      if (n == 0)
+        break;
+      g_checksum_update (sum, buf, n);
+      at += n;
+    }
+  return strncmp (g_checksum_get_string (sum), hex, 64) == 0;
+}
+
+/* Read the envelope at the head of the queue file @path: TRUE with *@data NULL and
+ * *@offset 0 if the file has no head (an older version's file, whose envelope is its
+ * .env) and with *@data NULL if the head or checksum does not hold (a file never
+ * accepted); FALSE if it cannot be read. */
+static gboolean
+read_envelope_block (const char  *path,
+                     char       **data,
+                     guint64     *offset,
+                     gboolean    *incomplete,
+                     GError     **error)
+{
+  char head[RELAY_QUEUE_HEAD_LEN + 1];
+  const gsize tag_len = strlen (RELAY_QUEUE_ENVELOPE_TAG);
+  ssize_t n;
+  char *end;
+  guint64 len;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  *data = NULL;
+  *offset = 0;
+  *incomplete = FALSE;
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot open %s: %s",
+                   path, g_strerror (saved));
+      return FALSE;
+    }
+  n = pread (fd, head, RELAY_QUEUE_HEAD_LEN, 0);
+  if (n < 0)
+    n = 0;
+  head[n] = '\0';
+  if (n > 0 && n >= (ssize_t) tag_len && !g_str_has_prefix (head, RELAY_QUEUE_ENVELOPE_TAG))
+    {
+      close (fd);
+      return TRUE;
+    }
+  len = g_ascii_strtoull (head + MIN ((gsize) n, tag_len), &end, 10);
+  if (n != RELAY_QUEUE_HEAD_LEN || end != head + tag_len + 10 || *end != ' '
+      || head[RELAY_QUEUE_HEAD_LEN - 2] != '\r' || head[RELAY_QUEUE_HEAD_LEN - 1] != '\n'
+      || len > RELAY_QUEUE_MAX_ENVELOPE
+      || !checksum_holds (fd, RELAY_QUEUE_HEAD_LEN, end + 1))
+    {
+      close (fd);
+      *incomplete = TRUE;
+      return TRUE;
+    }
+  *data = g_malloc (len + 1);
+  n = pread (fd, *data, len, RELAY_QUEUE_HEAD_LEN);
+  close (fd);
+  if (n < 0 || (guint64) n != len)
+    {
+      g_clear_pointer (data, g_free);
+      *incomplete = TRUE;
+      return TRUE;
+    }
+  (*data)[len] = '\0';
+  *offset = RELAY_QUEUE_HEAD_LEN + len;
+  return TRUE;
+}
+
+/* An envelope from GKeyFile text @data (@path names it in errors). */
 static RelayMessage *
-message_load (const char  *path,
-              GError     **error)
+message_from_data (const char  *data,
+                   const char  *path,
+                   GError     **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (RelayMessage) msg = relay_message_new ();
   g_autofree char *ret = NULL;
   gint n;
 
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
-    return NULL;
+  if (!g_key_file_load_from_data (kf, data, -1, G_KEY_FILE_NONE, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return NULL;
+    }
   msg->id = g_key_file_get_string (kf, "message", "id", NULL);
   msg->sender = g_key_file_get_string (kf, "message", "sender", NULL);
   msg->envid = g_key_file_get_string (kf, "message", "envid", NULL);
@@ -275,6 +506,39 @@ message_load (const char  *path,
   return g_steal_pointer (&msg);
 }
 
+/* The envelope of queue file @msg_path: its .env @env_path if there is one (the state
+ * after delivery attempts), else the block at the head of the file. NULL with @error
+ * unset if the file has neither (never accepted). */
+static RelayMessage *
+message_load (const char  *msg_path,
+              const char  *env_path,
+              GError     **error)
+{
+  g_autofree char *block = NULL;
+  g_autofree char *env = NULL;
+  guint64 offset = 0;
+  gboolean incomplete = FALSE;
+  RelayMessage *msg;
+
+  if (!read_envelope_block (msg_path, &block, &offset, &incomplete, error))
+    return NULL;
+  if (incomplete)
+    return NULL;
+  if (g_file_test (env_path, G_FILE_TEST_EXISTS))
+    {
+      if (!g_file_get_contents (env_path, &env, NULL, error))
+        return NULL;
+      msg = message_from_data (env, env_path, error);
+    }
+  else if (block != NULL)
+    msg = message_from_data (block, msg_path, error);
+  else
+    return NULL;
+  if (msg != NULL)
+    msg->body_offset = offset;
+  return msg;
+}
+
 /* The queue under @state_dir (queue/ and queue-tmp/, created if missing); at most
  * @max_messages accepted at once; @workers threads call @deliver for due messages once
  * relay_queue_start() ran. */
@@ -296,8 +560,14 @@ relay_queue_new (const char       *state_dir,
   queue->tmp_dir = g_build_filename (state_dir, "queue-tmp", NULL);
   g_mutex_init (&queue->lock);
   g_cond_init (&queue->cond);
+  g_mutex_init (&queue->seq_lock);
+  g_mutex_init (&queue->sync_lock);
+  g_mutex_init (&queue->stock_lock);
+  queue->stock = g_ptr_array_new_with_free_func (g_free);
+  queue->dir_fd = -1;
   queue->messages = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                            (GDestroyNotify) relay_message_free);
+  queue->due = g_sequence_new (NULL);
   queue->workers = g_ptr_array_new ();
 
   if (g_mkdir_with_parents (queue->queue_dir, 0700) != 0
@@ -310,6 +580,15 @@ relay_queue_new (const char       *state_dir,
       relay_queue_free (queue);
       return NULL;
     }
+  queue->dir_fd = open (queue->queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (queue->dir_fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot open %s: %s",
+                   queue->queue_dir, g_strerror (saved));
+      relay_queue_free (queue);
+      return NULL;
+    }
   return queue;
 }
 
@@ -319,10 +598,23 @@ relay_queue_free (RelayQueue *queue)
   if (queue == NULL)
     return;
   relay_queue_stop (queue);
+  /* Stock files never used: empty, nothing to keep. */
+  for (guint i = 0; i < queue->stock->len; i++)
+    {
+      g_autofree char *path = relay_queue_msg_path (queue, g_ptr_array_index (queue->stock, i));
+      g_unlink (path);
+    }
+  g_ptr_array_unref (queue->stock);
+  g_mutex_clear (&queue->stock_lock);
+  g_sequence_free (queue->due);
   g_hash_table_unref (queue->messages);
   g_ptr_array_unref (queue->workers);
   g_mutex_clear (&queue->lock);
   g_cond_clear (&queue->cond);
+  g_mutex_clear (&queue->seq_lock);
+  g_mutex_clear (&queue->sync_lock);
+  if (queue->dir_fd >= 0)
+    close (queue->dir_fd);
   g_free (queue->queue_dir);
   g_free (queue->tmp_dir);
   g_free (queue);
@@ -353,7 +645,56 @@ env_path (RelayQueue *queue,
   return g_build_filename (queue->queue_dir, name, NULL);
 }
 
-/* Write @msg's envelope atomically (temp file, fsync, rename, fsync dir). */
+/*
+ * Make every rename into queue/ done so far durable: one fsync of the directory covers
+ * all renames that completed before it started, so a session whose rename is already
+ * covered by a fsync that another session ran meanwhile returns at once (group commit).
+ * Called after the rename, never with queue->lock held.
+ */
+static gboolean
+sync_dir_grouped (RelayQueue  *queue,
+                  GError     **error)
+{
+  guint64 ticket, upto;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&queue->seq_lock);
+  ticket = ++queue->renamed;
+  g_mutex_unlock (&queue->seq_lock);
+
+  g_mutex_lock (&queue->sync_lock);
+  if (queue->synced < ticket)
+    {
+      g_mutex_lock (&queue->seq_lock);
+      upto = queue->renamed;
+      g_mutex_unlock (&queue->seq_lock);
+      ok = durable_file_sync_dir_fd (queue->dir_fd, queue->queue_dir, error);
+      if (ok)
+        queue->synced = upto;
+    }
+  g_mutex_unlock (&queue->sync_lock);
+  return ok;
+}
+
+/* Rename the synced file @from into queue/ as @to and make the name durable. */
+static gboolean
+rename_durably (RelayQueue  *queue,
+                const char  *from,
+                const char  *to,
+                GError     **error)
+{
+  if (g_rename (from, to) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot rename %s: %s",
+                   from, g_strerror (saved));
+      return FALSE;
+    }
+  return sync_dir_grouped (queue, error);
+}
+
+/* Write @msg's envelope as its .env atomically (temp file, fsync, rename, grouped fsync
+ * of the directory). */
 gboolean
 relay_queue_save (RelayQueue   *queue,
                   RelayMessage *msg,
@@ -366,12 +707,20 @@ relay_queue_save (RelayQueue   *queue,
   gsize len = 0;
 
   data = message_to_data (msg, &len);
-  return durable_file_replace (tmp, dest, queue->queue_dir, data, len, error);
+  if (!durable_file_write (tmp, data, len, error))
+    return FALSE;
+  if (!rename_durably (queue, tmp, dest, error))
+    {
+      g_unlink (tmp);
+      return FALSE;
+    }
+  return TRUE;
 }
 
-/* Move the synced message file @tmp_msg_path into the queue, write the envelope, and
- * schedule @msg (ownership passes to the queue on success). After TRUE the message is
- * accepted: it survives a crash. */
+/* Move the synced queue file @tmp_msg_path (envelope block from
+ * relay_queue_envelope_block(), then the message) into the queue and schedule @msg
+ * (ownership passes to the queue on success). After TRUE the message is accepted: it
+ * survives a crash. On FALSE the caller removes @tmp_msg_path. */
 gboolean
 relay_queue_commit (RelayQueue   *queue,
                     RelayMessage *msg,
@@ -380,6 +729,7 @@ relay_queue_commit (RelayQueue   *queue,
 {
   g_autofree char *dest = relay_queue_msg_path (queue, msg->id);
 
+  g_assert (msg->body_offset > 0);
   if (g_rename (tmp_msg_path, dest) != 0)
     {
       int saved = errno;
@@ -387,7 +737,7 @@ relay_queue_commit (RelayQueue   *queue,
                    tmp_msg_path, g_strerror (saved));
       return FALSE;
     }
-  if (!relay_queue_save (queue, msg, error))
+  if (!sync_dir_grouped (queue, error))
     {
       g_unlink (dest);
       return FALSE;
@@ -440,14 +790,38 @@ relay_queue_release (RelayQueue *queue)
   g_mutex_unlock (&queue->lock);
 }
 
-/* Hand @msg (owned) to the scheduler and wake a worker. */
+static gint
+due_compare (gconstpointer a,
+             gconstpointer b,
+             gpointer      user_data)
+{
+  const RelayMessage *ma = a, *mb = b;
+
+  if (ma->due_at != mb->due_at)
+    return ma->due_at < mb->due_at ? -1 : 1;
+  return strcmp (ma->id, mb->id);
+}
+
+/* Under queue->lock: put @msg (not busy, not done) among the waiting. */
+static void
+place_locked (RelayQueue   *queue,
+              RelayMessage *msg)
+{
+  g_assert (msg->due_iter == NULL);
+  msg->due_at = relay_message_next_due (msg);
+  msg->due_iter = g_sequence_insert_sorted (queue->due, msg, due_compare, NULL);
+}
+
+/* Hand @msg (owned; a new id) to the scheduler and wake a worker. */
 void
 relay_queue_schedule (RelayQueue   *queue,
                       RelayMessage *msg)
 {
   g_mutex_lock (&queue->lock);
-  g_hash_table_replace (queue->messages, msg->id, msg);
-  g_cond_broadcast (&queue->cond);
+  g_assert (!g_hash_table_contains (queue->messages, msg->id));
+  g_hash_table_insert (queue->messages, msg->id, msg);
+  place_locked (queue, msg);
+  g_cond_signal (&queue->cond);
   g_mutex_unlock (&queue->lock);
 }
 
@@ -458,10 +832,10 @@ relay_queue_remove_files (RelayQueue   *queue,
   g_autofree char *env = env_path (queue, msg->id);
   g_autofree char *body = relay_queue_msg_path (queue, msg->id);
 
-  /* The envelope first: a .msg without .env is garbage, the reverse would be a loss. */
+  /* No directory fsync: a name a crash brings back means one more delivery, not a loss;
+   * an .env left alone is removed by the next relay_queue_scan(). */
   g_unlink (env);
   g_unlink (body);
-  durable_file_sync_dir (queue->queue_dir, NULL);
 }
 
 /* Load every envelope of a previous run; remove half-written files. */
@@ -488,21 +862,23 @@ relay_queue_scan (RelayQueue  *queue,
     {
       g_autofree char *path = g_build_filename (queue->queue_dir, name, NULL);
 
-      if (g_str_has_suffix (name, ".msg"))
+      if (g_str_has_suffix (name, ".env"))
         {
           g_autofree char *id = g_strndup (name, strlen (name) - 4);
-          g_autofree char *env = env_path (queue, id);
-          if (!g_file_test (env, G_FILE_TEST_EXISTS))
+          g_autofree char *body = relay_queue_msg_path (queue, id);
+
+          if (!g_file_test (body, G_FILE_TEST_EXISTS))
             {
-              g_info ("%s: removing a message never accepted (no envelope)", id);
+              g_info ("%s: removing the envelope of a message already delivered", id);
               g_unlink (path);
             }
         }
-      else if (g_str_has_suffix (name, ".env"))
+      else if (g_str_has_suffix (name, ".msg"))
         {
           g_autoptr (GError) local_error = NULL;
           g_autoptr (RelayMessage) msg = NULL;
-          g_autofree char *body = NULL;
+          g_autofree char *id = g_strndup (name, strlen (name) - 4);
+          g_autofree char *env = env_path (queue, id);
 
           if (loaded >= RELAY_QUEUE_MAX_MESSAGES)
             {
@@ -510,16 +886,21 @@ relay_queue_scan (RelayQueue  *queue,
                          RELAY_QUEUE_MAX_MESSAGES);
               break;
             }
-          msg = message_load (path, &local_error);
+          msg = message_load (path, env, &local_error);
+          if (msg == NULL && local_error == NULL)
+            {
+              g_info ("%s: removing a message never accepted (no envelope, or cut short)", id);
+              g_unlink (path);
+              continue;
+            }
           if (msg == NULL)
             {
               g_warning ("skipping %s: %s", path, local_error->message);
               continue;
             }
-          body = relay_queue_msg_path (queue, msg->id);
-          if (!g_file_test (body, G_FILE_TEST_EXISTS))
+          if (g_strcmp0 (msg->id, id) != 0)
             {
-              g_warning ("%s: envelope without message file; skipped", msg->id);
+              g_warning ("skipping %s: its envelope names another message", path);
               continue;
             }
           if (relay_message_is_done (msg))
@@ -535,32 +916,22 @@ relay_queue_scan (RelayQueue  *queue,
   return TRUE;
 }
 
+/* Under queue->lock: the waiting message due first, or NULL. */
 static RelayMessage *
 pick_due_locked (RelayQueue *queue,
                  gint64     *due_out)
 {
-  GHashTableIter iter;
-  gpointer value;
-  RelayMessage *best = NULL;
-  gint64 best_due = G_MAXINT64;
+  GSequenceIter *first = g_sequence_get_begin_iter (queue->due);
+  RelayMessage *msg;
 
-  g_hash_table_iter_init (&iter, queue->messages);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
+  if (g_sequence_iter_is_end (first))
     {
-      RelayMessage *msg = value;
-      gint64 due;
-
-      if (msg->busy)
-        continue;
-      due = relay_message_next_due (msg);
-      if (due < best_due)
-        {
-          best_due = due;
-          best = msg;
-        }
+      *due_out = G_MAXINT64;
+      return NULL;
     }
-  *due_out = best_due;
-  return best;
+  msg = g_sequence_get (first);
+  *due_out = msg->due_at;
+  return msg;
 }
 
 static gpointer
@@ -585,14 +956,22 @@ worker_main (gpointer data)
         }
 
       msg->busy = TRUE;
+      g_sequence_remove (msg->due_iter);
+      msg->due_iter = NULL;
       g_mutex_unlock (&queue->lock);
       queue->deliver (msg, queue->deliver_data);
       g_mutex_lock (&queue->lock);
       msg->busy = FALSE;
-      if (relay_message_is_done (msg))
+      if (!relay_message_is_done (msg))
+        place_locked (queue, msg);
+      else
         {
+          /* Unlinking is slow: done outside the lock that sessions' replies wait on. */
+          g_hash_table_steal (queue->messages, msg->id);
+          g_mutex_unlock (&queue->lock);
           relay_queue_remove_files (queue, msg);
-          g_hash_table_remove (queue->messages, msg->id);
+          relay_message_free (msg);
+          g_mutex_lock (&queue->lock);
         }
       /* Others may have been waiting for this one; let them look again. */
       g_cond_broadcast (&queue->cond);

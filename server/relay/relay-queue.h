@@ -18,6 +18,17 @@ G_BEGIN_DECLS
 /** RELAY_QUEUE_MAX_MESSAGES: largest queue: scanned at start-up, and the default and
  * upper bound of [queue] max_messages, the cap on messages accepted (452 4.3.1 beyond). */
 #define RELAY_QUEUE_MAX_MESSAGES 100000
+/** RELAY_QUEUE_MAX_ENVELOPE: largest envelope block at the head of a queue file, in
+ * octets (a longer one is refused as corrupt at start-up). */
+#define RELAY_QUEUE_MAX_ENVELOPE (16 * 1024 * 1024)
+/** RELAY_QUEUE_ENVELOPE_TAG: first octets of a queue file. The whole first line (the head,
+ * RELAY_QUEUE_HEAD_LEN octets) is the tag, the envelope's length in 10 digits, a space,
+ * the SHA-256 (hex) of everything after the head, CRLF. */
+#define RELAY_QUEUE_ENVELOPE_TAG "X-Msgtrk-Queue-Envelope: "
+#define RELAY_QUEUE_HEAD_LEN (sizeof RELAY_QUEUE_ENVELOPE_TAG - 1 + 10 + 1 + 64 + 2)
+/** RELAY_QUEUE_STOCK_SIZE: empty queue files created at once, ahead of need, under new
+ * names made durable by one directory fsync (so a new message needs only its own). */
+#define RELAY_QUEUE_STOCK_SIZE 32
 
 /* One queued message */
 typedef struct
@@ -49,6 +60,9 @@ typedef struct
   gboolean is_dsn;        /* a DSN we made: never report about it */
   GPtrArray *rcpts;       /* (element-type RelayRecipient) */
   gboolean busy;          /* scheduler: a worker holds it */
+  GSequenceIter *due_iter; /* scheduler: its place among the waiting, NULL while busy */
+  gint64 due_at;          /* scheduler: relay_message_next_due() when it was placed */
+  guint64 body_offset;    /* where the message starts in <id>.msg (after the envelope) */
 } RelayMessage;
 
 RelayRecipient *relay_recipient_new         (const char *address);
@@ -79,6 +93,16 @@ char       *relay_queue_tmp_path     (RelayQueue   *queue,
                                       const char   *id);
 char       *relay_queue_msg_path     (RelayQueue   *queue,
                                       const char   *id);
+char       *relay_queue_envelope_block (RelayMessage *msg,
+                                        gsize        *len);
+void        relay_queue_seal_head    (char         *head,
+                                      GChecksum    *sum);
+char       *relay_queue_take_name    (RelayQueue   *queue,
+                                      GError      **error);
+char       *relay_queue_read_body    (RelayQueue   *queue,
+                                      RelayMessage *msg,
+                                      gsize        *len,
+                                      GError      **error);
 gboolean    relay_queue_scan         (RelayQueue   *queue,
                                       GError      **error);
 gboolean    relay_queue_commit       (RelayQueue   *queue,

@@ -25,7 +25,8 @@
  * Limits: [queue] max_messages (452 4.3.1 at MAIL and DATA), max_recipients (452 4.5.3),
  * max_connections (421 4.7.0 after connection_wait, server-listener.c), idle_timeout
  * (421 4.4.2), RELAY_MAX_RECEIVED Received: headers (554 5.4.6 mail loop).
- * Never: answer 250 to DATA before relay_queue_commit(); log message contents.
+ * Never: answer 250 to DATA before the queue file is sealed and fsync'ed; log message
+ * contents.
  */
 #include "relay-smtp.h"
 
@@ -615,13 +616,18 @@ typedef struct
   gboolean write_failed;
   gboolean in_headers;
   guint received;
+  GChecksum *sum;      /* SHA-256 of what follows the head (relay_queue_seal_head) */
+  gsize head_left;     /* octets of the head not yet passed to sum */
 } DataSink;
 
 static void
 sink_flush (DataSink *sink)
 {
   gsize done = 0;
+  gsize skip = MIN (sink->head_left, sink->buf->len);
 
+  g_checksum_update (sink->sum, (const guchar *) sink->buf->str + skip, sink->buf->len - skip);
+  sink->head_left -= skip;
   while (!sink->write_failed && done < sink->buf->len)
     {
       ssize_t n = write (sink->fd, sink->buf->str + done, sink->buf->len - done);
@@ -687,22 +693,49 @@ receive_data (Session *s)
   g_autofree char *id = NULL;
   g_autofree char *tmp_path = NULL;
   g_autofree char *header = NULL;
+  g_autofree char *head = NULL;
+  gboolean refused;
   g_autoptr (GString) line = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) unstuffed = g_string_new (NULL);
-  DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0 };
+  DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0, NULL, RELAY_QUEUE_HEAD_LEN };
   MsgtrkDotParser dot;
 
-  id = relay_queue_new_id ();
-  tmp_path = relay_queue_tmp_path (s->server->queue, id);
-  sink.fd = open (tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  /* An empty file already in queue/ under a durable name: written here, sealed and
+   * fsync'ed at the final dot, it is the message's only file (relay-queue.c). The name
+   * tmp_path is kept for the file until it is accepted. */
+  id = relay_queue_take_name (s->server->queue, &error);
+  if (id == NULL)
+    {
+      g_warning ("cannot create a queue file: %s", error->message);
+      reply (s, "451 4.3.0 Queue file error; try again later");
+      return TRUE;
+    }
+  tmp_path = relay_queue_msg_path (s->server->queue, id);
+  sink.fd = open (tmp_path, O_WRONLY | O_CLOEXEC);
   if (sink.fd < 0)
     {
-      g_warning ("cannot create %s: %s", tmp_path, g_strerror (errno));
+      g_warning ("cannot open %s: %s", tmp_path, g_strerror (errno));
+      g_unlink (tmp_path);
       reply (s, "451 4.3.0 Queue file error; try again later");
       return TRUE;
     }
   sink.buf = g_string_new (NULL);
+  sink.sum = g_checksum_new (G_CHECKSUM_SHA256);
+  /* One file per message: the envelope block first (relay-queue.c), then the message. */
+  {
+    gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+    g_autofree char *block = NULL;
+    gsize block_len = 0;
+
+    s->msg->id = g_strdup (id);
+    s->msg->arrival = now;
+    for (guint i = 0; i < s->msg->rcpts->len; i++)
+      ((RelayRecipient *) g_ptr_array_index (s->msg->rcpts, i))->next_attempt = now;
+    block = relay_queue_envelope_block (s->msg, &block_len);
+    head = g_strndup (block, RELAY_QUEUE_HEAD_LEN);
+    g_string_append_len (sink.buf, block, block_len);
+  }
   header = received_header (s, id);
   g_string_append (sink.buf, header);
 
@@ -747,7 +780,19 @@ receive_data (Session *s)
     }
 
   sink_flush (&sink);
-  if (sink.write_failed)
+  refused = sink.too_big || sink.line_too_long || sink.received > RELAY_MAX_RECEIVED;
+  /* Only a message about to be accepted is sealed: a file never sealed is never loaded. */
+  if (!sink.write_failed && !refused)
+    {
+      relay_queue_seal_head (head, sink.sum);
+      if (pwrite (sink.fd, head, RELAY_QUEUE_HEAD_LEN, 0) != (ssize_t) RELAY_QUEUE_HEAD_LEN)
+        {
+          g_warning ("cannot write %s: %s", tmp_path, g_strerror (errno));
+          sink.write_failed = TRUE;
+        }
+    }
+  g_clear_pointer (&sink.sum, g_checksum_free);
+  if (sink.write_failed || refused)
     close (sink.fd);
   else if (!durable_file_sync_fd (sink.fd, tmp_path, &error))
     {
@@ -771,25 +816,17 @@ receive_data (Session *s)
   else
     {
       RelayMessage *msg = g_steal_pointer (&s->msg);
-      gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
-      msg->id = g_strdup (id);
-      msg->arrival = now;
+      /* The file is synced under a name made durable before: accepted. Logged first:
+       * once scheduled, a worker may deliver and free @msg at any time. */
       for (guint i = 0; i < msg->rcpts->len; i++)
-        ((RelayRecipient *) g_ptr_array_index (msg->rcpts, i))->next_attempt = now;
-      if (relay_queue_commit (s->server->queue, msg, tmp_path, &error))
-        {
-          for (guint i = 0; i < msg->rcpts->len; i++)
-            g_message ("%s: from=<%s> to=<%s> accepted%s", id, msg->sender,
-                       ((RelayRecipient *) g_ptr_array_index (msg->rcpts, i))->address,
-                       relay_message_is_tracked (msg) ? " (tracked)" : "");
-          reply (s, "250 2.0.0 Ok: queued as %s", id);
-          reset_transaction (s);
-          return TRUE;
-        }
-      g_warning ("%s: cannot queue: %s", id, error->message);
-      relay_message_free (msg);
-      reply (s, "451 4.3.0 Queue file error; try again later");
+        g_message ("%s: from=<%s> to=<%s> accepted%s", id, msg->sender,
+                   ((RelayRecipient *) g_ptr_array_index (msg->rcpts, i))->address,
+                   relay_message_is_tracked (msg) ? " (tracked)" : "");
+      relay_queue_schedule (s->server->queue, msg);
+      reply (s, "250 2.0.0 Ok: queued as %s", id);
+      reset_transaction (s);
+      return TRUE;
     }
   g_unlink (tmp_path);
   reset_transaction (s);
@@ -798,6 +835,7 @@ receive_data (Session *s)
 lost:
   if (sink.fd >= 0)
     close (sink.fd);
+  g_clear_pointer (&sink.sum, g_checksum_free);
   if (sink.buf != NULL)
     g_string_free (sink.buf, TRUE);
   g_unlink (tmp_path);

@@ -340,6 +340,18 @@ class Fake:
                 else:
                     out.append((ident, "", "", ""))
             inv.return_value(GLib.Variant("(a(ssss))", (out,)))
+        elif method == "ListStatus":
+            # The messages that have a Message-ID, in its order, paged as msgtrkd does
+            # (MSGTRKD_STATUS_PAGE_MAX: 0 or more means 10000).
+            after, count = args
+            count = 10000 if count == 0 or count > 10000 else count
+            rows = []
+            if ENVID not in self.forgotten:
+                rows.append((MSGID, ENVID, ROUTE["state"], ROUTE["summary"]))
+            rows.append((OTHER["message_id"], OTHER["envid"], OTHER["state"], OTHER["summary"]))
+            rows = sorted(r for r in rows if r[0] > after)
+            page, rest = rows[:count], rows[count:]
+            inv.return_value(GLib.Variant("(a(ssss)s)", (page, page[-1][0] if rest else "")))
         elif method == "Track":
             envid = self.resolve(args[0])
             if envid is None:

@@ -192,7 +192,16 @@ class Relay:
         return out
 
     def queue_files(self):
-        return sorted(glob.glob(os.path.join(self.state_dir, "queue", "*")))
+        """Files in queue/ but the empty ones the relay creates ahead of need (its stock
+        of durable names, relay_queue_take_name())."""
+        out = []
+        for path in glob.glob(os.path.join(self.state_dir, "queue", "*")):
+            try:
+                if os.path.getsize(path) > 0:
+                    out.append(path)
+            except FileNotFoundError:
+                pass
+        return sorted(out)
 
 
 def free_port():
