@@ -196,10 +196,11 @@ class DemoNetwork:
                 "carol@slow.example": "delayed", "dave@legacy.example": "relayed",
                 "erin@hidden.example": "opaque"}
 
-    def __init__(self, build_dir, base_dir=None, pg_dir=None):
+    def __init__(self, build_dir, base_dir=None, pg_dir=None, gi=True):
+        """gi=False: servers only, without the typelib (no send() or track())."""
         self.build_dir = os.path.abspath(build_dir)
         self.pg_dir = pg_dir or os.environ.get(PG_ENV) or None
-        self.Msgtrk = _setup_gi(self.build_dir)
+        self.Msgtrk = _setup_gi(self.build_dir) if gi else None
         self._own_base = base_dir is None
         self.base = base_dir or tempfile.mkdtemp(prefix="msgtrk-demo-")
         self.own(self.base)

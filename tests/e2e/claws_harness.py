@@ -78,14 +78,8 @@ def wait_for(what, pred, timeout=STEP_TIMEOUT, interval=0.2):
 def demo_network(base):
     """tools/demonet.py's network, started without its GI side (not needed here)."""
     import demonet
-    net = demonet.DemoNetwork.__new__(demonet.DemoNetwork)
-    net.build_dir = os.path.abspath(BUILD)
-    net.Msgtrk = None
-    net._own_base = False
-    net.base = base
     os.makedirs(base, exist_ok=True)
-    net.own(base)
-    net.hops = {}
+    net = demonet.DemoNetwork(BUILD, base_dir=base, gi=False)
     net.start()
     return net
 

@@ -650,8 +650,11 @@ class MsgtrkdTest(unittest.TestCase):
         envids = [e for e, _, _ in sent]
         submit = peers("submit", envids + [unknown])
         self.assertEqual(sorted(submit), sorted(envids + [unknown]), submit)
-        self.assertEqual(len({p for ps in submit.values() for p in ps}), 1, submit)
-        self.assertEqual([len(ps) for ps in submit.values()], [1] * 6, submit)
+        # The first round: every message in one session. The unknown message stays due
+        # (1, 2, 3 s schedule) and may be asked again before Forget reaches the daemon,
+        # on a machine under load: only its first TRACK belongs to the round.
+        self.assertEqual(len({ps[0] for ps in submit.values()}), 1, submit)
+        self.assertEqual([len(submit[e]) for e in envids], [1] * 5, submit)
         # The next hop is asked once per message; whether in one session is the tracker's
         # business (a referral starts its session as soon as its answer is read).
         relay = peers("relay", envids)
