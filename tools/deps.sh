@@ -11,6 +11,7 @@ build_pkgs=(
   gobject-introspection libgirepository1.0-dev
   python3 python3-gi
   libsqlite3-dev libsecret-1-dev libjson-glib-dev libgtk-4-dev
+  libmaxminddb-dev libcurl4-openssl-dev
   dbus dbus-x11
 )
 # The demo runs msgtrkd with a throw-away Secret Service keyring (tools/demo-helper.py).

@@ -30,6 +30,7 @@
 #include "msgtrkd-error.h"
 #include "viewer-diagram.h"
 #include "viewer-layout.h"
+#include "viewer-map.h"
 
 /* Seconds a notice ("Tracking link copied") stays visible. */
 #define NOTICE_SECONDS 5
@@ -61,6 +62,7 @@ struct _ViewerWindow
   GtkWidget *recipients_box;
   GtkWidget *hidden_label;
   GtkWidget *drawing_area;
+  GtkWidget *route_map;      /* the geographic view beside the diagram (viewer-map.c) */
   GtkWidget *timeline;
   GtkWidget *notice_revealer;
   GtkWidget *notice_label;
@@ -377,6 +379,7 @@ fill (ViewerWindow *self)
     gtk_popover_popdown (GTK_POPOVER (self->hop_popover));
   g_clear_pointer (&self->layout, viewer_layout_free);
   self->layout = viewer_layout_compute (route);
+  viewer_map_set_route (VIEWER_MAP (self->route_map), route);
   self->origin_logged = FALSE;
   self->selected = -1;
   gtk_drawing_area_set_content_width (GTK_DRAWING_AREA (self->drawing_area), (int) self->layout->width);
@@ -1049,7 +1052,14 @@ build_ui (ViewerWindow *self)
   gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scroller), self->drawing_area);
   gtk_widget_set_vexpand (scroller, TRUE);
   overlay = scroller;
-  gtk_box_append (GTK_BOX (diagram_box), overlay);
+  {
+    /* The route as a diagram or on a map (viewer-map.c); Alt+D / Alt+M switch. */
+    GtkWidget *switcher;
+
+    self->route_map = viewer_map_new ();
+    gtk_box_append (GTK_BOX (diagram_box), viewer_map_views_new (overlay, self->route_map, &switcher));
+    gtk_header_bar_pack_end (GTK_HEADER_BAR (header), switcher);
+  }
   gtk_paned_set_start_child (GTK_PANED (paned), diagram_box);
   gtk_paned_set_resize_start_child (GTK_PANED (paned), TRUE);
   gtk_paned_set_shrink_start_child (GTK_PANED (paned), FALSE);
