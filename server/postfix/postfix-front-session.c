@@ -21,7 +21,8 @@
  *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
  *             Postfix too: no smuggling); bare LF line ends become CRLF. After the
  *             upstream's 250 with "queued as QID" for a tracked message, the registration
- *             is written durably, then the 250 goes to the client.
+ *             is written and made durable through the front's journal (one grouped
+ *             fdatasync, docs/postfix-site.md), then the 250 goes to the client.
  *   AUTH      passed on, and every 334 challenge / client response in lockstep; nothing
  *             of it is logged, and the reader wipes what it held.
  *   STARTTLS  here, not passed on (TLS toward the client; the upstream link is loopback or
@@ -507,7 +508,8 @@ register_queue_id (Session    *s,
   for (guint i = 0; i + 1 < s->rcpts->len; i += 2)
     postfix_registration_add_rcpt (reg, g_ptr_array_index (s->rcpts, i), NULL,
                                    g_ptr_array_index (s->rcpts, i + 1), NULL);
-  if (!postfix_registration_write (s->front->registration_dir, reg, &error))
+  if (!postfix_registration_write_journaled (s->front->registration_dir, s->front->journal,
+                                             reg, &error))
     g_warning ("[%s] cannot register queue id %s (ENVID %s not tracked): %s", s->peer_ip, qid,
                s->envid, error->message);
   else
