@@ -14,7 +14,8 @@ front, alternating in each round (the first target alternates between rounds):
                 message per connection; msg/s from the wall time
   mtrk client   an asyncio SMTP client, one command per round trip, one message per
                 connection: MAIL FROM with ENVID (and MTRK=B:86400 through the front, which
-                takes it off and registers the message; Postfix itself would refuse MTRK=
+                takes it off and registers the message through its journal, one grouped
+                fdatasync, docs/durability.md; Postfix itself would refuse MTRK=
                 with 555, so straight into Postfix the MAIL carries ENVID only); msg/s and
                 the median latency per message (connect to the 250 after DATA)
 Per sessions count it prints the median over the rounds for each target and the ratios
@@ -153,6 +154,7 @@ def main():
     front_exe = os.path.join(os.path.abspath(a.build_dir), "server", "postfix",
                              "msgtrk-submit-front")
     sessions = [int(x) for x in a.sessions.split(",")]
+    print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     pf = pi.PrivatePostfix()
     front = None
     try:
@@ -238,6 +240,7 @@ def main():
         print("\ngoal (front >= %.0f %% of Postfix's msg/s, <= %.1f ms more median latency):"
               " %s" % (GOAL_THROUGHPUT * 100, GOAL_LATENCY_MS, "met" if verdict
                        else "NOT met"))
+        print("load average at the end: %.2f %.2f %.2f" % os.getloadavg())
         return 0
     finally:
         if front is not None:

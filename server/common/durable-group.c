@@ -187,6 +187,11 @@ durable_group_commit (DurableGroup *group,
 #define RECORD_MAGIC 0x524a544du
 #define RECORD_HEAD_SIZE 16
 #define RECORD_ALIGN 8
+/* A journal being created has this before its prefix: replay never takes it for a dead
+ * owner's journal before its creator holds the lock (only removes it once that is free). */
+#define JOURNAL_NEW_MARK ".new"
+/* An unfinished journal this old is a dead creator's. */
+#define JOURNAL_NEW_STALE_SECONDS 60
 /* Zeros written per write(2) when a journal is created. */
 #define JOURNAL_FILL_CHUNK (64 * 1024)
 
@@ -324,18 +329,20 @@ durable_journal_open (const char *dir,
 {
   g_autoptr (DurableJournal) journal = g_new0 (DurableJournal, 1);
   g_autofree char *zeros = g_malloc0 (JOURNAL_FILL_CHUNK);
+  g_autofree char *new_path = NULL;
   gsize done = JOURNAL_HEADER_SIZE;
 
   g_mutex_init (&journal->lock);
   g_rw_lock_init (&journal->checkpoint);
   journal->dir = g_strdup (dir);
-  journal->path = g_strdup_printf ("%s/%sXXXXXX", dir, prefix);
-  journal->fd = g_mkstemp_full (journal->path, O_RDWR | O_CLOEXEC, 0600);
+  new_path = g_strdup_printf ("%s/" JOURNAL_NEW_MARK "%sXXXXXX", dir, prefix);
+  journal->fd = g_mkstemp_full (new_path, O_RDWR | O_CLOEXEC, 0600);
   if (journal->fd < 0)
     {
-      errno_error (error, errno, "create the journal", journal->path);
+      errno_error (error, errno, "create the journal", new_path);
       return NULL;
     }
+  journal->path = g_strdup (new_path); /* until renamed below */
   if (flock (journal->fd, LOCK_EX | LOCK_NB) != 0)
     {
       errno_error (error, errno, "lock the journal", journal->path);
@@ -358,6 +365,18 @@ durable_journal_open (const char *dir,
   if (fsync (journal->fd) != 0)
     {
       errno_error (error, errno, "sync the journal", journal->path);
+      return NULL;
+    }
+  /* Locked and whole: now under the name replay looks at. */
+  g_free (journal->path);
+  journal->path = g_strdup_printf ("%s/%s%s", dir, prefix,
+                                   new_path + strlen (dir) + 1 + strlen (JOURNAL_NEW_MARK)
+                                     + strlen (prefix));
+  if (g_rename (new_path, journal->path) != 0)
+    {
+      errno_error (error, errno, "rename", new_path);
+      g_free (journal->path);
+      journal->path = g_steal_pointer (&new_path);
       return NULL;
     }
   if (!durable_file_sync_dir (dir, error))
@@ -680,6 +699,7 @@ durable_journal_replay (const char              *dir,
                         GError                 **error)
 {
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_autofree char *new_prefix = g_strconcat (JOURNAL_NEW_MARK, prefix, NULL);
   const char *name;
   guint count = 0;
 
@@ -689,9 +709,10 @@ durable_journal_replay (const char              *dir,
     {
       g_autofree char *path = NULL;
       g_autoptr (GError) local = NULL;
+      gboolean unfinished = g_str_has_prefix (name, new_prefix);
       int fd;
 
-      if (!g_str_has_prefix (name, prefix))
+      if (!g_str_has_prefix (name, prefix) && !unfinished)
         continue;
       path = g_build_filename (dir, name, NULL);
       fd = open (path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
@@ -700,6 +721,19 @@ durable_journal_replay (const char              *dir,
       if (flock (fd, LOCK_EX | LOCK_NB) != 0)
         {
           close (fd); /* its owner is alive */
+          continue;
+        }
+      if (unfinished)
+        {
+          GStatBuf st;
+
+          /* Its creator died before it held a record (a minute old: not one being
+           * created right now, between its mkstemp and its flock). */
+          if (g_lstat (path, &st) == 0
+              && (gint64) st.st_mtime + JOURNAL_NEW_STALE_SECONDS
+                   < g_get_real_time () / G_USEC_PER_SEC)
+            g_unlink (path);
+          close (fd);
           continue;
         }
       if (!replay_one (fd, path, func, data, &count, &local))
