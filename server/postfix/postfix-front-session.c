@@ -4,10 +4,12 @@
  * docs/postfix-site.md).
  *
  * Start: connect to the upstream (refused or unreachable: "421 4.3.2" to the client, close);
- * read its greeting; EHLO to learn whether it offers XCLIENT; if so (and xclient=true),
- * "XCLIENT ADDR=<client> PORT=<port>" so that Postfix sees the real client (its
- * smtpd_authorized_xclient_hosts must allow the front). The client gets the upstream's
- * greeting. With implicit TLS the client's TLS handshake comes first.
+ * read its greeting and pass it on to the client; then, while the client's EHLO is on
+ * its way, EHLO to learn whether the upstream offers XCLIENT and, if so (and
+ * xclient=true), "XCLIENT ADDR=<client> PORT=<port>" so that Postfix sees the real client
+ * (its smtpd_authorized_xclient_hosts must allow the front); the upstream lost there: 421.
+ * With implicit TLS the client's TLS handshake comes first. The upstream socket has
+ * TCP_NODELAY (whole commands and data buffers are written at once).
  *
  * Commands (one at a time: a pipelining client's commands wait in the line reader):
  *   EHLO      passed on; the reply's keywords minus STARTTLS, CHUNKING, BINARYMIME,
@@ -44,6 +46,8 @@
 
 #include "postfix-front.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #include "msgtrk-private.h"
@@ -217,16 +221,13 @@ up_command (Session    *s,
   return ok;
 }
 
-/* Connect to the upstream, greet, learn XCLIENT, send it. The greeting for the client is
- * left in @greeting. */
+/* Connect to the upstream and read its greeting, left in @greeting for the client. */
 static gboolean
 up_connect (Session *s,
             GString *greeting)
 {
   g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_autoptr (GError) error = NULL;
-  g_autoptr (GString) reply = g_string_new (NULL);
-  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
   int code = 0;
 
   g_socket_client_set_timeout (client, s->front->idle_timeout);
@@ -238,6 +239,10 @@ up_connect (Session *s,
                  s->front->upstream_name, error->message);
       return FALSE;
     }
+  /* Whole commands and data buffers are written at once: no Nagle delay behind an ACK. */
+  if (G_IS_INET_SOCKET_ADDRESS (s->front->upstream))
+    g_socket_set_option (g_socket_connection_get_socket (s->up), IPPROTO_TCP, TCP_NODELAY, 1,
+                         NULL);
   s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
   s->up_reader = g_new0 (ServerLineReader, 1);
   server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (s->up)),
@@ -248,6 +253,19 @@ up_connect (Session *s,
                  s->front->upstream_name);
       return FALSE;
     }
+  return TRUE;
+}
+
+/* Learn whether the upstream offers XCLIENT (EHLO) and send it. Runs after the client
+ * got the greeting, while its EHLO is on the way: two upstream round trips off its
+ * latency. The upstream's new greeting after XCLIENT is not passed on. */
+static gboolean
+up_xclient (Session *s)
+{
+  g_autoptr (GString) reply = g_string_new (NULL);
+  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
+  int code = 0;
+
   if (!s->front->xclient)
     return TRUE;
   {
@@ -759,6 +777,8 @@ postfix_front_session_run (PostfixFront      *front,
   if (!client_write (&s, reply->str, reply->len))
     goto out;
   s.greeted = TRUE;
+  if (!up_xclient (&s))
+    goto out; /* the client heard 421 (up_lost) */
 
   for (;;)
     {
