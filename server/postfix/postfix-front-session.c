@@ -24,7 +24,9 @@
  *             Postfix too: no smuggling); bare LF line ends become CRLF. After the
  *             upstream's 250 with "queued as QID" for a tracked message, the registration
  *             is written and made durable through the front's journal (one grouped
- *             fdatasync, docs/postfix-site.md), then the 250 goes to the client.
+ *             fdatasync, docs/postfix-site.md), then the 250 goes to the client; if it
+ *             cannot be (or the 250 names no queue id), the client gets 451 instead: never
+ *             a tracked message reported accepted without its registration.
  *   AUTH      passed on, and every 334 challenge / client response in lockstep; nothing
  *             of it is logged, and the reader wipes what it held.
  *   STARTTLS  here, not passed on (TLS toward the client; the upstream link is loopback or
@@ -492,8 +494,9 @@ cmd_rcpt (Session    *s,
   return client_write (s, reply->str, reply->len);
 }
 
-/* After the upstream's 250 to a tracked message: the registration for the follower. */
-static void
+/* After the upstream's 250 to a tracked message: the registration for the follower.
+ * FALSE when it could not be made durable: the client must not hear the 250. */
+static gboolean
 register_queue_id (Session    *s,
                    const char *reply)
 {
@@ -506,9 +509,9 @@ register_queue_id (Session    *s,
 
   if (q == NULL)
     {
-      g_warning ("[%s] the upstream's 250 names no queue id: ENVID %s is not tracked",
+      g_warning ("[%s] the upstream's 250 names no queue id: ENVID %s cannot be tracked",
                  s->peer_ip, s->envid);
-      return;
+      return FALSE;
     }
   q += strlen ("queued as ");
   while (g_ascii_isalnum (q[n]))
@@ -516,10 +519,10 @@ register_queue_id (Session    *s,
   qid = g_strndup (q, n);
   if (!postfix_log_is_queue_id (qid, n) || s->rcpts->len == 0)
     {
-      g_warning ("[%s] no queue id or no recipient in the upstream's 250: ENVID %s is not "
-                 "tracked",
+      g_warning ("[%s] no queue id or no recipient in the upstream's 250: ENVID %s cannot "
+                 "be tracked",
                  s->peer_ip, s->envid);
-      return;
+      return FALSE;
     }
   reg = postfix_registration_new (qid, s->envid, s->authenticator, now,
                                   now + s->mtrk_timeout);
@@ -528,11 +531,15 @@ register_queue_id (Session    *s,
                                    g_ptr_array_index (s->rcpts, i + 1), NULL);
   if (!postfix_registration_write_journaled (s->front->registration_dir, s->front->journal,
                                              reg, &error))
-    g_warning ("[%s] cannot register queue id %s (ENVID %s not tracked): %s", s->peer_ip, qid,
-               s->envid, error->message);
-  else
-    g_info ("[%s] queued as %s, ENVID %s, %u recipients registered", s->peer_ip, qid,
-            s->envid, reg->rcpts->len);
+    {
+      g_warning ("[%s] cannot register queue id %s (ENVID %s): %s; the client is told 451, "
+                 "Postfix's copy goes out untracked (postsuper -d %s to stop it)",
+                 s->peer_ip, qid, s->envid, error->message, qid);
+      return FALSE;
+    }
+  g_info ("[%s] queued as %s, ENVID %s, %u recipients registered", s->peer_ip, qid, s->envid,
+          reg->rcpts->len);
+  return TRUE;
 }
 
 /* DATA: the upstream's 354, then the message streamed, then its verdict. */
@@ -590,8 +597,14 @@ cmd_data (Session    *s,
     }
   if (!up_write (s, buf->str, buf->len) || !up_read_reply (s, reply, &code))
     return FALSE;
-  if (code / 100 == 2 && s->authenticator != NULL)
-    register_queue_id (s, reply->str);
+  if (code / 100 == 2 && s->authenticator != NULL && !register_queue_id (s, reply->str))
+    {
+      /* Never "accepted" without a durable registration (a silent untracked send): the
+       * client retries, and that copy is tracked. */
+      transaction_reset (s);
+      return client_reply (s, "451 4.3.0 %s Tracking registration failed, try again later",
+                           s->front->hostname);
+    }
   transaction_reset (s);
   return client_write (s, reply->str, reply->len);
 }

@@ -389,6 +389,21 @@ def main():
         t.check("restart: a tracked message is registered again", code == 250
                 and os.path.exists(os.path.join(regs, q + ".reg")), q)
 
+        # 12. The registration cannot be written (the directory made read-only for the
+        # front's user): the client hears 451, never Postfix's 250 for a message nobody
+        # would track.
+        os.chmod(regs, 0o500)
+        try:
+            code, q = send_tracked(fport, "unwritable@test.example")
+        finally:
+            os.chmod(regs, 0o750)
+        t.equal("registration impossible: the client gets 451, not the 250", code, 451)
+        wait_for("the front's warning", lambda: "cannot register queue id"
+                 in open(daemons[-1].log).read())
+        code, q = send_tracked(fport, "writable-again@test.example")
+        t.check("the directory writable again: tracked messages get their 250", code == 250
+                and os.path.exists(os.path.join(regs, q + ".reg")), q)
+
         # 9. Postfix goes away during a session: 421, the connection closed.
         c = Client(fport)
         c.reply()
