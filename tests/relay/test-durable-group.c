@@ -13,6 +13,7 @@
 
 #include <string.h>
 #include <sys/wait.h>
+#include <utime.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -389,6 +390,28 @@ test_journal_file_replace (void)
   mt_tmpdir_remove (dir);
 }
 
+static void
+test_journal_unfinished (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *old = g_build_filename (dir, ".new" PREFIX "aaaaaa", NULL);
+  g_autofree char *fresh = g_build_filename (dir, ".new" PREFIX "bbbbbb", NULL);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  struct utimbuf recent = { (time_t) (now - 58), (time_t) (now - 58) };
+  struct utimbuf past = { (time_t) (now - 62), (time_t) (now - 62) };
+
+  g_test_summary ("A journal whose creator died before it was whole is removed once a "
+                  "minute old (JOURNAL_NEW_STALE_SECONDS), never while it may be in creation");
+  g_assert_true (g_file_set_contents (old, "", 0, NULL));
+  g_assert_true (g_file_set_contents (fresh, "", 0, NULL));
+  g_assert_cmpint (utime (old, &past), ==, 0);
+  g_assert_cmpint (utime (fresh, &recent), ==, 0);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, NULL, NULL), ==, 0);
+  g_assert_false (g_file_test (old, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -402,5 +425,6 @@ main (int   argc,
   g_test_add_func ("/durable-journal/full", test_journal_full);
   g_test_add_func ("/durable-journal/limit", test_journal_limit);
   g_test_add_func ("/durable-journal/file-replace", test_journal_file_replace);
+  g_test_add_func ("/durable-journal/unfinished", test_journal_unfinished);
   return g_test_run ();
 }
