@@ -4,9 +4,15 @@
  *
  * One file per ENVID: <state_dir>/tracking/<sha256-hex (ENVID)>.trk. The relay writes
  * (track_store_put), mtqpd reads (track_store_lookup). A record is replaced atomically:
- * a temporary file ".tmp-<hash>-XXXXXX" in the same directory, write, fsync, rename over
- * the record, fsync the directory (durable-file.h). Readers therefore see the old or the new record, never
- * a half-written one; track_store_expire() also removes temporary files left by a crash.
+ * its text is appended to the writing process's journal (<dir>/.journal-XXXXXX,
+ * durable-group.h), written to a temporary file ".tmp-<hash>" in the same directory and
+ * renamed over the record, neither synced; the put returns once one fdatasync of the
+ * journal, shared by concurrent puts (group commit), covered it: one sync per record, none
+ * of them under the directory lock. Readers see the old or the new record, never a
+ * half-written one. After a crash, files_open() replays the journals of dead writers
+ * (files_replay_record: the same ownership and version rules, written durably), so a
+ * record whose unsynced file was lost comes back. track_store_expire() also removes
+ * temporary files left by a crash. Design: docs/durability.md.
  *
  * Record syntax (version 1), lines end in LF (a CR before the LF is tolerated):
  *
@@ -26,10 +32,17 @@
  * (MSGTRK_ERROR_INVALID_SECRET) while that record has not expired, so whoever saw an
  * ENVID (a hop, a DSN reader, a delegate) cannot erase the owner's tracking; an expired
  * record, or a missing one, is taken by the next writer. A record that cannot be read or
- * parsed is not replaced either (kept for the administrator). The check and the rename
- * happen under an exclusive flock() on the directory, so the rule holds for every writer,
- * in any process. Under the same lock, a record of the same B is only replaced by a
- * higher Version (an older update never overwrites a newer one).
+ * parsed is not replaced either (kept for the administrator), except by the replay of a
+ * journal after a crash (an unsynced file may come back torn). The check, the journal
+ * append and the rename happen under an exclusive flock() on the directory, so the rule
+ * holds for every writer, in any process; the journal's fdatasync runs after the lock is
+ * released (only a full journal's checkpoint, once per DURABLE_JOURNAL_CAPACITY octets,
+ * syncs under it). Under the same lock, a record of the same B is only replaced by a
+ * higher Version (an older update never overwrites a newer one). A put that writes
+ * nothing (refused, or a duplicate) still waits for the journal to be durable up to its
+ * decision. Limit: a record is visible to readers (and to other processes' checks) a
+ * fraction of a millisecond before it is durable; a crash in that window (before the put
+ * returned) loses it.
  *
  * Never: store or log the secret A (only B is kept); tell apart an unknown ENVID, an
  * expired record and a wrong secret in track_store_lookup() (one error, one message);
@@ -51,6 +64,7 @@
 #include <glib/gstdio.h>
 
 #include "durable-file.h"
+#include "durable-group.h"
 #include "msgtrk-private.h"
 #include "track-store-backend.h"
 
@@ -60,10 +74,13 @@
 #define TRACK_STORE_MAGIC "MSGTRK-TRACK 1"
 #define TRACK_STORE_SUFFIX ".trk"
 #define TRACK_STORE_TMP_PREFIX ".tmp-"
+#define TRACK_STORE_JOURNAL_PREFIX ".journal-"
 
 typedef struct
 {
-  char *dir; /* (owned) <state_dir>/tracking */
+  char *dir;               /* (owned) <state_dir>/tracking */
+  GMutex journal_lock;     /* guards opening journal */
+  DurableJournal *journal; /* (owned) (nullable) this process's, opened at the first put */
 } FilesStore;
 
 static void
@@ -71,9 +88,16 @@ files_free (gpointer impl)
 {
   FilesStore *self = impl;
 
+  g_clear_pointer (&self->journal, durable_journal_close);
+  g_mutex_clear (&self->journal_lock);
   g_free (self->dir);
   g_free (self);
 }
+
+static gboolean files_replay_record (const char *record,
+                                     gsize       len,
+                                     gpointer    data,
+                                     GError    **error);
 
 /* Opens the record store in @state_dir/tracking, creating that directory (mode 0750). */
 gpointer
@@ -100,8 +124,38 @@ track_store_files_open (const char *state_dir,
     }
 
   self = g_new0 (FilesStore, 1);
+  g_mutex_init (&self->journal_lock);
   self->dir = g_steal_pointer (&dir);
+  /* Records a crash may have cut from the disk come back from dead writers' journals (a
+   * reader without write access to them skips them). */
+  {
+    g_autoptr (GError) local = NULL;
+    guint n = durable_journal_replay (self->dir, TRACK_STORE_JOURNAL_PREFIX,
+                                      files_replay_record, self, &local);
+
+    if (local != NULL)
+      g_warning ("Tracking store: %s", local->message);
+    else if (n > 0)
+      g_message ("Tracking store: %u journaled records checked after a crash", n);
+  }
   return self;
+}
+
+/* This process's journal, created at the first put. */
+static DurableJournal *
+files_journal (FilesStore *self,
+               GError    **error)
+{
+  DurableJournal *journal;
+
+  g_mutex_lock (&self->journal_lock);
+  if (self->journal == NULL)
+    self->journal = durable_journal_open (self->dir, TRACK_STORE_JOURNAL_PREFIX, error);
+  journal = self->journal;
+  g_mutex_unlock (&self->journal_lock);
+  if (journal == NULL)
+    g_prefix_error (error, "Cannot open the tracking store's journal: ");
+  return journal;
 }
 
 /* <dir>/<sha256-hex (envid)>.trk */
@@ -129,43 +183,49 @@ static gboolean owner_check (FilesStore *self,
                              gboolean   *write,
                              GError    **error);
 
-/* Write @text as the record of @envid: temporary file, fsync, rename, fsync @dir_fd. */
+/* Write @text as the record of @envid through @journal (no sync: wait for *ticket). */
 static gboolean
-record_write (FilesStore *self,
-              int         dir_fd,
-              const char *envid,
-              GString    *text,
-              GError    **error)
+record_write (FilesStore     *self,
+              DurableJournal *journal,
+              const char     *envid,
+              GString        *text,
+              guint64        *ticket,
+              GError        **error)
 {
   g_autofree char *path = record_path (self, envid);
   g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, envid, -1);
   g_autofree char *tmp_path = NULL;
-  int fd;
-  int saved;
 
-  tmp_path = g_strdup_printf ("%s/" TRACK_STORE_TMP_PREFIX "%s-XXXXXX", self->dir, hash);
-  fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0640);
-  if (fd < 0)
-    {
-      saved = errno;
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot create a temporary file in %s: %s", self->dir, g_strerror (saved));
-      return FALSE;
-    }
-  if (!durable_file_write_fd (fd, tmp_path, text->str, text->len, error))
+  /* One writer at a time in the directory (its flock): the name cannot clash. */
+  tmp_path = g_strdup_printf ("%s/" TRACK_STORE_TMP_PREFIX "%s", self->dir, hash);
+  if (!durable_journal_file_replace (journal, tmp_path, path, text->str, text->len, ticket,
+                                     error))
     {
       g_prefix_error (error, "Cannot write the tracking record: ");
       return FALSE;
     }
-  if (g_rename (tmp_path, path) != 0)
+  return TRUE;
+}
+
+/* Take the directory's exclusive flock (every writer, in any process): the open
+ * descriptor, or -1 with @error set. Closing it releases the lock. */
+static int
+dir_lock (FilesStore *self,
+          GError    **error)
+{
+  int dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int saved;
+
+  if (dir_fd < 0 || flock (dir_fd, LOCK_EX) != 0)
     {
       saved = errno;
-      g_unlink (tmp_path);
+      if (dir_fd >= 0)
+        close (dir_fd);
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot rename %s to %s: %s", tmp_path, path, g_strerror (saved));
-      return FALSE;
+                   "Cannot lock the tracking directory %s: %s", self->dir, g_strerror (saved));
+      return -1;
     }
-  return durable_file_sync_dir_fd (dir_fd, self->dir, error);
+  return dir_fd;
 }
 
 /* The backend's put (track-store-backend.h): arguments are checked by track-store.c. */
@@ -181,10 +241,11 @@ files_put (gpointer    impl,
   FilesStore *self = impl;
   g_autofree char *envid_x = NULL;
   g_autoptr (GString) text = NULL;
+  DurableJournal *journal;
   gboolean write = TRUE;
+  guint64 ticket = 0;
   gboolean ok;
   int dir_fd;
-  int saved;
 
   envid_x = msgtrk_xtext_encode (envid);
   text = g_string_new (TRACK_STORE_MAGIC "\n");
@@ -201,21 +262,23 @@ files_put (gpointer    impl,
       return FALSE;
     }
 
+  journal = files_journal (self, error);
+  if (journal == NULL)
+    return FALSE;
   /* The owner check and the rename under one lock: no writer slips in between. */
-  dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0 || flock (dir_fd, LOCK_EX) != 0)
-    {
-      saved = errno;
-      if (dir_fd >= 0)
-        close (dir_fd);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot lock the tracking directory %s: %s", self->dir, g_strerror (saved));
-      return FALSE;
-    }
+  dir_fd = dir_lock (self, error);
+  if (dir_fd < 0)
+    return FALSE;
   ok = owner_check (self, envid, authenticator, version, g_get_real_time () / G_USEC_PER_SEC,
-                    &write, error)
-       && (!write || record_write (self, dir_fd, envid, text, error));
+                    &write, error);
+  if (ok && write)
+    ok = record_write (self, journal, envid, text, &ticket, error);
+  else
+    ticket = durable_journal_last (journal); /* decided on what this process wrote */
   close (dir_fd); /* releases the lock */
+  /* Durable (one fdatasync, shared with concurrent puts) outside the lock. */
+  if (!durable_journal_wait (journal, ticket, ok ? error : NULL))
+    return FALSE;
   return ok;
 }
 
@@ -585,6 +648,75 @@ files_expire (gpointer impl,
   if (removed > 0)
     durable_file_sync_dir (self->dir, NULL);
   return removed;
+}
+
+/* Write @text as the record at @path durably (replay only): temporary file, fsync,
+ * rename, fsync of the directory. */
+static gboolean
+record_write_durably (FilesStore *self,
+                      const char *path,
+                      const char *text,
+                      gsize       len,
+                      GError    **error)
+{
+  g_autofree char *name = g_path_get_basename (path);
+  g_autofree char *tmp_path = g_strdup_printf ("%s/" TRACK_STORE_TMP_PREFIX "%s", self->dir,
+                                               name);
+
+  return durable_file_replace (tmp_path, path, self->dir, text, len, error);
+}
+
+/* Replay of one journaled record (durable_journal_replay): written again, durably, when
+ * the file is missing or unreadable (lost or torn by the crash), or when the put rules
+ * allow it now (expired owner, or the same B with a lower version). */
+static gboolean
+files_replay_record (const char *record,
+                     gsize       len,
+                     gpointer    data,
+                     GError    **error)
+{
+  FilesStore *self = data;
+  RecordHeader header = { 0 };
+  RecordHeader have = { 0 };
+  g_autofree char *buf = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr (GError) local = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gboolean write;
+  gboolean ok = TRUE;
+  int dir_fd;
+
+  if (!record_header_parse (record, len, "(journal)", &header, &local))
+    {
+      g_warning ("Tracking store: a journaled record is skipped: %s", local->message);
+      record_header_clear (&header);
+      return TRUE;
+    }
+  if (header.expires <= now)
+    {
+      record_header_clear (&header);
+      return TRUE;
+    }
+  path = record_path (self, header.envid);
+  dir_fd = dir_lock (self, error);
+  if (dir_fd < 0)
+    {
+      record_header_clear (&header);
+      return FALSE;
+    }
+  if (!record_read (self, header.envid, &buf, &have, NULL))
+    write = TRUE;
+  else if (have.expires <= now)
+    write = TRUE;
+  else
+    write = track_store_authenticator_equal (have.authenticator, header.authenticator)
+            && have.version < header.version;
+  if (write)
+    ok = record_write_durably (self, path, record, len, error);
+  close (dir_fd);
+  record_header_clear (&have);
+  record_header_clear (&header);
+  return ok;
 }
 
 const TrackStoreBackend track_store_files_backend = {

@@ -282,6 +282,14 @@ follower_post_drop (gpointer data,
                    f->registration_dir, g_strerror (errno));
       return FALSE;
     }
+  /* Registrations of front processes that crashed, before any lookup. */
+  {
+    g_autoptr (GError) local = NULL;
+
+    postfix_registration_recover (f->registration_dir, &local);
+    if (local != NULL)
+      g_warning ("Some journaled registrations could not be restored: %s", local->message);
+  }
   f->pos_path = g_build_filename (f->state_dir, "postfix-follower.pos", NULL);
   if (!postfix_tail_load_position (f->pos_path, &ino, &offset, error))
     return FALSE;

@@ -4,10 +4,12 @@
  * docs/postfix-site.md).
  *
  * Start: connect to the upstream (refused or unreachable: "421 4.3.2" to the client, close);
- * read its greeting; EHLO to learn whether it offers XCLIENT; if so (and xclient=true),
- * "XCLIENT ADDR=<client> PORT=<port>" so that Postfix sees the real client (its
- * smtpd_authorized_xclient_hosts must allow the front). The client gets the upstream's
- * greeting. With implicit TLS the client's TLS handshake comes first.
+ * read its greeting and pass it on to the client; then, while the client's EHLO is on
+ * its way, EHLO to learn whether the upstream offers XCLIENT and, if so (and
+ * xclient=true), "XCLIENT ADDR=<client> PORT=<port>" so that Postfix sees the real client
+ * (its smtpd_authorized_xclient_hosts must allow the front); the upstream lost there: 421.
+ * With implicit TLS the client's TLS handshake comes first. The upstream socket has
+ * TCP_NODELAY (whole commands and data buffers are written at once).
  *
  * Commands (one at a time: a pipelining client's commands wait in the line reader):
  *   EHLO      passed on; the reply's keywords minus STARTTLS, CHUNKING, BINARYMIME,
@@ -21,7 +23,10 @@
  *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
  *             Postfix too: no smuggling); bare LF line ends become CRLF. After the
  *             upstream's 250 with "queued as QID" for a tracked message, the registration
- *             is written durably, then the 250 goes to the client.
+ *             is written and made durable through the front's journal (one grouped
+ *             fdatasync, docs/postfix-site.md), then the 250 goes to the client; if it
+ *             cannot be (or the 250 names no queue id), the client gets 451 instead: never
+ *             a tracked message reported accepted without its registration.
  *   AUTH      passed on, and every 334 challenge / client response in lockstep; nothing
  *             of it is logged, and the reader wipes what it held.
  *   STARTTLS  here, not passed on (TLS toward the client; the upstream link is loopback or
@@ -43,6 +48,8 @@
 
 #include "postfix-front.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #include "msgtrk-private.h"
@@ -216,16 +223,13 @@ up_command (Session    *s,
   return ok;
 }
 
-/* Connect to the upstream, greet, learn XCLIENT, send it. The greeting for the client is
- * left in @greeting. */
+/* Connect to the upstream and read its greeting, left in @greeting for the client. */
 static gboolean
 up_connect (Session *s,
             GString *greeting)
 {
   g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_autoptr (GError) error = NULL;
-  g_autoptr (GString) reply = g_string_new (NULL);
-  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
   int code = 0;
 
   g_socket_client_set_timeout (client, s->front->idle_timeout);
@@ -237,6 +241,10 @@ up_connect (Session *s,
                  s->front->upstream_name, error->message);
       return FALSE;
     }
+  /* Whole commands and data buffers are written at once: no Nagle delay behind an ACK. */
+  if (G_IS_INET_SOCKET_ADDRESS (s->front->upstream))
+    g_socket_set_option (g_socket_connection_get_socket (s->up), IPPROTO_TCP, TCP_NODELAY, 1,
+                         NULL);
   s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
   s->up_reader = g_new0 (ServerLineReader, 1);
   server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (s->up)),
@@ -247,6 +255,19 @@ up_connect (Session *s,
                  s->front->upstream_name);
       return FALSE;
     }
+  return TRUE;
+}
+
+/* Learn whether the upstream offers XCLIENT (EHLO) and send it. Runs after the client
+ * got the greeting, while its EHLO is on the way: two upstream round trips off its
+ * latency. The upstream's new greeting after XCLIENT is not passed on. */
+static gboolean
+up_xclient (Session *s)
+{
+  g_autoptr (GString) reply = g_string_new (NULL);
+  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
+  int code = 0;
+
   if (!s->front->xclient)
     return TRUE;
   {
@@ -473,8 +494,9 @@ cmd_rcpt (Session    *s,
   return client_write (s, reply->str, reply->len);
 }
 
-/* After the upstream's 250 to a tracked message: the registration for the follower. */
-static void
+/* After the upstream's 250 to a tracked message: the registration for the follower.
+ * FALSE when it could not be made durable: the client must not hear the 250. */
+static gboolean
 register_queue_id (Session    *s,
                    const char *reply)
 {
@@ -487,9 +509,9 @@ register_queue_id (Session    *s,
 
   if (q == NULL)
     {
-      g_warning ("[%s] the upstream's 250 names no queue id: ENVID %s is not tracked",
+      g_warning ("[%s] the upstream's 250 names no queue id: ENVID %s cannot be tracked",
                  s->peer_ip, s->envid);
-      return;
+      return FALSE;
     }
   q += strlen ("queued as ");
   while (g_ascii_isalnum (q[n]))
@@ -497,22 +519,27 @@ register_queue_id (Session    *s,
   qid = g_strndup (q, n);
   if (!postfix_log_is_queue_id (qid, n) || s->rcpts->len == 0)
     {
-      g_warning ("[%s] no queue id or no recipient in the upstream's 250: ENVID %s is not "
-                 "tracked",
+      g_warning ("[%s] no queue id or no recipient in the upstream's 250: ENVID %s cannot "
+                 "be tracked",
                  s->peer_ip, s->envid);
-      return;
+      return FALSE;
     }
   reg = postfix_registration_new (qid, s->envid, s->authenticator, now,
                                   now + s->mtrk_timeout);
   for (guint i = 0; i + 1 < s->rcpts->len; i += 2)
     postfix_registration_add_rcpt (reg, g_ptr_array_index (s->rcpts, i), NULL,
                                    g_ptr_array_index (s->rcpts, i + 1), NULL);
-  if (!postfix_registration_write (s->front->registration_dir, reg, &error))
-    g_warning ("[%s] cannot register queue id %s (ENVID %s not tracked): %s", s->peer_ip, qid,
-               s->envid, error->message);
-  else
-    g_info ("[%s] queued as %s, ENVID %s, %u recipients registered", s->peer_ip, qid,
-            s->envid, reg->rcpts->len);
+  if (!postfix_registration_write_journaled (s->front->registration_dir, s->front->journal,
+                                             reg, &error))
+    {
+      g_warning ("[%s] cannot register queue id %s (ENVID %s): %s; the client is told 451, "
+                 "Postfix's copy goes out untracked (postsuper -d %s to stop it)",
+                 s->peer_ip, qid, s->envid, error->message, qid);
+      return FALSE;
+    }
+  g_info ("[%s] queued as %s, ENVID %s, %u recipients registered", s->peer_ip, qid, s->envid,
+          reg->rcpts->len);
+  return TRUE;
 }
 
 /* DATA: the upstream's 354, then the message streamed, then its verdict. */
@@ -570,8 +597,14 @@ cmd_data (Session    *s,
     }
   if (!up_write (s, buf->str, buf->len) || !up_read_reply (s, reply, &code))
     return FALSE;
-  if (code / 100 == 2 && s->authenticator != NULL)
-    register_queue_id (s, reply->str);
+  if (code / 100 == 2 && s->authenticator != NULL && !register_queue_id (s, reply->str))
+    {
+      /* Never "accepted" without a durable registration (a silent untracked send): the
+       * client retries, and that copy is tracked. */
+      transaction_reset (s);
+      return client_reply (s, "451 4.3.0 %s Tracking registration failed, try again later",
+                           s->front->hostname);
+    }
   transaction_reset (s);
   return client_write (s, reply->str, reply->len);
 }
@@ -757,6 +790,8 @@ postfix_front_session_run (PostfixFront      *front,
   if (!client_write (&s, reply->str, reply->len))
     goto out;
   s.greeted = TRUE;
+  if (!up_xclient (&s))
+    goto out; /* the client heard 421 (up_lost) */
 
   for (;;)
     {

@@ -21,6 +21,7 @@
 
 #include "msgtrk-private.h"
 #include "postfix-front.h"
+#include "postfix-register.h"
 #include "server-config.h"
 #include "server-main.h"
 
@@ -53,6 +54,7 @@ front_clear (Front *f)
   g_free (f->front.hostname);
   g_clear_object (&f->front.upstream);
   g_free (f->front.upstream_name);
+  g_clear_pointer (&f->front.journal, durable_journal_close);
   g_free (f->front.registration_dir);
   g_clear_pointer (&f->front.tls, msgtrk_tls_context_unref);
   g_free (f->state_dir);
@@ -178,6 +180,8 @@ front_post_drop (gpointer data,
                  GError **error)
 {
   Front *f = data;
+  g_autoptr (GError) local = NULL;
+  guint recovered;
 
   if (g_mkdir_with_parents (f->front.registration_dir, 0750) != 0)
     {
@@ -187,7 +191,16 @@ front_post_drop (gpointer data,
                    f->front.registration_dir, g_strerror (saved));
       return FALSE;
     }
-  return TRUE;
+  /* Registrations a crash may have cut from the disk come back from the journals of the
+   * front processes that are gone; then this process gets its own journal. */
+  recovered = postfix_registration_recover (f->front.registration_dir, &local);
+  if (local != NULL)
+    g_warning ("Some journaled registrations could not be restored: %s", local->message);
+  else if (recovered > 0)
+    g_message ("%u journaled registrations checked after a crash", recovered);
+  f->front.journal = durable_journal_open (f->front.registration_dir,
+                                           POSTFIX_REGISTRATION_JOURNAL_PREFIX, error);
+  return f->front.journal != NULL;
 }
 
 static void

@@ -15,6 +15,7 @@
 
 #include <gio/gio.h>
 
+#include "durable-group.h"
 #include "msgtrk-tls-private.h"
 
 G_BEGIN_DECLS
@@ -32,6 +33,7 @@ typedef struct
   GSocketAddress *upstream;   /* (owned) Postfix: inet or unix */
   char *upstream_name;        /* (owned) for logs */
   char *registration_dir;     /* (owned) */
+  DurableJournal *journal;    /* (owned) registrations' write-ahead journal, in that dir */
   MsgtrkTlsContext *tls;      /* (owned) (nullable) STARTTLS / implicit TLS */
   gboolean implicit_tls;      /* TLS from the first octet (port 465) */
   gboolean xclient;           /* send XCLIENT when the upstream offers it */

@@ -3,8 +3,11 @@
  * syntax: postfix-register.h; design: docs/postfix-follower.md, "Registrations").
  *
  * One file per queue id, <dir>/<QID>.reg, replaced atomically and durably
- * (durable_file_replace: a reader sees the old file or the new one). The queue id names
- * the file, so it is checked (postfix_log_is_queue_id) before it is used in a path.
+ * (durable_file_replace: a reader sees the old file or the new one), or, on the front's
+ * hot path, journaled (durable_journal_file_replace: one grouped fdatasync of the
+ * journal, the file renamed in place without fsync; postfix_registration_recover()
+ * restores from dead journals what a crash lost). The queue id names the file, so it is
+ * checked (postfix_log_is_queue_id) before it is used in a path.
  *
  * Limits: POSTFIX_REGISTRATION_MAX_SIZE, POSTFIX_REGISTRATION_MAX_RCPTS.
  * Never: follow a symlink; accept a file that fails any rule (it is reported and ignored);
@@ -295,6 +298,33 @@ queue_id_check (const char *queue_id,
   return TRUE;
 }
 
+/* The text of @reg, its path and temporary path, or FALSE (bad queue id, too long). */
+static gboolean
+registration_prepare (const char                *dir,
+                      const PostfixRegistration *reg,
+                      char                     **text,
+                      char                     **path,
+                      char                     **tmp,
+                      GError                   **error)
+{
+  g_autofree char *t = NULL;
+
+  if (!queue_id_check (reg->queue_id, error))
+    return FALSE;
+  t = postfix_registration_format (reg);
+  if (strlen (t) > POSTFIX_REGISTRATION_MAX_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "The registration of %s would exceed %d octets", reg->queue_id,
+                   POSTFIX_REGISTRATION_MAX_SIZE);
+      return FALSE;
+    }
+  *text = g_steal_pointer (&t);
+  *path = reg_path (dir, reg->queue_id);
+  *tmp = g_strdup_printf ("%s/.tmp-%s", dir, reg->queue_id);
+  return TRUE;
+}
+
 /**
  * postfix_registration_write:
  *
@@ -311,19 +341,74 @@ postfix_registration_write (const char                *dir,
   g_autofree char *path = NULL;
   g_autofree char *tmp = NULL;
 
-  if (!queue_id_check (reg->queue_id, error))
+  if (!registration_prepare (dir, reg, &text, &path, &tmp, error))
     return FALSE;
-  text = postfix_registration_format (reg);
-  if (strlen (text) > POSTFIX_REGISTRATION_MAX_SIZE)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   "The registration of %s would exceed %d octets", reg->queue_id,
-                   POSTFIX_REGISTRATION_MAX_SIZE);
-      return FALSE;
-    }
-  path = reg_path (dir, reg->queue_id);
-  tmp = g_strdup_printf ("%s/.tmp-%s", dir, reg->queue_id);
   return durable_file_replace (tmp, path, dir, text, strlen (text), error);
+}
+
+/**
+ * postfix_registration_write_journaled:
+ * @journal: this process's journal in @dir
+ *
+ * Writes @reg as <dir>/<QID>.reg, atomically, and returns once it is durable through
+ * @journal (grouped with the other sessions' registrations).
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+postfix_registration_write_journaled (const char                *dir,
+                                      DurableJournal            *journal,
+                                      const PostfixRegistration *reg,
+                                      GError                   **error)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *tmp = NULL;
+
+  if (!registration_prepare (dir, reg, &text, &path, &tmp, error))
+    return FALSE;
+  return durable_journal_file_replace (journal, tmp, path, text, strlen (text), NULL, error);
+}
+
+/* Replay of one journaled registration: written durably unless a valid file for its queue
+ * id is there (the file outlived the crash, or a newer one replaced it). */
+static gboolean
+recover_one (const char *record,
+             gsize       len,
+             gpointer    data,
+             GError    **error)
+{
+  const char *dir = data;
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autoptr (PostfixRegistration) have = NULL;
+  g_autoptr (GError) local = NULL;
+
+  reg = postfix_registration_parse (record, len, &local);
+  if (reg == NULL)
+    {
+      g_warning ("A journaled registration is skipped: %s", local->message);
+      return TRUE;
+    }
+  have = postfix_registration_read (dir, reg->queue_id, NULL);
+  if (have != NULL)
+    return TRUE;
+  return postfix_registration_write (dir, reg, error);
+}
+
+/**
+ * postfix_registration_recover:
+ *
+ * Restores the registrations journaled by front processes that are gone (a crash may
+ * have lost their unsynced files). Call at start-up, before the first lookup.
+ *
+ * Returns: the number of journaled registrations seen
+ */
+guint
+postfix_registration_recover (const char *dir,
+                              GError    **error)
+{
+  return durable_journal_replay (dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, recover_one,
+                                 (gpointer) dir, error);
 }
 
 /**

@@ -6,7 +6,11 @@
  * that came with MTRK, and by the follower itself when a tracked message is re-queued under
  * a new id (content filter, alias expansion: a "derived" registration naming its parent).
  * Read by the follower for each delivery line of a queue id. Layout:
- * <dir>/<QID>.reg, written through durable_file_replace(); contents (LF lines):
+ * <dir>/<QID>.reg, written through durable_file_replace() (the follower) or, by the
+ * front, through its write-ahead journal <dir>/.journal-XXXXXX (durable-group.h: one
+ * grouped fdatasync, the file itself renamed in place unsynced, restored from the journal
+ * by postfix_registration_recover() at the next start after a crash; docs/postfix-site.md,
+ * "Registrations and durability"); contents (LF lines):
  *
  *   MSGTRK-POSTFIX-REG 1
  *   Queue-Id: QID
@@ -28,10 +32,14 @@
 
 #include <msgtrk.h>
 
+#include "durable-group.h"
+
 G_BEGIN_DECLS
 
 #define POSTFIX_REGISTRATION_MAX_SIZE (256 * 1024)
 #define POSTFIX_REGISTRATION_MAX_RCPTS 1000
+/** POSTFIX_REGISTRATION_JOURNAL_PREFIX: names of the front's write-ahead journals. */
+#define POSTFIX_REGISTRATION_JOURNAL_PREFIX ".journal-"
 
 typedef struct
 {
@@ -68,6 +76,12 @@ PostfixRegistration *postfix_registration_parse    (const char                *t
                                                     GError                   **error);
 gboolean             postfix_registration_write    (const char                *dir,
                                                     const PostfixRegistration *reg,
+                                                    GError                   **error);
+gboolean             postfix_registration_write_journaled (const char          *dir,
+                                                    DurableJournal            *journal,
+                                                    const PostfixRegistration *reg,
+                                                    GError                   **error);
+guint                postfix_registration_recover  (const char                *dir,
                                                     GError                   **error);
 PostfixRegistration *postfix_registration_read     (const char                *dir,
                                                     const char                *queue_id,

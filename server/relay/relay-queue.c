@@ -43,6 +43,7 @@
 #include "relay-queue.h"
 
 #include "durable-file.h"
+#include "durable-group.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,11 +69,8 @@ struct _RelayQueue
   guint reserved;         /* slots taken by SMTP sessions in DATA; under lock */
   GPtrArray *workers;     /* GThread */
   gboolean stopping;
-  /* group commit of queue/ (sync_dir_grouped); never taken with lock held */
-  GMutex seq_lock;        /* guards renamed */
-  guint64 renamed;        /* renames into queue/ completed so far */
-  GMutex sync_lock;       /* held during the directory fsync; guards synced */
-  guint64 synced;         /* renames covered by a completed directory fsync */
+  /* group commit of queue/ (sync_dir_grouped); never waited on with lock held */
+  DurableGroup *dir_group; /* (owned) fsync of dir_fd */
   int dir_fd;             /* queue/, open for fsync */
   GMutex stock_lock;      /* guards stock */
   GPtrArray *stock;       /* (element-type utf8) ids of empty files in queue/, durable */
@@ -165,6 +163,8 @@ relay_queue_new_id (void)
                           (guint) g_random_int ());
 }
 
+static gboolean sync_queue_dir   (gpointer     data,
+                                  GError     **error);
 static gboolean sync_dir_grouped (RelayQueue  *queue,
                                   GError     **error);
 
@@ -560,8 +560,6 @@ relay_queue_new (const char       *state_dir,
   queue->tmp_dir = g_build_filename (state_dir, "queue-tmp", NULL);
   g_mutex_init (&queue->lock);
   g_cond_init (&queue->cond);
-  g_mutex_init (&queue->seq_lock);
-  g_mutex_init (&queue->sync_lock);
   g_mutex_init (&queue->stock_lock);
   queue->stock = g_ptr_array_new_with_free_func (g_free);
   queue->dir_fd = -1;
@@ -589,6 +587,7 @@ relay_queue_new (const char       *state_dir,
       relay_queue_free (queue);
       return NULL;
     }
+  queue->dir_group = durable_group_new (sync_queue_dir, queue);
   return queue;
 }
 
@@ -611,8 +610,7 @@ relay_queue_free (RelayQueue *queue)
   g_ptr_array_unref (queue->workers);
   g_mutex_clear (&queue->lock);
   g_cond_clear (&queue->cond);
-  g_mutex_clear (&queue->seq_lock);
-  g_mutex_clear (&queue->sync_lock);
+  durable_group_free (queue->dir_group);
   if (queue->dir_fd >= 0)
     close (queue->dir_fd);
   g_free (queue->queue_dir);
@@ -645,35 +643,26 @@ env_path (RelayQueue *queue,
   return g_build_filename (queue->queue_dir, name, NULL);
 }
 
+/* The sync of queue->dir_group: one fsync of queue/. */
+static gboolean
+sync_queue_dir (gpointer data,
+                GError **error)
+{
+  RelayQueue *queue = data;
+
+  return durable_file_sync_dir_fd (queue->dir_fd, queue->queue_dir, error);
+}
+
 /*
  * Make every rename into queue/ done so far durable: one fsync of the directory covers
- * all renames that completed before it started, so a session whose rename is already
- * covered by a fsync that another session ran meanwhile returns at once (group commit).
- * Called after the rename, never with queue->lock held.
+ * all renames that completed before it started, so concurrent sessions share it (group
+ * commit, durable-group.h). Called after the rename, never with queue->lock held.
  */
 static gboolean
 sync_dir_grouped (RelayQueue  *queue,
                   GError     **error)
 {
-  guint64 ticket, upto;
-  gboolean ok = TRUE;
-
-  g_mutex_lock (&queue->seq_lock);
-  ticket = ++queue->renamed;
-  g_mutex_unlock (&queue->seq_lock);
-
-  g_mutex_lock (&queue->sync_lock);
-  if (queue->synced < ticket)
-    {
-      g_mutex_lock (&queue->seq_lock);
-      upto = queue->renamed;
-      g_mutex_unlock (&queue->seq_lock);
-      ok = durable_file_sync_dir_fd (queue->dir_fd, queue->queue_dir, error);
-      if (ok)
-        queue->synced = upto;
-    }
-  g_mutex_unlock (&queue->sync_lock);
-  return ok;
+  return durable_group_commit (queue->dir_group, error);
 }
 
 /* Rename the synced file @from into queue/ as @to and make the name durable. */

@@ -10,6 +10,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <utime.h>
 
@@ -108,9 +109,27 @@ count_files (Fixture *f)
   g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
   guint n = 0;
 
+  const char *name;
+
   g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
+  /* The writer's journal (.journal-XXXXXX) is the store's machinery, not a record. */
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (!g_str_has_prefix (name, ".journal-"))
+      n++;
+  return n;
+}
+
+static guint
+count_journals (Fixture *f)
+{
+  g_autofree char *dir_path = g_build_filename (f->dir, "tracking", NULL);
+  g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (name, ".journal-"))
+      n++;
   return n;
 }
 
@@ -559,6 +578,129 @@ test_expire (Fixture      *f,
   g_assert_true (g_file_test (broken, G_FILE_TEST_EXISTS));
 }
 
+static void
+test_journal_replay (Fixture      *f,
+                     gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TrackStore) again = NULL;
+  g_autoptr (MsgtrkReport) found = NULL;
+  g_autofree char *lost = record_file (f, ENVID);
+  g_autofree char *torn = record_file (f, "mtrk.torn@example.com");
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  int status = 0;
+  pid_t pid;
+
+  g_test_summary ("A writer killed after its puts returned: records its crash lost (missing "
+                  "or torn unsynced files) come back from its journal at the next open");
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      TrackStore *store = track_store_new (f->dir, NULL);
+      g_autoptr (MsgtrkReport) r = make_report (ENVID, "delivered");
+      g_autoptr (MsgtrkReport) t = make_report ("mtrk.torn@example.com", "relayed");
+
+      if (store == NULL
+          || !track_store_put (store, ENVID, authenticator_b, now + 3600, r, NULL)
+          || !track_store_put (store, "mtrk.torn@example.com", authenticator_b, now + 3600, t,
+                               NULL))
+        _exit (2);
+      _exit (0); /* killed: the journal stays */
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  g_assert_cmpuint (count_journals (f), ==, 1);
+
+  /* What a power cut can do to files renamed but never synced. */
+  g_assert_cmpint (g_unlink (lost), ==, 0);
+  g_assert_true (g_file_set_contents (torn, "", 0, NULL));
+
+  again = track_store_new (f->dir, &error);
+  g_assert_no_error (error);
+  found = track_store_lookup (again, ENVID, SECRET_A, now, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (found);
+  g_clear_object (&found);
+  found = track_store_lookup (again, "mtrk.torn@example.com", SECRET_A, now, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (found);
+  g_assert_cmpuint (count_journals (f), ==, 0);
+}
+
+#define N_RACERS 8
+
+typedef struct
+{
+  TrackStore *store;
+  char *b;
+  gboolean won;
+  int index;
+} Racer;
+
+static gpointer
+racer (gpointer data)
+{
+  Racer *r = data;
+  g_autoptr (MsgtrkReport) report = make_report ("mtrk.race@example.com", "delivered");
+  g_autoptr (GError) error = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  r->won = track_store_put (r->store, "mtrk.race@example.com", r->b, now + 3600, report,
+                            &error);
+  if (!r->won)
+    g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  for (int i = 0; i < 10; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("mtrk.t%d-%d@example.com", r->index, i);
+      g_autoptr (MsgtrkReport) mine = make_report (envid, "relayed");
+
+      g_assert_true (track_store_put (r->store, envid, r->b, now + 3600, mine, NULL));
+    }
+  return NULL;
+}
+
+static void
+test_concurrent (Fixture      *f,
+                 gconstpointer data)
+{
+  GThread *threads[N_RACERS];
+  Racer racers[N_RACERS];
+  guint won = 0;
+
+  g_test_summary ("Concurrent puts: one first owner among racers for one ENVID; every "
+                  "thread's own records stored (group commit)");
+  for (int i = 0; i < N_RACERS; i++)
+    {
+      guchar raw[20];
+
+      memset (raw, 0x40 + i, sizeof raw);
+      racers[i].b = g_base64_encode (raw, sizeof raw);
+      racers[i].store = f->store;
+      racers[i].index = i;
+      threads[i] = g_thread_new ("racer", racer, &racers[i]);
+    }
+  for (int i = 0; i < N_RACERS; i++)
+    {
+      g_thread_join (threads[i]);
+      won += racers[i].won;
+    }
+  g_assert_cmpuint (won, ==, 1);
+  for (int i = 0; i < N_RACERS; i++)
+    for (int k = 0; k < 10; k++)
+      {
+        g_autofree char *envid = g_strdup_printf ("mtrk.t%d-%d@example.com", i, k);
+        g_autofree char *auth = NULL;
+        g_autoptr (MsgtrkReport) r = track_store_load (f->store, envid, &auth, NULL, NULL);
+
+        g_assert_nonnull (r);
+        g_assert_cmpstr (auth, ==, racers[i].b);
+      }
+  for (int i = 0; i < N_RACERS; i++)
+    g_free (racers[i].b);
+  g_assert_cmpuint (count_files (f), ==, 1 + N_RACERS * 10);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -585,6 +727,8 @@ main (int    argc,
   ADD ("/track-store/malformed", test_malformed);
   ADD ("/track-store/symlink", test_symlink);
   ADD ("/track-store/expire", test_expire);
+  ADD ("/track-store/journal-replay", test_journal_replay);
+  ADD ("/track-store/concurrent", test_concurrent);
 #undef ADD
 
   ret = g_test_run ();

@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* durable-group.c: group commit and the write-ahead journal of the servers (contract:
+ * durable-group.h; design: docs/durability.md).
+ *
+ * How: DurableGroup counts changes (tickets) and completed syncs under one mutex; the
+ * sync itself runs without the mutex, by one waiter at a time (the leader), and covers the
+ * tickets issued before it started; a condition variable wakes the others. A failure is
+ * kept (copied to each waiter) and makes the group fail from then on.
+ * DurableJournal file layout (native byte order; the file never leaves its machine):
+ *
+ *   header  = "MSGTRK-JOURNAL 1" (16 octets) generation (guint32) zeros, 512 octets
+ *   record  = magic "MTJR" (guint32 0x524a544d) length (guint32) generation (guint32)
+ *             crc32 (guint32, of length, generation and the payload) payload
+ *             zero padding to a multiple of 8
+ *
+ * A reader stops at the first record whose magic, generation, length or CRC is wrong:
+ * zeros (never written), a record of an older generation, or a write cut by a crash.
+ * Limits: durable-group.h.
+ * Never: hold a GMutex across a sync other than the leader's own turn; checkpoint while a
+ * journaled change is between its record and its rename (a GRWLock keeps them apart).
+ */
+/* syncfs(2) is a GNU extension (Linux). */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include "durable-group.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "durable-file.h"
+
+struct _DurableGroup
+{
+  GMutex lock;
+  GCond cond;
+  DurableGroupSyncFunc func;
+  gpointer data;
+  guint64 issued;   /* tickets handed out; under lock */
+  guint64 synced;   /* every ticket <= synced is durable; under lock */
+  guint64 syncs;    /* syncs run (for tests and benches); under lock */
+  gboolean syncing; /* a leader is running func; under lock */
+  GError *failure;  /* (owned) (nullable) the first failed sync; under lock */
+};
+
+/**
+ * durable_group_new:
+ * @func: makes every change completed before it was called durable
+ * @data: for @func
+ *
+ * Returns: (transfer full): a group with no change yet
+ */
+DurableGroup *
+durable_group_new (DurableGroupSyncFunc func,
+                   gpointer             data)
+{
+  DurableGroup *group = g_new0 (DurableGroup, 1);
+
+  g_mutex_init (&group->lock);
+  g_cond_init (&group->cond);
+  group->func = func;
+  group->data = data;
+  return group;
+}
+
+/* No thread may be inside durable_group_wait() any more. */
+void
+durable_group_free (DurableGroup *group)
+{
+  if (group == NULL)
+    return;
+  g_clear_error (&group->failure);
+  g_mutex_clear (&group->lock);
+  g_cond_clear (&group->cond);
+  g_free (group);
+}
+
+/* durable_group_enter: a change is complete; returns its ticket for durable_group_wait(). */
+guint64
+durable_group_enter (DurableGroup *group)
+{
+  guint64 ticket;
+
+  g_mutex_lock (&group->lock);
+  ticket = ++group->issued;
+  g_mutex_unlock (&group->lock);
+  return ticket;
+}
+
+/* durable_group_last: the last ticket handed out (0 if none): waiting for it makes every
+ * change seen so far durable, without a change of one's own. */
+guint64
+durable_group_last (DurableGroup *group)
+{
+  guint64 ticket;
+
+  g_mutex_lock (&group->lock);
+  ticket = group->issued;
+  g_mutex_unlock (&group->lock);
+  return ticket;
+}
+
+/* durable_group_syncs: how many syncs ran so far. */
+guint64
+durable_group_syncs (DurableGroup *group)
+{
+  guint64 n;
+
+  g_mutex_lock (&group->lock);
+  n = group->syncs;
+  g_mutex_unlock (&group->lock);
+  return n;
+}
+
+/*
+ * durable_group_wait: return once @ticket is covered by a sync that returned TRUE, or
+ * FALSE with the failure of the sync that covered it (or of an earlier one).
+ */
+gboolean
+durable_group_wait (DurableGroup *group,
+                    guint64       ticket,
+                    GError      **error)
+{
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&group->lock);
+  for (;;)
+    {
+      guint64 upto;
+      GError *local = NULL;
+
+      if (group->synced >= ticket)
+        break;
+      if (group->failure != NULL)
+        {
+          if (error != NULL)
+            *error = g_error_copy (group->failure);
+          ok = FALSE;
+          break;
+        }
+      if (group->syncing)
+        {
+          g_cond_wait (&group->cond, &group->lock);
+          continue;
+        }
+      /* The leader: cover every change completed so far. */
+      group->syncing = TRUE;
+      upto = group->issued;
+      g_mutex_unlock (&group->lock);
+      ok = group->func (group->data, &local);
+      g_mutex_lock (&group->lock);
+      group->syncing = FALSE;
+      group->syncs++;
+      if (ok)
+        group->synced = MAX (group->synced, upto);
+      else if (group->failure == NULL)
+        group->failure = local != NULL ? local
+                                       : g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED,
+                                                              "The sync failed");
+      else
+        g_clear_error (&local);
+      ok = TRUE;
+      g_cond_broadcast (&group->cond);
+    }
+  g_mutex_unlock (&group->lock);
+  return ok;
+}
+
+/* durable_group_commit: a change is complete; return once it is durable. */
+gboolean
+durable_group_commit (DurableGroup *group,
+                      GError      **error)
+{
+  return durable_group_wait (group, durable_group_enter (group), error);
+}
+
+/* ---- The journal ---- */
+
+#define JOURNAL_MAGIC "MSGTRK-JOURNAL 1"
+#define JOURNAL_MAGIC_LEN 16
+#define JOURNAL_HEADER_SIZE 512
+#define RECORD_MAGIC 0x524a544du
+#define RECORD_HEAD_SIZE 16
+#define RECORD_ALIGN 8
+/* A journal being created has this before its prefix: replay never takes it for a dead
+ * owner's journal before its creator holds the lock (only removes it once that is free). */
+#define JOURNAL_NEW_MARK ".new"
+/* An unfinished journal this old is a dead creator's. */
+#define JOURNAL_NEW_STALE_SECONDS 60
+/* Zeros written per write(2) when a journal is created. */
+#define JOURNAL_FILL_CHUNK (64 * 1024)
+
+G_STATIC_ASSERT (DURABLE_JOURNAL_MAX_RECORD + RECORD_HEAD_SIZE + JOURNAL_HEADER_SIZE
+                 <= DURABLE_JOURNAL_CAPACITY);
+
+struct _DurableJournal
+{
+  char *path;          /* (owned) */
+  char *dir;           /* (owned) */
+  int fd;              /* flock'ed LOCK_EX while open */
+  GMutex lock;         /* guards pos, generation and the file's contents */
+  GRWLock checkpoint;  /* readers: journaled changes in flight; writer: a checkpoint */
+  gsize pos;           /* next record's offset; under lock */
+  guint32 generation;  /* under lock */
+  DurableGroup *group; /* (owned) fdatasync of fd */
+};
+
+static guint32 crc_table[256];
+
+static gpointer
+crc_table_init (gpointer data)
+{
+  for (guint32 i = 0; i < 256; i++)
+    {
+      guint32 c = i;
+
+      for (int k = 0; k < 8; k++)
+        c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      crc_table[i] = c;
+    }
+  return NULL;
+}
+
+/* CRC-32 (IEEE 802.3), continued from @crc (start with 0). */
+static guint32
+crc32_update (guint32     crc,
+              const void *data,
+              gsize       len)
+{
+  static GOnce once = G_ONCE_INIT;
+  const guchar *p = data;
+
+  g_once (&once, crc_table_init, NULL);
+  crc = ~crc;
+  while (len-- > 0)
+    crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+static guint32
+record_crc (guint32     len,
+            guint32     generation,
+            const char *payload)
+{
+  guint32 crc = crc32_update (0, &len, sizeof len);
+
+  crc = crc32_update (crc, &generation, sizeof generation);
+  return crc32_update (crc, payload, len);
+}
+
+static gboolean
+errno_error (GError    **error,
+             int         saved,
+             const char *what,
+             const char *path)
+{
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Cannot %s %s: %s", what,
+               path, g_strerror (saved));
+  return FALSE;
+}
+
+static gboolean
+pwrite_all (int         fd,
+            const void *data,
+            gsize       len,
+            off_t       offset)
+{
+  const char *p = data;
+
+  while (len > 0)
+    {
+      ssize_t n = pwrite (fd, p, len, offset);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      p += n;
+      len -= (gsize) n;
+      offset += n;
+    }
+  return TRUE;
+}
+
+static gboolean
+journal_datasync (gpointer data,
+                  GError **error)
+{
+  DurableJournal *journal = data;
+
+  if (fdatasync (journal->fd) != 0)
+    return errno_error (error, errno, "sync the journal", journal->path);
+  return TRUE;
+}
+
+static gboolean
+write_header (int         fd,
+              const char *path,
+              guint32     generation,
+              GError    **error)
+{
+  char header[JOURNAL_HEADER_SIZE] = { 0 };
+
+  memcpy (header, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN);
+  memcpy (header + JOURNAL_MAGIC_LEN, &generation, sizeof generation);
+  if (!pwrite_all (fd, header, sizeof header, 0))
+    return errno_error (error, errno, "write", path);
+  return TRUE;
+}
+
+/**
+ * durable_journal_open:
+ * @dir: the directory whose changes the journal protects (it lives there)
+ * @prefix: its file name starts with this (then six random characters)
+ *
+ * Creates this process's journal: DURABLE_JOURNAL_CAPACITY octets written and synced.
+ *
+ * Returns: (transfer full) (nullable): the journal, or %NULL with @error set
+ */
+DurableJournal *
+durable_journal_open (const char *dir,
+                      const char *prefix,
+                      GError    **error)
+{
+  g_autoptr (DurableJournal) journal = g_new0 (DurableJournal, 1);
+  g_autofree char *zeros = g_malloc0 (JOURNAL_FILL_CHUNK);
+  g_autofree char *new_path = NULL;
+  gsize done = JOURNAL_HEADER_SIZE;
+
+  g_mutex_init (&journal->lock);
+  g_rw_lock_init (&journal->checkpoint);
+  journal->dir = g_strdup (dir);
+  new_path = g_strdup_printf ("%s/" JOURNAL_NEW_MARK "%sXXXXXX", dir, prefix);
+  journal->fd = g_mkstemp_full (new_path, O_RDWR | O_CLOEXEC, 0600);
+  if (journal->fd < 0)
+    {
+      errno_error (error, errno, "create the journal", new_path);
+      return NULL;
+    }
+  journal->path = g_strdup (new_path); /* until renamed below */
+  if (flock (journal->fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      errno_error (error, errno, "lock the journal", journal->path);
+      return NULL;
+    }
+  journal->generation = 1;
+  if (!write_header (journal->fd, journal->path, journal->generation, error))
+    return NULL;
+  while (done < DURABLE_JOURNAL_CAPACITY)
+    {
+      gsize n = MIN (JOURNAL_FILL_CHUNK, DURABLE_JOURNAL_CAPACITY - done);
+
+      if (!pwrite_all (journal->fd, zeros, n, (off_t) done))
+        {
+          errno_error (error, errno, "fill the journal", journal->path);
+          return NULL;
+        }
+      done += n;
+    }
+  if (fsync (journal->fd) != 0)
+    {
+      errno_error (error, errno, "sync the journal", journal->path);
+      return NULL;
+    }
+  /* Locked and whole: now under the name replay looks at. */
+  g_free (journal->path);
+  journal->path = g_strdup_printf ("%s/%s%s", dir, prefix,
+                                   new_path + strlen (dir) + 1 + strlen (JOURNAL_NEW_MARK)
+                                     + strlen (prefix));
+  if (g_rename (new_path, journal->path) != 0)
+    {
+      errno_error (error, errno, "rename", new_path);
+      g_free (journal->path);
+      journal->path = g_steal_pointer (&new_path);
+      return NULL;
+    }
+  if (!durable_file_sync_dir (dir, error))
+    return NULL;
+  journal->pos = JOURNAL_HEADER_SIZE;
+  journal->group = durable_group_new (journal_datasync, journal);
+  return g_steal_pointer (&journal);
+}
+
+/* Make everything the journal protects durable without it: syncfs(2) of its file
+ * system (the renamed files, their directory, the journal). */
+static gboolean
+journal_syncfs (DurableJournal *journal,
+                GError        **error)
+{
+  if (syncfs (journal->fd) != 0)
+    return errno_error (error, errno, "sync the file system of", journal->path);
+  return TRUE;
+}
+
+/*
+ * durable_journal_close: sync what the journal protects, remove it and free it. When the
+ * sync fails the journal is kept: the next start replays it.
+ */
+void
+durable_journal_close (DurableJournal *journal)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (journal == NULL)
+    return;
+  if (journal->fd >= 0)
+    {
+      if (journal->group != NULL && journal_syncfs (journal, &error))
+        {
+          g_unlink (journal->path);
+          durable_file_sync_dir (journal->dir, NULL);
+        }
+      else if (journal->group == NULL)
+        g_unlink (journal->path); /* never finished: nothing written in it */
+      else
+        g_warning ("%s kept for the next start: %s", journal->path, error->message);
+      close (journal->fd);
+    }
+  durable_group_free (journal->group);
+  g_mutex_clear (&journal->lock);
+  g_rw_lock_clear (&journal->checkpoint);
+  g_free (journal->path);
+  g_free (journal->dir);
+  g_free (journal);
+}
+
+/* A full journal: sync everything, then start a new generation from the top. Called with
+ * the checkpoint lock held for writing (no journaled change in flight). */
+static gboolean
+journal_checkpoint (DurableJournal *journal,
+                    gsize           need,
+                    GError        **error)
+{
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&journal->lock);
+  if (journal->pos + need > DURABLE_JOURNAL_CAPACITY)
+    {
+      ok = journal_syncfs (journal, error)
+           && write_header (journal->fd, journal->path, journal->generation + 1, error)
+           && journal_datasync (journal, error);
+      if (ok)
+        {
+          journal->generation++;
+          journal->pos = JOURNAL_HEADER_SIZE;
+        }
+    }
+  g_mutex_unlock (&journal->lock);
+  return ok;
+}
+
+/* Append one record with the checkpoint lock held for reading; *full when it does not
+ * fit (nothing written). */
+static gboolean
+journal_append_locked (DurableJournal *journal,
+                       const char     *record,
+                       gsize           len,
+                       guint64        *ticket,
+                       gboolean       *full,
+                       GError        **error)
+{
+  g_autofree char *buf = NULL;
+  gsize total = RECORD_HEAD_SIZE + ((len + RECORD_ALIGN - 1) / RECORD_ALIGN) * RECORD_ALIGN;
+  guint32 head[4];
+
+  *full = FALSE;
+  buf = g_malloc0 (total);
+  g_mutex_lock (&journal->lock);
+  if (journal->pos + total > DURABLE_JOURNAL_CAPACITY)
+    {
+      g_mutex_unlock (&journal->lock);
+      *full = TRUE;
+      return TRUE;
+    }
+  head[0] = RECORD_MAGIC;
+  head[1] = (guint32) len;
+  head[2] = journal->generation;
+  head[3] = record_crc ((guint32) len, journal->generation, record);
+  memcpy (buf, head, sizeof head);
+  memcpy (buf + RECORD_HEAD_SIZE, record, len);
+  if (!pwrite_all (journal->fd, buf, total, (off_t) journal->pos))
+    {
+      int saved = errno;
+
+      g_mutex_unlock (&journal->lock);
+      return errno_error (error, saved, "append to", journal->path);
+    }
+  journal->pos += total;
+  g_mutex_unlock (&journal->lock);
+  *ticket = durable_group_enter (journal->group);
+  return TRUE;
+}
+
+/* Append with the checkpoint lock held for reading on return (released by the caller). */
+static gboolean
+journal_append_hold (DurableJournal *journal,
+                     const char     *record,
+                     gsize           len,
+                     guint64        *ticket,
+                     GError        **error)
+{
+  if (len > DURABLE_JOURNAL_MAX_RECORD)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                   "A journal record holds at most %d octets", DURABLE_JOURNAL_MAX_RECORD);
+      return FALSE;
+    }
+  for (;;)
+    {
+      gboolean full = FALSE;
+
+      g_rw_lock_reader_lock (&journal->checkpoint);
+      if (!journal_append_locked (journal, record, len, ticket, &full, error))
+        {
+          g_rw_lock_reader_unlock (&journal->checkpoint);
+          return FALSE;
+        }
+      if (!full)
+        return TRUE;
+      g_rw_lock_reader_unlock (&journal->checkpoint);
+      g_rw_lock_writer_lock (&journal->checkpoint);
+      if (!journal_checkpoint (journal, RECORD_HEAD_SIZE + len + RECORD_ALIGN, error))
+        {
+          g_rw_lock_writer_unlock (&journal->checkpoint);
+          return FALSE;
+        }
+      g_rw_lock_writer_unlock (&journal->checkpoint);
+    }
+}
+
+/**
+ * durable_journal_append:
+ * @ticket: (out): for durable_journal_wait()
+ *
+ * Appends @record (not yet durable: wait for @ticket).
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+durable_journal_append (DurableJournal *journal,
+                        const char     *record,
+                        gsize           len,
+                        guint64        *ticket,
+                        GError        **error)
+{
+  if (!journal_append_hold (journal, record, len, ticket, error))
+    return FALSE;
+  g_rw_lock_reader_unlock (&journal->checkpoint);
+  return TRUE;
+}
+
+/* durable_journal_wait: return once the record of @ticket is durable (group commit). */
+gboolean
+durable_journal_wait (DurableJournal *journal,
+                      guint64         ticket,
+                      GError        **error)
+{
+  return durable_group_wait (journal->group, ticket, error);
+}
+
+/* durable_journal_last: the ticket of the last record appended (0 if none). */
+guint64
+durable_journal_last (DurableJournal *journal)
+{
+  return durable_group_last (journal->group);
+}
+
+/* Write @len octets to a new file @tmp_path, without fsync. */
+static gboolean
+write_unsynced (const char *tmp_path,
+                const char *data,
+                gsize       len,
+                GError    **error)
+{
+  int fd = open (tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+  gboolean ok;
+
+  if (fd < 0)
+    return errno_error (error, errno, "create", tmp_path);
+  ok = pwrite_all (fd, data, len, 0);
+  if (!ok)
+    errno_error (error, errno, "write", tmp_path);
+  if (close (fd) != 0 && ok)
+    ok = errno_error (error, errno, "write", tmp_path);
+  if (!ok)
+    g_unlink (tmp_path);
+  return ok;
+}
+
+/**
+ * durable_journal_file_replace:
+ * @ticket: (out) (optional): when given, the call returns before the change is durable
+ *   and the caller waits for @ticket (durable_journal_wait()), e.g. after releasing a lock
+ *
+ * Gives @path the content @data: the content is appended to the journal as a record
+ * (the replay callback recognises the file by it), then written to @tmp_path (same
+ * directory) and renamed over @path, neither synced. A reader sees the old content or
+ * the new one; after a crash the journal's replay restores it.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (@tmp_path removed)
+ */
+gboolean
+durable_journal_file_replace (DurableJournal *journal,
+                              const char     *tmp_path,
+                              const char     *path,
+                              const char     *data,
+                              gsize           len,
+                              guint64        *ticket,
+                              GError        **error)
+{
+  guint64 mine = 0;
+  gboolean ok;
+
+  if (!journal_append_hold (journal, data, len, &mine, error))
+    return FALSE;
+  ok = write_unsynced (tmp_path, data, len, error);
+  if (ok && g_rename (tmp_path, path) != 0)
+    {
+      ok = errno_error (error, errno, "rename", tmp_path);
+      g_unlink (tmp_path);
+    }
+  g_rw_lock_reader_unlock (&journal->checkpoint);
+  if (!ok)
+    return FALSE;
+  if (ticket != NULL)
+    {
+      *ticket = mine;
+      return TRUE;
+    }
+  return durable_journal_wait (journal, mine, error);
+}
+
+/* Hand the records of the journal open as @fd to @func; FALSE when @func failed. */
+static gboolean
+replay_one (int                      fd,
+            const char              *path,
+            DurableJournalReplayFunc func,
+            gpointer                 data,
+            guint                   *count,
+            GError                 **error)
+{
+  char header[JOURNAL_HEADER_SIZE];
+  g_autofree char *payload = g_malloc (DURABLE_JOURNAL_MAX_RECORD + 1);
+  guint32 generation;
+  gsize pos = JOURNAL_HEADER_SIZE;
+
+  if (pread (fd, header, sizeof header, 0) != (ssize_t) sizeof header
+      || memcmp (header, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN) != 0)
+    return TRUE; /* cut before its header: nothing in it */
+  memcpy (&generation, header + JOURNAL_MAGIC_LEN, sizeof generation);
+  while (pos + RECORD_HEAD_SIZE <= DURABLE_JOURNAL_CAPACITY)
+    {
+      guint32 head[4];
+      gsize total;
+
+      if (pread (fd, head, sizeof head, (off_t) pos) != (ssize_t) sizeof head
+          || head[0] != RECORD_MAGIC || head[2] != generation
+          || head[1] > DURABLE_JOURNAL_MAX_RECORD
+          || pos + RECORD_HEAD_SIZE + head[1] > DURABLE_JOURNAL_CAPACITY)
+        break;
+      if (pread (fd, payload, head[1], (off_t) (pos + RECORD_HEAD_SIZE)) != (ssize_t) head[1]
+          || record_crc (head[1], generation, payload) != head[3])
+        break;
+      payload[head[1]] = '\0';
+      if (!func (payload, head[1], data, error))
+        {
+          g_prefix_error (error, "%s: ", path);
+          return FALSE;
+        }
+      (*count)++;
+      total = RECORD_HEAD_SIZE + ((head[1] + RECORD_ALIGN - 1) / RECORD_ALIGN) * RECORD_ALIGN;
+      pos += total;
+    }
+  return TRUE;
+}
+
+/**
+ * durable_journal_replay:
+ * @dir: where the journals are
+ * @prefix: their names' prefix (as given to durable_journal_open())
+ * @func: applies one record (nul-terminated after @len octets) durably
+ *
+ * For each journal in @dir whose owner is gone (its flock can be taken), hands its
+ * records to @func in order, then syncs the file system and removes the journal. A
+ * journal whose record @func refuses is kept (and @error set; the others are replayed).
+ *
+ * Returns: the number of records replayed
+ */
+guint
+durable_journal_replay (const char              *dir,
+                        const char              *prefix,
+                        DurableJournalReplayFunc func,
+                        gpointer                 data,
+                        GError                 **error)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_autofree char *new_prefix = g_strconcat (JOURNAL_NEW_MARK, prefix, NULL);
+  const char *name;
+  guint count = 0;
+
+  if (d == NULL)
+    return 0;
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      g_autoptr (GError) local = NULL;
+      gboolean unfinished = g_str_has_prefix (name, new_prefix);
+      int fd;
+
+      if (!g_str_has_prefix (name, prefix) && !unfinished)
+        continue;
+      path = g_build_filename (dir, name, NULL);
+      fd = open (path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+        {
+          close (fd); /* its owner is alive */
+          continue;
+        }
+      if (unfinished)
+        {
+          GStatBuf st;
+
+          /* Its creator died before it held a record (a minute old: not one being
+           * created right now, between its mkstemp and its flock). */
+          if (g_lstat (path, &st) == 0
+              && (gint64) st.st_mtime + JOURNAL_NEW_STALE_SECONDS
+                   < g_get_real_time () / G_USEC_PER_SEC)
+            g_unlink (path);
+          close (fd);
+          continue;
+        }
+      if (!replay_one (fd, path, func, data, &count, &local))
+        {
+          g_warning ("Journal kept: %s", local->message);
+          if (error != NULL && *error == NULL)
+            g_propagate_error (error, g_steal_pointer (&local));
+          close (fd);
+          continue;
+        }
+      if (syncfs (fd) == 0)
+        {
+          g_unlink (path);
+          durable_file_sync_dir (dir, NULL);
+        }
+      close (fd);
+    }
+  return count;
+}

@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-durable-group.c: unit tests of group commit and the write-ahead journal
+ * (server/common/durable-group.c).
+ *
+ * DurableGroup with a made-up sync that takes a millisecond: many threads commit at once,
+ * each sees its own change covered by a sync that started after it, and fewer syncs run
+ * than changes; a failing sync is reported to every waiter and to every later one.
+ * DurableJournal: records appended by threads and by a child process that then dies are
+ * replayed in order; a live owner's journal is left alone; a torn record ends the replay;
+ * a full journal starts a new generation; records at and past DURABLE_JOURNAL_MAX_RECORD.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <sys/wait.h>
+#include <utime.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "durable-group.h"
+#include "test-util.h"
+
+#define N_THREADS 16
+#define PER_THREAD 40
+
+typedef struct
+{
+  GMutex lock;
+  guint64 changes;   /* changes made so far */
+  guint64 durable;   /* changes covered by a finished sync */
+  gboolean fail;
+  DurableGroup *group;
+  guint bad;         /* waiters that returned TRUE while not covered */
+  guint failed;      /* waiters that got an error */
+} Fake;
+
+static gboolean
+fake_sync (gpointer data,
+           GError **error)
+{
+  Fake *f = data;
+  guint64 snapshot;
+  gboolean fail;
+
+  g_mutex_lock (&f->lock);
+  snapshot = f->changes;
+  fail = f->fail;
+  g_mutex_unlock (&f->lock);
+  g_usleep (1000);
+  if (fail)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "disk on fire");
+      return FALSE;
+    }
+  g_mutex_lock (&f->lock);
+  f->durable = MAX (f->durable, snapshot);
+  g_mutex_unlock (&f->lock);
+  return TRUE;
+}
+
+static gpointer
+writer (gpointer data)
+{
+  Fake *f = data;
+
+  for (int i = 0; i < PER_THREAD; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      guint64 mine;
+
+      g_mutex_lock (&f->lock);
+      mine = ++f->changes;
+      g_mutex_unlock (&f->lock);
+      if (durable_group_commit (f->group, &error))
+        {
+          g_mutex_lock (&f->lock);
+          if (f->durable < mine)
+            f->bad++;
+          g_mutex_unlock (&f->lock);
+        }
+      else
+        {
+          g_assert_cmpstr (error->message, ==, "disk on fire");
+          g_mutex_lock (&f->lock);
+          f->failed++;
+          g_mutex_unlock (&f->lock);
+        }
+    }
+  return NULL;
+}
+
+static void
+run_writers (Fake *f)
+{
+  GThread *threads[N_THREADS];
+
+  for (int i = 0; i < N_THREADS; i++)
+    threads[i] = g_thread_new ("writer", writer, f);
+  for (int i = 0; i < N_THREADS; i++)
+    g_thread_join (threads[i]);
+}
+
+static void
+test_group_concurrent (void)
+{
+  Fake f = { 0 };
+
+  g_test_summary ("Concurrent writers share syncs and each returns only once covered");
+  g_mutex_init (&f.lock);
+  f.group = durable_group_new (fake_sync, &f);
+  run_writers (&f);
+  g_assert_cmpuint (f.bad, ==, 0);
+  g_assert_cmpuint (f.failed, ==, 0);
+  g_assert_cmpuint (f.durable, ==, N_THREADS * PER_THREAD);
+  g_test_message ("%" G_GUINT64_FORMAT " syncs for %d changes", durable_group_syncs (f.group),
+                  N_THREADS * PER_THREAD);
+  g_assert_cmpuint (durable_group_syncs (f.group), <, N_THREADS * PER_THREAD / 2);
+  /* Nothing changed since: waiting for the last ticket needs no sync. */
+  g_assert_true (durable_group_wait (f.group, durable_group_last (f.group), NULL));
+  durable_group_free (f.group);
+  g_mutex_clear (&f.lock);
+}
+
+static void
+test_group_failure (void)
+{
+  g_autoptr (GError) error = NULL;
+  Fake f = { 0 };
+  guint64 early;
+
+  g_test_summary ("A failed sync is reported to every waiter it covered and to every later "
+                  "one; changes covered before it stay durable");
+  g_mutex_init (&f.lock);
+  f.group = durable_group_new (fake_sync, &f);
+  early = durable_group_enter (f.group);
+  g_assert_true (durable_group_wait (f.group, early, NULL));
+  f.fail = TRUE;
+  run_writers (&f);
+  g_assert_cmpuint (f.failed, ==, N_THREADS * PER_THREAD);
+  g_assert_cmpuint (f.bad, ==, 0);
+  /* Even once the disk "recovers", the group stays failed (fsyncgate). */
+  f.fail = FALSE;
+  g_assert_false (durable_group_commit (f.group, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_assert_true (durable_group_wait (f.group, early, NULL));
+  durable_group_free (f.group);
+  g_mutex_clear (&f.lock);
+}
+
+/* ---- The journal ---- */
+
+#define PREFIX ".journal-"
+
+typedef struct
+{
+  DurableJournal *journal;
+  int index;
+  gboolean ok;
+} JWriter;
+
+static gpointer
+journal_writer (gpointer data)
+{
+  JWriter *w = data;
+
+  w->ok = TRUE;
+  for (int i = 0; i < PER_THREAD; i++)
+    {
+      g_autofree char *rec = g_strdup_printf ("thread %d record %d", w->index, i);
+      guint64 ticket = 0;
+
+      if (!durable_journal_append (w->journal, rec, strlen (rec), &ticket, NULL)
+          || !durable_journal_wait (w->journal, ticket, NULL))
+        w->ok = FALSE;
+    }
+  return NULL;
+}
+
+static gboolean
+collect (const char *record,
+         gsize       len,
+         gpointer    data,
+         GError    **error)
+{
+  GPtrArray *out = data;
+
+  g_assert_cmpuint (strlen (record), ==, len);
+  g_ptr_array_add (out, g_strndup (record, len));
+  return TRUE;
+}
+
+/* In a child process: open a journal in @dir, append @n records "child N" (or the sizes
+ * in @sizes), wait, and die without closing it. */
+static void
+child_appends (const char *dir,
+               int         n,
+               gsize       size)
+{
+  pid_t pid = fork ();
+  int status = 0;
+
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      DurableJournal *j = durable_journal_open (dir, PREFIX, NULL);
+
+      if (j == NULL)
+        _exit (2);
+      for (int i = 0; i < n; i++)
+        {
+          g_autofree char *rec = g_strdup_printf ("child %d", i);
+          g_autofree char *big = NULL;
+          guint64 t = 0;
+
+          if (size > 0)
+            {
+              big = g_malloc (size);
+              memset (big, 'a' + i % 26, size);
+              memcpy (big, rec, strlen (rec));
+            }
+          if (!durable_journal_append (j, big != NULL ? big : rec,
+                                       big != NULL ? size : strlen (rec), &t, NULL)
+              || !durable_journal_wait (j, t, NULL))
+            _exit (3);
+        }
+      _exit (0); /* a crash: the journal stays */
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+}
+
+static guint
+count_journals (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, PREFIX))
+      n++;
+  return n;
+}
+
+static void
+test_journal_threads (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  DurableJournal *journal;
+  GThread *threads[N_THREADS];
+  JWriter w[N_THREADS];
+
+  g_test_summary ("Threads append to one journal; a clean close syncs and removes it");
+  journal = durable_journal_open (dir, PREFIX, NULL);
+  g_assert_nonnull (journal);
+  for (int i = 0; i < N_THREADS; i++)
+    {
+      w[i].journal = journal;
+      w[i].index = i;
+      threads[i] = g_thread_new ("jw", journal_writer, &w[i]);
+    }
+  for (int i = 0; i < N_THREADS; i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_true (w[i].ok);
+    }
+  /* The owner is alive: replay leaves its journal alone. */
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), ==, 0);
+  g_assert_cmpuint (count_journals (dir), ==, 1);
+  durable_journal_close (journal);
+  g_assert_cmpuint (count_journals (dir), ==, 0);
+  mt_tmpdir_remove (dir);
+}
+
+static void
+test_journal_replay (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+
+  g_test_summary ("A dead owner's records are replayed in order, then its journal removed");
+  child_appends (dir, 5, 0);
+  g_assert_cmpuint (count_journals (dir), ==, 1);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), ==, 5);
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autofree char *want = g_strdup_printf ("child %u", i);
+      g_assert_cmpstr (g_ptr_array_index (got, i), ==, want);
+    }
+  g_assert_cmpuint (count_journals (dir), ==, 0);
+  mt_tmpdir_remove (dir);
+}
+
+static void
+test_journal_torn (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GDir) d = NULL;
+  g_autofree char *path = NULL;
+  const char *name;
+  FILE *fp;
+
+  g_test_summary ("A record cut or damaged by a crash ends the replay");
+  child_appends (dir, 3, 0);
+  d = g_dir_open (dir, 0, NULL);
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, PREFIX))
+      path = g_build_filename (dir, name, NULL);
+  g_assert_nonnull (path);
+  /* Header 512, record 1 = 16 + 8 ("child 0" padded): damage record 2's payload. */
+  fp = fopen (path, "r+b");
+  g_assert_nonnull (fp);
+  g_assert_cmpint (fseek (fp, 512 + 24 + 16 + 2, SEEK_SET), ==, 0);
+  g_assert_cmpint (fputc ('X', fp), !=, EOF);
+  fclose (fp);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "child 0");
+  mt_tmpdir_remove (dir);
+}
+
+static void
+test_journal_full (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  gsize size = DURABLE_JOURNAL_MAX_RECORD / 2;
+  int n = 2 * DURABLE_JOURNAL_CAPACITY / (int) size;
+
+  g_test_summary ("A full journal syncs and starts a new generation: old records are not "
+                  "replayed");
+  child_appends (dir, n, size);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), <, (guint) n);
+  g_assert_cmpuint (got->len, >, 0);
+  {
+    g_autofree char *want = g_strdup_printf ("child %d", n - 1);
+    const char *last = g_ptr_array_index (got, got->len - 1);
+
+    g_assert_cmpuint (strlen (last), ==, size);
+    g_assert_true (g_str_has_prefix (last, want));
+  }
+  mt_tmpdir_remove (dir);
+}
+
+static void
+test_journal_limit (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *big = g_malloc0 (DURABLE_JOURNAL_MAX_RECORD + 1);
+  g_autoptr (GError) error = NULL;
+  DurableJournal *journal = durable_journal_open (dir, PREFIX, NULL);
+  guint64 t = 0;
+
+  g_test_summary ("DURABLE_JOURNAL_MAX_RECORD: a record at the limit is taken, one past it "
+                  "refused");
+  g_assert_true (durable_journal_append (journal, big, DURABLE_JOURNAL_MAX_RECORD, &t, NULL));
+  g_assert_true (durable_journal_wait (journal, t, NULL));
+  g_assert_false (durable_journal_append (journal, big, DURABLE_JOURNAL_MAX_RECORD + 1, &t,
+                                          &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
+  durable_journal_close (journal);
+  mt_tmpdir_remove (dir);
+}
+
+static void
+test_journal_file_replace (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *path = g_build_filename (dir, "f", NULL);
+  g_autofree char *tmp = g_build_filename (dir, ".tmp-f", NULL);
+  g_autofree char *text = NULL;
+  DurableJournal *journal = durable_journal_open (dir, PREFIX, NULL);
+  guint64 t = 0;
+
+  g_test_summary ("A journaled replace: the file has the new content at once, durable once "
+                  "waited for");
+  g_assert_true (durable_journal_file_replace (journal, tmp, path, "one", 3, NULL, NULL));
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_assert_cmpstr (text, ==, "one");
+  g_clear_pointer (&text, g_free);
+  g_assert_true (durable_journal_file_replace (journal, tmp, path, "two", 3, &t, NULL));
+  g_assert_true (durable_journal_wait (journal, t, NULL));
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_assert_cmpstr (text, ==, "two");
+  g_assert_false (g_file_test (tmp, G_FILE_TEST_EXISTS));
+  durable_journal_close (journal);
+  mt_tmpdir_remove (dir);
+}
+
+static void
+test_journal_unfinished (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *old = g_build_filename (dir, ".new" PREFIX "aaaaaa", NULL);
+  g_autofree char *fresh = g_build_filename (dir, ".new" PREFIX "bbbbbb", NULL);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  struct utimbuf recent = { (time_t) (now - 58), (time_t) (now - 58) };
+  struct utimbuf past = { (time_t) (now - 62), (time_t) (now - 62) };
+
+  g_test_summary ("A journal whose creator died before it was whole is removed once a "
+                  "minute old (JOURNAL_NEW_STALE_SECONDS), never while it may be in creation");
+  g_assert_true (g_file_set_contents (old, "", 0, NULL));
+  g_assert_true (g_file_set_contents (fresh, "", 0, NULL));
+  g_assert_cmpint (utime (old, &past), ==, 0);
+  g_assert_cmpint (utime (fresh, &recent), ==, 0);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, NULL, NULL), ==, 0);
+  g_assert_false (g_file_test (old, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  mt_tmpdir_remove (dir);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/durable-group/concurrent", test_group_concurrent);
+  g_test_add_func ("/durable-group/failure", test_group_failure);
+  g_test_add_func ("/durable-journal/threads", test_journal_threads);
+  g_test_add_func ("/durable-journal/replay", test_journal_replay);
+  g_test_add_func ("/durable-journal/torn", test_journal_torn);
+  g_test_add_func ("/durable-journal/full", test_journal_full);
+  g_test_add_func ("/durable-journal/limit", test_journal_limit);
+  g_test_add_func ("/durable-journal/file-replace", test_journal_file_replace);
+  g_test_add_func ("/durable-journal/unfinished", test_journal_unfinished);
+  return g_test_run ();
+}
