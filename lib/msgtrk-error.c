@@ -10,5 +10,7 @@
  * The quark of the %MSGTRK_ERROR domain.
  *
  * Returns: the error domain of libmsgtrk
+ *
+ * Since: 1.0
  */
 G_DEFINE_QUARK (msgtrk-error-quark, msgtrk_error)

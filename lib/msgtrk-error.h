@@ -42,6 +42,8 @@ G_BEGIN_DECLS
  * @MSGTRK_ERROR_NOT_FOUND: a name or record does not exist
  *
  * Error codes in the %MSGTRK_ERROR domain.
+ *
+ * Since: 1.0
  */
 typedef enum {
   MSGTRK_ERROR_FAILED,

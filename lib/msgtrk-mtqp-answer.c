@@ -14,6 +14,14 @@
 #include "msgtrk-private.h"
 #include "msgtrk-mtqp-answer-private.h"
 
+/**
+ * MsgtrkMtqpAnswer:
+ *
+ * The outcome of one MTQP TRACK query (RFC 3887): the server's answer for each
+ * recipient, or the reason there is none.
+ *
+ * Since: 1.0
+ */
 G_DEFINE_FINAL_TYPE (MsgtrkMtqpAnswer, msgtrk_mtqp_answer, G_TYPE_OBJECT)
 
 static void
@@ -60,7 +68,11 @@ msgtrk_mtqp_answer_new_for_envid (const char *envid)
  * msgtrk_mtqp_answer_get_envid:
  * @self: an answer
  *
+ * Gets the ENVID the query asked about.
+ *
  * Returns: the ENVID this answer is for, as given to the track call
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_mtqp_answer_get_envid (MsgtrkMtqpAnswer *self)
@@ -73,8 +85,12 @@ msgtrk_mtqp_answer_get_envid (MsgtrkMtqpAnswer *self)
  * msgtrk_mtqp_answer_get_server_host:
  * @self: an answer
  *
+ * Gets the name of the server that answered.
+ *
  * Returns: (nullable): the name of the server that answered (the SRV target, MX host or
  *   host given), or %NULL if the query never reached a server
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_mtqp_answer_get_server_host (MsgtrkMtqpAnswer *self)
@@ -93,6 +109,8 @@ msgtrk_mtqp_answer_get_server_host (MsgtrkMtqpAnswer *self)
  * connection elsewhere.
  *
  * Returns: the port, or 0 if no server answered
+ *
+ * Since: 1.0
  */
 guint16
 msgtrk_mtqp_answer_get_discovered_port (MsgtrkMtqpAnswer *self)
@@ -105,7 +123,11 @@ msgtrk_mtqp_answer_get_discovered_port (MsgtrkMtqpAnswer *self)
  * msgtrk_mtqp_answer_get_server_port:
  * @self: an answer
  *
+ * Gets the TCP port of the server that answered.
+ *
  * Returns: the TCP port of the server that answered, 0 if none
+ *
+ * Since: 1.0
  */
 guint16
 msgtrk_mtqp_answer_get_server_port (MsgtrkMtqpAnswer *self)
@@ -118,8 +140,12 @@ msgtrk_mtqp_answer_get_server_port (MsgtrkMtqpAnswer *self)
  * msgtrk_mtqp_answer_get_tls_description:
  * @self: an answer
  *
+ * Describes the TLS session the answer came over.
+ *
  * Returns: (nullable): the TLS version and cipher of the session, e.g.
  *   "TLSv1.3 TLS_AES_256_GCM_SHA384", or %NULL if the session was in clear text
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_mtqp_answer_get_tls_description (MsgtrkMtqpAnswer *self)
@@ -132,7 +158,11 @@ msgtrk_mtqp_answer_get_tls_description (MsgtrkMtqpAnswer *self)
  * msgtrk_mtqp_answer_is_success:
  * @self: an answer
  *
+ * Checks whether the query brought tracking data.
+ *
  * Returns: %TRUE if the server answered with tracking data that could be parsed
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_mtqp_answer_is_success (MsgtrkMtqpAnswer *self)
@@ -150,6 +180,8 @@ msgtrk_mtqp_answer_is_success (MsgtrkMtqpAnswer *self)
  * connection, limit, timeout or parse error.
  *
  * Returns: (nullable) (transfer none): the error, or %NULL on success
+ *
+ * Since: 1.0
  */
 const GError *
 msgtrk_mtqp_answer_get_error (MsgtrkMtqpAnswer *self)
@@ -163,7 +195,11 @@ msgtrk_mtqp_answer_get_error (MsgtrkMtqpAnswer *self)
  * @self: an answer
  * @error: return location for a copy of the answer's error
  *
+ * Copies the reason the query failed, if it did, into @error.
+ *
  * Returns: %TRUE on success, %FALSE with @error set if the query failed
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_mtqp_answer_propagate_error (MsgtrkMtqpAnswer *self,
@@ -181,8 +217,12 @@ msgtrk_mtqp_answer_propagate_error (MsgtrkMtqpAnswer *self,
  * msgtrk_mtqp_answer_get_reports:
  * @self: an answer
  *
+ * Gets the delivery reports the server answered with.
+ *
  * Returns: (transfer none) (element-type MsgtrkReport): the tracking reports, one per
  *   reporting MTA; empty when the query failed
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_mtqp_answer_get_reports (MsgtrkMtqpAnswer *self)
@@ -199,6 +239,8 @@ msgtrk_mtqp_answer_get_reports (MsgtrkMtqpAnswer *self)
  * CRLF), kept for diagnostics and storage; set even when it could not be parsed.
  *
  * Returns: (nullable) (transfer none): the entity, or %NULL if there was none
+ *
+ * Since: 1.0
  */
 GBytes *
 msgtrk_mtqp_answer_get_entity (MsgtrkMtqpAnswer *self)
@@ -211,8 +253,12 @@ msgtrk_mtqp_answer_get_entity (MsgtrkMtqpAnswer *self)
  * msgtrk_mtqp_answer_get_status:
  * @self: an answer
  *
+ * Gets the status indicator of the server's answer.
+ *
  * Returns: (nullable): the status indicator the server sent ("+OK+", "-ERR", …), or %NULL
  *   if it sent none
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_mtqp_answer_get_status (MsgtrkMtqpAnswer *self)
@@ -225,8 +271,12 @@ msgtrk_mtqp_answer_get_status (MsgtrkMtqpAnswer *self)
  * msgtrk_mtqp_answer_get_response_codes:
  * @self: an answer
  *
+ * Gets the response codes of the server's status line.
+ *
  * Returns: (transfer none) (array zero-terminated=1): the response codes of the status
  *   line, lower-cased (`-TEMP/busy/retry` gives "busy", "retry"); empty if none
+ *
+ * Since: 1.0
  */
 const char * const *
 msgtrk_mtqp_answer_get_response_codes (MsgtrkMtqpAnswer *self)
@@ -240,7 +290,11 @@ msgtrk_mtqp_answer_get_response_codes (MsgtrkMtqpAnswer *self)
  * @self: an answer
  * @code: a response code, compared without regard to case
  *
+ * Checks whether the server's status line carried a response code.
+ *
  * Returns: %TRUE if the status line carried @code
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_mtqp_answer_has_response_code (MsgtrkMtqpAnswer *self,
@@ -265,6 +319,8 @@ msgtrk_mtqp_answer_has_response_code (MsgtrkMtqpAnswer *self,
  * users). Control characters are escaped and any echo of the secret is masked.
  *
  * Returns: (nullable): the text, or %NULL if the server sent no status line
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_mtqp_answer_get_response_text (MsgtrkMtqpAnswer *self)

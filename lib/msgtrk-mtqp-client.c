@@ -76,6 +76,15 @@ enum
 
 static GParamSpec *props[N_PROPS];
 
+/**
+ * MsgtrkMtqpClient:
+ *
+ * An MTQP client (RFC 3887): it finds a message's tracking server, connects (with
+ * STARTTLS as its #MsgtrkMtqpClient:tls-policy says) and asks TRACK. It holds configuration
+ * only; each query is its own connection.
+ *
+ * Since: 1.0
+ */
 G_DEFINE_FINAL_TYPE (MsgtrkMtqpClient, msgtrk_mtqp_client, G_TYPE_OBJECT)
 
 static void
@@ -199,6 +208,8 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    * MsgtrkMtqpClient:tls-policy:
    *
    * When STARTTLS is used; see #MsgtrkTlsPolicy.
+   *
+   * Since: 1.0
    */
   props[PROP_TLS_POLICY] =
     g_param_spec_enum ("tls-policy", NULL, NULL, MSGTRK_TYPE_TLS_POLICY,
@@ -208,12 +219,16 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    *
    * A PEM file of CA certificates trusted in addition to (or, with
    * #MsgtrkMtqpClient:use-system-trust off, instead of) the system's.
+   *
+   * Since: 1.0
    */
   props[PROP_CA_FILE] = g_param_spec_string ("ca-file", NULL, NULL, NULL, flags);
   /**
    * MsgtrkMtqpClient:use-system-trust:
    *
    * Whether the system's trusted CA certificates verify servers.
+   *
+   * Since: 1.0
    */
   props[PROP_USE_SYSTEM_TRUST] =
     g_param_spec_boolean ("use-system-trust", NULL, NULL, TRUE, flags);
@@ -221,6 +236,8 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    * MsgtrkMtqpClient:connect-timeout:
    *
    * Seconds to wait for each TCP connection; 0 means only the deadline applies.
+   *
+   * Since: 1.0
    */
   props[PROP_CONNECT_TIMEOUT] =
     g_param_spec_uint ("connect-timeout", NULL, NULL, 0, G_MAXUINT,
@@ -230,6 +247,8 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    *
    * Seconds a server may stay silent when an answer is due; 0 means only the deadline
    * applies.
+   *
+   * Since: 1.0
    */
   props[PROP_READ_TIMEOUT] =
     g_param_spec_uint ("read-timeout", NULL, NULL, 0, G_MAXUINT,
@@ -238,6 +257,8 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    * MsgtrkMtqpClient:deadline:
    *
    * Seconds one track call may take in all (discovery, connections, TLS, answers).
+   *
+   * Since: 1.0
    */
   props[PROP_DEADLINE] =
     g_param_spec_uint ("deadline", NULL, NULL, 1, G_MAXUINT,
@@ -246,6 +267,8 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    * MsgtrkMtqpClient:max-response-size:
    *
    * Most octets of one answer's MIME entity.
+   *
+   * Since: 1.0
    */
   props[PROP_MAX_RESPONSE_SIZE] =
     g_param_spec_uint ("max-response-size", NULL, NULL, 1, MSGTRK_REPORT_MAX_SIZE,
@@ -254,6 +277,8 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    * MsgtrkMtqpClient:max-parts:
    *
    * Most tracking-status parts (reporting MTAs) in one answer.
+   *
+   * Since: 1.0
    */
   props[PROP_MAX_PARTS] =
     g_param_spec_uint ("max-parts", NULL, NULL, 1, MSGTRK_REPORT_MAX_PARTS,
@@ -262,6 +287,8 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    * MsgtrkMtqpClient:resolver:
    *
    * The resolver for SRV, MX and address lookups; %NULL for the default one.
+   *
+   * Since: 1.0
    */
   props[PROP_RESOLVER] =
     g_param_spec_object ("resolver", NULL, NULL, G_TYPE_RESOLVER, flags);
@@ -272,6 +299,8 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    * ("name:port" when the port is not %MSGTRK_MTQP_PORT). Notified
    * (in the main context of the call) when a track call adds a name, so that the caller
    * can persist it.
+   *
+   * Since: 1.0
    */
   props[PROP_STARTTLS_HOSTS] =
     g_param_spec_boxed ("starttls-hosts", NULL, NULL, G_TYPE_STRV, flags);
@@ -301,6 +330,8 @@ msgtrk_mtqp_client_init (MsgtrkMtqpClient *self)
  * system's trust store, the default timeouts and limits, an empty STARTTLS memory.
  *
  * Returns: (transfer full): a new client
+ *
+ * Since: 1.0
  */
 MsgtrkMtqpClient *
 msgtrk_mtqp_client_new (void)
@@ -341,7 +372,11 @@ client_get_uint (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_get_tls_policy:
  * @self: a client
  *
+ * Gets #MsgtrkMtqpClient:tls-policy.
+ *
  * Returns: the TLS policy
+ *
+ * Since: 1.0
  */
 MsgtrkTlsPolicy
 msgtrk_mtqp_client_get_tls_policy (MsgtrkMtqpClient *self)
@@ -356,6 +391,8 @@ msgtrk_mtqp_client_get_tls_policy (MsgtrkMtqpClient *self)
  * @policy: when to use STARTTLS
  *
  * Sets the TLS policy for later calls.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_tls_policy (MsgtrkMtqpClient *self,
@@ -370,7 +407,11 @@ msgtrk_mtqp_client_set_tls_policy (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_get_ca_file:
  * @self: a client
  *
+ * Gets #MsgtrkMtqpClient:ca-file.
+ *
  * Returns: (nullable) (type filename): the extra CA file
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_mtqp_client_get_ca_file (MsgtrkMtqpClient *self)
@@ -386,6 +427,8 @@ msgtrk_mtqp_client_get_ca_file (MsgtrkMtqpClient *self)
  *
  * Sets extra trusted CA certificates for later calls. The file is read at each STARTTLS;
  * a file that cannot be read fails that session with %MSGTRK_ERROR_TLS.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_ca_file (MsgtrkMtqpClient *self,
@@ -411,7 +454,11 @@ msgtrk_mtqp_client_set_ca_file (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_get_use_system_trust:
  * @self: a client
  *
+ * Gets #MsgtrkMtqpClient:use-system-trust.
+ *
  * Returns: whether the system's CA store is trusted
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_mtqp_client_get_use_system_trust (MsgtrkMtqpClient *self)
@@ -426,6 +473,8 @@ msgtrk_mtqp_client_get_use_system_trust (MsgtrkMtqpClient *self)
  * @use_system_trust: whether to trust the system's CA store
  *
  * Sets whether the system's CA store verifies servers (default %TRUE).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_use_system_trust (MsgtrkMtqpClient *self,
@@ -440,7 +489,11 @@ msgtrk_mtqp_client_set_use_system_trust (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_get_connect_timeout:
  * @self: a client
  *
+ * Gets #MsgtrkMtqpClient:connect-timeout.
+ *
  * Returns: seconds allowed for each TCP connection (0: only the deadline)
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_mtqp_client_get_connect_timeout (MsgtrkMtqpClient *self)
@@ -455,6 +508,8 @@ msgtrk_mtqp_client_get_connect_timeout (MsgtrkMtqpClient *self)
  * @seconds: seconds allowed for each TCP connection, 0 for only the deadline
  *
  * Sets the connect timeout (default %MSGTRK_MTQP_DEFAULT_CONNECT_TIMEOUT).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_connect_timeout (MsgtrkMtqpClient *self,
@@ -468,7 +523,11 @@ msgtrk_mtqp_client_set_connect_timeout (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_get_read_timeout:
  * @self: a client
  *
+ * Gets #MsgtrkMtqpClient:read-timeout.
+ *
  * Returns: seconds a server may stay silent (0: only the deadline)
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_mtqp_client_get_read_timeout (MsgtrkMtqpClient *self)
@@ -483,6 +542,8 @@ msgtrk_mtqp_client_get_read_timeout (MsgtrkMtqpClient *self)
  * @seconds: seconds a server may stay silent, 0 for only the deadline
  *
  * Sets the read (idle) timeout (default %MSGTRK_MTQP_DEFAULT_READ_TIMEOUT).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_read_timeout (MsgtrkMtqpClient *self,
@@ -496,7 +557,11 @@ msgtrk_mtqp_client_set_read_timeout (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_get_deadline:
  * @self: a client
  *
+ * Gets #MsgtrkMtqpClient:deadline.
+ *
  * Returns: seconds one track call may take in all
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_mtqp_client_get_deadline (MsgtrkMtqpClient *self)
@@ -511,6 +576,8 @@ msgtrk_mtqp_client_get_deadline (MsgtrkMtqpClient *self)
  * @seconds: seconds one track call may take in all (at least 1)
  *
  * Sets the deadline of each track call (default %MSGTRK_MTQP_DEFAULT_DEADLINE).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_deadline (MsgtrkMtqpClient *self,
@@ -525,7 +592,11 @@ msgtrk_mtqp_client_set_deadline (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_get_max_response_size:
  * @self: a client
  *
+ * Gets #MsgtrkMtqpClient:max-response-size.
+ *
  * Returns: most octets accepted in one answer's entity
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_mtqp_client_get_max_response_size (MsgtrkMtqpClient *self)
@@ -541,6 +612,8 @@ msgtrk_mtqp_client_get_max_response_size (MsgtrkMtqpClient *self)
  *
  * Sets the answer size limit (default %MSGTRK_REPORT_MAX_SIZE). A longer answer fails
  * with %MSGTRK_ERROR_LIMIT and ends the session.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_max_response_size (MsgtrkMtqpClient *self,
@@ -555,7 +628,11 @@ msgtrk_mtqp_client_set_max_response_size (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_get_max_parts:
  * @self: a client
  *
+ * Gets #MsgtrkMtqpClient:max-parts.
+ *
  * Returns: most reports accepted in one answer
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_mtqp_client_get_max_parts (MsgtrkMtqpClient *self)
@@ -570,6 +647,8 @@ msgtrk_mtqp_client_get_max_parts (MsgtrkMtqpClient *self)
  * @max_parts: most reports in one answer, 1 to %MSGTRK_REPORT_MAX_PARTS
  *
  * Sets the limit on reports per answer (default %MSGTRK_REPORT_MAX_PARTS).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_max_parts (MsgtrkMtqpClient *self,
@@ -584,7 +663,11 @@ msgtrk_mtqp_client_set_max_parts (MsgtrkMtqpClient *self,
  * msgtrk_mtqp_client_get_resolver:
  * @self: a client
  *
+ * Gets #MsgtrkMtqpClient:resolver.
+ *
  * Returns: (nullable) (transfer none): the resolver set, or %NULL for the default one
+ *
+ * Since: 1.0
  */
 GResolver *
 msgtrk_mtqp_client_get_resolver (MsgtrkMtqpClient *self)
@@ -599,6 +682,8 @@ msgtrk_mtqp_client_get_resolver (MsgtrkMtqpClient *self)
  * @resolver: (nullable): a resolver, or %NULL for g_resolver_get_default()
  *
  * Sets the resolver used for SRV, MX and address lookups (tests use their own).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_resolver (MsgtrkMtqpClient *self,
@@ -632,6 +717,8 @@ msgtrk_mtqp_client_set_resolver (MsgtrkMtqpClient *self,
  *
  * Returns: %TRUE, or %FALSE with %MSGTRK_ERROR_PARSE if @address is not an IP address
  *   with an optional port
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_mtqp_client_add_host_override (MsgtrkMtqpClient *self,
@@ -674,6 +761,8 @@ msgtrk_mtqp_client_add_host_override (MsgtrkMtqpClient *self,
  * @self: a client
  *
  * Removes every host override.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_clear_host_overrides (MsgtrkMtqpClient *self)
@@ -700,6 +789,8 @@ compare_strings (const void *a,
  *
  * Returns: (transfer full) (array zero-terminated=1): the servers seen offering STARTTLS
  *   (lower-case names, "name:port" when the port is not %MSGTRK_MTQP_PORT), sorted
+ *
+ * Since: 1.0
  */
 char **
 msgtrk_mtqp_client_get_starttls_hosts (MsgtrkMtqpClient *self)
@@ -729,6 +820,8 @@ msgtrk_mtqp_client_get_starttls_hosts (MsgtrkMtqpClient *self)
  *
  * Replaces the STARTTLS memory, e.g. with what the caller persisted earlier. At most
  * %MSGTRK_MTQP_MAX_STARTTLS_HOSTS names are kept.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_set_starttls_hosts (MsgtrkMtqpClient   *self,
@@ -756,7 +849,11 @@ msgtrk_mtqp_client_set_starttls_hosts (MsgtrkMtqpClient   *self,
  * @self: a client
  * @host: a server name, "name:port" for a port other than %MSGTRK_MTQP_PORT
  *
+ * Checks whether a server is known to offer STARTTLS (#MsgtrkMtqpClient:starttls-hosts).
+ *
  * Returns: %TRUE if @host is in the STARTTLS memory
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_mtqp_client_remembers_starttls (MsgtrkMtqpClient *self,
@@ -782,6 +879,8 @@ msgtrk_mtqp_client_remembers_starttls (MsgtrkMtqpClient *self,
  *
  * Removes @host from the STARTTLS memory, e.g. after the user accepted that the server
  * no longer offers STARTTLS.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_forget_starttls (MsgtrkMtqpClient *self,
@@ -2094,6 +2193,8 @@ track_start (MsgtrkMtqpClient   *self,
  * commands pipelined). The work runs in a worker thread; @callback runs in the thread
  * default main context of the caller. The secrets are copied and the copies wiped when
  * the session ends.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_track_async (MsgtrkMtqpClient   *self,
@@ -2136,6 +2237,8 @@ track_finish (MsgtrkMtqpClient *self,
  * Returns: (transfer container) (element-type MsgtrkMtqpAnswer): one answer per ENVID,
  *   in order (each with its reports or its own error), or %NULL with @error set when no
  *   server could be used (see the description of this file)
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_mtqp_client_track_finish (MsgtrkMtqpClient *self,
@@ -2159,6 +2262,8 @@ msgtrk_mtqp_client_track_finish (MsgtrkMtqpClient *self,
  *
  * Returns: (transfer container) (element-type MsgtrkMtqpAnswer): one answer per ENVID,
  *   or %NULL with @error set
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_mtqp_client_track_sync (MsgtrkMtqpClient   *self,
@@ -2196,6 +2301,8 @@ msgtrk_mtqp_client_track_sync (MsgtrkMtqpClient   *self,
  *
  * Like msgtrk_mtqp_client_track_async() but asks @host directly (an mtqp:// URL, a
  * Remote-MTA of a `transferred` report), without SRV or MX discovery.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_mtqp_client_track_host_async (MsgtrkMtqpClient   *self,
@@ -2225,6 +2332,8 @@ msgtrk_mtqp_client_track_host_async (MsgtrkMtqpClient   *self,
  *
  * Returns: (transfer container) (element-type MsgtrkMtqpAnswer): one answer per ENVID,
  *   or %NULL with @error set
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_mtqp_client_track_host_finish (MsgtrkMtqpClient *self,
@@ -2248,6 +2357,8 @@ msgtrk_mtqp_client_track_host_finish (MsgtrkMtqpClient *self,
  *
  * Returns: (transfer container) (element-type MsgtrkMtqpAnswer): one answer per ENVID,
  *   or %NULL with @error set
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_mtqp_client_track_host_sync (MsgtrkMtqpClient   *self,

@@ -60,54 +60,72 @@ G_BEGIN_DECLS
  * MSGTRK_MTQP_MAX_LINE:
  *
  * most octets of an MTQP line before CRLF (RFC 3887 section 2).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_MAX_LINE 998
 /**
  * MSGTRK_MTQP_MAX_OPTIONS:
  *
  * most option lines (continuations included) in a greeting.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_MAX_OPTIONS 64
 /**
  * MSGTRK_MTQP_MAX_QUERIES:
  *
  * most (envid, secret) pairs in one track call.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_MAX_QUERIES 1000
 /**
  * MSGTRK_MTQP_PIPELINE_BATCH:
  *
  * most TRACK commands sent in one write before reading.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_PIPELINE_BATCH 32
 /**
  * MSGTRK_MTQP_MAX_TARGETS:
  *
  * most discovered servers tried in one call.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_MAX_TARGETS 16
 /**
  * MSGTRK_MTQP_MAX_STARTTLS_HOSTS:
  *
  * most host names kept in the STARTTLS memory.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_MAX_STARTTLS_HOSTS 10000
 /**
  * MSGTRK_MTQP_DEFAULT_CONNECT_TIMEOUT:
  *
  * seconds to wait for a TCP connection.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_DEFAULT_CONNECT_TIMEOUT 30
 /**
  * MSGTRK_MTQP_DEFAULT_READ_TIMEOUT:
  *
  * seconds a server may stay silent.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_DEFAULT_READ_TIMEOUT 60
 /**
  * MSGTRK_MTQP_DEFAULT_DEADLINE:
  *
  * seconds a whole track call may take.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_DEFAULT_DEADLINE 180
 
@@ -119,6 +137,8 @@ G_BEGIN_DECLS
  * @MSGTRK_TLS_POLICY_NONE: never use STARTTLS
  *
  * When the MTQP client uses STARTTLS. Certificates are always verified when TLS is used.
+ *
+ * Since: 1.0
  */
 typedef enum {
   MSGTRK_TLS_POLICY_REQUIRED,

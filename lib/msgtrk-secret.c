@@ -55,11 +55,13 @@ G_STATIC_ASSERT (MSGTRK_SECRET_SIZE == 32); /* a derived A is one SHA-256 output
  * A tracking secret A (RFC 3885 section 3, RFC 3887 section 3.2).
  *
  * Make a new one with [func@Msgtrk.Secret.generate], read one with
- * [func@Msgtrk.Secret.new_from_base64]. Its authenticator B is
+ * [ctor@Msgtrk.Secret.new_from_base64]. Its authenticator B is
  * `base64 (SHA-1 (raw octets of A))`, computed over the octets, not over the base64 text.
  *
  * The octets are wiped when the object is finalized. An object is immutable once made and
  * may be used from several threads.
+ *
+ * Since: 1.0
  */
 struct _MsgtrkSecret
 {
@@ -395,6 +397,8 @@ sha1_octets (const guint8 *data,
  *
  * Returns: (transfer full): the new secret, or %NULL with %MSGTRK_ERROR_RANDOM if the
  *   random generator failed
+ *
+ * Since: 1.0
  */
 MsgtrkSecret *
 msgtrk_secret_generate (GError **error)
@@ -425,6 +429,8 @@ msgtrk_secret_generate (GError **error)
  * The error message says what is wrong but never quotes the secret.
  *
  * Returns: (transfer full): the secret, or %NULL with %MSGTRK_ERROR_INVALID_SECRET
+ *
+ * Since: 1.0
  */
 MsgtrkSecret *
 msgtrk_secret_new_from_base64 (const char *text,
@@ -465,6 +471,8 @@ msgtrk_secret_new_from_base64 (const char *text,
  * Returns: (transfer full): the derived secret, or %NULL with %MSGTRK_ERROR_INVALID_SECRET
  *   for a master of the wrong size or an empty, too long (more than
  *   %MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH octets) or non-printable ENVID
+ *
+ * Since: 1.0
  */
 MsgtrkSecret *
 msgtrk_secret_derive (const guint8 *master,
@@ -531,6 +539,8 @@ msgtrk_secret_derive (const guint8 *master,
  * wipes @out (msgtrk_secure_wipe()) when done. Nothing is copied if @out_size is too small.
  *
  * Returns: the number of octets of the secret (copied only if at most @out_size)
+ *
+ * Since: 1.0
  */
 gsize
 msgtrk_secret_copy_octets (MsgtrkSecret *self,
@@ -553,6 +563,8 @@ msgtrk_secret_copy_octets (MsgtrkSecret *self,
  * [func@Msgtrk.secure_free_string], which wipes it first.
  *
  * Returns: (transfer full): the base64 text
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_secret_to_base64 (MsgtrkSecret *self)
@@ -571,6 +583,8 @@ msgtrk_secret_to_base64 (MsgtrkSecret *self)
  * base64 text.
  *
  * Returns: (transfer full): B, %MSGTRK_AUTHENTICATOR_LENGTH (28) characters
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_secret_compute_authenticator (MsgtrkSecret *self)
@@ -596,6 +610,8 @@ msgtrk_secret_compute_authenticator (MsgtrkSecret *self)
  * [func@Msgtrk.authenticator_is_valid]) does not match.
  *
  * Returns: %TRUE if B = base64 (SHA-1 (A))
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_secret_matches_authenticator (MsgtrkSecret *self,
@@ -627,6 +643,8 @@ msgtrk_secret_matches_authenticator (MsgtrkSecret *self,
  * on the MTRK parameter of MAIL FROM before they store B.
  *
  * Returns: %TRUE if valid; %FALSE with %MSGTRK_ERROR_INVALID_SECRET otherwise
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_authenticator_is_valid (const char *authenticator,
@@ -656,6 +674,8 @@ msgtrk_authenticator_is_valid (const char *authenticator,
  * wrong secret and an unknown ENVID the same way (PROTOCOL-NOTES) and needs no reason.
  *
  * Returns: %TRUE if SHA-1 of the secret's octets equals the digest in @authenticator
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_verify_secret (const char *secret_base64,
@@ -690,6 +710,8 @@ msgtrk_verify_secret (const char *secret_base64,
  *
  * Overwrites @len octets at @data with zeros in a way the compiler cannot optimise away
  * (`OPENSSL_cleanse`). Use it on every buffer that held a secret before freeing it.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_secure_wipe (gpointer data,
@@ -707,6 +729,8 @@ msgtrk_secure_wipe (gpointer data,
  * Wipes the characters of @str (up to its NUL) and frees it with g_free(). %NULL is
  * allowed. Use it for results of [method@Msgtrk.Secret.to_base64] and
  * [method@Msgtrk.Url.to_string].
+ *
+ * Since: 1.0
  */
 void
 msgtrk_secure_free_string (char *str)

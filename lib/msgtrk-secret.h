@@ -33,24 +33,32 @@ G_BEGIN_DECLS
  * MSGTRK_SECRET_SIZE:
  *
  * octets of randomness in a secret made by msgtrk_secret_generate().
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SECRET_SIZE 32
 /**
  * MSGTRK_SECRET_MIN_SIZE:
  *
  * fewest octets accepted in a secret from elsewhere (128 bits).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SECRET_MIN_SIZE 16
 /**
  * MSGTRK_SECRET_MAX_SIZE:
  *
  * most octets accepted in a secret from elsewhere.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SECRET_MAX_SIZE 64
 /**
  * MSGTRK_AUTHENTICATOR_LENGTH:
  *
  * characters of a base64 authenticator B (SHA-1, 20 octets).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_AUTHENTICATOR_LENGTH 28
 /**
@@ -58,6 +66,8 @@ G_BEGIN_DECLS
  *
  * octets of a master secret from which per-message secrets are derived (256 bits); a
  * master of another size is refused by msgtrk_secret_derive().
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SECRET_MASTER_SIZE 32
 /**
@@ -65,6 +75,8 @@ G_BEGIN_DECLS
  *
  * the fixed label of the derivation: A = HMAC-SHA-256 (master, label || 0x00 || ENVID).
  * Changing it changes every derived secret: a new scheme gets a new label.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SECRET_DERIVE_LABEL "msgtrk A v1"
 /**
@@ -72,6 +84,8 @@ G_BEGIN_DECLS
  *
  * longest ENVID (octets) a secret is derived for: the xtext form of an RFC 3461 ENVID of
  * at most 100 characters, every one encoded (+XX) in the worst case.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH 300
 

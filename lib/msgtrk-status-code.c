@@ -140,6 +140,8 @@ read_number (const char **p,
  * comment follows). Numbers with a leading zero ("5.01.1") are refused.
  *
  * Returns: %TRUE if @text starts with a status code
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_status_code_parse (const char *text,
@@ -198,6 +200,8 @@ class_sentence (guint code_class)
  *
  * Returns: (transfer none) (nullable): the meaning, or %NULL when @text does not start
  *   with a status code
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_status_code_describe (const char *text)
@@ -234,6 +238,8 @@ msgtrk_status_code_describe (const char *text)
  *
  * Returns: (transfer none) (nullable): the meaning, or %NULL when @text does not start
  *   with a status code
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_status_code_describe_class (const char *text)

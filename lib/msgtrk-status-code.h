@@ -28,6 +28,8 @@ G_BEGIN_DECLS
  * MSGTRK_STATUS_CODE_MAX_DIGITS:
  *
  * Most digits of the subject and of the detail of a status code (RFC 3463: 1 to 3).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_STATUS_CODE_MAX_DIGITS 3
 

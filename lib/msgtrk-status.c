@@ -80,6 +80,8 @@ state_is_valid (MsgtrkRecipientState state)
  * change and are never translated.
  *
  * Returns: (transfer none): the identifier
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_state_to_string (MsgtrkRecipientState state)
@@ -99,6 +101,8 @@ msgtrk_recipient_state_to_string (MsgtrkRecipientState state)
  *
  * Returns: %TRUE if @text is one of the identifiers; %FALSE otherwise, and then
  *   @out_state is set to %MSGTRK_RECIPIENT_STATE_UNKNOWN
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_recipient_state_from_string (const char           *text,
@@ -133,6 +137,8 @@ msgtrk_recipient_state_from_string (const char           *text,
  * arrive later and turn delivered into read).
  *
  * Returns: whether @state is final
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_recipient_state_is_final (MsgtrkRecipientState state)
@@ -169,6 +175,8 @@ is_type_char (char c)
  *
  * Returns: (transfer full) (nullable): the normalised address, or %NULL if @address is
  *   %NULL, empty, not valid UTF-8, contains control characters or has an unknown type
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_address_normalize (const char *address)
@@ -716,6 +724,8 @@ recipient_free (gpointer data)
  *
  * The result depends only on the set of reports added, never on their order (below
  * %MSGTRK_STATUS_MAX_EVIDENCE). The rules are in docs/status.md.
+ *
+ * Since: 1.0
  */
 struct _MsgtrkStatus
 {
@@ -775,6 +785,8 @@ msgtrk_status_init (MsgtrkStatus *self)
  * recipient named in a report is tracked. See docs/status.md "Recipients".
  *
  * Returns: (transfer full): a new #MsgtrkStatus
+ *
+ * Since: 1.0
  */
 MsgtrkStatus *
 msgtrk_status_new (const char * const *recipients)
@@ -816,6 +828,8 @@ msgtrk_status_new (const char * const *recipients)
  * to the message (ENVID, Message-ID) is the caller's business.
  *
  * The state is computed from all reports added so far, whatever their order.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_status_add_report (MsgtrkStatus *self,
@@ -1066,6 +1080,8 @@ status_lookup (MsgtrkStatus *self,
  * order, or, without a list, those learned from the reports, sorted by address.
  *
  * Returns: (transfer full) (array zero-terminated=1): the addresses
+ *
+ * Since: 1.0
  */
 char **
 msgtrk_status_list_recipients (MsgtrkStatus *self)
@@ -1095,6 +1111,8 @@ msgtrk_status_list_recipients (MsgtrkStatus *self)
  *
  * Returns: the state; %MSGTRK_RECIPIENT_STATE_UNKNOWN for an address that is not one of
  *   the recipients or about which nothing is known
+ *
+ * Since: 1.0
  */
 MsgtrkRecipientState
 msgtrk_status_get_recipient_state (MsgtrkStatus *self,
@@ -1125,6 +1143,8 @@ msgtrk_status_get_recipient_state (MsgtrkStatus *self,
  *
  * Returns: (transfer none) (nullable): the entry, or %NULL if nothing is known about
  *   @recipient
+ *
+ * Since: 1.0
  */
 MsgtrkRecipientReport *
 msgtrk_status_get_recipient_report (MsgtrkStatus *self,
@@ -1149,6 +1169,8 @@ msgtrk_status_get_recipient_report (MsgtrkStatus *self,
  * How many recipients are in exactly @state.
  *
  * Returns: the number of recipients
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_status_count (MsgtrkStatus        *self,
@@ -1177,6 +1199,8 @@ msgtrk_status_count (MsgtrkStatus        *self,
  * nothing is known about any of them. See docs/status.md "Overall state".
  *
  * Returns: the overall state
+ *
+ * Since: 1.0
  */
 MsgtrkRecipientState
 msgtrk_status_get_overall (MsgtrkStatus *self)
@@ -1213,6 +1237,8 @@ msgtrk_status_get_overall (MsgtrkStatus *self)
  * that polling can stop. %FALSE when there are no recipients.
  *
  * Returns: whether the message's tracking is complete
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_status_is_final (MsgtrkStatus *self)
@@ -1239,6 +1265,8 @@ msgtrk_status_is_final (MsgtrkStatus *self)
  * "No tracking information yet". The exact grammar is in docs/status.md "Summary".
  *
  * Returns: (transfer full): the summary
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_status_format_summary (MsgtrkStatus *self)

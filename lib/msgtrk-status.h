@@ -33,6 +33,8 @@ G_BEGIN_DECLS
  * @MSGTRK_RECIPIENT_STATE_READ: the recipient's client reported it displayed (MDN)
  *
  * What is known about one recipient.
+ *
+ * Since: 1.0
  */
 typedef enum {
   MSGTRK_RECIPIENT_STATE_UNKNOWN,
@@ -59,6 +61,8 @@ gboolean    msgtrk_recipient_state_is_final   (MsgtrkRecipientState state);
  * How many distinct pieces of evidence (one per reporter and recipient address) a
  * #MsgtrkStatus keeps. A report that would add one more is ignored for the recipients
  * past the limit; a newer word from a reporter already kept still replaces its older one.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_STATUS_MAX_EVIDENCE 4096
 

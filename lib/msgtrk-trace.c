@@ -82,6 +82,8 @@
  * name, the host name and address the receiving server saw), who received, with what
  * protocol and queue id, for which recipient, when, and how long after the hop before.
  * Every part may be absent. Hops are immutable once parsed.
+ *
+ * Since: 1.0
  */
 struct _MsgtrkHop
 {
@@ -748,6 +750,8 @@ hop_parse_unfolded (char    *value,
  * Returns: (transfer full): the hop, or %NULL with @error set: %MSGTRK_ERROR_PARSE for an
  *   empty value, %MSGTRK_ERROR_LIMIT for a value (unfolded, white space around it not
  *   counted) longer than %MSGTRK_TRACE_MAX_FIELD_LENGTH octets
+ *
+ * Since: 1.0
  */
 MsgtrkHop *
 msgtrk_hop_parse_received (const char *value,
@@ -767,6 +771,8 @@ msgtrk_hop_parse_received (const char *value,
  * brackets).
  *
  * Returns: (nullable): the HELO name, or %NULL when the field does not give it
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_hop_get_from_helo (MsgtrkHop *self)
@@ -783,6 +789,8 @@ msgtrk_hop_get_from_helo (MsgtrkHop *self)
  * trailing dot. Servers write "unknown" when there is none: that gives %NULL.
  *
  * Returns: (nullable): the host name, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_hop_get_from_host (MsgtrkHop *self)
@@ -799,6 +807,8 @@ msgtrk_hop_get_from_host (MsgtrkHop *self)
  * (e.g. "192.0.2.1", "2001:db8::1").
  *
  * Returns: (nullable): the address, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_hop_get_from_address (MsgtrkHop *self)
@@ -815,6 +825,8 @@ msgtrk_hop_get_from_address (MsgtrkHop *self)
  * give a bare IPv6 address here.
  *
  * Returns: (nullable): the receiving host, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_hop_get_by_host (MsgtrkHop *self)
@@ -830,6 +842,8 @@ msgtrk_hop_get_by_host (MsgtrkHop *self)
  * The "via" clause (link), e.g. "Frontend Transport" for Exchange.
  *
  * Returns: (nullable): the link, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_hop_get_via (MsgtrkHop *self)
@@ -846,6 +860,8 @@ msgtrk_hop_get_via (MsgtrkHop *self)
  * "Microsoft SMTP Server".
  *
  * Returns: (nullable): the protocol, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_hop_get_with (MsgtrkHop *self)
@@ -861,6 +877,8 @@ msgtrk_hop_get_with (MsgtrkHop *self)
  * The "id" clause: the receiving server's queue id, as written.
  *
  * Returns: (nullable): the id, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_hop_get_id (MsgtrkHop *self)
@@ -876,6 +894,8 @@ msgtrk_hop_get_id (MsgtrkHop *self)
  * The "for" clause: the recipient, without angle brackets.
  *
  * Returns: (nullable): the recipient, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_hop_get_for (MsgtrkHop *self)
@@ -892,6 +912,8 @@ msgtrk_hop_get_for (MsgtrkHop *self)
  *
  * Returns: (transfer none) (nullable): the date, or %NULL when missing, unreadable or
  *   absurd (outside the years 1980 to 2200)
+ *
+ * Since: 1.0
  */
 GDateTime *
 msgtrk_hop_get_date (MsgtrkHop *self)
@@ -910,6 +932,8 @@ msgtrk_hop_get_date (MsgtrkHop *self)
  * msgtrk_hop_has_delay() to tell a skew of exactly -1 s from an unknown delay.
  *
  * Returns: the delay in seconds, or -1 when unknown (first hop, or a date missing)
+ *
+ * Since: 1.0
  */
 gint64
 msgtrk_hop_get_delay (MsgtrkHop *self)
@@ -925,6 +949,8 @@ msgtrk_hop_get_delay (MsgtrkHop *self)
  * Whether msgtrk_hop_get_delay() is a known value.
  *
  * Returns: %TRUE when this hop and the one before it both have dates
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_hop_has_delay (MsgtrkHop *self)
@@ -941,6 +967,8 @@ msgtrk_hop_has_delay (MsgtrkHop *self)
  * replaced by U+FFFD.
  *
  * Returns: the raw value
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_hop_get_raw (MsgtrkHop *self)
@@ -1090,6 +1118,8 @@ fail:
  *   %MSGTRK_ERROR_LIMIT for more than %MSGTRK_TRACE_MAX_HOPS Received: fields, a field
  *   longer than %MSGTRK_TRACE_MAX_FIELD_LENGTH or a header block longer than
  *   %MSGTRK_TRACE_MAX_HEADER_SIZE octets
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_trace_parse_headers (const char *headers,

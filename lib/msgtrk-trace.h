@@ -21,8 +21,30 @@
 
 G_BEGIN_DECLS
 
+/**
+ * MSGTRK_TRACE_MAX_HOPS:
+ *
+ * The most `Received:` fields read from one header block; more is an error.
+ *
+ * Since: 1.0
+ */
 #define MSGTRK_TRACE_MAX_HOPS 100
+/**
+ * MSGTRK_TRACE_MAX_FIELD_LENGTH:
+ *
+ * The longest `Received:` field, in octets, unfolded; a longer one is an error.
+ *
+ * Since: 1.0
+ */
 #define MSGTRK_TRACE_MAX_FIELD_LENGTH 8192
+/**
+ * MSGTRK_TRACE_MAX_HEADER_SIZE:
+ *
+ * The largest header block read for its `Received:` fields, in octets; a larger one is an
+ * error.
+ *
+ * Since: 1.0
+ */
 #define MSGTRK_TRACE_MAX_HEADER_SIZE (256 * 1024)
 
 #define MSGTRK_TYPE_HOP (msgtrk_hop_get_type ())

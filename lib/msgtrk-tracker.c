@@ -43,6 +43,14 @@ struct _MsgtrkRouteHop
   GError *error;                /* (owned) (nullable) set for a broken link */
 };
 
+/**
+ * MsgtrkRouteHop:
+ *
+ * One hop of one recipient's route: a server that handled the message, what it said and
+ * when, and where the evidence came from.
+ *
+ * Since: 1.0
+ */
 G_DEFINE_FINAL_TYPE (MsgtrkRouteHop, msgtrk_route_hop, G_TYPE_OBJECT)
 
 static void
@@ -90,7 +98,11 @@ route_hop_new (const char            *server,
  * msgtrk_route_hop_get_server:
  * @self: a hop
  *
+ * Gets the server that was asked for this hop.
+ *
  * Returns: the server name that was asked for this hop (a domain or an MTA host name)
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_route_hop_get_server (MsgtrkRouteHop *self)
@@ -103,7 +115,11 @@ msgtrk_route_hop_get_server (MsgtrkRouteHop *self)
  * msgtrk_route_hop_get_reporting_mta:
  * @self: a hop
  *
+ * Gets the MTA that reported this hop.
+ *
  * Returns: (nullable): the Reporting-MTA of the answer, or %NULL for a broken link
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_route_hop_get_reporting_mta (MsgtrkRouteHop *self)
@@ -116,8 +132,12 @@ msgtrk_route_hop_get_reporting_mta (MsgtrkRouteHop *self)
  * msgtrk_route_hop_get_entry:
  * @self: a hop
  *
+ * Gets the recipient's entry in the server's answer.
+ *
  * Returns: (transfer none) (nullable): the recipient's entry in the server's answer
  *   (action, status, Remote-MTA, dates, diagnostic), or %NULL for a broken link
+ *
+ * Since: 1.0
  */
 MsgtrkRecipientReport *
 msgtrk_route_hop_get_entry (MsgtrkRouteHop *self)
@@ -130,7 +150,11 @@ msgtrk_route_hop_get_entry (MsgtrkRouteHop *self)
  * msgtrk_route_hop_get_report:
  * @self: a hop
  *
+ * Gets the report this hop came from.
+ *
  * Returns: (transfer none) (nullable): the whole report the entry belongs to
+ *
+ * Since: 1.0
  */
 MsgtrkReport *
 msgtrk_route_hop_get_report (MsgtrkRouteHop *self)
@@ -143,7 +167,11 @@ msgtrk_route_hop_get_report (MsgtrkRouteHop *self)
  * msgtrk_route_hop_get_action:
  * @self: a hop
  *
+ * Gets the action the hop's server reported.
+ *
  * Returns: the entry's action, %MSGTRK_ACTION_NONE for a broken link
+ *
+ * Since: 1.0
  */
 MsgtrkAction
 msgtrk_route_hop_get_action (MsgtrkRouteHop *self)
@@ -156,7 +184,11 @@ msgtrk_route_hop_get_action (MsgtrkRouteHop *self)
  * msgtrk_route_hop_get_arrival_date:
  * @self: a hop
  *
+ * Gets when the message arrived at this hop.
+ *
  * Returns: (transfer none) (nullable): when the message arrived at this hop
+ *
+ * Since: 1.0
  */
 GDateTime *
 msgtrk_route_hop_get_arrival_date (MsgtrkRouteHop *self)
@@ -169,7 +201,11 @@ msgtrk_route_hop_get_arrival_date (MsgtrkRouteHop *self)
  * msgtrk_route_hop_get_last_attempt_date:
  * @self: a hop
  *
+ * Gets when this hop last tried to pass the message on.
+ *
  * Returns: (transfer none) (nullable): when this hop last tried to pass the message on
+ *
+ * Since: 1.0
  */
 GDateTime *
 msgtrk_route_hop_get_last_attempt_date (MsgtrkRouteHop *self)
@@ -182,7 +218,11 @@ msgtrk_route_hop_get_last_attempt_date (MsgtrkRouteHop *self)
  * msgtrk_route_hop_get_error:
  * @self: a hop
  *
+ * Gets why the chain is broken at this hop.
+ *
  * Returns: (transfer none) (nullable): why the chain is broken at this hop, or %NULL
+ *
+ * Since: 1.0
  */
 const GError *
 msgtrk_route_hop_get_error (MsgtrkRouteHop *self)
@@ -195,7 +235,11 @@ msgtrk_route_hop_get_error (MsgtrkRouteHop *self)
  * msgtrk_route_hop_is_broken:
  * @self: a hop
  *
+ * Checks whether the chain could not be followed at this hop.
+ *
  * Returns: %TRUE if the chain could not be followed at this hop
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_route_hop_is_broken (MsgtrkRouteHop *self)
@@ -208,8 +252,12 @@ msgtrk_route_hop_is_broken (MsgtrkRouteHop *self)
  * msgtrk_route_hop_get_tls_description:
  * @self: a hop
  *
+ * Describes the TLS session with this hop's server.
+ *
  * Returns: (nullable): the TLS version and cipher of the session with this hop's server,
  *   or %NULL if the session was not encrypted
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_route_hop_get_tls_description (MsgtrkRouteHop *self)
@@ -235,6 +283,14 @@ struct _MsgtrkRoute
   guint16 found_port;     /* its port as discovery named it */
 };
 
+/**
+ * MsgtrkRoute:
+ *
+ * The whole route of a tracked message, as a #MsgtrkTracker found it: the hops of each
+ * recipient and each recipient's state.
+ *
+ * Since: 1.0
+ */
 G_DEFINE_FINAL_TYPE (MsgtrkRoute, msgtrk_route, G_TYPE_OBJECT)
 
 static void
@@ -299,7 +355,11 @@ route_add_recipient (MsgtrkRoute *self,
  * msgtrk_route_get_envid:
  * @self: a route
  *
+ * Gets the ENVID of the tracked message.
+ *
  * Returns: the ENVID of the tracked message
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_route_get_envid (MsgtrkRoute *self)
@@ -312,8 +372,12 @@ msgtrk_route_get_envid (MsgtrkRoute *self)
  * msgtrk_route_list_recipients:
  * @self: a route
  *
+ * Lists the recipients of the route.
+ *
  * Returns: (transfer full): the recipients, normalised (msgtrk_address_normalize()), in
  *   the order given to the tracker or first reported
+ *
+ * Since: 1.0
  */
 char **
 msgtrk_route_list_recipients (MsgtrkRoute *self)
@@ -333,8 +397,12 @@ msgtrk_route_list_recipients (MsgtrkRoute *self)
  * @self: a route
  * @recipient: a recipient address (any form msgtrk_address_normalize() accepts)
  *
+ * Gets the hops of one recipient's route.
+ *
  * Returns: (transfer none) (nullable) (element-type MsgtrkRouteHop): the recipient's hops,
  *   first server first, or %NULL if @recipient is not part of the route
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_route_get_hops (MsgtrkRoute *self,
@@ -353,8 +421,12 @@ msgtrk_route_get_hops (MsgtrkRoute *self,
  * msgtrk_route_get_reports:
  * @self: a route
  *
+ * Gets every report the tracking run gathered.
+ *
  * Returns: (transfer none) (element-type MsgtrkReport): every report received in the
  *   run, in the order they arrived (for storing and for merging with DSNs and MDNs)
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_route_get_reports (MsgtrkRoute *self)
@@ -367,7 +439,11 @@ msgtrk_route_get_reports (MsgtrkRoute *self)
  * msgtrk_route_get_status:
  * @self: a route
  *
+ * Gets the state of each recipient.
+ *
  * Returns: (transfer none): each recipient's state computed from all the reports of the run
+ *
+ * Since: 1.0
  */
 MsgtrkStatus *
 msgtrk_route_get_status (MsgtrkRoute *self)
@@ -388,6 +464,8 @@ msgtrk_route_get_status (MsgtrkRoute *self)
  *
  * Returns: (nullable): its host name, or %NULL if the first server did not answer with
  *   tracking data in this run
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_route_get_found_server (MsgtrkRoute *self,
@@ -404,7 +482,11 @@ msgtrk_route_get_found_server (MsgtrkRoute *self,
  * msgtrk_route_get_servers_asked:
  * @self: a route
  *
+ * Counts the servers the tracking run asked.
+ *
  * Returns: how many distinct servers the run asked (one MTQP session each)
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_route_get_servers_asked (MsgtrkRoute *self)
@@ -422,6 +504,8 @@ msgtrk_route_get_servers_asked (MsgtrkRoute *self)
  * in the hops.
  *
  * Returns: (transfer none) (nullable): the first server's error, or %NULL
+ *
+ * Since: 1.0
  */
 const GError *
 msgtrk_route_get_error (MsgtrkRoute *self)
@@ -439,6 +523,15 @@ struct _MsgtrkTracker
   MsgtrkMtqpClient *client; /* (owned) */
 };
 
+/**
+ * MsgtrkTracker:
+ *
+ * Tracks a message from start to end: finds the MTQP servers along its route, queries
+ * them with a #MsgtrkMtqpClient, merges the answers with the delivery reports it was given,
+ * and makes a #MsgtrkRoute.
+ *
+ * Since: 1.0
+ */
 G_DEFINE_FINAL_TYPE (MsgtrkTracker, msgtrk_tracker, G_TYPE_OBJECT)
 
 static void
@@ -465,7 +558,11 @@ msgtrk_tracker_init (MsgtrkTracker *self)
  * msgtrk_tracker_new:
  * @client: the MTQP client to query servers with (its TLS policy, timeouts, overrides)
  *
+ * Creates a tracker that queries servers with @client.
+ *
  * Returns: (transfer full): a new tracker
+ *
+ * Since: 1.0
  */
 MsgtrkTracker *
 msgtrk_tracker_new (MsgtrkMtqpClient *client)
@@ -483,7 +580,11 @@ msgtrk_tracker_new (MsgtrkMtqpClient *client)
  * msgtrk_tracker_get_client:
  * @self: a tracker
  *
+ * Gets the MTQP client the tracker queries servers with.
+ *
  * Returns: (transfer none): the MTQP client the tracker uses
+ *
+ * Since: 1.0
  */
 MsgtrkMtqpClient *
 msgtrk_tracker_get_client (MsgtrkTracker *self)
@@ -1107,6 +1208,8 @@ run_start (MsgtrkTracker      *self,
  * Follows the message from @start_domain across every server that says `transferred`,
  * querying different servers concurrently, and builds its #MsgtrkRoute. The secret is
  * copied and the copy wiped when the run ends.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_tracker_track_async (MsgtrkTracker      *self,
@@ -1138,6 +1241,8 @@ msgtrk_tracker_track_async (MsgtrkTracker      *self,
  * known and the first server could not be asked.
  *
  * Returns: (transfer full): the route, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 MsgtrkRoute *
 msgtrk_tracker_track_finish (MsgtrkTracker *self,
@@ -1178,6 +1283,8 @@ msgtrk_tracker_track_finish (MsgtrkTracker *self,
  * many messages costs one session per server rather than one per message. Recipients are
  * taken from the first server's answer; a message the first server could not answer for
  * has a route without recipients and msgtrk_route_get_error() set.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_tracker_track_batch_async (MsgtrkTracker      *self,
@@ -1203,6 +1310,8 @@ msgtrk_tracker_track_batch_async (MsgtrkTracker      *self,
  * Finishes msgtrk_tracker_track_batch_async(); fails only when cancelled.
  *
  * Returns: (transfer container) (element-type MsgtrkRoute): one route per ENVID, in order
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_tracker_track_batch_finish (MsgtrkTracker *self,
@@ -1249,6 +1358,8 @@ sync_wait (GMainContext  *context,
  * private main context. Never call it from a main loop's thread.
  *
  * Returns: (transfer full): the route, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 MsgtrkRoute *
 msgtrk_tracker_track_sync (MsgtrkTracker      *self,
@@ -1287,6 +1398,8 @@ msgtrk_tracker_track_sync (MsgtrkTracker      *self,
  * The blocking form of msgtrk_tracker_track_batch_async().
  *
  * Returns: (transfer container) (element-type MsgtrkRoute): one route per ENVID
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_tracker_track_batch_sync (MsgtrkTracker      *self,

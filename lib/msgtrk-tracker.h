@@ -37,18 +37,24 @@ G_BEGIN_DECLS
  * MSGTRK_TRACKER_MAX_HOPS:
  *
  * most hops followed for one recipient.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_TRACKER_MAX_HOPS 16
 /**
  * MSGTRK_TRACKER_MAX_SERVERS:
  *
  * most distinct servers asked in one run.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_TRACKER_MAX_SERVERS 64
 /**
  * MSGTRK_TRACKER_MAX_CONCURRENT:
  *
  * most MTQP sessions open at once in one run.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_TRACKER_MAX_CONCURRENT 8
 

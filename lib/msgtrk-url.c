@@ -66,6 +66,8 @@
  *
  * Whoever holds the URL can track that one message. The object keeps the secret as
  * base64 text and wipes it when finalized. It is immutable once made.
+ *
+ * Since: 1.0
  */
 struct _MsgtrkUrl
 {
@@ -619,6 +621,8 @@ parse_path (MsgtrkUrl  *self,
  * Returns: (transfer full): the URL, or %NULL with %MSGTRK_ERROR_PARSE (syntax),
  *   %MSGTRK_ERROR_INVALID_SECRET (the secret segment) or %MSGTRK_ERROR_LIMIT (longer than
  *   %MSGTRK_URL_MAX_LENGTH)
+ *
+ * Since: 1.0
  */
 MsgtrkUrl *
 msgtrk_url_parse (const char *text,
@@ -702,7 +706,7 @@ msgtrk_url_parse (const char *text,
  * @port: the port, or 0 for %MSGTRK_MTQP_PORT
  * @envid: the ENVID, decoded (not xtext), 1 to %MSGTRK_ENVID_MAX_LENGTH printable ASCII
  *   characters; the URL carries its xtext form, percent-encoded
- * @secret_base64: the mtrk-secret (strict base64, see [func@Msgtrk.Secret.new_from_base64])
+ * @secret_base64: the mtrk-secret (strict base64, see [ctor@Msgtrk.Secret.new_from_base64])
  * @error: return location for a #GError, or %NULL
  *
  * Makes the URL that delegates tracking of one message. Its text (see
@@ -710,6 +714,8 @@ msgtrk_url_parse (const char *text,
  *
  * Returns: (transfer full): the URL, or %NULL with %MSGTRK_ERROR_PARSE (host or ENVID),
  *   %MSGTRK_ERROR_INVALID_SECRET or %MSGTRK_ERROR_LIMIT
+ *
+ * Since: 1.0
  */
 MsgtrkUrl *
 msgtrk_url_new (const char *host,
@@ -761,6 +767,8 @@ msgtrk_url_new (const char *host,
  * The text holds the secret: free it with [func@Msgtrk.secure_free_string].
  *
  * Returns: (transfer full): the URL, at most %MSGTRK_URL_MAX_LENGTH characters
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_url_to_string (MsgtrkUrl *self)
@@ -774,7 +782,11 @@ msgtrk_url_to_string (MsgtrkUrl *self)
  * msgtrk_url_get_host:
  * @self: a #MsgtrkUrl
  *
+ * Gets the MTQP server host of the link.
+ *
  * Returns: the host, an IPv6 address without brackets
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_url_get_host (MsgtrkUrl *self)
@@ -788,7 +800,11 @@ msgtrk_url_get_host (MsgtrkUrl *self)
  * msgtrk_url_get_port:
  * @self: a #MsgtrkUrl
  *
+ * Gets the MTQP server port of the link.
+ *
  * Returns: the port, %MSGTRK_MTQP_PORT when the URL named none
+ *
+ * Since: 1.0
  */
 guint16
 msgtrk_url_get_port (MsgtrkUrl *self)
@@ -802,7 +818,11 @@ msgtrk_url_get_port (MsgtrkUrl *self)
  * msgtrk_url_get_envid:
  * @self: a #MsgtrkUrl
  *
+ * Gets the ENVID of the link.
+ *
  * Returns: the ENVID, percent-decoded and xtext-decoded (what servers key records by)
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_url_get_envid (MsgtrkUrl *self)
@@ -820,6 +840,8 @@ msgtrk_url_get_envid (MsgtrkUrl *self)
  * TRACK command carries it; the URL holds this, percent-encoded.
  *
  * Returns: the xtext ENVID
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_url_get_envid_xtext (MsgtrkUrl *self)
@@ -837,6 +859,8 @@ msgtrk_url_get_envid_xtext (MsgtrkUrl *self)
  * as long as @self; do not log it or keep copies that are not wiped.
  *
  * Returns: the base64 secret
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_url_get_secret (MsgtrkUrl *self)

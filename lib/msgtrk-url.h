@@ -31,12 +31,16 @@ G_BEGIN_DECLS
  * MSGTRK_MTQP_PORT:
  *
  * the IANA-assigned MTQP port.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTQP_PORT 1038
 /**
  * MSGTRK_URL_MAX_LENGTH:
  *
  * longest mtqp URL accepted or written.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_URL_MAX_LENGTH 2048
 

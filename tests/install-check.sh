@@ -52,3 +52,12 @@ gi.require_version("Msgtrk", "1.0")
 from gi.repository import Msgtrk
 print("Python imports Msgtrk from the installed typelib; MTQP port", Msgtrk.MTQP_PORT)
 '
+
+# bash completion, and the API reference when gi-docgen built it (doc/meson.build).
+test -f "$dest$prefix/share/bash-completion/completions/msgtrk" ||
+  test -n "$(find "$dest" -path '*/completions/msgtrk')" || { echo "bash completion not installed"; exit 1; }
+if [ -d "$build/doc/msgtrk-1.0" ]; then
+  test -f "$dest$prefix/share/doc/msgtrk-1.0/index.html" || { echo "API reference not installed"; exit 1; }
+  test -f "$dest$prefix/share/doc/msgtrk-1.0/msgtrk-1.0.devhelp2" || { echo "Devhelp index not installed"; exit 1; }
+  echo "API reference installed in $prefix/share/doc/msgtrk-1.0"
+fi

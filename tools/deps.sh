@@ -27,7 +27,7 @@ test_pkgs=(
   evolution evolution-dev evolution-data-server-dev libcamel1.2-dev libebook1.2-dev
   postfix dovecot-core
   postgresql libpq-dev
-  desktop-file-utils appstream
+  desktop-file-utils appstream gi-docgen
 )
 
 want=("${build_pkgs[@]}" "${demo_pkgs[@]}")

@@ -1453,6 +1453,8 @@ print_usage (FILE *to)
                                                *commands[i].args ? _(commands[i].args) : "");
       fprintf (to, "  %-30s %s\n", head, _(commands[i].summary));
     }
+  fprintf (to, "\n%s\n  %-30s %s\n  %-30s %s\n", _("Options:"), "-h, --help", _("Show this help"),
+           "--version", _("Print the version and exit"));
   fprintf (to, "\n%s\n", _("Run “msgtrk COMMAND --help” for the options of a command."));
 }
 

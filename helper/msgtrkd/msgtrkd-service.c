@@ -777,6 +777,28 @@ handle_show_message (MsgtrkDBusTracker1    *skeleton,
   return TRUE;
 }
 
+/* ---- MarkViewed ---- */
+
+/* The viewer showed the message: its notification has served (docs/dbus-api.md). */
+static gboolean
+handle_mark_viewed (MsgtrkDBusTracker1    *skeleton,
+                    GDBusMethodInvocation *invocation,
+                    const char            *id,
+                    MsgtrkdService        *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_get_message (self->tracking, id, &error);
+
+  if (m == NULL)
+    {
+      return_error (invocation, error);
+      return TRUE;
+    }
+  msgtrkd_notify_withdraw (self->app, m->envid);
+  msgtrk_dbus_tracker1_complete_mark_viewed (skeleton, invocation);
+  return TRUE;
+}
+
 /* The "app.show" action of notifications: open the viewer, no one waits for the answer. */
 void
 msgtrkd_service_show (MsgtrkdService *self,
@@ -914,6 +936,7 @@ connect_handlers (MsgtrkdService *self)
   g_signal_connect (self->skeleton, "handle-forget", G_CALLBACK (handle_forget), self);
   g_signal_connect (self->skeleton, "handle-show-message", G_CALLBACK (handle_show_message),
                     self);
+  g_signal_connect (self->skeleton, "handle-mark-viewed", G_CALLBACK (handle_mark_viewed), self);
 }
 
 /**

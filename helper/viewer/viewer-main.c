@@ -105,6 +105,21 @@ on_startup (GApplication *app,
                                               GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
 }
 
+/* --version; and with one main option GApplication answers --help locally, without a
+ * display (tests/man/test-man-options.py). */
+static int
+on_handle_local_options (GApplication *app,
+                         GVariantDict *options,
+                         gpointer      user_data)
+{
+  if (g_variant_dict_contains (options, "version"))
+    {
+      g_print ("msgtrk-viewer %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+  return -1;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -125,5 +140,8 @@ main (int   argc,
   g_signal_connect (app, "startup", G_CALLBACK (on_startup), NULL);
   g_signal_connect (app, "activate", G_CALLBACK (on_activate), NULL);
   g_signal_connect (app, "command-line", G_CALLBACK (on_command_line), NULL);
+  g_application_add_main_option (G_APPLICATION (app), "version", 0, G_OPTION_FLAG_NONE,
+                                 G_OPTION_ARG_NONE, _("Print the version and exit"), NULL);
+  g_signal_connect (app, "handle-local-options", G_CALLBACK (on_handle_local_options), NULL);
   return g_application_run (G_APPLICATION (app), argc, argv);
 }

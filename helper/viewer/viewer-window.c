@@ -409,6 +409,7 @@ on_route (GObject      *source,
   g_autofree char *json = NULL;
   g_autoptr(JsonParser) parser = NULL;
   ViewerWindow *self;
+  gboolean first;
 
   if (!msgtrk_dbus_tracker1_call_get_route_finish (MSGTRK_DBUS_TRACKER1 (source), &json, result, &error))
     {
@@ -433,9 +434,13 @@ on_route (GObject      *source,
                            "msgtrk-viewer the same version?"));
       return;
     }
+  first = self->route == NULL;
   g_clear_pointer (&self->route, json_node_unref);
   self->route = json_node_copy (json_parser_get_root (parser));
   fill (self);
+  /* Seen: msgtrkd withdraws the message's notification (docs/dbus-api.md, MarkViewed). */
+  if (self->envid != NULL && (first || gtk_window_is_active (GTK_WINDOW (self))))
+    msgtrk_dbus_tracker1_call_mark_viewed (self->proxy, self->envid, NULL, NULL, NULL);
 }
 
 static void

@@ -9,6 +9,14 @@ recipient that gets the message, one whose domain fails, one whose next hop is d
 GSettings key notify-delayed is off (keyfile backend). Expected: one notification
 "Delivered: …", one "Delivery failed: …", none for the delayed message; each carries the
 message's summary as its body and a default action; no secret in any of them.
+
+Then the default action, both ways a desktop invokes it: the notification server emits
+ActionInvoked(id, "default") (GLib's freedesktop backend activates "app.show" with the ENVID),
+and org.freedesktop.Application.ActivateAction("show", [ENVID]) on msgtrkd (what GNOME Shell
+calls for a GNotification's default action). Each time msgtrkd must activate the viewer's
+"show" action with that message: a stand-in owns org.msgtrk.Viewer and records it. Then
+MarkViewed (what the viewer calls once it shows the message) withdraws the notification:
+CloseNotification with its id; MarkViewed of an unknown message is NotFound.
 """
 import argparse
 import os
@@ -54,6 +62,9 @@ NOTIFY_XML = """
 
 SESSION = None
 NOTES = []      # (summary, body, actions) of every Notify call
+NOTE_IDS = {}   # summary -> the id the server gave it
+CLOSED = []     # ids of CloseNotification calls
+SHOWN = []      # (action, parameters) the stand-in viewer got
 SECRETS = []    # base64 A of the messages (kept in memory only)
 
 
@@ -61,13 +72,40 @@ def on_call(conn, sender, path, iface, method, params, invocation):
     if method == "Notify":
         app, replaces, icon, summary, body, actions, hints, timeout = params.unpack()
         NOTES.append((summary, body, list(actions)))
+        NOTE_IDS[summary] = len(NOTES)
         invocation.return_value(GLib.Variant("(u)", (len(NOTES),)))
+    elif method == "CloseNotification":
+        CLOSED.append(params.unpack()[0])
+        invocation.return_value(None)
     elif method == "GetCapabilities":
         invocation.return_value(GLib.Variant("(as)", (["body", "actions"],)))
     elif method == "GetServerInformation":
         invocation.return_value(GLib.Variant("(ssss)", ("fake", "msgtrk", "1", "1.2")))
     else:
         invocation.return_value(None)
+
+
+VIEWER_XML = """
+<node>
+  <interface name="org.freedesktop.Application">
+    <method name="Activate"><arg direction="in" type="a{sv}"/></method>
+    <method name="Open">
+      <arg direction="in" type="as"/><arg direction="in" type="a{sv}"/>
+    </method>
+    <method name="ActivateAction">
+      <arg direction="in" type="s"/><arg direction="in" type="av"/>
+      <arg direction="in" type="a{sv}"/>
+    </method>
+  </interface>
+</node>
+"""
+
+
+def on_viewer_call(conn, sender, path, iface, method, params, invocation):
+    if method == "ActivateAction":
+        name, args, platform = params.unpack()
+        SHOWN.append((name, list(args)))
+    invocation.return_value(None)
 
 
 def setUpModule():
@@ -93,6 +131,14 @@ def setUpModule():
     SESSION.conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
                            "org.freedesktop.DBus", "RequestName",
                            GLib.Variant("(su)", ("org.freedesktop.Notifications", 4)),
+                           GLib.VariantType("(u)"), Gio.DBusCallFlags.NONE, 5000, None)
+    # The stand-in viewer: org.msgtrk.Viewer's "show" action, recorded.
+    vnode = Gio.DBusNodeInfo.new_for_xml(VIEWER_XML)
+    SESSION.conn.register_object("/org/msgtrk/Viewer", vnode.interfaces[0], on_viewer_call,
+                                 None, None)
+    SESSION.conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                           "org.freedesktop.DBus", "RequestName",
+                           GLib.Variant("(su)", ("org.msgtrk.Viewer", 4)),
                            GLib.VariantType("(u)"), Gio.DBusCallFlags.NONE, 5000, None)
 
 
@@ -143,6 +189,34 @@ class NotificationTest(unittest.TestCase):
             secret = url.rsplit("/", 1)[1]
             for n in NOTES:
                 self.assertNotIn(secret, repr(n))
+
+        self.check_default_action(envids["Note delivered"], "Delivered: Note delivered")
+        self.check_viewed_withdraws(envids["Note failed"], "Delivery failed: Note failed")
+
+    def check_default_action(self, envid, summary):
+        # The freedesktop way: the server says the user clicked the notification.
+        SESSION.conn.emit_signal(None, "/org/freedesktop/Notifications",
+                                 "org.freedesktop.Notifications", "ActionInvoked",
+                                 GLib.Variant("(us)", (NOTE_IDS[summary], "default")))
+        SESSION.wait_for("the viewer shown by the click", lambda: len(SHOWN) >= 1, timeout=20)
+        self.assertEqual(SHOWN[0], ("show", [envid]))
+        # The GNOME Shell way: ActivateAction on the notifying application's bus name.
+        SESSION.conn.call_sync("org.msgtrk.Tracker1", "/org/msgtrk/Tracker1",
+                               "org.freedesktop.Application", "ActivateAction",
+                               GLib.Variant("(sava{sv})",
+                                            ("show", [GLib.Variant("s", envid)], {})),
+                               None, Gio.DBusCallFlags.NO_AUTO_START, 5000, None)
+        SESSION.wait_for("the viewer shown by the Shell", lambda: len(SHOWN) >= 2, timeout=20)
+        self.assertEqual(SHOWN[1], ("show", [envid]))
+
+    def check_viewed_withdraws(self, envid, summary):
+        self.assertNotIn(NOTE_IDS[summary], CLOSED)
+        SESSION.call("MarkViewed", "(s)", (envid,))
+        SESSION.wait_for("the notification withdrawn",
+                         lambda: NOTE_IDS[summary] in CLOSED, timeout=20)
+        with self.assertRaises(GLib.Error) as raised:
+            SESSION.call("MarkViewed", "(s)", ("nobody@nowhere.example",))
+        self.assertIn("Error.NotFound", raised.exception.message)
 
 
 if __name__ == "__main__":

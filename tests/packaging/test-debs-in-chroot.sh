@@ -137,6 +137,9 @@ in_root appstreamcli validate --no-net /usr/share/metainfo/org.msgtrk.Viewer.met
 in_root test -f /usr/share/glib-2.0/schemas/gschemas.compiled
 in_root test -f /usr/lib/x86_64-linux-gnu/claws-mail/plugins/msgtrk.so
 in_root test -f /usr/share/doc/msgtrk-servers/examples/mtqpd.conf
+in_root test -f /usr/share/doc/msgtrk-1.0/index.html
+in_root test -f /usr/share/doc/msgtrk-1.0/class.Tracker.html
+in_root test -f /usr/share/bash-completion/completions/msgtrk
 in_root python3 -c 'import gi; gi.require_version("Msgtrk", "1.0"); from gi.repository import Msgtrk'
 
 step "the demo from the installed files"

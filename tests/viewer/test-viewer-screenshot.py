@@ -7,10 +7,10 @@ broken link, once from the command line (light theme) and once D-Bus activated t
 "show" action (dark theme, GTK_THEME=Adwaita:dark); checks the window title, that the
 screenshots are not blank (unique colours) and show the status colours, that the dark one
 is darker, that "show" twice keeps one window, that F5 calls Track and refetches, and
-that Escape closes; that a click on a hop (bob's delayed DSN hop) opens its details
-popover (the screenshot changes under the hop; Escape closes the popover, not the window),
-kept as viewer-hop-details.png. Screenshots go to <source>/.ci/artifacts/ and the build
-directory.
+that Escape closes; that the viewer calls MarkViewed once it shows the message; that a
+click on a hop (bob's delayed DSN hop) opens its details popover (the screenshot changes
+under the hop; Escape closes the popover, not the window), kept as viewer-hop-details.png.
+Screenshots go to <source>/.ci/artifacts/ and the build directory.
 Exit 77 (skip) without Xvfb, ImageMagick or xdotool.
 """
 
@@ -186,6 +186,9 @@ def main():
             name = subprocess.run(["xdotool", "getwindowname", wid], env=env, capture_output=True,
                                   text=True).stdout.strip()
             t.ok(name == TITLE, "light: window title", name)
+            # Shown: msgtrkd may withdraw the message's notification (MarkViewed).
+            t.ok(wait_for(lambda: {"method": "MarkViewed", "args": [ENVID]} in fake.calls()),
+                 "the viewer says it showed the message (MarkViewed)", fake.calls())
             time.sleep(1.5)
             light = shoot("viewer-light.png")
             n = unique_colours(light, env)
