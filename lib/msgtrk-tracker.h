@@ -77,6 +77,8 @@ MSGTRK_AVAILABLE_IN_ALL
 gboolean               msgtrk_route_hop_is_broken            (MsgtrkRouteHop *self);
 MSGTRK_AVAILABLE_IN_ALL
 const char            *msgtrk_route_hop_get_tls_description  (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
+const char            *msgtrk_route_hop_get_server_address   (MsgtrkRouteHop *self);
 
 /* The whole route */
 #define MSGTRK_TYPE_ROUTE (msgtrk_route_get_type ())
