@@ -577,18 +577,77 @@ trace_from (JsonObject *hop)
   return NULL;
 }
 
-/* Appends "  [where the evidence came from]", dimmed, when @hop names its source. */
+/* Appends "  [where the evidence came from]", dimmed, when @hop names its source; a
+ * merged hop (docs/route-merge.md) names each of its "sources": "[tracking server +
+ * delivery report]". */
 static void
 append_source (GString    *out,
                JsonObject *hop)
 {
-  if (msgtrk_json_get_string (hop, "source") == NULL)
+  JsonArray *sources = msgtrk_json_get_array (hop, "sources");
+  guint n = sources != NULL ? json_array_get_length (sources) : 0;
+  guint shown = 0;
+
+  if (msgtrk_json_get_string (hop, "source") == NULL && n == 0)
     return;
   g_string_append (out, color (ANSI_DIM));
   g_string_append (out, "  [");
-  g_string_append (out, msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *node = json_array_get_element (sources, i);
+
+      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+        continue;
+      if (shown++ > 0)
+        g_string_append (out, " + ");
+      g_string_append (out, msgtrk_states_source_label (json_node_get_string (node)));
+    }
+  if (shown == 0)
+    g_string_append (out, msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
   g_string_append_c (out, ']');
   g_string_append (out, color (ANSI_RESET));
+}
+
+/* Under a merged hop whose sources disagree ("conflict"), one detail line per piece of
+ * evidence that says an action, in time order: "reported: delivery report, TIME:
+ * Delivered to …". */
+static void
+append_conflict (GString    *out,
+                 JsonObject *hop)
+{
+  JsonNode *conflict = json_object_get_member (hop, "conflict");
+  JsonArray *evidence = msgtrk_json_get_array (hop, "evidence");
+
+  if (conflict == NULL || !JSON_NODE_HOLDS_VALUE (conflict)
+      || json_node_get_value_type (conflict) != G_TYPE_BOOLEAN
+      || !json_node_get_boolean (conflict) || evidence == NULL)
+    return;
+  for (guint i = 0; i < json_array_get_length (evidence); i++)
+    {
+      JsonObject *piece = msgtrk_json_array_get_object (evidence, i);
+      const char *action = msgtrk_json_get_string (piece, "action");
+      const char *at = msgtrk_json_get_string (piece, "last_attempt");
+      g_autofree char *when = NULL;
+      g_autofree char *remote = NULL;
+      g_autofree char *words = NULL;
+      g_autofree char *line = NULL;
+
+      if (action == NULL)
+        continue;
+      when = format_time (at != NULL ? at : msgtrk_json_get_string (piece, "arrival"));
+      remote = clean (msgtrk_json_get_string (piece, "remote_mta"));
+      words = msgtrk_states_describe_action (action, remote);
+      /* TRANSLATORS: one of several reports about the same server that disagree: where it
+       * came from ("delivery report"), when, and what it said. */
+      line = when != NULL ? g_strdup_printf (_("%s, %s: %s"),
+                                             msgtrk_states_source_label (msgtrk_json_get_string (piece, "source")),
+                                             when, words)
+                          /* TRANSLATORS: the same without a time. */
+                          : g_strdup_printf (_("%s: %s"),
+                                             msgtrk_states_source_label (msgtrk_json_get_string (piece, "source")),
+                                             words);
+      append_detail (out, _("reported:"), line);
+    }
 }
 
 /* Appends one trace hop: "  N. received by HOST  time  from HOST [ADDRESS]  (+N s)  [trace]".
@@ -755,6 +814,7 @@ append_hop (GString    *out,
       g_autofree char *text = g_strdup_printf (_("%lld s"), (long long) delay);
       append_detail (out, _("delay:"), text);
     }
+  append_conflict (out, hop);
 }
 
 /* Whether an event says something went wrong while tracking (msgtrkd records those with
