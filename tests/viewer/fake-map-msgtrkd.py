@@ -11,6 +11,7 @@ What: the same fake msgtrkd and the same demo message ("Quarterly numbers"), who
 Never: used outside tests (see fake-msgtrkd.py).
 """
 import importlib.util
+import json
 import os
 import sys
 
@@ -32,6 +33,15 @@ for rcpt in fake.ROUTE["recipients"]:
             hop["server_address"] = ADDRESSES[name]
         if hop["source"] == "trace" and hop.get("from_host") == "smtp.example.org":
             hop["from_address"] = "89.160.20.113"  # Linköping
+
+# --route FILE: serve FILE (GetRoute's JSON of a real run, e.g. the demo message as
+# tests/viewer/test-viewer-map-demo.py captures it) as the demo message's route instead.
+if "--route" in sys.argv:
+    i = sys.argv.index("--route")
+    with open(sys.argv[i + 1], encoding="utf-8") as f:
+        fake.ROUTE.clear()
+        fake.ROUTE.update(json.load(f))
+    del sys.argv[i:i + 2]
 
 if __name__ == "__main__":
     sys.argv[0] = "fake-msgtrkd.py"
