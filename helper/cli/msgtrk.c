@@ -627,6 +627,7 @@ append_conflict (GString    *out,
       JsonObject *piece = msgtrk_json_array_get_object (evidence, i);
       const char *action = msgtrk_json_get_string (piece, "action");
       const char *at = msgtrk_json_get_string (piece, "last_attempt");
+      const char *label = msgtrk_states_source_label (msgtrk_json_get_string (piece, "source"));
       g_autofree char *when = NULL;
       g_autofree char *remote = NULL;
       g_autofree char *words = NULL;
@@ -639,13 +640,9 @@ append_conflict (GString    *out,
       words = msgtrk_states_describe_action (action, remote);
       /* TRANSLATORS: one of several reports about the same server that disagree: where it
        * came from ("delivery report"), when, and what it said. */
-      line = when != NULL ? g_strdup_printf (_("%s, %s: %s"),
-                                             msgtrk_states_source_label (msgtrk_json_get_string (piece, "source")),
-                                             when, words)
+      line = when != NULL ? g_strdup_printf (_("%s, %s: %s"), label, when, words)
                           /* TRANSLATORS: the same without a time. */
-                          : g_strdup_printf (_("%s: %s"),
-                                             msgtrk_states_source_label (msgtrk_json_get_string (piece, "source")),
-                                             words);
+                          : g_strdup_printf (_("%s: %s"), label, words);
       append_detail (out, _("reported:"), line);
     }
 }

@@ -717,6 +717,7 @@ conflict_rows (GtkWidget  *grid,
       JsonObject *piece = msgtrk_json_array_get_object (evidence, i);
       const char *action = msgtrk_json_get_string (piece, "action");
       const char *at = msgtrk_json_get_string (piece, "last_attempt");
+      const char *label = msgtrk_states_source_label (msgtrk_json_get_string (piece, "source"));
       g_autofree char *when = NULL;
       g_autofree char *words = NULL;
       g_autofree char *line = NULL;
@@ -727,13 +728,9 @@ conflict_rows (GtkWidget  *grid,
       words = msgtrk_states_describe_action (action, msgtrk_json_get_string (piece, "remote_mta"));
       /* TRANSLATORS: one of several reports about the same server that disagree: where it
        * came from ("delivery report"), when, and what it said. */
-      line = when != NULL ? g_strdup_printf (_("%s, %s: %s"),
-                                             msgtrk_states_source_label (msgtrk_json_get_string (piece, "source")),
-                                             when, words)
+      line = when != NULL ? g_strdup_printf (_("%s, %s: %s"), label, when, words)
                           /* TRANSLATORS: the same without a time. */
-                          : g_strdup_printf (_("%s: %s"),
-                                             msgtrk_states_source_label (msgtrk_json_get_string (piece, "source")),
-                                             words);
+                          : g_strdup_printf (_("%s: %s"), label, words);
       row = detail_row (grid, row, _("Reported"), line);
     }
   return row;
@@ -1051,7 +1048,8 @@ build_ui (ViewerWindow *self)
     GtkWidget *switcher;
 
     self->route_map = viewer_map_new ();
-    gtk_box_append (GTK_BOX (self->diagram_box), viewer_map_views_new (scroller, self->route_map, &switcher));
+    gtk_box_append (GTK_BOX (self->diagram_box),
+                    viewer_map_views_new (scroller, self->route_map, &switcher));
     gtk_header_bar_pack_end (GTK_HEADER_BAR (self->header), switcher);
   }
 }
@@ -1161,7 +1159,8 @@ viewer_window_class_init (ViewerWindowClass *klass)
                                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
-  gtk_widget_class_set_template_from_resource (widget_class, "/org/msgtrk/Viewer/ui/viewer-window.ui");
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/msgtrk/Viewer/ui/viewer-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ViewerWindow, header);
   gtk_widget_class_bind_template_child (widget_class, ViewerWindow, stack);
   gtk_widget_class_bind_template_child (widget_class, ViewerWindow, status_label);
