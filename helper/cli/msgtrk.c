@@ -584,26 +584,14 @@ static void
 append_source (GString    *out,
                JsonObject *hop)
 {
-  JsonArray *sources = msgtrk_json_get_array (hop, "sources");
-  guint n = sources != NULL ? json_array_get_length (sources) : 0;
-  guint shown = 0;
+  g_autofree char *text = NULL;
 
-  if (msgtrk_json_get_string (hop, "source") == NULL && n == 0)
+  if (msgtrk_json_get_string (hop, "source") == NULL && msgtrk_json_get_array (hop, "sources") == NULL)
     return;
+  text = msgtrk_json_hop_sources_text (hop);
   g_string_append (out, color (ANSI_DIM));
   g_string_append (out, "  [");
-  for (guint i = 0; i < n; i++)
-    {
-      JsonNode *node = json_array_get_element (sources, i);
-
-      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-        continue;
-      if (shown++ > 0)
-        g_string_append (out, " + ");
-      g_string_append (out, msgtrk_states_source_label (json_node_get_string (node)));
-    }
-  if (shown == 0)
-    g_string_append (out, msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
+  g_string_append (out, text);
   g_string_append_c (out, ']');
   g_string_append (out, color (ANSI_RESET));
 }
@@ -615,29 +603,19 @@ static void
 append_conflict (GString    *out,
                  JsonObject *hop)
 {
-  JsonNode *conflict = json_object_get_member (hop, "conflict");
-  JsonArray *evidence = msgtrk_json_get_array (hop, "evidence");
+  g_autoptr (GPtrArray) pieces = msgtrk_json_hop_conflict (hop);
 
-  if (conflict == NULL || !JSON_NODE_HOLDS_VALUE (conflict)
-      || json_node_get_value_type (conflict) != G_TYPE_BOOLEAN
-      || !json_node_get_boolean (conflict) || evidence == NULL)
-    return;
-  for (guint i = 0; i < json_array_get_length (evidence); i++)
+  for (guint i = 0; i < pieces->len; i++)
     {
-      JsonObject *piece = msgtrk_json_array_get_object (evidence, i);
-      const char *action = msgtrk_json_get_string (piece, "action");
+      JsonObject *piece = g_ptr_array_index (pieces, i);
       const char *at = msgtrk_json_get_string (piece, "last_attempt");
       const char *label = msgtrk_states_source_label (msgtrk_json_get_string (piece, "source"));
-      g_autofree char *when = NULL;
-      g_autofree char *remote = NULL;
-      g_autofree char *words = NULL;
+      g_autofree char *when = format_time (at != NULL ? at : msgtrk_json_get_string (piece, "arrival"));
+      g_autofree char *remote = clean (msgtrk_json_get_string (piece, "remote_mta"));
+      g_autofree char *words = msgtrk_states_describe_action (msgtrk_json_get_string (piece, "action"),
+                                                              remote);
       g_autofree char *line = NULL;
 
-      if (action == NULL)
-        continue;
-      when = format_time (at != NULL ? at : msgtrk_json_get_string (piece, "arrival"));
-      remote = clean (msgtrk_json_get_string (piece, "remote_mta"));
-      words = msgtrk_states_describe_action (action, remote);
       /* TRANSLATORS: one of several reports about the same server that disagree: where it
        * came from ("delivery report"), when, and what it said. */
       line = when != NULL ? g_strdup_printf (_("%s, %s: %s"), label, when, words)

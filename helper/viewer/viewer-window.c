@@ -676,29 +676,6 @@ detail_row (GtkWidget  *grid,
   return row + 1;
 }
 
-/* "tracking server + delivery report": where a hop's evidence came from; a merged hop
- * (docs/route-merge.md) lists each of its "sources". */
-static char *
-hop_sources_text (JsonObject *hop)
-{
-  JsonArray *sources = msgtrk_json_get_array (hop, "sources");
-  g_autoptr (GString) text = g_string_new (NULL);
-
-  for (guint i = 0; sources != NULL && i < json_array_get_length (sources); i++)
-    {
-      JsonNode *node = json_array_get_element (sources, i);
-
-      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-        continue;
-      if (text->len > 0)
-        g_string_append (text, " + ");
-      g_string_append (text, msgtrk_states_source_label (json_node_get_string (node)));
-    }
-  if (text->len == 0)
-    g_string_append (text, msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
-  return g_string_free (g_steal_pointer (&text), FALSE);
-}
-
 /* When a merged hop's sources disagree ("conflict"): one "Reported" row per piece of
  * evidence that says an action, in time order. */
 static int
@@ -706,26 +683,18 @@ conflict_rows (GtkWidget  *grid,
                int         row,
                JsonObject *hop)
 {
-  JsonNode *conflict = json_object_get_member (hop, "conflict");
-  JsonArray *evidence = msgtrk_json_get_array (hop, "evidence");
+  g_autoptr (GPtrArray) pieces = msgtrk_json_hop_conflict (hop);
 
-  if (conflict == NULL || !JSON_NODE_HOLDS_VALUE (conflict)
-      || json_node_get_value_type (conflict) != G_TYPE_BOOLEAN || !json_node_get_boolean (conflict))
-    return row;
-  for (guint i = 0; evidence != NULL && i < json_array_get_length (evidence); i++)
+  for (guint i = 0; i < pieces->len; i++)
     {
-      JsonObject *piece = msgtrk_json_array_get_object (evidence, i);
-      const char *action = msgtrk_json_get_string (piece, "action");
+      JsonObject *piece = g_ptr_array_index (pieces, i);
       const char *at = msgtrk_json_get_string (piece, "last_attempt");
       const char *label = msgtrk_states_source_label (msgtrk_json_get_string (piece, "source"));
-      g_autofree char *when = NULL;
-      g_autofree char *words = NULL;
+      g_autofree char *when = local_time (at != NULL ? at : msgtrk_json_get_string (piece, "arrival"));
+      g_autofree char *words = msgtrk_states_describe_action (msgtrk_json_get_string (piece, "action"),
+                                                              msgtrk_json_get_string (piece, "remote_mta"));
       g_autofree char *line = NULL;
 
-      if (action == NULL)
-        continue;
-      when = local_time (at != NULL ? at : msgtrk_json_get_string (piece, "arrival"));
-      words = msgtrk_states_describe_action (action, msgtrk_json_get_string (piece, "remote_mta"));
       /* TRANSLATORS: one of several reports about the same server that disagree: where it
        * came from ("delivery report"), when, and what it said. */
       line = when != NULL ? g_strdup_printf (_("%s, %s: %s"), label, when, words)
@@ -822,7 +791,7 @@ hop_details (ViewerWindow     *self,
     }
   if (hop != NULL)
     {
-      g_autofree char *sources = hop_sources_text (hop);
+      g_autofree char *sources = msgtrk_json_hop_sources_text (hop);
 
       row = detail_row (grid, row, _("Evidence from"), sources);
       row = conflict_rows (grid, row, hop);
