@@ -8,7 +8,8 @@
  * failed, relayed, opaque, expanded, or delayed (nothing newer exists past a delayed hop).
  *
  * The result is a MsgtrkRoute, the delivery map's model: per recipient, the ordered hops
- * (MsgtrkRouteHop) with the server asked, the reporting MTA, times, action, status, and —
+ * (MsgtrkRouteHop) with the server asked and the address its session connected to, the
+ * reporting MTA, times, action, status, and —
  * for a link that could not be followed — the error. A hop that answers -TEMP/-ERR, cannot
  * be reached, loops back, or lies past MSGTRK_TRACKER_MAX_HOPS becomes a broken link in the
  * route, never an abort of the whole tracking.
