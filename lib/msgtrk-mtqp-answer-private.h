@@ -22,6 +22,7 @@ struct _MsgtrkMtqpAnswer
   guint16    server_port;
   guint16    discovered_port;  /* the port discovery named (a host override may differ) */
   char      *tls_description;  /* (owned) (nullable) */
+  char      *server_address;   /* (owned) (nullable) numeric address connected to */
   GError    *error;            /* (owned) (nullable) */
   GPtrArray *reports;          /* (owned) (element-type MsgtrkReport): empty on error */
   GBytes    *entity;           /* (owned) (nullable) */

@@ -32,6 +32,7 @@ msgtrk_mtqp_answer_finalize (GObject *object)
   g_free (self->envid);
   g_free (self->server_host);
   g_free (self->tls_description);
+  g_free (self->server_address);
   g_clear_error (&self->error);
   g_clear_pointer (&self->reports, g_ptr_array_unref);
   g_clear_pointer (&self->entity, g_bytes_unref);

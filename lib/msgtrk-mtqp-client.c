@@ -1040,6 +1040,7 @@ typedef struct
   char              *quoted_host;    /* host:port for messages */
   char              *memory_key;     /* STARTTLS memory: host, or host:port off 1038 */
   char              *tls_description;
+  char              *server_address; /* the numeric address connected to */
   gboolean           offers_starttls;
 
   /* Line reader: network reads into rbuf, cut into lines by the syntax layer */
@@ -1072,6 +1073,7 @@ session_close (Session *s)
   g_clear_pointer (&s->quoted_host, g_free);
   g_clear_pointer (&s->memory_key, g_free);
   g_clear_pointer (&s->tls_description, g_free);
+  g_clear_pointer (&s->server_address, g_free);
   s->rstart = s->rend = 0;
   s->offers_starttls = FALSE;
 }
@@ -1752,6 +1754,8 @@ session_connect (Session      *s,
           s->stream = g_object_ref (s->plain);
           s->host = g_strdup (target->host);
           s->host_port = g_inet_socket_address_get_port (addr);
+          s->server_address =
+            g_inet_address_to_string (g_inet_socket_address_get_address (addr));
           s->target_port = target->port;
           s->quoted_host = g_strdup_printf ("%s:%u", s->host, s->host_port);
           s->memory_key = s->host_port == MSGTRK_MTQP_PORT ? g_strdup (s->host)
@@ -2013,6 +2017,8 @@ answer_set_server (Session          *s,
   answer->discovered_port = s->target_port;
   g_free (answer->tls_description);
   answer->tls_description = g_strdup (s->tls_description);
+  g_free (answer->server_address);
+  answer->server_address = g_strdup (s->server_address);
 }
 
 /* Send one batch of TRACK commands in one write (plus QUIT after the last batch), then

@@ -28,6 +28,7 @@
 
 #include <string.h>
 
+#include "msgtrk-mtqp-answer-private.h"
 #include "msgtrk-private.h"
 
 /* ---- MsgtrkRouteHop ---- */
@@ -38,6 +39,7 @@ struct _MsgtrkRouteHop
 
   char *server;                 /* (owned) the name that was asked */
   char *tls_description;        /* (owned) (nullable) */
+  char *server_address;         /* (owned) (nullable) numeric address of the server asked */
   MsgtrkReport *report;         /* (owned) (nullable) the report the entry belongs to */
   MsgtrkRecipientReport *entry; /* (owned) (nullable) NULL for a broken link */
   GError *error;                /* (owned) (nullable) set for a broken link */
@@ -60,6 +62,7 @@ msgtrk_route_hop_finalize (GObject *object)
 
   g_free (self->server);
   g_free (self->tls_description);
+  g_free (self->server_address);
   g_clear_object (&self->report);
   g_clear_object (&self->entry);
   g_clear_error (&self->error);
@@ -264,6 +267,28 @@ msgtrk_route_hop_get_tls_description (MsgtrkRouteHop *self)
 {
   g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
   return self->tls_description;
+}
+
+/**
+ * msgtrk_route_hop_get_server_address:
+ * @self: a hop
+ *
+ * The numeric address (IPv4 or IPv6, no port, no brackets) of the MTQP server the answer
+ * behind this hop came from: the address the session actually connected to, whatever
+ * name discovery or a host override led to. A chaining server's answer names several
+ * reporting MTAs; each of its hops carries the address of the server asked, not of its
+ * reporting MTA.
+ *
+ * Returns: (nullable): the address, or %NULL if no session answered (a broken link
+ *   that was never reached, a limit, a loop)
+ *
+ * Since: 1.0
+ */
+const char *
+msgtrk_route_hop_get_server_address (MsgtrkRouteHop *self)
+{
+  g_return_val_if_fail (MSGTRK_IS_ROUTE_HOP (self), NULL);
+  return self->server_address;
 }
 
 /* ---- MsgtrkRoute ---- */
@@ -878,9 +903,14 @@ recipient_follow (GTask       *task,
               append_too_long (route, rkey, q->name);
               return;
             }
-          append_hop (route, rkey,
-                      route_hop_new (q->name, msgtrk_mtqp_answer_get_tls_description (answer),
-                                     report, entry, NULL));
+          {
+            MsgtrkRouteHop *hop =
+              route_hop_new (q->name, msgtrk_mtqp_answer_get_tls_description (answer), report,
+                             entry, NULL);
+
+            hop->server_address = g_strdup (answer->server_address);
+            append_hop (route, rkey, hop);
+          }
           last = entry;
         }
     }

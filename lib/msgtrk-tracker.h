@@ -8,7 +8,8 @@
  * failed, relayed, opaque, expanded, or delayed (nothing newer exists past a delayed hop).
  *
  * The result is a MsgtrkRoute, the delivery map's model: per recipient, the ordered hops
- * (MsgtrkRouteHop) with the server asked, the reporting MTA, times, action, status, and —
+ * (MsgtrkRouteHop) with the server asked and the address its session connected to, the
+ * reporting MTA, times, action, status, and —
  * for a link that could not be followed — the error. A hop that answers -TEMP/-ERR, cannot
  * be reached, loops back, or lies past MSGTRK_TRACKER_MAX_HOPS becomes a broken link in the
  * route, never an abort of the whole tracking.
@@ -83,6 +84,8 @@ MSGTRK_AVAILABLE_IN_ALL
 gboolean               msgtrk_route_hop_is_broken            (MsgtrkRouteHop *self);
 MSGTRK_AVAILABLE_IN_ALL
 const char            *msgtrk_route_hop_get_tls_description  (MsgtrkRouteHop *self);
+MSGTRK_AVAILABLE_IN_ALL
+const char            *msgtrk_route_hop_get_server_address   (MsgtrkRouteHop *self);
 
 /* The whole route */
 #define MSGTRK_TYPE_ROUTE (msgtrk_route_get_type ())

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test-tracker.c: MsgtrkTracker without a network: argument checks, broken links,
- * cancellation. The tracker over real servers is tests/tracker/ (the demo network).
+ * cancellation, and the address a hop's session connected to (against
+ * tests/client/mtqp-test-server.py on 127.0.0.1). The tracker over real servers is
+ * tests/tracker/ (the demo network).
  *
  * Every case must complete: a run that never completes makes the _sync forms wait for
  * ever, so the cases that once hung run in a subprocess with a time limit.
@@ -162,6 +164,72 @@ test_unreachable_broken_link (void)
   g_assert_null (msgtrk_route_get_found_server (route, NULL));
 }
 
+/* A hop's server address is the numeric address the session connected to, not the name
+ * that was asked; a broken link that was never reached has none. */
+static void
+test_server_address (void)
+{
+  g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
+  g_autoptr (MsgtrkTracker) tracker = NULL;
+  g_autoptr (GSubprocess) server = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkRoute) route = NULL;
+  g_autoptr (MsgtrkRoute) broken = NULL;
+  g_autofree char *script = g_test_build_filename (G_TEST_DIST, "client", "mtqp-test-server.py",
+                                                   NULL);
+  g_autofree char *data = g_test_build_filename (G_TEST_DIST, "client", "data", NULL);
+  g_autofree char *line = NULL;
+  g_autofree char *address = NULL;
+  const char *recipients[] = { "bob@example.org", NULL };
+  GPtrArray *hops;
+  MsgtrkRouteHop *hop;
+
+  g_test_summary ("msgtrk_route_hop_get_server_address() is the address the MTQP session "
+                  "connected to; NULL for a server never reached");
+  server = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                             &error, "/usr/bin/python3", script, "--data", data, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (line != NULL && g_str_has_prefix (line, "PORT "));
+  address = g_strdup_printf ("127.0.0.1:%s", line + 5);
+
+  msgtrk_mtqp_client_set_connect_timeout (client, 5);
+  msgtrk_mtqp_client_set_read_timeout (client, 5);
+  msgtrk_mtqp_client_set_deadline (client, 20);
+  msgtrk_mtqp_client_set_use_system_trust (client, FALSE);
+  g_assert_true (msgtrk_mtqp_client_add_host_override (client, "start.test", address, &error));
+  g_assert_no_error (error);
+  tracker = msgtrk_tracker_new (client);
+  route = msgtrk_tracker_track_sync (tracker, "start.test", "delivered@example.com", SECRET,
+                                     recipients, NULL, &error);
+  g_assert_no_error (error);
+  hops = msgtrk_route_get_hops (route, "bob@example.org");
+  g_assert_nonnull (hops);
+  g_assert_cmpuint (hops->len, ==, 1);
+  hop = g_ptr_array_index (hops, 0);
+  g_assert_false (msgtrk_route_hop_is_broken (hop));
+  g_assert_cmpstr (msgtrk_route_hop_get_server (hop), ==, "start.test");
+  g_assert_cmpstr (msgtrk_route_hop_get_reporting_mta (hop), ==, "hop1.demo.test");
+  g_assert_cmpstr (msgtrk_route_hop_get_server_address (hop), ==, "127.0.0.1");
+
+  g_clear_object (&tracker);
+  tracker = unreachable_tracker ();
+  broken = msgtrk_tracker_track_sync (tracker, "start.test", "mtrk.x@example.org", SECRET,
+                                      recipients, NULL, &error);
+  g_assert_no_error (error);
+  hops = msgtrk_route_get_hops (broken, "bob@example.org");
+  g_assert_cmpuint (hops->len, ==, 1);
+  hop = g_ptr_array_index (hops, 0);
+  g_assert_true (msgtrk_route_hop_is_broken (hop));
+  g_assert_null (msgtrk_route_hop_get_server_address (hop));
+
+  g_output_stream_close (g_subprocess_get_stdin_pipe (server), NULL, NULL);
+  g_subprocess_wait (server, NULL, NULL);
+}
+
 static void
 test_unreachable_no_recipients (void)
 {
@@ -207,6 +275,7 @@ main (int    argc,
   g_test_add_func ("/tracker/broken/unreachable-no-recipients",
                    test_unreachable_no_recipients);
   g_test_add_func ("/tracker/cancel/before-start", test_cancelled);
+  g_test_add_func ("/tracker/hop/server-address", test_server_address);
 
   return g_test_run ();
 }

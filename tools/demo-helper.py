@@ -88,7 +88,8 @@ class Demo:
         out = []
         for hop in self.net.hops.values():
             if hop.mtqpd is not None:
-                out += ["--mtqp-override", "%s=127.0.0.1:%d" % (hop.hostname, hop.mtqpd.port)]
+                out += ["--mtqp-override", "%s=%s:%d" % (hop.hostname, hop.address,
+                                                           hop.mtqpd.port)]
         return out
 
     def cli(self, *args, check=True):
@@ -142,7 +143,7 @@ class Demo:
         # 2. SMTP as the mail client's own transport does it, with ENVID and MTRK=B.
         keywords, reply = self.sessions.send_tracked(
             self.Msgtrk, submit.relay.port, net.SENDER, recipients, envid, authenticator,
-            timeout, SUBJECT, message_id)
+            timeout, SUBJECT, message_id, host=submit.address)
         # 3. Committed: what the server offered and answered.
         s.committed(envid, keywords, reply)
         banner("Sent a tracked message (Prepare → SMTP → Committed)")

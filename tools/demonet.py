@@ -13,7 +13,10 @@ Used by the README demo (tools/demo.sh), the tracker tests and the tracker bench
          └── demo.test: local Maildir (DSNs back to the sender)
 
 Every server listens on port 0 (--port-file tells the port); the MTQP client reaches the
-hop names through host overrides (like curl --resolve), so no DNS is involved. Secrets are
+hop names through host overrides (like curl --resolve), so no DNS is involved. Each hop
+listens on 127.0.0.1 unless MSGTRK_DEMO_ADDRESSES ("submit=ADDR,relay=ADDR,…", IPv4) gives
+it another address of this machine: the map screenshot runs the demo that way in a private
+network namespace (tests/viewer/test-viewer-map-demo.py). Secrets are
 held in memory only and never printed.
 
 The store: the files backend by default (each hop's state_dir, no database). With a
@@ -98,10 +101,10 @@ class Server:
         self.proc = None
         self.port = None
 
-    def start(self, port=0):
+    def start(self, port=0, address="127.0.0.1"):
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
-                [self.exe, "--config", self.conf, "--listen", "127.0.0.1:%d" % port,
+                [self.exe, "--config", self.conf, "--listen", "%s:%d" % (address, port),
                  "--port-file", self.port_file] + self.extra_args,
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL)
 
@@ -142,6 +145,7 @@ class Hop:
 
     def __init__(self, net, name, hostname, routes, relay_keys=None, mtqpd=True):
         self.name, self.hostname = name, hostname
+        self.address = net.addresses.get(name, "127.0.0.1")
         store = net.store_text(name)
         self.dir = os.path.join(net.base, name)
         self.state_dir = os.path.join(self.dir, "state")
@@ -168,9 +172,9 @@ class Hop:
             self.mtqpd = Server(net.exe("server/mtqpd/mtqpd"), self.dir, "mtqpd", mtext)
 
     def start(self, smtp_port=0):
-        self.relay.start(smtp_port)
+        self.relay.start(smtp_port, self.address)
         if self.mtqpd:
-            self.mtqpd.start()
+            self.mtqpd.start(0, self.address)
 
     def stop(self):
         self.relay.stop()
@@ -179,7 +183,7 @@ class Hop:
 
     @property
     def smtp_route(self):
-        return "smtp:127.0.0.1:%d" % self.relay.port
+        return "smtp:%s:%d" % (self.address, self.relay.port)
 
     def logs(self):
         out = "--- %s relay ---\n%s" % (self.name, self.relay.log())
@@ -205,6 +209,9 @@ class DemoNetwork:
         self.base = base_dir or tempfile.mkdtemp(prefix="msgtrk-demo-")
         self.own(self.base)
         self.hops = {}
+        # hop name → the address it listens on (default 127.0.0.1)
+        self.addresses = dict(item.split("=", 1) for item in
+                              os.environ.get("MSGTRK_DEMO_ADDRESSES", "").split(",") if "=" in item)
 
     def exe(self, rel):
         path = os.path.join(self.build_dir, rel)
@@ -245,7 +252,7 @@ class DemoNetwork:
         # Start from the last hop, so that each relay knows its next hop's port; DSNs to
         # the sender's domain go back to the submission hop, whose port is chosen first.
         submit_port = free_port()
-        back = "smtp:127.0.0.1:%d" % submit_port
+        back = "smtp:%s:%d" % (self.addresses.get("submit", "127.0.0.1"), submit_port)
         final = Hop(self, "mx", "mx.example.net",
                     {"example.net": "local:", "demo.test": back, "*": "error:5.1.2 no route"})
         final.start()
@@ -292,7 +299,7 @@ class DemoNetwork:
         client.set_deadline(20)
         for hop in self.hops.values():
             if hop.mtqpd is not None:
-                client.add_host_override(hop.hostname, "127.0.0.1:%d" % hop.mtqpd.port)
+                client.add_host_override(hop.hostname, "%s:%d" % (hop.address, hop.mtqpd.port))
         return client
 
     # The SMTP side: what a mail client with tracking does
@@ -309,7 +316,7 @@ class DemoNetwork:
         env.set_notify(Msgtrk.DsnNotify.SUCCESS | Msgtrk.DsnNotify.FAILURE |
                        Msgtrk.DsnNotify.DELAY)
         submit = self.hops["submit"]
-        with smtplib.SMTP("127.0.0.1", submit.relay.port, local_hostname="laptop.demo.test",
+        with smtplib.SMTP(submit.address, submit.relay.port, local_hostname="laptop.demo.test",
                           timeout=20) as smtp:
             code, text = smtp.ehlo()
             if code != 250:

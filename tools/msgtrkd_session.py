@@ -319,8 +319,8 @@ class Session:
 
 
 def send_tracked(Msgtrk, port, sender, recipients, envid, authenticator, timeout,
-                 subject, message_id, helo="laptop.demo.test"):
-    """What a mail client plugin does after Prepare: SMTP to 127.0.0.1:port with ENVID,
+                 subject, message_id, helo="laptop.demo.test", host="127.0.0.1"):
+    """What a mail client plugin does after Prepare: SMTP to host:port with ENVID,
     NOTIFY, RET, ORCPT and MTRK=B (each only if the EHLO offered it). Returns (the EHLO
     keywords, the final reply) for Committed. message_id: without angle brackets."""
     env = Msgtrk.Envelope.new(envid)
@@ -329,7 +329,7 @@ def send_tracked(Msgtrk, port, sender, recipients, envid, authenticator, timeout
     env.set_ret(Msgtrk.DsnRet.HDRS)
     env.set_notify(Msgtrk.DsnNotify.SUCCESS | Msgtrk.DsnNotify.FAILURE |
                    Msgtrk.DsnNotify.DELAY)
-    with smtplib.SMTP("127.0.0.1", port, local_hostname=helo, timeout=20) as smtp:
+    with smtplib.SMTP(host, port, local_hostname=helo, timeout=20) as smtp:
         code, text = smtp.ehlo()
         if code != 250:
             raise SessionError("EHLO refused: %d %s" % (code, text))

@@ -577,18 +577,52 @@ trace_from (JsonObject *hop)
   return NULL;
 }
 
-/* Appends "  [where the evidence came from]", dimmed, when @hop names its source. */
+/* Appends "  [where the evidence came from]", dimmed, when @hop names its source; a
+ * merged hop (docs/route-merge.md) names each of its "sources": "[tracking server +
+ * delivery report]". */
 static void
 append_source (GString    *out,
                JsonObject *hop)
 {
-  if (msgtrk_json_get_string (hop, "source") == NULL)
+  g_autofree char *text = NULL;
+
+  if (msgtrk_json_get_string (hop, "source") == NULL && msgtrk_json_get_array (hop, "sources") == NULL)
     return;
+  text = msgtrk_json_hop_sources_text (hop);
   g_string_append (out, color (ANSI_DIM));
   g_string_append (out, "  [");
-  g_string_append (out, msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
+  g_string_append (out, text);
   g_string_append_c (out, ']');
   g_string_append (out, color (ANSI_RESET));
+}
+
+/* Under a merged hop whose sources disagree ("conflict"), one detail line per piece of
+ * evidence that says an action, in time order: "reported: delivery report, TIME:
+ * Delivered to …". */
+static void
+append_conflict (GString    *out,
+                 JsonObject *hop)
+{
+  g_autoptr (GPtrArray) pieces = msgtrk_json_hop_conflict (hop);
+
+  for (guint i = 0; i < pieces->len; i++)
+    {
+      JsonObject *piece = g_ptr_array_index (pieces, i);
+      const char *at = msgtrk_json_get_string (piece, "last_attempt");
+      const char *label = msgtrk_states_source_label (msgtrk_json_get_string (piece, "source"));
+      g_autofree char *when = format_time (at != NULL ? at : msgtrk_json_get_string (piece, "arrival"));
+      g_autofree char *remote = clean (msgtrk_json_get_string (piece, "remote_mta"));
+      g_autofree char *words = msgtrk_states_describe_action (msgtrk_json_get_string (piece, "action"),
+                                                              remote);
+      g_autofree char *line = NULL;
+
+      /* TRANSLATORS: one of several reports about the same server that disagree: where it
+       * came from ("delivery report"), when, and what it said. */
+      line = when != NULL ? g_strdup_printf (_("%s, %s: %s"), label, when, words)
+                          /* TRANSLATORS: the same without a time. */
+                          : g_strdup_printf (_("%s: %s"), label, words);
+      append_detail (out, _("reported:"), line);
+    }
 }
 
 /* Appends one trace hop: "  N. received by HOST  time  from HOST [ADDRESS]  (+N s)  [trace]".
@@ -755,6 +789,7 @@ append_hop (GString    *out,
       g_autofree char *text = g_strdup_printf (_("%lld s"), (long long) delay);
       append_detail (out, _("delay:"), text);
     }
+  append_conflict (out, hop);
 }
 
 /* Whether an event says something went wrong while tracking (msgtrkd records those with

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "msgtrk-json.h"
+#include "msgtrk-states.h"
 
 /**
  * msgtrk_json_get_string:
@@ -78,4 +79,80 @@ msgtrk_json_array_get_object (JsonArray *array,
     return NULL;
   node = json_array_get_element (array, index);
   return JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+/**
+ * msgtrk_json_get_boolean:
+ * @obj: (nullable): an object
+ * @name: a member name
+ *
+ * Returns: whether @obj has a boolean member @name that is true
+ */
+gboolean
+msgtrk_json_get_boolean (JsonObject *obj,
+                         const char *name)
+{
+  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
+
+  return node != NULL && JSON_NODE_HOLDS_VALUE (node)
+         && json_node_get_value_type (node) == G_TYPE_BOOLEAN && json_node_get_boolean (node);
+}
+
+/**
+ * msgtrk_json_hop_sources_text:
+ * @hop: (nullable): a hop of the route JSON
+ *
+ * Where a hop's evidence came from, in words: each of its "sources" (a merged hop,
+ * docs/route-merge.md) joined by " + " ("tracking server + delivery report"), else its
+ * "source"; an unknown or missing source reads as "other".
+ *
+ * Returns: (transfer full): the text
+ */
+char *
+msgtrk_json_hop_sources_text (JsonObject *hop)
+{
+  JsonArray *sources = msgtrk_json_get_array (hop, "sources");
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; sources != NULL && i < json_array_get_length (sources); i++)
+    {
+      JsonNode *node = json_array_get_element (sources, i);
+
+      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+        continue;
+      if (text->len > 0)
+        g_string_append (text, " + ");
+      g_string_append (text, msgtrk_states_source_label (json_node_get_string (node)));
+    }
+  if (text->len == 0)
+    g_string_append (text, msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
+  return g_string_free (text, FALSE);
+}
+
+/**
+ * msgtrk_json_hop_conflict:
+ * @hop: (nullable): a hop of the route JSON
+ *
+ * The pieces of evidence to show when a merged hop's sources disagree ("conflict" true):
+ * those of its "evidence" that say an action, in their (time) order.
+ *
+ * Returns: (transfer container) (element-type JsonObject): the pieces; empty when the
+ *   hop has no conflict
+ */
+GPtrArray *
+msgtrk_json_hop_conflict (JsonObject *hop)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  JsonArray *evidence = msgtrk_json_get_array (hop, "evidence");
+
+  if (!msgtrk_json_get_boolean (hop, "conflict"))
+    return out;
+  for (guint i = 0; evidence != NULL && i < json_array_get_length (evidence); i++)
+    {
+      JsonObject *piece = msgtrk_json_array_get_object (evidence, i);
+
+      if (msgtrk_json_get_string (piece, "action") != NULL)
+        g_ptr_array_add (out, piece);
+    }
+  return out;
 }

@@ -3,7 +3,8 @@
  *
  * What: member accessors that treat every member as optional and of possibly the wrong
  * type (a newer or broken msgtrkd): absent, null and wrong-typed all read as "not there".
- * Used by the CLI and the viewer (one copy instead of four).
+ * Used by the CLI and the viewer (one copy instead of four). Also what both say about a
+ * merged hop (docs/route-merge.md): its sources in words, the pieces that disagree.
  * Limits: none of their own; the JSON is already parsed.
  * Never: aborts or warns on unexpected JSON (json-glib's own getters do).
  */
@@ -22,5 +23,10 @@ gboolean    msgtrk_json_get_int          (JsonObject *obj,
                                           gint64     *value);
 JsonObject *msgtrk_json_array_get_object (JsonArray  *array,
                                           guint       index);
+gboolean    msgtrk_json_get_boolean      (JsonObject *obj,
+                                          const char *name);
+
+char       *msgtrk_json_hop_sources_text (JsonObject *hop);
+GPtrArray  *msgtrk_json_hop_conflict     (JsonObject *hop);
 
 G_END_DECLS

@@ -84,6 +84,8 @@ set_date (JsonObject *obj,
   set_string (obj, name, text);
 }
 
+static const char *member_string (JsonObject *obj, const char *name);
+
 /* Every stored report parsed; one that no longer parses is skipped. */
 GPtrArray *
 msgtrkd_route_parse_stored (GPtrArray *stored_reports)
@@ -279,6 +281,7 @@ msgtrkd_route_hops_from_route (MsgtrkRoute *route)
                             msgtrk_route_hop_is_broken (hop) && error != NULL
                               ? error->message : NULL);
           set_string (obj, "tls", msgtrk_route_hop_get_tls_description (hop));
+          set_string (obj, "server_address", msgtrk_route_hop_get_server_address (hop));
           json_array_add_object_element (array, obj);
         }
       json_object_set_array_member (out, recipients[i], array);
@@ -330,11 +333,36 @@ msgtrkd_route_hops_from_object (JsonObject *route)
       for (guint j = 0; j < json_array_get_length (hops); j++)
         {
           JsonObject *h = json_array_get_object_element (hops, j);
-          const char *source = h != NULL && json_object_has_member (h, "source")
-                                 ? json_object_get_string_member (h, "source") : NULL;
+          JsonNode *evidence = h != NULL ? json_object_get_member (h, "evidence") : NULL;
 
-          if (g_strcmp0 (source, "mtqp") == 0)
-            json_array_add_element (mtqp, json_node_copy (json_array_get_element (hops, j)));
+          /* A merged hop keeps every piece of its evidence; an older snapshot has one
+           * hop per piece. */
+          if (evidence != NULL && JSON_NODE_HOLDS_ARRAY (evidence))
+            {
+              JsonArray *pieces = json_node_get_array (evidence);
+
+              for (guint k = 0; k < json_array_get_length (pieces); k++)
+                {
+                  JsonNode *piece = json_array_get_element (pieces, k);
+
+                  if (JSON_NODE_HOLDS_OBJECT (piece)
+                      && g_strcmp0 (member_string (json_node_get_object (piece), "source"),
+                                    "mtqp") == 0)
+                    json_array_add_element (mtqp, json_node_copy (piece));
+                }
+            }
+          else if (g_strcmp0 (member_string (h, "source"), "mtqp") == 0)
+            {
+              JsonObject *copy = json_object_new ();
+              g_autoptr (GList) names = json_object_get_members (h);
+
+              /* the piece itself, without what the merge added */
+              for (GList *l = names; l != NULL; l = l->next)
+                if (strcmp (l->data, "sources") != 0 && strcmp (l->data, "conflict") != 0)
+                  json_object_set_member (copy, l->data,
+                                          json_node_copy (json_object_get_member (h, l->data)));
+              json_array_add_object_element (mtqp, copy);
+            }
         }
       json_object_set_array_member (out, address, mtqp);
     }
@@ -624,7 +652,8 @@ msgtrkd_route_build_json (const MsgtrkdMessage *message,
             }
         }
       add_dsn_hops (hops, address, parsed);
-      json_object_set_array_member (r, "hops", hops);
+      json_object_set_array_member (r, "hops", msgtrkd_route_merge_hops (hops));
+      json_array_unref (hops);
       json_array_add_object_element (recipients, r);
     }
   json_object_set_array_member (obj, "recipients", recipients);
@@ -675,4 +704,440 @@ msgtrkd_route_list_json (GPtrArray *messages)
       json_array_add_object_element (array, obj);
     }
   return to_json (root);
+}
+
+/* ---- One route per recipient: the evidence about one server, merged ----------------
+ * (docs/route-merge.md) */
+
+/* The sources a hop can come from. chain: the source's hops of one recipient are in
+ * route order (a hop before the next one), which the merged order keeps. */
+static const struct
+{
+  const char *id;
+  MsgtrkdHopSource source;
+  gboolean chain;
+} hop_sources[] = {
+  { "trace", MSGTRKD_HOP_SOURCE_TRACE, TRUE },
+  { "mtqp", MSGTRKD_HOP_SOURCE_MTQP, TRUE },
+  { "dsn", MSGTRKD_HOP_SOURCE_DSN, FALSE },
+};
+
+/**
+ * msgtrkd_hop_source_from_string:
+ * @id: (nullable): a hop's "source" member
+ *
+ * Returns: the source; %MSGTRKD_HOP_SOURCE_OTHER for one this daemon does not know
+ */
+MsgtrkdHopSource
+msgtrkd_hop_source_from_string (const char *id)
+{
+  for (gsize i = 0; id != NULL && i < G_N_ELEMENTS (hop_sources); i++)
+    if (strcmp (hop_sources[i].id, id) == 0)
+      return hop_sources[i].source;
+  return MSGTRKD_HOP_SOURCE_OTHER;
+}
+
+static gboolean
+hop_source_is_chain (const char *id)
+{
+  for (gsize i = 0; id != NULL && i < G_N_ELEMENTS (hop_sources); i++)
+    if (strcmp (hop_sources[i].id, id) == 0)
+      return hop_sources[i].chain;
+  return FALSE;
+}
+
+static const char *
+member_string (JsonObject *obj,
+               const char *name)
+{
+  JsonNode *node = obj != NULL ? json_object_get_member (obj, name) : NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static gboolean
+member_is_null (JsonObject *obj,
+                const char *name)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+
+  return node == NULL || JSON_NODE_HOLDS_NULL (node);
+}
+
+/* An ISO 8601 member as unix seconds; 0 when absent or unreadable. */
+static gint64
+member_time (JsonObject *obj,
+             const char *name)
+{
+  const char *text = member_string (obj, name);
+  g_autoptr (GDateTime) dt = text != NULL ? g_date_time_new_from_iso8601 (text, NULL) : NULL;
+
+  return dt != NULL ? g_date_time_to_unix (dt) : 0;
+}
+
+/**
+ * msgtrkd_route_hop_server_key:
+ * @hop: a hop of the route JSON
+ *
+ * Which server @hop is about, as a key two hops about the same server share: the
+ * reporting MTA, else the server asked (MTQP) or the receiving host (a Received: field's
+ * "by"), without an RFC 3464 type ("dns;"), case-folded, without a trailing dot; an
+ * address literal ("[192.0.2.1]", "[IPv6:…]", or a bare address) becomes its canonical
+ * numeric form.
+ *
+ * Returns: (transfer full) (nullable): the key, %NULL when the hop names no server
+ */
+char *
+msgtrkd_route_hop_server_key (JsonObject *hop)
+{
+  const char *name = member_string (hop, "reporting_mta");
+  const char *semi;
+  g_autofree char *text = NULL;
+  g_autoptr (GInetAddress) address = NULL;
+  gsize len;
+
+  if (name == NULL || *name == '\0')
+    name = member_string (hop, "server");
+  if (name == NULL)
+    return NULL;
+  semi = strchr (name, ';');
+  text = g_strstrip (g_strdup (semi != NULL ? semi + 1 : name));
+  len = strlen (text);
+  if (len >= 2 && text[0] == '[' && text[len - 1] == ']')
+    {
+      const char *inner = text + 1;
+
+      text[len - 1] = '\0';
+      if (g_ascii_strncasecmp (inner, "IPv6:", 5) == 0)
+        inner += 5;
+      address = g_inet_address_new_from_string (inner);
+    }
+  else
+    address = g_inet_address_new_from_string (text);
+  if (address != NULL)
+    return g_inet_address_to_string (address);
+  len = strlen (text);
+  while (len > 0 && text[len - 1] == '.')
+    text[--len] = '\0';
+  if (len == 0)
+    return NULL;
+  return g_ascii_strdown (text, -1);
+}
+
+/* How much a piece of evidence says about the hop's state: a final action (nothing after
+ * it changes the hop) 4, transferred (the message went on) 3, another action (delayed,
+ * or one this daemon does not know) 2, only an error (a broken link) 1, nothing (a
+ * Received: field) 0. */
+static int
+evidence_rank (JsonObject *hop)
+{
+  const char *action = member_string (hop, "action");
+
+  if (action != NULL)
+    {
+      static const char * const final[] = { "delivered", "failed", "relayed", "expanded",
+                                            "opaque" };
+
+      for (gsize i = 0; i < G_N_ELEMENTS (final); i++)
+        if (g_ascii_strcasecmp (action, final[i]) == 0)
+          return 4;
+      return g_ascii_strcasecmp (action, "transferred") == 0 ? 3 : 2;
+    }
+  if (member_string (hop, "error") != NULL)
+    return 1;
+  return member_string (hop, "status") != NULL ? 2 : 0;
+}
+
+/* When a piece of evidence speaks of: its last attempt, else its arrival; 0 unknown. */
+static gint64
+evidence_time (JsonObject *hop)
+{
+  gint64 t = member_time (hop, "last_attempt");
+
+  return t > 0 ? t : member_time (hop, "arrival");
+}
+
+typedef struct
+{
+  GPtrArray *evidence; /* (element-type JsonObject) (not owned), input order */
+  guint first;         /* position of its first evidence in the input */
+  gint64 time;         /* earliest arrival (or evidence time) of its evidence; 0 unknown */
+  guint n_before;      /* chain predecessors not yet placed */
+  gboolean placed;
+} HopGroup;
+
+static void
+hop_group_free (gpointer data)
+{
+  HopGroup *g = data;
+
+  g_ptr_array_unref (g->evidence);
+  g_free (g);
+}
+
+/* The evidence of one server in time order: untimed evidence keeps its place after the
+ * evidence before it. */
+static GPtrArray *
+evidence_in_time_order (GPtrArray *evidence)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  g_autofree gint64 *eff = g_new0 (gint64, evidence->len);
+  gint64 current = 0;
+
+  for (guint i = 0; i < evidence->len; i++)
+    {
+      gint64 t = evidence_time (g_ptr_array_index (evidence, i));
+
+      if (t > 0)
+        current = t;
+      eff[i] = current;
+    }
+  /* stable insertion sort: a few pieces per server */
+  for (guint i = 0; i < evidence->len; i++)
+    {
+      guint at = out->len;
+
+      while (at > 0)
+        {
+          guint prev = GPOINTER_TO_UINT (g_ptr_array_index (out, at - 1));
+
+          if (eff[prev] <= eff[i])
+            break;
+          at--;
+        }
+      g_ptr_array_insert (out, (int) at, GUINT_TO_POINTER (i));
+    }
+  for (guint i = 0; i < out->len; i++)
+    out->pdata[i] = g_ptr_array_index (evidence, GPOINTER_TO_UINT (out->pdata[i]));
+  return out;
+}
+
+/* The evidence that decides the merged hop: the highest rank, then the latest, then the
+ * stronger source, then the later in @ordered. */
+static JsonObject *
+deciding_evidence (GPtrArray *ordered)
+{
+  JsonObject *best = NULL;
+
+  for (guint i = 0; i < ordered->len; i++)
+    {
+      JsonObject *e = g_ptr_array_index (ordered, i);
+      int cmp;
+
+      if (best == NULL)
+        {
+          best = e;
+          continue;
+        }
+      cmp = evidence_rank (e) - evidence_rank (best);
+      if (cmp == 0)
+        {
+          gint64 te = evidence_time (e), tb = evidence_time (best);
+
+          cmp = te > tb ? 1 : te < tb ? -1 : 0;
+        }
+      if (cmp == 0)
+        cmp = (int) msgtrkd_hop_source_from_string (member_string (e, "source"))
+              - (int) msgtrkd_hop_source_from_string (member_string (best, "source"));
+      if (cmp >= 0)
+        best = e;
+    }
+  return best;
+}
+
+/* One merged hop from the evidence about one server (docs/route-merge.md). */
+static JsonObject *
+merged_hop (GPtrArray *evidence)
+{
+  static const char * const fill[] = { "reporting_mta", "server", "arrival", "tls",
+                                       "server_address", "from_host", "from_address",
+                                       "delay_seconds" };
+  g_autoptr (GPtrArray) ordered = evidence_in_time_order (evidence);
+  JsonObject *primary = deciding_evidence (ordered);
+  JsonObject *out = json_object_new ();
+  JsonArray *sources = json_array_new ();
+  g_autoptr (GHashTable) seen_sources = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) actions = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GList) members = json_object_get_members (primary);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    json_object_set_member (out, l->data,
+                            json_node_copy (json_object_get_member (primary, l->data)));
+  /* What the deciding evidence does not say about the server itself, the others may. */
+  for (gsize f = 0; f < G_N_ELEMENTS (fill); f++)
+    for (guint i = 0; member_is_null (out, fill[f]) && i < ordered->len; i++)
+      {
+        JsonObject *e = g_ptr_array_index (ordered, i);
+
+        if (!member_is_null (e, fill[f]))
+          json_object_set_member (out, fill[f],
+                                  json_node_copy (json_object_get_member (e, fill[f])));
+      }
+  for (guint i = 0; i < ordered->len; i++)
+    {
+      JsonObject *e = g_ptr_array_index (ordered, i);
+      const char *source = member_string (e, "source");
+      const char *action = member_string (e, "action");
+
+      if (source != NULL && g_hash_table_add (seen_sources, (gpointer) source))
+        json_array_add_string_element (sources, source);
+      if (action != NULL)
+        g_hash_table_add (actions, (gpointer) action);
+    }
+  json_object_set_array_member (out, "sources", sources);
+  json_object_set_boolean_member (out, "conflict", g_hash_table_size (actions) > 1);
+  if (ordered->len > 1)
+    {
+      JsonArray *all = json_array_new ();
+
+      for (guint i = 0; i < ordered->len; i++)
+        json_array_add_object_element (all, json_object_ref (g_ptr_array_index (ordered, i)));
+      json_object_set_array_member (out, "evidence", all);
+    }
+  return out;
+}
+
+/**
+ * msgtrkd_route_merge_hops:
+ * @hops: one recipient's hops from every source (objects of the route JSON), each
+ *   source's in its own order
+ *
+ * One hop per server (msgtrkd_route_hop_server_key()): the evidence about it in time
+ * order ("evidence", when more than one), its sources ("sources"), whether they disagree
+ * on the action ("conflict"); the other members are those of the deciding evidence
+ * (highest rank: a final action over transferred over delayed over a broken link over a
+ * Received: field; then the latest; then the stronger source), completed from the rest.
+ * Hops that name no server stay hops of their own. The merged hops keep each chain
+ * source's order and are otherwise ordered by time (docs/route-merge.md).
+ *
+ * Limits: the first MSGTRKD_ROUTE_MAX_MERGE_HOPS hops are considered.
+ *
+ * Returns: (transfer full): the merged hops
+ */
+JsonArray *
+msgtrkd_route_merge_hops (JsonArray *hops)
+{
+  JsonArray *out = json_array_new ();
+  g_autoptr (GPtrArray) groups = g_ptr_array_new_with_free_func (hop_group_free);
+  g_autoptr (GHashTable) by_key = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GHashTable) last_of_source = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) edges = g_hash_table_new (g_direct_hash, g_direct_equal);
+  g_autoptr (GArray) from = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) to = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint n = hops != NULL ? json_array_get_length (hops) : 0;
+  gint64 current = 0;
+
+  if (n > MSGTRKD_ROUTE_MAX_MERGE_HOPS)
+    {
+      g_debug ("route: %u hops for one recipient, merging the first %d", n,
+               MSGTRKD_ROUTE_MAX_MERGE_HOPS);
+      n = MSGTRKD_ROUTE_MAX_MERGE_HOPS;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *node = json_array_get_element (hops, i);
+      JsonObject *hop = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      g_autofree char *key = NULL;
+      const char *source;
+      HopGroup *g = NULL;
+      gpointer found;
+      guint idx;
+
+      if (hop == NULL)
+        continue;
+      key = msgtrkd_route_hop_server_key (hop);
+      if (key != NULL && g_hash_table_lookup_extended (by_key, key, NULL, &found))
+        {
+          idx = GPOINTER_TO_UINT (found);
+          g = g_ptr_array_index (groups, idx);
+        }
+      else
+        {
+          g = g_new0 (HopGroup, 1);
+          g->evidence = g_ptr_array_new ();
+          g->first = i;
+          idx = groups->len;
+          g_ptr_array_add (groups, g);
+          if (key != NULL)
+            g_hash_table_insert (by_key, g_steal_pointer (&key), GUINT_TO_POINTER (idx));
+        }
+      g_ptr_array_add (g->evidence, hop);
+      {
+        gint64 t = member_time (hop, "arrival");
+
+        if (t <= 0)
+          t = evidence_time (hop);
+        if (t > 0 && (g->time == 0 || t < g->time))
+          g->time = t;
+      }
+      /* A chain source: its previous hop comes before this one. */
+      source = member_string (hop, "source");
+      if (source != NULL && hop_source_is_chain (source))
+        {
+          if (g_hash_table_lookup_extended (last_of_source, source, NULL, &found)
+              && GPOINTER_TO_UINT (found) != idx)
+            {
+              guint a = GPOINTER_TO_UINT (found);
+              gpointer edge = GUINT_TO_POINTER (a * (MSGTRKD_ROUTE_MAX_MERGE_HOPS + 1) + idx + 1);
+
+              if (g_hash_table_add (edges, edge))
+                {
+                  g_array_append_val (from, a);
+                  g_array_append_val (to, idx);
+                  g->n_before++;
+                }
+            }
+          g_hash_table_insert (last_of_source, (gpointer) source, GUINT_TO_POINTER (idx));
+        }
+    }
+
+  /* Place the groups: among those whose chain predecessors are placed, the earliest (an
+   * untimed one reads as the time reached so far), then the first seen. When sources
+   * disagree on the order (a cycle), the earliest of all left is placed. */
+  for (guint placed = 0; placed < groups->len; placed++)
+    {
+      HopGroup *best = NULL;
+      gint64 best_t = 0;
+      gboolean any_ready = FALSE;
+
+      for (guint i = 0; i < groups->len; i++)
+        {
+          HopGroup *g = g_ptr_array_index (groups, i);
+
+          if (!g->placed && g->n_before == 0)
+            any_ready = TRUE;
+        }
+      for (guint i = 0; i < groups->len; i++)
+        {
+          HopGroup *g = g_ptr_array_index (groups, i);
+          gint64 t;
+
+          if (g->placed || (any_ready && g->n_before > 0))
+            continue;
+          t = g->time > 0 ? g->time : current;
+          if (best == NULL || t < best_t)
+            {
+              best = g;
+              best_t = t;
+            }
+        }
+      if (best == NULL)
+        break; /* cannot happen: an unplaced group is left */
+      best->placed = TRUE;
+      if (best->time > 0)
+        current = MAX (current, best->time);
+      json_array_add_object_element (out, merged_hop (best->evidence));
+      for (guint e = 0; e < from->len; e++)
+        {
+          HopGroup *src = g_ptr_array_index (groups, g_array_index (from, guint, e));
+          HopGroup *dst = g_ptr_array_index (groups, g_array_index (to, guint, e));
+
+          if (src == best && dst->n_before > 0)
+            dst->n_before--;
+        }
+    }
+  return out;
 }

@@ -9,7 +9,8 @@
  * Route hops come from three sources: the latest tracker run (MTQP, "mtqp"), each
  * recipient entry of a stored DSN ("dsn"), and the Received: chain in a DSN's returned
  * headers ("trace"). The MTQP hops of the latest run are kept in the newest snapshot, so
- * they survive a restart.
+ * they survive a restart. msgtrkd_route_merge_hops() makes one hop per server of them
+ * (docs/route-merge.md).
  *
  * "sent" is when the message left: the time the mail client reported it sent, moved back
  * to the earliest Arrival-Date a server reported (which the client's report follows by
@@ -34,6 +35,24 @@ G_BEGIN_DECLS
  * a report may read and still be taken as the time the message was sent (a server's
  * clock and ours differ a little; one that differs more is not believed). */
 #define MSGTRKD_ROUTE_MAX_CLOCK_SKEW 300
+
+/** MSGTRKD_ROUTE_MAX_MERGE_HOPS: most hops (pieces of evidence) of one recipient that
+ * msgtrkd_route_merge_hops() considers; the rest are dropped with a debug line. */
+#define MSGTRKD_ROUTE_MAX_MERGE_HOPS 512
+
+/*
+ * Where a hop's evidence comes from (the "source" member), weakest first: at equal rank
+ * and equal time the stronger source decides a merged hop's state. A new source is one
+ * more value here and one more row in msgtrkd-route.c's hop_sources table
+ * (docs/route-merge.md).
+ */
+typedef enum
+{
+  MSGTRKD_HOP_SOURCE_OTHER, /* a source this daemon does not know */
+  MSGTRKD_HOP_SOURCE_TRACE, /* a Received: field of a DSN's returned headers */
+  MSGTRKD_HOP_SOURCE_MTQP,  /* an MTQP answer of the latest tracker run */
+  MSGTRKD_HOP_SOURCE_DSN,   /* a recipient entry of a stored DSN */
+} MsgtrkdHopSource;
 
 /* One stored report, parsed */
 typedef struct
@@ -80,5 +99,9 @@ gint64        msgtrkd_route_sent_time        (const MsgtrkdMessage *message,
                                               gint64                earliest_arrival);
 
 char         *msgtrkd_format_time            (gint64 unix_seconds);
+
+MsgtrkdHopSource msgtrkd_hop_source_from_string (const char *id);
+char         *msgtrkd_route_hop_server_key   (JsonObject *hop);
+JsonArray    *msgtrkd_route_merge_hops       (JsonArray  *hops);
 
 G_END_DECLS

@@ -229,6 +229,28 @@ stop_key (const char *name)
   return literal != NULL ? g_steal_pointer (&literal) : g_ascii_strdown (name, -1);
 }
 
+/* The address msgtrkd's MTQP session connected to for @hop ("server_address"), when it
+ * is this hop's own: the server asked is the hop's reporting MTA, or the hop is the first
+ * of this recipient's hops that server answered (a chaining server's first report is its
+ * own; the later ones are about servers behind it). @asked: the servers seen so far. */
+static char *
+own_address (JsonObject *hop,
+             GHashTable *asked)
+{
+  const char *server = get_str (hop, "server");
+  const char *mta = get_str (hop, "reporting_mta");
+  g_autofree char *server_key = server != NULL ? stop_key (server) : NULL;
+  g_autofree char *mta_key = mta != NULL ? stop_key (mta) : NULL;
+  gboolean first = server_key != NULL && !g_hash_table_contains (asked, server_key);
+  gboolean same = server_key != NULL && (mta_key == NULL || g_str_equal (server_key, mta_key));
+
+  if (server_key != NULL)
+    g_hash_table_add (asked, g_steal_pointer (&server_key));
+  if (!first && !same)
+    return NULL;
+  return literal_of (get_str (hop, "server_address"));
+}
+
 static void
 stop_free (gpointer data)
 {
@@ -296,6 +318,7 @@ viewer_map_route_new (JsonObject *route)
   for (r = 0; rcpts != NULL && r < json_array_get_length (rcpts); r++)
     {
       JsonArray *hops = get_array (get_element (rcpts, r), "hops");
+      g_autoptr(GHashTable) asked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
       int prev = -1;
 
       for (h = 0; hops != NULL && h < json_array_get_length (hops); h++)
@@ -349,7 +372,7 @@ viewer_map_route_new (JsonObject *route)
            * nothing about the state); a broken link stays broken. */
           {
             ViewerMapStop *stop = g_ptr_array_index (map->stops, idx);
-            g_autofree char *own_addr = literal_of (get_str (hop, "address"));
+            g_autofree char *own_addr = own_address (hop, asked);
             g_autofree char *remote_addr = literal_of (get_str (hop, "remote_mta"));
 
             if (broken || (!trace && g_strcmp0 (stop->state, "broken") != 0))

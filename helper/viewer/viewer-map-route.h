@@ -12,7 +12,8 @@
  *   viewer_map_visible_tiles() lists the tiles a view needs (and no others: no prefetch).
  * How: an MTA's address comes from its own name when that is an address literal, from a
  *   Received: field that names it with an address ("from HOST [ADDR]"), from a hop's
- *   "address" member (the address msgtrkd connected to, when it reports one), or from the
+ *   "server_address" member (the address msgtrkd's MTQP session connected to: for the
+ *   server asked, or the first hop that server answered), or from the
  *   previous hop's Remote-MTA when that is a literal.
  * Limits: VIEWER_MAP_MAX_OUTLINE_POINTS / _RINGS of outline, VIEWER_MAP_MAX_STOPS stops;
  *   zoom-to-fit never closer than VIEWER_MAP_FIT_MAX_ZOOM.

@@ -43,6 +43,7 @@ struct _ViewerMap
   GtkWidget *side_box;     /* the hops without a place */
   GtkWidget *geoip_label;
   GtkWidget *online_check;
+  GtkWidget *tiles_problem; /* why online tiles are off although switched on */
   GSettings *settings;     /* (nullable): without the schema, defaults */
 
   GCancellable *cancellable;       /* the current route's lookups */
@@ -119,6 +120,11 @@ update_tiles (ViewerMap *self)
       self->tiles = viewer_tiles_new (self->tile_url, NULL, &error);
       if (self->tiles == NULL)
         g_warning ("Online map off: %s", error->message);
+    }
+  if (self->tiles_problem != NULL)
+    {
+      gtk_label_set_text (GTK_LABEL (self->tiles_problem), error != NULL ? error->message : "");
+      gtk_widget_set_visible (self->tiles_problem, error != NULL);
     }
   gtk_widget_queue_draw (self->area);
 }
@@ -1067,6 +1073,13 @@ viewer_map_init (ViewerMap *self)
   gtk_check_button_set_active (GTK_CHECK_BUTTON (self->online_check), self->online);
   g_signal_connect (self->online_check, "toggled", G_CALLBACK (on_online_toggled), self);
   gtk_box_append (GTK_BOX (side), self->online_check);
+  self->tiles_problem = gtk_label_new (NULL);
+  gtk_label_set_xalign (GTK_LABEL (self->tiles_problem), 0);
+  gtk_label_set_wrap (GTK_LABEL (self->tiles_problem), TRUE);
+  gtk_widget_add_css_class (self->tiles_problem, "error");
+  gtk_widget_add_css_class (self->tiles_problem, "caption");
+  gtk_widget_set_visible (self->tiles_problem, FALSE);
+  gtk_box_append (GTK_BOX (side), self->tiles_problem);
   privacy = gtk_label_new (_("When on, the tile server learns which parts of the map you look at "
                              "(tile coordinates), never the message or its addresses."));
   gtk_label_set_xalign (GTK_LABEL (privacy), 0);

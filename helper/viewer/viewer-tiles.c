@@ -25,6 +25,8 @@
 #include <curl/curl.h>
 #endif
 
+/* The project's address for the User-Agent: one define, set by helper/viewer/meson.build
+ * from the top-level msgtrk_project_url (empty when the build does not know it). */
 #ifndef VIEWER_PROJECT_URL
 #define VIEWER_PROJECT_URL ""
 #endif
@@ -116,6 +118,18 @@ template_valid (const char *url_template)
              || g_str_has_prefix (url_template, "http://"))
          && strstr (url_template, "{z}") != NULL && strstr (url_template, "{x}") != NULL
          && strstr (url_template, "{y}") != NULL && strpbrk (url_template, " \t\r\n") == NULL;
+}
+
+/* Whether @url_template's host is OpenStreetMap's (openstreetmap.org or a subdomain), whose
+ * tile usage policy asks for a contact in the User-Agent. */
+static gboolean
+template_is_osm (const char *url_template)
+{
+  const char *host = strstr (url_template, "://") + 3;
+  gsize len = strcspn (host, "/:?#");
+  g_autofree char *lower = g_ascii_strdown (host, (gssize) len);
+
+  return g_str_equal (lower, "openstreetmap.org") || g_str_has_suffix (lower, ".openstreetmap.org");
 }
 
 /**
@@ -683,6 +697,15 @@ viewer_tiles_new (const char *url_template,
     {
       g_set_error (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_TEMPLATE,
                    "Tile URL template must be an http(s) URL with {z}, {x} and {y}");
+      return NULL;
+    }
+  if (VIEWER_PROJECT_URL[0] == '\0' && template_is_osm (url_template))
+    {
+      g_set_error (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_NO_CONTACT,
+                   "OpenStreetMap's tile usage policy asks for a contact address in the "
+                   "User-Agent, and this build of msgtrk-viewer has none; its tiles are not "
+                   "fetched. Set another tile server (map-tile-url) or build with the "
+                   "project's URL (msgtrk_project_url)");
       return NULL;
     }
   if (g_once_init_enter (&curl_ready))

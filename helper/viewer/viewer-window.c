@@ -13,6 +13,9 @@
  * are asynchronous. With G_MESSAGES_DEBUG=msgtrk-viewer it logs where its diagram is in
  * the window (the screenshot test clicks a hop with it).
  *
+ * The window's structure is a GtkBuilder template (ui/viewer-window.ui, in the viewer's
+ * GResource); build_ui() adds what depends on code (field rows, the diagram, the map).
+ *
  * Never: shows remote text as markup (labels are plain text); keeps the exported URL (it
  * holds the tracking secret) beyond handing it to the clipboard.
  */
@@ -50,6 +53,10 @@ struct _ViewerWindow
   ViewerLayout *layout;
   guint notice_id;
 
+  /* from the template (ui/viewer-window.ui) */
+  GtkWidget *header;
+  GtkWidget *field_grid;
+  GtkWidget *diagram_box;
   GtkWidget *stack;
   GtkWidget *status_label;   /* page "status": loading, errors, empty window */
   GtkWidget *subject_label;
@@ -674,6 +681,35 @@ detail_row (GtkWidget  *grid,
   return row + 1;
 }
 
+/* When a merged hop's sources disagree ("conflict"): one "Reported" row per piece of
+ * evidence that says an action, in time order. */
+static int
+conflict_rows (GtkWidget  *grid,
+               int         row,
+               JsonObject *hop)
+{
+  g_autoptr (GPtrArray) pieces = msgtrk_json_hop_conflict (hop);
+
+  for (guint i = 0; i < pieces->len; i++)
+    {
+      JsonObject *piece = g_ptr_array_index (pieces, i);
+      const char *at = msgtrk_json_get_string (piece, "last_attempt");
+      const char *label = msgtrk_states_source_label (msgtrk_json_get_string (piece, "source"));
+      g_autofree char *when = local_time (at != NULL ? at : msgtrk_json_get_string (piece, "arrival"));
+      g_autofree char *words = msgtrk_states_describe_action (msgtrk_json_get_string (piece, "action"),
+                                                              msgtrk_json_get_string (piece, "remote_mta"));
+      g_autofree char *line = NULL;
+
+      /* TRANSLATORS: one of several reports about the same server that disagree: where it
+       * came from ("delivery report"), when, and what it said. */
+      line = when != NULL ? g_strdup_printf (_("%s, %s: %s"), label, when, words)
+                          /* TRANSLATORS: the same without a time. */
+                          : g_strdup_printf (_("%s: %s"), label, words);
+      row = detail_row (grid, row, _("Reported"), line);
+    }
+  return row;
+}
+
 /* The details of one box of the diagram: who, when, what happened in words, the status
  * code and its meaning (RFC 3463), the server's own text, until when it retries, and where
  * the evidence came from. */
@@ -759,7 +795,12 @@ hop_details (ViewerWindow     *self,
       break;
     }
   if (hop != NULL)
-    row = detail_row (grid, row, _("Evidence from"), msgtrk_states_source_label (msgtrk_json_get_string (hop, "source")));
+    {
+      g_autofree char *sources = msgtrk_json_hop_sources_text (hop);
+
+      row = detail_row (grid, row, _("Evidence from"), sources);
+      row = conflict_rows (grid, row, hop);
+    }
   if (node->n_shared > 1)
     {
       g_autofree char *shared = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "All %u recipient",
@@ -926,72 +967,14 @@ field_label (GtkWidget  *grid,
   return value;
 }
 
-static GtkWidget *
-section_title (const char *text)
-{
-  GtkWidget *label = gtk_label_new (text);
-
-  gtk_label_set_xalign (GTK_LABEL (label), 0);
-  gtk_widget_add_css_class (label, "heading");
-  return label;
-}
-
+/* What the template (ui/viewer-window.ui) cannot hold: the field rows, the diagram's
+ * drawing area with its controllers and popover, the map beside it and the switcher. */
 static void
 build_ui (ViewerWindow *self)
 {
-  GtkWidget *header = gtk_header_bar_new ();
-  GtkWidget *button, *page, *top, *grid, *paned, *scroller, *timeline_box, *overlay, *diagram_box;
+  GtkWidget *grid = self->field_grid;
+  GtkWidget *scroller;
 
-  /* Header bar: Stop tracking and Copy link at the start, Refresh at the end. */
-  button = gtk_button_new_with_mnemonic (_("_Stop Tracking"));
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (button), "viewer.forget");
-  gtk_widget_set_tooltip_text (button, _("Stop tracking this message and delete its secret"));
-  gtk_header_bar_pack_start (GTK_HEADER_BAR (header), button);
-  button = gtk_button_new_with_mnemonic (_("_Copy Tracking Link"));
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (button), "viewer.copy-link");
-  gtk_widget_set_tooltip_text (button, _("Copy a link that lets someone else track this message"));
-  gtk_header_bar_pack_start (GTK_HEADER_BAR (header), button);
-  button = gtk_button_new_from_icon_name ("view-refresh-symbolic");
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (button), "viewer.refresh");
-  gtk_widget_set_tooltip_text (button, _("Ask the servers again (F5)"));
-  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, _("Refresh"), -1);
-  gtk_header_bar_pack_end (GTK_HEADER_BAR (header), button);
-  gtk_window_set_titlebar (GTK_WINDOW (self), header);
-
-  self->stack = gtk_stack_new ();
-
-  /* Page "status": loading, errors, the empty window. */
-  self->status_label = gtk_label_new (_("Loading…"));
-  gtk_label_set_wrap (GTK_LABEL (self->status_label), TRUE);
-  gtk_label_set_justify (GTK_LABEL (self->status_label), GTK_JUSTIFY_CENTER);
-  gtk_widget_add_css_class (self->status_label, "title-4");
-  gtk_widget_set_margin_start (self->status_label, 48);
-  gtk_widget_set_margin_end (self->status_label, 48);
-  gtk_stack_add_named (GTK_STACK (self->stack), self->status_label, "status");
-
-  /* Page "map". */
-  page = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
-  self->notice_revealer = gtk_revealer_new ();
-  self->notice_label = gtk_label_new ("");
-  gtk_label_set_wrap (GTK_LABEL (self->notice_label), TRUE);
-  gtk_widget_add_css_class (self->notice_label, "msgtrk-notice");
-  gtk_revealer_set_child (GTK_REVEALER (self->notice_revealer), self->notice_label);
-  gtk_box_append (GTK_BOX (page), self->notice_revealer);
-
-  top = gtk_box_new (GTK_ORIENTATION_VERTICAL, 8);
-  gtk_widget_set_margin_start (top, 18);
-  gtk_widget_set_margin_end (top, 18);
-  gtk_widget_set_margin_top (top, 12);
-  gtk_widget_set_margin_bottom (top, 8);
-  self->subject_label = gtk_label_new ("");
-  gtk_label_set_xalign (GTK_LABEL (self->subject_label), 0);
-  gtk_label_set_ellipsize (GTK_LABEL (self->subject_label), PANGO_ELLIPSIZE_END);
-  gtk_label_set_selectable (GTK_LABEL (self->subject_label), TRUE);
-  gtk_widget_add_css_class (self->subject_label, "title-2");
-  gtk_box_append (GTK_BOX (top), self->subject_label);
-  grid = gtk_grid_new ();
-  gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
-  gtk_grid_set_row_spacing (GTK_GRID (grid), 2);
   self->sent_label = field_label (grid, 0, _("Sent"));
   self->from_label = field_label (grid, 1, _("From"));
   self->summary_label = field_label (grid, 2, _("Status"));
@@ -1004,29 +987,7 @@ build_ui (ViewerWindow *self)
    * on a dark background); a symbol says it too. */
   gtk_widget_remove_css_class (self->problem_key, "dim-label");
   gtk_widget_add_css_class (self->problem_key, "error");
-  gtk_box_append (GTK_BOX (top), grid);
-  self->recipients_box = gtk_flow_box_new ();
-  gtk_flow_box_set_selection_mode (GTK_FLOW_BOX (self->recipients_box), GTK_SELECTION_NONE);
-  gtk_flow_box_set_max_children_per_line (GTK_FLOW_BOX (self->recipients_box), 4);
-  gtk_flow_box_set_column_spacing (GTK_FLOW_BOX (self->recipients_box), 24);
-  gtk_flow_box_set_homogeneous (GTK_FLOW_BOX (self->recipients_box), FALSE);
-  gtk_box_append (GTK_BOX (top), section_title (_("Recipients")));
-  gtk_box_append (GTK_BOX (top), self->recipients_box);
-  gtk_box_append (GTK_BOX (page), top);
 
-  paned = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
-  gtk_widget_set_vexpand (paned, TRUE);
-  diagram_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
-  {
-    GtkWidget *title = section_title (_("Route"));
-
-    gtk_widget_set_margin_start (title, 18);
-    gtk_box_append (GTK_BOX (diagram_box), title);
-  }
-  self->hidden_label = gtk_label_new ("");
-  gtk_widget_add_css_class (self->hidden_label, "dim-label");
-  gtk_widget_set_visible (self->hidden_label, FALSE);
-  gtk_box_append (GTK_BOX (diagram_box), self->hidden_label);
   self->drawing_area = gtk_drawing_area_new ();
   gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (self->drawing_area), draw_diagram, self, NULL);
   {
@@ -1056,42 +1017,15 @@ build_ui (ViewerWindow *self)
   scroller = gtk_scrolled_window_new ();
   gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scroller), self->drawing_area);
   gtk_widget_set_vexpand (scroller, TRUE);
-  overlay = scroller;
   {
     /* The route as a diagram or on a map (viewer-map.c); Alt+D / Alt+M switch. */
     GtkWidget *switcher;
 
     self->route_map = viewer_map_new ();
-    gtk_box_append (GTK_BOX (diagram_box), viewer_map_views_new (overlay, self->route_map, &switcher));
-    gtk_header_bar_pack_end (GTK_HEADER_BAR (header), switcher);
+    gtk_box_append (GTK_BOX (self->diagram_box),
+                    viewer_map_views_new (scroller, self->route_map, &switcher));
+    gtk_header_bar_pack_end (GTK_HEADER_BAR (self->header), switcher);
   }
-  gtk_paned_set_start_child (GTK_PANED (paned), diagram_box);
-  gtk_paned_set_resize_start_child (GTK_PANED (paned), TRUE);
-  gtk_paned_set_shrink_start_child (GTK_PANED (paned), FALSE);
-
-  timeline_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
-  {
-    GtkWidget *title = section_title (_("Events"));
-
-    gtk_widget_set_margin_start (title, 18);
-    gtk_widget_set_margin_top (title, 6);
-    gtk_box_append (GTK_BOX (timeline_box), title);
-  }
-  self->timeline = gtk_list_box_new ();
-  gtk_list_box_set_selection_mode (GTK_LIST_BOX (self->timeline), GTK_SELECTION_NONE);
-  scroller = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scroller), self->timeline);
-  gtk_scrolled_window_set_min_content_height (GTK_SCROLLED_WINDOW (scroller), 150);
-  gtk_widget_set_vexpand (scroller, TRUE);
-  gtk_box_append (GTK_BOX (timeline_box), scroller);
-  gtk_paned_set_end_child (GTK_PANED (paned), timeline_box);
-  gtk_paned_set_shrink_end_child (GTK_PANED (paned), FALSE);
-  gtk_paned_set_position (GTK_PANED (paned), 360);
-  gtk_box_append (GTK_BOX (page), paned);
-  gtk_stack_add_named (GTK_STACK (self->stack), page, "map");
-
-  gtk_window_set_child (GTK_WINDOW (self), self->stack);
-  gtk_window_set_default_size (GTK_WINDOW (self), 1220, 770);
 }
 
 static void
@@ -1199,6 +1133,20 @@ viewer_window_class_init (ViewerWindowClass *klass)
                                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/msgtrk/Viewer/ui/viewer-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, header);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, status_label);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, notice_revealer);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, notice_label);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, subject_label);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, field_grid);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, recipients_box);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, diagram_box);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, hidden_label);
+  gtk_widget_class_bind_template_child (widget_class, ViewerWindow, timeline);
+
   gtk_widget_class_install_action (widget_class, "viewer.refresh", NULL, refresh_action);
   gtk_widget_class_install_action (widget_class, "viewer.copy-link", NULL, copy_link_action);
   gtk_widget_class_install_action (widget_class, "viewer.forget", NULL, forget_action);
@@ -1212,6 +1160,7 @@ viewer_window_init (ViewerWindow *self)
 {
   self->cancellable = g_cancellable_new ();
   self->selected = -1;
+  gtk_widget_init_template (GTK_WIDGET (self));
   build_ui (self);
 }
 

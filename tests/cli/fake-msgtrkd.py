@@ -234,6 +234,26 @@ PROBLEMS = dict(OTHER, envid="mtrk.problems1@example.org", message_id=PROBLEMS_I
                     "text": "Tracking failed: Cannot connect to smtp.example.org port 1038: "
                             "Connection refused"}])
 
+MERGED_ID = "merged@example.org"
+# One route per recipient (docs/route-merge.md): msgtrkd merged the MTQP and DSN evidence
+# about mx.example.net, which disagree (delayed at 09:05, delivered at 10:00), and the
+# Received: field about the submission server into its MTQP hop.
+_MERGED_MTQP = hop("mtqp", "mx.example.net", "delayed", "4.4.1", "2026-11-23T09:00:10Z",
+                   "2026-11-23T09:05:00Z")
+_MERGED_DSN = hop("dsn", "mx.example.net", "delivered", "2.0.0", "2026-11-23T09:00:10Z",
+                  "2026-11-23T10:00:00Z")
+MERGED = dict(OTHER, envid="mtrk.merged01@example.org", message_id=MERGED_ID,
+              subject="Merged", sender="me@example.org", tracking="mtqp",
+              submission_host="smtp.example.org", offered="DSN MTRK", last_poll=None,
+              next_poll=None, state="delivered", summary="Delivered 1/1", final=True,
+              recipients=[{"address": "hank@example.net", "state": "delivered", "hops": [
+                  dict(submit_hop("mx.example.net"), sources=["trace", "mtqp"],
+                       conflict=False),
+                  dict(_MERGED_DSN, sources=["mtqp", "dsn"], conflict=True,
+                       evidence=[_MERGED_MTQP, _MERGED_DSN]),
+              ]}],
+              events=[])
+
 
 class Fake:
     def __init__(self, xml_path, record_path):
@@ -269,6 +289,8 @@ class Fake:
             return IMPORTED_ENVID
         if bare in (PROBLEMS["envid"], PROBLEMS_ID):
             return PROBLEMS["envid"]
+        if bare in (MERGED["envid"], MERGED_ID):
+            return MERGED["envid"]
         return None
 
     def emit(self, envid, state, summary):
@@ -323,6 +345,8 @@ class Fake:
                 route = LINKED
             elif envid == PROBLEMS["envid"]:
                 route = PROBLEMS
+            elif envid == MERGED["envid"]:
+                route = MERGED
             else:
                 route = dict(OTHER, sender="me@example.org", submission_host="smtp.example.org",
                              offered="PIPELINING", last_poll=None, next_poll=None,

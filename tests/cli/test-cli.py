@@ -202,6 +202,25 @@ def main():
         r = run("show", ENVID)
         t.ok("Problems" not in out(r), "show: no problems section without problems", out(r))
 
+        # one route per recipient (docs/route-merge.md): a merged hop names its sources, and
+        # when they disagree, what each said, in time order
+        r = run("show", "merged@example.org")
+        text = out(r)
+        lines = text[text.find("hank@"):].splitlines()[1:]
+        t.ok(r.returncode == 0 and lines == [
+            "   1. smtp.example.org  2026-11-23 09:00:00 UTC  Handed to mx.example.net  "
+            "[mail headers + tracking server]",
+            "       last attempt: 2026-11-23 09:00:02 UTC",
+            "       server said: smtp; 250 2.0.0 queued as 4NQ2Zr",
+            "   2. mx.example.net  2026-11-23 09:00:10 UTC  Delivered to the recipient’s mailbox  "
+            "[tracking server + delivery report]",
+            "       last attempt: 2026-11-23 10:00:00 UTC",
+            "       reported: tracking server, 2026-11-23 09:05:00 UTC: Delayed: the server "
+            "keeps trying",
+            "       reported: delivery report, 2026-11-23 10:00:00 UTC: Delivered to the "
+            "recipient’s mailbox",
+        ], "show: merged hops with their sources and their conflict", text)
+
         # colour is off with NO_COLOR even on a tty: use script(1) when there is one
         if os.path.exists("/usr/bin/script"):
             cmd = "%s show %s" % (opts.cli, ENVID)

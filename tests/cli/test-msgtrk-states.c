@@ -5,12 +5,14 @@
  * reads as "unknown"; actions map to states (expanded is delivered) and to sentences that
  * name the next server only where the action passes the message on; tracking modes and
  * evidence sources never show the protocol's names; "not sent yet" only while sending.
+ * A merged hop's sources in words and the pieces that disagree (helper/common/msgtrk-json.c).
  */
 #include "config.h"
 
 #include <glib.h>
 #include <string.h>
 
+#include "msgtrk-json.h"
 #include "msgtrk-states.h"
 
 static void
@@ -158,6 +160,67 @@ test_states_words (void)
   g_assert_cmpstr (msgtrk_states_describe_sent_unknown (NULL), ==, "sent time unknown");
 }
 
+static JsonObject *
+parse_object (const char *json)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+
+  json_parser_load_from_data (parser, json, -1, &error);
+  g_assert_no_error (error);
+  return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+}
+
+static void
+test_merged_hop (void)
+{
+  static const struct
+  {
+    const char *json, *sources;
+    guint n_conflict;
+  } cases[] = {
+    { "{\"source\": \"dsn\"}", "delivery report", 0 },
+    { "{}", "other", 0 },
+    { "{\"source\": \"dsn\", \"sources\": [\"mtqp\", 7, \"dsn\", \"x-new\"]}",
+      "tracking server + delivery report + other", 0 },
+    { "{\"source\": \"dsn\", \"sources\": []}", "delivery report", 0 },
+    /* a conflict: the pieces that say an action, in their order */
+    { "{\"sources\": [\"mtqp\", \"trace\", \"dsn\"], \"conflict\": true, \"evidence\": ["
+      " {\"source\": \"mtqp\", \"action\": \"delayed\"}, {\"source\": \"trace\", \"action\": null},"
+      " 5, {\"source\": \"dsn\", \"action\": \"delivered\"}]}",
+      "tracking server + mail headers + delivery report", 2 },
+    /* no conflict (false, or of the wrong type): nothing to list */
+    { "{\"sources\": [\"mtqp\"], \"conflict\": false, \"evidence\": [{\"action\": \"delayed\"}]}",
+      "tracking server", 0 },
+    { "{\"sources\": [\"mtqp\"], \"conflict\": \"yes\", \"evidence\": [{\"action\": \"delayed\"}]}",
+      "tracking server", 0 },
+  };
+
+  g_test_summary ("A merged hop (docs/route-merge.md): its sources in words, the pieces "
+                  "that disagree");
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (JsonObject) hop = parse_object (cases[i].json);
+      g_autofree char *text = msgtrk_json_hop_sources_text (hop);
+      g_autoptr (GPtrArray) pieces = msgtrk_json_hop_conflict (hop);
+
+      g_assert_cmpstr (text, ==, cases[i].sources);
+      g_assert_cmpuint (pieces->len, ==, cases[i].n_conflict);
+      if (pieces->len == 2)
+        {
+          g_assert_cmpstr (msgtrk_json_get_string (g_ptr_array_index (pieces, 0), "action"), ==, "delayed");
+          g_assert_cmpstr (msgtrk_json_get_string (g_ptr_array_index (pieces, 1), "action"), ==, "delivered");
+        }
+    }
+  {
+    g_autofree char *text = msgtrk_json_hop_sources_text (NULL);
+    g_autoptr (GPtrArray) pieces = msgtrk_json_hop_conflict (NULL);
+
+    g_assert_cmpstr (text, ==, "other");
+    g_assert_cmpuint (pieces->len, ==, 0);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -169,5 +232,6 @@ main (int   argc,
   g_test_add_func ("/states/enums", test_states_enums);
   g_test_add_func ("/states/actions", test_states_actions);
   g_test_add_func ("/states/words", test_states_words);
+  g_test_add_func ("/states/merged-hop", test_merged_hop);
   return g_test_run ();
 }

@@ -44,8 +44,10 @@ HEADING = re.compile(r"^(\S+@\S+) — (.+)$")
 HOP = re.compile(r"^\s+(\d+)\. (.*)$")
 DETAIL = re.compile(r"^ {7}(\S.*)$")
 # "  N. SERVER  TIME  what it did, in words  [where the evidence came from]"
+# (a merged hop names each of its sources: "[tracking server + delivery report]")
+_SOURCE = r"(?:tracking server|delivery report|mail headers)"
 TIMED_HOP = re.compile(r"^\s+\d+\. (\S+)  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+)  (.+?)"
-                       r"  \[(tracking server|delivery report|mail headers)\]$")
+                       r"  \[(" + _SOURCE + r"(?: \+ " + _SOURCE + r")*)\]$")
 SOURCES = {"tracking server": "mtqp", "delivery report": "dsn", "mail headers": "trace"}
 # how `msgtrk show` says each action (helper/common/msgtrk-states.c)
 ACTION_WORDS = {"transferred": ("Handed to ", "Passed on to the next server"),
@@ -69,6 +71,15 @@ def hop_status(details):
         if d.startswith("status: "):
             return d[len("status: "):].split(" ", 1)[0]
     return "2.0.0"
+
+
+def server_key(hop):
+    """Which server a hop is about (msgtrkd_route_hop_server_key, docs/route-merge.md)."""
+    name = hop.get("reporting_mta") or hop.get("server")
+    if not name:
+        return None
+    name = name.split(";", 1)[-1].strip().lower().rstrip(".")
+    return name or None
 
 
 def env_for_demo():
@@ -193,7 +204,7 @@ class DemoTest(unittest.TestCase):
         """The DSNs went through msgtrk ingest: DSN and trace hops, the same end states."""
         self.assertRegex(self.out, r"→ mtrk\.\S+@demo\.test", "no DSN ingested")
         route = json.loads(self.read("show.json"))
-        sources = {h["source"] for r in route["recipients"] for h in r["hops"]}
+        sources = {x for r in route["recipients"] for h in r["hops"] for x in h["sources"]}
         self.assertEqual(sources, {"mtqp", "dsn", "trace"}, route)
         states = {r["address"]: r["state"] for r in route["recipients"]}
         exp = self.expected()
@@ -203,8 +214,38 @@ class DemoTest(unittest.TestCase):
             else:
                 self.assertEqual(states[rcpt], state, route)
         alice = [r for r in route["recipients"] if r["address"] == "alice@example.net"][0]
-        trace = [h["server"] for h in alice["hops"] if h["source"] == "trace"]
+        trace = [h["server"] for h in alice["hops"] if "trace" in h["sources"]]
         self.assertEqual(trace, ["submit.demo.test", "relay.example.net", "mx.example.net"])
+
+    def test_03b_one_route_per_recipient(self):
+        """After the DSNs: one hop per server (docs/route-merge.md), each listing its
+        sources, its evidence in time order; MTQP and DSN evidence about one server is one
+        hop whose state is the later final one."""
+        route = json.loads(self.read("show.json"))
+        merged_mtqp_dsn = 0
+        for r in route["recipients"]:
+            keys = [server_key(h) for h in r["hops"]]
+            named = [k for k in keys if k is not None]
+            self.assertEqual(len(named), len(set(named)), (r["address"], keys))
+            for h in r["hops"]:
+                self.assertIn(h["source"], h["sources"], h)
+                pieces = h.get("evidence", [h])
+                self.assertEqual(sorted({p["source"] for p in pieces}), sorted(h["sources"]), h)
+                if {"mtqp", "dsn"} <= set(h["sources"]):
+                    merged_mtqp_dsn += 1
+        # alice: the three MTQP hops, each with its Received: field (the last also with
+        # the success DSN)
+        alice = [r for r in route["recipients"] if r["address"] == "alice@example.net"][0]
+        self.assertEqual(len(alice["hops"]), 3, alice)
+        self.assertTrue(all({"mtqp", "trace"} <= set(h["sources"]) for h in alice["hops"]),
+                        alice)
+        self.assertEqual(alice["hops"][-1]["action"], "delivered", alice)
+        # the bounce: the MTQP answer and the DSN of the server that failed are one hop
+        self.assertGreaterEqual(merged_mtqp_dsn, 1, route)
+        bob = [r for r in route["recipients"] if r["address"] == "bob@gone.example"][0]
+        failed = [h for h in bob["hops"] if h["action"] == "failed"]
+        self.assertEqual(len(failed), 1, bob)
+        self.assertEqual(sorted(set(failed[0]["sources"]) - {"trace"}), ["dsn", "mtqp"], bob)
 
     def test_04_json_same_as_text(self):
         """msgtrk show --json: the same recipients, states, summary and hops as the text."""
@@ -225,8 +266,9 @@ class DemoTest(unittest.TestCase):
                     m = TIMED_HOP.match(line)
                     self.assertIsNotNone(m, line)
                     self.assertTrue(said(m.group(3), hop["action"]), (line, hop["action"]))
-                    self.assertEqual((hop_status(hop_details), SOURCES[m.group(4)]),
-                                     (hop["status"], hop["source"]))
+                    self.assertEqual((hop_status(hop_details),
+                                      [SOURCES[x] for x in m.group(4).split(" + ")]),
+                                     (hop["status"], hop["sources"]))
         for key in ("envid", "message_id", "subject", "sender", "sent", "tracking",
                     "submission_host", "state", "summary", "final", "events"):
             self.assertIn(key, route)

@@ -275,8 +275,8 @@ class MdnTest(unittest.TestCase):
             self.assertEqual(states(route), {ALICE: "read"})
         self.assertEqual(hop_summary(rx), hop_summary(ry))
         alice = rx["recipients"][0]
-        self.assertIn("dsn", {h["source"] for h in alice["hops"]}, alice)
-        self.assertIn("trace", {h["source"] for h in alice["hops"]}, alice)
+        self.assertIn("dsn", {x for h in alice["hops"] for x in h["sources"]}, alice)
+        self.assertIn("trace", {x for h in alice["hops"] for x in h["sources"]}, alice)
 
         # The MTQP poll afterwards adds the route, and the state stays. (The DSN came from
         # the last hop, so every hop has its tracking record by now.)
@@ -287,7 +287,8 @@ class MdnTest(unittest.TestCase):
         for route in (rx, ry):
             self.assertEqual((route["state"], route["summary"]), ("read", "Read 1/1"))
             alice = route["recipients"][0]
-            self.assertEqual([h["reporting_mta"] for h in alice["hops"] if h["source"] == "mtqp"],
+            self.assertEqual([h["reporting_mta"] for h in alice["hops"]
+                              if "mtqp" in h["sources"]],
                              ["submit.demo.test", "relay.example.net", "mx.example.net"])
         self.assertEqual(hop_summary(rx), hop_summary(ry))
 

@@ -211,6 +211,9 @@ class MsgtrkdTest(unittest.TestCase):
                         "error"):
                 self.assertIn(key, h)
             self.assertIsNone(h["error"])
+            # the address msgtrkd's MTQP session connected to (the demo runs on loopback)
+            self.assertRegex(h["server_address"] or "", r"^127\.", h)
+            self.assertEqual(h["sources"], ["mtqp"], h)
         bob = [r for r in route["recipients"] if r["address"] == "bob@gone.example"][0]
         self.assertEqual([h["status"] for h in bob["hops"] if h["source"] == "mtqp"], ["5.1.2"])
         dave = [r for r in route["recipients"] if r["address"] == "dave@legacy.example"][0]
@@ -368,11 +371,11 @@ class MsgtrkdTest(unittest.TestCase):
         for raw in self.dsns():
             self.assertEqual(self.s.ingest(raw), self.envid)
         route = self.s.get_route(self.envid)
-        sources = {h["source"] for r in route["recipients"] for h in r["hops"]}
+        sources = {x for r in route["recipients"] for h in r["hops"] for x in h["sources"]}
         self.assertIn("dsn", sources, route)
         self.assertIn("trace", sources, route)
         bob = [r for r in route["recipients"] if r["address"] == "bob@gone.example"][0]
-        self.assertTrue(any(h["source"] == "dsn" and h["action"] == "failed"
+        self.assertTrue(any("dsn" in h["sources"] and h["action"] == "failed"
                             for h in bob["hops"]), bob)
         self.assertTrue(any(e["source"] == "dsn" and e["text"].startswith("DSN from")
                             for e in route["events"]), route["events"])
@@ -605,7 +608,7 @@ class MsgtrkdTest(unittest.TestCase):
         self.assertEqual(states(after), EXPECTED)
         self.assertEqual(after["summary"], before["summary"])
         alice = [r for r in after["recipients"] if r["address"] == "alice@example.net"][0]
-        self.assertEqual(len([h for h in alice["hops"] if h["source"] == "mtqp"]), 3)
+        self.assertEqual(len([h for h in alice["hops"] if "mtqp" in h["sources"]]), 3)
         # Polling resumes from the store (carol is still delayed: not final).
         self.s.wait_for("a poll after the restart",
                         lambda: self.s.get_route(self.envid)["last_poll"] != before["last_poll"],

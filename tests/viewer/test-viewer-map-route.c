@@ -136,7 +136,7 @@ static const char route_json[] =
   "  {\"source\": \"mtqp\", \"server\": \"relay.example.net\", \"action\": \"transferred\","
   "   \"status\": \"2.0.0\"},"
   "  {\"source\": \"mtqp\", \"server\": \"nowhere.example\", \"action\": \"transferred\", \"status\": \"2.0.0\"},"
-  "  {\"source\": \"mtqp\", \"server\": \"mx.example.jp\", \"address\": \"2001:218::25\","
+  "  {\"source\": \"mtqp\", \"server\": \"mx.example.jp\", \"server_address\": \"2001:218::25\","
   "   \"action\": \"delivered\", \"status\": \"2.0.0\"}"
   " ]},"
   " {\"address\": \"b@y\", \"state\": \"failed\", \"hops\": ["
@@ -203,6 +203,32 @@ test_route_stops (void)
   g_assert_cmpstr (stop_named (route, "smtp.example.org")->state, ==, "in-transit");
   g_assert_cmpuint (g_strv_length (addresses), ==, 4);
   g_assert_cmpuint (route->legs->len, ==, 5);
+}
+
+/* The address msgtrkd connected to ("server_address") places the server asked: its own
+ * hop, or the first hop a chaining server answered, not the servers behind it; and a
+ * merged hop (docs/route-merge.md) whose deciding evidence is a DSN keeps it. */
+static void
+test_route_server_address (void)
+{
+  static const char json[] =
+    "{\"recipients\": [{\"address\": \"a@x\", \"hops\": ["
+    " {\"source\": \"mtqp\", \"server\": \"example.org\", \"reporting_mta\": \"dns; out.example.org\","
+    "  \"server_address\": \"81.2.69.10\", \"action\": \"transferred\", \"status\": \"2.0.0\"},"
+    " {\"source\": \"mtqp\", \"server\": \"example.org\", \"reporting_mta\": \"behind.example.org\","
+    "  \"server_address\": \"81.2.69.10\", \"action\": \"transferred\", \"status\": \"2.0.0\"},"
+    " {\"source\": \"dsn\", \"sources\": [\"mtqp\", \"dsn\"], \"server\": \"MX.example.jp\","
+    "  \"reporting_mta\": \"mx.example.jp\", \"server_address\": \"2001:218::25\","
+    "  \"action\": \"delivered\", \"status\": \"2.0.0\"},"
+    " {\"source\": \"mtqp\", \"server\": \"odd.example\", \"server_address\": \"not an address\","
+    "  \"action\": \"delivered\", \"status\": \"2.0.0\"}"
+    "]}]}";
+  g_autoptr(ViewerMapRoute) route = parse_route (json);
+
+  g_assert_cmpstr (stop_named (route, "dns; out.example.org")->address, ==, "81.2.69.10");
+  g_assert_null (stop_named (route, "behind.example.org")->address);
+  g_assert_cmpstr (stop_named (route, "mx.example.jp")->address, ==, "2001:218::25");
+  g_assert_null (stop_named (route, "odd.example")->address);
 }
 
 static GPtrArray *
@@ -370,6 +396,7 @@ main (int   argc,
   g_test_add_func ("/viewer/map/outline/point-limit", test_outline_point_limit);
   g_test_add_func ("/viewer/map/projection", test_projection);
   g_test_add_func ("/viewer/map/route/stops", test_route_stops);
+  g_test_add_func ("/viewer/map/route/server-address", test_route_server_address);
   g_test_add_func ("/viewer/map/route/places-and-arcs", test_route_places_and_arcs);
   g_test_add_func ("/viewer/map/route/limits", test_route_limits);
   g_test_add_func ("/viewer/map/fit", test_fit);

@@ -18,11 +18,11 @@ static const char route_json[] =
   "{\"envid\": \"mtrk.test@example.org\", \"recipients\": ["
   " {\"address\": \"a@x\", \"state\": \"delivered\", \"hops\": ["
   "  {\"source\": \"mtqp\", \"server\": \"smtp.example.org\", \"action\": \"transferred\","
-  "   \"status\": \"2.0.0\", \"address\": \"89.160.20.113\"},"
+  "   \"status\": \"2.0.0\", \"server_address\": \"89.160.20.113\"},"
   "  {\"source\": \"mtqp\", \"server\": \"relay.example.net\", \"action\": \"transferred\","
-  "   \"status\": \"2.0.0\", \"address\": \"81.2.69.142\"},"
+  "   \"status\": \"2.0.0\", \"server_address\": \"81.2.69.142\"},"
   "  {\"source\": \"mtqp\", \"server\": \"lan.example\", \"action\": \"transferred\","
-  "   \"status\": \"2.0.0\", \"address\": \"192.168.7.7\"},"
+  "   \"status\": \"2.0.0\", \"server_address\": \"192.168.7.7\"},"
   "  {\"source\": \"mtqp\", \"server\": \"nowhere.example\", \"action\": \"delivered\", \"status\": \"2.0.0\"}"
   " ]}]}";
 
