@@ -28,8 +28,11 @@
  * The scheduler keeps every queued message in memory (at most RELAY_QUEUE_MAX_MESSAGES
  * are loaded at start-up); those no worker holds wait in a GSequence ordered by their
  * earliest due recipient, then id (a priority queue: O(log n) to place, the first is the
- * next due), and the first is handed to one of the worker threads, which call the RelayDeliverFunc given to relay_queue_new() (the queue
- * never calls up into delivery); a message is held by one worker at a time (busy).
+ * next due), and the first is handed to one of the worker threads, which call the
+ * RelayDeliverFunc given to relay_queue_new() (the queue never calls up into delivery); a
+ * message is held by one worker at a time (busy). A worker that keeps a session to a next
+ * hop open (RelayWorkerFuncs) takes a due message to that hop first, if one is among the
+ * first RELAY_SCHEDULER_HOP_SCAN due (messages carry their hop's key, RelayMessage.hop).
  *
  * Cap at run time: an SMTP session asks relay_queue_has_room() at MAIL and takes a slot
  * with relay_queue_reserve() before DATA's 354 (released once the message is committed or
@@ -52,10 +55,15 @@
 
 /** RELAY_SCHEDULER_MAX_SLEEP: longest sleep of an idle worker, in seconds (clock jumps). */
 #define RELAY_SCHEDULER_MAX_SLEEP 30
+/** RELAY_SCHEDULER_HOP_SCAN: how many of the first due messages a worker that keeps a
+ * session open looks through for one to the same next hop (under the queue lock, so
+ * bounded) before it takes the first due. */
+#define RELAY_SCHEDULER_HOP_SCAN 64
 
 struct _RelayQueue
 {
   RelayDeliverFunc deliver;
+  RelayWorkerFuncs funcs; /* all NULL: no sessions kept between messages */
   gpointer deliver_data;
   guint max_messages;     /* [queue] max_messages */
   guint n_workers;
@@ -119,6 +127,7 @@ relay_message_free (RelayMessage *msg)
   g_free (msg->sender);
   g_free (msg->envid);
   g_free (msg->authenticator);
+  g_free (msg->hop);
   g_ptr_array_unref (msg->rcpts);
   g_free (msg);
 }
@@ -541,18 +550,22 @@ message_load (const char  *msg_path,
 
 /* The queue under @state_dir (queue/ and queue-tmp/, created if missing); at most
  * @max_messages accepted at once; @workers threads call @deliver for due messages once
- * relay_queue_start() ran. */
+ * relay_queue_start() ran; @worker_funcs (nullable) let a worker keep a session to a
+ * next hop and prefer messages to that hop. */
 RelayQueue *
-relay_queue_new (const char       *state_dir,
-                 guint             max_messages,
-                 guint             workers,
-                 RelayDeliverFunc  deliver,
-                 gpointer          deliver_data,
-                 GError          **error)
+relay_queue_new (const char             *state_dir,
+                 guint                   max_messages,
+                 guint                   workers,
+                 RelayDeliverFunc        deliver,
+                 const RelayWorkerFuncs *worker_funcs,
+                 gpointer                deliver_data,
+                 GError                **error)
 {
   RelayQueue *queue = g_new0 (RelayQueue, 1);
 
   queue->deliver = deliver;
+  if (worker_funcs != NULL)
+    queue->funcs = *worker_funcs;
   queue->deliver_data = deliver_data;
   queue->max_messages = max_messages;
   queue->n_workers = workers;
@@ -812,11 +825,22 @@ place_locked (RelayQueue   *queue,
   msg->due_iter = g_sequence_insert_sorted (queue->due, msg, due_compare, NULL);
 }
 
+/* Outside queue->lock: note the hop of @msg's next attempt (RelayWorkerFuncs.hop_of). */
+static void
+set_hop (RelayQueue   *queue,
+         RelayMessage *msg)
+{
+  g_free (msg->hop);
+  msg->hop = queue->funcs.hop_of != NULL ? queue->funcs.hop_of (msg, queue->deliver_data)
+                                         : NULL;
+}
+
 /* Hand @msg (owned; a new id) to the scheduler and wake a worker. */
 void
 relay_queue_schedule (RelayQueue   *queue,
                       RelayMessage *msg)
 {
+  set_hop (queue, msg);
   g_mutex_lock (&queue->lock);
   g_assert (!g_hash_table_contains (queue->messages, msg->id));
   g_hash_table_insert (queue->messages, msg->id, msg);
@@ -934,24 +958,75 @@ pick_due_locked (RelayQueue *queue,
   return msg;
 }
 
+/* Under queue->lock: a message due by @now whose next attempt goes to @hop, among the
+ * first RELAY_SCHEDULER_HOP_SCAN due; or NULL. */
+static RelayMessage *
+pick_for_hop_locked (RelayQueue *queue,
+                     const char *hop,
+                     gint64      now)
+{
+  GSequenceIter *it = g_sequence_get_begin_iter (queue->due);
+
+  for (guint n = 0; n < RELAY_SCHEDULER_HOP_SCAN && !g_sequence_iter_is_end (it); n++)
+    {
+      RelayMessage *msg = g_sequence_get (it);
+
+      if (msg->due_at > now)
+        break;
+      if (msg->hop != NULL && strcmp (msg->hop, hop) == 0)
+        return msg;
+      it = g_sequence_iter_next (it);
+    }
+  return NULL;
+}
+
+/*
+ * One delivery worker. It takes the first due message, unless it keeps a session open to
+ * a next hop (RelayWorkerFuncs) and a message to that hop is among the first due: then
+ * that one, so a session carries message after message. With nothing due it sleeps until
+ * the next message is due or its session's idle time is over (then it closes the session,
+ * outside the lock).
+ */
 static gpointer
 worker_main (gpointer data)
 {
   RelayQueue *queue = data;
+  gpointer worker = queue->funcs.worker_new != NULL
+                      ? queue->funcs.worker_new (queue->deliver_data) : NULL;
 
   g_mutex_lock (&queue->lock);
   while (!queue->stopping)
     {
       gint64 due = 0;
       gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-      RelayMessage *msg = pick_due_locked (queue, &due);
+      gint64 until = G_MAXINT64;
+      const char *hop = worker != NULL && queue->funcs.worker_hop != NULL
+                          ? queue->funcs.worker_hop (worker, &until) : NULL;
+      RelayMessage *msg = hop != NULL ? pick_for_hop_locked (queue, hop, now) : NULL;
 
-      if (msg == NULL || due > now)
+      if (msg == NULL)
         {
-          gint64 sleep = msg == NULL ? RELAY_SCHEDULER_MAX_SLEEP
-                                     : MIN (due - now, RELAY_SCHEDULER_MAX_SLEEP);
-          g_cond_wait_until (&queue->cond, &queue->lock,
-                             g_get_monotonic_time () + sleep * G_TIME_SPAN_SECOND);
+          msg = pick_due_locked (queue, &due);
+          if (msg != NULL && due > now)
+            msg = NULL;
+        }
+      if (msg == NULL)
+        {
+          gint64 mono = g_get_monotonic_time ();
+          gint64 sleep = due == G_MAXINT64 ? RELAY_SCHEDULER_MAX_SLEEP
+                                           : CLAMP (due - now, 0, RELAY_SCHEDULER_MAX_SLEEP);
+          gint64 deadline = mono + sleep * G_TIME_SPAN_SECOND;
+
+          if (hop != NULL && until <= mono)
+            {
+              g_mutex_unlock (&queue->lock);
+              queue->funcs.worker_idle (worker);
+              g_mutex_lock (&queue->lock);
+              continue;
+            }
+          if (hop != NULL)
+            deadline = MIN (deadline, until);
+          g_cond_wait_until (&queue->cond, &queue->lock, deadline);
           continue;
         }
 
@@ -959,7 +1034,9 @@ worker_main (gpointer data)
       g_sequence_remove (msg->due_iter);
       msg->due_iter = NULL;
       g_mutex_unlock (&queue->lock);
-      queue->deliver (msg, queue->deliver_data);
+      queue->deliver (msg, worker, queue->deliver_data);
+      if (!relay_message_is_done (msg))
+        set_hop (queue, msg);
       g_mutex_lock (&queue->lock);
       msg->busy = FALSE;
       if (!relay_message_is_done (msg))
@@ -977,6 +1054,8 @@ worker_main (gpointer data)
       g_cond_broadcast (&queue->cond);
     }
   g_mutex_unlock (&queue->lock);
+  if (worker != NULL && queue->funcs.worker_free != NULL)
+    queue->funcs.worker_free (worker);
   return NULL;
 }
 

@@ -27,6 +27,7 @@ typedef struct
 
 static void
 record_deliver (RelayMessage *msg,
+                gpointer      worker,
                 gpointer      user_data)
 {
   Recorder *rec = user_data;
@@ -102,7 +103,7 @@ test_due_order (void)
   RelayQueue *queue;
 
   g_mutex_init (&rec.lock);
-  queue = relay_queue_new (dir, 100, 1, record_deliver, &rec, &error);
+  queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, &rec, &error);
   g_assert_no_error (error);
   relay_queue_schedule (queue, make_message ("e-now", now));
   relay_queue_schedule (queue, make_message ("c-tie", now - 50));
@@ -131,7 +132,7 @@ test_retry_placed_again (void)
   RelayQueue *queue;
 
   g_mutex_init (&rec.lock);
-  queue = relay_queue_new (dir, 100, 1, record_deliver, &rec, &error);
+  queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, &rec, &error);
   g_assert_no_error (error);
   relay_queue_schedule (queue, make_message ("retry", now - 100));
   relay_queue_schedule (queue, make_message ("x-soon", now - 1));
