@@ -15,8 +15,9 @@
  * smtp_connection_cache_on_demand does per process): after a transaction that ended in a
  * known state, the session stays open for [queue] connection_cache_time seconds and at
  * most connection_reuse_max messages; the next message to the same hop ("HOST:PORT")
- * starts with RSET, and if RSET gets no 250 (the hop closed, 421, a timeout) the session
- * is dropped and a new one opened: no message is affected. A failure inside a
+ * starts with RSET (in the same write as MAIL/RCPT/DATA when pipelining: no extra round
+ * trip), and if RSET gets no 250 (the hop closed, 421, a timeout) the session is
+ * dropped and the message goes over a new one: nothing of it counted on the old one. A failure inside a
  * transaction (dropped connection, timeout) defers every recipient without a 5xx answer
  * (4.4.1); a 421 or any broken reply closes the session. Otherwise QUIT.
  *
@@ -561,12 +562,37 @@ abort_data (Client  *c,
          && read_reply (c, &code, text, error);
 }
 
-/*
- * One transaction on the open session @c; fills @result. Returns whether the session is
- * still in a known state (may carry the next message after RSET).
- */
+typedef enum {
+  TRANSACTION_KEEP,     /* done; the session is in a known state (may carry another) */
+  TRANSACTION_CLOSE,    /* done; the session is broken or closing */
+  TRANSACTION_RETRY,    /* a reused session failed its RSET: nothing was done, @result
+                         * must be cleared and the message sent over a new session */
+} TransactionEnd;
+
+/* A reused session's check: RSET answered 250. Anything else (closed, 421, a timeout,
+ * another code) means the session is not to be trusted with the message. */
 static gboolean
+rset_ok (Client *c)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) text = g_string_new (NULL);
+  guint code = 0;
+
+  if (read_reply (c, &code, text, &error) && code == 250)
+    return TRUE;
+  g_info ("the session to %s kept open is gone (%s); opening a new one", c->hop,
+          error != NULL ? error->message : g_strchomp (text->str));
+  return FALSE;
+}
+
+/*
+ * One transaction on the open session @c; fills @result. On a @reused session it starts
+ * with RSET (pipelined in front of MAIL when the hop offers PIPELINING): a session the
+ * hop closed while it was idle is found before any message command counts.
+ */
+static TransactionEnd
 transaction (Client            *c,
+             gboolean           reused,
              RelayMessage      *msg,
              GPtrArray         *rcpts,
              RelayClientResult *result)
@@ -581,6 +607,7 @@ transaction (Client            *c,
   g_autofree char *mail = NULL;
   gboolean pipelining = msgtrk_smtp_capabilities_has (c->caps, "PIPELINING");
   gboolean usable = TRUE;
+  gboolean rset_pending = reused;
   guint code = 0, mail_code = 0, data_code = 0;
   guint accepted = 0;
   guint answered = 0;
@@ -608,7 +635,16 @@ transaction (Client            *c,
       g_autofree char *diag = g_strdup_printf ("X-msgtrk; cannot build MAIL FROM: %s",
                                                error->message);
       set_all (result, rcpts, 554, "5.5.4", diag);
-      return TRUE;
+      return TRANSACTION_KEEP;
+    }
+
+  /* Without PIPELINING the RSET goes alone, with it in front of MAIL (RFC 2920: RSET
+   * may appear anywhere in a group). */
+  if (rset_pending && !pipelining)
+    {
+      if (!send_line (c, "RSET", NULL) || !rset_ok (c))
+        return TRANSACTION_RETRY;
+      rset_pending = FALSE;
     }
 
   /* The commands: MAIL, each RCPT we can build, DATA. */
@@ -649,12 +685,24 @@ transaction (Client            *c,
         break;
       end = pipelining ? MIN (steps->len, answered + RELAY_CLIENT_PIPELINE_MAX) : answered + 1;
       g_string_truncate (batch, 0);
+      if (rset_pending)
+        g_string_append (batch, "RSET\r\n");
       for (guint i = answered; i < end; i++)
         g_string_append_printf (batch, "%s\r\n", g_array_index (steps, Step, i).line);
       if (!g_output_stream_write_all (c->out, batch->str, batch->len, NULL, c->server->shutdown,
                                       &error)
           || !g_output_stream_flush (c->out, c->server->shutdown, &error))
-        goto conn_fail;
+        {
+          /* A write to a reused session that fails at once: the hop closed it. */
+          if (rset_pending)
+            return TRANSACTION_RETRY;
+          goto conn_fail;
+        }
+      /* The session is closed after a failed RSET, so the hop drops the MAIL, RCPTs and
+       * DATA behind it (no message data is ever sent before DATA's 354 is read). */
+      if (rset_pending && !rset_ok (c))
+        return TRANSACTION_RETRY;
+      rset_pending = FALSE;
       for (; answered < end; answered++)
         {
           Step *step = &g_array_index (steps, Step, answered);
@@ -697,14 +745,14 @@ transaction (Client            *c,
     {
       set_reply_failure (result, rcpts, mail_code, mail_text);
       if (data_code == 354 && !abort_data (c, &error))
-        return FALSE;
-      return usable;
+        return TRANSACTION_CLOSE;
+      return usable ? TRANSACTION_KEEP : TRANSACTION_CLOSE;
     }
   if (accepted == 0)
     {
       if (data_code == 354 && !abort_data (c, &error))
-        return FALSE;
-      return usable;
+        return TRANSACTION_CLOSE;
+      return usable ? TRANSACTION_KEEP : TRANSACTION_CLOSE;
     }
   if (data_code != 354)
     {
@@ -727,7 +775,7 @@ transaction (Client            *c,
           o->diagnostic = diagnostic_of (text);
         }
     }
-  return usable;
+  return usable ? TRANSACTION_KEEP : TRANSACTION_CLOSE;
 
 data_fail:
   {
@@ -745,26 +793,21 @@ data_fail:
         o->diagnostic = g_strdup (diag);
       }
   }
-  return usable;
+  return usable ? TRANSACTION_KEEP : TRANSACTION_CLOSE;
 
 conn_fail:
   set_connection_failure (result, rcpts, c->hop, error);
-  return FALSE;
+  return TRANSACTION_CLOSE;
 }
 
-/* A cached session of @cache for @hop, checked with RSET; NULL if there is none or it
- * failed the check (then it is closed). A session to another hop, or past its time or
- * message count, is closed (QUIT). */
+/* The session @cache keeps for @hop, or NULL. A session to another hop, or past its
+ * time or message count, is closed (QUIT). The caller checks it with RSET. */
 static Client *
 cache_take (RelayClientCache *cache,
-            const char       *hop,
-            const char       *log_id)
+            const char       *hop)
 {
   RelayConfig *config = cache->server->config;
   Client *c = g_steal_pointer (&cache->client);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GString) text = g_string_new (NULL);
-  guint code = 0;
 
   if (c == NULL)
     return NULL;
@@ -775,17 +818,23 @@ cache_take (RelayClientCache *cache,
       client_quit (c);
       return NULL;
     }
-  if (!command (c, "RSET", &code, text, &error) || code != 250)
-    {
-      g_info ("%s: the session to %s kept open is gone (%s); opening a new one", log_id, hop,
-              error != NULL ? error->message : g_strchomp (text->str));
-      if (error == NULL && code != 421)
-        client_quit (c);
-      else
-        client_free (c);
-      return NULL;
-    }
   return c;
+}
+
+/* Forget what a failed attempt put in @result. */
+static void
+result_reset (RelayClientResult *result,
+              GPtrArray         *rcpts)
+{
+  for (guint i = 0; i < rcpts->len; i++)
+    {
+      RelayRcptOutcome *o = &result->outcomes[i];
+
+      g_clear_pointer (&o->status, g_free);
+      g_clear_pointer (&o->diagnostic, g_free);
+      o->code = 0;
+    }
+  g_clear_pointer (&result->remote_domain, g_free);
 }
 
 /* One delivery worker's cache of sessions to next hops (one session at a time). */
@@ -850,16 +899,27 @@ relay_client_deliver (RelayServer       *server,
 {
   RelayConfig *config = server->config;
   g_autofree char *hop = relay_route_hop_key (route);
-  Client *c = cache != NULL ? cache_take (cache, hop, msg->id) : NULL;
-  gboolean usable;
+  Client *c = cache != NULL ? cache_take (cache, hop) : NULL;
+  TransactionEnd end = TRANSACTION_RETRY;
 
+  if (c != NULL)
+    {
+      end = transaction (c, TRUE, msg, rcpts, result);
+      if (end == TRANSACTION_RETRY)
+        {
+          g_clear_pointer (&c, client_free);
+          result_reset (result, rcpts);
+        }
+    }
   if (c == NULL)
-    c = session_open (server, route, hop, msg->id, rcpts, result);
-  if (c == NULL)
-    return;
-  usable = transaction (c, msg, rcpts, result);
+    {
+      c = session_open (server, route, hop, msg->id, rcpts, result);
+      if (c == NULL)
+        return;
+      end = transaction (c, FALSE, msg, rcpts, result);
+    }
   c->messages++;
-  if (!usable)
+  if (end != TRANSACTION_KEEP)
     {
       client_free (c);
       return;

@@ -198,6 +198,8 @@ entry_key (MsgtrkRecipientReport *entry)
  * A record of another authenticator that has not expired belongs to the first sender:
  * track_store_put() refuses to replace it (MSGTRK_ERROR_INVALID_SECRET), and this message
  * goes untracked here (docs/relay.md, "Who owns a tracking record").
+ * Serialised per ENVID (RELAY_TRACK_LOCKS), not for all records: workers updating
+ * different records write side by side.
  */
 static gboolean
 track_record_update (RelayServer  *server,
@@ -205,7 +207,8 @@ track_record_update (RelayServer  *server,
                      MsgtrkReport *report,
                      GError      **error)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&server->track_lock);
+  g_autoptr (GMutexLocker) locker =
+    g_mutex_locker_new (&server->track_locks[g_str_hash (msg->envid) % RELAY_TRACK_LOCKS]);
   g_autoptr (MsgtrkReport) old = NULL;
   g_autofree char *old_auth = NULL;
   gint64 old_expires = 0;

@@ -212,9 +212,11 @@ main (int   argc,
   int status;
 
   server.shutdown = g_cancellable_new ();
-  g_mutex_init (&server.track_lock);
+  for (guint i = 0; i < RELAY_TRACK_LOCKS; i++)
+    g_mutex_init (&server.track_locks[i]);
   status = server_main (&relay_program, &server, argc, argv);
-  g_mutex_clear (&server.track_lock);
+  for (guint i = 0; i < RELAY_TRACK_LOCKS; i++)
+    g_mutex_clear (&server.track_locks[i]);
   g_clear_object (&server.shutdown);
   return status;
 }

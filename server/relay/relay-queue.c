@@ -1050,8 +1050,9 @@ worker_main (gpointer data)
           relay_message_free (msg);
           g_mutex_lock (&queue->lock);
         }
-      /* Others may have been waiting for this one; let them look again. */
-      g_cond_broadcast (&queue->cond);
+      /* No wake-up for the others: this worker looks at the queue again at once, and a
+       * message placed back is due no earlier than it was (waking every idle worker
+       * after each message only made them sleep again: context switches). */
     }
   g_mutex_unlock (&queue->lock);
   if (worker != NULL && queue->funcs.worker_free != NULL)
