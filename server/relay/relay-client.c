@@ -54,6 +54,7 @@ typedef struct
   ServerLineReader reader;
   MsgtrkSmtpCapabilities *caps; /* (owned) (nullable) once greeted */
   char *hop;                    /* (owned) "HOST:PORT" */
+  char *host;                   /* (owned) the route's HOST */
   guint messages;               /* transactions run on this session */
   gint64 idle_since;            /* monotonic µs, while cached */
 } Client;
@@ -83,6 +84,7 @@ client_free (Client *c)
   client_close (c);
   g_clear_object (&c->caps);
   g_free (c->hop);
+  g_free (c->host);
   g_free (c);
 }
 
@@ -468,6 +470,7 @@ session_open (RelayServer       *server,
 
   c->server = server;
   c->hop = g_strdup (hop);
+  c->host = g_strdup (route->host);
 again:
   if (!client_connect (c, route, &error) || !read_reply (c, &code, text, &error))
     goto conn_fail;
@@ -620,11 +623,8 @@ transaction (Client            *c,
   result->remote_domain = g_strdup (msgtrk_smtp_capabilities_get_domain (c->caps));
   if (result->remote_domain == NULL || *result->remote_domain == '\0')
     {
-      const char *colon = strrchr (c->hop, ':');
-
       g_free (result->remote_domain);
-      result->remote_domain = g_strndup (c->hop, colon != NULL ? (gsize) (colon - c->hop)
-                                                               : strlen (c->hop));
+      result->remote_domain = g_strdup (c->host);
     }
 
   env = envelope_of (msg, &error);

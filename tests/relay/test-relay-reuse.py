@@ -13,6 +13,9 @@ What: one scenario per run (argv[2]):
   reuse-421           the hop answers RSET with 421 and closes: the same
   reuse-rcpt-refused  a pipelined RCPT of three is refused (550): that recipient fails
                       (with a DSN), the other two are relayed in one DATA
+  reuse-drop-data     the hop refuses one RCPT of two (550) and closes the connection at
+                      DATA: the refused recipient fails (its 550 stays final), the other is
+                      deferred (4.4.1) and delivered once on a new connection
   reuse-timeout       on the reused session the hop accepts RSET and then never answers
                       MAIL: after command_timeout the message is deferred (4.4.1), then
                       delivered once on a new connection
@@ -64,13 +67,15 @@ class ScriptedHop:
     mail(conn, n)   -> None (250), "hang" (never answer, keep the connection)
     refuse          set of recipient addresses answered 550 5.1.1
     close_after_dot set of connection numbers closed right after their first message
+    close_on_data   set of connection numbers closed (no reply) when DATA arrives
     n counts the transactions started on the connection (0 for the first)."""
 
-    def __init__(self, rset=None, mail=None, refuse=(), close_after_dot=()):
+    def __init__(self, rset=None, mail=None, refuse=(), close_after_dot=(), close_on_data=()):
         self.rset_hook = rset
         self.mail_hook = mail
         self.refuse = set(refuse)
         self.close_after_dot = set(close_after_dot)
+        self.close_on_data = set(close_on_data)
         self.conns = []
         self.lock = threading.Lock()
         self.sock = socket.socket()
@@ -157,6 +162,10 @@ class ScriptedHop:
                     else:
                         out.append("250 2.1.5 ok")
                 elif verb == "DATA":
+                    if conn.number in self.close_on_data:
+                        if out:
+                            s.sendall("".join(l + "\r\n" for l in out).encode())
+                        return
                     in_data = True
                     out.append("354 go ahead")
                 elif verb == "QUIT":
@@ -329,6 +338,23 @@ def scenario_reuse_rcpt_refused(exe, tmp):
     hop.close()
 
 
+def scenario_reuse_drop_data(exe, tmp):
+    hop = ScriptedHop(refuse={"bob2@hop.example"}, close_on_data={0})
+    relay = start(exe, tmp, hop)
+    send(relay, [("drop", ["bob1@hop.example", "bob2@hop.example"])])
+    wait_outcome(relay, "bob1@hop.example", "relayed")
+    check(outcomes(relay, "bob1@hop.example") == [("delayed", "4.4.1"), ("relayed", "2.1.9")],
+          "bob1: %r" % outcomes(relay, "bob1@hop.example"), relay)
+    check(outcomes(relay, "bob2@hop.example") == [("failed", "5.1.1")],
+          "bob2: %r" % outcomes(relay, "bob2@hop.example"), relay)
+    check(len(hop.received()) == 1, "messages at the hop: %d" % len(hop.received()), relay)
+    check(len(hop.conns) == 2, "connections: %d (expected 2)" % len(hop.conns), relay)
+    last = [c for c in hop.conns[1].commands if c.upper().startswith("RCPT")]
+    check(len(last) == 1 and "bob1@" in last[0], "retry RCPTs: %r" % last, relay)
+    relay.stop()
+    hop.close()
+
+
 def scenario_reuse_timeout(exe, tmp):
     hop = ScriptedHop(mail=lambda conn, n: "hang" if conn.number == 0 and n == 1 else None)
     relay = start(exe, tmp, hop, {"command_timeout": "2"})
@@ -353,6 +379,7 @@ SCENARIOS = {
     "reuse-closed": scenario_reuse_closed,
     "reuse-421": scenario_reuse_421,
     "reuse-rcpt-refused": scenario_reuse_rcpt_refused,
+    "reuse-drop-data": scenario_reuse_drop_data,
     "reuse-timeout": scenario_reuse_timeout,
 }
 
