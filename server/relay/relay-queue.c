@@ -15,8 +15,8 @@
  *
  * A new message costs one fsync: an SMTP session writes it into an empty file already in
  * queue/ whose name a directory fsync made durable before (the stock: RELAY_QUEUE_STOCK_SIZE
- * empty files created at once and made durable by one directory fsync,
- * relay_queue_take_name()), puts the checksum in the head and fsyncs the file. Other files
+ * empty files created at once and made durable by one directory fsync, refilled ahead of
+ * need by a thread of its own, relay_queue_take_name()), puts the checksum in the head and fsyncs the file. Other files
  * are written in queue-tmp/, fsync'ed, renamed into queue/, and queue/ is fsync'ed,
  * grouped: one fsync of the directory covers every rename before it, so concurrent writers
  * share it (sync_dir_grouped).
@@ -55,6 +55,9 @@
 
 /** RELAY_SCHEDULER_MAX_SLEEP: longest sleep of an idle worker, in seconds (clock jumps). */
 #define RELAY_SCHEDULER_MAX_SLEEP 30
+/** RELAY_QUEUE_STOCK_LOW: stock left when the refiller starts making the next
+ * RELAY_QUEUE_STOCK_SIZE files (so sessions seldom wait for file creation). */
+#define RELAY_QUEUE_STOCK_LOW (RELAY_QUEUE_STOCK_SIZE / 2)
 /** RELAY_SCHEDULER_HOP_SCAN: how many of the first due messages a worker that keeps a
  * session open looks through for one to the same next hop (under the queue lock, so
  * bounded) before it takes the first due. */
@@ -82,8 +85,11 @@ struct _RelayQueue
   GMutex sync_lock;       /* held during the directory fsync; guards synced */
   guint64 synced;         /* renames covered by a completed directory fsync */
   int dir_fd;             /* queue/, open for fsync */
-  GMutex stock_lock;      /* guards stock */
+  GMutex stock_lock;      /* guards stock, refilling */
+  GCond stock_cond;       /* signalled when a refill ends */
   GPtrArray *stock;       /* (element-type utf8) ids of empty files in queue/, durable */
+  gboolean refilling;     /* a thread is making new stock files */
+  GThreadPool *refiller;  /* (nullable) one thread making stock files ahead of need */
 };
 
 RelayRecipient *
@@ -294,51 +300,111 @@ relay_queue_seal_head (char      *head,
   memcpy (head + RELAY_QUEUE_HEAD_LEN - 2 - 64, hex, 64);
 }
 
+/* Outside stock_lock: create up to RELAY_QUEUE_STOCK_SIZE empty files in queue/ and make
+ * their names durable with one (grouped) directory fsync; their ids, or NULL. */
+static GPtrArray *
+stock_make (RelayQueue  *queue,
+            GError     **error)
+{
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < RELAY_QUEUE_STOCK_SIZE; i++)
+    {
+      g_autofree char *id = relay_queue_new_id ();
+      g_autofree char *path = relay_queue_msg_path (queue, id);
+      int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+      if (fd < 0)
+        {
+          int saved = errno;
+          if (i > 0)
+            break;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                       "cannot create %s: %s", path, g_strerror (saved));
+          return NULL;
+        }
+      close (fd);
+      g_ptr_array_add (ids, g_steal_pointer (&id));
+    }
+  if (!sync_dir_grouped (queue, error))
+    {
+      for (guint i = 0; i < ids->len; i++)
+        {
+          g_autofree char *path = relay_queue_msg_path (queue, g_ptr_array_index (ids, i));
+          g_unlink (path);
+        }
+      return NULL;
+    }
+  return g_steal_pointer (&ids);
+}
+
+/* Outside stock_lock, by the one thread that set queue->refilling: add new durable names
+ * to the stock, then let waiting sessions look again. */
+static gboolean
+stock_refill (RelayQueue  *queue,
+              GError     **error)
+{
+  g_autoptr (GPtrArray) ids = stock_make (queue, error);
+
+  g_mutex_lock (&queue->stock_lock);
+  for (guint i = 0; ids != NULL && i < ids->len; i++)
+    g_ptr_array_add (queue->stock, g_strdup (g_ptr_array_index (ids, i)));
+  queue->refilling = FALSE;
+  g_cond_broadcast (&queue->stock_cond);
+  g_mutex_unlock (&queue->stock_lock);
+  return ids != NULL;
+}
+
+/* The stock refiller's job (its own thread). A failure is logged; a session that finds
+ * the stock empty then tries itself and reports the error to its client. */
+static void
+stock_refill_job (gpointer data,
+                  gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!stock_refill (data, &error))
+    g_warning ("cannot create queue files: %s", error->message);
+}
+
 /*
  * The id of an empty file in queue/ whose name is durable, for a new message: taken from
- * the stock, which is refilled with RELAY_QUEUE_STOCK_SIZE new files made durable by one
- * (grouped) directory fsync when empty. The caller writes the file, seals its head and
- * fsyncs it, or unlinks it.
+ * the stock of RELAY_QUEUE_STOCK_SIZE files made durable by one (grouped) directory fsync.
+ * When the stock falls to RELAY_QUEUE_STOCK_LOW the refiller thread makes new ones
+ * while sessions keep taking names; only a session that finds the stock empty waits (or,
+ * with no refill under way, refills it itself). Creating the files and the directory fsync
+ * never run under stock_lock. The caller writes the file, seals its head and fsyncs it, or
+ * unlinks it.
  */
 char *
 relay_queue_take_name (RelayQueue  *queue,
                        GError     **error)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&queue->stock_lock);
-
-  if (queue->stock->len == 0)
+  g_mutex_lock (&queue->stock_lock);
+  for (;;)
     {
-      for (guint i = 0; i < RELAY_QUEUE_STOCK_SIZE; i++)
+      if (queue->stock->len > 0)
         {
-          g_autofree char *id = relay_queue_new_id ();
-          g_autofree char *path = relay_queue_msg_path (queue, id);
-          int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+          char *id = g_ptr_array_steal_index (queue->stock, queue->stock->len - 1);
 
-          if (fd < 0)
-            {
-              int saved = errno;
-              if (i > 0)
-                break;
-              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                           "cannot create %s: %s", path, g_strerror (saved));
-              return NULL;
-            }
-          close (fd);
-          g_ptr_array_add (queue->stock, g_steal_pointer (&id));
+          if (queue->stock->len <= RELAY_QUEUE_STOCK_LOW && !queue->refilling
+              && queue->refiller != NULL
+              && g_thread_pool_push (queue->refiller, queue, NULL))
+            queue->refilling = TRUE;
+          g_mutex_unlock (&queue->stock_lock);
+          return id;
         }
-      if (!sync_dir_grouped (queue, error))
+      if (queue->refilling)
         {
-          for (guint i = 0; i < queue->stock->len; i++)
-            {
-              g_autofree char *path =
-                relay_queue_msg_path (queue, g_ptr_array_index (queue->stock, i));
-              g_unlink (path);
-            }
-          g_ptr_array_set_size (queue->stock, 0);
-          return NULL;
+          g_cond_wait (&queue->stock_cond, &queue->stock_lock);
+          continue;
         }
+      queue->refilling = TRUE;
+      g_mutex_unlock (&queue->stock_lock);
+      if (!stock_refill (queue, error))
+        return NULL;
+      g_mutex_lock (&queue->stock_lock);
     }
-  return g_ptr_array_steal_index (queue->stock, queue->stock->len - 1);
 }
 
 /* The message text of @msg's queue file (after its envelope block), NUL-terminated. */
@@ -576,7 +642,10 @@ relay_queue_new (const char             *state_dir,
   g_mutex_init (&queue->seq_lock);
   g_mutex_init (&queue->sync_lock);
   g_mutex_init (&queue->stock_lock);
+  g_cond_init (&queue->stock_cond);
   queue->stock = g_ptr_array_new_with_free_func (g_free);
+  /* Without the refiller thread sessions refill the stock themselves when it is empty. */
+  queue->refiller = g_thread_pool_new (stock_refill_job, NULL, 1, TRUE, NULL);
   queue->dir_fd = -1;
   queue->messages = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                            (GDestroyNotify) relay_message_free);
@@ -611,7 +680,9 @@ relay_queue_free (RelayQueue *queue)
   if (queue == NULL)
     return;
   relay_queue_stop (queue);
-  /* Stock files never used: empty, nothing to keep. */
+  /* Wait for a refill under way, then: stock files never used are empty, nothing to keep. */
+  if (queue->refiller != NULL)
+    g_thread_pool_free (g_steal_pointer (&queue->refiller), FALSE, TRUE);
   for (guint i = 0; i < queue->stock->len; i++)
     {
       g_autofree char *path = relay_queue_msg_path (queue, g_ptr_array_index (queue->stock, i));
@@ -619,6 +690,7 @@ relay_queue_free (RelayQueue *queue)
     }
   g_ptr_array_unref (queue->stock);
   g_mutex_clear (&queue->stock_lock);
+  g_cond_clear (&queue->stock_cond);
   g_sequence_free (queue->due);
   g_hash_table_unref (queue->messages);
   g_ptr_array_unref (queue->workers);
