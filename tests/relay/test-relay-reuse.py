@@ -8,6 +8,7 @@ What: one scenario per run (argv[2]):
                       in one write; the idle session is closed with QUIT after
                       connection_cache_time
   reuse-max           connection_reuse_max=2: 3 messages take 2 connections
+  reuse-off           connection_cache_time=0: a connection per message, each ended by QUIT
   reuse-closed        the hop closes the connection after the first message: the second
                       goes on a new connection, never deferred
   reuse-421           the hop answers RSET with 421 and closes: the same
@@ -286,6 +287,21 @@ def scenario_reuse_max(exe, tmp):
     hop.close()
 
 
+def scenario_reuse_off(exe, tmp):
+    hop = ScriptedHop()
+    relay = start(exe, tmp, hop, {"connection_cache_time": "0"})
+    send(relay, [("one", ["bob1@hop.example"]), ("two", ["bob2@hop.example"])])
+    for i in (1, 2):
+        wait_outcome(relay, "bob%d@hop.example" % i, "relayed")
+    check(len(hop.conns) == 2, "connections: %d (expected 2)" % len(hop.conns), relay)
+    wait_for("both sessions closed", lambda: all(c.closed for c in hop.conns), 10)
+    for c in hop.conns:
+        verbs = [v.split(" ", 1)[0].upper() for v in c.commands]
+        check(verbs == ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"], "commands: %r" % verbs, relay)
+    relay.stop()
+    hop.close()
+
+
 def two_messages_on_new_connection(exe, tmp, hop):
     relay = start(exe, tmp, hop)
     send(relay, [("one", ["bob1@hop.example"])])
@@ -376,6 +392,7 @@ def scenario_reuse_timeout(exe, tmp):
 SCENARIOS = {
     "reuse-three": scenario_reuse_three,
     "reuse-max": scenario_reuse_max,
+    "reuse-off": scenario_reuse_off,
     "reuse-closed": scenario_reuse_closed,
     "reuse-421": scenario_reuse_421,
     "reuse-rcpt-refused": scenario_reuse_rcpt_refused,
