@@ -588,67 +588,37 @@ rset_ok (Client *c)
   return FALSE;
 }
 
-/*
- * One transaction on the open session @c; fills @result. On a @reused session it starts
- * with RSET (pipelined in front of MAIL when the hop offers PIPELINING): a session the
- * hop closed while it was idle is found before any message command counts.
- */
-static TransactionEnd
-transaction (Client            *c,
-             gboolean           reused,
-             RelayMessage      *msg,
-             GPtrArray         *rcpts,
-             RelayClientResult *result)
+/* What the session offers, for the outcome: DSN, MTRK (with DSN), the EHLO domain. */
+static void
+result_set_hop (Client            *c,
+                RelayClientResult *result)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GString) text = g_string_new (NULL);
-  g_autoptr (GString) mail_text = g_string_new (NULL);
-  g_autoptr (GString) data_text = g_string_new (NULL);
-  g_autoptr (GString) batch = g_string_new (NULL);
-  g_autoptr (MsgtrkEnvelope) env = NULL;
-  g_autoptr (GArray) steps = g_array_new (FALSE, TRUE, sizeof (Step));
-  g_autofree char *mail = NULL;
-  gboolean pipelining = msgtrk_smtp_capabilities_has (c->caps, "PIPELINING");
-  gboolean usable = TRUE;
-  gboolean rset_pending = reused;
-  guint code = 0, mail_code = 0, data_code = 0;
-  guint accepted = 0;
-  guint answered = 0;
+  const char *domain = msgtrk_smtp_capabilities_get_domain (c->caps);
 
-  g_array_set_clear_func (steps, step_clear);
   result->offered_dsn = msgtrk_smtp_capabilities_has (c->caps, "DSN");
   /* MTRK travels only with ENVID, which belongs to DSN (RFC 3885). */
   result->offered_mtrk = msgtrk_smtp_capabilities_has (c->caps, "MTRK") && result->offered_dsn;
   g_free (result->remote_domain);
-  result->remote_domain = g_strdup (msgtrk_smtp_capabilities_get_domain (c->caps));
-  if (result->remote_domain == NULL || *result->remote_domain == '\0')
-    {
-      g_free (result->remote_domain);
-      result->remote_domain = g_strdup (c->host);
-    }
+  result->remote_domain = g_strdup (domain != NULL && *domain != '\0' ? domain : c->host);
+}
 
-  env = envelope_of (msg, &error);
-  if (env != NULL)
-    mail = build_mail (msg, env, c->caps, &error);
+/* The commands of a transaction: MAIL, each RCPT that can be built (the others get their
+ * 554 outcome here and are not sent), DATA; NULL with @error if MAIL cannot be built. */
+static GArray *
+build_steps (Client            *c,
+             RelayMessage      *msg,
+             GPtrArray         *rcpts,
+             RelayClientResult *result,
+             GError           **error)
+{
+  g_autoptr (MsgtrkEnvelope) env = envelope_of (msg, error);
+  g_autoptr (GArray) steps = g_array_new (FALSE, TRUE, sizeof (Step));
+  char *mail = env != NULL ? build_mail (msg, env, c->caps, error) : NULL;
+
+  g_array_set_clear_func (steps, step_clear);
   if (mail == NULL)
-    {
-      g_autofree char *diag = g_strdup_printf ("X-msgtrk; cannot build MAIL FROM: %s",
-                                               error->message);
-      set_all (result, rcpts, 554, "5.5.4", diag);
-      return TRANSACTION_KEEP;
-    }
-
-  /* Without PIPELINING the RSET goes alone, with it in front of MAIL (RFC 2920: RSET
-   * may appear anywhere in a group). */
-  if (rset_pending && !pipelining)
-    {
-      if (!send_line (c, "RSET", NULL) || !rset_ok (c))
-        return TRANSACTION_RETRY;
-      rset_pending = FALSE;
-    }
-
-  /* The commands: MAIL, each RCPT we can build, DATA. */
-  g_array_append_val (steps, ((Step) { STEP_MAIL, 0, g_steal_pointer (&mail) }));
+    return NULL;
+  g_array_append_val (steps, ((Step) { STEP_MAIL, 0, mail }));
   for (guint i = 0; i < rcpts->len; i++)
     {
       RelayRecipient *rcpt = g_ptr_array_index (rcpts, i);
@@ -671,99 +641,191 @@ transaction (Client            *c,
       g_array_append_val (steps, ((Step) { STEP_RCPT, i, line }));
     }
   g_array_append_val (steps, ((Step) { STEP_DATA, 0, g_strdup ("DATA") }));
+  return g_steal_pointer (&steps);
+}
 
-  /* Send and read: with PIPELINING up to RELAY_CLIENT_PIPELINE_MAX commands per write,
-   * without it one at a time, stopping at a refused MAIL or when no RCPT was accepted. */
+/* The replies of a transaction's commands up to DATA. */
+typedef struct
+{
+  guint mail_code;      /* 0: not answered */
+  guint data_code;      /* 0: DATA not sent */
+  guint accepted;       /* RCPTs answered 2xx */
+  gboolean saw_421;
+  GString *mail_text;
+  GString *data_text;
+} Replies;
+
+typedef enum {
+  EXCHANGE_DONE,
+  EXCHANGE_RETRY,       /* the RSET in front failed: nothing counted */
+  EXCHANGE_FAILED,      /* the connection failed: @error set */
+} ExchangeEnd;
+
+/* Note the reply (@code, @text) to @step. */
+static void
+note_reply (Step              *step,
+            guint              code,
+            GString           *text,
+            Replies           *rep,
+            RelayClientResult *result)
+{
+  RelayRcptOutcome *o;
+
+  if (code == 421)
+    rep->saw_421 = TRUE;
+  switch (step->kind)
+    {
+    case STEP_MAIL:
+      rep->mail_code = code;
+      g_string_assign (rep->mail_text, text->str);
+      break;
+    case STEP_RCPT:
+      /* After a refused MAIL the RCPT replies say nothing of the recipient. */
+      if (rep->mail_code != 250)
+        break;
+      o = &result->outcomes[step->rcpt];
+      o->code = code;
+      o->status = status_of (code, text);
+      o->diagnostic = diagnostic_of (text);
+      if (code / 100 == 2)
+        rep->accepted++;
+      break;
+    case STEP_DATA:
+      rep->data_code = code;
+      g_string_assign (rep->data_text, text->str);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/*
+ * Send @steps and read their replies: with PIPELINING up to RELAY_CLIENT_PIPELINE_MAX
+ * commands per write (behind an RSET when @rset), without it one at a time, stopping at
+ * a refused MAIL or before DATA when no RCPT was accepted.
+ */
+static ExchangeEnd
+exchange (Client            *c,
+          gboolean           rset,
+          GArray            *steps,
+          Replies           *rep,
+          RelayClientResult *result,
+          GError           **error)
+{
+  gboolean pipelining = msgtrk_smtp_capabilities_has (c->caps, "PIPELINING");
+  g_autoptr (GString) batch = g_string_new (NULL);
+  g_autoptr (GString) text = g_string_new (NULL);
+  guint answered = 0;
+
+  /* Without PIPELINING the RSET goes alone, with it in front of MAIL (RFC 2920: RSET
+   * may appear anywhere in a group). */
+  if (rset && !pipelining)
+    {
+      if (!send_line (c, "RSET", NULL) || !rset_ok (c))
+        return EXCHANGE_RETRY;
+      rset = FALSE;
+    }
   while (answered < steps->len)
     {
       guint end;
 
-      if (!pipelining && answered > 0 && mail_code != 250)
+      if (!pipelining && answered > 0 && rep->mail_code != 250)
         break;
       if (!pipelining && g_array_index (steps, Step, answered).kind == STEP_DATA
-          && accepted == 0)
+          && rep->accepted == 0)
         break;
       end = pipelining ? MIN (steps->len, answered + RELAY_CLIENT_PIPELINE_MAX) : answered + 1;
-      g_string_truncate (batch, 0);
-      if (rset_pending)
-        g_string_append (batch, "RSET\r\n");
+      g_string_assign (batch, rset ? "RSET\r\n" : "");
       for (guint i = answered; i < end; i++)
         g_string_append_printf (batch, "%s\r\n", g_array_index (steps, Step, i).line);
       if (!g_output_stream_write_all (c->out, batch->str, batch->len, NULL, c->server->shutdown,
-                                      &error)
-          || !g_output_stream_flush (c->out, c->server->shutdown, &error))
+                                      error)
+          || !g_output_stream_flush (c->out, c->server->shutdown, error))
         {
           /* A write to a reused session that fails at once: the hop closed it. */
-          if (rset_pending)
-            return TRANSACTION_RETRY;
-          goto conn_fail;
+          if (rset)
+            {
+              g_clear_error (error);
+              return EXCHANGE_RETRY;
+            }
+          return EXCHANGE_FAILED;
         }
       /* The session is closed after a failed RSET, so the hop drops the MAIL, RCPTs and
        * DATA behind it (no message data is ever sent before DATA's 354 is read). */
-      if (rset_pending && !rset_ok (c))
-        return TRANSACTION_RETRY;
-      rset_pending = FALSE;
+      if (rset && !rset_ok (c))
+        return EXCHANGE_RETRY;
+      rset = FALSE;
       for (; answered < end; answered++)
         {
-          Step *step = &g_array_index (steps, Step, answered);
+          guint code = 0;
 
-          if (!read_reply (c, &code, text, &error))
-            goto conn_fail;
-          if (code == 421)
-            usable = FALSE;
-          switch (step->kind)
-            {
-            case STEP_MAIL:
-              mail_code = code;
-              g_string_assign (mail_text, text->str);
-              break;
-            case STEP_RCPT:
-              {
-                RelayRcptOutcome *o = &result->outcomes[step->rcpt];
-
-                /* After a refused MAIL the RCPT replies say nothing of the recipient. */
-                if (mail_code != 250)
-                  break;
-                o->code = code;
-                o->status = status_of (code, text);
-                o->diagnostic = diagnostic_of (text);
-                if (code / 100 == 2)
-                  accepted++;
-              }
-              break;
-            case STEP_DATA:
-              data_code = code;
-              g_string_assign (data_text, text->str);
-              break;
-            default:
-              g_assert_not_reached ();
-            }
+          if (!read_reply (c, &code, text, error))
+            return EXCHANGE_FAILED;
+          note_reply (&g_array_index (steps, Step, answered), code, text, rep, result);
         }
     }
+  return EXCHANGE_DONE;
+}
 
-  if (mail_code != 250)
+/*
+ * One transaction on the open session @c; fills @result. On a @reused session it starts
+ * with RSET (pipelined in front of MAIL when the hop offers PIPELINING): a session the
+ * hop closed while it was idle is found before any message command counts.
+ */
+static TransactionEnd
+transaction (Client            *c,
+             gboolean           reused,
+             RelayMessage      *msg,
+             GPtrArray         *rcpts,
+             RelayClientResult *result)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GString) mail_text = g_string_new (NULL);
+  g_autoptr (GString) data_text = g_string_new (NULL);
+  g_autoptr (GArray) steps = NULL;
+  Replies rep = { 0, 0, 0, FALSE, mail_text, data_text };
+  guint code = 0;
+
+  result_set_hop (c, result);
+  steps = build_steps (c, msg, rcpts, result, &error);
+  if (steps == NULL)
     {
-      set_reply_failure (result, rcpts, mail_code, mail_text);
-      if (data_code == 354 && !abort_data (c, &error))
-        return TRANSACTION_CLOSE;
-      return usable ? TRANSACTION_KEEP : TRANSACTION_CLOSE;
+      g_autofree char *diag = g_strdup_printf ("X-msgtrk; cannot build MAIL FROM: %s",
+                                               error->message);
+      set_all (result, rcpts, 554, "5.5.4", diag);
+      return TRANSACTION_KEEP;
     }
-  if (accepted == 0)
+  switch (exchange (c, reused, steps, &rep, result, &error))
     {
-      if (data_code == 354 && !abort_data (c, &error))
-        return TRANSACTION_CLOSE;
-      return usable ? TRANSACTION_KEEP : TRANSACTION_CLOSE;
+    case EXCHANGE_RETRY:
+      return TRANSACTION_RETRY;
+    case EXCHANGE_FAILED:
+      goto conn_fail;
+    case EXCHANGE_DONE:
+    default:
+      break;
     }
-  if (data_code != 354)
+
+  if (rep.mail_code != 250 || rep.accepted == 0)
     {
-      code = data_code;
+      if (rep.mail_code != 250)
+        set_reply_failure (result, rcpts, rep.mail_code, mail_text);
+      /* A pipelined DATA that got 354 anyway: end it empty (RFC 2920 section 3.1). */
+      if (rep.data_code == 354 && !abort_data (c, &error))
+        return TRANSACTION_CLOSE;
+      return rep.saw_421 ? TRANSACTION_CLOSE : TRANSACTION_KEEP;
+    }
+  if (rep.data_code != 354)
+    {
+      code = rep.data_code;
       g_string_assign (text, data_text->str);
       goto data_fail;
     }
   if (!send_data (c, msg, &error) || !read_reply (c, &code, text, &error))
     goto conn_fail;
   if (code == 421)
-    usable = FALSE;
+    rep.saw_421 = TRUE;
   if (code / 100 != 2)
     goto data_fail;
   for (guint i = 0; i < rcpts->len; i++)
@@ -775,7 +837,7 @@ transaction (Client            *c,
           o->diagnostic = diagnostic_of (text);
         }
     }
-  return usable ? TRANSACTION_KEEP : TRANSACTION_CLOSE;
+  return rep.saw_421 ? TRANSACTION_CLOSE : TRANSACTION_KEEP;
 
 data_fail:
   {
@@ -793,7 +855,7 @@ data_fail:
         o->diagnostic = g_strdup (diag);
       }
   }
-  return usable ? TRANSACTION_KEEP : TRANSACTION_CLOSE;
+  return rep.saw_421 ? TRANSACTION_CLOSE : TRANSACTION_KEEP;
 
 conn_fail:
   set_connection_failure (result, rcpts, c->hop, error);
