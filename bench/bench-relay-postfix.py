@@ -246,6 +246,9 @@ def main():
     ap.add_argument("--sessions", default="1,10,50")
     ap.add_argument("--workers", type=int, default=8, help="relay [queue] workers")
     ap.add_argument("--strace-messages", type=int, default=100)
+    ap.add_argument("--relay-before", default=None,
+                    help="path of an older msgtrk-relay, run in the same alternating rounds "
+                    "(before/after comparisons on a shared machine)")
     args = ap.parse_args()
 
     for tool in ("smtp-source", "smtp-sink", "strace"):
@@ -264,15 +267,23 @@ def main():
                        {"*": "smtp:127.0.0.1:%d" % sink.port},
                        relay={"max_message_size": "10240000", "idle_timeout": "300"},
                        queue={"workers": str(args.workers), "retry_first": "1"})
+    before = None
+    if args.relay_before:
+        before = BenchRelay(os.path.abspath(args.relay_before), base, "before",
+                            "before.bench.example", {"*": "smtp:127.0.0.1:%d" % sink.port},
+                            relay={"max_message_size": "10240000", "idle_timeout": "300"},
+                            queue={"workers": str(args.workers), "retry_first": "1"})
     try:
         pf.configure()
         pf.start()
         relay.start()
+        if before:
+            before.start()
         print("# load average before: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
         print("# %d messages per round, %d rounds, relay workers %d, %d CPUs"
               % (args.messages, args.rounds, args.workers, os.cpu_count()))
         # warm-up (Postfix spawns its processes, the relay its connections)
-        for port in (pf.port, relay.port):
+        for port in (pf.port, relay.port) + ((before.port,) if before else ()):
             one_round(sink, port, "smtp-source", 2, 20, False)
 
         sessions = [int(s) for s in args.sessions.split(",")]
@@ -282,11 +293,14 @@ def main():
         for driver, s, mtrk in cases:
             for r in range(args.rounds):
                 order = [("postfix", pf.port), ("relay", relay.port)]
-                if r % 2:
+                if before:
+                    order.append(("before", before.port))
+                    order = order[r % 3:] + order[:r % 3]
+                elif r % 2:
                     order.reverse()
                 for name, port in order:
                     rate, e2e = one_round(sink, port, driver, s, args.messages,
-                                          mtrk and name == "relay")
+                                          mtrk and name != "postfix")
                     results.setdefault((driver, s, name), []).append((rate, e2e))
 
         def median(xs):
@@ -303,6 +317,11 @@ def main():
             r_e2e, p_e2e = median([x[1] for x in rr]), median([x[1] for x in pp])
             print("%-12s %4d  %12.1f %12.1f %5.2fx  %9.2fs %9.2fs %5.2fx" % (
                 driver, s, r_rate, p_rate, r_rate / p_rate, r_e2e, p_e2e, r_e2e / p_e2e))
+            if before:
+                bb = results[(driver, s, "before")]
+                b_rate, b_e2e = median([x[0] for x in bb]), median([x[1] for x in bb])
+                print("%-12s %4s  %12.1f %12s %5.2fx  %9.2fs %9s %5.2fx   (before)" % (
+                    "", "", b_rate, "", b_rate / p_rate, b_e2e, "", b_e2e / p_e2e))
 
         n = args.strace_messages
         f_relay_mtrk = count_fsyncs(
@@ -322,6 +341,8 @@ def main():
               "end to end <= 0.8x with MTRK; <= 2 fsyncs per tracked message")
     finally:
         relay.cleanup()
+        if before:
+            before.cleanup()
         pf.cleanup()
         sink.stop()
     return 0

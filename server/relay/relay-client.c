@@ -1,11 +1,25 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* relay-client.c: one SMTP transaction from msgtrk-relay to a next hop.
+/* relay-client.c: SMTP transactions from msgtrk-relay to a next hop, over sessions kept
+ * open between messages.
  *
  * connect -> 220 -> EHLO (HELO if refused) -> STARTTLS if offered and a CA file is
- * configured -> EHLO again -> MAIL FROM (ENVID/RET if the hop offered DSN, MTRK=B:remaining
- * if it offered MTRK and DSN, SIZE, BODY) -> RCPT TO per recipient (if DSN: the NOTIFY and
- * ORCPT received, passed on unchanged; built by msgtrk_envelope_build_rcpt_to_arg_full())
- * -> DATA (dot-stuffed) -> QUIT. Commands are sent one at a time (no pipelining).
+ * configured -> EHLO again; then per message: MAIL FROM (ENVID/RET if the hop offered DSN,
+ * MTRK=B:remaining if it offered MTRK and DSN, BODY) -> RCPT TO per recipient (if DSN: the
+ * NOTIFY and ORCPT received, passed on unchanged; built by
+ * msgtrk_envelope_build_rcpt_to_arg_full()) -> DATA (dot-stuffed). With PIPELINING
+ * offered (RFC 2920) MAIL, the RCPTs and DATA go in one write (at most
+ * RELAY_CLIENT_PIPELINE_MAX commands before their replies are read), otherwise one at a
+ * time.
+ *
+ * Session reuse (a connection cache per delivery worker, RelayClientCache, as Postfix's
+ * smtp_connection_cache_on_demand does per process): after a transaction that ended in a
+ * known state, the session stays open for [queue] connection_cache_time seconds and at
+ * most connection_reuse_max messages; the next message to the same hop ("HOST:PORT")
+ * starts with RSET (in the same write as MAIL/RCPT/DATA when pipelining: no extra round
+ * trip), and if RSET gets no 250 (the hop closed, 421, a timeout) the session is
+ * dropped and the message goes over a new one: nothing of it counted on the old one. A failure inside a
+ * transaction (dropped connection, timeout) defers every recipient without a 5xx answer
+ * (4.4.1); a 421 or any broken reply closes the session. Otherwise QUIT.
  *
  * TLS policy (opportunistic, documented in msgtrk-relay(8)): if the hop offers STARTTLS and
  * the certificate does not verify against [tls] ca_file, the relay logs a warning,
@@ -26,6 +40,10 @@
 #include "msgtrk-private.h"
 #include "msgtrk-tls-private.h"
 
+/** RELAY_CLIENT_PIPELINE_MAX: most commands sent before their replies are read (with
+ * PIPELINING), so neither side's buffers fill with unread replies. */
+#define RELAY_CLIENT_PIPELINE_MAX 100
+
 typedef struct
 {
   RelayServer *server;
@@ -34,7 +52,18 @@ typedef struct
   GInputStream *in;
   GOutputStream *out;
   ServerLineReader reader;
+  MsgtrkSmtpCapabilities *caps; /* (owned) (nullable) once greeted */
+  char *hop;                    /* (owned) "HOST:PORT" */
+  char *host;                   /* (owned) the route's HOST */
+  guint messages;               /* transactions run on this session */
+  gint64 idle_since;            /* monotonic µs, while cached */
 } Client;
+
+struct _RelayClientCache
+{
+  RelayServer *server;
+  Client *client;               /* (owned) (nullable) the open session */
+};
 
 static void
 client_close (Client *c)
@@ -45,6 +74,18 @@ client_close (Client *c)
   if (c->connection != NULL)
     g_io_stream_close (G_IO_STREAM (c->connection), NULL, NULL);
   g_clear_object (&c->connection);
+}
+
+static void
+client_free (Client *c)
+{
+  if (c == NULL)
+    return;
+  client_close (c);
+  g_clear_object (&c->caps);
+  g_free (c->hop);
+  g_free (c->host);
+  g_free (c);
 }
 
 /* Read one reply; @text gets the raw lines (CRLF), *@code its code. */
@@ -108,6 +149,20 @@ send_line (Client     *c,
 
   return g_output_stream_write_all (c->out, data, strlen (data), NULL, c->server->shutdown, error)
          && g_output_stream_flush (c->out, c->server->shutdown, error);
+}
+
+/* QUIT (its reply read, whatever it is), close, free. */
+static void
+client_quit (Client *c)
+{
+  guint code = 0;
+  g_autoptr (GString) text = g_string_new (NULL);
+
+  if (c == NULL)
+    return;
+  if (c->connection != NULL && send_line (c, "QUIT", NULL))
+    read_reply (c, &code, text, NULL);
+  client_free (c);
 }
 
 static gboolean
@@ -346,67 +401,114 @@ build_rcpt (RelayRecipient         *rcpt,
   return g_strconcat ("RCPT TO:", arg, NULL);
 }
 
-/* Run the whole transaction; fills @result (outcomes for each of @rcpts). */
-void
-relay_client_deliver (RelayServer       *server,
-                      RelayMessage      *msg,
-                      const RelayRoute  *route,
-                      GPtrArray         *rcpts,
-                      RelayClientResult *result)
+/* Recipients without a 5xx answer get @code/@status/@diagnostic (a 5xx RCPT answer, or a
+ * RCPT we could not build, is final whatever happens to the session afterwards). */
+static void
+set_unanswered (RelayClientResult *result,
+                GPtrArray         *rcpts,
+                guint              code,
+                const char        *status,
+                const char        *diagnostic)
 {
-  Client c = { 0 };
+  for (guint i = 0; i < rcpts->len; i++)
+    {
+      RelayRcptOutcome *o = &result->outcomes[i];
+
+      if (o->code / 100 == 5)
+        continue;
+      g_free (o->status);
+      g_free (o->diagnostic);
+      o->code = code;
+      o->status = g_strdup (status);
+      o->diagnostic = g_strdup (diagnostic);
+    }
+}
+
+static void
+set_connection_failure (RelayClientResult *result,
+                        GPtrArray         *rcpts,
+                        const char        *hop,
+                        GError            *error)
+{
+  g_autofree char *diag = g_strdup_printf ("X-msgtrk; %s: %s", hop,
+                                           error != NULL ? error->message : "failed");
+
+  /* Recipients already accepted by RCPT are not delivered either: DATA never ended. */
+  set_unanswered (result, rcpts, 0, "4.4.1", diag);
+}
+
+static void
+set_reply_failure (RelayClientResult *result,
+                   GPtrArray         *rcpts,
+                   guint              code,
+                   GString           *text)
+{
+  g_autofree char *status = status_of (code, text);
+  g_autofree char *diag = diagnostic_of (text);
+
+  set_all (result, rcpts, code, status, diag);
+}
+
+/*
+ * A new session to @route's next hop: connect, greeting, EHLO, STARTTLS (opportunistic).
+ * NULL if it failed: then every recipient in @result has its outcome (no answer: 4.4.1;
+ * a refusal: the reply).
+ */
+static Client *
+session_open (RelayServer       *server,
+              const RelayRoute  *route,
+              const char        *hop,
+              const char        *log_id,
+              GPtrArray         *rcpts,
+              RelayClientResult *result)
+{
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) text = g_string_new (NULL);
-  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
-  g_autoptr (MsgtrkEnvelope) env = NULL;
-  g_autofree char *mail = NULL;
   gboolean try_tls = server->tls_client != NULL;
   guint code = 0;
-  guint accepted = 0;
-  g_autofree char *hop = g_strdup_printf ("%s:%u", route->host, route->port);
+  Client *c = g_new0 (Client, 1);
 
-  c.server = server;
-
+  c->server = server;
+  c->hop = g_strdup (hop);
+  c->host = g_strdup (route->host);
 again:
-  if (!client_connect (&c, route, &error))
-    goto conn_fail;
-  if (!read_reply (&c, &code, text, &error))
+  if (!client_connect (c, route, &error) || !read_reply (c, &code, text, &error))
     goto conn_fail;
   if (code != 220)
     goto reply_fail;
-  caps = hello (&c, &code, text, &error);
-  if (caps == NULL)
+  c->caps = hello (c, &code, text, &error);
+  if (c->caps == NULL)
     {
       if (error != NULL)
         goto conn_fail;
       goto reply_fail;
     }
 
-  if (try_tls && msgtrk_smtp_capabilities_has (caps, "STARTTLS"))
+  if (try_tls && msgtrk_smtp_capabilities_has (c->caps, "STARTTLS"))
     {
-      if (!command (&c, "STARTTLS", &code, text, &error))
+      if (!command (c, "STARTTLS", &code, text, &error))
         goto conn_fail;
       if (code == 220)
         {
           g_autoptr (GError) tls_error = NULL;
-          GIOStream *tls = msgtrk_tls_handshake (server->tls_client, G_IO_STREAM (c.connection),
+          GIOStream *tls = msgtrk_tls_handshake (server->tls_client, G_IO_STREAM (c->connection),
                                                  route->host, server->shutdown, &tls_error);
           if (tls == NULL)
             {
-              g_warning ("%s: STARTTLS with %s failed (%s); delivering without TLS", msg->id,
+              g_warning ("%s: STARTTLS with %s failed (%s); delivering without TLS", log_id,
                          hop, tls_error->message);
-              client_close (&c);
-              g_clear_object (&caps);
+              client_close (c);
+              g_clear_object (&c->caps);
               try_tls = FALSE;
               goto again;
             }
-          c.tls = tls;
-          c.in = g_io_stream_get_input_stream (tls);
-          c.out = g_io_stream_get_output_stream (tls);
-          server_line_reader_init (&c.reader, c.in, FALSE);
-          g_clear_object (&caps);
-          caps = hello (&c, &code, text, &error);
-          if (caps == NULL)
+          c->tls = tls;
+          c->in = g_io_stream_get_input_stream (tls);
+          c->out = g_io_stream_get_output_stream (tls);
+          server_line_reader_init (&c->reader, c->in, FALSE);
+          g_clear_object (&c->caps);
+          c->caps = hello (c, &code, text, &error);
+          if (c->caps == NULL)
             {
               if (error != NULL)
                 goto conn_fail;
@@ -414,40 +516,114 @@ again:
             }
         }
       else
-        g_warning ("%s: %s refused STARTTLS (%u); delivering without TLS", msg->id, hop, code);
+        g_warning ("%s: %s refused STARTTLS (%u); delivering without TLS", log_id, hop, code);
     }
+  return c;
 
-  result->offered_dsn = msgtrk_smtp_capabilities_has (caps, "DSN");
+reply_fail:
+  set_reply_failure (result, rcpts, code, text);
+  client_quit (c);
+  return NULL;
+
+conn_fail:
+  set_connection_failure (result, rcpts, hop, error);
+  client_free (c);
+  return NULL;
+}
+
+typedef enum {
+  STEP_MAIL,
+  STEP_RCPT,
+  STEP_DATA,
+} StepKind;
+
+typedef struct
+{
+  StepKind kind;
+  guint rcpt;           /* STEP_RCPT: index into rcpts */
+  char *line;           /* (owned) */
+} Step;
+
+static void
+step_clear (gpointer data)
+{
+  g_free (((Step *) data)->line);
+}
+
+/* The end of a DATA that got 354 although it must not carry the message (MAIL refused or
+ * no recipient accepted, seen only after a pipelined DATA): an empty message, whose reply
+ * is read and ignored (RFC 2920 section 3.1). */
+static gboolean
+abort_data (Client  *c,
+            GError **error)
+{
+  guint code = 0;
+  g_autoptr (GString) text = g_string_new (NULL);
+
+  return g_output_stream_write_all (c->out, ".\r\n", 3, NULL, c->server->shutdown, error)
+         && g_output_stream_flush (c->out, c->server->shutdown, error)
+         && read_reply (c, &code, text, error);
+}
+
+typedef enum {
+  TRANSACTION_KEEP,     /* done; the session is in a known state (may carry another) */
+  TRANSACTION_CLOSE,    /* done; the session is broken or closing */
+  TRANSACTION_RETRY,    /* a reused session failed its RSET: nothing was done, @result
+                         * must be cleared and the message sent over a new session */
+} TransactionEnd;
+
+/* A reused session's check: RSET answered 250. Anything else (closed, 421, a timeout,
+ * another code) means the session is not to be trusted with the message. */
+static gboolean
+rset_ok (Client *c)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) text = g_string_new (NULL);
+  guint code = 0;
+
+  if (read_reply (c, &code, text, &error) && code == 250)
+    return TRUE;
+  g_info ("the session to %s kept open is gone (%s); opening a new one", c->hop,
+          error != NULL ? error->message : g_strchomp (text->str));
+  return FALSE;
+}
+
+/* What the session offers, for the outcome: DSN, MTRK (with DSN), the EHLO domain. */
+static void
+result_set_hop (Client            *c,
+                RelayClientResult *result)
+{
+  const char *domain = msgtrk_smtp_capabilities_get_domain (c->caps);
+
+  result->offered_dsn = msgtrk_smtp_capabilities_has (c->caps, "DSN");
   /* MTRK travels only with ENVID, which belongs to DSN (RFC 3885). */
-  result->offered_mtrk = msgtrk_smtp_capabilities_has (caps, "MTRK") && result->offered_dsn;
+  result->offered_mtrk = msgtrk_smtp_capabilities_has (c->caps, "MTRK") && result->offered_dsn;
   g_free (result->remote_domain);
-  result->remote_domain = g_strdup (msgtrk_smtp_capabilities_get_domain (caps));
-  if (result->remote_domain == NULL || *result->remote_domain == '\0')
-    {
-      g_free (result->remote_domain);
-      result->remote_domain = g_strdup (route->host);
-    }
+  result->remote_domain = g_strdup (domain != NULL && *domain != '\0' ? domain : c->host);
+}
 
-  env = envelope_of (msg, &error);
-  if (env != NULL)
-    mail = build_mail (msg, env, caps, &error);
+/* The commands of a transaction: MAIL, each RCPT that can be built (the others get their
+ * 554 outcome here and are not sent), DATA; NULL with @error if MAIL cannot be built. */
+static GArray *
+build_steps (Client            *c,
+             RelayMessage      *msg,
+             GPtrArray         *rcpts,
+             RelayClientResult *result,
+             GError           **error)
+{
+  g_autoptr (MsgtrkEnvelope) env = envelope_of (msg, error);
+  g_autoptr (GArray) steps = g_array_new (FALSE, TRUE, sizeof (Step));
+  char *mail = env != NULL ? build_mail (msg, env, c->caps, error) : NULL;
+
+  g_array_set_clear_func (steps, step_clear);
   if (mail == NULL)
-    {
-      g_autofree char *diag = g_strdup_printf ("X-msgtrk; cannot build MAIL FROM: %s",
-                                               error->message);
-      set_all (result, rcpts, 554, "5.5.4", diag);
-      goto quit;
-    }
-  if (!command (&c, mail, &code, text, &error))
-    goto conn_fail;
-  if (code != 250)
-    goto reply_fail;
-
+    return NULL;
+  g_array_append_val (steps, ((Step) { STEP_MAIL, 0, mail }));
   for (guint i = 0; i < rcpts->len; i++)
     {
       RelayRecipient *rcpt = g_ptr_array_index (rcpts, i);
       g_autoptr (GError) rcpt_error = NULL;
-      g_autofree char *line = build_rcpt (rcpt, env, caps, &rcpt_error);
+      char *line = build_rcpt (rcpt, env, c->caps, &rcpt_error);
       RelayRcptOutcome *o = &result->outcomes[i];
 
       if (line == NULL)
@@ -462,23 +638,194 @@ again:
                                            rcpt_error->message);
           continue;
         }
-      if (!command (&c, line, &code, text, &error))
-        goto conn_fail;
+      g_array_append_val (steps, ((Step) { STEP_RCPT, i, line }));
+    }
+  g_array_append_val (steps, ((Step) { STEP_DATA, 0, g_strdup ("DATA") }));
+  return g_steal_pointer (&steps);
+}
+
+/* The replies of a transaction's commands up to DATA. */
+typedef struct
+{
+  guint mail_code;      /* 0: not answered */
+  guint data_code;      /* 0: DATA not sent */
+  guint accepted;       /* RCPTs answered 2xx */
+  gboolean saw_421;
+  GString *mail_text;
+  GString *data_text;
+} Replies;
+
+typedef enum {
+  EXCHANGE_DONE,
+  EXCHANGE_RETRY,       /* the RSET in front failed: nothing counted */
+  EXCHANGE_FAILED,      /* the connection failed: @error set */
+} ExchangeEnd;
+
+/* Note the reply (@code, @text) to @step. */
+static void
+note_reply (Step              *step,
+            guint              code,
+            GString           *text,
+            Replies           *rep,
+            RelayClientResult *result)
+{
+  RelayRcptOutcome *o;
+
+  if (code == 421)
+    rep->saw_421 = TRUE;
+  switch (step->kind)
+    {
+    case STEP_MAIL:
+      rep->mail_code = code;
+      g_string_assign (rep->mail_text, text->str);
+      break;
+    case STEP_RCPT:
+      /* After a refused MAIL the RCPT replies say nothing of the recipient. */
+      if (rep->mail_code != 250)
+        break;
+      o = &result->outcomes[step->rcpt];
       o->code = code;
       o->status = status_of (code, text);
       o->diagnostic = diagnostic_of (text);
       if (code / 100 == 2)
-        accepted++;
+        rep->accepted++;
+      break;
+    case STEP_DATA:
+      rep->data_code = code;
+      g_string_assign (rep->data_text, text->str);
+      break;
+    default:
+      g_assert_not_reached ();
     }
-  if (accepted == 0)
-    goto quit;
+}
 
-  if (!command (&c, "DATA", &code, text, &error))
+/*
+ * Send @steps and read their replies: with PIPELINING up to RELAY_CLIENT_PIPELINE_MAX
+ * commands per write (behind an RSET when @rset), without it one at a time, stopping at
+ * a refused MAIL or before DATA when no RCPT was accepted.
+ */
+static ExchangeEnd
+exchange (Client            *c,
+          gboolean           rset,
+          GArray            *steps,
+          Replies           *rep,
+          RelayClientResult *result,
+          GError           **error)
+{
+  gboolean pipelining = msgtrk_smtp_capabilities_has (c->caps, "PIPELINING");
+  g_autoptr (GString) batch = g_string_new (NULL);
+  g_autoptr (GString) text = g_string_new (NULL);
+  guint answered = 0;
+
+  /* Without PIPELINING the RSET goes alone, with it in front of MAIL (RFC 2920: RSET
+   * may appear anywhere in a group). */
+  if (rset && !pipelining)
+    {
+      if (!send_line (c, "RSET", NULL) || !rset_ok (c))
+        return EXCHANGE_RETRY;
+      rset = FALSE;
+    }
+  while (answered < steps->len)
+    {
+      guint end;
+
+      if (!pipelining && answered > 0 && rep->mail_code != 250)
+        break;
+      if (!pipelining && g_array_index (steps, Step, answered).kind == STEP_DATA
+          && rep->accepted == 0)
+        break;
+      end = pipelining ? MIN (steps->len, answered + RELAY_CLIENT_PIPELINE_MAX) : answered + 1;
+      g_string_assign (batch, rset ? "RSET\r\n" : "");
+      for (guint i = answered; i < end; i++)
+        g_string_append_printf (batch, "%s\r\n", g_array_index (steps, Step, i).line);
+      if (!g_output_stream_write_all (c->out, batch->str, batch->len, NULL, c->server->shutdown,
+                                      error)
+          || !g_output_stream_flush (c->out, c->server->shutdown, error))
+        {
+          /* A write to a reused session that fails at once: the hop closed it. */
+          if (rset)
+            {
+              g_clear_error (error);
+              return EXCHANGE_RETRY;
+            }
+          return EXCHANGE_FAILED;
+        }
+      /* The session is closed after a failed RSET, so the hop drops the MAIL, RCPTs and
+       * DATA behind it (no message data is ever sent before DATA's 354 is read). */
+      if (rset && !rset_ok (c))
+        return EXCHANGE_RETRY;
+      rset = FALSE;
+      for (; answered < end; answered++)
+        {
+          guint code = 0;
+
+          if (!read_reply (c, &code, text, error))
+            return EXCHANGE_FAILED;
+          note_reply (&g_array_index (steps, Step, answered), code, text, rep, result);
+        }
+    }
+  return EXCHANGE_DONE;
+}
+
+/*
+ * One transaction on the open session @c; fills @result. On a @reused session it starts
+ * with RSET (pipelined in front of MAIL when the hop offers PIPELINING): a session the
+ * hop closed while it was idle is found before any message command counts.
+ */
+static TransactionEnd
+transaction (Client            *c,
+             gboolean           reused,
+             RelayMessage      *msg,
+             GPtrArray         *rcpts,
+             RelayClientResult *result)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GString) mail_text = g_string_new (NULL);
+  g_autoptr (GString) data_text = g_string_new (NULL);
+  g_autoptr (GArray) steps = NULL;
+  Replies rep = { 0, 0, 0, FALSE, mail_text, data_text };
+  guint code = 0;
+
+  result_set_hop (c, result);
+  steps = build_steps (c, msg, rcpts, result, &error);
+  if (steps == NULL)
+    {
+      g_autofree char *diag = g_strdup_printf ("X-msgtrk; cannot build MAIL FROM: %s",
+                                               error->message);
+      set_all (result, rcpts, 554, "5.5.4", diag);
+      return TRANSACTION_KEEP;
+    }
+  switch (exchange (c, reused, steps, &rep, result, &error))
+    {
+    case EXCHANGE_RETRY:
+      return TRANSACTION_RETRY;
+    case EXCHANGE_FAILED:
+      goto conn_fail;
+    case EXCHANGE_DONE:
+    default:
+      break;
+    }
+
+  if (rep.mail_code != 250 || rep.accepted == 0)
+    {
+      if (rep.mail_code != 250)
+        set_reply_failure (result, rcpts, rep.mail_code, mail_text);
+      /* A pipelined DATA that got 354 anyway: end it empty (RFC 2920 section 3.1). */
+      if (rep.data_code == 354 && !abort_data (c, &error))
+        return TRANSACTION_CLOSE;
+      return rep.saw_421 ? TRANSACTION_CLOSE : TRANSACTION_KEEP;
+    }
+  if (rep.data_code != 354)
+    {
+      code = rep.data_code;
+      g_string_assign (text, data_text->str);
+      goto data_fail;
+    }
+  if (!send_data (c, msg, &error) || !read_reply (c, &code, text, &error))
     goto conn_fail;
-  if (code != 354)
-    goto data_fail;
-  if (!send_data (&c, msg, &error) || !read_reply (&c, &code, text, &error))
-    goto conn_fail;
+  if (code == 421)
+    rep.saw_421 = TRUE;
   if (code / 100 != 2)
     goto data_fail;
   for (guint i = 0; i < rcpts->len; i++)
@@ -490,7 +837,7 @@ again:
           o->diagnostic = diagnostic_of (text);
         }
     }
-  goto quit;
+  return rep.saw_421 ? TRANSACTION_CLOSE : TRANSACTION_KEEP;
 
 data_fail:
   {
@@ -508,26 +855,144 @@ data_fail:
         o->diagnostic = g_strdup (diag);
       }
   }
-quit:
-  if (send_line (&c, "QUIT", NULL))
-    read_reply (&c, &code, text, NULL);
-  client_close (&c);
-  return;
-
-reply_fail:
-  {
-    g_autofree char *status = status_of (code, text);
-    g_autofree char *diag = diagnostic_of (text);
-    set_all (result, rcpts, code, status, diag);
-    goto quit;
-  }
+  return rep.saw_421 ? TRANSACTION_CLOSE : TRANSACTION_KEEP;
 
 conn_fail:
-  {
-    g_autofree char *diag = g_strdup_printf ("X-msgtrk; %s: %s", hop,
-                                             error != NULL ? error->message : "failed");
-    /* Recipients already accepted by RCPT are not delivered either: DATA never ended. */
-    set_all (result, rcpts, 0, "4.4.1", diag);
-    client_close (&c);
-  }
+  set_connection_failure (result, rcpts, c->hop, error);
+  return TRANSACTION_CLOSE;
+}
+
+/* The session @cache keeps for @hop, or NULL. A session to another hop, or past its
+ * time or message count, is closed (QUIT). The caller checks it with RSET. */
+static Client *
+cache_take (RelayClientCache *cache,
+            const char       *hop)
+{
+  RelayConfig *config = cache->server->config;
+  Client *c = g_steal_pointer (&cache->client);
+
+  if (c == NULL)
+    return NULL;
+  if (strcmp (c->hop, hop) != 0 || c->messages >= config->connection_reuse_max
+      || g_get_monotonic_time () - c->idle_since
+           >= (gint64) config->connection_cache_time * G_USEC_PER_SEC)
+    {
+      client_quit (c);
+      return NULL;
+    }
+  return c;
+}
+
+/* Forget what a failed attempt put in @result. */
+static void
+result_reset (RelayClientResult *result,
+              GPtrArray         *rcpts)
+{
+  for (guint i = 0; i < rcpts->len; i++)
+    {
+      RelayRcptOutcome *o = &result->outcomes[i];
+
+      g_clear_pointer (&o->status, g_free);
+      g_clear_pointer (&o->diagnostic, g_free);
+      o->code = 0;
+    }
+  g_clear_pointer (&result->remote_domain, g_free);
+}
+
+/* One delivery worker's cache of sessions to next hops (one session at a time). */
+RelayClientCache *
+relay_client_cache_new (RelayServer *server)
+{
+  RelayClientCache *cache = g_new0 (RelayClientCache, 1);
+
+  cache->server = server;
+  return cache;
+}
+
+/* Close the cached session (QUIT) and free. */
+void
+relay_client_cache_free (RelayClientCache *cache)
+{
+  if (cache == NULL)
+    return;
+  client_quit (g_steal_pointer (&cache->client));
+  g_free (cache);
+}
+
+/* The hop the cache keeps a session open to (NULL: none) and when its idle time is over
+ * (monotonic µs). Does no I/O. */
+const char *
+relay_client_cache_hop (RelayClientCache *cache,
+                        gint64           *until)
+{
+  if (cache == NULL || cache->client == NULL)
+    return NULL;
+  *until = cache->client->idle_since
+           + (gint64) cache->server->config->connection_cache_time * G_USEC_PER_SEC;
+  return cache->client->hop;
+}
+
+/* Close the cached session if its idle time is over. */
+void
+relay_client_cache_expire (RelayClientCache *cache)
+{
+  gint64 until = 0;
+
+  if (relay_client_cache_hop (cache, &until) != NULL && g_get_monotonic_time () >= until)
+    client_quit (g_steal_pointer (&cache->client));
+}
+
+/*
+ * relay_client_deliver:
+ * @cache: (nullable): the calling worker's session cache; NULL: a session of its own,
+ *   closed afterwards
+ *
+ * One transaction for @msg to @route's next hop, for @rcpts; fills @result (an outcome
+ * for each of @rcpts). Reuses the session @cache keeps to that hop, and leaves the
+ * session there afterwards if it may carry another message.
+ */
+void
+relay_client_deliver (RelayServer       *server,
+                      RelayClientCache  *cache,
+                      RelayMessage      *msg,
+                      const RelayRoute  *route,
+                      GPtrArray         *rcpts,
+                      RelayClientResult *result)
+{
+  RelayConfig *config = server->config;
+  g_autofree char *hop = relay_route_hop_key (route);
+  Client *c = cache != NULL ? cache_take (cache, hop) : NULL;
+  TransactionEnd end = TRANSACTION_RETRY;
+
+  if (c != NULL)
+    {
+      end = transaction (c, TRUE, msg, rcpts, result);
+      if (end == TRANSACTION_RETRY)
+        {
+          g_clear_pointer (&c, client_free);
+          result_reset (result, rcpts);
+        }
+    }
+  if (c == NULL)
+    {
+      c = session_open (server, route, hop, msg->id, rcpts, result);
+      if (c == NULL)
+        return;
+      end = transaction (c, FALSE, msg, rcpts, result);
+    }
+  c->messages++;
+  if (end != TRANSACTION_KEEP)
+    {
+      client_free (c);
+      return;
+    }
+  if (cache == NULL || config->connection_cache_time == 0
+      || c->messages >= config->connection_reuse_max)
+    {
+      client_quit (c);
+      return;
+    }
+  c->idle_since = g_get_monotonic_time ();
+  g_assert (cache->client == NULL);
+  cache->client = c;
 }

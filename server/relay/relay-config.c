@@ -28,6 +28,21 @@
 #define RELAY_CONFIG_MAX_CONNECTIONS_LIMIT 10000
 /** RELAY_CONFIG_MAX_WORKERS: largest number of delivery threads. */
 #define RELAY_CONFIG_MAX_WORKERS 64
+/** RELAY_CONFIG_WORKERS_PER_CPU, RELAY_CONFIG_DEFAULT_WORKERS_MIN/_MAX: the default of
+ * [queue] workers is RELAY_CONFIG_WORKERS_PER_CPU per processor, within MIN and MAX:
+ * delivery threads mostly wait for next hops, so more than one per processor pays. */
+#define RELAY_CONFIG_WORKERS_PER_CPU 4
+#define RELAY_CONFIG_DEFAULT_WORKERS_MIN 4
+#define RELAY_CONFIG_DEFAULT_WORKERS_MAX 32
+/** RELAY_CONFIG_DEFAULT_CACHE_TIME, RELAY_CONFIG_MAX_CACHE_TIME: seconds an idle
+ * session to a next hop stays open for the next message to it ([queue]
+ * connection_cache_time; 0 closes every session after its message, as before). */
+#define RELAY_CONFIG_DEFAULT_CACHE_TIME 2
+#define RELAY_CONFIG_MAX_CACHE_TIME 300
+/** RELAY_CONFIG_DEFAULT_REUSE_MAX, RELAY_CONFIG_MAX_REUSE_MAX: messages one session to a
+ * next hop carries before it is closed ([queue] connection_reuse_max). */
+#define RELAY_CONFIG_DEFAULT_REUSE_MAX 100
+#define RELAY_CONFIG_MAX_REUSE_MAX 100000
 /** RELAY_CONFIG_MAX_SECONDS: largest time value accepted for any timer (about 3 years). */
 #define RELAY_CONFIG_MAX_SECONDS 99999999u
 
@@ -193,7 +208,8 @@ static const char *const relay_keys[] = {
 static const char *const tls_keys[] = { "certificate", "key", "ca_file", NULL };
 static const char *const queue_keys[] = {
   "maildir_root", "retry_factor", "connect_timeout", "command_timeout", "retry_first",
-  "retry_max_interval", "max_queue_lifetime", "workers", "max_messages", NULL,
+  "retry_max_interval", "max_queue_lifetime", "workers", "max_messages",
+  "connection_cache_time", "connection_reuse_max", NULL,
 };
 static const char *const push_keys[] = { "server", "key_id", "key_file", "mode", NULL };
 static const ServerConfigGroup relay_groups[] = {
@@ -205,6 +221,27 @@ static const ServerConfigGroup relay_groups[] = {
   { "store", NULL },
   { NULL, NULL },
 };
+
+/* The default of [queue] workers: RELAY_CONFIG_WORKERS_PER_CPU per processor (the ones
+ * this process may run on), within RELAY_CONFIG_DEFAULT_WORKERS_MIN and _MAX. */
+guint
+relay_config_default_workers (void)
+{
+  guint cpus = g_get_num_processors ();
+
+  return CLAMP (cpus * RELAY_CONFIG_WORKERS_PER_CPU, RELAY_CONFIG_DEFAULT_WORKERS_MIN,
+                RELAY_CONFIG_DEFAULT_WORKERS_MAX);
+}
+
+/* The key under which sessions to @route's next hop are kept and matched ("HOST:PORT"),
+ * or NULL for a route that is not smtp:. */
+char *
+relay_route_hop_key (const RelayRoute *route)
+{
+  if (route == NULL || route->kind != RELAY_ROUTE_SMTP)
+    return NULL;
+  return g_strdup_printf ("%s:%u", route->host, route->port);
+}
 
 /*
  * relay_config_read:
@@ -245,7 +282,9 @@ relay_config_read (GKeyFile    *kf,
   config->retry_max_interval = 3600;
   config->max_queue_lifetime = 5 * 24 * 3600;
   config->mtrk_max_timeout = 30 * 24 * 3600;
-  config->delivery_workers = 2;
+  config->delivery_workers = relay_config_default_workers ();
+  config->connection_cache_time = RELAY_CONFIG_DEFAULT_CACHE_TIME;
+  config->connection_reuse_max = RELAY_CONFIG_DEFAULT_REUSE_MAX;
   config->max_queue_messages = RELAY_QUEUE_MAX_MESSAGES;
   config->routes = g_ptr_array_new_with_free_func ((GDestroyNotify) relay_route_free);
 
@@ -295,6 +334,10 @@ relay_config_read (GKeyFile    *kf,
       { "workers", c->delivery_workers, 1, RELAY_CONFIG_MAX_WORKERS, &c->delivery_workers },
       { "max_messages", c->max_queue_messages, 1, RELAY_QUEUE_MAX_MESSAGES,
         &c->max_queue_messages },
+      { "connection_cache_time", c->connection_cache_time, 0, RELAY_CONFIG_MAX_CACHE_TIME,
+        &c->connection_cache_time },
+      { "connection_reuse_max", c->connection_reuse_max, 1, RELAY_CONFIG_MAX_REUSE_MAX,
+        &c->connection_reuse_max },
       { NULL, 0, 0, 0, NULL },
     };
 

@@ -55,7 +55,9 @@ typedef struct
   guint retry_max_interval;
   guint max_queue_lifetime;
   guint mtrk_max_timeout;
-  guint delivery_workers;
+  guint delivery_workers;   /* [queue] workers; default relay_config_default_workers() */
+  guint connection_cache_time; /* [queue] seconds an idle session to a next hop stays open */
+  guint connection_reuse_max;  /* [queue] messages per session to a next hop */
   guint max_queue_messages;  /* [queue] max_messages: accepted beyond it: 452 4.3.1 */
   char *user;
   GPtrArray *routes;       /* (element-type RelayRoute) */
@@ -78,6 +80,8 @@ gboolean          relay_route_parse         (const char  *domain,
                                              GError     **error);
 void              relay_route_free          (RelayRoute  *route);
 char             *relay_address_domain      (const char  *address);
+char             *relay_route_hop_key       (const RelayRoute *route);
+guint             relay_config_default_workers (void);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RelayConfig, relay_config_free)
 
 G_END_DECLS

@@ -198,6 +198,8 @@ entry_key (MsgtrkRecipientReport *entry)
  * A record of another authenticator that has not expired belongs to the first sender:
  * track_store_put() refuses to replace it (MSGTRK_ERROR_INVALID_SECRET), and this message
  * goes untracked here (docs/relay.md, "Who owns a tracking record").
+ * Serialised per ENVID (RELAY_TRACK_LOCKS), not for all records: workers updating
+ * different records write side by side.
  */
 static gboolean
 track_record_update (RelayServer  *server,
@@ -205,7 +207,8 @@ track_record_update (RelayServer  *server,
                      MsgtrkReport *report,
                      GError      **error)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&server->track_lock);
+  g_autoptr (GMutexLocker) locker =
+    g_mutex_locker_new (&server->track_locks[g_str_hash (msg->envid) % RELAY_TRACK_LOCKS]);
   g_autoptr (MsgtrkReport) old = NULL;
   g_autofree char *old_auth = NULL;
   gint64 old_expires = 0;
@@ -348,10 +351,33 @@ apply_smtp_outcomes (RelayServer       *server,
     }
 }
 
-/* One delivery attempt for every due recipient of @msg (called by a queue worker). */
+/* The key of the next hop (relay_route_hop_key()) of @msg's first recipient still to be
+ * delivered by SMTP, or NULL: the scheduler prefers it for a worker holding a session to
+ * that hop. */
+char *
+relay_deliver_hop_of (RelayServer  *server,
+                      RelayMessage *msg)
+{
+  for (guint i = 0; i < msg->rcpts->len; i++)
+    {
+      RelayRecipient *rcpt = g_ptr_array_index (msg->rcpts, i);
+      const RelayRoute *route;
+
+      if (rcpt->final)
+        continue;
+      route = relay_config_find_route (server->config, rcpt->address);
+      if (route != NULL && route->kind == RELAY_ROUTE_SMTP)
+        return relay_route_hop_key (route);
+    }
+  return NULL;
+}
+
+/* One delivery attempt for every due recipient of @msg (called by a queue worker, whose
+ * session cache @cache is, or NULL). */
 void
-relay_deliver_message (RelayServer  *server,
-                       RelayMessage *msg)
+relay_deliver_message (RelayServer      *server,
+                       RelayClientCache *cache,
+                       RelayMessage     *msg)
 {
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   g_autoptr (GPtrArray) dsn = g_ptr_array_new ();
@@ -472,7 +498,7 @@ relay_deliver_message (RelayServer  *server,
       RelayClientResult result = { 0 };
 
       result.outcomes = g_new0 (RelayRcptOutcome, group->len);
-      relay_client_deliver (server, msg, key, group, &result);
+      relay_client_deliver (server, cache, msg, key, group, &result);
       now = g_get_real_time () / G_USEC_PER_SEC;
       apply_smtp_outcomes (server, msg, key, group, &result, dsn, now);
       for (guint i = 0; i < group->len; i++)

@@ -5,11 +5,15 @@
  */
 #pragma once
 
+#include "relay-client.h"
 #include "relay-server.h"
 
 G_BEGIN_DECLS
 
-void relay_deliver_message (RelayServer  *server,
-                           RelayMessage *msg);
+void  relay_deliver_message (RelayServer      *server,
+                            RelayClientCache *cache,
+                            RelayMessage     *msg);
+char *relay_deliver_hop_of  (RelayServer      *server,
+                            RelayMessage     *msg);
 
 G_END_DECLS

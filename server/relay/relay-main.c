@@ -34,13 +34,55 @@ on_connection (GSocketConnection *connection,
   relay_smtp_session_run (user_data, connection, cancellable);
 }
 
-/* The queue's RelayDeliverFunc: the queue calls no relay module, main wires it here. */
+/* The queue's RelayDeliverFunc and RelayWorkerFuncs: the queue calls no relay module,
+ * main wires delivery and the workers' session caches (relay-client.c) here. */
 static void
 deliver (RelayMessage *msg,
+         gpointer      worker,
          gpointer      user_data)
 {
-  relay_deliver_message (user_data, msg);
+  relay_deliver_message (user_data, worker, msg);
 }
+
+static gpointer
+worker_new (gpointer user_data)
+{
+  return relay_client_cache_new (user_data);
+}
+
+static void
+worker_free (gpointer worker)
+{
+  relay_client_cache_free (worker);
+}
+
+static const char *
+worker_hop (gpointer worker,
+            gint64  *until)
+{
+  return relay_client_cache_hop (worker, until);
+}
+
+static void
+worker_idle (gpointer worker)
+{
+  relay_client_cache_expire (worker);
+}
+
+static char *
+hop_of (RelayMessage *msg,
+        gpointer      user_data)
+{
+  return relay_deliver_hop_of (user_data, msg);
+}
+
+static const RelayWorkerFuncs worker_funcs = {
+  .worker_new = worker_new,
+  .worker_free = worker_free,
+  .worker_hop = worker_hop,
+  .worker_idle = worker_idle,
+  .hop_of = hop_of,
+};
 
 static gboolean
 relay_configure (gpointer        data,
@@ -109,7 +151,8 @@ relay_post_drop (gpointer  data,
         return FALSE;
     }
   server->queue = relay_queue_new (config->state_dir, config->max_queue_messages,
-                                   config->delivery_workers, deliver, server, error);
+                                   config->delivery_workers, deliver, &worker_funcs, server,
+                                   error);
   if (server->queue == NULL || !relay_queue_scan (server->queue, error))
     return FALSE;
   relay_queue_start (server->queue);
@@ -169,9 +212,11 @@ main (int   argc,
   int status;
 
   server.shutdown = g_cancellable_new ();
-  g_mutex_init (&server.track_lock);
+  for (guint i = 0; i < RELAY_TRACK_LOCKS; i++)
+    g_mutex_init (&server.track_locks[i]);
   status = server_main (&relay_program, &server, argc, argv);
-  g_mutex_clear (&server.track_lock);
+  for (guint i = 0; i < RELAY_TRACK_LOCKS; i++)
+    g_mutex_clear (&server.track_locks[i]);
   g_clear_object (&server.shutdown);
   return status;
 }

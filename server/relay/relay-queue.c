@@ -15,8 +15,8 @@
  *
  * A new message costs one fsync: an SMTP session writes it into an empty file already in
  * queue/ whose name a directory fsync made durable before (the stock: RELAY_QUEUE_STOCK_SIZE
- * empty files created at once and made durable by one directory fsync,
- * relay_queue_take_name()), puts the checksum in the head and fsyncs the file. Other files
+ * empty files created at once and made durable by one directory fsync, refilled ahead of
+ * need by a thread of its own, relay_queue_take_name()), puts the checksum in the head and fsyncs the file. Other files
  * are written in queue-tmp/, fsync'ed, renamed into queue/, and queue/ is fsync'ed,
  * grouped: one fsync of the directory covers every rename before it, so concurrent writers
  * share it (sync_dir_grouped).
@@ -28,8 +28,11 @@
  * The scheduler keeps every queued message in memory (at most RELAY_QUEUE_MAX_MESSAGES
  * are loaded at start-up); those no worker holds wait in a GSequence ordered by their
  * earliest due recipient, then id (a priority queue: O(log n) to place, the first is the
- * next due), and the first is handed to one of the worker threads, which call the RelayDeliverFunc given to relay_queue_new() (the queue
- * never calls up into delivery); a message is held by one worker at a time (busy).
+ * next due), and the first is handed to one of the worker threads, which call the
+ * RelayDeliverFunc given to relay_queue_new() (the queue never calls up into delivery); a
+ * message is held by one worker at a time (busy). A worker that keeps a session to a next
+ * hop open (RelayWorkerFuncs) takes a due message to that hop first, if one is among the
+ * first RELAY_SCHEDULER_HOP_SCAN due (messages carry their hop's key, RelayMessage.hop).
  *
  * Cap at run time: an SMTP session asks relay_queue_has_room() at MAIL and takes a slot
  * with relay_queue_reserve() before DATA's 354 (released once the message is committed or
@@ -53,10 +56,18 @@
 
 /** RELAY_SCHEDULER_MAX_SLEEP: longest sleep of an idle worker, in seconds (clock jumps). */
 #define RELAY_SCHEDULER_MAX_SLEEP 30
+/** RELAY_QUEUE_STOCK_LOW: stock left when the refiller starts making the next
+ * RELAY_QUEUE_STOCK_SIZE files (so sessions seldom wait for file creation). */
+#define RELAY_QUEUE_STOCK_LOW (RELAY_QUEUE_STOCK_SIZE / 2)
+/** RELAY_SCHEDULER_HOP_SCAN: how many of the first due messages a worker that keeps a
+ * session open looks through for one to the same next hop (under the queue lock, so
+ * bounded) before it takes the first due. */
+#define RELAY_SCHEDULER_HOP_SCAN 64
 
 struct _RelayQueue
 {
   RelayDeliverFunc deliver;
+  RelayWorkerFuncs funcs; /* all NULL: no sessions kept between messages */
   gpointer deliver_data;
   guint max_messages;     /* [queue] max_messages */
   guint n_workers;
@@ -72,8 +83,11 @@ struct _RelayQueue
   /* group commit of queue/ (sync_dir_grouped); never waited on with lock held */
   DurableGroup *dir_group; /* (owned) fsync of dir_fd */
   int dir_fd;             /* queue/, open for fsync */
-  GMutex stock_lock;      /* guards stock */
+  GMutex stock_lock;      /* guards stock, refilling */
+  GCond stock_cond;       /* signalled when a refill ends */
   GPtrArray *stock;       /* (element-type utf8) ids of empty files in queue/, durable */
+  gboolean refilling;     /* a thread is making new stock files */
+  GThreadPool *refiller;  /* (nullable) one thread making stock files ahead of need */
 };
 
 RelayRecipient *
@@ -117,6 +131,7 @@ relay_message_free (RelayMessage *msg)
   g_free (msg->sender);
   g_free (msg->envid);
   g_free (msg->authenticator);
+  g_free (msg->hop);
   g_ptr_array_unref (msg->rcpts);
   g_free (msg);
 }
@@ -285,51 +300,111 @@ relay_queue_seal_head (char      *head,
   memcpy (head + RELAY_QUEUE_HEAD_LEN - 2 - 64, hex, 64);
 }
 
+/* Outside stock_lock: create up to RELAY_QUEUE_STOCK_SIZE empty files in queue/ and make
+ * their names durable with one (grouped) directory fsync; their ids, or NULL. */
+static GPtrArray *
+stock_make (RelayQueue  *queue,
+            GError     **error)
+{
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < RELAY_QUEUE_STOCK_SIZE; i++)
+    {
+      g_autofree char *id = relay_queue_new_id ();
+      g_autofree char *path = relay_queue_msg_path (queue, id);
+      int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+      if (fd < 0)
+        {
+          int saved = errno;
+          if (i > 0)
+            break;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                       "cannot create %s: %s", path, g_strerror (saved));
+          return NULL;
+        }
+      close (fd);
+      g_ptr_array_add (ids, g_steal_pointer (&id));
+    }
+  if (!sync_dir_grouped (queue, error))
+    {
+      for (guint i = 0; i < ids->len; i++)
+        {
+          g_autofree char *path = relay_queue_msg_path (queue, g_ptr_array_index (ids, i));
+          g_unlink (path);
+        }
+      return NULL;
+    }
+  return g_steal_pointer (&ids);
+}
+
+/* Outside stock_lock, by the one thread that set queue->refilling: add new durable names
+ * to the stock, then let waiting sessions look again. */
+static gboolean
+stock_refill (RelayQueue  *queue,
+              GError     **error)
+{
+  g_autoptr (GPtrArray) ids = stock_make (queue, error);
+
+  g_mutex_lock (&queue->stock_lock);
+  for (guint i = 0; ids != NULL && i < ids->len; i++)
+    g_ptr_array_add (queue->stock, g_strdup (g_ptr_array_index (ids, i)));
+  queue->refilling = FALSE;
+  g_cond_broadcast (&queue->stock_cond);
+  g_mutex_unlock (&queue->stock_lock);
+  return ids != NULL;
+}
+
+/* The stock refiller's job (its own thread). A failure is logged; a session that finds
+ * the stock empty then tries itself and reports the error to its client. */
+static void
+stock_refill_job (gpointer data,
+                  gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!stock_refill (data, &error))
+    g_warning ("cannot create queue files: %s", error->message);
+}
+
 /*
  * The id of an empty file in queue/ whose name is durable, for a new message: taken from
- * the stock, which is refilled with RELAY_QUEUE_STOCK_SIZE new files made durable by one
- * (grouped) directory fsync when empty. The caller writes the file, seals its head and
- * fsyncs it, or unlinks it.
+ * the stock of RELAY_QUEUE_STOCK_SIZE files made durable by one (grouped) directory fsync.
+ * When the stock falls to RELAY_QUEUE_STOCK_LOW the refiller thread makes new ones
+ * while sessions keep taking names; only a session that finds the stock empty waits (or,
+ * with no refill under way, refills it itself). Creating the files and the directory fsync
+ * never run under stock_lock. The caller writes the file, seals its head and fsyncs it, or
+ * unlinks it.
  */
 char *
 relay_queue_take_name (RelayQueue  *queue,
                        GError     **error)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&queue->stock_lock);
-
-  if (queue->stock->len == 0)
+  g_mutex_lock (&queue->stock_lock);
+  for (;;)
     {
-      for (guint i = 0; i < RELAY_QUEUE_STOCK_SIZE; i++)
+      if (queue->stock->len > 0)
         {
-          g_autofree char *id = relay_queue_new_id ();
-          g_autofree char *path = relay_queue_msg_path (queue, id);
-          int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+          char *id = g_ptr_array_steal_index (queue->stock, queue->stock->len - 1);
 
-          if (fd < 0)
-            {
-              int saved = errno;
-              if (i > 0)
-                break;
-              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                           "cannot create %s: %s", path, g_strerror (saved));
-              return NULL;
-            }
-          close (fd);
-          g_ptr_array_add (queue->stock, g_steal_pointer (&id));
+          if (queue->stock->len <= RELAY_QUEUE_STOCK_LOW && !queue->refilling
+              && queue->refiller != NULL
+              && g_thread_pool_push (queue->refiller, queue, NULL))
+            queue->refilling = TRUE;
+          g_mutex_unlock (&queue->stock_lock);
+          return id;
         }
-      if (!sync_dir_grouped (queue, error))
+      if (queue->refilling)
         {
-          for (guint i = 0; i < queue->stock->len; i++)
-            {
-              g_autofree char *path =
-                relay_queue_msg_path (queue, g_ptr_array_index (queue->stock, i));
-              g_unlink (path);
-            }
-          g_ptr_array_set_size (queue->stock, 0);
-          return NULL;
+          g_cond_wait (&queue->stock_cond, &queue->stock_lock);
+          continue;
         }
+      queue->refilling = TRUE;
+      g_mutex_unlock (&queue->stock_lock);
+      if (!stock_refill (queue, error))
+        return NULL;
+      g_mutex_lock (&queue->stock_lock);
     }
-  return g_ptr_array_steal_index (queue->stock, queue->stock->len - 1);
 }
 
 /* The message text of @msg's queue file (after its envelope block), NUL-terminated. */
@@ -541,18 +616,22 @@ message_load (const char  *msg_path,
 
 /* The queue under @state_dir (queue/ and queue-tmp/, created if missing); at most
  * @max_messages accepted at once; @workers threads call @deliver for due messages once
- * relay_queue_start() ran. */
+ * relay_queue_start() ran; @worker_funcs (nullable) let a worker keep a session to a
+ * next hop and prefer messages to that hop. */
 RelayQueue *
-relay_queue_new (const char       *state_dir,
-                 guint             max_messages,
-                 guint             workers,
-                 RelayDeliverFunc  deliver,
-                 gpointer          deliver_data,
-                 GError          **error)
+relay_queue_new (const char             *state_dir,
+                 guint                   max_messages,
+                 guint                   workers,
+                 RelayDeliverFunc        deliver,
+                 const RelayWorkerFuncs *worker_funcs,
+                 gpointer                deliver_data,
+                 GError                **error)
 {
   RelayQueue *queue = g_new0 (RelayQueue, 1);
 
   queue->deliver = deliver;
+  if (worker_funcs != NULL)
+    queue->funcs = *worker_funcs;
   queue->deliver_data = deliver_data;
   queue->max_messages = max_messages;
   queue->n_workers = workers;
@@ -561,7 +640,10 @@ relay_queue_new (const char       *state_dir,
   g_mutex_init (&queue->lock);
   g_cond_init (&queue->cond);
   g_mutex_init (&queue->stock_lock);
+  g_cond_init (&queue->stock_cond);
   queue->stock = g_ptr_array_new_with_free_func (g_free);
+  /* Without the refiller thread sessions refill the stock themselves when it is empty. */
+  queue->refiller = g_thread_pool_new (stock_refill_job, NULL, 1, TRUE, NULL);
   queue->dir_fd = -1;
   queue->messages = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                            (GDestroyNotify) relay_message_free);
@@ -597,7 +679,9 @@ relay_queue_free (RelayQueue *queue)
   if (queue == NULL)
     return;
   relay_queue_stop (queue);
-  /* Stock files never used: empty, nothing to keep. */
+  /* Wait for a refill under way, then: stock files never used are empty, nothing to keep. */
+  if (queue->refiller != NULL)
+    g_thread_pool_free (g_steal_pointer (&queue->refiller), FALSE, TRUE);
   for (guint i = 0; i < queue->stock->len; i++)
     {
       g_autofree char *path = relay_queue_msg_path (queue, g_ptr_array_index (queue->stock, i));
@@ -605,6 +689,7 @@ relay_queue_free (RelayQueue *queue)
     }
   g_ptr_array_unref (queue->stock);
   g_mutex_clear (&queue->stock_lock);
+  g_cond_clear (&queue->stock_cond);
   g_sequence_free (queue->due);
   g_hash_table_unref (queue->messages);
   g_ptr_array_unref (queue->workers);
@@ -801,11 +886,22 @@ place_locked (RelayQueue   *queue,
   msg->due_iter = g_sequence_insert_sorted (queue->due, msg, due_compare, NULL);
 }
 
+/* Outside queue->lock: note the hop of @msg's next attempt (RelayWorkerFuncs.hop_of). */
+static void
+set_hop (RelayQueue   *queue,
+         RelayMessage *msg)
+{
+  g_free (msg->hop);
+  msg->hop = queue->funcs.hop_of != NULL ? queue->funcs.hop_of (msg, queue->deliver_data)
+                                         : NULL;
+}
+
 /* Hand @msg (owned; a new id) to the scheduler and wake a worker. */
 void
 relay_queue_schedule (RelayQueue   *queue,
                       RelayMessage *msg)
 {
+  set_hop (queue, msg);
   g_mutex_lock (&queue->lock);
   g_assert (!g_hash_table_contains (queue->messages, msg->id));
   g_hash_table_insert (queue->messages, msg->id, msg);
@@ -923,24 +1019,75 @@ pick_due_locked (RelayQueue *queue,
   return msg;
 }
 
+/* Under queue->lock: a message due by @now whose next attempt goes to @hop, among the
+ * first RELAY_SCHEDULER_HOP_SCAN due; or NULL. */
+static RelayMessage *
+pick_for_hop_locked (RelayQueue *queue,
+                     const char *hop,
+                     gint64      now)
+{
+  GSequenceIter *it = g_sequence_get_begin_iter (queue->due);
+
+  for (guint n = 0; n < RELAY_SCHEDULER_HOP_SCAN && !g_sequence_iter_is_end (it); n++)
+    {
+      RelayMessage *msg = g_sequence_get (it);
+
+      if (msg->due_at > now)
+        break;
+      if (msg->hop != NULL && strcmp (msg->hop, hop) == 0)
+        return msg;
+      it = g_sequence_iter_next (it);
+    }
+  return NULL;
+}
+
+/*
+ * One delivery worker. It takes the first due message, unless it keeps a session open to
+ * a next hop (RelayWorkerFuncs) and a message to that hop is among the first due: then
+ * that one, so a session carries message after message. With nothing due it sleeps until
+ * the next message is due or its session's idle time is over (then it closes the session,
+ * outside the lock).
+ */
 static gpointer
 worker_main (gpointer data)
 {
   RelayQueue *queue = data;
+  gpointer worker = queue->funcs.worker_new != NULL
+                      ? queue->funcs.worker_new (queue->deliver_data) : NULL;
 
   g_mutex_lock (&queue->lock);
   while (!queue->stopping)
     {
       gint64 due = 0;
       gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-      RelayMessage *msg = pick_due_locked (queue, &due);
+      gint64 until = G_MAXINT64;
+      const char *hop = worker != NULL && queue->funcs.worker_hop != NULL
+                          ? queue->funcs.worker_hop (worker, &until) : NULL;
+      RelayMessage *msg = hop != NULL ? pick_for_hop_locked (queue, hop, now) : NULL;
 
-      if (msg == NULL || due > now)
+      if (msg == NULL)
         {
-          gint64 sleep = msg == NULL ? RELAY_SCHEDULER_MAX_SLEEP
-                                     : MIN (due - now, RELAY_SCHEDULER_MAX_SLEEP);
-          g_cond_wait_until (&queue->cond, &queue->lock,
-                             g_get_monotonic_time () + sleep * G_TIME_SPAN_SECOND);
+          msg = pick_due_locked (queue, &due);
+          if (msg != NULL && due > now)
+            msg = NULL;
+        }
+      if (msg == NULL)
+        {
+          gint64 mono = g_get_monotonic_time ();
+          gint64 sleep = due == G_MAXINT64 ? RELAY_SCHEDULER_MAX_SLEEP
+                                           : CLAMP (due - now, 0, RELAY_SCHEDULER_MAX_SLEEP);
+          gint64 deadline = mono + sleep * G_TIME_SPAN_SECOND;
+
+          if (hop != NULL && until <= mono)
+            {
+              g_mutex_unlock (&queue->lock);
+              queue->funcs.worker_idle (worker);
+              g_mutex_lock (&queue->lock);
+              continue;
+            }
+          if (hop != NULL)
+            deadline = MIN (deadline, until);
+          g_cond_wait_until (&queue->cond, &queue->lock, deadline);
           continue;
         }
 
@@ -948,7 +1095,9 @@ worker_main (gpointer data)
       g_sequence_remove (msg->due_iter);
       msg->due_iter = NULL;
       g_mutex_unlock (&queue->lock);
-      queue->deliver (msg, queue->deliver_data);
+      queue->deliver (msg, worker, queue->deliver_data);
+      if (!relay_message_is_done (msg))
+        set_hop (queue, msg);
       g_mutex_lock (&queue->lock);
       msg->busy = FALSE;
       if (!relay_message_is_done (msg))
@@ -962,10 +1111,13 @@ worker_main (gpointer data)
           relay_message_free (msg);
           g_mutex_lock (&queue->lock);
         }
-      /* Others may have been waiting for this one; let them look again. */
-      g_cond_broadcast (&queue->cond);
+      /* No wake-up for the others: this worker looks at the queue again at once, and a
+       * message placed back is due no earlier than it was (waking every idle worker
+       * after each message only made them sleep again: context switches). */
     }
   g_mutex_unlock (&queue->lock);
+  if (worker != NULL && queue->funcs.worker_free != NULL)
+    queue->funcs.worker_free (worker);
   return NULL;
 }
 

@@ -63,6 +63,9 @@ typedef struct
   GSequenceIter *due_iter; /* scheduler: its place among the waiting, NULL while busy */
   gint64 due_at;          /* scheduler: relay_message_next_due() when it was placed */
   guint64 body_offset;    /* where the message starts in <id>.msg (after the envelope) */
+  char *hop;              /* (owned) (nullable) scheduler: the next hop of its next attempt
+                           * (RelayWorkerFuncs.hop_of), matched against a worker's open
+                           * session; in memory only */
 } RelayMessage;
 
 RelayRecipient *relay_recipient_new         (const char *address);
@@ -77,16 +80,42 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (RelayMessage, relay_message_free)
 typedef struct _RelayQueue RelayQueue;
 
 /* What a worker calls for a due message: one delivery attempt, which updates and saves
- * @msg (relay_queue_save) itself; the queue removes @msg afterwards if it is done. */
+ * @msg (relay_queue_save) itself; the queue removes @msg afterwards if it is done.
+ * @worker is the calling worker's state (RelayWorkerFuncs.worker_new), or NULL. */
 typedef void (*RelayDeliverFunc) (RelayMessage *msg,
+                                  gpointer      worker,
                                   gpointer      user_data);
 
-RelayQueue *relay_queue_new          (const char       *state_dir,
-                                      guint             max_messages,
-                                      guint             workers,
-                                      RelayDeliverFunc  deliver,
-                                      gpointer          deliver_data,
-                                      GError          **error);
+/*
+ * RelayWorkerFuncs: what lets a worker keep a session to a next hop open between
+ * messages (all optional; the queue itself knows no hops, only their keys as strings).
+ * @worker_new: one worker's state (its open session), made in the worker thread
+ * @worker_free: close and free it (at stop)
+ * @worker_hop: the key of the hop @worker keeps a session open to, or NULL, and in
+ *   *@until (monotonic µs) when that session is to be closed; called under the queue
+ *   lock: must not block
+ * @worker_idle: close @worker's session if its time is over (called outside the lock)
+ * @hop_of: (transfer full) the key of the hop @msg's next attempt goes to, or NULL;
+ *   called outside the lock when @msg is placed among the waiting
+ */
+typedef struct
+{
+  gpointer    (*worker_new)  (gpointer user_data);
+  void        (*worker_free) (gpointer worker);
+  const char *(*worker_hop)  (gpointer worker,
+                              gint64  *until);
+  void        (*worker_idle) (gpointer worker);
+  char       *(*hop_of)      (RelayMessage *msg,
+                              gpointer      user_data);
+} RelayWorkerFuncs;
+
+RelayQueue *relay_queue_new          (const char             *state_dir,
+                                      guint                   max_messages,
+                                      guint                   workers,
+                                      RelayDeliverFunc        deliver,
+                                      const RelayWorkerFuncs *worker_funcs,
+                                      gpointer                deliver_data,
+                                      GError                **error);
 void        relay_queue_free         (RelayQueue   *queue);
 char       *relay_queue_new_id       (void);
 char       *relay_queue_tmp_path     (RelayQueue   *queue,

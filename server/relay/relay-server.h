@@ -21,13 +21,18 @@ G_BEGIN_DECLS
 
 typedef struct _RelayServer RelayServer;
 
+/** RELAY_TRACK_LOCKS: locks over the read-merge-write of tracking records, one chosen by
+ * the ENVID's hash: updates of one ENVID are serialised, those of different ENVIDs
+ * (mostly) run side by side, so the store can group their writes. */
+#define RELAY_TRACK_LOCKS 64
+
 struct _RelayServer
 {
   RelayConfig *config;
   RelayQueue *queue;
   TrackStore *track_store;  /* (nullable) NULL with [push] mode=push */
   PushSender *push;         /* (nullable) set with [push] (docs/push-protocol.md) */
-  GMutex track_lock;       /* serialises read-merge-write of tracking records */
+  GMutex track_locks[RELAY_TRACK_LOCKS]; /* read-merge-write of records, by ENVID hash */
   gpointer tls_server;    /* MsgtrkTlsContext, nullable */
   gpointer tls_client;    /* MsgtrkTlsContext, nullable */
   GCancellable *shutdown;  /* cancelled at shutdown: outgoing connections */

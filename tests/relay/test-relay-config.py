@@ -5,7 +5,8 @@ bounded reader (server/common/server-config.c).
 
 Cases: a file of exactly SERVER_CONFIG_MAX_SIZE octets starts (and stops on SIGTERM with
 status 0); one octet more is refused at start-up with an error naming the file and the
-limit; an out-of-range number names its group and key; a missing file names the file.
+limit; an out-of-range number names its group and key (connection_cache_time and
+connection_reuse_max at and one past each bound); a missing file names the file.
 Every wait is bounded.
 
 Usage: test-relay-config.py MSGTRK_RELAY
@@ -23,10 +24,11 @@ SERVER_CONFIG_MAX_SIZE = 256 * 1024
 TIMEOUT = 20
 
 
-def config_text(state_dir, size=None, extra=""):
+def config_text(state_dir, size=None, extra="", queue=""):
     text = ("[relay]\nhostname=relay.test\nstate_dir=%s\nlisten=127.0.0.1:0\n"
-            "reverse_dns=false\n%s%s\n[routes]\n*=local:\n"
-            % (state_dir, "user=nobody\n" if os.geteuid() == 0 else "", extra))
+            "reverse_dns=false\n%s%s\n%s[routes]\n*=local:\n"
+            % (state_dir, "user=nobody\n" if os.geteuid() == 0 else "", extra,
+               ("[queue]\n%s\n" % queue) if queue else ""))
     if size is not None:
         pad = size - len(text.encode()) - 1
         assert pad > 2
@@ -48,6 +50,8 @@ def run_refused(exe, path, expect):
 
 def run_accepted(exe, path, tmp):
     port_file = os.path.join(tmp, "port")
+    if os.path.exists(port_file):
+        os.unlink(port_file)  # the previous run's
     proc = subprocess.Popen([exe, "--config", path, "--listen", "127.0.0.1:0",
                              "--port-file", port_file], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -94,6 +98,23 @@ def main():
         with open(bad_number, "w") as f:
             f.write(config_text(state, extra="max_recipients=0\n"))
         run_refused(exe, bad_number, ["[relay]", "max_recipients", "1 to 1000"])
+
+        # Sessions kept to next hops: each bound accepted, one past it refused.
+        for name, queue in (("reuse-high", "connection_cache_time=300\n"
+                                           "connection_reuse_max=100000"),
+                            ("reuse-low", "connection_cache_time=0\nconnection_reuse_max=1")):
+            path = os.path.join(tmp, name + ".conf")
+            with open(path, "w") as f:
+                f.write(config_text(state, queue=queue))
+            run_accepted(exe, path, tmp)
+        for name, queue, expect in (
+                ("cache-over", "connection_cache_time=301", "0 to 300"),
+                ("reuse-zero", "connection_reuse_max=0", "1 to 100000"),
+                ("reuse-over", "connection_reuse_max=100001", "1 to 100000")):
+            path = os.path.join(tmp, name + ".conf")
+            with open(path, "w") as f:
+                f.write(config_text(state, queue=queue))
+            run_refused(exe, path, ["[queue]", queue.split("=")[0], expect])
 
         missing = os.path.join(tmp, "missing.conf")
         run_refused(exe, missing, [missing])

@@ -27,6 +27,7 @@ typedef struct
 
 static void
 record_deliver (RelayMessage *msg,
+                gpointer      worker,
                 gpointer      user_data)
 {
   Recorder *rec = user_data;
@@ -102,7 +103,7 @@ test_due_order (void)
   RelayQueue *queue;
 
   g_mutex_init (&rec.lock);
-  queue = relay_queue_new (dir, 100, 1, record_deliver, &rec, &error);
+  queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, &rec, &error);
   g_assert_no_error (error);
   relay_queue_schedule (queue, make_message ("e-now", now));
   relay_queue_schedule (queue, make_message ("c-tie", now - 50));
@@ -131,7 +132,7 @@ test_retry_placed_again (void)
   RelayQueue *queue;
 
   g_mutex_init (&rec.lock);
-  queue = relay_queue_new (dir, 100, 1, record_deliver, &rec, &error);
+  queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, &rec, &error);
   g_assert_no_error (error);
   relay_queue_schedule (queue, make_message ("retry", now - 100));
   relay_queue_schedule (queue, make_message ("x-soon", now - 1));
@@ -146,6 +147,145 @@ test_retry_placed_again (void)
   mt_tmpdir_remove (dir);
 }
 
+/* RelayWorkerFuncs for a worker that keeps a session to "h1" for ever; a message's hop
+ * is its id after the '@'. */
+static gpointer
+fake_worker_new (gpointer user_data)
+{
+  return GINT_TO_POINTER (1);
+}
+
+static const char *
+fake_worker_hop (gpointer worker,
+                 gint64  *until)
+{
+  *until = G_MAXINT64;
+  return "h1";
+}
+
+static void
+fake_worker_idle (gpointer worker)
+{
+  g_assert_not_reached ();
+}
+
+static char *
+fake_hop_of (RelayMessage *msg,
+             gpointer      user_data)
+{
+  const char *at = strchr (msg->id, '@');
+
+  return at != NULL ? g_strdup (at + 1) : NULL;
+}
+
+/* A worker that keeps a session to a hop takes the due messages to that hop first (in
+ * due order), then the others in due order. */
+static void
+test_hop_preferred (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  Recorder rec = { .ids = g_ptr_array_new_with_free_func (g_free) };
+  const char *const want[] = { "b@h1", "c@h1", "a@h2", "d@h2", NULL };
+  const RelayWorkerFuncs funcs = {
+    .worker_new = fake_worker_new,
+    .worker_hop = fake_worker_hop,
+    .worker_idle = fake_worker_idle,
+    .hop_of = fake_hop_of,
+  };
+  g_autoptr (GError) error = NULL;
+  RelayQueue *queue;
+
+  g_mutex_init (&rec.lock);
+  queue = relay_queue_new (dir, 100, 1, record_deliver, &funcs, &rec, &error);
+  g_assert_no_error (error);
+  relay_queue_schedule (queue, make_message ("a@h2", now - 100));
+  relay_queue_schedule (queue, make_message ("b@h1", now - 50));
+  relay_queue_schedule (queue, make_message ("c@h1", now - 10));
+  relay_queue_schedule (queue, make_message ("d@h2", now - 5));
+  relay_queue_start (queue);
+  wait_count (&rec, 4);
+  relay_queue_free (queue);
+  check_order (&rec, want);
+  g_ptr_array_unref (rec.ids);
+  g_mutex_clear (&rec.lock);
+  mt_tmpdir_remove (dir);
+}
+
+/* Names for new messages from several sessions at once: all distinct, each an empty file
+ * in queue/; the stock is refilled as it runs low, and what is left of it is removed when
+ * the queue is freed (only the names taken remain). */
+#define STOCK_THREADS 4
+#define STOCK_PER_THREAD (RELAY_QUEUE_STOCK_SIZE + 5)
+
+typedef struct
+{
+  RelayQueue *queue;
+  GPtrArray *ids;
+} Taker;
+
+static gpointer
+take_names (gpointer data)
+{
+  Taker *t = data;
+
+  for (guint i = 0; i < STOCK_PER_THREAD; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      char *id = relay_queue_take_name (t->queue, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (id);
+      g_ptr_array_add (t->ids, id);
+    }
+  return NULL;
+}
+
+static void
+test_stock (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *queue_dir = g_build_filename (dir, "queue", NULL);
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GError) error = NULL;
+  Taker takers[STOCK_THREADS];
+  GThread *threads[STOCK_THREADS];
+  RelayQueue *queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, NULL, &error);
+  g_autoptr (GDir) d = NULL;
+  guint files = 0;
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < STOCK_THREADS; i++)
+    {
+      takers[i] = (Taker) { queue, g_ptr_array_new_with_free_func (g_free) };
+      threads[i] = g_thread_new ("taker", take_names, &takers[i]);
+    }
+  for (guint i = 0; i < STOCK_THREADS; i++)
+    g_thread_join (threads[i]);
+  relay_queue_free (queue);
+  for (guint i = 0; i < STOCK_THREADS; i++)
+    for (guint j = 0; j < takers[i].ids->len; j++)
+      {
+        const char *id = g_ptr_array_index (takers[i].ids, j);
+        g_autofree char *name = g_strconcat (id, ".msg", NULL);
+        g_autofree char *path = g_build_filename (queue_dir, name, NULL);
+        GStatBuf st;
+
+        g_assert_false (g_hash_table_contains (seen, id));
+        g_hash_table_add (seen, (gpointer) id);
+        g_assert_cmpint (g_stat (path, &st), ==, 0);
+        g_assert_cmpint (st.st_size, ==, 0);
+      }
+  d = g_dir_open (queue_dir, 0, &error);
+  g_assert_no_error (error);
+  while (g_dir_read_name (d) != NULL)
+    files++;
+  g_assert_cmpuint (files, ==, STOCK_THREADS * STOCK_PER_THREAD);
+  for (guint i = 0; i < STOCK_THREADS; i++)
+    g_ptr_array_unref (takers[i].ids);
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -153,5 +293,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/relay-queue/due-order", test_due_order);
   g_test_add_func ("/relay-queue/retry-placed-again", test_retry_placed_again);
+  g_test_add_func ("/relay-queue/hop-preferred", test_hop_preferred);
+  g_test_add_func ("/relay-queue/stock", test_stock);
   return g_test_run ();
 }
