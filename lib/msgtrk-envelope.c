@@ -1154,80 +1154,26 @@ msgtrk_envelope_get_notify (MsgtrkEnvelope *self)
   return self->notify;
 }
 
-/*
- * Checks an address for a MAIL or RCPT path. Not a full RFC 5321 Mailbox parser: it
- * guarantees that the address cannot break out of "<...>" or the command line (no control
- * characters, no '<' or '>', spaces only inside a quoted local part, quotes balanced),
- * enforces the length limit, and handles non-ASCII (UTF-8 only, and only with SMTPUTF8).
- */
+/* Appends "<" @address ">" (msgtrk_smtp_path_write(): the one mailbox grammar), the error
+ * naming the @what address. */
 static gboolean
-validate_address (const char *address,
-                  const char *what,
-                  gboolean    allow_empty,
-                  gboolean    smtputf8,
-                  gboolean   *non_ascii,
-                  GError    **error)
+write_path (GString    *arg,
+            const char *address,
+            const char *what,
+            guint       flags,
+            gboolean    smtputf8,
+            gboolean   *non_ascii,
+            GError    **error)
 {
-  gsize len = strnlen (address, MSGTRK_SMTP_ADDRESS_MAX_LENGTH + 1);
-  g_autofree char *quoted = quote (address);
-  gboolean in_quotes = FALSE;
-
-  *non_ascii = FALSE;
-  if (len == 0)
+  if (smtputf8)
+    flags |= MSGTRK_SMTP_PATH_UTF8;
+  if (!msgtrk_smtp_path_write (arg, address, flags, MSGTRK_SMTP_ADDRESS_MAX_LENGTH, non_ascii,
+                               error))
     {
-      if (allow_empty)
-        return TRUE;
-      return fail (error, MSGTRK_ERROR_PARSE, _("The %s address is empty."), what);
-    }
-  if (len > MSGTRK_SMTP_ADDRESS_MAX_LENGTH)
-    return fail (error, MSGTRK_ERROR_LIMIT,
-                 _("The %s address “%s” is longer than %d octets."), what, quoted,
-                 MSGTRK_SMTP_ADDRESS_MAX_LENGTH);
+      g_autofree char *quoted = quote (address);
 
-  for (gsize i = 0; i < len; i++)
-    {
-      guchar c = (guchar) address[i];
-
-      if (c < 0x20 || c == 0x7f)
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The %s address “%s” contains a control character."), what, quoted);
-      if (c == '<' || c == '>')
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The %s address “%s” contains '<' or '>' (give it without angle "
-                       "brackets)."),
-                     what, quoted);
-      if (c >= 0x80)
-        *non_ascii = TRUE;
-    }
-  /* Spaces only in a quoted local part: quoted-string = DQUOTE *QcontentSMTP DQUOTE. */
-  for (gsize i = 0; i < len; i++)
-    {
-      char c = address[i];
-
-      if (c == '"')
-        in_quotes = !in_quotes;
-      else if (c == '\\' && in_quotes && i + 1 < len)
-        i++; /* quoted-pairSMTP = %d92 %d32-126 */
-      else if (c == ' ' && !in_quotes)
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The %s address “%s” contains a space outside quotes."), what,
-                     quoted);
-    }
-  if (in_quotes)
-    return fail (error, MSGTRK_ERROR_PARSE,
-                 _("The %s address “%s” has an unclosed quote."), what, quoted);
-
-  if (*non_ascii)
-    {
-      if (!g_utf8_validate (address, len, NULL))
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The %s address “%s” is neither ASCII nor valid UTF-8."), what,
-                     quoted);
-      if (!smtputf8)
-        return fail (error, MSGTRK_ERROR_UNSUPPORTED,
-                     _("The %s address “%s” is not ASCII and the server does not offer "
-                       "SMTPUTF8."),
-                     what, quoted);
+      g_prefix_error (error, _("The %s address “%s”: "), what, quoted);
+      return FALSE;
     }
   return TRUE;
 }
@@ -1275,43 +1221,24 @@ msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
   g_return_val_if_fail (sender != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!validate_address (sender, _("sender"), TRUE, caps_has (caps, "SMTPUTF8"), &non_ascii,
-                         error))
+  arg = g_string_new (NULL);
+  if (!write_path (arg, sender, _("sender"), MSGTRK_SMTP_PATH_NULL, caps_has (caps, "SMTPUTF8"),
+                   &non_ascii, error))
     return NULL;
 
   has_dsn = caps_has (caps, "DSN");
-  arg = g_string_new ("<");
-  g_string_append (arg, sender);
-  g_string_append_c (arg, '>');
-
   if (has_dsn && self->ret != MSGTRK_DSN_RET_UNSET)
-    g_string_append (arg, self->ret == MSGTRK_DSN_RET_HDRS ? " RET=HDRS" : " RET=FULL");
+    msgtrk_smtp_param_write (arg, "RET", msgtrk_smtp_ret_param_word (self->ret), NULL);
 
-  if (has_dsn && self->envid != NULL)
-    {
-      g_autofree char *envid_xtext = msgtrk_xtext_encode (self->envid);
+  if (has_dsn && self->envid != NULL && !msgtrk_smtp_envid_param_write (arg, self->envid, error))
+    return NULL;
 
-      if (strlen (envid_xtext) > MSGTRK_ENVID_MAX_LENGTH)
-        {
-          fail (error, MSGTRK_ERROR_LIMIT,
-                _("The ENVID is longer than %d characters as xtext."),
-                MSGTRK_ENVID_MAX_LENGTH);
-          return NULL;
-        }
-      g_string_append (arg, " ENVID=");
-      g_string_append (arg, envid_xtext);
-    }
-
-  if (has_dsn && caps_has (caps, "MTRK") && self->envid != NULL && self->authenticator != NULL)
-    {
-      g_string_append (arg, " MTRK=");
-      g_string_append (arg, self->authenticator);
-      if (self->mtrk_timeout > 0)
-        g_string_append_printf (arg, ":%u", self->mtrk_timeout);
-    }
+  if (has_dsn && caps_has (caps, "MTRK") && self->envid != NULL && self->authenticator != NULL
+      && !msgtrk_smtp_mtrk_param_write (arg, self->authenticator, self->mtrk_timeout, error))
+    return NULL;
 
   if (non_ascii)
-    g_string_append (arg, " SMTPUTF8");
+    msgtrk_smtp_param_write (arg, "SMTPUTF8", NULL, NULL);
 
   if (strlen ("MAIL FROM:") + arg->len + strlen ("\r\n") > MSGTRK_SMTP_MAIL_LINE_MAX)
     {
@@ -1340,77 +1267,35 @@ build_rcpt_to_arg (MsgtrkEnvelope         *self,
                    const char             *orcpt_address,
                    GError                **error)
 {
-  g_autoptr (GString) arg = NULL;
-  g_autofree char *orcpt = NULL;
+  g_autoptr (GString) arg = g_string_new (NULL);
   gboolean has_dsn, non_ascii;
 
-  if (!validate_address (recipient, _("recipient"), FALSE, caps_has (caps, "SMTPUTF8"),
-                         &non_ascii, error))
+  if (!write_path (arg, recipient, _("recipient"), MSGTRK_SMTP_PATH_POSTMASTER,
+                   caps_has (caps, "SMTPUTF8"), &non_ascii, error))
     return NULL;
 
-  if (orcpt_type != NULL)
-    {
-      g_autofree char *quoted_type = quote (orcpt_type);
-      g_autofree char *xtext = NULL;
-
-      if (*orcpt_type == '\0')
-        {
-          fail (error, MSGTRK_ERROR_PARSE, _("The ORCPT address type is empty."));
-          return NULL;
-        }
-      for (const char *p = orcpt_type; *p != '\0'; p++)
-        if (!msgtrk_smtp_is_atext (*p))
-          {
-            fail (error, MSGTRK_ERROR_PARSE,
-                  _("The ORCPT address type “%s” is not an atom."), quoted_type);
-            return NULL;
-          }
-      if (*orcpt_address == '\0' || !msgtrk_smtp_is_printable_ascii (orcpt_address))
-        {
-          g_autofree char *quoted = quote (orcpt_address);
-
-          fail (error, MSGTRK_ERROR_PARSE,
-                _("The ORCPT address “%s” is empty or not printable US-ASCII."), quoted);
-          return NULL;
-        }
-      xtext = msgtrk_xtext_encode (orcpt_address);
-      orcpt = g_strconcat (orcpt_type, ";", xtext, NULL);
-    }
-  else if (!non_ascii)
-    {
-      g_autofree char *xtext = msgtrk_xtext_encode (recipient);
-
-      orcpt = g_strconcat ("rfc822;", xtext, NULL);
-    }
-
   has_dsn = caps_has (caps, "DSN");
-  arg = g_string_new ("<");
-  g_string_append (arg, recipient);
-  g_string_append_c (arg, '>');
-
   if (has_dsn && notify != MSGTRK_DSN_NOTIFY_UNSET)
     {
       g_autofree char *notify_text = msgtrk_notify_param_format (notify);
 
-      g_string_append (arg, " NOTIFY=");
-      g_string_append (arg, notify_text);
+      msgtrk_smtp_param_write (arg, "NOTIFY", notify_text, NULL);
     }
 
-  if (has_dsn && orcpt != NULL)
+  /* The default ORCPT is "rfc822;" + the recipient, none for a non-ASCII recipient. The
+   * given one is checked even without DSN, so that a bad value never passes silently. */
+  if (orcpt_type != NULL)
     {
-      if (strlen (orcpt) > MSGTRK_ORCPT_MAX_LENGTH)
-        {
-          g_autofree char *quoted = quote (recipient);
+      g_autoptr (GString) orcpt = g_string_new (NULL);
 
-          fail (error, MSGTRK_ERROR_LIMIT,
-                _("The ORCPT parameter for “%s” would be longer than %d characters "
-                  "(too many characters that need escaping)."),
-                quoted, MSGTRK_ORCPT_MAX_LENGTH);
-          return NULL;
-        }
-      g_string_append (arg, " ORCPT=");
-      g_string_append (arg, orcpt);
+      if (!msgtrk_smtp_orcpt_param_write (orcpt, orcpt_type, orcpt_address, error))
+        return NULL;
+      if (has_dsn)
+        g_string_append_len (arg, orcpt->str, orcpt->len);
     }
+  else if (has_dsn && !non_ascii
+           && !msgtrk_smtp_orcpt_param_write (arg, "rfc822", recipient, error))
+    return NULL;
 
   if (strlen ("RCPT TO:") + arg->len + strlen ("\r\n") > MSGTRK_SMTP_RCPT_LINE_MAX)
     {

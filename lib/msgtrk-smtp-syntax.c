@@ -378,6 +378,47 @@ msgtrk_smtp_params_parse (const char *text,
   return g_steal_pointer (&params);
 }
 
+/*
+ * The writer of one parameter: " " esmtp-keyword ["=" esmtp-value], with the same
+ * deviation as the parser ("=" allowed in the value). Appends nothing on failure
+ * (MSGTRK_ERROR_PARSE for a keyword or value the parser would refuse).
+ */
+gboolean
+msgtrk_smtp_param_write (GString    *out,
+                         const char *keyword,
+                         const char *value,
+                         GError    **error)
+{
+  g_return_val_if_fail (out != NULL && keyword != NULL, FALSE);
+
+  if (!msgtrk_smtp_is_keyword (keyword, strlen (keyword)))
+    {
+      g_autofree char *quoted = quote (keyword);
+
+      return fail (error, MSGTRK_ERROR_PARSE, _("“%s” is not an ESMTP keyword."), quoted);
+    }
+  if (value != NULL)
+    {
+      if (*value == '\0')
+        return fail (error, MSGTRK_ERROR_PARSE, _("The parameter %s has an empty value."),
+                     keyword);
+      for (const char *p = value; *p != '\0'; p++)
+        if ((guchar) *p < 33 || (guchar) *p > 126)
+          return fail (error, MSGTRK_ERROR_PARSE,
+                       _("The value of the parameter %s contains a character that is not "
+                         "printable ASCII."),
+                       keyword);
+    }
+  g_string_append_c (out, ' ');
+  g_string_append (out, keyword);
+  if (value != NULL)
+    {
+      g_string_append_c (out, '=');
+      g_string_append (out, value);
+    }
+  return TRUE;
+}
+
 /**
  * msgtrk_mtrk_param_parse:
  * @value: the value of an MTRK parameter, "B[:timeout]"
@@ -449,6 +490,32 @@ msgtrk_mtrk_param_parse (const char *value,
   if (timeout != NULL)
     *timeout = seconds;
   return TRUE;
+}
+
+/* The writer: " MTRK=" authenticator [":" timeout], timeout 0 for none. Appends nothing
+ * on failure (MSGTRK_ERROR_INVALID_SECRET, MSGTRK_ERROR_LIMIT for a timeout past
+ * MSGTRK_MTRK_TIMEOUT_MAX). */
+gboolean
+msgtrk_smtp_mtrk_param_write (GString    *out,
+                              const char *authenticator,
+                              guint       timeout,
+                              GError    **error)
+{
+  g_autofree char *value = NULL;
+
+  g_return_val_if_fail (out != NULL && authenticator != NULL, FALSE);
+
+  if (!msgtrk_smtp_authenticator_form_ok (authenticator))
+    return fail (error, MSGTRK_ERROR_INVALID_SECRET,
+                 _("The MTRK authenticator is malformed: it must be %d base64 characters "
+                   "ending in '='."),
+                 MSGTRK_AUTHENTICATOR_LENGTH);
+  if (timeout > MSGTRK_MTRK_TIMEOUT_MAX)
+    return fail (error, MSGTRK_ERROR_LIMIT, _("The MTRK timeout %u has more than 9 digits."),
+                 timeout);
+  value = timeout > 0 ? g_strdup_printf ("%s:%u", authenticator, timeout)
+                      : g_strdup (authenticator);
+  return msgtrk_smtp_param_write (out, "MTRK", value, error);
 }
 
 /**
@@ -630,6 +697,54 @@ msgtrk_orcpt_param_parse (const char *value,
   return TRUE;
 }
 
+/*
+ * The writer: " ORCPT=" addr-type ";" xtext(address), the type as given, the address as
+ * canonical xtext. Appends nothing on failure: MSGTRK_ERROR_PARSE for a type that is not
+ * an atom or an address that is empty or not printable US-ASCII, MSGTRK_ERROR_LIMIT for
+ * a value longer than MSGTRK_ORCPT_MAX_LENGTH.
+ */
+gboolean
+msgtrk_smtp_orcpt_param_write (GString    *out,
+                               const char *addr_type,
+                               const char *address,
+                               GError    **error)
+{
+  g_autofree char *xtext = NULL;
+  g_autofree char *value = NULL;
+
+  g_return_val_if_fail (out != NULL && addr_type != NULL && address != NULL, FALSE);
+
+  if (*addr_type == '\0')
+    return fail (error, MSGTRK_ERROR_PARSE, _("The ORCPT address type is empty."));
+  for (const char *p = addr_type; *p != '\0'; p++)
+    if (!msgtrk_smtp_is_atext (*p))
+      {
+        g_autofree char *quoted = quote (addr_type);
+
+        return fail (error, MSGTRK_ERROR_PARSE,
+                     _("The ORCPT address type “%s” is not an atom."), quoted);
+      }
+  if (*address == '\0' || !msgtrk_smtp_is_printable_ascii (address))
+    {
+      g_autofree char *quoted = quote (address);
+
+      return fail (error, MSGTRK_ERROR_PARSE,
+                   _("The ORCPT address “%s” is empty or not printable US-ASCII."), quoted);
+    }
+  xtext = msgtrk_xtext_encode (address);
+  value = g_strconcat (addr_type, ";", xtext, NULL);
+  if (strlen (value) > MSGTRK_ORCPT_MAX_LENGTH)
+    {
+      g_autofree char *quoted = quote (address);
+
+      return fail (error, MSGTRK_ERROR_LIMIT,
+                   _("The ORCPT parameter for “%s” would be longer than %d characters "
+                     "(too many characters that need escaping)."),
+                   quoted, MSGTRK_ORCPT_MAX_LENGTH);
+    }
+  return msgtrk_smtp_param_write (out, "ORCPT", value, error);
+}
+
 /* A decoded ENVID received from elsewhere (RFC 3461 section 4.4): non-empty printable
  * US-ASCII, at most MSGTRK_ENVID_MAX_LENGTH characters as xtext. */
 gboolean
@@ -704,6 +819,23 @@ msgtrk_envid_param_parse (const char *value,
   return TRUE;
 }
 
+/* The writer: " ENVID=" xtext(envid) for a decoded ENVID that
+ * msgtrk_smtp_envid_received_check() accepts (its errors; nothing appended then). */
+gboolean
+msgtrk_smtp_envid_param_write (GString    *out,
+                               const char *envid,
+                               GError    **error)
+{
+  g_autofree char *xtext = NULL;
+
+  g_return_val_if_fail (out != NULL && envid != NULL, FALSE);
+
+  if (!msgtrk_smtp_envid_received_check (envid, error))
+    return FALSE;
+  xtext = msgtrk_xtext_encode (envid);
+  return msgtrk_smtp_param_write (out, "ENVID", xtext, error);
+}
+
 /**
  * msgtrk_ret_param_parse:
  * @value: (nullable): the value of a RET parameter, %NULL if the keyword came without one
@@ -736,5 +868,526 @@ msgtrk_ret_param_parse (const char   *value,
 
       return fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."), quoted);
     }
+  return TRUE;
+}
+
+/* The writer's word for RET: "HDRS", "FULL", or NULL for MSGTRK_DSN_RET_UNSET. */
+const char *
+msgtrk_smtp_ret_param_word (MsgtrkDsnRet ret)
+{
+  switch (ret)
+    {
+    case MSGTRK_DSN_RET_HDRS:
+      return "HDRS";
+    case MSGTRK_DSN_RET_FULL:
+      return "FULL";
+    case MSGTRK_DSN_RET_UNSET:
+    default:
+      return NULL;
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Paths and mailboxes                                                                  */
+
+/*
+ * The one mailbox grammar of msgtrk (RFC 5321 section 4.1.2; RFC 6531 section 3.3 adds
+ * UTF-8):
+ *   Reverse-path    = Path / "<>"
+ *   Forward-path    = Path
+ *   Path            = "<" [ A-d-l ":" ] Mailbox ">"
+ *   A-d-l           = At-domain *( "," At-domain )      ; source route: skipped
+ *   At-domain       = "@" Domain
+ *   Mailbox         = Local-part "@" ( Domain / address-literal )
+ *   Local-part      = Dot-string / Quoted-string
+ *   Dot-string      = Atom *("."  Atom)
+ *   Atom            = 1*atext
+ *   Quoted-string   = DQUOTE *QcontentSMTP DQUOTE
+ *   QcontentSMTP    = qtextSMTP / quoted-pairSMTP
+ *   quoted-pairSMTP = %d92 %d32-126
+ *   qtextSMTP       = %d32-33 / %d35-91 / %d93-126
+ *   Domain          = sub-domain *("." sub-domain)
+ *   sub-domain      = Let-dig [Ldh-str]
+ *   address-literal = "[" ( IPv4-address-literal / IPv6-address-literal /
+ *                           General-address-literal ) "]"
+ *   RFC 6531:         atext =/ UTF8-non-ascii, qtextSMTP =/ UTF8-non-ascii,
+ *                     sub-domain =/ U-label
+ *   RCPT TO:          "<Postmaster>" (section 4.1.1.3) with MSGTRK_SMTP_PATH_POSTMASTER
+ *
+ * Deviations, each as common MTAs do: spaces before "<" are skipped; the dots of a
+ * Dot-string are not checked for place ("a..b" and ".a" exist in the wild); a source
+ * route is skipped, not parsed; an address literal is 1*dcontent (%d33-90 / %d94-126)
+ * without its inner grammar, and "<" or ">" in it are refused.
+ * The mailbox is returned as written (a quoted local part keeps its quotes and
+ * backslashes), so it can be written back between "<" and ">" unchanged.
+ * With MSGTRK_SMTP_PATH_FRAMING only the framing is checked ("<", the source route, quoted
+ * strings and their quoted pairs, ">"; no NUL, CR or LF): for a front that passes the
+ * command on and lets the MTA behind it judge the mailbox.
+ * Non-ASCII octets are taken as they come; at the end the mailbox must be valid UTF-8
+ * (MSGTRK_ERROR_PARSE) and MSGTRK_SMTP_PATH_UTF8 must be set (MSGTRK_ERROR_UNSUPPORTED).
+ */
+
+typedef enum
+{
+  PATH_START,       /* before "<", spaces skipped */
+  PATH_OPEN,        /* after "<" */
+  PATH_ROUTE,       /* in the source route, up to ":" */
+  PATH_LOCAL,       /* in a Dot-string local part (possibly still empty) */
+  PATH_QUOTED,      /* in a Quoted-string */
+  PATH_QUOTED_PAIR, /* after a backslash in a Quoted-string */
+  PATH_QUOTE_END,   /* after the closing DQUOTE: "@" must follow */
+  PATH_DOMAIN,      /* after "@" */
+  PATH_LITERAL,     /* in an address literal, after "[" */
+  PATH_LITERAL_END, /* after "]" */
+  PATH_DONE,
+  PATH_FAILED,
+} PathState;
+
+/* Internal flag: a bare mailbox without "<" and ">" (msgtrk_smtp_mailbox_check()). */
+#define PATH_BARE (1u << 16)
+
+/* Fails the parser for good with @code and @message; the message quotes no input. */
+static MsgtrkSmtpParseResult
+path_fail (MsgtrkSmtpPathParser *parser,
+           GError              **error,
+           MsgtrkError           code,
+           const char           *message)
+{
+  parser->state = PATH_FAILED;
+  g_set_error_literal (error, MSGTRK_ERROR, code, message);
+  return MSGTRK_SMTP_PARSE_ERROR;
+}
+
+/*
+ * msgtrk_smtp_path_parser_init:
+ * @parser: the parser
+ * @flags: what is allowed
+ * @max_length: the longest mailbox, in octets (brackets and source route excluded)
+ *
+ * Starts a parser before the "<" of a path.
+ */
+void
+msgtrk_smtp_path_parser_init (MsgtrkSmtpPathParser *parser,
+                              MsgtrkSmtpPathFlags   flags,
+                              gsize                 max_length)
+{
+  memset (parser, 0, sizeof *parser);
+  parser->flags = flags;
+  parser->max_length = max_length;
+  parser->state = (flags & PATH_BARE) ? PATH_LOCAL : PATH_START;
+  parser->mailbox = g_string_new (NULL);
+}
+
+void
+msgtrk_smtp_path_parser_clear (MsgtrkSmtpPathParser *parser)
+{
+  if (parser->mailbox != NULL)
+    g_string_free (parser->mailbox, TRUE);
+  parser->mailbox = NULL;
+  parser->state = PATH_FAILED;
+}
+
+/* The end of the mailbox (at ">", or at the end of a bare mailbox). */
+static MsgtrkSmtpParseResult
+path_end (MsgtrkSmtpPathParser *parser,
+          GError              **error)
+{
+  GString *box = parser->mailbox;
+
+  switch (parser->state)
+    {
+    case PATH_OPEN:
+    case PATH_LOCAL:
+      if (box->len == 0)
+        {
+          if (!(parser->flags & MSGTRK_SMTP_PATH_NULL))
+            return path_fail (parser, error, MSGTRK_ERROR_PARSE, _("The address is empty."));
+          break;
+        }
+      if (parser->flags & MSGTRK_SMTP_PATH_FRAMING)
+        break;
+      if ((parser->flags & MSGTRK_SMTP_PATH_POSTMASTER)
+          && g_ascii_strcasecmp (box->str, "postmaster") == 0)
+        break;
+      return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                        _("The address needs a local part, '@' and a domain."));
+    case PATH_QUOTE_END:
+      return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                        _("The address needs a local part, '@' and a domain."));
+    case PATH_DOMAIN:
+      if (parser->flags & MSGTRK_SMTP_PATH_FRAMING)
+        break;
+      if (parser->last == '@')
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address has no domain after '@'."));
+      if (parser->last == '.' || parser->last == '-')
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address's domain ends in '.' or '-'."));
+      break;
+    case PATH_LITERAL_END:
+      break;
+    case PATH_QUOTED:
+    case PATH_QUOTED_PAIR:
+      return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                        _("The address has an unclosed quote."));
+    case PATH_LITERAL:
+      return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                        _("The address has an unclosed '['."));
+    case PATH_START:
+    case PATH_ROUTE:
+    case PATH_DONE:
+    case PATH_FAILED:
+    default:
+      return path_fail (parser, error, MSGTRK_ERROR_PARSE, _("The address is incomplete."));
+    }
+  if (parser->non_ascii)
+    {
+      if (!g_utf8_validate (box->str, (gssize) box->len, NULL))
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address is neither ASCII nor valid UTF-8."));
+      if (!(parser->flags & MSGTRK_SMTP_PATH_UTF8))
+        return path_fail (parser, error, MSGTRK_ERROR_UNSUPPORTED,
+                          _("The address is not ASCII and SMTPUTF8 is not in use."));
+    }
+  parser->state = PATH_DONE;
+  return MSGTRK_SMTP_PARSE_DONE;
+}
+
+/* One octet of the framing-only mode: quoted strings and ">" matter, nothing else. */
+static MsgtrkSmtpParseResult
+path_framing_octet (MsgtrkSmtpPathParser *parser,
+                    guchar                c,
+                    GError              **error)
+{
+  switch (parser->state)
+    {
+    case PATH_QUOTED_PAIR:
+      parser->state = PATH_QUOTED;
+      break;
+    case PATH_QUOTED:
+      if (c == '\\')
+        parser->state = PATH_QUOTED_PAIR;
+      else if (c == '"')
+        parser->state = PATH_LOCAL;
+      break;
+    default:
+      if (c == '>')
+        return path_end (parser, error);
+      if (c == '"')
+        parser->state = PATH_QUOTED;
+      else
+        parser->state = PATH_LOCAL;
+      break;
+    }
+  return MSGTRK_SMTP_PARSE_MORE;
+}
+
+/* One octet of a path (after the framing checks every mode shares). */
+static MsgtrkSmtpParseResult
+path_octet (MsgtrkSmtpPathParser *parser,
+            guchar                c,
+            GError              **error)
+{
+  gboolean bare = (parser->flags & PATH_BARE) != 0;
+
+  if (c >= 0x80)
+    parser->non_ascii = TRUE;
+  if (bare && (c == '<' || c == '>'))
+    return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                      _("The address contains '<' or '>' (give it without angle "
+                        "brackets)."));
+
+  switch (parser->state)
+    {
+    case PATH_QUOTED_PAIR:
+      if (c < 32 || c > 126)
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address has a bad quoted pair."));
+      parser->state = PATH_QUOTED;
+      return MSGTRK_SMTP_PARSE_MORE;
+    case PATH_QUOTED:
+      if (c == '\\')
+        parser->state = PATH_QUOTED_PAIR;
+      else if (c == '"')
+        parser->state = PATH_QUOTE_END;
+      else if (c < 32 || c == 127)
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address contains a control character."));
+      return MSGTRK_SMTP_PARSE_MORE;
+    case PATH_QUOTE_END:
+      if (c == '>' && !bare)
+        return path_end (parser, error);
+      if (c != '@')
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address has text after its quoted local part."));
+      parser->state = PATH_DOMAIN;
+      parser->last = '@';
+      return MSGTRK_SMTP_PARSE_MORE;
+    default:
+      break;
+    }
+
+  if (c < 32 || c == 127)
+    return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                      _("The address contains a control character."));
+  if (c == ' ')
+    return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                      _("The address contains a space outside quotes."));
+  if (c == '>' && parser->state != PATH_ROUTE)
+    return path_end (parser, error);
+
+  switch (parser->state)
+    {
+    case PATH_LOCAL:
+      if (c == '"' && parser->mailbox->len == 0)
+        parser->state = PATH_QUOTED;
+      else if (c == '@' && parser->mailbox->len > 0)
+        {
+          parser->state = PATH_DOMAIN;
+          parser->last = '@';
+        }
+      else if (!(c >= 0x80 || c == '.' || msgtrk_smtp_is_atext ((char) c)))
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address's local part contains a character that must be "
+                            "quoted."));
+      return MSGTRK_SMTP_PARSE_MORE;
+    case PATH_DOMAIN:
+      if (c == '[' && parser->last == '@')
+        {
+          parser->state = PATH_LITERAL;
+          return MSGTRK_SMTP_PARSE_MORE;
+        }
+      if (c == '.' ? (parser->last == '@' || parser->last == '.' || parser->last == '-')
+                   : c == '-' ? (parser->last == '@' || parser->last == '.')
+                              : !(c >= 0x80 || g_ascii_isalnum (c)))
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address's domain is not a domain name or an address "
+                            "literal."));
+      parser->last = (char) c;
+      return MSGTRK_SMTP_PARSE_MORE;
+    case PATH_LITERAL:
+      if (c == ']')
+        parser->state = PATH_LITERAL_END;
+      else if (c == '[' || c == '\\' || c == '<' || c >= 0x7f)
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address literal contains a character it may not."));
+      return MSGTRK_SMTP_PARSE_MORE;
+    case PATH_LITERAL_END:
+    default:
+      return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                        _("The address has text after its address literal."));
+    }
+}
+
+/*
+ * msgtrk_smtp_path_parser_feed:
+ * @parser: the parser
+ * @data: the next octets
+ * @len: how many
+ * @consumed: (out): on DONE, how many octets of @data were used (up to and including
+ *   ">"); on MORE, @len
+ * @error: return location for a #GError
+ *
+ * Feeds octets. Returns MORE (all used, no ">" yet), DONE (the path ended; the octets after
+ * it are the caller's) or ERROR (MSGTRK_ERROR_PARSE for bad syntax, MSGTRK_ERROR_LIMIT for
+ * a mailbox longer than the maximum, MSGTRK_ERROR_UNSUPPORTED for non-ASCII without
+ * MSGTRK_SMTP_PATH_UTF8). The error messages quote no input.
+ */
+MsgtrkSmtpParseResult
+msgtrk_smtp_path_parser_feed (MsgtrkSmtpPathParser *parser,
+                              const char           *data,
+                              gsize                 len,
+                              gsize                *consumed,
+                              GError              **error)
+{
+  g_return_val_if_fail (parser != NULL && parser->mailbox != NULL, MSGTRK_SMTP_PARSE_ERROR);
+  g_return_val_if_fail (data != NULL || len == 0, MSGTRK_SMTP_PARSE_ERROR);
+
+  *consumed = 0;
+  if (parser->state == PATH_DONE || parser->state == PATH_FAILED)
+    return path_fail (parser, error, MSGTRK_ERROR_FAILED, _("The path was already parsed."));
+
+  for (gsize i = 0; i < len; i++)
+    {
+      guchar c = (guchar) data[i];
+      MsgtrkSmtpParseResult r;
+
+      *consumed = i + 1;
+      if (c == '\0' || c == '\r' || c == '\n')
+        return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                          _("The address contains a control character."));
+      switch (parser->state)
+        {
+        case PATH_START:
+          if (c == '<')
+            parser->state = PATH_OPEN;
+          else if (c != ' ')
+            return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                              _("The address must be in angle brackets."));
+          continue;
+        case PATH_OPEN:
+          if (c == '@')
+            {
+              parser->state = PATH_ROUTE;
+              parser->skipped = 1;
+              continue;
+            }
+          parser->state = PATH_LOCAL;
+          break;
+        case PATH_ROUTE:
+          if (++parser->skipped > parser->max_length)
+            return path_fail (parser, error, MSGTRK_ERROR_LIMIT,
+                              _("The address's source route is too long."));
+          if (c == ':')
+            parser->state = PATH_LOCAL;
+          else if (c < 33 || c > 126 || c == '<' || c == '>' || c == '"')
+            return path_fail (parser, error, MSGTRK_ERROR_PARSE,
+                              _("The address has a bad source route."));
+          continue;
+        default:
+          break;
+        }
+
+      if (parser->flags & MSGTRK_SMTP_PATH_FRAMING)
+        r = path_framing_octet (parser, c, error);
+      else
+        r = path_octet (parser, c, error);
+      if (r != MSGTRK_SMTP_PARSE_MORE)
+        return r;
+      /* Every octet of the mailbox is kept as written, the limit checked first. */
+      if (parser->mailbox->len >= parser->max_length)
+        return path_fail (parser, error, MSGTRK_ERROR_LIMIT, _("The address is too long."));
+      g_string_append_c (parser->mailbox, (char) c);
+    }
+  return MSGTRK_SMTP_PARSE_MORE;
+}
+
+/*
+ * msgtrk_smtp_path_parser_steal:
+ * @parser: a parser that said DONE
+ * @non_ascii: (out) (optional): whether the mailbox has non-ASCII octets
+ *
+ * Returns: (transfer full): the mailbox as written ("" for "<>"), the source route dropped
+ */
+char *
+msgtrk_smtp_path_parser_steal (MsgtrkSmtpPathParser *parser,
+                               gboolean             *non_ascii)
+{
+  g_return_val_if_fail (parser != NULL && parser->state == PATH_DONE, NULL);
+
+  if (non_ascii != NULL)
+    *non_ascii = parser->non_ascii;
+  parser->state = PATH_FAILED;
+  return g_string_free (g_steal_pointer (&parser->mailbox), FALSE);
+}
+
+/*
+ * msgtrk_smtp_path_parse:
+ * @text: a path and what follows it, e.g. the argument after "MAIL FROM:"
+ * @len: the length of @text
+ * @flags: what is allowed
+ * @max_length: the longest mailbox, in octets
+ * @consumed: (out) (optional): the octets used, up to and including ">"
+ * @error: return location for a #GError
+ *
+ * Parses a whole path at the start of @text (see MsgtrkSmtpPathParser).
+ *
+ * Returns: (transfer full): the mailbox, or %NULL with @error set
+ */
+char *
+msgtrk_smtp_path_parse (const char         *text,
+                        gsize               len,
+                        MsgtrkSmtpPathFlags flags,
+                        gsize               max_length,
+                        gsize              *consumed,
+                        GError            **error)
+{
+  g_auto (MsgtrkSmtpPathParser) parser = { 0 };
+  gsize used = 0;
+
+  msgtrk_smtp_path_parser_init (&parser, flags, max_length);
+  switch (msgtrk_smtp_path_parser_feed (&parser, text, len, &used, error))
+    {
+    case MSGTRK_SMTP_PARSE_DONE:
+      if (consumed != NULL)
+        *consumed = used;
+      return msgtrk_smtp_path_parser_steal (&parser, NULL);
+    case MSGTRK_SMTP_PARSE_MORE:
+      fail (error, MSGTRK_ERROR_PARSE, _("The address has no closing '>'."));
+      return NULL;
+    case MSGTRK_SMTP_PARSE_ERROR:
+    default:
+      return NULL;
+    }
+}
+
+/*
+ * msgtrk_smtp_mailbox_check:
+ * @mailbox: a mailbox without angle brackets, "" for the null path
+ * @flags: what is allowed (MSGTRK_SMTP_PATH_FRAMING is not meant for this)
+ * @max_length: the longest mailbox, in octets
+ * @non_ascii: (out) (optional): whether @mailbox has non-ASCII octets
+ * @error: return location for a #GError
+ *
+ * Checks that "<" @mailbox ">" is a path this parser takes back unchanged, and more: "<"
+ * and ">" are refused even inside a quoted local part, where naive parsers would still end
+ * the path. The errors are the parser's.
+ *
+ * Returns: %TRUE if @mailbox may be written
+ */
+gboolean
+msgtrk_smtp_mailbox_check (const char         *mailbox,
+                           MsgtrkSmtpPathFlags flags,
+                           gsize               max_length,
+                           gboolean           *non_ascii,
+                           GError            **error)
+{
+  g_auto (MsgtrkSmtpPathParser) parser = { 0 };
+  gsize used = 0;
+  gsize len;
+
+  g_return_val_if_fail (mailbox != NULL, FALSE);
+  g_return_val_if_fail (!(flags & MSGTRK_SMTP_PATH_FRAMING), FALSE);
+
+  len = strnlen (mailbox, max_length + 1);
+  msgtrk_smtp_path_parser_init (&parser, flags | PATH_BARE, max_length);
+  if (msgtrk_smtp_path_parser_feed (&parser, mailbox, len, &used, error)
+        != MSGTRK_SMTP_PARSE_MORE
+      || path_end (&parser, error) != MSGTRK_SMTP_PARSE_DONE)
+    return FALSE;
+  if (non_ascii != NULL)
+    *non_ascii = parser.non_ascii;
+  return TRUE;
+}
+
+/*
+ * msgtrk_smtp_path_write:
+ * @out: where to append
+ * @mailbox: a mailbox without angle brackets, "" for the null path
+ * @flags: what is allowed, as for msgtrk_smtp_mailbox_check()
+ * @max_length: the longest mailbox, in octets
+ * @non_ascii: (out) (optional): whether @mailbox has non-ASCII octets
+ * @error: return location for a #GError
+ *
+ * The writer: appends "<" @mailbox ">" if msgtrk_smtp_mailbox_check() accepts @mailbox,
+ * nothing otherwise.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+msgtrk_smtp_path_write (GString            *out,
+                        const char         *mailbox,
+                        MsgtrkSmtpPathFlags flags,
+                        gsize               max_length,
+                        gboolean           *non_ascii,
+                        GError            **error)
+{
+  g_return_val_if_fail (out != NULL, FALSE);
+
+  if (!msgtrk_smtp_mailbox_check (mailbox, flags, max_length, non_ascii, error))
+    return FALSE;
+  g_string_append_c (out, '<');
+  g_string_append (out, mailbox);
+  g_string_append_c (out, '>');
   return TRUE;
 }
