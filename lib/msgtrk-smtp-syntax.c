@@ -1235,14 +1235,15 @@ msgtrk_smtp_path_parser_feed (MsgtrkSmtpPathParser *parser,
           parser->state = PATH_LOCAL;
           break;
         case PATH_ROUTE:
-          if (++parser->skipped > parser->max_length)
-            return path_fail (parser, error, MSGTRK_ERROR_LIMIT,
-                              _("The address's source route is too long."));
+          /* The route ("@" up to ":" excluded) is bounded like a mailbox. */
           if (c == ':')
             parser->state = PATH_LOCAL;
           else if (c < 33 || c > 126 || c == '<' || c == '>' || c == '"')
             return path_fail (parser, error, MSGTRK_ERROR_PARSE,
                               _("The address has a bad source route."));
+          else if (++parser->skipped > parser->max_length)
+            return path_fail (parser, error, MSGTRK_ERROR_LIMIT,
+                              _("The address's source route is too long."));
           continue;
         default:
           break;
