@@ -46,507 +46,10 @@
 
 #include "msgtrk-gmime-private.h"
 #include "msgtrk-private.h"
-
-/* GMime 3.2 has no g_autoptr support of its own. */
+#include "msgtrk-report-syntax-private.h"
 
 /* How much of hostile text an error message quotes. */
 #define ERROR_QUOTE_LEN 60
-
-/* Fold written lines at this width where whitespace allows (RFC 5322 section 2.1.1). */
-#define FOLD_WIDTH 78
-
-/* ---------------------------------------------------------------------------------------
- * Fields
- * ------------------------------------------------------------------------------------- */
-
-typedef struct
-{
-  char *name;  /* (owned) as written, ASCII, 33..126 without ':' */
-  char *value; /* (owned) unfolded, trimmed, valid UTF-8, no control characters but TAB */
-} Field;
-
-static void
-field_free (gpointer data)
-{
-  Field *field = data;
-
-  g_free (field->name);
-  g_free (field->value);
-  g_free (field);
-}
-
-static Field *
-field_new_take (char *name,
-                char *value)
-{
-  Field *field = g_new0 (Field, 1);
-
-  field->name = name;
-  field->value = value;
-  return field;
-}
-
-static GPtrArray *
-fields_new (void)
-{
-  return g_ptr_array_new_with_free_func (field_free);
-}
-
-/* First field called @name (case-insensitive), or NULL. */
-static Field *
-fields_lookup (GPtrArray  *fields,
-               const char *name)
-{
-  for (guint i = 0; i < fields->len; i++)
-    {
-      Field *field = g_ptr_array_index (fields, i);
-
-      if (g_ascii_strcasecmp (field->name, name) == 0)
-        return field;
-    }
-  return NULL;
-}
-
-static const char *
-fields_get (GPtrArray  *fields,
-            const char *name)
-{
-  Field *field = fields_lookup (fields, name);
-
-  return field != NULL ? field->value : NULL;
-}
-
-/* RFC 5322: field-name = 1*ftext; ftext = %d33-57 / %d59-126 */
-static gboolean
-field_name_is_valid (const char *name)
-{
-  if (name == NULL || *name == '\0')
-    return FALSE;
-  for (const char *p = name; *p != '\0'; p++)
-    {
-      guchar c = (guchar) *p;
-
-      if (c < 33 || c > 126 || c == ':')
-        return FALSE;
-    }
-  return TRUE;
-}
-
-/* A value as the model stores it: control characters (CR and LF included) become spaces,
- * surrounding whitespace goes, invalid UTF-8 is repaired. */
-static char *
-value_normalize (const char *value)
-{
-  g_autofree char *copy = g_strdup (value);
-  char *start;
-  char *end;
-
-  for (char *p = copy; *p != '\0'; p++)
-    {
-      guchar c = (guchar) *p;
-
-      if ((c < 0x20 && c != '\t') || c == 0x7f)
-        *p = ' ';
-    }
-  start = copy;
-  while (*start == ' ' || *start == '\t')
-    start++;
-  end = start + strlen (start);
-  while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-    end--;
-  *end = '\0';
-  if (!g_utf8_validate (start, -1, NULL))
-    return g_utf8_make_valid (start, -1);
-  return g_strdup (start);
-}
-
-/* Replace the first field called @name (and drop later ones of that name), append it if
- * there is none, or remove all of them if @value is NULL. */
-static void
-fields_set (GPtrArray  *fields,
-            const char *name,
-            const char *value)
-{
-  gboolean done = FALSE;
-  guint i = 0;
-
-  while (i < fields->len)
-    {
-      Field *field = g_ptr_array_index (fields, i);
-
-      if (g_ascii_strcasecmp (field->name, name) != 0)
-        {
-          i++;
-          continue;
-        }
-      if (value != NULL && !done)
-        {
-          g_free (field->value);
-          field->value = value_normalize (value);
-          done = TRUE;
-          i++;
-        }
-      else
-        g_ptr_array_remove_index (fields, i);
-    }
-  if (value != NULL && !done)
-    g_ptr_array_add (fields, field_new_take (g_strdup (name), value_normalize (value)));
-}
-
-/* Distinct field names, first spelling, in order of first occurrence. */
-static char **
-fields_list_names (GPtrArray *fields)
-{
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-
-  for (guint i = 0; i < fields->len; i++)
-    {
-      Field *field = g_ptr_array_index (fields, i);
-
-      if (fields_lookup (fields, field->name) == field)
-        g_strv_builder_add (builder, field->name);
-    }
-  return g_strv_builder_end (builder);
-}
-
-/* ---------------------------------------------------------------------------------------
- * Typed values inside fields (shared by the strict parser and the tolerant getters)
- * ------------------------------------------------------------------------------------- */
-
-static char *
-strndup_trimmed (const char *start,
-                 const char *end)
-{
-  while (start < end && (*start == ' ' || *start == '\t'))
-    start++;
-  while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-    end--;
-  return g_strndup (start, end - start);
-}
-
-/*
- * RFC 3464 section 2.1.2 / 2.2.1 / 2.3.1 / 2.3.2 / 2.3.6:
- *   original-recipient-field = "Original-Recipient" ":" address-type ";" generic-address
- *   final-recipient-field    = "Final-Recipient" ":" address-type ";" generic-address
- *   reporting-mta-field      = "Reporting-MTA" ":" mta-name-type ";" mta-name
- *   remote-mta-field         = "Remote-MTA" ":" mta-name-type ";" mta-name
- *   address-type = atom        mta-name-type = atom
- * The same shape: a type, ";", a value. Both parts trimmed and non-empty.
- */
-static gboolean
-split_typed (const char  *value,
-             char       **type_out,
-             char       **rest_out)
-{
-  const char *semi;
-  g_autofree char *type = NULL;
-  g_autofree char *rest = NULL;
-
-  if (value == NULL)
-    return FALSE;
-  semi = strchr (value, ';');
-  if (semi == NULL)
-    return FALSE;
-  type = strndup_trimmed (value, semi);
-  rest = strndup_trimmed (semi + 1, semi + strlen (semi));
-  if (*type == '\0' || *rest == '\0')
-    return FALSE;
-  for (const char *p = type; *p != '\0'; p++)
-    {
-      /* atom (dots allowed): no whitespace or specials in the type */
-      if (*p == ' ' || *p == '\t' || strchr ("()<>[]:;@\\,\"", *p) != NULL)
-        return FALSE;
-    }
-  if (type_out != NULL)
-    *type_out = g_steal_pointer (&type);
-  if (rest_out != NULL)
-    *rest_out = g_steal_pointer (&rest);
-  return TRUE;
-}
-
-/* A typed value for a tolerant getter: "type; value", or the whole text with no type. */
-static void
-split_typed_tolerant (const char  *value,
-                      char       **type_out,
-                      char       **rest_out)
-{
-  *type_out = NULL;
-  *rest_out = NULL;
-  if (value == NULL)
-    return;
-  if (!split_typed (value, type_out, rest_out))
-    *rest_out = g_strdup (value);
-}
-
-/*
- * RFC 3464 section 2.3.4:
- *   status-field = "Status" ":" status-code
- *   status-code  = DIGIT "." 1*3DIGIT "." 1*3DIGIT
- *   ; "a comment with the status code may be included", e.g. "5.1.1 (user unknown)"
- * RFC 3463: the class is 2, 4 or 5. Returns the length of the code in @code_len and the
- * comment (outer parentheses removed, quoted-pairs undone) or NULL.
- */
-static gboolean
-parse_status_code (const char *value,
-                   guint      *cls,
-                   guint      *subject,
-                   guint      *detail,
-                   gsize      *code_len,
-                   char      **comment)
-{
-  const char *p = value;
-  guint parts[3] = { 0, 0, 0 };
-
-  for (guint i = 0; i < 3; i++)
-    {
-      guint digits = 0;
-
-      if (i > 0)
-        {
-          if (*p != '.')
-            return FALSE;
-          p++;
-        }
-      while (g_ascii_isdigit (*p))
-        {
-          if (++digits > (i == 0 ? 1u : 3u))
-            return FALSE;
-          parts[i] = parts[i] * 10 + (guint) (*p - '0');
-          p++;
-        }
-      if (digits == 0)
-        return FALSE;
-    }
-  if (parts[0] != 2 && parts[0] != 4 && parts[0] != 5)
-    return FALSE;
-  if (*p != '\0' && *p != ' ' && *p != '\t' && *p != '(')
-    return FALSE;
-
-  if (cls != NULL)
-    *cls = parts[0];
-  if (subject != NULL)
-    *subject = parts[1];
-  if (detail != NULL)
-    *detail = parts[2];
-  if (code_len != NULL)
-    *code_len = (gsize) (p - value);
-  if (comment != NULL)
-    {
-      g_autofree char *rest = strndup_trimmed (p, p + strlen (p));
-      gsize len = strlen (rest);
-
-      *comment = NULL;
-      if (len >= 2 && rest[0] == '(' && rest[len - 1] == ')')
-        {
-          GString *out = g_string_new (NULL);
-
-          for (gsize i = 1; i + 1 < len; i++)
-            {
-              if (rest[i] == '\\' && i + 2 < len)
-                i++;
-              g_string_append_c (out, rest[i]);
-            }
-          *comment = g_string_free (out, FALSE);
-        }
-      else if (len > 0)
-        *comment = g_steal_pointer (&rest);
-    }
-  return TRUE;
-}
-
-/*
- * RFC 8098 section 3.2.6:
- *   disposition-field = "Disposition" ":" OWS disposition-action-mode OWS "/" OWS
- *                       disposition-sending-mode OWS ";" OWS disposition-type
- *                       [ OWS "/" OWS disposition-modifier
- *                         *( OWS "," OWS disposition-modifier ) ] OWS
- *   disposition-action-mode  = "manual-action" / "automatic-action"
- *   disposition-sending-mode = "MDN-sent-manually" / "MDN-sent-automatically"
- *   disposition-type = "displayed" / "deleted" / "dispatched" / "processed"
- * Modes are checked for shape only (token "/" token); unknown types are kept as text.
- */
-static gboolean
-parse_disposition (const char        *value,
-                   MsgtrkDisposition *type_out,
-                   char             **type_text_out)
-{
-  static const struct
-  {
-    const char *name;
-    MsgtrkDisposition type;
-  } types[] = {
-    { "displayed", MSGTRK_DISPOSITION_DISPLAYED },
-    { "deleted", MSGTRK_DISPOSITION_DELETED },
-    { "dispatched", MSGTRK_DISPOSITION_DISPATCHED },
-    { "processed", MSGTRK_DISPOSITION_PROCESSED },
-  };
-  const char *semi;
-  const char *slash;
-  const char *end;
-  g_autofree char *action_mode = NULL;
-  g_autofree char *sending_mode = NULL;
-  g_autofree char *type = NULL;
-
-  if (value == NULL)
-    return FALSE;
-  semi = strchr (value, ';');
-  if (semi == NULL)
-    return FALSE;
-  slash = memchr (value, '/', (gsize) (semi - value));
-  if (slash == NULL)
-    return FALSE;
-  action_mode = strndup_trimmed (value, slash);
-  sending_mode = strndup_trimmed (slash + 1, semi);
-  end = strchr (semi + 1, '/');
-  if (end == NULL)
-    end = semi + strlen (semi);
-  type = strndup_trimmed (semi + 1, end);
-  if (*action_mode == '\0' || *sending_mode == '\0' || *type == '\0')
-    return FALSE;
-
-  if (type_out != NULL)
-    {
-      *type_out = MSGTRK_DISPOSITION_UNKNOWN;
-      for (guint i = 0; i < G_N_ELEMENTS (types); i++)
-        if (g_ascii_strcasecmp (type, types[i].name) == 0)
-          *type_out = types[i].type;
-    }
-  if (type_text_out != NULL)
-    *type_text_out = g_steal_pointer (&type);
-  return TRUE;
-}
-
-
-static const struct
-{
-  const char *name;
-  MsgtrkAction action;
-} action_names[] = {
-  { "failed", MSGTRK_ACTION_FAILED },
-  { "delayed", MSGTRK_ACTION_DELAYED },
-  { "delivered", MSGTRK_ACTION_DELIVERED },
-  { "expanded", MSGTRK_ACTION_EXPANDED },
-  { "relayed", MSGTRK_ACTION_RELAYED },
-  { "transferred", MSGTRK_ACTION_TRANSFERRED },
-  { "opaque", MSGTRK_ACTION_OPAQUE },
-};
-
-/**
- * msgtrk_action_to_string:
- * @action: an action
- *
- * The Action field value for @action, as RFC 3464 and RFC 3886 spell it.
- *
- * Returns: (nullable): a static lowercase string, or %NULL for %MSGTRK_ACTION_NONE and
- *   %MSGTRK_ACTION_UNKNOWN
- */
-const char *
-msgtrk_action_to_string (MsgtrkAction action)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (action_names); i++)
-    if (action_names[i].action == action)
-      return action_names[i].name;
-  return NULL;
-}
-
-/**
- * msgtrk_action_from_string:
- * @text: (nullable): an Action field value
- *
- * Parses an Action value, case-insensitively, ignoring surrounding whitespace.
- *
- * Returns: the action; %MSGTRK_ACTION_NONE for %NULL, %MSGTRK_ACTION_UNKNOWN for any
- *   other text
- */
-MsgtrkAction
-msgtrk_action_from_string (const char *text)
-{
-  g_autofree char *trimmed = NULL;
-
-  if (text == NULL)
-    return MSGTRK_ACTION_NONE;
-  trimmed = strndup_trimmed (text, text + strlen (text));
-  for (guint i = 0; i < G_N_ELEMENTS (action_names); i++)
-    if (g_ascii_strcasecmp (trimmed, action_names[i].name) == 0)
-      return action_names[i].action;
-  return MSGTRK_ACTION_UNKNOWN;
-}
-
-/* ---------------------------------------------------------------------------------------
- * Known fields: which may appear once per block, and the order the writer uses
- * ------------------------------------------------------------------------------------- */
-
-typedef enum
-{
-  SYNTAX_TEXT,   /* anything */
-  SYNTAX_TYPED,  /* type ";" value */
-  SYNTAX_STATUS, /* status-code [comment] */
-  SYNTAX_ACTION, /* non-empty */
-  SYNTAX_DISPOSITION,
-} FieldSyntax;
-
-typedef struct
-{
-  const char *name;
-  gboolean singleton;
-  FieldSyntax syntax;
-} KnownField;
-
-/* Per-message fields in writing order: RFC 3464/3886 first, then RFC 8098. */
-static const KnownField message_fields[] = {
-  { "Original-Envelope-Id", TRUE, SYNTAX_TEXT },
-  { "Reporting-MTA", TRUE, SYNTAX_TYPED },
-  { "DSN-Gateway", TRUE, SYNTAX_TYPED },
-  { "Received-From-MTA", TRUE, SYNTAX_TYPED },
-  { "Arrival-Date", TRUE, SYNTAX_TEXT },
-  { "Reporting-UA", TRUE, SYNTAX_TEXT },
-  { "MDN-Gateway", TRUE, SYNTAX_TYPED },
-  { "Original-Recipient", TRUE, SYNTAX_TYPED },
-  { "Final-Recipient", TRUE, SYNTAX_TYPED },
-  { "Original-Message-ID", TRUE, SYNTAX_TEXT },
-  { "Disposition", TRUE, SYNTAX_DISPOSITION },
-  { "Failure", FALSE, SYNTAX_TEXT },
-  { "Error", FALSE, SYNTAX_TEXT },
-  { "Warning", FALSE, SYNTAX_TEXT },
-};
-
-/* Per-recipient fields in writing order (RFC 3464 section 2.3, RFC 3886 section 3.3). */
-static const KnownField recipient_fields[] = {
-  { "Original-Recipient", TRUE, SYNTAX_TYPED },
-  { "Final-Recipient", TRUE, SYNTAX_TYPED },
-  { "Action", TRUE, SYNTAX_ACTION },
-  { "Status", TRUE, SYNTAX_STATUS },
-  { "Remote-MTA", TRUE, SYNTAX_TYPED },
-  { "Diagnostic-Code", TRUE, SYNTAX_TEXT },
-  { "Last-Attempt-Date", TRUE, SYNTAX_TEXT },
-  { "Final-Log-ID", TRUE, SYNTAX_TEXT },
-  { "Will-Retry-Until", TRUE, SYNTAX_TEXT },
-  { "Disposition", TRUE, SYNTAX_DISPOSITION },
-};
-
-static const KnownField *
-known_field_lookup (const KnownField *table,
-                    gsize             n,
-                    const char       *name)
-{
-  for (gsize i = 0; i < n; i++)
-    if (g_ascii_strcasecmp (table[i].name, name) == 0)
-      return &table[i];
-  return NULL;
-}
-
-/* A field known in either kind of block (the syntax of a field does not depend on where it
- * stands). */
-static const KnownField *
-known_field_any (const char *name)
-{
-  const KnownField *known;
-
-  known = known_field_lookup (message_fields, G_N_ELEMENTS (message_fields), name);
-  if (known == NULL)
-    known = known_field_lookup (recipient_fields, G_N_ELEMENTS (recipient_fields), name);
-  return known;
-}
 
 /* ---------------------------------------------------------------------------------------
  * MsgtrkRecipientReport
@@ -556,7 +59,7 @@ struct _MsgtrkRecipientReport
 {
   GObject parent_instance;
 
-  GPtrArray *fields; /* (owned) (element-type Field) the one source of truth */
+  GPtrArray *fields; /* (owned) (element-type MsgtrkReportField) the one source of truth */
 
   /* Derived from @fields by recipient_refresh(), never set otherwise. */
   char *final_type;       /* (owned) (nullable) */
@@ -606,26 +109,26 @@ recipient_refresh (MsgtrkRecipientReport *self)
 
   recipient_clear_derived (self);
 
-  split_typed_tolerant (fields_get (self->fields, "Final-Recipient"), &self->final_type,
+  msgtrk_report_typed_parse_tolerant (msgtrk_report_fields_get (self->fields, "Final-Recipient"), &self->final_type,
                         &self->final_address);
-  split_typed_tolerant (fields_get (self->fields, "Original-Recipient"), &unused_type,
+  msgtrk_report_typed_parse_tolerant (msgtrk_report_fields_get (self->fields, "Original-Recipient"), &unused_type,
                         &self->original_address);
-  self->action = msgtrk_action_from_string (fields_get (self->fields, "Action"));
+  self->action = msgtrk_action_from_string (msgtrk_report_fields_get (self->fields, "Action"));
 
-  status = fields_get (self->fields, "Status");
+  status = msgtrk_report_fields_get (self->fields, "Status");
   if (status != NULL
-      && parse_status_code (status, &self->status_class, &self->status_subject,
+      && msgtrk_report_status_code_parse (status, &self->status_class, &self->status_subject,
                             &self->status_detail, &code_len, &self->status_comment))
     self->status_code = g_strndup (status, code_len);
 
-  split_typed_tolerant (fields_get (self->fields, "Remote-MTA"), &remote_type,
+  msgtrk_report_typed_parse_tolerant (msgtrk_report_fields_get (self->fields, "Remote-MTA"), &remote_type,
                         &self->remote_mta);
-  self->last_attempt = msgtrk_date_parse (fields_get (self->fields, "Last-Attempt-Date"));
-  self->will_retry_until = msgtrk_date_parse (fields_get (self->fields, "Will-Retry-Until"));
+  self->last_attempt = msgtrk_date_parse (msgtrk_report_fields_get (self->fields, "Last-Attempt-Date"));
+  self->will_retry_until = msgtrk_date_parse (msgtrk_report_fields_get (self->fields, "Will-Retry-Until"));
 
-  disposition = fields_get (self->fields, "Disposition");
+  disposition = msgtrk_report_fields_get (self->fields, "Disposition");
   if (disposition != NULL
-      && !parse_disposition (disposition, &self->disposition, &self->disposition_text))
+      && !msgtrk_report_disposition_parse (disposition, &self->disposition, &self->disposition_text))
     self->disposition = MSGTRK_DISPOSITION_UNKNOWN;
 }
 
@@ -649,7 +152,7 @@ msgtrk_recipient_report_class_init (MsgtrkRecipientReportClass *klass)
 static void
 msgtrk_recipient_report_init (MsgtrkRecipientReport *self)
 {
-  self->fields = fields_new ();
+  self->fields = msgtrk_report_fields_new ();
 }
 
 /* A recipient that takes over a parsed block of fields. */
@@ -683,7 +186,7 @@ msgtrk_recipient_report_new (const char *final_recipient)
 
   self = g_object_new (MSGTRK_TYPE_RECIPIENT_REPORT, NULL);
   value = g_strdup_printf ("rfc822; %s", final_recipient);
-  fields_set (self->fields, "Final-Recipient", value);
+  msgtrk_report_fields_set (self->fields, "Final-Recipient", value);
   recipient_refresh (self);
   return self;
 }
@@ -752,7 +255,7 @@ msgtrk_recipient_report_set_original_recipient (MsgtrkRecipientReport *self,
 
   if (address != NULL)
     value = g_strdup_printf ("rfc822; %s", address);
-  fields_set (self->fields, "Original-Recipient", value);
+  msgtrk_report_fields_set (self->fields, "Original-Recipient", value);
   recipient_refresh (self);
 }
 
@@ -785,7 +288,7 @@ const char *
 msgtrk_recipient_report_get_action_text (MsgtrkRecipientReport *self)
 {
   g_return_val_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self), NULL);
-  return fields_get (self->fields, "Action");
+  return msgtrk_report_fields_get (self->fields, "Action");
 }
 
 /**
@@ -803,7 +306,7 @@ msgtrk_recipient_report_set_action (MsgtrkRecipientReport *self,
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
   g_return_if_fail (action != MSGTRK_ACTION_UNKNOWN);
 
-  fields_set (self->fields, "Action", msgtrk_action_to_string (action));
+  msgtrk_report_fields_set (self->fields, "Action", msgtrk_action_to_string (action));
   recipient_refresh (self);
 }
 
@@ -906,7 +409,7 @@ msgtrk_recipient_report_set_status (MsgtrkRecipientReport *self,
   g_return_val_if_fail (code != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!parse_status_code (code, NULL, NULL, NULL, &code_len, NULL) || code[code_len] != '\0')
+  if (!msgtrk_report_status_code_parse (code, NULL, NULL, NULL, &code_len, NULL) || code[code_len] != '\0')
     {
       g_autofree char *quoted = msgtrk_str_escape_for_error (code, ERROR_QUOTE_LEN);
 
@@ -919,7 +422,7 @@ msgtrk_recipient_report_set_status (MsgtrkRecipientReport *self,
 
   if (comment != NULL && *comment != '\0')
     {
-      g_autofree char *clean = value_normalize (comment);
+      g_autofree char *clean = msgtrk_report_value_normalize (comment);
       GString *out = g_string_new (code);
 
       g_string_append (out, " (");
@@ -935,7 +438,7 @@ msgtrk_recipient_report_set_status (MsgtrkRecipientReport *self,
   else
     value = g_strdup (code);
 
-  fields_set (self->fields, "Status", value);
+  msgtrk_report_fields_set (self->fields, "Status", value);
   recipient_refresh (self);
   return TRUE;
 }
@@ -973,7 +476,7 @@ msgtrk_recipient_report_set_remote_mta (MsgtrkRecipientReport *self,
 
   if (host != NULL)
     value = g_strdup_printf ("dns; %s", host);
-  fields_set (self->fields, "Remote-MTA", value);
+  msgtrk_report_fields_set (self->fields, "Remote-MTA", value);
   recipient_refresh (self);
 }
 
@@ -990,7 +493,7 @@ const char *
 msgtrk_recipient_report_get_diagnostic_code (MsgtrkRecipientReport *self)
 {
   g_return_val_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self), NULL);
-  return fields_get (self->fields, "Diagnostic-Code");
+  return msgtrk_report_fields_get (self->fields, "Diagnostic-Code");
 }
 
 /**
@@ -1010,8 +513,8 @@ msgtrk_recipient_report_set_diagnostic_code (MsgtrkRecipientReport *self,
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
 
   if (text != NULL)
-    value = split_typed (text, NULL, NULL) ? g_strdup (text) : g_strdup_printf ("smtp; %s", text);
-  fields_set (self->fields, "Diagnostic-Code", value);
+    value = msgtrk_report_typed_parse (text, NULL, NULL) ? g_strdup (text) : g_strdup_printf ("smtp; %s", text);
+  msgtrk_report_fields_set (self->fields, "Diagnostic-Code", value);
   recipient_refresh (self);
 }
 
@@ -1049,7 +552,7 @@ msgtrk_recipient_report_set_last_attempt_date (MsgtrkRecipientReport *self,
 
   if (date != NULL)
     value = msgtrk_date_format (date);
-  fields_set (self->fields, "Last-Attempt-Date", value);
+  msgtrk_report_fields_set (self->fields, "Last-Attempt-Date", value);
   recipient_refresh (self);
 }
 
@@ -1086,7 +589,7 @@ msgtrk_recipient_report_set_will_retry_until (MsgtrkRecipientReport *self,
 
   if (date != NULL)
     value = msgtrk_date_format (date);
-  fields_set (self->fields, "Will-Retry-Until", value);
+  msgtrk_report_fields_set (self->fields, "Will-Retry-Until", value);
   recipient_refresh (self);
 }
 
@@ -1140,7 +643,7 @@ msgtrk_recipient_report_get_field (MsgtrkRecipientReport *self,
 {
   g_return_val_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self), NULL);
   g_return_val_if_fail (name != NULL, NULL);
-  return fields_get (self->fields, name);
+  return msgtrk_report_fields_get (self->fields, name);
 }
 
 /**
@@ -1160,9 +663,9 @@ msgtrk_recipient_report_set_field (MsgtrkRecipientReport *self,
                                    const char            *value)
 {
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
-  g_return_if_fail (field_name_is_valid (name));
+  g_return_if_fail (msgtrk_report_field_name_is_valid (name));
 
-  fields_set (self->fields, name, value);
+  msgtrk_report_fields_set (self->fields, name, value);
   recipient_refresh (self);
 }
 
@@ -1179,7 +682,7 @@ char **
 msgtrk_recipient_report_list_field_names (MsgtrkRecipientReport *self)
 {
   g_return_val_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self), NULL);
-  return fields_list_names (self->fields);
+  return msgtrk_report_fields_list_names (self->fields);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1191,7 +694,7 @@ struct _MsgtrkReport
   GObject parent_instance;
 
   MsgtrkReportKind kind;
-  GPtrArray *fields;     /* (owned) (element-type Field) the per-message block */
+  GPtrArray *fields;     /* (owned) (element-type MsgtrkReportField) the per-message block */
   GPtrArray *recipients; /* (owned) (element-type MsgtrkRecipientReport) */
 
   /* From other MIME parts of a DSN or MDN; not part of the fields. */
@@ -1218,9 +721,9 @@ static void
 report_refresh (MsgtrkReport *self)
 {
   report_clear_derived (self);
-  split_typed_tolerant (fields_get (self->fields, "Reporting-MTA"), &self->reporting_mta_type,
+  msgtrk_report_typed_parse_tolerant (msgtrk_report_fields_get (self->fields, "Reporting-MTA"), &self->reporting_mta_type,
                         &self->reporting_mta);
-  self->arrival_date = msgtrk_date_parse (fields_get (self->fields, "Arrival-Date"));
+  self->arrival_date = msgtrk_date_parse (msgtrk_report_fields_get (self->fields, "Arrival-Date"));
 }
 
 static void
@@ -1246,7 +749,7 @@ msgtrk_report_class_init (MsgtrkReportClass *klass)
 static void
 msgtrk_report_init (MsgtrkReport *self)
 {
-  self->fields = fields_new ();
+  self->fields = msgtrk_report_fields_new ();
   self->recipients = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
@@ -1297,7 +800,7 @@ const char *
 msgtrk_report_get_envid (MsgtrkReport *self)
 {
   g_return_val_if_fail (MSGTRK_IS_REPORT (self), NULL);
-  return fields_get (self->fields, "Original-Envelope-Id");
+  return msgtrk_report_fields_get (self->fields, "Original-Envelope-Id");
 }
 
 /**
@@ -1313,7 +816,7 @@ msgtrk_report_set_envid (MsgtrkReport *self,
 {
   g_return_if_fail (MSGTRK_IS_REPORT (self));
 
-  fields_set (self->fields, "Original-Envelope-Id", envid);
+  msgtrk_report_fields_set (self->fields, "Original-Envelope-Id", envid);
   report_refresh (self);
 }
 
@@ -1364,7 +867,7 @@ msgtrk_report_set_reporting_mta (MsgtrkReport *self,
 
   if (host != NULL)
     value = g_strdup_printf ("dns; %s", host);
-  fields_set (self->fields, "Reporting-MTA", value);
+  msgtrk_report_fields_set (self->fields, "Reporting-MTA", value);
   report_refresh (self);
 }
 
@@ -1380,7 +883,7 @@ const char *
 msgtrk_report_get_reporting_ua (MsgtrkReport *self)
 {
   g_return_val_if_fail (MSGTRK_IS_REPORT (self), NULL);
-  return fields_get (self->fields, "Reporting-UA");
+  return msgtrk_report_fields_get (self->fields, "Reporting-UA");
 }
 
 /**
@@ -1416,7 +919,7 @@ msgtrk_report_set_arrival_date (MsgtrkReport *self,
 
   if (date != NULL)
     value = msgtrk_date_format (date);
-  fields_set (self->fields, "Arrival-Date", value);
+  msgtrk_report_fields_set (self->fields, "Arrival-Date", value);
   report_refresh (self);
 }
 
@@ -1437,7 +940,7 @@ msgtrk_report_get_original_message_id (MsgtrkReport *self)
 
   g_return_val_if_fail (MSGTRK_IS_REPORT (self), NULL);
 
-  value = fields_get (self->fields, "Original-Message-ID");
+  value = msgtrk_report_fields_get (self->fields, "Original-Message-ID");
   return value != NULL ? value : self->returned_message_id;
 }
 
@@ -1455,7 +958,7 @@ msgtrk_report_set_original_message_id (MsgtrkReport *self,
 {
   g_return_if_fail (MSGTRK_IS_REPORT (self));
 
-  fields_set (self->fields, "Original-Message-ID", message_id);
+  msgtrk_report_fields_set (self->fields, "Original-Message-ID", message_id);
   report_refresh (self);
 }
 
@@ -1493,7 +996,7 @@ msgtrk_report_get_field (MsgtrkReport *self,
 {
   g_return_val_if_fail (MSGTRK_IS_REPORT (self), NULL);
   g_return_val_if_fail (name != NULL, NULL);
-  return fields_get (self->fields, name);
+  return msgtrk_report_fields_get (self->fields, name);
 }
 
 /**
@@ -1513,9 +1016,9 @@ msgtrk_report_set_field (MsgtrkReport *self,
                          const char   *value)
 {
   g_return_if_fail (MSGTRK_IS_REPORT (self));
-  g_return_if_fail (field_name_is_valid (name));
+  g_return_if_fail (msgtrk_report_field_name_is_valid (name));
 
-  fields_set (self->fields, name, value);
+  msgtrk_report_fields_set (self->fields, name, value);
   report_refresh (self);
 }
 
@@ -1531,7 +1034,7 @@ char **
 msgtrk_report_list_field_names (MsgtrkReport *self)
 {
   g_return_val_if_fail (MSGTRK_IS_REPORT (self), NULL);
-  return fields_list_names (self->fields);
+  return msgtrk_report_fields_list_names (self->fields);
 }
 
 /**
@@ -1585,235 +1088,10 @@ kind_to_string (MsgtrkReportKind kind)
     }
 }
 
-/* The field being read, until the next field line, blank line or end. */
-typedef struct
-{
-  GPtrArray *block; /* (unowned) where it goes */
-  char *name;       /* (owned) (nullable) NULL when no field is open */
-  GString *value;   /* (owned) raw unfolded value */
-  guint line;       /* line of the field name */
-} PendingField;
-
-static void
-pending_clear (PendingField *pending)
-{
-  g_clear_pointer (&pending->name, g_free);
-  if (pending->value != NULL)
-    g_string_free (pending->value, TRUE);
-  pending->value = NULL;
-  pending->block = NULL;
-}
-
-/* Close the open field: trim, check its length, repair UTF-8, add it to its block. */
-static gboolean
-pending_finish (PendingField *pending,
-                const char   *what,
-                GError      **error)
-{
-  g_autofree char *value = NULL;
-  gsize length;
-
-  if (pending->name == NULL)
-    return TRUE;
-
-  value = strndup_trimmed (pending->value->str, pending->value->str + pending->value->len);
-  length = strlen (pending->name) + 2 + strlen (value);
-  if (length > MSGTRK_REPORT_MAX_FIELD_LENGTH)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   _("%s, line %u: field %s is %lu octets long unfolded; the limit is %d"),
-                   what, pending->line, pending->name, (unsigned long) length,
-                   MSGTRK_REPORT_MAX_FIELD_LENGTH);
-      pending_clear (pending);
-      return FALSE;
-    }
-  if (!g_utf8_validate (value, -1, NULL))
-    {
-      char *valid = g_utf8_make_valid (value, -1);
-
-      g_free (value);
-      value = valid;
-    }
-  g_ptr_array_add (pending->block, field_new_take (g_steal_pointer (&pending->name),
-                                                   g_steal_pointer (&value)));
-  pending_clear (pending);
-  return TRUE;
-}
-
-/* Control characters other than TAB are refused anywhere in a field (NUL included). */
-static gboolean
-check_line_octets (const char *line,
-                   gsize       len,
-                   guint       line_no,
-                   const char *what,
-                   GError    **error)
-{
-  for (gsize i = 0; i < len; i++)
-    {
-      guchar c = (guchar) line[i];
-
-      if (c == '\0')
-        {
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                       _("%s, line %u: NUL octet in the text"), what, line_no);
-          return FALSE;
-        }
-      if ((c < 0x20 && c != '\t') || c == 0x7f)
-        {
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                       _("%s, line %u: control character 0x%02X in a field"), what, line_no, c);
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
-/*
- * Split text into blocks of fields.
- *
- * RFC 3464 section 2.1 / RFC 3886 section 3.1 (the shape shared by all three kinds):
- *   content        = per-message-fields 1*( CRLF per-recipient-fields )
- *   fields         = 1*( field CRLF )
- *   field          = field-name ":" unstructured       ; RFC 5322 section 2.2
- *   field-name     = 1*ftext
- *   ftext          = %d33-57 / %d59-126                 ; printable US-ASCII except ":"
- *   folding        = CRLF 1*WSP                         ; unfolding drops the CRLF only
- * Accepted beyond the ABNF: LF alone as line end; whitespace before the colon (obs-FWS);
- * blank lines before the first block and several blank lines between blocks; a line of
- * whitespace only counts as blank. Values are trimmed; 8-bit octets are allowed in values
- * (RFC 6533 utf-8 addresses) and invalid UTF-8 is repaired.
- */
-static GPtrArray *
-parse_blocks (const char *data,
-              gsize       len,
-              const char *what,
-              GError    **error)
-{
-  g_autoptr (GPtrArray) blocks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
-  GPtrArray *block = NULL; /* (unowned) the open block, held by @blocks */
-  PendingField pending = { NULL, NULL, NULL, 0 };
-  gsize pos = 0;
-  guint line_no = 0;
-
-  while (pos < len)
-    {
-      const char *line = data + pos;
-      const char *nl = memchr (line, '\n', len - pos);
-      gsize line_len = nl != NULL ? (gsize) (nl - line) : len - pos;
-      gboolean blank = TRUE;
-      const char *colon;
-      gsize name_len;
-
-      pos += line_len + (nl != NULL ? 1 : 0);
-      line_no++;
-      if (line_len > 0 && line[line_len - 1] == '\r')
-        line_len--;
-
-      if (!check_line_octets (line, line_len, line_no, what, error))
-        goto fail;
-
-      for (gsize i = 0; i < line_len && blank; i++)
-        blank = line[i] == ' ' || line[i] == '\t';
-      if (blank)
-        {
-          if (!pending_finish (&pending, what, error))
-            goto fail;
-          block = NULL;
-          continue;
-        }
-
-      if (line[0] == ' ' || line[0] == '\t')
-        {
-          if (pending.name == NULL)
-            {
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           _("%s, line %u: folded continuation line with no field before it"),
-                           what, line_no);
-              goto fail;
-            }
-          g_string_append_len (pending.value, line, (gssize) line_len);
-          continue;
-        }
-
-      if (!pending_finish (&pending, what, error))
-        goto fail;
-
-      colon = memchr (line, ':', line_len);
-      if (colon == NULL)
-        {
-          g_autofree char *quoted =
-            msgtrk_strn_escape_for_error (line, (gssize) line_len, ERROR_QUOTE_LEN);
-
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                       _("%s, line %u: “%s” is not a field (no colon)"), what, line_no,
-                       quoted);
-          goto fail;
-        }
-      name_len = (gsize) (colon - line);
-      while (name_len > 0 && (line[name_len - 1] == ' ' || line[name_len - 1] == '\t'))
-        name_len--;
-      if (name_len == 0)
-        {
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                       _("%s, line %u: field with an empty name"), what, line_no);
-          goto fail;
-        }
-      for (gsize i = 0; i < name_len; i++)
-        {
-          guchar c = (guchar) line[i];
-
-          if (c < 33 || c > 126)
-            {
-              g_autofree char *quoted =
-                msgtrk_strn_escape_for_error (line, (gssize) name_len, ERROR_QUOTE_LEN);
-
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           c >= 128 ? _("%s, line %u: non-ASCII octet in field name “%s”")
-                                    : _("%s, line %u: space in field name “%s”"),
-                           what, line_no, quoted);
-              goto fail;
-            }
-        }
-
-      if (block == NULL)
-        {
-          if (blocks->len > MSGTRK_REPORT_MAX_RECIPIENTS)
-            {
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                           _("%s, line %u: more than %d recipient blocks"), what, line_no,
-                           MSGTRK_REPORT_MAX_RECIPIENTS);
-              goto fail;
-            }
-          block = fields_new ();
-          g_ptr_array_add (blocks, block);
-        }
-      if (block->len >= MSGTRK_REPORT_MAX_FIELDS)
-        {
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                       _("%s, line %u: more than %d fields in one block"), what, line_no,
-                       MSGTRK_REPORT_MAX_FIELDS);
-          goto fail;
-        }
-
-      pending.block = block;
-      pending.name = g_strndup (line, name_len);
-      pending.value = g_string_new_len (colon + 1, (gssize) (line_len - (gsize) (colon + 1 - line)));
-      pending.line = line_no;
-    }
-  if (!pending_finish (&pending, what, error))
-    goto fail;
-
-  return g_steal_pointer (&blocks);
-
-fail:
-  pending_clear (&pending);
-  return NULL;
-}
-
 /* Check one block: no singleton twice, required fields present, typed fields well formed. */
 static gboolean
 check_block (GPtrArray        *block,
-             const KnownField *table,
+             const MsgtrkReportKnownField *table,
              gsize             table_len,
              const char *const *required,
              const char       *what,
@@ -1822,16 +1100,16 @@ check_block (GPtrArray        *block,
 {
   for (guint i = 0; i < block->len; i++)
     {
-      Field *field = g_ptr_array_index (block, i);
-      const KnownField *known = known_field_lookup (table, table_len, field->name);
+      MsgtrkReportField *field = g_ptr_array_index (block, i);
+      const MsgtrkReportKnownField *known = msgtrk_report_known_field_lookup (table, table_len, field->name);
       gboolean ok = TRUE;
 
       if (known == NULL)
-        known = known_field_any (field->name);
+        known = msgtrk_report_known_field_any (field->name);
       if (known == NULL)
         continue;
 
-      if (known->singleton && fields_lookup (block, field->name) != field)
+      if (known->singleton && msgtrk_report_fields_lookup (block, field->name) != field)
         {
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
                        _("%s, %s: field %s appears more than once"), what, where, known->name);
@@ -1840,19 +1118,19 @@ check_block (GPtrArray        *block,
 
       switch (known->syntax)
         {
-        case SYNTAX_TEXT:
+        case MSGTRK_REPORT_SYNTAX_TEXT:
           break;
-        case SYNTAX_TYPED:
-          ok = split_typed (field->value, NULL, NULL);
+        case MSGTRK_REPORT_SYNTAX_TYPED:
+          ok = msgtrk_report_typed_parse (field->value, NULL, NULL);
           break;
-        case SYNTAX_STATUS:
-          ok = parse_status_code (field->value, NULL, NULL, NULL, NULL, NULL);
+        case MSGTRK_REPORT_SYNTAX_STATUS:
+          ok = msgtrk_report_status_code_parse (field->value, NULL, NULL, NULL, NULL, NULL);
           break;
-        case SYNTAX_ACTION:
+        case MSGTRK_REPORT_SYNTAX_ACTION:
           ok = *field->value != '\0';
           break;
-        case SYNTAX_DISPOSITION:
-          ok = parse_disposition (field->value, NULL, NULL);
+        case MSGTRK_REPORT_SYNTAX_DISPOSITION:
+          ok = msgtrk_report_disposition_parse (field->value, NULL, NULL);
           break;
         default:
           g_assert_not_reached ();
@@ -1864,17 +1142,17 @@ check_block (GPtrArray        *block,
 
           switch (known->syntax)
             {
-            case SYNTAX_TYPED:
+            case MSGTRK_REPORT_SYNTAX_TYPED:
               expected = _("“type; value”");
               break;
-            case SYNTAX_STATUS:
+            case MSGTRK_REPORT_SYNTAX_STATUS:
               expected = _("an enhanced status code class.subject.detail with class 2, 4 or 5");
               break;
-            case SYNTAX_DISPOSITION:
+            case MSGTRK_REPORT_SYNTAX_DISPOSITION:
               expected = _("“action-mode/sending-mode; type”");
               break;
-            case SYNTAX_TEXT:
-            case SYNTAX_ACTION:
+            case MSGTRK_REPORT_SYNTAX_TEXT:
+            case MSGTRK_REPORT_SYNTAX_ACTION:
             default:
               expected = _("a value");
               break;
@@ -1888,7 +1166,7 @@ check_block (GPtrArray        *block,
 
   for (guint i = 0; required[i] != NULL; i++)
     {
-      if (fields_lookup (block, required[i]) == NULL)
+      if (msgtrk_report_fields_lookup (block, required[i]) == NULL)
         {
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
                        _("%s, %s: required field %s is missing"), what, where, required[i]);
@@ -1903,15 +1181,15 @@ static GPtrArray *
 fields_copy_named (GPtrArray         *block,
                    const char *const *names)
 {
-  GPtrArray *copy = fields_new ();
+  GPtrArray *copy = msgtrk_report_fields_new ();
 
   for (guint i = 0; i < block->len; i++)
     {
-      Field *field = g_ptr_array_index (block, i);
+      MsgtrkReportField *field = g_ptr_array_index (block, i);
 
       for (guint j = 0; names[j] != NULL; j++)
         if (g_ascii_strcasecmp (field->name, names[j]) == 0)
-          g_ptr_array_add (copy, field_new_take (g_strdup (field->name), g_strdup (field->value)));
+          g_ptr_array_add (copy, msgtrk_report_field_new_take (g_strdup (field->name), g_strdup (field->value)));
     }
   return copy;
 }
@@ -2008,7 +1286,7 @@ msgtrk_report_parse_fields (MsgtrkReportKind kind,
       return NULL;
     }
 
-  blocks = parse_blocks (data != NULL ? data : "", (gsize) len, what, error);
+  blocks = msgtrk_report_blocks_parse (data != NULL ? data : "", (gsize) len, what, error);
   if (blocks == NULL)
     return NULL;
   if (blocks->len == 0)
@@ -2031,7 +1309,7 @@ msgtrk_report_parse_fields (MsgtrkReportKind kind,
                        _("%s has %u blocks of fields; RFC 8098 allows one"), what, blocks->len);
           return NULL;
         }
-      if (!check_block (message, message_fields, G_N_ELEMENTS (message_fields), mdn_required,
+      if (!check_block (message, msgtrk_report_message_fields, G_N_ELEMENTS (msgtrk_report_message_fields), mdn_required,
                         what, _("the MDN block"), error))
         return NULL;
       copy = fields_copy_named (message, mdn_recipient_fields);
@@ -2040,7 +1318,7 @@ msgtrk_report_parse_fields (MsgtrkReportKind kind,
     }
   else
     {
-      if (!check_block (message, message_fields, G_N_ELEMENTS (message_fields),
+      if (!check_block (message, msgtrk_report_message_fields, G_N_ELEMENTS (msgtrk_report_message_fields),
                         kind == MSGTRK_REPORT_KIND_TRACKING_STATUS ? ts_message_required
                                                                    : dsn_message_required,
                         what, _("per-message block"), error))
@@ -2056,7 +1334,7 @@ msgtrk_report_parse_fields (MsgtrkReportKind kind,
           GPtrArray *block = g_ptr_array_index (blocks, i);
           g_autofree char *where = g_strdup_printf (_("recipient block %u"), i);
 
-          if (!check_block (block, recipient_fields, G_N_ELEMENTS (recipient_fields),
+          if (!check_block (block, msgtrk_report_recipient_fields, G_N_ELEMENTS (msgtrk_report_recipient_fields),
                             recipient_required, what, where, error))
             return NULL;
           g_ptr_array_add (report->recipients, recipient_new_from_fields (block));
@@ -2513,83 +1791,6 @@ msgtrk_report_parse_entity (GBytes  *entity,
   return g_steal_pointer (&reports);
 }
 
-/* ---------------------------------------------------------------------------------------
- * Writing
- * ------------------------------------------------------------------------------------- */
-
-/*
- * Write "name: value" CRLF, folded before a whitespace character so that lines stay
- * within FOLD_WIDTH where the value allows. A fold point is a WSP followed by a non-WSP,
- * so no line is whitespace only and unfolding (dropping CRLF) gives the value back.
- */
-static void
-write_field (GString    *out,
-             const char *name,
-             const char *value)
-{
-  gsize line_len;
-  const char *seg = value;
-
-  g_string_append (out, name);
-  g_string_append_c (out, ':');
-  line_len = strlen (name) + 1;
-  if (*value != '\0')
-    {
-      g_string_append_c (out, ' ');
-      line_len++;
-    }
-
-  while (*seg != '\0')
-    {
-      /* A segment runs up to the next fold point (or the end). */
-      const char *end = seg + 1;
-      gsize seg_len;
-
-      while (*end != '\0'
-             && !((*end == ' ' || *end == '\t') && end[1] != '\0' && end[1] != ' '
-                  && end[1] != '\t'))
-        end++;
-      seg_len = (gsize) (end - seg);
-      if (seg != value && line_len + seg_len > FOLD_WIDTH)
-        {
-          g_string_append (out, "\r\n");
-          line_len = 0;
-        }
-      g_string_append_len (out, seg, (gssize) seg_len);
-      line_len += seg_len;
-      seg = end;
-    }
-  g_string_append (out, "\r\n");
-}
-
-/* Write a block: known fields in RFC order, then the others in their order; fields named
- * in @skip (if any) are left out. */
-static void
-write_block (GString          *out,
-             GPtrArray        *fields,
-             const KnownField *table,
-             gsize             table_len,
-             GPtrArray        *skip)
-{
-  for (gsize k = 0; k < table_len; k++)
-    for (guint i = 0; i < fields->len; i++)
-      {
-        Field *field = g_ptr_array_index (fields, i);
-
-        if (g_ascii_strcasecmp (field->name, table[k].name) == 0
-            && (skip == NULL || fields_lookup (skip, field->name) == NULL))
-          write_field (out, field->name, field->value);
-      }
-  for (guint i = 0; i < fields->len; i++)
-    {
-      Field *field = g_ptr_array_index (fields, i);
-
-      if (known_field_lookup (table, table_len, field->name) == NULL
-          && (skip == NULL || fields_lookup (skip, field->name) == NULL))
-        write_field (out, field->name, field->value);
-    }
-}
-
 /**
  * msgtrk_report_to_fields:
  * @self: a report
@@ -2616,7 +1817,7 @@ msgtrk_report_to_fields (MsgtrkReport *self)
   g_return_val_if_fail (MSGTRK_IS_REPORT (self), NULL);
 
   out = g_string_new (NULL);
-  write_block (out, self->fields, message_fields, G_N_ELEMENTS (message_fields), NULL);
+  msgtrk_report_block_write (out, self->fields, msgtrk_report_message_fields, G_N_ELEMENTS (msgtrk_report_message_fields), NULL);
 
   if (self->kind == MSGTRK_REPORT_KIND_DISPOSITION_NOTIFICATION)
     {
@@ -2624,7 +1825,7 @@ msgtrk_report_to_fields (MsgtrkReport *self)
         {
           MsgtrkRecipientReport *recipient = g_ptr_array_index (self->recipients, 0);
 
-          write_block (out, recipient->fields, message_fields, G_N_ELEMENTS (message_fields),
+          msgtrk_report_block_write (out, recipient->fields, msgtrk_report_message_fields, G_N_ELEMENTS (msgtrk_report_message_fields),
                        self->fields);
         }
       return g_string_free (out, FALSE);
@@ -2637,7 +1838,7 @@ msgtrk_report_to_fields (MsgtrkReport *self)
       if (recipient->fields->len == 0)
         continue;
       g_string_append (out, "\r\n");
-      write_block (out, recipient->fields, recipient_fields, G_N_ELEMENTS (recipient_fields),
+      msgtrk_report_block_write (out, recipient->fields, msgtrk_report_recipient_fields, G_N_ELEMENTS (msgtrk_report_recipient_fields),
                    NULL);
     }
   return g_string_free (out, FALSE);
