@@ -76,6 +76,40 @@ const MsgtrkReportKnownField *msgtrk_report_known_field_any      (const char  *n
 
 /* ---- blocks of fields --------------------------------------------------------------- */
 
+/* The field being read, until the next field line, blank line or end. */
+typedef struct
+{
+  GPtrArray *block; /* (unowned) where it goes */
+  char *name;       /* (owned) (nullable) NULL when no field is open */
+  GString *value;   /* (owned) raw unfolded value */
+  guint line;       /* line of the field name */
+} MsgtrkReportPendingField;
+
+/* An incremental block parser: init, feed pieces of any size, finish, clear. */
+typedef struct
+{
+  const char *what;                 /* (unowned) for error messages */
+  GPtrArray *blocks;                /* (owned) (element-type GPtrArray) */
+  GPtrArray *block;                 /* (unowned) (nullable) the open block */
+  MsgtrkReportPendingField pending; /* the field being read */
+  GString *line;                    /* (owned) the line being cut, no line end yet */
+  guint line_no;
+  gboolean failed;
+} MsgtrkReportBlockParser;
+
+void       msgtrk_report_block_parser_init   (MsgtrkReportBlockParser *parser,
+                                              const char              *what);
+gboolean   msgtrk_report_block_parser_feed   (MsgtrkReportBlockParser *parser,
+                                              const char              *data,
+                                              gsize                    len,
+                                              GError                 **error);
+GPtrArray *msgtrk_report_block_parser_finish (MsgtrkReportBlockParser *parser,
+                                              GError                 **error);
+void       msgtrk_report_block_parser_clear  (MsgtrkReportBlockParser *parser);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (MsgtrkReportBlockParser, msgtrk_report_block_parser_clear)
+
+
 GPtrArray *msgtrk_report_blocks_parse (const char                   *data,
                                        gsize                         len,
                                        const char                   *what,
@@ -106,5 +140,13 @@ gboolean msgtrk_report_status_code_parse    (const char         *value,
 gboolean msgtrk_report_disposition_parse    (const char         *value,
                                              MsgtrkDisposition  *type_out,
                                              char              **type_text_out);
+char    *msgtrk_report_typed_write          (const char         *type,
+                                             const char         *value);
+char    *msgtrk_report_status_code_write    (const char         *code,
+                                             const char         *comment,
+                                             GError            **error);
+char    *msgtrk_report_disposition_write    (const char         *action_mode,
+                                             const char         *sending_mode,
+                                             const char         *type);
 
 G_END_DECLS

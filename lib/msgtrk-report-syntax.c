@@ -232,6 +232,20 @@ msgtrk_report_typed_parse (const char  *value,
   return TRUE;
 }
 
+/* The writer: @type "; " @value, what msgtrk_report_typed_parse() splits back into @type
+ * and @value (trimmed). @type must be an atom (a programmer's error otherwise), @value
+ * non-empty. */
+char *
+msgtrk_report_typed_write (const char *type,
+                           const char *value)
+{
+  g_return_val_if_fail (type != NULL && *type != '\0', NULL);
+  g_return_val_if_fail (strpbrk (type, " \t()<>[]:;@\\,\"") == NULL, NULL);
+  g_return_val_if_fail (value != NULL, NULL);
+
+  return g_strconcat (type, "; ", value, NULL);
+}
+
 /* A typed value for a tolerant getter: "type; value", or the whole text with no type. */
 void
 msgtrk_report_typed_parse_tolerant (const char  *value,
@@ -323,6 +337,50 @@ msgtrk_report_status_code_parse (const char *value,
 }
 
 /*
+ * The writer: @code, and " (" comment ")" when @comment is not empty, with "(", ")" and "\"
+ * of the comment escaped as quoted-pairs (RFC 5322 ccontent) and control characters made
+ * spaces, so that msgtrk_report_status_code_parse() gives the comment back. Fails with
+ * MSGTRK_ERROR_PARSE if @code alone is not a status code of class 2, 4 or 5.
+ */
+char *
+msgtrk_report_status_code_write (const char *code,
+                                 const char *comment,
+                                 GError    **error)
+{
+  gsize code_len = 0;
+  g_autofree char *clean = NULL;
+  GString *out;
+
+  g_return_val_if_fail (code != NULL, NULL);
+
+  if (!msgtrk_report_status_code_parse (code, NULL, NULL, NULL, &code_len, NULL)
+      || code[code_len] != '\0')
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (code, ERROR_QUOTE_LEN);
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   _("“%s” is not an enhanced status code (class.subject.detail with class "
+                     "2, 4 or 5)"),
+                   quoted);
+      return NULL;
+    }
+  if (comment == NULL || *comment == '\0')
+    return g_strdup (code);
+
+  clean = msgtrk_report_value_normalize (comment);
+  out = g_string_new (code);
+  g_string_append (out, " (");
+  for (const char *p = clean; *p != '\0'; p++)
+    {
+      if (*p == '(' || *p == ')' || *p == '\\')
+        g_string_append_c (out, '\\');
+      g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, ')');
+  return g_string_free (out, FALSE);
+}
+
+/*
  * RFC 8098 section 3.2.6:
  *   disposition-field = "Disposition" ":" OWS disposition-action-mode OWS "/" OWS
  *                       disposition-sending-mode OWS ";" OWS disposition-type
@@ -382,6 +440,22 @@ msgtrk_report_disposition_parse (const char        *value,
   if (type_text_out != NULL)
     *type_text_out = g_steal_pointer (&type);
   return TRUE;
+}
+
+/* The writer: @action_mode "/" @sending_mode "; " @type, each a non-empty token without
+ * "/" or ";" (a programmer's error otherwise). */
+char *
+msgtrk_report_disposition_write (const char *action_mode,
+                                 const char *sending_mode,
+                                 const char *type)
+{
+  g_return_val_if_fail (action_mode != NULL && *action_mode != '\0'
+                          && strpbrk (action_mode, "/;") == NULL, NULL);
+  g_return_val_if_fail (sending_mode != NULL && *sending_mode != '\0'
+                          && strpbrk (sending_mode, "/;") == NULL, NULL);
+  g_return_val_if_fail (type != NULL && *type != '\0' && strpbrk (type, "/;") == NULL, NULL);
+
+  return g_strdup_printf ("%s/%s; %s", action_mode, sending_mode, type);
 }
 
 
@@ -503,17 +577,9 @@ msgtrk_report_known_field_any (const char *name)
 }
 
 
-/* The field being read, until the next field line, blank line or end. */
-typedef struct
-{
-  GPtrArray *block; /* (unowned) where it goes */
-  char *name;       /* (owned) (nullable) NULL when no field is open */
-  GString *value;   /* (owned) raw unfolded value */
-  guint line;       /* line of the field name */
-} PendingField;
 
 static void
-pending_clear (PendingField *pending)
+pending_clear (MsgtrkReportPendingField *pending)
 {
   g_clear_pointer (&pending->name, g_free);
   if (pending->value != NULL)
@@ -524,7 +590,7 @@ pending_clear (PendingField *pending)
 
 /* Close the open field: trim, check its length, repair UTF-8, add it to its block. */
 static gboolean
-pending_finish (PendingField *pending,
+pending_finish (MsgtrkReportPendingField *pending,
                 const char   *what,
                 GError      **error)
 {
@@ -601,131 +667,227 @@ check_line_octets (const char *line,
  * whitespace only counts as blank. Values are trimmed; 8-bit octets are allowed in values
  * (RFC 6533 utf-8 addresses) and invalid UTF-8 is repaired.
  */
-GPtrArray *
-msgtrk_report_blocks_parse (const char *data,
-              gsize       len,
-              const char *what,
-              GError    **error)
+/* One line of a block, its line end removed; FALSE with @error set if it is not valid. */
+static gboolean
+parser_line (MsgtrkReportBlockParser *parser,
+             const char              *line,
+             gsize                    line_len,
+             GError                 **error)
 {
-  g_autoptr (GPtrArray) blocks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
-  GPtrArray *block = NULL; /* (unowned) the open block, held by @blocks */
-  PendingField pending = { NULL, NULL, NULL, 0 };
+  MsgtrkReportPendingField *pending = &parser->pending;
+  const char *what = parser->what;
+  guint line_no = ++parser->line_no;
+  gboolean blank = TRUE;
+  const char *colon;
+  gsize name_len;
+
+  if (line_len > 0 && line[line_len - 1] == '\r')
+    line_len--;
+
+  if (!check_line_octets (line, line_len, line_no, what, error))
+    return FALSE;
+
+  for (gsize i = 0; i < line_len && blank; i++)
+    blank = line[i] == ' ' || line[i] == '\t';
+  if (blank)
+    {
+      if (!pending_finish (pending, what, error))
+        return FALSE;
+      parser->block = NULL;
+      return TRUE;
+    }
+
+  if (line[0] == ' ' || line[0] == '\t')
+    {
+      if (pending->name == NULL)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                       _("%s, line %u: folded continuation line with no field before it"),
+                       what, line_no);
+          return FALSE;
+        }
+      g_string_append_len (pending->value, line, (gssize) line_len);
+      return TRUE;
+    }
+
+  if (!pending_finish (pending, what, error))
+    return FALSE;
+
+  colon = memchr (line, ':', line_len);
+  if (colon == NULL)
+    {
+      g_autofree char *quoted =
+        msgtrk_strn_escape_for_error (line, (gssize) line_len, ERROR_QUOTE_LEN);
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   _("%s, line %u: “%s” is not a field (no colon)"), what, line_no, quoted);
+      return FALSE;
+    }
+  name_len = (gsize) (colon - line);
+  while (name_len > 0 && (line[name_len - 1] == ' ' || line[name_len - 1] == '\t'))
+    name_len--;
+  if (name_len == 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   _("%s, line %u: field with an empty name"), what, line_no);
+      return FALSE;
+    }
+  for (gsize i = 0; i < name_len; i++)
+    {
+      guchar c = (guchar) line[i];
+
+      if (c < 33 || c > 126)
+        {
+          g_autofree char *quoted =
+            msgtrk_strn_escape_for_error (line, (gssize) name_len, ERROR_QUOTE_LEN);
+
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                       c >= 128 ? _("%s, line %u: non-ASCII octet in field name “%s”")
+                                : _("%s, line %u: space in field name “%s”"),
+                       what, line_no, quoted);
+          return FALSE;
+        }
+    }
+
+  if (parser->block == NULL)
+    {
+      if (parser->blocks->len > MSGTRK_REPORT_MAX_RECIPIENTS)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                       _("%s, line %u: more than %d recipient blocks"), what, line_no,
+                       MSGTRK_REPORT_MAX_RECIPIENTS);
+          return FALSE;
+        }
+      parser->block = msgtrk_report_fields_new ();
+      g_ptr_array_add (parser->blocks, parser->block);
+    }
+  if (parser->block->len >= MSGTRK_REPORT_MAX_FIELDS)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   _("%s, line %u: more than %d fields in one block"), what, line_no,
+                   MSGTRK_REPORT_MAX_FIELDS);
+      return FALSE;
+    }
+
+  pending->block = parser->block;
+  pending->name = g_strndup (line, name_len);
+  pending->value = g_string_new_len (colon + 1, (gssize) (line_len - (gsize) (colon + 1 - line)));
+  pending->line = line_no;
+  return TRUE;
+}
+
+/*
+ * msgtrk_report_block_parser_init:
+ * @parser: the parser
+ * @what: what is parsed, for error messages (e.g. "message/delivery-status")
+ *
+ * Starts a block parser (the grammar is above parser_line()). Feed it the
+ * octets in pieces of any size, then finish it; clear it in any case. It keeps the line
+ * being cut and the field being read: the caller bounds the input (MSGTRK_REPORT_MAX_SIZE).
+ */
+void
+msgtrk_report_block_parser_init (MsgtrkReportBlockParser *parser,
+                                 const char              *what)
+{
+  memset (parser, 0, sizeof *parser);
+  parser->what = what;
+  parser->blocks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  parser->line = g_string_new (NULL);
+}
+
+void
+msgtrk_report_block_parser_clear (MsgtrkReportBlockParser *parser)
+{
+  pending_clear (&parser->pending);
+  g_clear_pointer (&parser->blocks, g_ptr_array_unref);
+  if (parser->line != NULL)
+    g_string_free (parser->line, TRUE);
+  parser->line = NULL;
+  parser->block = NULL;
+  parser->failed = TRUE;
+}
+
+/* Feeds @len octets; FALSE with @error set once the input is not valid (then for good). */
+gboolean
+msgtrk_report_block_parser_feed (MsgtrkReportBlockParser *parser,
+                                 const char              *data,
+                                 gsize                    len,
+                                 GError                 **error)
+{
   gsize pos = 0;
-  guint line_no = 0;
+
+  g_return_val_if_fail (parser->blocks != NULL && !parser->failed, FALSE);
 
   while (pos < len)
     {
-      const char *line = data + pos;
-      const char *nl = memchr (line, '\n', len - pos);
-      gsize line_len = nl != NULL ? (gsize) (nl - line) : len - pos;
-      gboolean blank = TRUE;
-      const char *colon;
-      gsize name_len;
+      const char *nl = memchr (data + pos, '\n', len - pos);
+      gsize piece = nl != NULL ? (gsize) (nl - (data + pos)) : len - pos;
 
-      pos += line_len + (nl != NULL ? 1 : 0);
-      line_no++;
-      if (line_len > 0 && line[line_len - 1] == '\r')
-        line_len--;
-
-      if (!check_line_octets (line, line_len, line_no, what, error))
-        goto fail;
-
-      for (gsize i = 0; i < line_len && blank; i++)
-        blank = line[i] == ' ' || line[i] == '\t';
-      if (blank)
+      if (nl != NULL && parser->line->len == 0)
         {
-          if (!pending_finish (&pending, what, error))
+          /* A whole line in the input: no copy. */
+          if (!parser_line (parser, data + pos, piece, error))
             goto fail;
-          block = NULL;
-          continue;
         }
-
-      if (line[0] == ' ' || line[0] == '\t')
+      else
         {
-          if (pending.name == NULL)
+          g_string_append_len (parser->line, data + pos, (gssize) piece);
+          if (nl != NULL)
             {
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           _("%s, line %u: folded continuation line with no field before it"),
-                           what, line_no);
-              goto fail;
-            }
-          g_string_append_len (pending.value, line, (gssize) line_len);
-          continue;
-        }
-
-      if (!pending_finish (&pending, what, error))
-        goto fail;
-
-      colon = memchr (line, ':', line_len);
-      if (colon == NULL)
-        {
-          g_autofree char *quoted =
-            msgtrk_strn_escape_for_error (line, (gssize) line_len, ERROR_QUOTE_LEN);
-
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                       _("%s, line %u: “%s” is not a field (no colon)"), what, line_no,
-                       quoted);
-          goto fail;
-        }
-      name_len = (gsize) (colon - line);
-      while (name_len > 0 && (line[name_len - 1] == ' ' || line[name_len - 1] == '\t'))
-        name_len--;
-      if (name_len == 0)
-        {
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                       _("%s, line %u: field with an empty name"), what, line_no);
-          goto fail;
-        }
-      for (gsize i = 0; i < name_len; i++)
-        {
-          guchar c = (guchar) line[i];
-
-          if (c < 33 || c > 126)
-            {
-              g_autofree char *quoted =
-                msgtrk_strn_escape_for_error (line, (gssize) name_len, ERROR_QUOTE_LEN);
-
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           c >= 128 ? _("%s, line %u: non-ASCII octet in field name “%s”")
-                                    : _("%s, line %u: space in field name “%s”"),
-                           what, line_no, quoted);
-              goto fail;
+              if (!parser_line (parser, parser->line->str, parser->line->len, error))
+                goto fail;
+              g_string_truncate (parser->line, 0);
             }
         }
-
-      if (block == NULL)
-        {
-          if (blocks->len > MSGTRK_REPORT_MAX_RECIPIENTS)
-            {
-              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                           _("%s, line %u: more than %d recipient blocks"), what, line_no,
-                           MSGTRK_REPORT_MAX_RECIPIENTS);
-              goto fail;
-            }
-          block = msgtrk_report_fields_new ();
-          g_ptr_array_add (blocks, block);
-        }
-      if (block->len >= MSGTRK_REPORT_MAX_FIELDS)
-        {
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                       _("%s, line %u: more than %d fields in one block"), what, line_no,
-                       MSGTRK_REPORT_MAX_FIELDS);
-          goto fail;
-        }
-
-      pending.block = block;
-      pending.name = g_strndup (line, name_len);
-      pending.value = g_string_new_len (colon + 1, (gssize) (line_len - (gsize) (colon + 1 - line)));
-      pending.line = line_no;
+      pos += piece + (nl != NULL ? 1 : 0);
     }
-  if (!pending_finish (&pending, what, error))
-    goto fail;
-
-  return g_steal_pointer (&blocks);
+  return TRUE;
 
 fail:
-  pending_clear (&pending);
-  return NULL;
+  parser->failed = TRUE;
+  return FALSE;
+}
+
+/*
+ * msgtrk_report_block_parser_finish:
+ * @parser: a parser fed all the input
+ * @error: return location for a #GError
+ *
+ * Ends the input: a last line without a line end counts, the open field is closed.
+ *
+ * Returns: (transfer full) (element-type GPtrArray): the blocks, each a field list, or
+ *   NULL with @error set
+ */
+GPtrArray *
+msgtrk_report_block_parser_finish (MsgtrkReportBlockParser *parser,
+                                   GError                 **error)
+{
+  g_return_val_if_fail (parser->blocks != NULL && !parser->failed, NULL);
+
+  if ((parser->line->len > 0 && !parser_line (parser, parser->line->str, parser->line->len, error))
+      || !pending_finish (&parser->pending, parser->what, error))
+    {
+      parser->failed = TRUE;
+      return NULL;
+    }
+  parser->failed = TRUE; /* finished: nothing more to feed */
+  parser->block = NULL;
+  return g_steal_pointer (&parser->blocks);
+}
+
+/* The whole input at once: init, feed, finish. */
+GPtrArray *
+msgtrk_report_blocks_parse (const char *data,
+                            gsize       len,
+                            const char *what,
+                            GError    **error)
+{
+  g_auto (MsgtrkReportBlockParser) parser = { 0 };
+
+  msgtrk_report_block_parser_init (&parser, what);
+  if (!msgtrk_report_block_parser_feed (&parser, data, len, error))
+    return NULL;
+  return msgtrk_report_block_parser_finish (&parser, error);
 }
 
 

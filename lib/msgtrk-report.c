@@ -185,7 +185,7 @@ msgtrk_recipient_report_new (const char *final_recipient)
   g_return_val_if_fail (final_recipient != NULL, NULL);
 
   self = g_object_new (MSGTRK_TYPE_RECIPIENT_REPORT, NULL);
-  value = g_strdup_printf ("rfc822; %s", final_recipient);
+  value = msgtrk_report_typed_write ("rfc822", final_recipient);
   msgtrk_report_fields_set (self->fields, "Final-Recipient", value);
   recipient_refresh (self);
   return self;
@@ -254,7 +254,7 @@ msgtrk_recipient_report_set_original_recipient (MsgtrkRecipientReport *self,
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
 
   if (address != NULL)
-    value = g_strdup_printf ("rfc822; %s", address);
+    value = msgtrk_report_typed_write ("rfc822", address);
   msgtrk_report_fields_set (self->fields, "Original-Recipient", value);
   recipient_refresh (self);
 }
@@ -402,41 +402,15 @@ msgtrk_recipient_report_set_status (MsgtrkRecipientReport *self,
                                     const char            *comment,
                                     GError               **error)
 {
-  gsize code_len = 0;
   g_autofree char *value = NULL;
 
   g_return_val_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self), FALSE);
   g_return_val_if_fail (code != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!msgtrk_report_status_code_parse (code, NULL, NULL, NULL, &code_len, NULL) || code[code_len] != '\0')
-    {
-      g_autofree char *quoted = msgtrk_str_escape_for_error (code, ERROR_QUOTE_LEN);
-
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   _("“%s” is not an enhanced status code (class.subject.detail with class "
-                     "2, 4 or 5)"),
-                   quoted);
-      return FALSE;
-    }
-
-  if (comment != NULL && *comment != '\0')
-    {
-      g_autofree char *clean = msgtrk_report_value_normalize (comment);
-      GString *out = g_string_new (code);
-
-      g_string_append (out, " (");
-      for (const char *p = clean; *p != '\0'; p++)
-        {
-          if (*p == '(' || *p == ')' || *p == '\\')
-            g_string_append_c (out, '\\');
-          g_string_append_c (out, *p);
-        }
-      g_string_append_c (out, ')');
-      value = g_string_free (out, FALSE);
-    }
-  else
-    value = g_strdup (code);
+  value = msgtrk_report_status_code_write (code, comment, error);
+  if (value == NULL)
+    return FALSE;
 
   msgtrk_report_fields_set (self->fields, "Status", value);
   recipient_refresh (self);
@@ -475,7 +449,7 @@ msgtrk_recipient_report_set_remote_mta (MsgtrkRecipientReport *self,
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
 
   if (host != NULL)
-    value = g_strdup_printf ("dns; %s", host);
+    value = msgtrk_report_typed_write ("dns", host);
   msgtrk_report_fields_set (self->fields, "Remote-MTA", value);
   recipient_refresh (self);
 }
@@ -866,7 +840,7 @@ msgtrk_report_set_reporting_mta (MsgtrkReport *self,
   g_return_if_fail (MSGTRK_IS_REPORT (self));
 
   if (host != NULL)
-    value = g_strdup_printf ("dns; %s", host);
+    value = msgtrk_report_typed_write ("dns", host);
   msgtrk_report_fields_set (self->fields, "Reporting-MTA", value);
   report_refresh (self);
 }
