@@ -20,6 +20,14 @@
 
 G_BEGIN_DECLS
 
+/* Errors and quoting for the SMTP family of files. */
+gboolean msgtrk_smtp_fail                  (GError        **error,
+                                            MsgtrkError     code,
+                                            const char     *format,
+                                            ...) G_GNUC_PRINTF (3, 4);
+char    *msgtrk_smtp_quote                 (const char     *text,
+                                            gssize          len);
+
 /* Character classes and checks shared with msgtrk-envelope.c. */
 gboolean msgtrk_smtp_is_xchar              (guchar          c);
 gboolean msgtrk_smtp_is_keyword            (const char     *word,

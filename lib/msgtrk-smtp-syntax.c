@@ -34,17 +34,14 @@
 /* Longest hostile text quoted in an error message. */
 #define QUOTE_MAX 64
 
-static gboolean fail (GError    **error,
-                      MsgtrkError code,
-                      const char *format,
-                      ...) G_GNUC_PRINTF (3, 4);
-
-/* Set @error to @code with a formatted message; always returns FALSE. */
-static gboolean
-fail (GError    **error,
-      MsgtrkError code,
-      const char *format,
-      ...)
+/* Sets @error to @code with a formatted message; always returns FALSE. For the SMTP
+ * family of files (this one, msgtrk-envid.c, msgtrk-smtp-capabilities.c,
+ * msgtrk-envelope.c). */
+gboolean
+msgtrk_smtp_fail (GError    **error,
+                  MsgtrkError code,
+                  const char *format,
+                  ...)
 {
   va_list args;
   g_autofree char *message = NULL;
@@ -56,19 +53,15 @@ fail (GError    **error,
   return FALSE;
 }
 
-/* Quote @len octets of untrusted @text for an error message (NUL octets shown too). */
-static char *
-quote_len (const char *text,
-           gsize       len)
+/* Quotes untrusted @text (@len octets, or up to its NUL if @len < 0; NUL octets shown too)
+ * for an error message, at most QUOTE_MAX characters. */
+char *
+msgtrk_smtp_quote (const char *text,
+                   gssize      len)
 {
-  return msgtrk_strn_escape_for_error (text, (gssize) MIN (len, (gsize) G_MAXSSIZE),
-                                       QUOTE_MAX);
-}
-
-static char *
-quote (const char *text)
-{
-  return msgtrk_str_escape_for_error (text, QUOTE_MAX);
+  if (len < 0)
+    return msgtrk_str_escape_for_error (text, QUOTE_MAX);
+  return msgtrk_strn_escape_for_error (text, len, QUOTE_MAX);
 }
 
 /* Let-dig / Ldh-str characters (RFC 5321 section 4.1.2). */
@@ -212,7 +205,7 @@ msgtrk_xtext_decode (const char *xtext,
   len = strnlen (xtext, MSGTRK_XTEXT_MAX_LENGTH + 1);
   if (len > MSGTRK_XTEXT_MAX_LENGTH)
     {
-      fail (error, MSGTRK_ERROR_LIMIT, _("The xtext is longer than %d characters."),
+      msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT, _("The xtext is longer than %d characters."),
             MSGTRK_XTEXT_MAX_LENGTH);
       return NULL;
     }
@@ -229,9 +222,9 @@ msgtrk_xtext_decode (const char *xtext,
 
           if (hi < 0 || lo < 0)
             {
-              g_autofree char *quoted = quote_len (xtext + i, MIN (3, len - i));
+              g_autofree char *quoted = msgtrk_smtp_quote (xtext + i, (gssize) (MIN (3, len - i)));
 
-              fail (error, MSGTRK_ERROR_PARSE,
+              msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                     _("Bad xtext escape “%s” at position %lu: '+' must be followed by two "
                       "upper-case hexadecimal digits."),
                     quoted, (unsigned long) (i + 1));
@@ -239,7 +232,7 @@ msgtrk_xtext_decode (const char *xtext,
             }
           if (hi == 0 && lo == 0)
             {
-              fail (error, MSGTRK_ERROR_PARSE,
+              msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                     _("The xtext contains “+00” (a NUL character) at position %lu."),
                     (unsigned long) (i + 1));
               return NULL;
@@ -251,9 +244,9 @@ msgtrk_xtext_decode (const char *xtext,
         g_string_append_c (out, (char) c);
       else
         {
-          g_autofree char *quoted = quote_len (xtext + i, 1);
+          g_autofree char *quoted = msgtrk_smtp_quote (xtext + i, (gssize) 1);
 
-          fail (error, MSGTRK_ERROR_PARSE,
+          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                 _("The xtext contains the character “%s” at position %lu, which must be "
                   "written as +XX."),
                 quoted, (unsigned long) (i + 1));
@@ -306,7 +299,7 @@ msgtrk_smtp_params_parse (const char *text,
   len = strnlen (text, MSGTRK_SMTP_RCPT_LINE_MAX + 1);
   if (len > MSGTRK_SMTP_RCPT_LINE_MAX)
     {
-      fail (error, MSGTRK_ERROR_LIMIT,
+      msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
             _("The command's parameters are longer than %d characters."),
             MSGTRK_SMTP_RCPT_LINE_MAX);
       return NULL;
@@ -330,11 +323,11 @@ msgtrk_smtp_params_parse (const char *text,
       key_end = start;
       while (key_end < end && text[key_end] != '=')
         key_end++;
-      quoted = quote_len (text + start, end - start);
+      quoted = msgtrk_smtp_quote (text + start, (gssize) (end - start));
 
       if (!msgtrk_smtp_is_keyword (text + start, key_end - start))
         {
-          fail (error, MSGTRK_ERROR_PARSE,
+          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                 _("The parameter “%s” does not start with a valid keyword (letters, digits "
                   "and '-')."),
                 quoted);
@@ -342,7 +335,7 @@ msgtrk_smtp_params_parse (const char *text,
         }
       if (key_end < end && key_end + 1 == end)
         {
-          fail (error, MSGTRK_ERROR_PARSE, _("The parameter “%s” has an empty value."),
+          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The parameter “%s” has an empty value."),
                 quoted);
           return NULL;
         }
@@ -352,7 +345,7 @@ msgtrk_smtp_params_parse (const char *text,
 
           if (c < 33 || c > 126)
             {
-              fail (error, MSGTRK_ERROR_PARSE,
+              msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                     _("The value of the parameter “%s” contains a character that is not "
                       "printable ASCII."),
                     quoted);
@@ -362,12 +355,12 @@ msgtrk_smtp_params_parse (const char *text,
       key = g_ascii_strup (text + start, key_end - start);
       if (g_hash_table_contains (params, key))
         {
-          fail (error, MSGTRK_ERROR_PARSE, _("The parameter %s is given twice."), key);
+          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The parameter %s is given twice."), key);
           return NULL;
         }
       if (g_hash_table_size (params) >= MSGTRK_SMTP_PARAMS_MAX)
         {
-          fail (error, MSGTRK_ERROR_LIMIT, _("The command has more than %d parameters."),
+          msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT, _("The command has more than %d parameters."),
                 MSGTRK_SMTP_PARAMS_MAX);
           return NULL;
         }
@@ -393,18 +386,18 @@ msgtrk_smtp_param_write (GString    *out,
 
   if (!msgtrk_smtp_is_keyword (keyword, strlen (keyword)))
     {
-      g_autofree char *quoted = quote (keyword);
+      g_autofree char *quoted = msgtrk_smtp_quote (keyword, -1);
 
-      return fail (error, MSGTRK_ERROR_PARSE, _("“%s” is not an ESMTP keyword."), quoted);
+      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("“%s” is not an ESMTP keyword."), quoted);
     }
   if (value != NULL)
     {
       if (*value == '\0')
-        return fail (error, MSGTRK_ERROR_PARSE, _("The parameter %s has an empty value."),
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The parameter %s has an empty value."),
                      keyword);
       for (const char *p = value; *p != '\0'; p++)
         if ((guchar) *p < 33 || (guchar) *p > 126)
-          return fail (error, MSGTRK_ERROR_PARSE,
+          return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                        _("The value of the parameter %s contains a character that is not "
                          "printable ASCII."),
                        keyword);
@@ -459,7 +452,7 @@ msgtrk_mtrk_param_parse (const char *value,
     g_autofree char *b = g_strndup (value, b_len);
 
     if (!msgtrk_smtp_authenticator_form_ok (b))
-      return fail (error, MSGTRK_ERROR_INVALID_SECRET,
+      return msgtrk_smtp_fail (error, MSGTRK_ERROR_INVALID_SECRET,
                    _("The MTRK authenticator is malformed: it must be %d base64 characters "
                      "ending in '='."),
                    MSGTRK_AUTHENTICATOR_LENGTH);
@@ -469,20 +462,20 @@ msgtrk_mtrk_param_parse (const char *value,
     {
       const char *digits = colon + 1;
       gsize n = strlen (digits);
-      g_autofree char *quoted = quote (digits);
+      g_autofree char *quoted = msgtrk_smtp_quote (digits, -1);
 
       if (n == 0)
-        return fail (error, MSGTRK_ERROR_PARSE, _("The MTRK timeout after ':' is empty."));
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The MTRK timeout after ':' is empty."));
       for (gsize i = 0; i < n; i++)
         if (!g_ascii_isdigit (digits[i]))
-          return fail (error, MSGTRK_ERROR_PARSE,
+          return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                        _("The MTRK timeout “%s” is not a number of seconds."), quoted);
       if (n > 9)
-        return fail (error, MSGTRK_ERROR_LIMIT,
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
                      _("The MTRK timeout “%s” has more than 9 digits."), quoted);
       seconds = (guint) g_ascii_strtoull (digits, NULL, 10);
       if (seconds == 0)
-        return fail (error, MSGTRK_ERROR_PARSE, _("The MTRK timeout must not be 0."));
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The MTRK timeout must not be 0."));
     }
 
   if (authenticator != NULL)
@@ -506,12 +499,12 @@ msgtrk_smtp_mtrk_param_write (GString    *out,
   g_return_val_if_fail (out != NULL && authenticator != NULL, FALSE);
 
   if (!msgtrk_smtp_authenticator_form_ok (authenticator))
-    return fail (error, MSGTRK_ERROR_INVALID_SECRET,
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_INVALID_SECRET,
                  _("The MTRK authenticator is malformed: it must be %d base64 characters "
                    "ending in '='."),
                  MSGTRK_AUTHENTICATOR_LENGTH);
   if (timeout > MSGTRK_MTRK_TIMEOUT_MAX)
-    return fail (error, MSGTRK_ERROR_LIMIT, _("The MTRK timeout %u has more than 9 digits."),
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT, _("The MTRK timeout %u has more than 9 digits."),
                  timeout);
   value = timeout > 0 ? g_strdup_printf ("%s:%u", authenticator, timeout)
                       : g_strdup (authenticator);
@@ -546,7 +539,7 @@ msgtrk_notify_param_parse (const char      *value,
   g_return_val_if_fail (notify != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  quoted = quote (value);
+  quoted = msgtrk_smtp_quote (value, -1);
   if (g_ascii_strcasecmp (value, "NEVER") == 0)
     {
       *notify = MSGTRK_DSN_NOTIFY_NEVER;
@@ -565,19 +558,19 @@ msgtrk_notify_param_parse (const char      *value,
       else if (g_ascii_strcasecmp (items[i], "DELAY") == 0)
         flag = MSGTRK_DSN_NOTIFY_DELAY;
       else if (g_ascii_strcasecmp (items[i], "NEVER") == 0)
-        return fail (error, MSGTRK_ERROR_PARSE,
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                      _("NOTIFY=%s: NEVER cannot be combined with other values."), quoted);
       else
-        return fail (error, MSGTRK_ERROR_PARSE,
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                      _("NOTIFY=%s: expected NEVER or a comma-separated list of SUCCESS, "
                        "FAILURE and DELAY."),
                      quoted);
       if (result & flag)
-        return fail (error, MSGTRK_ERROR_PARSE, _("NOTIFY=%s repeats a value."), quoted);
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("NOTIFY=%s repeats a value."), quoted);
       result |= flag;
     }
   if (result == MSGTRK_DSN_NOTIFY_UNSET)
-    return fail (error, MSGTRK_ERROR_PARSE, _("The NOTIFY value is empty."));
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The NOTIFY value is empty."));
 
   *notify = result;
   return TRUE;
@@ -665,17 +658,17 @@ msgtrk_orcpt_param_parse (const char *value,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (strnlen (value, MSGTRK_ORCPT_MAX_LENGTH + 1) > MSGTRK_ORCPT_MAX_LENGTH)
-    return fail (error, MSGTRK_ERROR_LIMIT, _("The ORCPT value is longer than %d characters."),
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT, _("The ORCPT value is longer than %d characters."),
                  MSGTRK_ORCPT_MAX_LENGTH);
 
-  quoted = quote (value);
+  quoted = msgtrk_smtp_quote (value, -1);
   semicolon = strchr (value, ';');
   if (semicolon == NULL || semicolon == value)
-    return fail (error, MSGTRK_ERROR_PARSE,
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                  _("ORCPT=%s: expected an address type, ';' and the address."), quoted);
   for (const char *p = value; p < semicolon; p++)
     if (!msgtrk_smtp_is_atext (*p))
-      return fail (error, MSGTRK_ERROR_PARSE,
+      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                    _("ORCPT=%s: the address type is not an atom."), quoted);
 
   decoded = msgtrk_xtext_decode (semicolon + 1, error);
@@ -685,9 +678,9 @@ msgtrk_orcpt_param_parse (const char *value,
       return FALSE;
     }
   if (*decoded == '\0')
-    return fail (error, MSGTRK_ERROR_PARSE, _("ORCPT=%s: the address is empty."), quoted);
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("ORCPT=%s: the address is empty."), quoted);
   if (!msgtrk_smtp_is_printable_ascii (decoded))
-    return fail (error, MSGTRK_ERROR_PARSE,
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                  _("ORCPT=%s: the decoded address is not printable US-ASCII."), quoted);
 
   if (addr_type != NULL)
@@ -715,29 +708,29 @@ msgtrk_smtp_orcpt_param_write (GString    *out,
   g_return_val_if_fail (out != NULL && addr_type != NULL && address != NULL, FALSE);
 
   if (*addr_type == '\0')
-    return fail (error, MSGTRK_ERROR_PARSE, _("The ORCPT address type is empty."));
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The ORCPT address type is empty."));
   for (const char *p = addr_type; *p != '\0'; p++)
     if (!msgtrk_smtp_is_atext (*p))
       {
-        g_autofree char *quoted = quote (addr_type);
+        g_autofree char *quoted = msgtrk_smtp_quote (addr_type, -1);
 
-        return fail (error, MSGTRK_ERROR_PARSE,
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                      _("The ORCPT address type “%s” is not an atom."), quoted);
       }
   if (*address == '\0' || !msgtrk_smtp_is_printable_ascii (address))
     {
-      g_autofree char *quoted = quote (address);
+      g_autofree char *quoted = msgtrk_smtp_quote (address, -1);
 
-      return fail (error, MSGTRK_ERROR_PARSE,
+      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                    _("The ORCPT address “%s” is empty or not printable US-ASCII."), quoted);
     }
   xtext = msgtrk_xtext_encode (address);
   value = g_strconcat (addr_type, ";", xtext, NULL);
   if (strlen (value) > MSGTRK_ORCPT_MAX_LENGTH)
     {
-      g_autofree char *quoted = quote (address);
+      g_autofree char *quoted = msgtrk_smtp_quote (address, -1);
 
-      return fail (error, MSGTRK_ERROR_LIMIT,
+      return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
                    _("The ORCPT parameter for “%s” would be longer than %d characters "
                      "(too many characters that need escaping)."),
                    quoted, MSGTRK_ORCPT_MAX_LENGTH);
@@ -754,17 +747,17 @@ msgtrk_smtp_envid_received_check (const char *envid,
   g_autofree char *xtext = NULL;
 
   if (*envid == '\0')
-    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID is empty."));
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The ENVID is empty."));
   if (!msgtrk_smtp_is_printable_ascii (envid))
     {
-      g_autofree char *quoted = quote (envid);
+      g_autofree char *quoted = msgtrk_smtp_quote (envid, -1);
 
-      return fail (error, MSGTRK_ERROR_PARSE,
+      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                    _("The decoded ENVID “%s” is not printable US-ASCII."), quoted);
     }
   xtext = msgtrk_xtext_encode (envid);
   if (strlen (xtext) > MSGTRK_ENVID_MAX_LENGTH)
-    return fail (error, MSGTRK_ERROR_LIMIT,
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
                  _("The ENVID is longer than %d characters as xtext."),
                  MSGTRK_ENVID_MAX_LENGTH);
   return TRUE;
@@ -801,9 +794,9 @@ msgtrk_envid_param_parse (const char *value,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (value == NULL || *value == '\0')
-    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID parameter has no value."));
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The ENVID parameter has no value."));
   if (strnlen (value, MSGTRK_ENVID_MAX_LENGTH + 1) > MSGTRK_ENVID_MAX_LENGTH)
-    return fail (error, MSGTRK_ERROR_LIMIT,
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
                  _("The ENVID parameter is longer than %d characters."),
                  MSGTRK_ENVID_MAX_LENGTH);
   decoded = msgtrk_xtext_decode (value, error);
@@ -864,9 +857,9 @@ msgtrk_ret_param_parse (const char   *value,
     *ret = MSGTRK_DSN_RET_FULL;
   else
     {
-      g_autofree char *quoted = quote (value != NULL ? value : "");
+      g_autofree char *quoted = msgtrk_smtp_quote (value != NULL ? value : "", -1);
 
-      return fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."), quoted);
+      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."), quoted);
     }
   return TRUE;
 }
@@ -1314,7 +1307,7 @@ msgtrk_smtp_path_parse (const char         *text,
         *consumed = used;
       return msgtrk_smtp_path_parser_steal (&parser, NULL);
     case MSGTRK_SMTP_PARSE_MORE:
-      fail (error, MSGTRK_ERROR_PARSE, _("The address has no closing '>'."));
+      msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The address has no closing '>'."));
       return NULL;
     case MSGTRK_SMTP_PARSE_ERROR:
     default:
