@@ -55,7 +55,8 @@ validate_envid_domain (const char *domain,
   gboolean all_digits = TRUE;
 
   if (*domain == '\0')
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The sender domain for the ENVID is empty."));
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+                             _("The sender domain for the ENVID is empty."));
   if (*domain == '[')
     return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                  _("The sender domain “%s” is an address literal; an ENVID needs a domain "

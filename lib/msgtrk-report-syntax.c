@@ -158,7 +158,8 @@ msgtrk_report_fields_set (GPtrArray  *fields,
         g_ptr_array_remove_index (fields, i);
     }
   if (value != NULL && !done)
-    g_ptr_array_add (fields, msgtrk_report_field_new_take (g_strdup (name), msgtrk_report_value_normalize (value)));
+    g_ptr_array_add (fields, msgtrk_report_field_new_take (g_strdup (name),
+                                                           msgtrk_report_value_normalize (value)));
 }
 
 /* Distinct field names, first spelling, in order of first occurrence. */
@@ -570,9 +571,11 @@ msgtrk_report_known_field_any (const char *name)
 {
   const MsgtrkReportKnownField *known;
 
-  known = msgtrk_report_known_field_lookup (msgtrk_report_message_fields, G_N_ELEMENTS (msgtrk_report_message_fields), name);
+  known = msgtrk_report_known_field_lookup (msgtrk_report_message_fields,
+                                            G_N_ELEMENTS (msgtrk_report_message_fields), name);
   if (known == NULL)
-    known = msgtrk_report_known_field_lookup (msgtrk_report_recipient_fields, G_N_ELEMENTS (msgtrk_report_recipient_fields), name);
+    known = msgtrk_report_known_field_lookup (msgtrk_report_recipient_fields,
+                                              G_N_ELEMENTS (msgtrk_report_recipient_fields), name);
   return known;
 }
 
@@ -600,7 +603,8 @@ pending_finish (MsgtrkReportPendingField *pending,
   if (pending->name == NULL)
     return TRUE;
 
-  value = msgtrk_report_strndup_trimmed (pending->value->str, pending->value->str + pending->value->len);
+  value = msgtrk_report_strndup_trimmed (pending->value->str,
+                                         pending->value->str + pending->value->len);
   length = strlen (pending->name) + 2 + strlen (value);
   if (length > MSGTRK_REPORT_MAX_FIELD_LENGTH)
     {

@@ -360,7 +360,8 @@ msgtrk_smtp_params_parse (const char *text,
         }
       if (g_hash_table_size (params) >= MSGTRK_SMTP_PARAMS_MAX)
         {
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT, _("The command has more than %d parameters."),
+          msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+                            _("The command has more than %d parameters."),
                 MSGTRK_SMTP_PARAMS_MAX);
           return NULL;
         }
@@ -388,12 +389,14 @@ msgtrk_smtp_param_write (GString    *out,
     {
       g_autofree char *quoted = msgtrk_smtp_quote (keyword, -1);
 
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("“%s” is not an ESMTP keyword."), quoted);
+      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("“%s” is not an ESMTP keyword."),
+                               quoted);
     }
   if (value != NULL)
     {
       if (*value == '\0')
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The parameter %s has an empty value."),
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+                                 _("The parameter %s has an empty value."),
                      keyword);
       for (const char *p = value; *p != '\0'; p++)
         if ((guchar) *p < 33 || (guchar) *p > 126)
@@ -465,7 +468,8 @@ msgtrk_mtrk_param_parse (const char *value,
       g_autofree char *quoted = msgtrk_smtp_quote (digits, -1);
 
       if (n == 0)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The MTRK timeout after ':' is empty."));
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+                                 _("The MTRK timeout after ':' is empty."));
       for (gsize i = 0; i < n; i++)
         if (!g_ascii_isdigit (digits[i]))
           return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
@@ -504,7 +508,8 @@ msgtrk_smtp_mtrk_param_write (GString    *out,
                    "ending in '='."),
                  MSGTRK_AUTHENTICATOR_LENGTH);
   if (timeout > MSGTRK_MTRK_TIMEOUT_MAX)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT, _("The MTRK timeout %u has more than 9 digits."),
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+                             _("The MTRK timeout %u has more than 9 digits."),
                  timeout);
   value = timeout > 0 ? g_strdup_printf ("%s:%u", authenticator, timeout)
                       : g_strdup (authenticator);
@@ -566,7 +571,8 @@ msgtrk_notify_param_parse (const char      *value,
                        "FAILURE and DELAY."),
                      quoted);
       if (result & flag)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("NOTIFY=%s repeats a value."), quoted);
+        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("NOTIFY=%s repeats a value."),
+                                 quoted);
       result |= flag;
     }
   if (result == MSGTRK_DSN_NOTIFY_UNSET)
@@ -658,7 +664,8 @@ msgtrk_orcpt_param_parse (const char *value,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (strnlen (value, MSGTRK_ORCPT_MAX_LENGTH + 1) > MSGTRK_ORCPT_MAX_LENGTH)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT, _("The ORCPT value is longer than %d characters."),
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+                             _("The ORCPT value is longer than %d characters."),
                  MSGTRK_ORCPT_MAX_LENGTH);
 
   quoted = msgtrk_smtp_quote (value, -1);
@@ -678,7 +685,8 @@ msgtrk_orcpt_param_parse (const char *value,
       return FALSE;
     }
   if (*decoded == '\0')
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("ORCPT=%s: the address is empty."), quoted);
+    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("ORCPT=%s: the address is empty."),
+                             quoted);
   if (!msgtrk_smtp_is_printable_ascii (decoded))
     return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
                  _("ORCPT=%s: the decoded address is not printable US-ASCII."), quoted);
@@ -859,7 +867,8 @@ msgtrk_ret_param_parse (const char   *value,
     {
       g_autofree char *quoted = msgtrk_smtp_quote (value != NULL ? value : "", -1);
 
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."), quoted);
+      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."),
+                               quoted);
     }
   return TRUE;
 }

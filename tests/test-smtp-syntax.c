@@ -456,7 +456,8 @@ test_param_writers (void)
   g_autofree char *too_long = g_strnfill (MSGTRK_ENVID_MAX_LENGTH / 3 + 1, '+');
 
   g_assert_true (msgtrk_smtp_param_write (out, "SMTPUTF8", NULL, &error));
-  g_assert_true (msgtrk_smtp_param_write (out, "RET", msgtrk_smtp_ret_param_word (MSGTRK_DSN_RET_HDRS),
+  g_assert_true (msgtrk_smtp_param_write (out, "RET",
+                                          msgtrk_smtp_ret_param_word (MSGTRK_DSN_RET_HDRS),
                                           &error));
   g_assert_true (msgtrk_smtp_envid_param_write (out, "a b+c=d", &error));
   g_assert_true (msgtrk_smtp_mtrk_param_write (out, B_VALID, 3600, &error));
