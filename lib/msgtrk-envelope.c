@@ -47,6 +47,8 @@
  * The DSN/MTRK envelope of one message: ENVID, authenticator B, MTRK timeout, RET and
  * NOTIFY. On the client it builds the MAIL FROM and RCPT TO arguments from what the
  * server offered; on a server it is made from the received MAIL parameters.
+ *
+ * Since: 1.0
  */
 struct _MsgtrkEnvelope
 {
@@ -215,6 +217,8 @@ msgtrk_envelope_init (MsgtrkEnvelope *self)
  * NOTIFY=SUCCESS,FAILURE,DELAY (RFC 3885: DSN gives the primary status).
  *
  * Returns: (transfer full): the envelope
+ *
+ * Since: 1.0
  */
 MsgtrkEnvelope *
 msgtrk_envelope_new (const char *envid)
@@ -241,6 +245,8 @@ msgtrk_envelope_new (const char *envid)
  * %MSGTRK_ERROR_LIMIT (too long as xtext).
  *
  * Returns: (transfer full): the envelope, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 MsgtrkEnvelope *
 msgtrk_envelope_new_received (const char *envid,
@@ -259,6 +265,8 @@ msgtrk_envelope_new_received (const char *envid,
  *
  * Returns: (nullable): the ENVID, decoded; %NULL only for an envelope received without
  *   one (msgtrk_envelope_new_received())
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_envelope_get_envid (MsgtrkEnvelope *self)
@@ -275,6 +283,8 @@ msgtrk_envelope_get_envid (MsgtrkEnvelope *self)
  *   %NULL to send no MTRK parameter
  *
  * Sets the authenticator sent as MTRK=B where the server offers MTRK and DSN.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_envelope_set_authenticator (MsgtrkEnvelope *self,
@@ -295,6 +305,8 @@ msgtrk_envelope_set_authenticator (MsgtrkEnvelope *self,
  * @self: a #MsgtrkEnvelope
  *
  * Returns: (nullable): the authenticator B, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_envelope_get_authenticator (MsgtrkEnvelope *self)
@@ -310,6 +322,8 @@ msgtrk_envelope_get_authenticator (MsgtrkEnvelope *self)
  * @seconds: 1 to %MSGTRK_MTRK_TIMEOUT_MAX, or 0 to send no timeout
  *
  * Sets how long the servers should keep tracking data (MTRK=B:seconds).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_envelope_set_mtrk_timeout (MsgtrkEnvelope *self,
@@ -329,6 +343,8 @@ msgtrk_envelope_set_mtrk_timeout (MsgtrkEnvelope *self,
  * @self: a #MsgtrkEnvelope
  *
  * Returns: the MTRK timeout in seconds, 0 for none
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_envelope_get_mtrk_timeout (MsgtrkEnvelope *self)
@@ -344,6 +360,8 @@ msgtrk_envelope_get_mtrk_timeout (MsgtrkEnvelope *self)
  * @ret: the RET parameter
  *
  * Sets what a DSN should return of the message.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_envelope_set_ret (MsgtrkEnvelope *self,
@@ -364,6 +382,8 @@ msgtrk_envelope_set_ret (MsgtrkEnvelope *self,
  * @self: a #MsgtrkEnvelope
  *
  * Returns: the RET parameter
+ *
+ * Since: 1.0
  */
 MsgtrkDsnRet
 msgtrk_envelope_get_ret (MsgtrkEnvelope *self)
@@ -379,6 +399,8 @@ msgtrk_envelope_get_ret (MsgtrkEnvelope *self)
  * @notify: the NOTIFY flags; %MSGTRK_DSN_NOTIFY_NEVER only alone
  *
  * Sets the NOTIFY parameter given to every recipient.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_envelope_set_notify (MsgtrkEnvelope *self,
@@ -398,6 +420,8 @@ msgtrk_envelope_set_notify (MsgtrkEnvelope *self,
  * @self: a #MsgtrkEnvelope
  *
  * Returns: the NOTIFY flags
+ *
+ * Since: 1.0
  */
 MsgtrkDsnNotify
 msgtrk_envelope_get_notify (MsgtrkEnvelope *self)
@@ -459,6 +483,8 @@ caps_has (MsgtrkSmtpCapabilities *caps,
  * longer than %MSGTRK_SMTP_MAIL_LINE_MAX. Nothing is ever truncated.
  *
  * Returns: (transfer full): the argument, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
@@ -581,6 +607,8 @@ build_rcpt_to_arg (MsgtrkEnvelope         *self,
  * ORCPT (what a relay forwards).
  *
  * Returns: (transfer full): the argument, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_envelope_build_rcpt_to_arg (MsgtrkEnvelope         *self,
@@ -620,6 +648,8 @@ msgtrk_envelope_build_rcpt_to_arg (MsgtrkEnvelope         *self,
  * @orcpt_type is not an atom or @orcpt_address is empty or not printable US-ASCII.
  *
  * Returns: (transfer full): the argument, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_envelope_build_rcpt_to_arg_full (MsgtrkEnvelope         *self,
@@ -656,6 +686,8 @@ msgtrk_envelope_build_rcpt_to_arg_full (MsgtrkEnvelope         *self,
  * %MSGTRK_ERROR_LIMIT or %MSGTRK_ERROR_INVALID_SECRET (bad MTRK authenticator).
  *
  * Returns: (transfer full): the envelope, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 MsgtrkEnvelope *
 msgtrk_envelope_new_from_mail_params (GHashTable *params,

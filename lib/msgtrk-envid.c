@@ -122,6 +122,8 @@ validate_envid_domain (const char *domain,
  * %MSGTRK_ERROR_RANDOM if the random generator fails.
  *
  * Returns: (transfer full): the new ENVID, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_envid_generate (const char *sender_domain,
@@ -184,6 +186,8 @@ msgtrk_envid_generate (const char *sender_domain,
  *
  * Returns: %TRUE if @envid is valid, else %FALSE with @error set (%MSGTRK_ERROR_PARSE, or
  *   %MSGTRK_ERROR_LIMIT when too long)
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_envid_is_valid (const char *envid,

@@ -149,6 +149,8 @@ msgtrk_recipient_report_new_from_fields (GPtrArray *fields)
  * else. Add Action and Status before writing it as tracking-status or delivery-status.
  *
  * Returns: (transfer full): a new recipient report
+ *
+ * Since: 1.0
  */
 MsgtrkRecipientReport *
 msgtrk_recipient_report_new (const char *final_recipient)
@@ -173,6 +175,8 @@ msgtrk_recipient_report_new (const char *final_recipient)
  * whole value if it has no type.
  *
  * Returns: (nullable): the address, or %NULL if there is no Final-Recipient field
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_final_recipient (MsgtrkRecipientReport *self)
@@ -188,6 +192,8 @@ msgtrk_recipient_report_get_final_recipient (MsgtrkRecipientReport *self)
  * The address-type of the Final-Recipient field, e.g. "rfc822" or "utf-8", as given.
  *
  * Returns: (nullable): the type, or %NULL if there is no field or it has no type
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_final_recipient_type (MsgtrkRecipientReport *self)
@@ -204,6 +210,8 @@ msgtrk_recipient_report_get_final_recipient_type (MsgtrkRecipientReport *self)
  * its address-type.
  *
  * Returns: (nullable): the address, or %NULL if there is no such field
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_original_recipient (MsgtrkRecipientReport *self)
@@ -218,6 +226,8 @@ msgtrk_recipient_report_get_original_recipient (MsgtrkRecipientReport *self)
  * @address: (nullable): an address, or %NULL to remove the field
  *
  * Sets `Original-Recipient: rfc822; @address`.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_recipient_report_set_original_recipient (MsgtrkRecipientReport *self,
@@ -242,6 +252,8 @@ msgtrk_recipient_report_set_original_recipient (MsgtrkRecipientReport *self,
  * Returns: the action: %MSGTRK_ACTION_NONE without an Action field (an MDN),
  *   %MSGTRK_ACTION_UNKNOWN for a value this library does not know (see
  *   msgtrk_recipient_report_get_action_text())
+ *
+ * Since: 1.0
  */
 MsgtrkAction
 msgtrk_recipient_report_get_action (MsgtrkRecipientReport *self)
@@ -257,6 +269,8 @@ msgtrk_recipient_report_get_action (MsgtrkRecipientReport *self)
  * The Action field as written (trimmed), also when it is not a known action.
  *
  * Returns: (nullable): the text, or %NULL without an Action field
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_action_text (MsgtrkRecipientReport *self)
@@ -272,6 +286,8 @@ msgtrk_recipient_report_get_action_text (MsgtrkRecipientReport *self)
  *
  * Sets the Action field. %MSGTRK_ACTION_UNKNOWN has no text: to write an action this
  * library does not know, use msgtrk_recipient_report_set_field().
+ *
+ * Since: 1.0
  */
 void
 msgtrk_recipient_report_set_action (MsgtrkRecipientReport *self,
@@ -294,6 +310,8 @@ msgtrk_recipient_report_set_action (MsgtrkRecipientReport *self,
  * Returns: (nullable): the code, or %NULL if there is no Status field or it is not a
  *   valid code (possible only after msgtrk_recipient_report_set_field(); the parser
  *   refuses invalid codes)
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_status (MsgtrkRecipientReport *self)
@@ -308,6 +326,8 @@ msgtrk_recipient_report_get_status (MsgtrkRecipientReport *self)
  *
  * Returns: the class of the status code (2 success, 4 persistent transient failure,
  *   5 permanent failure), or 0 without a valid Status
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_recipient_report_get_status_class (MsgtrkRecipientReport *self)
@@ -321,6 +341,8 @@ msgtrk_recipient_report_get_status_class (MsgtrkRecipientReport *self)
  * @self: a recipient report
  *
  * Returns: the subject of the status code (0..999), or 0 without a valid Status
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_recipient_report_get_status_subject (MsgtrkRecipientReport *self)
@@ -334,6 +356,8 @@ msgtrk_recipient_report_get_status_subject (MsgtrkRecipientReport *self)
  * @self: a recipient report
  *
  * Returns: the detail of the status code (0..999), or 0 without a valid Status
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_recipient_report_get_status_detail (MsgtrkRecipientReport *self)
@@ -350,6 +374,8 @@ msgtrk_recipient_report_get_status_detail (MsgtrkRecipientReport *self)
  * undone, or the rest of the value as written if it is not parenthesised.
  *
  * Returns: (nullable): the comment, or %NULL if there is none
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_status_comment (MsgtrkRecipientReport *self)
@@ -369,6 +395,8 @@ msgtrk_recipient_report_get_status_comment (MsgtrkRecipientReport *self)
  *
  * Returns: %TRUE, or %FALSE with %MSGTRK_ERROR_PARSE if @code is not a valid code (the
  *   field is then left as it was)
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_recipient_report_set_status (MsgtrkRecipientReport *self,
@@ -399,6 +427,8 @@ msgtrk_recipient_report_set_status (MsgtrkRecipientReport *self,
  * its mta-name-type.
  *
  * Returns: (nullable): the host, or %NULL if there is no such field
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_remote_mta (MsgtrkRecipientReport *self)
@@ -413,6 +443,8 @@ msgtrk_recipient_report_get_remote_mta (MsgtrkRecipientReport *self)
  * @host: (nullable): a host name, or %NULL to remove the field
  *
  * Sets `Remote-MTA: dns; @host`.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_recipient_report_set_remote_mta (MsgtrkRecipientReport *self,
@@ -436,6 +468,8 @@ msgtrk_recipient_report_set_remote_mta (MsgtrkRecipientReport *self,
  * "smtp; 550 5.1.1 <bob@example.org>: Recipient address rejected".
  *
  * Returns: (nullable): the value, or %NULL if there is no such field
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_diagnostic_code (MsgtrkRecipientReport *self)
@@ -451,6 +485,8 @@ msgtrk_recipient_report_get_diagnostic_code (MsgtrkRecipientReport *self)
  *   %NULL to remove the field
  *
  * Sets the Diagnostic-Code field.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_recipient_report_set_diagnostic_code (MsgtrkRecipientReport *self,
@@ -476,6 +512,8 @@ msgtrk_recipient_report_set_diagnostic_code (MsgtrkRecipientReport *self,
  * msgtrk_recipient_report_get_field().
  *
  * Returns: (nullable) (transfer none): the date
+ *
+ * Since: 1.0
  */
 GDateTime *
 msgtrk_recipient_report_get_last_attempt_date (MsgtrkRecipientReport *self)
@@ -490,6 +528,8 @@ msgtrk_recipient_report_get_last_attempt_date (MsgtrkRecipientReport *self)
  * @date: (nullable): a date, or %NULL to remove the field
  *
  * Sets the Last-Attempt-Date field (RFC 5322 date-time, to the second).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_recipient_report_set_last_attempt_date (MsgtrkRecipientReport *self,
@@ -513,6 +553,8 @@ msgtrk_recipient_report_set_last_attempt_date (MsgtrkRecipientReport *self,
  * absurd, as for msgtrk_recipient_report_get_last_attempt_date().
  *
  * Returns: (nullable) (transfer none): the date
+ *
+ * Since: 1.0
  */
 GDateTime *
 msgtrk_recipient_report_get_will_retry_until (MsgtrkRecipientReport *self)
@@ -527,6 +569,8 @@ msgtrk_recipient_report_get_will_retry_until (MsgtrkRecipientReport *self)
  * @date: (nullable): a date, or %NULL to remove the field
  *
  * Sets the Will-Retry-Until field.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_recipient_report_set_will_retry_until (MsgtrkRecipientReport *self,
@@ -551,6 +595,8 @@ msgtrk_recipient_report_set_will_retry_until (MsgtrkRecipientReport *self,
  * Returns: %MSGTRK_DISPOSITION_NONE without a Disposition field,
  *   %MSGTRK_DISPOSITION_UNKNOWN for a type this library does not know or a value that
  *   is not a disposition
+ *
+ * Since: 1.0
  */
 MsgtrkDisposition
 msgtrk_recipient_report_get_disposition (MsgtrkRecipientReport *self)
@@ -568,6 +614,8 @@ msgtrk_recipient_report_get_disposition (MsgtrkRecipientReport *self)
  * msgtrk_recipient_report_get_field().
  *
  * Returns: (nullable): the type, or %NULL without a well-formed Disposition field
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_disposition_text (MsgtrkRecipientReport *self)
@@ -585,6 +633,8 @@ msgtrk_recipient_report_get_disposition_text (MsgtrkRecipientReport *self)
  * more than once (possible for extension fields), the first one.
  *
  * Returns: (nullable): the value, or %NULL if there is no such field
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_recipient_report_get_field (MsgtrkRecipientReport *self,
@@ -605,6 +655,8 @@ msgtrk_recipient_report_get_field (MsgtrkRecipientReport *self,
  * appends it. Known fields set this way are seen by the typed getters. Control characters
  * in @value (CR and LF included) become spaces and surrounding whitespace is dropped, so
  * that what is written parses back to the same value.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_recipient_report_set_field (MsgtrkRecipientReport *self,
@@ -626,6 +678,8 @@ msgtrk_recipient_report_set_field (MsgtrkRecipientReport *self,
  * occurrence, each once (compared case-insensitively; the first spelling is given).
  *
  * Returns: (transfer full) (array zero-terminated=1): the names
+ *
+ * Since: 1.0
  */
 char **
 msgtrk_recipient_report_list_field_names (MsgtrkRecipientReport *self)

@@ -368,6 +368,8 @@ parse_multipart_related (GMimeMultipart *multipart,
  *   %NULL with %MSGTRK_ERROR_PARSE (also for any other content type) or
  *   %MSGTRK_ERROR_LIMIT (size over %MSGTRK_REPORT_MAX_SIZE, more than
  *   %MSGTRK_REPORT_MAX_PARTS MIME parts)
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_report_parse_entity (GBytes  *entity,
@@ -520,6 +522,8 @@ longest_line (const char *text)
  *   not a valid tracking-status, e.g. lacks Original-Envelope-Id; the message names it),
  *   %MSGTRK_ERROR_LIMIT (a field, block or the entity over a limit) or
  *   %MSGTRK_ERROR_FAILED (no reports)
+ *
+ * Since: 1.0
  */
 GBytes *
 msgtrk_report_build_tracking_entity (GPtrArray *reports,
@@ -1010,6 +1014,8 @@ extract_from_stream (GMimeStream  *stream,
  *   %MSGTRK_ERROR_LIMIT (@message over %MSGTRK_REPORT_MAX_MESSAGE_SIZE, the kept parts
  *   over %MSGTRK_REPORT_MAX_SIZE or more than %MSGTRK_REPORT_MAX_PARTS of them) or
  *   %G_IO_ERROR_CANCELLED
+ *
+ * Since: 1.0
  */
 GBytes *
 msgtrk_report_extract_bytes (GBytes       *message,
@@ -1050,6 +1056,8 @@ msgtrk_report_extract_bytes (GBytes       *message,
  *
  * Returns: (transfer full): the report entity, or %NULL with an error as for
  *   msgtrk_report_extract_bytes(), or a #G_IO_ERROR if @path cannot be opened
+ *
+ * Since: 1.0
  */
 GBytes *
 msgtrk_report_extract_file (const char   *path,

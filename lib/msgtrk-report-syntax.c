@@ -482,6 +482,8 @@ static const struct
  *
  * Returns: (nullable): a static lowercase string, or %NULL for %MSGTRK_ACTION_NONE and
  *   %MSGTRK_ACTION_UNKNOWN
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_action_to_string (MsgtrkAction action)
@@ -500,6 +502,8 @@ msgtrk_action_to_string (MsgtrkAction action)
  *
  * Returns: the action; %MSGTRK_ACTION_NONE for %NULL, %MSGTRK_ACTION_UNKNOWN for any
  *   other text
+ *
+ * Since: 1.0
  */
 MsgtrkAction
 msgtrk_action_from_string (const char *text)

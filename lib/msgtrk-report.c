@@ -117,6 +117,8 @@ msgtrk_report_init (MsgtrkReport *self)
  * (msgtrk_report_set_envid()) and the reporting MTA, and add recipients.
  *
  * Returns: (transfer full): a new report
+ *
+ * Since: 1.0
  */
 MsgtrkReport *
 msgtrk_report_new (MsgtrkReportKind kind)
@@ -135,6 +137,8 @@ msgtrk_report_new (MsgtrkReportKind kind)
  * @self: a report
  *
  * Returns: the syntax the report came in (or was created for)
+ *
+ * Since: 1.0
  */
 MsgtrkReportKind
 msgtrk_report_get_kind (MsgtrkReport *self)
@@ -151,6 +155,8 @@ msgtrk_report_get_kind (MsgtrkReport *self)
  * 3464 (Postfix writes it decoded); this library does not decode it.
  *
  * Returns: (nullable): the envelope id, or %NULL if there is none
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_report_get_envid (MsgtrkReport *self)
@@ -165,6 +171,8 @@ msgtrk_report_get_envid (MsgtrkReport *self)
  * @envid: (nullable): the envelope id, or %NULL to remove the field
  *
  * Sets the Original-Envelope-Id field (as given, no encoding).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_report_set_envid (MsgtrkReport *self,
@@ -183,6 +191,8 @@ msgtrk_report_set_envid (MsgtrkReport *self,
  * The MTA name of the Reporting-MTA field, without its mta-name-type.
  *
  * Returns: (nullable): the host, or %NULL if there is no such field (an MDN)
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_report_get_reporting_mta (MsgtrkReport *self)
@@ -198,6 +208,8 @@ msgtrk_report_get_reporting_mta (MsgtrkReport *self)
  * The mta-name-type of the Reporting-MTA field, normally "dns".
  *
  * Returns: (nullable): the type, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_report_get_reporting_mta_type (MsgtrkReport *self)
@@ -212,6 +224,8 @@ msgtrk_report_get_reporting_mta_type (MsgtrkReport *self)
  * @host: (nullable): a host name, or %NULL to remove the field
  *
  * Sets `Reporting-MTA: dns; @host`.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_report_set_reporting_mta (MsgtrkReport *self,
@@ -234,6 +248,8 @@ msgtrk_report_set_reporting_mta (MsgtrkReport *self,
  * The Reporting-UA field of an MDN as written, e.g. "pc.example.com; Foomail 9.1".
  *
  * Returns: (nullable): the value, or %NULL if there is none
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_report_get_reporting_ua (MsgtrkReport *self)
@@ -250,6 +266,8 @@ msgtrk_report_get_reporting_ua (MsgtrkReport *self)
  * 1980..2200) give %NULL; the text stays available from msgtrk_report_get_field().
  *
  * Returns: (nullable) (transfer none): the date
+ *
+ * Since: 1.0
  */
 GDateTime *
 msgtrk_report_get_arrival_date (MsgtrkReport *self)
@@ -264,6 +282,8 @@ msgtrk_report_get_arrival_date (MsgtrkReport *self)
  * @date: (nullable): a date, or %NULL to remove the field
  *
  * Sets the Arrival-Date field (RFC 5322 date-time, to the second).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_report_set_arrival_date (MsgtrkReport *self,
@@ -288,6 +308,8 @@ msgtrk_report_set_arrival_date (MsgtrkReport *self,
  * Message-ID header of the returned headers of a DSN or MDN, with angle brackets.
  *
  * Returns: (nullable): the message id, or %NULL if unknown
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_report_get_original_message_id (MsgtrkReport *self)
@@ -307,6 +329,8 @@ msgtrk_report_get_original_message_id (MsgtrkReport *self)
  *
  * Sets the Original-Message-ID field of the per-message block (RFC 8098; an extension
  * field in other kinds).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_report_set_original_message_id (MsgtrkReport *self,
@@ -328,6 +352,8 @@ msgtrk_report_set_original_message_id (MsgtrkReport *self,
  * msgtrk_report_parse_entity() sets it.
  *
  * Returns: (nullable): the headers, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_report_get_returned_headers (MsgtrkReport *self)
@@ -345,6 +371,8 @@ msgtrk_report_get_returned_headers (MsgtrkReport *self)
  * first one if the name occurs more than once.
  *
  * Returns: (nullable): the value, or %NULL if there is no such field
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_report_get_field (MsgtrkReport *self,
@@ -365,6 +393,8 @@ msgtrk_report_get_field (MsgtrkReport *self,
  * or appends it; typed getters see the change. @value is normalised as by
  * msgtrk_recipient_report_set_field(). In an MDN this does not change the copies held by
  * its recipient.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_report_set_field (MsgtrkReport *self,
@@ -385,6 +415,8 @@ msgtrk_report_set_field (MsgtrkReport *self,
  * The names of all per-message fields, in order of first occurrence, each once.
  *
  * Returns: (transfer full) (array zero-terminated=1): the names
+ *
+ * Since: 1.0
  */
 char **
 msgtrk_report_list_field_names (MsgtrkReport *self)
@@ -400,6 +432,8 @@ msgtrk_report_list_field_names (MsgtrkReport *self)
  * The recipient blocks in order (exactly one for an MDN).
  *
  * Returns: (transfer none) (element-type MsgtrkRecipientReport): the recipients
+ *
+ * Since: 1.0
  */
 GPtrArray *
 msgtrk_report_get_recipients (MsgtrkReport *self)
@@ -414,6 +448,8 @@ msgtrk_report_get_recipients (MsgtrkReport *self)
  * @recipient: (transfer none): a recipient block
  *
  * Appends a recipient block (a reference is taken).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_report_add_recipient (MsgtrkReport          *self,
@@ -610,6 +646,8 @@ fields_copy_named (GPtrArray         *block,
  *
  * Returns: (transfer full): the report, or %NULL with %MSGTRK_ERROR_PARSE (naming the
  *   block and field) or %MSGTRK_ERROR_LIMIT
+ *
+ * Since: 1.0
  */
 MsgtrkReport *
 msgtrk_report_parse_fields (MsgtrkReportKind kind,
@@ -739,6 +777,8 @@ msgtrk_report_take_returned_headers (MsgtrkReport *self,
  * checks that.
  *
  * Returns: (transfer full): the text
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_report_to_fields (MsgtrkReport *self)

@@ -42,6 +42,8 @@ cap_entry_free (gpointer data)
  *
  * What an SMTP server offered in its EHLO reply: its domain and its keywords (upper case,
  * in the server's order) with their parameters. Immutable once made.
+ *
+ * Since: 1.0
  */
 struct _MsgtrkSmtpCapabilities
 {
@@ -298,6 +300,8 @@ parse_reply_line (MsgtrkSmtpCapabilities *self,
  * than %MSGTRK_SMTP_REPLY_LINE_MAX octets with its CRLF.
  *
  * Returns: (transfer full): the capabilities, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 MsgtrkSmtpCapabilities *
 msgtrk_smtp_capabilities_parse_data (const char *data,
@@ -381,6 +385,8 @@ msgtrk_smtp_capabilities_parse_data (const char *data,
  * bytes in it are seen and refused.
  *
  * Returns: (transfer full): the capabilities, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 MsgtrkSmtpCapabilities *
 msgtrk_smtp_capabilities_parse (const char *ehlo_reply,
@@ -402,6 +408,8 @@ msgtrk_smtp_capabilities_parse (const char *ehlo_reply,
  * domain is unknown (%NULL).
  *
  * Returns: (transfer full): the capabilities
+ *
+ * Since: 1.0
  */
 MsgtrkSmtpCapabilities *
 msgtrk_smtp_capabilities_new_from_keywords (const char * const *keywords)
@@ -426,6 +434,8 @@ msgtrk_smtp_capabilities_new_from_keywords (const char * const *keywords)
  *
  * Returns: (nullable): the domain the server named on the first line of its EHLO reply,
  *   %NULL if the set was made from keywords
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_smtp_capabilities_get_domain (MsgtrkSmtpCapabilities *self)
@@ -441,6 +451,8 @@ msgtrk_smtp_capabilities_get_domain (MsgtrkSmtpCapabilities *self)
  * @keyword: an EHLO keyword, any case (e.g. "DSN", "mtrk")
  *
  * Returns: %TRUE if the server offered @keyword
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_smtp_capabilities_has (MsgtrkSmtpCapabilities *self,
@@ -460,6 +472,8 @@ msgtrk_smtp_capabilities_has (MsgtrkSmtpCapabilities *self,
  * Returns: (nullable): the parameters the server gave with @keyword, separated by single
  *   spaces (e.g. "PLAIN LOGIN" for AUTH), or %NULL if it gave none or did not offer
  *   @keyword (see msgtrk_smtp_capabilities_has())
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_smtp_capabilities_get_params (MsgtrkSmtpCapabilities *self,
@@ -480,6 +494,8 @@ msgtrk_smtp_capabilities_get_params (MsgtrkSmtpCapabilities *self,
  *
  * Returns: (transfer full) (array zero-terminated=1): the offered keywords in upper case,
  *   in the server's order
+ *
+ * Since: 1.0
  */
 char **
 msgtrk_smtp_capabilities_list_keywords (MsgtrkSmtpCapabilities *self)
@@ -509,6 +525,8 @@ msgtrk_smtp_capabilities_list_keywords (MsgtrkSmtpCapabilities *self)
  * "PIPELINING SIZE DSN MTRK"); used to report what the server offered.
  *
  * Returns: (transfer full): the list, "" if the server offered nothing
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_smtp_capabilities_to_string (MsgtrkSmtpCapabilities *self)

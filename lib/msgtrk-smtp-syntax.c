@@ -147,6 +147,8 @@ msgtrk_smtp_notify_is_consistent (MsgtrkDsnNotify notify)
  * `+`, `=`, space, control characters and non-ASCII octets become `+XX`.
  *
  * Returns: (transfer full): the xtext
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_xtext_encode (const char *text)
@@ -191,6 +193,8 @@ upper_hex_value (char c)
  * Returns: (transfer full): the decoded octets (not necessarily UTF-8 when the input
  *   escapes non-ASCII octets), or %NULL with @error set (%MSGTRK_ERROR_PARSE, or
  *   %MSGTRK_ERROR_LIMIT when the input is too long)
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_xtext_decode (const char *xtext,
@@ -285,6 +289,8 @@ msgtrk_xtext_decode (const char *xtext,
  *
  * Returns: (transfer full) (element-type utf8 utf8): upper-case keyword → value (%NULL
  *   for a keyword without value), or %NULL with @error set
+ *
+ * Since: 1.0
  */
 GHashTable *
 msgtrk_smtp_params_parse (const char *text,
@@ -435,6 +441,8 @@ msgtrk_smtp_param_write (GString    *out,
  * timeout of more than 9 digits. The out arguments are left untouched on failure.
  *
  * Returns: %TRUE on success
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_mtrk_param_parse (const char *value,
@@ -530,6 +538,8 @@ msgtrk_smtp_mtrk_param_write (GString    *out,
  * The list is comma-separated without spaces; repeated or empty elements are refused.
  *
  * Returns: %TRUE on success, else %FALSE with @error set (%MSGTRK_ERROR_PARSE)
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_notify_param_parse (const char      *value,
@@ -590,6 +600,8 @@ msgtrk_notify_param_parse (const char      *value,
  * DELAY, comma-separated.
  *
  * Returns: (transfer full) (nullable): the value, %NULL for %MSGTRK_DSN_NOTIFY_UNSET
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_notify_param_format (MsgtrkDsnNotify notify)
@@ -649,6 +661,8 @@ msgtrk_smtp_is_atext (char c)
  * arguments are left untouched on failure.
  *
  * Returns: %TRUE on success
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_orcpt_param_parse (const char *value,
@@ -791,6 +805,8 @@ msgtrk_smtp_envid_received_check (const char *envid,
  * untouched on failure.
  *
  * Returns: %TRUE on success
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_envid_param_parse (const char *value,
@@ -850,6 +866,8 @@ msgtrk_smtp_envid_param_write (GString    *out,
  *
  * Returns: %TRUE on success, else %FALSE with @error set (%MSGTRK_ERROR_PARSE) and @ret
  *   untouched
+ *
+ * Since: 1.0
  */
 gboolean
 msgtrk_ret_param_parse (const char   *value,
