@@ -41,6 +41,11 @@
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
 
+/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
+#define fail                 msgtrk_smtp_fail
+#define quote(text)          msgtrk_smtp_quote ((text), -1)
+#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+
 /**
  * MsgtrkEnvelope:
  *
@@ -447,7 +452,7 @@ write_path (GString    *arg,
   if (!msgtrk_smtp_path_write (arg, address, flags, MSGTRK_SMTP_ADDRESS_MAX_LENGTH, non_ascii,
                                error))
     {
-      g_autofree char *quoted = msgtrk_smtp_quote (address, -1);
+      g_autofree char *quoted = quote (address);
 
       g_prefix_error (error, _("The %s address “%s”: "), what, quoted);
       return FALSE;
@@ -521,7 +526,7 @@ msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
 
   if (strlen ("MAIL FROM:") + arg->len + strlen ("\r\n") > MSGTRK_SMTP_MAIL_LINE_MAX)
     {
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+      fail (error, MSGTRK_ERROR_LIMIT,
             _("The MAIL FROM command would be longer than %d octets."),
             MSGTRK_SMTP_MAIL_LINE_MAX);
       return NULL;
@@ -578,7 +583,7 @@ build_rcpt_to_arg (MsgtrkEnvelope         *self,
 
   if (strlen ("RCPT TO:") + arg->len + strlen ("\r\n") > MSGTRK_SMTP_RCPT_LINE_MAX)
     {
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+      fail (error, MSGTRK_ERROR_LIMIT,
             _("The RCPT TO command would be longer than %d octets."),
             MSGTRK_SMTP_RCPT_LINE_MAX);
       return NULL;
@@ -710,10 +715,10 @@ msgtrk_envelope_new_from_mail_params (GHashTable *params,
   if (!has_envid)
     {
       if (has_mtrk)
-        msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        fail (error, MSGTRK_ERROR_PARSE,
               _("MAIL has an MTRK parameter but no ENVID (RFC 3885 needs both)."));
       else
-        msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("MAIL has no ENVID parameter."));
+        fail (error, MSGTRK_ERROR_PARSE, _("MAIL has no ENVID parameter."));
       return NULL;
     }
   if (!msgtrk_envid_param_parse (envid_xtext, &envid, error))
@@ -728,7 +733,7 @@ msgtrk_envelope_new_from_mail_params (GHashTable *params,
     {
       if (mtrk == NULL)
         {
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The MTRK parameter has no value."));
+          fail (error, MSGTRK_ERROR_PARSE, _("The MTRK parameter has no value."));
           return NULL;
         }
       if (!msgtrk_mtrk_param_parse (mtrk, &authenticator, &timeout, error))

@@ -20,6 +20,11 @@
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
 
+/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
+#define fail                 msgtrk_smtp_fail
+#define quote(text)          msgtrk_smtp_quote ((text), -1)
+#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+
 /* RFC 1035: at most 63 octets per DNS label. */
 #define DNS_LABEL_MAX 63
 /* ENVID layout: "mtrk." + 26 base32 + "@" + domain. */
@@ -50,15 +55,15 @@ static gboolean
 validate_envid_domain (const char *domain,
                        GError    **error)
 {
-  g_autofree char *quoted = msgtrk_smtp_quote (domain, -1);
+  g_autofree char *quoted = quote (domain);
   const char *label = domain;
   gboolean all_digits = TRUE;
 
   if (*domain == '\0')
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+    return fail (error, MSGTRK_ERROR_PARSE,
                              _("The sender domain for the ENVID is empty."));
   if (*domain == '[')
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+    return fail (error, MSGTRK_ERROR_PARSE,
                  _("The sender domain “%s” is an address literal; an ENVID needs a domain "
                    "name."),
                  quoted);
@@ -71,7 +76,7 @@ validate_envid_domain (const char *domain,
       while (label[n] != '\0' && label[n] != '.')
         {
           if (!is_ldh (label[n]))
-            return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+            return fail (error, MSGTRK_ERROR_PARSE,
                          _("The sender domain “%s” contains a character not allowed in a "
                            "domain name (letters, digits, '-' and '.' only)."),
                          quoted);
@@ -80,16 +85,16 @@ validate_envid_domain (const char *domain,
           n++;
         }
       if (n == 0)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                      _("The sender domain “%s” has an empty label (a leading, trailing or "
                        "doubled '.')."),
                      quoted);
       if (n > DNS_LABEL_MAX)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                      _("The sender domain “%s” has a label longer than %d characters."),
                      quoted, DNS_LABEL_MAX);
       if (label[0] == '-' || label[n - 1] == '-')
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                      _("The sender domain “%s” has a label that starts or ends with '-'."),
                      quoted);
       if (label[n] == '\0')
@@ -98,7 +103,7 @@ validate_envid_domain (const char *domain,
     }
 
   if (all_digits)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+    return fail (error, MSGTRK_ERROR_PARSE,
                  _("The sender domain “%s” looks like an IP address; an ENVID needs a "
                    "domain name."),
                  quoted);
@@ -142,9 +147,9 @@ msgtrk_envid_generate (const char *sender_domain,
   envid_len = strlen (ENVID_PREFIX) + ENVID_RANDOM_CHARS + 1 + strlen (sender_domain);
   if (envid_len > MSGTRK_ENVID_MAX_LENGTH)
     {
-      g_autofree char *quoted = msgtrk_smtp_quote (sender_domain, -1);
+      g_autofree char *quoted = quote (sender_domain);
 
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+      fail (error, MSGTRK_ERROR_LIMIT,
             _("The sender domain “%s” is too long for an ENVID (%lu characters, at most %d)."),
             quoted, (unsigned long) envid_len, MSGTRK_ENVID_MAX_LENGTH);
       return NULL;
@@ -152,7 +157,7 @@ msgtrk_envid_generate (const char *sender_domain,
 
   if (RAND_bytes (raw, sizeof raw) != 1)
     {
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_RANDOM,
+      fail (error, MSGTRK_ERROR_RANDOM,
             _("The system's random number generator failed; no ENVID was made."));
       return NULL;
     }
@@ -200,17 +205,17 @@ msgtrk_envid_is_valid (const char *envid,
 
   len = strnlen (envid, MSGTRK_ENVID_MAX_LENGTH + 1);
   if (len == 0)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The ENVID is empty."));
+    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID is empty."));
   if (len > MSGTRK_ENVID_MAX_LENGTH)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+    return fail (error, MSGTRK_ERROR_LIMIT,
                  _("The ENVID is longer than %d characters."), MSGTRK_ENVID_MAX_LENGTH);
   for (gsize i = 0; i < len; i++)
     {
       if (!msgtrk_smtp_is_xchar ((guchar) envid[i]))
         {
-          g_autofree char *quoted = msgtrk_smtp_quote (envid, -1);
+          g_autofree char *quoted = quote (envid);
 
-          return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+          return fail (error, MSGTRK_ERROR_PARSE,
                        _("The ENVID “%s” contains a character that would need escaping "
                          "(only printable ASCII other than '+' and '=' is allowed)."),
                        quoted);

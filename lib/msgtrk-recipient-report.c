@@ -88,7 +88,7 @@ recipient_refresh (MsgtrkRecipientReport *self)
   status = msgtrk_report_fields_get (self->fields, "Status");
   if (status != NULL
       && msgtrk_report_status_code_parse (status, &self->status_class, &self->status_subject,
-                            &self->status_detail, &code_len, &self->status_comment))
+                                          &self->status_detail, &code_len, &self->status_comment))
     self->status_code = g_strndup (status, code_len);
 
   msgtrk_report_typed_parse_tolerant (msgtrk_report_fields_get (self->fields, "Remote-MTA"),

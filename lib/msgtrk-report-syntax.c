@@ -45,7 +45,7 @@ msgtrk_report_field_free (gpointer data)
 
 MsgtrkReportField *
 msgtrk_report_field_new_take (char *name,
-                char *value)
+                              char *value)
 {
   MsgtrkReportField *field = g_new0 (MsgtrkReportField, 1);
 
@@ -63,7 +63,7 @@ msgtrk_report_fields_new (void)
 /* First field called @name (case-insensitive), or NULL. */
 MsgtrkReportField *
 msgtrk_report_fields_lookup (GPtrArray  *fields,
-               const char *name)
+                             const char *name)
 {
   for (guint i = 0; i < fields->len; i++)
     {
@@ -77,7 +77,7 @@ msgtrk_report_fields_lookup (GPtrArray  *fields,
 
 const char *
 msgtrk_report_fields_get (GPtrArray  *fields,
-            const char *name)
+                          const char *name)
 {
   MsgtrkReportField *field = msgtrk_report_fields_lookup (fields, name);
 
@@ -132,8 +132,8 @@ msgtrk_report_value_normalize (const char *value)
  * there is none, or remove all of them if @value is NULL. */
 void
 msgtrk_report_fields_set (GPtrArray  *fields,
-            const char *name,
-            const char *value)
+                          const char *name,
+                          const char *value)
 {
   gboolean done = FALSE;
   guint i = 0;
@@ -184,7 +184,7 @@ msgtrk_report_fields_list_names (GPtrArray *fields)
 
 char *
 msgtrk_report_strndup_trimmed (const char *start,
-                 const char *end)
+                               const char *end)
 {
   while (start < end && (*start == ' ' || *start == '\t'))
     start++;
@@ -204,8 +204,8 @@ msgtrk_report_strndup_trimmed (const char *start,
  */
 gboolean
 msgtrk_report_typed_parse (const char  *value,
-             char       **type_out,
-             char       **rest_out)
+                           char       **type_out,
+                           char       **rest_out)
 {
   const char *semi;
   g_autofree char *type = NULL;
@@ -250,8 +250,8 @@ msgtrk_report_typed_write (const char *type,
 /* A typed value for a tolerant getter: "type; value", or the whole text with no type. */
 void
 msgtrk_report_typed_parse_tolerant (const char  *value,
-                      char       **type_out,
-                      char       **rest_out)
+                                    char       **type_out,
+                                    char       **rest_out)
 {
   *type_out = NULL;
   *rest_out = NULL;
@@ -271,11 +271,11 @@ msgtrk_report_typed_parse_tolerant (const char  *value,
  */
 gboolean
 msgtrk_report_status_code_parse (const char *value,
-                   guint      *cls,
-                   guint      *subject,
-                   guint      *detail,
-                   gsize      *code_len,
-                   char      **comment)
+                                 guint      *cls,
+                                 guint      *subject,
+                                 guint      *detail,
+                                 gsize      *code_len,
+                                 char      **comment)
 {
   const char *p = value;
   guint parts[3] = { 0, 0, 0 };
@@ -394,8 +394,8 @@ msgtrk_report_status_code_write (const char *code,
  */
 gboolean
 msgtrk_report_disposition_parse (const char        *value,
-                   MsgtrkDisposition *type_out,
-                   char             **type_text_out)
+                                 MsgtrkDisposition *type_out,
+                                 char             **type_text_out)
 {
   static const struct
   {
@@ -559,8 +559,8 @@ const MsgtrkReportKnownField msgtrk_report_recipient_fields[] = {
 
 const MsgtrkReportKnownField *
 msgtrk_report_known_field_lookup (const MsgtrkReportKnownField *table,
-                    gsize             n,
-                    const char       *name)
+                                  gsize             n,
+                                  const char       *name)
 {
   for (gsize i = 0; i < n; i++)
     if (g_ascii_strcasecmp (table[i].name, name) == 0)
@@ -627,7 +627,7 @@ pending_finish (MsgtrkReportPendingField *pending,
       value = valid;
     }
   g_ptr_array_add (pending->block, msgtrk_report_field_new_take (g_steal_pointer (&pending->name),
-                                                   g_steal_pointer (&value)));
+                                                                 g_steal_pointer (&value)));
   pending_clear (pending);
   return TRUE;
 }
@@ -905,13 +905,14 @@ msgtrk_report_blocks_parse (const char *data,
 
 /*
  * Write "name: value" CRLF, folded before a whitespace character so that lines stay
- * within MSGTRK_REPORT_FOLD_WIDTH where the value allows. A fold point is a WSP followed by a non-WSP,
- * so no line is whitespace only and unfolding (dropping CRLF) gives the value back.
+ * within MSGTRK_REPORT_FOLD_WIDTH where the value allows. A fold point is a WSP followed
+ * by a non-WSP, so no line is whitespace only and unfolding (dropping CRLF) gives the
+ * value back.
  */
 void
 msgtrk_report_field_write (GString    *out,
-             const char *name,
-             const char *value)
+                           const char *name,
+                           const char *value)
 {
   gsize line_len;
   const char *seg = value;
@@ -952,10 +953,10 @@ msgtrk_report_field_write (GString    *out,
  * in @skip (if any) are left out. */
 void
 msgtrk_report_block_write (GString          *out,
-             GPtrArray        *fields,
-             const MsgtrkReportKnownField *table,
-             gsize             table_len,
-             GPtrArray        *skip)
+                           GPtrArray        *fields,
+                           const MsgtrkReportKnownField *table,
+                           gsize             table_len,
+                           GPtrArray        *skip)
 {
   for (gsize k = 0; k < table_len; k++)
     for (guint i = 0; i < fields->len; i++)

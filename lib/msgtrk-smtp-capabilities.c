@@ -21,6 +21,11 @@
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
 
+/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
+#define fail                 msgtrk_smtp_fail
+#define quote(text)          msgtrk_smtp_quote ((text), -1)
+#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+
 typedef struct
 {
   char *keyword; /* (owned) upper case */
@@ -146,7 +151,7 @@ parse_keyword_line (MsgtrkSmtpCapabilities *self,
 
           if (c < 33 || c > 126)
             {
-              g_autofree char *quoted = msgtrk_smtp_quote (text, (gssize) len);
+              g_autofree char *quoted = quote_len (text, len);
 
               g_debug ("EHLO line %u: skipping a line that is not printable ASCII “%s”",
                        line_no, quoted);
@@ -174,7 +179,7 @@ parse_keyword_line (MsgtrkSmtpCapabilities *self,
     }
   if (!msgtrk_smtp_is_keyword (keyword, keyword_len))
     {
-      g_autofree char *quoted = msgtrk_smtp_quote (keyword, (gssize) keyword_len);
+      g_autofree char *quoted = quote_len (keyword, keyword_len);
 
       g_debug ("EHLO line %u: skipping non-standard keyword “%s”", line_no, quoted);
       return TRUE;
@@ -203,9 +208,9 @@ parse_first_line (MsgtrkSmtpCapabilities *self,
 
       if (c < 33 || c > 126)
         {
-          g_autofree char *quoted = msgtrk_smtp_quote (text, (gssize) len);
+          g_autofree char *quoted = quote_len (text, len);
 
-          return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+          return fail (error, MSGTRK_ERROR_PARSE,
                        _("The server's domain in the EHLO reply is not printable ASCII: "
                          "“%s”."),
                        quoted);
@@ -213,7 +218,7 @@ parse_first_line (MsgtrkSmtpCapabilities *self,
       n++;
     }
   if (n == 0)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+    return fail (error, MSGTRK_ERROR_PARSE,
                  _("The first line of the EHLO reply does not name the server's domain."));
   self->domain = g_strndup (text, n);
   return TRUE;
@@ -231,7 +236,7 @@ parse_reply_line (MsgtrkSmtpCapabilities *self,
                   gboolean               *last,
                   GError                **error)
 {
-  g_autofree char *quoted = msgtrk_smtp_quote (line, (gssize) len);
+  g_autofree char *quoted = quote_len (line, len);
   const char *text;
   gsize text_len;
 
@@ -240,7 +245,7 @@ parse_reply_line (MsgtrkSmtpCapabilities *self,
       guchar c = (guchar) line[i];
 
       if (c < 0x20 || c == 0x7f)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                      _("Line %u of the EHLO reply contains a control character (a stray CR "
                        "or similar): “%s”."),
                      line_no, quoted);
@@ -248,16 +253,16 @@ parse_reply_line (MsgtrkSmtpCapabilities *self,
 
   if (len < 3 || !g_ascii_isdigit (line[0]) || !g_ascii_isdigit (line[1])
       || !g_ascii_isdigit (line[2]) || (len > 3 && line[3] != '-' && line[3] != ' '))
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+    return fail (error, MSGTRK_ERROR_PARSE,
                  _("Line %u of the EHLO reply is not an SMTP reply line: “%s”."), line_no,
                  quoted);
 
   if (strncmp (line, "250", 3) != 0)
     {
       if (line_no == 1)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                      _("The server refused EHLO: “%s”."), quoted);
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+      return fail (error, MSGTRK_ERROR_PARSE,
                    _("Line %u of the EHLO reply has another reply code than 250: “%s”."),
                    line_no, quoted);
     }
@@ -318,12 +323,12 @@ msgtrk_smtp_capabilities_parse_data (const char *data,
 
   if (len == 0)
     {
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The EHLO reply is empty."));
+      fail (error, MSGTRK_ERROR_PARSE, _("The EHLO reply is empty."));
       return NULL;
     }
   if (memchr (data, '\0', len) != NULL)
     {
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The EHLO reply contains a NUL byte."));
+      fail (error, MSGTRK_ERROR_PARSE, _("The EHLO reply contains a NUL byte."));
       return NULL;
     }
 
@@ -337,16 +342,16 @@ msgtrk_smtp_capabilities_parse_data (const char *data,
 
       if (last)
         {
-          g_autofree char *quoted = msgtrk_smtp_quote (line, (gssize) (len - pos));
+          g_autofree char *quoted = quote_len (line, len - pos);
 
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+          fail (error, MSGTRK_ERROR_PARSE,
                 _("The EHLO reply goes on after its final line: “%s”."), quoted);
           return NULL;
         }
       line_no++;
       if (line_no > MSGTRK_EHLO_MAX_LINES)
         {
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT, _("The EHLO reply has more than %d lines."),
+          fail (error, MSGTRK_ERROR_LIMIT, _("The EHLO reply has more than %d lines."),
                 MSGTRK_EHLO_MAX_LINES);
           return NULL;
         }
@@ -355,7 +360,7 @@ msgtrk_smtp_capabilities_parse_data (const char *data,
       /* The limit counts the CRLF, whether or not the server sent a CR. */
       if (line_len + 2 > MSGTRK_SMTP_REPLY_LINE_MAX)
         {
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+          fail (error, MSGTRK_ERROR_LIMIT,
                 _("Line %u of the EHLO reply is longer than %d octets."), line_no,
                 MSGTRK_SMTP_REPLY_LINE_MAX);
           return NULL;
@@ -367,7 +372,7 @@ msgtrk_smtp_capabilities_parse_data (const char *data,
 
   if (!last)
     {
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+      fail (error, MSGTRK_ERROR_PARSE,
             _("The EHLO reply is cut short: its last line is a continuation line "
               "(“250-”), the final “250 ” line is missing."));
       return NULL;

@@ -28,7 +28,8 @@ gboolean msgtrk_smtp_fail                  (GError        **error,
 char    *msgtrk_smtp_quote                 (const char     *text,
                                             gssize          len);
 
-/* Character classes and checks shared with msgtrk-envelope.c. */
+/* Character classes and checks shared with msgtrk-envid.c, msgtrk-smtp-capabilities.c and
+ * msgtrk-envelope.c. */
 gboolean msgtrk_smtp_is_xchar              (guchar          c);
 gboolean msgtrk_smtp_is_keyword            (const char     *word,
                                             gsize           len);

@@ -64,6 +64,11 @@ msgtrk_smtp_quote (const char *text,
   return msgtrk_strn_escape_for_error (text, len, QUOTE_MAX);
 }
 
+/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
+#define fail                 msgtrk_smtp_fail
+#define quote(text)          msgtrk_smtp_quote ((text), -1)
+#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+
 /* Let-dig / Ldh-str characters (RFC 5321 section 4.1.2). */
 static gboolean
 is_ldh (char c)
@@ -209,7 +214,7 @@ msgtrk_xtext_decode (const char *xtext,
   len = strnlen (xtext, MSGTRK_XTEXT_MAX_LENGTH + 1);
   if (len > MSGTRK_XTEXT_MAX_LENGTH)
     {
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT, _("The xtext is longer than %d characters."),
+      fail (error, MSGTRK_ERROR_LIMIT, _("The xtext is longer than %d characters."),
             MSGTRK_XTEXT_MAX_LENGTH);
       return NULL;
     }
@@ -226,9 +231,9 @@ msgtrk_xtext_decode (const char *xtext,
 
           if (hi < 0 || lo < 0)
             {
-              g_autofree char *quoted = msgtrk_smtp_quote (xtext + i, (gssize) (MIN (3, len - i)));
+              g_autofree char *quoted = quote_len (xtext + i, MIN (3, len - i));
 
-              msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+              fail (error, MSGTRK_ERROR_PARSE,
                     _("Bad xtext escape “%s” at position %lu: '+' must be followed by two "
                       "upper-case hexadecimal digits."),
                     quoted, (unsigned long) (i + 1));
@@ -236,7 +241,7 @@ msgtrk_xtext_decode (const char *xtext,
             }
           if (hi == 0 && lo == 0)
             {
-              msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+              fail (error, MSGTRK_ERROR_PARSE,
                     _("The xtext contains “+00” (a NUL character) at position %lu."),
                     (unsigned long) (i + 1));
               return NULL;
@@ -248,9 +253,9 @@ msgtrk_xtext_decode (const char *xtext,
         g_string_append_c (out, (char) c);
       else
         {
-          g_autofree char *quoted = msgtrk_smtp_quote (xtext + i, (gssize) 1);
+          g_autofree char *quoted = quote_len (xtext + i, 1);
 
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+          fail (error, MSGTRK_ERROR_PARSE,
                 _("The xtext contains the character “%s” at position %lu, which must be "
                   "written as +XX."),
                 quoted, (unsigned long) (i + 1));
@@ -305,7 +310,7 @@ msgtrk_smtp_params_parse (const char *text,
   len = strnlen (text, MSGTRK_SMTP_RCPT_LINE_MAX + 1);
   if (len > MSGTRK_SMTP_RCPT_LINE_MAX)
     {
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+      fail (error, MSGTRK_ERROR_LIMIT,
             _("The command's parameters are longer than %d characters."),
             MSGTRK_SMTP_RCPT_LINE_MAX);
       return NULL;
@@ -329,11 +334,11 @@ msgtrk_smtp_params_parse (const char *text,
       key_end = start;
       while (key_end < end && text[key_end] != '=')
         key_end++;
-      quoted = msgtrk_smtp_quote (text + start, (gssize) (end - start));
+      quoted = quote_len (text + start, end - start);
 
       if (!msgtrk_smtp_is_keyword (text + start, key_end - start))
         {
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+          fail (error, MSGTRK_ERROR_PARSE,
                 _("The parameter “%s” does not start with a valid keyword (letters, digits "
                   "and '-')."),
                 quoted);
@@ -341,7 +346,7 @@ msgtrk_smtp_params_parse (const char *text,
         }
       if (key_end < end && key_end + 1 == end)
         {
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The parameter “%s” has an empty value."),
+          fail (error, MSGTRK_ERROR_PARSE, _("The parameter “%s” has an empty value."),
                 quoted);
           return NULL;
         }
@@ -351,7 +356,7 @@ msgtrk_smtp_params_parse (const char *text,
 
           if (c < 33 || c > 126)
             {
-              msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+              fail (error, MSGTRK_ERROR_PARSE,
                     _("The value of the parameter “%s” contains a character that is not "
                       "printable ASCII."),
                     quoted);
@@ -361,12 +366,12 @@ msgtrk_smtp_params_parse (const char *text,
       key = g_ascii_strup (text + start, key_end - start);
       if (g_hash_table_contains (params, key))
         {
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The parameter %s is given twice."), key);
+          fail (error, MSGTRK_ERROR_PARSE, _("The parameter %s is given twice."), key);
           return NULL;
         }
       if (g_hash_table_size (params) >= MSGTRK_SMTP_PARAMS_MAX)
         {
-          msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+          fail (error, MSGTRK_ERROR_LIMIT,
                             _("The command has more than %d parameters."),
                 MSGTRK_SMTP_PARAMS_MAX);
           return NULL;
@@ -393,20 +398,20 @@ msgtrk_smtp_param_write (GString    *out,
 
   if (!msgtrk_smtp_is_keyword (keyword, strlen (keyword)))
     {
-      g_autofree char *quoted = msgtrk_smtp_quote (keyword, -1);
+      g_autofree char *quoted = quote (keyword);
 
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("“%s” is not an ESMTP keyword."),
+      return fail (error, MSGTRK_ERROR_PARSE, _("“%s” is not an ESMTP keyword."),
                                quoted);
     }
   if (value != NULL)
     {
       if (*value == '\0')
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                                  _("The parameter %s has an empty value."),
                      keyword);
       for (const char *p = value; *p != '\0'; p++)
         if ((guchar) *p < 33 || (guchar) *p > 126)
-          return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+          return fail (error, MSGTRK_ERROR_PARSE,
                        _("The value of the parameter %s contains a character that is not "
                          "printable ASCII."),
                        keyword);
@@ -463,7 +468,7 @@ msgtrk_mtrk_param_parse (const char *value,
     g_autofree char *b = g_strndup (value, b_len);
 
     if (!msgtrk_smtp_authenticator_form_ok (b))
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_INVALID_SECRET,
+      return fail (error, MSGTRK_ERROR_INVALID_SECRET,
                    _("The MTRK authenticator is malformed: it must be %d base64 characters "
                      "ending in '='."),
                    MSGTRK_AUTHENTICATOR_LENGTH);
@@ -473,21 +478,21 @@ msgtrk_mtrk_param_parse (const char *value,
     {
       const char *digits = colon + 1;
       gsize n = strlen (digits);
-      g_autofree char *quoted = msgtrk_smtp_quote (digits, -1);
+      g_autofree char *quoted = quote (digits);
 
       if (n == 0)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                                  _("The MTRK timeout after ':' is empty."));
       for (gsize i = 0; i < n; i++)
         if (!g_ascii_isdigit (digits[i]))
-          return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+          return fail (error, MSGTRK_ERROR_PARSE,
                        _("The MTRK timeout “%s” is not a number of seconds."), quoted);
       if (n > 9)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+        return fail (error, MSGTRK_ERROR_LIMIT,
                      _("The MTRK timeout “%s” has more than 9 digits."), quoted);
       seconds = (guint) g_ascii_strtoull (digits, NULL, 10);
       if (seconds == 0)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The MTRK timeout must not be 0."));
+        return fail (error, MSGTRK_ERROR_PARSE, _("The MTRK timeout must not be 0."));
     }
 
   if (authenticator != NULL)
@@ -511,12 +516,12 @@ msgtrk_smtp_mtrk_param_write (GString    *out,
   g_return_val_if_fail (out != NULL && authenticator != NULL, FALSE);
 
   if (!msgtrk_smtp_authenticator_form_ok (authenticator))
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_INVALID_SECRET,
+    return fail (error, MSGTRK_ERROR_INVALID_SECRET,
                  _("The MTRK authenticator is malformed: it must be %d base64 characters "
                    "ending in '='."),
                  MSGTRK_AUTHENTICATOR_LENGTH);
   if (timeout > MSGTRK_MTRK_TIMEOUT_MAX)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+    return fail (error, MSGTRK_ERROR_LIMIT,
                              _("The MTRK timeout %u has more than 9 digits."),
                  timeout);
   value = timeout > 0 ? g_strdup_printf ("%s:%u", authenticator, timeout)
@@ -554,7 +559,7 @@ msgtrk_notify_param_parse (const char      *value,
   g_return_val_if_fail (notify != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  quoted = msgtrk_smtp_quote (value, -1);
+  quoted = quote (value);
   if (g_ascii_strcasecmp (value, "NEVER") == 0)
     {
       *notify = MSGTRK_DSN_NOTIFY_NEVER;
@@ -573,20 +578,20 @@ msgtrk_notify_param_parse (const char      *value,
       else if (g_ascii_strcasecmp (items[i], "DELAY") == 0)
         flag = MSGTRK_DSN_NOTIFY_DELAY;
       else if (g_ascii_strcasecmp (items[i], "NEVER") == 0)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                      _("NOTIFY=%s: NEVER cannot be combined with other values."), quoted);
       else
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                      _("NOTIFY=%s: expected NEVER or a comma-separated list of SUCCESS, "
                        "FAILURE and DELAY."),
                      quoted);
       if (result & flag)
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("NOTIFY=%s repeats a value."),
+        return fail (error, MSGTRK_ERROR_PARSE, _("NOTIFY=%s repeats a value."),
                                  quoted);
       result |= flag;
     }
   if (result == MSGTRK_DSN_NOTIFY_UNSET)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The NOTIFY value is empty."));
+    return fail (error, MSGTRK_ERROR_PARSE, _("The NOTIFY value is empty."));
 
   *notify = result;
   return TRUE;
@@ -678,18 +683,18 @@ msgtrk_orcpt_param_parse (const char *value,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (strnlen (value, MSGTRK_ORCPT_MAX_LENGTH + 1) > MSGTRK_ORCPT_MAX_LENGTH)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+    return fail (error, MSGTRK_ERROR_LIMIT,
                              _("The ORCPT value is longer than %d characters."),
                  MSGTRK_ORCPT_MAX_LENGTH);
 
-  quoted = msgtrk_smtp_quote (value, -1);
+  quoted = quote (value);
   semicolon = strchr (value, ';');
   if (semicolon == NULL || semicolon == value)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+    return fail (error, MSGTRK_ERROR_PARSE,
                  _("ORCPT=%s: expected an address type, ';' and the address."), quoted);
   for (const char *p = value; p < semicolon; p++)
     if (!msgtrk_smtp_is_atext (*p))
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+      return fail (error, MSGTRK_ERROR_PARSE,
                    _("ORCPT=%s: the address type is not an atom."), quoted);
 
   decoded = msgtrk_xtext_decode (semicolon + 1, error);
@@ -699,10 +704,10 @@ msgtrk_orcpt_param_parse (const char *value,
       return FALSE;
     }
   if (*decoded == '\0')
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("ORCPT=%s: the address is empty."),
+    return fail (error, MSGTRK_ERROR_PARSE, _("ORCPT=%s: the address is empty."),
                              quoted);
   if (!msgtrk_smtp_is_printable_ascii (decoded))
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+    return fail (error, MSGTRK_ERROR_PARSE,
                  _("ORCPT=%s: the decoded address is not printable US-ASCII."), quoted);
 
   if (addr_type != NULL)
@@ -730,29 +735,29 @@ msgtrk_smtp_orcpt_param_write (GString    *out,
   g_return_val_if_fail (out != NULL && addr_type != NULL && address != NULL, FALSE);
 
   if (*addr_type == '\0')
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The ORCPT address type is empty."));
+    return fail (error, MSGTRK_ERROR_PARSE, _("The ORCPT address type is empty."));
   for (const char *p = addr_type; *p != '\0'; p++)
     if (!msgtrk_smtp_is_atext (*p))
       {
-        g_autofree char *quoted = msgtrk_smtp_quote (addr_type, -1);
+        g_autofree char *quoted = quote (addr_type);
 
-        return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+        return fail (error, MSGTRK_ERROR_PARSE,
                      _("The ORCPT address type “%s” is not an atom."), quoted);
       }
   if (*address == '\0' || !msgtrk_smtp_is_printable_ascii (address))
     {
-      g_autofree char *quoted = msgtrk_smtp_quote (address, -1);
+      g_autofree char *quoted = quote (address);
 
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+      return fail (error, MSGTRK_ERROR_PARSE,
                    _("The ORCPT address “%s” is empty or not printable US-ASCII."), quoted);
     }
   xtext = msgtrk_xtext_encode (address);
   value = g_strconcat (addr_type, ";", xtext, NULL);
   if (strlen (value) > MSGTRK_ORCPT_MAX_LENGTH)
     {
-      g_autofree char *quoted = msgtrk_smtp_quote (address, -1);
+      g_autofree char *quoted = quote (address);
 
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+      return fail (error, MSGTRK_ERROR_LIMIT,
                    _("The ORCPT parameter for “%s” would be longer than %d characters "
                      "(too many characters that need escaping)."),
                    quoted, MSGTRK_ORCPT_MAX_LENGTH);
@@ -769,17 +774,17 @@ msgtrk_smtp_envid_received_check (const char *envid,
   g_autofree char *xtext = NULL;
 
   if (*envid == '\0')
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The ENVID is empty."));
+    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID is empty."));
   if (!msgtrk_smtp_is_printable_ascii (envid))
     {
-      g_autofree char *quoted = msgtrk_smtp_quote (envid, -1);
+      g_autofree char *quoted = quote (envid);
 
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE,
+      return fail (error, MSGTRK_ERROR_PARSE,
                    _("The decoded ENVID “%s” is not printable US-ASCII."), quoted);
     }
   xtext = msgtrk_xtext_encode (envid);
   if (strlen (xtext) > MSGTRK_ENVID_MAX_LENGTH)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+    return fail (error, MSGTRK_ERROR_LIMIT,
                  _("The ENVID is longer than %d characters as xtext."),
                  MSGTRK_ENVID_MAX_LENGTH);
   return TRUE;
@@ -818,9 +823,9 @@ msgtrk_envid_param_parse (const char *value,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (value == NULL || *value == '\0')
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The ENVID parameter has no value."));
+    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID parameter has no value."));
   if (strnlen (value, MSGTRK_ENVID_MAX_LENGTH + 1) > MSGTRK_ENVID_MAX_LENGTH)
-    return msgtrk_smtp_fail (error, MSGTRK_ERROR_LIMIT,
+    return fail (error, MSGTRK_ERROR_LIMIT,
                  _("The ENVID parameter is longer than %d characters."),
                  MSGTRK_ENVID_MAX_LENGTH);
   decoded = msgtrk_xtext_decode (value, error);
@@ -883,9 +888,9 @@ msgtrk_ret_param_parse (const char   *value,
     *ret = MSGTRK_DSN_RET_FULL;
   else
     {
-      g_autofree char *quoted = msgtrk_smtp_quote (value != NULL ? value : "", -1);
+      g_autofree char *quoted = quote (value != NULL ? value : "");
 
-      return msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."),
+      return fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."),
                                quoted);
     }
   return TRUE;
@@ -1334,7 +1339,7 @@ msgtrk_smtp_path_parse (const char         *text,
         *consumed = used;
       return msgtrk_smtp_path_parser_steal (&parser, NULL);
     case MSGTRK_SMTP_PARSE_MORE:
-      msgtrk_smtp_fail (error, MSGTRK_ERROR_PARSE, _("The address has no closing '>'."));
+      fail (error, MSGTRK_ERROR_PARSE, _("The address has no closing '>'."));
       return NULL;
     case MSGTRK_SMTP_PARSE_ERROR:
     default:
