@@ -59,6 +59,17 @@ gboolean    msgtrk_smtp_orcpt_param_write (GString      *out,
                                            const char   *address,
                                            GError      **error);
 
+/* SIZE (RFC 1870) and BODY (RFC 6152): a parser and a writer each. */
+gboolean    msgtrk_smtp_size_param_parse  (const char   *value,
+                                           guint64      *size,
+                                           GError      **error);
+void        msgtrk_smtp_size_param_write  (GString      *out,
+                                           guint64       size);
+gboolean    msgtrk_smtp_body_param_parse  (const char   *value,
+                                           gboolean     *eight_bit,
+                                           GError      **error);
+const char *msgtrk_smtp_body_param_word   (gboolean      eight_bit);
+
 /* ---- paths and mailboxes ------------------------------------------------------------ */
 
 typedef enum

@@ -913,6 +913,72 @@ msgtrk_smtp_ret_param_word (MsgtrkDsnRet ret)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* SIZE and BODY                                                                        */
+
+/*
+ * The SIZE value (RFC 1870 section 3):
+ *   size-param = "SIZE=" size-value
+ *   size-value = 1*20DIGIT
+ * Fails with MSGTRK_ERROR_PARSE (no value, not digits) or MSGTRK_ERROR_LIMIT (more than 20
+ * digits, or past G_MAXUINT64); @size is left untouched on failure.
+ */
+gboolean
+msgtrk_smtp_size_param_parse (const char *value,
+                              guint64    *size,
+                              GError    **error)
+{
+  gsize n;
+
+  g_return_val_if_fail (size != NULL, FALSE);
+
+  if (value == NULL || *value == '\0')
+    return fail (error, MSGTRK_ERROR_PARSE, _("The SIZE parameter has no value."));
+  n = strnlen (value, 21);
+  for (gsize i = 0; i < n; i++)
+    if (!g_ascii_isdigit (value[i]))
+      return fail (error, MSGTRK_ERROR_PARSE, _("The SIZE value is not a number."));
+  if (n > 20 || !g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, size, NULL))
+    return fail (error, MSGTRK_ERROR_LIMIT, _("The SIZE value is too large."));
+  return TRUE;
+}
+
+/* The writer: " SIZE=" size-value. */
+void
+msgtrk_smtp_size_param_write (GString *out,
+                              guint64  size)
+{
+  g_string_append_printf (out, " SIZE=%" G_GUINT64_FORMAT, size);
+}
+
+/*
+ * The BODY value (RFC 6152 section 2), case-insensitively:
+ *   body-value = "7BIT" / "8BITMIME"
+ * Fails with MSGTRK_ERROR_PARSE; @eight_bit is left untouched on failure.
+ */
+gboolean
+msgtrk_smtp_body_param_parse (const char *value,
+                              gboolean   *eight_bit,
+                              GError    **error)
+{
+  g_return_val_if_fail (eight_bit != NULL, FALSE);
+
+  if (value != NULL && g_ascii_strcasecmp (value, "8BITMIME") == 0)
+    *eight_bit = TRUE;
+  else if (value != NULL && g_ascii_strcasecmp (value, "7BIT") == 0)
+    *eight_bit = FALSE;
+  else
+    return fail (error, MSGTRK_ERROR_PARSE, _("BODY: expected 7BIT or 8BITMIME."));
+  return TRUE;
+}
+
+/* The writer's word for BODY. */
+const char *
+msgtrk_smtp_body_param_word (gboolean eight_bit)
+{
+  return eight_bit ? "8BITMIME" : "7BIT";
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Paths and mailboxes                                                                  */
 
 /*

@@ -535,6 +535,55 @@ test_envid_write_limit (void)
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
 }
 
+/* SIZE (RFC 1870, 1*20DIGIT) and BODY (RFC 6152): parsers and writers. */
+static void
+test_size_body (void)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  guint64 size = 7;
+  gboolean eight = FALSE;
+
+  g_assert_true (msgtrk_smtp_size_param_parse ("0", &size, NULL));
+  g_assert_cmpuint (size, ==, 0);
+  g_assert_true (msgtrk_smtp_size_param_parse ("18446744073709551615", &size, NULL));
+  g_assert_cmpuint (size, ==, G_MAXUINT64);
+  g_assert_false (msgtrk_smtp_size_param_parse ("18446744073709551616", &size, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  g_assert_false (msgtrk_smtp_size_param_parse ("000000000000000000001", &size, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_clear_error (&error);
+  g_assert_true (msgtrk_smtp_size_param_parse ("00000000000000000001", &size, NULL));
+  g_assert_cmpuint (size, ==, 1);
+  g_assert_false (msgtrk_smtp_size_param_parse ("+1", &size, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_assert_false (msgtrk_smtp_size_param_parse (NULL, &size, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_assert_cmpuint (size, ==, 1);
+
+  msgtrk_smtp_size_param_write (out, 20000);
+  g_string_append (out, " BODY=");
+  g_string_append (out, msgtrk_smtp_body_param_word (TRUE));
+  g_assert_cmpstr (out->str, ==, " SIZE=20000 BODY=8BITMIME");
+  {
+    g_autoptr (GHashTable) params = msgtrk_smtp_params_parse (out->str, NULL);
+
+    g_assert_true (msgtrk_smtp_size_param_parse (g_hash_table_lookup (params, "SIZE"), &size,
+                                                 NULL));
+    g_assert_cmpuint (size, ==, 20000);
+    g_assert_true (msgtrk_smtp_body_param_parse (g_hash_table_lookup (params, "BODY"), &eight,
+                                                 NULL));
+    g_assert_true (eight);
+  }
+  g_assert_true (msgtrk_smtp_body_param_parse ("7bit", &eight, NULL));
+  g_assert_false (eight);
+  g_assert_false (msgtrk_smtp_body_param_parse ("BINARYMIME", &eight, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -550,5 +599,6 @@ main (int    argc,
   g_test_add_func ("/smtp-syntax/params/prefixes", test_value_prefixes);
   g_test_add_func ("/smtp-syntax/params/writers", test_param_writers);
   g_test_add_func ("/smtp-syntax/params/envid-limit", test_envid_write_limit);
+  g_test_add_func ("/smtp-syntax/params/size-body", test_size_body);
   return g_test_run ();
 }

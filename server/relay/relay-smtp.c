@@ -126,9 +126,10 @@ reset_transaction (Session *s)
 /*
  * MAIL and RCPT parameters. The values are parsed by libmsgtrk's own parsers (the ones the
  * unit tests and fuzz targets exercise: msgtrk_envid_param_parse(), msgtrk_ret_param_parse(),
- * msgtrk_mtrk_param_parse(), msgtrk_notify_param_parse(), msgtrk_orcpt_param_parse());
- * SIZE and BODY, which are no tracking syntax, here. Each keyword needs what this relay
- * offered in EHLO; a keyword not in the table, or not offered, gets 555.
+ * msgtrk_mtrk_param_parse(), msgtrk_notify_param_parse(), msgtrk_orcpt_param_parse(),
+ * msgtrk_smtp_size_param_parse(), msgtrk_smtp_body_param_parse()); the relay parses none
+ * itself. Each keyword needs what this relay offered in EHLO; a keyword not in the table,
+ * or not offered, gets 555.
  */
 typedef enum
 {
@@ -176,19 +177,14 @@ static gboolean
 param_size (const char *value,
             Params     *out)
 {
-  return value != NULL && g_ascii_isdigit (*value)
-         && g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &out->size, NULL);
+  return msgtrk_smtp_size_param_parse (value, &out->size, NULL);
 }
 
 static gboolean
 param_body (const char *value,
             Params     *out)
 {
-  if (value != NULL && g_ascii_strcasecmp (value, "8BITMIME") == 0)
-    out->body_8bit = TRUE;
-  else if (value == NULL || g_ascii_strcasecmp (value, "7BIT") != 0)
-    return FALSE;
-  return TRUE;
+  return msgtrk_smtp_body_param_parse (value, &out->body_8bit, NULL);
 }
 
 static gboolean

@@ -8,7 +8,8 @@
  * - the input as a bare mailbox: if msgtrk_smtp_mailbox_check() takes it, the writer's path
  *   parses back to it;
  * - what follows a parsed path as ESMTP parameters: written back parameter by parameter
- *   (msgtrk_smtp_param_write()), they parse to the same table.
+ *   (msgtrk_smtp_param_write()), they parse to the same table; SIZE and BODY values
+ *   round-trip through their writers.
  * Must never leak or crash.
  */
 #include "config.h"
@@ -64,6 +65,28 @@ check_params (const char *text)
 
   if (params == NULL)
     return;
+  {
+    guint64 size = 0;
+    gboolean eight = FALSE;
+
+    if (msgtrk_smtp_size_param_parse (g_hash_table_lookup (params, "SIZE"), &size, NULL))
+      {
+        g_autoptr (GString) s = g_string_new (NULL);
+        guint64 back = 0;
+
+        msgtrk_smtp_size_param_write (s, size);
+        g_assert (msgtrk_smtp_size_param_parse (s->str + strlen (" SIZE="), &back, NULL));
+        g_assert (back == size);
+      }
+    if (msgtrk_smtp_body_param_parse (g_hash_table_lookup (params, "BODY"), &eight, NULL))
+      {
+        gboolean back = !eight;
+
+        g_assert (msgtrk_smtp_body_param_parse (msgtrk_smtp_body_param_word (eight), &back,
+                                                NULL));
+        g_assert (back == eight);
+      }
+  }
   g_hash_table_iter_init (&iter, params);
   while (g_hash_table_iter_next (&iter, &key, &value))
     g_assert (msgtrk_smtp_param_write (out, key, value, NULL));
