@@ -69,9 +69,10 @@ gboolean                      msgtrk_report_field_name_is_valid  (const char  *n
 char                         *msgtrk_report_value_normalize      (const char  *value);
 char                         *msgtrk_report_strndup_trimmed      (const char  *start,
                                                                   const char  *end);
-const MsgtrkReportKnownField *msgtrk_report_known_field_lookup   (const MsgtrkReportKnownField *table,
-                                                                  gsize        n,
-                                                                  const char  *name);
+const MsgtrkReportKnownField *msgtrk_report_known_field_lookup   (
+  const MsgtrkReportKnownField *table,
+  gsize                         n,
+  const char                   *name);
 const MsgtrkReportKnownField *msgtrk_report_known_field_any      (const char  *name);
 
 /* ---- blocks of fields --------------------------------------------------------------- */

@@ -798,8 +798,8 @@ msgtrk_report_to_fields (MsgtrkReport *self)
           MsgtrkRecipientReport *recipient = g_ptr_array_index (self->recipients, 0);
 
           msgtrk_report_block_write (out, msgtrk_recipient_report_peek_fields (recipient),
-                                     msgtrk_report_message_fields, G_N_ELEMENTS (msgtrk_report_message_fields),
-                       self->fields);
+                                     msgtrk_report_message_fields,
+                                     G_N_ELEMENTS (msgtrk_report_message_fields), self->fields);
         }
       return g_string_free (out, FALSE);
     }
@@ -812,8 +812,8 @@ msgtrk_report_to_fields (MsgtrkReport *self)
         continue;
       g_string_append (out, "\r\n");
       msgtrk_report_block_write (out, msgtrk_recipient_report_peek_fields (recipient),
-                                 msgtrk_report_recipient_fields, G_N_ELEMENTS (msgtrk_report_recipient_fields),
-                   NULL);
+                                 msgtrk_report_recipient_fields,
+                                 G_N_ELEMENTS (msgtrk_report_recipient_fields), NULL);
     }
   return g_string_free (out, FALSE);
 }

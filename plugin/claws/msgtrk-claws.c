@@ -18,8 +18,9 @@
  * - Incoming DSNs and MDNs are handed to msgtrkd (IngestReport).
  *
  * Limits: the status lives in Claws's tags (MTC_TAG_PREFIX, one per MsgtrkMessageState
- * and one for "not-tracked"); only folders of the Sent kind are looked up. What msgtrkd said of each Message-ID is
- * remembered for the session (a few dozen bytes per tracked message).
+ * and one for "not-tracked"); only folders of the Sent kind are looked up. What msgtrkd
+ * said of each Message-ID is remembered for the session (a few dozen bytes per tracked
+ * message).
  * Must never: block the UI (all D-Bus calls are asynchronous), see the secret A, lose a
  * message or send a tracked one untracked silently, free a MsgInfo it does not own (the
  * message list's selected one is borrowed: selected_message() takes a reference), or put
