@@ -1,26 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* msgtrk-envelope.c: the SMTP side of tracking (RFC 3461 DSN, RFC 3885 MTRK, RFC 5321).
+/* msgtrk-envelope.c: MsgtrkEnvelope, the SMTP side of tracking (RFC 3461 DSN, RFC 3885
+ * MTRK, RFC 5321).
  *
  * What it is for:
- * - ENVID generation: "mtrk.<26 base32>@<sender-domain>" (130 bits from OpenSSL's
- *   RAND_bytes), which needs neither xtext nor URL escaping.
- * - xtext encode/decode (RFC 3461 section 4), strict on input.
- * - EHLO reply → #MsgtrkSmtpCapabilities (RFC 5321 section 4.1.1.1).
- * - Client side: the arguments of MAIL FROM and RCPT TO, built from what the server offered.
- * - Server side: ESMTP parameters of MAIL/RCPT → a table, and ENVID/RET/MTRK/NOTIFY/ORCPT
- *   values → typed values.
+ * - Client side: the arguments of MAIL FROM and RCPT TO, built from what the server offered
+ *   (#MsgtrkSmtpCapabilities, msgtrk-smtp-capabilities.c) with the writers of the SMTP
+ *   syntax layer (msgtrk-smtp-syntax.c: paths, ENVID, RET, MTRK, NOTIFY, ORCPT).
+ * - Server side: msgtrk_envelope_new_from_mail_params(), the envelope a server received,
+ *   from MAIL parameters parsed by the syntax layer.
  *
  * Decisions (also in docs/envelope-parameters.md):
  * - ENVID and RET go on MAIL only if the server offered DSN; NOTIFY and ORCPT on RCPT too.
  * - MTRK goes on MAIL only if the server offered MTRK *and* DSN and an authenticator is set:
  *   RFC 3885 says ENVID accompanies MTRK, and ENVID belongs to DSN. A server that offers
  *   MTRK without DSN gets neither (the status then says "no tracking offered").
- * - Addresses: no control characters, no '<' or '>', spaces only inside a quoted local
- *   part, at most MSGTRK_SMTP_ADDRESS_MAX_LENGTH octets. Non-ASCII (UTF-8) addresses need
- *   the server's SMTPUTF8; then a non-ASCII sender adds the SMTPUTF8 parameter to MAIL
- *   (the caller adds it when only recipients are non-ASCII), and a non-ASCII recipient gets
- *   no ORCPT (RFC 3461 wants printable US-ASCII in rfc822 ORCPT; the RFC 6533 utf-8 form is
- *   not implemented). Without SMTPUTF8 they are refused with MSGTRK_ERROR_UNSUPPORTED.
+ * - Addresses: libmsgtrk's one mailbox grammar (msgtrk_smtp_path_write()): a local part,
+ *   '@' and a domain (or "postmaster" for RCPT), at most MSGTRK_SMTP_ADDRESS_MAX_LENGTH
+ *   octets, never '<' or '>'. Non-ASCII (UTF-8) addresses need the server's SMTPUTF8; then
+ *   a non-ASCII sender adds the SMTPUTF8 parameter to MAIL (the caller adds it when only
+ *   recipients are non-ASCII), and a non-ASCII recipient gets no ORCPT (RFC 3461 wants
+ *   printable US-ASCII in rfc822 ORCPT; the RFC 6533 utf-8 form is not implemented).
+ *   Without SMTPUTF8 they are refused with MSGTRK_ERROR_UNSUPPORTED.
  * - Built command lines are checked against MSGTRK_SMTP_MAIL_LINE_MAX and
  *   MSGTRK_SMTP_RCPT_LINE_MAX; with the address, ENVID and ORCPT limits in force those
  *   checks cannot fail today (worst cases 437 and 802 octets), they guard future parameters.
@@ -28,13 +28,8 @@
  *   xtext decoding (RFC 3461 section 4.4); such envelopes keep the decoded ENVID and are
  *   re-encoded as xtext when passed on. msgtrk_envid_is_valid() is only the stricter form
  *   that needs no escaping, the one msgtrk_envelope_new() takes.
- * - EHLO: liberal in what a peer sends: a keyword line the parser does not understand
- *   (Postfix's "AUTH=PLAIN LOGIN" for old clients, smtp-sink's empty last line "250 ",
- *   octets beyond ASCII) is skipped, not fatal; a repeated keyword keeps its first
- *   parameters. What breaks the reply's framing (another code, NUL, CR or other control
- *   characters, text after the last line) stays an error.
  *
- * Limits: every one is a named constant in msgtrk-envelope.h or below.
+ * Limits: every one is a named constant in msgtrk-envelope.h.
  *
  * Never: truncate a command line, emit CR/LF or NUL into a command, log or quote B (the
  * authenticator is not secret, but error messages never need it), or abort on remote input.
@@ -43,894 +38,13 @@
 
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-
 #include "msgtrk-private.h"
-
-/* Longest hostile text quoted in an error message. */
-#define QUOTE_MAX 64
-/* RFC 1035: at most 63 octets per DNS label. */
-#define DNS_LABEL_MAX 63
-/* ENVID layout: "mtrk." + 26 base32 + "@" + domain. */
-#define ENVID_PREFIX "mtrk."
-#define ENVID_RANDOM_CHARS 26
-/* 130 bits = 26 * 5 need 17 octets. */
-#define ENVID_RANDOM_OCTETS 17
-
-static const char base32_alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-
-static gboolean fail (GError    **error,
-                      MsgtrkError code,
-                      const char *format,
-                      ...) G_GNUC_PRINTF (3, 4);
-
-/* Set @error to @code with a formatted message; always returns FALSE. */
-static gboolean
-fail (GError    **error,
-      MsgtrkError code,
-      const char *format,
-      ...)
-{
-  va_list args;
-  g_autofree char *message = NULL;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, MSGTRK_ERROR, code, message);
-  return FALSE;
-}
-
-/* Quote @len octets of untrusted @text for an error message (NUL octets shown too). */
-static char *
-quote_len (const char *text,
-           gsize       len)
-{
-  return msgtrk_strn_escape_for_error (text, (gssize) MIN (len, (gsize) G_MAXSSIZE),
-                                       QUOTE_MAX);
-}
-
-static char *
-quote (const char *text)
-{
-  return msgtrk_str_escape_for_error (text, QUOTE_MAX);
-}
-
-static gboolean
-is_ldh (char c)
-{
-  return g_ascii_isalnum (c) || c == '-';
-}
-
-/* ------------------------------------------------------------------------------------ */
-/* ENVID                                                                                */
-
-/*
- * A domain name for an ENVID (RFC 5321 Domain, without address literals):
- *   Domain     = sub-domain *("." sub-domain)
- *   sub-domain = Let-dig [Ldh-str]          ; 1..63 octets
- *   Ldh-str    = *( ALPHA / DIGIT / "-" ) Let-dig
- * The last label must not be all digits (that is an IP address, not a name).
- */
-static gboolean
-validate_envid_domain (const char *domain,
-                       GError    **error)
-{
-  g_autofree char *quoted = quote (domain);
-  const char *label = domain;
-  gboolean all_digits = TRUE;
-
-  if (*domain == '\0')
-    return fail (error, MSGTRK_ERROR_PARSE, _("The sender domain for the ENVID is empty."));
-  if (*domain == '[')
-    return fail (error, MSGTRK_ERROR_PARSE,
-                 _("The sender domain “%s” is an address literal; an ENVID needs a domain "
-                   "name."),
-                 quoted);
-
-  while (TRUE)
-    {
-      gsize n = 0;
-
-      all_digits = TRUE;
-      while (label[n] != '\0' && label[n] != '.')
-        {
-          if (!is_ldh (label[n]))
-            return fail (error, MSGTRK_ERROR_PARSE,
-                         _("The sender domain “%s” contains a character not allowed in a "
-                           "domain name (letters, digits, '-' and '.' only)."),
-                         quoted);
-          if (!g_ascii_isdigit (label[n]))
-            all_digits = FALSE;
-          n++;
-        }
-      if (n == 0)
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The sender domain “%s” has an empty label (a leading, trailing or "
-                       "doubled '.')."),
-                     quoted);
-      if (n > DNS_LABEL_MAX)
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The sender domain “%s” has a label longer than %d characters."),
-                     quoted, DNS_LABEL_MAX);
-      if (label[0] == '-' || label[n - 1] == '-')
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The sender domain “%s” has a label that starts or ends with '-'."),
-                     quoted);
-      if (label[n] == '\0')
-        break;
-      label += n + 1;
-    }
-
-  if (all_digits)
-    return fail (error, MSGTRK_ERROR_PARSE,
-                 _("The sender domain “%s” looks like an IP address; an ENVID needs a "
-                   "domain name."),
-                 quoted);
-  return TRUE;
-}
-
-/**
- * msgtrk_envid_generate:
- * @sender_domain: the domain of the sender's address, e.g. "example.org"
- * @error: return location for a #GError
- *
- * Makes a new, globally unique ENVID: `mtrk.<26 base32 characters>@<sender_domain>`,
- * where the 26 characters (RFC 4648 alphabet, lower case) carry 130 bits from OpenSSL's
- * CSPRNG. The result needs neither xtext nor URL escaping and satisfies
- * msgtrk_envid_is_valid().
- *
- * Fails with %MSGTRK_ERROR_PARSE if @sender_domain is not a domain name (letters,
- * digits, hyphens, labels of 1 to 63 characters; address literals and bare IP addresses
- * are refused), %MSGTRK_ERROR_LIMIT if the ENVID would be longer than
- * %MSGTRK_ENVID_MAX_LENGTH (domains of more than 68 characters) and
- * %MSGTRK_ERROR_RANDOM if the random generator fails.
- *
- * Returns: (transfer full): the new ENVID, or %NULL with @error set
- */
-char *
-msgtrk_envid_generate (const char *sender_domain,
-                       GError    **error)
-{
-  guint8 raw[ENVID_RANDOM_OCTETS];
-  char random_part[ENVID_RANDOM_CHARS + 1];
-  gsize envid_len;
-
-  g_return_val_if_fail (sender_domain != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (!validate_envid_domain (sender_domain, error))
-    return NULL;
-
-  envid_len = strlen (ENVID_PREFIX) + ENVID_RANDOM_CHARS + 1 + strlen (sender_domain);
-  if (envid_len > MSGTRK_ENVID_MAX_LENGTH)
-    {
-      g_autofree char *quoted = quote (sender_domain);
-
-      fail (error, MSGTRK_ERROR_LIMIT,
-            _("The sender domain “%s” is too long for an ENVID (%lu characters, at most %d)."),
-            quoted, (unsigned long) envid_len, MSGTRK_ENVID_MAX_LENGTH);
-      return NULL;
-    }
-
-  if (RAND_bytes (raw, sizeof raw) != 1)
-    {
-      fail (error, MSGTRK_ERROR_RANDOM,
-            _("The system's random number generator failed; no ENVID was made."));
-      return NULL;
-    }
-
-  for (guint i = 0; i < ENVID_RANDOM_CHARS; i++)
-    {
-      guint bit = i * 5;
-      guint window = ((guint) raw[bit / 8] << 8) | raw[bit / 8 + 1];
-
-      random_part[i] = base32_alphabet[(window >> (11 - bit % 8)) & 0x1f];
-    }
-  random_part[ENVID_RANDOM_CHARS] = '\0';
-  OPENSSL_cleanse (raw, sizeof raw);
-
-  return g_strconcat (ENVID_PREFIX, random_part, "@", sender_domain, NULL);
-}
-
-/* xchar = any ASCII CHAR between "!" (33) and "~" (126) inclusive, except "+" and "=" */
-static gboolean
-is_xchar (guchar c)
-{
-  return c >= 33 && c <= 126 && c != '+' && c != '=';
-}
-
-/**
- * msgtrk_envid_is_valid:
- * @envid: an ENVID
- * @error: return location for a #GError
- *
- * Checks that @envid is an ENVID this library can put on the wire and into URLs without
- * escaping: 1 to %MSGTRK_ENVID_MAX_LENGTH characters, each printable ASCII (33 to 126)
- * except `+` and `=` (the characters xtext would escape). ENVIDs made by
- * msgtrk_envid_generate() always pass.
- *
- * Other ENVIDs that are valid for RFC 3461 (any printable US-ASCII, xtext-encoded on the
- * wire) are not refused by this library: they are handled by msgtrk_xtext_encode() and
- * msgtrk_xtext_decode() and kept by msgtrk_envelope_new_from_mail_params().
- *
- * Returns: %TRUE if @envid is valid, else %FALSE with @error set (%MSGTRK_ERROR_PARSE, or
- *   %MSGTRK_ERROR_LIMIT when too long)
- */
-gboolean
-msgtrk_envid_is_valid (const char *envid,
-                       GError    **error)
-{
-  gsize len;
-
-  g_return_val_if_fail (envid != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  len = strnlen (envid, MSGTRK_ENVID_MAX_LENGTH + 1);
-  if (len == 0)
-    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID is empty."));
-  if (len > MSGTRK_ENVID_MAX_LENGTH)
-    return fail (error, MSGTRK_ERROR_LIMIT,
-                 _("The ENVID is longer than %d characters."), MSGTRK_ENVID_MAX_LENGTH);
-  for (gsize i = 0; i < len; i++)
-    {
-      if (!is_xchar ((guchar) envid[i]))
-        {
-          g_autofree char *quoted = quote (envid);
-
-          return fail (error, MSGTRK_ERROR_PARSE,
-                       _("The ENVID “%s” contains a character that would need escaping "
-                         "(only printable ASCII other than '+' and '=' is allowed)."),
-                       quoted);
-        }
-    }
-  return TRUE;
-}
-
-/* ------------------------------------------------------------------------------------ */
-/* xtext (RFC 3461 section 4)                                                           */
-
-/**
- * msgtrk_xtext_encode:
- * @text: the text to encode (any octets but NUL)
- *
- * Encodes @text as RFC 3461 xtext:
- * |[
- * xtext   = *( xchar / hexchar )
- * xchar   = any ASCII CHAR between "!" (33) and "~" (126) inclusive, except "+" and "="
- * hexchar = ASCII "+" immediately followed by two upper case hexadecimal digits
- * ]|
- * `+`, `=`, space, control characters and non-ASCII octets become `+XX`.
- *
- * Returns: (transfer full): the xtext
- */
-char *
-msgtrk_xtext_encode (const char *text)
-{
-  GString *out;
-
-  g_return_val_if_fail (text != NULL, NULL);
-
-  out = g_string_sized_new (strlen (text) + 1);
-  for (const char *p = text; *p != '\0'; p++)
-    {
-      guchar c = (guchar) *p;
-
-      if (is_xchar (c))
-        g_string_append_c (out, (char) c);
-      else
-        g_string_append_printf (out, "+%02X", c);
-    }
-  return g_string_free (out, FALSE);
-}
-
-static int
-upper_hex_value (char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/**
- * msgtrk_xtext_decode:
- * @xtext: RFC 3461 xtext, at most %MSGTRK_XTEXT_MAX_LENGTH characters
- * @error: return location for a #GError
- *
- * Decodes xtext (see msgtrk_xtext_encode() for the grammar), strictly: a `+` must be
- * followed by two upper-case hexadecimal digits, a raw `=`, space, control or non-ASCII
- * character is refused, and so is `+00` (a NUL cannot live in a C string). The empty
- * string is valid xtext and decodes to "".
- *
- * Returns: (transfer full): the decoded octets (not necessarily UTF-8 when the input
- *   escapes non-ASCII octets), or %NULL with @error set (%MSGTRK_ERROR_PARSE, or
- *   %MSGTRK_ERROR_LIMIT when the input is too long)
- */
-char *
-msgtrk_xtext_decode (const char *xtext,
-                     GError    **error)
-{
-  g_autoptr (GString) out = NULL;
-  gsize len;
-
-  g_return_val_if_fail (xtext != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  len = strnlen (xtext, MSGTRK_XTEXT_MAX_LENGTH + 1);
-  if (len > MSGTRK_XTEXT_MAX_LENGTH)
-    {
-      fail (error, MSGTRK_ERROR_LIMIT, _("The xtext is longer than %d characters."),
-            MSGTRK_XTEXT_MAX_LENGTH);
-      return NULL;
-    }
-
-  out = g_string_sized_new (len + 1);
-  for (gsize i = 0; i < len; i++)
-    {
-      guchar c = (guchar) xtext[i];
-
-      if (c == '+')
-        {
-          int hi = i + 1 < len ? upper_hex_value (xtext[i + 1]) : -1;
-          int lo = i + 2 < len ? upper_hex_value (xtext[i + 2]) : -1;
-
-          if (hi < 0 || lo < 0)
-            {
-              g_autofree char *quoted = quote_len (xtext + i, MIN (3, len - i));
-
-              fail (error, MSGTRK_ERROR_PARSE,
-                    _("Bad xtext escape “%s” at position %lu: '+' must be followed by two "
-                      "upper-case hexadecimal digits."),
-                    quoted, (unsigned long) (i + 1));
-              return NULL;
-            }
-          if (hi == 0 && lo == 0)
-            {
-              fail (error, MSGTRK_ERROR_PARSE,
-                    _("The xtext contains “+00” (a NUL character) at position %lu."),
-                    (unsigned long) (i + 1));
-              return NULL;
-            }
-          g_string_append_c (out, (char) (hi * 16 + lo));
-          i += 2;
-        }
-      else if (is_xchar (c))
-        g_string_append_c (out, (char) c);
-      else
-        {
-          g_autofree char *quoted = quote_len (xtext + i, 1);
-
-          fail (error, MSGTRK_ERROR_PARSE,
-                _("The xtext contains the character “%s” at position %lu, which must be "
-                  "written as +XX."),
-                quoted, (unsigned long) (i + 1));
-          return NULL;
-        }
-    }
-  return g_string_free (g_steal_pointer (&out), FALSE);
-}
-
-/* ------------------------------------------------------------------------------------ */
-/* EHLO capabilities                                                                    */
-
-typedef struct
-{
-  char *keyword; /* (owned) upper case */
-  char *params;  /* (owned) (nullable) parameters, separated by one space */
-} CapEntry;
-
-static void
-cap_entry_free (gpointer data)
-{
-  CapEntry *entry = data;
-
-  g_free (entry->keyword);
-  g_free (entry->params);
-  g_free (entry);
-}
-
-/**
- * MsgtrkSmtpCapabilities:
- *
- * What an SMTP server offered in its EHLO reply: its domain and its keywords (upper case,
- * in the server's order) with their parameters. Immutable once made.
- */
-struct _MsgtrkSmtpCapabilities
-{
-  GObject parent_instance;
-
-  char *domain;       /* (owned) (nullable) */
-  GPtrArray *entries; /* (owned) (element-type CapEntry) in the server's order */
-};
-
-G_DEFINE_FINAL_TYPE (MsgtrkSmtpCapabilities, msgtrk_smtp_capabilities, G_TYPE_OBJECT)
-
-static void
-msgtrk_smtp_capabilities_finalize (GObject *object)
-{
-  MsgtrkSmtpCapabilities *self = MSGTRK_SMTP_CAPABILITIES (object);
-
-  g_free (self->domain);
-  g_ptr_array_unref (self->entries);
-  G_OBJECT_CLASS (msgtrk_smtp_capabilities_parent_class)->finalize (object);
-}
-
-static void
-msgtrk_smtp_capabilities_class_init (MsgtrkSmtpCapabilitiesClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = msgtrk_smtp_capabilities_finalize;
-}
-
-static void
-msgtrk_smtp_capabilities_init (MsgtrkSmtpCapabilities *self)
-{
-  self->entries = g_ptr_array_new_with_free_func (cap_entry_free);
-}
-
-static CapEntry *
-caps_lookup (MsgtrkSmtpCapabilities *self,
-             const char             *keyword)
-{
-  for (guint i = 0; i < self->entries->len; i++)
-    {
-      CapEntry *entry = g_ptr_array_index (self->entries, i);
-
-      if (g_ascii_strcasecmp (entry->keyword, keyword) == 0)
-        return entry;
-    }
-  return NULL;
-}
-
-/* ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
-static gboolean
-is_ehlo_keyword (const char *word,
-                 gsize       len)
-{
-  if (len == 0 || !g_ascii_isalnum (word[0]))
-    return FALSE;
-  for (gsize i = 1; i < len; i++)
-    if (!is_ldh (word[i]))
-      return FALSE;
-  return TRUE;
-}
-
-/* Add @keyword with @params unless it is already there (the first one wins). */
-static void
-caps_add (MsgtrkSmtpCapabilities *self,
-          const char             *keyword,
-          gsize                   keyword_len,
-          const char             *params)
-{
-  g_autofree char *upper = g_ascii_strup (keyword, keyword_len);
-  CapEntry *entry;
-
-  if (caps_lookup (self, upper) != NULL)
-    return;
-  entry = g_new0 (CapEntry, 1);
-  entry->keyword = g_steal_pointer (&upper);
-  entry->params = (params != NULL && *params != '\0') ? g_strdup (params) : NULL;
-  g_ptr_array_add (self->entries, entry);
-}
-
-/*
- * One keyword line (the text after "250-" / "250 "):
- *   ehlo-line    = ehlo-keyword *( SP ehlo-param )
- *   ehlo-param   = 1*(%d33-126)
- * Runs of spaces are tolerated; parameters are kept joined by single spaces. Liberal in
- * what it accepts from a peer: a line it does not understand (empty, as Postfix's
- * smtp-sink ends its reply with "250 "; a keyword that is not ehlo-keyword syntax; octets
- * beyond ASCII) is skipped, never fatal. Control characters never get here (the reply
- * line is refused before). Never fails: the GError form is kept for the callers.
- */
-static gboolean
-parse_keyword_line (MsgtrkSmtpCapabilities *self,
-                    const char             *text,
-                    gsize                   len,
-                    guint                   line_no,
-                    GError                **error)
-{
-  g_autoptr (GString) params = g_string_new (NULL);
-  const char *keyword = NULL;
-  gsize keyword_len = 0;
-  gsize i = 0;
-
-  while (i < len)
-    {
-      gsize start;
-
-      while (i < len && text[i] == ' ')
-        i++;
-      if (i == len)
-        break;
-      start = i;
-      while (i < len && text[i] != ' ')
-        {
-          guchar c = (guchar) text[i];
-
-          if (c < 33 || c > 126)
-            {
-              g_autofree char *quoted = quote_len (text, len);
-
-              g_debug ("EHLO line %u: skipping a line that is not printable ASCII “%s”",
-                       line_no, quoted);
-              return TRUE;
-            }
-          i++;
-        }
-      if (keyword == NULL)
-        {
-          keyword = text + start;
-          keyword_len = i - start;
-        }
-      else
-        {
-          if (params->len > 0)
-            g_string_append_c (params, ' ');
-          g_string_append_len (params, text + start, i - start);
-        }
-    }
-
-  if (keyword == NULL)
-    {
-      g_debug ("EHLO line %u: skipping an empty line", line_no);
-      return TRUE;
-    }
-  if (!is_ehlo_keyword (keyword, keyword_len))
-    {
-      g_autofree char *quoted = quote_len (keyword, keyword_len);
-
-      g_debug ("EHLO line %u: skipping non-standard keyword “%s”", line_no, quoted);
-      return TRUE;
-    }
-  caps_add (self, keyword, keyword_len, params->str);
-  return TRUE;
-}
-
-/*
- * The first line's text: Domain [ SP ehlo-greet ].
- *   ehlo-greet = 1*(%d0-9 / %d11-12 / %d14-127)
- * The domain must be printable ASCII; the greeting is not kept, and non-ASCII octets in
- * it are tolerated (some servers put their name in UTF-8 there).
- */
-static gboolean
-parse_first_line (MsgtrkSmtpCapabilities *self,
-                  const char             *text,
-                  gsize                   len,
-                  GError                **error)
-{
-  gsize n = 0;
-
-  while (n < len && text[n] != ' ')
-    {
-      guchar c = (guchar) text[n];
-
-      if (c < 33 || c > 126)
-        {
-          g_autofree char *quoted = quote_len (text, len);
-
-          return fail (error, MSGTRK_ERROR_PARSE,
-                       _("The server's domain in the EHLO reply is not printable ASCII: "
-                         "“%s”."),
-                       quoted);
-        }
-      n++;
-    }
-  if (n == 0)
-    return fail (error, MSGTRK_ERROR_PARSE,
-                 _("The first line of the EHLO reply does not name the server's domain."));
-  self->domain = g_strndup (text, n);
-  return TRUE;
-}
-
-/*
- * One reply line without its line end:
- *   "250" ( "-" / SP ) text, or "250" alone as the last line.
- */
-static gboolean
-parse_reply_line (MsgtrkSmtpCapabilities *self,
-                  const char             *line,
-                  gsize                   len,
-                  guint                   line_no,
-                  gboolean               *last,
-                  GError                **error)
-{
-  g_autofree char *quoted = quote_len (line, len);
-  const char *text;
-  gsize text_len;
-
-  for (gsize i = 0; i < len; i++)
-    {
-      guchar c = (guchar) line[i];
-
-      if (c < 0x20 || c == 0x7f)
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("Line %u of the EHLO reply contains a control character (a stray CR "
-                       "or similar): “%s”."),
-                     line_no, quoted);
-    }
-
-  if (len < 3 || !g_ascii_isdigit (line[0]) || !g_ascii_isdigit (line[1])
-      || !g_ascii_isdigit (line[2]) || (len > 3 && line[3] != '-' && line[3] != ' '))
-    return fail (error, MSGTRK_ERROR_PARSE,
-                 _("Line %u of the EHLO reply is not an SMTP reply line: “%s”."), line_no,
-                 quoted);
-
-  if (strncmp (line, "250", 3) != 0)
-    {
-      if (line_no == 1)
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The server refused EHLO: “%s”."), quoted);
-      return fail (error, MSGTRK_ERROR_PARSE,
-                   _("Line %u of the EHLO reply has another reply code than 250: “%s”."),
-                   line_no, quoted);
-    }
-
-  *last = (len == 3 || line[3] == ' ');
-  text = len > 4 ? line + 4 : "";
-  text_len = len > 4 ? len - 4 : 0;
-
-  if (line_no == 1)
-    return parse_first_line (self, text, text_len, error);
-  return parse_keyword_line (self, text, text_len, line_no, error);
-}
-
-/**
- * msgtrk_smtp_capabilities_parse_data:
- * @data: (array length=len) (element-type guint8): the EHLO reply as received
- * @len: length of @data in octets
- * @error: return location for a #GError
- *
- * Parses an EHLO reply (RFC 5321 section 4.1.1.1):
- * |[
- * ehlo-ok-rsp  = ( "250" SP Domain [ SP ehlo-greet ] CRLF )
- *                / ( "250-" Domain [ SP ehlo-greet ] CRLF
- *                    *( "250-" ehlo-line CRLF )
- *                    "250" SP ehlo-line CRLF )
- * ehlo-line    = ehlo-keyword *( SP ehlo-param )
- * ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
- * ehlo-param   = 1*(%d33-126)
- * ]|
- * Lines may end in CRLF or LF; the last line may lack its line end. Keywords are
- * case-insensitive and kept in upper case; parameters are kept. A repeated keyword keeps
- * its first parameters. Keyword lines the parser does not understand are skipped: an
- * empty one (Postfix's smtp-sink ends its reply with "250 "), one whose keyword is not
- * ehlo-keyword syntax, one with octets beyond ASCII.
- *
- * Fails with %MSGTRK_ERROR_PARSE for a reply that is not a positive EHLO reply (another
- * code, mixed codes, no final line, text after it, NUL or control characters, no domain
- * on the first line, garbage)
- * and %MSGTRK_ERROR_LIMIT for more than %MSGTRK_EHLO_MAX_LINES lines or a line longer
- * than %MSGTRK_SMTP_REPLY_LINE_MAX octets with its CRLF.
- *
- * Returns: (transfer full): the capabilities, or %NULL with @error set
- */
-MsgtrkSmtpCapabilities *
-msgtrk_smtp_capabilities_parse_data (const char *data,
-                                     gsize       len,
-                                     GError    **error)
-{
-  g_autoptr (MsgtrkSmtpCapabilities) self = NULL;
-  gboolean last = FALSE;
-  guint line_no = 0;
-  gsize pos = 0;
-
-  g_return_val_if_fail (data != NULL || len == 0, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (len == 0)
-    {
-      fail (error, MSGTRK_ERROR_PARSE, _("The EHLO reply is empty."));
-      return NULL;
-    }
-  if (memchr (data, '\0', len) != NULL)
-    {
-      fail (error, MSGTRK_ERROR_PARSE, _("The EHLO reply contains a NUL byte."));
-      return NULL;
-    }
-
-  self = g_object_new (MSGTRK_TYPE_SMTP_CAPABILITIES, NULL);
-  while (pos < len)
-    {
-      const char *line = data + pos;
-      const char *lf = memchr (line, '\n', len - pos);
-      gsize line_len = lf != NULL ? (gsize) (lf - line) : len - pos;
-      gsize next = lf != NULL ? pos + line_len + 1 : len;
-
-      if (last)
-        {
-          g_autofree char *quoted = quote_len (line, len - pos);
-
-          fail (error, MSGTRK_ERROR_PARSE,
-                _("The EHLO reply goes on after its final line: “%s”."), quoted);
-          return NULL;
-        }
-      line_no++;
-      if (line_no > MSGTRK_EHLO_MAX_LINES)
-        {
-          fail (error, MSGTRK_ERROR_LIMIT, _("The EHLO reply has more than %d lines."),
-                MSGTRK_EHLO_MAX_LINES);
-          return NULL;
-        }
-      if (lf != NULL && line_len > 0 && line[line_len - 1] == '\r')
-        line_len--;
-      /* The limit counts the CRLF, whether or not the server sent a CR. */
-      if (line_len + 2 > MSGTRK_SMTP_REPLY_LINE_MAX)
-        {
-          fail (error, MSGTRK_ERROR_LIMIT,
-                _("Line %u of the EHLO reply is longer than %d octets."), line_no,
-                MSGTRK_SMTP_REPLY_LINE_MAX);
-          return NULL;
-        }
-      if (!parse_reply_line (self, line, line_len, line_no, &last, error))
-        return NULL;
-      pos = next;
-    }
-
-  if (!last)
-    {
-      fail (error, MSGTRK_ERROR_PARSE,
-            _("The EHLO reply is cut short: its last line is a continuation line "
-              "(“250-”), the final “250 ” line is missing."));
-      return NULL;
-    }
-  return g_steal_pointer (&self);
-}
-
-/**
- * msgtrk_smtp_capabilities_parse:
- * @ehlo_reply: the EHLO reply as text
- * @error: return location for a #GError
- *
- * Like msgtrk_smtp_capabilities_parse_data() for a NUL-terminated reply. A reply read
- * from the network should go through msgtrk_smtp_capabilities_parse_data() so that NUL
- * bytes in it are seen and refused.
- *
- * Returns: (transfer full): the capabilities, or %NULL with @error set
- */
-MsgtrkSmtpCapabilities *
-msgtrk_smtp_capabilities_parse (const char *ehlo_reply,
-                                GError    **error)
-{
-  g_return_val_if_fail (ehlo_reply != NULL, NULL);
-
-  return msgtrk_smtp_capabilities_parse_data (ehlo_reply, strlen (ehlo_reply), error);
-}
-
-/**
- * msgtrk_smtp_capabilities_new_from_keywords:
- * @keywords: (array zero-terminated=1): keyword lines, each "KEYWORD" or
- *   "KEYWORD params", as the server listed them
- *
- * Makes a capability set from keywords learnt elsewhere (a plugin whose mail client
- * parsed the EHLO reply itself, or a test). Keywords are case-insensitive; entries that
- * are not ehlo-keyword syntax are skipped, a repeated keyword keeps its first entry. The
- * domain is unknown (%NULL).
- *
- * Returns: (transfer full): the capabilities
- */
-MsgtrkSmtpCapabilities *
-msgtrk_smtp_capabilities_new_from_keywords (const char * const *keywords)
-{
-  MsgtrkSmtpCapabilities *self;
-
-  g_return_val_if_fail (keywords != NULL, NULL);
-
-  self = g_object_new (MSGTRK_TYPE_SMTP_CAPABILITIES, NULL);
-  for (gsize i = 0; keywords[i] != NULL; i++)
-    {
-      /* The line number is only used in errors, and errors are dropped here. */
-      if (!parse_keyword_line (self, keywords[i], strlen (keywords[i]), (guint) i + 1, NULL))
-        g_debug ("skipping capability entry %" G_GSIZE_FORMAT, i);
-    }
-  return self;
-}
-
-/**
- * msgtrk_smtp_capabilities_get_domain:
- * @self: a #MsgtrkSmtpCapabilities
- *
- * Returns: (nullable): the domain the server named on the first line of its EHLO reply,
- *   %NULL if the set was made from keywords
- */
-const char *
-msgtrk_smtp_capabilities_get_domain (MsgtrkSmtpCapabilities *self)
-{
-  g_return_val_if_fail (MSGTRK_IS_SMTP_CAPABILITIES (self), NULL);
-
-  return self->domain;
-}
-
-/**
- * msgtrk_smtp_capabilities_has:
- * @self: a #MsgtrkSmtpCapabilities
- * @keyword: an EHLO keyword, any case (e.g. "DSN", "mtrk")
- *
- * Returns: %TRUE if the server offered @keyword
- */
-gboolean
-msgtrk_smtp_capabilities_has (MsgtrkSmtpCapabilities *self,
-                              const char             *keyword)
-{
-  g_return_val_if_fail (MSGTRK_IS_SMTP_CAPABILITIES (self), FALSE);
-  g_return_val_if_fail (keyword != NULL, FALSE);
-
-  return caps_lookup (self, keyword) != NULL;
-}
-
-/**
- * msgtrk_smtp_capabilities_get_params:
- * @self: a #MsgtrkSmtpCapabilities
- * @keyword: an EHLO keyword, any case
- *
- * Returns: (nullable): the parameters the server gave with @keyword, separated by single
- *   spaces (e.g. "PLAIN LOGIN" for AUTH), or %NULL if it gave none or did not offer
- *   @keyword (see msgtrk_smtp_capabilities_has())
- */
-const char *
-msgtrk_smtp_capabilities_get_params (MsgtrkSmtpCapabilities *self,
-                                     const char             *keyword)
-{
-  CapEntry *entry;
-
-  g_return_val_if_fail (MSGTRK_IS_SMTP_CAPABILITIES (self), NULL);
-  g_return_val_if_fail (keyword != NULL, NULL);
-
-  entry = caps_lookup (self, keyword);
-  return entry != NULL ? entry->params : NULL;
-}
-
-/**
- * msgtrk_smtp_capabilities_list_keywords:
- * @self: a #MsgtrkSmtpCapabilities
- *
- * Returns: (transfer full) (array zero-terminated=1): the offered keywords in upper case,
- *   in the server's order
- */
-char **
-msgtrk_smtp_capabilities_list_keywords (MsgtrkSmtpCapabilities *self)
-{
-  GStrvBuilder *builder;
-  char **result;
-
-  g_return_val_if_fail (MSGTRK_IS_SMTP_CAPABILITIES (self), NULL);
-
-  builder = g_strv_builder_new ();
-  for (guint i = 0; i < self->entries->len; i++)
-    {
-      CapEntry *entry = g_ptr_array_index (self->entries, i);
-
-      g_strv_builder_add (builder, entry->keyword);
-    }
-  result = g_strv_builder_end (builder);
-  g_strv_builder_unref (builder);
-  return result;
-}
-
-/**
- * msgtrk_smtp_capabilities_to_string:
- * @self: a #MsgtrkSmtpCapabilities
- *
- * Lists the offered keywords, separated by single spaces, in the server's order (e.g.
- * "PIPELINING SIZE DSN MTRK"); used to report what the server offered.
- *
- * Returns: (transfer full): the list, "" if the server offered nothing
- */
-char *
-msgtrk_smtp_capabilities_to_string (MsgtrkSmtpCapabilities *self)
-{
-  g_auto (GStrv) keywords = NULL;
-
-  g_return_val_if_fail (MSGTRK_IS_SMTP_CAPABILITIES (self), NULL);
-
-  keywords = msgtrk_smtp_capabilities_list_keywords (self);
-  return g_strjoinv (" ", keywords);
-}
-
-/* ------------------------------------------------------------------------------------ */
-/* The envelope                                                                         */
+#include "msgtrk-smtp-syntax-private.h"
+
+/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
+#define fail                 msgtrk_smtp_fail
+#define quote(text)          msgtrk_smtp_quote ((text), -1)
+#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
 
 /**
  * MsgtrkEnvelope:
@@ -938,6 +52,8 @@ msgtrk_smtp_capabilities_to_string (MsgtrkSmtpCapabilities *self)
  * The DSN/MTRK envelope of one message: ENVID, authenticator B, MTRK timeout, RET and
  * NOTIFY. On the client it builds the MAIL FROM and RCPT TO arguments from what the
  * server offered; on a server it is made from the received MAIL parameters.
+ *
+ * Since: 1.0
  */
 struct _MsgtrkEnvelope
 {
@@ -964,43 +80,6 @@ enum
 static GParamSpec *props[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (MsgtrkEnvelope, msgtrk_envelope, G_TYPE_OBJECT)
-
-/*
- * The form of B (RFC 3885, PROTOCOL-NOTES): base64 of a 20-octet SHA-1, i.e. 27 base64
- * characters and one "=", the last character canonical (its two low bits zero).
- * Checked here rather than with msgtrk_authenticator_is_valid() so that this module
- * stands alone; both implement the same form.
- */
-static const char base64_alphabet[] =
-  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static gboolean
-authenticator_form_ok (const char *text)
-{
-  gsize len = strnlen (text, MSGTRK_AUTHENTICATOR_LENGTH + 1);
-  const char *last;
-
-  if (len != MSGTRK_AUTHENTICATOR_LENGTH || text[len - 1] != '=')
-    return FALSE;
-  for (gsize i = 0; i < len - 1; i++)
-    if (text[i] == '\0' || strchr (base64_alphabet, text[i]) == NULL)
-      return FALSE;
-  last = strchr (base64_alphabet, text[len - 2]);
-  return ((last - base64_alphabet) & 3) == 0;
-}
-
-static gboolean
-notify_is_consistent (MsgtrkDsnNotify notify)
-{
-  const MsgtrkDsnNotify all = MSGTRK_DSN_NOTIFY_NEVER | MSGTRK_DSN_NOTIFY_SUCCESS
-                              | MSGTRK_DSN_NOTIFY_FAILURE | MSGTRK_DSN_NOTIFY_DELAY;
-
-  if ((notify & ~all) != 0)
-    return FALSE;
-  if ((notify & MSGTRK_DSN_NOTIFY_NEVER) && notify != MSGTRK_DSN_NOTIFY_NEVER)
-    return FALSE;
-  return TRUE;
-}
 
 static void
 msgtrk_envelope_finalize (GObject *object)
@@ -1143,6 +222,8 @@ msgtrk_envelope_init (MsgtrkEnvelope *self)
  * NOTIFY=SUCCESS,FAILURE,DELAY (RFC 3885: DSN gives the primary status).
  *
  * Returns: (transfer full): the envelope
+ *
+ * Since: 1.0
  */
 MsgtrkEnvelope *
 msgtrk_envelope_new (const char *envid)
@@ -1152,9 +233,6 @@ msgtrk_envelope_new (const char *envid)
 
   return g_object_new (MSGTRK_TYPE_ENVELOPE, "envid", envid, NULL);
 }
-
-static gboolean received_envid_check (const char *envid,
-                                      GError    **error);
 
 /**
  * msgtrk_envelope_new_received:
@@ -1172,6 +250,8 @@ static gboolean received_envid_check (const char *envid,
  * %MSGTRK_ERROR_LIMIT (too long as xtext).
  *
  * Returns: (transfer full): the envelope, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 MsgtrkEnvelope *
 msgtrk_envelope_new_received (const char *envid,
@@ -1179,7 +259,7 @@ msgtrk_envelope_new_received (const char *envid,
 {
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (envid != NULL && !received_envid_check (envid, error))
+  if (envid != NULL && !msgtrk_smtp_envid_received_check (envid, error))
     return NULL;
   return g_object_new (MSGTRK_TYPE_ENVELOPE, "envid", envid, NULL);
 }
@@ -1190,6 +270,8 @@ msgtrk_envelope_new_received (const char *envid,
  *
  * Returns: (nullable): the ENVID, decoded; %NULL only for an envelope received without
  *   one (msgtrk_envelope_new_received())
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_envelope_get_envid (MsgtrkEnvelope *self)
@@ -1206,13 +288,15 @@ msgtrk_envelope_get_envid (MsgtrkEnvelope *self)
  *   %NULL to send no MTRK parameter
  *
  * Sets the authenticator sent as MTRK=B where the server offers MTRK and DSN.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_envelope_set_authenticator (MsgtrkEnvelope *self,
                                    const char     *authenticator)
 {
   g_return_if_fail (MSGTRK_IS_ENVELOPE (self));
-  g_return_if_fail (authenticator == NULL || authenticator_form_ok (authenticator));
+  g_return_if_fail (authenticator == NULL || msgtrk_smtp_authenticator_form_ok (authenticator));
 
   if (g_strcmp0 (self->authenticator, authenticator) == 0)
     return;
@@ -1226,6 +310,8 @@ msgtrk_envelope_set_authenticator (MsgtrkEnvelope *self,
  * @self: a #MsgtrkEnvelope
  *
  * Returns: (nullable): the authenticator B, or %NULL
+ *
+ * Since: 1.0
  */
 const char *
 msgtrk_envelope_get_authenticator (MsgtrkEnvelope *self)
@@ -1241,6 +327,8 @@ msgtrk_envelope_get_authenticator (MsgtrkEnvelope *self)
  * @seconds: 1 to %MSGTRK_MTRK_TIMEOUT_MAX, or 0 to send no timeout
  *
  * Sets how long the servers should keep tracking data (MTRK=B:seconds).
+ *
+ * Since: 1.0
  */
 void
 msgtrk_envelope_set_mtrk_timeout (MsgtrkEnvelope *self,
@@ -1260,6 +348,8 @@ msgtrk_envelope_set_mtrk_timeout (MsgtrkEnvelope *self,
  * @self: a #MsgtrkEnvelope
  *
  * Returns: the MTRK timeout in seconds, 0 for none
+ *
+ * Since: 1.0
  */
 guint
 msgtrk_envelope_get_mtrk_timeout (MsgtrkEnvelope *self)
@@ -1275,6 +365,8 @@ msgtrk_envelope_get_mtrk_timeout (MsgtrkEnvelope *self)
  * @ret: the RET parameter
  *
  * Sets what a DSN should return of the message.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_envelope_set_ret (MsgtrkEnvelope *self,
@@ -1295,6 +387,8 @@ msgtrk_envelope_set_ret (MsgtrkEnvelope *self,
  * @self: a #MsgtrkEnvelope
  *
  * Returns: the RET parameter
+ *
+ * Since: 1.0
  */
 MsgtrkDsnRet
 msgtrk_envelope_get_ret (MsgtrkEnvelope *self)
@@ -1310,13 +404,15 @@ msgtrk_envelope_get_ret (MsgtrkEnvelope *self)
  * @notify: the NOTIFY flags; %MSGTRK_DSN_NOTIFY_NEVER only alone
  *
  * Sets the NOTIFY parameter given to every recipient.
+ *
+ * Since: 1.0
  */
 void
 msgtrk_envelope_set_notify (MsgtrkEnvelope *self,
                             MsgtrkDsnNotify notify)
 {
   g_return_if_fail (MSGTRK_IS_ENVELOPE (self));
-  g_return_if_fail (notify_is_consistent (notify));
+  g_return_if_fail (msgtrk_smtp_notify_is_consistent (notify));
 
   if (self->notify == notify)
     return;
@@ -1329,6 +425,8 @@ msgtrk_envelope_set_notify (MsgtrkEnvelope *self,
  * @self: a #MsgtrkEnvelope
  *
  * Returns: the NOTIFY flags
+ *
+ * Since: 1.0
  */
 MsgtrkDsnNotify
 msgtrk_envelope_get_notify (MsgtrkEnvelope *self)
@@ -1338,80 +436,26 @@ msgtrk_envelope_get_notify (MsgtrkEnvelope *self)
   return self->notify;
 }
 
-/*
- * Checks an address for a MAIL or RCPT path. Not a full RFC 5321 Mailbox parser: it
- * guarantees that the address cannot break out of "<...>" or the command line (no control
- * characters, no '<' or '>', spaces only inside a quoted local part, quotes balanced),
- * enforces the length limit, and handles non-ASCII (UTF-8 only, and only with SMTPUTF8).
- */
+/* Appends "<" @address ">" (msgtrk_smtp_path_write(): the one mailbox grammar), the error
+ * naming the @what address. */
 static gboolean
-validate_address (const char *address,
-                  const char *what,
-                  gboolean    allow_empty,
-                  gboolean    smtputf8,
-                  gboolean   *non_ascii,
-                  GError    **error)
+write_path (GString    *arg,
+            const char *address,
+            const char *what,
+            guint       flags,
+            gboolean    smtputf8,
+            gboolean   *non_ascii,
+            GError    **error)
 {
-  gsize len = strnlen (address, MSGTRK_SMTP_ADDRESS_MAX_LENGTH + 1);
-  g_autofree char *quoted = quote (address);
-  gboolean in_quotes = FALSE;
-
-  *non_ascii = FALSE;
-  if (len == 0)
+  if (smtputf8)
+    flags |= MSGTRK_SMTP_PATH_UTF8;
+  if (!msgtrk_smtp_path_write (arg, address, flags, MSGTRK_SMTP_ADDRESS_MAX_LENGTH, non_ascii,
+                               error))
     {
-      if (allow_empty)
-        return TRUE;
-      return fail (error, MSGTRK_ERROR_PARSE, _("The %s address is empty."), what);
-    }
-  if (len > MSGTRK_SMTP_ADDRESS_MAX_LENGTH)
-    return fail (error, MSGTRK_ERROR_LIMIT,
-                 _("The %s address “%s” is longer than %d octets."), what, quoted,
-                 MSGTRK_SMTP_ADDRESS_MAX_LENGTH);
+      g_autofree char *quoted = quote (address);
 
-  for (gsize i = 0; i < len; i++)
-    {
-      guchar c = (guchar) address[i];
-
-      if (c < 0x20 || c == 0x7f)
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The %s address “%s” contains a control character."), what, quoted);
-      if (c == '<' || c == '>')
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The %s address “%s” contains '<' or '>' (give it without angle "
-                       "brackets)."),
-                     what, quoted);
-      if (c >= 0x80)
-        *non_ascii = TRUE;
-    }
-  /* Spaces only in a quoted local part: quoted-string = DQUOTE *QcontentSMTP DQUOTE. */
-  for (gsize i = 0; i < len; i++)
-    {
-      char c = address[i];
-
-      if (c == '"')
-        in_quotes = !in_quotes;
-      else if (c == '\\' && in_quotes && i + 1 < len)
-        i++; /* quoted-pairSMTP = %d92 %d32-126 */
-      else if (c == ' ' && !in_quotes)
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The %s address “%s” contains a space outside quotes."), what,
-                     quoted);
-    }
-  if (in_quotes)
-    return fail (error, MSGTRK_ERROR_PARSE,
-                 _("The %s address “%s” has an unclosed quote."), what, quoted);
-
-  if (*non_ascii)
-    {
-      if (!g_utf8_validate (address, len, NULL))
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("The %s address “%s” is neither ASCII nor valid UTF-8."), what,
-                     quoted);
-      if (!smtputf8)
-        return fail (error, MSGTRK_ERROR_UNSUPPORTED,
-                     _("The %s address “%s” is not ASCII and the server does not offer "
-                       "SMTPUTF8."),
-                     what, quoted);
+      g_prefix_error (error, _("The %s address “%s”: "), what, quoted);
+      return FALSE;
     }
   return TRUE;
 }
@@ -1444,6 +488,8 @@ caps_has (MsgtrkSmtpCapabilities *caps,
  * longer than %MSGTRK_SMTP_MAIL_LINE_MAX. Nothing is ever truncated.
  *
  * Returns: (transfer full): the argument, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
@@ -1459,43 +505,24 @@ msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
   g_return_val_if_fail (sender != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!validate_address (sender, _("sender"), TRUE, caps_has (caps, "SMTPUTF8"), &non_ascii,
-                         error))
+  arg = g_string_new (NULL);
+  if (!write_path (arg, sender, _("sender"), MSGTRK_SMTP_PATH_NULL, caps_has (caps, "SMTPUTF8"),
+                   &non_ascii, error))
     return NULL;
 
   has_dsn = caps_has (caps, "DSN");
-  arg = g_string_new ("<");
-  g_string_append (arg, sender);
-  g_string_append_c (arg, '>');
-
   if (has_dsn && self->ret != MSGTRK_DSN_RET_UNSET)
-    g_string_append (arg, self->ret == MSGTRK_DSN_RET_HDRS ? " RET=HDRS" : " RET=FULL");
+    msgtrk_smtp_param_write (arg, "RET", msgtrk_smtp_ret_param_word (self->ret), NULL);
 
-  if (has_dsn && self->envid != NULL)
-    {
-      g_autofree char *envid_xtext = msgtrk_xtext_encode (self->envid);
+  if (has_dsn && self->envid != NULL && !msgtrk_smtp_envid_param_write (arg, self->envid, error))
+    return NULL;
 
-      if (strlen (envid_xtext) > MSGTRK_ENVID_MAX_LENGTH)
-        {
-          fail (error, MSGTRK_ERROR_LIMIT,
-                _("The ENVID is longer than %d characters as xtext."),
-                MSGTRK_ENVID_MAX_LENGTH);
-          return NULL;
-        }
-      g_string_append (arg, " ENVID=");
-      g_string_append (arg, envid_xtext);
-    }
-
-  if (has_dsn && caps_has (caps, "MTRK") && self->envid != NULL && self->authenticator != NULL)
-    {
-      g_string_append (arg, " MTRK=");
-      g_string_append (arg, self->authenticator);
-      if (self->mtrk_timeout > 0)
-        g_string_append_printf (arg, ":%u", self->mtrk_timeout);
-    }
+  if (has_dsn && caps_has (caps, "MTRK") && self->envid != NULL && self->authenticator != NULL
+      && !msgtrk_smtp_mtrk_param_write (arg, self->authenticator, self->mtrk_timeout, error))
+    return NULL;
 
   if (non_ascii)
-    g_string_append (arg, " SMTPUTF8");
+    msgtrk_smtp_param_write (arg, "SMTPUTF8", NULL, NULL);
 
   if (strlen ("MAIL FROM:") + arg->len + strlen ("\r\n") > MSGTRK_SMTP_MAIL_LINE_MAX)
     {
@@ -1506,9 +533,6 @@ msgtrk_envelope_build_mail_from_arg (MsgtrkEnvelope         *self,
     }
   return g_string_free (g_steal_pointer (&arg), FALSE);
 }
-
-static gboolean is_printable_ascii (const char *text);
-static gboolean is_atext (char c);
 
 /*
  * The one RCPT TO builder behind msgtrk_envelope_build_rcpt_to_arg() and
@@ -1527,77 +551,35 @@ build_rcpt_to_arg (MsgtrkEnvelope         *self,
                    const char             *orcpt_address,
                    GError                **error)
 {
-  g_autoptr (GString) arg = NULL;
-  g_autofree char *orcpt = NULL;
+  g_autoptr (GString) arg = g_string_new (NULL);
   gboolean has_dsn, non_ascii;
 
-  if (!validate_address (recipient, _("recipient"), FALSE, caps_has (caps, "SMTPUTF8"),
-                         &non_ascii, error))
+  if (!write_path (arg, recipient, _("recipient"), MSGTRK_SMTP_PATH_POSTMASTER,
+                   caps_has (caps, "SMTPUTF8"), &non_ascii, error))
     return NULL;
 
-  if (orcpt_type != NULL)
-    {
-      g_autofree char *quoted_type = quote (orcpt_type);
-      g_autofree char *xtext = NULL;
-
-      if (*orcpt_type == '\0')
-        {
-          fail (error, MSGTRK_ERROR_PARSE, _("The ORCPT address type is empty."));
-          return NULL;
-        }
-      for (const char *p = orcpt_type; *p != '\0'; p++)
-        if (!is_atext (*p))
-          {
-            fail (error, MSGTRK_ERROR_PARSE,
-                  _("The ORCPT address type “%s” is not an atom."), quoted_type);
-            return NULL;
-          }
-      if (*orcpt_address == '\0' || !is_printable_ascii (orcpt_address))
-        {
-          g_autofree char *quoted = quote (orcpt_address);
-
-          fail (error, MSGTRK_ERROR_PARSE,
-                _("The ORCPT address “%s” is empty or not printable US-ASCII."), quoted);
-          return NULL;
-        }
-      xtext = msgtrk_xtext_encode (orcpt_address);
-      orcpt = g_strconcat (orcpt_type, ";", xtext, NULL);
-    }
-  else if (!non_ascii)
-    {
-      g_autofree char *xtext = msgtrk_xtext_encode (recipient);
-
-      orcpt = g_strconcat ("rfc822;", xtext, NULL);
-    }
-
   has_dsn = caps_has (caps, "DSN");
-  arg = g_string_new ("<");
-  g_string_append (arg, recipient);
-  g_string_append_c (arg, '>');
-
   if (has_dsn && notify != MSGTRK_DSN_NOTIFY_UNSET)
     {
       g_autofree char *notify_text = msgtrk_notify_param_format (notify);
 
-      g_string_append (arg, " NOTIFY=");
-      g_string_append (arg, notify_text);
+      msgtrk_smtp_param_write (arg, "NOTIFY", notify_text, NULL);
     }
 
-  if (has_dsn && orcpt != NULL)
+  /* The default ORCPT is "rfc822;" + the recipient, none for a non-ASCII recipient. The
+   * given one is checked even without DSN, so that a bad value never passes silently. */
+  if (orcpt_type != NULL)
     {
-      if (strlen (orcpt) > MSGTRK_ORCPT_MAX_LENGTH)
-        {
-          g_autofree char *quoted = quote (recipient);
+      g_autoptr (GString) orcpt = g_string_new (NULL);
 
-          fail (error, MSGTRK_ERROR_LIMIT,
-                _("The ORCPT parameter for “%s” would be longer than %d characters "
-                  "(too many characters that need escaping)."),
-                quoted, MSGTRK_ORCPT_MAX_LENGTH);
-          return NULL;
-        }
-      g_string_append (arg, " ORCPT=");
-      g_string_append (arg, orcpt);
+      if (!msgtrk_smtp_orcpt_param_write (orcpt, orcpt_type, orcpt_address, error))
+        return NULL;
+      if (has_dsn)
+        g_string_append_len (arg, orcpt->str, orcpt->len);
     }
+  else if (has_dsn && !non_ascii
+           && !msgtrk_smtp_orcpt_param_write (arg, "rfc822", recipient, error))
+    return NULL;
 
   if (strlen ("RCPT TO:") + arg->len + strlen ("\r\n") > MSGTRK_SMTP_RCPT_LINE_MAX)
     {
@@ -1630,6 +612,8 @@ build_rcpt_to_arg (MsgtrkEnvelope         *self,
  * ORCPT (what a relay forwards).
  *
  * Returns: (transfer full): the argument, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_envelope_build_rcpt_to_arg (MsgtrkEnvelope         *self,
@@ -1669,6 +653,8 @@ msgtrk_envelope_build_rcpt_to_arg (MsgtrkEnvelope         *self,
  * @orcpt_type is not an atom or @orcpt_address is empty or not printable US-ASCII.
  *
  * Returns: (transfer full): the argument, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 char *
 msgtrk_envelope_build_rcpt_to_arg_full (MsgtrkEnvelope         *self,
@@ -1682,487 +668,11 @@ msgtrk_envelope_build_rcpt_to_arg_full (MsgtrkEnvelope         *self,
   g_return_val_if_fail (MSGTRK_IS_ENVELOPE (self), NULL);
   g_return_val_if_fail (caps == NULL || MSGTRK_IS_SMTP_CAPABILITIES (caps), NULL);
   g_return_val_if_fail (recipient != NULL, NULL);
-  g_return_val_if_fail (notify_is_consistent (notify), NULL);
+  g_return_val_if_fail (msgtrk_smtp_notify_is_consistent (notify), NULL);
   g_return_val_if_fail ((orcpt_type == NULL) == (orcpt_address == NULL), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   return build_rcpt_to_arg (self, caps, recipient, notify, orcpt_type, orcpt_address, error);
-}
-
-/* ------------------------------------------------------------------------------------ */
-/* Server side                                                                          */
-
-/**
- * msgtrk_smtp_params_parse:
- * @text: the parameters after the path of MAIL FROM or RCPT TO, e.g.
- *   "ENVID=abc RET=HDRS"
- * @error: return location for a #GError
- *
- * Parses ESMTP parameters (RFC 5321 section 4.1.2):
- * |[
- * esmtp-param   = esmtp-keyword ["=" esmtp-value]
- * esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
- * esmtp-value   = 1*(%d33-60 / %d62-126)
- * ]|
- * separated by spaces (runs of spaces are tolerated). Keywords are case-insensitive and
- * become upper-case keys; values are kept as sent (still xtext where the parameter is).
- *
- * One deliberate deviation: a value may contain "=" (%d61). RFC 3885 puts the base64
- * authenticator, which ends in "=", into MTRK=; the parameter is split at its first "="
- * and each parameter's own parser (xtext, NOTIFY, RET, …) still refuses a stray "=".
- *
- * Fails with %MSGTRK_ERROR_PARSE for bad keywords or values, an empty value after "=" or
- * a repeated keyword, and with %MSGTRK_ERROR_LIMIT for more than %MSGTRK_SMTP_PARAMS_MAX
- * parameters or a text longer than %MSGTRK_SMTP_RCPT_LINE_MAX (longer than any legal
- * command line).
- *
- * Returns: (transfer full) (element-type utf8 utf8): upper-case keyword → value (%NULL
- *   for a keyword without value), or %NULL with @error set
- */
-GHashTable *
-msgtrk_smtp_params_parse (const char *text,
-                          GError    **error)
-{
-  g_autoptr (GHashTable) params = NULL;
-  gsize len, i = 0;
-
-  g_return_val_if_fail (text != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  len = strnlen (text, MSGTRK_SMTP_RCPT_LINE_MAX + 1);
-  if (len > MSGTRK_SMTP_RCPT_LINE_MAX)
-    {
-      fail (error, MSGTRK_ERROR_LIMIT,
-            _("The command's parameters are longer than %d characters."),
-            MSGTRK_SMTP_RCPT_LINE_MAX);
-      return NULL;
-    }
-
-  params = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  while (i < len)
-    {
-      gsize start, key_end, end;
-      g_autofree char *key = NULL;
-      g_autofree char *quoted = NULL;
-
-      while (i < len && text[i] == ' ')
-        i++;
-      if (i == len)
-        break;
-      start = i;
-      while (i < len && text[i] != ' ')
-        i++;
-      end = i;
-      key_end = start;
-      while (key_end < end && text[key_end] != '=')
-        key_end++;
-      quoted = quote_len (text + start, end - start);
-
-      if (!is_ehlo_keyword (text + start, key_end - start))
-        {
-          fail (error, MSGTRK_ERROR_PARSE,
-                _("The parameter “%s” does not start with a valid keyword (letters, digits "
-                  "and '-')."),
-                quoted);
-          return NULL;
-        }
-      if (key_end < end && key_end + 1 == end)
-        {
-          fail (error, MSGTRK_ERROR_PARSE, _("The parameter “%s” has an empty value."),
-                quoted);
-          return NULL;
-        }
-      for (gsize j = key_end + 1; j < end; j++)
-        {
-          guchar c = (guchar) text[j];
-
-          if (c < 33 || c > 126)
-            {
-              fail (error, MSGTRK_ERROR_PARSE,
-                    _("The value of the parameter “%s” contains a character that is not "
-                      "printable ASCII."),
-                    quoted);
-              return NULL;
-            }
-        }
-      key = g_ascii_strup (text + start, key_end - start);
-      if (g_hash_table_contains (params, key))
-        {
-          fail (error, MSGTRK_ERROR_PARSE, _("The parameter %s is given twice."), key);
-          return NULL;
-        }
-      if (g_hash_table_size (params) >= MSGTRK_SMTP_PARAMS_MAX)
-        {
-          fail (error, MSGTRK_ERROR_LIMIT, _("The command has more than %d parameters."),
-                MSGTRK_SMTP_PARAMS_MAX);
-          return NULL;
-        }
-      g_hash_table_insert (params, g_steal_pointer (&key),
-                           key_end < end ? g_strndup (text + key_end + 1, end - key_end - 1)
-                                         : NULL);
-    }
-  return g_steal_pointer (&params);
-}
-
-/**
- * msgtrk_mtrk_param_parse:
- * @value: the value of an MTRK parameter, "B[:timeout]"
- * @authenticator: (out) (optional) (transfer full): B
- * @timeout: (out) (optional): the timeout in seconds, 0 if none was given
- * @error: return location for a #GError
- *
- * Parses the value of the RFC 3885 MTRK parameter:
- * |[
- * mtrk-value = authenticator [ ":" timeout ]
- * timeout    = 1*9DIGIT        ; seconds, 0 refused
- * ]|
- * where the authenticator is base64 of a SHA-1 (%MSGTRK_AUTHENTICATOR_LENGTH characters,
- * the last one "=").
- *
- * Fails with %MSGTRK_ERROR_INVALID_SECRET for a malformed authenticator,
- * %MSGTRK_ERROR_PARSE for a malformed or zero timeout and %MSGTRK_ERROR_LIMIT for a
- * timeout of more than 9 digits. The out arguments are left untouched on failure.
- *
- * Returns: %TRUE on success
- */
-gboolean
-msgtrk_mtrk_param_parse (const char *value,
-                         char      **authenticator,
-                         guint      *timeout,
-                         GError    **error)
-{
-  const char *colon;
-  gsize b_len;
-  guint seconds = 0;
-
-  g_return_val_if_fail (value != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  colon = strchr (value, ':');
-  b_len = colon != NULL ? (gsize) (colon - value) : strlen (value);
-  {
-    g_autofree char *b = g_strndup (value, b_len);
-
-    if (!authenticator_form_ok (b))
-      return fail (error, MSGTRK_ERROR_INVALID_SECRET,
-                   _("The MTRK authenticator is malformed: it must be %d base64 characters "
-                     "ending in '='."),
-                   MSGTRK_AUTHENTICATOR_LENGTH);
-  }
-
-  if (colon != NULL)
-    {
-      const char *digits = colon + 1;
-      gsize n = strlen (digits);
-      g_autofree char *quoted = quote (digits);
-
-      if (n == 0)
-        return fail (error, MSGTRK_ERROR_PARSE, _("The MTRK timeout after ':' is empty."));
-      for (gsize i = 0; i < n; i++)
-        if (!g_ascii_isdigit (digits[i]))
-          return fail (error, MSGTRK_ERROR_PARSE,
-                       _("The MTRK timeout “%s” is not a number of seconds."), quoted);
-      if (n > 9)
-        return fail (error, MSGTRK_ERROR_LIMIT,
-                     _("The MTRK timeout “%s” has more than 9 digits."), quoted);
-      seconds = (guint) g_ascii_strtoull (digits, NULL, 10);
-      if (seconds == 0)
-        return fail (error, MSGTRK_ERROR_PARSE, _("The MTRK timeout must not be 0."));
-    }
-
-  if (authenticator != NULL)
-    *authenticator = g_strndup (value, b_len);
-  if (timeout != NULL)
-    *timeout = seconds;
-  return TRUE;
-}
-
-/**
- * msgtrk_notify_param_parse:
- * @value: the value of a NOTIFY parameter
- * @notify: (out): the flags
- * @error: return location for a #GError
- *
- * Parses the RFC 3461 NOTIFY value, case-insensitively:
- * |[
- * notify-esmtp-value = "NEVER" / 1#notify-list-element
- * notify-list-element = "SUCCESS" / "FAILURE" / "DELAY"
- * ]|
- * The list is comma-separated without spaces; repeated or empty elements are refused.
- *
- * Returns: %TRUE on success, else %FALSE with @error set (%MSGTRK_ERROR_PARSE)
- */
-gboolean
-msgtrk_notify_param_parse (const char      *value,
-                           MsgtrkDsnNotify *notify,
-                           GError         **error)
-{
-  g_auto (GStrv) items = NULL;
-  g_autofree char *quoted = NULL;
-  MsgtrkDsnNotify result = MSGTRK_DSN_NOTIFY_UNSET;
-
-  g_return_val_if_fail (value != NULL, FALSE);
-  g_return_val_if_fail (notify != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  quoted = quote (value);
-  if (g_ascii_strcasecmp (value, "NEVER") == 0)
-    {
-      *notify = MSGTRK_DSN_NOTIFY_NEVER;
-      return TRUE;
-    }
-
-  items = g_strsplit (value, ",", -1);
-  for (guint i = 0; items[i] != NULL; i++)
-    {
-      MsgtrkDsnNotify flag;
-
-      if (g_ascii_strcasecmp (items[i], "SUCCESS") == 0)
-        flag = MSGTRK_DSN_NOTIFY_SUCCESS;
-      else if (g_ascii_strcasecmp (items[i], "FAILURE") == 0)
-        flag = MSGTRK_DSN_NOTIFY_FAILURE;
-      else if (g_ascii_strcasecmp (items[i], "DELAY") == 0)
-        flag = MSGTRK_DSN_NOTIFY_DELAY;
-      else if (g_ascii_strcasecmp (items[i], "NEVER") == 0)
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("NOTIFY=%s: NEVER cannot be combined with other values."), quoted);
-      else
-        return fail (error, MSGTRK_ERROR_PARSE,
-                     _("NOTIFY=%s: expected NEVER or a comma-separated list of SUCCESS, "
-                       "FAILURE and DELAY."),
-                     quoted);
-      if (result & flag)
-        return fail (error, MSGTRK_ERROR_PARSE, _("NOTIFY=%s repeats a value."), quoted);
-      result |= flag;
-    }
-  if (result == MSGTRK_DSN_NOTIFY_UNSET)
-    return fail (error, MSGTRK_ERROR_PARSE, _("The NOTIFY value is empty."));
-
-  *notify = result;
-  return TRUE;
-}
-
-/**
- * msgtrk_notify_param_format:
- * @notify: NOTIFY flags; %MSGTRK_DSN_NOTIFY_NEVER only alone
- *
- * Writes the NOTIFY value: "NEVER", or the set flags in the order SUCCESS, FAILURE,
- * DELAY, comma-separated.
- *
- * Returns: (transfer full) (nullable): the value, %NULL for %MSGTRK_DSN_NOTIFY_UNSET
- */
-char *
-msgtrk_notify_param_format (MsgtrkDsnNotify notify)
-{
-  GString *out;
-
-  g_return_val_if_fail (notify_is_consistent (notify), NULL);
-
-  if (notify == MSGTRK_DSN_NOTIFY_UNSET)
-    return NULL;
-  if (notify == MSGTRK_DSN_NOTIFY_NEVER)
-    return g_strdup ("NEVER");
-
-  out = g_string_new (NULL);
-  if (notify & MSGTRK_DSN_NOTIFY_SUCCESS)
-    g_string_append (out, "SUCCESS,");
-  if (notify & MSGTRK_DSN_NOTIFY_FAILURE)
-    g_string_append (out, "FAILURE,");
-  if (notify & MSGTRK_DSN_NOTIFY_DELAY)
-    g_string_append (out, "DELAY,");
-  g_string_truncate (out, out->len - 1);
-  return g_string_free (out, FALSE);
-}
-
-/* Decoded ENVID and ORCPT values must be printable US-ASCII (RFC 3461 4.2, 4.4). */
-static gboolean
-is_printable_ascii (const char *text)
-{
-  for (const char *p = text; *p != '\0'; p++)
-    if ((guchar) *p < 0x20 || (guchar) *p > 0x7e)
-      return FALSE;
-  return TRUE;
-}
-
-/* atext (RFC 5322), the characters of an addr-type atom. */
-static gboolean
-is_atext (char c)
-{
-  return g_ascii_isalnum (c) || (c != '\0' && strchr ("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-/**
- * msgtrk_orcpt_param_parse:
- * @value: the value of an ORCPT parameter, "addr-type;xtext"
- * @addr_type: (out) (optional) (transfer full): the address type as sent (e.g. "rfc822")
- * @address: (out) (optional) (transfer full): the decoded original recipient
- * @error: return location for a #GError
- *
- * Parses the RFC 3461 ORCPT value:
- * |[
- * orcpt-parameter = "ORCPT=" original-recipient-address
- * original-recipient-address = addr-type ";" xtext
- * addr-type = atom
- * ]|
- * The value is at most %MSGTRK_ORCPT_MAX_LENGTH characters (%MSGTRK_ERROR_LIMIT); the
- * decoded address must be non-empty printable US-ASCII (%MSGTRK_ERROR_PARSE). The out
- * arguments are left untouched on failure.
- *
- * Returns: %TRUE on success
- */
-gboolean
-msgtrk_orcpt_param_parse (const char *value,
-                          char      **addr_type,
-                          char      **address,
-                          GError    **error)
-{
-  g_autofree char *decoded = NULL;
-  g_autofree char *quoted = NULL;
-  const char *semicolon;
-
-  g_return_val_if_fail (value != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  if (strnlen (value, MSGTRK_ORCPT_MAX_LENGTH + 1) > MSGTRK_ORCPT_MAX_LENGTH)
-    return fail (error, MSGTRK_ERROR_LIMIT, _("The ORCPT value is longer than %d characters."),
-                 MSGTRK_ORCPT_MAX_LENGTH);
-
-  quoted = quote (value);
-  semicolon = strchr (value, ';');
-  if (semicolon == NULL || semicolon == value)
-    return fail (error, MSGTRK_ERROR_PARSE,
-                 _("ORCPT=%s: expected an address type, ';' and the address."), quoted);
-  for (const char *p = value; p < semicolon; p++)
-    if (!is_atext (*p))
-      return fail (error, MSGTRK_ERROR_PARSE,
-                   _("ORCPT=%s: the address type is not an atom."), quoted);
-
-  decoded = msgtrk_xtext_decode (semicolon + 1, error);
-  if (decoded == NULL)
-    {
-      g_prefix_error (error, _("ORCPT=%s: "), quoted);
-      return FALSE;
-    }
-  if (*decoded == '\0')
-    return fail (error, MSGTRK_ERROR_PARSE, _("ORCPT=%s: the address is empty."), quoted);
-  if (!is_printable_ascii (decoded))
-    return fail (error, MSGTRK_ERROR_PARSE,
-                 _("ORCPT=%s: the decoded address is not printable US-ASCII."), quoted);
-
-  if (addr_type != NULL)
-    *addr_type = g_strndup (value, semicolon - value);
-  if (address != NULL)
-    *address = g_steal_pointer (&decoded);
-  return TRUE;
-}
-
-/* A decoded ENVID received from elsewhere (RFC 3461 section 4.4): non-empty printable
- * US-ASCII, at most MSGTRK_ENVID_MAX_LENGTH characters as xtext. */
-static gboolean
-received_envid_check (const char *envid,
-                      GError    **error)
-{
-  g_autofree char *xtext = NULL;
-
-  if (*envid == '\0')
-    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID is empty."));
-  if (!is_printable_ascii (envid))
-    {
-      g_autofree char *quoted = quote (envid);
-
-      return fail (error, MSGTRK_ERROR_PARSE,
-                   _("The decoded ENVID “%s” is not printable US-ASCII."), quoted);
-    }
-  xtext = msgtrk_xtext_encode (envid);
-  if (strlen (xtext) > MSGTRK_ENVID_MAX_LENGTH)
-    return fail (error, MSGTRK_ERROR_LIMIT,
-                 _("The ENVID is longer than %d characters as xtext."),
-                 MSGTRK_ENVID_MAX_LENGTH);
-  return TRUE;
-}
-
-/**
- * msgtrk_envid_param_parse:
- * @value: (nullable): the value of an ENVID parameter as received (xtext), %NULL if the
- *   keyword came without a value
- * @envid: (out) (optional) (transfer full): the decoded ENVID
- * @error: return location for a #GError
- *
- * Parses the RFC 3461 ENVID value (section 4.4):
- * |[
- * envid-parameter = "ENVID=" xtext        ; at most 100 characters
- * ]|
- * The decoded ENVID must be non-empty printable US-ASCII (%x20-7E): an ENVID that decodes
- * to CR, LF or any other control character is refused, so it can never become a key that
- * no longer matches a report's Original-Envelope-Id.
- *
- * Fails with %MSGTRK_ERROR_PARSE (no value, bad xtext, not printable) or
- * %MSGTRK_ERROR_LIMIT (more than %MSGTRK_ENVID_MAX_LENGTH characters). @envid is left
- * untouched on failure.
- *
- * Returns: %TRUE on success
- */
-gboolean
-msgtrk_envid_param_parse (const char *value,
-                          char      **envid,
-                          GError    **error)
-{
-  g_autofree char *decoded = NULL;
-
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  if (value == NULL || *value == '\0')
-    return fail (error, MSGTRK_ERROR_PARSE, _("The ENVID parameter has no value."));
-  if (strnlen (value, MSGTRK_ENVID_MAX_LENGTH + 1) > MSGTRK_ENVID_MAX_LENGTH)
-    return fail (error, MSGTRK_ERROR_LIMIT,
-                 _("The ENVID parameter is longer than %d characters."),
-                 MSGTRK_ENVID_MAX_LENGTH);
-  decoded = msgtrk_xtext_decode (value, error);
-  if (decoded == NULL)
-    {
-      g_prefix_error (error, _("ENVID: "));
-      return FALSE;
-    }
-  if (!received_envid_check (decoded, error))
-    return FALSE;
-  if (envid != NULL)
-    *envid = g_steal_pointer (&decoded);
-  return TRUE;
-}
-
-/**
- * msgtrk_ret_param_parse:
- * @value: (nullable): the value of a RET parameter, %NULL if the keyword came without one
- * @ret: (out): %MSGTRK_DSN_RET_HDRS or %MSGTRK_DSN_RET_FULL
- * @error: return location for a #GError
- *
- * Parses the RFC 3461 RET value, case-insensitively:
- * |[
- * ret-parameter = "RET=" ("FULL" / "HDRS")
- * ]|
- *
- * Returns: %TRUE on success, else %FALSE with @error set (%MSGTRK_ERROR_PARSE) and @ret
- *   untouched
- */
-gboolean
-msgtrk_ret_param_parse (const char   *value,
-                        MsgtrkDsnRet *ret,
-                        GError      **error)
-{
-  g_return_val_if_fail (ret != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  if (value != NULL && g_ascii_strcasecmp (value, "HDRS") == 0)
-    *ret = MSGTRK_DSN_RET_HDRS;
-  else if (value != NULL && g_ascii_strcasecmp (value, "FULL") == 0)
-    *ret = MSGTRK_DSN_RET_FULL;
-  else
-    {
-      g_autofree char *quoted = quote (value != NULL ? value : "");
-
-      return fail (error, MSGTRK_ERROR_PARSE, _("RET=%s: expected HDRS or FULL."), quoted);
-    }
-  return TRUE;
 }
 
 /**
@@ -2181,6 +691,8 @@ msgtrk_ret_param_parse (const char   *value,
  * %MSGTRK_ERROR_LIMIT or %MSGTRK_ERROR_INVALID_SECRET (bad MTRK authenticator).
  *
  * Returns: (transfer full): the envelope, or %NULL with @error set
+ *
+ * Since: 1.0
  */
 MsgtrkEnvelope *
 msgtrk_envelope_new_from_mail_params (GHashTable *params,

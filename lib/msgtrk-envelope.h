@@ -29,66 +29,88 @@ G_BEGIN_DECLS
  * MSGTRK_ENVID_MAX_LENGTH:
  *
  * longest ENVID we generate (RFC 3461 allows 100 xtext chars).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_ENVID_MAX_LENGTH 100
 /**
  * MSGTRK_SMTP_LINE_MAX:
  *
  * RFC 5321 command line limit, CRLF included.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SMTP_LINE_MAX 512
 /**
  * MSGTRK_SMTP_MAIL_LINE_MAX:
  *
  * MAIL line limit with DSN (+100, RFC 3461) and MTRK (+40, RFC 3885).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SMTP_MAIL_LINE_MAX (512 + 100 + 40)
 /**
  * MSGTRK_SMTP_RCPT_LINE_MAX:
  *
  * RCPT line limit with NOTIFY and ORCPT (+500, RFC 3461).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SMTP_RCPT_LINE_MAX (512 + 500)
 /**
  * MSGTRK_SMTP_REPLY_LINE_MAX:
  *
  * RFC 5321 reply line limit, CRLF included.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SMTP_REPLY_LINE_MAX 512
 /**
  * MSGTRK_EHLO_MAX_LINES:
  *
  * most lines accepted in one EHLO reply.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_EHLO_MAX_LINES 128
 /**
  * MSGTRK_MTRK_TIMEOUT_MAX:
  *
  * largest MTRK timeout (9 digits of seconds).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_MTRK_TIMEOUT_MAX 999999999u
 /**
  * MSGTRK_XTEXT_MAX_LENGTH:
  *
  * longest xtext accepted by msgtrk_xtext_decode() (ORCPT, RFC 3461).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_XTEXT_MAX_LENGTH 500
 /**
  * MSGTRK_ORCPT_MAX_LENGTH:
  *
  * longest ORCPT value "addr-type;xtext" (RFC 3461 section 4.2).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_ORCPT_MAX_LENGTH 500
 /**
  * MSGTRK_SMTP_ADDRESS_MAX_LENGTH:
  *
  * longest address in a path, brackets excluded (RFC 5321 4.5.3.1.3).
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SMTP_ADDRESS_MAX_LENGTH 254
 /**
  * MSGTRK_SMTP_PARAMS_MAX:
  *
  * most ESMTP parameters accepted on one MAIL or RCPT command.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_SMTP_PARAMS_MAX 16
 
@@ -99,6 +121,8 @@ G_BEGIN_DECLS
  * @MSGTRK_DSN_RET_FULL: RET=FULL, return the whole message
  *
  * The RFC 3461 RET parameter.
+ *
+ * Since: 1.0
  */
 typedef enum {
   MSGTRK_DSN_RET_UNSET,
@@ -115,6 +139,8 @@ typedef enum {
  * @MSGTRK_DSN_NOTIFY_DELAY: DELAY
  *
  * The RFC 3461 NOTIFY parameter, as flags.
+ *
+ * Since: 1.0
  */
 typedef enum /*< flags >*/ {
   MSGTRK_DSN_NOTIFY_UNSET = 0,

@@ -40,6 +40,8 @@ G_BEGIN_DECLS
  * Largest report entity, in octets, that msgtrk_report_parse_entity() reads and
  * msgtrk_report_extract_file() / msgtrk_report_extract_bytes() return: the one limit every
  * layer (library, msgtrkd, mail client plugins) applies to a report.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_REPORT_MAX_SIZE (1024 * 1024)
 /**
@@ -48,6 +50,8 @@ G_BEGIN_DECLS
  * Largest whole message, in octets, a report is extracted from (a bounce returning a big
  * message with its attachments); only its report parts count against
  * %MSGTRK_REPORT_MAX_SIZE.
+ *
+ * Since: 1.0
  */
 #define MSGTRK_REPORT_MAX_MESSAGE_SIZE (64 * 1024 * 1024)
 #define MSGTRK_REPORT_MAX_PARTS 64
@@ -62,6 +66,8 @@ G_BEGIN_DECLS
  * @MSGTRK_REPORT_KIND_DISPOSITION_NOTIFICATION: message/disposition-notification (RFC 8098)
  *
  * Which syntax a report came in.
+ *
+ * Since: 1.0
  */
 typedef enum {
   MSGTRK_REPORT_KIND_TRACKING_STATUS,
@@ -82,6 +88,8 @@ typedef enum {
  * @MSGTRK_ACTION_OPAQUE: the server will not say more
  *
  * The per-recipient Action field (RFC 3464, extended by RFC 3886).
+ *
+ * Since: 1.0
  */
 typedef enum {
   MSGTRK_ACTION_NONE,
@@ -105,6 +113,8 @@ typedef enum {
  * @MSGTRK_DISPOSITION_PROCESSED: processed
  *
  * The disposition type of an MDN (RFC 8098 section 3.2.6).
+ *
+ * Since: 1.0
  */
 typedef enum {
   MSGTRK_DISPOSITION_NONE,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* test-report.c: tests of lib/msgtrk-report.c, the tracking-status / delivery-status /
- * disposition-notification parser, model and writer.
+/* test-report.c: tests of lib/msgtrk-report.c, msgtrk-recipient-report.c and
+ * msgtrk-report-mime.c, the tracking-status / delivery-status / disposition-notification
+ * parser, model and writer (the field syntax alone: test-report-syntax.c).
  *
  * Fixtures in tests/fixtures/report/: tracking-status answers (single, chained
  * multipart/related), DSNs as Postfix (LF), Exim and Sendmail (CRLF) write them, an MDN.

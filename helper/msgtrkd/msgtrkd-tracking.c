@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "msgtrk-private.h"
+#include "msgtrk-smtp-syntax-private.h"
 #include "msgtrkd-error.h"
 #include "msgtrkd-route.h"
 #include "msgtrkd-tracking.h"
@@ -477,20 +478,19 @@ entry_event_text (MsgtrkReport          *report,
   return g_string_free (text, FALSE);
 }
 
-/* A normalised address with a non-empty local part and domain, or NULL. */
+/* A normalised address that is a mailbox of libmsgtrk's one grammar (what the envelope
+ * builders will take: local part, '@', domain; UTF-8 allowed), or NULL. */
 static char *
 normalize_mailbox (const char *address)
 {
   g_autofree char *norm = NULL;
-  const char *at;
 
   if (address == NULL || strlen (address) > MSGTRKD_MAX_FIELD_LENGTH)
     return NULL;
   norm = msgtrk_address_normalize (address);
-  if (norm == NULL)
-    return NULL;
-  at = strrchr (norm, '@');
-  if (at == NULL || at == norm || at[1] == '\0' || strpbrk (norm, " \t<>") != NULL)
+  if (norm == NULL
+      || !msgtrk_smtp_mailbox_check (norm, MSGTRK_SMTP_PATH_UTF8, MSGTRK_SMTP_ADDRESS_MAX_LENGTH,
+                                     NULL, NULL))
     return NULL;
   return g_steal_pointer (&norm);
 }

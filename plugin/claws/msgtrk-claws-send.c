@@ -49,6 +49,7 @@
 
 #include <msgtrk.h>
 #include "msgtrkd-error.h"
+#include "msgtrk-states.h"
 #include "msgtrk-claws.h"
 
 /* How often the send job looks at the SMTP session's state (ms). */
@@ -541,7 +542,9 @@ job_file_sent (MtcSendJob *job, GError **error)
       const char *text = job->tracked ? mtc_latest_status (job->message_id) : NULL;
 
       if (text == NULL)
-        text = mtc_state_label (job->tracked ? "sending" : "not-tracked");
+        text = mtc_state_label (
+          job->tracked ? msgtrk_message_state_to_string (MSGTRK_MESSAGE_STATE_SENDING)
+                       : MTC_STATE_NOT_TRACKED);
       g_debug ("status of <%s>: %s (filed)", job->message_id ? job->message_id : "", text);
       mtc_tag_message (info, text);
       procmsg_msginfo_free (&info);

@@ -17,9 +17,10 @@
  *   toolbar; each offered only when it can work.
  * - Incoming DSNs and MDNs are handed to msgtrkd (IngestReport).
  *
- * Limits: the status lives in Claws's tags (MTC_TAG_PREFIX, G_N_ELEMENTS (state_tags));
- * only folders of the Sent kind are looked up. What msgtrkd said of each Message-ID is
- * remembered for the session (a few dozen bytes per tracked message).
+ * Limits: the status lives in Claws's tags (MTC_TAG_PREFIX, one per MsgtrkMessageState
+ * and one for "not-tracked"); only folders of the Sent kind are looked up. What msgtrkd
+ * said of each Message-ID is remembered for the session (a few dozen bytes per tracked
+ * message).
  * Must never: block the UI (all D-Bus calls are asynchronous), see the secret A, lose a
  * message or send a tracked one untracked silently, free a MsgInfo it does not own (the
  * message list's selected one is borrowed: selected_message() takes a reference), or put
@@ -53,6 +54,7 @@
 
 #include <msgtrk.h>
 #include "msgtrkd-error.h"
+#include "msgtrk-states.h"
 #include "msgtrk-claws.h"
 
 #define PLUGIN_NAME "msgtrk"
@@ -207,55 +209,73 @@ mtc_latest_status (const char *message_id)
   return message_id && latest_text ? g_hash_table_lookup (latest_text, message_id) : NULL;
 }
 
-/* The status tags: one per state, never per summary ("Failed 1/3, 1 delayed, 1
- * delivered" made a new tag for every mix), so the set stays bounded (G_N_ELEMENTS) and
- * Modify tags… keeps a short list. The symbol tells Failed, Delayed and Delivered apart
- * at a glance without touching the user's colour labels. */
+/* The status tags: one per state of helper/common/msgtrk-states.c (MsgtrkMessageState: the
+ * ids, their parsing and the shared labels), never per summary ("Failed 1/3, 1 delayed, 1
+ * delivered" made a new tag for every mix), so the set stays bounded
+ * (MSGTRK_MESSAGE_STATE_COUNT + 1) and Modify tags… keeps a short list. What a tag shows
+ * beyond the shared table is presentation only: a symbol Claws's tag column draws well,
+ * which tells Failed, Delayed and Delivered apart at a glance without touching the user's
+ * colour labels, and a wording for the few states whose shared label reads wrong on a Sent
+ * row (NULL: the shared label). */
 static const struct
 {
-  const char *state, *symbol, *label;
-} state_tags[] = {
+  const char *symbol, *label;
+} tag_style[MSGTRK_MESSAGE_STATE_COUNT] = {
   /* TRANSLATORS: tracking status of a sent message (Tags column of the Sent folder). */
-  { "sending", "\xe2\x8b\xaf", N_("Sending…") },               /* ⋯ */
-  { "untracked", "\xe2\x80\x93", N_("Sent — no tracking offered") }, /* – */
-  /* the user chose "Send untracked" (msgtrkd was unavailable): the plugin's own state */
-  { "not-tracked", "\xe2\x80\x93", N_("Sent untracked") },
-  { "aborted", "\xe2\x9c\x96", N_("Not sent") },               /* ✖ */
-  { "unknown", "\xe2\x80\x93", N_("Sent") },
-  { "in-transit", "\xe2\x9e\x9c", N_("In transit") },          /* ➜ */
-  { "delayed", "\xe2\x97\xb7", N_("Delayed") },                /* ◷ (DejaVu has it, not ⌛) */
-  { "relayed", "\xe2\x9e\x9c", N_("Relayed") },
-  { "opaque", "\xe2\x9e\x9c", N_("In transit") },
-  { "delivered", "\xe2\x9c\x94", N_("Delivered") },            /* ✔ */
-  { "failed", "\xe2\x9c\x96", N_("Failed") },                  /* ✖ */
-  { "read", "\xe2\x9c\x94\xe2\x9c\x94", N_("Read") },        /* ✔✔ */
+  [MSGTRK_MESSAGE_STATE_SENDING] = { "\xe2\x8b\xaf", N_("Sending…") },            /* ⋯ */
+  [MSGTRK_MESSAGE_STATE_UNTRACKED] = { "\xe2\x80\x93", N_("Sent — no tracking offered") },
+  [MSGTRK_MESSAGE_STATE_ABORTED] = { "\xe2\x9c\x96", NULL },                        /* ✖ */
+  [MSGTRK_MESSAGE_STATE_UNKNOWN] = { "\xe2\x80\x93", N_("Sent") },                  /* – */
+  [MSGTRK_MESSAGE_STATE_IN_TRANSIT] = { "\xe2\x9e\x9c", NULL },                     /* ➜ */
+  [MSGTRK_MESSAGE_STATE_DELAYED] = { "\xe2\x97\xb7", NULL }, /* ◷ (DejaVu has it, not ⌛) */
+  [MSGTRK_MESSAGE_STATE_RELAYED] = { "\xe2\x9e\x9c", N_("Relayed") },
+  [MSGTRK_MESSAGE_STATE_OPAQUE] = { "\xe2\x9e\x9c", N_("In transit") },
+  [MSGTRK_MESSAGE_STATE_DELIVERED] = { "\xe2\x9c\x94", NULL },                      /* ✔ */
+  [MSGTRK_MESSAGE_STATE_FAILED] = { "\xe2\x9c\x96", NULL },                         /* ✖ */
+  [MSGTRK_MESSAGE_STATE_READ] = { "\xe2\x9c\x94\xe2\x9c\x94", NULL },               /* ✔✔ */
 };
 
 /* The text of a state's tag (after MTC_TAG_PREFIX): its symbol and its translated label.
- * An unknown state (a newer msgtrkd) reads as "unknown": never a new tag per string. */
+ * An unknown state (a newer msgtrkd) reads as "unknown": never a new tag per string.
+ * MTC_STATE_NOT_TRACKED is the plugin's own (the user chose "Send untracked"). */
 const char *
 mtc_state_label (const char *state)
 {
-  static GHashTable *texts;   /* state → text, built once per language */
-  const char *text;
-  gsize i;
+  static char *texts[MSGTRK_MESSAGE_STATE_COUNT]; /* built once per language */
+  static char *not_tracked;
+  MsgtrkMessageState s = MSGTRK_MESSAGE_STATE_UNKNOWN;
 
-  for (i = 0; i < G_N_ELEMENTS (state_tags); i++)
-    if (g_strcmp0 (state, state_tags[i].state) == 0)
-      break;
-  if (i == G_N_ELEMENTS (state_tags))
-    return mtc_state_label ("unknown");
-  if (texts == NULL)
-    texts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  text = g_hash_table_lookup (texts, state_tags[i].state);
-  if (text == NULL)
+  if (g_strcmp0 (state, MTC_STATE_NOT_TRACKED) == 0)
+    {
+      if (not_tracked == NULL)
+        not_tracked = g_strdup_printf ("%s %s", tag_style[MSGTRK_MESSAGE_STATE_UNKNOWN].symbol,
+                                       _("Sent untracked"));
+      return not_tracked;
+    }
+  if (state == NULL || !msgtrk_message_state_from_string (state, &s))
+    s = MSGTRK_MESSAGE_STATE_UNKNOWN;
+  if (texts[s] == NULL)
     {
       /* The state identifiers stay English; only what is shown is translated. */
-      char *t = g_strdup_printf ("%s %s", state_tags[i].symbol, _(state_tags[i].label));
-      g_hash_table_insert (texts, (gpointer) state_tags[i].state, t);
-      text = t;
+      const char *label = tag_style[s].label != NULL
+                            ? _(tag_style[s].label)
+                            : msgtrk_states_label (msgtrk_message_state_to_string (s));
+
+      texts[s] = g_strdup_printf ("%s %s", tag_style[s].symbol, label);
     }
-  return text;
+  return texts[s];
+}
+
+/* Whether @text (after MTC_TAG_PREFIX) is one of today's tag texts. */
+static gboolean
+is_state_tag_text (const char *text)
+{
+  if (g_str_equal (text, mtc_state_label (MTC_STATE_NOT_TRACKED)))
+    return TRUE;
+  for (int s = 0; s < MSGTRK_MESSAGE_STATE_COUNT; s++)
+    if (g_str_equal (text, mtc_state_label (msgtrk_message_state_to_string (s))))
+      return TRUE;
+  return FALSE;
 }
 
 /* Plugin load: forget the status tags that are not in today's set (older versions made
@@ -271,14 +291,10 @@ tags_cleanup (void)
     {
       gint id = GPOINTER_TO_INT (l->data);
       const char *name = tags_get_tag (id);
-      gboolean keep = FALSE;
 
       if (name == NULL || !g_str_has_prefix (name, MTC_TAG_PREFIX))
         continue;
-      for (gsize i = 0; i < G_N_ELEMENTS (state_tags) && !keep; i++)
-        keep = g_str_equal (name + strlen (MTC_TAG_PREFIX),
-                            mtc_state_label (state_tags[i].state));
-      if (!keep)
+      if (!is_state_tag_text (name + strlen (MTC_TAG_PREFIX)))
         {
           tags_remove_tag (id);
           removed++;

@@ -53,6 +53,9 @@ void                mtc_remember_envid       (const char *envid,
 void                mtc_refresh_message_ids  (const char * const *message_ids);
 void                mtc_tag_message          (MsgInfo    *info,
                                               const char *text);
+/* The plugin's own state, beside msgtrkd's (MsgtrkMessageState): the user chose "Send
+ * untracked" because msgtrkd was unavailable. */
+#define MTC_STATE_NOT_TRACKED "not-tracked"
 const char         *mtc_state_label          (const char *state);
 const char         *mtc_latest_status        (const char *message_id);
 void                mtc_forget_status        (const char *message_id);

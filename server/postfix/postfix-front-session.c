@@ -53,6 +53,7 @@
 #include <string.h>
 
 #include "msgtrk-private.h"
+#include "msgtrk-smtp-syntax-private.h"
 #include "postfix-log.h"
 #include "postfix-register.h"
 #include "server-line-reader.h"
@@ -349,32 +350,20 @@ ehlo_rewrite (Session    *s,
 }
 
 /* The mailbox of "<...>" at @p (after FROM:/TO: and spaces) and where the parameters
- * start; NULL if there is no bracketed path. */
+ * start; NULL if there is no bracketed path. Only the framing is read (libmsgtrk's one path
+ * parser, MSGTRK_SMTP_PATH_FRAMING): the mailbox itself is Postfix's to judge. */
 static char *
 split_path (const char  *p,
             const char **params)
 {
-  const char *start;
-  gboolean quoted = FALSE;
+  gsize used = 0;
+  char *mailbox = msgtrk_smtp_path_parse (p, strlen (p),
+                                          MSGTRK_SMTP_PATH_NULL | MSGTRK_SMTP_PATH_FRAMING,
+                                          MSGTRK_SMTP_RCPT_LINE_MAX, &used, NULL);
 
-  while (*p == ' ')
-    p++;
-  if (*p != '<')
-    return NULL;
-  start = ++p;
-  for (; *p != '\0'; p++)
-    {
-      if (quoted && *p == '\\' && p[1] != '\0')
-        p++;
-      else if (*p == '"')
-        quoted = !quoted;
-      else if (!quoted && *p == '>')
-        {
-          *params = p + 1;
-          return g_strndup (start, (gsize) (p - start));
-        }
-    }
-  return NULL;
+  if (mailbox != NULL)
+    *params = p + used;
+  return mailbox;
 }
 
 /* MAIL: take MTRK= off (remembered), pass the rest on. */

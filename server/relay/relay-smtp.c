@@ -43,6 +43,7 @@
 
 #include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
+#include "msgtrk-smtp-syntax-private.h"
 #include "msgtrk-tls-private.h"
 
 /** RELAY_SMTP_MAX_ERRORS: protocol errors after which the session is closed (421). */
@@ -123,126 +124,12 @@ reset_transaction (Session *s)
 }
 
 /*
- * Paths (RFC 5321 section 4.1.2), relaxed as most MTAs do: optional space after the colon.
- *   Reverse-path = Path / "<>"
- *   Forward-path = Path
- *   Path         = "<" [ A-d-l ":" ] Mailbox ">"
- *   Mailbox      = Local-part "@" ( Domain / address-literal )
- *   Local-part   = Dot-string / Quoted-string
- * Returns the mailbox (source route dropped) and moves *@p past ">" ; NULL on a syntax error.
- */
-static char *
-parse_path (const char **p,
-            gboolean     allow_null,
-            const char **why)
-{
-  const char *c = *p;
-  const char *start;
-  gboolean quoted = FALSE;
-  GString *box;
-  const char *at = NULL;
-
-  while (*c == ' ')
-    c++;
-  if (*c != '<')
-    {
-      *why = "address must be in angle brackets";
-      return NULL;
-    }
-  c++;
-  if (*c == '@')
-    {
-      /* A-d-l: skip the obsolete source route up to ':' */
-      const char *colon = strchr (c, ':');
-      const char *gt = strchr (c, '>');
-      if (colon == NULL || (gt != NULL && gt < colon))
-        {
-          *why = "bad source route";
-          return NULL;
-        }
-      c = colon + 1;
-    }
-  start = c;
-  box = g_string_new (NULL);
-  for (; *c != '\0'; c++)
-    {
-      guchar ch = (guchar) *c;
-
-      if (ch < 0x20 || ch >= 0x7f)
-        {
-          *why = "address contains control or non-ASCII characters";
-          g_string_free (box, TRUE);
-          return NULL;
-        }
-      if (quoted)
-        {
-          if (ch == '\\' && c[1] != '\0')
-            g_string_append_c (box, *c++);
-          else if (ch == '"')
-            quoted = FALSE;
-        }
-      else if (ch == '"')
-        quoted = TRUE;
-      else if (ch == '>')
-        break;
-      else if (ch == '@')
-        at = c;
-      else if (ch == ' ' || ch == '<')
-        {
-          *why = "address contains a space or '<'";
-          g_string_free (box, TRUE);
-          return NULL;
-        }
-      g_string_append_c (box, *c);
-    }
-  if (*c != '>')
-    {
-      *why = "missing '>'";
-      g_string_free (box, TRUE);
-      return NULL;
-    }
-  *p = c + 1;
-  if (box->len == 0)
-    {
-      g_string_free (box, TRUE);
-      if (!allow_null)
-        {
-          *why = "empty address";
-          return NULL;
-        }
-      return g_strdup ("");
-    }
-  if (box->len > RELAY_ADDRESS_MAX)
-    {
-      *why = "address too long";
-      g_string_free (box, TRUE);
-      return NULL;
-    }
-  if (at == NULL || at == start || at[1] == '\0' || at[1] == '>')
-    {
-      g_string_free (box, TRUE);
-      *why = "address needs local-part@domain";
-      return NULL;
-    }
-  for (const char *d = at + 1; *d != '>'; d++)
-    {
-      if (!(g_ascii_isalnum (*d) || *d == '.' || *d == '-' || *d == '[' || *d == ']'
-            || *d == ':'))
-        {
-          g_string_free (box, TRUE);
-          *why = "bad character in domain";
-          return NULL;
-        }
-    }
-  return g_string_free (box, FALSE);
-}
-
-/*
  * MAIL and RCPT parameters. The values are parsed by libmsgtrk's own parsers (the ones the
  * unit tests and fuzz targets exercise: msgtrk_envid_param_parse(), msgtrk_ret_param_parse(),
- * msgtrk_mtrk_param_parse(), msgtrk_notify_param_parse(), msgtrk_orcpt_param_parse());
- * SIZE and BODY, which are no tracking syntax, here. Each keyword needs what this relay
- * offered in EHLO; a keyword not in the table, or not offered, gets 555.
+ * msgtrk_mtrk_param_parse(), msgtrk_notify_param_parse(), msgtrk_orcpt_param_parse(),
+ * msgtrk_smtp_size_param_parse(), msgtrk_smtp_body_param_parse()); the relay parses none
+ * itself. Each keyword needs what this relay offered in EHLO; a keyword not in the table,
+ * or not offered, gets 555.
  */
 typedef enum
 {
@@ -290,19 +177,14 @@ static gboolean
 param_size (const char *value,
             Params     *out)
 {
-  return value != NULL && g_ascii_isdigit (*value)
-         && g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &out->size, NULL);
+  return msgtrk_smtp_size_param_parse (value, &out->size, NULL);
 }
 
 static gboolean
 param_body (const char *value,
             Params     *out)
 {
-  if (value != NULL && g_ascii_strcasecmp (value, "8BITMIME") == 0)
-    out->body_8bit = TRUE;
-  else if (value == NULL || g_ascii_strcasecmp (value, "7BIT") != 0)
-    return FALSE;
-  return TRUE;
+  return msgtrk_smtp_body_param_parse (value, &out->body_8bit, NULL);
 }
 
 static gboolean
@@ -389,27 +271,38 @@ parse_command_args (Session         *s,
                     const ParamSpec *specs,
                     Params          *out)
 {
-  const char *why = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *address = NULL;
   g_autoptr (GHashTable) params = NULL;
+  gsize used = 0;
   GHashTableIter iter;
   gpointer key;
   Offer offers = session_offers (s);
 
-  if (!is_mail && g_ascii_strncasecmp (p, "<postmaster>", 12) == 0)
+  /* The path: libmsgtrk's one mailbox grammar (msgtrk-smtp-syntax-private.h); ASCII only,
+   * as this relay offers no SMTPUTF8. "<Postmaster>" is this host's postmaster. */
+  address = msgtrk_smtp_path_parse (p, strlen (p),
+                                    is_mail ? MSGTRK_SMTP_PATH_NULL : MSGTRK_SMTP_PATH_POSTMASTER,
+                                    RELAY_ADDRESS_MAX, &used, &error);
+  if (address == NULL)
     {
-      address = g_strdup_printf ("postmaster@%s", s->config->hostname);
-      p += 12;
+      /* The reply stays ASCII and untranslated; the library's wording goes to the log. */
+      const char *why = g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT)
+                          ? "address too long"
+                        : g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_UNSUPPORTED)
+                          ? "non-ASCII address (no SMTPUTF8 here)"
+                          : "not <local-part@domain> (RFC 5321 section 4.1.2)";
+
+      g_debug ("[%s] bad path: %s", s->peer_ip, error->message);
+      reply (s, is_mail ? "501 5.1.7 Bad sender address syntax: %s"
+                        : "501 5.1.3 Bad recipient address syntax: %s", why);
+      return NULL;
     }
-  else
+  p += used;
+  if (!is_mail && strchr (address, '@') == NULL)
     {
-      address = parse_path (&p, is_mail, &why);
-      if (address == NULL)
-        {
-          reply (s, is_mail ? "501 5.1.7 Bad sender address syntax: %s"
-                            : "501 5.1.3 Bad recipient address syntax: %s", why);
-          return NULL;
-        }
+      g_free (address);
+      address = g_strdup_printf ("postmaster@%s", s->config->hostname);
     }
   if (*p != '\0' && *p != ' ')
     {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* fuzz-report.c: libFuzzer target for lib/msgtrk-report.c.
+/* fuzz-report.c: libFuzzer target for lib/msgtrk-report.c and msgtrk-report-mime.c.
  *
  * Feeds the input to msgtrk_report_parse_entity(), to msgtrk_report_parse_fields() for
  * each of the three kinds, and to msgtrk_report_extract_bytes() (whose result, if any, is

@@ -208,6 +208,21 @@ test_prepare_commit (Fixture      *f,
   g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);
   g_assert_null (bad);
   g_clear_error (&error);
+  /* libmsgtrk's one mailbox grammar: what the envelope builders would refuse. */
+  {
+    static const char *const bad_rcpt[] = { "a(b)@example.net", NULL };
+
+    bad = msgtrkd_tracking_prepare (f->tracking, "a@example.org", bad_rcpt, NULL, NULL,
+                                    "smtp.example.org", 60, &error);
+    g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);
+    g_assert_null (bad);
+    g_clear_error (&error);
+    bad = msgtrkd_tracking_prepare (f->tracking, "a@example..org", one_rcpt, NULL, NULL,
+                                    "smtp.example.org", 60, &error);
+    g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);
+    g_assert_null (bad);
+    g_clear_error (&error);
+  }
   bad = msgtrkd_tracking_prepare (f->tracking, "a@example.org", one_rcpt, NULL, long_subject,
                                   "smtp.example.org", 60, &error);
   g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT);

@@ -267,6 +267,10 @@ class MsgtrkdTest(unittest.TestCase):
             ("nodomain", ["a@b.example"]),
             ("me@demo.test", []),
             ("me@demo.test", ["not an address"]),
+            # libmsgtrk's one mailbox grammar, the one the envelope builders use
+            ("me@demo.test", ["a(b)@example.net"]),
+            ("me@demo.test", ["a@-b.example"]),
+            ("me@demo..test", ["a@b.example"]),
         ]
         for sender, rcpts in cases:
             with self.assertRaises(GLib.Error) as ctx:

@@ -151,7 +151,7 @@ def check_gi_ownership():
             "msgtrk_report_parse_entity() is annotated (transfer full) on a GPtrArray that "
             "frees its reports itself; from Python the reports are freed twice. It needs "
             "\"Returns: (transfer container) (element-type MsgtrkReport)\" (as "
-            "msgtrk_trace_parse_headers() has) in lib/msgtrk-report.c")
+            "msgtrk_trace_parse_headers() has) in lib/msgtrk-report-mime.c")
 
 
 def parse_dsn(raw):

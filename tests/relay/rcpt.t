@@ -1,4 +1,5 @@
-# RCPT TO with NOTIFY and ORCPT, bad values, routing, recipient limit (max_recipients=3).
+# RCPT TO with NOTIFY and ORCPT, bad values, paths (libmsgtrk's one mailbox grammar),
+# routing, recipient limit (max_recipients=3).
 #! config max_recipients=3
 S: 220 ${HOSTNAME} ESMTP msgtrk-relay
 C: EHLO client.example
@@ -33,6 +34,16 @@ C: MAIL FROM:<alice@sender.example>
 S: 250 2.1.0 Sender ok
 C: RCPT TO:<"quoted name"@example.org>
 S: 250 2.1.5 Recipient ok
+C: RCPT TO:<@hop1.example,@hop2.example:dave@example.org>
+S: 250 2.1.5 Recipient ok
+C: RCPT TO:<a(b)@example.org>
+S~ 501 5\.1\.3 Bad recipient address syntax: not <local-part@domain> .*
+C: RCPT TO:<dave@-bad.example>
+S~ 501 5\.1\.3 Bad recipient address syntax: .*
+C: RCPT TO:<dave@example..org>
+S~ 501 5\.1\.3 Bad recipient address syntax: .*
+C: RCPT TO:<dave@example.org
+S~ 501 5\.1\.3 Bad recipient address syntax: .*
 C: QUIT
 S: 221 2.0.0 ${HOSTNAME} closing connection
 EOF
