@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "msgtrk-private.h"
+#include "msgtrkd-harrison.h"
 #include "msgtrkd-route.h"
 
 void
@@ -25,6 +26,7 @@ msgtrkd_parsed_report_free (MsgtrkdParsedReport *parsed)
   g_free (parsed->source);
   g_free (parsed->origin);
   g_clear_pointer (&parsed->reports, g_ptr_array_unref);
+  g_clear_pointer (&parsed->trace, g_bytes_unref);
   g_free (parsed);
 }
 
@@ -99,6 +101,18 @@ msgtrkd_route_parse_stored (GPtrArray *stored_reports)
 
       if (stored->raw == NULL)
         continue;
+      if (g_str_equal (stored->source, MSGTRKD_HARRISON_SOURCE))
+        {
+          /* A trace record, not a report: its hops only (msgtrkd-harrison.c). */
+          parsed = g_new0 (MsgtrkdParsedReport, 1);
+          parsed->source = g_strdup (stored->source);
+          parsed->origin = g_strdup (stored->origin);
+          parsed->received_at = stored->received_at;
+          parsed->reports = g_ptr_array_new_with_free_func (g_object_unref);
+          parsed->trace = g_bytes_ref (stored->raw);
+          g_ptr_array_add (out, parsed);
+          continue;
+        }
       reports = msgtrk_report_parse_entity (stored->raw, &error);
       if (reports == NULL)
         {
@@ -624,6 +638,7 @@ msgtrkd_route_build_json (const MsgtrkdMessage *message,
             }
         }
       add_dsn_hops (hops, address, parsed);
+      msgtrkd_harrison_add_hops (hops, address, parsed);
       json_object_set_array_member (r, "hops", hops);
       json_array_add_object_element (recipients, r);
     }

@@ -8,7 +8,8 @@
  *
  * Route hops come from three sources: the latest tracker run (MTQP, "mtqp"), each
  * recipient entry of a stored DSN ("dsn"), and the Received: chain in a DSN's returned
- * headers ("trace"). The MTQP hops of the latest run are kept in the newest snapshot, so
+ * headers ("trace"); a fourth, the trace records relays return for Harrison's
+ * Content-Track ("harrison", msgtrkd-harrison.c), adds its own hops. The MTQP hops of the latest run are kept in the newest snapshot, so
  * they survive a restart.
  *
  * "sent" is when the message left: the time the mail client reported it sent, moved back
@@ -41,7 +42,8 @@ typedef struct
   char *source;          /* (owned) "mtqp", "dsn", "mdn" */
   char *origin;          /* (owned) (nullable) */
   gint64 received_at;    /* unix seconds */
-  GPtrArray *reports;    /* (owned) (element-type MsgtrkReport) */
+  GPtrArray *reports;    /* (owned) (element-type MsgtrkReport) empty for "harrison" */
+  GBytes *trace;         /* (owned) (nullable) "harrison": the trace record (Received:) */
 } MsgtrkdParsedReport;
 
 void msgtrkd_parsed_report_free (MsgtrkdParsedReport *parsed);
