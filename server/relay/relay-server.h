@@ -27,6 +27,7 @@ struct _RelayServer
   RelayQueue *queue;
   TrackStore *track_store;  /* (nullable) NULL with [push] mode=push */
   PushSender *push;         /* (nullable) set with [push] (docs/push-protocol.md) */
+  struct _RelayHarrison *harrison; /* (nullable) [harrison] enabled (relay-harrison.c) */
   GMutex track_lock;       /* serialises read-merge-write of tracking records */
   gpointer tls_server;    /* MsgtrkTlsContext, nullable */
   gpointer tls_client;    /* MsgtrkTlsContext, nullable */
