@@ -176,7 +176,8 @@ check_header (GPtrArray *fields,
 }
 
 /* The body: Received: fields only (folded lines allowed), blank lines at the end; each
- * field within MSGTRK_TRACE_MAX_FIELD_LENGTH octets (folded, without its last CRLF), at most MSGTRKD_HARRISON_MAX_HOPS of them.
+ * field within MSGTRK_TRACE_MAX_FIELD_LENGTH octets (folded, without its last CRLF), at
+ * most MSGTRKD_HARRISON_MAX_HOPS of them.
  * Returns them with CRLF line ends, or NULL. */
 static GBytes *
 check_record (const char *body,

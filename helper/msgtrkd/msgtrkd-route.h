@@ -9,8 +9,8 @@
  * Route hops come from three sources: the latest tracker run (MTQP, "mtqp"), each
  * recipient entry of a stored DSN ("dsn"), and the Received: chain in a DSN's returned
  * headers ("trace"); a fourth, the trace records relays return for Harrison's
- * Content-Track ("harrison", msgtrkd-harrison.c), adds its own hops. The MTQP hops of the latest run are kept in the newest snapshot, so
- * they survive a restart.
+ * Content-Track ("harrison", msgtrkd-harrison.c), adds its own hops. The MTQP hops of the
+ * latest run are kept in the newest snapshot, so they survive a restart.
  *
  * "sent" is when the message left: the time the mail client reported it sent, moved back
  * to the earliest Arrival-Date a server reported (which the client's report follows by

@@ -328,10 +328,9 @@ build_mail (RelayServer  *server,
   return out;
 }
 
-/* Queue @mail from the null reverse path to @msg's sender (as relay_dsn_send does). */
+/* Queue @mail, the TRACK: mail @track's envelope describes (as relay_dsn_send does). */
 static gboolean
 enqueue (RelayServer  *server,
-         RelayMessage *msg,
          RelayMessage *track,
          GString      *mail,
          GError      **error)
@@ -457,7 +456,7 @@ relay_harrison_accepted (RelayServer  *server,
   g_ptr_array_add (track->rcpts, rcpt);
   mail = build_mail (server, msg, key, record->str, track->id);
   track_id = g_strdup (track->id);
-  if (!enqueue (server, msg, track, mail, &error))
+  if (!enqueue (server, track, mail, &error))
     {
       g_warning ("%s: the trace record could not be queued: %s", msg->id, error->message);
       return;
