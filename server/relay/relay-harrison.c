@@ -32,6 +32,10 @@
 
 #include "msgtrk-content-track-private.h"
 #include "msgtrk-private.h"
+#include "relay-smtp.h"
+
+/* Every field SMTP lets in, and the relay's own, fits in a record. */
+G_STATIC_ASSERT (RELAY_MAX_RECEIVED + 1 <= RELAY_HARRISON_MAX_RECEIVED);
 
 const char *const relay_harrison_keys[] = {
   "enabled", "own_networks", "all_senders", "max_per_sender", "window", NULL,
@@ -214,10 +218,10 @@ is_own_user (RelayHarrison *self,
 }
 
 /* Counts one TRACK: mail for @sender; FALSE when over its rate or the table is full. */
-static gboolean
-rate_allows (RelayHarrison *self,
-             const char    *sender,
-             gint64         now)
+gboolean
+relay_harrison_rate_allows (RelayHarrison *self,
+                            const char    *sender,
+                            gint64         now)
 {
   g_autofree char *key = g_ascii_strdown (sender, -1);
   SenderCount *count;
@@ -438,7 +442,7 @@ relay_harrison_accepted (RelayServer  *server,
                  peer_ip);
       return;
     }
-  if (!rate_allows (self, msg->sender, now))
+  if (!relay_harrison_rate_allows (self, msg->sender, now))
     {
       g_message ("%s: Content-Track ignored: <%s> is over %u trace records per %u s",
                  msg->id, msg->sender, self->max_per_sender, self->window);

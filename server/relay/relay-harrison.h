@@ -12,7 +12,8 @@ G_BEGIN_DECLS
 /** RELAY_HARRISON_MAX_HEADER_SIZE: header octets kept while a message arrives, to find
  * Content-Track: and the Received: chain; a longer header gets no TRACK: mail. */
 #define RELAY_HARRISON_MAX_HEADER_SIZE (64 * 1024)
-/** RELAY_HARRISON_MAX_RECEIVED: Received: fields returned at most (the newest). */
+/** RELAY_HARRISON_MAX_RECEIVED: Received: fields returned at most (the newest); above what
+ * SMTP lets in (RELAY_MAX_RECEIVED plus the relay's own line), a belt for the record. */
 #define RELAY_HARRISON_MAX_RECEIVED 64
 /** RELAY_HARRISON_DEFAULT_MAX_PER_SENDER: TRACK: mails per reverse path per window. */
 #define RELAY_HARRISON_DEFAULT_MAX_PER_SENDER 30
@@ -41,6 +42,12 @@ GString       *relay_harrison_headers_new  (RelayHarrison *self);
 void           relay_harrison_header_line  (GString    *headers,
                                             const char *text,
                                             gsize       len);
+
+/* Counts one TRACK: mail for @sender at @now; FALSE when over its rate or when the table
+ * of RELAY_HARRISON_MAX_SENDERS is full (exposed for tests/relay/test-relay-harrison.c). */
+gboolean       relay_harrison_rate_allows  (RelayHarrison *self,
+                                            const char    *sender,
+                                            gint64         now);
 
 /* The message was accepted: send its trace record if asked and allowed. */
 void           relay_harrison_accepted     (RelayServer  *server,

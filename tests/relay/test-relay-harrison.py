@@ -21,6 +21,9 @@ Scenarios (each starts its own relays on 127.0.0.1 port 0 in a temporary directo
   big-header     a header of exactly RELAY_HARRISON_MAX_HEADER_SIZE octets is honoured, one
                  octet more is not (logged)
   bad-config     own_networks that is no network and max_per_sender 0 stop the start
+  many-received  a message with RELAY_MAX_RECEIVED (50) Received: fields gets a record of
+                 all of them plus the relay's own (51); one more is refused as a loop (554)
+                 and gets none
 """
 
 import email
@@ -268,7 +271,26 @@ def scenario_bad_config(exe, tmp):
         raise Failure("a relay with %r started" % h)
 
 
+def scenario_many_received(exe, tmp):
+    a = on_relay(exe, tmp)
+    for n, want in ((50, 250), (51, 554)):
+        extra = b"".join(b"Received: from h%d.example by h%d.example; Sat, 05 Dec 2026 "
+                         b"00:00:00 +0000\r\n" % (i, i + 1) for i in range(n))
+        code, text = send_message(a.port, "me@sender.example", ["bob@dest.example"],
+                                  tracked_body("received %d" % n, extra_headers=extra))
+        check(code == want, "%d Received: fields: %s" % (n, text), a)
+    mails = wait_track(a, 1)
+    time.sleep(1.0)
+    check(len(track_mails(a)) == 1, "a TRACK: mail for the refused message", a)
+    raw, msg = mails[0]
+    fields = [l for l in msg.get_payload().replace("\r\n", "\n").split("\n")
+              if l.startswith("Received:")]
+    check(len(fields) == 51, "expected 51 Received: fields, got %d" % len(fields), a)
+    a.stop()
+
+
 SCENARIOS = {
+    "many-received": scenario_many_received,
     "chain": scenario_chain,
     "off": scenario_off,
     "null-sender": scenario_null_sender,
