@@ -21,6 +21,10 @@ G_BEGIN_DECLS
 #define MSGTRKD_HARRISON_MAX_RECORD_SIZE (32 * 1024)
 /** MSGTRKD_HARRISON_MAX_HOPS: most Received: fields in one trace record. */
 #define MSGTRKD_HARRISON_MAX_HOPS 64
+/** MSGTRKD_HARRISON_MAX_RECORDS: trace records kept per message; more are ignored, so
+ * that whoever knows a key (its relays, its recipients) cannot push the message's DSNs
+ * out of the store (MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE) with forged records. */
+#define MSGTRKD_HARRISON_MAX_RECORDS 32
 /** MSGTRKD_HARRISON_SOURCE: the route evidence source and the store's report source. */
 #define MSGTRKD_HARRISON_SOURCE "harrison"
 

@@ -1710,6 +1710,26 @@ ingest_harrison (MsgtrkdTracking     *self,
       msgtrkd_store_set_setting (self->store, index, NULL, NULL);
       return g_strdup ("");
     }
+  {
+    g_autoptr (GPtrArray) heads = msgtrkd_store_list_report_heads (self->store, m->envid,
+                                                                   error);
+    guint n = 0;
+
+    if (heads == NULL)
+      return NULL;
+    for (guint i = 0; i < heads->len; i++)
+      {
+        MsgtrkdStoredReport *head = g_ptr_array_index (heads, i);
+
+        n += g_strcmp0 (head->source, MSGTRKD_HARRISON_SOURCE) == 0;
+      }
+    if (n >= MSGTRKD_HARRISON_MAX_RECORDS)
+      {
+        g_message ("A TRACK: mail was ignored: its message has %d trace records already",
+                   MSGTRKD_HARRISON_MAX_RECORDS);
+        return g_strdup ("");
+      }
+  }
   if (!msgtrkd_store_put_report (self->store, m->envid, MSGTRKD_HARRISON_SOURCE, mail->origin,
                                  NULL, now_seconds (), now_seconds (), mail->record, &is_new,
                                  error))

@@ -14,7 +14,8 @@ record; the same mails again add nothing; hostile TRACK: mails (a forged key of 
 form, a key of another form, a record over MSGTRKD_HARRISON_MAX_RECORD_SIZE, a mail over
 MSGTRKD_HARRISON_MAX_MESSAGE_SIZE, Received: fields naming no server, a body line that is
 not Received:) each give "" and exactly one log line, store nothing, and the daemon lives;
-the hops survive a restart; msgtrkd exits 0. Output: TAP.
+records up to MSGTRKD_HARRISON_MAX_RECORDS are kept and one more is ignored (logged); the
+hops survive a restart; msgtrkd exits 0. Output: TAP.
 """
 import argparse
 import email
@@ -34,6 +35,7 @@ from relay_harness import Relay, free_port, send_message, wait_for  # noqa: E402
 SENDER = "me@sender.example"
 BOB = "bob@dest.example"
 IGNORED = "A TRACK: mail was ignored"
+MAX_RECORDS = 32  # MSGTRKD_HARRISON_MAX_RECORDS
 
 
 class Tap:
@@ -189,6 +191,29 @@ def main():
         route3 = s.get_route(envid)
         t.ok(harrison_hops(route3) == hops and len(route3["events"]) == len(route["events"]),
              "hostile mails stored nothing", route3)
+
+        # MSGTRKD_HARRISON_MAX_RECORDS per message: valid records up to it are kept, the
+        # next is ignored with one log line (forged records cannot push DSNs out).
+        stored = 2
+        kept = []
+        for i in range(MAX_RECORDS - stored):
+            rec = ("Received: from r%d.example (r%d.example [192.0.2.%d])\r\n"
+                   "\tby fill%d.example with ESMTP id F%d; Sat, 05 Dec 2026 00:01:00 +0000\r\n"
+                   % (i, i, i + 1, i, i)).encode()
+            kept.append(s.ingest(hostile(key, rec)))
+        t.ok(kept == [envid] * (MAX_RECORDS - stored),
+             "trace records up to MSGTRKD_HARRISON_MAX_RECORDS are kept", kept)
+        n = s.log().count(IGNORED)
+        over = s.ingest(hostile(key, b"Received: from o.example (o.example [192.0.2.99])\r\n"
+                                     b"\tby over.example with ESMTP id O; "
+                                     b"Sat, 05 Dec 2026 00:02:00 +0000\r\n"))
+        s.wait_for("the log line", lambda: s.log().count(IGNORED) > n, timeout=10)
+        servers_now = [h["server"] for h in harrison_hops(s.get_route(envid))]
+        t.ok(over == "" and "over.example" not in servers_now
+             and s.log().count("has %d trace records already" % MAX_RECORDS) == 1,
+             "one record past MSGTRKD_HARRISON_MAX_RECORDS is ignored with a log line",
+             servers_now)
+        hops = harrison_hops(s.get_route(envid))
 
         s.stop_daemon()
         s.start_daemon()
