@@ -543,7 +543,7 @@ hop_is_broken (JsonObject *hop)
 {
   if (msgtrk_json_get_string (hop, "error") != NULL)
     return TRUE;
-  if (g_strcmp0 (msgtrk_json_get_string (hop, "source"), "trace") == 0)
+  if (msgtrk_states_source_is_trace (msgtrk_json_get_string (hop, "source")))
     return FALSE;
   return msgtrk_json_get_string (hop, "action") == NULL && msgtrk_json_get_string (hop, "status") == NULL;
 }
@@ -744,7 +744,7 @@ append_hop (GString    *out,
       g_string_append_c (out, '\n');
       return;
     }
-  if (g_strcmp0 (msgtrk_json_get_string (hop, "source"), "trace") == 0)
+  if (msgtrk_states_source_is_trace (msgtrk_json_get_string (hop, "source")))
     {
       append_trace_hop (out, hop);
       return;

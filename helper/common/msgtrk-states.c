@@ -313,12 +313,28 @@ msgtrk_states_source_label (const char *source)
     { "local", N_("this computer") },
     { "error", N_("problem") },
     { "warning", N_("warning") },
+    /* TRANSLATORS: Received: lines a relay mailed back (Content-Track, docs/harrison.md). */
+    { "harrison", N_("relay's trace record") },
   };
 
   for (gsize i = 0; source != NULL && i < G_N_ELEMENTS (labels); i++)
     if (strcmp (labels[i].source, source) == 0)
       return _(labels[i].label);
   return _("other");
+}
+
+/**
+ * msgtrk_states_source_is_trace:
+ * @source: (nullable): a hop's "source" (docs/dbus-api.md)
+ *
+ * Returns: whether hops of @source are Received: fields ("trace": a DSN's returned
+ *   headers; "harrison": a relay's trace record): they never carry an action or a status,
+ *   so lacking both does not make them broken links
+ */
+gboolean
+msgtrk_states_source_is_trace (const char *source)
+{
+  return g_strcmp0 (source, "trace") == 0 || g_strcmp0 (source, "harrison") == 0;
 }
 
 /**

@@ -112,6 +112,7 @@ const char            *msgtrk_states_from_action     (const char *action);
 char                  *msgtrk_states_describe_action (const char *action,
                                                       const char *remote_mta);
 const char            *msgtrk_states_source_label    (const char *source);
+gboolean               msgtrk_states_source_is_trace (const char *source);
 char                  *msgtrk_states_describe_tracking (const char *tracking,
                                                         const char *host);
 const char            *msgtrk_states_describe_sent_unknown (const char *tracking);

@@ -51,6 +51,7 @@
 #include <libsecret/secret.h>
 
 #include "msgtrk.h"
+#include "msgtrk-content-track-private.h"
 #include "msgtrk-private.h"
 #include "msgtrkd-error.h"
 #include "msgtrkd-keyring.h"
@@ -892,13 +893,15 @@ out:
 /* Derive A of @envid as base64; reads (or, with @create, makes) the master on first use.
  * Blocking when the master is not cached yet: never on the main loop then. */
 static char *
-derive_sync (MsgtrkdKeyring *self,
-             const char     *envid,
-             gboolean        create,
-             GCancellable   *cancellable,
-             GError        **error)
+derive_purpose_sync (MsgtrkdKeyring *self,
+                     const char     *envid,
+                     gboolean        create,
+                     gboolean        content_track,
+                     GCancellable   *cancellable,
+                     GError        **error)
 {
   g_autoptr (MsgtrkSecret) a = NULL;
+  char *key = NULL;
   GError *local_error = NULL;
 
   g_mutex_lock (&self->master_lock);
@@ -916,9 +919,14 @@ derive_sync (MsgtrkdKeyring *self,
           return NULL;
         }
     }
-  a = msgtrk_secret_derive (self->master, MSGTRK_SECRET_MASTER_SIZE, envid, &local_error);
+  /* The Content-Track key of Harrison's reciprocation: its own label (docs/harrison.md). */
+  if (content_track)
+    key = msgtrk_content_track_derive_key (self->master, MSGTRK_SECRET_MASTER_SIZE, envid,
+                                           &local_error);
+  else
+    a = msgtrk_secret_derive (self->master, MSGTRK_SECRET_MASTER_SIZE, envid, &local_error);
   g_mutex_unlock (&self->master_lock);
-  if (a == NULL)
+  if (a == NULL && key == NULL)
     {
       g_autofree char *quoted = msgtrk_str_escape_for_error (envid, KEYRING_QUOTE_MAX);
 
@@ -928,7 +936,19 @@ derive_sync (MsgtrkdKeyring *self,
       g_error_free (local_error);
       return NULL;
     }
+  if (key != NULL)
+    return key;
   return msgtrk_secret_to_base64 (a);
+}
+
+static char *
+derive_sync (MsgtrkdKeyring *self,
+             const char     *envid,
+             gboolean        create,
+             GCancellable   *cancellable,
+             GError        **error)
+{
+  return derive_purpose_sync (self, envid, create, FALSE, cancellable, error);
 }
 
 static gboolean
@@ -946,6 +966,7 @@ typedef struct
 {
   char *envid;
   gboolean create;
+  gboolean content_track; /* the Content-Track key, not A */
 } DeriveJob;
 
 static void
@@ -963,7 +984,8 @@ derive_thread (GTask        *task,
 {
   DeriveJob *job = task_data;
   GError *error = NULL;
-  char *secret = derive_sync (source, job->envid, job->create, cancellable, &error);
+  char *secret = derive_purpose_sync (source, job->envid, job->create, job->content_track,
+                                      cancellable, &error);
 
   if (secret != NULL)
     g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
@@ -1314,6 +1336,15 @@ msgtrkd_keyring_delete_sync (MsgtrkdKeyring *self,
  * call reads the master from the keyring in a worker thread; later calls use the cached
  * master and do not touch the keyring or a thread.
  */
+static void
+derive_purpose_async (MsgtrkdKeyring     *self,
+                      const char         *envid,
+                      gboolean            create_master,
+                      gboolean            content_track,
+                      GCancellable       *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer            user_data);
+
 void
 msgtrkd_keyring_derive_async (MsgtrkdKeyring     *self,
                               const char         *envid,
@@ -1321,6 +1352,42 @@ msgtrkd_keyring_derive_async (MsgtrkdKeyring     *self,
                               GCancellable       *cancellable,
                               GAsyncReadyCallback callback,
                               gpointer            user_data)
+{
+  derive_purpose_async (self, envid, create_master, FALSE, cancellable, callback, user_data);
+}
+
+/**
+ * msgtrkd_keyring_content_track_async:
+ * @self: a keyring
+ * @envid: the message (an ENVID msgtrkd generated)
+ * @create_master: make the master secret if the keyring has none
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when done; finish with msgtrkd_keyring_derive_finish()
+ * @user_data: data for @callback
+ *
+ * Derives the Content-Track key of @envid (Harrison's trace reciprocation,
+ * docs/harrison.md) from the master secret, under its own label: the key says nothing of
+ * A or of the ENVID. Reads the master as msgtrkd_keyring_derive_async() does.
+ */
+void
+msgtrkd_keyring_content_track_async (MsgtrkdKeyring     *self,
+                                     const char         *envid,
+                                     gboolean            create_master,
+                                     GCancellable       *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer            user_data)
+{
+  derive_purpose_async (self, envid, create_master, TRUE, cancellable, callback, user_data);
+}
+
+static void
+derive_purpose_async (MsgtrkdKeyring     *self,
+                      const char         *envid,
+                      gboolean            create_master,
+                      gboolean            content_track,
+                      GCancellable       *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer            user_data)
 {
   g_autoptr (GTask) task = NULL;
   GError *error = NULL;
@@ -1337,7 +1404,8 @@ msgtrkd_keyring_derive_async (MsgtrkdKeyring     *self,
   g_task_set_source_tag (task, msgtrkd_keyring_derive_async);
   if (master_cached (self))
     {
-      char *secret = derive_sync (self, envid, FALSE, cancellable, &error);
+      char *secret = derive_purpose_sync (self, envid, FALSE, content_track, cancellable,
+                                          &error);
 
       if (secret != NULL)
         g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
@@ -1348,6 +1416,7 @@ msgtrkd_keyring_derive_async (MsgtrkdKeyring     *self,
   job = g_new0 (DeriveJob, 1);
   job->envid = g_strdup (envid);
   job->create = create_master;
+  job->content_track = content_track;
   g_task_set_task_data (task, job, (GDestroyNotify) derive_job_free);
   g_task_set_return_on_cancel (task, FALSE);
   g_task_run_in_thread (task, derive_thread);

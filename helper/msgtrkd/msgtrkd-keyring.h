@@ -82,6 +82,13 @@ void     msgtrkd_keyring_derive_async  (MsgtrkdKeyring     *self,
                                         GCancellable       *cancellable,
                                         GAsyncReadyCallback callback,
                                         gpointer            user_data);
+/* The Content-Track key (docs/harrison.md); finish with msgtrkd_keyring_derive_finish(). */
+void     msgtrkd_keyring_content_track_async (MsgtrkdKeyring     *self,
+                                              const char         *envid,
+                                              gboolean            create_master,
+                                              GCancellable       *cancellable,
+                                              GAsyncReadyCallback callback,
+                                              gpointer            user_data);
 /* (transfer full): free with msgtrk_secure_free_string */
 char    *msgtrkd_keyring_derive_finish (MsgtrkdKeyring *self,
                                         GAsyncResult   *result,

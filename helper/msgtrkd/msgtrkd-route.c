@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "msgtrk-private.h"
+#include "msgtrk-states.h"
+#include "msgtrkd-harrison.h"
 #include "msgtrkd-route.h"
 
 void
@@ -25,6 +27,7 @@ msgtrkd_parsed_report_free (MsgtrkdParsedReport *parsed)
   g_free (parsed->source);
   g_free (parsed->origin);
   g_clear_pointer (&parsed->reports, g_ptr_array_unref);
+  g_clear_pointer (&parsed->trace, g_bytes_unref);
   g_free (parsed);
 }
 
@@ -101,6 +104,18 @@ msgtrkd_route_parse_stored (GPtrArray *stored_reports)
 
       if (stored->raw == NULL)
         continue;
+      if (g_str_equal (stored->source, MSGTRKD_HARRISON_SOURCE))
+        {
+          /* A trace record, not a report: its hops only (msgtrkd-harrison.c). */
+          parsed = g_new0 (MsgtrkdParsedReport, 1);
+          parsed->source = g_strdup (stored->source);
+          parsed->origin = g_strdup (stored->origin);
+          parsed->received_at = stored->received_at;
+          parsed->reports = g_ptr_array_new_with_free_func (g_object_unref);
+          parsed->trace = g_bytes_ref (stored->raw);
+          g_ptr_array_add (out, parsed);
+          continue;
+        }
       reports = msgtrk_report_parse_entity (stored->raw, &error);
       if (reports == NULL)
         {
@@ -652,6 +667,7 @@ msgtrkd_route_build_json (const MsgtrkdMessage *message,
             }
         }
       add_dsn_hops (hops, address, parsed);
+      msgtrkd_harrison_add_hops (hops, address, parsed);
       json_object_set_array_member (r, "hops", msgtrkd_route_merge_hops (hops));
       json_array_unref (hops);
       json_array_add_object_element (recipients, r);
@@ -718,6 +734,7 @@ static const struct
   gboolean chain;
 } hop_sources[] = {
   { "trace", MSGTRKD_HOP_SOURCE_TRACE, TRUE },
+  { MSGTRKD_HARRISON_SOURCE, MSGTRKD_HOP_SOURCE_HARRISON, TRUE },
   { "mtqp", MSGTRKD_HOP_SOURCE_MTQP, TRUE },
   { "dsn", MSGTRKD_HOP_SOURCE_DSN, FALSE },
 };
@@ -784,7 +801,8 @@ member_time (JsonObject *obj,
  *
  * Which server @hop is about, as a key two hops about the same server share: the
  * reporting MTA, else the server asked (MTQP) or the receiving host (a Received: field's
- * "by"), without an RFC 3464 type ("dns;"), case-folded, without a trailing dot; an
+ * "by"; always for the Received: sources, "trace" and "harrison", whose reporting MTA is
+ * only who returned the field), without an RFC 3464 type ("dns;"), case-folded, without a trailing dot; an
  * address literal ("[192.0.2.1]", "[IPv6:…]", or a bare address) becomes its canonical
  * numeric form.
  *
@@ -793,12 +811,14 @@ member_time (JsonObject *obj,
 char *
 msgtrkd_route_hop_server_key (JsonObject *hop)
 {
-  const char *name = member_string (hop, "reporting_mta");
+  const char *name = NULL;
   const char *semi;
   g_autofree char *text = NULL;
   g_autoptr (GInetAddress) address = NULL;
   gsize len;
 
+  if (!msgtrk_states_source_is_trace (member_string (hop, "source")))
+    name = member_string (hop, "reporting_mta");
   if (name == NULL || *name == '\0')
     name = member_string (hop, "server");
   if (name == NULL)

@@ -8,9 +8,10 @@
  *
  * Route hops come from three sources: the latest tracker run (MTQP, "mtqp"), each
  * recipient entry of a stored DSN ("dsn"), and the Received: chain in a DSN's returned
- * headers ("trace"). The MTQP hops of the latest run are kept in the newest snapshot, so
- * they survive a restart. msgtrkd_route_merge_hops() makes one hop per server of them
- * (docs/route-merge.md).
+ * headers ("trace"); a fourth, the trace records relays return for Harrison's
+ * Content-Track ("harrison", msgtrkd-harrison.c), adds its own hops. The MTQP hops of the
+ * latest run are kept in the newest snapshot, so they survive a restart.
+ * msgtrkd_route_merge_hops() makes one hop per server of them all (docs/route-merge.md).
  *
  * "sent" is when the message left: the time the mail client reported it sent, moved back
  * to the earliest Arrival-Date a server reported (which the client's report follows by
@@ -50,6 +51,7 @@ typedef enum
 {
   MSGTRKD_HOP_SOURCE_OTHER, /* a source this daemon does not know */
   MSGTRKD_HOP_SOURCE_TRACE, /* a Received: field of a DSN's returned headers */
+  MSGTRKD_HOP_SOURCE_HARRISON, /* a Received: field of a relay's trace record (Content-Track) */
   MSGTRKD_HOP_SOURCE_MTQP,  /* an MTQP answer of the latest tracker run */
   MSGTRKD_HOP_SOURCE_DSN,   /* a recipient entry of a stored DSN */
 } MsgtrkdHopSource;
@@ -60,7 +62,8 @@ typedef struct
   char *source;          /* (owned) "mtqp", "dsn", "mdn" */
   char *origin;          /* (owned) (nullable) */
   gint64 received_at;    /* unix seconds */
-  GPtrArray *reports;    /* (owned) (element-type MsgtrkReport) */
+  GPtrArray *reports;    /* (owned) (element-type MsgtrkReport) empty for "harrison" */
+  GBytes *trace;         /* (owned) (nullable) "harrison": the trace record (Received:) */
 } MsgtrkdParsedReport;
 
 void msgtrkd_parsed_report_free (MsgtrkdParsedReport *parsed);

@@ -330,6 +330,57 @@ handle_aborted (MsgtrkDBusTracker1    *skeleton,
   return TRUE;
 }
 
+/* ---- RequestContentTrack (docs/harrison.md) ---- */
+
+static void
+content_track_derived (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      data)
+{
+  Call *call = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *key = msgtrkd_keyring_derive_finish (MSGTRKD_KEYRING (source), result,
+                                                        &error);
+
+  if (key == NULL
+      || !msgtrkd_tracking_set_content_track (call->service->tracking, call->envid, key,
+                                              &error))
+    return_error (call->invocation, error);
+  else
+    msgtrk_dbus_tracker1_complete_request_content_track (call->service->skeleton,
+                                                         call->invocation, key);
+  call_free (call);
+}
+
+static gboolean
+handle_request_content_track (MsgtrkDBusTracker1    *skeleton,
+                              GDBusMethodInvocation *invocation,
+                              const char            *id,
+                              MsgtrkdService        *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_get_message (self->tracking, id, &error);
+  Call *call;
+
+  if (m == NULL)
+    {
+      return_error (invocation, error);
+      return TRUE;
+    }
+  if (!m->secret_derived
+      || msgtrkd_message_get_tracking_mode (m) == MSGTRK_TRACKING_MODE_DELEGATED)
+    {
+      return_new_error (invocation, MSGTRKD_ERROR_NOT_TRACKABLE,
+                        _("Only a message sent from here can ask relays to report its route"));
+      return TRUE;
+    }
+  call = call_new (self, invocation);
+  call->envid = g_strdup (m->envid);
+  msgtrkd_keyring_content_track_async (self->keyring, call->envid, FALSE, NULL,
+                                       content_track_derived, call);
+  return TRUE;
+}
+
 /* ---- Track, GetStatus, GetRoute, List ---- */
 
 static gboolean
@@ -922,6 +973,8 @@ connect_handlers (MsgtrkdService *self)
   g_signal_connect (self->skeleton, "g-authorize-method", G_CALLBACK (on_any_call), self);
   g_signal_connect (self->skeleton, "handle-prepare", G_CALLBACK (handle_prepare), self);
   g_signal_connect (self->skeleton, "handle-committed", G_CALLBACK (handle_committed), self);
+  g_signal_connect (self->skeleton, "handle-request-content-track",
+                    G_CALLBACK (handle_request_content_track), self);
   g_signal_connect (self->skeleton, "handle-aborted", G_CALLBACK (handle_aborted), self);
   g_signal_connect (self->skeleton, "handle-track", G_CALLBACK (handle_track), self);
   g_signal_connect (self->skeleton, "handle-get-status", G_CALLBACK (handle_get_status), self);

@@ -20,8 +20,10 @@
 #include <string.h>
 
 #include "msgtrk-private.h"
+#include "msgtrk-content-track-private.h"
 #include "msgtrk-smtp-syntax-private.h"
 #include "msgtrkd-error.h"
+#include "msgtrkd-harrison.h"
 #include "msgtrkd-route.h"
 #include "msgtrkd-tracking.h"
 
@@ -206,6 +208,7 @@ parsed_report_share (const MsgtrkdParsedReport *p)
   copy->origin = g_strdup (p->origin);
   copy->received_at = p->received_at;
   copy->reports = g_ptr_array_ref (p->reports);
+  copy->trace = p->trace != NULL ? g_bytes_ref (p->trace) : NULL;
   return copy;
 }
 
@@ -648,6 +651,8 @@ typedef struct
 {
   GBytes *entity;     /* (owned) */
   GPtrArray *reports; /* (owned) (element-type MsgtrkReport) at least one */
+  MsgtrkdHarrisonMail *harrison; /* (owned) (nullable) a TRACK: mail instead of a report */
+  char *refused;      /* (owned) (nullable) a TRACK: mail refused: why (for the log) */
 } IngestParsed;
 
 static void
@@ -655,6 +660,8 @@ ingest_parsed_free (IngestParsed *parsed)
 {
   g_clear_pointer (&parsed->entity, g_bytes_unref);
   g_clear_pointer (&parsed->reports, g_ptr_array_unref);
+  g_clear_pointer (&parsed->harrison, msgtrkd_harrison_mail_free);
+  g_free (parsed->refused);
   g_free (parsed);
 }
 
@@ -669,10 +676,22 @@ ingest_extract_thread (GTask        *task,
 {
   GBytes *raw = task_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) entity = msgtrk_report_extract_bytes (raw, cancellable, &error);
+  g_autoptr (GBytes) entity = NULL;
   g_autoptr (GPtrArray) reports = NULL;
   IngestParsed *parsed;
 
+  /* A TRACK: mail (Harrison's trace reciprocation) is read as a trace record or refused,
+   * never as a report. */
+  if (msgtrkd_harrison_is_track_mail (raw))
+    {
+      parsed = g_new0 (IngestParsed, 1);
+      parsed->harrison = msgtrkd_harrison_parse (raw, &error);
+      if (parsed->harrison == NULL)
+        parsed->refused = g_strdup (error->message);
+      g_task_return_pointer (task, parsed, (GDestroyNotify) ingest_parsed_free);
+      return;
+    }
+  entity = msgtrk_report_extract_bytes (raw, cancellable, &error);
   if (entity != NULL)
     reports = msgtrk_report_parse_entity (entity, &error);
   if (reports == NULL || reports->len == 0)
@@ -1652,6 +1671,94 @@ ingest_reports (MsgtrkdTracking *self,
   return g_strdup (m->envid);
 }
 
+/* Main loop: a TRACK: mail (docs/harrison.md). Its key is looked up by its hash, then
+ * compared with the stored key in constant time; a refused mail, an unknown or forged key
+ * give one log line and "" (nothing stored). Returns the ENVID, "" or NULL with @error. */
+static char *
+ingest_harrison (MsgtrkdTracking     *self,
+                 MsgtrkdHarrisonMail *mail,
+                 const char          *refused,
+                 GError             **error)
+{
+  g_autofree char *index = NULL;
+  g_autofree char *value = NULL;
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *quoted = NULL;
+  const char *space;
+  gboolean is_new = FALSE;
+  g_autofree char *stored_envid = NULL;
+
+  if (mail == NULL)
+    {
+      g_message ("A TRACK: mail was ignored: %s", refused);
+      return g_strdup ("");
+    }
+  index = msgtrkd_harrison_index_name (mail->key);
+  value = msgtrkd_store_get_setting (self->store, index, NULL);
+  space = value != NULL ? strchr (value, ' ') : NULL;
+  if (space == NULL || !msgtrk_content_track_key_equal (space + 1, mail->key))
+    {
+      g_message ("A TRACK: mail was ignored: its key belongs to no tracked message");
+      return g_strdup ("");
+    }
+  stored_envid = g_strndup (value, space - value);
+  m = msgtrkd_store_get_message (self->store, stored_envid, NULL);
+  if (m == NULL || g_strcmp0 (m->envid, stored_envid) != 0)
+    {
+      g_message ("A TRACK: mail was ignored: its message is no longer tracked");
+      msgtrkd_store_set_setting (self->store, index, NULL, NULL);
+      return g_strdup ("");
+    }
+  {
+    g_autoptr (GPtrArray) heads = msgtrkd_store_list_report_heads (self->store, m->envid,
+                                                                   error);
+    guint n = 0;
+
+    if (heads == NULL)
+      return NULL;
+    for (guint i = 0; i < heads->len; i++)
+      {
+        MsgtrkdStoredReport *head = g_ptr_array_index (heads, i);
+
+        n += g_strcmp0 (head->source, MSGTRKD_HARRISON_SOURCE) == 0;
+      }
+    if (n >= MSGTRKD_HARRISON_MAX_RECORDS)
+      {
+        g_message ("A TRACK: mail was ignored: its message has %d trace records already",
+                   MSGTRKD_HARRISON_MAX_RECORDS);
+        return g_strdup ("");
+      }
+  }
+  if (!msgtrkd_store_put_report (self->store, m->envid, MSGTRKD_HARRISON_SOURCE, mail->origin,
+                                 NULL, now_seconds (), now_seconds (), mail->record, &is_new,
+                                 error))
+    return NULL;
+  if (!is_new)
+    return g_strdup (m->envid);
+  quoted = msgtrk_str_escape_for_error (mail->origin != NULL ? mail->origin : "?", 255);
+  text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Trace record from %s (%u hop)",
+                                       "Trace record from %s (%u hops)", mail->n_hops),
+                          quoted, mail->n_hops);
+  add_event (self, m->envid, MSGTRKD_HARRISON_SOURCE, text);
+  msgtrkd_tracking_recompute (self, m->envid, 0, TRUE);
+  return g_strdup (m->envid);
+}
+
+/* After Prepare: remember the Content-Track key of @envid (docs/harrison.md), indexed by
+ * its hash, so that a TRACK: mail finds its message. */
+gboolean
+msgtrkd_tracking_set_content_track (MsgtrkdTracking *self,
+                                    const char      *envid,
+                                    const char      *key,
+                                    GError         **error)
+{
+  g_autofree char *index = msgtrkd_harrison_index_name (key);
+  g_autofree char *value = g_strconcat (envid, " ", key, NULL);
+
+  return msgtrkd_store_set_setting (self->store, index, value, error);
+}
+
 static void
 ingest_extracted (GObject      *source,
                   GAsyncResult *result,
@@ -1676,7 +1783,10 @@ ingest_extracted (GObject      *source,
                                _("msgtrkd is shutting down"));
       return;
     }
-  envid = ingest_reports (self, parsed->entity, parsed->reports, &error);
+  if (parsed->harrison != NULL || parsed->refused != NULL)
+    envid = ingest_harrison (self, parsed->harrison, parsed->refused, &error);
+  else
+    envid = ingest_reports (self, parsed->entity, parsed->reports, &error);
   ingest_parsed_free (parsed);
   if (envid == NULL)
     g_task_return_error (task, g_steal_pointer (&error));

@@ -123,6 +123,10 @@ char            *msgtrkd_tracking_ingest_finish   (MsgtrkdTracking *self,
                                                    GError         **error);
 
 /* The scheduler's done callback (MsgtrkdPollDoneFunc; @user_data: the model). */
+gboolean         msgtrkd_tracking_set_content_track (MsgtrkdTracking *self,
+                                                     const char      *envid,
+                                                     const char      *key,
+                                                     GError         **error);
 void             msgtrkd_tracking_poll_done       (const char   *envid,
                                                    MsgtrkRoute  *route,
                                                    const GError *error,

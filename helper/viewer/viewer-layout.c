@@ -41,7 +41,7 @@ state_key (const char *state)
 static gboolean
 hop_is_trace (JsonObject *hop)
 {
-  return g_strcmp0 (msgtrk_json_get_string (hop, "source"), "trace") == 0;
+  return msgtrk_states_source_is_trace (msgtrk_json_get_string (hop, "source"));
 }
 
 /* Whether @hop is a broken link: it has an error, or it is a report (MTQP, DSN, or of a

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "msgtrk-states.h"
 #include "viewer-layout.h"
 
 /* --- outline ------------------------------------------------------------------------- */
@@ -325,7 +326,7 @@ viewer_map_route_new (JsonObject *route)
         {
           JsonObject *hop = get_element (hops, h);
           const char *name = get_str (hop, "reporting_mta");
-          gboolean trace = g_strcmp0 (get_str (hop, "source"), "trace") == 0;
+          gboolean trace = msgtrk_states_source_is_trace (get_str (hop, "source"));
           gboolean broken = get_str (hop, "error") != NULL
                             || (!trace && get_str (hop, "action") == NULL
                                 && get_str (hop, "status") == NULL);

@@ -87,6 +87,8 @@ typedef struct {
   char *subject;
 
   gboolean tracked;
+  gboolean content_track; /* X-Msgtrk-Content-Track: the user asked for trace records */
+  char *content_track_key; /* from RequestContentTrack; NULL: no header is added */
   char *envid;
   gboolean sent;        /* the queue file says the server accepted it already */
   gboolean sent_noted;  /* ... and this job wrote that (job_mark_sent) */
@@ -131,6 +133,7 @@ job_free (MtcSendJob *job)
   g_free (job->message_id);
   g_free (job->subject);
   g_free (job->envid);
+  g_free (job->content_track_key);
   g_clear_object (&job->envelope);
   if (job->ehlo)
     g_string_free (job->ehlo, TRUE);
@@ -191,6 +194,8 @@ job_parse (MtcSendJob *job, GError **error)
                 g_ptr_array_add (job->rcpts, g_strdup (a));
             }
         }
+      else if (special_value (line, MTC_CONTENT_TRACK_HEADER) != NULL)
+        job->content_track = TRUE;
       else if ((v = special_value (line, "MAID:")) != NULL)
         account_id = (gint) g_ascii_strtoll (v, NULL, 10);
       else if ((v = special_value (line, "SCF:")) != NULL && *v)
@@ -312,12 +317,15 @@ line_has_prefix (const char *line, gsize len, const char *prefix)
  * with every "R:" renamed MTC_RCPT_HEADER (Claws's own sender then finds no recipient and
  * refuses the file), then the message unchanged. NULL if DATA is not a Claws queue file. */
 static char *
-queue_tracked_form (const char *data, gsize len, gsize *out_len)
+queue_tracked_form (const char *data, gsize len, gboolean content_track, gsize *out_len)
 {
   g_autoptr (GString) out = g_string_sized_new (len + 256);
   gsize pos = 0;
 
   g_string_append (out, MTC_TRACK_LINE);
+  /* Without CONTENT_TRACK a mark already there is kept (copied with the other lines). */
+  if (content_track)
+    g_string_append (out, MTC_CONTENT_TRACK_LINE);
   while (pos < len && pos < MTC_QUEUE_HEADER_MAX)
     {
       const char *line = data + pos;
@@ -325,7 +333,8 @@ queue_tracked_form (const char *data, gsize len, gsize *out_len)
       gsize n = nl ? (gsize) (nl - line) + 1 : len - pos;
 
       pos += n;
-      if (line_has_prefix (line, n, MTC_TRACK_HEADER))
+      if (line_has_prefix (line, n, MTC_TRACK_HEADER)
+          || (content_track && line_has_prefix (line, n, MTC_CONTENT_TRACK_HEADER)))
         continue;
       if (line_has_prefix (line, n, "R:"))
         {
@@ -379,21 +388,23 @@ queue_unlock (FolderItem *queue, gint msgnum)
  * the two steps leaves both copies, both tracked forms or locked: the take-over at load
  * removes the older duplicate (same Message-ID). */
 static gboolean queue_rewrite_in (FolderItem *queue, gint msgnum, gint *new_num,
-                                  GError **error);
+                                  gboolean content_track, GError **error);
 
 static gboolean
-queue_rewrite (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
+queue_rewrite (FolderItem *queue, gint msgnum, gint *new_num, gboolean content_track,
+               GError **error)
 {
   gboolean ok;
 
   mtc_folder_busy_enter ();
-  ok = queue_rewrite_in (queue, msgnum, new_num, error);
+  ok = queue_rewrite_in (queue, msgnum, new_num, content_track, error);
   mtc_folder_busy_leave ();
   return ok;
 }
 
 static gboolean
-queue_rewrite_in (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
+queue_rewrite_in (FolderItem *queue, gint msgnum, gint *new_num, gboolean content_track,
+                  GError **error)
 {
   g_autofree char *path = folder_item_fetch_msg (queue, msgnum);
   g_autofree char *data = NULL;
@@ -408,7 +419,7 @@ queue_rewrite_in (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
     }
   if (!g_file_get_contents (path, &data, &len, error))
     return FALSE;
-  form = queue_tracked_form (data, len, &form_len);
+  form = queue_tracked_form (data, len, content_track, &form_len);
   if (form == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
@@ -453,9 +464,18 @@ queue_rewrite_in (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
 gboolean
 mtc_queue_mark_tracked (FolderItem *queue, gint msgnum, gint *new_num, GError **error)
 {
+  return mtc_queue_mark_tracked_full (queue, msgnum, new_num, FALSE, error);
+}
+
+/* The same; CONTENT_TRACK adds MTC_CONTENT_TRACK_HEADER (the user asked relays to report
+ * the route, docs/harrison.md). */
+gboolean
+mtc_queue_mark_tracked_full (FolderItem *queue, gint msgnum, gint *new_num,
+                             gboolean content_track, GError **error)
+{
   gint dummy;
 
-  return queue_rewrite (queue, msgnum, new_num ? new_num : &dummy, error);
+  return queue_rewrite (queue, msgnum, new_num ? new_num : &dummy, content_track, error);
 }
 
 /* ---- the end of a job ---- */
@@ -1024,6 +1044,15 @@ job_start_smtp (MtcSendJob *job)
     }
   smtp->send_data = (guchar *) get_outgoing_rfc2822_str (fp);
   fclose (fp);
+  if (job->tracked && job->content_track_key != NULL && smtp->send_data != NULL)
+    {
+      /* Harrison's request (docs/harrison.md): first in the header, which relays read. */
+      gchar *with = g_strdup_printf ("Content-Track: %s\r\n%s", job->content_track_key,
+                                     (char *) smtp->send_data);
+
+      g_free (smtp->send_data);
+      smtp->send_data = (guchar *) with;
+    }
   smtp->send_data_len = (guint) strlen ((char *) smtp->send_data);
 
 #ifdef USE_GNUTLS
@@ -1053,6 +1082,30 @@ job_start_smtp (MtcSendJob *job)
 
 /* ---- Prepare ---- */
 
+/* RequestContentTrack answered: the key goes into the message's header; without one the
+ * message goes out as it is (tracked all the same) and the log says why. */
+static void
+content_track_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  MtcSendJob *job = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *key = NULL;
+
+  if (!msgtrk_dbus_tracker1_call_request_content_track_finish (MSGTRK_DBUS_TRACKER1 (source),
+                                                               &key, res, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;   /* unloading: the job is gone */
+      g_dbus_error_strip_remote_error (error);
+      log_warning (LOG_PROTOCOL,
+                   _("msgtrk: <%s> goes out without Content-Track (no key: %s)\n"),
+                   job->message_id ? job->message_id : "", error->message);
+    }
+  else
+    job->content_track_key = g_steal_pointer (&key);
+  job_start_smtp (job);
+}
+
 static void
 prepare_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -1077,6 +1130,13 @@ prepare_cb (GObject *source, GAsyncResult *res, gpointer user_data)
         memset (auth, 0, strlen (auth));
       mtc_forget_status (job->message_id);
       mtc_remember_envid (job->envid, job->message_id);
+      if (job->content_track)
+        {
+          msgtrk_dbus_tracker1_call_request_content_track (MSGTRK_DBUS_TRACKER1 (source),
+                                                           job->envid, send_cancellable,
+                                                           content_track_cb, job);
+          return;
+        }
       job_start_smtp (job);
       return;
     }

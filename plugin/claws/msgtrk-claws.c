@@ -15,7 +15,10 @@
  * - Track / Copy tracking link (CLIPBOARD only, a status-bar note) / Track a link… /
  *   Tracked links… / Send queued tracked messages: Message menu, message-list popup,
  *   toolbar; each offered only when it can work.
- * - Incoming DSNs and MDNs are handed to msgtrkd (IngestReport).
+ * - Incoming DSNs and MDNs are handed to msgtrkd (IngestReport); so are TRACK: mails
+ *   (Harrison's trace records, docs/harrison.md), which leave the inbox for the Trash once
+ *   msgtrkd matched them. Compose also offers "Ask relays to report the route
+ *   (Content-Track)", per message, off by default, with the draft's privacy warning.
  *
  * Limits: the status lives in Claws's tags (MTC_TAG_PREFIX, one per MsgtrkMessageState
  * and one for "not-tracked"); only folders of the Sent kind are looked up. What msgtrkd
@@ -1250,6 +1253,41 @@ compose_track_action (Compose *compose)
            : NULL;
 }
 
+static GtkToggleAction *
+compose_content_track_action (Compose *compose)
+{
+  return compose && compose->window
+           ? g_object_get_data (G_OBJECT (compose->window), "msgtrk-content-track-action")
+           : NULL;
+}
+
+/* The draft's own warning (draft-harrison-email-tracking, 3.1): the header travels with
+ * the message, so every recipient sees that the route is being reported. */
+#define MTC_CONTENT_TRACK_WARNING                                                          \
+  N_("Relays that support it will mail you the route of this message (its Received: "     \
+     "lines, never its text).\n\nPrivacy: this adds a \"Content-Track\" header that every " \
+     "recipient can see, so they will know the route is being reported to you. Leave it "  \
+     "off unless you need it.")
+
+/* Ticking "Ask relays to report the route" warns once per compose window and turns
+ * tracking on (the key comes from the tracked send). */
+static void
+content_track_toggled (GtkToggleAction *ct, gpointer data)
+{
+  Compose *compose = data;
+  GtkToggleAction *track = compose_track_action (compose);
+
+  if (!gtk_toggle_action_get_active (ct))
+    return;
+  if (track != NULL && !gtk_toggle_action_get_active (track))
+    gtk_toggle_action_set_active (track, TRUE);
+  if (g_object_get_data (G_OBJECT (ct), "msgtrk-warned") == NULL)
+    {
+      g_object_set_data (G_OBJECT (ct), "msgtrk-warned", GINT_TO_POINTER (1));
+      alertpanel_notice ("%s", _(MTC_CONTENT_TRACK_WARNING));
+    }
+}
+
 static gboolean
 compose_created_hook (gpointer source, gpointer data)
 {
@@ -1267,6 +1305,23 @@ compose_created_hook (gpointer source, gpointer data)
   gtk_action_group_add_action (group, GTK_ACTION (action));
   gtk_ui_manager_insert_action_group (compose->ui_manager, group, 0);
   merge_id = gtk_ui_manager_new_merge_id (compose->ui_manager);
+  {
+    /* Harrison's Content-Track (docs/harrison.md): per message, off by default; above
+     * "Track this message", which stays the menu's last item (the e2e tests rely on it). */
+    GtkToggleAction *ct = gtk_toggle_action_new ("MsgtrkContentTrack",
+                                                 _("Ask relays to report the _route "
+                                                   "(Content-Track)"),
+                                                 _(MTC_CONTENT_TRACK_WARNING), NULL);
+
+    gtk_toggle_action_set_active (ct, FALSE);
+    gtk_action_group_add_action (group, GTK_ACTION (ct));
+    gtk_ui_manager_add_ui (compose->ui_manager, merge_id, "/Menu/Options",
+                           "MsgtrkContentTrack", "MsgtrkContentTrack",
+                           GTK_UI_MANAGER_MENUITEM, FALSE);
+    g_signal_connect (ct, "toggled", G_CALLBACK (content_track_toggled), compose);
+    g_object_set_data_full (G_OBJECT (compose->window), "msgtrk-content-track-action", ct,
+                            g_object_unref);
+  }
   gtk_ui_manager_add_ui (compose->ui_manager, merge_id, "/Menu/Options", "MsgtrkTrack",
                          "MsgtrkTrack", GTK_UI_MANAGER_MENUITEM, FALSE);
   g_object_set_data_full (G_OBJECT (compose->window), "msgtrk-track-action", action,
@@ -1302,6 +1357,7 @@ typedef struct {
   Compose *compose;
   char *message_id;
   gboolean send_now;
+  gboolean content_track;  /* Harrison: add Content-Track when sending */
 } QueueRequest;
 
 /* Send: Claws's own send was stopped by the hook; queue it ourselves, mark, send. */
@@ -1331,7 +1387,7 @@ queue_and_send_idle (gpointer data)
       /* compose_queue only keeps a temporary file when it could not add it to a folder. */
       g_free (msgpath);
     }
-  if (!mtc_queue_mark_tracked (queue, msgnum, &msgnum, &error))
+  if (!mtc_queue_mark_tracked_full (queue, msgnum, &msgnum, req->content_track, &error))
     {
       show_error (_("Could not mark the queued message as tracked; it stays in the Queue "
                     "folder, untouched"), error);
@@ -1371,7 +1427,8 @@ mark_send_later_idle (gpointer data)
       if (info)
         {
           g_autoptr (GError) error = NULL;
-          if (!mtc_queue_mark_tracked (l->data, info->msgnum, NULL, &error))
+          if (!mtc_queue_mark_tracked_full (l->data, info->msgnum, NULL, req->content_track,
+                                            &error))
             show_error (_("Could not mark the queued message as tracked"), error);
           procmsg_msginfo_free (&info);
         }
@@ -1400,6 +1457,8 @@ check_before_send_hook (gpointer source, gpointer data)
   req->compose = compose;
   req->message_id = g_strdup (compose->msgid);
   req->send_now = compose->sending;
+  req->content_track = compose_content_track_action (compose) != NULL
+                       && gtk_toggle_action_get_active (compose_content_track_action (compose));
   if (compose->sending)
     {
       /* Stop Claws's own send; ours starts once this handler has returned. */
@@ -1804,6 +1863,88 @@ report_extracted (GObject *source, GAsyncResult *res, gpointer data)
                      G_DBUS_CALL_FLAGS_NONE, -1, cancellable, ingest_cb, NULL);
 }
 
+/* ---- incoming TRACK: mails (Harrison, docs/harrison.md) ---- */
+
+/* A TRACK: mail is read whole (at most MTC_TRACK_MAIL_MAX octets) in a worker thread and
+ * handed to msgtrkd as it is; msgtrkd matches it by its key. One that matched one of our
+ * messages is moved to the Trash: the route shows it, the inbox need not. One that matched
+ * nothing (forged, another client's, a relay's mistake) stays where it is. */
+
+static void
+track_ingest_cb (GObject *source, GAsyncResult *res, gpointer data)
+{
+  MsgInfo *info = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid = NULL;
+  g_autoptr (GVariant) ret = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), res, &error);
+
+  if (ret == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        log_warning (LOG_PROTOCOL, _("msgtrk: a trace record was not taken: %s\n"),
+                     error->message);
+      procmsg_msginfo_free (&info);
+      return;
+    }
+  g_variant_get (ret, "(s)", &envid);
+  if (envid != NULL && *envid != '\0' && info->folder != NULL && !mtc_folder_is_busy ())
+    {
+      FolderItem *trash = info->folder->folder != NULL ? info->folder->folder->trash : NULL;
+
+      if (trash == NULL)
+        trash = folder_get_default_trash ();
+      log_message (LOG_PROTOCOL, _("msgtrk: trace record merged into %s\n"), envid);
+      if (trash != NULL && trash != info->folder)
+        {
+          mtc_folder_busy_enter ();
+          folder_item_move_msg (trash, info);
+          mtc_folder_busy_leave ();
+        }
+    }
+  procmsg_msginfo_free (&info);
+}
+
+static void
+read_track_thread (GTask *task, gpointer source, gpointer task_data,
+                   GCancellable *task_cancellable)
+{
+  GError *error = NULL;
+  char *data = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (task_data, &data, &len, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, g_bytes_new_take (data, len), (GDestroyNotify) g_bytes_unref);
+}
+
+static void
+track_read (GObject *source, GAsyncResult *res, gpointer data)
+{
+  MsgInfo *info = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) raw = g_task_propagate_pointer (G_TASK (res), &error);
+  GVariant *bytes;
+
+  reports_in_flight--;
+  if (raw == NULL || proxy == NULL || g_cancellable_is_cancelled (cancellable))
+    {
+      procmsg_msginfo_free (&info);
+      return;
+    }
+  bytes = g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, raw, TRUE);
+  g_dbus_proxy_call (G_DBUS_PROXY (proxy), "IngestReport", g_variant_new_tuple (&bytes, 1),
+                     G_DBUS_CALL_FLAGS_NONE, -1, cancellable, track_ingest_cb, info);
+}
+
+/* Whether new mail is a TRACK: mail to read (its Subject, as Claws decoded it). */
+static gboolean
+is_track_mail (MsgInfo *msginfo)
+{
+  return msginfo->subject != NULL && g_ascii_strncasecmp (msginfo->subject, "TRACK:", 6) == 0
+         && msginfo->size <= MTC_TRACK_MAIL_MAX;
+}
+
 /* MAIL_POSTFILTERING_HOOKLIST: Claws (folder.c, when new mail lands in its folder) passes
  * the MsgInfo itself, not a MailFilteringData as MAIL_FILTERING_HOOKLIST does. Only the
  * file name is taken here (Claws's API belongs to the main thread). */
@@ -1821,6 +1962,16 @@ postfilter_hook (gpointer source, gpointer data)
   file = procmsg_get_message_file (msginfo);
   if (file == NULL)
     return FALSE;
+  if (is_track_mail (msginfo))
+    {
+      /* The MsgInfo is kept (a reference) to move the mail once msgtrkd matched it. */
+      task = g_task_new (NULL, cancellable, track_read, procmsg_msginfo_new_ref (msginfo));
+      g_task_set_source_tag (task, postfilter_hook);
+      g_task_set_task_data (task, file, g_free);
+      reports_in_flight++;
+      g_task_run_in_thread (task, read_track_thread);
+      return FALSE;
+    }
   task = g_task_new (NULL, cancellable, report_extracted, NULL);
   g_task_set_source_tag (task, postfilter_hook);
   g_task_set_task_data (task, file, g_free);

@@ -39,6 +39,13 @@ typedef struct _MsgInfo MsgInfo;
 #define MTC_TRACK_HEADER "X-Msgtrk-Track:"
 #define MTC_TRACK_LINE MTC_TRACK_HEADER " yes\n"
 #define MTC_RCPT_HEADER "X-Msgtrk-R:"
+/* Also a special header (never sent): the user asked relays to report the route
+ * (Harrison's Content-Track, docs/harrison.md); the send adds "Content-Track: <key>". */
+#define MTC_CONTENT_TRACK_HEADER "X-Msgtrk-Content-Track:"
+#define MTC_CONTENT_TRACK_LINE MTC_CONTENT_TRACK_HEADER " yes\n"
+/* Largest TRACK: mail read and handed to msgtrkd (its own limit, MSGTRKD_HARRISON_MAX_
+ * MESSAGE_SIZE); a larger one is left alone. */
+#define MTC_TRACK_MAIL_MAX (64 * 1024)
 
 /* Prefix of the Tags-column text this plugin sets on Sent messages. */
 #define MTC_TAG_PREFIX "\xe2\x9c\x89 " /* U+2709 ENVELOPE, space */
@@ -69,6 +76,11 @@ gboolean mtc_queue_mark_tracked     (FolderItem *queue,
                                      gint        msgnum,
                                      gint       *new_num,
                                      GError    **error);
+gboolean mtc_queue_mark_tracked_full (FolderItem *queue,
+                                      gint        msgnum,
+                                      gint       *new_num,
+                                      gboolean    content_track,
+                                      GError    **error);
 void     mtc_send_queued            (FolderItem *queue,
                                      gint        msgnum);
 void     mtc_send_all_tracked_queued (void);

@@ -103,3 +103,21 @@ msgtrk_camel_tracker_aborted (const char   *envid,
                         cancellable, error);
   return reply != NULL;
 }
+
+/* RequestContentTrack (docs/harrison.md): the key for the message's Content-Track header.
+ * Returns: (transfer full) (nullable): the key, or NULL with @error */
+char *
+msgtrk_camel_tracker_content_track (const char   *envid,
+                                    GCancellable *cancellable,
+                                    GError      **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+  const char *key = NULL;
+
+  reply = tracker_call ("RequestContentTrack", g_variant_new ("(s)", envid),
+                        G_VARIANT_TYPE ("(s)"), cancellable, error);
+  if (reply == NULL)
+    return NULL;
+  g_variant_get (reply, "(&s)", &key);
+  return g_strdup (key);
+}

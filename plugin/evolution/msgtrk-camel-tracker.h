@@ -42,5 +42,9 @@ gboolean msgtrk_camel_tracker_aborted   (const char         *envid,
                                          const char         *reason,
                                          GCancellable       *cancellable,
                                          GError            **error);
+/* RequestContentTrack: the Content-Track key of a prepared message (docs/harrison.md). */
+char    *msgtrk_camel_tracker_content_track (const char   *envid,
+                                             GCancellable *cancellable,
+                                             GError      **error);
 
 G_END_DECLS

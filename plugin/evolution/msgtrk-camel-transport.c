@@ -1076,6 +1076,7 @@ msgtrk_camel_transport_send_to_sync (CamelTransport *transport, CamelMimeMessage
   g_autoptr (SmtpConn) c = ref_conn (self);
   g_auto (SendJob) job = { 0 };
   g_autofree char *track_value = NULL;
+  g_autofree char *content_track_value = NULL; /* the composer's Harrison mark */
   CamelNameValueArray *saved_bcc = NULL;
   const char *addr = NULL;
   GError *local_error = NULL;
@@ -1132,6 +1133,22 @@ msgtrk_camel_transport_send_to_sync (CamelTransport *transport, CamelMimeMessage
       return FALSE;
     }
 
+  /* Harrison (docs/harrison.md): the composer's mark becomes "Content-Track: <key>" (kept
+   * on the copy in Sent: it is what was sent); without a key the message goes untouched. */
+  content_track_value = g_strdup (camel_medium_get_header (medium,
+                                                           MSGTRK_CAMEL_CONTENT_TRACK_HEADER));
+  if (job.tracked && header_asks_tracking (content_track_value))
+    {
+      g_autoptr (GError) ct_error = NULL;
+      g_autofree char *key = msgtrk_camel_tracker_content_track (job.envid, cancellable,
+                                                                 &ct_error);
+
+      if (key != NULL)
+        camel_medium_set_header (medium, "Content-Track", key);
+      else
+        g_message ("msgtrk: sent without Content-Track: %s", ct_error->message);
+    }
+  camel_medium_remove_header (medium, MSGTRK_CAMEL_CONTENT_TRACK_HEADER);
   /* Neither the mark nor Bcc leaves; both are back on the message object afterwards
    * (Evolution files this object in Sent). */
   camel_medium_remove_header (medium, MSGTRK_CAMEL_TRACK_HEADER);
@@ -1151,6 +1168,8 @@ msgtrk_camel_transport_send_to_sync (CamelTransport *transport, CamelMimeMessage
     }
   if (track_value)
     camel_medium_set_header (medium, MSGTRK_CAMEL_TRACK_HEADER, track_value);
+  if (content_track_value)
+    camel_medium_set_header (medium, MSGTRK_CAMEL_CONTENT_TRACK_HEADER, content_track_value);
   camel_operation_pop_message (cancellable);
 
   if (!ok)

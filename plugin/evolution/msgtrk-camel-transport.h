@@ -27,6 +27,9 @@ G_BEGIN_DECLS
  * those); removed by the transport before DATA, restored on the message object after it. */
 #define MSGTRK_CAMEL_TRACK_HEADER "X-Msgtrk-Track"
 #define MSGTRK_CAMEL_TRACK_VALUE "yes"
+/* The composer's mark for Harrison's Content-Track (docs/harrison.md); never sent: the
+ * transport replaces it by "Content-Track: <key>" from msgtrkd. */
+#define MSGTRK_CAMEL_CONTENT_TRACK_HEADER "X-Msgtrk-Content-Track"
 
 /* Longest reply line accepted from the server, CRLF excluded (RFC 5321 says 512 with
  * CRLF; real servers exceed it a little; anything longer is a broken or hostile peer). */

@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
 #include <libedataserver/libedataserver.h>
 #include <composer/e-msg-composer.h>
 #include <libemail-engine/libemail-engine.h>
@@ -59,6 +60,78 @@ track_toggled (gboolean active, gpointer user_data)
     e_msg_composer_set_header (composer, MSGTRK_CAMEL_TRACK_HEADER, MSGTRK_CAMEL_TRACK_VALUE);
   else
     e_msg_composer_remove_header (composer, MSGTRK_CAMEL_TRACK_HEADER);
+}
+
+/* ---- Harrison's Content-Track (docs/harrison.md) ---- */
+
+#define MSGTRK_EVO_ACTION_CONTENT_TRACK "msgtrk-content-track"
+
+/* The draft's own warning (draft-harrison-email-tracking, 3.1): every recipient sees it. */
+#define MSGTRK_EVO_CONTENT_TRACK_WARNING                                                   \
+  N_("Relays that support it will mail you the route of this message (its Received: "     \
+     "lines, never its text).\n\nPrivacy: this adds a \"Content-Track\" header that every " \
+     "recipient can see, so they will know the route is being reported to you. Leave it "  \
+     "off unless you need it.")
+
+static const char *content_track_ui =
+  "<ui>"
+  "  <menubar name='main-menu'>"
+  "    <menu action='options-menu'>"
+  "      <menuitem action='" MSGTRK_EVO_ACTION_CONTENT_TRACK "'/>"
+  "    </menu>"
+  "  </menubar>"
+  "</ui>";
+
+/* Per message, off by default: the mark header for the transport; ticking it turns
+ * tracking on (the key needs a prepared message) and warns once per window. */
+static void
+content_track_toggled_cb (GtkToggleAction *action, gpointer user_data)
+{
+  EMsgComposer *composer = user_data;
+  GtkWidget *dialog;
+
+  if (!gtk_toggle_action_get_active (action))
+    {
+      e_msg_composer_remove_header (composer, MSGTRK_CAMEL_CONTENT_TRACK_HEADER);
+      return;
+    }
+  e_msg_composer_set_header (composer, MSGTRK_CAMEL_CONTENT_TRACK_HEADER,
+                             MSGTRK_CAMEL_TRACK_VALUE);
+  msgtrk_evo_ui_set_track (G_OBJECT (composer), TRUE);
+  if (g_object_get_data (G_OBJECT (action), "msgtrk-warned") != NULL)
+    return;
+  g_object_set_data (G_OBJECT (action), "msgtrk-warned", GINT_TO_POINTER (1));
+  dialog = gtk_message_dialog_new (GTK_WINDOW (composer), GTK_DIALOG_DESTROY_WITH_PARENT,
+                                   GTK_MESSAGE_INFO, GTK_BUTTONS_OK, "%s",
+                                   _(MSGTRK_EVO_CONTENT_TRACK_WARNING));
+  g_signal_connect (dialog, "response", G_CALLBACK (gtk_widget_destroy), NULL);
+  gtk_widget_show (dialog);
+}
+
+static void
+add_content_track_toggle (EMsgComposer *composer)
+{
+  GtkUIManager *manager = e_html_editor_get_ui_manager (e_msg_composer_get_editor (composer));
+  GtkActionGroup *group = gtk_action_group_new ("msgtrk-content-track");
+  GtkToggleAction *action;
+  g_autoptr (GError) error = NULL;
+
+  gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
+  action = gtk_toggle_action_new (MSGTRK_EVO_ACTION_CONTENT_TRACK,
+                                  _("Ask relays to report the _route (Content-Track)"),
+                                  _(MSGTRK_EVO_CONTENT_TRACK_WARNING), NULL);
+  gtk_toggle_action_set_active (action, FALSE);
+  g_signal_connect_object (action, "toggled", G_CALLBACK (content_track_toggled_cb),
+                           composer, 0);
+  gtk_action_group_add_action (group, GTK_ACTION (action));
+  g_object_unref (action);
+  gtk_ui_manager_insert_action_group (manager, group, 0);
+  if (gtk_ui_manager_add_ui_from_string (manager, content_track_ui, -1, &error) == 0)
+    {
+      g_warning ("msgtrk: cannot add “Ask relays to report the route”: %s", error->message);
+      gtk_ui_manager_remove_action_group (manager, group);
+    }
+  g_object_unref (group);
 }
 
 /* ---- a reopened draft: read its mark back ---- */
@@ -172,6 +245,7 @@ msgtrk_evo_composer_constructed (GObject *object)
       return;
     }
   self->map_handler = g_signal_connect (composer, "map", G_CALLBACK (composer_mapped_cb), self);
+  add_content_track_toggle (composer);
 }
 
 /* The composer owns its extensions, so the "map" handler never outlives this object; only

@@ -38,6 +38,7 @@ typedef struct
   CamelFolder *folder;       /* (owned) */
   char *uid;                 /* (owned) */
   GCancellable *cancellable; /* (owned) */
+  gboolean track_mail;       /* a TRACK: mail (Harrison, docs/harrison.md): sent whole */
 } Job;
 
 GType msgtrk_evo_reports_get_type (void);
@@ -64,7 +65,16 @@ message_report (Job *job, GError **error)
   g_autoptr (GBytes) bytes = NULL;
 
   if (path && g_file_test (path, G_FILE_TEST_IS_REGULAR))
-    return msgtrk_report_extract_file (path, job->cancellable, error);
+    {
+      char *data = NULL;
+      gsize len = 0;
+
+      if (!job->track_mail)
+        return msgtrk_report_extract_file (path, job->cancellable, error);
+      if (!g_file_get_contents (path, &data, &len, error))
+        return NULL;
+      return g_bytes_new_take (data, len);
+    }
   message = camel_folder_get_message_sync (job->folder, job->uid, job->cancellable, error);
   if (message == NULL)
     return NULL;
@@ -74,6 +84,8 @@ message_report (Job *job, GError **error)
       || !g_output_stream_close (out, job->cancellable, error))
     return NULL;
   bytes = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+  if (job->track_mail)
+    return g_steal_pointer (&bytes);
   return msgtrk_report_extract_bytes (bytes, job->cancellable, error);
 }
 
@@ -114,6 +126,12 @@ job_run (gpointer data, gpointer user_data)
       goto out;
     }
   g_variant_get (reply, "(&s)", &envid);
+  /* A TRACK: mail msgtrkd matched leaves the inbox view (seen, deleted): the route shows
+   * it. One that matched nothing stays for the user to judge. */
+  if (job->track_mail && *envid != '\0')
+    camel_folder_set_message_flags (job->folder, job->uid,
+                                    CAMEL_MESSAGE_SEEN | CAMEL_MESSAGE_DELETED,
+                                    CAMEL_MESSAGE_SEEN | CAMEL_MESSAGE_DELETED);
   /* The end-to-end test reads this line (G_MESSAGES_DEBUG=msgtrk-evolution). */
   g_debug ("report %s in %s: %s", job->uid, camel_folder_get_full_name (job->folder),
            *envid ? envid : "(no tracked message)");
@@ -144,6 +162,10 @@ inbox_changed_cb (CamelFolder *folder, CamelFolderChangeInfo *changes, gpointer 
       job->folder = g_object_ref (folder);
       job->uid = g_strdup (uid);
       job->cancellable = g_object_ref (self->cancellable);
+      job->track_mail = camel_message_info_get_subject (info) != NULL
+                        && g_ascii_strncasecmp (camel_message_info_get_subject (info), "TRACK:",
+                                                6) == 0
+                        && camel_message_info_get_size (info) <= MSGTRK_EVO_TRACK_MAIL_MAX;
       g_thread_pool_push (self->pool, job, NULL);
     }
 }

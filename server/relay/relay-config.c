@@ -12,6 +12,7 @@
  * is an error naming the group and key, never silently clamped.
  */
 #include "relay-config.h"
+#include "relay-harrison.h"
 
 #include "msgtrk-private.h"
 #include "server-config.h"
@@ -219,6 +220,7 @@ static const ServerConfigGroup relay_groups[] = {
   { "routes", NULL },
   { "push", push_keys },
   { "store", NULL },
+  { "harrison", relay_harrison_keys },
   { NULL, NULL },
 };
 
@@ -448,6 +450,9 @@ relay_config_read (GKeyFile    *kf,
 
   /* [store]: backend=files (default) or postgresql; checked now, opened after the drop. */
   if (!track_store_check_config (kf, error))
+    return NULL;
+  /* [harrison]: Content-Track trace records (relay-harrison.c), off by default. */
+  if (!relay_harrison_check_config (kf, error))
     return NULL;
   config->kf = g_key_file_ref (kf);
 

@@ -15,6 +15,7 @@
  * Never: run as root after start-up; log tracking authenticators next to their ENVID.
  */
 #include "relay-deliver.h"
+#include "relay-harrison.h"
 #include "relay-server.h"
 #include "relay-smtp.h"
 
@@ -156,6 +157,9 @@ relay_post_drop (gpointer  data,
   if (server->queue == NULL || !relay_queue_scan (server->queue, error))
     return FALSE;
   relay_queue_start (server->queue);
+  server->harrison = relay_harrison_new (config->kf, error);
+  if (server->harrison == NULL && error != NULL && *error != NULL)
+    return FALSE;
   return TRUE;
 }
 
@@ -183,6 +187,7 @@ relay_stop (gpointer data)
     relay_queue_stop (server->queue);
   g_clear_pointer (&server->queue, relay_queue_free);
   g_clear_pointer (&server->push, push_sender_free);
+  g_clear_pointer (&server->harrison, relay_harrison_free);
   g_clear_object (&server->track_store);
   g_clear_pointer ((MsgtrkTlsContext **) &server->tls_server, msgtrk_tls_context_unref);
   g_clear_pointer ((MsgtrkTlsContext **) &server->tls_client, msgtrk_tls_context_unref);

@@ -32,6 +32,7 @@ struct _RelayServer
   RelayQueue *queue;
   TrackStore *track_store;  /* (nullable) NULL with [push] mode=push */
   PushSender *push;         /* (nullable) set with [push] (docs/push-protocol.md) */
+  struct _RelayHarrison *harrison; /* (nullable) [harrison] enabled (relay-harrison.c) */
   GMutex track_locks[RELAY_TRACK_LOCKS]; /* read-merge-write of records, by ENVID hash */
   gpointer tls_server;    /* MsgtrkTlsContext, nullable */
   gpointer tls_client;    /* MsgtrkTlsContext, nullable */

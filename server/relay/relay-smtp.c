@@ -30,6 +30,7 @@
  */
 #include "relay-smtp.h"
 
+#include "relay-harrison.h"
 #include "relay-report.h"
 #include "server-line-reader.h"
 
@@ -511,6 +512,7 @@ typedef struct
   guint received;
   GChecksum *sum;      /* SHA-256 of what follows the head (relay_queue_seal_head) */
   gsize head_left;     /* octets of the head not yet passed to sum */
+  GString *harrison;   /* (nullable) header lines for Content-Track (relay-harrison.c) */
 } DataSink;
 
 static void
@@ -543,6 +545,8 @@ sink_line (DataSink   *sink,
 {
   if (sink->in_headers)
     {
+      if (len > 0)
+        relay_harrison_header_line (sink->harrison, text, len);
       if (len == 0)
         sink->in_headers = FALSE;
       else if (len >= 9 && g_ascii_strncasecmp (text, "Received:", 9) == 0)
@@ -591,6 +595,7 @@ receive_data (Session *s)
   g_autoptr (GString) line = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) unstuffed = g_string_new (NULL);
+  g_autoptr (GString) harrison_headers = NULL; /* sink.harrison's owner */
   DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0, NULL, RELAY_QUEUE_HEAD_LEN };
   MsgtrkDotParser dot;
 
@@ -631,6 +636,8 @@ receive_data (Session *s)
   }
   header = received_header (s, id);
   g_string_append (sink.buf, header);
+  harrison_headers = relay_harrison_headers_new (s->server->harrison);
+  sink.harrison = harrison_headers;
 
   msgtrk_dot_parser_init (&dot);
   reply (s, "354 End data with <CR><LF>.<CR><LF>");
@@ -716,6 +723,7 @@ receive_data (Session *s)
         g_message ("%s: from=<%s> to=<%s> accepted%s", id, msg->sender,
                    ((RelayRecipient *) g_ptr_array_index (msg->rcpts, i))->address,
                    relay_message_is_tracked (msg) ? " (tracked)" : "");
+      relay_harrison_accepted (s->server, s->peer_ip, msg, header, sink.harrison);
       relay_queue_schedule (s->server->queue, msg);
       reply (s, "250 2.0.0 Ok: queued as %s", id);
       reset_transaction (s);

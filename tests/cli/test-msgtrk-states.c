@@ -144,6 +144,7 @@ test_states_words (void)
     { "mtqp", "tracking server" }, { "dsn", "delivery report" }, { "trace", "mail headers" },
     { "mdn", "read receipt" },     { "local", "this computer" },  { "error", "problem" },
     { "warning", "warning" },      { "smoke-signal", "other" },   { NULL, "other" },
+    { "harrison", "relay's trace record" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -154,6 +155,11 @@ test_states_words (void)
     }
   for (gsize i = 0; i < G_N_ELEMENTS (sources); i++)
     g_assert_cmpstr (msgtrk_states_source_label (sources[i][0]), ==, sources[i][1]);
+  /* Received: fields, whoever returned them: never a broken link for lacking a status. */
+  g_assert_true (msgtrk_states_source_is_trace ("trace"));
+  g_assert_true (msgtrk_states_source_is_trace ("harrison"));
+  g_assert_false (msgtrk_states_source_is_trace ("dsn"));
+  g_assert_false (msgtrk_states_source_is_trace (NULL));
   g_assert_cmpstr (msgtrk_states_describe_sent_unknown ("pending"), ==, "not sent yet");
   g_assert_cmpstr (msgtrk_states_describe_sent_unknown ("aborted"), ==, "not sent");
   g_assert_cmpstr (msgtrk_states_describe_sent_unknown ("delegated"), ==, "sent time unknown");

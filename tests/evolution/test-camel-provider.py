@@ -303,6 +303,23 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertRegex(mail, r" SIZE=\d+$")
         self.assertEqual(status(mid)[1] != "sending", True)
 
+    def test_14_content_track(self):
+        """Harrison (docs/harrison.md): the composer's mark becomes Content-Track: <key>,
+        the key msgtrkd gives for the message; the mark never leaves; untracked, nothing."""
+        s = self.server(keywords=["DSN", "MTRK"])
+        path, mid = message("Route please", extra_headers="X-Msgtrk-Content-Track: yes\r\n")
+        r = camel_send(s.port, path, track=True)
+        self.assertEqual(r.code, 0, r)
+        envid = status(mid)[0]
+        key = SESSION.call("RequestContentTrack", "(s)", (envid,), "(s)")[0]
+        data = s.messages()[0].data
+        self.assertIn("Content-Track: %s" % key, data)
+        self.assertNotIn("X-Msgtrk-Content-Track", data)
+        path, _ = message("Route, untracked", extra_headers="X-Msgtrk-Content-Track: yes\r\n")
+        r = camel_send(s.port, path)
+        self.assertEqual(r.code, 0, r)
+        self.assertNotIn("Content-Track", s.messages()[1].data)
+
     def test_20_drop_after_mail(self):
         s = self.server(keywords=["DSN", "MTRK"], drop_after="MAIL")
         path, mid = message("Dropped")

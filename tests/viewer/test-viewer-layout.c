@@ -238,6 +238,10 @@ test_layout_trace (void)
     /* everything missing: still a trace node, and the chain reaches the recipient */
     { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\"}]}]}",
       VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 2, 0, 0 },
+    /* a relay's trace record (Harrison, docs/harrison.md) is a Received: field too */
+    { "{\"recipients\":[{\"hops\":[{\"source\":\"harrison\",\"server\":\"mx\",\"action\":null,"
+      "\"status\":null,\"from_host\":\"h.example\",\"delay_seconds\":2}]}]}",
+      VIEWER_NODE_TRACE, "trace", "h.example", TRUE, 2, 2, 0, 0 },
     { "{\"recipients\":[{\"hops\":[{\"source\":\"trace\",\"server\":\"mx\",\"action\":null,"
       "\"status\":null,\"from_address\":null,\"from_host\":null,\"delay_seconds\":null,\"error\":null}]}]}",
       VIEWER_NODE_TRACE, "trace", NULL, FALSE, 0, 2, 0, 0 },
