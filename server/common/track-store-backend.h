@@ -16,6 +16,11 @@
  *   - order: a record of the same B is replaced only by a higher version; an equal or
  *     lower version is a duplicate or a late update and is dropped (put still succeeds).
  *
+ * Nodes: a backend shared by several MTA nodes (PostgreSQL) keeps one record per (ENVID,
+ * node) and sets the *_node entries and fetch_all; the first-owner rule then holds across
+ * the nodes (one owner B per ENVID), the order rule per node. A backend without them
+ * (files: one store is one node) keeps one record per ENVID and ignores the node.
+ *
  * Limits: the fields text is at most TRACK_STORE_MAX_RECORD_SIZE octets.
  * Never: compare B in a backend other than in constant time, or in a query's WHERE to
  * find a record (fetch by ENVID, compare in C); log B or the fields.
@@ -49,7 +54,42 @@ typedef struct
   guint    (*expire) (gpointer    impl,
                       gint64      now);
   void     (*free)   (gpointer    impl);
+
+  /* Optional (NULL: put/fetch, one record per ENVID). As put/fetch, for @node's record. */
+  gboolean (*put_node)   (gpointer    impl,
+                          const char *node,
+                          const char *envid,
+                          const char *authenticator,
+                          gint64      expires,
+                          gint64      version,
+                          const char *fields,
+                          GError    **error);
+  gboolean (*fetch_node) (gpointer    impl,
+                          const char *node,
+                          const char *envid,
+                          char      **authenticator,
+                          gint64     *expires,
+                          char      **fields,
+                          GError    **error);
+  /* Optional (NULL: fetch). Every node's record of @envid (TrackStoreRow, expired or not,
+   * in a stable order); MSGTRK_ERROR_NOT_FOUND when there is none. */
+  GPtrArray *(*fetch_all) (gpointer    impl,
+                           const char *envid,
+                           GError    **error);
 } TrackStoreBackend;
+
+/* One node's record as fetched (fetch_all). */
+typedef struct
+{
+  char *authenticator;
+  gint64 expires;
+  char *fields;
+} TrackStoreRow;
+
+TrackStoreRow *track_store_row_new  (char  *authenticator,
+                                     gint64 expires,
+                                     char  *fields);
+void           track_store_row_free (gpointer row);
 
 /* Constant-time equality of two authenticators (B, base64): lengths are public. */
 gboolean track_store_authenticator_equal (const char *a,

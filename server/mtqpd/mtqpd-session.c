@@ -45,6 +45,7 @@
 #include "msgtrk-dot-private.h"
 #include "msgtrk-mtqp-syntax-private.h"
 #include "msgtrk-private.h"
+#include "mtqpd-answer.h"
 #include "mtqpd-session.h"
 #include "server-line-reader.h"
 
@@ -275,40 +276,68 @@ free_words (char **words)
   g_free (words);
 }
 
-/* Send @entity as the data lines of a multi-line answer: dot-stuffed, CRLF, then ".". */
+/* A record of @envid that is not served: a fault (logged), answered -TEMP. */
 static gboolean
-send_entity (Session *s,
-             GBytes  *entity)
+send_unavailable (Session    *s,
+                  const char *envid_log,
+                  GError     *error)
 {
-  g_autoptr (GString) text = g_string_new (NULL);
-  gsize len = 0;
-  const char *data = g_bytes_get_data (entity, &len);
-  gsize bad = 0;
-
-  if (!msgtrk_mtqp_status_write (text, MSGTRK_MTQP_STATUS_OK_MULTI, NULL,
-                                 "Tracking information follows", NULL))
-    g_assert_not_reached ();
-  if (!msgtrk_dot_stuff (text, data, len, MTQPD_MAX_LINE, &bad))
-    {
-      g_warning ("%s: tracking entity has a line of %" G_GSIZE_FORMAT
-                 " octets, more than %d; not sent", s->peer, bad, MTQPD_MAX_LINE);
-      return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
-                             "Tracking information cannot be sent");
-    }
-  msgtrk_dot_end (text);
-  return send_text (s, text->str, text->len);
+  g_warning ("%s: TRACK %s: %s", s->peer, envid_log, error->message);
+  return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
+                      "Tracking information is unavailable, try again later");
 }
 
+/* The chained answer: this site's parts (@fields) and the next hops'; NULL when no next
+ * hop added a part or the answer cannot be built (then the local answer is sent). */
+static GBytes *
+chained_answer (Session    *s,
+                GPtrArray  *fields,
+                const char *envid,
+                const char *secret,
+                const char *envid_log)
+{
+  g_autoptr (GPtrArray) local = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) parts = NULL;
+  g_autoptr (GError) error = NULL;
+  GBytes *wire;
+
+  for (guint i = 0; i < fields->len; i++)
+    {
+      MsgtrkReport *report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS,
+                                                         fields->pdata[i], -1, NULL);
+
+      if (report == NULL)
+        return NULL; /* cannot happen: the cached answer parsed them */
+      g_ptr_array_add (local, report);
+    }
+  /* Answers of the batch so far go out before the next hops are asked. */
+  if (!flush_output (s))
+    return NULL;
+  parts = mtqpd_chain_collect (s->server->chain, local, envid, secret, s->tls_stream != NULL,
+                               s->peer, s->cancellable);
+  if (parts->len <= local->len)
+    return NULL;
+  wire = mtqpd_answer_build (parts, MTQPD_MAX_LINE, &error);
+  if (wire == NULL)
+    g_message ("%s: TRACK %s: the chained answer cannot be built (%s); answering with the "
+               "local part only", s->peer, envid_log, error->message);
+  return wire;
+}
+
+/* TRACK: the answer of every node's record that the secret opens, built once per record
+ * version (mtqpd-answer.h); chained when configured and a part has a next hop. */
 static gboolean
 cmd_track (Session *s,
            char   **words)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = NULL;
-  g_autoptr (GPtrArray) reports = NULL;
-  g_autoptr (GBytes) entity = NULL;
+  g_autoptr (GPtrArray) fields = NULL;
+  g_autoptr (GBytes) chained = NULL;
   g_autofree char *envid = NULL;
   g_autofree char *envid_log = NULL;
+  MtqpdAnswer answer = { 0 };
+  GBytes *wire;
+  gboolean ok;
 
   if (g_strv_length (words) != 3)
     return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "Usage: TRACK envid mtrk-secret");
@@ -318,9 +347,9 @@ cmd_track (Session *s,
     return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "The ENVID is not valid xtext");
   envid_log = msgtrk_str_escape_for_error (envid, 120);
 
-  report = track_store_lookup (s->server->store, envid, words[2],
-                               g_get_real_time () / G_USEC_PER_SEC, &error);
-  if (report == NULL)
+  fields = track_store_lookup_fields (s->server->store, envid, words[2],
+                                      g_get_real_time () / G_USEC_PER_SEC, &error);
+  if (fields == NULL)
     {
       if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
         {
@@ -328,46 +357,18 @@ cmd_track (Session *s,
           return send_status (s, MSGTRK_MTQP_STATUS_ERR, "notfound",
                                  "No tracking information for this ENVID and secret");
         }
-      g_warning ("%s: TRACK %s: %s", s->peer, envid_log, error->message);
-      return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
-                             "Tracking information is unavailable, try again later");
+      return send_unavailable (s, envid_log, error);
     }
+  if (!mtqpd_answer_get (s->server->answers, fields, MTQPD_MAX_LINE, &answer, &error))
+    return send_unavailable (s, envid_log, error);
 
-  if (s->server->chain != NULL && mtqpd_chain_is_needed (report))
-    {
-      /* Answers of the batch so far go out before the next hops are asked. */
-      if (!flush_output (s))
-        return FALSE;
-      reports = mtqpd_chain_collect (s->server->chain, report, envid, words[2],
-                                     s->tls_stream != NULL, s->peer, s->cancellable);
-      if (reports->len > 1)
-        {
-          entity = msgtrk_report_build_tracking_entity (reports, &error);
-          if (entity == NULL)
-            {
-              g_message ("%s: TRACK %s: the chained answer cannot be built (%s); "
-                         "answering with the local part only", s->peer, envid_log,
-                         error->message);
-              g_clear_error (&error);
-            }
-        }
-      g_clear_pointer (&reports, g_ptr_array_unref);
-    }
-  if (entity == NULL)
-    {
-      reports = g_ptr_array_new_with_free_func (g_object_unref);
-      g_ptr_array_add (reports, g_object_ref (report));
-      entity = msgtrk_report_build_tracking_entity (reports, &error);
-    }
-  if (entity == NULL)
-    {
-      g_warning ("%s: TRACK %s: cannot build the answer: %s", s->peer, envid_log,
-                 error->message);
-      return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
-                             "Tracking information is unavailable, try again later");
-    }
+  if (s->server->chain != NULL && answer.needs_chain)
+    chained = chained_answer (s, fields, envid, words[2], envid_log);
+  wire = chained != NULL ? chained : answer.wire;
   g_message ("%s: TRACK %s: found", s->peer, envid_log);
-  return send_entity (s, entity);
+  ok = send_text (s, g_bytes_get_data (wire, NULL), g_bytes_get_size (wire));
+  mtqpd_answer_clear (&answer);
+  return ok;
 }
 
 /* Is client data waiting, in our buffer or in the kernel? */

@@ -10,6 +10,7 @@
 #include <gio/gio.h>
 
 #include "msgtrk-tls-private.h"
+#include "mtqpd-answer.h"
 #include "mtqpd-chain.h"
 #include "track-store.h"
 
@@ -32,6 +33,7 @@ typedef struct
   MsgtrkTlsContext *tls;           /* (nullable): STARTTLS offered when set */
   guint idle_timeout;              /* seconds */
   MtqpdChain *chain;               /* (nullable): chaining referrals when set */
+  MtqpdAnswerCache *answers;       /* built TRACK answers (mtqpd-answer.h) */
 } MtqpdServer;
 
 void mtqpd_session_run (MtqpdServer       *server,

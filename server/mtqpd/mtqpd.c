@@ -258,6 +258,7 @@ mtqpd_post_drop (gpointer  data,
   m->server.tls = m->tls;
   m->server.idle_timeout = m->config.idle_timeout;
   m->server.chain = m->config.chain;
+  m->server.answers = mtqpd_answer_cache_new ();
   return TRUE;
 }
 
@@ -280,6 +281,7 @@ mtqpd_stop (gpointer data)
   Mtqpd *m = data;
 
   g_clear_object (&m->store);
+  g_clear_pointer (&m->server.answers, mtqpd_answer_cache_free);
   g_clear_pointer (&m->tls, msgtrk_tls_context_unref);
   mtqpd_config_clear (&m->config);
 }

@@ -177,10 +177,14 @@ write_stats (Receiver *r,
 /* Store a complete record; TRUE when it is to be acknowledged. */
 static gboolean
 store_record (Receiver     *r,
+              guint16       key_id,
               const guint8 *data,
               gsize         len,
               const char   *peer)
 {
+  /* Each pushing node's records are its own (one record per (ENVID, node)): the node is
+   * named by the key that signed them. */
+  g_autofree char *node = g_strdup_printf ("key-%u", key_id);
   g_autofree char *envid = NULL;
   g_autofree char *auth = NULL;
   g_autofree char *fields = NULL;
@@ -197,7 +201,8 @@ store_record (Receiver     *r,
       count (r, PUSH_DROP_BAD_RECORD, peer);
       return FALSE;
     }
-  if (track_store_put_versioned (r->store, envid, auth, expires, version, report, &error))
+  if (track_store_put_for_node (r->store, node, envid, auth, expires, version, report,
+                                &error))
     {
       count (r, PUSH_OK, peer);
       return TRUE;
@@ -322,7 +327,7 @@ handle_frame (Receiver     *r,
     }
   if (whole == NULL)
     return 0; /* a part: wait for the others */
-  if (!store_record (r, g_bytes_get_data (whole, NULL), g_bytes_get_size (whole), peer))
+  if (!store_record (r, f.key_id, g_bytes_get_data (whole, NULL), g_bytes_get_size (whole), peer))
     return 0;
 
   {
