@@ -17,7 +17,8 @@
  *     lower version is a duplicate or a late update and is dropped (put still succeeds).
  *
  * Nodes: a backend shared by several MTA nodes (PostgreSQL) keeps one record per (ENVID,
- * node) and sets the *_node entries and fetch_all; the first-owner rule then holds across
+ * node) and sets the *_node entries and fetch_all (put and fetch may then be NULL); the
+ * first-owner rule then holds across
  * the nodes (one owner B per ENVID), the order rule per node. A backend without them
  * (files: one store is one node) keeps one record per ENVID and ignores the node.
  *

@@ -2,17 +2,21 @@
 /* track-store-pg.c: the PostgreSQL backend of the tracking store (track-store-backend.h;
  * design, schema and operations: docs/store-postgresql.md).
  *
- * What: tracking records in one table, msgtrk_record, keyed by the decoded ENVID (bytea),
- * shared by every relay node, push receiver and mtqpd of a site.
+ * What: tracking records in msgtrk_record, one per (decoded ENVID, node), and each
+ * ENVID's owner (its first B) in msgtrk_owner, shared by every relay node, push receiver
+ * and mtqpd of a site.
  * How:
  *   - schema: migrations numbered from 1, applied at the first connection under a
  *     transaction-level advisory lock (several processes may start at once); the applied
  *     number is kept in msgtrk_schema_version. A database with a newer schema is refused.
- *   - put: one INSERT … ON CONFLICT (envid) DO UPDATE … WHERE (existing expired) OR (same
- *     B and a higher version) RETURNING: the first-owner rule and the version order are
- *     one atomic statement. When nothing was written, a SELECT tells a refused takeover
- *     (another B, compared here in constant time) from a stale or duplicate update.
- *   - fetch: SELECT by ENVID only (primary key); B is compared in C by track-store.c.
+ *   - put: one statement (SQL_PUT): claim the owner row (new, same B, or expired), then
+ *     INSERT … ON CONFLICT (envid, node) DO UPDATE … WHERE (existing expired) OR (same B
+ *     and a higher version): the first-owner rule across nodes and the version order per
+ *     node are one atomic statement. When nothing was written, the owner row tells a
+ *     refused takeover (another B, compared here in constant time) from a stale or
+ *     duplicate update.
+ *   - fetch: SELECT by ENVID (and node) only; B is compared in C by track-store.c.
+ *   - statements are prepared once per connection, parameters binary with their types.
  *   - expire: msgtrk_expire(now, batch) in the database deletes one batch through the
  *     expires_at index; called again while batches come back full (the equivalent of
  *     dropping day partitions: see the doc).
