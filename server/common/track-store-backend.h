@@ -32,6 +32,18 @@
 
 G_BEGIN_DECLS
 
+/* One write of put_many. */
+typedef struct
+{
+  const char *node;
+  const char *envid;
+  const char *authenticator;
+  gint64 expires;
+  gint64 version;
+  const char *fields;
+  GError *error;              /* (out) NULL: stored, or dropped as stale or a duplicate */
+} TrackStoreWrite;
+
 typedef struct
 {
   const char *name;
@@ -77,6 +89,11 @@ typedef struct
   GPtrArray *(*fetch_all) (gpointer    impl,
                            const char *envid,
                            GError    **error);
+  /* Optional (NULL: put_node one by one). @n writes in one go (PostgreSQL: one pipeline,
+   * one transaction), each with the rules and the result of put_node. */
+  void       (*put_many)  (gpointer         impl,
+                           TrackStoreWrite *writes,
+                           guint            n);
 } TrackStoreBackend;
 
 /* One node's record as fetched (fetch_all). */

@@ -713,6 +713,107 @@ pg_put_node (gpointer    impl,
   return ok;
 }
 
+/* put_many: the writes in one pipeline, ended by one Sync, so they are one implicit
+ * transaction (one commit) and one round trip. A write that wrote nothing (a takeover
+ * attempt, a stale or duplicate version) is then classified by pg_put_node, which runs
+ * the idempotent statement again; if the pipeline fails as a whole (a lost connection,
+ * an error that aborted the transaction), every write is done by pg_put_node. */
+static void
+pg_put_many (gpointer         impl,
+             TrackStoreWrite *writes,
+             guint            n)
+{
+  PgStore *self = impl;
+  g_autofree guint64 *nums = g_new0 (guint64, 2 * (gsize) n);
+  g_autofree int *written = g_new0 (int, n);
+  int formats[6] = { 1, 1, 1, 1, 1, 1 };
+  gboolean ok = FALSE;
+  gboolean synced = FALSE;
+  PgSlot *slot;
+
+  slot = slot_acquire (self, NULL);
+  if (slot != NULL && slot_connect (self, slot, NULL) && PQenterPipelineMode (slot->conn))
+    {
+      PGconn *conn = slot->conn;
+
+      ok = TRUE;
+      for (guint i = 0; i < n && ok; i++)
+        {
+          TrackStoreWrite *w = &writes[i];
+          const char *values[6];
+          int lengths[6];
+
+          nums[2 * i] = GUINT64_TO_BE ((guint64) w->expires);
+          nums[2 * i + 1] = GUINT64_TO_BE ((guint64) w->version);
+          values[0] = w->envid;
+          values[1] = w->authenticator;
+          values[2] = (const char *) &nums[2 * i];
+          values[3] = (const char *) &nums[2 * i + 1];
+          values[4] = w->fields;
+          values[5] = w->node;
+          lengths[0] = (int) strlen (w->envid);
+          lengths[1] = (int) strlen (w->authenticator);
+          lengths[2] = lengths[3] = 8;
+          lengths[4] = (int) strlen (w->fields);
+          lengths[5] = (int) strlen (w->node);
+          ok = PQsendQueryPrepared (conn, statements[STMT_PUT].name, 6, values, lengths,
+                                    formats, 1) == 1;
+        }
+      synced = ok && PQpipelineSync (conn) == 1;
+      ok = synced;
+      /* Every result, then the Sync's, even after a failure (the pipeline must drain). */
+      for (guint i = 0; ok && i < n; i++)
+        {
+          PGresult *res = PQgetResult (conn);
+
+          if (res == NULL || PQresultStatus (res) != PGRES_TUPLES_OK)
+            ok = FALSE;
+          else
+            written[i] = PQntuples (res);
+          PQclear (res);
+          /* The NULL that ends this statement's results. */
+          while (res != NULL && (res = PQgetResult (conn)) != NULL)
+            PQclear (res);
+        }
+      /* n statements end with a NULL each: more NULLs than that, nothing is coming. */
+      for (guint nulls = 0; synced && nulls <= n + 1;)
+        {
+          PGresult *res = PQgetResult (conn);
+          ExecStatusType st;
+
+          if (res == NULL)
+            {
+              if (PQstatus (conn) != CONNECTION_OK)
+                break;
+              nulls++;
+              continue;
+            }
+          st = PQresultStatus (res);
+          PQclear (res);
+          if (st == PGRES_PIPELINE_SYNC)
+            break;
+          if (st == PGRES_FATAL_ERROR)
+            ok = FALSE;
+        }
+      if (!PQexitPipelineMode (conn) || PQstatus (conn) != CONNECTION_OK)
+        {
+          /* A pipeline that could not be ended: drop the connection (reconnected at the
+           * next use). */
+          ok = FALSE;
+          PQfinish (slot->conn);
+          slot->conn = NULL;
+          slot->schema_ok = FALSE;
+        }
+    }
+  if (slot != NULL)
+    slot_release (self, slot);
+  for (guint i = 0; i < n; i++)
+    if (!ok || written[i] != 1)
+      pg_put_node (impl, writes[i].node, writes[i].envid, writes[i].authenticator,
+                   writes[i].expires, writes[i].version, writes[i].fields,
+                   &writes[i].error);
+}
+
 static gboolean
 pg_fetch_node (gpointer    impl,
                const char *node,
@@ -836,4 +937,5 @@ const TrackStoreBackend track_store_pg_backend = {
   .put_node = pg_put_node,
   .fetch_node = pg_fetch_node,
   .fetch_all = pg_fetch_all,
+  .put_many = pg_put_many,
 };

@@ -398,6 +398,53 @@ track_store_put_versioned (TrackStore   *self,
                                    report, error);
 }
 
+/* Check the arguments of a put and write the report out as fields. */
+static char *
+put_prepare (const char   *envid,
+             const char   *authenticator,
+             gint64        expires,
+             gint64        version,
+             MsgtrkReport *report,
+             GError      **error)
+{
+  char *fields;
+
+  if (!envid_check (envid, error))
+    return NULL;
+  if (!msgtrk_authenticator_is_valid (authenticator, error))
+    return NULL;
+  if (expires < 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "Expiry time %" G_GINT64_FORMAT " is negative", expires);
+      return NULL;
+    }
+  if (version <= 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "Record version %" G_GINT64_FORMAT " is not positive", version);
+      return NULL;
+    }
+
+  fields = msgtrk_report_to_fields (report);
+  if (fields == NULL)
+    {
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                           "The tracking report could not be written out");
+      return NULL;
+    }
+  if (strlen (fields) > TRACK_STORE_MAX_RECORD_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "The tracking record would have %" G_GSIZE_FORMAT
+                   " octets, more than the limit of %d",
+                   strlen (fields), TRACK_STORE_MAX_RECORD_SIZE);
+      g_free (fields);
+      return NULL;
+    }
+  return fields;
+}
+
 /**
  * track_store_put_for_node:
  * @self: a #TrackStore
@@ -433,43 +480,72 @@ track_store_put_for_node (TrackStore   *self,
   g_return_val_if_fail (MSGTRK_IS_REPORT (report), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!envid_check (envid, error))
-    return FALSE;
-  if (!msgtrk_authenticator_is_valid (authenticator, error))
-    return FALSE;
-  if (expires < 0)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "Expiry time %" G_GINT64_FORMAT " is negative", expires);
-      return FALSE;
-    }
-  if (version <= 0)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "Record version %" G_GINT64_FORMAT " is not positive", version);
-      return FALSE;
-    }
-
-  fields = msgtrk_report_to_fields (report);
+  fields = put_prepare (envid, authenticator, expires, version, report, error);
   if (fields == NULL)
-    {
-      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                           "The tracking report could not be written out");
-      return FALSE;
-    }
-  if (strlen (fields) > TRACK_STORE_MAX_RECORD_SIZE)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   "The tracking record would have %" G_GSIZE_FORMAT
-                   " octets, more than the limit of %d",
-                   strlen (fields), TRACK_STORE_MAX_RECORD_SIZE);
-      return FALSE;
-    }
+    return FALSE;
   if (self->backend->put_node != NULL)
     return self->backend->put_node (self->impl, node != NULL ? node : self->node, envid,
                                     authenticator, expires, version, fields, error);
   return self->backend->put (self->impl, envid, authenticator, expires, version, fields,
                              error);
+}
+
+/**
+ * track_store_put_many:
+ * @self: a #TrackStore
+ * @puts: (array length=n): the records; each one's error is set when it is not stored
+ * @n: how many (at most %TRACK_STORE_MAX_BATCH)
+ *
+ * track_store_put_for_node() for each of @puts, in one go where the backend can (the
+ * PostgreSQL backend: one pipeline and one transaction for all): the same rules and the
+ * same result for each as one by one.
+ */
+void
+track_store_put_many (TrackStore    *self,
+                      TrackStorePut *puts,
+                      guint          n)
+{
+  g_autofree TrackStoreWrite *writes = NULL;
+  g_autofree guint *index = NULL;
+  g_autoptr (GPtrArray) fields = NULL;
+  guint m = 0;
+
+  g_return_if_fail (TRACK_IS_STORE (self));
+  g_return_if_fail (n <= TRACK_STORE_MAX_BATCH);
+
+  if (self->backend->put_many == NULL)
+    {
+      for (guint i = 0; i < n; i++)
+        track_store_put_for_node (self, puts[i].node, puts[i].envid, puts[i].authenticator,
+                                  puts[i].expires, puts[i].version, puts[i].report,
+                                  &puts[i].error);
+      return;
+    }
+  writes = g_new0 (TrackStoreWrite, n);
+  index = g_new0 (guint, n);
+  fields = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < n; i++)
+    {
+      char *f;
+
+      g_return_if_fail (puts[i].node == NULL || track_store_node_is_valid (puts[i].node));
+      f = put_prepare (puts[i].envid, puts[i].authenticator, puts[i].expires,
+                       puts[i].version, puts[i].report, &puts[i].error);
+      if (f == NULL)
+        continue;
+      g_ptr_array_add (fields, f);
+      writes[m].node = puts[i].node != NULL ? puts[i].node : self->node;
+      writes[m].envid = puts[i].envid;
+      writes[m].authenticator = puts[i].authenticator;
+      writes[m].expires = puts[i].expires;
+      writes[m].version = puts[i].version;
+      writes[m].fields = f;
+      index[m++] = i;
+    }
+  if (m > 0)
+    self->backend->put_many (self->impl, writes, m);
+  for (guint j = 0; j < m; j++)
+    puts[index[j]].error = writes[j].error;
 }
 
 /**

@@ -80,6 +80,27 @@ gboolean      track_store_put_for_node  (TrackStore   *self,
                                          gint64        version,
                                          MsgtrkReport *report,
                                          GError      **error);
+/* One record of track_store_put_many(). */
+typedef struct
+{
+  const char *node;            /* (nullable) NULL: this store's node */
+  const char *envid;
+  const char *authenticator;
+  gint64 expires;
+  gint64 version;              /* > 0 */
+  MsgtrkReport *report;
+  GError *error;               /* (out) (nullable) NULL: stored (or dropped as stale or a
+                                * duplicate); as track_store_put_for_node() otherwise */
+} TrackStorePut;
+
+/** TRACK_STORE_MAX_BATCH: most records of one track_store_put_many() call. */
+#define TRACK_STORE_MAX_BATCH 512
+
+/* Several track_store_put_for_node() in one go (PostgreSQL: one round trip and one
+ * transaction for the batch); each put's result in its error. */
+void          track_store_put_many      (TrackStore    *self,
+                                         TrackStorePut *puts,
+                                         guint          n);
 /* This store's node name ([store] node=, default the host name). */
 const char   *track_store_get_node      (TrackStore   *self);
 /* Is @node a valid node name? */

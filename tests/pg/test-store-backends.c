@@ -606,6 +606,47 @@ test_pg_expire_batches (void)
 #endif
 }
 
+static void
+test_put_many (Fixture      *f,
+               gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) other = make_report ("mtrk.other@example.com", "delivered");
+  g_autoptr (MsgtrkReport) third = make_report ("mtrk.third@example.com", "delivered");
+  g_autofree char *served = NULL;
+  TrackStorePut puts[] = {
+    { NULL, ENVID, AUTH_B, f->now + 100, 10, relayed, NULL },
+    { NULL, "mtrk.other@example.com", AUTH_B, f->now + 100, 10, other, NULL },
+    /* a takeover in the same batch: refused */
+    { NULL, ENVID, HIJACK_B, f->now + 100, 99, delivered, NULL },
+    /* an invalid B: refused before the backend */
+    { NULL, "mtrk.third@example.com", "short", f->now + 100, 10, third, NULL },
+    /* a newer version of the first: stored; then an older one: dropped */
+    { NULL, ENVID, AUTH_B, f->now + 100, 12, delivered, NULL },
+    { NULL, ENVID, AUTH_B, f->now + 100, 11, relayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many(): each write with the rules and the result of a "
+                  "put of its own (first owner, versions, argument checks), in one batch");
+  if (!have_store (f))
+    return;
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  g_assert_no_error (puts[0].error);
+  g_assert_no_error (puts[1].error);
+  g_assert_error (puts[2].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_nonnull (puts[3].error);
+  g_assert_no_error (puts[4].error);
+  g_assert_no_error (puts[5].error);
+  served = served_action (f, ENVID);
+  g_assert_cmpstr (served, ==, "delivered");
+  g_clear_pointer (&served, g_free);
+  served = served_action (f, "mtrk.other@example.com");
+  g_assert_cmpstr (served, ==, "delivered");
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_clear_error (&puts[i].error);
+}
+
 #ifdef HAVE_LIBPQ
 static TrackStore *
 open_node (const char *dir,
@@ -806,6 +847,7 @@ main (int    argc,
       ADD ("size-limit", test_size_limit);
       ADD ("expire", test_expire);
       ADD ("binary-envid", test_binary_envid);
+      ADD ("put-many", test_put_many);
 #undef ADD
     }
   g_test_add_func ("/store/postgresql-only/unreachable", test_pg_unreachable);
