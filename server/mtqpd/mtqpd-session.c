@@ -55,6 +55,7 @@
 #include "mtqpd-session.h"
 #include "server-line-reader.h"
 #include "server-listener.h"
+#include "server-log.h"
 
 /* Initial size of the output buffer. */
 #define MTQPD_OUTPUT_INITIAL 4096
@@ -392,6 +393,16 @@ chained_answer (Session    *s,
   return wire;
 }
 
+/* The ENVID as shown in logs, made on first use (*@cache owns it). */
+static const char *
+envid_for_log (char      **cache,
+               const char *envid)
+{
+  if (*cache == NULL)
+    *cache = msgtrk_str_escape_for_error (envid, 120);
+  return *cache;
+}
+
 /* TRACK: the answer of every node's record that the secret opens, built once per record
  * version (mtqpd-answer.h); chained when configured and a part has a next hop. */
 static gboolean
@@ -413,7 +424,6 @@ cmd_track (Session *s,
   envid = msgtrk_xtext_decode (words[1], &error);
   if (envid == NULL)
     return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "The ENVID is not valid xtext");
-  envid_log = msgtrk_str_escape_for_error (envid, 120);
 
   fields = track_store_lookup_fields (s->server->store, envid, words[2],
                                       g_get_real_time () / G_USEC_PER_SEC, &error);
@@ -421,19 +431,22 @@ cmd_track (Session *s,
     {
       if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
         {
-          g_info ("%s: TRACK %s: not found or wrong secret", s->peer, envid_log);
+          if (server_log_is_verbose ())
+            g_info ("%s: TRACK %s: not found or wrong secret", s->peer,
+                    envid_for_log (&envid_log, envid));
           return send_status (s, MSGTRK_MTQP_STATUS_ERR, "notfound",
                                  "No tracking information for this ENVID and secret");
         }
-      return send_unavailable (s, envid_log, error);
+      return send_unavailable (s, envid_for_log (&envid_log, envid), error);
     }
   if (!mtqpd_answer_get (s->server->answers, fields, MTQPD_MAX_LINE, &answer, &error))
-    return send_unavailable (s, envid_log, error);
+    return send_unavailable (s, envid_for_log (&envid_log, envid), error);
 
   if (s->server->chain != NULL && answer.needs_chain)
-    chained = chained_answer (s, fields, envid, words[2], envid_log);
+    chained = chained_answer (s, fields, envid, words[2], envid_for_log (&envid_log, envid));
   wire = chained != NULL ? chained : answer.wire;
-  g_info ("%s: TRACK %s: found", s->peer, envid_log);
+  if (server_log_is_verbose ())
+    g_info ("%s: TRACK %s: found", s->peer, envid_for_log (&envid_log, envid));
   ok = send_text (s, g_bytes_get_data (wire, NULL), g_bytes_get_size (wire));
   mtqpd_answer_clear (&answer);
   return ok;
