@@ -69,6 +69,9 @@ typedef struct
   ServerListener *listener;
   GSocketConnection *connection;   /* (owned) */
   gboolean detached;               /* the handler keeps it: server_listener_release() */
+  /* Where the handler's caller learns that it detached: on the caller's stack, since a
+   * detached session may end, and this Worker be freed, before the handler returns. */
+  gboolean *detached_out;
 } Worker;
 
 /* The Worker of a connection (qdata), for detach and release. */
@@ -201,9 +204,11 @@ worker_thread (gpointer data)
 {
   Worker *w = data;
   ServerListener *self = w->listener;
+  gboolean detached = FALSE;
 
+  w->detached_out = &detached;
   self->handler (w->connection, self->cancellable, self->user_data);
-  if (!w->detached)
+  if (!detached) /* w may be gone if it was detached */
     worker_finish (w, g_thread_self ());
   return NULL;
 }
@@ -239,6 +244,9 @@ server_listener_detach (GSocketConnection *connection)
 
   g_return_if_fail (w != NULL);
   w->detached = TRUE;
+  if (w->detached_out != NULL)
+    *w->detached_out = TRUE;
+  w->detached_out = NULL; /* the handler's frame ends with it */
 }
 
 /**
@@ -319,8 +327,11 @@ serve (ServerListener *self,
 
   if (self->inline_handler)
     {
+      gboolean detached = FALSE;
+
+      w->detached_out = &detached;
       self->handler (w->connection, self->cancellable, self->user_data);
-      if (!w->detached)
+      if (!detached) /* w may be gone if it was detached */
         worker_finish (w, NULL);
       return;
     }

@@ -626,6 +626,41 @@ session_free (Session *s)
   server_listener_release (connection);
 }
 
+/* Threads of sessions that ran in a thread of their own and have ended, to join (so
+ * that their thread-local state, e.g. OpenSSL's, is freed): joined when the next such
+ * thread starts and at shutdown (mtqpd_session_join_threads()). */
+static GMutex ended_lock;
+static GPtrArray *ended_threads;
+
+/* In a session's own thread, before its connection goes back to the listener. */
+static void
+thread_ending (void)
+{
+  g_mutex_lock (&ended_lock);
+  if (ended_threads == NULL)
+    ended_threads = g_ptr_array_new ();
+  g_ptr_array_add (ended_threads, g_thread_ref (g_thread_self ()));
+  g_mutex_unlock (&ended_lock);
+}
+
+/**
+ * mtqpd_session_join_threads:
+ *
+ * Joins the session threads that have ended (at shutdown, once the listener has stopped:
+ * every one of them then has).
+ */
+void
+mtqpd_session_join_threads (void)
+{
+  g_autoptr (GPtrArray) done = NULL;
+
+  g_mutex_lock (&ended_lock);
+  done = g_steal_pointer (&ended_threads);
+  g_mutex_unlock (&ended_lock);
+  for (guint i = 0; done != NULL && i < done->len; i++)
+    g_thread_join (done->pdata[i]);
+}
+
 /* The blocking session: commands until QUIT, EOF, the idle timeout, an error or the
  * shutdown; then the lingering close. */
 static void
@@ -662,6 +697,7 @@ session_run_blocking (Session *s,
       g_object_unref (s->tls_stream);
     }
   linger_close (s);
+  thread_ending ();
   session_free (s);
 }
 
@@ -807,7 +843,8 @@ struct _MtqpdLoop
   int epfd;
   int wakefd;                /* eventfd: wakes the poller to stop */
   GThread *poller;
-  GThreadPool *pool;
+  GAsyncQueue *queue;        /* Session* to run; the loop itself: a worker stops */
+  GPtrArray *workers;        /* GThread*, joined at the end (OpenSSL's thread state) */
   GMutex lock;
   GHashTable *parked;        /* Session* waiting in the epoll set; under lock */
   gint stop;                 /* (atomic) */
@@ -850,11 +887,9 @@ loop_end (Session *s)
 
 /* A worker: run the session that has an event (or whose deadline passed). */
 static void
-loop_work (gpointer data,
-           gpointer user_data)
+loop_work (Session   *s,
+           MtqpdLoop *loop)
 {
-  Session *s = data;
-  MtqpdLoop *loop = user_data;
   StepResult result;
 
   if (s->expired)
@@ -885,6 +920,7 @@ loop_work (gpointer data,
         if (s->registered)
           epoll_ctl (loop->epfd, EPOLL_CTL_DEL, g_socket_get_fd (s->socket), NULL);
         s->registered = FALSE;
+        mtqpd_session_join_threads ();
         thread = g_thread_try_new ("session", session_handoff_thread, s, &error);
         if (thread == NULL)
           {
@@ -898,6 +934,17 @@ loop_work (gpointer data,
       loop_end (s);
       break;
     }
+}
+
+static gpointer
+loop_worker (gpointer data)
+{
+  MtqpdLoop *loop = data;
+  gpointer item;
+
+  while ((item = g_async_queue_pop (loop->queue)) != loop)
+    loop_work (item, loop);
+  return NULL;
 }
 
 static gpointer
@@ -944,7 +991,7 @@ loop_poll (gpointer data)
         }
       g_mutex_unlock (&loop->lock);
       for (guint i = 0; i < due->len; i++)
-        g_thread_pool_push (loop->pool, due->pdata[i], NULL);
+        g_async_queue_push (loop->queue, due->pdata[i]);
     }
   return NULL;
 }
@@ -979,11 +1026,18 @@ mtqpd_loop_new (guint    workers,
       mtqpd_loop_free (loop);
       return NULL;
     }
-  loop->pool = g_thread_pool_new (loop_work, loop, (int) MAX (workers, 1), TRUE, error);
-  if (loop->pool == NULL)
+  loop->queue = g_async_queue_new ();
+  loop->workers = g_ptr_array_new ();
+  for (guint i = 0; i < MAX (workers, 1); i++)
     {
-      mtqpd_loop_free (loop);
-      return NULL;
+      GThread *t = g_thread_try_new ("worker", loop_worker, loop, error);
+
+      if (t == NULL)
+        {
+          mtqpd_loop_free (loop);
+          return NULL;
+        }
+      g_ptr_array_add (loop->workers, t);
     }
   loop->poller = g_thread_new ("poll", loop_poll, loop);
   return loop;
@@ -1005,8 +1059,16 @@ mtqpd_loop_free (MtqpdLoop *loop)
     g_warning ("eventfd: %s", g_strerror (errno));
   if (loop->poller != NULL)
     g_thread_join (loop->poller);
-  if (loop->pool != NULL)
-    g_thread_pool_free (loop->pool, FALSE, TRUE);
+  if (loop->workers != NULL)
+    {
+      for (guint i = 0; i < loop->workers->len; i++)
+        g_async_queue_push (loop->queue, loop);
+      for (guint i = 0; i < loop->workers->len; i++)
+        g_thread_join (loop->workers->pdata[i]);
+      g_ptr_array_unref (loop->workers);
+    }
+  if (loop->queue != NULL)
+    g_async_queue_unref (loop->queue);
   g_warn_if_fail (g_hash_table_size (loop->parked) == 0);
   g_hash_table_unref (loop->parked);
   if (loop->epfd >= 0)
@@ -1040,7 +1102,10 @@ mtqpd_session_start (MtqpdServer       *server,
   if (server->loop == NULL)
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (GThread) thread = g_thread_try_new ("session", session_thread, s, &error);
+      g_autoptr (GThread) thread = NULL;
+
+      mtqpd_session_join_threads ();
+      thread = g_thread_try_new ("session", session_thread, s, &error);
 
       if (thread == NULL)
         {

@@ -51,6 +51,7 @@ typedef struct
 MtqpdLoop *mtqpd_loop_new      (guint              workers,
                                 GError           **error);
 void       mtqpd_loop_free     (MtqpdLoop         *loop);
+void       mtqpd_session_join_threads (void);
 void       mtqpd_session_start (MtqpdServer       *server,
                                 GSocketConnection *connection,
                                 GCancellable      *cancellable);

@@ -290,6 +290,7 @@ mtqpd_stop (gpointer data)
 
   g_clear_object (&m->store);
   g_clear_pointer (&m->server.loop, mtqpd_loop_free);
+  mtqpd_session_join_threads ();
   g_clear_pointer (&m->server.answers, mtqpd_answer_cache_free);
   g_clear_pointer (&m->tls, msgtrk_tls_context_unref);
   mtqpd_config_clear (&m->config);
