@@ -794,6 +794,76 @@ test_pg_nodes (void)
 #endif
 }
 
+/* The schema as migration 1 left it (frozen: the upgrade starts from it). */
+#define SCHEMA_1                                                                        \
+  "CREATE TABLE msgtrk_schema_version (version integer NOT NULL);"                      \
+  "INSERT INTO msgtrk_schema_version VALUES (1);"                                       \
+  "CREATE TABLE msgtrk_record ("                                                        \
+  "  envid bytea PRIMARY KEY CHECK (octet_length (envid) BETWEEN 1 AND 100),"           \
+  "  authenticator text NOT NULL, expires_at bigint NOT NULL, version bigint NOT NULL," \
+  "  fields bytea NOT NULL, stored_at timestamptz NOT NULL DEFAULT now ());"            \
+  "CREATE INDEX msgtrk_record_expires_at ON msgtrk_record (expires_at);"                \
+  "CREATE FUNCTION msgtrk_expire (now_unix bigint, batch integer) RETURNS bigint"       \
+  "  LANGUAGE plpgsql AS $$ DECLARE d bigint; BEGIN"                                    \
+  "    DELETE FROM msgtrk_record WHERE envid IN"                                        \
+  "      (SELECT envid FROM msgtrk_record WHERE expires_at <= now_unix LIMIT batch);"   \
+  "    GET DIAGNOSTICS d = ROW_COUNT; RETURN d; END $$;"
+
+static void
+test_pg_migration_2 (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *served = NULL;
+  g_autofree char *insert = NULL;
+  g_autofree char *fields = NULL;
+  g_autoptr (TrackStore) b = NULL;
+  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_test_summary ("A database at schema 1 (one record per ENVID) is migrated to 2: the "
+                  "record is kept (node ''), its B owns the ENVID across nodes, a node's "
+                  "own record joins it in the answer");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  fields = msgtrk_report_to_fields (relayed);
+  /* A fields text holds no quote: it can be written as a SQL literal here. */
+  g_assert_null (strchr (fields, '\''));
+  insert = g_strdup_printf ("INSERT INTO msgtrk_record (envid, authenticator, expires_at, "
+                            "version, fields) VALUES (convert_to ('%s', 'UTF8'), '%s', "
+                            "%" G_GINT64_FORMAT ", 5, convert_to ('%s', 'UTF8'))",
+                            ENVID, AUTH_B, now + 3600, fields);
+  pg_sql ("DROP TABLE IF EXISTS msgtrk_record, msgtrk_owner, msgtrk_schema_version;"
+          "DROP FUNCTION IF EXISTS msgtrk_expire (bigint, integer);" SCHEMA_1);
+  pg_sql (insert);
+
+  dir = mt_tmpdir_new ();
+  b = open_node (dir, "node-b");
+  served = served_actions (b, now);
+  g_assert_cmpstr (served, ==, "relayed");
+  g_clear_pointer (&served, g_free);
+  g_assert_false (track_store_put_versioned (b, ENVID, HIJACK_B, now + 7200, 99, delivered,
+                                             &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_clear_error (&error);
+  g_assert_true (track_store_put_versioned (b, ENVID, AUTH_B, now + 3600, 6, delivered,
+                                            &error));
+  g_assert_no_error (error);
+  served = served_actions (b, now);
+  g_assert_cmpstr (served, ==, "delivered,relayed");
+  pg_sql ("DO $$ BEGIN IF (SELECT max (version) FROM msgtrk_schema_version) <> 2 THEN "
+          "RAISE EXCEPTION 'not migrated'; END IF; END $$");
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
 static void
 test_pg_node_config (void)
 {
@@ -854,6 +924,7 @@ main (int    argc,
   g_test_add_func ("/store/postgresql-only/config", test_pg_config);
   g_test_add_func ("/store/postgresql-only/schema-newer", test_pg_schema);
   g_test_add_func ("/store/postgresql-only/nodes", test_pg_nodes);
+  g_test_add_func ("/store/postgresql-only/migration-2", test_pg_migration_2);
   g_test_add_func ("/store/node-config", test_pg_node_config);
   g_test_add_func ("/store/postgresql-only/expire-batches", test_pg_expire_batches);
   return g_test_run ();
