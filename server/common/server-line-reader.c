@@ -28,6 +28,19 @@ server_line_reader_init (ServerLineReader *reader,
   reader->hook_data = NULL;
   reader->start = 0;
   reader->end = 0;
+  reader->discarding = FALSE;
+  reader->nonblocking = FALSE;
+}
+
+/* server_line_reader_set_nonblocking: read without blocking (@in must be a
+ * GPollableInputStream): a read that would block ends the call with
+ * G_IO_ERROR_WOULD_BLOCK, nothing lost. */
+void
+server_line_reader_set_nonblocking (ServerLineReader *reader,
+                                    gboolean          nonblocking)
+{
+  g_return_if_fail (!nonblocking || G_IS_POLLABLE_INPUT_STREAM (reader->in));
+  reader->nonblocking = nonblocking;
 }
 
 /* server_line_reader_set_hook: @hook runs before each blocking read (NULL: none). */
@@ -88,8 +101,14 @@ fill (ServerLineReader *reader,
     }
   if (reader->hook != NULL && !reader->hook (reader->hook_data, error))
     return -1;
-  n = g_input_stream_read (reader->in, reader->buf + reader->end,
-                           sizeof reader->buf - reader->end, cancellable, error);
+  if (reader->nonblocking)
+    n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (reader->in),
+                                                  reader->buf + reader->end,
+                                                  sizeof reader->buf - reader->end,
+                                                  cancellable, error);
+  else
+    n = g_input_stream_read (reader->in, reader->buf + reader->end,
+                             sizeof reader->buf - reader->end, cancellable, error);
   if (n > 0)
     reader->end += (gsize) n;
   return n;
@@ -103,8 +122,6 @@ server_line_reader_read (ServerLineReader *reader,
                          GCancellable     *cancellable,
                          GError          **error)
 {
-  gboolean discarding = FALSE;
-
   g_return_val_if_fail (max < SERVER_LINE_BUFFER_SIZE, SERVER_LINE_ERROR);
 
   g_string_truncate (line, 0);
@@ -119,17 +136,21 @@ server_line_reader_read (ServerLineReader *reader,
         {
           gsize len = (gsize) (lf - base) + 1;
 
+          gboolean discarded = reader->discarding;
+
           reader->start += len;
-          if (!discarding && len <= max)
+          reader->discarding = FALSE;
+          if (!discarded && len <= max)
             g_string_append_len (line, base, (gssize) len);
           if (reader->wipe)
             msgtrk_secure_wipe (base, len);
-          return discarding || len > max ? SERVER_LINE_TOO_LONG : SERVER_LINE_OK;
+          return discarded || len > max ? SERVER_LINE_TOO_LONG : SERVER_LINE_OK;
         }
       if (avail > max)
         {
-          /* Too long already: drop what we have and skip to the next LF. */
-          discarding = TRUE;
+          /* Too long already: drop what we have and skip to the next LF (remembered
+           * across calls: a non-blocking stream may end a call with WOULD_BLOCK here). */
+          reader->discarding = TRUE;
           server_line_reader_clear (reader);
         }
       n = fill (reader, cancellable, error);

@@ -11,6 +11,9 @@
  * Options: a fill hook, called before the reader blocks for more input (mtqpd writes its
  * pending answers there); wiping (mtqpd: commands carry secrets): every octet handed out
  * or thrown away is overwritten in the reader's buffer (the caller wipes its line).
+ * Non-blocking (server_line_reader_set_nonblocking()): a read that would block returns SERVER_LINE_ERROR with
+ * G_IO_ERROR_WOULD_BLOCK and keeps every octet and the overlong-line state, so the next
+ * call goes on where it stopped (mtqpd's event-driven sessions).
  * Limits: the caller's max is below SERVER_LINE_BUFFER_SIZE.
  */
 #pragma once
@@ -43,11 +46,15 @@ typedef struct
   char buf[SERVER_LINE_BUFFER_SIZE];
   gsize start;
   gsize end;
+  gboolean discarding;        /* inside an overlong line: drop up to its LF */
+  gboolean nonblocking;       /* read with g_pollable_input_stream_read_nonblocking() */
 } ServerLineReader;
 
 void             server_line_reader_init      (ServerLineReader   *reader,
                                                GInputStream       *in,
                                                gboolean            wipe);
+void             server_line_reader_set_nonblocking (ServerLineReader *reader,
+                                                     gboolean          nonblocking);
 void             server_line_reader_set_hook  (ServerLineReader   *reader,
                                                ServerLineFillHook  hook,
                                                gpointer            user_data);

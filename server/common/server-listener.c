@@ -16,6 +16,11 @@
  * stop()); the count of workers and the set of open connections are kept under one mutex,
  * and stop() waits on a condition until the count is zero.
  *
+ * Event-driven programs (server_listener_set_inline(), mtqpd): the handler runs in the
+ * accept thread itself (it must not block) and keeps the connection with
+ * server_listener_detach(); the session counts against the cap until the program calls
+ * server_listener_release(), which closes it. No thread is started per connection then.
+ *
  * Accepted TCP sockets get TCP_NODELAY: the servers write whole answers (mtqpd one write
  * per pipelined batch), so Nagle's algorithm only adds a wait for the peer's delayed ACK
  * (about 40 ms) whenever a second write follows an unacknowledged one.
@@ -48,6 +53,7 @@ struct _ServerListener
   gpointer user_data;
   GCancellable *cancellable;       /* (owned) cancelled by stop() */
   GThread *accept_thread;          /* (owned) (nullable) */
+  gboolean inline_handler;         /* call the handler in the accept thread */
 
   GMutex lock;
   GCond cond;
@@ -62,7 +68,22 @@ typedef struct
 {
   ServerListener *listener;
   GSocketConnection *connection;   /* (owned) */
+  gboolean detached;               /* the handler keeps it: server_listener_release() */
+  /* Where the handler's caller learns that it detached: on the caller's stack, since a
+   * detached session may end, and this Worker be freed, before the handler returns. */
+  gboolean *detached_out;
 } Worker;
+
+/* The Worker of a connection (qdata), for detach and release. */
+static GQuark
+worker_quark (void)
+{
+  static GQuark q;
+
+  if (q == 0)
+    q = g_quark_from_static_string ("server-listener-worker");
+  return q;
+}
 
 /**
  * server_listener_new:
@@ -157,24 +178,90 @@ server_listener_get_active (ServerListener *self)
   return n;
 }
 
+/* The session of @w has ended: close its connection, free its slot; @thread (nullable):
+ * the worker thread, joined later. */
+static void
+worker_finish (Worker  *w,
+               GThread *thread)
+{
+  ServerListener *self = w->listener;
+
+  g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
+  g_mutex_lock (&self->lock);
+  g_hash_table_remove (self->connections, w->connection);
+  g_object_set_qdata (G_OBJECT (w->connection), worker_quark (), NULL);
+  g_object_unref (w->connection);
+  g_free (w);
+  self->active--;
+  if (thread != NULL)
+    g_ptr_array_add (self->finished, g_thread_ref (thread));
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
 static gpointer
 worker_thread (gpointer data)
 {
   Worker *w = data;
   ServerListener *self = w->listener;
+  gboolean detached = FALSE;
 
+  w->detached_out = &detached;
   self->handler (w->connection, self->cancellable, self->user_data);
-  g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
-
-  g_mutex_lock (&self->lock);
-  g_hash_table_remove (self->connections, w->connection);
-  g_object_unref (w->connection);
-  g_free (w);
-  self->active--;
-  g_ptr_array_add (self->finished, g_thread_ref (g_thread_self ()));
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  if (!detached) /* w may be gone if it was detached */
+    worker_finish (w, g_thread_self ());
   return NULL;
+}
+
+/**
+ * server_listener_set_inline:
+ * @self: a listener, not started yet
+ * @inline_handler: call the handler in the accept thread
+ *
+ * For event-driven programs: no thread per connection; the handler must not block and
+ * keeps each connection with server_listener_detach().
+ */
+void
+server_listener_set_inline (ServerListener *self,
+                            gboolean        inline_handler)
+{
+  g_return_if_fail (self->accept_thread == NULL);
+  self->inline_handler = inline_handler;
+}
+
+/**
+ * server_listener_detach:
+ * @connection: a connection given to a handler, from within that handler
+ *
+ * The listener does not close @connection when the handler returns; it stays counted
+ * against max_connections (and is shut down by server_listener_stop()) until
+ * server_listener_release().
+ */
+void
+server_listener_detach (GSocketConnection *connection)
+{
+  Worker *w = g_object_get_qdata (G_OBJECT (connection), worker_quark ());
+
+  g_return_if_fail (w != NULL);
+  w->detached = TRUE;
+  if (w->detached_out != NULL)
+    *w->detached_out = TRUE;
+  w->detached_out = NULL; /* the handler's frame ends with it */
+}
+
+/**
+ * server_listener_release:
+ * @connection: a detached connection whose session has ended
+ *
+ * Closes @connection and frees its slot (any thread).
+ */
+void
+server_listener_release (GSocketConnection *connection)
+{
+  Worker *w = g_object_get_qdata (G_OBJECT (connection), worker_quark ());
+
+  g_return_if_fail (w != NULL && w->detached);
+  worker_finish (w, NULL);
 }
 
 /* Join the workers that have ended. */
@@ -232,23 +319,28 @@ serve (ServerListener *self,
   w = g_new0 (Worker, 1);
   w->listener = self;
   w->connection = g_socket_connection_factory_create_connection (client);
+  g_object_set_qdata (G_OBJECT (w->connection), worker_quark (), w);
   g_mutex_lock (&self->lock);
   g_hash_table_add (self->connections, w->connection);
   self->active++;
   g_mutex_unlock (&self->lock);
 
+  if (self->inline_handler)
+    {
+      gboolean detached = FALSE;
+
+      w->detached_out = &detached;
+      self->handler (w->connection, self->cancellable, self->user_data);
+      if (!detached) /* w may be gone if it was detached */
+        worker_finish (w, NULL);
+      return;
+    }
+
   thread = g_thread_try_new ("connection", worker_thread, w, &error);
   if (thread == NULL)
     {
       g_warning ("Cannot start a connection thread: %s", error->message);
-      g_mutex_lock (&self->lock);
-      g_hash_table_remove (self->connections, w->connection);
-      self->active--;
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-      g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
-      g_object_unref (w->connection);
-      g_free (w);
+      worker_finish (w, NULL);
     }
 }
 

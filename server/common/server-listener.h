@@ -13,6 +13,11 @@
  *
  * Handlers must use the cancellable they get for their I/O and return when it is
  * cancelled; they must not close the connection (the listener does after they return).
+ *
+ * Event-driven programs (mtqpd): server_listener_set_inline() calls the handler in the
+ * accept thread (no thread per connection; it must not block); the handler keeps the
+ * connection with server_listener_detach() and gives it back, closed by the listener,
+ * with server_listener_release() once the session has ended.
  */
 #pragma once
 
@@ -46,6 +51,10 @@ void            server_listener_start      (ServerListener       *self);
 void            server_listener_stop       (ServerListener       *self);
 void            server_listener_free       (ServerListener       *self);
 guint           server_listener_get_active (ServerListener       *self);
+void            server_listener_set_inline (ServerListener       *self,
+                                            gboolean              inline_handler);
+void            server_listener_detach     (GSocketConnection    *connection);
+void            server_listener_release    (GSocketConnection    *connection);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ServerListener, server_listener_free)
 

@@ -31,6 +31,12 @@ level_name (GLogLevelFlags level)
   return "debug";
 }
 
+gboolean
+server_log_is_verbose (void)
+{
+  return log_verbose;
+}
+
 static GLogWriterOutput
 server_log_writer (GLogLevelFlags   level,
                    const GLogField *fields,

@@ -12,6 +12,9 @@
 
 G_BEGIN_DECLS
 
+/* Whether info and debug messages are written (--verbose): lets a hot path skip
+ * building a message that would be dropped. */
+gboolean server_log_is_verbose (void);
 void server_log_init (const char *program,
                       gboolean    verbose);
 

@@ -104,6 +104,7 @@ run (const ServerProgram *program,
           g_prefix_error (error, "Cannot listen on %s: ", settings->listen);
           return FALSE;
         }
+      server_listener_set_inline (listener, program->serve_inline);
       *listener_out = listener;
     }
   /* Signals are caught from before the port file exists: a supervisor (or a test) may

@@ -55,6 +55,9 @@ typedef struct
   ServerConnectionFunc serve;  /* (nullable) one session; user_data is the program's data;
                                 * NULL: a program without sessions (no bind, no port
                                 * file; e.g. msgtrk-postfix-follower) */
+  gboolean serve_inline;       /* event-driven: serve runs in the accept thread, must not
+                                * block, and detaches the connection
+                                * (server_listener_set_inline(); mtqpd) */
 
   /* @kf is NULL when there is no file (all defaults); @path names it in errors. */
   gboolean (*configure) (gpointer        data,

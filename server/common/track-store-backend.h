@@ -16,6 +16,12 @@
  *   - order: a record of the same B is replaced only by a higher version; an equal or
  *     lower version is a duplicate or a late update and is dropped (put still succeeds).
  *
+ * Nodes: a backend shared by several MTA nodes (PostgreSQL) keeps one record per (ENVID,
+ * node) and sets the *_node entries and fetch_all (put and fetch may then be NULL); the
+ * first-owner rule then holds across
+ * the nodes (one owner B per ENVID), the order rule per node. A backend without them
+ * (files: one store is one node) keeps one record per ENVID and ignores the node.
+ *
  * Limits: the fields text is at most TRACK_STORE_MAX_RECORD_SIZE octets.
  * Never: compare B in a backend other than in constant time, or in a query's WHERE to
  * find a record (fetch by ENVID, compare in C); log B or the fields.
@@ -25,6 +31,18 @@
 #include "track-store.h"
 
 G_BEGIN_DECLS
+
+/* One write of put_many. */
+typedef struct
+{
+  const char *node;
+  const char *envid;
+  const char *authenticator;
+  gint64 expires;
+  gint64 version;
+  const char *fields;
+  GError *error;              /* (out) NULL: stored, or dropped as stale or a duplicate */
+} TrackStoreWrite;
 
 typedef struct
 {
@@ -49,7 +67,47 @@ typedef struct
   guint    (*expire) (gpointer    impl,
                       gint64      now);
   void     (*free)   (gpointer    impl);
+
+  /* Optional (NULL: put/fetch, one record per ENVID). As put/fetch, for @node's record. */
+  gboolean (*put_node)   (gpointer    impl,
+                          const char *node,
+                          const char *envid,
+                          const char *authenticator,
+                          gint64      expires,
+                          gint64      version,
+                          const char *fields,
+                          GError    **error);
+  gboolean (*fetch_node) (gpointer    impl,
+                          const char *node,
+                          const char *envid,
+                          char      **authenticator,
+                          gint64     *expires,
+                          char      **fields,
+                          GError    **error);
+  /* Optional (NULL: fetch). Every node's record of @envid (TrackStoreRow, expired or not,
+   * in a stable order); MSGTRK_ERROR_NOT_FOUND when there is none. */
+  GPtrArray *(*fetch_all) (gpointer    impl,
+                           const char *envid,
+                           GError    **error);
+  /* Optional (NULL: put_node one by one). @n writes in one go (PostgreSQL: one pipeline,
+   * one transaction), each with the rules and the result of put_node. */
+  void       (*put_many)  (gpointer         impl,
+                           TrackStoreWrite *writes,
+                           guint            n);
 } TrackStoreBackend;
+
+/* One node's record as fetched (fetch_all). */
+typedef struct
+{
+  char *authenticator;
+  gint64 expires;
+  char *fields;
+} TrackStoreRow;
+
+TrackStoreRow *track_store_row_new  (char  *authenticator,
+                                     gint64 expires,
+                                     char  *fields);
+void           track_store_row_free (gpointer row);
 
 /* Constant-time equality of two authenticators (B, base64): lengths are public. */
 gboolean track_store_authenticator_equal (const char *a,

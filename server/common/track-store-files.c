@@ -292,6 +292,7 @@ read_record_file (const char *path,
   struct stat st;
   g_autofree char *buf = NULL;
   gsize got = 0;
+  gsize cap;
   int fd;
   int saved;
 
@@ -323,11 +324,20 @@ read_record_file (const char *path,
       return NULL;
     }
 
-  /* One more octet than the limit, to notice a file that grew since fstat. */
-  buf = g_malloc (TRACK_STORE_MAX_RECORD_SIZE + 2);
+  /* Sized to the file (not the limit: this runs per TRACK), growing up to one more
+   * octet than the limit to notice a file that grew since fstat. */
+  cap = (gsize) st.st_size + 2;
+  buf = g_malloc (cap);
   for (;;)
     {
-      ssize_t n = read (fd, buf + got, TRACK_STORE_MAX_RECORD_SIZE + 1 - got);
+      ssize_t n;
+
+      if (got + 1 >= cap)
+        {
+          cap = MIN (cap * 2, (gsize) TRACK_STORE_MAX_RECORD_SIZE + 2);
+          buf = g_realloc (buf, cap);
+        }
+      n = read (fd, buf + got, cap - 1 - got);
 
       if (n < 0)
         {

@@ -2,17 +2,21 @@
 /* track-store-pg.c: the PostgreSQL backend of the tracking store (track-store-backend.h;
  * design, schema and operations: docs/store-postgresql.md).
  *
- * What: tracking records in one table, msgtrk_record, keyed by the decoded ENVID (bytea),
- * shared by every relay node, push receiver and mtqpd of a site.
+ * What: tracking records in msgtrk_record, one per (decoded ENVID, node), and each
+ * ENVID's owner (its first B) in msgtrk_owner, shared by every relay node, push receiver
+ * and mtqpd of a site.
  * How:
  *   - schema: migrations numbered from 1, applied at the first connection under a
  *     transaction-level advisory lock (several processes may start at once); the applied
  *     number is kept in msgtrk_schema_version. A database with a newer schema is refused.
- *   - put: one INSERT … ON CONFLICT (envid) DO UPDATE … WHERE (existing expired) OR (same
- *     B and a higher version) RETURNING: the first-owner rule and the version order are
- *     one atomic statement. When nothing was written, a SELECT tells a refused takeover
- *     (another B, compared here in constant time) from a stale or duplicate update.
- *   - fetch: SELECT by ENVID only (primary key); B is compared in C by track-store.c.
+ *   - put: one statement (SQL_PUT): claim the owner row (new, same B, or expired), then
+ *     INSERT … ON CONFLICT (envid, node) DO UPDATE … WHERE (existing expired) OR (same B
+ *     and a higher version): the first-owner rule across nodes and the version order per
+ *     node are one atomic statement. When nothing was written, the owner row tells a
+ *     refused takeover (another B, compared here in constant time) from a stale or
+ *     duplicate update.
+ *   - fetch: SELECT by ENVID (and node) only; B is compared in C by track-store.c.
+ *   - statements are prepared once per connection, parameters binary with their types.
  *   - expire: msgtrk_expire(now, batch) in the database deletes one batch through the
  *     expires_at index; called again while batches come back full (the equivalent of
  *     dropping day partitions: see the doc).
@@ -41,7 +45,7 @@
 #include "msgtrk-private.h"
 #include "track-store-backend.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 #define PG_POOL_WAIT_SECONDS 10
 #define PG_STATEMENT_TIMEOUT_MS 5000
 #define PG_CONNECT_TIMEOUT_SECONDS "5"
@@ -74,27 +78,105 @@ static const char *const migrations[] = {
   "    GET DIAGNOSTICS d = ROW_COUNT;"
   "    RETURN d;"
   "  END $$;",
+  /* 2: one record per (ENVID, node); the owner of each ENVID (its first B, until every
+   * record of that B expired) in a table of its own, whose row lock serialises every
+   * node's writes of one ENVID. A record's expiry never exceeds its owner's. */
+  "CREATE TABLE msgtrk_owner ("
+  "  envid bytea PRIMARY KEY CHECK (octet_length (envid) BETWEEN 1 AND 100),"
+  "  authenticator text NOT NULL,"
+  "  expires_at bigint NOT NULL);"
+  "CREATE INDEX msgtrk_owner_expires_at ON msgtrk_owner (expires_at);"
+  "INSERT INTO msgtrk_owner (envid, authenticator, expires_at)"
+  "  SELECT envid, authenticator, expires_at FROM msgtrk_record;"
+  "ALTER TABLE msgtrk_record ADD COLUMN node text NOT NULL DEFAULT ''"
+  "  CHECK (octet_length (node) <= 64);"
+  "ALTER TABLE msgtrk_record DROP CONSTRAINT msgtrk_record_pkey;"
+  "ALTER TABLE msgtrk_record ADD PRIMARY KEY (envid, node);"
+  "CREATE OR REPLACE FUNCTION msgtrk_expire (now_unix bigint, batch integer) RETURNS bigint"
+  "  LANGUAGE plpgsql AS $$"
+  "  DECLARE d bigint; o bigint;"
+  "  BEGIN"
+  "    DELETE FROM msgtrk_record WHERE (envid, node) IN"
+  "      (SELECT envid, node FROM msgtrk_record WHERE expires_at <= now_unix LIMIT batch);"
+  "    GET DIAGNOSTICS d = ROW_COUNT;"
+  "    DELETE FROM msgtrk_owner WHERE envid IN"
+  "      (SELECT envid FROM msgtrk_owner WHERE expires_at <= now_unix LIMIT batch);"
+  "    GET DIAGNOSTICS o = ROW_COUNT;"
+  "    RETURN greatest (d, o);"
+  "  END $$;",
 };
 
+/* The put, one statement: claim the ENVID for B in msgtrk_owner (new, same B, or the
+ * owner's expired: its row lock orders the nodes' writes), and only then upsert this
+ * node's record unless it holds a newer or equal version of the same B (a live record
+ * of another B cannot exist beside a live owner). $1 envid, $2 B, $3 expires,
+ * $4 version, $5 fields, $6 node. */
 #define SQL_PUT                                                                          \
-  "INSERT INTO msgtrk_record AS r (envid, authenticator, expires_at, version, fields) "   \
-  "VALUES ($1, $2, $3, $4, $5) "                                                          \
-  "ON CONFLICT (envid) DO UPDATE SET authenticator = EXCLUDED.authenticator, "            \
+  "WITH owner AS ("                                                                      \
+  "  INSERT INTO msgtrk_owner AS o (envid, authenticator, expires_at) VALUES ($1, $2, $3) " \
+  "  ON CONFLICT (envid) DO UPDATE SET authenticator = EXCLUDED.authenticator, "          \
+  "    expires_at = CASE WHEN o.authenticator = EXCLUDED.authenticator "                  \
+  "      THEN greatest (o.expires_at, EXCLUDED.expires_at) ELSE EXCLUDED.expires_at END " \
+  "  WHERE o.expires_at <= extract (epoch FROM now ())::bigint "                         \
+  "     OR o.authenticator = EXCLUDED.authenticator "                                    \
+  "  RETURNING 1) "                                                                      \
+  "INSERT INTO msgtrk_record AS r (envid, node, authenticator, expires_at, version, fields) " \
+  "SELECT $1, $6, $2, $3, $4, $5 FROM owner "                                             \
+  "ON CONFLICT (envid, node) DO UPDATE SET authenticator = EXCLUDED.authenticator, "      \
   "  expires_at = EXCLUDED.expires_at, version = EXCLUDED.version, "                      \
   "  fields = EXCLUDED.fields, stored_at = now () "                                       \
   "WHERE r.expires_at <= extract (epoch FROM now ())::bigint "                            \
   "   OR (r.authenticator = EXCLUDED.authenticator AND r.version < EXCLUDED.version) "    \
   "RETURNING 1"
-#define SQL_FETCH                                                                        \
-  "SELECT authenticator, expires_at, fields, "                                          \
-  "  (expires_at <= extract (epoch FROM now ())::bigint) "                              \
-  "FROM msgtrk_record WHERE envid = $1"
+/* Who owns the ENVID (after a put that wrote nothing). */
+#define SQL_OWNER                                                                        \
+  "SELECT authenticator, (expires_at <= extract (epoch FROM now ())::bigint) "          \
+  "FROM msgtrk_owner WHERE envid = $1"
+#define SQL_FETCH_NODE                                                                   \
+  "SELECT authenticator, expires_at, fields FROM msgtrk_record "                        \
+  "WHERE envid = $1 AND node = $2"
+/* Every node's record, in node order; as many as one answer may hold. */
+#define SQL_FETCH_ALL                                                                    \
+  "SELECT authenticator, expires_at, fields FROM msgtrk_record WHERE envid = $1 "       \
+  "ORDER BY node LIMIT " G_STRINGIFY (MSGTRK_REPORT_MAX_PARTS)
 #define SQL_EXPIRE "SELECT msgtrk_expire ($1, $2)"
+
+/* Parameter types (pg_type OIDs), given at PQprepare: every parameter is sent binary. */
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_INT4 23
+#define OID_TEXT 25
+
+/* The statements, prepared once per connection (slot_connect). */
+typedef enum
+{
+  STMT_PUT,
+  STMT_OWNER,
+  STMT_FETCH_NODE,
+  STMT_FETCH_ALL,
+  STMT_EXPIRE,
+  N_STMTS
+} PgStmt;
+
+static const struct
+{
+  const char *name;
+  const char *sql;
+  int n_params;
+  Oid types[6];
+} statements[N_STMTS] = {
+  [STMT_PUT] = { "msgtrk_put", SQL_PUT, 6,
+                 { OID_BYTEA, OID_TEXT, OID_INT8, OID_INT8, OID_BYTEA, OID_TEXT } },
+  [STMT_OWNER] = { "msgtrk_owner", SQL_OWNER, 1, { OID_BYTEA } },
+  [STMT_FETCH_NODE] = { "msgtrk_fetch_node", SQL_FETCH_NODE, 2, { OID_BYTEA, OID_TEXT } },
+  [STMT_FETCH_ALL] = { "msgtrk_fetch_all", SQL_FETCH_ALL, 1, { OID_BYTEA } },
+  [STMT_EXPIRE] = { "msgtrk_expire", SQL_EXPIRE, 2, { OID_INT8, OID_INT4 } },
+};
 
 typedef struct
 {
   PGconn *conn;          /* (owned) (nullable) */
-  gboolean schema_ok;    /* migrations checked on this connection */
+  gboolean schema_ok;    /* migrations checked and statements prepared on this connection */
 } PgSlot;
 
 typedef struct
@@ -370,6 +452,15 @@ slot_connect (PgStore *self,
   else
     {
       ok = migrate (slot->conn, error);
+      for (int i = 0; ok && i < N_STMTS; i++)
+        {
+          PGresult *res = PQprepare (slot->conn, statements[i].name, statements[i].sql,
+                                     statements[i].n_params, statements[i].types);
+
+          if (PQresultStatus (res) != PGRES_COMMAND_OK)
+            ok = connection_error (error, "prepare", slot->conn);
+          PQclear (res);
+        }
       slot->schema_ok = ok;
     }
 
@@ -426,13 +517,13 @@ slot_release (PgStore *self,
 static PGresult *
 slot_exec (PgStore           *self,
            PgSlot            *slot,
-           const char        *sql,
-           int                n_params,
+           PgStmt             stmt,
            const char *const *values,
            const int         *lengths,
            GError           **error)
 {
   int formats[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+  int n_params = statements[stmt].n_params;
 
   g_assert (n_params <= (int) G_N_ELEMENTS (formats));
   for (int attempt = 0; attempt < 2; attempt++)
@@ -446,7 +537,8 @@ slot_exec (PgStore           *self,
           g_propagate_error (error, g_steal_pointer (&local));
           return NULL;
         }
-      res = PQexecParams (slot->conn, sql, n_params, NULL, values, lengths, formats, 1);
+      res = PQexecPrepared (slot->conn, statements[stmt].name, n_params, values, lengths,
+                            formats, 1);
       st = PQresultStatus (res);
       if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return res;
@@ -500,22 +592,39 @@ get_int8 (PGresult *res,
   return (gint64) v;
 }
 
-/* Fetch (authenticator, expires, fields, expired-by-the-database's-clock) of @envid. */
+/* One row of SQL_FETCH_NODE / SQL_FETCH_ALL, checked. */
+static TrackStoreRow *
+row_read (PGresult *res,
+          int       row,
+          GError  **error)
+{
+  if (PQnfields (res) != 3 || PQgetlength (res, row, 1) != 8)
+    {
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                           "PostgreSQL returned a malformed tracking row");
+      return NULL;
+    }
+  return track_store_row_new (g_strndup (PQgetvalue (res, row, 0),
+                                         (gsize) PQgetlength (res, row, 0)),
+                              get_int8 (res, row, 1),
+                              g_strndup (PQgetvalue (res, row, 2),
+                                         (gsize) PQgetlength (res, row, 2)));
+}
+
+/* The owner of @envid: its B, and whether it expired by the database's clock. */
 static gboolean
-fetch_row (PgStore    *self,
-           PgSlot     *slot,
-           const char *envid,
-           char      **authenticator,
-           gint64     *expires,
-           char      **fields,
-           gboolean   *expired,
-           GError    **error)
+fetch_owner (PgStore    *self,
+             PgSlot     *slot,
+             const char *envid,
+             char      **authenticator,
+             gboolean   *expired,
+             GError    **error)
 {
   const char *values[1] = { envid };
   int lengths[1] = { (int) strlen (envid) };
   PGresult *res;
 
-  res = slot_exec (self, slot, SQL_FETCH, 1, values, lengths, error);
+  res = slot_exec (self, slot, STMT_OWNER, values, lengths, error);
   if (res == NULL)
     return FALSE;
   if (PQntuples (res) == 0)
@@ -525,57 +634,52 @@ fetch_row (PgStore    *self,
                            "No tracking record for this ENVID");
       return FALSE;
     }
-  if (PQnfields (res) != 4 || PQgetlength (res, 0, 1) != 8 || PQgetlength (res, 0, 3) != 1)
+  if (PQnfields (res) != 2 || PQgetlength (res, 0, 1) != 1)
     {
       PQclear (res);
       g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                           "PostgreSQL returned a malformed tracking row");
+                           "PostgreSQL returned a malformed owner row");
       return FALSE;
     }
-  if (authenticator != NULL)
-    *authenticator = g_strndup (PQgetvalue (res, 0, 0), (gsize) PQgetlength (res, 0, 0));
-  if (expires != NULL)
-    *expires = get_int8 (res, 0, 1);
-  if (fields != NULL)
-    *fields = g_strndup (PQgetvalue (res, 0, 2), (gsize) PQgetlength (res, 0, 2));
-  if (expired != NULL)
-    *expired = PQgetvalue (res, 0, 3)[0] != 0;
+  *authenticator = g_strndup (PQgetvalue (res, 0, 0), (gsize) PQgetlength (res, 0, 0));
+  *expired = PQgetvalue (res, 0, 1)[0] != 0;
   PQclear (res);
   return TRUE;
 }
 
 static gboolean
-pg_put (gpointer    impl,
-        const char *envid,
-        const char *authenticator,
-        gint64      expires,
-        gint64      version,
-        const char *fields,
-        GError    **error)
+pg_put_node (gpointer    impl,
+             const char *node,
+             const char *envid,
+             const char *authenticator,
+             gint64      expires,
+             gint64      version,
+             const char *fields,
+             GError    **error)
 {
   PgStore *self = impl;
   guint64 expires_be = GUINT64_TO_BE ((guint64) expires);
   guint64 version_be = GUINT64_TO_BE ((guint64) version);
-  const char *values[5] = { envid, authenticator, (const char *) &expires_be,
-                            (const char *) &version_be, fields };
-  int lengths[5] = { (int) strlen (envid), (int) strlen (authenticator), 8, 8,
-                     (int) strlen (fields) };
+  const char *values[6] = { envid, authenticator, (const char *) &expires_be,
+                            (const char *) &version_be, fields, node };
+  int lengths[6] = { (int) strlen (envid), (int) strlen (authenticator), 8, 8,
+                     (int) strlen (fields), (int) strlen (node) };
   gboolean ok = FALSE;
   PgSlot *slot;
 
   slot = slot_acquire (self, error);
   if (slot == NULL)
     return FALSE;
-  /* Twice at most: a row deleted by expiry between the upsert and the check. */
+  /* Twice at most: an owner row deleted by expiry between the upsert and the check. */
   for (int attempt = 0; attempt < 2 && !ok; attempt++)
     {
-      g_autofree char *stored_auth = NULL;
+      g_autofree char *owner_auth = NULL;
       g_autoptr (GError) local = NULL;
       gboolean expired = FALSE;
       PGresult *res;
       int written;
 
-      res = slot_exec (self, slot, SQL_PUT, 5, values, lengths, error);
+      res = slot_exec (self, slot, STMT_PUT, values, lengths, error);
       if (res == NULL)
         break;
       written = PQntuples (res);
@@ -585,15 +689,15 @@ pg_put (gpointer    impl,
           ok = TRUE;
           break;
         }
-      /* Not written: another owner's live record, or a stale/duplicate version. */
-      if (!fetch_row (self, slot, envid, &stored_auth, NULL, NULL, &expired, &local))
+      /* Not written: another owner's live ENVID, or a stale/duplicate version. */
+      if (!fetch_owner (self, slot, envid, &owner_auth, &expired, &local))
         {
           if (g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
             continue;
           g_propagate_error (error, g_steal_pointer (&local));
           break;
         }
-      if (!expired && !track_store_authenticator_equal (stored_auth, authenticator))
+      if (!expired && !track_store_authenticator_equal (owner_auth, authenticator))
         {
           g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
                                "This ENVID is tracked for another authenticator until its "
@@ -609,23 +713,185 @@ pg_put (gpointer    impl,
   return ok;
 }
 
-static gboolean
-pg_fetch (gpointer    impl,
-          const char *envid,
-          char      **authenticator,
-          gint64     *expires,
-          char      **fields,
-          GError    **error)
+/* put_many: the writes in one pipeline, ended by one Sync, so they are one implicit
+ * transaction (one commit) and one round trip. A write that wrote nothing (a takeover
+ * attempt, a stale or duplicate version) is then classified by pg_put_node, which runs
+ * the idempotent statement again; if the pipeline fails as a whole (a lost connection,
+ * an error that aborted the transaction), every write is done by pg_put_node. */
+static void
+pg_put_many (gpointer         impl,
+             TrackStoreWrite *writes,
+             guint            n)
 {
   PgStore *self = impl;
+  g_autofree guint64 *nums = g_new0 (guint64, 2 * (gsize) n);
+  g_autofree int *written = g_new0 (int, n);
+  int formats[6] = { 1, 1, 1, 1, 1, 1 };
+  gboolean ok = FALSE;
+  gboolean synced = FALSE;
+  PgSlot *slot;
+
+  slot = slot_acquire (self, NULL);
+  if (slot != NULL && slot_connect (self, slot, NULL) && PQenterPipelineMode (slot->conn))
+    {
+      PGconn *conn = slot->conn;
+
+      ok = TRUE;
+      for (guint i = 0; i < n && ok; i++)
+        {
+          TrackStoreWrite *w = &writes[i];
+          const char *values[6];
+          int lengths[6];
+
+          nums[2 * i] = GUINT64_TO_BE ((guint64) w->expires);
+          nums[2 * i + 1] = GUINT64_TO_BE ((guint64) w->version);
+          values[0] = w->envid;
+          values[1] = w->authenticator;
+          values[2] = (const char *) &nums[2 * i];
+          values[3] = (const char *) &nums[2 * i + 1];
+          values[4] = w->fields;
+          values[5] = w->node;
+          lengths[0] = (int) strlen (w->envid);
+          lengths[1] = (int) strlen (w->authenticator);
+          lengths[2] = lengths[3] = 8;
+          lengths[4] = (int) strlen (w->fields);
+          lengths[5] = (int) strlen (w->node);
+          ok = PQsendQueryPrepared (conn, statements[STMT_PUT].name, 6, values, lengths,
+                                    formats, 1) == 1;
+        }
+      synced = ok && PQpipelineSync (conn) == 1;
+      ok = synced;
+      /* Every result, then the Sync's, even after a failure (the pipeline must drain). */
+      for (guint i = 0; ok && i < n; i++)
+        {
+          PGresult *res = PQgetResult (conn);
+
+          if (res == NULL || PQresultStatus (res) != PGRES_TUPLES_OK)
+            ok = FALSE;
+          else
+            written[i] = PQntuples (res);
+          PQclear (res);
+          /* The NULL that ends this statement's results. */
+          while (res != NULL && (res = PQgetResult (conn)) != NULL)
+            PQclear (res);
+        }
+      /* n statements end with a NULL each: more NULLs than that, nothing is coming. */
+      for (guint nulls = 0; synced && nulls <= n + 1;)
+        {
+          PGresult *res = PQgetResult (conn);
+          ExecStatusType st;
+
+          if (res == NULL)
+            {
+              if (PQstatus (conn) != CONNECTION_OK)
+                break;
+              nulls++;
+              continue;
+            }
+          st = PQresultStatus (res);
+          PQclear (res);
+          if (st == PGRES_PIPELINE_SYNC)
+            break;
+          if (st == PGRES_FATAL_ERROR)
+            ok = FALSE;
+        }
+      if (!PQexitPipelineMode (conn) || PQstatus (conn) != CONNECTION_OK)
+        {
+          /* A pipeline that could not be ended: drop the connection (reconnected at the
+           * next use). */
+          ok = FALSE;
+          PQfinish (slot->conn);
+          slot->conn = NULL;
+          slot->schema_ok = FALSE;
+        }
+    }
+  if (slot != NULL)
+    slot_release (self, slot);
+  for (guint i = 0; i < n; i++)
+    if (!ok || written[i] != 1)
+      pg_put_node (impl, writes[i].node, writes[i].envid, writes[i].authenticator,
+                   writes[i].expires, writes[i].version, writes[i].fields,
+                   &writes[i].error);
+}
+
+static gboolean
+pg_fetch_node (gpointer    impl,
+               const char *node,
+               const char *envid,
+               char      **authenticator,
+               gint64     *expires,
+               char      **fields,
+               GError    **error)
+{
+  PgStore *self = impl;
+  const char *values[2] = { envid, node };
+  int lengths[2] = { (int) strlen (envid), (int) strlen (node) };
   PgSlot *slot = slot_acquire (self, error);
-  gboolean ok;
+  TrackStoreRow *row = NULL;
+  PGresult *res;
 
   if (slot == NULL)
     return FALSE;
-  ok = fetch_row (self, slot, envid, authenticator, expires, fields, NULL, error);
+  res = slot_exec (self, slot, STMT_FETCH_NODE, values, lengths, error);
   slot_release (self, slot);
-  return ok;
+  if (res == NULL)
+    return FALSE;
+  if (PQntuples (res) == 0)
+    g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                         "No tracking record for this ENVID");
+  else
+    row = row_read (res, 0, error);
+  PQclear (res);
+  if (row == NULL)
+    return FALSE;
+  if (authenticator != NULL)
+    *authenticator = g_steal_pointer (&row->authenticator);
+  if (expires != NULL)
+    *expires = row->expires;
+  if (fields != NULL)
+    *fields = g_steal_pointer (&row->fields);
+  track_store_row_free (row);
+  return TRUE;
+}
+
+static GPtrArray *
+pg_fetch_all (gpointer    impl,
+              const char *envid,
+              GError    **error)
+{
+  PgStore *self = impl;
+  const char *values[1] = { envid };
+  int lengths[1] = { (int) strlen (envid) };
+  PgSlot *slot = slot_acquire (self, error);
+  g_autoptr (GPtrArray) rows = NULL;
+  PGresult *res;
+
+  if (slot == NULL)
+    return NULL;
+  res = slot_exec (self, slot, STMT_FETCH_ALL, values, lengths, error);
+  slot_release (self, slot);
+  if (res == NULL)
+    return NULL;
+  rows = g_ptr_array_new_with_free_func (track_store_row_free);
+  for (int i = 0; i < PQntuples (res); i++)
+    {
+      TrackStoreRow *row = row_read (res, i, error);
+
+      if (row == NULL)
+        {
+          PQclear (res);
+          return NULL;
+        }
+      g_ptr_array_add (rows, row);
+    }
+  PQclear (res);
+  if (rows->len == 0)
+    {
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                           "No tracking record for this ENVID");
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
 }
 
 static guint
@@ -644,7 +910,7 @@ pg_expire (gpointer impl,
   /* Batch after batch, each its own short statement, until one is not full. */
   while (slot != NULL)
     {
-      PGresult *res = slot_exec (self, slot, SQL_EXPIRE, 2, values, lengths, &error);
+      PGresult *res = slot_exec (self, slot, STMT_EXPIRE, values, lengths, &error);
       gint64 n;
 
       if (res == NULL)
@@ -664,8 +930,12 @@ pg_expire (gpointer impl,
 
 const TrackStoreBackend track_store_pg_backend = {
   .name = "postgresql",
-  .put = pg_put,
-  .fetch = pg_fetch,
+  .put = NULL,   /* one record per (ENVID, node): the *_node entries */
+  .fetch = NULL,
   .expire = pg_expire,
   .free = pg_free,
+  .put_node = pg_put_node,
+  .fetch_node = pg_fetch_node,
+  .fetch_all = pg_fetch_all,
+  .put_many = pg_put_many,
 };

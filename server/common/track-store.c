@@ -12,6 +12,7 @@
  *   conninfo=<libpq connection string, without a password>
  *   password_file=<file holding the password; readable by the service user only>
  *   pool_size=<connections per process, 1..TRACK_STORE_MAX_POOL_SIZE>
+ *   node=<this MTA node's name, default the host name (PostgreSQL: one record per node)>
  * Limits: ENVID 1..TRACK_STORE_MAX_ENVID_LENGTH octets; records up to
  * TRACK_STORE_MAX_RECORD_SIZE octets.
  * Never: log B, A or a password; tell apart an unknown ENVID, an expired record and a
@@ -38,6 +39,7 @@ struct _TrackStore
 
   const TrackStoreBackend *backend;
   gpointer impl; /* (owned) the backend's state */
+  char *node;    /* (owned) this MTA node's name */
 };
 
 G_DEFINE_FINAL_TYPE (TrackStore, track_store, G_TYPE_OBJECT)
@@ -49,6 +51,7 @@ track_store_finalize (GObject *object)
 
   if (self->impl != NULL)
     self->backend->free (self->impl);
+  g_free (self->node);
   G_OBJECT_CLASS (track_store_parent_class)->finalize (object);
 }
 
@@ -63,15 +66,64 @@ track_store_init (TrackStore *self)
 {
 }
 
+gboolean
+track_store_node_is_valid (const char *node)
+{
+  gsize len = strlen (node);
+
+  if (len == 0 || len > TRACK_STORE_MAX_NODE_LENGTH)
+    return FALSE;
+  for (const char *p = node; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr (".-_:", *p) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+/* The default node name: the host name, if it is a valid node name. */
+static char *
+default_node (void)
+{
+  const char *host = g_get_host_name ();
+
+  if (track_store_node_is_valid (host))
+    return g_strdup (host);
+  return g_strdup ("localhost");
+}
+
 static TrackStore *
 track_store_wrap (const TrackStoreBackend *backend,
-                  gpointer                 impl)
+                  gpointer                 impl,
+                  const char              *node)
 {
   TrackStore *self = g_object_new (TYPE_TRACK_STORE, NULL);
 
   self->backend = backend;
   self->impl = impl;
+  self->node = node != NULL ? g_strdup (node) : default_node ();
   return self;
+}
+
+TrackStoreRow *
+track_store_row_new (char  *authenticator,
+                     gint64 expires,
+                     char  *fields)
+{
+  TrackStoreRow *row = g_new0 (TrackStoreRow, 1);
+
+  row->authenticator = authenticator;
+  row->expires = expires;
+  row->fields = fields;
+  return row;
+}
+
+void
+track_store_row_free (gpointer data)
+{
+  TrackStoreRow *row = data;
+
+  g_free (row->authenticator);
+  g_free (row->fields);
+  g_free (row);
 }
 
 gboolean
@@ -107,7 +159,7 @@ track_store_new (const char *state_dir,
   impl = track_store_files_open (state_dir, error);
   if (impl == NULL)
     return NULL;
-  return track_store_wrap (&track_store_files_backend, impl);
+  return track_store_wrap (&track_store_files_backend, impl, NULL);
 }
 
 typedef struct
@@ -115,6 +167,7 @@ typedef struct
   char *backend;
   char *conninfo;
   char *password_file;
+  char *node;
   guint64 pool_size;
 } StoreConfig;
 
@@ -124,6 +177,7 @@ store_config_clear (StoreConfig *c)
   g_free (c->backend);
   g_free (c->conninfo);
   g_free (c->password_file);
+  g_free (c->node);
 }
 
 static gboolean
@@ -132,12 +186,13 @@ store_config_read (GKeyFile    *kf,
                    GError     **error)
 {
   static const char *const known[] = { "backend", "conninfo", "password_file", "pool_size",
-                                       NULL };
+                                       "node", NULL };
 
   const ServerConfigString strings[] = {
     { "backend", "files", &c->backend },
     { "conninfo", NULL, &c->conninfo },
     { "password_file", NULL, &c->password_file },
+    { "node", NULL, &c->node },
     { NULL, NULL, NULL },
   };
 
@@ -148,6 +203,15 @@ store_config_read (GKeyFile    *kf,
                                TRACK_STORE_DEFAULT_POOL_SIZE, 1, TRACK_STORE_MAX_POOL_SIZE,
                                &c->pool_size, error))
     return FALSE;
+  if (c->node != NULL && !track_store_node_is_valid (c->node))
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (c->node, 80);
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "Configuration [" TRACK_STORE_GROUP "] node: \"%s\" is not 1 to %d "
+                   "letters, digits, '.', '-', '_' or ':'", quoted, TRACK_STORE_MAX_NODE_LENGTH);
+      return FALSE;
+    }
 
   if (strcmp (c->backend, "files") == 0)
     {
@@ -234,7 +298,14 @@ track_store_new_from_config (GKeyFile   *kf,
   if (!store_config_read (kf, &c, error))
     goto out;
   if (strcmp (c.backend, "files") == 0)
-    self = track_store_new (state_dir, error);
+    {
+      self = track_store_new (state_dir, error);
+      if (self != NULL && c.node != NULL)
+        {
+          g_free (self->node);
+          self->node = g_strdup (c.node);
+        }
+    }
 #ifdef HAVE_LIBPQ
   else
     {
@@ -242,12 +313,19 @@ track_store_new_from_config (GKeyFile   *kf,
                                            error);
 
       if (impl != NULL)
-        self = track_store_wrap (&track_store_pg_backend, impl);
+        self = track_store_wrap (&track_store_pg_backend, impl, c.node);
     }
 #endif
 out:
   store_config_clear (&c);
   return self;
+}
+
+const char *
+track_store_get_node (TrackStore *self)
+{
+  g_return_val_if_fail (TRACK_IS_STORE (self), NULL);
+  return self->node;
 }
 
 const char *
@@ -316,29 +394,36 @@ track_store_put_versioned (TrackStore   *self,
                            MsgtrkReport *report,
                            GError      **error)
 {
-  g_autofree char *fields = NULL;
+  return track_store_put_for_node (self, NULL, envid, authenticator, expires, version,
+                                   report, error);
+}
 
-  g_return_val_if_fail (TRACK_IS_STORE (self), FALSE);
-  g_return_val_if_fail (envid != NULL, FALSE);
-  g_return_val_if_fail (authenticator != NULL, FALSE);
-  g_return_val_if_fail (MSGTRK_IS_REPORT (report), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+/* Check the arguments of a put and write the report out as fields. */
+static char *
+put_prepare (const char   *envid,
+             const char   *authenticator,
+             gint64        expires,
+             gint64        version,
+             MsgtrkReport *report,
+             GError      **error)
+{
+  char *fields;
 
   if (!envid_check (envid, error))
-    return FALSE;
+    return NULL;
   if (!msgtrk_authenticator_is_valid (authenticator, error))
-    return FALSE;
+    return NULL;
   if (expires < 0)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
                    "Expiry time %" G_GINT64_FORMAT " is negative", expires);
-      return FALSE;
+      return NULL;
     }
   if (version <= 0)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
                    "Record version %" G_GINT64_FORMAT " is not positive", version);
-      return FALSE;
+      return NULL;
     }
 
   fields = msgtrk_report_to_fields (report);
@@ -346,7 +431,7 @@ track_store_put_versioned (TrackStore   *self,
     {
       g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
                            "The tracking report could not be written out");
-      return FALSE;
+      return NULL;
     }
   if (strlen (fields) > TRACK_STORE_MAX_RECORD_SIZE)
     {
@@ -354,10 +439,113 @@ track_store_put_versioned (TrackStore   *self,
                    "The tracking record would have %" G_GSIZE_FORMAT
                    " octets, more than the limit of %d",
                    strlen (fields), TRACK_STORE_MAX_RECORD_SIZE);
-      return FALSE;
+      g_free (fields);
+      return NULL;
     }
+  return fields;
+}
+
+/**
+ * track_store_put_for_node:
+ * @self: a #TrackStore
+ * @node: (nullable): the MTA node whose record this is; %NULL: this store's node
+ * @envid: the ENVID (decoded, not xtext)
+ * @authenticator: B, base64 (28 characters)
+ * @expires: unix time after which the record is no longer served
+ * @version: the record's version (> 0); higher is newer
+ * @report: the message/tracking-status report to serve
+ * @error: return location for a #GError
+ *
+ * track_store_put_versioned() for @node's record of @envid. The first-owner rule holds
+ * across every node's records; the order of versions is per node.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+track_store_put_for_node (TrackStore   *self,
+                          const char   *node,
+                          const char   *envid,
+                          const char   *authenticator,
+                          gint64        expires,
+                          gint64        version,
+                          MsgtrkReport *report,
+                          GError      **error)
+{
+  g_autofree char *fields = NULL;
+
+  g_return_val_if_fail (TRACK_IS_STORE (self), FALSE);
+  g_return_val_if_fail (node == NULL || track_store_node_is_valid (node), FALSE);
+  g_return_val_if_fail (envid != NULL, FALSE);
+  g_return_val_if_fail (authenticator != NULL, FALSE);
+  g_return_val_if_fail (MSGTRK_IS_REPORT (report), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  fields = put_prepare (envid, authenticator, expires, version, report, error);
+  if (fields == NULL)
+    return FALSE;
+  if (self->backend->put_node != NULL)
+    return self->backend->put_node (self->impl, node != NULL ? node : self->node, envid,
+                                    authenticator, expires, version, fields, error);
   return self->backend->put (self->impl, envid, authenticator, expires, version, fields,
                              error);
+}
+
+/**
+ * track_store_put_many:
+ * @self: a #TrackStore
+ * @puts: (array length=n): the records; each one's error is set when it is not stored
+ * @n: how many (at most %TRACK_STORE_MAX_BATCH)
+ *
+ * track_store_put_for_node() for each of @puts, in one go where the backend can (the
+ * PostgreSQL backend: one pipeline and one transaction for all): the same rules and the
+ * same result for each as one by one.
+ */
+void
+track_store_put_many (TrackStore    *self,
+                      TrackStorePut *puts,
+                      guint          n)
+{
+  g_autofree TrackStoreWrite *writes = NULL;
+  g_autofree guint *index = NULL;
+  g_autoptr (GPtrArray) fields = NULL;
+  guint m = 0;
+
+  g_return_if_fail (TRACK_IS_STORE (self));
+  g_return_if_fail (n <= TRACK_STORE_MAX_BATCH);
+
+  if (self->backend->put_many == NULL)
+    {
+      for (guint i = 0; i < n; i++)
+        track_store_put_for_node (self, puts[i].node, puts[i].envid, puts[i].authenticator,
+                                  puts[i].expires, puts[i].version, puts[i].report,
+                                  &puts[i].error);
+      return;
+    }
+  writes = g_new0 (TrackStoreWrite, n);
+  index = g_new0 (guint, n);
+  fields = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < n; i++)
+    {
+      char *f;
+
+      g_return_if_fail (puts[i].node == NULL || track_store_node_is_valid (puts[i].node));
+      f = put_prepare (puts[i].envid, puts[i].authenticator, puts[i].expires,
+                       puts[i].version, puts[i].report, &puts[i].error);
+      if (f == NULL)
+        continue;
+      g_ptr_array_add (fields, f);
+      writes[m].node = puts[i].node != NULL ? puts[i].node : self->node;
+      writes[m].envid = puts[i].envid;
+      writes[m].authenticator = puts[i].authenticator;
+      writes[m].expires = puts[i].expires;
+      writes[m].version = puts[i].version;
+      writes[m].fields = f;
+      index[m++] = i;
+    }
+  if (m > 0)
+    self->backend->put_many (self->impl, writes, m);
+  for (guint j = 0; j < m; j++)
+    puts[index[j]].error = writes[j].error;
 }
 
 /**
@@ -424,7 +612,9 @@ track_store_load (TrackStore *self,
 
   if (!envid_check (envid, error))
     return NULL;
-  if (!self->backend->fetch (self->impl, envid, &auth, &exp, &fields, error))
+  if (self->backend->fetch_node != NULL
+        ? !self->backend->fetch_node (self->impl, self->node, envid, &auth, &exp, &fields, error)
+        : !self->backend->fetch (self->impl, envid, &auth, &exp, &fields, error))
     return NULL;
   report = parse_fields (fields, error);
   if (report != NULL)
@@ -435,6 +625,124 @@ track_store_load (TrackStore *self,
         *expires = exp;
     }
   return report;
+}
+
+/* Every node's record of @envid (TrackStoreRow); NOT_FOUND when there is none. */
+static GPtrArray *
+fetch_rows (TrackStore *self,
+            const char *envid,
+            GError    **error)
+{
+  GPtrArray *rows;
+  char *auth = NULL;
+  char *fields = NULL;
+  gint64 expires = 0;
+
+  if (self->backend->fetch_all != NULL)
+    return self->backend->fetch_all (self->impl, envid, error);
+  if (!self->backend->fetch (self->impl, envid, &auth, &expires, &fields, error))
+    return NULL;
+  rows = g_ptr_array_new_with_free_func (track_store_row_free);
+  g_ptr_array_add (rows, track_store_row_new (auth, expires, fields));
+  return rows;
+}
+
+/**
+ * track_store_lookup_fields:
+ * @self: a #TrackStore
+ * @envid: the ENVID (decoded, not xtext)
+ * @secret_base64: the mtrk-secret A as received (base64)
+ * @now: the current unix time
+ * @error: return location for a #GError
+ *
+ * The TRACK query without parsing: the fields text of every node's record of @envid
+ * that @secret_base64 opens (its B compared in constant time) and that has not expired
+ * at @now, in the backend's stable order. None (unknown ENVID, all expired, wrong or
+ * malformed secret): %MSGTRK_ERROR_NOT_FOUND, the same message each time. A backend that
+ * cannot be reached: another error (answered -TEMP).
+ *
+ * Returns: (transfer full) (element-type utf8) (nullable): the fields texts, or %NULL
+ */
+GPtrArray *
+track_store_lookup_fields (TrackStore *self,
+                           const char *envid,
+                           const char *secret_base64,
+                           gint64      now,
+                           GError    **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  g_autoptr (GPtrArray) out = NULL;
+
+  g_return_val_if_fail (TRACK_IS_STORE (self), NULL);
+  g_return_val_if_fail (envid != NULL, NULL);
+  g_return_val_if_fail (secret_base64 != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (envid_check (envid, NULL))
+    rows = fetch_rows (self, envid, &local);
+  if (rows == NULL && local != NULL && !g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
+    }
+
+  out = g_ptr_array_new_with_free_func (g_free);
+  if (rows == NULL || rows->len == 0)
+    /* Same work whether the record exists or not: one constant-time comparison. */
+    (void) msgtrk_verify_secret (secret_base64, TRACK_STORE_DUMMY_AUTHENTICATOR);
+  else
+    for (guint i = 0; i < rows->len; i++)
+      {
+        TrackStoreRow *row = rows->pdata[i];
+
+        /* Every row is compared (no early exit): the work depends on the row count only. */
+        if (msgtrk_verify_secret (secret_base64, row->authenticator) && row->expires > now)
+          g_ptr_array_add (out, g_steal_pointer (&row->fields));
+      }
+  if (out->len > 0)
+    return g_steal_pointer (&out);
+  g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                       "No tracking information for this ENVID and secret");
+  return NULL;
+}
+
+/**
+ * track_store_lookup_all:
+ * @self: a #TrackStore
+ * @envid: the ENVID (decoded, not xtext)
+ * @secret_base64: the mtrk-secret A as received (base64)
+ * @now: the current unix time
+ * @error: return location for a #GError
+ *
+ * track_store_lookup_fields(), parsed: every node's report, at least one. A record that
+ * cannot be parsed is an error (a server fault, answered -TEMP).
+ *
+ * Returns: (transfer full) (element-type MsgtrkReport) (nullable): the reports, or %NULL
+ */
+GPtrArray *
+track_store_lookup_all (TrackStore *self,
+                        const char *envid,
+                        const char *secret_base64,
+                        gint64      now,
+                        GError    **error)
+{
+  g_autoptr (GPtrArray) fields = track_store_lookup_fields (self, envid, secret_base64, now,
+                                                            error);
+  g_autoptr (GPtrArray) reports = NULL;
+
+  if (fields == NULL)
+    return NULL;
+  reports = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < fields->len; i++)
+    {
+      MsgtrkReport *report = parse_fields (fields->pdata[i], error);
+
+      if (report == NULL)
+        return NULL;
+      g_ptr_array_add (reports, report);
+    }
+  return g_steal_pointer (&reports);
 }
 
 /**
@@ -450,7 +758,8 @@ track_store_load (TrackStore *self,
  * expired record and a wrong or malformed secret all give the same
  * %MSGTRK_ERROR_NOT_FOUND error with the same message. A record that cannot be read or
  * parsed, or a backend that cannot be reached, is another error (a server fault, logged
- * by the caller, answered -TEMP).
+ * by the caller, answered -TEMP). Where several nodes hold a record of @envid, the first
+ * of track_store_lookup_all().
  *
  * Returns: (transfer full) (nullable): the report, or %NULL with @error set
  */
@@ -461,34 +770,12 @@ track_store_lookup (TrackStore *self,
                     gint64      now,
                     GError    **error)
 {
-  g_autoptr (GError) local = NULL;
-  g_autofree char *auth = NULL;
-  g_autofree char *fields = NULL;
-  gint64 expires = 0;
-  gboolean found;
-  gboolean match;
+  g_autoptr (GPtrArray) reports = track_store_lookup_all (self, envid, secret_base64, now,
+                                                          error);
 
-  g_return_val_if_fail (TRACK_IS_STORE (self), NULL);
-  g_return_val_if_fail (envid != NULL, NULL);
-  g_return_val_if_fail (secret_base64 != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  found = envid_check (envid, NULL)
-          && self->backend->fetch (self->impl, envid, &auth, &expires, &fields, &local);
-  if (!found && local != NULL && !g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
-    {
-      g_propagate_error (error, g_steal_pointer (&local));
-      return NULL;
-    }
-
-  /* Same work whether the record exists or not: one constant-time comparison. */
-  match = msgtrk_verify_secret (secret_base64,
-                                found ? auth : TRACK_STORE_DUMMY_AUTHENTICATOR);
-  if (found && match && expires > now)
-    return parse_fields (fields, error);
-  g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
-                       "No tracking information for this ENVID and secret");
-  return NULL;
+  if (reports == NULL)
+    return NULL;
+  return g_object_ref (reports->pdata[0]);
 }
 
 /**

@@ -16,6 +16,12 @@
  * (track_store_put() takes a clock-based one); an older version never overwrites a newer
  * one (it is dropped, and put still succeeds: records are idempotent).
  *
+ * Nodes: a store shared by several MTA nodes (PostgreSQL) keeps one record per (ENVID,
+ * node) — each relay node its own ([store] node=, default the host name; a pushed record
+ * the pushing node's) — and TRACK answers with every node's record; the first-owner rule
+ * holds across the nodes, "older never overwrites newer" per node. The files backend is
+ * one node (the node is ignored).
+ *
  * Only B is ever stored, never A. track_store_lookup() answers an unknown ENVID, an
  * expired record and a wrong secret with the same error (MSGTRK_ERROR_NOT_FOUND) and
  * compares in constant time. A backend that cannot be reached answers
@@ -33,6 +39,8 @@ G_BEGIN_DECLS
 /* [store] pool_size of the PostgreSQL backend: connections per process. */
 #define TRACK_STORE_DEFAULT_POOL_SIZE 4
 #define TRACK_STORE_MAX_POOL_SIZE 64
+/* [store] node: the name of this MTA node's records (letters, digits, ".-_:"). */
+#define TRACK_STORE_MAX_NODE_LENGTH 64
 
 #define TYPE_TRACK_STORE (track_store_get_type ())
 G_DECLARE_FINAL_TYPE (TrackStore, track_store, TRACK, STORE, GObject)
@@ -62,6 +70,41 @@ gboolean      track_store_put_versioned (TrackStore   *self,
                                          gint64        version,
                                          MsgtrkReport *report,
                                          GError      **error);
+/* As track_store_put_versioned() for @node's record (nullable: this store's node);
+ * the push receiver stores each node's records under that node's name. */
+gboolean      track_store_put_for_node  (TrackStore   *self,
+                                         const char   *node,
+                                         const char   *envid,
+                                         const char   *authenticator,
+                                         gint64        expires,
+                                         gint64        version,
+                                         MsgtrkReport *report,
+                                         GError      **error);
+/* One record of track_store_put_many(). */
+typedef struct
+{
+  const char *node;            /* (nullable) NULL: this store's node */
+  const char *envid;
+  const char *authenticator;
+  gint64 expires;
+  gint64 version;              /* > 0 */
+  MsgtrkReport *report;
+  GError *error;               /* (out) (nullable) NULL: stored (or dropped as stale or a
+                                * duplicate); as track_store_put_for_node() otherwise */
+} TrackStorePut;
+
+/** TRACK_STORE_MAX_BATCH: most records of one track_store_put_many() call. */
+#define TRACK_STORE_MAX_BATCH 512
+
+/* Several track_store_put_for_node() in one go (PostgreSQL: one round trip and one
+ * transaction for the batch); each put's result in its error. */
+void          track_store_put_many      (TrackStore    *self,
+                                         TrackStorePut *puts,
+                                         guint          n);
+/* This store's node name ([store] node=, default the host name). */
+const char   *track_store_get_node      (TrackStore   *self);
+/* Is @node a valid node name? */
+gboolean      track_store_node_is_valid (const char   *node);
 /* A version for a new write: microseconds of the real-time clock, strictly increasing in
  * this process. */
 gint64        track_store_next_version (void);
@@ -77,6 +120,20 @@ MsgtrkReport *track_store_lookup  (TrackStore   *self,
                                    const char   *secret_base64,
                                    gint64        now,
                                    GError      **error);
+/* For mtqpd: every node's report (MsgtrkReport) that @secret_base64 opens and that has
+ * not expired, at least one; else as track_store_lookup(). */
+GPtrArray    *track_store_lookup_all    (TrackStore   *self,
+                                         const char   *envid,
+                                         const char   *secret_base64,
+                                         gint64        now,
+                                         GError      **error);
+/* As track_store_lookup_all(), the records' fields texts (char *) unparsed, in a stable
+ * order: a key for a cache of built answers (mtqpd). */
+GPtrArray    *track_store_lookup_fields (TrackStore   *self,
+                                         const char   *envid,
+                                         const char   *secret_base64,
+                                         gint64        now,
+                                         GError      **error);
 guint         track_store_expire  (TrackStore   *self,
                                    gint64        now);
 

@@ -323,21 +323,22 @@ mtqpd_chain_is_needed (MsgtrkReport *local)
 /**
  * mtqpd_chain_collect:
  * @self: the chaining state
- * @local: this server's report for the ENVID
+ * @local: (element-type MsgtrkReport): this site's reports for the ENVID (one per node)
  * @envid: the ENVID (decoded)
  * @secret_base64: the client's secret, passed on to the next hops only
  * @over_tls: whether the client's session runs over TLS (next hops then must too)
  * @peer: the client, for logs
  * @cancellable: (nullable): cancelled when the server shuts down
  *
- * Collects @local followed by the parts of the next hops (see mtqpd-chain.h). Never
+ * Collects @local followed by the parts of the next hops of any of them (see
+ * mtqpd-chain.h; a next hop that one of @local's parts represents is not asked). Never
  * fails: a next hop that cannot answer only adds no part.
  *
- * Returns: (transfer full) (element-type MsgtrkReport): the parts, @local first
+ * Returns: (transfer full) (element-type MsgtrkReport): the parts, @local's first
  */
 GPtrArray *
 mtqpd_chain_collect (MtqpdChain   *self,
-                     MsgtrkReport *local,
+                     GPtrArray    *local,
                      const char   *envid,
                      const char   *secret_base64,
                      gboolean      over_tls,
@@ -354,10 +355,13 @@ mtqpd_chain_collect (MtqpdChain   *self,
   char *name;
 
   g_return_val_if_fail (self != NULL, parts);
-  g_return_val_if_fail (MSGTRK_IS_REPORT (local), parts);
+  g_return_val_if_fail (local != NULL && local->len > 0, parts);
 
-  g_ptr_array_add (parts, g_object_ref (local));
-  queue_next_hops (&queue, local);
+  for (guint i = 0; i < local->len; i++)
+    {
+      g_ptr_array_add (parts, g_object_ref (local->pdata[i]));
+      queue_next_hops (&queue, local->pdata[i]);
+    }
   if (g_queue_is_empty (&queue))
     return parts;
 

@@ -47,7 +47,7 @@ gboolean    mtqpd_chain_add_override (MtqpdChain   *self,
                                       GError      **error);
 gboolean    mtqpd_chain_is_needed    (MsgtrkReport *local);
 GPtrArray  *mtqpd_chain_collect      (MtqpdChain   *self,
-                                      MsgtrkReport *local,
+                                      GPtrArray    *local,
                                       const char   *envid,
                                       const char   *secret_base64,
                                       gboolean      over_tls,

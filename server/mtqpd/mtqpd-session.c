@@ -33,6 +33,8 @@
  * Chaining (mtqpd-chain.h, when configured): a TRACK whose record has transferred
  * recipients also asks the next hops and answers with every part.
  *
+ * Logs: one info line per TRACK (ENVID and result; shown with --verbose: at 100,000
+ * queries/s a notice per query would be the server's main cost), a warning per fault.
  * Never: log the secret (logs carry the ENVID and the result); answer an unknown ENVID
  * differently from a wrong secret; start TLS with client data already received after
  * STARTTLS (command injection, cf. CVE-2011-0411); keep anything from before TLS after it.
@@ -40,13 +42,20 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "msgtrk-dot-private.h"
 #include "msgtrk-mtqp-syntax-private.h"
 #include "msgtrk-private.h"
+#include "mtqpd-answer.h"
 #include "mtqpd-session.h"
 #include "server-line-reader.h"
+#include "server-listener.h"
+#include "server-log.h"
 
 /* Initial size of the output buffer. */
 #define MTQPD_OUTPUT_INITIAL 4096
@@ -56,13 +65,28 @@
 /* Answers buffered before they are written even though more commands wait. */
 #define MTQPD_OUTPUT_FLUSH (64 * 1024)
 
+/* Event-driven sessions: events fetched per epoll_wait(); the poller's longest sleep
+ * (the granularity of the idle timer and the lingering close). */
+#define MTQPD_LOOP_EVENTS 64
+#define MTQPD_LOOP_TICK_MS 500
+
 typedef enum
 {
   LINE_OK,
   LINE_TOOLONG,
   LINE_EOF,
   LINE_ERROR,
+  LINE_AGAIN, /* event-driven: no whole line yet, or the answers wait to be written */
 } LineResult;
+
+/* What an event-driven session waits for after a step. */
+typedef enum
+{
+  STEP_WAIT_IN,
+  STEP_WAIT_OUT,
+  STEP_DONE,
+  STEP_HANDED_OFF, /* goes on in a thread of its own (STARTTLS) */
+} StepResult;
 
 typedef struct
 {
@@ -75,6 +99,19 @@ typedef struct
   GOutputStream *out;           /* (unowned) */
   char *peer;                   /* (owned) for logs */
   GString *obuf;                /* (owned) answers not written yet */
+
+  GSocketConnection *connection; /* (unowned) the listener's, detached */
+  /* Event-driven (non-blocking socket, run by the loop's workers); NULL: blocking, in a
+   * thread of its own. */
+  MtqpdLoop *loop;
+  gsize ooff;                   /* octets of obuf already written */
+  gboolean out_blocked;         /* the socket took not all of obuf */
+  gboolean closing;             /* the session is over once obuf is written */
+  gboolean lingering;           /* our side shut down; draining the client's */
+  gboolean expired;             /* set by the poller: idle timer or linger time over */
+  gboolean registered;          /* in the loop's epoll set */
+  gint64 deadline;              /* monotonic µs: idle timer, or end of the lingering */
+  gsize linger_total;
 
   ServerLineReader reader;      /* wipes what it hands out */
   /* (owned) The current line, CRLF removed: sized for MTQPD_MAX_LINE + CRLF + NUL so that
@@ -97,18 +134,40 @@ peer_name (GSocketConnection *connection)
                           g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
 }
 
-/* Write the buffered answers; FALSE (logged) if the connection fails. */
+/* Write the buffered answers; FALSE (logged) if the connection fails. Event-driven: what
+ * the socket does not take now stays (s->out_blocked) for the next step. */
 static gboolean
 flush_output (Session *s)
 {
   g_autoptr (GError) error = NULL;
-  gboolean ok;
+  gboolean ok = TRUE;
 
-  if (s->obuf->len == 0)
-    return TRUE;
-  ok = g_output_stream_write_all (s->out, s->obuf->str, s->obuf->len, NULL, s->cancellable,
-                                  &error);
+  if (s->loop != NULL)
+    {
+      while (s->ooff < s->obuf->len)
+        {
+          gssize n = g_socket_send (s->socket, s->obuf->str + s->ooff,
+                                    s->obuf->len - s->ooff, NULL, &error);
+
+          if (n < 0)
+            {
+              if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                {
+                  s->out_blocked = TRUE;
+                  return TRUE;
+                }
+              ok = FALSE;
+              break;
+            }
+          s->ooff += (gsize) n;
+        }
+    }
+  else if (s->ooff < s->obuf->len)
+    ok = g_output_stream_write_all (s->out, s->obuf->str + s->ooff, s->obuf->len - s->ooff,
+                                    NULL, s->cancellable, &error);
   g_string_truncate (s->obuf, 0);
+  s->ooff = 0;
+  s->out_blocked = FALSE;
   if (!ok)
     g_info ("%s: write failed: %s", s->peer, error->message);
   return ok;
@@ -152,8 +211,16 @@ static gboolean
 before_read (gpointer  data,
              GError  **error)
 {
-  if (flush_output (data))
-    return TRUE;
+  Session *s = data;
+
+  if (flush_output (s))
+    {
+      if (!s->out_blocked)
+        return TRUE;
+      /* Event-driven: no more commands until the client takes the answers. */
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "answers pending");
+      return FALSE;
+    }
   g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE,
                        "the answers cannot be written");
   return FALSE;
@@ -165,6 +232,7 @@ reader_reset (Session *s)
 {
   server_line_reader_clear (&s->reader);
   server_line_reader_init (&s->reader, s->in, TRUE);
+  server_line_reader_set_nonblocking (&s->reader, s->loop != NULL);
   server_line_reader_set_hook (&s->reader, before_read, s);
 }
 
@@ -190,6 +258,8 @@ read_line (Session *s)
       return LINE_EOF;
     case SERVER_LINE_ERROR:
     default:
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return LINE_AGAIN;
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
         g_message ("%s: idle timeout, closing", s->peer);
       else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
@@ -275,40 +345,78 @@ free_words (char **words)
   g_free (words);
 }
 
-/* Send @entity as the data lines of a multi-line answer: dot-stuffed, CRLF, then ".". */
+/* A record of @envid that is not served: a fault (logged), answered -TEMP. */
 static gboolean
-send_entity (Session *s,
-             GBytes  *entity)
+send_unavailable (Session    *s,
+                  const char *envid_log,
+                  GError     *error)
 {
-  g_autoptr (GString) text = g_string_new (NULL);
-  gsize len = 0;
-  const char *data = g_bytes_get_data (entity, &len);
-  gsize bad = 0;
-
-  if (!msgtrk_mtqp_status_write (text, MSGTRK_MTQP_STATUS_OK_MULTI, NULL,
-                                 "Tracking information follows", NULL))
-    g_assert_not_reached ();
-  if (!msgtrk_dot_stuff (text, data, len, MTQPD_MAX_LINE, &bad))
-    {
-      g_warning ("%s: tracking entity has a line of %" G_GSIZE_FORMAT
-                 " octets, more than %d; not sent", s->peer, bad, MTQPD_MAX_LINE);
-      return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
-                             "Tracking information cannot be sent");
-    }
-  msgtrk_dot_end (text);
-  return send_text (s, text->str, text->len);
+  g_warning ("%s: TRACK %s: %s", s->peer, envid_log, error->message);
+  return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
+                      "Tracking information is unavailable, try again later");
 }
 
+/* The chained answer: this site's parts (@fields) and the next hops'; NULL when no next
+ * hop added a part or the answer cannot be built (then the local answer is sent). */
+static GBytes *
+chained_answer (Session    *s,
+                GPtrArray  *fields,
+                const char *envid,
+                const char *secret,
+                const char *envid_log)
+{
+  g_autoptr (GPtrArray) local = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) parts = NULL;
+  g_autoptr (GError) error = NULL;
+  GBytes *wire;
+
+  for (guint i = 0; i < fields->len; i++)
+    {
+      MsgtrkReport *report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS,
+                                                         fields->pdata[i], -1, NULL);
+
+      if (report == NULL)
+        return NULL; /* cannot happen: the cached answer parsed them */
+      g_ptr_array_add (local, report);
+    }
+  /* Answers of the batch so far go out before the next hops are asked. */
+  if (!flush_output (s))
+    return NULL;
+  parts = mtqpd_chain_collect (s->server->chain, local, envid, secret, s->tls_stream != NULL,
+                               s->peer, s->cancellable);
+  if (parts->len <= local->len)
+    return NULL;
+  wire = mtqpd_answer_build (parts, MTQPD_MAX_LINE, &error);
+  if (wire == NULL)
+    g_message ("%s: TRACK %s: the chained answer cannot be built (%s); answering with the "
+               "local part only", s->peer, envid_log, error->message);
+  return wire;
+}
+
+/* The ENVID as shown in logs, made on first use (*@cache owns it). */
+static const char *
+envid_for_log (char      **cache,
+               const char *envid)
+{
+  if (*cache == NULL)
+    *cache = msgtrk_str_escape_for_error (envid, 120);
+  return *cache;
+}
+
+/* TRACK: the answer of every node's record that the secret opens, built once per record
+ * version (mtqpd-answer.h); chained when configured and a part has a next hop. */
 static gboolean
 cmd_track (Session *s,
            char   **words)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = NULL;
-  g_autoptr (GPtrArray) reports = NULL;
-  g_autoptr (GBytes) entity = NULL;
+  g_autoptr (GPtrArray) fields = NULL;
+  g_autoptr (GBytes) chained = NULL;
   g_autofree char *envid = NULL;
   g_autofree char *envid_log = NULL;
+  MtqpdAnswer answer = { 0 };
+  GBytes *wire;
+  gboolean ok;
 
   if (g_strv_length (words) != 3)
     return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "Usage: TRACK envid mtrk-secret");
@@ -316,58 +424,32 @@ cmd_track (Session *s,
   envid = msgtrk_xtext_decode (words[1], &error);
   if (envid == NULL)
     return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "The ENVID is not valid xtext");
-  envid_log = msgtrk_str_escape_for_error (envid, 120);
 
-  report = track_store_lookup (s->server->store, envid, words[2],
-                               g_get_real_time () / G_USEC_PER_SEC, &error);
-  if (report == NULL)
+  fields = track_store_lookup_fields (s->server->store, envid, words[2],
+                                      g_get_real_time () / G_USEC_PER_SEC, &error);
+  if (fields == NULL)
     {
       if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
         {
-          g_message ("%s: TRACK %s: not found or wrong secret", s->peer, envid_log);
+          if (server_log_is_verbose ())
+            g_info ("%s: TRACK %s: not found or wrong secret", s->peer,
+                    envid_for_log (&envid_log, envid));
           return send_status (s, MSGTRK_MTQP_STATUS_ERR, "notfound",
                                  "No tracking information for this ENVID and secret");
         }
-      g_warning ("%s: TRACK %s: %s", s->peer, envid_log, error->message);
-      return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
-                             "Tracking information is unavailable, try again later");
+      return send_unavailable (s, envid_for_log (&envid_log, envid), error);
     }
+  if (!mtqpd_answer_get (s->server->answers, fields, MTQPD_MAX_LINE, &answer, &error))
+    return send_unavailable (s, envid_for_log (&envid_log, envid), error);
 
-  if (s->server->chain != NULL && mtqpd_chain_is_needed (report))
-    {
-      /* Answers of the batch so far go out before the next hops are asked. */
-      if (!flush_output (s))
-        return FALSE;
-      reports = mtqpd_chain_collect (s->server->chain, report, envid, words[2],
-                                     s->tls_stream != NULL, s->peer, s->cancellable);
-      if (reports->len > 1)
-        {
-          entity = msgtrk_report_build_tracking_entity (reports, &error);
-          if (entity == NULL)
-            {
-              g_message ("%s: TRACK %s: the chained answer cannot be built (%s); "
-                         "answering with the local part only", s->peer, envid_log,
-                         error->message);
-              g_clear_error (&error);
-            }
-        }
-      g_clear_pointer (&reports, g_ptr_array_unref);
-    }
-  if (entity == NULL)
-    {
-      reports = g_ptr_array_new_with_free_func (g_object_unref);
-      g_ptr_array_add (reports, g_object_ref (report));
-      entity = msgtrk_report_build_tracking_entity (reports, &error);
-    }
-  if (entity == NULL)
-    {
-      g_warning ("%s: TRACK %s: cannot build the answer: %s", s->peer, envid_log,
-                 error->message);
-      return send_status (s, MSGTRK_MTQP_STATUS_TEMP, "unavailable",
-                             "Tracking information is unavailable, try again later");
-    }
-  g_message ("%s: TRACK %s: found", s->peer, envid_log);
-  return send_entity (s, entity);
+  if (s->server->chain != NULL && answer.needs_chain)
+    chained = chained_answer (s, fields, envid, words[2], envid_for_log (&envid_log, envid));
+  wire = chained != NULL ? chained : answer.wire;
+  if (server_log_is_verbose ())
+    g_info ("%s: TRACK %s: found", s->peer, envid_for_log (&envid_log, envid));
+  ok = send_text (s, g_bytes_get_data (wire, NULL), g_bytes_get_size (wire));
+  mtqpd_answer_clear (&answer);
+  return ok;
 }
 
 /* Is client data waiting, in our buffer or in the kernel? */
@@ -500,25 +582,18 @@ linger_close (Session *s)
   msgtrk_secure_wipe (buf, sizeof buf);
 }
 
-/**
- * mtqpd_session_run:
- * @server: what sessions share
- * @connection: the client's connection
- * @cancellable: cancelled when the server shuts down
- *
- * Runs one MTQP session to its end (QUIT, EOF, idle timeout, error or shutdown). Does
- * not close @connection (the listener does).
- */
-void
-mtqpd_session_run (MtqpdServer       *server,
-                   GSocketConnection *connection,
-                   GCancellable      *cancellable)
+static Session *
+session_new (MtqpdServer       *server,
+             GSocketConnection *connection,
+             GCancellable      *cancellable,
+             MtqpdLoop         *loop)
 {
   Session *s = g_new0 (Session, 1);
-  gboolean go_on;
 
   s->server = server;
   s->cancellable = cancellable;
+  s->connection = connection;
+  s->loop = loop;
   s->base = G_IO_STREAM (connection);
   s->socket = g_socket_connection_get_socket (connection);
   s->in = g_io_stream_get_input_stream (s->base);
@@ -527,10 +602,71 @@ mtqpd_session_run (MtqpdServer       *server,
   s->obuf = g_string_sized_new (MTQPD_OUTPUT_INITIAL);
   s->line = g_string_sized_new (MTQPD_MAX_LINE + 3);
   reader_reset (s);
-  g_socket_set_timeout (s->socket, server->idle_timeout);
+  if (loop != NULL)
+    g_socket_set_blocking (s->socket, FALSE);
+  else
+    g_socket_set_timeout (s->socket, server->idle_timeout);
   g_info ("%s: connected", s->peer);
+  return s;
+}
 
-  go_on = send_greeting (s);
+/* Wipe and free @s, and give its connection back to the listener (which closes it). */
+static void
+session_free (Session *s)
+{
+  GSocketConnection *connection = s->connection;
+
+  g_info ("%s: closed", s->peer);
+  server_line_reader_clear (&s->reader);
+  msgtrk_secure_wipe (s->line->str, s->line->allocated_len);
+  g_string_free (s->line, TRUE);
+  g_free (s->peer);
+  g_string_free (s->obuf, TRUE);
+  g_free (s);
+  server_listener_release (connection);
+}
+
+/* Threads of sessions that ran in a thread of their own and have ended, to join (so
+ * that their thread-local state, e.g. OpenSSL's, is freed): joined when the next such
+ * thread starts and at shutdown (mtqpd_session_join_threads()). */
+static GMutex ended_lock;
+static GPtrArray *ended_threads;
+
+/* In a session's own thread, before its connection goes back to the listener. */
+static void
+thread_ending (void)
+{
+  g_mutex_lock (&ended_lock);
+  if (ended_threads == NULL)
+    ended_threads = g_ptr_array_new ();
+  g_ptr_array_add (ended_threads, g_thread_ref (g_thread_self ()));
+  g_mutex_unlock (&ended_lock);
+}
+
+/**
+ * mtqpd_session_join_threads:
+ *
+ * Joins the session threads that have ended (at shutdown, once the listener has stopped:
+ * every one of them then has).
+ */
+void
+mtqpd_session_join_threads (void)
+{
+  g_autoptr (GPtrArray) done = NULL;
+
+  g_mutex_lock (&ended_lock);
+  done = g_steal_pointer (&ended_threads);
+  g_mutex_unlock (&ended_lock);
+  for (guint i = 0; done != NULL && i < done->len; i++)
+    g_thread_join (done->pdata[i]);
+}
+
+/* The blocking session: commands until QUIT, EOF, the idle timeout, an error or the
+ * shutdown; then the lingering close. */
+static void
+session_run_blocking (Session *s,
+                      gboolean go_on)
+{
   while (go_on)
     {
       switch (read_line (s))
@@ -545,6 +681,7 @@ mtqpd_session_run (MtqpdServer       *server,
           break;
         case LINE_EOF:
         case LINE_ERROR:
+        case LINE_AGAIN:
         default:
           go_on = FALSE;
           break;
@@ -560,11 +697,427 @@ mtqpd_session_run (MtqpdServer       *server,
       g_object_unref (s->tls_stream);
     }
   linger_close (s);
-  g_info ("%s: closed", s->peer);
-  server_line_reader_clear (&s->reader);
+  thread_ending ();
+  session_free (s);
+}
+
+/* A session in a thread of its own, from its greeting. */
+static gpointer
+session_thread (gpointer data)
+{
+  Session *s = data;
+
+  session_run_blocking (s, send_greeting (s));
+  return NULL;
+}
+
+/* An event-driven session handed over to a thread of its own at STARTTLS (the OpenSSL
+ * stream blocks): the socket becomes blocking, the answers so far are written, then the
+ * STARTTLS line (in s->line) is handled as in any blocking session. */
+static gpointer
+session_handoff_thread (gpointer data)
+{
+  Session *s = data;
+  gboolean go_on;
+
+  s->loop = NULL;
+  server_line_reader_set_nonblocking (&s->reader, FALSE);
+  g_socket_set_blocking (s->socket, TRUE);
+  g_socket_set_timeout (s->socket, s->server->idle_timeout);
+  go_on = flush_output (s) && handle_line (s);
   msgtrk_secure_wipe (s->line->str, s->line->allocated_len);
-  g_string_free (s->line, TRUE);
-  g_free (s->peer);
-  g_string_free (s->obuf, TRUE);
-  g_free (s);
+  g_string_truncate (s->line, 0);
+  session_run_blocking (s, go_on);
+  return NULL;
+}
+
+/* Is @line the STARTTLS command (with or without arguments)? */
+static gboolean
+line_is_starttls (GString *line)
+{
+  return line->len >= 8 && g_ascii_strncasecmp (line->str, "STARTTLS", 8) == 0
+         && (line->len == 8 || line->str[8] == ' ' || line->str[8] == '\t');
+}
+
+/* Our side is done: shut it down and drain the client's for MTQPD_LINGER_SECONDS (see
+ * linger_close(); here without blocking). */
+static StepResult
+start_lingering (Session *s)
+{
+  if (g_socket_is_closed (s->socket) || !g_socket_shutdown (s->socket, FALSE, TRUE, NULL))
+    return STEP_DONE;
+  s->lingering = TRUE;
+  s->deadline = g_get_monotonic_time () + MTQPD_LINGER_SECONDS * G_USEC_PER_SEC;
+  return STEP_WAIT_IN;
+}
+
+static StepResult
+linger_step (Session *s)
+{
+  char buf[1024];
+  StepResult result = STEP_WAIT_IN;
+
+  while (s->linger_total < MTQPD_LINGER_MAX)
+    {
+      g_autoptr (GError) error = NULL;
+      gssize n = g_socket_receive (s->socket, buf, sizeof buf, NULL, &error);
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        break;
+      if (n <= 0)
+        {
+          result = STEP_DONE;
+          break;
+        }
+      s->linger_total += (gsize) n;
+    }
+  msgtrk_secure_wipe (buf, sizeof buf);
+  return s->linger_total >= MTQPD_LINGER_MAX ? STEP_DONE : result;
+}
+
+/* The session is over: once the answers are written, linger. */
+static StepResult
+finish (Session *s)
+{
+  s->closing = TRUE;
+  if (!flush_output (s))
+    return STEP_DONE;
+  if (s->out_blocked)
+    return STEP_WAIT_OUT;
+  return start_lingering (s);
+}
+
+/* Run an event-driven session until it would block. */
+static StepResult
+session_step (Session *s)
+{
+  if (s->lingering)
+    return linger_step (s);
+  if (s->ooff < s->obuf->len || s->out_blocked)
+    {
+      if (!flush_output (s))
+        return STEP_DONE;
+      if (s->out_blocked)
+        return STEP_WAIT_OUT;
+    }
+  if (s->closing)
+    return start_lingering (s);
+
+  for (;;)
+    {
+      gboolean go_on;
+
+      switch (read_line (s))
+        {
+        case LINE_AGAIN:
+          return s->out_blocked ? STEP_WAIT_OUT : STEP_WAIT_IN;
+        case LINE_OK:
+          if (line_is_starttls (s->line) && s->server->tls != NULL && s->tls_stream == NULL)
+            return STEP_HANDED_OFF;
+          go_on = handle_line (s);
+          break;
+        case LINE_TOOLONG:
+          go_on = send_status (s, MSGTRK_MTQP_STATUS_BAD, "toolong",
+                                   "Command line longer than " G_STRINGIFY (MTQPD_MAX_LINE)
+                                   " octets");
+          break;
+        case LINE_EOF:
+        case LINE_ERROR:
+        default:
+          go_on = FALSE;
+          break;
+        }
+      msgtrk_secure_wipe (s->line->str, s->line->allocated_len);
+      g_string_truncate (s->line, 0);
+      if (!go_on)
+        return finish (s);
+      if (s->out_blocked)
+        return STEP_WAIT_OUT;
+    }
+}
+
+/* ---- the event loop: one poller thread, a bounded pool of workers ---- */
+
+struct _MtqpdLoop
+{
+  int epfd;
+  int wakefd;                /* eventfd: wakes the poller to stop */
+  GThread *poller;
+  GAsyncQueue *queue;        /* Session* to run; the loop itself: a worker stops */
+  GPtrArray *workers;        /* GThread*, joined at the end (OpenSSL's thread state) */
+  GMutex lock;
+  GHashTable *parked;        /* Session* waiting in the epoll set; under lock */
+  gint stop;                 /* (atomic) */
+};
+
+/* Wait for @what on @s (one event: EPOLLONESHOT), with its deadline. */
+static void
+loop_park (MtqpdLoop *loop,
+           Session   *s,
+           StepResult what)
+{
+  struct epoll_event ev = { 0 };
+  int op = s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+  ev.events = EPOLLONESHOT | EPOLLRDHUP | (what == STEP_WAIT_OUT ? EPOLLOUT : EPOLLIN);
+  ev.data.ptr = s;
+  if (!s->lingering)
+    s->deadline = g_get_monotonic_time () + (gint64) s->server->idle_timeout * G_USEC_PER_SEC;
+  g_mutex_lock (&loop->lock);
+  g_hash_table_add (loop->parked, s);
+  if (epoll_ctl (loop->epfd, op, g_socket_get_fd (s->socket), &ev) != 0)
+    {
+      /* Cannot wait for it (out of memory): end it at the next tick. */
+      g_warning ("%s: epoll_ctl: %s", s->peer, g_strerror (errno));
+      s->deadline = 0;
+      s->lingering = TRUE;
+    }
+  else
+    s->registered = TRUE;
+  g_mutex_unlock (&loop->lock);
+}
+
+static void
+loop_end (Session *s)
+{
+  if (s->registered)
+    epoll_ctl (s->loop->epfd, EPOLL_CTL_DEL, g_socket_get_fd (s->socket), NULL);
+  session_free (s);
+}
+
+/* A worker: run the session that has an event (or whose deadline passed). */
+static void
+loop_work (Session   *s,
+           MtqpdLoop *loop)
+{
+  StepResult result;
+
+  if (s->expired)
+    {
+      s->expired = FALSE;
+      if (s->lingering)
+        result = STEP_DONE;
+      else
+        {
+          g_message ("%s: idle timeout, closing", s->peer);
+          result = finish (s);
+        }
+    }
+  else
+    result = session_step (s);
+
+  switch (result)
+    {
+    case STEP_WAIT_IN:
+    case STEP_WAIT_OUT:
+      loop_park (loop, s, result);
+      break;
+    case STEP_HANDED_OFF:
+      {
+        g_autoptr (GError) error = NULL;
+        g_autoptr (GThread) thread = NULL;
+
+        if (s->registered)
+          epoll_ctl (loop->epfd, EPOLL_CTL_DEL, g_socket_get_fd (s->socket), NULL);
+        s->registered = FALSE;
+        mtqpd_session_join_threads ();
+        thread = g_thread_try_new ("session", session_handoff_thread, s, &error);
+        if (thread == NULL)
+          {
+            g_warning ("%s: cannot start a thread for STARTTLS: %s", s->peer, error->message);
+            loop_end (s);
+          }
+      }
+      break;
+    case STEP_DONE:
+    default:
+      loop_end (s);
+      break;
+    }
+}
+
+static gpointer
+loop_worker (gpointer data)
+{
+  MtqpdLoop *loop = data;
+  gpointer item;
+
+  while ((item = g_async_queue_pop (loop->queue)) != loop)
+    loop_work (item, loop);
+  return NULL;
+}
+
+static gpointer
+loop_poll (gpointer data)
+{
+  MtqpdLoop *loop = data;
+  struct epoll_event events[MTQPD_LOOP_EVENTS];
+
+  while (!g_atomic_int_get (&loop->stop))
+    {
+      int n = epoll_wait (loop->epfd, events, MTQPD_LOOP_EVENTS, MTQPD_LOOP_TICK_MS);
+      g_autoptr (GPtrArray) due = g_ptr_array_new ();
+      GHashTableIter iter;
+      gpointer key;
+      gint64 now;
+
+      if (n < 0 && errno != EINTR)
+        {
+          g_warning ("epoll_wait: %s", g_strerror (errno));
+          g_usleep (MTQPD_LOOP_TICK_MS * 1000);
+        }
+      g_mutex_lock (&loop->lock);
+      for (int i = 0; i < n; i++)
+        {
+          Session *s = events[i].data.ptr;
+
+          if (s != NULL && g_hash_table_remove (loop->parked, s))
+            g_ptr_array_add (due, s);
+        }
+      now = g_get_monotonic_time ();
+      g_hash_table_iter_init (&iter, loop->parked);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        {
+          Session *s = key;
+
+          if (now >= s->deadline)
+            {
+              g_hash_table_iter_remove (&iter);
+              epoll_ctl (loop->epfd, EPOLL_CTL_DEL, g_socket_get_fd (s->socket), NULL);
+              s->registered = FALSE;
+              s->expired = TRUE;
+              g_ptr_array_add (due, s);
+            }
+        }
+      g_mutex_unlock (&loop->lock);
+      for (guint i = 0; i < due->len; i++)
+        g_async_queue_push (loop->queue, due->pdata[i]);
+    }
+  return NULL;
+}
+
+/**
+ * mtqpd_loop_new:
+ * @workers: threads that run sessions (at least 1)
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the event loop of event-driven sessions
+ */
+MtqpdLoop *
+mtqpd_loop_new (guint    workers,
+                GError **error)
+{
+  MtqpdLoop *loop = g_new0 (MtqpdLoop, 1);
+  struct epoll_event ev = { 0 };
+
+  g_mutex_init (&loop->lock);
+  loop->parked = g_hash_table_new (NULL, NULL);
+  loop->epfd = epoll_create1 (EPOLL_CLOEXEC);
+  loop->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ev.events = EPOLLIN;
+  ev.data.ptr = NULL;
+  if (loop->epfd < 0 || loop->wakefd < 0
+      || epoll_ctl (loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "Cannot set up the event loop: %s", g_strerror (saved));
+      mtqpd_loop_free (loop);
+      return NULL;
+    }
+  loop->queue = g_async_queue_new ();
+  loop->workers = g_ptr_array_new ();
+  for (guint i = 0; i < MAX (workers, 1); i++)
+    {
+      GThread *t = g_thread_try_new ("worker", loop_worker, loop, error);
+
+      if (t == NULL)
+        {
+          mtqpd_loop_free (loop);
+          return NULL;
+        }
+      g_ptr_array_add (loop->workers, t);
+    }
+  loop->poller = g_thread_new ("poll", loop_poll, loop);
+  return loop;
+}
+
+/**
+ * mtqpd_loop_free:
+ * @loop: (nullable): the loop, once the listener has stopped (every session ended)
+ */
+void
+mtqpd_loop_free (MtqpdLoop *loop)
+{
+  guint64 one = 1;
+
+  if (loop == NULL)
+    return;
+  g_atomic_int_set (&loop->stop, 1);
+  if (loop->wakefd >= 0 && write (loop->wakefd, &one, sizeof one) < 0)
+    g_warning ("eventfd: %s", g_strerror (errno));
+  if (loop->poller != NULL)
+    g_thread_join (loop->poller);
+  if (loop->workers != NULL)
+    {
+      for (guint i = 0; i < loop->workers->len; i++)
+        g_async_queue_push (loop->queue, loop);
+      for (guint i = 0; i < loop->workers->len; i++)
+        g_thread_join (loop->workers->pdata[i]);
+      g_ptr_array_unref (loop->workers);
+    }
+  if (loop->queue != NULL)
+    g_async_queue_unref (loop->queue);
+  g_warn_if_fail (g_hash_table_size (loop->parked) == 0);
+  g_hash_table_unref (loop->parked);
+  if (loop->epfd >= 0)
+    close (loop->epfd);
+  if (loop->wakefd >= 0)
+    close (loop->wakefd);
+  g_mutex_clear (&loop->lock);
+  g_free (loop);
+}
+
+/**
+ * mtqpd_session_start:
+ * @server: what sessions share
+ * @connection: the client's connection (called in the listener's accept thread)
+ * @cancellable: cancelled when the server shuts down
+ *
+ * Takes @connection from the listener (server_listener_detach()) and starts its session
+ * without blocking: event-driven on server->loop, or, when there is no loop (chaining:
+ * next hops are asked with blocking I/O), in a thread of its own. The session gives the
+ * connection back with server_listener_release() when it ends.
+ */
+void
+mtqpd_session_start (MtqpdServer       *server,
+                     GSocketConnection *connection,
+                     GCancellable      *cancellable)
+{
+  Session *s;
+
+  server_listener_detach (connection);
+  s = session_new (server, connection, cancellable, server->loop);
+  if (server->loop == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GThread) thread = NULL;
+
+      mtqpd_session_join_threads ();
+      thread = g_thread_try_new ("session", session_thread, s, &error);
+
+      if (thread == NULL)
+        {
+          g_warning ("%s: cannot start a session thread: %s", s->peer, error->message);
+          session_free (s);
+        }
+      return;
+    }
+  if (!send_greeting (s) || !flush_output (s))
+    {
+      loop_end (s);
+      return;
+    }
+  loop_park (server->loop, s, s->out_blocked ? STEP_WAIT_OUT : STEP_WAIT_IN);
 }

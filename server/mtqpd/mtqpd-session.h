@@ -2,14 +2,21 @@
 /* mtqpd-session.h: one MTQP (RFC 3887) session of mtqpd, run on a connected stream.
  *
  * The server side of the protocol: greeting with options, TRACK, STARTTLS, COMMENT,
- * QUIT, pipelining, the 998-octet line limit and the idle timer. Blocking I/O in the
- * connection's own thread (see server-listener.h).
+ * QUIT, pipelining, the 998-octet line limit and the idle timer.
+ *
+ * Worker model (docs/mtqp-server.md, "Sessions and threads"): sessions are event-driven
+ * (MtqpdLoop): non-blocking sockets in one epoll set watched by one thread, and a bounded
+ * pool of workers that run a session while it has whole commands to answer; no thread
+ * per connection. A session that starts TLS (OpenSSL's stream blocks) and every session
+ * of a chaining server (next hops are asked with blocking I/O) run in a thread of their
+ * own instead.
  */
 #pragma once
 
 #include <gio/gio.h>
 
 #include "msgtrk-tls-private.h"
+#include "mtqpd-answer.h"
 #include "mtqpd-chain.h"
 #include "track-store.h"
 
@@ -24,6 +31,8 @@ G_BEGIN_DECLS
 /** MTQPD_MAX_IDLE_TIMEOUT: the largest idle timeout accepted in the configuration. */
 #define MTQPD_MAX_IDLE_TIMEOUT 86400
 
+typedef struct _MtqpdLoop MtqpdLoop;
+
 /* What every session shares; read-only once the server runs. */
 typedef struct
 {
@@ -32,10 +41,19 @@ typedef struct
   MsgtrkTlsContext *tls;           /* (nullable): STARTTLS offered when set */
   guint idle_timeout;              /* seconds */
   MtqpdChain *chain;               /* (nullable): chaining referrals when set */
+  MtqpdAnswerCache *answers;       /* built TRACK answers (mtqpd-answer.h) */
+  MtqpdLoop *loop;                 /* (nullable) event-driven sessions; NULL: a thread each */
 } MtqpdServer;
 
-void mtqpd_session_run (MtqpdServer       *server,
-                        GSocketConnection *connection,
-                        GCancellable      *cancellable);
+/** MTQPD_MAX_WORKERS: most worker threads of the event loop. */
+#define MTQPD_MAX_WORKERS 32
+
+MtqpdLoop *mtqpd_loop_new      (guint              workers,
+                                GError           **error);
+void       mtqpd_loop_free     (MtqpdLoop         *loop);
+void       mtqpd_session_join_threads (void);
+void       mtqpd_session_start (MtqpdServer       *server,
+                                GSocketConnection *connection,
+                                GCancellable      *cancellable);
 
 G_END_DECLS

@@ -201,7 +201,7 @@ on_connection (GSocketConnection *connection,
 {
   Mtqpd *m = user_data;
 
-  mtqpd_session_run (&m->server, connection, cancellable);
+  mtqpd_session_start (&m->server, connection, cancellable);
 }
 
 static gboolean
@@ -258,6 +258,15 @@ mtqpd_post_drop (gpointer  data,
   m->server.tls = m->tls;
   m->server.idle_timeout = m->config.idle_timeout;
   m->server.chain = m->config.chain;
+  m->server.answers = mtqpd_answer_cache_new ();
+  /* Event-driven sessions unless chaining (its next-hop queries block a thread). */
+  if (m->config.chain == NULL)
+    {
+      m->server.loop = mtqpd_loop_new (CLAMP (2 * g_get_num_processors (), 4,
+                                              MTQPD_MAX_WORKERS), error);
+      if (m->server.loop == NULL)
+        return FALSE;
+    }
   return TRUE;
 }
 
@@ -280,6 +289,9 @@ mtqpd_stop (gpointer data)
   Mtqpd *m = data;
 
   g_clear_object (&m->store);
+  g_clear_pointer (&m->server.loop, mtqpd_loop_free);
+  mtqpd_session_join_threads ();
+  g_clear_pointer (&m->server.answers, mtqpd_answer_cache_free);
   g_clear_pointer (&m->tls, msgtrk_tls_context_unref);
   mtqpd_config_clear (&m->config);
 }
@@ -292,6 +304,7 @@ static const ServerProgram mtqpd_program = {
   .options = mtqpd_options,
   .reject_line = "-TEMP/MTQP/unavailable Too many connections, try again later\r\n",
   .serve = on_connection,
+  .serve_inline = TRUE,
   .configure = mtqpd_configure,
   .pre_drop = mtqpd_pre_drop,
   .post_drop = mtqpd_post_drop,

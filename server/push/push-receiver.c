@@ -46,6 +46,8 @@
 #define PUSH_REASSEMBLY_SECONDS 30
 #define PUSH_RECEIVER_MAX_KEYS 4096
 #define PUSH_RECEIVER_TICK_MS 200
+/* Records stored in one go (one transaction on PostgreSQL) from the datagrams waiting. */
+#define PUSH_RECEIVER_BATCH 256
 #define PUSH_RECEIVER_MAX_CONNECTIONS 64
 /* Receive buffer asked for the UDP socket (bursts from many nodes): 4 MiB. */
 #define PUSH_RECEIVER_RCVBUF (4 * 1024 * 1024)
@@ -174,56 +176,133 @@ write_stats (Receiver *r,
     g_warning ("Cannot write the statistics: %s", error->message);
 }
 
-/* Store a complete record; TRUE when it is to be acknowledged. */
-static gboolean
-store_record (Receiver     *r,
-              const guint8 *data,
-              gsize         len,
-              const char   *peer)
+/* A record whose frames have all arrived, to be stored and acknowledged. */
+typedef struct
 {
-  g_autofree char *envid = NULL;
-  g_autofree char *auth = NULL;
-  g_autofree char *fields = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = NULL;
-  gint64 expires = 0;
-  gint64 version = 0;
+  guint16 key_id;
+  guint64 record_id;
+  NodeKey *key;                /* (unowned) */
+  GBytes *whole;               /* (owned) the record */
+  GSocketAddress *from;        /* (owned) (nullable) UDP: where the ACK goes */
+  char *peer;                  /* (owned) for logs */
+  /* decoded */
+  char *node;
+  char *envid;
+  char *auth;
+  char *fields;
+  gint64 expires;
+  gint64 version;
+  MsgtrkReport *report;
+} Completed;
 
-  if (!push_record_decode (data, len, &envid, &auth, &expires, &version, &fields, &error)
-      || !msgtrk_authenticator_is_valid (auth, NULL) || version <= 0
-      || (report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS, fields, -1,
-                                               &error)) == NULL)
-    {
-      count (r, PUSH_DROP_BAD_RECORD, peer);
-      return FALSE;
-    }
-  if (track_store_put_versioned (r->store, envid, auth, expires, version, report, &error))
-    {
-      count (r, PUSH_OK, peer);
-      return TRUE;
-    }
-  if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET))
-    {
-      /* The first owner keeps the ENVID; resending would not change that. */
-      g_autofree char *quoted = msgtrk_str_escape_for_error (envid, 120);
-
-      g_message ("%s: record for %s refused: %s", peer, quoted, error->message);
-      count (r, COUNT_REFUSED_OWNER, peer);
-      return TRUE;
-    }
-  g_warning ("%s: record not stored (the node resends): %s", peer, error->message);
-  count (r, COUNT_STORE_FAILED, peer);
-  return FALSE;
+static void
+completed_clear (Completed *c)
+{
+  g_clear_pointer (&c->whole, g_bytes_unref);
+  g_clear_object (&c->from);
+  g_clear_pointer (&c->peer, g_free);
+  g_clear_pointer (&c->node, g_free);
+  g_clear_pointer (&c->envid, g_free);
+  g_clear_pointer (&c->auth, g_free);
+  g_clear_pointer (&c->fields, g_free);
+  g_clear_object (&c->report);
 }
 
-/* Check one frame, store what completes a record; fills @ack (returns its length, 0 for
- * no answer). */
+/* Store @n complete records in one go (track_store_put_many: PostgreSQL, one transaction);
+ * ack[i] TRUE when record i is to be acknowledged (stored, a duplicate, or refused for
+ * good by the first-owner rule; not when the store failed: the node resends). */
+static void
+store_records (Receiver  *r,
+               Completed *c,
+               guint      n,
+               gboolean  *ack)
+{
+  g_autofree TrackStorePut *puts = g_new0 (TrackStorePut, n);
+  g_autofree guint *index = g_new0 (guint, n);
+  guint m = 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      ack[i] = FALSE;
+      if (!push_record_decode (g_bytes_get_data (c[i].whole, NULL),
+                               g_bytes_get_size (c[i].whole), &c[i].envid, &c[i].auth,
+                               &c[i].expires, &c[i].version, &c[i].fields, &error)
+          || !msgtrk_authenticator_is_valid (c[i].auth, NULL) || c[i].version <= 0
+          || (c[i].report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS,
+                                                        c[i].fields, -1, &error)) == NULL)
+        {
+          count (r, PUSH_DROP_BAD_RECORD, c[i].peer);
+          continue;
+        }
+      /* Each pushing node's records are its own (one record per (ENVID, node)): the node
+       * is named by the key that signed them. */
+      c[i].node = g_strdup_printf ("key-%u", c[i].key_id);
+      puts[m].node = c[i].node;
+      puts[m].envid = c[i].envid;
+      puts[m].authenticator = c[i].auth;
+      puts[m].expires = c[i].expires;
+      puts[m].version = c[i].version;
+      puts[m].report = c[i].report;
+      index[m++] = i;
+    }
+  if (m > 0)
+    track_store_put_many (r->store, puts, m);
+  for (guint j = 0; j < m; j++)
+    {
+      Completed *ci = &c[index[j]];
+      GError *error = puts[j].error;
+
+      if (error == NULL)
+        {
+          count (r, PUSH_OK, ci->peer);
+          ack[index[j]] = TRUE;
+        }
+      else if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET))
+        {
+          /* The first owner keeps the ENVID; resending would not change that. */
+          g_autofree char *quoted = msgtrk_str_escape_for_error (ci->envid, 120);
+
+          g_message ("%s: record for %s refused: %s", ci->peer, quoted, error->message);
+          count (r, COUNT_REFUSED_OWNER, ci->peer);
+          ack[index[j]] = TRUE;
+        }
+      else
+        {
+          g_warning ("%s: record not stored (the node resends): %s", ci->peer,
+                     error->message);
+          count (r, COUNT_STORE_FAILED, ci->peer);
+        }
+      g_clear_error (&puts[j].error);
+    }
+}
+
+/* The ACK of a stored record, in @ack; its length. */
 static gsize
-handle_frame (Receiver     *r,
-              const guint8 *data,
-              gsize         len,
-              const char   *peer,
-              guint8        ack[PUSH_MAX_DATAGRAM])
+ack_encode (Receiver  *r,
+            Completed *c,
+            guint8     ack[PUSH_MAX_DATAGRAM])
+{
+  PushFrame a = { 0 };
+
+  a.type = PUSH_TYPE_ACK;
+  a.key_id = c->key_id;
+  a.timestamp_ms = g_get_real_time () / 1000;
+  a.sequence = (guint64) g_get_real_time ();
+  a.record_id = c->record_id;
+  count (r, COUNT_ACKS, c->peer);
+  return push_frame_encode (&a, c->key->key, c->key->len, ack);
+}
+
+/* Check one frame and keep its part; TRUE when it completes a record (@done filled:
+ * key id, record id, key, whole record). */
+static gboolean
+take_frame (Receiver     *r,
+            const guint8 *data,
+            gsize         len,
+            const char   *peer,
+            Completed    *done)
 {
   PushFrame f;
   PushResult res = push_frame_parse (data, len, &f);
@@ -231,32 +310,29 @@ handle_frame (Receiver     *r,
   g_autoptr (GBytes) whole = NULL;
   g_autofree char *rkey = NULL;
   gint64 now_ms = g_get_real_time () / 1000;
-  guint8 *ack_key = NULL;
-  gsize ack_key_len = 0;
-  gsize n;
 
   if (res == PUSH_OK && f.type != PUSH_TYPE_RECORD)
     res = PUSH_DROP_MALFORMED;
   if (res != PUSH_OK)
     {
       count (r, res, peer);
-      return 0;
+      return FALSE;
     }
   key = g_hash_table_lookup (r->keys, GUINT_TO_POINTER (f.key_id));
   if (key == NULL)
     {
       count (r, PUSH_DROP_UNKNOWN_KEY, peer);
-      return 0;
+      return FALSE;
     }
   if (!push_frame_verify (data, len, key->key, key->len))
     {
       count (r, PUSH_DROP_BAD_HMAC, peer);
-      return 0;
+      return FALSE;
     }
   if (ABS (f.timestamp_ms - now_ms) > PUSH_MAX_SKEW_MS)
     {
       count (r, PUSH_DROP_STALE, peer);
-      return 0;
+      return FALSE;
     }
 
   rkey = g_strdup_printf ("%u/%" G_GUINT64_FORMAT, f.key_id, f.record_id);
@@ -318,27 +394,15 @@ handle_frame (Receiver     *r,
   if (res != PUSH_OK)
     {
       count (r, res, peer);
-      return 0;
+      return FALSE;
     }
   if (whole == NULL)
-    return 0; /* a part: wait for the others */
-  if (!store_record (r, g_bytes_get_data (whole, NULL), g_bytes_get_size (whole), peer))
-    return 0;
-
-  {
-    PushFrame a = { 0 };
-
-    a.type = PUSH_TYPE_ACK;
-    a.key_id = f.key_id;
-    a.timestamp_ms = g_get_real_time () / 1000;
-    a.sequence = (guint64) g_get_real_time ();
-    a.record_id = f.record_id;
-    ack_key = key->key;
-    ack_key_len = key->len;
-    n = push_frame_encode (&a, ack_key, ack_key_len, ack);
-  }
-  count (r, COUNT_ACKS, peer);
-  return n;
+    return FALSE; /* a part: wait for the others */
+  done->key_id = f.key_id;
+  done->record_id = f.record_id;
+  done->key = key;
+  done->whole = g_steal_pointer (&whole);
+  return TRUE;
 }
 
 static void
@@ -400,6 +464,50 @@ expire_thread (gpointer data)
   return NULL;
 }
 
+/* Take the datagrams waiting now (at most TRACK_STORE_MAX_BATCH records), store the
+ * complete records in one go, then send their ACKs. */
+static void
+udp_batch (Receiver *r)
+{
+  g_autofree Completed *done = g_new0 (Completed, PUSH_RECEIVER_BATCH);
+  gboolean ack_it[PUSH_RECEIVER_BATCH];
+  guint n = 0;
+
+  for (guint tries = 0; tries < PUSH_RECEIVER_BATCH * 4 && n < PUSH_RECEIVER_BATCH; tries++)
+    {
+      /* One octet more than the limit: an oversized datagram is seen as such. */
+      guint8 buf[PUSH_MAX_DATAGRAM + 1];
+      g_autoptr (GSocketAddress) from = NULL;
+      g_autofree char *peer = NULL;
+      gssize got;
+
+      got = g_socket_receive_from (r->udp, &from, (char *) buf, sizeof buf, NULL, NULL);
+      if (got < 0)
+        break;
+      peer = address_text (from);
+      if (take_frame (r, buf, (gsize) got, peer, &done[n]))
+        {
+          done[n].from = g_steal_pointer (&from);
+          done[n].peer = g_steal_pointer (&peer);
+          n++;
+        }
+    }
+  if (n == 0)
+    return;
+  store_records (r, done, n, ack_it);
+  for (guint i = 0; i < n; i++)
+    {
+      if (ack_it[i])
+        {
+          guint8 ack[PUSH_MAX_DATAGRAM];
+          gsize len = ack_encode (r, &done[i], ack);
+
+          g_socket_send_to (r->udp, done[i].from, (const char *) ack, len, NULL, NULL);
+        }
+      completed_clear (&done[i]);
+    }
+}
+
 static gpointer
 udp_thread (gpointer data)
 {
@@ -419,24 +527,7 @@ udp_thread (gpointer data)
       if (!g_socket_condition_timed_wait (r->udp, G_IO_IN,
                                           (gint64) PUSH_RECEIVER_TICK_MS * 1000, NULL, NULL))
         continue;
-      for (;;)
-        {
-          /* One octet more than the limit: an oversized datagram is seen as such. */
-          guint8 buf[PUSH_MAX_DATAGRAM + 1];
-          guint8 ack[PUSH_MAX_DATAGRAM];
-          g_autoptr (GSocketAddress) from = NULL;
-          g_autofree char *peer = NULL;
-          gssize got;
-          gsize n;
-
-          got = g_socket_receive_from (r->udp, &from, (char *) buf, sizeof buf, NULL, NULL);
-          if (got < 0)
-            break;
-          peer = address_text (from);
-          n = handle_frame (r, buf, (gsize) got, peer, ack);
-          if (n > 0)
-            g_socket_send_to (r->udp, from, (const char *) ack, n, NULL, NULL);
-        }
+      udp_batch (r);
     }
   return NULL;
 }
@@ -477,7 +568,20 @@ on_connection (GSocketConnection *connection,
           count (r, PUSH_DROP_TRUNCATED, peer);
           return;
         }
-      n = handle_frame (r, buf, len, peer, ack + 2);
+      n = 0;
+      {
+        Completed done = { 0 };
+        gboolean ack_it = FALSE;
+
+        if (take_frame (r, buf, len, peer, &done))
+          {
+            done.peer = g_strdup (peer);
+            store_records (r, &done, 1, &ack_it);
+            if (ack_it)
+              n = ack_encode (r, &done, ack + 2);
+            completed_clear (&done);
+          }
+      }
       if (n > 0)
         {
           ack[0] = (guint8) (n >> 8);

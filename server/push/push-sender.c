@@ -2,20 +2,33 @@
 /* push-sender.c: the node's push spool and sender thread (contract: push-sender.h; wire
  * format: docs/push-protocol.md).
  *
- * How: a record is encoded (push_record_encode), written to
- * <state_dir>/push-spool/<record id, 16 hex digits>.rec durably (durable-file.h), and put
- * in the pending table. One thread owns the UDP socket: it waits up to
- * PUSH_SENDER_TICK_MS for ACKs, verifies each (HMAC, key id, clock skew), deletes the
- * acknowledged record's file, and sends every pending record whose time has come, each
- * part a frame with a fresh sequence (strictly increasing: microseconds of the clock).
- * Limits: PUSH_MAX_SPOOL records; records above PUSH_MAX_RECORD octets are refused.
+ * How: a record is encoded (push_record_encode) and appended to the spool log, the
+ * current segment <state_dir>/push-spool/<segment number, 16 hex digits>.log, as
+ * [4-octet length][8-octet record id][record]; submitters that append at the same time
+ * share one fdatasync (group commit: the first to find no sync running syncs for all
+ * appended so far, the others wait for it), so a busy node pays about one sync per group,
+ * not two per record. A new segment is started at PUSH_SPOOL_SEGMENT_MAX octets (created,
+ * then the directory synced once); a segment is deleted once every record in it has been
+ * acknowledged (or has expired). The record is then put in the pending table. One thread
+ * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs, verifies each (HMAC,
+ * key id, clock skew), forgets the acknowledged record, and sends every pending record
+ * whose time has come, each part a frame with a fresh sequence (strictly increasing:
+ * microseconds of the clock). After a restart every record of the remaining segments is
+ * sent again (an ACK is not written down: a record acknowledged before the crash is sent
+ * once more, which the receiver takes as a duplicate), and the one-file-per-record spool
+ * of older versions (<record id>.rec) is read too.
+ * Limits: PUSH_MAX_SPOOL records; records above PUSH_MAX_RECORD octets are refused;
+ * segments of PUSH_SPOOL_SEGMENT_MAX octets.
  * Never: drop a record without a verified ACK, except once it has expired; log B or
  * bodies; block the caller on the network.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
@@ -28,6 +41,11 @@
 #define PUSH_SENDER_TICK_MS 100
 #define PUSH_SPOOL_DIR "push-spool"
 #define PUSH_SPOOL_SUFFIX ".rec"
+#define PUSH_SPOOL_SEGMENT_SUFFIX ".log"
+/* A new segment of the spool log after this many octets. */
+#define PUSH_SPOOL_SEGMENT_MAX (4 * 1024 * 1024)
+/* [length][record id] before each record in a segment. */
+#define PUSH_SPOOL_ENTRY_HEADER 12
 
 typedef struct
 {
@@ -36,6 +54,7 @@ typedef struct
   gint64 expires;        /* unix seconds */
   gint64 next_send;      /* monotonic µs; 0: now */
   guint backoff_ms;
+  guint64 segment;       /* the spool log segment holding it; 0: a .rec file */
 } Pending;
 
 struct _PushSender
@@ -53,6 +72,19 @@ struct _PushSender
 
   GThread *thread;
   gint stop;             /* (atomic) */
+
+  /* The spool log (lock order: write_lock, then lock). */
+  GMutex write_lock;     /* the current segment and the group commit */
+  GCond synced_cond;     /* a group's sync ended */
+  int seg_fd;            /* the current segment (-1: none open) */
+  guint64 seg_id;        /* its number */
+  gsize seg_size;
+  guint64 appended;      /* records appended to the current segment's fd, ever */
+  guint64 synced;        /* of those, known durable */
+  guint64 failed_upto;   /* appended records whose sync failed */
+  gboolean syncing;      /* a submitter is in fdatasync for the group */
+  GHashTable *segments;  /* under lock: guint64 segment -> guint records not acknowledged */
+  guint64 current_seg;   /* under lock: seg_id, for segment_release() */
 };
 
 static void
@@ -65,13 +97,66 @@ pending_free (gpointer data)
 }
 
 static char *
-spool_path (PushSender *self,
-            guint64     record_id)
+segment_path (PushSender *self,
+              guint64     segment)
 {
-  g_autofree char *name = g_strdup_printf ("%016" G_GINT64_MODIFIER "x" PUSH_SPOOL_SUFFIX,
-                                           record_id);
+  g_autofree char *name = g_strdup_printf ("%016" G_GINT64_MODIFIER "x"
+                                           PUSH_SPOOL_SEGMENT_SUFFIX, segment);
 
   return g_build_filename (self->spool_dir, name, NULL);
+}
+
+/* Under self->lock: one more record in @segment. */
+static void
+segment_hold (PushSender *self,
+              guint64     segment)
+{
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->segments, &segment));
+
+  g_hash_table_replace (self->segments, g_memdup2 (&segment, sizeof segment),
+                        GUINT_TO_POINTER (count + 1));
+}
+
+/* Under self->lock: a record of @segment is done with; the segment file goes once none
+ * is left and it is not the one being written. */
+static void
+segment_release (PushSender *self,
+                 guint64     segment)
+{
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->segments, &segment));
+
+  if (count > 1)
+    {
+      g_hash_table_replace (self->segments, g_memdup2 (&segment, sizeof segment),
+                            GUINT_TO_POINTER (count - 1));
+      return;
+    }
+  g_hash_table_remove (self->segments, &segment);
+  if (segment != self->current_seg)
+    {
+      g_autofree char *path = segment_path (self, segment);
+
+      if (g_unlink (path) != 0 && errno != ENOENT)
+        g_warning ("push: cannot remove %s: %s", path, g_strerror (errno));
+    }
+}
+
+/* Forget a pending record's spool entry (its .rec file, or its hold on a segment). */
+static void
+spool_forget (PushSender *self,
+              Pending    *p)
+{
+  if (p->segment != 0)
+    segment_release (self, p->segment);
+  else
+    {
+      g_autofree char *path = g_strdup_printf ("%s/%016" G_GINT64_MODIFIER "x"
+                                               PUSH_SPOOL_SUFFIX, self->spool_dir,
+                                               p->record_id);
+
+      if (g_unlink (path) != 0 && errno != ENOENT)
+        g_warning ("push: cannot remove %s: %s", path, g_strerror (errno));
+    }
 }
 
 static guint64
@@ -134,14 +219,45 @@ handle_ack (PushSender   *self,
       return;
     }
   g_mutex_lock (&self->lock);
-  if (g_hash_table_remove (self->pending, &f.record_id))
-    {
-      g_autofree char *path = spool_path (self, f.record_id);
+  {
+    Pending *p = g_hash_table_lookup (self->pending, &f.record_id);
 
-      if (g_unlink (path) != 0 && errno != ENOENT)
-        g_warning ("push: cannot remove %s: %s", path, g_strerror (errno));
-    }
+    if (p != NULL)
+      {
+        spool_forget (self, p);
+        g_hash_table_remove (self->pending, &f.record_id);
+      }
+  }
   g_mutex_unlock (&self->lock);
+}
+
+/* The current segment once every record in it has been acknowledged: closed and
+ * deleted (the next append starts a new one), so an idle node's spool is empty. */
+static void
+segment_retire_if_drained (PushSender *self)
+{
+  g_mutex_lock (&self->write_lock);
+  if (self->seg_fd >= 0 && !self->syncing)
+    {
+      gboolean drained;
+      guint64 seg = self->seg_id;
+
+      g_mutex_lock (&self->lock);
+      drained = !g_hash_table_contains (self->segments, &seg);
+      if (drained)
+        self->current_seg = 0;
+      g_mutex_unlock (&self->lock);
+      if (drained)
+        {
+          g_autofree char *path = segment_path (self, seg);
+
+          close (self->seg_fd);
+          self->seg_fd = -1;
+          if (g_unlink (path) != 0 && errno != ENOENT)
+            g_warning ("push: cannot remove %s: %s", path, g_strerror (errno));
+        }
+    }
+  g_mutex_unlock (&self->write_lock);
 }
 
 static gpointer
@@ -157,6 +273,7 @@ sender_thread (gpointer data)
       GHashTableIter iter;
       gpointer value;
 
+      segment_retire_if_drained (self);
       g_mutex_lock (&self->lock);
       g_hash_table_iter_init (&iter, self->pending);
       while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -165,9 +282,7 @@ sender_thread (gpointer data)
 
           if (p->expires <= now_s)
             {
-              g_autofree char *path = spool_path (self, p->record_id);
-
-              g_unlink (path);
+              spool_forget (self, p);
               g_hash_table_iter_remove (&iter);
               continue;
             }
@@ -210,12 +325,17 @@ static gboolean
 add_pending (PushSender *self,
              guint64     record_id,
              GBytes     *bytes,
-             gint64      expires)
+             gint64      expires,
+             guint64     segment)
 {
   Pending *p = g_new0 (Pending, 1);
   guint64 *key = g_memdup2 (&record_id, sizeof record_id);
+  Pending *old = g_hash_table_lookup (self->pending, &record_id);
 
+  if (old != NULL)
+    spool_forget (self, old); /* the same record spooled twice: the newer entry counts */
   p->record_id = record_id;
+  p->segment = segment;
   p->bytes = g_bytes_ref (bytes);
   p->expires = expires;
   p->backoff_ms = PUSH_RESEND_MIN_MS;
@@ -265,8 +385,241 @@ spool_scan (PushSender *self)
           continue;
         }
       bytes = g_bytes_new (text, len);
-      add_pending (self, id, bytes, expires);
+      add_pending (self, id, bytes, expires, 0);
     }
+}
+
+/* The records of spool log segment @path (number @segment): each complete entry is
+ * pending again; a torn last entry (a crash during its append, never acknowledged as
+ * spooled) is ignored. */
+static void
+segment_scan (PushSender *self,
+              const char *path,
+              guint64     segment)
+{
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  gsize pos = 0;
+  guint n = 0;
+
+  if (!g_file_get_contents (path, &text, &len, NULL))
+    {
+      g_warning ("push: spool segment %s is unreadable; kept", path);
+      return;
+    }
+  while (len - pos >= PUSH_SPOOL_ENTRY_HEADER)
+    {
+      const guint8 *h = (const guint8 *) text + pos;
+      guint32 rec_len = ((guint32) h[0] << 24) | ((guint32) h[1] << 16)
+                        | ((guint32) h[2] << 8) | h[3];
+      guint64 id = 0;
+      g_autofree char *envid = NULL;
+      g_autofree char *auth = NULL;
+      g_autofree char *fields = NULL;
+      g_autoptr (GBytes) bytes = NULL;
+      gint64 expires = 0;
+      gint64 version = 0;
+
+      for (int i = 0; i < 8; i++)
+        id = (id << 8) | h[4 + i];
+      if (rec_len > PUSH_MAX_RECORD || len - pos - PUSH_SPOOL_ENTRY_HEADER < rec_len)
+        break;
+      pos += PUSH_SPOOL_ENTRY_HEADER;
+      if (push_record_decode ((const guint8 *) text + pos, rec_len, &envid, &auth, &expires,
+                              &version, &fields, NULL))
+        {
+          bytes = g_bytes_new (text + pos, rec_len);
+          segment_hold (self, segment);
+          add_pending (self, id, bytes, expires, segment);
+          n++;
+        }
+      pos += rec_len;
+    }
+  if (pos < len)
+    g_message ("push: spool segment %s ends with a torn entry (a crash while it was "
+               "written); ignored", path);
+  if (n == 0)
+    g_unlink (path);
+}
+
+/* The spool log segments left by the last run, and the next segment number. */
+static void
+segments_scan (PushSender *self)
+{
+  g_autoptr (GDir) dir = g_dir_open (self->spool_dir, 0, NULL);
+  const char *name;
+  guint64 max = 0;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *hex = NULL;
+      g_autofree char *path = NULL;
+      guint64 id;
+
+      if (!g_str_has_suffix (name, PUSH_SPOOL_SEGMENT_SUFFIX))
+        continue;
+      hex = g_strndup (name, strlen (name) - strlen (PUSH_SPOOL_SEGMENT_SUFFIX));
+      if (strlen (hex) != 16 || !g_ascii_string_to_unsigned (hex, 16, 1, G_MAXUINT64, &id, NULL))
+        continue;
+      path = g_build_filename (self->spool_dir, name, NULL);
+      segment_scan (self, path, id);
+      max = MAX (max, id);
+    }
+  self->seg_id = max; /* the first append opens max + 1 */
+  self->current_seg = 0;  /* none is being written: drained ones go */
+}
+
+/* Under write_lock, no sync running: start segment seg_id + 1 (the previous one synced
+ * and closed; deleted if nothing in it waits for an ACK). */
+static gboolean
+segment_open_next (PushSender *self,
+                   GError    **error)
+{
+  guint64 old = self->seg_id;
+  guint64 next = old + 1;
+  g_autofree char *path = segment_path (self, next);
+  int fd;
+
+  if (self->seg_fd >= 0)
+    {
+      if (fdatasync (self->seg_fd) == 0)
+        self->synced = self->appended;
+      else
+        self->failed_upto = self->appended;
+      close (self->seg_fd);
+      self->seg_fd = -1;
+      g_cond_broadcast (&self->synced_cond);
+    }
+  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED, "Cannot create %s: %s", path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  if (!durable_file_sync_dir (self->spool_dir, error))
+    {
+      close (fd);
+      g_unlink (path);
+      return FALSE;
+    }
+  self->seg_fd = fd;
+  self->seg_size = 0;
+  self->seg_id = next;
+  g_mutex_lock (&self->lock);
+  self->current_seg = next;
+  if (old != 0 && !g_hash_table_contains (self->segments, &old))
+    {
+      g_autofree char *old_path = segment_path (self, old);
+
+      g_unlink (old_path);
+    }
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+/* Append @bytes (record @record_id) to the spool log and return once it is durable
+ * (group commit, see the top of this file); *@segment: where it went. */
+static gboolean
+spool_append (PushSender *self,
+              guint64     record_id,
+              GBytes     *bytes,
+              guint64    *segment,
+              GError    **error)
+{
+  gsize len = g_bytes_get_size (bytes);
+  guint8 head[PUSH_SPOOL_ENTRY_HEADER];
+  struct iovec iov[2];
+  gsize want = PUSH_SPOOL_ENTRY_HEADER + len;
+  gsize done = 0;
+  guint64 ticket;
+
+  head[0] = (guint8) (len >> 24);
+  head[1] = (guint8) (len >> 16);
+  head[2] = (guint8) (len >> 8);
+  head[3] = (guint8) len;
+  for (int i = 0; i < 8; i++)
+    head[4 + i] = (guint8) (record_id >> (56 - 8 * i));
+
+  g_mutex_lock (&self->write_lock);
+  while (self->syncing && (self->seg_fd < 0 || self->seg_size >= PUSH_SPOOL_SEGMENT_MAX))
+    g_cond_wait (&self->synced_cond, &self->write_lock);
+  if ((self->seg_fd < 0 || self->seg_size >= PUSH_SPOOL_SEGMENT_MAX)
+      && !segment_open_next (self, error))
+    {
+      g_mutex_unlock (&self->write_lock);
+      return FALSE;
+    }
+  while (done < want)
+    {
+      ssize_t n;
+
+      iov[0].iov_base = head + MIN (done, PUSH_SPOOL_ENTRY_HEADER);
+      iov[0].iov_len = PUSH_SPOOL_ENTRY_HEADER - MIN (done, PUSH_SPOOL_ENTRY_HEADER);
+      iov[1].iov_base = (guint8 *) g_bytes_get_data (bytes, NULL)
+                        + (done > PUSH_SPOOL_ENTRY_HEADER ? done - PUSH_SPOOL_ENTRY_HEADER : 0);
+      iov[1].iov_len = len - (done > PUSH_SPOOL_ENTRY_HEADER ? done - PUSH_SPOOL_ENTRY_HEADER : 0);
+      n = writev (self->seg_fd, iov, 2);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          int saved = errno;
+
+          /* The segment may end with a torn entry: the next append starts a new one. */
+          self->seg_size = PUSH_SPOOL_SEGMENT_MAX;
+          g_mutex_unlock (&self->write_lock);
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                       "Cannot append to the push spool: %s", g_strerror (saved));
+          return FALSE;
+        }
+      done += (gsize) n;
+    }
+  self->seg_size += want;
+  ticket = ++self->appended;
+  *segment = self->seg_id;
+  g_mutex_lock (&self->lock);
+  segment_hold (self, *segment);
+  g_mutex_unlock (&self->lock);
+
+  while (self->synced < ticket && self->failed_upto < ticket)
+    {
+      if (!self->syncing)
+        {
+          guint64 target = self->appended;
+          int fd = self->seg_fd;
+          gboolean ok;
+
+          self->syncing = TRUE;
+          g_mutex_unlock (&self->write_lock);
+          ok = fdatasync (fd) == 0;
+          g_mutex_lock (&self->write_lock);
+          self->syncing = FALSE;
+          if (ok)
+            self->synced = MAX (self->synced, target);
+          else
+            self->failed_upto = MAX (self->failed_upto, target);
+          g_cond_broadcast (&self->synced_cond);
+        }
+      else
+        g_cond_wait (&self->synced_cond, &self->write_lock);
+    }
+  if (self->synced < ticket)
+    {
+      int saved = errno;
+
+      g_mutex_unlock (&self->write_lock);
+      g_mutex_lock (&self->lock);
+      segment_release (self, *segment);
+      g_mutex_unlock (&self->lock);
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot sync the push spool: %s", g_strerror (saved));
+      return FALSE;
+    }
+  g_mutex_unlock (&self->write_lock);
+  return TRUE;
 }
 
 /**
@@ -292,6 +645,10 @@ push_sender_new (const char *state_dir,
   PushSender *self = g_new0 (PushSender, 1);
 
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->write_lock);
+  g_cond_init (&self->synced_cond);
+  self->seg_fd = -1;
+  self->segments = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   self->pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, pending_free);
   self->key_id = key_id;
   self->spool_dir = g_build_filename (state_dir, PUSH_SPOOL_DIR, NULL);
@@ -315,6 +672,7 @@ push_sender_new (const char *state_dir,
     goto fail;
   g_socket_set_blocking (self->socket, FALSE);
   spool_scan (self);
+  segments_scan (self);
   self->thread = g_thread_new ("push-sender", sender_thread, self);
   return self;
 
@@ -342,8 +700,7 @@ push_sender_submit (PushSender *self,
                     GError    **error)
 {
   g_autoptr (GBytes) bytes = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *tmp = NULL;
+  guint64 segment = 0;
   guint n;
 
   bytes = push_record_encode (envid, authenticator, expires, version, fields, error);
@@ -359,14 +716,10 @@ push_sender_submit (PushSender *self,
                    PUSH_MAX_SPOOL);
       return FALSE;
     }
-  path = spool_path (self, (guint64) version);
-  tmp = g_strdup_printf ("%s/.tmp-%016" G_GINT64_MODIFIER "x", self->spool_dir,
-                         (guint64) version);
-  if (!durable_file_replace (tmp, path, self->spool_dir, g_bytes_get_data (bytes, NULL),
-                             g_bytes_get_size (bytes), error))
+  if (!spool_append (self, (guint64) version, bytes, &segment, error))
     return FALSE;
   g_mutex_lock (&self->lock);
-  add_pending (self, (guint64) version, bytes, expires);
+  add_pending (self, (guint64) version, bytes, expires, segment);
   g_mutex_unlock (&self->lock);
   return TRUE;
 }
@@ -396,7 +749,12 @@ push_sender_free (PushSender *self)
   g_clear_object (&self->server);
   push_key_free (self->key, self->key_len);
   g_hash_table_destroy (self->pending);
+  g_hash_table_destroy (self->segments);
+  if (self->seg_fd >= 0)
+    close (self->seg_fd);
   g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->write_lock);
+  g_cond_clear (&self->synced_cond);
   g_free (self->spool_dir);
   g_free (self);
 }

@@ -14,6 +14,7 @@ Directives in the transcript ("#!" lines):
   #! tls               make a test PKI (tests/make-test-ca.sh) and configure STARTTLS
   #! config KEY=VALUE  an extra key in [mtqpd]
   #! idle SECONDS      --idle-timeout-for-tests SECONDS
+  #! check NAME        after the transcript, run the check NAME of this file (CHECKS)
 
 Variables for the transcript: SECRET (matches every record but mtrk.other), SECRET2
 (matches mtrk.other), WRONG_SECRET (matches none), HOSTNAME.
@@ -27,6 +28,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -69,6 +71,82 @@ def seed(seed_exe, state_dir):
         subprocess.run([seed_exe, state_dir] + r, check=True)
 
 
+def _connect(port):
+    conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+    _read_line(conn)
+    return conn
+
+
+def _read_line(conn):
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = conn.recv(1)
+        if not chunk:
+            raise AssertionError("EOF while reading a line (got %r)" % data)
+        data += chunk
+    return data[:-2].decode()
+
+
+def _read_answer(conn):
+    first = _read_line(conn)
+    if not first.startswith("+OK+"):
+        raise AssertionError("TRACK answered %r" % first)
+    while _read_line(conn) != ".":
+        pass
+
+
+EVENTS_PIPELINED = 20000
+EVENTS_IDLE = 60
+
+
+def check_events(port, variables):
+    """Event-driven sessions: a client that pipelines EVENTS_PIPELINED TRACKs (tens of MB
+    of answers) and does not read holds no worker (back-pressure: its commands wait);
+    EVENTS_IDLE idle connections (more than the workers) hold none either: another client
+    is answered at once; then the first client gets every answer, in order. An overlong
+    line that arrives in two pieces is refused whole: its tail is not a command."""
+    track = ("TRACK mtrk.delivered@test.example %s\r\n" % variables["SECRET"]).encode()
+    a = _connect(port)
+    a.sendall(track * EVENTS_PIPELINED + b"COMMENT end\r\n")
+    time.sleep(1)
+    idle = [_connect(port) for _ in range(EVENTS_IDLE)]
+    b = _connect(port)
+    start = time.monotonic()
+    b.sendall(track)
+    _read_answer(b)
+    elapsed = time.monotonic() - start
+    if elapsed > 3:
+        raise AssertionError("a TRACK beside a blocked client took %.1f s" % elapsed)
+    data = b""
+    while not data.endswith(b"\r\n+OK\r\n"):
+        chunk = a.recv(1 << 20)
+        if not chunk:
+            raise AssertionError("EOF after %d octets" % len(data))
+        data += chunk
+    found = data.count(b"+OK+ Tracking information follows\r\n")
+    ends = data.count(b"\r\n.\r\n")
+    if found != EVENTS_PIPELINED or ends != EVENTS_PIPELINED:
+        raise AssertionError("%d answers, %d end markers, expected %d"
+                             % (found, ends, EVENTS_PIPELINED))
+    c = _connect(port)
+    c.sendall(b"x" * 1100)
+    time.sleep(0.3)
+    c.sendall(b"QUIT\r\n")
+    line = _read_line(c)
+    if not line.startswith("-BAD/toolong"):
+        raise AssertionError("the tail of a split overlong line was answered %r" % line)
+    c.sendall(b"COMMENT still here\r\n")
+    if _read_line(c) != "+OK":
+        raise AssertionError("the session did not go on after the overlong line")
+    for conn in idle + [a, b, c]:
+        conn.close()
+    print("check events: ok (%d pipelined answers, %d idle clients, %.3f s for the other "
+          "client's TRACK)" % (found, EVENTS_IDLE, elapsed))
+
+
+CHECKS = {"events": check_events}
+
+
 def main():
     mtqpd, seed_exe, script = sys.argv[1:4]
     source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
@@ -100,6 +178,7 @@ def main():
                 "--listen", "127.0.0.1:0", "--port-file", os.path.join(tmp, "port"),
                 "--verbose"]
         ca_file = None
+        checks = []
         for d in directives:
             if d[0] == "tls":
                 pki = os.path.join(tmp, "pki")
@@ -112,6 +191,8 @@ def main():
                 conf.append(d[1])
             elif d[0] == "idle":
                 args += ["--idle-timeout-for-tests", d[1]]
+            elif d[0] == "check":
+                checks.append(CHECKS[d[1]])
             else:
                 raise SystemExit("unknown directive %r" % d)
         with open(os.path.join(tmp, "mtqpd.conf"), "w") as f:
@@ -133,9 +214,11 @@ def main():
             transcript.run_script(script, "127.0.0.1", port, ca_file=ca_file,
                                   server_name="localhost", variables=variables,
                                   log=sys.stdout)
-        except transcript.TranscriptError as e:
+            for check in checks:
+                check(port, variables)
+        except (transcript.TranscriptError, AssertionError, OSError) as e:
             print("FAIL: %s" % e, file=sys.stderr)
-            print("mtqpd log:\n" + open(log_path).read(), file=sys.stderr)
+            print("mtqpd log:\n" + open(log_path).read()[-20000:], file=sys.stderr)
             return 1
 
         proc.send_signal(signal.SIGTERM)

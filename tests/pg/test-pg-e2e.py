@@ -14,7 +14,8 @@ Scenarios:
                 answer the record again (reconnect with backoff); both exit 0 on SIGTERM;
                 no log shows a secret, B or the database password.
   relay-nodes   two msgtrk-relay nodes on one database: a message relayed a -> b is
-                tracked by one mtqpd on the database; a second sender with the owner's
+                tracked by one mtqpd on the database, which answers both nodes' records
+                (one record per (ENVID, node)); a second sender with the owner's
                 ENVID and another B through node b is refused (the owner's record is
                 served; the hijacker gets the answer of an unknown ENVID).
 Exit 0 pass, 1 fail, 77 skip (no PostgreSQL).
@@ -242,7 +243,7 @@ def scenario_relay_nodes(pg, tmp, relay_exe, mtqpd_exe):
 
     def with_store(relay):
         with open(relay.conf_path, "a") as f:
-            f.write("\n" + "\n".join(store_lines) + "\n")
+            f.write("\n" + "\n".join(store_lines + ["node=node-%s" % relay.name]) + "\n")
     try:
         with_store(b)
         b.start()
@@ -258,13 +259,19 @@ def scenario_relay_nodes(pg, tmp, relay_exe, mtqpd_exe):
         b.wait_mail("bob@example.org")
         m = Mtqpd(mtqpd_exe, tmp, "m", store_lines)
         try:
-            # Both nodes write the one record of this ENVID: b "delivered", a "transferred"
-            # (to b) once b said 250. Whichever write comes last is served (one record
-            # per ENVID at a site; docs/store-postgresql.md, "Limits and doubts").
-            wait_for("mtqpd to answer for the message relayed a -> b",
-                     lambda: re.search(r"Final-Recipient: rfc822; ?bob@example\.org\s+"
-                                       r"Action: (delivered|transferred|relayed)",
-                                       m.track(envid, SECRET_RAW)[1]), 30, 0.3)
+            # Each node keeps its own record of the ENVID: b "delivered", a "transferred"
+            # (to b) once b said 250; the answer holds both parts.
+            def both_parts():
+                whole = m.track(envid, SECRET_RAW)[1]
+                return (re.search(r"Reporting-MTA: dns; ?b\.test", whole)
+                        and re.search(r"Reporting-MTA: dns; ?a\.test", whole)
+                        and re.search(r"Action: delivered", whole)
+                        and re.search(r"Action: (transferred|relayed)", whole))
+            wait_for("mtqpd to answer both nodes' records of the message relayed a -> b",
+                     both_parts, 30, 0.3)
+            rows = pg.psql("SELECT string_agg (node, ',' ORDER BY node) FROM msgtrk_record "
+                           "WHERE envid = convert_to ('%s', 'UTF8')" % envid)
+            check(rows == "node-a,node-b", "records of the ENVID by node: %r" % rows)
             # The takeover attempt at the other node.
             code, text = send_message(b.port, "mallory@sender.example", ["eve@example.org"],
                                       make_body("hijack"),
@@ -276,7 +283,8 @@ def scenario_relay_nodes(pg, tmp, relay_exe, mtqpd_exe):
             wait_for("node b to refuse the takeover", lambda: "record is kept" in b.log(), 20)
             first, whole = m.track(envid, SECRET_RAW)
             check(first.startswith("+OK+") and "bob@example.org" in whole
-                  and "eve@example.org" not in whole, "the owner's TRACK:\n" + whole)
+                  and "eve@example.org" not in whole and both_parts(),
+                  "the owner's TRACK:\n" + whole)
             hijack, _ = m.track(envid, HIJACK_RAW)
             unknown, _ = m.track("mtrk.unknown@sender.example", HIJACK_RAW)
             check(hijack == unknown and hijack.startswith("-ERR"),

@@ -108,7 +108,7 @@ fixture_setup (Fixture      *f,
 
       g_assert_null (r);
       g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
-      pg_sql ("TRUNCATE msgtrk_record");
+      pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
     }
 #endif
 }
@@ -590,7 +590,7 @@ test_pg_expire_batches (void)
   g_assert_no_error (error);
   r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error); /* creates the schema */
   g_clear_error (&error);
-  pg_sql ("TRUNCATE msgtrk_record;"
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner;"
           "INSERT INTO msgtrk_record (envid, authenticator, expires_at, version, fields) "
           "SELECT convert_to ('mtrk.' || i || '@example.com', 'UTF8'), '" AUTH_B "', "
           "  1000, 1, '' FROM generate_series (1, 25000) AS i;"
@@ -604,6 +604,290 @@ test_pg_expire_batches (void)
 #else
   g_test_skip ("built without libpq");
 #endif
+}
+
+static void
+test_put_many (Fixture      *f,
+               gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) other = make_report ("mtrk.other@example.com", "delivered");
+  g_autoptr (MsgtrkReport) third = make_report ("mtrk.third@example.com", "delivered");
+  g_autofree char *served = NULL;
+  TrackStorePut puts[] = {
+    { NULL, ENVID, AUTH_B, f->now + 100, 10, relayed, NULL },
+    { NULL, "mtrk.other@example.com", AUTH_B, f->now + 100, 10, other, NULL },
+    /* a takeover in the same batch: refused */
+    { NULL, ENVID, HIJACK_B, f->now + 100, 99, delivered, NULL },
+    /* an invalid B: refused before the backend */
+    { NULL, "mtrk.third@example.com", "short", f->now + 100, 10, third, NULL },
+    /* a newer version of the first: stored; then an older one: dropped */
+    { NULL, ENVID, AUTH_B, f->now + 100, 12, delivered, NULL },
+    { NULL, ENVID, AUTH_B, f->now + 100, 11, relayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many(): each write with the rules and the result of a "
+                  "put of its own (first owner, versions, argument checks), in one batch");
+  if (!have_store (f))
+    return;
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  g_assert_no_error (puts[0].error);
+  g_assert_no_error (puts[1].error);
+  g_assert_error (puts[2].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_nonnull (puts[3].error);
+  g_assert_no_error (puts[4].error);
+  g_assert_no_error (puts[5].error);
+  served = served_action (f, ENVID);
+  g_assert_cmpstr (served, ==, "delivered");
+  g_clear_pointer (&served, g_free);
+  served = served_action (f, "mtrk.other@example.com");
+  g_assert_cmpstr (served, ==, "delivered");
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_clear_error (&puts[i].error);
+}
+
+#ifdef HAVE_LIBPQ
+static TrackStore *
+open_node (const char *dir,
+           const char *node)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) kf = store_config ("postgresql");
+  TrackStore *store;
+
+  g_key_file_set_string (kf, "store", "node", node);
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_no_error (error);
+  return store;
+}
+
+static int
+compare_strings (gconstpointer a,
+                 gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The actions of every part answered for ENVID with SECRET_A, sorted, joined by ",". */
+static char *
+served_actions (TrackStore *store,
+                gint64      now)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) reports = track_store_lookup_all (store, ENVID, SECRET_A, now, &error);
+  g_autoptr (GPtrArray) actions = g_ptr_array_new ();
+
+  if (reports == NULL)
+    return g_strdup (error->message);
+  for (guint i = 0; i < reports->len; i++)
+    {
+      GPtrArray *rcpts = msgtrk_report_get_recipients (reports->pdata[i]);
+
+      g_ptr_array_add (actions, (gpointer) msgtrk_action_to_string (
+                         msgtrk_recipient_report_get_action (rcpts->pdata[0])));
+    }
+  g_ptr_array_sort (actions, compare_strings);
+  g_ptr_array_add (actions, NULL);
+  return g_strjoinv (",", (char **) actions->pdata);
+}
+#endif
+
+static void
+test_pg_nodes (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr (TrackStore) a = NULL;
+  g_autoptr (TrackStore) b = NULL;
+  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) theirs = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) loaded = NULL;
+  g_autoptr (MsgtrkReport) one = NULL;
+  g_autofree char *served = NULL;
+  g_autofree char *auth = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_test_summary ("One record per (ENVID, node): two nodes' records of one message are both "
+                  "answered, each node's versions ordered on their own, and the first "
+                  "owner's B guards the ENVID across nodes (a takeover through another "
+                  "node is refused; allowed once every record of the owner expired)");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  dir = mt_tmpdir_new ();
+  a = open_node (dir, "node-a");
+  b = open_node (dir, "node-b");
+  g_assert_null (track_store_lookup (a, "mtrk.setup@example.com", SECRET_A, now, NULL));
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+
+  /* b writes last, with a lower version than a's: a's record is not replaced by it. */
+  g_assert_true (track_store_put_versioned (a, ENVID, AUTH_B, now + 100, 20, relayed, &error));
+  g_assert_no_error (error);
+  g_assert_true (track_store_put_versioned (b, ENVID, AUTH_B, now + 100, 10, delivered,
+                                            &error));
+  g_assert_no_error (error);
+  served = served_actions (a, now);
+  g_assert_cmpstr (served, ==, "delivered,relayed");
+  g_clear_pointer (&served, g_free);
+  served = served_actions (b, now);
+  g_assert_cmpstr (served, ==, "delivered,relayed");
+  g_clear_pointer (&served, g_free);
+
+  /* Each node loads its own record (the relay's load-merge-put). */
+  loaded = track_store_load (b, ENVID, &auth, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     msgtrk_report_get_recipients (loaded)->pdata[0]),
+                   ==, MSGTRK_ACTION_DELIVERED);
+  g_assert_cmpstr (auth, ==, AUTH_B);
+
+  /* Per node: an older version of a's record is dropped. */
+  g_assert_true (track_store_put_versioned (a, ENVID, AUTH_B, now + 100, 19, delivered,
+                                            &error));
+  served = served_actions (a, now);
+  g_assert_cmpstr (served, ==, "delivered,relayed");
+  g_clear_pointer (&served, g_free);
+
+  /* The takeover through a third node, which has no record of its own yet. */
+  {
+    g_autoptr (TrackStore) c = open_node (dir, "node-c");
+
+    g_assert_false (track_store_put_versioned (c, ENVID, HIJACK_B, now + 7200, 99, theirs,
+                                               &error));
+    g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+    g_clear_error (&error);
+    /* And through a node that has one. */
+    g_assert_false (track_store_put_versioned (b, ENVID, HIJACK_B, now + 7200, 99, theirs,
+                                               &error));
+    g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+    g_clear_error (&error);
+  }
+  served = served_actions (b, now);
+  g_assert_cmpstr (served, ==, "delivered,relayed");
+  g_clear_pointer (&served, g_free);
+
+  /* track_store_lookup(): one of the parts; a wrong secret: the same as unknown. */
+  one = track_store_lookup (a, ENVID, SECRET_A, now, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (one);
+  g_assert_null (track_store_lookup_all (a, ENVID, WRONG_A, now, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* Once every record of the owner has expired, another B may take the ENVID, and the
+   * previous owner's records are no longer served to anyone. */
+  pg_sql ("UPDATE msgtrk_record SET expires_at = 1000; UPDATE msgtrk_owner SET expires_at = 1000");
+  g_assert_true (track_store_put_versioned (b, ENVID, HIJACK_B, now + 7200, 1, theirs, &error));
+  g_assert_no_error (error);
+  g_assert_null (track_store_lookup_all (a, ENVID, SECRET_A, now, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_cmpuint (track_store_expire (a, now), ==, 1); /* a's old record */
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+/* The schema as migration 1 left it (frozen: the upgrade starts from it). */
+#define SCHEMA_1                                                                        \
+  "CREATE TABLE msgtrk_schema_version (version integer NOT NULL);"                      \
+  "INSERT INTO msgtrk_schema_version VALUES (1);"                                       \
+  "CREATE TABLE msgtrk_record ("                                                        \
+  "  envid bytea PRIMARY KEY CHECK (octet_length (envid) BETWEEN 1 AND 100),"           \
+  "  authenticator text NOT NULL, expires_at bigint NOT NULL, version bigint NOT NULL," \
+  "  fields bytea NOT NULL, stored_at timestamptz NOT NULL DEFAULT now ());"            \
+  "CREATE INDEX msgtrk_record_expires_at ON msgtrk_record (expires_at);"                \
+  "CREATE FUNCTION msgtrk_expire (now_unix bigint, batch integer) RETURNS bigint"       \
+  "  LANGUAGE plpgsql AS $$ DECLARE d bigint; BEGIN"                                    \
+  "    DELETE FROM msgtrk_record WHERE envid IN"                                        \
+  "      (SELECT envid FROM msgtrk_record WHERE expires_at <= now_unix LIMIT batch);"   \
+  "    GET DIAGNOSTICS d = ROW_COUNT; RETURN d; END $$;"
+
+static void
+test_pg_migration_2 (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *served = NULL;
+  g_autofree char *insert = NULL;
+  g_autofree char *fields = NULL;
+  g_autoptr (TrackStore) b = NULL;
+  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_test_summary ("A database at schema 1 (one record per ENVID) is migrated to 2: the "
+                  "record is kept (node ''), its B owns the ENVID across nodes, a node's "
+                  "own record joins it in the answer");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  fields = msgtrk_report_to_fields (relayed);
+  /* A fields text holds no quote: it can be written as a SQL literal here. */
+  g_assert_null (strchr (fields, '\''));
+  insert = g_strdup_printf ("INSERT INTO msgtrk_record (envid, authenticator, expires_at, "
+                            "version, fields) VALUES (convert_to ('%s', 'UTF8'), '%s', "
+                            "%" G_GINT64_FORMAT ", 5, convert_to ('%s', 'UTF8'))",
+                            ENVID, AUTH_B, now + 3600, fields);
+  pg_sql ("DROP TABLE IF EXISTS msgtrk_record, msgtrk_owner, msgtrk_schema_version;"
+          "DROP FUNCTION IF EXISTS msgtrk_expire (bigint, integer);" SCHEMA_1);
+  pg_sql (insert);
+
+  dir = mt_tmpdir_new ();
+  b = open_node (dir, "node-b");
+  served = served_actions (b, now);
+  g_assert_cmpstr (served, ==, "relayed");
+  g_clear_pointer (&served, g_free);
+  g_assert_false (track_store_put_versioned (b, ENVID, HIJACK_B, now + 7200, 99, delivered,
+                                             &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_clear_error (&error);
+  g_assert_true (track_store_put_versioned (b, ENVID, AUTH_B, now + 3600, 6, delivered,
+                                            &error));
+  g_assert_no_error (error);
+  served = served_actions (b, now);
+  g_assert_cmpstr (served, ==, "delivered,relayed");
+  pg_sql ("DO $$ BEGIN IF (SELECT max (version) FROM msgtrk_schema_version) <> 2 THEN "
+          "RAISE EXCEPTION 'not migrated'; END IF; END $$");
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+static void
+test_pg_node_config (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *longest = g_strnfill (64, 'n'); /* TRACK_STORE_MAX_NODE_LENGTH */
+  g_autofree char *too_long = g_strnfill (65, 'n');
+
+  g_test_summary ("[store] node: 1..64 octets of letters, digits, '.', '-', '_', ':' "
+                  "(empty: the default, the host name)");
+  g_key_file_set_string (kf, "store", "node", longest);
+  g_assert_true (track_store_check_config (kf, &error));
+  g_assert_no_error (error);
+  g_key_file_set_string (kf, "store", "node", too_long);
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_key_file_set_string (kf, "store", "node", "a b");
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_key_file_set_string (kf, "store", "node", "a/b");
+  g_assert_false (track_store_check_config (kf, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
 }
 
 int
@@ -633,11 +917,15 @@ main (int    argc,
       ADD ("size-limit", test_size_limit);
       ADD ("expire", test_expire);
       ADD ("binary-envid", test_binary_envid);
+      ADD ("put-many", test_put_many);
 #undef ADD
     }
   g_test_add_func ("/store/postgresql-only/unreachable", test_pg_unreachable);
   g_test_add_func ("/store/postgresql-only/config", test_pg_config);
   g_test_add_func ("/store/postgresql-only/schema-newer", test_pg_schema);
+  g_test_add_func ("/store/postgresql-only/nodes", test_pg_nodes);
+  g_test_add_func ("/store/postgresql-only/migration-2", test_pg_migration_2);
+  g_test_add_func ("/store/node-config", test_pg_node_config);
   g_test_add_func ("/store/postgresql-only/expire-batches", test_pg_expire_batches);
   return g_test_run ();
 }

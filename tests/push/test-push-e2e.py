@@ -219,8 +219,26 @@ def make_relay(relay_exe, base, name, routes, udp_port, key_id, key_path, mode="
 
 
 def spool(relay):
+    """The record ids in a node's spool: the spool log's segments (<n>.log: entries of a
+    4-octet length, an 8-octet record id and the record) and older <id>.rec files."""
     d = os.path.join(relay.state_dir, "push-spool")
-    return [n for n in os.listdir(d) if n.endswith(".rec")] if os.path.isdir(d) else []
+    ids = []
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        if name.endswith(".rec"):
+            ids.append(name[:-4])
+        elif name.endswith(".log"):
+            try:
+                data = open(os.path.join(d, name), "rb").read()
+            except FileNotFoundError:
+                continue
+            pos = 0
+            while len(data) - pos >= 12:
+                length = int.from_bytes(data[pos:pos + 4], "big")
+                if len(data) - pos - 12 < length:
+                    break
+                ids.append(data[pos + 4:pos + 12].hex())
+                pos += 12 + length
+    return ids
 
 
 def mtrk(envid):
