@@ -166,6 +166,8 @@ msgtrk_envelope_class_init (MsgtrkEnvelopeClass *klass)
    *
    * The ENVID, decoded (not xtext); %NULL only for a message a server received without
    * one (msgtrk_envelope_new_received()).
+   *
+   * Since: 1.0
    */
   props[PROP_ENVID] =
     g_param_spec_string ("envid", NULL, NULL, NULL,
@@ -175,6 +177,8 @@ msgtrk_envelope_class_init (MsgtrkEnvelopeClass *klass)
    *
    * The authenticator B (base64, %MSGTRK_AUTHENTICATOR_LENGTH characters) for the MTRK
    * parameter, or %NULL for none.
+   *
+   * Since: 1.0
    */
   props[PROP_AUTHENTICATOR] =
     g_param_spec_string ("authenticator", NULL, NULL, NULL,
@@ -183,6 +187,8 @@ msgtrk_envelope_class_init (MsgtrkEnvelopeClass *klass)
    * MsgtrkEnvelope:mtrk-timeout:
    *
    * Seconds for which the servers should keep tracking data (MTRK=B:timeout); 0 omits it.
+   *
+   * Since: 1.0
    */
   props[PROP_MTRK_TIMEOUT] =
     g_param_spec_uint ("mtrk-timeout", NULL, NULL, 0, MSGTRK_MTRK_TIMEOUT_MAX, 0,
@@ -191,6 +197,8 @@ msgtrk_envelope_class_init (MsgtrkEnvelopeClass *klass)
    * MsgtrkEnvelope:ret:
    *
    * The DSN RET parameter.
+   *
+   * Since: 1.0
    */
   props[PROP_RET] =
     g_param_spec_enum ("ret", NULL, NULL, MSGTRK_TYPE_DSN_RET, MSGTRK_DSN_RET_UNSET,
@@ -199,6 +207,8 @@ msgtrk_envelope_class_init (MsgtrkEnvelopeClass *klass)
    * MsgtrkEnvelope:notify:
    *
    * The DSN NOTIFY parameter given to every recipient.
+   *
+   * Since: 1.0
    */
   props[PROP_NOTIFY] =
     g_param_spec_flags ("notify", NULL, NULL, MSGTRK_TYPE_DSN_NOTIFY, MSGTRK_DSN_NOTIFY_UNSET,
@@ -268,6 +278,8 @@ msgtrk_envelope_new_received (const char *envid,
  * msgtrk_envelope_get_envid:
  * @self: a #MsgtrkEnvelope
  *
+ * Reads the envelope's ENVID.
+ *
  * Returns: (nullable): the ENVID, decoded; %NULL only for an envelope received without
  *   one (msgtrk_envelope_new_received())
  *
@@ -309,6 +321,8 @@ msgtrk_envelope_set_authenticator (MsgtrkEnvelope *self,
  * msgtrk_envelope_get_authenticator:
  * @self: a #MsgtrkEnvelope
  *
+ * Reads the authenticator B the envelope sends with MTRK.
+ *
  * Returns: (nullable): the authenticator B, or %NULL
  *
  * Since: 1.0
@@ -346,6 +360,8 @@ msgtrk_envelope_set_mtrk_timeout (MsgtrkEnvelope *self,
 /**
  * msgtrk_envelope_get_mtrk_timeout:
  * @self: a #MsgtrkEnvelope
+ *
+ * Reads how long, in seconds, servers are asked to keep tracking data.
  *
  * Returns: the MTRK timeout in seconds, 0 for none
  *
@@ -386,6 +402,8 @@ msgtrk_envelope_set_ret (MsgtrkEnvelope *self,
  * msgtrk_envelope_get_ret:
  * @self: a #MsgtrkEnvelope
  *
+ * Reads the DSN RET parameter.
+ *
  * Returns: the RET parameter
  *
  * Since: 1.0
@@ -423,6 +441,8 @@ msgtrk_envelope_set_notify (MsgtrkEnvelope *self,
 /**
  * msgtrk_envelope_get_notify:
  * @self: a #MsgtrkEnvelope
+ *
+ * Reads the DSN NOTIFY parameter.
  *
  * Returns: the NOTIFY flags
  *

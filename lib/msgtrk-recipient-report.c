@@ -23,6 +23,15 @@
  * MsgtrkRecipientReport
  * ------------------------------------------------------------------------------------- */
 
+/**
+ * MsgtrkRecipientReport:
+ *
+ * One recipient block of a report: the per-recipient fields of RFC 3464, RFC 3886 or
+ * RFC 3798 (final recipient, action, status, remote MTA, dates, disposition), parsed
+ * and kept in their received order.
+ *
+ * Since: 1.0
+ */
 struct _MsgtrkRecipientReport
 {
   GObject parent_instance;
@@ -324,6 +333,8 @@ msgtrk_recipient_report_get_status (MsgtrkRecipientReport *self)
  * msgtrk_recipient_report_get_status_class:
  * @self: a recipient report
  *
+ * Reads the class digit of the recipient's Status field (RFC 3463).
+ *
  * Returns: the class of the status code (2 success, 4 persistent transient failure,
  *   5 permanent failure), or 0 without a valid Status
  *
@@ -340,6 +351,8 @@ msgtrk_recipient_report_get_status_class (MsgtrkRecipientReport *self)
  * msgtrk_recipient_report_get_status_subject:
  * @self: a recipient report
  *
+ * Reads the subject number of the recipient's Status field (RFC 3463).
+ *
  * Returns: the subject of the status code (0..999), or 0 without a valid Status
  *
  * Since: 1.0
@@ -354,6 +367,8 @@ msgtrk_recipient_report_get_status_subject (MsgtrkRecipientReport *self)
 /**
  * msgtrk_recipient_report_get_status_detail:
  * @self: a recipient report
+ *
+ * Reads the detail number of the recipient's Status field (RFC 3463).
  *
  * Returns: the detail of the status code (0..999), or 0 without a valid Status
  *

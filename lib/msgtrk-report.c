@@ -44,6 +44,15 @@
  * MsgtrkReport
  * ------------------------------------------------------------------------------------- */
 
+/**
+ * MsgtrkReport:
+ *
+ * One report: a tracking-status (RFC 3886), delivery-status (RFC 3464) or disposition
+ * (RFC 3798) per-message block with its recipient blocks, and the returned headers of a
+ * DSN or MDN when it had them.
+ *
+ * Since: 1.0
+ */
 struct _MsgtrkReport
 {
   GObject parent_instance;
@@ -135,6 +144,8 @@ msgtrk_report_new (MsgtrkReportKind kind)
 /**
  * msgtrk_report_get_kind:
  * @self: a report
+ *
+ * Tells which report syntax the report uses: tracking-status, DSN or MDN.
  *
  * Returns: the syntax the report came in (or was created for)
  *

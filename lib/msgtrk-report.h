@@ -54,9 +54,38 @@ G_BEGIN_DECLS
  * Since: 1.0
  */
 #define MSGTRK_REPORT_MAX_MESSAGE_SIZE (64 * 1024 * 1024)
+/**
+ * MSGTRK_REPORT_MAX_PARTS:
+ *
+ * Most MIME parts a report message may have, and most reports one MTQP answer may
+ * carry; more is %MSGTRK_ERROR_LIMIT.
+ *
+ * Since: 1.0
+ */
 #define MSGTRK_REPORT_MAX_PARTS 64
+/**
+ * MSGTRK_REPORT_MAX_RECIPIENTS:
+ *
+ * Most recipient blocks one report may hold; more is %MSGTRK_ERROR_LIMIT.
+ *
+ * Since: 1.0
+ */
 #define MSGTRK_REPORT_MAX_RECIPIENTS 1000
+/**
+ * MSGTRK_REPORT_MAX_FIELDS:
+ *
+ * Most fields one block (per-message or per-recipient) may hold.
+ *
+ * Since: 1.0
+ */
 #define MSGTRK_REPORT_MAX_FIELDS 64
+/**
+ * MSGTRK_REPORT_MAX_FIELD_LENGTH:
+ *
+ * Longest field, in octets, a report may hold.
+ *
+ * Since: 1.0
+ */
 #define MSGTRK_REPORT_MAX_FIELD_LENGTH 4096
 
 /**

@@ -437,6 +437,8 @@ msgtrk_smtp_capabilities_new_from_keywords (const char * const *keywords)
  * msgtrk_smtp_capabilities_get_domain:
  * @self: a #MsgtrkSmtpCapabilities
  *
+ * Reads the domain the server named in its EHLO reply.
+ *
  * Returns: (nullable): the domain the server named on the first line of its EHLO reply,
  *   %NULL if the set was made from keywords
  *
@@ -454,6 +456,8 @@ msgtrk_smtp_capabilities_get_domain (MsgtrkSmtpCapabilities *self)
  * msgtrk_smtp_capabilities_has:
  * @self: a #MsgtrkSmtpCapabilities
  * @keyword: an EHLO keyword, any case (e.g. "DSN", "mtrk")
+ *
+ * Tells whether the server offered an extension.
  *
  * Returns: %TRUE if the server offered @keyword
  *
@@ -473,6 +477,8 @@ msgtrk_smtp_capabilities_has (MsgtrkSmtpCapabilities *self,
  * msgtrk_smtp_capabilities_get_params:
  * @self: a #MsgtrkSmtpCapabilities
  * @keyword: an EHLO keyword, any case
+ *
+ * Reads the parameters the server gave with an extension.
  *
  * Returns: (nullable): the parameters the server gave with @keyword, separated by single
  *   spaces (e.g. "PLAIN LOGIN" for AUTH), or %NULL if it gave none or did not offer
@@ -496,6 +502,8 @@ msgtrk_smtp_capabilities_get_params (MsgtrkSmtpCapabilities *self,
 /**
  * msgtrk_smtp_capabilities_list_keywords:
  * @self: a #MsgtrkSmtpCapabilities
+ *
+ * Lists the extensions the server offered.
  *
  * Returns: (transfer full) (array zero-terminated=1): the offered keywords in upper case,
  *   in the server's order
