@@ -1108,6 +1108,13 @@ msgtrkd_store_after_commit (MsgtrkdStore          *self,
   work->func = func;
   work->data = data;
   work->destroy = destroy;
+  if (self->batch_depth > 0 && sqlite3_get_autocommit (self->db))
+    {
+      /* SQLite rolled the batch back (a write just failed): what this announces is lost. */
+      batch_lost_now (self);
+      after_commit_free (work);
+      return;
+    }
   if (self->batch_depth > 0)
     {
       g_queue_push_tail (&self->after_commit, work);

@@ -1574,6 +1574,7 @@ test_batch_full_disk (Fixture      *f,
   g_autofree guint8 *bytes = g_malloc (16 * 1024);
   g_autofree char *integrity = NULL;
   AfterCommitCount count = { f, 0, 0, -1 };
+  AfterCommitCount late = { f, 0, 0, -1 };
   GError *error = NULL;
   guint i, stored = 0, expected = 0;
   gboolean ok = TRUE;
@@ -1603,6 +1604,9 @@ test_batch_full_disk (Fixture      *f,
   g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE);
   g_clear_error (&error);
   g_assert_cmpuint (stored, >, 0);
+  /* Work queued right after the failure announces the batch's earlier writes: it runs only
+   * if they are committed (not if SQLite has just rolled them back). */
+  msgtrkd_store_after_commit (f->store, after_commit_count, &late, after_commit_destroyed);
   /* SQLite may roll the whole transaction back on SQLITE_FULL: then end_batch says the
    * batch was lost and none of it is there; never a part of it. */
   if (msgtrkd_store_end_batch (f->store, &error))
@@ -1617,6 +1621,8 @@ test_batch_full_disk (Fixture      *f,
   /* The work announcing the writes ran for the committed ones only; all was freed. */
   g_assert_cmpuint (count.called, ==, expected);
   g_assert_cmpuint (count.destroyed, ==, stored);
+  g_assert_cmpuint (late.called, ==, expected > 0 ? 1 : 0);
+  g_assert_cmpuint (late.destroyed, ==, 1);
   reports = msgtrkd_store_list_reports (f->store, "env-full", &error);
   g_assert_no_error (error);
   g_assert_cmpuint (reports->len, ==, expected);
