@@ -9,7 +9,9 @@
  * synchronous=FULL. Every write function is one BEGIN IMMEDIATE … COMMIT transaction,
  * or, between msgtrkd_store_begin_batch() and msgtrkd_store_end_batch(), a SAVEPOINT of
  * the batch's one transaction (one fsync for a whole poll batch; a failed write is rolled
- * back to its savepoint and the batch goes on);
+ * back to its savepoint and the batch goes on). Work that announces a write
+ * (msgtrkd_store_after_commit(): StatusChanged) waits for the batch's commit and is
+ * dropped with the writes SQLite rolls back;
  * every statement is prepared once (SQLITE_PREPARE_PERSISTENT) from a fixed text and takes
  * its values as bound parameters. The schema version is PRAGMA user_version; migrations[]
  * is applied in order, each in its own transaction.
@@ -257,9 +259,56 @@ struct _MsgtrkdStore
   sqlite3_stmt *stmts[N_STMTS];
   guint batch_depth;    /* msgtrkd_store_begin_batch() calls not yet ended */
   gboolean batch_lost;  /* SQLite rolled the batch's transaction back (after an I/O error) */
+  GQueue after_commit;  /* (owned) AfterCommit* to run when the open batch commits */
 };
 
+/* Work waiting for the open batch's commit (msgtrkd_store_after_commit()). */
+typedef struct
+{
+  MsgtrkdStoreCommitFunc func;
+  gpointer data;
+  GDestroyNotify destroy;
+} AfterCommit;
+
 G_DEFINE_FINAL_TYPE (MsgtrkdStore, msgtrkd_store, G_TYPE_OBJECT)
+
+static void
+after_commit_free (AfterCommit *work)
+{
+  if (work->destroy != NULL)
+    work->destroy (work->data);
+  g_free (work);
+}
+
+/* The writes the queued work announces are gone (rolled back): drop it, uncalled. */
+static void
+after_commit_drop (MsgtrkdStore *self)
+{
+  g_queue_clear_full (&self->after_commit, (GDestroyNotify) after_commit_free);
+}
+
+/* The writes the queued work announces are committed: call it, in the order queued (the
+ * work may write again: the batch is closed by then). */
+static void
+after_commit_run (MsgtrkdStore *self)
+{
+  AfterCommit *work;
+
+  while ((work = g_queue_pop_head (&self->after_commit)) != NULL)
+    {
+      work->func (work->data);
+      after_commit_free (work);
+    }
+}
+
+/* SQLite rolled the open batch's transaction back: its writes so far are lost, and so is
+ * the work that would have announced them. */
+static void
+batch_lost_now (MsgtrkdStore *self)
+{
+  self->batch_lost = TRUE;
+  after_commit_drop (self);
+}
 
 /* ---- records ---------------------------------------------------------------------------- */
 
@@ -468,7 +517,7 @@ ensure_batch_transaction (MsgtrkdStore *self,
 {
   if (!sqlite3_get_autocommit (self->db))
     return TRUE;
-  self->batch_lost = TRUE;
+  batch_lost_now (self);
   return run_simple (self, STMT_BEGIN, doing, error);
 }
 
@@ -505,7 +554,7 @@ rollback (MsgtrkdStore *self)
   if (sqlite3_get_autocommit (self->db))
     {
       if (self->batch_depth > 0)
-        self->batch_lost = TRUE;
+        batch_lost_now (self);
       return;
     }
   if (self->batch_depth > 0)
@@ -689,6 +738,7 @@ msgtrkd_store_finalize (GObject *object)
 
   if (self->batch_depth > 0)  /* a caller's bug: closing rolls the open batch back */
     g_critical ("The message store “%s” is closed with a batch of writes open", self->path);
+  after_commit_drop (self);
   for (i = 0; i < N_STMTS; i++)
     g_clear_pointer (&self->stmts[i], sqlite3_finalize);
   if (self->db != NULL)
@@ -714,6 +764,7 @@ msgtrkd_store_class_init (MsgtrkdStoreClass *klass)
 static void
 msgtrkd_store_init (MsgtrkdStore *self)
 {
+  g_queue_init (&self->after_commit);
 }
 
 /* Run a fixed SQL text (pragmas, migrations): never used with values from outside. */
@@ -992,12 +1043,13 @@ msgtrkd_store_begin_batch (MsgtrkdStore *self,
  * @self: a store with a batch open
  * @error: return location for a #GError
  *
- * Ends the innermost batch; the outermost commits every write of the batch at once.
+ * Ends the innermost batch; the outermost commits every write of the batch at once, then
+ * runs the msgtrkd_store_after_commit() work of the writes it committed.
  *
  * Returns: %TRUE if the batch is committed (or still open, nested), %FALSE with
- *   MSGTRKD_ERROR_STORE if the commit failed (everything of the batch is rolled back) or
- *   SQLite rolled part of the batch back earlier after an error (the writes after that
- *   point are committed; the earlier ones are lost)
+ *   MSGTRKD_ERROR_STORE if the commit failed (everything of the batch is rolled back, and
+ *   its work dropped) or SQLite rolled part of the batch back earlier after an error (the
+ *   writes after that point are committed and their work run; the earlier ones are lost)
  */
 gboolean
 msgtrkd_store_end_batch (MsgtrkdStore *self,
@@ -1008,9 +1060,14 @@ msgtrkd_store_end_batch (MsgtrkdStore *self,
 
   if (--self->batch_depth > 0)
     return TRUE;
-  if (!sqlite3_get_autocommit (self->db)
-      && !commit (self, "committing a batch of writes", error))
-    return FALSE;
+  if (sqlite3_get_autocommit (self->db))
+    batch_lost_now (self);  /* begun with BEGIN: only SQLite's own rollback ends it early */
+  else if (!commit (self, "committing a batch of writes", error))
+    {
+      after_commit_drop (self);
+      return FALSE;
+    }
+  after_commit_run (self);
   if (self->batch_lost)
     {
       self->batch_lost = FALSE;
@@ -1021,6 +1078,50 @@ msgtrkd_store_end_batch (MsgtrkdStore *self,
       return FALSE;
     }
   return TRUE;
+}
+
+/**
+ * msgtrkd_store_after_commit:
+ * @self: a store
+ * @func: the work, called once with @data
+ * @data: for @func
+ * @destroy: (nullable): frees @data after @func, or instead of it
+ *
+ * Runs @func once the writes made so far are committed: at once outside a batch (each
+ * write function has committed when it returns), else when the outermost
+ * msgtrkd_store_end_batch() commits. If the batch's writes are rolled back, @func is
+ * never called (only @destroy). For announcing a write (StatusChanged) only after it is
+ * durable. The work waiting is bounded by the writes of one batch (its caller's limit).
+ */
+void
+msgtrkd_store_after_commit (MsgtrkdStore          *self,
+                            MsgtrkdStoreCommitFunc func,
+                            gpointer               data,
+                            GDestroyNotify         destroy)
+{
+  AfterCommit *work;
+
+  g_return_if_fail (MSGTRKD_IS_STORE (self));
+  g_return_if_fail (func != NULL);
+
+  work = g_new0 (AfterCommit, 1);
+  work->func = func;
+  work->data = data;
+  work->destroy = destroy;
+  if (self->batch_depth > 0 && sqlite3_get_autocommit (self->db))
+    {
+      /* SQLite rolled the batch back (a write just failed): what this announces is lost. */
+      batch_lost_now (self);
+      after_commit_free (work);
+      return;
+    }
+  if (self->batch_depth > 0)
+    {
+      g_queue_push_tail (&self->after_commit, work);
+      return;
+    }
+  func (data);
+  after_commit_free (work);
 }
 
 /* Whether a batch is open (tests, assertions). */

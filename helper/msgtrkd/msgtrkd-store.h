@@ -233,4 +233,13 @@ gboolean        msgtrkd_store_end_batch        (MsgtrkdStore *self,
                                                 GError      **error);
 gboolean        msgtrkd_store_in_batch         (MsgtrkdStore *self);
 
+/* Work that announces a write (StatusChanged): run once the writes so far are committed
+ * (at once outside a batch, at the batch's commit inside one); never if they are rolled
+ * back. */
+typedef void (*MsgtrkdStoreCommitFunc) (gpointer data);
+void            msgtrkd_store_after_commit     (MsgtrkdStore          *self,
+                                                MsgtrkdStoreCommitFunc func,
+                                                gpointer               data,
+                                                GDestroyNotify         destroy);
+
 G_END_DECLS

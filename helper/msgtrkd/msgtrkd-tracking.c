@@ -7,7 +7,9 @@
  *
  * State and summary are recomputed from every stored report after anything that may
  * change them; the owner hears of it (StatusChanged, a notification) only when one of them
- * changed. The store keeps one report per reporter and set of recipients, the newest (a
+ * changed, and only once the change is committed (the scheduler writes a poll batch's
+ * results in one store batch: tell_changed waits for its commit, and says nothing if it is
+ * rolled back). The store keeps one report per reporter and set of recipients, the newest (a
  * delayed hop's answer at every poll replaces the one before), and each stored row is
  * parsed once (ParsedCache), so a poll costs the reports of one message, not all the polls
  * before. A route snapshot is stored when the delivery map changed.
@@ -798,6 +800,51 @@ store_snapshot (MsgtrkdTracking      *self,
     g_warning ("Cannot record the route of %s: %s", m->envid, error->message);
 }
 
+/* A change waiting for its store batch's commit. */
+typedef struct
+{
+  MsgtrkdTracking *tracking;  /* (owned) */
+  MsgtrkdMessage *message;    /* (owned) the record as written */
+  MsgtrkMessageState old_state;
+} PendingChange;
+
+static void
+pending_change_free (PendingChange *change)
+{
+  g_object_unref (change->tracking);
+  msgtrkd_message_free (change->message);
+  g_free (change);
+}
+
+static void
+pending_change_tell (gpointer data)
+{
+  PendingChange *change = data;
+  MsgtrkdTracking *self = change->tracking;
+
+  self->changed (change->message, change->old_state, self->changed_data);
+}
+
+/* Tell the owner that @m (just written) changed from @old_state, once the write is
+ * committed: at once outside a store batch, at the batch's commit inside one, never if
+ * it is rolled back. */
+static void
+tell_changed (MsgtrkdTracking      *self,
+              const MsgtrkdMessage *m,
+              MsgtrkMessageState    old_state)
+{
+  PendingChange *change;
+
+  if (self->changed == NULL)
+    return;
+  change = g_new0 (PendingChange, 1);
+  change->tracking = g_object_ref (self);
+  change->message = msgtrkd_message_copy (m);
+  change->old_state = old_state;
+  msgtrkd_store_after_commit (self->store, pending_change_tell, change,
+                              (GDestroyNotify) pending_change_free);
+}
+
 /**
  * msgtrkd_tracking_recompute:
  * @self: the model
@@ -869,8 +916,7 @@ msgtrkd_tracking_recompute (MsgtrkdTracking *self,
   if (changed)
     {
       g_debug ("%s: %s (%s)", envid, m->state, m->summary);
-      if (self->changed != NULL)
-        self->changed (m, old_state, self->changed_data);
+      tell_changed (self, m, old_state);
     }
 }
 
@@ -1238,8 +1284,7 @@ msgtrkd_tracking_add_prepared (MsgtrkdTracking      *self,
                                        "Prepared for %u recipients", n),
                           n);
   add_event (self, message->envid, "local", text);
-  if (self->changed != NULL)
-    self->changed (message, MSGTRK_MESSAGE_STATE_UNKNOWN, self->changed_data);
+  tell_changed (self, message, MSGTRK_MESSAGE_STATE_UNKNOWN);
   return TRUE;
 }
 
@@ -1467,8 +1512,7 @@ msgtrkd_tracking_add_imported (MsgtrkdTracking      *self,
     return FALSE;
   text = g_strdup_printf (_("Imported from a tracking link for %s"), message->submission_host);
   add_event (self, message->envid, "local", text);
-  if (self->changed != NULL)
-    self->changed (message, MSGTRK_MESSAGE_STATE_UNKNOWN, self->changed_data);
+  tell_changed (self, message, MSGTRK_MESSAGE_STATE_UNKNOWN);
   if (self->scheduler != NULL)
     msgtrkd_scheduler_poll_now (self->scheduler, message->envid);
   reschedule (self);

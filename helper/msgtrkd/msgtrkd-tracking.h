@@ -47,7 +47,8 @@ G_BEGIN_DECLS
 #define MSGTRKD_ROUTE_CACHE_MESSAGES 1024
 
 /* The state or the summary of @message changed (it is the stored record, after the
- * change); @old_state: the state before. */
+ * change); @old_state: the state before. Called once the change is committed (a change
+ * made in a store batch waits for its commit; a rolled-back one is never told). */
 typedef void (*MsgtrkdStatusChangedFunc) (const MsgtrkdMessage *message,
                                           MsgtrkMessageState    old_state,
                                           gpointer              user_data);

@@ -121,13 +121,19 @@ template_valid (const char *url_template)
 }
 
 /* Whether @url_template's host is OpenStreetMap's (openstreetmap.org or a subdomain), whose
- * tile usage policy asks for a contact in the User-Agent. */
+ * tile usage policy asks for a contact in the User-Agent. The host is read past any
+ * user information ("user@") and without trailing dots (the same host for DNS). */
 static gboolean
 template_is_osm (const char *url_template)
 {
-  const char *host = strstr (url_template, "://") + 3;
+  const char *authority = strstr (url_template, "://") + 3;
+  const char *at = g_strrstr_len (authority, (gssize) strcspn (authority, "/?#"), "@");
+  const char *host = at != NULL ? at + 1 : authority;
   gsize len = strcspn (host, "/:?#");
   g_autofree char *lower = g_ascii_strdown (host, (gssize) len);
+
+  while (len > 0 && lower[len - 1] == '.')
+    lower[--len] = '\0';
 
   return g_str_equal (lower, "openstreetmap.org") || g_str_has_suffix (lower, ".openstreetmap.org");
 }

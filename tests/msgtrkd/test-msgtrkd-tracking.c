@@ -6,13 +6,15 @@
  * state recomputed from ingested reports (expanded is delivered and final), the sent time
  * moved back to the earliest Arrival-Date, a delegated message learning its recipients
  * from its reports (and polled again for a new one), one event per distinct word, the
- * route cache bounded at MSGTRKD_ROUTE_CACHE_MESSAGES, the notifications' transitions.
+ * route cache bounded at MSGTRKD_ROUTE_CACHE_MESSAGES, the notifications' transitions, a
+ * change made in a store batch told only once the batch has committed.
  * Never: touches the user's keyring or session bus.
  */
 #include "config.h"
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,10 +26,35 @@
 typedef struct
 {
   char *dir;
+  char *path;
   MsgtrkdStore *store;
   MsgtrkdTracking *tracking;
   GPtrArray *changes; /* "envid old→new" of each status-changed call */
+  GPtrArray *durable; /* the state another connection read at each call ("none": no row) */
 } Fixture;
+
+/* The state of @envid as another process reads it now: only what is committed. */
+static char *
+committed_state (Fixture    *f,
+                 const char *envid)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  char *state;
+
+  g_assert_cmpint (sqlite3_open_v2 (f->path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT state FROM messages WHERE envid = ?", -1,
+                                       &stmt, NULL),
+                   ==, SQLITE_OK);
+  sqlite3_bind_text (stmt, 1, envid, -1, SQLITE_TRANSIENT);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    state = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+  else
+    state = g_strdup ("none");
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return state;
+}
 
 static void
 on_changed (const MsgtrkdMessage *m,
@@ -39,6 +66,7 @@ on_changed (const MsgtrkdMessage *m,
   g_ptr_array_add (f->changes,
                    g_strdup_printf ("%s→%s", msgtrk_message_state_to_string (old_state),
                                     m->state));
+  g_ptr_array_add (f->durable, committed_state (f, m->envid));
 }
 
 static void
@@ -46,14 +74,14 @@ fixture_set_up (Fixture      *f,
                 gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = NULL;
 
   f->dir = g_dir_make_tmp ("msgtrkd-tracking-XXXXXX", &error);
   g_assert_no_error (error);
-  path = g_build_filename (f->dir, "msgtrk.db", NULL);
-  f->store = msgtrkd_store_open (path, &error);
+  f->path = g_build_filename (f->dir, "msgtrk.db", NULL);
+  f->store = msgtrkd_store_open (f->path, &error);
   g_assert_no_error (error);
   f->changes = g_ptr_array_new_with_free_func (g_free);
+  f->durable = g_ptr_array_new_with_free_func (g_free);
   f->tracking = msgtrkd_tracking_new (f->store, 10, on_changed, f);
 }
 
@@ -66,6 +94,8 @@ fixture_tear_down (Fixture      *f,
   g_clear_object (&f->tracking);
   g_clear_object (&f->store);
   g_ptr_array_unref (f->changes);
+  g_ptr_array_unref (f->durable);
+  g_free (f->path);
   cmd = g_strdup_printf ("rm -rf '%s'", f->dir);
   g_assert_cmpint (system (cmd), ==, 0);
   g_free (f->dir);
@@ -477,6 +507,36 @@ test_route_cache_bounded (Fixture      *f,
 }
 
 /* Which transitions notify, and what the notification says. */
+/* A change made inside a store batch (as the scheduler's poll results are) is told only
+ * after the batch commits: whoever reacts to StatusChanged (GetStatus, another process, a
+ * crash right after) finds the announced state stored. */
+static void
+test_changed_after_commit (Fixture      *f,
+                           gconstpointer data)
+{
+  static const char *const dsn_only[] = { "DSN", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid = NULL;
+  guint before;
+
+  g_test_summary ("StatusChanged for a write in a batch waits for the batch's commit");
+  envid = prepare (f, one_rcpt);
+  g_assert_cmpuint (f->changes->len, ==, 1);  /* outside a batch: at once, and stored */
+  g_assert_cmpstr (g_ptr_array_index (f->durable, 0), ==, "sending");
+  before = f->changes->len;
+
+  g_assert_true (msgtrkd_store_begin_batch (f->store, &error));
+  g_assert_no_error (error);
+  g_assert_true (msgtrkd_tracking_commit (f->tracking, envid, dsn_only, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (f->changes->len, ==, before);  /* not committed: not told yet */
+  g_assert_true (msgtrkd_store_end_batch (f->store, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (f->changes->len, ==, before + 1);
+  g_assert_cmpstr (g_ptr_array_index (f->changes, before), ==, "sending→in-transit");
+  g_assert_cmpstr (g_ptr_array_index (f->durable, before), ==, "in-transit");
+}
+
 static void
 test_notify (void)
 {
@@ -518,6 +578,7 @@ main (int   argc,
   ADD ("/msgtrkd-tracking/delegated-learns-recipients", test_delegated_learns_recipients);
   ADD ("/msgtrkd-tracking/event-once", test_event_once);
   ADD ("/msgtrkd-tracking/route-cache-bounded", test_route_cache_bounded);
+  ADD ("/msgtrkd-tracking/changed-after-commit", test_changed_after_commit);
 #undef ADD
   g_test_add_func ("/msgtrkd-tracking/notify", test_notify);
   return g_test_run ();

@@ -1448,6 +1448,67 @@ test_batch_commit (Fixture      *f,
   g_assert_cmpint (count_messages (f), ==, 3);
 }
 
+/* msgtrkd_store_after_commit() work: counts its calls and, at each, the messages another
+ * connection sees. */
+typedef struct
+{
+  Fixture *f;
+  guint called;
+  guint destroyed;
+  gint64 committed_seen;
+} AfterCommitCount;
+
+static void
+after_commit_count (gpointer data)
+{
+  AfterCommitCount *count = data;
+
+  g_assert_cmpuint (count->destroyed, ==, count->called);  /* destroy follows the call */
+  count->called++;
+  count->committed_seen = count_messages (count->f);
+}
+
+static void
+after_commit_destroyed (gpointer data)
+{
+  AfterCommitCount *count = data;
+
+  count->destroyed++;
+}
+
+static void
+test_batch_after_commit (Fixture      *f,
+                         gconstpointer data)
+{
+  g_autoptr (MsgtrkdMessage) a = make_message ("env-aa", MSGTRKD_TRACKING_MTQP, 1000);
+  g_autoptr (MsgtrkdMessage) b = make_message ("env-ab", MSGTRKD_TRACKING_MTQP, 2000);
+  AfterCommitCount count = { f, 0, 0, -1 };
+  GError *error = NULL;
+
+  g_test_summary ("Work after a write runs at once outside a batch, at the outermost "
+                  "commit inside one (the write is then visible to others), in order");
+  add_or_die (f, a);
+  msgtrkd_store_after_commit (f->store, after_commit_count, &count, after_commit_destroyed);
+  g_assert_cmpuint (count.called, ==, 1);
+  g_assert_cmpuint (count.destroyed, ==, 1);
+  g_assert_cmpint (count.committed_seen, ==, 1);
+
+  g_assert_true (msgtrkd_store_begin_batch (f->store, &error));
+  g_assert_true (msgtrkd_store_begin_batch (f->store, &error));
+  g_assert_no_error (error);
+  add_or_die (f, b);
+  msgtrkd_store_after_commit (f->store, after_commit_count, &count, after_commit_destroyed);
+  msgtrkd_store_after_commit (f->store, after_commit_count, &count, after_commit_destroyed);
+  g_assert_true (msgtrkd_store_end_batch (f->store, &error));  /* inner: nothing yet */
+  g_assert_no_error (error);
+  g_assert_cmpuint (count.called, ==, 1);
+  g_assert_true (msgtrkd_store_end_batch (f->store, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count.called, ==, 3);
+  g_assert_cmpuint (count.destroyed, ==, 3);
+  g_assert_cmpint (count.committed_seen, ==, 2);
+}
+
 static void
 test_batch_nested (Fixture      *f,
                    gconstpointer data)
@@ -1512,13 +1573,15 @@ test_batch_full_disk (Fixture      *f,
   g_autoptr (GPtrArray) reports = NULL;
   g_autofree guint8 *bytes = g_malloc (16 * 1024);
   g_autofree char *integrity = NULL;
+  AfterCommitCount count = { f, 0, 0, -1 };
+  AfterCommitCount late = { f, 0, 0, -1 };
   GError *error = NULL;
   guint i, stored = 0, expected = 0;
   gboolean ok = TRUE;
 
   g_test_summary ("A full disk in a batch: the failing write fails with STORE; the batch is "
                   "committed whole or, if SQLite rolled it back, reported lost and absent "
-                  "whole; the store goes on");
+                  "whole, with none of its after-commit work run; the store goes on");
   add_or_die (f, first);
   g_assert_true (msgtrkd_store_set_size_limit (f->store, 256 * 1024, &error));
   g_assert_true (msgtrkd_store_begin_batch (f->store, &error));
@@ -1531,12 +1594,19 @@ test_batch_full_disk (Fixture      *f,
       chunk = g_bytes_new (bytes, 16 * 1024);
       ok = msgtrkd_store_add_report (f->store, "env-full", "dsn", NULL, i, chunk, NULL, &error);
       if (ok)
-        stored++;
+        {
+          stored++;
+          msgtrkd_store_after_commit (f->store, after_commit_count, &count,
+                                      after_commit_destroyed);
+        }
     }
   g_assert_false (ok);
   g_assert_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_STORE);
   g_clear_error (&error);
   g_assert_cmpuint (stored, >, 0);
+  /* Work queued right after the failure announces the batch's earlier writes: it runs only
+   * if they are committed (not if SQLite has just rolled them back). */
+  msgtrkd_store_after_commit (f->store, after_commit_count, &late, after_commit_destroyed);
   /* SQLite may roll the whole transaction back on SQLITE_FULL: then end_batch says the
    * batch was lost and none of it is there; never a part of it. */
   if (msgtrkd_store_end_batch (f->store, &error))
@@ -1548,6 +1618,11 @@ test_batch_full_disk (Fixture      *f,
       g_clear_error (&error);
     }
   g_assert_false (msgtrkd_store_in_batch (f->store));
+  /* The work announcing the writes ran for the committed ones only; all was freed. */
+  g_assert_cmpuint (count.called, ==, expected);
+  g_assert_cmpuint (count.destroyed, ==, stored);
+  g_assert_cmpuint (late.called, ==, expected > 0 ? 1 : 0);
+  g_assert_cmpuint (late.destroyed, ==, 1);
   reports = msgtrkd_store_list_reports (f->store, "env-full", &error);
   g_assert_no_error (error);
   g_assert_cmpuint (reports->len, ==, expected);
@@ -1655,6 +1730,7 @@ main (int   argc,
   ADD ("/store/failure/full-disk", test_full_disk);
   ADD ("/store/batch/commit", test_batch_commit);
   ADD ("/store/batch/nested", test_batch_nested);
+  ADD ("/store/batch/after-commit", test_batch_after_commit);
   ADD ("/store/batch/failed-write", test_batch_failed_write);
   ADD ("/store/batch/full-disk", test_batch_full_disk);
   g_test_add_func ("/store/failure/read-only", test_read_only);

@@ -9,14 +9,17 @@ What: runs the README demo (tools/demo-helper.py: the demo network, the real msg
   hop listens on one of them (MSGTRK_DEMO_ADDRESSES, tools/demonet.py), so msgtrkd's MTQP
   sessions connect to them and the route JSON carries them (server_address). That JSON,
   as `msgtrk show --json` printed it, is then shown by the viewer's map under Xvfb
-  (test-viewer-map-screenshot.py --route) with the test GeoIP database: the screenshot
+  (test-viewer-map-screenshot.py's main with --route, in this process; its set-up is
+  viewer_harness.py) with the test GeoIP database: the screenshot
   .ci/artifacts/viewer-map-demo.png, which docs/images/viewer-map.png is a copy of.
 How: `unshare --net` (root), `ip addr add … dev lo`; nothing leaves the namespace.
 Limits: the places are those of the test database, not of real servers.
-Never: runs without root or without unshare/ip (exit 77, skip).
+Never: runs without root or without unshare/ip, or without what the screenshot needs
+  (Xvfb, xdotool, ImageMagick, dbus-daemon): exit 77 (skip) before the demo.
 Output: TAP (the screenshot script's, after one line for the demo).
 """
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -26,6 +29,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import viewer_harness as vh  # noqa: E402
 # hop → address (MaxMind test-data ranges in tests/viewer/mmdb-writer.py)
 ADDRESSES = {"submit": "89.160.20.113", "relay": "81.2.69.142", "mx": "216.160.83.58",
              "legacy": "81.2.69.143"}
@@ -43,8 +48,10 @@ def main():
     opts = ap.parse_args()
 
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
-        print("1..0 # SKIP needs root, unshare and ip (a private network namespace)")
-        return 77
+        return vh.skip("needs root, unshare and ip (a private network namespace)")
+    tool = vh.missing_tool()
+    if tool is not None:
+        return vh.skip("%s is not installed" % tool)
     tmp = tempfile.mkdtemp(prefix="msgtrk-map-demo-")
     try:
         setup = "ip link set lo up && " + " && ".join(
@@ -71,11 +78,14 @@ def main():
             print("1..1\nnot ok 1 - msgtrkd's route carries the addresses it connected to")
             return 1
         shutil.copy(route_path, os.path.join(opts.out_dir, "viewer-map-demo-route.json"))
-        return subprocess.run(
-            ["/usr/bin/python3", os.path.join(HERE, "test-viewer-map-screenshot.py"),
-             "--viewer", opts.viewer, "--xml", opts.xml, "--mmdb", opts.mmdb,
+        spec = importlib.util.spec_from_file_location(
+            "map_screenshot", os.path.join(HERE, "test-viewer-map-screenshot.py"))
+        map_screenshot = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(map_screenshot)
+        return map_screenshot.main(
+            ["--viewer", opts.viewer, "--xml", opts.xml, "--mmdb", opts.mmdb,
              "--source-root", opts.source_root, "--out-dir", opts.out_dir,
-             "--route", route_path, "--name", "viewer-map-demo"], timeout=280).returncode
+             "--route", route_path, "--name", "viewer-map-demo"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

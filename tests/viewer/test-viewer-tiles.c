@@ -240,7 +240,11 @@ test_expand_url (void)
     gboolean contact = strstr (viewer_tiles_user_agent (), "(+http") != NULL;
     const char *osm[] = { "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                           "https://A.Tile.OpenStreetMap.org:443/{z}/{x}/{y}.png",
-                          "http://openstreetmap.org/{z}/{x}/{y}" };
+                          "http://openstreetmap.org/{z}/{x}/{y}",
+                          /* the same host, written otherwise */
+                          "https://tile.openstreetmap.org./{z}/{x}/{y}.png",
+                          "https://someone@tile.openstreetmap.org/{z}/{x}/{y}.png",
+                          "https://a:b@OpenStreetMap.org../{z}/{x}/{y}.png" };
     g_autoptr(ViewerTiles) other = NULL;
     g_autoptr(GError) error = NULL;
 
