@@ -6,8 +6,9 @@
  * transport (ESourceMailSubmission transport-uid) → the transport's ESourceMailTransport
  * backend name. The switch sets that name and calls e_source_write_sync(); the registry
  * writes the key file, every other group untouched. A running CamelService for the source
- * is removed and added again with the new protocol (EMailSession's add_service configures
- * the new service from the same source). The per-account default is read and written
+ * is removed (by CamelSession's own remove_service: Evolution's override keeps transports)
+ * and added again with the new protocol (EMailSession's add_service configures the new
+ * service from the same source). The per-account default is read and written
  * through the source's ESourceCamel extension for MSGTRK_CAMEL_PROTOCOL, whose properties
  * EDS generates from MsgtrkCamelSettings (the provider registers it in every process).
  * Limits: see msgtrk-evo-accounts.h.
@@ -147,11 +148,18 @@ replace_service (CamelSession *session, const char *uid, const char *protocol, G
   g_autoptr (CamelService) added = NULL;
 
   if (old == NULL)
-    return TRUE;
+    {
+      g_debug ("no running service for %s", uid);
+      return TRUE;
+    }
   if (g_strcmp0 (camel_service_get_provider (old)->protocol, protocol) == 0)
     return TRUE;
-  camel_session_remove_service (session, old);
+  /* Camel's own removal: Evolution's EMailUISession overrides remove_service to go through
+   * its account store, which knows stores only and leaves a transport in place. */
+  CAMEL_SESSION_CLASS (g_type_class_peek (CAMEL_TYPE_SESSION))->remove_service (session, old);
   added = camel_session_add_service (session, uid, protocol, CAMEL_PROVIDER_TRANSPORT, error);
+  g_debug ("service %s replaced: %s → %s", uid, camel_service_get_provider (old)->protocol,
+           added ? camel_service_get_provider (added)->protocol : "(failed)");
   return added != NULL;
 }
 

@@ -9,7 +9,9 @@
  * unknown headers when it reopens a draft, so when the window first appears with the
  * X-Evolution-Draft-Folder/-Message headers Evolution keeps for a draft, the draft itself is
  * read back (asynchronously, through the EMailSession) and the toggle is set if the draft
- * carried the mark.
+ * carried the mark. A new message starts from its account's default
+ * (msgtrk-evo-accounts.c), followed when the From account changes until the user (or a
+ * reopened draft) sets the toggle.
  * Limits: see msgtrk-evo-composer.h.
  * Never: block the composer; send anything itself.
  */
@@ -20,6 +22,7 @@
 #include <libemail-engine/libemail-engine.h>
 
 #include "msgtrk-camel-transport.h"
+#include "msgtrk-evo-accounts.h"
 #include "msgtrk-evo-composer.h"
 #include "msgtrk-evo-ui.h"
 
@@ -32,6 +35,8 @@ typedef struct
   EExtension parent_instance;
   GCancellable *cancellable; /* (owned) reading a draft back stops when the window goes */
   gulong map_handler;
+  gboolean user_chose; /* the user (or a reopened draft) set the toggle: defaults stop */
+  gboolean by_default; /* the toggle is being set from the account's default */
 } MsgtrkEvoComposer;
 
 typedef struct
@@ -55,10 +60,41 @@ track_toggled (gboolean active, gpointer user_data)
   MsgtrkEvoComposer *self = user_data;
   EMsgComposer *composer = composer_of (self);
 
+  if (!self->by_default)
+    self->user_chose = TRUE;
   if (active)
     e_msg_composer_set_header (composer, MSGTRK_CAMEL_TRACK_HEADER, MSGTRK_CAMEL_TRACK_VALUE);
   else
     e_msg_composer_remove_header (composer, MSGTRK_CAMEL_TRACK_HEADER);
+}
+
+/* ---- the account's default (preferences page: "Track new messages") ---- */
+
+static void
+apply_account_default (MsgtrkEvoComposer *self)
+{
+  EMsgComposer *composer = composer_of (self);
+  EShell *shell = e_msg_composer_get_shell (composer);
+  ESourceRegistry *registry = shell ? e_shell_get_registry (shell) : NULL;
+  g_autofree char *identity = NULL;
+  g_autofree char *transport = NULL;
+
+  if (registry == NULL || self->user_chose)
+    return;
+  identity = e_composer_header_table_dup_identity_uid (e_msg_composer_get_header_table (composer),
+                                                       NULL, NULL);
+  transport = msgtrk_evo_accounts_dup_transport_uid (registry, identity);
+  self->by_default = TRUE;
+  msgtrk_evo_ui_set_track (G_OBJECT (composer),
+                           msgtrk_evo_accounts_get_track_default (registry, transport));
+  self->by_default = FALSE;
+}
+
+/* Another From account: its default, unless the user chose already. */
+static void
+identity_changed_cb (GObject *table, GParamSpec *pspec, gpointer user_data)
+{
+  apply_account_default (user_data);
 }
 
 /* ---- a reopened draft: read its mark back ---- */
@@ -140,7 +176,20 @@ composer_mapped_cb (GtkWidget *widget, gpointer user_data)
   self->map_handler = 0;
   folder_uri = e_msg_composer_get_header (composer, MSGTRK_EVO_DRAFT_FOLDER_HEADER, 0);
   uid = e_msg_composer_get_header (composer, MSGTRK_EVO_DRAFT_MESSAGE_HEADER, 0);
-  if (folder_uri == NULL || uid == NULL || msgtrk_evo_ui_get_track (G_OBJECT (composer)))
+  if (msgtrk_evo_ui_get_track (G_OBJECT (composer)))
+    self->user_chose = TRUE; /* the message carried the mark already */
+  if (folder_uri == NULL || uid == NULL)
+    {
+      /* a new message: the account's default, now and when From changes */
+      apply_account_default (self);
+      g_signal_connect_object (e_msg_composer_get_header_table (composer),
+                               "notify::identity-uid", G_CALLBACK (identity_changed_cb), self,
+                               0);
+      return;
+    }
+  /* a reopened draft keeps what it was saved with */
+  self->user_chose = TRUE;
+  if (msgtrk_evo_ui_get_track (G_OBJECT (composer)))
     return;
   session = e_msg_composer_ref_session (composer);
   if (!E_IS_MAIL_SESSION (session))

@@ -194,7 +194,7 @@ def prepare_home(session, relay_port, maildir):
           % SENDER)
     write(os.path.join(src, "transport.source"),
           "[Data Source]\nDisplayName=Alice\nEnabled=true\nParent=acct\n\n"
-          "[Mail Transport]\nBackendName=msgtrk-smtp\n\n"
+          "[Mail Transport]\nBackendName=smtp\n\n"
           "[Authentication]\nHost=127.0.0.1\nPort=%d\nUser=\nMethod=\n\n"
           "[Security]\nMethod=none\n" % relay_port)
     return data
@@ -237,8 +237,44 @@ def main():
         time.sleep(2)
         desktop.shot("01-main.png")
 
+        # The account starts on Evolution's plain SMTP: Edit ▸ Message Tracking Preferences…
+        # (the Edit menu's last item) opens the module's page; "Send with tracking" switches
+        # the transport through the source registry (the file changes, host and port kept,
+        # and the running service is replaced: the messages below leave tracked without a
+        # restart); "Track new messages" makes the composer's toggle start ticked.
+        transport_file = os.path.join(session.home, ".config", "evolution", "sources",
+                                      "transport.source")
+        desktop.key(main_win, "alt+e")
+        time.sleep(0.5)
+        desktop.key(main_win, "Up")
+        desktop.key(main_win, "Return")
+        prefs = wait_for("the preferences window",
+                         lambda: desktop.window("^Evolution Preferences"))
+        desktop.run("xdotool", "windowmove", prefs, "0", "0", "windowsize", prefs, "1000",
+                    "760")
+        time.sleep(1.5)
+        desktop.shot("01a-preferences-page.png")
+        desktop.key(prefs, "alt+t")  # Send with _tracking
+        try:
+            wait_for("the transport switched to msgtrk-smtp",
+                     lambda: "BackendName=msgtrk-smtp" in open(transport_file).read())
+            text = open(transport_file).read()
+            assert "Host=127.0.0.1" in text and "Port=%d" % relay.port in text, text
+            desktop.key(prefs, "alt+n")  # Track _new messages
+            wait_for("the account's Track default",
+                     lambda: "TrackByDefault=true" in open(transport_file).read())
+            time.sleep(1)
+        finally:
+            desktop.shot("01b-preferences-switched.png")
+        desktop.run("xdotool", "windowclose", prefs)
+        wait_for("the preferences window to close",
+                 lambda: desktop.window("^Evolution Preferences") is None)
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        time.sleep(0.5)
+
         def compose(subject, shots=False):
-            """A new message to RCPT with Track ticked; returns the composer window."""
+            """A new message to RCPT, Track ticked by the account's default; returns the
+            composer window."""
             desktop.key(main_win, "ctrl+shift+m")
             composer = wait_for("the composer", lambda: desktop.window("^Compose Message"))
             desktop.run("xdotool", "windowmove", composer, "0", "0", "windowsize", composer,
@@ -248,8 +284,8 @@ def main():
             desktop.key(composer, "Tab")
             desktop.key(composer, "alt+o")
             if shots:
-                desktop.shot("02-options-menu.png")
-            desktop.key(composer, "t")  # Track this message
+                desktop.shot("02-options-menu.png")  # Track is ticked: the account's default
+            desktop.key(composer, "Escape")
             desktop.key(composer, "Tab")
             desktop.type(composer, subject)
             desktop.key(composer, "Tab")
