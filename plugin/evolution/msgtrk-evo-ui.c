@@ -525,3 +525,43 @@ msgtrk_evo_ui_add_prefs_action (GObject *shell_window, GError **error)
   g_object_set_data_full (shell_window, MSGTRK_EVO_UI_PREFS_GROUP_KEY, group, g_object_unref);
   return TRUE;
 }
+
+/* ---- a tracked message that cannot leave tracked ---- */
+
+MsgtrkEvoUiAnswer
+msgtrk_evo_ui_ask_untracked (GObject    *parent_window,
+                             const char *primary,
+                             const char *secondary,
+                             gboolean    offer_outbox)
+{
+  GtkWidget *dialog
+    = gtk_message_dialog_new (GTK_IS_WINDOW (parent_window) ? GTK_WINDOW (parent_window) : NULL,
+                              GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                              GTK_MESSAGE_WARNING, GTK_BUTTONS_NONE, "%s", primary);
+  int response;
+
+  gtk_window_set_title (GTK_WINDOW (dialog), _("Message Tracking Unavailable"));
+  if (secondary)
+    gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", secondary);
+  gtk_dialog_add_button (GTK_DIALOG (dialog), _("_Cancel"), MSGTRK_EVO_UI_ANSWER_CANCEL);
+  gtk_dialog_add_button (GTK_DIALOG (dialog), _("Send _Untracked"),
+                         MSGTRK_EVO_UI_ANSWER_SEND_UNTRACKED);
+  if (offer_outbox)
+    {
+      gtk_dialog_add_button (GTK_DIALOG (dialog), _("Keep in _Outbox"),
+                             MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX);
+      gtk_dialog_set_default_response (GTK_DIALOG (dialog), MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX);
+    }
+  else
+    gtk_dialog_set_default_response (GTK_DIALOG (dialog), MSGTRK_EVO_UI_ANSWER_CANCEL);
+  response = gtk_dialog_run (GTK_DIALOG (dialog));
+  gtk_widget_destroy (dialog);
+  switch (response)
+    {
+    case MSGTRK_EVO_UI_ANSWER_SEND_UNTRACKED:
+    case MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX:
+      return (MsgtrkEvoUiAnswer) response;
+    default:
+      return MSGTRK_EVO_UI_ANSWER_CANCEL; /* closed, Escape */
+    }
+}

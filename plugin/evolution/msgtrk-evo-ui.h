@@ -93,6 +93,20 @@ void     msgtrk_evo_ui_add_prefs_page    (GObject             *shell,
 gboolean msgtrk_evo_ui_add_prefs_action  (GObject            *shell_window,
                                           GError            **error);
 
+/* A tracked message cannot leave tracked: what the user wants instead. */
+typedef enum
+{
+  MSGTRK_EVO_UI_ANSWER_CANCEL,         /* back to the composer */
+  MSGTRK_EVO_UI_ANSWER_SEND_UNTRACKED, /* send it without tracking */
+  MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX, /* keep it (tracked) for a later Send / Receive */
+} MsgtrkEvoUiAnswer;
+
+/* Asks, modal on PARENT_WINDOW; OFFER_OUTBOX: "Keep in Outbox" is a choice. */
+MsgtrkEvoUiAnswer msgtrk_evo_ui_ask_untracked (GObject    *parent_window,
+                                               const char *primary,
+                                               const char *secondary,
+                                               gboolean    offer_outbox);
+
 /* A modal message for the user: PRIMARY in bold, SECONDARY (may be NULL) below. */
 void     msgtrk_evo_ui_show_message      (GObject          *parent_window,
                                           gboolean          is_error,

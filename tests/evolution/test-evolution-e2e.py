@@ -10,10 +10,15 @@ real keyring. xdotool composes a message, ticks Options ▸ Track this message a
 Checks: the relay keeps a tracking record for the ENVID msgtrkd gave the message (MAIL FROM
 carried ENVID and MTRK), msgtrkd heard Committed (DSN and MTRK offered), the delivered copy
 has no X-Msgtrk-Track header, and Evolution's Sent copy keeps it.
+The account starts on Evolution's plain SMTP: Edit ▸ Message Tracking Preferences… opens the
+module's page (screenshots 01a/01b), whose "Send with tracking" switches the transport
+source (host and port kept) and replaces the running service, and "Track new messages"
+makes the composer's toggle start ticked: every tracked message below relies on both.
 Also opens the account editor (screenshot of its Sending page: "SMTP with tracking"), and
-sends a second tracked message with msgtrkd stopped: nothing is sent, Evolution shows the
-transport's reason and "Save to Outbox" keeps the message (with its mark); once msgtrkd is
-back, Send/Receive sends it tracked; a tracked draft reopened from Drafts gets its toggle
+sends a second tracked message with msgtrkd stopped: nothing is sent, the module's dialog
+offers Send Untracked / Keep in Outbox; "Keep in Outbox" keeps the message (with its
+mark); a third one, "Send Untracked", leaves plain (no mark, msgtrkd never hears of it);
+once msgtrkd is back, Send/Receive sends the Outbox one tracked; a tracked draft reopened from Drafts gets its toggle
 back (Evolution drops the mark on reopen; the module reads the draft) and keeps the mark.
 Artefacts: screenshots in $MSGTRK_ARTIFACTS_DIR or <build>/meson-logs/evolution-e2e/.
 Limits: skips (exit 77) without Xvfb, xdotool, ImportMagick's import, evolution or the
@@ -51,6 +56,7 @@ STEP_TIMEOUT = 60
 SUBJECT = "Tracked from Evolution"
 SUBJECT_LATER = "Kept in the Outbox"
 SUBJECT_DRAFT = "Tracked draft"
+SUBJECT_UNTRACKED = "Sent untracked by choice"
 RCPT = "bob@example.org"
 SENDER = "alice@sender.example"
 
@@ -359,19 +365,40 @@ def main():
         assert session.stop_daemon() == 0, session.log()
         composer = compose(SUBJECT_LATER)
         desktop.key(composer, "ctrl+Return")
-        time.sleep(6)
+        dialog = wait_for("the module's dialog",
+                          lambda: desktop.window("^Message Tracking Unavailable"))
+        time.sleep(1)
         desktop.shot("06-msgtrkd-unavailable.png")
         assert delivered_copy(SUBJECT_LATER) is None
-        desktop.run("xdotool", "mousemove", "620", "402", "click", "1")  # Save to Outbox
+        desktop.key(dialog, "alt+o")  # Keep in _Outbox
         outbox = os.path.join(data, "evolution", "mail", "local", ".Outbox")
-        queued = wait_for("the Outbox copy", lambda: [
-            p for p in glob.glob(os.path.join(outbox, "*", "*"))
-            if SUBJECT_LATER.encode() in open(p, "rb").read()])
+        try:
+            queued = wait_for("the Outbox copy", lambda: [
+                p for p in glob.glob(os.path.join(outbox, "*", "*"))
+                if SUBJECT_LATER.encode() in open(p, "rb").read()])
+        finally:
+            desktop.shot("06a-kept-in-outbox.png")
         with open(queued[0], "rb") as f:
             assert b"X-Msgtrk-Track: yes" in f.read()
-        session.start_daemon()
-        session.list()
         wait_for("the composer to close", lambda: desktop.window("^" + SUBJECT_LATER) is None)
+        # The same dialog's other way out: Send Untracked sends it now, plain, by the
+        # user's choice (no mark, msgtrkd never hears of it).
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        composer = compose(SUBJECT_UNTRACKED)
+        desktop.key(composer, "ctrl+Return")
+        dialog = wait_for("the module's dialog again",
+                          lambda: desktop.window("^Message Tracking Unavailable"))
+        desktop.key(dialog, "alt+u")  # Send _Untracked
+        try:
+            text = wait_for("the untracked message at the relay",
+                            lambda: delivered_copy(SUBJECT_UNTRACKED))
+        finally:
+            desktop.shot("06b-sent-untracked.png")
+        assert "X-Msgtrk-Track" not in text, text
+        wait_for("the composer to close",
+                 lambda: desktop.window("^" + SUBJECT_UNTRACKED) is None)
+        session.start_daemon()
+        assert not [m for m in session.list() if m.get("subject") == SUBJECT_UNTRACKED]
         desktop.run("xdotool", "windowfocus", "--sync", main_win)
         desktop.run("xdotool", "mousemove", "207", "26", "click", "1")  # Send / Receive
         try:
