@@ -8,9 +8,10 @@
  * ENVID, state, summary of every message it tracks, MSGTRK_EVO_STATUS_PAGE_SIZE a page) is
  * read and each Message-ID hashed as Camel hashes it
  * (camel_folder_search_util_hash_message_id). A folder open walks the folder's infos
- * (memory only, no file and no D-Bus per row), sets the states known at once and reads
- * ListStatus again (one batched call, paged), after which the shown folders get the fresh
- * states. StatusChanged updates the rows that
+ * once (memory only, no file and no D-Bus per row, msgtrk-evo-scan.c), sets the states
+ * known at once and reads ListStatus again (one batched call, paged), after which the rows
+ * known to be tracked get the fresh states (no second walk; a folder with new rows is
+ * walked again). StatusChanged updates the rows that
  * carry that message; a signal for a message the index does not know (just sent) and new
  * rows in a shown folder make the index be read again, once per burst. Every change goes
  * to the folder as one camel_folder_changed per MSGTRK_EVO_STATUS_FLUSH_MS. A summary
@@ -30,6 +31,7 @@
 
 #include "msgtrk-camel-tracker.h"
 #include "msgtrk-evo-column.h"
+#include "msgtrk-evo-scan.h"
 #include "msgtrk-evo-status.h"
 
 typedef struct
@@ -49,7 +51,7 @@ typedef struct
   guint flush_id;
   gulong changed_handler;
   GCancellable *cancellable;         /* (owned) */
-  gboolean ask_pending;              /* a folder open waits for the index */
+  gboolean ask_pending;              /* walk the folder again once the index is read */
 } View;
 
 typedef struct
@@ -118,9 +120,7 @@ entry_free (Entry *entry)
 static guint64
 hash_message_id (const char *message_id)
 {
-  g_autofree char *bracketed = g_strdup_printf ("<%s>", message_id);
-
-  return camel_folder_search_util_hash_message_id (bracketed, TRUE);
+  return msgtrk_evo_scan_hash_message_id (message_id);
 }
 
 static gboolean
@@ -216,38 +216,46 @@ view_free (View *view)
 
 static void status_relist_later (Status *status);
 
+/* A tracked row of the view's folder: noted (for StatusChanged) and given its state. */
+static void
+view_scan_found (const char *uid, guint64 hash, gpointer value, gpointer user_data)
+{
+  View *view = user_data;
+  Entry *entry = value;
+  GPtrArray *rows = g_hash_table_lookup (view->uids_by_hash, &hash);
+
+  if (rows == NULL)
+    {
+      rows = g_ptr_array_new_with_free_func ((GDestroyNotify) camel_pstring_free);
+      g_hash_table_insert (view->uids_by_hash, g_memdup2 (&hash, sizeof hash), rows);
+    }
+  g_ptr_array_add (rows, (gpointer) camel_pstring_strdup (uid));
+  view_set (view, uid, entry->state);
+}
+
+/* The fresh states of the rows known to be tracked (no walk over the folder). */
+static void
+view_refresh (Status *status, View *view)
+{
+  GHashTableIter iter;
+  gpointer key, rows;
+
+  g_hash_table_iter_init (&iter, view->uids_by_hash);
+  while (g_hash_table_iter_next (&iter, &key, &rows))
+    {
+      Entry *entry = g_hash_table_lookup (status->by_hash, key);
+
+      for (guint i = 0; i < ((GPtrArray *) rows)->len; i++)
+        view_set (view, g_ptr_array_index ((GPtrArray *) rows, i), entry ? entry->state : NULL);
+    }
+}
+
 /* Walks the folder's infos: which rows are tracked messages; sets the known states. */
 static void
 view_scan (Status *status, View *view)
 {
-  GPtrArray *uids = camel_folder_get_uids (view->folder);
-
   g_hash_table_remove_all (view->uids_by_hash);
-  for (guint i = 0; uids && i < uids->len; i++)
-    {
-      const char *uid = g_ptr_array_index (uids, i);
-      g_autoptr (CamelMessageInfo) info = camel_folder_get_message_info (view->folder, uid);
-      guint64 hash;
-      Entry *entry;
-      GPtrArray *rows;
-
-      if (info == NULL)
-        continue;
-      hash = camel_message_info_get_message_id (info);
-      entry = hash ? g_hash_table_lookup (status->by_hash, &hash) : NULL;
-      if (entry == NULL)
-        continue;
-      rows = g_hash_table_lookup (view->uids_by_hash, &entry->hash);
-      if (rows == NULL)
-        {
-          rows = g_ptr_array_new_with_free_func ((GDestroyNotify) camel_pstring_free);
-          g_hash_table_insert (view->uids_by_hash, g_memdup2 (&hash, sizeof hash), rows);
-        }
-      g_ptr_array_add (rows, (gpointer) camel_pstring_strdup (uid));
-      view_set (view, uid, entry->state);
-    }
-  if (uids)
-    camel_folder_free_uids (view->folder, uids);
+  msgtrk_evo_scan_folder (view->folder, status->by_hash, view_scan_found, view);
 }
 
 static View *
@@ -286,7 +294,10 @@ index_replace (Status *status, GPtrArray *entries)
     {
       View *view = g_ptr_array_index (status->views, i);
 
-      view_scan (status, view);
+      if (view->ask_pending)
+        view_scan (status, view); /* never walked, or rows were added */
+      else
+        view_refresh (status, view); /* its tracked rows only */
       view->ask_pending = FALSE;
     }
 }
@@ -455,7 +466,10 @@ folder_changed_cb (CamelFolder *folder, CamelFolderChangeInfo *changes, gpointer
   if (status == NULL || changes == NULL)
     return;
   if (changes->uid_added && changes->uid_added->len > 0)
-    status_relist_later (status);
+    {
+      view->ask_pending = TRUE; /* new rows: walked again with the next index */
+      status_relist_later (status);
+    }
   for (guint i = 0; changes->uid_changed && i < changes->uid_changed->len; i++)
     {
       const char *uid = g_ptr_array_index (changes->uid_changed, i);
@@ -506,11 +520,10 @@ msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *re
    * paged), after which the shown folders are looked at again. */
   if (status->index_loaded)
     view_scan (status, view);
+  else
+    view->ask_pending = TRUE; /* walked once the index is there */
   if (ask || !status->index_loaded)
-    {
-      view->ask_pending = TRUE;
-      status_relist (status);
-    }
+    status_relist (status);
 }
 
 void
