@@ -220,6 +220,7 @@ main (int argc, char **argv)
   guint found = 0;
   double t;
 
+  setvbuf (stdout, NULL, _IOLBF, 0); /* progress when piped */
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error) || messages <= 0 || tracked < 0
       || tracked > messages || rounds <= 0)
