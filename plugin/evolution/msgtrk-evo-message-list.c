@@ -2,7 +2,7 @@
 /* msgtrk-evo-message-list.c: EExtension on MessageList, feeding the Tracking column.
  *
  * What: see msgtrk-evo-message-list.h.
- * How: "notify::folder" is a folder open (msgtrkd is asked, one GetStatus);
+ * How: "notify::folder" is a folder open (msgtrkd is asked, one ListStatus);
  * "message-list-built" follows every rebuild of the list (also after a summary rebuild,
  * which loses the values): the states known are set again, without D-Bus.
  * Limits: the first "message-list-built" of a folder open comes after "notify::folder":
