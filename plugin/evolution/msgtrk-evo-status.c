@@ -52,6 +52,7 @@ typedef struct
   gulong changed_handler;
   GCancellable *cancellable;         /* (owned) */
   gboolean ask_pending;              /* walk the folder again once the index is read */
+  gboolean built;                    /* the message list has been built since the open */
 } View;
 
 typedef struct
@@ -294,6 +295,8 @@ index_replace (Status *status, GPtrArray *entries)
     {
       View *view = g_ptr_array_index (status->views, i);
 
+      if (!view->built)
+        continue; /* the list's "message-list-built" walks it */
       if (view->ask_pending)
         view_scan (status, view); /* never walked, or rows were added */
       else
@@ -482,9 +485,10 @@ folder_changed_cb (CamelFolder *folder, CamelFolderChangeInfo *changes, gpointer
     }
 }
 
-void
-msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *registry,
-                        gboolean ask)
+/* OWNER's view of FOLDER (made when needed), or NULL: no column, not a Sent or Outbox
+ * folder, no bus. */
+static View *
+view_for (gpointer owner, CamelFolder *folder, ESourceRegistry *registry)
 {
   Status *status = status_singleton;
   View *view = status ? view_of (status, owner) : NULL;
@@ -496,15 +500,15 @@ msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *re
       view = NULL;
     }
   if (folder == NULL || !column_on ())
-    return;
+    return NULL;
   if (view == NULL)
     {
       if (registry == NULL
           || !(em_utils_folder_is_sent (registry, folder)
                || em_utils_folder_is_outbox (registry, folder)))
-        return;
+        return NULL;
       if ((status = status_get ()) == NULL)
-        return;
+        return NULL;
       view = g_new0 (View, 1);
       view->owner = owner;
       view->folder = g_object_ref (folder);
@@ -516,10 +520,39 @@ msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *re
                                                 G_CALLBACK (folder_changed_cb), view);
       g_ptr_array_add (status->views, view);
     }
-  /* What is known now; a folder open also reads msgtrkd's states again (one ListStatus,
-   * paged), after which the shown folders are looked at again. */
+  return view;
+}
+
+void
+msgtrk_evo_status_open (gpointer owner, CamelFolder *folder, ESourceRegistry *registry)
+{
+  View *view = view_for (owner, folder, registry);
+
+  if (view == NULL)
+    return;
+  /* the list is being built: its "message-list-built" walks the folder, once */
+  view->built = FALSE;
+  view->ask_pending = TRUE;
+  status_relist (status_singleton);
+}
+
+void
+msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *registry,
+                        gboolean ask)
+{
+  View *view = view_for (owner, folder, registry);
+  Status *status = status_singleton;
+
+  if (view == NULL)
+    return;
+  view->built = TRUE;
+  /* What is known now; ASK also reads msgtrkd's states again (one ListStatus, paged),
+   * whose answer refreshes the tracked rows (walked now: not again then). */
   if (status->index_loaded)
-    view_scan (status, view);
+    {
+      view_scan (status, view);
+      view->ask_pending = FALSE;
+    }
   else
     view->ask_pending = TRUE; /* walked once the index is there */
   if (ask || !status->index_loaded)

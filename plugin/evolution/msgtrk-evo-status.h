@@ -26,9 +26,14 @@ G_BEGIN_DECLS
  * list is read again (ms). */
 #define MSGTRK_EVO_STATUS_RELIST_MS 500
 
-/* OWNER (a message list) now shows FOLDER (NULL: none). ASK: a folder open, so msgtrkd's
- * states are read again (ListStatus); otherwise the states known are set again (after a
- * rebuild of the list or the summary). */
+/* OWNER (a message list) opens FOLDER (NULL: none): msgtrkd's states are read again
+ * (ListStatus); the folder is walked once the list is built (msgtrk_evo_status_show). */
+void msgtrk_evo_status_open (gpointer         owner,
+                             CamelFolder     *folder,
+                             ESourceRegistry *registry);
+/* OWNER's list of FOLDER is built (or rebuilt: the values are lost with a rebuilt summary):
+ * the folder is walked and the states known set. ASK: msgtrkd's states are read again too
+ * (the column was just switched on). */
 void msgtrk_evo_status_show (gpointer         owner,
                              CamelFolder     *folder,
                              ESourceRegistry *registry,
