@@ -2,7 +2,8 @@
 /* msgtrk-camel-settings.c: CamelNetworkSettings for the "SMTP with tracking" transport.
  *
  * What: the five network properties, overridden from the CamelNetworkSettings interface
- * (which stores their values itself), as Camel's own providers do it.
+ * (which stores their values itself), as Camel's own providers do it, and the account's
+ * "track new messages" default (track-by-default; the transport itself ignores it).
  * How: set/get_property forward to camel_network_settings_{set,get,dup}_*().
  * Limits: none beyond the interface's.
  * Never: store a password.
@@ -14,6 +15,7 @@
 struct _MsgtrkCamelSettings
 {
   CamelSettings parent_instance;
+  gboolean track_by_default;
 };
 
 enum
@@ -24,6 +26,7 @@ enum
   PROP_PORT,
   PROP_SECURITY_METHOD,
   PROP_USER,
+  PROP_TRACK_BY_DEFAULT,
 };
 
 G_DEFINE_FINAL_TYPE_WITH_CODE (MsgtrkCamelSettings, msgtrk_camel_settings, CAMEL_TYPE_SETTINGS,
@@ -53,6 +56,9 @@ msgtrk_camel_settings_set_property (GObject      *object,
       break;
     case PROP_USER:
       camel_network_settings_set_user (ns, g_value_get_string (value));
+      break;
+    case PROP_TRACK_BY_DEFAULT:
+      MSGTRK_CAMEL_SETTINGS (object)->track_by_default = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, property_id, pspec);
@@ -84,6 +90,9 @@ msgtrk_camel_settings_get_property (GObject    *object,
     case PROP_USER:
       g_value_take_string (value, camel_network_settings_dup_user (ns));
       break;
+    case PROP_TRACK_BY_DEFAULT:
+      g_value_set_boolean (value, MSGTRK_CAMEL_SETTINGS (object)->track_by_default);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, property_id, pspec);
     }
@@ -102,6 +111,13 @@ msgtrk_camel_settings_class_init (MsgtrkCamelSettingsClass *klass)
   g_object_class_override_property (object_class, PROP_PORT, "port");
   g_object_class_override_property (object_class, PROP_SECURITY_METHOD, "security-method");
   g_object_class_override_property (object_class, PROP_USER, "user");
+  /* EDS keeps it in the transport source ("[Msgtrk-smtp Backend]" TrackByDefault); the
+   * Evolution module reads it for the composer's toggle. */
+  g_object_class_install_property (
+    object_class, PROP_TRACK_BY_DEFAULT,
+    g_param_spec_boolean ("track-by-default", "Track by default",
+                          "Whether new messages of this account are tracked", FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 }
 
 static void

@@ -5,7 +5,8 @@
  * user, SASL mechanism), so that an ESource's [Authentication] and [Security] groups reach
  * the transport exactly as they reach Evolution's own SMTP transport: switching an account
  * to this server type keeps its host, port, security and login.
- * Limits: no settings of its own yet (DSN options come later from the Evolution module).
+ * Also: track-by-default, the account's default for the composer's "Track this message".
+ * Limits: DSN options are msgtrk's GSettings (org.msgtrk dsn-notify, dsn-ret), not here.
  * Never: hold a password (Camel's session keeps those).
  */
 #pragma once

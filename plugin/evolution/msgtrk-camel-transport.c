@@ -370,6 +370,61 @@ command (MsgtrkCamelTransport *self, SmtpConn *c, const char *line, const char *
          && read_reply (self, c, what, reply, cancellable, error);
 }
 
+/* ---- msgtrk's settings (org.msgtrk, shared with the Claws plugin) ---- */
+
+/* org.msgtrk, or NULL when its schema is not installed (EDS daemons load this provider:
+ * g_settings_new() would abort them). */
+static GSettings *
+msgtrk_settings_new (void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr (GSettingsSchema) schema = NULL;
+
+  if (source)
+    schema = g_settings_schema_source_lookup (source, MSGTRK_CAMEL_SETTINGS_SCHEMA, TRUE);
+  if (schema == NULL || !g_settings_schema_has_key (schema, "dsn-notify")
+      || !g_settings_schema_has_key (schema, "dsn-ret"))
+    return NULL;
+  return g_settings_new_full (schema, NULL, NULL);
+}
+
+/* dsn-notify: "never" alone wins; no known condition means NEVER; MSGTRK_CAMEL_DSN_NOTIFY
+ * without the schema. */
+static MsgtrkDsnNotify
+dsn_notify_setting (void)
+{
+  g_autoptr (GSettings) settings = msgtrk_settings_new ();
+  g_auto (GStrv) conds = NULL;
+  guint flags = 0;
+
+  if (settings == NULL)
+    return MSGTRK_CAMEL_DSN_NOTIFY;
+  conds = g_settings_get_strv (settings, "dsn-notify");
+  for (guint i = 0; conds[i]; i++)
+    {
+      if (g_str_equal (conds[i], "success"))
+        flags |= MSGTRK_DSN_NOTIFY_SUCCESS;
+      else if (g_str_equal (conds[i], "failure"))
+        flags |= MSGTRK_DSN_NOTIFY_FAILURE;
+      else if (g_str_equal (conds[i], "delay"))
+        flags |= MSGTRK_DSN_NOTIFY_DELAY;
+      else if (g_str_equal (conds[i], "never"))
+        return MSGTRK_DSN_NOTIFY_NEVER;
+    }
+  return flags ? (MsgtrkDsnNotify) flags : MSGTRK_DSN_NOTIFY_NEVER;
+}
+
+static MsgtrkDsnRet
+dsn_ret_setting (void)
+{
+  g_autoptr (GSettings) settings = msgtrk_settings_new ();
+  g_autofree char *ret = settings ? g_settings_get_string (settings, "dsn-ret") : NULL;
+
+  if (ret == NULL)
+    return MSGTRK_CAMEL_DSN_RET;
+  return g_strcmp0 (ret, "full") == 0 ? MSGTRK_DSN_RET_FULL : MSGTRK_DSN_RET_HDRS;
+}
+
 /* ---- connecting ---- */
 
 /* What EHLO says: EDS's camel-smtp-helo-argument if set and sane, else the local address
@@ -876,8 +931,8 @@ job_prepare (MsgtrkCamelTransport *self, SendJob *job, CamelMimeMessage *message
   job->envelope = msgtrk_envelope_new (job->envid);
   msgtrk_envelope_set_authenticator (job->envelope, auth);
   msgtrk_envelope_set_mtrk_timeout (job->envelope, timeout);
-  msgtrk_envelope_set_notify (job->envelope, MSGTRK_CAMEL_DSN_NOTIFY);
-  msgtrk_envelope_set_ret (job->envelope, MSGTRK_CAMEL_DSN_RET);
+  msgtrk_envelope_set_notify (job->envelope, dsn_notify_setting ());
+  msgtrk_envelope_set_ret (job->envelope, dsn_ret_setting ());
   memset (auth, 0, strlen (auth));
   return TRUE;
 }

@@ -41,7 +41,11 @@ G_BEGIN_DECLS
 /* Read size from the network. */
 #define MSGTRK_CAMEL_READ_CHUNK 4096
 
-/* DSN parameters asked for a tracked message where the server offers DSN. */
+/* msgtrk's settings schema: dsn-notify and dsn-ret (the Evolution preferences page and the
+ * Claws plugin write them). */
+#define MSGTRK_CAMEL_SETTINGS_SCHEMA "org.msgtrk"
+/* DSN parameters asked for a tracked message where the server offers DSN, when the
+ * settings schema is not installed. */
 #define MSGTRK_CAMEL_DSN_NOTIFY \
   (MSGTRK_DSN_NOTIFY_SUCCESS | MSGTRK_DSN_NOTIFY_FAILURE | MSGTRK_DSN_NOTIFY_DELAY)
 #define MSGTRK_CAMEL_DSN_RET MSGTRK_DSN_RET_HDRS

@@ -9,20 +9,37 @@
  * unknown headers when it reopens a draft, so when the window first appears with the
  * X-Evolution-Draft-Folder/-Message headers Evolution keeps for a draft, the draft itself is
  * read back (asynchronously, through the EMailSession) and the toggle is set if the draft
- * carried the mark.
+ * carried the mark. A new message starts from its account's default
+ * (msgtrk-evo-accounts.c), followed when the From account changes until the user (or a
+ * reopened draft) sets the toggle.
  * Limits: see msgtrk-evo-composer.h.
- * Never: block the composer; send anything itself.
+ * Send: with Track ticked, "presend" checks that the account sends with tracking and that
+ * msgtrkd answers (a D-Bus Ping, at most MSGTRK_EVO_PRESEND_PING_MS); if not, the user
+ * chooses: Send Untracked, Keep in Outbox (tracked, for a later Send / Receive) or Cancel.
+ * A failure after that (a locked keyring, msgtrkd gone in between) is the transport's
+ * error in Evolution's own dialog, whose Save to Outbox keeps the message.
+ * Never: block the composer longer than that Ping; send anything itself; send a message
+ * marked Track untracked without the user's choice.
  */
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+
 #include <libedataserver/libedataserver.h>
 #include <composer/e-msg-composer.h>
 #include <libemail-engine/libemail-engine.h>
 
+#include "msgtrk-camel-tracker.h"
 #include "msgtrk-camel-transport.h"
+#include "msgtrk-evo-accounts.h"
 #include "msgtrk-evo-composer.h"
 #include "msgtrk-evo-ui.h"
+
+/* How long Send waits for msgtrkd to answer (or be started by D-Bus) before asking the
+ * user what to do with a tracked message (ms). */
+#define MSGTRK_EVO_PRESEND_PING_MS 5000
+/* The extension, on its composer (object data; the composer owns its extensions). */
+#define MSGTRK_EVO_COMPOSER_SELF_KEY "msgtrk-evo-composer"
 
 /* The composer headers Evolution keeps for a reopened draft. */
 #define MSGTRK_EVO_DRAFT_FOLDER_HEADER "X-Evolution-Draft-Folder"
@@ -33,6 +50,9 @@ typedef struct
   EExtension parent_instance;
   GCancellable *cancellable; /* (owned) reading a draft back stops when the window goes */
   gulong map_handler;
+  gboolean user_chose; /* the user (or a reopened draft) set the toggle: defaults stop */
+  gboolean by_default; /* the toggle is being set from the account's default */
+  gboolean to_outbox;  /* our own Save to Outbox: its "presend" is not asked again */
 } MsgtrkEvoComposer;
 
 typedef struct
@@ -56,6 +76,8 @@ track_toggled (gboolean active, gpointer user_data)
   MsgtrkEvoComposer *self = user_data;
   EMsgComposer *composer = composer_of (self);
 
+  if (!self->by_default)
+    self->user_chose = TRUE;
   if (active)
     e_msg_composer_set_header (composer, MSGTRK_CAMEL_TRACK_HEADER, MSGTRK_CAMEL_TRACK_VALUE);
   else
@@ -134,6 +156,187 @@ add_content_track_toggle (EMsgComposer *composer)
   g_object_unref (group);
 }
 
+/* ---- the account's default (preferences page: "Track new messages") ---- */
+
+static void
+apply_account_default (MsgtrkEvoComposer *self)
+{
+  EMsgComposer *composer = composer_of (self);
+  EShell *shell = e_msg_composer_get_shell (composer);
+  ESourceRegistry *registry = shell ? e_shell_get_registry (shell) : NULL;
+  g_autofree char *identity = NULL;
+  g_autofree char *transport = NULL;
+
+  if (registry == NULL || self->user_chose)
+    return;
+  identity = e_composer_header_table_dup_identity_uid (e_msg_composer_get_header_table (composer),
+                                                       NULL, NULL);
+  transport = msgtrk_evo_accounts_dup_transport_uid (registry, identity);
+  self->by_default = TRUE;
+  msgtrk_evo_ui_set_track (G_OBJECT (composer),
+                           msgtrk_evo_accounts_get_track_default (registry, transport));
+  self->by_default = FALSE;
+}
+
+/* Another From account: its default, unless the user chose already. */
+static void
+identity_changed_cb (GObject *table, GParamSpec *pspec, gpointer user_data)
+{
+  apply_account_default (user_data);
+}
+
+/* ---- Send: a tracked message that cannot leave tracked ---- */
+
+/* Whether msgtrkd answers (D-Bus starts it if it can); the reason in ERROR if not. */
+static gboolean
+msgtrkd_answers (GError **error)
+{
+  g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, error);
+  g_autoptr (GVariant) reply = NULL;
+
+  if (bus == NULL)
+    return FALSE;
+  reply = g_dbus_connection_call_sync (bus, MSGTRK_CAMEL_TRACKER_BUS_NAME,
+                                       MSGTRK_CAMEL_TRACKER_PATH, "org.freedesktop.DBus.Peer",
+                                       "Ping", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
+                                       MSGTRK_EVO_PRESEND_PING_MS, NULL, error);
+  return reply != NULL;
+}
+
+static void
+outbox_done_cb (GObject *composer, GParamSpec *pspec, gpointer data)
+{
+  MsgtrkEvoComposer *self = data;
+
+  if (e_msg_composer_is_busy (E_MSG_COMPOSER (composer)))
+    return;
+  g_signal_handlers_disconnect_by_func (composer, outbox_done_cb, data);
+  self->to_outbox = FALSE;
+}
+
+/* Evolution's Save to Outbox emits "presend" too, once it has read the editor's content:
+ * that one must not ask again (the flag is taken by it, or cleared when the composer's
+ * work ends). */
+static void
+save_to_outbox (MsgtrkEvoComposer *self, EMsgComposer *composer)
+{
+  self->to_outbox = TRUE;
+  g_signal_connect (composer, "notify::busy", G_CALLBACK (outbox_done_cb), self);
+  e_msg_composer_save_to_outbox (composer);
+}
+
+static void
+busy_changed_cb (GObject *composer, GParamSpec *pspec, gpointer data)
+{
+  if (e_msg_composer_is_busy (E_MSG_COMPOSER (composer)))
+    return;
+  g_signal_handlers_disconnect_by_func (composer, busy_changed_cb, data);
+  save_to_outbox (data, E_MSG_COMPOSER (composer));
+}
+
+/* The send that asked is still reading the editor's content (the composer is busy and
+ * would ignore the request): save once it is idle. */
+static gboolean
+save_to_outbox_idle (gpointer data)
+{
+  g_autoptr (GObject) composer = g_weak_ref_get (data);
+  MsgtrkEvoComposer *self;
+
+  if (composer == NULL)
+    return G_SOURCE_REMOVE;
+  self = g_object_get_data (composer, MSGTRK_EVO_COMPOSER_SELF_KEY);
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
+  if (e_msg_composer_is_busy (E_MSG_COMPOSER (composer)))
+    g_signal_connect (composer, "notify::busy", G_CALLBACK (busy_changed_cb), self);
+  else
+    save_to_outbox (self, E_MSG_COMPOSER (composer));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* "presend" (FALSE stops the send): with Track ticked, the account must send with tracking
+ * and msgtrkd must answer; else the user chooses: send untracked, keep it in the Outbox
+ * (tracked, sent by a later Send / Receive) or go back. Never a silent untracked send. */
+static gboolean
+composer_presend_cb (EMsgComposer *composer, gpointer user_data)
+{
+  MsgtrkEvoComposer *self = user_data;
+  EShell *shell = e_msg_composer_get_shell (composer);
+  ESourceRegistry *registry = shell ? e_shell_get_registry (shell) : NULL;
+  g_autofree char *identity = NULL;
+  g_autofree char *transport = NULL;
+  g_autoptr (ESource) source = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *secondary = NULL;
+  gboolean account_tracks;
+  MsgtrkEvoUiAnswer answer;
+
+  if (self->to_outbox)
+    {
+      self->to_outbox = FALSE;
+      return TRUE;
+    }
+  if (!msgtrk_evo_ui_get_track (G_OBJECT (composer)) || registry == NULL)
+    return TRUE;
+  identity = e_composer_header_table_dup_identity_uid (e_msg_composer_get_header_table (composer),
+                                                       NULL, NULL);
+  transport = msgtrk_evo_accounts_dup_transport_uid (registry, identity);
+  source = transport ? e_source_registry_ref_source (registry, transport) : NULL;
+  account_tracks
+    = source && e_source_has_extension (source, E_SOURCE_EXTENSION_MAIL_TRANSPORT)
+      && g_strcmp0 (e_source_backend_get_backend_name (
+                      e_source_get_extension (source, E_SOURCE_EXTENSION_MAIL_TRANSPORT)),
+                    MSGTRK_CAMEL_PROTOCOL)
+           == 0;
+  if (account_tracks && msgtrkd_answers (&error))
+    return TRUE;
+  if (!account_tracks)
+    answer = msgtrk_evo_ui_ask_untracked (
+      G_OBJECT (composer), _("This account does not send with tracking"),
+      _("The message is marked “Track this message”, but its account sends through a "
+        "server type without tracking. Turn on “Send with tracking” for the account in "
+        "Preferences ▸ Message Tracking, or send the message without tracking."),
+      FALSE);
+  else
+    {
+      secondary = g_strdup_printf (
+        _("The message is marked “Track this message”, but the tracking service (msgtrkd) "
+          "does not answer: %s. Keep it in the Outbox to send it tracked later with Send / "
+          "Receive, or send it now without tracking."),
+        error ? (g_dbus_error_strip_remote_error (error), error->message) : "?");
+      answer = msgtrk_evo_ui_ask_untracked (G_OBJECT (composer),
+                                            _("The message cannot be tracked now"), secondary,
+                                            TRUE);
+    }
+  g_debug ("tracked message, %s: the user chose %d",
+           account_tracks ? "msgtrkd unavailable" : "account without tracking", answer);
+  switch (answer)
+    {
+    case MSGTRK_EVO_UI_ANSWER_SEND_UNTRACKED:
+      self->by_default = FALSE;
+      msgtrk_evo_ui_set_track (G_OBJECT (composer), FALSE); /* removes the mark */
+      return TRUE;
+    case MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX:
+      {
+        GWeakRef *ref = g_new0 (GWeakRef, 1);
+
+        g_weak_ref_init (ref, composer);
+        g_idle_add_full (G_PRIORITY_DEFAULT, save_to_outbox_idle, ref, weak_ref_free);
+        return FALSE;
+      }
+    case MSGTRK_EVO_UI_ANSWER_CANCEL:
+    default:
+      return FALSE;
+    }
+}
+
 /* ---- a reopened draft: read its mark back ---- */
 
 typedef struct
@@ -190,7 +393,7 @@ draft_folder_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         g_debug ("msgtrk: cannot open the draft's folder: %s",
-                 error ? error->message : "?");
+                 error ? (g_dbus_error_strip_remote_error (error), error->message) : "?");
       draft_read_free (read);
       return;
     }
@@ -213,7 +416,20 @@ composer_mapped_cb (GtkWidget *widget, gpointer user_data)
   self->map_handler = 0;
   folder_uri = e_msg_composer_get_header (composer, MSGTRK_EVO_DRAFT_FOLDER_HEADER, 0);
   uid = e_msg_composer_get_header (composer, MSGTRK_EVO_DRAFT_MESSAGE_HEADER, 0);
-  if (folder_uri == NULL || uid == NULL || msgtrk_evo_ui_get_track (G_OBJECT (composer)))
+  if (msgtrk_evo_ui_get_track (G_OBJECT (composer)))
+    self->user_chose = TRUE; /* the message carried the mark already */
+  if (folder_uri == NULL || uid == NULL)
+    {
+      /* a new message: the account's default, now and when From changes */
+      apply_account_default (self);
+      g_signal_connect_object (e_msg_composer_get_header_table (composer),
+                               "notify::identity-uid", G_CALLBACK (identity_changed_cb), self,
+                               0);
+      return;
+    }
+  /* a reopened draft keeps what it was saved with */
+  self->user_chose = TRUE;
+  if (msgtrk_evo_ui_get_track (G_OBJECT (composer)))
     return;
   session = e_msg_composer_ref_session (composer);
   if (!E_IS_MAIL_SESSION (session))
@@ -246,6 +462,8 @@ msgtrk_evo_composer_constructed (GObject *object)
     }
   self->map_handler = g_signal_connect (composer, "map", G_CALLBACK (composer_mapped_cb), self);
   add_content_track_toggle (composer);
+  g_signal_connect (composer, "presend", G_CALLBACK (composer_presend_cb), self);
+  g_object_set_data (G_OBJECT (composer), MSGTRK_EVO_COMPOSER_SELF_KEY, self);
 }
 
 /* The composer owns its extensions, so the "map" handler never outlives this object; only

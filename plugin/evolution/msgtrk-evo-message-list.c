@@ -2,11 +2,11 @@
 /* msgtrk-evo-message-list.c: EExtension on MessageList, feeding the Tracking column.
  *
  * What: see msgtrk-evo-message-list.h.
- * How: "notify::folder" is a folder open (msgtrkd is asked, one GetStatus);
- * "message-list-built" follows every rebuild of the list (also after a summary rebuild,
- * which loses the values): the states known are set again, without D-Bus.
- * Limits: the first "message-list-built" of a folder open comes after "notify::folder":
- * the second pass costs a walk over the folder's infos in memory.
+ * How: "notify::folder" is a folder open (msgtrkd is asked, one ListStatus; no walk yet:
+ * the list is not built); "message-list-built" follows every build of the list (the first
+ * one of an open, and every rebuild, also after a summary rebuild, which loses the
+ * values): the folder's infos are walked and the states known set, without D-Bus.
+ * Limits: one walk over the folder's infos per build of the list, on the main thread.
  * Never: a D-Bus call per row.
  */
 #include "config.h"
@@ -44,7 +44,12 @@ show (MessageList *list, gpointer owner, gboolean ask)
 static void
 folder_notify_cb (GObject *object, GParamSpec *pspec, gpointer owner)
 {
-  show (MESSAGE_LIST (object), owner, TRUE);
+  MessageList *list = MESSAGE_LIST (object);
+  g_autoptr (CamelFolder) folder = message_list_ref_folder (list);
+  EMailSession *session = message_list_get_session (list);
+
+  msgtrk_evo_status_open (owner, folder,
+                          session ? e_mail_session_get_registry (session) : NULL);
 }
 
 static void

@@ -4,10 +4,11 @@
  * What: e_module_load()/e_module_unload(), the two symbols Evolution looks up in every
  * module of its module directory; registers the module's extensions: the composer's
  * "Track this message", the account editor's "SMTP with tracking" server type, the main
- * window's View ▸ Tracking Column and the message list's Tracking column values.
+ * window's View ▸ Tracking Column and Message Tracking preferences page (with the
+ * per-account "Send with tracking" switch), and the message list's Tracking column values.
  * How: Evolution loads the module at start-up, before any window exists; each EExtension
  * is instantiated for every object of its extensible type.
- * Limits: the preferences page is not here yet (docs/evolution.md, "Not done yet").
+ * Limits: docs/evolution.md, "Not done yet".
  * Never: load in EDS daemons (that is the Camel provider's job, without GTK).
  */
 #include "config.h"

@@ -4,12 +4,14 @@
  * What: a process-wide index Message-ID hash → (envid, state) of the messages msgtrkd
  * tracks, the folders shown by message lists, and the D-Bus plumbing that keeps both current.
  * How: Camel's summaries keep only a 64-bit hash of each Message-ID
- * (camel_message_info_get_message_id), never the text GetStatus needs, so msgtrkd's List is
- * read once (parsed in a worker thread) and each Message-ID hashed as Camel hashes it
- * (camel_folder_search_util_hash_message_id). A folder open then walks the folder's infos
- * (memory only, no file and no D-Bus per row), sets the states known at once and asks
- * msgtrkd for exactly the folder's tracked messages in one GetStatus call (more only past
- * MSGTRK_EVO_STATUS_BATCH_MAX, one after the other). StatusChanged updates the rows that
+ * (camel_message_info_get_message_id), never the text, so msgtrkd's ListStatus (Message-ID,
+ * ENVID, state, summary of every message it tracks, MSGTRK_EVO_STATUS_PAGE_SIZE a page) is
+ * read and each Message-ID hashed as Camel hashes it
+ * (camel_folder_search_util_hash_message_id). A folder open walks the folder's infos
+ * once (memory only, no file and no D-Bus per row, msgtrk-evo-scan.c), sets the states
+ * known at once and reads ListStatus again (one batched call, paged), after which the rows
+ * known to be tracked get the fresh states (no second walk; a folder with new rows is
+ * walked again). StatusChanged updates the rows that
  * carry that message; a signal for a message the index does not know (just sent) and new
  * rows in a shown folder make the index be read again, once per burst. Every change goes
  * to the folder as one camel_folder_changed per MSGTRK_EVO_STATUS_FLUSH_MS. A summary
@@ -24,12 +26,12 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
-#include <json-glib/json-glib.h>
 #include <libemail-engine/libemail-engine.h>
 #include <mail/message-list.h>
 
 #include "msgtrk-camel-tracker.h"
 #include "msgtrk-evo-column.h"
+#include "msgtrk-evo-scan.h"
 #include "msgtrk-evo-status.h"
 
 typedef struct
@@ -48,8 +50,9 @@ typedef struct
   CamelFolderChangeInfo *pending;    /* (owned) changes not told yet */
   guint flush_id;
   gulong changed_handler;
-  GCancellable *cancellable;         /* (owned) this view's GetStatus calls */
-  gboolean ask_pending;              /* a folder open waits for the index */
+  GCancellable *cancellable;         /* (owned) */
+  gboolean ask_pending;              /* walk the folder again once the index is read */
+  gboolean built;                    /* the message list has been built since the open */
 } View;
 
 typedef struct
@@ -61,6 +64,8 @@ typedef struct
   GHashTable *by_envid; /* envid → Entry* */
   gboolean index_loaded;
   gboolean listing;
+  GPtrArray *pages;  /* Entry* (owned) read so far by the ListStatus under way */
+  guint page_count;
   guint relist_id;
   GPtrArray *views; /* View* (owned) */
 } Status;
@@ -116,9 +121,7 @@ entry_free (Entry *entry)
 static guint64
 hash_message_id (const char *message_id)
 {
-  g_autofree char *bracketed = g_strdup_printf ("<%s>", message_id);
-
-  return camel_folder_search_util_hash_message_id (bracketed, TRUE);
+  return msgtrk_evo_scan_hash_message_id (message_id);
 }
 
 static gboolean
@@ -213,55 +216,48 @@ view_free (View *view)
 }
 
 static void status_relist_later (Status *status);
-static void view_ask (Status *status, View *view, GPtrArray *ids, guint next);
 
-/* Walks the folder's infos: which rows are tracked messages; sets the known states; ASK:
- * asks msgtrkd for them (one GetStatus). */
+/* A tracked row of the view's folder: noted (for StatusChanged) and given its state. */
 static void
-view_scan (Status *status, View *view, gboolean ask)
+view_scan_found (const char *uid, guint64 hash, gpointer value, gpointer user_data)
 {
-  GPtrArray *uids = camel_folder_get_uids (view->folder);
-  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  View *view = user_data;
+  Entry *entry = value;
+  GPtrArray *rows = g_hash_table_lookup (view->uids_by_hash, &hash);
 
-  g_hash_table_remove_all (view->uids_by_hash);
-  for (guint i = 0; uids && i < uids->len; i++)
+  if (rows == NULL)
     {
-      const char *uid = g_ptr_array_index (uids, i);
-      g_autoptr (CamelMessageInfo) info = camel_folder_get_message_info (view->folder, uid);
-      guint64 hash;
-      Entry *entry;
-      GPtrArray *rows;
-
-      if (info == NULL)
-        continue;
-      hash = camel_message_info_get_message_id (info);
-      entry = hash ? g_hash_table_lookup (status->by_hash, &hash) : NULL;
-      if (entry == NULL)
-        continue;
-      rows = g_hash_table_lookup (view->uids_by_hash, &entry->hash);
-      if (rows == NULL)
-        {
-          rows = g_ptr_array_new_with_free_func ((GDestroyNotify) camel_pstring_free);
-          g_hash_table_insert (view->uids_by_hash, g_memdup2 (&hash, sizeof hash), rows);
-          g_ptr_array_add (ids, g_strdup (entry->message_id));
-        }
-      g_ptr_array_add (rows, (gpointer) camel_pstring_strdup (uid));
-      view_set (view, uid, entry->state);
+      rows = g_ptr_array_new_with_free_func ((GDestroyNotify) camel_pstring_free);
+      g_hash_table_insert (view->uids_by_hash, g_memdup2 (&hash, sizeof hash), rows);
     }
-  if (uids)
-    camel_folder_free_uids (view->folder, uids);
-  if (ask && ids->len > 0)
-    view_ask (status, view, g_steal_pointer (&ids), 0);
+  g_ptr_array_add (rows, (gpointer) camel_pstring_strdup (uid));
+  view_set (view, uid, entry->state);
 }
 
-/* ---- GetStatus, batched ---- */
-
-typedef struct
+/* The fresh states of the rows known to be tracked (no walk over the folder). */
+static void
+view_refresh (Status *status, View *view)
 {
-  gpointer owner;   /* compared, never used: the view may be gone */
-  GPtrArray *ids;   /* (owned) */
-  guint next;
-} Ask;
+  GHashTableIter iter;
+  gpointer key, rows;
+
+  g_hash_table_iter_init (&iter, view->uids_by_hash);
+  while (g_hash_table_iter_next (&iter, &key, &rows))
+    {
+      Entry *entry = g_hash_table_lookup (status->by_hash, key);
+
+      for (guint i = 0; i < ((GPtrArray *) rows)->len; i++)
+        view_set (view, g_ptr_array_index ((GPtrArray *) rows, i), entry ? entry->state : NULL);
+    }
+}
+
+/* Walks the folder's infos: which rows are tracked messages; sets the known states. */
+static void
+view_scan (Status *status, View *view)
+{
+  g_hash_table_remove_all (view->uids_by_hash);
+  msgtrk_evo_scan_folder (view->folder, status->by_hash, view_scan_found, view);
+}
 
 static View *
 view_of (Status *status, gpointer owner)
@@ -275,135 +271,19 @@ view_of (Status *status, gpointer owner)
   return NULL;
 }
 
+/* ---- the index: ListStatus, page by page ---- */
+
+/* The pages are read; the index is replaced and every shown folder looked at again. */
 static void
-get_status_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+index_replace (Status *status, GPtrArray *entries)
 {
-  Ask *ask = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply
-    = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
-  Status *status = status_singleton;
-  View *view;
-  g_autoptr (GVariantIter) iter = NULL;
-  const char *id, *envid, *state, *summary;
-
-  if (reply == NULL || status == NULL || (view = view_of (status, ask->owner)) == NULL)
-    {
-      if (error && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_debug ("msgtrk: GetStatus failed: %s", error->message);
-      g_ptr_array_unref (ask->ids);
-      g_free (ask);
-      return;
-    }
-  g_variant_get (reply, "(a(ssss))", &iter);
-  while (g_variant_iter_next (iter, "(&s&s&s&s)", &id, &envid, &state, &summary))
-    {
-      guint64 hash;
-      Entry *entry;
-
-      if (*envid == '\0')
-        continue;
-      hash = hash_message_id (id);
-      entry = g_hash_table_lookup (status->by_hash, &hash);
-      if (entry == NULL)
-        continue;
-      g_free (entry->state);
-      entry->state = g_strdup (state);
-      view_apply (view, entry);
-    }
-  if (ask->next < ask->ids->len)
-    view_ask (status, view, g_steal_pointer (&ask->ids), ask->next);
-  else
-    g_ptr_array_unref (ask->ids);
-  g_free (ask);
-}
-
-static void
-view_ask (Status *status, View *view, GPtrArray *ids, guint next)
-{
-  guint n = MIN (ids->len - next, MSGTRK_EVO_STATUS_BATCH_MAX);
-  GVariantBuilder builder;
-  Ask *ask;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("as"));
-  for (guint i = 0; i < n; i++)
-    g_variant_builder_add (&builder, "s", (const char *) g_ptr_array_index (ids, next + i));
-  ask = g_new0 (Ask, 1);
-  ask->owner = view->owner;
-  ask->ids = ids;
-  ask->next = next + n;
-  g_dbus_connection_call (status->bus, MSGTRK_CAMEL_TRACKER_BUS_NAME, MSGTRK_CAMEL_TRACKER_PATH,
-                          MSGTRK_CAMEL_TRACKER_INTERFACE, "GetStatus",
-                          g_variant_new ("(as)", &builder), G_VARIANT_TYPE ("(a(ssss))"),
-                          G_DBUS_CALL_FLAGS_NONE, MSGTRK_CAMEL_DBUS_TIMEOUT_MS,
-                          view->cancellable, get_status_cb, ask);
-}
-
-/* ---- the index: List, parsed off the main thread ---- */
-
-static void
-list_parse_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  const char *json = task_data;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GPtrArray) entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
-  GError *error = NULL;
-  JsonNode *root;
-  JsonArray *array;
-
-  if (!json_parser_load_from_data (parser, json, -1, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  root = json_parser_get_root (parser);
-  array = root && JSON_NODE_HOLDS_ARRAY (root) ? json_node_get_array (root) : NULL;
-  for (guint i = 0; array && i < json_array_get_length (array); i++)
-    {
-      JsonObject *object = json_array_get_object_element (array, i);
-      const char *mid, *envid, *state;
-      Entry *entry;
-
-      if (object == NULL)
-        continue;
-      mid = json_object_get_string_member_with_default (object, "message_id", NULL);
-      envid = json_object_get_string_member_with_default (object, "envid", NULL);
-      state = json_object_get_string_member_with_default (object, "state", NULL);
-      if (mid == NULL || *mid == '\0' || envid == NULL || *envid == '\0')
-        continue;
-      entry = g_new0 (Entry, 1);
-      entry->message_id = g_strdup (mid);
-      entry->envid = g_strdup (envid);
-      entry->state = g_strdup (state);
-      entry->hash = hash_message_id (mid);
-      g_ptr_array_add (entries, entry);
-    }
-  g_task_return_pointer (task, g_steal_pointer (&entries), (GDestroyNotify) g_ptr_array_unref);
-}
-
-static void
-list_parsed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Status *status = status_singleton;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) entries = g_task_propagate_pointer (G_TASK (result), &error);
-
-  if (status == NULL)
-    return;
-  status->listing = FALSE;
-  if (entries == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_debug ("msgtrk: cannot read msgtrkd's list: %s", error->message);
-      return;
-    }
   g_hash_table_remove_all (status->by_envid);
   g_hash_table_remove_all (status->by_hash);
   for (guint i = 0; i < entries->len; i++)
     {
       Entry *entry = g_ptr_array_index (entries, i);
 
-      /* List is newest first: a Message-ID sent twice keeps its newest copy. */
+      /* one entry per Message-ID from msgtrkd; two IDs with one 64-bit hash: the first */
       if (g_hash_table_contains (status->by_hash, &entry->hash))
         continue;
       g_ptr_array_index (entries, i) = NULL;
@@ -415,34 +295,79 @@ list_parsed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       View *view = g_ptr_array_index (status->views, i);
 
-      view_scan (status, view, view->ask_pending);
+      if (!view->built)
+        continue; /* the list's "message-list-built" walks it */
+      if (view->ask_pending)
+        view_scan (status, view); /* never walked, or rows were added */
+      else
+        view_refresh (status, view); /* its tracked rows only */
       view->ask_pending = FALSE;
     }
 }
 
+static void list_status_page (Status *status, const char *after);
+
 static void
-list_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+list_status_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Status *status = status_singleton;
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply
     = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
-  g_autoptr (GTask) task = NULL;
-  const char *json = NULL;
+  g_autoptr (GVariantIter) iter = NULL;
+  const char *mid, *envid, *state, *summary, *next;
 
   if (status == NULL)
     return;
   if (reply == NULL)
     {
       status->listing = FALSE;
+      g_clear_pointer (&status->pages, g_ptr_array_unref);
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_debug ("msgtrk: List failed: %s", error->message);
+        g_debug ("msgtrk: ListStatus failed: %s", error->message);
       return;
     }
-  g_variant_get (reply, "(&s)", &json);
-  task = g_task_new (NULL, status->cancellable, list_parsed_cb, NULL);
-  g_task_set_task_data (task, g_strdup (json), g_free);
-  g_task_run_in_thread (task, list_parse_thread);
+  g_variant_get (reply, "(a(ssss)&s)", &iter, &next);
+  while (g_variant_iter_next (iter, "(&s&s&s&s)", &mid, &envid, &state, &summary))
+    {
+      Entry *entry;
+
+      if (*mid == '\0' || *envid == '\0')
+        continue;
+      entry = g_new0 (Entry, 1);
+      entry->message_id = g_strdup (mid);
+      entry->envid = g_strdup (envid);
+      entry->state = g_strdup (state);
+      entry->hash = hash_message_id (mid);
+      g_ptr_array_add (status->pages, entry);
+    }
+  status->page_count++;
+  if (*next != '\0' && status->page_count < MSGTRK_EVO_STATUS_PAGES_MAX)
+    {
+      list_status_page (status, next);
+      return;
+    }
+  if (*next != '\0')
+    g_message ("msgtrk: msgtrkd tracks more than %u × %u messages with a Message-ID; the "
+               "Tracking column shows the first ones",
+               MSGTRK_EVO_STATUS_PAGES_MAX, MSGTRK_EVO_STATUS_PAGE_SIZE);
+  status->listing = FALSE;
+  {
+    g_autoptr (GPtrArray) entries = g_steal_pointer (&status->pages);
+
+    index_replace (status, entries);
+  }
+}
+
+static void
+list_status_page (Status *status, const char *after)
+{
+  g_dbus_connection_call (status->bus, MSGTRK_CAMEL_TRACKER_BUS_NAME, MSGTRK_CAMEL_TRACKER_PATH,
+                          MSGTRK_CAMEL_TRACKER_INTERFACE, "ListStatus",
+                          g_variant_new ("(su)", after, MSGTRK_EVO_STATUS_PAGE_SIZE),
+                          G_VARIANT_TYPE ("(a(ssss)s)"), G_DBUS_CALL_FLAGS_NONE,
+                          MSGTRK_CAMEL_DBUS_TIMEOUT_MS, status->cancellable, list_status_cb,
+                          NULL);
 }
 
 static void
@@ -451,10 +376,9 @@ status_relist (Status *status)
   if (status->listing)
     return;
   status->listing = TRUE;
-  g_dbus_connection_call (status->bus, MSGTRK_CAMEL_TRACKER_BUS_NAME, MSGTRK_CAMEL_TRACKER_PATH,
-                          MSGTRK_CAMEL_TRACKER_INTERFACE, "List", NULL, G_VARIANT_TYPE ("(s)"),
-                          G_DBUS_CALL_FLAGS_NONE, MSGTRK_CAMEL_DBUS_TIMEOUT_MS,
-                          status->cancellable, list_cb, NULL);
+  status->page_count = 0;
+  status->pages = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
+  list_status_page (status, "");
 }
 
 static gboolean
@@ -545,7 +469,10 @@ folder_changed_cb (CamelFolder *folder, CamelFolderChangeInfo *changes, gpointer
   if (status == NULL || changes == NULL)
     return;
   if (changes->uid_added && changes->uid_added->len > 0)
-    status_relist_later (status);
+    {
+      view->ask_pending = TRUE; /* new rows: walked again with the next index */
+      status_relist_later (status);
+    }
   for (guint i = 0; changes->uid_changed && i < changes->uid_changed->len; i++)
     {
       const char *uid = g_ptr_array_index (changes->uid_changed, i);
@@ -558,9 +485,10 @@ folder_changed_cb (CamelFolder *folder, CamelFolderChangeInfo *changes, gpointer
     }
 }
 
-void
-msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *registry,
-                        gboolean ask)
+/* OWNER's view of FOLDER (made when needed), or NULL: no column, not a Sent or Outbox
+ * folder, no bus. */
+static View *
+view_for (gpointer owner, CamelFolder *folder, ESourceRegistry *registry)
 {
   Status *status = status_singleton;
   View *view = status ? view_of (status, owner) : NULL;
@@ -572,15 +500,15 @@ msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *re
       view = NULL;
     }
   if (folder == NULL || !column_on ())
-    return;
+    return NULL;
   if (view == NULL)
     {
       if (registry == NULL
           || !(em_utils_folder_is_sent (registry, folder)
                || em_utils_folder_is_outbox (registry, folder)))
-        return;
+        return NULL;
       if ((status = status_get ()) == NULL)
-        return;
+        return NULL;
       view = g_new0 (View, 1);
       view->owner = owner;
       view->folder = g_object_ref (folder);
@@ -592,13 +520,43 @@ msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *re
                                                 G_CALLBACK (folder_changed_cb), view);
       g_ptr_array_add (status->views, view);
     }
-  if (!status->index_loaded)
+  return view;
+}
+
+void
+msgtrk_evo_status_open (gpointer owner, CamelFolder *folder, ESourceRegistry *registry)
+{
+  View *view = view_for (owner, folder, registry);
+
+  if (view == NULL)
+    return;
+  /* the list is being built: its "message-list-built" walks the folder, once */
+  view->built = FALSE;
+  view->ask_pending = TRUE;
+  status_relist (status_singleton);
+}
+
+void
+msgtrk_evo_status_show (gpointer owner, CamelFolder *folder, ESourceRegistry *registry,
+                        gboolean ask)
+{
+  View *view = view_for (owner, folder, registry);
+  Status *status = status_singleton;
+
+  if (view == NULL)
+    return;
+  view->built = TRUE;
+  /* What is known now; ASK also reads msgtrkd's states again (one ListStatus, paged),
+   * whose answer refreshes the tracked rows (walked now: not again then). */
+  if (status->index_loaded)
     {
-      view->ask_pending = view->ask_pending || ask;
-      status_relist (status);
-      return;
+      view_scan (status, view);
+      view->ask_pending = FALSE;
     }
-  view_scan (status, view, ask);
+  else
+    view->ask_pending = TRUE; /* walked once the index is there */
+  if (ask || !status->index_loaded)
+    status_relist (status);
 }
 
 void

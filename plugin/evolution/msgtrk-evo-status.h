@@ -6,7 +6,7 @@
  * their CamelMessageInfo, and the folder is told (camel_folder_changed) so that the column
  * is redrawn. Only while the user's Tracking column entry is in EDS's user-header list.
  * How: see msgtrk-evo-status.c.
- * Limits: MSGTRK_EVO_STATUS_BATCH_MAX Message-IDs per GetStatus call.
+ * Limits: MSGTRK_EVO_STATUS_PAGES_MAX pages of MSGTRK_EVO_STATUS_PAGE_SIZE tracked messages.
  * Never: one D-Bus call per row; a synchronous D-Bus call; a change to the message files.
  */
 #pragma once
@@ -16,18 +16,24 @@
 
 G_BEGIN_DECLS
 
-/* Most Message-IDs asked in one GetStatus call: msgtrkd's own limit (MSGTRKD_MAX_STATUS_IDS,
- * helper/msgtrkd/msgtrkd-service.h); a larger folder is asked in several calls, in turn. */
-#define MSGTRK_EVO_STATUS_BATCH_MAX 10000
+/* Entries asked per ListStatus page: msgtrkd's own page size (MSGTRKD_STATUS_PAGE_MAX). */
+#define MSGTRK_EVO_STATUS_PAGE_SIZE 10000u
+/* Most pages read for one index (a million tracked messages); past it, the first ones. */
+#define MSGTRK_EVO_STATUS_PAGES_MAX 100u
 /* Changes made within this delay reach the message list as one camel_folder_changed (ms). */
 #define MSGTRK_EVO_STATUS_FLUSH_MS 100
 /* StatusChanged of unknown messages and new rows are gathered this long before msgtrkd's
  * list is read again (ms). */
 #define MSGTRK_EVO_STATUS_RELIST_MS 500
 
-/* OWNER (a message list) now shows FOLDER (NULL: none). ASK: a folder open, so msgtrkd is
- * asked (GetStatus) for the folder's tracked messages; otherwise the states known are set
- * again (after a rebuild of the list or the summary). */
+/* OWNER (a message list) opens FOLDER (NULL: none): msgtrkd's states are read again
+ * (ListStatus); the folder is walked once the list is built (msgtrk_evo_status_show). */
+void msgtrk_evo_status_open (gpointer         owner,
+                             CamelFolder     *folder,
+                             ESourceRegistry *registry);
+/* OWNER's list of FOLDER is built (or rebuilt: the values are lost with a rebuilt summary):
+ * the folder is walked and the states known set. ASK: msgtrkd's states are read again too
+ * (the column was just switched on). */
 void msgtrk_evo_status_show (gpointer         owner,
                              CamelFolder     *folder,
                              ESourceRegistry *registry,

@@ -14,6 +14,8 @@
 #include <glib/gi18n-lib.h>
 
 #include <composer/e-msg-composer.h>
+#include <e-util/e-util.h>
+#include <shell/e-shell.h>
 #include <mail/e-mail-reader.h>
 #include <mail/message-list.h>
 #include <shell/e-shell-view.h>
@@ -28,6 +30,10 @@
 /* The shell view whose View menu carries the column item. */
 #define MSGTRK_EVO_UI_MAIL_VIEW "mail"
 #define MSGTRK_EVO_UI_READER_GROUP_KEY "msgtrk-evo-ui-reader-group"
+#define MSGTRK_EVO_UI_PREFS_GROUP_KEY "msgtrk-evo-ui-prefs-group"
+#define MSGTRK_EVO_UI_PREFS_CREATE_KEY "msgtrk-evo-ui-prefs-create"
+/* Where the page sorts among Evolution's own (theirs are 100 … 900). */
+#define MSGTRK_EVO_UI_PREFS_SORT_ORDER 950
 /* The longest link accepted in the "Track a link" box (an mtqp:// URL is far shorter). */
 #define MSGTRK_EVO_UI_LINK_MAX 4096
 
@@ -442,4 +448,120 @@ msgtrk_evo_ui_ask_link (GObject *parent_window)
   if (link && *link == '\0')
     g_clear_pointer (&link, g_free);
   return link;
+}
+
+/* ---- the preferences page ---- */
+
+static GtkWidget *
+prefs_create_page (EPreferencesWindow *window)
+{
+  GObject *shell = e_preferences_window_get_shell (window);
+  MsgtrkEvoCreatePage create = (MsgtrkEvoCreatePage) (void (*) (void)) g_object_get_data (
+    G_OBJECT (window), MSGTRK_EVO_UI_PREFS_CREATE_KEY);
+
+  return create ? create (shell) : gtk_label_new (NULL);
+}
+
+void
+msgtrk_evo_ui_add_prefs_page (GObject *shell, MsgtrkEvoCreatePage create)
+{
+  GtkWidget *window = e_shell_get_preferences_window (E_SHELL (shell));
+
+  if (!E_IS_PREFERENCES_WINDOW (window)
+      || g_object_get_data (G_OBJECT (window), MSGTRK_EVO_UI_PREFS_CREATE_KEY))
+    return; /* once per shell, whatever the number of windows */
+  g_object_set_data (G_OBJECT (window), MSGTRK_EVO_UI_PREFS_CREATE_KEY,
+                     (gpointer) (void (*) (void)) create);
+  e_preferences_window_add_page (E_PREFERENCES_WINDOW (window), MSGTRK_EVO_PREFS_PAGE,
+                                 "mail-send-receive", _("Message Tracking"), NULL,
+                                 prefs_create_page, MSGTRK_EVO_UI_PREFS_SORT_ORDER);
+}
+
+static const char *prefs_ui =
+  "<ui>"
+  "  <menubar name='main-menu'>"
+  "    <menu action='edit-menu'>"
+  "      <menuitem action='" MSGTRK_EVO_ACTION_PREFERENCES "'/>"
+  "    </menu>"
+  "  </menubar>"
+  "</ui>";
+
+static void
+prefs_activate_cb (GtkAction *action, gpointer shell_window)
+{
+  EShell *shell = e_shell_window_get_shell (E_SHELL_WINDOW (shell_window));
+  GtkWidget *window = e_shell_get_preferences_window (shell);
+
+  e_preferences_window_setup (E_PREFERENCES_WINDOW (window));
+  gtk_window_set_transient_for (GTK_WINDOW (window), GTK_WINDOW (shell_window));
+  gtk_window_set_position (GTK_WINDOW (window), GTK_WIN_POS_CENTER_ON_PARENT);
+  gtk_window_present (GTK_WINDOW (window));
+  e_preferences_window_show_page (E_PREFERENCES_WINDOW (window), MSGTRK_EVO_PREFS_PAGE);
+}
+
+gboolean
+msgtrk_evo_ui_add_prefs_action (GObject *shell_window, GError **error)
+{
+  GtkUIManager *manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
+  GtkActionGroup *group = gtk_action_group_new ("msgtrk-prefs");
+  GtkAction *action;
+
+  gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
+  action = gtk_action_new (MSGTRK_EVO_ACTION_PREFERENCES, _("Message _Tracking Preferences…"),
+                           _("Which accounts send with tracking, delivery reports, "
+                             "the Tracking column and notifications"),
+                           "mail-send-receive");
+  g_signal_connect_object (action, "activate", G_CALLBACK (prefs_activate_cb), shell_window,
+                           0);
+  gtk_action_group_add_action (group, action);
+  g_object_unref (action);
+  gtk_ui_manager_insert_action_group (manager, group, 0);
+  if (gtk_ui_manager_add_ui_from_string (manager, prefs_ui, -1, error) == 0)
+    {
+      gtk_ui_manager_remove_action_group (manager, group);
+      g_object_unref (group);
+      return FALSE;
+    }
+  g_object_set_data_full (shell_window, MSGTRK_EVO_UI_PREFS_GROUP_KEY, group, g_object_unref);
+  return TRUE;
+}
+
+/* ---- a tracked message that cannot leave tracked ---- */
+
+MsgtrkEvoUiAnswer
+msgtrk_evo_ui_ask_untracked (GObject    *parent_window,
+                             const char *primary,
+                             const char *secondary,
+                             gboolean    offer_outbox)
+{
+  GtkWidget *dialog
+    = gtk_message_dialog_new (GTK_IS_WINDOW (parent_window) ? GTK_WINDOW (parent_window) : NULL,
+                              GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                              GTK_MESSAGE_WARNING, GTK_BUTTONS_NONE, "%s", primary);
+  int response;
+
+  gtk_window_set_title (GTK_WINDOW (dialog), _("Message Tracking Unavailable"));
+  if (secondary)
+    gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", secondary);
+  gtk_dialog_add_button (GTK_DIALOG (dialog), _("_Cancel"), MSGTRK_EVO_UI_ANSWER_CANCEL);
+  gtk_dialog_add_button (GTK_DIALOG (dialog), _("Send _Untracked"),
+                         MSGTRK_EVO_UI_ANSWER_SEND_UNTRACKED);
+  if (offer_outbox)
+    {
+      gtk_dialog_add_button (GTK_DIALOG (dialog), _("Keep in _Outbox"),
+                             MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX);
+      gtk_dialog_set_default_response (GTK_DIALOG (dialog), MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX);
+    }
+  else
+    gtk_dialog_set_default_response (GTK_DIALOG (dialog), MSGTRK_EVO_UI_ANSWER_CANCEL);
+  response = gtk_dialog_run (GTK_DIALOG (dialog));
+  gtk_widget_destroy (dialog);
+  switch (response)
+    {
+    case MSGTRK_EVO_UI_ANSWER_SEND_UNTRACKED:
+    case MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX:
+      return (MsgtrkEvoUiAnswer) response;
+    default:
+      return MSGTRK_EVO_UI_ANSWER_CANCEL; /* closed, Escape */
+    }
 }

@@ -6,7 +6,9 @@
  * Why one file: Evolution 3.46 builds menus with GtkUIManager/GtkAction; Evolution 3.55
  * replaced them. The behaviour (msgtrk-evo-composer.c) calls only these functions, so a
  * port to the new UI touches this file alone.
- * Also: the Tracking column's consent item in the mail view's View menu; message boxes.
+ * Also: the Tracking column's consent item in the mail view's View menu; message boxes; the
+ * preferences page's registration and its Edit menu item (the page itself,
+ * msgtrk-evo-prefs.c, is plain GTK 3 widgets, no GtkUIManager).
  * Never: decide anything (what the toggle means is the caller's business).
  */
 #pragma once
@@ -77,6 +79,33 @@ void     msgtrk_evo_ui_reader_set_tracked (GObject           *shell_window,
 void     msgtrk_evo_ui_copy_to_clipboard (const char         *text);
 /* Asks for an mtqp:// link; NULL when cancelled. */
 char    *msgtrk_evo_ui_ask_link          (GObject            *parent_window);
+
+/* The preferences page: registered once per EShell (SHELL) in its Preferences window, under
+ * MSGTRK_EVO_PREFS_PAGE; CREATE builds the page the first time the window is set up. */
+#define MSGTRK_EVO_PREFS_PAGE "msgtrk"
+#define MSGTRK_EVO_ACTION_PREFERENCES "msgtrk-preferences"
+
+typedef GtkWidget *(*MsgtrkEvoCreatePage) (GObject *shell);
+
+void     msgtrk_evo_ui_add_prefs_page    (GObject             *shell,
+                                          MsgtrkEvoCreatePage  create);
+/* Edit ▸ Message Tracking Preferences… on SHELL_WINDOW: opens the page. */
+gboolean msgtrk_evo_ui_add_prefs_action  (GObject            *shell_window,
+                                          GError            **error);
+
+/* A tracked message cannot leave tracked: what the user wants instead. */
+typedef enum
+{
+  MSGTRK_EVO_UI_ANSWER_CANCEL,         /* back to the composer */
+  MSGTRK_EVO_UI_ANSWER_SEND_UNTRACKED, /* send it without tracking */
+  MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX, /* keep it (tracked) for a later Send / Receive */
+} MsgtrkEvoUiAnswer;
+
+/* Asks, modal on PARENT_WINDOW; OFFER_OUTBOX: "Keep in Outbox" is a choice. */
+MsgtrkEvoUiAnswer msgtrk_evo_ui_ask_untracked (GObject    *parent_window,
+                                               const char *primary,
+                                               const char *secondary,
+                                               gboolean    offer_outbox);
 
 /* A modal message for the user: PRIMARY in bold, SECONDARY (may be NULL) below. */
 void     msgtrk_evo_ui_show_message      (GObject          *parent_window,

@@ -18,6 +18,7 @@
 #include <shell/e-shell-window.h>
 
 #include "msgtrk-evo-column.h"
+#include "msgtrk-evo-prefs.h"
 #include "msgtrk-evo-status.h"
 #include "msgtrk-evo-ui.h"
 #include "msgtrk-evo-window.h"
@@ -108,6 +109,14 @@ msgtrk_evo_window_constructed (GObject *object)
     {
       g_warning ("msgtrk: cannot add View ▸ Tracking Column: %s", error->message);
       return;
+    }
+  /* the preferences page (once per shell) and Edit ▸ Message Tracking Preferences… */
+  msgtrk_evo_ui_add_prefs_page (G_OBJECT (e_shell_window_get_shell (E_SHELL_WINDOW (window_of (self)))),
+                                msgtrk_evo_prefs_page_new);
+  if (!msgtrk_evo_ui_add_prefs_action (window_of (self), &error))
+    {
+      g_warning ("msgtrk: cannot add Edit ▸ Message Tracking Preferences: %s", error->message);
+      g_clear_error (&error);
     }
   self->changed_handler = g_signal_connect (self->settings,
                                             "changed::" MSGTRK_EVO_USER_HEADERS_KEY,

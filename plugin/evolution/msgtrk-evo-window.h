@@ -4,7 +4,8 @@
  * What: View ▸ Tracking Column, the user's consent to our entry in EDS's global
  * user-header list (msgtrk-evo-column.h): ticking it adds "Tracking|X-Msgtrk-Status" when
  * there is room, unticking removes ours only. The item follows the key (another window,
- * another program).
+ * another program). Also registers the Message Tracking preferences page (once per shell,
+ * msgtrk-evo-prefs.c) and Edit ▸ Message Tracking Preferences….
  * Never: change the key without the user's action; drop others' entries.
  */
 #pragma once

@@ -293,6 +293,22 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertIn("NOTIFY=SUCCESS,FAILURE,DELAY", rcpt)
         self.assertIn("ORCPT=rfc822;%s" % RCPT, rcpt)
 
+    def test_12b_dsn_options_from_settings(self):
+        """org.msgtrk's dsn-ret and dsn-notify (the preferences page) reach MAIL and RCPT."""
+        conf = os.path.join(TMP, "dsn-settings-config")
+        os.makedirs(os.path.join(conf, "glib-2.0", "settings"), exist_ok=True)
+        with open(os.path.join(conf, "glib-2.0", "settings", "keyfile"), "w") as f:
+            f.write("[org/msgtrk]\ndsn-ret='full'\ndsn-notify=['failure', 'delay']\n")
+        s = self.server(keywords=["DSN"])
+        path, mid = message("DSN options")
+        r = camel_send(s.port, path, track=True,
+                       extra_env={"GSETTINGS_BACKEND": "keyfile", "XDG_CONFIG_HOME": conf})
+        self.assertEqual(r.code, 0, r)
+        self.assertIn(" RET=FULL", s.lines("MAIL")[0])
+        rcpt = s.lines("RCPT")[0]
+        self.assertIn("NOTIFY=FAILURE,DELAY", rcpt)
+        self.assertNotIn("SUCCESS", rcpt)
+
     def test_13_mtrk_server_parameters(self):
         s = self.server(keywords=["DSN", "MTRK", "SIZE 100000"])
         path, mid = message("Both")

@@ -10,10 +10,15 @@ real keyring. xdotool composes a message, ticks Options ▸ Track this message a
 Checks: the relay keeps a tracking record for the ENVID msgtrkd gave the message (MAIL FROM
 carried ENVID and MTRK), msgtrkd heard Committed (DSN and MTRK offered), the delivered copy
 has no X-Msgtrk-Track header, and Evolution's Sent copy keeps it.
+The account starts on Evolution's plain SMTP: Edit ▸ Message Tracking Preferences… opens the
+module's page (screenshots 01a/01b), whose "Send with tracking" switches the transport
+source (host and port kept) and replaces the running service, and "Track new messages"
+makes the composer's toggle start ticked: every tracked message below relies on both.
 Also opens the account editor (screenshot of its Sending page: "SMTP with tracking"), and
-sends a second tracked message with msgtrkd stopped: nothing is sent, Evolution shows the
-transport's reason and "Save to Outbox" keeps the message (with its mark); once msgtrkd is
-back, Send/Receive sends it tracked; a tracked draft reopened from Drafts gets its toggle
+sends a second tracked message with msgtrkd stopped: nothing is sent, the module's dialog
+offers Send Untracked / Keep in Outbox; "Keep in Outbox" keeps the message (with its
+mark); a third one, "Send Untracked", leaves plain (no mark, msgtrkd never hears of it);
+once msgtrkd is back, Send/Receive sends the Outbox one tracked; a tracked draft reopened from Drafts gets its toggle
 back (Evolution drops the mark on reopen; the module reads the draft) and keeps the mark.
 Artefacts: screenshots in $MSGTRK_ARTIFACTS_DIR or <build>/meson-logs/evolution-e2e/.
 Limits: skips (exit 77) without Xvfb, xdotool, ImportMagick's import, evolution or the
@@ -51,6 +56,7 @@ STEP_TIMEOUT = 60
 SUBJECT = "Tracked from Evolution"
 SUBJECT_LATER = "Kept in the Outbox"
 SUBJECT_DRAFT = "Tracked draft"
+SUBJECT_UNTRACKED = "Sent untracked by choice"
 RCPT = "bob@example.org"
 SENDER = "alice@sender.example"
 
@@ -194,7 +200,7 @@ def prepare_home(session, relay_port, maildir):
           % SENDER)
     write(os.path.join(src, "transport.source"),
           "[Data Source]\nDisplayName=Alice\nEnabled=true\nParent=acct\n\n"
-          "[Mail Transport]\nBackendName=msgtrk-smtp\n\n"
+          "[Mail Transport]\nBackendName=smtp\n\n"
           "[Authentication]\nHost=127.0.0.1\nPort=%d\nUser=\nMethod=\n\n"
           "[Security]\nMethod=none\n" % relay_port)
     return data
@@ -237,8 +243,44 @@ def main():
         time.sleep(2)
         desktop.shot("01-main.png")
 
+        # The account starts on Evolution's plain SMTP: Edit ▸ Message Tracking Preferences…
+        # (the Edit menu's last item) opens the module's page; "Send with tracking" switches
+        # the transport through the source registry (the file changes, host and port kept,
+        # and the running service is replaced: the messages below leave tracked without a
+        # restart); "Track new messages" makes the composer's toggle start ticked.
+        transport_file = os.path.join(session.home, ".config", "evolution", "sources",
+                                      "transport.source")
+        desktop.key(main_win, "alt+e")
+        time.sleep(0.5)
+        desktop.key(main_win, "Up")
+        desktop.key(main_win, "Return")
+        prefs = wait_for("the preferences window",
+                         lambda: desktop.window("^Evolution Preferences"))
+        desktop.run("xdotool", "windowmove", prefs, "0", "0", "windowsize", prefs, "1000",
+                    "760")
+        time.sleep(1.5)
+        desktop.shot("01a-preferences-page.png")
+        desktop.key(prefs, "alt+t")  # Send with _tracking
+        try:
+            wait_for("the transport switched to msgtrk-smtp",
+                     lambda: "BackendName=msgtrk-smtp" in open(transport_file).read())
+            text = open(transport_file).read()
+            assert "Host=127.0.0.1" in text and "Port=%d" % relay.port in text, text
+            desktop.key(prefs, "alt+n")  # Track _new messages
+            wait_for("the account's Track default",
+                     lambda: "TrackByDefault=true" in open(transport_file).read())
+            time.sleep(1)
+        finally:
+            desktop.shot("01b-preferences-switched.png")
+        desktop.run("xdotool", "windowclose", prefs)
+        wait_for("the preferences window to close",
+                 lambda: desktop.window("^Evolution Preferences") is None)
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        time.sleep(0.5)
+
         def compose(subject, shots=False):
-            """A new message to RCPT with Track ticked; returns the composer window."""
+            """A new message to RCPT, Track ticked by the account's default; returns the
+            composer window."""
             desktop.key(main_win, "ctrl+shift+m")
             composer = wait_for("the composer", lambda: desktop.window("^Compose Message"))
             desktop.run("xdotool", "windowmove", composer, "0", "0", "windowsize", composer,
@@ -248,8 +290,8 @@ def main():
             desktop.key(composer, "Tab")
             desktop.key(composer, "alt+o")
             if shots:
-                desktop.shot("02-options-menu.png")
-            desktop.key(composer, "t")  # Track this message
+                desktop.shot("02-options-menu.png")  # Track is ticked: the account's default
+            desktop.key(composer, "Escape")
             desktop.key(composer, "Tab")
             desktop.type(composer, subject)
             desktop.key(composer, "Tab")
@@ -323,19 +365,40 @@ def main():
         assert session.stop_daemon() == 0, session.log()
         composer = compose(SUBJECT_LATER)
         desktop.key(composer, "ctrl+Return")
-        time.sleep(6)
+        dialog = wait_for("the module's dialog",
+                          lambda: desktop.window("^Message Tracking Unavailable"))
+        time.sleep(1)
         desktop.shot("06-msgtrkd-unavailable.png")
         assert delivered_copy(SUBJECT_LATER) is None
-        desktop.run("xdotool", "mousemove", "620", "402", "click", "1")  # Save to Outbox
+        desktop.key(dialog, "alt+o")  # Keep in _Outbox
         outbox = os.path.join(data, "evolution", "mail", "local", ".Outbox")
-        queued = wait_for("the Outbox copy", lambda: [
-            p for p in glob.glob(os.path.join(outbox, "*", "*"))
-            if SUBJECT_LATER.encode() in open(p, "rb").read()])
+        try:
+            queued = wait_for("the Outbox copy", lambda: [
+                p for p in glob.glob(os.path.join(outbox, "*", "*"))
+                if SUBJECT_LATER.encode() in open(p, "rb").read()])
+        finally:
+            desktop.shot("06a-kept-in-outbox.png")
         with open(queued[0], "rb") as f:
             assert b"X-Msgtrk-Track: yes" in f.read()
-        session.start_daemon()
-        session.list()
         wait_for("the composer to close", lambda: desktop.window("^" + SUBJECT_LATER) is None)
+        # The same dialog's other way out: Send Untracked sends it now, plain, by the
+        # user's choice (no mark, msgtrkd never hears of it).
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        composer = compose(SUBJECT_UNTRACKED)
+        desktop.key(composer, "ctrl+Return")
+        dialog = wait_for("the module's dialog again",
+                          lambda: desktop.window("^Message Tracking Unavailable"))
+        desktop.key(dialog, "alt+u")  # Send _Untracked
+        try:
+            text = wait_for("the untracked message at the relay",
+                            lambda: delivered_copy(SUBJECT_UNTRACKED))
+        finally:
+            desktop.shot("06b-sent-untracked.png")
+        assert "X-Msgtrk-Track" not in text, text
+        wait_for("the composer to close",
+                 lambda: desktop.window("^" + SUBJECT_UNTRACKED) is None)
+        session.start_daemon()
+        assert not [m for m in session.list() if m.get("subject") == SUBJECT_UNTRACKED]
         desktop.run("xdotool", "windowfocus", "--sync", main_win)
         desktop.run("xdotool", "mousemove", "207", "26", "click", "1")  # Send / Receive
         try:
