@@ -15,7 +15,10 @@ Postfix verdict. Also: MTRK without ENVID (501, nothing passed on), STARTTLS the
 message inside TLS, a 10 MB message and 100 recipients, a "." line ended by a bare LF is
 data (no smuggling), AUTH LOGIN passed through in lockstep to an upstream that asks (a
 scripted upstream: no SASL backend is installed here) and never logged, and the upstream
-down (421 at connect, nothing accepted) or gone during a session (421). Skips (77) unless root with Postfix installed.
+down (421 at connect, nothing accepted) or gone during a session (421); pipelining
+(RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA with Postfix refusing the middle RCPT
+(replies in order, only accepted recipients registered), and against an upstream that
+records its reads: the group in one write, FRONT_PIPELINE_MAX commands per write. Skips (77) unless root with Postfix installed.
 """
 
 import argparse
@@ -117,6 +120,63 @@ class ScriptedUpstream:
         c.close()
 
 
+class ChunkUpstream:
+    """An upstream offering PIPELINING that records what each recv() brought: a group the
+    front sent in one write arrives whole (lockstep would send one command per reply)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.chunks = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            c, _ = self.sock.accept()
+            self.session(c)
+
+    def session(self, c):
+        c.sendall(b"220 chunks ESMTP\r\n")
+        buf = b""
+        in_data = False
+        while True:
+            got = c.recv(65536)
+            if not got:
+                break
+            self.chunks.append(got)
+            buf += got
+            out = b""
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                v = line[:4].upper()
+                if in_data:
+                    if line == b".\r":
+                        in_data = False
+                        out += b"250 2.0.0 Ok: queued as 4B7C2D1E3F\r\n"
+                elif v == b"EHLO":
+                    out += b"250-chunks\r\n250-PIPELINING\r\n250 DSN\r\n"
+                elif v == b"RCPT" and b"refused" in line:
+                    out += b"550 5.1.1 refused here\r\n"
+                elif v == b"DATA":
+                    in_data = True
+                    out += b"354 go ahead\r\n"
+                elif v == b"QUIT":
+                    out += b"221 bye\r\n"
+                else:
+                    out += b"250 ok\r\n"
+            if out:
+                c.sendall(out)
+        c.close()
+
+
+def pipelined(c, lines, n):
+    """Send @lines in one write, then read @n replies: [(code, text)]."""
+    c.sock.sendall(b"".join(x.encode() + b"\r\n" for x in lines))
+    return [c.reply() for _ in range(n)]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
@@ -139,7 +199,9 @@ def main():
         sinks = configure_site(pf)
         with open(os.path.join(pf.conf, "main.cf"), "a") as f:
             f.write("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
-                    "message_size_limit = 20971520\n")
+                    "message_size_limit = 20971520\n"
+                    "smtpd_recipient_restrictions = check_recipient_access "
+                    "inline:{{refused@test.example=550 5.1.1 refused here}}\n")
         pf.start()
         state = os.path.join(pf.base, "msgtrk")
         regs = os.path.join(state, "postfix-registrations")
@@ -324,6 +386,82 @@ def main():
         t.equal("upstream down: 421 at connect", code, 421)
         c.close()
         dead.close()
+
+        # 13. Pipelining (RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA through the front
+        # to the real Postfix, the middle RCPT refused by Postfix; each reply is Postfix's,
+        # in order, and only the accepted recipients are registered.
+        c = Client(fport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        envid = "pipe1@test.example"
+        replies = pipelined(c, ["MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400"
+                                % (envid, AUTH), "RCPT TO:<alice@test.example>",
+                                "RCPT TO:<refused@test.example>",
+                                "RCPT TO:<x@ok.test.example>", "DATA"], 5)
+        t.equal("pipelined group: Postfix's replies in order", [r[0] for r in replies],
+                [250, 250, 550, 250, 354])
+        t.check("pipelined group: the refused RCPT has Postfix's text",
+                "refused here" in replies[2][1], replies[2][1])
+        c.sock.sendall(b"Subject: pipelined\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        t.equal("pipelined group: Postfix's 250 for the message", code, 250)
+        qid = text.strip().split("queued as ")[-1]
+        reg = os.path.join(regs, qid + ".reg")
+        rt = open(reg).read() if os.path.exists(reg) else ""
+        t.check("pipelined group: the two accepted recipients registered, not the refused",
+                rt.count("Rcpt: ") == 2 and "alice@test.example" in rt
+                and "refused@" not in rt, rt)
+        # The next transaction, pipelined after the message's end, and a MAIL that Postfix
+        # refuses inside the group (a second MAIL) with the RCPT after it.
+        replies = pipelined(c, ["MAIL FROM:<sender@test.example>",
+                                "MAIL FROM:<sender@test.example>",
+                                "RCPT TO:<alice@test.example>", "RSET", "NOOP"], 5)
+        t.equal("pipelined: nested MAIL refused by Postfix, the rest in order",
+                [r[0] for r in replies], [250, 503, 250, 250, 250])
+        t.equal("QUIT", c.cmd("QUIT")[0], 221)
+        c.close()
+
+        # The same group against an upstream that shows what each read brought: one write.
+        up = ChunkUpstream()
+        pport = start(front_exe, "front-pipe",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
+                      % (up.port, state), os.path.join(pf.base, "front-pipe.port"))
+        c = Client(pport)
+        c.reply()
+        code, ehlo = c.cmd("EHLO client.test.example")
+        t.check("PIPELINING passed on", "PIPELINING" in ehlo, ehlo)
+        group = ["MAIL FROM:<sender@test.example> ENVID=pipe2@test.example MTRK=%s" % AUTH,
+                 "RCPT TO:<a@test.example>", "RCPT TO:<refused@test.example>",
+                 "RCPT TO:<b@test.example>", "DATA"]
+        replies = pipelined(c, group, 5)
+        t.equal("pipelined group (scripted): replies in order", [r[0] for r in replies],
+                [250, 250, 550, 250, 354])
+        sent = ("MAIL FROM:<sender@test.example> ENVID=pipe2@test.example\r\n"
+                + "".join(x + "\r\n" for x in group[1:])).encode()
+        t.check("the front sent the group upstream in one write, MTRK= taken off",
+                sent in up.chunks, repr(up.chunks))
+        c.sock.sendall(b"Subject: p\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        t.equal("pipelined group (scripted): the 250", code, 250)
+        reg = os.path.join(regs, "4B7C2D1E3F.reg")
+        rt = open(reg).read() if os.path.exists(reg) else ""
+        t.check("pipelined group (scripted): a and b registered, not the refused one",
+                rt.count("Rcpt: ") == 2 and "refused@" not in rt, rt)
+        c.cmd("QUIT")
+        c.close()
+        # FRONT_PIPELINE_MAX (100) commands at most per write: MAIL and 149 RCPTs go in two.
+        c = Client(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        up.chunks.clear()
+        replies = pipelined(c, ["MAIL FROM:<s@test.example>"]
+                            + ["RCPT TO:<r%d@test.example>" % i for i in range(149)], 150)
+        t.equal("150 pipelined commands: 150 replies", [r[0] for r in replies], [250] * 150)
+        t.equal("FRONT_PIPELINE_MAX: the first write holds 100 commands, the next 50",
+                [x.count(b"\n") for x in up.chunks], [100, 50])
+        c.cmd("QUIT")
+        c.close()
 
         # 10. A tracked message costs the front no fsync and at most one fdatasync (of its
         # write-ahead journal, grouped across sessions); the registration is there before
