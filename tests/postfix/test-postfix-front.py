@@ -26,7 +26,6 @@ import os
 import pwd
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -35,48 +34,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (AUTH, Daemon, configure_site, recipients, track,  # noqa: E402
-                              wait_for)
-
-
-class Client:
-    """A line-level SMTP client (optionally switching to TLS)."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.file = self.sock.makefile("rb")
-
-    def reply(self):
-        lines = []
-        while True:
-            line = self.file.readline(4096)
-            if not line:
-                return 0, b"".join(lines).decode(errors="replace")
-            lines.append(line)
-            if len(line) < 4 or line[3:4] != b"-":
-                return int(line[:3]), b"".join(lines).decode(errors="replace")
-
-    def cmd(self, line):
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
-    def starttls(self, ca):
-        ctx = ssl.create_default_context(cafile=ca)
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
-        self.file = self.sock.makefile("rb")
-
-    def data(self, body):
-        code, text = self.cmd("DATA")
-        if code != 354:
-            return code, text
-        self.sock.sendall(body + b".\r\n")
-        return self.reply()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+from tracking_harness import (AUTH, Daemon, LineClient, configure_site,  # noqa: E402
+                              recipients, track, wait_for)
 
 
 class ScriptedUpstream:
@@ -171,12 +130,6 @@ class ChunkUpstream:
         c.close()
 
 
-def pipelined(c, lines, n):
-    """Send @lines in one write, then read @n replies: [(code, text)]."""
-    c.sock.sendall(b"".join(x.encode() + b"\r\n" for x in lines))
-    return [c.reply() for _ in range(n)]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
@@ -241,7 +194,7 @@ def main():
                       "listen=127.0.0.1:0\n" % state, os.path.join(pf.base, "mtqpd.port"))
 
         # 1. EHLO: Postfix's keywords, plus MTRK; STARTTLS is the front's; no XCLIENT.
-        c = Client(fport)
+        c = LineClient(fport)
         code, greeting = c.reply()
         t.check("the client gets Postfix's greeting", code == 220 and "mx.test.example"
                 in greeting, greeting)
@@ -331,7 +284,7 @@ def main():
         c.close()
 
         # 6. STARTTLS, then a tracked message inside TLS.
-        c = Client(fport)
+        c = LineClient(fport)
         c.reply()
         c.cmd("EHLO client.test.example")
         code, text = c.cmd("STARTTLS")
@@ -358,7 +311,7 @@ def main():
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n" % (up.port, state),
                       os.path.join(pf.base, "front-auth.port"))
-        c = Client(aport)
+        c = LineClient(aport)
         c.reply()
         code, ehlo = c.cmd("EHLO client.test.example")
         t.check("AUTH keyword passed on", "AUTH LOGIN PLAIN" in ehlo, ehlo)
@@ -381,7 +334,7 @@ def main():
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
                       % (dead.getsockname()[1], state), os.path.join(pf.base, "front-dead.port"))
-        c = Client(dport)
+        c = LineClient(dport)
         code, text = c.reply()
         t.equal("upstream down: 421 at connect", code, 421)
         c.close()
@@ -390,11 +343,11 @@ def main():
         # 13. Pipelining (RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA through the front
         # to the real Postfix, the middle RCPT refused by Postfix; each reply is Postfix's,
         # in order, and only the accepted recipients are registered.
-        c = Client(fport)
+        c = LineClient(fport)
         c.reply()
         c.cmd("EHLO client.test.example")
         envid = "pipe1@test.example"
-        replies = pipelined(c, ["MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400"
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400"
                                 % (envid, AUTH), "RCPT TO:<alice@test.example>",
                                 "RCPT TO:<refused@test.example>",
                                 "RCPT TO:<x@ok.test.example>", "DATA"], 5)
@@ -413,7 +366,7 @@ def main():
                 and "refused@" not in rt, rt)
         # The next transaction, pipelined after the message's end, and a MAIL that Postfix
         # refuses inside the group (a second MAIL) with the RCPT after it.
-        replies = pipelined(c, ["MAIL FROM:<sender@test.example>",
+        replies = c.pipelined(["MAIL FROM:<sender@test.example>",
                                 "MAIL FROM:<sender@test.example>",
                                 "RCPT TO:<alice@test.example>", "RSET", "NOOP"], 5)
         t.equal("pipelined: nested MAIL refused by Postfix, the rest in order",
@@ -427,14 +380,14 @@ def main():
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
                       % (up.port, state), os.path.join(pf.base, "front-pipe.port"))
-        c = Client(pport)
+        c = LineClient(pport)
         c.reply()
         code, ehlo = c.cmd("EHLO client.test.example")
         t.check("PIPELINING passed on", "PIPELINING" in ehlo, ehlo)
         group = ["MAIL FROM:<sender@test.example> ENVID=pipe2@test.example MTRK=%s" % AUTH,
                  "RCPT TO:<a@test.example>", "RCPT TO:<refused@test.example>",
                  "RCPT TO:<b@test.example>", "DATA"]
-        replies = pipelined(c, group, 5)
+        replies = c.pipelined(group, 5)
         t.equal("pipelined group (scripted): replies in order", [r[0] for r in replies],
                 [250, 250, 550, 250, 354])
         sent = ("MAIL FROM:<sender@test.example> ENVID=pipe2@test.example\r\n"
@@ -451,11 +404,11 @@ def main():
         c.cmd("QUIT")
         c.close()
         # FRONT_PIPELINE_MAX (100) commands at most per write: MAIL and 149 RCPTs go in two.
-        c = Client(pport)
+        c = LineClient(pport)
         c.reply()
         c.cmd("EHLO client.test.example")
         up.chunks.clear()
-        replies = pipelined(c, ["MAIL FROM:<s@test.example>"]
+        replies = c.pipelined(["MAIL FROM:<s@test.example>"]
                             + ["RCPT TO:<r%d@test.example>" % i for i in range(149)], 150)
         t.equal("150 pipelined commands: 150 replies", [r[0] for r in replies], [250] * 150)
         t.equal("FRONT_PIPELINE_MAX: the first write holds 100 commands, the next 50",
@@ -467,7 +420,7 @@ def main():
         # write-ahead journal, grouped across sessions); the registration is there before
         # the 250 all the same (docs/postfix-site.md, "Registrations and durability").
         def send_tracked(port, envid):
-            c = Client(port)
+            c = LineClient(port)
             c.reply()
             c.cmd("EHLO client.test.example")
             c.cmd("MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400" % (envid, AUTH))
@@ -543,7 +496,7 @@ def main():
                 and os.path.exists(os.path.join(regs, q + ".reg")), q)
 
         # 9. Postfix goes away during a session: 421, the connection closed.
-        c = Client(fport)
+        c = LineClient(fport)
         c.reply()
         c.cmd("EHLO client.test.example")
         c.cmd("MAIL FROM:<sender@test.example> ENVID=lost@test.example MTRK=%s" % AUTH)
