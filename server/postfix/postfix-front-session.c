@@ -300,6 +300,9 @@ up_connect (Session *s,
   int code = 0;
 
   g_socket_client_set_timeout (client, s->front->idle_timeout);
+  /* No proxy for the site's own Postfix: the proxy lookup ran in a worker thread (with a
+   * getservbyname over /etc/services) for every session, about 1 ms before connect(). */
+  g_socket_client_set_enable_proxy (client, FALSE);
   s->up = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (s->front->upstream),
                                    s->cancel, &error);
   if (s->up == NULL)
