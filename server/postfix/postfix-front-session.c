@@ -57,11 +57,10 @@
 
 #include "postfix-front.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 
 #include "msgtrk-private.h"
+#include "postfix-front-pool.h"
 #include "postfix-log.h"
 #include "postfix-register.h"
 #include "server-line-reader.h"
@@ -239,41 +238,16 @@ up_read_reply (Session *s,
                GString *reply,
                int     *code)
 {
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
 
-  g_string_truncate (reply, 0);
-  for (guint n = 0; n < POSTFIX_FRONT_REPLY_MAX_LINES; n++)
+  if (!postfix_front_read_reply (s->up_reader, reply, code, s->cancel, &error))
     {
-      g_autoptr (GError) error = NULL;
-      ServerLineStatus st = server_line_reader_read (s->up_reader, POSTFIX_FRONT_REPLY_LINE_MAX,
-                                                     line, s->cancel, &error);
-
-      if (st != SERVER_LINE_OK || line->len < 4 || !g_ascii_isdigit (line->str[0])
-          || !g_ascii_isdigit (line->str[1]) || !g_ascii_isdigit (line->str[2])
-          || (line->str[3] != ' ' && line->str[3] != '-' && line->str[3] != '\r'
-              && line->str[3] != '\n'))
-        {
-          g_message ("[%s] bad or no reply from %s%s%s", s->peer_ip, s->front->upstream_name,
-                     error ? ": " : "", error ? error->message : "");
-          up_lost (s);
-          return FALSE;
-        }
-      if (line->str[line->len - 2] != '\r')
-        {
-          g_string_truncate (line, line->len - 1);
-          g_string_append (line, "\r\n");
-        }
-      g_string_append (reply, line->str);
-      if (line->str[3] != '-')
-        {
-          *code = (int) g_ascii_strtoll (line->str, NULL, 10);
-          return TRUE;
-        }
+      g_message ("[%s] bad or no reply from %s: %s", s->peer_ip, s->front->upstream_name,
+                 error->message);
+      up_lost (s);
+      return FALSE;
     }
-  g_message ("[%s] reply from %s has more than %d lines", s->peer_ip, s->front->upstream_name,
-             POSTFIX_FRONT_REPLY_MAX_LINES);
-  up_lost (s);
-  return FALSE;
+  return TRUE;
 }
 
 /* Send @line (no CRLF) upstream and read the reply. */
@@ -290,31 +264,29 @@ up_command (Session    *s,
   return ok;
 }
 
-/* Connect to the upstream and read its greeting, left in @greeting for the client. */
+/* Connect to the upstream and read its greeting, left in @greeting for the client: a
+ * warm connection from the pool when there is one (postfix-front-pool.h). */
 static gboolean
 up_connect (Session *s,
             GString *greeting)
 {
-  g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_autoptr (GError) error = NULL;
   int code = 0;
 
-  g_socket_client_set_timeout (client, s->front->idle_timeout);
-  /* No proxy for the site's own Postfix: the proxy lookup ran in a worker thread (with a
-   * getservbyname over /etc/services) for every session, about 1 ms before connect(). */
-  g_socket_client_set_enable_proxy (client, FALSE);
-  s->up = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (s->front->upstream),
-                                   s->cancel, &error);
+  if (s->front->pool != NULL
+      && postfix_front_pool_take (s->front->pool, &s->up, &s->up_reader, greeting))
+    {
+      s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
+      return TRUE;
+    }
+  s->up = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout, s->cancel,
+                                          &error);
   if (s->up == NULL)
     {
       g_warning ("[%s] cannot connect to the upstream %s: %s", s->peer_ip,
                  s->front->upstream_name, error->message);
       return FALSE;
     }
-  /* Whole commands and data buffers are written at once: no Nagle delay behind an ACK. */
-  if (G_IS_INET_SOCKET_ADDRESS (s->front->upstream))
-    g_socket_set_option (g_socket_connection_get_socket (s->up), IPPROTO_TCP, TCP_NODELAY, 1,
-                         NULL);
   s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
   s->up_reader = g_new0 (ServerLineReader, 1);
   server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (s->up)),
@@ -964,7 +936,6 @@ postfix_front_session_run (PostfixFront      *front,
                     front->hostname);
       goto out;
     }
-  g_socket_set_timeout (g_socket_connection_get_socket (s.up), front->idle_timeout);
   /* The greeting now, before the XCLIENT round trip. */
   if (!client_write (&s, reply->str, reply->len) || !client_flush (&s, NULL))
     goto out;

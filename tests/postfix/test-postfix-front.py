@@ -89,15 +89,27 @@ class ChunkUpstream:
         self.sock.listen(4)
         self.port = self.sock.getsockname()[1]
         self.chunks = []
+        self.accepted = 0
+        self.lines = {}
+        self.hangup = False
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
         while True:
             c, _ = self.sock.accept()
-            self.session(c)
+            self.accepted += 1
+            threading.Thread(target=self.session, args=(c, self.accepted, self.hangup),
+                             daemon=True).start()
 
-    def session(self, c):
-        c.sendall(b"220 chunks ESMTP\r\n")
+    def session(self, c, number, hangup):
+        """One connection: its lines in self.lines[number]. @hangup: greet, then say 421
+        and close (as Postfix does to a connection idle past smtpd_timeout)."""
+        lines = self.lines.setdefault(number, [])
+        if hangup:
+            c.sendall(b"220 chunks%d ESMTP\r\n421 4.4.2 timeout exceeded\r\n" % number)
+            c.close()
+            return
+        c.sendall(b"220 chunks%d ESMTP\r\n" % number)
         buf = b""
         in_data = False
         while True:
@@ -109,6 +121,7 @@ class ChunkUpstream:
             out = b""
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
+                lines.append(line)
                 v = line[:4].upper()
                 if in_data:
                     if line == b".\r":
@@ -123,6 +136,8 @@ class ChunkUpstream:
                     out += b"354 go ahead\r\n"
                 elif v == b"QUIT":
                     out += b"221 bye\r\n"
+                elif v == b"XCLI":
+                    out += b"220 chunks ESMTP again\r\n"
                 else:
                     out += b"250 ok\r\n"
             if out:
@@ -413,6 +428,53 @@ def main():
         t.equal("150 pipelined commands: 150 replies", [r[0] for r in replies], [250] * 150)
         t.equal("FRONT_PIPELINE_MAX: the first write holds 100 commands, the next 50",
                 [x.count(b"\n") for x in up.chunks], [100, 50])
+        c.cmd("QUIT")
+        c.close()
+
+        # 14. Warm upstream connections (upstream_pool, with XCLIENT): opened ahead, each
+        # given to one client session only, replaced after upstream_pool_idle, and one that
+        # the upstream closed meanwhile is never handed to a client.
+        up = ChunkUpstream()
+        wport = start(front_exe, "front-pool",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nupstream_pool=2\n"
+                      "upstream_pool_idle=2\n" % (up.port, state),
+                      os.path.join(pf.base, "front-pool.port"))
+        wait_for("two warm connections", lambda: up.accepted >= 2)
+        for i in range(3):
+            c = LineClient(wport)
+            code, greeting = c.reply()
+            t.equal("pool: session %d greeted" % i, code, 220)
+            c.cmd("EHLO client.test.example")
+            t.equal("pool: session %d served" % i,
+                    c.cmd("MAIL FROM:<s%d@test.example>" % i)[0], 250)
+            c.cmd("QUIT")
+            c.close()
+        time.sleep(0.3)
+        xclients = [sum(1 for x in v if x.startswith(b"XCLIENT")) for v in up.lines.values()]
+        mails = [sum(1 for x in v if x.startswith(b"MAIL")) for v in up.lines.values()]
+        t.check("pool: every upstream connection served one client at most",
+                max(xclients) == 1 and max(mails) == 1 and sum(mails) == 3,
+                repr(up.lines))
+        t.check("pool: XCLIENT before the client's commands on each connection",
+                all(v[0].startswith(b"XCLIENT") for v in up.lines.values() if v),
+                repr(up.lines))
+        before = up.accepted
+        time.sleep(4.5)
+        t.check("pool: idle connections replaced after upstream_pool_idle (2 s)",
+                up.accepted >= before + 2, "%d -> %d" % (before, up.accepted))
+        # The upstream hangs up on its idle connections: the next client never gets one.
+        up.hangup = True
+        n = up.accepted
+        time.sleep(4.5)  # the warm ones replaced by connections that hang up
+        up.hangup = False
+        t.check("pool: connections that hang up were opened", up.accepted >= n + 2,
+                "%d -> %d" % (n, up.accepted))
+        c = LineClient(wport)
+        code, greeting = c.reply()
+        c.cmd("EHLO client.test.example")
+        t.equal("pool: a dead warm connection is not used, the client is served",
+                c.cmd("MAIL FROM:<after-hangup@test.example>")[0], 250)
         c.cmd("QUIT")
         c.close()
 
