@@ -18,9 +18,9 @@ front, alternating in each round (the first target alternates between rounds):
                 fdatasync, docs/durability.md; Postfix itself would refuse MTRK=
                 with 555, so straight into Postfix the MAIL carries ENVID only); msg/s and
                 the median latency per message (connect to the 250 after DATA)
-  pipe client   the mtrk client pipelining MAIL, RCPT and DATA in one write (RFC 2920;
-                Postfix and the front offer PIPELINING): the front sends the group to
-                Postfix in one write too
+  pipe client   the envid client pipelining MAIL, RCPT and DATA in one write (RFC 2920;
+                Postfix and the front offer PIPELINING; ENVID only, nothing registered):
+                the front sends the group to Postfix in one write too
   envid client  the same client with ENVID only, also through the front (no MTRK, so no
                 registration): the front's mtrk - envid median is what the registration
                 itself costs, the rest of the front's + is the extra hop
@@ -226,8 +226,7 @@ def main():
                             r = run_smtp_source(targets[target], s, a.messages, a.size)
                         else:
                             r = run_client(targets[target],
-                                           target == "front" and tool in ("mtrk-client",
-                                                                          "pipe-client"), s,
+                                           target == "front" and tool == "mtrk-client", s,
                                            a.messages, a.size,
                                            "b%d-%d-%s" % (rnd, s, target),
                                            tool == "pipe-client")
