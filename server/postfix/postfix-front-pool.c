@@ -11,25 +11,25 @@
 
 typedef struct
 {
-  GSocketConnection *connection;  /* (owned) */
-  ServerLineReader *reader;       /* (owned) */
-  char *greeting;                 /* (owned) the upstream's 220, CRLF kept */
-  gint64 ready;                   /* monotonic µs */
+  GSocketConnection *connection; /* (owned) */
+  ServerLineReader  *reader;     /* (owned) */
+  char              *greeting;   /* (owned) the upstream's 220, CRLF kept */
+  gint64             ready;      /* monotonic µs */
 } Warm;
 
 struct _PostfixFrontPool
 {
-  GSocketAddress *upstream;       /* (owned) */
-  char *upstream_name;            /* (owned) */
-  guint size;
-  guint idle;
-  guint timeout;
-  GMutex lock;
-  GCond cond;
-  GQueue warm;                    /* of Warm*, oldest first */
-  gboolean stopping;
-  GCancellable *cancel;           /* (owned) */
-  GThread *thread;                /* (owned) */
+  GSocketAddress *upstream;      /* (owned) */
+  char           *upstream_name; /* (owned) */
+  guint           size;
+  guint           idle;
+  guint           timeout;
+  GMutex          lock;
+  GCond           cond;
+  GQueue          warm; /* of Warm*, oldest first */
+  gboolean        stopping;
+  GCancellable   *cancel; /* (owned) */
+  GThread        *thread; /* (owned) */
 };
 
 static void
@@ -125,7 +125,7 @@ postfix_front_read_reply (ServerLineReader *reader,
       g_string_append (reply, line->str);
       if (line->str[3] != '-')
         {
-          *code = (int) g_ascii_strtoll (line->str, NULL, 10);
+          *code = (int)g_ascii_strtoll (line->str, NULL, 10);
           return TRUE;
         }
     }
@@ -141,10 +141,10 @@ warm_new (PostfixFrontPool *pool)
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) greeting = g_string_new (NULL);
   Warm *w = g_new0 (Warm, 1);
-  int code = 0;
+  int   code = 0;
 
-  w->connection = postfix_front_upstream_connect (pool->upstream, pool->timeout, pool->cancel,
-                                                  &error);
+  w->connection
+      = postfix_front_upstream_connect (pool->upstream, pool->timeout, pool->cancel, &error);
   if (w->connection == NULL)
     {
       g_debug ("warm connection to %s: %s", pool->upstream_name, error->message);
@@ -152,13 +152,12 @@ warm_new (PostfixFrontPool *pool)
       return NULL;
     }
   w->reader = g_new0 (ServerLineReader, 1);
-  server_line_reader_init (w->reader,
-                           g_io_stream_get_input_stream (G_IO_STREAM (w->connection)), TRUE);
-  if (!postfix_front_read_reply (w->reader, greeting, &code, pool->cancel, &error)
-      || code != 220)
+  server_line_reader_init (w->reader, g_io_stream_get_input_stream (G_IO_STREAM (w->connection)),
+                           TRUE);
+  if (!postfix_front_read_reply (w->reader, greeting, &code, pool->cancel, &error) || code != 220)
     {
-      g_debug ("warm connection to %s: no 220 greeting%s%s", pool->upstream_name,
-               error ? ": " : "", error ? error->message : "");
+      g_debug ("warm connection to %s: no 220 greeting%s%s", pool->upstream_name, error ? ": " : "",
+               error ? error->message : "");
       warm_free (w);
       return NULL;
     }
@@ -171,15 +170,15 @@ static gpointer
 pool_thread (gpointer data)
 {
   PostfixFrontPool *pool = data;
-  gint64 retry_at = 0;
+  gint64            retry_at = 0;
 
   g_mutex_lock (&pool->lock);
   while (!pool->stopping)
     {
       gint64 now = g_get_monotonic_time ();
-      gint64 idle = (gint64) pool->idle * G_USEC_PER_SEC;
+      gint64 idle = (gint64)pool->idle * G_USEC_PER_SEC;
       gint64 wake = now + idle;
-      Warm *head;
+      Warm  *head;
 
       /* Too old: Postfix would time it out (smtpd_timeout) while it waits here. */
       while ((head = g_queue_peek_head (&pool->warm)) != NULL && head->ready + idle <= now)
@@ -267,10 +266,10 @@ postfix_front_pool_take (PostfixFrontPool   *pool,
                          ServerLineReader  **reader,
                          GString            *greeting)
 {
-  g_autoptr (GPtrArray) dead = g_ptr_array_new_with_free_func ((GDestroyNotify) warm_free);
-  gint64 idle = (gint64) pool->idle * G_USEC_PER_SEC;
+  g_autoptr (GPtrArray) dead = g_ptr_array_new_with_free_func ((GDestroyNotify)warm_free);
+  gint64 idle = (gint64)pool->idle * G_USEC_PER_SEC;
   gint64 now = g_get_monotonic_time ();
-  Warm *w = NULL;
+  Warm  *w = NULL;
 
   g_mutex_lock (&pool->lock);
   while ((w = g_queue_pop_head (&pool->warm)) != NULL)

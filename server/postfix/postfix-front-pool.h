@@ -37,21 +37,21 @@ GSocketConnection *postfix_front_upstream_connect (GSocketAddress *upstream,
                                                    guint           timeout,
                                                    GCancellable   *cancellable,
                                                    GError        **error);
-gboolean           postfix_front_read_reply       (ServerLineReader *reader,
-                                                   GString          *reply,
-                                                   int              *code,
-                                                   GCancellable     *cancellable,
-                                                   GError          **error);
+gboolean           postfix_front_read_reply (ServerLineReader *reader,
+                                             GString          *reply,
+                                             int              *code,
+                                             GCancellable     *cancellable,
+                                             GError          **error);
 
-PostfixFrontPool *postfix_front_pool_new  (GSocketAddress    *upstream,
-                                           const char        *upstream_name,
-                                           guint              size,
-                                           guint              idle,
-                                           guint              timeout);
-gboolean          postfix_front_pool_take (PostfixFrontPool  *pool,
+PostfixFrontPool *postfix_front_pool_new (GSocketAddress *upstream,
+                                          const char     *upstream_name,
+                                          guint           size,
+                                          guint           idle,
+                                          guint           timeout);
+gboolean          postfix_front_pool_take (PostfixFrontPool   *pool,
                                            GSocketConnection **connection,
                                            ServerLineReader  **reader,
                                            GString            *greeting);
-void              postfix_front_pool_free (PostfixFrontPool  *pool);
+void              postfix_front_pool_free (PostfixFrontPool *pool);
 
 G_END_DECLS
