@@ -5,9 +5,11 @@
  * Runs on the servers' skeleton (server-main.h): options, bounded configuration file
  * ([front] of msgtrk-submit-front.conf), bind, TLS keys as root, privilege drop, one
  * thread per connection, signals. Each connection is served in lockstep with its own
- * connection to the upstream Postfix (inet "ADDR:PORT" or "unix:/path").
+ * connection to the upstream Postfix (inet "ADDR:PORT" or "unix:/path"), taken warm
+ * from the pool (upstream_pool, with xclient only: postfix-front-pool.h) when one is ready.
  *
- * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), idle_timeout
+ * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
+ * (POSTFIX_FRONT_POOL_*), idle_timeout
  * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX).
  * Never: run a session before the privilege drop; log AUTH data or message content.
  */

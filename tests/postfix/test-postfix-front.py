@@ -18,7 +18,9 @@ scripted upstream: no SASL backend is installed here) and never logged, and the 
 down (421 at connect, nothing accepted) or gone during a session (421); pipelining
 (RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA with Postfix refusing the middle RCPT
 (replies in order, only accepted recipients registered), and against an upstream that
-records its reads: the group in one write, FRONT_PIPELINE_MAX commands per write. Skips (77) unless root with Postfix installed.
+records its reads: the group in one write, FRONT_PIPELINE_MAX commands per write; warm
+upstream connections (upstream_pool): one client per connection, XCLIENT first, replaced
+after upstream_pool_idle, one the upstream hung up on never handed to a client. Skips (77) unless root with Postfix installed.
 """
 
 import argparse
