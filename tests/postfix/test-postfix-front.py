@@ -480,6 +480,26 @@ def main():
         c.cmd("QUIT")
         c.close()
 
+        # The pool's limits: POSTFIX_FRONT_POOL_MAX_SIZE (64) and _MAX_IDLE (290) taken,
+        # one past them refused at start.
+        for key, bad in (("upstream_pool", 65), ("upstream_pool_idle", 291)):
+            conf = os.path.join(pf.base, "front-bad-%s.conf" % key)
+            with open(conf, "w") as f:
+                f.write("[front]\nlisten=127.0.0.1:0\nupstream=127.0.0.1:%d\nstate_dir=%s\n"
+                        "user=nobody\n%s=%d\n" % (up.port, state, key, bad))
+            r = subprocess.run([front_exe, "--config", conf], capture_output=True, timeout=30)
+            t.check("%s=%d (past its limit): refused at start" % (key, bad),
+                    r.returncode != 0 and key.encode() in r.stderr, r.stderr[-300:])
+        n = up.accepted
+        start(front_exe, "front-pool64",
+              "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+              "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nupstream_pool=64\n"
+              "upstream_pool_idle=290\n" % (up.port, state),
+              os.path.join(pf.base, "front-pool64.port"))
+        wait_for("64 warm connections", lambda: up.accepted >= n + 64)
+        time.sleep(0.5)
+        t.equal("upstream_pool=64: 64 warm connections, no more", up.accepted - n, 64)
+
         # 10. A tracked message costs the front no fsync and at most one fdatasync (of its
         # write-ahead journal, grouped across sessions); the registration is there before
         # the 250 all the same (docs/postfix-site.md, "Registrations and durability").
