@@ -32,6 +32,15 @@ struct _PostfixFrontPool
   GThread        *thread; /* (owned) */
 };
 
+/* An unused warm connection ends with QUIT (Postfix then logs a plain disconnect, not a
+ * lost connection); best effort, never blocking. */
+static void
+warm_quit (Warm *w)
+{
+  g_socket_send_with_blocking (g_socket_connection_get_socket (w->connection), "QUIT\r\n", 6, FALSE,
+                               NULL, NULL);
+}
+
 static void
 warm_free (Warm *w)
 {
@@ -185,6 +194,7 @@ pool_thread (gpointer data)
         {
           g_queue_pop_head (&pool->warm);
           g_mutex_unlock (&pool->lock);
+          warm_quit (head);
           warm_free (head);
           g_mutex_lock (&pool->lock);
         }
@@ -309,7 +319,10 @@ postfix_front_pool_free (PostfixFrontPool *pool)
   g_mutex_unlock (&pool->lock);
   g_thread_join (pool->thread);
   while ((w = g_queue_pop_head (&pool->warm)) != NULL)
-    warm_free (w);
+    {
+      warm_quit (w);
+      warm_free (w);
+    }
   g_mutex_clear (&pool->lock);
   g_cond_clear (&pool->cond);
   g_object_unref (pool->cancel);

@@ -465,6 +465,8 @@ def main():
         time.sleep(4.5)
         t.check("pool: idle connections replaced after upstream_pool_idle (2 s)",
                 up.accepted >= before + 2, "%d -> %d" % (before, up.accepted))
+        t.check("pool: a replaced idle connection ends with QUIT",
+                any(v == [b"QUIT\r"] for v in up.lines.values()), repr(up.lines))
         # The upstream hangs up on its idle connections: the next client never gets one.
         up.hangup = True
         n = up.accepted
