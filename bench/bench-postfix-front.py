@@ -4,6 +4,7 @@
 
   bench-postfix-front.py --build-dir BUILD [--sessions 1,10,50] [--messages 400]
                          [--rounds 3] [--size 2000] [--front-option KEY=VALUE]
+                         [--tools LOADS] [--steps N]
 
 What: a private Postfix on 127.0.0.1 (tests/postfix/postfix_instance.py; recipients of
 bench.test.example go to the discard transport, so delivery costs little) and
@@ -18,9 +19,16 @@ front, alternating in each round (the first target alternates between rounds):
                 fdatasync, docs/durability.md; Postfix itself would refuse MTRK=
                 with 555, so straight into Postfix the MAIL carries ENVID only); msg/s and
                 the median latency per message (connect to the 250 after DATA)
+  pipe client   the envid client pipelining MAIL, RCPT and DATA in one write (RFC 2920;
+                Postfix and the front offer PIPELINING; ENVID only, nothing registered):
+                the front sends the group to Postfix in one write too
   envid client  the same client with ENVID only, also through the front (no MTRK, so no
                 registration): the front's mtrk - envid median is what the registration
                 itself costs, the rest of the front's + is the extra hop
+--steps N: first, per round and target, N sessions one after the other (ENVID only, one
+command per round trip, a plain socket client) and the median time of each step
+(connect+greeting, EHLO, MAIL, RCPT, DATA, body+250, QUIT): where the front's extra
+latency goes. "--tools ''" runs only that.
 Per sessions count it prints the median over the rounds for each target and the ratios
 (front / Postfix throughput, front - Postfix median latency) against the goal: the front
 costs at most 10 % of Postfix's acceptance throughput and at most 1 ms median latency.
@@ -35,7 +43,7 @@ import argparse
 import asyncio
 import os
 import pwd
-import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -89,7 +97,7 @@ async def _reply(reader):
             return int(line[:3])
 
 
-async def _message(port, mtrk, envid, body, latencies):
+async def _message(port, mtrk, envid, body, latencies, pipelined=False):
     t0 = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -104,9 +112,16 @@ async def _message(port, mtrk, envid, body, latencies):
         mail = b"MAIL FROM:<" + SENDER.encode() + b"> ENVID=" + envid.encode()
         if mtrk:
             mail += b" MTRK=" + AUTH.encode() + b":86400"
-        await cmd(mail, 250)
-        await cmd(b"RCPT TO:<" + RCPT.encode() + b">", 250)
-        await cmd(b"DATA", 354)
+        rcpt = b"RCPT TO:<" + RCPT.encode() + b">"
+        if pipelined:
+            writer.write(mail + b"\r\n" + rcpt + b"\r\nDATA\r\n")
+            codes = [await _reply(reader) for _ in range(3)]
+            if codes != [250, 250, 354]:
+                raise pi.PostfixError("pipelined MAIL/RCPT/DATA: %r" % codes)
+        else:
+            await cmd(mail, 250)
+            await cmd(rcpt, 250)
+            await cmd(b"DATA", 354)
         writer.write(body + b".\r\n")
         if await _reply(reader) != 250:
             raise pi.PostfixError("DATA not accepted")
@@ -121,34 +136,72 @@ async def _message(port, mtrk, envid, body, latencies):
             pass
 
 
-async def _client(port, mtrk, sessions, messages, size, tag):
+async def _client(port, mtrk, sessions, messages, size, tag, pipelined):
     body = (b"Subject: bench\r\n\r\n" + (b"x" * 78 + b"\r\n") * max(1, size // 80))
     latencies = []
     counter = iter(range(messages))
 
     async def worker():
         for i in counter:
-            await _message(port, mtrk, "%s-%d@test.example" % (tag, i), body, latencies)
+            await _message(port, mtrk, "%s-%d@test.example" % (tag, i), body, latencies,
+                           pipelined)
     t0 = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(sessions)))
     wall = time.monotonic() - t0
     return messages / wall, statistics.median(latencies)
 
 
-def run_client(port, mtrk, sessions, messages, size, tag):
-    return asyncio.run(asyncio.wait_for(_client(port, mtrk, sessions, messages, size, tag),
-                                        RUN_TIMEOUT))
+def run_client(port, mtrk, sessions, messages, size, tag, pipelined=False):
+    return asyncio.run(asyncio.wait_for(_client(port, mtrk, sessions, messages, size, tag,
+                                                pipelined), RUN_TIMEOUT))
+
+
+STEPS = ("connect+greeting", "EHLO", "MAIL", "RCPT", "DATA", "body+250", "QUIT")
+
+
+def _sync_reply(f):
+    while True:
+        line = f.readline()
+        if len(line) < 4 or line[3:4] != b"-":
+            return int(line[:3]) if line[:3].isdigit() else 0
+
+
+def run_steps(port, n, size):
+    """--steps: @n sessions one after the other, one plain message each (ENVID only, one
+    command per round trip); the median of each step in ms."""
+    body = (b"Subject: bench\r\n\r\n" + (b"x" * 78 + b"\r\n") * max(1, size // 80)
+            + b".\r\n")
+    times = {k: [] for k in STEPS}
+    for i in range(n):
+        t = [time.monotonic()]
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        f = sock.makefile("rb")
+        _sync_reply(f)
+        t.append(time.monotonic())
+        for line in (b"EHLO client.test.example",
+                     b"MAIL FROM:<" + SENDER.encode() + b"> ENVID=steps-%d" % i,
+                     b"RCPT TO:<" + RCPT.encode() + b">", b"DATA", None, b"QUIT"):
+            sock.sendall(body if line is None else line + b"\r\n")
+            _sync_reply(f)
+            t.append(time.monotonic())
+        sock.close()
+        for k, a, b in zip(STEPS, t, t[1:]):
+            times[k].append(b - a)
+    return {k: statistics.median(v) * 1000 for k, v in times.items()}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", required=True)
-    ap.add_argument("--tools", default="smtp-source,mtrk-client,envid-client",
+    ap.add_argument("--tools", default="smtp-source,mtrk-client,envid-client,pipe-client",
                     help="loads to run (comma-separated)")
     ap.add_argument("--sessions", default="1,10,50")
     ap.add_argument("--messages", type=int, default=400, help="messages per run")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--size", type=int, default=2000, help="message body bytes")
+    ap.add_argument("--steps", type=int, default=0, metavar="N",
+                    help="also time each SMTP step over N sessions per target and round")
     ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an extra [front] setting (e.g. xclient=false), repeatable")
     a = ap.parse_args()
@@ -205,6 +258,19 @@ def main():
         print("# %d messages per run, %d body bytes, %d rounds, targets alternating%s"
               % (a.messages, a.size, a.rounds, "; front: " + ", ".join(a.front_option)
                  if a.front_option else ""))
+        steps = {}  # target -> step -> [median ms per round]
+        for rnd in range(a.rounds if a.steps else 0):
+            for target in (["postfix", "front"] if rnd % 2 == 0 else ["front", "postfix"]):
+                drain(pf)
+                for k, v in run_steps(targets[target], a.steps, a.size).items():
+                    steps.setdefault(target, {}).setdefault(k, []).append(v)
+        if steps:
+            print("%-18s %22s %22s   (median ms per round)" % ("step", "postfix", "front"))
+            for k in STEPS:
+                print("%-18s %22s %22s" % (k, " / ".join("%.3f" % x for x in steps["postfix"][k]),
+                                          " / ".join("%.3f" % x for x in steps["front"][k])))
+        if not tools:
+            return 0
         results = {}  # (tool, sessions, target) -> [(msg/s, latency)]
         for rnd in range(a.rounds):
             order = ["postfix", "front"] if rnd % 2 == 0 else ["front", "postfix"]
@@ -218,7 +284,8 @@ def main():
                             r = run_client(targets[target],
                                            target == "front" and tool == "mtrk-client", s,
                                            a.messages, a.size,
-                                           "b%d-%d-%s" % (rnd, s, target))
+                                           "b%d-%d-%s" % (rnd, s, target),
+                                           tool == "pipe-client")
                         results.setdefault((tool, s, target), []).append(r)
                         print("round %d  %-11s %2d sessions  %-7s %8.1f msg/s%s" % (
                             rnd + 1, tool, s, target, r[0],
@@ -242,7 +309,7 @@ def main():
                     pl = statistics.median(x[1] for x in p) * 1000
                     fl = statistics.median(x[1] for x in f) * 1000
                     line += " %14.2f %14.2f %9.2f" % (pl, fl, fl - pl)
-                    if tool != "envid-client":
+                    if tool not in ("envid-client", "pipe-client"):
                         verdict &= fl - pl <= GOAL_LATENCY_MS
                 print(line)
         if "mtrk-client" in tools and "envid-client" in tools:

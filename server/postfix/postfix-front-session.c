@@ -5,13 +5,22 @@
  *
  * Start: connect to the upstream (refused or unreachable: "421 4.3.2" to the client, close);
  * read its greeting and pass it on to the client; then, while the client's EHLO is on
- * its way, EHLO to learn whether the upstream offers XCLIENT and, if so (and
- * xclient=true), "XCLIENT ADDR=<client> PORT=<port>" so that Postfix sees the real client
- * (its smtpd_authorized_xclient_hosts must allow the front); the upstream lost there: 421.
+ * its way and if xclient=true, "XCLIENT ADDR=<client> PORT=<port>" (no EHLO before it: one
+ * round trip) so that Postfix sees the real client (its smtpd_authorized_xclient_hosts must
+ * allow the front; refused: a warning, the session goes on); the upstream lost there: 421.
  * With implicit TLS the client's TLS handshake comes first. The upstream socket has
  * TCP_NODELAY (whole commands and data buffers are written at once).
  *
- * Commands (one at a time: a pipelining client's commands wait in the line reader):
+ * Pipelining (RFC 2920): when the upstream's EHLO offered PIPELINING (passed on to the
+ * client), a MAIL and the RCPTs and DATA the client pipelined after it (already in the
+ * line reader's buffer) go upstream in one write, and the upstream's replies are read in
+ * order and relayed in order, each still the upstream's; the group ends at DATA, at
+ * FRONT_PIPELINE_MAX commands, at any other command, or when the client has sent nothing
+ * more. Replies to the client are held while its next commands are already here and
+ * written before the front waits for more (the reader's fill hook). A client that does
+ * not pipeline gets lockstep as before.
+ *
+ * Commands (MAIL, RCPT, DATA possibly in a pipelined group, the rest one at a time):
  *   EHLO      passed on; the reply's keywords minus STARTTLS, CHUNKING, BINARYMIME,
  *             XCLIENT, XFORWARD and MTRK, plus STARTTLS (if this front has TLS and the
  *             session is not yet in TLS) and MTRK. DSN stays iff the upstream offers it.
@@ -48,18 +57,34 @@
 
 #include "postfix-front.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
+#include "postfix-front-pool.h"
 #include "postfix-log.h"
 #include "postfix-register.h"
 #include "server-line-reader.h"
 
 /** FRONT_DATA_FLUSH: message data buffered before a write to the upstream. */
 #define FRONT_DATA_FLUSH 65536
+/** FRONT_PIPELINE_MAX: commands of one pipelined group sent upstream before their replies
+ * are read (a longer group is sent in several). */
+#define FRONT_PIPELINE_MAX 100
+
+/* A command sent upstream whose reply is still to be read (a pipelined group). */
+typedef enum
+{
+  UP_PENDING_MAIL,
+  UP_PENDING_RCPT,
+  UP_PENDING_DATA,
+} UpPendingKind;
+
+typedef struct
+{
+  UpPendingKind kind;
+  char *line;                     /* (owned) the client's command line (RCPT: the address) */
+} UpPending;
 
 typedef struct
 {
@@ -82,6 +107,13 @@ typedef struct
   GOutputStream *up_out;
   ServerLineReader *up_reader;    /* (owned) */
   gboolean up_dsn;
+  gboolean up_pipelining;         /* the upstream's last EHLO offered PIPELINING */
+  GString *up_batch;              /* (owned) commands of the group not yet written */
+  GArray *up_pending;             /* (owned) of UpPending: sent or batched, reply unread */
+  gboolean flushing;              /* inside group_flush */
+  GString *client_out;            /* (owned) replies not yet written to the client */
+  GString *data_reply;            /* (owned) the reply to a pipelined DATA */
+  int data_code;
 
   /* the transaction */
   gboolean in_mail;
@@ -90,6 +122,14 @@ typedef struct
   guint mtrk_timeout;
   GPtrArray *rcpts;               /* (owned) of char* pairs: address, orcpt-or-NULL */
 } Session;
+
+static void
+up_pending_clear (gpointer data)
+{
+  UpPending *p = data;
+
+  g_free (p->line);
+}
 
 static void
 transaction_reset (Session *s)
@@ -101,21 +141,44 @@ transaction_reset (Session *s)
   g_ptr_array_set_size (s->rcpts, 0);
 }
 
+/* Write the replies held for the client (RFC 2920: held while the client's next
+ * commands are already here, written before the front waits for more). */
+static gboolean
+client_flush (Session *s,
+              GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (s->client_out->len == 0)
+    return TRUE;
+  if (!g_output_stream_write_all (s->out, s->client_out->str, s->client_out->len, NULL,
+                                  s->cancel, &local)
+      || !g_output_stream_flush (s->out, s->cancel, &local))
+    {
+      g_debug ("[%s] write to the client failed: %s", s->peer_ip, local->message);
+      g_string_truncate (s->client_out, 0);
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  g_string_truncate (s->client_out, 0);
+  return TRUE;
+}
+
+/* A reply for the client, held until client_flush (the line reader's fill hook, or
+ * the end of the session). */
 static gboolean
 client_write (Session    *s,
               const char *text,
               gsize       len)
 {
-  g_autoptr (GError) error = NULL;
-
-  if (!g_output_stream_write_all (s->out, text, len, NULL, s->cancel, &error)
-      || !g_output_stream_flush (s->out, s->cancel, &error))
-    {
-      g_debug ("[%s] write to the client failed: %s", s->peer_ip, error->message);
-      return FALSE;
-    }
+  g_string_append_len (s->client_out, text, (gssize) len);
   return TRUE;
 }
+
+static gboolean group_flush (Session *s);
+static gboolean up_send     (Session      *s,
+                             UpPendingKind kind,
+                             const char   *line);
 
 static gboolean
 client_reply (Session    *s,
@@ -132,6 +195,9 @@ client_reply (Session    *s,
   g_autofree char *text = NULL;
   g_autofree char *line = NULL;
 
+  /* A reply of our own comes after the replies to the commands before it. */
+  if (!s->flushing && s->up_pending->len > 0 && !group_flush (s))
+    return FALSE;
   va_start (args, format);
   text = g_strdup_vprintf (format, args);
   va_end (args);
@@ -173,41 +239,16 @@ up_read_reply (Session *s,
                GString *reply,
                int     *code)
 {
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
 
-  g_string_truncate (reply, 0);
-  for (guint n = 0; n < POSTFIX_FRONT_REPLY_MAX_LINES; n++)
+  if (!postfix_front_read_reply (s->up_reader, reply, code, s->cancel, &error))
     {
-      g_autoptr (GError) error = NULL;
-      ServerLineStatus st = server_line_reader_read (s->up_reader, POSTFIX_FRONT_REPLY_LINE_MAX,
-                                                     line, s->cancel, &error);
-
-      if (st != SERVER_LINE_OK || line->len < 4 || !g_ascii_isdigit (line->str[0])
-          || !g_ascii_isdigit (line->str[1]) || !g_ascii_isdigit (line->str[2])
-          || (line->str[3] != ' ' && line->str[3] != '-' && line->str[3] != '\r'
-              && line->str[3] != '\n'))
-        {
-          g_message ("[%s] bad or no reply from %s%s%s", s->peer_ip, s->front->upstream_name,
-                     error ? ": " : "", error ? error->message : "");
-          up_lost (s);
-          return FALSE;
-        }
-      if (line->str[line->len - 2] != '\r')
-        {
-          g_string_truncate (line, line->len - 1);
-          g_string_append (line, "\r\n");
-        }
-      g_string_append (reply, line->str);
-      if (line->str[3] != '-')
-        {
-          *code = (int) g_ascii_strtoll (line->str, NULL, 10);
-          return TRUE;
-        }
+      g_message ("[%s] bad or no reply from %s: %s", s->peer_ip, s->front->upstream_name,
+                 error->message);
+      up_lost (s);
+      return FALSE;
     }
-  g_message ("[%s] reply from %s has more than %d lines", s->peer_ip, s->front->upstream_name,
-             POSTFIX_FRONT_REPLY_MAX_LINES);
-  up_lost (s);
-  return FALSE;
+  return TRUE;
 }
 
 /* Send @line (no CRLF) upstream and read the reply. */
@@ -224,28 +265,29 @@ up_command (Session    *s,
   return ok;
 }
 
-/* Connect to the upstream and read its greeting, left in @greeting for the client. */
+/* Connect to the upstream and read its greeting, left in @greeting for the client: a
+ * warm connection from the pool when there is one (postfix-front-pool.h). */
 static gboolean
 up_connect (Session *s,
             GString *greeting)
 {
-  g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_autoptr (GError) error = NULL;
   int code = 0;
 
-  g_socket_client_set_timeout (client, s->front->idle_timeout);
-  s->up = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (s->front->upstream),
-                                   s->cancel, &error);
+  if (s->front->pool != NULL
+      && postfix_front_pool_take (s->front->pool, &s->up, &s->up_reader, greeting))
+    {
+      s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
+      return TRUE;
+    }
+  s->up = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout, s->cancel,
+                                          &error);
   if (s->up == NULL)
     {
       g_warning ("[%s] cannot connect to the upstream %s: %s", s->peer_ip,
                  s->front->upstream_name, error->message);
       return FALSE;
     }
-  /* Whole commands and data buffers are written at once: no Nagle delay behind an ACK. */
-  if (G_IS_INET_SOCKET_ADDRESS (s->front->upstream))
-    g_socket_set_option (g_socket_connection_get_socket (s->up), IPPROTO_TCP, TCP_NODELAY, 1,
-                         NULL);
   s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
   s->up_reader = g_new0 (ServerLineReader, 1);
   server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (s->up)),
@@ -259,42 +301,32 @@ up_connect (Session *s,
   return TRUE;
 }
 
-/* Learn whether the upstream offers XCLIENT (EHLO) and send it. Runs after the client
- * got the greeting, while its EHLO is on the way: two upstream round trips off its
- * latency. The upstream's new greeting after XCLIENT is not passed on. */
+/* XCLIENT with the client's address, sent right after the upstream's greeting went to
+ * the client, while the client's EHLO is on its way: one upstream round trip, off the
+ * client's latency as far as its own EHLO takes. No EHLO first: XCLIENT "may be sent at
+ * any time, except in the middle of a mail delivery transaction" (Postfix's
+ * XCLIENT_README), and an upstream that does not offer it (or not to this host) refuses
+ * it, which is logged; the session goes on. After XCLIENT the upstream restarts its
+ * session and greets again (220): that greeting is not passed on. */
 static gboolean
 up_xclient (Session *s)
 {
   g_autoptr (GString) reply = g_string_new (NULL);
-  g_autoptr (MsgtrkSmtpCapabilities) caps = NULL;
+  g_autofree char *xclient = NULL;
   int code = 0;
 
   if (!s->front->xclient)
     return TRUE;
-  {
-    g_autofree char *ehlo = g_strdup_printf ("EHLO %s", s->front->hostname);
-
-    if (!up_command (s, ehlo, reply, &code))
-      return FALSE;
-  }
-  if (code != 250)
-    return TRUE;
-  caps = msgtrk_smtp_capabilities_parse (reply->str, NULL);
-  if (caps != NULL && msgtrk_smtp_capabilities_has (caps, "XCLIENT"))
-    {
-      g_autofree char *xclient = g_strdup_printf ("XCLIENT ADDR=%s%s PORT=%u",
-                                                  strchr (s->peer_ip, ':') ? "IPV6:" : "",
-                                                  s->peer_ip, s->peer_port);
-
-      if (!up_command (s, xclient, reply, &code))
-        return FALSE;
-      if (code != 220)
-        g_warning ("[%s] the upstream refused XCLIENT (%d): allow this host in "
-                   "smtpd_authorized_xclient_hosts",
-                   s->peer_ip, code);
-      else
-        g_info ("[%s] XCLIENT accepted by %s", s->peer_ip, s->front->upstream_name);
-    }
+  xclient = g_strdup_printf ("XCLIENT ADDR=%s%s PORT=%u", strchr (s->peer_ip, ':') ? "IPV6:" : "",
+                             s->peer_ip, s->peer_port);
+  if (!up_command (s, xclient, reply, &code))
+    return FALSE;
+  if (code != 220)
+    g_warning ("[%s] the upstream refused XCLIENT (%d): allow this host in "
+               "smtpd_authorized_xclient_hosts, or set xclient=false",
+               s->peer_ip, code);
+  else
+    g_info ("[%s] XCLIENT accepted by %s", s->peer_ip, s->front->upstream_name);
   return TRUE;
 }
 
@@ -320,6 +352,7 @@ ehlo_rewrite (Session    *s,
   GString *text = g_string_new (NULL);
 
   s->up_dsn = FALSE;
+  s->up_pipelining = FALSE;
   for (guint i = 0; lines[i] != NULL; i++)
     {
       const char *body = lines[i];
@@ -338,6 +371,8 @@ ehlo_rewrite (Session    *s,
         continue;
       if (g_ascii_strcasecmp (kw, "DSN") == 0)
         s->up_dsn = TRUE;
+      if (g_ascii_strcasecmp (kw, "PIPELINING") == 0)
+        s->up_pipelining = TRUE;
       g_ptr_array_add (out, g_strdup (body));
     }
   if (s->front->tls != NULL && s->tls == NULL)
@@ -433,8 +468,15 @@ cmd_mail (Session    *s,
         continue;
       g_string_append_printf (rebuilt, " %s", tokens[i]);
     }
-  if (!up_command (s, rebuilt->str, reply, &code))
-    return FALSE;
+  return up_send (s, UP_PENDING_MAIL, rebuilt->str);
+}
+
+/* The upstream's reply to a MAIL sent by cmd_mail. */
+static void
+mail_done (Session       *s,
+           const GString *reply,
+           int            code)
+{
   if (code / 100 == 2)
     {
       s->in_mail = TRUE;
@@ -443,22 +485,35 @@ cmd_mail (Session    *s,
     }
   else
     transaction_reset (s);
-  return client_write (s, reply->str, reply->len);
+  client_write (s, reply->str, reply->len);
 }
 
 static gboolean
 cmd_rcpt (Session    *s,
-          const char *line,
-          GString    *reply)
+          const char *line)
+{
+  /* Past the limit only if the RCPTs still in flight were all accepted: their replies
+   * first (the count is exact, as in lockstep). */
+  if (s->authenticator != NULL
+      && s->rcpts->len / 2 + s->up_pending->len >= POSTFIX_REGISTRATION_MAX_RCPTS
+      && !group_flush (s))
+    return FALSE;
+  if (s->authenticator != NULL && s->rcpts->len / 2 >= POSTFIX_REGISTRATION_MAX_RCPTS)
+    return client_reply (s, "452 4.5.3 Too many recipients for a tracked message");
+  return up_send (s, UP_PENDING_RCPT, line);
+}
+
+/* The upstream's reply to RCPT @line: an accepted recipient of a tracked message is
+ * remembered. */
+static void
+rcpt_done (Session       *s,
+           const char    *line,
+           const GString *reply,
+           int            code)
 {
   const char *params = NULL;
   g_autofree char *rcpt = NULL;
-  int code = 0;
 
-  if (s->authenticator != NULL && s->rcpts->len / 2 >= POSTFIX_REGISTRATION_MAX_RCPTS)
-    return client_reply (s, "452 4.5.3 Too many recipients for a tracked message");
-  if (!up_command (s, line, reply, &code))
-    return FALSE;
   if (code / 100 == 2 && s->authenticator != NULL
       && line[4] == ' ' && g_ascii_strncasecmp (line + 5, "TO:", 3) == 0
       && (rcpt = split_path (line + 8, &params)) != NULL && *rcpt != '\0')
@@ -480,7 +535,86 @@ cmd_rcpt (Session    *s,
       g_ptr_array_add (s->rcpts, g_steal_pointer (&rcpt));
       g_ptr_array_add (s->rcpts, orcpt);
     }
-  return client_write (s, reply->str, reply->len);
+  client_write (s, reply->str, reply->len);
+}
+
+/* Send the group: every command batched by up_send in one write, then their replies
+ * read in order and handled (each reply is still the upstream's, relayed in order to the
+ * client). FALSE when the upstream is lost (the client hears 421). */
+static gboolean
+group_flush (Session *s)
+{
+  g_autoptr (GString) reply = g_string_new (NULL);
+  gboolean ok;
+
+  if (s->up_pending->len == 0)
+    return TRUE;
+  s->flushing = TRUE;
+  ok = up_write (s, s->up_batch->str, s->up_batch->len);
+  g_string_truncate (s->up_batch, 0);
+  for (guint i = 0; ok && i < s->up_pending->len; i++)
+    {
+      const UpPending *p = &g_array_index (s->up_pending, UpPending, i);
+      int code = 0;
+
+      if (!up_read_reply (s, reply, &code))
+        {
+          ok = FALSE;
+          break;
+        }
+      switch (p->kind)
+        {
+        case UP_PENDING_MAIL:
+          mail_done (s, reply, code);
+          break;
+        case UP_PENDING_RCPT:
+          rcpt_done (s, p->line, reply, code);
+          break;
+        case UP_PENDING_DATA:
+          g_string_assign (s->data_reply, reply->str);
+          s->data_code = code;
+          break;
+        }
+    }
+  g_array_set_size (s->up_pending, 0);
+  s->flushing = FALSE;
+  return ok;
+}
+
+/* @line (no CRLF) to the upstream as part of the client's pipelined group: batched, its
+ * reply read by group_flush. Sent at once (lockstep) when the upstream does not offer
+ * PIPELINING; a group ends at DATA, at FRONT_PIPELINE_MAX commands, at any other command
+ * (dispatch) and when the client has sent nothing more yet (the line reader's fill hook). */
+static gboolean
+up_send (Session      *s,
+         UpPendingKind kind,
+         const char   *line)
+{
+  UpPending p = { kind, g_strdup (line) };
+
+  g_string_append (s->up_batch, line);
+  g_string_append (s->up_batch, "\r\n");
+  g_array_append_val (s->up_pending, p);
+  if (!s->up_pipelining || kind == UP_PENDING_DATA || s->up_pending->len >= FRONT_PIPELINE_MAX)
+    return group_flush (s);
+  return TRUE;
+}
+
+/* The line reader's fill hook: before waiting for the client, the group goes upstream
+ * and the held replies to the client. */
+static gboolean
+session_fill_hook (gpointer data,
+                   GError **error)
+{
+  Session *s = data;
+
+  if (!group_flush (s))
+    {
+      client_flush (s, NULL);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, "upstream lost");
+      return FALSE;
+    }
+  return client_flush (s, error);
 }
 
 /* After the upstream's 250 to a tracked message: the registration for the follower.
@@ -541,10 +675,12 @@ cmd_data (Session    *s,
   g_autoptr (GString) text = g_string_new (NULL);
   int code = 0;
 
-  if (!up_command (s, line, reply, &code))
+  /* The last command of a pipelined group: the group goes now. */
+  if (!up_send (s, UP_PENDING_DATA, line))
     return FALSE;
-  if (!client_write (s, reply->str, reply->len))
-    return FALSE;
+  g_string_assign (reply, s->data_reply->str);
+  code = s->data_code;
+  client_write (s, reply->str, reply->len);
   if (code != 354)
     return TRUE;
   for (;;)
@@ -653,6 +789,7 @@ start_tls (Session *s)
   s->in = g_io_stream_get_input_stream (tls);
   s->out = g_io_stream_get_output_stream (tls);
   server_line_reader_init (&s->reader, s->in, FALSE);
+  server_line_reader_set_hook (&s->reader, session_fill_hook, s);
   return TRUE;
 }
 
@@ -665,11 +802,16 @@ dispatch (Session    *s,
   g_autofree char *verb = g_ascii_strup (line, strcspn (line, " "));
   int code = 0;
 
+  /* Only RCPT and DATA join a pipelined group (begun by MAIL); anything else goes
+   * after the replies to the group. */
+  if (!g_str_equal (verb, "RCPT") && !g_str_equal (verb, "DATA") && !group_flush (s))
+    return FALSE;
   if (g_str_equal (verb, "EHLO") || g_str_equal (verb, "HELO"))
     {
       g_autofree char *rewritten = NULL;
 
       transaction_reset (s);
+      s->up_pipelining = FALSE;
       if (!up_command (s, line, reply, &code))
         return FALSE;
       if (code == 250)
@@ -685,7 +827,7 @@ dispatch (Session    *s,
   if (g_str_equal (verb, "MAIL"))
     return cmd_mail (s, line, reply);
   if (g_str_equal (verb, "RCPT"))
-    return cmd_rcpt (s, line, reply);
+    return cmd_rcpt (s, line);
   if (g_str_equal (verb, "DATA"))
     return cmd_data (s, line, reply);
   if (g_str_equal (verb, "AUTH"))
@@ -700,8 +842,10 @@ dispatch (Session    *s,
         }
       /* Commands pipelined after STARTTLS in clear text are discarded (RFC 3207 4.2). */
       server_line_reader_clear (&s->reader);
-      if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !start_tls (s))
+      if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !client_flush (s, NULL)
+          || !start_tls (s))
         return FALSE;
+      s->up_pipelining = FALSE;
       s->helo_seen = FALSE;
       s->esmtp = FALSE;
       transaction_reset (s);
@@ -762,7 +906,13 @@ postfix_front_session_run (PostfixFront      *front,
   s.in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
   s.out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
   s.rcpts = g_ptr_array_new_with_free_func (g_free);
+  s.up_batch = g_string_new (NULL);
+  s.up_pending = g_array_new (FALSE, FALSE, sizeof (UpPending));
+  g_array_set_clear_func (s.up_pending, up_pending_clear);
+  s.client_out = g_string_new (NULL);
+  s.data_reply = g_string_new (NULL);
   server_line_reader_init (&s.reader, s.in, FALSE);
+  server_line_reader_set_hook (&s.reader, session_fill_hook, &s);
   g_socket_set_timeout (g_socket_connection_get_socket (connection), front->idle_timeout);
   peer_lookup (&s);
   g_info ("[%s] connect", s.peer_ip);
@@ -775,8 +925,8 @@ postfix_front_session_run (PostfixFront      *front,
                     front->hostname);
       goto out;
     }
-  g_socket_set_timeout (g_socket_connection_get_socket (s.up), front->idle_timeout);
-  if (!client_write (&s, reply->str, reply->len))
+  /* The greeting now, before the XCLIENT round trip. */
+  if (!client_write (&s, reply->str, reply->len) || !client_flush (&s, NULL))
     goto out;
   s.greeted = TRUE;
   if (!up_xclient (&s))
@@ -829,6 +979,7 @@ postfix_front_session_run (PostfixFront      *front,
     }
 
 out:
+  client_flush (&s, NULL);
   if (s.up != NULL)
     g_io_stream_close (G_IO_STREAM (s.up), NULL, NULL);
   g_clear_object (&s.up);
@@ -838,6 +989,10 @@ out:
   g_clear_object (&s.tls);
   transaction_reset (&s);
   g_ptr_array_unref (s.rcpts);
+  g_string_free (s.up_batch, TRUE);
+  g_array_unref (s.up_pending);
+  g_string_free (s.client_out, TRUE);
+  g_string_free (s.data_reply, TRUE);
   g_info ("[%s] disconnect", s.peer_ip);
   g_free (s.peer_ip);
 }

@@ -5,9 +5,11 @@
  * Runs on the servers' skeleton (server-main.h): options, bounded configuration file
  * ([front] of msgtrk-submit-front.conf), bind, TLS keys as root, privilege drop, one
  * thread per connection, signals. Each connection is served in lockstep with its own
- * connection to the upstream Postfix (inet "ADDR:PORT" or "unix:/path").
+ * connection to the upstream Postfix (inet "ADDR:PORT" or "unix:/path"), taken warm
+ * from the pool (upstream_pool, with xclient only: postfix-front-pool.h) when one is ready.
  *
- * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), idle_timeout
+ * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
+ * (POSTFIX_FRONT_POOL_*), idle_timeout
  * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX).
  * Never: run a session before the privilege drop; log AUTH data or message content.
  */
@@ -46,6 +48,8 @@ typedef struct
   char *tls_key;
   char *user;
   char *listen;
+  guint pool_size;
+  guint pool_idle;
 } Front;
 
 static void
@@ -57,6 +61,7 @@ front_clear (Front *f)
   g_clear_pointer (&f->front.journal, durable_journal_close);
   g_free (f->front.registration_dir);
   g_clear_pointer (&f->front.tls, msgtrk_tls_context_unref);
+  g_clear_pointer (&f->front.pool, postfix_front_pool_free);
   g_free (f->state_dir);
   g_free (f->tls_certificate);
   g_free (f->tls_key);
@@ -90,7 +95,7 @@ front_configure (gpointer        data,
 {
   static const char *const known[] = {
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
-    "tls_key", "implicit_tls", "xclient", "idle_timeout", "mtrk_max_timeout",
+    "tls_key", "implicit_tls", "xclient", "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "max_connections", "connection_wait", "user", NULL,
   };
   Front *f = data;
@@ -114,6 +119,10 @@ front_configure (gpointer        data,
       &f->front.idle_timeout },
     { "mtrk_max_timeout", FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX,
       &f->front.mtrk_max_timeout },
+    { "upstream_pool", POSTFIX_FRONT_POOL_DEFAULT_SIZE, 0, POSTFIX_FRONT_POOL_MAX_SIZE,
+      &f->pool_size },
+    { "upstream_pool_idle", POSTFIX_FRONT_POOL_DEFAULT_IDLE, 1, POSTFIX_FRONT_POOL_MAX_IDLE,
+      &f->pool_idle },
     { "max_connections", FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS,
       &settings->max_connections },
     { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
@@ -200,7 +209,13 @@ front_post_drop (gpointer data,
     g_message ("%u journaled registrations checked after a crash", recovered);
   f->front.journal = durable_journal_open (f->front.registration_dir,
                                            POSTFIX_REGISTRATION_JOURNAL_PREFIX, error);
-  return f->front.journal != NULL;
+  if (f->front.journal == NULL)
+    return FALSE;
+  /* Warm connections only with XCLIENT: each session's own identity is set on take. */
+  if (f->front.xclient && f->pool_size > 0)
+    f->front.pool = postfix_front_pool_new (f->front.upstream, f->front.upstream_name,
+                                            f->pool_size, f->pool_idle, f->front.idle_timeout);
+  return TRUE;
 }
 
 static void
@@ -219,10 +234,11 @@ front_started (gpointer data,
 {
   Front *f = data;
 
-  g_message ("Listening on port %u as %s, passing sessions to %s (TLS %s, XCLIENT %s)", port,
-             f->front.hostname, f->front.upstream_name,
+  g_message ("Listening on port %u as %s, passing sessions to %s (TLS %s, XCLIENT %s, "
+             "%u warm upstream connections)",
+             port, f->front.hostname, f->front.upstream_name,
              f->front.tls == NULL ? "off" : f->front.implicit_tls ? "implicit" : "STARTTLS",
-             f->front.xclient ? "when offered" : "off");
+             f->front.xclient ? "when offered" : "off", f->front.pool != NULL ? f->pool_size : 0);
 }
 
 int

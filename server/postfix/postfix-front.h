@@ -17,6 +17,7 @@
 
 #include "durable-group.h"
 #include "msgtrk-tls-private.h"
+#include "postfix-front-pool.h"
 
 G_BEGIN_DECLS
 
@@ -39,6 +40,7 @@ typedef struct
   gboolean xclient;           /* send XCLIENT when the upstream offers it */
   guint idle_timeout;         /* seconds, both sides */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
+  PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */
 } PostfixFront;
 
 void postfix_front_session_run (PostfixFront      *front,

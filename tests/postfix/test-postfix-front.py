@@ -15,7 +15,12 @@ Postfix verdict. Also: MTRK without ENVID (501, nothing passed on), STARTTLS the
 message inside TLS, a 10 MB message and 100 recipients, a "." line ended by a bare LF is
 data (no smuggling), AUTH LOGIN passed through in lockstep to an upstream that asks (a
 scripted upstream: no SASL backend is installed here) and never logged, and the upstream
-down (421 at connect, nothing accepted) or gone during a session (421). Skips (77) unless root with Postfix installed.
+down (421 at connect, nothing accepted) or gone during a session (421); pipelining
+(RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA with Postfix refusing the middle RCPT
+(replies in order, only accepted recipients registered), and against an upstream that
+records its reads: the group in one write, FRONT_PIPELINE_MAX commands per write; warm
+upstream connections (upstream_pool): one client per connection, XCLIENT first, replaced
+after upstream_pool_idle, one the upstream hung up on never handed to a client. Skips (77) unless root with Postfix installed.
 """
 
 import argparse
@@ -23,7 +28,6 @@ import os
 import pwd
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -32,48 +36,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (AUTH, Daemon, configure_site, recipients, track,  # noqa: E402
-                              wait_for)
-
-
-class Client:
-    """A line-level SMTP client (optionally switching to TLS)."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.file = self.sock.makefile("rb")
-
-    def reply(self):
-        lines = []
-        while True:
-            line = self.file.readline(4096)
-            if not line:
-                return 0, b"".join(lines).decode(errors="replace")
-            lines.append(line)
-            if len(line) < 4 or line[3:4] != b"-":
-                return int(line[:3]), b"".join(lines).decode(errors="replace")
-
-    def cmd(self, line):
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
-    def starttls(self, ca):
-        ctx = ssl.create_default_context(cafile=ca)
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
-        self.file = self.sock.makefile("rb")
-
-    def data(self, body):
-        code, text = self.cmd("DATA")
-        if code != 354:
-            return code, text
-        self.sock.sendall(body + b".\r\n")
-        return self.reply()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+from tracking_harness import (AUTH, Daemon, LineClient, configure_site,  # noqa: E402
+                              recipients, track, wait_for)
 
 
 class ScriptedUpstream:
@@ -117,6 +81,72 @@ class ScriptedUpstream:
         c.close()
 
 
+class ChunkUpstream:
+    """An upstream offering PIPELINING that records what each recv() brought: a group the
+    front sent in one write arrives whole (lockstep would send one command per reply)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.chunks = []
+        self.accepted = 0
+        self.lines = {}
+        self.hangup = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            c, _ = self.sock.accept()
+            self.accepted += 1
+            threading.Thread(target=self.session, args=(c, self.accepted, self.hangup),
+                             daemon=True).start()
+
+    def session(self, c, number, hangup):
+        """One connection: its lines in self.lines[number]. @hangup: greet, then say 421
+        and close (as Postfix does to a connection idle past smtpd_timeout)."""
+        lines = self.lines.setdefault(number, [])
+        if hangup:
+            c.sendall(b"220 chunks%d ESMTP\r\n421 4.4.2 timeout exceeded\r\n" % number)
+            c.close()
+            return
+        c.sendall(b"220 chunks%d ESMTP\r\n" % number)
+        buf = b""
+        in_data = False
+        while True:
+            got = c.recv(65536)
+            if not got:
+                break
+            self.chunks.append(got)
+            buf += got
+            out = b""
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                lines.append(line)
+                v = line[:4].upper()
+                if in_data:
+                    if line == b".\r":
+                        in_data = False
+                        out += b"250 2.0.0 Ok: queued as 4B7C2D1E3F\r\n"
+                elif v == b"EHLO":
+                    out += b"250-chunks\r\n250-PIPELINING\r\n250 DSN\r\n"
+                elif v == b"RCPT" and b"refused" in line:
+                    out += b"550 5.1.1 refused here\r\n"
+                elif v == b"DATA":
+                    in_data = True
+                    out += b"354 go ahead\r\n"
+                elif v == b"QUIT":
+                    out += b"221 bye\r\n"
+                elif v == b"XCLI":
+                    out += b"220 chunks ESMTP again\r\n"
+                else:
+                    out += b"250 ok\r\n"
+            if out:
+                c.sendall(out)
+        c.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
@@ -139,7 +169,9 @@ def main():
         sinks = configure_site(pf)
         with open(os.path.join(pf.conf, "main.cf"), "a") as f:
             f.write("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
-                    "message_size_limit = 20971520\n")
+                    "message_size_limit = 20971520\n"
+                    "smtpd_recipient_restrictions = check_recipient_access "
+                    "inline:{{refused@test.example=550 5.1.1 refused here}}\n")
         pf.start()
         state = os.path.join(pf.base, "msgtrk")
         regs = os.path.join(state, "postfix-registrations")
@@ -179,7 +211,7 @@ def main():
                       "listen=127.0.0.1:0\n" % state, os.path.join(pf.base, "mtqpd.port"))
 
         # 1. EHLO: Postfix's keywords, plus MTRK; STARTTLS is the front's; no XCLIENT.
-        c = Client(fport)
+        c = LineClient(fport)
         code, greeting = c.reply()
         t.check("the client gets Postfix's greeting", code == 220 and "mx.test.example"
                 in greeting, greeting)
@@ -269,7 +301,7 @@ def main():
         c.close()
 
         # 6. STARTTLS, then a tracked message inside TLS.
-        c = Client(fport)
+        c = LineClient(fport)
         c.reply()
         c.cmd("EHLO client.test.example")
         code, text = c.cmd("STARTTLS")
@@ -296,7 +328,7 @@ def main():
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n" % (up.port, state),
                       os.path.join(pf.base, "front-auth.port"))
-        c = Client(aport)
+        c = LineClient(aport)
         c.reply()
         code, ehlo = c.cmd("EHLO client.test.example")
         t.check("AUTH keyword passed on", "AUTH LOGIN PLAIN" in ehlo, ehlo)
@@ -319,17 +351,162 @@ def main():
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
                       % (dead.getsockname()[1], state), os.path.join(pf.base, "front-dead.port"))
-        c = Client(dport)
+        c = LineClient(dport)
         code, text = c.reply()
         t.equal("upstream down: 421 at connect", code, 421)
         c.close()
         dead.close()
 
+        # 13. Pipelining (RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA through the front
+        # to the real Postfix, the middle RCPT refused by Postfix; each reply is Postfix's,
+        # in order, and only the accepted recipients are registered.
+        c = LineClient(fport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        envid = "pipe1@test.example"
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400"
+                                % (envid, AUTH), "RCPT TO:<alice@test.example>",
+                                "RCPT TO:<refused@test.example>",
+                                "RCPT TO:<x@ok.test.example>", "DATA"], 5)
+        t.equal("pipelined group: Postfix's replies in order", [r[0] for r in replies],
+                [250, 250, 550, 250, 354])
+        t.check("pipelined group: the refused RCPT has Postfix's text",
+                "refused here" in replies[2][1], replies[2][1])
+        c.sock.sendall(b"Subject: pipelined\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        t.equal("pipelined group: Postfix's 250 for the message", code, 250)
+        qid = text.strip().split("queued as ")[-1]
+        reg = os.path.join(regs, qid + ".reg")
+        rt = open(reg).read() if os.path.exists(reg) else ""
+        t.check("pipelined group: the two accepted recipients registered, not the refused",
+                rt.count("Rcpt: ") == 2 and "alice@test.example" in rt
+                and "refused@" not in rt, rt)
+        # The next transaction, pipelined after the message's end, and a MAIL that Postfix
+        # refuses inside the group (a second MAIL) with the RCPT after it.
+        replies = c.pipelined(["MAIL FROM:<sender@test.example>",
+                                "MAIL FROM:<sender@test.example>",
+                                "RCPT TO:<alice@test.example>", "RSET", "NOOP"], 5)
+        t.equal("pipelined: nested MAIL refused by Postfix, the rest in order",
+                [r[0] for r in replies], [250, 503, 250, 250, 250])
+        t.equal("QUIT", c.cmd("QUIT")[0], 221)
+        c.close()
+
+        # The same group against an upstream that shows what each read brought: one write.
+        up = ChunkUpstream()
+        pport = start(front_exe, "front-pipe",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
+                      % (up.port, state), os.path.join(pf.base, "front-pipe.port"))
+        c = LineClient(pport)
+        c.reply()
+        code, ehlo = c.cmd("EHLO client.test.example")
+        t.check("PIPELINING passed on", "PIPELINING" in ehlo, ehlo)
+        group = ["MAIL FROM:<sender@test.example> ENVID=pipe2@test.example MTRK=%s" % AUTH,
+                 "RCPT TO:<a@test.example>", "RCPT TO:<refused@test.example>",
+                 "RCPT TO:<b@test.example>", "DATA"]
+        replies = c.pipelined(group, 5)
+        t.equal("pipelined group (scripted): replies in order", [r[0] for r in replies],
+                [250, 250, 550, 250, 354])
+        sent = ("MAIL FROM:<sender@test.example> ENVID=pipe2@test.example\r\n"
+                + "".join(x + "\r\n" for x in group[1:])).encode()
+        t.check("the front sent the group upstream in one write, MTRK= taken off",
+                sent in up.chunks, repr(up.chunks))
+        c.sock.sendall(b"Subject: p\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        t.equal("pipelined group (scripted): the 250", code, 250)
+        reg = os.path.join(regs, "4B7C2D1E3F.reg")
+        rt = open(reg).read() if os.path.exists(reg) else ""
+        t.check("pipelined group (scripted): a and b registered, not the refused one",
+                rt.count("Rcpt: ") == 2 and "refused@" not in rt, rt)
+        c.cmd("QUIT")
+        c.close()
+        # FRONT_PIPELINE_MAX (100) commands at most per write: MAIL and 149 RCPTs go in two.
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        up.chunks.clear()
+        replies = c.pipelined(["MAIL FROM:<s@test.example>"]
+                            + ["RCPT TO:<r%d@test.example>" % i for i in range(149)], 150)
+        t.equal("150 pipelined commands: 150 replies", [r[0] for r in replies], [250] * 150)
+        t.equal("FRONT_PIPELINE_MAX: the first write holds 100 commands, the next 50",
+                [x.count(b"\n") for x in up.chunks], [100, 50])
+        c.cmd("QUIT")
+        c.close()
+
+        # 14. Warm upstream connections (upstream_pool, with XCLIENT): opened ahead, each
+        # given to one client session only, replaced after upstream_pool_idle, and one that
+        # the upstream closed meanwhile is never handed to a client.
+        up = ChunkUpstream()
+        wport = start(front_exe, "front-pool",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nupstream_pool=2\n"
+                      "upstream_pool_idle=2\n" % (up.port, state),
+                      os.path.join(pf.base, "front-pool.port"))
+        wait_for("two warm connections", lambda: up.accepted >= 2)
+        for i in range(3):
+            c = LineClient(wport)
+            code, greeting = c.reply()
+            t.equal("pool: session %d greeted" % i, code, 220)
+            c.cmd("EHLO client.test.example")
+            t.equal("pool: session %d served" % i,
+                    c.cmd("MAIL FROM:<s%d@test.example>" % i)[0], 250)
+            c.cmd("QUIT")
+            c.close()
+        time.sleep(0.3)
+        xclients = [sum(1 for x in v if x.startswith(b"XCLIENT")) for v in up.lines.values()]
+        mails = [sum(1 for x in v if x.startswith(b"MAIL")) for v in up.lines.values()]
+        t.check("pool: every upstream connection served one client at most",
+                max(xclients) == 1 and max(mails) == 1 and sum(mails) == 3,
+                repr(up.lines))
+        t.check("pool: XCLIENT before the client's commands on each connection",
+                all(v[0].startswith(b"XCLIENT") for v in up.lines.values() if v),
+                repr(up.lines))
+        before = up.accepted
+        time.sleep(4.5)
+        t.check("pool: idle connections replaced after upstream_pool_idle (2 s)",
+                up.accepted >= before + 2, "%d -> %d" % (before, up.accepted))
+        t.check("pool: a replaced idle connection ends with QUIT",
+                any(v == [b"QUIT\r"] for v in up.lines.values()), repr(up.lines))
+        # The upstream hangs up on its idle connections: the next client never gets one.
+        up.hangup = True
+        n = up.accepted
+        time.sleep(4.5)  # the warm ones replaced by connections that hang up
+        up.hangup = False
+        t.check("pool: connections that hang up were opened", up.accepted >= n + 2,
+                "%d -> %d" % (n, up.accepted))
+        c = LineClient(wport)
+        code, greeting = c.reply()
+        c.cmd("EHLO client.test.example")
+        t.equal("pool: a dead warm connection is not used, the client is served",
+                c.cmd("MAIL FROM:<after-hangup@test.example>")[0], 250)
+        c.cmd("QUIT")
+        c.close()
+
+        # The pool's limits: POSTFIX_FRONT_POOL_MAX_SIZE (64) and _MAX_IDLE (290) taken,
+        # one past them refused at start.
+        for key, bad in (("upstream_pool", 65), ("upstream_pool_idle", 291)):
+            conf = os.path.join(pf.base, "front-bad-%s.conf" % key)
+            with open(conf, "w") as f:
+                f.write("[front]\nlisten=127.0.0.1:0\nupstream=127.0.0.1:%d\nstate_dir=%s\n"
+                        "user=nobody\n%s=%d\n" % (up.port, state, key, bad))
+            r = subprocess.run([front_exe, "--config", conf], capture_output=True, timeout=30)
+            t.check("%s=%d (past its limit): refused at start" % (key, bad),
+                    r.returncode != 0 and key.encode() in r.stderr, r.stderr[-300:])
+        n = up.accepted
+        start(front_exe, "front-pool64",
+              "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+              "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nupstream_pool=64\n"
+              "upstream_pool_idle=290\n" % (up.port, state),
+              os.path.join(pf.base, "front-pool64.port"))
+        wait_for("64 warm connections", lambda: up.accepted >= n + 64)
+        time.sleep(0.5)
+        t.equal("upstream_pool=64: 64 warm connections, no more", up.accepted - n, 64)
+
         # 10. A tracked message costs the front no fsync and at most one fdatasync (of its
         # write-ahead journal, grouped across sessions); the registration is there before
         # the 250 all the same (docs/postfix-site.md, "Registrations and durability").
         def send_tracked(port, envid):
-            c = Client(port)
+            c = LineClient(port)
             c.reply()
             c.cmd("EHLO client.test.example")
             c.cmd("MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400" % (envid, AUTH))
@@ -405,7 +582,7 @@ def main():
                 and os.path.exists(os.path.join(regs, q + ".reg")), q)
 
         # 9. Postfix goes away during a session: 421, the connection closed.
-        c = Client(fport)
+        c = LineClient(fport)
         c.reply()
         c.cmd("EHLO client.test.example")
         c.cmd("MAIL FROM:<sender@test.example> ENVID=lost@test.example MTRK=%s" % AUTH)

@@ -6,7 +6,8 @@ register(): a registration as the submission front writes it (postfix-register.h
 submit(): one message over SMTP, returns Postfix's queue id. track(): one MTQP TRACK.
 recipients(): a tracking-status answer per final recipient. Daemon: a started program.
 configure_site(): the private Postfix of postfix_instance.py plus the three sinks, a
-local(8) mailbox domain and an alias. LineClient: SMTP lines, any reply code.
+local(8) mailbox domain and an alias. LineClient: SMTP lines, any reply code
+(pipelined groups, STARTTLS).
 PrivateDovecot: a Dovecot auth service only, for Postfix's smtpd_sasl_type = dovecot.
 
 Limits: WAIT seconds for anything awaited. Never: leave a process behind (Daemon.stop).
@@ -17,6 +18,7 @@ import hashlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -247,6 +249,17 @@ class LineClient:
     def cmd(self, line):
         self.sock.sendall(line.encode() + b"\r\n")
         return self.reply()
+
+    def pipelined(self, lines, n):
+        """Send @lines in one write (RFC 2920), then read @n replies: [(code, text)]."""
+        self.sock.sendall(b"".join(x.encode() + b"\r\n" for x in lines))
+        return [self.reply() for _ in range(n)]
+
+    def starttls(self, ca):
+        """After a 220 to STARTTLS: TLS on the same socket, the server checked against @ca."""
+        ctx = ssl.create_default_context(cafile=ca)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.file = self.sock.makefile("rb")
 
     def data(self, body):
         code, text = self.cmd("DATA")

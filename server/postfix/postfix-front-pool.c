@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-front-pool.c: warm upstream connections (contract: postfix-front-pool.h). */
+#include "config.h"
+
+#include "postfix-front-pool.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "postfix-front.h"
+
+typedef struct
+{
+  GSocketConnection *connection; /* (owned) */
+  ServerLineReader  *reader;     /* (owned) */
+  char              *greeting;   /* (owned) the upstream's 220, CRLF kept */
+  gint64             ready;      /* monotonic µs */
+} Warm;
+
+struct _PostfixFrontPool
+{
+  GSocketAddress *upstream;      /* (owned) */
+  char           *upstream_name; /* (owned) */
+  guint           size;
+  guint           idle;
+  guint           timeout;
+  GMutex          lock;
+  GCond           cond;
+  GQueue          warm; /* of Warm*, oldest first */
+  gboolean        stopping;
+  GCancellable   *cancel; /* (owned) */
+  GThread        *thread; /* (owned) */
+};
+
+/* An unused warm connection ends with QUIT (Postfix then logs a plain disconnect, not a
+ * lost connection); best effort, never blocking. */
+static void
+warm_quit (Warm *w)
+{
+  g_socket_send_with_blocking (g_socket_connection_get_socket (w->connection), "QUIT\r\n", 6, FALSE,
+                               NULL, NULL);
+}
+
+static void
+warm_free (Warm *w)
+{
+  g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
+  g_object_unref (w->connection);
+  g_free (w->reader);
+  g_free (w->greeting);
+  g_free (w);
+}
+
+/**
+ * postfix_front_upstream_connect:
+ * @upstream: the upstream's address (inet or unix)
+ * @timeout: seconds, for the connect and later reads and writes
+ * @cancellable: (nullable)
+ * @error: where a failure is described
+ *
+ * A connection to the upstream: no proxy (the site's own Postfix), TCP_NODELAY (whole
+ * commands and data buffers are written at once).
+ *
+ * Returns: (transfer full) (nullable): the connection
+ */
+GSocketConnection *
+postfix_front_upstream_connect (GSocketAddress *upstream,
+                                guint           timeout,
+                                GCancellable   *cancellable,
+                                GError        **error)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  GSocketConnection *c;
+
+  g_socket_client_set_timeout (client, timeout);
+  /* No proxy for the site's own Postfix: the proxy lookup ran in a worker thread (with a
+   * getservbyname over /etc/services) for every session, about 1 ms before connect(). */
+  g_socket_client_set_enable_proxy (client, FALSE);
+  c = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (upstream), cancellable, error);
+  if (c == NULL)
+    return NULL;
+  if (G_IS_INET_SOCKET_ADDRESS (upstream))
+    g_socket_set_option (g_socket_connection_get_socket (c), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  g_socket_set_timeout (g_socket_connection_get_socket (c), timeout);
+  return c;
+}
+
+/**
+ * postfix_front_read_reply:
+ * @reader: the upstream's line reader
+ * @reply: the whole reply (all its lines, each ended by CRLF)
+ * @code: its code
+ * @cancellable: (nullable)
+ * @error: where a failure is described
+ *
+ * One upstream reply: at most POSTFIX_FRONT_REPLY_MAX_LINES lines of
+ * POSTFIX_FRONT_REPLY_LINE_MAX octets, each "DDD" then " ", "-" or the line's end.
+ *
+ * Returns: FALSE on a bad or missing reply
+ */
+gboolean
+postfix_front_read_reply (ServerLineReader *reader,
+                          GString          *reply,
+                          int              *code,
+                          GCancellable     *cancellable,
+                          GError          **error)
+{
+  g_autoptr (GString) line = g_string_new (NULL);
+
+  g_string_truncate (reply, 0);
+  for (guint n = 0; n < POSTFIX_FRONT_REPLY_MAX_LINES; n++)
+    {
+      g_autoptr (GError) local = NULL;
+      ServerLineStatus st = server_line_reader_read (reader, POSTFIX_FRONT_REPLY_LINE_MAX, line,
+                                                     cancellable, &local);
+
+      if (st != SERVER_LINE_OK || line->len < 4 || !g_ascii_isdigit (line->str[0])
+          || !g_ascii_isdigit (line->str[1]) || !g_ascii_isdigit (line->str[2])
+          || (line->str[3] != ' ' && line->str[3] != '-' && line->str[3] != '\r'
+              && line->str[3] != '\n'))
+        {
+          if (local != NULL)
+            g_propagate_error (error, g_steal_pointer (&local));
+          else
+            g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                                 st == SERVER_LINE_EOF ? "connection closed" : "bad reply");
+          return FALSE;
+        }
+      if (line->str[line->len - 2] != '\r')
+        {
+          g_string_truncate (line, line->len - 1);
+          g_string_append (line, "\r\n");
+        }
+      g_string_append (reply, line->str);
+      if (line->str[3] != '-')
+        {
+          *code = (int)g_ascii_strtoll (line->str, NULL, 10);
+          return TRUE;
+        }
+    }
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "a reply of more than %d lines",
+               POSTFIX_FRONT_REPLY_MAX_LINES);
+  return FALSE;
+}
+
+/* One warm connection, or NULL. */
+static Warm *
+warm_new (PostfixFrontPool *pool)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) greeting = g_string_new (NULL);
+  Warm *w = g_new0 (Warm, 1);
+  int   code = 0;
+
+  w->connection
+      = postfix_front_upstream_connect (pool->upstream, pool->timeout, pool->cancel, &error);
+  if (w->connection == NULL)
+    {
+      g_debug ("warm connection to %s: %s", pool->upstream_name, error->message);
+      g_free (w);
+      return NULL;
+    }
+  w->reader = g_new0 (ServerLineReader, 1);
+  server_line_reader_init (w->reader, g_io_stream_get_input_stream (G_IO_STREAM (w->connection)),
+                           TRUE);
+  if (!postfix_front_read_reply (w->reader, greeting, &code, pool->cancel, &error) || code != 220)
+    {
+      g_debug ("warm connection to %s: no 220 greeting%s%s", pool->upstream_name, error ? ": " : "",
+               error ? error->message : "");
+      warm_free (w);
+      return NULL;
+    }
+  w->greeting = g_string_free (g_steal_pointer (&greeting), FALSE);
+  w->ready = g_get_monotonic_time ();
+  return w;
+}
+
+static gpointer
+pool_thread (gpointer data)
+{
+  PostfixFrontPool *pool = data;
+  gint64            retry_at = 0;
+
+  g_mutex_lock (&pool->lock);
+  while (!pool->stopping)
+    {
+      gint64 now = g_get_monotonic_time ();
+      gint64 idle = (gint64)pool->idle * G_USEC_PER_SEC;
+      gint64 wake = now + idle;
+      Warm  *head;
+
+      /* Too old: Postfix would time it out (smtpd_timeout) while it waits here. */
+      while ((head = g_queue_peek_head (&pool->warm)) != NULL && head->ready + idle <= now)
+        {
+          g_queue_pop_head (&pool->warm);
+          g_mutex_unlock (&pool->lock);
+          warm_quit (head);
+          warm_free (head);
+          g_mutex_lock (&pool->lock);
+        }
+      if (pool->stopping)
+        break;
+      if (pool->warm.length < pool->size && now >= retry_at)
+        {
+          Warm *w;
+
+          g_mutex_unlock (&pool->lock);
+          w = warm_new (pool);
+          g_mutex_lock (&pool->lock);
+          if (w != NULL)
+            g_queue_push_tail (&pool->warm, w);
+          else
+            retry_at = g_get_monotonic_time () + POSTFIX_FRONT_POOL_RETRY_MS * 1000;
+          continue;
+        }
+      if ((head = g_queue_peek_head (&pool->warm)) != NULL)
+        wake = MIN (wake, head->ready + idle);
+      if (pool->warm.length < pool->size)
+        wake = MIN (wake, retry_at);
+      g_cond_wait_until (&pool->cond, &pool->lock, wake);
+    }
+  g_mutex_unlock (&pool->lock);
+  return NULL;
+}
+
+/**
+ * postfix_front_pool_new:
+ * @upstream: the upstream's address
+ * @upstream_name: for logs
+ * @size: connections kept warm, at most POSTFIX_FRONT_POOL_MAX_SIZE (> 0)
+ * @idle: seconds one waits at most
+ * @timeout: seconds for connect and reads
+ *
+ * Starts the pool's thread, which opens the connections.
+ *
+ * Returns: (transfer full): the pool
+ */
+PostfixFrontPool *
+postfix_front_pool_new (GSocketAddress *upstream,
+                        const char     *upstream_name,
+                        guint           size,
+                        guint           idle,
+                        guint           timeout)
+{
+  PostfixFrontPool *pool = g_new0 (PostfixFrontPool, 1);
+
+  g_return_val_if_fail (size > 0 && size <= POSTFIX_FRONT_POOL_MAX_SIZE, NULL);
+  pool->upstream = g_object_ref (upstream);
+  pool->upstream_name = g_strdup (upstream_name);
+  pool->size = size;
+  pool->idle = MAX (idle, 1);
+  pool->timeout = timeout;
+  pool->cancel = g_cancellable_new ();
+  g_mutex_init (&pool->lock);
+  g_cond_init (&pool->cond);
+  g_queue_init (&pool->warm);
+  pool->thread = g_thread_new ("upstream-pool", pool_thread, pool);
+  return pool;
+}
+
+/**
+ * postfix_front_pool_take:
+ * @pool: the pool
+ * @connection: (out) (transfer full): a connection whose greeting was read
+ * @reader: (out) (transfer full): its line reader (g_free)
+ * @greeting: the upstream's 220 greeting, CRLF kept
+ *
+ * A warm connection, for one client session only (the session closes it). Connections
+ * Postfix closed or answered meanwhile (a 421 timeout) are dropped; never waits.
+ *
+ * Returns: FALSE when none is ready (connect directly)
+ */
+gboolean
+postfix_front_pool_take (PostfixFrontPool   *pool,
+                         GSocketConnection **connection,
+                         ServerLineReader  **reader,
+                         GString            *greeting)
+{
+  g_autoptr (GPtrArray) dead = g_ptr_array_new_with_free_func ((GDestroyNotify)warm_free);
+  gint64 idle = (gint64)pool->idle * G_USEC_PER_SEC;
+  gint64 now = g_get_monotonic_time ();
+  Warm  *w = NULL;
+
+  g_mutex_lock (&pool->lock);
+  while ((w = g_queue_pop_head (&pool->warm)) != NULL)
+    {
+      GSocket *sock = g_socket_connection_get_socket (w->connection);
+
+      /* Readable before we spoke: Postfix closed it or said 421. Too old: it may. */
+      if (w->ready + idle > now && server_line_reader_available (w->reader) == 0
+          && g_socket_condition_check (sock, G_IO_IN | G_IO_HUP | G_IO_ERR) == 0)
+        break;
+      g_ptr_array_add (dead, w);
+    }
+  g_cond_signal (&pool->cond);
+  g_mutex_unlock (&pool->lock);
+  if (w == NULL)
+    return FALSE;
+  *connection = g_steal_pointer (&w->connection);
+  *reader = g_steal_pointer (&w->reader);
+  g_string_assign (greeting, w->greeting);
+  g_free (w->greeting);
+  g_free (w);
+  return TRUE;
+}
+
+/* postfix_front_pool_free: stops the thread, closes what is left. */
+void
+postfix_front_pool_free (PostfixFrontPool *pool)
+{
+  Warm *w;
+
+  if (pool == NULL)
+    return;
+  g_mutex_lock (&pool->lock);
+  pool->stopping = TRUE;
+  g_cancellable_cancel (pool->cancel);
+  g_cond_signal (&pool->cond);
+  g_mutex_unlock (&pool->lock);
+  g_thread_join (pool->thread);
+  while ((w = g_queue_pop_head (&pool->warm)) != NULL)
+    {
+      warm_quit (w);
+      warm_free (w);
+    }
+  g_mutex_clear (&pool->lock);
+  g_cond_clear (&pool->cond);
+  g_object_unref (pool->cancel);
+  g_object_unref (pool->upstream);
+  g_free (pool->upstream_name);
+  g_free (pool);
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-front-pool.h: warm upstream connections for msgtrk-submit-front
+ * (docs/postfix-site.md, "Warm upstream connections").
+ *
+ * What: a few connections to the upstream Postfix opened ahead (connect and its 220
+ * greeting read), so that a client session starts without waiting for them; the session
+ * then sets the client's identity with XCLIENT (Postfix restarts its session and greets
+ * again), exactly as on a connection of its own. Used only with xclient=true.
+ * How: one thread keeps at most `size` connections ready; a connection older than
+ * `idle` seconds is closed and replaced (keep it below Postfix's smtpd_timeout, 300 s by
+ * default); a taken connection is checked first (readable means Postfix closed it or said
+ * 421: dropped). A failed connect is retried after POSTFIX_FRONT_POOL_RETRY_MS.
+ * Never: give a connection to a second client session (the session closes it: AUTH state
+ * never leaks between clients); block a session (an empty pool: the session connects
+ * itself).
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "server-line-reader.h"
+
+G_BEGIN_DECLS
+
+/** POSTFIX_FRONT_POOL_*_SIZE: warm connections kept (config upstream_pool; 0: none). */
+#define POSTFIX_FRONT_POOL_DEFAULT_SIZE 2
+#define POSTFIX_FRONT_POOL_MAX_SIZE 64
+/** POSTFIX_FRONT_POOL_*_IDLE: seconds a warm connection waits at most (upstream_pool_idle). */
+#define POSTFIX_FRONT_POOL_DEFAULT_IDLE 60
+#define POSTFIX_FRONT_POOL_MAX_IDLE 290
+/** POSTFIX_FRONT_POOL_RETRY_MS: wait after a failed connect before the next. */
+#define POSTFIX_FRONT_POOL_RETRY_MS 1000
+
+typedef struct _PostfixFrontPool PostfixFrontPool;
+
+GSocketConnection *postfix_front_upstream_connect (GSocketAddress *upstream,
+                                                   guint           timeout,
+                                                   GCancellable   *cancellable,
+                                                   GError        **error);
+gboolean           postfix_front_read_reply (ServerLineReader *reader,
+                                             GString          *reply,
+                                             int              *code,
+                                             GCancellable     *cancellable,
+                                             GError          **error);
+
+PostfixFrontPool *postfix_front_pool_new (GSocketAddress *upstream,
+                                          const char     *upstream_name,
+                                          guint           size,
+                                          guint           idle,
+                                          guint           timeout);
+gboolean          postfix_front_pool_take (PostfixFrontPool   *pool,
+                                           GSocketConnection **connection,
+                                           ServerLineReader  **reader,
+                                           GString            *greeting);
+void              postfix_front_pool_free (PostfixFrontPool *pool);
+
+G_END_DECLS
