@@ -851,7 +851,8 @@ handshake_thread (GTask        *task,
  * @callback: called when the handshake is over
  * @user_data: data for @callback
  *
- * Runs msgtrk_tls_handshake() in a worker thread.
+ * Runs msgtrk_tls_handshake() in a thread of libmsgtrk's own bounded pool
+ * (msgtrk-worker.c), never in GLib's shared GTask pool.
  */
 void
 msgtrk_tls_handshake_async (MsgtrkTlsContext   *ctx,
@@ -874,7 +875,7 @@ msgtrk_tls_handshake_async (MsgtrkTlsContext   *ctx,
   data->base = g_object_ref (base);
   data->server_name = g_strdup (server_name);
   g_task_set_task_data (task, data, (GDestroyNotify) handshake_data_free);
-  g_task_run_in_thread (task, handshake_thread);
+  msgtrk_worker_run_in_thread (task, handshake_thread);
 }
 
 /**
