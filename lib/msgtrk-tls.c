@@ -641,9 +641,18 @@ tls_set_handshake_error (TlsConn    *conn,
                          GError    **error)
 {
   long verify = SSL_get_verify_result (conn->ssl);
+  unsigned long code = ERR_peek_error ();
   g_autofree char *why = tls_take_openssl_error ();
 
-  if (verify != X509_V_OK)
+  if (ERR_GET_LIB (code) == ERR_LIB_SSL
+      && (ERR_GET_REASON (code) == SSL_R_UNSUPPORTED_PROTOCOL
+          || ERR_GET_REASON (code) == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION))
+    /* The peer's versions and ours (TLS 1.2 and newer) do not meet. */
+    g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS,
+                 _("TLS: %s supports only TLS versions older than 1.2, which are not "
+                   "secure enough (%s)"),
+                 peer, why);
+  else if (verify != X509_V_OK)
     g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS,
                  _("TLS: certificate for %s is not valid: %s"), peer,
                  X509_verify_cert_error_string (verify));

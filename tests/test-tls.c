@@ -305,6 +305,8 @@ test_protocol_client (void)
           g_assert_null (tls);
           g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
           g_test_message ("max 0x%x: %s", (guint) cases[i].max_version, error->message);
+          g_assert_nonnull (strstr (error->message, "localhost supports only TLS versions "
+                                                    "older than 1.2"));
           g_io_stream_close (G_IO_STREAM (pair.client), NULL, NULL);
         }
       else
@@ -363,6 +365,8 @@ test_protocol_server (void)
           g_assert_null (tls);
           g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
           g_test_message ("max 0x%x: %s", (guint) cases[i].max_version, error->message);
+          g_assert_nonnull (strstr (error->message, "the client supports only TLS versions "
+                                                    "older than 1.2"));
           g_io_stream_close (G_IO_STREAM (pair.server), NULL, NULL);
         }
       g_thread_join (thread);
