@@ -4,8 +4,9 @@
  * What it is for: STARTTLS in the MTQP client and in msgtrk's own servers. The SSL object
  * never touches a file descriptor: it reads ciphertext from one memory BIO and writes to
  * another; this file pumps those bytes to and from the base stream with its *sync* read
- * and write calls. The returned GIOStream implements sync I/O only; GIO's default async
- * implementations run it in worker threads.
+ * and write calls. The returned GIOStream implements sync I/O only: callers run it in
+ * their own thread or in libmsgtrk's bounded pool (msgtrk-worker.c), never through GIO's
+ * default async implementations (those would use GLib's shared pool).
  *
  * Concurrency: one thread may read while another writes. The SSL object and the BIOs are
  * guarded by one mutex that is never held across base-stream I/O; a second mutex keeps
@@ -17,6 +18,9 @@
  *
  * Never: log key material or plaintext; accept a failed verification; keep going after a
  * fatal TLS alert.
+ *
+ * Why OpenSSL and not GIO's GTlsConnection (the protocol floor, errors in words, the
+ * shared pool): docs/tls.md.
  */
 #include "config.h"
 
