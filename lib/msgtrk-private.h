@@ -34,6 +34,6 @@ char      *msgtrk_host_normalize (const char *name);
 
 void       msgtrk_worker_run_in_thread (GTask          *task,
                                         GTaskThreadFunc func);
-guint      msgtrk_worker_get_num_threads      (void);
+guint      msgtrk_worker_get_num_threads (void);
 
 G_END_DECLS
