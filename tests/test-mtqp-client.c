@@ -1572,6 +1572,69 @@ test_async_cancel (void)
   g_clear_error (&data.error);
 }
 
+static void
+test_tls_handshake_stalls (void)
+{
+  static const GreetingCase cases[] = {
+    { "tls-silent", MSGTRK_ERROR_TIMEOUT, "sent nothing for 1 s while" },
+    { "tls-close", MSGTRK_ERROR_TLS, "closed the connection during the handshake" },
+  };
+  guint i;
+
+  g_test_summary ("A server that accepts STARTTLS and then never answers the ClientHello "
+                  "fails at the read timeout; one that closes mid-handshake fails with a "
+                  "TLS error; nothing is sent either way");
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (TestServer) server = server_start ("--cert", "@server.pem", "--key",
+                                                    "@server.key", "--greeting",
+                                                    cases[i].greeting, NULL);
+      g_autoptr (MsgtrkMtqpClient) client = tls_client (server->port);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) answers = NULL;
+      g_autofree char *log = NULL;
+      gint64 start = g_get_monotonic_time ();
+
+      msgtrk_mtqp_client_set_read_timeout (client, 1);
+      answers = track (client, "localhost", 0, "delivered", &error);
+      g_assert_null (answers);
+      g_assert_error (error, MSGTRK_ERROR, cases[i].code);
+      g_test_message ("%s: %s after %" G_GINT64_FORMAT " ms", cases[i].greeting,
+                      error->message, (g_get_monotonic_time () - start) / 1000);
+      g_assert_nonnull (strstr (error->message, cases[i].message_part));
+      g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+      log = server_log (server);
+      g_assert_null (strstr (log, "TRACK "));
+    }
+}
+
+static void
+test_tls_handshake_cancel (void)
+{
+  g_autoptr (TestServer) server = server_start ("--cert", "@server.pem", "--key",
+                                                "@server.key", "--greeting", "tls-silent",
+                                                NULL);
+  g_autoptr (MsgtrkMtqpClient) client = tls_client (server->port);
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  AsyncData data = { loop, NULL, NULL };
+  const char *envids[] = { "delivered", NULL };
+  const char *secrets[] = { SECRET, NULL };
+  gint64 start;
+
+  g_test_summary ("Cancelling a call blocked in the TLS handshake ends it with CANCELLED");
+  msgtrk_mtqp_client_set_read_timeout (client, 60);
+  start = g_get_monotonic_time ();
+  msgtrk_mtqp_client_track_host_async (client, "localhost", 0, envids, secrets,
+                                       cancellable, track_done, &data);
+  g_timeout_add (500, cancel_soon, cancellable);
+  g_main_loop_run (loop);
+  g_assert_null (data.answers);
+  g_assert_error (data.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_clear_error (&data.error);
+}
+
 /* Sessions started past the client's pool: they queue instead of taking more threads. */
 #define OWN_POOL_SESSIONS (MSGTRK_WORKER_MAX_THREADS + 4)
 /* GLib's shared GTask pool keeps this many threads before it grows (one per 0.1 s or more);
@@ -1787,6 +1850,8 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/async/track", test_async_track);
   g_test_add_func ("/mtqp-client/async/cancel", test_async_cancel);
   g_test_add_func ("/mtqp-client/async/own-pool", test_async_own_pool);
+  g_test_add_func ("/mtqp-client/tls/handshake-stalls", test_tls_handshake_stalls);
+  g_test_add_func ("/mtqp-client/tls/handshake-cancel", test_tls_handshake_cancel);
 
   ret = g_test_run ();
   mt_tmpdir_remove (ca_dir);
