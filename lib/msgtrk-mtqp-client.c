@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* msgtrk-mtqp-client.c: the MTQP client (RFC 3887): discovery, greeting, STARTTLS, TRACK.
  *
- * Each track call runs one blocking session in a GTask worker thread (the sync wrappers
- * run it in the caller's thread) over a GSocketClient connection. Every blocking read is
+ * Each track call runs one blocking session in a thread of libmsgtrk's own bounded pool
+ * (msgtrk-worker.c, never GLib's shared GTask pool; docs/mtqp-client-threads.md), and the
+ * result reaches the caller's main context through its GTask (the sync wrappers run the
+ * session in the caller's thread). The session connects with a GSocketClient in
+ * session_connect(), which sets s->connection. Every blocking read is
  * bounded by a socket timeout of min(read timeout, time left before the deadline), and
  * the deadline is checked before each read, so a server that trickles bytes cannot hold a
  * session past its deadline. Lines are read into a fixed buffer: a line longer than
@@ -2181,7 +2184,7 @@ track_start (MsgtrkMtqpClient   *self,
   g_task_set_name (task, "msgtrk-mtqp-track");
   s->notify_context = g_main_context_ref (g_task_get_context (task));
   g_task_set_task_data (task, s, (GDestroyNotify) session_free);
-  g_task_run_in_thread (task, track_thread);
+  msgtrk_worker_run_in_thread (task, track_thread);
 }
 
 /**
@@ -2196,8 +2199,8 @@ track_start (MsgtrkMtqpClient   *self,
  * @user_data: data for @callback
  *
  * Finds the MTQP server of @domain and asks it about every ENVID in one session (TRACK
- * commands pipelined). The work runs in a worker thread; @callback runs in the thread
- * default main context of the caller. The secrets are copied and the copies wiped when
+ * commands pipelined). The work runs in a thread of libmsgtrk's own bounded pool, never in
+ * GLib's shared one; @callback runs in the thread default main context of the caller. The secrets are copied and the copies wiped when
  * the session ends.
  *
  * Since: 1.0

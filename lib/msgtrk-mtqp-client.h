@@ -3,7 +3,7 @@
  *
  * A #MsgtrkMtqpClient holds configuration only (TLS policy, trust, timeouts, limits, host
  * overrides, the STARTTLS memory); it keeps no state on disk. Each track call opens one
- * session in a worker thread:
+ * session in a thread of libmsgtrk's own bounded pool (never GLib's shared one):
  *
  *   discovery  msgtrk_mtqp_client_track_async(): SRV `_mtqp._tcp.<domain>` (priority, then
  *              weight, RFC 2782; a lone target "." means "no service"), else the MX hosts

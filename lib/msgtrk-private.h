@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <glib/gi18n-lib.h>
 
@@ -26,5 +27,13 @@ char      *msgtrk_strn_escape_for_error (const char *text,
                                          gssize      len,
                                          gsize       max_len);
 char      *msgtrk_host_normalize (const char *name);
+
+/* msgtrk-worker.c: the bounded pool for blocking network work (MTQP sessions, TLS
+ * handshakes), never GLib's shared GTask pool. docs/mtqp-client-threads.md. */
+#define MSGTRK_WORKER_MAX_THREADS 16
+
+void       msgtrk_worker_run_in_thread (GTask          *task,
+                                        GTaskThreadFunc func);
+guint      msgtrk_worker_get_num_threads (void);
 
 G_END_DECLS

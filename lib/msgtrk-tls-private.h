@@ -35,7 +35,7 @@ GIOStream *msgtrk_tls_handshake        (MsgtrkTlsContext *ctx,
                                         const char       *server_name,
                                         GCancellable     *cancellable,
                                         GError          **error);
-/* The same, run in a worker thread (GTask). */
+/* The same, run in libmsgtrk's own bounded pool (msgtrk-worker.c), not GLib's. */
 void       msgtrk_tls_handshake_async  (MsgtrkTlsContext   *ctx,
                                         GIOStream          *base,
                                         const char         *server_name,

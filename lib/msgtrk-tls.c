@@ -4,8 +4,9 @@
  * What it is for: STARTTLS in the MTQP client and in msgtrk's own servers. The SSL object
  * never touches a file descriptor: it reads ciphertext from one memory BIO and writes to
  * another; this file pumps those bytes to and from the base stream with its *sync* read
- * and write calls. The returned GIOStream implements sync I/O only; GIO's default async
- * implementations run it in worker threads.
+ * and write calls. The returned GIOStream implements sync I/O only: callers run it in
+ * their own thread or in libmsgtrk's bounded pool (msgtrk-worker.c), never through GIO's
+ * default async implementations (those would use GLib's shared pool).
  *
  * Concurrency: one thread may read while another writes. The SSL object and the BIOs are
  * guarded by one mutex that is never held across base-stream I/O; a second mutex keeps
@@ -17,6 +18,9 @@
  *
  * Never: log key material or plaintext; accept a failed verification; keep going after a
  * fatal TLS alert.
+ *
+ * Why OpenSSL and not GIO's GTlsConnection (the protocol floor, errors in words, the
+ * shared pool): docs/tls.md.
  */
 #include "config.h"
 
@@ -641,9 +645,18 @@ tls_set_handshake_error (TlsConn    *conn,
                          GError    **error)
 {
   long verify = SSL_get_verify_result (conn->ssl);
+  unsigned long code = ERR_peek_error ();
   g_autofree char *why = tls_take_openssl_error ();
 
-  if (verify != X509_V_OK)
+  if (ERR_GET_LIB (code) == ERR_LIB_SSL
+      && (ERR_GET_REASON (code) == SSL_R_UNSUPPORTED_PROTOCOL
+          || ERR_GET_REASON (code) == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION))
+    /* The peer's versions and ours (TLS 1.2 and newer) do not meet. */
+    g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS,
+                 _("TLS: %s supports only TLS versions older than 1.2, which are not "
+                   "secure enough (%s)"),
+                 peer, why);
+  else if (verify != X509_V_OK)
     g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS,
                  _("TLS: certificate for %s is not valid: %s"), peer,
                  X509_verify_cert_error_string (verify));
@@ -851,7 +864,8 @@ handshake_thread (GTask        *task,
  * @callback: called when the handshake is over
  * @user_data: data for @callback
  *
- * Runs msgtrk_tls_handshake() in a worker thread.
+ * Runs msgtrk_tls_handshake() in a thread of libmsgtrk's own bounded pool
+ * (msgtrk-worker.c), never in GLib's shared GTask pool.
  */
 void
 msgtrk_tls_handshake_async (MsgtrkTlsContext   *ctx,
@@ -874,7 +888,7 @@ msgtrk_tls_handshake_async (MsgtrkTlsContext   *ctx,
   data->base = g_object_ref (base);
   data->server_name = g_strdup (server_name);
   g_task_set_task_data (task, data, (GDestroyNotify) handshake_data_free);
-  g_task_run_in_thread (task, handshake_thread);
+  msgtrk_worker_run_in_thread (task, handshake_thread);
 }
 
 /**

@@ -17,21 +17,25 @@ ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
   -subj "/CN=msgtrk test CA" -keyout ca.key -out ca.pem \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
 
-leaf() { # name san
+leaf() { # name san [days [ca]]: -days -1 makes a certificate that expired yesterday
   ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
     -keyout "$1.key" -out "$1.csr"
   printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$2" > "$1.ext"
-  ossl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \
-    -extfile "$1.ext" -out "$1.pem"
+  ossl x509 -req -in "$1.csr" -CA "${4:-ca}.pem" -CAkey "${4:-ca}.key" -CAcreateserial \
+    -days "${3:-1}" -extfile "$1.ext" -out "$1.pem"
   rm -f "$1.csr" "$1.ext"
 }
 leaf server "DNS:localhost,IP:127.0.0.1,IP:::1,DNS:*.demo.test,DNS:demo.test"
 leaf wronghost "DNS:wrong.example"
+leaf expired "DNS:localhost,IP:127.0.0.1" -1
 
 ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
   -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -keyout selfsigned.key -out selfsigned.pem
 ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj "/CN=other CA" -keyout other-ca.key -out other-ca.pem
+  -subj "/CN=other CA" -keyout other-ca.key -out other-ca.pem \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+leaf untrusted "DNS:localhost,IP:127.0.0.1" 1 other-ca
 chmod 644 ./*.pem
-test -s server.pem && test -s wronghost.pem && test -s selfsigned.pem
+test -s server.pem && test -s wronghost.pem && test -s selfsigned.pem && test -s expired.pem \
+  && test -s untrusted.pem

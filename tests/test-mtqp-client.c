@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include "msgtrk-private.h"
 #include "msgtrk-tls-private.h"
 #include "test-util.h"
 
@@ -1571,6 +1572,226 @@ test_async_cancel (void)
   g_clear_error (&data.error);
 }
 
+static void
+test_tls_handshake_stalls (void)
+{
+  static const GreetingCase cases[] = {
+    { "tls-silent", MSGTRK_ERROR_TIMEOUT, "sent nothing for 1 s while" },
+    { "tls-close", MSGTRK_ERROR_TLS, "closed the connection during the handshake" },
+  };
+  guint i;
+
+  g_test_summary ("A server that accepts STARTTLS and then never answers the ClientHello "
+                  "fails at the read timeout; one that closes mid-handshake fails with a "
+                  "TLS error; nothing is sent either way");
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (TestServer) server = server_start ("--cert", "@server.pem", "--key",
+                                                    "@server.key", "--greeting",
+                                                    cases[i].greeting, NULL);
+      g_autoptr (MsgtrkMtqpClient) client = tls_client (server->port);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) answers = NULL;
+      g_autofree char *log = NULL;
+      gint64 start = g_get_monotonic_time ();
+
+      msgtrk_mtqp_client_set_read_timeout (client, 1);
+      answers = track (client, "localhost", 0, "delivered", &error);
+      g_assert_null (answers);
+      g_assert_error (error, MSGTRK_ERROR, cases[i].code);
+      g_test_message ("%s: %s after %" G_GINT64_FORMAT " ms", cases[i].greeting,
+                      error->message, (g_get_monotonic_time () - start) / 1000);
+      g_assert_nonnull (strstr (error->message, cases[i].message_part));
+      g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+      log = server_log (server);
+      g_assert_null (strstr (log, "TRACK "));
+    }
+}
+
+static void
+test_tls_handshake_cancel (void)
+{
+  g_autoptr (TestServer) server = server_start ("--cert", "@server.pem", "--key",
+                                                "@server.key", "--greeting", "tls-silent",
+                                                NULL);
+  g_autoptr (MsgtrkMtqpClient) client = tls_client (server->port);
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  AsyncData data = { loop, NULL, NULL };
+  const char *envids[] = { "delivered", NULL };
+  const char *secrets[] = { SECRET, NULL };
+  gint64 start;
+
+  g_test_summary ("Cancelling a call blocked in the TLS handshake ends it with CANCELLED");
+  msgtrk_mtqp_client_set_read_timeout (client, 60);
+  start = g_get_monotonic_time ();
+  msgtrk_mtqp_client_track_host_async (client, "localhost", 0, envids, secrets,
+                                       cancellable, track_done, &data);
+  g_timeout_add (500, cancel_soon, cancellable);
+  g_main_loop_run (loop);
+  g_assert_null (data.answers);
+  g_assert_error (data.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_clear_error (&data.error);
+}
+
+/* Sessions started past the client's pool: they queue instead of taking more threads. */
+#define OWN_POOL_SESSIONS (MSGTRK_WORKER_MAX_THREADS + 4)
+/* GLib's shared GTask pool keeps this many threads before it grows (one per 0.1 s or more);
+ * jobs that need them all at once prove nobody else holds them. */
+#define OWN_POOL_SHARED_JOBS 10
+#define OWN_POOL_WAIT_US (5 * G_USEC_PER_SEC)
+/* Time for those jobs to be all running at once: about 3 ms here when the pool is free,
+ * about 1.4 s when 20 sessions hold it (GLib's growth); load average near 8. */
+#define OWN_POOL_SHARED_WAIT_US (G_USEC_PER_SEC / 2)
+
+typedef struct
+{
+  guint   n_done;
+  guint   n_cancelled;
+} OwnPoolData;
+
+static void
+own_pool_track_done (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  OwnPoolData *data = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+
+  answers = msgtrk_mtqp_client_track_host_finish (MSGTRK_MTQP_CLIENT (source), result, &error);
+  g_assert_null (answers);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    data->n_cancelled++;
+  else
+    g_test_message ("not cancelled: %s", error->message);
+  data->n_done++;
+}
+
+typedef struct
+{
+  GMutex lock;
+  GCond  cond;
+  guint  n_running;
+  guint  n_met;      /* jobs that saw all OWN_POOL_SHARED_JOBS running at once */
+  guint  n_finished;
+  gint64 end;        /* monotonic time the jobs must all be running by */
+} SharedJobs;
+
+static void
+shared_job_thread (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  SharedJobs *jobs = task_data;
+
+  g_mutex_lock (&jobs->lock);
+  jobs->n_running++;
+  g_cond_broadcast (&jobs->cond);
+  while (jobs->n_running < OWN_POOL_SHARED_JOBS)
+    if (!g_cond_wait_until (&jobs->cond, &jobs->lock, jobs->end))
+      break;
+  if (jobs->n_running >= OWN_POOL_SHARED_JOBS)
+    jobs->n_met++;
+  jobs->n_finished++;
+  g_cond_broadcast (&jobs->cond);
+  g_mutex_unlock (&jobs->lock);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+test_async_own_pool (void)
+{
+  g_autoptr (GSocket) listener = NULL;
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) bind_address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) local = NULL;
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+  const char *envids[] = { "silent", NULL };
+  const char *secrets[] = { SECRET, NULL };
+  OwnPoolData data = { 0, 0 };
+  SharedJobs jobs = { 0 };
+  guint16 port;
+  gint64 start, end;
+  guint i;
+
+  g_test_summary ("Sessions hung on a server that never greets stay in the client's own "
+                  "bounded pool: GLib's shared pool still runs unrelated jobs at once, and "
+                  "cancelling ends every session, queued or running");
+
+  /* A server that never answers: connections wait in the backlog, never accepted. */
+  listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                           &error);
+  g_assert_no_error (error);
+  g_socket_set_listen_backlog (listener, 2 * OWN_POOL_SESSIONS);
+  g_assert_true (g_socket_bind (listener, bind_address, TRUE, &error));
+  g_assert_true (g_socket_listen (listener, &error));
+  local = g_socket_get_local_address (listener, &error);
+  g_assert_no_error (error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+
+  msgtrk_mtqp_client_set_read_timeout (client, 60);
+  msgtrk_mtqp_client_set_deadline (client, 120);
+  for (i = 0; i < OWN_POOL_SESSIONS; i++)
+    msgtrk_mtqp_client_track_host_async (client, "127.0.0.1", port, envids, secrets,
+                                         cancellable, own_pool_track_done, &data);
+
+  /* The client's pool fills up to its bound and no further. */
+  end = g_get_monotonic_time () + OWN_POOL_WAIT_US;
+  while (msgtrk_worker_get_num_threads () < MSGTRK_WORKER_MAX_THREADS
+         && g_get_monotonic_time () < end)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (10000);
+    }
+  g_assert_cmpuint (msgtrk_worker_get_num_threads (), ==, MSGTRK_WORKER_MAX_THREADS);
+  g_usleep (200000);
+  g_assert_cmpuint (msgtrk_worker_get_num_threads (), ==, MSGTRK_WORKER_MAX_THREADS);
+  g_assert_cmpuint (data.n_done, ==, 0);
+
+  /* GLib's shared pool is free: its base number of jobs run side by side at once. */
+  g_mutex_init (&jobs.lock);
+  g_cond_init (&jobs.cond);
+  start = g_get_monotonic_time ();
+  jobs.end = start + OWN_POOL_SHARED_WAIT_US;
+  for (i = 0; i < OWN_POOL_SHARED_JOBS; i++)
+    {
+      g_autoptr (GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+
+      g_task_set_task_data (task, &jobs, NULL);
+      g_task_run_in_thread (task, shared_job_thread);
+    }
+  g_mutex_lock (&jobs.lock);
+  while (jobs.n_finished < OWN_POOL_SHARED_JOBS)
+    g_cond_wait (&jobs.cond, &jobs.lock);
+  g_mutex_unlock (&jobs.lock);
+  g_test_message ("%u shared-pool jobs met, all ended after %" G_GINT64_FORMAT " ms",
+                  jobs.n_met, (g_get_monotonic_time () - start) / 1000);
+  g_assert_cmpuint (jobs.n_met, ==, OWN_POOL_SHARED_JOBS);
+  g_assert_cmpuint (data.n_done, ==, 0);
+
+  /* Cancelling ends them all promptly, the running and the queued. */
+  start = g_get_monotonic_time ();
+  g_cancellable_cancel (cancellable);
+  end = start + OWN_POOL_WAIT_US;
+  while (data.n_done < OWN_POOL_SESSIONS && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, data.n_done < OWN_POOL_SESSIONS);
+  g_test_message ("%u sessions cancelled in %" G_GINT64_FORMAT " ms", data.n_done,
+                  (g_get_monotonic_time () - start) / 1000);
+  g_assert_cmpuint (data.n_done, ==, OWN_POOL_SESSIONS);
+  g_assert_cmpuint (data.n_cancelled, ==, OWN_POOL_SESSIONS);
+
+  /* Let the shared-pool tasks' (no-op) completions run before @jobs goes away. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_mutex_clear (&jobs.lock);
+  g_cond_clear (&jobs.cond);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1628,6 +1849,9 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/discovery/all-fail", test_discovery_all_fail);
   g_test_add_func ("/mtqp-client/async/track", test_async_track);
   g_test_add_func ("/mtqp-client/async/cancel", test_async_cancel);
+  g_test_add_func ("/mtqp-client/async/own-pool", test_async_own_pool);
+  g_test_add_func ("/mtqp-client/tls/handshake-stalls", test_tls_handshake_stalls);
+  g_test_add_func ("/mtqp-client/tls/handshake-cancel", test_tls_handshake_cancel);
 
   ret = g_test_run ();
   mt_tmpdir_remove (ca_dir);

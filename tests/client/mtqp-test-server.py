@@ -31,7 +31,8 @@ parser.add_argument("--starttls-sessions", type=int, default=-1,
 parser.add_argument("--greeting", default="normal",
                     help="normal, single, garbage, notmtqp, temp, err, endless, "
                          "endlessoptions, trickle, silent, close, starttls-twice, inject, "
-                         "refuse-tls, lf")
+                         "refuse-tls, tls-silent (never answers the ClientHello), "
+                         "tls-close (reads the ClientHello and closes), lf")
 parser.add_argument("--log", help="append one line per event to this file")
 args = parser.parse_args()
 
@@ -147,6 +148,12 @@ class Session:
         else:
             self.writer.write(b"+OK Begin TLS negotiation\r\n")
             await self.writer.drain()
+        if args.greeting == "tls-silent":
+            await asyncio.sleep(3600)
+        if args.greeting == "tls-close":
+            await self.reader.read(16384)
+            self.writer.close()
+            raise ConnectionError("closed mid-handshake on purpose")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
         try:
