@@ -21,6 +21,7 @@ Never: run as a timed unit test (on demand only: `meson compile -C BUILD bench-r
 """
 
 import argparse
+import glob
 import os
 import re
 import shutil
@@ -214,11 +215,16 @@ def one_round(sink, port, driver, sessions, messages, mtrk):
     return messages / accepted, e2e
 
 
+SYNC_CALLS = ("fsync", "fdatasync", "syncfs", "sync", "sync_file_range", "msync")
+
+
 def count_fsyncs(pids, send, wait_done):
-    """fsync+fdatasync calls of @pids (and their new threads/children) while send() runs
-    and until wait_done() says everything left the queue."""
+    """Sync calls of @pids (and their new threads/children) while send() runs and until
+    wait_done() says everything left the queue: a dict name -> count over SYNC_CALLS
+    (fdatasync and syncfs count as an fsync each; the track store's journal uses syncfs
+    once per DURABLE_JOURNAL_CAPACITY of records and at a clean stop)."""
     out_path = "/tmp/bench-relay-strace.%d" % os.getpid()
-    cmd = ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-o", out_path]
+    cmd = ["strace", "-f", "-c", "-e", "trace=" + ",".join(SYNC_CALLS), "-o", out_path]
     for p in pids:
         cmd += ["-p", str(p)]
     st = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -228,14 +234,39 @@ def count_fsyncs(pids, send, wait_done):
     time.sleep(0.5)
     st.send_signal(signal.SIGINT)
     st.wait(timeout=30)
-    total = 0
+    counts = {}
     with open(out_path) as f:
         for line in f:
-            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(fsync|fdatasync)\s*$", line)
-            if m:
-                total += int(m.group(1))
+            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$", line)
+            if m and m.group(2) in SYNC_CALLS:
+                counts[m.group(2)] = counts.get(m.group(2), 0) + int(m.group(1))
     os.unlink(out_path)
-    return total
+    return counts
+
+
+def format_syncs(counts, n):
+    total = sum(counts.values())
+    detail = ", ".join("%s %d" % (k, counts[k]) for k in SYNC_CALLS if counts.get(k))
+    return "%.2f (%s)" % (total / n, detail or "none")
+
+
+# server/common/durable-group.h, durable-group.c: a journal's size, its header, and a
+# record's head and alignment (the payload is the tracking record's text).
+DURABLE_JOURNAL_CAPACITY = 4 * 1024 * 1024
+JOURNAL_HEADER_SIZE = 512
+RECORD_HEAD_SIZE = 16
+RECORD_ALIGN = 8
+
+
+def records_per_journal(state_dir):
+    """How many tracking records fill one track store journal (one syncfs each time it
+    is full), from the mean size of the records under @state_dir/tracking; or None."""
+    sizes = [os.path.getsize(p) for p in glob.glob(os.path.join(state_dir, "tracking", "*.trk"))]
+    if not sizes:
+        return None
+    payload = sum(sizes) / len(sizes)
+    per = RECORD_HEAD_SIZE + -(-payload // RECORD_ALIGN) * RECORD_ALIGN
+    return int((DURABLE_JOURNAL_CAPACITY - JOURNAL_HEADER_SIZE) // per)
 
 
 def main():
@@ -333,9 +364,15 @@ def main():
         f_pf = count_fsyncs(
             pf.pids(), lambda: one_round(sink, pf.port, "smtp-source", 10, n, False),
             lambda: relay_harness.wait_for("postfix queue empty", pf.queue_empty, 60, 0.05))
-        print("fsyncs per message (strace -f -c -e trace=fsync,fdatasync, %d messages, 10 "
-              "sessions): relay tracked (MTRK) %.2f, relay untracked %.2f, Postfix %.2f"
-              % (n, f_relay_mtrk / n, f_relay_plain / n, f_pf / n))
+        print("fsyncs per message (strace -f -c -e trace=%s, %d messages, 10 sessions): "
+              "relay tracked (MTRK) %s, relay untracked %s, Postfix %s"
+              % (",".join(SYNC_CALLS), n, format_syncs(f_relay_mtrk, n),
+                 format_syncs(f_relay_plain, n), format_syncs(f_pf, n)))
+        per = records_per_journal(relay.state_dir)
+        if per:
+            print("syncfs of the track store journal (not in the window above unless it fell "
+                  "there): one per %d tracking records = %.4f per tracked message, plus one at "
+                  "each clean stop" % (per, 1.0 / per))
         print("# load average after: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
         print("# goals (issue 10): acceptance >= 1.0x at 1 session, >= 2x at 10 and 50; "
               "end to end <= 0.8x with MTRK; <= 2 fsyncs per tracked message")

@@ -6,7 +6,7 @@
 
 What: a relay whose next hop takes connections and never greets (no delivery attempt
   ends, so nothing but acceptance writes) is traced with `strace -f -c -e
-  trace=fsync,fdatasync` while one session sends MESSAGES tracked messages. It may call
+  trace=fsync,fdatasync,syncfs` while one session sends MESSAGES tracked messages. It may call
   fsync once per message plus one directory fsync per RELAY_QUEUE_STOCK_SIZE new names
   (and one for a partial stock): at most MESSAGES + MESSAGES / STOCK + 1. Before this
   design it was three per message (message file, envelope file, directory).
@@ -47,7 +47,8 @@ def main():
                   {"example.org": "smtp:127.0.0.1:%d" % mute.getsockname()[1]},
                   queue={"command_timeout": "60", "workers": "1"})
         a.start()
-        st = subprocess.Popen(["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-o", out,
+        st = subprocess.Popen(["strace", "-f", "-c", "-e", "trace=fsync,fdatasync,syncfs", "-o",
+                               out,
                                "-p", str(a.proc.pid)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)
@@ -70,8 +71,8 @@ def main():
         calls = 0
         with open(out) as f:
             for line in f:
-                m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(fsync|fdatasync)\s*$",
-                             line)
+                m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?"
+                             r"(fsync|fdatasync|syncfs)\s*$", line)
                 if m:
                     calls += int(m.group(1))
         limit = MESSAGES + MESSAGES // RELAY_QUEUE_STOCK_SIZE + 1
