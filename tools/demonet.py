@@ -169,7 +169,10 @@ class Hop:
         if mtqpd:
             mtext = ("[mtqpd]\nhostname=%s\nstate_dir=%s\nlisten=127.0.0.1:1\n%s%s"
                      % (hostname, self.state_dir, user, store))
-            self.mtqpd = Server(net.exe("server/mtqpd/mtqpd"), self.dir, "mtqpd", mtext)
+            # --verbose: mtqpd logs each TRACK (who asked, for which ENVID), which the demo
+            # shows and the tests read; a production mtqpd keeps that line off its hot path.
+            self.mtqpd = Server(net.exe("server/mtqpd/mtqpd"), self.dir, "mtqpd", mtext,
+                                extra_args=("--verbose",))
 
     def start(self, smtp_port=0):
         self.relay.start(smtp_port, self.address)
