@@ -113,6 +113,15 @@ G_BEGIN_DECLS
  * Since: 1.0
  */
 #define MSGTRK_SMTP_PARAMS_MAX 16
+/**
+ * MSGTRK_SMTP_PATH_LIST_MAX:
+ *
+ * most paths accepted in one list by msgtrk_smtp_path_list_split() (ten times the 100
+ * recipients RFC 5321 section 4.5.3.1.8 asks a server to take).
+ *
+ * Since: 1.0
+ */
+#define MSGTRK_SMTP_PATH_LIST_MAX 1000
 
 /**
  * MsgtrkDsnRet:
@@ -161,6 +170,12 @@ MSGTRK_AVAILABLE_IN_ALL
 char     *msgtrk_xtext_encode          (const char *text);
 MSGTRK_AVAILABLE_IN_ALL
 char     *msgtrk_xtext_decode          (const char *xtext,
+                                        GError    **error);
+
+/* Paths (RFC 5321 section 4.1.2) */
+MSGTRK_AVAILABLE_IN_ALL
+gboolean  msgtrk_smtp_path_list_split  (const char *text,
+                                        char     ***out_mailboxes,
                                         GError    **error);
 
 /* EHLO capabilities */

@@ -10,14 +10,15 @@
  * msgtrk_mtrk_param_parse() / msgtrk_smtp_mtrk_param_write(); msgtrk_notify_param_parse() /
  * msgtrk_notify_param_format(); msgtrk_orcpt_param_parse() / msgtrk_smtp_orcpt_param_write();
  * MsgtrkSmtpPathParser (and msgtrk_smtp_path_parse(), msgtrk_smtp_mailbox_check()) /
- * msgtrk_smtp_path_write(). The public ones are declared in msgtrk-envelope.h, the others
+ * msgtrk_smtp_path_write(); msgtrk_smtp_path_list_split() (public: for plugins, which may
+ * not use the parser itself) for a comma-separated list of paths. The public ones are declared in msgtrk-envelope.h, the others
  * in msgtrk-smtp-syntax-private.h.
  * How: the relay and msgtrk-submit-front parse MAIL and RCPT with these and nothing of
  * their own; MsgtrkEnvelope builds its MAIL and RCPT arguments with the writers. Mailbox
  * syntax lives here only: every program that reads a path calls MsgtrkSmtpPathParser.
  * Limits: MSGTRK_XTEXT_MAX_LENGTH, MSGTRK_SMTP_PARAMS_MAX parameters in at most
  * MSGTRK_SMTP_RCPT_LINE_MAX octets, MSGTRK_ENVID_MAX_LENGTH, MSGTRK_ORCPT_MAX_LENGTH,
- * MSGTRK_MTRK_TIMEOUT_MAX (9 digits), a mailbox of at most the caller's maximum (by default
+ * MSGTRK_MTRK_TIMEOUT_MAX (9 digits), MSGTRK_SMTP_PATH_LIST_MAX paths in a list, a mailbox of at most the caller's maximum (by default
  * MSGTRK_SMTP_ADDRESS_MAX_LENGTH) octets; the path parser stops at the limit, it never
  * buffers more.
  * Never: does I/O or keeps state outside the caller's struct; writes CR, LF, NUL, '<' or
@@ -1481,5 +1482,86 @@ msgtrk_smtp_path_write (GString            *out,
   g_string_append_c (out, '<');
   g_string_append (out, mailbox);
   g_string_append_c (out, '>');
+  return TRUE;
+}
+
+/**
+ * msgtrk_smtp_path_list_split:
+ * @text: a list of paths separated by ",", e.g. a Claws Mail queue file's "R:" value:
+ *   `<a@example.org>,<"b,c"@example.org>`
+ * @out_mailboxes: (out) (array zero-terminated=1) (transfer full): where to store the
+ *   mailboxes, brackets and source routes dropped, each as written (a quoted local part
+ *   keeps its quotes)
+ * @error: return location for a #GError
+ *
+ * Splits a list of paths with the one path parser of libmsgtrk, so that a "," or ">"
+ * inside a quoted local part does not end a path:
+ *
+ *     path-list = *SP [ Path *SP *( "," *SP Path *SP ) ]
+ *
+ * Each Path is a Forward-path of RFC 5321 section 4.1.2 of at most
+ * %MSGTRK_SMTP_ADDRESS_MAX_LENGTH octets; UTF-8 mailboxes (RFC 6531) and "<Postmaster>"
+ * are taken, whether the server allows them is the sender's to check. An empty list
+ * (only spaces) gives no mailboxes.
+ *
+ * Returns: %TRUE with *@out_mailboxes set; %FALSE with @error set (%MSGTRK_ERROR_PARSE
+ *   for bad syntax, %MSGTRK_ERROR_LIMIT for a mailbox too long or more than
+ *   %MSGTRK_SMTP_PATH_LIST_MAX paths) and *@out_mailboxes untouched
+ *
+ * Since: 1.0
+ */
+gboolean
+msgtrk_smtp_path_list_split (const char *text,
+                             char     ***out_mailboxes,
+                             GError    **error)
+{
+  const MsgtrkSmtpPathFlags flags = MSGTRK_SMTP_PATH_POSTMASTER | MSGTRK_SMTP_PATH_UTF8;
+  g_autoptr (GPtrArray) mailboxes = NULL;
+  gsize len, pos = 0;
+
+  g_return_val_if_fail (text != NULL, FALSE);
+  g_return_val_if_fail (out_mailboxes != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  mailboxes = g_ptr_array_new_with_free_func (g_free);
+  len = strlen (text);
+  while (pos < len && text[pos] == ' ')
+    pos++;
+  while (pos < len)
+    {
+      gsize used = 0;
+      char *mailbox;
+
+      if (mailboxes->len >= MSGTRK_SMTP_PATH_LIST_MAX)
+        {
+          fail (error, MSGTRK_ERROR_LIMIT, _("The list has more than %u addresses."),
+                (guint) MSGTRK_SMTP_PATH_LIST_MAX);
+          return FALSE;
+        }
+      mailbox = msgtrk_smtp_path_parse (text + pos, len - pos, flags,
+                                        MSGTRK_SMTP_ADDRESS_MAX_LENGTH, &used, error);
+      if (mailbox == NULL)
+        return FALSE;
+      g_ptr_array_add (mailboxes, mailbox);
+      pos += used;
+      while (pos < len && text[pos] == ' ')
+        pos++;
+      if (pos == len)
+        break;
+      if (text[pos] != ',')
+        {
+          fail (error, MSGTRK_ERROR_PARSE, _("The addresses of a list must be separated by ','."));
+          return FALSE;
+        }
+      pos++;
+      if (pos == len)
+        {
+          fail (error, MSGTRK_ERROR_PARSE, _("The list ends in ','."));
+          return FALSE;
+        }
+    }
+  g_ptr_array_add (mailboxes, NULL);
+  g_ptr_array_set_free_func (mailboxes, NULL);
+  *out_mailboxes = (char **) g_ptr_array_free (g_steal_pointer (&mailboxes), FALSE);
   return TRUE;
 }

@@ -281,6 +281,109 @@ test_path_limits (void)
   g_assert_cmpuint (parser.mailbox->len, ==, max);
 }
 
+/* ---- path lists (public: msgtrk_smtp_path_list_split) ------------------------------- */
+
+typedef struct
+{
+  const char *text;
+  const char *joined; /* the mailboxes joined by "|", or NULL */
+  int error;
+} PathListCase;
+
+static const PathListCase path_list_cases[] = {
+  { "<a@example.org>", "a@example.org", OK },
+  { "<a@example.org>,<b@example.org>", "a@example.org|b@example.org", OK },
+  { " <a@b> , <c@d> ", "a@b|c@d", OK },
+  { "", "", OK },
+  { "   ", "", OK },
+  /* a quoted local part with a comma and angle brackets is one path */
+  { "<\"x,y\"@example.org>,<\"<z>\"@example.org>", "\"x,y\"@example.org|\"<z>\"@example.org", OK },
+  { "<\"a\\\"b,\"@c>", "\"a\\\"b,\"@c", OK },
+  { "<@relay.example:a@b>", "a@b", OK },
+  { "<Postmaster>", "Postmaster", OK },
+  { "<j\xc3\xb6rg@example.org>", "j\xc3\xb6rg@example.org", OK },
+  /* what the naive split got wrong or let through */
+  { "a@example.org", NULL, MSGTRK_ERROR_PARSE },
+  { "<a@b>,,<c@d>", NULL, MSGTRK_ERROR_PARSE },
+  { "<a@b>,", NULL, MSGTRK_ERROR_PARSE },
+  { ",<a@b>", NULL, MSGTRK_ERROR_PARSE },
+  { "<a@b> <c@d>", NULL, MSGTRK_ERROR_PARSE },
+  { "<a@b>x", NULL, MSGTRK_ERROR_PARSE },
+  { "<>", NULL, MSGTRK_ERROR_PARSE },
+  { "<a@b", NULL, MSGTRK_ERROR_PARSE },
+  { "<\"a@b>", NULL, MSGTRK_ERROR_PARSE },
+  { "<a@b>,<c\r@d>", NULL, MSGTRK_ERROR_PARSE },
+  { "<j\xc3@example.org>", NULL, MSGTRK_ERROR_PARSE },
+};
+
+static void
+test_path_list (void)
+{
+  g_test_summary ("msgtrk_smtp_path_list_split(): a list of paths cut by the one path "
+                  "parser (quoted commas and brackets stay inside), strict separators");
+  for (gsize i = 0; i < G_N_ELEMENTS (path_list_cases); i++)
+    {
+      const PathListCase *c = &path_list_cases[i];
+      g_auto (GStrv) boxes = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autofree char *shown = g_strescape (c->text, NULL);
+      gboolean ok = msgtrk_smtp_path_list_split (c->text, &boxes, &error);
+
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, shown);
+      if (c->error == OK)
+        {
+          g_autofree char *joined = NULL;
+
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          joined = g_strjoinv ("|", boxes);
+          g_assert_cmpstr (joined, ==, c->joined);
+        }
+      else
+        {
+          g_assert_false (ok);
+          g_assert_null (boxes);
+          g_assert_error (error, MSGTRK_ERROR, c->error);
+        }
+    }
+}
+
+/* Each mailbox at MSGTRK_SMTP_ADDRESS_MAX_LENGTH and past; MSGTRK_SMTP_PATH_LIST_MAX paths
+ * and one more. */
+static void
+test_path_list_limits (void)
+{
+  const gsize max = MSGTRK_SMTP_ADDRESS_MAX_LENGTH;
+  g_autofree char *local_at = g_strnfill (max - strlen ("@example.org"), 'l');
+  g_autofree char *at = g_strdup_printf ("<a@b>,<%s@example.org>", local_at);
+  g_autofree char *past = g_strdup_printf ("<a@b>,<%sl@example.org>", local_at);
+  g_autoptr (GString) list = g_string_new (NULL);
+  g_auto (GStrv) boxes = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (msgtrk_smtp_path_list_split (at, &boxes, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (boxes), ==, 2);
+  g_assert_cmpuint (strlen (boxes[1]), ==, max);
+  g_clear_pointer (&boxes, g_strfreev);
+  g_assert_false (msgtrk_smtp_path_list_split (past, &boxes, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_assert_null (boxes);
+  g_clear_error (&error);
+
+  for (guint i = 0; i < MSGTRK_SMTP_PATH_LIST_MAX; i++)
+    g_string_append_printf (list, "%s<r%u@example.org>", i > 0 ? "," : "", i);
+  g_assert_true (msgtrk_smtp_path_list_split (list->str, &boxes, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (boxes), ==, MSGTRK_SMTP_PATH_LIST_MAX);
+  g_assert_cmpstr (boxes[MSGTRK_SMTP_PATH_LIST_MAX - 1], ==, "r999@example.org");
+  g_clear_pointer (&boxes, g_strfreev);
+  g_string_append (list, ",<one@more.example>");
+  g_assert_false (msgtrk_smtp_path_list_split (list->str, &boxes, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  g_assert_null (boxes);
+}
+
 /* ---- mailboxes and the path writer ------------------------------------------------ */
 
 typedef struct
@@ -595,6 +698,8 @@ main (int    argc,
   g_test_add_func ("/smtp-syntax/path/table", test_path_table);
   g_test_add_func ("/smtp-syntax/path/parse", test_path_parse);
   g_test_add_func ("/smtp-syntax/path/limits", test_path_limits);
+  g_test_add_func ("/smtp-syntax/path-list/split", test_path_list);
+  g_test_add_func ("/smtp-syntax/path-list/limits", test_path_list_limits);
   g_test_add_func ("/smtp-syntax/mailbox/write", test_mailbox_write);
   g_test_add_func ("/smtp-syntax/params/prefixes", test_value_prefixes);
   g_test_add_func ("/smtp-syntax/params/writers", test_param_writers);

@@ -597,32 +597,16 @@ append_source (GString    *out,
 }
 
 /* Under a merged hop whose sources disagree ("conflict"), one detail line per piece of
- * evidence that says an action, in time order: "reported: delivery report, TIME:
- * Delivered to …". */
+ * evidence that says an action, in time order (helper/common/msgtrk-json.c): "reported:
+ * delivery report, TIME: Delivered to …", the remote server's name cleaned for the terminal. */
 static void
 append_conflict (GString    *out,
                  JsonObject *hop)
 {
-  g_autoptr (GPtrArray) pieces = msgtrk_json_hop_conflict (hop);
+  g_autoptr (GPtrArray) lines = msgtrk_json_hop_conflict_lines (hop, format_time, clean);
 
-  for (guint i = 0; i < pieces->len; i++)
-    {
-      JsonObject *piece = g_ptr_array_index (pieces, i);
-      const char *at = msgtrk_json_get_string (piece, "last_attempt");
-      const char *label = msgtrk_states_source_label (msgtrk_json_get_string (piece, "source"));
-      g_autofree char *when = format_time (at != NULL ? at : msgtrk_json_get_string (piece, "arrival"));
-      g_autofree char *remote = clean (msgtrk_json_get_string (piece, "remote_mta"));
-      g_autofree char *words = msgtrk_states_describe_action (msgtrk_json_get_string (piece, "action"),
-                                                              remote);
-      g_autofree char *line = NULL;
-
-      /* TRANSLATORS: one of several reports about the same server that disagree: where it
-       * came from ("delivery report"), when, and what it said. */
-      line = when != NULL ? g_strdup_printf (_("%s, %s: %s"), label, when, words)
-                          /* TRANSLATORS: the same without a time. */
-                          : g_strdup_printf (_("%s: %s"), label, words);
-      append_detail (out, _("reported:"), line);
-    }
+  for (guint i = 0; i < lines->len; i++)
+    append_detail (out, _("reported:"), g_ptr_array_index (lines, i));
 }
 
 /* Appends one trace hop: "  N. received by HOST  time  from HOST [ADDRESS]  (+N s)  [trace]".

@@ -2,6 +2,8 @@
 /* msgtrk-json.c: defensive accessors for msgtrkd's JSON (see msgtrk-json.h). */
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+
 #include "msgtrk-json.h"
 #include "msgtrk-states.h"
 
@@ -155,4 +157,57 @@ msgtrk_json_hop_conflict (JsonObject *hop)
         g_ptr_array_add (out, piece);
     }
   return out;
+}
+
+/**
+ * msgtrk_json_hop_conflict_lines:
+ * @hop: (nullable): a hop of the route JSON
+ * @format_time: (nullable) (scope call): turns a piece's ISO 8601 time into what the
+ *   caller shows (local time), or %NULL to show the daemon's text as is
+ * @clean_remote: (nullable) (scope call): makes a piece's "remote_mta" (remote text) safe
+ *   for the caller's output (the CLI escapes control characters for a terminal), or %NULL
+ *   for plain text (a GTK label, never markup)
+ *
+ * What a merged hop's disagreeing evidence says (msgtrk_json_hop_conflict()), one line per
+ * piece in time order: where it came from, when (its "last_attempt", else its "arrival")
+ * and its action in words: "delivery report, TIME: Delivered to the recipient’s mailbox".
+ * The caller shows each line under its own row label ("reported:" in the CLI, "Reported"
+ * in the viewer).
+ *
+ * Returns: (transfer full) (element-type utf8): the lines; empty when the hop has no
+ *   conflict
+ */
+GPtrArray *
+msgtrk_json_hop_conflict_lines (JsonObject        *hop,
+                                MsgtrkJsonTextFunc format_time,
+                                MsgtrkJsonTextFunc clean_remote)
+{
+  g_autoptr (GPtrArray) pieces = msgtrk_json_hop_conflict (hop);
+  GPtrArray *lines = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < pieces->len; i++)
+    {
+      JsonObject *piece = g_ptr_array_index (pieces, i);
+      const char *at = msgtrk_json_get_string (piece, "last_attempt");
+      const char *label = msgtrk_states_source_label (msgtrk_json_get_string (piece, "source"));
+      const char *remote_text = msgtrk_json_get_string (piece, "remote_mta");
+      g_autofree char *when = NULL;
+      g_autofree char *remote = NULL;
+      g_autofree char *words = NULL;
+
+      if (at == NULL)
+        at = msgtrk_json_get_string (piece, "arrival");
+      when = format_time != NULL ? format_time (at) : g_strdup (at);
+      remote = clean_remote != NULL ? clean_remote (remote_text) : g_strdup (remote_text);
+      words = msgtrk_states_describe_action (msgtrk_json_get_string (piece, "action"), remote);
+      g_ptr_array_add (lines,
+                       when != NULL
+                         /* TRANSLATORS: one of several reports about the same server that
+                          * disagree: where it came from ("delivery report"), when, and what
+                          * it said. */
+                         ? g_strdup_printf (_("%s, %s: %s"), label, when, words)
+                         /* TRANSLATORS: the same without a time. */
+                         : g_strdup_printf (_("%s: %s"), label, words));
+    }
+  return lines;
 }

@@ -4,7 +4,8 @@
  * What: member accessors that treat every member as optional and of possibly the wrong
  * type (a newer or broken msgtrkd): absent, null and wrong-typed all read as "not there".
  * Used by the CLI and the viewer (one copy instead of four). Also what both say about a
- * merged hop (docs/route-merge.md): its sources in words, the pieces that disagree.
+ * merged hop (docs/route-merge.md): its sources in words, the pieces that disagree and
+ * what each of them says (one translated line per piece, the one copy of those strings).
  * Limits: none of their own; the JSON is already parsed.
  * Never: aborts or warns on unexpected JSON (json-glib's own getters do).
  */
@@ -13,6 +14,10 @@
 #include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
+
+/* Turns one text into the caller's form (a time into local time, remote text cleaned for
+ * a terminal); NULL in, NULL or a string out; the result is freed with g_free(). */
+typedef char *(*MsgtrkJsonTextFunc) (const char *text);
 
 const char *msgtrk_json_get_string       (JsonObject *obj,
                                           const char *name);
@@ -28,5 +33,8 @@ gboolean    msgtrk_json_get_boolean      (JsonObject *obj,
 
 char       *msgtrk_json_hop_sources_text (JsonObject *hop);
 GPtrArray  *msgtrk_json_hop_conflict     (JsonObject *hop);
+GPtrArray  *msgtrk_json_hop_conflict_lines (JsonObject        *hop,
+                                            MsgtrkJsonTextFunc format_time,
+                                            MsgtrkJsonTextFunc clean_remote);
 
 G_END_DECLS

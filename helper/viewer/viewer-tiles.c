@@ -18,6 +18,7 @@
 
 #include "viewer-tiles.h"
 
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -37,6 +38,17 @@
 #define MAX_ETAG 256
 
 G_DEFINE_QUARK (viewer-tiles-error-quark, viewer_tiles_error)
+
+/* The error of a bad tile URL template, translated: viewer_tiles_new()'s errors are what
+ * the map shows under its "online map" switch (viewer-map.c); a single tile's errors are
+ * only logged and stay in English. */
+static const char *
+template_error (void)
+{
+  /* TRANSLATORS: shown under the map's "online map" switch; "{z}", "{x}" and "{y}" are
+   * placeholders of the address: keep them as they are. */
+  return _("Tile URL template must be an http(s) URL with {z}, {x} and {y}");
+}
 
 typedef struct
 {
@@ -156,8 +168,7 @@ viewer_tiles_expand_url (const char *url_template,
 
   if (!template_valid (url_template))
     {
-      g_set_error (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_TEMPLATE,
-                   "Tile URL template must be an http(s) URL with {z}, {x} and {y}");
+      g_set_error_literal (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_TEMPLATE, template_error ());
       return NULL;
     }
   if (z > VIEWER_TILES_MAX_ZOOM || x >= (1u << z) || y >= (1u << z))
@@ -701,17 +712,20 @@ viewer_tiles_new (const char *url_template,
     url_template = VIEWER_TILES_DEFAULT_URL;
   if (!template_valid (url_template))
     {
-      g_set_error (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_TEMPLATE,
-                   "Tile URL template must be an http(s) URL with {z}, {x} and {y}");
+      g_set_error_literal (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_TEMPLATE, template_error ());
       return NULL;
     }
   if (VIEWER_PROJECT_URL[0] == '\0' && template_is_osm (url_template))
     {
-      g_set_error (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_NO_CONTACT,
-                   "OpenStreetMap's tile usage policy asks for a contact address in the "
-                   "User-Agent, and this build of msgtrk-viewer has none; its tiles are not "
-                   "fetched. Set another tile server (map-tile-url) or build with the "
-                   "project's URL (msgtrk_project_url)");
+      g_set_error_literal (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_NO_CONTACT,
+                           /* TRANSLATORS: shown under the map's "online map" switch;
+                            * "User-Agent", "map-tile-url" and "msgtrk_project_url" are
+                            * names: keep them as they are. */
+                           _("OpenStreetMap's tile usage policy asks for a contact address "
+                             "in the User-Agent, and this build of msgtrk-viewer has none; "
+                             "its tiles are not fetched. Set another tile server "
+                             "(map-tile-url) or build with the project's URL "
+                             "(msgtrk_project_url)"));
       return NULL;
     }
   if (g_once_init_enter (&curl_ready))
@@ -738,8 +752,9 @@ viewer_tiles_new (const char *url_template,
   self->worker = worker;
   return g_steal_pointer (&self);
 #else
-  g_set_error (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_UNSUPPORTED,
-               "This viewer was built without online maps (libcurl)");
+  g_set_error_literal (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_UNSUPPORTED,
+                       /* TRANSLATORS: shown under the map's "online map" switch. */
+                       _("This viewer was built without online maps (libcurl)"));
   return NULL;
 #endif
 }

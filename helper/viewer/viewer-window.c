@@ -682,31 +682,17 @@ detail_row (GtkWidget  *grid,
 }
 
 /* When a merged hop's sources disagree ("conflict"): one "Reported" row per piece of
- * evidence that says an action, in time order. */
+ * evidence that says an action, in time order (helper/common/msgtrk-json.c); plain text,
+ * as every label of the popover. */
 static int
 conflict_rows (GtkWidget  *grid,
                int         row,
                JsonObject *hop)
 {
-  g_autoptr (GPtrArray) pieces = msgtrk_json_hop_conflict (hop);
+  g_autoptr (GPtrArray) lines = msgtrk_json_hop_conflict_lines (hop, local_time, NULL);
 
-  for (guint i = 0; i < pieces->len; i++)
-    {
-      JsonObject *piece = g_ptr_array_index (pieces, i);
-      const char *at = msgtrk_json_get_string (piece, "last_attempt");
-      const char *label = msgtrk_states_source_label (msgtrk_json_get_string (piece, "source"));
-      g_autofree char *when = local_time (at != NULL ? at : msgtrk_json_get_string (piece, "arrival"));
-      g_autofree char *words = msgtrk_states_describe_action (msgtrk_json_get_string (piece, "action"),
-                                                              msgtrk_json_get_string (piece, "remote_mta"));
-      g_autofree char *line = NULL;
-
-      /* TRANSLATORS: one of several reports about the same server that disagree: where it
-       * came from ("delivery report"), when, and what it said. */
-      line = when != NULL ? g_strdup_printf (_("%s, %s: %s"), label, when, words)
-                          /* TRANSLATORS: the same without a time. */
-                          : g_strdup_printf (_("%s: %s"), label, words);
-      row = detail_row (grid, row, _("Reported"), line);
-    }
+  for (guint i = 0; i < lines->len; i++)
+    row = detail_row (grid, row, _("Reported"), g_ptr_array_index (lines, i));
   return row;
 }
 

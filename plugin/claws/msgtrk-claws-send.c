@@ -183,16 +183,20 @@ job_parse (MtcSendJob *job, GError **error)
       else if ((v = special_value (line, "R:")) != NULL
                || (v = special_value (line, MTC_RCPT_HEADER)) != NULL)
         {
-          g_auto (GStrv) parts = g_strsplit (v, ",", -1);
-          for (guint i = 0; parts[i]; i++)
+          /* Claws writes "<a>,<b>"; libmsgtrk's one path parser cuts it, so a quoted
+           * local part with "," or ">" stays one address. */
+          g_auto (GStrv) boxes = NULL;
+          g_autoptr (GError) local_error = NULL;
+
+          if (!msgtrk_smtp_path_list_split (v, &boxes, &local_error))
             {
-              char *a = g_strstrip (parts[i]);
-              gsize alen = strlen (a);
-              if (alen >= 2 && a[0] == '<' && a[alen - 1] == '>')
-                g_ptr_array_add (job->rcpts, g_strndup (a + 1, alen - 2));
-              else if (alen > 0)
-                g_ptr_array_add (job->rcpts, g_strdup (a));
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           _("The queued message has a recipient that is not an address: %s"),
+                           local_error->message);
+              return FALSE;
             }
+          for (guint i = 0; boxes[i] != NULL; i++)
+            g_ptr_array_add (job->rcpts, g_steal_pointer (&boxes[i]));
         }
       else if (special_value (line, MTC_CONTENT_TRACK_HEADER) != NULL)
         job->content_track = TRUE;

@@ -5,7 +5,8 @@
  * reads as "unknown"; actions map to states (expanded is delivered) and to sentences that
  * name the next server only where the action passes the message on; tracking modes and
  * evidence sources never show the protocol's names; "not sent yet" only while sending.
- * A merged hop's sources in words and the pieces that disagree (helper/common/msgtrk-json.c).
+ * A merged hop's sources in words, the pieces that disagree and the one line each says
+ * (helper/common/msgtrk-json.c), with the caller's time format and cleaning or none.
  */
 #include "config.h"
 
@@ -227,6 +228,66 @@ test_merged_hop (void)
   }
 }
 
+/* Stand-ins for the caller's functions: a marked time, a terminal's cleaning. */
+static char *
+test_time (const char *iso)
+{
+  return iso != NULL ? g_strdup_printf ("<%s>", iso) : NULL;
+}
+
+static char *
+test_clean (const char *text)
+{
+  g_autofree char *out = g_strdup (text != NULL ? text : "");
+
+  g_strdelimit (out, "\x1b\n", '?');
+  return g_steal_pointer (&out);
+}
+
+static void
+test_merged_hop_lines (void)
+{
+  static const char json[] =
+    "{\"sources\": [\"mtqp\", \"dsn\"], \"conflict\": true, \"evidence\": ["
+    " {\"source\": \"mtqp\", \"action\": \"transferred\", \"remote_mta\": \"mx\\u001b[31m.example\","
+    "  \"arrival\": \"2026-01-02T03:04:05Z\"},"
+    " {\"source\": \"trace\"},"
+    " {\"source\": \"dsn\", \"action\": \"delivered\", \"arrival\": \"A\", \"last_attempt\": \"B\"},"
+    " {\"source\": \"x-new\", \"action\": \"delayed\"}]}";
+  g_autoptr (JsonObject) hop = parse_object (json);
+
+  g_test_summary ("What each disagreeing piece of a merged hop says, one line each: the "
+                  "caller's time format (last attempt before arrival) and cleaning, or plain");
+  {
+    g_autoptr (GPtrArray) lines = msgtrk_json_hop_conflict_lines (hop, test_time, test_clean);
+
+    g_assert_cmpuint (lines->len, ==, 3);
+    g_assert_cmpstr (g_ptr_array_index (lines, 0), ==,
+                     "tracking server, <2026-01-02T03:04:05Z>: Handed to mx?[31m.example");
+    g_assert_cmpstr (g_ptr_array_index (lines, 1), ==,
+                     "delivery report, <B>: Delivered to the recipient’s mailbox");
+    g_assert_cmpstr (g_ptr_array_index (lines, 2), ==, "other: Delayed: the server keeps trying");
+  }
+  {
+    g_autoptr (GPtrArray) lines = msgtrk_json_hop_conflict_lines (hop, NULL, NULL);
+
+    g_assert_cmpuint (lines->len, ==, 3);
+    g_assert_cmpstr (g_ptr_array_index (lines, 0), ==,
+                     "tracking server, 2026-01-02T03:04:05Z: Handed to mx\033[31m.example");
+    g_assert_cmpstr (g_ptr_array_index (lines, 1), ==,
+                     "delivery report, B: Delivered to the recipient’s mailbox");
+  }
+  {
+    g_autoptr (JsonObject) agreeing = parse_object ("{\"conflict\": false, \"evidence\": "
+                                                    "[{\"action\": \"delayed\"}]}");
+    g_autoptr (GPtrArray) none = msgtrk_json_hop_conflict_lines (agreeing, test_time, test_clean);
+    g_autoptr (GPtrArray) null_hop = msgtrk_json_hop_conflict_lines (NULL, NULL, NULL);
+
+    g_assert_cmpuint (none->len, ==, 0);
+    g_assert_cmpuint (null_hop->len, ==, 0);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -239,5 +300,6 @@ main (int   argc,
   g_test_add_func ("/states/actions", test_states_actions);
   g_test_add_func ("/states/words", test_states_words);
   g_test_add_func ("/states/merged-hop", test_merged_hop);
+  g_test_add_func ("/states/merged-hop-lines", test_merged_hop_lines);
   return g_test_run ();
 }

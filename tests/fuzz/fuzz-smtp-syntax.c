@@ -9,7 +9,9 @@
  *   parses back to it;
  * - what follows a parsed path as ESMTP parameters: written back parameter by parameter
  *   (msgtrk_smtp_param_write()), they parse to the same table; SIZE and BODY values
- *   round-trip through their writers.
+ *   round-trip through their writers;
+ * - the input as a list of paths (msgtrk_smtp_path_list_split()): the mailboxes written
+ *   back and joined by ',' split to the same list.
  * Must never leak or crash.
  */
 #include "config.h"
@@ -152,6 +154,34 @@ check_mailbox (const char *text)
   g_assert (back != NULL && strcmp (back, text) == 0);
 }
 
+static void
+check_path_list (const char *text)
+{
+  const MsgtrkSmtpPathFlags flags = MSGTRK_SMTP_PATH_POSTMASTER | MSGTRK_SMTP_PATH_UTF8;
+  g_auto (GStrv) boxes = NULL;
+  g_auto (GStrv) again = NULL;
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  if (!msgtrk_smtp_path_list_split (text, &boxes, NULL))
+    {
+      g_assert (boxes == NULL);
+      return;
+    }
+  g_assert (g_strv_length (boxes) <= MSGTRK_SMTP_PATH_LIST_MAX);
+  for (guint i = 0; boxes[i] != NULL; i++)
+    {
+      g_assert (strlen (boxes[i]) <= MSGTRK_SMTP_ADDRESS_MAX_LENGTH);
+      if (strpbrk (boxes[i], "<>") != NULL)
+        return; /* inside quotes: the writer refuses what naive readers would cut */
+      if (i > 0)
+        g_string_append_c (out, ',');
+      g_assert (msgtrk_smtp_path_write (out, boxes[i], flags, MSGTRK_SMTP_ADDRESS_MAX_LENGTH,
+                                        NULL, NULL));
+    }
+  g_assert (msgtrk_smtp_path_list_split (out->str, &again, NULL));
+  g_assert (g_strv_equal ((const char * const *) boxes, (const char * const *) again));
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -164,5 +194,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   check_path (text, len, MSGTRK_SMTP_PATH_POSTMASTER | MSGTRK_SMTP_PATH_UTF8);
   check_path (text, len, MSGTRK_SMTP_PATH_NULL | MSGTRK_SMTP_PATH_FRAMING);
   check_mailbox (text);
+  check_path_list (text);
   return 0;
 }

@@ -13,7 +13,9 @@
  */
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#include <locale.h>
 #include <json-glib/json-glib.h>
 
 #include "viewer-tiles.h"
@@ -590,18 +592,89 @@ test_cache_limit (Fixture      *fx,
   g_assert_cmpint (server_hits (fx, "/ok/4/0/0.png"), ==, 2);
 }
 
+/* What the map shows under its "online map" switch is viewer_tiles_new()'s error
+ * message: it must come translated. A catalog with that one message is compiled with
+ * msgfmt; a subprocess (gettext decides once per process whether to translate) binds it
+ * and asks for a bad template. */
+static void
+test_errors_translated (void)
+{
+  static const char po[] =
+    "msgid \"\"\n"
+    "msgstr \"Content-Type: text/plain; charset=UTF-8\\n\"\n\n"
+    "msgid \"Tile URL template must be an http(s) URL with {z}, {x} and {y}\"\n"
+    "msgstr \"Übersetzt: Vorlage\"\n";
+  g_autofree char *dir = NULL;
+  g_autofree char *po_path = NULL;
+  g_autofree char *mo_dir = NULL;
+  g_autofree char *mo_path = NULL;
+  g_autofree char *msgfmt = NULL;
+  g_autofree char *lang_dir = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { "msgfmt", "-o", NULL, NULL, NULL };
+  int status = 0;
+
+  if (g_test_subprocess ())
+    {
+      g_autoptr(ViewerTiles) tiles = NULL;
+
+      bindtextdomain (GETTEXT_PACKAGE, g_getenv ("MSGTRK_TEST_LOCALEDIR"));
+      bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+      textdomain (GETTEXT_PACKAGE);
+      setlocale (LC_ALL, "");
+      tiles = viewer_tiles_new ("gopher://x/{z}/{x}/{y}", "/tmp", &error);
+      g_assert_null (tiles);
+      g_assert_error (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_TEMPLATE);
+      g_assert_cmpstr (error->message, ==, "Übersetzt: Vorlage");
+      return;
+    }
+  msgfmt = g_find_program_in_path ("msgfmt");
+  if (msgfmt == NULL)
+    {
+      g_test_skip ("msgfmt is missing");
+      return;
+    }
+  dir = g_dir_make_tmp ("msgtrk-tiles-i18n-XXXXXX", &error);
+  g_assert_no_error (error);
+  po_path = g_build_filename (dir, "de.po", NULL);
+  mo_dir = g_build_filename (dir, "de", "LC_MESSAGES", NULL);
+  mo_path = g_build_filename (mo_dir, GETTEXT_PACKAGE ".mo", NULL);
+  g_assert_true (g_file_set_contents (po_path, po, -1, &error));
+  g_assert_cmpint (g_mkdir_with_parents (mo_dir, 0700), ==, 0);
+  argv[2] = mo_path;
+  argv[3] = po_path;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                               NULL, NULL, &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_setenv ("MSGTRK_TEST_LOCALEDIR", dir, TRUE);
+  g_setenv ("LANGUAGE", "de", TRUE);
+  g_setenv ("LC_ALL", "C.UTF-8", TRUE);
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_unsetenv ("LANGUAGE");
+  g_unsetenv ("LC_ALL");
+  g_unlink (mo_path);
+  g_rmdir (mo_dir);
+  lang_dir = g_path_get_dirname (mo_dir);
+  g_rmdir (lang_dir);
+  g_unlink (po_path);
+  g_rmdir (dir);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
-  if (argc != 2)
+  if (argc != 2 && !g_test_subprocess ())
     {
       g_printerr ("usage: %s [GTest options] TILE-SERVER.py\n", argv[0]);
       return 2;
     }
-  server_script = argv[1];
+  server_script = argc == 2 ? argv[1] : NULL;
   g_test_add_func ("/viewer/tiles/expand-url", test_expand_url);
+  g_test_add_func ("/viewer/tiles/errors-translated", test_errors_translated);
 #define ADD(path, fn) g_test_add ("/viewer/tiles/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("fetch-and-cache", test_fetch_and_cache);
   ADD ("cache-headers", test_cache_headers);
