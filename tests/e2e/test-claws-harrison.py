@@ -40,8 +40,14 @@ def enable_harrison():
 
 
 def harrison_hops(route):
-    return [hop for r in route["recipients"] for hop in r["hops"]
-            if hop["source"] == "harrison"]
+    """The harrison evidence of the route: a merged hop lists every source of its evidence
+    and, when there are several, each piece as the hop it would be alone (route-merge.md)."""
+    out = []
+    for r in route["recipients"]:
+        for hop in r["hops"]:
+            pieces = hop.get("evidence") or [hop]
+            out += [p for p in pieces if p.get("source") == "harrison"]
+    return out
 
 
 def track_mails(run):

@@ -83,7 +83,9 @@ def track_mails(relay):
 
 
 def harrison_hops(route):
-    return [h for r in route["recipients"] for h in r["hops"] if h["source"] == "harrison"]
+    # A merged hop lists every source of its evidence (docs/route-merge.md).
+    return [h for r in route["recipients"] for h in r["hops"]
+            if "harrison" in h.get("sources", [h["source"]])]
 
 
 def hostile(key, body):
