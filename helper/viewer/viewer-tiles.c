@@ -27,7 +27,7 @@
 #endif
 
 /* The project's address for the User-Agent: one define, set by helper/viewer/meson.build
- * from the top-level msgtrk_project_url (empty when the build does not know it). */
+ * from meson's -Dhomepage (empty when the build does not know it). */
 #ifndef VIEWER_PROJECT_URL
 #define VIEWER_PROJECT_URL ""
 #endif
@@ -719,13 +719,13 @@ viewer_tiles_new (const char *url_template,
     {
       g_set_error_literal (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_NO_CONTACT,
                            /* TRANSLATORS: shown under the map's "online map" switch;
-                            * "User-Agent", "map-tile-url" and "msgtrk_project_url" are
+                            * "User-Agent", "map-tile-url" and "-Dhomepage" are
                             * names: keep them as they are. */
                            _("OpenStreetMap's tile usage policy asks for a contact address "
                              "in the User-Agent, and this build of msgtrk-viewer has none; "
                              "its tiles are not fetched. Set another tile server "
                              "(map-tile-url) or build with the project's URL "
-                             "(msgtrk_project_url)"));
+                             "(-Dhomepage)"));
       return NULL;
     }
   if (g_once_init_enter (&curl_ready))
