@@ -10,7 +10,7 @@
  *   - checking the syntax of a key a relay received (any vendor's key: printable token
  *     characters, at most MSGTRK_CONTENT_TRACK_MAX_KEY_LENGTH) and of a key msgtrk made;
  *   - comparing keys in constant time.
- * How: OpenSSL HMAC; base32 is RFC 4648 lower case without padding, as in our ENVIDs.
+ * How: msgtrk_secret_hmac_envid() (the one derivation, under this file's label); base32 is RFC 4648 lower case without padding, as in our ENVIDs.
  * Limits: ENVIDs as msgtrk_secret_derive() takes them (1 to
  *   MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH printable octets).
  * Never: keep or log the master; leave key material in a buffer (OPENSSL_cleanse).
@@ -20,8 +20,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "msgtrk-content-track-private.h"
 #include "msgtrk-private.h"
@@ -31,6 +29,8 @@ static const char ct_base32[] = "abcdefghijklmnopqrstuvwxyz234567";
 G_STATIC_ASSERT (MSGTRK_CONTENT_TRACK_KEY_CHARS == (MSGTRK_CONTENT_TRACK_KEY_OCTETS * 8 + 4) / 5);
 G_STATIC_ASSERT (sizeof MSGTRK_CONTENT_TRACK_KEY_PREFIX - 1 == 4);
 G_STATIC_ASSERT (MSGTRK_CONTENT_TRACK_KEY_LENGTH <= MSGTRK_CONTENT_TRACK_MAX_KEY_LENGTH);
+G_STATIC_ASSERT (MSGTRK_CONTENT_TRACK_KEY_OCTETS <= MSGTRK_SECRET_SIZE);
+G_STATIC_ASSERT (sizeof MSGTRK_CONTENT_TRACK_LABEL - 1 <= MSGTRK_SECRET_MAX_LABEL_LENGTH);
 
 /*
  * msgtrk_content_track_derive_key:
@@ -47,49 +47,15 @@ msgtrk_content_track_derive_key (const guint8 *master,
                                  const char   *envid,
                                  GError      **error)
 {
-  static const char label[] = MSGTRK_CONTENT_TRACK_LABEL;
-  guint8 input[sizeof label + MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH];
-  guint8 mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
+  guint8 mac[MSGTRK_SECRET_SIZE];
   char out[MSGTRK_CONTENT_TRACK_KEY_LENGTH + 1];
-  gsize envid_len;
 
   g_return_val_if_fail (master != NULL || master_len == 0, NULL);
   g_return_val_if_fail (envid != NULL, NULL);
 
-  if (master_len != MSGTRK_SECRET_MASTER_SIZE)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
-                   "A master tracking secret has %d octets, not %" G_GSIZE_FORMAT,
-                   MSGTRK_SECRET_MASTER_SIZE, master_len);
-      return NULL;
-    }
-  envid_len = strlen (envid);
-  if (envid_len == 0 || envid_len > MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
-                   "No Content-Track key is derived for an ENVID of %" G_GSIZE_FORMAT
-                   " octets (1 to %d)",
-                   envid_len, MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH);
-      return NULL;
-    }
-  for (gsize i = 0; i < envid_len; i++)
-    if ((guchar) envid[i] < 0x21 || (guchar) envid[i] > 0x7e)
-      {
-        g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
-                             "No Content-Track key is derived for an ENVID that is not "
-                             "printable US-ASCII");
-        return NULL;
-      }
-  /* label || 0x00 || envid: sizeof label counts the NUL, the separator. */
-  memcpy (input, label, sizeof label);
-  memcpy (input + sizeof label, envid, envid_len);
-  if (HMAC (EVP_sha256 (), master, (int) master_len, input, sizeof label + envid_len, mac,
-            &mac_len)
-        == NULL
-      || mac_len < MSGTRK_CONTENT_TRACK_KEY_OCTETS)
-    g_error ("OpenSSL could not compute HMAC-SHA-256; is the default provider available?");
-  OPENSSL_cleanse (input, sizeof input);
+  if (!msgtrk_secret_hmac_envid (master, master_len, MSGTRK_CONTENT_TRACK_LABEL, envid,
+                                 "Content-Track key", mac, error))
+    return NULL;
 
   memcpy (out, MSGTRK_CONTENT_TRACK_KEY_PREFIX, 4);
   for (guint i = 0; i < MSGTRK_CONTENT_TRACK_KEY_CHARS; i++)

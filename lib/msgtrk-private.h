@@ -36,4 +36,17 @@ void       msgtrk_worker_run_in_thread (GTask          *task,
                                         GTaskThreadFunc func);
 guint      msgtrk_worker_get_num_threads (void);
 
+/* msgtrk-secret.c: the one derivation from the master secret, HMAC-SHA-256 (master,
+ * label || 0x00 || ENVID), for A and the Content-Track key (docs/secret-derivation.md).
+ * MSGTRK_SECRET_MAX_LABEL_LENGTH: the longest label a caller may give. */
+#define MSGTRK_SECRET_MAX_LABEL_LENGTH 64
+
+gboolean   msgtrk_secret_hmac_envid (const guint8 *master,
+                                     gsize         master_len,
+                                     const char   *label,
+                                     const char   *envid,
+                                     const char   *what,
+                                     guint8        out[MSGTRK_SECRET_SIZE],
+                                     GError      **error);
+
 G_END_DECLS

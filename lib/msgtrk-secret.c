@@ -447,6 +447,76 @@ msgtrk_secret_new_from_base64 (const char *text,
   return g_steal_pointer (&self);
 }
 
+/*
+ * msgtrk_secret_hmac_envid:
+ * @master: the per-user master secret (%MSGTRK_SECRET_MASTER_SIZE octets)
+ * @master_len: its length; anything else is refused
+ * @label: the purpose, e.g. %MSGTRK_SECRET_DERIVE_LABEL (a NUL-terminated constant)
+ * @envid: 1 to %MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH printable US-ASCII octets
+ * @what: what is derived, for the error ("tracking secret", "Content-Track key")
+ * @out: (out caller-allocates): the HMAC-SHA-256 (%MSGTRK_SECRET_SIZE octets)
+ * @error: %MSGTRK_ERROR_INVALID_SECRET for a bad master or ENVID
+ *
+ * The one derivation of per-message values from the master secret:
+ * HMAC-SHA-256 (master, label || 0x00 || ENVID) (docs/secret-derivation.md); each value
+ * has its own label, so none reveals another.
+ *
+ * Returns: %TRUE with @out filled; the caller wipes @out after use
+ */
+gboolean
+msgtrk_secret_hmac_envid (const guint8 *master,
+                          gsize         master_len,
+                          const char   *label,
+                          const char   *envid,
+                          const char   *what,
+                          guint8        out[MSGTRK_SECRET_SIZE],
+                          GError      **error)
+{
+  guint8 input[MSGTRK_SECRET_MAX_LABEL_LENGTH + 1 + MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH];
+  unsigned int out_len = 0;
+  gsize label_len = strlen (label);
+  gsize envid_len;
+
+  g_return_val_if_fail (master != NULL || master_len == 0, FALSE);
+  g_return_val_if_fail (label_len <= MSGTRK_SECRET_MAX_LABEL_LENGTH, FALSE);
+  g_return_val_if_fail (envid != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (master_len != MSGTRK_SECRET_MASTER_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                   "A master tracking secret has %d octets, not %" G_GSIZE_FORMAT,
+                   MSGTRK_SECRET_MASTER_SIZE, master_len);
+      return FALSE;
+    }
+  envid_len = strlen (envid);
+  if (envid_len == 0 || envid_len > MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                   "No %s is derived for an ENVID of %" G_GSIZE_FORMAT " octets (1 to %d)",
+                   what, envid_len, MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH);
+      return FALSE;
+    }
+  for (gsize i = 0; i < envid_len; i++)
+    if ((guchar) envid[i] < 0x21 || (guchar) envid[i] > 0x7e)
+      {
+        g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                     "No %s is derived for an ENVID that is not printable US-ASCII", what);
+        return FALSE;
+      }
+
+  /* label || 0x00 || envid */
+  memcpy (input, label, label_len);
+  input[label_len] = 0;
+  memcpy (input + label_len + 1, envid, envid_len);
+  if (HMAC (EVP_sha256 (), master, (int) master_len, input, label_len + 1 + envid_len, out,
+            &out_len) == NULL
+      || out_len != MSGTRK_SECRET_SIZE)
+    g_error ("OpenSSL could not compute HMAC-SHA-256; is the default provider available?");
+  OPENSSL_cleanse (input, sizeof input);
+  return TRUE;
+}
+
 /**
  * msgtrk_secret_derive:
  * @master: (array length=master_len): the per-user master secret, %MSGTRK_SECRET_MASTER_SIZE
@@ -480,52 +550,16 @@ msgtrk_secret_derive (const guint8 *master,
                       const char   *envid,
                       GError      **error)
 {
-  static const char label[] = MSGTRK_SECRET_DERIVE_LABEL;
-  guint8 input[sizeof label + MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH];
-  g_autoptr (MsgtrkSecret) self = NULL;
-  unsigned int out_len = 0;
-  gsize envid_len;
+  g_autoptr (MsgtrkSecret) self = g_object_new (MSGTRK_TYPE_SECRET, NULL);
 
   g_return_val_if_fail (master != NULL || master_len == 0, NULL);
   g_return_val_if_fail (envid != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (master_len != MSGTRK_SECRET_MASTER_SIZE)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
-                   "A master tracking secret has %d octets, not %" G_GSIZE_FORMAT,
-                   MSGTRK_SECRET_MASTER_SIZE, master_len);
-      return NULL;
-    }
-  envid_len = strlen (envid);
-  if (envid_len == 0 || envid_len > MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
-                   "No tracking secret is derived for an ENVID of %" G_GSIZE_FORMAT
-                   " octets (1 to %d)",
-                   envid_len, MSGTRK_SECRET_DERIVE_MAX_ENVID_LENGTH);
-      return NULL;
-    }
-  for (gsize i = 0; i < envid_len; i++)
-    if ((guchar) envid[i] < 0x21 || (guchar) envid[i] > 0x7e)
-      {
-        g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
-                             "No tracking secret is derived for an ENVID that is not "
-                             "printable US-ASCII");
-        return NULL;
-      }
-
-  /* label || 0x00 || envid: sizeof label counts the label's NUL, the separator. */
-  memcpy (input, label, sizeof label);
-  memcpy (input + sizeof label, envid, envid_len);
-
-  self = g_object_new (MSGTRK_TYPE_SECRET, NULL);
-  if (HMAC (EVP_sha256 (), master, (int) master_len, input, sizeof label + envid_len,
-            self->octets, &out_len) == NULL
-      || out_len != MSGTRK_SECRET_SIZE)
-    g_error ("OpenSSL could not compute HMAC-SHA-256; is the default provider available?");
+  if (!msgtrk_secret_hmac_envid (master, master_len, MSGTRK_SECRET_DERIVE_LABEL, envid,
+                                 "tracking secret", self->octets, error))
+    return NULL;
   self->len = MSGTRK_SECRET_SIZE;
-  OPENSSL_cleanse (input, sizeof input);
   return g_steal_pointer (&self);
 }
 
