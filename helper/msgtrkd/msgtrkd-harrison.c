@@ -324,17 +324,6 @@ msgtrkd_harrison_index_name (const char *key)
   return g_strconcat ("content-track ", sum, NULL);
 }
 
-static void
-set_string (JsonObject *obj,
-            const char *name,
-            const char *value)
-{
-  if (value != NULL)
-    json_object_set_string_member (obj, name, value);
-  else
-    json_object_set_null_member (obj, name);
-}
-
 /* Whether a hop's "for" clause (if any) names @address. */
 static gboolean
 hop_is_for (MsgtrkHop  *hop,
@@ -410,31 +399,10 @@ msgtrkd_harrison_add_hops (JsonArray  *hops,
   for (guint i = 0; i < ordered->len; i++)
     {
       MsgtrkHop *hop = g_ptr_array_index (ordered, i);
-      JsonObject *obj = json_object_new ();
       GDateTime *date = msgtrk_hop_get_date (hop);
-      g_autofree char *arrival = NULL;
+      JsonObject *obj = msgtrkd_route_received_hop (MSGTRKD_HARRISON_SOURCE, hop,
+                                                    g_ptr_array_index (origins, i));
 
-      if (date != NULL)
-        {
-          g_autoptr (GDateTime) utc = g_date_time_to_utc (date);
-
-          arrival = g_date_time_format (utc, "%Y-%m-%dT%H:%M:%SZ");
-        }
-      json_object_set_string_member (obj, "source", MSGTRKD_HARRISON_SOURCE);
-      set_string (obj, "server", msgtrk_hop_get_by_host (hop));
-      set_string (obj, "reporting_mta", g_ptr_array_index (origins, i));
-      json_object_set_null_member (obj, "action");
-      json_object_set_null_member (obj, "status");
-      json_object_set_null_member (obj, "comment");
-      json_object_set_null_member (obj, "remote_mta");
-      set_string (obj, "arrival", arrival);
-      json_object_set_null_member (obj, "last_attempt");
-      json_object_set_null_member (obj, "will_retry_until");
-      json_object_set_null_member (obj, "diagnostic");
-      set_string (obj, "from_address", msgtrk_hop_get_from_address (hop));
-      set_string (obj, "from_host", msgtrk_hop_get_from_helo (hop) != NULL
-                                      ? msgtrk_hop_get_from_helo (hop)
-                                      : msgtrk_hop_get_from_host (hop));
       /* The delay against the hop before in this merged list, when both have a date. */
       if (i > 0 && date != NULL
           && msgtrk_hop_get_date (g_ptr_array_index (ordered, i - 1)) != NULL)
@@ -442,9 +410,6 @@ msgtrkd_harrison_add_hops (JsonArray  *hops,
           obj, "delay_seconds",
           g_date_time_difference (date, msgtrk_hop_get_date (g_ptr_array_index (ordered, i - 1)))
             / G_USEC_PER_SEC);
-      else
-        json_object_set_null_member (obj, "delay_seconds");
-      json_object_set_null_member (obj, "error");
       json_array_add_object_element (hops, obj);
     }
 }

@@ -271,6 +271,33 @@ hop_object (const char            *source,
   return obj;
 }
 
+/**
+ * msgtrkd_route_received_hop:
+ * @source: "trace" (a DSN's returned headers) or "harrison" (a relay's trace record)
+ * @hop: one Received: field
+ * @reporting_mta: (nullable): who returned the field, if known
+ *
+ * One hop of the route JSON for a Received: field: the receiving host as the server, its
+ * date as the arrival, the sending host and address; no action (a Received: field says
+ * none) and no delay (the caller knows what the field follows).
+ *
+ * Returns: (transfer full): the hop
+ */
+JsonObject *
+msgtrkd_route_received_hop (const char *source,
+                            MsgtrkHop  *hop,
+                            const char *reporting_mta)
+{
+  JsonObject *obj = hop_object (source, msgtrk_hop_get_by_host (hop), reporting_mta, NULL,
+                                msgtrk_hop_get_date (hop), NULL);
+
+  set_string (obj, "from_address", msgtrk_hop_get_from_address (hop));
+  set_string (obj, "from_host", msgtrk_hop_get_from_helo (hop) != NULL
+                                  ? msgtrk_hop_get_from_helo (hop)
+                                  : msgtrk_hop_get_from_host (hop));
+  return obj;
+}
+
 /* The MTQP hops of a tracker run: recipient → array of hops. */
 JsonObject *
 msgtrkd_route_hops_from_route (MsgtrkRoute *route)
@@ -488,14 +515,9 @@ add_dsn_hops (JsonArray  *hops,
 
                 if (raw != NULL && !g_hash_table_add (seen_trace, g_strdup (raw)))
                   continue;
-                obj = hop_object ("trace", msgtrk_hop_get_by_host (hop), NULL, NULL,
-                                  msgtrk_hop_get_date (hop), NULL);
-                set_string (obj, "from_address", msgtrk_hop_get_from_address (hop));
+                obj = msgtrkd_route_received_hop ("trace", hop, NULL);
                 if (msgtrk_hop_has_delay (hop))
                   json_object_set_int_member (obj, "delay_seconds", msgtrk_hop_get_delay (hop));
-                set_string (obj, "from_host", msgtrk_hop_get_from_helo (hop) != NULL
-                                                ? msgtrk_hop_get_from_helo (hop)
-                                                : msgtrk_hop_get_from_host (hop));
                 json_array_add_object_element (trace, obj);
                 n_trace++;
               }

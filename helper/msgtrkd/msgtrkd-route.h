@@ -84,6 +84,9 @@ MsgtrkMessageState msgtrkd_route_overall     (const MsgtrkdMessage *message,
                                               char                **summary,
                                               gboolean             *final);
 
+JsonObject   *msgtrkd_route_received_hop     (const char  *source,
+                                             MsgtrkHop   *hop,
+                                             const char  *reporting_mta);
 JsonObject   *msgtrkd_route_hops_from_route  (MsgtrkRoute *route);
 JsonObject   *msgtrkd_route_hops_from_json   (const char  *route_json);
 JsonObject   *msgtrkd_route_hops_from_object (JsonObject  *route);
