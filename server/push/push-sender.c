@@ -5,10 +5,12 @@
  * How: a record is encoded (push_record_encode) and appended to the spool log, the
  * current segment <state_dir>/push-spool/<segment number, 16 hex digits>.log, as
  * [4-octet length][8-octet record id][record]; submitters that append at the same time
- * share one fdatasync (group commit: the first to find no sync running syncs for all
- * appended so far, the others wait for it), so a busy node pays about one sync per group,
- * not two per record. A new segment is started at PUSH_SPOOL_SEGMENT_MAX octets (created,
- * then the directory synced once); a segment is deleted once every record in it has been
+ * share one fdatasync through the segment's DurableGroup (the project's one group commit,
+ * docs/durability.md), so a busy node pays about one sync per group, not two per record.
+ * Each segment has its own group and keeps its fd open while a submitter waits on it; a
+ * failed sync fails its group for good (fsyncgate), so the next append starts a new
+ * segment. A new segment is started at PUSH_SPOOL_SEGMENT_MAX octets (created, then the
+ * directory synced once); a segment is deleted once every record in it has been
  * acknowledged (or has expired). The record is then put in the pending table. One thread
  * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs, verifies each (HMAC,
  * key id, clock skew), forgets the acknowledged record, and sends every pending record
@@ -33,6 +35,7 @@
 #include <glib/gstdio.h>
 
 #include "durable-file.h"
+#include "durable-group.h"
 #include "msgtrk-private.h"
 #include "push-proto.h"
 #include "push-sender.h"
@@ -57,6 +60,15 @@ typedef struct
   guint64 segment;       /* the spool log segment holding it; 0: a .rec file */
 } Pending;
 
+/* One spool segment being written or still waited on: its fd and its group commit. */
+typedef struct
+{
+  int fd;
+  DurableGroup *group;   /* (owned) fdatasync of fd */
+  guint users;           /* submitters inside durable_group_wait(); under write_lock */
+  gboolean retired;      /* no longer the current segment; under write_lock */
+} SpoolSegment;
+
 struct _PushSender
 {
   char *spool_dir;
@@ -74,15 +86,10 @@ struct _PushSender
   gint stop;             /* (atomic) */
 
   /* The spool log (lock order: write_lock, then lock). */
-  GMutex write_lock;     /* the current segment and the group commit */
-  GCond synced_cond;     /* a group's sync ended */
-  int seg_fd;            /* the current segment (-1: none open) */
+  GMutex write_lock;     /* the current segment, users and retired of every segment */
+  SpoolSegment *seg;     /* the current segment (NULL: none open) */
   guint64 seg_id;        /* its number */
   gsize seg_size;
-  guint64 appended;      /* records appended to the current segment's fd, ever */
-  guint64 synced;        /* of those, known durable */
-  guint64 failed_upto;   /* appended records whose sync failed */
-  gboolean syncing;      /* a submitter is in fdatasync for the group */
   GHashTable *segments;  /* under lock: guint64 segment -> guint records not acknowledged */
   guint64 current_seg;   /* under lock: seg_id, for segment_release() */
 };
@@ -94,6 +101,51 @@ pending_free (gpointer data)
 
   g_bytes_unref (p->bytes);
   g_free (p);
+}
+
+static gboolean
+spool_segment_sync (gpointer data,
+                    GError **error)
+{
+  SpoolSegment *seg = data;
+
+  if (fdatasync (seg->fd) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot sync the push spool: %s", g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static SpoolSegment *
+spool_segment_new (int fd)
+{
+  SpoolSegment *seg = g_new0 (SpoolSegment, 1);
+
+  seg->fd = fd;
+  seg->group = durable_group_new (spool_segment_sync, seg);
+  return seg;
+}
+
+static void
+spool_segment_free (SpoolSegment *seg)
+{
+  durable_group_free (seg->group);
+  close (seg->fd);
+  g_free (seg);
+}
+
+/* Under write_lock: @seg is no longer the current segment; freed (fd closed) once no
+ * submitter waits on it. Every record it holds was synced by its submitter's wait. */
+static void
+spool_segment_retire (SpoolSegment *seg)
+{
+  seg->retired = TRUE;
+  if (seg->users == 0)
+    spool_segment_free (seg);
 }
 
 static char *
@@ -237,7 +289,7 @@ static void
 segment_retire_if_drained (PushSender *self)
 {
   g_mutex_lock (&self->write_lock);
-  if (self->seg_fd >= 0 && !self->syncing)
+  if (self->seg != NULL && self->seg->users == 0)
     {
       gboolean drained;
       guint64 seg = self->seg_id;
@@ -251,8 +303,8 @@ segment_retire_if_drained (PushSender *self)
         {
           g_autofree char *path = segment_path (self, seg);
 
-          close (self->seg_fd);
-          self->seg_fd = -1;
+          spool_segment_retire (self->seg);
+          self->seg = NULL;
           if (g_unlink (path) != 0 && errno != ENOENT)
             g_warning ("push: cannot remove %s: %s", path, g_strerror (errno));
         }
@@ -469,8 +521,8 @@ segments_scan (PushSender *self)
   self->current_seg = 0;  /* none is being written: drained ones go */
 }
 
-/* Under write_lock, no sync running: start segment seg_id + 1 (the previous one synced
- * and closed; deleted if nothing in it waits for an ACK). */
+/* Under write_lock: start segment seg_id + 1 (the previous one is retired: closed once
+ * its submitters' syncs are done; deleted if nothing in it waits for an ACK). */
 static gboolean
 segment_open_next (PushSender *self,
                    GError    **error)
@@ -480,15 +532,10 @@ segment_open_next (PushSender *self,
   g_autofree char *path = segment_path (self, next);
   int fd;
 
-  if (self->seg_fd >= 0)
+  if (self->seg != NULL)
     {
-      if (fdatasync (self->seg_fd) == 0)
-        self->synced = self->appended;
-      else
-        self->failed_upto = self->appended;
-      close (self->seg_fd);
-      self->seg_fd = -1;
-      g_cond_broadcast (&self->synced_cond);
+      spool_segment_retire (self->seg);
+      self->seg = NULL;
     }
   fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0)
@@ -505,7 +552,7 @@ segment_open_next (PushSender *self,
       g_unlink (path);
       return FALSE;
     }
-  self->seg_fd = fd;
+  self->seg = spool_segment_new (fd);
   self->seg_size = 0;
   self->seg_id = next;
   g_mutex_lock (&self->lock);
@@ -535,6 +582,9 @@ spool_append (PushSender *self,
   gsize want = PUSH_SPOOL_ENTRY_HEADER + len;
   gsize done = 0;
   guint64 ticket;
+  SpoolSegment *seg;
+  g_autoptr (GError) local = NULL;
+  gboolean ok;
 
   head[0] = (guint8) (len >> 24);
   head[1] = (guint8) (len >> 16);
@@ -544,14 +594,13 @@ spool_append (PushSender *self,
     head[4 + i] = (guint8) (record_id >> (56 - 8 * i));
 
   g_mutex_lock (&self->write_lock);
-  while (self->syncing && (self->seg_fd < 0 || self->seg_size >= PUSH_SPOOL_SEGMENT_MAX))
-    g_cond_wait (&self->synced_cond, &self->write_lock);
-  if ((self->seg_fd < 0 || self->seg_size >= PUSH_SPOOL_SEGMENT_MAX)
+  if ((self->seg == NULL || self->seg_size >= PUSH_SPOOL_SEGMENT_MAX)
       && !segment_open_next (self, error))
     {
       g_mutex_unlock (&self->write_lock);
       return FALSE;
     }
+  seg = self->seg;
   while (done < want)
     {
       ssize_t n;
@@ -561,7 +610,7 @@ spool_append (PushSender *self,
       iov[1].iov_base = (guint8 *) g_bytes_get_data (bytes, NULL)
                         + (done > PUSH_SPOOL_ENTRY_HEADER ? done - PUSH_SPOOL_ENTRY_HEADER : 0);
       iov[1].iov_len = len - (done > PUSH_SPOOL_ENTRY_HEADER ? done - PUSH_SPOOL_ENTRY_HEADER : 0);
-      n = writev (self->seg_fd, iov, 2);
+      n = writev (seg->fd, iov, 2);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -578,47 +627,31 @@ spool_append (PushSender *self,
       done += (gsize) n;
     }
   self->seg_size += want;
-  ticket = ++self->appended;
+  ticket = durable_group_enter (seg->group);
+  seg->users++;
   *segment = self->seg_id;
   g_mutex_lock (&self->lock);
   segment_hold (self, *segment);
   g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->write_lock);
 
-  while (self->synced < ticket && self->failed_upto < ticket)
+  ok = durable_group_wait (seg->group, ticket, &local);
+
+  g_mutex_lock (&self->write_lock);
+  if (!ok && seg == self->seg)
+    self->seg_size = PUSH_SPOOL_SEGMENT_MAX; /* a failed group for good: a new segment */
+  seg->users--;
+  if (seg->retired && seg->users == 0)
+    spool_segment_free (seg);
+  g_mutex_unlock (&self->write_lock);
+  if (!ok)
     {
-      if (!self->syncing)
-        {
-          guint64 target = self->appended;
-          int fd = self->seg_fd;
-          gboolean ok;
-
-          self->syncing = TRUE;
-          g_mutex_unlock (&self->write_lock);
-          ok = fdatasync (fd) == 0;
-          g_mutex_lock (&self->write_lock);
-          self->syncing = FALSE;
-          if (ok)
-            self->synced = MAX (self->synced, target);
-          else
-            self->failed_upto = MAX (self->failed_upto, target);
-          g_cond_broadcast (&self->synced_cond);
-        }
-      else
-        g_cond_wait (&self->synced_cond, &self->write_lock);
-    }
-  if (self->synced < ticket)
-    {
-      int saved = errno;
-
-      g_mutex_unlock (&self->write_lock);
       g_mutex_lock (&self->lock);
       segment_release (self, *segment);
       g_mutex_unlock (&self->lock);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot sync the push spool: %s", g_strerror (saved));
+      g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
-  g_mutex_unlock (&self->write_lock);
   return TRUE;
 }
 
@@ -646,8 +679,6 @@ push_sender_new (const char *state_dir,
 
   g_mutex_init (&self->lock);
   g_mutex_init (&self->write_lock);
-  g_cond_init (&self->synced_cond);
-  self->seg_fd = -1;
   self->segments = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   self->pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, pending_free);
   self->key_id = key_id;
@@ -750,11 +781,10 @@ push_sender_free (PushSender *self)
   push_key_free (self->key, self->key_len);
   g_hash_table_destroy (self->pending);
   g_hash_table_destroy (self->segments);
-  if (self->seg_fd >= 0)
-    close (self->seg_fd);
+  if (self->seg != NULL)
+    spool_segment_free (self->seg);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->write_lock);
-  g_cond_clear (&self->synced_cond);
   g_free (self->spool_dir);
   g_free (self);
 }
