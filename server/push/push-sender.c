@@ -15,7 +15,9 @@
  * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs, verifies each (HMAC,
  * key id, clock skew), forgets the acknowledged record, and sends every pending record
  * whose time has come, each part a frame with a fresh sequence (strictly increasing:
- * microseconds of the clock). After a restart every record of the remaining segments is
+ * microseconds of the clock), at most PUSH_SENDER_WINDOW records in flight (sent less
+ * than PUSH_RESEND_MIN_MS ago, not yet acknowledged) so a full spool is not one burst
+ * that overflows the receiver's socket buffer. After a restart every record of the remaining segments is
  * sent again (an ACK is not written down: a record acknowledged before the crash is sent
  * once more, which the receiver takes as a duplicate), and the one-file-per-record spool
  * of older versions (<record id>.rec) is read too.
@@ -42,6 +44,10 @@
 #include "server-config.h"
 
 #define PUSH_SENDER_TICK_MS 100
+/* Records sent less than PUSH_RESEND_MIN_MS ago and not yet acknowledged: past it the
+ * next due record waits for an ACK (or for one of them to be taken for lost), so a full
+ * spool is not sent in one burst that overflows the receiver's socket buffer. */
+#define PUSH_SENDER_WINDOW 512
 #define PUSH_SPOOL_DIR "push-spool"
 #define PUSH_SPOOL_SUFFIX ".rec"
 #define PUSH_SPOOL_SEGMENT_SUFFIX ".log"
@@ -57,6 +63,7 @@ typedef struct
   gint64 expires;        /* unix seconds */
   gint64 next_send;      /* monotonic µs; 0: now */
   guint backoff_ms;
+  gint64 last_sent;      /* monotonic µs; 0: never sent */
   guint64 segment;       /* the spool log segment holding it; 0: a .rec file */
 } Pending;
 
@@ -80,6 +87,9 @@ struct _PushSender
 
   GMutex lock;           /* pending, last_sequence */
   GHashTable *pending;   /* guint64* record id -> Pending* */
+  GQueue unsent;         /* record ids (guint64*, owned) submitted, not yet sent, in order */
+  guint in_flight;       /* records sent less than PUSH_RESEND_MIN_MS ago, not acknowledged
+                          * (exact after each full scan; sends and ACKs counted between) */
   guint64 last_sequence;
 
   GThread *thread;
@@ -276,6 +286,9 @@ handle_ack (PushSender   *self,
 
     if (p != NULL)
       {
+        if (p->last_sent != 0 && self->in_flight > 0
+            && g_get_monotonic_time () - p->last_sent < (gint64) PUSH_RESEND_MIN_MS * 1000)
+          self->in_flight--;
         spool_forget (self, p);
         g_hash_table_remove (self->pending, &f.record_id);
       }
@@ -312,40 +325,84 @@ segment_retire_if_drained (PushSender *self)
   g_mutex_unlock (&self->write_lock);
 }
 
+/* Under self->lock: mark @p sent now and copy it into @due. */
+static void
+pending_due (PushSender *self,
+             Pending    *p,
+             gint64      now,
+             GArray     *due)
+{
+  Pending copy = { .record_id = p->record_id, .bytes = g_bytes_ref (p->bytes) };
+
+  p->next_send = now + (gint64) p->backoff_ms * 1000;
+  p->backoff_ms = MIN (p->backoff_ms * 2, PUSH_RESEND_MAX_MS);
+  p->last_sent = now;
+  self->in_flight++;
+  g_array_append_val (due, copy);
+}
+
+/* Under self->lock: every PUSH_SENDER_TICK_MS, all pending records: expire, count those
+ * in flight, and pick the due ones (resends, and new ones) while the window has room. */
+static void
+pending_scan (PushSender *self,
+              gint64      now,
+              GArray     *due)
+{
+  gint64 now_s = g_get_real_time () / G_USEC_PER_SEC;
+  GHashTableIter iter;
+  gpointer value;
+
+  self->in_flight = 0;
+  g_hash_table_iter_init (&iter, self->pending);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Pending *p = value;
+
+      if (p->expires <= now_s)
+        {
+          spool_forget (self, p);
+          g_hash_table_iter_remove (&iter);
+          continue;
+        }
+      if (p->last_sent != 0 && now - p->last_sent < (gint64) PUSH_RESEND_MIN_MS * 1000)
+        self->in_flight++;
+    }
+  g_hash_table_iter_init (&iter, self->pending);
+  while (self->in_flight < PUSH_SENDER_WINDOW && g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Pending *p = value;
+
+      if (p->next_send <= now)
+        pending_due (self, p, now, due);
+    }
+}
+
 static gpointer
 sender_thread (gpointer data)
 {
   PushSender *self = data;
+  gint64 last_scan = 0;
 
   while (!g_atomic_int_get (&self->stop))
     {
       gint64 now = g_get_monotonic_time ();
-      gint64 now_s = g_get_real_time () / G_USEC_PER_SEC;
       g_autoptr (GArray) due = g_array_new (FALSE, TRUE, sizeof (Pending));
-      GHashTableIter iter;
-      gpointer value;
 
       segment_retire_if_drained (self);
       g_mutex_lock (&self->lock);
-      g_hash_table_iter_init (&iter, self->pending);
-      while (g_hash_table_iter_next (&iter, NULL, &value))
+      if (now - last_scan >= (gint64) PUSH_SENDER_TICK_MS * 1000)
         {
-          Pending *p = value;
+          last_scan = now;
+          pending_scan (self, now, due);
+        }
+      /* Between scans, new records in submission order, without going over them all. */
+      while (self->in_flight < PUSH_SENDER_WINDOW && !g_queue_is_empty (&self->unsent))
+        {
+          g_autofree guint64 *id = g_queue_pop_head (&self->unsent);
+          Pending *p = g_hash_table_lookup (self->pending, id);
 
-          if (p->expires <= now_s)
-            {
-              spool_forget (self, p);
-              g_hash_table_iter_remove (&iter);
-              continue;
-            }
-          if (p->next_send <= now)
-            {
-              Pending copy = { .record_id = p->record_id, .bytes = g_bytes_ref (p->bytes) };
-
-              p->next_send = now + (gint64) p->backoff_ms * 1000;
-              p->backoff_ms = MIN (p->backoff_ms * 2, PUSH_RESEND_MAX_MS);
-              g_array_append_val (due, copy);
-            }
+          if (p != NULL && p->last_sent == 0)
+            pending_due (self, p, now, due);
         }
       g_mutex_unlock (&self->lock);
       /* Sent outside the lock: submit() never waits for the network. */
@@ -392,6 +449,8 @@ add_pending (PushSender *self,
   p->expires = expires;
   p->backoff_ms = PUSH_RESEND_MIN_MS;
   g_hash_table_replace (self->pending, key, p);
+  if (g_queue_get_length (&self->unsent) < PUSH_MAX_SPOOL)
+    g_queue_push_tail (&self->unsent, g_memdup2 (&record_id, sizeof record_id));
   return TRUE;
 }
 
@@ -780,6 +839,7 @@ push_sender_free (PushSender *self)
   g_clear_object (&self->server);
   push_key_free (self->key, self->key_len);
   g_hash_table_destroy (self->pending);
+  g_queue_clear_full (&self->unsent, g_free);
   g_hash_table_destroy (self->segments);
   if (self->seg != NULL)
     spool_segment_free (self->seg);
