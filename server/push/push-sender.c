@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -48,6 +49,10 @@
  * next due record waits for an ACK (or for one of them to be taken for lost), so a full
  * spool is not sent in one burst that overflows the receiver's socket buffer. */
 #define PUSH_SENDER_WINDOW 512
+/* Receive buffer asked for the sender's socket: the ACKs of a whole window arrive in one
+ * burst after the receiver's commit (a 68-octet ACK costs about 1 KiB of buffer), and the
+ * default (208 KiB) dropped part of it, each lost ACK a resend 1 s later. */
+#define PUSH_SENDER_RCVBUF (PUSH_SENDER_WINDOW * 2 * 1024)
 #define PUSH_SPOOL_DIR "push-spool"
 #define PUSH_SPOOL_SUFFIX ".rec"
 #define PUSH_SPOOL_SEGMENT_SUFFIX ".log"
@@ -761,6 +766,8 @@ push_sender_new (const char *state_dir,
   if (self->socket == NULL)
     goto fail;
   g_socket_set_blocking (self->socket, FALSE);
+  /* Capped by net.core.rmem_max; a smaller buffer only costs resends. */
+  g_socket_set_option (self->socket, SOL_SOCKET, SO_RCVBUF, PUSH_SENDER_RCVBUF, NULL);
   spool_scan (self);
   segments_scan (self);
   self->thread = g_thread_new ("push-sender", sender_thread, self);
