@@ -17,11 +17,11 @@
  * whose time has come, each part a frame with a fresh sequence (strictly increasing:
  * microseconds of the clock), at most PUSH_SENDER_WINDOW records in flight (sent less
  * than PUSH_RESEND_MIN_MS ago, not yet acknowledged) so a full spool is not one burst
- * that overflows the receiver's socket buffer. After a restart every record of the remaining segments is
- * sent again (an ACK is not written down: a record acknowledged before the crash is sent
- * once more, which the receiver takes as a duplicate), and the one-file-per-record spool
- * of older versions (<record id>.rec) is read too.
- * Limits: PUSH_MAX_SPOOL records; records above PUSH_MAX_RECORD octets are refused;
+ * that overflows the receiver's socket buffer. After a restart every record of the
+ * remaining segments is sent again (an ACK is not written down: a record acknowledged
+ * before the crash is sent once more, which the receiver takes as a duplicate), and the
+ * one-file-per-record spool of older versions (<record id>.rec) is read too.
+ * Limits: PUSH_MAX_SPOOL records; PUSH_SENDER_WINDOW records in flight; records above PUSH_MAX_RECORD octets are refused;
  * segments of PUSH_SPOOL_SEGMENT_MAX octets.
  * Never: drop a record without a verified ACK, except once it has expired; log B or
  * bodies; block the caller on the network.
