@@ -45,10 +45,6 @@
 #include "server-config.h"
 
 #define PUSH_SENDER_TICK_MS 100
-/* Records sent less than PUSH_RESEND_MIN_MS ago and not yet acknowledged: past it the
- * next due record waits for an ACK (or for one of them to be taken for lost), so a full
- * spool is not sent in one burst that overflows the receiver's socket buffer. */
-#define PUSH_SENDER_WINDOW 512
 /* Receive buffer asked for the sender's socket: the ACKs of a whole window arrive in one
  * burst after the receiver's commit (a 68-octet ACK costs about 1 KiB of buffer), and the
  * default (208 KiB) dropped part of it, each lost ACK a resend 1 s later. */
