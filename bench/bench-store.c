@@ -16,6 +16,7 @@
  * and prints each figure against the issue's goals (BENCH_GOAL_*), with ratios.
  * How: one poll() loop drives all client connections (non-blocking sockets).
  * Limits: N at most BENCH_MAX_RECORDS (PUSH_MAX_SPOOL: the whole run is spooled at once).
+ * MSGTRK_BENCH_INGEST_ONLY set: the ingest figures only (no TRACK runs).
  * Run on demand, never as a test: no assertion on speed; it fails only when a record is
  * not acknowledged in BENCH_INGEST_TIMEOUT_S or an answer is not "+OK+".
  * Never: print the secret A, B or the push key (generated here, wiped at the end).
@@ -870,7 +871,8 @@ run_backend (Bench  *b,
   receiver = ingest (b, r, dir, state);
   ingest_direct (b, r, dir);
   r->receiver_mib = peak_rss_mib (receiver);
-  track (b, r, dir, state);
+  if (g_getenv ("MSGTRK_BENCH_INGEST_ONLY") == NULL)
+    track (b, r, dir, state);
   stop_server (receiver);
   g_object_unref (receiver);
   if (g_str_equal (r->name, "postgresql"))

@@ -5,19 +5,23 @@
  * How: a record is encoded (push_record_encode) and appended to the spool log, the
  * current segment <state_dir>/push-spool/<segment number, 16 hex digits>.log, as
  * [4-octet length][8-octet record id][record]; submitters that append at the same time
- * share one fdatasync (group commit: the first to find no sync running syncs for all
- * appended so far, the others wait for it), so a busy node pays about one sync per group,
- * not two per record. A new segment is started at PUSH_SPOOL_SEGMENT_MAX octets (created,
- * then the directory synced once); a segment is deleted once every record in it has been
+ * share one fdatasync through the segment's DurableGroup (the project's one group commit,
+ * docs/durability.md), so a busy node pays about one sync per group, not two per record.
+ * Each segment has its own group and keeps its fd open while a submitter waits on it; a
+ * failed sync fails its group for good (fsyncgate), so the next append starts a new
+ * segment. A new segment is started at PUSH_SPOOL_SEGMENT_MAX octets (created, then the
+ * directory synced once); a segment is deleted once every record in it has been
  * acknowledged (or has expired). The record is then put in the pending table. One thread
  * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs, verifies each (HMAC,
  * key id, clock skew), forgets the acknowledged record, and sends every pending record
  * whose time has come, each part a frame with a fresh sequence (strictly increasing:
- * microseconds of the clock). After a restart every record of the remaining segments is
- * sent again (an ACK is not written down: a record acknowledged before the crash is sent
- * once more, which the receiver takes as a duplicate), and the one-file-per-record spool
- * of older versions (<record id>.rec) is read too.
- * Limits: PUSH_MAX_SPOOL records; records above PUSH_MAX_RECORD octets are refused;
+ * microseconds of the clock), at most PUSH_SENDER_WINDOW records in flight (sent less
+ * than PUSH_RESEND_MIN_MS ago, not yet acknowledged) so a full spool is not one burst
+ * that overflows the receiver's socket buffer. After a restart every record of the
+ * remaining segments is sent again (an ACK is not written down: a record acknowledged
+ * before the crash is sent once more, which the receiver takes as a duplicate), and the
+ * one-file-per-record spool of older versions (<record id>.rec) is read too.
+ * Limits: PUSH_MAX_SPOOL records; PUSH_SENDER_WINDOW records in flight; records above PUSH_MAX_RECORD octets are refused;
  * segments of PUSH_SPOOL_SEGMENT_MAX octets.
  * Never: drop a record without a verified ACK, except once it has expired; log B or
  * bodies; block the caller on the network.
@@ -27,18 +31,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 
 #include "durable-file.h"
+#include "durable-group.h"
 #include "msgtrk-private.h"
 #include "push-proto.h"
 #include "push-sender.h"
 #include "server-config.h"
 
 #define PUSH_SENDER_TICK_MS 100
+/* Receive buffer asked for the sender's socket: the ACKs of a whole window arrive in one
+ * burst after the receiver's commit (a 68-octet ACK costs about 1 KiB of buffer), and the
+ * default (208 KiB) dropped part of it, each lost ACK a resend 1 s later. */
+#define PUSH_SENDER_RCVBUF (PUSH_SENDER_WINDOW * 2 * 1024)
 #define PUSH_SPOOL_DIR "push-spool"
 #define PUSH_SPOOL_SUFFIX ".rec"
 #define PUSH_SPOOL_SEGMENT_SUFFIX ".log"
@@ -54,8 +64,18 @@ typedef struct
   gint64 expires;        /* unix seconds */
   gint64 next_send;      /* monotonic µs; 0: now */
   guint backoff_ms;
+  gint64 last_sent;      /* monotonic µs; 0: never sent */
   guint64 segment;       /* the spool log segment holding it; 0: a .rec file */
 } Pending;
+
+/* One spool segment being written or still waited on: its fd and its group commit. */
+typedef struct
+{
+  int fd;
+  DurableGroup *group;   /* (owned) fdatasync of fd */
+  guint users;           /* submitters inside durable_group_wait(); under write_lock */
+  gboolean retired;      /* no longer the current segment; under write_lock */
+} SpoolSegment;
 
 struct _PushSender
 {
@@ -68,21 +88,19 @@ struct _PushSender
 
   GMutex lock;           /* pending, last_sequence */
   GHashTable *pending;   /* guint64* record id -> Pending* */
+  GQueue unsent;         /* record ids (guint64*, owned) submitted, not yet sent, in order */
+  guint in_flight;       /* records sent less than PUSH_RESEND_MIN_MS ago, not acknowledged
+                          * (exact after each full scan; sends and ACKs counted between) */
   guint64 last_sequence;
 
   GThread *thread;
   gint stop;             /* (atomic) */
 
   /* The spool log (lock order: write_lock, then lock). */
-  GMutex write_lock;     /* the current segment and the group commit */
-  GCond synced_cond;     /* a group's sync ended */
-  int seg_fd;            /* the current segment (-1: none open) */
+  GMutex write_lock;     /* the current segment, users and retired of every segment */
+  SpoolSegment *seg;     /* the current segment (NULL: none open) */
   guint64 seg_id;        /* its number */
   gsize seg_size;
-  guint64 appended;      /* records appended to the current segment's fd, ever */
-  guint64 synced;        /* of those, known durable */
-  guint64 failed_upto;   /* appended records whose sync failed */
-  gboolean syncing;      /* a submitter is in fdatasync for the group */
   GHashTable *segments;  /* under lock: guint64 segment -> guint records not acknowledged */
   guint64 current_seg;   /* under lock: seg_id, for segment_release() */
 };
@@ -94,6 +112,51 @@ pending_free (gpointer data)
 
   g_bytes_unref (p->bytes);
   g_free (p);
+}
+
+static gboolean
+spool_segment_sync (gpointer data,
+                    GError **error)
+{
+  SpoolSegment *seg = data;
+
+  if (fdatasync (seg->fd) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot sync the push spool: %s", g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static SpoolSegment *
+spool_segment_new (int fd)
+{
+  SpoolSegment *seg = g_new0 (SpoolSegment, 1);
+
+  seg->fd = fd;
+  seg->group = durable_group_new (spool_segment_sync, seg);
+  return seg;
+}
+
+static void
+spool_segment_free (SpoolSegment *seg)
+{
+  durable_group_free (seg->group);
+  close (seg->fd);
+  g_free (seg);
+}
+
+/* Under write_lock: @seg is no longer the current segment; freed (fd closed) once no
+ * submitter waits on it. Every record it holds was synced by its submitter's wait. */
+static void
+spool_segment_retire (SpoolSegment *seg)
+{
+  seg->retired = TRUE;
+  if (seg->users == 0)
+    spool_segment_free (seg);
 }
 
 static char *
@@ -224,6 +287,9 @@ handle_ack (PushSender   *self,
 
     if (p != NULL)
       {
+        if (p->last_sent != 0 && self->in_flight > 0
+            && g_get_monotonic_time () - p->last_sent < (gint64) PUSH_RESEND_MIN_MS * 1000)
+          self->in_flight--;
         spool_forget (self, p);
         g_hash_table_remove (self->pending, &f.record_id);
       }
@@ -237,7 +303,7 @@ static void
 segment_retire_if_drained (PushSender *self)
 {
   g_mutex_lock (&self->write_lock);
-  if (self->seg_fd >= 0 && !self->syncing)
+  if (self->seg != NULL && self->seg->users == 0)
     {
       gboolean drained;
       guint64 seg = self->seg_id;
@@ -251,8 +317,8 @@ segment_retire_if_drained (PushSender *self)
         {
           g_autofree char *path = segment_path (self, seg);
 
-          close (self->seg_fd);
-          self->seg_fd = -1;
+          spool_segment_retire (self->seg);
+          self->seg = NULL;
           if (g_unlink (path) != 0 && errno != ENOENT)
             g_warning ("push: cannot remove %s: %s", path, g_strerror (errno));
         }
@@ -260,40 +326,84 @@ segment_retire_if_drained (PushSender *self)
   g_mutex_unlock (&self->write_lock);
 }
 
+/* Under self->lock: mark @p sent now and copy it into @due. */
+static void
+pending_due (PushSender *self,
+             Pending    *p,
+             gint64      now,
+             GArray     *due)
+{
+  Pending copy = { .record_id = p->record_id, .bytes = g_bytes_ref (p->bytes) };
+
+  p->next_send = now + (gint64) p->backoff_ms * 1000;
+  p->backoff_ms = MIN (p->backoff_ms * 2, PUSH_RESEND_MAX_MS);
+  p->last_sent = now;
+  self->in_flight++;
+  g_array_append_val (due, copy);
+}
+
+/* Under self->lock: every PUSH_SENDER_TICK_MS, all pending records: expire, count those
+ * in flight, and pick the due ones (resends, and new ones) while the window has room. */
+static void
+pending_scan (PushSender *self,
+              gint64      now,
+              GArray     *due)
+{
+  gint64 now_s = g_get_real_time () / G_USEC_PER_SEC;
+  GHashTableIter iter;
+  gpointer value;
+
+  self->in_flight = 0;
+  g_hash_table_iter_init (&iter, self->pending);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Pending *p = value;
+
+      if (p->expires <= now_s)
+        {
+          spool_forget (self, p);
+          g_hash_table_iter_remove (&iter);
+          continue;
+        }
+      if (p->last_sent != 0 && now - p->last_sent < (gint64) PUSH_RESEND_MIN_MS * 1000)
+        self->in_flight++;
+    }
+  g_hash_table_iter_init (&iter, self->pending);
+  while (self->in_flight < PUSH_SENDER_WINDOW && g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Pending *p = value;
+
+      if (p->next_send <= now)
+        pending_due (self, p, now, due);
+    }
+}
+
 static gpointer
 sender_thread (gpointer data)
 {
   PushSender *self = data;
+  gint64 last_scan = 0;
 
   while (!g_atomic_int_get (&self->stop))
     {
       gint64 now = g_get_monotonic_time ();
-      gint64 now_s = g_get_real_time () / G_USEC_PER_SEC;
       g_autoptr (GArray) due = g_array_new (FALSE, TRUE, sizeof (Pending));
-      GHashTableIter iter;
-      gpointer value;
 
       segment_retire_if_drained (self);
       g_mutex_lock (&self->lock);
-      g_hash_table_iter_init (&iter, self->pending);
-      while (g_hash_table_iter_next (&iter, NULL, &value))
+      if (now - last_scan >= (gint64) PUSH_SENDER_TICK_MS * 1000)
         {
-          Pending *p = value;
+          last_scan = now;
+          pending_scan (self, now, due);
+        }
+      /* Between scans, new records in submission order, without going over them all. */
+      while (self->in_flight < PUSH_SENDER_WINDOW && !g_queue_is_empty (&self->unsent))
+        {
+          g_autofree guint64 *id = g_queue_pop_head (&self->unsent);
+          Pending *p = g_hash_table_lookup (self->pending, id);
 
-          if (p->expires <= now_s)
-            {
-              spool_forget (self, p);
-              g_hash_table_iter_remove (&iter);
-              continue;
-            }
-          if (p->next_send <= now)
-            {
-              Pending copy = { .record_id = p->record_id, .bytes = g_bytes_ref (p->bytes) };
-
-              p->next_send = now + (gint64) p->backoff_ms * 1000;
-              p->backoff_ms = MIN (p->backoff_ms * 2, PUSH_RESEND_MAX_MS);
-              g_array_append_val (due, copy);
-            }
+          if (p != NULL && p->last_sent == 0)
+            pending_due (self, p, now, due);
         }
       g_mutex_unlock (&self->lock);
       /* Sent outside the lock: submit() never waits for the network. */
@@ -340,6 +450,8 @@ add_pending (PushSender *self,
   p->expires = expires;
   p->backoff_ms = PUSH_RESEND_MIN_MS;
   g_hash_table_replace (self->pending, key, p);
+  if (g_queue_get_length (&self->unsent) < PUSH_MAX_SPOOL)
+    g_queue_push_tail (&self->unsent, g_memdup2 (&record_id, sizeof record_id));
   return TRUE;
 }
 
@@ -469,8 +581,8 @@ segments_scan (PushSender *self)
   self->current_seg = 0;  /* none is being written: drained ones go */
 }
 
-/* Under write_lock, no sync running: start segment seg_id + 1 (the previous one synced
- * and closed; deleted if nothing in it waits for an ACK). */
+/* Under write_lock: start segment seg_id + 1 (the previous one is retired: closed once
+ * its submitters' syncs are done; deleted if nothing in it waits for an ACK). */
 static gboolean
 segment_open_next (PushSender *self,
                    GError    **error)
@@ -480,15 +592,10 @@ segment_open_next (PushSender *self,
   g_autofree char *path = segment_path (self, next);
   int fd;
 
-  if (self->seg_fd >= 0)
+  if (self->seg != NULL)
     {
-      if (fdatasync (self->seg_fd) == 0)
-        self->synced = self->appended;
-      else
-        self->failed_upto = self->appended;
-      close (self->seg_fd);
-      self->seg_fd = -1;
-      g_cond_broadcast (&self->synced_cond);
+      spool_segment_retire (self->seg);
+      self->seg = NULL;
     }
   fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0)
@@ -505,7 +612,7 @@ segment_open_next (PushSender *self,
       g_unlink (path);
       return FALSE;
     }
-  self->seg_fd = fd;
+  self->seg = spool_segment_new (fd);
   self->seg_size = 0;
   self->seg_id = next;
   g_mutex_lock (&self->lock);
@@ -535,6 +642,9 @@ spool_append (PushSender *self,
   gsize want = PUSH_SPOOL_ENTRY_HEADER + len;
   gsize done = 0;
   guint64 ticket;
+  SpoolSegment *seg;
+  g_autoptr (GError) local = NULL;
+  gboolean ok;
 
   head[0] = (guint8) (len >> 24);
   head[1] = (guint8) (len >> 16);
@@ -544,14 +654,13 @@ spool_append (PushSender *self,
     head[4 + i] = (guint8) (record_id >> (56 - 8 * i));
 
   g_mutex_lock (&self->write_lock);
-  while (self->syncing && (self->seg_fd < 0 || self->seg_size >= PUSH_SPOOL_SEGMENT_MAX))
-    g_cond_wait (&self->synced_cond, &self->write_lock);
-  if ((self->seg_fd < 0 || self->seg_size >= PUSH_SPOOL_SEGMENT_MAX)
+  if ((self->seg == NULL || self->seg_size >= PUSH_SPOOL_SEGMENT_MAX)
       && !segment_open_next (self, error))
     {
       g_mutex_unlock (&self->write_lock);
       return FALSE;
     }
+  seg = self->seg;
   while (done < want)
     {
       ssize_t n;
@@ -561,7 +670,7 @@ spool_append (PushSender *self,
       iov[1].iov_base = (guint8 *) g_bytes_get_data (bytes, NULL)
                         + (done > PUSH_SPOOL_ENTRY_HEADER ? done - PUSH_SPOOL_ENTRY_HEADER : 0);
       iov[1].iov_len = len - (done > PUSH_SPOOL_ENTRY_HEADER ? done - PUSH_SPOOL_ENTRY_HEADER : 0);
-      n = writev (self->seg_fd, iov, 2);
+      n = writev (seg->fd, iov, 2);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -578,47 +687,31 @@ spool_append (PushSender *self,
       done += (gsize) n;
     }
   self->seg_size += want;
-  ticket = ++self->appended;
+  ticket = durable_group_enter (seg->group);
+  seg->users++;
   *segment = self->seg_id;
   g_mutex_lock (&self->lock);
   segment_hold (self, *segment);
   g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->write_lock);
 
-  while (self->synced < ticket && self->failed_upto < ticket)
+  ok = durable_group_wait (seg->group, ticket, &local);
+
+  g_mutex_lock (&self->write_lock);
+  if (!ok && seg == self->seg)
+    self->seg_size = PUSH_SPOOL_SEGMENT_MAX; /* a failed group for good: a new segment */
+  seg->users--;
+  if (seg->retired && seg->users == 0)
+    spool_segment_free (seg);
+  g_mutex_unlock (&self->write_lock);
+  if (!ok)
     {
-      if (!self->syncing)
-        {
-          guint64 target = self->appended;
-          int fd = self->seg_fd;
-          gboolean ok;
-
-          self->syncing = TRUE;
-          g_mutex_unlock (&self->write_lock);
-          ok = fdatasync (fd) == 0;
-          g_mutex_lock (&self->write_lock);
-          self->syncing = FALSE;
-          if (ok)
-            self->synced = MAX (self->synced, target);
-          else
-            self->failed_upto = MAX (self->failed_upto, target);
-          g_cond_broadcast (&self->synced_cond);
-        }
-      else
-        g_cond_wait (&self->synced_cond, &self->write_lock);
-    }
-  if (self->synced < ticket)
-    {
-      int saved = errno;
-
-      g_mutex_unlock (&self->write_lock);
       g_mutex_lock (&self->lock);
       segment_release (self, *segment);
       g_mutex_unlock (&self->lock);
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                   "Cannot sync the push spool: %s", g_strerror (saved));
+      g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
-  g_mutex_unlock (&self->write_lock);
   return TRUE;
 }
 
@@ -646,8 +739,6 @@ push_sender_new (const char *state_dir,
 
   g_mutex_init (&self->lock);
   g_mutex_init (&self->write_lock);
-  g_cond_init (&self->synced_cond);
-  self->seg_fd = -1;
   self->segments = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   self->pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, pending_free);
   self->key_id = key_id;
@@ -671,6 +762,8 @@ push_sender_new (const char *state_dir,
   if (self->socket == NULL)
     goto fail;
   g_socket_set_blocking (self->socket, FALSE);
+  /* Capped by net.core.rmem_max; a smaller buffer only costs resends. */
+  g_socket_set_option (self->socket, SOL_SOCKET, SO_RCVBUF, PUSH_SENDER_RCVBUF, NULL);
   spool_scan (self);
   segments_scan (self);
   self->thread = g_thread_new ("push-sender", sender_thread, self);
@@ -749,12 +842,12 @@ push_sender_free (PushSender *self)
   g_clear_object (&self->server);
   push_key_free (self->key, self->key_len);
   g_hash_table_destroy (self->pending);
+  g_queue_clear_full (&self->unsent, g_free);
   g_hash_table_destroy (self->segments);
-  if (self->seg_fd >= 0)
-    close (self->seg_fd);
+  if (self->seg != NULL)
+    spool_segment_free (self->seg);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->write_lock);
-  g_cond_clear (&self->synced_cond);
   g_free (self->spool_dir);
   g_free (self);
 }

@@ -6,7 +6,8 @@
  * push_sender_submit() returns once the record is durably in <state_dir>/push-spool; the
  * thread sends it at once and resends with backoff (PUSH_RESEND_MIN_MS doubling to
  * PUSH_RESEND_MAX_MS) until an ACK with a valid HMAC names it. Spooled records survive a
- * crash and are sent after the restart. Limits: PUSH_MAX_SPOOL records spooled.
+ * crash and are sent after the restart. Limits: PUSH_MAX_SPOOL records spooled;
+ * PUSH_SENDER_WINDOW records in flight.
  * Never: delete a spooled record without a verified ACK (or its expiry); log B or a body.
  */
 #pragma once
@@ -18,6 +19,10 @@ G_BEGIN_DECLS
 #define PUSH_MAX_SPOOL 100000
 #define PUSH_RESEND_MIN_MS 1000
 #define PUSH_RESEND_MAX_MS 60000
+/* Records sent less than PUSH_RESEND_MIN_MS ago and not yet acknowledged: past it the
+ * next due record waits for an ACK (or for one of them to be taken for lost), so a full
+ * spool is not sent in one burst that overflows the receiver's socket buffer. */
+#define PUSH_SENDER_WINDOW 512
 
 typedef struct _PushSender PushSender;
 

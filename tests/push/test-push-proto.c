@@ -6,17 +6,20 @@
  * oversized (PUSH_MAX_DATAGRAM + 1), malformed header, a flipped bit anywhere (HMAC), the
  * wrong key; the record at PUSH_MAX_RECORD and one octet past; the replay window (a
  * repeat, the window's edge, a jump ahead); key files that are group/other readable or too
- * short refused.
+ * short refused; the node's sender (push-sender.h) at its window: PUSH_SENDER_WINDOW records
+ * of a larger spool sent at once, the rest only once those are taken for lost.
  */
 #include "config.h"
 
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <glib/gstdio.h>
 
 #include "msgtrk-private.h"
 #include "push-proto.h"
+#include "push-sender.h"
 #include "test-util.h"
 
 #define AUTH_B "rlvY7+pTIsTZmG0GaAp4E5L5pkI="
@@ -212,6 +215,94 @@ test_key_file (void)
   mt_tmpdir_remove (dir);
 }
 
+/* Distinct record ids of the RECORD frames received on @sock until @until (monotonic µs). */
+static guint
+count_records (GSocket    *sock,
+               GHashTable *seen,
+               gint64      until)
+{
+  while (g_get_monotonic_time () < until)
+    {
+      guint8 buf[PUSH_MAX_DATAGRAM + 1];
+      gssize n;
+      PushFrame f;
+
+      if (!g_socket_condition_timed_wait (sock, G_IO_IN, until - g_get_monotonic_time (),
+                                          NULL, NULL))
+        break;
+      n = g_socket_receive (sock, (char *) buf, sizeof buf, NULL, NULL);
+      if (n > 0 && push_frame_parse (buf, (gsize) n, &f) == PUSH_OK
+          && f.type == PUSH_TYPE_RECORD)
+        g_hash_table_add (seen, g_memdup2 (&f.record_id, sizeof f.record_id));
+    }
+  return g_hash_table_size (seen);
+}
+
+static void
+test_sender_window (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *key_path = g_build_filename (dir, "node.key", NULL);
+  g_autofree char *text = g_base64_encode (key1, sizeof key1);
+  g_autoptr (GSocket) sock = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autofree char *server = NULL;
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                                       NULL);
+  guint total = PUSH_SENDER_WINDOW + 20;
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  PushSender *sender;
+
+  g_test_summary ("A node sends at most PUSH_SENDER_WINDOW unacknowledged records at once "
+                  "(a full spool is not one burst), and the rest once they are taken for lost");
+  g_assert_true (g_file_set_contents (key_path, text, -1, NULL));
+  g_assert_cmpint (g_chmod (key_path, 0600), ==, 0);
+  sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP,
+                       &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (sock, any, TRUE, &error));
+  g_socket_set_blocking (sock, FALSE);
+  g_socket_set_option (sock, SOL_SOCKET, SO_RCVBUF, 4 * 1024 * 1024, NULL);
+  bound = g_socket_get_local_address (sock, &error);
+  g_assert_no_error (error);
+  server = g_strdup_printf ("127.0.0.1:%u",
+                            g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+
+  /* Spool them all first (never acknowledged), then start a sender on that spool. */
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < total; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("w%u@x.y", i);
+
+      g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 1000 + i,
+                                         "Action: x\n", &error));
+      g_assert_no_error (error);
+    }
+  push_sender_free (sender);
+  count_records (sock, seen, g_get_monotonic_time () + 100 * 1000);
+  g_hash_table_remove_all (seen);
+
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  /* Within PUSH_RESEND_MIN_MS of the first send: the window exactly. */
+  g_assert_true (g_socket_condition_timed_wait (sock, G_IO_IN, 10 * G_USEC_PER_SEC, NULL,
+                                                NULL));
+  g_assert_cmpuint (count_records (sock, seen, g_get_monotonic_time ()
+                                                 + PUSH_RESEND_MIN_MS * 1000 * 8 / 10),
+                    ==, PUSH_SENDER_WINDOW);
+  /* Past it the first ones count as lost and the rest go. */
+  g_assert_cmpuint (count_records (sock, seen, g_get_monotonic_time ()
+                                                 + 3 * PUSH_RESEND_MIN_MS * 1000),
+                    ==, total);
+  g_assert_cmpuint (push_sender_pending (sender), ==, total);
+  push_sender_free (sender);
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -228,5 +319,6 @@ main (int    argc,
   g_test_add_func ("/push/record", test_record);
   g_test_add_func ("/push/replay-window", test_replay);
   g_test_add_func ("/push/key-file", test_key_file);
+  g_test_add_func ("/push/sender/window", test_sender_window);
   return g_test_run ();
 }
