@@ -219,12 +219,10 @@ view_free (View *view)
 
 static void status_relist_later (Status *status);
 
-/* A tracked row of the view's folder: noted (for StatusChanged) and given its state. */
+/* A row of the view's folder noted under its Message-ID hash, for StatusChanged. */
 static void
-view_scan_found (const char *uid, guint64 hash, gpointer value, gpointer user_data)
+view_note_row (View *view, const char *uid, guint64 hash)
 {
-  View *view = user_data;
-  Entry *entry = value;
   GPtrArray *rows = g_hash_table_lookup (view->uids_by_hash, &hash);
 
   if (rows == NULL)
@@ -233,6 +231,16 @@ view_scan_found (const char *uid, guint64 hash, gpointer value, gpointer user_da
       g_hash_table_insert (view->uids_by_hash, g_memdup2 (&hash, sizeof hash), rows);
     }
   g_ptr_array_add (rows, (gpointer) camel_pstring_strdup (uid));
+}
+
+/* A tracked row of the view's folder: noted (for StatusChanged) and given its state. */
+static void
+view_scan_found (const char *uid, guint64 hash, gpointer value, gpointer user_data)
+{
+  View *view = user_data;
+  Entry *entry = value;
+
+  view_note_row (view, uid, hash);
   view_set (view, uid, entry->state);
 }
 
@@ -513,7 +521,8 @@ folder_changed_cb (CamelFolder *folder, CamelFolderChangeInfo *changes, gpointer
       status_relist_later (status);
     }
   /* The index is kept current by StatusChanged, which names the Message-ID: a new row is
-   * tracked when the index holds it, with no new ListStatus. */
+   * tracked when the index holds it, with no new ListStatus. Every new row is noted, so
+   * that a signal coming after it (a message filed before msgtrkd spoke) finds it. */
   for (guint i = 0; status->index_loaded && changes->uid_added && i < changes->uid_added->len;
        i++)
     {
@@ -522,8 +531,10 @@ folder_changed_cb (CamelFolder *folder, CamelFolderChangeInfo *changes, gpointer
       guint64 hash = info ? camel_message_info_get_message_id (info) : 0;
       Entry *entry = hash ? g_hash_table_lookup (status->by_hash, &hash) : NULL;
 
+      if (hash != 0)
+        view_note_row (view, uid, hash);
       if (entry)
-        view_scan_found (uid, hash, entry, view);
+        view_set (view, uid, entry->state);
     }
   for (guint i = 0; changes->uid_changed && i < changes->uid_changed->len; i++)
     {
