@@ -107,6 +107,7 @@ class Session:
         self.daemon = None
         self.conn = None
         self.signals = []
+        self.full_signals = []
         self._sub = None
         self.daemon_runs = 0
         self.log_path = None
@@ -272,7 +273,9 @@ class Session:
         return reply.unpack()[0]
 
     def _on_signal(self, conn, sender, path, iface, name, params):
-        self.signals.append(params.unpack())
+        args = params.unpack()
+        self.signals.append(args[:3])    # (envid, state, summary)
+        self.full_signals.append(args)   # and the Message-ID (since 0.2)
 
     def call(self, method, signature=None, args=(), reply=None):
         params = GLib.Variant(signature, tuple(args)) if signature else None

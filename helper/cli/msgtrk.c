@@ -992,6 +992,7 @@ on_track_status_changed (MsgtrkDBusTracker1 *proxy,
                          const char         *envid,
                          const char         *state,
                          const char         *summary,
+                         const char         *message_id,
                          gpointer            user_data)
 {
   TrackWait *wait = user_data;
@@ -1342,6 +1343,7 @@ on_watch_status_changed (MsgtrkDBusTracker1 *proxy,
                          const char         *envid,
                          const char         *state,
                          const char         *summary,
+                         const char         *message_id,
                          gpointer            user_data)
 {
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();

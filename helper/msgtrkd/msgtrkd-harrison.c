@@ -321,7 +321,7 @@ msgtrkd_harrison_index_name (const char *key)
 {
   g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, key, -1);
 
-  return g_strconcat ("content-track ", sum, NULL);
+  return g_strconcat (MSGTRKD_HARRISON_INDEX_PREFIX, sum, NULL);
 }
 
 /* Whether a hop's "for" clause (if any) names @address. */

@@ -25,6 +25,9 @@ G_BEGIN_DECLS
  * that whoever knows a key (its relays, its recipients) cannot push the message's DSNs
  * out of the store (MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE) with forged records. */
 #define MSGTRKD_HARRISON_MAX_RECORDS 32
+/** MSGTRKD_HARRISON_INDEX_PREFIX: the start of a Content-Track key's setting name (the rest
+ * is the key's hash); its value is "ENVID KEY". */
+#define MSGTRKD_HARRISON_INDEX_PREFIX "content-track "
 /** MSGTRKD_HARRISON_SOURCE: the route evidence source and the store's report source. */
 #define MSGTRKD_HARRISON_SOURCE "harrison"
 

@@ -173,7 +173,8 @@ status_changed (const MsgtrkdMessage *m,
 {
   MsgtrkdService *self = user_data;
 
-  msgtrk_dbus_tracker1_emit_status_changed (self->skeleton, m->envid, m->state, m->summary);
+  msgtrk_dbus_tracker1_emit_status_changed (self->skeleton, m->envid, m->state, m->summary,
+                                            m->message_id ? m->message_id : "");
   msgtrkd_notify_transition (self->app, self->settings, m, old_state);
 }
 

@@ -173,6 +173,7 @@ typedef enum {
   STMT_SETTING_GET,
   STMT_SETTING_SET,
   STMT_SETTING_DELETE,
+  STMT_SETTING_DELETE_MATCHING,
   N_STMTS
 } StoreStmt;
 
@@ -248,6 +249,10 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_SETTING_SET] = "INSERT INTO settings (key, value) VALUES (?1, ?2) "
                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
   [STMT_SETTING_DELETE] = "DELETE FROM settings WHERE key = ?1",
+  /* prefixes compared as bytes: no LIKE, whose % and _ a value may hold */
+  [STMT_SETTING_DELETE_MATCHING] = "DELETE FROM settings WHERE "
+                                   "substr(key, 1, length(?1)) = ?1 "
+                                   "AND substr(value, 1, length(?2)) = ?2",
 };
 
 struct _MsgtrkdStore
@@ -2396,6 +2401,47 @@ msgtrkd_store_set_setting (MsgtrkdStore *self,
   bind_text (stmt, 1, key);
   if (value != NULL)
     bind_text (stmt, 2, value);
+  if (!run_stmt (self, stmt, doing, error))
+    goto fail;
+  return commit (self, doing, error);
+
+fail:
+  rollback (self);
+  return FALSE;
+}
+
+/**
+ * msgtrkd_store_delete_settings:
+ * @self: a store
+ * @key_prefix: what the names of the settings deleted start with
+ * @value_prefix: what their values start with
+ * @error: return location for a #GError
+ *
+ * Deletes every setting whose name starts with @key_prefix and whose value starts with
+ * @value_prefix (e.g. a message's Content-Track index, found by its ENVID: its name is a
+ * hash of the key, which Forget no longer has).
+ *
+ * Returns: %TRUE once committed (also when none matched)
+ */
+gboolean
+msgtrkd_store_delete_settings (MsgtrkdStore *self,
+                               const char   *key_prefix,
+                               const char   *value_prefix,
+                               GError      **error)
+{
+  const char *doing = "deleting settings";
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (key_prefix != NULL && value_prefix != NULL, FALSE);
+
+  if (!begin_write (self, doing, error))
+    return FALSE;
+  stmt = get_stmt (self, STMT_SETTING_DELETE_MATCHING, doing, error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, key_prefix);
+  bind_text (stmt, 2, value_prefix);
   if (!run_stmt (self, stmt, doing, error))
     goto fail;
   return commit (self, doing, error);

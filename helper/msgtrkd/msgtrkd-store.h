@@ -215,6 +215,11 @@ gboolean        msgtrkd_store_set_setting      (MsgtrkdStore *self,
                                                 const char   *key,
                                                 const char   *value,
                                                 GError      **error);
+/* Deletes the settings named KEY_PREFIX… whose value is VALUE_PREFIX…. */
+gboolean        msgtrkd_store_delete_settings  (MsgtrkdStore *self,
+                                                const char   *key_prefix,
+                                                const char   *value_prefix,
+                                                GError      **error);
 
 /* Caps the database size (PRAGMA max_page_count) for this connection; 0 = no cap. Writes
  * beyond fail as on a full disk (tests use it for that path). */

@@ -527,6 +527,21 @@ strip_message_id (const char *message_id)
   return g_steal_pointer (&text);
 }
 
+/* Deletes @envid from the store with its Content-Track key (a setting named by the key's
+ * hash, valued "ENVID KEY"): a TRACK: mail for it is then unknown, and the key leaves the
+ * store with the message. */
+static gboolean
+forget_stored (MsgtrkdTracking *self,
+               const char      *envid,
+               GError         **error)
+{
+  g_autofree char *value_prefix = g_strconcat (envid, " ", NULL);
+
+  return msgtrkd_store_forget (self->store, envid, error)
+         && msgtrkd_store_delete_settings (self->store, MSGTRKD_HARRISON_INDEX_PREFIX,
+                                           value_prefix, error);
+}
+
 /* A send that is retried is one message: before a new attempt of @message_id is
  * prepared, forget the newest earlier attempts that were aborted (never sent; their secret
  * is already deleted), so that List shows one entry, not a "Not sent" one beside it. A
@@ -547,7 +562,7 @@ forget_aborted_attempts (MsgtrkdTracking *self,
           || msgtrkd_message_get_tracking_mode (old) != MSGTRK_TRACKING_MODE_ABORTED)
         return;
       route_cache_remove (self, old->envid);
-      if (!msgtrkd_store_forget (self->store, old->envid, &error))
+      if (!forget_stored (self, old->envid, &error))
         {
           g_warning ("Cannot forget the aborted attempt %s: %s", old->envid, error->message);
           return;
@@ -1638,7 +1653,7 @@ msgtrkd_tracking_forget (MsgtrkdTracking *self,
   if (self->scheduler != NULL)
     msgtrkd_scheduler_cancel (self->scheduler, envid);
   route_cache_remove (self, envid);
-  if (!msgtrkd_store_forget (self->store, envid, error))
+  if (!forget_stored (self, envid, error))
     return FALSE;
   reschedule (self);
   return TRUE;

@@ -462,6 +462,7 @@ on_status_changed (MsgtrkDBusTracker1 *proxy,
                    const char         *envid,
                    const char         *state,
                    const char         *summary,
+                   const char         *message_id,
                    gpointer            user_data)
 {
   ViewerWindow *self = user_data;

@@ -145,8 +145,8 @@ typedef struct
 static StatusJob *status_job;
 
 /* What msgtrkd tracks, fetched with ListStatus once per session (and again after a
- * StatusChanged of an unknown message): mid_state and latest_text then hold every tracked
- * Message-ID, and a folder is matched against them locally, in slices (MatchJob), with no
+ * StatusChanged of an unknown message that names no Message-ID): mid_state and latest_text
+ * then hold every tracked Message-ID, and a folder is matched against them locally, in slices (MatchJob), with no
  * D-Bus call per message. list_status: whether msgtrkd has ListStatus (an older one: the
  * GetStatus batches above). */
 typedef enum { MTC_LIST_UNKNOWN, MTC_LIST_YES, MTC_LIST_NO } MtcListSupport;
@@ -1160,9 +1160,17 @@ is_untracked (gpointer key, gpointer value, gpointer data)
 
 static void
 status_changed_cb (MsgtrkDBusTracker1 *p, const char *envid, const char *state,
-                   const char *summary, gpointer data)
+                   const char *summary, const char *message_id, gpointer data)
 {
   const char *mid = g_hash_table_lookup (envid_to_mid, envid);
+
+  /* The signal names the Message-ID (msgtrkd 0.2): a message this session has not seen
+   * (sent by another client, tracked from a link) is placed from it, with no new look. */
+  if (mid == NULL && message_id != NULL && *message_id != '\0')
+    {
+      g_hash_table_replace (envid_to_mid, g_strdup (envid), g_strdup (message_id));
+      mid = g_hash_table_lookup (envid_to_mid, envid);
+    }
 
   g_debug ("StatusChanged %s %s: <%s>", state, mtc_state_label (state),
            mid ? mid : "(unknown)");
@@ -1184,8 +1192,8 @@ status_changed_cb (MsgtrkDBusTracker1 *p, const char *envid, const char *state,
     }
   else if (!g_hash_table_contains (stray_envids, envid))
     {
-      /* Not placed yet: a message the shown folder's look has not reached, or one msgtrkd
-       * did not know when it was asked. Those are asked again, once for a burst. */
+      /* A message without a Message-ID (or an older msgtrkd, whose signal does not name
+       * it): the shown folder is asked again, once for a burst. */
       g_hash_table_add (stray_envids, g_strdup (envid));
       if (list_status == MTC_LIST_YES)
         fetch_again = TRUE;   /* fetched again (one page per 10,000 tracked) */

@@ -12,8 +12,10 @@
  * known at once and reads ListStatus again (one batched call, paged), after which the rows
  * known to be tracked get the fresh states (no second walk; a folder with new rows is
  * walked again). StatusChanged updates the rows that
- * carry that message; a signal for a message the index does not know (just sent) and new
- * rows in a shown folder make the index be read again, once per burst. Every change goes
+ * carry that message; a signal for a message the index does not know (just sent) adds it
+ * from the Message-ID the signal names, and a new row in a shown folder is looked up in
+ * the index: neither reads ListStatus again (only a signal that names no Message-ID, from
+ * an older msgtrkd, does, once per burst). Every change goes
  * to the folder as one camel_folder_changed per MSGTRK_EVO_STATUS_FLUSH_MS. A summary
  * rebuild (the values are lost: they are in no file) rebuilds the message list, and its
  * "message-list-built" makes the known states be set again.
@@ -217,12 +219,10 @@ view_free (View *view)
 
 static void status_relist_later (Status *status);
 
-/* A tracked row of the view's folder: noted (for StatusChanged) and given its state. */
+/* A row of the view's folder noted under its Message-ID hash, for StatusChanged. */
 static void
-view_scan_found (const char *uid, guint64 hash, gpointer value, gpointer user_data)
+view_note_row (View *view, const char *uid, guint64 hash)
 {
-  View *view = user_data;
-  Entry *entry = value;
   GPtrArray *rows = g_hash_table_lookup (view->uids_by_hash, &hash);
 
   if (rows == NULL)
@@ -231,6 +231,16 @@ view_scan_found (const char *uid, guint64 hash, gpointer value, gpointer user_da
       g_hash_table_insert (view->uids_by_hash, g_memdup2 (&hash, sizeof hash), rows);
     }
   g_ptr_array_add (rows, (gpointer) camel_pstring_strdup (uid));
+}
+
+/* A tracked row of the view's folder: noted (for StatusChanged) and given its state. */
+static void
+view_scan_found (const char *uid, guint64 hash, gpointer value, gpointer user_data)
+{
+  View *view = user_data;
+  Entry *entry = value;
+
+  view_note_row (view, uid, hash);
   view_set (view, uid, entry->state);
 }
 
@@ -400,6 +410,36 @@ status_relist_later (Status *status)
 
 /* ---- StatusChanged ---- */
 
+/* A message msgtrkd signalled and the index does not hold (sent since the list was read):
+ * added from the signal's Message-ID, replacing an earlier attempt under the same
+ * Message-ID. NULL when another Message-ID has the same 64-bit hash (the list decides). */
+static Entry *
+index_add (Status *status, const char *envid, const char *message_id, const char *state)
+{
+  guint64 hash = hash_message_id (message_id);
+  Entry *entry = g_hash_table_lookup (status->by_hash, &hash);
+
+  if (entry && g_strcmp0 (entry->message_id, message_id) != 0)
+    return NULL;
+  if (entry)
+    {
+      g_hash_table_remove (status->by_envid, entry->envid);
+      g_free (entry->envid);
+      entry->envid = g_strdup (envid);
+    }
+  else
+    {
+      entry = g_new0 (Entry, 1);
+      entry->message_id = g_strdup (message_id);
+      entry->envid = g_strdup (envid);
+      entry->state = g_strdup (state);
+      entry->hash = hash;
+      g_hash_table_insert (status->by_hash, &entry->hash, entry);
+    }
+  g_hash_table_insert (status->by_envid, entry->envid, entry);
+  return entry;
+}
+
 static void
 status_changed_cb (GDBusConnection *bus,
                    const char      *sender,
@@ -410,18 +450,25 @@ status_changed_cb (GDBusConnection *bus,
                    gpointer         user_data)
 {
   Status *status = user_data;
-  const char *envid, *state, *summary;
+  const char *envid, *state, *summary, *message_id = "";
   Entry *entry;
 
-  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sss)")))
+  if (g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(ssss)")))
+    g_variant_get (parameters, "(&s&s&s&s)", &envid, &state, &summary, &message_id);
+  else if (g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sss)")))
+    g_variant_get (parameters, "(&s&s&s)", &envid, &state, &summary); /* before 0.2 */
+  else
     return;
-  g_variant_get (parameters, "(&s&s&s)", &envid, &state, &summary);
   entry = g_hash_table_lookup (status->by_envid, envid);
+  if (entry == NULL && *message_id != '\0' && status->index_loaded)
+    entry = index_add (status, envid, message_id, state); /* sent since the list was read */
   if (entry == NULL)
     {
-      status_relist_later (status); /* a message sent since the list was read */
+      /* No Message-ID named (an older msgtrkd), or the index is not read yet. */
+      status_relist_later (status);
       return;
     }
+  g_debug ("StatusChanged %s %s", message_id, state);
   g_free (entry->state);
   entry->state = g_strdup (state);
   for (guint i = 0; i < status->views->len; i++)
@@ -468,10 +515,26 @@ folder_changed_cb (CamelFolder *folder, CamelFolderChangeInfo *changes, gpointer
 
   if (status == NULL || changes == NULL)
     return;
-  if (changes->uid_added && changes->uid_added->len > 0)
+  if (changes->uid_added && changes->uid_added->len > 0 && !status->index_loaded)
     {
       view->ask_pending = TRUE; /* new rows: walked again with the next index */
       status_relist_later (status);
+    }
+  /* The index is kept current by StatusChanged, which names the Message-ID: a new row is
+   * tracked when the index holds it, with no new ListStatus. Every new row is noted, so
+   * that a signal coming after it (a message filed before msgtrkd spoke) finds it. */
+  for (guint i = 0; status->index_loaded && changes->uid_added && i < changes->uid_added->len;
+       i++)
+    {
+      const char *uid = g_ptr_array_index (changes->uid_added, i);
+      g_autoptr (CamelMessageInfo) info = camel_folder_get_message_info (folder, uid);
+      guint64 hash = info ? camel_message_info_get_message_id (info) : 0;
+      Entry *entry = hash ? g_hash_table_lookup (status->by_hash, &hash) : NULL;
+
+      if (hash != 0)
+        view_note_row (view, uid, hash);
+      if (entry)
+        view_set (view, uid, entry->state);
     }
   for (guint i = 0; changes->uid_changed && i < changes->uid_changed->len; i++)
     {

@@ -22,8 +22,8 @@ G_BEGIN_DECLS
 #define MSGTRK_EVO_STATUS_PAGES_MAX 100u
 /* Changes made within this delay reach the message list as one camel_folder_changed (ms). */
 #define MSGTRK_EVO_STATUS_FLUSH_MS 100
-/* StatusChanged of unknown messages and new rows are gathered this long before msgtrkd's
- * list is read again (ms). */
+/* StatusChanged that name no Message-ID (an older msgtrkd) are gathered this long before
+ * msgtrkd's list is read again (ms). */
 #define MSGTRK_EVO_STATUS_RELIST_MS 500
 
 /* OWNER (a message list) opens FOLDER (NULL: none): msgtrkd's states are read again

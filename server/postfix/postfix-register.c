@@ -370,8 +370,23 @@ postfix_registration_write_journaled (const char                *dir,
   return durable_journal_file_replace (journal, tmp, path, text, strlen (text), NULL, error);
 }
 
-/* Replay of one journaled registration: written durably unless a valid file for its queue
- * id is there (the file outlived the crash, or a newer one replaced it). */
+/* Whether the journaled registration @reg is already on disk or superseded by @have, the
+ * valid file of its queue id. A registration is told by its ENVID and arrival, not by the
+ * queue id alone: Postfix reuses short queue ids, so the file may be an older message's
+ * registration still there when the front journaled a new one under the same id. */
+static gboolean
+recover_superseded (const PostfixRegistration *reg,
+                    const PostfixRegistration *have)
+{
+  if (have->arrival != reg->arrival)
+    return have->arrival > reg->arrival; /* a newer one replaced it; else a reused id */
+  /* Same arrival: the same registration (the file outlived the crash). Another ENVID in
+   * the same second: the journal's, replayed in the order written, wins. */
+  return g_strcmp0 (have->envid, reg->envid) == 0;
+}
+
+/* Replay of one journaled registration: written durably unless the file of its queue id
+ * is that registration or a newer one (recover_superseded). */
 static gboolean
 recover_one (const char *record,
              gsize       len,
@@ -390,8 +405,12 @@ recover_one (const char *record,
       return TRUE;
     }
   have = postfix_registration_read (dir, reg->queue_id, NULL);
-  if (have != NULL)
+  if (have != NULL && recover_superseded (reg, have))
     return TRUE;
+  if (have != NULL)
+    g_message ("Queue id %s was reused: its journaled registration (arrived %"
+               G_GINT64_FORMAT ") replaces the older one (arrived %" G_GINT64_FORMAT ")",
+               reg->queue_id, reg->arrival, have->arrival);
   return postfix_registration_write (dir, reg, error);
 }
 

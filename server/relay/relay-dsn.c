@@ -225,37 +225,44 @@ build_dsn (RelayServer  *server,
   return to_crlf (bytes->data, bytes->len);
 }
 
-/* Queue a DSN about @rcpts of @msg to its sender. */
+/**
+ * relay_dsn_originate:
+ * @server: the relay
+ * @id: the new message's queue id (relay_queue_new_id())
+ * @to: its one recipient
+ * @content: (array length=len): the message, CRLF lines
+ * @len: its length
+ * @error: a queue file error
+ *
+ * The one way to queue a message the relay itself originates (a DSN, a Harrison TRACK:
+ * mail): from the null reverse path, flagged so that nothing is ever reported about it
+ * (is_dsn, NOTIFY=NEVER), with our Received: field above @content, written and committed
+ * like any accepted message (crash-safe, routed by @to's domain).
+ *
+ * Returns: whether it was queued (the queue owns it then)
+ */
 gboolean
-relay_dsn_send (RelayServer  *server,
-                RelayMessage *msg,
-                GPtrArray    *rcpts,
-                GError      **error)
+relay_dsn_originate (RelayServer *server,
+                     const char  *id,
+                     const char  *to,
+                     const char  *content,
+                     gsize        len,
+                     GError     **error)
 {
-  g_autoptr (GBytes) data = NULL;
   g_autoptr (RelayMessage) dsn = NULL;
   g_autofree char *tmp_path = NULL;
-  g_autofree char *dsn_id = NULL;
   g_autofree char *received = NULL;
   g_autofree char *date = NULL;
   g_autoptr (GByteArray) full = g_byte_array_new ();
   RelayRecipient *rcpt;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  gsize len = 0;
-  const guint8 *raw;
-
-  if (msg->is_dsn || msg->sender[0] == '\0')
-    return TRUE;
-  data = build_dsn (server, msg, rcpts, error);
-  if (data == NULL)
-    return FALSE;
 
   dsn = relay_message_new ();
-  dsn->id = relay_queue_new_id ();
+  dsn->id = g_strdup (id);
   dsn->sender = g_strdup ("");
   dsn->arrival = now;
   dsn->is_dsn = TRUE;
-  rcpt = relay_recipient_new (msg->sender);
+  rcpt = relay_recipient_new (to);
   rcpt->notify = MSGTRK_DSN_NOTIFY_NEVER;
   rcpt->next_attempt = now;
   g_ptr_array_add (dsn->rcpts, rcpt);
@@ -270,8 +277,7 @@ relay_dsn_send (RelayServer  *server,
   received = g_strdup_printf ("Received: by %s (msgtrk-relay) id %s;\r\n\t%s\r\n",
                               server->config->hostname, dsn->id, date);
   g_byte_array_append (full, (const guint8 *) received, strlen (received));
-  raw = g_bytes_get_data (data, &len);
-  g_byte_array_append (full, raw, len);
+  g_byte_array_append (full, (const guint8 *) content, len);
 
   {
     g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
@@ -282,14 +288,37 @@ relay_dsn_send (RelayServer  *server,
   tmp_path = relay_queue_tmp_path (server->queue, dsn->id);
   if (!durable_file_write (tmp_path, (const char *) full->data, full->len, error))
     return FALSE;
-  dsn_id = g_strdup (dsn->id);
   if (!relay_queue_commit (server->queue, dsn, tmp_path, error))
     {
       g_unlink (tmp_path);
       return FALSE;
     }
-  /* The queue owns the DSN now (a worker may already be delivering it). */
+  /* The queue owns it now (a worker may already be delivering it). */
   g_steal_pointer (&dsn);
+  return TRUE;
+}
+
+/* Queue a DSN about @rcpts of @msg to its sender. */
+gboolean
+relay_dsn_send (RelayServer  *server,
+                RelayMessage *msg,
+                GPtrArray    *rcpts,
+                GError      **error)
+{
+  g_autoptr (GBytes) data = NULL;
+  g_autofree char *dsn_id = NULL;
+  gsize len = 0;
+  const char *raw;
+
+  if (msg->is_dsn || msg->sender[0] == '\0')
+    return TRUE;
+  data = build_dsn (server, msg, rcpts, error);
+  if (data == NULL)
+    return FALSE;
+  raw = g_bytes_get_data (data, &len);
+  dsn_id = relay_queue_new_id ();
+  if (!relay_dsn_originate (server, dsn_id, msg->sender, raw, len, error))
+    return FALSE;
   g_message ("%s: DSN %s queued for <%s> (%s)", msg->id, dsn_id, msg->sender,
              summary_of (rcpts));
   return TRUE;

@@ -22,6 +22,8 @@
  */
 #include "relay-harrison.h"
 
+#include "relay-dsn.h"
+
 #include "relay-report.h"
 
 #include "durable-file.h"
@@ -332,39 +334,6 @@ build_mail (RelayServer  *server,
   return out;
 }
 
-/* Queue @mail, the TRACK: mail @track's envelope describes (as relay_dsn_send does). */
-static gboolean
-enqueue (RelayServer  *server,
-         RelayMessage *track,
-         GString      *mail,
-         GError      **error)
-{
-  g_autoptr (GByteArray) full = g_byte_array_new ();
-  g_autofree char *tmp_path = NULL;
-  g_autofree char *received = NULL;
-  g_autofree char *date = relay_format_date (track->arrival);
-  gsize block_len = 0;
-  g_autofree char *block = relay_queue_envelope_block (track, &block_len);
-  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
-
-  g_byte_array_append (full, (const guint8 *) block, block_len);
-  received = g_strdup_printf ("Received: by %s (msgtrk-relay) id %s;\r\n\t%s\r\n",
-                              server->config->hostname, track->id, date);
-  g_byte_array_append (full, (const guint8 *) received, strlen (received));
-  g_byte_array_append (full, (const guint8 *) mail->str, mail->len);
-  g_checksum_update (sum, full->data + RELAY_QUEUE_HEAD_LEN, full->len - RELAY_QUEUE_HEAD_LEN);
-  relay_queue_seal_head ((char *) full->data, sum);
-  tmp_path = relay_queue_tmp_path (server->queue, track->id);
-  if (!durable_file_write (tmp_path, (const char *) full->data, full->len, error))
-    return FALSE;
-  if (!relay_queue_commit (server->queue, track, tmp_path, error))
-    {
-      g_unlink (tmp_path);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /*
  * relay_harrison_accepted:
  * @server: the relay
@@ -389,9 +358,7 @@ relay_harrison_accepted (RelayServer  *server,
   g_autoptr (GString) mail = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *key = NULL;
-  g_autoptr (RelayMessage) track = NULL;
   g_autofree char *track_id = NULL;
-  RelayRecipient *rcpt;
   guint n_received = 1;
   guint n_keys = 0;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
@@ -449,24 +416,14 @@ relay_harrison_accepted (RelayServer  *server,
       return;
     }
 
-  track = relay_message_new ();
-  track->id = relay_queue_new_id ();
-  track->sender = g_strdup ("");
-  track->arrival = now;
-  track->is_dsn = TRUE; /* nothing is ever returned about it */
-  rcpt = relay_recipient_new (msg->sender);
-  rcpt->notify = MSGTRK_DSN_NOTIFY_NEVER;
-  rcpt->next_attempt = now;
-  g_ptr_array_add (track->rcpts, rcpt);
-  mail = build_mail (server, msg, key, record->str, track->id);
-  track_id = g_strdup (track->id);
-  if (!enqueue (server, track, mail, &error))
+  /* Nothing is ever returned about it: relay_dsn_originate() queues it as a DSN. */
+  track_id = relay_queue_new_id ();
+  mail = build_mail (server, msg, key, record->str, track_id);
+  if (!relay_dsn_originate (server, track_id, msg->sender, mail->str, mail->len, &error))
     {
       g_warning ("%s: the trace record could not be queued: %s", msg->id, error->message);
       return;
     }
-  /* The queue owns it now. */
-  g_steal_pointer (&track);
   g_message ("%s: trace record %s queued for <%s> (%u Received:)", msg->id, track_id,
              msg->sender, n_received);
 }

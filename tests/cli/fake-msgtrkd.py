@@ -293,9 +293,9 @@ class Fake:
             return MERGED["envid"]
         return None
 
-    def emit(self, envid, state, summary):
+    def emit(self, envid, state, summary, message_id=""):
         self.conn.emit_signal(None, PATH, BUS_NAME, "StatusChanged",
-                              GLib.Variant("(sss)", (envid, state, summary)))
+                              GLib.Variant("(ssss)", (envid, state, summary, message_id)))
 
     def not_found(self, inv, ident):
         inv.return_dbus_error(ERR + "NotFound", "No tracked message with id \u201c%s\u201d" % ident)

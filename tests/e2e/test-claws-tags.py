@@ -9,7 +9,9 @@ messages go out: to a recipient delivered, one failed, one delayed, and one to t
 (a mixed summary). Checks: the outdated status tags are gone from tagsrc, the user's tag is
 kept; every status tag is one of the fixed set, none carries counts; Delivered, Failed and
 Delayed have their own symbols (✔, ✖, ◷). Screenshot of the Sent folder. Skips (77) like
-the other e2e tests.
+the other e2e tests. Also: a StatusChanged of a message Claws never saw (Prepare called
+by another client) makes no new ListStatus fetch (the signal names the Message-ID; the
+plugin's debug line per fetch is counted).
 """
 
 import os
@@ -29,6 +31,11 @@ MESSAGES = [("Tags delivered", "alice@example.net", "delivered"),
             ("Tags failed", "bob@gone.example", "failed"),
             ("Tags delayed", "carol@slow.example", "delayed"),
             ("Tags mixed", "alice@example.net, bob@gone.example", "failed")]
+# A message prepared outside Claws, and how long after its signal no fetch may start (s):
+# past the plugin's MTC_RESCAN_DELAY_MS (0.5 s) and the fetch itself.
+STRAY_MID = "stray.tags@demo.test"
+STRAY_WAIT = 3.0
+FETCH_LINE = "ListStatus: "
 
 
 def tags(run):
@@ -37,6 +44,32 @@ def tags(run):
             return [ln.split("\t", 1)[1].rstrip("\n") for ln in f if "\t" in ln]
     except FileNotFoundError:
         return []
+
+
+def fetches(run):
+    """How many whole ListStatus fetches the plugin finished (its debug line per fetch)."""
+    return sum(1 for ln in run.claws_log().splitlines()
+               if "msgtrk-claws-DEBUG" in ln and FETCH_LINE in ln)
+
+
+def check_stray_signal(run):
+    """A message Claws never saw (prepared by another client) signals StatusChanged: the
+    signal names its Message-ID, so the plugin places it without fetching ListStatus again."""
+    h.wait_for("the plugin's first ListStatus fetch", lambda: fetches(run) >= 1)
+    run.open_folder("sent")   # a shown Sent folder is what a new look would be for
+    time.sleep(STRAY_WAIT)
+    before = fetches(run)
+    signals = run.claws_log().count("StatusChanged ")
+    run.gdbus("Prepare", h.SENDER, "['%s']" % h.RECIPIENT, STRAY_MID, "Tags stray",
+              "localhost")
+    h.wait_for("the plugin to handle the stray StatusChanged",
+               lambda: run.claws_log().count("StatusChanged ") > signals)
+    time.sleep(STRAY_WAIT)
+    if fetches(run) != before:
+        raise AssertionError("a StatusChanged of a message Claws did not know made the plugin "
+                             "fetch ListStatus again (%d fetches, %d before)"
+                             % (fetches(run), before))
+    h.log("a stray StatusChanged placed from its Message-ID, no new ListStatus")
 
 
 def scenario(run):
@@ -55,6 +88,7 @@ def scenario(run):
     if MINE not in tags(run):
         raise AssertionError("the user's own tag was removed: %r" % tags(run))
     h.log("outdated status tags removed, the user's tag kept")
+    check_stray_signal(run)
 
     for subject, to, _ in MESSAGES:
         compose = run.compose(subject, ("Hello,", "which tag for this one?"), to=to)

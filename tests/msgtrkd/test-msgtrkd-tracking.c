@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "msgtrkd-error.h"
+#include "msgtrkd-harrison.h"
 #include "msgtrkd-notify.h"
 #include "msgtrkd-route.h"
 #include "msgtrkd-tracking.h"
@@ -506,6 +507,44 @@ test_route_cache_bounded (Fixture      *f,
                     MSGTRKD_ROUTE_CACHE_MESSAGES - 1);
 }
 
+/* Forget removes the message's stored Content-Track key (a setting named by the key's
+ * hash), and only that message's. */
+static void
+test_forget_content_track (Fixture      *f,
+                           gconstpointer data)
+{
+  static const char key1[] = "ct1.aaaaaaaaaaaaaaaaaaaaaaaaaa";
+  static const char key2[] = "ct1.bbbbbbbbbbbbbbbbbbbbbbbbbb";
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid1 = prepare (f, one_rcpt);
+  g_autofree char *envid2 = NULL;
+  g_autofree char *index1 = msgtrkd_harrison_index_name (key1);
+  g_autofree char *index2 = msgtrkd_harrison_index_name (key2);
+  g_autofree char *left1 = NULL;
+  g_autofree char *left2 = NULL;
+  g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_prepare (
+    f->tracking, "alice@example.org", one_rcpt, "<m2@example.org>", "Other", "smtp.example.org",
+    3600, &error);
+
+  g_test_summary ("Forget deletes the message's Content-Track key from the store");
+  g_assert_no_error (error);
+  g_assert_true (msgtrkd_tracking_add_prepared (f->tracking, m, &error));
+  envid2 = g_strdup (m->envid);
+  g_assert_true (msgtrkd_tracking_set_content_track (f->tracking, envid1, key1, &error));
+  g_assert_true (msgtrkd_tracking_set_content_track (f->tracking, envid2, key2, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (msgtrkd_tracking_forget (f->tracking, envid1, &error));
+  g_assert_no_error (error);
+  left1 = msgtrkd_store_get_setting (f->store, index1, &error);
+  g_assert_no_error (error);
+  g_assert_null (left1);
+  left2 = msgtrkd_store_get_setting (f->store, index2, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (left2);
+  g_assert_true (g_str_has_prefix (left2, envid2));
+}
+
 /* Which transitions notify, and what the notification says. */
 /* A change made inside a store batch (as the scheduler's poll results are) is told only
  * after the batch commits: whoever reacts to StatusChanged (GetStatus, another process, a
@@ -579,6 +618,7 @@ main (int   argc,
   ADD ("/msgtrkd-tracking/event-once", test_event_once);
   ADD ("/msgtrkd-tracking/route-cache-bounded", test_route_cache_bounded);
   ADD ("/msgtrkd-tracking/changed-after-commit", test_changed_after_commit);
+  ADD ("/msgtrkd-tracking/forget-content-track", test_forget_content_track);
 #undef ADD
   g_test_add_func ("/msgtrkd-tracking/notify", test_notify);
   return g_test_run ();

@@ -233,6 +233,13 @@ class MsgtrkdTest(unittest.TestCase):
         # Only changes are signalled: no two identical signals in a row.
         for a, b in zip(mine, mine[1:]):
             self.assertNotEqual(a, b)
+        # Each names the message's Message-ID (without <>), so that a client can place a
+        # message it has not seen yet without asking again.
+        full = [sig for sig in self.s.full_signals if sig[0] == self.envid]
+        self.assertEqual(len(full), len(mine))
+        self.assertTrue(all(len(sig) == 4 for sig in full), full[:2])
+        self.assertEqual(full[-1][3], self.s.get_route(self.envid)["message_id"])
+        self.assertNotIn("<", full[-1][3])
 
     def test_04_get_status_batch(self):
         mid = "<%s>" % message_id_of(self.envid)

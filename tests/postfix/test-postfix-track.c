@@ -15,6 +15,10 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "durable-group.h"
 
 #include "msgtrk-private.h"
 #include "postfix-log.h"
@@ -219,6 +223,74 @@ test_registration_limit (void)
   "Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "                       \
   "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred "     \
   "(host mx.b.example[192.0.2.2] said: 451 4.3.0 later (in reply to RCPT TO command))"
+/* A front that journaled @reg (durably) and died before its file rename was durable: the
+ * journal holds the record, the file in @dir is whatever was there before. */
+static void
+front_dies_after_journal (const char                *dir,
+                          const PostfixRegistration *reg)
+{
+  g_autofree char *text = postfix_registration_format (reg);
+  pid_t pid = fork ();
+  int status = 0;
+
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      DurableJournal *j = durable_journal_open (dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, NULL);
+      guint64 t = 0;
+
+      if (j == NULL || !durable_journal_append (j, text, strlen (text), &t, NULL)
+          || !durable_journal_wait (j, t, NULL))
+        _exit (3);
+      _exit (0); /* no close: the journal stays, its owner dead */
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+}
+
+/* Recovery tells registrations of one queue id apart: a journaled one newer than the file
+ * (Postfix reused the short queue id while the old registration was still there) replaces
+ * it; one older than the file (the file was replaced since) does not. */
+static void
+test_recover_reused_queue_id (Fixture      *fx,
+                              gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PostfixRegistration) old = postfix_registration_new ("ABCDEF", "old", B1, 100, 200);
+  g_autoptr (PostfixRegistration) reused = postfix_registration_new ("ABCDEF", "new", B1, 150,
+                                                                     250);
+  g_autoptr (PostfixRegistration) stale = postfix_registration_new ("ABCDEF", "stale", B1, 50,
+                                                                    150);
+  g_autoptr (PostfixRegistration) back = NULL;
+
+  g_test_summary ("Recovery restores a journaled registration of a reused queue id");
+  g_assert_true (postfix_registration_add_rcpt (old, "a@test.example", "a@test.example", NULL,
+                                                &error));
+  g_assert_true (postfix_registration_add_rcpt (reused, "b@test.example", "b@test.example",
+                                                NULL, &error));
+  g_assert_true (postfix_registration_add_rcpt (stale, "c@test.example", "c@test.example",
+                                                NULL, &error));
+  g_assert_true (postfix_registration_write (fx->reg_dir, old, &error));
+  g_assert_no_error (error);
+
+  front_dies_after_journal (fx->reg_dir, reused);
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
+  g_assert_no_error (error);
+  back = postfix_registration_read (fx->reg_dir, "ABCDEF", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->envid, ==, "new");
+  g_clear_pointer (&back, postfix_registration_free);
+
+  /* An older registration of the id, journaled by another dead front: the file stays. */
+  front_dies_after_journal (fx->reg_dir, stale);
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
+  g_assert_no_error (error);
+  back = postfix_registration_read (fx->reg_dir, "ABCDEF", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->envid, ==, "new");
+}
+
 #define LINE_SENT                                                                              \
   "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "                       \
   "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "         \
@@ -365,6 +437,7 @@ main (int   argc,
   ADD ("/postfix-track/registration/roundtrip", test_registration_roundtrip);
   g_test_add_func ("/postfix-track/registration/malformed", test_registration_malformed);
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
+  ADD ("/postfix-track/registration/recover-reused-queue-id", test_recover_reused_queue_id);
   ADD ("/postfix-track/record/replay", test_replay);
   ADD ("/postfix-track/record/transferred", test_transferred);
   ADD ("/postfix-track/record/content-filter", test_content_filter);
