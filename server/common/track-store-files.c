@@ -68,6 +68,13 @@
 #include "msgtrk-private.h"
 #include "track-store-backend.h"
 
+/* The read cache (files_fetch): most records and octets of records kept; a record file is
+ * only cached once its inode changed at least TRACK_STORE_FILES_CACHE_SETTLE_SECONDS ago
+ * (see "Read cache" below). */
+#define TRACK_STORE_FILES_CACHE_ENTRIES 8192
+#define TRACK_STORE_FILES_CACHE_BYTES (16 * 1024 * 1024)
+#define TRACK_STORE_FILES_CACHE_SETTLE_SECONDS 2
+
 /* Temporary files older than this are left-overs of a crash: expire() removes them. */
 #define TRACK_STORE_STALE_TMP_SECONDS (60 * 60)
 
@@ -81,7 +88,61 @@ typedef struct
   char *dir;               /* (owned) <state_dir>/tracking */
   GMutex journal_lock;     /* guards opening journal */
   DurableJournal *journal; /* (owned) (nullable) this process's, opened at the first put */
+  GMutex cache_lock;       /* guards cache and cache_bytes */
+  GHashTable *cache;       /* (owned) ENVID -> CachedRecord (refcounted) */
+  gsize cache_bytes;
 } FilesStore;
+
+/* Read cache. What: files_fetch() (mtqpd's TRACK, the hot path) keeps each record it read,
+ * with its file's identity, so a TRACK of an unchanged record costs one stat() instead of
+ * hashing the ENVID, open, fstat, two reads, close and parsing the header again.
+ * How: an entry is valid while stat() of its path gives the same device, inode, size,
+ * mtime and ctime. Records are only ever replaced by rename() of a new file, so a new
+ * version is a new inode; a freed inode number reused by a new file of the same size in
+ * the same clock tick is ruled out by caching only files whose ctime (which no one can
+ * set back) is TRACK_STORE_FILES_CACHE_SETTLE_SECONDS old: a later file has a later
+ * ctime. Limits: TRACK_STORE_FILES_CACHE_ENTRIES records, TRACK_STORE_FILES_CACHE_BYTES
+ * octets; when full it is emptied (no LRU bookkeeping per hit). Never: a cached record
+ * is used without a stat() of its file (a removed or replaced record is never served);
+ * the writers' ownership checks (owner_check) always read the file. */
+typedef struct
+{
+  char *path;          /* (owned) */
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime;
+  struct timespec ctime;
+  char *authenticator; /* (owned) */
+  gint64 expires;
+  char *fields;        /* (owned) */
+  gsize fields_len;
+} CachedRecord;
+
+static void
+cached_record_clear (gpointer data)
+{
+  CachedRecord *c = data;
+
+  g_free (c->path);
+  g_free (c->authenticator);
+  g_free (c->fields);
+}
+
+static void
+cached_record_unref (gpointer data)
+{
+  g_atomic_rc_box_release_full (data, cached_record_clear);
+}
+
+static gboolean
+cached_record_matches (const CachedRecord *c,
+                       const struct stat  *st)
+{
+  return c->dev == st->st_dev && c->ino == st->st_ino && c->size == st->st_size
+         && c->mtime.tv_sec == st->st_mtim.tv_sec && c->mtime.tv_nsec == st->st_mtim.tv_nsec
+         && c->ctime.tv_sec == st->st_ctim.tv_sec && c->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
 
 static void
 files_free (gpointer impl)
@@ -90,6 +151,8 @@ files_free (gpointer impl)
 
   g_clear_pointer (&self->journal, durable_journal_close);
   g_mutex_clear (&self->journal_lock);
+  g_clear_pointer (&self->cache, g_hash_table_unref);
+  g_mutex_clear (&self->cache_lock);
   g_free (self->dir);
   g_free (self);
 }
@@ -125,6 +188,8 @@ track_store_files_open (const char *state_dir,
 
   self = g_new0 (FilesStore, 1);
   g_mutex_init (&self->journal_lock);
+  g_mutex_init (&self->cache_lock);
+  self->cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, cached_record_unref);
   self->dir = g_steal_pointer (&dir);
   /* Records a crash may have cut from the disk come back from dead writers' journals (a
    * reader without write access to them skips them). */
@@ -285,9 +350,10 @@ files_put (gpointer    impl,
 /* Read a whole record file, refusing anything but a regular file of bounded size.
  * A missing file is MSGTRK_ERROR_NOT_FOUND. */
 static char *
-read_record_file (const char *path,
-                  gsize      *len_out,
-                  GError    **error)
+read_record_file (const char  *path,
+                  gsize       *len_out,
+                  struct stat *st_out,
+                  GError     **error)
 {
   struct stat st;
   g_autofree char *buf = NULL;
@@ -364,6 +430,8 @@ read_record_file (const char *path,
   close (fd);
   buf[got] = '\0';
   *len_out = got;
+  if (st_out != NULL)
+    *st_out = st;
   return g_steal_pointer (&buf);
 }
 
@@ -496,17 +564,17 @@ record_header_parse (const char   *data,
 
 /* Read and parse the header of the record of @envid; @buf_out keeps the file text. */
 static gboolean
-record_read (FilesStore   *self,
-             const char   *envid,
-             char        **buf_out,
-             RecordHeader *header,
-             GError      **error)
+record_read_at (const char   *path,
+                const char   *envid,
+                char        **buf_out,
+                RecordHeader *header,
+                struct stat  *st_out,
+                GError      **error)
 {
-  g_autofree char *path = record_path (self, envid);
   g_autofree char *buf = NULL;
   gsize len = 0;
 
-  buf = read_record_file (path, &len, error);
+  buf = read_record_file (path, &len, st_out, error);
   if (buf == NULL)
     return FALSE;
   if (!record_header_parse (buf, len, path, header, error))
@@ -519,6 +587,18 @@ record_read (FilesStore   *self,
     }
   *buf_out = g_steal_pointer (&buf);
   return TRUE;
+}
+
+static gboolean
+record_read (FilesStore   *self,
+             const char   *envid,
+             char        **buf_out,
+             RecordHeader *header,
+             GError      **error)
+{
+  g_autofree char *path = record_path (self, envid);
+
+  return record_read_at (path, envid, buf_out, header, NULL, error);
 }
 
 /* May a record of @envid with @authenticator and @version be written at @now? Yes if there
@@ -563,7 +643,83 @@ owner_check (FilesStore *self,
   return ok;
 }
 
-/* The backend's fetch (track-store-backend.h). */
+/* The cached record of @envid if its file is unchanged (a new reference), else NULL
+ * (a changed or removed file's entry is dropped). */
+static CachedRecord *
+cache_get (FilesStore *self,
+           const char *envid)
+{
+  CachedRecord *c;
+  struct stat st;
+
+  g_mutex_lock (&self->cache_lock);
+  c = g_hash_table_lookup (self->cache, envid);
+  if (c != NULL)
+    g_atomic_rc_box_acquire (c);
+  g_mutex_unlock (&self->cache_lock);
+  if (c == NULL)
+    return NULL;
+  if (lstat (c->path, &st) == 0 && S_ISREG (st.st_mode) && cached_record_matches (c, &st))
+    return c;
+  g_mutex_lock (&self->cache_lock);
+  if (g_hash_table_lookup (self->cache, envid) == c)
+    {
+      self->cache_bytes -= c->fields_len;
+      g_hash_table_remove (self->cache, envid);
+    }
+  g_mutex_unlock (&self->cache_lock);
+  cached_record_unref (c);
+  return NULL;
+}
+
+/* Keep the record read from @path (its file's identity in @st), if it has settled. */
+static void
+cache_put (FilesStore        *self,
+           const char        *envid,
+           char              *path,
+           const struct stat *st,
+           const RecordHeader *header)
+{
+  CachedRecord *c;
+
+  if ((gint64) st->st_ctim.tv_sec
+      > g_get_real_time () / G_USEC_PER_SEC - TRACK_STORE_FILES_CACHE_SETTLE_SECONDS)
+    {
+      g_free (path);
+      return;
+    }
+  c = g_atomic_rc_box_new0 (CachedRecord);
+  c->path = path;
+  c->dev = st->st_dev;
+  c->ino = st->st_ino;
+  c->size = st->st_size;
+  c->mtime = st->st_mtim;
+  c->ctime = st->st_ctim;
+  c->authenticator = g_strdup (header->authenticator);
+  c->expires = header->expires;
+  c->fields = g_strndup (header->fields, header->fields_len);
+  c->fields_len = header->fields_len;
+
+  g_mutex_lock (&self->cache_lock);
+  if (g_hash_table_size (self->cache) >= TRACK_STORE_FILES_CACHE_ENTRIES
+      || self->cache_bytes + c->fields_len > TRACK_STORE_FILES_CACHE_BYTES)
+    {
+      g_hash_table_remove_all (self->cache);
+      self->cache_bytes = 0;
+    }
+  {
+    CachedRecord *old = g_hash_table_lookup (self->cache, envid);
+
+    if (old != NULL)
+      self->cache_bytes -= old->fields_len;
+  }
+  self->cache_bytes += c->fields_len;
+  g_hash_table_replace (self->cache, g_strdup (envid), c);
+  g_mutex_unlock (&self->cache_lock);
+}
+
+/* The backend's fetch (track-store-backend.h): from the read cache when the record's
+ * file is unchanged. */
 static gboolean
 files_fetch (gpointer    impl,
              const char *envid,
@@ -574,13 +730,27 @@ files_fetch (gpointer    impl,
 {
   FilesStore *self = impl;
   g_autofree char *buf = NULL;
+  g_autofree char *path = NULL;
   RecordHeader header = { 0 };
+  struct stat st;
+  CachedRecord *c;
 
-  if (!record_read (self, envid, &buf, &header, error))
+  c = cache_get (self, envid);
+  if (c != NULL)
+    {
+      *authenticator = g_strdup (c->authenticator);
+      *expires = c->expires;
+      *fields = g_strndup (c->fields, c->fields_len);
+      cached_record_unref (c);
+      return TRUE;
+    }
+  path = record_path (self, envid);
+  if (!record_read_at (path, envid, &buf, &header, &st, error))
     {
       record_header_clear (&header);
       return FALSE;
     }
+  cache_put (self, envid, g_steal_pointer (&path), &st, &header);
   *authenticator = g_steal_pointer (&header.authenticator);
   *expires = header.expires;
   *fields = g_strndup (header.fields, header.fields_len);
@@ -609,7 +779,7 @@ entry_is_expired (FilesStore *self,
              && (gint64) st.st_mtime + TRACK_STORE_STALE_TMP_SECONDS < now;
     }
 
-  buf = read_record_file (path, &len, &error);
+  buf = read_record_file (path, &len, NULL, &error);
   if (buf == NULL || !record_header_parse (buf, len, path, &header, &error))
     {
       /* Kept for the administrator to look at; never deleted blindly. */

@@ -65,8 +65,10 @@
 /* Answers buffered before they are written even though more commands wait. */
 #define MTQPD_OUTPUT_FLUSH (64 * 1024)
 
-/* Event-driven sessions: events fetched per epoll_wait(); the poller's longest sleep
- * (the granularity of the idle timer and the lingering close). */
+/* Event-driven sessions: events fetched per epoll_wait(); the poller's longest sleep and
+ * the interval of its sweep of the parked sessions' deadlines (the granularity of the
+ * idle timer and the lingering close: the sweep is O(parked sessions), so it is not
+ * repeated at every wake-up of a busy poller). */
 #define MTQPD_LOOP_EVENTS 64
 #define MTQPD_LOOP_TICK_MS 500
 
@@ -952,15 +954,17 @@ loop_poll (gpointer data)
 {
   MtqpdLoop *loop = data;
   struct epoll_event events[MTQPD_LOOP_EVENTS];
+  g_autoptr (GPtrArray) due = g_ptr_array_new ();
+  gint64 next_sweep = 0;
 
   while (!g_atomic_int_get (&loop->stop))
     {
       int n = epoll_wait (loop->epfd, events, MTQPD_LOOP_EVENTS, MTQPD_LOOP_TICK_MS);
-      g_autoptr (GPtrArray) due = g_ptr_array_new ();
       GHashTableIter iter;
       gpointer key;
       gint64 now;
 
+      g_ptr_array_set_size (due, 0);
       if (n < 0 && errno != EINTR)
         {
           g_warning ("epoll_wait: %s", g_strerror (errno));
@@ -975,18 +979,22 @@ loop_poll (gpointer data)
             g_ptr_array_add (due, s);
         }
       now = g_get_monotonic_time ();
-      g_hash_table_iter_init (&iter, loop->parked);
-      while (g_hash_table_iter_next (&iter, &key, NULL))
+      if (now >= next_sweep)
         {
-          Session *s = key;
-
-          if (now >= s->deadline)
+          next_sweep = now + (gint64) MTQPD_LOOP_TICK_MS * 1000;
+          g_hash_table_iter_init (&iter, loop->parked);
+          while (g_hash_table_iter_next (&iter, &key, NULL))
             {
-              g_hash_table_iter_remove (&iter);
-              epoll_ctl (loop->epfd, EPOLL_CTL_DEL, g_socket_get_fd (s->socket), NULL);
-              s->registered = FALSE;
-              s->expired = TRUE;
-              g_ptr_array_add (due, s);
+              Session *s = key;
+
+              if (now >= s->deadline)
+                {
+                  g_hash_table_iter_remove (&iter);
+                  epoll_ctl (loop->epfd, EPOLL_CTL_DEL, g_socket_get_fd (s->socket), NULL);
+                  s->registered = FALSE;
+                  s->expired = TRUE;
+                  g_ptr_array_add (due, s);
+                }
             }
         }
       g_mutex_unlock (&loop->lock);

@@ -45,8 +45,12 @@ typedef struct
   MtqpdLoop *loop;                 /* (nullable) event-driven sessions; NULL: a thread each */
 } MtqpdServer;
 
-/** MTQPD_MAX_WORKERS: most worker threads of the event loop. */
+/** MTQPD_MAX_WORKERS: most worker threads of the event loop ([mtqpd] workers). */
 #define MTQPD_MAX_WORKERS 32
+/* The default (workers=0): MTQPD_WORKERS_PER_CPU per CPU, at least
+ * MTQPD_MIN_DEFAULT_WORKERS (a worker blocks while the store answers). */
+#define MTQPD_WORKERS_PER_CPU 2
+#define MTQPD_MIN_DEFAULT_WORKERS 4
 
 MtqpdLoop *mtqpd_loop_new      (guint              workers,
                                 GError           **error);

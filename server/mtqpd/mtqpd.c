@@ -13,7 +13,9 @@
  *
  * Limits: max_connections sessions at once (more wait up to connection_wait seconds in
  * the listen backlog, then are answered "-TEMP/MTQP/unavailable" and closed); idle_timeout (at least 600 s, as RFC 3887
- * section 2.4 demands, unless --idle-timeout-for-tests); 998-octet lines (fixed).
+ * section 2.4 demands, unless --idle-timeout-for-tests); 998-octet lines (fixed); workers
+ * (threads of the event loop) 1 to MTQPD_MAX_WORKERS, 0 (default) = 2 per CPU, at least
+ * 4 (with the PostgreSQL store, give [store] pool_size as many connections).
  * Never: run as root; log a secret; write to the tracking store.
  */
 #include "config.h"
@@ -52,6 +54,7 @@ typedef struct
   guint connection_wait;
   gboolean chaining;
   guint chain_timeout;
+  guint workers; /* 0: mtqpd_default_workers () */
   char *chain_ca_file;
   MtqpdChain *chain;        /* (owned) (nullable) set when chaining is on */
   GKeyFile *kf;             /* (owned) (nullable) for [store], opened after the drop */
@@ -97,7 +100,7 @@ mtqpd_config_read (GKeyFile    *kf,
   static const char *const known[] = {
     "listen", "hostname", "state_dir", "tls_certificate", "tls_key", "user",
     "idle_timeout", "max_connections", "connection_wait", "chaining", "chain_timeout",
-    "chain_ca_file", NULL,
+    "chain_ca_file", "workers", NULL,
   };
   const ServerConfigGroup groups[] = {
     { MTQPD_GROUP, known },
@@ -124,6 +127,7 @@ mtqpd_config_read (GKeyFile    *kf,
       &c->connection_wait },
     { "chain_timeout", MTQPD_DEFAULT_CHAIN_TIMEOUT, MTQPD_MIN_CHAIN_TIMEOUT,
       MTQPD_MAX_CHAIN_TIMEOUT, &c->chain_timeout },
+    { "workers", 0, 0, MTQPD_MAX_WORKERS, &c->workers },
     { NULL, 0, 0, 0, NULL },
   };
 
@@ -262,8 +266,12 @@ mtqpd_post_drop (gpointer  data,
   /* Event-driven sessions unless chaining (its next-hop queries block a thread). */
   if (m->config.chain == NULL)
     {
-      m->server.loop = mtqpd_loop_new (CLAMP (2 * g_get_num_processors (), 4,
-                                              MTQPD_MAX_WORKERS), error);
+      guint workers = m->config.workers != 0
+                        ? m->config.workers
+                        : CLAMP (MTQPD_WORKERS_PER_CPU * g_get_num_processors (),
+                                 MTQPD_MIN_DEFAULT_WORKERS, MTQPD_MAX_WORKERS);
+
+      m->server.loop = mtqpd_loop_new (workers, error);
       if (m->server.loop == NULL)
         return FALSE;
     }

@@ -26,6 +26,7 @@
 
 #include "msgtrk-private.h"
 #include "mtqpd-chain.h"
+#include "mtqpd-session.h"
 #include "test-util.h"
 #include "track-store.h"
 
@@ -730,6 +731,13 @@ test_config (Fixture      *f,
   g_assert_cmpint (config_outcome (f, "chaining=true\nchain_timeout=120\n", NULL), ==, -1);
   g_assert_cmpint (config_outcome (f, "chaining=true\nchain_timeout=121\n", NULL), !=, -1);
   g_assert_cmpint (config_outcome (f, "chaining=maybe\n", NULL), !=, -1);
+  /* workers: 0 (the default: 2 per CPU, 4 to MTQPD_MAX_WORKERS), 1 to MTQPD_MAX_WORKERS. */
+  g_assert_cmpint (config_outcome (f, "workers=0\n", NULL), ==, -1);
+  g_assert_cmpint (config_outcome (f, "workers=1\n", NULL), ==, -1);
+  g_assert_cmpint (config_outcome (f, "workers=" G_STRINGIFY (MTQPD_MAX_WORKERS) "\n", NULL), ==,
+                   -1);
+  g_assert_cmpint (config_outcome (f, "workers=33\n", NULL), !=, -1);
+  g_assert_cmpint (config_outcome (f, "workers=-1\n", NULL), !=, -1);
   g_assert_cmpint (config_outcome (f, "chaining=true\n",
                                    "[chain_overrides]\nhop.demo.test=not-an-address\n"), !=, -1);
   g_assert_cmpint (config_outcome (f, "chaining=true\n",

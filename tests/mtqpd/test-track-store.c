@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -578,6 +579,67 @@ test_expire (Fixture      *f,
   g_assert_true (g_file_test (broken, G_FILE_TEST_EXISTS));
 }
 
+/* The files backend's read cache (track-store-files.c, "Read cache") never serves a record
+ * whose file changed or went away, even one rewritten in place at the same size. */
+static void
+test_read_cache (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delayed");
+  g_autofree char *path = record_file (f, ENVID);
+  g_autofree char *text = NULL;
+  char *at;
+  gsize len = 0;
+  guint round;
+
+  g_test_summary ("A cached record is re-read when its file changes and gone when removed");
+
+  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, report, &error));
+  g_assert_no_error (error);
+  /* Old enough to be cached (TRACK_STORE_FILES_CACHE_SETTLE_SECONDS). */
+  g_usleep (2500 * G_TIME_SPAN_MILLISECOND);
+  for (round = 0; round < 2; round++)
+    {
+      g_autoptr (MsgtrkReport) found = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (msgtrk_recipient_report_get_action (
+                         msgtrk_report_get_recipients (found)->pdata[0]), ==,
+                       MSGTRK_ACTION_DELAYED);
+    }
+
+  /* Rewritten in place, same size, same inode: "delayed" becomes "relayed". */
+  g_assert_true (g_file_get_contents (path, &text, &len, NULL));
+  at = strstr (text, "Action: delayed");
+  g_assert_nonnull (at);
+  memcpy (at + strlen ("Action: "), "relayed", 7);
+  {
+    int fd = open (path, O_WRONLY);
+
+    g_assert_cmpint (fd, >=, 0);
+    g_assert_cmpint (pwrite (fd, text, len, 0), ==, (gssize) len);
+    close (fd);
+  }
+  {
+    g_autoptr (MsgtrkReport) found = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (msgtrk_recipient_report_get_action (
+                       msgtrk_report_get_recipients (found)->pdata[0]), ==,
+                     MSGTRK_ACTION_RELAYED);
+  }
+
+  /* Removed: unknown, not the cached record. */
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  {
+    g_autoptr (MsgtrkReport) found = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
+
+    g_assert_null (found);
+    g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+  }
+}
+
 static void
 test_journal_replay (Fixture      *f,
                      gconstpointer data)
@@ -727,6 +789,7 @@ main (int    argc,
   ADD ("/track-store/malformed", test_malformed);
   ADD ("/track-store/symlink", test_symlink);
   ADD ("/track-store/expire", test_expire);
+  ADD ("/track-store/read-cache", test_read_cache);
   ADD ("/track-store/journal-replay", test_journal_replay);
   ADD ("/track-store/concurrent", test_concurrent);
 #undef ADD
