@@ -5,7 +5,8 @@
  * module of its module directory; registers the module's extensions: the composer's
  * "Track this message", the account editor's "SMTP with tracking" server type, the main
  * window's View ▸ Tracking Column and Message Tracking preferences page (with the
- * per-account "Send with tracking" switch), and the message list's Tracking column values.
+ * per-account "Send with tracking" switch), the message list's Tracking column values, and
+ * the reader's Message ▸ Track… items (mail view and separate message windows).
  * How: Evolution loads the module at start-up, before any window exists; each EExtension
  * is instantiated for every object of its extensible type.
  * Limits: docs/evolution.md, "Not done yet".

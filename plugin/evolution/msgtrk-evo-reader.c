@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* msgtrk-evo-reader.c: EExtension on EShellView (the "mail" one), the reader's actions.
+/* msgtrk-evo-reader.c: EExtension on EShellView (the "mail" one) and on EMailBrowser (the
+ * separate message window), the reader's actions.
  *
  * What: see msgtrk-evo-reader.h.
  * How: the actions live in the shell window's UI manager (msgtrk-evo-ui.c) and are merged
- * while the mail view is active ("toggled"); the mail view's content is the EMailReader
+ * while the mail view is active ("toggled"); a message window has its own UI manager and
+ * is its own EMailReader (merged once, at construction). The mail view's content is the EMailReader
  * whose "update-actions" tells when the selection changed. A message is tracked when its
  * summary's Message-ID hash is in msgtrk-evo-status.c's index, which also gives the
  * Message-ID text msgtrkd wants (Camel keeps only the hash).
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include <glib/gi18n-lib.h>
+#include <mail/e-mail-browser.h>
 #include <mail/e-mail-reader.h>
 #include <shell/e-shell-view.h>
 #include <shell/e-shell-window.h>
@@ -52,23 +55,39 @@ view_of (MsgtrkEvoReader *self)
   return E_SHELL_VIEW (e_extension_get_extensible (E_EXTENSION (self)));
 }
 
+/* The separate message window this extension serves, or NULL (the mail view's). */
+static EMailBrowser *
+browser_of (MsgtrkEvoReader *self)
+{
+  GObject *extensible = G_OBJECT (e_extension_get_extensible (E_EXTENSION (self)));
+
+  return E_IS_MAIL_BROWSER (extensible) ? E_MAIL_BROWSER (extensible) : NULL;
+}
+
+/* The window whose UI manager holds the actions: the browser, or the main window. */
 static GObject *
 window_of (MsgtrkEvoReader *self)
 {
+  if (browser_of (self) != NULL)
+    return G_OBJECT (browser_of (self));
   return G_OBJECT (e_shell_view_get_shell_window (view_of (self)));
 }
 
 static EMailReader *
 reader_of (MsgtrkEvoReader *self)
 {
-  EShellContent *content = e_shell_view_get_shell_content (view_of (self));
+  EShellContent *content;
 
+  if (browser_of (self) != NULL)
+    return E_MAIL_READER (browser_of (self));
+  content = e_shell_view_get_shell_content (view_of (self));
   return E_IS_MAIL_READER (content) ? E_MAIL_READER (content) : NULL;
 }
 
-/* The Message-ID of the one selected message if msgtrkd tracks it, else NULL. */
+/* The Message-ID of the one selected message if msgtrkd tracks it, else NULL; its uid in
+ * UID (when not NULL) if one message is selected. */
 static char *
-selected_message_id (MsgtrkEvoReader *self)
+selected_message_id (MsgtrkEvoReader *self, char **uid)
 {
   EMailReader *reader = reader_of (self);
   g_autoptr (GPtrArray) uids = reader ? e_mail_reader_get_selected_uids (reader) : NULL;
@@ -77,21 +96,43 @@ selected_message_id (MsgtrkEvoReader *self)
 
   if (uids == NULL || uids->len != 1 || folder == NULL)
     return NULL;
+  if (uid != NULL)
+    *uid = g_strdup (g_ptr_array_index (uids, 0));
   info = camel_folder_get_message_info (folder, g_ptr_array_index (uids, 0));
   if (info == NULL)
     return NULL;
   return g_strdup (msgtrk_evo_status_message_id (camel_message_info_get_message_id (info)));
 }
 
+/* Sets Track… and Copy Tracking Link from the selection, and logs what the actions say. */
+static void
+refresh_actions (MsgtrkEvoReader *self)
+{
+  EMailReader *reader = reader_of (self);
+  g_autofree char *uid = NULL;
+  g_autofree char *message_id = selected_message_id (self, &uid);
+  g_autoptr (CamelFolder) folder = reader ? e_mail_reader_ref_folder (reader) : NULL;
+
+  msgtrk_evo_ui_reader_set_tracked (window_of (self), message_id != NULL);
+  /* What the menus show, read back from the actions (the end-to-end test reads it). */
+  g_debug ("Reader actions%s: %s %s: Track… and Copy Tracking Link %s",
+           browser_of (self) ? " (message window)" : "",
+           folder ? camel_folder_get_full_name (folder) : "-", uid ? uid : "-",
+           msgtrk_evo_ui_reader_get_tracked (window_of (self)) ? "sensitive" : "insensitive");
+}
+
 static void
 update_actions_cb (EMailReader *reader, guint32 state, gpointer user_data)
 {
-  MsgtrkEvoReader *self = user_data;
-  g_autofree char *message_id = NULL;
+  refresh_actions (user_data);
+}
 
-  if ((state & E_MAIL_READER_SELECTION_SINGLE) != 0)
-    message_id = selected_message_id (self);
-  msgtrk_evo_ui_reader_set_tracked (window_of (self), message_id != NULL);
+/* Evolution updates its actions when a loaded message changes something (or a menu opens),
+ * not at every selection: a row selected after a tracked one would keep Track… live. */
+static void
+selection_change_cb (GtkWidget *message_list, gpointer user_data)
+{
+  refresh_actions (user_data);
 }
 
 /* Evolution refills the loaded message's user headers from the message: ours goes. */
@@ -135,7 +176,7 @@ static void
 track_activated (gpointer user_data)
 {
   MsgtrkEvoReader *self = user_data;
-  g_autofree char *message_id = selected_message_id (self);
+  g_autofree char *message_id = selected_message_id (self, NULL);
 
   if (message_id == NULL)
     msgtrk_evo_ui_show_message (window_of (self), FALSE,
@@ -174,7 +215,7 @@ static void
 copy_link_activated (gpointer user_data)
 {
   MsgtrkEvoReader *self = user_data;
-  g_autofree char *message_id = selected_message_id (self);
+  g_autofree char *message_id = selected_message_id (self, NULL);
 
   if (message_id == NULL)
     msgtrk_evo_ui_show_message (window_of (self), FALSE,
@@ -229,6 +270,9 @@ connect_reader (MsgtrkEvoReader *self)
   if (reader == NULL || connected == G_OBJECT (reader))
     return;
   g_signal_connect_object (reader, "update-actions", G_CALLBACK (update_actions_cb), self, 0);
+  if (e_mail_reader_get_message_list (reader) != NULL)
+    g_signal_connect_object (e_mail_reader_get_message_list (reader), "selection-change",
+                             G_CALLBACK (selection_change_cb), self, G_CONNECT_AFTER);
   /* "message-loaded" comes from the mail view inside the content (module-mail's
    * EMailShellContent has it as its "mail-view" property), not from the content. */
   if (g_object_class_find_property (G_OBJECT_GET_CLASS (reader), MSGTRK_EVO_READER_MAIL_VIEW))
@@ -266,6 +310,22 @@ toggled_cb (EShellView *view, gpointer user_data)
     }
 }
 
+/* A separate message window (double-click, Enter): its own UI manager, always active. */
+static void
+browser_setup (MsgtrkEvoReader *self)
+{
+  g_autoptr (GError) error = NULL;
+
+  msgtrk_evo_status_start ();
+  msgtrk_evo_ui_reader_add (window_of (self), track_activated, copy_link_activated,
+                            import_link_activated, self);
+  self->added = TRUE;
+  connect_reader (self);
+  self->merge_id = msgtrk_evo_ui_reader_merge (window_of (self), &error);
+  if (self->merge_id == 0)
+    g_warning ("msgtrk: cannot add Track… to the message window: %s", error->message);
+}
+
 static void
 msgtrk_evo_reader_constructed (GObject *object)
 {
@@ -273,6 +333,11 @@ msgtrk_evo_reader_constructed (GObject *object)
   EShellView *view;
 
   G_OBJECT_CLASS (msgtrk_evo_reader_parent_class)->constructed (object);
+  if (browser_of (self) != NULL)
+    {
+      browser_setup (self);
+      return;
+    }
   view = view_of (self);
   if (g_strcmp0 (e_shell_view_get_name (view), MSGTRK_EVO_READER_VIEW) != 0)
     return;
@@ -312,8 +377,40 @@ msgtrk_evo_reader_init (MsgtrkEvoReader *self)
   g_weak_ref_init (&self->reader, NULL);
 }
 
+/* The same extension on the separate message window (EMailBrowser). */
+typedef struct
+{
+  MsgtrkEvoReader parent_instance;
+} MsgtrkEvoBrowser;
+
+typedef struct
+{
+  MsgtrkEvoReaderClass parent_class;
+} MsgtrkEvoBrowserClass;
+
+GType msgtrk_evo_browser_get_type (void);
+
+G_DEFINE_DYNAMIC_TYPE (MsgtrkEvoBrowser, msgtrk_evo_browser, msgtrk_evo_reader_get_type ())
+
+static void
+msgtrk_evo_browser_class_init (MsgtrkEvoBrowserClass *klass)
+{
+  E_EXTENSION_CLASS (klass)->extensible_type = E_TYPE_MAIL_BROWSER;
+}
+
+static void
+msgtrk_evo_browser_class_finalize (MsgtrkEvoBrowserClass *klass)
+{
+}
+
+static void
+msgtrk_evo_browser_init (MsgtrkEvoBrowser *self)
+{
+}
+
 void
 msgtrk_evo_reader_type_register (GTypeModule *type_module)
 {
   msgtrk_evo_reader_register_type (type_module);
+  msgtrk_evo_browser_register_type (type_module);
 }

@@ -5,7 +5,9 @@
  * Tracking Link (ExportUrl, to the CLIPBOARD selection only) and Track a Link… (ImportUrl,
  * then the viewer), also in the message list's context menu. Track… and Copy Tracking Link
  * are greyed out unless exactly one tracked message is selected.
- * Limits: the mail view of the main window (not the separate message window); "tracked"
+ * The same in the separate message window (EMailBrowser, double-click or Enter on a
+ * message): its own Message menu.
+ * Limits: "tracked"
  * means known to msgtrkd's list (msgtrk-evo-status.c), read once and kept current.
  * Never: log or show a tracking link; keep it after the clipboard has it; block on D-Bus.
  */

@@ -16,6 +16,7 @@
 #include <composer/e-msg-composer.h>
 #include <e-util/e-util.h>
 #include <shell/e-shell.h>
+#include <mail/e-mail-browser.h>
 #include <mail/e-mail-reader.h>
 #include <mail/message-list.h>
 #include <shell/e-shell-view.h>
@@ -322,6 +323,15 @@ static const char *reader_ui =
   "  </popup>"
   "</ui>";
 
+/* The UI manager of WINDOW: the main window's, or a separate message window's own. */
+static GtkUIManager *
+reader_ui_manager (GObject *window)
+{
+  if (E_IS_MAIL_BROWSER (window))
+    return e_mail_browser_get_ui_manager (E_MAIL_BROWSER (window));
+  return e_shell_window_get_ui_manager (E_SHELL_WINDOW (window));
+}
+
 typedef struct
 {
   MsgtrkEvoActivated activated;
@@ -362,7 +372,7 @@ msgtrk_evo_ui_reader_add (GObject            *shell_window,
                           MsgtrkEvoActivated  import_link,
                           gpointer            user_data)
 {
-  GtkUIManager *manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
+  GtkUIManager *manager = reader_ui_manager (shell_window);
   GtkActionGroup *group = gtk_action_group_new ("msgtrk-reader");
 
   gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
@@ -384,7 +394,7 @@ msgtrk_evo_ui_reader_add (GObject            *shell_window,
 guint
 msgtrk_evo_ui_reader_merge (GObject *shell_window, GError **error)
 {
-  GtkUIManager *manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
+  GtkUIManager *manager = reader_ui_manager (shell_window);
 
   return gtk_ui_manager_add_ui_from_string (manager, reader_ui, -1, error);
 }
@@ -392,7 +402,7 @@ msgtrk_evo_ui_reader_merge (GObject *shell_window, GError **error)
 void
 msgtrk_evo_ui_reader_unmerge (GObject *shell_window, guint merge_id)
 {
-  GtkUIManager *manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
+  GtkUIManager *manager = reader_ui_manager (shell_window);
 
   if (merge_id)
     gtk_ui_manager_remove_ui (manager, merge_id);
@@ -406,6 +416,19 @@ msgtrk_evo_ui_reader_set_tracked (GObject *shell_window, gboolean tracked)
 
   for (gsize i = 0; group && i < G_N_ELEMENTS (names); i++)
     gtk_action_set_sensitive (gtk_action_group_get_action (group, names[i]), tracked);
+}
+
+gboolean
+msgtrk_evo_ui_reader_get_tracked (GObject *shell_window)
+{
+  GtkActionGroup *group = g_object_get_data (shell_window, MSGTRK_EVO_UI_READER_GROUP_KEY);
+  const char *names[] = { MSGTRK_EVO_ACTION_READER_TRACK, MSGTRK_EVO_ACTION_READER_COPY_LINK };
+  gboolean sensitive = group != NULL;
+
+  for (gsize i = 0; group && i < G_N_ELEMENTS (names); i++)
+    sensitive = sensitive
+                && gtk_action_get_sensitive (gtk_action_group_get_action (group, names[i]));
+  return sensitive;
 }
 
 void

@@ -74,6 +74,8 @@ void     msgtrk_evo_ui_reader_unmerge    (GObject            *shell_window,
 /* Track… and Copy tracking link apply to one selected tracked message only. */
 void     msgtrk_evo_ui_reader_set_tracked (GObject           *shell_window,
                                            gboolean           tracked);
+/* Whether Track… and Copy tracking link are sensitive now (read from the actions). */
+gboolean msgtrk_evo_ui_reader_get_tracked (GObject           *shell_window);
 /* TEXT to the CLIPBOARD selection only (never PRIMARY: a secret must not be pasted by a
  * middle click). */
 void     msgtrk_evo_ui_copy_to_clipboard (const char         *text);

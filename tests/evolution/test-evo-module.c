@@ -88,9 +88,11 @@ test_module_registers_list_and_window_extensions (void)
   struct { const char *name, *extensible; } want[] = {
     { "MsgtrkEvoMessageList", "MessageList" },  /* the Tracking column's values */
     { "MsgtrkEvoWindow", "EShellWindow" },      /* View ▸ Tracking Column (consent) */
+    { "MsgtrkEvoReader", "EShellView" },        /* Message ▸ Track… in the mail view */
+    { "MsgtrkEvoBrowser", "EMailBrowser" },     /* the same in a message window */
   };
 
-  g_test_summary ("the Tracking column's extensions are registered");
+  g_test_summary ("the Tracking column's and the reader's extensions are registered");
   g_assert_nonnull (our_module ());
   for (gsize i = 0; i < G_N_ELEMENTS (want); i++)
     {

@@ -31,6 +31,12 @@ Message ▸ Track… on that row opens the viewer (13-viewer-from-evolution.png)
 account's Inbox is alice's mailbox at the relay: the delivery report the relay sends for
 the first message reaches msgtrkd through the module (IngestReport), and the route gets a
 "dsn" event.
+Before that, the reader's actions: Track… and Copy Tracking Link greyed out on the untracked
+Sent message and live on the tracked ones (the module's debug line reads the GtkActions'
+sensitivity back; screenshot 16), Copy Tracking Link puts an mtqp:// link on the CLIPBOARD
+(xclip), Track a Link… with it opens the viewer; the same menu in the separate message
+window (Enter on a row; 20-22). The preferences window opened a second time is drawn again
+(01c).
 """
 import argparse
 import glob
@@ -116,6 +122,12 @@ class Desktop:
 
     def shot(self, name):
         self.run("import", "-window", "root", os.path.join(ARTIFACTS, name))
+
+    def colours(self, win):
+        """The number of distinct colours in window WIN: a blank window has a handful."""
+        out = self.run("sh", "-c", "import -window %s png:- | convert png:- -format %%k info:"
+                       % win).stdout.strip()
+        return int(out or 0)
 
     def stop(self):
         self.proc.terminate()
@@ -272,9 +284,36 @@ def main():
             time.sleep(1)
         finally:
             desktop.shot("01b-preferences-switched.png")
-        desktop.run("xdotool", "windowclose", prefs)
-        wait_for("the preferences window to close",
-                 lambda: desktop.window("^Evolution Preferences") is None)
+        colours_first = desktop.colours(prefs)
+
+        def close_prefs(win):
+            # The header bar's close button (the window hides on delete, as when the user
+            # closes it; the window sits at 0,0, 1000 wide). Never `xdotool windowclose`:
+            # it destroys the X window behind GTK's back, and the hidden window, presented
+            # again, came back blank.
+            desktop.run("xdotool", "mousemove", "972", "26", "click", "1")
+            wait_for("the preferences window to close (hidden)",
+                     lambda: not desktop.run("xdotool", "search", "--onlyvisible", "--name",
+                                             "^Evolution Preferences").stdout.split(), 20)
+        close_prefs(prefs)
+        # Opened a second time, the page is drawn again (the window is kept, hidden).
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        time.sleep(0.5)
+        desktop.key(main_win, "alt+e")
+        time.sleep(0.5)
+        desktop.key(main_win, "Up")
+        desktop.key(main_win, "Return")
+        prefs = wait_for("the preferences window again", lambda: (
+            lambda w: w[0] if w else None)(desktop.run(
+                "xdotool", "search", "--onlyvisible", "--name",
+                "^Evolution Preferences").stdout.split()))
+        desktop.run("xdotool", "windowmove", prefs, "0", "0", "windowsize", prefs, "1000",
+                    "760")
+        time.sleep(1.5)
+        desktop.shot("01c-preferences-reopened.png")
+        colours_again = desktop.colours(prefs)
+        assert colours_again > max(16, colours_first // 4), (colours_first, colours_again)
+        close_prefs(prefs)
         desktop.run("xdotool", "windowfocus", "--sync", main_win)
         time.sleep(0.5)
 
@@ -525,6 +564,170 @@ def main():
             [l for l in evolution_log().splitlines()
              if "Tracking column: Sent" in l and "reloaded" in l]) >= 2 or None)
 
+        # The reader's actions follow the selection: Track… and Copy Tracking Link are
+        # greyed out on the untracked message and live on the tracked ones (the module logs
+        # the actions' sensitivity, read back from the GtkActions, at each update). Rows are
+        # walked with Down from the first; each row's uid names its Sent file.
+        sent_dir = os.path.join(data, "evolution", "mail", "local", ".Sent")
+
+        def subject_of(uid):
+            for p in glob.glob(os.path.join(sent_dir, "*", "*")):
+                if os.path.basename(p).split(":")[0] == uid:
+                    with open(p, "rb") as f:
+                        text = f.read().decode("utf-8", "replace")
+                    for s in (SUBJECT_UNTRACKED, SUBJECT_LATER, SUBJECT):
+                        if "Subject: " + s in text:
+                            return s
+            return None
+
+        def reader_states():
+            out = []
+            for l in evolution_log().splitlines():
+                if "Reader actions: Sent " in l:
+                    rest = l.split("Reader actions: Sent ", 1)[1]
+                    uid, state = rest.split(": Track", 1)
+                    out.append((uid.strip(), state.rsplit(" ", 1)[1]))
+            return out
+
+        row_y = ("196", "220", "244")  # the three Sent rows (screenshot 15)
+
+        def select(y, seen):
+            n = len(reader_states())
+            desktop.run("xdotool", "mousemove", "590", y, "click", "1")
+            return wait_for("the reader actions updated", lambda: (
+                lambda new: new[-1] if new else None)(
+                    [r for r in reader_states()[n:] if r[0] not in seen and r[0] != "-"]), 20)
+        rows = []
+        for y in row_y:
+            uid, state = select(y, [r[0] for r in rows])
+            rows.append((uid, state, subject_of(uid)))
+        by_subject = {r[2]: (i, r[1]) for i, r in enumerate(rows)}
+        assert set(by_subject) == {SUBJECT, SUBJECT_LATER, SUBJECT_UNTRACKED}, rows
+        assert by_subject[SUBJECT_UNTRACKED][1] == "insensitive", rows
+        assert by_subject[SUBJECT][1] == "sensitive", rows
+        assert by_subject[SUBJECT_LATER][1] == "sensitive", rows
+
+        def go_to(subject):
+            """Selects SUBJECT's row; returns the actions' state the module logged."""
+            there = by_subject[subject][0]
+            n = len(reader_states())
+            if [r for r in reader_states() if r[0] != "-"][-1][0] != rows[there][0]:
+                # (one click on the selected row soon after another would open it)
+                time.sleep(1)
+                desktop.run("xdotool", "mousemove", "590", row_y[there], "click", "1")
+                time.sleep(1.5)
+            st = [r for r in reader_states()[n:] if r[0] != "-"] or \
+                [r for r in reader_states() if r[0] != "-"]
+            assert st[-1][0] == rows[there][0], (st, rows)
+            return st[-1][1]
+        assert go_to(SUBJECT_UNTRACKED) == "insensitive"
+        desktop.key(main_win, "alt+m")
+        time.sleep(0.5)
+        desktop.shot("16-message-menu-untracked.png")  # Track… and Copy greyed out
+        desktop.key(main_win, "Escape")
+        time.sleep(0.5)
+
+        # Copy Tracking Link on the tracked message puts its mtqp:// link on the CLIPBOARD;
+        # Track a Link… with that link (pasted) opens the viewer for the same message.
+        assert go_to(SUBJECT) == "sensitive"
+
+        def windows():
+            return set(desktop.run("xdotool", "search", "--onlyvisible", "--name", "")
+                       .stdout.split())
+        before = windows()
+        desktop.key(main_win, "alt+m")
+        for _ in range(2):
+            desktop.key(main_win, "Up")
+        desktop.shot("17-message-menu-copy-link.png")
+        desktop.key(main_win, "Return")
+
+        def clipboard():
+            out = desktop.run("timeout", "5", "xclip", "-selection", "clipboard", "-o").stdout
+            return out if out.startswith("mtqp://") else None
+        try:
+            link = wait_for("the tracking link on the clipboard", clipboard, 20)
+            time.sleep(1)
+        finally:
+            desktop.shot("17b-link-copied.png")
+        assert "\n" not in link.strip(), "one link"
+        primary = desktop.run("timeout", "5", "xclip", "-selection", "primary", "-o").stdout
+        assert not primary.startswith("mtqp://"), "the secret link must not go to PRIMARY"
+        for w in windows() - before:  # the "link is on the clipboard" note
+            desktop.key(w, "Escape")
+        time.sleep(0.5)
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        desktop.key(main_win, "alt+m")
+        desktop.key(main_win, "Up")
+        desktop.key(main_win, "Return")  # Track a Link…
+        ask = wait_for("the Track a Link dialog", lambda: desktop.window("^Track a Link"))
+        desktop.key(ask, "ctrl+v")
+        time.sleep(0.5)
+        desktop.shot("18-track-a-link.png")
+        desktop.key(ask, "Return")
+        try:
+            wait_for("the viewer window from the link", viewer_window, 40)
+            time.sleep(2)
+        finally:
+            desktop.shot("19-viewer-from-link.png")
+        for w in viewer_window():
+            desktop.run("xdotool", "windowclose", w)
+        time.sleep(1)
+        assert len([m for m in session.list() if m.get("envid") == envid]) == 1, \
+            "the link names the message msgtrkd already tracks: no second record"
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+
+        # The separate message window (Enter on a row): the same three items at the end of
+        # its own Message menu, greyed out on the untracked message; Track… there opens the
+        # viewer.
+        def message_window(subject, expect):
+            go_to(subject)
+            uid = rows[by_subject[subject][0]][0]
+            desktop.key(main_win, "Return")
+            win = wait_for("the message window of " + subject, lambda: [
+                w for w in desktop.run("xdotool", "search", "--onlyvisible", "--name",
+                                       "^%s$" % subject).stdout.split() if w != main_win]
+                or None)[0]
+            desktop.run("xdotool", "windowmove", win, "0", "0", "windowsize", win, "1000",
+                        "700")
+            wait_for("the message window's actions (%s)" % expect, lambda: [
+                l for l in evolution_log().splitlines()
+                if "Reader actions (message window): Sent %s: " % uid in l
+                and l.endswith(" " + expect)] or None, 20)
+            return win
+        win = message_window(SUBJECT_UNTRACKED, "insensitive")
+        time.sleep(1)
+        desktop.key(win, "alt+m")
+        time.sleep(0.5)
+        desktop.shot("20-message-window-untracked.png")
+        desktop.key(win, "Escape")
+        desktop.key(win, "ctrl+w")
+        wait_for("the message window to close",
+                 lambda: desktop.window("^%s$" % SUBJECT_UNTRACKED) is None, 20)
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        win = message_window(SUBJECT, "sensitive")
+        time.sleep(1)
+        desktop.key(win, "alt+m")
+        for _ in range(3):
+            desktop.key(win, "Up")
+        desktop.shot("21-message-window-track.png")
+        desktop.key(win, "Return")
+
+        def viewer_not(*others):
+            out = desktop.run("xdotool", "search", "--onlyvisible", "--name",
+                              "Delivery map|" + SUBJECT).stdout.split()
+            return [w for w in out if w not in others] or None
+        try:
+            wait_for("the viewer from the message window",
+                     lambda: viewer_not(main_win, win), 40)
+            time.sleep(2)
+        finally:
+            desktop.shot("22-viewer-from-message-window.png")
+        for w in viewer_not(main_win, win):
+            desktop.run("xdotool", "windowclose", w)
+        desktop.key(win, "ctrl+w")
+        desktop.run("xdotool", "windowfocus", "--sync", main_win)
+        time.sleep(1)
+
         # Reports: the relay sent a delivery report (NOTIFY=SUCCESS) for the first message
         # to alice, whose Inbox is the account's Maildir; Send / Receive refreshes it and
         # the module hands the report to msgtrkd, which matches it to the ENVID.
@@ -552,6 +755,12 @@ def main():
     except Exception:
         if session is not None:
             sys.stderr.write(session.log()[-20000:])
+            try:
+                with open(os.path.join(session.base, "evolution.log"), errors="replace") as f:
+                    sys.stderr.write("--- evolution.log (msgtrk) ---\n" + "\n".join(
+                        l for l in f.read().splitlines() if "msgtrk" in l)[-8000:] + "\n")
+            except OSError:
+                pass
         if relay is not None:
             sys.stderr.write(relay.log()[-5000:])
         raise
