@@ -24,6 +24,7 @@
 
 #include <msgtrk.h>
 #include "msgtrk-claws.h"
+#include "msgtrk-settings.h"
 
 #define MTC_SCHEMA_ID "org.msgtrk"
 #define MTC_RC_FILE "msgtrkrc"
@@ -88,32 +89,15 @@ mtc_prefs_track_default (PrefsAccount *account)
 guint
 mtc_prefs_dsn_notify (void)
 {
-  g_auto (GStrv) conds = NULL;
-  guint flags = 0;
-
   if (settings == NULL)
     return MSGTRK_DSN_NOTIFY_SUCCESS | MSGTRK_DSN_NOTIFY_FAILURE | MSGTRK_DSN_NOTIFY_DELAY;
-  conds = g_settings_get_strv (settings, "dsn-notify");
-  for (guint i = 0; conds[i]; i++)
-    {
-      if (g_str_equal (conds[i], "success"))
-        flags |= MSGTRK_DSN_NOTIFY_SUCCESS;
-      else if (g_str_equal (conds[i], "failure"))
-        flags |= MSGTRK_DSN_NOTIFY_FAILURE;
-      else if (g_str_equal (conds[i], "delay"))
-        flags |= MSGTRK_DSN_NOTIFY_DELAY;
-      else if (g_str_equal (conds[i], "never"))
-        return MSGTRK_DSN_NOTIFY_NEVER;
-    }
-  return flags ? flags : MSGTRK_DSN_NOTIFY_NEVER;
+  return msgtrk_settings_get_dsn_notify (settings);
 }
 
 guint
 mtc_prefs_dsn_ret (void)
 {
-  g_autofree char *ret = settings ? g_settings_get_string (settings, "dsn-ret") : NULL;
-
-  return g_strcmp0 (ret, "full") == 0 ? MSGTRK_DSN_RET_FULL : MSGTRK_DSN_RET_HDRS;
+  return settings != NULL ? msgtrk_settings_get_dsn_ret (settings) : MSGTRK_DSN_RET_HDRS;
 }
 
 gboolean
@@ -285,21 +269,12 @@ save_page (PrefsPage *_page)
   rc_save ();
   if (settings == NULL)
     return;
-  {
-    const char *conds[4];
-    guint n = 0;
-    if (active (page->notify_success))
-      conds[n++] = "success";
-    if (active (page->notify_failure))
-      conds[n++] = "failure";
-    if (active (page->notify_delay))
-      conds[n++] = "delay";
-    if (n == 0)
-      conds[n++] = "never";
-    conds[n] = NULL;
-    g_settings_set_strv (settings, "dsn-notify", conds);
-  }
-  g_settings_set_string (settings, "dsn-ret", active (page->ret_full) ? "full" : "hdrs");
+  msgtrk_settings_set_dsn_notify (
+    settings, (active (page->notify_success) ? MSGTRK_DSN_NOTIFY_SUCCESS : 0)
+                | (active (page->notify_failure) ? MSGTRK_DSN_NOTIFY_FAILURE : 0)
+                | (active (page->notify_delay) ? MSGTRK_DSN_NOTIFY_DELAY : 0));
+  msgtrk_settings_set_dsn_ret (settings,
+                               active (page->ret_full) ? MSGTRK_DSN_RET_FULL : MSGTRK_DSN_RET_HDRS);
   g_settings_set_uint (settings, "mtrk-timeout",
                        (guint) gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (page->retention_days))
                          * MTC_DAY_SECONDS);

@@ -33,6 +33,7 @@
 #include "msgtrk-camel-settings.h"
 #include "msgtrk-camel-tracker.h"
 #include "msgtrk-camel-transport.h"
+#include "msgtrk-settings.h"
 
 /* Default ports (RFC 6409 submission, RFC 8314 implicit TLS). */
 #define MSGTRK_CAMEL_PORT_SUBMISSION 587
@@ -394,35 +395,16 @@ static MsgtrkDsnNotify
 dsn_notify_setting (void)
 {
   g_autoptr (GSettings) settings = msgtrk_settings_new ();
-  g_auto (GStrv) conds = NULL;
-  guint flags = 0;
 
-  if (settings == NULL)
-    return MSGTRK_CAMEL_DSN_NOTIFY;
-  conds = g_settings_get_strv (settings, "dsn-notify");
-  for (guint i = 0; conds[i]; i++)
-    {
-      if (g_str_equal (conds[i], "success"))
-        flags |= MSGTRK_DSN_NOTIFY_SUCCESS;
-      else if (g_str_equal (conds[i], "failure"))
-        flags |= MSGTRK_DSN_NOTIFY_FAILURE;
-      else if (g_str_equal (conds[i], "delay"))
-        flags |= MSGTRK_DSN_NOTIFY_DELAY;
-      else if (g_str_equal (conds[i], "never"))
-        return MSGTRK_DSN_NOTIFY_NEVER;
-    }
-  return flags ? (MsgtrkDsnNotify) flags : MSGTRK_DSN_NOTIFY_NEVER;
+  return settings != NULL ? msgtrk_settings_get_dsn_notify (settings) : MSGTRK_CAMEL_DSN_NOTIFY;
 }
 
 static MsgtrkDsnRet
 dsn_ret_setting (void)
 {
   g_autoptr (GSettings) settings = msgtrk_settings_new ();
-  g_autofree char *ret = settings ? g_settings_get_string (settings, "dsn-ret") : NULL;
 
-  if (ret == NULL)
-    return MSGTRK_CAMEL_DSN_RET;
-  return g_strcmp0 (ret, "full") == 0 ? MSGTRK_DSN_RET_FULL : MSGTRK_DSN_RET_HDRS;
+  return settings != NULL ? msgtrk_settings_get_dsn_ret (settings) : MSGTRK_CAMEL_DSN_RET;
 }
 
 /* ---- connecting ---- */

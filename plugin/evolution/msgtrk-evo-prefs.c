@@ -22,6 +22,7 @@
 #include "msgtrk-evo-accounts.h"
 #include "msgtrk-evo-column.h"
 #include "msgtrk-evo-prefs.h"
+#include "msgtrk-settings.h"
 #include "msgtrk-evo-ui.h"
 
 #define SECONDS_PER_DAY 86400u
@@ -216,41 +217,35 @@ accounts_section (Page *page, GtkWidget *page_box)
 static void
 dsn_from_settings (Page *page)
 {
-  g_auto (GStrv) conds = g_settings_get_strv (page->msgtrk, "dsn-notify");
-  g_autofree char *ret = g_settings_get_string (page->msgtrk, "dsn-ret");
+  MsgtrkDsnNotify notify = msgtrk_settings_get_dsn_notify (page->msgtrk);
 
-  set_quietly (page, page->notify_success, g_strv_contains ((const char * const *) conds,
-                                                            "success"));
-  set_quietly (page, page->notify_failure, g_strv_contains ((const char * const *) conds,
-                                                            "failure"));
-  set_quietly (page, page->notify_delay, g_strv_contains ((const char * const *) conds,
-                                                          "delay"));
-  set_quietly (page, page->ret_full, g_strcmp0 (ret, "full") == 0);
+  set_quietly (page, page->notify_success, (notify & MSGTRK_DSN_NOTIFY_SUCCESS) != 0);
+  set_quietly (page, page->notify_failure, (notify & MSGTRK_DSN_NOTIFY_FAILURE) != 0);
+  set_quietly (page, page->notify_delay, (notify & MSGTRK_DSN_NOTIFY_DELAY) != 0);
+  set_quietly (page, page->ret_full,
+               msgtrk_settings_get_dsn_ret (page->msgtrk) == MSGTRK_DSN_RET_FULL);
+}
+
+static gboolean
+toggle_is_active (GtkWidget *button)
+{
+  return gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (button));
 }
 
 static void
 dsn_toggled_cb (GtkToggleButton *button, gpointer data)
 {
   Page *page = data;
-  const char *conds[4];
-  guint n = 0;
 
   if (page->quiet)
     return;
-  if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (page->notify_success)))
-    conds[n++] = "success";
-  if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (page->notify_failure)))
-    conds[n++] = "failure";
-  if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (page->notify_delay)))
-    conds[n++] = "delay";
-  if (n == 0)
-    conds[n++] = "never";
-  conds[n] = NULL;
-  g_settings_set_strv (page->msgtrk, "dsn-notify", conds);
-  g_settings_set_string (page->msgtrk, "dsn-ret",
-                         gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (page->ret_full))
-                           ? "full"
-                           : "hdrs");
+  msgtrk_settings_set_dsn_notify (
+    page->msgtrk, (toggle_is_active (page->notify_success) ? MSGTRK_DSN_NOTIFY_SUCCESS : 0)
+                    | (toggle_is_active (page->notify_failure) ? MSGTRK_DSN_NOTIFY_FAILURE : 0)
+                    | (toggle_is_active (page->notify_delay) ? MSGTRK_DSN_NOTIFY_DELAY : 0));
+  msgtrk_settings_set_dsn_ret (page->msgtrk, toggle_is_active (page->ret_full)
+                                               ? MSGTRK_DSN_RET_FULL
+                                               : MSGTRK_DSN_RET_HDRS);
 }
 
 static void

@@ -7,13 +7,19 @@
  * evidence sources never show the protocol's names; "not sent yet" only while sending.
  * A merged hop's sources in words, the pieces that disagree and the one line each says
  * (helper/common/msgtrk-json.c), with the caller's time format and cleaning or none.
+ * The DSN keys of org.msgtrk both plugins read and write (helper/common/msgtrk-settings.c),
+ * against the build's compiled schema in a memory backend.
  */
 #include "config.h"
 
 #include <glib.h>
 #include <string.h>
 
+#define G_SETTINGS_ENABLE_BACKEND
+#include <gio/gsettingsbackend.h>
+
 #include "msgtrk-json.h"
+#include "msgtrk-settings.h"
 #include "msgtrk-states.h"
 
 static void
@@ -288,6 +294,61 @@ test_merged_hop_lines (void)
   }
 }
 
+static void
+test_settings_dsn (void)
+{
+  const char *root = g_getenv ("MSGTRK_BUILD_ROOT");
+  g_autofree char *dir = NULL;
+  g_autoptr (GSettingsSchemaSource) source = NULL;
+  g_autoptr (GSettingsSchema) schema = NULL;
+  g_autoptr (GSettingsBackend) backend = NULL;
+  g_autoptr (GSettings) settings = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *const never_and_more[] = { "success", "never", NULL };
+  const char *const unknown_only[] = { "sometimes", NULL };
+  g_auto (GStrv) words = NULL;
+
+  if (root == NULL)
+    {
+      g_test_skip ("MSGTRK_BUILD_ROOT is not set (run through meson test)");
+      return;
+    }
+  dir = g_build_filename (root, "data", "gsettings", NULL);
+  source = g_settings_schema_source_new_from_directory (dir, NULL, FALSE, &error);
+  g_assert_no_error (error);
+  schema = g_settings_schema_source_lookup (source, "org.msgtrk", FALSE);
+  g_assert_nonnull (schema);
+  backend = g_memory_settings_backend_new ();
+  settings = g_settings_new_full (schema, backend, NULL);
+
+  /* Round trips, in the schema's words. */
+  msgtrk_settings_set_dsn_notify (settings, MSGTRK_DSN_NOTIFY_SUCCESS | MSGTRK_DSN_NOTIFY_DELAY);
+  words = g_settings_get_strv (settings, "dsn-notify");
+  g_assert_cmpuint (g_strv_length (words), ==, 2);
+  g_assert_cmpstr (words[0], ==, "success");
+  g_assert_cmpstr (words[1], ==, "delay");
+  g_assert_cmpint (msgtrk_settings_get_dsn_notify (settings), ==,
+                   MSGTRK_DSN_NOTIFY_SUCCESS | MSGTRK_DSN_NOTIFY_DELAY);
+  msgtrk_settings_set_dsn_notify (settings, MSGTRK_DSN_NOTIFY_UNSET);
+  g_clear_pointer (&words, g_strfreev);
+  words = g_settings_get_strv (settings, "dsn-notify");
+  g_assert_cmpuint (g_strv_length (words), ==, 1);
+  g_assert_cmpstr (words[0], ==, "never");
+  g_assert_cmpint (msgtrk_settings_get_dsn_notify (settings), ==, MSGTRK_DSN_NOTIFY_NEVER);
+  /* "never" wins over any other word; words this code does not know mean none. */
+  g_settings_set_strv (settings, "dsn-notify", never_and_more);
+  g_assert_cmpint (msgtrk_settings_get_dsn_notify (settings), ==, MSGTRK_DSN_NOTIFY_NEVER);
+  g_settings_set_strv (settings, "dsn-notify", unknown_only);
+  g_assert_cmpint (msgtrk_settings_get_dsn_notify (settings), ==, MSGTRK_DSN_NOTIFY_NEVER);
+
+  msgtrk_settings_set_dsn_ret (settings, MSGTRK_DSN_RET_FULL);
+  g_assert_cmpint (msgtrk_settings_get_dsn_ret (settings), ==, MSGTRK_DSN_RET_FULL);
+  msgtrk_settings_set_dsn_ret (settings, MSGTRK_DSN_RET_HDRS);
+  g_assert_cmpint (msgtrk_settings_get_dsn_ret (settings), ==, MSGTRK_DSN_RET_HDRS);
+  g_settings_set_string (settings, "dsn-ret", "full");
+  g_assert_cmpint (msgtrk_settings_get_dsn_ret (settings), ==, MSGTRK_DSN_RET_FULL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -301,5 +362,6 @@ main (int   argc,
   g_test_add_func ("/states/words", test_states_words);
   g_test_add_func ("/states/merged-hop", test_merged_hop);
   g_test_add_func ("/states/merged-hop-lines", test_merged_hop_lines);
+  g_test_add_func ("/settings/dsn", test_settings_dsn);
   return g_test_run ();
 }
