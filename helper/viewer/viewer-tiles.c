@@ -100,8 +100,11 @@ G_DEFINE_TYPE (ViewerTiles, viewer_tiles, G_TYPE_OBJECT)
 /**
  * viewer_tiles_user_agent:
  *
- * Returns: (transfer none): the User-Agent sent to tile servers ("msgtrk-viewer/VERSION",
- *   with the project's address when the build knows it)
+ * OpenStreetMap's tile usage policy asks for a User-Agent that identifies the application
+ * (never a library's default) and recommends a way to reach its makers: the project's
+ * address (-Dhomepage) when the build knows it, else the application's own description.
+ *
+ * Returns: (transfer none): the User-Agent sent to tile servers ("msgtrk-viewer/VERSION (…)")
  */
 const char *
 viewer_tiles_user_agent (void)
@@ -130,24 +133,6 @@ template_valid (const char *url_template)
              || g_str_has_prefix (url_template, "http://"))
          && strstr (url_template, "{z}") != NULL && strstr (url_template, "{x}") != NULL
          && strstr (url_template, "{y}") != NULL && strpbrk (url_template, " \t\r\n") == NULL;
-}
-
-/* Whether @url_template's host is OpenStreetMap's (openstreetmap.org or a subdomain), whose
- * tile usage policy asks for a contact in the User-Agent. The host is read past any
- * user information ("user@") and without trailing dots (the same host for DNS). */
-static gboolean
-template_is_osm (const char *url_template)
-{
-  const char *authority = strstr (url_template, "://") + 3;
-  const char *at = g_strrstr_len (authority, (gssize) strcspn (authority, "/?#"), "@");
-  const char *host = at != NULL ? at + 1 : authority;
-  gsize len = strcspn (host, "/:?#");
-  g_autofree char *lower = g_ascii_strdown (host, (gssize) len);
-
-  while (len > 0 && lower[len - 1] == '.')
-    lower[--len] = '\0';
-
-  return g_str_equal (lower, "openstreetmap.org") || g_str_has_suffix (lower, ".openstreetmap.org");
 }
 
 /**
@@ -713,19 +698,6 @@ viewer_tiles_new (const char *url_template,
   if (!template_valid (url_template))
     {
       g_set_error_literal (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_TEMPLATE, template_error ());
-      return NULL;
-    }
-  if (VIEWER_PROJECT_URL[0] == '\0' && template_is_osm (url_template))
-    {
-      g_set_error_literal (error, VIEWER_TILES_ERROR, VIEWER_TILES_ERROR_NO_CONTACT,
-                           /* TRANSLATORS: shown under the map's "online map" switch;
-                            * "User-Agent", "map-tile-url" and "-Dhomepage" are
-                            * names: keep them as they are. */
-                           _("OpenStreetMap's tile usage policy asks for a contact address "
-                             "in the User-Agent, and this build of msgtrk-viewer has none; "
-                             "its tiles are not fetched. Set another tile server "
-                             "(map-tile-url) or build with the project's URL "
-                             "(-Dhomepage)"));
       return NULL;
     }
   if (g_once_init_enter (&curl_ready))

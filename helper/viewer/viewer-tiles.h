@@ -63,7 +63,6 @@ typedef enum
   VIEWER_TILES_ERROR_NOT_IMAGE,   /* neither PNG nor JPEG */
   VIEWER_TILES_ERROR_UNSUPPORTED, /* built without libcurl */
   VIEWER_TILES_ERROR_CLOSED,      /* the fetcher was freed before the answer came */
-  VIEWER_TILES_ERROR_NO_CONTACT,  /* OSM's servers, but the build has no project URL */
 } ViewerTilesError;
 
 #define VIEWER_TYPE_TILES (viewer_tiles_get_type ())
