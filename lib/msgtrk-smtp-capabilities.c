@@ -20,11 +20,7 @@
 
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
-
-/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
-#define fail                 msgtrk_smtp_fail
-#define quote(text)          msgtrk_smtp_quote ((text), -1)
-#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+#include "msgtrk-smtp-short-private.h"
 
 typedef struct
 {

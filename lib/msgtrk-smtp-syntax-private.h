@@ -30,6 +30,7 @@ char    *msgtrk_smtp_quote                 (const char     *text,
 
 /* Character classes and checks shared with msgtrk-envid.c, msgtrk-smtp-capabilities.c and
  * msgtrk-envelope.c. */
+gboolean msgtrk_smtp_is_ldh                (char            c);
 gboolean msgtrk_smtp_is_xchar              (guchar          c);
 gboolean msgtrk_smtp_is_keyword            (const char     *word,
                                             gsize           len);

@@ -31,6 +31,7 @@
 
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
+#include "msgtrk-smtp-short-private.h"
 
 /* Longest hostile text quoted in an error message. */
 #define QUOTE_MAX 64
@@ -65,20 +66,15 @@ msgtrk_smtp_quote (const char *text,
   return msgtrk_strn_escape_for_error (text, len, QUOTE_MAX);
 }
 
-/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
-#define fail                 msgtrk_smtp_fail
-#define quote(text)          msgtrk_smtp_quote ((text), -1)
-#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+/* ------------------------------------------------------------------------------------ */
+/* Character classes                                                                    */
 
-/* Let-dig / Ldh-str characters (RFC 5321 section 4.1.2). */
-static gboolean
-is_ldh (char c)
+/* Let-dig / Ldh-str characters (RFC 5321 section 4.1.2): a keyword's, a domain label's. */
+gboolean
+msgtrk_smtp_is_ldh (char c)
 {
   return g_ascii_isalnum (c) || c == '-';
 }
-
-/* ------------------------------------------------------------------------------------ */
-/* Character classes                                                                    */
 
 /* xchar = any ASCII CHAR between "!" (33) and "~" (126) inclusive, except "+" and "=" */
 gboolean
@@ -95,7 +91,7 @@ msgtrk_smtp_is_keyword (const char *word,
   if (len == 0 || !g_ascii_isalnum (word[0]))
     return FALSE;
   for (gsize i = 1; i < len; i++)
-    if (!is_ldh (word[i]))
+    if (!msgtrk_smtp_is_ldh (word[i]))
       return FALSE;
   return TRUE;
 }
