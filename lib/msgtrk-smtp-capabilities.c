@@ -132,18 +132,11 @@ parse_keyword_line (MsgtrkSmtpCapabilities *self,
   gsize keyword_len = 0;
   gsize i = 0;
 
-  while (i < len)
+  for (gsize start; msgtrk_smtp_next_word (text, len, &i, &start);)
     {
-      gsize start;
-
-      while (i < len && text[i] == ' ')
-        i++;
-      if (i == len)
-        break;
-      start = i;
-      while (i < len && text[i] != ' ')
+      for (gsize j = start; j < i; j++)
         {
-          guchar c = (guchar) text[i];
+          guchar c = (guchar) text[j];
 
           if (c < 33 || c > 126)
             {
@@ -153,7 +146,6 @@ parse_keyword_line (MsgtrkSmtpCapabilities *self,
                        line_no, quoted);
               return TRUE;
             }
-          i++;
         }
       if (keyword == NULL)
         {

@@ -40,6 +40,10 @@ gboolean msgtrk_smtp_authenticator_form_ok (const char     *text);
 gboolean msgtrk_smtp_notify_is_consistent  (MsgtrkDsnNotify notify);
 gboolean msgtrk_smtp_envid_received_check  (const char     *envid,
                                             GError        **error);
+gboolean msgtrk_smtp_next_word             (const char     *text,
+                                            gsize           len,
+                                            gsize          *pos,
+                                            gsize          *start);
 
 /* ---- writers of the MAIL and RCPT parameters (each appends " KEYWORD=value") --------- */
 

@@ -76,6 +76,27 @@ msgtrk_smtp_is_ldh (char c)
   return g_ascii_isalnum (c) || c == '-';
 }
 
+/* The next word of @text (@len octets) from *@pos: words are separated by runs of
+ * spaces. Sets *@start to the word's first octet and *@pos past its last; FALSE (and
+ * *@pos at @len) when only spaces are left. The one splitter of EHLO keyword lines and of
+ * MAIL/RCPT parameters. */
+gboolean
+msgtrk_smtp_next_word (const char *text,
+                       gsize       len,
+                       gsize      *pos,
+                       gsize      *start)
+{
+  gsize i = *pos;
+
+  while (i < len && text[i] == ' ')
+    i++;
+  *start = i;
+  while (i < len && text[i] != ' ')
+    i++;
+  *pos = i;
+  return *start < len;
+}
+
 /* xchar = any ASCII CHAR between "!" (33) and "~" (126) inclusive, except "+" and "=" */
 gboolean
 msgtrk_smtp_is_xchar (guchar c)
@@ -314,20 +335,12 @@ msgtrk_smtp_params_parse (const char *text,
     }
 
   params = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  while (i < len)
+  for (gsize start; msgtrk_smtp_next_word (text, len, &i, &start);)
     {
-      gsize start, key_end, end;
+      gsize key_end, end = i;
       g_autofree char *key = NULL;
       g_autofree char *quoted = NULL;
 
-      while (i < len && text[i] == ' ')
-        i++;
-      if (i == len)
-        break;
-      start = i;
-      while (i < len && text[i] != ' ')
-        i++;
-      end = i;
       key_end = start;
       while (key_end < end && text[key_end] != '=')
         key_end++;
