@@ -2187,6 +2187,26 @@ track_start (MsgtrkMtqpClient   *self,
   msgtrk_worker_run_in_thread (task, track_thread);
 }
 
+/* The blocking form of track_start(): one session in the caller's thread. */
+static GPtrArray *
+track_run_sync (MsgtrkMtqpClient   *self,
+                gboolean            discover,
+                const char         *name,
+                guint16             port,
+                const char * const *envids,
+                const char * const *secrets,
+                GCancellable       *cancellable,
+                GError            **error)
+{
+  Session *s = session_new (self, discover, name, port, envids, secrets);
+  GPtrArray *answers;
+
+  s->cancellable = cancellable;
+  answers = session_run (s, error);
+  session_free (s);
+  return answers;
+}
+
 /**
  * msgtrk_mtqp_client_track_async:
  * @self: a client
@@ -2282,18 +2302,11 @@ msgtrk_mtqp_client_track_sync (MsgtrkMtqpClient   *self,
                                GCancellable       *cancellable,
                                GError            **error)
 {
-  Session *s;
-  GPtrArray *answers;
-
   g_return_val_if_fail (MSGTRK_IS_MTQP_CLIENT (self), NULL);
   g_return_val_if_fail (domain != NULL && *domain != '\0', NULL);
   g_return_val_if_fail (check_queries (envids, secrets), NULL);
 
-  s = session_new (self, TRUE, domain, 0, envids, secrets);
-  s->cancellable = cancellable;
-  answers = session_run (s, error);
-  session_free (s);
-  return answers;
+  return track_run_sync (self, TRUE, domain, 0, envids, secrets, cancellable, error);
 }
 
 /**
@@ -2378,16 +2391,9 @@ msgtrk_mtqp_client_track_host_sync (MsgtrkMtqpClient   *self,
                                     GCancellable       *cancellable,
                                     GError            **error)
 {
-  Session *s;
-  GPtrArray *answers;
-
   g_return_val_if_fail (MSGTRK_IS_MTQP_CLIENT (self), NULL);
   g_return_val_if_fail (host != NULL && *host != '\0', NULL);
   g_return_val_if_fail (check_queries (envids, secrets), NULL);
 
-  s = session_new (self, FALSE, host, port, envids, secrets);
-  s->cancellable = cancellable;
-  answers = session_run (s, error);
-  session_free (s);
-  return answers;
+  return track_run_sync (self, FALSE, host, port, envids, secrets, cancellable, error);
 }
