@@ -91,6 +91,17 @@ report_refresh (MsgtrkReport *self)
   self->arrival_date = msgtrk_date_parse (msgtrk_report_fields_get (self->fields, "Arrival-Date"));
 }
 
+/* Writes one field (%NULL removes it) and derives the typed values again: the end of every
+ * setter. */
+static void
+report_set (MsgtrkReport *self,
+            const char   *name,
+            const char   *value)
+{
+  msgtrk_report_fields_set (self->fields, name, value);
+  report_refresh (self);
+}
+
 static void
 msgtrk_report_finalize (GObject *object)
 {
@@ -191,8 +202,7 @@ msgtrk_report_set_envid (MsgtrkReport *self,
 {
   g_return_if_fail (MSGTRK_IS_REPORT (self));
 
-  msgtrk_report_fields_set (self->fields, "Original-Envelope-Id", envid);
-  report_refresh (self);
+  report_set (self, "Original-Envelope-Id", envid);
 }
 
 /**
@@ -248,8 +258,7 @@ msgtrk_report_set_reporting_mta (MsgtrkReport *self,
 
   if (host != NULL)
     value = msgtrk_report_typed_write ("dns", host);
-  msgtrk_report_fields_set (self->fields, "Reporting-MTA", value);
-  report_refresh (self);
+  report_set (self, "Reporting-MTA", value);
 }
 
 /**
@@ -306,8 +315,7 @@ msgtrk_report_set_arrival_date (MsgtrkReport *self,
 
   if (date != NULL)
     value = msgtrk_date_format (date);
-  msgtrk_report_fields_set (self->fields, "Arrival-Date", value);
-  report_refresh (self);
+  report_set (self, "Arrival-Date", value);
 }
 
 /**
@@ -349,8 +357,7 @@ msgtrk_report_set_original_message_id (MsgtrkReport *self,
 {
   g_return_if_fail (MSGTRK_IS_REPORT (self));
 
-  msgtrk_report_fields_set (self->fields, "Original-Message-ID", message_id);
-  report_refresh (self);
+  report_set (self, "Original-Message-ID", message_id);
 }
 
 /**
@@ -415,8 +422,7 @@ msgtrk_report_set_field (MsgtrkReport *self,
   g_return_if_fail (MSGTRK_IS_REPORT (self));
   g_return_if_fail (msgtrk_report_field_name_is_valid (name));
 
-  msgtrk_report_fields_set (self->fields, name, value);
-  report_refresh (self);
+  report_set (self, name, value);
 }
 
 /**
