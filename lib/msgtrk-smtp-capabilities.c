@@ -138,7 +138,7 @@ parse_keyword_line (MsgtrkSmtpCapabilities *self,
         {
           guchar c = (guchar) text[j];
 
-          if (c < 33 || c > 126)
+          if (!msgtrk_is_vchar (c))
             {
               g_autofree char *quoted = quote_len (text, len);
 
@@ -194,7 +194,7 @@ parse_first_line (MsgtrkSmtpCapabilities *self,
     {
       guchar c = (guchar) text[n];
 
-      if (c < 33 || c > 126)
+      if (!msgtrk_is_vchar (c))
         {
           g_autofree char *quoted = quote_len (text, len);
 

@@ -101,7 +101,7 @@ msgtrk_smtp_next_word (const char *text,
 gboolean
 msgtrk_smtp_is_xchar (guchar c)
 {
-  return c >= 33 && c <= 126 && c != '+' && c != '=';
+  return msgtrk_is_vchar (c) && c != '+' && c != '=';
 }
 
 /* ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
@@ -364,7 +364,7 @@ msgtrk_smtp_params_parse (const char *text,
         {
           guchar c = (guchar) text[j];
 
-          if (c < 33 || c > 126)
+          if (!msgtrk_is_vchar (c))
             {
               fail (error, MSGTRK_ERROR_PARSE,
                     _("The value of the parameter “%s” contains a character that is not "
@@ -420,7 +420,7 @@ msgtrk_smtp_param_write (GString    *out,
                                  _("The parameter %s has an empty value."),
                      keyword);
       for (const char *p = value; *p != '\0'; p++)
-        if ((guchar) *p < 33 || (guchar) *p > 126)
+        if (!msgtrk_is_vchar ((guchar) *p))
           return fail (error, MSGTRK_ERROR_PARSE,
                        _("The value of the parameter %s contains a character that is not "
                          "printable ASCII."),
@@ -1339,7 +1339,7 @@ msgtrk_smtp_path_parser_feed (MsgtrkSmtpPathParser *parser,
           /* The route ("@" up to ":" excluded) is bounded like a mailbox. */
           if (c == ':')
             parser->state = PATH_LOCAL;
-          else if (c < 33 || c > 126 || c == '<' || c == '>' || c == '"')
+          else if (!msgtrk_is_vchar (c) || c == '<' || c == '>' || c == '"')
             return path_fail (parser, error, MSGTRK_ERROR_PARSE,
                               _("The address has a bad source route."));
           else if (++parser->skipped > parser->max_length)
