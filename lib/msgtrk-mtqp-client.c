@@ -2187,18 +2187,13 @@ track_start (MsgtrkMtqpClient   *self,
   msgtrk_worker_run_in_thread (task, track_thread);
 }
 
-/* The blocking form of track_start(): one session in the caller's thread. */
+/* The blocking counterpart of track_start(): runs @s (from session_new()) in the caller's
+ * thread, then frees it. */
 static GPtrArray *
-track_run_sync (MsgtrkMtqpClient   *self,
-                gboolean            discover,
-                const char         *name,
-                guint16             port,
-                const char * const *envids,
-                const char * const *secrets,
-                GCancellable       *cancellable,
-                GError            **error)
+session_run_sync (Session      *s,
+                  GCancellable *cancellable,
+                  GError      **error)
 {
-  Session *s = session_new (self, discover, name, port, envids, secrets);
   GPtrArray *answers;
 
   s->cancellable = cancellable;
@@ -2306,7 +2301,8 @@ msgtrk_mtqp_client_track_sync (MsgtrkMtqpClient   *self,
   g_return_val_if_fail (domain != NULL && *domain != '\0', NULL);
   g_return_val_if_fail (check_queries (envids, secrets), NULL);
 
-  return track_run_sync (self, TRUE, domain, 0, envids, secrets, cancellable, error);
+  return session_run_sync (session_new (self, TRUE, domain, 0, envids, secrets), cancellable,
+                           error);
 }
 
 /**
@@ -2395,5 +2391,6 @@ msgtrk_mtqp_client_track_host_sync (MsgtrkMtqpClient   *self,
   g_return_val_if_fail (host != NULL && *host != '\0', NULL);
   g_return_val_if_fail (check_queries (envids, secrets), NULL);
 
-  return track_run_sync (self, FALSE, host, port, envids, secrets, cancellable, error);
+  return session_run_sync (session_new (self, FALSE, host, port, envids, secrets), cancellable,
+                           error);
 }

@@ -91,17 +91,6 @@ report_refresh (MsgtrkReport *self)
   self->arrival_date = msgtrk_date_parse (msgtrk_report_fields_get (self->fields, "Arrival-Date"));
 }
 
-/* Writes one field (%NULL removes it) and derives the typed values again: the end of every
- * setter. */
-static void
-report_set (MsgtrkReport *self,
-            const char   *name,
-            const char   *value)
-{
-  msgtrk_report_fields_set (self->fields, name, value);
-  report_refresh (self);
-}
-
 static void
 msgtrk_report_finalize (GObject *object)
 {
@@ -202,7 +191,8 @@ msgtrk_report_set_envid (MsgtrkReport *self,
 {
   g_return_if_fail (MSGTRK_IS_REPORT (self));
 
-  report_set (self, "Original-Envelope-Id", envid);
+  msgtrk_report_fields_set (self->fields, "Original-Envelope-Id", envid);
+  report_refresh (self);
 }
 
 /**
@@ -258,7 +248,8 @@ msgtrk_report_set_reporting_mta (MsgtrkReport *self,
 
   if (host != NULL)
     value = msgtrk_report_typed_write ("dns", host);
-  report_set (self, "Reporting-MTA", value);
+  msgtrk_report_fields_set (self->fields, "Reporting-MTA", value);
+  report_refresh (self);
 }
 
 /**
@@ -315,7 +306,8 @@ msgtrk_report_set_arrival_date (MsgtrkReport *self,
 
   if (date != NULL)
     value = msgtrk_date_format (date);
-  report_set (self, "Arrival-Date", value);
+  msgtrk_report_fields_set (self->fields, "Arrival-Date", value);
+  report_refresh (self);
 }
 
 /**
@@ -357,7 +349,8 @@ msgtrk_report_set_original_message_id (MsgtrkReport *self,
 {
   g_return_if_fail (MSGTRK_IS_REPORT (self));
 
-  report_set (self, "Original-Message-ID", message_id);
+  msgtrk_report_fields_set (self->fields, "Original-Message-ID", message_id);
+  report_refresh (self);
 }
 
 /**
@@ -422,7 +415,8 @@ msgtrk_report_set_field (MsgtrkReport *self,
   g_return_if_fail (MSGTRK_IS_REPORT (self));
   g_return_if_fail (msgtrk_report_field_name_is_valid (name));
 
-  report_set (self, name, value);
+  msgtrk_report_fields_set (self->fields, name, value);
+  report_refresh (self);
 }
 
 /**
