@@ -40,11 +40,7 @@
 
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
-
-/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
-#define fail                 msgtrk_smtp_fail
-#define quote(text)          msgtrk_smtp_quote ((text), -1)
-#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+#include "msgtrk-smtp-short-private.h"
 
 /**
  * MsgtrkEnvelope:
@@ -293,6 +289,24 @@ msgtrk_envelope_get_envid (MsgtrkEnvelope *self)
   return self->envid;
 }
 
+/* The enum members are set through a guint pointer. */
+G_STATIC_ASSERT (sizeof (MsgtrkDsnRet) == sizeof (guint));
+G_STATIC_ASSERT (sizeof (MsgtrkDsnNotify) == sizeof (guint));
+
+/* Sets a number-valued member (a count, an enum, flags) and notifies its property if it
+ * changed: the body of every such setter. */
+static void
+envelope_set_uint (MsgtrkEnvelope *self,
+                   guint          *member,
+                   guint           value,
+                   guint           prop)
+{
+  if (*member == value)
+    return;
+  *member = value;
+  g_object_notify_by_pspec (G_OBJECT (self), props[prop]);
+}
+
 /**
  * msgtrk_envelope_set_authenticator:
  * @self: a #MsgtrkEnvelope
@@ -351,10 +365,7 @@ msgtrk_envelope_set_mtrk_timeout (MsgtrkEnvelope *self,
   g_return_if_fail (MSGTRK_IS_ENVELOPE (self));
   g_return_if_fail (seconds <= MSGTRK_MTRK_TIMEOUT_MAX);
 
-  if (self->mtrk_timeout == seconds)
-    return;
-  self->mtrk_timeout = seconds;
-  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_MTRK_TIMEOUT]);
+  envelope_set_uint (self, &self->mtrk_timeout, seconds, PROP_MTRK_TIMEOUT);
 }
 
 /**
@@ -392,10 +403,7 @@ msgtrk_envelope_set_ret (MsgtrkEnvelope *self,
   g_return_if_fail (ret == MSGTRK_DSN_RET_UNSET || ret == MSGTRK_DSN_RET_HDRS
                     || ret == MSGTRK_DSN_RET_FULL);
 
-  if (self->ret == ret)
-    return;
-  self->ret = ret;
-  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_RET]);
+  envelope_set_uint (self, (guint *) &self->ret, ret, PROP_RET);
 }
 
 /**
@@ -432,10 +440,7 @@ msgtrk_envelope_set_notify (MsgtrkEnvelope *self,
   g_return_if_fail (MSGTRK_IS_ENVELOPE (self));
   g_return_if_fail (msgtrk_smtp_notify_is_consistent (notify));
 
-  if (self->notify == notify)
-    return;
-  self->notify = notify;
-  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_NOTIFY]);
+  envelope_set_uint (self, (guint *) &self->notify, notify, PROP_NOTIFY);
 }
 
 /**

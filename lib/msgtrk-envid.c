@@ -19,11 +19,7 @@
 
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
-
-/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
-#define fail                 msgtrk_smtp_fail
-#define quote(text)          msgtrk_smtp_quote ((text), -1)
-#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+#include "msgtrk-smtp-short-private.h"
 
 /* RFC 1035: at most 63 octets per DNS label. */
 #define DNS_LABEL_MAX 63
@@ -34,12 +30,6 @@
 #define ENVID_RANDOM_OCTETS 17
 
 static const char base32_alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-
-static gboolean
-is_ldh (char c)
-{
-  return g_ascii_isalnum (c) || c == '-';
-}
 
 /* ------------------------------------------------------------------------------------ */
 /* ENVID                                                                                */
@@ -75,7 +65,7 @@ validate_envid_domain (const char *domain,
       all_digits = TRUE;
       while (label[n] != '\0' && label[n] != '.')
         {
-          if (!is_ldh (label[n]))
+          if (!msgtrk_smtp_is_ldh (label[n]))
             return fail (error, MSGTRK_ERROR_PARSE,
                          _("The sender domain “%s” contains a character not allowed in a "
                            "domain name (letters, digits, '-' and '.' only)."),

@@ -2187,6 +2187,21 @@ track_start (MsgtrkMtqpClient   *self,
   msgtrk_worker_run_in_thread (task, track_thread);
 }
 
+/* The blocking counterpart of track_start(): runs @s (from session_new()) in the caller's
+ * thread, then frees it. */
+static GPtrArray *
+session_run_sync (Session      *s,
+                  GCancellable *cancellable,
+                  GError      **error)
+{
+  GPtrArray *answers;
+
+  s->cancellable = cancellable;
+  answers = session_run (s, error);
+  session_free (s);
+  return answers;
+}
+
 /**
  * msgtrk_mtqp_client_track_async:
  * @self: a client
@@ -2282,18 +2297,12 @@ msgtrk_mtqp_client_track_sync (MsgtrkMtqpClient   *self,
                                GCancellable       *cancellable,
                                GError            **error)
 {
-  Session *s;
-  GPtrArray *answers;
-
   g_return_val_if_fail (MSGTRK_IS_MTQP_CLIENT (self), NULL);
   g_return_val_if_fail (domain != NULL && *domain != '\0', NULL);
   g_return_val_if_fail (check_queries (envids, secrets), NULL);
 
-  s = session_new (self, TRUE, domain, 0, envids, secrets);
-  s->cancellable = cancellable;
-  answers = session_run (s, error);
-  session_free (s);
-  return answers;
+  return session_run_sync (session_new (self, TRUE, domain, 0, envids, secrets), cancellable,
+                           error);
 }
 
 /**
@@ -2378,16 +2387,10 @@ msgtrk_mtqp_client_track_host_sync (MsgtrkMtqpClient   *self,
                                     GCancellable       *cancellable,
                                     GError            **error)
 {
-  Session *s;
-  GPtrArray *answers;
-
   g_return_val_if_fail (MSGTRK_IS_MTQP_CLIENT (self), NULL);
   g_return_val_if_fail (host != NULL && *host != '\0', NULL);
   g_return_val_if_fail (check_queries (envids, secrets), NULL);
 
-  s = session_new (self, FALSE, host, port, envids, secrets);
-  s->cancellable = cancellable;
-  answers = session_run (s, error);
-  session_free (s);
-  return answers;
+  return session_run_sync (session_new (self, FALSE, host, port, envids, secrets), cancellable,
+                           error);
 }

@@ -65,7 +65,7 @@ is_wsp (char c)
 static gboolean
 is_text_char (char c)
 {
-  return (c >= 0x21 && c <= 0x7e) || is_wsp (c);
+  return msgtrk_is_vchar ((guchar) c) || is_wsp (c);
 }
 
 /*

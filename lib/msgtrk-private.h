@@ -17,6 +17,14 @@ G_BEGIN_DECLS
 #define MSGTRK_DATE_MIN_YEAR 1980
 #define MSGTRK_DATE_MAX_YEAR 2200
 
+/* VCHAR (RFC 5234): a visible US-ASCII character, 0x21 to 0x7E; no space, control or
+ * 8-bit octet. The class of header field names, ESMTP values, ENVIDs, EHLO words. */
+static inline gboolean
+msgtrk_is_vchar (guchar c)
+{
+  return c >= 0x21 && c <= 0x7e;
+}
+
 GDateTime *msgtrk_date_parse     (const char *text);
 char      *msgtrk_date_format    (GDateTime  *date);
 void       msgtrk_ensure_gmime   (void);

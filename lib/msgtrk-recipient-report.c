@@ -115,6 +115,40 @@ recipient_refresh (MsgtrkRecipientReport *self)
     self->disposition = MSGTRK_DISPOSITION_UNKNOWN;
 }
 
+/* Writes one field (%NULL removes it) and derives the typed values again: the end of every
+ * setter. */
+static void
+recipient_set (MsgtrkRecipientReport *self,
+               const char            *name,
+               const char            *value)
+{
+  msgtrk_report_fields_set (self->fields, name, value);
+  recipient_refresh (self);
+}
+
+/* A typed field, `@type; @text`, or none for a %NULL @text. */
+static void
+recipient_set_typed (MsgtrkRecipientReport *self,
+                     const char            *name,
+                     const char            *type,
+                     const char            *text)
+{
+  g_autofree char *value = text != NULL ? msgtrk_report_typed_write (type, text) : NULL;
+
+  recipient_set (self, name, value);
+}
+
+/* A date field (RFC 5322 date-time), or none for a %NULL @date. */
+static void
+recipient_set_date (MsgtrkRecipientReport *self,
+                    const char            *name,
+                    GDateTime             *date)
+{
+  g_autofree char *value = date != NULL ? msgtrk_date_format (date) : NULL;
+
+  recipient_set (self, name, value);
+}
+
 static void
 msgtrk_recipient_report_finalize (GObject *object)
 {
@@ -165,14 +199,11 @@ MsgtrkRecipientReport *
 msgtrk_recipient_report_new (const char *final_recipient)
 {
   MsgtrkRecipientReport *self;
-  g_autofree char *value = NULL;
 
   g_return_val_if_fail (final_recipient != NULL, NULL);
 
   self = g_object_new (MSGTRK_TYPE_RECIPIENT_REPORT, NULL);
-  value = msgtrk_report_typed_write ("rfc822", final_recipient);
-  msgtrk_report_fields_set (self->fields, "Final-Recipient", value);
-  recipient_refresh (self);
+  recipient_set_typed (self, "Final-Recipient", "rfc822", final_recipient);
   return self;
 }
 
@@ -242,14 +273,9 @@ void
 msgtrk_recipient_report_set_original_recipient (MsgtrkRecipientReport *self,
                                                 const char            *address)
 {
-  g_autofree char *value = NULL;
-
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
 
-  if (address != NULL)
-    value = msgtrk_report_typed_write ("rfc822", address);
-  msgtrk_report_fields_set (self->fields, "Original-Recipient", value);
-  recipient_refresh (self);
+  recipient_set_typed (self, "Original-Recipient", "rfc822", address);
 }
 
 /**
@@ -305,8 +331,7 @@ msgtrk_recipient_report_set_action (MsgtrkRecipientReport *self,
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
   g_return_if_fail (action != MSGTRK_ACTION_UNKNOWN);
 
-  msgtrk_report_fields_set (self->fields, "Action", msgtrk_action_to_string (action));
-  recipient_refresh (self);
+  recipient_set (self, "Action", msgtrk_action_to_string (action));
 }
 
 /**
@@ -429,8 +454,7 @@ msgtrk_recipient_report_set_status (MsgtrkRecipientReport *self,
   if (value == NULL)
     return FALSE;
 
-  msgtrk_report_fields_set (self->fields, "Status", value);
-  recipient_refresh (self);
+  recipient_set (self, "Status", value);
   return TRUE;
 }
 
@@ -465,14 +489,9 @@ void
 msgtrk_recipient_report_set_remote_mta (MsgtrkRecipientReport *self,
                                         const char            *host)
 {
-  g_autofree char *value = NULL;
-
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
 
-  if (host != NULL)
-    value = msgtrk_report_typed_write ("dns", host);
-  msgtrk_report_fields_set (self->fields, "Remote-MTA", value);
-  recipient_refresh (self);
+  recipient_set_typed (self, "Remote-MTA", "dns", host);
 }
 
 /**
@@ -514,8 +533,7 @@ msgtrk_recipient_report_set_diagnostic_code (MsgtrkRecipientReport *self,
   if (text != NULL)
     value = msgtrk_report_typed_parse (text, NULL,
                                        NULL) ? g_strdup (text) : g_strdup_printf ("smtp; %s", text);
-  msgtrk_report_fields_set (self->fields, "Diagnostic-Code", value);
-  recipient_refresh (self);
+  recipient_set (self, "Diagnostic-Code", value);
 }
 
 /**
@@ -550,14 +568,9 @@ void
 msgtrk_recipient_report_set_last_attempt_date (MsgtrkRecipientReport *self,
                                                GDateTime             *date)
 {
-  g_autofree char *value = NULL;
-
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
 
-  if (date != NULL)
-    value = msgtrk_date_format (date);
-  msgtrk_report_fields_set (self->fields, "Last-Attempt-Date", value);
-  recipient_refresh (self);
+  recipient_set_date (self, "Last-Attempt-Date", date);
 }
 
 /**
@@ -591,14 +604,9 @@ void
 msgtrk_recipient_report_set_will_retry_until (MsgtrkRecipientReport *self,
                                               GDateTime             *date)
 {
-  g_autofree char *value = NULL;
-
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
 
-  if (date != NULL)
-    value = msgtrk_date_format (date);
-  msgtrk_report_fields_set (self->fields, "Will-Retry-Until", value);
-  recipient_refresh (self);
+  recipient_set_date (self, "Will-Retry-Until", date);
 }
 
 /**
@@ -681,8 +689,7 @@ msgtrk_recipient_report_set_field (MsgtrkRecipientReport *self,
   g_return_if_fail (MSGTRK_IS_RECIPIENT_REPORT (self));
   g_return_if_fail (msgtrk_report_field_name_is_valid (name));
 
-  msgtrk_report_fields_set (self->fields, name, value);
-  recipient_refresh (self);
+  recipient_set (self, name, value);
 }
 
 /**

@@ -676,6 +676,22 @@ set_read_error (GError **error)
   g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED, _("the message cannot be read"));
 }
 
+/* The whole-message limit, checked on a size before anything of the message is parsed (or,
+ * for bytes, copied into a stream). */
+static gboolean
+check_message_size (guint64  size,
+                    GError **error)
+{
+  if (size > MSGTRK_REPORT_MAX_MESSAGE_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   _("the message is %lu octets long; the limit is %d"), (unsigned long) size,
+                   MSGTRK_REPORT_MAX_MESSAGE_SIZE);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* The header section of the message in @stream, read from its start up to the line that
  * ends it (blank line excluded), or all of it if there is none. */
 static GByteArray *
@@ -864,13 +880,8 @@ extract_from_stream (GMimeStream  *stream,
       set_read_error (error);
       return NULL;
     }
-  if (total > MSGTRK_REPORT_MAX_MESSAGE_SIZE)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   _("the message is %lu octets long; the limit is %d"), (unsigned long) total,
-                   MSGTRK_REPORT_MAX_MESSAGE_SIZE);
-      return NULL;
-    }
+  if (!check_message_size ((guint64) total, error))
+    return NULL;
   msgtrk_ensure_gmime ();
   head = read_header_section (stream, cancellable, error);
   if (head == NULL)
@@ -1031,13 +1042,8 @@ msgtrk_report_extract_bytes (GBytes       *message,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   data = g_bytes_get_data (message, &len);
-  if (len > MSGTRK_REPORT_MAX_MESSAGE_SIZE)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   _("the message is %lu octets long; the limit is %d"), (unsigned long) len,
-                   MSGTRK_REPORT_MAX_MESSAGE_SIZE);
-      return NULL;
-    }
+  if (!check_message_size (len, error))
+    return NULL;
   msgtrk_ensure_gmime ();
   stream = g_mime_stream_mem_new_with_buffer (data != NULL ? data : "", len);
   return extract_from_stream (stream, cancellable, error);

@@ -94,7 +94,7 @@ msgtrk_report_field_name_is_valid (const char *name)
     {
       guchar c = (guchar) *p;
 
-      if (c < 33 || c > 126 || c == ':')
+      if (!msgtrk_is_vchar (c) || c == ':')
         return FALSE;
     }
   return TRUE;
@@ -744,7 +744,7 @@ parser_line (MsgtrkReportBlockParser *parser,
     {
       guchar c = (guchar) line[i];
 
-      if (c < 33 || c > 126)
+      if (!msgtrk_is_vchar (c))
         {
           g_autofree char *quoted =
             msgtrk_strn_escape_for_error (line, (gssize) name_len, ERROR_QUOTE_LEN);

@@ -498,7 +498,7 @@ msgtrk_secret_hmac_envid (const guint8 *master,
       return FALSE;
     }
   for (gsize i = 0; i < envid_len; i++)
-    if ((guchar) envid[i] < 0x21 || (guchar) envid[i] > 0x7e)
+    if (!msgtrk_is_vchar ((guchar) envid[i]))
       {
         g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
                      "No %s is derived for an ENVID that is not printable US-ASCII", what);

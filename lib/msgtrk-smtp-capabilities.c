@@ -20,11 +20,7 @@
 
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
-
-/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
-#define fail                 msgtrk_smtp_fail
-#define quote(text)          msgtrk_smtp_quote ((text), -1)
-#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+#include "msgtrk-smtp-short-private.h"
 
 typedef struct
 {
@@ -136,20 +132,13 @@ parse_keyword_line (MsgtrkSmtpCapabilities *self,
   gsize keyword_len = 0;
   gsize i = 0;
 
-  while (i < len)
+  for (gsize start; msgtrk_smtp_next_word (text, len, &i, &start);)
     {
-      gsize start;
-
-      while (i < len && text[i] == ' ')
-        i++;
-      if (i == len)
-        break;
-      start = i;
-      while (i < len && text[i] != ' ')
+      for (gsize j = start; j < i; j++)
         {
-          guchar c = (guchar) text[i];
+          guchar c = (guchar) text[j];
 
-          if (c < 33 || c > 126)
+          if (!msgtrk_is_vchar (c))
             {
               g_autofree char *quoted = quote_len (text, len);
 
@@ -157,7 +146,6 @@ parse_keyword_line (MsgtrkSmtpCapabilities *self,
                        line_no, quoted);
               return TRUE;
             }
-          i++;
         }
       if (keyword == NULL)
         {
@@ -206,7 +194,7 @@ parse_first_line (MsgtrkSmtpCapabilities *self,
     {
       guchar c = (guchar) text[n];
 
-      if (c < 33 || c > 126)
+      if (!msgtrk_is_vchar (c))
         {
           g_autofree char *quoted = quote_len (text, len);
 

@@ -30,6 +30,7 @@ char    *msgtrk_smtp_quote                 (const char     *text,
 
 /* Character classes and checks shared with msgtrk-envid.c, msgtrk-smtp-capabilities.c and
  * msgtrk-envelope.c. */
+gboolean msgtrk_smtp_is_ldh                (char            c);
 gboolean msgtrk_smtp_is_xchar              (guchar          c);
 gboolean msgtrk_smtp_is_keyword            (const char     *word,
                                             gsize           len);
@@ -39,6 +40,10 @@ gboolean msgtrk_smtp_authenticator_form_ok (const char     *text);
 gboolean msgtrk_smtp_notify_is_consistent  (MsgtrkDsnNotify notify);
 gboolean msgtrk_smtp_envid_received_check  (const char     *envid,
                                             GError        **error);
+gboolean msgtrk_smtp_next_word             (const char     *text,
+                                            gsize           len,
+                                            gsize          *pos,
+                                            gsize          *start);
 
 /* ---- writers of the MAIL and RCPT parameters (each appends " KEYWORD=value") --------- */
 

@@ -31,6 +31,7 @@
 
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
+#include "msgtrk-smtp-short-private.h"
 
 /* Longest hostile text quoted in an error message. */
 #define QUOTE_MAX 64
@@ -65,26 +66,42 @@ msgtrk_smtp_quote (const char *text,
   return msgtrk_strn_escape_for_error (text, len, QUOTE_MAX);
 }
 
-/* The SMTP family's error and quoting helpers (msgtrk-smtp-syntax.c) under short names. */
-#define fail                 msgtrk_smtp_fail
-#define quote(text)          msgtrk_smtp_quote ((text), -1)
-#define quote_len(text, len) msgtrk_smtp_quote ((text), (gssize) (len))
+/* ------------------------------------------------------------------------------------ */
+/* Character classes                                                                    */
 
-/* Let-dig / Ldh-str characters (RFC 5321 section 4.1.2). */
-static gboolean
-is_ldh (char c)
+/* Let-dig / Ldh-str characters (RFC 5321 section 4.1.2): a keyword's, a domain label's. */
+gboolean
+msgtrk_smtp_is_ldh (char c)
 {
   return g_ascii_isalnum (c) || c == '-';
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* Character classes                                                                    */
+/* The next word of @text (@len octets) from *@pos: words are separated by runs of
+ * spaces. Sets *@start to the word's first octet and *@pos past its last; FALSE (and
+ * *@pos at @len) when only spaces are left. The one splitter of EHLO keyword lines and of
+ * MAIL/RCPT parameters. */
+gboolean
+msgtrk_smtp_next_word (const char *text,
+                       gsize       len,
+                       gsize      *pos,
+                       gsize      *start)
+{
+  gsize i = *pos;
+
+  while (i < len && text[i] == ' ')
+    i++;
+  *start = i;
+  while (i < len && text[i] != ' ')
+    i++;
+  *pos = i;
+  return *start < len;
+}
 
 /* xchar = any ASCII CHAR between "!" (33) and "~" (126) inclusive, except "+" and "=" */
 gboolean
 msgtrk_smtp_is_xchar (guchar c)
 {
-  return c >= 33 && c <= 126 && c != '+' && c != '=';
+  return msgtrk_is_vchar (c) && c != '+' && c != '=';
 }
 
 /* ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
@@ -95,7 +112,7 @@ msgtrk_smtp_is_keyword (const char *word,
   if (len == 0 || !g_ascii_isalnum (word[0]))
     return FALSE;
   for (gsize i = 1; i < len; i++)
-    if (!is_ldh (word[i]))
+    if (!msgtrk_smtp_is_ldh (word[i]))
       return FALSE;
   return TRUE;
 }
@@ -318,20 +335,12 @@ msgtrk_smtp_params_parse (const char *text,
     }
 
   params = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  while (i < len)
+  for (gsize start; msgtrk_smtp_next_word (text, len, &i, &start);)
     {
-      gsize start, key_end, end;
+      gsize key_end, end = i;
       g_autofree char *key = NULL;
       g_autofree char *quoted = NULL;
 
-      while (i < len && text[i] == ' ')
-        i++;
-      if (i == len)
-        break;
-      start = i;
-      while (i < len && text[i] != ' ')
-        i++;
-      end = i;
       key_end = start;
       while (key_end < end && text[key_end] != '=')
         key_end++;
@@ -355,7 +364,7 @@ msgtrk_smtp_params_parse (const char *text,
         {
           guchar c = (guchar) text[j];
 
-          if (c < 33 || c > 126)
+          if (!msgtrk_is_vchar (c))
             {
               fail (error, MSGTRK_ERROR_PARSE,
                     _("The value of the parameter “%s” contains a character that is not "
@@ -411,7 +420,7 @@ msgtrk_smtp_param_write (GString    *out,
                                  _("The parameter %s has an empty value."),
                      keyword);
       for (const char *p = value; *p != '\0'; p++)
-        if ((guchar) *p < 33 || (guchar) *p > 126)
+        if (!msgtrk_is_vchar ((guchar) *p))
           return fail (error, MSGTRK_ERROR_PARSE,
                        _("The value of the parameter %s contains a character that is not "
                          "printable ASCII."),
@@ -1330,7 +1339,7 @@ msgtrk_smtp_path_parser_feed (MsgtrkSmtpPathParser *parser,
           /* The route ("@" up to ":" excluded) is bounded like a mailbox. */
           if (c == ':')
             parser->state = PATH_LOCAL;
-          else if (c < 33 || c > 126 || c == '<' || c == '>' || c == '"')
+          else if (!msgtrk_is_vchar (c) || c == '<' || c == '>' || c == '"')
             return path_fail (parser, error, MSGTRK_ERROR_PARSE,
                               _("The address has a bad source route."));
           else if (++parser->skipped > parser->max_length)

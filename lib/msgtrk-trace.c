@@ -172,6 +172,26 @@ skip_quoted (const char *p)
   return *p == '"' ? p + 1 : p;
 }
 
+/* The end of a comment whose "(" is just before @p, @end the end of the text: its closing
+ * ")" (nested comments and quoted pairs skipped), or @end if it is not closed. */
+static const char *
+comment_end (const char *p,
+             const char *end)
+{
+  guint depth = 1;
+
+  for (; p < end; p++)
+    {
+      if (*p == '\\' && p + 1 < end)
+        p++;
+      else if (*p == '(')
+        depth++;
+      else if (*p == ')' && --depth == 0)
+        return p;
+    }
+  return end;
+}
+
 /*
  * Split @s into words, comments and top-level semicolons. An unterminated comment or
  * quoted string runs to the end; a stray ")" is dropped.
@@ -181,6 +201,7 @@ scan_tokens (const char *s,
              GArray     *toks)
 {
   const char *p = s;
+  const char *end = s + strlen (s);
 
   while (*p != '\0')
     {
@@ -193,22 +214,11 @@ scan_tokens (const char *s,
         }
       if (*p == '(')
         {
-          guint depth = 1;
-
           tok.kind = TOK_COMMENT;
           tok.start = ++p;
-          while (*p != '\0')
-            {
-              if (*p == '\\' && p[1] != '\0')
-                p++;
-              else if (*p == '(')
-                depth++;
-              else if (*p == ')' && --depth == 0)
-                break;
-              p++;
-            }
+          p = comment_end (p, end);
           tok.len = (gsize) (p - tok.start);
-          if (*p == ')')
+          if (p < end)
             p++;
         }
       else if (*p == ';')
@@ -248,17 +258,9 @@ comment_words (const Tok *comment)
         }
       if (*p == '(')
         {
-          guint depth = 1;
-
-          for (p++; p < end && depth > 0; p++)
-            {
-              if (*p == '\\' && p + 1 < end)
-                p++;
-              else if (*p == '(')
-                depth++;
-              else if (*p == ')')
-                depth--;
-            }
+          p = comment_end (p + 1, end);
+          if (p < end)
+            p++;
           continue;
         }
       start = p;

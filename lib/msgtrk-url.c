@@ -204,7 +204,7 @@ envid_is_valid (const char *envid,
     {
       guchar c = (guchar) envid[i];
 
-      if (c < 0x21 || c > 0x7e)
+      if (!msgtrk_is_vchar (c))
         {
           quoted = msgtrk_str_escape_for_error (envid, URL_ERROR_QUOTE_MAX);
           g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,

@@ -222,6 +222,18 @@ set_refused (MsgtrkCamelTransport *self, const char *what, const SmtpReply *repl
                _("The SMTP server %s refused %s: %u %s"), host, what, reply->code, text);
 }
 
+/* Whether REPLY is the one WHAT needs: EXPECT is a whole code (220, 250, 354) or, below
+ * 10, a class (2: any 2xx). Otherwise set_refused(). */
+static gboolean
+reply_expected (MsgtrkCamelTransport *self, const char *what, const SmtpReply *reply,
+                guint expect, GError **error)
+{
+  if (expect < 10 ? reply->code / 100 == expect : reply->code == expect)
+    return TRUE;
+  set_refused (self, what, reply, error);
+  return FALSE;
+}
+
 /* ---- the line reader and writer ---- */
 
 /* One line without its CRLF (a bare LF is accepted). */
@@ -371,6 +383,16 @@ command (MsgtrkCamelTransport *self, SmtpConn *c, const char *line, const char *
          && read_reply (self, c, what, reply, cancellable, error);
 }
 
+/* command(), then reply_expected(). */
+static gboolean
+command_expect (MsgtrkCamelTransport *self, SmtpConn *c, const char *line, const char *shown,
+                const char *what, guint expect, SmtpReply *reply, GCancellable *cancellable,
+                GError **error)
+{
+  return command (self, c, line, shown, what, reply, cancellable, error)
+         && reply_expected (self, what, reply, expect, error);
+}
+
 /* ---- msgtrk's settings (org.msgtrk, shared with the Claws plugin) ---- */
 
 /* org.msgtrk, or NULL when its schema is not installed (EDS daemons load this provider:
@@ -478,13 +500,8 @@ greet (MsgtrkCamelTransport *self, SmtpConn *c, GCancellable *cancellable, GErro
     }
   g_free (line);
   line = g_strdup_printf ("HELO %s", c->helo_name);
-  if (!command (self, c, line, NULL, "HELO", &reply, cancellable, error))
+  if (!command_expect (self, c, line, NULL, "HELO", 250, &reply, cancellable, error))
     return FALSE;
-  if (reply.code != 250)
-    {
-      set_refused (self, "HELO", &reply, error);
-      return FALSE;
-    }
   g_clear_object (&c->caps);
   return TRUE;
 }
@@ -519,13 +536,8 @@ start_tls (MsgtrkCamelTransport *self, SmtpConn *c, GCancellable *cancellable, G
                    host);
       return FALSE;
     }
-  if (!command (self, c, "STARTTLS", NULL, "STARTTLS", &reply, cancellable, error))
+  if (!command_expect (self, c, "STARTTLS", NULL, "STARTTLS", 220, &reply, cancellable, error))
     return FALSE;
-  if (reply.code != 220)
-    {
-      set_refused (self, "STARTTLS", &reply, error);
-      return FALSE;
-    }
   if (c->pending->len > 0)
     {
       g_set_error (error, MSGTRK_CAMEL_ERROR, MSGTRK_CAMEL_ERROR_SECURITY,
@@ -574,13 +586,9 @@ connect_to_server (MsgtrkCamelTransport *self, GCancellable *cancellable, GError
   c = smtp_conn_new (stream);
   c->helo_name = helo_name_for (stream);
 
-  if (!read_reply (self, c, _("the greeting"), &reply, cancellable, error))
+  if (!read_reply (self, c, _("the greeting"), &reply, cancellable, error)
+      || !reply_expected (self, _("the connection"), &reply, 220, error))
     return FALSE;
-  if (reply.code != 220)
-    {
-      set_refused (self, _("the connection"), &reply, error);
-      return FALSE;
-    }
   if (!greet (self, c, cancellable, error))
     return FALSE;
   if (method == CAMEL_NETWORK_SECURITY_METHOD_STARTTLS_ON_STANDARD_PORT
@@ -1043,13 +1051,8 @@ transaction (MsgtrkCamelTransport *self, SmtpConn *c, SendJob *job,
 
   if (c->need_rset)
     {
-      if (!command (self, c, "RSET", NULL, "RSET", &reply, cancellable, error))
+      if (!command_expect (self, c, "RSET", NULL, "RSET", 250, &reply, cancellable, error))
         return FALSE;
-      if (reply.code != 250)
-        {
-          set_refused (self, "RSET", &reply, error);
-          return FALSE;
-        }
       c->need_rset = FALSE;
     }
 
@@ -1058,13 +1061,8 @@ transaction (MsgtrkCamelTransport *self, SmtpConn *c, SendJob *job,
     return FALSE;
   mail_shown = mask_mtrk (mail);
   c->need_rset = TRUE;
-  if (!command (self, c, mail, mail_shown, "MAIL FROM", &reply, cancellable, error))
+  if (!command_expect (self, c, mail, mail_shown, "MAIL FROM", 2, &reply, cancellable, error))
     return FALSE;
-  if (reply.code / 100 != 2)
-    {
-      set_refused (self, "MAIL FROM", &reply, error);
-      return FALSE;
-    }
   for (guint i = 0; i + 1 < job->recipients->len; i++)
     {
       const char *rcpt = g_ptr_array_index (job->recipients, i);
@@ -1074,29 +1072,14 @@ transaction (MsgtrkCamelTransport *self, SmtpConn *c, SendJob *job,
       if (line == NULL)
         return FALSE;
       what = g_strdup_printf ("RCPT TO:<%s>", rcpt);
-      if (!command (self, c, line, NULL, what, &reply, cancellable, error))
+      if (!command_expect (self, c, line, NULL, what, 2, &reply, cancellable, error))
         return FALSE;
-      if (reply.code / 100 != 2)
-        {
-          set_refused (self, what, &reply, error);
-          return FALSE;
-        }
     }
-  if (!command (self, c, "DATA", NULL, "DATA", &reply, cancellable, error))
+  if (!command_expect (self, c, "DATA", NULL, "DATA", 354, &reply, cancellable, error)
+      || !write_data (self, c, message, size, cancellable, error)
+      || !read_reply (self, c, _("the end of DATA"), &reply, cancellable, error)
+      || !reply_expected (self, _("the message"), &reply, 2, error))
     return FALSE;
-  if (reply.code != 354)
-    {
-      set_refused (self, "DATA", &reply, error);
-      return FALSE;
-    }
-  if (!write_data (self, c, message, size, cancellable, error)
-      || !read_reply (self, c, _("the end of DATA"), &reply, cancellable, error))
-    return FALSE;
-  if (reply.code / 100 != 2)
-    {
-      set_refused (self, _("the message"), &reply, error);
-      return FALSE;
-    }
   c->need_rset = FALSE;
   job->final_reply = g_steal_pointer (&reply.last);
   return TRUE;
