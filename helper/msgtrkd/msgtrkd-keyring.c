@@ -680,6 +680,31 @@ file_delete (MsgtrkdKeyring *self,
   return ok;
 }
 
+/* Complete @task with @ok, or with @error. */
+static void
+task_return_ok (GTask   *task,
+                gboolean ok,
+                GError  *error)
+{
+  if (ok)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/* Complete @task with @secret (base64, wiped when the task lets go of it), or with @error
+ * when it is NULL. */
+static void
+task_return_secret (GTask  *task,
+                    char   *secret,
+                    GError *error)
+{
+  if (secret != NULL)
+    g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
+  else
+    g_task_return_error (task, error);
+}
+
 /* What a worker thread needs; the secret is wiped when the task lets go of it. */
 typedef struct
 {
@@ -705,11 +730,9 @@ file_store_thread (GTask        *task,
 {
   FileJob *job = task_data;
   GError *error = NULL;
+  gboolean ok = file_store (source, job->envid, job->secret, job->label, &error);
 
-  if (file_store (source, job->envid, job->secret, job->label, &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  task_return_ok (task, ok, error);
 }
 
 static void
@@ -722,10 +745,7 @@ file_lookup_thread (GTask        *task,
   GError *error = NULL;
   char *secret = file_lookup (source, job->envid, &error);
 
-  if (secret != NULL)
-    g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
-  else
-    g_task_return_error (task, error);
+  task_return_secret (task, secret, error);
 }
 
 static void
@@ -736,11 +756,9 @@ file_delete_thread (GTask        *task,
 {
   FileJob *job = task_data;
   GError *error = NULL;
+  gboolean ok = file_delete (source, job->envid, &error);
 
-  if (file_delete (source, job->envid, &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  task_return_ok (task, ok, error);
 }
 
 static GTask *
@@ -987,10 +1005,45 @@ derive_thread (GTask        *task,
   char *secret = derive_purpose_sync (source, job->envid, job->create, job->content_track,
                                       cancellable, &error);
 
-  if (secret != NULL)
-    g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
-  else
-    g_task_return_error (task, error);
+  task_return_secret (task, secret, error);
+}
+
+/* The start of every per-message async call (@source_tag): @envid (and @secret, for a
+ * call that stores one) checked, else the error reported to @callback; for the file backend a worker
+ * thread runs @file_thread with a FileJob. Returns: (transfer full) (nullable): the task
+ * of a Secret Service call still to start (its task data a copy of @envid), or NULL when
+ * the call is already answered or under way. */
+static GTask *
+begin_call (MsgtrkdKeyring     *self,
+            gpointer            source_tag,
+            const char         *envid,
+            gboolean            stores,
+            const char         *secret,
+            const char         *label,
+            GTaskThreadFunc     file_thread,
+            GCancellable       *cancellable,
+            GAsyncReadyCallback callback,
+            gpointer            user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  GError *error = NULL;
+
+  if (!check_envid (envid, &error) || (stores && !check_secret (secret, &error)))
+    {
+      g_task_report_error (self, callback, user_data, source_tag, error);
+      return NULL;
+    }
+  if (self->backend == MSGTRKD_KEYRING_FILE)
+    {
+      task = file_task (self, source_tag, envid, secret, label, cancellable, callback,
+                        user_data);
+      g_task_run_in_thread (task, file_thread);
+      return NULL;
+    }
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_task_data (task, g_strdup (envid), g_free);
+  return g_steal_pointer (&task);
 }
 
 /* ---- public API ------------------------------------------------------------------------- */
@@ -1017,36 +1070,20 @@ msgtrkd_keyring_store_async (MsgtrkdKeyring     *self,
                              GAsyncReadyCallback callback,
                              gpointer            user_data)
 {
-  g_autoptr (GTask) task = NULL;
   g_autofree char *full_label = NULL;
-  GError *error = NULL;
+  g_autoptr (GHashTable) attributes = NULL;
+  GTask *task;
 
   g_return_if_fail (MSGTRKD_IS_KEYRING (self));
 
-  if (!check_envid (envid, &error) || !check_secret (secret_base64, &error))
-    {
-      g_task_report_error (self, callback, user_data, msgtrkd_keyring_store_async, error);
-      return;
-    }
-  full_label = default_label (envid, label);
-
-  if (self->backend == MSGTRKD_KEYRING_FILE)
-    {
-      task = file_task (self, msgtrkd_keyring_store_async, envid, secret_base64, full_label,
-                        cancellable, callback, user_data);
-      g_task_run_in_thread (task, file_store_thread);
-      return;
-    }
-
-  {
-    g_autoptr (GHashTable) attributes = ss_attributes (envid);
-
-    task = g_task_new (self, cancellable, callback, user_data);
-    g_task_set_source_tag (task, msgtrkd_keyring_store_async);
-    secret_password_storev (&tracking_schema, attributes, SECRET_COLLECTION_DEFAULT,
-                            full_label, secret_base64, cancellable, ss_store_done,
-                            g_steal_pointer (&task));
-  }
+  full_label = check_envid (envid, NULL) ? default_label (envid, label) : NULL;
+  task = begin_call (self, msgtrkd_keyring_store_async, envid, TRUE, secret_base64,
+                     full_label, file_store_thread, cancellable, callback, user_data);
+  if (task == NULL)
+    return;
+  attributes = ss_attributes (envid);
+  secret_password_storev (&tracking_schema, attributes, SECRET_COLLECTION_DEFAULT, full_label,
+                          secret_base64, cancellable, ss_store_done, task);
 }
 
 /**
@@ -1083,34 +1120,17 @@ msgtrkd_keyring_lookup_async (MsgtrkdKeyring     *self,
                               GAsyncReadyCallback callback,
                               gpointer            user_data)
 {
-  g_autoptr (GTask) task = NULL;
-  GError *error = NULL;
+  g_autoptr (GHashTable) attributes = NULL;
+  GTask *task;
 
   g_return_if_fail (MSGTRKD_IS_KEYRING (self));
 
-  if (!check_envid (envid, &error))
-    {
-      g_task_report_error (self, callback, user_data, msgtrkd_keyring_lookup_async, error);
-      return;
-    }
-
-  if (self->backend == MSGTRKD_KEYRING_FILE)
-    {
-      task = file_task (self, msgtrkd_keyring_lookup_async, envid, NULL, NULL, cancellable,
-                        callback, user_data);
-      g_task_run_in_thread (task, file_lookup_thread);
-      return;
-    }
-
-  {
-    g_autoptr (GHashTable) attributes = ss_attributes (envid);
-
-    task = g_task_new (self, cancellable, callback, user_data);
-    g_task_set_source_tag (task, msgtrkd_keyring_lookup_async);
-    g_task_set_task_data (task, g_strdup (envid), g_free);
-    secret_password_lookupv (&tracking_schema, attributes, cancellable, ss_lookup_done,
-                             g_steal_pointer (&task));
-  }
+  task = begin_call (self, msgtrkd_keyring_lookup_async, envid, FALSE, NULL, NULL,
+                     file_lookup_thread, cancellable, callback, user_data);
+  if (task == NULL)
+    return;
+  attributes = ss_attributes (envid);
+  secret_password_lookupv (&tracking_schema, attributes, cancellable, ss_lookup_done, task);
 }
 
 /**
@@ -1149,34 +1169,17 @@ msgtrkd_keyring_delete_async (MsgtrkdKeyring     *self,
                               GAsyncReadyCallback callback,
                               gpointer            user_data)
 {
-  g_autoptr (GTask) task = NULL;
-  GError *error = NULL;
+  g_autoptr (GHashTable) attributes = NULL;
+  GTask *task;
 
   g_return_if_fail (MSGTRKD_IS_KEYRING (self));
 
-  if (!check_envid (envid, &error))
-    {
-      g_task_report_error (self, callback, user_data, msgtrkd_keyring_delete_async, error);
-      return;
-    }
-
-  if (self->backend == MSGTRKD_KEYRING_FILE)
-    {
-      task = file_task (self, msgtrkd_keyring_delete_async, envid, NULL, NULL, cancellable,
-                        callback, user_data);
-      g_task_run_in_thread (task, file_delete_thread);
-      return;
-    }
-
-  {
-    g_autoptr (GHashTable) attributes = ss_attributes (envid);
-
-    task = g_task_new (self, cancellable, callback, user_data);
-    g_task_set_source_tag (task, msgtrkd_keyring_delete_async);
-    g_task_set_task_data (task, g_strdup (envid), g_free);
-    secret_password_clearv (&tracking_schema, attributes, cancellable, ss_clear_done,
-                            g_steal_pointer (&task));
-  }
+  task = begin_call (self, msgtrkd_keyring_delete_async, envid, FALSE, NULL, NULL,
+                     file_delete_thread, cancellable, callback, user_data);
+  if (task == NULL)
+    return;
+  attributes = ss_attributes (envid);
+  secret_password_clearv (&tracking_schema, attributes, cancellable, ss_clear_done, task);
 }
 
 /**
@@ -1407,10 +1410,7 @@ derive_purpose_async (MsgtrkdKeyring     *self,
       char *secret = derive_purpose_sync (self, envid, FALSE, content_track, cancellable,
                                           &error);
 
-      if (secret != NULL)
-        g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
-      else
-        g_task_return_error (task, error);
+      task_return_secret (task, secret, error);
       return;
     }
   job = g_new0 (DeriveJob, 1);
