@@ -192,16 +192,7 @@ append_state (GString    *out,
 static char *
 format_time (const char *iso)
 {
-  g_autoptr(GDateTime) utc = NULL;
-  g_autoptr(GDateTime) local = NULL;
-
-  if (iso == NULL)
-    return NULL;
-  utc = g_date_time_new_from_iso8601 (iso, NULL);
-  if (utc == NULL)
-    return clean (iso);
-  local = g_date_time_to_local (utc);
-  return g_date_time_format (local, "%Y-%m-%d %H:%M:%S %Z");
+  return msgtrk_json_local_time (iso, "%Y-%m-%d %H:%M:%S %Z", clean);
 }
 
 /* --- JSON helpers ---------------------------------------------------------------------- */

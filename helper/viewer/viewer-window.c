@@ -106,16 +106,7 @@ strip_brackets (const char *id)
 static char *
 local_time (const char *iso)
 {
-  g_autoptr(GDateTime) utc = NULL;
-  g_autoptr(GDateTime) local = NULL;
-
-  if (iso == NULL)
-    return NULL;
-  utc = g_date_time_new_from_iso8601 (iso, NULL);
-  if (utc == NULL)
-    return g_strdup (iso);
-  local = g_date_time_to_local (utc);
-  return g_date_time_format (local, "%Y-%m-%d %H:%M:%S");
+  return msgtrk_json_local_time (iso, "%Y-%m-%d %H:%M:%S", NULL);
 }
 
 /* A text for the user from a D-Bus error (remote prefix stripped). */
