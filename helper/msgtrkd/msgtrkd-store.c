@@ -13,8 +13,9 @@
  * (msgtrkd_store_after_commit(): StatusChanged) waits for the batch's commit and is
  * dropped with the writes SQLite rolls back;
  * every statement is prepared once (SQLITE_PREPARE_PERSISTENT) from a fixed text and takes
- * its values as bound parameters, through one runner each for a write (run_bound()), one
- * row (query_row()) and a listing (list_rows() with a RowReader). The schema version is PRAGMA user_version; migrations[]
+ * its values as bound parameters (get_bound()), and is run by one runner each for a write
+ * (run_stmt()), one row (first_row()) and a listing (read_rows(), each row read into a
+ * record by a RowFormat table). The schema version is PRAGMA user_version; migrations[]
  * is applied in order, each in its own transaction.
  *
  * Limits: MSGTRKD_STORE_MAX_TEXT_SIZE for each text value, MSGTRKD_STORE_MAX_DOCUMENT_SIZE
@@ -482,14 +483,19 @@ bind_text (sqlite3_stmt *stmt,
   return sqlite3_bind_text (stmt, index, text, -1, SQLITE_STATIC);
 }
 
-/* Run a statement that returns no rows (all binds done). */
+/* Run a statement that returns no rows (all binds done); FALSE at once for a NULL
+ * @stmt (get_bound() failed, @error set). */
 static gboolean
 run_stmt (MsgtrkdStore *self,
           sqlite3_stmt *stmt,
           const char   *doing,
           GError      **error)
 {
-  int rc = sqlite3_step (stmt);
+  int rc;
+
+  if (stmt == NULL)
+    return FALSE;
+  rc = sqlite3_step (stmt);
 
   if (rc != SQLITE_DONE && rc != SQLITE_ROW)
     {
@@ -642,65 +648,43 @@ bind_values (sqlite3_stmt *stmt,
       }
 }
 
-/* The prepared statement @which with its parameters bound (bind_values()); NULL with
- * @error set if it could not be prepared. */
+/* The prepared statement @which with its parameters bound from the arguments after @types
+ * (bind_values()): what run_stmt(), first_row() and read_rows() take. NULL with @error set
+ * if it could not be prepared. */
 static sqlite3_stmt *
-get_bound_va (MsgtrkdStore *self,
-              StoreStmt     which,
-              const char   *doing,
-              GError      **error,
-              const char   *types,
-              va_list       args)
-{
-  sqlite3_stmt *stmt = get_stmt (self, which, doing, error);
-
-  if (stmt == NULL)
-    return NULL;
-  /* A caller's bug, found by any test of the call: one letter per parameter. */
-  g_assert ((int) strlen (types) == sqlite3_bind_parameter_count (stmt));
-  bind_values (stmt, types, args);
-  return stmt;
-}
-
-/* Run statement @which, which returns no rows, with its parameters bound from the
- * arguments after @types (bind_values()). */
-static gboolean
-run_bound (MsgtrkdStore *self,
+get_bound (MsgtrkdStore *self,
            StoreStmt     which,
            const char   *doing,
            GError      **error,
            const char   *types,
            ...)
 {
-  sqlite3_stmt *stmt;
+  sqlite3_stmt *stmt = get_stmt (self, which, doing, error);
   va_list args;
 
+  if (stmt == NULL)
+    return NULL;
+  /* A caller's bug, found by any test of the call: one letter per parameter. */
+  g_assert ((int) strlen (types) == sqlite3_bind_parameter_count (stmt));
   va_start (args, types);
-  stmt = get_bound_va (self, which, doing, error, types, args);
+  bind_values (stmt, types, args);
   va_end (args);
-  return stmt != NULL && run_stmt (self, stmt, doing, error);
+  return stmt;
 }
 
-/* Step statement @which, its parameters bound from the arguments after @types
- * (bind_values()), to its first row: *@row is then the statement on that row (read it,
- * then stmt_done() it), or NULL if there is none. FALSE with @error set on failure. */
+/* Step @stmt (bound; NULL: get_bound() failed, @error set) to its first row: *@row is
+ * then @stmt on that row (read it, then stmt_done() it), or NULL if there is none. FALSE
+ * with @error set on failure. */
 static gboolean
-query_row (MsgtrkdStore  *self,
-           StoreStmt      which,
+first_row (MsgtrkdStore  *self,
+           sqlite3_stmt  *stmt,
            const char    *doing,
            sqlite3_stmt **row,
-           GError       **error,
-           const char    *types,
-           ...)
+           GError       **error)
 {
-  sqlite3_stmt *stmt;
-  va_list args;
   int rc;
 
   *row = NULL;
-  va_start (args, types);
-  stmt = get_bound_va (self, which, doing, error, types, args);
-  va_end (args);
   if (stmt == NULL)
     return FALSE;
   rc = sqlite3_step (stmt);
@@ -715,63 +699,97 @@ query_row (MsgtrkdStore  *self,
   return rc == SQLITE_DONE;
 }
 
-/* One row of a listing read into a new element; NULL with @error set on failure. */
-typedef gpointer (*RowReader) (MsgtrkdStore *self,
-                               sqlite3_stmt *row,
-                               GError      **error);
-
-/* Every row of statement @which, its parameters bound from @args (bind_values()), read by
- * @read onto the end of @list; FALSE with @error set on failure (@list then holds the rows
- * read so far). */
-static gboolean
-list_rows_va (MsgtrkdStore *self,
-              StoreStmt     which,
-              const char   *doing,
-              RowReader     read,
-              GPtrArray    *list,
-              GError      **error,
-              const char   *types,
-              va_list       args)
+/* How column i of a row lands in a record: the member at @offset, of @type: 't' a text
+ * (char *; a SQL NULL as a copy of @if_null, or NULL when that is NULL), 'i' a gint64,
+ * 'u' a guint (clamped), 'b' a gboolean, 'B' a blob (GBytes *). */
+typedef struct
 {
-  sqlite3_stmt *stmt = get_bound_va (self, which, doing, error, types, args);
+  gsize offset;
+  char type;
+  const char *if_null;
+} RowColumn;
+
+/* What read_rows() makes of a row: a record of @size bytes, zeroed, its members read by
+ * @columns (one per column, in order); with no columns, the text of column 0 ("" for
+ * NULL). */
+typedef struct
+{
+  gsize size;
+  const RowColumn *columns;
+  guint n_columns;
+} RowFormat;
+
+#define ROW_FORMAT(record, columns) { sizeof (record), columns, G_N_ELEMENTS (columns) }
+
+/* The current row of @stmt, read by @format (the element read_rows() adds). */
+static gpointer
+read_row (sqlite3_stmt    *stmt,
+          const RowFormat *format)
+{
+  guchar *record;
+
+  if (format->columns == NULL)
+    {
+      char *text = column_text (stmt, 0);
+
+      return text != NULL ? text : g_strdup ("");
+    }
+  record = g_malloc0 (format->size);
+  for (guint i = 0; i < format->n_columns; i++)
+    {
+      const RowColumn *column = &format->columns[i];
+      gpointer member = record + column->offset;
+      char *text;
+
+      switch (column->type)
+        {
+        case 't':
+          text = column_text (stmt, (int) i);
+          if (text == NULL && column->if_null != NULL)
+            text = g_strdup (column->if_null);
+          *(char **) member = text;
+          break;
+        case 'i':
+          *(gint64 *) member = sqlite3_column_int64 (stmt, (int) i);
+          break;
+        case 'u':
+          *(guint *) member = (guint) CLAMP (sqlite3_column_int64 (stmt, (int) i), 0, G_MAXUINT);
+          break;
+        case 'b':
+          *(gboolean *) member = sqlite3_column_int (stmt, (int) i) != 0;
+          break;
+        case 'B':
+          *(GBytes **) member = g_bytes_new (sqlite3_column_blob (stmt, (int) i),
+                                             (gsize) sqlite3_column_bytes (stmt, (int) i));
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+    }
+  return record;
+}
+
+/* Every row of @stmt (bound; NULL: get_bound() failed, @error set), read by @format onto
+ * the end of @list; FALSE with @error set on failure (@list then holds the rows read so
+ * far). */
+static gboolean
+read_rows (MsgtrkdStore    *self,
+           sqlite3_stmt    *stmt,
+           const char      *doing,
+           const RowFormat *format,
+           GPtrArray       *list,
+           GError         **error)
+{
   int rc;
 
   if (stmt == NULL)
     return FALSE;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      gpointer item = read (self, stmt, error);
-
-      if (item == NULL)
-        {
-          stmt_done (stmt);
-          return FALSE;
-        }
-      g_ptr_array_add (list, item);
-    }
+    g_ptr_array_add (list, read_row (stmt, format));
   if (rc != SQLITE_DONE)
     set_sqlite_error (self, error, doing);
   stmt_done (stmt);
   return rc == SQLITE_DONE;
-}
-
-static gboolean
-list_rows (MsgtrkdStore *self,
-           StoreStmt     which,
-           const char   *doing,
-           RowReader     read,
-           GPtrArray    *list,
-           GError      **error,
-           const char   *types,
-           ...)
-{
-  va_list args;
-  gboolean ok;
-
-  va_start (args, types);
-  ok = list_rows_va (self, which, doing, read, list, error, types, args);
-  va_end (args);
-  return ok;
 }
 
 /* What is being done to the record @name: "@what “@name”", @name quoted for an error. */
@@ -899,9 +917,11 @@ require_message (MsgtrkdStore *self,
                  const char   *envid,
                  GError      **error)
 {
+  const char *doing = "looking up a message";
   sqlite3_stmt *row;
 
-  if (!query_row (self, STMT_MESSAGE_EXISTS, "looking up a message", &row, error, "t", envid))
+  if (!first_row (self, get_bound (self, STMT_MESSAGE_EXISTS, doing, error, "t", envid), doing,
+                  &row, error))
     return FALSE;
   if (row == NULL)
     {
@@ -1356,11 +1376,14 @@ write_recipients (MsgtrkdStore *self,
                   const char   *doing,
                   GError      **error)
 {
-  if (!run_bound (self, STMT_RECIPIENT_DELETE, doing, error, "t", envid))
+  if (!run_stmt (self, get_bound (self, STMT_RECIPIENT_DELETE, doing, error, "t", envid), doing,
+                 error))
     return FALSE;
   for (gsize i = 0; recipients != NULL && recipients[i] != NULL; i++)
-    if (!run_bound (self, STMT_RECIPIENT_INSERT, doing, error, "tit", envid, (gint64) i,
-                    recipients[i]))
+    if (!run_stmt (self,
+                   get_bound (self, STMT_RECIPIENT_INSERT, doing, error, "tit", envid,
+                              (gint64) i, recipients[i]),
+                   doing, error))
       return FALSE;
   return TRUE;
 }
@@ -1458,83 +1481,41 @@ msgtrkd_store_update_message (MsgtrkdStore         *self,
   return write_message (self, message, FALSE, error);
 }
 
-/* A recipient's address from the current row of STMT_RECIPIENT_LIST. */
-static gpointer
-read_recipient (MsgtrkdStore *self,
-                sqlite3_stmt *row,
-                GError      **error)
-{
-  char *address = column_text (row, 0);
+#define MESSAGE_TEXT(member, if_null) { G_STRUCT_OFFSET (MsgtrkdMessage, member), 't', if_null }
+#define MESSAGE_VALUE(member, type) { G_STRUCT_OFFSET (MsgtrkdMessage, member), type, NULL }
 
-  return address != NULL ? address : g_strdup ("");
-}
+/* A MESSAGE_COLUMNS row, in its order; the store's defaults for NULLs. */
+static const RowColumn message_columns[] = {
+  MESSAGE_TEXT (envid, ""),
+  MESSAGE_TEXT (message_id, NULL),
+  MESSAGE_TEXT (subject, NULL),
+  MESSAGE_TEXT (sender, NULL),
+  MESSAGE_TEXT (submission_host, NULL),
+  MESSAGE_TEXT (mtqp_port, NULL),
+  MESSAGE_TEXT (tracking, MSGTRKD_TRACKING_PENDING),
+  MESSAGE_TEXT (offered, NULL),
+  MESSAGE_TEXT (server_reply, NULL),
+  MESSAGE_VALUE (mtrk_timeout, 'u'),
+  MESSAGE_VALUE (prepared_at, 'i'),
+  MESSAGE_VALUE (committed_at, 'i'),
+  MESSAGE_VALUE (expires_at, 'i'),
+  MESSAGE_TEXT (state, "unknown"),
+  MESSAGE_TEXT (summary, ""),
+  MESSAGE_VALUE (final, 'b'),
+  MESSAGE_VALUE (next_poll_at, 'i'),
+  MESSAGE_VALUE (last_poll_at, 'i'),
+  MESSAGE_VALUE (poll_count, 'u'),
+  MESSAGE_VALUE (secret_derived, 'b'),
+  MESSAGE_TEXT (mtqp_server, NULL),
+};
+static const RowFormat message_format = ROW_FORMAT (MsgtrkdMessage, message_columns);
+/* STMT_RECIPIENT_LIST: the address texts themselves. */
+static const RowFormat recipient_format = { 0, NULL, 0 };
 
-/* Build a message from the current row of a MESSAGE_COLUMNS select, with its recipients. */
-static gpointer
-read_message_row (MsgtrkdStore *self,
-                  sqlite3_stmt *row,
-                  GError      **error)
-{
-  g_autoptr (MsgtrkdMessage) m = msgtrkd_message_new ();
-  g_autoptr (GPtrArray) recipients = g_ptr_array_new_with_free_func (g_free);
-
-  m->envid = column_text (row, 0);
-  m->message_id = column_text (row, 1);
-  m->subject = column_text (row, 2);
-  m->sender = column_text (row, 3);
-  m->submission_host = column_text (row, 4);
-  m->mtqp_port = column_text (row, 5);
-  m->tracking = column_text (row, 6);
-  m->offered = column_text (row, 7);
-  m->server_reply = column_text (row, 8);
-  m->mtrk_timeout = (guint) CLAMP (sqlite3_column_int64 (row, 9), 0, G_MAXUINT);
-  m->prepared_at = sqlite3_column_int64 (row, 10);
-  m->committed_at = sqlite3_column_int64 (row, 11);
-  m->expires_at = sqlite3_column_int64 (row, 12);
-  m->state = column_text (row, 13);
-  m->summary = column_text (row, 14);
-  m->final = sqlite3_column_int (row, 15) != 0;
-  m->next_poll_at = sqlite3_column_int64 (row, 16);
-  m->last_poll_at = sqlite3_column_int64 (row, 17);
-  m->poll_count = (guint) CLAMP (sqlite3_column_int64 (row, 18), 0, G_MAXUINT);
-  m->secret_derived = sqlite3_column_int (row, 19) != 0;
-  m->mtqp_server = column_text (row, 20);
-  if (m->envid == NULL)
-    m->envid = g_strdup ("");
-  if (m->tracking == NULL)
-    m->tracking = g_strdup (MSGTRKD_TRACKING_PENDING);
-  if (m->state == NULL)
-    m->state = g_strdup ("unknown");
-  if (m->summary == NULL)
-    m->summary = g_strdup ("");
-
-  if (!list_rows (self, STMT_RECIPIENT_LIST, "reading recipients", read_recipient, recipients,
-                  error, "t", m->envid))
-    return NULL;
-  g_ptr_array_add (recipients, NULL);
-  m->recipients = (char **) g_ptr_array_free (g_steal_pointer (&recipients), FALSE);
-  return g_steal_pointer (&m);
-}
-
-/* All messages the MESSAGE_COLUMNS select @which returns, its parameters bound from the
- * arguments after @types (bind_values()), in the caller's read transaction. */
 static GPtrArray *
-read_messages (MsgtrkdStore *self,
-               StoreStmt     which,
-               const char   *doing,
-               GError      **error,
-               const char   *types,
-               ...)
+message_list_new (void)
 {
-  g_autoptr (GPtrArray) list =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_message_free);
-  va_list args;
-  gboolean ok;
-
-  va_start (args, types);
-  ok = list_rows_va (self, which, doing, read_message_row, list, error, types, args);
-  va_end (args);
-  return ok ? g_steal_pointer (&list) : NULL;
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_message_free);
 }
 
 /* End a read transaction; reads never fail at commit in a way that loses anything. */
@@ -1551,6 +1532,33 @@ end_read (MsgtrkdStore *self)
       g_warning ("%s", ignored->message);
       rollback (self);
     }
+}
+
+/* Ends the read that listed @messages (@ok: the listing succeeded), after reading their
+ * recipients. Returns: (transfer full) (nullable): @messages, or NULL with @error set (and
+ * @messages freed). */
+static GPtrArray *
+end_read_messages (MsgtrkdStore *self,
+                   GPtrArray    *messages,
+                   gboolean      ok,
+                   GError      **error)
+{
+  const char *doing = "reading recipients";
+
+  for (guint i = 0; ok && i < messages->len; i++)
+    {
+      MsgtrkdMessage *m = messages->pdata[i];
+      GPtrArray *recipients = g_ptr_array_new_with_free_func (g_free);
+
+      ok = read_rows (self, get_bound (self, STMT_RECIPIENT_LIST, doing, error, "t", m->envid),
+                      doing, &recipient_format, recipients, error);
+      g_ptr_array_add (recipients, NULL);
+      m->recipients = (char **) g_ptr_array_free (recipients, FALSE);
+    }
+  end_read (self);
+  if (!ok)
+    g_clear_pointer (&messages, g_ptr_array_unref);
+  return messages;
 }
 
 /**
@@ -1573,6 +1581,7 @@ msgtrkd_store_get_message (MsgtrkdStore *self,
   g_autofree char *stripped = NULL;
   g_autoptr (GPtrArray) found = NULL;
   const char *doing = "looking up a message";
+  gboolean ok;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
   g_return_val_if_fail (id != NULL, NULL);
@@ -1586,13 +1595,14 @@ msgtrkd_store_get_message (MsgtrkdStore *self,
 
   if (!begin_read (self, doing, error))
     return NULL;
-  found = read_messages (self, STMT_MESSAGE_BY_ENVID, doing, error, "t", id);
-  if (found != NULL && found->len == 0)
-    {
-      g_clear_pointer (&found, g_ptr_array_unref);
-      found = read_messages (self, STMT_MESSAGE_BY_MESSAGE_ID, doing, error, "t", stripped);
-    }
-  end_read (self);
+  found = message_list_new ();
+  ok = read_rows (self, get_bound (self, STMT_MESSAGE_BY_ENVID, doing, error, "t", id), doing,
+                  &message_format, found, error)
+       && (found->len > 0
+           || read_rows (self,
+                         get_bound (self, STMT_MESSAGE_BY_MESSAGE_ID, doing, error, "t", stripped),
+                         doing, &message_format, found, error));
+  found = end_read_messages (self, g_steal_pointer (&found), ok, error);
   if (found == NULL)
     return NULL;
   if (found->len == 0)
@@ -1622,9 +1632,11 @@ msgtrkd_store_list_messages (MsgtrkdStore *self,
 
   if (!begin_read (self, doing, error))
     return NULL;
-  list = read_messages (self, STMT_MESSAGE_LIST, doing, error, "");
-  end_read (self);
-  return list;
+  list = message_list_new ();
+  return end_read_messages (self, list,
+                            read_rows (self, get_bound (self, STMT_MESSAGE_LIST, doing, error, ""),
+                                       doing, &message_format, list, error),
+                            error);
 }
 
 void
@@ -1639,28 +1651,14 @@ msgtrkd_status_row_free (MsgtrkdStatusRow *row)
   g_free (row);
 }
 
-/* A status row from the current row of STMT_MESSAGE_STATUS_PAGE. */
-static gpointer
-read_status_row (MsgtrkdStore *self,
-                 sqlite3_stmt *stmt,
-                 GError      **error)
-{
-  MsgtrkdStatusRow *row = g_new0 (MsgtrkdStatusRow, 1);
-
-  row->message_id = column_text (stmt, 0);
-  row->envid = column_text (stmt, 1);
-  row->state = column_text (stmt, 2);
-  row->summary = column_text (stmt, 3);
-  if (row->message_id == NULL)
-    row->message_id = g_strdup ("");
-  if (row->envid == NULL)
-    row->envid = g_strdup ("");
-  if (row->state == NULL)
-    row->state = g_strdup ("unknown");
-  if (row->summary == NULL)
-    row->summary = g_strdup ("");
-  return row;
-}
+/* STMT_MESSAGE_STATUS_PAGE's row: all four set. */
+static const RowColumn status_columns[] = {
+  { G_STRUCT_OFFSET (MsgtrkdStatusRow, message_id), 't', "" },
+  { G_STRUCT_OFFSET (MsgtrkdStatusRow, envid), 't', "" },
+  { G_STRUCT_OFFSET (MsgtrkdStatusRow, state), 't', "unknown" },
+  { G_STRUCT_OFFSET (MsgtrkdStatusRow, summary), 't', "" },
+};
+static const RowFormat status_format = ROW_FORMAT (MsgtrkdStatusRow, status_columns);
 
 /**
  * msgtrkd_store_list_statuses:
@@ -1698,8 +1696,10 @@ msgtrkd_store_list_statuses (MsgtrkdStore *self,
   if (!begin_read (self, doing, error))
     return NULL;
   /* One row more than asked tells whether another page follows. */
-  ok = list_rows (self, STMT_MESSAGE_STATUS_PAGE, doing, read_status_row, rows, error, "ti",
-                  after, (gint64) limit + 1);
+  ok = read_rows (self,
+                  get_bound (self, STMT_MESSAGE_STATUS_PAGE, doing, error, "ti", after,
+                             (gint64) limit + 1),
+                  doing, &status_format, rows, error);
   end_read (self);
   if (!ok)
     return NULL;
@@ -1731,15 +1731,18 @@ msgtrkd_store_list_due (MsgtrkdStore *self,
                         GError      **error)
 {
   const char *doing = "listing messages due for polling";
-  GPtrArray *list;
+  GPtrArray *due;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
 
   if (!begin_read (self, doing, error))
     return NULL;
-  list = read_messages (self, STMT_MESSAGE_DUE, doing, error, "i", now);
-  end_read (self);
-  return list;
+  due = message_list_new ();
+  return end_read_messages (self, due,
+                            read_rows (self, get_bound (self, STMT_MESSAGE_DUE, doing, error, "i",
+                                                        now),
+                                       doing, &message_format, due, error),
+                            error);
 }
 
 /**
@@ -1757,6 +1760,7 @@ msgtrkd_store_get_next_due (MsgtrkdStore *self,
                             gint64       *when,
                             GError      **error)
 {
+  const char *doing = "finding the next poll time";
   sqlite3_stmt *row;
   gboolean found = FALSE;
 
@@ -1764,7 +1768,8 @@ msgtrkd_store_get_next_due (MsgtrkdStore *self,
   g_return_val_if_fail (when != NULL, FALSE);
 
   *when = 0;
-  if (!query_row (self, STMT_MESSAGE_NEXT_DUE, "finding the next poll time", &row, error, "")
+  if (!first_row (self, get_bound (self, STMT_MESSAGE_NEXT_DUE, doing, error, ""), doing, &row,
+                  error)
       || row == NULL)
     return FALSE;
   if (sqlite3_column_type (row, 0) != SQLITE_NULL)
@@ -1800,7 +1805,8 @@ msgtrkd_store_forget (MsgtrkdStore *self,
   doing = doing_on ("forgetting the message", envid);
   if (!begin_write (self, doing, error))
     return FALSE;
-  ok = run_bound (self, STMT_MESSAGE_DELETE, doing, error, "t", envid);
+  ok = run_stmt (self, get_bound (self, STMT_MESSAGE_DELETE, doing, error, "t", envid), doing,
+                 error);
   if (ok && sqlite3_changes (self->db) == 0)
     {
       set_not_found (error, envid);
@@ -1820,7 +1826,8 @@ trim_rows (MsgtrkdStore *self,
            const char   *doing,
            GError      **error)
 {
-  return run_bound (self, which, doing, error, "ti", envid, (gint64) keep);
+  return run_stmt (self, get_bound (self, which, doing, error, "ti", envid, (gint64) keep),
+                   doing, error);
 }
 
 /* Whether a row of @envid has the same source, origin and digest (inside a transaction). */
@@ -1836,8 +1843,10 @@ report_exists (MsgtrkdStore *self,
 {
   sqlite3_stmt *row;
 
-  if (!query_row (self, STMT_REPORT_SAME, doing, &row, error, "tttt", envid, source, origin,
-                  digest))
+  if (!first_row (self,
+                  get_bound (self, STMT_REPORT_SAME, doing, error, "tttt", envid, source, origin,
+                             digest),
+                  doing, &row, error))
     return FALSE;
   *exists = row != NULL;
   stmt_done (row);
@@ -1856,7 +1865,8 @@ key_newest (MsgtrkdStore *self,
 {
   sqlite3_stmt *row;
 
-  if (!query_row (self, STMT_REPORT_KEY_NEWEST, doing, &row, error, "tt", envid, key))
+  if (!first_row (self, get_bound (self, STMT_REPORT_KEY_NEWEST, doing, error, "tt", envid, key),
+                  doing, &row, error))
     return FALSE;
   /* max () always returns a row: NULL when no row has the key */
   *found = row != NULL && sqlite3_column_type (row, 0) != SQLITE_NULL;
@@ -1970,9 +1980,13 @@ msgtrkd_store_put_report (MsgtrkdStore *self,
     return end_write (self, FALSE, doing, error);
   if (exists || (found && newest > reported_at))
     return end_write (self, TRUE, doing, error); /* there already, or an older word */
-  if ((key != NULL && !run_bound (self, STMT_REPORT_KEY_DELETE, doing, error, "tt", envid, key))
-      || !run_bound (self, STMT_REPORT_INSERT, doing, error, "tttitbti", envid, source, origin,
-                     received_at, digest, raw, key, reported_at))
+  if ((key != NULL
+       && !run_stmt (self, get_bound (self, STMT_REPORT_KEY_DELETE, doing, error, "tt", envid, key),
+                     doing, error))
+      || !run_stmt (self,
+                    get_bound (self, STMT_REPORT_INSERT, doing, error, "tttitbti", envid, source,
+                               origin, received_at, digest, raw, key, reported_at),
+                    doing, error))
     return end_write (self, FALSE, doing, error);
   inserted = sqlite3_changes (self->db) > 0;
   if (!end_write (self,
@@ -1986,16 +2000,16 @@ msgtrkd_store_put_report (MsgtrkdStore *self,
 }
 
 /* The rows of per-message statement @which (its only parameter: the ENVID), each read by
- * @read into a list that frees them with @free_func, in one read transaction; %NULL with
+ * @format into a list that frees them with @free_func, in one read transaction; %NULL with
  * MSGTRKD_ERROR_NOT_FOUND for an unknown ENVID. */
 static GPtrArray *
-list_message_rows (MsgtrkdStore  *self,
-                   const char    *envid,
-                   StoreStmt      which,
-                   const char    *doing,
-                   RowReader      read,
-                   GDestroyNotify free_func,
-                   GError       **error)
+list_message_rows (MsgtrkdStore    *self,
+                   const char      *envid,
+                   StoreStmt        which,
+                   const char      *doing,
+                   const RowFormat *format,
+                   GDestroyNotify   free_func,
+                   GError         **error)
 {
   g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (free_func);
   gboolean ok;
@@ -2006,49 +2020,31 @@ list_message_rows (MsgtrkdStore  *self,
   if (!begin_read (self, doing, error))
     return NULL;
   ok = require_message (self, envid, error)
-       && list_rows (self, which, doing, read, list, error, "t", envid);
+       && read_rows (self, get_bound (self, which, doing, error, "t", envid), doing, format, list,
+                     error);
   end_read (self);
   return ok ? g_steal_pointer (&list) : NULL;
 }
 
-static gpointer
-read_report_head (MsgtrkdStore *self,
-                  sqlite3_stmt *stmt,
-                  GError      **error)
-{
-  MsgtrkdStoredReport *r = g_new0 (MsgtrkdStoredReport, 1);
+/* STMT_REPORT_LIST's row; STMT_REPORT_HEADS gives the same columns but the entity. */
+static const RowColumn report_columns[] = {
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, id), 'i', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, envid), 't', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, source), 't', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, origin), 't', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, received_at), 'i', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, raw), 'B', NULL },
+};
+static const RowFormat report_format = ROW_FORMAT (MsgtrkdStoredReport, report_columns);
+static const RowFormat report_head_format = { sizeof (MsgtrkdStoredReport), report_columns,
+                                              G_N_ELEMENTS (report_columns) - 1 };
 
-  r->id = sqlite3_column_int64 (stmt, 0);
-  r->envid = column_text (stmt, 1);
-  r->source = column_text (stmt, 2);
-  r->origin = column_text (stmt, 3);
-  r->received_at = sqlite3_column_int64 (stmt, 4);
-  return r;
-}
-
-static gpointer
-read_report (MsgtrkdStore *self,
-             sqlite3_stmt *stmt,
-             GError      **error)
-{
-  MsgtrkdStoredReport *r = read_report_head (self, stmt, error);
-
-  r->raw = g_bytes_new (sqlite3_column_blob (stmt, 5), (gsize) sqlite3_column_bytes (stmt, 5));
-  return r;
-}
-
-static gpointer
-read_event (MsgtrkdStore *self,
-            sqlite3_stmt *stmt,
-            GError      **error)
-{
-  MsgtrkdEvent *e = g_new0 (MsgtrkdEvent, 1);
-
-  e->at = sqlite3_column_int64 (stmt, 0);
-  e->source = column_text (stmt, 1);
-  e->text = column_text (stmt, 2);
-  return e;
-}
+static const RowColumn event_columns[] = {
+  { G_STRUCT_OFFSET (MsgtrkdEvent, at), 'i', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdEvent, source), 't', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdEvent, text), 't', NULL },
+};
+static const RowFormat event_format = ROW_FORMAT (MsgtrkdEvent, event_columns);
 
 /**
  * msgtrkd_store_list_reports:
@@ -2064,7 +2060,7 @@ msgtrkd_store_list_reports (MsgtrkdStore *self,
                             const char   *envid,
                             GError      **error)
 {
-  return list_message_rows (self, envid, STMT_REPORT_LIST, "listing reports", read_report,
+  return list_message_rows (self, envid, STMT_REPORT_LIST, "listing reports", &report_format,
                             (GDestroyNotify) msgtrkd_stored_report_free, error);
 }
 
@@ -2087,7 +2083,7 @@ msgtrkd_store_list_report_heads (MsgtrkdStore *self,
                                  GError      **error)
 {
   return list_message_rows (self, envid, STMT_REPORT_HEADS, "listing reports",
-                            read_report_head, (GDestroyNotify) msgtrkd_stored_report_free,
+                            &report_head_format, (GDestroyNotify) msgtrkd_stored_report_free,
                             error);
 }
 
@@ -2113,7 +2109,8 @@ msgtrkd_store_get_report_raw (MsgtrkdStore *self,
 
   if (!begin_read (self, doing, error))
     return NULL;
-  if (query_row (self, STMT_REPORT_RAW, doing, &row, error, "i", id))
+  if (first_row (self, get_bound (self, STMT_REPORT_RAW, doing, error, "i", id), doing, &row,
+                 error))
     {
       if (row != NULL)
         raw = g_bytes_new (sqlite3_column_blob (row, 0), (gsize) sqlite3_column_bytes (row, 0));
@@ -2128,30 +2125,49 @@ msgtrkd_store_get_report_raw (MsgtrkdStore *self,
 
 /* ---- snapshots -------------------------------------------------------------------------- */
 
-/* One write adding a row of @envid (a tracked message) with @insert (its parameters: the
- * ENVID, @at, @text, then @text2 when not NULL), then keeping the newest @keep rows of
- * @envid with @trim. */
-static gboolean
-add_message_row (MsgtrkdStore *self,
-                 const char   *envid,
-                 const char   *what,
-                 StoreStmt     insert,
-                 gint64        at,
-                 const char   *text,
-                 const char   *text2,
-                 StoreStmt     trim,
-                 guint         keep,
-                 GError      **error)
+/* A per-message table that keeps the newest rows of each message: how a row is added
+ * (@insert; its parameters the ENVID, a time, then texts, as in @types) and the oldest
+ * past @keep deleted (@trim). */
+typedef struct
 {
-  g_autofree char *doing = doing_on (what, envid);
+  const char *doing; /* "saving … of", the ENVID follows */
+  StoreStmt insert;
+  const char *types;
+  StoreStmt trim;
+  guint keep;
+} ChildTable;
+
+static const ChildTable snapshots_table = {
+  "saving a route snapshot of", STMT_SNAPSHOT_INSERT, "tit", STMT_SNAPSHOT_TRIM,
+  MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE,
+};
+static const ChildTable events_table = {
+  "saving an event of", STMT_EVENT_INSERT, "titt", STMT_EVENT_TRIM,
+  MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE,
+};
+
+/* One write: a row of @envid (a tracked message) added to @table (@text2 only where its
+ * insert takes two texts), then its oldest rows past the table's limit deleted. */
+static gboolean
+add_child_row (MsgtrkdStore     *self,
+               const ChildTable *table,
+               const char       *envid,
+               gint64            at,
+               const char       *text,
+               const char       *text2,
+               GError          **error)
+{
+  g_autofree char *doing = doing_on (table->doing, envid);
 
   if (!begin_write (self, doing, error))
     return FALSE;
   return end_write (self,
                     require_message (self, envid, error)
-                        && run_bound (self, insert, doing, error, text2 != NULL ? "titt" : "tit",
-                                      envid, at, text, text2)
-                        && trim_rows (self, trim, envid, keep, doing, error),
+                        && run_stmt (self,
+                                     get_bound (self, table->insert, doing, error, table->types,
+                                                envid, at, text, text2),
+                                     doing, error)
+                        && trim_rows (self, table->trim, envid, table->keep, doing, error),
                     doing, error);
 }
 
@@ -2178,9 +2194,7 @@ msgtrkd_store_add_snapshot (MsgtrkdStore *self,
 
   if (!check_text ("route snapshot", route_json, FALSE, MSGTRKD_STORE_MAX_DOCUMENT_SIZE, error))
     return FALSE;
-  return add_message_row (self, envid, "saving a route snapshot of", STMT_SNAPSHOT_INSERT,
-                          at, route_json, NULL, STMT_SNAPSHOT_TRIM,
-                          MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE, error);
+  return add_child_row (self, &snapshots_table, envid, at, route_json, NULL, error);
 }
 
 /**
@@ -2208,7 +2222,9 @@ msgtrkd_store_get_latest_snapshot (MsgtrkdStore *self,
   if (!begin_read (self, doing, error))
     return NULL;
   if (require_message (self, envid, error)
-      && query_row (self, STMT_SNAPSHOT_LATEST, doing, &row, error, "t", envid) && row != NULL)
+      && first_row (self, get_bound (self, STMT_SNAPSHOT_LATEST, doing, error, "t", envid), doing,
+                    &row, error)
+      && row != NULL)
     {
       json = column_text (row, 0);
       stmt_done (row);
@@ -2242,7 +2258,9 @@ msgtrkd_store_count_snapshots (MsgtrkdStore *self,
     return 0;
   /* count () always returns a row */
   if (require_message (self, envid, error)
-      && query_row (self, STMT_SNAPSHOT_COUNT, doing, &row, error, "t", envid) && row != NULL)
+      && first_row (self, get_bound (self, STMT_SNAPSHOT_COUNT, doing, error, "t", envid), doing,
+                    &row, error)
+      && row != NULL)
     {
       count = (guint) CLAMP (sqlite3_column_int64 (row, 0), 0, G_MAXUINT);
       stmt_done (row);
@@ -2278,8 +2296,7 @@ msgtrkd_store_add_event (MsgtrkdStore *self,
   if (!check_text ("event source", source, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error)
       || !check_text ("event text", text, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error))
     return FALSE;
-  return add_message_row (self, envid, "saving an event of", STMT_EVENT_INSERT, at, source,
-                          text, STMT_EVENT_TRIM, MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE, error);
+  return add_child_row (self, &events_table, envid, at, source, text, error);
 }
 
 /**
@@ -2296,7 +2313,7 @@ msgtrkd_store_list_events (MsgtrkdStore *self,
                            const char   *envid,
                            GError      **error)
 {
-  return list_message_rows (self, envid, STMT_EVENT_LIST, "listing events", read_event,
+  return list_message_rows (self, envid, STMT_EVENT_LIST, "listing events", &event_format,
                             (GDestroyNotify) msgtrkd_event_free, error);
 }
 
@@ -2315,13 +2332,15 @@ msgtrkd_store_get_setting (MsgtrkdStore *self,
                            const char   *key,
                            GError      **error)
 {
+  const char *doing = "reading a setting";
   sqlite3_stmt *row;
   char *value;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
   g_return_val_if_fail (key != NULL, NULL);
 
-  if (!query_row (self, STMT_SETTING_GET, "reading a setting", &row, error, "t", key)
+  if (!first_row (self, get_bound (self, STMT_SETTING_GET, doing, error, "t", key), doing, &row,
+                  error)
       || row == NULL)
     return NULL;
   value = column_text (row, 0);
@@ -2357,9 +2376,12 @@ msgtrkd_store_set_setting (MsgtrkdStore *self,
   if (!begin_write (self, doing, error))
     return FALSE;
   return end_write (self,
-                    value != NULL
-                        ? run_bound (self, STMT_SETTING_SET, doing, error, "tt", key, value)
-                        : run_bound (self, STMT_SETTING_DELETE, doing, error, "t", key),
+                    run_stmt (self,
+                              value != NULL ? get_bound (self, STMT_SETTING_SET, doing, error,
+                                                         "tt", key, value)
+                                            : get_bound (self, STMT_SETTING_DELETE, doing, error,
+                                                         "t", key),
+                              doing, error),
                     doing, error);
 }
 
@@ -2390,7 +2412,9 @@ msgtrkd_store_delete_settings (MsgtrkdStore *self,
   if (!begin_write (self, doing, error))
     return FALSE;
   return end_write (self,
-                    run_bound (self, STMT_SETTING_DELETE_MATCHING, doing, error, "tt",
-                               key_prefix, value_prefix),
+                    run_stmt (self,
+                              get_bound (self, STMT_SETTING_DELETE_MATCHING, doing, error, "tt",
+                                         key_prefix, value_prefix),
+                              doing, error),
                     doing, error);
 }
