@@ -192,16 +192,7 @@ append_state (GString    *out,
 static char *
 format_time (const char *iso)
 {
-  g_autoptr(GDateTime) utc = NULL;
-  g_autoptr(GDateTime) local = NULL;
-
-  if (iso == NULL)
-    return NULL;
-  utc = g_date_time_new_from_iso8601 (iso, NULL);
-  if (utc == NULL)
-    return clean (iso);
-  local = g_date_time_to_local (utc);
-  return g_date_time_format (local, "%Y-%m-%d %H:%M:%S %Z");
+  return msgtrk_json_local_time (iso, "%Y-%m-%d %H:%M:%S %Z", clean);
 }
 
 /* --- JSON helpers ---------------------------------------------------------------------- */
@@ -1025,6 +1016,40 @@ on_interrupt (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Prints one status as a JSON object on one line: "at" (unless NULL), "envid", "state",
+ * "summary", then "changed" (unless NULL). */
+static void
+print_status_json (const char     *at,
+                   const char     *envid,
+                   const char     *state,
+                   const char     *summary,
+                   const gboolean *changed)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) node = NULL;
+
+  json_builder_begin_object (b);
+  if (at != NULL)
+    {
+      json_builder_set_member_name (b, "at");
+      json_builder_add_string_value (b, at);
+    }
+  json_builder_set_member_name (b, "envid");
+  json_builder_add_string_value (b, envid);
+  json_builder_set_member_name (b, "state");
+  json_builder_add_string_value (b, state);
+  json_builder_set_member_name (b, "summary");
+  json_builder_add_string_value (b, summary);
+  if (changed != NULL)
+    {
+      json_builder_set_member_name (b, "changed");
+      json_builder_add_boolean_value (b, *changed);
+    }
+  json_builder_end_object (b);
+  node = json_builder_get_root (b);
+  print_json (node, FALSE);
+}
+
 /* Prints one status (track's result) as text or JSON. */
 static void
 print_status (const char *envid,
@@ -1033,23 +1058,7 @@ print_status (const char *envid,
               gboolean    changed)
 {
   if (opt_json)
-    {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonNode) node = NULL;
-
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "envid");
-      json_builder_add_string_value (b, envid);
-      json_builder_set_member_name (b, "state");
-      json_builder_add_string_value (b, state);
-      json_builder_set_member_name (b, "summary");
-      json_builder_add_string_value (b, summary);
-      json_builder_set_member_name (b, "changed");
-      json_builder_add_boolean_value (b, changed);
-      json_builder_end_object (b);
-      node = json_builder_get_root (b);
-      print_json (node, FALSE);
-    }
+    print_status_json (NULL, envid, state, summary, &changed);
   else
     {
       g_autoptr(GString) out = g_string_new (NULL);
@@ -1350,22 +1359,9 @@ on_watch_status_changed (MsgtrkDBusTracker1 *proxy,
 
   if (opt_json)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonNode) node = NULL;
       g_autofree char *at = g_date_time_format_iso8601 (now);
 
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "at");
-      json_builder_add_string_value (b, at);
-      json_builder_set_member_name (b, "envid");
-      json_builder_add_string_value (b, envid);
-      json_builder_set_member_name (b, "state");
-      json_builder_add_string_value (b, state);
-      json_builder_set_member_name (b, "summary");
-      json_builder_add_string_value (b, summary);
-      json_builder_end_object (b);
-      node = json_builder_get_root (b);
-      print_json (node, FALSE);
+      print_status_json (at, envid, state, summary, NULL);
     }
   else
     {

@@ -211,3 +211,32 @@ msgtrk_json_hop_conflict_lines (JsonObject        *hop,
     }
   return lines;
 }
+
+/**
+ * msgtrk_json_local_time:
+ * @iso: (nullable): a time from msgtrkd's JSON (ISO 8601)
+ * @format: how to write it (g_date_time_format())
+ * @clean_remote: (nullable) (scope call): makes a text that is no ISO 8601 time safe for
+ *   the caller's output (as for msgtrk_json_hop_conflict_lines()), or %NULL to copy it
+ *
+ * The one reading of msgtrkd's times for the CLI and the viewer: in local time.
+ *
+ * Returns: (transfer full) (nullable): @iso in local time by @format, or @iso itself when
+ *   it does not parse; %NULL for %NULL
+ */
+char *
+msgtrk_json_local_time (const char        *iso,
+                        const char        *format,
+                        MsgtrkJsonTextFunc clean_remote)
+{
+  g_autoptr (GDateTime) utc = NULL;
+  g_autoptr (GDateTime) local = NULL;
+
+  if (iso == NULL)
+    return NULL;
+  utc = g_date_time_new_from_iso8601 (iso, NULL);
+  if (utc == NULL)
+    return clean_remote != NULL ? clean_remote (iso) : g_strdup (iso);
+  local = g_date_time_to_local (utc);
+  return g_date_time_format (local, format);
+}

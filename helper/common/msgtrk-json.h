@@ -5,7 +5,8 @@
  * type (a newer or broken msgtrkd): absent, null and wrong-typed all read as "not there".
  * Used by the CLI and the viewer (one copy instead of four). Also what both say about a
  * merged hop (docs/route-merge.md): its sources in words, the pieces that disagree and
- * what each of them says (one translated line per piece, the one copy of those strings).
+ * what each of them says (one translated line per piece, the one copy of those strings),
+ * and its times in local time (msgtrk_json_local_time()).
  * Limits: none of their own; the JSON is already parsed.
  * Never: aborts or warns on unexpected JSON (json-glib's own getters do).
  */
@@ -36,5 +37,8 @@ GPtrArray  *msgtrk_json_hop_conflict     (JsonObject *hop);
 GPtrArray  *msgtrk_json_hop_conflict_lines (JsonObject        *hop,
                                             MsgtrkJsonTextFunc format_time,
                                             MsgtrkJsonTextFunc clean_remote);
+char       *msgtrk_json_local_time       (const char        *iso,
+                                          const char        *format,
+                                          MsgtrkJsonTextFunc clean_remote);
 
 G_END_DECLS

@@ -680,6 +680,31 @@ file_delete (MsgtrkdKeyring *self,
   return ok;
 }
 
+/* Complete @task with @ok, or with @error. */
+static void
+task_return_ok (GTask   *task,
+                gboolean ok,
+                GError  *error)
+{
+  if (ok)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/* Complete @task with @secret (base64, wiped when the task lets go of it), or with @error
+ * when it is NULL. */
+static void
+task_return_secret (GTask  *task,
+                    char   *secret,
+                    GError *error)
+{
+  if (secret != NULL)
+    g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
+  else
+    g_task_return_error (task, error);
+}
+
 /* What a worker thread needs; the secret is wiped when the task lets go of it. */
 typedef struct
 {
@@ -705,11 +730,9 @@ file_store_thread (GTask        *task,
 {
   FileJob *job = task_data;
   GError *error = NULL;
+  gboolean ok = file_store (source, job->envid, job->secret, job->label, &error);
 
-  if (file_store (source, job->envid, job->secret, job->label, &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  task_return_ok (task, ok, error);
 }
 
 static void
@@ -722,10 +745,7 @@ file_lookup_thread (GTask        *task,
   GError *error = NULL;
   char *secret = file_lookup (source, job->envid, &error);
 
-  if (secret != NULL)
-    g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
-  else
-    g_task_return_error (task, error);
+  task_return_secret (task, secret, error);
 }
 
 static void
@@ -736,33 +756,24 @@ file_delete_thread (GTask        *task,
 {
   FileJob *job = task_data;
   GError *error = NULL;
+  gboolean ok = file_delete (source, job->envid, &error);
 
-  if (file_delete (source, job->envid, &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  task_return_ok (task, ok, error);
 }
 
-static GTask *
-file_task (MsgtrkdKeyring     *self,
-           gpointer            source_tag,
-           const char         *envid,
-           const char         *secret,
-           const char         *label,
-           GCancellable       *cancellable,
-           GAsyncReadyCallback callback,
-           gpointer            user_data)
+/* Gives @task the FileJob its worker thread needs. */
+static void
+file_job_set (GTask      *task,
+              const char *envid,
+              const char *secret,
+              const char *label)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
   FileJob *job = g_new0 (FileJob, 1);
 
-  g_task_set_source_tag (task, source_tag);
   job->envid = g_strdup (envid);
   job->secret = g_strdup (secret);
   job->label = g_strdup (label);
   g_task_set_task_data (task, job, (GDestroyNotify) file_job_free);
-  g_task_set_return_on_cancel (task, FALSE);
-  return task;
 }
 
 /* ---- the master secret ------------------------------------------------------------------ */
@@ -987,10 +998,99 @@ derive_thread (GTask        *task,
   char *secret = derive_purpose_sync (source, job->envid, job->create, job->content_track,
                                       cancellable, &error);
 
-  if (secret != NULL)
-    g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
-  else
-    g_task_return_error (task, error);
+  task_return_secret (task, secret, error);
+}
+
+/* The task of the per-message async call @source_tag; NULL once @envid (or @secret, for
+ * a call that stores one) was found wrong and the error reported to @callback. */
+static GTask *
+checked_task (MsgtrkdKeyring     *self,
+              gpointer            source_tag,
+              const char         *envid,
+              gboolean            stores,
+              const char         *secret,
+              GCancellable       *cancellable,
+              GAsyncReadyCallback callback,
+              gpointer            user_data)
+{
+  GError *error = NULL;
+  GTask *task;
+
+  if (!check_envid (envid, &error) || (stores && !check_secret (secret, &error)))
+    {
+      g_task_report_error (self, callback, user_data, source_tag, error);
+      return NULL;
+    }
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+  return task;
+}
+
+/* Runs @task (from checked_task()) in a worker thread; it must finish whatever happens. */
+static void
+run_in_thread (GTask          *task,
+               GTaskThreadFunc func)
+{
+  g_task_set_return_on_cancel (task, FALSE);
+  g_task_run_in_thread (task, func);
+  g_object_unref (task);
+}
+
+/* The start of store, lookup and delete: for the file backend @file_thread runs in a
+ * worker thread with a FileJob of @envid, @secret and @label. Returns: (transfer full)
+ * (nullable): the task of a Secret Service call still to start (its task data a copy of
+ * @envid), or NULL when the call is already answered or under way. */
+static GTask *
+begin_call (MsgtrkdKeyring *self,
+            GTask          *task,
+            const char     *envid,
+            const char     *secret,
+            const char     *label,
+            GTaskThreadFunc file_thread)
+{
+  if (task == NULL)
+    return NULL;
+  if (self->backend == MSGTRKD_KEYRING_FILE)
+    {
+      file_job_set (task, envid, secret, label);
+      run_in_thread (task, file_thread);
+      return NULL;
+    }
+  g_task_set_task_data (task, g_strdup (envid), g_free);
+  return task;
+}
+
+/* A libsecret call on the items of one set of attributes: secret_password_lookupv() and
+ * secret_password_clearv() take the same arguments. */
+typedef void (*SsAttributesCall) (const SecretSchema *schema,
+                                  GHashTable         *attributes,
+                                  GCancellable       *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer            user_data);
+
+/* Lookup and delete (@source_tag): @file_thread in a worker thread for the file backend,
+ * else @ss_call on the message's item, answered by @ss_done. */
+static void
+envid_call_async (MsgtrkdKeyring     *self,
+                  gpointer            source_tag,
+                  const char         *envid,
+                  GTaskThreadFunc     file_thread,
+                  SsAttributesCall    ss_call,
+                  GAsyncReadyCallback ss_done,
+                  GCancellable       *cancellable,
+                  GAsyncReadyCallback callback,
+                  gpointer            user_data)
+{
+  g_autoptr (GHashTable) attributes = NULL;
+  GTask *task = begin_call (self,
+                            checked_task (self, source_tag, envid, FALSE, NULL, cancellable,
+                                          callback, user_data),
+                            envid, NULL, NULL, file_thread);
+
+  if (task == NULL)
+    return;
+  attributes = ss_attributes (envid);
+  ss_call (&tracking_schema, attributes, cancellable, ss_done, task);
 }
 
 /* ---- public API ------------------------------------------------------------------------- */
@@ -1017,36 +1117,22 @@ msgtrkd_keyring_store_async (MsgtrkdKeyring     *self,
                              GAsyncReadyCallback callback,
                              gpointer            user_data)
 {
-  g_autoptr (GTask) task = NULL;
   g_autofree char *full_label = NULL;
-  GError *error = NULL;
+  g_autoptr (GHashTable) attributes = NULL;
+  GTask *task;
 
   g_return_if_fail (MSGTRKD_IS_KEYRING (self));
 
-  if (!check_envid (envid, &error) || !check_secret (secret_base64, &error))
-    {
-      g_task_report_error (self, callback, user_data, msgtrkd_keyring_store_async, error);
-      return;
-    }
-  full_label = default_label (envid, label);
-
-  if (self->backend == MSGTRKD_KEYRING_FILE)
-    {
-      task = file_task (self, msgtrkd_keyring_store_async, envid, secret_base64, full_label,
-                        cancellable, callback, user_data);
-      g_task_run_in_thread (task, file_store_thread);
-      return;
-    }
-
-  {
-    g_autoptr (GHashTable) attributes = ss_attributes (envid);
-
-    task = g_task_new (self, cancellable, callback, user_data);
-    g_task_set_source_tag (task, msgtrkd_keyring_store_async);
-    secret_password_storev (&tracking_schema, attributes, SECRET_COLLECTION_DEFAULT,
-                            full_label, secret_base64, cancellable, ss_store_done,
-                            g_steal_pointer (&task));
-  }
+  full_label = check_envid (envid, NULL) ? default_label (envid, label) : NULL;
+  task = begin_call (self,
+                     checked_task (self, msgtrkd_keyring_store_async, envid, TRUE, secret_base64,
+                                   cancellable, callback, user_data),
+                     envid, secret_base64, full_label, file_store_thread);
+  if (task == NULL)
+    return;
+  attributes = ss_attributes (envid);
+  secret_password_storev (&tracking_schema, attributes, SECRET_COLLECTION_DEFAULT, full_label,
+                          secret_base64, cancellable, ss_store_done, task);
 }
 
 /**
@@ -1083,34 +1169,10 @@ msgtrkd_keyring_lookup_async (MsgtrkdKeyring     *self,
                               GAsyncReadyCallback callback,
                               gpointer            user_data)
 {
-  g_autoptr (GTask) task = NULL;
-  GError *error = NULL;
-
   g_return_if_fail (MSGTRKD_IS_KEYRING (self));
 
-  if (!check_envid (envid, &error))
-    {
-      g_task_report_error (self, callback, user_data, msgtrkd_keyring_lookup_async, error);
-      return;
-    }
-
-  if (self->backend == MSGTRKD_KEYRING_FILE)
-    {
-      task = file_task (self, msgtrkd_keyring_lookup_async, envid, NULL, NULL, cancellable,
-                        callback, user_data);
-      g_task_run_in_thread (task, file_lookup_thread);
-      return;
-    }
-
-  {
-    g_autoptr (GHashTable) attributes = ss_attributes (envid);
-
-    task = g_task_new (self, cancellable, callback, user_data);
-    g_task_set_source_tag (task, msgtrkd_keyring_lookup_async);
-    g_task_set_task_data (task, g_strdup (envid), g_free);
-    secret_password_lookupv (&tracking_schema, attributes, cancellable, ss_lookup_done,
-                             g_steal_pointer (&task));
-  }
+  envid_call_async (self, msgtrkd_keyring_lookup_async, envid, file_lookup_thread,
+                    secret_password_lookupv, ss_lookup_done, cancellable, callback, user_data);
 }
 
 /**
@@ -1149,34 +1211,10 @@ msgtrkd_keyring_delete_async (MsgtrkdKeyring     *self,
                               GAsyncReadyCallback callback,
                               gpointer            user_data)
 {
-  g_autoptr (GTask) task = NULL;
-  GError *error = NULL;
-
   g_return_if_fail (MSGTRKD_IS_KEYRING (self));
 
-  if (!check_envid (envid, &error))
-    {
-      g_task_report_error (self, callback, user_data, msgtrkd_keyring_delete_async, error);
-      return;
-    }
-
-  if (self->backend == MSGTRKD_KEYRING_FILE)
-    {
-      task = file_task (self, msgtrkd_keyring_delete_async, envid, NULL, NULL, cancellable,
-                        callback, user_data);
-      g_task_run_in_thread (task, file_delete_thread);
-      return;
-    }
-
-  {
-    g_autoptr (GHashTable) attributes = ss_attributes (envid);
-
-    task = g_task_new (self, cancellable, callback, user_data);
-    g_task_set_source_tag (task, msgtrkd_keyring_delete_async);
-    g_task_set_task_data (task, g_strdup (envid), g_free);
-    secret_password_clearv (&tracking_schema, attributes, cancellable, ss_clear_done,
-                            g_steal_pointer (&task));
-  }
+  envid_call_async (self, msgtrkd_keyring_delete_async, envid, file_delete_thread,
+                    secret_password_clearv, ss_clear_done, cancellable, callback, user_data);
 }
 
 /**
@@ -1389,28 +1427,23 @@ derive_purpose_async (MsgtrkdKeyring     *self,
                       GAsyncReadyCallback callback,
                       gpointer            user_data)
 {
-  g_autoptr (GTask) task = NULL;
-  GError *error = NULL;
+  GTask *task;
   DeriveJob *job;
 
   g_return_if_fail (MSGTRKD_IS_KEYRING (self));
 
-  if (!check_envid (envid, &error))
-    {
-      g_task_report_error (self, callback, user_data, msgtrkd_keyring_derive_async, error);
-      return;
-    }
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, msgtrkd_keyring_derive_async);
+  task = checked_task (self, msgtrkd_keyring_derive_async, envid, FALSE, NULL, cancellable,
+                       callback, user_data);
+  if (task == NULL)
+    return;
   if (master_cached (self))
     {
+      GError *error = NULL;
       char *secret = derive_purpose_sync (self, envid, FALSE, content_track, cancellable,
                                           &error);
 
-      if (secret != NULL)
-        g_task_return_pointer (task, secret, (GDestroyNotify) msgtrk_secure_free_string);
-      else
-        g_task_return_error (task, error);
+      task_return_secret (task, secret, error);
+      g_object_unref (task);
       return;
     }
   job = g_new0 (DeriveJob, 1);
@@ -1418,8 +1451,7 @@ derive_purpose_async (MsgtrkdKeyring     *self,
   job->create = create_master;
   job->content_track = content_track;
   g_task_set_task_data (task, job, (GDestroyNotify) derive_job_free);
-  g_task_set_return_on_cancel (task, FALSE);
-  g_task_run_in_thread (task, derive_thread);
+  run_in_thread (task, derive_thread);
 }
 
 /**

@@ -164,6 +164,87 @@ return_new_error (GDBusMethodInvocation *invocation,
   g_dbus_method_invocation_return_error_literal (invocation, MSGTRKD_ERROR, code, message);
 }
 
+/* The generated answers of the methods: without out-arguments, and with one string. */
+typedef void (*ReplyFunc) (MsgtrkDBusTracker1    *skeleton,
+                           GDBusMethodInvocation *invocation);
+typedef void (*ReplyTextFunc) (MsgtrkDBusTracker1    *skeleton,
+                               GDBusMethodInvocation *invocation,
+                               const char            *text);
+
+/* Answer @invocation with @reply, or with @error when it is set. */
+static void
+reply_or_error (MsgtrkDBusTracker1    *skeleton,
+                GDBusMethodInvocation *invocation,
+                GError                *error,
+                ReplyFunc              reply)
+{
+  if (error != NULL)
+    return_error (invocation, error);
+  else
+    reply (skeleton, invocation);
+}
+
+/* Answer @invocation with @reply of @text, or with @error when @text is NULL. */
+static void
+reply_text_or_error (MsgtrkDBusTracker1    *skeleton,
+                     GDBusMethodInvocation *invocation,
+                     const char            *text,
+                     GError                *error,
+                     ReplyTextFunc          reply)
+{
+  if (text == NULL)
+    return_error (invocation, error);
+  else
+    reply (skeleton, invocation, text);
+}
+
+/* Answer the call in progress as reply_or_error() does, and end it. */
+static void
+call_reply (Call     *call,
+            GError   *error,
+            ReplyFunc reply)
+{
+  reply_or_error (call->service->skeleton, call->invocation, error, reply);
+  call_free (call);
+}
+
+/* Answer the call in progress as reply_text_or_error() does, and end it. */
+static void
+call_reply_text (Call         *call,
+                 const char   *text,
+                 GError       *error,
+                 ReplyTextFunc reply)
+{
+  reply_text_or_error (call->service->skeleton, call->invocation, text, error, reply);
+  call_free (call);
+}
+
+/* The message @id names, or NULL once @invocation is answered with the error. */
+static MsgtrkdMessage *
+message_or_reply (MsgtrkdService        *self,
+                  GDBusMethodInvocation *invocation,
+                  const char            *id)
+{
+  g_autoptr (GError) error = NULL;
+  MsgtrkdMessage *m = msgtrkd_tracking_get_message (self->tracking, id, &error);
+
+  if (m == NULL)
+    return_error (invocation, error);
+  return m;
+}
+
+/* A call in progress about the message @envid (kept until the reply). */
+static Call *
+call_new_for (MsgtrkdService        *self,
+              GDBusMethodInvocation *invocation,
+              const char            *envid)
+{
+  Call *call = call_new (self, invocation);
+
+  call->envid = g_strdup (envid);
+  return call;
+}
+
 /* The model changed a message's state or summary: StatusChanged, and a notification for a
  * transition the user asked to hear of. */
 static void
@@ -264,8 +345,7 @@ handle_prepare (MsgtrkDBusTracker1    *skeleton,
       return_error (invocation, error);
       return TRUE;
     }
-  call = call_new (self, invocation);
-  call->envid = g_strdup (m->envid);
+  call = call_new_for (self, invocation, m->envid);
   call->message = m;
   msgtrkd_keyring_derive_async (self->keyring, call->envid, TRUE, NULL, prepare_derived, call);
   return TRUE;
@@ -281,10 +361,11 @@ handle_committed (MsgtrkDBusTracker1    *skeleton,
 {
   g_autoptr (GError) error = NULL;
 
-  if (!msgtrkd_tracking_commit (self->tracking, envid, offered, server_reply, &error))
-    return_error (invocation, error);
-  else
-    msgtrk_dbus_tracker1_complete_committed (skeleton, invocation);
+  reply_or_error (skeleton, invocation,
+                  msgtrkd_tracking_commit (self->tracking, envid, offered, server_reply, &error)
+                      ? NULL
+                      : error,
+                  msgtrk_dbus_tracker1_complete_committed);
   return TRUE;
 }
 
@@ -298,8 +379,7 @@ aborted_deleted (GObject      *source,
 
   if (!msgtrkd_keyring_delete_finish (MSGTRKD_KEYRING (source), result, &error))
     g_debug ("Aborted %s: the secret was not deleted: %s", call->envid, error->message);
-  msgtrk_dbus_tracker1_complete_aborted (call->service->skeleton, call->invocation);
-  call_free (call);
+  call_reply (call, NULL, msgtrk_dbus_tracker1_complete_aborted);
 }
 
 static gboolean
@@ -324,8 +404,7 @@ handle_aborted (MsgtrkDBusTracker1    *skeleton,
       msgtrk_dbus_tracker1_complete_aborted (skeleton, invocation);
       return TRUE;
     }
-  call = call_new (self, invocation);
-  call->envid = g_strdup (m->envid);
+  call = call_new_for (self, invocation, m->envid);
   /* call->envid, not m->envid: it must live until the callback. */
   msgtrkd_keyring_delete_async (self->keyring, call->envid, NULL, aborted_deleted, call);
   return TRUE;
@@ -343,14 +422,11 @@ content_track_derived (GObject      *source,
   g_autofree char *key = msgtrkd_keyring_derive_finish (MSGTRKD_KEYRING (source), result,
                                                         &error);
 
-  if (key == NULL
-      || !msgtrkd_tracking_set_content_track (call->service->tracking, call->envid, key,
+  if (key != NULL
+      && !msgtrkd_tracking_set_content_track (call->service->tracking, call->envid, key,
                                               &error))
-    return_error (call->invocation, error);
-  else
-    msgtrk_dbus_tracker1_complete_request_content_track (call->service->skeleton,
-                                                         call->invocation, key);
-  call_free (call);
+    g_clear_pointer (&key, g_free);
+  call_reply_text (call, key, error, msgtrk_dbus_tracker1_complete_request_content_track);
 }
 
 static gboolean
@@ -359,15 +435,11 @@ handle_request_content_track (MsgtrkDBusTracker1    *skeleton,
                               const char            *id,
                               MsgtrkdService        *self)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_get_message (self->tracking, id, &error);
+  g_autoptr (MsgtrkdMessage) m = message_or_reply (self, invocation, id);
   Call *call;
 
   if (m == NULL)
-    {
-      return_error (invocation, error);
-      return TRUE;
-    }
+    return TRUE;
   if (!m->secret_derived
       || msgtrkd_message_get_tracking_mode (m) == MSGTRK_TRACKING_MODE_DELEGATED)
     {
@@ -375,8 +447,7 @@ handle_request_content_track (MsgtrkDBusTracker1    *skeleton,
                         _("Only a message sent from here can ask relays to report its route"));
       return TRUE;
     }
-  call = call_new (self, invocation);
-  call->envid = g_strdup (m->envid);
+  call = call_new_for (self, invocation, m->envid);
   msgtrkd_keyring_content_track_async (self->keyring, call->envid, FALSE, NULL,
                                        content_track_derived, call);
   return TRUE;
@@ -392,10 +463,9 @@ handle_track (MsgtrkDBusTracker1    *skeleton,
 {
   g_autoptr (GError) error = NULL;
 
-  if (!msgtrkd_tracking_track (self->tracking, id, &error))
-    return_error (invocation, error);
-  else
-    msgtrk_dbus_tracker1_complete_track (skeleton, invocation);
+  reply_or_error (skeleton, invocation,
+                  msgtrkd_tracking_track (self->tracking, id, &error) ? NULL : error,
+                  msgtrk_dbus_tracker1_complete_track);
   return TRUE;
 }
 
@@ -486,10 +556,8 @@ handle_get_route (MsgtrkDBusTracker1    *skeleton,
   g_autoptr (GError) error = NULL;
   g_autofree char *json = msgtrkd_tracking_get_route_json (self->tracking, id, TRUE, &error);
 
-  if (json == NULL)
-    return_error (invocation, error);
-  else
-    msgtrk_dbus_tracker1_complete_get_route (skeleton, invocation, json);
+  reply_text_or_error (skeleton, invocation, json, error,
+                       msgtrk_dbus_tracker1_complete_get_route);
   return TRUE;
 }
 
@@ -526,28 +594,16 @@ export_looked_up (GObject      *source,
   char *secret;
 
   secret = msgtrkd_keyring_lookup_finish (MSGTRKD_KEYRING (source), result, &error);
-  if (secret == NULL)
-    {
-      return_error (call->invocation, error);
-      call_free (call);
-      return;
-    }
   /* call->host is an authority, "host", "host:port" or "[v6]:port". */
-  server = G_NETWORK_ADDRESS (g_network_address_parse (call->host, MSGTRK_MTQP_PORT, &error));
+  if (secret != NULL)
+    server = G_NETWORK_ADDRESS (g_network_address_parse (call->host, MSGTRK_MTQP_PORT, &error));
   if (server != NULL)
     url = msgtrk_url_new (g_network_address_get_hostname (server),
                           g_network_address_get_port (server), call->envid, secret, &error);
   msgtrk_secure_free_string (secret);
-  if (url == NULL)
-    {
-      return_error (call->invocation, error);
-      call_free (call);
-      return;
-    }
-  call->secret = msgtrk_url_to_string (url);
-  msgtrk_dbus_tracker1_complete_export_url (call->service->skeleton, call->invocation,
-                                            call->secret);
-  call_free (call);
+  if (url != NULL)
+    call->secret = msgtrk_url_to_string (url);
+  call_reply_text (call, call->secret, error, msgtrk_dbus_tracker1_complete_export_url);
 }
 
 /* The URL names the server msgtrkd_tracking_link_server() gives. */
@@ -558,17 +614,18 @@ handle_export_url (MsgtrkDBusTracker1    *skeleton,
                    MsgtrkdService        *self)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_get_message (self->tracking, id, &error);
+  g_autoptr (MsgtrkdMessage) m = message_or_reply (self, invocation, id);
   g_autofree char *server = m != NULL ? msgtrkd_tracking_link_server (m, &error) : NULL;
   Call *call;
 
+  if (m == NULL)
+    return TRUE;
   if (server == NULL)
     {
       return_error (invocation, error);
       return TRUE;
     }
-  call = call_new (self, invocation);
-  call->envid = g_strdup (m->envid);
+  call = call_new_for (self, invocation, m->envid);
   call->host = g_steal_pointer (&server);
   msgtrkd_keyring_secret_async (self->keyring, call->envid, m->secret_derived, NULL,
                                 export_looked_up, call);
@@ -663,12 +720,7 @@ ingest_done (GObject      *source,
   g_autofree char *envid = msgtrkd_tracking_ingest_finish (MSGTRKD_TRACKING (source), result,
                                                            &error);
 
-  if (envid == NULL)
-    return_error (call->invocation, error);
-  else
-    msgtrk_dbus_tracker1_complete_ingest_report (call->service->skeleton, call->invocation,
-                                                 envid);
-  call_free (call);
+  call_reply_text (call, envid, error, msgtrk_dbus_tracker1_complete_ingest_report);
 }
 
 /* IngestReport takes a whole message, up to MSGTRK_REPORT_MAX_MESSAGE_SIZE octets (a
@@ -705,14 +757,9 @@ forget_record (Call *call)
   MsgtrkdService *self = call->service;
   g_autoptr (GError) error = NULL;
 
-  if (!msgtrkd_tracking_forget (self->tracking, call->envid, &error))
-    return_error (call->invocation, error);
-  else
-    {
-      msgtrkd_notify_withdraw (self->app, call->envid);
-      msgtrk_dbus_tracker1_complete_forget (self->skeleton, call->invocation);
-    }
-  call_free (call);
+  if (msgtrkd_tracking_forget (self->tracking, call->envid, &error))
+    msgtrkd_notify_withdraw (self->app, call->envid);
+  call_reply (call, error, msgtrk_dbus_tracker1_complete_forget);
 }
 
 static void
@@ -727,8 +774,7 @@ forget_deleted (GObject      *source,
       && !g_error_matches (error, MSGTRKD_ERROR, MSGTRKD_ERROR_SECRET_MISSING))
     {
       /* Keep the record: the secret would otherwise stay behind in the keyring. */
-      return_error (call->invocation, error);
-      call_free (call);
+      call_reply (call, error, msgtrk_dbus_tracker1_complete_forget);
       return;
     }
   forget_record (call);
@@ -740,17 +786,12 @@ handle_forget (MsgtrkDBusTracker1    *skeleton,
                const char            *id,
                MsgtrkdService        *self)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_get_message (self->tracking, id, &error);
+  g_autoptr (MsgtrkdMessage) m = message_or_reply (self, invocation, id);
   Call *call;
 
   if (m == NULL)
-    {
-      return_error (invocation, error);
-      return TRUE;
-    }
-  call = call_new (self, invocation);
-  call->envid = g_strdup (m->envid);
+    return TRUE;
+  call = call_new_for (self, invocation, m->envid);
   /* A derived A has no item: the master stays, it serves every other message. */
   if (m->secret_derived)
     forget_record (call);
@@ -785,10 +826,10 @@ viewer_answered (GObject      *source,
       g_dbus_error_strip_remote_error (error);
       return_new_error (call->invocation, MSGTRKD_ERROR_VIEWER,
                         _("Cannot open the delivery map viewer: %s"), error->message);
+      call_free (call);
+      return;
     }
-  else
-    msgtrk_dbus_tracker1_complete_show_message (call->service->skeleton, call->invocation);
-  call_free (call);
+  call_reply (call, NULL, msgtrk_dbus_tracker1_complete_show_message);
 }
 
 static void
@@ -814,18 +855,10 @@ handle_show_message (MsgtrkDBusTracker1    *skeleton,
                      const char            *id,
                      MsgtrkdService        *self)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_get_message (self->tracking, id, &error);
-  Call *call;
+  g_autoptr (MsgtrkdMessage) m = message_or_reply (self, invocation, id);
 
-  if (m == NULL)
-    {
-      return_error (invocation, error);
-      return TRUE;
-    }
-  call = call_new (self, invocation);
-  call->envid = g_strdup (m->envid);
-  call_viewer (self, m->envid, call);
+  if (m != NULL)
+    call_viewer (self, m->envid, call_new_for (self, invocation, m->envid));
   return TRUE;
 }
 
@@ -838,14 +871,10 @@ handle_mark_viewed (MsgtrkDBusTracker1    *skeleton,
                     const char            *id,
                     MsgtrkdService        *self)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_get_message (self->tracking, id, &error);
+  g_autoptr (MsgtrkdMessage) m = message_or_reply (self, invocation, id);
 
   if (m == NULL)
-    {
-      return_error (invocation, error);
-      return TRUE;
-    }
+    return TRUE;
   msgtrkd_notify_withdraw (self->app, m->envid);
   msgtrk_dbus_tracker1_complete_mark_viewed (skeleton, invocation);
   return TRUE;

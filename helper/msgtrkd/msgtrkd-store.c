@@ -13,7 +13,9 @@
  * (msgtrkd_store_after_commit(): StatusChanged) waits for the batch's commit and is
  * dropped with the writes SQLite rolls back;
  * every statement is prepared once (SQLITE_PREPARE_PERSISTENT) from a fixed text and takes
- * its values as bound parameters. The schema version is PRAGMA user_version; migrations[]
+ * its values as bound parameters (get_bound()), and is run by one runner each for a write
+ * (run_stmt()), one row (first_row()) and a listing (read_rows(), each row read into a
+ * record by a RowFormat table). The schema version is PRAGMA user_version; migrations[]
  * is applied in order, each in its own transaction.
  *
  * Limits: MSGTRKD_STORE_MAX_TEXT_SIZE for each text value, MSGTRKD_STORE_MAX_DOCUMENT_SIZE
@@ -481,14 +483,19 @@ bind_text (sqlite3_stmt *stmt,
   return sqlite3_bind_text (stmt, index, text, -1, SQLITE_STATIC);
 }
 
-/* Run a statement that returns no rows (all binds done). */
+/* Run a statement that returns no rows (all binds done); FALSE at once for a NULL
+ * @stmt (get_bound() failed, @error set). */
 static gboolean
 run_stmt (MsgtrkdStore *self,
           sqlite3_stmt *stmt,
           const char   *doing,
           GError      **error)
 {
-  int rc = sqlite3_step (stmt);
+  int rc;
+
+  if (stmt == NULL)
+    return FALSE;
+  rc = sqlite3_step (stmt);
 
   if (rc != SQLITE_DONE && rc != SQLITE_ROW)
     {
@@ -586,6 +593,19 @@ commit (MsgtrkdStore *self,
   return TRUE;
 }
 
+/* End the open write: commit it if @ok, else roll it back (FALSE). */
+static gboolean
+end_write (MsgtrkdStore *self,
+           gboolean      ok,
+           const char   *doing,
+           GError      **error)
+{
+  if (ok)
+    return commit (self, doing, error);
+  rollback (self);
+  return FALSE;
+}
+
 /* Text of column @col, or NULL for SQL NULL. */
 static char *
 column_text (sqlite3_stmt *stmt,
@@ -596,6 +616,190 @@ column_text (sqlite3_stmt *stmt,
   if (text == NULL)
     return NULL;
   return g_strndup ((const char *) text, (gsize) sqlite3_column_bytes (stmt, col));
+}
+
+/* Bind the parameters of @stmt from @args, one letter of @types a parameter, in order:
+ * 't' a nullable text (const char *), 'i' an integer (gint64: cast any other integer
+ * type), 'b' a blob (GBytes *). Values must outlive the step (SQLITE_STATIC). */
+static void
+bind_values (sqlite3_stmt *stmt,
+             const char   *types,
+             va_list       args)
+{
+  for (int i = 0; types[i] != '\0'; i++)
+    switch (types[i])
+      {
+      case 't':
+        bind_text (stmt, i + 1, va_arg (args, const char *));
+        break;
+      case 'i':
+        sqlite3_bind_int64 (stmt, i + 1, va_arg (args, gint64));
+        break;
+      case 'b':
+        {
+          gsize size;
+          gconstpointer data = g_bytes_get_data (va_arg (args, GBytes *), &size);
+
+          sqlite3_bind_blob64 (stmt, i + 1, data != NULL ? data : "", size, SQLITE_STATIC);
+        }
+        break;
+      default:
+        g_assert_not_reached ();
+      }
+}
+
+/* The prepared statement @which with its parameters bound from the arguments after @types
+ * (bind_values()): what run_stmt(), first_row() and read_rows() take. NULL with @error set
+ * if it could not be prepared. */
+static sqlite3_stmt *
+get_bound (MsgtrkdStore *self,
+           StoreStmt     which,
+           const char   *doing,
+           GError      **error,
+           const char   *types,
+           ...)
+{
+  sqlite3_stmt *stmt = get_stmt (self, which, doing, error);
+  va_list args;
+
+  if (stmt == NULL)
+    return NULL;
+  /* A caller's bug, found by any test of the call: one letter per parameter. */
+  g_assert ((int) strlen (types) == sqlite3_bind_parameter_count (stmt));
+  va_start (args, types);
+  bind_values (stmt, types, args);
+  va_end (args);
+  return stmt;
+}
+
+/* Step @stmt (bound; NULL: get_bound() failed, @error set) to its first row: *@row is
+ * then @stmt on that row (read it, then stmt_done() it), or NULL if there is none. FALSE
+ * with @error set on failure. */
+static gboolean
+first_row (MsgtrkdStore  *self,
+           sqlite3_stmt  *stmt,
+           const char    *doing,
+           sqlite3_stmt **row,
+           GError       **error)
+{
+  int rc;
+
+  *row = NULL;
+  if (stmt == NULL)
+    return FALSE;
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    {
+      *row = stmt;
+      return TRUE;
+    }
+  if (rc != SQLITE_DONE)
+    set_sqlite_error (self, error, doing);
+  stmt_done (stmt);
+  return rc == SQLITE_DONE;
+}
+
+/* How column i of a row lands in a record: the member at @offset, of @type: 't' a text
+ * (char *; a SQL NULL as a copy of @if_null, or NULL when that is NULL), 'i' a gint64,
+ * 'u' a guint (clamped), 'b' a gboolean, 'B' a blob (GBytes *). */
+typedef struct
+{
+  gsize offset;
+  char type;
+  const char *if_null;
+} RowColumn;
+
+/* What read_rows() makes of a row: a record of @size bytes, zeroed, its members read by
+ * @columns (one per column, in order); with no columns, the text of column 0 ("" for
+ * NULL). */
+typedef struct
+{
+  gsize size;
+  const RowColumn *columns;
+  guint n_columns;
+} RowFormat;
+
+#define ROW_FORMAT(record, columns) { sizeof (record), columns, G_N_ELEMENTS (columns) }
+
+/* The current row of @stmt, read by @format (the element read_rows() adds). */
+static gpointer
+read_row (sqlite3_stmt    *stmt,
+          const RowFormat *format)
+{
+  guchar *record;
+
+  if (format->columns == NULL)
+    {
+      char *text = column_text (stmt, 0);
+
+      return text != NULL ? text : g_strdup ("");
+    }
+  record = g_malloc0 (format->size);
+  for (guint i = 0; i < format->n_columns; i++)
+    {
+      const RowColumn *column = &format->columns[i];
+      gpointer member = record + column->offset;
+      char *text;
+
+      switch (column->type)
+        {
+        case 't':
+          text = column_text (stmt, (int) i);
+          if (text == NULL && column->if_null != NULL)
+            text = g_strdup (column->if_null);
+          *(char **) member = text;
+          break;
+        case 'i':
+          *(gint64 *) member = sqlite3_column_int64 (stmt, (int) i);
+          break;
+        case 'u':
+          *(guint *) member = (guint) CLAMP (sqlite3_column_int64 (stmt, (int) i), 0, G_MAXUINT);
+          break;
+        case 'b':
+          *(gboolean *) member = sqlite3_column_int (stmt, (int) i) != 0;
+          break;
+        case 'B':
+          *(GBytes **) member = g_bytes_new (sqlite3_column_blob (stmt, (int) i),
+                                             (gsize) sqlite3_column_bytes (stmt, (int) i));
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+    }
+  return record;
+}
+
+/* Every row of @stmt (bound; NULL: get_bound() failed, @error set), read by @format onto
+ * the end of @list; FALSE with @error set on failure (@list then holds the rows read so
+ * far). */
+static gboolean
+read_rows (MsgtrkdStore    *self,
+           sqlite3_stmt    *stmt,
+           const char      *doing,
+           const RowFormat *format,
+           GPtrArray       *list,
+           GError         **error)
+{
+  int rc;
+
+  if (stmt == NULL)
+    return FALSE;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_ptr_array_add (list, read_row (stmt, format));
+  if (rc != SQLITE_DONE)
+    set_sqlite_error (self, error, doing);
+  stmt_done (stmt);
+  return rc == SQLITE_DONE;
+}
+
+/* What is being done to the record @name: "@what “@name”", @name quoted for an error. */
+static char *
+doing_on (const char *what,
+          const char *name)
+{
+  g_autofree char *quoted = msgtrk_str_escape_for_error (name, STORE_QUOTE_MAX);
+
+  return g_strdup_printf ("%s “%s”", what, quoted);
 }
 
 /* ---- argument checks -------------------------------------------------------------------- */
@@ -713,24 +917,19 @@ require_message (MsgtrkdStore *self,
                  const char   *envid,
                  GError      **error)
 {
-  sqlite3_stmt *stmt = get_stmt (self, STMT_MESSAGE_EXISTS, "looking up a message", error);
-  int rc;
+  const char *doing = "looking up a message";
+  sqlite3_stmt *row;
 
-  if (stmt == NULL)
+  if (!first_row (self, get_bound (self, STMT_MESSAGE_EXISTS, doing, error, "t", envid), doing,
+                  &row, error))
     return FALSE;
-  bind_text (stmt, 1, envid);
-  rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
+  if (row == NULL)
     {
-      stmt_done (stmt);
-      return TRUE;
+      set_not_found (error, envid);
+      return FALSE;
     }
-  if (rc == SQLITE_DONE)
-    set_not_found (error, envid);
-  else
-    set_sqlite_error (self, error, "looking up a message");
-  stmt_done (stmt);
-  return FALSE;
+  stmt_done (row);
+  return TRUE;
 }
 
 /* ---- open, migrate ---------------------------------------------------------------------- */
@@ -1177,26 +1376,15 @@ write_recipients (MsgtrkdStore *self,
                   const char   *doing,
                   GError      **error)
 {
-  sqlite3_stmt *stmt = get_stmt (self, STMT_RECIPIENT_DELETE, doing, error);
-  gsize i;
-
-  if (stmt == NULL)
+  if (!run_stmt (self, get_bound (self, STMT_RECIPIENT_DELETE, doing, error, "t", envid), doing,
+                 error))
     return FALSE;
-  bind_text (stmt, 1, envid);
-  if (!run_stmt (self, stmt, doing, error))
-    return FALSE;
-
-  for (i = 0; recipients != NULL && recipients[i] != NULL; i++)
-    {
-      stmt = get_stmt (self, STMT_RECIPIENT_INSERT, doing, error);
-      if (stmt == NULL)
-        return FALSE;
-      bind_text (stmt, 1, envid);
-      sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) i);
-      bind_text (stmt, 3, recipients[i]);
-      if (!run_stmt (self, stmt, doing, error))
-        return FALSE;
-    }
+  for (gsize i = 0; recipients != NULL && recipients[i] != NULL; i++)
+    if (!run_stmt (self,
+                   get_bound (self, STMT_RECIPIENT_INSERT, doing, error, "tit", envid,
+                              (gint64) i, recipients[i]),
+                   doing, error))
+      return FALSE;
   return TRUE;
 }
 
@@ -1206,7 +1394,6 @@ write_message (MsgtrkdStore         *self,
                gboolean              is_new,
                GError              **error)
 {
-  g_autofree char *quoted = NULL;
   g_autofree char *doing = NULL;
   g_autofree char *message_id = NULL;
   sqlite3_stmt *stmt;
@@ -1215,8 +1402,7 @@ write_message (MsgtrkdStore         *self,
   if (!check_message (message, error))
     return FALSE;
 
-  quoted = msgtrk_str_escape_for_error (message->envid, STORE_QUOTE_MAX);
-  doing = g_strdup_printf ("%s the message “%s”", is_new ? "adding" : "updating", quoted);
+  doing = doing_on (is_new ? "adding the message" : "updating the message", message->envid);
   message_id = strip_angles (message->message_id);
 
   if (!begin_write (self, doing, error))
@@ -1224,33 +1410,33 @@ write_message (MsgtrkdStore         *self,
 
   stmt = get_stmt (self, is_new ? STMT_MESSAGE_INSERT : STMT_MESSAGE_UPDATE, doing, error);
   if (stmt == NULL)
-    goto fail;
+    return end_write (self, FALSE, doing, error);
   bind_message (stmt, message, message_id);
   rc = sqlite3_step (stmt);
   if (rc != SQLITE_DONE)
     {
       if (is_new && rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-        g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
-                     "A message with the ENVID “%s” is already tracked", quoted);
+        {
+          g_autofree char *quoted = msgtrk_str_escape_for_error (message->envid,
+                                                                 STORE_QUOTE_MAX);
+
+          g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                       "A message with the ENVID “%s” is already tracked", quoted);
+        }
       else
         set_sqlite_error (self, error, doing);
       stmt_done (stmt);
-      goto fail;
+      return end_write (self, FALSE, doing, error);
     }
   stmt_done (stmt);
   if (!is_new && sqlite3_changes (self->db) == 0)
     {
       set_not_found (error, message->envid);
-      goto fail;
+      return end_write (self, FALSE, doing, error);
     }
-
-  if (!write_recipients (self, message->envid, message->recipients, doing, error))
-    goto fail;
-  return commit (self, doing, error);
-
-fail:
-  rollback (self);
-  return FALSE;
+  return end_write (self,
+                    write_recipients (self, message->envid, message->recipients, doing, error),
+                    doing, error);
 }
 
 /**
@@ -1295,100 +1481,41 @@ msgtrkd_store_update_message (MsgtrkdStore         *self,
   return write_message (self, message, FALSE, error);
 }
 
-/* Build a message from the current row of a MESSAGE_COLUMNS select, with its recipients. */
-static MsgtrkdMessage *
-read_message_row (MsgtrkdStore *self,
-                  sqlite3_stmt *row,
-                  GError      **error)
-{
-  g_autoptr (MsgtrkdMessage) m = msgtrkd_message_new ();
-  g_autoptr (GPtrArray) recipients = g_ptr_array_new_with_free_func (g_free);
-  sqlite3_stmt *stmt;
-  int rc;
+#define MESSAGE_TEXT(member, if_null) { G_STRUCT_OFFSET (MsgtrkdMessage, member), 't', if_null }
+#define MESSAGE_VALUE(member, type) { G_STRUCT_OFFSET (MsgtrkdMessage, member), type, NULL }
 
-  m->envid = column_text (row, 0);
-  m->message_id = column_text (row, 1);
-  m->subject = column_text (row, 2);
-  m->sender = column_text (row, 3);
-  m->submission_host = column_text (row, 4);
-  m->mtqp_port = column_text (row, 5);
-  m->tracking = column_text (row, 6);
-  m->offered = column_text (row, 7);
-  m->server_reply = column_text (row, 8);
-  m->mtrk_timeout = (guint) CLAMP (sqlite3_column_int64 (row, 9), 0, G_MAXUINT);
-  m->prepared_at = sqlite3_column_int64 (row, 10);
-  m->committed_at = sqlite3_column_int64 (row, 11);
-  m->expires_at = sqlite3_column_int64 (row, 12);
-  m->state = column_text (row, 13);
-  m->summary = column_text (row, 14);
-  m->final = sqlite3_column_int (row, 15) != 0;
-  m->next_poll_at = sqlite3_column_int64 (row, 16);
-  m->last_poll_at = sqlite3_column_int64 (row, 17);
-  m->poll_count = (guint) CLAMP (sqlite3_column_int64 (row, 18), 0, G_MAXUINT);
-  m->secret_derived = sqlite3_column_int (row, 19) != 0;
-  m->mtqp_server = column_text (row, 20);
-  if (m->envid == NULL)
-    m->envid = g_strdup ("");
-  if (m->tracking == NULL)
-    m->tracking = g_strdup (MSGTRKD_TRACKING_PENDING);
-  if (m->state == NULL)
-    m->state = g_strdup ("unknown");
-  if (m->summary == NULL)
-    m->summary = g_strdup ("");
+/* A MESSAGE_COLUMNS row, in its order; the store's defaults for NULLs. */
+static const RowColumn message_columns[] = {
+  MESSAGE_TEXT (envid, ""),
+  MESSAGE_TEXT (message_id, NULL),
+  MESSAGE_TEXT (subject, NULL),
+  MESSAGE_TEXT (sender, NULL),
+  MESSAGE_TEXT (submission_host, NULL),
+  MESSAGE_TEXT (mtqp_port, NULL),
+  MESSAGE_TEXT (tracking, MSGTRKD_TRACKING_PENDING),
+  MESSAGE_TEXT (offered, NULL),
+  MESSAGE_TEXT (server_reply, NULL),
+  MESSAGE_VALUE (mtrk_timeout, 'u'),
+  MESSAGE_VALUE (prepared_at, 'i'),
+  MESSAGE_VALUE (committed_at, 'i'),
+  MESSAGE_VALUE (expires_at, 'i'),
+  MESSAGE_TEXT (state, "unknown"),
+  MESSAGE_TEXT (summary, ""),
+  MESSAGE_VALUE (final, 'b'),
+  MESSAGE_VALUE (next_poll_at, 'i'),
+  MESSAGE_VALUE (last_poll_at, 'i'),
+  MESSAGE_VALUE (poll_count, 'u'),
+  MESSAGE_VALUE (secret_derived, 'b'),
+  MESSAGE_TEXT (mtqp_server, NULL),
+};
+static const RowFormat message_format = ROW_FORMAT (MsgtrkdMessage, message_columns);
+/* STMT_RECIPIENT_LIST: the address texts themselves. */
+static const RowFormat recipient_format = { 0, NULL, 0 };
 
-  stmt = get_stmt (self, STMT_RECIPIENT_LIST, "reading recipients", error);
-  if (stmt == NULL)
-    return NULL;
-  bind_text (stmt, 1, m->envid);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      char *address = column_text (stmt, 0);
-
-      g_ptr_array_add (recipients, address != NULL ? address : g_strdup (""));
-    }
-  if (rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, "reading recipients");
-      stmt_done (stmt);
-      return NULL;
-    }
-  stmt_done (stmt);
-  g_ptr_array_add (recipients, NULL);
-  m->recipients = (char **) g_ptr_array_free (g_steal_pointer (&recipients), FALSE);
-  return g_steal_pointer (&m);
-}
-
-/* All messages a select returns (with bindings already made by the caller), in one read
- * transaction. */
 static GPtrArray *
-read_messages (MsgtrkdStore *self,
-               sqlite3_stmt *stmt,
-               const char   *doing,
-               GError      **error)
+message_list_new (void)
 {
-  g_autoptr (GPtrArray) list =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_message_free);
-  int rc;
-
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      MsgtrkdMessage *m = read_message_row (self, stmt, error);
-
-      if (m == NULL)
-        {
-          stmt_done (stmt);
-          return NULL;
-        }
-      g_ptr_array_add (list, m);
-    }
-  if (rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, doing);
-      stmt_done (stmt);
-      return NULL;
-    }
-  stmt_done (stmt);
-  return g_steal_pointer (&list);
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_message_free);
 }
 
 /* End a read transaction; reads never fail at commit in a way that loses anything. */
@@ -1405,6 +1532,33 @@ end_read (MsgtrkdStore *self)
       g_warning ("%s", ignored->message);
       rollback (self);
     }
+}
+
+/* Ends the read that listed @messages (@ok: the listing succeeded), after reading their
+ * recipients. Returns: (transfer full) (nullable): @messages, or NULL with @error set (and
+ * @messages freed). */
+static GPtrArray *
+end_read_messages (MsgtrkdStore *self,
+                   GPtrArray    *messages,
+                   gboolean      ok,
+                   GError      **error)
+{
+  const char *doing = "reading recipients";
+
+  for (guint i = 0; ok && i < messages->len; i++)
+    {
+      MsgtrkdMessage *m = messages->pdata[i];
+      GPtrArray *recipients = g_ptr_array_new_with_free_func (g_free);
+
+      ok = read_rows (self, get_bound (self, STMT_RECIPIENT_LIST, doing, error, "t", m->envid),
+                      doing, &recipient_format, recipients, error);
+      g_ptr_array_add (recipients, NULL);
+      m->recipients = (char **) g_ptr_array_free (recipients, FALSE);
+    }
+  end_read (self);
+  if (!ok)
+    g_clear_pointer (&messages, g_ptr_array_unref);
+  return messages;
 }
 
 /**
@@ -1427,7 +1581,7 @@ msgtrkd_store_get_message (MsgtrkdStore *self,
   g_autofree char *stripped = NULL;
   g_autoptr (GPtrArray) found = NULL;
   const char *doing = "looking up a message";
-  sqlite3_stmt *stmt;
+  gboolean ok;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
   g_return_val_if_fail (id != NULL, NULL);
@@ -1441,26 +1595,14 @@ msgtrkd_store_get_message (MsgtrkdStore *self,
 
   if (!begin_read (self, doing, error))
     return NULL;
-  stmt = get_stmt (self, STMT_MESSAGE_BY_ENVID, doing, error);
-  if (stmt == NULL)
-    goto out;
-  bind_text (stmt, 1, id);
-  found = read_messages (self, stmt, doing, error);
-  if (found == NULL)
-    goto out;
-  if (found->len == 0)
-    {
-      g_clear_pointer (&found, g_ptr_array_unref);
-      stmt = get_stmt (self, STMT_MESSAGE_BY_MESSAGE_ID, doing, error);
-      if (stmt == NULL)
-        goto out;
-      bind_text (stmt, 1, stripped);
-      found = read_messages (self, stmt, doing, error);
-      if (found == NULL)
-        goto out;
-    }
-out:
-  end_read (self);
+  found = message_list_new ();
+  ok = read_rows (self, get_bound (self, STMT_MESSAGE_BY_ENVID, doing, error, "t", id), doing,
+                  &message_format, found, error)
+       && (found->len > 0
+           || read_rows (self,
+                         get_bound (self, STMT_MESSAGE_BY_MESSAGE_ID, doing, error, "t", stripped),
+                         doing, &message_format, found, error));
+  found = end_read_messages (self, g_steal_pointer (&found), ok, error);
   if (found == NULL)
     return NULL;
   if (found->len == 0)
@@ -1484,17 +1626,17 @@ msgtrkd_store_list_messages (MsgtrkdStore *self,
                              GError      **error)
 {
   const char *doing = "listing messages";
-  sqlite3_stmt *stmt;
   GPtrArray *list;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
 
   if (!begin_read (self, doing, error))
     return NULL;
-  stmt = get_stmt (self, STMT_MESSAGE_LIST, doing, error);
-  list = stmt != NULL ? read_messages (self, stmt, doing, error) : NULL;
-  end_read (self);
-  return list;
+  list = message_list_new ();
+  return end_read_messages (self, list,
+                            read_rows (self, get_bound (self, STMT_MESSAGE_LIST, doing, error, ""),
+                                       doing, &message_format, list, error),
+                            error);
 }
 
 void
@@ -1508,6 +1650,15 @@ msgtrkd_status_row_free (MsgtrkdStatusRow *row)
   g_free (row->summary);
   g_free (row);
 }
+
+/* STMT_MESSAGE_STATUS_PAGE's row: all four set. */
+static const RowColumn status_columns[] = {
+  { G_STRUCT_OFFSET (MsgtrkdStatusRow, message_id), 't', "" },
+  { G_STRUCT_OFFSET (MsgtrkdStatusRow, envid), 't', "" },
+  { G_STRUCT_OFFSET (MsgtrkdStatusRow, state), 't', "unknown" },
+  { G_STRUCT_OFFSET (MsgtrkdStatusRow, summary), 't', "" },
+};
+static const RowFormat status_format = ROW_FORMAT (MsgtrkdStatusRow, status_columns);
 
 /**
  * msgtrkd_store_list_statuses:
@@ -1534,8 +1685,7 @@ msgtrkd_store_list_statuses (MsgtrkdStore *self,
   g_autoptr (GPtrArray) rows =
       g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_status_row_free);
   const char *doing = "listing statuses";
-  sqlite3_stmt *stmt;
-  int rc;
+  gboolean ok;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
   g_return_val_if_fail (after != NULL, NULL);
@@ -1545,51 +1695,20 @@ msgtrkd_store_list_statuses (MsgtrkdStore *self,
   *next = NULL;
   if (!begin_read (self, doing, error))
     return NULL;
-  stmt = get_stmt (self, STMT_MESSAGE_STATUS_PAGE, doing, error);
-  if (stmt == NULL)
-    {
-      end_read (self);
-      return NULL;
-    }
-  bind_text (stmt, 1, after);
   /* One row more than asked tells whether another page follows. */
-  sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) limit + 1);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      MsgtrkdStatusRow *row;
-
-      if (rows->len == limit)
-        {
-          *next = g_strdup (((MsgtrkdStatusRow *) rows->pdata[rows->len - 1])->message_id);
-          rc = SQLITE_DONE;
-          break;
-        }
-      row = g_new0 (MsgtrkdStatusRow, 1);
-      row->message_id = column_text (stmt, 0);
-      row->envid = column_text (stmt, 1);
-      row->state = column_text (stmt, 2);
-      row->summary = column_text (stmt, 3);
-      if (row->message_id == NULL)
-        row->message_id = g_strdup ("");
-      if (row->envid == NULL)
-        row->envid = g_strdup ("");
-      if (row->state == NULL)
-        row->state = g_strdup ("unknown");
-      if (row->summary == NULL)
-        row->summary = g_strdup ("");
-      g_ptr_array_add (rows, row);
-    }
-  if (rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, doing);
-      stmt_done (stmt);
-      end_read (self);
-      g_clear_pointer (next, g_free);
-      return NULL;
-    }
-  stmt_done (stmt);
+  ok = read_rows (self,
+                  get_bound (self, STMT_MESSAGE_STATUS_PAGE, doing, error, "ti", after,
+                             (gint64) limit + 1),
+                  doing, &status_format, rows, error);
   end_read (self);
-  if (*next == NULL)
+  if (!ok)
+    return NULL;
+  if (rows->len > limit)
+    {
+      g_ptr_array_set_size (rows, limit);
+      *next = g_strdup (((MsgtrkdStatusRow *) rows->pdata[limit - 1])->message_id);
+    }
+  else
     *next = g_strdup ("");
   return g_steal_pointer (&rows);
 }
@@ -1612,19 +1731,18 @@ msgtrkd_store_list_due (MsgtrkdStore *self,
                         GError      **error)
 {
   const char *doing = "listing messages due for polling";
-  sqlite3_stmt *stmt;
-  GPtrArray *list;
+  GPtrArray *due;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
 
   if (!begin_read (self, doing, error))
     return NULL;
-  stmt = get_stmt (self, STMT_MESSAGE_DUE, doing, error);
-  if (stmt != NULL)
-    sqlite3_bind_int64 (stmt, 1, now);
-  list = stmt != NULL ? read_messages (self, stmt, doing, error) : NULL;
-  end_read (self);
-  return list;
+  due = message_list_new ();
+  return end_read_messages (self, due,
+                            read_rows (self, get_bound (self, STMT_MESSAGE_DUE, doing, error, "i",
+                                                        now),
+                                       doing, &message_format, due, error),
+                            error);
 }
 
 /**
@@ -1643,26 +1761,23 @@ msgtrkd_store_get_next_due (MsgtrkdStore *self,
                             GError      **error)
 {
   const char *doing = "finding the next poll time";
-  sqlite3_stmt *stmt;
+  sqlite3_stmt *row;
   gboolean found = FALSE;
-  int rc;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
   g_return_val_if_fail (when != NULL, FALSE);
 
   *when = 0;
-  stmt = get_stmt (self, STMT_MESSAGE_NEXT_DUE, doing, error);
-  if (stmt == NULL)
+  if (!first_row (self, get_bound (self, STMT_MESSAGE_NEXT_DUE, doing, error, ""), doing, &row,
+                  error)
+      || row == NULL)
     return FALSE;
-  rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW && sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+  if (sqlite3_column_type (row, 0) != SQLITE_NULL)
     {
-      *when = sqlite3_column_int64 (stmt, 0);
+      *when = sqlite3_column_int64 (row, 0);
       found = TRUE;
     }
-  else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    set_sqlite_error (self, error, doing);
-  stmt_done (stmt);
+  stmt_done (row);
   return found;
 }
 
@@ -1681,33 +1796,23 @@ msgtrkd_store_forget (MsgtrkdStore *self,
                       const char   *envid,
                       GError      **error)
 {
-  g_autofree char *quoted = NULL;
   g_autofree char *doing = NULL;
-  sqlite3_stmt *stmt;
+  gboolean ok;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
   g_return_val_if_fail (envid != NULL, FALSE);
 
-  quoted = msgtrk_str_escape_for_error (envid, STORE_QUOTE_MAX);
-  doing = g_strdup_printf ("forgetting the message “%s”", quoted);
+  doing = doing_on ("forgetting the message", envid);
   if (!begin_write (self, doing, error))
     return FALSE;
-  stmt = get_stmt (self, STMT_MESSAGE_DELETE, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, envid);
-  if (!run_stmt (self, stmt, doing, error))
-    goto fail;
-  if (sqlite3_changes (self->db) == 0)
+  ok = run_stmt (self, get_bound (self, STMT_MESSAGE_DELETE, doing, error, "t", envid), doing,
+                 error);
+  if (ok && sqlite3_changes (self->db) == 0)
     {
       set_not_found (error, envid);
-      goto fail;
+      ok = FALSE;
     }
-  return commit (self, doing, error);
-
-fail:
-  rollback (self);
-  return FALSE;
+  return end_write (self, ok, doing, error);
 }
 
 /* ---- reports ---------------------------------------------------------------------------- */
@@ -1721,13 +1826,8 @@ trim_rows (MsgtrkdStore *self,
            const char   *doing,
            GError      **error)
 {
-  sqlite3_stmt *stmt = get_stmt (self, which, doing, error);
-
-  if (stmt == NULL)
-    return FALSE;
-  bind_text (stmt, 1, envid);
-  sqlite3_bind_int64 (stmt, 2, keep);
-  return run_stmt (self, stmt, doing, error);
+  return run_stmt (self, get_bound (self, which, doing, error, "ti", envid, (gint64) keep),
+                   doing, error);
 }
 
 /* Whether a row of @envid has the same source, origin and digest (inside a transaction). */
@@ -1741,24 +1841,15 @@ report_exists (MsgtrkdStore *self,
                const char   *doing,
                GError      **error)
 {
-  sqlite3_stmt *stmt = get_stmt (self, STMT_REPORT_SAME, doing, error);
-  int rc;
+  sqlite3_stmt *row;
 
-  if (stmt == NULL)
+  if (!first_row (self,
+                  get_bound (self, STMT_REPORT_SAME, doing, error, "tttt", envid, source, origin,
+                             digest),
+                  doing, &row, error))
     return FALSE;
-  bind_text (stmt, 1, envid);
-  bind_text (stmt, 2, source);
-  bind_text (stmt, 3, origin);
-  bind_text (stmt, 4, digest);
-  rc = sqlite3_step (stmt);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, doing);
-      stmt_done (stmt);
-      return FALSE;
-    }
-  *exists = rc == SQLITE_ROW;
-  stmt_done (stmt);
+  *exists = row != NULL;
+  stmt_done (row);
   return TRUE;
 }
 
@@ -1772,23 +1863,15 @@ key_newest (MsgtrkdStore *self,
             const char   *doing,
             GError      **error)
 {
-  sqlite3_stmt *stmt = get_stmt (self, STMT_REPORT_KEY_NEWEST, doing, error);
-  int rc;
+  sqlite3_stmt *row;
 
-  if (stmt == NULL)
+  if (!first_row (self, get_bound (self, STMT_REPORT_KEY_NEWEST, doing, error, "tt", envid, key),
+                  doing, &row, error))
     return FALSE;
-  bind_text (stmt, 1, envid);
-  bind_text (stmt, 2, key);
-  rc = sqlite3_step (stmt);
-  if (rc != SQLITE_ROW)
-    {
-      set_sqlite_error (self, error, doing);
-      stmt_done (stmt);
-      return FALSE;
-    }
-  *found = sqlite3_column_type (stmt, 0) != SQLITE_NULL;
-  *newest = sqlite3_column_int64 (stmt, 0);
-  stmt_done (stmt);
+  /* max () always returns a row: NULL when no row has the key */
+  *found = row != NULL && sqlite3_column_type (row, 0) != SQLITE_NULL;
+  *newest = *found ? sqlite3_column_int64 (row, 0) : 0;
+  stmt_done (row);
   return TRUE;
 }
 
@@ -1858,13 +1941,13 @@ msgtrkd_store_put_report (MsgtrkdStore *self,
                           gboolean     *is_new,
                           GError      **error)
 {
-  g_autofree char *quoted = NULL;
   g_autofree char *doing = NULL;
   g_autofree char *digest = NULL;
   gconstpointer data;
   gsize size;
-  sqlite3_stmt *stmt;
   gboolean exists = FALSE;
+  gboolean found = FALSE;
+  gint64 newest = 0;
   gboolean inserted;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
@@ -1887,138 +1970,81 @@ msgtrkd_store_put_report (MsgtrkdStore *self,
     }
   digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data != NULL ? data : "", size);
 
-  quoted = msgtrk_str_escape_for_error (envid, STORE_QUOTE_MAX);
-  doing = g_strdup_printf ("saving a report about “%s”", quoted);
+  doing = doing_on ("saving a report about", envid);
   if (!begin_write (self, doing, error))
     return FALSE;
-  if (!require_message (self, envid, error))
-    goto fail;
-  if (!report_exists (self, envid, source, origin, digest, &exists, doing, error))
-    goto fail;
-  if (exists)
-    return commit (self, doing, error);
-  if (key != NULL)
-    {
-      gboolean found = FALSE;
-      gint64 newest = 0;
-
-      if (!key_newest (self, envid, key, &found, &newest, doing, error))
-        goto fail;
-      if (found && newest > reported_at)
-        return commit (self, doing, error); /* an older word: the newer one stays */
-      stmt = get_stmt (self, STMT_REPORT_KEY_DELETE, doing, error);
-      if (stmt == NULL)
-        goto fail;
-      bind_text (stmt, 1, envid);
-      bind_text (stmt, 2, key);
-      if (!run_stmt (self, stmt, doing, error))
-        goto fail;
-    }
-  stmt = get_stmt (self, STMT_REPORT_INSERT, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, envid);
-  bind_text (stmt, 2, source);
-  bind_text (stmt, 3, origin);
-  sqlite3_bind_int64 (stmt, 4, received_at);
-  bind_text (stmt, 5, digest);
-  sqlite3_bind_blob64 (stmt, 6, data != NULL ? data : "", size, SQLITE_STATIC);
-  bind_text (stmt, 7, key);
-  sqlite3_bind_int64 (stmt, 8, reported_at);
-  if (!run_stmt (self, stmt, doing, error))
-    goto fail;
+  if (!require_message (self, envid, error)
+      || !report_exists (self, envid, source, origin, digest, &exists, doing, error)
+      || (!exists && key != NULL
+          && !key_newest (self, envid, key, &found, &newest, doing, error)))
+    return end_write (self, FALSE, doing, error);
+  if (exists || (found && newest > reported_at))
+    return end_write (self, TRUE, doing, error); /* there already, or an older word */
+  if ((key != NULL
+       && !run_stmt (self, get_bound (self, STMT_REPORT_KEY_DELETE, doing, error, "tt", envid, key),
+                     doing, error))
+      || !run_stmt (self,
+                    get_bound (self, STMT_REPORT_INSERT, doing, error, "tttitbti", envid, source,
+                               origin, received_at, digest, raw, key, reported_at),
+                    doing, error))
+    return end_write (self, FALSE, doing, error);
   inserted = sqlite3_changes (self->db) > 0;
-  if (!trim_rows (self, STMT_REPORT_TRIM, envid, MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE, doing,
-                  error))
-    goto fail;
-  if (!commit (self, doing, error))
+  if (!end_write (self,
+                  trim_rows (self, STMT_REPORT_TRIM, envid,
+                             MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE, doing, error),
+                  doing, error))
     return FALSE;
   if (is_new != NULL)
     *is_new = inserted;
   return TRUE;
-
-fail:
-  rollback (self);
-  if (is_new != NULL)
-    *is_new = FALSE;
-  return FALSE;
 }
-
-/* One row of a per-message listing, read from @stmt into a new element. */
-typedef gpointer (*RowReader) (sqlite3_stmt *stmt);
 
 /* The rows of per-message statement @which (its only parameter: the ENVID), each read by
- * @read into @list, in one read transaction; %FALSE with MSGTRKD_ERROR_NOT_FOUND for an
- * unknown ENVID. */
-static gboolean
-list_message_rows (MsgtrkdStore *self,
-                   const char   *envid,
-                   int           which,
-                   const char   *doing,
-                   RowReader     read,
-                   GPtrArray    *list,
-                   GError      **error)
+ * @format into a list that frees them with @free_func, in one read transaction; %NULL with
+ * MSGTRKD_ERROR_NOT_FOUND for an unknown ENVID. */
+static GPtrArray *
+list_message_rows (MsgtrkdStore    *self,
+                   const char      *envid,
+                   StoreStmt        which,
+                   const char      *doing,
+                   const RowFormat *format,
+                   GDestroyNotify   free_func,
+                   GError         **error)
 {
-  sqlite3_stmt *stmt;
-  int rc;
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (free_func);
+  gboolean ok;
+
+  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
+  g_return_val_if_fail (envid != NULL, NULL);
 
   if (!begin_read (self, doing, error))
-    return FALSE;
-  if (!require_message (self, envid, error))
-    goto fail;
-  stmt = get_stmt (self, which, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, envid);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_ptr_array_add (list, read (stmt));
-  if (rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, doing);
-      stmt_done (stmt);
-      goto fail;
-    }
-  stmt_done (stmt);
+    return NULL;
+  ok = require_message (self, envid, error)
+       && read_rows (self, get_bound (self, which, doing, error, "t", envid), doing, format, list,
+                     error);
   end_read (self);
-  return TRUE;
-
-fail:
-  end_read (self);
-  return FALSE;
+  return ok ? g_steal_pointer (&list) : NULL;
 }
 
-static gpointer
-read_report_head (sqlite3_stmt *stmt)
-{
-  MsgtrkdStoredReport *r = g_new0 (MsgtrkdStoredReport, 1);
+/* STMT_REPORT_LIST's row; STMT_REPORT_HEADS gives the same columns but the entity. */
+static const RowColumn report_columns[] = {
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, id), 'i', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, envid), 't', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, source), 't', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, origin), 't', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, received_at), 'i', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, raw), 'B', NULL },
+};
+static const RowFormat report_format = ROW_FORMAT (MsgtrkdStoredReport, report_columns);
+static const RowFormat report_head_format = { sizeof (MsgtrkdStoredReport), report_columns,
+                                              G_N_ELEMENTS (report_columns) - 1 };
 
-  r->id = sqlite3_column_int64 (stmt, 0);
-  r->envid = column_text (stmt, 1);
-  r->source = column_text (stmt, 2);
-  r->origin = column_text (stmt, 3);
-  r->received_at = sqlite3_column_int64 (stmt, 4);
-  return r;
-}
-
-static gpointer
-read_report (sqlite3_stmt *stmt)
-{
-  MsgtrkdStoredReport *r = read_report_head (stmt);
-
-  r->raw = g_bytes_new (sqlite3_column_blob (stmt, 5), (gsize) sqlite3_column_bytes (stmt, 5));
-  return r;
-}
-
-static gpointer
-read_event (sqlite3_stmt *stmt)
-{
-  MsgtrkdEvent *e = g_new0 (MsgtrkdEvent, 1);
-
-  e->at = sqlite3_column_int64 (stmt, 0);
-  e->source = column_text (stmt, 1);
-  e->text = column_text (stmt, 2);
-  return e;
-}
+static const RowColumn event_columns[] = {
+  { G_STRUCT_OFFSET (MsgtrkdEvent, at), 'i', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdEvent, source), 't', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdEvent, text), 't', NULL },
+};
+static const RowFormat event_format = ROW_FORMAT (MsgtrkdEvent, event_columns);
 
 /**
  * msgtrkd_store_list_reports:
@@ -2034,14 +2060,8 @@ msgtrkd_store_list_reports (MsgtrkdStore *self,
                             const char   *envid,
                             GError      **error)
 {
-  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_stored_report_free);
-
-  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
-  g_return_val_if_fail (envid != NULL, NULL);
-
-  if (!list_message_rows (self, envid, STMT_REPORT_LIST, "listing reports", read_report, list, error))
-    return NULL;
-  return g_steal_pointer (&list);
+  return list_message_rows (self, envid, STMT_REPORT_LIST, "listing reports", &report_format,
+                            (GDestroyNotify) msgtrkd_stored_report_free, error);
 }
 
 /**
@@ -2062,14 +2082,9 @@ msgtrkd_store_list_report_heads (MsgtrkdStore *self,
                                  const char   *envid,
                                  GError      **error)
 {
-  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_stored_report_free);
-
-  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
-  g_return_val_if_fail (envid != NULL, NULL);
-
-  if (!list_message_rows (self, envid, STMT_REPORT_HEADS, "listing reports", read_report_head, list, error))
-    return NULL;
-  return g_steal_pointer (&list);
+  return list_message_rows (self, envid, STMT_REPORT_HEADS, "listing reports",
+                            &report_head_format, (GDestroyNotify) msgtrkd_stored_report_free,
+                            error);
 }
 
 /**
@@ -2087,33 +2102,74 @@ msgtrkd_store_get_report_raw (MsgtrkdStore *self,
                               GError      **error)
 {
   const char *doing = "reading a report";
-  g_autoptr (GBytes) raw = NULL;
-  sqlite3_stmt *stmt;
-  int rc;
+  GBytes *raw = NULL;
+  sqlite3_stmt *row;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
 
   if (!begin_read (self, doing, error))
     return NULL;
-  stmt = get_stmt (self, STMT_REPORT_RAW, doing, error);
-  if (stmt == NULL)
-    goto out;
-  sqlite3_bind_int64 (stmt, 1, id);
-  rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    raw = g_bytes_new (sqlite3_column_blob (stmt, 0), (gsize) sqlite3_column_bytes (stmt, 0));
-  else if (rc == SQLITE_DONE)
-    g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND,
-                 "No stored report %" G_GINT64_FORMAT, id);
-  else
-    set_sqlite_error (self, error, doing);
-  stmt_done (stmt);
-out:
+  if (first_row (self, get_bound (self, STMT_REPORT_RAW, doing, error, "i", id), doing, &row,
+                 error))
+    {
+      if (row != NULL)
+        raw = g_bytes_new (sqlite3_column_blob (row, 0), (gsize) sqlite3_column_bytes (row, 0));
+      else
+        g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_NOT_FOUND,
+                     "No stored report %" G_GINT64_FORMAT, id);
+      stmt_done (row);
+    }
   end_read (self);
-  return g_steal_pointer (&raw);
+  return raw;
 }
 
 /* ---- snapshots -------------------------------------------------------------------------- */
+
+/* A per-message table that keeps the newest rows of each message: how a row is added
+ * (@insert; its parameters the ENVID, a time, then texts, as in @types) and the oldest
+ * past @keep deleted (@trim). */
+typedef struct
+{
+  const char *doing; /* "saving … of", the ENVID follows */
+  StoreStmt insert;
+  const char *types;
+  StoreStmt trim;
+  guint keep;
+} ChildTable;
+
+static const ChildTable snapshots_table = {
+  "saving a route snapshot of", STMT_SNAPSHOT_INSERT, "tit", STMT_SNAPSHOT_TRIM,
+  MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE,
+};
+static const ChildTable events_table = {
+  "saving an event of", STMT_EVENT_INSERT, "titt", STMT_EVENT_TRIM,
+  MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE,
+};
+
+/* One write: a row of @envid (a tracked message) added to @table (@text2 only where its
+ * insert takes two texts), then its oldest rows past the table's limit deleted. */
+static gboolean
+add_child_row (MsgtrkdStore     *self,
+               const ChildTable *table,
+               const char       *envid,
+               gint64            at,
+               const char       *text,
+               const char       *text2,
+               GError          **error)
+{
+  g_autofree char *doing = doing_on (table->doing, envid);
+
+  if (!begin_write (self, doing, error))
+    return FALSE;
+  return end_write (self,
+                    require_message (self, envid, error)
+                        && run_stmt (self,
+                                     get_bound (self, table->insert, doing, error, table->types,
+                                                envid, at, text, text2),
+                                     doing, error)
+                        && trim_rows (self, table->trim, envid, table->keep, doing, error),
+                    doing, error);
+}
 
 /**
  * msgtrkd_store_add_snapshot:
@@ -2132,38 +2188,13 @@ msgtrkd_store_add_snapshot (MsgtrkdStore *self,
                             const char   *route_json,
                             GError      **error)
 {
-  g_autofree char *quoted = NULL;
-  g_autofree char *doing = NULL;
-  sqlite3_stmt *stmt;
-
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
   g_return_val_if_fail (envid != NULL, FALSE);
   g_return_val_if_fail (route_json != NULL, FALSE);
 
   if (!check_text ("route snapshot", route_json, FALSE, MSGTRKD_STORE_MAX_DOCUMENT_SIZE, error))
     return FALSE;
-  quoted = msgtrk_str_escape_for_error (envid, STORE_QUOTE_MAX);
-  doing = g_strdup_printf ("saving a route snapshot of “%s”", quoted);
-  if (!begin_write (self, doing, error))
-    return FALSE;
-  if (!require_message (self, envid, error))
-    goto fail;
-  stmt = get_stmt (self, STMT_SNAPSHOT_INSERT, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, envid);
-  sqlite3_bind_int64 (stmt, 2, at);
-  bind_text (stmt, 3, route_json);
-  if (!run_stmt (self, stmt, doing, error))
-    goto fail;
-  if (!trim_rows (self, STMT_SNAPSHOT_TRIM, envid, MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE,
-                  doing, error))
-    goto fail;
-  return commit (self, doing, error);
-
-fail:
-  rollback (self);
-  return FALSE;
+  return add_child_row (self, &snapshots_table, envid, at, route_json, NULL, error);
 }
 
 /**
@@ -2182,28 +2213,22 @@ msgtrkd_store_get_latest_snapshot (MsgtrkdStore *self,
                                    GError      **error)
 {
   const char *doing = "reading the latest route snapshot";
-  sqlite3_stmt *stmt;
+  sqlite3_stmt *row = NULL;
   char *json = NULL;
-  int rc;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
   g_return_val_if_fail (envid != NULL, NULL);
 
   if (!begin_read (self, doing, error))
     return NULL;
-  if (!require_message (self, envid, error))
-    goto out;
-  stmt = get_stmt (self, STMT_SNAPSHOT_LATEST, doing, error);
-  if (stmt == NULL)
-    goto out;
-  bind_text (stmt, 1, envid);
-  rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    json = column_text (stmt, 0);
-  else if (rc != SQLITE_DONE)
-    set_sqlite_error (self, error, doing);
-  stmt_done (stmt);
-out:
+  if (require_message (self, envid, error)
+      && first_row (self, get_bound (self, STMT_SNAPSHOT_LATEST, doing, error, "t", envid), doing,
+                    &row, error)
+      && row != NULL)
+    {
+      json = column_text (row, 0);
+      stmt_done (row);
+    }
   end_read (self);
   return json;
 }
@@ -2223,28 +2248,23 @@ msgtrkd_store_count_snapshots (MsgtrkdStore *self,
                                GError      **error)
 {
   const char *doing = "counting route snapshots";
-  sqlite3_stmt *stmt;
+  sqlite3_stmt *row = NULL;
   guint count = 0;
-  int rc;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), 0);
   g_return_val_if_fail (envid != NULL, 0);
 
   if (!begin_read (self, doing, error))
     return 0;
-  if (!require_message (self, envid, error))
-    goto out;
-  stmt = get_stmt (self, STMT_SNAPSHOT_COUNT, doing, error);
-  if (stmt == NULL)
-    goto out;
-  bind_text (stmt, 1, envid);
-  rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    count = (guint) CLAMP (sqlite3_column_int64 (stmt, 0), 0, G_MAXUINT);
-  else
-    set_sqlite_error (self, error, doing);
-  stmt_done (stmt);
-out:
+  /* count () always returns a row */
+  if (require_message (self, envid, error)
+      && first_row (self, get_bound (self, STMT_SNAPSHOT_COUNT, doing, error, "t", envid), doing,
+                    &row, error)
+      && row != NULL)
+    {
+      count = (guint) CLAMP (sqlite3_column_int64 (row, 0), 0, G_MAXUINT);
+      stmt_done (row);
+    }
   end_read (self);
   return count;
 }
@@ -2270,39 +2290,13 @@ msgtrkd_store_add_event (MsgtrkdStore *self,
                          const char   *text,
                          GError      **error)
 {
-  g_autofree char *quoted = NULL;
-  g_autofree char *doing = NULL;
-  sqlite3_stmt *stmt;
-
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
   g_return_val_if_fail (envid != NULL, FALSE);
 
   if (!check_text ("event source", source, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error)
       || !check_text ("event text", text, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error))
     return FALSE;
-  quoted = msgtrk_str_escape_for_error (envid, STORE_QUOTE_MAX);
-  doing = g_strdup_printf ("saving an event of “%s”", quoted);
-  if (!begin_write (self, doing, error))
-    return FALSE;
-  if (!require_message (self, envid, error))
-    goto fail;
-  stmt = get_stmt (self, STMT_EVENT_INSERT, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, envid);
-  sqlite3_bind_int64 (stmt, 2, at);
-  bind_text (stmt, 3, source);
-  bind_text (stmt, 4, text);
-  if (!run_stmt (self, stmt, doing, error))
-    goto fail;
-  if (!trim_rows (self, STMT_EVENT_TRIM, envid, MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE, doing,
-                  error))
-    goto fail;
-  return commit (self, doing, error);
-
-fail:
-  rollback (self);
-  return FALSE;
+  return add_child_row (self, &events_table, envid, at, source, text, error);
 }
 
 /**
@@ -2319,14 +2313,8 @@ msgtrkd_store_list_events (MsgtrkdStore *self,
                            const char   *envid,
                            GError      **error)
 {
-  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_event_free);
-
-  g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
-  g_return_val_if_fail (envid != NULL, NULL);
-
-  if (!list_message_rows (self, envid, STMT_EVENT_LIST, "listing events", read_event, list, error))
-    return NULL;
-  return g_steal_pointer (&list);
+  return list_message_rows (self, envid, STMT_EVENT_LIST, "listing events", &event_format,
+                            (GDestroyNotify) msgtrkd_event_free, error);
 }
 
 /* ---- settings --------------------------------------------------------------------------- */
@@ -2345,23 +2333,18 @@ msgtrkd_store_get_setting (MsgtrkdStore *self,
                            GError      **error)
 {
   const char *doing = "reading a setting";
-  sqlite3_stmt *stmt;
-  char *value = NULL;
-  int rc;
+  sqlite3_stmt *row;
+  char *value;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), NULL);
   g_return_val_if_fail (key != NULL, NULL);
 
-  stmt = get_stmt (self, STMT_SETTING_GET, doing, error);
-  if (stmt == NULL)
+  if (!first_row (self, get_bound (self, STMT_SETTING_GET, doing, error, "t", key), doing, &row,
+                  error)
+      || row == NULL)
     return NULL;
-  bind_text (stmt, 1, key);
-  rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    value = column_text (stmt, 0);
-  else if (rc != SQLITE_DONE)
-    set_sqlite_error (self, error, doing);
-  stmt_done (stmt);
+  value = column_text (row, 0);
+  stmt_done (row);
   return value;
 }
 
@@ -2381,9 +2364,7 @@ msgtrkd_store_set_setting (MsgtrkdStore *self,
                            const char   *value,
                            GError      **error)
 {
-  g_autofree char *quoted = NULL;
   g_autofree char *doing = NULL;
-  sqlite3_stmt *stmt;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
   g_return_val_if_fail (key != NULL, FALSE);
@@ -2391,23 +2372,17 @@ msgtrkd_store_set_setting (MsgtrkdStore *self,
   if (!check_text ("setting name", key, TRUE, MSGTRKD_STORE_MAX_TEXT_SIZE, error)
       || !check_text ("setting value", value, FALSE, MSGTRKD_STORE_MAX_DOCUMENT_SIZE, error))
     return FALSE;
-  quoted = msgtrk_str_escape_for_error (key, STORE_QUOTE_MAX);
-  doing = g_strdup_printf ("saving the setting “%s”", quoted);
+  doing = doing_on ("saving the setting", key);
   if (!begin_write (self, doing, error))
     return FALSE;
-  stmt = get_stmt (self, value != NULL ? STMT_SETTING_SET : STMT_SETTING_DELETE, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, key);
-  if (value != NULL)
-    bind_text (stmt, 2, value);
-  if (!run_stmt (self, stmt, doing, error))
-    goto fail;
-  return commit (self, doing, error);
-
-fail:
-  rollback (self);
-  return FALSE;
+  return end_write (self,
+                    run_stmt (self,
+                              value != NULL ? get_bound (self, STMT_SETTING_SET, doing, error,
+                                                         "tt", key, value)
+                                            : get_bound (self, STMT_SETTING_DELETE, doing, error,
+                                                         "t", key),
+                              doing, error),
+                    doing, error);
 }
 
 /**
@@ -2430,23 +2405,16 @@ msgtrkd_store_delete_settings (MsgtrkdStore *self,
                                GError      **error)
 {
   const char *doing = "deleting settings";
-  sqlite3_stmt *stmt;
 
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
   g_return_val_if_fail (key_prefix != NULL && value_prefix != NULL, FALSE);
 
   if (!begin_write (self, doing, error))
     return FALSE;
-  stmt = get_stmt (self, STMT_SETTING_DELETE_MATCHING, doing, error);
-  if (stmt == NULL)
-    goto fail;
-  bind_text (stmt, 1, key_prefix);
-  bind_text (stmt, 2, value_prefix);
-  if (!run_stmt (self, stmt, doing, error))
-    goto fail;
-  return commit (self, doing, error);
-
-fail:
-  rollback (self);
-  return FALSE;
+  return end_write (self,
+                    run_stmt (self,
+                              get_bound (self, STMT_SETTING_DELETE_MATCHING, doing, error, "tt",
+                                         key_prefix, value_prefix),
+                              doing, error),
+                    doing, error);
 }

@@ -17,6 +17,7 @@
 #include <glib/gi18n-lib.h>
 #include <math.h>
 
+#include "msgtrk-json.h"
 #include "msgtrk-states.h"
 
 #define RADIUS 8.0
@@ -132,16 +133,7 @@ draw_text (cairo_t     *cr,
 static char *
 local_time (const char *iso)
 {
-  g_autoptr(GDateTime) utc = NULL;
-  g_autoptr(GDateTime) local = NULL;
-
-  if (iso == NULL)
-    return NULL;
-  utc = g_date_time_new_from_iso8601 (iso, NULL);
-  if (utc == NULL)
-    return g_strdup (iso);
-  local = g_date_time_to_local (utc);
-  return g_date_time_format (local, "%Y-%m-%d %H:%M:%S");
+  return msgtrk_json_local_time (iso, "%Y-%m-%d %H:%M:%S", NULL);
 }
 
 static void

@@ -106,16 +106,7 @@ strip_brackets (const char *id)
 static char *
 local_time (const char *iso)
 {
-  g_autoptr(GDateTime) utc = NULL;
-  g_autoptr(GDateTime) local = NULL;
-
-  if (iso == NULL)
-    return NULL;
-  utc = g_date_time_new_from_iso8601 (iso, NULL);
-  if (utc == NULL)
-    return g_strdup (iso);
-  local = g_date_time_to_local (utc);
-  return g_date_time_format (local, "%Y-%m-%d %H:%M:%S");
+  return msgtrk_json_local_time (iso, "%Y-%m-%d %H:%M:%S", NULL);
 }
 
 /* A text for the user from a D-Bus error (remote prefix stripped). */
@@ -407,6 +398,31 @@ fill (ViewerWindow *self)
 
 /* --- D-Bus ----------------------------------------------------------------------------- */
 
+/* The text for the user of a failed call's @error, or NULL when the call was cancelled:
+ * the window (@user_data) is gone then and must not be touched. */
+static char *
+call_error_text (GError  *error,
+                 gpointer user_data)
+{
+  ViewerWindow *self;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return NULL;
+  self = user_data;
+  return error_text (error, self->id);
+}
+
+/* A failed action's error as a notice (nothing when the call was cancelled). */
+static void
+notice_call_error (GError  *error,
+                   gpointer user_data)
+{
+  g_autofree char *text = call_error_text (error, user_data);
+
+  if (text != NULL)
+    show_notice (user_data, text);
+}
+
 static void
 on_route (GObject      *source,
           GAsyncResult *result,
@@ -420,15 +436,12 @@ on_route (GObject      *source,
 
   if (!msgtrk_dbus_tracker1_call_get_route_finish (MSGTRK_DBUS_TRACKER1 (source), &json, result, &error))
     {
-      g_autofree char *text = NULL;
+      g_autofree char *text = call_error_text (error, user_data);
 
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        return;
       self = user_data;
-      text = error_text (error, self->id);
-      if (self->route == NULL)
+      if (text != NULL && self->route == NULL)
         show_status (self, text);
-      else
+      else if (text != NULL)
         show_notice (self, text);
       return;
     }
@@ -507,13 +520,7 @@ on_track (GObject      *source,
 
   if (!msgtrk_dbus_tracker1_call_track_finish (MSGTRK_DBUS_TRACKER1 (source), result, &error))
     {
-      g_autofree char *text = NULL;
-
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        return;
-      self = user_data;
-      text = error_text (error, self->id);
-      show_notice (self, text);
+      notice_call_error (error, user_data);
       return;
     }
   self = user_data;
@@ -543,13 +550,7 @@ on_export_url (GObject      *source,
 
   if (!msgtrk_dbus_tracker1_call_export_url_finish (MSGTRK_DBUS_TRACKER1 (source), &url, result, &error))
     {
-      g_autofree char *text = NULL;
-
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        return;
-      self = user_data;
-      text = error_text (error, self->id);
-      show_notice (self, text);
+      notice_call_error (error, user_data);
       return;
     }
   self = user_data;
@@ -614,13 +615,7 @@ on_forget (GObject      *source,
 
   if (!msgtrk_dbus_tracker1_call_forget_finish (MSGTRK_DBUS_TRACKER1 (source), result, &error))
     {
-      g_autofree char *text = NULL;
-
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        return;
-      self = user_data;
-      text = error_text (error, self->id);
-      show_notice (self, text);
+      notice_call_error (error, user_data);
       return;
     }
   self = user_data;

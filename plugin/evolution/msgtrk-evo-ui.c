@@ -78,14 +78,70 @@ track_toggled_cb (GtkToggleAction *action, gpointer data)
   closure->toggled (gtk_toggle_action_get_active (action), closure->user_data);
 }
 
+/* The toggle @name of the group kept on @owner under @key, or NULL. */
+static GtkToggleAction *
+group_toggle (GObject    *owner,
+              const char *key,
+              const char *name)
+{
+  GtkActionGroup *group = g_object_get_data (owner, key);
+  GtkAction *action = group ? gtk_action_group_get_action (group, name) : NULL;
+
+  return action ? GTK_TOGGLE_ACTION (action) : NULL;
+}
+
 static GtkToggleAction *
 track_action (GObject *composer)
 {
-  GtkActionGroup *group = g_object_get_data (composer, MSGTRK_EVO_UI_GROUP_KEY);
-  GtkAction *action = group ? gtk_action_group_get_action (group, MSGTRK_EVO_ACTION_TRACK)
-                            : NULL;
+  return group_toggle (composer, MSGTRK_EVO_UI_GROUP_KEY, MSGTRK_EVO_ACTION_TRACK);
+}
 
-  return action ? GTK_TOGGLE_ACTION (action) : NULL;
+/* A new action group of ours, its labels translated in our domain. */
+static GtkActionGroup *
+new_group (const char *name)
+{
+  GtkActionGroup *group = gtk_action_group_new (name);
+
+  gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
+  return group;
+}
+
+/* @toggled is called with the toggle's state when the user toggles @action. */
+static void
+connect_toggled (GtkToggleAction  *action,
+                 MsgtrkEvoToggled  toggled,
+                 gpointer          user_data)
+{
+  ToggleClosure *closure = g_new0 (ToggleClosure, 1);
+
+  closure->toggled = toggled;
+  closure->user_data = user_data;
+  g_signal_connect_data (action, "toggled", G_CALLBACK (track_toggled_cb), closure,
+                         (GClosureNotify) (void (*) (void)) g_free, 0);
+}
+
+/* Adds @action (its reference taken) to @group (taken too), merges the group and @ui into
+ * @manager and keeps the group on @owner under @key; on failure nothing stays merged. */
+static gboolean
+merge_group (GObject        *owner,
+             const char     *key,
+             GtkUIManager   *manager,
+             GtkActionGroup *group,
+             GtkAction      *action,
+             const char     *ui,
+             GError        **error)
+{
+  gtk_action_group_add_action (group, action);
+  g_object_unref (action);
+  gtk_ui_manager_insert_action_group (manager, group, 0);
+  if (gtk_ui_manager_add_ui_from_string (manager, ui, -1, error) == 0)
+    {
+      gtk_ui_manager_remove_action_group (manager, group);
+      g_object_unref (group);
+      return FALSE;
+    }
+  g_object_set_data_full (owner, key, group, g_object_unref);
+  return TRUE;
 }
 
 gboolean
@@ -99,14 +155,12 @@ msgtrk_evo_ui_add_track_toggle (GObject          *composer,
   GtkUIManager *manager;
   GtkActionGroup *group; /* no autoptr for deprecated GTK types */
   GtkToggleAction *action;
-  ToggleClosure *closure;
 
   g_return_val_if_fail (E_IS_MSG_COMPOSER (composer), FALSE);
 
   editor = e_msg_composer_get_editor (E_MSG_COMPOSER (composer));
   manager = e_html_editor_get_ui_manager (editor);
-  group = gtk_action_group_new ("msgtrk");
-  gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
+  group = new_group ("msgtrk");
   action = gtk_toggle_action_new (MSGTRK_EVO_ACTION_TRACK, _("_Track this message"),
                                   _("Ask the servers on the way for delivery tracking and "
                                     "delivery reports, and follow this message in the Sent "
@@ -115,22 +169,9 @@ msgtrk_evo_ui_add_track_toggle (GObject          *composer,
   gtk_action_set_short_label (GTK_ACTION (action), _("Track"));
   gtk_action_set_is_important (GTK_ACTION (action), TRUE);
   gtk_toggle_action_set_active (action, active);
-  closure = g_new0 (ToggleClosure, 1);
-  closure->toggled = toggled;
-  closure->user_data = user_data;
-  g_signal_connect_data (action, "toggled", G_CALLBACK (track_toggled_cb), closure,
-                         (GClosureNotify) (void (*) (void)) g_free, 0);
-  gtk_action_group_add_action (group, GTK_ACTION (action));
-  g_object_unref (action);
-  gtk_ui_manager_insert_action_group (manager, group, 0);
-  if (gtk_ui_manager_add_ui_from_string (manager, composer_ui, -1, error) == 0)
-    {
-      gtk_ui_manager_remove_action_group (manager, group);
-      g_object_unref (group);
-      return FALSE;
-    }
-  g_object_set_data_full (composer, MSGTRK_EVO_UI_GROUP_KEY, group, g_object_unref);
-  return TRUE;
+  connect_toggled (action, toggled, user_data);
+  return merge_group (composer, MSGTRK_EVO_UI_GROUP_KEY, manager, group, GTK_ACTION (action),
+                      composer_ui, error);
 }
 
 gboolean
@@ -155,11 +196,7 @@ msgtrk_evo_ui_set_track (GObject *composer, gboolean active)
 static GtkToggleAction *
 column_action (GObject *shell_window)
 {
-  GtkActionGroup *group = g_object_get_data (shell_window, MSGTRK_EVO_UI_WINDOW_GROUP_KEY);
-  GtkAction *action = group ? gtk_action_group_get_action (group, MSGTRK_EVO_ACTION_COLUMN)
-                            : NULL;
-
-  return action ? GTK_TOGGLE_ACTION (action) : NULL;
+  return group_toggle (shell_window, MSGTRK_EVO_UI_WINDOW_GROUP_KEY, MSGTRK_EVO_ACTION_COLUMN);
 }
 
 static void
@@ -183,35 +220,21 @@ msgtrk_evo_ui_add_column_toggle (GObject          *shell_window,
   GtkUIManager *manager;
   GtkActionGroup *group;
   GtkToggleAction *action;
-  ToggleClosure *closure;
 
   g_return_val_if_fail (E_IS_SHELL_WINDOW (shell_window), FALSE);
 
   manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
-  group = gtk_action_group_new ("msgtrk-window");
-  gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
+  group = new_group ("msgtrk-window");
   action = gtk_toggle_action_new (MSGTRK_EVO_ACTION_COLUMN, _("Trac_king Column"),
                                   _("Keep the delivery status of tracked messages for a "
                                     "“Tracking” column in Sent folders (a setting shared "
                                     "with other programs that use Evolution's mail store)"),
                                   NULL);
   gtk_toggle_action_set_active (action, active);
-  closure = g_new0 (ToggleClosure, 1);
-  closure->toggled = toggled;
-  closure->user_data = user_data;
-  g_signal_connect_data (action, "toggled", G_CALLBACK (track_toggled_cb), closure,
-                         (GClosureNotify) (void (*) (void)) g_free, 0);
-  gtk_action_group_add_action (group, GTK_ACTION (action));
-  g_object_unref (action);
-  gtk_ui_manager_insert_action_group (manager, group, 0);
-  if (gtk_ui_manager_add_ui_from_string (manager, window_ui, -1, error) == 0)
-    {
-      gtk_ui_manager_remove_action_group (manager, group);
-      g_object_unref (group);
-      return FALSE;
-    }
-  g_object_set_data_full (shell_window, MSGTRK_EVO_UI_WINDOW_GROUP_KEY, group,
-                          g_object_unref);
+  connect_toggled (action, toggled, user_data);
+  if (!merge_group (shell_window, MSGTRK_EVO_UI_WINDOW_GROUP_KEY, manager, group,
+                    GTK_ACTION (action), window_ui, error))
+    return FALSE;
   g_signal_connect (shell_window, "notify::active-view", G_CALLBACK (active_view_cb), NULL);
   active_view_cb (shell_window, NULL, NULL);
   return TRUE;
@@ -373,9 +396,8 @@ msgtrk_evo_ui_reader_add (GObject            *shell_window,
                           gpointer            user_data)
 {
   GtkUIManager *manager = reader_ui_manager (shell_window);
-  GtkActionGroup *group = gtk_action_group_new ("msgtrk-reader");
+  GtkActionGroup *group = new_group ("msgtrk-reader");
 
-  gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
   reader_action_add (group, MSGTRK_EVO_ACTION_READER_TRACK, _("_Track…"),
                      _("Show where this sent message is on its way (the delivery map)"), track,
                      user_data);
@@ -526,27 +548,17 @@ gboolean
 msgtrk_evo_ui_add_prefs_action (GObject *shell_window, GError **error)
 {
   GtkUIManager *manager = e_shell_window_get_ui_manager (E_SHELL_WINDOW (shell_window));
-  GtkActionGroup *group = gtk_action_group_new ("msgtrk-prefs");
+  GtkActionGroup *group = new_group ("msgtrk-prefs");
   GtkAction *action;
 
-  gtk_action_group_set_translation_domain (group, GETTEXT_PACKAGE);
   action = gtk_action_new (MSGTRK_EVO_ACTION_PREFERENCES, _("Message _Tracking Preferences…"),
                            _("Which accounts send with tracking, delivery reports, "
                              "the Tracking column and notifications"),
                            "mail-send-receive");
   g_signal_connect_object (action, "activate", G_CALLBACK (prefs_activate_cb), shell_window,
                            0);
-  gtk_action_group_add_action (group, action);
-  g_object_unref (action);
-  gtk_ui_manager_insert_action_group (manager, group, 0);
-  if (gtk_ui_manager_add_ui_from_string (manager, prefs_ui, -1, error) == 0)
-    {
-      gtk_ui_manager_remove_action_group (manager, group);
-      g_object_unref (group);
-      return FALSE;
-    }
-  g_object_set_data_full (shell_window, MSGTRK_EVO_UI_PREFS_GROUP_KEY, group, g_object_unref);
-  return TRUE;
+  return merge_group (shell_window, MSGTRK_EVO_UI_PREFS_GROUP_KEY, manager, group, action,
+                      prefs_ui, error);
 }
 
 /* ---- a tracked message that cannot leave tracked ---- */
