@@ -40,8 +40,12 @@
  *             of it is logged, and the reader wipes what it held.
  *   STARTTLS  here, not passed on (TLS toward the client; the upstream link is loopback or
  *             a unix socket). After it, the client's next EHLO goes to the upstream again.
+ *   QUIT      answered here at once ("221"): its reply decides nothing, and the replies
+ *             to everything before it were the upstream's; then QUIT goes upstream and
+ *             its 221 is read (FRONT_QUIT_WAIT at most) after the client has its own: one
+ *             upstream round trip less for the client per session.
  *   BDAT, XCLIENT, XFORWARD from the client: 502 here.
- *   anything else (RSET, NOOP, VRFY, HELP, QUIT, unknown): passed on.
+ *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on.
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
  *
@@ -68,6 +72,8 @@
 
 /** FRONT_DATA_FLUSH: message data buffered before a write to the upstream. */
 #define FRONT_DATA_FLUSH 65536
+/** FRONT_QUIT_WAIT: seconds the upstream's 221 is waited for, after the client's. */
+#define FRONT_QUIT_WAIT 2
 /** FRONT_PIPELINE_MAX: commands of one pipelined group sent upstream before their replies
  * are read (a longer group is sent in several). */
 #define FRONT_PIPELINE_MAX 100
@@ -772,6 +778,30 @@ cmd_auth (Session    *s,
   return client_write (s, reply->str, reply->len);
 }
 
+/* QUIT: answered here, at once (its reply decides nothing, and every earlier reply was
+ * the upstream's, read before this): the client has its 221 before the upstream is told.
+ * Then QUIT upstream and its 221 read, at most FRONT_QUIT_WAIT seconds (so that the
+ * upstream's reply does not meet a closed socket); nothing depends on it: the session
+ * ends either way, and an unfinished message is never accepted without its ".".
+ * FALSE: the session ends. */
+static gboolean
+cmd_quit (Session *s)
+{
+  GSocket *up = g_socket_connection_get_socket (s->up);
+  g_autoptr (GString) reply = g_string_new (NULL);
+  int code = 0;
+
+  client_reply (s, "221 2.0.0 %s Bye", s->front->hostname);
+  if (!client_flush (s, NULL))
+    return FALSE;
+  if (g_socket_send_with_blocking (up, "QUIT\r\n", 6, FALSE, NULL, NULL) == 6)
+    {
+      g_socket_set_timeout (up, FRONT_QUIT_WAIT);
+      postfix_front_read_reply (s->up_reader, reply, &code, s->cancel, NULL);
+    }
+  return FALSE;
+}
+
 static gboolean
 start_tls (Session *s)
 {
@@ -857,13 +887,13 @@ dispatch (Session    *s,
       s->errors++;
       return client_reply (s, "502 5.5.1 Command not implemented");
     }
+  if (g_str_equal (verb, "QUIT"))
+    return cmd_quit (s);
   if (g_str_equal (verb, "RSET"))
     transaction_reset (s);
   if (!up_command (s, line, reply, &code))
     return FALSE;
-  if (!client_write (s, reply->str, reply->len))
-    return FALSE;
-  return !g_str_equal (verb, "QUIT");
+  return client_write (s, reply->str, reply->len);
 }
 
 static void

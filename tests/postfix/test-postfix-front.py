@@ -94,6 +94,7 @@ class ChunkUpstream:
         self.accepted = 0
         self.lines = {}
         self.hangup = False
+        self.stall_quit = False  # QUIT recorded, never answered (Postfix stalled)
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -137,7 +138,8 @@ class ChunkUpstream:
                     in_data = True
                     out += b"354 go ahead\r\n"
                 elif v == b"QUIT":
-                    out += b"221 bye\r\n"
+                    if not self.stall_quit:
+                        out += b"221 bye\r\n"
                 elif v == b"XCLI":
                     out += b"220 chunks ESMTP again\r\n"
                 else:
@@ -432,6 +434,26 @@ def main():
                 [x.count(b"\n") for x in up.chunks], [100, 50])
         c.cmd("QUIT")
         c.close()
+        # QUIT is answered by the front at once, even when the upstream is stalled; the
+        # upstream still gets its QUIT.
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        up.stall_quit = True
+        c.sock.settimeout(3)
+        t0 = time.monotonic()
+        try:
+            code, text = c.cmd("QUIT")
+        except OSError as e:
+            code, text = 0, repr(e)
+        t.check("QUIT answered by the front at once while the upstream is stalled",
+                code == 221 and "submit.test.example" in text
+                and time.monotonic() - t0 < 2, text)
+        c.close()
+        wait_for("the upstream's QUIT", lambda: any(
+            v[-1:] == [b"QUIT\r"] for v in up.lines.values()), 5)
+        t.check("the upstream got QUIT without answering it", True)
+        up.stall_quit = False
 
         # 14. Warm upstream connections (upstream_pool, with XCLIENT): opened ahead, each
         # given to one client session only, replaced after upstream_pool_idle, and one that
