@@ -16,7 +16,8 @@ front, alternating in each round (the first target alternates between rounds):
   mtrk client   an asyncio SMTP client, one command per round trip, one message per
                 connection: MAIL FROM with ENVID (and MTRK=B:86400 through the front, which
                 takes it off and registers the message through its journal, one grouped
-                fdatasync, docs/durability.md; Postfix itself would refuse MTRK=
+                fdatasync, docs/durability.md, run while Postfix writes its queue file:
+                each message has a Message-ID; Postfix itself would refuse MTRK=
                 with 555, so straight into Postfix the MAIL carries ENVID only); msg/s and
                 the median latency per message (connect to the 250 after DATA)
   pipe client   the envid client pipelining MAIL, RCPT and DATA in one write (RFC 2920;
@@ -122,7 +123,7 @@ async def _message(port, mtrk, envid, body, latencies, pipelined=False):
             await cmd(mail, 250)
             await cmd(rcpt, 250)
             await cmd(b"DATA", 354)
-        writer.write(body + b".\r\n")
+        writer.write(b"Message-ID: <" + envid.encode() + b">\r\n" + body + b".\r\n")
         if await _reply(reader) != 250:
             raise pi.PostfixError("DATA not accepted")
         latencies.append(time.monotonic() - t0)

@@ -30,7 +30,13 @@
  *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked.
  *   DATA      passed on; after 354 the data is streamed line by line; only CRLF "." CRLF
  *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
- *             Postfix too: no smuggling); bare LF line ends become CRLF. After the
+ *             Postfix too: no smuggling); bare LF line ends become CRLF. A tracked
+ *             message with one simple Message-ID: before its data goes upstream, its
+ *             pending registration (by Message-ID, postfix-register.h) is journaled,
+ *             and waited for once the "." is written (its fdatasync runs while Postfix
+ *             writes its queue file); after the 250 only a journal record of the queue
+ *             id, unwaited (the follower binds the pending one to the queue id from
+ *             Postfix's cleanup line); a 4xx/5xx removes it. Otherwise, after the
  *             upstream's 250 with "queued as QID" for a tracked message, the registration
  *             is written and made durable through the front's journal (one grouped
  *             fdatasync, docs/postfix-site.md), then the 250 goes to the client; if it
@@ -729,8 +735,9 @@ pending_write (Session    *s,
 
 /* After the upstream's 250 to a tracked message: the registration for the follower,
  * made with @now as its arrival. @pending: the message's pending registration is durable
- * (pending_write), so this one is written without waiting for its sync (a crash before
- * the next sync leaves the pending one, which the follower binds by Message-ID).
+ * (pending_write): the follower binds it to the queue id of Postfix's cleanup line, so
+ * only a journal record of the queue id is appended, not waited for (it tells a replay
+ * that the pending one has its queue id).
  * FALSE when it could not be made durable: the client must not hear the 250. */
 static gboolean
 register_queue_id (Session    *s,
@@ -763,7 +770,7 @@ register_queue_id (Session    *s,
       return FALSE;
     }
   reg = registration_build (s, qid, now);
-  if (pending ? !postfix_registration_write_journaled_nowait (s->front->registration_dir,
+  if (pending ? !postfix_registration_journal_queue_id (s->front->registration_dir,
                                                               s->front->journal, reg, &ticket,
                                                               &error)
               : !postfix_registration_write_journaled (s->front->registration_dir,

@@ -384,17 +384,20 @@ postfix_registration_write_journaled (const char                *dir,
 }
 
 /**
- * postfix_registration_write_journaled_nowait:
+ * postfix_registration_journal_queue_id:
  * @ticket: (out): durable once durable_journal_wait() says so (or at the journal's next
  *   sync by anyone)
  *
- * Like postfix_registration_write_journaled(), without waiting: for a registration whose
- * pending one (postfix_registration_write_pending()) is durable already.
+ * The journal record of @reg only, not waited for, and no file: for a registration
+ * whose pending one (postfix_registration_write_pending()) is durable already, which the
+ * follower binds to the queue id (QID.reg written durably by it). The record tells the
+ * journal's replay that the pending registration has its queue id (QID.reg restored
+ * from it, the pending one not).
  *
  * Returns: %TRUE, or %FALSE with @error set
  */
 gboolean
-postfix_registration_write_journaled_nowait (const char                *dir,
+postfix_registration_journal_queue_id (const char                *dir,
                                              DurableJournal            *journal,
                                              const PostfixRegistration *reg,
                                              guint64                   *ticket,
@@ -406,7 +409,7 @@ postfix_registration_write_journaled_nowait (const char                *dir,
 
   if (!registration_prepare (dir, reg, &text, &path, &tmp, error))
     return FALSE;
-  return durable_journal_file_replace (journal, tmp, path, text, strlen (text), ticket, error);
+  return durable_journal_append (journal, text, strlen (text), ticket, error);
 }
 
 /* Whether the journaled registration @reg is already on disk or superseded by @have, the

@@ -30,7 +30,9 @@
  * the message's data goes to Postfix (its fdatasync runs while Postfix writes its queue
  * file), bound to the queue id by the follower when Postfix's cleanup logs "QID:
  * message-id=<...>" (postfix_registration_claim_pending(): QID.reg written durably, the
- * pending file removed); the front also writes QID.reg after the 250, unsynced.
+ * pending file removed); after the 250 the front only journals the queue id's
+ * registration (postfix_registration_journal_queue_id(), unwaited): a replay restores
+ * QID.reg from it and then does not restore the pending one.
  *
  * Limits: POSTFIX_REGISTRATION_MAX_SIZE octets per file, POSTFIX_REGISTRATION_MAX_RCPTS
  * recipients (a message has at most 1000 recipient blocks, MSGTRK_REPORT_MAX_RECIPIENTS).
@@ -93,7 +95,7 @@ gboolean             postfix_registration_write_journaled (const char          *
                                                     DurableJournal            *journal,
                                                     const PostfixRegistration *reg,
                                                     GError                   **error);
-gboolean             postfix_registration_write_journaled_nowait (const char   *dir,
+gboolean             postfix_registration_journal_queue_id (const char   *dir,
                                                     DurableJournal            *journal,
                                                     const PostfixRegistration *reg,
                                                     guint64                   *ticket,
