@@ -883,8 +883,17 @@ cmd_data (Session    *s,
     return FALSE;
   if (message_id != NULL && (code / 100 != 2 || !pending))
     postfix_registration_drop_pending (s->front->registration_dir, message_id);
-  if (code / 100 == 2 && tracked && !register_queue_id (s, reply->str, now, pending)
-      && !pending)
+  if (code / 100 == 2 && tracked && pending)
+    {
+      /* The registration is durable (pending): the 250 goes first, the queue id's journal
+       * record after it (a write to the journal may wait for the file system's commit). */
+      client_write (s, reply->str, reply->len);
+      client_flush (s, NULL);
+      register_queue_id (s, reply->str, now, TRUE);
+      transaction_reset (s);
+      return TRUE;
+    }
+  if (code / 100 == 2 && tracked && !register_queue_id (s, reply->str, now, FALSE))
     {
       /* Never "accepted" without a durable registration (a silent untracked send): the
        * client retries, and that copy is tracked. */

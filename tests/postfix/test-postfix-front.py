@@ -529,6 +529,11 @@ def main():
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
                       % (up.port, state), os.path.join(pf.base, "front-pipe2.port"))
+        try:  # the port file may come before the replay (post_drop) is over
+            wait_for("the restored pending registration",
+                     lambda: len(pending_files("crash1@test.example")) == 1, 10)
+        except pi.PostfixError:
+            pass
         t.check("crash: the pending registration restored from the dead front's journal",
                 len(pending_files("crash1@test.example")) == 1, repr(os.listdir(regs)))
         with open(pf.log, "a") as f:
