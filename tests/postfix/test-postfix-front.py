@@ -53,7 +53,19 @@ class ScriptedUpstream:
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
-        c, _ = self.sock.accept()
+        # Every connection (the front's warm ones too: a client session may come before
+        # the pool's first one is ready, and then connects itself).
+        while True:
+            c, _ = self.sock.accept()
+            threading.Thread(target=self.session_safe, args=(c,), daemon=True).start()
+
+    def session_safe(self, c):
+        try:
+            self.session(c)
+        except OSError:
+            c.close()  # a warm connection the front dropped
+
+    def session(self, c):
         f = c.makefile("rwb")
 
         def say(t):
