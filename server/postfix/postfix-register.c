@@ -33,6 +33,9 @@
 #define REG_SUFFIX ".reg"
 #define PENDING_SUFFIX ".pending"
 
+static PostfixRegistration *read_file (const char *path,
+                                       GError    **error);
+
 static void
 rcpt_free (gpointer data)
 {
@@ -616,19 +619,18 @@ postfix_registration_claim_pending (const char *dir,
                                     GError    **error)
 {
   g_autofree char *path = pending_path (dir, message_id, "");
-  g_autofree char *text = NULL;
-  gsize len = 0;
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) local = NULL;
 
   if (!queue_id_check (queue_id, error))
     return FALSE;
-  if (!g_file_get_contents (path, &text, &len, &local))
+  reg = read_file (path, &local);
+  if (reg == NULL && g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
     return FALSE; /* none pending (or it went meanwhile) */
-  reg = postfix_registration_parse (text, len, &local);
   if (reg == NULL || reg->queue_id != NULL || g_strcmp0 (reg->message_id, message_id) != 0)
     {
-      g_warning ("%s: not a pending registration of this Message-ID, removed", path);
+      g_message ("%s: not a pending registration of this Message-ID (%s), removed", path,
+                 local != NULL ? local->message : "another Message-ID");
       g_unlink (path);
       return FALSE;
     }
@@ -640,27 +642,17 @@ postfix_registration_claim_pending (const char *dir,
   return TRUE;
 }
 
-/**
- * postfix_registration_read:
- *
- * Reads the registration of @queue_id; none is %MSGTRK_ERROR_NOT_FOUND.
- *
- * Returns: (transfer full) (nullable): the registration, or %NULL with @error set
- */
-PostfixRegistration *
-postfix_registration_read (const char *dir,
-                           const char *queue_id,
-                           GError    **error)
+/* The registration in @path: at most POSTFIX_REGISTRATION_MAX_SIZE octets, never through
+ * a symlink; none is MSGTRK_ERROR_NOT_FOUND. */
+static PostfixRegistration *
+read_file (const char *path,
+           GError    **error)
 {
-  g_autofree char *path = NULL;
   g_autofree char *buf = g_malloc (POSTFIX_REGISTRATION_MAX_SIZE + 1);
   gsize got = 0;
   int fd;
   PostfixRegistration *reg;
 
-  if (!queue_id_check (queue_id, error))
-    return NULL;
-  path = reg_path (dir, queue_id);
   fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     {
@@ -685,13 +677,35 @@ postfix_registration_read (const char *dir,
     }
   close (fd);
   reg = postfix_registration_parse (buf, got, error);
-  if (reg != NULL && g_strcmp0 (reg->queue_id, queue_id) != 0)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "%s names another queue id", path);
-      g_clear_pointer (&reg, postfix_registration_free);
-    }
   if (reg == NULL)
     g_prefix_error (error, "%s: ", path);
+  return reg;
+}
+
+/**
+ * postfix_registration_read:
+ *
+ * Reads the registration of @queue_id; none is %MSGTRK_ERROR_NOT_FOUND.
+ *
+ * Returns: (transfer full) (nullable): the registration, or %NULL with @error set
+ */
+PostfixRegistration *
+postfix_registration_read (const char *dir,
+                           const char *queue_id,
+                           GError    **error)
+{
+  g_autofree char *path = NULL;
+  PostfixRegistration *reg;
+
+  if (!queue_id_check (queue_id, error))
+    return NULL;
+  path = reg_path (dir, queue_id);
+  reg = read_file (path, error);
+  if (reg != NULL && g_strcmp0 (reg->queue_id, queue_id) != 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "%s: names another queue id", path);
+      g_clear_pointer (&reg, postfix_registration_free);
+    }
   return reg;
 }
 

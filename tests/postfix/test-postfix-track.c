@@ -336,6 +336,22 @@ test_pending (Fixture      *fx,
                                                       &error));
   g_assert_no_error (error);
 
+  /* Never through a symlink: a pending "file" that is a link is removed, binds nothing. */
+  {
+    g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, "m3@test.example",
+                                                          -1);
+    g_autofree char *name = g_strconcat (sum, ".pending", NULL);
+    g_autofree char *link = g_build_filename (fx->reg_dir, name, NULL);
+    g_autofree char *target = g_build_filename (fx->reg_dir, "ABC123.reg", NULL);
+
+    g_assert_cmpint (symlink (target, link), ==, 0);
+    g_assert_false (postfix_registration_claim_pending (fx->reg_dir, "m3@test.example",
+                                                        "ABC126", &error));
+    g_assert_no_error (error);
+    g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC126"));
+    g_assert_false (g_file_test (link, G_FILE_TEST_IS_SYMLINK));
+  }
+
   /* A front died after journaling the pending registration only: restored. */
   front_dies_after_journal (fx->reg_dir, pend);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
