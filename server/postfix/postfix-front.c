@@ -59,7 +59,9 @@ typedef struct
   guint pool_idle;
   guint max_connections;
   GThreadPool *sessions;      /* (owned) runs the sessions */
-  GCancellable *cancellable;  /* the listener's, for every session */
+  GCancellable *cancellable;  /* (owned) the listener's, for every session; its poll fd
+                               * held for good (else every blocking wait of a session
+                               * alone made and closed an eventfd) */
 } Front;
 
 typedef struct
@@ -74,6 +76,9 @@ front_clear (Front *f)
   /* server_main() returned: the listener waited for every session's release. */
   if (f->sessions != NULL)
     g_thread_pool_free (f->sessions, FALSE, TRUE);
+  if (f->cancellable != NULL)
+    g_cancellable_release_fd (f->cancellable);
+  g_clear_object (&f->cancellable);
   g_free (f->front.hostname);
   g_clear_object (&f->front.upstream);
   g_free (f->front.upstream_name);
@@ -265,7 +270,13 @@ front_serve (GSocketConnection *connection,
 
   /* The listener's inline mode: this runs in its accept thread; the session goes to a
    * pool thread and the connection is given back when it ends. */
-  f->cancellable = cancellable;
+  if (f->cancellable == NULL)
+    {
+      GPollFD pfd;
+
+      f->cancellable = g_object_ref (cancellable);
+      g_cancellable_make_pollfd (cancellable, &pfd);
+    }
   job->front = f;
   job->connection = g_object_ref (connection);
   server_listener_detach (connection);
