@@ -16,7 +16,8 @@ front, alternating in each round (the first target alternates between rounds):
   mtrk client   an asyncio SMTP client, one command per round trip, one message per
                 connection: MAIL FROM with ENVID (and MTRK=B:86400 through the front, which
                 takes it off and registers the message through its journal, one grouped
-                fdatasync, docs/durability.md; Postfix itself would refuse MTRK=
+                fdatasync, docs/durability.md, run while Postfix writes its queue file:
+                each message has a Message-ID; Postfix itself would refuse MTRK=
                 with 555, so straight into Postfix the MAIL carries ENVID only); msg/s and
                 the median latency per message (connect to the 250 after DATA)
   pipe client   the envid client pipelining MAIL, RCPT and DATA in one write (RFC 2920;
@@ -122,7 +123,7 @@ async def _message(port, mtrk, envid, body, latencies, pipelined=False):
             await cmd(mail, 250)
             await cmd(rcpt, 250)
             await cmd(b"DATA", 354)
-        writer.write(body + b".\r\n")
+        writer.write(b"Message-ID: <" + envid.encode() + b">\r\n" + body + b".\r\n")
         if await _reply(reader) != 250:
             raise pi.PostfixError("DATA not accepted")
         latencies.append(time.monotonic() - t0)
@@ -189,6 +190,13 @@ def run_steps(port, n, size):
         for k, a, b in zip(STEPS, t, t[1:]):
             times[k].append(b - a)
     return {k: statistics.median(v) * 1000 for k, v in times.items()}
+
+
+def cpu_seconds(pid):
+    """utime + stime of process @pid (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -272,12 +280,14 @@ def main():
         if not tools:
             return 0
         results = {}  # (tool, sessions, target) -> [(msg/s, latency)]
+        cpus = {}  # (tool, sessions) -> [front CPU us per message]
         for rnd in range(a.rounds):
             order = ["postfix", "front"] if rnd % 2 == 0 else ["front", "postfix"]
             for s in sessions:
                 for tool in tools:
                     for target in order:
                         drain(pf)
+                        cpu0 = cpu_seconds(front.proc.pid)
                         if tool == "smtp-source":
                             r = run_smtp_source(targets[target], s, a.messages, a.size)
                         else:
@@ -287,14 +297,19 @@ def main():
                                            "b%d-%d-%s" % (rnd, s, target),
                                            tool == "pipe-client")
                         results.setdefault((tool, s, target), []).append(r)
-                        print("round %d  %-11s %2d sessions  %-7s %8.1f msg/s%s" % (
+                        cpu = ""
+                        if target == "front":
+                            us = (cpu_seconds(front.proc.pid) - cpu0) * 1e6 / a.messages
+                            cpus.setdefault((tool, s), []).append(us)
+                            cpu = "  front CPU %.0f us/msg" % us
+                        print("round %d  %-11s %2d sessions  %-7s %8.1f msg/s%s%s" % (
                             rnd + 1, tool, s, target, r[0],
-                            "  median %.2f ms" % (r[1] * 1000) if r[1] is not None else ""),
-                            flush=True)
+                            "  median %.2f ms" % (r[1] * 1000) if r[1] is not None else "",
+                            cpu), flush=True)
         print()
-        print("%-11s %8s %14s %14s %7s %14s %14s %9s" % (
+        print("%-11s %8s %14s %14s %7s %14s %14s %9s %17s" % (
             "tool", "sessions", "postfix msg/s", "front msg/s", "ratio", "postfix ms",
-            "front ms", "+ms"))
+            "front ms", "+ms", "front CPU us/msg"))
         verdict = True
         for tool in tools:
             for s in sessions:
@@ -311,6 +326,9 @@ def main():
                     line += " %14.2f %14.2f %9.2f" % (pl, fl, fl - pl)
                     if tool not in ("envid-client", "pipe-client"):
                         verdict &= fl - pl <= GOAL_LATENCY_MS
+                else:
+                    line += " %14s %14s %9s" % ("", "", "")
+                line += " %17.0f" % statistics.median(cpus[(tool, s)])
                 print(line)
         if "mtrk-client" in tools and "envid-client" in tools:
             for s in sessions:

@@ -100,6 +100,7 @@ typedef struct
   guint64 unknown_lines;
   guint64 applied_lines;
   gint64 last_expire;
+  gint64 started;       /* monotonic microseconds */
   guint timer;
 } Follower;
 
@@ -303,6 +304,7 @@ follower_post_drop (gpointer data,
   f->track.queue_lifetime = f->queue_lifetime;
   f->track.mtrk_next_hops = f->mtrk_next_hops;
   f->track.follow_loopback = f->follow_loopback;
+  f->started = g_get_monotonic_time ();
   return TRUE;
 }
 
@@ -331,7 +333,18 @@ on_line (const char *line,
                      shown);
         }
     }
-  if (kind != POSTFIX_LOG_DELIVERY && kind != POSTFIX_LOG_EXPIRED)
+  /* A cleanup line is held when a pending registration has its Message-ID (the front
+   * wrote it before the message's data went to Postfix), or, during the first
+   * registration_wait seconds, for a front that restores pending registrations after a
+   * crash: settle_held binds it to the queue id. */
+  if (kind == POSTFIX_LOG_MESSAGE_ID
+      && (h->entry.message_id == NULL
+          || (!postfix_registration_pending_exists (f->registration_dir, h->entry.message_id)
+              && g_get_monotonic_time () - f->started
+                   >= (gint64) f->registration_wait * G_USEC_PER_SEC)))
+    kind = POSTFIX_LOG_UNKNOWN;
+  if (kind != POSTFIX_LOG_DELIVERY && kind != POSTFIX_LOG_EXPIRED
+      && kind != POSTFIX_LOG_MESSAGE_ID)
     {
       held_line_free (h);
       return;
@@ -360,6 +373,37 @@ settle_held (Follower *f)
       PostfixRegistration *reg = NULL;
       gpointer cached;
 
+      /* A cleanup line held for a pending registration (on_line): bound to its queue id
+       * (QID.reg written durably before the line is settled), or dropped once
+       * registration_wait has passed without one. */
+      if (h->entry.kind == POSTFIX_LOG_MESSAGE_ID)
+        {
+          g_autoptr (GError) error = NULL;
+
+          if (postfix_registration_claim_pending (f->registration_dir, h->entry.message_id,
+                                                  h->entry.queue_id, &error))
+            {
+              g_info ("%s: the pending registration of message-id <%s> bound to it",
+                      h->entry.queue_id, h->entry.message_id);
+              g_hash_table_remove (regs, h->entry.queue_id);
+            }
+          else if (error != NULL && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE))
+            {
+              g_warning ("%s: cannot bind the pending registration (retrying): %s",
+                         h->entry.queue_id, error->message);
+              return FALSE;
+            }
+          else if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over
+                   && !postfix_registration_exists (f->registration_dir, h->entry.queue_id))
+            {
+              l = next;
+              continue;
+            }
+          held_line_free (h);
+          g_queue_delete_link (&f->held, l);
+          l = next;
+          continue;
+        }
       if (g_hash_table_lookup_extended (regs, h->entry.queue_id, NULL, &cached))
         reg = cached;
       else

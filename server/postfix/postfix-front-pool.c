@@ -243,6 +243,7 @@ postfix_front_pool_new (GSocketAddress *upstream,
                         guint           timeout)
 {
   PostfixFrontPool *pool = g_new0 (PostfixFrontPool, 1);
+  GPollFD pfd;
 
   g_return_val_if_fail (size > 0 && size <= POSTFIX_FRONT_POOL_MAX_SIZE, NULL);
   pool->upstream = g_object_ref (upstream);
@@ -251,6 +252,8 @@ postfix_front_pool_new (GSocketAddress *upstream,
   pool->idle = MAX (idle, 1);
   pool->timeout = timeout;
   pool->cancel = g_cancellable_new ();
+  /* Its poll fd held for good: else each connect and greeting made and closed one. */
+  g_cancellable_make_pollfd (pool->cancel, &pfd);
   g_mutex_init (&pool->lock);
   g_cond_init (&pool->cond);
   g_queue_init (&pool->warm);
@@ -325,6 +328,7 @@ postfix_front_pool_free (PostfixFrontPool *pool)
     }
   g_mutex_clear (&pool->lock);
   g_cond_clear (&pool->cond);
+  g_cancellable_release_fd (pool->cancel);
   g_object_unref (pool->cancel);
   g_object_unref (pool->upstream);
   g_free (pool->upstream_name);

@@ -30,7 +30,13 @@
  *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked.
  *   DATA      passed on; after 354 the data is streamed line by line; only CRLF "." CRLF
  *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
- *             Postfix too: no smuggling); bare LF line ends become CRLF. After the
+ *             Postfix too: no smuggling); bare LF line ends become CRLF. A tracked
+ *             message with one simple Message-ID: before its data goes upstream, its
+ *             pending registration (by Message-ID, postfix-register.h) is journaled,
+ *             and waited for once the "." is written (its fdatasync runs while Postfix
+ *             writes its queue file); after the 250 only a journal record of the queue
+ *             id, unwaited (the follower binds the pending one to the queue id from
+ *             Postfix's cleanup line); a 4xx/5xx removes it. Otherwise, after the
  *             upstream's 250 with "queued as QID" for a tracked message, the registration
  *             is written and made durable through the front's journal (one grouped
  *             fdatasync, docs/postfix-site.md), then the 250 goes to the client; if it
@@ -40,8 +46,12 @@
  *             of it is logged, and the reader wipes what it held.
  *   STARTTLS  here, not passed on (TLS toward the client; the upstream link is loopback or
  *             a unix socket). After it, the client's next EHLO goes to the upstream again.
+ *   QUIT      answered here at once ("221"): its reply decides nothing, and the replies
+ *             to everything before it were the upstream's; then QUIT goes upstream and
+ *             its 221 is read (FRONT_QUIT_WAIT at most) after the client has its own: one
+ *             upstream round trip less for the client per session.
  *   BDAT, XCLIENT, XFORWARD from the client: 502 here.
- *   anything else (RSET, NOOP, VRFY, HELP, QUIT, unknown): passed on.
+ *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on.
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
  *
@@ -68,6 +78,10 @@
 
 /** FRONT_DATA_FLUSH: message data buffered before a write to the upstream. */
 #define FRONT_DATA_FLUSH 65536
+/** FRONT_QUIT_WAIT: seconds the upstream's 221 is waited for, after the client's. */
+#define FRONT_QUIT_WAIT 2
+/** FRONT_MESSAGE_ID_MAX: longest Message-ID field a pending registration is made for. */
+#define FRONT_MESSAGE_ID_MAX 998
 /** FRONT_PIPELINE_MAX: commands of one pipelined group sent upstream before their replies
  * are read (a longer group is sent in several). */
 #define FRONT_PIPELINE_MAX 100
@@ -617,17 +631,125 @@ session_fill_hook (gpointer data,
   return client_flush (s, error);
 }
 
-/* After the upstream's 250 to a tracked message: the registration for the follower.
+/* The header section of a tracked message as it streams by: its one Message-ID (what
+ * Postfix's cleanup logs as "message-id=", without the angle brackets). */
+typedef struct
+{
+  gboolean in_header;
+  gboolean in_mid;      /* the last header line was Message-ID: continuation lines join */
+  guint count;          /* Message-ID fields seen */
+  GString *value;       /* (owned) the field's unfolded value */
+} HeaderScan;
+
+static void
+header_scan (HeaderScan    *h,
+             const GString *line)
+{
+  if (!h->in_header)
+    return;
+  if (strcmp (line->str, "\r\n") == 0 || strchr (line->str, ':') == NULL)
+    {
+      if (line->str[0] != ' ' && line->str[0] != '\t')
+        {
+          h->in_header = FALSE;
+          return;
+        }
+    }
+  if (line->str[0] == ' ' || line->str[0] == '\t')
+    {
+      if (h->in_mid && h->value->len < FRONT_MESSAGE_ID_MAX)
+        g_string_append_len (h->value, line->str, (gssize) line->len - 2);
+      return;
+    }
+  h->in_mid = g_ascii_strncasecmp (line->str, "Message-ID:", 11) == 0;
+  if (h->in_mid && h->count++ == 0)
+    g_string_append_len (h->value, line->str + 11, (gssize) line->len - 13);
+}
+
+/* The Message-ID of a header section read whole, if it is one simple "<id>" (no space,
+ * no comment): exactly what Postfix logs; NULL otherwise (then no pending registration:
+ * the registration waits for the queue id, as before). */
+static char *
+header_message_id (HeaderScan *h)
+{
+  char *v;
+  gsize len;
+
+  if (h->in_header || h->count != 1 || h->value->len >= FRONT_MESSAGE_ID_MAX)
+    return NULL;
+  v = g_strstrip (h->value->str);
+  len = strlen (v);
+  if (len < 3 || v[0] != '<' || v[len - 1] != '>')
+    return NULL;
+  for (gsize i = 1; i + 1 < len; i++)
+    if (v[i] <= ' ' || v[i] >= 127 || v[i] == '<' || v[i] == '>')
+      return NULL;
+  return g_strndup (v + 1, len - 2);
+}
+
+/* The registration of the tracked message in progress, without queue id. */
+static PostfixRegistration *
+registration_build (Session    *s,
+                    const char *qid,
+                    gint64      now)
+{
+  PostfixRegistration *reg = postfix_registration_new (qid, s->envid, s->authenticator, now,
+                                                       now + s->mtrk_timeout);
+
+  for (guint i = 0; i + 1 < s->rcpts->len; i += 2)
+    postfix_registration_add_rcpt (reg, g_ptr_array_index (s->rcpts, i), NULL,
+                                   g_ptr_array_index (s->rcpts, i + 1), NULL);
+  return reg;
+}
+
+/* Before the tracked message's data goes upstream: its pending registration (by
+ * Message-ID) journaled, not yet waited for (@ticket): its fdatasync then runs while
+ * Postfix writes its queue file. FALSE (nothing written): no Message-ID that Postfix
+ * will log as we read it, or the journal failed; the registration then waits for the
+ * queue id. */
+static gboolean
+pending_write (Session    *s,
+               HeaderScan *h,
+               gint64      now,
+               char      **message_id,
+               guint64    *ticket)
+{
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *mid = header_message_id (h);
+
+  if (mid == NULL || s->rcpts->len == 0)
+    return FALSE;
+  reg = registration_build (s, NULL, now);
+  reg->message_id = g_strdup (mid);
+  if (!postfix_registration_write_pending (s->front->registration_dir, s->front->journal, reg,
+                                           ticket, &error))
+    {
+      g_warning ("[%s] cannot write the pending registration of ENVID %s: %s", s->peer_ip,
+                 s->envid, error->message);
+      return FALSE;
+    }
+  *message_id = g_steal_pointer (&mid);
+  return TRUE;
+}
+
+/* After the upstream's 250 to a tracked message: the registration for the follower,
+ * made with @now as its arrival. @pending: the message's pending registration is durable
+ * (pending_write): the follower binds it to the queue id of Postfix's cleanup line, so
+ * only a journal record of the queue id is appended, not waited for (it tells a replay
+ * that the pending one has its queue id).
  * FALSE when it could not be made durable: the client must not hear the 250. */
 static gboolean
 register_queue_id (Session    *s,
-                   const char *reply)
+                   const char *reply,
+                   gint64      now,
+                   gboolean    pending)
 {
   const char *q = g_strrstr (reply, "queued as ");
   g_autofree char *qid = NULL;
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) error = NULL;
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  guint64 ticket = 0;
   gsize n = 0;
 
   if (q == NULL)
@@ -647,17 +769,21 @@ register_queue_id (Session    *s,
                  s->peer_ip, s->envid);
       return FALSE;
     }
-  reg = postfix_registration_new (qid, s->envid, s->authenticator, now,
-                                  now + s->mtrk_timeout);
-  for (guint i = 0; i + 1 < s->rcpts->len; i += 2)
-    postfix_registration_add_rcpt (reg, g_ptr_array_index (s->rcpts, i), NULL,
-                                   g_ptr_array_index (s->rcpts, i + 1), NULL);
-  if (!postfix_registration_write_journaled (s->front->registration_dir, s->front->journal,
-                                             reg, &error))
+  reg = registration_build (s, qid, now);
+  if (pending ? !postfix_registration_journal_queue_id (s->front->registration_dir,
+                                                              s->front->journal, reg, &ticket,
+                                                              &error)
+              : !postfix_registration_write_journaled (s->front->registration_dir,
+                                                       s->front->journal, reg, &error))
     {
-      g_warning ("[%s] cannot register queue id %s (ENVID %s): %s; the client is told 451, "
-                 "Postfix's copy goes out untracked (postsuper -d %s to stop it)",
-                 s->peer_ip, qid, s->envid, error->message, qid);
+      if (pending)
+        g_warning ("[%s] cannot register queue id %s (ENVID %s): %s; its pending "
+                   "registration stays, for the follower to bind by Message-ID",
+                   s->peer_ip, qid, s->envid, error->message);
+      else
+        g_warning ("[%s] cannot register queue id %s (ENVID %s): %s; the client is told 451, "
+                   "Postfix's copy goes out untracked (postsuper -d %s to stop it)",
+                   s->peer_ip, qid, s->envid, error->message, qid);
       return FALSE;
     }
   g_info ("[%s] queued as %s, ENVID %s, %u recipients registered", s->peer_ip, qid, s->envid,
@@ -673,6 +799,14 @@ cmd_data (Session    *s,
 {
   g_autoptr (GString) buf = g_string_new (NULL);
   g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GString) mid_value = g_string_new (NULL);
+  HeaderScan scan = { TRUE, FALSE, 0, mid_value };
+  gboolean tracked = s->authenticator != NULL;
+  gboolean pending_tried = FALSE;
+  gboolean pending = FALSE;
+  g_autofree char *message_id = NULL;
+  guint64 ticket = 0;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   int code = 0;
 
   /* The last command of a pipelined group: the group goes now. */
@@ -712,17 +846,54 @@ cmd_data (Session    *s,
             g_string_append_c (text, '.');
           g_string_append (text, "\r\n");
         }
+      if (tracked)
+        header_scan (&scan, text);
       g_string_append_len (buf, text->str, text->len);
       if (buf->len >= FRONT_DATA_FLUSH)
         {
+          /* The pending registration before any data: Postfix logs the Message-ID as
+           * soon as its cleanup reads the header. */
+          if (tracked && !pending_tried)
+            {
+              pending_tried = TRUE;
+              pending = pending_write (s, &scan, now, &message_id, &ticket);
+            }
           if (!up_write (s, buf->str, buf->len))
             return FALSE;
           g_string_truncate (buf, 0);
         }
     }
-  if (!up_write (s, buf->str, buf->len) || !up_read_reply (s, reply, &code))
+  if (tracked && !pending_tried)
+    pending = pending_write (s, &scan, now, &message_id, &ticket);
+  if (!up_write (s, buf->str, buf->len))
     return FALSE;
-  if (code / 100 == 2 && s->authenticator != NULL && !register_queue_id (s, reply->str))
+  /* The pending registration's fdatasync while Postfix writes and syncs its queue file. */
+  if (pending)
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (!durable_journal_wait (s->front->journal, ticket, &error))
+        {
+          g_warning ("[%s] the pending registration of ENVID %s is not durable: %s",
+                     s->peer_ip, s->envid, error->message);
+          pending = FALSE;
+        }
+    }
+  if (!up_read_reply (s, reply, &code))
+    return FALSE;
+  if (message_id != NULL && (code / 100 != 2 || !pending))
+    postfix_registration_drop_pending (s->front->registration_dir, message_id);
+  if (code / 100 == 2 && tracked && pending)
+    {
+      /* The registration is durable (pending): the 250 goes first, the queue id's journal
+       * record after it (a write to the journal may wait for the file system's commit). */
+      client_write (s, reply->str, reply->len);
+      client_flush (s, NULL);
+      register_queue_id (s, reply->str, now, TRUE);
+      transaction_reset (s);
+      return TRUE;
+    }
+  if (code / 100 == 2 && tracked && !register_queue_id (s, reply->str, now, FALSE))
     {
       /* Never "accepted" without a durable registration (a silent untracked send): the
        * client retries, and that copy is tracked. */
@@ -770,6 +941,30 @@ cmd_auth (Session    *s,
   if (!ok)
     return FALSE;
   return client_write (s, reply->str, reply->len);
+}
+
+/* QUIT: answered here, at once (its reply decides nothing, and every earlier reply was
+ * the upstream's, read before this): the client has its 221 before the upstream is told.
+ * Then QUIT upstream and its 221 read, at most FRONT_QUIT_WAIT seconds (so that the
+ * upstream's reply does not meet a closed socket); nothing depends on it: the session
+ * ends either way, and an unfinished message is never accepted without its ".".
+ * FALSE: the session ends. */
+static gboolean
+cmd_quit (Session *s)
+{
+  GSocket *up = g_socket_connection_get_socket (s->up);
+  g_autoptr (GString) reply = g_string_new (NULL);
+  int code = 0;
+
+  client_reply (s, "221 2.0.0 %s Bye", s->front->hostname);
+  if (!client_flush (s, NULL))
+    return FALSE;
+  if (g_socket_send_with_blocking (up, "QUIT\r\n", 6, FALSE, NULL, NULL) == 6)
+    {
+      g_socket_set_timeout (up, FRONT_QUIT_WAIT);
+      postfix_front_read_reply (s->up_reader, reply, &code, s->cancel, NULL);
+    }
+  return FALSE;
 }
 
 static gboolean
@@ -857,13 +1052,13 @@ dispatch (Session    *s,
       s->errors++;
       return client_reply (s, "502 5.5.1 Command not implemented");
     }
+  if (g_str_equal (verb, "QUIT"))
+    return cmd_quit (s);
   if (g_str_equal (verb, "RSET"))
     transaction_reset (s);
   if (!up_command (s, line, reply, &code))
     return FALSE;
-  if (!client_write (s, reply->str, reply->len))
-    return FALSE;
-  return !g_str_equal (verb, "QUIT");
+  return client_write (s, reply->str, reply->len);
 }
 
 static void

@@ -31,6 +31,10 @@
 
 #define REG_MAGIC "MSGTRK-POSTFIX-REG 1"
 #define REG_SUFFIX ".reg"
+#define PENDING_SUFFIX ".pending"
+
+static PostfixRegistration *read_file (const char *path,
+                                       GError    **error);
 
 static void
 rcpt_free (gpointer data)
@@ -75,6 +79,7 @@ postfix_registration_free (PostfixRegistration *reg)
   g_free (reg->envid);
   g_free (reg->authenticator);
   g_free (reg->parent);
+  g_free (reg->message_id);
   g_ptr_array_unref (reg->rcpts);
   g_free (reg);
 }
@@ -132,8 +137,15 @@ postfix_registration_format (const PostfixRegistration *reg)
   GString *s = g_string_new (REG_MAGIC "\n");
   g_autofree char *envid = msgtrk_xtext_encode (reg->envid);
 
-  g_string_append_printf (s, "Queue-Id: %s\nEnvid: %s\nAuthenticator: %s\n", reg->queue_id,
-                          envid, reg->authenticator);
+  if (reg->queue_id != NULL)
+    g_string_append_printf (s, "Queue-Id: %s\n", reg->queue_id);
+  if (reg->message_id != NULL)
+    {
+      g_autofree char *mid = msgtrk_xtext_encode (reg->message_id);
+
+      g_string_append_printf (s, "Message-Id: %s\n", mid);
+    }
+  g_string_append_printf (s, "Envid: %s\nAuthenticator: %s\n", envid, reg->authenticator);
   g_string_append_printf (s, "Arrival: %" G_GINT64_FORMAT "\nExpires: %" G_GINT64_FORMAT "\n",
                           reg->arrival, reg->expires);
   if (reg->parent != NULL)
@@ -237,6 +249,9 @@ postfix_registration_parse (const char *text,
           reg->queue_id = g_strdup (l + 10);
           ok = postfix_log_is_queue_id (reg->queue_id, strlen (reg->queue_id));
         }
+      else if (g_str_has_prefix (l, "Message-Id: ") && reg->message_id == NULL)
+        ok = (reg->message_id = msgtrk_xtext_decode (l + 12, NULL)) != NULL
+             && *reg->message_id != '\0';
       else if (g_str_has_prefix (l, "Envid: ") && reg->envid == NULL)
         ok = (reg->envid = msgtrk_xtext_decode (l + 7, NULL)) != NULL && *reg->envid != '\0';
       else if (g_str_has_prefix (l, "Authenticator: ") && reg->authenticator == NULL)
@@ -267,7 +282,8 @@ postfix_registration_parse (const char *text,
           return NULL;
         }
     }
-  if (reg->queue_id == NULL || reg->envid == NULL || reg->authenticator == NULL
+  if ((reg->queue_id == NULL && reg->message_id == NULL) || reg->envid == NULL
+      || reg->authenticator == NULL
       || reg->arrival < 0 || reg->expires < 0 || reg->rcpts->len == 0)
     {
       malformed (error, "a required line is missing");
@@ -370,6 +386,35 @@ postfix_registration_write_journaled (const char                *dir,
   return durable_journal_file_replace (journal, tmp, path, text, strlen (text), NULL, error);
 }
 
+/**
+ * postfix_registration_journal_queue_id:
+ * @ticket: (out): durable once durable_journal_wait() says so (or at the journal's next
+ *   sync by anyone)
+ *
+ * The journal record of @reg only, not waited for, and no file: for a registration
+ * whose pending one (postfix_registration_write_pending()) is durable already, which the
+ * follower binds to the queue id (QID.reg written durably by it). The record tells the
+ * journal's replay that the pending registration has its queue id (QID.reg restored
+ * from it, the pending one not).
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+postfix_registration_journal_queue_id (const char                *dir,
+                                             DurableJournal            *journal,
+                                             const PostfixRegistration *reg,
+                                             guint64                   *ticket,
+                                             GError                   **error)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *tmp = NULL;
+
+  if (!registration_prepare (dir, reg, &text, &path, &tmp, error))
+    return FALSE;
+  return durable_journal_append (journal, text, strlen (text), ticket, error);
+}
+
 /* Whether the journaled registration @reg is already on disk or superseded by @have, the
  * valid file of its queue id. A registration is told by its ENVID and arrival, not by the
  * queue id alone: Postfix reuses short queue ids, so the file may be an older message's
@@ -385,15 +430,30 @@ recover_superseded (const PostfixRegistration *reg,
   return g_strcmp0 (have->envid, reg->envid) == 0;
 }
 
+typedef struct
+{
+  const char *dir;
+  GHashTable *pending; /* "ENVID\nArrival" -> PostfixRegistration pending its queue id */
+} Recovery;
+
+static char *
+recover_key (const PostfixRegistration *reg)
+{
+  return g_strdup_printf ("%s\n%" G_GINT64_FORMAT, reg->envid, reg->arrival);
+}
+
 /* Replay of one journaled registration: written durably unless the file of its queue id
- * is that registration or a newer one (recover_superseded). */
+ * is that registration or a newer one (recover_superseded). A pending one (no queue id
+ * yet, its Message-ID instead) is kept aside: it is restored after the replay unless
+ * the journal also holds its registration under a queue id. */
 static gboolean
 recover_one (const char *record,
              gsize       len,
              gpointer    data,
              GError    **error)
 {
-  const char *dir = data;
+  Recovery *r = data;
+  const char *dir = r->dir;
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (PostfixRegistration) have = NULL;
   g_autoptr (GError) local = NULL;
@@ -404,6 +464,18 @@ recover_one (const char *record,
       g_warning ("A journaled registration is skipped: %s", local->message);
       return TRUE;
     }
+  if (reg->queue_id == NULL)
+    {
+      char *key = recover_key (reg);
+
+      g_hash_table_insert (r->pending, key, g_steal_pointer (&reg));
+      return TRUE;
+    }
+  {
+    g_autofree char *key = recover_key (reg);
+
+    g_hash_table_remove (r->pending, key);
+  }
   have = postfix_registration_read (dir, reg->queue_id, NULL);
   if (have != NULL && recover_superseded (reg, have))
     return TRUE;
@@ -426,31 +498,161 @@ guint
 postfix_registration_recover (const char *dir,
                               GError    **error)
 {
-  return durable_journal_replay (dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, recover_one,
-                                 (gpointer) dir, error);
+  Recovery r = { dir, g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify) postfix_registration_free) };
+  GHashTableIter iter;
+  gpointer value;
+  guint n;
+
+  n = durable_journal_replay (dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, recover_one, &r, error);
+  /* Pending registrations whose queue id the crash cut off: back on disk, durably, for
+   * the follower to bind to the queue id of the cleanup line with their Message-ID. */
+  g_hash_table_iter_init (&iter, r.pending);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      g_autoptr (GError) local = NULL;
+
+      if (!postfix_registration_write_pending (dir, NULL, value, NULL, &local))
+        g_warning ("A pending registration cannot be restored: %s", local->message);
+    }
+  g_hash_table_unref (r.pending);
+  return n;
+}
+
+static char *
+pending_path (const char *dir,
+              const char *message_id,
+              const char *prefix)
+{
+  g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+  g_autofree char *name = g_strconcat (prefix, sum, PENDING_SUFFIX, NULL);
+
+  return g_build_filename (dir, name, NULL);
 }
 
 /**
- * postfix_registration_read:
+ * postfix_registration_write_pending:
+ * @journal: (nullable): this process's journal in @dir; NULL: written durably at once
+ * @reg: a registration without queue id, with its message_id
+ * @ticket: (out) (optional): with @journal, the call returns before the registration is
+ *   durable and the caller waits for @ticket (durable_journal_wait())
  *
- * Reads the registration of @queue_id; none is %MSGTRK_ERROR_NOT_FOUND.
+ * Writes @reg as <dir>/<SHA-256 of its Message-ID>.pending: a tracked message whose
+ * queue id is not known yet (the front writes it before the message's data goes to
+ * Postfix, so it exists before Postfix logs the Message-ID; the follower binds it to
+ * the queue id of that cleanup line, postfix_registration_claim_pending()).
  *
- * Returns: (transfer full) (nullable): the registration, or %NULL with @error set
+ * Returns: %TRUE, or %FALSE with @error set
  */
-PostfixRegistration *
-postfix_registration_read (const char *dir,
-                           const char *queue_id,
-                           GError    **error)
+gboolean
+postfix_registration_write_pending (const char                *dir,
+                                    DurableJournal            *journal,
+                                    const PostfixRegistration *reg,
+                                    guint64                   *ticket,
+                                    GError                   **error)
 {
+  g_autofree char *text = NULL;
   g_autofree char *path = NULL;
+  g_autofree char *tmp = NULL;
+
+  g_return_val_if_fail (reg->queue_id == NULL && reg->message_id != NULL, FALSE);
+  text = postfix_registration_format (reg);
+  if (strlen (text) > POSTFIX_REGISTRATION_MAX_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "A pending registration would exceed %d octets",
+                   POSTFIX_REGISTRATION_MAX_SIZE);
+      return FALSE;
+    }
+  path = pending_path (dir, reg->message_id, "");
+  tmp = pending_path (dir, reg->message_id, ".tmp-p");
+  if (journal == NULL)
+    return durable_file_replace (tmp, path, dir, text, strlen (text), error);
+  return durable_journal_file_replace (journal, tmp, path, text, strlen (text), ticket, error);
+}
+
+/**
+ * postfix_registration_pending_exists:
+ *
+ * Returns: whether a pending registration for @message_id is on disk
+ */
+gboolean
+postfix_registration_pending_exists (const char *dir,
+                                     const char *message_id)
+{
+  g_autofree char *path = pending_path (dir, message_id, "");
+  GStatBuf st;
+
+  return g_lstat (path, &st) == 0 && S_ISREG (st.st_mode);
+}
+
+/**
+ * postfix_registration_drop_pending:
+ *
+ * Removes the pending registration of @message_id (the front, when Postfix refused the
+ * message; not synced: one that comes back after a crash binds nothing or expires).
+ */
+void
+postfix_registration_drop_pending (const char *dir,
+                                   const char *message_id)
+{
+  g_autofree char *path = pending_path (dir, message_id, "");
+
+  g_unlink (path);
+}
+
+/**
+ * postfix_registration_claim_pending:
+ * @queue_id: the queue id Postfix's cleanup logged with @message_id
+ *
+ * Binds the pending registration of @message_id to @queue_id: written durably as
+ * <dir>/<QID>.reg (unless that file is already this registration, written by the front
+ * after Postfix's 250: it is then made durable), then the pending file removed.
+ *
+ * Returns: %TRUE when a registration was bound; %FALSE with @error unset when none
+ * was pending, with @error set when it could not be written (retry)
+ */
+gboolean
+postfix_registration_claim_pending (const char *dir,
+                                    const char *message_id,
+                                    const char *queue_id,
+                                    GError    **error)
+{
+  g_autofree char *path = pending_path (dir, message_id, "");
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (!queue_id_check (queue_id, error))
+    return FALSE;
+  reg = read_file (path, &local);
+  if (reg == NULL && g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+    return FALSE; /* none pending (or it went meanwhile) */
+  if (reg == NULL || reg->queue_id != NULL || g_strcmp0 (reg->message_id, message_id) != 0)
+    {
+      g_message ("%s: not a pending registration of this Message-ID (%s), removed", path,
+                 local != NULL ? local->message : "another Message-ID");
+      g_unlink (path);
+      return FALSE;
+    }
+  g_clear_pointer (&reg->message_id, g_free);
+  reg->queue_id = g_strdup (queue_id);
+  if (!postfix_registration_write (dir, reg, error))
+    return FALSE;
+  g_unlink (path);
+  return TRUE;
+}
+
+/* The registration in @path: at most POSTFIX_REGISTRATION_MAX_SIZE octets, never through
+ * a symlink; none is MSGTRK_ERROR_NOT_FOUND. */
+static PostfixRegistration *
+read_file (const char *path,
+           GError    **error)
+{
   g_autofree char *buf = g_malloc (POSTFIX_REGISTRATION_MAX_SIZE + 1);
   gsize got = 0;
   int fd;
   PostfixRegistration *reg;
 
-  if (!queue_id_check (queue_id, error))
-    return NULL;
-  path = reg_path (dir, queue_id);
   fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     {
@@ -475,13 +677,35 @@ postfix_registration_read (const char *dir,
     }
   close (fd);
   reg = postfix_registration_parse (buf, got, error);
-  if (reg != NULL && strcmp (reg->queue_id, queue_id) != 0)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "%s names another queue id", path);
-      g_clear_pointer (&reg, postfix_registration_free);
-    }
   if (reg == NULL)
     g_prefix_error (error, "%s: ", path);
+  return reg;
+}
+
+/**
+ * postfix_registration_read:
+ *
+ * Reads the registration of @queue_id; none is %MSGTRK_ERROR_NOT_FOUND.
+ *
+ * Returns: (transfer full) (nullable): the registration, or %NULL with @error set
+ */
+PostfixRegistration *
+postfix_registration_read (const char *dir,
+                           const char *queue_id,
+                           GError    **error)
+{
+  g_autofree char *path = NULL;
+  PostfixRegistration *reg;
+
+  if (!queue_id_check (queue_id, error))
+    return NULL;
+  path = reg_path (dir, queue_id);
+  reg = read_file (path, error);
+  if (reg != NULL && g_strcmp0 (reg->queue_id, queue_id) != 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "%s: names another queue id", path);
+      g_clear_pointer (&reg, postfix_registration_free);
+    }
   return reg;
 }
 
@@ -526,6 +750,8 @@ postfix_registration_expire (const char *dir,
         continue;
       if (g_str_has_prefix (name, ".tmp-"))
         drop = (gint64) st.st_mtime + 3600 < now;
+      else if (g_str_has_suffix (name, PENDING_SUFFIX))
+        drop = (gint64) st.st_mtime + POSTFIX_REGISTRATION_PENDING_MAX_AGE < now;
       else if (g_str_has_suffix (name, REG_SUFFIX))
         {
           g_autofree char *qid = g_strndup (name, strlen (name) - strlen (REG_SUFFIX));

@@ -13,7 +13,8 @@
  * "Registrations and durability"); contents (LF lines):
  *
  *   MSGTRK-POSTFIX-REG 1
- *   Queue-Id: QID
+ *   Queue-Id: QID                    ; absent in a pending registration
+ *   [Message-Id: <xtext>]            ; pending registrations only (without <>)
  *   Envid: <xtext>
  *   Authenticator: <B, base64>
  *   Arrival: <unix seconds>
@@ -23,6 +24,15 @@
  *
  * "address" is what Postfix logs for this queue id (to= or orig_to=); "registered address"
  * is the RCPT TO of the original submission (the same in the front's files).
+ *
+ * A pending registration, <dir>/<SHA-256 hex of the Message-ID>.pending, is the front's
+ * registration of a tracked message before Postfix named its queue id: journaled before
+ * the message's data goes to Postfix (its fdatasync runs while Postfix writes its queue
+ * file), bound to the queue id by the follower when Postfix's cleanup logs "QID:
+ * message-id=<...>" (postfix_registration_claim_pending(): QID.reg written durably, the
+ * pending file removed); after the 250 the front only journals the queue id's
+ * registration (postfix_registration_journal_queue_id(), unwaited): a replay restores
+ * QID.reg from it and then does not restore the pending one.
  *
  * Limits: POSTFIX_REGISTRATION_MAX_SIZE octets per file, POSTFIX_REGISTRATION_MAX_RCPTS
  * recipients (a message has at most 1000 recipient blocks, MSGTRK_REPORT_MAX_RECIPIENTS).
@@ -40,6 +50,9 @@ G_BEGIN_DECLS
 #define POSTFIX_REGISTRATION_MAX_RCPTS 1000
 /** POSTFIX_REGISTRATION_JOURNAL_PREFIX: names of the front's write-ahead journals. */
 #define POSTFIX_REGISTRATION_JOURNAL_PREFIX ".journal-"
+/** POSTFIX_REGISTRATION_PENDING_MAX_AGE: seconds a pending registration is kept (its
+ * cleanup line is read within seconds, or after a crash once the follower catches up). */
+#define POSTFIX_REGISTRATION_PENDING_MAX_AGE 86400
 
 typedef struct
 {
@@ -56,6 +69,7 @@ typedef struct
   gint64 arrival;
   gint64 expires;
   char *parent;         /* (owned) (nullable) */
+  char *message_id;     /* (owned) (nullable) pending registrations: without <> */
   GPtrArray *rcpts;     /* (owned) of PostfixRegRcpt */
 } PostfixRegistration;
 
@@ -80,6 +94,24 @@ gboolean             postfix_registration_write    (const char                *d
 gboolean             postfix_registration_write_journaled (const char          *dir,
                                                     DurableJournal            *journal,
                                                     const PostfixRegistration *reg,
+                                                    GError                   **error);
+gboolean             postfix_registration_journal_queue_id (const char   *dir,
+                                                    DurableJournal            *journal,
+                                                    const PostfixRegistration *reg,
+                                                    guint64                   *ticket,
+                                                    GError                   **error);
+gboolean             postfix_registration_write_pending (const char            *dir,
+                                                    DurableJournal            *journal,
+                                                    const PostfixRegistration *reg,
+                                                    guint64                   *ticket,
+                                                    GError                   **error);
+gboolean             postfix_registration_pending_exists (const char           *dir,
+                                                    const char                *message_id);
+void                 postfix_registration_drop_pending (const char             *dir,
+                                                    const char                *message_id);
+gboolean             postfix_registration_claim_pending (const char            *dir,
+                                                    const char                *message_id,
+                                                    const char                *queue_id,
                                                     GError                   **error);
 guint                postfix_registration_recover  (const char                *dir,
                                                     GError                   **error);

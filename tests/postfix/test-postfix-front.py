@@ -24,6 +24,7 @@ after upstream_pool_idle, one the upstream hung up on never handed to a client. 
 """
 
 import argparse
+import hashlib
 import os
 import pwd
 import signal
@@ -52,7 +53,19 @@ class ScriptedUpstream:
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
-        c, _ = self.sock.accept()
+        # Every connection (the front's warm ones too: a client session may come before
+        # the pool's first one is ready, and then connects itself).
+        while True:
+            c, _ = self.sock.accept()
+            threading.Thread(target=self.session_safe, args=(c,), daemon=True).start()
+
+    def session_safe(self, c):
+        try:
+            self.session(c)
+        except OSError:
+            c.close()  # a warm connection the front dropped
+
+    def session(self, c):
         f = c.makefile("rwb")
 
         def say(t):
@@ -94,6 +107,9 @@ class ChunkUpstream:
         self.accepted = 0
         self.lines = {}
         self.hangup = False
+        self.stall_quit = False  # QUIT recorded, never answered (Postfix stalled)
+        self.dot_delay = 0.0     # seconds before the 250 to a message's "." (a slow Postfix)
+        self.queue_id = b"4B7C2D1E3F"
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -128,7 +144,8 @@ class ChunkUpstream:
                 if in_data:
                     if line == b".\r":
                         in_data = False
-                        out += b"250 2.0.0 Ok: queued as 4B7C2D1E3F\r\n"
+                        time.sleep(self.dot_delay)
+                        out += b"250 2.0.0 Ok: queued as " + self.queue_id + b"\r\n"
                 elif v == b"EHLO":
                     out += b"250-chunks\r\n250-PIPELINING\r\n250 DSN\r\n"
                 elif v == b"RCPT" and b"refused" in line:
@@ -137,7 +154,8 @@ class ChunkUpstream:
                     in_data = True
                     out += b"354 go ahead\r\n"
                 elif v == b"QUIT":
-                    out += b"221 bye\r\n"
+                    if not self.stall_quit:
+                        out += b"221 bye\r\n"
                 elif v == b"XCLI":
                     out += b"220 chunks ESMTP again\r\n"
                 else:
@@ -249,7 +267,13 @@ def main():
         t.equal("DATA: Postfix's 250", code, 250)
         qid = text.strip().split("queued as ")[-1]
         reg = os.path.join(regs, qid + ".reg")
-        t.check("registration written for Postfix's queue id before the 250",
+        # With a Message-ID: the pending registration (journaled before the data went to
+        # Postfix) is bound to the queue id by the follower from Postfix's cleanup line.
+        try:
+            wait_for("the registration of " + qid, lambda: os.path.exists(reg), 10)
+        except pi.PostfixError:
+            pass
+        t.check("registration for Postfix's queue id (bound by Message-ID by the follower)",
                 os.path.exists(reg), qid)
         if os.path.exists(reg):
             rt = open(reg).read()
@@ -432,6 +456,109 @@ def main():
                 [x.count(b"\n") for x in up.chunks], [100, 50])
         c.cmd("QUIT")
         c.close()
+        # QUIT is answered by the front at once, even when the upstream is stalled; the
+        # upstream still gets its QUIT.
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        up.stall_quit = True
+        c.sock.settimeout(3)
+        t0 = time.monotonic()
+        try:
+            code, text = c.cmd("QUIT")
+        except OSError as e:
+            code, text = 0, repr(e)
+        t.check("QUIT answered by the front at once while the upstream is stalled",
+                code == 221 and "submit.test.example" in text
+                and time.monotonic() - t0 < 2, text)
+        c.close()
+        wait_for("the upstream's QUIT", lambda: any(
+            v[-1:] == [b"QUIT\r"] for v in up.lines.values()), 5)
+        t.check("the upstream got QUIT without answering it", True)
+        up.stall_quit = False
+
+        # The registration of a tracked message with a Message-ID is journaled (pending,
+        # by Message-ID) before the data goes upstream: durable while Postfix is still
+        # writing its queue file, bound to the queue id by the follower from Postfix's
+        # cleanup line. A slow upstream: the pending registration exists before its 250.
+        def pending_files(mid):
+            """The pending registration files of Message-ID @mid (named by its SHA-256)."""
+            name = hashlib.sha256(mid.encode()).hexdigest() + ".pending"
+            return [n for n in os.listdir(regs) if n == name]
+
+        def send_body(port, envid, mid):
+            c = LineClient(port)
+            c.reply()
+            c.cmd("EHLO client.test.example")
+            c.cmd("MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400" % (envid, AUTH))
+            c.cmd("RCPT TO:<a@test.example>")
+            c.cmd("DATA")
+            c.sock.sendall(b"Message-ID:\r\n <%s>\r\nSubject: slow\r\n\r\nhi\r\n.\r\n"
+                           % mid.encode())
+            return c
+
+        up.dot_delay = 1.5
+        up.queue_id = b"4C8D2E1F3A"
+        c = send_body(pport, "slow@test.example", "slow1@test.example")
+        time.sleep(0.7)
+        pend = pending_files("slow1@test.example")
+        t.check("slow upstream: the registration is on disk (pending, by Message-ID) "
+                "before the 250", len(pend) == 1 and "Envid: slow@test.example" in
+                open(os.path.join(regs, pend[0])).read() and "Message-Id: slow1@test.example"
+                in open(os.path.join(regs, pend[0])).read(), repr(pend))
+        code, text = c.reply()
+        t.equal("slow upstream: Postfix's 250 passed on", code, 250)
+        reg = os.path.join(regs, "4C8D2E1F3A.reg")
+        with open(pf.log, "a") as f:
+            f.write("Dec  5 03:14:09 mx postfix/cleanup[4241]: 4C8D2E1F3A: "
+                    "message-id=<slow1@test.example>\n")
+        try:
+            wait_for("the follower's binding", lambda: os.path.exists(reg), 10)
+        except pi.PostfixError:
+            pass
+        t.check("slow upstream: then registered under the queue id (the follower, from "
+                "the cleanup line)", os.path.exists(reg)
+                and "Envid: slow@test.example" in open(reg).read()
+                and not pending_files("slow1@test.example"))
+        c.close()
+        # A crash between the pending registration and the queue id: the front killed -9
+        # while the upstream has the message; the next front keeps the pending
+        # registration (from the dead one's journal even when the file was lost), and the
+        # follower binds it to the queue id of Postfix's cleanup line with that Message-ID.
+        up.dot_delay = 30
+        up.queue_id = b"5D8E3F2A1B"
+        c = send_body(pport, "crash@test.example", "crash1@test.example")
+        wait_for("the pending registration",
+                 lambda: len(pending_files("crash1@test.example")) == 1, 5)
+        pipe_front = [d for d in daemons if d.log.endswith("front-pipe.log")][0]
+        pipe_front.stop(signal.SIGKILL)
+        daemons.remove(pipe_front)
+        c.close()
+        for n in pending_files("crash1@test.example"):
+            os.unlink(os.path.join(regs, n))  # as a power cut may lose the unsynced file
+        up.dot_delay = 0
+        pport = start(front_exe, "front-pipe2",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
+                      % (up.port, state), os.path.join(pf.base, "front-pipe2.port"))
+        try:  # the port file may come before the replay (post_drop) is over
+            wait_for("the restored pending registration",
+                     lambda: len(pending_files("crash1@test.example")) == 1, 10)
+        except pi.PostfixError:
+            pass
+        t.check("crash: the pending registration restored from the dead front's journal",
+                len(pending_files("crash1@test.example")) == 1, repr(os.listdir(regs)))
+        with open(pf.log, "a") as f:
+            f.write("Dec  5 03:14:10 mx postfix/cleanup[4242]: 5D8E3F2A1B: "
+                    "message-id=<crash1@test.example>\n")
+        reg = os.path.join(regs, "5D8E3F2A1B.reg")
+        try:
+            wait_for("the follower's binding", lambda: os.path.exists(reg), 10)
+        except pi.PostfixError:
+            pass
+        t.check("crash: the follower bound it to the queue id by Message-ID",
+                os.path.exists(reg) and "Envid: crash@test.example" in open(reg).read()
+                and not pending_files("crash1@test.example"), repr(os.listdir(regs)))
 
         # 14. Warm upstream connections (upstream_pool, with XCLIENT): opened ahead, each
         # given to one client session only, replaced after upstream_pool_idle, and one that

@@ -291,6 +291,99 @@ test_recover_reused_queue_id (Fixture      *fx,
   g_assert_cmpstr (back->envid, ==, "new");
 }
 
+/* Pending registrations (by Message-ID, before the queue id is known): written, bound
+ * to a queue id once, restored by a replay only when the journal has no queue-id record
+ * of theirs. */
+static void
+test_pending (Fixture      *fx,
+              gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PostfixRegistration) pend = postfix_registration_new (NULL, "p1", B1, 100, 200);
+  g_autoptr (PostfixRegistration) bound = NULL;
+  g_autoptr (PostfixRegistration) back = NULL;
+  g_autofree char *text = NULL;
+  DurableJournal *j;
+  guint64 t = 0;
+  pid_t pid;
+  int status = 0;
+
+  g_test_summary ("Pending registrations: format, bind by Message-ID, replay");
+  pend->message_id = g_strdup ("m1@test.example");
+  g_assert_true (postfix_registration_add_rcpt (pend, "a@test.example", NULL, NULL, &error));
+  text = postfix_registration_format (pend);
+  back = postfix_registration_parse (text, strlen (text), &error);
+  g_assert_no_error (error);
+  g_assert_null (back->queue_id);
+  g_assert_cmpstr (back->message_id, ==, "m1@test.example");
+  g_clear_pointer (&back, postfix_registration_free);
+
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, "m2@test.example"));
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, "m1@test.example", "ABC123",
+                                                     &error));
+  g_assert_no_error (error);
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
+  back = postfix_registration_read (fx->reg_dir, "ABC123", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->envid, ==, "p1");
+  g_assert_null (back->message_id);
+  g_clear_pointer (&back, postfix_registration_free);
+  /* Bound once: a second cleanup line with that Message-ID binds nothing. */
+  g_assert_false (postfix_registration_claim_pending (fx->reg_dir, "m1@test.example", "ABC124",
+                                                      &error));
+  g_assert_no_error (error);
+
+  /* Never through a symlink: a pending "file" that is a link is removed, binds nothing. */
+  {
+    g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, "m3@test.example",
+                                                          -1);
+    g_autofree char *name = g_strconcat (sum, ".pending", NULL);
+    g_autofree char *link = g_build_filename (fx->reg_dir, name, NULL);
+    g_autofree char *target = g_build_filename (fx->reg_dir, "ABC123.reg", NULL);
+
+    g_assert_cmpint (symlink (target, link), ==, 0);
+    g_assert_false (postfix_registration_claim_pending (fx->reg_dir, "m3@test.example",
+                                                        "ABC126", &error));
+    g_assert_no_error (error);
+    g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC126"));
+    g_assert_false (g_file_test (link, G_FILE_TEST_IS_SYMLINK));
+  }
+
+  /* A front died after journaling the pending registration only: restored. */
+  front_dies_after_journal (fx->reg_dir, pend);
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
+  g_assert_no_error (error);
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
+  postfix_registration_drop_pending (fx->reg_dir, "m1@test.example");
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
+
+  /* ... after journaling it and its queue id's record: QID.reg, no pending one. */
+  bound = postfix_registration_new ("ABC125", "p1", B1, 100, 200);
+  g_assert_true (postfix_registration_add_rcpt (bound, "a@test.example", NULL, NULL, &error));
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      g_autofree char *t2 = postfix_registration_format (bound);
+
+      j = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, NULL);
+      if (j == NULL || !durable_journal_append (j, text, strlen (text), &t, NULL)
+          || !durable_journal_append (j, t2, strlen (t2), &t, NULL)
+          || !durable_journal_wait (j, t, NULL))
+        _exit (3);
+      _exit (0);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
+  g_assert_no_error (error);
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
+  g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC125"));
+}
+
 #define LINE_SENT                                                                              \
   "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "                       \
   "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "         \
@@ -437,6 +530,7 @@ main (int   argc,
   ADD ("/postfix-track/registration/roundtrip", test_registration_roundtrip);
   g_test_add_func ("/postfix-track/registration/malformed", test_registration_malformed);
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
+  ADD ("/postfix-track/registration/pending", test_pending);
   ADD ("/postfix-track/registration/recover-reused-queue-id", test_recover_reused_queue_id);
   ADD ("/postfix-track/record/replay", test_replay);
   ADD ("/postfix-track/record/transferred", test_transferred);
