@@ -779,6 +779,29 @@ track_store_lookup (TrackStore *self,
 }
 
 /**
+ * track_store_lookup_stats:
+ * @self: a #TrackStore
+ * @lookups: (out): lookups answered by batches so far
+ * @batches: (out): the batches (statements) that answered them
+ * @waiting: (out): lookups queued for a connection now
+ *
+ * How far concurrent lookups were coalesced (PostgreSQL: one statement per batch of
+ * waiting TRACKs); both 0 for a backend that does not batch (files).
+ */
+void
+track_store_lookup_stats (TrackStore *self,
+                          guint64    *lookups,
+                          guint64    *batches,
+                          guint      *waiting)
+{
+  g_return_if_fail (TRACK_IS_STORE (self));
+  *lookups = *batches = 0;
+  *waiting = 0;
+  if (self->backend->lookup_stats != NULL)
+    self->backend->lookup_stats (self->impl, lookups, batches, waiting);
+}
+
+/**
  * track_store_expire:
  * @self: a #TrackStore
  * @now: the current unix time

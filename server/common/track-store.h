@@ -93,6 +93,9 @@ typedef struct
                                 * duplicate); as track_store_put_for_node() otherwise */
 } TrackStorePut;
 
+/** TRACK_STORE_LOOKUP_BATCH: most concurrent lookups answered by one statement
+ * (PostgreSQL: waiting TRACKs coalesced into one `envid = ANY ($1)`). */
+#define TRACK_STORE_LOOKUP_BATCH 512
 /** TRACK_STORE_MAX_BATCH: most records of one track_store_put_many() call. */
 #define TRACK_STORE_MAX_BATCH 512
 
@@ -134,6 +137,10 @@ GPtrArray    *track_store_lookup_fields (TrackStore   *self,
                                          const char   *secret_base64,
                                          gint64        now,
                                          GError      **error);
+void          track_store_lookup_stats (TrackStore *self,
+                                        guint64    *lookups,
+                                        guint64    *batches,
+                                        guint      *waiting);
 guint         track_store_expire  (TrackStore   *self,
                                    gint64        now);
 
