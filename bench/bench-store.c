@@ -17,6 +17,7 @@
  * How: one poll() loop drives all client connections (non-blocking sockets).
  * Limits: N at most BENCH_MAX_RECORDS (PUSH_MAX_SPOOL: the whole run is spooled at once).
  * MSGTRK_BENCH_INGEST_ONLY set: the ingest figures only (no TRACK runs).
+ * MSGTRK_BENCH_MTQPD_LINES: lines added to mtqpd's [mtqpd] group (e.g. "workers=16").
  * Run on demand, never as a test: no assertion on speed; it fails only when a record is
  * not acknowledged in BENCH_INGEST_TIMEOUT_S or an answer is not "+OK+".
  * Never: print the secret A, B or the push key (generated here, wiped at the end).
@@ -794,9 +795,13 @@ track (Bench      *b,
   GSubprocess *mtqpd;
   guint16 port = 0;
 
+  /* MSGTRK_BENCH_MTQPD_LINES: more keys of [mtqpd] (e.g. "workers=16"), to compare. */
   text = g_strdup_printf ("[mtqpd]\nhostname=mtqpd.bench.example\nstate_dir=%s\n"
-                          "listen=127.0.0.1:1\n%s\n%s",
-                          state, geteuid () == 0 ? "user=nobody" : "", r->store_lines);
+                          "listen=127.0.0.1:1\n%s\n%s\n%s",
+                          state, geteuid () == 0 ? "user=nobody" : "",
+                          g_getenv ("MSGTRK_BENCH_MTQPD_LINES") != NULL
+                            ? g_getenv ("MSGTRK_BENCH_MTQPD_LINES") : "",
+                          r->store_lines);
   write_file (conf, text, 0644);
   mtqpd = start_server (b->mtqpd_exe, mdir, conf, &port);
   for (guint k = 0; k < G_N_ELEMENTS (client_counts); k++)
@@ -838,6 +843,16 @@ track (Bench      *b,
   }
   r->mtqpd_mib = peak_rss_mib (mtqpd);
   stop_server (mtqpd);
+  {
+    /* mtqpd's count of coalesced lookups, logged at exit (PostgreSQL). */
+    g_autofree char *log = g_build_filename (mdir, "log", NULL);
+    g_autofree char *contents = NULL;
+    const char *line;
+
+    if (g_file_get_contents (log, &contents, NULL, NULL)
+        && (line = strstr (contents, "TRACK lookups:")) != NULL)
+      printf ("  mtqpd (%s): %.*s\n", r->name, (int) strcspn (line, "\n"), line);
+  }
   g_object_unref (mtqpd);
 }
 

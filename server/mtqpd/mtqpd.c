@@ -296,6 +296,16 @@ mtqpd_stop (gpointer data)
 {
   Mtqpd *m = data;
 
+  if (m->store != NULL)
+    {
+      guint64 lookups = 0, batches = 0;
+      guint waiting = 0;
+
+      track_store_lookup_stats (m->store, &lookups, &batches, &waiting);
+      if (batches > 0)
+        g_message ("TRACK lookups: %" G_GUINT64_FORMAT " answered by %" G_GUINT64_FORMAT
+                   " statements", lookups, batches);
+    }
   g_clear_object (&m->store);
   g_clear_pointer (&m->server.loop, mtqpd_loop_free);
   mtqpd_session_join_threads ();
