@@ -215,6 +215,7 @@ typedef struct
 typedef struct
 {
   const char *envid;
+  GCond cond;            /* signalled when done, or when a connection may be free */
   gboolean taken;        /* in a batch being run (no longer in PgStore.lookups) */
   gboolean done;         /* rows or error set */
   GPtrArray *rows;       /* (owned) (nullable) TrackStoreRow* */
@@ -531,15 +532,25 @@ slot_acquire (PgStore *self,
   return slot;
 }
 
+/* A connection was made idle (under the lock): wake the oldest queued lookup (it runs
+ * the queued ones as a batch, pg_fetch_all) and one caller of slot_acquire. */
+static void
+wake_for_slot (PgStore *self)
+{
+  PgLookup *head = g_queue_peek_head (&self->lookups);
+
+  if (head != NULL)
+    g_cond_signal (&head->cond);
+  g_cond_signal (&self->cond);
+}
+
 static void
 slot_release (PgStore *self,
               PgSlot  *slot)
 {
   g_mutex_lock (&self->lock);
   g_queue_push_tail (&self->idle, slot);
-  /* Broadcast: the waiters are callers wanting a connection and lookups waiting for
-   * their batch (pg_fetch_all); a signal could wake only the latter. */
-  g_cond_broadcast (&self->cond);
+  wake_for_slot (self);
   g_mutex_unlock (&self->lock);
 }
 
@@ -1008,6 +1019,7 @@ pg_fetch_all (gpointer    impl,
   PgLookup me = { .envid = envid };
   PgLookup *batch[PG_LOOKUP_BATCH];
 
+  g_cond_init (&me.cond);
   g_mutex_lock (&self->lock);
   g_queue_push_tail (&self->lookups, &me);
   while (!me.done)
@@ -1020,12 +1032,16 @@ pg_fetch_all (gpointer    impl,
       if (slot == NULL)
         {
           if (me.taken)
-            g_cond_wait (&self->cond, &self->lock); /* its batch is running: no timeout */
-          else if (!g_cond_wait_until (&self->cond, &self->lock, deadline) && !me.taken
+            g_cond_wait (&me.cond, &self->lock); /* its batch is running: no timeout */
+          else if (!g_cond_wait_until (&me.cond, &self->lock, deadline) && !me.taken
                    && !me.done)
             {
               g_queue_remove (&self->lookups, &me);
+              /* A wake-up meant for us as the head goes to the next one. */
+              if (!g_queue_is_empty (&self->idle))
+                wake_for_slot (self);
               g_mutex_unlock (&self->lock);
+              g_cond_clear (&me.cond);
               g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TIMEOUT,
                            "No PostgreSQL connection free within %d s (pool_size %u)",
                            PG_POOL_WAIT_SECONDS, self->pool_size);
@@ -1044,6 +1060,9 @@ pg_fetch_all (gpointer    impl,
           l->taken = TRUE;
           batch[n++] = l;
         }
+      /* More queued than one batch, and another connection idle: its own leader. */
+      if (!g_queue_is_empty (&self->lookups) && !g_queue_is_empty (&self->idle))
+        g_cond_signal (&((PgLookup *) g_queue_peek_head (&self->lookups))->cond);
       self->n_lookups += n;
       self->n_batches++;
       g_mutex_unlock (&self->lock);
@@ -1052,12 +1071,16 @@ pg_fetch_all (gpointer    impl,
 
       g_mutex_lock (&self->lock);
       for (guint i = 0; i < n; i++)
-        batch[i]->done = TRUE;
+        {
+          batch[i]->done = TRUE;
+          if (i > 0)
+            g_cond_signal (&batch[i]->cond);
+        }
       g_queue_push_tail (&self->idle, slot);
-      /* Wake the batch's waiters and whoever waits for a connection. */
-      g_cond_broadcast (&self->cond);
+      wake_for_slot (self);
     }
   g_mutex_unlock (&self->lock);
+  g_cond_clear (&me.cond);
   if (me.error != NULL)
     {
       g_propagate_error (error, me.error);

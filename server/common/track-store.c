@@ -398,13 +398,15 @@ track_store_put_versioned (TrackStore   *self,
                                    report, error);
 }
 
-/* Check the arguments of a put and write the report out as fields. */
+/* Check the arguments of a put; the fields: @fields as given (at most
+ * TRACK_STORE_MAX_RECORD_SIZE octets), or @report written out. */
 static char *
 put_prepare (const char   *envid,
              const char   *authenticator,
              gint64        expires,
              gint64        version,
              MsgtrkReport *report,
+             const char   *given,
              GError      **error)
 {
   char *fields;
@@ -426,7 +428,7 @@ put_prepare (const char   *envid,
       return NULL;
     }
 
-  fields = msgtrk_report_to_fields (report);
+  fields = given != NULL ? g_strdup (given) : msgtrk_report_to_fields (report);
   if (fields == NULL)
     {
       g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
@@ -480,7 +482,7 @@ track_store_put_for_node (TrackStore   *self,
   g_return_val_if_fail (MSGTRK_IS_REPORT (report), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  fields = put_prepare (envid, authenticator, expires, version, report, error);
+  fields = put_prepare (envid, authenticator, expires, version, report, NULL, error);
   if (fields == NULL)
     return FALSE;
   if (self->backend->put_node != NULL)
@@ -498,7 +500,8 @@ track_store_put_for_node (TrackStore   *self,
  *
  * track_store_put_for_node() for each of @puts, in one go where the backend can (the
  * PostgreSQL backend: one pipeline and one transaction for all): the same rules and the
- * same result for each as one by one.
+ * same result for each as one by one. A put with its fields text given stores that text
+ * as it is (the caller checked that it parses) instead of writing its report out.
  */
 void
 track_store_put_many (TrackStore    *self,
@@ -513,14 +516,6 @@ track_store_put_many (TrackStore    *self,
   g_return_if_fail (TRACK_IS_STORE (self));
   g_return_if_fail (n <= TRACK_STORE_MAX_BATCH);
 
-  if (self->backend->put_many == NULL)
-    {
-      for (guint i = 0; i < n; i++)
-        track_store_put_for_node (self, puts[i].node, puts[i].envid, puts[i].authenticator,
-                                  puts[i].expires, puts[i].version, puts[i].report,
-                                  &puts[i].error);
-      return;
-    }
   writes = g_new0 (TrackStoreWrite, n);
   index = g_new0 (guint, n);
   fields = g_ptr_array_new_with_free_func (g_free);
@@ -529,8 +524,9 @@ track_store_put_many (TrackStore    *self,
       char *f;
 
       g_return_if_fail (puts[i].node == NULL || track_store_node_is_valid (puts[i].node));
+      g_return_if_fail (puts[i].fields != NULL || MSGTRK_IS_REPORT (puts[i].report));
       f = put_prepare (puts[i].envid, puts[i].authenticator, puts[i].expires,
-                       puts[i].version, puts[i].report, &puts[i].error);
+                       puts[i].version, puts[i].report, puts[i].fields, &puts[i].error);
       if (f == NULL)
         continue;
       g_ptr_array_add (fields, f);
@@ -542,8 +538,20 @@ track_store_put_many (TrackStore    *self,
       writes[m].fields = f;
       index[m++] = i;
     }
-  if (m > 0)
+  if (m > 0 && self->backend->put_many != NULL)
     self->backend->put_many (self->impl, writes, m);
+  else
+    for (guint j = 0; j < m; j++)
+      {
+        TrackStoreWrite *w = &writes[j];
+
+        if (self->backend->put_node != NULL)
+          self->backend->put_node (self->impl, w->node, w->envid, w->authenticator,
+                                   w->expires, w->version, w->fields, &w->error);
+        else
+          self->backend->put (self->impl, w->envid, w->authenticator, w->expires,
+                              w->version, w->fields, &w->error);
+      }
   for (guint j = 0; j < m; j++)
     puts[index[j]].error = writes[j].error;
 }

@@ -88,7 +88,10 @@ typedef struct
   const char *authenticator;
   gint64 expires;
   gint64 version;              /* > 0 */
-  MsgtrkReport *report;
+  MsgtrkReport *report;        /* (nullable) when fields is set */
+  const char *fields;          /* (nullable) @report as a fields text that the caller
+                                * checked parses (msgtrk_report_parse_fields()): stored as
+                                * it is, not written out again (the push receiver) */
   GError *error;               /* (out) (nullable) NULL: stored (or dropped as stale or a
                                 * duplicate); as track_store_put_for_node() otherwise */
 } TrackStorePut;

@@ -647,6 +647,55 @@ test_put_many (Fixture      *f,
     g_clear_error (&puts[i].error);
 }
 
+static void
+test_put_many_fields (Fixture      *f,
+                      gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autofree char *written = msgtrk_report_to_fields (report);
+  g_autofree char *given = NULL;
+  g_autofree char *huge = NULL;
+  g_autoptr (MsgtrkReport) parsed = NULL;
+  g_autoptr (GPtrArray) served = NULL;
+  g_autoptr (GError) error = NULL;
+  GString *big;
+  TrackStorePut puts[2] = {
+    { NULL, ENVID, AUTH_B, f->now + 100, 10, NULL, NULL, NULL },
+    { NULL, "mtrk.big@example.com", AUTH_B, f->now + 100, 10, NULL, NULL, NULL },
+  };
+  char *name;
+
+  g_test_summary ("track_store_put_many() with the fields text given: stored as given "
+                  "(not written out again from a report), TRACK_STORE_MAX_RECORD_SIZE "
+                  "still applies");
+  if (!have_store (f))
+    return;
+  /* A text that parses but is not what msgtrk_report_to_fields() writes. */
+  given = g_strdup (written);
+  name = strstr (given, "Reporting-MTA:");
+  g_assert_nonnull (name);
+  memcpy (name, "reporting-mta:", strlen ("reporting-mta:"));
+  parsed = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS, given, -1, &error);
+  g_assert_no_error (error);
+  puts[0].fields = given;
+  /* One octet past the limit. */
+  big = g_string_new (given);
+  while (big->len <= TRACK_STORE_MAX_RECORD_SIZE)
+    g_string_append_c (big, ' ');
+  g_string_truncate (big, TRACK_STORE_MAX_RECORD_SIZE + 1);
+  huge = g_string_free (big, FALSE);
+  puts[1].fields = huge;
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  g_assert_no_error (puts[0].error);
+  g_assert_error (puts[1].error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  served = track_store_lookup_fields (f->store, ENVID, SECRET_A, f->now, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (served->len, ==, 1);
+  g_assert_cmpstr (served->pdata[0], ==, given);
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_clear_error (&puts[i].error);
+}
+
 #ifdef HAVE_LIBPQ
 static TrackStore *
 open_node (const char *dir,
@@ -1158,6 +1207,7 @@ main (int    argc,
       ADD ("expire", test_expire);
       ADD ("binary-envid", test_binary_envid);
       ADD ("put-many", test_put_many);
+      ADD ("put-many-fields", test_put_many_fields);
 #undef ADD
     }
   g_test_add_func ("/store/postgresql-only/unreachable", test_pg_unreachable);
