@@ -14,8 +14,8 @@
  * acknowledged (or has expired). The record is then put in the pending table. One thread
  * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs or a submit (an
  * eventfd written by a submit while the thread waits, so a new record goes at once),
- * verifies each ACK (HMAC, key id, clock skew), forgets the acknowledged record, and sends every pending record
- * whose time has come, each part a frame with a fresh sequence (strictly increasing:
+ * verifies each ACK (HMAC, key id, clock skew), forgets the acknowledged record, and
+ * sends every pending record whose time has come, each part a frame with a fresh sequence (strictly increasing:
  * microseconds of the clock), at most PUSH_SENDER_WINDOW records in flight (sent less
  * than PUSH_RESEND_MIN_MS ago, not yet acknowledged) so a full spool is not one burst
  * that overflows the receiver's socket buffer. After a restart every record of the
