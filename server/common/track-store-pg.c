@@ -896,6 +896,43 @@ pg_fetch_node (gpointer    impl,
   return TRUE;
 }
 
+/* SQL_FETCH_ALL on @slot: every node's record of @envid; NOT_FOUND when none. */
+static GPtrArray *
+fetch_all_on (PgStore    *self,
+              PgSlot     *slot,
+              const char *envid,
+              GError    **error)
+{
+  const char *values[1] = { envid };
+  int lengths[1] = { (int) strlen (envid) };
+  g_autoptr (GPtrArray) rows = NULL;
+  PGresult *res;
+
+  res = slot_exec (self, slot, STMT_FETCH_ALL, values, lengths, error);
+  if (res == NULL)
+    return NULL;
+  rows = g_ptr_array_new_with_free_func (track_store_row_free);
+  for (int i = 0; i < PQntuples (res); i++)
+    {
+      TrackStoreRow *row = row_read (res, i, error);
+
+      if (row == NULL)
+        {
+          PQclear (res);
+          return NULL;
+        }
+      g_ptr_array_add (rows, row);
+    }
+  PQclear (res);
+  if (rows->len == 0)
+    {
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                           "No tracking record for this ENVID");
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
+}
+
 /* The binary form of a one-dimension bytea[] of the batch's ENVIDs (array_recv). */
 static GByteArray *
 envid_array (PgLookup **batch,
@@ -926,13 +963,23 @@ run_lookup_batch (PgStore   *self,
                   PgLookup **batch,
                   guint      n)
 {
-  g_autoptr (GByteArray) param = envid_array (batch, n);
-  g_autoptr (GHashTable) by_envid = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GByteArray) param = NULL;
+  g_autoptr (GHashTable) by_envid = NULL;
   g_autoptr (GError) error = NULL;
-  const char *values[1] = { (const char *) param->data };
-  int lengths[1] = { (int) param->len };
+  const char *values[1];
+  int lengths[1];
   PGresult *res;
 
+  if (n == 1)
+    {
+      /* Alone (a connection was free): SQL_FETCH_ALL, cheaper than an array of one. */
+      batch[0]->rows = fetch_all_on (self, slot, batch[0]->envid, &batch[0]->error);
+      return;
+    }
+  param = envid_array (batch, n);
+  by_envid = g_hash_table_new (g_str_hash, g_str_equal);
+  values[0] = (const char *) param->data;
+  lengths[0] = (int) param->len;
   for (guint i = 0; i < n; i++)
     {
       /* Lookups of one ENVID are chained through their rows field until answered. */
