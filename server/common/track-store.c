@@ -40,6 +40,7 @@ struct _TrackStore
   const TrackStoreBackend *backend;
   gpointer impl; /* (owned) the backend's state */
   char *node;    /* (owned) this MTA node's name */
+  guint pool_size; /* PostgreSQL: [store] pool_size; 0: files */
 };
 
 G_DEFINE_FINAL_TYPE (TrackStore, track_store, G_TYPE_OBJECT)
@@ -313,7 +314,10 @@ track_store_new_from_config (GKeyFile   *kf,
                                            error);
 
       if (impl != NULL)
-        self = track_store_wrap (&track_store_pg_backend, impl, c.node);
+        {
+          self = track_store_wrap (&track_store_pg_backend, impl, c.node);
+          self->pool_size = (guint) c.pool_size;
+        }
     }
 #endif
 out:
@@ -784,6 +788,20 @@ track_store_lookup (TrackStore *self,
   if (reports == NULL)
     return NULL;
   return g_object_ref (reports->pdata[0]);
+}
+
+/**
+ * track_store_get_pool_size:
+ * @self: a #TrackStore
+ *
+ * Returns: the backend's pooled connections ([store] pool_size) when it coalesces
+ *   concurrent lookups (PostgreSQL), 0 otherwise (files)
+ */
+guint
+track_store_get_pool_size (TrackStore *self)
+{
+  g_return_val_if_fail (TRACK_IS_STORE (self), 0);
+  return self->pool_size;
 }
 
 /**

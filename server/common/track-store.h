@@ -140,6 +140,7 @@ GPtrArray    *track_store_lookup_fields (TrackStore   *self,
                                          const char   *secret_base64,
                                          gint64        now,
                                          GError      **error);
+guint         track_store_get_pool_size (TrackStore *self);
 void          track_store_lookup_stats (TrackStore *self,
                                         guint64    *lookups,
                                         guint64    *batches,
