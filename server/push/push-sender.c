@@ -13,7 +13,8 @@
  * directory synced once); a segment is deleted once every record in it has been
  * acknowledged (or has expired). The record is then put in the pending table. One thread
  * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs or a submit (an
- * eventfd written by a submit while the thread waits, so a new record goes at once),
+ * eventfd written by a submit while the thread waits with nothing in flight, so a new
+ * record goes at once; with records in flight their ACKs wake it),
  * verifies each ACK (HMAC, key id, clock skew), forgets the acknowledged record, and
  * sends every pending record whose time has come, each part a frame with a fresh sequence (strictly increasing:
  * microseconds of the clock), at most PUSH_SENDER_WINDOW records in flight (sent less
@@ -828,6 +829,7 @@ push_sender_submit (PushSender *self,
 {
   g_autoptr (GBytes) bytes = NULL;
   guint64 segment = 0;
+  gboolean idle;
   guint n;
 
   bytes = push_record_encode (envid, authenticator, expires, version, fields, error);
@@ -847,9 +849,11 @@ push_sender_submit (PushSender *self,
     return FALSE;
   g_mutex_lock (&self->lock);
   add_pending (self, (guint64) version, bytes, expires, segment);
+  idle = self->in_flight == 0;
   g_mutex_unlock (&self->lock);
-  /* Wake the thread if it waits (one write per wait, not per record). */
-  if (g_atomic_int_compare_and_exchange (&self->sleeping, 1, 0))
+  /* Wake the thread if it waits with nothing in flight (otherwise the ACKs wake it soon:
+   * no extra wake-ups under load), once per wait. */
+  if (idle && g_atomic_int_compare_and_exchange (&self->sleeping, 1, 0))
     {
       guint64 one = 1;
 
