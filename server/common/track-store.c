@@ -807,12 +807,14 @@ track_store_get_pool_size (TrackStore *self)
 /**
  * track_store_lookup_stats:
  * @self: a #TrackStore
- * @lookups: (out): lookups answered by batches so far
- * @batches: (out): the batches (statements) that answered them
- * @waiting: (out): lookups queued for a connection now
+ * @lookups: (out): lookups answered so far
+ * @batches: (out): the reads of the storage that answered them (PostgreSQL: statements,
+ *   one per batch of coalesced TRACKs; files: record files read, the others came from
+ *   the read cache)
+ * @waiting: (out): lookups queued for a connection now (PostgreSQL)
  *
- * How far concurrent lookups were coalesced (PostgreSQL: one statement per batch of
- * waiting TRACKs); both 0 for a backend that does not batch (files).
+ * How much the backend saved on lookups: coalescing (PostgreSQL) or its read cache
+ * (files).
  */
 void
 track_store_lookup_stats (TrackStore *self,

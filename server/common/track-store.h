@@ -96,6 +96,9 @@ typedef struct
                                 * duplicate); as track_store_put_for_node() otherwise */
 } TrackStorePut;
 
+/** TRACK_STORE_FILES_CACHE_ENTRIES: most records kept by the files backend's read cache
+ * (least recently used out first). */
+#define TRACK_STORE_FILES_CACHE_ENTRIES 8192
 /** TRACK_STORE_LOOKUP_BATCH: most concurrent lookups answered by one statement
  * (PostgreSQL: waiting TRACKs coalesced into one `envid = ANY ($1)`). */
 #define TRACK_STORE_LOOKUP_BATCH 512

@@ -310,7 +310,8 @@ mtqpd_stop (gpointer data)
       track_store_lookup_stats (m->store, &lookups, &batches, &waiting);
       if (batches > 0)
         g_message ("TRACK lookups: %" G_GUINT64_FORMAT " answered by %" G_GUINT64_FORMAT
-                   " statements", lookups, batches);
+                   " %s", lookups, batches,
+                   track_store_get_pool_size (m->store) > 0 ? "statements" : "file reads");
     }
   g_clear_object (&m->store);
   g_clear_pointer (&m->server.loop, mtqpd_loop_free);
