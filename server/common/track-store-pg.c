@@ -28,7 +28,8 @@
  *     parameter, never put in the conninfo string, in argv or in a log line.
  *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
  *     SQL_FETCH_MANY, when every connection is busy (pg_fetch_all).
- * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection; PG_STATEMENT_TIMEOUT_MS per
+ * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
+ * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; PG_STATEMENT_TIMEOUT_MS per
  * statement; PG_CONNECT_TIMEOUT_SECONDS per connection attempt; PG_EXPIRE_BATCH rows per
  * expiry statement; the password file at most PG_MAX_PASSWORD_FILE octets.
  * Never: select or compare on B in SQL for a lookup; log B, A, fields or the password;
