@@ -12,11 +12,14 @@
  *   track    a real mtqpd over the same store: TRACK queries/s from 1, 10 and 100 clients,
  *            each pipelining BENCH_DEPTH queries per write, every answer checked "+OK+"
  *   latency  100 clients, one query outstanding each: p50 and p99 TRACK latency
+ *   CPU      ms per 1000 records end to end (receiver, PostgreSQL, this process: the node)
+ *            and per 1000 TRACK at 100 clients (mtqpd, PostgreSQL, clients)
  *   memory   peak RSS (VmHWM) of the receiver and of mtqpd
  * and prints each figure against the issue's goals (BENCH_GOAL_*), with ratios.
  * How: one poll() loop drives all client connections (non-blocking sockets).
  * Limits: N at most BENCH_MAX_RECORDS (PUSH_MAX_SPOOL: the whole run is spooled at once).
  * MSGTRK_BENCH_INGEST_ONLY set: the ingest figures only (no TRACK runs).
+ * MSGTRK_BENCH_MTQPD_LINES: lines added to mtqpd's [mtqpd] group (e.g. "workers=16").
  * Run on demand, never as a test: no assertion on speed; it fails only when a record is
  * not acknowledged in BENCH_INGEST_TIMEOUT_S or an answer is not "+OK+".
  * Never: print the secret A, B or the push key (generated here, wiped at the end).
@@ -107,6 +110,7 @@ typedef struct
   double receiver_mib, mtqpd_mib;
   /* CPU ms per 1000 TRACK at 100 clients (pipelined): mtqpd, PostgreSQL, the clients */
   double cpu_mtqpd, cpu_pg, cpu_client;
+  double cpu_in_receiver, cpu_in_pg, cpu_in_node; /* CPU ms per 1000 records, end to end */
   guint16 udp_port;       /* the receiver's */
   gint64 record_bytes;    /* PostgreSQL: average row size on disk (table + indexes) / N */
 } Result;
@@ -408,27 +412,35 @@ ingest (Bench      *b,
   sender = push_sender_new (ndir, server, 1, node_key_path, &error);
   if (sender == NULL)
     die ("cannot make the push sender", error);
-  start = g_get_monotonic_time ();
   {
-    Submitter subs[BENCH_SUBMITTERS];
+    double rc0 = cpu_ms (g_subprocess_get_identifier (receiver)), pc0 = pg_cpu_ms ();
+    double nc0 = self_cpu_ms ();
 
-    for (guint t = 0; t < BENCH_SUBMITTERS; t++)
-      {
-        subs[t] = (Submitter) { b, sender, t, expires, version, NULL };
-        subs[t].thread = g_thread_new ("submit", submit_thread, &subs[t]);
-      }
-    for (guint t = 0; t < BENCH_SUBMITTERS; t++)
-      g_thread_join (subs[t].thread);
-  }
-  r->spooled = b->n / ((g_get_monotonic_time () - start) / 1e6);
-  deadline = g_get_monotonic_time () + (gint64) BENCH_INGEST_TIMEOUT_S * G_USEC_PER_SEC;
-  while (push_sender_pending (sender) > 0)
+    start = g_get_monotonic_time ();
     {
-      if (g_get_monotonic_time () > deadline)
-        die ("records still unacknowledged at the deadline", NULL);
-      g_usleep (2000);
+      Submitter subs[BENCH_SUBMITTERS];
+
+      for (guint t = 0; t < BENCH_SUBMITTERS; t++)
+        {
+          subs[t] = (Submitter) { b, sender, t, expires, version, NULL };
+          subs[t].thread = g_thread_new ("submit", submit_thread, &subs[t]);
+        }
+      for (guint t = 0; t < BENCH_SUBMITTERS; t++)
+        g_thread_join (subs[t].thread);
     }
-  r->ingest = b->n / ((g_get_monotonic_time () - start) / 1e6);
+    r->spooled = b->n / ((g_get_monotonic_time () - start) / 1e6);
+    deadline = g_get_monotonic_time () + (gint64) BENCH_INGEST_TIMEOUT_S * G_USEC_PER_SEC;
+    while (push_sender_pending (sender) > 0)
+      {
+        if (g_get_monotonic_time () > deadline)
+          die ("records still unacknowledged at the deadline", NULL);
+        g_usleep (2000);
+      }
+    r->ingest = b->n / ((g_get_monotonic_time () - start) / 1e6);
+    r->cpu_in_receiver = (cpu_ms (g_subprocess_get_identifier (receiver)) - rc0) * 1000 / b->n;
+    r->cpu_in_pg = (pg_cpu_ms () - pc0) * 1000 / b->n;
+    r->cpu_in_node = (self_cpu_ms () - nc0) * 1000 / b->n;
+  }
   push_sender_free (sender);
   return receiver;
 }
@@ -794,9 +806,13 @@ track (Bench      *b,
   GSubprocess *mtqpd;
   guint16 port = 0;
 
+  /* MSGTRK_BENCH_MTQPD_LINES: more keys of [mtqpd] (e.g. "workers=16"), to compare. */
   text = g_strdup_printf ("[mtqpd]\nhostname=mtqpd.bench.example\nstate_dir=%s\n"
-                          "listen=127.0.0.1:1\n%s\n%s",
-                          state, geteuid () == 0 ? "user=nobody" : "", r->store_lines);
+                          "listen=127.0.0.1:1\n%s\n%s\n%s",
+                          state, geteuid () == 0 ? "user=nobody" : "",
+                          g_getenv ("MSGTRK_BENCH_MTQPD_LINES") != NULL
+                            ? g_getenv ("MSGTRK_BENCH_MTQPD_LINES") : "",
+                          r->store_lines);
   write_file (conf, text, 0644);
   mtqpd = start_server (b->mtqpd_exe, mdir, conf, &port);
   for (guint k = 0; k < G_N_ELEMENTS (client_counts); k++)
@@ -838,6 +854,16 @@ track (Bench      *b,
   }
   r->mtqpd_mib = peak_rss_mib (mtqpd);
   stop_server (mtqpd);
+  {
+    /* mtqpd's count of coalesced lookups, logged at exit (PostgreSQL). */
+    g_autofree char *log = g_build_filename (mdir, "log", NULL);
+    g_autofree char *contents = NULL;
+    const char *line;
+
+    if (g_file_get_contents (log, &contents, NULL, NULL)
+        && (line = strstr (contents, "TRACK lookups:")) != NULL)
+      printf ("  mtqpd (%s): %.*s\n", r->name, (int) strcspn (line, "\n"), line);
+  }
   g_object_unref (mtqpd);
 }
 
@@ -981,6 +1007,9 @@ main (int    argc,
   while (0)
   ROW ("ingest, records/s (push -> receiver -> store)", "%12.0f", ingest);
   ROW ("  of which node spooling alone, records/s", "%12.0f", spooled);
+  ROW ("  CPU ms per 1000 records: receiver", "%12.1f", cpu_in_receiver);
+  ROW ("    PostgreSQL (postmaster and backends)", "%12.1f", cpu_in_pg);
+  ROW ("    the node (spool, sender; the bench process)", "%12.1f", cpu_in_node);
   ROW ("ingest, receiver + store alone, records/s", "%12.0f", direct);
   ROW ("TRACK/s, 1 client (32 pipelined)", "%12.0f", track[0]);
   ROW ("TRACK/s, 10 clients (32 pipelined each)", "%12.0f", track[1]);

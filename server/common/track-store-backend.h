@@ -94,6 +94,12 @@ typedef struct
   void       (*put_many)  (gpointer         impl,
                            TrackStoreWrite *writes,
                            guint            n);
+  /* Optional (NULL: none). Lookups answered and the statements that answered them
+   * (PostgreSQL: concurrent lookups coalesced into one statement), lookups queued now. */
+  void       (*lookup_stats) (gpointer impl,
+                              guint64 *lookups,
+                              guint64 *batches,
+                              guint   *waiting);
 } TrackStoreBackend;
 
 /* One node's record as fetched (fetch_all). */

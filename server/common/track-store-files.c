@@ -71,7 +71,6 @@
 /* The read cache (files_fetch): most records and octets of records kept; a record file is
  * only cached once its inode changed at least TRACK_STORE_FILES_CACHE_SETTLE_SECONDS ago
  * (see "Read cache" below). */
-#define TRACK_STORE_FILES_CACHE_ENTRIES 8192
 #define TRACK_STORE_FILES_CACHE_BYTES (16 * 1024 * 1024)
 #define TRACK_STORE_FILES_CACHE_SETTLE_SECONDS 2
 
@@ -91,6 +90,9 @@ typedef struct
   GMutex cache_lock;       /* guards cache and cache_bytes */
   GHashTable *cache;       /* (owned) ENVID -> CachedRecord (refcounted) */
   gsize cache_bytes;
+  GQueue cache_order;      /* the entries' links, least recently used first */
+  gsize n_fetches;         /* (atomic) files_fetch() calls */
+  gsize n_reads;           /* (atomic) of which read the record file (not the cache) */
 } FilesStore;
 
 /* Read cache. What: files_fetch() (mtqpd's TRACK, the hot path) keeps each record it read,
@@ -102,7 +104,8 @@ typedef struct
  * the same clock tick is ruled out by caching only files whose ctime (which no one can
  * set back) is TRACK_STORE_FILES_CACHE_SETTLE_SECONDS old: a later file has a later
  * ctime. Limits: TRACK_STORE_FILES_CACHE_ENTRIES records, TRACK_STORE_FILES_CACHE_BYTES
- * octets; when full it is emptied (no LRU bookkeeping per hit). Never: a cached record
+ * octets; when full the least recently used record goes (a hit moves its entry to the
+ * end of a list: a hot set larger than the cache keeps hitting). Never: a cached record
  * is used without a stat() of its file (a removed or replaced record is never served);
  * the writers' ownership checks (owner_check) always read the file. */
 typedef struct
@@ -117,6 +120,8 @@ typedef struct
   gint64 expires;
   char *fields;        /* (owned) */
   gsize fields_len;
+  GList link;          /* in FilesStore.cache_order while in the table (under cache_lock);
+                        * data: the table's key */
 } CachedRecord;
 
 static void
@@ -151,6 +156,7 @@ files_free (gpointer impl)
 
   g_clear_pointer (&self->journal, durable_journal_close);
   g_mutex_clear (&self->journal_lock);
+  g_queue_init (&self->cache_order); /* the links are in the entries, freed next */
   g_clear_pointer (&self->cache, g_hash_table_unref);
   g_mutex_clear (&self->cache_lock);
   g_free (self->dir);
@@ -190,6 +196,7 @@ track_store_files_open (const char *state_dir,
   g_mutex_init (&self->journal_lock);
   g_mutex_init (&self->cache_lock);
   self->cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, cached_record_unref);
+  g_queue_init (&self->cache_order);
   self->dir = g_steal_pointer (&dir);
   /* Records a crash may have cut from the disk come back from dead writers' journals (a
    * reader without write access to them skips them). */
@@ -643,6 +650,20 @@ owner_check (FilesStore *self,
   return ok;
 }
 
+#define CONTAINER_OF_LINK(l) ((CachedRecord *) ((char *) (l) - G_STRUCT_OFFSET (CachedRecord, link)))
+
+/* Under cache_lock: take @c (in the table) out of the cache. */
+static void
+cache_drop (FilesStore   *self,
+            CachedRecord *c)
+{
+  char *key = c->link.data;
+
+  g_queue_unlink (&self->cache_order, &c->link);
+  self->cache_bytes -= c->fields_len;
+  g_hash_table_remove (self->cache, key); /* frees key, drops the table's reference */
+}
+
 /* The cached record of @envid if its file is unchanged (a new reference), else NULL
  * (a changed or removed file's entry is dropped). */
 static CachedRecord *
@@ -655,7 +676,12 @@ cache_get (FilesStore *self,
   g_mutex_lock (&self->cache_lock);
   c = g_hash_table_lookup (self->cache, envid);
   if (c != NULL)
-    g_atomic_rc_box_acquire (c);
+    {
+      g_atomic_rc_box_acquire (c);
+      /* Most recently used: to the end. */
+      g_queue_unlink (&self->cache_order, &c->link);
+      g_queue_push_tail_link (&self->cache_order, &c->link);
+    }
   g_mutex_unlock (&self->cache_lock);
   if (c == NULL)
     return NULL;
@@ -663,10 +689,7 @@ cache_get (FilesStore *self,
     return c;
   g_mutex_lock (&self->cache_lock);
   if (g_hash_table_lookup (self->cache, envid) == c)
-    {
-      self->cache_bytes -= c->fields_len;
-      g_hash_table_remove (self->cache, envid);
-    }
+    cache_drop (self, c);
   g_mutex_unlock (&self->cache_lock);
   cached_record_unref (c);
   return NULL;
@@ -701,20 +724,25 @@ cache_put (FilesStore        *self,
   c->fields_len = header->fields_len;
 
   g_mutex_lock (&self->cache_lock);
-  if (g_hash_table_size (self->cache) >= TRACK_STORE_FILES_CACHE_ENTRIES
-      || self->cache_bytes + c->fields_len > TRACK_STORE_FILES_CACHE_BYTES)
-    {
-      g_hash_table_remove_all (self->cache);
-      self->cache_bytes = 0;
-    }
   {
     CachedRecord *old = g_hash_table_lookup (self->cache, envid);
 
     if (old != NULL)
-      self->cache_bytes -= old->fields_len;
+      cache_drop (self, old);
   }
-  self->cache_bytes += c->fields_len;
-  g_hash_table_replace (self->cache, g_strdup (envid), c);
+  /* The least recently used out until the new one fits. */
+  while (!g_queue_is_empty (&self->cache_order)
+         && (g_hash_table_size (self->cache) >= TRACK_STORE_FILES_CACHE_ENTRIES
+             || self->cache_bytes + c->fields_len > TRACK_STORE_FILES_CACHE_BYTES))
+    cache_drop (self, CONTAINER_OF_LINK (g_queue_peek_head_link (&self->cache_order)));
+  {
+    char *key = g_strdup (envid);
+
+    self->cache_bytes += c->fields_len;
+    c->link.data = key;
+    g_queue_push_tail_link (&self->cache_order, &c->link);
+    g_hash_table_insert (self->cache, key, c);
+  }
   g_mutex_unlock (&self->cache_lock);
 }
 
@@ -735,6 +763,7 @@ files_fetch (gpointer    impl,
   struct stat st;
   CachedRecord *c;
 
+  g_atomic_pointer_add (&self->n_fetches, 1);
   c = cache_get (self, envid);
   if (c != NULL)
     {
@@ -744,6 +773,7 @@ files_fetch (gpointer    impl,
       cached_record_unref (c);
       return TRUE;
     }
+  g_atomic_pointer_add (&self->n_reads, 1);
   path = record_path (self, envid);
   if (!record_read_at (path, envid, &buf, &header, &st, error))
     {
@@ -899,10 +929,25 @@ files_replay_record (const char *record,
   return ok;
 }
 
+/* Lookups (files_fetch) and the record files they read (the rest: the read cache). */
+static void
+files_lookup_stats (gpointer impl,
+                    guint64 *lookups,
+                    guint64 *reads,
+                    guint   *waiting)
+{
+  FilesStore *self = impl;
+
+  *lookups = (guint64) (gsize) g_atomic_pointer_get (&self->n_fetches);
+  *reads = (guint64) (gsize) g_atomic_pointer_get (&self->n_reads);
+  *waiting = 0;
+}
+
 const TrackStoreBackend track_store_files_backend = {
   .name = "files",
   .put = files_put,
   .fetch = files_fetch,
   .expire = files_expire,
   .free = files_free,
+  .lookup_stats = files_lookup_stats,
 };

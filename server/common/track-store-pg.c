@@ -26,7 +26,10 @@
  *     fail at once with MSGTRK_ERROR_CONNECT (mtqpd answers -TEMP).
  *   - the password is read from password_file (owner-only file) and given to libpq as a
  *     parameter, never put in the conninfo string, in argv or in a log line.
- * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection; PG_STATEMENT_TIMEOUT_MS per
+ *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
+ *     SQL_FETCH_MANY, when every connection is busy (pg_fetch_all).
+ * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
+ * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; PG_STATEMENT_TIMEOUT_MS per
  * statement; PG_CONNECT_TIMEOUT_SECONDS per connection attempt; PG_EXPIRE_BATCH rows per
  * expiry statement; the password file at most PG_MAX_PASSWORD_FILE octets.
  * Never: select or compare on B in SQL for a lookup; log B, A, fields or the password;
@@ -53,6 +56,9 @@
 #define PG_BACKOFF_MAX_MS 30000
 #define PG_EXPIRE_BATCH 10000
 #define PG_MAX_PASSWORD_FILE 1024
+/* Most lookups answered by one SQL_FETCH_MANY (the ENVIDs of one batch: at most 100
+ * octets each, so a parameter of at most ~53 KiB). */
+#define PG_LOOKUP_BATCH TRACK_STORE_LOOKUP_BATCH
 /* Any constant ("mtrk" in ASCII): the advisory lock taken while migrating. */
 #define PG_MIGRATION_LOCK_ID "1836348011"
 
@@ -139,6 +145,12 @@ static const char *const migrations[] = {
 #define SQL_FETCH_ALL                                                                    \
   "SELECT authenticator, expires_at, fields FROM msgtrk_record WHERE envid = $1 "       \
   "ORDER BY node LIMIT " G_STRINGIFY (MSGTRK_REPORT_MAX_PARTS)
+/* Every node's record of each ENVID of a batch of lookups (pg_fetch_all's coalescing):
+ * one statement for the TRACKs waiting; the rows are given out per ENVID in C, at most
+ * MSGTRK_REPORT_MAX_PARTS each, in node order as SQL_FETCH_ALL. */
+#define SQL_FETCH_MANY                                                                   \
+  "SELECT envid, authenticator, expires_at, fields FROM msgtrk_record "                 \
+  "WHERE envid = ANY ($1) ORDER BY envid, node"
 #define SQL_EXPIRE "SELECT msgtrk_expire ($1, $2)"
 
 /* Parameter types (pg_type OIDs), given at PQprepare: every parameter is sent binary. */
@@ -146,6 +158,7 @@ static const char *const migrations[] = {
 #define OID_INT8 20
 #define OID_INT4 23
 #define OID_TEXT 25
+#define OID_BYTEA_ARRAY 1001
 
 /* The statements, prepared once per connection (slot_connect). */
 typedef enum
@@ -154,6 +167,7 @@ typedef enum
   STMT_OWNER,
   STMT_FETCH_NODE,
   STMT_FETCH_ALL,
+  STMT_FETCH_MANY,
   STMT_EXPIRE,
   N_STMTS
 } PgStmt;
@@ -170,6 +184,7 @@ static const struct
   [STMT_OWNER] = { "msgtrk_owner", SQL_OWNER, 1, { OID_BYTEA } },
   [STMT_FETCH_NODE] = { "msgtrk_fetch_node", SQL_FETCH_NODE, 2, { OID_BYTEA, OID_TEXT } },
   [STMT_FETCH_ALL] = { "msgtrk_fetch_all", SQL_FETCH_ALL, 1, { OID_BYTEA } },
+  [STMT_FETCH_MANY] = { "msgtrk_fetch_many", SQL_FETCH_MANY, 1, { OID_BYTEA_ARRAY } },
   [STMT_EXPIRE] = { "msgtrk_expire", SQL_EXPIRE, 2, { OID_INT8, OID_INT4 } },
 };
 
@@ -191,7 +206,22 @@ typedef struct
   GQueue idle;           /* PgSlot* not in use */
   gint64 retry_at;       /* monotonic µs before which no new connection is tried */
   guint backoff_ms;      /* 0 when the last attempt succeeded */
+  GQueue lookups;        /* PgLookup* waiting for a connection, oldest first */
+  guint64 n_lookups;     /* lookups answered by SQL_FETCH_MANY */
+  guint64 n_batches;     /* SQL_FETCH_MANY statements run */
 } PgStore;
+
+/* One caller's lookup (pg_fetch_all), on its stack: queued until a caller with a free
+ * connection takes it into a batch, then done. */
+typedef struct
+{
+  const char *envid;
+  GCond cond;            /* signalled when done, or when a connection may be free */
+  gboolean taken;        /* in a batch being run (no longer in PgStore.lookups) */
+  gboolean done;         /* rows or error set */
+  GPtrArray *rows;       /* (owned) (nullable) TrackStoreRow* */
+  GError *error;         /* (owned) (nullable) */
+} PgLookup;
 
 static void
 pg_free (gpointer impl)
@@ -329,6 +359,7 @@ track_store_pg_open (const char *conninfo,
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->idle);
+  g_queue_init (&self->lookups);
   for (guint i = 0; i < pool_size; i++)
     g_queue_push_tail (&self->idle, &self->slots[i]);
   return self;
@@ -502,13 +533,25 @@ slot_acquire (PgStore *self,
   return slot;
 }
 
+/* A connection was made idle (under the lock): wake the oldest queued lookup (it runs
+ * the queued ones as a batch, pg_fetch_all) and one caller of slot_acquire. */
+static void
+wake_for_slot (PgStore *self)
+{
+  PgLookup *head = g_queue_peek_head (&self->lookups);
+
+  if (head != NULL)
+    g_cond_signal (&head->cond);
+  g_cond_signal (&self->cond);
+}
+
 static void
 slot_release (PgStore *self,
               PgSlot  *slot)
 {
   g_mutex_lock (&self->lock);
   g_queue_push_tail (&self->idle, slot);
-  g_cond_signal (&self->cond);
+  wake_for_slot (self);
   g_mutex_unlock (&self->lock);
 }
 
@@ -854,22 +897,19 @@ pg_fetch_node (gpointer    impl,
   return TRUE;
 }
 
+/* SQL_FETCH_ALL on @slot: every node's record of @envid; NOT_FOUND when none. */
 static GPtrArray *
-pg_fetch_all (gpointer    impl,
+fetch_all_on (PgStore    *self,
+              PgSlot     *slot,
               const char *envid,
               GError    **error)
 {
-  PgStore *self = impl;
   const char *values[1] = { envid };
   int lengths[1] = { (int) strlen (envid) };
-  PgSlot *slot = slot_acquire (self, error);
   g_autoptr (GPtrArray) rows = NULL;
   PGresult *res;
 
-  if (slot == NULL)
-    return NULL;
   res = slot_exec (self, slot, STMT_FETCH_ALL, values, lengths, error);
-  slot_release (self, slot);
   if (res == NULL)
     return NULL;
   rows = g_ptr_array_new_with_free_func (track_store_row_free);
@@ -892,6 +932,226 @@ pg_fetch_all (gpointer    impl,
       return NULL;
     }
   return g_steal_pointer (&rows);
+}
+
+/* The binary form of a one-dimension bytea[] of the batch's ENVIDs (array_recv). */
+static GByteArray *
+envid_array (PgLookup **batch,
+             guint      n)
+{
+  GByteArray *a = g_byte_array_new ();
+  guint32 head[5] = { GUINT32_TO_BE (1), 0, GUINT32_TO_BE (OID_BYTEA), GUINT32_TO_BE (n),
+                      GUINT32_TO_BE (1) };
+
+  g_byte_array_append (a, (const guint8 *) head, sizeof head);
+  for (guint i = 0; i < n; i++)
+    {
+      guint32 len = (guint32) strlen (batch[i]->envid);
+      guint32 len_be = GUINT32_TO_BE (len);
+
+      g_byte_array_append (a, (const guint8 *) &len_be, 4);
+      g_byte_array_append (a, (const guint8 *) batch[i]->envid, len);
+    }
+  return a;
+}
+
+/* Run one SQL_FETCH_MANY for @batch on @slot and give each lookup its rows (every
+ * lookup of the same ENVID its own copy), NOT_FOUND or the statement's error. No lock
+ * held. */
+static void
+run_lookup_batch (PgStore   *self,
+                  PgSlot    *slot,
+                  PgLookup **batch,
+                  guint      n)
+{
+  g_autoptr (GByteArray) param = NULL;
+  g_autoptr (GHashTable) by_envid = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *values[1];
+  int lengths[1];
+  PGresult *res;
+
+  if (n == 1)
+    {
+      /* Alone (a connection was free): SQL_FETCH_ALL, cheaper than an array of one. */
+      batch[0]->rows = fetch_all_on (self, slot, batch[0]->envid, &batch[0]->error);
+      return;
+    }
+  param = envid_array (batch, n);
+  by_envid = g_hash_table_new (g_str_hash, g_str_equal);
+  values[0] = (const char *) param->data;
+  lengths[0] = (int) param->len;
+  for (guint i = 0; i < n; i++)
+    {
+      /* Lookups of one ENVID are chained through their rows field until answered. */
+      batch[i]->rows = g_ptr_array_new_with_free_func (track_store_row_free);
+      if (!g_hash_table_contains (by_envid, batch[i]->envid))
+        g_hash_table_insert (by_envid, (gpointer) batch[i]->envid, GUINT_TO_POINTER (i + 1));
+    }
+  res = slot_exec (self, slot, STMT_FETCH_MANY, values, lengths, &error);
+  if (res != NULL && PQnfields (res) != 4)
+    g_set_error_literal (&error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                         "PostgreSQL returned a malformed tracking row");
+  for (int r = 0; res != NULL && error == NULL && r < PQntuples (res); r++)
+    {
+      g_autofree char *envid = g_strndup (PQgetvalue (res, r, 0),
+                                          (gsize) PQgetlength (res, r, 0));
+      guint first = GPOINTER_TO_UINT (g_hash_table_lookup (by_envid, envid));
+      PgLookup *l;
+
+      if (first == 0 || batch[first - 1]->rows->len >= MSGTRK_REPORT_MAX_PARTS)
+        continue; /* an ENVID with a NUL octet cannot be asked; past the parts limit */
+      l = batch[first - 1];
+      {
+        /* Columns 1..3 are SQL_FETCH_ALL's 0..2: checked and read by row_read. */
+        TrackStoreRow *row = NULL;
+
+        if (PQgetlength (res, r, 2) == 8)
+          row = track_store_row_new (g_strndup (PQgetvalue (res, r, 1),
+                                                (gsize) PQgetlength (res, r, 1)),
+                                     get_int8 (res, r, 2),
+                                     g_strndup (PQgetvalue (res, r, 3),
+                                                (gsize) PQgetlength (res, r, 3)));
+        if (row == NULL)
+          {
+            g_set_error_literal (&error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                                 "PostgreSQL returned a malformed tracking row");
+            break;
+          }
+        g_ptr_array_add (l->rows, row);
+      }
+    }
+  if (res != NULL)
+    PQclear (res);
+  /* Each lookup its answer; a copy for a second lookup of the same ENVID (the first's
+   * rows are emptied only after every copy was made). */
+  for (guint i = 0; i < n; i++)
+    {
+      PgLookup *l = batch[i];
+      guint first = GPOINTER_TO_UINT (g_hash_table_lookup (by_envid, l->envid));
+      GPtrArray *src = batch[first - 1]->rows;
+
+      if (error != NULL)
+        l->error = g_error_copy (error);
+      else if (src->len == 0)
+        g_set_error_literal (&l->error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                             "No tracking record for this ENVID");
+      else if (first - 1 != i)
+        for (guint j = 0; j < src->len; j++)
+          {
+            TrackStoreRow *row = src->pdata[j];
+
+            g_ptr_array_add (l->rows, track_store_row_new (g_strdup (row->authenticator),
+                                                           row->expires,
+                                                           g_strdup (row->fields)));
+          }
+    }
+  for (guint i = 0; i < n; i++)
+    if (batch[i]->error != NULL)
+      g_clear_pointer (&batch[i]->rows, g_ptr_array_unref);
+}
+
+/* Every node's record of @envid. Concurrent lookups are coalesced: a caller queues its
+ * lookup; whoever gets a free connection takes every queued lookup (up to
+ * PG_LOOKUP_BATCH, its own among them if still queued) and answers them with one
+ * SQL_FETCH_MANY; the others wait for their answer. With a connection free, a lookup
+ * runs at once, alone: batches form only when the pool is busy. No lock is held across a
+ * round trip. */
+static GPtrArray *
+pg_fetch_all (gpointer    impl,
+              const char *envid,
+              GError    **error)
+{
+  PgStore *self = impl;
+  gint64 deadline = g_get_monotonic_time () + PG_POOL_WAIT_SECONDS * G_USEC_PER_SEC;
+  PgLookup me = { .envid = envid };
+  PgLookup *batch[PG_LOOKUP_BATCH];
+
+  g_cond_init (&me.cond);
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->lookups, &me);
+  while (!me.done)
+    {
+      PgSlot *slot = NULL;
+      guint n = 0;
+
+      if (!me.taken)
+        slot = g_queue_pop_head (&self->idle);
+      if (slot == NULL)
+        {
+          if (me.taken)
+            g_cond_wait (&me.cond, &self->lock); /* its batch is running: no timeout */
+          else if (!g_cond_wait_until (&me.cond, &self->lock, deadline) && !me.taken
+                   && !me.done)
+            {
+              g_queue_remove (&self->lookups, &me);
+              /* A wake-up meant for us as the head goes to the next one. */
+              if (!g_queue_is_empty (&self->idle))
+                wake_for_slot (self);
+              g_mutex_unlock (&self->lock);
+              g_cond_clear (&me.cond);
+              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TIMEOUT,
+                           "No PostgreSQL connection free within %d s (pool_size %u)",
+                           PG_POOL_WAIT_SECONDS, self->pool_size);
+              return NULL;
+            }
+          continue;
+        }
+      /* Ours first (it may be past the first PG_LOOKUP_BATCH), then the oldest. */
+      g_queue_remove (&self->lookups, &me);
+      me.taken = TRUE;
+      batch[n++] = &me;
+      while (n < PG_LOOKUP_BATCH && !g_queue_is_empty (&self->lookups))
+        {
+          PgLookup *l = g_queue_pop_head (&self->lookups);
+
+          l->taken = TRUE;
+          batch[n++] = l;
+        }
+      /* More queued than one batch, and another connection idle: its own leader. */
+      if (!g_queue_is_empty (&self->lookups) && !g_queue_is_empty (&self->idle))
+        g_cond_signal (&((PgLookup *) g_queue_peek_head (&self->lookups))->cond);
+      self->n_lookups += n;
+      self->n_batches++;
+      g_mutex_unlock (&self->lock);
+
+      run_lookup_batch (self, slot, batch, n);
+
+      g_mutex_lock (&self->lock);
+      for (guint i = 0; i < n; i++)
+        {
+          batch[i]->done = TRUE;
+          if (i > 0)
+            g_cond_signal (&batch[i]->cond);
+        }
+      g_queue_push_tail (&self->idle, slot);
+      wake_for_slot (self);
+    }
+  g_mutex_unlock (&self->lock);
+  g_cond_clear (&me.cond);
+  if (me.error != NULL)
+    {
+      g_propagate_error (error, me.error);
+      return NULL;
+    }
+  return me.rows;
+}
+
+/* Lookups answered and SQL_FETCH_MANY statements run (the coalescing's effect), and
+ * the lookups queued now. */
+static void
+pg_lookup_stats (gpointer impl,
+                 guint64 *lookups,
+                 guint64 *batches,
+                 guint   *waiting)
+{
+  PgStore *self = impl;
+
+  g_mutex_lock (&self->lock);
+  *lookups = self->n_lookups;
+  *batches = self->n_batches;
+  *waiting = g_queue_get_length (&self->lookups);
+  g_mutex_unlock (&self->lock);
 }
 
 static guint
@@ -938,4 +1198,5 @@ const TrackStoreBackend track_store_pg_backend = {
   .fetch_node = pg_fetch_node,
   .fetch_all = pg_fetch_all,
   .put_many = pg_put_many,
+  .lookup_stats = pg_lookup_stats,
 };

@@ -40,6 +40,7 @@ struct _TrackStore
   const TrackStoreBackend *backend;
   gpointer impl; /* (owned) the backend's state */
   char *node;    /* (owned) this MTA node's name */
+  guint pool_size; /* PostgreSQL: [store] pool_size; 0: files */
 };
 
 G_DEFINE_FINAL_TYPE (TrackStore, track_store, G_TYPE_OBJECT)
@@ -313,7 +314,10 @@ track_store_new_from_config (GKeyFile   *kf,
                                            error);
 
       if (impl != NULL)
-        self = track_store_wrap (&track_store_pg_backend, impl, c.node);
+        {
+          self = track_store_wrap (&track_store_pg_backend, impl, c.node);
+          self->pool_size = (guint) c.pool_size;
+        }
     }
 #endif
 out:
@@ -398,13 +402,15 @@ track_store_put_versioned (TrackStore   *self,
                                    report, error);
 }
 
-/* Check the arguments of a put and write the report out as fields. */
+/* Check the arguments of a put; the fields: @fields as given (at most
+ * TRACK_STORE_MAX_RECORD_SIZE octets), or @report written out. */
 static char *
 put_prepare (const char   *envid,
              const char   *authenticator,
              gint64        expires,
              gint64        version,
              MsgtrkReport *report,
+             const char   *given,
              GError      **error)
 {
   char *fields;
@@ -426,7 +432,7 @@ put_prepare (const char   *envid,
       return NULL;
     }
 
-  fields = msgtrk_report_to_fields (report);
+  fields = given != NULL ? g_strdup (given) : msgtrk_report_to_fields (report);
   if (fields == NULL)
     {
       g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
@@ -480,7 +486,7 @@ track_store_put_for_node (TrackStore   *self,
   g_return_val_if_fail (MSGTRK_IS_REPORT (report), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  fields = put_prepare (envid, authenticator, expires, version, report, error);
+  fields = put_prepare (envid, authenticator, expires, version, report, NULL, error);
   if (fields == NULL)
     return FALSE;
   if (self->backend->put_node != NULL)
@@ -498,7 +504,8 @@ track_store_put_for_node (TrackStore   *self,
  *
  * track_store_put_for_node() for each of @puts, in one go where the backend can (the
  * PostgreSQL backend: one pipeline and one transaction for all): the same rules and the
- * same result for each as one by one.
+ * same result for each as one by one. A put with its fields text given stores that text
+ * as it is (the caller checked that it parses) instead of writing its report out.
  */
 void
 track_store_put_many (TrackStore    *self,
@@ -513,14 +520,6 @@ track_store_put_many (TrackStore    *self,
   g_return_if_fail (TRACK_IS_STORE (self));
   g_return_if_fail (n <= TRACK_STORE_MAX_BATCH);
 
-  if (self->backend->put_many == NULL)
-    {
-      for (guint i = 0; i < n; i++)
-        track_store_put_for_node (self, puts[i].node, puts[i].envid, puts[i].authenticator,
-                                  puts[i].expires, puts[i].version, puts[i].report,
-                                  &puts[i].error);
-      return;
-    }
   writes = g_new0 (TrackStoreWrite, n);
   index = g_new0 (guint, n);
   fields = g_ptr_array_new_with_free_func (g_free);
@@ -529,8 +528,9 @@ track_store_put_many (TrackStore    *self,
       char *f;
 
       g_return_if_fail (puts[i].node == NULL || track_store_node_is_valid (puts[i].node));
+      g_return_if_fail (puts[i].fields != NULL || MSGTRK_IS_REPORT (puts[i].report));
       f = put_prepare (puts[i].envid, puts[i].authenticator, puts[i].expires,
-                       puts[i].version, puts[i].report, &puts[i].error);
+                       puts[i].version, puts[i].report, puts[i].fields, &puts[i].error);
       if (f == NULL)
         continue;
       g_ptr_array_add (fields, f);
@@ -542,8 +542,20 @@ track_store_put_many (TrackStore    *self,
       writes[m].fields = f;
       index[m++] = i;
     }
-  if (m > 0)
+  if (m > 0 && self->backend->put_many != NULL)
     self->backend->put_many (self->impl, writes, m);
+  else
+    for (guint j = 0; j < m; j++)
+      {
+        TrackStoreWrite *w = &writes[j];
+
+        if (self->backend->put_node != NULL)
+          self->backend->put_node (self->impl, w->node, w->envid, w->authenticator,
+                                   w->expires, w->version, w->fields, &w->error);
+        else
+          self->backend->put (self->impl, w->envid, w->authenticator, w->expires,
+                              w->version, w->fields, &w->error);
+      }
   for (guint j = 0; j < m; j++)
     puts[index[j]].error = writes[j].error;
 }
@@ -776,6 +788,45 @@ track_store_lookup (TrackStore *self,
   if (reports == NULL)
     return NULL;
   return g_object_ref (reports->pdata[0]);
+}
+
+/**
+ * track_store_get_pool_size:
+ * @self: a #TrackStore
+ *
+ * Returns: the backend's pooled connections ([store] pool_size) when it coalesces
+ *   concurrent lookups (PostgreSQL), 0 otherwise (files)
+ */
+guint
+track_store_get_pool_size (TrackStore *self)
+{
+  g_return_val_if_fail (TRACK_IS_STORE (self), 0);
+  return self->pool_size;
+}
+
+/**
+ * track_store_lookup_stats:
+ * @self: a #TrackStore
+ * @lookups: (out): lookups answered so far
+ * @batches: (out): the reads of the storage that answered them (PostgreSQL: statements,
+ *   one per batch of coalesced TRACKs; files: record files read, the others came from
+ *   the read cache)
+ * @waiting: (out): lookups queued for a connection now (PostgreSQL)
+ *
+ * How much the backend saved on lookups: coalescing (PostgreSQL) or its read cache
+ * (files).
+ */
+void
+track_store_lookup_stats (TrackStore *self,
+                          guint64    *lookups,
+                          guint64    *batches,
+                          guint      *waiting)
+{
+  g_return_if_fail (TRACK_IS_STORE (self));
+  *lookups = *batches = 0;
+  *waiting = 0;
+  if (self->backend->lookup_stats != NULL)
+    self->backend->lookup_stats (self->impl, lookups, batches, waiting);
 }
 
 /**

@@ -88,11 +88,20 @@ typedef struct
   const char *authenticator;
   gint64 expires;
   gint64 version;              /* > 0 */
-  MsgtrkReport *report;
+  MsgtrkReport *report;        /* (nullable) when fields is set */
+  const char *fields;          /* (nullable) @report as a fields text that the caller
+                                * checked parses (msgtrk_report_parse_fields()): stored as
+                                * it is, not written out again (the push receiver) */
   GError *error;               /* (out) (nullable) NULL: stored (or dropped as stale or a
                                 * duplicate); as track_store_put_for_node() otherwise */
 } TrackStorePut;
 
+/** TRACK_STORE_FILES_CACHE_ENTRIES: most records kept by the files backend's read cache
+ * (least recently used out first). */
+#define TRACK_STORE_FILES_CACHE_ENTRIES 8192
+/** TRACK_STORE_LOOKUP_BATCH: most concurrent lookups answered by one statement
+ * (PostgreSQL: waiting TRACKs coalesced into one `envid = ANY ($1)`). */
+#define TRACK_STORE_LOOKUP_BATCH 512
 /** TRACK_STORE_MAX_BATCH: most records of one track_store_put_many() call. */
 #define TRACK_STORE_MAX_BATCH 512
 
@@ -134,6 +143,11 @@ GPtrArray    *track_store_lookup_fields (TrackStore   *self,
                                          const char   *secret_base64,
                                          gint64        now,
                                          GError      **error);
+guint         track_store_get_pool_size (TrackStore *self);
+void          track_store_lookup_stats (TrackStore *self,
+                                        guint64    *lookups,
+                                        guint64    *batches,
+                                        guint      *waiting);
 guint         track_store_expire  (TrackStore   *self,
                                    gint64        now);
 

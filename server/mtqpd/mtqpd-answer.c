@@ -6,7 +6,8 @@
  * bytes, so that a TRACK of a record already answered costs a fetch, the constant-time
  * compare and one copy: no parse, no GMime.
  * How: one GHashTable keyed by the fields texts joined with NUL separators (a NUL cannot
- * occur in a fields text), a FIFO of keys for eviction, one mutex; an answer is built
+ * occur in a fields text), a least-recently-used list for eviction (a hit moves its entry
+ * to the end: a hot set larger than the cache keeps hitting), one mutex; an answer is built
  * outside the mutex (two sessions may build the same one at once; the first kept wins).
  * Limits: MTQPD_ANSWER_CACHE_ENTRIES, MTQPD_ANSWER_CACHE_BYTES.
  * Never: hold the mutex while building; cache a failure.
@@ -24,13 +25,14 @@ typedef struct
 {
   GBytes *wire;
   gboolean needs_chain;
+  GList link;          /* in MtqpdAnswerCache.order; data: the key (unowned) */
 } Entry;
 
 struct _MtqpdAnswerCache
 {
   GMutex lock;
   GHashTable *entries; /* GBytes key -> Entry (owned) */
-  GQueue order;        /* GBytes keys (unowned: the table's), oldest first */
+  GQueue order;        /* the entries' links, least recently used first */
   gsize bytes;         /* keys and answers kept */
   guint64 built;
   guint64 hits;
@@ -62,7 +64,8 @@ mtqpd_answer_cache_free (MtqpdAnswerCache *self)
 {
   if (self == NULL)
     return;
-  g_queue_clear (&self->order);
+  /* The links live in the entries, freed with the table. */
+  g_queue_init (&self->order);
   g_hash_table_destroy (self->entries);
   g_mutex_clear (&self->lock);
   g_free (self);
@@ -149,14 +152,17 @@ cache_insert (MtqpdAnswerCache *self,
          && (g_queue_get_length (&self->order) >= MTQPD_ANSWER_CACHE_ENTRIES
              || self->bytes + size > MTQPD_ANSWER_CACHE_BYTES))
     {
-      GBytes *old = g_queue_pop_head (&self->order);
+      GList *oldest = g_queue_peek_head_link (&self->order);
+      GBytes *old = oldest->data;
       Entry *oe = g_hash_table_lookup (self->entries, old);
 
+      g_queue_unlink (&self->order, oldest);
       self->bytes -= g_bytes_get_size (old) + g_bytes_get_size (oe->wire);
       g_hash_table_remove (self->entries, old);
     }
   g_hash_table_insert (self->entries, key, e);
-  g_queue_push_tail (&self->order, key);
+  e->link.data = key;
+  g_queue_push_tail_link (&self->order, &e->link);
   self->bytes += size;
 }
 
@@ -181,6 +187,9 @@ mtqpd_answer_get (MtqpdAnswerCache *self,
       answer->wire = g_bytes_ref (e->wire);
       answer->needs_chain = e->needs_chain;
       self->hits++;
+      /* Most recently used: to the end. */
+      g_queue_unlink (&self->order, &e->link);
+      g_queue_push_tail_link (&self->order, &e->link);
       g_mutex_unlock (&self->lock);
       return TRUE;
     }

@@ -8,7 +8,7 @@
  * so it is another key: nothing is ever stale.
  * How: key = the fields texts as fetched (track_store_lookup_fields()), in order; the
  * cache is reached only after the secret opened the records, and equal keys give equal
- * answers, so nothing leaks from one client to another. FIFO eviction.
+ * answers, so nothing leaks from one client to another. Least recently used out first.
  * Limits: MTQPD_ANSWER_CACHE_ENTRIES answers and MTQPD_ANSWER_CACHE_BYTES octets of
  * keys and answers.
  * Never: cache a chained answer (it depends on other servers) or a refusal.

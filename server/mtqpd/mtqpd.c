@@ -15,7 +15,8 @@
  * the listen backlog, then are answered "-TEMP/MTQP/unavailable" and closed); idle_timeout (at least 600 s, as RFC 3887
  * section 2.4 demands, unless --idle-timeout-for-tests); 998-octet lines (fixed); workers
  * (threads of the event loop) 1 to MTQPD_MAX_WORKERS, 0 (default) = 2 per CPU, at least
- * 4 (with the PostgreSQL store, give [store] pool_size as many connections).
+ * 4; with the PostgreSQL store MTQPD_WORKERS_PER_CONNECTION (4) per [store] pool_size
+ * connection instead (more TRACKs than connections: busy connections share statements).
  * Never: run as root; log a secret; write to the tracking store.
  */
 #include "config.h"
@@ -185,6 +186,7 @@ typedef struct
 {
   MtqpdConfig config;
   MtqpdServer server;          /* what sessions share */
+  guint workers;               /* of the event loop (0: a thread per session, chaining) */
   MsgtrkTlsContext *tls;       /* (owned) (nullable) */
   TrackStore *store;           /* (owned) (nullable) until post_drop */
 } Mtqpd;
@@ -266,10 +268,14 @@ mtqpd_post_drop (gpointer  data,
   /* Event-driven sessions unless chaining (its next-hop queries block a thread). */
   if (m->config.chain == NULL)
     {
+      guint pool = track_store_get_pool_size (m->store);
       guint workers = m->config.workers != 0
                         ? m->config.workers
-                        : CLAMP (MTQPD_WORKERS_PER_CPU * g_get_num_processors (),
+                        : CLAMP (pool > 0 ? MTQPD_WORKERS_PER_CONNECTION * pool
+                                          : MTQPD_WORKERS_PER_CPU * g_get_num_processors (),
                                  MTQPD_MIN_DEFAULT_WORKERS, MTQPD_MAX_WORKERS);
+
+      m->workers = workers;
 
       m->server.loop = mtqpd_loop_new (workers, error);
       if (m->server.loop == NULL)
@@ -285,10 +291,10 @@ mtqpd_started (gpointer data,
   Mtqpd *m = data;
 
   g_message ("Listening on port %u (STARTTLS %s, max %u connections, idle timeout %u s, "
-             "chaining %s, store %s)",
+             "chaining %s, store %s, workers %u)",
              port, m->tls != NULL ? "offered" : "not configured", m->config.max_connections,
              m->config.idle_timeout, m->config.chain != NULL ? "on" : "off",
-             track_store_get_backend_name (m->store));
+             track_store_get_backend_name (m->store), m->workers);
 }
 
 static void
@@ -296,6 +302,17 @@ mtqpd_stop (gpointer data)
 {
   Mtqpd *m = data;
 
+  if (m->store != NULL)
+    {
+      guint64 lookups = 0, batches = 0;
+      guint waiting = 0;
+
+      track_store_lookup_stats (m->store, &lookups, &batches, &waiting);
+      if (batches > 0)
+        g_message ("TRACK lookups: %" G_GUINT64_FORMAT " answered by %" G_GUINT64_FORMAT
+                   " %s", lookups, batches,
+                   track_store_get_pool_size (m->store) > 0 ? "statements" : "file reads");
+    }
   g_clear_object (&m->store);
   g_clear_pointer (&m->server.loop, mtqpd_loop_free);
   mtqpd_session_join_threads ();

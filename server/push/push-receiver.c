@@ -245,6 +245,8 @@ store_records (Receiver  *r,
       puts[m].expires = c[i].expires;
       puts[m].version = c[i].version;
       puts[m].report = c[i].report;
+      /* Stored as pushed: it parsed above, so no writing out again. */
+      puts[m].fields = c[i].fields;
       index[m++] = i;
     }
   if (m > 0)

@@ -12,9 +12,11 @@
  * segment. A new segment is started at PUSH_SPOOL_SEGMENT_MAX octets (created, then the
  * directory synced once); a segment is deleted once every record in it has been
  * acknowledged (or has expired). The record is then put in the pending table. One thread
- * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs, verifies each (HMAC,
- * key id, clock skew), forgets the acknowledged record, and sends every pending record
- * whose time has come, each part a frame with a fresh sequence (strictly increasing:
+ * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs or a submit (an
+ * eventfd written by a submit while the thread waits with nothing in flight, so a new
+ * record goes at once; with records in flight their ACKs wake it),
+ * verifies each ACK (HMAC, key id, clock skew), forgets the acknowledged record, and
+ * sends every pending record whose time has come, each part a frame with a fresh sequence (strictly increasing:
  * microseconds of the clock), at most PUSH_SENDER_WINDOW records in flight (sent less
  * than PUSH_RESEND_MIN_MS ago, not yet acknowledged) so a full spool is not one burst
  * that overflows the receiver's socket buffer. After a restart every record of the
@@ -31,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -95,6 +98,8 @@ struct _PushSender
 
   GThread *thread;
   gint stop;             /* (atomic) */
+  int wakefd;            /* eventfd: a submit wakes the thread waiting for ACKs */
+  gint sleeping;         /* (atomic) 1 while the thread may be in its wait */
 
   /* The spool log (lock order: write_lock, then lock). */
   GMutex write_lock;     /* the current segment, users and retired of every segment */
@@ -378,6 +383,29 @@ pending_scan (PushSender *self,
     }
 }
 
+/* Wait up to PUSH_SENDER_TICK_MS for ACKs or a submit (which writes the eventfd while
+ * we are marked sleeping: no record waits for the tick); TRUE when ACKs may be waiting. */
+static gboolean
+sender_wait (PushSender *self)
+{
+  GPollFD fds[2] = { { g_socket_get_fd (self->socket), G_IO_IN, 0 },
+                     { self->wakefd, G_IO_IN, 0 } };
+  gboolean ready;
+  guint64 v;
+
+  g_atomic_int_set (&self->sleeping, 1);
+  /* A submit between our last look and the flag above did not write: look again. */
+  g_mutex_lock (&self->lock);
+  ready = self->in_flight < PUSH_SENDER_WINDOW && !g_queue_is_empty (&self->unsent);
+  g_mutex_unlock (&self->lock);
+  if (!ready)
+    g_poll (fds, 2, PUSH_SENDER_TICK_MS);
+  g_atomic_int_set (&self->sleeping, 0);
+  if (read (self->wakefd, &v, sizeof v) < 0)
+    v = 0; /* nothing written (EAGAIN) */
+  return ready || (fds[0].revents & G_IO_IN) != 0;
+}
+
 static gpointer
 sender_thread (gpointer data)
 {
@@ -415,8 +443,7 @@ sender_thread (gpointer data)
           g_bytes_unref (copy->bytes);
         }
 
-      if (g_socket_condition_timed_wait (self->socket, G_IO_IN,
-                                         (gint64) PUSH_SENDER_TICK_MS * 1000, NULL, NULL))
+      if (sender_wait (self))
         for (;;)
           {
             guint8 buf[PUSH_MAX_DATAGRAM + 1];
@@ -739,6 +766,14 @@ push_sender_new (const char *state_dir,
 
   g_mutex_init (&self->lock);
   g_mutex_init (&self->write_lock);
+  self->wakefd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (self->wakefd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED, "eventfd: %s", g_strerror (saved));
+      goto fail;
+    }
   self->segments = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   self->pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, pending_free);
   self->key_id = key_id;
@@ -794,6 +829,7 @@ push_sender_submit (PushSender *self,
 {
   g_autoptr (GBytes) bytes = NULL;
   guint64 segment = 0;
+  gboolean idle;
   guint n;
 
   bytes = push_record_encode (envid, authenticator, expires, version, fields, error);
@@ -813,7 +849,17 @@ push_sender_submit (PushSender *self,
     return FALSE;
   g_mutex_lock (&self->lock);
   add_pending (self, (guint64) version, bytes, expires, segment);
+  idle = self->in_flight == 0;
   g_mutex_unlock (&self->lock);
+  /* Wake the thread if it waits with nothing in flight (otherwise the ACKs wake it soon:
+   * no extra wake-ups under load), once per wait. */
+  if (idle && g_atomic_int_compare_and_exchange (&self->sleeping, 1, 0))
+    {
+      guint64 one = 1;
+
+      if (write (self->wakefd, &one, sizeof one) < 0)
+        one = 0; /* a full counter: the thread is being woken anyway */
+    }
   return TRUE;
 }
 
@@ -840,6 +886,8 @@ push_sender_free (PushSender *self)
     }
   g_clear_object (&self->socket);
   g_clear_object (&self->server);
+  if (self->wakefd >= 0)
+    close (self->wakefd);
   push_key_free (self->key, self->key_len);
   g_hash_table_destroy (self->pending);
   g_queue_clear_full (&self->unsent, g_free);

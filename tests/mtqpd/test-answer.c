@@ -147,6 +147,50 @@ test_bounds_and_errors (void)
   g_assert_null (a.wire);
 }
 
+/* The answer of @envid; TRUE when it was a hit. */
+static gboolean
+get_one (MtqpdAnswerCache *cache,
+         const char       *envid)
+{
+  g_autoptr (GPtrArray) one = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  MtqpdAnswer a = { 0 };
+  guint64 hits0 = 0, hits = 0;
+
+  mtqpd_answer_cache_stats (cache, NULL, &hits0);
+  g_ptr_array_add (one, fields_of (envid, "delivered", NULL));
+  g_assert_true (mtqpd_answer_get (cache, one, MAX_LINE, &a, &error));
+  g_assert_no_error (error);
+  mtqpd_answer_clear (&a);
+  mtqpd_answer_cache_stats (cache, NULL, &hits);
+  return hits > hits0;
+}
+
+static void
+test_lru (void)
+{
+  g_autoptr (MtqpdAnswerCache) cache = mtqpd_answer_cache_new ();
+  guint64 built = 0, hits = 0;
+
+  g_test_summary ("Least recently used out first: an answer asked for again and again "
+                  "stays while MTQPD_ANSWER_CACHE_ENTRIES others pass through; one not "
+                  "asked for since is built again");
+  g_assert_false (get_one (cache, "mtrk.hot@example.com"));
+  g_assert_false (get_one (cache, "mtrk.cold@example.com"));
+  for (guint i = 0; i < MTQPD_ANSWER_CACHE_ENTRIES; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("mtrk.%u@example.com", i);
+
+      g_assert_false (get_one (cache, envid));
+      if (i % 512 == 0)
+        g_assert_true (get_one (cache, "mtrk.hot@example.com"));
+    }
+  g_assert_true (get_one (cache, "mtrk.hot@example.com"));
+  g_assert_false (get_one (cache, "mtrk.cold@example.com"));
+  mtqpd_answer_cache_stats (cache, &built, &hits);
+  g_assert_cmpuint (built, ==, MTQPD_ANSWER_CACHE_ENTRIES + 3);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -154,5 +198,6 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/mtqpd/answer/built-once", test_built_once);
   g_test_add_func ("/mtqpd/answer/bounds-and-errors", test_bounds_and_errors);
+  g_test_add_func ("/mtqpd/answer/lru", test_lru);
   return g_test_run ();
 }

@@ -579,6 +579,69 @@ test_expire (Fixture      *f,
   g_assert_true (g_file_test (broken, G_FILE_TEST_EXISTS));
 }
 
+/* Files read from disk by the files backend so far (track_store_lookup_stats()). */
+static guint64
+files_read (TrackStore *store)
+{
+  guint64 lookups = 0, reads = 0;
+  guint waiting = 0;
+
+  track_store_lookup_stats (store, &lookups, &reads, &waiting);
+  return reads;
+}
+
+/* Look @envid up; TRUE when it was served from the read cache (no file read). */
+static gboolean
+lookup_cached (TrackStore *store,
+               const char *envid)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 before = files_read (store);
+  g_autoptr (MsgtrkReport) found = track_store_lookup (store, envid, SECRET_A, NOW, &error);
+
+  g_assert_no_error (error);
+  return files_read (store) == before;
+}
+
+static void
+test_read_cache_lru (Fixture      *f,
+                     gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delayed");
+
+  g_test_summary ("The read cache drops the least recently used record when full: a record "
+                  "asked for again and again stays while TRACK_STORE_FILES_CACHE_ENTRIES "
+                  "others pass through");
+  g_assert_true (track_store_put (f->store, "hot@example.com", authenticator_b, NOW + 10,
+                                  report, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < TRACK_STORE_FILES_CACHE_ENTRIES; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("cold%u@example.com", i);
+
+      g_assert_true (track_store_put (f->store, envid, authenticator_b, NOW + 10, report,
+                                      &error));
+      g_assert_no_error (error);
+    }
+  /* Old enough to be cached (TRACK_STORE_FILES_CACHE_SETTLE_SECONDS). */
+  g_usleep (2500 * G_TIME_SPAN_MILLISECOND);
+  g_assert_false (lookup_cached (f->store, "hot@example.com"));
+  g_assert_true (lookup_cached (f->store, "hot@example.com"));
+  for (guint i = 0; i < TRACK_STORE_FILES_CACHE_ENTRIES; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("cold%u@example.com", i);
+
+      g_assert_false (lookup_cached (f->store, envid));
+      if (i % 512 == 0)
+        g_assert_true (lookup_cached (f->store, "hot@example.com"));
+    }
+  /* Full since the last ones: the hot one stayed, the first cold one went. */
+  g_assert_true (lookup_cached (f->store, "hot@example.com"));
+  g_assert_false (lookup_cached (f->store, "cold0@example.com"));
+  g_assert_true (lookup_cached (f->store, "cold0@example.com"));
+}
+
 /* The files backend's read cache (track-store-files.c, "Read cache") never serves a record
  * whose file changed or went away, even one rewritten in place at the same size. */
 static void
@@ -790,6 +853,7 @@ main (int    argc,
   ADD ("/track-store/symlink", test_symlink);
   ADD ("/track-store/expire", test_expire);
   ADD ("/track-store/read-cache", test_read_cache);
+  ADD ("/track-store/read-cache-lru", test_read_cache_lru);
   ADD ("/track-store/journal-replay", test_journal_replay);
   ADD ("/track-store/concurrent", test_concurrent);
 #undef ADD

@@ -225,6 +225,12 @@ def scenario_two_mtqpd(pg, tmp, seed_exe, mtqpd_exe):
                      RECOVERY_TIMEOUT, 0.5)
         for m in servers:
             m.stop()
+        for m in servers:
+            # pool_size=2: MTQPD_WORKERS_PER_CONNECTION (4) workers per connection, and
+            # the coalescing count at exit.
+            check("workers 8)" in m.log(), "mtqpd's default workers on PostgreSQL:\n"
+                  + m.log())
+            check("TRACK lookups: " in m.log(), "no lookup count at exit:\n" + m.log())
         check_logs_clean([m.log() for m in servers])
         check(any("reachable again" in m.log() for m in servers),
               "no reconnection logged:\n" + servers[0].log())

@@ -647,6 +647,55 @@ test_put_many (Fixture      *f,
     g_clear_error (&puts[i].error);
 }
 
+static void
+test_put_many_fields (Fixture      *f,
+                      gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autofree char *written = msgtrk_report_to_fields (report);
+  g_autofree char *given = NULL;
+  g_autofree char *huge = NULL;
+  g_autoptr (MsgtrkReport) parsed = NULL;
+  g_autoptr (GPtrArray) served = NULL;
+  g_autoptr (GError) error = NULL;
+  GString *big;
+  TrackStorePut puts[2] = {
+    { NULL, ENVID, AUTH_B, f->now + 100, 10, NULL, NULL, NULL },
+    { NULL, "mtrk.big@example.com", AUTH_B, f->now + 100, 10, NULL, NULL, NULL },
+  };
+  char *name;
+
+  g_test_summary ("track_store_put_many() with the fields text given: stored as given "
+                  "(not written out again from a report), TRACK_STORE_MAX_RECORD_SIZE "
+                  "still applies");
+  if (!have_store (f))
+    return;
+  /* A text that parses but is not what msgtrk_report_to_fields() writes. */
+  given = g_strdup (written);
+  name = strstr (given, "Reporting-MTA:");
+  g_assert_nonnull (name);
+  memcpy (name, "reporting-mta:", strlen ("reporting-mta:"));
+  parsed = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS, given, -1, &error);
+  g_assert_no_error (error);
+  puts[0].fields = given;
+  /* One octet past the limit. */
+  big = g_string_new (given);
+  while (big->len <= TRACK_STORE_MAX_RECORD_SIZE)
+    g_string_append_c (big, ' ');
+  g_string_truncate (big, TRACK_STORE_MAX_RECORD_SIZE + 1);
+  huge = g_string_free (big, FALSE);
+  puts[1].fields = huge;
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  g_assert_no_error (puts[0].error);
+  g_assert_error (puts[1].error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  served = track_store_lookup_fields (f->store, ENVID, SECRET_A, f->now, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (served->len, ==, 1);
+  g_assert_cmpstr (served->pdata[0], ==, given);
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_clear_error (&puts[i].error);
+}
+
 #ifdef HAVE_LIBPQ
 static TrackStore *
 open_node (const char *dir,
@@ -692,6 +741,246 @@ served_actions (TrackStore *store,
   return g_strjoinv (",", (char **) actions->pdata);
 }
 #endif
+
+#ifdef HAVE_LIBPQ
+/* Lookups from many threads over one connection (coalesced into batches). */
+#define LOOKUP_ENVIDS 24
+#define LOOKUP_THREADS 56
+#define LOOKUP_ROUNDS 40
+
+typedef struct
+{
+  TrackStore *store;
+  char *envid;
+  guint expect;  /* parts answered; 0: NOT_FOUND */
+  gint64 now;
+  guint rounds;
+  gint *bad;     /* (atomic) wrong answers */
+} LookupJob;
+
+static gpointer
+lookup_thread (gpointer data)
+{
+  LookupJob *job = data;
+
+  for (guint r = 0; r < job->rounds; r++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) fields = track_store_lookup_fields (job->store, job->envid,
+                                                                SECRET_A, job->now, &error);
+      gboolean ok;
+
+      if (job->expect == 0)
+        ok = fields == NULL && g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+      else
+        {
+          ok = fields != NULL && fields->len == job->expect;
+          for (guint i = 0; ok && i < fields->len; i++)
+            ok = strstr (fields->pdata[i], job->envid) != NULL;
+        }
+      if (!ok)
+        g_atomic_int_inc (job->bad);
+    }
+  return NULL;
+}
+
+static TrackStore *
+open_pool_of_one (const char *dir)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) kf = store_config ("postgresql");
+  TrackStore *store;
+
+  g_key_file_set_string (kf, "store", "pool_size", "1");
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_no_error (error);
+  return store;
+}
+#endif
+
+static void
+test_pg_lookup_batch (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (TrackStore) second = NULL;
+  g_autofree char *dir = NULL;
+  LookupJob jobs[LOOKUP_THREADS];
+  GThread *threads[LOOKUP_THREADS];
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  guint64 lookups = 0, batches = 0;
+  guint waiting = 0;
+  gint bad = 0;
+
+  g_test_summary ("Concurrent lookups over one connection are answered in batches (one "
+                  "statement each), every caller its own records: two callers of one ENVID "
+                  "in a batch, an ENVID with two nodes' records, unknown ENVIDs");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  dir = mt_tmpdir_new ();
+  store = open_pool_of_one (dir);
+  second = open_node (dir, "second");
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (MsgtrkReport) r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error);
+
+    g_clear_error (&error);
+    pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+  }
+  for (guint i = 0; i < LOOKUP_ENVIDS; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *envid = g_strdup_printf ("mtrk.batch%02u@example.com", i);
+      g_autoptr (MsgtrkReport) report = make_report (envid, "delivered");
+
+      g_assert_true (track_store_put (store, envid, AUTH_B, now + 1000, report, &error));
+      g_assert_no_error (error);
+      if (i == 0)
+        {
+          g_assert_true (track_store_put (second, envid, AUTH_B, now + 1000, report, &error));
+          g_assert_no_error (error);
+        }
+    }
+  track_store_lookup_stats (store, &lookups, &batches, &waiting);
+  for (guint t = 0; t < LOOKUP_THREADS; t++)
+    {
+      /* Threads t and t + LOOKUP_ENVIDS ask the same ENVID; past 2 × LOOKUP_ENVIDS,
+       * unknown ones. */
+      guint k = t % LOOKUP_ENVIDS;
+
+      jobs[t].store = store;
+      jobs[t].now = now;
+      jobs[t].rounds = LOOKUP_ROUNDS;
+      jobs[t].bad = &bad;
+      if (t < 2 * LOOKUP_ENVIDS)
+        {
+          jobs[t].envid = g_strdup_printf ("mtrk.batch%02u@example.com", k);
+          jobs[t].expect = k == 0 ? 2 : 1;
+        }
+      else
+        {
+          jobs[t].envid = g_strdup_printf ("mtrk.unknown%02u@example.com", t);
+          jobs[t].expect = 0;
+        }
+      threads[t] = g_thread_new ("lookup", lookup_thread, &jobs[t]);
+    }
+  for (guint t = 0; t < LOOKUP_THREADS; t++)
+    {
+      g_thread_join (threads[t]);
+      g_free (jobs[t].envid);
+    }
+  g_assert_cmpint (bad, ==, 0);
+  {
+    guint64 l0 = lookups, b0 = batches;
+
+    track_store_lookup_stats (store, &lookups, &batches, &waiting);
+    g_assert_cmpuint (lookups - l0, ==, LOOKUP_THREADS * LOOKUP_ROUNDS);
+    g_assert_cmpuint (waiting, ==, 0);
+    g_test_message ("%" G_GUINT64_FORMAT " lookups in %" G_GUINT64_FORMAT " statements",
+                    lookups - l0, batches - b0);
+    /* Coalesced: far fewer statements than lookups. */
+    g_assert_cmpuint ((batches - b0) * 2, <, lookups - l0);
+  }
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+#ifdef HAVE_LIBPQ
+/* @n lookups queued behind one held by a table lock, then released: the batches. */
+static guint64
+batches_for_queued (TrackStore *store,
+                    guint       n)
+{
+  PGconn *conn = PQconnectdb (g_getenv ("MSGTRK_TEST_PG_CONNINFO"));
+  g_autofree LookupJob *jobs = g_new0 (LookupJob, n + 1);
+  g_autofree GThread **threads = g_new0 (GThread *, n + 1);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  guint64 l0, b0, lookups, batches;
+  guint waiting = 0;
+  gint bad = 0;
+  PGresult *res;
+
+  g_assert_cmpint (PQstatus (conn), ==, CONNECTION_OK);
+  res = PQexec (conn, "BEGIN; LOCK TABLE msgtrk_record IN ACCESS EXCLUSIVE MODE");
+  g_assert_cmpint (PQresultStatus (res), ==, PGRES_COMMAND_OK);
+  PQclear (res);
+  track_store_lookup_stats (store, &l0, &b0, &waiting);
+  for (guint t = 0; t <= n; t++)
+    {
+      jobs[t].store = store;
+      jobs[t].now = now;
+      jobs[t].rounds = 1;
+      jobs[t].bad = &bad;
+      jobs[t].envid = g_strdup_printf ("mtrk.queued%04u@example.com", t);
+      threads[t] = g_thread_new ("lookup", lookup_thread, &jobs[t]);
+      if (t == 0)
+        /* The first takes the only connection and waits for the lock. */
+        do
+          {
+            g_usleep (10 * 1000);
+            track_store_lookup_stats (store, &lookups, &batches, &waiting);
+            g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+          }
+        while (batches == b0);
+    }
+  do
+    {
+      g_usleep (10 * 1000);
+      track_store_lookup_stats (store, &lookups, &batches, &waiting);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+  while (waiting < n);
+  res = PQexec (conn, "COMMIT");
+  PQclear (res);
+  PQfinish (conn);
+  for (guint t = 0; t <= n; t++)
+    {
+      g_thread_join (threads[t]);
+      g_free (jobs[t].envid);
+    }
+  g_assert_cmpint (bad, ==, 0);
+  track_store_lookup_stats (store, &lookups, &batches, &waiting);
+  g_assert_cmpuint (lookups - l0, ==, n + 1);
+  return batches - b0;
+}
+#endif
+
+static void
+test_pg_lookup_batch_limit (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (TrackStore) store = NULL;
+  g_autofree char *dir = NULL;
+
+  g_test_summary ("TRACK_STORE_LOOKUP_BATCH lookups queued behind a busy connection are "
+                  "one statement; one more is two");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  dir = mt_tmpdir_new ();
+  store = open_pool_of_one (dir);
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (MsgtrkReport) r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error);
+
+    g_clear_error (&error);
+  }
+  /* The held lookup, then the queued ones. */
+  g_assert_cmpuint (batches_for_queued (store, TRACK_STORE_LOOKUP_BATCH), ==, 2);
+  g_assert_cmpuint (batches_for_queued (store, TRACK_STORE_LOOKUP_BATCH + 1), ==, 3);
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
 
 static void
 test_pg_nodes (void)
@@ -918,6 +1207,7 @@ main (int    argc,
       ADD ("expire", test_expire);
       ADD ("binary-envid", test_binary_envid);
       ADD ("put-many", test_put_many);
+      ADD ("put-many-fields", test_put_many_fields);
 #undef ADD
     }
   g_test_add_func ("/store/postgresql-only/unreachable", test_pg_unreachable);
@@ -927,5 +1217,7 @@ main (int    argc,
   g_test_add_func ("/store/postgresql-only/migration-2", test_pg_migration_2);
   g_test_add_func ("/store/node-config", test_pg_node_config);
   g_test_add_func ("/store/postgresql-only/expire-batches", test_pg_expire_batches);
+  g_test_add_func ("/store/postgresql-only/lookup-batch", test_pg_lookup_batch);
+  g_test_add_func ("/store/postgresql-only/lookup-batch-limit", test_pg_lookup_batch_limit);
   return g_test_run ();
 }

@@ -303,6 +303,99 @@ test_sender_window (void)
   mt_tmpdir_remove (dir);
 }
 
+static int
+compare_doubles (gconstpointer a,
+                 gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Rounds of the wake-up test; an odd number (its median is one of them). */
+#define WAKE_ROUNDS 9
+
+static void
+test_sender_wake (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *key_path = g_build_filename (dir, "node.key", NULL);
+  g_autofree char *text = g_base64_encode (key1, sizeof key1);
+  g_autoptr (GSocket) sock = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autofree char *server = NULL;
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  double delay_ms[WAKE_ROUNDS];
+  PushSender *sender;
+
+  g_test_summary ("A record submitted while the sender thread is idle (nothing in flight) "
+                  "is sent at once (the submit wakes it), not at its next tick");
+  g_assert_true (g_file_set_contents (key_path, text, -1, NULL));
+  g_assert_cmpint (g_chmod (key_path, 0600), ==, 0);
+  sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP,
+                       &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (sock, any, TRUE, &error));
+  g_socket_set_blocking (sock, FALSE);
+  bound = g_socket_get_local_address (sock, &error);
+  g_assert_no_error (error);
+  server = g_strdup_printf ("127.0.0.1:%u",
+                            g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < WAKE_ROUNDS; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("wake%u@x.y", i);
+      guint8 buf[PUSH_MAX_DATAGRAM + 1];
+      gint64 t0;
+
+      /* The sender idle, at another point of its tick each round. */
+      g_usleep ((120 + 11 * i) * 1000);
+      g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 1000 + i,
+                                         "Action: x\n", &error));
+      g_assert_no_error (error);
+      t0 = g_get_monotonic_time ();
+      g_assert_true (g_socket_condition_timed_wait (sock, G_IO_IN, 5 * G_USEC_PER_SEC, NULL,
+                                                    NULL));
+      delay_ms[i] = (g_get_monotonic_time () - t0) / 1000.0;
+      for (;;)
+        {
+          /* Acknowledged, as a receiver does: nothing stays in flight. */
+          g_autoptr (GSocketAddress) from = NULL;
+          gssize n = g_socket_receive_from (sock, &from, (char *) buf, sizeof buf, NULL, NULL);
+          PushFrame f, a = { 0 };
+          guint8 ack[PUSH_MAX_DATAGRAM];
+          gsize len;
+
+          if (n <= 0)
+            break;
+          g_assert_cmpint (push_frame_parse (buf, (gsize) n, &f), ==, PUSH_OK);
+          a.type = PUSH_TYPE_ACK;
+          a.key_id = 1;
+          a.timestamp_ms = g_get_real_time () / 1000;
+          a.sequence = (guint64) g_get_real_time ();
+          a.record_id = f.record_id;
+          len = push_frame_encode (&a, key1, sizeof key1, ack);
+          g_assert_cmpint (g_socket_send_to (sock, from, (const char *) ack, len, NULL, NULL),
+                           ==, (gssize) len);
+        }
+    }
+  /* Every record acknowledged: the spool is empty. */
+  for (guint t = 0; t < 100 && push_sender_pending (sender) > 0; t++)
+    g_usleep (20 * 1000);
+  g_assert_cmpuint (push_sender_pending (sender), ==, 0);
+  qsort (delay_ms, WAKE_ROUNDS, sizeof delay_ms[0], compare_doubles);
+  g_test_message ("submit to datagram: median %.2f ms, most %.2f ms",
+                  delay_ms[WAKE_ROUNDS / 2], delay_ms[WAKE_ROUNDS - 1]);
+  /* At the tick (PUSH_SENDER_TICK_MS, 100 ms) the median would be about 50 ms. */
+  g_assert_cmpfloat (delay_ms[WAKE_ROUNDS / 2], <, 20.0);
+  push_sender_free (sender);
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -320,5 +413,6 @@ main (int    argc,
   g_test_add_func ("/push/replay-window", test_replay);
   g_test_add_func ("/push/key-file", test_key_file);
   g_test_add_func ("/push/sender/window", test_sender_window);
+  g_test_add_func ("/push/sender/wake", test_sender_wake);
   return g_test_run ();
 }
