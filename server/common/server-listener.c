@@ -54,6 +54,7 @@ struct _ServerListener
   GCancellable *cancellable;       /* (owned) cancelled by stop() */
   GThread *accept_thread;          /* (owned) (nullable) */
   gboolean inline_handler;         /* call the handler in the accept thread */
+  gboolean pollfd_held;            /* the cancellable's pollfd is kept from start to free */
 
   GMutex lock;
   GCond cond;
@@ -433,8 +434,16 @@ accept_thread (gpointer data)
 void
 server_listener_start (ServerListener *self)
 {
+  GPollFD pfd;
+
   g_return_if_fail (self->accept_thread == NULL);
 
+  /* Every wait of the accept thread and of the sessions polls the cancellable's file
+   * descriptor; GCancellable closes it whenever no one holds it and makes a new one at
+   * the next wait (an eventfd() and a close() per connection, and more per read). One
+   * reference held for the listener's life keeps the one descriptor. */
+  if (!self->pollfd_held)
+    self->pollfd_held = g_cancellable_make_pollfd (self->cancellable, &pfd);
   self->accept_thread = g_thread_new ("accept", accept_thread, self);
 }
 
@@ -484,6 +493,8 @@ server_listener_free (ServerListener *self)
     return;
   server_listener_stop (self);
   g_object_unref (self->socket);
+  if (self->pollfd_held)
+    g_cancellable_release_fd (self->cancellable);
   g_object_unref (self->cancellable);
   g_hash_table_unref (self->connections);
   g_ptr_array_unref (self->finished);

@@ -88,6 +88,8 @@ struct _RelayQueue
   GPtrArray *stock;       /* (element-type utf8) ids of empty files in queue/, durable */
   gboolean refilling;     /* a thread is making new stock files */
   GThreadPool *refiller;  /* (nullable) one thread making stock files ahead of need */
+  gssize kept_bytes;      /* (atomic) RelayMessage.body octets held, at most
+                           * RELAY_QUEUE_BODY_MEMORY_MAX */
 };
 
 RelayRecipient *
@@ -132,6 +134,7 @@ relay_message_free (RelayMessage *msg)
   g_free (msg->envid);
   g_free (msg->authenticator);
   g_free (msg->hop);
+  g_clear_pointer (&msg->body, g_bytes_unref);
   g_ptr_array_unref (msg->rcpts);
   g_free (msg);
 }
@@ -407,17 +410,80 @@ relay_queue_take_name (RelayQueue  *queue,
     }
 }
 
-/* The message text of @msg's queue file (after its envelope block), NUL-terminated. */
+/**
+ * relay_queue_keep_body:
+ * @file: (transfer full): the whole content just written to @msg's queue file (envelope
+ *   block, then the message); freed here either way
+ *
+ * Keeps the message text of a new message in memory for its first delivery attempt
+ * (RelayMessage.body, a slice of @file: no copy), so that attempt opens no file: only if
+ * @file is at most RELAY_QUEUE_BODY_KEEP_MAX octets and all kept texts stay within
+ * RELAY_QUEUE_BODY_MEMORY_MAX. The file stays the message's only durable copy; the worker
+ * drops the text after the attempt. Returns whether it was kept.
+ */
+gboolean
+relay_queue_keep_body (RelayQueue   *queue,
+                       RelayMessage *msg,
+                       GString      *file)
+{
+  g_autoptr (GBytes) whole = NULL;
+  gssize len;
+
+  g_return_val_if_fail (msg->body == NULL, FALSE);
+  if (file->len > RELAY_QUEUE_BODY_KEEP_MAX || msg->body_offset > file->len)
+    {
+      g_string_free (file, TRUE);
+      return FALSE;
+    }
+  len = (gssize) (file->len - msg->body_offset);
+  if (g_atomic_pointer_add (&queue->kept_bytes, len) + len > RELAY_QUEUE_BODY_MEMORY_MAX)
+    {
+      g_atomic_pointer_add (&queue->kept_bytes, -len);
+      g_string_free (file, TRUE);
+      return FALSE;
+    }
+  whole = g_string_free_to_bytes (file);
+  msg->body = g_bytes_new_from_bytes (whole, msg->body_offset, len);
+  return TRUE;
+}
+
+/* Drop @msg's message text kept in memory (after its first attempt). */
+static void
+drop_body (RelayQueue   *queue,
+           RelayMessage *msg)
+{
+  if (msg->body == NULL)
+    return;
+  g_atomic_pointer_add (&queue->kept_bytes, -(gssize) g_bytes_get_size (msg->body));
+  g_clear_pointer (&msg->body, g_bytes_unref);
+}
+
+/* Octets of message texts kept in memory now (tests). */
+guint64
+relay_queue_kept_bytes (RelayQueue *queue)
+{
+  return (guint64) g_atomic_pointer_add (&queue->kept_bytes, 0);
+}
+
+/* The message text of @msg's queue file (after its envelope block), NUL-terminated; from
+ * memory while the text is kept there (relay_queue_keep_body()). */
 char *
 relay_queue_read_body (RelayQueue   *queue,
                        RelayMessage *msg,
                        gsize        *len,
                        GError      **error)
 {
-  g_autofree char *path = relay_queue_msg_path (queue, msg->id);
+  g_autofree char *path = NULL;
   char *contents = NULL;
   gsize total = 0;
 
+  if (msg->body != NULL)
+    {
+      gconstpointer data = g_bytes_get_data (msg->body, len);
+
+      return g_strndup (data, *len);
+    }
+  path = relay_queue_msg_path (queue, msg->id);
   if (!g_file_get_contents (path, &contents, &total, error))
     return NULL;
   if (msg->body_offset > total)
@@ -604,6 +670,8 @@ message_load (const char  *msg_path,
       if (!g_file_get_contents (env_path, &env, NULL, error))
         return NULL;
       msg = message_from_data (env, env_path, error);
+      if (msg != NULL)
+        msg->env_written = TRUE;
     }
   else if (block != NULL)
     msg = message_from_data (block, msg_path, error);
@@ -780,6 +848,7 @@ relay_queue_save (RelayQueue   *queue,
   g_autofree char *data = NULL;
   gsize len = 0;
 
+  msg->env_written = TRUE;
   data = message_to_data (msg, &len);
   if (!durable_file_write (tmp, data, len, error))
     return FALSE;
@@ -918,8 +987,10 @@ relay_queue_remove_files (RelayQueue   *queue,
   g_autofree char *body = relay_queue_msg_path (queue, msg->id);
 
   /* No directory fsync: a name a crash brings back means one more delivery, not a loss;
-   * an .env left alone is removed by the next relay_queue_scan(). */
-  g_unlink (env);
+   * an .env left alone is removed by the next relay_queue_scan(). A message never given
+   * an .env (most are delivered at the first attempt) costs one unlink. */
+  if (msg->env_written)
+    g_unlink (env);
   g_unlink (body);
 }
 
@@ -1096,6 +1167,7 @@ worker_main (gpointer data)
       msg->due_iter = NULL;
       g_mutex_unlock (&queue->lock);
       queue->deliver (msg, worker, queue->deliver_data);
+      drop_body (queue, msg); /* later attempts read the file */
       if (!relay_message_is_done (msg))
         set_hop (queue, msg);
       g_mutex_lock (&queue->lock);

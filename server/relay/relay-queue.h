@@ -29,6 +29,13 @@ G_BEGIN_DECLS
 /** RELAY_QUEUE_STOCK_SIZE: empty queue files created at once, ahead of need, under new
  * names made durable by one directory fsync (so a new message needs only its own). */
 #define RELAY_QUEUE_STOCK_SIZE 32
+/** RELAY_QUEUE_BODY_KEEP_MAX: largest queue file (envelope block and message) whose
+ * message text an SMTP session hands to the first delivery attempt in memory
+ * (RelayMessage.body), so that attempt reads no file; larger ones are read from disk. */
+#define RELAY_QUEUE_BODY_KEEP_MAX (64 * 1024)
+/** RELAY_QUEUE_BODY_MEMORY_MAX: message texts held in memory that way, all messages
+ * together, in octets; past it a new message's text is read from its file. */
+#define RELAY_QUEUE_BODY_MEMORY_MAX (16 * 1024 * 1024)
 
 /* One queued message */
 typedef struct
@@ -66,6 +73,11 @@ typedef struct
   char *hop;              /* (owned) (nullable) scheduler: the next hop of its next attempt
                            * (RelayWorkerFuncs.hop_of), matched against a worker's open
                            * session; in memory only */
+  GBytes *body;           /* (owned) (nullable) the message text exactly as in the file
+                           * after body_offset, kept from acceptance until the end of the
+                           * first attempt (relay_queue_keep_body()); in memory only */
+  gboolean env_written;   /* an .env may exist for it (relay_queue_save() ran, or one was
+                           * there at start-up): removal unlinks it too */
 } RelayMessage;
 
 RelayRecipient *relay_recipient_new         (const char *address);
@@ -128,6 +140,10 @@ void        relay_queue_seal_head    (char         *head,
                                       GChecksum    *sum);
 char       *relay_queue_take_name    (RelayQueue   *queue,
                                       GError      **error);
+gboolean    relay_queue_keep_body    (RelayQueue   *queue,
+                                      RelayMessage *msg,
+                                      GString      *file);
+guint64     relay_queue_kept_bytes   (RelayQueue   *queue);
 char       *relay_queue_read_body    (RelayQueue   *queue,
                                       RelayMessage *msg,
                                       gsize        *len,

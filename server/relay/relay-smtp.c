@@ -510,13 +510,17 @@ typedef struct
   gboolean write_failed;
   gboolean in_headers;
   guint received;
+  gboolean flushed;    /* some data went to the file before the end (buf is not all) */
   GChecksum *sum;      /* SHA-256 of what follows the head (relay_queue_seal_head) */
   gsize head_left;     /* octets of the head not yet passed to sum */
   GString *harrison;   /* (nullable) header lines for Content-Track (relay-harrison.c) */
 } DataSink;
 
+/* Write what is buffered to the file; @keep: leave it in the buffer (the last write of a
+ * message that may be kept in memory, relay_queue_keep_body()). */
 static void
-sink_flush (DataSink *sink)
+sink_flush (DataSink *sink,
+            gboolean  keep)
 {
   gsize done = 0;
   gsize skip = MIN (sink->head_left, sink->buf->len);
@@ -533,7 +537,11 @@ sink_flush (DataSink *sink)
       else
         done += n;
     }
-  g_string_truncate (sink->buf, 0);
+  if (!keep)
+    {
+      g_string_truncate (sink->buf, 0);
+      sink->flushed = TRUE;
+    }
 }
 
 /* Store one logical line (no terminator) with CRLF, counting size and Received: headers. */
@@ -560,7 +568,7 @@ sink_line (DataSink   *sink,
   g_string_append_len (sink->buf, text, len);
   g_string_append (sink->buf, "\r\n");
   if (sink->buf->len >= RELAY_DATA_FLUSH_SIZE)
-    sink_flush (sink);
+    sink_flush (sink, FALSE);
 }
 
 static char *
@@ -596,7 +604,8 @@ receive_data (Session *s)
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) unstuffed = g_string_new (NULL);
   g_autoptr (GString) harrison_headers = NULL; /* sink.harrison's owner */
-  DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0, NULL, RELAY_QUEUE_HEAD_LEN };
+  DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0, FALSE, NULL,
+                    RELAY_QUEUE_HEAD_LEN };
   MsgtrkDotParser dot;
 
   /* An empty file already in queue/ under a durable name: written here, sealed and
@@ -679,7 +688,7 @@ receive_data (Session *s)
       sink_line (&sink, s->config, text, len);
     }
 
-  sink_flush (&sink);
+  sink_flush (&sink, TRUE);
   refused = sink.too_big || sink.line_too_long || sink.received > RELAY_MAX_RECEIVED;
   /* Only a message about to be accepted is sealed: a file never sealed is never loaded. */
   if (!sink.write_failed && !refused)
@@ -701,8 +710,6 @@ receive_data (Session *s)
       sink.write_failed = TRUE;
     }
   sink.fd = -1;
-  g_string_free (sink.buf, TRUE);
-  sink.buf = NULL;
 
   if (sink.too_big)
     reply (s, "552 5.3.4 Message size exceeds fixed limit of %" G_GUINT64_FORMAT,
@@ -724,11 +731,17 @@ receive_data (Session *s)
                    ((RelayRecipient *) g_ptr_array_index (msg->rcpts, i))->address,
                    relay_message_is_tracked (msg) ? " (tracked)" : "");
       relay_harrison_accepted (s->server, s->peer_ip, msg, header, sink.harrison);
+      /* A message that fit in the buffer goes to its first attempt from memory. */
+      if (!sink.flushed)
+        relay_queue_keep_body (s->server->queue, msg, g_steal_pointer (&sink.buf));
+      else
+        g_string_free (g_steal_pointer (&sink.buf), TRUE);
       relay_queue_schedule (s->server->queue, msg);
       reply (s, "250 2.0.0 Ok: queued as %s", id);
       reset_transaction (s);
       return TRUE;
     }
+  g_string_free (g_steal_pointer (&sink.buf), TRUE);
   g_unlink (tmp_path);
   reset_transaction (s);
   return TRUE;
