@@ -32,6 +32,9 @@ G_BEGIN_DECLS
 #define SERVER_LISTENER_MAX_WAIT 300
 /** SERVER_LISTENER_BACKLOG: the listen(2) backlog: connections waiting to be accepted. */
 #define SERVER_LISTENER_BACKLOG 128
+/** SERVER_LISTENER_THREAD_IDLE: seconds a session thread that has ended its session waits
+ * for the next connection before it exits (and is joined). */
+#define SERVER_LISTENER_THREAD_IDLE 10
 
 typedef void (*ServerConnectionFunc) (GSocketConnection *connection,
                                       GCancellable      *cancellable,
