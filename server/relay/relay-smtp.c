@@ -736,8 +736,13 @@ receive_data (Session *s)
         relay_queue_keep_body (s->server->queue, msg, g_steal_pointer (&sink.buf));
       else
         g_string_free (g_steal_pointer (&sink.buf), TRUE);
-      relay_queue_schedule (s->server->queue, msg);
+      /* The 250 goes out before a worker is woken for the message (the file is durable
+       * already): the woken worker cannot delay the client's reply (a write that fails
+       * here is met again by the session's next read). */
       reply (s, "250 2.0.0 Ok: queued as %s", id);
+      if (server_line_reader_available (&s->reader) == 0)
+        flush_replies (s);
+      relay_queue_schedule (s->server->queue, msg);
       reset_transaction (s);
       return TRUE;
     }
