@@ -85,7 +85,11 @@ struct _RelayQueue
   int dir_fd;             /* queue/, open for fsync */
   GMutex stock_lock;      /* guards stock, refilling */
   GCond stock_cond;       /* signalled when a refill ends */
-  GPtrArray *stock;       /* (element-type utf8) ids of empty files in queue/, durable */
+  GPtrArray *stock;       /* (element-type utf8) ids of files in queue/ holding no message
+                           * (empty, or marked free), durable */
+  GPtrArray *recycled;    /* (element-type utf8) ids of files of done messages marked free
+                           * and renamed, not yet durable under that name (stock_make); at
+                           * most RELAY_QUEUE_RECYCLE_MAX; under stock_lock */
   gboolean refilling;     /* a thread is making new stock files */
   GThreadPool *refiller;  /* (nullable) one thread making stock files ahead of need */
   gssize kept_bytes;      /* (atomic) RelayMessage.body octets held, at most
@@ -303,15 +307,21 @@ relay_queue_seal_head (char      *head,
   memcpy (head + RELAY_QUEUE_HEAD_LEN - 2 - 64, hex, 64);
 }
 
-/* Outside stock_lock: create up to RELAY_QUEUE_STOCK_SIZE empty files in queue/ and make
- * their names durable with one (grouped) directory fsync; their ids, or NULL. */
+/* Outside stock_lock: take up to RELAY_QUEUE_STOCK_SIZE files of done messages already
+ * renamed for reuse (queue->recycled), create empty files for the rest, and make all their
+ * names durable with one (grouped) directory fsync; their ids, or NULL. */
 static GPtrArray *
 stock_make (RelayQueue  *queue,
             GError     **error)
 {
   g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
 
-  for (guint i = 0; i < RELAY_QUEUE_STOCK_SIZE; i++)
+  g_mutex_lock (&queue->stock_lock);
+  while (queue->recycled->len > 0 && ids->len < RELAY_QUEUE_STOCK_SIZE)
+    g_ptr_array_add (ids, g_ptr_array_steal_index_fast (queue->recycled,
+                                                        queue->recycled->len - 1));
+  g_mutex_unlock (&queue->stock_lock);
+  for (guint i = ids->len; i < RELAY_QUEUE_STOCK_SIZE; i++)
     {
       g_autofree char *id = relay_queue_new_id ();
       g_autofree char *path = relay_queue_msg_path (queue, id);
@@ -710,6 +720,7 @@ relay_queue_new (const char             *state_dir,
   g_mutex_init (&queue->stock_lock);
   g_cond_init (&queue->stock_cond);
   queue->stock = g_ptr_array_new_with_free_func (g_free);
+  queue->recycled = g_ptr_array_new_with_free_func (g_free);
   /* Without the refiller thread sessions refill the stock themselves when it is empty. */
   queue->refiller = g_thread_pool_new (stock_refill_job, NULL, 1, TRUE, NULL);
   queue->dir_fd = -1;
@@ -747,7 +758,7 @@ relay_queue_free (RelayQueue *queue)
   if (queue == NULL)
     return;
   relay_queue_stop (queue);
-  /* Wait for a refill under way, then: stock files never used are empty, nothing to keep. */
+  /* Wait for a refill under way, then: stock and recycled files hold no message. */
   if (queue->refiller != NULL)
     g_thread_pool_free (g_steal_pointer (&queue->refiller), FALSE, TRUE);
   for (guint i = 0; i < queue->stock->len; i++)
@@ -755,7 +766,14 @@ relay_queue_free (RelayQueue *queue)
       g_autofree char *path = relay_queue_msg_path (queue, g_ptr_array_index (queue->stock, i));
       g_unlink (path);
     }
+  for (guint i = 0; i < queue->recycled->len; i++)
+    {
+      g_autofree char *path = relay_queue_msg_path (queue,
+                                                    g_ptr_array_index (queue->recycled, i));
+      g_unlink (path);
+    }
   g_ptr_array_unref (queue->stock);
+  g_ptr_array_unref (queue->recycled);
   g_mutex_clear (&queue->stock_lock);
   g_cond_clear (&queue->stock_cond);
   g_sequence_free (queue->due);
@@ -979,6 +997,84 @@ relay_queue_schedule (RelayQueue   *queue,
   g_mutex_unlock (&queue->lock);
 }
 
+/**
+ * relay_queue_recycle_files:
+ *
+ * For a done message, instead of relay_queue_remove_files(): its .env is unlinked, and
+ * its .msg is marked free (RELAY_QUEUE_FREE_TAG over the head) and renamed to a new id,
+ * kept (queue->recycled, at most RELAY_QUEUE_RECYCLE_MAX) until the stock is refilled
+ * from it: a new message then costs no file creation and its delivery no unlink (each
+ * about a tenth of the relay's CPU per message on ext4, freeing and allocating the inode
+ * and its blocks). Like the unlink, neither write is synced: after a crash the file is
+ * either the done message under its old name (delivered once more, at least once), or a
+ * free file, or one whose envelope names another id (both removed by
+ * relay_queue_scan()). The stock's directory fsync makes the new name durable before a
+ * session writes into it. Returns FALSE (nothing done) when the list is full or the file
+ * cannot be marked; the caller then removes the files.
+ */
+gboolean
+relay_queue_recycle_files (RelayQueue   *queue,
+                           RelayMessage *msg)
+{
+  g_autofree char *env = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *id = NULL;
+  g_autofree char *dest = NULL;
+  char head[RELAY_QUEUE_HEAD_LEN];
+  gboolean room;
+  int fd;
+
+  g_mutex_lock (&queue->stock_lock);
+  room = queue->recycled->len < RELAY_QUEUE_RECYCLE_MAX;
+  g_mutex_unlock (&queue->stock_lock);
+  if (!room)
+    return FALSE;
+  path = relay_queue_msg_path (queue, msg->id);
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return FALSE;
+  memset (head, ' ', sizeof head);
+  memcpy (head, RELAY_QUEUE_FREE_TAG, strlen (RELAY_QUEUE_FREE_TAG));
+  memcpy (head + sizeof head - 2, "\r\n", 2);
+  if (pwrite (fd, head, sizeof head, 0) != (ssize_t) sizeof head)
+    {
+      close (fd);
+      return FALSE;
+    }
+  close (fd);
+  if (msg->env_written)
+    {
+      env = env_path (queue, msg->id);
+      g_unlink (env);
+    }
+  id = relay_queue_new_id ();
+  dest = relay_queue_msg_path (queue, id);
+  if (g_rename (path, dest) != 0)
+    {
+      g_unlink (path);
+      return TRUE;
+    }
+  g_mutex_lock (&queue->stock_lock);
+  if (queue->recycled->len < RELAY_QUEUE_RECYCLE_MAX)
+    g_ptr_array_add (queue->recycled, g_steal_pointer (&id));
+  g_mutex_unlock (&queue->stock_lock);
+  if (id != NULL) /* filled meanwhile */
+    g_unlink (dest);
+  return TRUE;
+}
+
+/* Files of done messages waiting to refill the stock (tests). */
+guint
+relay_queue_recycled_count (RelayQueue *queue)
+{
+  guint n;
+
+  g_mutex_lock (&queue->stock_lock);
+  n = queue->recycled->len;
+  g_mutex_unlock (&queue->stock_lock);
+  return n;
+}
+
 void
 relay_queue_remove_files (RelayQueue   *queue,
                           RelayMessage *msg)
@@ -1056,7 +1152,11 @@ relay_queue_scan (RelayQueue  *queue,
             }
           if (g_strcmp0 (msg->id, id) != 0)
             {
-              g_warning ("skipping %s: its envelope names another message", path);
+              /* a done message's file renamed for reuse (relay_queue_recycle_files())
+               * whose free mark a crash lost */
+              g_info ("%s: removing the file of a message already delivered (%s)", id,
+                      msg->id);
+              g_unlink (path);
               continue;
             }
           if (relay_message_is_done (msg))
@@ -1176,10 +1276,11 @@ worker_main (gpointer data)
         place_locked (queue, msg);
       else
         {
-          /* Unlinking is slow: done outside the lock that sessions' replies wait on. */
+          /* Done outside the lock that sessions' replies wait on. */
           g_hash_table_steal (queue->messages, msg->id);
           g_mutex_unlock (&queue->lock);
-          relay_queue_remove_files (queue, msg);
+          if (!relay_queue_recycle_files (queue, msg))
+            relay_queue_remove_files (queue, msg);
           relay_message_free (msg);
           g_mutex_lock (&queue->lock);
         }

@@ -29,6 +29,13 @@ G_BEGIN_DECLS
 /** RELAY_QUEUE_STOCK_SIZE: empty queue files created at once, ahead of need, under new
  * names made durable by one directory fsync (so a new message needs only its own). */
 #define RELAY_QUEUE_STOCK_SIZE 32
+/** RELAY_QUEUE_FREE_TAG: first octets of a queue file whose message is done and which
+ * waits, under a new name, to hold a new message (the head is overwritten with this tag,
+ * spaces and CRLF: never loaded as a message). */
+#define RELAY_QUEUE_FREE_TAG "X-Msgtrk-Queue-Free: "
+/** RELAY_QUEUE_RECYCLE_MAX: files of done messages kept that way at most (beyond, they
+ * are unlinked); the stock is refilled from them before new files are created. */
+#define RELAY_QUEUE_RECYCLE_MAX (2 * RELAY_QUEUE_STOCK_SIZE)
 /** RELAY_QUEUE_BODY_KEEP_MAX: largest queue file (envelope block and message) whose
  * message text an SMTP session hands to the first delivery attempt in memory
  * (RelayMessage.body), so that attempt reads no file; larger ones are read from disk. */
@@ -161,6 +168,9 @@ void        relay_queue_schedule     (RelayQueue   *queue,
                                       RelayMessage *msg);
 void        relay_queue_remove_files (RelayQueue   *queue,
                                       RelayMessage *msg);
+gboolean    relay_queue_recycle_files (RelayQueue  *queue,
+                                       RelayMessage *msg);
+guint       relay_queue_recycled_count (RelayQueue *queue);
 gboolean    relay_queue_has_room     (RelayQueue   *queue);
 gboolean    relay_queue_reserve      (RelayQueue   *queue);
 void        relay_queue_release      (RelayQueue   *queue);

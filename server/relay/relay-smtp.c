@@ -511,6 +511,7 @@ typedef struct
   gboolean in_headers;
   guint received;
   gboolean flushed;    /* some data went to the file before the end (buf is not all) */
+  guint64 written;     /* octets written to the file */
   GChecksum *sum;      /* SHA-256 of what follows the head (relay_queue_seal_head) */
   gsize head_left;     /* octets of the head not yet passed to sum */
   GString *harrison;   /* (nullable) header lines for Content-Track (relay-harrison.c) */
@@ -535,7 +536,10 @@ sink_flush (DataSink *sink,
       if (n < 0)
         sink->write_failed = TRUE;
       else
-        done += n;
+        {
+          done += n;
+          sink->written += n;
+        }
     }
   if (!keep)
     {
@@ -604,7 +608,7 @@ receive_data (Session *s)
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) unstuffed = g_string_new (NULL);
   g_autoptr (GString) harrison_headers = NULL; /* sink.harrison's owner */
-  DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0, FALSE, NULL,
+  DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0, FALSE, 0, NULL,
                     RELAY_QUEUE_HEAD_LEN };
   MsgtrkDotParser dot;
 
@@ -694,7 +698,10 @@ receive_data (Session *s)
   if (!sink.write_failed && !refused)
     {
       relay_queue_seal_head (head, sink.sum);
-      if (pwrite (sink.fd, head, RELAY_QUEUE_HEAD_LEN, 0) != (ssize_t) RELAY_QUEUE_HEAD_LEN)
+      /* A stock file may be a done message's, reused (relay_queue_recycle_files()): what
+       * lies past this message is cut off; the fsync below covers the new length. */
+      if (pwrite (sink.fd, head, RELAY_QUEUE_HEAD_LEN, 0) != (ssize_t) RELAY_QUEUE_HEAD_LEN
+          || ftruncate (sink.fd, (off_t) sink.written) != 0)
         {
           g_warning ("cannot write %s: %s", tmp_path, g_strerror (errno));
           sink.write_failed = TRUE;

@@ -407,6 +407,86 @@ test_keep_body (void)
   mt_tmpdir_remove (dir);
 }
 
+static gboolean
+file_starts_with (const char *path,
+                  const char *prefix)
+{
+  g_autofree char *data = NULL;
+
+  return g_file_get_contents (path, &data, NULL, NULL) && g_str_has_prefix (data, prefix);
+}
+
+/* RELAY_QUEUE_RECYCLE_MAX: files of done messages are marked free and renamed up to that
+ * many, one more is refused (left alone for the caller to remove); the stock is refilled
+ * from them (no new file made) and what is left unused goes at stop. */
+static void
+test_recycle (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *queue_dir = g_build_filename (dir, "queue", NULL);
+  g_autoptr (GError) error = NULL;
+  RelayQueue *queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, NULL, &error);
+  g_autoptr (GPtrArray) old_paths = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *taken = NULL;
+  g_autofree char *taken_path = NULL;
+  g_autoptr (GDir) d = NULL;
+  guint files = 0;
+
+  g_assert_no_error (error);
+  for (guint i = 0; i <= RELAY_QUEUE_RECYCLE_MAX; i++)
+    {
+      g_autofree char *id = relay_queue_new_id ();
+      char *path = relay_queue_msg_path (queue, id);
+      g_autoptr (RelayMessage) msg = make_message (id, 0);
+
+      g_assert_true (g_file_set_contents (path, "X-Msgtrk-Queue-Envelope: a done message\r\n"
+                                          "[message]\r\nid=x\r\n", -1, NULL));
+      g_assert_cmpint (relay_queue_recycle_files (queue, msg), ==,
+                       i < RELAY_QUEUE_RECYCLE_MAX);
+      g_ptr_array_add (old_paths, path);
+    }
+  g_assert_cmpuint (relay_queue_recycled_count (queue), ==, RELAY_QUEUE_RECYCLE_MAX);
+  for (guint i = 0; i < RELAY_QUEUE_RECYCLE_MAX; i++)
+    g_assert_false (g_file_test (g_ptr_array_index (old_paths, i), G_FILE_TEST_EXISTS));
+  /* the one past the limit is untouched */
+  g_assert_true (file_starts_with (g_ptr_array_index (old_paths, RELAY_QUEUE_RECYCLE_MAX),
+                                   "X-Msgtrk-Queue-Envelope: "));
+
+  /* the stock comes from the recycled files: the name taken is one, marked free */
+  taken = relay_queue_take_name (queue, &error);
+  g_assert_no_error (error);
+  taken_path = relay_queue_msg_path (queue, taken);
+  g_assert_true (file_starts_with (taken_path, RELAY_QUEUE_FREE_TAG));
+  {
+    gint64 deadline = g_get_monotonic_time () + WAIT_MAX_SECONDS * G_TIME_SPAN_SECOND;
+
+    /* the refill at RELAY_QUEUE_STOCK_LOW may take the next RELAY_QUEUE_STOCK_SIZE too */
+    while (relay_queue_recycled_count (queue) != RELAY_QUEUE_RECYCLE_MAX - RELAY_QUEUE_STOCK_SIZE
+           && relay_queue_recycled_count (queue) != 0)
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        g_usleep (10000);
+      }
+  }
+  d = g_dir_open (queue_dir, 0, &error);
+  g_assert_no_error (error);
+  while (g_dir_read_name (d) != NULL)
+    files++;
+  /* no file was created: the recycled ones, the one refused */
+  g_assert_cmpuint (files, ==, RELAY_QUEUE_RECYCLE_MAX + 1);
+  g_clear_pointer (&d, g_dir_close);
+  relay_queue_free (queue);
+  /* at stop the stock and the recycled files go; the name taken and the refused file stay
+   * (their owners remove them) */
+  files = 0;
+  d = g_dir_open (queue_dir, 0, &error);
+  g_assert_no_error (error);
+  while (g_dir_read_name (d) != NULL)
+    files++;
+  g_assert_cmpuint (files, ==, 2);
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -417,5 +497,6 @@ main (int   argc,
   g_test_add_func ("/relay-queue/hop-preferred", test_hop_preferred);
   g_test_add_func ("/relay-queue/stock", test_stock);
   g_test_add_func ("/relay-queue/keep-body", test_keep_body);
+  g_test_add_func ("/relay-queue/recycle", test_recycle);
   return g_test_run ();
 }
