@@ -382,8 +382,9 @@ serve (ServerListener *self,
   if (self->idle_threads > self->handoff.length)
     {
       g_queue_push_tail (&self->handoff, w);
-      g_cond_signal (&self->handoff_cond);
       g_mutex_unlock (&self->lock);
+      /* after the unlock: the woken thread does not block on the mutex at once */
+      g_cond_signal (&self->handoff_cond);
       return;
     }
   self->threads++;

@@ -993,8 +993,10 @@ relay_queue_schedule (RelayQueue   *queue,
   g_assert (!g_hash_table_contains (queue->messages, msg->id));
   g_hash_table_insert (queue->messages, msg->id, msg);
   place_locked (queue, msg);
-  g_cond_signal (&queue->cond);
   g_mutex_unlock (&queue->lock);
+  /* after the unlock: the woken worker does not block on the queue mutex at once (a
+   * waiter looks at the queue under the mutex before it sleeps, so none is missed) */
+  g_cond_signal (&queue->cond);
 }
 
 /**
