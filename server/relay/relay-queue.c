@@ -21,9 +21,18 @@
  * grouped: one fsync of the directory covers every rename before it, so concurrent writers
  * share it (sync_dir_grouped).
  *
- * Done messages are unlinked without a directory fsync, outside the queue lock: if a crash
+ * Done messages are removed without a directory fsync, outside the queue lock: if a crash
  * brings a name back, the message is delivered again (at least once, never lost). An .env
  * without its .msg (the .msg unlinked, the .env back after a crash) is removed at start-up.
+ * The .msg of a done message is reused rather than unlinked (relay_queue_recycle_files():
+ * marked free with RELAY_QUEUE_FREE_TAG, renamed to a new id, and handed to the stock at
+ * its next refill, whose directory fsync makes the name durable), so a message costs
+ * neither a file creation nor an unlink; a session cuts the reused file to its message.
+ *
+ * A new message's text stays in memory for its first attempt (RelayMessage.body,
+ * relay_queue_keep_body(): files up to RELAY_QUEUE_BODY_KEEP_MAX, all texts together up
+ * to RELAY_QUEUE_BODY_MEMORY_MAX octets of text, their buffers up to twice that); the
+ * worker drops it after that attempt.
  *
  * The scheduler keeps every queued message in memory (at most RELAY_QUEUE_MAX_MESSAGES
  * are loaded at start-up); those no worker holds wait in a GSequence ordered by their
