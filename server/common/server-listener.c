@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* server-listener.c: a TCP listener with one thread per connection and a cap
+/* server-listener.c: a TCP listener with a session thread per connection (reused) and a cap
  * (see server-listener.h).
  *
  * One accept thread waits for the listening socket to become readable (woken by the
