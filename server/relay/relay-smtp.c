@@ -4,8 +4,8 @@
  * (RFC 2034), STARTTLS (RFC 3207), DSN (RFC 3461), MTRK (RFC 3885)).
  *
  * One session thread per connection (the listener reuses it for the next), blocking I/O
- * on the connection's streams with the server's shutdown cancellable. Replies are collected and written when the client has nothing more
- * buffered (pipelining: commands are read and answered in order, replies flushed when the
+ * on the connection's streams with the server's shutdown cancellable. Replies are
+ * collected and written when the client has nothing more buffered (pipelining: commands are read and answered in order, replies flushed when the
  * input is empty, before DATA's 354 and before STARTTLS).
  *
  * Line handling (documented in msgtrk-relay(8)):
