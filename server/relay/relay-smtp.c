@@ -5,8 +5,9 @@
  *
  * One session thread per connection (the listener reuses it for the next), blocking I/O
  * on the connection's streams with the server's shutdown cancellable. Replies are
- * collected and written when the client has nothing more buffered (pipelining: commands are read and answered in order, replies flushed when the
- * input is empty, before DATA's 354 and before STARTTLS).
+ * collected and written when the client has nothing more buffered (pipelining: commands
+ * are read and answered in order, replies flushed when the input is empty, before DATA's
+ * 354 and before STARTTLS).
  *
  * Line handling (documented in msgtrk-relay(8)):
  *   - commands end at LF; a bare LF is accepted as a command terminator;
