@@ -14,6 +14,11 @@ How: one smtp-sink (Postfix package) on loopback counts deliveries (its -c count
   --messages messages and waits until the sink has them all. fsyncs: strace -f -c -e
   trace=fsync,fdatasync attached to the relay (and to Postfix's master and its children)
   while --strace-messages messages are sent and delivered.
+  CPU per message: the servers' own CPU time (utime + stime from /proc, the relay's threads
+  summed by the kernel; Postfix's master, its live children and the children it reaped)
+  from the start of a round until the sink has every message and the server's queue is
+  empty, divided by the messages; the load generators and the sink are not counted. On a
+  shared machine this moves less with the load than the rates do.
 Limits: needs root (Postfix, strace), smtp-source, smtp-sink and strace; every wait is
   bounded (ROUND_TIMEOUT). The machine may be shared: the load average is printed.
 Never: run as a timed unit test (on demand only: `meson compile -C BUILD bench-relay-postfix-run`
@@ -90,6 +95,23 @@ class Sink:
         self.proc.wait()
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid, reaped=False):
+    """utime + stime of @pid (every thread of it), with @reaped also cutime + cstime (its
+    children that exited and were waited for); 0 if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
 class BenchPostfix(postfix_instance.PrivatePostfix):
     def __init__(self, sink_port):
         super().__init__()
@@ -115,6 +137,17 @@ class BenchPostfix(postfix_instance.PrivatePostfix):
             if master and ppid == master:
                 out.append(int(entry))
         return out
+
+    def cpu_seconds(self):
+        """CPU time of the master, its live children and the children it has reaped."""
+        master = self.read_master_pid()
+        if not master:
+            return 0.0
+        total = proc_cpu_seconds(master, reaped=True)
+        for pid in self.pids():
+            if pid != master:
+                total += proc_cpu_seconds(pid)
+        return total
 
     def queue_empty(self):
         for sub in ("incoming", "active", "deferred", "maildrop"):
@@ -144,6 +177,9 @@ class BenchRelay(relay_harness.Relay):
     def queue_empty(self):
         # empty files are the relay's stock of durable names, not messages
         return self.queue_files() == []
+
+    def cpu_seconds(self):
+        return proc_cpu_seconds(self.proc.pid)
 
 
 def run_smtp_source(port, sessions, messages):
@@ -202,8 +238,11 @@ def run_mtrk_client(port, sessions, messages, mtrk):
         raise errors[0]
 
 
-def one_round(sink, port, driver, sessions, messages, mtrk):
+def one_round(sink, port, driver, sessions, messages, mtrk, server=None):
+    """msg/s until the last 250, seconds until the sink has every message, and (with
+    @server) the server's CPU seconds per message until its queue is empty too."""
     base = sink.count
+    cpu0 = server.cpu_seconds() if server else 0.0
     t0 = time.monotonic()
     if driver == "smtp-source":
         run_smtp_source(port, sessions, messages)
@@ -212,7 +251,11 @@ def one_round(sink, port, driver, sessions, messages, mtrk):
     accepted = time.monotonic() - t0
     sink.wait(base + messages)
     e2e = time.monotonic() - t0
-    return messages / accepted, e2e
+    cpu = None
+    if server:
+        relay_harness.wait_for("the queue to empty", server.queue_empty, ROUND_TIMEOUT, 0.005)
+        cpu = (server.cpu_seconds() - cpu0) / messages
+    return messages / accepted, e2e, cpu
 
 
 SYNC_CALLS = ("fsync", "fdatasync", "syncfs", "sync", "sync_file_range", "msync")
@@ -330,29 +373,38 @@ def main():
                 elif r % 2:
                     order.reverse()
                 for name, port in order:
-                    rate, e2e = one_round(sink, port, driver, s, args.messages,
-                                          mtrk and name != "postfix")
-                    results.setdefault((driver, s, name), []).append((rate, e2e))
+                    server = {"postfix": pf, "relay": relay, "before": before}[name]
+                    results.setdefault((driver, s, name), []).append(
+                        one_round(sink, port, driver, s, args.messages,
+                                  mtrk and name != "postfix", server))
 
         def median(xs):
             xs = sorted(xs)
             return xs[len(xs) // 2]
 
-        print("%-12s %4s  %12s %12s %6s  %10s %10s %6s" % (
+        print("%-12s %4s  %12s %12s %6s  %10s %10s %6s  %9s %9s %6s" % (
             "driver", "sess", "relay msg/s", "pfix msg/s", "ratio",
-            "relay e2e", "pfix e2e", "ratio"))
+            "relay e2e", "pfix e2e", "ratio", "relay cpu", "pfix cpu", "ratio"))
         for driver, s, _mtrk in cases:
             rr = results[(driver, s, "relay")]
             pp = results[(driver, s, "postfix")]
             r_rate, p_rate = median([x[0] for x in rr]), median([x[0] for x in pp])
             r_e2e, p_e2e = median([x[1] for x in rr]), median([x[1] for x in pp])
-            print("%-12s %4d  %12.1f %12.1f %5.2fx  %9.2fs %9.2fs %5.2fx" % (
-                driver, s, r_rate, p_rate, r_rate / p_rate, r_e2e, p_e2e, r_e2e / p_e2e))
+            r_cpu, p_cpu = median([x[2] for x in rr]), median([x[2] for x in pp])
+            print("%-12s %4d  %12.1f %12.1f %5.2fx  %9.2fs %9.2fs %5.2fx  %7.0fus %7.0fus %5.2fx"
+                  % (driver, s, r_rate, p_rate, r_rate / p_rate, r_e2e, p_e2e, r_e2e / p_e2e,
+                     r_cpu * 1e6, p_cpu * 1e6, r_cpu / p_cpu if p_cpu else 0.0))
             if before:
                 bb = results[(driver, s, "before")]
                 b_rate, b_e2e = median([x[0] for x in bb]), median([x[1] for x in bb])
-                print("%-12s %4s  %12.1f %12s %5.2fx  %9.2fs %9s %5.2fx   (before)" % (
-                    "", "", b_rate, "", b_rate / p_rate, b_e2e, "", b_e2e / p_e2e))
+                b_cpu = median([x[2] for x in bb])
+                print("%-12s %4s  %12.1f %12s %5.2fx  %9.2fs %9s %5.2fx  %7.0fus %9s %5.2fx"
+                      "   (before)" % ("", "", b_rate, "", b_rate / p_rate, b_e2e, "",
+                                       b_e2e / p_e2e, b_cpu * 1e6, "",
+                                       b_cpu / p_cpu if p_cpu else 0.0))
+        print("# cpu: the server's own CPU time per message (utime + stime, /proc) from the "
+              "first connection until the sink has every message and its queue is empty; "
+              "median of the rounds")
 
         n = args.strace_messages
         f_relay_mtrk = count_fsyncs(

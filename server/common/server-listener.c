@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* server-listener.c: a TCP listener with one thread per connection and a cap
+/* server-listener.c: a TCP listener with a session thread per connection (reused) and a cap
  * (see server-listener.h).
  *
  * One accept thread waits for the listening socket to become readable (woken by the
@@ -12,9 +12,16 @@
  * opens the next (a burst of short sessions) is served even when the server's side of the
  * previous session is still ending; the count of live sessions (workers whose handler
  * has not returned) is the only thing compared with the cap. Each accepted connection
- * under the cap gets a worker thread (joined once it has ended, by the accept thread or by
- * stop()); the count of workers and the set of open connections are kept under one mutex,
- * and stop() waits on a condition until the count is zero.
+ * under the cap goes to a session thread: one that has ended its previous session and
+ * waits for the next (handed over through a queue under the listener's mutex: a futex
+ * wake-up), or a new one if none waits. Threads are reused because making one per
+ * connection cost more than the session's own work on this path: clone, a fresh stack's
+ * page faults, and at its end the stack given back with a TLB shoot-down IPI to every
+ * CPU. A thread with no session for SERVER_LISTENER_THREAD_IDLE seconds exits and is
+ * joined (by the accept thread or by stop()), so there are never more threads than the
+ * most sessions there were at once. The count of sessions, the idle threads and the set of
+ * open connections are kept under one mutex, and stop() waits on a condition until no
+ * session and no thread is left.
  *
  * Event-driven programs (server_listener_set_inline(), mtqpd): the handler runs in the
  * accept thread itself (it must not block) and keeps the connection with
@@ -54,6 +61,7 @@ struct _ServerListener
   GCancellable *cancellable;       /* (owned) cancelled by stop() */
   GThread *accept_thread;          /* (owned) (nullable) */
   gboolean inline_handler;         /* call the handler in the accept thread */
+  gboolean pollfd_held;            /* the cancellable's pollfd is kept from start to free */
 
   GMutex lock;
   GCond cond;
@@ -62,6 +70,11 @@ struct _ServerListener
   GPtrArray *finished;             /* (owned) GThread refs of workers that are ending, to
                                     * join (so that their thread-local state, e.g.
                                     * OpenSSL's, is freed before exit); under lock */
+  GQueue handoff;                  /* Worker handed to an idle session thread; under lock */
+  GCond handoff_cond;              /* signalled when a Worker is handed off, and at stop */
+  guint idle_threads;              /* session threads waiting for a Worker; under lock */
+  guint threads;                   /* session threads alive; under lock */
+  gboolean stopping;               /* stop() has begun: idle threads exit; under lock */
 };
 
 typedef struct
@@ -140,6 +153,7 @@ server_listener_new (GSocketAddress       *address,
   self->cancellable = g_cancellable_new ();
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
+  g_cond_init (&self->handoff_cond);
   self->connections = g_hash_table_new (NULL, NULL);
   self->finished = g_ptr_array_new ();
   return self;
@@ -199,17 +213,43 @@ worker_finish (Worker  *w,
   g_mutex_unlock (&self->lock);
 }
 
+/* A session thread: serves @data (a Worker), then waits up to SERVER_LISTENER_THREAD_IDLE
+ * seconds for the next one handed off by serve(); exits when none comes or at stop (it
+ * then puts itself among the finished, to be joined). */
 static gpointer
 worker_thread (gpointer data)
 {
   Worker *w = data;
   ServerListener *self = w->listener;
-  gboolean detached = FALSE;
 
-  w->detached_out = &detached;
-  self->handler (w->connection, self->cancellable, self->user_data);
-  if (!detached) /* w may be gone if it was detached */
-    worker_finish (w, g_thread_self ());
+  while (w != NULL)
+    {
+      gboolean detached = FALSE;
+      gint64 deadline;
+
+      w->detached_out = &detached;
+      self->handler (w->connection, self->cancellable, self->user_data);
+      if (!detached) /* w may be gone if it was detached */
+        worker_finish (w, NULL);
+
+      g_mutex_lock (&self->lock);
+      deadline = g_get_monotonic_time () + SERVER_LISTENER_THREAD_IDLE * G_TIME_SPAN_SECOND;
+      self->idle_threads++;
+      while (g_queue_is_empty (&self->handoff) && !self->stopping)
+        if (!g_cond_wait_until (&self->handoff_cond, &self->lock, deadline))
+          break;
+      self->idle_threads--;
+      /* A Worker handed off counted on this thread being idle: take it even at stop or
+       * after the wait timed out (its handler ends at once when stopping). */
+      w = g_queue_pop_head (&self->handoff);
+      if (w == NULL)
+        {
+          self->threads--;
+          g_ptr_array_add (self->finished, g_thread_ref (g_thread_self ()));
+          g_cond_broadcast (&self->cond);
+        }
+      g_mutex_unlock (&self->lock);
+    }
   return NULL;
 }
 
@@ -336,10 +376,26 @@ serve (ServerListener *self,
       return;
     }
 
+  /* An idle session thread takes it (each idle thread takes at most one: the queue is
+   * never longer than the number of idle threads); else a new thread. */
+  g_mutex_lock (&self->lock);
+  if (self->idle_threads > self->handoff.length)
+    {
+      g_queue_push_tail (&self->handoff, w);
+      g_mutex_unlock (&self->lock);
+      /* after the unlock: the woken thread does not block on the mutex at once */
+      g_cond_signal (&self->handoff_cond);
+      return;
+    }
+  self->threads++;
+  g_mutex_unlock (&self->lock);
   thread = g_thread_try_new ("connection", worker_thread, w, &error);
   if (thread == NULL)
     {
       g_warning ("Cannot start a connection thread: %s", error->message);
+      g_mutex_lock (&self->lock);
+      self->threads--;
+      g_mutex_unlock (&self->lock);
       worker_finish (w, NULL);
     }
 }
@@ -433,8 +489,16 @@ accept_thread (gpointer data)
 void
 server_listener_start (ServerListener *self)
 {
+  GPollFD pfd;
+
   g_return_if_fail (self->accept_thread == NULL);
 
+  /* Every wait of the accept thread and of the sessions polls the cancellable's file
+   * descriptor; GCancellable closes it whenever no one holds it and makes a new one at
+   * the next wait (an eventfd() and a close() per connection, and more per read). One
+   * reference held for the listener's life keeps the one descriptor. */
+  if (!self->pollfd_held)
+    self->pollfd_held = g_cancellable_make_pollfd (self->cancellable, &pfd);
   self->accept_thread = g_thread_new ("accept", accept_thread, self);
 }
 
@@ -467,6 +531,11 @@ server_listener_stop (ServerListener *self)
     g_socket_shutdown (g_socket_connection_get_socket (key), TRUE, TRUE, NULL);
   while (self->active > 0)
     g_cond_wait (&self->cond, &self->lock);
+  /* idle session threads exit (they put themselves among the finished) */
+  self->stopping = TRUE;
+  g_cond_broadcast (&self->handoff_cond);
+  while (self->threads > 0)
+    g_cond_wait (&self->cond, &self->lock);
   g_mutex_unlock (&self->lock);
   reap_finished (self);
 }
@@ -484,11 +553,14 @@ server_listener_free (ServerListener *self)
     return;
   server_listener_stop (self);
   g_object_unref (self->socket);
+  if (self->pollfd_held)
+    g_cancellable_release_fd (self->cancellable);
   g_object_unref (self->cancellable);
   g_hash_table_unref (self->connections);
   g_ptr_array_unref (self->finished);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
+  g_cond_clear (&self->handoff_cond);
   g_free (self->reject_line);
   g_free (self);
 }

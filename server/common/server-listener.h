@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* server-listener.h: a listening TCP socket with one thread per connection and a cap.
+/* server-listener.h: a listening TCP socket with a session thread per connection and a
+ * cap.
  *
- * An accept thread takes connections; up to max_connections run at once, each in its own
- * thread calling the handler with blocking I/O. The cap counts live sessions only: a slot
+ * An accept thread takes connections; up to max_connections run at once, each in a
+ * session thread of its own calling the handler with blocking I/O (a thread whose session
+ * ended takes the next connection; one idle for SERVER_LISTENER_THREAD_IDLE seconds
+ * exits). The cap counts live sessions only: a slot
  * is free again as soon as the handler returns. A connection beyond the cap is not
  * accepted at once: it waits in the listen backlog until a session ends; if no session
  * ends within wait_seconds, the waiting connections get the configured reject line (e.g.
@@ -32,6 +35,9 @@ G_BEGIN_DECLS
 #define SERVER_LISTENER_MAX_WAIT 300
 /** SERVER_LISTENER_BACKLOG: the listen(2) backlog: connections waiting to be accepted. */
 #define SERVER_LISTENER_BACKLOG 128
+/** SERVER_LISTENER_THREAD_IDLE: seconds a session thread that has ended its session waits
+ * for the next connection before it exits (and is joined). */
+#define SERVER_LISTENER_THREAD_IDLE 10
 
 typedef void (*ServerConnectionFunc) (GSocketConnection *connection,
                                       GCancellable      *cancellable,

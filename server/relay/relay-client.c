@@ -283,19 +283,39 @@ relay_client_result_clear (RelayClientResult *result)
   result->remote_domain = NULL;
 }
 
-/* Mail dot-stuffed message data from the queue file; FALSE on a local or network error. */
+/* Mail dot-stuffed message data from the queue file, or from memory while the session
+ * that accepted it left the text there (RelayMessage.body, first attempt: the lines are
+ * the ones it wrote to the file, CRLF, none over RELAY_TEXT_LINE_MAX); FALSE on a local
+ * or network error. */
 static gboolean
 send_data (Client       *c,
            RelayMessage *msg,
            GError      **error)
 {
-  g_autofree char *path = relay_queue_msg_path (c->server->queue, msg->id);
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileInputStream) fin = g_file_read (file, c->server->shutdown, error);
-  g_autoptr (GString) out = g_string_new (NULL);
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autofree char *path = NULL;
+  g_autoptr (GFile) file = NULL;
+  g_autoptr (GFileInputStream) fin = NULL;
+  g_autoptr (GString) out = NULL;
+  g_autoptr (GString) line = NULL;
   ServerLineReader reader;
 
+  if (msg->body != NULL)
+    {
+      gsize len = 0;
+      const char *data = g_bytes_get_data (msg->body, &len);
+
+      out = g_string_sized_new (len + len / 64 + 8);
+      msgtrk_dot_stuff (out, data, len, 0, NULL);
+      msgtrk_dot_end (out);
+      return g_output_stream_write_all (c->out, out->str, out->len, NULL, c->server->shutdown,
+                                        error)
+             && g_output_stream_flush (c->out, c->server->shutdown, error);
+    }
+  path = relay_queue_msg_path (c->server->queue, msg->id);
+  file = g_file_new_for_path (path);
+  fin = g_file_read (file, c->server->shutdown, error);
+  out = g_string_new (NULL);
+  line = g_string_new (NULL);
   if (fin == NULL)
     return FALSE;
   if (!g_seekable_seek (G_SEEKABLE (fin), (goffset) msg->body_offset, G_SEEK_SET,

@@ -3,8 +3,8 @@
  * msgtrk-relay(8) and msgtrk-relay.conf(5)).
  *
  * Runs on the servers' skeleton (server-main.h: options, the bounded configuration file,
- * bind, privilege drop, signals, port file, one thread per connection). This file adds the
- * relay's parts: its configuration (relay-config.c), the TLS contexts (as root), then as
+ * bind, privilege drop, signals, port file, a session thread per connection, reused).
+ * This file adds the relay's parts: its configuration (relay-config.c), the TLS contexts (as root), then as
  * [relay] user the tracking store (and/or the push sender, [push]) and the queue, whose workers it wires to delivery
  * (relay_deliver_message through the queue's RelayDeliverFunc); every queued message is
  * resumed before connections are accepted.

@@ -29,6 +29,20 @@ G_BEGIN_DECLS
 /** RELAY_QUEUE_STOCK_SIZE: empty queue files created at once, ahead of need, under new
  * names made durable by one directory fsync (so a new message needs only its own). */
 #define RELAY_QUEUE_STOCK_SIZE 32
+/** RELAY_QUEUE_FREE_TAG: first octets of a queue file whose message is done and which
+ * waits, under a new name, to hold a new message (the head is overwritten with this tag,
+ * spaces and CRLF: never loaded as a message). */
+#define RELAY_QUEUE_FREE_TAG "X-Msgtrk-Queue-Free: "
+/** RELAY_QUEUE_RECYCLE_MAX: files of done messages kept that way at most (beyond, they
+ * are unlinked); the stock is refilled from them before new files are created. */
+#define RELAY_QUEUE_RECYCLE_MAX (2 * RELAY_QUEUE_STOCK_SIZE)
+/** RELAY_QUEUE_BODY_KEEP_MAX: largest queue file (envelope block and message) whose
+ * message text an SMTP session hands to the first delivery attempt in memory
+ * (RelayMessage.body), so that attempt reads no file; larger ones are read from disk. */
+#define RELAY_QUEUE_BODY_KEEP_MAX (64 * 1024)
+/** RELAY_QUEUE_BODY_MEMORY_MAX: message texts held in memory that way, all messages
+ * together, in octets; past it a new message's text is read from its file. */
+#define RELAY_QUEUE_BODY_MEMORY_MAX (16 * 1024 * 1024)
 
 /* One queued message */
 typedef struct
@@ -66,6 +80,11 @@ typedef struct
   char *hop;              /* (owned) (nullable) scheduler: the next hop of its next attempt
                            * (RelayWorkerFuncs.hop_of), matched against a worker's open
                            * session; in memory only */
+  GBytes *body;           /* (owned) (nullable) the message text exactly as in the file
+                           * after body_offset, kept from acceptance until the end of the
+                           * first attempt (relay_queue_keep_body()); in memory only */
+  gboolean env_written;   /* an .env may exist for it (relay_queue_save() ran, or one was
+                           * there at start-up): removal unlinks it too */
 } RelayMessage;
 
 RelayRecipient *relay_recipient_new         (const char *address);
@@ -128,6 +147,10 @@ void        relay_queue_seal_head    (char         *head,
                                       GChecksum    *sum);
 char       *relay_queue_take_name    (RelayQueue   *queue,
                                       GError      **error);
+gboolean    relay_queue_keep_body    (RelayQueue   *queue,
+                                      RelayMessage *msg,
+                                      GString      *file);
+guint64     relay_queue_kept_bytes   (RelayQueue   *queue);
 char       *relay_queue_read_body    (RelayQueue   *queue,
                                       RelayMessage *msg,
                                       gsize        *len,
@@ -145,6 +168,9 @@ void        relay_queue_schedule     (RelayQueue   *queue,
                                       RelayMessage *msg);
 void        relay_queue_remove_files (RelayQueue   *queue,
                                       RelayMessage *msg);
+gboolean    relay_queue_recycle_files (RelayQueue  *queue,
+                                       RelayMessage *msg);
+guint       relay_queue_recycled_count (RelayQueue *queue);
 gboolean    relay_queue_has_room     (RelayQueue   *queue);
 gboolean    relay_queue_reserve      (RelayQueue   *queue);
 void        relay_queue_release      (RelayQueue   *queue);

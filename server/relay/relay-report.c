@@ -11,12 +11,34 @@
 
 #include "msgtrk-private.h"
 
-/* An RFC 5322 date in local time (Received:, DSN text). */
+/* An RFC 5322 date in local time (Received:, DSN text). The last one made is kept for
+ * its second: every Received: field of a busy second is the same text, and GLib looks
+ * the local time zone up again (two stat()s and a readlink()) for each new date. */
 char *
 relay_format_date (gint64 unix_seconds)
 {
-  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local (unix_seconds);
-  return msgtrk_date_format (dt);
+  static GMutex lock;
+  static gint64 last_seconds = G_MININT64;
+  static char *last_text;
+  g_autoptr (GDateTime) dt = NULL;
+  char *text;
+
+  g_mutex_lock (&lock);
+  if (last_text != NULL && last_seconds == unix_seconds)
+    {
+      text = g_strdup (last_text);
+      g_mutex_unlock (&lock);
+      return text;
+    }
+  g_mutex_unlock (&lock);
+  dt = g_date_time_new_from_unix_local (unix_seconds);
+  text = msgtrk_date_format (dt);
+  g_mutex_lock (&lock);
+  g_free (last_text);
+  last_text = g_strdup (text);
+  last_seconds = unix_seconds;
+  g_mutex_unlock (&lock);
+  return text;
 }
 
 static GDateTime *

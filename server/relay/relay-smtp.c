@@ -3,10 +3,11 @@
  * PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES
  * (RFC 2034), STARTTLS (RFC 3207), DSN (RFC 3461), MTRK (RFC 3885)).
  *
- * One thread per connection, blocking I/O on the connection's streams with the server's
- * shutdown cancellable. Replies are collected and written when the client has nothing more
- * buffered (pipelining: commands are read and answered in order, replies flushed when the
- * input is empty, before DATA's 354 and before STARTTLS).
+ * One session thread per connection (the listener reuses it for the next), blocking I/O
+ * on the connection's streams with the server's shutdown cancellable. Replies are
+ * collected and written when the client has nothing more buffered (pipelining: commands
+ * are read and answered in order, replies flushed when the input is empty, before DATA's
+ * 354 and before STARTTLS).
  *
  * Line handling (documented in msgtrk-relay(8)):
  *   - commands end at LF; a bare LF is accepted as a command terminator;
@@ -510,13 +511,18 @@ typedef struct
   gboolean write_failed;
   gboolean in_headers;
   guint received;
+  gboolean flushed;    /* some data went to the file before the end (buf is not all) */
+  guint64 written;     /* octets written to the file */
   GChecksum *sum;      /* SHA-256 of what follows the head (relay_queue_seal_head) */
   gsize head_left;     /* octets of the head not yet passed to sum */
   GString *harrison;   /* (nullable) header lines for Content-Track (relay-harrison.c) */
 } DataSink;
 
+/* Write what is buffered to the file; @keep: leave it in the buffer (the last write of a
+ * message that may be kept in memory, relay_queue_keep_body()). */
 static void
-sink_flush (DataSink *sink)
+sink_flush (DataSink *sink,
+            gboolean  keep)
 {
   gsize done = 0;
   gsize skip = MIN (sink->head_left, sink->buf->len);
@@ -531,9 +537,16 @@ sink_flush (DataSink *sink)
       if (n < 0)
         sink->write_failed = TRUE;
       else
-        done += n;
+        {
+          done += n;
+          sink->written += n;
+        }
     }
-  g_string_truncate (sink->buf, 0);
+  if (!keep)
+    {
+      g_string_truncate (sink->buf, 0);
+      sink->flushed = TRUE;
+    }
 }
 
 /* Store one logical line (no terminator) with CRLF, counting size and Received: headers. */
@@ -560,7 +573,7 @@ sink_line (DataSink   *sink,
   g_string_append_len (sink->buf, text, len);
   g_string_append (sink->buf, "\r\n");
   if (sink->buf->len >= RELAY_DATA_FLUSH_SIZE)
-    sink_flush (sink);
+    sink_flush (sink, FALSE);
 }
 
 static char *
@@ -596,7 +609,8 @@ receive_data (Session *s)
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) unstuffed = g_string_new (NULL);
   g_autoptr (GString) harrison_headers = NULL; /* sink.harrison's owner */
-  DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0, NULL, RELAY_QUEUE_HEAD_LEN };
+  DataSink sink = { -1, NULL, 0, FALSE, FALSE, FALSE, TRUE, 0, FALSE, 0, NULL,
+                    RELAY_QUEUE_HEAD_LEN };
   MsgtrkDotParser dot;
 
   /* An empty file already in queue/ under a durable name: written here, sealed and
@@ -679,13 +693,16 @@ receive_data (Session *s)
       sink_line (&sink, s->config, text, len);
     }
 
-  sink_flush (&sink);
+  sink_flush (&sink, TRUE);
   refused = sink.too_big || sink.line_too_long || sink.received > RELAY_MAX_RECEIVED;
   /* Only a message about to be accepted is sealed: a file never sealed is never loaded. */
   if (!sink.write_failed && !refused)
     {
       relay_queue_seal_head (head, sink.sum);
-      if (pwrite (sink.fd, head, RELAY_QUEUE_HEAD_LEN, 0) != (ssize_t) RELAY_QUEUE_HEAD_LEN)
+      /* A stock file may be a done message's, reused (relay_queue_recycle_files()): what
+       * lies past this message is cut off; the fsync below covers the new length. */
+      if (pwrite (sink.fd, head, RELAY_QUEUE_HEAD_LEN, 0) != (ssize_t) RELAY_QUEUE_HEAD_LEN
+          || ftruncate (sink.fd, (off_t) sink.written) != 0)
         {
           g_warning ("cannot write %s: %s", tmp_path, g_strerror (errno));
           sink.write_failed = TRUE;
@@ -701,8 +718,6 @@ receive_data (Session *s)
       sink.write_failed = TRUE;
     }
   sink.fd = -1;
-  g_string_free (sink.buf, TRUE);
-  sink.buf = NULL;
 
   if (sink.too_big)
     reply (s, "552 5.3.4 Message size exceeds fixed limit of %" G_GUINT64_FORMAT,
@@ -724,11 +739,22 @@ receive_data (Session *s)
                    ((RelayRecipient *) g_ptr_array_index (msg->rcpts, i))->address,
                    relay_message_is_tracked (msg) ? " (tracked)" : "");
       relay_harrison_accepted (s->server, s->peer_ip, msg, header, sink.harrison);
-      relay_queue_schedule (s->server->queue, msg);
+      /* A message that fit in the buffer goes to its first attempt from memory. */
+      if (!sink.flushed)
+        relay_queue_keep_body (s->server->queue, msg, g_steal_pointer (&sink.buf));
+      else
+        g_string_free (g_steal_pointer (&sink.buf), TRUE);
+      /* The 250 goes out before a worker is woken for the message (the file is durable
+       * already): the woken worker cannot delay the client's reply (a write that fails
+       * here is met again by the session's next read). */
       reply (s, "250 2.0.0 Ok: queued as %s", id);
+      if (server_line_reader_available (&s->reader) == 0)
+        flush_replies (s);
+      relay_queue_schedule (s->server->queue, msg);
       reset_transaction (s);
       return TRUE;
     }
+  g_string_free (g_steal_pointer (&sink.buf), TRUE);
   g_unlink (tmp_path);
   reset_transaction (s);
   return TRUE;

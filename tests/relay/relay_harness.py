@@ -26,6 +26,8 @@ SECRET_RAW = bytes(range(32))
 AUTH = base64.b64encode(hashlib.sha1(SECRET_RAW).digest()).decode("ascii")
 START_TIMEOUT = 20
 STOP_TIMEOUT = 30
+# server/relay/relay-queue.h: the head of a queue file that holds no message any more
+QUEUE_FREE_TAG = b"X-Msgtrk-Queue-Free: "
 
 
 class HarnessError(Exception):
@@ -192,15 +194,19 @@ class Relay:
         return out
 
     def queue_files(self):
-        """Files in queue/ but the empty ones the relay creates ahead of need (its stock
-        of durable names, relay_queue_take_name())."""
+        """Files in queue/ but those holding no message: the empty ones the relay creates
+        ahead of need (its stock of durable names, relay_queue_take_name()) and the files
+        of done messages marked free for reuse (RELAY_QUEUE_FREE_TAG,
+        relay_queue_recycle_files())."""
         out = []
         for path in glob.glob(os.path.join(self.state_dir, "queue", "*")):
             try:
-                if os.path.getsize(path) > 0:
-                    out.append(path)
+                with open(path, "rb") as f:
+                    start = f.read(len(QUEUE_FREE_TAG))
             except FileNotFoundError:
-                pass
+                continue
+            if start and start != QUEUE_FREE_TAG:
+                out.append(path)
         return sorted(out)
 
 

@@ -28,8 +28,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import (AUTH, HarnessError, Relay, SmtpClient, make_body,  # noqa: E402
-                           wait_for)
+from relay_harness import (AUTH, QUEUE_FREE_TAG, HarnessError, Relay,  # noqa: E402
+                           SmtpClient, make_body, wait_for)
 
 MESSAGES = 3
 TAG = b"X-Msgtrk-Queue-Envelope: "
@@ -122,9 +122,12 @@ def main():
         a.start()
         mails = b.wait_mail("bob@example.org", MESSAGES + 1, 60)
         wait_for("A's queue to empty", lambda: a.queue_files() == [], 30)
-        left = glob.glob(os.path.join(qdir, "*"))
-        if left:
-            raise HarnessError("files left in queue/ after start-up and delivery: %r" % left)
+        # what remains holds no message: files of done messages marked free for reuse
+        for p in glob.glob(os.path.join(qdir, "*")):
+            with open(p, "rb") as f:
+                if not f.read().startswith(QUEUE_FREE_TAG):
+                    raise HarnessError("a file left in queue/ after start-up and delivery: "
+                                       "%s" % p)
         subjects = sorted(l for m in mails for l in m.split(b"\n") if l.startswith(b"Subject:"))
         want = sorted([b"Subject: queue file %d" % i for i in range(1, MESSAGES)]
                       + [b"Subject: queue file 0", b"Subject: at the limit"])
@@ -133,6 +136,9 @@ def main():
         if any(TAG in m for m in mails):
             raise HarnessError("the envelope block leaked into a delivered message")
         a.stop()
+        left = glob.glob(os.path.join(qdir, "*"))
+        if left:
+            raise HarnessError("files left in queue/ after a clean stop: %r" % left)
         b.stop()
         print("ok: one queue file per message; %d delivered after SIGKILL" % MESSAGES)
         return 0

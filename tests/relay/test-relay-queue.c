@@ -286,6 +286,207 @@ test_stock (void)
   mt_tmpdir_remove (dir);
 }
 
+/* What the first attempt of a message with a kept text sees. */
+typedef struct
+{
+  RelayQueue *queue;
+  Recorder rec;
+  GPtrArray *texts;       /* (element-type utf8) relay_queue_read_body() per attempt */
+} BodyRecorder;
+
+static void
+body_deliver (RelayMessage *msg,
+              gpointer      worker,
+              gpointer      user_data)
+{
+  BodyRecorder *br = user_data;
+  g_autoptr (GError) error = NULL;
+  gsize len = 0;
+  char *text = relay_queue_read_body (br->queue, msg, &len, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (strlen (text), ==, len);
+  g_mutex_lock (&br->rec.lock);
+  g_ptr_array_add (br->texts, text);
+  g_mutex_unlock (&br->rec.lock);
+  record_deliver (msg, worker, &br->rec);
+}
+
+/* A file of @len octets: an envelope block of @offset octets ('E'), then the text ('t'). */
+static GString *
+file_of (gsize len,
+         gsize offset)
+{
+  GString *file = g_string_sized_new (len);
+
+  for (gsize i = 0; i < len; i++)
+    g_string_append_c (file, i < offset ? 'E' : 't');
+  return file;
+}
+
+/* RELAY_QUEUE_BODY_KEEP_MAX: a file of exactly that size is kept (its text only, no
+ * envelope), one octet more is not; RELAY_QUEUE_BODY_MEMORY_MAX: texts are kept until
+ * they fill it exactly, the next is refused; the first attempt reads the kept text (no
+ * file exists here), and the worker drops every text after it (nothing held). */
+static void
+test_keep_body (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  BodyRecorder br = { .rec = { .ids = g_ptr_array_new_with_free_func (g_free) },
+                      .texts = g_ptr_array_new_with_free_func (g_free) };
+  g_autoptr (GError) error = NULL;
+  const guint fill = RELAY_QUEUE_BODY_MEMORY_MAX / RELAY_QUEUE_BODY_KEEP_MAX;
+  RelayMessage *first;
+  RelayMessage *over;
+  guint scheduled = 0;
+
+  G_STATIC_ASSERT (RELAY_QUEUE_BODY_MEMORY_MAX % RELAY_QUEUE_BODY_KEEP_MAX == 0);
+  g_mutex_init (&br.rec.lock);
+  br.queue = relay_queue_new (dir, RELAY_QUEUE_MAX_MESSAGES, 1, body_deliver, NULL, &br,
+                              &error);
+  g_assert_no_error (error);
+
+  /* at the size limit: kept, without its envelope block */
+  first = make_message ("a-000", now);
+  first->body_offset = 100;
+  g_assert_true (relay_queue_keep_body (br.queue, first,
+                                        file_of (RELAY_QUEUE_BODY_KEEP_MAX, 100)));
+  g_assert_cmpuint (g_bytes_get_size (first->body), ==, RELAY_QUEUE_BODY_KEEP_MAX - 100);
+  g_assert_cmpuint (relay_queue_kept_bytes (br.queue), ==, RELAY_QUEUE_BODY_KEEP_MAX - 100);
+  /* one past it: not kept */
+  over = make_message ("b-over", now);
+  over->body_offset = 100;
+  g_assert_false (relay_queue_keep_body (br.queue, over,
+                                         file_of (RELAY_QUEUE_BODY_KEEP_MAX + 1, 100)));
+  g_assert_null (over->body);
+  relay_message_free (over);
+  relay_queue_schedule (br.queue, first);
+  scheduled++;
+
+  /* the memory cap: fill it exactly (the first one holds 100 octets less) */
+  for (guint i = 1; i < fill; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("a-%03u", i);
+      RelayMessage *msg = make_message (id, now);
+
+      g_assert_true (relay_queue_keep_body (br.queue, msg,
+                                            file_of (RELAY_QUEUE_BODY_KEEP_MAX, 0)));
+      relay_queue_schedule (br.queue, msg);
+      scheduled++;
+    }
+  over = make_message ("c-fits", now);
+  g_assert_true (relay_queue_keep_body (br.queue, over, file_of (100, 0)));
+  relay_queue_schedule (br.queue, over);
+  scheduled++;
+  g_assert_cmpuint (relay_queue_kept_bytes (br.queue), ==, RELAY_QUEUE_BODY_MEMORY_MAX);
+  over = make_message ("d-past", now);
+  g_assert_false (relay_queue_keep_body (br.queue, over, file_of (1, 0)));
+  g_assert_cmpuint (relay_queue_kept_bytes (br.queue), ==, RELAY_QUEUE_BODY_MEMORY_MAX);
+  relay_message_free (over);
+
+  relay_queue_start (br.queue);
+  wait_count (&br.rec, scheduled);
+  {
+    gint64 deadline = g_get_monotonic_time () + WAIT_MAX_SECONDS * G_TIME_SPAN_SECOND;
+
+    while (relay_queue_kept_bytes (br.queue) > 0) /* dropped right after each attempt */
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        g_usleep (10000);
+      }
+  }
+  relay_queue_free (br.queue);
+  g_assert_cmpuint (br.texts->len, ==, scheduled);
+  g_assert_cmpuint (strlen (g_ptr_array_index (br.texts, 0)), ==,
+                    RELAY_QUEUE_BODY_KEEP_MAX - 100);
+  g_assert_null (strchr (g_ptr_array_index (br.texts, 0), 'E'));
+  g_ptr_array_unref (br.texts);
+  g_ptr_array_unref (br.rec.ids);
+  g_mutex_clear (&br.rec.lock);
+  mt_tmpdir_remove (dir);
+}
+
+static gboolean
+file_starts_with (const char *path,
+                  const char *prefix)
+{
+  g_autofree char *data = NULL;
+
+  return g_file_get_contents (path, &data, NULL, NULL) && g_str_has_prefix (data, prefix);
+}
+
+/* RELAY_QUEUE_RECYCLE_MAX: files of done messages are marked free and renamed up to that
+ * many, one more is refused (left alone for the caller to remove); the stock is refilled
+ * from them (no new file made) and what is left unused goes at stop. */
+static void
+test_recycle (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *queue_dir = g_build_filename (dir, "queue", NULL);
+  g_autoptr (GError) error = NULL;
+  RelayQueue *queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, NULL, &error);
+  g_autoptr (GPtrArray) old_paths = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *taken = NULL;
+  g_autofree char *taken_path = NULL;
+  g_autoptr (GDir) d = NULL;
+  guint files = 0;
+
+  g_assert_no_error (error);
+  for (guint i = 0; i <= RELAY_QUEUE_RECYCLE_MAX; i++)
+    {
+      g_autofree char *id = relay_queue_new_id ();
+      char *path = relay_queue_msg_path (queue, id);
+      g_autoptr (RelayMessage) msg = make_message (id, 0);
+
+      g_assert_true (g_file_set_contents (path, "X-Msgtrk-Queue-Envelope: a done message\r\n"
+                                          "[message]\r\nid=x\r\n", -1, NULL));
+      g_assert_cmpint (relay_queue_recycle_files (queue, msg), ==,
+                       i < RELAY_QUEUE_RECYCLE_MAX);
+      g_ptr_array_add (old_paths, path);
+    }
+  g_assert_cmpuint (relay_queue_recycled_count (queue), ==, RELAY_QUEUE_RECYCLE_MAX);
+  for (guint i = 0; i < RELAY_QUEUE_RECYCLE_MAX; i++)
+    g_assert_false (g_file_test (g_ptr_array_index (old_paths, i), G_FILE_TEST_EXISTS));
+  /* the one past the limit is untouched */
+  g_assert_true (file_starts_with (g_ptr_array_index (old_paths, RELAY_QUEUE_RECYCLE_MAX),
+                                   "X-Msgtrk-Queue-Envelope: "));
+
+  /* the stock comes from the recycled files: the name taken is one, marked free */
+  taken = relay_queue_take_name (queue, &error);
+  g_assert_no_error (error);
+  taken_path = relay_queue_msg_path (queue, taken);
+  g_assert_true (file_starts_with (taken_path, RELAY_QUEUE_FREE_TAG));
+  {
+    gint64 deadline = g_get_monotonic_time () + WAIT_MAX_SECONDS * G_TIME_SPAN_SECOND;
+
+    /* the refill at RELAY_QUEUE_STOCK_LOW may take the next RELAY_QUEUE_STOCK_SIZE too */
+    while (relay_queue_recycled_count (queue) != RELAY_QUEUE_RECYCLE_MAX - RELAY_QUEUE_STOCK_SIZE
+           && relay_queue_recycled_count (queue) != 0)
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        g_usleep (10000);
+      }
+  }
+  d = g_dir_open (queue_dir, 0, &error);
+  g_assert_no_error (error);
+  while (g_dir_read_name (d) != NULL)
+    files++;
+  /* no file was created: the recycled ones, the one refused */
+  g_assert_cmpuint (files, ==, RELAY_QUEUE_RECYCLE_MAX + 1);
+  g_clear_pointer (&d, g_dir_close);
+  relay_queue_free (queue);
+  /* at stop the stock and the recycled files go; the name taken and the refused file stay
+   * (their owners remove them) */
+  files = 0;
+  d = g_dir_open (queue_dir, 0, &error);
+  g_assert_no_error (error);
+  while (g_dir_read_name (d) != NULL)
+    files++;
+  g_assert_cmpuint (files, ==, 2);
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -295,5 +496,7 @@ main (int   argc,
   g_test_add_func ("/relay-queue/retry-placed-again", test_retry_placed_again);
   g_test_add_func ("/relay-queue/hop-preferred", test_hop_preferred);
   g_test_add_func ("/relay-queue/stock", test_stock);
+  g_test_add_func ("/relay-queue/keep-body", test_keep_body);
+  g_test_add_func ("/relay-queue/recycle", test_recycle);
   return g_test_run ();
 }

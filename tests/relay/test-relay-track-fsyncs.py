@@ -114,11 +114,8 @@ def main():
             if code != 250:
                 raise HarnessError("DATA answered %s" % text)
         c.close()
-        queue = os.path.join(a.state_dir, "queue")
         wait_for("every message delivered", lambda: sink.count >= MESSAGES, timeout=60)
-        wait_for("the queue to empty", lambda: not any(
-            n.endswith((".msg", ".env")) and os.path.getsize(os.path.join(queue, n)) > 0
-            for n in os.listdir(queue)), timeout=60)
+        wait_for("the queue to empty", lambda: a.queue_files() == [], timeout=60)
         tracking = os.path.join(a.state_dir, "tracking")
         wait_for("every tracking record", lambda: len(
             [n for n in os.listdir(tracking) if n.endswith(".trk")]) >= MESSAGES, timeout=60)

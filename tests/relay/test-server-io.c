@@ -8,7 +8,8 @@
  * line must still be read: the session keeps its sync). Wiping: nothing handed out stays
  * in the reader's buffer. The configuration reader (server/common/server-config.c): one
  * table of cases for the unknown group/key check and the typed getters, at and past each
- * range limit.
+ * range limit. The listener (server/common/server-listener.c): session threads are reused,
+ * one per session at once, and all are joined by stop.
  */
 #include "config.h"
 
@@ -20,6 +21,7 @@
 #include "msgtrk-private.h"
 #include "server-config.h"
 #include "server-line-reader.h"
+#include "server-listener.h"
 #include "test-util.h"
 
 /* A filter stream that returns at most one octet per read. */
@@ -450,6 +452,108 @@ test_config_read_uints (void)
   g_assert_cmpuint (c, ==, 42);
 }
 
+/* The listener's session threads: how many sessions each has served so far. */
+static GPrivate sessions_of_thread;
+
+typedef struct
+{
+  GMutex lock;
+  guint threads_made;     /* sessions that were their thread's first */
+  guint most_on_one;      /* most sessions one thread served */
+} ThreadCount;
+
+/* Greets, then waits for the client to close. */
+static void
+count_handler (GSocketConnection *connection,
+               GCancellable      *cancellable,
+               gpointer           user_data)
+{
+  ThreadCount *tc = user_data;
+  guint n = GPOINTER_TO_UINT (g_private_get (&sessions_of_thread)) + 1;
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+  char buf[16];
+
+  g_private_set (&sessions_of_thread, GUINT_TO_POINTER (n));
+  g_mutex_lock (&tc->lock);
+  if (n == 1)
+    tc->threads_made++;
+  tc->most_on_one = MAX (tc->most_on_one, n);
+  g_mutex_unlock (&tc->lock);
+  g_output_stream_write_all (out, "hi\r\n", 4, NULL, cancellable, NULL);
+  while (g_input_stream_read (in, buf, sizeof buf, cancellable, NULL) > 0)
+    ;
+}
+
+static GSocketConnection *
+connect_and_greet (guint16 port)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GError) error = NULL;
+  GSocketConnection *c = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL,
+                                                          &error);
+  char buf[4];
+
+  g_assert_no_error (error);
+  g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (G_IO_STREAM (c)), buf,
+                                          4, NULL, NULL, &error));
+  g_assert_no_error (error);
+  return c;
+}
+
+static void
+wait_no_session (ServerListener *listener)
+{
+  gint64 deadline = g_get_monotonic_time () + 20 * G_TIME_SPAN_SECOND;
+
+  while (server_listener_get_active (listener) > 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (1000);
+    }
+}
+
+/* Five sessions one after the other are served by one thread; then three at once need
+ * two threads more (three in all); stop joins every one, idle or not. */
+static void
+test_listener_thread_reuse (void)
+{
+  ThreadCount tc = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  ServerListener *listener;
+  GSocketConnection *open[3];
+  guint16 port;
+
+  g_mutex_init (&tc.lock);
+  listener = server_listener_new (addr, 4, 0, "421 busy\r\n", count_handler, &tc, &error);
+  g_assert_no_error (error);
+  port = server_listener_get_port (listener);
+  server_listener_start (listener);
+  for (guint i = 0; i < 5; i++)
+    {
+      GSocketConnection *c = connect_and_greet (port);
+
+      g_io_stream_close (G_IO_STREAM (c), NULL, NULL);
+      g_object_unref (c);
+      wait_no_session (listener);
+    }
+  g_assert_cmpuint (tc.threads_made, ==, 1);
+  g_assert_cmpuint (tc.most_on_one, ==, 5);
+  for (guint i = 0; i < G_N_ELEMENTS (open); i++)
+    open[i] = connect_and_greet (port);
+  g_assert_cmpuint (tc.threads_made, ==, 3);
+  for (guint i = 0; i < G_N_ELEMENTS (open); i++)
+    {
+      g_io_stream_close (G_IO_STREAM (open[i]), NULL, NULL);
+      g_object_unref (open[i]);
+    }
+  wait_no_session (listener);
+  server_listener_free (listener); /* returns once the three idle threads are joined */
+  g_mutex_clear (&tc.lock);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -457,6 +561,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_summary ("The servers' line reader, durable writes and configuration reader");
   g_test_add_func ("/server/line-reader/lines", test_reader_lines);
+  g_test_add_func ("/server/listener/thread-reuse", test_listener_thread_reuse);
   g_test_add_func ("/server/line-reader/limit", test_reader_limit);
   g_test_add_func ("/server/line-reader/huge-line", test_reader_huge_line);
   g_test_add_func ("/server/line-reader/available", test_reader_available);
