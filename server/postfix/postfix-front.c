@@ -4,15 +4,13 @@
  *
  * Runs on the servers' skeleton (server-main.h): options, bounded configuration file
  * ([front] of msgtrk-submit-front.conf), bind, TLS keys as root, privilege drop, signals.
- * Sessions run in a pool of reused threads (the listener's inline mode hands each
- * accepted connection over at once; a thread created and torn down per connection cost
- * about a tenth of the front's CPU per message: clone, stack madvise, TLB shootdowns),
- * one session per thread at a time, at most max_connections at once. Each connection is served in lockstep with its own
+ * Sessions run on the listener's reused session threads (server-listener.h: a thread
+ * made and torn down per connection cost about a tenth of the front's CPU per message),
+ * at most max_connections at once. Each connection is served in lockstep with its own
  * connection to the upstream Postfix (inet "ADDR:PORT" or "unix:/path"), taken warm
  * from the pool (upstream_pool, with xclient only: postfix-front-pool.h) when one is ready.
  *
- * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS; threads kept idle:
- * FRONT_SPARE_THREADS), upstream_pool and upstream_pool_idle
+ * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
  * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX).
  * Never: run a session before the privilege drop; log AUTH data or message content.
@@ -43,9 +41,6 @@
 #define FRONT_MAX_IDLE_TIMEOUT 3600
 /** FRONT_DEFAULT_MTRK_MAX_TIMEOUT: a registration lives at most this long (30 days). */
 #define FRONT_DEFAULT_MTRK_MAX_TIMEOUT (30 * 24 * 3600)
-/** FRONT_SPARE_THREADS: idle session threads kept for the next connections (GLib keeps
- * each at most 15 s). */
-#define FRONT_SPARE_THREADS 64
 
 typedef struct
 {
@@ -57,28 +52,11 @@ typedef struct
   char *listen;
   guint pool_size;
   guint pool_idle;
-  guint max_connections;
-  GThreadPool *sessions;      /* (owned) runs the sessions */
-  GCancellable *cancellable;  /* (owned) the listener's, for every session; its poll fd
-                               * held for good (else every blocking wait of a session
-                               * alone made and closed an eventfd) */
 } Front;
-
-typedef struct
-{
-  Front *front;
-  GSocketConnection *connection; /* (owned) detached from the listener */
-} Job;
 
 static void
 front_clear (Front *f)
 {
-  /* server_main() returned: the listener waited for every session's release. */
-  if (f->sessions != NULL)
-    g_thread_pool_free (f->sessions, FALSE, TRUE);
-  if (f->cancellable != NULL)
-    g_cancellable_release_fd (f->cancellable);
-  g_clear_object (&f->cancellable);
   g_free (f->front.hostname);
   g_clear_object (&f->front.upstream);
   g_free (f->front.upstream_name);
@@ -191,7 +169,6 @@ front_configure (gpointer        data,
     }
   if (!server_config_read_uints (kf, FRONT_GROUP, uints, error))
     return FALSE;
-  f->max_connections = settings->max_connections;
   settings->listen = g_strdup (f->listen);
   settings->user = g_strdup (f->user);
   return TRUE;
@@ -207,18 +184,6 @@ front_pre_drop (gpointer data,
     return TRUE;
   f->front.tls = msgtrk_tls_context_new_server (f->tls_certificate, f->tls_key, error);
   return f->front.tls != NULL;
-}
-
-static void
-front_session_job (gpointer data,
-                   gpointer user_data)
-{
-  Job *job = data;
-
-  postfix_front_session_run (&job->front->front, job->connection, job->front->cancellable);
-  server_listener_release (job->connection);
-  g_object_unref (job->connection);
-  g_free (job);
 }
 
 static gboolean
@@ -248,11 +213,6 @@ front_post_drop (gpointer data,
                                            POSTFIX_REGISTRATION_JOURNAL_PREFIX, error);
   if (f->front.journal == NULL)
     return FALSE;
-  f->sessions = g_thread_pool_new (front_session_job, f, (gint) f->max_connections, FALSE,
-                                   error);
-  if (f->sessions == NULL)
-    return FALSE;
-  g_thread_pool_set_max_unused_threads ((gint) MIN (f->max_connections, FRONT_SPARE_THREADS));
   /* Warm connections only with XCLIENT: each session's own identity is set on take. */
   if (f->front.xclient && f->pool_size > 0)
     f->front.pool = postfix_front_pool_new (f->front.upstream, f->front.upstream_name,
@@ -266,23 +226,9 @@ front_serve (GSocketConnection *connection,
              gpointer           data)
 {
   Front *f = data;
-  Job *job = g_new0 (Job, 1);
 
-  /* The listener's inline mode: this runs in its accept thread; the session goes to a
-   * pool thread and the connection is given back when it ends. */
-  if (f->cancellable == NULL)
-    {
-      GPollFD pfd;
-
-      f->cancellable = g_object_ref (cancellable);
-      g_cancellable_make_pollfd (cancellable, &pfd);
-    }
-  job->front = f;
-  job->connection = g_object_ref (connection);
-  server_listener_detach (connection);
-  g_thread_pool_push (f->sessions, job, NULL);
+  postfix_front_session_run (&f->front, connection, cancellable);
 }
-
 
 static void
 front_started (gpointer data,
@@ -308,7 +254,6 @@ main (int   argc,
     .config_required = TRUE,
     .reject_line = "421 4.7.0 Too many connections, try again later\r\n",
     .serve = front_serve,
-    .serve_inline = TRUE,
     .configure = front_configure,
     .pre_drop = front_pre_drop,
     .post_drop = front_post_drop,
