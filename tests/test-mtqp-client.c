@@ -1796,24 +1796,11 @@ int
 main (int    argc,
       char **argv)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) out = NULL;
-  g_autoptr (GBytes) empty = NULL;
-  g_autofree char *script = NULL;
-  const char *tool[4];
   int ret;
 
   g_test_init (&argc, &argv, NULL);
 
-  ca_dir = mt_tmpdir_new ();
-  script = g_test_build_filename (G_TEST_DIST, "make-test-ca.sh", NULL);
-  tool[0] = "/bin/sh";
-  tool[1] = script;
-  tool[2] = ca_dir;
-  tool[3] = NULL;
-  empty = g_bytes_new_static ("", 0);
-  out = mt_run_tool (tool, empty, &error);
-  g_assert_no_error (error);
+  ca_dir = mt_make_test_ca (NULL);
 
   g_test_add_func ("/mtqp-client/config/defaults", test_config_defaults);
   g_test_add_func ("/mtqp-client/config/starttls-memory", test_config_starttls_memory);

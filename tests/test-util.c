@@ -113,6 +113,24 @@ mt_tmpdir_remove (const char *path)
   remove_tree (file);
 }
 
+/* A test CA and the certificates signed by it, made by tests/make-test-ca.sh in @dir (NULL:
+ * a new mt_tmpdir_new() directory); aborts the test if the script fails. Returns the
+ * directory (free it; remove it with mt_tmpdir_remove() when @dir was NULL). */
+char *
+mt_make_test_ca (const char *dir)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) out = NULL;
+  g_autoptr (GBytes) empty = g_bytes_new_static ("", 0);
+  g_autofree char *script = g_test_build_filename (G_TEST_DIST, "make-test-ca.sh", NULL);
+  char *ca_dir = dir != NULL ? g_strdup (dir) : mt_tmpdir_new ();
+  const char *tool[] = { "/bin/sh", script, ca_dir, NULL };
+
+  out = mt_run_tool (tool, empty, &error);
+  g_assert_no_error (error);
+  return ca_dir;
+}
+
 char *
 mt_strip_cr (const char *text)
 {

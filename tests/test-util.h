@@ -20,6 +20,7 @@ GBytes *mt_run_tool       (const char * const *argv,
                            GError            **error);
 char   *mt_tmpdir_new     (void);
 void    mt_tmpdir_remove  (const char *path);
+char   *mt_make_test_ca   (const char *dir);
 
 /* Remove every CR so that fixtures with CRLF and LF compare equal. */
 char   *mt_strip_cr       (const char *text);

@@ -204,19 +204,12 @@ reserve_port (void)
 static void
 ensure_pki (Fixture *f)
 {
-  g_autofree char *script = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = NULL;
+  g_autofree char *pki = NULL;
 
   if (f->pki != NULL)
     return;
-  f->pki = g_build_filename (f->tmp, "pki", NULL);
-  script = g_build_filename (g_getenv ("MSGTRK_SOURCE_ROOT"), "tests", "make-test-ca.sh",
-                             NULL);
-  p = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "sh", script, f->pki, NULL);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_wait_check (p, NULL, &error));
-  g_assert_no_error (error);
+  pki = g_build_filename (f->tmp, "pki", NULL);
+  f->pki = mt_make_test_ca (pki);
   if (geteuid () == 0)
     give_to_nobody (f->pki);
 }
