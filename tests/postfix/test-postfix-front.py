@@ -36,7 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (AUTH, Daemon, LineClient, configure_site,  # noqa: E402
+from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
                               recipients, track, wait_for)
 
 
@@ -164,7 +164,7 @@ def main():
     t = pi.Checker()
     pf = pi.PrivatePostfix()
     sinks = []
-    daemons = []
+    daemons = Daemons(pf.base)
     try:
         sinks = configure_site(pf)
         with open(os.path.join(pf.conf, "main.cf"), "a") as f:
@@ -182,21 +182,7 @@ def main():
         subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
                        check=True)
 
-        def start(exe, name, conf_text, port_file=None):
-            conf = os.path.join(pf.base, name + ".conf")
-            with open(conf, "w") as f:
-                f.write(conf_text)
-            args = [exe, "--config", conf, "--verbose"]
-            if port_file:
-                args += ["--port-file", port_file]
-            d = Daemon(args, os.path.join(pf.base, name + ".log"))
-            d.start()
-            daemons.append(d)
-            if port_file:
-                wait_for(name + "'s port", lambda: os.path.exists(port_file)
-                         and open(port_file).read().endswith("\n"))
-                return int(open(port_file).read())
-            return None
+        start = daemons.start
 
         front_conf = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
@@ -605,14 +591,8 @@ def main():
     finally:
         if t.failures:
             print("# maillog tail:\n# " + pf.maillog()[-3000:].replace("\n", "\n# "))
-            for d in daemons:
-                try:
-                    print("# %s:\n# " % d.log + open(d.log).read()[-3000:]
-                          .replace("\n", "\n# "))
-                except OSError:
-                    pass
-        for d in daemons:
-            d.stop()
+            daemons.print_logs()
+        daemons.stop_all()
         pf.cleanup()
         for s in sinks:
             s.close()

@@ -35,7 +35,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (AUTH, Daemon, LineClient, PrivateDovecot,  # noqa: E402
+from tracking_harness import (AUTH, Daemons, LineClient, PrivateDovecot,  # noqa: E402
                               configure_site, dovecot_skip_reason, recipients, track,
                               wait_for)
 
@@ -137,7 +137,7 @@ def main():
     pf = pi.PrivatePostfix()
     dc = None
     sinks = []
-    daemons = []
+    daemons = Daemons(pf.base)
     try:
         sinks = configure_site(pf)
         dc = PrivateDovecot(pf.base, {USER: PASSWORD})
@@ -162,21 +162,7 @@ def main():
         for d in (state, regs):
             os.chown(d, nobody.pw_uid, nobody.pw_gid)
 
-        def start(exe, name, conf_text, port_file=None):
-            conf = os.path.join(pf.base, name + ".conf")
-            with open(conf, "w") as f:
-                f.write(conf_text)
-            args = [exe, "--config", conf, "--verbose"]
-            if port_file:
-                args += ["--port-file", port_file]
-            d = Daemon(args, os.path.join(pf.base, name + ".log"))
-            d.start()
-            daemons.append(d)
-            if port_file:
-                wait_for(name + "'s port", lambda: os.path.exists(port_file)
-                         and open(port_file).read().endswith("\n"))
-                return int(open(port_file).read())
-            return None
+        start = daemons.start
 
         fport = start(front_exe, "front",
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
@@ -307,14 +293,8 @@ def main():
             print("# maillog tail:\n# " + pf.maillog()[-3000:].replace("\n", "\n# "))
             if dc:
                 print("# dovecot log:\n# " + dc.read_log()[-2000:].replace("\n", "\n# "))
-            for dm in daemons:
-                try:
-                    print("# %s:\n# " % dm.log + open(dm.log).read()[-3000:]
-                          .replace("\n", "\n# "))
-                except OSError:
-                    pass
-        for dm in daemons:
-            dm.stop()
+            daemons.print_logs()
+        daemons.stop_all()
         pf.stop()
         if dc:
             dc.stop()

@@ -185,6 +185,45 @@ class Daemon:
             return self.proc.wait()
 
 
+class Daemons(list):
+    """The daemons a test started (a list of Daemon), each with its configuration file
+    and log in base."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+
+    def start(self, exe, name, conf_text, port_file=None):
+        """Write base/name.conf, start exe --config it --verbose [--port-file port_file]
+        logging to base/name.log; with port_file, wait for it and return the port."""
+        conf = os.path.join(self.base, name + ".conf")
+        with open(conf, "w") as f:
+            f.write(conf_text)
+        args = [exe, "--config", conf, "--verbose"]
+        if port_file:
+            args += ["--port-file", port_file]
+        d = Daemon(args, os.path.join(self.base, name + ".log"))
+        d.start()
+        self.append(d)
+        if port_file:
+            wait_for(name + "'s port", lambda: os.path.exists(port_file)
+                     and open(port_file).read().endswith("\n"))
+            return int(open(port_file).read())
+        return None
+
+    def print_logs(self, tail=3000):
+        """The last tail characters of each log, as TAP comments."""
+        for d in self:
+            try:
+                print("# %s:\n# " % d.log + open(d.log).read()[-tail:].replace("\n", "\n# "))
+            except OSError:
+                pass
+
+    def stop_all(self):
+        for d in self:
+            d.stop()
+
+
 def wait_for(what, pred, timeout=WAIT):
     deadline = time.monotonic() + timeout
     while True:
