@@ -16,28 +16,18 @@ Original-Message-ID is matched by its returned headers' Message-ID; a real DSN (
 demo network) and an MDN ingested before the first MTQP poll, in either order, give the
 same state, and the poll afterwards does not change it (docs/status.md precedence).
 """
-import argparse
 import os
 import sys
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 sys.path.insert(0, os.path.join(HERE, "..", "msgtrkd"))
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--build-dir", required=True)
-parser.add_argument("--msgtrkd", default=None,
-                    help="the daemon to test (e.g. from a sanitizer build)")
-ARGS, REST = parser.parse_known_args()
-
-import demonet  # noqa: E402  (re-executes with the library path set)
-
-NET = demonet.DemoNetwork(ARGS.build_dir)  # first: may re-execute this process
-Msgtrk = NET.Msgtrk
-
 import msgtrkd_harness as harness  # noqa: E402
+
+ARGS, REST, NET = harness.demo_network()  # first: may re-execute this process
+Msgtrk = NET.Msgtrk
 
 ALICE = "alice@example.net"
 BOB = "bob@gone.example"
@@ -47,29 +37,18 @@ DAEMON_ARGS = ["--first-poll", "3600", "--poll-schedule", "1,2,3", "--idle-exit"
 ROUTE_TIMEOUT = 90.0
 DSN_TIMEOUT = 30.0
 SESSION = None
+SESSIONS = harness.DemoSessions(ARGS, NET, DAEMON_ARGS)
 COUNTER = [0]
-
-
-def overrides():
-    args = []
-    for hop in NET.hops.values():
-        if hop.mtqpd is not None:
-            args += ["--mtqp-override", "%s=127.0.0.1:%d" % (hop.hostname, hop.mtqpd.port)]
-    return args
 
 
 def setUpModule():
     global SESSION
     NET.start()
-    SESSION = harness.Session(os.path.abspath(ARGS.build_dir), "mdn", msgtrkd=ARGS.msgtrkd,
-                              daemon_args=overrides() + DAEMON_ARGS)
-    SESSION.start()
+    SESSION = SESSIONS.new("mdn")
 
 
 def tearDownModule():
-    if SESSION is not None:
-        SESSION.cleanup()
-    NET.cleanup()
+    SESSIONS.cleanup()
 
 
 def build_mdn(message_id, recipient, disposition, subject="Quarterly numbers",
