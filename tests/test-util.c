@@ -131,6 +131,43 @@ mt_make_test_ca (const char *dir)
   return ca_dir;
 }
 
+/* Where the piece of @feed that starts at @pos ends, in @len octets. */
+gsize
+mt_feed_piece_end (const MtFeed *feed,
+                   gsize         pos,
+                   gsize         len)
+{
+  switch (feed->mode)
+    {
+    case 1:
+      return pos + 1;
+    case 2:
+      return pos < feed->cut ? feed->cut : len;
+    default:
+      return len;
+    }
+}
+
+/* Every way of feeding @len octets (an array of MtFeed): whole, octet by octet, every
+ * two-piece split. */
+GArray *
+mt_feed_all (gsize len)
+{
+  GArray *feeds = g_array_new (FALSE, FALSE, sizeof (MtFeed));
+  MtFeed f = { 0, 0 };
+
+  g_array_append_val (feeds, f);
+  f.mode = 1;
+  g_array_append_val (feeds, f);
+  for (gsize k = 1; k < len; k++)
+    {
+      f.mode = 2;
+      f.cut = k;
+      g_array_append_val (feeds, f);
+    }
+  return feeds;
+}
+
 char *
 mt_strip_cr (const char *text)
 {

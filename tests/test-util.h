@@ -22,6 +22,19 @@ char   *mt_tmpdir_new     (void);
 void    mt_tmpdir_remove  (const char *path);
 char   *mt_make_test_ca   (const char *dir);
 
+/* The pieces a parser test feeds its input in: mode 0, whole; 1, one octet at a time; 2,
+ * two pieces cut at @cut. */
+typedef struct
+{
+  guint mode;
+  gsize cut;
+} MtFeed;
+
+gsize   mt_feed_piece_end (const MtFeed *feed,
+                           gsize         pos,
+                           gsize         len);
+GArray *mt_feed_all       (gsize         len);
+
 /* Remove every CR so that fixtures with CRLF and LF compare equal. */
 char   *mt_strip_cr       (const char *text);
 
