@@ -88,8 +88,7 @@ parser.add_argument("--keep", action="store_true", help="keep the temporary dire
 ARGS = parser.parse_args()
 
 
-def log(msg):
-    print("# " + msg, flush=True)
+log = claws_harness.log
 
 
 def message_id(n):
@@ -204,18 +203,7 @@ class Bench:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def start_x(self):
-        rfd, wfd = os.pipe()
-        self.spawn("xvfb", ["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1280x800x24",
-                            "-nolisten", "tcp"], pass_fds=(wfd,))
-        os.close(wfd)
-        display = b""
-        while not display.endswith(b"\n"):
-            chunk = os.read(rfd, 64)
-            if not chunk:
-                raise RuntimeError("Xvfb did not start")
-            display += chunk
-        os.close(rfd)
-        self.env["DISPLAY"] = ":" + display.decode().strip()
+        claws_harness.start_xvfb(self.spawn, self.env, RuntimeError)
 
     def start_bus(self):
         conf = os.path.join(self.dir, "session.conf")
@@ -288,14 +276,7 @@ class Bench:
 
 
 def wait_for(what, pred, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    return claws_harness.wait_for(what, pred, timeout, interval, RuntimeError)
 
 
 # ---- the msgtrkd store ----

@@ -64,15 +64,26 @@ def skip(why):
     sys.exit(SKIP)
 
 
-def wait_for(what, pred, timeout=STEP_TIMEOUT, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+def wait_for(what, pred, timeout=STEP_TIMEOUT, interval=0.2, error=AssertionError):
+    import demonet
+    return demonet.wait_for(what, pred, timeout, interval, error)
+
+
+def start_xvfb(spawn, env, error=AssertionError):
+    """Xvfb on a display it picks (-displayfd: fixed numbers collide with other runs),
+    started with spawn("xvfb", argv, pass_fds=...); sets env["DISPLAY"]."""
+    rfd, wfd = os.pipe()
+    spawn("xvfb", ["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1280x800x24",
+                   "-nolisten", "tcp"], pass_fds=(wfd,))
+    os.close(wfd)
+    display = b""
+    while not display.endswith(b"\n"):
+        chunk = os.read(rfd, 64)
+        if not chunk:
+            raise error("Xvfb did not start")
+        display += chunk
+    os.close(rfd)
+    env["DISPLAY"] = ":" + display.decode().strip()
 
 
 def demo_network(base):
@@ -352,18 +363,7 @@ class Run:
         os.makedirs(self.env["XDG_RUNTIME_DIR"], mode=0o700)
 
     def start_x(self):
-        rfd, wfd = os.pipe()
-        self.spawn("xvfb", ["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1280x800x24",
-                            "-nolisten", "tcp"], pass_fds=(wfd,))
-        os.close(wfd)
-        display = b""
-        while not display.endswith(b"\n"):
-            chunk = os.read(rfd, 64)
-            if not chunk:
-                raise AssertionError("Xvfb did not start")
-            display += chunk
-        os.close(rfd)
-        self.env["DISPLAY"] = ":" + display.decode().strip()
+        start_xvfb(self.spawn, self.env)
         log("Xvfb on " + self.env["DISPLAY"])
 
     def start_net(self):
