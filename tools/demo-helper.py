@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import sys
 import time
 import uuid
@@ -62,19 +61,11 @@ def expected_states():
     return dict(expected) if expected else dict(FOUR)
 
 
-def on_sigterm(signum, frame):
-    raise KeyboardInterrupt()
-
-
-def banner(text):
-    print("\n== %s" % text, flush=True)
-
-
 def indent(text, prefix="  "):
     return "".join(prefix + line + "\n" for line in text.rstrip("\n").split("\n"))
 
 
-class Demo:
+class Demo(demonet.DemoCommand):
     def __init__(self, args):
         self.args = args
         self.net = demonet.DemoNetwork(args.build_dir)  # first: may re-execute
@@ -92,19 +83,6 @@ class Demo:
                                                            hop.mtqpd.port)]
         return out
 
-    def cli(self, *args, check=True):
-        r = self.session.cli(*args)
-        if check and r.returncode != 0:
-            raise demonet.DemoError("msgtrk %s failed (exit %d): %s"
-                                    % (" ".join(args), r.returncode,
-                                       r.stderr.decode(errors="replace")))
-        return r.stdout.decode(errors="replace")
-
-    def save(self, name, text):
-        if self.args.save_dir:
-            with open(os.path.join(self.args.save_dir, name), "w") as f:
-                f.write(text)
-
     def settled_after_ingest(self, got):
         """Whether the states after the DSNs are right: the same as tracked, except that the
         opaque recipient's DSN may say more than MTQP could (relayed, or delivered by the
@@ -121,7 +99,7 @@ class Demo:
         t0 = time.monotonic()
         net = self.net
         net.start()
-        banner("Demo network on 127.0.0.1 (in %s)" % net.base)
+        demonet.banner("Demo network on 127.0.0.1 (in %s)" % net.base)
         for hop in net.hops.values():
             print("  %-20s SMTP %-5d %s" % (hop.hostname, hop.relay.port,
                                             "MTQP %d" % hop.mtqpd.port if hop.mtqpd
@@ -132,7 +110,7 @@ class Demo:
             verbose=self.args.verbose)
         self.session.start()
         s = self.session
-        banner("msgtrkd running (private D-Bus session, throw-away keyring in %s)" % s.home)
+        demonet.banner("msgtrkd running (private D-Bus session, throw-away keyring in %s)" % s.home)
 
         # 1. Prepare: msgtrkd makes A (kept in the keyring) and gives ENVID and B.
         recipients = list(self.expected)
@@ -146,14 +124,14 @@ class Demo:
             timeout, SUBJECT, message_id, host=submit.address)
         # 3. Committed: what the server offered and answered.
         s.committed(envid, keywords, reply)
-        banner("Sent a tracked message (Prepare → SMTP → Committed)")
+        demonet.banner("Sent a tracked message (Prepare → SMTP → Committed)")
         print("  ENVID    %s" % envid)
         print("  To       %s" % ", ".join(recipients))
         print("  offered  %s" % " ".join(keywords))
         print("  reply    %s" % reply)
 
         # 4. msgtrkd polls on its own; we only watch its StatusChanged signals.
-        banner("msgtrkd tracks it over MTQP (StatusChanged signals)")
+        demonet.banner("msgtrkd tracks it over MTQP (StatusChanged signals)")
         seen = 0
         deadline = time.monotonic() + DEADLINE
         route = None
@@ -172,7 +150,7 @@ class Demo:
                     "the route did not settle in %.0f s: %r\n%s\n%s"
                     % (DEADLINE, self.states(route), s.log(), net.logs()))
 
-        banner("msgtrk show %s" % envid)
+        demonet.banner("msgtrk show %s" % envid)
         before = self.cli("show", envid)
         print(indent(before), end="")
         self.save("show-before-ingest.txt", before)
@@ -201,14 +179,14 @@ class Demo:
             files = demonet.wait_for("DSNs in the sender's Maildir", dsns, DSN_TIMEOUT)
         except demonet.DemoError:
             files = dsns() or []
-        banner("DSNs in the sender's Maildir → msgtrk ingest")
+        demonet.banner("DSNs in the sender's Maildir → msgtrk ingest")
         if not files:
             print("  (none arrived)")
         for path in files:
             out = self.cli("ingest", path).strip()
             print("  %s → %s" % (os.path.basename(path)[:40], out))
 
-        banner("msgtrk show %s (MTQP, DSN and Received: trace hops)" % envid)
+        demonet.banner("msgtrk show %s (MTQP, DSN and Received: trace hops)" % envid)
         after = self.cli("show", envid)
         print(indent(after), end="")
         self.save("show.txt", after)
@@ -217,7 +195,7 @@ class Demo:
         self.save("list.json", self.cli("list", "--json", check=False))
         parsed = json.loads(as_json)
         if self.args.json:
-            banner("msgtrk show --json %s" % envid)
+            demonet.banner("msgtrk show --json %s" % envid)
             print(as_json, end="")
         else:
             print("\n  The same as JSON: msgtrk show --json %s (%d recipients, %d hops,"
@@ -238,7 +216,7 @@ class Demo:
         elif not self.args.no_gui:
             print("\n  (No $DISPLAY: `msgtrk show --gui %s` would open the delivery map.)"
                   % envid)
-        banner("Done in %.1f s; cleaning up" % (time.monotonic() - t0))
+        demonet.banner("Done in %.1f s; cleaning up" % (time.monotonic() - t0))
         return 0
 
     def show_gui(self, envid):
@@ -248,7 +226,7 @@ class Demo:
         if not os.access(viewer, os.X_OK):
             print("\n  (msgtrk-viewer is not built: no GTK 4; skipping --gui)")
             return
-        banner("msgtrk show --gui %s" % envid)
+        demonet.banner("msgtrk show --gui %s" % envid)
         proc = self.session.spawn([viewer, "--gapplication-service"], "viewer.log",
                                   {"DISPLAY": os.environ["DISPLAY"]})
         try:
@@ -303,26 +281,8 @@ def main(argv):
     parser.add_argument("--keep", action="store_true",
                         help="leave the temporary directories behind")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, on_sigterm)
-    signal.signal(signal.SIGHUP, on_sigterm)
     demo = Demo(args)
-    try:
-        return demo.run()
-    except demonet.DemoError as e:
-        print("\nmsgtrk demo: %s" % e, file=sys.stderr)
-        return 1
-    except demo.sessions.SessionError as e:
-        log = demo.session.log() if demo.session else ""
-        print("\nmsgtrk demo: %s\n%s" % (e, log), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nmsgtrk demo: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        # Ctrl-C during the cleanup must not leave processes behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        demo.cleanup()
+    return demo.main("msgtrk demo", (demo.sessions.SessionError,))
 
 
 if __name__ == "__main__":

@@ -50,10 +50,11 @@ PG_ENV = "MSGTRK_DEMO_PG_DIR"
 PSQL_TIMEOUT = 60
 
 
-def _setup_gi(build_dir):
+def setup_gi(build_dir):
     """Import Msgtrk from the build tree. The dynamic loader reads LD_LIBRARY_PATH only at
-    start-up, so a process without it re-executes itself once with it set."""
-    libdir = os.path.join(build_dir, "lib")
+    start-up, so a process without it re-executes itself once with it set. Also used by
+    the tests that read the typelib without a demo network (tests/postfix)."""
+    libdir = os.path.join(os.path.abspath(build_dir), "lib")
     if os.environ.get("MSGTRK_DEMONET_LIBDIR") != libdir:
         env = dict(os.environ, GI_TYPELIB_PATH=libdir, MSGTRK_DEMONET_LIBDIR=libdir,
                    LD_LIBRARY_PATH=libdir + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
@@ -68,15 +69,16 @@ class DemoError(Exception):
     pass
 
 
-def wait_for(what, predicate, timeout, interval=0.05):
-    """Poll predicate() until it returns a true value; raise DemoError after timeout s."""
+def wait_for(what, predicate, timeout, interval=0.05, error=DemoError):
+    """Poll predicate() until it returns a true value (returned); raise error (an exception
+    class) after timeout s. Also the wait of the tests' harnesses (tests/relay)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise DemoError("timed out after %.0f s waiting for %s" % (timeout, what))
+            raise error("timed out after %.0f s waiting for %s" % (timeout, what))
         time.sleep(interval)
 
 
@@ -85,6 +87,15 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def read_log(path):
+    """The text of a process's log file; "" before it exists."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 class Server:
@@ -133,11 +144,7 @@ class Server:
         self.proc = None
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
 
 class Hop:
@@ -207,7 +214,7 @@ class DemoNetwork:
         """gi=False: servers only, without the typelib (no send() or track())."""
         self.build_dir = os.path.abspath(build_dir)
         self.pg_dir = pg_dir or os.environ.get(PG_ENV) or None
-        self.Msgtrk = _setup_gi(self.build_dir) if gi else None
+        self.Msgtrk = setup_gi(self.build_dir) if gi else None
         self._own_base = base_dir is None
         self.base = base_dir or tempfile.mkdtemp(prefix="msgtrk-demo-")
         self.own(self.base)
@@ -367,6 +374,57 @@ class DemoNetwork:
             if time.monotonic() > deadline:
                 return route
             time.sleep(0.5)
+
+
+def banner(text):
+    print("\n== %s" % text, flush=True)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt()
+
+
+class DemoCommand:
+    """What the README's demo commands share (tools/demo-helper.py, demo-postfix-helper.py):
+    the msgtrk CLI in the msgtrkd session, the outputs kept for their tests (--save-dir), and
+    the main loop. A subclass sets self.args and self.session and has run() and cleanup()."""
+
+    session = None
+
+    def cli(self, *args, check=True):
+        """msgtrk ARGS in the session: its stdout; DemoError when it fails (check)."""
+        r = self.session.cli(*args)
+        if check and r.returncode != 0:
+            raise DemoError("msgtrk %s failed (exit %d): %s"
+                            % (" ".join(args), r.returncode, r.stderr.decode(errors="replace")))
+        return r.stdout.decode(errors="replace")
+
+    def save(self, name, text):
+        if self.args.save_dir:
+            with open(os.path.join(self.args.save_dir, name), "w") as f:
+                f.write(text)
+
+    def main(self, prog, errors=()):
+        """run(), then cleanup() whatever happens. Returns run()'s status; 1 after DemoError
+        or one of errors (said on stderr, with the session's log); 130 when interrupted
+        (Ctrl-C, SIGTERM, SIGHUP; a Ctrl-C during the cleanup is ignored: it must not
+        leave processes behind)."""
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGHUP, _interrupt)
+        try:
+            return self.run()
+        except (DemoError,) + tuple(errors) as e:
+            print("\n%s: %s" % (prog, e), file=sys.stderr)
+            if self.session is not None:
+                print(self.session.log(), file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\n%s: interrupted" % prog, file=sys.stderr)
+            return 130
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            self.cleanup()
 
 
 def _fmt_date(dt):

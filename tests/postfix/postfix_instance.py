@@ -18,12 +18,14 @@ Never: touch the system Postfix instance, or leave a Postfix process or its file
 (cleanup() stops the master by its PID and removes the directory).
 """
 
+import argparse
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -55,6 +57,20 @@ def skip_reason():
     except KeyError as e:
         return "a system user is missing: %s" % e
     return None
+
+
+def test_args(*more_reasons):
+    """The command line of a Postfix test (--build-dir); exits 77 with a TAP skip line when
+    a private Postfix cannot run here (skip_reason) or one of more_reasons() says why."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", required=True)
+    args = ap.parse_args()
+    for why in (skip_reason,) + more_reasons:
+        reason = why()
+        if reason:
+            print("1..0 # SKIP " + reason)
+            sys.exit(77)
+    return args
 
 
 def free_port():

@@ -15,7 +15,6 @@ directory of its own, no process of its instance).
 Limits: RUN_TIMEOUT. Skips (77) unless root with Postfix installed.
 """
 
-import argparse
 import glob
 import json
 import os
@@ -44,13 +43,7 @@ def temp_dirs():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    a = ap.parse_args()
-    reason = pi.skip_reason()
-    if reason:
-        print("1..0 # SKIP " + reason)
-        return 77
+    a = pi.test_args()
     t = pi.Checker()
     before = temp_dirs()
     with tempfile.TemporaryDirectory(prefix="msgtrk-demo-out-") as out:

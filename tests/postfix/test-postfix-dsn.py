@@ -64,22 +64,12 @@ if skip_reason() is not None:
     skip(skip_reason())
 
 
-def setup_gi(build_dir):
-    """Import Msgtrk from the build tree; the loader reads LD_LIBRARY_PATH only at start-up,
-    so the process re-executes itself once with it set (as tools/demonet.py does)."""
-    libdir = os.path.join(os.path.abspath(build_dir), "lib")
-    if os.environ.get("MSGTRK_POSTFIX_LIBDIR") != libdir:
-        env = dict(os.environ, GI_TYPELIB_PATH=libdir, MSGTRK_POSTFIX_LIBDIR=libdir,
-                   LD_LIBRARY_PATH=libdir + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
-    import gi
-    gi.require_version("Msgtrk", "1.0")
-    gi.require_version("GLib", "2.0")
-    from gi.repository import GLib, Msgtrk
-    return GLib, Msgtrk
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import demonet  # noqa: E402
 
-
-GLib, Msgtrk = setup_gi(ARGS.build_dir)
+Msgtrk = demonet.setup_gi(ARGS.build_dir)  # re-executes once with the library path set
+from gi.repository import GLib  # noqa: E402
 
 
 TestFailure = PostfixError

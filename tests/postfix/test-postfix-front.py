@@ -23,9 +23,7 @@ upstream connections (upstream_pool): one client per connection, XCLIENT first, 
 after upstream_pool_idle, one the upstream hung up on never handed to a client. Skips (77) unless root with Postfix installed.
 """
 
-import argparse
 import os
-import pwd
 import signal
 import socket
 import subprocess
@@ -37,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
-                              recipients, track, wait_for)
+                              recipients, site_state_dir, track, wait_for)
 
 
 class ScriptedUpstream:
@@ -148,19 +146,12 @@ class ChunkUpstream:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    a = ap.parse_args()
-    reason = pi.skip_reason()
-    if reason:
-        print("1..0 # SKIP " + reason)
-        return 77
+    a = pi.test_args()
     b = a.build_dir
     front_exe = os.path.join(b, "server", "postfix", "msgtrk-submit-front")
     follower_exe = os.path.join(b, "server", "postfix", "msgtrk-postfix-follower")
     mtqpd_exe = os.path.join(b, "server", "mtqpd", "mtqpd")
     source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
-    nobody = pwd.getpwnam("nobody")
     t = pi.Checker()
     pf = pi.PrivatePostfix()
     sinks = []
@@ -173,11 +164,7 @@ def main():
                     "smtpd_recipient_restrictions = check_recipient_access "
                     "inline:{{refused@test.example=550 5.1.1 refused here}}\n")
         pf.start()
-        state = os.path.join(pf.base, "msgtrk")
-        regs = os.path.join(state, "postfix-registrations")
-        os.makedirs(regs)
-        for d in (state, regs):
-            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        state, regs = site_state_dir(pf)
         pki = os.path.join(pf.base, "pki")
         subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
                        check=True)

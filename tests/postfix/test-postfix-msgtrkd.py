@@ -78,21 +78,12 @@ if not os.access(ARGS.msgtrkd or os.path.join(ARGS.build_dir, "helper", "msgtrkd
     skip("msgtrkd is not built")
 
 
-def setup_gi(build_dir):
-    """Import Msgtrk from the build tree (re-executes once with the library path set)."""
-    libdir = os.path.join(os.path.abspath(build_dir), "lib")
-    if os.environ.get("MSGTRK_POSTFIX_LIBDIR") != libdir:
-        env = dict(os.environ, GI_TYPELIB_PATH=libdir, MSGTRK_POSTFIX_LIBDIR=libdir,
-                   LD_LIBRARY_PATH=libdir + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
-    import gi
-    gi.require_version("Msgtrk", "1.0")
-    gi.require_version("GLib", "2.0")
-    from gi.repository import GLib, Msgtrk
-    return GLib, Msgtrk
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import demonet  # noqa: E402
 
-
-GLib, Msgtrk = setup_gi(ARGS.build_dir)
+Msgtrk = demonet.setup_gi(ARGS.build_dir)  # re-executes once with the library path set
+from gi.repository import GLib  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "msgtrkd"))
 import msgtrkd_harness as harness  # noqa: E402
 

@@ -25,10 +25,8 @@ Limits: tracking_harness.WAIT. Skips (77) unless root with Postfix and dovecot-c
 Never: touch /etc/postfix or /etc/dovecot, or leave a process behind.
 """
 
-import argparse
 import base64
 import os
-import pwd
 import subprocess
 import sys
 
@@ -36,8 +34,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, PrivateDovecot,  # noqa: E402
-                              configure_site, dovecot_skip_reason, recipients, track,
-                              wait_for)
+                              configure_site, dovecot_skip_reason, recipients,
+                              site_state_dir, track, wait_for)
 
 USER = "alice@test.example"
 PASSWORD = "Corr3ct-h0rse-battery"
@@ -119,18 +117,11 @@ def evolution_part(t, build, base, fport, mport):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    a = ap.parse_args()
-    reason = pi.skip_reason() or dovecot_skip_reason()
-    if reason:
-        print("1..0 # SKIP " + reason)
-        return 77
+    a = pi.test_args(dovecot_skip_reason)
     b = a.build_dir
     front_exe = os.path.join(b, "server", "postfix", "msgtrk-submit-front")
     follower_exe = os.path.join(b, "server", "postfix", "msgtrk-postfix-follower")
     mtqpd_exe = os.path.join(b, "server", "mtqpd", "mtqpd")
-    nobody = pwd.getpwnam("nobody")
     secrets = [PASSWORD, WRONG, b64("\0%s\0%s" % (USER, PASSWORD)),
                b64("\0%s\0%s" % (USER, WRONG)), b64(PASSWORD), b64(WRONG)]
     t = pi.Checker()
@@ -156,11 +147,7 @@ def main():
         with open(main_cf, "w") as f:
             f.write(text)
         pf.start()
-        state = os.path.join(pf.base, "msgtrk")
-        regs = os.path.join(state, "postfix-registrations")
-        os.makedirs(regs)
-        for d in (state, regs):
-            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        state, regs = site_state_dir(pf)
 
         start = daemons.start
 

@@ -16,6 +16,7 @@ Limits: WAIT seconds for anything awaited. Never: leave a process behind (Daemon
 import base64
 import hashlib
 import os
+import pwd
 import signal
 import socket
 import ssl
@@ -193,13 +194,13 @@ class Daemons(list):
         super().__init__()
         self.base = base
 
-    def start(self, exe, name, conf_text, port_file=None):
-        """Write base/name.conf, start exe --config it --verbose [--port-file port_file]
+    def start(self, exe, name, conf_text, port_file=None, verbose=True):
+        """Write base/name.conf, start exe --config it [--verbose] [--port-file port_file]
         logging to base/name.log; with port_file, wait for it and return the port."""
         conf = os.path.join(self.base, name + ".conf")
         with open(conf, "w") as f:
             f.write(conf_text)
-        args = [exe, "--config", conf, "--verbose"]
+        args = [exe, "--config", conf] + (["--verbose"] if verbose else [])
         if port_file:
             args += ["--port-file", port_file]
         d = Daemon(args, os.path.join(self.base, name + ".log"))
@@ -222,6 +223,18 @@ class Daemons(list):
     def stop_all(self):
         for d in self:
             d.stop()
+
+
+def site_state_dir(pf):
+    """The servers' state directory in pf.base with its postfix-registrations directory,
+    both owned by nobody (the user the servers run as); returns both paths."""
+    nobody = pwd.getpwnam("nobody")
+    state = os.path.join(pf.base, "msgtrk")
+    regs = os.path.join(state, "postfix-registrations")
+    os.makedirs(regs)
+    for d in (state, regs):
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    return state, regs
 
 
 def wait_for(what, pred, timeout=WAIT):
