@@ -27,6 +27,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import demonet  # noqa: E402  (its helpers only: nothing here loads the typelib)
+
 SECRET_RAW = bytes(range(32))
 # B = base64 (SHA-1 (raw octets of A)), computed independently of libmsgtrk.
 AUTH = base64.b64encode(hashlib.sha1(SECRET_RAW).digest()).decode("ascii")
@@ -39,15 +43,8 @@ class HarnessError(Exception):
 
 
 def wait_for(what, predicate, timeout=30.0, interval=0.1):
-    """Poll predicate() until it returns a true value; raise after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise HarnessError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    """Poll predicate() until it returns a true value; HarnessError after timeout seconds."""
+    return demonet.wait_for(what, predicate, timeout, interval, HarnessError)
 
 
 class Relay:
@@ -147,11 +144,7 @@ class Relay:
             self.proc = None
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return demonet.read_log(self.log_path)
 
     def route(self):
         return "smtp:127.0.0.1:%d" % self.port
@@ -210,13 +203,7 @@ class Relay:
         return sorted(out)
 
 
-def free_port():
-    """A port that was free a moment ago (for a next hop that is down)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = demonet.free_port  # a port that was free a moment ago (a next hop that is down)
 
 
 class SmtpError(Exception):
@@ -281,6 +268,42 @@ def send_message(port, sender, rcpts, body, mail_params="", rcpt_params="", helo
         return c.data(body)
     finally:
         c.close()
+
+
+def mtqp_track(port, envid, secret_raw, timeout=10):
+    """One TRACK to the mtqpd on 127.0.0.1:port with the secret A (raw octets); returns the
+    first answer line and the whole answer (up to its "." for a +OK+ answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        f = conn.makefile("rb")
+        f.readline()
+        conn.sendall(("TRACK %s %s\r\n" % (envid, base64.b64encode(secret_raw).decode()))
+                     .encode())
+        first = f.readline().decode().rstrip("\r\n")
+        lines = [first]
+        if first.startswith("+OK+"):
+            for raw in f:
+                line = raw.decode().rstrip("\r\n")
+                lines.append(line)
+                if line == ".":
+                    break
+        conn.sendall(b"QUIT\r\n")
+        return first, "\n".join(lines)
+
+
+def send_and_kill(relay, envid, rcpt, subject, helo, rcpt_params=""):
+    """One tracked message from alice@sender.example; SIGKILL the relay right after its 250
+    to DATA (the message must already be on disk). HarnessError unless DATA got 250."""
+    c = SmtpClient(relay.port)
+    c.cmd("EHLO %s" % helo, 250)
+    c.cmd("MAIL FROM:<alice@sender.example> ENVID=%s MTRK=%s" % (envid, AUTH), 250)
+    c.cmd("RCPT TO:<%s>%s" % (rcpt, (" " + rcpt_params) if rcpt_params else ""), 250)
+    c.cmd("DATA", 354)
+    c.sock.sendall(make_body(subject) + b".\r\n")
+    code, text = c.reply()
+    relay.kill9()
+    c.sock.close()
+    if code != 250:
+        raise HarnessError("DATA answered %s" % text)
 
 
 def make_body(subject, extra=b""):

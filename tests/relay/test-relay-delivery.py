@@ -56,8 +56,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from relay_harness import (AUTH, Failure, HarnessError, Relay, ScriptedHop,  # noqa: E402
-                           SmtpClient, check, field, free_port, make_body, run_scenarios,
-                           send_message, wait_for)
+                           SmtpClient, check, field, free_port, make_body, mtqp_track,
+                           run_scenarios, send_message, wait_for)
 
 
 def mtrk_params(envid, timeout=None, ret="HDRS"):
@@ -531,26 +531,6 @@ def start_mtqpd(mtqpd_exe, tmp, state_dir, extra=()):
             return text if text.endswith("\n") else None
         return None
     return proc, int(wait_for("mtqpd to start", ready, 20, 0.05))
-
-
-def mtqp_track(port, envid, secret_raw):
-    """One TRACK; returns the first answer line and the whole answer."""
-    import base64
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        f = conn.makefile("rb")
-        f.readline()
-        conn.sendall(("TRACK %s %s\r\n" % (envid, base64.b64encode(secret_raw).decode()))
-                     .encode())
-        first = f.readline().decode().rstrip("\r\n")
-        lines = [first]
-        if first.startswith("+OK+"):
-            for raw in f:
-                line = raw.decode().rstrip("\r\n")
-                lines.append(line)
-                if line == ".":
-                    break
-        conn.sendall(b"QUIT\r\n")
-        return first, "\n".join(lines)
 
 
 def scenario_envid_takeover(exe, tmp, mtqpd_exe):

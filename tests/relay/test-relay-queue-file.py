@@ -28,7 +28,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import (AUTH, HarnessError, Relay, SmtpClient, make_body,  # noqa: E402
+from relay_harness import (HarnessError, Relay, send_and_kill,  # noqa: E402
                            wait_for)
 
 MESSAGES = 3
@@ -52,20 +52,6 @@ def planted(data, old_id, new_id, subject, envelope_size):
             + b"\r\n" + rest)
 
 
-def send_and_kill(relay, i):
-    c = SmtpClient(relay.port)
-    c.cmd("EHLO queue-file.test", 250)
-    c.cmd("MAIL FROM:<alice@sender.example> ENVID=qf%d@sender.example MTRK=%s" % (i, AUTH), 250)
-    c.cmd("RCPT TO:<bob@example.org> NOTIFY=FAILURE", 250)
-    c.cmd("DATA", 354)
-    c.sock.sendall(make_body("queue file %d" % i) + b".\r\n")
-    code, text = c.reply()
-    relay.kill9()
-    c.sock.close()
-    if code != 250:
-        raise HarnessError("DATA answered %s" % text)
-
-
 def main():
     exe = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="relay-queue-file-")
@@ -83,7 +69,8 @@ def main():
                          "command_timeout": "60"})
         for i in range(MESSAGES):
             a.start()
-            send_and_kill(a, i)
+            send_and_kill(a, "qf%d@sender.example" % i, "bob@example.org", "queue file %d" % i,
+                          "queue-file.test", "NOTIFY=FAILURE")
         names = [os.path.basename(p) for p in a.queue_files()]
         if len(names) != MESSAGES or not all(n.endswith(".msg") for n in names):
             raise HarnessError("want %d .msg files and nothing else in queue/, got %r"
