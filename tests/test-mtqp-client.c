@@ -154,20 +154,6 @@ server_stop (TestServer *server)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestServer, server_stop)
 
-/* A port where nothing listens (bound, then closed again). */
-static guint16
-closed_port (void)
-{
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GError) error = NULL;
-  guint16 port;
-
-  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
-  g_assert_no_error (error);
-  g_socket_listener_close (listener);
-  return port;
-}
-
 /* ---- a fake resolver: SRV and MX records from tables ----------------------------- */
 
 #define TEST_TYPE_RESOLVER (test_resolver_get_type ())
@@ -1171,10 +1157,7 @@ handshake_outcome (GObject      *source,
 static void
 test_tls_empty_server_name (void)
 {
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GSocketClient) socket_client = g_socket_client_new ();
-  g_autoptr (GSocketConnection) client_conn = NULL;
-  g_autoptr (GSocketConnection) server_conn = NULL;
+  g_auto (MtTcpPair) pair = { NULL, NULL };
   g_autoptr (MsgtrkTlsContext) server_ctx = NULL;
   g_autoptr (MsgtrkTlsContext) client_ctx = NULL;
   g_autoptr (GIOStream) client_tls = NULL;
@@ -1183,7 +1166,6 @@ test_tls_empty_server_name (void)
   g_autofree char *key = g_build_filename (ca_dir, "server.key", NULL);
   g_autofree char *ca = g_build_filename (ca_dir, "ca.pem", NULL);
   HandshakeOutcome outcome = { FALSE, NULL };
-  guint16 port;
 
   g_test_summary ("An empty server name is refused before the handshake: OpenSSL would "
                   "take it as \"check no name\" and accept any trusted certificate");
@@ -1191,28 +1173,17 @@ test_tls_empty_server_name (void)
   g_assert_no_error (error);
   client_ctx = msgtrk_tls_context_new_client (ca, FALSE, &error);
   g_assert_no_error (error);
-  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
-  g_assert_no_error (error);
-  {
-    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-    g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, port);
-
-    client_conn = g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (addr), NULL,
-                                           &error);
-    g_assert_no_error (error);
-  }
-  server_conn = g_socket_listener_accept (listener, NULL, NULL, &error);
-  g_assert_no_error (error);
-  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (server_conn), NULL, NULL,
+  mt_tcp_pair_open (&pair);
+  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (pair.server), NULL, NULL,
                               handshake_outcome, &outcome);
 
-  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (client_conn), "", NULL, &error);
+  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (pair.client), "", NULL, &error);
   g_assert_null (client_tls);
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
   g_test_message ("%s", error->message);
 
   /* The server side sees the connection end without a handshake. */
-  g_io_stream_close (G_IO_STREAM (client_conn), NULL, NULL);
+  g_io_stream_close (G_IO_STREAM (pair.client), NULL, NULL);
   while (!outcome.done)
     g_main_context_iteration (NULL, TRUE);
   g_assert_nonnull (outcome.error);
@@ -1222,10 +1193,7 @@ test_tls_empty_server_name (void)
 static void
 test_tls_stream_loopback (void)
 {
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GSocketClient) socket_client = g_socket_client_new ();
-  g_autoptr (GSocketConnection) client_conn = NULL;
-  g_autoptr (GSocketConnection) server_conn = NULL;
+  g_auto (MtTcpPair) pair = { NULL, NULL };
   g_autoptr (MsgtrkTlsContext) server_ctx = NULL;
   g_autoptr (MsgtrkTlsContext) client_ctx = NULL;
   g_autoptr (MsgtrkTlsContext) bad_ctx = NULL;
@@ -1239,7 +1207,6 @@ test_tls_stream_loopback (void)
   g_autofree char *description = NULL;
   char buf[64];
   gssize n;
-  guint16 port;
 
   g_test_summary ("msgtrk-tls: server and client contexts, data both ways, close_notify");
   bad_ctx = msgtrk_tls_context_new_server (cert, other_key, &error);
@@ -1258,23 +1225,12 @@ test_tls_stream_loopback (void)
   client_ctx = msgtrk_tls_context_new_client (ca, FALSE, &error);
   g_assert_no_error (error);
 
-  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
-  g_assert_no_error (error);
-  {
-    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-    g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, port);
-
-    client_conn = g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (addr), NULL,
-                                           &error);
-    g_assert_no_error (error);
-  }
-  server_conn = g_socket_listener_accept (listener, NULL, NULL, &error);
-  g_assert_no_error (error);
+  mt_tcp_pair_open (&pair);
 
   /* The server side runs in a worker thread, the client side here. */
-  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (server_conn), NULL, NULL,
+  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (pair.server), NULL, NULL,
                               handshake_done, &server_tls);
-  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (client_conn), "localhost", NULL,
+  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (pair.client), "localhost", NULL,
                                      &error);
   g_assert_no_error (error);
   while (server_tls == NULL)
@@ -1361,7 +1317,7 @@ test_discovery_srv (void)
   add_override (client, "hop1.demo.test", first->port);
   add_override (client, "hop-last.demo.test", second->port);
   add_override (client, "hop-busy.demo.test", busy->port);
-  add_override (client, "hop-dead.demo.test", closed_port ());
+  add_override (client, "hop-dead.demo.test", mt_closed_port ());
 
   answers = track_domain (client, "Demo.Test", &error);
   g_assert_no_error (error);
@@ -1434,9 +1390,9 @@ test_discovery_mx (void)
   resolver_add_mx (resolver, "demo.test", 30, "mx-late.demo.test");
   resolver_add_mx (resolver, "demo.test", 20, "mx2.demo.test");
   resolver_add_mx (resolver, "demo.test", 10, "mx1.demo.test");
-  add_override (client, "mx1.demo.test", closed_port ());
+  add_override (client, "mx1.demo.test", mt_closed_port ());
   add_override (client, "mx2.demo.test", server->port);
-  add_override (client, "mx-late.demo.test", closed_port ());
+  add_override (client, "mx-late.demo.test", mt_closed_port ());
   answers = track_domain (client, "demo.test", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (msgtrk_mtqp_answer_get_server_host (g_ptr_array_index (answers, 0)), ==,
@@ -1490,7 +1446,7 @@ test_discovery_all_fail (void)
   g_test_summary ("Every target unreachable: one CONNECT error naming the domain");
   resolver_add_srv (resolver, "demo.test", 10, 0, 1038, "a.demo.test");
   resolver_add_srv (resolver, "demo.test", 20, 0, 1038, "b.demo.test");
-  add_override (client, "a.demo.test", closed_port ());
+  add_override (client, "a.demo.test", mt_closed_port ());
   answers = track_domain (client, "demo.test", &error);
   g_assert_null (answers);
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT);

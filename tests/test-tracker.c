@@ -15,26 +15,12 @@
 
 #define SECRET "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="
 
-/* A port where nothing listens (bound, then closed again). */
-static guint16
-closed_port (void)
-{
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GError) error = NULL;
-  guint16 port;
-
-  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
-  g_assert_no_error (error);
-  g_socket_listener_close (listener);
-  return port;
-}
-
 /* A tracker whose start domain leads to a closed port on 127.0.0.1, without DNS. */
 static MsgtrkTracker *
 unreachable_tracker (void)
 {
   g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
-  g_autofree char *address = g_strdup_printf ("127.0.0.1:%u", closed_port ());
+  g_autofree char *address = g_strdup_printf ("127.0.0.1:%u", mt_closed_port ());
   g_autoptr (GError) error = NULL;
 
   msgtrk_mtqp_client_set_connect_timeout (client, 5);

@@ -168,6 +168,50 @@ mt_feed_all (gsize len)
   return feeds;
 }
 
+void
+mt_tcp_pair_open (MtTcpPair *pair)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GSocketClient) socket_client = g_socket_client_new ();
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = NULL;
+  g_autoptr (GError) error = NULL;
+  guint16 port;
+
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  addr = g_inet_socket_address_new (lo, port);
+  pair->client = g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (addr), NULL,
+                                          &error);
+  g_assert_no_error (error);
+  pair->server = g_socket_listener_accept (listener, NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+void
+mt_tcp_pair_clear (MtTcpPair *pair)
+{
+  if (pair->client != NULL)
+    g_io_stream_close (G_IO_STREAM (pair->client), NULL, NULL);
+  if (pair->server != NULL)
+    g_io_stream_close (G_IO_STREAM (pair->server), NULL, NULL);
+  g_clear_object (&pair->client);
+  g_clear_object (&pair->server);
+}
+
+guint16
+mt_closed_port (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GError) error = NULL;
+  guint16 port;
+
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  g_socket_listener_close (listener);
+  return port;
+}
+
 char *
 mt_strip_cr (const char *text)
 {
