@@ -46,12 +46,6 @@ capture_writer (GLogLevelFlags   level,
   return g_log_writer_default (level, fields, n_fields, user_data);
 }
 
-typedef struct
-{
-  char *dir;
-  TrackStore *store;
-} Fixture;
-
 /* The store of the shared cases: backend=files from a configuration, as mtqpd opens it. */
 static void
 open_files (StoreFixture *f)
@@ -64,29 +58,19 @@ open_files (StoreFixture *f)
   g_assert_no_error (error);
 }
 
+/* The store of the files backend's own cases: track_store_new(). */
 static void
-fixture_setup (Fixture      *f,
-               gconstpointer data)
+open_files_new (StoreFixture *f)
 {
   g_autoptr (GError) error = NULL;
 
-  f->dir = mt_tmpdir_new ();
   f->store = track_store_new (f->dir, &error);
   g_assert_no_error (error);
   g_assert_nonnull (f->store);
 }
 
-static void
-fixture_teardown (Fixture      *f,
-                  gconstpointer data)
-{
-  g_clear_object (&f->store);
-  mt_tmpdir_remove (f->dir);
-  g_free (f->dir);
-}
-
 static guint
-count_journals (Fixture *f)
+count_journals (StoreFixture *f)
 {
   g_autofree char *dir_path = g_build_filename (f->dir, "tracking", NULL);
   g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
@@ -100,7 +84,7 @@ count_journals (Fixture *f)
 }
 
 static void
-test_owner_malformed (Fixture      *f,
+test_owner_malformed (StoreFixture *f,
                       gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
@@ -119,7 +103,7 @@ test_owner_malformed (Fixture      *f,
 }
 
 static void
-test_file_name (Fixture      *f,
+test_file_name (StoreFixture *f,
                 gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
@@ -143,7 +127,7 @@ test_file_name (Fixture      *f,
 }
 
 static void
-test_size_limit (Fixture      *f,
+test_size_limit (StoreFixture *f,
                  gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
@@ -192,7 +176,7 @@ test_size_limit (Fixture      *f,
 }
 
 static void
-test_malformed (Fixture      *f,
+test_malformed (StoreFixture *f,
                 gconstpointer data)
 {
   g_autofree char *path = store_record_file (f->dir, ENVID);
@@ -279,7 +263,7 @@ test_malformed (Fixture      *f,
 }
 
 static void
-test_symlink (Fixture      *f,
+test_symlink (StoreFixture *f,
               gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
@@ -299,7 +283,7 @@ test_symlink (Fixture      *f,
 }
 
 static void
-test_expire (Fixture      *f,
+test_expire (StoreFixture *f,
              gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
@@ -335,7 +319,7 @@ test_expire (Fixture      *f,
 /* The files backend's read cache (track-store-files.c, "Read cache") never serves a record
  * whose file changed or went away, even one rewritten in place at the same size. */
 static void
-test_read_cache (Fixture      *f,
+test_read_cache (StoreFixture *f,
                  gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
@@ -394,7 +378,7 @@ test_read_cache (Fixture      *f,
 }
 
 static void
-test_journal_replay (Fixture      *f,
+test_journal_replay (StoreFixture *f,
                      gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
@@ -476,7 +460,7 @@ racer (gpointer data)
 }
 
 static void
-test_concurrent (Fixture      *f,
+test_concurrent (StoreFixture *f,
                  gconstpointer data)
 {
   GThread *threads[N_RACERS];
@@ -526,8 +510,7 @@ main (int    argc,
   store_cases_add ("files", open_files);
   g_log_set_writer_func (capture_writer, NULL, NULL);
 
-#define ADD(path, fn) \
-  g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn) store_case_add (path, "files", open_files_new, fn)
   ADD ("/track-store/owner-malformed", test_owner_malformed);
   ADD ("/track-store/file-name", test_file_name);
   ADD ("/track-store/size-limit", test_size_limit);

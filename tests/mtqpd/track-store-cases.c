@@ -481,6 +481,35 @@ test_put_many (StoreFixture *f,
 }
 
 
+/* The fixture data of (@backend, @open): one per pair, as long as the program runs. */
+static const Backend *
+backend_of (const char   *backend,
+            StoreOpenFunc open)
+{
+  static Backend backends[STORE_MAX_BACKENDS];
+  static guint n_backends;
+
+  for (guint i = 0; i < n_backends; i++)
+    if (backends[i].open == open && strcmp (backends[i].backend, backend) == 0)
+      return &backends[i];
+  g_assert_cmpuint (n_backends, <, STORE_MAX_BACKENDS);
+  backends[n_backends].backend = backend;
+  backends[n_backends].open = open;
+  return &backends[n_backends++];
+}
+
+/* Register @fn as the test @path on a StoreFixture whose store @open makes. */
+void
+store_case_add (const char   *path,
+                const char   *backend,
+                StoreOpenFunc open,
+                void        (*fn) (StoreFixture *f,
+                                   gconstpointer data))
+{
+  g_test_add (path, StoreFixture, backend_of (backend, open), fixture_setup, fn,
+              fixture_teardown);
+}
+
 /* Register every case as /store/@backend/CASE, its store made by @open. */
 void
 store_cases_add (const char   *backend,
@@ -503,18 +532,11 @@ store_cases_add (const char   *backend,
     { "binary-envid", test_binary_envid },
     { "put-many", test_put_many },
   };
-  static Backend backends[STORE_MAX_BACKENDS];
-  static guint n_backends;
-  Backend *b;
 
-  g_assert_cmpuint (n_backends, <, STORE_MAX_BACKENDS);
-  b = &backends[n_backends++];
-  b->backend = backend;
-  b->open = open;
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/store/%s/%s", backend, cases[i].name);
 
-      g_test_add (path, StoreFixture, b, fixture_setup, cases[i].fn, fixture_teardown);
+      store_case_add (path, backend, open, cases[i].fn);
     }
 }

@@ -8,6 +8,7 @@
  * the record file itself (only B in it, no temporary file left, the owner's bytes kept).
  * How: store_cases_add() registers /store/BACKEND/CASE; each case gets a fresh temporary
  * directory and the store the caller's open function makes in it (NULL: skipped).
+ * store_case_add() registers a backend's own case on the same fixture.
  */
 #pragma once
 
@@ -37,6 +38,11 @@ typedef void (*StoreOpenFunc) (StoreFixture *f);
 
 void          store_cases_add     (const char   *backend,
                                    StoreOpenFunc open);
+void          store_case_add      (const char   *path,
+                                   const char   *backend,
+                                   StoreOpenFunc open,
+                                   void        (*fn) (StoreFixture *f,
+                                                      gconstpointer data));
 MsgtrkReport *store_make_report   (const char   *envid,
                                    const char   *action);
 char         *store_record_file   (const char   *dir,
