@@ -330,6 +330,23 @@ def check(cond, message, *relays):
                                         for r in relays))
 
 
+def report_failure(error, *relays):
+    """Say error and the logs of relays (None ones skipped) on stderr; returns 1."""
+    print("FAIL: %s" % error, file=sys.stderr)
+    for r in relays:
+        if r is not None:
+            print("--- %s log:\n%s" % (r.name, r.log()), file=sys.stderr)
+    return 1
+
+
+def clean_up(tmp, *relays):
+    """Kill what is left of relays (None ones skipped) and remove the directory tmp."""
+    for r in relays:
+        if r is not None:
+            r.cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run_scenarios(prefix, scenarios, argv):
     """The main() of a scenario script: argv is [script, relay exe, scenario name, extra...];
     scenarios[name](exe, tmp, *extra) runs in a fresh temporary directory. Every Relay
@@ -348,15 +365,10 @@ def run_scenarios(prefix, scenarios, argv):
         print("ok: %s" % name)
         return 0
     except (Failure, HarnessError, AssertionError) as e:
-        print("FAIL: %s: %s" % (name, e), file=sys.stderr)
-        for r in relays:
-            print("--- %s log:\n%s" % (r.name, r.log()), file=sys.stderr)
-        return 1
+        return report_failure("%s: %s" % (name, e), *relays)
     finally:
         Relay.__init__ = orig_init
-        for r in relays:
-            r.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, *relays)
 
 
 class HopConn:

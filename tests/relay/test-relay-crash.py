@@ -12,15 +12,13 @@ Maildir, A's queue is empty, and A exits 0 on SIGTERM.
 """
 
 import os
-import shutil
-import socket
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import (HarnessError, Relay, send_and_kill,  # noqa: E402
-                           wait_for)
+from relay_harness import (HarnessError, Relay, clean_up, report_failure,  # noqa: E402
+                           send_and_kill, wait_for)
 
 ROUNDS = 6
 
@@ -64,17 +62,10 @@ def main():
         b.stop()
         print("ok: %d messages survived SIGKILL after 250" % ROUNDS)
         return 0
-    except (HarnessError, OSError, socket.error) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        for r in (a, b):
-            if r is not None:
-                print("--- %s log:\n%s" % (r.name, r.log()), file=sys.stderr)
-        return 1
+    except (HarnessError, OSError) as e:
+        return report_failure(e, a, b)
     finally:
-        for r in (a, b):
-            if r is not None:
-                r.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, a, b)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import HarnessError, Relay, SyncTrace, send_tracked  # noqa: E402
+from relay_harness import (HarnessError, Relay, SyncTrace, clean_up,  # noqa: E402
+                           report_failure, send_tracked)
 
 MESSAGES = 40
 RELAY_QUEUE_STOCK_SIZE = 32  # relay-queue.h
@@ -59,16 +60,11 @@ def main():
         a.kill9()
         print("ok: %d fsyncs for %d accepted messages" % (calls, MESSAGES))
         return 0
-    except (HarnessError, OSError, socket.error, subprocess.SubprocessError) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        if a is not None:
-            print("--- log:\n%s" % a.log(), file=sys.stderr)
-        return 1
+    except (HarnessError, OSError, subprocess.SubprocessError) as e:
+        return report_failure(e, a)
     finally:
-        if a is not None:
-            a.cleanup()
         mute.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, a)
 
 
 if __name__ == "__main__":

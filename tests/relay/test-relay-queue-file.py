@@ -21,15 +21,14 @@ Limits: every wait bounded (relay_harness.wait_for).
 import glob
 import hashlib
 import os
-import shutil
 import socket
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import (HarnessError, Relay, send_and_kill,  # noqa: E402
-                           wait_for)
+from relay_harness import (HarnessError, Relay, clean_up, report_failure,  # noqa: E402
+                           send_and_kill, wait_for)
 
 MESSAGES = 3
 TAG = b"X-Msgtrk-Queue-Envelope: "
@@ -123,18 +122,11 @@ def main():
         b.stop()
         print("ok: one queue file per message; %d delivered after SIGKILL" % MESSAGES)
         return 0
-    except (HarnessError, OSError, socket.error) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        for r in (a, b):
-            if r is not None:
-                print("--- %s log:\n%s" % (r.name, r.log()), file=sys.stderr)
-        return 1
+    except (HarnessError, OSError) as e:
+        return report_failure(e, a, b)
     finally:
-        for r in (a, b):
-            if r is not None:
-                r.cleanup()
         mute.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, a, b)
 
 
 if __name__ == "__main__":

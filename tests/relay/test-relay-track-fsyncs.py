@@ -17,7 +17,6 @@ Limits: skipped (77) without strace or when tracing is not permitted.
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from relay_harness import (HarnessError, Relay, ScriptedHop, SyncTrace,  # noqa: E402
-                           send_tracked, wait_for)
+                           clean_up, report_failure, send_tracked, wait_for)
 
 MESSAGES = 40
 RELAY_QUEUE_STOCK_SIZE = 32  # relay-queue.h
@@ -68,16 +67,11 @@ def main():
         print("ok: %d syncs for %d tracked messages delivered (%.2f each)"
               % (calls, MESSAGES, calls / MESSAGES))
         return 0
-    except (HarnessError, OSError, socket.error, subprocess.SubprocessError) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        if a is not None:
-            print("--- log:\n%s" % a.log(), file=sys.stderr)
-        return 1
+    except (HarnessError, OSError, subprocess.SubprocessError) as e:
+        return report_failure(e, a)
     finally:
-        if a is not None:
-            a.cleanup()
         sink.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, a)
 
 
 if __name__ == "__main__":
