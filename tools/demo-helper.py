@@ -34,7 +34,6 @@ import os
 import re
 import sys
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -46,19 +45,10 @@ DEADLINE = 45.0          # seconds for every recipient to reach its end state
 DSN_TIMEOUT = 15.0       # seconds for the DSNs to reach the sender's Maildir
 GUI_TIMEOUT = 120.0      # seconds the viewer stays open at most (interactive)
 GUI_NONINTERACTIVE = 8.0  # seconds the viewer stays open without a terminal
-POLL_ARGS = ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
 SUBJECT = "Quarterly numbers"
 OPAQUE_RCPT = "erin@hidden.example"
 AFTER_OPAQUE = ("opaque", "relayed", "delivered")
 FINAL_RCPT = re.compile(rb"^Final-Recipient:\s*rfc822;\s*(\S+?)\s*$", re.I | re.M)
-FOUR = {"alice@example.net": "delivered", "bob@gone.example": "failed",
-        "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
-
-
-def expected_states():
-    """The demo network's recipients and end states (erin, opaque, when it has her)."""
-    expected = getattr(demonet.DemoNetwork, "EXPECTED", None)
-    return dict(expected) if expected else dict(FOUR)
 
 
 def indent(text, prefix="  "):
@@ -73,15 +63,7 @@ class Demo(demonet.DemoCommand):
         import msgtrkd_session  # needs gi, set up by DemoNetwork
         self.sessions = msgtrkd_session
         self.session = None
-        self.expected = expected_states()
-
-    def overrides(self):
-        out = []
-        for hop in self.net.hops.values():
-            if hop.mtqpd is not None:
-                out += ["--mtqp-override", "%s=%s:%d" % (hop.hostname, hop.address,
-                                                           hop.mtqpd.port)]
-        return out
+        self.expected = dict(demonet.DemoNetwork.EXPECTED)
 
     def settled_after_ingest(self, got):
         """Whether the states after the DSNs are right: the same as tracked, except that the
@@ -100,30 +82,18 @@ class Demo(demonet.DemoCommand):
         net = self.net
         net.start()
         demonet.banner("Demo network on 127.0.0.1 (in %s)" % net.base)
-        for hop in net.hops.values():
-            print("  %-20s SMTP %-5d %s" % (hop.hostname, hop.relay.port,
-                                            "MTQP %d" % hop.mtqpd.port if hop.mtqpd
-                                            else "(no MTRK, no DSN, no MTQP)"))
+        net.print_hops()
 
-        self.session = self.sessions.Session(
-            net.build_dir, "demo", daemon_args=self.overrides() + POLL_ARGS, debug=False,
-            verbose=self.args.verbose)
-        self.session.start()
-        s = self.session
+        s = self.start_msgtrkd(self.sessions, net.build_dir, "demo", net.mtqp_overrides())
         demonet.banner("msgtrkd running (private D-Bus session, throw-away keyring in %s)" % s.home)
 
-        # 1. Prepare: msgtrkd makes A (kept in the keyring) and gives ENVID and B.
+        # Prepare, SMTP with ENVID and MTRK=B as the mail client's own transport does it,
+        # Committed with what the server offered and answered.
         recipients = list(self.expected)
-        message_id = "%s@demo.test" % uuid.uuid4().hex[:16]
         submit = net.hops["submit"]
-        envid, authenticator, timeout = s.prepare(net.SENDER, recipients, "<%s>" % message_id,
-                                                  SUBJECT, submit.hostname)
-        # 2. SMTP as the mail client's own transport does it, with ENVID and MTRK=B.
-        keywords, reply = self.sessions.send_tracked(
-            self.Msgtrk, submit.relay.port, net.SENDER, recipients, envid, authenticator,
-            timeout, SUBJECT, message_id, host=submit.address)
-        # 3. Committed: what the server offered and answered.
-        s.committed(envid, keywords, reply)
+        envid, keywords, reply = self.send_tracked(self.sessions, net.SENDER, recipients,
+                                                   SUBJECT, submit.hostname, submit.relay.port,
+                                                   submit.address)
         demonet.banner("Sent a tracked message (Prepare → SMTP → Committed)")
         print("  ENVID    %s" % envid)
         print("  To       %s" % ", ".join(recipients))

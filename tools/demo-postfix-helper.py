@@ -25,7 +25,6 @@ import json
 import os
 import sys
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -35,7 +34,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "postfix"))
 import demonet  # noqa: E402
 
 DEADLINE = 60.0
-POLL_ARGS = ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
 SENDER = "sender@test.example"
 SUBJECT = "Through Postfix"
 EXPECTED = {
@@ -98,22 +96,13 @@ class Demo(demonet.DemoCommand):
         for (rcpt, (_, what)) in EXPECTED.items():
             print("  %-22s %s" % (rcpt, what))
 
-        self.session = self.ms.Session(
-            self.build, "demo-postfix",
-            daemon_args=["--mtqp-override", "%s=127.0.0.1:%d" % (mx, mport)] + POLL_ARGS,
-            debug=False, verbose=self.args.verbose)
-        self.session.start()
-        s = self.session
+        s = self.start_msgtrkd(self.ms, self.build, "demo-postfix",
+                               ["--mtqp-override", "%s=127.0.0.1:%d" % (mx, mport)])
         demonet.banner("msgtrkd running (private D-Bus session, throw-away keyring)")
 
         recipients = list(EXPECTED)
-        message_id = "%s@demo.test" % uuid.uuid4().hex[:16]
-        envid, authenticator, timeout = s.prepare(SENDER, recipients, "<%s>" % message_id,
-                                                  SUBJECT, mx)
-        keywords, reply = self.ms.send_tracked(
-            self.Msgtrk, fport, SENDER, recipients, envid, authenticator, timeout, SUBJECT,
-            message_id)
-        s.committed(envid, keywords, reply)
+        envid, keywords, reply = self.send_tracked(self.ms, SENDER, recipients, SUBJECT, mx,
+                                                   fport)
         demonet.banner("Sent through msgtrk-submit-front to Postfix (Prepare → SMTP → Committed)")
         print("  ENVID    %s" % envid)
         print("  offered  %s" % " ".join(keywords))

@@ -34,7 +34,6 @@ BOB = "bob@gone.example"
 CAROL = "carol@slow.example"
 # Nothing is polled until the test asks (Track): reports can arrive "before the poll".
 DAEMON_ARGS = ["--first-poll", "3600", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
-ROUTE_TIMEOUT = 90.0
 DSN_TIMEOUT = 30.0
 SESSION = None
 SESSIONS = harness.DemoSessions(ARGS, NET, DAEMON_ARGS)
@@ -84,8 +83,7 @@ def build_mdn(message_id, recipient, disposition, subject="Quarterly numbers",
     return (head + body).encode("utf-8")
 
 
-def states(route):
-    return {r["address"]: r["state"] for r in route["recipients"]}
+states = harness.states
 
 
 def poll(envid):
@@ -98,18 +96,10 @@ def poll(envid):
                      lambda: SESSION.get_route(envid)["last_poll"] != before, timeout=30)
 
 
-def wait_route(envid, expected, timeout=ROUTE_TIMEOUT):
+def wait_route(envid, expected):
     """Polls (Track) until the recipients' states are @expected: the first poll may come
     before the hops have processed the message."""
-    def settled():
-        poll(envid)
-        route = SESSION.get_route(envid)
-        return route if states(route) == expected else None
-    try:
-        return SESSION.wait_for("route of %s" % envid, settled, timeout=timeout, interval=0.5)
-    except harness.SessionError:
-        raise AssertionError("route never settled: %r\n%s\n%s"
-                             % (SESSION.get_route(envid), SESSION.log(), NET.logs()))
+    return SESSIONS.wait_route(SESSION, envid, expected, before=lambda: poll(envid))
 
 
 def send_message(recipients, subject):

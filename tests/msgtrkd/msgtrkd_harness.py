@@ -21,8 +21,15 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 sys.path.insert(0, os.path.join(HERE, "..", "cli"))
 
 from msgtrkd_session import *  # noqa: E402,F401,F403
-from msgtrkd_session import Session, __all__  # noqa: E402,F401
+from msgtrkd_session import Session, SessionError, __all__  # noqa: E402,F401
 from testbus import Tap  # noqa: E402,F401
+
+ROUTE_TIMEOUT = 90.0  # seconds for a message's route through the demo network to settle
+
+
+def states(route):
+    """GetRoute's recipients as {address: state}."""
+    return {r["address"]: r["state"] for r in route["recipients"]}
 
 
 def demo_network():
@@ -57,16 +64,29 @@ class DemoSessions:
         args = []
         for value in self.extra_overrides:
             args += ["--mtqp-override", value]
-        for hop in self.net.hops.values():
-            if hop.mtqpd is not None:
-                args += ["--mtqp-override", "%s=127.0.0.1:%d" % (hop.hostname, hop.mtqpd.port)]
-        return args
+        return args + self.net.mtqp_overrides()
 
     def new(self, name, keyring=True, start=True):
         s = Session(os.path.abspath(self.args.build_dir), name, msgtrkd=self.args.msgtrkd,
                     keyring=keyring, daemon_args=self.overrides() + self.daemon_args)
         self.sessions.append(s)
         return s.start() if start else s
+
+    def wait_route(self, session, envid, expected, timeout=ROUTE_TIMEOUT, before=None):
+        """Wait until session's route of envid has the states expected (before(): called
+        before each look, e.g. a poll); returns the route. AssertionError, with the logs,
+        when it never does."""
+        def settled():
+            if before is not None:
+                before()
+            route = session.get_route(envid)
+            return route if states(route) == expected else None
+        try:
+            return session.wait_for("route of %s" % envid, settled, timeout=timeout,
+                                    interval=0.5)
+        except SessionError:
+            raise AssertionError("route never settled: %r\n%s\n%s"
+                                 % (session.get_route(envid), session.log(), self.net.logs()))
 
     def cleanup(self):
         """Every session, then the network."""

@@ -30,11 +30,8 @@ Msgtrk = NET.Msgtrk
 
 from gi.repository import GLib  # noqa: E402
 
-EXPECTED = {"alice@example.net": "delivered", "bob@gone.example": "failed",
-            "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
-POLL_ARGS = ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
-ROUTE_TIMEOUT = 90.0
-SESSIONS = harness.DemoSessions(ARGS, NET, POLL_ARGS)
+EXPECTED = dict(NET.FOUR)
+SESSIONS = harness.DemoSessions(ARGS, NET, harness.FAST_POLL_ARGS)
 new_session = SESSIONS.new
 
 
@@ -74,19 +71,8 @@ def message_id_of(envid):
     return envid.replace("@", ".demo@")
 
 
-def states(route):
-    return {r["address"]: r["state"] for r in route["recipients"]}
-
-
-def wait_route(session, envid, expected, timeout=ROUTE_TIMEOUT):
-    def settled():
-        route = session.get_route(envid)
-        return route if states(route) == expected else None
-    try:
-        return session.wait_for("route of %s" % envid, settled, timeout=timeout, interval=0.5)
-    except harness.SessionError:
-        raise AssertionError("route never settled: %r\n%s\n%s"
-                             % (session.get_route(envid), session.log(), NET.logs()))
+states = harness.states
+wait_route = SESSIONS.wait_route
 
 
 def make_dsn(envid, entries, reporting_mta="mx.lists.example", message_id=None,
