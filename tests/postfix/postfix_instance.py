@@ -410,5 +410,10 @@ class Checker:
             print("not ok %d - %s%s" % (self.count, what, (": " + detail) if detail else ""))
         return ok
 
+    def done(self):
+        """Print the TAP plan; the exit status (1 after a failed check)."""
+        print("1..%d" % self.count)
+        return 1 if self.failures else 0
+
     def equal(self, what, got, want):
         return self.check(what, got == want, "got %r, want %r" % (got, want))

@@ -84,8 +84,7 @@ def main():
         procs = subprocess.run(["pgrep", "-af", base.group(1)],
                                capture_output=True).stdout.decode().strip()
         t.check("no process of the demo left", not procs, procs)
-    print("1..%d" % t.count)
-    return 1 if t.failures else 0
+    return t.done()
 
 
 if __name__ == "__main__":

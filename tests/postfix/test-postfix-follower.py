@@ -33,7 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (LIFETIME, SECRET, Daemon, configure_site, recipients,  # noqa: E402
-                              register, site_state_dir, submit, track, wait_for)
+                              register, site_state_dir, stop_site, submit, track,
+                              wait_for)
 
 
 def main():
@@ -210,22 +211,8 @@ def main():
     except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
         t.check("no exception", False, repr(e))
     finally:
-        if t.failures:
-            print("# maillog tail:\n# " + pf.maillog().replace("\n", "\n# "))
-            for name in ("follower.log", "mtqpd.log"):
-                try:
-                    print("# %s:\n# " % name + open(os.path.join(pf.base, name)).read()[-4000:]
-                          .replace("\n", "\n# "))
-                except OSError:
-                    pass
-        for d in (follower, mtqpd):
-            if d is not None:
-                d.stop()
-        pf.cleanup()
-        for s in sinks:
-            s.close()
-    print("1..%d" % t.count)
-    return 1 if t.failures else 0
+        stop_site(t, pf, sinks, [d for d in (follower, mtqpd) if d is not None])
+    return t.done()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
-                              recipients, site_state_dir, track, wait_for)
+                              recipients, site_state_dir, stop_site, track,
+                              wait_for)
 
 
 class ScriptedUpstream:
@@ -576,15 +577,8 @@ def main():
     except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
         t.check("no exception", False, repr(e))
     finally:
-        if t.failures:
-            print("# maillog tail:\n# " + pf.maillog()[-3000:].replace("\n", "\n# "))
-            daemons.print_logs()
-        daemons.stop_all()
-        pf.cleanup()
-        for s in sinks:
-            s.close()
-    print("1..%d" % t.count)
-    return 1 if t.failures else 0
+        stop_site(t, pf, sinks, daemons)
+    return t.done()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, PrivateDovecot,  # noqa: E402
                               configure_site, dovecot_skip_reason, recipients,
-                              site_state_dir, track, wait_for)
+                              site_state_dir, stop_site, track, wait_for)
 
 USER = "alice@test.example"
 PASSWORD = "Corr3ct-h0rse-battery"
@@ -63,8 +63,8 @@ def evolution_part(t, build, base, fport, mport):
         return
     session = msgtrkd_session.Session(
         build, "postfix-sasl", keyring=True, debug=False,
-        daemon_args=["--mtqp-override", "127.0.0.1=127.0.0.1:%d" % mport, "--first-poll",
-                     "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"])
+        daemon_args=["--mtqp-override", "127.0.0.1=127.0.0.1:%d" % mport]
+        + msgtrkd_session.FAST_POLL_ARGS)
     try:
         session.start()
         mid = "evo-sasl@test.example"
@@ -276,20 +276,8 @@ def main():
     except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
         t.check("no exception", False, repr(e))
     finally:
-        if t.failures:
-            print("# maillog tail:\n# " + pf.maillog()[-3000:].replace("\n", "\n# "))
-            if dc:
-                print("# dovecot log:\n# " + dc.read_log()[-2000:].replace("\n", "\n# "))
-            daemons.print_logs()
-        daemons.stop_all()
-        pf.stop()
-        if dc:
-            dc.stop()
-        pf.cleanup()
-        for s in sinks:
-            s.close()
-    print("1..%d" % t.count)
-    return 1 if t.failures else 0
+        stop_site(t, pf, sinks, daemons, dc)
+    return t.done()
 
 
 if __name__ == "__main__":

@@ -212,17 +212,33 @@ class Daemons(list):
             return int(open(port_file).read())
         return None
 
-    def print_logs(self, tail=3000):
-        """The last tail characters of each log, as TAP comments."""
-        for d in self:
+
+def tap_tail(name, text, tail):
+    """The last tail characters of text as TAP comments, headed by name."""
+    print("# %s:\n# " % name + text[-tail:].replace("\n", "\n# "))
+
+
+def stop_site(t, pf, sinks, daemons, dovecot=None):
+    """The end of a test of a Postfix site (t: its Checker): after a failure, the tails of
+    the maillog, of Dovecot's log and of each daemon's log as TAP comments; then the daemons,
+    Postfix (before Dovecot), Dovecot and the sinks stopped."""
+    if t.failures:
+        tap_tail("maillog tail", pf.maillog(), 3000)
+        if dovecot:
+            tap_tail("dovecot log", dovecot.read_log(), 2000)
+        for d in daemons:
             try:
-                print("# %s:\n# " % d.log + open(d.log).read()[-tail:].replace("\n", "\n# "))
+                tap_tail(d.log, open(d.log).read(), 3000)
             except OSError:
                 pass
-
-    def stop_all(self):
-        for d in self:
-            d.stop()
+    for d in daemons:
+        d.stop()
+    pf.stop()
+    if dovecot:
+        dovecot.stop()
+    pf.cleanup()
+    for s in sinks:
+        s.close()
 
 
 def site_state_dir(pf):
