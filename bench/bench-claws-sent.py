@@ -206,27 +206,7 @@ class Bench:
         claws_harness.start_xvfb(self.spawn, self.env, RuntimeError)
 
     def start_bus(self):
-        conf = os.path.join(self.dir, "session.conf")
-        with open(conf, "w") as f:
-            f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-""" % self.dir)
-        bus = self.spawn("dbus", ["dbus-daemon", "--config-file", conf, "--nofork",
-                                  "--print-address=1"], stdout=subprocess.PIPE)
-        addr = bus.stdout.readline().decode().strip()
-        if not addr:
-            raise RuntimeError("dbus-daemon did not start")
-        self.env["DBUS_SESSION_BUS_ADDRESS"] = addr
+        claws_harness.start_session_bus(self.spawn, self.env, self.dir, error=RuntimeError)
 
     def has_owner(self, name):
         r = subprocess.run(["gdbus", "call", "--session", "--dest", "org.freedesktop.DBus",

@@ -69,6 +69,35 @@ def wait_for(what, pred, timeout=STEP_TIMEOUT, interval=0.2, error=AssertionErro
     return demonet.wait_for(what, pred, timeout, interval, error)
 
 
+def start_session_bus(spawn, env, directory, services=None, error=AssertionError):
+    """A private session bus (dbus-daemon, its socket and configuration in directory;
+    services: a directory of .service files it may activate; eavesdropping allowed, for
+    dbus-monitor), started with spawn("dbus", argv, stdout=PIPE); sets
+    env["DBUS_SESSION_BUS_ADDRESS"]."""
+    conf = os.path.join(directory, "session.conf")
+    with open(conf, "w") as f:
+        f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=%s</listen>
+  <auth>EXTERNAL</auth>
+  %s
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+""" % (directory, "<servicedir>%s</servicedir>" % services if services else ""))
+    bus = spawn("dbus", ["dbus-daemon", "--config-file", conf, "--nofork", "--print-address=1"],
+                stdout=subprocess.PIPE)
+    addr = bus.stdout.readline().decode().strip()
+    if not addr:
+        raise error("dbus-daemon did not start")
+    env["DBUS_SESSION_BUS_ADDRESS"] = addr
+
+
 def start_xvfb(spawn, env, error=AssertionError):
     """Xvfb on a display it picks (-displayfd: fixed numbers collide with other runs),
     started with spawn("xvfb", argv, pass_fds=...); sets env["DISPLAY"]."""
@@ -388,28 +417,7 @@ class Run:
             with open(os.path.join(services, "org.msgtrk.Viewer.service"), "w") as f:
                 f.write("[D-BUS Service]\nName=org.msgtrk.Viewer\nExec=%s "
                         "--gapplication-service\n" % self.viewer)
-        conf = os.path.join(self.dir, "session.conf")
-        with open(conf, "w") as f:
-            f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir=%s</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>%s</servicedir>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-""" % (self.dir, services))
-        bus = self.spawn("dbus", ["dbus-daemon", "--config-file", conf, "--nofork",
-                                  "--print-address=1"], stdout=subprocess.PIPE)
-        addr = bus.stdout.readline().decode().strip()
-        if not addr:
-            raise AssertionError("dbus-daemon did not start")
-        self.env["DBUS_SESSION_BUS_ADDRESS"] = addr
+        start_session_bus(self.spawn, self.env, self.dir, services)
 
     def start_keyring(self):
         kr = self.spawn("keyring", ["gnome-keyring-daemon", "--foreground", "--unlock",
