@@ -53,6 +53,7 @@ MENU_ORDER = ["track", "copy-link", "links", "import", "send-tracked"]
 TOOLBAR_SEND = (176, 55)
 
 sys.path.insert(0, os.path.join(SRC, "tools"))
+sys.path.insert(0, os.path.join(SRC, "tests", "cli"))  # testbus.py
 
 
 def log(msg):
@@ -74,22 +75,10 @@ def start_session_bus(spawn, env, directory, services=None, error=AssertionError
     services: a directory of .service files it may activate; eavesdropping allowed, for
     dbus-monitor), started with spawn("dbus", argv, stdout=PIPE); sets
     env["DBUS_SESSION_BUS_ADDRESS"]."""
+    from testbus import bus_config
     conf = os.path.join(directory, "session.conf")
     with open(conf, "w") as f:
-        f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir=%s</listen>
-  <auth>EXTERNAL</auth>
-  %s
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-""" % (directory, "<servicedir>%s</servicedir>" % services if services else ""))
+        f.write(bus_config(directory, services))
     bus = spawn("dbus", ["dbus-daemon", "--config-file", conf, "--nofork", "--print-address=1"],
                 stdout=subprocess.PIPE)
     addr = bus.stdout.readline().decode().strip()
