@@ -90,6 +90,23 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_port_file(name, proc, port_file, log, timeout=START_TIMEOUT, interval=0.05,
+                   error=DemoError):
+    """The port a server started as proc wrote to its --port-file (a whole line); error,
+    with the server's log (log()), when it exits first or after timeout s."""
+    def ready():
+        if proc.poll() is not None:
+            raise error("%s exited at start-up:\n%s" % (name, log()))
+        try:
+            with open(port_file) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return None
+        return text if text.endswith("\n") else None
+
+    return int(wait_for(name + " to start", ready, timeout, interval, error))
+
+
 def read_log(path):
     """The text of a process's log file; "" before it exists."""
     try:
@@ -119,18 +136,7 @@ class Server:
                 [self.exe, "--config", self.conf, "--listen", "%s:%d" % (address, port),
                  "--port-file", self.port_file] + self.extra_args,
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise DemoError("%s exited at start-up:\n%s" % (self.name, self.log()))
-            try:
-                with open(self.port_file) as f:
-                    text = f.read()
-            except FileNotFoundError:
-                return None
-            return text if text.endswith("\n") else None
-
-        self.port = int(wait_for(self.name + " to start", ready, START_TIMEOUT))
+        self.port = wait_port_file(self.name, self.proc, self.port_file, self.log)
         return self.port
 
     def stop(self):

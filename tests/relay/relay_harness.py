@@ -101,18 +101,8 @@ class Relay:
              "--port-file", self.port_file, "--verbose"],
             stdout=log, stderr=log)
         log.close()
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise HarnessError("%s exited at start-up:\n%s" % (self.name, self.log()))
-            try:
-                with open(self.port_file) as f:
-                    text = f.read()
-            except FileNotFoundError:
-                return None
-            return text if text.endswith("\n") else None
-
-        self.port = int(wait_for("%s to start" % self.name, ready, START_TIMEOUT, 0.05))
+        self.port = demonet.wait_port_file(self.name, self.proc, self.port_file, self.log,
+                                           START_TIMEOUT, error=HarnessError)
         return self.port
 
     def stop(self):
