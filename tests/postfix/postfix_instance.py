@@ -410,9 +410,13 @@ class Checker:
             print("not ok %d - %s%s" % (self.count, what, (": " + detail) if detail else ""))
         return ok
 
-    def done(self):
-        """Print the TAP plan; the exit status (1 after a failed check)."""
+    def done(self, started=None):
+        """Print the TAP plan (and, with started, a time.monotonic() of the start: how many
+        checks failed in how long); the exit status (1 after a failed check)."""
         print("1..%d" % self.count)
+        if started is not None:
+            print("# %d checks, %d failed, %.1f s"
+                  % (self.count, self.failures, time.monotonic() - started))
         return 1 if self.failures else 0
 
     def equal(self, what, got, want):

@@ -434,9 +434,7 @@ def main():
                 print("#   " + line)
         s.cleanup()
         pf.cleanup()
-    print("1..%d" % c.count)
-    print("# %d checks, %d failed, %.1f s" % (c.count, c.failures, time.monotonic() - started))
-    return 1 if c.failures else 0
+    return c.done(started)
 
 
 if __name__ == "__main__":
