@@ -299,6 +299,26 @@ track (MsgtrkMtqpClient *client,
                                              error);
 }
 
+/* One TRACK per ENVID of @envids (SECRET each) to 127.0.0.1:@port; @envids gets its NULL
+ * end. */
+static GPtrArray *
+track_all (MsgtrkMtqpClient *client,
+           guint16           port,
+           GPtrArray        *envids,
+           GError          **error)
+{
+  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
+
+  for (guint i = 0; i < envids->len; i++)
+    g_ptr_array_add (secrets, (gpointer) SECRET);
+  g_ptr_array_add (envids, NULL);
+  g_ptr_array_add (secrets, NULL);
+  return msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", port,
+                                             (const char * const *) envids->pdata,
+                                             (const char * const *) secrets->pdata, NULL,
+                                             error);
+}
+
 /* One query that must reach the server; returns the answer's error (or NULL). */
 static GError *
 track_error (MsgtrkMtqpClient *client,
@@ -593,21 +613,12 @@ test_track_many (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) answers = NULL;
   g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
   guint i, n = MSGTRK_MTQP_PIPELINE_BATCH * 2 + 3;
 
   g_test_summary ("More queries than one pipeline batch: answers stay in order");
   for (i = 0; i < n; i++)
-    {
-      g_ptr_array_add (envids, g_strdup_printf (i % 3 == 0 ? "err%u@x" : "delivered%u@x", i));
-      g_ptr_array_add (secrets, (gpointer) SECRET);
-    }
-  g_ptr_array_add (envids, NULL);
-  g_ptr_array_add (secrets, NULL);
-  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port,
-                                                (const char * const *) envids->pdata,
-                                                (const char * const *) secrets->pdata, NULL,
-                                                &error);
+    g_ptr_array_add (envids, g_strdup_printf (i % 3 == 0 ? "err%u@x" : "delivered%u@x", i));
+  answers = track_all (client, server->port, envids, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (answers->len, ==, n);
   for (i = 0; i < n; i++)
@@ -675,7 +686,6 @@ test_track_batch_at_limits (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) answers = NULL;
   g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
   g_autofree char *log = NULL;
   gsize fixed = strlen ("TRACK  ") + strlen (SECRET);
   guint i, n = MSGTRK_MTQP_PIPELINE_BATCH * 2 + 1;
@@ -690,14 +700,8 @@ test_track_batch_at_limits (void)
       g_ptr_array_add (envids, g_strconcat (name, pad, NULL));
       g_assert_cmpuint (strlen ("TRACK  ") + strlen (g_ptr_array_index (envids, i))
                           + strlen (SECRET), ==, MSGTRK_MTQP_MAX_LINE);
-      g_ptr_array_add (secrets, (gpointer) SECRET);
     }
-  g_ptr_array_add (envids, NULL);
-  g_ptr_array_add (secrets, NULL);
-  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port,
-                                                (const char * const *) envids->pdata,
-                                                (const char * const *) secrets->pdata, NULL,
-                                                &error);
+  answers = track_all (client, server->port, envids, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (answers->len, ==, n);
   for (i = 0; i < n; i++)
