@@ -102,23 +102,7 @@ class Demo(demonet.DemoCommand):
 
         # 4. msgtrkd polls on its own; we only watch its StatusChanged signals.
         demonet.banner("msgtrkd tracks it over MTQP (StatusChanged signals)")
-        seen = 0
-        deadline = time.monotonic() + DEADLINE
-        route = None
-        while True:
-            s.pump(0.2)
-            for sig in s.signals[seen:]:
-                if sig[0] == envid:
-                    print("  %5.1f s  %-10s %s" % (time.monotonic() - t0, sig[1], sig[2]),
-                          flush=True)
-            seen = len(s.signals)
-            route = s.get_route(envid)
-            if self.states(route) == self.expected:
-                break
-            if time.monotonic() > deadline:
-                raise demonet.DemoError(
-                    "the route did not settle in %.0f s: %r\n%s\n%s"
-                    % (DEADLINE, self.states(route), s.log(), net.logs()))
+        self.watch(envid, self.expected, t0, DEADLINE, lambda: s.log() + "\n" + net.logs())
 
         demonet.banner("msgtrk show %s" % envid)
         before = self.cli("show", envid)
@@ -126,25 +110,14 @@ class Demo(demonet.DemoCommand):
         self.save("show-before-ingest.txt", before)
 
         # 5. DSNs that reached the sender's mailbox → msgtrk ingest.
-        box = os.path.join(submit.maildir_root, net.SENDER, "new")
-
         def dsns():
-            try:
-                names = sorted(os.listdir(box))
-            except FileNotFoundError:
-                return None
-            mine, text = [], b""
-            for n in names:
-                with open(os.path.join(box, n), "rb") as f:
-                    data = f.read()
-                if envid.encode() in data:
-                    mine.append(os.path.join(box, n))
-                    text += data
+            mine = net.sender_mail(envid.encode())
+            text = b"".join(data for _, data in mine)
             # Every recipient's DSN: one from each hop that delivered, failed or gave up.
             reported = {m.decode().lower() for m in FINAL_RCPT.findall(text)}
             # (the opaque route's may come or not: beyond it nothing is promised)
-            return mine if all(r in reported for r in recipients
-                               if r != OPAQUE_RCPT) else None
+            return [path for path, _ in mine] if all(r in reported for r in recipients
+                                                     if r != OPAQUE_RCPT) else None
         try:
             files = demonet.wait_for("DSNs in the sender's Maildir", dsns, DSN_TIMEOUT)
         except demonet.DemoError:

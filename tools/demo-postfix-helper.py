@@ -96,8 +96,8 @@ class Demo(demonet.DemoCommand):
         for (rcpt, (_, what)) in EXPECTED.items():
             print("  %-22s %s" % (rcpt, what))
 
-        s = self.start_msgtrkd(self.ms, self.build, "demo-postfix",
-                               ["--mtqp-override", "%s=127.0.0.1:%d" % (mx, mport)])
+        self.start_msgtrkd(self.ms, self.build, "demo-postfix",
+                           ["--mtqp-override", "%s=127.0.0.1:%d" % (mx, mport)])
         demonet.banner("msgtrkd running (private D-Bus session, throw-away keyring)")
 
         recipients = list(EXPECTED)
@@ -110,22 +110,7 @@ class Demo(demonet.DemoCommand):
 
         demonet.banner("msgtrkd asks mtqpd (MTQP), which answers with Postfix's verdicts")
         want = {r: st for r, (st, _) in EXPECTED.items()}
-        deadline = time.monotonic() + DEADLINE
-        seen = 0
-        while True:
-            s.pump(0.2)
-            for sig in s.signals[seen:]:
-                if sig[0] == envid:
-                    print("  %5.1f s  %-10s %s" % (time.monotonic() - t0, sig[1], sig[2]),
-                          flush=True)
-            seen = len(s.signals)
-            route = s.get_route(envid)
-            got = {r["address"]: r["state"] for r in route["recipients"]}
-            if got == want:
-                break
-            if time.monotonic() > deadline:
-                raise demonet.DemoError("the route did not settle in %.0f s: %r\n%s"
-                                        % (DEADLINE, got, pf.maillog()))
+        self.watch(envid, want, t0, DEADLINE, pf.maillog)
 
         out = self.cli("show", envid)
         demonet.banner("msgtrk show %s" % envid)

@@ -308,6 +308,23 @@ class DemoNetwork:
     def logs(self):
         return "".join(h.logs() for h in self.hops.values())
 
+    def sender_mail(self, needle=None):
+        """The messages in the sender's Maildir at the submission hop (where DSNs come back),
+        by name, as (path, bytes); only those that contain needle (bytes) when given."""
+        box = os.path.join(self.hops["submit"].maildir_root, self.SENDER, "new")
+        try:
+            names = sorted(os.listdir(box))
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            path = os.path.join(box, name)
+            with open(path, "rb") as f:
+                data = f.read()
+            if needle is None or needle in data:
+                out.append((path, data))
+        return out
+
     def mtqp_overrides(self):
         """msgtrkd's --mtqp-override arguments: every hop's MTQP server by its host name."""
         out = []
@@ -451,6 +468,28 @@ class DemoCommand:
         s.committed(envid, keywords, reply)
         return envid, keywords, reply
 
+    def watch(self, envid, want, t0, timeout, logs):
+        """Print the session's StatusChanged signals for envid (seconds since t0) until the
+        recipients' states are want (a dict); returns the route. DemoError with the states
+        and logs() after timeout s."""
+        s = self.session
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            s.pump(0.2)
+            for sig in s.signals[seen:]:
+                if sig[0] == envid:
+                    print("  %5.1f s  %-10s %s" % (time.monotonic() - t0, sig[1], sig[2]),
+                          flush=True)
+            seen = len(s.signals)
+            route = s.get_route(envid)
+            got = {r["address"]: r["state"] for r in route["recipients"]}
+            if got == want:
+                return route
+            if time.monotonic() > deadline:
+                raise DemoError("the route did not settle in %.0f s: %r\n%s"
+                                % (timeout, got, logs()))
+
     def main(self, prog, errors=()):
         """run(), then cleanup() whatever happens. Returns run()'s status; 1 after DemoError
         or one of errors (said on stderr, with the session's log); 130 when interrupted
@@ -509,22 +548,16 @@ def print_dsns(net, timeout=10.0):
     """DSNs back in the sender's mailbox: what any mail client can already get today."""
     Msgtrk = net.Msgtrk
     from gi.repository import GLib
-    box = os.path.join(net.hops["submit"].maildir_root, net.SENDER, "new")
-
     def dsns():
-        try:
-            names = sorted(os.listdir(box))
-        except FileNotFoundError:
-            return None
-        return names if len(names) >= 2 else None  # submit's (failed, delayed, relayed), mx's
+        mail = net.sender_mail()
+        return mail if len(mail) >= 2 else None  # submit's (failed, delayed, relayed), mx's
     try:
-        names = wait_for("DSNs in %s" % box, dsns, timeout)
+        mail = wait_for("DSNs in the sender's mailbox", dsns, timeout)
     except DemoError:
-        names = dsns() or []
+        mail = net.sender_mail()
     print("\n== DSNs in the sender's mailbox (merged with MTQP by the helper)")
-    for name in names:
-        with open(os.path.join(box, name), "rb") as f:
-            data = f.read()
+    for path, data in mail:
+        name = os.path.basename(path)
         try:
             reports = Msgtrk.Report.parse_entity(GLib.Bytes.new(data))
         except GLib.Error as e:
@@ -537,7 +570,7 @@ def print_dsns(net, timeout=10.0):
                                                    entry.get_action_text(), entry.get_status()))
             headers = report.get_returned_headers()
             if headers:
-                hops = Msgtrk.trace_parse_headers(headers, -1)
+                hops = Msgtrk.trace_parse_headers(headers.encode("utf-8"))
                 for i, hop in enumerate(hops, 1):
                     print("    Received %d: from %s by %s%s" % (
                         i, hop.get_from_helo() or "?", hop.get_by_host() or "?",

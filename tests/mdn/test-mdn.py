@@ -117,19 +117,8 @@ def send_message(recipients, subject):
 
 def dsns_of(envid, count=1):
     """The DSNs about @envid in the sender's mailbox at the submission hop."""
-    box = os.path.join(NET.hops["submit"].maildir_root, NET.SENDER, "new")
-
     def found():
-        try:
-            names = sorted(os.listdir(box))
-        except FileNotFoundError:
-            return None
-        out = []
-        for n in names:
-            with open(os.path.join(box, n), "rb") as f:
-                data = f.read()
-            if envid.encode() in data:
-                out.append(data)
+        out = [data for _, data in NET.sender_mail(envid.encode())]
         return out if len(out) >= count else None
     return SESSION.wait_for("DSNs of %s" % envid, found, timeout=DSN_TIMEOUT, interval=0.2)
 

@@ -324,18 +324,8 @@ class MsgtrkdTest(unittest.TestCase):
 
     # --- IngestReport ---
     def dsns(self):
-        box = os.path.join(NET.hops["submit"].maildir_root, NET.SENDER, "new")
-
         def found():
-            try:
-                names = sorted(os.listdir(box))
-            except FileNotFoundError:
-                return None
-            datas = []
-            for n in names:
-                with open(os.path.join(box, n), "rb") as f:
-                    datas.append(f.read())
-            mine = [d for d in datas if self.envid.encode() in d]
+            mine = [data for _, data in NET.sender_mail(self.envid.encode())]
             return mine if len(mine) >= 2 else None
         return self.s.wait_for("DSNs in the sender's mailbox", found, timeout=30)
 
