@@ -483,8 +483,8 @@ class Run:
             raise AssertionError("the plugin was not loaded:\n" + self.logtext("claws")[-3000:])
         log("Claws Mail is up with the plugin")
 
-    def start_all(self, keyring=True, msgtrkd=True, local_mbox=None):
-        """The usual order: X, network, bus, keyring, msgtrkd, Claws."""
+    def start_session(self, keyring=True, msgtrkd=True):
+        """Everything but Claws, in the usual order: X, network, bus, keyring, msgtrkd."""
         self.setup_env()
         self.start_x()
         self.start_net()
@@ -493,6 +493,10 @@ class Run:
             self.start_keyring()
         if msgtrkd:
             self.start_msgtrkd()
+
+    def start_all(self, keyring=True, msgtrkd=True, local_mbox=None):
+        """start_session(), then Claws."""
+        self.start_session(keyring, msgtrkd)
         self.start_claws(local_mbox=local_mbox)
 
     # --- X ---
