@@ -153,24 +153,8 @@ class Bench:
         self.dir = tempfile.mkdtemp(prefix="msgtrk-bench-claws-")
         os.chmod(self.dir, 0o755)
         self.procs = []
-        self.env = dict(os.environ)
-        home = os.path.join(self.dir, "home")
-        os.makedirs(home)
-        build = os.path.abspath(ARGS.build_dir)
-        self.env.update({
-            "HOME": home,
-            "XDG_RUNTIME_DIR": os.path.join(self.dir, "run"),
-            "XDG_CONFIG_HOME": os.path.join(home, ".config"),
-            "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
-            "XDG_CACHE_HOME": os.path.join(home, ".cache"),
-            "NO_AT_BRIDGE": "1",
-            "GSETTINGS_BACKEND": "memory",
-            "GSETTINGS_SCHEMA_DIR": os.path.join(build, "data", "gsettings"),
-            "LD_LIBRARY_PATH": os.path.join(build, "lib") + ":"
-                               + os.environ.get("LD_LIBRARY_PATH", ""),
-            "LC_ALL": "C.UTF-8",
-        })
-        os.makedirs(self.env["XDG_RUNTIME_DIR"], mode=0o700)
+        self.env = dict(os.environ, LC_ALL="C.UTF-8")
+        claws_harness.setup_session_env(self.env, self.dir, os.path.abspath(ARGS.build_dir))
         self.monitor_lines = []
         self.monitor_lock = threading.Lock()
 

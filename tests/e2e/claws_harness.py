@@ -70,6 +70,26 @@ def wait_for(what, pred, timeout=STEP_TIMEOUT, interval=0.2, error=AssertionErro
     return demonet.wait_for(what, pred, timeout, interval, error)
 
 
+def setup_session_env(env, directory, build):
+    """A throw-away desktop session in directory for env: HOME (with an empty keyrings
+    directory), XDG_RUNTIME_DIR (0700) and the XDG dirs, GSettings in memory with the build's
+    schemas, the build's libmsgtrk first on LD_LIBRARY_PATH, no accessibility bus."""
+    home = os.path.join(directory, "home")
+    os.makedirs(os.path.join(home, ".local", "share", "keyrings"))
+    env.update({
+        "HOME": home,
+        "XDG_RUNTIME_DIR": os.path.join(directory, "run"),
+        "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+        "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
+        "XDG_CACHE_HOME": os.path.join(home, ".cache"),
+        "NO_AT_BRIDGE": "1",
+        "GSETTINGS_BACKEND": "memory",
+        "GSETTINGS_SCHEMA_DIR": os.path.join(build, "data", "gsettings"),
+        "LD_LIBRARY_PATH": os.path.join(build, "lib") + ":" + os.environ.get("LD_LIBRARY_PATH", ""),
+    })
+    os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)
+
+
 def start_session_bus(spawn, env, directory, services=None, error=AssertionError):
     """A private session bus (dbus-daemon, its socket and configuration in directory;
     services: a directory of .service files it may activate; eavesdropping allowed, for
@@ -364,21 +384,7 @@ class Run:
 
     # --- the session ---
     def setup_env(self):
-        home = os.path.join(self.dir, "home")
-        os.makedirs(os.path.join(home, ".local", "share", "keyrings"))
-        self.env.update({
-            "HOME": home,
-            "XDG_RUNTIME_DIR": os.path.join(self.dir, "run"),
-            "XDG_CONFIG_HOME": os.path.join(home, ".config"),
-            "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
-            "XDG_CACHE_HOME": os.path.join(home, ".cache"),
-            "NO_AT_BRIDGE": "1",
-            "GSETTINGS_BACKEND": "memory",
-            "GSETTINGS_SCHEMA_DIR": os.path.join(BUILD, "data", "gsettings"),
-            "LD_LIBRARY_PATH": os.path.join(BUILD, "lib") + ":" +
-            os.environ.get("LD_LIBRARY_PATH", ""),
-        })
-        os.makedirs(self.env["XDG_RUNTIME_DIR"], mode=0o700)
+        setup_session_env(self.env, self.dir, BUILD)
 
     def start_x(self):
         start_xvfb(self.spawn, self.env)
@@ -607,6 +613,19 @@ class Run:
         time.sleep(0.5)
         self.keys(chooser, "Return")
         time.sleep(2.0)
+
+    def show_sent(self, shot=None):
+        """Opens Sent with its first row selected (Home); then the screenshot shot."""
+        self.open_folder("sent")
+        self.keys(self.main_win, "Home")
+        time.sleep(1.0)
+        if shot:
+            self.shot(shot)
+
+    def wait_sent(self, subject):
+        """Waits until the message left the queue and is in Sent; its Sent copies."""
+        wait_for("the queue to be empty", lambda: not self.folder_has("queue", subject))
+        return wait_for("the message in Sent", lambda: self.folder_has("sent", subject))
 
     def message_menu(self, item, shot=None):
         """Opens Message and activates one of the plugin's items (MENU_ORDER), counting
