@@ -59,6 +59,21 @@ def skip_reason():
     return None
 
 
+def _terminate(signum, frame):
+    # meson's timeout sends SIGTERM: turn it into an exception so that cleanup runs, and
+    # let no second signal interrupt that cleanup.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise PostfixError("killed by signal %d" % signum)
+
+
+def raise_on_terminate():
+    """SIGTERM (meson's timeout) and SIGINT raise PostfixError, once: the test's clean-up
+    runs and no second signal interrupts it."""
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+
+
 def test_args(*more_reasons):
     """The command line of a Postfix test (--build-dir); exits 77 with a TAP skip line when
     a private Postfix cannot run here (skip_reason) or one of more_reasons() says why."""

@@ -27,14 +27,14 @@ behind, also on failure or SIGTERM.
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postfix_instance import (MX, Checker, PostfixError, PrivatePostfix,  # noqa: E402
-                              SmtpClient, maildir_files, skip_reason, wait_for_dsns)
+                              SmtpClient, maildir_files, raise_on_terminate, skip_reason,
+                              wait_for_dsns)
 
 SKIP = 77
 
@@ -73,14 +73,6 @@ from gi.repository import GLib  # noqa: E402
 
 
 TestFailure = PostfixError
-
-
-def _terminate(signum, frame):
-    # meson's timeout sends SIGTERM: turn it into an exception so that cleanup runs, and
-    # let no second signal interrupt that cleanup.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise TestFailure("killed by signal %d" % signum)
 
 
 def make_message(recipient, message_id, subject):
@@ -275,8 +267,7 @@ def save_artifacts(raw_by_case):
 
 
 def main():
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
+    raise_on_terminate()
     started = time.monotonic()
     pf = PrivatePostfix()
     c = Checker()

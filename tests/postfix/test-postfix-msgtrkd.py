@@ -35,7 +35,6 @@ PID, their directories removed), also on failure or SIGTERM.
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from postfix_instance import (MX, Checker, PostfixError, PrivatePostfix,  # noqa: E402
-                              SmtpClient, maildir_files, skip_reason)
+                              SmtpClient, maildir_files, raise_on_terminate, skip_reason)
 
 SKIP = 77
 DSN_TIMEOUT = 60.0
@@ -86,12 +85,6 @@ Msgtrk = demonet.setup_gi(ARGS.build_dir)  # re-executes once with the library p
 from gi.repository import GLib  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "msgtrkd"))
 import msgtrkd_harness as harness  # noqa: E402
-
-
-def _terminate(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise PostfixError("killed by signal %d" % signum)
 
 
 def send(port, envid, authenticator, timeout, recipients, message_id, subject):
@@ -407,8 +400,7 @@ def run(c, pf, s):
 
 
 def main():
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
+    raise_on_terminate()
     started = time.monotonic()
     c = Checker()
     pf = PrivatePostfix()
