@@ -88,8 +88,7 @@ parser.add_argument("--keep", action="store_true", help="keep the temporary dire
 ARGS = parser.parse_args()
 
 
-def log(msg):
-    print("# " + msg, flush=True)
+log = claws_harness.log
 
 
 def message_id(n):
@@ -154,24 +153,8 @@ class Bench:
         self.dir = tempfile.mkdtemp(prefix="msgtrk-bench-claws-")
         os.chmod(self.dir, 0o755)
         self.procs = []
-        self.env = dict(os.environ)
-        home = os.path.join(self.dir, "home")
-        os.makedirs(home)
-        build = os.path.abspath(ARGS.build_dir)
-        self.env.update({
-            "HOME": home,
-            "XDG_RUNTIME_DIR": os.path.join(self.dir, "run"),
-            "XDG_CONFIG_HOME": os.path.join(home, ".config"),
-            "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
-            "XDG_CACHE_HOME": os.path.join(home, ".cache"),
-            "NO_AT_BRIDGE": "1",
-            "GSETTINGS_BACKEND": "memory",
-            "GSETTINGS_SCHEMA_DIR": os.path.join(build, "data", "gsettings"),
-            "LD_LIBRARY_PATH": os.path.join(build, "lib") + ":"
-                               + os.environ.get("LD_LIBRARY_PATH", ""),
-            "LC_ALL": "C.UTF-8",
-        })
-        os.makedirs(self.env["XDG_RUNTIME_DIR"], mode=0o700)
+        self.env = dict(os.environ, LC_ALL="C.UTF-8")
+        claws_harness.setup_session_env(self.env, self.dir, os.path.abspath(ARGS.build_dir))
         self.monitor_lines = []
         self.monitor_lock = threading.Lock()
 
@@ -204,41 +187,10 @@ class Bench:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def start_x(self):
-        rfd, wfd = os.pipe()
-        self.spawn("xvfb", ["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1280x800x24",
-                            "-nolisten", "tcp"], pass_fds=(wfd,))
-        os.close(wfd)
-        display = b""
-        while not display.endswith(b"\n"):
-            chunk = os.read(rfd, 64)
-            if not chunk:
-                raise RuntimeError("Xvfb did not start")
-            display += chunk
-        os.close(rfd)
-        self.env["DISPLAY"] = ":" + display.decode().strip()
+        claws_harness.start_xvfb(self.spawn, self.env, RuntimeError)
 
     def start_bus(self):
-        conf = os.path.join(self.dir, "session.conf")
-        with open(conf, "w") as f:
-            f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-""" % self.dir)
-        bus = self.spawn("dbus", ["dbus-daemon", "--config-file", conf, "--nofork",
-                                  "--print-address=1"], stdout=subprocess.PIPE)
-        addr = bus.stdout.readline().decode().strip()
-        if not addr:
-            raise RuntimeError("dbus-daemon did not start")
-        self.env["DBUS_SESSION_BUS_ADDRESS"] = addr
+        claws_harness.start_session_bus(self.spawn, self.env, self.dir, error=RuntimeError)
 
     def has_owner(self, name):
         r = subprocess.run(["gdbus", "call", "--session", "--dest", "org.freedesktop.DBus",
@@ -288,14 +240,7 @@ class Bench:
 
 
 def wait_for(what, pred, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    return claws_harness.wait_for(what, pred, timeout, interval, RuntimeError)
 
 
 # ---- the msgtrkd store ----

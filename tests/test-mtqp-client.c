@@ -154,20 +154,6 @@ server_stop (TestServer *server)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestServer, server_stop)
 
-/* A port where nothing listens (bound, then closed again). */
-static guint16
-closed_port (void)
-{
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GError) error = NULL;
-  guint16 port;
-
-  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
-  g_assert_no_error (error);
-  g_socket_listener_close (listener);
-  return port;
-}
-
 /* ---- a fake resolver: SRV and MX records from tables ----------------------------- */
 
 #define TEST_TYPE_RESOLVER (test_resolver_get_type ())
@@ -310,6 +296,26 @@ track (MsgtrkMtqpClient *client,
   const char *secrets[] = { SECRET, NULL };
 
   return msgtrk_mtqp_client_track_host_sync (client, host, port, envids, secrets, NULL,
+                                             error);
+}
+
+/* One TRACK per ENVID of @envids (SECRET each) to 127.0.0.1:@port; @envids gets its NULL
+ * end. */
+static GPtrArray *
+track_all (MsgtrkMtqpClient *client,
+           guint16           port,
+           GPtrArray        *envids,
+           GError          **error)
+{
+  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
+
+  for (guint i = 0; i < envids->len; i++)
+    g_ptr_array_add (secrets, (gpointer) SECRET);
+  g_ptr_array_add (envids, NULL);
+  g_ptr_array_add (secrets, NULL);
+  return msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", port,
+                                             (const char * const *) envids->pdata,
+                                             (const char * const *) secrets->pdata, NULL,
                                              error);
 }
 
@@ -607,21 +613,12 @@ test_track_many (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) answers = NULL;
   g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
   guint i, n = MSGTRK_MTQP_PIPELINE_BATCH * 2 + 3;
 
   g_test_summary ("More queries than one pipeline batch: answers stay in order");
   for (i = 0; i < n; i++)
-    {
-      g_ptr_array_add (envids, g_strdup_printf (i % 3 == 0 ? "err%u@x" : "delivered%u@x", i));
-      g_ptr_array_add (secrets, (gpointer) SECRET);
-    }
-  g_ptr_array_add (envids, NULL);
-  g_ptr_array_add (secrets, NULL);
-  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port,
-                                                (const char * const *) envids->pdata,
-                                                (const char * const *) secrets->pdata, NULL,
-                                                &error);
+    g_ptr_array_add (envids, g_strdup_printf (i % 3 == 0 ? "err%u@x" : "delivered%u@x", i));
+  answers = track_all (client, server->port, envids, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (answers->len, ==, n);
   for (i = 0; i < n; i++)
@@ -689,7 +686,6 @@ test_track_batch_at_limits (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) answers = NULL;
   g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
   g_autofree char *log = NULL;
   gsize fixed = strlen ("TRACK  ") + strlen (SECRET);
   guint i, n = MSGTRK_MTQP_PIPELINE_BATCH * 2 + 1;
@@ -704,14 +700,8 @@ test_track_batch_at_limits (void)
       g_ptr_array_add (envids, g_strconcat (name, pad, NULL));
       g_assert_cmpuint (strlen ("TRACK  ") + strlen (g_ptr_array_index (envids, i))
                           + strlen (SECRET), ==, MSGTRK_MTQP_MAX_LINE);
-      g_ptr_array_add (secrets, (gpointer) SECRET);
     }
-  g_ptr_array_add (envids, NULL);
-  g_ptr_array_add (secrets, NULL);
-  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port,
-                                                (const char * const *) envids->pdata,
-                                                (const char * const *) secrets->pdata, NULL,
-                                                &error);
+  answers = track_all (client, server->port, envids, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (answers->len, ==, n);
   for (i = 0; i < n; i++)
@@ -1171,10 +1161,7 @@ handshake_outcome (GObject      *source,
 static void
 test_tls_empty_server_name (void)
 {
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GSocketClient) socket_client = g_socket_client_new ();
-  g_autoptr (GSocketConnection) client_conn = NULL;
-  g_autoptr (GSocketConnection) server_conn = NULL;
+  g_auto (MtTcpPair) pair = { NULL, NULL };
   g_autoptr (MsgtrkTlsContext) server_ctx = NULL;
   g_autoptr (MsgtrkTlsContext) client_ctx = NULL;
   g_autoptr (GIOStream) client_tls = NULL;
@@ -1183,7 +1170,6 @@ test_tls_empty_server_name (void)
   g_autofree char *key = g_build_filename (ca_dir, "server.key", NULL);
   g_autofree char *ca = g_build_filename (ca_dir, "ca.pem", NULL);
   HandshakeOutcome outcome = { FALSE, NULL };
-  guint16 port;
 
   g_test_summary ("An empty server name is refused before the handshake: OpenSSL would "
                   "take it as \"check no name\" and accept any trusted certificate");
@@ -1191,28 +1177,17 @@ test_tls_empty_server_name (void)
   g_assert_no_error (error);
   client_ctx = msgtrk_tls_context_new_client (ca, FALSE, &error);
   g_assert_no_error (error);
-  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
-  g_assert_no_error (error);
-  {
-    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-    g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, port);
-
-    client_conn = g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (addr), NULL,
-                                           &error);
-    g_assert_no_error (error);
-  }
-  server_conn = g_socket_listener_accept (listener, NULL, NULL, &error);
-  g_assert_no_error (error);
-  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (server_conn), NULL, NULL,
+  mt_tcp_pair_open (&pair);
+  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (pair.server), NULL, NULL,
                               handshake_outcome, &outcome);
 
-  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (client_conn), "", NULL, &error);
+  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (pair.client), "", NULL, &error);
   g_assert_null (client_tls);
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS);
   g_test_message ("%s", error->message);
 
   /* The server side sees the connection end without a handshake. */
-  g_io_stream_close (G_IO_STREAM (client_conn), NULL, NULL);
+  g_io_stream_close (G_IO_STREAM (pair.client), NULL, NULL);
   while (!outcome.done)
     g_main_context_iteration (NULL, TRUE);
   g_assert_nonnull (outcome.error);
@@ -1222,10 +1197,7 @@ test_tls_empty_server_name (void)
 static void
 test_tls_stream_loopback (void)
 {
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GSocketClient) socket_client = g_socket_client_new ();
-  g_autoptr (GSocketConnection) client_conn = NULL;
-  g_autoptr (GSocketConnection) server_conn = NULL;
+  g_auto (MtTcpPair) pair = { NULL, NULL };
   g_autoptr (MsgtrkTlsContext) server_ctx = NULL;
   g_autoptr (MsgtrkTlsContext) client_ctx = NULL;
   g_autoptr (MsgtrkTlsContext) bad_ctx = NULL;
@@ -1239,7 +1211,6 @@ test_tls_stream_loopback (void)
   g_autofree char *description = NULL;
   char buf[64];
   gssize n;
-  guint16 port;
 
   g_test_summary ("msgtrk-tls: server and client contexts, data both ways, close_notify");
   bad_ctx = msgtrk_tls_context_new_server (cert, other_key, &error);
@@ -1258,23 +1229,12 @@ test_tls_stream_loopback (void)
   client_ctx = msgtrk_tls_context_new_client (ca, FALSE, &error);
   g_assert_no_error (error);
 
-  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
-  g_assert_no_error (error);
-  {
-    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-    g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, port);
-
-    client_conn = g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (addr), NULL,
-                                           &error);
-    g_assert_no_error (error);
-  }
-  server_conn = g_socket_listener_accept (listener, NULL, NULL, &error);
-  g_assert_no_error (error);
+  mt_tcp_pair_open (&pair);
 
   /* The server side runs in a worker thread, the client side here. */
-  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (server_conn), NULL, NULL,
+  msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (pair.server), NULL, NULL,
                               handshake_done, &server_tls);
-  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (client_conn), "localhost", NULL,
+  client_tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (pair.client), "localhost", NULL,
                                      &error);
   g_assert_no_error (error);
   while (server_tls == NULL)
@@ -1361,7 +1321,7 @@ test_discovery_srv (void)
   add_override (client, "hop1.demo.test", first->port);
   add_override (client, "hop-last.demo.test", second->port);
   add_override (client, "hop-busy.demo.test", busy->port);
-  add_override (client, "hop-dead.demo.test", closed_port ());
+  add_override (client, "hop-dead.demo.test", mt_closed_port ());
 
   answers = track_domain (client, "Demo.Test", &error);
   g_assert_no_error (error);
@@ -1434,9 +1394,9 @@ test_discovery_mx (void)
   resolver_add_mx (resolver, "demo.test", 30, "mx-late.demo.test");
   resolver_add_mx (resolver, "demo.test", 20, "mx2.demo.test");
   resolver_add_mx (resolver, "demo.test", 10, "mx1.demo.test");
-  add_override (client, "mx1.demo.test", closed_port ());
+  add_override (client, "mx1.demo.test", mt_closed_port ());
   add_override (client, "mx2.demo.test", server->port);
-  add_override (client, "mx-late.demo.test", closed_port ());
+  add_override (client, "mx-late.demo.test", mt_closed_port ());
   answers = track_domain (client, "demo.test", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (msgtrk_mtqp_answer_get_server_host (g_ptr_array_index (answers, 0)), ==,
@@ -1490,7 +1450,7 @@ test_discovery_all_fail (void)
   g_test_summary ("Every target unreachable: one CONNECT error naming the domain");
   resolver_add_srv (resolver, "demo.test", 10, 0, 1038, "a.demo.test");
   resolver_add_srv (resolver, "demo.test", 20, 0, 1038, "b.demo.test");
-  add_override (client, "a.demo.test", closed_port ());
+  add_override (client, "a.demo.test", mt_closed_port ());
   answers = track_domain (client, "demo.test", &error);
   g_assert_null (answers);
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT);
@@ -1796,24 +1756,11 @@ int
 main (int    argc,
       char **argv)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) out = NULL;
-  g_autoptr (GBytes) empty = NULL;
-  g_autofree char *script = NULL;
-  const char *tool[4];
   int ret;
 
   g_test_init (&argc, &argv, NULL);
 
-  ca_dir = mt_tmpdir_new ();
-  script = g_test_build_filename (G_TEST_DIST, "make-test-ca.sh", NULL);
-  tool[0] = "/bin/sh";
-  tool[1] = script;
-  tool[2] = ca_dir;
-  tool[3] = NULL;
-  empty = g_bytes_new_static ("", 0);
-  out = mt_run_tool (tool, empty, &error);
-  g_assert_no_error (error);
+  ca_dir = mt_make_test_ca (NULL);
 
   g_test_add_func ("/mtqp-client/config/defaults", test_config_defaults);
   g_test_add_func ("/mtqp-client/config/starttls-memory", test_config_starttls_memory);

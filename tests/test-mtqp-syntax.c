@@ -17,49 +17,7 @@
 
 /* ---- feeding ---------------------------------------------------------------------- */
 
-/* The pieces a case is fed in: (0, len) whole; (1, …) one octet at a time; (2, k): two
- * pieces cut at k. */
-typedef struct
-{
-  guint mode;
-  gsize cut;
-} Feed;
-
-static gsize
-piece_end (const Feed *feed,
-           gsize       pos,
-           gsize       len)
-{
-  switch (feed->mode)
-    {
-    case 1:
-      return pos + 1;
-    case 2:
-      return pos < feed->cut ? feed->cut : len;
-    default:
-      return len;
-    }
-}
-
-/* Every way of feeding @len octets: whole, byte by byte, every two-piece split. */
-static GArray *
-all_feeds (gsize len)
-{
-  GArray *feeds = g_array_new (FALSE, FALSE, sizeof (Feed));
-  Feed f = { 0, 0 };
-  gsize k;
-
-  g_array_append_val (feeds, f);
-  f.mode = 1;
-  g_array_append_val (feeds, f);
-  for (k = 1; k < len; k++)
-    {
-      f.mode = 2;
-      f.cut = k;
-      g_array_append_val (feeds, f);
-    }
-  return feeds;
-}
+/* Each case is fed in every way of test-util.h's mt_feed_all(). */
 
 /* ---- the status line -------------------------------------------------------------- */
 
@@ -98,7 +56,7 @@ static const StatusCase status_cases[] = {
 static gboolean
 status_from_wire (const char           *wire,
                   gsize                 len,
-                  const Feed           *feed,
+                  const MtFeed           *feed,
                   MsgtrkMtqpLineSplitter *sp,
                   MsgtrkMtqpStatusLine *status,
                   gsize                *consumed,
@@ -109,7 +67,7 @@ status_from_wire (const char           *wire,
   msgtrk_mtqp_line_splitter_init (sp);
   while (pos < len)
     {
-      gsize end = piece_end (feed, pos, len);
+      gsize end = mt_feed_piece_end (feed, pos, len);
       gsize used = 0;
       MsgtrkMtqpParseResult r;
 
@@ -138,7 +96,7 @@ test_status_table (void)
     {
       const StatusCase *c = &status_cases[i];
       gsize len = strlen (c->wire);
-      g_autoptr (GArray) feeds = all_feeds (len);
+      g_autoptr (GArray) feeds = mt_feed_all (len);
       gsize line_end = (gsize) (strchr (c->wire, '\n') - c->wire) + 1;
 
       for (j = 0; j < feeds->len; j++)
@@ -149,7 +107,7 @@ test_status_table (void)
           gsize consumed = 0;
           gboolean ok;
 
-          ok = status_from_wire (c->wire, len, &g_array_index (feeds, Feed, j), &sp, &st,
+          ok = status_from_wire (c->wire, len, &g_array_index (feeds, MtFeed, j), &sp, &st,
                                  &consumed, &error);
           if (c->error >= 0)
             {
@@ -200,7 +158,7 @@ test_line_limit (void)
         while (wire->len < MSGTRK_MTQP_SYNTAX_MAX_LINE + extra)
           g_string_append_c (wire, 'x');
         g_string_append (wire, ending ? "\n" : "\r\n");
-        feeds = all_feeds (wire->len);
+        feeds = mt_feed_all (wire->len);
         for (j = 0; j < feeds->len; j++)
           {
             MsgtrkMtqpLineSplitter sp;
@@ -208,7 +166,7 @@ test_line_limit (void)
             g_autoptr (GError) error = NULL;
             gsize consumed = 0;
 
-            if (status_from_wire (wire->str, wire->len, &g_array_index (feeds, Feed, j), &sp,
+            if (status_from_wire (wire->str, wire->len, &g_array_index (feeds, MtFeed, j), &sp,
                                   &st, &consumed, &error))
               {
                 g_assert_cmpuint (extra, ==, 0);
@@ -334,7 +292,7 @@ typedef struct
 static void
 greeting_run (const char      *wire,
               gsize            len,
-              const Feed      *feed,
+              const MtFeed      *feed,
               GreetingOutcome *out)
 {
   MsgtrkMtqpGreeting g;
@@ -347,7 +305,7 @@ greeting_run (const char      *wire,
   msgtrk_mtqp_greeting_init (&g);
   while (pos < len && out->result == MSGTRK_MTQP_PARSE_MORE)
     {
-      gsize end = piece_end (feed, pos, len);
+      gsize end = mt_feed_piece_end (feed, pos, len);
       gsize used = 0;
 
       out->result = msgtrk_mtqp_greeting_feed (&g, wire + pos, end - pos, &used, &error);
@@ -386,14 +344,14 @@ test_greeting_table (void)
     {
       const GreetingCase *c = &greeting_cases[i];
       gsize len = strlen (c->wire);
-      g_autoptr (GArray) feeds = all_feeds (len);
+      g_autoptr (GArray) feeds = mt_feed_all (len);
 
       g_test_message ("greeting case %s", c->name);
       for (j = 0; j < feeds->len; j++)
         {
           GreetingOutcome o;
 
-          greeting_run (c->wire, len, &g_array_index (feeds, Feed, j), &o);
+          greeting_run (c->wire, len, &g_array_index (feeds, MtFeed, j), &o);
           if (c->error >= 0)
             {
               g_assert_cmpint (o.result, ==, MSGTRK_MTQP_PARSE_ERROR);
@@ -425,12 +383,12 @@ test_option_limit (void)
       for (i = 1; i < MSGTRK_MTQP_SYNTAX_MAX_OPTIONS + extra; i++)
         g_string_append (wire, i % 2 ? " continued\r\n" : "OPT\r\n");
       g_string_append (wire, ".\r\n");
-      feeds = all_feeds (wire->len);
+      feeds = mt_feed_all (wire->len);
       for (j = 0; j < feeds->len; j += (j < 2 ? 1 : 37))
         {
           GreetingOutcome o;
 
-          greeting_run (wire->str, wire->len, &g_array_index (feeds, Feed, j), &o);
+          greeting_run (wire->str, wire->len, &g_array_index (feeds, MtFeed, j), &o);
           if (extra == 0)
             {
               g_assert_cmpint (o.result, ==, MSGTRK_MTQP_PARSE_DONE);
@@ -554,7 +512,7 @@ test_greeting_write (void)
   g_autoptr (GString) out = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
   GreetingOutcome o;
-  Feed whole = { 0, 0 };
+  MtFeed whole = { 0, 0 };
 
   g_assert_true (msgtrk_mtqp_greeting_write (out, "h.example msgtrk mtqpd ready", NULL, &error));
   g_assert_cmpstr (out->str, ==, "+OK/MTQP h.example msgtrk mtqpd ready\r\n");
@@ -601,7 +559,7 @@ test_greeting_write_limit (void)
       if (extra == 0)
         {
           GreetingOutcome o;
-          Feed whole = { 0, 0 };
+          MtFeed whole = { 0, 0 };
 
           greeting_run (out->str, out->len, &whole, &o);
           g_assert_cmpint (o.result, ==, MSGTRK_MTQP_PARSE_DONE);

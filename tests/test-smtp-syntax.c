@@ -23,53 +23,13 @@
 
 /* ---- feeding ---------------------------------------------------------------------- */
 
-/* The pieces a case is fed in: (0, len) whole; (1, …) one octet at a time; (2, k): two
- * pieces cut at k. */
-typedef struct
-{
-  guint mode;
-  gsize cut;
-} Feed;
-
-static gsize
-piece_end (const Feed *feed,
-           gsize       pos,
-           gsize       len)
-{
-  switch (feed->mode)
-    {
-    case 1:
-      return pos + 1;
-    case 2:
-      return pos < feed->cut ? feed->cut : len;
-    default:
-      return len;
-    }
-}
-
-static GArray *
-all_feeds (gsize len)
-{
-  GArray *feeds = g_array_new (FALSE, FALSE, sizeof (Feed));
-  Feed f = { 0, 0 };
-
-  g_array_append_val (feeds, f);
-  f.mode = 1;
-  g_array_append_val (feeds, f);
-  for (gsize k = 1; k < len; k++)
-    {
-      f.mode = 2;
-      f.cut = k;
-      g_array_append_val (feeds, f);
-    }
-  return feeds;
-}
+/* Each case is fed in every way of test-util.h's mt_feed_all(). */
 
 /* Parse a path out of @wire fed as @feed; the mailbox, or NULL with @error set. */
 static char *
 path_from_wire (const char         *wire,
                 gsize               len,
-                const Feed         *feed,
+                const MtFeed         *feed,
                 MsgtrkSmtpPathFlags flags,
                 gsize               max,
                 gsize              *consumed,
@@ -81,7 +41,7 @@ path_from_wire (const char         *wire,
   msgtrk_smtp_path_parser_init (&parser, flags, max);
   while (pos < len)
     {
-      gsize end = piece_end (feed, pos, len);
+      gsize end = mt_feed_piece_end (feed, pos, len);
       gsize used = 0;
       MsgtrkSmtpParseResult r;
 
@@ -189,11 +149,11 @@ test_path_table (void)
     {
       const PathCase *c = &path_cases[i];
       gsize len = strlen (c->wire);
-      g_autoptr (GArray) feeds = all_feeds (len);
+      g_autoptr (GArray) feeds = mt_feed_all (len);
 
       for (guint j = 0; j < feeds->len; j++)
         {
-          const Feed *feed = &g_array_index (feeds, Feed, j);
+          const MtFeed *feed = &g_array_index (feeds, MtFeed, j);
           g_autoptr (GError) error = NULL;
           g_autofree char *mailbox = NULL;
           gsize consumed = 0;

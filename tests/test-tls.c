@@ -36,44 +36,6 @@ ca_path (const char *name)
   return g_build_filename (ca_dir, name, NULL);
 }
 
-/* A connected loopback TCP pair. */
-typedef struct
-{
-  GSocketConnection *client;
-  GSocketConnection *server;
-} Pair;
-
-static void
-pair_open (Pair *pair)
-{
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GSocketClient) socket_client = g_socket_client_new ();
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = NULL;
-  g_autoptr (GError) error = NULL;
-  guint16 port;
-
-  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
-  g_assert_no_error (error);
-  addr = g_inet_socket_address_new (lo, port);
-  pair->client = g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (addr), NULL,
-                                          &error);
-  g_assert_no_error (error);
-  pair->server = g_socket_listener_accept (listener, NULL, NULL, &error);
-  g_assert_no_error (error);
-}
-
-static void
-pair_clear (Pair *pair)
-{
-  if (pair->client != NULL)
-    g_io_stream_close (G_IO_STREAM (pair->client), NULL, NULL);
-  if (pair->server != NULL)
-    g_io_stream_close (G_IO_STREAM (pair->server), NULL, NULL);
-  g_clear_object (&pair->client);
-  g_clear_object (&pair->server);
-}
-
 static MsgtrkTlsContext *
 client_context (void)
 {
@@ -161,10 +123,10 @@ test_verify (void)
       g_autoptr (MsgtrkTlsContext) client_ctx = client_context ();
       g_autoptr (GIOStream) tls = NULL;
       g_autoptr (GError) error = NULL;
-      Pair pair = { NULL, NULL };
+      MtTcpPair pair = { NULL, NULL };
       Outcome server = { FALSE, NULL, NULL };
 
-      pair_open (&pair);
+      mt_tcp_pair_open (&pair);
       msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (pair.server), NULL, NULL,
                                   outcome_done, &server);
       tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (pair.client),
@@ -180,7 +142,7 @@ test_verify (void)
       g_assert_null (server.stream);
       g_assert_nonnull (server.error);
       outcome_clear (&server);
-      pair_clear (&pair);
+      mt_tcp_pair_clear (&pair);
     }
 }
 
@@ -245,14 +207,14 @@ pair_fd (GSocketConnection *connection)
 static void
 test_protocol_raw_peers (void)
 {
-  Pair pair = { NULL, NULL };
+  MtTcpPair pair = { NULL, NULL };
   RawPeer server = { 0 };
   RawPeer client = { 0 };
   GThread *thread;
 
   g_test_summary ("The raw OpenSSL peers of the protocol tests do speak TLS 1.1 to each "
                   "other, so the refusals below are msgtrk's own");
-  pair_open (&pair);
+  mt_tcp_pair_open (&pair);
   server.fd = pair_fd (pair.server);
   server.is_server = TRUE;
   server.max_version = TLS1_1_VERSION;
@@ -264,7 +226,7 @@ test_protocol_raw_peers (void)
   g_assert_true (client.ok);
   g_assert_true (server.ok);
   g_assert_cmpstr (client.version, ==, "TLSv1.1");
-  pair_clear (&pair);
+  mt_tcp_pair_clear (&pair);
 }
 
 static void
@@ -289,11 +251,11 @@ test_protocol_client (void)
       g_autoptr (MsgtrkTlsContext) client_ctx = client_context ();
       g_autoptr (GIOStream) tls = NULL;
       g_autoptr (GError) error = NULL;
-      Pair pair = { NULL, NULL };
+      MtTcpPair pair = { NULL, NULL };
       RawPeer server = { 0 };
       GThread *thread;
 
-      pair_open (&pair);
+      mt_tcp_pair_open (&pair);
       server.fd = pair_fd (pair.server);
       server.is_server = TRUE;
       server.max_version = cases[i].max_version;
@@ -321,7 +283,7 @@ test_protocol_client (void)
         }
       g_thread_join (thread);
       g_assert_cmpint (server.ok, ==, cases[i].version != NULL);
-      pair_clear (&pair);
+      mt_tcp_pair_clear (&pair);
     }
 }
 
@@ -346,11 +308,11 @@ test_protocol_server (void)
       g_autoptr (MsgtrkTlsContext) server_ctx = server_context ("server");
       g_autoptr (GIOStream) tls = NULL;
       g_autoptr (GError) error = NULL;
-      Pair pair = { NULL, NULL };
+      MtTcpPair pair = { NULL, NULL };
       RawPeer client = { 0 };
       GThread *thread;
 
-      pair_open (&pair);
+      mt_tcp_pair_open (&pair);
       client.fd = pair_fd (pair.client);
       client.max_version = cases[i].max_version;
       thread = g_thread_new ("raw-client", raw_peer_thread, &client);
@@ -371,7 +333,7 @@ test_protocol_server (void)
         }
       g_thread_join (thread);
       g_assert_cmpint (client.ok, ==, cases[i].accepted);
-      pair_clear (&pair);
+      mt_tcp_pair_clear (&pair);
     }
 }
 
@@ -383,14 +345,14 @@ test_handshake_peer_closes (void)
   g_autoptr (MsgtrkTlsContext) client_ctx = client_context ();
   g_autoptr (GIOStream) tls = NULL;
   g_autoptr (GError) error = NULL;
-  Pair pair = { NULL, NULL };
+  MtTcpPair pair = { NULL, NULL };
   Outcome outcome = { FALSE, NULL, NULL };
   char hello[16384];
   gssize n;
 
   g_test_summary ("A server that reads the ClientHello and closes fails the handshake with "
                   "a TLS error that names it");
-  pair_open (&pair);
+  mt_tcp_pair_open (&pair);
   msgtrk_tls_handshake_async (client_ctx, G_IO_STREAM (pair.client), "localhost", NULL,
                               outcome_done, &outcome);
   n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (pair.server)), hello,
@@ -406,7 +368,7 @@ test_handshake_peer_closes (void)
   g_assert_nonnull (strstr (outcome.error->message,
                             "localhost closed the connection during the handshake"));
   outcome_clear (&outcome);
-  pair_clear (&pair);
+  mt_tcp_pair_clear (&pair);
 }
 
 static void
@@ -415,12 +377,12 @@ test_handshake_timeout (void)
   g_autoptr (MsgtrkTlsContext) client_ctx = client_context ();
   g_autoptr (GIOStream) tls = NULL;
   g_autoptr (GError) error = NULL;
-  Pair pair = { NULL, NULL };
+  MtTcpPair pair = { NULL, NULL };
   gint64 start, elapsed;
 
   g_test_summary ("A server that never answers the ClientHello: the base stream's timeout "
                   "ends the handshake");
-  pair_open (&pair);
+  mt_tcp_pair_open (&pair);
   g_socket_set_timeout (g_socket_connection_get_socket (pair.client), TLS_TEST_TIMEOUT_S);
   start = g_get_monotonic_time ();
   tls = msgtrk_tls_handshake (client_ctx, G_IO_STREAM (pair.client), "localhost", NULL,
@@ -431,7 +393,7 @@ test_handshake_timeout (void)
   g_test_message ("%s after %" G_GINT64_FORMAT " ms", error->message, elapsed / 1000);
   g_assert_cmpint (elapsed, >=, TLS_TEST_TIMEOUT_S * G_USEC_PER_SEC - G_USEC_PER_SEC / 10);
   g_assert_cmpint (elapsed, <, TLS_TEST_TIMEOUT_S * G_USEC_PER_SEC + TLS_TEST_PROMPT_US);
-  pair_clear (&pair);
+  mt_tcp_pair_clear (&pair);
 }
 
 static gboolean
@@ -447,8 +409,8 @@ test_handshake_cancel (void)
   g_autoptr (MsgtrkTlsContext) client_ctx = client_context ();
   g_autoptr (MsgtrkTlsContext) server_ctx = server_context ("server");
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
-  Pair to_silent_server = { NULL, NULL };
-  Pair from_silent_client = { NULL, NULL };
+  MtTcpPair to_silent_server = { NULL, NULL };
+  MtTcpPair from_silent_client = { NULL, NULL };
   Outcome client = { FALSE, NULL, NULL };
   Outcome server = { FALSE, NULL, NULL };
   gint64 start, elapsed;
@@ -456,8 +418,8 @@ test_handshake_cancel (void)
   g_test_summary ("Cancelling handshakes blocked on a silent peer (msgtrk as client and as "
                   "server) ends them at once with CANCELLED; they ran in libmsgtrk's own "
                   "pool");
-  pair_open (&to_silent_server);
-  pair_open (&from_silent_client);
+  mt_tcp_pair_open (&to_silent_server);
+  mt_tcp_pair_open (&from_silent_client);
   msgtrk_tls_handshake_async (client_ctx, G_IO_STREAM (to_silent_server.client), "localhost",
                               cancellable, outcome_done, &client);
   msgtrk_tls_handshake_async (server_ctx, G_IO_STREAM (from_silent_client.server), NULL,
@@ -479,32 +441,19 @@ test_handshake_cancel (void)
   g_assert_error (server.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   outcome_clear (&client);
   outcome_clear (&server);
-  pair_clear (&to_silent_server);
-  pair_clear (&from_silent_client);
+  mt_tcp_pair_clear (&to_silent_server);
+  mt_tcp_pair_clear (&from_silent_client);
 }
 
 int
 main (int    argc,
       char **argv)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) out = NULL;
-  g_autoptr (GBytes) empty = NULL;
-  g_autofree char *script = NULL;
-  const char *tool[4];
   int ret;
 
   g_test_init (&argc, &argv, NULL);
 
-  ca_dir = mt_tmpdir_new ();
-  script = g_test_build_filename (G_TEST_DIST, "make-test-ca.sh", NULL);
-  tool[0] = "/bin/sh";
-  tool[1] = script;
-  tool[2] = ca_dir;
-  tool[3] = NULL;
-  empty = g_bytes_new_static ("", 0);
-  out = mt_run_tool (tool, empty, &error);
-  g_assert_no_error (error);
+  ca_dir = mt_make_test_ca (NULL);
 
   g_test_add_func ("/tls/verify/refused", test_verify);
   g_test_add_func ("/tls/protocol/raw-peers", test_protocol_raw_peers);

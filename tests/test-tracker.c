@@ -15,26 +15,12 @@
 
 #define SECRET "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="
 
-/* A port where nothing listens (bound, then closed again). */
-static guint16
-closed_port (void)
-{
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GError) error = NULL;
-  guint16 port;
-
-  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
-  g_assert_no_error (error);
-  g_socket_listener_close (listener);
-  return port;
-}
-
 /* A tracker whose start domain leads to a closed port on 127.0.0.1, without DNS. */
 static MsgtrkTracker *
 unreachable_tracker (void)
 {
   g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
-  g_autofree char *address = g_strdup_printf ("127.0.0.1:%u", closed_port ());
+  g_autofree char *address = g_strdup_printf ("127.0.0.1:%u", mt_closed_port ());
   g_autoptr (GError) error = NULL;
 
   msgtrk_mtqp_client_set_connect_timeout (client, 5);
@@ -75,6 +61,27 @@ test_args_empty_start_domain (void)
   g_test_trap_assert_stderr ("*CRITICAL*");
 }
 
+/* track_batch_sync of @n messages mtrk.I@example.org, each with SECRET. */
+static GPtrArray *
+track_batch_of (MsgtrkTracker *tracker,
+                guint          n,
+                GError       **error)
+{
+  g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_ptr_array_add (envids, g_strdup_printf ("mtrk.%u@example.org", i));
+      g_ptr_array_add (secrets, (gpointer) SECRET);
+    }
+  g_ptr_array_add (envids, NULL);
+  g_ptr_array_add (secrets, NULL);
+  return msgtrk_tracker_track_batch_sync (tracker, "start.test",
+                                          (const char * const *) envids->pdata,
+                                          (const char * const *) secrets->pdata, NULL, error);
+}
+
 static void
 test_args_batch_too_many (void)
 {
@@ -83,21 +90,9 @@ test_args_batch_too_many (void)
       g_autoptr (MsgtrkTracker) tracker = unreachable_tracker ();
       g_autoptr (GError) error = NULL;
       g_autoptr (GPtrArray) routes = NULL;
-      g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
-      g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
 
       child_allow_criticals ();
-      for (guint i = 0; i < MSGTRK_MTQP_MAX_QUERIES + 1; i++)
-        {
-          g_ptr_array_add (envids, g_strdup_printf ("mtrk.%u@example.org", i));
-          g_ptr_array_add (secrets, (gpointer) SECRET);
-        }
-      g_ptr_array_add (envids, NULL);
-      g_ptr_array_add (secrets, NULL);
-      routes = msgtrk_tracker_track_batch_sync (tracker, "start.test",
-                                                (const char * const *) envids->pdata,
-                                                (const char * const *) secrets->pdata, NULL,
-                                                &error);
+      routes = track_batch_of (tracker, MSGTRK_MTQP_MAX_QUERIES + 1, &error);
       g_assert_null (routes);
       return;
     }
@@ -114,22 +109,10 @@ test_batch_at_limit (void)
   g_autoptr (MsgtrkTracker) tracker = unreachable_tracker ();
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) routes = NULL;
-  g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) secrets = g_ptr_array_new ();
 
   g_test_summary ("A batch of exactly MSGTRK_MTQP_MAX_QUERIES messages runs: each route "
                   "carries the first server's error");
-  for (guint i = 0; i < MSGTRK_MTQP_MAX_QUERIES; i++)
-    {
-      g_ptr_array_add (envids, g_strdup_printf ("mtrk.%u@example.org", i));
-      g_ptr_array_add (secrets, (gpointer) SECRET);
-    }
-  g_ptr_array_add (envids, NULL);
-  g_ptr_array_add (secrets, NULL);
-  routes = msgtrk_tracker_track_batch_sync (tracker, "start.test",
-                                            (const char * const *) envids->pdata,
-                                            (const char * const *) secrets->pdata, NULL,
-                                            &error);
+  routes = track_batch_of (tracker, MSGTRK_MTQP_MAX_QUERIES, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (routes->len, ==, MSGTRK_MTQP_MAX_QUERIES);
   g_assert_error (msgtrk_route_get_error (g_ptr_array_index (routes, 0)), MSGTRK_ERROR,

@@ -113,6 +113,105 @@ mt_tmpdir_remove (const char *path)
   remove_tree (file);
 }
 
+/* A test CA and the certificates signed by it, made by tests/make-test-ca.sh in @dir (NULL:
+ * a new mt_tmpdir_new() directory); aborts the test if the script fails. Returns the
+ * directory (free it; remove it with mt_tmpdir_remove() when @dir was NULL). */
+char *
+mt_make_test_ca (const char *dir)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) out = NULL;
+  g_autoptr (GBytes) empty = g_bytes_new_static ("", 0);
+  g_autofree char *script = g_test_build_filename (G_TEST_DIST, "make-test-ca.sh", NULL);
+  char *ca_dir = dir != NULL ? g_strdup (dir) : mt_tmpdir_new ();
+  const char *tool[] = { "/bin/sh", script, ca_dir, NULL };
+
+  out = mt_run_tool (tool, empty, &error);
+  g_assert_no_error (error);
+  return ca_dir;
+}
+
+/* Where the piece of @feed that starts at @pos ends, in @len octets. */
+gsize
+mt_feed_piece_end (const MtFeed *feed,
+                   gsize         pos,
+                   gsize         len)
+{
+  switch (feed->mode)
+    {
+    case 1:
+      return pos + 1;
+    case 2:
+      return pos < feed->cut ? feed->cut : len;
+    default:
+      return len;
+    }
+}
+
+/* Every way of feeding @len octets (an array of MtFeed): whole, octet by octet, every
+ * two-piece split. */
+GArray *
+mt_feed_all (gsize len)
+{
+  GArray *feeds = g_array_new (FALSE, FALSE, sizeof (MtFeed));
+  MtFeed f = { 0, 0 };
+
+  g_array_append_val (feeds, f);
+  f.mode = 1;
+  g_array_append_val (feeds, f);
+  for (gsize k = 1; k < len; k++)
+    {
+      f.mode = 2;
+      f.cut = k;
+      g_array_append_val (feeds, f);
+    }
+  return feeds;
+}
+
+void
+mt_tcp_pair_open (MtTcpPair *pair)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GSocketClient) socket_client = g_socket_client_new ();
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = NULL;
+  g_autoptr (GError) error = NULL;
+  guint16 port;
+
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  addr = g_inet_socket_address_new (lo, port);
+  pair->client = g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (addr), NULL,
+                                          &error);
+  g_assert_no_error (error);
+  pair->server = g_socket_listener_accept (listener, NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+void
+mt_tcp_pair_clear (MtTcpPair *pair)
+{
+  if (pair->client != NULL)
+    g_io_stream_close (G_IO_STREAM (pair->client), NULL, NULL);
+  if (pair->server != NULL)
+    g_io_stream_close (G_IO_STREAM (pair->server), NULL, NULL);
+  g_clear_object (&pair->client);
+  g_clear_object (&pair->server);
+}
+
+guint16
+mt_closed_port (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GError) error = NULL;
+  guint16 port;
+
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  g_socket_listener_close (listener);
+  return port;
+}
+
 char *
 mt_strip_cr (const char *text)
 {

@@ -20,6 +20,34 @@ GBytes *mt_run_tool       (const char * const *argv,
                            GError            **error);
 char   *mt_tmpdir_new     (void);
 void    mt_tmpdir_remove  (const char *path);
+char   *mt_make_test_ca   (const char *dir);
+
+/* The pieces a parser test feeds its input in: mode 0, whole; 1, one octet at a time; 2,
+ * two pieces cut at @cut. */
+typedef struct
+{
+  guint mode;
+  gsize cut;
+} MtFeed;
+
+gsize   mt_feed_piece_end (const MtFeed *feed,
+                           gsize         pos,
+                           gsize         len);
+GArray *mt_feed_all       (gsize         len);
+
+/* A connected loopback TCP pair (mt_tcp_pair_open); mt_tcp_pair_clear() closes both. */
+typedef struct
+{
+  GSocketConnection *client;
+  GSocketConnection *server;
+} MtTcpPair;
+
+void    mt_tcp_pair_open  (MtTcpPair *pair);
+void    mt_tcp_pair_clear (MtTcpPair *pair);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (MtTcpPair, mt_tcp_pair_clear)
+
+/* A port where nothing listens on 127.0.0.1 (bound, then closed again). */
+guint16 mt_closed_port    (void);
 
 /* Remove every CR so that fixtures with CRLF and LF compare equal. */
 char   *mt_strip_cr       (const char *text);

@@ -32,10 +32,8 @@ import argparse
 import json
 import os
 import re
-import signal
 import sys
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -47,34 +45,17 @@ DEADLINE = 45.0          # seconds for every recipient to reach its end state
 DSN_TIMEOUT = 15.0       # seconds for the DSNs to reach the sender's Maildir
 GUI_TIMEOUT = 120.0      # seconds the viewer stays open at most (interactive)
 GUI_NONINTERACTIVE = 8.0  # seconds the viewer stays open without a terminal
-POLL_ARGS = ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
 SUBJECT = "Quarterly numbers"
 OPAQUE_RCPT = "erin@hidden.example"
 AFTER_OPAQUE = ("opaque", "relayed", "delivered")
 FINAL_RCPT = re.compile(rb"^Final-Recipient:\s*rfc822;\s*(\S+?)\s*$", re.I | re.M)
-FOUR = {"alice@example.net": "delivered", "bob@gone.example": "failed",
-        "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
-
-
-def expected_states():
-    """The demo network's recipients and end states (erin, opaque, when it has her)."""
-    expected = getattr(demonet.DemoNetwork, "EXPECTED", None)
-    return dict(expected) if expected else dict(FOUR)
-
-
-def on_sigterm(signum, frame):
-    raise KeyboardInterrupt()
-
-
-def banner(text):
-    print("\n== %s" % text, flush=True)
 
 
 def indent(text, prefix="  "):
     return "".join(prefix + line + "\n" for line in text.rstrip("\n").split("\n"))
 
 
-class Demo:
+class Demo(demonet.DemoCommand):
     def __init__(self, args):
         self.args = args
         self.net = demonet.DemoNetwork(args.build_dir)  # first: may re-execute
@@ -82,28 +63,7 @@ class Demo:
         import msgtrkd_session  # needs gi, set up by DemoNetwork
         self.sessions = msgtrkd_session
         self.session = None
-        self.expected = expected_states()
-
-    def overrides(self):
-        out = []
-        for hop in self.net.hops.values():
-            if hop.mtqpd is not None:
-                out += ["--mtqp-override", "%s=%s:%d" % (hop.hostname, hop.address,
-                                                           hop.mtqpd.port)]
-        return out
-
-    def cli(self, *args, check=True):
-        r = self.session.cli(*args)
-        if check and r.returncode != 0:
-            raise demonet.DemoError("msgtrk %s failed (exit %d): %s"
-                                    % (" ".join(args), r.returncode,
-                                       r.stderr.decode(errors="replace")))
-        return r.stdout.decode(errors="replace")
-
-    def save(self, name, text):
-        if self.args.save_dir:
-            with open(os.path.join(self.args.save_dir, name), "w") as f:
-                f.write(text)
+        self.expected = dict(demonet.DemoNetwork.EXPECTED)
 
     def settled_after_ingest(self, got):
         """Whether the states after the DSNs are right: the same as tracked, except that the
@@ -121,94 +81,55 @@ class Demo:
         t0 = time.monotonic()
         net = self.net
         net.start()
-        banner("Demo network on 127.0.0.1 (in %s)" % net.base)
-        for hop in net.hops.values():
-            print("  %-20s SMTP %-5d %s" % (hop.hostname, hop.relay.port,
-                                            "MTQP %d" % hop.mtqpd.port if hop.mtqpd
-                                            else "(no MTRK, no DSN, no MTQP)"))
+        demonet.banner("Demo network on 127.0.0.1 (in %s)" % net.base)
+        net.print_hops()
 
-        self.session = self.sessions.Session(
-            net.build_dir, "demo", daemon_args=self.overrides() + POLL_ARGS, debug=False,
-            verbose=self.args.verbose)
-        self.session.start()
-        s = self.session
-        banner("msgtrkd running (private D-Bus session, throw-away keyring in %s)" % s.home)
+        s = self.start_msgtrkd(self.sessions, net.build_dir, "demo", net.mtqp_overrides())
+        demonet.banner("msgtrkd running (private D-Bus session, throw-away keyring in %s)" % s.home)
 
-        # 1. Prepare: msgtrkd makes A (kept in the keyring) and gives ENVID and B.
+        # Prepare, SMTP with ENVID and MTRK=B as the mail client's own transport does it,
+        # Committed with what the server offered and answered.
         recipients = list(self.expected)
-        message_id = "%s@demo.test" % uuid.uuid4().hex[:16]
         submit = net.hops["submit"]
-        envid, authenticator, timeout = s.prepare(net.SENDER, recipients, "<%s>" % message_id,
-                                                  SUBJECT, submit.hostname)
-        # 2. SMTP as the mail client's own transport does it, with ENVID and MTRK=B.
-        keywords, reply = self.sessions.send_tracked(
-            self.Msgtrk, submit.relay.port, net.SENDER, recipients, envid, authenticator,
-            timeout, SUBJECT, message_id, host=submit.address)
-        # 3. Committed: what the server offered and answered.
-        s.committed(envid, keywords, reply)
-        banner("Sent a tracked message (Prepare → SMTP → Committed)")
+        envid, keywords, reply = self.send_tracked(self.sessions, net.SENDER, recipients,
+                                                   SUBJECT, submit.hostname, submit.relay.port,
+                                                   submit.address)
+        demonet.banner("Sent a tracked message (Prepare → SMTP → Committed)")
         print("  ENVID    %s" % envid)
         print("  To       %s" % ", ".join(recipients))
         print("  offered  %s" % " ".join(keywords))
         print("  reply    %s" % reply)
 
         # 4. msgtrkd polls on its own; we only watch its StatusChanged signals.
-        banner("msgtrkd tracks it over MTQP (StatusChanged signals)")
-        seen = 0
-        deadline = time.monotonic() + DEADLINE
-        route = None
-        while True:
-            s.pump(0.2)
-            for sig in s.signals[seen:]:
-                if sig[0] == envid:
-                    print("  %5.1f s  %-10s %s" % (time.monotonic() - t0, sig[1], sig[2]),
-                          flush=True)
-            seen = len(s.signals)
-            route = s.get_route(envid)
-            if self.states(route) == self.expected:
-                break
-            if time.monotonic() > deadline:
-                raise demonet.DemoError(
-                    "the route did not settle in %.0f s: %r\n%s\n%s"
-                    % (DEADLINE, self.states(route), s.log(), net.logs()))
+        demonet.banner("msgtrkd tracks it over MTQP (StatusChanged signals)")
+        self.watch(envid, self.expected, t0, DEADLINE, lambda: s.log() + "\n" + net.logs())
 
-        banner("msgtrk show %s" % envid)
+        demonet.banner("msgtrk show %s" % envid)
         before = self.cli("show", envid)
         print(indent(before), end="")
         self.save("show-before-ingest.txt", before)
 
         # 5. DSNs that reached the sender's mailbox → msgtrk ingest.
-        box = os.path.join(submit.maildir_root, net.SENDER, "new")
-
         def dsns():
-            try:
-                names = sorted(os.listdir(box))
-            except FileNotFoundError:
-                return None
-            mine, text = [], b""
-            for n in names:
-                with open(os.path.join(box, n), "rb") as f:
-                    data = f.read()
-                if envid.encode() in data:
-                    mine.append(os.path.join(box, n))
-                    text += data
+            mine = net.sender_mail(envid.encode())
+            text = b"".join(data for _, data in mine)
             # Every recipient's DSN: one from each hop that delivered, failed or gave up.
             reported = {m.decode().lower() for m in FINAL_RCPT.findall(text)}
             # (the opaque route's may come or not: beyond it nothing is promised)
-            return mine if all(r in reported for r in recipients
-                               if r != OPAQUE_RCPT) else None
+            return [path for path, _ in mine] if all(r in reported for r in recipients
+                                                     if r != OPAQUE_RCPT) else None
         try:
             files = demonet.wait_for("DSNs in the sender's Maildir", dsns, DSN_TIMEOUT)
         except demonet.DemoError:
             files = dsns() or []
-        banner("DSNs in the sender's Maildir → msgtrk ingest")
+        demonet.banner("DSNs in the sender's Maildir → msgtrk ingest")
         if not files:
             print("  (none arrived)")
         for path in files:
             out = self.cli("ingest", path).strip()
             print("  %s → %s" % (os.path.basename(path)[:40], out))
 
-        banner("msgtrk show %s (MTQP, DSN and Received: trace hops)" % envid)
+        demonet.banner("msgtrk show %s (MTQP, DSN and Received: trace hops)" % envid)
         after = self.cli("show", envid)
         print(indent(after), end="")
         self.save("show.txt", after)
@@ -217,7 +138,7 @@ class Demo:
         self.save("list.json", self.cli("list", "--json", check=False))
         parsed = json.loads(as_json)
         if self.args.json:
-            banner("msgtrk show --json %s" % envid)
+            demonet.banner("msgtrk show --json %s" % envid)
             print(as_json, end="")
         else:
             print("\n  The same as JSON: msgtrk show --json %s (%d recipients, %d hops,"
@@ -238,7 +159,7 @@ class Demo:
         elif not self.args.no_gui:
             print("\n  (No $DISPLAY: `msgtrk show --gui %s` would open the delivery map.)"
                   % envid)
-        banner("Done in %.1f s; cleaning up" % (time.monotonic() - t0))
+        demonet.banner("Done in %.1f s; cleaning up" % (time.monotonic() - t0))
         return 0
 
     def show_gui(self, envid):
@@ -248,7 +169,7 @@ class Demo:
         if not os.access(viewer, os.X_OK):
             print("\n  (msgtrk-viewer is not built: no GTK 4; skipping --gui)")
             return
-        banner("msgtrk show --gui %s" % envid)
+        demonet.banner("msgtrk show --gui %s" % envid)
         proc = self.session.spawn([viewer, "--gapplication-service"], "viewer.log",
                                   {"DISPLAY": os.environ["DISPLAY"]})
         try:
@@ -303,26 +224,8 @@ def main(argv):
     parser.add_argument("--keep", action="store_true",
                         help="leave the temporary directories behind")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, on_sigterm)
-    signal.signal(signal.SIGHUP, on_sigterm)
     demo = Demo(args)
-    try:
-        return demo.run()
-    except demonet.DemoError as e:
-        print("\nmsgtrk demo: %s" % e, file=sys.stderr)
-        return 1
-    except demo.sessions.SessionError as e:
-        log = demo.session.log() if demo.session else ""
-        print("\nmsgtrk demo: %s\n%s" % (e, log), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nmsgtrk demo: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        # Ctrl-C during the cleanup must not leave processes behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        demo.cleanup()
+    return demo.main("msgtrk demo", (demo.sessions.SessionError,))
 
 
 if __name__ == "__main__":

@@ -23,11 +23,8 @@ or a temporary directory behind (unless --keep).
 import argparse
 import json
 import os
-import pwd
-import signal
 import sys
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -37,7 +34,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "postfix"))
 import demonet  # noqa: E402
 
 DEADLINE = 60.0
-POLL_ARGS = ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
 SENDER = "sender@test.example"
 SUBJECT = "Through Postfix"
 EXPECTED = {
@@ -48,19 +44,11 @@ EXPECTED = {
 }
 
 
-def banner(text):
-    print("\n== %s" % text, flush=True)
-
-
-def on_sigterm(signum, frame):
-    raise KeyboardInterrupt()
-
-
-class Demo:
+class Demo(demonet.DemoCommand):
     def __init__(self, args):
         self.args = args
         self.build = os.path.abspath(args.build_dir)
-        self.Msgtrk = demonet._setup_gi(self.build)  # may re-execute with the library path
+        self.Msgtrk = demonet.setup_gi(self.build)  # may re-execute with the library path
         import msgtrkd_session
         import postfix_instance
         import tracking_harness
@@ -71,22 +59,8 @@ class Demo:
         self.session = None
 
     def start_server(self, exe, name, conf_text, port_file=None):
-        conf = os.path.join(self.pf.base, name + ".conf")
-        with open(conf, "w") as f:
-            f.write(conf_text)
-        args = [os.path.join(self.build, exe), "--config", conf]
-        if self.args.verbose:
-            args.append("--verbose")
-        if port_file:
-            args += ["--port-file", port_file]
-        d = self.th.Daemon(args, os.path.join(self.pf.base, name + ".log"))
-        d.start()
-        self.daemons.append(d)
-        if port_file:
-            self.th.wait_for(name + "'s port", lambda: os.path.exists(port_file)
-                             and open(port_file).read().endswith("\n"))
-            return int(open(port_file).read())
-        return None
+        return self.daemons.start(os.path.join(self.build, exe), name, conf_text, port_file,
+                                  verbose=self.args.verbose)
 
     def run(self):
         t0 = time.monotonic()
@@ -94,16 +68,12 @@ class Demo:
         if reason:
             raise demonet.DemoError(reason)
         pf = self.pf = self.pi.PrivatePostfix()
+        self.daemons = self.th.Daemons(pf.base)
         self.sinks = self.th.configure_site(pf)
         with open(os.path.join(pf.conf, "main.cf"), "a") as f:
             f.write("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n")
         pf.start()
-        nobody = pwd.getpwnam("nobody")
-        state = os.path.join(pf.base, "msgtrk")
-        regs = os.path.join(state, "postfix-registrations")
-        os.makedirs(regs)
-        for d in (state, regs):
-            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        state, regs = self.th.site_state_dir(pf)
         mx = self.pi.MX
         fport = self.start_server(
             "server/postfix/msgtrk-submit-front", "front",
@@ -118,7 +88,7 @@ class Demo:
             "server/mtqpd/mtqpd", "mtqpd",
             "[mtqpd]\nhostname=%s\nstate_dir=%s\nuser=nobody\nlisten=127.0.0.1:0\n"
             % (mx, state), os.path.join(pf.base, "mtqpd.port"))
-        banner("A private Postfix on 127.0.0.1 (in %s)" % pf.base)
+        demonet.banner("A private Postfix on 127.0.0.1 (in %s)" % pf.base)
         print("  Postfix smtpd            127.0.0.1:%d  (%s)" % (pf.port, mx))
         print("  msgtrk-submit-front      127.0.0.1:%d  (MTRK added, Postfix decides)" % fport)
         print("  msgtrk-postfix-follower  reading %s" % pf.log)
@@ -126,73 +96,36 @@ class Demo:
         for (rcpt, (_, what)) in EXPECTED.items():
             print("  %-22s %s" % (rcpt, what))
 
-        self.session = self.ms.Session(
-            self.build, "demo-postfix",
-            daemon_args=["--mtqp-override", "%s=127.0.0.1:%d" % (mx, mport)] + POLL_ARGS,
-            debug=False, verbose=self.args.verbose)
-        self.session.start()
-        s = self.session
-        banner("msgtrkd running (private D-Bus session, throw-away keyring)")
+        self.start_msgtrkd(self.ms, self.build, "demo-postfix",
+                           ["--mtqp-override", "%s=127.0.0.1:%d" % (mx, mport)])
+        demonet.banner("msgtrkd running (private D-Bus session, throw-away keyring)")
 
         recipients = list(EXPECTED)
-        message_id = "%s@demo.test" % uuid.uuid4().hex[:16]
-        envid, authenticator, timeout = s.prepare(SENDER, recipients, "<%s>" % message_id,
-                                                  SUBJECT, mx)
-        keywords, reply = self.ms.send_tracked(
-            self.Msgtrk, fport, SENDER, recipients, envid, authenticator, timeout, SUBJECT,
-            message_id)
-        s.committed(envid, keywords, reply)
-        banner("Sent through msgtrk-submit-front to Postfix (Prepare → SMTP → Committed)")
+        envid, keywords, reply = self.send_tracked(self.ms, SENDER, recipients, SUBJECT, mx,
+                                                   fport)
+        demonet.banner("Sent through msgtrk-submit-front to Postfix (Prepare → SMTP → Committed)")
         print("  ENVID    %s" % envid)
         print("  offered  %s" % " ".join(keywords))
         print("  reply    %s" % reply)
 
-        banner("msgtrkd asks mtqpd (MTQP), which answers with Postfix's verdicts")
+        demonet.banner("msgtrkd asks mtqpd (MTQP), which answers with Postfix's verdicts")
         want = {r: st for r, (st, _) in EXPECTED.items()}
-        deadline = time.monotonic() + DEADLINE
-        seen = 0
-        while True:
-            s.pump(0.2)
-            for sig in s.signals[seen:]:
-                if sig[0] == envid:
-                    print("  %5.1f s  %-10s %s" % (time.monotonic() - t0, sig[1], sig[2]),
-                          flush=True)
-            seen = len(s.signals)
-            route = s.get_route(envid)
-            got = {r["address"]: r["state"] for r in route["recipients"]}
-            if got == want:
-                break
-            if time.monotonic() > deadline:
-                raise demonet.DemoError("the route did not settle in %.0f s: %r\n%s"
-                                        % (DEADLINE, got, pf.maillog()))
+        self.watch(envid, want, t0, DEADLINE, pf.maillog)
 
         out = self.cli("show", envid)
-        banner("msgtrk show %s" % envid)
+        demonet.banner("msgtrk show %s" % envid)
         print("".join("  " + line + "\n" for line in out.rstrip("\n").split("\n")), end="")
         as_json = self.cli("show", "--json", envid)
         self.save("show.txt", out)
         self.save("show.json", as_json)
-        banner("Per recipient: Postfix's verdict as mtqpd answered it")
+        demonet.banner("Per recipient: Postfix's verdict as mtqpd answered it")
         for r in json.loads(as_json)["recipients"]:
             hops = r.get("hops") or [{}]
             last = hops[-1]
             detail = last.get("diagnostic") or last.get("status") or ""
             print("  %-22s %-10s %s" % (r["address"], r["state"], detail))
-        banner("Done in %.1f s; cleaning up" % (time.monotonic() - t0))
+        demonet.banner("Done in %.1f s; cleaning up" % (time.monotonic() - t0))
         return 0
-
-    def cli(self, *args):
-        r = self.session.cli(*args)
-        if r.returncode != 0:
-            raise demonet.DemoError("msgtrk %s failed (exit %d): %s"
-                                    % (" ".join(args), r.returncode,
-                                       r.stderr.decode(errors="replace")))
-        return r.stdout.decode(errors="replace")
-
-    def save(self, name, text):
-        if self.args.save_dir:
-            with open(os.path.join(self.args.save_dir, name), "w") as f:
-                f.write(text)
 
     def cleanup(self):
         if self.session is not None:
@@ -216,23 +149,8 @@ def main(argv):
     ap.add_argument("--verbose", action="store_true", help="the servers' and msgtrkd's --verbose")
     ap.add_argument("--keep", action="store_true", help="leave the temporary directories")
     args = ap.parse_args(argv)
-    signal.signal(signal.SIGTERM, on_sigterm)
-    signal.signal(signal.SIGHUP, on_sigterm)
     demo = Demo(args)
-    try:
-        return demo.run()
-    except (demonet.DemoError, demo.pi.PostfixError, demo.ms.SessionError, OSError) as e:
-        print("\nmsgtrk demo-postfix: %s" % e, file=sys.stderr)
-        if demo.session is not None:
-            print(demo.session.log(), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nmsgtrk demo-postfix: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        demo.cleanup()
+    return demo.main("msgtrk demo-postfix", (demo.pi.PostfixError, demo.ms.SessionError, OSError))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_TIMEOUT = 20.0
@@ -50,10 +51,11 @@ PG_ENV = "MSGTRK_DEMO_PG_DIR"
 PSQL_TIMEOUT = 60
 
 
-def _setup_gi(build_dir):
+def setup_gi(build_dir):
     """Import Msgtrk from the build tree. The dynamic loader reads LD_LIBRARY_PATH only at
-    start-up, so a process without it re-executes itself once with it set."""
-    libdir = os.path.join(build_dir, "lib")
+    start-up, so a process without it re-executes itself once with it set. Also used by
+    the tests that read the typelib without a demo network (tests/postfix)."""
+    libdir = os.path.join(os.path.abspath(build_dir), "lib")
     if os.environ.get("MSGTRK_DEMONET_LIBDIR") != libdir:
         env = dict(os.environ, GI_TYPELIB_PATH=libdir, MSGTRK_DEMONET_LIBDIR=libdir,
                    LD_LIBRARY_PATH=libdir + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
@@ -68,15 +70,16 @@ class DemoError(Exception):
     pass
 
 
-def wait_for(what, predicate, timeout, interval=0.05):
-    """Poll predicate() until it returns a true value; raise DemoError after timeout s."""
+def wait_for(what, predicate, timeout, interval=0.05, error=DemoError):
+    """Poll predicate() until it returns a true value (returned); raise error (an exception
+    class) after timeout s. Also the wait of the tests' harnesses (tests/relay)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise DemoError("timed out after %.0f s waiting for %s" % (timeout, what))
+            raise error("timed out after %.0f s waiting for %s" % (timeout, what))
         time.sleep(interval)
 
 
@@ -85,6 +88,32 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_port_file(name, proc, port_file, log, timeout=START_TIMEOUT, interval=0.05,
+                   error=DemoError):
+    """The port a server started as proc wrote to its --port-file (a whole line); error,
+    with the server's log (log()), when it exits first or after timeout s."""
+    def ready():
+        if proc.poll() is not None:
+            raise error("%s exited at start-up:\n%s" % (name, log()))
+        try:
+            with open(port_file) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return None
+        return text if text.endswith("\n") else None
+
+    return int(wait_for(name + " to start", ready, timeout, interval, error))
+
+
+def read_log(path):
+    """The text of a process's log file; "" before it exists."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 class Server:
@@ -107,18 +136,7 @@ class Server:
                 [self.exe, "--config", self.conf, "--listen", "%s:%d" % (address, port),
                  "--port-file", self.port_file] + self.extra_args,
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise DemoError("%s exited at start-up:\n%s" % (self.name, self.log()))
-            try:
-                with open(self.port_file) as f:
-                    text = f.read()
-            except FileNotFoundError:
-                return None
-            return text if text.endswith("\n") else None
-
-        self.port = int(wait_for(self.name + " to start", ready, START_TIMEOUT))
+        self.port = wait_port_file(self.name, self.proc, self.port_file, self.log)
         return self.port
 
     def stop(self):
@@ -133,11 +151,7 @@ class Server:
         self.proc = None
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
 
 class Hop:
@@ -199,15 +213,16 @@ class DemoNetwork:
     SENDER = "sender@demo.test"
     RECIPIENTS = ["alice@example.net", "bob@gone.example", "carol@slow.example",
                   "dave@legacy.example", "erin@hidden.example"]
-    EXPECTED = {"alice@example.net": "delivered", "bob@gone.example": "failed",
-                "carol@slow.example": "delayed", "dave@legacy.example": "relayed",
-                "erin@hidden.example": "opaque"}
+    # The end states MTQP tracks: FOUR, and erin behind the opaque route.
+    FOUR = {"alice@example.net": "delivered", "bob@gone.example": "failed",
+            "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
+    EXPECTED = dict(FOUR, **{"erin@hidden.example": "opaque"})
 
     def __init__(self, build_dir, base_dir=None, pg_dir=None, gi=True):
         """gi=False: servers only, without the typelib (no send() or track())."""
         self.build_dir = os.path.abspath(build_dir)
         self.pg_dir = pg_dir or os.environ.get(PG_ENV) or None
-        self.Msgtrk = _setup_gi(self.build_dir) if gi else None
+        self.Msgtrk = setup_gi(self.build_dir) if gi else None
         self._own_base = base_dir is None
         self.base = base_dir or tempfile.mkdtemp(prefix="msgtrk-demo-")
         self.own(self.base)
@@ -293,6 +308,38 @@ class DemoNetwork:
     def logs(self):
         return "".join(h.logs() for h in self.hops.values())
 
+    def sender_mail(self, needle=None):
+        """The messages in the sender's Maildir at the submission hop (where DSNs come back),
+        by name, as (path, bytes); only those that contain needle (bytes) when given."""
+        box = os.path.join(self.hops["submit"].maildir_root, self.SENDER, "new")
+        try:
+            names = sorted(os.listdir(box))
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            path = os.path.join(box, name)
+            with open(path, "rb") as f:
+                data = f.read()
+            if needle is None or needle in data:
+                out.append((path, data))
+        return out
+
+    def mtqp_overrides(self):
+        """msgtrkd's --mtqp-override arguments: every hop's MTQP server by its host name."""
+        out = []
+        for hop in self.hops.values():
+            if hop.mtqpd is not None:
+                out += ["--mtqp-override", "%s=%s:%d" % (hop.hostname, hop.address,
+                                                           hop.mtqpd.port)]
+        return out
+
+    def print_hops(self):
+        for hop in self.hops.values():
+            print("  %-20s SMTP %-5d %s" % (hop.hostname, hop.relay.port,
+                                            "MTQP %d" % hop.mtqpd.port if hop.mtqpd
+                                            else "(no MTRK, no DSN, no MTQP)"))
+
     # The MTQP side
     def client(self):
         Msgtrk = self.Msgtrk
@@ -369,6 +416,103 @@ class DemoNetwork:
             time.sleep(0.5)
 
 
+def banner(text):
+    print("\n== %s" % text, flush=True)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt()
+
+
+class DemoCommand:
+    """What the README's demo commands share (tools/demo-helper.py, demo-postfix-helper.py):
+    the msgtrk CLI in the msgtrkd session, the outputs kept for their tests (--save-dir), and
+    the main loop. A subclass sets self.args and self.session and has run() and cleanup()."""
+
+    session = None
+
+    def cli(self, *args, check=True):
+        """msgtrk ARGS in the session: its stdout; DemoError when it fails (check)."""
+        r = self.session.cli(*args)
+        if check and r.returncode != 0:
+            raise DemoError("msgtrk %s failed (exit %d): %s"
+                            % (" ".join(args), r.returncode, r.stderr.decode(errors="replace")))
+        return r.stdout.decode(errors="replace")
+
+    def save(self, name, text):
+        if self.args.save_dir:
+            with open(os.path.join(self.args.save_dir, name), "w") as f:
+                f.write(text)
+
+    def start_msgtrkd(self, sessions, build_dir, name, overrides):
+        """msgtrkd in a throw-away session (sessions: the msgtrkd_session module), told
+        where the MTQP servers are (overrides) and polling at once."""
+        self.session = sessions.Session(build_dir, name,
+                                        daemon_args=list(overrides) + sessions.FAST_POLL_ARGS,
+                                        debug=False, verbose=self.args.verbose)
+        self.session.start()
+        return self.session
+
+    def send_tracked(self, sessions, sender, recipients, subject, host_name, port,
+                     host="127.0.0.1"):
+        """What a mail client does: Prepare (msgtrkd makes A, keeps it in the keyring, gives
+        ENVID and B), SMTP to host:port with ENVID and MTRK=B, Committed (what the server
+        offered and answered). Returns (ENVID, the EHLO keywords, the final reply)."""
+        s = self.session
+        message_id = "%s@demo.test" % uuid.uuid4().hex[:16]
+        envid, authenticator, timeout = s.prepare(sender, recipients, "<%s>" % message_id,
+                                                  subject, host_name)
+        keywords, reply = sessions.send_tracked(self.Msgtrk, port, sender, recipients, envid,
+                                                authenticator, timeout, subject, message_id,
+                                                host=host)
+        s.committed(envid, keywords, reply)
+        return envid, keywords, reply
+
+    def watch(self, envid, want, t0, timeout, logs):
+        """Print the session's StatusChanged signals for envid (seconds since t0) until the
+        recipients' states are want (a dict); returns the route. DemoError with the states
+        and logs() after timeout s."""
+        s = self.session
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            s.pump(0.2)
+            for sig in s.signals[seen:]:
+                if sig[0] == envid:
+                    print("  %5.1f s  %-10s %s" % (time.monotonic() - t0, sig[1], sig[2]),
+                          flush=True)
+            seen = len(s.signals)
+            route = s.get_route(envid)
+            got = {r["address"]: r["state"] for r in route["recipients"]}
+            if got == want:
+                return route
+            if time.monotonic() > deadline:
+                raise DemoError("the route did not settle in %.0f s: %r\n%s"
+                                % (timeout, got, logs()))
+
+    def main(self, prog, errors=()):
+        """run(), then cleanup() whatever happens. Returns run()'s status; 1 after DemoError
+        or one of errors (said on stderr, with the session's log); 130 when interrupted
+        (Ctrl-C, SIGTERM, SIGHUP; a Ctrl-C during the cleanup is ignored: it must not
+        leave processes behind)."""
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGHUP, _interrupt)
+        try:
+            return self.run()
+        except (DemoError,) + tuple(errors) as e:
+            print("\n%s: %s" % (prog, e), file=sys.stderr)
+            if self.session is not None:
+                print(self.session.log(), file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\n%s: interrupted" % prog, file=sys.stderr)
+            return 130
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            self.cleanup()
+
+
 def _fmt_date(dt):
     return dt.format("%H:%M:%S") if dt is not None else "        "
 
@@ -404,22 +548,16 @@ def print_dsns(net, timeout=10.0):
     """DSNs back in the sender's mailbox: what any mail client can already get today."""
     Msgtrk = net.Msgtrk
     from gi.repository import GLib
-    box = os.path.join(net.hops["submit"].maildir_root, net.SENDER, "new")
-
     def dsns():
-        try:
-            names = sorted(os.listdir(box))
-        except FileNotFoundError:
-            return None
-        return names if len(names) >= 2 else None  # submit's (failed, delayed, relayed), mx's
+        mail = net.sender_mail()
+        return mail if len(mail) >= 2 else None  # submit's (failed, delayed, relayed), mx's
     try:
-        names = wait_for("DSNs in %s" % box, dsns, timeout)
+        mail = wait_for("DSNs in the sender's mailbox", dsns, timeout)
     except DemoError:
-        names = dsns() or []
+        mail = net.sender_mail()
     print("\n== DSNs in the sender's mailbox (merged with MTQP by the helper)")
-    for name in names:
-        with open(os.path.join(box, name), "rb") as f:
-            data = f.read()
+    for path, data in mail:
+        name = os.path.basename(path)
         try:
             reports = Msgtrk.Report.parse_entity(GLib.Bytes.new(data))
         except GLib.Error as e:
@@ -432,7 +570,7 @@ def print_dsns(net, timeout=10.0):
                                                    entry.get_action_text(), entry.get_status()))
             headers = report.get_returned_headers()
             if headers:
-                hops = Msgtrk.trace_parse_headers(headers, -1)
+                hops = Msgtrk.trace_parse_headers(headers.encode("utf-8"))
                 for i, hop in enumerate(hops, 1):
                     print("    Received %d: from %s by %s%s" % (
                         i, hop.get_from_helo() or "?", hop.get_by_host() or "?",
@@ -452,10 +590,7 @@ def main(argv):
     try:
         net.start()
         print("== Demo network on 127.0.0.1 (%s)" % net.base)
-        for hop in net.hops.values():
-            print("  %-20s SMTP %-5d %s" % (hop.hostname, hop.relay.port,
-                                            "MTQP %d" % hop.mtqpd.port if hop.mtqpd
-                                            else "(no MTRK, no DSN, no MTQP)"))
+        net.print_hops()
         envid, secret = net.send()
         print("\n== Sent a tracked message")
         print("  ENVID %s" % envid)

@@ -39,8 +39,11 @@ STOP_TIMEOUT = 20.0
 CALL_TIMEOUT_MS = 30000
 KEYRING_PASSWORD = b"msgtrk-test-password\n"  # a throw-away keyring's, not a tracking secret
 
+# A daemon that polls at once and then every few seconds, and stays up (demos, tests).
+FAST_POLL_ARGS = ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
+
 __all__ = ["BUS_NAME", "OBJECT_PATH", "INTERFACE", "START_TIMEOUT", "CALL_TIMEOUT_MS",
-           "Session", "SessionError", "remote_error", "send_tracked"]
+           "FAST_POLL_ARGS", "Session", "SessionError", "remote_error", "send_tracked"]
 
 
 class SessionError(Exception):

@@ -16,24 +16,17 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testbus import Tap  # noqa: E402
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--cli", required=True)
 ap.add_argument("--completion", required=True)
 opts = ap.parse_args()
 
 ENV = dict(os.environ, LANGUAGE="C", LC_ALL="C.UTF-8")
-n = 0
-failed = 0
-
-
-def ok(cond, name, diag=None):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n, name))
-    if not cond and diag is not None:
-        print("# " + str(diag).replace("\n", "\n# "))
+TAP = Tap()
+ok = TAP.ok
 
 
 def complete(words, cwd=None):
@@ -98,5 +91,4 @@ r = subprocess.run(["bash", "--norc", "--noprofile", "-c", 'source "$1"; complet
                     "bash", opts.completion], capture_output=True, text=True, timeout=30)
 ok("-F _msgtrk" in r.stdout and r.stdout.strip().endswith(" msgtrk"),
    "complete -p msgtrk names _msgtrk", r.stdout + r.stderr)
-print("1..%d" % n)
-sys.exit(1 if failed else 0)
+sys.exit(TAP.done())

@@ -13,19 +13,22 @@ import sys
 import tempfile
 import time
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+def bus_config(directory, services=None):
+    """A private session bus's configuration: its socket in directory, eavesdropping
+    allowed (dbus-monitor), and no service directory unless services names one."""
+    return """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
   <listen>unix:dir=%s</listen>
-  <auth>EXTERNAL</auth>
+  <auth>EXTERNAL</auth>%s
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
     <allow own="*"/>
   </policy>
 </busconfig>
-"""
+""" % (directory, "\n  <servicedir>%s</servicedir>" % services if services else "")
 
 
 class PrivateBus:
@@ -35,7 +38,7 @@ class PrivateBus:
         self.dir = tempfile.mkdtemp(prefix="msgtrk-bus-")
         conf = os.path.join(self.dir, "bus.conf")
         with open(conf, "w", encoding="utf-8") as f:
-            f.write(BUS_CONFIG % self.dir)
+            f.write(bus_config(self.dir))
         self.proc = subprocess.Popen(
             ["dbus-daemon", "--config-file=" + conf, "--nofork", "--print-address=1"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

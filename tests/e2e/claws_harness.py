@@ -53,6 +53,7 @@ MENU_ORDER = ["track", "copy-link", "links", "import", "send-tracked"]
 TOOLBAR_SEND = (176, 55)
 
 sys.path.insert(0, os.path.join(SRC, "tools"))
+sys.path.insert(0, os.path.join(SRC, "tests", "cli"))  # testbus.py
 
 
 def log(msg):
@@ -64,15 +65,63 @@ def skip(why):
     sys.exit(SKIP)
 
 
-def wait_for(what, pred, timeout=STEP_TIMEOUT, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+def wait_for(what, pred, timeout=STEP_TIMEOUT, interval=0.2, error=AssertionError):
+    import demonet
+    return demonet.wait_for(what, pred, timeout, interval, error)
+
+
+def setup_session_env(env, directory, build):
+    """A throw-away desktop session in directory for env: HOME (with an empty keyrings
+    directory), XDG_RUNTIME_DIR (0700) and the XDG dirs, GSettings in memory with the build's
+    schemas, the build's libmsgtrk first on LD_LIBRARY_PATH, no accessibility bus."""
+    home = os.path.join(directory, "home")
+    os.makedirs(os.path.join(home, ".local", "share", "keyrings"))
+    env.update({
+        "HOME": home,
+        "XDG_RUNTIME_DIR": os.path.join(directory, "run"),
+        "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+        "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
+        "XDG_CACHE_HOME": os.path.join(home, ".cache"),
+        "NO_AT_BRIDGE": "1",
+        "GSETTINGS_BACKEND": "memory",
+        "GSETTINGS_SCHEMA_DIR": os.path.join(build, "data", "gsettings"),
+        "LD_LIBRARY_PATH": os.path.join(build, "lib") + ":" + os.environ.get("LD_LIBRARY_PATH", ""),
+    })
+    os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)
+
+
+def start_session_bus(spawn, env, directory, services=None, error=AssertionError):
+    """A private session bus (dbus-daemon, its socket and configuration in directory;
+    services: a directory of .service files it may activate; eavesdropping allowed, for
+    dbus-monitor), started with spawn("dbus", argv, stdout=PIPE); sets
+    env["DBUS_SESSION_BUS_ADDRESS"]."""
+    from testbus import bus_config
+    conf = os.path.join(directory, "session.conf")
+    with open(conf, "w") as f:
+        f.write(bus_config(directory, services))
+    bus = spawn("dbus", ["dbus-daemon", "--config-file", conf, "--nofork", "--print-address=1"],
+                stdout=subprocess.PIPE)
+    addr = bus.stdout.readline().decode().strip()
+    if not addr:
+        raise error("dbus-daemon did not start")
+    env["DBUS_SESSION_BUS_ADDRESS"] = addr
+
+
+def start_xvfb(spawn, env, error=AssertionError):
+    """Xvfb on a display it picks (-displayfd: fixed numbers collide with other runs),
+    started with spawn("xvfb", argv, pass_fds=...); sets env["DISPLAY"]."""
+    rfd, wfd = os.pipe()
+    spawn("xvfb", ["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1280x800x24",
+                   "-nolisten", "tcp"], pass_fds=(wfd,))
+    os.close(wfd)
+    display = b""
+    while not display.endswith(b"\n"):
+        chunk = os.read(rfd, 64)
+        if not chunk:
+            raise error("Xvfb did not start")
+        display += chunk
+    os.close(rfd)
+    env["DISPLAY"] = ":" + display.decode().strip()
 
 
 def demo_network(base):
@@ -335,35 +384,10 @@ class Run:
 
     # --- the session ---
     def setup_env(self):
-        home = os.path.join(self.dir, "home")
-        os.makedirs(os.path.join(home, ".local", "share", "keyrings"))
-        self.env.update({
-            "HOME": home,
-            "XDG_RUNTIME_DIR": os.path.join(self.dir, "run"),
-            "XDG_CONFIG_HOME": os.path.join(home, ".config"),
-            "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
-            "XDG_CACHE_HOME": os.path.join(home, ".cache"),
-            "NO_AT_BRIDGE": "1",
-            "GSETTINGS_BACKEND": "memory",
-            "GSETTINGS_SCHEMA_DIR": os.path.join(BUILD, "data", "gsettings"),
-            "LD_LIBRARY_PATH": os.path.join(BUILD, "lib") + ":" +
-            os.environ.get("LD_LIBRARY_PATH", ""),
-        })
-        os.makedirs(self.env["XDG_RUNTIME_DIR"], mode=0o700)
+        setup_session_env(self.env, self.dir, BUILD)
 
     def start_x(self):
-        rfd, wfd = os.pipe()
-        self.spawn("xvfb", ["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1280x800x24",
-                            "-nolisten", "tcp"], pass_fds=(wfd,))
-        os.close(wfd)
-        display = b""
-        while not display.endswith(b"\n"):
-            chunk = os.read(rfd, 64)
-            if not chunk:
-                raise AssertionError("Xvfb did not start")
-            display += chunk
-        os.close(rfd)
-        self.env["DISPLAY"] = ":" + display.decode().strip()
+        start_xvfb(self.spawn, self.env)
         log("Xvfb on " + self.env["DISPLAY"])
 
     def start_net(self):
@@ -388,28 +412,7 @@ class Run:
             with open(os.path.join(services, "org.msgtrk.Viewer.service"), "w") as f:
                 f.write("[D-BUS Service]\nName=org.msgtrk.Viewer\nExec=%s "
                         "--gapplication-service\n" % self.viewer)
-        conf = os.path.join(self.dir, "session.conf")
-        with open(conf, "w") as f:
-            f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir=%s</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>%s</servicedir>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-""" % (self.dir, services))
-        bus = self.spawn("dbus", ["dbus-daemon", "--config-file", conf, "--nofork",
-                                  "--print-address=1"], stdout=subprocess.PIPE)
-        addr = bus.stdout.readline().decode().strip()
-        if not addr:
-            raise AssertionError("dbus-daemon did not start")
-        self.env["DBUS_SESSION_BUS_ADDRESS"] = addr
+        start_session_bus(self.spawn, self.env, self.dir, services)
 
     def start_keyring(self):
         kr = self.spawn("keyring", ["gnome-keyring-daemon", "--foreground", "--unlock",
@@ -486,8 +489,8 @@ class Run:
             raise AssertionError("the plugin was not loaded:\n" + self.logtext("claws")[-3000:])
         log("Claws Mail is up with the plugin")
 
-    def start_all(self, keyring=True, msgtrkd=True, local_mbox=None):
-        """The usual order: X, network, bus, keyring, msgtrkd, Claws."""
+    def start_session(self, keyring=True, msgtrkd=True):
+        """Everything but Claws, in the usual order: X, network, bus, keyring, msgtrkd."""
         self.setup_env()
         self.start_x()
         self.start_net()
@@ -496,6 +499,10 @@ class Run:
             self.start_keyring()
         if msgtrkd:
             self.start_msgtrkd()
+
+    def start_all(self, keyring=True, msgtrkd=True, local_mbox=None):
+        """start_session(), then Claws."""
+        self.start_session(keyring, msgtrkd)
         self.start_claws(local_mbox=local_mbox)
 
     # --- X ---
@@ -606,6 +613,19 @@ class Run:
         time.sleep(0.5)
         self.keys(chooser, "Return")
         time.sleep(2.0)
+
+    def show_sent(self, shot=None):
+        """Opens Sent with its first row selected (Home); then the screenshot shot."""
+        self.open_folder("sent")
+        self.keys(self.main_win, "Home")
+        time.sleep(1.0)
+        if shot:
+            self.shot(shot)
+
+    def wait_sent(self, subject):
+        """Waits until the message left the queue and is in Sent; its Sent copies."""
+        wait_for("the queue to be empty", lambda: not self.folder_has("queue", subject))
+        return wait_for("the message in Sent", lambda: self.folder_has("sent", subject))
 
     def message_menu(self, item, shot=None):
         """Opens Message and activates one of the plugin's items (MENU_ORDER), counting

@@ -17,7 +17,6 @@ other e2e tests, and when xclip is missing.
 import os
 import subprocess
 import sys
-import time
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,9 +41,7 @@ def scenario(run):
     if clipboard(run).startswith("mtqp://"):
         raise AssertionError("a link is on the clipboard before it was asked for")
 
-    run.open_folder("sent")
-    run.keys(run.main_win, "Home")
-    time.sleep(1.0)
+    run.show_sent()
     run.message_menu("copy-link", shot="copylink-message-menu.png")
     url = h.wait_for("an mtqp:// link on the clipboard",
                      lambda: (lambda t: t if t.startswith("mtqp://") else None)(clipboard(run)))

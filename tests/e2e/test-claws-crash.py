@@ -142,12 +142,7 @@ def case_crash_point(run, tap, point, max_copies=1):
 
 
 def scenario(run):
-    run.setup_env()
-    run.start_x()
-    run.start_net()
-    run.start_bus()
-    run.start_keyring()
-    run.start_msgtrkd()
+    run.start_session()
     tap = h.SmtpTap(run.submit.relay.port)
     h.log("SMTP tap on 127.0.0.1:%d" % tap.port)
     run.start_claws(smtp_port=tap.port)

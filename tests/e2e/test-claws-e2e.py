@@ -53,10 +53,7 @@ def scenario(run):
 
     # The Sent folder's row shows the status (Claws's tag state)
     h.wait_for("a Delivered tag in Claws's tags", lambda: run.tag_known("Delivered"), 20)
-    run.open_folder("sent")
-    run.keys(run.main_win, "Home")
-    time.sleep(1.0)
-    run.shot("claws-sent-folder.png")
+    run.show_sent("claws-sent-folder.png")
 
     # Message > Track… (the plugin's first item at the end of the Message menu)
     before = set(run.windows("msgtrk")) | set(run.windows("Delivery"))

@@ -24,12 +24,7 @@ SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8%3D"   # 32 made-up bytes
 
 
 def scenario(run):
-    run.setup_env()
-    run.start_x()
-    run.start_net()
-    run.start_bus()
-    run.start_keyring()
-    run.start_msgtrkd()
+    run.start_session()
     run.start_claws(extra_env={"G_MESSAGES_DEBUG": "msgtrk-claws"})
     url = "mtqp://127.0.0.1:%d/track/%s/%s" % (run.submit.mtqpd.port,
                                                ENVID.replace("@", "%40"), SECRET)

@@ -65,13 +65,9 @@ def scenario(run):
     m = run.wait_delivered(SUBJECT)
     if "Envid: " + m["envid"] not in "".join(run.tracking_records()):
         raise AssertionError("the relay's tracking record lacks msgtrkd's ENVID")
-    h.wait_for("the queue to be empty", lambda: not run.folder_has("queue", SUBJECT))
-    h.wait_for("the message in Sent", lambda: run.folder_has("sent", SUBJECT))
+    run.wait_sent(SUBJECT)
     h.wait_for("a Delivered tag in Claws's tags", lambda: run.tag_known("Delivered"), 20)
-    run.open_folder("sent")
-    run.keys(run.main_win, "Home")
-    time.sleep(1.0)
-    run.shot("nodaemon-sent-later-delivered.png")
+    run.show_sent("nodaemon-sent-later-delivered.png")
     return "msgtrkd not running: kept in the queue, sent tracked once it was there"
 
 

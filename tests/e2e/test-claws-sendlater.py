@@ -53,15 +53,11 @@ def scenario(run):
         if needle not in records:
             raise AssertionError("the submission relay's tracking record lacks %r" % needle)
     h.log("sent tracked from the queue: ENVID %s, %s" % (m["envid"], m["state"]))
-    h.wait_for("the queue to be empty", lambda: not run.folder_has("queue", SUBJECT))
-    sent = h.wait_for("the message in Sent", lambda: run.folder_has("sent", SUBJECT))
+    sent = run.wait_sent(SUBJECT)
     if "X-Msgtrk-Track" in sent[0] or "X-Claws-End-Special-Headers" in sent[0]:
         raise AssertionError("the Sent copy kept the queue's special headers")
     h.wait_for("a Delivered tag in Claws's tags", lambda: run.tag_known("Delivered"), 20)
-    run.open_folder("sent")
-    run.keys(run.main_win, "Home")
-    time.sleep(1.0)
-    run.shot("sendlater-sent-delivered.png")
+    run.show_sent("sendlater-sent-delivered.png")
     return "Send later, then Send queued tracked messages: tracked and delivered"
 
 

@@ -80,12 +80,7 @@ def check_prompt(run, mid):
 
 
 def scenario(run):
-    run.setup_env()
-    run.start_x()
-    run.start_net()
-    run.start_bus()
-    run.start_keyring()
-    run.start_msgtrkd()
+    run.start_session()
     tap = h.SmtpTap(run.submit.relay.port)
     run.start_claws(smtp_port=tap.port, extra_env={"G_MESSAGES_DEBUG": "msgtrk-claws"})
     subjects = ["Send many %d" % i for i in range(SENDS)]

@@ -73,12 +73,7 @@ def check_stray_signal(run):
 
 
 def scenario(run):
-    run.setup_env()
-    run.start_x()
-    run.start_net()
-    run.start_bus()
-    run.start_keyring()
-    run.start_msgtrkd()
+    run.start_session()
     h.write_claws_config(run.cfg, run.mail, run.plugin, run.submit.relay.port)
     with open(os.path.join(run.cfg, "tagsrc"), "w", encoding="utf-8") as f:
         f.write("max_id 3\n1\t%s\n2\t%s\n3\t%s\n" % (OLD[0], OLD[1], MINE))

@@ -36,12 +36,7 @@ def click_track_button(run, compose):
 
 
 def scenario(run):
-    run.setup_env()
-    run.start_x()
-    run.start_net()
-    run.start_bus()
-    run.start_keyring()
-    run.start_msgtrkd()
+    run.start_session()
     run.start_claws(extra_env={"G_MESSAGES_DEBUG": "msgtrk-claws"})
 
     # (1) the compose window's own Track button

@@ -17,6 +17,9 @@ import shlex
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from testbus import Tap  # noqa: E402
+
 HELP_OPTIONS = {"--help", "--help-all", "--help-gapplication"}
 # Options of other programs a man page names in bold: PAGE -> options to ignore there.
 ELSEWHERE = {"msgtrk-viewer.1": {"--gui"}}  # "msgtrk show --gui"
@@ -27,18 +30,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("pairs", nargs="+", help="PROGRAM=MANPAGE")
 opts = ap.parse_args()
 ENV = dict(os.environ, LANGUAGE="C", LC_ALL="C.UTF-8", DISPLAY="", WAYLAND_DISPLAY="")
-n = 0
-failed = 0
-
-
-def ok(cond, name, diag=None):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n, name))
-    if not cond and diag:
-        print("# " + str(diag).replace("\n", "\n# "))
+TAP = Tap()
+ok = TAP.ok
 
 
 def run_help(argv):
@@ -94,5 +87,4 @@ for pair in opts.pairs:
        "not in the man page: " + ", ".join(sorted(have - documented)))
     ok(documented <= have, "%s: every option of %s is in --help" % (name, os.path.basename(page)),
        "not in --help: " + ", ".join(sorted(documented - have)))
-print("1..%d" % n)
-sys.exit(1 if failed else 0)
+sys.exit(TAP.done())

@@ -16,60 +16,38 @@ Original-Message-ID is matched by its returned headers' Message-ID; a real DSN (
 demo network) and an MDN ingested before the first MTQP poll, in either order, give the
 same state, and the poll afterwards does not change it (docs/status.md precedence).
 """
-import argparse
 import os
 import sys
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 sys.path.insert(0, os.path.join(HERE, "..", "msgtrkd"))
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--build-dir", required=True)
-parser.add_argument("--msgtrkd", default=None,
-                    help="the daemon to test (e.g. from a sanitizer build)")
-ARGS, REST = parser.parse_known_args()
-
-import demonet  # noqa: E402  (re-executes with the library path set)
-
-NET = demonet.DemoNetwork(ARGS.build_dir)  # first: may re-execute this process
-Msgtrk = NET.Msgtrk
-
 import msgtrkd_harness as harness  # noqa: E402
+
+ARGS, REST, NET = harness.demo_network()  # first: may re-execute this process
+Msgtrk = NET.Msgtrk
 
 ALICE = "alice@example.net"
 BOB = "bob@gone.example"
 CAROL = "carol@slow.example"
 # Nothing is polled until the test asks (Track): reports can arrive "before the poll".
 DAEMON_ARGS = ["--first-poll", "3600", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
-ROUTE_TIMEOUT = 90.0
 DSN_TIMEOUT = 30.0
 SESSION = None
+SESSIONS = harness.DemoSessions(ARGS, NET, DAEMON_ARGS)
 COUNTER = [0]
-
-
-def overrides():
-    args = []
-    for hop in NET.hops.values():
-        if hop.mtqpd is not None:
-            args += ["--mtqp-override", "%s=127.0.0.1:%d" % (hop.hostname, hop.mtqpd.port)]
-    return args
 
 
 def setUpModule():
     global SESSION
     NET.start()
-    SESSION = harness.Session(os.path.abspath(ARGS.build_dir), "mdn", msgtrkd=ARGS.msgtrkd,
-                              daemon_args=overrides() + DAEMON_ARGS)
-    SESSION.start()
+    SESSION = SESSIONS.new("mdn")
 
 
 def tearDownModule():
-    if SESSION is not None:
-        SESSION.cleanup()
-    NET.cleanup()
+    SESSIONS.cleanup()
 
 
 def build_mdn(message_id, recipient, disposition, subject="Quarterly numbers",
@@ -105,8 +83,7 @@ def build_mdn(message_id, recipient, disposition, subject="Quarterly numbers",
     return (head + body).encode("utf-8")
 
 
-def states(route):
-    return {r["address"]: r["state"] for r in route["recipients"]}
+states = harness.states
 
 
 def poll(envid):
@@ -119,18 +96,10 @@ def poll(envid):
                      lambda: SESSION.get_route(envid)["last_poll"] != before, timeout=30)
 
 
-def wait_route(envid, expected, timeout=ROUTE_TIMEOUT):
+def wait_route(envid, expected):
     """Polls (Track) until the recipients' states are @expected: the first poll may come
     before the hops have processed the message."""
-    def settled():
-        poll(envid)
-        route = SESSION.get_route(envid)
-        return route if states(route) == expected else None
-    try:
-        return SESSION.wait_for("route of %s" % envid, settled, timeout=timeout, interval=0.5)
-    except harness.SessionError:
-        raise AssertionError("route never settled: %r\n%s\n%s"
-                             % (SESSION.get_route(envid), SESSION.log(), NET.logs()))
+    return SESSIONS.wait_route(SESSION, envid, expected, before=lambda: poll(envid))
 
 
 def send_message(recipients, subject):
@@ -148,19 +117,8 @@ def send_message(recipients, subject):
 
 def dsns_of(envid, count=1):
     """The DSNs about @envid in the sender's mailbox at the submission hop."""
-    box = os.path.join(NET.hops["submit"].maildir_root, NET.SENDER, "new")
-
     def found():
-        try:
-            names = sorted(os.listdir(box))
-        except FileNotFoundError:
-            return None
-        out = []
-        for n in names:
-            with open(os.path.join(box, n), "rb") as f:
-                data = f.read()
-            if envid.encode() in data:
-                out.append(data)
+        out = [data for _, data in NET.sender_mail(envid.encode())]
         return out if len(out) >= count else None
     return SESSION.wait_for("DSNs of %s" % envid, found, timeout=DSN_TIMEOUT, interval=0.2)
 

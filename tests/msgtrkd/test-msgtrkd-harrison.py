@@ -26,36 +26,15 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 sys.path.insert(0, os.path.join(HERE, "..", "relay"))
 
-from msgtrkd_session import Session, remote_error  # noqa: E402
+from msgtrkd_harness import Session, Tap, remote_error  # noqa: E402
 from relay_harness import Relay, free_port, send_message, wait_for  # noqa: E402
 
 SENDER = "me@sender.example"
 BOB = "bob@dest.example"
 IGNORED = "A TRACK: mail was ignored"
 MAX_RECORDS = 32  # MSGTRKD_HARRISON_MAX_RECORDS
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def ok(self, cond, name, diag=""):
-        self.n += 1
-        if not cond:
-            self.failed += 1
-        print("%sok %d - %s" % ("" if cond else "not ", self.n, name))
-        if not cond and diag:
-            for line in str(diag).splitlines()[:80]:
-                print("# " + line)
-        sys.stdout.flush()
-
-    def done(self):
-        print("1..%d" % self.n)
-        return 1 if self.failed else 0
 
 
 class HRelay(Relay):

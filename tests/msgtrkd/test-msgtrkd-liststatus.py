@@ -20,34 +20,12 @@ import sqlite3
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 
-from msgtrkd_session import Session, remote_error  # noqa: E402
+from msgtrkd_harness import Session, Tap, remote_error  # noqa: E402
 
 PAGE_MAX = 10000          # MSGTRKD_STATUS_PAGE_MAX (helper/msgtrkd/msgtrkd-service.h)
 MAX_FIELD_LENGTH = 998    # MSGTRKD_MAX_FIELD_LENGTH (helper/msgtrkd/msgtrkd-tracking.h)
 N = PAGE_MAX + 5
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def ok(self, cond, name, diag=""):
-        self.n += 1
-        if not cond:
-            self.failed += 1
-        print("%sok %d - %s" % ("" if cond else "not ", self.n, name))
-        if not cond and diag:
-            for line in str(diag).splitlines()[:40]:
-                print("# " + line)
-        sys.stdout.flush()
-
-    def done(self):
-        print("1..%d" % self.n)
-        return 1 if self.failed else 0
 
 
 def mid(n):

@@ -16,7 +16,6 @@ gnome-keyring, tracking through the demo network (msgtrk-relay + mtqpd on 127.0.
 - A keyring that was never unlocked (no login collection): Prepare fails with a message a
   person can act on, not "Object does not exist at path …/collection/login".
 """
-import argparse
 import os
 import smtplib
 import sqlite3
@@ -27,45 +26,22 @@ import unittest
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 sys.path.insert(0, HERE)
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--build-dir", required=True)
-parser.add_argument("--msgtrkd", default=None,
-                    help="the daemon to test (e.g. from a sanitizer build)")
-ARGS, REST = parser.parse_known_args()
+import msgtrkd_harness as harness  # noqa: E402
 
-import demonet  # noqa: E402  (re-executes with the library path set)
-
-NET = demonet.DemoNetwork(ARGS.build_dir)  # first: may re-execute this process
+ARGS, REST, NET = harness.demo_network()  # first: may re-execute this process
 Msgtrk = NET.Msgtrk
 
 from gi.repository import GLib  # noqa: E402
-import msgtrkd_harness as harness  # noqa: E402
+import demonet  # noqa: E402
 
-EXPECTED = {"alice@example.net": "delivered", "bob@gone.example": "failed",
-            "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
-POLL_ARGS = ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
-ROUTE_TIMEOUT = 90.0
-SESSIONS = []
+EXPECTED = dict(NET.FOUR)
 CLOSED_PORT = demonet.free_port()
 LOCKED_TEXT = "Your keyring is locked or has no default collection; unlock it"
-
-
-def overrides():
-    args = ["--mtqp-override", "nomtqp.demo.test=127.0.0.1:%d" % CLOSED_PORT]
-    for hop in NET.hops.values():
-        if hop.mtqpd is not None:
-            args += ["--mtqp-override", "%s=127.0.0.1:%d" % (hop.hostname, hop.mtqpd.port)]
-    return args
-
-
-def new_session(name, keyring=True):
-    s = harness.Session(os.path.abspath(ARGS.build_dir), name, msgtrkd=ARGS.msgtrkd,
-                        keyring=keyring, daemon_args=overrides() + POLL_ARGS)
-    SESSIONS.append(s)
-    return s.start()
+SESSIONS = harness.DemoSessions(ARGS, NET, harness.FAST_POLL_ARGS,
+                                ["nomtqp.demo.test=127.0.0.1:%d" % CLOSED_PORT])
+new_session = SESSIONS.new
 
 
 def send(envid, authenticator, timeout=3600):
@@ -95,19 +71,8 @@ def send_raw(envid, authenticator, timeout=3600):
         assert code == 250, text
 
 
-def states(route):
-    return {r["address"]: r["state"] for r in route["recipients"]}
-
-
-def wait_route(session, envid, expected, timeout=ROUTE_TIMEOUT):
-    def settled():
-        route = session.get_route(envid)
-        return route if states(route) == expected else None
-    try:
-        return session.wait_for("route of %s" % envid, settled, timeout=timeout, interval=0.5)
-    except harness.SessionError:
-        raise AssertionError("route never settled: %r\n%s\n%s"
-                             % (session.get_route(envid), session.log(), NET.logs()))
+states = harness.states
+wait_route = SESSIONS.wait_route
 
 
 def secret_tool(session, *args, input_bytes=None):
@@ -134,9 +99,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for s in SESSIONS:
-        s.cleanup()
-    NET.cleanup()
+    SESSIONS.cleanup()
 
 
 class SecretsTest(unittest.TestCase):

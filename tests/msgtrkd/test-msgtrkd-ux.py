@@ -22,33 +22,11 @@ import socket
 import sys
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 
-from msgtrkd_session import Session  # noqa: E402
+from msgtrkd_harness import Session, Tap  # noqa: E402
 
 SENDER = "me@example.org"
 PROBLEM_TIMEOUT = 40.0
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def ok(self, cond, name, diag=""):
-        self.n += 1
-        if not cond:
-            self.failed += 1
-        print("%sok %d - %s" % ("" if cond else "not ", self.n, name))
-        if not cond and diag:
-            for line in str(diag).splitlines()[:60]:
-                print("# " + line)
-        sys.stdout.flush()
-
-    def done(self):
-        print("1..%d" % self.n)
-        return 1 if self.failed else 0
 
 
 def closed_port():

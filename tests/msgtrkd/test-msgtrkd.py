@@ -10,7 +10,6 @@ keyring and store (delegation), IngestReport (a DSN from the demo network, an un
 report, garbage), Forget, Aborted, an untracked message, a session without a keyring
 (KeyringUnavailable), a restart, and that A appears in no output, log or file.
 """
-import argparse
 import base64
 import os
 import re
@@ -22,43 +21,18 @@ import unittest
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 sys.path.insert(0, HERE)
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--build-dir", required=True)
-parser.add_argument("--msgtrkd", default=None,
-                    help="the daemon to test (e.g. from a sanitizer build)")
-ARGS, REST = parser.parse_known_args()
+import msgtrkd_harness as harness  # noqa: E402
 
-import demonet  # noqa: E402  (re-executes with the library path set)
-
-NET = demonet.DemoNetwork(ARGS.build_dir)  # first: may re-execute this process
+ARGS, REST, NET = harness.demo_network()  # first: may re-execute this process
 Msgtrk = NET.Msgtrk
 
 from gi.repository import GLib  # noqa: E402
-import msgtrkd_harness as harness  # noqa: E402
 
-EXPECTED = {"alice@example.net": "delivered", "bob@gone.example": "failed",
-            "carol@slow.example": "delayed", "dave@legacy.example": "relayed"}
-POLL_ARGS = ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
-ROUTE_TIMEOUT = 90.0
-SESSIONS = []
-
-
-def overrides():
-    args = []
-    for hop in NET.hops.values():
-        if hop.mtqpd is not None:
-            args += ["--mtqp-override", "%s=127.0.0.1:%d" % (hop.hostname, hop.mtqpd.port)]
-    return args
-
-
-def new_session(name, keyring=True, start=True):
-    s = harness.Session(os.path.abspath(ARGS.build_dir), name, msgtrkd=ARGS.msgtrkd,
-                        keyring=keyring, daemon_args=overrides() + POLL_ARGS)
-    SESSIONS.append(s)
-    return s.start() if start else s
+EXPECTED = dict(NET.FOUR)
+SESSIONS = harness.DemoSessions(ARGS, NET, harness.FAST_POLL_ARGS)
+new_session = SESSIONS.new
 
 
 def send(envid, authenticator, timeout, recipients=None, subject="Quarterly numbers"):
@@ -97,19 +71,8 @@ def message_id_of(envid):
     return envid.replace("@", ".demo@")
 
 
-def states(route):
-    return {r["address"]: r["state"] for r in route["recipients"]}
-
-
-def wait_route(session, envid, expected, timeout=ROUTE_TIMEOUT):
-    def settled():
-        route = session.get_route(envid)
-        return route if states(route) == expected else None
-    try:
-        return session.wait_for("route of %s" % envid, settled, timeout=timeout, interval=0.5)
-    except harness.SessionError:
-        raise AssertionError("route never settled: %r\n%s\n%s"
-                             % (session.get_route(envid), session.log(), NET.logs()))
+states = harness.states
+wait_route = SESSIONS.wait_route
 
 
 def make_dsn(envid, entries, reporting_mta="mx.lists.example", message_id=None,
@@ -163,9 +126,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for s in SESSIONS:
-        s.cleanup()
-    NET.cleanup()
+    SESSIONS.cleanup()
 
 
 class MsgtrkdTest(unittest.TestCase):
@@ -363,18 +324,8 @@ class MsgtrkdTest(unittest.TestCase):
 
     # --- IngestReport ---
     def dsns(self):
-        box = os.path.join(NET.hops["submit"].maildir_root, NET.SENDER, "new")
-
         def found():
-            try:
-                names = sorted(os.listdir(box))
-            except FileNotFoundError:
-                return None
-            datas = []
-            for n in names:
-                with open(os.path.join(box, n), "rb") as f:
-                    datas.append(f.read())
-            mine = [d for d in datas if self.envid.encode() in d]
+            mine = [data for _, data in NET.sender_mail(self.envid.encode())]
             return mine if len(mine) >= 2 else None
         return self.s.wait_for("DSNs in the sender's mailbox", found, timeout=30)
 
@@ -681,7 +632,7 @@ class MsgtrkdTest(unittest.TestCase):
         finds every one of them due)."""
         limit = 1000
         s = new_session("batch", start=False)
-        s.daemon_args = overrides() + ["--first-poll", "1", "--poll-schedule", "2",
+        s.daemon_args = SESSIONS.overrides() + ["--first-poll", "1", "--poll-schedule", "2",
                                        "--idle-exit", "600"]
         s.start()
         try:

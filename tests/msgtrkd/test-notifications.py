@@ -18,24 +18,19 @@ calls for a GNotification's default action). Each time msgtrkd must activate the
 MarkViewed (what the viewer calls once it shows the message) withdraws the notification:
 CloseNotification with its id; MarkViewed of an unknown message is NotFound.
 """
-import argparse
 import os
 import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+sys.path.insert(0, HERE)
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--build-dir", required=True)
-ARGS, REST = parser.parse_known_args()
+import msgtrkd_harness as harness  # noqa: E402
 
-import demonet  # noqa: E402  (re-executes with the library path set)
-
-NET = demonet.DemoNetwork(ARGS.build_dir)
+ARGS, REST, NET = harness.demo_network()  # first: may re-execute this process
 Msgtrk = NET.Msgtrk
+SESSIONS = harness.DemoSessions(ARGS, NET, harness.FAST_POLL_ARGS)
 
-import msgtrkd_session  # noqa: E402
 from gi.repository import Gio, GLib  # noqa: E402
 
 NOTIFY_XML = """
@@ -111,13 +106,7 @@ def on_viewer_call(conn, sender, path, iface, method, params, invocation):
 def setUpModule():
     global SESSION
     NET.start()
-    args = []
-    for hop in NET.hops.values():
-        if hop.mtqpd is not None:
-            args += ["--mtqp-override", "%s=127.0.0.1:%d" % (hop.hostname, hop.mtqpd.port)]
-    args += ["--first-poll", "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"]
-    SESSION = msgtrkd_session.Session(os.path.abspath(ARGS.build_dir), "notify",
-                                      daemon_args=args)
+    SESSION = SESSIONS.new("notify", start=False)
     # Settings from a key file, so that the daemon sees notify-delayed=false.
     SESSION.env["GSETTINGS_BACKEND"] = "keyfile"
     settings_dir = os.path.join(SESSION.env["XDG_CONFIG_HOME"], "glib-2.0", "settings")
@@ -143,15 +132,13 @@ def setUpModule():
 
 
 def tearDownModule():
-    if SESSION is not None:
-        SESSION.cleanup()
-    NET.cleanup()
+    SESSIONS.cleanup()
 
 
 def send(subject, recipient):
     envid, b, timeout = SESSION.prepare(NET.SENDER, [recipient], "", subject,
                                         "submit.demo.test")
-    keywords, reply = msgtrkd_session.send_tracked(
+    keywords, reply = harness.send_tracked(
         Msgtrk, NET.hops["submit"].relay.port, NET.SENDER, [recipient], envid, b, timeout,
         subject, envid.replace("@", ".n@"))
     SESSION.committed(envid, keywords, reply)

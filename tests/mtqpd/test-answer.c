@@ -15,6 +15,7 @@
 #include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "mtqpd-answer.h"
+#include "track-store-cases.h"
 
 #define MAX_LINE 998
 
@@ -23,18 +24,11 @@ fields_of (const char *envid,
            const char *action,
            const char *remote_mta)
 {
-  g_autoptr (MsgtrkReport) report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
-  g_autoptr (MsgtrkRecipientReport) r = msgtrk_recipient_report_new ("user@example.net");
-  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) report = store_make_report (envid, action);
 
-  msgtrk_report_set_envid (report, envid);
-  msgtrk_report_set_reporting_mta (report, "mx.example.com");
-  msgtrk_recipient_report_set_action (r, msgtrk_action_from_string (action));
-  msgtrk_recipient_report_set_status (r, "2.0.0", NULL, &error);
-  g_assert_no_error (error);
   if (remote_mta != NULL)
-    msgtrk_recipient_report_set_remote_mta (r, remote_mta);
-  msgtrk_report_add_recipient (report, r);
+    msgtrk_recipient_report_set_remote_mta (
+      g_ptr_array_index (msgtrk_report_get_recipients (report), 0), remote_mta);
   return msgtrk_report_to_fields (report);
 }
 

@@ -204,19 +204,12 @@ reserve_port (void)
 static void
 ensure_pki (Fixture *f)
 {
-  g_autofree char *script = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = NULL;
+  g_autofree char *pki = NULL;
 
   if (f->pki != NULL)
     return;
-  f->pki = g_build_filename (f->tmp, "pki", NULL);
-  script = g_build_filename (g_getenv ("MSGTRK_SOURCE_ROOT"), "tests", "make-test-ca.sh",
-                             NULL);
-  p = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "sh", script, f->pki, NULL);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_wait_check (p, NULL, &error));
-  g_assert_no_error (error);
+  pki = g_build_filename (f->tmp, "pki", NULL);
+  f->pki = mt_make_test_ca (pki);
   if (geteuid () == 0)
     give_to_nobody (f->pki);
 }
@@ -434,27 +427,44 @@ test_chain_of_three (Fixture      *f,
   g_assert_cmpuint (count_in_log (&f->hops[3], ": found"), ==, 1);
 }
 
+/* hop1 (its record: transferred to hop2, which it is told where to find; started with
+ * @chaining and @tls) in front of hop2 (delivered, no chaining). */
 static void
-test_chaining_off (Fixture      *f,
-                   gconstpointer data)
+two_hops_start (Fixture *f,
+                gboolean chaining,
+                gboolean tls)
 {
   Hop *h1 = &f->hops[1], *h2 = &f->hops[2];
-  g_autoptr (MsgtrkMtqpAnswer) answer = NULL;
-  g_autofree char *servers = NULL;
   g_autofree char *p2 = NULL;
 
-  (void) data;
   hop_seed (f, h1, "transferred", h2->name);
   hop_seed (f, h2, "delivered", NULL);
   hop_start (f, h2, FALSE, NULL, 0, FALSE, NULL);
   p2 = port_string (h2);
-  hop_start (f, h1, FALSE, (const char *[]){ h2->name, p2, NULL }, 0, FALSE, NULL);
-  answer = track_at (f, h1, FALSE);
-  servers = answer_servers (answer);
+  hop_start (f, h1, chaining, (const char *[]){ h2->name, p2, NULL }, 0, tls, NULL);
+}
+
+/* TRACK at hop1 (over TLS or not) is answered by hop1 alone: hop2 is never asked. */
+static void
+assert_hop1_alone (Fixture *f,
+                   gboolean tls)
+{
+  g_autoptr (MsgtrkMtqpAnswer) answer = track_at (f, &f->hops[1], tls);
+  g_autofree char *servers = answer_servers (answer);
+
   if (g_test_verbose ())
     dump_logs (f);
   g_assert_cmpstr (servers, ==, "hop1.demo.test");
-  g_assert_cmpuint (count_in_log (h2, "TRACK"), ==, 0);
+  g_assert_cmpuint (count_in_log (&f->hops[2], "TRACK"), ==, 0);
+}
+
+static void
+test_chaining_off (Fixture      *f,
+                   gconstpointer data)
+{
+  (void) data;
+  two_hops_start (f, FALSE, FALSE);
+  assert_hop1_alone (f, FALSE);
 }
 
 static void
@@ -547,23 +557,12 @@ test_tls_level (Fixture      *f,
   g_autofree char *p2 = NULL;
 
   (void) data;
-  hop_seed (f, h1, "transferred", h2->name);
-  hop_seed (f, h2, "delivered", NULL);
-  hop_start (f, h2, FALSE, NULL, 0, FALSE, NULL);
-  p2 = port_string (h2);
-  hop_start (f, h1, TRUE, (const char *[]){ h2->name, p2, NULL }, 0, TRUE, NULL);
+  two_hops_start (f, TRUE, TRUE);
 
   /* Client over TLS, hop2 without: local part only. */
-  answer = track_at (f, h1, TRUE);
-  servers = answer_servers (answer);
-  if (g_test_verbose ())
-    dump_logs (f);
-  g_assert_cmpstr (servers, ==, "hop1.demo.test");
-  g_assert_cmpuint (count_in_log (h2, "TRACK"), ==, 0);
+  assert_hop1_alone (f, TRUE);
 
   /* Client in plain text: hop2 is asked (TLS if offered). */
-  g_clear_object (&answer);
-  g_free (servers);
   answer = track_at (f, h1, FALSE);
   servers = answer_servers (answer);
   if (g_test_verbose ())
@@ -574,7 +573,6 @@ test_tls_level (Fixture      *f,
   hop_stop (f, h2);
   hop_start (f, h2, FALSE, NULL, 0, TRUE, NULL);
   hop_stop (f, h1);
-  g_free (p2);
   p2 = port_string (h2);
   hop_start (f, h1, TRUE, (const char *[]){ h2->name, p2, NULL }, 0, TRUE, NULL);
   g_clear_object (&answer);

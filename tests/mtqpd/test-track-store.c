@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* test-track-store.c: the reference server's tracking record store (track-store.h).
+/* test-track-store.c: the reference server's tracking record store (track-store.h) on
+ * its files backend.
  *
- * Round trip, same answer for unknown/expired/wrong secret, expiry at the boundary,
- * atomic replacement (no temporary files left), file names checked against the openssl
- * command, size limit at and past the limit, hostile record files (never a crash), and
- * track_store_expire().
+ * What: the contract every backend keeps (track-store-cases.c, as /store/files/...: round
+ * trip, same answer for unknown/expired/wrong secret, atomic replacement, first owner,
+ * versions, limits, expiry, put_many) and the files backend's own cases (/track-store/...):
+ * file names checked against the openssl command, size limit of a record file read at and
+ * past the limit, hostile record files (never a crash), an owner's unparsable record kept,
+ * symlinks, expiry of stale temporary files, the read cache, journal replay, concurrency.
+ * Limits: needs no PostgreSQL (tests/pg/test-store-backends.c runs the same table there).
  */
 #include "config.h"
 
@@ -19,15 +23,8 @@
 
 #include "msgtrk-private.h"
 #include "test-util.h"
-#include "track-store.h"
+#include "track-store-cases.h"
 
-/* A = 32 octets 0x00..0x1f; B = base64 (SHA-1 (A)), computed with `openssl dgst -sha1`. */
-#define SECRET_A "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-#define WRONG_A "AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-#define ENVID "mtrk.abcdefghijklmnopqrstuvwxyz@example.com"
-#define NOW ((gint64) 1700000000)
-
-static char *authenticator_b;
 static guint captured_warnings;
 
 /* Count the store's warnings (malformed records) instead of printing them. */
@@ -49,79 +46,31 @@ capture_writer (GLogLevelFlags   level,
   return g_log_writer_default (level, fields, n_fields, user_data);
 }
 
-typedef struct
-{
-  char *dir;
-  TrackStore *store;
-} Fixture;
-
+/* The store of the shared cases: backend=files from a configuration, as mtqpd opens it. */
 static void
-fixture_setup (Fixture      *f,
-               gconstpointer data)
+open_files (StoreFixture *f)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_key_file_set_string (kf, "store", "backend", "files");
+  f->store = track_store_new_from_config (kf, f->dir, &error);
+  g_assert_no_error (error);
+}
+
+/* The store of the files backend's own cases: track_store_new(). */
+static void
+open_files_new (StoreFixture *f)
 {
   g_autoptr (GError) error = NULL;
 
-  f->dir = mt_tmpdir_new ();
   f->store = track_store_new (f->dir, &error);
   g_assert_no_error (error);
   g_assert_nonnull (f->store);
 }
 
-static void
-fixture_teardown (Fixture      *f,
-                  gconstpointer data)
-{
-  g_clear_object (&f->store);
-  mt_tmpdir_remove (f->dir);
-  g_free (f->dir);
-}
-
-static MsgtrkReport *
-make_report (const char *envid,
-             const char *action)
-{
-  MsgtrkReport *report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
-  g_autoptr (MsgtrkRecipientReport) r = msgtrk_recipient_report_new ("user@example.net");
-  g_autoptr (GError) error = NULL;
-
-  msgtrk_report_set_envid (report, envid);
-  msgtrk_report_set_reporting_mta (report, "mx.example.com");
-  msgtrk_recipient_report_set_action (r, msgtrk_action_from_string (action));
-  msgtrk_recipient_report_set_status (r, "2.0.0", NULL, &error);
-  g_assert_no_error (error);
-  msgtrk_report_add_recipient (report, r);
-  return report;
-}
-
-static char *
-record_file (Fixture    *f,
-             const char *envid)
-{
-  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, envid, -1);
-  g_autofree char *name = g_strconcat (hash, ".trk", NULL);
-
-  return g_build_filename (f->dir, "tracking", name, NULL);
-}
-
 static guint
-count_files (Fixture *f)
-{
-  g_autofree char *dir_path = g_build_filename (f->dir, "tracking", NULL);
-  g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
-  guint n = 0;
-
-  const char *name;
-
-  g_assert_nonnull (dir);
-  /* The writer's journal (.journal-XXXXXX) is the store's machinery, not a record. */
-  while ((name = g_dir_read_name (dir)) != NULL)
-    if (!g_str_has_prefix (name, ".journal-"))
-      n++;
-  return n;
-}
-
-static guint
-count_journals (Fixture *f)
+count_journals (StoreFixture *f)
 {
   g_autofree char *dir_path = g_build_filename (f->dir, "tracking", NULL);
   g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
@@ -135,215 +84,30 @@ count_journals (Fixture *f)
 }
 
 static void
-test_round_trip (Fixture      *f,
-                 gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) found = NULL;
-  g_autoptr (MsgtrkReport) loaded = NULL;
-  g_autofree char *auth = NULL;
-  gint64 expires = 0;
-  GPtrArray *rcpts;
-
-  g_test_summary ("A stored record is found with the right secret and loads as stored");
-
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 100, report, &error));
-  g_assert_no_error (error);
-
-  found = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (found);
-  g_assert_cmpstr (msgtrk_report_get_envid (found), ==, ENVID);
-  g_assert_cmpstr (msgtrk_report_get_reporting_mta (found), ==, "mx.example.com");
-  rcpts = msgtrk_report_get_recipients (found);
-  g_assert_cmpuint (rcpts->len, ==, 1);
-  g_assert_cmpint (msgtrk_recipient_report_get_action (rcpts->pdata[0]), ==,
-                   MSGTRK_ACTION_DELIVERED);
-
-  loaded = track_store_load (f->store, ENVID, &auth, &expires, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (loaded);
-  g_assert_cmpstr (auth, ==, authenticator_b);
-  g_assert_cmpint (expires, ==, NOW + 100);
-
-  /* Only B is stored, never A. */
-  {
-    g_autofree char *path = record_file (f, ENVID);
-    g_autofree char *text = NULL;
-
-    g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-    g_assert_null (strstr (text, SECRET_A));
-    g_assert_true (g_str_has_prefix (text, "MSGTRK-TRACK 1\n"));
-  }
-}
-
-static void
-test_same_error (Fixture      *f,
-                 gconstpointer data)
-{
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
-  g_autoptr (GError) error = NULL;
-  g_autofree char *first_message = NULL;
-  const struct
-  {
-    const char *envid;
-    const char *secret;
-    gint64 now;
-  } cases[] = {
-    { ENVID, WRONG_A, NOW },                    /* wrong secret */
-    { "mtrk.unknown@example.com", SECRET_A, NOW }, /* unknown ENVID */
-    { ENVID, SECRET_A, NOW + 100 },             /* expired: at the expiry time */
-    { ENVID, SECRET_A, NOW + 1000 },            /* expired long ago */
-    { ENVID, "not base64!", NOW },              /* malformed secret */
-    { ENVID, "", NOW },                         /* empty secret */
-    { ENVID, authenticator_b, NOW },            /* B itself is not the secret */
-    { "", SECRET_A, NOW },                      /* empty ENVID */
-  };
-  gsize i;
-
-  g_test_summary ("Unknown ENVID, expired record and wrong secret give one identical error");
-
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 100, report, &error));
-  g_assert_no_error (error);
-
-  for (i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr (MsgtrkReport) r = NULL;
-
-      r = track_store_lookup (f->store, cases[i].envid, cases[i].secret, cases[i].now, &error);
-      g_assert_null (r);
-      g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
-      if (first_message == NULL)
-        first_message = g_strdup (error->message);
-      g_assert_cmpstr (error->message, ==, first_message);
-      g_clear_error (&error);
-    }
-
-  /* One second before expiry it is still served. */
-  {
-    g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, ENVID, SECRET_A, NOW + 99,
-                                                     &error);
-
-    g_assert_no_error (error);
-    g_assert_nonnull (r);
-  }
-}
-
-static void
-test_replace (Fixture      *f,
-              gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) first = make_report (ENVID, "delayed");
-  g_autoptr (MsgtrkReport) second = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) found = NULL;
-
-  g_test_summary ("A put replaces the record and leaves no temporary file");
-
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, first, &error));
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, second, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (count_files (f), ==, 1);
-
-  found = track_store_lookup (f->store, ENVID, SECRET_A, NOW, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (msgtrk_recipient_report_get_action (
-                     msgtrk_report_get_recipients (found)->pdata[0]), ==,
-                   MSGTRK_ACTION_DELIVERED);
-}
-
-/* Another sender's B for the same ENVID (a valid form, not the B of SECRET_A). */
-#define HIJACK_B "BBBBBBBBBBBBBBBBBBBBBBBBBBA="
-
-static void
-test_owner_kept (Fixture      *f,
-                 gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) mine = make_report (ENVID, "delayed");
-  g_autoptr (MsgtrkReport) theirs = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) found = NULL;
-  g_autofree char *before = NULL;
-  g_autofree char *after = NULL;
-  g_autofree char *path = record_file (f, ENVID);
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-
-  g_test_summary ("A put with another authenticator never replaces an unexpired record "
-                  "(ENVID takeover, issue 8 item 10)");
-
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, now + 3600, mine, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_file_get_contents (path, &before, NULL, NULL));
-
-  g_assert_false (track_store_put (f->store, ENVID, HIJACK_B, now + 7200, theirs, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
-  g_assert_null (strstr (error->message, HIJACK_B));
-  g_assert_null (strstr (error->message, authenticator_b));
-  g_clear_error (&error);
-
-  /* The record is byte for byte the owner's, and no temporary file is left. */
-  g_assert_true (g_file_get_contents (path, &after, NULL, NULL));
-  g_assert_cmpstr (after, ==, before);
-  g_assert_cmpuint (count_files (f), ==, 1);
-  found = track_store_lookup (f->store, ENVID, SECRET_A, now, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (msgtrk_recipient_report_get_action (
-                     msgtrk_report_get_recipients (found)->pdata[0]), ==,
-                   MSGTRK_ACTION_DELAYED);
-
-  /* The owner still updates its own record. */
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, now + 3600, theirs, &error));
-  g_assert_no_error (error);
-}
-
-static void
-test_owner_expired (Fixture      *f,
-                    gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) old = make_report (ENVID, "delayed");
-  g_autoptr (MsgtrkReport) next = make_report (ENVID, "delivered");
-  g_autofree char *auth = NULL;
-  g_autoptr (MsgtrkReport) loaded = NULL;
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-
-  g_test_summary ("Once the owner's record has expired, another authenticator may take the "
-                  "ENVID");
-
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, now - 1, old, &error));
-  g_assert_true (track_store_put (f->store, ENVID, HIJACK_B, now + 3600, next, &error));
-  g_assert_no_error (error);
-  loaded = track_store_load (f->store, ENVID, &auth, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (auth, ==, HIJACK_B);
-}
-
-static void
-test_owner_malformed (Fixture      *f,
+test_owner_malformed (StoreFixture *f,
                       gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
-  g_autofree char *path = record_file (f, ENVID);
+  g_autoptr (MsgtrkReport) report = store_make_report (ENVID, "delivered");
+  g_autofree char *path = store_record_file (f->dir, ENVID);
   g_autofree char *after = NULL;
 
   g_test_summary ("A record that cannot be parsed is kept for the administrator, not "
                   "replaced");
 
   g_assert_true (g_file_set_contents (path, "garbage\n", -1, NULL));
-  g_assert_false (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, report, &error));
+  g_assert_false (track_store_put (f->store, ENVID, AUTH_B, NOW + 10, report, &error));
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
   g_assert_true (g_file_get_contents (path, &after, NULL, NULL));
   g_assert_cmpstr (after, ==, "garbage\n");
 }
 
 static void
-test_file_name (Fixture      *f,
+test_file_name (StoreFixture *f,
                 gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) report = store_make_report (ENVID, "delivered");
   const char *argv[] = { "openssl", "dgst", "-sha256", "-r", NULL };
   g_autoptr (GBytes) input = g_bytes_new_static (ENVID, strlen (ENVID));
   g_autoptr (GBytes) out = NULL;
@@ -357,47 +121,20 @@ test_file_name (Fixture      *f,
   hex = g_strndup (g_bytes_get_data (out, NULL), 64);
   expected = g_strdup_printf ("%s/tracking/%s.trk", f->dir, hex);
 
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, report, &error));
+  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, NOW + 10, report, &error));
   g_assert_no_error (error);
   g_assert_true (g_file_test (expected, G_FILE_TEST_IS_REGULAR));
 }
 
 static void
-test_invalid_arguments (Fixture      *f,
-                        gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
-  g_autofree char *envid_100 = g_strnfill (100, 'e');
-  g_autofree char *envid_101 = g_strnfill (101, 'e');
-
-  g_test_summary ("ENVID length limit (100 and 101 octets), bad authenticator, bad expiry");
-
-  g_assert_true (track_store_put (f->store, envid_100, authenticator_b, NOW, report, &error));
-  g_assert_no_error (error);
-  g_assert_false (track_store_put (f->store, envid_101, authenticator_b, NOW, report, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
-  g_clear_error (&error);
-  g_assert_false (track_store_put (f->store, "", authenticator_b, NOW, report, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
-  g_clear_error (&error);
-  g_assert_false (track_store_put (f->store, ENVID, "short", NOW, report, &error));
-  g_assert_nonnull (error);
-  g_clear_error (&error);
-  g_assert_false (track_store_put (f->store, ENVID, authenticator_b, -1, report, &error));
-  g_assert_nonnull (error);
-  g_clear_error (&error);
-}
-
-static void
-test_size_limit (Fixture      *f,
+test_size_limit (StoreFixture *f,
                  gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) big = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) big = store_make_report (ENVID, "delivered");
   g_autoptr (MsgtrkReport) r = NULL;
   g_autofree char *pad = g_strnfill (1000, 'p');
-  g_autofree char *path = record_file (f, ENVID);
+  g_autofree char *path = store_record_file (f->dir, ENVID);
   g_autofree char *garbage = NULL;
   guint i;
 
@@ -414,10 +151,10 @@ test_size_limit (Fixture      *f,
       msgtrk_recipient_report_set_field (rcpt, "X-Pad", pad);
       msgtrk_report_add_recipient (big, rcpt);
     }
-  g_assert_false (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, big, &error));
+  g_assert_false (track_store_put (f->store, ENVID, AUTH_B, NOW + 10, big, &error));
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
   g_clear_error (&error);
-  g_assert_cmpuint (count_files (f), ==, 0);
+  g_assert_cmpuint (store_count_files (f->dir), ==, 0);
 
   /* Reading: a file of exactly the limit gets past the size check (and is malformed);
    * one octet more is refused for its size. */
@@ -439,17 +176,17 @@ test_size_limit (Fixture      *f,
 }
 
 static void
-test_malformed (Fixture      *f,
+test_malformed (StoreFixture *f,
                 gconstpointer data)
 {
-  g_autofree char *path = record_file (f, ENVID);
+  g_autofree char *path = store_record_file (f->dir, ENVID);
   g_autofree char *good_header = g_strdup_printf ("MSGTRK-TRACK 1\nEnvid: %s\n"
                                                   "Authenticator: %s\nExpires: 1800000000\n\n",
-                                                  ENVID, authenticator_b);
+                                                  ENVID, AUTH_B);
   const char *fields = "Original-Envelope-Id: " ENVID "\nReporting-MTA: dns; mx.example.com\n"
                        "\nFinal-Recipient: rfc822; user@example.net\nAction: delivered\n"
                        "Status: 2.0.0\n";
-  g_autofree char *auth_line = g_strdup_printf ("Authenticator: %s\n", authenticator_b);
+  g_autofree char *auth_line = g_strdup_printf ("Authenticator: %s\n", AUTH_B);
   struct
   {
     const char *name;
@@ -526,18 +263,18 @@ test_malformed (Fixture      *f,
 }
 
 static void
-test_symlink (Fixture      *f,
+test_symlink (StoreFixture *f,
               gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) report = store_make_report (ENVID, "delivered");
   g_autoptr (MsgtrkReport) r = NULL;
-  g_autofree char *path = record_file (f, "mtrk.link@example.com");
-  g_autofree char *target = record_file (f, ENVID);
+  g_autofree char *path = store_record_file (f->dir, "mtrk.link@example.com");
+  g_autofree char *target = store_record_file (f->dir, ENVID);
 
   g_test_summary ("A record file that is a symbolic link is not followed");
 
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, report, &error));
+  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, NOW + 10, report, &error));
   g_assert_cmpint (symlink (target, path), ==, 0);
   r = track_store_load (f->store, "mtrk.link@example.com", NULL, NULL, &error);
   g_assert_null (r);
@@ -546,23 +283,23 @@ test_symlink (Fixture      *f,
 }
 
 static void
-test_expire (Fixture      *f,
+test_expire (StoreFixture *f,
              gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) report = store_make_report (ENVID, "delivered");
   g_autofree char *stale = g_build_filename (f->dir, "tracking", ".tmp-abc-123456", NULL);
   g_autofree char *fresh = g_build_filename (f->dir, "tracking", ".tmp-def-123456", NULL);
-  g_autofree char *broken = record_file (f, "mtrk.broken@example.com");
+  g_autofree char *broken = store_record_file (f->dir, "mtrk.broken@example.com");
   struct utimbuf times = { 1000, 1000 };
 
   g_test_summary ("expire() removes expired records and stale temporary files only");
 
-  g_assert_true (track_store_put (f->store, "mtrk.old@example.com", authenticator_b, NOW - 1,
+  g_assert_true (track_store_put (f->store, "mtrk.old@example.com", AUTH_B, NOW - 1,
                                   report, &error));
-  g_assert_true (track_store_put (f->store, "mtrk.edge@example.com", authenticator_b, NOW,
+  g_assert_true (track_store_put (f->store, "mtrk.edge@example.com", AUTH_B, NOW,
                                   report, &error));
-  g_assert_true (track_store_put (f->store, "mtrk.new@example.com", authenticator_b, NOW + 1,
+  g_assert_true (track_store_put (f->store, "mtrk.new@example.com", AUTH_B, NOW + 1,
                                   report, &error));
   g_assert_no_error (error);
   g_assert_true (g_file_set_contents (stale, "x", -1, NULL));
@@ -574,7 +311,7 @@ test_expire (Fixture      *f,
   g_assert_cmpuint (track_store_expire (f->store, NOW), ==, 3);
   g_assert_cmpuint (captured_warnings, ==, 1);
   /* Left: mtrk.new, the fresh temporary file, the malformed record. */
-  g_assert_cmpuint (count_files (f), ==, 3);
+  g_assert_cmpuint (store_count_files (f->dir), ==, 3);
   g_assert_true (g_file_test (fresh, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (broken, G_FILE_TEST_EXISTS));
 }
@@ -645,12 +382,12 @@ test_read_cache_lru (Fixture      *f,
 /* The files backend's read cache (track-store-files.c, "Read cache") never serves a record
  * whose file changed or went away, even one rewritten in place at the same size. */
 static void
-test_read_cache (Fixture      *f,
+test_read_cache (StoreFixture *f,
                  gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delayed");
-  g_autofree char *path = record_file (f, ENVID);
+  g_autoptr (MsgtrkReport) report = store_make_report (ENVID, "delayed");
+  g_autofree char *path = store_record_file (f->dir, ENVID);
   g_autofree char *text = NULL;
   char *at;
   gsize len = 0;
@@ -658,7 +395,7 @@ test_read_cache (Fixture      *f,
 
   g_test_summary ("A cached record is re-read when its file changes and gone when removed");
 
-  g_assert_true (track_store_put (f->store, ENVID, authenticator_b, NOW + 10, report, &error));
+  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, NOW + 10, report, &error));
   g_assert_no_error (error);
   /* Old enough to be cached (TRACK_STORE_FILES_CACHE_SETTLE_SECONDS). */
   g_usleep (2500 * G_TIME_SPAN_MILLISECOND);
@@ -704,14 +441,14 @@ test_read_cache (Fixture      *f,
 }
 
 static void
-test_journal_replay (Fixture      *f,
+test_journal_replay (StoreFixture *f,
                      gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (TrackStore) again = NULL;
   g_autoptr (MsgtrkReport) found = NULL;
-  g_autofree char *lost = record_file (f, ENVID);
-  g_autofree char *torn = record_file (f, "mtrk.torn@example.com");
+  g_autofree char *lost = store_record_file (f->dir, ENVID);
+  g_autofree char *torn = store_record_file (f->dir, "mtrk.torn@example.com");
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   int status = 0;
   pid_t pid;
@@ -723,12 +460,12 @@ test_journal_replay (Fixture      *f,
   if (pid == 0)
     {
       TrackStore *store = track_store_new (f->dir, NULL);
-      g_autoptr (MsgtrkReport) r = make_report (ENVID, "delivered");
-      g_autoptr (MsgtrkReport) t = make_report ("mtrk.torn@example.com", "relayed");
+      g_autoptr (MsgtrkReport) r = store_make_report (ENVID, "delivered");
+      g_autoptr (MsgtrkReport) t = store_make_report ("mtrk.torn@example.com", "relayed");
 
       if (store == NULL
-          || !track_store_put (store, ENVID, authenticator_b, now + 3600, r, NULL)
-          || !track_store_put (store, "mtrk.torn@example.com", authenticator_b, now + 3600, t,
+          || !track_store_put (store, ENVID, AUTH_B, now + 3600, r, NULL)
+          || !track_store_put (store, "mtrk.torn@example.com", AUTH_B, now + 3600, t,
                                NULL))
         _exit (2);
       _exit (0); /* killed: the journal stays */
@@ -767,7 +504,7 @@ static gpointer
 racer (gpointer data)
 {
   Racer *r = data;
-  g_autoptr (MsgtrkReport) report = make_report ("mtrk.race@example.com", "delivered");
+  g_autoptr (MsgtrkReport) report = store_make_report ("mtrk.race@example.com", "delivered");
   g_autoptr (GError) error = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
@@ -778,7 +515,7 @@ racer (gpointer data)
   for (int i = 0; i < 10; i++)
     {
       g_autofree char *envid = g_strdup_printf ("mtrk.t%d-%d@example.com", r->index, i);
-      g_autoptr (MsgtrkReport) mine = make_report (envid, "relayed");
+      g_autoptr (MsgtrkReport) mine = store_make_report (envid, "relayed");
 
       g_assert_true (track_store_put (r->store, envid, r->b, now + 3600, mine, NULL));
     }
@@ -786,7 +523,7 @@ racer (gpointer data)
 }
 
 static void
-test_concurrent (Fixture      *f,
+test_concurrent (StoreFixture *f,
                  gconstpointer data)
 {
   GThread *threads[N_RACERS];
@@ -823,7 +560,7 @@ test_concurrent (Fixture      *f,
       }
   for (int i = 0; i < N_RACERS; i++)
     g_free (racers[i].b);
-  g_assert_cmpuint (count_files (f), ==, 1 + N_RACERS * 10);
+  g_assert_cmpuint (store_count_files (f->dir), ==, 1 + N_RACERS * 10);
 }
 
 int
@@ -833,21 +570,12 @@ main (int    argc,
   int ret;
 
   g_test_init (&argc, &argv, NULL);
+  store_cases_add ("files", open_files);
   g_log_set_writer_func (capture_writer, NULL, NULL);
 
-  /* B of SECRET_A, as `printf ... | openssl dgst -sha1 -binary | base64` gives it. */
-  authenticator_b = g_strdup ("rlvY7+pTIsTZmG0GaAp4E5L5pkI=");
-
-#define ADD(path, fn) \
-  g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
-  ADD ("/track-store/round-trip", test_round_trip);
-  ADD ("/track-store/same-error", test_same_error);
-  ADD ("/track-store/replace", test_replace);
-  ADD ("/track-store/owner-kept", test_owner_kept);
-  ADD ("/track-store/owner-expired", test_owner_expired);
+#define ADD(path, fn) store_case_add (path, "files", open_files_new, fn)
   ADD ("/track-store/owner-malformed", test_owner_malformed);
   ADD ("/track-store/file-name", test_file_name);
-  ADD ("/track-store/invalid-arguments", test_invalid_arguments);
   ADD ("/track-store/size-limit", test_size_limit);
   ADD ("/track-store/malformed", test_malformed);
   ADD ("/track-store/symlink", test_symlink);
@@ -859,6 +587,5 @@ main (int    argc,
 #undef ADD
 
   ret = g_test_run ();
-  g_free (authenticator_b);
   return ret;
 }

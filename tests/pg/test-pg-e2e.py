@@ -28,7 +28,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "relay"))
 import pgharness  # noqa: E402
+from relay_harness import demonet, mtqp_track  # noqa: E402
 
 SECRET_RAW = bytes(range(32))
 HIJACK_RAW = bytes(range(100, 132))
@@ -64,14 +64,7 @@ def check(cond, message):
 
 
 def wait_for(what, predicate, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise Failure("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    return demonet.wait_for(what, predicate, timeout, interval, Failure)
 
 
 def chown_nobody(path):
@@ -125,20 +118,7 @@ class Mtqpd:
 
     def track(self, envid, secret_raw):
         """One TRACK: (first line, whole answer)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=20) as conn:
-            f = conn.makefile("rb")
-            f.readline()
-            conn.sendall(("TRACK %s %s\r\n" % (envid, b64(secret_raw))).encode())
-            first = f.readline().decode().rstrip("\r\n")
-            lines = [first]
-            if first.startswith("+OK+"):
-                for raw in f:
-                    line = raw.decode().rstrip("\r\n")
-                    lines.append(line)
-                    if line == ".":
-                        break
-            conn.sendall(b"QUIT\r\n")
-            return first, "\n".join(lines)
+        return mtqp_track(self.port, envid, secret_raw, timeout=20)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* test-store-backends.c: one table of tracking-store tests run against every backend.
+/* test-store-backends.c: the tracking store's PostgreSQL backend.
  *
- * What: the contract of track-store.h (round trip, one answer for unknown / expired /
- * wrong secret, first owner kept, takeover after expiry, older versions dropped,
- * duplicates idempotent, limits at and past them, expiry) as /store/files/... and again
- * as /store/postgresql/...; then PostgreSQL-only cases: an unreachable database answers
+ * What: the contract of track-store.h, the table of cases every backend runs
+ * (tests/mtqpd/track-store-cases.c: round trip, one answer for unknown / expired / wrong
+ * secret, first owner kept, takeover after expiry, older versions dropped, duplicates
+ * idempotent, limits at and past them, expiry) as /store/postgresql/... (the files backend
+ * runs it in tests/mtqpd/test-track-store.c, PostgreSQL or not); then PostgreSQL-only cases: an unreachable database answers
  * MSGTRK_ERROR_CONNECT (never NOT_FOUND), a password in conninfo and a password file with
  * group/other access are refused, the schema is at version 1 and a newer one is refused.
  * How: the PostgreSQL cases need MSGTRK_TEST_PG_CONNINFO (tests/pg/run-with-pg.py starts
@@ -24,30 +25,7 @@
 
 #include "msgtrk-private.h"
 #include "test-util.h"
-#include "track-store.h"
-
-/* A = 32 octets 0x00..0x1f; B = base64 (SHA-1 (A)) (as in tests/mtqpd/test-track-store.c). */
-#define SECRET_A "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-#define WRONG_A "AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-#define AUTH_B "rlvY7+pTIsTZmG0GaAp4E5L5pkI="
-#define HIJACK_B "BBBBBBBBBBBBBBBBBBBBBBBBBBA="
-#define ENVID "mtrk.abcdefghijklmnopqrstuvwxyz@example.com"
-#define NOW ((gint64) 1700000000)
-
-typedef struct
-{
-  const char *backend; /* "files" or "postgresql" */
-} Backend;
-
-static const Backend files_backend = { "files" };
-static const Backend pg_backend = { "postgresql" };
-
-typedef struct
-{
-  char *dir;
-  TrackStore *store;
-  gint64 now; /* real time: owner checks use the clock */
-} Fixture;
+#include "track-store-cases.h"
 
 static GKeyFile *
 store_config (const char *backend)
@@ -76,362 +54,51 @@ pg_sql (const char *sql)
 }
 #endif
 
-static void
-fixture_setup (Fixture      *f,
-               gconstpointer data)
-{
-  const Backend *b = data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GKeyFile) kf = NULL;
-
-  f->dir = mt_tmpdir_new ();
-  f->now = g_get_real_time () / G_USEC_PER_SEC;
-  if (strcmp (b->backend, "postgresql") == 0)
-    {
-#ifdef HAVE_LIBPQ
-      if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
-        return;
-#else
-      return;
-#endif
-    }
-  kf = store_config (b->backend);
-  f->store = track_store_new_from_config (kf, f->dir, &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (track_store_get_backend_name (f->store), ==, b->backend);
-#ifdef HAVE_LIBPQ
-  if (strcmp (b->backend, "postgresql") == 0)
-    {
-      /* The first call creates the schema; then start from an empty table. */
-      g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, "mtrk.setup@example.com",
-                                                       SECRET_A, NOW, &error);
-
-      g_assert_null (r);
-      g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
-      pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
-    }
-#endif
-}
-
-static void
-fixture_teardown (Fixture      *f,
-                  gconstpointer data)
-{
-  g_clear_object (&f->store);
-  mt_tmpdir_remove (f->dir);
-  g_free (f->dir);
-}
-
-/* Skip a PostgreSQL case without a server; TRUE to go on. */
-static gboolean
-have_store (Fixture *f)
-{
-  if (f->store == NULL)
-    {
-      g_test_skip ("no PostgreSQL (run through tests/pg/run-with-pg.py)");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static MsgtrkReport *
-make_report (const char *envid,
-             const char *action)
-{
-  MsgtrkReport *report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
-  g_autoptr (MsgtrkRecipientReport) r = msgtrk_recipient_report_new ("user@example.net");
-  g_autoptr (GError) error = NULL;
-
-  msgtrk_report_set_envid (report, envid);
-  msgtrk_report_set_reporting_mta (report, "mx.example.com");
-  msgtrk_recipient_report_set_action (r, msgtrk_action_from_string (action));
-  msgtrk_recipient_report_set_status (r, "2.0.0", NULL, &error);
-  g_assert_no_error (error);
-  msgtrk_report_add_recipient (report, r);
-  return report;
-}
-
-/* The action of the first recipient of what TRACK answers for @envid with SECRET_A. */
-static char *
-served_action (Fixture    *f,
-               const char *envid)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, envid, SECRET_A, f->now, &error);
-  GPtrArray *rcpts;
-
-  g_assert_no_error (error);
-  rcpts = msgtrk_report_get_recipients (r);
-  g_assert_cmpuint (rcpts->len, ==, 1);
-  return g_strdup (msgtrk_action_to_string (
-    msgtrk_recipient_report_get_action (g_ptr_array_index (rcpts, 0))));
-}
-
-static void
-test_round_trip (Fixture      *f,
-                 gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) loaded = NULL;
-  g_autofree char *auth = NULL;
-  g_autofree char *action = NULL;
-  gint64 expires = 0;
-
-  g_test_summary ("A stored record is served with the right secret and loads as stored");
-  if (!have_store (f))
-    return;
-  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, f->now + 100, report, &error));
-  g_assert_no_error (error);
-  action = served_action (f, ENVID);
-  g_assert_cmpstr (action, ==, "delivered");
-  loaded = track_store_load (f->store, ENVID, &auth, &expires, &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (auth, ==, AUTH_B);
-  g_assert_cmpint (expires, ==, f->now + 100);
-  g_assert_cmpstr (msgtrk_report_get_envid (loaded), ==, ENVID);
-}
-
-static void
-test_same_error (Fixture      *f,
-                 gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
-  struct
-  {
-    const char *envid;
-    const char *secret;
-    gint64 now;
-  } cases[] = {
-    { "mtrk.unknown@example.com", SECRET_A, NOW },
-    { ENVID, WRONG_A, NOW },
-    { ENVID, SECRET_A, NOW + 100 },   /* expired at the boundary */
-    { ENVID, SECRET_A, NOW + 1000 },
-    { ENVID, "not base64!", NOW },
-    { "", SECRET_A, NOW },
-  };
-
-  g_test_summary ("Unknown ENVID, wrong secret, expired record: one error, one message");
-  if (!have_store (f))
-    return;
-  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, NOW + 100, report, &error));
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr (GError) e = NULL;
-      g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, cases[i].envid,
-                                                       cases[i].secret, cases[i].now, &e);
-
-      g_assert_null (r);
-      g_assert_error (e, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
-      g_assert_cmpstr (e->message, ==, "No tracking information for this ENVID and secret");
-    }
-  {
-    g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, ENVID, SECRET_A, NOW + 99,
-                                                     &error);
-    g_assert_no_error (error);
-    g_assert_nonnull (r);
-  }
-}
-
-static void
-test_replace (Fixture      *f,
-              gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) first = make_report (ENVID, "delayed");
-  g_autoptr (MsgtrkReport) second = make_report (ENVID, "delivered");
-  g_autofree char *action = NULL;
-
-  g_test_summary ("The owner's next put replaces the record");
-  if (!have_store (f))
-    return;
-  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, f->now + 100, first, &error));
-  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, f->now + 100, second, &error));
-  g_assert_no_error (error);
-  action = served_action (f, ENVID);
-  g_assert_cmpstr (action, ==, "delivered");
-}
-
-static void
-test_owner_kept (Fixture      *f,
-                 gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) mine = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) theirs = make_report (ENVID, "failed");
-  g_autofree char *action = NULL;
-
-  g_test_summary ("ENVID takeover: another B never replaces an unexpired record");
-  if (!have_store (f))
-    return;
-  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, f->now + 3600, mine, &error));
-  g_assert_false (track_store_put (f->store, ENVID, HIJACK_B, f->now + 7200, theirs, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
-  g_assert_null (strstr (error->message, HIJACK_B));
-  g_assert_null (strstr (error->message, AUTH_B));
-  g_clear_error (&error);
-  /* Not even with a newer version. */
-  g_assert_false (track_store_put_versioned (f->store, ENVID, HIJACK_B, f->now + 7200,
-                                             G_MAXINT64, theirs, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
-  action = served_action (f, ENVID);
-  g_assert_cmpstr (action, ==, "delivered");
-}
-
-static void
-test_owner_expired (Fixture      *f,
-                    gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) old = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) next = make_report (ENVID, "delayed");
-  g_autoptr (MsgtrkReport) loaded = NULL;
-  g_autofree char *auth = NULL;
-
-  g_test_summary ("An expired record is taken by the next writer, even with a lower version");
-  if (!have_store (f))
-    return;
-  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now - 1, 1000, old,
-                                            &error));
-  g_assert_true (track_store_put_versioned (f->store, ENVID, HIJACK_B, f->now + 3600, 1, next,
-                                            &error));
-  g_assert_no_error (error);
-  loaded = track_store_load (f->store, ENVID, &auth, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (auth, ==, HIJACK_B);
-}
-
-static void
-test_version_order (Fixture      *f,
-                    gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) v10 = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) v5 = make_report (ENVID, "delayed");
-  g_autoptr (MsgtrkReport) v11 = make_report (ENVID, "relayed");
-  g_autofree char *a1 = NULL;
-  g_autofree char *a2 = NULL;
-  g_autofree char *a3 = NULL;
-
-  g_test_summary ("An older update never overwrites a newer one; a duplicate is one record");
-  if (!have_store (f))
-    return;
-  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 10, v10,
-                                            &error));
-  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 5, v5,
-                                            &error));
-  g_assert_no_error (error);
-  a1 = served_action (f, ENVID);
-  g_assert_cmpstr (a1, ==, "delivered");
-  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 10, v5,
-                                            &error));
-  a2 = served_action (f, ENVID);
-  g_assert_cmpstr (a2, ==, "delivered");
-  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 11, v11,
-                                            &error));
-  g_assert_no_error (error);
-  a3 = served_action (f, ENVID);
-  g_assert_cmpstr (a3, ==, "relayed");
-}
-
-static void
-test_invalid_arguments (Fixture      *f,
-                        gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
-  char envid_100[101];
-  char envid_101[102];
-
-  g_test_summary ("ENVID length at and past the limit, bad B, negative expiry, version 0");
-  if (!have_store (f))
-    return;
-  memset (envid_100, 'e', 100);
-  envid_100[100] = '\0';
-  memset (envid_101, 'e', 101);
-  envid_101[101] = '\0';
-  g_assert_true (track_store_put (f->store, envid_100, AUTH_B, NOW, report, &error));
-  g_assert_no_error (error);
-  g_assert_false (track_store_put (f->store, envid_101, AUTH_B, NOW, report, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
-  g_clear_error (&error);
-  g_assert_false (track_store_put (f->store, "", AUTH_B, NOW, report, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
-  g_clear_error (&error);
-  g_assert_false (track_store_put (f->store, ENVID, "short", NOW, report, &error));
-  g_assert_nonnull (error);
-  g_clear_error (&error);
-  g_assert_false (track_store_put (f->store, ENVID, AUTH_B, -1, report, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
-  g_clear_error (&error);
-  g_assert_false (track_store_put_versioned (f->store, ENVID, AUTH_B, NOW, 0, report, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
-}
-
-static void
-test_size_limit (Fixture      *f,
-                 gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) big = make_report (ENVID, "delivered");
-  g_autofree char *value = g_strnfill (TRACK_STORE_MAX_RECORD_SIZE, 'x');
-
-  g_test_summary ("A record past TRACK_STORE_MAX_RECORD_SIZE is refused, nothing stored");
-  if (!have_store (f))
-    return;
-  msgtrk_report_set_field (big, "X-Big", value);
-  g_assert_false (track_store_put (f->store, ENVID, AUTH_B, f->now + 10, big, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
-  g_clear_error (&error);
-  g_assert_null (track_store_load (f->store, ENVID, NULL, NULL, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
-}
-
-static void
-test_expire (Fixture      *f,
-             gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) kept = NULL;
-
-  g_test_summary ("expire() removes records expired at or before now, keeps the others");
-  if (!have_store (f))
-    return;
-  g_assert_true (track_store_put (f->store, "mtrk.old@example.com", AUTH_B, NOW - 1, report,
-                                  &error));
-  g_assert_true (track_store_put (f->store, "mtrk.edge@example.com", AUTH_B, NOW, report,
-                                  &error));
-  g_assert_true (track_store_put (f->store, "mtrk.new@example.com", AUTH_B, NOW + 1, report,
-                                  &error));
-  g_assert_cmpuint (track_store_expire (f->store, NOW), ==, 2);
-  g_assert_cmpuint (track_store_expire (f->store, NOW), ==, 0);
-  kept = track_store_load (f->store, "mtrk.new@example.com", NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (kept);
-}
-
-static void
-test_binary_envid (Fixture      *f,
-                   gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  const char *envid = "mtrk.\x01\xff+=\\'\"%_@example.com";
-  g_autoptr (MsgtrkReport) report = make_report (envid, "delivered");
-  g_autoptr (MsgtrkReport) other = NULL;
-
-  g_test_summary ("A decoded ENVID with any octet is its own key (no escaping, no LIKE)");
-  if (!have_store (f))
-    return;
-  g_assert_true (track_store_put (f->store, envid, AUTH_B, f->now + 100, report, &error));
-  g_assert_no_error (error);
-  g_free (served_action (f, envid));
-  other = track_store_load (f->store, "mtrk.\x01\xff+=\\'\"%%_@example.com", NULL, NULL, &error);
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
-}
-
 /* PostgreSQL only. */
+
+#ifdef HAVE_LIBPQ
+/* Skip the case without a server; TRUE to go on. */
+static gboolean
+have_pg (void)
+{
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") != NULL)
+    return TRUE;
+  g_test_skip ("no PostgreSQL");
+  return FALSE;
+}
+
+/* A store on the test database, its state directory @dir. */
+static TrackStore *
+pg_store_new (const char *dir)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) kf = store_config ("postgresql");
+  TrackStore *store = track_store_new_from_config (kf, dir, &error);
+
+  g_assert_no_error (error);
+  return store;
+}
+#endif
+
+/* The store of the shared cases (track-store-cases.c): the test database, its tables
+ * emptied; none without a server (the cases are skipped). */
+static void
+open_pg (StoreFixture *f)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    return;
+  f->store = pg_store_new (f->dir);
+  /* The first call creates the schema; then start from an empty table. */
+  r = track_store_lookup (f->store, "mtrk.setup@example.com", SECRET_A, NOW, &error);
+  g_assert_null (r);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+#endif
+}
 
 static void
 test_pg_unreachable (void)
@@ -442,7 +109,7 @@ test_pg_unreachable (void)
   g_autofree char *conninfo = g_strdup_printf ("host=%s/nothing user=msgtrk dbname=x", dir);
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (TrackStore) store = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) report = store_make_report (ENVID, "delivered");
 
   g_test_summary ("A database that is down: lookups and puts fail with CONNECT, not "
                   "NOT_FOUND, at once while backing off");
@@ -539,24 +206,18 @@ test_pg_schema (void)
 {
 #ifdef HAVE_LIBPQ
   g_autoptr (GError) error = NULL;
-  g_autoptr (GKeyFile) kf = NULL;
   g_autoptr (TrackStore) store = NULL;
   g_autoptr (MsgtrkReport) r = NULL;
   g_autofree char *dir = NULL;
 
   g_test_summary ("A database with a newer schema than the program knows is refused "
                   "(answered as a fault, not as not-found)");
-  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
-    {
-      g_test_skip ("no PostgreSQL");
-      return;
-    }
+  if (!have_pg ())
+    return;
   dir = mt_tmpdir_new ();
-  kf = store_config ("postgresql");
   pg_sql ("CREATE TABLE IF NOT EXISTS msgtrk_schema_version (version integer NOT NULL);"
           "INSERT INTO msgtrk_schema_version VALUES (999)");
-  store = track_store_new_from_config (kf, dir, &error);
-  g_assert_no_error (error);
+  store = pg_store_new (dir);
   r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error);
   g_assert_null (r);
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_UNSUPPORTED);
@@ -572,22 +233,16 @@ test_pg_expire_batches (void)
 {
 #ifdef HAVE_LIBPQ
   g_autoptr (GError) error = NULL;
-  g_autoptr (GKeyFile) kf = NULL;
   g_autoptr (TrackStore) store = NULL;
   g_autoptr (MsgtrkReport) r = NULL;
   g_autofree char *dir = NULL;
 
   g_test_summary ("Expiry past one batch (PG_EXPIRE_BATCH, 10,000): 25,000 expired rows "
                   "go in three statements, the live row stays");
-  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
-    {
-      g_test_skip ("no PostgreSQL");
-      return;
-    }
+  if (!have_pg ())
+    return;
   dir = mt_tmpdir_new ();
-  kf = store_config ("postgresql");
-  store = track_store_new_from_config (kf, dir, &error);
-  g_assert_no_error (error);
+  store = pg_store_new (dir);
   r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error); /* creates the schema */
   g_clear_error (&error);
   pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner;"
@@ -604,96 +259,6 @@ test_pg_expire_batches (void)
 #else
   g_test_skip ("built without libpq");
 #endif
-}
-
-static void
-test_put_many (Fixture      *f,
-               gconstpointer data)
-{
-  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
-  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) other = make_report ("mtrk.other@example.com", "delivered");
-  g_autoptr (MsgtrkReport) third = make_report ("mtrk.third@example.com", "delivered");
-  g_autofree char *served = NULL;
-  TrackStorePut puts[] = {
-    { NULL, ENVID, AUTH_B, f->now + 100, 10, relayed, NULL },
-    { NULL, "mtrk.other@example.com", AUTH_B, f->now + 100, 10, other, NULL },
-    /* a takeover in the same batch: refused */
-    { NULL, ENVID, HIJACK_B, f->now + 100, 99, delivered, NULL },
-    /* an invalid B: refused before the backend */
-    { NULL, "mtrk.third@example.com", "short", f->now + 100, 10, third, NULL },
-    /* a newer version of the first: stored; then an older one: dropped */
-    { NULL, ENVID, AUTH_B, f->now + 100, 12, delivered, NULL },
-    { NULL, ENVID, AUTH_B, f->now + 100, 11, relayed, NULL },
-  };
-
-  g_test_summary ("track_store_put_many(): each write with the rules and the result of a "
-                  "put of its own (first owner, versions, argument checks), in one batch");
-  if (!have_store (f))
-    return;
-  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
-  g_assert_no_error (puts[0].error);
-  g_assert_no_error (puts[1].error);
-  g_assert_error (puts[2].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
-  g_assert_nonnull (puts[3].error);
-  g_assert_no_error (puts[4].error);
-  g_assert_no_error (puts[5].error);
-  served = served_action (f, ENVID);
-  g_assert_cmpstr (served, ==, "delivered");
-  g_clear_pointer (&served, g_free);
-  served = served_action (f, "mtrk.other@example.com");
-  g_assert_cmpstr (served, ==, "delivered");
-  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
-    g_clear_error (&puts[i].error);
-}
-
-static void
-test_put_many_fields (Fixture      *f,
-                      gconstpointer data)
-{
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
-  g_autofree char *written = msgtrk_report_to_fields (report);
-  g_autofree char *given = NULL;
-  g_autofree char *huge = NULL;
-  g_autoptr (MsgtrkReport) parsed = NULL;
-  g_autoptr (GPtrArray) served = NULL;
-  g_autoptr (GError) error = NULL;
-  GString *big;
-  TrackStorePut puts[2] = {
-    { NULL, ENVID, AUTH_B, f->now + 100, 10, NULL, NULL, NULL },
-    { NULL, "mtrk.big@example.com", AUTH_B, f->now + 100, 10, NULL, NULL, NULL },
-  };
-  char *name;
-
-  g_test_summary ("track_store_put_many() with the fields text given: stored as given "
-                  "(not written out again from a report), TRACK_STORE_MAX_RECORD_SIZE "
-                  "still applies");
-  if (!have_store (f))
-    return;
-  /* A text that parses but is not what msgtrk_report_to_fields() writes. */
-  given = g_strdup (written);
-  name = strstr (given, "Reporting-MTA:");
-  g_assert_nonnull (name);
-  memcpy (name, "reporting-mta:", strlen ("reporting-mta:"));
-  parsed = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS, given, -1, &error);
-  g_assert_no_error (error);
-  puts[0].fields = given;
-  /* One octet past the limit. */
-  big = g_string_new (given);
-  while (big->len <= TRACK_STORE_MAX_RECORD_SIZE)
-    g_string_append_c (big, ' ');
-  g_string_truncate (big, TRACK_STORE_MAX_RECORD_SIZE + 1);
-  huge = g_string_free (big, FALSE);
-  puts[1].fields = huge;
-  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
-  g_assert_no_error (puts[0].error);
-  g_assert_error (puts[1].error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
-  served = track_store_lookup_fields (f->store, ENVID, SECRET_A, f->now, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (served->len, ==, 1);
-  g_assert_cmpstr (served->pdata[0], ==, given);
-  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
-    g_clear_error (&puts[i].error);
 }
 
 #ifdef HAVE_LIBPQ
@@ -990,9 +555,9 @@ test_pg_nodes (void)
   g_autofree char *dir = NULL;
   g_autoptr (TrackStore) a = NULL;
   g_autoptr (TrackStore) b = NULL;
-  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
-  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
-  g_autoptr (MsgtrkReport) theirs = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) relayed = store_make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = store_make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) theirs = store_make_report (ENVID, "delivered");
   g_autoptr (MsgtrkReport) loaded = NULL;
   g_autoptr (MsgtrkReport) one = NULL;
   g_autofree char *served = NULL;
@@ -1003,11 +568,8 @@ test_pg_nodes (void)
                   "answered, each node's versions ordered on their own, and the first "
                   "owner's B guards the ENVID across nodes (a takeover through another "
                   "node is refused; allowed once every record of the owner expired)");
-  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
-    {
-      g_test_skip ("no PostgreSQL");
-      return;
-    }
+  if (!have_pg ())
+    return;
   dir = mt_tmpdir_new ();
   a = open_node (dir, "node-a");
   b = open_node (dir, "node-b");
@@ -1108,18 +670,15 @@ test_pg_migration_2 (void)
   g_autofree char *insert = NULL;
   g_autofree char *fields = NULL;
   g_autoptr (TrackStore) b = NULL;
-  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
-  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) relayed = store_make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = store_make_report (ENVID, "delivered");
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
   g_test_summary ("A database at schema 1 (one record per ENVID) is migrated to 2: the "
                   "record is kept (node ''), its B owns the ENVID across nodes, a node's "
                   "own record joins it in the answer");
-  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
-    {
-      g_test_skip ("no PostgreSQL");
-      return;
-    }
+  if (!have_pg ())
+    return;
   fields = msgtrk_report_to_fields (relayed);
   /* A fields text holds no quote: it can be written as a SQL literal here. */
   g_assert_null (strchr (fields, '\''));
@@ -1183,33 +742,8 @@ int
 main (int    argc,
       char **argv)
 {
-  const Backend *backends[] = { &files_backend, &pg_backend };
-
   g_test_init (&argc, &argv, NULL);
-
-  for (gsize i = 0; i < G_N_ELEMENTS (backends); i++)
-    {
-#define ADD(name, fn)                                                                   \
-  do                                                                                    \
-    {                                                                                   \
-      g_autofree char *path = g_strdup_printf ("/store/%s/%s", backends[i]->backend, name); \
-      g_test_add (path, Fixture, backends[i], fixture_setup, fn, fixture_teardown);     \
-    }                                                                                   \
-  while (0)
-      ADD ("round-trip", test_round_trip);
-      ADD ("same-error", test_same_error);
-      ADD ("replace", test_replace);
-      ADD ("owner-kept", test_owner_kept);
-      ADD ("owner-expired", test_owner_expired);
-      ADD ("version-order", test_version_order);
-      ADD ("invalid-arguments", test_invalid_arguments);
-      ADD ("size-limit", test_size_limit);
-      ADD ("expire", test_expire);
-      ADD ("binary-envid", test_binary_envid);
-      ADD ("put-many", test_put_many);
-      ADD ("put-many-fields", test_put_many_fields);
-#undef ADD
-    }
+  store_cases_add ("postgresql", open_pg);
   g_test_add_func ("/store/postgresql-only/unreachable", test_pg_unreachable);
   g_test_add_func ("/store/postgresql-only/config", test_pg_config);
   g_test_add_func ("/store/postgresql-only/schema-newer", test_pg_schema);

@@ -18,12 +18,14 @@ Never: touch the system Postfix instance, or leave a Postfix process or its file
 (cleanup() stops the master by its PID and removes the directory).
 """
 
+import argparse
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -55,6 +57,35 @@ def skip_reason():
     except KeyError as e:
         return "a system user is missing: %s" % e
     return None
+
+
+def _terminate(signum, frame):
+    # meson's timeout sends SIGTERM: turn it into an exception so that cleanup runs, and
+    # let no second signal interrupt that cleanup.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise PostfixError("killed by signal %d" % signum)
+
+
+def raise_on_terminate():
+    """SIGTERM (meson's timeout) and SIGINT raise PostfixError, once: the test's clean-up
+    runs and no second signal interrupts it."""
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+
+
+def test_args(*more_reasons):
+    """The command line of a Postfix test (--build-dir); exits 77 with a TAP skip line when
+    a private Postfix cannot run here (skip_reason) or one of more_reasons() says why."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", required=True)
+    args = ap.parse_args()
+    for why in (skip_reason,) + more_reasons:
+        reason = why()
+        if reason:
+            print("1..0 # SKIP " + reason)
+            sys.exit(77)
+    return args
 
 
 def free_port():
@@ -393,6 +424,15 @@ class Checker:
             self.failures += 1
             print("not ok %d - %s%s" % (self.count, what, (": " + detail) if detail else ""))
         return ok
+
+    def done(self, started=None):
+        """Print the TAP plan (and, with started, a time.monotonic() of the start: how many
+        checks failed in how long); the exit status (1 after a failed check)."""
+        print("1..%d" % self.count)
+        if started is not None:
+            print("# %d checks, %d failed, %.1f s"
+                  % (self.count, self.failures, time.monotonic() - started))
+        return 1 if self.failures else 0
 
     def equal(self, what, got, want):
         return self.check(what, got == want, "got %r, want %r" % (got, want))

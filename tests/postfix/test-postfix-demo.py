@@ -15,7 +15,6 @@ directory of its own, no process of its instance).
 Limits: RUN_TIMEOUT. Skips (77) unless root with Postfix installed.
 """
 
-import argparse
 import glob
 import json
 import os
@@ -44,13 +43,7 @@ def temp_dirs():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    a = ap.parse_args()
-    reason = pi.skip_reason()
-    if reason:
-        print("1..0 # SKIP " + reason)
-        return 77
+    a = pi.test_args()
     t = pi.Checker()
     before = temp_dirs()
     with tempfile.TemporaryDirectory(prefix="msgtrk-demo-out-") as out:
@@ -91,8 +84,7 @@ def main():
         procs = subprocess.run(["pgrep", "-af", base.group(1)],
                                capture_output=True).stdout.decode().strip()
         t.check("no process of the demo left", not procs, procs)
-    print("1..%d" % t.count)
-    return 1 if t.failures else 0
+    return t.done()
 
 
 if __name__ == "__main__":

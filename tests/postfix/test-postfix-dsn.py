@@ -27,14 +27,14 @@ behind, also on failure or SIGTERM.
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postfix_instance import (MX, Checker, PostfixError, PrivatePostfix,  # noqa: E402
-                              SmtpClient, maildir_files, skip_reason, wait_for_dsns)
+                              SmtpClient, maildir_files, raise_on_terminate, skip_reason,
+                              wait_for_dsns)
 
 SKIP = 77
 
@@ -64,33 +64,15 @@ if skip_reason() is not None:
     skip(skip_reason())
 
 
-def setup_gi(build_dir):
-    """Import Msgtrk from the build tree; the loader reads LD_LIBRARY_PATH only at start-up,
-    so the process re-executes itself once with it set (as tools/demonet.py does)."""
-    libdir = os.path.join(os.path.abspath(build_dir), "lib")
-    if os.environ.get("MSGTRK_POSTFIX_LIBDIR") != libdir:
-        env = dict(os.environ, GI_TYPELIB_PATH=libdir, MSGTRK_POSTFIX_LIBDIR=libdir,
-                   LD_LIBRARY_PATH=libdir + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
-    import gi
-    gi.require_version("Msgtrk", "1.0")
-    gi.require_version("GLib", "2.0")
-    from gi.repository import GLib, Msgtrk
-    return GLib, Msgtrk
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import demonet  # noqa: E402
 
-
-GLib, Msgtrk = setup_gi(ARGS.build_dir)
+Msgtrk = demonet.setup_gi(ARGS.build_dir)  # re-executes once with the library path set
+from gi.repository import GLib  # noqa: E402
 
 
 TestFailure = PostfixError
-
-
-def _terminate(signum, frame):
-    # meson's timeout sends SIGTERM: turn it into an exception so that cleanup runs, and
-    # let no second signal interrupt that cleanup.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise TestFailure("killed by signal %d" % signum)
 
 
 def make_message(recipient, message_id, subject):
@@ -285,8 +267,7 @@ def save_artifacts(raw_by_case):
 
 
 def main():
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
+    raise_on_terminate()
     started = time.monotonic()
     pf = PrivatePostfix()
     c = Checker()
@@ -313,9 +294,7 @@ def main():
             for line in pf.maillog().splitlines():
                 print("#   " + line)
         pf.cleanup()
-    print("1..%d" % c.count)
-    print("# %d checks, %d failed, %.1f s" % (c.count, c.failures, time.monotonic() - started))
-    return 1 if c.failures else 0
+    return c.done(started)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from tracking_harness import AUTH, register  # noqa: E402
+from tracking_harness import register  # noqa: E402
 
 LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
         "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "

@@ -20,12 +20,10 @@ get a record; lines it does not understand logged once and counted; Postfix rest
 Skips (77) unless root with Postfix installed.
 """
 
-import argparse
 import base64
 import email.utils
 import glob
 import os
-import pwd
 import signal
 import subprocess
 import sys
@@ -35,20 +33,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (LIFETIME, SECRET, Daemon, configure_site, recipients,  # noqa: E402
-                              register, submit, track, wait_for)
+                              register, site_state_dir, stop_site, submit, track,
+                              wait_for)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    a = ap.parse_args()
-    reason = pi.skip_reason()
-    if reason:
-        print("1..0 # SKIP " + reason)
-        return 77
+    a = pi.test_args()
     follower_exe = os.path.join(a.build_dir, "server", "postfix", "msgtrk-postfix-follower")
     mtqpd_exe = os.path.join(a.build_dir, "server", "mtqpd", "mtqpd")
-    nobody = pwd.getpwnam("nobody")
     t = pi.Checker()
     pf = pi.PrivatePostfix()
     sinks = []
@@ -57,11 +49,7 @@ def main():
         sinks = configure_site(pf)
         pf.start()
 
-        state = os.path.join(pf.base, "msgtrk")
-        regs = os.path.join(state, "postfix-registrations")
-        os.makedirs(regs)
-        for d in (state, regs):
-            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        state, regs = site_state_dir(pf)
         conf = os.path.join(pf.base, "follower.conf")
         with open(conf, "w") as f:
             f.write("[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
@@ -223,22 +211,8 @@ def main():
     except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
         t.check("no exception", False, repr(e))
     finally:
-        if t.failures:
-            print("# maillog tail:\n# " + pf.maillog().replace("\n", "\n# "))
-            for name in ("follower.log", "mtqpd.log"):
-                try:
-                    print("# %s:\n# " % name + open(os.path.join(pf.base, name)).read()[-4000:]
-                          .replace("\n", "\n# "))
-                except OSError:
-                    pass
-        for d in (follower, mtqpd):
-            if d is not None:
-                d.stop()
-        pf.cleanup()
-        for s in sinks:
-            s.close()
-    print("1..%d" % t.count)
-    return 1 if t.failures else 0
+        stop_site(t, pf, sinks, [d for d in (follower, mtqpd) if d is not None])
+    return t.done()
 
 
 if __name__ == "__main__":

@@ -23,10 +23,8 @@ upstream connections (upstream_pool): one client per connection, XCLIENT first, 
 after upstream_pool_idle, one the upstream hung up on never handed to a client. Skips (77) unless root with Postfix installed.
 """
 
-import argparse
 import hashlib
 import os
-import pwd
 import signal
 import socket
 import subprocess
@@ -37,8 +35,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (AUTH, Daemon, LineClient, configure_site,  # noqa: E402
-                              recipients, track, wait_for)
+from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
+                              recipients, site_state_dir, stop_site, track,
+                              wait_for)
 
 
 class ScriptedUpstream:
@@ -166,23 +165,16 @@ class ChunkUpstream:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    a = ap.parse_args()
-    reason = pi.skip_reason()
-    if reason:
-        print("1..0 # SKIP " + reason)
-        return 77
+    a = pi.test_args()
     b = a.build_dir
     front_exe = os.path.join(b, "server", "postfix", "msgtrk-submit-front")
     follower_exe = os.path.join(b, "server", "postfix", "msgtrk-postfix-follower")
     mtqpd_exe = os.path.join(b, "server", "mtqpd", "mtqpd")
     source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
-    nobody = pwd.getpwnam("nobody")
     t = pi.Checker()
     pf = pi.PrivatePostfix()
     sinks = []
-    daemons = []
+    daemons = Daemons(pf.base)
     try:
         sinks = configure_site(pf)
         with open(os.path.join(pf.conf, "main.cf"), "a") as f:
@@ -191,30 +183,12 @@ def main():
                     "smtpd_recipient_restrictions = check_recipient_access "
                     "inline:{{refused@test.example=550 5.1.1 refused here}}\n")
         pf.start()
-        state = os.path.join(pf.base, "msgtrk")
-        regs = os.path.join(state, "postfix-registrations")
-        os.makedirs(regs)
-        for d in (state, regs):
-            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        state, regs = site_state_dir(pf)
         pki = os.path.join(pf.base, "pki")
         subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
                        check=True)
 
-        def start(exe, name, conf_text, port_file=None):
-            conf = os.path.join(pf.base, name + ".conf")
-            with open(conf, "w") as f:
-                f.write(conf_text)
-            args = [exe, "--config", conf, "--verbose"]
-            if port_file:
-                args += ["--port-file", port_file]
-            d = Daemon(args, os.path.join(pf.base, name + ".log"))
-            d.start()
-            daemons.append(d)
-            if port_file:
-                wait_for(name + "'s port", lambda: os.path.exists(port_file)
-                         and open(port_file).read().endswith("\n"))
-                return int(open(port_file).read())
-            return None
+        start = daemons.start
 
         front_conf = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
@@ -730,21 +704,8 @@ def main():
     except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
         t.check("no exception", False, repr(e))
     finally:
-        if t.failures:
-            print("# maillog tail:\n# " + pf.maillog()[-3000:].replace("\n", "\n# "))
-            for d in daemons:
-                try:
-                    print("# %s:\n# " % d.log + open(d.log).read()[-3000:]
-                          .replace("\n", "\n# "))
-                except OSError:
-                    pass
-        for d in daemons:
-            d.stop()
-        pf.cleanup()
-        for s in sinks:
-            s.close()
-    print("1..%d" % t.count)
-    return 1 if t.failures else 0
+        stop_site(t, pf, sinks, daemons)
+    return t.done()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ PID, their directories removed), also on failure or SIGTERM.
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from postfix_instance import (MX, Checker, PostfixError, PrivatePostfix,  # noqa: E402
-                              SmtpClient, maildir_files, skip_reason)
+                              SmtpClient, maildir_files, raise_on_terminate, skip_reason)
 
 SKIP = 77
 DSN_TIMEOUT = 60.0
@@ -78,29 +77,14 @@ if not os.access(ARGS.msgtrkd or os.path.join(ARGS.build_dir, "helper", "msgtrkd
     skip("msgtrkd is not built")
 
 
-def setup_gi(build_dir):
-    """Import Msgtrk from the build tree (re-executes once with the library path set)."""
-    libdir = os.path.join(os.path.abspath(build_dir), "lib")
-    if os.environ.get("MSGTRK_POSTFIX_LIBDIR") != libdir:
-        env = dict(os.environ, GI_TYPELIB_PATH=libdir, MSGTRK_POSTFIX_LIBDIR=libdir,
-                   LD_LIBRARY_PATH=libdir + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
-    import gi
-    gi.require_version("Msgtrk", "1.0")
-    gi.require_version("GLib", "2.0")
-    from gi.repository import GLib, Msgtrk
-    return GLib, Msgtrk
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import demonet  # noqa: E402
 
-
-GLib, Msgtrk = setup_gi(ARGS.build_dir)
+Msgtrk = demonet.setup_gi(ARGS.build_dir)  # re-executes once with the library path set
+from gi.repository import GLib  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "msgtrkd"))
 import msgtrkd_harness as harness  # noqa: E402
-
-
-def _terminate(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise PostfixError("killed by signal %d" % signum)
 
 
 def send(port, envid, authenticator, timeout, recipients, message_id, subject):
@@ -416,8 +400,7 @@ def run(c, pf, s):
 
 
 def main():
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
+    raise_on_terminate()
     started = time.monotonic()
     c = Checker()
     pf = PrivatePostfix()
@@ -443,9 +426,7 @@ def main():
                 print("#   " + line)
         s.cleanup()
         pf.cleanup()
-    print("1..%d" % c.count)
-    print("# %d checks, %d failed, %.1f s" % (c.count, c.failures, time.monotonic() - started))
-    return 1 if c.failures else 0
+    return c.done(started)
 
 
 if __name__ == "__main__":

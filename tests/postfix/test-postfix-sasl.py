@@ -25,19 +25,17 @@ Limits: tracking_harness.WAIT. Skips (77) unless root with Postfix and dovecot-c
 Never: touch /etc/postfix or /etc/dovecot, or leave a process behind.
 """
 
-import argparse
 import base64
 import os
-import pwd
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (AUTH, Daemon, LineClient, PrivateDovecot,  # noqa: E402
-                              configure_site, dovecot_skip_reason, recipients, track,
-                              wait_for)
+from tracking_harness import (AUTH, Daemons, LineClient, PrivateDovecot,  # noqa: E402
+                              configure_site, dovecot_skip_reason, recipients,
+                              site_state_dir, stop_site, track, wait_for)
 
 USER = "alice@test.example"
 PASSWORD = "Corr3ct-h0rse-battery"
@@ -65,8 +63,8 @@ def evolution_part(t, build, base, fport, mport):
         return
     session = msgtrkd_session.Session(
         build, "postfix-sasl", keyring=True, debug=False,
-        daemon_args=["--mtqp-override", "127.0.0.1=127.0.0.1:%d" % mport, "--first-poll",
-                     "1", "--poll-schedule", "1,2,3", "--idle-exit", "600"])
+        daemon_args=["--mtqp-override", "127.0.0.1=127.0.0.1:%d" % mport]
+        + msgtrkd_session.FAST_POLL_ARGS)
     try:
         session.start()
         mid = "evo-sasl@test.example"
@@ -119,25 +117,18 @@ def evolution_part(t, build, base, fport, mport):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    a = ap.parse_args()
-    reason = pi.skip_reason() or dovecot_skip_reason()
-    if reason:
-        print("1..0 # SKIP " + reason)
-        return 77
+    a = pi.test_args(dovecot_skip_reason)
     b = a.build_dir
     front_exe = os.path.join(b, "server", "postfix", "msgtrk-submit-front")
     follower_exe = os.path.join(b, "server", "postfix", "msgtrk-postfix-follower")
     mtqpd_exe = os.path.join(b, "server", "mtqpd", "mtqpd")
-    nobody = pwd.getpwnam("nobody")
     secrets = [PASSWORD, WRONG, b64("\0%s\0%s" % (USER, PASSWORD)),
                b64("\0%s\0%s" % (USER, WRONG)), b64(PASSWORD), b64(WRONG)]
     t = pi.Checker()
     pf = pi.PrivatePostfix()
     dc = None
     sinks = []
-    daemons = []
+    daemons = Daemons(pf.base)
     try:
         sinks = configure_site(pf)
         dc = PrivateDovecot(pf.base, {USER: PASSWORD})
@@ -156,27 +147,9 @@ def main():
         with open(main_cf, "w") as f:
             f.write(text)
         pf.start()
-        state = os.path.join(pf.base, "msgtrk")
-        regs = os.path.join(state, "postfix-registrations")
-        os.makedirs(regs)
-        for d in (state, regs):
-            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        state, regs = site_state_dir(pf)
 
-        def start(exe, name, conf_text, port_file=None):
-            conf = os.path.join(pf.base, name + ".conf")
-            with open(conf, "w") as f:
-                f.write(conf_text)
-            args = [exe, "--config", conf, "--verbose"]
-            if port_file:
-                args += ["--port-file", port_file]
-            d = Daemon(args, os.path.join(pf.base, name + ".log"))
-            d.start()
-            daemons.append(d)
-            if port_file:
-                wait_for(name + "'s port", lambda: os.path.exists(port_file)
-                         and open(port_file).read().endswith("\n"))
-                return int(open(port_file).read())
-            return None
+        start = daemons.start
 
         fport = start(front_exe, "front",
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
@@ -303,26 +276,8 @@ def main():
     except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
         t.check("no exception", False, repr(e))
     finally:
-        if t.failures:
-            print("# maillog tail:\n# " + pf.maillog()[-3000:].replace("\n", "\n# "))
-            if dc:
-                print("# dovecot log:\n# " + dc.read_log()[-2000:].replace("\n", "\n# "))
-            for dm in daemons:
-                try:
-                    print("# %s:\n# " % dm.log + open(dm.log).read()[-3000:]
-                          .replace("\n", "\n# "))
-                except OSError:
-                    pass
-        for dm in daemons:
-            dm.stop()
-        pf.stop()
-        if dc:
-            dc.stop()
-        pf.cleanup()
-        for s in sinks:
-            s.close()
-    print("1..%d" % t.count)
-    return 1 if t.failures else 0
+        stop_site(t, pf, sinks, daemons, dc)
+    return t.done()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Limits: WAIT seconds for anything awaited. Never: leave a process behind (Daemon
 import base64
 import hashlib
 import os
+import pwd
 import signal
 import socket
 import ssl
@@ -183,6 +184,73 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+
+class Daemons(list):
+    """The daemons a test started (a list of Daemon), each with its configuration file
+    and log in base."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+
+    def start(self, exe, name, conf_text, port_file=None, verbose=True):
+        """Write base/name.conf, start exe --config it [--verbose] [--port-file port_file]
+        logging to base/name.log; with port_file, wait for it and return the port."""
+        conf = os.path.join(self.base, name + ".conf")
+        with open(conf, "w") as f:
+            f.write(conf_text)
+        args = [exe, "--config", conf] + (["--verbose"] if verbose else [])
+        if port_file:
+            args += ["--port-file", port_file]
+        d = Daemon(args, os.path.join(self.base, name + ".log"))
+        d.start()
+        self.append(d)
+        if port_file:
+            wait_for(name + "'s port", lambda: os.path.exists(port_file)
+                     and open(port_file).read().endswith("\n"))
+            return int(open(port_file).read())
+        return None
+
+
+def tap_tail(name, text, tail):
+    """The last tail characters of text as TAP comments, headed by name."""
+    print("# %s:\n# " % name + text[-tail:].replace("\n", "\n# "))
+
+
+def stop_site(t, pf, sinks, daemons, dovecot=None):
+    """The end of a test of a Postfix site (t: its Checker): after a failure, the tails of
+    the maillog, of Dovecot's log and of each daemon's log as TAP comments; then the daemons,
+    Postfix (before Dovecot), Dovecot and the sinks stopped."""
+    if t.failures:
+        tap_tail("maillog tail", pf.maillog(), 3000)
+        if dovecot:
+            tap_tail("dovecot log", dovecot.read_log(), 2000)
+        for d in daemons:
+            try:
+                tap_tail(d.log, open(d.log).read(), 3000)
+            except OSError:
+                pass
+    for d in daemons:
+        d.stop()
+    pf.stop()
+    if dovecot:
+        dovecot.stop()
+    pf.cleanup()
+    for s in sinks:
+        s.close()
+
+
+def site_state_dir(pf):
+    """The servers' state directory in pf.base with its postfix-registrations directory,
+    both owned by nobody (the user the servers run as); returns both paths."""
+    nobody = pwd.getpwnam("nobody")
+    state = os.path.join(pf.base, "msgtrk")
+    regs = os.path.join(state, "postfix-registrations")
+    os.makedirs(regs)
+    for d in (state, regs):
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    return state, regs
 
 
 def wait_for(what, pred, timeout=WAIT):

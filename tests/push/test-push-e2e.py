@@ -46,7 +46,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "relay"))
 from relay_harness import (AUTH, SECRET_RAW, HarnessError, Relay, make_body,  # noqa: E402
-                           send_message, wait_for)
+                           mtqp_track, send_message, wait_for)
 
 MAX_DATAGRAM = 1200
 HEADER = 36
@@ -190,20 +190,7 @@ class Mtqpd:
         self.port = int(open(port_file).read())
 
     def track(self, envid, secret_raw=SECRET_RAW):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as conn:
-            f = conn.makefile("rb")
-            f.readline()
-            conn.sendall(("TRACK %s %s\r\n" % (envid, b64(secret_raw))).encode())
-            first = f.readline().decode().rstrip("\r\n")
-            lines = [first]
-            if first.startswith("+OK+"):
-                for raw in f:
-                    line = raw.decode().rstrip("\r\n")
-                    lines.append(line)
-                    if line == ".":
-                        break
-            conn.sendall(b"QUIT\r\n")
-            return "\n".join(lines)
+        return mtqp_track(self.port, envid, secret_raw)[1]
 
     def stop(self):
         self.proc.terminate()

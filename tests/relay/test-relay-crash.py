@@ -12,31 +12,15 @@ Maildir, A's queue is empty, and A exits 0 on SIGTERM.
 """
 
 import os
-import shutil
-import socket
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import (AUTH, HarnessError, Relay, SmtpClient, make_body,  # noqa: E402
-                           wait_for)
+from relay_harness import (HarnessError, Relay, clean_up, report_failure,  # noqa: E402
+                           send_and_kill, wait_for)
 
 ROUNDS = 6
-
-
-def send_and_kill(relay, rcpt, subject, envid):
-    c = SmtpClient(relay.port)
-    c.cmd("EHLO crash.test", 250)
-    c.cmd("MAIL FROM:<alice@sender.example> ENVID=%s MTRK=%s" % (envid, AUTH), 250)
-    c.cmd("RCPT TO:<%s>" % rcpt, 250)
-    c.cmd("DATA", 354)
-    c.sock.sendall(make_body(subject) + b".\r\n")
-    code, text = c.reply()
-    relay.kill9()           # right after the 250: the message must already be on disk
-    c.sock.close()
-    if code != 250:
-        raise HarnessError("DATA answered %s" % text)
 
 
 def main():
@@ -53,7 +37,8 @@ def main():
         for i in range(ROUNDS):
             a.start()
             rcpt = "bob@example.org" if i % 2 == 0 else "carol@local.example"
-            send_and_kill(a, rcpt, "crash %d" % i, "mtrk.crash%d@sender.example" % i)
+            send_and_kill(a, "mtrk.crash%d@sender.example" % i, rcpt, "crash %d" % i,
+                          "crash.test")
         a.start()
         for attempt in range(20):
             try:
@@ -77,17 +62,10 @@ def main():
         b.stop()
         print("ok: %d messages survived SIGKILL after 250" % ROUNDS)
         return 0
-    except (HarnessError, OSError, socket.error) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        for r in (a, b):
-            if r is not None:
-                print("--- %s log:\n%s" % (r.name, r.log()), file=sys.stderr)
-        return 1
+    except (HarnessError, OSError) as e:
+        return report_failure(e, a, b)
     finally:
-        for r in (a, b):
-            if r is not None:
-                r.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, a, b)
 
 
 if __name__ == "__main__":

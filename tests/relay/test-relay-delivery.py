@@ -47,28 +47,17 @@ import email
 import email.policy
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import (AUTH, HarnessError, Relay, SmtpClient, field,  # noqa: E402
-                           free_port, make_body, send_message, wait_for)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, message, *relays):
-    if not cond:
-        logs = "\n".join("--- %s log:\n%s" % (r.name, r.log()) for r in relays)
-        raise Failure(message + "\n" + logs)
+from relay_harness import (AUTH, Failure, HarnessError, Relay, ScriptedHop,  # noqa: E402
+                           SmtpClient, check, field, free_port, make_body, mtqp_track,
+                           run_scenarios, send_message, wait_for)
 
 
 def mtrk_params(envid, timeout=None, ret="HDRS"):
@@ -403,57 +392,13 @@ def scenario_route_options(exe, tmp):
     ok.stop()
 
 
-class CaptureSmtp:
+def capture_hop(keywords=("DSN", "MTRK", "8BITMIME")):
     """A next hop that offers DSN (and MTRK) and records every command line it gets."""
-
-    def __init__(self, keywords=("DSN", "MTRK", "8BITMIME")):
-        self.keywords = keywords
-        self.lines = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                f = conn.makefile("rb")
-                conn.sendall(b"220 capture.test ESMTP\r\n")
-                in_data = False
-                for raw in f:
-                    line = raw.decode("ascii", "replace").rstrip("\r\n")
-                    if in_data:
-                        if line == ".":
-                            in_data = False
-                            conn.sendall(b"250 2.0.0 queued\r\n")
-                        continue
-                    self.lines.append(line)
-                    verb = line.split(" ", 1)[0].upper()
-                    if verb == "EHLO":
-                        ext = "".join("250-%s\r\n" % k for k in self.keywords[:-1])
-                        conn.sendall(("250-capture.test\r\n%s250 %s\r\n"
-                                      % (ext, self.keywords[-1])).encode())
-                    elif verb == "DATA":
-                        in_data = True
-                        conn.sendall(b"354 go ahead\r\n")
-                    elif verb == "QUIT":
-                        conn.sendall(b"221 bye\r\n")
-                        break
-                    else:
-                        conn.sendall(b"250 2.0.0 ok\r\n")
-
-    def close(self):
-        self.sock.close()
+    return ScriptedHop(name="capture.test", keywords=keywords)
 
 
 def scenario_forward_orcpt(exe, tmp):
-    capture = CaptureSmtp()
+    capture = capture_hop()
     try:
         b = Relay(exe, tmp, "b", "b.test", {"example.org": "local:", "sender.example": "local:"})
         b.start()
@@ -540,7 +485,7 @@ def scenario_ehlo_empty_line(exe, tmp):
     """A next hop whose EHLO reply ends with an empty "250 " line (as Postfix's smtp-sink
     writes it) is used, not refused: the message reaches it with ENVID and MTRK."""
     # smtp-sink's reply, its empty last line included
-    capture = CaptureSmtp(("PIPELINING", "8BITMIME", "AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN",
+    capture = capture_hop(("PIPELINING", "8BITMIME", "AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN",
                            "XCLIENT NAME HELO", "DSN", "MTRK", "ENHANCEDSTATUSCODES", ""))
     try:
         a = Relay(exe, tmp, "a", "a.test",
@@ -586,26 +531,6 @@ def start_mtqpd(mtqpd_exe, tmp, state_dir, extra=()):
             return text if text.endswith("\n") else None
         return None
     return proc, int(wait_for("mtqpd to start", ready, 20, 0.05))
-
-
-def mtqp_track(port, envid, secret_raw):
-    """One TRACK; returns the first answer line and the whole answer."""
-    import base64
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        f = conn.makefile("rb")
-        f.readline()
-        conn.sendall(("TRACK %s %s\r\n" % (envid, base64.b64encode(secret_raw).decode()))
-                     .encode())
-        first = f.readline().decode().rstrip("\r\n")
-        lines = [first]
-        if first.startswith("+OK+"):
-            for raw in f:
-                line = raw.decode().rstrip("\r\n")
-                lines.append(line)
-                if line == ".":
-                    break
-        conn.sendall(b"QUIT\r\n")
-        return first, "\n".join(lines)
 
 
 def scenario_envid_takeover(exe, tmp, mtqpd_exe):
@@ -795,37 +720,13 @@ SCENARIOS = {
     "opaque-route": scenario_opaque_route,
     "route-options": scenario_route_options,
     "forward-orcpt": scenario_forward_orcpt,
+    "envid-takeover": scenario_envid_takeover,                  # argv[3]: msgtrk-mtqpd
+    "mtqpd-connection-burst": scenario_mtqpd_connection_burst,  # argv[3]: msgtrk-mtqpd
 }
 
 
 def main():
-    exe, name = sys.argv[1:3]
-    tmp = tempfile.mkdtemp(prefix="relay-delivery-")
-    relays = []
-    orig_init = Relay.__init__
-
-    def tracking_init(self, *args, **kwargs):
-        orig_init(self, *args, **kwargs)
-        relays.append(self)
-    Relay.__init__ = tracking_init
-    try:
-        if name == "envid-takeover":
-            scenario_envid_takeover(exe, tmp, sys.argv[3])
-        elif name == "mtqpd-connection-burst":
-            scenario_mtqpd_connection_burst(exe, tmp, sys.argv[3])
-        else:
-            SCENARIOS[name](exe, tmp)
-        print("ok: %s" % name)
-        return 0
-    except (Failure, HarnessError, AssertionError) as e:
-        print("FAIL: %s: %s" % (name, e), file=sys.stderr)
-        for r in relays:
-            print("--- %s log:\n%s" % (r.name, r.log()), file=sys.stderr)
-        return 1
-    finally:
-        for r in relays:
-            r.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return run_scenarios("relay-delivery-", SCENARIOS, sys.argv)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,7 @@ Limits: skipped (77) without strace or when tracing is not permitted.
 """
 
 import os
-import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +23,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import AUTH, HarnessError, Relay, SmtpClient, make_body  # noqa: E402
+from relay_harness import (HarnessError, Relay, SyncTrace, clean_up,  # noqa: E402
+                           report_failure, send_tracked)
 
 MESSAGES = 40
 RELAY_QUEUE_STOCK_SIZE = 32  # relay-queue.h
@@ -47,34 +46,13 @@ def main():
                   {"example.org": "smtp:127.0.0.1:%d" % mute.getsockname()[1]},
                   queue={"command_timeout": "60", "workers": "1"})
         a.start()
-        st = subprocess.Popen(["strace", "-f", "-c", "-e", "trace=fsync,fdatasync,syncfs", "-o",
-                               out,
-                               "-p", str(a.proc.pid)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(1.0)
-        if st.poll() is not None:
-            print("SKIP: strace cannot attach: %s" % st.stderr.read().decode(errors="replace"))
+        st = SyncTrace(a.proc.pid, out)
+        if st.failed is not None:
+            print("SKIP: strace cannot attach: %s" % st.failed)
             return 77
-        c = SmtpClient(a.port)
-        c.cmd("EHLO fsyncs.test", 250)
-        for i in range(MESSAGES):
-            c.cmd("MAIL FROM:<alice@sender.example> ENVID=fs%d@sender.example MTRK=%s"
-                  % (i, AUTH), 250)
-            c.cmd("RCPT TO:<bob@example.org>", 250)
-            code, text = c.data(make_body("fsync %d" % i))
-            if code != 250:
-                raise HarnessError("DATA answered %s" % text)
-        c.close()
+        send_tracked(a.port, MESSAGES, "fs")
         time.sleep(0.3)
-        st.send_signal(signal.SIGINT)
-        st.wait(timeout=30)
-        calls = 0
-        with open(out) as f:
-            for line in f:
-                m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?"
-                             r"(fsync|fdatasync|syncfs)\s*$", line)
-                if m:
-                    calls += int(m.group(1))
+        calls = st.calls()
         limit = MESSAGES + MESSAGES // RELAY_QUEUE_STOCK_SIZE + 1
         if calls == 0 or calls > limit:
             raise HarnessError("%d fsyncs for %d accepted messages; want 1..%d"
@@ -82,16 +60,11 @@ def main():
         a.kill9()
         print("ok: %d fsyncs for %d accepted messages" % (calls, MESSAGES))
         return 0
-    except (HarnessError, OSError, socket.error, subprocess.SubprocessError) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        if a is not None:
-            print("--- log:\n%s" % a.log(), file=sys.stderr)
-        return 1
+    except (HarnessError, OSError, subprocess.SubprocessError) as e:
+        return report_failure(e, a)
     finally:
-        if a is not None:
-            a.cleanup()
         mute.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, a)
 
 
 if __name__ == "__main__":

@@ -29,28 +29,16 @@ Scenarios (each starts its own relays on 127.0.0.1 port 0 in a temporary directo
 import email
 import email.policy
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import (HarnessError, Relay, free_port, send_message,  # noqa: E402
-                           wait_for)
+from relay_harness import (Failure, HarnessError, Relay, check, free_port,  # noqa: E402
+                           run_scenarios, send_message, wait_for)
 
 KEY = "ct1.abcdefghijklmnopqrstuvwxyz"
 MAX_HEADER = 64 * 1024  # RELAY_HARRISON_MAX_HEADER_SIZE
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, message, *relays):
-    if not cond:
-        raise Failure(message + "".join("\n--- %s log:\n%s" % (r.name, r.log()) for r in relays))
 
 
 class HRelay(Relay):
@@ -303,26 +291,7 @@ SCENARIOS = {
 
 
 def main():
-    exe, name = sys.argv[1:3]
-    tmp = tempfile.mkdtemp(prefix="relay-harrison-")
-    relays = []
-    orig_init = Relay.__init__
-
-    def tracking_init(self, *args, **kwargs):
-        orig_init(self, *args, **kwargs)
-        relays.append(self)
-    Relay.__init__ = tracking_init
-    try:
-        SCENARIOS[name](exe, tmp)
-        print("ok: %s" % name)
-        return 0
-    except (Failure, HarnessError, AssertionError) as e:
-        print("FAIL: %s: %s" % (name, e), file=sys.stderr)
-        return 1
-    finally:
-        for r in relays:
-            r.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return run_scenarios("relay-harrison-", SCENARIOS, sys.argv)
 
 
 if __name__ == "__main__":

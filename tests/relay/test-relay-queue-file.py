@@ -21,15 +21,14 @@ Limits: every wait bounded (relay_harness.wait_for).
 import glob
 import hashlib
 import os
-import shutil
 import socket
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from relay_harness import (AUTH, QUEUE_FREE_TAG, HarnessError, Relay,  # noqa: E402
-                           SmtpClient, make_body, wait_for)
+from relay_harness import (QUEUE_FREE_TAG, HarnessError, Relay, clean_up,  # noqa: E402
+                           report_failure, send_and_kill, wait_for)
 
 MESSAGES = 3
 TAG = b"X-Msgtrk-Queue-Envelope: "
@@ -52,20 +51,6 @@ def planted(data, old_id, new_id, subject, envelope_size):
             + b"\r\n" + rest)
 
 
-def send_and_kill(relay, i):
-    c = SmtpClient(relay.port)
-    c.cmd("EHLO queue-file.test", 250)
-    c.cmd("MAIL FROM:<alice@sender.example> ENVID=qf%d@sender.example MTRK=%s" % (i, AUTH), 250)
-    c.cmd("RCPT TO:<bob@example.org> NOTIFY=FAILURE", 250)
-    c.cmd("DATA", 354)
-    c.sock.sendall(make_body("queue file %d" % i) + b".\r\n")
-    code, text = c.reply()
-    relay.kill9()
-    c.sock.close()
-    if code != 250:
-        raise HarnessError("DATA answered %s" % text)
-
-
 def main():
     exe = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="relay-queue-file-")
@@ -83,7 +68,8 @@ def main():
                          "command_timeout": "60"})
         for i in range(MESSAGES):
             a.start()
-            send_and_kill(a, i)
+            send_and_kill(a, "qf%d@sender.example" % i, "bob@example.org", "queue file %d" % i,
+                          "queue-file.test", "NOTIFY=FAILURE")
         names = [os.path.basename(p) for p in a.queue_files()]
         if len(names) != MESSAGES or not all(n.endswith(".msg") for n in names):
             raise HarnessError("want %d .msg files and nothing else in queue/, got %r"
@@ -142,18 +128,11 @@ def main():
         b.stop()
         print("ok: one queue file per message; %d delivered after SIGKILL" % MESSAGES)
         return 0
-    except (HarnessError, OSError, socket.error) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        for r in (a, b):
-            if r is not None:
-                print("--- %s log:\n%s" % (r.name, r.log()), file=sys.stderr)
-        return 1
+    except (HarnessError, OSError) as e:
+        return report_failure(e, a, b)
     finally:
-        for r in (a, b):
-            if r is not None:
-                r.cleanup()
         mute.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, a, b)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ What: one scenario per run (argv[2]):
                       MAIL: after command_timeout the message is deferred (4.4.1), then
                       delivered once on a new connection
 How: a real relay (one worker, so the order of deliveries is the order of messages) routes
-hop.example to ScriptedHop, a thread-per-connection SMTP server on 127.0.0.1 that reads
+hop.example to relay_harness.ScriptedHop, a thread-per-connection SMTP server on 127.0.0.1 that reads
 what has arrived, answers every complete command in it, and writes the answers together
 (as Postfix's smtpd does: replies flushed when the input is drained). It records each
 connection's commands and which arrived in one read. Outcomes come from the relay's log
@@ -31,159 +31,12 @@ Limits: every wait is bounded (harness wait_for).
 
 import os
 import re
-import shutil
-import socket
 import sys
-import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from relay_harness import (HarnessError, Relay, SmtpClient, make_body,  # noqa: E402
-                           wait_for)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, message, *relays):
-    if not cond:
-        logs = "".join("\n--- %s log:\n%s" % (r.name, r.log()) for r in relays)
-        raise Failure(message + logs)
-
-
-class Conn:
-    def __init__(self, number):
-        self.number = number
-        self.commands = []      # command lines, in order
-        self.chunks = []        # list of lists: commands that arrived in one read
-        self.messages = []      # message texts received
-        self.closed = False
-
-
-class ScriptedHop:
-    """A next hop with PIPELINING, DSN and 8BITMIME. Hooks (all optional):
-    rset(conn, n)   -> None (250), "421" (421 then close), "close" (close at once)
-    mail(conn, n)   -> None (250), "hang" (never answer, keep the connection)
-    refuse          set of recipient addresses answered 550 5.1.1
-    close_after_dot set of connection numbers closed right after their first message
-    close_on_data   set of connection numbers closed (no reply) when DATA arrives
-    n counts the transactions started on the connection (0 for the first)."""
-
-    def __init__(self, rset=None, mail=None, refuse=(), close_after_dot=(), close_on_data=()):
-        self.rset_hook = rset
-        self.mail_hook = mail
-        self.refuse = set(refuse)
-        self.close_after_dot = set(close_after_dot)
-        self.close_on_data = set(close_on_data)
-        self.conns = []
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept_loop, daemon=True).start()
-
-    def accept_loop(self):
-        while True:
-            try:
-                s, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                conn = Conn(len(self.conns))
-                self.conns.append(conn)
-            threading.Thread(target=self.serve, args=(s, conn), daemon=True).start()
-
-    def serve(self, s, conn):
-        try:
-            self.session(s, conn)
-        except OSError:
-            pass
-        finally:
-            conn.closed = True
-            s.close()
-
-    def session(self, s, conn):
-        s.sendall(b"220 hop.test ESMTP\r\n")
-        buf = b""
-        in_data = False
-        data = []
-        n = -1
-        hang = False
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return
-            buf += chunk
-            out = []
-            cmds = []
-            while b"\r\n" in buf:
-                raw, _, buf = buf.partition(b"\r\n")
-                line = raw.decode("ascii", "replace")
-                if in_data:
-                    if line == ".":
-                        in_data = False
-                        conn.messages.append("\n".join(data))
-                        data = []
-                        out.append("250 2.0.0 queued as %d.%d" % (conn.number, n))
-                        if conn.number in self.close_after_dot:
-                            s.sendall("".join(l + "\r\n" for l in out).encode())
-                            return
-                    else:
-                        data.append(line[1:] if line.startswith(".") else line)
-                    continue
-                cmds.append(line)
-                conn.commands.append(line)
-                if hang:
-                    continue
-                verb = line.split(" ", 1)[0].upper()
-                if verb == "EHLO":
-                    out.append("250-hop.test\r\n250-PIPELINING\r\n250-DSN\r\n250 8BITMIME")
-                elif verb == "RSET":
-                    action = self.rset_hook(conn, n + 1) if self.rset_hook else None
-                    if action == "close":
-                        return
-                    if action == "421":
-                        out.append("421 4.4.2 hop.test closing")
-                        s.sendall("".join(l + "\r\n" for l in out).encode())
-                        return
-                    out.append("250 2.0.0 reset")
-                elif verb == "MAIL":
-                    n += 1
-                    if self.mail_hook and self.mail_hook(conn, n) == "hang":
-                        hang = True
-                        continue
-                    out.append("250 2.1.0 ok")
-                elif verb == "RCPT":
-                    m = re.match(r"RCPT TO:<([^>]*)>", line, re.I)
-                    if m and m.group(1) in self.refuse:
-                        out.append("550 5.1.1 <%s>: no such user" % m.group(1))
-                    else:
-                        out.append("250 2.1.5 ok")
-                elif verb == "DATA":
-                    if conn.number in self.close_on_data:
-                        if out:
-                            s.sendall("".join(l + "\r\n" for l in out).encode())
-                        return
-                    in_data = True
-                    out.append("354 go ahead")
-                elif verb == "QUIT":
-                    s.sendall("".join(l + "\r\n" for l in out + ["221 2.0.0 bye"]).encode())
-                    return
-                else:
-                    out.append("250 2.0.0 ok")
-            if cmds:
-                conn.chunks.append(cmds)
-            if out:
-                s.sendall("".join(l + "\r\n" for l in out).encode())
-
-    def received(self):
-        return [m for c in self.conns for m in c.messages]
-
-    def close(self):
-        self.sock.close()
+from relay_harness import (Failure, HarnessError, Relay, ScriptedHop, SmtpClient,  # noqa: E402
+                           check, make_body, run_scenarios, wait_for)
 
 
 def start(exe, tmp, hop, queue=None):
@@ -402,28 +255,7 @@ SCENARIOS = {
 
 
 def main():
-    exe, name = sys.argv[1:3]
-    tmp = tempfile.mkdtemp(prefix="relay-reuse-")
-    relays = []
-    orig_init = Relay.__init__
-
-    def tracking_init(self, *args, **kwargs):
-        orig_init(self, *args, **kwargs)
-        relays.append(self)
-    Relay.__init__ = tracking_init
-    try:
-        SCENARIOS[name](exe, tmp)
-        print("ok: %s" % name)
-        return 0
-    except (Failure, HarnessError, AssertionError) as e:
-        print("FAIL: %s: %s" % (name, e), file=sys.stderr)
-        for r in relays:
-            print("--- %s log:\n%s" % (r.name, r.log()), file=sys.stderr)
-        return 1
-    finally:
-        for r in relays:
-            r.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return run_scenarios("relay-reuse-", SCENARIOS, sys.argv)
 
 
 if __name__ == "__main__":
