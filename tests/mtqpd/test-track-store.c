@@ -341,23 +341,23 @@ lookup_cached (TrackStore *store,
 }
 
 static void
-test_read_cache_lru (Fixture      *f,
+test_read_cache_lru (StoreFixture *f,
                      gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delayed");
+  g_autoptr (MsgtrkReport) report = store_make_report (ENVID, "delayed");
 
   g_test_summary ("The read cache drops the least recently used record when full: a record "
                   "asked for again and again stays while TRACK_STORE_FILES_CACHE_ENTRIES "
                   "others pass through");
-  g_assert_true (track_store_put (f->store, "hot@example.com", authenticator_b, NOW + 10,
+  g_assert_true (track_store_put (f->store, "hot@example.com", AUTH_B, NOW + 10,
                                   report, &error));
   g_assert_no_error (error);
   for (guint i = 0; i < TRACK_STORE_FILES_CACHE_ENTRIES; i++)
     {
       g_autofree char *envid = g_strdup_printf ("cold%u@example.com", i);
 
-      g_assert_true (track_store_put (f->store, envid, authenticator_b, NOW + 10, report,
+      g_assert_true (track_store_put (f->store, envid, AUTH_B, NOW + 10, report,
                                       &error));
       g_assert_no_error (error);
     }

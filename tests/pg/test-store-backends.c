@@ -399,7 +399,7 @@ test_pg_lookup_batch (void)
     {
       g_autoptr (GError) error = NULL;
       g_autofree char *envid = g_strdup_printf ("mtrk.batch%02u@example.com", i);
-      g_autoptr (MsgtrkReport) report = make_report (envid, "delivered");
+      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
 
       g_assert_true (track_store_put (store, envid, AUTH_B, now + 1000, report, &error));
       g_assert_no_error (error);
