@@ -16,8 +16,9 @@ pending_claim_wait=2, msgtrk-postfix-follower and mtqpd, all real, as nobody.
   (a) two tracked messages with the same Message-ID in two sessions at once, different
       ENVIDs and recipients: each queue id's registration has its own ENVID, and each
       ENVID's TRACK answer its own recipients;
-  (b) a tracked and an untracked message with the same Message-ID at once: the tracked
-      ENVID is bound to its own queue id.
+  (b) a tracked and an untracked message with the same Message-ID at once (either one's
+      data sent first): the tracked ENVID is bound to its own queue id, the untracked
+      message's queue id to nothing.
 Limits: skips (77) unless root with Postfix installed.
 """
 
@@ -194,30 +195,34 @@ def main():
                 set(rb) == {"b1@ok.test.example", "b2@ok.test.example"}
                 and all(v[0].get("action") == "relayed" for v in rb.values()), repr(rb))
 
-        # (b) A tracked and an untracked message, one Message-ID, at once.
-        mid = "mixed@test.example"
-        ct, code_t = open_data(fport, "mixedT@test.example", ["t1@ok.test.example"])
-        cu, code_u = open_data(fport, None, ["u1@ok.test.example"])
-        t.check("(b) both sessions at DATA", code_t == 354 and code_u == 354)
-        ct.sock.sendall(body(mid, "tracked"))
-        cu.sock.sendall(body(mid, "untracked"))
-        code_t, text_t = ct.reply()
-        code_u, text_u = cu.reply()
-        ct.close()
-        cu.close()
-        t.check("(b) both accepted", code_t == 250 and code_u == 250, text_t + text_u)
-        qt, qu = qid_of(text_t), qid_of(text_u)
-        try:
-            wait_for("the tracked one bound", lambda: reg_text(qt), 15)
-        except pi.PostfixError:
-            pass
-        t.check("(b) the tracked ENVID bound to its own queue id",
-                "Envid: mixedT@test.example" in reg_text(qt), "%s: %s" % (qt, reg_text(qt)))
-        t.check("(b) the untracked message's queue id not registered", not reg_text(qu),
-                "%s: %s" % (qu, reg_text(qu)))
-        rt = own("mixedT@test.example", {"t1@ok.test.example"})
-        t.check("(b) TRACK: the tracked recipient only, relayed",
-                set(rt) == {"t1@ok.test.example"}, repr(rt))
+        # (b) A tracked and an untracked message, one Message-ID, at once: the tracked
+        # one's data sent first, then the untracked one's first.
+        for n, tracked_first in ((1, True), (2, False)):
+            mid = "mixed%d@test.example" % n
+            envid = "mixedT%d@test.example" % n
+            ct, code_t = open_data(fport, envid, ["t%d@ok.test.example" % n])
+            cu, code_u = open_data(fport, None, ["u%d@ok.test.example" % n])
+            t.check("(b%d) both sessions at DATA" % n, code_t == 354 and code_u == 354)
+            for c in ((ct, cu) if tracked_first else (cu, ct)):
+                c.sock.sendall(body(mid, "tracked" if c is ct else "untracked"))
+            code_t, text_t = ct.reply()
+            code_u, text_u = cu.reply()
+            ct.close()
+            cu.close()
+            t.check("(b%d) both accepted" % n, code_t == 250 and code_u == 250,
+                    text_t + text_u)
+            qt, qu = qid_of(text_t), qid_of(text_u)
+            try:
+                wait_for("the tracked one bound", lambda: reg_text(qt), 15)
+            except pi.PostfixError:
+                pass
+            t.check("(b%d) the tracked ENVID bound to its own queue id" % n,
+                    "Envid: " + envid in reg_text(qt), "%s: %s" % (qt, reg_text(qt)))
+            t.check("(b%d) the untracked message's queue id not registered" % n,
+                    not reg_text(qu), "%s: %s" % (qu, reg_text(qu)))
+            rt = own(envid, {"t%d@ok.test.example" % n})
+            t.check("(b%d) TRACK: the tracked recipient only, relayed" % n,
+                    set(rt) == {"t%d@ok.test.example" % n}, repr(rt))
     except pi.PostfixError as e:
         t.check("no harness error", False, str(e))
     finally:
