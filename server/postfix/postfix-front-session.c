@@ -31,7 +31,11 @@
  *   DATA      passed on; after 354 the data is streamed line by line; only CRLF "." CRLF
  *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
  *             Postfix too: no smuggling); bare LF line ends become CRLF. A tracked
- *             message with one simple Message-ID: before its data goes upstream, its
+ *             message with one simple Message-ID: before its data goes upstream, the
+ *             Message-ID is taken (mid_acquire: one message per Message-ID in flight
+ *             while a pending registration has it, tracked or not; still pending after
+ *             pending_claim_wait: nothing sent, the upstream link closed, 451, the
+ *             session ends), then its
  *             pending registration (by Message-ID, postfix-register.h) is journaled,
  *             and waited for once the "." is written (its fdatasync runs while Postfix
  *             writes its queue file); after the 250 only a journal record of the queue
@@ -59,7 +63,10 @@
  * SERVER_LINE_BUFFER_SIZE - 1 (longer: the upstream link is closed, 421: nothing
  * accepted); upstream replies POSTFIX_FRONT_REPLY_MAX_LINES of
  * POSTFIX_FRONT_REPLY_LINE_MAX; POSTFIX_FRONT_MAX_ERRORS local errors; recipients of a
- * tracked message POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here).
+ * tracked message POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here); the wait for another
+ * message's pending registration pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT),
+ * the disk looked at every FRONT_PENDING_RECHECK_MS; queue ids a pending registration
+ * skips POSTFIX_REGISTRATION_MAX_SKIP.
  * Never: log AUTH data or message content; answer 250 to DATA unless the upstream did;
  * pass MTRK= to Postfix.
  */
