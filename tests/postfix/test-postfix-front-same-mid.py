@@ -9,7 +9,8 @@ follower binds it to the first cleanup line with that Message-ID; the front ther
 sends no other message with that Message-ID upstream while the pending registration
 exists (docs/postfix-site.md, "Registrations and durability").
 How: a private Postfix (tracking_harness.configure_site), msgtrk-submit-front with
-pending_claim_wait=2, msgtrk-postfix-follower and mtqpd, all real, as nobody.
+pending_claim_wait=2, msgtrk-postfix-follower and mtqpd, all real, as nobody;
+pending_claim_wait at its bound (300: starts) and past it (301: refused).
   (c) the follower stopped, a tracked message's pending registration for M on disk: a
       second message with M gets 451 after pending_claim_wait, Postfix accepts nothing
       for it (one cleanup line with M in its log);
@@ -25,6 +26,7 @@ Limits: skips (77) unless root with Postfix installed.
 import argparse
 import os
 import pwd
+import subprocess
 import sys
 import time
 
@@ -110,6 +112,22 @@ def main():
         def reg_text(qid):
             p = os.path.join(regs, qid + ".reg")
             return open(p).read() if os.path.exists(p) else ""
+
+        # pending_claim_wait: at its bound (300) the front starts, past it (301) not.
+        front_base = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n" % (pf.port, state))
+        bound = start(front_exe, "front-bound", front_base + "pending_claim_wait=300\n",
+                      os.path.join(pf.base, "front-bound.port"))
+        t.check("pending_claim_wait=300 (POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT): the front "
+                "starts", bound > 0)
+        daemons.pop().stop()
+        past = os.path.join(pf.base, "front-past.conf")
+        with open(past, "w") as f:
+            f.write(front_base + "pending_claim_wait=301\n")
+        r = subprocess.run([front_exe, "--config", past], capture_output=True, text=True,
+                           timeout=30)
+        t.check("pending_claim_wait=301: refused at start", r.returncode != 0
+                and "pending_claim_wait" in r.stderr + r.stdout, r.stderr + r.stdout)
 
         fport = start(front_exe, "front",
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
