@@ -31,7 +31,11 @@
  *   DATA      passed on; after 354 the data is streamed line by line; only CRLF "." CRLF
  *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
  *             Postfix too: no smuggling); bare LF line ends become CRLF. A tracked
- *             message with one simple Message-ID: before its data goes upstream, its
+ *             message with one simple Message-ID: before its data goes upstream, the
+ *             Message-ID is taken (mid_acquire: one message per Message-ID in flight
+ *             while a pending registration has it, tracked or not; still pending after
+ *             pending_claim_wait: nothing sent, the upstream link closed, 451, the
+ *             session ends), then its
  *             pending registration (by Message-ID, postfix-register.h) is journaled,
  *             and waited for once the "." is written (its fdatasync runs while Postfix
  *             writes its queue file); after the 250 only a journal record of the queue
@@ -59,7 +63,10 @@
  * SERVER_LINE_BUFFER_SIZE - 1 (longer: the upstream link is closed, 421: nothing
  * accepted); upstream replies POSTFIX_FRONT_REPLY_MAX_LINES of
  * POSTFIX_FRONT_REPLY_LINE_MAX; POSTFIX_FRONT_MAX_ERRORS local errors; recipients of a
- * tracked message POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here).
+ * tracked message POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here); the wait for another
+ * message's pending registration pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT),
+ * the disk looked at every FRONT_PENDING_RECHECK_MS; queue ids a pending registration
+ * skips POSTFIX_REGISTRATION_MAX_SKIP.
  * Never: log AUTH data or message content; answer 250 to DATA unless the upstream did;
  * pass MTRK= to Postfix.
  */
@@ -85,6 +92,29 @@
 /** FRONT_PIPELINE_MAX: commands of one pipelined group sent upstream before their replies
  * are read (a longer group is sent in several). */
 #define FRONT_PIPELINE_MAX 100
+/** FRONT_PENDING_RECHECK_MS: while a message waits for another's pending registration
+ * (mid_acquire), the file is looked for on disk again this often (the follower, or
+ * another front process, removes it without telling this one). */
+#define FRONT_PENDING_RECHECK_MS 100
+
+/* The messages of this front whose data is on its way upstream, per Message-ID. */
+typedef struct
+{
+  guint tracked;                  /* with a pending registration (0 or 1) */
+  guint untracked;
+  guint waiting;                  /* messages waiting in mid_acquire */
+  GPtrArray *passed;              /* (owned) of char*: queue ids of untracked ones done
+                                   * while others waited (Skip-Queue-Id) */
+} FrontMidUse;
+
+static void
+mid_use_free (gpointer data)
+{
+  FrontMidUse *use = data;
+
+  g_ptr_array_unref (use->passed);
+  g_free (use);
+}
 
 /* A command sent upstream whose reply is still to be read (a pipelined group). */
 typedef enum
@@ -135,7 +165,188 @@ typedef struct
   char *authenticator;            /* (owned) (nullable) */
   guint mtrk_timeout;
   GPtrArray *rcpts;               /* (owned) of char* pairs: address, orcpt-or-NULL */
+  char *mid_held;                 /* (owned) (nullable) this message's entry in front->mids */
+  gboolean mid_tracked;
+  char *mid_queue_id;             /* (owned) (nullable) untracked: its queue id, once known */
+  GPtrArray *mid_skip;            /* (owned) (nullable) queue ids its pending one skips */
 } Session;
+
+/**
+ * postfix_front_mids_init:
+ * @front: the front
+ *
+ * The table of Message-IDs in flight (mid_acquire), empty.
+ */
+void
+postfix_front_mids_init (PostfixFront *front)
+{
+  g_mutex_init (&front->mids_lock);
+  g_cond_init (&front->mids_changed);
+  front->mids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, mid_use_free);
+}
+
+/**
+ * postfix_front_mids_clear:
+ * @front: the front, no session running
+ */
+void
+postfix_front_mids_clear (PostfixFront *front)
+{
+  g_clear_pointer (&front->mids, g_hash_table_unref);
+  g_cond_clear (&front->mids_changed);
+  g_mutex_clear (&front->mids_lock);
+}
+
+/* Whether a message with the Message-ID of @use must wait: a tracked one (its pending
+ * registration would be named as the other's) for any other in flight, an untracked one
+ * (its cleanup line could be bound in place of the tracked one's) for a tracked one. */
+static gboolean
+mid_busy (const FrontMidUse *use,
+          gboolean           tracked)
+{
+  return use != NULL && (use->tracked > 0 || (tracked && use->untracked > 0));
+}
+
+/* The table entry of @mid, made if there is none (@f's lock held). */
+static FrontMidUse *
+mid_use_get (PostfixFront *f,
+             const char   *mid)
+{
+  FrontMidUse *use = g_hash_table_lookup (f->mids, mid);
+
+  if (use == NULL)
+    {
+      use = g_new0 (FrontMidUse, 1);
+      use->passed = g_ptr_array_new_with_free_func (g_free);
+      g_hash_table_insert (f->mids, g_strdup (mid), use);
+    }
+  return use;
+}
+
+/* The entry of @mid gone when nothing uses it (@f's lock held). */
+static void
+mid_use_tidy (PostfixFront *f,
+              const char   *mid)
+{
+  FrontMidUse *use = g_hash_table_lookup (f->mids, mid);
+
+  if (use != NULL && use->tracked == 0 && use->untracked == 0 && use->waiting == 0)
+    g_hash_table_remove (f->mids, mid);
+}
+
+/* Before the first data of a message with Message-ID @mid goes upstream: the follower
+ * binds a pending registration to the FIRST cleanup line with its Message-ID, so no
+ * other message with @mid may reach Postfix while one is pending. Waits while this front
+ * has another message with @mid in flight (mid_busy) or a pending registration of @mid is
+ * on disk (until the follower claims it; written by this process or an earlier one), at
+ * most pending_claim_wait seconds: woken when the table changes, the disk looked at every
+ * FRONT_PENDING_RECHECK_MS. A tracked message that waited for untracked ones takes their
+ * queue ids (s->mid_skip: its pending registration is never bound to them, whose cleanup
+ * lines the follower may read after it appears). TRUE: @mid is this message's
+ * (s->mid_held, given back by mid_release); FALSE: still taken after the wait. */
+static gboolean
+mid_acquire (Session    *s,
+             const char *mid,
+             gboolean    tracked)
+{
+  PostfixFront *f = s->front;
+  gint64 end = g_get_monotonic_time () + (gint64) f->pending_claim_wait * G_USEC_PER_SEC;
+  gboolean ok = FALSE;
+  gboolean waiting = FALSE;
+
+  g_mutex_lock (&f->mids_lock);
+  for (;;)
+    {
+      gint64 now;
+
+      if (!mid_busy (g_hash_table_lookup (f->mids, mid), tracked))
+        {
+          guint64 generation = f->mids_generation;
+          gboolean on_disk;
+
+          g_mutex_unlock (&f->mids_lock);
+          on_disk = postfix_registration_pending_exists (f->registration_dir, mid);
+          g_mutex_lock (&f->mids_lock);
+          /* Nothing changed meanwhile: no message of this front wrote a pending
+           * registration of @mid after that look. */
+          if (!on_disk && generation == f->mids_generation)
+            {
+              FrontMidUse *use = mid_use_get (f, mid);
+
+              if (tracked)
+                {
+                  use->tracked++;
+                  if (use->passed->len > 0)
+                    {
+                      s->mid_skip = g_steal_pointer (&use->passed);
+                      use->passed = g_ptr_array_new_with_free_func (g_free);
+                    }
+                }
+              else
+                use->untracked++;
+              f->mids_generation++;
+              s->mid_held = g_strdup (mid);
+              s->mid_tracked = tracked;
+              ok = TRUE;
+              break;
+            }
+          if (!on_disk)
+            continue;
+        }
+      now = g_get_monotonic_time ();
+      if (now >= end)
+        break;
+      if (!waiting)
+        {
+          g_info ("[%s] the message waits: another one with Message-ID <%s> is in flight "
+                  "or pending",
+                  s->peer_ip, mid);
+          mid_use_get (f, mid)->waiting++;
+          waiting = TRUE;
+        }
+      g_cond_wait_until (&f->mids_changed, &f->mids_lock,
+                         MIN (end, now + FRONT_PENDING_RECHECK_MS * G_TIME_SPAN_MILLISECOND));
+    }
+  if (waiting)
+    {
+      mid_use_get (f, mid)->waiting--;
+      mid_use_tidy (f, mid);
+    }
+  g_mutex_unlock (&f->mids_lock);
+  return ok;
+}
+
+/* This message's Message-ID back to the table (its pending registration, if any, is on
+ * disk now for the follower, or dropped): waiting messages look again. */
+static void
+mid_release (Session *s)
+{
+  PostfixFront *f = s->front;
+  FrontMidUse *use;
+
+  if (s->mid_held == NULL)
+    return;
+  g_mutex_lock (&f->mids_lock);
+  use = g_hash_table_lookup (f->mids, s->mid_held);
+  if (use != NULL)
+    {
+      if (s->mid_tracked)
+        use->tracked--;
+      else
+        use->untracked--;
+      /* An untracked message Postfix took, while others wait for its Message-ID. */
+      if (s->mid_queue_id != NULL && use->waiting > 0
+          && use->passed->len < POSTFIX_REGISTRATION_MAX_SKIP)
+        g_ptr_array_add (use->passed, g_steal_pointer (&s->mid_queue_id));
+      mid_use_tidy (f, s->mid_held);
+    }
+  f->mids_generation++;
+  g_cond_broadcast (&f->mids_changed);
+  g_mutex_unlock (&f->mids_lock);
+  g_clear_pointer (&s->mid_held, g_free);
+  g_clear_pointer (&s->mid_queue_id, g_free);
+  g_clear_pointer (&s->mid_skip, g_ptr_array_unref);
+}
 
 static void
 up_pending_clear (gpointer data)
@@ -153,6 +364,7 @@ transaction_reset (Session *s)
   g_clear_pointer (&s->authenticator, g_free);
   s->mtrk_timeout = 0;
   g_ptr_array_set_size (s->rcpts, 0);
+  mid_release (s);
 }
 
 /* Write the replies held for the client (RFC 2920: held while the client's next
@@ -709,19 +921,20 @@ registration_build (Session    *s,
  * queue id. */
 static gboolean
 pending_write (Session    *s,
-               HeaderScan *h,
+               const char *mid,
                gint64      now,
                char      **message_id,
                guint64    *ticket)
 {
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *mid = header_message_id (h);
 
   if (mid == NULL || s->rcpts->len == 0)
     return FALSE;
   reg = registration_build (s, NULL, now);
   reg->message_id = g_strdup (mid);
+  for (guint i = 0; s->mid_skip != NULL && i < s->mid_skip->len; i++)
+    g_ptr_array_add (reg->skip, g_strdup (g_ptr_array_index (s->mid_skip, i)));
   if (!postfix_registration_write_pending (s->front->registration_dir, s->front->journal, reg,
                                            ticket, &error))
     {
@@ -729,8 +942,55 @@ pending_write (Session    *s,
                  s->envid, error->message);
       return FALSE;
     }
-  *message_id = g_steal_pointer (&mid);
+  *message_id = g_strdup (mid);
   return TRUE;
+}
+
+/* Before the first data of the message goes upstream: its Message-ID taken
+ * (mid_acquire), then, tracked, its pending registration journaled (pending_write).
+ * FALSE: another message's pending registration still has that Message-ID after
+ * pending_claim_wait: nothing may be sent. */
+static gboolean
+data_start (Session    *s,
+            HeaderScan *h,
+            gboolean    tracked,
+            gint64      now,
+            gboolean   *pending,
+            char      **message_id,
+            guint64    *ticket)
+{
+  g_autofree char *mid = header_message_id (h);
+
+  if (mid == NULL)
+    return TRUE;
+  if (!mid_acquire (s, mid, tracked))
+    {
+      g_message ("[%s] a message with Message-ID <%s> refused (451): another one's pending "
+                 "registration was not claimed within %u s (is msgtrk-postfix-follower "
+                 "running?)",
+                 s->peer_ip, mid, s->front->pending_claim_wait);
+      return FALSE;
+    }
+  if (tracked)
+    *pending = pending_write (s, mid, now, message_id, ticket);
+  return TRUE;
+}
+
+/* The queue id of Postfix's "250 ... queued as QID", or NULL. */
+static char *
+reply_queue_id (const char *reply)
+{
+  const char *q = g_strrstr (reply, "queued as ");
+  gsize n = 0;
+
+  if (q == NULL)
+    return NULL;
+  q += strlen ("queued as ");
+  while (g_ascii_isalnum (q[n]))
+    n++;
+  if (!postfix_log_is_queue_id (q, n))
+    return NULL;
+  return g_strndup (q, n);
 }
 
 /* After the upstream's 250 to a tracked message: the registration for the follower,
@@ -802,7 +1062,8 @@ cmd_data (Session    *s,
   g_autoptr (GString) mid_value = g_string_new (NULL);
   HeaderScan scan = { TRUE, FALSE, 0, mid_value };
   gboolean tracked = s->authenticator != NULL;
-  gboolean pending_tried = FALSE;
+  gboolean started = FALSE;
+  gboolean refused = FALSE;
   gboolean pending = FALSE;
   g_autofree char *message_id = NULL;
   guint64 ticket = 0;
@@ -826,7 +1087,9 @@ cmd_data (Session    *s,
       if (st != SERVER_LINE_OK)
         {
           /* EOF, error or an absurd line: the upstream never sees the end of data, so it
-           * accepts nothing. */
+           * accepts nothing (and the pending registration binds nothing). */
+          if (message_id != NULL)
+            postfix_registration_drop_pending (s->front->registration_dir, message_id);
           if (st == SERVER_LINE_TOO_LONG)
             client_reply (s, "421 4.5.0 %s Message line too long, closing connection",
                           s->front->hostname);
@@ -837,6 +1100,8 @@ cmd_data (Session    *s,
           g_string_append (buf, ".\r\n");
           break;
         }
+      if (refused)
+        continue;
       /* A bare LF line end becomes CRLF; "." + bare LF is data: stuffed. */
       if (text->len >= 1 && text->str[text->len - 1] == '\n'
           && (text->len < 2 || text->str[text->len - 2] != '\r'))
@@ -846,27 +1111,46 @@ cmd_data (Session    *s,
             g_string_append_c (text, '.');
           g_string_append (text, "\r\n");
         }
-      if (tracked)
-        header_scan (&scan, text);
+      header_scan (&scan, text);
       g_string_append_len (buf, text->str, text->len);
       if (buf->len >= FRONT_DATA_FLUSH)
         {
-          /* The pending registration before any data: Postfix logs the Message-ID as
-           * soon as its cleanup reads the header. */
-          if (tracked && !pending_tried)
+          /* The Message-ID taken and the pending registration written before any data:
+           * Postfix logs the Message-ID as soon as its cleanup reads the header. */
+          if (!started)
             {
-              pending_tried = TRUE;
-              pending = pending_write (s, &scan, now, &message_id, &ticket);
+              started = TRUE;
+              refused = !data_start (s, &scan, tracked, now, &pending, &message_id, &ticket);
             }
-          if (!up_write (s, buf->str, buf->len))
-            return FALSE;
+          if (!refused && !up_write (s, buf->str, buf->len))
+            {
+              if (message_id != NULL)
+                postfix_registration_drop_pending (s->front->registration_dir, message_id);
+              return FALSE;
+            }
           g_string_truncate (buf, 0);
         }
     }
-  if (tracked && !pending_tried)
-    pending = pending_write (s, &scan, now, &message_id, &ticket);
+  if (!started)
+    refused = !data_start (s, &scan, tracked, now, &pending, &message_id, &ticket);
+  if (refused)
+    {
+      /* Nothing of it went upstream: the upstream link closed, so Postfix discards the
+       * transaction (no "." ever comes); the session ends after the 451. */
+      g_io_stream_close (G_IO_STREAM (s->up), NULL, NULL);
+      s->said_421 = TRUE;
+      transaction_reset (s);
+      client_reply (s, "451 4.3.0 %s Another message with this Message-ID is still being "
+                    "registered for tracking; try again in a few minutes",
+                    s->front->hostname);
+      return FALSE;
+    }
   if (!up_write (s, buf->str, buf->len))
-    return FALSE;
+    {
+      /* The "." may not have reached the upstream: keep the pending registration (the
+       * follower binds it if Postfix logs the message; otherwise it expires). */
+      return FALSE;
+    }
   /* The pending registration's fdatasync while Postfix writes and syncs its queue file. */
   if (pending)
     {
@@ -881,6 +1165,8 @@ cmd_data (Session    *s,
     }
   if (!up_read_reply (s, reply, &code))
     return FALSE;
+  if (!tracked && code / 100 == 2 && s->mid_held != NULL)
+    s->mid_queue_id = reply_queue_id (reply->str);
   if (message_id != NULL && (code / 100 != 2 || !pending))
     postfix_registration_drop_pending (s->front->registration_dir, message_id);
   if (code / 100 == 2 && tracked && pending)

@@ -12,7 +12,8 @@
  *
  * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
- * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX).
+ * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
+ * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT).
  * Never: run a session before the privilege drop; log AUTH data or message content.
  */
 #include "config.h"
@@ -64,6 +65,7 @@ front_clear (Front *f)
   g_free (f->front.registration_dir);
   g_clear_pointer (&f->front.tls, msgtrk_tls_context_unref);
   g_clear_pointer (&f->front.pool, postfix_front_pool_free);
+  postfix_front_mids_clear (&f->front);
   g_free (f->state_dir);
   g_free (f->tls_certificate);
   g_free (f->tls_key);
@@ -98,7 +100,7 @@ front_configure (gpointer        data,
   static const char *const known[] = {
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
     "tls_key", "implicit_tls", "xclient", "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
-    "max_connections", "connection_wait", "user", NULL,
+    "pending_claim_wait", "max_connections", "connection_wait", "user", NULL,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
@@ -125,6 +127,8 @@ front_configure (gpointer        data,
       &f->pool_size },
     { "upstream_pool_idle", POSTFIX_FRONT_POOL_DEFAULT_IDLE, 1, POSTFIX_FRONT_POOL_MAX_IDLE,
       &f->pool_idle },
+    { "pending_claim_wait", POSTFIX_FRONT_PENDING_CLAIM_WAIT, 1,
+      POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT, &f->front.pending_claim_wait },
     { "max_connections", FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS,
       &settings->max_connections },
     { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
@@ -262,6 +266,7 @@ main (int   argc,
   Front f = { 0 };
   int status;
 
+  postfix_front_mids_init (&f.front);
   status = server_main (&program, &f, argc, argv);
   front_clear (&f);
   return status;

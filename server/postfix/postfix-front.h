@@ -27,6 +27,13 @@ G_BEGIN_DECLS
 #define POSTFIX_FRONT_REPLY_MAX_LINES 100
 /** POSTFIX_FRONT_MAX_ERRORS: local protocol errors after which the session ends (421). */
 #define POSTFIX_FRONT_MAX_ERRORS 20
+/** POSTFIX_FRONT_PENDING_CLAIM_WAIT: seconds a message waits, by default, before its data
+ * goes upstream while another message's pending registration has its Message-ID
+ * (pending_claim_wait; still there after it: 451, nothing sent). */
+#define POSTFIX_FRONT_PENDING_CLAIM_WAIT 30
+/** POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT: pending_claim_wait at most (a client waits at
+ * least 10 minutes for the reply to its data, RFC 5321 4.5.3.2.6). */
+#define POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT 300
 
 typedef struct
 {
@@ -41,7 +48,17 @@ typedef struct
   guint idle_timeout;         /* seconds, both sides */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */
+  guint pending_claim_wait;   /* seconds: see POSTFIX_FRONT_PENDING_CLAIM_WAIT */
+  /* Message-IDs of the messages whose data is on its way upstream (one pending
+   * registration per Message-ID at a time: postfix-front-session.c, mid_acquire) */
+  GMutex mids_lock;
+  GCond mids_changed;         /* signalled when the table changes */
+  GHashTable *mids;           /* (owned) Message-ID -> FrontMidUse* */
+  guint64 mids_generation;    /* counts the table's changes */
 } PostfixFront;
+
+void postfix_front_mids_init  (PostfixFront *front);
+void postfix_front_mids_clear (PostfixFront *front);
 
 void postfix_front_session_run (PostfixFront      *front,
                                 GSocketConnection *connection,

@@ -67,6 +67,7 @@ postfix_registration_new (const char *queue_id,
   reg->arrival = arrival;
   reg->expires = expires;
   reg->rcpts = g_ptr_array_new_with_free_func (rcpt_free);
+  reg->skip = g_ptr_array_new_with_free_func (g_free);
   return reg;
 }
 
@@ -81,6 +82,7 @@ postfix_registration_free (PostfixRegistration *reg)
   g_free (reg->parent);
   g_free (reg->message_id);
   g_ptr_array_unref (reg->rcpts);
+  g_ptr_array_unref (reg->skip);
   g_free (reg);
 }
 
@@ -144,6 +146,9 @@ postfix_registration_format (const PostfixRegistration *reg)
       g_autofree char *mid = msgtrk_xtext_encode (reg->message_id);
 
       g_string_append_printf (s, "Message-Id: %s\n", mid);
+      for (guint i = 0; i < reg->skip->len; i++)
+        g_string_append_printf (s, "Skip-Queue-Id: %s\n",
+                                (const char *) g_ptr_array_index (reg->skip, i));
     }
   g_string_append_printf (s, "Envid: %s\nAuthenticator: %s\n", envid, reg->authenticator);
   g_string_append_printf (s, "Arrival: %" G_GINT64_FORMAT "\nExpires: %" G_GINT64_FORMAT "\n",
@@ -252,6 +257,12 @@ postfix_registration_parse (const char *text,
       else if (g_str_has_prefix (l, "Message-Id: ") && reg->message_id == NULL)
         ok = (reg->message_id = msgtrk_xtext_decode (l + 12, NULL)) != NULL
              && *reg->message_id != '\0';
+      else if (g_str_has_prefix (l, "Skip-Queue-Id: ")
+               && reg->skip->len < POSTFIX_REGISTRATION_MAX_SKIP)
+        {
+          ok = postfix_log_is_queue_id (l + 15, strlen (l + 15));
+          g_ptr_array_add (reg->skip, g_strdup (l + 15));
+        }
       else if (g_str_has_prefix (l, "Envid: ") && reg->envid == NULL)
         ok = (reg->envid = msgtrk_xtext_decode (l + 7, NULL)) != NULL && *reg->envid != '\0';
       else if (g_str_has_prefix (l, "Authenticator: ") && reg->authenticator == NULL)
@@ -634,7 +645,11 @@ postfix_registration_claim_pending (const char *dir,
       g_unlink (path);
       return FALSE;
     }
+  for (guint i = 0; i < reg->skip->len; i++)
+    if (g_str_equal (g_ptr_array_index (reg->skip, i), queue_id))
+      return FALSE; /* another message with this Message-ID (the front passed it before) */
   g_clear_pointer (&reg->message_id, g_free);
+  g_ptr_array_set_size (reg->skip, 0);
   reg->queue_id = g_strdup (queue_id);
   if (!postfix_registration_write (dir, reg, error))
     return FALSE;

@@ -15,6 +15,7 @@
  *   MSGTRK-POSTFIX-REG 1
  *   Queue-Id: QID                    ; absent in a pending registration
  *   [Message-Id: <xtext>]            ; pending registrations only (without <>)
+ *   *( Skip-Queue-Id: QID )          ; pending only: other messages with that Message-ID
  *   Envid: <xtext>
  *   Authenticator: <B, base64>
  *   Arrival: <unix seconds>
@@ -32,7 +33,10 @@
  * message-id=<...>" (postfix_registration_claim_pending(): QID.reg written durably, the
  * pending file removed); after the 250 the front only journals the queue id's
  * registration (postfix_registration_journal_queue_id(), unwaited): a replay restores
- * QID.reg from it and then does not restore the pending one.
+ * QID.reg from it and then does not restore the pending one. Skip-Queue-Id names the
+ * queue ids of untracked messages with the same Message-ID that the front passed to
+ * Postfix just before (their cleanup lines may be read after the pending file appears):
+ * never bound to it (at most POSTFIX_REGISTRATION_MAX_SKIP).
  *
  * Limits: POSTFIX_REGISTRATION_MAX_SIZE octets per file, POSTFIX_REGISTRATION_MAX_RCPTS
  * recipients (a message has at most 1000 recipient blocks, MSGTRK_REPORT_MAX_RECIPIENTS).
@@ -50,6 +54,8 @@ G_BEGIN_DECLS
 #define POSTFIX_REGISTRATION_MAX_RCPTS 1000
 /** POSTFIX_REGISTRATION_JOURNAL_PREFIX: names of the front's write-ahead journals. */
 #define POSTFIX_REGISTRATION_JOURNAL_PREFIX ".journal-"
+/** POSTFIX_REGISTRATION_MAX_SKIP: Skip-Queue-Id lines of a pending registration at most. */
+#define POSTFIX_REGISTRATION_MAX_SKIP 64
 /** POSTFIX_REGISTRATION_PENDING_MAX_AGE: seconds a pending registration is kept (its
  * cleanup line is read within seconds, or after a crash once the follower catches up). */
 #define POSTFIX_REGISTRATION_PENDING_MAX_AGE 86400
@@ -71,6 +77,7 @@ typedef struct
   char *parent;         /* (owned) (nullable) */
   char *message_id;     /* (owned) (nullable) pending registrations: without <> */
   GPtrArray *rcpts;     /* (owned) of PostfixRegRcpt */
+  GPtrArray *skip;      /* (owned) of char*: pending only, queue ids never bound to it */
 } PostfixRegistration;
 
 PostfixRegistration *postfix_registration_new      (const char                *queue_id,

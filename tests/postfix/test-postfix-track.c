@@ -521,6 +521,62 @@ test_other_owner (Fixture      *fx,
                    ==, MSGTRK_ACTION_DELAYED);
 }
 
+/* Skip-Queue-Id: the queue ids of untracked messages with the same Message-ID the
+ * front passed just before; never bound to the pending registration; at most
+ * POSTFIX_REGISTRATION_MAX_SKIP lines (one more: malformed). */
+static void
+test_pending_skip (Fixture      *fx,
+                   gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PostfixRegistration) pend = postfix_registration_new (NULL, "s1", B1, 100, 200);
+  g_autoptr (PostfixRegistration) back = NULL;
+  g_autofree char *text = NULL;
+
+  g_test_summary ("Pending registrations: Skip-Queue-Id never bound, at most the limit");
+  pend->message_id = g_strdup ("skip@test.example");
+  g_ptr_array_add (pend->skip, g_strdup ("AAA111"));
+  g_assert_true (postfix_registration_add_rcpt (pend, "a@test.example", NULL, NULL, &error));
+  text = postfix_registration_format (pend);
+  g_assert_nonnull (strstr (text, "Skip-Queue-Id: AAA111\n"));
+  back = postfix_registration_parse (text, strlen (text), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->skip->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (back->skip, 0), ==, "AAA111");
+  g_clear_pointer (&back, postfix_registration_free);
+
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
+  g_assert_false (postfix_registration_claim_pending (fx->reg_dir, "skip@test.example",
+                                                      "AAA111", &error));
+  g_assert_no_error (error);
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, "skip@test.example"));
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "AAA111"));
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, "skip@test.example",
+                                                     "BBB222", &error));
+  g_assert_no_error (error);
+  back = postfix_registration_read (fx->reg_dir, "BBB222", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->envid, ==, "s1");
+  g_assert_cmpuint (back->skip->len, ==, 0);
+  g_clear_pointer (&back, postfix_registration_free);
+
+  /* At the limit: parsed; one more: malformed. */
+  for (guint i = pend->skip->len; i < POSTFIX_REGISTRATION_MAX_SKIP; i++)
+    g_ptr_array_add (pend->skip, g_strdup_printf ("CCC%03u", i));
+  g_clear_pointer (&text, g_free);
+  text = postfix_registration_format (pend);
+  back = postfix_registration_parse (text, strlen (text), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->skip->len, ==, POSTFIX_REGISTRATION_MAX_SKIP);
+  g_clear_pointer (&back, postfix_registration_free);
+  g_ptr_array_add (pend->skip, g_strdup ("DDD999"));
+  g_clear_pointer (&text, g_free);
+  text = postfix_registration_format (pend);
+  back = postfix_registration_parse (text, strlen (text), &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_assert_null (back);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -531,6 +587,7 @@ main (int   argc,
   g_test_add_func ("/postfix-track/registration/malformed", test_registration_malformed);
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
   ADD ("/postfix-track/registration/pending", test_pending);
+  ADD ("/postfix-track/registration/pending-skip", test_pending_skip);
   ADD ("/postfix-track/registration/recover-reused-queue-id", test_recover_reused_queue_id);
   ADD ("/postfix-track/record/replay", test_replay);
   ADD ("/postfix-track/record/transferred", test_transferred);

@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-postfix-front-same-mid.py: two messages with the same Message-ID through the front.
+
+  test-postfix-front-same-mid.py --build-dir BUILD
+
+What: a tracked message's pending registration is named by its Message-ID, and the
+follower binds it to the first cleanup line with that Message-ID; the front therefore
+sends no other message with that Message-ID upstream while the pending registration
+exists (docs/postfix-site.md, "Registrations and durability").
+How: a private Postfix (tracking_harness.configure_site), msgtrk-submit-front with
+pending_claim_wait=2, msgtrk-postfix-follower and mtqpd, all real, as nobody;
+pending_claim_wait at its bound (300: starts) and past it (301: refused).
+  (c) the follower stopped, a tracked message's pending registration for M on disk: a
+      second message with M gets 451 after pending_claim_wait, Postfix accepts nothing
+      for it (one cleanup line with M in its log);
+  (a) two tracked messages with the same Message-ID in two sessions at once, different
+      ENVIDs and recipients: each queue id's registration has its own ENVID, and each
+      ENVID's TRACK answer its own recipients;
+  (b) a tracked and an untracked message with the same Message-ID at once (either one's
+      data sent first): the tracked ENVID is bound to its own queue id, the untracked
+      message's queue id to nothing.
+Limits: skips (77) unless root with Postfix installed.
+"""
+
+import argparse
+import os
+import pwd
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
+from tracking_harness import (AUTH, Daemon, LineClient, configure_site,  # noqa: E402
+                              recipients, track, wait_for)
+
+
+def open_data(port, envid, rcpts):
+    """A session up to the 354 of DATA: tracked (MTRK, @envid) unless @envid is None."""
+    c = LineClient(port)
+    c.reply()
+    c.cmd("EHLO client.test.example")
+    if envid is None:
+        c.cmd("MAIL FROM:<sender@test.example>")
+    else:
+        c.cmd("MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400" % (envid, AUTH))
+    for r in rcpts:
+        c.cmd("RCPT TO:<%s>" % r)
+    code, _ = c.cmd("DATA")
+    return c, code
+
+
+def body(mid, subject):
+    return (b"Message-ID: <%s>\r\nSubject: %s\r\n\r\nhi\r\n.\r\n"
+            % (mid.encode(), subject.encode()))
+
+
+def qid_of(text):
+    return text.strip().split("queued as ")[-1] if "queued as " in text else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", required=True)
+    a = ap.parse_args()
+    reason = pi.skip_reason()
+    if reason:
+        print("1..0 # SKIP " + reason)
+        return 77
+    b = a.build_dir
+    front_exe = os.path.join(b, "server", "postfix", "msgtrk-submit-front")
+    follower_exe = os.path.join(b, "server", "postfix", "msgtrk-postfix-follower")
+    mtqpd_exe = os.path.join(b, "server", "mtqpd", "mtqpd")
+    nobody = pwd.getpwnam("nobody")
+    t = pi.Checker()
+    pf = pi.PrivatePostfix()
+    sinks = []
+    daemons = []
+    try:
+        sinks = configure_site(pf)
+        with open(os.path.join(pf.conf, "main.cf"), "a") as f:
+            f.write("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n")
+        pf.start()
+        state = os.path.join(pf.base, "msgtrk")
+        regs = os.path.join(state, "postfix-registrations")
+        os.makedirs(regs)
+        for d in (state, regs):
+            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+
+        def start(exe, name, conf_text, port_file=None):
+            conf = os.path.join(pf.base, name + ".conf")
+            with open(conf, "w") as f:
+                f.write(conf_text)
+            args = [exe, "--config", conf, "--verbose"]
+            if port_file:
+                args += ["--port-file", port_file]
+            d = Daemon(args, os.path.join(pf.base, name + ".log"))
+            d.start()
+            daemons.append(d)
+            if port_file:
+                wait_for(name + "'s port", lambda: os.path.exists(port_file)
+                         and open(port_file).read().endswith("\n"))
+                return int(open(port_file).read())
+            return None
+
+        def cleanup_lines(mid):
+            return [ln for ln in open(pf.log).read().splitlines()
+                    if "message-id=<%s>" % mid in ln]
+
+        def reg_text(qid):
+            p = os.path.join(regs, qid + ".reg")
+            return open(p).read() if os.path.exists(p) else ""
+
+        # pending_claim_wait: at its bound (300) the front starts, past it (301) not.
+        front_base = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n" % (pf.port, state))
+        bound = start(front_exe, "front-bound", front_base + "pending_claim_wait=300\n",
+                      os.path.join(pf.base, "front-bound.port"))
+        t.check("pending_claim_wait=300 (POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT): the front "
+                "starts", bound > 0)
+        daemons.pop().stop()
+        past = os.path.join(pf.base, "front-past.conf")
+        with open(past, "w") as f:
+            f.write(front_base + "pending_claim_wait=301\n")
+        r = subprocess.run([front_exe, "--config", past], capture_output=True, text=True,
+                           timeout=30)
+        t.check("pending_claim_wait=301: refused at start", r.returncode != 0
+                and "pending_claim_wait" in r.stderr + r.stdout, r.stderr + r.stdout)
+
+        fport = start(front_exe, "front",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+                      "pending_claim_wait=2\n" % (pf.port, state),
+                      os.path.join(pf.base, "front.port"))
+        mport = start(mtqpd_exe, "mtqpd",
+                      "[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
+                      "listen=127.0.0.1:0\n" % state, os.path.join(pf.base, "mtqpd.port"))
+
+        # (c) No follower yet: the first tracked message's pending registration stays.
+        mid = "held@test.example"
+        c, code = open_data(fport, "held1@test.example", ["x@ok.test.example"])
+        c.sock.sendall(body(mid, "first"))
+        code, text = c.reply()
+        t.equal("(c) the first message: Postfix's 250", code, 250)
+        held_qid = qid_of(text)
+        c.close()
+        wait_for("its cleanup line", lambda: len(cleanup_lines(mid)) == 1, 10)
+        c, code = open_data(fport, None, ["y@ok.test.example"])
+        t.equal("(c) the second message: 354", code, 354)
+        t0 = time.monotonic()
+        c.sock.sendall(body(mid, "second"))
+        code, text = c.reply()
+        waited = time.monotonic() - t0
+        t.check("(c) the second message with the same Message-ID: 451 after "
+                "pending_claim_wait", code == 451 and 1.8 <= waited < 10, "%r %.2f" % (text, waited))
+        t.check("(c) the 451 says what to do", "try again" in text, text)
+        c.close()
+        time.sleep(1)
+        t.check("(c) Postfix accepted nothing for it (one cleanup line with that Message-ID)",
+                len(cleanup_lines(mid)) == 1, repr(cleanup_lines(mid)))
+
+        start(follower_exe, "follower",
+              "[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\nuser=nobody\n"
+              "postfix_config_directory=%s\npoll_interval=50\n" % (pf.log, state, pf.conf))
+        try:
+            wait_for("the held registration bound", lambda: "held1@test.example"
+                     in reg_text(held_qid), 15)
+        except pi.PostfixError:
+            pass
+        t.check("(c) the follower, started, binds the first message to its own queue id",
+                "Envid: held1@test.example" in reg_text(held_qid), reg_text(held_qid))
+
+        # (a) Two tracked messages, one Message-ID, two sessions at once.
+        mid = "twice@test.example"
+        ca, code_a = open_data(fport, "twiceA@test.example", ["a1@ok.test.example"])
+        cb, code_b = open_data(fport, "twiceB@test.example", ["b1@ok.test.example",
+                                                              "b2@ok.test.example"])
+        t.check("(a) both sessions at DATA", code_a == 354 and code_b == 354)
+        ca.sock.sendall(body(mid, "A"))
+        cb.sock.sendall(body(mid, "B"))
+        code_a, text_a = ca.reply()
+        code_b, text_b = cb.reply()
+        ca.close()
+        cb.close()
+        t.check("(a) both accepted", code_a == 250 and code_b == 250, text_a + text_b)
+        qa, qb = qid_of(text_a), qid_of(text_b)
+        try:
+            wait_for("both bound", lambda: reg_text(qa) and reg_text(qb), 15)
+        except pi.PostfixError:
+            pass
+        t.check("(a) A's queue id registered with A's ENVID",
+                "Envid: twiceA@test.example" in reg_text(qa), "%s: %s" % (qa, reg_text(qa)))
+        t.check("(a) B's queue id registered with B's ENVID",
+                "Envid: twiceB@test.example" in reg_text(qb), "%s: %s" % (qb, reg_text(qb)))
+
+        def own(envid, want):
+            def f():
+                r = recipients(track(mport, envid))
+                return r if set(r) == want and all(
+                    v and v[0].get("action") == "relayed" for v in r.values()) else None
+            try:
+                return wait_for("TRACK " + envid, f, 20)
+            except pi.PostfixError:
+                return recipients(track(mport, envid))
+        ra = own("twiceA@test.example", {"a1@ok.test.example"})
+        rb = own("twiceB@test.example", {"b1@ok.test.example", "b2@ok.test.example"})
+        t.check("(a) TRACK A: its own recipient, relayed (its own queue id's outcome)",
+                set(ra) == {"a1@ok.test.example"}
+                and ra["a1@ok.test.example"][0].get("action") == "relayed", repr(ra))
+        t.check("(a) TRACK B: its own two recipients, relayed",
+                set(rb) == {"b1@ok.test.example", "b2@ok.test.example"}
+                and all(v[0].get("action") == "relayed" for v in rb.values()), repr(rb))
+
+        # (b) A tracked and an untracked message, one Message-ID, at once: the tracked
+        # one's data sent first, then the untracked one's first.
+        for n, tracked_first in ((1, True), (2, False)):
+            mid = "mixed%d@test.example" % n
+            envid = "mixedT%d@test.example" % n
+            ct, code_t = open_data(fport, envid, ["t%d@ok.test.example" % n])
+            cu, code_u = open_data(fport, None, ["u%d@ok.test.example" % n])
+            t.check("(b%d) both sessions at DATA" % n, code_t == 354 and code_u == 354)
+            for c in ((ct, cu) if tracked_first else (cu, ct)):
+                c.sock.sendall(body(mid, "tracked" if c is ct else "untracked"))
+            code_t, text_t = ct.reply()
+            code_u, text_u = cu.reply()
+            ct.close()
+            cu.close()
+            t.check("(b%d) both accepted" % n, code_t == 250 and code_u == 250,
+                    text_t + text_u)
+            qt, qu = qid_of(text_t), qid_of(text_u)
+            try:
+                wait_for("the tracked one bound", lambda: reg_text(qt), 15)
+            except pi.PostfixError:
+                pass
+            t.check("(b%d) the tracked ENVID bound to its own queue id" % n,
+                    "Envid: " + envid in reg_text(qt), "%s: %s" % (qt, reg_text(qt)))
+            t.check("(b%d) the untracked message's queue id not registered" % n,
+                    not reg_text(qu), "%s: %s" % (qu, reg_text(qu)))
+            rt = own(envid, {"t%d@ok.test.example" % n})
+            t.check("(b%d) TRACK: the tracked recipient only, relayed" % n,
+                    set(rt) == {"t%d@ok.test.example" % n}, repr(rt))
+    except pi.PostfixError as e:
+        t.check("no harness error", False, str(e))
+    finally:
+        if t.failures:
+            print("# maillog tail:\n# " + pf.maillog()[-3000:].replace("\n", "\n# "))
+            for d in daemons:
+                try:
+                    print("# %s:\n# " % d.log + open(d.log).read()[-3000:]
+                          .replace("\n", "\n# "))
+                except OSError:
+                    pass
+        for d in daemons:
+            d.stop()
+        pf.cleanup()
+        for s in sinks:
+            s.close()
+    print("1..%d" % t.count)
+    return 1 if t.failures else 0
+
+if __name__ == "__main__":
+    sys.exit(main())
