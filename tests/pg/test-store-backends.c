@@ -696,6 +696,199 @@ test_put_many_fields (Fixture      *f,
     g_clear_error (&puts[i].error);
 }
 
+/* The ENVID's owner B as stored (track_store_load() of this store's node). */
+static char *
+stored_owner (Fixture    *f,
+              const char *envid)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) loaded = NULL;
+  char *auth = NULL;
+
+  loaded = track_store_load (f->store, envid, &auth, NULL, &error);
+  g_assert_no_error (error);
+  return auth;
+}
+
+static void
+test_put_many_owner (Fixture      *f,
+                     gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) delayed = make_report (ENVID, "delayed");
+  g_autofree char *served = NULL;
+  g_autofree char *owner = NULL;
+  TrackStorePut puts[] = {
+    { NULL, ENVID, AUTH_B, f->now + 100, 1, relayed, NULL },
+    /* another B for the same ENVID in the same batch: the first owner keeps it */
+    { NULL, ENVID, HIJACK_B, f->now + 7200, 9, delivered, NULL },
+    /* the owner's next version after that attempt: stored */
+    { NULL, ENVID, AUTH_B, f->now + 100, 2, delayed, NULL },
+    /* the other way round: HIJACK_B first owns this one, AUTH_B is refused */
+    { NULL, "mtrk.second@example.com", HIJACK_B, f->now + 100, 1, delivered, NULL },
+    { NULL, "mtrk.second@example.com", AUTH_B, f->now + 100, 5, relayed, NULL },
+    /* a first write that is already expired, then another B takes the ENVID (as one by
+     * one), then the first B is refused */
+    { NULL, "mtrk.third@example.com", AUTH_B, f->now - 10, 1, relayed, NULL },
+    { NULL, "mtrk.third@example.com", HIJACK_B, f->now + 100, 1, delivered, NULL },
+    { NULL, "mtrk.third@example.com", AUTH_B, f->now + 100, 2, delayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many() with one ENVID of two Bs in one batch: the "
+                  "batch's first owner keeps it, the other B's write gets the takeover "
+                  "error, the owner's later writes in the batch are stored; an expired "
+                  "first write is taken over as one by one");
+  if (!have_store (f))
+    return;
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  g_assert_no_error (puts[0].error);
+  g_assert_error (puts[1].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_no_error (puts[2].error);
+  g_assert_no_error (puts[3].error);
+  g_assert_error (puts[4].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_no_error (puts[5].error);
+  g_assert_no_error (puts[6].error);
+  g_assert_error (puts[7].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  served = served_action (f, ENVID);
+  g_assert_cmpstr (served, ==, "delayed");
+  owner = stored_owner (f, ENVID);
+  g_assert_cmpstr (owner, ==, AUTH_B);
+  g_clear_pointer (&owner, g_free);
+  owner = stored_owner (f, "mtrk.second@example.com");
+  g_assert_cmpstr (owner, ==, HIJACK_B);
+  g_clear_pointer (&owner, g_free);
+  owner = stored_owner (f, "mtrk.third@example.com");
+  g_assert_cmpstr (owner, ==, HIJACK_B);
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_clear_error (&puts[i].error);
+}
+
+static void
+test_put_many_duplicates (Fixture      *f,
+                          gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  g_autofree char *a1 = NULL;
+  g_autofree char *a2 = NULL;
+  g_autofree char *a3 = NULL;
+  TrackStorePut puts[] = {
+    /* versions 3 then 2: 3 stays */
+    { NULL, ENVID, AUTH_B, f->now + 100, 3, delivered, NULL },
+    { NULL, ENVID, AUTH_B, f->now + 100, 2, relayed, NULL },
+    /* versions 2 then 3: 3 */
+    { NULL, "mtrk.up@example.com", AUTH_B, f->now + 100, 2, relayed, NULL },
+    { NULL, "mtrk.up@example.com", AUTH_B, f->now + 100, 3, delivered, NULL },
+    /* the same version twice: the first one */
+    { NULL, "mtrk.same@example.com", AUTH_B, f->now + 100, 5, delivered, NULL },
+    { NULL, "mtrk.same@example.com", AUTH_B, f->now + 100, 5, relayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many() with one ENVID twice (same B) in one batch: the "
+                  "highest version is stored whatever the order, the same version twice "
+                  "is one record, every write reported stored");
+  if (!have_store (f))
+    return;
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_assert_no_error (puts[i].error);
+  a1 = served_action (f, ENVID);
+  g_assert_cmpstr (a1, ==, "delivered");
+  a2 = served_action (f, "mtrk.up@example.com");
+  g_assert_cmpstr (a2, ==, "delivered");
+  a3 = served_action (f, "mtrk.same@example.com");
+  g_assert_cmpstr (a3, ==, "delivered");
+}
+
+static void
+test_put_many_stale (Fixture      *f,
+                     gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  g_autofree char *a1 = NULL;
+  g_autofree char *a2 = NULL;
+  TrackStorePut puts[] = {
+    { NULL, ENVID, AUTH_B, f->now + 100, 5, relayed, NULL },
+    /* the stored version again: a duplicate */
+    { NULL, ENVID, AUTH_B, f->now + 100, 10, relayed, NULL },
+    { NULL, "mtrk.other@example.com", AUTH_B, f->now + 100, 1, relayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many() with writes older than (or as old as) the "
+                  "stored version: the stored record stays, no error; the batch's other "
+                  "writes are stored");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 10,
+                                            delivered, &error));
+  g_assert_no_error (error);
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_assert_no_error (puts[i].error);
+  a1 = served_action (f, ENVID);
+  g_assert_cmpstr (a1, ==, "delivered");
+  a2 = served_action (f, "mtrk.other@example.com");
+  g_assert_cmpstr (a2, ==, "relayed");
+}
+
+static void
+test_put_many_limit (Fixture      *f,
+                     gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) report = make_report (ENVID, "delivered");
+  g_autofree TrackStorePut *puts = g_new0 (TrackStorePut, TRACK_STORE_MAX_BATCH + 1);
+  g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("track_store_put_many() with TRACK_STORE_MAX_BATCH records: all stored "
+                  "(some ENVIDs twice, one with another B); one past the limit: refused "
+                  "as a programming error, nothing stored");
+  if (!have_store (f))
+    return;
+  for (guint i = 0; i <= TRACK_STORE_MAX_BATCH; i++)
+    {
+      /* Every eighth write repeats the previous ENVID with a higher version. */
+      guint e = (i % 8 == 7) ? i - 1 : i;
+
+      g_ptr_array_add (envids, g_strdup_printf ("mtrk.batch%u@example.com", e));
+      puts[i].envid = envids->pdata[i];
+      puts[i].authenticator = AUTH_B;
+      puts[i].expires = f->now + 100;
+      puts[i].version = (gint64) i + 1;
+      puts[i].report = report;
+    }
+  puts[100].authenticator = HIJACK_B; /* the ENVID of write 99: a takeover attempt */
+  puts[100].envid = envids->pdata[99];
+  track_store_put_many (f->store, puts, TRACK_STORE_MAX_BATCH);
+  for (guint i = 0; i < TRACK_STORE_MAX_BATCH; i++)
+    if (i == 100)
+      g_assert_error (puts[i].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+    else
+      g_assert_no_error (puts[i].error);
+  for (guint i = 0; i < TRACK_STORE_MAX_BATCH; i++)
+    {
+      g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, puts[i].envid, SECRET_A,
+                                                       f->now, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (r);
+    }
+  for (guint i = 0; i <= TRACK_STORE_MAX_BATCH; i++)
+    g_clear_error (&puts[i].error);
+
+  /* One past: nothing written (the last ENVID is new). */
+  g_assert_cmpuint (TRACK_STORE_MAX_BATCH % 8, !=, 7);
+  g_test_expect_message ("msgtrk-server", G_LOG_LEVEL_CRITICAL, "*TRACK_STORE_MAX_BATCH*");
+  track_store_put_many (f->store, puts, TRACK_STORE_MAX_BATCH + 1);
+  g_test_assert_expected_messages ();
+  g_assert_null (track_store_lookup (f->store, envids->pdata[TRACK_STORE_MAX_BATCH], SECRET_A,
+                                     f->now, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+}
+
 #ifdef HAVE_LIBPQ
 static TrackStore *
 open_node (const char *dir,
@@ -1083,6 +1276,60 @@ test_pg_nodes (void)
 #endif
 }
 
+static void
+test_pg_put_many_nodes (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr (TrackStore) a = NULL;
+  g_autoptr (MsgtrkReport) relayed = make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) delayed = make_report (ENVID, "delayed");
+  g_autofree char *served = NULL;
+  g_autofree char *check = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  TrackStorePut puts[] = {
+    { "node-a", ENVID, AUTH_B, now + 100, 2, relayed, NULL },
+    { "node-b", ENVID, AUTH_B, now + 7200, 1, delivered, NULL },
+    /* node-a again, older: dropped */
+    { "node-a", ENVID, AUTH_B, now + 100, 1, delayed, NULL },
+    /* another B through a third node: refused */
+    { "node-c", ENVID, HIJACK_B, now + 9000, 9, delayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many() with one ENVID from several nodes in one batch: "
+                  "each node's record stored (its highest version), the owner's expiry the "
+                  "latest of its writes, a takeover through another node refused");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  dir = mt_tmpdir_new ();
+  a = open_node (dir, "node-a");
+  g_assert_null (track_store_lookup (a, "mtrk.setup@example.com", SECRET_A, now, NULL));
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+  track_store_put_many (a, puts, G_N_ELEMENTS (puts));
+  g_assert_no_error (puts[0].error);
+  g_assert_no_error (puts[1].error);
+  g_assert_no_error (puts[2].error);
+  g_assert_error (puts[3].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  served = served_actions (a, now);
+  g_assert_cmpstr (served, ==, "delivered,relayed");
+  check = g_strdup_printf ("DO $$ BEGIN IF (SELECT expires_at FROM msgtrk_owner) <> %"
+                           G_GINT64_FORMAT " OR (SELECT count (*) FROM msgtrk_record) <> 2 "
+                           "THEN RAISE EXCEPTION 'owner expiry or records'; END IF; END $$",
+                           now + 7200);
+  pg_sql (check);
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_clear_error (&puts[i].error);
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
 /* The schema as migration 1 left it (frozen: the upgrade starts from it). */
 #define SCHEMA_1                                                                        \
   "CREATE TABLE msgtrk_schema_version (version integer NOT NULL);"                      \
@@ -1208,12 +1455,17 @@ main (int    argc,
       ADD ("binary-envid", test_binary_envid);
       ADD ("put-many", test_put_many);
       ADD ("put-many-fields", test_put_many_fields);
+      ADD ("put-many-owner", test_put_many_owner);
+      ADD ("put-many-duplicates", test_put_many_duplicates);
+      ADD ("put-many-stale", test_put_many_stale);
+      ADD ("put-many-limit", test_put_many_limit);
 #undef ADD
     }
   g_test_add_func ("/store/postgresql-only/unreachable", test_pg_unreachable);
   g_test_add_func ("/store/postgresql-only/config", test_pg_config);
   g_test_add_func ("/store/postgresql-only/schema-newer", test_pg_schema);
   g_test_add_func ("/store/postgresql-only/nodes", test_pg_nodes);
+  g_test_add_func ("/store/postgresql-only/put-many-nodes", test_pg_put_many_nodes);
   g_test_add_func ("/store/postgresql-only/migration-2", test_pg_migration_2);
   g_test_add_func ("/store/node-config", test_pg_node_config);
   g_test_add_func ("/store/postgresql-only/expire-batches", test_pg_expire_batches);
