@@ -15,6 +15,9 @@
  *     node are one atomic statement. When nothing was written, the owner row tells a
  *     refused takeover (another B, compared here in constant time) from a stale or
  *     duplicate update.
+ *   - put_many: one statement per batch (SQL_PUT_MANY: SQL_PUT over unnest() of binary
+ *     arrays), after settling in C what one statement cannot do (another B for an ENVID,
+ *     several writes of one (ENVID, node)); see pg_put_many.
  *   - fetch: SELECT by ENVID (and node) only; B is compared in C by track-store.c.
  *   - statements are prepared once per connection, parameters binary with their types.
  *   - expire: msgtrk_expire(now, batch) in the database deletes one batch through the
@@ -29,7 +32,9 @@
  *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
  *     SQL_FETCH_MANY, when every connection is busy (pg_fetch_all).
  * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
- * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; PG_STATEMENT_TIMEOUT_MS per
+ * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; TRACK_STORE_MAX_BATCH writes per
+ * SQL_PUT_MANY, collapsed per (ENVID, node) only when expiring later than
+ * PG_PUT_MANY_EXPIRY_SLACK seconds from now; PG_STATEMENT_TIMEOUT_MS per
  * statement; PG_CONNECT_TIMEOUT_SECONDS per connection attempt; PG_EXPIRE_BATCH rows per
  * expiry statement; the password file at most PG_MAX_PASSWORD_FILE octets.
  * Never: select or compare on B in SQL for a lookup; log B, A, fields or the password;
@@ -907,7 +912,8 @@ pg_put_many (gpointer         impl,
           way[i] = PUT_DEFERRED;
           continue;
         }
-      key = g_strconcat (w->envid, "\n", w->node, NULL); /* neither holds a newline */
+      /* A node name holds no newline: the last one ends the ENVID. */
+      key = g_strconcat (w->envid, "\n", w->node, NULL);
       if (!g_hash_table_lookup_extended (rows, key, NULL, &k))
         {
           way[i] = PUT_IN_STATEMENT;

@@ -773,6 +773,7 @@ test_put_many_duplicates (Fixture      *f,
   g_autofree char *a1 = NULL;
   g_autofree char *a2 = NULL;
   g_autofree char *a3 = NULL;
+  g_autofree char *a4 = NULL;
   TrackStorePut puts[] = {
     /* versions 3 then 2: 3 stays */
     { NULL, ENVID, AUTH_B, f->now + 100, 3, delivered, NULL },
@@ -783,11 +784,16 @@ test_put_many_duplicates (Fixture      *f,
     /* the same version twice: the first one */
     { NULL, "mtrk.same@example.com", AUTH_B, f->now + 100, 5, delivered, NULL },
     { NULL, "mtrk.same@example.com", AUTH_B, f->now + 100, 5, relayed, NULL },
+    /* an already expired version 3, then version 2: the expired record is replaced, as
+     * one by one (PostgreSQL: not collapsed, PG_PUT_MANY_EXPIRY_SLACK) */
+    { NULL, "mtrk.expired@example.com", AUTH_B, f->now - 10, 3, delivered, NULL },
+    { NULL, "mtrk.expired@example.com", AUTH_B, f->now + 100, 2, relayed, NULL },
   };
 
   g_test_summary ("track_store_put_many() with one ENVID twice (same B) in one batch: the "
                   "highest version is stored whatever the order, the same version twice "
-                  "is one record, every write reported stored");
+                  "is one record, every write reported stored; an expired one is replaced by a "
+                  "lower version as one by one");
   if (!have_store (f))
     return;
   track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
@@ -799,6 +805,8 @@ test_put_many_duplicates (Fixture      *f,
   g_assert_cmpstr (a2, ==, "delivered");
   a3 = served_action (f, "mtrk.same@example.com");
   g_assert_cmpstr (a3, ==, "delivered");
+  a4 = served_action (f, "mtrk.expired@example.com");
+  g_assert_cmpstr (a4, ==, "relayed");
 }
 
 static void
