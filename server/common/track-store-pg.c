@@ -15,6 +15,9 @@
  *     node are one atomic statement. When nothing was written, the owner row tells a
  *     refused takeover (another B, compared here in constant time) from a stale or
  *     duplicate update.
+ *   - put_many: one statement per batch (SQL_PUT_MANY: SQL_PUT over unnest() of binary
+ *     arrays), after settling in C what one statement cannot do (another B for an ENVID,
+ *     several writes of one (ENVID, node)); see pg_put_many.
  *   - fetch: SELECT by ENVID (and node) only; B is compared in C by track-store.c.
  *   - statements are prepared once per connection, parameters binary with their types.
  *   - expire: msgtrk_expire(now, batch) in the database deletes one batch through the
@@ -29,7 +32,9 @@
  *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
  *     SQL_FETCH_MANY, when every connection is busy (pg_fetch_all).
  * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
- * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; PG_STATEMENT_TIMEOUT_MS per
+ * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; TRACK_STORE_MAX_BATCH writes per
+ * SQL_PUT_MANY, collapsed per (ENVID, node) only when expiring later than
+ * PG_PUT_MANY_EXPIRY_SLACK seconds from now; PG_STATEMENT_TIMEOUT_MS per
  * statement; PG_CONNECT_TIMEOUT_SECONDS per connection attempt; PG_EXPIRE_BATCH rows per
  * expiry statement; the password file at most PG_MAX_PASSWORD_FILE octets.
  * Never: select or compare on B in SQL for a lookup; log B, A, fields or the password;
@@ -56,6 +61,10 @@
 #define PG_BACKOFF_MAX_MS 30000
 #define PG_EXPIRE_BATCH 10000
 #define PG_MAX_PASSWORD_FILE 1024
+/* put_many collapses several writes of one (ENVID, node) into their highest version only
+ * while each expires later than this many seconds from now (the database, whose clock
+ * decides expiry, may be this far ahead); the others are written one by one. */
+#define PG_PUT_MANY_EXPIRY_SLACK 60
 /* Most lookups answered by one SQL_FETCH_MANY (the ENVIDs of one batch: at most 100
  * octets each, so a parameter of at most ~53 KiB). */
 #define PG_LOOKUP_BATCH TRACK_STORE_LOOKUP_BATCH
@@ -134,6 +143,33 @@ static const char *const migrations[] = {
   "WHERE r.expires_at <= extract (epoch FROM now ())::bigint "                            \
   "   OR (r.authenticator = EXCLUDED.authenticator AND r.version < EXCLUDED.version) "    \
   "RETURNING 1"
+/* SQL_PUT for a whole put_many batch, one statement: $1..$6 the writes as arrays (envid,
+ * B, expires, version, fields, node; one per (envid, node), all of one ENVID with one B),
+ * $7..$9 one owner claim per ENVID (envid, B, the latest expiry of its writes). The same
+ * conditions as SQL_PUT; rows taken in key order (the same lock order in every batch).
+ * Returns the (envid, node) of every record written. */
+#define SQL_PUT_MANY                                                                     \
+  "WITH owner AS ("                                                                      \
+  "  INSERT INTO msgtrk_owner AS o (envid, authenticator, expires_at) "                  \
+  "  SELECT * FROM unnest ($7::bytea[], $8::text[], $9::int8[]) "                        \
+  "    AS c (envid, authenticator, expires_at) ORDER BY envid "                          \
+  "  ON CONFLICT (envid) DO UPDATE SET authenticator = EXCLUDED.authenticator, "          \
+  "    expires_at = CASE WHEN o.authenticator = EXCLUDED.authenticator "                  \
+  "      THEN greatest (o.expires_at, EXCLUDED.expires_at) ELSE EXCLUDED.expires_at END " \
+  "  WHERE o.expires_at <= extract (epoch FROM now ())::bigint "                         \
+  "     OR o.authenticator = EXCLUDED.authenticator "                                    \
+  "  RETURNING o.envid) "                                                                \
+  "INSERT INTO msgtrk_record AS r (envid, node, authenticator, expires_at, version, fields) " \
+  "SELECT w.envid, w.node, w.authenticator, w.expires_at, w.version, w.fields "           \
+  "FROM unnest ($1::bytea[], $2::text[], $3::int8[], $4::int8[], $5::bytea[], $6::text[]) " \
+  "  AS w (envid, authenticator, expires_at, version, fields, node) "                     \
+  "  JOIN owner USING (envid) ORDER BY w.envid, w.node "                                  \
+  "ON CONFLICT (envid, node) DO UPDATE SET authenticator = EXCLUDED.authenticator, "      \
+  "  expires_at = EXCLUDED.expires_at, version = EXCLUDED.version, "                      \
+  "  fields = EXCLUDED.fields, stored_at = now () "                                       \
+  "WHERE r.expires_at <= extract (epoch FROM now ())::bigint "                            \
+  "   OR (r.authenticator = EXCLUDED.authenticator AND r.version < EXCLUDED.version) "    \
+  "RETURNING r.envid, r.node"
 /* Who owns the ENVID (after a put that wrote nothing). */
 #define SQL_OWNER                                                                        \
   "SELECT authenticator, (expires_at <= extract (epoch FROM now ())::bigint) "          \
@@ -159,11 +195,14 @@ static const char *const migrations[] = {
 #define OID_INT4 23
 #define OID_TEXT 25
 #define OID_BYTEA_ARRAY 1001
+#define OID_TEXT_ARRAY 1009
+#define OID_INT8_ARRAY 1016
 
 /* The statements, prepared once per connection (slot_connect). */
 typedef enum
 {
   STMT_PUT,
+  STMT_PUT_MANY,
   STMT_OWNER,
   STMT_FETCH_NODE,
   STMT_FETCH_ALL,
@@ -177,10 +216,14 @@ static const struct
   const char *name;
   const char *sql;
   int n_params;
-  Oid types[6];
+  Oid types[9];
 } statements[N_STMTS] = {
   [STMT_PUT] = { "msgtrk_put", SQL_PUT, 6,
                  { OID_BYTEA, OID_TEXT, OID_INT8, OID_INT8, OID_BYTEA, OID_TEXT } },
+  [STMT_PUT_MANY] = { "msgtrk_put_many", SQL_PUT_MANY, 9,
+                      { OID_BYTEA_ARRAY, OID_TEXT_ARRAY, OID_INT8_ARRAY, OID_INT8_ARRAY,
+                        OID_BYTEA_ARRAY, OID_TEXT_ARRAY, OID_BYTEA_ARRAY, OID_TEXT_ARRAY,
+                        OID_INT8_ARRAY } },
   [STMT_OWNER] = { "msgtrk_owner", SQL_OWNER, 1, { OID_BYTEA } },
   [STMT_FETCH_NODE] = { "msgtrk_fetch_node", SQL_FETCH_NODE, 2, { OID_BYTEA, OID_TEXT } },
   [STMT_FETCH_ALL] = { "msgtrk_fetch_all", SQL_FETCH_ALL, 1, { OID_BYTEA } },
@@ -565,7 +608,7 @@ slot_exec (PgStore           *self,
            const int         *lengths,
            GError           **error)
 {
-  int formats[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+  int formats[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
   int n_params = statements[stmt].n_params;
 
   g_assert (n_params <= (int) G_N_ELEMENTS (formats));
@@ -756,105 +799,231 @@ pg_put_node (gpointer    impl,
   return ok;
 }
 
-/* put_many: the writes in one pipeline, ended by one Sync, so they are one implicit
- * transaction (one commit) and one round trip. A write that wrote nothing (a takeover
- * attempt, a stale or duplicate version) is then classified by pg_put_node, which runs
- * the idempotent statement again; if the pipeline fails as a whole (a lost connection,
- * an error that aborted the transaction), every write is done by pg_put_node. */
+/* How pg_put_many takes each write of a batch. */
+typedef enum
+{
+  PUT_IN_STATEMENT, /* one of SQL_PUT_MANY's rows (the kept write of its (ENVID, node)) */
+  PUT_SUPERSEDED,   /* same ENVID, node and B as a higher (or equal, earlier) version in
+                     * the statement: stored or dropped as that one is */
+  PUT_DEFERRED,     /* pg_put_node after the statement, in batch order */
+} PutWay;
+
+/* Open a binary one-dimension array of @n elements of type @elem (array_recv). */
+static GByteArray *
+array_new (Oid   elem,
+           guint n)
+{
+  GByteArray *a = g_byte_array_sized_new (20 + n * 16);
+  guint32 head[5] = { GUINT32_TO_BE (1), 0, GUINT32_TO_BE (elem), GUINT32_TO_BE (n),
+                      GUINT32_TO_BE (1) };
+
+  g_byte_array_append (a, (const guint8 *) head, sizeof head);
+  return a;
+}
+
+static void
+array_add (GByteArray *a,
+           const void *data,
+           gsize       len)
+{
+  guint32 len_be = GUINT32_TO_BE ((guint32) len);
+
+  g_byte_array_append (a, (const guint8 *) &len_be, 4);
+  g_byte_array_append (a, data, (guint) len);
+}
+
+static void
+array_add_int8 (GByteArray *a,
+                gint64      v)
+{
+  guint64 be = GUINT64_TO_BE ((guint64) v);
+
+  array_add (a, &be, 8);
+}
+
+/* One ENVID of a batch: its first B, and whether a write of another B came since. */
+typedef struct
+{
+  const char *authenticator;
+  gboolean other_b;
+  gint64 owner_expires; /* the latest expiry of its writes in the statement */
+} PutEnvid;
+
+/* put_many: the whole batch in one statement (SQL_PUT_MANY), one round trip and one
+ * transaction, with the result of writing each one by one:
+ *   - an ENVID's writes go into the statement with the batch's first B for it, up to the
+ *     first write of another B; that write and every later one of the ENVID are done by
+ *     pg_put_node after the statement, in batch order (a takeover attempt classified as
+ *     by a put of its own; an owner that expired meanwhile taken over as one by one);
+ *   - several writes of one (ENVID, node) with that B (ON CONFLICT cannot touch a row
+ *     twice in one statement): the highest version goes into the statement (the earlier
+ *     one of equal versions), the others are stored or dropped with it, as one by one;
+ *     except when one of them expires within PG_PUT_MANY_EXPIRY_SLACK seconds (an
+ *     expired record is overwritten even by an older version, by the database's clock):
+ *     then the later ones are deferred too;
+ *   - a write the statement did not write (another owner, a stale or duplicate version)
+ *     is classified by pg_put_node, which runs the idempotent SQL_PUT again; a write
+ *     superseded by one that was not written, too;
+ *   - if the statement fails as a whole (a lost connection, an error), every write is
+ *     done by pg_put_node. */
 static void
 pg_put_many (gpointer         impl,
              TrackStoreWrite *writes,
              guint            n)
 {
   PgStore *self = impl;
-  g_autofree guint64 *nums = g_new0 (guint64, 2 * (gsize) n);
-  g_autofree int *written = g_new0 (int, n);
-  int formats[6] = { 1, 1, 1, 1, 1, 1 };
+  g_autofree PutWay *way = g_new0 (PutWay, n);
+  /* For each write not deferred: the first write of its (ENVID, node), which names the
+   * group; for a group's first write j: top[j] the write in the statement, deferred[j]
+   * whether one of the group was deferred (then every later one is), written[j]. */
+  g_autofree guint *group = g_new0 (guint, n);
+  g_autofree guint *top = g_new0 (guint, n);
+  g_autofree gboolean *deferred = g_new0 (gboolean, n);
+  g_autofree gboolean *written = g_new0 (gboolean, n);
+  g_autoptr (GHashTable) envids = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                         g_free);
+  g_autoptr (GHashTable) rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GPtrArray) owners = g_ptr_array_new (); /* const char* ENVIDs, batch order */
+  gint64 soon = g_get_real_time () / G_USEC_PER_SEC + PG_PUT_MANY_EXPIRY_SLACK;
+  guint n_rows = 0;
   gboolean ok = FALSE;
-  gboolean synced = FALSE;
-  PgSlot *slot;
 
-  slot = slot_acquire (self, NULL);
-  if (slot != NULL && slot_connect (self, slot, NULL) && PQenterPipelineMode (slot->conn))
-    {
-      PGconn *conn = slot->conn;
-
-      ok = TRUE;
-      for (guint i = 0; i < n && ok; i++)
-        {
-          TrackStoreWrite *w = &writes[i];
-          const char *values[6];
-          int lengths[6];
-
-          nums[2 * i] = GUINT64_TO_BE ((guint64) w->expires);
-          nums[2 * i + 1] = GUINT64_TO_BE ((guint64) w->version);
-          values[0] = w->envid;
-          values[1] = w->authenticator;
-          values[2] = (const char *) &nums[2 * i];
-          values[3] = (const char *) &nums[2 * i + 1];
-          values[4] = w->fields;
-          values[5] = w->node;
-          lengths[0] = (int) strlen (w->envid);
-          lengths[1] = (int) strlen (w->authenticator);
-          lengths[2] = lengths[3] = 8;
-          lengths[4] = (int) strlen (w->fields);
-          lengths[5] = (int) strlen (w->node);
-          ok = PQsendQueryPrepared (conn, statements[STMT_PUT].name, 6, values, lengths,
-                                    formats, 1) == 1;
-        }
-      synced = ok && PQpipelineSync (conn) == 1;
-      ok = synced;
-      /* Every result, then the Sync's, even after a failure (the pipeline must drain). */
-      for (guint i = 0; ok && i < n; i++)
-        {
-          PGresult *res = PQgetResult (conn);
-
-          if (res == NULL || PQresultStatus (res) != PGRES_TUPLES_OK)
-            ok = FALSE;
-          else
-            written[i] = PQntuples (res);
-          PQclear (res);
-          /* The NULL that ends this statement's results. */
-          while (res != NULL && (res = PQgetResult (conn)) != NULL)
-            PQclear (res);
-        }
-      /* n statements end with a NULL each: more NULLs than that, nothing is coming. */
-      for (guint nulls = 0; synced && nulls <= n + 1;)
-        {
-          PGresult *res = PQgetResult (conn);
-          ExecStatusType st;
-
-          if (res == NULL)
-            {
-              if (PQstatus (conn) != CONNECTION_OK)
-                break;
-              nulls++;
-              continue;
-            }
-          st = PQresultStatus (res);
-          PQclear (res);
-          if (st == PGRES_PIPELINE_SYNC)
-            break;
-          if (st == PGRES_FATAL_ERROR)
-            ok = FALSE;
-        }
-      if (!PQexitPipelineMode (conn) || PQstatus (conn) != CONNECTION_OK)
-        {
-          /* A pipeline that could not be ended: drop the connection (reconnected at the
-           * next use). */
-          ok = FALSE;
-          PQfinish (slot->conn);
-          slot->conn = NULL;
-          slot->schema_ok = FALSE;
-        }
-    }
-  if (slot != NULL)
-    slot_release (self, slot);
   for (guint i = 0; i < n; i++)
-    if (!ok || written[i] != 1)
-      pg_put_node (impl, writes[i].node, writes[i].envid, writes[i].authenticator,
-                   writes[i].expires, writes[i].version, writes[i].fields,
-                   &writes[i].error);
+    {
+      TrackStoreWrite *w = &writes[i];
+      PutEnvid *e = g_hash_table_lookup (envids, w->envid);
+      char *key;
+      gpointer k;
+      guint j;
+
+      if (e == NULL)
+        {
+          e = g_new0 (PutEnvid, 1);
+          e->authenticator = w->authenticator;
+          e->owner_expires = w->expires;
+          g_hash_table_insert (envids, (gpointer) w->envid, e);
+          g_ptr_array_add (owners, (gpointer) w->envid);
+        }
+      else if (!e->other_b && !track_store_authenticator_equal (e->authenticator,
+                                                                w->authenticator))
+        e->other_b = TRUE;
+      if (e->other_b)
+        {
+          way[i] = PUT_DEFERRED;
+          continue;
+        }
+      /* A node name holds no newline: the last one ends the ENVID. */
+      key = g_strconcat (w->envid, "\n", w->node, NULL);
+      if (!g_hash_table_lookup_extended (rows, key, NULL, &k))
+        {
+          way[i] = PUT_IN_STATEMENT;
+          group[i] = top[i] = i;
+          g_hash_table_insert (rows, key, GUINT_TO_POINTER (i));
+          e->owner_expires = MAX (e->owner_expires, w->expires);
+          n_rows++;
+          continue;
+        }
+      g_free (key);
+      j = GPOINTER_TO_UINT (k);
+      if (deferred[j] || w->expires <= soon || writes[top[j]].expires <= soon)
+        {
+          deferred[j] = TRUE;
+          way[i] = PUT_DEFERRED;
+          continue;
+        }
+      group[i] = j;
+      e->owner_expires = MAX (e->owner_expires, w->expires);
+      if (w->version > writes[top[j]].version)
+        {
+          way[top[j]] = PUT_SUPERSEDED;
+          way[i] = PUT_IN_STATEMENT;
+          top[j] = i;
+        }
+      else
+        way[i] = PUT_SUPERSEDED;
+    }
+
+  if (n_rows > 0)
+    {
+      g_autoptr (GByteArray) a_envid = array_new (OID_BYTEA, n_rows);
+      g_autoptr (GByteArray) a_auth = array_new (OID_TEXT, n_rows);
+      g_autoptr (GByteArray) a_expires = array_new (OID_INT8, n_rows);
+      g_autoptr (GByteArray) a_version = array_new (OID_INT8, n_rows);
+      g_autoptr (GByteArray) a_fields = array_new (OID_BYTEA, n_rows);
+      g_autoptr (GByteArray) a_node = array_new (OID_TEXT, n_rows);
+      g_autoptr (GByteArray) o_envid = array_new (OID_BYTEA, owners->len);
+      g_autoptr (GByteArray) o_auth = array_new (OID_TEXT, owners->len);
+      g_autoptr (GByteArray) o_expires = array_new (OID_INT8, owners->len);
+      g_autoptr (GError) error = NULL;
+      GByteArray *params[9] = { a_envid, a_auth, a_expires, a_version, a_fields, a_node,
+                                o_envid, o_auth, o_expires };
+      const char *values[9];
+      int lengths[9];
+      PGresult *res = NULL;
+      PgSlot *slot;
+
+      for (guint i = 0; i < n; i++)
+        if (way[i] == PUT_IN_STATEMENT)
+          {
+            TrackStoreWrite *w = &writes[i];
+
+            array_add (a_envid, w->envid, strlen (w->envid));
+            array_add (a_auth, w->authenticator, strlen (w->authenticator));
+            array_add_int8 (a_expires, w->expires);
+            array_add_int8 (a_version, w->version);
+            array_add (a_fields, w->fields, strlen (w->fields));
+            array_add (a_node, w->node, strlen (w->node));
+          }
+      for (guint i = 0; i < owners->len; i++)
+        {
+          const char *envid = owners->pdata[i];
+          PutEnvid *e = g_hash_table_lookup (envids, envid);
+
+          array_add (o_envid, envid, strlen (envid));
+          array_add (o_auth, e->authenticator, strlen (e->authenticator));
+          array_add_int8 (o_expires, e->owner_expires);
+        }
+      for (guint p = 0; p < G_N_ELEMENTS (params); p++)
+        {
+          values[p] = (const char *) params[p]->data;
+          lengths[p] = (int) params[p]->len;
+        }
+      slot = slot_acquire (self, &error);
+      if (slot != NULL)
+        {
+          res = slot_exec (self, slot, STMT_PUT_MANY, values, lengths, &error);
+          slot_release (self, slot);
+        }
+      if (res != NULL && PQnfields (res) == 2)
+        {
+          ok = TRUE;
+          for (int r = 0; r < PQntuples (res); r++)
+            {
+              g_autofree char *key = NULL;
+              gpointer k;
+
+              key = g_strdup_printf ("%.*s\n%.*s", PQgetlength (res, r, 0),
+                                     PQgetvalue (res, r, 0), PQgetlength (res, r, 1),
+                                     PQgetvalue (res, r, 1));
+              if (g_hash_table_lookup_extended (rows, key, NULL, &k))
+                written[GPOINTER_TO_UINT (k)] = TRUE;
+            }
+        }
+      else if (error != NULL)
+        g_debug ("put_many: %s; writing one by one", error->message);
+      g_clear_pointer (&res, PQclear);
+    }
+
+  for (guint i = 0; i < n; i++)
+    {
+      TrackStoreWrite *w = &writes[i];
+
+      /* Written, or superseded by a write that was: done. */
+      if (ok && way[i] != PUT_DEFERRED && written[group[i]])
+        continue;
+      pg_put_node (impl, w->node, w->envid, w->authenticator, w->expires, w->version,
+                   w->fields, &w->error);
+    }
 }
 
 static gboolean

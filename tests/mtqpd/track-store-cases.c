@@ -529,6 +529,205 @@ test_put_many_fields (StoreFixture *f,
     g_clear_error (&puts[i].error);
 }
 
+static char *
+stored_owner (StoreFixture *f,
+              const char *envid)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) loaded = NULL;
+  char *auth = NULL;
+
+  loaded = track_store_load (f->store, envid, &auth, NULL, &error);
+  g_assert_no_error (error);
+  return auth;
+}
+
+static void
+test_put_many_owner (StoreFixture *f,
+                     gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) relayed = store_make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = store_make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) delayed = store_make_report (ENVID, "delayed");
+  g_autofree char *served = NULL;
+  g_autofree char *owner = NULL;
+  TrackStorePut puts[] = {
+    { NULL, ENVID, AUTH_B, f->now + 100, 1, relayed, NULL },
+    /* another B for the same ENVID in the same batch: the first owner keeps it */
+    { NULL, ENVID, HIJACK_B, f->now + 7200, 9, delivered, NULL },
+    /* the owner's next version after that attempt: stored */
+    { NULL, ENVID, AUTH_B, f->now + 100, 2, delayed, NULL },
+    /* the other way round: HIJACK_B first owns this one, AUTH_B is refused */
+    { NULL, "mtrk.second@example.com", HIJACK_B, f->now + 100, 1, delivered, NULL },
+    { NULL, "mtrk.second@example.com", AUTH_B, f->now + 100, 5, relayed, NULL },
+    /* a first write that is already expired, then another B takes the ENVID (as one by
+     * one), then the first B is refused */
+    { NULL, "mtrk.third@example.com", AUTH_B, f->now - 10, 1, relayed, NULL },
+    { NULL, "mtrk.third@example.com", HIJACK_B, f->now + 100, 1, delivered, NULL },
+    { NULL, "mtrk.third@example.com", AUTH_B, f->now + 100, 2, delayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many() with one ENVID of two Bs in one batch: the "
+                  "batch's first owner keeps it, the other B's write gets the takeover "
+                  "error, the owner's later writes in the batch are stored; an expired "
+                  "first write is taken over as one by one");
+  if (!have_store (f))
+    return;
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  g_assert_no_error (puts[0].error);
+  g_assert_error (puts[1].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_no_error (puts[2].error);
+  g_assert_no_error (puts[3].error);
+  g_assert_error (puts[4].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_no_error (puts[5].error);
+  g_assert_no_error (puts[6].error);
+  g_assert_error (puts[7].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  served = served_action (f, ENVID);
+  g_assert_cmpstr (served, ==, "delayed");
+  owner = stored_owner (f, ENVID);
+  g_assert_cmpstr (owner, ==, AUTH_B);
+  g_clear_pointer (&owner, g_free);
+  owner = stored_owner (f, "mtrk.second@example.com");
+  g_assert_cmpstr (owner, ==, HIJACK_B);
+  g_clear_pointer (&owner, g_free);
+  owner = stored_owner (f, "mtrk.third@example.com");
+  g_assert_cmpstr (owner, ==, HIJACK_B);
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_clear_error (&puts[i].error);
+}
+
+static void
+test_put_many_duplicates (StoreFixture *f,
+                          gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) relayed = store_make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = store_make_report (ENVID, "delivered");
+  g_autofree char *a1 = NULL;
+  g_autofree char *a2 = NULL;
+  g_autofree char *a3 = NULL;
+  g_autofree char *a4 = NULL;
+  TrackStorePut puts[] = {
+    /* versions 3 then 2: 3 stays */
+    { NULL, ENVID, AUTH_B, f->now + 100, 3, delivered, NULL },
+    { NULL, ENVID, AUTH_B, f->now + 100, 2, relayed, NULL },
+    /* versions 2 then 3: 3 */
+    { NULL, "mtrk.up@example.com", AUTH_B, f->now + 100, 2, relayed, NULL },
+    { NULL, "mtrk.up@example.com", AUTH_B, f->now + 100, 3, delivered, NULL },
+    /* the same version twice: the first one */
+    { NULL, "mtrk.same@example.com", AUTH_B, f->now + 100, 5, delivered, NULL },
+    { NULL, "mtrk.same@example.com", AUTH_B, f->now + 100, 5, relayed, NULL },
+    /* an already expired version 3, then version 2: the expired record is replaced, as
+     * one by one (PostgreSQL: not collapsed, PG_PUT_MANY_EXPIRY_SLACK) */
+    { NULL, "mtrk.expired@example.com", AUTH_B, f->now - 10, 3, delivered, NULL },
+    { NULL, "mtrk.expired@example.com", AUTH_B, f->now + 100, 2, relayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many() with one ENVID twice (same B) in one batch: the "
+                  "highest version is stored whatever the order, the same version twice "
+                  "is one record, every write reported stored; an expired one is replaced by a "
+                  "lower version as one by one");
+  if (!have_store (f))
+    return;
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_assert_no_error (puts[i].error);
+  a1 = served_action (f, ENVID);
+  g_assert_cmpstr (a1, ==, "delivered");
+  a2 = served_action (f, "mtrk.up@example.com");
+  g_assert_cmpstr (a2, ==, "delivered");
+  a3 = served_action (f, "mtrk.same@example.com");
+  g_assert_cmpstr (a3, ==, "delivered");
+  a4 = served_action (f, "mtrk.expired@example.com");
+  g_assert_cmpstr (a4, ==, "relayed");
+}
+
+static void
+test_put_many_stale (StoreFixture *f,
+                     gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) relayed = store_make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = store_make_report (ENVID, "delivered");
+  g_autofree char *a1 = NULL;
+  g_autofree char *a2 = NULL;
+  TrackStorePut puts[] = {
+    { NULL, ENVID, AUTH_B, f->now + 100, 5, relayed, NULL },
+    /* the stored version again: a duplicate */
+    { NULL, ENVID, AUTH_B, f->now + 100, 10, relayed, NULL },
+    { NULL, "mtrk.other@example.com", AUTH_B, f->now + 100, 1, relayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many() with writes older than (or as old as) the "
+                  "stored version: the stored record stays, no error; the batch's other "
+                  "writes are stored");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, 10,
+                                            delivered, &error));
+  g_assert_no_error (error);
+  track_store_put_many (f->store, puts, G_N_ELEMENTS (puts));
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_assert_no_error (puts[i].error);
+  a1 = served_action (f, ENVID);
+  g_assert_cmpstr (a1, ==, "delivered");
+  a2 = served_action (f, "mtrk.other@example.com");
+  g_assert_cmpstr (a2, ==, "relayed");
+}
+
+static void
+test_put_many_limit (StoreFixture *f,
+                     gconstpointer data)
+{
+  g_autoptr (MsgtrkReport) report = store_make_report (ENVID, "delivered");
+  g_autofree TrackStorePut *puts = g_new0 (TrackStorePut, TRACK_STORE_MAX_BATCH + 1);
+  g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("track_store_put_many() with TRACK_STORE_MAX_BATCH records: all stored "
+                  "(some ENVIDs twice, one with another B); one past the limit: refused "
+                  "as a programming error, nothing stored");
+  if (!have_store (f))
+    return;
+  for (guint i = 0; i <= TRACK_STORE_MAX_BATCH; i++)
+    {
+      /* Every eighth write repeats the previous ENVID with a higher version. */
+      guint e = (i % 8 == 7) ? i - 1 : i;
+
+      g_ptr_array_add (envids, g_strdup_printf ("mtrk.batch%u@example.com", e));
+      puts[i].envid = envids->pdata[i];
+      puts[i].authenticator = AUTH_B;
+      puts[i].expires = f->now + 100;
+      puts[i].version = (gint64) i + 1;
+      puts[i].report = report;
+    }
+  puts[100].authenticator = HIJACK_B; /* the ENVID of write 99: a takeover attempt */
+  puts[100].envid = envids->pdata[99];
+  track_store_put_many (f->store, puts, TRACK_STORE_MAX_BATCH);
+  for (guint i = 0; i < TRACK_STORE_MAX_BATCH; i++)
+    if (i == 100)
+      g_assert_error (puts[i].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+    else
+      g_assert_no_error (puts[i].error);
+  for (guint i = 0; i < TRACK_STORE_MAX_BATCH; i++)
+    {
+      g_autoptr (MsgtrkReport) r = track_store_lookup (f->store, puts[i].envid, SECRET_A,
+                                                       f->now, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (r);
+    }
+  for (guint i = 0; i <= TRACK_STORE_MAX_BATCH; i++)
+    g_clear_error (&puts[i].error);
+
+  /* One past: nothing written (the last ENVID is new). */
+  g_assert_cmpuint (TRACK_STORE_MAX_BATCH % 8, !=, 7);
+  g_test_expect_message ("msgtrk-server", G_LOG_LEVEL_CRITICAL, "*TRACK_STORE_MAX_BATCH*");
+  track_store_put_many (f->store, puts, TRACK_STORE_MAX_BATCH + 1);
+  g_test_assert_expected_messages ();
+  g_assert_null (track_store_lookup (f->store, envids->pdata[TRACK_STORE_MAX_BATCH], SECRET_A,
+                                     f->now, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+}
 
 /* The fixture data of (@backend, @open): one per pair, as long as the program runs. */
 static const Backend *
@@ -581,6 +780,10 @@ store_cases_add (const char   *backend,
     { "binary-envid", test_binary_envid },
     { "put-many", test_put_many },
     { "put-many-fields", test_put_many_fields },
+    { "put-many-owner", test_put_many_owner },
+    { "put-many-duplicates", test_put_many_duplicates },
+    { "put-many-stale", test_put_many_stale },
+    { "put-many-limit", test_put_many_limit },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)

@@ -645,6 +645,60 @@ test_pg_nodes (void)
 #endif
 }
 
+static void
+test_pg_put_many_nodes (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr (TrackStore) a = NULL;
+  g_autoptr (MsgtrkReport) relayed = store_make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) delivered = store_make_report (ENVID, "delivered");
+  g_autoptr (MsgtrkReport) delayed = store_make_report (ENVID, "delayed");
+  g_autofree char *served = NULL;
+  g_autofree char *check = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  TrackStorePut puts[] = {
+    { "node-a", ENVID, AUTH_B, now + 100, 2, relayed, NULL },
+    { "node-b", ENVID, AUTH_B, now + 7200, 1, delivered, NULL },
+    /* node-a again, older: dropped */
+    { "node-a", ENVID, AUTH_B, now + 100, 1, delayed, NULL },
+    /* another B through a third node: refused */
+    { "node-c", ENVID, HIJACK_B, now + 9000, 9, delayed, NULL },
+  };
+
+  g_test_summary ("track_store_put_many() with one ENVID from several nodes in one batch: "
+                  "each node's record stored (its highest version), the owner's expiry the "
+                  "latest of its writes, a takeover through another node refused");
+  if (g_getenv ("MSGTRK_TEST_PG_CONNINFO") == NULL)
+    {
+      g_test_skip ("no PostgreSQL");
+      return;
+    }
+  dir = mt_tmpdir_new ();
+  a = open_node (dir, "node-a");
+  g_assert_null (track_store_lookup (a, "mtrk.setup@example.com", SECRET_A, now, NULL));
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+  track_store_put_many (a, puts, G_N_ELEMENTS (puts));
+  g_assert_no_error (puts[0].error);
+  g_assert_no_error (puts[1].error);
+  g_assert_no_error (puts[2].error);
+  g_assert_error (puts[3].error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  served = served_actions (a, now);
+  g_assert_cmpstr (served, ==, "delivered,relayed");
+  check = g_strdup_printf ("DO $$ BEGIN IF (SELECT expires_at FROM msgtrk_owner) <> %"
+                           G_GINT64_FORMAT " OR (SELECT count (*) FROM msgtrk_record) <> 2 "
+                           "THEN RAISE EXCEPTION 'owner expiry or records'; END IF; END $$",
+                           now + 7200);
+  pg_sql (check);
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    g_clear_error (&puts[i].error);
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
 /* The schema as migration 1 left it (frozen: the upgrade starts from it). */
 #define SCHEMA_1                                                                        \
   "CREATE TABLE msgtrk_schema_version (version integer NOT NULL);"                      \
@@ -748,6 +802,7 @@ main (int    argc,
   g_test_add_func ("/store/postgresql-only/config", test_pg_config);
   g_test_add_func ("/store/postgresql-only/schema-newer", test_pg_schema);
   g_test_add_func ("/store/postgresql-only/nodes", test_pg_nodes);
+  g_test_add_func ("/store/postgresql-only/put-many-nodes", test_pg_put_many_nodes);
   g_test_add_func ("/store/postgresql-only/migration-2", test_pg_migration_2);
   g_test_add_func ("/store/node-config", test_pg_node_config);
   g_test_add_func ("/store/postgresql-only/expire-batches", test_pg_expire_batches);
