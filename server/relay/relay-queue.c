@@ -543,8 +543,8 @@ checksum_holds (int         fd,
 
 /* Read the envelope at the head of the queue file @path: TRUE with *@data NULL and
  * *@offset 0 if the file has no head (an older version's file, whose envelope is its
- * .env) and with *@data NULL if the head or checksum does not hold (a file never
- * accepted); FALSE if it cannot be read. */
+ * .env) and with *@data NULL and *@incomplete if the head or checksum does not hold (a
+ * file never accepted) or the file is marked free; FALSE if it cannot be read. */
 static gboolean
 read_envelope_block (const char  *path,
                      char       **data,
@@ -573,6 +573,14 @@ read_envelope_block (const char  *path,
   if (n < 0)
     n = 0;
   head[n] = '\0';
+  /* A done message's file marked free (relay_queue_recycle_files()) holds no message, even
+   * beside an .env of that message a crash brought back: never read through that .env. */
+  if (g_str_has_prefix (head, RELAY_QUEUE_FREE_TAG))
+    {
+      close (fd);
+      *incomplete = TRUE;
+      return TRUE;
+    }
   if (n > 0 && n >= (ssize_t) tag_len && !g_str_has_prefix (head, RELAY_QUEUE_ENVELOPE_TAG))
     {
       close (fd);
@@ -1152,8 +1160,10 @@ relay_queue_scan (RelayQueue  *queue,
           msg = message_load (path, env, &local_error);
           if (msg == NULL && local_error == NULL)
             {
-              g_info ("%s: removing a message never accepted (no envelope, or cut short)", id);
+              g_info ("%s: removing a message never accepted (no envelope, or cut short) "
+                      "or a free file", id);
               g_unlink (path);
+              g_unlink (env); /* a free file's .env: its message is done */
               continue;
             }
           if (msg == NULL)
