@@ -499,8 +499,12 @@ relay_queue_read_body (RelayQueue   *queue,
   if (msg->body != NULL)
     {
       gconstpointer data = g_bytes_get_data (msg->body, len);
+      char *copy = g_malloc (*len + 1);
 
-      return g_strndup (data, *len);
+      /* every octet, a NUL too, as the file path returns them */
+      memcpy (copy, data, *len);
+      copy[*len] = '\0';
+      return copy;
     }
   path = relay_queue_msg_path (queue, msg->id);
   if (!g_file_get_contents (path, &contents, &total, error))

@@ -407,6 +407,32 @@ test_keep_body (void)
   mt_tmpdir_remove (dir);
 }
 
+/* A kept text is the file's octets exactly, a NUL among them too (the first attempt's
+ * relay_queue_read_body() from memory, as later ones from the file). */
+static void
+test_keep_body_nul (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GError) error = NULL;
+  RelayQueue *queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, NULL, &error);
+  g_autoptr (RelayMessage) msg = make_message ("nul", 0);
+  GString *file = g_string_new ("EEEE");
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  g_assert_no_error (error);
+  g_string_append_len (file, "a\0b\r\n", 5);
+  msg->body_offset = 4;
+  g_assert_true (relay_queue_keep_body (queue, msg, file));
+  text = relay_queue_read_body (queue, msg, &len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (text, len, "a\0b\r\n", 5);
+  g_assert_cmpint (text[len], ==, '\0');
+  relay_message_free (g_steal_pointer (&msg));
+  relay_queue_free (queue);
+  mt_tmpdir_remove (dir);
+}
+
 static gboolean
 file_starts_with (const char *path,
                   const char *prefix)
@@ -543,6 +569,7 @@ main (int   argc,
   g_test_add_func ("/relay-queue/hop-preferred", test_hop_preferred);
   g_test_add_func ("/relay-queue/stock", test_stock);
   g_test_add_func ("/relay-queue/keep-body", test_keep_body);
+  g_test_add_func ("/relay-queue/keep-body-nul", test_keep_body_nul);
   g_test_add_func ("/relay-queue/recycle", test_recycle);
   g_test_add_func ("/relay-queue/recycle-crash-env", test_recycle_crash_env);
   return g_test_run ();
