@@ -1147,8 +1147,11 @@ cmd_data (Session    *s,
     }
   if (!up_write (s, buf->str, buf->len))
     {
-      /* The "." may not have reached the upstream: keep the pending registration (the
-       * follower binds it if Postfix logs the message; otherwise it expires). */
+      /* The write failed, so its last octets, the ".", did not all reach the upstream:
+       * Postfix accepts nothing, and a pending registration kept would hold up every
+       * message with this Message-ID (451 after pending_claim_wait) until it expires. */
+      if (message_id != NULL)
+        postfix_registration_drop_pending (s->front->registration_dir, message_id);
       return FALSE;
     }
   /* The pending registration's fdatasync while Postfix writes and syncs its queue file. */

@@ -499,8 +499,12 @@ relay_queue_read_body (RelayQueue   *queue,
   if (msg->body != NULL)
     {
       gconstpointer data = g_bytes_get_data (msg->body, len);
+      char *copy = g_malloc (*len + 1);
 
-      return g_strndup (data, *len);
+      /* every octet, a NUL too, as the file path returns them */
+      memcpy (copy, data, *len);
+      copy[*len] = '\0';
+      return copy;
     }
   path = relay_queue_msg_path (queue, msg->id);
   if (!g_file_get_contents (path, &contents, &total, error))
@@ -543,8 +547,8 @@ checksum_holds (int         fd,
 
 /* Read the envelope at the head of the queue file @path: TRUE with *@data NULL and
  * *@offset 0 if the file has no head (an older version's file, whose envelope is its
- * .env) and with *@data NULL if the head or checksum does not hold (a file never
- * accepted); FALSE if it cannot be read. */
+ * .env) and with *@data NULL and *@incomplete if the head or checksum does not hold (a
+ * file never accepted) or the file is marked free; FALSE if it cannot be read. */
 static gboolean
 read_envelope_block (const char  *path,
                      char       **data,
@@ -573,6 +577,14 @@ read_envelope_block (const char  *path,
   if (n < 0)
     n = 0;
   head[n] = '\0';
+  /* A done message's file marked free (relay_queue_recycle_files()) holds no message, even
+   * beside an .env of that message a crash brought back: never read through that .env. */
+  if (g_str_has_prefix (head, RELAY_QUEUE_FREE_TAG))
+    {
+      close (fd);
+      *incomplete = TRUE;
+      return TRUE;
+    }
   if (n > 0 && n >= (ssize_t) tag_len && !g_str_has_prefix (head, RELAY_QUEUE_ENVELOPE_TAG))
     {
       close (fd);
@@ -1152,8 +1164,10 @@ relay_queue_scan (RelayQueue  *queue,
           msg = message_load (path, env, &local_error);
           if (msg == NULL && local_error == NULL)
             {
-              g_info ("%s: removing a message never accepted (no envelope, or cut short)", id);
+              g_info ("%s: removing a message never accepted (no envelope, or cut short) "
+                      "or a free file", id);
               g_unlink (path);
+              g_unlink (env); /* a free file's .env: its message is done */
               continue;
             }
           if (msg == NULL)

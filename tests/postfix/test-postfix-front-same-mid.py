@@ -19,13 +19,16 @@ pending_claim_wait at its bound (300: starts) and past it (301: refused).
       ENVID's TRACK answer its own recipients;
   (b) a tracked and an untracked message with the same Message-ID at once (either one's
       data sent first): the tracked ENVID is bound to its own queue id, the untracked
-      message's queue id to nothing.
+      message's queue id to nothing;
+  (d) the same one after the other (untracked first), the follower behind: TAP TODO, a
+      known defect (the tracked ENVID is bound to the untracked message's queue id).
 Limits: skips (77) unless root with Postfix installed.
 """
 
 import argparse
 import os
 import pwd
+import signal
 import subprocess
 import sys
 import time
@@ -164,6 +167,7 @@ def main():
         start(follower_exe, "follower",
               "[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\nuser=nobody\n"
               "postfix_config_directory=%s\npoll_interval=50\n" % (pf.log, state, pf.conf))
+        follower = daemons[-1]
         try:
             wait_for("the held registration bound", lambda: "held1@test.example"
                      in reg_text(held_qid), 15)
@@ -241,6 +245,43 @@ def main():
             rt = own(envid, {"t%d@ok.test.example" % n})
             t.check("(b%d) TRACK: the tracked recipient only, relayed" % n,
                     set(rt) == {"t%d@ok.test.example" % n}, repr(rt))
+
+        # (d) An untracked message with M accepted, then a tracked one with M, the
+        # follower behind (stopped) meanwhile: it reads the untracked message's cleanup
+        # line first, while the tracked one's pending registration is on disk.
+        mid = "sequential@test.example"
+        follower.proc.send_signal(signal.SIGSTOP)
+        try:
+            cu, code_u = open_data(fport, None, ["ud@ok.test.example"])
+            cu.sock.sendall(body(mid, "untracked"))
+            code_u, text_u = cu.reply()
+            cu.close()
+            ct, code_t = open_data(fport, "seqT@test.example", ["td@ok.test.example"])
+            ct.sock.sendall(body(mid, "tracked"))
+            code_t, text_t = ct.reply()
+            ct.close()
+        finally:
+            follower.proc.send_signal(signal.SIGCONT)
+        t.check("(d) both accepted", code_t == 250 and code_u == 250, text_t + text_u)
+        qt, qu = qid_of(text_t), qid_of(text_u)
+        try:
+            wait_for("the tracked one bound", lambda: reg_text(qt), 15)
+        except pi.PostfixError:
+            pass
+        # Known defect, not fixed yet (TAP TODO: reported, not counted as a failure):
+        # the untracked message's queue id reaches the pending registration's
+        # Skip-Queue-Id only when a message waited for it (mid_release: use->waiting), so
+        # the follower binds the tracked ENVID to the untracked message's queue id.
+        todo = " # TODO known defect: untracked queue id not skipped after it passed"
+        for what, ok, detail in (
+                ("(d) the tracked ENVID bound to its own queue id",
+                 "Envid: seqT@test.example" in reg_text(qt), "%s: no registration" % qt),
+                ("(d) the untracked message's queue id not registered",
+                 not reg_text(qu), "%s: registered, ENVID seqT@test.example %s"
+                 % (qu, "Envid: seqT@test.example" in reg_text(qu)))):
+            t.count += 1
+            print("%s %d - %s%s%s" % ("ok" if ok else "not ok", t.count, what,
+                                      "" if ok else ": " + detail, todo))
     except pi.PostfixError as e:
         t.check("no harness error", False, str(e))
     finally:

@@ -27,6 +27,7 @@ import hashlib
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -109,6 +110,7 @@ class ChunkUpstream:
         self.stall_quit = False  # QUIT recorded, never answered (Postfix stalled)
         self.dot_delay = 0.0     # seconds before the 250 to a message's "." (a slow Postfix)
         self.queue_id = b"4B7C2D1E3F"
+        self.reset_at_data = False  # the 354, then the connection reset (Postfix gone)
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -149,6 +151,13 @@ class ChunkUpstream:
                     out += b"250-chunks\r\n250-PIPELINING\r\n250 DSN\r\n"
                 elif v == b"RCPT" and b"refused" in line:
                     out += b"550 5.1.1 refused here\r\n"
+                elif v == b"DATA" and self.reset_at_data:
+                    c.sendall(out + b"354 go ahead\r\n")
+                    time.sleep(0.1)  # the front has read the 354
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+                    c.close()
+                    return
                 elif v == b"DATA":
                     in_data = True
                     out += b"354 go ahead\r\n"
@@ -418,6 +427,26 @@ def main():
                 rt.count("Rcpt: ") == 2 and "refused@" not in rt, rt)
         c.cmd("QUIT")
         c.close()
+        # The upstream gone after its 354 (reset): the data, "." last, never reaches it, so
+        # no message is accepted and the pending registration goes (else its Message-ID
+        # waits pending_claim_wait and gets 451 until it expires, a day later).
+        pendings = lambda: sorted(x for x in os.listdir(regs) if x.endswith(".pending"))
+        before = pendings()
+        up.reset_at_data = True
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=reset1@test.example "
+                               "MTRK=%s" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        t.equal("upstream reset after 354: replies", [r[0] for r in replies], [250, 250, 354])
+        time.sleep(0.4)
+        c.sock.sendall(b"Message-ID: <reset1@test.example>\r\nSubject: r\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        c.close()
+        up.reset_at_data = False
+        t.check("upstream reset after 354: not accepted", code != 250, text)
+        time.sleep(0.3)
+        t.equal("upstream reset after 354: no pending registration left", pendings(), before)
         # FRONT_PIPELINE_MAX (100) commands at most per write: MAIL and 149 RCPTs go in two.
         c = LineClient(pport)
         c.reply()

@@ -407,6 +407,32 @@ test_keep_body (void)
   mt_tmpdir_remove (dir);
 }
 
+/* A kept text is the file's octets exactly, a NUL among them too (the first attempt's
+ * relay_queue_read_body() from memory, as later ones from the file). */
+static void
+test_keep_body_nul (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GError) error = NULL;
+  RelayQueue *queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, NULL, &error);
+  g_autoptr (RelayMessage) msg = make_message ("nul", 0);
+  GString *file = g_string_new ("EEEE");
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  g_assert_no_error (error);
+  g_string_append_len (file, "a\0b\r\n", 5);
+  msg->body_offset = 4;
+  g_assert_true (relay_queue_keep_body (queue, msg, file));
+  text = relay_queue_read_body (queue, msg, &len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (text, len, "a\0b\r\n", 5);
+  g_assert_cmpint (text[len], ==, '\0');
+  relay_message_free (g_steal_pointer (&msg));
+  relay_queue_free (queue);
+  mt_tmpdir_remove (dir);
+}
+
 static gboolean
 file_starts_with (const char *path,
                   const char *prefix)
@@ -487,6 +513,52 @@ test_recycle (void)
   mt_tmpdir_remove (dir);
 }
 
+/* A crash after relay_queue_recycle_files() wrote the free mark over a done message's head
+ * but before its .env unlink and its rename reached the disk: the file under its own
+ * name, marked free, beside its .env (the state of an earlier attempt). The free mark
+ * says the message is done: start-up removes both, never delivers the free file's
+ * octets (mark, envelope block, old text) as that message. */
+static void
+test_recycle_crash_env (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GError) error = NULL;
+  Recorder rec = { .ids = g_ptr_array_new_with_free_func (g_free) };
+  RelayQueue *queue;
+  g_autoptr (RelayMessage) msg = make_message ("done-with-env", 0);
+  g_autofree char *msg_path = NULL;
+  g_autofree char *env = NULL;
+  char head[RELAY_QUEUE_HEAD_LEN];
+  g_autoptr (GString) data = g_string_new (NULL);
+
+  g_mutex_init (&rec.lock);
+  queue = relay_queue_new (dir, 100, 1, record_deliver, NULL, &rec, &error);
+  g_assert_no_error (error);
+  msg_path = relay_queue_msg_path (queue, msg->id);
+  env = g_strconcat (dir, "/queue/", msg->id, ".env", NULL);
+  g_assert_true (relay_queue_save (queue, msg, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_test (env, G_FILE_TEST_EXISTS));
+  memset (head, ' ', sizeof head);
+  memcpy (head, RELAY_QUEUE_FREE_TAG, strlen (RELAY_QUEUE_FREE_TAG));
+  memcpy (head + sizeof head - 2, "\r\n", 2);
+  g_string_append_len (data, head, sizeof head);
+  g_string_append (data, "[message]\r\nid=done-with-env\r\n\r\nSubject: old\r\n\r\nold\r\n");
+  g_assert_true (g_file_set_contents (msg_path, data->str, (gssize) data->len, NULL));
+
+  g_assert_true (relay_queue_scan (queue, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (msg_path, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (env, G_FILE_TEST_EXISTS));
+  relay_queue_start (queue);
+  g_usleep (100000);
+  relay_queue_free (queue);
+  g_assert_cmpuint (rec.ids->len, ==, 0);
+  g_ptr_array_unref (rec.ids);
+  g_mutex_clear (&rec.lock);
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -497,6 +569,8 @@ main (int   argc,
   g_test_add_func ("/relay-queue/hop-preferred", test_hop_preferred);
   g_test_add_func ("/relay-queue/stock", test_stock);
   g_test_add_func ("/relay-queue/keep-body", test_keep_body);
+  g_test_add_func ("/relay-queue/keep-body-nul", test_keep_body_nul);
   g_test_add_func ("/relay-queue/recycle", test_recycle);
+  g_test_add_func ("/relay-queue/recycle-crash-env", test_recycle_crash_env);
   return g_test_run ();
 }
