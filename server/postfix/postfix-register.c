@@ -412,10 +412,10 @@ postfix_registration_write_journaled (const char                *dir,
  */
 gboolean
 postfix_registration_journal_queue_id (const char                *dir,
-                                             DurableJournal            *journal,
-                                             const PostfixRegistration *reg,
-                                             guint64                   *ticket,
-                                             GError                   **error)
+                                       DurableJournal            *journal,
+                                       const PostfixRegistration *reg,
+                                       guint64                   *ticket,
+                                       GError                   **error)
 {
   g_autofree char *text = NULL;
   g_autofree char *path = NULL;

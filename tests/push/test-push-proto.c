@@ -238,28 +238,24 @@ count_records (GSocket    *sock,
   return g_hash_table_size (seen);
 }
 
-static void
-test_sender_window (void)
+/* A node's key file in @dir (owner-only, key1) and a UDP socket on loopback standing in for
+ * the receiver (non-blocking, a 4 MiB buffer): *@key_path and *@server ("127.0.0.1:PORT")
+ * for push_sender_new(). */
+static GSocket *
+fake_receiver_open (const char *dir,
+                    char      **key_path,
+                    char      **server)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *dir = mt_tmpdir_new ();
-  g_autofree char *key_path = g_build_filename (dir, "node.key", NULL);
   g_autofree char *text = g_base64_encode (key1, sizeof key1);
-  g_autoptr (GSocket) sock = NULL;
   g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
   g_autoptr (GSocketAddress) bound = NULL;
-  g_autofree char *server = NULL;
-  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
-                                                       NULL);
-  guint total = PUSH_SENDER_WINDOW + 20;
-  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
-  PushSender *sender;
+  GSocket *sock;
 
-  g_test_summary ("A node sends at most PUSH_SENDER_WINDOW unacknowledged records at once "
-                  "(a full spool is not one burst), and the rest once they are taken for lost");
-  g_assert_true (g_file_set_contents (key_path, text, -1, NULL));
-  g_assert_cmpint (g_chmod (key_path, 0600), ==, 0);
+  *key_path = g_build_filename (dir, "node.key", NULL);
+  g_assert_true (g_file_set_contents (*key_path, text, -1, NULL));
+  g_assert_cmpint (g_chmod (*key_path, 0600), ==, 0);
   sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP,
                        &error);
   g_assert_no_error (error);
@@ -268,8 +264,27 @@ test_sender_window (void)
   g_socket_set_option (sock, SOL_SOCKET, SO_RCVBUF, 4 * 1024 * 1024, NULL);
   bound = g_socket_get_local_address (sock, &error);
   g_assert_no_error (error);
-  server = g_strdup_printf ("127.0.0.1:%u",
-                            g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  *server = g_strdup_printf ("127.0.0.1:%u",
+                             g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  return sock;
+}
+
+static void
+test_sender_window (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *key_path = NULL;
+  g_autofree char *server = NULL;
+  g_autoptr (GSocket) sock = fake_receiver_open (dir, &key_path, &server);
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                                       NULL);
+  guint total = PUSH_SENDER_WINDOW + 20;
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  PushSender *sender;
+
+  g_test_summary ("A node sends at most PUSH_SENDER_WINDOW unacknowledged records at once "
+                  "(a full spool is not one burst), and the rest once they are taken for lost");
 
   /* Spool them all first (never acknowledged), then start a sender on that spool. */
   sender = push_sender_new (dir, server, 1, key_path, &error);
@@ -320,30 +335,15 @@ test_sender_wake (void)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = mt_tmpdir_new ();
-  g_autofree char *key_path = g_build_filename (dir, "node.key", NULL);
-  g_autofree char *text = g_base64_encode (key1, sizeof key1);
-  g_autoptr (GSocket) sock = NULL;
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
+  g_autofree char *key_path = NULL;
   g_autofree char *server = NULL;
+  g_autoptr (GSocket) sock = fake_receiver_open (dir, &key_path, &server);
   gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
   double delay_ms[WAKE_ROUNDS];
   PushSender *sender;
 
   g_test_summary ("A record submitted while the sender thread is idle (nothing in flight) "
                   "is sent at once (the submit wakes it), not at its next tick");
-  g_assert_true (g_file_set_contents (key_path, text, -1, NULL));
-  g_assert_cmpint (g_chmod (key_path, 0600), ==, 0);
-  sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP,
-                       &error);
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (sock, any, TRUE, &error));
-  g_socket_set_blocking (sock, FALSE);
-  bound = g_socket_get_local_address (sock, &error);
-  g_assert_no_error (error);
-  server = g_strdup_printf ("127.0.0.1:%u",
-                            g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
   sender = push_sender_new (dir, server, 1, key_path, &error);
   g_assert_no_error (error);
   for (guint i = 0; i < WAKE_ROUNDS; i++)
