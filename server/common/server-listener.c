@@ -468,14 +468,21 @@ accept_thread (gpointer data)
           continue;
         }
 
-      /* No session ended in time: refuse every connection waiting now. */
+      /* No session ended in time: refuse every connection waiting now, taken from the
+       * backlog before the first refusal is sent, so that a client that connects once it
+       * has read a refusal (a retry) waits for a slot of its own instead of being swept
+       * into this round. */
       g_message ("Connection refused: %u connections already (max_connections) for %u s",
                  self->max_connections, (guint) (self->wait_us / G_USEC_PER_SEC));
-      while ((client = accept_pending (self)) != NULL)
-        {
-          reject (self, client);
-          g_clear_object (&client);
-        }
+      {
+        g_autoptr (GPtrArray) waiting = g_ptr_array_new_with_free_func (g_object_unref);
+
+        while (waiting->len < SERVER_LISTENER_BACKLOG
+               && (client = accept_pending (self)) != NULL)
+          g_ptr_array_add (waiting, g_steal_pointer (&client));
+        for (guint i = 0; i < waiting->len; i++)
+          reject (self, g_ptr_array_index (waiting, i));
+      }
     }
   return NULL;
 }
