@@ -294,7 +294,10 @@ def main():
                             r = run_client(targets[target],
                                            target == "front" and tool == "mtrk-client", s,
                                            a.messages, a.size,
-                                           "b%d-%d-%s" % (rnd, s, target),
+                                           # one Message-ID per message of the run
+                                           # (the front lets one message per
+                                           # Message-ID wait for its registration)
+                                           "b%d-%d-%s-%s" % (rnd, s, target, tool),
                                            tool == "pipe-client")
                         results.setdefault((tool, s, target), []).append(r)
                         cpu = ""
