@@ -36,7 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (AUTH, Daemon, LineClient, configure_site,  # noqa: E402
+from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
                               recipients, track, wait_for)
 
 
@@ -80,7 +80,7 @@ def main():
     t = pi.Checker()
     pf = pi.PrivatePostfix()
     sinks = []
-    daemons = []
+    daemons = Daemons(pf.base)
     try:
         sinks = configure_site(pf)
         with open(os.path.join(pf.conf, "main.cf"), "a") as f:
@@ -91,22 +91,6 @@ def main():
         os.makedirs(regs)
         for d in (state, regs):
             os.chown(d, nobody.pw_uid, nobody.pw_gid)
-
-        def start(exe, name, conf_text, port_file=None):
-            conf = os.path.join(pf.base, name + ".conf")
-            with open(conf, "w") as f:
-                f.write(conf_text)
-            args = [exe, "--config", conf, "--verbose"]
-            if port_file:
-                args += ["--port-file", port_file]
-            d = Daemon(args, os.path.join(pf.base, name + ".log"))
-            d.start()
-            daemons.append(d)
-            if port_file:
-                wait_for(name + "'s port", lambda: os.path.exists(port_file)
-                         and open(port_file).read().endswith("\n"))
-                return int(open(port_file).read())
-            return None
 
         def cleanup_lines(mid):
             return [ln for ln in open(pf.log).read().splitlines()
@@ -119,8 +103,8 @@ def main():
         # pending_claim_wait: at its bound (300) the front starts, past it (301) not.
         front_base = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n" % (pf.port, state))
-        bound = start(front_exe, "front-bound", front_base + "pending_claim_wait=300\n",
-                      os.path.join(pf.base, "front-bound.port"))
+        bound = daemons.start(front_exe, "front-bound", front_base + "pending_claim_wait=300\n",
+                              os.path.join(pf.base, "front-bound.port"))
         t.check("pending_claim_wait=300 (POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT): the front "
                 "starts", bound > 0)
         daemons.pop().stop()
@@ -132,14 +116,14 @@ def main():
         t.check("pending_claim_wait=301: refused at start", r.returncode != 0
                 and "pending_claim_wait" in r.stderr + r.stdout, r.stderr + r.stdout)
 
-        fport = start(front_exe, "front",
-                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
-                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
-                      "pending_claim_wait=2\n" % (pf.port, state),
-                      os.path.join(pf.base, "front.port"))
-        mport = start(mtqpd_exe, "mtqpd",
-                      "[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
-                      "listen=127.0.0.1:0\n" % state, os.path.join(pf.base, "mtqpd.port"))
+        fport = daemons.start(front_exe, "front",
+                              "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                              "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+                              "pending_claim_wait=2\n" % (pf.port, state),
+                              os.path.join(pf.base, "front.port"))
+        mport = daemons.start(mtqpd_exe, "mtqpd",
+                              "[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
+                              "listen=127.0.0.1:0\n" % state, os.path.join(pf.base, "mtqpd.port"))
 
         # (c) No follower yet: the first tracked message's pending registration stays.
         mid = "held@test.example"
@@ -164,9 +148,9 @@ def main():
         t.check("(c) Postfix accepted nothing for it (one cleanup line with that Message-ID)",
                 len(cleanup_lines(mid)) == 1, repr(cleanup_lines(mid)))
 
-        start(follower_exe, "follower",
-              "[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\nuser=nobody\n"
-              "postfix_config_directory=%s\npoll_interval=50\n" % (pf.log, state, pf.conf))
+        daemons.start(follower_exe, "follower",
+                      "[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\nuser=nobody\n"
+                      "postfix_config_directory=%s\npoll_interval=50\n" % (pf.log, state, pf.conf))
         follower = daemons[-1]
         try:
             wait_for("the held registration bound", lambda: "held1@test.example"
