@@ -306,8 +306,10 @@ def main():
         if xforward:
             # (e) The front killed -9 after a tracked message's pending registration was
             # written (its first 64 KiB of data on their way, no "." ever sent): Postfix
-            # accepts nothing, the stale pending registration (by ident) holds up no one.
+            # accepts nothing, the stale pending registration (by ident) holds up no one,
+            # even while it is on disk (the follower stopped meanwhile).
             mid = "stale@test.example"
+            follower.proc.send_signal(signal.SIGSTOP)
             c, code = open_data(fport, "staleT@test.example", ["se@ok.test.example"])
             before = set(os.listdir(regs))
             c.sock.sendall(b"Message-ID: <%s>\r\nSubject: s\r\n\r\n" % mid.encode()
@@ -330,14 +332,19 @@ def main():
                                   "pending_claim_wait=2\n" % (pf.port, state),
                                   os.path.join(pf.base, "front2.port"))
             results = []
-            for envid, rcpt in (("staleT2@test.example", "se2@ok.test.example"),
-                                (None, "su@ok.test.example")):
-                c, code = open_data(fport, envid, [rcpt])
-                t0 = time.monotonic()
-                c.sock.sendall(body(mid, "after the crash"))
-                code, text = c.reply()
-                results.append((code, time.monotonic() - t0, qid_of(text)))
-                c.close()
+            try:
+                for envid, rcpt in (("staleT2@test.example", "se2@ok.test.example"),
+                                    (None, "su@ok.test.example")):
+                    c, code = open_data(fport, envid, [rcpt])
+                    t0 = time.monotonic()
+                    c.sock.sendall(body(mid, "after the crash"))
+                    code, text = c.reply()
+                    results.append((code, time.monotonic() - t0, qid_of(text)))
+                    c.close()
+                t.check("(e) the stale pending registration still on disk meanwhile",
+                        all(os.path.exists(os.path.join(regs, n)) for n in stale), repr(stale))
+            finally:
+                follower.proc.send_signal(signal.SIGCONT)
             t.check("(e) after the crash, a tracked and an untracked message with that "
                     "Message-ID: both accepted at once", all(
                         r[0] == 250 and r[1] < 1.5 for r in results), repr(results))
