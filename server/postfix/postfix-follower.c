@@ -6,7 +6,9 @@
  * configuration, privilege drop, signals). Every poll_interval milliseconds:
  *   1. postfix-tail reads the new lines of the log (rotation, truncation);
  *   2. postfix-log parses each; DELIVERY and EXPIRED lines join the held queue (in log
- *      order); UNKNOWN lines are counted, the first one logged;
+ *      order), and so do the lines that bind a front's pending registration to a queue id
+ *      (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's "message-id=" of
+ *      a pending Message-ID; see on_line); UNKNOWN lines are counted, the first one logged;
  *   3. the held queue is walked in order: a line whose queue id is registered
  *      (postfix-register.h) is applied (postfix-track.h); a line whose queue id is still
  *      unregistered after registration_wait seconds is dropped (not a tracked message);
@@ -389,8 +391,11 @@ settle_held (Follower *f)
           gboolean by_ident = h->entry.kind == POSTFIX_LOG_CLIENT;
           const char *key = by_ident ? h->entry.orig_queue_id : h->entry.message_id;
           /* The front writes an ident's pending registration at most
-           * POSTFIX_REGISTRATION_IDENT_WINDOW seconds after its XFORWARD, or never. */
-          gint64 wait = by_ident ? MAX (f->registration_wait, POSTFIX_REGISTRATION_IDENT_WINDOW)
+           * POSTFIX_REGISTRATION_IDENT_WINDOW seconds after its XFORWARD, or never: held
+           * twice that at least (the line is seen after the XFORWARD; a margin for the
+           * write itself). */
+          gint64 wait = by_ident ? MAX (f->registration_wait,
+                                        2 * POSTFIX_REGISTRATION_IDENT_WINDOW)
                                  : f->registration_wait;
 
           if (postfix_registration_claim_pending (f->registration_dir,

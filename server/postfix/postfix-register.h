@@ -71,7 +71,7 @@ G_BEGIN_DECLS
 /** POSTFIX_REGISTRATION_IDENT_WINDOW: seconds after its XFORWARD IDENT within which the
  * front writes the pending registration of that ident, or never (later: it registers by
  * queue id after Postfix's 250); the follower holds a client line with an ident at least
- * this long (Postfix logs it at the first accepted RCPT, before the pending file). */
+ * twice this long (Postfix logs it at the first accepted RCPT, before the pending file). */
 #define POSTFIX_REGISTRATION_IDENT_WINDOW 10
 
 /* What names a pending registration: the transaction ident the front gave Postfix
