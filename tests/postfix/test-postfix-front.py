@@ -113,6 +113,7 @@ class ChunkUpstream:
         self.queue_id = b"4B7C2D1E3F"
         self.reset_at_data = False  # the 354, then the connection reset (Postfix gone)
         self.reset_at_dot = False  # the ".", then the connection reset, no reply
+        self.refuse_xforward = False  # XFORWARD offered, then refused (550)
         self.xforward = False  # EHLO offers XFORWARD ... IDENT (Postfix with the front in
         # its smtpd_authorized_xforward_hosts)
         threading.Thread(target=self.serve, daemon=True).start()
@@ -178,6 +179,8 @@ class ChunkUpstream:
                         out += b"221 bye\r\n"
                 elif v == b"XCLI":
                     out += b"220 chunks ESMTP again\r\n"
+                elif v == b"XFOR" and self.refuse_xforward:
+                    out += b"550 5.7.0 Error: insufficient authorization\r\n"
                 else:
                     out += b"250 ok\r\n"
             if out:
@@ -694,6 +697,32 @@ def main():
                 os.path.exists(reg) and "Envid: lost2@test.example" in open(reg).read()
                 and ident_pendings() == kept, repr(os.listdir(regs)))
         for n in kept:
+            os.unlink(os.path.join(regs, n))
+        # XFORWARD offered but refused: the client sees nothing of it (its own replies
+        # only), and the message falls back to its Message-ID.
+        up.refuse_xforward = True
+        up.dot_delay = 1.0
+        up.queue_id = b"8A2B6C5D4E"
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=refx@test.example "
+                               "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        c.sock.sendall(b"Message-ID: <refx@test.example>\r\nSubject: r\r\n\r\nhi\r\n.\r\n")
+        time.sleep(0.5)
+        by_mid = pending_files("refx@test.example")
+        code, text = c.reply()
+        c.close()
+        up.refuse_xforward = False
+        up.dot_delay = 0
+        t.check("XFORWARD refused: the client's own replies, then Postfix's 250",
+                [r[0] for r in replies] == [250, 250, 354] and code == 250,
+                repr(replies) + text)
+        t.check("XFORWARD refused: the pending registration is by Message-ID, none by ident",
+                len(by_mid) == 1 and not ident_pendings(), repr(os.listdir(regs)))
+        t.check("XFORWARD refused: the front says so", "refused XFORWARD IDENT"
+                in open(daemons[-1].log).read())
+        for n in pending_files("refx@test.example"):
             os.unlink(os.path.join(regs, n))
         up.xforward = False
 
