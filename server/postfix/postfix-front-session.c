@@ -26,11 +26,20 @@
  *             session is not yet in TLS) and MTRK. DSN stays iff the upstream offers it.
  *   MAIL      MTRK=<B>[:<timeout>] is parsed (msgtrk_mtrk_param_parse) and taken off;
  *             ENVID (msgtrk_envid_param_parse), RET and everything else are passed on
- *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here.
+ *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here. A
+ *             tracked MAIL goes after "XFORWARD IDENT=<ident>" (its own transaction id,
+ *             postfix_registration_ident_new; in the same write when pipelining) when the
+ *             upstream's EHLO offered XFORWARD with IDENT; its reply is not the client's
+ *             (refused: a warning, the message falls back to its Message-ID).
  *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked.
  *   DATA      passed on; after 354 the data is streamed line by line; only CRLF "." CRLF
  *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
  *             Postfix too: no smuggling); bare LF line ends become CRLF. A tracked
+ *             message with an ident: before its data goes upstream, its pending
+ *             registration by ident is journaled (no Message-ID looked at, no wait; not
+ *             when the ident was sent more than POSTFIX_REGISTRATION_IDENT_WINDOW ago),
+ *             the follower binds it from smtpd's "client=..., orig_queue_id=" line, and
+ *             the rest goes as below. Otherwise, a tracked
  *             message with one simple Message-ID: before its data goes upstream, the
  *             Message-ID is taken (mid_acquire: one message per Message-ID in flight
  *             while a pending registration has it, tracked or not; still pending after

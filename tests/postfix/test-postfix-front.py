@@ -698,6 +698,24 @@ def main():
                 and ident_pendings() == kept, repr(os.listdir(regs)))
         for n in kept:
             os.unlink(os.path.join(regs, n))
+        # A slow client: its data starts more than POSTFIX_REGISTRATION_IDENT_WINDOW (10 s)
+        # after the XFORWARD (the follower may have let smtpd's client line go): no pending
+        # registration, the front writes QID.reg itself before passing the 250 on.
+        up.queue_id = b"9B3C7D6E5F"
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example> ENVID=slowc@test.example MTRK=%s:86400" % AUTH)
+        c.cmd("RCPT TO:<a@test.example>")
+        time.sleep(10.5)
+        code, text = c.data(b"Message-ID: <slowc@test.example>\r\nSubject: s\r\n\r\nhi\r\n")
+        reg = os.path.join(regs, "9B3C7D6E5F.reg")
+        t.check("past POSTFIX_REGISTRATION_IDENT_WINDOW: registered by queue id before the 250, "
+                "no pending registration", code == 250 and os.path.exists(reg)
+                and "Envid: slowc@test.example" in open(reg).read()
+                and not ident_pendings() and not pending_files("slowc@test.example"),
+                repr(os.listdir(regs)))
+        c.close()
         # XFORWARD offered but refused: the client sees nothing of it (its own replies
         # only), and the message falls back to its Message-ID.
         up.refuse_xforward = True

@@ -35,7 +35,8 @@ typedef struct
 } LineCase;
 
 static const LineCase cases[] = {
-  /* smtpd after "XFORWARD IDENT=..." (Postfix 3.7.11, test-postfix-front-same-mid) */
+  /* smtpd after "XFORWARD IDENT=..." (as smtpd.c prints it; postfix-front-same-mid finds
+   * the real 3.7.11 line in its maillog) */
   { "smtpd-client-orig-queue-id",
     "Dec 05 06:40:01 mx postfix-msgtrk-test/smtpd[4242]: 4DA1F7A4F2: "
     "client=localhost[127.0.0.1], orig_queue_id=msgtrk-00112233445566778899aabbccddeeff",
