@@ -6,7 +6,9 @@
  * configuration, privilege drop, signals). Every poll_interval milliseconds:
  *   1. postfix-tail reads the new lines of the log (rotation, truncation);
  *   2. postfix-log parses each; DELIVERY and EXPIRED lines join the held queue (in log
- *      order); UNKNOWN lines are counted, the first one logged;
+ *      order), and so do the lines that bind a front's pending registration to a queue id
+ *      (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's "message-id=" of
+ *      a pending Message-ID; see on_line); UNKNOWN lines are counted, the first one logged;
  *   3. the held queue is walked in order: a line whose queue id is registered
  *      (postfix-register.h) is applied (postfix-track.h); a line whose queue id is still
  *      unregistered after registration_wait seconds is dropped (not a tracked message);
@@ -336,15 +338,22 @@ on_line (const char *line,
   /* A cleanup line is held when a pending registration has its Message-ID (the front
    * wrote it before the message's data went to Postfix), or, during the first
    * registration_wait seconds, for a front that restores pending registrations after a
-   * crash: settle_held binds it to the queue id. */
+   * crash: settle_held binds it to the queue id. An smtpd client line with the front's
+   * ident (orig_queue_id=, XFORWARD IDENT) is always held: Postfix logs it at the first
+   * accepted RCPT, before the front writes the pending registration (at DATA). */
   if (kind == POSTFIX_LOG_MESSAGE_ID
       && (h->entry.message_id == NULL
-          || (!postfix_registration_pending_exists (f->registration_dir, h->entry.message_id)
+          || (!postfix_registration_pending_exists (f->registration_dir,
+                                                    POSTFIX_PENDING_BY_MESSAGE_ID,
+                                                    h->entry.message_id)
               && g_get_monotonic_time () - f->started
                    >= (gint64) f->registration_wait * G_USEC_PER_SEC)))
     kind = POSTFIX_LOG_UNKNOWN;
+  if (kind == POSTFIX_LOG_CLIENT
+      && !postfix_registration_ident_is_valid (h->entry.orig_queue_id))
+    kind = POSTFIX_LOG_OTHER;
   if (kind != POSTFIX_LOG_DELIVERY && kind != POSTFIX_LOG_EXPIRED
-      && kind != POSTFIX_LOG_MESSAGE_ID)
+      && kind != POSTFIX_LOG_MESSAGE_ID && kind != POSTFIX_LOG_CLIENT)
     {
       held_line_free (h);
       return;
@@ -373,18 +382,29 @@ settle_held (Follower *f)
       PostfixRegistration *reg = NULL;
       gpointer cached;
 
-      /* A cleanup line held for a pending registration (on_line): bound to its queue id
-       * (QID.reg written durably before the line is settled), or dropped once
-       * registration_wait has passed without one. */
-      if (h->entry.kind == POSTFIX_LOG_MESSAGE_ID)
+      /* A cleanup line or a client line held for a pending registration (on_line): bound
+       * to its queue id (QID.reg written durably before the line is settled), or dropped
+       * once registration_wait has passed without one. */
+      if (h->entry.kind == POSTFIX_LOG_MESSAGE_ID || h->entry.kind == POSTFIX_LOG_CLIENT)
         {
           g_autoptr (GError) error = NULL;
+          gboolean by_ident = h->entry.kind == POSTFIX_LOG_CLIENT;
+          const char *key = by_ident ? h->entry.orig_queue_id : h->entry.message_id;
+          /* The front writes an ident's pending registration at most
+           * POSTFIX_REGISTRATION_IDENT_WINDOW seconds after its XFORWARD, or never: held
+           * twice that at least (the line is seen after the XFORWARD; a margin for the
+           * write itself). */
+          gint64 wait = by_ident ? MAX (f->registration_wait,
+                                        2 * POSTFIX_REGISTRATION_IDENT_WINDOW)
+                                 : f->registration_wait;
 
-          if (postfix_registration_claim_pending (f->registration_dir, h->entry.message_id,
-                                                  h->entry.queue_id, &error))
+          if (postfix_registration_claim_pending (f->registration_dir,
+                                                  by_ident ? POSTFIX_PENDING_BY_IDENT
+                                                           : POSTFIX_PENDING_BY_MESSAGE_ID,
+                                                  key, h->entry.queue_id, &error))
             {
-              g_info ("%s: the pending registration of message-id <%s> bound to it",
-                      h->entry.queue_id, h->entry.message_id);
+              g_info ("%s: the pending registration of %s %s bound to it", h->entry.queue_id,
+                      by_ident ? "orig_queue_id" : "message-id", key);
               g_hash_table_remove (regs, h->entry.queue_id);
             }
           else if (error != NULL && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE))
@@ -393,7 +413,7 @@ settle_held (Follower *f)
                          h->entry.queue_id, error->message);
               return FALSE;
             }
-          else if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over
+          else if (now - h->seen < wait * G_USEC_PER_SEC && !over
                    && !postfix_registration_exists (f->registration_dir, h->entry.queue_id))
             {
               l = next;

@@ -26,11 +26,20 @@
  *             session is not yet in TLS) and MTRK. DSN stays iff the upstream offers it.
  *   MAIL      MTRK=<B>[:<timeout>] is parsed (msgtrk_mtrk_param_parse) and taken off;
  *             ENVID (msgtrk_envid_param_parse), RET and everything else are passed on
- *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here.
+ *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here. A
+ *             tracked MAIL goes after "XFORWARD IDENT=<ident>" (its own transaction id,
+ *             postfix_registration_ident_new; in the same write when pipelining) when the
+ *             upstream's EHLO offered XFORWARD with IDENT; its reply is not the client's
+ *             (refused: a warning, the message falls back to its Message-ID).
  *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked.
  *   DATA      passed on; after 354 the data is streamed line by line; only CRLF "." CRLF
  *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
  *             Postfix too: no smuggling); bare LF line ends become CRLF. A tracked
+ *             message with an ident: before its data goes upstream, its pending
+ *             registration by ident is journaled (no Message-ID looked at, no wait; not
+ *             when the ident was sent more than POSTFIX_REGISTRATION_IDENT_WINDOW ago),
+ *             the follower binds it from smtpd's "client=..., orig_queue_id=" line, and
+ *             the rest goes as below. Otherwise, a tracked
  *             message with one simple Message-ID: before its data goes upstream, the
  *             Message-ID is taken (mid_acquire: one message per Message-ID in flight
  *             while a pending registration has it, tracked or not; still pending after
@@ -122,6 +131,7 @@ typedef enum
   UP_PENDING_MAIL,
   UP_PENDING_RCPT,
   UP_PENDING_DATA,
+  UP_PENDING_XFORWARD,
 } UpPendingKind;
 
 typedef struct
@@ -152,6 +162,7 @@ typedef struct
   ServerLineReader *up_reader;    /* (owned) */
   gboolean up_dsn;
   gboolean up_pipelining;         /* the upstream's last EHLO offered PIPELINING */
+  gboolean           up_xforward_ident; /* the upstream's last EHLO offered XFORWARD ... IDENT */
   GString *up_batch;              /* (owned) commands of the group not yet written */
   GArray *up_pending;             /* (owned) of UpPending: sent or batched, reply unread */
   gboolean flushing;              /* inside group_flush */
@@ -169,6 +180,9 @@ typedef struct
   gboolean mid_tracked;
   char *mid_queue_id;             /* (owned) (nullable) untracked: its queue id, once known */
   GPtrArray *mid_skip;            /* (owned) (nullable) queue ids its pending one skips */
+  char      *ident;               /* (owned) (nullable) tracked: its XFORWARD IDENT, once
+                                   * the upstream took it */
+  gint64 ident_sent;              /* monotonic microseconds the XFORWARD was sent */
 } Session;
 
 /**
@@ -265,7 +279,8 @@ mid_acquire (Session    *s,
           gboolean on_disk;
 
           g_mutex_unlock (&f->mids_lock);
-          on_disk = postfix_registration_pending_exists (f->registration_dir, mid);
+          on_disk = postfix_registration_pending_exists (f->registration_dir,
+                                                         POSTFIX_PENDING_BY_MESSAGE_ID, mid);
           g_mutex_lock (&f->mids_lock);
           /* Nothing changed meanwhile: no message of this front wrote a pending
            * registration of @mid after that look. */
@@ -364,6 +379,7 @@ transaction_reset (Session *s)
   g_clear_pointer (&s->authenticator, g_free);
   s->mtrk_timeout = 0;
   g_ptr_array_set_size (s->rcpts, 0);
+  g_clear_pointer (&s->ident, g_free);
   mid_release (s);
 }
 
@@ -579,6 +595,7 @@ ehlo_rewrite (Session    *s,
 
   s->up_dsn = FALSE;
   s->up_pipelining = FALSE;
+  s->up_xforward_ident = FALSE;
   for (guint i = 0; lines[i] != NULL; i++)
     {
       const char *body = lines[i];
@@ -593,6 +610,16 @@ ehlo_rewrite (Session    *s,
           continue;
         }
       kw = g_strndup (body, strcspn (body, " ="));
+      /* Postfix: "XFORWARD NAME ADDR PROTO HELO DOMAIN PORT IDENT" when this host is in
+       * its smtpd_authorized_xforward_hosts. */
+      if (g_ascii_strcasecmp (kw, "XFORWARD") == 0)
+        {
+          g_auto (GStrv) attrs = g_strsplit (body, " ", -1);
+
+          for (guint j = 1; attrs[j] != NULL; j++)
+            if (g_ascii_strcasecmp (attrs[j], "IDENT") == 0)
+              s->up_xforward_ident = TRUE;
+        }
       if (keyword_hidden (kw))
         continue;
       if (g_ascii_strcasecmp (kw, "DSN") == 0)
@@ -642,6 +669,7 @@ cmd_mail (Session    *s,
   g_auto (GStrv) tokens = NULL;
   const char *mtrk = NULL;
   gboolean has_mtrk;
+  gboolean    nested = s->in_mail; /* Postfix answers 503 to both XFORWARD and MAIL */
   int code = 0;
 
   if (!s->helo_seen)
@@ -694,7 +722,33 @@ cmd_mail (Session    *s,
         continue;
       g_string_append_printf (rebuilt, " %s", tokens[i]);
     }
+  /* A tracked message: its own transaction ident, which Postfix logs with its queue id
+   * (orig_queue_id=), names its pending registration; sent in the same write as the MAIL
+   * (pipelined) when the upstream pipelines, and reset by Postfix after the transaction. */
+  if (s->authenticator != NULL && s->up_xforward_ident && !nested)
+    {
+      g_autofree char *xforward = NULL;
+
+      s->ident = postfix_registration_ident_new ();
+      s->ident_sent = g_get_monotonic_time ();
+      xforward = g_strconcat ("XFORWARD IDENT=", s->ident, NULL);
+      if (!up_send (s, UP_PENDING_XFORWARD, xforward))
+        return FALSE;
+    }
   return up_send (s, UP_PENDING_MAIL, rebuilt->str);
+}
+
+/* The upstream's reply to the XFORWARD IDENT sent by cmd_mail before the MAIL: not the
+ * client's to see; refused, the message falls back to its Message-ID. */
+static void
+xforward_done (Session *s, const GString *reply, int code)
+{
+  if (code / 100 == 2)
+    return;
+  g_warning ("[%s] the upstream refused XFORWARD IDENT (%d): the message is bound by its "
+             "Message-ID (allow this host in smtpd_authorized_xforward_hosts)",
+             s->peer_ip, code);
+  g_clear_pointer (&s->ident, g_free);
 }
 
 /* The upstream's reply to a MAIL sent by cmd_mail. */
@@ -799,6 +853,9 @@ group_flush (Session *s)
         case UP_PENDING_DATA:
           g_string_assign (s->data_reply, reply->str);
           s->data_code = code;
+          break;
+        case UP_PENDING_XFORWARD:
+          xforward_done (s, reply, code);
           break;
         }
     }
@@ -914,27 +971,32 @@ registration_build (Session    *s,
   return reg;
 }
 
-/* Before the tracked message's data goes upstream: its pending registration (by
- * Message-ID) journaled, not yet waited for (@ticket): its fdatasync then runs while
- * Postfix writes its queue file. FALSE (nothing written): no Message-ID that Postfix
- * will log as we read it, or the journal failed; the registration then waits for the
- * queue id. */
+/* Before the tracked message's data goes upstream: its pending registration (by its
+ * ident, s->ident, else by Message-ID @mid) journaled, not yet waited for (@ticket): its
+ * fdatasync then runs while Postfix writes its queue file. FALSE (nothing written): no
+ * ident and no Message-ID that Postfix will log as we read it, or the journal failed;
+ * the registration then waits for the queue id. @key: what names it. */
 static gboolean
 pending_write (Session    *s,
                const char *mid,
                gint64      now,
-               char      **message_id,
+               char      **key,
                guint64    *ticket)
 {
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) error = NULL;
 
-  if (mid == NULL || s->rcpts->len == 0)
+  if ((mid == NULL && s->ident == NULL) || s->rcpts->len == 0)
     return FALSE;
   reg = registration_build (s, NULL, now);
-  reg->message_id = g_strdup (mid);
-  for (guint i = 0; s->mid_skip != NULL && i < s->mid_skip->len; i++)
-    g_ptr_array_add (reg->skip, g_strdup (g_ptr_array_index (s->mid_skip, i)));
+  if (s->ident != NULL)
+    reg->ident = g_strdup (s->ident);
+  else
+    {
+      reg->message_id = g_strdup (mid);
+      for (guint i = 0; s->mid_skip != NULL && i < s->mid_skip->len; i++)
+        g_ptr_array_add (reg->skip, g_strdup (g_ptr_array_index (s->mid_skip, i)));
+    }
   if (!postfix_registration_write_pending (s->front->registration_dir, s->front->journal, reg,
                                            ticket, &error))
     {
@@ -942,25 +1004,50 @@ pending_write (Session    *s,
                  s->envid, error->message);
       return FALSE;
     }
-  *message_id = g_strdup (mid);
+  *key = g_strdup (s->ident != NULL ? s->ident : mid);
   return TRUE;
 }
 
-/* Before the first data of the message goes upstream: its Message-ID taken
- * (mid_acquire), then, tracked, its pending registration journaled (pending_write).
- * FALSE: another message's pending registration still has that Message-ID after
- * pending_claim_wait: nothing may be sent. */
+/* The pending registration named @key (pending_write) removed: Postfix took nothing. */
+static void
+pending_drop (Session    *s,
+              const char *key)
+{
+  if (key == NULL)
+    return;
+  postfix_registration_drop_pending (s->front->registration_dir,
+                                     g_strcmp0 (key, s->ident) == 0
+                                       ? POSTFIX_PENDING_BY_IDENT
+                                       : POSTFIX_PENDING_BY_MESSAGE_ID,
+                                     key);
+}
+
+/* Before the first data of the message goes upstream. With an ident (XFORWARD IDENT,
+ * s->ident): its pending registration journaled (pending_write), unless the ident was
+ * sent more than POSTFIX_REGISTRATION_IDENT_WINDOW seconds ago (a slow client: the
+ * follower may have let its client line go; the registration then waits for the queue
+ * id); no Message-ID is looked at. Otherwise: its Message-ID taken (mid_acquire), then,
+ * tracked, its pending registration journaled. FALSE: another message's pending
+ * registration still has that Message-ID after pending_claim_wait: nothing may be sent. */
 static gboolean
 data_start (Session    *s,
             HeaderScan *h,
             gboolean    tracked,
             gint64      now,
             gboolean   *pending,
-            char      **message_id,
+            char      **key,
             guint64    *ticket)
 {
-  g_autofree char *mid = header_message_id (h);
+  g_autofree char *mid = NULL;
 
+  if (tracked && s->ident != NULL)
+    {
+      if (g_get_monotonic_time () - s->ident_sent
+          <= (gint64) POSTFIX_REGISTRATION_IDENT_WINDOW * G_USEC_PER_SEC)
+        *pending = pending_write (s, NULL, now, key, ticket);
+      return TRUE;
+    }
+  mid = header_message_id (h);
   if (mid == NULL)
     return TRUE;
   if (!mid_acquire (s, mid, tracked))
@@ -972,7 +1059,7 @@ data_start (Session    *s,
       return FALSE;
     }
   if (tracked)
-    *pending = pending_write (s, mid, now, message_id, ticket);
+    *pending = pending_write (s, mid, now, key, ticket);
   return TRUE;
 }
 
@@ -1038,7 +1125,7 @@ register_queue_id (Session    *s,
     {
       if (pending)
         g_warning ("[%s] cannot register queue id %s (ENVID %s): %s; its pending "
-                   "registration stays, for the follower to bind by Message-ID",
+                   "registration stays, for the follower to bind",
                    s->peer_ip, qid, s->envid, error->message);
       else
         g_warning ("[%s] cannot register queue id %s (ENVID %s): %s; the client is told 451, "
@@ -1065,7 +1152,7 @@ cmd_data (Session    *s,
   gboolean started = FALSE;
   gboolean refused = FALSE;
   gboolean pending = FALSE;
-  g_autofree char *message_id = NULL;
+  g_autofree char *pending_key = NULL;
   guint64 ticket = 0;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   int code = 0;
@@ -1088,8 +1175,7 @@ cmd_data (Session    *s,
         {
           /* EOF, error or an absurd line: the upstream never sees the end of data, so it
            * accepts nothing (and the pending registration binds nothing). */
-          if (message_id != NULL)
-            postfix_registration_drop_pending (s->front->registration_dir, message_id);
+          pending_drop (s, pending_key);
           if (st == SERVER_LINE_TOO_LONG)
             client_reply (s, "421 4.5.0 %s Message line too long, closing connection",
                           s->front->hostname);
@@ -1120,19 +1206,18 @@ cmd_data (Session    *s,
           if (!started)
             {
               started = TRUE;
-              refused = !data_start (s, &scan, tracked, now, &pending, &message_id, &ticket);
+              refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
             }
           if (!refused && !up_write (s, buf->str, buf->len))
             {
-              if (message_id != NULL)
-                postfix_registration_drop_pending (s->front->registration_dir, message_id);
+              pending_drop (s, pending_key);
               return FALSE;
             }
           g_string_truncate (buf, 0);
         }
     }
   if (!started)
-    refused = !data_start (s, &scan, tracked, now, &pending, &message_id, &ticket);
+    refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
   if (refused)
     {
       /* Nothing of it went upstream: the upstream link closed, so Postfix discards the
@@ -1150,8 +1235,7 @@ cmd_data (Session    *s,
       /* The write failed, so its last octets, the ".", did not all reach the upstream:
        * Postfix accepts nothing, and a pending registration kept would hold up every
        * message with this Message-ID (451 after pending_claim_wait) until it expires. */
-      if (message_id != NULL)
-        postfix_registration_drop_pending (s->front->registration_dir, message_id);
+      pending_drop (s, pending_key);
       return FALSE;
     }
   /* The pending registration's fdatasync while Postfix writes and syncs its queue file. */
@@ -1170,8 +1254,8 @@ cmd_data (Session    *s,
     return FALSE;
   if (!tracked && code / 100 == 2 && s->mid_held != NULL)
     s->mid_queue_id = reply_queue_id (reply->str);
-  if (message_id != NULL && (code / 100 != 2 || !pending))
-    postfix_registration_drop_pending (s->front->registration_dir, message_id);
+  if (code / 100 != 2 || !pending)
+    pending_drop (s, pending_key);
   if (code / 100 == 2 && tracked && pending)
     {
       /* The registration is durable (pending): the 250 goes first, the queue id's journal

@@ -17,6 +17,8 @@
  *               / 12*32( DIGIT / consonant )               ; long id: no vowels
  *
  *   qtext       = "message-id=" [ "<" ] msgid [ ">" ]      ; cleanup
+ *               / "client=" *CHAR ", orig_queue_id=" value [ ", " *CHAR ]
+ *                                   ; smtpd, after XFORWARD IDENT (the last one counts)
  *               / "from=<" addr ">, size=" *CHAR           ; qmgr: queued
  *               / "from=<" addr ">, status=expired" *CHAR  ; qmgr: expired
  *               / "removed"                                ; qmgr, postsuper
@@ -31,7 +33,8 @@
  *   reason      = the rest of the line up to its last ")"
  *
  * A line whose program has no "/" is another program's (syslog): OTHER. A Postfix line
- * without a queue id, or whose qtext is none of the above (client=, filter:, sender
+ * without a queue id, or whose qtext is none of the above (client= without
+ * orig_queue_id=, filter:, sender
  * non-delivery notification:, warnings, ...), is OTHER. A line that does not match
  * "line", or a "to=<" / "from=<" qtext that does not follow its rule, is UNKNOWN.
  *
@@ -404,6 +407,34 @@ parse_from (Cursor          *c,
   return POSTFIX_LOG_UNKNOWN;
 }
 
+/* After "client=": the orig_queue_id= attribute of smtpd's line, the one that XFORWARD
+ * IDENT set. smtpd prints it after the sasl_* attributes and before orig_client=, so the
+ * LAST ", orig_queue_id=" is taken (a SASL user name cannot put one after it), its value
+ * up to the next ", " or the end of the line. Without one: OTHER. */
+static PostfixLogKind
+parse_client (Cursor          *c,
+              PostfixLogEntry *entry)
+{
+  static const char key[] = ", orig_queue_id=";
+  const char *found = NULL;
+  const char *v;
+  const char *e;
+
+  for (const char *q = c->p; q + strlen (key) <= c->end; q++)
+    if (memcmp (q, key, strlen (key)) == 0)
+      found = q;
+  if (found == NULL)
+    return POSTFIX_LOG_OTHER;
+  v = found + strlen (key);
+  for (e = v; e < c->end; e++)
+    if (e + 1 < c->end && e[0] == ',' && e[1] == ' ')
+      break;
+  if (e == v)
+    return POSTFIX_LOG_OTHER;
+  entry->orig_queue_id = g_strndup (v, (gsize) (e - v));
+  return POSTFIX_LOG_CLIENT;
+}
+
 /**
  * postfix_log_parse:
  * @line: one log line, without its line end (need not be NUL-terminated)
@@ -486,6 +517,8 @@ postfix_log_parse (const char      *line,
     kind = parse_delivery (&c, entry);
   else if ((gsize) (c.end - c.p) == strlen ("removed") && cursor_skip (&c, "removed"))
     kind = POSTFIX_LOG_REMOVED;
+  else if (cursor_skip (&c, "client="))
+    kind = parse_client (&c, entry);
   return entry->kind = kind;
 }
 
@@ -501,6 +534,7 @@ postfix_log_entry_clear (PostfixLogEntry *entry)
   g_free (entry->service);
   g_free (entry->queue_id);
   g_free (entry->message_id);
+  g_free (entry->orig_queue_id);
   g_free (entry->from);
   g_free (entry->to);
   g_free (entry->orig_to);

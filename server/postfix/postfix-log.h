@@ -6,9 +6,9 @@
  * postfix_log_parse() turns one line (without its LF) of a Postfix maillog_file (Postfix
  * >= 3.4, postlogd) or of a syslog file (traditional "Mmm dd hh:mm:ss" or RFC 3339 time
  * stamps) into a PostfixLogEntry: the queue id and what the line says about it (message-id,
- * queued, one recipient's delivery attempt, expired, removed). Lines of other programs and
- * Postfix lines of no interest are POSTFIX_LOG_OTHER; lines that look like Postfix's
- * per-queue-id lines but do not follow the grammar are POSTFIX_LOG_UNKNOWN.
+ * orig_queue_id, queued, one recipient's delivery attempt, expired, removed). Lines of
+ * other programs and Postfix lines of no interest are POSTFIX_LOG_OTHER; lines that look
+ * like Postfix's per-queue-id lines but do not follow the grammar are POSTFIX_LOG_UNKNOWN.
  *
  * Limits: a line of at most POSTFIX_LOG_MAX_LINE octets (longer: UNKNOWN); a queue id of
  * POSTFIX_LOG_MIN_QUEUE_ID to POSTFIX_LOG_MAX_QUEUE_ID characters.
@@ -30,13 +30,14 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  POSTFIX_LOG_OTHER = 0,   /* not a line the follower acts on (known or foreign) */
-  POSTFIX_LOG_UNKNOWN,     /* a Postfix per-queue-id line that does not follow the grammar */
-  POSTFIX_LOG_MESSAGE_ID,  /* cleanup: "QID: message-id=<...>" */
-  POSTFIX_LOG_QUEUED,      /* qmgr: "QID: from=<...>, size=N, nrcpt=N (queue active)" */
-  POSTFIX_LOG_DELIVERY,    /* agent: "QID: to=<...>, ... status=WORD (text)" */
-  POSTFIX_LOG_EXPIRED,     /* qmgr: "QID: from=<...>, status=expired, returned to sender" */
-  POSTFIX_LOG_REMOVED,     /* qmgr, postsuper: "QID: removed" */
+  POSTFIX_LOG_OTHER = 0, /* not a line the follower acts on (known or foreign) */
+  POSTFIX_LOG_UNKNOWN,   /* a Postfix per-queue-id line that does not follow the grammar */
+  POSTFIX_LOG_MESSAGE_ID,/* cleanup: "QID: message-id=<...>" */
+  POSTFIX_LOG_QUEUED,    /* qmgr: "QID: from=<...>, size=N, nrcpt=N (queue active)" */
+  POSTFIX_LOG_DELIVERY,  /* agent: "QID: to=<...>, ... status=WORD (text)" */
+  POSTFIX_LOG_EXPIRED,   /* qmgr: "QID: from=<...>, status=expired, returned to sender" */
+  POSTFIX_LOG_REMOVED,   /* qmgr, postsuper: "QID: removed" */
+  POSTFIX_LOG_CLIENT,    /* smtpd: "QID: client=..., orig_queue_id=ID" (XFORWARD IDENT) */
 } PostfixLogKind;
 
 typedef enum
@@ -56,6 +57,7 @@ typedef struct
   char *service;        /* last part of the program name: "smtp", "local", "qmgr", ... */
   char *queue_id;
   char *message_id;     /* MESSAGE_ID: without the angle brackets */
+  char *orig_queue_id;  /* CLIENT: the value of orig_queue_id= */
   char *from;           /* QUEUED, EXPIRED: the sender, without brackets ("" for <>) */
   char *to;             /* DELIVERY: the recipient as delivered */
   char *orig_to;        /* DELIVERY: the recipient before aliasing/rewriting */

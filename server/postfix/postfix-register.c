@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +82,7 @@ postfix_registration_free (PostfixRegistration *reg)
   g_free (reg->authenticator);
   g_free (reg->parent);
   g_free (reg->message_id);
+  g_free (reg->ident);
   g_ptr_array_unref (reg->rcpts);
   g_ptr_array_unref (reg->skip);
   g_free (reg);
@@ -141,6 +143,8 @@ postfix_registration_format (const PostfixRegistration *reg)
 
   if (reg->queue_id != NULL)
     g_string_append_printf (s, "Queue-Id: %s\n", reg->queue_id);
+  if (reg->ident != NULL)
+    g_string_append_printf (s, "Ident: %s\n", reg->ident);
   if (reg->message_id != NULL)
     {
       g_autofree char *mid = msgtrk_xtext_encode (reg->message_id);
@@ -257,6 +261,8 @@ postfix_registration_parse (const char *text,
       else if (g_str_has_prefix (l, "Message-Id: ") && reg->message_id == NULL)
         ok = (reg->message_id = msgtrk_xtext_decode (l + 12, NULL)) != NULL
              && *reg->message_id != '\0';
+      else if (g_str_has_prefix (l, "Ident: ") && reg->ident == NULL)
+        ok = postfix_registration_ident_is_valid (reg->ident = g_strdup (l + 7));
       else if (g_str_has_prefix (l, "Skip-Queue-Id: ")
                && reg->skip->len < POSTFIX_REGISTRATION_MAX_SKIP)
         {
@@ -293,7 +299,8 @@ postfix_registration_parse (const char *text,
           return NULL;
         }
     }
-  if ((reg->queue_id == NULL && reg->message_id == NULL) || reg->envid == NULL
+  if ((reg->queue_id == NULL && reg->message_id == NULL && reg->ident == NULL)
+      || (reg->queue_id != NULL && reg->ident != NULL) || reg->envid == NULL
       || reg->authenticator == NULL
       || reg->arrival < 0 || reg->expires < 0 || reg->rcpts->len == 0)
     {
@@ -530,28 +537,91 @@ postfix_registration_recover (const char *dir,
   return n;
 }
 
-static char *
-pending_path (const char *dir,
-              const char *message_id,
-              const char *prefix)
+/**
+ * postfix_registration_ident_new:
+ *
+ * A transaction identifier for XFORWARD IDENT: POSTFIX_REGISTRATION_IDENT_PREFIX and
+ * 128 random bits in hex, unique across front processes and restarts.
+ *
+ * Returns: (transfer full): the identifier
+ */
+char *
+postfix_registration_ident_new (void)
 {
-  g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
-  g_autofree char *name = g_strconcat (prefix, sum, PENDING_SUFFIX, NULL);
+  guint8 bytes[POSTFIX_REGISTRATION_IDENT_HEX / 2];
+  GString *s = g_string_new (POSTFIX_REGISTRATION_IDENT_PREFIX);
+  ssize_t got;
 
+  do
+    got = getrandom (bytes, sizeof bytes, 0);
+  while (got < 0 && errno == EINTR);
+  if (got != (ssize_t) sizeof bytes)
+    for (gsize i = 0; i < sizeof bytes; i++)
+      bytes[i] = (guint8) g_random_int ();
+  for (gsize i = 0; i < sizeof bytes; i++)
+    g_string_append_printf (s, "%02x", bytes[i]);
+  return g_string_free (s, FALSE);
+}
+
+/**
+ * postfix_registration_ident_is_valid:
+ * @text: (nullable): a value of Postfix's orig_queue_id=
+ *
+ * Returns: whether @text has the shape of postfix_registration_ident_new() (what names
+ *   a pending registration file, so nothing else is ever used in a path)
+ */
+gboolean
+postfix_registration_ident_is_valid (const char *text)
+{
+  gsize plen = strlen (POSTFIX_REGISTRATION_IDENT_PREFIX);
+
+  if (text == NULL || strncmp (text, POSTFIX_REGISTRATION_IDENT_PREFIX, plen) != 0
+      || strlen (text) != plen + POSTFIX_REGISTRATION_IDENT_HEX)
+    return FALSE;
+  for (gsize i = plen; text[i] != '\0'; i++)
+    if (!g_ascii_isdigit (text[i]) && !(text[i] >= 'a' && text[i] <= 'f'))
+      return FALSE;
+  return TRUE;
+}
+
+/* The pending file of @key: <ident>.pending, or <SHA-256 of the Message-ID>.pending
+ * (distinct: an ident starts with a letter that is no hex digit). NULL: not an ident. */
+static char *
+pending_path (const char        *dir,
+              PostfixPendingKey  kind,
+              const char        *key,
+              const char        *prefix)
+{
+  g_autofree char *sum = NULL;
+  g_autofree char *name = NULL;
+
+  if (kind == POSTFIX_PENDING_BY_IDENT)
+    {
+      if (!postfix_registration_ident_is_valid (key))
+        return NULL;
+      name = g_strconcat (prefix, key, PENDING_SUFFIX, NULL);
+    }
+  else
+    {
+      sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, key, -1);
+      name = g_strconcat (prefix, sum, PENDING_SUFFIX, NULL);
+    }
   return g_build_filename (dir, name, NULL);
 }
 
 /**
  * postfix_registration_write_pending:
  * @journal: (nullable): this process's journal in @dir; NULL: written durably at once
- * @reg: a registration without queue id, with its message_id
+ * @reg: a registration without queue id, with its ident (XFORWARD IDENT) or else its
+ *   message_id
  * @ticket: (out) (optional): with @journal, the call returns before the registration is
  *   durable and the caller waits for @ticket (durable_journal_wait())
  *
- * Writes @reg as <dir>/<SHA-256 of its Message-ID>.pending: a tracked message whose
- * queue id is not known yet (the front writes it before the message's data goes to
- * Postfix, so it exists before Postfix logs the Message-ID; the follower binds it to
- * the queue id of that cleanup line, postfix_registration_claim_pending()).
+ * Writes @reg as <dir>/<ident>.pending, or <dir>/<SHA-256 of its Message-ID>.pending: a
+ * tracked message whose queue id is not known yet (the front writes it before the
+ * message's data goes to Postfix; the follower binds it to the queue id of the smtpd
+ * "client=" line with "orig_queue_id=<ident>", or of the first cleanup line with the
+ * Message-ID, postfix_registration_claim_pending()).
  *
  * Returns: %TRUE, or %FALSE with @error set
  */
@@ -562,11 +632,14 @@ postfix_registration_write_pending (const char                *dir,
                                     guint64                   *ticket,
                                     GError                   **error)
 {
+  PostfixPendingKey kind = reg->ident != NULL ? POSTFIX_PENDING_BY_IDENT
+                                              : POSTFIX_PENDING_BY_MESSAGE_ID;
+  const char *key = reg->ident != NULL ? reg->ident : reg->message_id;
   g_autofree char *text = NULL;
   g_autofree char *path = NULL;
   g_autofree char *tmp = NULL;
 
-  g_return_val_if_fail (reg->queue_id == NULL && reg->message_id != NULL, FALSE);
+  g_return_val_if_fail (reg->queue_id == NULL && key != NULL, FALSE);
   text = postfix_registration_format (reg);
   if (strlen (text) > POSTFIX_REGISTRATION_MAX_SIZE)
     {
@@ -575,8 +648,13 @@ postfix_registration_write_pending (const char                *dir,
                    POSTFIX_REGISTRATION_MAX_SIZE);
       return FALSE;
     }
-  path = pending_path (dir, reg->message_id, "");
-  tmp = pending_path (dir, reg->message_id, ".tmp-p");
+  path = pending_path (dir, kind, key, "");
+  tmp = pending_path (dir, kind, key, ".tmp-p");
+  if (path == NULL)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "Not a transaction ident");
+      return FALSE;
+    }
   if (journal == NULL)
     return durable_file_replace (tmp, path, dir, text, strlen (text), error);
   return durable_journal_file_replace (journal, tmp, path, text, strlen (text), ticket, error);
@@ -585,63 +663,76 @@ postfix_registration_write_pending (const char                *dir,
 /**
  * postfix_registration_pending_exists:
  *
- * Returns: whether a pending registration for @message_id is on disk
+ * Returns: whether a pending registration for @key (an ident or a Message-ID, @kind) is
+ *   on disk
  */
 gboolean
-postfix_registration_pending_exists (const char *dir,
-                                     const char *message_id)
+postfix_registration_pending_exists (const char        *dir,
+                                     PostfixPendingKey  kind,
+                                     const char        *key)
 {
-  g_autofree char *path = pending_path (dir, message_id, "");
+  g_autofree char *path = pending_path (dir, kind, key, "");
   GStatBuf st;
 
-  return g_lstat (path, &st) == 0 && S_ISREG (st.st_mode);
+  return path != NULL && g_lstat (path, &st) == 0 && S_ISREG (st.st_mode);
 }
 
 /**
  * postfix_registration_drop_pending:
  *
- * Removes the pending registration of @message_id (the front, when Postfix refused the
+ * Removes the pending registration of @key (the front, when Postfix refused the
  * message; not synced: one that comes back after a crash binds nothing or expires).
  */
 void
-postfix_registration_drop_pending (const char *dir,
-                                   const char *message_id)
+postfix_registration_drop_pending (const char        *dir,
+                                   PostfixPendingKey  kind,
+                                   const char        *key)
 {
-  g_autofree char *path = pending_path (dir, message_id, "");
+  g_autofree char *path = pending_path (dir, kind, key, "");
 
-  g_unlink (path);
+  if (path != NULL)
+    g_unlink (path);
 }
 
 /**
  * postfix_registration_claim_pending:
- * @queue_id: the queue id Postfix's cleanup logged with @message_id
+ * @kind: what @key is
+ * @key: the orig_queue_id of Postfix's smtpd "client=" line (an ident), or the
+ *   Message-ID of its cleanup line
+ * @queue_id: the queue id of that line
  *
- * Binds the pending registration of @message_id to @queue_id: written durably as
- * <dir>/<QID>.reg (unless that file is already this registration, written by the front
- * after Postfix's 250: it is then made durable), then the pending file removed.
+ * Binds the pending registration of @key to @queue_id: written durably as
+ * <dir>/<QID>.reg, then the pending file removed. A registration by Message-ID is
+ * never bound to one of its Skip-Queue-Id.
  *
  * Returns: %TRUE when a registration was bound; %FALSE with @error unset when none
  * was pending, with @error set when it could not be written (retry)
  */
 gboolean
-postfix_registration_claim_pending (const char *dir,
-                                    const char *message_id,
-                                    const char *queue_id,
-                                    GError    **error)
+postfix_registration_claim_pending (const char        *dir,
+                                    PostfixPendingKey  kind,
+                                    const char        *key,
+                                    const char        *queue_id,
+                                    GError           **error)
 {
-  g_autofree char *path = pending_path (dir, message_id, "");
+  g_autofree char *path = pending_path (dir, kind, key, "");
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) local = NULL;
 
   if (!queue_id_check (queue_id, error))
     return FALSE;
+  if (path == NULL)
+    return FALSE;
   reg = read_file (path, &local);
   if (reg == NULL && g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
     return FALSE; /* none pending (or it went meanwhile) */
-  if (reg == NULL || reg->queue_id != NULL || g_strcmp0 (reg->message_id, message_id) != 0)
+  if (reg == NULL || reg->queue_id != NULL
+      || g_strcmp0 (kind == POSTFIX_PENDING_BY_IDENT ? reg->ident : reg->message_id, key) != 0
+      || (kind == POSTFIX_PENDING_BY_MESSAGE_ID && reg->ident != NULL))
     {
-      g_message ("%s: not a pending registration of this Message-ID (%s), removed", path,
-                 local != NULL ? local->message : "another Message-ID");
+      g_message ("%s: not a pending registration of this %s (%s), removed", path,
+                 kind == POSTFIX_PENDING_BY_IDENT ? "ident" : "Message-ID",
+                 local != NULL ? local->message : "another key");
       g_unlink (path);
       return FALSE;
     }
@@ -649,6 +740,7 @@ postfix_registration_claim_pending (const char *dir,
     if (g_str_equal (g_ptr_array_index (reg->skip, i), queue_id))
       return FALSE; /* another message with this Message-ID (the front passed it before) */
   g_clear_pointer (&reg->message_id, g_free);
+  g_clear_pointer (&reg->ident, g_free);
   g_ptr_array_set_size (reg->skip, 0);
   reg->queue_id = g_strdup (queue_id);
   if (!postfix_registration_write (dir, reg, error))

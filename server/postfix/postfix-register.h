@@ -14,7 +14,8 @@
  *
  *   MSGTRK-POSTFIX-REG 1
  *   Queue-Id: QID                    ; absent in a pending registration
- *   [Message-Id: <xtext>]            ; pending registrations only (without <>)
+ *   [Ident: msgtrk-<32 hex>]         ; pending registrations by ident only
+ *   [Message-Id: <xtext>]            ; pending registrations by Message-ID only (no <>)
  *   *( Skip-Queue-Id: QID )          ; pending only: other messages with that Message-ID
  *   Envid: <xtext>
  *   Authenticator: <B, base64>
@@ -26,10 +27,13 @@
  * "address" is what Postfix logs for this queue id (to= or orig_to=); "registered address"
  * is the RCPT TO of the original submission (the same in the front's files).
  *
- * A pending registration, <dir>/<SHA-256 hex of the Message-ID>.pending, is the front's
- * registration of a tracked message before Postfix named its queue id: journaled before
- * the message's data goes to Postfix (its fdatasync runs while Postfix writes its queue
- * file), bound to the queue id by the follower when Postfix's cleanup logs "QID:
+ * A pending registration is the front's registration of a tracked message before
+ * Postfix named its queue id: journaled before the message's data goes to Postfix (its
+ * fdatasync runs while Postfix writes its queue file). By ident, <dir>/<ident>.pending:
+ * the front sent "XFORWARD IDENT=<ident>" before the message's MAIL, and the follower
+ * binds it to the queue id of smtpd's "QID: client=..., orig_queue_id=<ident>" line. By
+ * Message-ID (the upstream does not offer XFORWARD), <dir>/<SHA-256 hex of the
+ * Message-ID>.pending: bound to the queue id of the first cleanup line "QID:
  * message-id=<...>" (postfix_registration_claim_pending(): QID.reg written durably, the
  * pending file removed); after the 250 the front only journals the queue id's
  * registration (postfix_registration_journal_queue_id(), unwaited): a replay restores
@@ -59,6 +63,25 @@ G_BEGIN_DECLS
 /** POSTFIX_REGISTRATION_PENDING_MAX_AGE: seconds a pending registration is kept (its
  * cleanup line is read within seconds, or after a crash once the follower catches up). */
 #define POSTFIX_REGISTRATION_PENDING_MAX_AGE 86400
+/** POSTFIX_REGISTRATION_IDENT_PREFIX / _HEX: a transaction ident (XFORWARD IDENT) is the
+ * prefix and this many lowercase hex digits (128 random bits): far under Postfix's 255,
+ * none of the characters its smtpd neuters. */
+#define POSTFIX_REGISTRATION_IDENT_PREFIX "msgtrk-"
+#define POSTFIX_REGISTRATION_IDENT_HEX 32
+/** POSTFIX_REGISTRATION_IDENT_WINDOW: seconds after its XFORWARD IDENT within which the
+ * front writes the pending registration of that ident, or never (later: it registers by
+ * queue id after Postfix's 250); the follower holds a client line with an ident at least
+ * twice this long (Postfix logs it at the first accepted RCPT, before the pending file). */
+#define POSTFIX_REGISTRATION_IDENT_WINDOW 10
+
+/* What names a pending registration: the transaction ident the front gave Postfix
+ * (XFORWARD IDENT, logged as orig_queue_id=), or, when the upstream does not take
+ * XFORWARD, the message's Message-ID (weaker: Postfix does not make it unique). */
+typedef enum
+{
+  POSTFIX_PENDING_BY_MESSAGE_ID,
+  POSTFIX_PENDING_BY_IDENT,
+} PostfixPendingKey;
 
 typedef struct
 {
@@ -76,6 +99,7 @@ typedef struct
   gint64 expires;
   char *parent;         /* (owned) (nullable) */
   char *message_id;     /* (owned) (nullable) pending registrations: without <> */
+  char *ident;          /* (owned) (nullable) pending registrations: XFORWARD IDENT */
   GPtrArray *rcpts;     /* (owned) of PostfixRegRcpt */
   GPtrArray *skip;      /* (owned) of char*: pending only, queue ids never bound to it */
 } PostfixRegistration;
@@ -113,13 +137,18 @@ gboolean             postfix_registration_write_pending (const char            *
                                                     guint64                   *ticket,
                                                     GError                   **error);
 gboolean             postfix_registration_pending_exists (const char           *dir,
-                                                    const char                *message_id);
+                                                    PostfixPendingKey          kind,
+                                                    const char                *key);
 void                 postfix_registration_drop_pending (const char             *dir,
-                                                    const char                *message_id);
+                                                    PostfixPendingKey          kind,
+                                                    const char                *key);
 gboolean             postfix_registration_claim_pending (const char            *dir,
-                                                    const char                *message_id,
+                                                    PostfixPendingKey          kind,
+                                                    const char                *key,
                                                     const char                *queue_id,
                                                     GError                   **error);
+char                *postfix_registration_ident_new (void);
+gboolean             postfix_registration_ident_is_valid (const char           *text);
 guint                postfix_registration_recover  (const char                *dir,
                                                     GError                   **error);
 PostfixRegistration *postfix_registration_read     (const char                *dir,

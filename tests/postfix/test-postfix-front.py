@@ -25,6 +25,7 @@ after upstream_pool_idle, one the upstream hung up on never handed to a client. 
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import struct
@@ -111,6 +112,10 @@ class ChunkUpstream:
         self.dot_delay = 0.0     # seconds before the 250 to a message's "." (a slow Postfix)
         self.queue_id = b"4B7C2D1E3F"
         self.reset_at_data = False  # the 354, then the connection reset (Postfix gone)
+        self.reset_at_dot = False  # the ".", then the connection reset, no reply
+        self.refuse_xforward = False  # XFORWARD offered, then refused (550)
+        self.xforward = False  # EHLO offers XFORWARD ... IDENT (Postfix with the front in
+        # its smtpd_authorized_xforward_hosts)
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -143,12 +148,20 @@ class ChunkUpstream:
                 lines.append(line)
                 v = line[:4].upper()
                 if in_data:
+                    if line == b".\r" and self.reset_at_dot:
+                        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+                        c.close()
+                        return
                     if line == b".\r":
                         in_data = False
                         time.sleep(self.dot_delay)
                         out += b"250 2.0.0 Ok: queued as " + self.queue_id + b"\r\n"
                 elif v == b"EHLO":
-                    out += b"250-chunks\r\n250-PIPELINING\r\n250 DSN\r\n"
+                    out += b"250-chunks\r\n250-PIPELINING\r\n"
+                    if self.xforward:
+                        out += b"250-XFORWARD NAME ADDR PROTO HELO DOMAIN PORT IDENT\r\n"
+                    out += b"250 DSN\r\n"
                 elif v == b"RCPT" and b"refused" in line:
                     out += b"550 5.1.1 refused here\r\n"
                 elif v == b"DATA" and self.reset_at_data:
@@ -166,6 +179,8 @@ class ChunkUpstream:
                         out += b"221 bye\r\n"
                 elif v == b"XCLI":
                     out += b"220 chunks ESMTP again\r\n"
+                elif v == b"XFOR" and self.refuse_xforward:
+                    out += b"550 5.7.0 Error: insufficient authorization\r\n"
                 else:
                     out += b"250 ok\r\n"
             if out:
@@ -198,6 +213,16 @@ def main():
                        check=True)
 
         start = daemons.start
+
+        def registered(qid):
+            """Whether qid.reg appears: the front's pending registration (by its XFORWARD
+            IDENT, durable before the 250) bound by the follower from smtpd's client line."""
+            try:
+                wait_for("the registration of " + qid,
+                         lambda: os.path.exists(os.path.join(regs, qid + ".reg")), 10)
+            except pi.PostfixError:
+                pass
+            return os.path.exists(os.path.join(regs, qid + ".reg"))
 
         front_conf = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
@@ -256,7 +281,7 @@ def main():
             wait_for("the registration of " + qid, lambda: os.path.exists(reg), 10)
         except pi.PostfixError:
             pass
-        t.check("registration for Postfix's queue id (bound by Message-ID by the follower)",
+        t.check("registration for Postfix's queue id (bound by the follower)",
                 os.path.exists(reg), qid)
         if os.path.exists(reg):
             rt = open(reg).read()
@@ -384,6 +409,7 @@ def main():
         t.equal("pipelined group: Postfix's 250 for the message", code, 250)
         qid = text.strip().split("queued as ")[-1]
         reg = os.path.join(regs, qid + ".reg")
+        registered(qid)
         rt = open(reg).read() if os.path.exists(reg) else ""
         t.check("pipelined group: the two accepted recipients registered, not the refused",
                 rt.count("Rcpt: ") == 2 and "alice@test.example" in rt
@@ -563,6 +589,161 @@ def main():
                 os.path.exists(reg) and "Envid: crash@test.example" in open(reg).read()
                 and not pending_files("crash1@test.example"), repr(os.listdir(regs)))
 
+        # The same crash with XFORWARD IDENT: the front sends "XFORWARD IDENT=<ident>" in
+        # the same write as the tracked MAIL, names the pending registration <ident>.pending,
+        # and the follower binds it from smtpd's "QID: client=..., orig_queue_id=<ident>"
+        # line (which Postfix logs at the first RCPT, before the pending file exists).
+        up.xforward = True
+        up.dot_delay = 30
+        up.queue_id = b"6E9F4A3B2C"
+        up.chunks.clear()
+        ident_pendings = lambda: sorted(n for n in os.listdir(regs)
+                                        if n.startswith("msgtrk-") and n.endswith(".pending"))
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=crashx@test.example "
+                               "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        t.equal("XFORWARD IDENT: the client sees only its own three replies",
+                [r[0] for r in replies], [250, 250, 354])
+        sent = [x for x in up.chunks if b"MAIL FROM" in x]
+        t.check("XFORWARD IDENT sent in the same write as the MAIL (no round trip)",
+                len(sent) == 1 and re.search(rb"^XFORWARD IDENT=msgtrk-[0-9a-f]{32}\r\nMAIL "
+                                             rb"FROM:<sender@test.example> ENVID=crashx@",
+                                             sent[0]) is not None, repr(up.chunks))
+        ident = re.search(rb"IDENT=(msgtrk-[0-9a-f]{32})", b"".join(up.chunks))
+        ident = ident.group(1).decode() if ident else "none"
+        c.sock.sendall(b"Message-ID: <crashx@test.example>\r\nSubject: c\r\n\r\nhi\r\n.\r\n")
+        try:
+            wait_for("the pending registration by ident",
+                     lambda: ident_pendings() == [ident + ".pending"], 5)
+        except pi.PostfixError:
+            pass
+        t.check("XFORWARD IDENT: the pending registration is named by the ident",
+                ident_pendings() == [ident + ".pending"]
+                and not pending_files("crashx@test.example"), repr(os.listdir(regs)))
+        pipe_front = [d for d in daemons if d.log.endswith("front-pipe2.log")][0]
+        pipe_front.stop(signal.SIGKILL)
+        daemons.remove(pipe_front)
+        c.close()
+        for n in ident_pendings():
+            os.unlink(os.path.join(regs, n))  # as a power cut may lose the unsynced file
+        up.dot_delay = 0
+        pport = start(front_exe, "front-pipe3",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
+                      % (up.port, state), os.path.join(pf.base, "front-pipe3.port"))
+        try:
+            wait_for("the restored pending registration",
+                     lambda: ident_pendings() == [ident + ".pending"], 10)
+        except pi.PostfixError:
+            pass
+        t.check("crash (ident): the pending registration restored under its ident",
+                ident_pendings() == [ident + ".pending"], repr(os.listdir(regs)))
+        with open(pf.log, "a") as f:
+            f.write("Dec  5 03:14:11 mx postfix/smtpd[4243]: 6E9F4A3B2C: "
+                    "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident)
+        reg = os.path.join(regs, "6E9F4A3B2C.reg")
+        try:
+            wait_for("the follower's binding", lambda: os.path.exists(reg), 10)
+        except pi.PostfixError:
+            pass
+        t.check("crash (ident): the follower bound it to the queue id by orig_queue_id",
+                os.path.exists(reg) and "Envid: crashx@test.example" in open(reg).read()
+                and not ident_pendings(), repr(os.listdir(regs)))
+        # The reply to the "." lost (the upstream reset after the whole message): the
+        # pending registration stays (Postfix may have the message), and with an ident it
+        # holds up no other message: the same Message-ID again passes at once, and binds
+        # to its own queue id. The one kept never binds; the follower's expiry sweeps it
+        # (/postfix-track/registration/pending-ident).
+        up.reset_at_dot = True
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.pipelined(["MAIL FROM:<sender@test.example> ENVID=lost1@test.example "
+                     "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        c.sock.sendall(b"Message-ID: <lost@test.example>\r\nSubject: l\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        c.close()
+        up.reset_at_dot = False
+        t.check("reply to the dot lost: not accepted (421)", code == 421, text)
+        kept = ident_pendings()
+        t.check("reply to the dot lost: the pending registration (by ident) kept", len(kept) == 1
+                and "Envid: lost1@test.example" in open(os.path.join(regs, kept[0])).read(),
+                repr(kept))
+        up.queue_id = b"7F1A5B4C3D"
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.pipelined(["MAIL FROM:<sender@test.example> ENVID=lost2@test.example "
+                     "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        t0 = time.monotonic()
+        c.sock.sendall(b"Message-ID: <lost@test.example>\r\nSubject: l\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        c.close()
+        t.check("the same Message-ID again: accepted at once (no wait for the kept one)",
+                code == 250 and time.monotonic() - t0 < 1.5, text)
+        again = [n for n in ident_pendings() if n not in kept]
+        ident2 = again[0][:-len(".pending")] if again else "none"
+        with open(pf.log, "a") as f:
+            f.write("Dec  5 03:14:12 mx postfix/smtpd[4244]: 7F1A5B4C3D: "
+                    "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident2)
+        reg = os.path.join(regs, "7F1A5B4C3D.reg")
+        try:
+            wait_for("the follower's binding", lambda: os.path.exists(reg), 10)
+        except pi.PostfixError:
+            pass
+        t.check("the same Message-ID again: bound to its own queue id, the kept one left",
+                os.path.exists(reg) and "Envid: lost2@test.example" in open(reg).read()
+                and ident_pendings() == kept, repr(os.listdir(regs)))
+        for n in kept:
+            os.unlink(os.path.join(regs, n))
+        # A slow client: its data starts more than POSTFIX_REGISTRATION_IDENT_WINDOW (10 s)
+        # after the XFORWARD (the follower may have let smtpd's client line go): no pending
+        # registration, the front writes QID.reg itself before passing the 250 on.
+        up.queue_id = b"9B3C7D6E5F"
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example> ENVID=slowc@test.example MTRK=%s:86400" % AUTH)
+        c.cmd("RCPT TO:<a@test.example>")
+        time.sleep(10.5)
+        code, text = c.data(b"Message-ID: <slowc@test.example>\r\nSubject: s\r\n\r\nhi\r\n")
+        reg = os.path.join(regs, "9B3C7D6E5F.reg")
+        t.check("past POSTFIX_REGISTRATION_IDENT_WINDOW: registered by queue id before the 250, "
+                "no pending registration", code == 250 and os.path.exists(reg)
+                and "Envid: slowc@test.example" in open(reg).read()
+                and not ident_pendings() and not pending_files("slowc@test.example"),
+                repr(os.listdir(regs)))
+        c.close()
+        # XFORWARD offered but refused: the client sees nothing of it (its own replies
+        # only), and the message falls back to its Message-ID.
+        up.refuse_xforward = True
+        up.dot_delay = 1.0
+        up.queue_id = b"8A2B6C5D4E"
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=refx@test.example "
+                               "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        c.sock.sendall(b"Message-ID: <refx@test.example>\r\nSubject: r\r\n\r\nhi\r\n.\r\n")
+        time.sleep(0.5)
+        by_mid = pending_files("refx@test.example")
+        code, text = c.reply()
+        c.close()
+        up.refuse_xforward = False
+        up.dot_delay = 0
+        t.check("XFORWARD refused: the client's own replies, then Postfix's 250",
+                [r[0] for r in replies] == [250, 250, 354] and code == 250,
+                repr(replies) + text)
+        t.check("XFORWARD refused: the pending registration is by Message-ID, none by ident",
+                len(by_mid) == 1 and not ident_pendings(), repr(os.listdir(regs)))
+        t.check("XFORWARD refused: the front says so", "refused XFORWARD IDENT"
+                in open(daemons[-1].log).read())
+        for n in pending_files("refx@test.example"):
+            os.unlink(os.path.join(regs, n))
+        up.xforward = False
+
         # 14. Warm upstream connections (upstream_pool, with XCLIENT): opened ahead, each
         # given to one client session only, replaced after upstream_pool_idle, and one that
         # the upstream closed meanwhile is never handed to a client.
@@ -656,8 +837,8 @@ def main():
         for i in range(5):
             code, q = send_tracked(fport, "sync%d@test.example" % i)
             t.equal("tracked message %d: Postfix's 250" % i, code, 250)
-            t.check("tracked message %d: registered before the 250" % i,
-                    os.path.exists(os.path.join(regs, q + ".reg")), q)
+            t.check("tracked message %d: registered before the 250 (pending by its ident), "
+                    "then under its queue id" % i, registered(q), q)
             qids.append(q)
         time.sleep(0.3)
         st.send_signal(signal.SIGINT)
@@ -694,7 +875,7 @@ def main():
                 journal and not os.path.exists(journal[0]), repr(journal))
         code, q = send_tracked(fport, "after@test.example")
         t.check("restart: a tracked message is registered again", code == 250
-                and os.path.exists(os.path.join(regs, q + ".reg")), q)
+                and registered(q), q)
 
         # 12. The registration cannot be written (the directory made read-only for the
         # front's user): the client hears 451, never Postfix's 250 for a message nobody
@@ -709,7 +890,7 @@ def main():
                  in open(daemons[-1].log).read())
         code, q = send_tracked(fport, "writable-again@test.example")
         t.check("the directory writable again: tracked messages get their 250", code == 250
-                and os.path.exists(os.path.join(regs, q + ".reg")), q)
+                and registered(q), q)
 
         # 9. Postfix goes away during a session: 421, the connection closed.
         c = LineClient(fport)

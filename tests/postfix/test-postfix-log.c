@@ -31,9 +31,37 @@ typedef struct
   const char *requeued_as;
   const char *from;
   const char *message_id;
+  const char *orig_queue_id;
 } LineCase;
 
 static const LineCase cases[] = {
+  /* smtpd after "XFORWARD IDENT=..." (as smtpd.c prints it; postfix-front-same-mid finds
+   * the real 3.7.11 line in its maillog) */
+  { "smtpd-client-orig-queue-id",
+    "Dec 05 06:40:01 mx postfix-msgtrk-test/smtpd[4242]: 4DA1F7A4F2: "
+    "client=localhost[127.0.0.1], orig_queue_id=msgtrk-00112233445566778899aabbccddeeff",
+    POSTFIX_LOG_CLIENT, "smtpd", "4DA1F7A4F2",
+    .orig_queue_id = "msgtrk-00112233445566778899aabbccddeeff" },
+  { "smtpd-client-sasl-orig-client",
+    "Dec 05 06:40:01 mx postfix/submission/smtpd[4242]: 4DA1F7A4F2: "
+    "client=unknown[192.0.2.7]:51000, sasl_method=PLAIN, sasl_username=u@test.example, "
+    "orig_queue_id=msgtrk-00112233445566778899aabbccddeeff, orig_client=h[192.0.2.8]",
+    POSTFIX_LOG_CLIENT, "smtpd", "4DA1F7A4F2",
+    .orig_queue_id = "msgtrk-00112233445566778899aabbccddeeff" },
+  /* A SASL user name that holds the attribute: smtpd's own one comes after it. */
+  { "smtpd-client-orig-queue-id-in-username",
+    "Dec 05 06:40:01 mx postfix/smtpd[4242]: 4DA1F7A4F2: client=unknown[192.0.2.7], "
+    "sasl_method=PLAIN, sasl_username=x, orig_queue_id=msgtrk-ffff, "
+    "orig_queue_id=msgtrk-00112233445566778899aabbccddeeff",
+    POSTFIX_LOG_CLIENT, "smtpd", "4DA1F7A4F2",
+    .orig_queue_id = "msgtrk-00112233445566778899aabbccddeeff" },
+  { "smtpd-client-plain",
+    "Dec 05 06:40:01 mx postfix/smtpd[4242]: 4DA1F7A4F2: client=localhost[127.0.0.1]",
+    POSTFIX_LOG_OTHER, "smtpd", "4DA1F7A4F2" },
+  { "smtpd-client-empty-orig-queue-id",
+    "Dec 05 06:40:01 mx postfix/smtpd[4242]: 4DA1F7A4F2: client=localhost[127.0.0.1], "
+    "orig_queue_id=, orig_client=x",
+    POSTFIX_LOG_OTHER, "smtpd", "4DA1F7A4F2" },
   { "cleanup-message-id",
     "Dec 04 21:35:14 mx postfix-msgtrk-test/cleanup[23029]: 999A0A7444F: "
     "message-id=<cap1@test.example>",
@@ -221,6 +249,7 @@ test_line (gconstpointer data)
   check_str ("requeued_as", e.requeued_as, c->requeued_as);
   check_str ("from", e.from, c->from);
   check_str ("message_id", e.message_id, c->message_id);
+  check_str ("orig_queue_id", e.orig_queue_id, c->orig_queue_id);
 }
 
 /* Every prefix of every case parses (any kind), never past its end. */

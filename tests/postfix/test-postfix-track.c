@@ -16,6 +16,7 @@
 
 #include <glib/gstdio.h>
 #include <sys/wait.h>
+#include <utime.h>
 #include <unistd.h>
 
 #include "durable-group.h"
@@ -291,6 +292,9 @@ test_recover_reused_queue_id (Fixture      *fx,
   g_assert_cmpstr (back->envid, ==, "new");
 }
 
+/* Pending registrations by Message-ID (the fallback without XFORWARD IDENT). */
+#define BY_MID POSTFIX_PENDING_BY_MESSAGE_ID
+
 /* Pending registrations (by Message-ID, before the queue id is known): written, bound
  * to a queue id once, restored by a replay only when the journal has no queue-id record
  * of theirs. */
@@ -320,20 +324,20 @@ test_pending (Fixture      *fx,
 
   g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
-  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, "m2@test.example"));
-  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, "m1@test.example", "ABC123",
-                                                     &error));
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m2@test.example"));
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, BY_MID, "m1@test.example",
+                                                     "ABC123", &error));
   g_assert_no_error (error);
-  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
   back = postfix_registration_read (fx->reg_dir, "ABC123", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (back->envid, ==, "p1");
   g_assert_null (back->message_id);
   g_clear_pointer (&back, postfix_registration_free);
   /* Bound once: a second cleanup line with that Message-ID binds nothing. */
-  g_assert_false (postfix_registration_claim_pending (fx->reg_dir, "m1@test.example", "ABC124",
-                                                      &error));
+  g_assert_false (postfix_registration_claim_pending (fx->reg_dir, BY_MID, "m1@test.example",
+                                                      "ABC124", &error));
   g_assert_no_error (error);
 
   /* Never through a symlink: a pending "file" that is a link is removed, binds nothing. */
@@ -345,7 +349,7 @@ test_pending (Fixture      *fx,
     g_autofree char *target = g_build_filename (fx->reg_dir, "ABC123.reg", NULL);
 
     g_assert_cmpint (symlink (target, link), ==, 0);
-    g_assert_false (postfix_registration_claim_pending (fx->reg_dir, "m3@test.example",
+    g_assert_false (postfix_registration_claim_pending (fx->reg_dir, BY_MID, "m3@test.example",
                                                         "ABC126", &error));
     g_assert_no_error (error);
     g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC126"));
@@ -356,9 +360,9 @@ test_pending (Fixture      *fx,
   front_dies_after_journal (fx->reg_dir, pend);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
-  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
-  postfix_registration_drop_pending (fx->reg_dir, "m1@test.example");
-  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
+  postfix_registration_drop_pending (fx->reg_dir, BY_MID, "m1@test.example");
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
 
   /* ... after journaling it and its queue id's record: QID.reg, no pending one. */
   bound = postfix_registration_new ("ABC125", "p1", B1, 100, 200);
@@ -380,8 +384,105 @@ test_pending (Fixture      *fx,
   g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
   g_assert_no_error (error);
-  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, "m1@test.example"));
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
   g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC125"));
+}
+
+/* Pending registrations by transaction ident (XFORWARD IDENT, Postfix's orig_queue_id=):
+ * the ident's shape checked at its bounds (it names a file), bound once, never by a
+ * cleanup line's Message-ID, restored by a replay, swept after
+ * POSTFIX_REGISTRATION_PENDING_MAX_AGE when it never binds. */
+static void
+test_pending_ident (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PostfixRegistration) pend = postfix_registration_new (NULL, "i1", B1, 100, 200);
+  g_autoptr (PostfixRegistration) back = NULL;
+  g_autofree char        *ident = postfix_registration_ident_new ();
+  g_autofree char        *other = postfix_registration_ident_new ();
+  g_autofree char        *text = NULL;
+  g_autofree char        *name = NULL;
+  g_autofree char        *path = NULL;
+  g_autofree char        *longer = g_strconcat (ident, "0", NULL);
+  g_autofree char        *shorter = g_strndup (ident, strlen (ident) - 1);
+  g_autofree char        *upper = g_ascii_strup (ident, -1);
+  const PostfixPendingKey by_ident = POSTFIX_PENDING_BY_IDENT;
+  const PostfixPendingKey by_mid = POSTFIX_PENDING_BY_MESSAGE_ID;
+  struct utimbuf          old = { 0, 0 };
+  gint64                  now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_test_summary ("Pending registrations by ident: shape, bind by orig_queue_id, sweep");
+  g_assert_true (postfix_registration_ident_is_valid (ident));
+  g_assert_cmpstr (ident, !=, other);
+  g_assert_cmpuint (strlen (ident), ==,
+                    strlen (POSTFIX_REGISTRATION_IDENT_PREFIX) + POSTFIX_REGISTRATION_IDENT_HEX);
+  g_assert_false (postfix_registration_ident_is_valid (longer));
+  g_assert_false (postfix_registration_ident_is_valid (shorter));
+  g_assert_false (postfix_registration_ident_is_valid (upper));
+  g_assert_false (postfix_registration_ident_is_valid (NULL));
+  g_assert_false (postfix_registration_ident_is_valid ("msgtrk-../../../etc/passwd0000000000"));
+  g_assert_false (postfix_registration_ident_is_valid ("4DA1F7A4F2"));
+
+  pend->ident = g_strdup (ident);
+  g_assert_true (postfix_registration_add_rcpt (pend, "a@test.example", NULL, NULL, &error));
+  text = postfix_registration_format (pend);
+  back = postfix_registration_parse (text, strlen (text), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->ident, ==, ident);
+  g_assert_null (back->message_id);
+  g_clear_pointer (&back, postfix_registration_free);
+
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
+  g_assert_no_error (error);
+  name = g_strconcat (ident, ".pending", NULL);
+  path = g_build_filename (fx->reg_dir, name, NULL);
+  g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, by_ident, ident));
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, by_ident, other));
+  /* A cleanup line whose Message-ID is the ident binds nothing. */
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, by_mid, ident));
+  g_assert_false (
+      postfix_registration_claim_pending (fx->reg_dir, by_mid, ident, "ABC100", &error));
+  g_assert_no_error (error);
+  g_assert_false (
+      postfix_registration_claim_pending (fx->reg_dir, by_ident, other, "ABC100", &error));
+  g_assert_no_error (error);
+  g_assert_true (
+      postfix_registration_claim_pending (fx->reg_dir, by_ident, ident, "ABC101", &error));
+  g_assert_no_error (error);
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, by_ident, ident));
+  back = postfix_registration_read (fx->reg_dir, "ABC101", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->envid, ==, "i1");
+  g_assert_null (back->ident);
+  g_clear_pointer (&back, postfix_registration_free);
+  /* Bound once: a content filter's re-injection logs the same orig_queue_id. */
+  g_assert_false (
+      postfix_registration_claim_pending (fx->reg_dir, by_ident, ident, "ABC102", &error));
+  g_assert_no_error (error);
+
+  /* A front died after journaling it: restored under its ident. */
+  front_dies_after_journal (fx->reg_dir, pend);
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
+  g_assert_no_error (error);
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, by_ident, ident));
+
+  /* One that never binds (Postfix died before its "client=" line, or its transaction
+   * failed after the pending write and the front could not drop it): swept by the
+   * follower's expiry, at POSTFIX_REGISTRATION_PENDING_MAX_AGE and not before. */
+  old.actime = old.modtime = now - POSTFIX_REGISTRATION_PENDING_MAX_AGE;
+  g_assert_cmpint (g_utime (path, &old), ==, 0);
+  postfix_registration_expire (fx->reg_dir, now);
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, by_ident, ident));
+  old.actime = old.modtime = now - POSTFIX_REGISTRATION_PENDING_MAX_AGE - 1;
+  g_assert_cmpint (g_utime (path, &old), ==, 0);
+  postfix_registration_expire (fx->reg_dir, now);
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, by_ident, ident));
+
+  /* An ident that is not one names no file. */
+  g_assert_false (
+      postfix_registration_claim_pending (fx->reg_dir, by_ident, "msgtrk-..", "ABC103", &error));
+  g_assert_no_error (error);
 }
 
 #define LINE_SENT                                                                              \
@@ -546,12 +647,12 @@ test_pending_skip (Fixture      *fx,
   g_clear_pointer (&back, postfix_registration_free);
 
   g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
-  g_assert_false (postfix_registration_claim_pending (fx->reg_dir, "skip@test.example",
+  g_assert_false (postfix_registration_claim_pending (fx->reg_dir, BY_MID, "skip@test.example",
                                                       "AAA111", &error));
   g_assert_no_error (error);
-  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, "skip@test.example"));
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "skip@test.example"));
   g_assert_false (postfix_registration_exists (fx->reg_dir, "AAA111"));
-  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, "skip@test.example",
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, BY_MID, "skip@test.example",
                                                      "BBB222", &error));
   g_assert_no_error (error);
   back = postfix_registration_read (fx->reg_dir, "BBB222", &error);
@@ -588,6 +689,7 @@ main (int   argc,
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
   ADD ("/postfix-track/registration/pending", test_pending);
   ADD ("/postfix-track/registration/pending-skip", test_pending_skip);
+  ADD ("/postfix-track/registration/pending-ident", test_pending_ident);
   ADD ("/postfix-track/registration/recover-reused-queue-id", test_recover_reused_queue_id);
   ADD ("/postfix-track/record/replay", test_replay);
   ADD ("/postfix-track/record/transferred", test_transferred);
