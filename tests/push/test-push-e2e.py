@@ -21,7 +21,10 @@ Scenarios:
              and counted, never stored; a record in two parts is reassembled; the TCP stream
              form is acknowledged the same way; PUSH_MAX_PENDING incomplete records are
              held and one more evicts the oldest; an expired record is removed by the
-             receiver's expiry; a key file readable by others stops the receiver.
+             receiver's expiry; records from a node that asks for ACK lists
+             (PUSH_FLAG_ACK_LIST) and arrive in one batch are acknowledged in one
+             ACK_LIST frame, HMAC checked; an unknown flag is malformed; a key file
+             readable by others stops the receiver.
   pg         the receiver on PostgreSQL: stopped mid-run, records stay spooled (no ACK) and
              arrive once it is back; mtqpd answers -TEMP meanwhile.
   node-config a relay node whose key file its group can read, or with a bad [push] mode,
@@ -257,14 +260,17 @@ def fields_for(envid, n_rcpts=1):
 
 
 SEQ = [int(time.time() * 1e6)]
+# Records sent at once by the hostile scenario's node that takes ACK lists.
+ACK_LIST_RECORDS = 20
 
 
-def frame(key, key_id, record_id, payload, part=0, parts=1, ftype=1, ts=None, seq=None):
+def frame(key, key_id, record_id, payload, part=0, parts=1, ftype=1, ts=None, seq=None,
+          flags=0):
     if seq is None:
         SEQ[0] += 1
         seq = SEQ[0]
     ts = int(time.time() * 1000) if ts is None else ts
-    head = b"MTP1" + struct.pack(">BBHQQQBBH", ftype, 0, key_id, ts, seq, record_id, part,
+    head = b"MTP1" + struct.pack(">BBHQQQBBH", ftype, flags, key_id, ts, seq, record_id, part,
                                  parts, len(payload))
     body = head + payload
     return body + hmac.new(key, body, hashlib.sha256).digest()
@@ -473,9 +479,42 @@ def scenario_hostile(exe, tmp, keys, key_paths):
         wait_for("the expired record to be removed by the receiver's expiry",
                  lambda: not os.path.exists(old_file), 10, 0.1)
 
-        expected = {"stored": 5, "replayed": 1, "bad_hmac": 2, "unknown_key": 1,
-                    "oversized": 1, "truncated": 2, "stale": 1, "malformed": 1,
-                    "bad_record": 0, "acks": 5}
+        # Frames that ask for ACK lists (PUSH_FLAG_ACK_LIST): their records are acknowledged
+        # in ACK_LIST frames (type 3: no record id of its own, the ids in the payload),
+        # several records per frame; a flag the receiver does not know is malformed.
+        # The receiver is stopped (SIGSTOP) while they are sent, so it takes them in one
+        # batch: one ACK_LIST frame for all.
+        list_ids = set(range(3001, 3001 + ACK_LIST_RECORDS))
+        rec.proc.send_signal(signal.SIGSTOP)
+        try:
+            for rid in sorted(list_ids):
+                envid = "mtrk.list%d@sender.example" % rid
+                sock.sendto(frame(key, 1, rid, record_bytes(envid, fields_for(envid)),
+                                  flags=1), dest)
+        finally:
+            rec.proc.send_signal(signal.SIGCONT)
+        acked, list_frames = [], 0
+        while len(acked) < len(list_ids):
+            data, _ = sock.recvfrom(2000)
+            check(hmac.compare_digest(hmac.new(key, data[:-MAC], hashlib.sha256).digest(),
+                                      data[-MAC:]), "the ACK list's HMAC does not verify")
+            n = struct.unpack(">H", data[34:36])[0]
+            check(data[4] == 3 and data[5] == 0 and data[24:34] == b"\0" * 10
+                  and n % 8 == 0 and len(data) == HEADER + n + MAC,
+                  "not an ACK_LIST frame: %r" % data[:36])
+            acked += [struct.unpack(">Q", data[HEADER + 8 * i:HEADER + 8 * i + 8])[0]
+                      for i in range(n // 8)]
+            list_frames += 1
+        check(sorted(acked) == sorted(list_ids), "ACK lists named %r" % sorted(acked))
+        check(list_frames == 1, "%d ACK_LIST frames for %d records taken in one batch"
+              % (list_frames, len(list_ids)))
+        sock.sendto(frame(key, 1, 3100, record_bytes("mtrk.flag2@sender.example",
+                                                     fields_for("mtrk.flag2@sender.example")),
+                          flags=2), dest)                             # malformed
+
+        expected = {"stored": 5 + ACK_LIST_RECORDS, "replayed": 1, "bad_hmac": 2,
+                    "unknown_key": 1, "oversized": 1, "truncated": 2, "stale": 1,
+                    "malformed": 2, "bad_record": 0, "acks": 5 + ACK_LIST_RECORDS}
         try:
             wait_for("the counters", lambda: all(rec.counters().get(k) == v
                                                  for k, v in expected.items()), 10, 0.2)
