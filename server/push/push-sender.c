@@ -55,14 +55,9 @@
 #define PUSH_SPOOL_DIR "push-spool"
 #define PUSH_SPOOL_SUFFIX ".rec"
 #define PUSH_SPOOL_SEGMENT_SUFFIX ".log"
-/* A new segment of the spool log after this many octets. */
-#define PUSH_SPOOL_SEGMENT_MAX (4 * 1024 * 1024)
 /* [length][record id] before each record in a segment. */
 #define PUSH_SPOOL_ENTRY_HEADER 12
-/* Zeros written ahead of the appends (segment_extend()): the first extension of a
- * segment, and the largest. */
-#define PUSH_SPOOL_PREALLOC_MIN (16 * 1024)
-#define PUSH_SPOOL_PREALLOC_MAX (1024 * 1024)
+
 
 typedef struct
 {

@@ -22,8 +22,9 @@ Scenarios:
              form is acknowledged the same way; PUSH_MAX_PENDING incomplete records are
              held and one more evicts the oldest; an expired record is removed by the
              receiver's expiry; records from a node that asks for ACK lists
-             (PUSH_FLAG_ACK_LIST) and arrive in one batch are acknowledged in one
-             ACK_LIST frame, HMAC checked; an unknown flag is malformed; a key file
+             (PUSH_FLAG_ACK_LIST) and arrive in one batch are acknowledged in ACK_LIST
+             frames, HMAC checked: PUSH_MAX_ACK_IDS + 1 records in one full frame and one
+             of one id; an unknown flag is malformed; a key file
              readable by others stops the receiver.
   pg         the receiver on PostgreSQL: stopped mid-run, records stay spooled (no ACK) and
              arrive once it is back; mtqpd answers -TEMP meanwhile.
@@ -260,8 +261,11 @@ def fields_for(envid, n_rcpts=1):
 
 
 SEQ = [int(time.time() * 1e6)]
-# Records sent at once by the hostile scenario's node that takes ACK lists.
-ACK_LIST_RECORDS = 20
+# Record ids in one ACK_LIST frame (PUSH_MAX_ACK_IDS: 8 octets each in a payload).
+PUSH_MAX_ACK_IDS = (1200 - 36 - 32) // 8
+# Records sent at once by the hostile scenario's node that takes ACK lists: one more than
+# an ACK_LIST frame holds, so they take two.
+ACK_LIST_RECORDS = PUSH_MAX_ACK_IDS + 1
 
 
 def frame(key, key_id, record_id, payload, part=0, parts=1, ftype=1, ts=None, seq=None,
@@ -483,7 +487,7 @@ def scenario_hostile(exe, tmp, keys, key_paths):
         # in ACK_LIST frames (type 3: no record id of its own, the ids in the payload),
         # several records per frame; a flag the receiver does not know is malformed.
         # The receiver is stopped (SIGSTOP) while they are sent, so it takes them in one
-        # batch: one ACK_LIST frame for all.
+        # batch: a full ACK_LIST frame (PUSH_MAX_ACK_IDS) and one with the last id.
         list_ids = set(range(3001, 3001 + ACK_LIST_RECORDS))
         rec.proc.send_signal(signal.SIGSTOP)
         try:
@@ -493,7 +497,7 @@ def scenario_hostile(exe, tmp, keys, key_paths):
                                   flags=1), dest)
         finally:
             rec.proc.send_signal(signal.SIGCONT)
-        acked, list_frames = [], 0
+        acked, list_sizes = [], []
         while len(acked) < len(list_ids):
             data, _ = sock.recvfrom(2000)
             check(hmac.compare_digest(hmac.new(key, data[:-MAC], hashlib.sha256).digest(),
@@ -504,10 +508,11 @@ def scenario_hostile(exe, tmp, keys, key_paths):
                   "not an ACK_LIST frame: %r" % data[:36])
             acked += [struct.unpack(">Q", data[HEADER + 8 * i:HEADER + 8 * i + 8])[0]
                       for i in range(n // 8)]
-            list_frames += 1
+            list_sizes.append(n // 8)
         check(sorted(acked) == sorted(list_ids), "ACK lists named %r" % sorted(acked))
-        check(list_frames == 1, "%d ACK_LIST frames for %d records taken in one batch"
-              % (list_frames, len(list_ids)))
+        check(sorted(list_sizes) == [1, PUSH_MAX_ACK_IDS],
+              "ACK_LIST frames of %r ids for %d records taken in one batch"
+              % (list_sizes, len(list_ids)))
         sock.sendto(frame(key, 1, 3100, record_bytes("mtrk.flag2@sender.example",
                                                      fields_for("mtrk.flag2@sender.example")),
                           flags=2), dest)                             # malformed

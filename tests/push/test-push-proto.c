@@ -676,7 +676,7 @@ test_sender_spool_zeros (void)
       GStatBuf st;
 
       g_assert_cmpint (g_stat (path, &st), ==, 0);
-      g_assert_cmpint (st.st_size, >=, 16 * 1024); /* PUSH_SPOOL_PREALLOC_MIN */
+      g_assert_cmpint (st.st_size, ==, PUSH_SPOOL_PREALLOC_MIN);
       segments++;
     }
   g_assert_cmpuint (segments, ==, 1);
@@ -687,6 +687,74 @@ test_sender_spool_zeros (void)
   g_assert_cmpuint (push_sender_pending (sender), ==, 3);
   g_assert_cmpuint (count_records (sock, seen, g_get_monotonic_time () + 500 * 1000), ==, 3);
   push_sender_free (sender);
+  mt_tmpdir_remove (dir);
+}
+
+/* Records of the segment-limit test: large ones, enough to fill more than one segment. */
+#define BIG_FIELDS_OCTETS (PUSH_MAX_RECORD - 200)
+#define BIG_RECORDS (PUSH_SPOOL_SEGMENT_MAX / BIG_FIELDS_OCTETS + 10)
+
+static void
+test_sender_segment_limit (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *key_path = NULL;
+  g_autofree char *server = NULL;
+  g_autoptr (GSocket) sock = fake_receiver_open (dir, &key_path, &server);
+  g_autofree char *spool = g_build_filename (dir, "push-spool", NULL);
+  g_autofree char *fields = NULL;
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  g_autoptr (GDir) d = NULL;
+  const char *name;
+  PushSender *sender;
+  guint segments = 0;
+  goffset total = 0;
+  goffset largest = 0;
+
+  g_test_summary ("Zeros are written ahead up to PUSH_SPOOL_SEGMENT_MAX and never past it: "
+                  "a full segment has exactly that size, the next record starts a new one, "
+                  "and a restarted node reads every record of both");
+  {
+    GString *f = g_string_new ("Action: x\n");
+
+    while (f->len < BIG_FIELDS_OCTETS)
+      g_string_append (f, "X-Padding: 0123456789abcdef0123456789abcdef\n");
+    g_string_truncate (f, BIG_FIELDS_OCTETS);
+    fields = g_string_free (f, FALSE);
+  }
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < BIG_RECORDS; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("big%u@x.y", i);
+
+      g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 9000 + i, fields,
+                                         &error));
+      g_assert_no_error (error);
+    }
+  push_sender_free (sender);
+  d = g_dir_open (spool, 0, NULL);
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (spool, name, NULL);
+      GStatBuf st;
+
+      g_assert_cmpint (g_stat (path, &st), ==, 0);
+      g_assert_cmpint (st.st_size, <=, PUSH_SPOOL_SEGMENT_MAX);
+      total += st.st_size;
+      largest = MAX (largest, st.st_size);
+      segments++;
+    }
+  g_assert_cmpuint (segments, ==, 2);
+  /* The first is full to the octet; the second holds the rest, written ahead. */
+  g_assert_cmpint (largest, ==, PUSH_SPOOL_SEGMENT_MAX);
+  g_assert_cmpint (total, >, PUSH_SPOOL_SEGMENT_MAX);
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (push_sender_pending (sender), ==, BIG_RECORDS);
+  push_sender_free (sender);
+  (void) sock;
   mt_tmpdir_remove (dir);
 }
 
@@ -712,5 +780,6 @@ main (int    argc,
   g_test_add_func ("/push/sender/wake", test_sender_wake);
   g_test_add_func ("/push/sender/ack-list", test_sender_ack_list);
   g_test_add_func ("/push/sender/spool-zeros", test_sender_spool_zeros);
+  g_test_add_func ("/push/sender/segment-limit", test_sender_segment_limit);
   return g_test_run ();
 }
