@@ -7,6 +7,8 @@
  * [4-octet length][8-octet record id][record]; submitters that append at the same time
  * share one fdatasync through the segment's DurableGroup (the project's one group commit,
  * docs/durability.md), so a busy node pays about one sync per group, not two per record.
+ * Entries are written into zeros written ahead of them (segment_extend()), so a group's
+ * fdatasync writes the data only, not the inode of a file that grew.
  * Each segment has its own group and keeps its fd open while a submitter waits on it; a
  * failed sync fails its group for good (fsyncgate), so the next append starts a new
  * segment. A new segment is started at PUSH_SPOOL_SEGMENT_MAX octets (created, then the
@@ -14,10 +16,12 @@
  * acknowledged (or has expired). The record is then put in the pending table. One thread
  * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs or a submit (an
  * eventfd written by a submit while the thread waits with nothing in flight, so a new
- * record goes at once; with records in flight their ACKs wake it),
- * verifies each ACK (HMAC, key id, clock skew), forgets the acknowledged record, and
- * sends every pending record whose time has come, each part a frame with a fresh sequence (strictly increasing:
- * microseconds of the clock), at most PUSH_SENDER_WINDOW records in flight (sent less
+ * record goes at once; with records in flight their ACKs wake it), verifies each ACK or
+ * ACK_LIST (HMAC with the key's PushMac, key id, clock skew), forgets the records it
+ * names, and sends every pending record whose time has come, each part a frame with a
+ * fresh sequence (strictly increasing: microseconds of the clock) and, on a record's first
+ * send, PUSH_FLAG_ACK_LIST (the receiver may then acknowledge many records in one frame),
+ * at most PUSH_SENDER_WINDOW records in flight (sent less
  * than PUSH_RESEND_MIN_MS ago, not yet acknowledged) so a full spool is not one burst
  * that overflows the receiver's socket buffer. After a restart every record of the
  * remaining segments is sent again (an ACK is not written down: a record acknowledged
