@@ -711,10 +711,12 @@ test_sender_segment_limit (void)
   guint segments = 0;
   goffset total = 0;
   goffset largest = 0;
+  gboolean seen_three = FALSE;
 
-  g_test_summary ("Zeros are written ahead up to PUSH_SPOOL_SEGMENT_MAX and never past it: "
-                  "a full segment has exactly that size, the next record starts a new one, "
-                  "and a restarted node reads every record of both");
+  g_test_summary ("Zeros are written ahead doubling up to PUSH_SPOOL_PREALLOC_MAX at a time, "
+                  "then by that much, up to PUSH_SPOOL_SEGMENT_MAX and never past it: a full "
+                  "segment has exactly that size, the next record starts a new one, and a "
+                  "restarted node reads every record of both");
   {
     GString *f = g_string_new ("Action: x\n");
 
@@ -728,11 +730,28 @@ test_sender_segment_limit (void)
   for (guint i = 0; i < BIG_RECORDS; i++)
     {
       g_autofree char *envid = g_strdup_printf ("big%u@x.y", i);
+      g_autofree char *first = g_build_filename (spool, "0000000000000001.log", NULL);
+      GStatBuf st;
 
       g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 9000 + i, fields,
                                          &error));
       g_assert_no_error (error);
+      /* The first segment's size after each append: PUSH_SPOOL_PREALLOC_MIN doubling to
+       * PUSH_SPOOL_PREALLOC_MAX, then one PUSH_SPOOL_PREALLOC_MAX more at a time. */
+      if (g_stat (first, &st) == 0)
+        {
+          goffset sz = st.st_size;
+
+          g_assert_cmpint (sz, <=, PUSH_SPOOL_SEGMENT_MAX);
+          if (sz > PUSH_SPOOL_PREALLOC_MAX)
+            g_assert_cmpint (sz % PUSH_SPOOL_PREALLOC_MAX, ==, 0);
+          else
+            g_assert_cmpint (sz & (sz - 1), ==, 0); /* a power of two */
+          g_assert_cmpint (sz, >=, PUSH_SPOOL_PREALLOC_MIN);
+          seen_three |= sz == 3 * PUSH_SPOOL_PREALLOC_MAX;
+        }
     }
+  g_assert_true (seen_three); /* past PUSH_SPOOL_PREALLOC_MAX: 2 MiB -> 3 MiB, not 4 */
   push_sender_free (sender);
   d = g_dir_open (spool, 0, NULL);
   while ((name = g_dir_read_name (d)) != NULL)
