@@ -14,6 +14,9 @@ Scenarios:
              them while it is down; node a is then killed with SIGKILL and restarted too;
              the receiver, restarted on the same port, gets every record (resent from node
              a's durable spool): none is lost.
+  kill9-stream a node made here streams records asking for ACK lists (a window in
+             flight, resent until a verified ACK or ACK_LIST names them); the receiver is
+             killed with SIGKILL mid-stream and restarted: every record is stored.
   hostile    frames made here with Python's hmac: a valid one is stored and acknowledged
              (the ACK's HMAC checked); the same frame again (replayed), one signed with the
              wrong key, one with an unknown key id, a forged one (a byte changed after
@@ -388,6 +391,81 @@ def scenario_kill9(exe, tmp, keys, key_paths):
         rec.cleanup()
 
 
+# The kill9-stream scenario's node: records, in flight at once, resend after (seconds).
+STREAM_RECORDS = 600
+STREAM_WINDOW = 64
+STREAM_RESEND_S = 1.0
+
+
+def scenario_kill9_stream(exe, tmp, keys, key_paths):
+    """A node made here streams STREAM_RECORDS records asking for ACK lists, at most
+    STREAM_WINDOW unacknowledged at once, and forgets a record only on a verified ACK or
+    ACK_LIST naming it; the receiver is killed with SIGKILL once a third are acknowledged,
+    with records in flight, and restarted on the same port. Every record ends up stored and
+    acknowledged: none is lost."""
+    receiver_exe = exe[0]
+    udp = free_udp_port()
+    rec = Receiver(receiver_exe, tmp, {1: key_paths[1]}, udp)
+    key = keys[1]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(0.05)
+    dest = ("127.0.0.1", udp)
+    envid = {rid: "mtrk.s%d@sender.example" % rid for rid in range(5001, 5001 + STREAM_RECORDS)}
+    pending = set(envid)
+    sent_at = {}
+    killed_at = None
+    list_frames = 0
+    try:
+        rec.start()
+        deadline = time.time() + 120
+        while pending:
+            check(time.time() < deadline, "%d records never acknowledged" % len(pending))
+            now = time.time()
+            in_flight = sum(1 for rid in pending if now - sent_at.get(rid, 0) < STREAM_RESEND_S)
+            for rid in sorted(pending):
+                if in_flight >= STREAM_WINDOW:
+                    break
+                if now - sent_at.get(rid, 0) >= STREAM_RESEND_S:
+                    e = envid[rid]
+                    sock.sendto(frame(key, 1, rid, record_bytes(e, fields_for(e)), flags=1),
+                                dest)
+                    sent_at[rid] = now
+                    in_flight += 1
+            try:
+                while True:
+                    data, _ = sock.recvfrom(2000)
+                    if len(data) < HEADER + MAC or not hmac.compare_digest(
+                            hmac.new(key, data[:-MAC], hashlib.sha256).digest(), data[-MAC:]):
+                        raise Failure("an ACK whose HMAC does not verify")
+                    n = struct.unpack(">H", data[34:36])[0]
+                    if data[4] == 3:
+                        list_frames += 1
+                        pending -= {struct.unpack(">Q", data[HEADER + 8 * i:HEADER + 8 * i + 8])[0]
+                                    for i in range(n // 8)}
+                    elif data[4] == 2:
+                        pending.discard(struct.unpack(">Q", data[24:32])[0])
+            except socket.timeout:
+                pass
+            if killed_at is None and len(pending) <= STREAM_RECORDS * 2 // 3:
+                rec.kill9()
+                killed_at = STREAM_RECORDS - len(pending)
+                time.sleep(0.3)
+                rec.start()
+        check(killed_at is not None and killed_at < STREAM_RECORDS,
+              "the receiver was not killed mid-stream")
+        check(list_frames > 0, "no ACK_LIST frame")
+        missing = [e for e in envid.values() if not os.path.exists(os.path.join(
+            rec.state_dir, "tracking", hashlib.sha256(e.encode()).hexdigest() + ".trk"))]
+        check(not missing, "%d acknowledged records not in the store, e.g. %s"
+              % (len(missing), missing[:3]))
+        print("# killed after %d of %d acknowledged; %d ACK_LIST frames"
+              % (killed_at, STREAM_RECORDS, list_frames))
+        rec.stop()
+    finally:
+        sock.close()
+        rec.cleanup()
+
+
 def scenario_hostile(exe, tmp, keys, key_paths):
     receiver_exe, relay_exe, mtqpd_exe = exe
     udp = free_udp_port()
@@ -642,6 +720,7 @@ def main():
         write_key(key_paths[kid], raw)
     try:
         {"two-nodes": scenario_two_nodes, "kill9": scenario_kill9,
+         "kill9-stream": scenario_kill9_stream,
          "hostile": scenario_hostile, "node-config": scenario_node_config,
          "pg": scenario_pg}[name](exe, tmp, keys, key_paths)
         print("ok: %s" % name)
