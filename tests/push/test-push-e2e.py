@@ -466,6 +466,19 @@ def scenario_kill9_stream(exe, tmp, keys, key_paths):
         rec.cleanup()
 
 
+def all_threads_stopped(pid):
+    """Every thread of @pid stopped (state T): kill() returns before a SIGSTOP has taken."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state not in ("T", "t"):
+            return False
+    return True
+
+
 def scenario_hostile(exe, tmp, keys, key_paths):
     receiver_exe, relay_exe, mtqpd_exe = exe
     udp = free_udp_port()
@@ -568,6 +581,7 @@ def scenario_hostile(exe, tmp, keys, key_paths):
         # batch: a full ACK_LIST frame (PUSH_MAX_ACK_IDS) and one with the last id.
         list_ids = set(range(3001, 3001 + ACK_LIST_RECORDS))
         rec.proc.send_signal(signal.SIGSTOP)
+        wait_for("the receiver stopped", lambda: all_threads_stopped(rec.proc.pid), 10, 0.01)
         try:
             for rid in sorted(list_ids):
                 envid = "mtrk.list%d@sender.example" % rid
