@@ -2,8 +2,9 @@
 /* push-proto.c: frames, records, replay window and keys of the push channel (contract:
  * push-proto.h; wire format: docs/push-protocol.md).
  *
- * How: fixed big-endian header, HMAC-SHA-256 (OpenSSL's one-shot HMAC()) over everything
- * before the MAC, CRYPTO_memcmp to compare it; the replay window is the IPsec one (a
+ * How: fixed big-endian header, HMAC-SHA-256 over everything before the MAC (OpenSSL's
+ * one-shot HMAC(), or a PushMac: an EVP_MAC context set up with the key once and copied
+ * per frame), CRYPTO_memcmp to compare it; the replay window is the IPsec one (a
  * bitmap of PUSH_REPLAY_WINDOW sequences below the highest accepted).
  * Limits: see push-proto.h. Never: read past a datagram (every length is checked against
  * what is left); keep a key in memory that is not wiped on free.
@@ -18,7 +19,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "msgtrk-private.h"
 #include "push-proto.h"
@@ -81,12 +84,10 @@ mac (const guint8 *key,
     g_error ("HMAC-SHA-256 failed"); /* OpenSSL out of memory: nothing sane to send */
 }
 
-/* Write @frame into @out; returns its length (0 if the payload is too long). */
-gsize
-push_frame_encode (const PushFrame *frame,
-                   const guint8    *key,
-                   gsize            key_len,
-                   guint8           out[PUSH_MAX_DATAGRAM])
+/* The header and payload of @frame into @out; their length (0 if the payload is too long). */
+static gsize
+frame_write (const PushFrame *frame,
+             guint8           out[PUSH_MAX_DATAGRAM])
 {
   gsize len = PUSH_HEADER_SIZE + frame->payload_len;
 
@@ -94,7 +95,7 @@ push_frame_encode (const PushFrame *frame,
     return 0;
   memcpy (out, PUSH_MAGIC, 4);
   out[4] = (guint8) frame->type;
-  out[5] = 0;
+  out[5] = frame->flags;
   put16 (out + 6, frame->key_id);
   put64 (out + 8, (guint64) frame->timestamp_ms);
   put64 (out + 16, frame->sequence);
@@ -104,6 +105,20 @@ push_frame_encode (const PushFrame *frame,
   put16 (out + 34, (guint16) frame->payload_len);
   if (frame->payload_len > 0)
     memcpy (out + PUSH_HEADER_SIZE, frame->payload, frame->payload_len);
+  return len;
+}
+
+/* Write @frame into @out; returns its length (0 if the payload is too long). */
+gsize
+push_frame_encode (const PushFrame *frame,
+                   const guint8    *key,
+                   gsize            key_len,
+                   guint8           out[PUSH_MAX_DATAGRAM])
+{
+  gsize len = frame_write (frame, out);
+
+  if (len == 0)
+    return 0;
   mac (key, key_len, out, len, out + len);
   return len + PUSH_MAC_SIZE;
 }
@@ -120,8 +135,10 @@ push_frame_parse (const guint8 *data,
     return PUSH_DROP_OVERSIZED;
   if (len < PUSH_MIN_DATAGRAM)
     return PUSH_DROP_TRUNCATED;
-  if (memcmp (data, PUSH_MAGIC, 4) != 0 || data[5] != 0
-      || (data[4] != PUSH_TYPE_RECORD && data[4] != PUSH_TYPE_ACK))
+  if (memcmp (data, PUSH_MAGIC, 4) != 0
+      || (data[4] != PUSH_TYPE_RECORD && data[4] != PUSH_TYPE_ACK
+          && data[4] != PUSH_TYPE_ACK_LIST)
+      || (data[5] & ~(data[4] == PUSH_TYPE_RECORD ? PUSH_FLAG_ACK_LIST : 0)) != 0)
     return PUSH_DROP_MALFORMED;
   payload_len = get16 (data + 34);
   if (PUSH_MIN_DATAGRAM + payload_len > len)
@@ -129,6 +146,7 @@ push_frame_parse (const guint8 *data,
   if (PUSH_MIN_DATAGRAM + payload_len < len)
     return PUSH_DROP_MALFORMED;
   out->type = data[4];
+  out->flags = data[5];
   out->key_id = get16 (data + 6);
   out->timestamp_ms = (gint64) get64 (data + 8);
   out->sequence = get64 (data + 16);
@@ -143,7 +161,22 @@ push_frame_parse (const guint8 *data,
     return PUSH_DROP_MALFORMED;
   if (out->type == PUSH_TYPE_ACK && payload_len != 0)
     return PUSH_DROP_MALFORMED;
+  /* 1..PUSH_MAX_ACK_IDS record ids, no record id, part or count of its own. */
+  if (out->type == PUSH_TYPE_ACK_LIST
+      && (payload_len == 0 || payload_len % 8 != 0 || payload_len / 8 > PUSH_MAX_ACK_IDS
+          || out->record_id != 0 || out->part != 0 || out->parts != 0))
+    return PUSH_DROP_MALFORMED;
   return PUSH_OK;
+}
+
+/* Record id @i of a parsed ACK_LIST frame (i < payload_len / 8). */
+guint64
+push_ack_list_id (const PushFrame *frame,
+                  guint            i)
+{
+  g_return_val_if_fail (frame->type == PUSH_TYPE_ACK_LIST && (gsize) i * 8 < frame->payload_len,
+                        0);
+  return get64 (frame->payload + (gsize) i * 8);
 }
 
 /* The MAC of a parsed datagram, checked in constant time. */
@@ -159,6 +192,90 @@ push_frame_verify (const guint8 *data,
   if (len < PUSH_MIN_DATAGRAM)
     return FALSE;
   mac (key, key_len, data, len - PUSH_MAC_SIZE, expected);
+  ok = CRYPTO_memcmp (expected, data + len - PUSH_MAC_SIZE, PUSH_MAC_SIZE) == 0;
+  OPENSSL_cleanse (expected, sizeof expected);
+  return ok;
+}
+
+struct _PushMac
+{
+  EVP_MAC *alg;
+  EVP_MAC_CTX *keyed;    /* initialised with the key: copied for each frame */
+};
+
+/**
+ * push_mac_new: HMAC-SHA-256 with @key, its pads hashed once. @key is not kept (OpenSSL
+ * keeps only the hashed pads, wiped when the PushMac is freed).
+ * Returns: (transfer full): the PushMac (aborts if OpenSSL cannot make one: out of memory)
+ */
+PushMac *
+push_mac_new (const guint8 *key,
+              gsize         key_len)
+{
+  PushMac *m = g_new0 (PushMac, 1);
+  OSSL_PARAM params[] = {
+    OSSL_PARAM_construct_utf8_string (OSSL_MAC_PARAM_DIGEST, (char *) "SHA256", 0),
+    OSSL_PARAM_construct_end (),
+  };
+
+  m->alg = EVP_MAC_fetch (NULL, "HMAC", NULL);
+  m->keyed = m->alg != NULL ? EVP_MAC_CTX_new (m->alg) : NULL;
+  if (m->keyed == NULL || !EVP_MAC_init (m->keyed, key, key_len, params))
+    g_error ("HMAC-SHA-256 set-up failed"); /* as mac(): nothing sane to do */
+  return m;
+}
+
+void
+push_mac_free (PushMac *m)
+{
+  if (m == NULL)
+    return;
+  EVP_MAC_CTX_free (m->keyed);
+  EVP_MAC_free (m->alg);
+  g_free (m);
+}
+
+static void
+mac_with (PushMac      *m,
+          const guint8 *data,
+          gsize         len,
+          guint8        out[PUSH_MAC_SIZE])
+{
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup (m->keyed);
+  size_t out_len = 0;
+
+  if (ctx == NULL || !EVP_MAC_update (ctx, data, len)
+      || !EVP_MAC_final (ctx, out, &out_len, PUSH_MAC_SIZE) || out_len != PUSH_MAC_SIZE)
+    g_error ("HMAC-SHA-256 failed");
+  EVP_MAC_CTX_free (ctx);
+}
+
+/* push_frame_encode() with a PushMac. */
+gsize
+push_mac_encode (PushMac         *m,
+                 const PushFrame *frame,
+                 guint8           out[PUSH_MAX_DATAGRAM])
+{
+  gsize len = frame_write (frame, out);
+
+  if (len == 0)
+    return 0;
+  mac_with (m, out, len, out + len);
+  return len + PUSH_MAC_SIZE;
+}
+
+/* push_frame_verify() with a PushMac: compared in constant time. */
+gboolean
+push_mac_verify (PushMac      *m,
+                 const guint8 *data,
+                 gsize         len)
+{
+  guint8 expected[PUSH_MAC_SIZE];
+  gboolean ok;
+
+  if (len < PUSH_MIN_DATAGRAM)
+    return FALSE;
+  mac_with (m, data, len - PUSH_MAC_SIZE, expected);
   ok = CRYPTO_memcmp (expected, data + len - PUSH_MAC_SIZE, PUSH_MAC_SIZE) == 0;
   OPENSSL_cleanse (expected, sizeof expected);
   return ok;

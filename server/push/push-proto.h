@@ -5,7 +5,8 @@
  * What: encode and parse frames (RECORD parts and ACKs), HMAC-SHA-256 over the frame
  * with the node's key, compared in constant time; the record bytes inside the parts; the
  * per-key replay window; loading a key file (owner-only, base64 on one line).
- * Limits: PUSH_MAX_DATAGRAM octets per frame, PUSH_MAX_PARTS parts per record, keys of
+ * Limits: PUSH_MAX_DATAGRAM octets per frame, PUSH_MAX_PARTS parts per record,
+ * PUSH_MAX_ACK_IDS record ids per ACK_LIST frame, keys of
  * PUSH_MIN_KEY..PUSH_MAX_KEY octets, PUSH_MAX_SKEW_MS of clock difference,
  * PUSH_REPLAY_WINDOW sequences behind the highest.
  * Never: accept a frame before its HMAC is checked; compare a MAC with memcmp; log a key,
@@ -35,11 +36,18 @@ typedef enum
 {
   PUSH_TYPE_RECORD = 1,
   PUSH_TYPE_ACK = 2,
+  PUSH_TYPE_ACK_LIST = 3,
 } PushType;
+
+/* Flags of a RECORD frame: the node takes ACK_LIST frames (one ACK for many records). */
+#define PUSH_FLAG_ACK_LIST 0x01
+/* Record ids in one ACK_LIST frame (8 octets each in the payload). */
+#define PUSH_MAX_ACK_IDS (PUSH_MAX_PAYLOAD / 8)
 
 typedef struct
 {
   PushType type;
+  guint8 flags;          /* RECORD: PUSH_FLAG_ACK_LIST or 0; other types: 0 */
   guint16 key_id;
   gint64 timestamp_ms;
   guint64 sequence;
@@ -78,6 +86,24 @@ gboolean    push_frame_verify  (const guint8    *data,
                                 gsize            len,
                                 const guint8    *key,
                                 gsize            key_len);
+guint64     push_ack_list_id   (const PushFrame *frame,
+                                guint            i);
+
+/* A node key made ready for HMAC once (the inner and outer pads hashed): each frame then
+ * copies that state instead of starting from the key. */
+typedef struct _PushMac PushMac;
+
+PushMac    *push_mac_new       (const guint8    *key,
+                                gsize            key_len);
+void        push_mac_free      (PushMac         *mac);
+gsize       push_mac_encode    (PushMac         *mac,
+                                const PushFrame *frame,
+                                guint8           out[PUSH_MAX_DATAGRAM]);
+gboolean    push_mac_verify    (PushMac         *mac,
+                                const guint8    *data,
+                                gsize            len);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PushMac, push_mac_free)
 
 GBytes     *push_record_encode (const char      *envid,
                                 const char      *authenticator,

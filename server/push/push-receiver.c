@@ -6,7 +6,8 @@
  * (the skeleton's listener: each frame preceded by its 2-octet length), checks them
  * (push-proto.h: size, syntax, key id, HMAC in constant time, clock skew, replay window),
  * reassembles the parts of a record, writes it into the tracking store ([store]: files or
- * PostgreSQL) with the record's own version, and acknowledges it. One job: it answers no
+ * PostgreSQL) with the record's own version, and acknowledges it (over UDP, the records of
+ * one batch from one node that takes them in one ACK_LIST frame). One job: it answers no
  * queries (mtqpd does).
  * How: on the servers' skeleton (server-main.h): options, configuration, bind, privilege
  * drop, signals. As root: the UDP socket is bound (pre_drop). As the service user: the
@@ -73,8 +74,7 @@ enum
 
 typedef struct
 {
-  guint8 *key;
-  gsize len;
+  PushMac *mac;                /* (owned) the node's key, ready for HMAC */
   PushReplayWindow window;
 } NodeKey;
 
@@ -103,6 +103,7 @@ typedef struct
   GMutex lock;                 /* keys' windows, reassembly, counters */
   GHashTable *reassembly;      /* "keyid/recordid" -> Reassembly* */
   guint64 counts[N_COUNTS];
+  guint64 last_ack_sequence;   /* the sequence of the last ACK sent (strictly increasing) */
   guint64 written_counts[N_COUNTS];
   gint64 last_drop_log[N_COUNTS];
 
@@ -123,7 +124,7 @@ node_key_free (gpointer data)
 {
   NodeKey *k = data;
 
-  push_key_free (k->key, k->len);
+  push_mac_free (k->mac);
   g_free (k);
 }
 
@@ -187,6 +188,7 @@ typedef struct
 {
   guint16 key_id;
   guint64 record_id;
+  guint8 flags;                /* of the frame that completed it: PUSH_FLAG_ACK_LIST */
   NodeKey *key;                /* (unowned) */
   GBytes *whole;               /* (owned) the record */
   GSocketAddress *from;        /* (owned) (nullable) UDP: where the ACK goes */
@@ -286,6 +288,20 @@ store_records (Receiver  *r,
     }
 }
 
+/* An ACK frame's sequence: strictly increasing in this receiver (the node keeps a replay
+ * window of them), from the clock in microseconds, so a restart continues above. */
+static guint64
+ack_sequence (Receiver *r)
+{
+  guint64 v;
+
+  g_mutex_lock (&r->lock);
+  v = MAX ((guint64) g_get_real_time (), r->last_ack_sequence + 1);
+  r->last_ack_sequence = v;
+  g_mutex_unlock (&r->lock);
+  return v;
+}
+
 /* The ACK of a stored record, in @ack; its length. */
 static gsize
 ack_encode (Receiver  *r,
@@ -297,10 +313,90 @@ ack_encode (Receiver  *r,
   a.type = PUSH_TYPE_ACK;
   a.key_id = c->key_id;
   a.timestamp_ms = g_get_real_time () / 1000;
-  a.sequence = (guint64) g_get_real_time ();
+  a.sequence = ack_sequence (r);
   a.record_id = c->record_id;
   count (r, COUNT_ACKS, c->peer);
-  return push_frame_encode (&a, c->key->key, c->key->len, ack);
+  return push_mac_encode (c->key->mac, &a, ack);
+}
+
+/* The records to acknowledge to one node (key id and address) in one ACK_LIST frame. */
+typedef struct
+{
+  Completed *first;            /* (unowned) key, address and peer of the list */
+  guint n;
+  guint8 ids[PUSH_MAX_ACK_IDS * 8];
+} AckList;
+
+/* Send @list as one ACK_LIST frame and empty it. */
+static void
+ack_list_send (Receiver *r,
+               AckList  *list)
+{
+  PushFrame a = { 0 };
+  guint8 out[PUSH_MAX_DATAGRAM];
+  gsize len;
+
+  if (list->n == 0)
+    return;
+  a.type = PUSH_TYPE_ACK_LIST;
+  a.key_id = list->first->key_id;
+  a.timestamp_ms = g_get_real_time () / 1000;
+  a.sequence = ack_sequence (r);
+  a.payload = list->ids;
+  a.payload_len = (gsize) list->n * 8;
+  len = push_mac_encode (list->first->key->mac, &a, out);
+  g_socket_send_to (r->udp, list->first->from, (const char *) out, len, NULL, NULL);
+  list->n = 0;
+}
+
+/* Acknowledge the records of a batch whose ack[i] is set: an ACK_LIST frame for at most
+ * PUSH_MAX_ACK_IDS records of one node (same key id and address) that takes them
+ * (PUSH_FLAG_ACK_LIST), one ACK frame per record otherwise. */
+static void
+ack_records (Receiver  *r,
+             Completed *c,
+             guint      n,
+             gboolean  *ack)
+{
+  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < n; i++)
+    {
+      AckList *list = NULL;
+
+      if (!ack[i] || c[i].from == NULL)
+        continue;
+      if ((c[i].flags & PUSH_FLAG_ACK_LIST) == 0)
+        {
+          guint8 out[PUSH_MAX_DATAGRAM];
+          gsize len = ack_encode (r, &c[i], out);
+
+          g_socket_send_to (r->udp, c[i].from, (const char *) out, len, NULL, NULL);
+          continue;
+        }
+      for (guint l = 0; l < lists->len && list == NULL; l++)
+        {
+          AckList *o = g_ptr_array_index (lists, l);
+
+          if (o->first->key_id == c[i].key_id && g_str_equal (o->first->peer, c[i].peer))
+            list = o;
+        }
+      if (list == NULL)
+        {
+          list = g_new (AckList, 1);
+          list->first = &c[i];
+          list->n = 0;
+          g_ptr_array_add (lists, list);
+        }
+      for (int b = 0; b < 8; b++)
+        list->ids[list->n * 8 + b] = (guint8) (c[i].record_id >> (56 - 8 * b));
+      list->n++;
+      count (r, COUNT_ACKS, c[i].peer);
+      if (list->n == PUSH_MAX_ACK_IDS)
+        ack_list_send (r, list);
+    }
+  for (guint l = 0; l < lists->len; l++)
+    ack_list_send (r, g_ptr_array_index (lists, l));
 }
 
 /* Check one frame and keep its part; TRUE when it completes a record (@done filled:
@@ -332,7 +428,7 @@ take_frame (Receiver     *r,
       count (r, PUSH_DROP_UNKNOWN_KEY, peer);
       return FALSE;
     }
-  if (!push_frame_verify (data, len, key->key, key->len))
+  if (!push_mac_verify (key->mac, data, len))
     {
       count (r, PUSH_DROP_BAD_HMAC, peer);
       return FALSE;
@@ -408,6 +504,7 @@ take_frame (Receiver     *r,
     return FALSE; /* a part: wait for the others */
   done->key_id = f.key_id;
   done->record_id = f.record_id;
+  done->flags = f.flags;
   done->key = key;
   done->whole = g_steal_pointer (&whole);
   return TRUE;
@@ -513,17 +610,9 @@ udp_batch (Receiver *r)
   if (n == 0)
     return;
   store_records (r, done, n, ack_it);
+  ack_records (r, done, n, ack_it);
   for (guint i = 0; i < n; i++)
-    {
-      if (ack_it[i])
-        {
-          guint8 ack[PUSH_MAX_DATAGRAM];
-          gsize len = ack_encode (r, &done[i], ack);
-
-          g_socket_send_to (r->udp, done[i].from, (const char *) ack, len, NULL, NULL);
-        }
-      completed_clear (&done[i]);
-    }
+    completed_clear (&done[i]);
 }
 
 static gpointer
@@ -718,13 +807,16 @@ receiver_post_drop (gpointer  data,
                          "Configuration [" RECEIVER_KEYS_GROUP "] %s: no key file", *id);
           return FALSE;
         }
-      k = g_new0 (NodeKey, 1);
-      k->key = push_key_load (file, &k->len, error);
-      if (k->key == NULL)
-        {
-          g_free (k);
+      {
+        gsize len = 0;
+        guint8 *key = push_key_load (file, &len, error);
+
+        if (key == NULL)
           return FALSE;
-        }
+        k = g_new0 (NodeKey, 1);
+        k->mac = push_mac_new (key, len);
+        push_key_free (key, len);
+      }
       g_hash_table_insert (r->keys, GUINT_TO_POINTER ((guint) v), k);
     }
   if (g_hash_table_size (r->keys) == 0)

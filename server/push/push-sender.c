@@ -7,6 +7,8 @@
  * [4-octet length][8-octet record id][record]; submitters that append at the same time
  * share one fdatasync through the segment's DurableGroup (the project's one group commit,
  * docs/durability.md), so a busy node pays about one sync per group, not two per record.
+ * Entries are written into zeros written ahead of them (segment_extend()), so a group's
+ * fdatasync writes the data only, not the inode of a file that grew.
  * Each segment has its own group and keeps its fd open while a submitter waits on it; a
  * failed sync fails its group for good (fsyncgate), so the next append starts a new
  * segment. A new segment is started at PUSH_SPOOL_SEGMENT_MAX octets (created, then the
@@ -14,10 +16,12 @@
  * acknowledged (or has expired). The record is then put in the pending table. One thread
  * owns the UDP socket: it waits up to PUSH_SENDER_TICK_MS for ACKs or a submit (an
  * eventfd written by a submit while the thread waits with nothing in flight, so a new
- * record goes at once; with records in flight their ACKs wake it),
- * verifies each ACK (HMAC, key id, clock skew), forgets the acknowledged record, and
- * sends every pending record whose time has come, each part a frame with a fresh sequence (strictly increasing:
- * microseconds of the clock), at most PUSH_SENDER_WINDOW records in flight (sent less
+ * record goes at once; with records in flight their ACKs wake it), verifies each ACK or
+ * ACK_LIST (HMAC with the key's PushMac, key id, clock skew), forgets the records it
+ * names, and sends every pending record whose time has come, each part a frame with a
+ * fresh sequence (strictly increasing: microseconds of the clock) and, on a record's first
+ * send, PUSH_FLAG_ACK_LIST (the receiver may then acknowledge many records in one frame),
+ * at most PUSH_SENDER_WINDOW records in flight (sent less
  * than PUSH_RESEND_MIN_MS ago, not yet acknowledged) so a full spool is not one burst
  * that overflows the receiver's socket buffer. After a restart every record of the
  * remaining segments is sent again (an ACK is not written down: a record acknowledged
@@ -55,10 +59,9 @@
 #define PUSH_SPOOL_DIR "push-spool"
 #define PUSH_SPOOL_SUFFIX ".rec"
 #define PUSH_SPOOL_SEGMENT_SUFFIX ".log"
-/* A new segment of the spool log after this many octets. */
-#define PUSH_SPOOL_SEGMENT_MAX (4 * 1024 * 1024)
 /* [length][record id] before each record in a segment. */
 #define PUSH_SPOOL_ENTRY_HEADER 12
+
 
 typedef struct
 {
@@ -68,6 +71,7 @@ typedef struct
   gint64 next_send;      /* monotonic µs; 0: now */
   guint backoff_ms;
   gint64 last_sent;      /* monotonic µs; 0: never sent */
+  guint8 flags;          /* in the copy to send: the frames' flags */
   guint64 segment;       /* the spool log segment holding it; 0: a .rec file */
 } Pending;
 
@@ -77,6 +81,7 @@ typedef struct
   int fd;
   DurableGroup *group;   /* (owned) fdatasync of fd */
   guint users;           /* submitters inside durable_group_wait(); under write_lock */
+  gsize allocated;       /* octets written as zeros ahead of the appends; under write_lock */
   gboolean retired;      /* no longer the current segment; under write_lock */
 } SpoolSegment;
 
@@ -84,8 +89,7 @@ struct _PushSender
 {
   char *spool_dir;
   guint16 key_id;
-  guint8 *key;
-  gsize key_len;
+  PushMac *mac;          /* (owned) the node's key, ready for HMAC */
   GSocket *socket;
   GSocketAddress *server;
 
@@ -256,6 +260,7 @@ send_record (PushSender *self,
       g_autoptr (GError) error = NULL;
 
       f.type = PUSH_TYPE_RECORD;
+      f.flags = p->flags;
       f.key_id = self->key_id;
       f.timestamp_ms = g_get_real_time () / 1000;
       f.sequence = next_sequence (self);
@@ -264,13 +269,35 @@ send_record (PushSender *self,
       f.parts = (guint8) parts;
       f.payload = data + (gsize) i * PUSH_MAX_PAYLOAD;
       f.payload_len = MIN (PUSH_MAX_PAYLOAD, len - (gsize) i * PUSH_MAX_PAYLOAD);
-      n = push_frame_encode (&f, self->key, self->key_len, out);
+      n = push_mac_encode (self->mac, &f, out);
       if (g_socket_send_to (self->socket, self->server, (const char *) out, n, NULL,
                             &error) < 0)
         g_debug ("push: send: %s", error->message);
     }
 }
 
+/* Under self->lock: record @record_id acknowledged: forgotten (an unknown id, one
+ * already acknowledged or never sent, changes nothing). */
+static void
+pending_acked (PushSender *self,
+               guint64     record_id)
+{
+  Pending *p = g_hash_table_lookup (self->pending, &record_id);
+
+  if (p == NULL)
+    return;
+  if (p->last_sent != 0 && self->in_flight > 0
+      && g_get_monotonic_time () - p->last_sent < (gint64) PUSH_RESEND_MIN_MS * 1000)
+    self->in_flight--;
+  spool_forget (self, p);
+  g_hash_table_remove (self->pending, &record_id);
+}
+
+/* An ACK (one record) or ACK_LIST (many) frame: checked (type, key id, HMAC in constant
+ * time, clock skew) before any record it names is forgotten. A replayed ACK needs no
+ * window: a genuine ACK names only records the receiver stored, so forgetting them again
+ * loses nothing (record ids are versions, never reused for another record); and a window
+ * would refuse the ACKs of a second receiver sharing the key whose clock is behind. */
 static void
 handle_ack (PushSender   *self,
             const guint8 *data,
@@ -279,26 +306,20 @@ handle_ack (PushSender   *self,
   PushFrame f;
   gint64 now_ms = g_get_real_time () / 1000;
 
-  if (push_frame_parse (data, len, &f) != PUSH_OK || f.type != PUSH_TYPE_ACK
-      || f.key_id != self->key_id || !push_frame_verify (data, len, self->key, self->key_len)
+  if (push_frame_parse (data, len, &f) != PUSH_OK
+      || (f.type != PUSH_TYPE_ACK && f.type != PUSH_TYPE_ACK_LIST) || f.key_id != self->key_id
+      || !push_mac_verify (self->mac, data, len)
       || ABS (f.timestamp_ms - now_ms) > PUSH_MAX_SKEW_MS)
     {
       g_debug ("push: an invalid ACK was dropped");
       return;
     }
   g_mutex_lock (&self->lock);
-  {
-    Pending *p = g_hash_table_lookup (self->pending, &f.record_id);
-
-    if (p != NULL)
-      {
-        if (p->last_sent != 0 && self->in_flight > 0
-            && g_get_monotonic_time () - p->last_sent < (gint64) PUSH_RESEND_MIN_MS * 1000)
-          self->in_flight--;
-        spool_forget (self, p);
-        g_hash_table_remove (self->pending, &f.record_id);
-      }
-  }
+  if (f.type == PUSH_TYPE_ACK)
+    pending_acked (self, f.record_id);
+  else
+    for (guint i = 0; i < f.payload_len / 8; i++)
+      pending_acked (self, push_ack_list_id (&f, i));
   g_mutex_unlock (&self->lock);
 }
 
@@ -338,7 +359,10 @@ pending_due (PushSender *self,
              gint64      now,
              GArray     *due)
 {
-  Pending copy = { .record_id = p->record_id, .bytes = g_bytes_ref (p->bytes) };
+  /* The first send asks for ACK lists; a resend does not, so a receiver older than them
+   * (which drops a frame with a flag set) still gets every record, on its first resend. */
+  Pending copy = { .record_id = p->record_id, .bytes = g_bytes_ref (p->bytes),
+                   .flags = p->last_sent == 0 ? PUSH_FLAG_ACK_LIST : 0 };
 
   p->next_send = now + (gint64) p->backoff_ms * 1000;
   p->backoff_ms = MIN (p->backoff_ms * 2, PUSH_RESEND_MAX_MS);
@@ -561,6 +585,11 @@ segment_scan (PushSender *self,
 
       for (int i = 0; i < 8; i++)
         id = (id << 8) | h[4 + i];
+      if (rec_len == 0)
+        {
+          pos = len; /* the zeros of a preallocated segment: its end */
+          break;
+        }
       if (rec_len > PUSH_MAX_RECORD || len - pos - PUSH_SPOOL_ENTRY_HEADER < rec_len)
         break;
       pos += PUSH_SPOOL_ENTRY_HEADER;
@@ -608,6 +637,49 @@ segments_scan (PushSender *self)
   self->current_seg = 0;  /* none is being written: drained ones go */
 }
 
+/* Under write_lock: write zeros past the end of the current segment until @need octets
+ * are allocated: at least PUSH_SPOOL_PREALLOC_MIN, then doubling up to
+ * PUSH_SPOOL_PREALLOC_MAX at a time, never past PUSH_SPOOL_SEGMENT_MAX. The appends then
+ * overwrite blocks already allocated, in a file whose size does not change, so a group's
+ * fdatasync writes the data only: an append that grew the file also had the inode written
+ * by every sync (two writes to the disk instead of one; the first sync after an extension
+ * still writes the new size once). A zero length where the next entry would start ends the
+ * segment (segment_scan()). An idle node's segment (drained and deleted between two
+ * records) costs PUSH_SPOOL_PREALLOC_MIN octets of zeros. */
+static gboolean
+segment_extend (PushSender *self,
+                gsize       need,
+                GError    **error)
+{
+  static const guint8 zeros[PUSH_SPOOL_PREALLOC_MIN];
+  SpoolSegment *seg = self->seg;
+
+  while (seg->allocated < need)
+    {
+      gsize chunk = CLAMP (seg->allocated, PUSH_SPOOL_PREALLOC_MIN, PUSH_SPOOL_PREALLOC_MAX);
+      gsize end = MIN (seg->allocated + chunk, PUSH_SPOOL_SEGMENT_MAX);
+
+      while (seg->allocated < end)
+        {
+          ssize_t n = pwrite (seg->fd, zeros, MIN (sizeof zeros, end - seg->allocated),
+                              (off_t) seg->allocated);
+
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n <= 0)
+            {
+              int saved = n < 0 ? errno : ENOSPC;
+
+              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                           "Cannot extend the push spool: %s", g_strerror (saved));
+              return FALSE;
+            }
+          seg->allocated += (gsize) n;
+        }
+    }
+  return TRUE;
+}
+
 /* Under write_lock: start segment seg_id + 1 (the previous one is retired: closed once
  * its submitters' syncs are done; deleted if nothing in it waits for an ACK). */
 static gboolean
@@ -624,7 +696,7 @@ segment_open_next (PushSender *self,
       spool_segment_retire (self->seg);
       self->seg = NULL;
     }
-  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     {
       int saved = errno;
@@ -681,9 +753,15 @@ spool_append (PushSender *self,
     head[4 + i] = (guint8) (record_id >> (56 - 8 * i));
 
   g_mutex_lock (&self->write_lock);
-  if ((self->seg == NULL || self->seg_size >= PUSH_SPOOL_SEGMENT_MAX)
+  if ((self->seg == NULL || self->seg_size + want > PUSH_SPOOL_SEGMENT_MAX)
       && !segment_open_next (self, error))
     {
+      g_mutex_unlock (&self->write_lock);
+      return FALSE;
+    }
+  if (!segment_extend (self, self->seg_size + want, error))
+    {
+      self->seg_size = PUSH_SPOOL_SEGMENT_MAX; /* the next append starts a new segment */
       g_mutex_unlock (&self->write_lock);
       return FALSE;
     }
@@ -697,7 +775,7 @@ spool_append (PushSender *self,
       iov[1].iov_base = (guint8 *) g_bytes_get_data (bytes, NULL)
                         + (done > PUSH_SPOOL_ENTRY_HEADER ? done - PUSH_SPOOL_ENTRY_HEADER : 0);
       iov[1].iov_len = len - (done > PUSH_SPOOL_ENTRY_HEADER ? done - PUSH_SPOOL_ENTRY_HEADER : 0);
-      n = writev (seg->fd, iov, 2);
+      n = pwritev (seg->fd, iov, 2, (off_t) (self->seg_size + done));
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -778,9 +856,15 @@ push_sender_new (const char *state_dir,
   self->pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, pending_free);
   self->key_id = key_id;
   self->spool_dir = g_build_filename (state_dir, PUSH_SPOOL_DIR, NULL);
-  self->key = push_key_load (key_file, &self->key_len, error);
-  if (self->key == NULL)
-    goto fail;
+  {
+    gsize key_len = 0;
+    guint8 *key = push_key_load (key_file, &key_len, error);
+
+    if (key == NULL)
+      goto fail;
+    self->mac = push_mac_new (key, key_len);
+    push_key_free (key, key_len);
+  }
   self->server = server_config_parse_listen (server, error);
   if (self->server == NULL)
     goto fail;
@@ -888,7 +972,7 @@ push_sender_free (PushSender *self)
   g_clear_object (&self->server);
   if (self->wakefd >= 0)
     close (self->wakefd);
-  push_key_free (self->key, self->key_len);
+  push_mac_free (self->mac);
   g_hash_table_destroy (self->pending);
   g_queue_clear_full (&self->unsent, g_free);
   g_hash_table_destroy (self->segments);

@@ -7,7 +7,8 @@
  * thread sends it at once and resends with backoff (PUSH_RESEND_MIN_MS doubling to
  * PUSH_RESEND_MAX_MS) until an ACK with a valid HMAC names it. Spooled records survive a
  * crash and are sent after the restart. Limits: PUSH_MAX_SPOOL records spooled;
- * PUSH_SENDER_WINDOW records in flight.
+ * PUSH_SENDER_WINDOW records in flight; spool segments of PUSH_SPOOL_SEGMENT_MAX octets,
+ * written ahead with zeros PUSH_SPOOL_PREALLOC_MIN..PUSH_SPOOL_PREALLOC_MAX at a time.
  * Never: delete a spooled record without a verified ACK (or its expiry); log B or a body.
  */
 #pragma once
@@ -23,6 +24,12 @@ G_BEGIN_DECLS
  * next due record waits for an ACK (or for one of them to be taken for lost), so a full
  * spool is not sent in one burst that overflows the receiver's socket buffer. */
 #define PUSH_SENDER_WINDOW 512
+/* A new segment of the spool log after this many octets. */
+#define PUSH_SPOOL_SEGMENT_MAX (4 * 1024 * 1024)
+/* Zeros written ahead of the appends (so a sync writes no inode): the first extension of
+ * a segment, then doubling up to the largest, never past PUSH_SPOOL_SEGMENT_MAX. */
+#define PUSH_SPOOL_PREALLOC_MIN (16 * 1024)
+#define PUSH_SPOOL_PREALLOC_MAX (1024 * 1024)
 
 typedef struct _PushSender PushSender;
 

@@ -798,6 +798,9 @@ relay_queue_free (RelayQueue *queue)
   g_mutex_clear (&queue->stock_lock);
   g_cond_clear (&queue->stock_cond);
   g_sequence_free (queue->due);
+  /* A message never attempted may still hold its kept text: relay_message_free() frees
+   * it. kept_bytes is not lowered for it: it is this queue's own count (nothing else
+   * reads it, relay_queue_kept_bytes() is for tests), freed just below with the queue. */
   g_hash_table_unref (queue->messages);
   g_ptr_array_unref (queue->workers);
   g_mutex_clear (&queue->lock);

@@ -14,6 +14,9 @@ Scenarios:
              them while it is down; node a is then killed with SIGKILL and restarted too;
              the receiver, restarted on the same port, gets every record (resent from node
              a's durable spool): none is lost.
+  kill9-stream a node made here streams records asking for ACK lists (a window in
+             flight, resent until a verified ACK or ACK_LIST names them); the receiver is
+             killed with SIGKILL mid-stream and restarted: every record is stored.
   hostile    frames made here with Python's hmac: a valid one is stored and acknowledged
              (the ACK's HMAC checked); the same frame again (replayed), one signed with the
              wrong key, one with an unknown key id, a forged one (a byte changed after
@@ -21,7 +24,11 @@ Scenarios:
              and counted, never stored; a record in two parts is reassembled; the TCP stream
              form is acknowledged the same way; PUSH_MAX_PENDING incomplete records are
              held and one more evicts the oldest; an expired record is removed by the
-             receiver's expiry; a key file readable by others stops the receiver.
+             receiver's expiry; records from a node that asks for ACK lists
+             (PUSH_FLAG_ACK_LIST) and arrive in one batch are acknowledged in ACK_LIST
+             frames, HMAC checked: PUSH_MAX_ACK_IDS + 1 records in one full frame and one
+             of one id; an unknown flag is malformed; a key file
+             readable by others stops the receiver.
   pg         the receiver on PostgreSQL: stopped mid-run, records stay spooled (no ACK) and
              arrive once it is back; mtqpd answers -TEMP meanwhile.
   node-config a relay node whose key file its group can read, or with a bad [push] mode,
@@ -257,14 +264,20 @@ def fields_for(envid, n_rcpts=1):
 
 
 SEQ = [int(time.time() * 1e6)]
+# Record ids in one ACK_LIST frame (PUSH_MAX_ACK_IDS: 8 octets each in a payload).
+PUSH_MAX_ACK_IDS = (1200 - 36 - 32) // 8
+# Records sent at once by the hostile scenario's node that takes ACK lists: one more than
+# an ACK_LIST frame holds, so they take two.
+ACK_LIST_RECORDS = PUSH_MAX_ACK_IDS + 1
 
 
-def frame(key, key_id, record_id, payload, part=0, parts=1, ftype=1, ts=None, seq=None):
+def frame(key, key_id, record_id, payload, part=0, parts=1, ftype=1, ts=None, seq=None,
+          flags=0):
     if seq is None:
         SEQ[0] += 1
         seq = SEQ[0]
     ts = int(time.time() * 1000) if ts is None else ts
-    head = b"MTP1" + struct.pack(">BBHQQQBBH", ftype, 0, key_id, ts, seq, record_id, part,
+    head = b"MTP1" + struct.pack(">BBHQQQBBH", ftype, flags, key_id, ts, seq, record_id, part,
                                  parts, len(payload))
     body = head + payload
     return body + hmac.new(key, body, hashlib.sha256).digest()
@@ -378,6 +391,94 @@ def scenario_kill9(exe, tmp, keys, key_paths):
         rec.cleanup()
 
 
+# The kill9-stream scenario's node: records, in flight at once, resend after (seconds).
+STREAM_RECORDS = 600
+STREAM_WINDOW = 64
+STREAM_RESEND_S = 1.0
+
+
+def scenario_kill9_stream(exe, tmp, keys, key_paths):
+    """A node made here streams STREAM_RECORDS records asking for ACK lists, at most
+    STREAM_WINDOW unacknowledged at once, and forgets a record only on a verified ACK or
+    ACK_LIST naming it; the receiver is killed with SIGKILL once a third are acknowledged,
+    with records in flight, and restarted on the same port. Every record ends up stored and
+    acknowledged: none is lost."""
+    receiver_exe = exe[0]
+    udp = free_udp_port()
+    rec = Receiver(receiver_exe, tmp, {1: key_paths[1]}, udp)
+    key = keys[1]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(0.05)
+    dest = ("127.0.0.1", udp)
+    envid = {rid: "mtrk.s%d@sender.example" % rid for rid in range(5001, 5001 + STREAM_RECORDS)}
+    pending = set(envid)
+    sent_at = {}
+    killed_at = None
+    list_frames = 0
+    try:
+        rec.start()
+        deadline = time.time() + 120
+        while pending:
+            check(time.time() < deadline, "%d records never acknowledged" % len(pending))
+            now = time.time()
+            in_flight = sum(1 for rid in pending if now - sent_at.get(rid, 0) < STREAM_RESEND_S)
+            for rid in sorted(pending):
+                if in_flight >= STREAM_WINDOW:
+                    break
+                if now - sent_at.get(rid, 0) >= STREAM_RESEND_S:
+                    e = envid[rid]
+                    sock.sendto(frame(key, 1, rid, record_bytes(e, fields_for(e)), flags=1),
+                                dest)
+                    sent_at[rid] = now
+                    in_flight += 1
+            try:
+                while True:
+                    data, _ = sock.recvfrom(2000)
+                    if len(data) < HEADER + MAC or not hmac.compare_digest(
+                            hmac.new(key, data[:-MAC], hashlib.sha256).digest(), data[-MAC:]):
+                        raise Failure("an ACK whose HMAC does not verify")
+                    n = struct.unpack(">H", data[34:36])[0]
+                    if data[4] == 3:
+                        list_frames += 1
+                        pending -= {struct.unpack(">Q", data[HEADER + 8 * i:HEADER + 8 * i + 8])[0]
+                                    for i in range(n // 8)}
+                    elif data[4] == 2:
+                        pending.discard(struct.unpack(">Q", data[24:32])[0])
+            except socket.timeout:
+                pass
+            if killed_at is None and len(pending) <= STREAM_RECORDS * 2 // 3:
+                rec.kill9()
+                killed_at = STREAM_RECORDS - len(pending)
+                time.sleep(0.3)
+                rec.start()
+        check(killed_at is not None and killed_at < STREAM_RECORDS,
+              "the receiver was not killed mid-stream")
+        check(list_frames > 0, "no ACK_LIST frame")
+        missing = [e for e in envid.values() if not os.path.exists(os.path.join(
+            rec.state_dir, "tracking", hashlib.sha256(e.encode()).hexdigest() + ".trk"))]
+        check(not missing, "%d acknowledged records not in the store, e.g. %s"
+              % (len(missing), missing[:3]))
+        print("# killed after %d of %d acknowledged; %d ACK_LIST frames"
+              % (killed_at, STREAM_RECORDS, list_frames))
+        rec.stop()
+    finally:
+        sock.close()
+        rec.cleanup()
+
+
+def all_threads_stopped(pid):
+    """Every thread of @pid stopped (state T): kill() returns before a SIGSTOP has taken."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state not in ("T", "t"):
+            return False
+    return True
+
+
 def scenario_hostile(exe, tmp, keys, key_paths):
     receiver_exe, relay_exe, mtqpd_exe = exe
     udp = free_udp_port()
@@ -473,9 +574,44 @@ def scenario_hostile(exe, tmp, keys, key_paths):
         wait_for("the expired record to be removed by the receiver's expiry",
                  lambda: not os.path.exists(old_file), 10, 0.1)
 
-        expected = {"stored": 5, "replayed": 1, "bad_hmac": 2, "unknown_key": 1,
-                    "oversized": 1, "truncated": 2, "stale": 1, "malformed": 1,
-                    "bad_record": 0, "acks": 5}
+        # Frames that ask for ACK lists (PUSH_FLAG_ACK_LIST): their records are acknowledged
+        # in ACK_LIST frames (type 3: no record id of its own, the ids in the payload),
+        # several records per frame; a flag the receiver does not know is malformed.
+        # The receiver is stopped (SIGSTOP) while they are sent, so it takes them in one
+        # batch: a full ACK_LIST frame (PUSH_MAX_ACK_IDS) and one with the last id.
+        list_ids = set(range(3001, 3001 + ACK_LIST_RECORDS))
+        rec.proc.send_signal(signal.SIGSTOP)
+        wait_for("the receiver stopped", lambda: all_threads_stopped(rec.proc.pid), 10, 0.01)
+        try:
+            for rid in sorted(list_ids):
+                envid = "mtrk.list%d@sender.example" % rid
+                sock.sendto(frame(key, 1, rid, record_bytes(envid, fields_for(envid)),
+                                  flags=1), dest)
+        finally:
+            rec.proc.send_signal(signal.SIGCONT)
+        acked, list_sizes = [], []
+        while len(acked) < len(list_ids):
+            data, _ = sock.recvfrom(2000)
+            check(hmac.compare_digest(hmac.new(key, data[:-MAC], hashlib.sha256).digest(),
+                                      data[-MAC:]), "the ACK list's HMAC does not verify")
+            n = struct.unpack(">H", data[34:36])[0]
+            check(data[4] == 3 and data[5] == 0 and data[24:34] == b"\0" * 10
+                  and n % 8 == 0 and len(data) == HEADER + n + MAC,
+                  "not an ACK_LIST frame: %r" % data[:36])
+            acked += [struct.unpack(">Q", data[HEADER + 8 * i:HEADER + 8 * i + 8])[0]
+                      for i in range(n // 8)]
+            list_sizes.append(n // 8)
+        check(sorted(acked) == sorted(list_ids), "ACK lists named %r" % sorted(acked))
+        check(sorted(list_sizes) == [1, PUSH_MAX_ACK_IDS],
+              "ACK_LIST frames of %r ids for %d records taken in one batch"
+              % (list_sizes, len(list_ids)))
+        sock.sendto(frame(key, 1, 3100, record_bytes("mtrk.flag2@sender.example",
+                                                     fields_for("mtrk.flag2@sender.example")),
+                          flags=2), dest)                             # malformed
+
+        expected = {"stored": 5 + ACK_LIST_RECORDS, "replayed": 1, "bad_hmac": 2,
+                    "unknown_key": 1, "oversized": 1, "truncated": 2, "stale": 1,
+                    "malformed": 2, "bad_record": 0, "acks": 5 + ACK_LIST_RECORDS}
         try:
             wait_for("the counters", lambda: all(rec.counters().get(k) == v
                                                  for k, v in expected.items()), 10, 0.2)
@@ -511,20 +647,30 @@ def scenario_node_config(exe, tmp, keys, key_paths):
     udp = free_udp_port()
     os.chmod(key_paths[1], 0o640)
     a = make_relay(relay_exe, tmp, "a", {"example.org": "local:"}, udp, 1, key_paths[1])
-    try:
+
+    def refused(what):
+        """The node does not start: it exits before its port file is written, or (the port
+        file is written when the socket is bound, as root, before the key is read) exits
+        with a failure just after."""
         try:
             a.start()
-            raise Failure("the node started with a key file its group can read")
         except HarnessError:
-            check("chmod 600" in a.log(), "no reason given:\n" + a.log())
+            return
+        try:
+            status = a.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            raise Failure("the node started with " + what)
+        a.proc = None
+        check(status != 0, "the node exited 0 with " + what)
+
+    try:
+        refused("a key file its group can read")
+        check("chmod 600" in a.log(), "no reason given:\n" + a.log())
         os.chmod(key_paths[1], 0o600)
         with open(a.conf_path, "a") as f:
             f.write("mode=sometimes\n")
-        try:
-            a.start()
-            raise Failure("the node started with [push] mode=sometimes")
-        except HarnessError:
-            check("[push] mode" in a.log(), "no reason given:\n" + a.log())
+        refused("[push] mode=sometimes")
+        check("[push] mode" in a.log(), "no reason given:\n" + a.log())
     finally:
         a.cleanup()
 
@@ -598,6 +744,7 @@ def main():
         write_key(key_paths[kid], raw)
     try:
         {"two-nodes": scenario_two_nodes, "kill9": scenario_kill9,
+         "kill9-stream": scenario_kill9_stream,
          "hostile": scenario_hostile, "node-config": scenario_node_config,
          "pg": scenario_pg}[name](exe, tmp, keys, key_paths)
         print("ok: %s" % name)

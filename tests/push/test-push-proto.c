@@ -7,7 +7,10 @@
  * wrong key; the record at PUSH_MAX_RECORD and one octet past; the replay window (a
  * repeat, the window's edge, a jump ahead); key files that are group/other readable or too
  * short refused; the node's sender (push-sender.h) at its window: PUSH_SENDER_WINDOW records
- * of a larger spool sent at once, the rest only once those are taken for lost.
+ * of a larger spool sent at once, the rest only once those are taken for lost; ACK_LIST
+ * frames at PUSH_MAX_ACK_IDS and past it, and the sender against forged, stale, replayed
+ * lists, unknown ids and gaps; a PushMac signing as the one-shot HMAC; the spool's
+ * segments written ahead with zeros, read back once after a restart.
  */
 #include "config.h"
 
@@ -102,7 +105,7 @@ test_malformed (void)
   } cases[] = {
     { 0, 'X' },  /* magic */
     { 4, 9 },    /* type */
-    { 5, 1 },    /* flags */
+    { 5, 2 },    /* a flag a receiver does not know */
     { 32, 1 },   /* part index == count */
     { 33, 0 },   /* no parts */
     { 33, PUSH_MAX_PARTS + 1 },
@@ -122,6 +125,116 @@ test_malformed (void)
       copy[bit / 8] ^= (guint8) (1u << (bit % 8));
       g_assert_false (push_frame_verify (copy, n, key1, sizeof key1));
     }
+  /* PUSH_FLAG_ACK_LIST: known on a RECORD frame, malformed on an ACK. */
+  memcpy (copy, buf, n);
+  copy[5] = PUSH_FLAG_ACK_LIST;
+  g_assert_cmpint (push_frame_parse (copy, n, &f), ==, PUSH_OK);
+  g_assert_cmpuint (f.flags, ==, PUSH_FLAG_ACK_LIST);
+  {
+    PushFrame a = { .type = PUSH_TYPE_ACK, .key_id = 7, .record_id = 5 };
+    gsize m = push_frame_encode (&a, key1, sizeof key1, copy);
+
+    g_assert_cmpint (push_frame_parse (copy, m, &f), ==, PUSH_OK);
+    copy[5] = PUSH_FLAG_ACK_LIST;
+    g_assert_cmpint (push_frame_parse (copy, m, &f), ==, PUSH_DROP_MALFORMED);
+  }
+}
+
+/* An ACK_LIST frame of @n record ids (1000 + i) into @out; its length. */
+static gsize
+make_ack_list (guint8        out[PUSH_MAX_DATAGRAM],
+               guint         n,
+               const guint8 *key,
+               guint64       sequence,
+               const guint64 *ids)
+{
+  guint8 payload[PUSH_MAX_PAYLOAD + 8];
+  PushFrame a = { 0 };
+
+  g_assert_cmpuint ((gsize) n * 8, <=, sizeof payload);
+  for (guint i = 0; i < n; i++)
+    for (int b = 0; b < 8; b++)
+      payload[i * 8 + b] = (guint8) ((ids != NULL ? ids[i] : 1000 + i) >> (56 - 8 * b));
+  a.type = PUSH_TYPE_ACK_LIST;
+  a.key_id = 1;
+  a.timestamp_ms = g_get_real_time () / 1000;
+  a.sequence = sequence;
+  a.payload = payload;
+  a.payload_len = (gsize) n * 8;
+  return push_frame_encode (&a, key, 32, out);
+}
+
+static void
+test_ack_list (void)
+{
+  guint8 buf[PUSH_MAX_DATAGRAM + 8];
+  PushFrame f;
+  gsize n;
+
+  g_test_summary ("An ACK_LIST frame carries 1 to PUSH_MAX_ACK_IDS record ids; more do not "
+                  "fit in a datagram; no ids, a partial id, or a record id, part or count "
+                  "of its own are malformed");
+  n = make_ack_list (buf, PUSH_MAX_ACK_IDS, key1, 1, NULL);
+  g_assert_cmpuint (n, <=, PUSH_MAX_DATAGRAM);
+  g_assert_cmpint (push_frame_parse (buf, n, &f), ==, PUSH_OK);
+  g_assert_cmpuint (f.type, ==, PUSH_TYPE_ACK_LIST);
+  g_assert_cmpuint (f.payload_len / 8, ==, PUSH_MAX_ACK_IDS);
+  g_assert_cmpuint (push_ack_list_id (&f, 0), ==, 1000);
+  g_assert_cmpuint (push_ack_list_id (&f, PUSH_MAX_ACK_IDS - 1), ==, 1000 + PUSH_MAX_ACK_IDS - 1);
+  g_assert_true (push_frame_verify (buf, n, key1, sizeof key1));
+  /* One id more than PUSH_MAX_ACK_IDS is more than a payload. */
+  g_assert_cmpuint (make_ack_list (buf, PUSH_MAX_ACK_IDS + 1, key1, 1, NULL), ==, 0);
+  n = make_ack_list (buf, 1, key1, 1, NULL);
+  g_assert_cmpint (push_frame_parse (buf, n, &f), ==, PUSH_OK);
+  g_assert_cmpint (push_frame_parse (buf, PUSH_MIN_DATAGRAM, &f), ==, PUSH_DROP_TRUNCATED);
+  {
+    PushFrame a = { .type = PUSH_TYPE_ACK_LIST, .key_id = 1 };
+    const guint8 seven[7] = { 0 };
+    const guint8 eight[8] = { 0 };
+
+    g_assert_cmpint (push_frame_parse (buf, push_frame_encode (&a, key1, 32, buf), &f), ==,
+                     PUSH_DROP_MALFORMED); /* no ids */
+    a.payload = seven;
+    a.payload_len = 7;
+    g_assert_cmpint (push_frame_parse (buf, push_frame_encode (&a, key1, 32, buf), &f), ==,
+                     PUSH_DROP_MALFORMED);
+    a.payload = eight;
+    a.payload_len = 8;
+    a.record_id = 3;
+    g_assert_cmpint (push_frame_parse (buf, push_frame_encode (&a, key1, 32, buf), &f), ==,
+                     PUSH_DROP_MALFORMED);
+    a.record_id = 0;
+    a.parts = 1;
+    g_assert_cmpint (push_frame_parse (buf, push_frame_encode (&a, key1, 32, buf), &f), ==,
+                     PUSH_DROP_MALFORMED);
+  }
+}
+
+static void
+test_mac (void)
+{
+  g_autoptr (PushMac) mac = push_mac_new (key1, sizeof key1);
+  guint8 a[PUSH_MAX_DATAGRAM];
+  guint8 b[PUSH_MAX_DATAGRAM];
+  const guint8 payload[] = "0123456789";
+  PushFrame f = { .type = PUSH_TYPE_RECORD, .key_id = 7, .sequence = 3, .record_id = 9,
+                  .parts = 1, .payload = payload, .payload_len = 10 };
+  gsize n = push_frame_encode (&f, key1, sizeof key1, a);
+
+  g_test_summary ("A PushMac (key pads hashed once) signs and verifies as the one-shot "
+                  "HMAC: the same octets, a flipped bit or another key refused");
+  g_assert_cmpuint (push_mac_encode (mac, &f, b), ==, n);
+  g_assert_cmpmem (a, n, b, n);
+  g_assert_true (push_mac_verify (mac, a, n));
+  for (gsize bit = 0; bit < n * 8; bit += 7)
+    {
+      memcpy (b, a, n);
+      b[bit / 8] ^= (guint8) (1u << (bit % 8));
+      g_assert_false (push_mac_verify (mac, b, n));
+    }
+  n = push_frame_encode (&f, key2, sizeof key2, b);
+  g_assert_false (push_mac_verify (mac, b, n));
+  g_assert_false (push_mac_verify (mac, b, PUSH_MIN_DATAGRAM - 1));
 }
 
 static void
@@ -396,6 +509,274 @@ test_sender_wake (void)
   mt_tmpdir_remove (dir);
 }
 
+/* Send @len octets of @frame to the sender at @to, then give its thread time to take it
+ * (one thread takes the ACKs in order: a later wait_pending() covers this one too). */
+static void
+ack_send (GSocket        *sock,
+          GSocketAddress *to,
+          const guint8   *frame,
+          gsize           len)
+{
+  g_assert_cmpint (g_socket_send_to (sock, to, (const char *) frame, len, NULL, NULL), ==,
+                   (gssize) len);
+  g_usleep (100 * 1000);
+}
+
+/* Wait up to 10 s for the sender to hold @expected records; asserts it then does. */
+static void
+wait_pending (PushSender *sender,
+              guint       expected)
+{
+  for (guint t = 0; t < 500 && push_sender_pending (sender) != expected; t++)
+    g_usleep (20 * 1000);
+  g_assert_cmpuint (push_sender_pending (sender), ==, expected);
+}
+
+/* Records of the sender's ACK_LIST test, spooled and sent once each before any ACK. */
+#define ACK_RECORDS 8
+
+static void
+test_sender_ack_list (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *key_path = NULL;
+  g_autofree char *server = NULL;
+  g_autoptr (GSocket) sock = fake_receiver_open (dir, &key_path, &server);
+  g_autoptr (GSocketAddress) node = NULL;
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  guint64 ids[ACK_RECORDS];
+  guint8 buf[PUSH_MAX_DATAGRAM + 1];
+  guint8 ack[PUSH_MAX_DATAGRAM];
+  guint64 seq = (guint64) g_get_real_time ();
+  guint got = 0;
+  PushSender *sender;
+  gsize n;
+
+  g_test_summary ("The node asks for ACK lists on a first send (not on a resend) and "
+                  "forgets exactly the records a verified ACK_LIST names: forged, stale "
+                  "and replayed lists, unknown ids and ids around a gap change nothing else");
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < ACK_RECORDS; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("list%u@x.y", i);
+
+      ids[i] = 5000 + i;
+      g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, (gint64) ids[i],
+                                         "Action: x\n", &error));
+      g_assert_no_error (error);
+    }
+  /* First sends: every frame flagged. */
+  while (got < ACK_RECORDS
+         && g_socket_condition_timed_wait (sock, G_IO_IN, 5 * G_USEC_PER_SEC, NULL, NULL))
+    {
+      g_autoptr (GSocketAddress) from = NULL;
+      gssize r = g_socket_receive_from (sock, &from, (char *) buf, sizeof buf, NULL, NULL);
+      PushFrame f;
+
+      if (r <= 0)
+        continue;
+      g_assert_cmpint (push_frame_parse (buf, (gsize) r, &f), ==, PUSH_OK);
+      g_assert_cmpuint (f.flags, ==, PUSH_FLAG_ACK_LIST);
+      g_set_object (&node, from);
+      got++;
+    }
+  g_assert_cmpuint (got, ==, ACK_RECORDS);
+
+  /* Forged (another key), stale (timestamp past PUSH_MAX_SKEW_MS): nothing forgotten. */
+  n = make_ack_list (ack, ACK_RECORDS, key2, ++seq, ids);
+  ack_send (sock, node, ack, n);
+  g_assert_cmpuint (push_sender_pending (sender), ==, ACK_RECORDS);
+  {
+    guint8 payload[8];
+    PushFrame a = { .type = PUSH_TYPE_ACK_LIST, .key_id = 1, .sequence = ++seq,
+                    .payload = payload, .payload_len = 8,
+                    .timestamp_ms = g_get_real_time () / 1000 - PUSH_MAX_SKEW_MS - 1000 };
+
+    for (int b = 0; b < 8; b++)
+      payload[b] = (guint8) (ids[0] >> (56 - 8 * b));
+    ack_send (sock, node, ack, push_frame_encode (&a, key1, sizeof key1, ack));
+    g_assert_cmpuint (push_sender_pending (sender), ==, ACK_RECORDS);
+  }
+  /* Ids around a gap, and ids never spooled: only the named spooled ones go. */
+  {
+    guint64 some[] = { ids[0], ids[2], 42, ids[4], 77 };
+
+    n = make_ack_list (ack, G_N_ELEMENTS (some), key1, ++seq, some);
+    ack_send (sock, node, ack, n);
+    wait_pending (sender, ACK_RECORDS - 3);
+  }
+  /* The same list again (replayed): it names only records already forgotten (stored at
+   * the receiver); nothing else goes. */
+  ack_send (sock, node, ack, n);
+  g_assert_cmpuint (push_sender_pending (sender), ==, ACK_RECORDS - 3);
+  /* A single ACK (type 2, as older receivers send) still counts. */
+  {
+    PushFrame a = { .type = PUSH_TYPE_ACK, .key_id = 1, .sequence = ++seq,
+                    .record_id = ids[1], .timestamp_ms = g_get_real_time () / 1000 };
+
+    ack_send (sock, node, ack, push_frame_encode (&a, key1, sizeof key1, ack));
+    wait_pending (sender, ACK_RECORDS - 4);
+  }
+  /* Unacknowledged past PUSH_RESEND_MIN_MS: resent, without the flag. */
+  g_assert_true (g_socket_condition_timed_wait (sock, G_IO_IN,
+                                                3 * PUSH_RESEND_MIN_MS * 1000, NULL, NULL));
+  {
+    gssize r = g_socket_receive (sock, (char *) buf, sizeof buf, NULL, NULL);
+    PushFrame f;
+
+    g_assert_cmpint (r, >, 0);
+    g_assert_cmpint (push_frame_parse (buf, (gsize) r, &f), ==, PUSH_OK);
+    g_assert_cmpuint (f.flags, ==, 0);
+  }
+  /* The rest in one list: the spool is empty. */
+  n = make_ack_list (ack, ACK_RECORDS, key1, ++seq, ids);
+  ack_send (sock, node, ack, n);
+  wait_pending (sender, 0);
+  push_sender_free (sender);
+  mt_tmpdir_remove (dir);
+}
+
+/* A segment of the node's spool after a crash: the zeros written ahead of the appends end
+ * it, so its records are sent again and nothing else. */
+static void
+test_sender_spool_zeros (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *key_path = NULL;
+  g_autofree char *server = NULL;
+  g_autoptr (GSocket) sock = fake_receiver_open (dir, &key_path, &server);
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                                       NULL);
+  g_autofree char *spool = g_build_filename (dir, "push-spool", NULL);
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  g_autoptr (GDir) d = NULL;
+  const char *name;
+  PushSender *sender;
+  guint segments = 0;
+
+  g_test_summary ("The spool's segments are written ahead with zeros; a restarted node "
+                  "reads each record once and stops at the zeros");
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("z%u@x.y", i);
+
+      g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 7000 + i,
+                                         "Action: x\n", &error));
+    }
+  push_sender_free (sender);
+  d = g_dir_open (spool, 0, NULL);
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (spool, name, NULL);
+      GStatBuf st;
+
+      g_assert_cmpint (g_stat (path, &st), ==, 0);
+      g_assert_cmpint (st.st_size, ==, PUSH_SPOOL_PREALLOC_MIN);
+      segments++;
+    }
+  g_assert_cmpuint (segments, ==, 1);
+  count_records (sock, seen, g_get_monotonic_time () + 100 * 1000);
+  g_hash_table_remove_all (seen);
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (push_sender_pending (sender), ==, 3);
+  g_assert_cmpuint (count_records (sock, seen, g_get_monotonic_time () + 500 * 1000), ==, 3);
+  push_sender_free (sender);
+  mt_tmpdir_remove (dir);
+}
+
+/* Records of the segment-limit test: large ones, enough to fill more than one segment. */
+#define BIG_FIELDS_OCTETS (PUSH_MAX_RECORD - 200)
+#define BIG_RECORDS (PUSH_SPOOL_SEGMENT_MAX / BIG_FIELDS_OCTETS + 10)
+
+static void
+test_sender_segment_limit (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *key_path = NULL;
+  g_autofree char *server = NULL;
+  g_autoptr (GSocket) sock = fake_receiver_open (dir, &key_path, &server);
+  g_autofree char *spool = g_build_filename (dir, "push-spool", NULL);
+  g_autofree char *fields = NULL;
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  g_autoptr (GDir) d = NULL;
+  const char *name;
+  PushSender *sender;
+  guint segments = 0;
+  goffset total = 0;
+  goffset largest = 0;
+  gboolean seen_three = FALSE;
+
+  g_test_summary ("Zeros are written ahead doubling up to PUSH_SPOOL_PREALLOC_MAX at a time, "
+                  "then by that much, up to PUSH_SPOOL_SEGMENT_MAX and never past it: a full "
+                  "segment has exactly that size, the next record starts a new one, and a "
+                  "restarted node reads every record of both");
+  {
+    GString *f = g_string_new ("Action: x\n");
+
+    while (f->len < BIG_FIELDS_OCTETS)
+      g_string_append (f, "X-Padding: 0123456789abcdef0123456789abcdef\n");
+    g_string_truncate (f, BIG_FIELDS_OCTETS);
+    fields = g_string_free (f, FALSE);
+  }
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < BIG_RECORDS; i++)
+    {
+      g_autofree char *envid = g_strdup_printf ("big%u@x.y", i);
+      g_autofree char *first = g_build_filename (spool, "0000000000000001.log", NULL);
+      GStatBuf st;
+
+      g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 9000 + i, fields,
+                                         &error));
+      g_assert_no_error (error);
+      /* The first segment's size after each append: PUSH_SPOOL_PREALLOC_MIN doubling to
+       * PUSH_SPOOL_PREALLOC_MAX, then one PUSH_SPOOL_PREALLOC_MAX more at a time. */
+      if (g_stat (first, &st) == 0)
+        {
+          goffset sz = st.st_size;
+
+          g_assert_cmpint (sz, <=, PUSH_SPOOL_SEGMENT_MAX);
+          if (sz > PUSH_SPOOL_PREALLOC_MAX)
+            g_assert_cmpint (sz % PUSH_SPOOL_PREALLOC_MAX, ==, 0);
+          else
+            g_assert_cmpint (sz & (sz - 1), ==, 0); /* a power of two */
+          g_assert_cmpint (sz, >=, PUSH_SPOOL_PREALLOC_MIN);
+          seen_three |= sz == 3 * PUSH_SPOOL_PREALLOC_MAX;
+        }
+    }
+  g_assert_true (seen_three); /* past PUSH_SPOOL_PREALLOC_MAX: 2 MiB -> 3 MiB, not 4 */
+  push_sender_free (sender);
+  d = g_dir_open (spool, 0, NULL);
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (spool, name, NULL);
+      GStatBuf st;
+
+      g_assert_cmpint (g_stat (path, &st), ==, 0);
+      g_assert_cmpint (st.st_size, <=, PUSH_SPOOL_SEGMENT_MAX);
+      total += st.st_size;
+      largest = MAX (largest, st.st_size);
+      segments++;
+    }
+  g_assert_cmpuint (segments, ==, 2);
+  /* The first is full to the octet; the second holds the rest, written ahead. */
+  g_assert_cmpint (largest, ==, PUSH_SPOOL_SEGMENT_MAX);
+  g_assert_cmpint (total, >, PUSH_SPOOL_SEGMENT_MAX);
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (push_sender_pending (sender), ==, BIG_RECORDS);
+  push_sender_free (sender);
+  (void) sock;
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -409,10 +790,15 @@ main (int    argc,
   g_test_add_func ("/push/frame/round-trip", test_round_trip);
   g_test_add_func ("/push/frame/limits", test_limits);
   g_test_add_func ("/push/frame/malformed", test_malformed);
+  g_test_add_func ("/push/frame/ack-list", test_ack_list);
+  g_test_add_func ("/push/mac", test_mac);
   g_test_add_func ("/push/record", test_record);
   g_test_add_func ("/push/replay-window", test_replay);
   g_test_add_func ("/push/key-file", test_key_file);
   g_test_add_func ("/push/sender/window", test_sender_window);
   g_test_add_func ("/push/sender/wake", test_sender_wake);
+  g_test_add_func ("/push/sender/ack-list", test_sender_ack_list);
+  g_test_add_func ("/push/sender/spool-zeros", test_sender_spool_zeros);
+  g_test_add_func ("/push/sender/segment-limit", test_sender_segment_limit);
   return g_test_run ();
 }
