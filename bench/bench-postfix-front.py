@@ -4,7 +4,7 @@
 
   bench-postfix-front.py --build-dir BUILD [--sessions 1,10,50] [--messages 400]
                          [--rounds 3] [--size 2000] [--front-option KEY=VALUE]
-                         [--tools LOADS] [--steps N]
+                         [--tools LOADS] [--steps N] [--old-front EXE]
 
 What: a private Postfix on 127.0.0.1 (tests/postfix/postfix_instance.py; recipients of
 bench.test.example go to the discard transport, so delivery costs little) and
@@ -30,6 +30,9 @@ front, alternating in each round (the first target alternates between rounds):
 command per round trip, a plain socket client) and the median time of each step
 (connect+greeting, EHLO, MAIL, RCPT, DATA, body+250, QUIT): where the front's extra
 latency goes. "--tools ''" runs only that.
+--old-front EXE: a second front (another build, e.g. the one before a change) as a third
+target, the three alternating in every round (the first target rotates): its figures,
+and the new front's msg/s and CPU against it ("new/old"), measured under the same load.
 Per sessions count it prints the median over the rounds for each target and the ratios
 (front / Postfix throughput, front - Postfix median latency) against the goal: the front
 costs at most 10 % of Postfix's acceptance throughput and at most 1 ms median latency.
@@ -210,6 +213,8 @@ def main():
     ap.add_argument("--size", type=int, default=2000, help="message body bytes")
     ap.add_argument("--steps", type=int, default=0, metavar="N",
                     help="also time each SMTP step over N sessions per target and round")
+    ap.add_argument("--old-front", metavar="EXE",
+                    help="a second msgtrk-submit-front to compare with, alternating")
     ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an extra [front] setting (e.g. xclient=false), repeatable")
     a = ap.parse_args()
@@ -224,6 +229,7 @@ def main():
     print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     pf = pi.PrivatePostfix()
     front = None
+    old = None
     try:
         pf.configure()
         main_cf = os.path.join(pf.conf, "main.cf")
@@ -246,14 +252,23 @@ def main():
             f.write("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                     "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nmax_connections=200\n"
                     % (pf.port, state) + "".join(o + "\n" for o in a.front_option))
-        port_file = os.path.join(pf.base, "front.port")
-        front = Daemon([front_exe, "--config", conf, "--port-file", port_file],
-                       os.path.join(pf.base, "front.log"))
-        front.start()
-        wait_for("the front's port", lambda: os.path.exists(port_file)
-                 and open(port_file).read().endswith("\n"))
-        fport = int(open(port_file).read())
+        def start_front(exe, name):
+            port_file = os.path.join(pf.base, name + ".port")
+            d = Daemon([exe, "--config", conf, "--port-file", port_file],
+                       os.path.join(pf.base, name + ".log"))
+            d.start()
+            wait_for("the %s's port" % name, lambda: os.path.exists(port_file)
+                     and open(port_file).read().endswith("\n"))
+            return d, int(open(port_file).read())
+        front, fport = start_front(front_exe, "front")
         targets = {"postfix": pf.port, "front": fport}
+        daemons = {"front": front}
+        if a.old_front:
+            old, oport = start_front(os.path.abspath(a.old_front), "old")
+            targets["old"] = oport
+            daemons["old"] = old
+            print("# old front on 127.0.0.1:%d (%s)" % (oport, os.path.abspath(a.old_front)))
+        names = list(targets)
         try:
             load = os.getloadavg()
         except OSError:
@@ -267,32 +282,36 @@ def main():
               % (a.messages, a.size, a.rounds, "; front: " + ", ".join(a.front_option)
                  if a.front_option else ""))
         steps = {}  # target -> step -> [median ms per round]
+        def order(rnd):
+            k = rnd % len(names)
+            return names[k:] + names[:k]
         for rnd in range(a.rounds if a.steps else 0):
-            for target in (["postfix", "front"] if rnd % 2 == 0 else ["front", "postfix"]):
+            for target in order(rnd):
                 drain(pf)
                 for k, v in run_steps(targets[target], a.steps, a.size).items():
                     steps.setdefault(target, {}).setdefault(k, []).append(v)
         if steps:
-            print("%-18s %22s %22s   (median ms per round)" % ("step", "postfix", "front"))
+            print("%-18s" % "step" + "".join(" %22s" % t for t in names)
+                  + "   (median ms per round)")
             for k in STEPS:
-                print("%-18s %22s %22s" % (k, " / ".join("%.3f" % x for x in steps["postfix"][k]),
-                                          " / ".join("%.3f" % x for x in steps["front"][k])))
+                print("%-18s" % k + "".join(" %22s" % " / ".join("%.3f" % x for x in steps[t][k])
+                                            for t in names))
         if not tools:
             return 0
         results = {}  # (tool, sessions, target) -> [(msg/s, latency)]
         cpus = {}  # (tool, sessions) -> [front CPU us per message]
         for rnd in range(a.rounds):
-            order = ["postfix", "front"] if rnd % 2 == 0 else ["front", "postfix"]
             for s in sessions:
                 for tool in tools:
-                    for target in order:
+                    for target in order(rnd):
                         drain(pf)
-                        cpu0 = cpu_seconds(front.proc.pid)
+                        d = daemons.get(target)
+                        cpu0 = cpu_seconds(d.proc.pid) if d else 0
                         if tool == "smtp-source":
                             r = run_smtp_source(targets[target], s, a.messages, a.size)
                         else:
                             r = run_client(targets[target],
-                                           target == "front" and tool == "mtrk-client", s,
+                                           target != "postfix" and tool == "mtrk-client", s,
                                            a.messages, a.size,
                                            # one Message-ID per message of the run
                                            # (the front lets one message per
@@ -301,9 +320,9 @@ def main():
                                            tool == "pipe-client")
                         results.setdefault((tool, s, target), []).append(r)
                         cpu = ""
-                        if target == "front":
-                            us = (cpu_seconds(front.proc.pid) - cpu0) * 1e6 / a.messages
-                            cpus.setdefault((tool, s), []).append(us)
+                        if d:
+                            us = (cpu_seconds(d.proc.pid) - cpu0) * 1e6 / a.messages
+                            cpus.setdefault((tool, s, target), []).append(us)
                             cpu = "  front CPU %.0f us/msg" % us
                         print("round %d  %-11s %2d sessions  %-7s %8.1f msg/s%s%s" % (
                             rnd + 1, tool, s, target, r[0],
@@ -331,8 +350,23 @@ def main():
                         verdict &= fl - pl <= GOAL_LATENCY_MS
                 else:
                     line += " %14s %14s %9s" % ("", "", "")
-                line += " %17.0f" % statistics.median(cpus[(tool, s)])
+                line += " %17.0f" % statistics.median(cpus[(tool, s, "front")])
                 print(line)
+                if "old" in targets:
+                    o = results[(tool, s, "old")]
+                    ot = statistics.median(x[0] for x in o)
+                    line = "%-11s %8s %14s %14.1f %7.2f" % ("  old", "", "", ot, ot / pt)
+                    if o[0][1] is not None:
+                        ol = statistics.median(x[1] for x in o) * 1000
+                        line += " %14s %14.2f %9.2f" % ("", ol, ol - pl)
+                    else:
+                        line += " %14s %14s %9s" % ("", "", "")
+                    oc = statistics.median(cpus[(tool, s, "old")])
+                    line += " %17.0f" % oc
+                    print(line)
+                    print("%-11s %8s %14s %14s %7.2f %39s %17.2f" % (
+                        "  new/old", "", "", "", ft / ot, "",
+                        statistics.median(cpus[(tool, s, "front")]) / oc))
         if "mtrk-client" in tools and "envid-client" in tools:
             for s in sessions:
                 m = statistics.median(x[1] for x in results[("mtrk-client", s, "front")])
@@ -347,6 +381,8 @@ def main():
     finally:
         if front is not None:
             front.stop()
+        if old is not None:
+            old.stop()
         pf.cleanup()
 
 

@@ -148,6 +148,8 @@ typedef struct
   gboolean said_421;
 
   GSocketConnection *up;          /* (owned) (nullable) */
+  GMutex up_lock;                 /* guards up against the cancel callback */
+  gulong cancel_id;               /* session_cancelled's handler */
   GOutputStream *up_out;
   ServerLineReader *up_reader;    /* (owned) */
   gboolean up_dsn;
@@ -377,9 +379,12 @@ client_flush (Session *s,
 
   if (s->client_out->len == 0)
     return TRUE;
-  if (!g_output_stream_write_all (s->out, s->client_out->str, s->client_out->len, NULL,
-                                  s->cancel, &local)
-      || !g_output_stream_flush (s->out, s->cancel, &local))
+  if (s->reader.fd >= 0
+        ? !server_socket_send_all (s->reader.fd, s->client_out->str, s->client_out->len,
+                                   s->front->idle_timeout, s->cancel, &local)
+        : (!g_output_stream_write_all (s->out, s->client_out->str, s->client_out->len, NULL,
+                                       s->cancel, &local)
+           || !g_output_stream_flush (s->out, s->cancel, &local)))
     {
       g_debug ("[%s] write to the client failed: %s", s->peer_ip, local->message);
       g_string_truncate (s->client_out, 0);
@@ -448,8 +453,11 @@ up_write (Session    *s,
 {
   g_autoptr (GError) error = NULL;
 
-  if (!g_output_stream_write_all (s->up_out, text, len, NULL, s->cancel, &error)
-      || !g_output_stream_flush (s->up_out, s->cancel, &error))
+  if (s->up_reader->fd >= 0
+        ? !server_socket_send_all (s->up_reader->fd, text, len, s->front->idle_timeout,
+                                   s->cancel, &error)
+        : (!g_output_stream_write_all (s->up_out, text, len, NULL, s->cancel, &error)
+           || !g_output_stream_flush (s->up_out, s->cancel, &error)))
     {
       g_message ("[%s] write to %s failed: %s", s->peer_ip, s->front->upstream_name,
                  error->message);
@@ -491,6 +499,28 @@ up_command (Session    *s,
   return ok;
 }
 
+/* @up (taken) becomes the session's upstream connection, read directly
+ * (server_line_reader_set_socket; the pool's warm ones already are) and shut down by
+ * session_cancelled. */
+static void
+up_attach (Session           *s,
+           GSocketConnection *up)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (s->up_reader->fd < 0
+      && !server_line_reader_set_socket (s->up_reader, g_socket_connection_get_socket (up),
+                                         s->front->idle_timeout, &error))
+    g_debug ("[%s] the upstream socket is read through GIO: %s", s->peer_ip, error->message);
+  s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (up));
+  g_mutex_lock (&s->up_lock);
+  s->up = up;
+  g_mutex_unlock (&s->up_lock);
+  /* Cancelled before the handler could shut it down. */
+  if (g_cancellable_is_cancelled (s->cancel))
+    g_socket_shutdown (g_socket_connection_get_socket (up), TRUE, TRUE, NULL);
+}
+
 /* Connect to the upstream and read its greeting, left in @greeting for the client: a
  * warm connection from the pool when there is one (postfix-front-pool.h). */
 static gboolean
@@ -500,24 +530,25 @@ up_connect (Session *s,
   g_autoptr (GError) error = NULL;
   int code = 0;
 
+  GSocketConnection *up = NULL;
+
   if (s->front->pool != NULL
-      && postfix_front_pool_take (s->front->pool, &s->up, &s->up_reader, greeting))
+      && postfix_front_pool_take (s->front->pool, &up, &s->up_reader, greeting))
     {
-      s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
+      up_attach (s, up);
       return TRUE;
     }
-  s->up = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout, s->cancel,
-                                          &error);
-  if (s->up == NULL)
+  up = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout, s->cancel,
+                                       &error);
+  if (up == NULL)
     {
       g_warning ("[%s] cannot connect to the upstream %s: %s", s->peer_ip,
                  s->front->upstream_name, error->message);
       return FALSE;
     }
-  s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
   s->up_reader = g_new0 (ServerLineReader, 1);
-  server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (s->up)),
-                           TRUE);
+  server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (up)), TRUE);
+  up_attach (s, up);
   if (!up_read_reply (s, greeting, &code) || code != 220)
     {
       g_warning ("[%s] the upstream %s did not greet with 220", s->peer_ip,
@@ -1251,6 +1282,8 @@ cmd_quit (Session *s)
   if (g_socket_send_with_blocking (up, "QUIT\r\n", 6, FALSE, NULL, NULL) == 6)
     {
       g_socket_set_timeout (up, FRONT_QUIT_WAIT);
+      if (s->up_reader->fd >= 0)
+        server_socket_set_read_timeout (s->up_reader->fd, FRONT_QUIT_WAIT, NULL);
       postfix_front_read_reply (s->up_reader, reply, &code, s->cancel, NULL);
     }
   return FALSE;
@@ -1262,6 +1295,12 @@ start_tls (Session *s)
   g_autoptr (GError) error = NULL;
   GIOStream *tls;
 
+  /* TLS reads the socket without blocking, through GIO. */
+  if (!server_line_reader_unset_socket (&s->reader, &error))
+    {
+      g_message ("[%s] TLS: %s", s->peer_ip, error->message);
+      return FALSE;
+    }
   tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (s->connection), NULL, s->cancel,
                               &error);
   if (tls == NULL)
@@ -1350,6 +1389,22 @@ dispatch (Session    *s,
   return client_write (s, reply->str, reply->len);
 }
 
+/* The cancellable's handler (shutdown of the front, any thread): the direct reads of the
+ * client and of the upstream return (end of file), the session ends. The client's side
+ * only stops reading, so that it still hears "421 ... Shutting down". */
+static void
+session_cancelled (GCancellable *cancellable,
+                   gpointer      data)
+{
+  Session *s = data;
+
+  g_socket_shutdown (g_socket_connection_get_socket (s->connection), TRUE, FALSE, NULL);
+  g_mutex_lock (&s->up_lock);
+  if (s->up != NULL)
+    g_socket_shutdown (g_socket_connection_get_socket (s->up), TRUE, TRUE, NULL);
+  g_mutex_unlock (&s->up_lock);
+}
+
 static void
 peer_lookup (Session *s)
 {
@@ -1400,6 +1455,18 @@ postfix_front_session_run (PostfixFront      *front,
   g_socket_set_timeout (g_socket_connection_get_socket (connection), front->idle_timeout);
   peer_lookup (&s);
   g_info ("[%s] connect", s.peer_ip);
+  g_mutex_init (&s.up_lock);
+  if (!front->implicit_tls)
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (!server_line_reader_set_socket (&s.reader, g_socket_connection_get_socket (connection),
+                                          front->idle_timeout, &error))
+        g_debug ("[%s] the client socket is read through GIO: %s", s.peer_ip, error->message);
+    }
+  /* Direct reads wait in recv(2), not in a poll of the cancellable: shutdown ends them. */
+  if (s.cancel != NULL)
+    s.cancel_id = g_cancellable_connect (s.cancel, G_CALLBACK (session_cancelled), &s, NULL);
 
   if (front->implicit_tls && !start_tls (&s))
     goto out;
@@ -1423,6 +1490,12 @@ postfix_front_session_run (PostfixFront      *front,
                                                      s.cancel, &error);
       gboolean go_on = TRUE;
 
+      if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s.cancel))
+        {
+          /* session_cancelled shut the socket's reading side down. */
+          client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
+          break;
+        }
       if (st == SERVER_LINE_EOF)
         break;
       if (st == SERVER_LINE_ERROR)
@@ -1464,9 +1537,13 @@ postfix_front_session_run (PostfixFront      *front,
 
 out:
   client_flush (&s, NULL);
+  /* Waits for a running session_cancelled. */
+  if (s.cancel_id != 0)
+    g_cancellable_disconnect (s.cancel, s.cancel_id);
   if (s.up != NULL)
     g_io_stream_close (G_IO_STREAM (s.up), NULL, NULL);
   g_clear_object (&s.up);
+  g_mutex_clear (&s.up_lock);
   g_free (s.up_reader);
   if (s.tls != NULL)
     g_io_stream_close (s.tls, NULL, NULL);
