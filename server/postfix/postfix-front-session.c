@@ -801,11 +801,13 @@ rcpt_done (Session       *s,
 static gboolean
 group_flush (Session *s)
 {
-  g_autoptr (GString) reply = g_string_new (NULL);
+  g_autoptr (GString) reply = NULL;
   gboolean ok;
 
+  /* Before every read of the client (the fill hook): usually nothing to send. */
   if (s->up_pending->len == 0)
     return TRUE;
+  reply = g_string_new (NULL);
   s->flushing = TRUE;
   ok = up_write (s, s->up_batch->str, s->up_batch->len);
   g_string_truncate (s->up_batch, 0);
