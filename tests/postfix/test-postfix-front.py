@@ -332,6 +332,24 @@ def main():
         except pi.PostfixError as e:
             t.check("TLS message tracked", False, str(e))
 
+        # 6b. Implicit TLS (port 465 style): the session reads through GIO's TLS, never
+        # the socket directly (docs/postfix-front-io.md); a message through it, then QUIT.
+        tport = start(front_exe, "front-465", front_conf + "implicit_tls=true\n",
+                      os.path.join(pf.base, "front-465.port"))
+        c = LineClient(tport)
+        c.starttls(os.path.join(pki, "ca.pem"))
+        code, text = c.reply()
+        t.equal("implicit TLS: Postfix's greeting", code, 220)
+        code, ehlo = c.cmd("EHLO client.test.example")
+        t.check("implicit TLS: EHLO with MTRK, no STARTTLS", code == 250 and "MTRK" in ehlo
+                and "STARTTLS" not in ehlo, ehlo)
+        c.cmd("MAIL FROM:<sender@test.example>")
+        c.cmd("RCPT TO:<alice@test.example>")
+        code, text = c.data(b"Subject: implicit tls\r\n\r\nhi\r\n")
+        t.equal("implicit TLS: Postfix's 250 for the message", code, 250)
+        t.equal("implicit TLS: QUIT", c.cmd("QUIT")[0], 221)
+        c.close()
+
         # 7. AUTH in lockstep with an upstream that asks (scripted), never logged.
         up = ScriptedUpstream()
         aport = start(front_exe, "front-auth",
