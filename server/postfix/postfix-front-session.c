@@ -74,7 +74,10 @@
 
 #include "postfix-front.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
@@ -82,6 +85,17 @@
 #include "postfix-log.h"
 #include "postfix-register.h"
 #include "server-line-reader.h"
+#include "server-log.h"
+
+/* An info line of every session (connect, XCLIENT, disconnect): formatted only when info
+ * lines are shown (g_info formats before the log writer drops it). */
+#define FRONT_SESSION_INFO(...)                                                                    \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    if (server_log_is_verbose ())                                                                  \
+      g_info (__VA_ARGS__);                                                                        \
+  }                                                                                                \
+  G_STMT_END
 
 /** FRONT_DATA_FLUSH: message data buffered before a write to the upstream. */
 #define FRONT_DATA_FLUSH 65536
@@ -583,7 +597,7 @@ up_xclient (Session *s)
                "smtpd_authorized_xclient_hosts, or set xclient=false",
                s->peer_ip, code);
   else
-    g_info ("[%s] XCLIENT accepted by %s", s->peer_ip, s->front->upstream_name);
+    FRONT_SESSION_INFO ("[%s] XCLIENT accepted by %s", s->peer_ip, s->front->upstream_name);
   return TRUE;
 }
 
@@ -1407,21 +1421,23 @@ session_cancelled (GCancellable *cancellable,
   g_mutex_unlock (&s->up_lock);
 }
 
+/* The client's address and port: getpeername(2) and inet_ntop, no GSocketAddress and
+ * GInetAddress objects per session. */
 static void
 peer_lookup (Session *s)
 {
-  g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (s->connection,
-                                                                              NULL);
+  struct sockaddr_storage ss = { 0 };
+  socklen_t len = sizeof ss;
+  char text[INET6_ADDRSTRLEN] = "";
+  int fd = g_socket_get_fd (g_socket_connection_get_socket (s->connection));
 
-  if (remote != NULL && G_IS_INET_SOCKET_ADDRESS (remote))
-    {
-      GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (remote);
-
-      s->peer_ip = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
-      s->peer_port = g_inet_socket_address_get_port (isa);
-    }
-  else
-    s->peer_ip = g_strdup ("unknown");
+  if (getpeername (fd, (struct sockaddr *) &ss, &len) == 0 && ss.ss_family == AF_INET
+      && inet_ntop (AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, text, sizeof text))
+    s->peer_port = ntohs (((struct sockaddr_in *) &ss)->sin_port);
+  else if (ss.ss_family == AF_INET6
+           && inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, text, sizeof text))
+    s->peer_port = ntohs (((struct sockaddr_in6 *) &ss)->sin6_port);
+  s->peer_ip = g_strdup (text[0] != '\0' ? text : "unknown");
 }
 
 /**
@@ -1456,7 +1472,7 @@ postfix_front_session_run (PostfixFront      *front,
   server_line_reader_set_hook (&s.reader, session_fill_hook, &s);
   g_socket_set_timeout (g_socket_connection_get_socket (connection), front->idle_timeout);
   peer_lookup (&s);
-  g_info ("[%s] connect", s.peer_ip);
+  FRONT_SESSION_INFO ("[%s] connect", s.peer_ip);
   g_mutex_init (&s.up_lock);
   if (!front->implicit_tls)
     {
@@ -1556,6 +1572,6 @@ out:
   g_array_unref (s.up_pending);
   g_string_free (s.client_out, TRUE);
   g_string_free (s.data_reply, TRUE);
-  g_info ("[%s] disconnect", s.peer_ip);
+  FRONT_SESSION_INFO ("[%s] disconnect", s.peer_ip);
   g_free (s.peer_ip);
 }
