@@ -542,9 +542,8 @@ up_connect (Session *s,
             GString *greeting)
 {
   g_autoptr (GError) error = NULL;
-  int code = 0;
-
   GSocketConnection *up = NULL;
+  int code = 0;
 
   if (s->front->pool != NULL
       && postfix_front_pool_take (s->front->pool, &up, &s->up_reader, greeting))
