@@ -10,6 +10,11 @@
  * allow the front; refused: a warning, the session goes on); the upstream lost there: 421.
  * With implicit TLS the client's TLS handshake comes first. The upstream socket has
  * TCP_NODELAY (whole commands and data buffers are written at once).
+ * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
+ * socket are read with one blocking recv(2) per wait (server_line_reader_set_socket,
+ * SO_RCVTIMEO = idle_timeout) and written with send(2) (server_socket_send_all); at
+ * shutdown the cancellable's handler (session_cancelled) shuts them down, which ends
+ * those reads; STARTTLS and implicit TLS go back to GIO for the client.
  *
  * Pipelining (RFC 2920): when the upstream's EHLO offered PIPELINING (passed on to the
  * client), a MAIL and the RCPTs and DATA the client pipelined after it (already in the
