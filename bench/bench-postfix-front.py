@@ -4,7 +4,7 @@
 
   bench-postfix-front.py --build-dir BUILD [--sessions 1,10,50] [--messages 400]
                          [--rounds 3] [--size 2000] [--front-option KEY=VALUE]
-                         [--tools LOADS] [--steps N]
+                         [--tools LOADS] [--steps N] [--old-front EXE]
 
 What: a private Postfix on 127.0.0.1 (tests/postfix/postfix_instance.py; recipients of
 bench.test.example go to the discard transport, so delivery costs little) and
@@ -30,6 +30,14 @@ front, alternating in each round (the first target alternates between rounds):
 command per round trip, a plain socket client) and the median time of each step
 (connect+greeting, EHLO, MAIL, RCPT, DATA, body+250, QUIT): where the front's extra
 latency goes. "--tools ''" runs only that.
+--upstream-unix: the front talks to Postfix's smtpd on a UNIX-domain socket (a master.cf
+"unix" smtpd service, public/frontsmtpd) instead of 127.0.0.1 (docs/postfix-site.md).
+--perf-stat: each front run also under `perf stat` (task-clock, context switches, system
+calls of all the front's threads, per message): exact where /proc's CPU ticks (10 ms) are
+coarse, and counts that a loaded machine does not change.
+--old-front EXE: a second front (another build, e.g. the one before a change) as a third
+target, the three alternating in every round (the first target rotates): its figures,
+and the new front's msg/s and CPU against it ("new/old"), measured under the same load.
 Per sessions count it prints the median over the rounds for each target and the ratios
 (front / Postfix throughput, front - Postfix median latency) against the goal: the front
 costs at most 10 % of Postfix's acceptance throughput and at most 1 ms median latency.
@@ -199,6 +207,26 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+PERF_EVENTS = "task-clock,context-switches,raw_syscalls:sys_enter"
+
+
+def perf_start(pid):
+    return subprocess.Popen(["perf", "stat", "-x", ",", "-e", PERF_EVENTS, "-p", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def perf_stop(p):
+    """{event: value} of a perf_start()ed count, ended now."""
+    p.send_signal(2)
+    out = p.communicate(timeout=30)[1].decode()
+    v = {}
+    for line in out.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[0].replace(".", "").isdigit():
+            v[f[2]] = float(f[0])
+    return v
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", required=True)
@@ -210,6 +238,15 @@ def main():
     ap.add_argument("--size", type=int, default=2000, help="message body bytes")
     ap.add_argument("--steps", type=int, default=0, metavar="N",
                     help="also time each SMTP step over N sessions per target and round")
+    ap.add_argument("--upstream-unix", action="store_true",
+                    help="the front's upstream is an smtpd on a UNIX-domain socket")
+    ap.add_argument("--old-front-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra [front] setting of the old front only ({port}: Postfix's "
+                         "TCP port), e.g. upstream=127.0.0.1:{port} with --upstream-unix")
+    ap.add_argument("--perf-stat", action="store_true",
+                    help="count each front run's CPU, context switches and system calls")
+    ap.add_argument("--old-front", metavar="EXE",
+                    help="a second msgtrk-submit-front to compare with, alternating")
     ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an extra [front] setting (e.g. xclient=false), repeatable")
     a = ap.parse_args()
@@ -224,6 +261,7 @@ def main():
     print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     pf = pi.PrivatePostfix()
     front = None
+    old = None
     try:
         pf.configure()
         main_cf = os.path.join(pf.conf, "main.cf")
@@ -235,7 +273,15 @@ def main():
             f.write(text)
         with open(os.path.join(pf.conf, "transport"), "a") as f:
             f.write("bench.test.example discard:\n")
+        if a.upstream_unix:
+            with open(os.path.join(pf.conf, "master.cf"), "a") as f:
+                f.write("frontsmtpd unix n - n - - smtpd\n")
         pf.start()
+        upstream = "127.0.0.1:%d" % pf.port
+        if a.upstream_unix:
+            # public/ is for the postdrop group; the front runs as nobody.
+            os.chmod(os.path.join(pf.queue, "public"), 0o711)
+            upstream = "unix:" + os.path.join(pf.queue, "public", "frontsmtpd")
         nobody = pwd.getpwnam("nobody")
         state = os.path.join(pf.base, "msgtrk")
         os.makedirs(os.path.join(state, "postfix-registrations"))
@@ -244,16 +290,29 @@ def main():
         conf = os.path.join(pf.base, "front.conf")
         with open(conf, "w") as f:
             f.write("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
-                    "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nmax_connections=200\n"
-                    % (pf.port, state) + "".join(o + "\n" for o in a.front_option))
-        port_file = os.path.join(pf.base, "front.port")
-        front = Daemon([front_exe, "--config", conf, "--port-file", port_file],
-                       os.path.join(pf.base, "front.log"))
-        front.start()
-        wait_for("the front's port", lambda: os.path.exists(port_file)
-                 and open(port_file).read().endswith("\n"))
-        fport = int(open(port_file).read())
+                    "upstream=%s\nstate_dir=%s\nuser=nobody\nmax_connections=200\n"
+                    % (upstream, state) + "".join(o + "\n" for o in a.front_option))
+        def start_front(exe, name, extra=()):
+            conf = os.path.join(pf.base, name + ".conf")
+            text = open(os.path.join(pf.base, "front.conf")).read()
+            with open(conf, "w") as f:
+                f.write(text + "".join(o.replace("{port}", str(pf.port)) + "\n" for o in extra))
+            port_file = os.path.join(pf.base, name + ".port")
+            d = Daemon([exe, "--config", conf, "--port-file", port_file],
+                       os.path.join(pf.base, name + ".log"))
+            d.start()
+            wait_for("the %s's port" % name, lambda: os.path.exists(port_file)
+                     and open(port_file).read().endswith("\n"))
+            return d, int(open(port_file).read())
+        front, fport = start_front(front_exe, "front")
         targets = {"postfix": pf.port, "front": fport}
+        daemons = {"front": front}
+        if a.old_front:
+            old, oport = start_front(os.path.abspath(a.old_front), "old", a.old_front_option)
+            targets["old"] = oport
+            daemons["old"] = old
+            print("# old front on 127.0.0.1:%d (%s)" % (oport, os.path.abspath(a.old_front)))
+        names = list(targets)
         try:
             load = os.getloadavg()
         except OSError:
@@ -267,32 +326,40 @@ def main():
               % (a.messages, a.size, a.rounds, "; front: " + ", ".join(a.front_option)
                  if a.front_option else ""))
         steps = {}  # target -> step -> [median ms per round]
+        def order(rnd):
+            k = rnd % len(names)
+            return names[k:] + names[:k]
         for rnd in range(a.rounds if a.steps else 0):
-            for target in (["postfix", "front"] if rnd % 2 == 0 else ["front", "postfix"]):
+            for target in order(rnd):
                 drain(pf)
                 for k, v in run_steps(targets[target], a.steps, a.size).items():
                     steps.setdefault(target, {}).setdefault(k, []).append(v)
         if steps:
-            print("%-18s %22s %22s   (median ms per round)" % ("step", "postfix", "front"))
+            print("%-18s" % "step" + "".join(" %22s" % t for t in names)
+                  + "   (median ms per round)")
             for k in STEPS:
-                print("%-18s %22s %22s" % (k, " / ".join("%.3f" % x for x in steps["postfix"][k]),
-                                          " / ".join("%.3f" % x for x in steps["front"][k])))
+                print("%-18s" % k + "".join(" %22s" % " / ".join("%.3f" % x for x in steps[t][k])
+                                            for t in names))
         if not tools:
             return 0
         results = {}  # (tool, sessions, target) -> [(msg/s, latency)]
-        cpus = {}  # (tool, sessions) -> [front CPU us per message]
+        cpus = {}  # (tool, sessions, target) -> [front CPU us per message]
+        counts = {}  # (tool, sessions, target) -> [(syscalls, context switches) per message]
         for rnd in range(a.rounds):
-            order = ["postfix", "front"] if rnd % 2 == 0 else ["front", "postfix"]
             for s in sessions:
                 for tool in tools:
-                    for target in order:
+                    for target in order(rnd):
                         drain(pf)
-                        cpu0 = cpu_seconds(front.proc.pid)
+                        d = daemons.get(target)
+                        cpu0 = cpu_seconds(d.proc.pid) if d else 0
+                        perf = perf_start(d.proc.pid) if d and a.perf_stat else None
+                        if perf:
+                            time.sleep(0.3)  # perf attached
                         if tool == "smtp-source":
                             r = run_smtp_source(targets[target], s, a.messages, a.size)
                         else:
                             r = run_client(targets[target],
-                                           target == "front" and tool == "mtrk-client", s,
+                                           target != "postfix" and tool == "mtrk-client", s,
                                            a.messages, a.size,
                                            # one Message-ID per message of the run
                                            # (the front lets one message per
@@ -301,10 +368,19 @@ def main():
                                            tool == "pipe-client")
                         results.setdefault((tool, s, target), []).append(r)
                         cpu = ""
-                        if target == "front":
-                            us = (cpu_seconds(front.proc.pid) - cpu0) * 1e6 / a.messages
-                            cpus.setdefault((tool, s), []).append(us)
-                            cpu = "  front CPU %.0f us/msg" % us
+                        if d:
+                            us = (cpu_seconds(d.proc.pid) - cpu0) * 1e6 / a.messages
+                            if perf:
+                                v = perf_stop(perf)
+                                us = v.get("task-clock", 0) * 1e3 / a.messages
+                                cpu = "  %.1f syscalls %.1f cs" % (
+                                    v.get("raw_syscalls:sys_enter", 0) / a.messages,
+                                    v.get("context-switches", 0) / a.messages)
+                                counts.setdefault((tool, s, target), []).append(
+                                    (v.get("raw_syscalls:sys_enter", 0) / a.messages,
+                                     v.get("context-switches", 0) / a.messages))
+                            cpus.setdefault((tool, s, target), []).append(us)
+                            cpu = "  front CPU %.0f us/msg" % us + cpu
                         print("round %d  %-11s %2d sessions  %-7s %8.1f msg/s%s%s" % (
                             rnd + 1, tool, s, target, r[0],
                             "  median %.2f ms" % (r[1] * 1000) if r[1] is not None else "",
@@ -331,8 +407,30 @@ def main():
                         verdict &= fl - pl <= GOAL_LATENCY_MS
                 else:
                     line += " %14s %14s %9s" % ("", "", "")
-                line += " %17.0f" % statistics.median(cpus[(tool, s)])
+                line += " %17.0f" % statistics.median(cpus[(tool, s, "front")])
                 print(line)
+                if "old" in targets:
+                    o = results[(tool, s, "old")]
+                    ot = statistics.median(x[0] for x in o)
+                    line = "%-11s %8s %14s %14.1f %7.2f" % ("  old", "", "", ot, ot / pt)
+                    if o[0][1] is not None:
+                        ol = statistics.median(x[1] for x in o) * 1000
+                        line += " %14s %14.2f %9.2f" % ("", ol, ol - pl)
+                    else:
+                        line += " %14s %14s %9s" % ("", "", "")
+                    oc = statistics.median(cpus[(tool, s, "old")])
+                    line += " %17.0f" % oc
+                    print(line)
+                    print("%-11s %8s %14s %14s %7.2f %39s %17.2f" % (
+                        "  new/old", "", "", "", ft / ot, "",
+                        statistics.median(cpus[(tool, s, "front")]) / oc))
+                for target in ("front", "old") if counts else ():
+                    if (tool, s, target) in counts:
+                        c = counts[(tool, s, target)]
+                        print("%-11s %8s   %s: %.1f system calls, %.1f context switches per"
+                              " message (median)" % ("", "", target,
+                                                     statistics.median(x[0] for x in c),
+                                                     statistics.median(x[1] for x in c)))
         if "mtrk-client" in tools and "envid-client" in tools:
             for s in sessions:
                 m = statistics.median(x[1] for x in results[("mtrk-client", s, "front")])
@@ -343,10 +441,16 @@ def main():
               " %s" % (GOAL_THROUGHPUT * 100, GOAL_LATENCY_MS, "met" if verdict
                        else "NOT met"))
         print("load average at the end: %.2f %.2f %.2f" % os.getloadavg())
+        for name in daemons:
+            log = open(os.path.join(pf.base, name + ".log")).read()
+            if "refused XCLIENT" in log:
+                print("# the %s: Postfix refused XCLIENT (its log: %s)" % (name, log[-300:]))
         return 0
     finally:
         if front is not None:
             front.stop()
+        if old is not None:
+            old.stop()
         pf.cleanup()
 
 

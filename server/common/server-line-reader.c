@@ -4,14 +4,19 @@
  *
  * How: one fixed buffer; a line is found with memchr and copied out; the unread rest is
  * moved to the front before the next read(2), so a pipelined batch is read with as few
- * reads as the client's writes allow.
+ * reads as the client's writes allow. With a direct socket, one blocking recv(2) per read
+ * (SO_RCVTIMEO the timeout) instead of GIO's recv, poll, recv.
  * Limits: the caller's max must be smaller than SERVER_LINE_BUFFER_SIZE.
  * Never: return part of an overlong line as a line; keep a copy of consumed octets when
  * wiping is on.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "msgtrk.h"
 #include "server-line-reader.h"
@@ -30,6 +35,191 @@ server_line_reader_init (ServerLineReader *reader,
   reader->end = 0;
   reader->discarding = FALSE;
   reader->nonblocking = FALSE;
+  reader->fd = -1;
+}
+
+static gboolean
+set_errno_error (GError    **error,
+                 int         saved,
+                 const char *what)
+{
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", what,
+               g_strerror (saved));
+  return FALSE;
+}
+
+/**
+ * server_socket_set_read_timeout:
+ * @fd: a socket in blocking mode
+ * @timeout: seconds a recv(2) waits at most (0: for ever)
+ * @error: where a failure is described
+ *
+ * Sets SO_RCVTIMEO (a recv that waited that long fails with EAGAIN, which the direct
+ * reader reports as G_IO_ERROR_TIMED_OUT).
+ *
+ * Returns: FALSE on failure
+ */
+gboolean
+server_socket_set_read_timeout (int      fd,
+                                guint    timeout,
+                                GError **error)
+{
+  struct timeval tv = { (time_t) timeout, 0 };
+
+  if (setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+    return set_errno_error (error, errno, "setsockopt(SO_RCVTIMEO)");
+  return TRUE;
+}
+
+/**
+ * server_line_reader_set_socket:
+ * @reader: a reader of @socket's input stream (its buffer is kept)
+ * @socket: the socket, not under TLS, left in blocking mode from now on
+ * @timeout: seconds a read waits at most (the socket's GIO timeout, 0: none)
+ * @error: where a failure is described
+ *
+ * Reads go to recv(2) on @socket's descriptor (see the top of server-line-reader.h).
+ *
+ * Returns: FALSE (the reader unchanged) on failure
+ */
+gboolean
+server_line_reader_set_socket (ServerLineReader *reader,
+                               GSocket          *socket,
+                               guint             timeout,
+                               GError          **error)
+{
+  int fd = g_socket_get_fd (socket);
+
+  /* F_SETFL changes only the status flags: O_NONBLOCK is the one GSocket sets. */
+  if (fcntl (fd, F_SETFL, 0) != 0)
+    return set_errno_error (error, errno, "fcntl(F_SETFL)");
+  if (!server_socket_set_read_timeout (fd, timeout, error))
+    {
+      (void) fcntl (fd, F_SETFL, O_NONBLOCK);
+      return FALSE;
+    }
+  reader->fd = fd;
+  return TRUE;
+}
+
+/**
+ * server_line_reader_unset_socket:
+ * @reader: a reader with a direct socket, or none
+ * @error: where a failure is described
+ *
+ * Back to reading through the input stream: the socket is non-blocking again, as GIO
+ * (and TLS over it) expects.
+ *
+ * Returns: FALSE on failure
+ */
+gboolean
+server_line_reader_unset_socket (ServerLineReader *reader,
+                                 GError          **error)
+{
+  int fd = reader->fd;
+
+  if (fd < 0)
+    return TRUE;
+  reader->fd = -1;
+  if (fcntl (fd, F_SETFL, O_NONBLOCK) != 0)
+    return set_errno_error (error, errno, "fcntl(F_SETFL)");
+  return TRUE;
+}
+
+/**
+ * server_socket_send_all:
+ * @fd: a connected socket (blocking or not)
+ * @data: what to write
+ * @len: its length
+ * @timeout: seconds the socket may stay full before the write fails (0: for ever)
+ * @cancellable: (nullable): ends a wait for room (a write that need not wait is made
+ *   even when it is cancelled)
+ * @error: where a failure is described
+ *
+ * Writes all of @data: send(2) without blocking (MSG_NOSIGNAL), and only when the socket
+ * buffer is full a poll(2) for room, at most @timeout seconds (G_IO_ERROR_TIMED_OUT).
+ * Usually one system call.
+ *
+ * Returns: FALSE on failure
+ */
+gboolean
+server_socket_send_all (int           fd,
+                        const void   *data,
+                        gsize         len,
+                        guint         timeout,
+                        GCancellable *cancellable,
+                        GError      **error)
+{
+  const char *p = data;
+
+  /* Not checked before a send that does not wait: a session ended by cancellation still
+   * says why ("421 ... Shutting down"). */
+  while (len > 0)
+    {
+      ssize_t n = send (fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+      if (n > 0)
+        {
+          p += n;
+          len -= (gsize) n;
+          continue;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        {
+          GPollFD fds[2] = { { fd, G_IO_OUT, 0 }, { -1, G_IO_IN, 0 } };
+          int nfds = 1;
+          int r;
+
+          if (cancellable != NULL && g_cancellable_make_pollfd (cancellable, &fds[1]))
+            nfds = 2;
+          r = g_poll (fds, nfds, timeout > 0 ? (int) timeout * 1000 : -1);
+          if (nfds == 2)
+            g_cancellable_release_fd (cancellable);
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return FALSE;
+          if (r == 0)
+            {
+              g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                   "Socket I/O timed out");
+              return FALSE;
+            }
+          if (r < 0 && errno != EINTR)
+            return set_errno_error (error, errno, "poll");
+          continue;
+        }
+      return set_errno_error (error, n < 0 ? errno : EPIPE, "send");
+    }
+  return TRUE;
+}
+
+/* One recv(2) on the direct socket (blocking, SO_RCVTIMEO). */
+static gssize
+fill_socket (ServerLineReader *reader,
+             GCancellable     *cancellable,
+             GError          **error)
+{
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return -1;
+  for (;;)
+    {
+      ssize_t n = recv (reader->fd, reader->buf + reader->end,
+                        sizeof reader->buf - reader->end, 0);
+
+      if (n >= 0)
+        return n;
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                               "Socket I/O timed out");
+          return -1;
+        }
+      set_errno_error (error, errno, "recv");
+      return -1;
+    }
 }
 
 /* server_line_reader_set_nonblocking: read without blocking (@in must be a
@@ -101,7 +291,9 @@ fill (ServerLineReader *reader,
     }
   if (reader->hook != NULL && !reader->hook (reader->hook_data, error))
     return -1;
-  if (reader->nonblocking)
+  if (reader->fd >= 0)
+    n = fill_socket (reader, cancellable, error);
+  else if (reader->nonblocking)
     n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (reader->in),
                                                   reader->buf + reader->end,
                                                   sizeof reader->buf - reader->end,

@@ -14,6 +14,16 @@
  * Non-blocking (server_line_reader_set_nonblocking()): a read that would block returns SERVER_LINE_ERROR with
  * G_IO_ERROR_WOULD_BLOCK and keeps every octet and the overlong-line state, so the next
  * call goes on where it stopped (mtqpd's event-driven sessions).
+ * Direct socket (server_line_reader_set_socket()): the reader calls recv(2) on the
+ * socket's descriptor, put in blocking mode with SO_RCVTIMEO as its timeout, so a read
+ * that must wait sleeps in that one call; through GIO the same read is a recv that fails
+ * with EAGAIN, a poll(2) of the socket and the cancellable, and a second recv (three
+ * system calls and two wake-ups of the poll machinery per wait, in a lockstep proxy on
+ * every command). The cancellable is then only checked before each read: the caller
+ * makes cancellation shut the socket down (a blocked recv returns 0). Not for a socket
+ * under TLS (its GIO layer reads the socket without blocking):
+ * server_line_reader_unset_socket() first. server_socket_send_all() is the matching
+ * write (send(2) without blocking, poll(2) only when the socket buffer is full).
  * Limits: the caller's max is below SERVER_LINE_BUFFER_SIZE.
  */
 #pragma once
@@ -48,6 +58,7 @@ typedef struct
   gsize end;
   gboolean discarding;        /* inside an overlong line: drop up to its LF */
   gboolean nonblocking;       /* read with g_pollable_input_stream_read_nonblocking() */
+  int fd;                     /* >= 0: recv(2) on it directly (set_socket) */
 } ServerLineReader;
 
 void             server_line_reader_init      (ServerLineReader   *reader,
@@ -58,6 +69,21 @@ void             server_line_reader_set_nonblocking (ServerLineReader *reader,
 void             server_line_reader_set_hook  (ServerLineReader   *reader,
                                                ServerLineFillHook  hook,
                                                gpointer            user_data);
+gboolean         server_line_reader_set_socket (ServerLineReader  *reader,
+                                                GSocket           *socket,
+                                                guint              timeout,
+                                                GError           **error);
+gboolean         server_line_reader_unset_socket (ServerLineReader *reader,
+                                                  GError          **error);
+gboolean         server_socket_set_read_timeout (int               fd,
+                                                 guint             timeout,
+                                                 GError          **error);
+gboolean         server_socket_send_all       (int                 fd,
+                                               const void         *data,
+                                               gsize               len,
+                                               guint               timeout,
+                                               GCancellable       *cancellable,
+                                               GError            **error);
 gsize            server_line_reader_available (ServerLineReader   *reader);
 void             server_line_reader_clear     (ServerLineReader   *reader);
 ServerLineStatus server_line_reader_read      (ServerLineReader   *reader,

@@ -32,6 +32,10 @@
  * per pipelined batch), so Nagle's algorithm only adds a wait for the peer's delayed ACK
  * (about 40 ms) whenever a second write follows an unacknowledged one.
  *
+ * stop() shuts the open connections' reading side down first, so that a session waiting
+ * for its client ends and can still write its last reply, then, after
+ * SERVER_LISTENER_STOP_GRACE_MS, both sides of those still open.
+ *
  * Limits: max_connections workers at once (>= 1); connections over the cap wait in the
  * backlog until no session has ended for wait_seconds (at most SERVER_LISTENER_MAX_WAIT),
  * then all those waiting are refused. Never: block the accept thread on a client; leave a
@@ -521,6 +525,7 @@ server_listener_stop (ServerListener *self)
 {
   GHashTableIter iter;
   gpointer key;
+  gint64 grace_end;
 
   g_cancellable_cancel (self->cancellable);
   /* The accept thread may wait for a slot: wake it (it checks the cancellable under the
@@ -532,7 +537,16 @@ server_listener_stop (ServerListener *self)
     g_thread_join (g_steal_pointer (&self->accept_thread));
   g_socket_close (self->socket, NULL);
 
+  /* Reading side first: a session waiting for its client ends and may still say why
+   * (SERVER_LISTENER_STOP_GRACE_MS); then the rest, for a session stuck in a write. */
   g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_socket_shutdown (g_socket_connection_get_socket (key), TRUE, FALSE, NULL);
+  grace_end = g_get_monotonic_time () + SERVER_LISTENER_STOP_GRACE_MS * G_TIME_SPAN_MILLISECOND;
+  while (self->active > 0)
+    if (!g_cond_wait_until (&self->cond, &self->lock, grace_end))
+      break;
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     g_socket_shutdown (g_socket_connection_get_socket (key), TRUE, TRUE, NULL);

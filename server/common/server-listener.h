@@ -35,6 +35,10 @@ G_BEGIN_DECLS
 #define SERVER_LISTENER_MAX_WAIT 300
 /** SERVER_LISTENER_BACKLOG: the listen(2) backlog: connections waiting to be accepted. */
 #define SERVER_LISTENER_BACKLOG 128
+/** SERVER_LISTENER_STOP_GRACE_MS: at stop, the open connections' reading side is shut
+ * down first (a session waiting for its client ends) and the sessions get this long to
+ * write their last reply (e.g. "421 ... Shutting down") before the rest is shut down. */
+#define SERVER_LISTENER_STOP_GRACE_MS 1000
 /** SERVER_LISTENER_THREAD_IDLE: seconds a session thread that has ended its session waits
  * for the next connection before it exits (and is joined). */
 #define SERVER_LISTENER_THREAD_IDLE 10

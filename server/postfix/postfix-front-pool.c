@@ -170,6 +170,11 @@ warm_new (PostfixFrontPool *pool)
       warm_free (w);
       return NULL;
     }
+  /* Read directly by the session that takes it (server_line_reader_set_socket): the two
+   * system calls made here, off the session's path. */
+  if (!server_line_reader_set_socket (w->reader, g_socket_connection_get_socket (w->connection),
+                                      pool->timeout, &error))
+    g_debug ("warm connection to %s: %s", pool->upstream_name, error->message);
   w->greeting = g_string_free (g_steal_pointer (&greeting), FALSE);
   w->ready = g_get_monotonic_time ();
   return w;

@@ -10,6 +10,11 @@
  * allow the front; refused: a warning, the session goes on); the upstream lost there: 421.
  * With implicit TLS the client's TLS handshake comes first. The upstream socket has
  * TCP_NODELAY (whole commands and data buffers are written at once).
+ * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
+ * socket are read with one blocking recv(2) per wait (server_line_reader_set_socket,
+ * SO_RCVTIMEO = idle_timeout) and written with send(2) (server_socket_send_all); at
+ * shutdown the cancellable's handler (session_cancelled) shuts them down, which ends
+ * those reads; STARTTLS and implicit TLS go back to GIO for the client.
  *
  * Pipelining (RFC 2920): when the upstream's EHLO offered PIPELINING (passed on to the
  * client), a MAIL and the RCPTs and DATA the client pipelined after it (already in the
@@ -83,7 +88,10 @@
 
 #include "postfix-front.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
@@ -91,6 +99,17 @@
 #include "postfix-log.h"
 #include "postfix-register.h"
 #include "server-line-reader.h"
+#include "server-log.h"
+
+/* An info line of every session (connect, XCLIENT, disconnect): formatted only when info
+ * lines are shown (g_info formats before the log writer drops it). */
+#define FRONT_SESSION_INFO(...)                                                                    \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    if (server_log_is_verbose ())                                                                  \
+      g_info (__VA_ARGS__);                                                                        \
+  }                                                                                                \
+  G_STMT_END
 
 /** FRONT_DATA_FLUSH: message data buffered before a write to the upstream. */
 #define FRONT_DATA_FLUSH 65536
@@ -158,6 +177,8 @@ typedef struct
   gboolean said_421;
 
   GSocketConnection *up;          /* (owned) (nullable) */
+  GMutex up_lock;                 /* guards up against the cancel callback */
+  gulong cancel_id;               /* session_cancelled's handler */
   GOutputStream *up_out;
   ServerLineReader *up_reader;    /* (owned) */
   gboolean up_dsn;
@@ -393,9 +414,12 @@ client_flush (Session *s,
 
   if (s->client_out->len == 0)
     return TRUE;
-  if (!g_output_stream_write_all (s->out, s->client_out->str, s->client_out->len, NULL,
-                                  s->cancel, &local)
-      || !g_output_stream_flush (s->out, s->cancel, &local))
+  if (s->reader.fd >= 0
+        ? !server_socket_send_all (s->reader.fd, s->client_out->str, s->client_out->len,
+                                   s->front->idle_timeout, s->cancel, &local)
+        : (!g_output_stream_write_all (s->out, s->client_out->str, s->client_out->len, NULL,
+                                       s->cancel, &local)
+           || !g_output_stream_flush (s->out, s->cancel, &local)))
     {
       g_debug ("[%s] write to the client failed: %s", s->peer_ip, local->message);
       g_string_truncate (s->client_out, 0);
@@ -464,8 +488,11 @@ up_write (Session    *s,
 {
   g_autoptr (GError) error = NULL;
 
-  if (!g_output_stream_write_all (s->up_out, text, len, NULL, s->cancel, &error)
-      || !g_output_stream_flush (s->up_out, s->cancel, &error))
+  if (s->up_reader->fd >= 0
+        ? !server_socket_send_all (s->up_reader->fd, text, len, s->front->idle_timeout,
+                                   s->cancel, &error)
+        : (!g_output_stream_write_all (s->up_out, text, len, NULL, s->cancel, &error)
+           || !g_output_stream_flush (s->up_out, s->cancel, &error)))
     {
       g_message ("[%s] write to %s failed: %s", s->peer_ip, s->front->upstream_name,
                  error->message);
@@ -507,6 +534,28 @@ up_command (Session    *s,
   return ok;
 }
 
+/* @up (taken) becomes the session's upstream connection, read directly
+ * (server_line_reader_set_socket; the pool's warm ones already are) and shut down by
+ * session_cancelled. */
+static void
+up_attach (Session           *s,
+           GSocketConnection *up)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (s->up_reader->fd < 0
+      && !server_line_reader_set_socket (s->up_reader, g_socket_connection_get_socket (up),
+                                         s->front->idle_timeout, &error))
+    g_debug ("[%s] the upstream socket is read through GIO: %s", s->peer_ip, error->message);
+  s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (up));
+  g_mutex_lock (&s->up_lock);
+  s->up = up;
+  g_mutex_unlock (&s->up_lock);
+  /* Cancelled before the handler could shut it down. */
+  if (g_cancellable_is_cancelled (s->cancel))
+    g_socket_shutdown (g_socket_connection_get_socket (up), TRUE, TRUE, NULL);
+}
+
 /* Connect to the upstream and read its greeting, left in @greeting for the client: a
  * warm connection from the pool when there is one (postfix-front-pool.h). */
 static gboolean
@@ -514,26 +563,26 @@ up_connect (Session *s,
             GString *greeting)
 {
   g_autoptr (GError) error = NULL;
+  GSocketConnection *up = NULL;
   int code = 0;
 
   if (s->front->pool != NULL
-      && postfix_front_pool_take (s->front->pool, &s->up, &s->up_reader, greeting))
+      && postfix_front_pool_take (s->front->pool, &up, &s->up_reader, greeting))
     {
-      s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
+      up_attach (s, up);
       return TRUE;
     }
-  s->up = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout, s->cancel,
-                                          &error);
-  if (s->up == NULL)
+  up = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout, s->cancel,
+                                       &error);
+  if (up == NULL)
     {
       g_warning ("[%s] cannot connect to the upstream %s: %s", s->peer_ip,
                  s->front->upstream_name, error->message);
       return FALSE;
     }
-  s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (s->up));
   s->up_reader = g_new0 (ServerLineReader, 1);
-  server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (s->up)),
-                           TRUE);
+  server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (up)), TRUE);
+  up_attach (s, up);
   if (!up_read_reply (s, greeting, &code) || code != 220)
     {
       g_warning ("[%s] the upstream %s did not greet with 220", s->peer_ip,
@@ -568,7 +617,7 @@ up_xclient (Session *s)
                "smtpd_authorized_xclient_hosts, or set xclient=false",
                s->peer_ip, code);
   else
-    g_info ("[%s] XCLIENT accepted by %s", s->peer_ip, s->front->upstream_name);
+    FRONT_SESSION_INFO ("[%s] XCLIENT accepted by %s", s->peer_ip, s->front->upstream_name);
   return TRUE;
 }
 
@@ -824,11 +873,13 @@ rcpt_done (Session       *s,
 static gboolean
 group_flush (Session *s)
 {
-  g_autoptr (GString) reply = g_string_new (NULL);
+  g_autoptr (GString) reply = NULL;
   gboolean ok;
 
+  /* Before every read of the client (the fill hook): usually nothing to send. */
   if (s->up_pending->len == 0)
     return TRUE;
+  reply = g_string_new (NULL);
   s->flushing = TRUE;
   ok = up_write (s, s->up_batch->str, s->up_batch->len);
   g_string_truncate (s->up_batch, 0);
@@ -1335,6 +1386,8 @@ cmd_quit (Session *s)
   if (g_socket_send_with_blocking (up, "QUIT\r\n", 6, FALSE, NULL, NULL) == 6)
     {
       g_socket_set_timeout (up, FRONT_QUIT_WAIT);
+      if (s->up_reader->fd >= 0)
+        server_socket_set_read_timeout (s->up_reader->fd, FRONT_QUIT_WAIT, NULL);
       postfix_front_read_reply (s->up_reader, reply, &code, s->cancel, NULL);
     }
   return FALSE;
@@ -1346,6 +1399,12 @@ start_tls (Session *s)
   g_autoptr (GError) error = NULL;
   GIOStream *tls;
 
+  /* TLS reads the socket without blocking, through GIO. */
+  if (!server_line_reader_unset_socket (&s->reader, &error))
+    {
+      g_message ("[%s] TLS: %s", s->peer_ip, error->message);
+      return FALSE;
+    }
   tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (s->connection), NULL, s->cancel,
                               &error);
   if (tls == NULL)
@@ -1434,21 +1493,39 @@ dispatch (Session    *s,
   return client_write (s, reply->str, reply->len);
 }
 
+/* The cancellable's handler (shutdown of the front, any thread): the direct reads of the
+ * client and of the upstream return (end of file), the session ends. The client's side
+ * only stops reading, so that it still hears "421 ... Shutting down". */
+static void
+session_cancelled (GCancellable *cancellable,
+                   gpointer      data)
+{
+  Session *s = data;
+
+  g_socket_shutdown (g_socket_connection_get_socket (s->connection), TRUE, FALSE, NULL);
+  g_mutex_lock (&s->up_lock);
+  if (s->up != NULL)
+    g_socket_shutdown (g_socket_connection_get_socket (s->up), TRUE, TRUE, NULL);
+  g_mutex_unlock (&s->up_lock);
+}
+
+/* The client's address and port: getpeername(2) and inet_ntop, no GSocketAddress and
+ * GInetAddress objects per session. */
 static void
 peer_lookup (Session *s)
 {
-  g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (s->connection,
-                                                                              NULL);
+  struct sockaddr_storage ss = { 0 };
+  socklen_t len = sizeof ss;
+  char text[INET6_ADDRSTRLEN] = "";
+  int fd = g_socket_get_fd (g_socket_connection_get_socket (s->connection));
 
-  if (remote != NULL && G_IS_INET_SOCKET_ADDRESS (remote))
-    {
-      GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (remote);
-
-      s->peer_ip = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
-      s->peer_port = g_inet_socket_address_get_port (isa);
-    }
-  else
-    s->peer_ip = g_strdup ("unknown");
+  if (getpeername (fd, (struct sockaddr *) &ss, &len) == 0 && ss.ss_family == AF_INET
+      && inet_ntop (AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, text, sizeof text))
+    s->peer_port = ntohs (((struct sockaddr_in *) &ss)->sin_port);
+  else if (ss.ss_family == AF_INET6
+           && inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, text, sizeof text))
+    s->peer_port = ntohs (((struct sockaddr_in6 *) &ss)->sin6_port);
+  s->peer_ip = g_strdup (text[0] != '\0' ? text : "unknown");
 }
 
 /**
@@ -1483,7 +1560,19 @@ postfix_front_session_run (PostfixFront      *front,
   server_line_reader_set_hook (&s.reader, session_fill_hook, &s);
   g_socket_set_timeout (g_socket_connection_get_socket (connection), front->idle_timeout);
   peer_lookup (&s);
-  g_info ("[%s] connect", s.peer_ip);
+  FRONT_SESSION_INFO ("[%s] connect", s.peer_ip);
+  g_mutex_init (&s.up_lock);
+  if (!front->implicit_tls)
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (!server_line_reader_set_socket (&s.reader, g_socket_connection_get_socket (connection),
+                                          front->idle_timeout, &error))
+        g_debug ("[%s] the client socket is read through GIO: %s", s.peer_ip, error->message);
+    }
+  /* Direct reads wait in recv(2), not in a poll of the cancellable: shutdown ends them. */
+  if (s.cancel != NULL)
+    s.cancel_id = g_cancellable_connect (s.cancel, G_CALLBACK (session_cancelled), &s, NULL);
 
   if (front->implicit_tls && !start_tls (&s))
     goto out;
@@ -1507,6 +1596,12 @@ postfix_front_session_run (PostfixFront      *front,
                                                      s.cancel, &error);
       gboolean go_on = TRUE;
 
+      if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s.cancel))
+        {
+          /* session_cancelled shut the socket's reading side down. */
+          client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
+          break;
+        }
       if (st == SERVER_LINE_EOF)
         break;
       if (st == SERVER_LINE_ERROR)
@@ -1548,9 +1643,13 @@ postfix_front_session_run (PostfixFront      *front,
 
 out:
   client_flush (&s, NULL);
+  /* Waits for a running session_cancelled. */
+  if (s.cancel_id != 0)
+    g_cancellable_disconnect (s.cancel, s.cancel_id);
   if (s.up != NULL)
     g_io_stream_close (G_IO_STREAM (s.up), NULL, NULL);
   g_clear_object (&s.up);
+  g_mutex_clear (&s.up_lock);
   g_free (s.up_reader);
   if (s.tls != NULL)
     g_io_stream_close (s.tls, NULL, NULL);
@@ -1561,6 +1660,6 @@ out:
   g_array_unref (s.up_pending);
   g_string_free (s.client_out, TRUE);
   g_string_free (s.data_reply, TRUE);
-  g_info ("[%s] disconnect", s.peer_ip);
+  FRONT_SESSION_INFO ("[%s] disconnect", s.peer_ip);
   g_free (s.peer_ip);
 }

@@ -109,6 +109,7 @@ class ChunkUpstream:
         self.lines = {}
         self.hangup = False
         self.stall_quit = False  # QUIT recorded, never answered (Postfix stalled)
+        self.stall_ehlo = False  # EHLO recorded, never answered
         self.dot_delay = 0.0     # seconds before the 250 to a message's "." (a slow Postfix)
         self.queue_id = b"4B7C2D1E3F"
         self.reset_at_data = False  # the 354, then the connection reset (Postfix gone)
@@ -157,6 +158,8 @@ class ChunkUpstream:
                         in_data = False
                         time.sleep(self.dot_delay)
                         out += b"250 2.0.0 Ok: queued as " + self.queue_id + b"\r\n"
+                elif v == b"EHLO" and self.stall_ehlo:
+                    pass
                 elif v == b"EHLO":
                     out += b"250-chunks\r\n250-PIPELINING\r\n"
                     if self.xforward:
@@ -353,6 +356,24 @@ def main():
             t.check("TLS message tracked", True)
         except pi.PostfixError as e:
             t.check("TLS message tracked", False, str(e))
+
+        # 6b. Implicit TLS (port 465 style): the session reads through GIO's TLS, never
+        # the socket directly (docs/postfix-front-io.md); a message through it, then QUIT.
+        tport = start(front_exe, "front-465", front_conf + "implicit_tls=true\n",
+                      os.path.join(pf.base, "front-465.port"))
+        c = LineClient(tport)
+        c.starttls(os.path.join(pki, "ca.pem"))
+        code, text = c.reply()
+        t.equal("implicit TLS: Postfix's greeting", code, 220)
+        code, ehlo = c.cmd("EHLO client.test.example")
+        t.check("implicit TLS: EHLO with MTRK, no STARTTLS", code == 250 and "MTRK" in ehlo
+                and "STARTTLS" not in ehlo, ehlo)
+        c.cmd("MAIL FROM:<sender@test.example>")
+        c.cmd("RCPT TO:<alice@test.example>")
+        code, text = c.data(b"Subject: implicit tls\r\n\r\nhi\r\n")
+        t.equal("implicit TLS: Postfix's 250 for the message", code, 250)
+        t.equal("implicit TLS: QUIT", c.cmd("QUIT")[0], 221)
+        c.close()
 
         # 7. AUTH in lockstep with an upstream that asks (scripted), never logged.
         up = ScriptedUpstream()
@@ -812,6 +833,59 @@ def main():
         wait_for("64 warm connections", lambda: up.accepted >= n + 64)
         time.sleep(0.5)
         t.equal("upstream_pool=64: 64 warm connections, no more", up.accepted - n, 64)
+
+        # 15. The front's reads wait in recv(2) itself (server_line_reader_set_socket), not
+        # in a poll of the cancellable: its timeouts and its shutdown must still end them.
+        # idle_timeout=1: a silent client hears 421 Idle timeout, a silent upstream gives
+        # the client 421. At SIGTERM, a client waiting between commands hears 421 Shutting
+        # down and a session waiting for a stalled upstream's reply ends too: the front
+        # exits at once, not after idle_timeout.
+        up = ChunkUpstream()
+        conf = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n" % (up.port, state))
+        iport = start(front_exe, "front-idle", conf + "idle_timeout=1\n",
+                      os.path.join(pf.base, "front-idle.port"))
+        c = LineClient(iport)
+        c.reply()
+        c.sock.settimeout(5)
+        t0 = time.monotonic()
+        code, text = c.reply()
+        t.check("idle_timeout=1: a silent client hears 421 Idle timeout",
+                code == 421 and "Idle timeout" in text and time.monotonic() - t0 < 3, text)
+        c.close()
+        c = LineClient(iport)
+        c.reply()
+        c.sock.settimeout(5)
+        up.stall_ehlo = True
+        t0 = time.monotonic()
+        code, text = c.cmd("EHLO client.test.example")
+        t.check("idle_timeout=1: an upstream silent after EHLO gives the client 421",
+                code == 421 and time.monotonic() - t0 < 3, text)
+        c.close()
+        sport = start(front_exe, "front-stop", conf, os.path.join(pf.base, "front-stop.port"))
+        idle = LineClient(sport)
+        idle.reply()
+        idle.cmd("NOOP")
+        stalled = LineClient(sport)
+        stalled.reply()
+        stalled.sock.sendall(b"EHLO client.test.example\r\n")
+        wait_for("the stalled EHLO upstream", lambda: sum(
+            v[-1:] == [b"EHLO client.test.example\r"] for v in up.lines.values()) >= 2, 5)
+        idle.sock.settimeout(5)
+        stalled.sock.settimeout(5)
+        t0 = time.monotonic()
+        rc = daemons[-1].stop()
+        t.check("SIGTERM with a session waiting for a stalled upstream: the front exits 0 "
+                "at once", rc == 0 and time.monotonic() - t0 < 5,
+                "%s after %.1f s" % (rc, time.monotonic() - t0))
+        code, text = idle.reply()
+        t.check("SIGTERM: a client between commands hears 421 Shutting down",
+                code == 421 and "Shutting down" in text, text)
+        code, text = stalled.reply()
+        t.equal("SIGTERM: the client of the stalled upstream hears 421", code, 421)
+        idle.close()
+        stalled.close()
+        up.stall_ehlo = False
 
         # 10. A tracked message costs the front no fsync and at most one fdatasync (of its
         # write-ahead journal, grouped across sessions); the registration is there before

@@ -9,11 +9,16 @@
  * in the reader's buffer. The configuration reader (server/common/server-config.c): one
  * table of cases for the unknown group/key check and the typed getters, at and past each
  * range limit. The listener (server/common/server-listener.c): session threads are reused,
- * one per session at once, and all are joined by stop.
+ * one per session at once, and all are joined by stop. The direct socket reader
+ * (server_line_reader_set_socket) and server_socket_send_all on a socket pair: lines, the
+ * read timeout with nothing lost, back to non-blocking, a full socket's write timeout, a
+ * write that need not wait made even when cancelled.
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <glib/gstdio.h>
 
@@ -234,6 +239,73 @@ test_reader_hook (void)
                    SERVER_LINE_ERROR);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
   g_assert_cmpuint (calls, ==, 3);
+}
+
+/* The direct socket reader: one recv(2) per read, SO_RCVTIMEO its timeout (the octets of
+ * an unfinished line kept), the socket non-blocking again after unset. */
+static void
+test_reader_socket (void)
+{
+  int sv[2];
+  g_autoptr (GSocket) sock = NULL;
+  g_autoptr (GSocketConnection) conn = NULL;
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree ServerLineReader *reader = g_new0 (ServerLineReader, 1);
+  gint64 t0;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+  sock = g_socket_new_from_fd (sv[0], &error);
+  g_assert_no_error (error);
+  conn = g_socket_connection_factory_create_connection (sock);
+  server_line_reader_init (reader, g_io_stream_get_input_stream (G_IO_STREAM (conn)), FALSE);
+  g_assert_true (server_line_reader_set_socket (reader, sock, 1, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (fcntl (sv[0], F_GETFL) & O_NONBLOCK, ==, 0);
+  g_assert_cmpint (write (sv[1], "a\r\nb", 4), ==, 4);
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==, SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "a\r\n");
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==,
+                   SERVER_LINE_ERROR);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, G_USEC_PER_SEC / 2);
+  g_clear_error (&error);
+  g_assert_cmpint (write (sv[1], "\r\n", 2), ==, 2);
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==, SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "b\r\n");
+  g_assert_true (server_line_reader_unset_socket (reader, &error));
+  g_assert_cmpint (fcntl (sv[0], F_GETFL) & O_NONBLOCK, ==, O_NONBLOCK);
+  g_assert_cmpint (reader->fd, ==, -1);
+  close (sv[1]);
+  /* Through GIO again: the peer's end is read as end of file. */
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==,
+                   SERVER_LINE_EOF);
+}
+
+/* server_socket_send_all: a socket nobody reads fills up and the write times out; a
+ * write with room is made even with the cancellable cancelled (a session's last 421). */
+static void
+test_socket_send_all (void)
+{
+  int sv[2];
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  g_autofree char *big = g_malloc0 (1 << 20);
+  char buf[8];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+  g_cancellable_cancel (cancel);
+  g_assert_true (server_socket_send_all (sv[0], "421\r\n", 5, 1, cancel, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (read (sv[1], buf, sizeof buf), ==, 5);
+  g_assert_false (server_socket_send_all (sv[0], big, 1 << 20, 1, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_clear_error (&error);
+  close (sv[1]);
+  g_assert_false (server_socket_send_all (sv[0], "x", 1, 1, NULL, &error));
+  g_assert_nonnull (error);
+  close (sv[0]);
 }
 
 static void
@@ -568,6 +640,8 @@ main (int   argc,
   g_test_add_func ("/server/line-reader/wipe", test_reader_wipe);
   g_test_add_func ("/server/line-reader/hook", test_reader_hook);
   g_test_add_func ("/server/line-reader/strip-end", test_line_strip_end);
+  g_test_add_func ("/server/line-reader/socket", test_reader_socket);
+  g_test_add_func ("/server/line-reader/send-all", test_socket_send_all);
   g_test_add_func ("/server/durable-file/replace", test_durable_replace);
   g_test_add_func ("/server/durable-file/errors", test_durable_errors);
   g_test_add_func ("/server/config/cases", test_config_cases);
