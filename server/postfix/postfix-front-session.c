@@ -1272,8 +1272,11 @@ cmd_data (Session    *s,
   if (refused)
     {
       /* Nothing of it went upstream: the upstream link closed, so Postfix discards the
-       * transaction (no "." ever comes); the session ends after the 451. */
+       * transaction (no "." ever comes); the session ends after the 451. Under up_lock:
+       * the cancellable's handler may be shutting the same socket down. */
+      g_mutex_lock (&s->up_lock);
       g_io_stream_close (G_IO_STREAM (s->up), NULL, NULL);
+      g_mutex_unlock (&s->up_lock);
       s->said_421 = TRUE;
       transaction_reset (s);
       client_reply (s, "451 4.3.0 %s Another message with this Message-ID is still being "
