@@ -2,9 +2,9 @@
 /* push-proto.c: frames, records, replay window and keys of the push channel (contract:
  * push-proto.h; wire format: docs/push-protocol.md).
  *
- * How: fixed big-endian header, HMAC-SHA-256 over everything before the MAC (OpenSSL's
- * one-shot HMAC(), or a PushMac: an EVP_MAC context set up with the key once and copied
- * per frame), CRYPTO_memcmp to compare it; the replay window is the IPsec one (a
+ * How: fixed big-endian header, HMAC-SHA-256 over everything before the MAC (a PushMac:
+ * an EVP_MAC context set up with the key once and copied per frame; the raw-key calls
+ * make one for the frame), CRYPTO_memcmp to compare it; the replay window is the IPsec one (a
  * bitmap of PUSH_REPLAY_WINDOW sequences below the highest accepted).
  * Limits: see push-proto.h. Never: read past a datagram (every length is checked against
  * what is left); keep a key in memory that is not wiped on free.
@@ -20,7 +20,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
-#include <openssl/hmac.h>
 #include <openssl/params.h>
 
 #include "msgtrk-private.h"
@@ -70,20 +69,6 @@ get64 (const guint8 *p)
   return v;
 }
 
-static void
-mac (const guint8 *key,
-     gsize         key_len,
-     const guint8 *data,
-     gsize         len,
-     guint8        out[PUSH_MAC_SIZE])
-{
-  unsigned int out_len = PUSH_MAC_SIZE;
-
-  if (HMAC (EVP_sha256 (), key, (int) key_len, data, len, out, &out_len) == NULL
-      || out_len != PUSH_MAC_SIZE)
-    g_error ("HMAC-SHA-256 failed"); /* OpenSSL out of memory: nothing sane to send */
-}
-
 /* The header and payload of @frame into @out; their length (0 if the payload is too long). */
 static gsize
 frame_write (const PushFrame *frame,
@@ -108,20 +93,6 @@ frame_write (const PushFrame *frame,
   return len;
 }
 
-/* Write @frame into @out; returns its length (0 if the payload is too long). */
-gsize
-push_frame_encode (const PushFrame *frame,
-                   const guint8    *key,
-                   gsize            key_len,
-                   guint8           out[PUSH_MAX_DATAGRAM])
-{
-  gsize len = frame_write (frame, out);
-
-  if (len == 0)
-    return 0;
-  mac (key, key_len, out, len, out + len);
-  return len + PUSH_MAC_SIZE;
-}
 
 /* Parse the header of a datagram (not its MAC: push_frame_verify()). */
 PushResult
@@ -179,23 +150,6 @@ push_ack_list_id (const PushFrame *frame,
   return get64 (frame->payload + (gsize) i * 8);
 }
 
-/* The MAC of a parsed datagram, checked in constant time. */
-gboolean
-push_frame_verify (const guint8 *data,
-                   gsize         len,
-                   const guint8 *key,
-                   gsize         key_len)
-{
-  guint8 expected[PUSH_MAC_SIZE];
-  gboolean ok;
-
-  if (len < PUSH_MIN_DATAGRAM)
-    return FALSE;
-  mac (key, key_len, data, len - PUSH_MAC_SIZE, expected);
-  ok = CRYPTO_memcmp (expected, data + len - PUSH_MAC_SIZE, PUSH_MAC_SIZE) == 0;
-  OPENSSL_cleanse (expected, sizeof expected);
-  return ok;
-}
 
 struct _PushMac
 {
@@ -221,7 +175,7 @@ push_mac_new (const guint8 *key,
   m->alg = EVP_MAC_fetch (NULL, "HMAC", NULL);
   m->keyed = m->alg != NULL ? EVP_MAC_CTX_new (m->alg) : NULL;
   if (m->keyed == NULL || !EVP_MAC_init (m->keyed, key, key_len, params))
-    g_error ("HMAC-SHA-256 set-up failed"); /* as mac(): nothing sane to do */
+    g_error ("HMAC-SHA-256 set-up failed"); /* OpenSSL out of memory: nothing sane to do */
   return m;
 }
 
@@ -279,6 +233,32 @@ push_mac_verify (PushMac      *m,
   ok = CRYPTO_memcmp (expected, data + len - PUSH_MAC_SIZE, PUSH_MAC_SIZE) == 0;
   OPENSSL_cleanse (expected, sizeof expected);
   return ok;
+}
+
+/* Write @frame into @out, signed with @key (a PushMac made for this one frame: a caller
+ * that signs many keeps its own); returns its length (0 if the payload is too long). */
+gsize
+push_frame_encode (const PushFrame *frame,
+                   const guint8    *key,
+                   gsize            key_len,
+                   guint8           out[PUSH_MAX_DATAGRAM])
+{
+  g_autoptr (PushMac) m = push_mac_new (key, key_len);
+
+  return push_mac_encode (m, frame, out);
+}
+
+/* The MAC of a parsed datagram under @key, checked in constant time (push_mac_verify()
+ * with a PushMac made for this one datagram). */
+gboolean
+push_frame_verify (const guint8 *data,
+                   gsize         len,
+                   const guint8 *key,
+                   gsize         key_len)
+{
+  g_autoptr (PushMac) m = push_mac_new (key, key_len);
+
+  return push_mac_verify (m, data, len);
 }
 
 /**

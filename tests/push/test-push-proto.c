@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 
 #include <glib/gstdio.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "msgtrk-private.h"
 #include "push-proto.h"
@@ -219,11 +221,17 @@ test_mac (void)
   const guint8 payload[] = "0123456789";
   PushFrame f = { .type = PUSH_TYPE_RECORD, .key_id = 7, .sequence = 3, .record_id = 9,
                   .parts = 1, .payload = payload, .payload_len = 10 };
-  gsize n = push_frame_encode (&f, key1, sizeof key1, a);
+  gsize n = push_mac_encode (mac, &f, a);
+  guint8 reference[PUSH_MAC_SIZE];
+  unsigned int reference_len = sizeof reference;
 
-  g_test_summary ("A PushMac (key pads hashed once) signs and verifies as the one-shot "
-                  "HMAC: the same octets, a flipped bit or another key refused");
-  g_assert_cmpuint (push_mac_encode (mac, &f, b), ==, n);
+  g_test_summary ("A PushMac (key pads hashed once) signs and verifies as OpenSSL's "
+                  "one-shot HMAC: the same octets, a flipped bit or another key refused");
+  g_assert_cmpuint (n, >, PUSH_MAC_SIZE);
+  g_assert_nonnull (HMAC (EVP_sha256 (), key1, sizeof key1, a, n - PUSH_MAC_SIZE, reference,
+                          &reference_len));
+  g_assert_cmpmem (a + n - PUSH_MAC_SIZE, PUSH_MAC_SIZE, reference, reference_len);
+  g_assert_cmpuint (push_frame_encode (&f, key1, sizeof key1, b), ==, n);
   g_assert_cmpmem (a, n, b, n);
   g_assert_true (push_mac_verify (mac, a, n));
   for (gsize bit = 0; bit < n * 8; bit += 7)
