@@ -39,7 +39,7 @@ sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
                               recipients, site_state_dir, stop_site, track,
-                              wait_for)
+                              settle, wait_for)
 
 
 class ScriptedUpstream:
@@ -220,12 +220,8 @@ def main():
         def registered(qid):
             """Whether qid.reg appears: the front's pending registration (by its XFORWARD
             IDENT, durable before the 250) bound by the follower from smtpd's client line."""
-            try:
-                wait_for("the registration of " + qid,
-                         lambda: os.path.exists(os.path.join(regs, qid + ".reg")), 10)
-            except pi.PostfixError:
-                pass
-            return os.path.exists(os.path.join(regs, qid + ".reg"))
+            return settle("the registration of " + qid,
+                          lambda: os.path.exists(os.path.join(regs, qid + ".reg")), 10)
 
         front_conf = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
@@ -280,10 +276,7 @@ def main():
         reg = os.path.join(regs, qid + ".reg")
         # With a Message-ID: the pending registration (journaled before the data went to
         # Postfix) is bound to the queue id by the follower from Postfix's cleanup line.
-        try:
-            wait_for("the registration of " + qid, lambda: os.path.exists(reg), 10)
-        except pi.PostfixError:
-            pass
+        settle("the registration of " + qid, lambda: os.path.exists(reg), 10)
         t.check("registration for Postfix's queue id (bound by the follower)",
                 os.path.exists(reg), qid)
         if os.path.exists(reg):
@@ -562,10 +555,7 @@ def main():
         with open(pf.log, "a") as f:
             f.write("Dec  5 03:14:09 mx postfix/cleanup[4241]: 4C8D2E1F3A: "
                     "message-id=<slow1@test.example>\n")
-        try:
-            wait_for("the follower's binding", lambda: os.path.exists(reg), 10)
-        except pi.PostfixError:
-            pass
+        settle("the follower's binding", lambda: os.path.exists(reg), 10)
         t.check("slow upstream: then registered under the queue id (the follower, from "
                 "the cleanup line)", os.path.exists(reg)
                 and "Envid: slow@test.example" in open(reg).read()
@@ -591,21 +581,16 @@ def main():
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
                       % (up.port, state), os.path.join(pf.base, "front-pipe2.port"))
-        try:  # the port file may come before the replay (post_drop) is over
-            wait_for("the restored pending registration",
-                     lambda: len(pending_files("crash1@test.example")) == 1, 10)
-        except pi.PostfixError:
-            pass
+        # the port file may come before the replay (post_drop) is over
+        settle("the restored pending registration",
+               lambda: len(pending_files("crash1@test.example")) == 1, 10)
         t.check("crash: the pending registration restored from the dead front's journal",
                 len(pending_files("crash1@test.example")) == 1, repr(os.listdir(regs)))
         with open(pf.log, "a") as f:
             f.write("Dec  5 03:14:10 mx postfix/cleanup[4242]: 5D8E3F2A1B: "
                     "message-id=<crash1@test.example>\n")
         reg = os.path.join(regs, "5D8E3F2A1B.reg")
-        try:
-            wait_for("the follower's binding", lambda: os.path.exists(reg), 10)
-        except pi.PostfixError:
-            pass
+        settle("the follower's binding", lambda: os.path.exists(reg), 10)
         t.check("crash: the follower bound it to the queue id by Message-ID",
                 os.path.exists(reg) and "Envid: crash@test.example" in open(reg).read()
                 and not pending_files("crash1@test.example"), repr(os.listdir(regs)))
@@ -635,11 +620,8 @@ def main():
         ident = re.search(rb"IDENT=(msgtrk-[0-9a-f]{32})", b"".join(up.chunks))
         ident = ident.group(1).decode() if ident else "none"
         c.sock.sendall(b"Message-ID: <crashx@test.example>\r\nSubject: c\r\n\r\nhi\r\n.\r\n")
-        try:
-            wait_for("the pending registration by ident",
-                     lambda: ident_pendings() == [ident + ".pending"], 5)
-        except pi.PostfixError:
-            pass
+        settle("the pending registration by ident",
+               lambda: ident_pendings() == [ident + ".pending"], 5)
         t.check("XFORWARD IDENT: the pending registration is named by the ident",
                 ident_pendings() == [ident + ".pending"]
                 and not pending_files("crashx@test.example"), repr(os.listdir(regs)))
@@ -654,21 +636,15 @@ def main():
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
                       % (up.port, state), os.path.join(pf.base, "front-pipe3.port"))
-        try:
-            wait_for("the restored pending registration",
-                     lambda: ident_pendings() == [ident + ".pending"], 10)
-        except pi.PostfixError:
-            pass
+        settle("the restored pending registration",
+               lambda: ident_pendings() == [ident + ".pending"], 10)
         t.check("crash (ident): the pending registration restored under its ident",
                 ident_pendings() == [ident + ".pending"], repr(os.listdir(regs)))
         with open(pf.log, "a") as f:
             f.write("Dec  5 03:14:11 mx postfix/smtpd[4243]: 6E9F4A3B2C: "
                     "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident)
         reg = os.path.join(regs, "6E9F4A3B2C.reg")
-        try:
-            wait_for("the follower's binding", lambda: os.path.exists(reg), 10)
-        except pi.PostfixError:
-            pass
+        settle("the follower's binding", lambda: os.path.exists(reg), 10)
         t.check("crash (ident): the follower bound it to the queue id by orig_queue_id",
                 os.path.exists(reg) and "Envid: crashx@test.example" in open(reg).read()
                 and not ident_pendings(), repr(os.listdir(regs)))
@@ -710,10 +686,7 @@ def main():
             f.write("Dec  5 03:14:12 mx postfix/smtpd[4244]: 7F1A5B4C3D: "
                     "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident2)
         reg = os.path.join(regs, "7F1A5B4C3D.reg")
-        try:
-            wait_for("the follower's binding", lambda: os.path.exists(reg), 10)
-        except pi.PostfixError:
-            pass
+        settle("the follower's binding", lambda: os.path.exists(reg), 10)
         t.check("the same Message-ID again: bound to its own queue id, the kept one left",
                 os.path.exists(reg) and "Envid: lost2@test.example" in open(reg).read()
                 and ident_pendings() == kept, repr(os.listdir(regs)))

@@ -264,6 +264,16 @@ def wait_for(what, pred, timeout=WAIT):
         time.sleep(0.2)
 
 
+def settle(what, pred, timeout=WAIT):
+    """wait_for() for a state a t.check() then asserts: a timeout is not an error here (the
+    check that follows reports what was seen); True when @pred held in time."""
+    try:
+        wait_for(what, pred, timeout)
+        return True
+    except pi.PostfixError:
+        return False
+
+
 def configure_site(pf):
     """Sinks (ok, tmp, perm), local.test.example via local(8), alias team; returns sinks."""
     pf.configure()
