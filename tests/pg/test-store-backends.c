@@ -547,6 +547,101 @@ test_pg_lookup_batch_limit (void)
 #endif
 }
 
+#ifdef HAVE_LIBPQ
+/* Puts while lookups keep every connection busy (test_pg_put_fair). */
+#define FAIR_LOOKUP_THREADS 32
+#define FAIR_PUTS 10
+/* The longest a put may wait with FAIR_LOOKUP_THREADS lookups always queued over one
+ * connection: a few statements' time if served in turn; generous for ASan and a loaded
+ * machine, far below PG_POOL_WAIT_SECONDS (10 s). */
+#define FAIR_PUT_MAX_MS 2000
+
+typedef struct
+{
+  TrackStore *store;
+  gint64 now;
+  gint *stop;    /* (atomic) */
+  gint *bad;     /* (atomic) */
+  guint64 done;
+} HammerJob;
+
+static gpointer
+hammer_thread (gpointer data)
+{
+  HammerJob *job = data;
+
+  while (!g_atomic_int_get (job->stop))
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) fields = track_store_lookup_fields (job->store,
+                                                                "mtrk.hammer@example.com",
+                                                                SECRET_A, job->now, &error);
+
+      if (fields != NULL || !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+        g_atomic_int_inc (job->bad);
+      job->done++;
+    }
+  return NULL;
+}
+#endif
+
+static void
+test_pg_put_fair (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (TrackStore) store = NULL;
+  g_autofree char *dir = NULL;
+  HammerJob jobs[FAIR_LOOKUP_THREADS];
+  GThread *threads[FAIR_LOOKUP_THREADS];
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 longest = 0;
+  guint64 lookups = 0;
+  gint stop = 0, bad = 0;
+
+  g_test_summary ("A put is served in its turn while lookups keep the only connection "
+                  "busy (a lookup does not take a connection ahead of a waiting put)");
+  if (!have_pg ())
+    return;
+  dir = mt_tmpdir_new ();
+  store = open_pool_of_one (dir);
+  g_assert_null (track_store_lookup (store, "mtrk.setup@example.com", SECRET_A, now, NULL));
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+  for (guint t = 0; t < FAIR_LOOKUP_THREADS; t++)
+    {
+      jobs[t] = (HammerJob) { .store = store, .now = now, .stop = &stop, .bad = &bad };
+      threads[t] = g_thread_new ("hammer", hammer_thread, &jobs[t]);
+    }
+  g_usleep (100 * 1000);
+  for (guint i = 0; i < FAIR_PUTS; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *envid = g_strdup_printf ("mtrk.fair%02u@example.com", i);
+      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
+      gint64 t0 = g_get_monotonic_time ();
+      gboolean ok = track_store_put (store, envid, AUTH_B, now + 1000, report, &error);
+      gint64 took = g_get_monotonic_time () - t0;
+
+      g_test_message ("put %u: %" G_GINT64_FORMAT " µs", i, took);
+      g_assert_no_error (error);
+      g_assert_true (ok);
+      longest = MAX (longest, took);
+    }
+  g_atomic_int_set (&stop, 1);
+  for (guint t = 0; t < FAIR_LOOKUP_THREADS; t++)
+    {
+      g_thread_join (threads[t]);
+      lookups += jobs[t].done;
+    }
+  g_test_message ("longest put %" G_GINT64_FORMAT " µs beside %" G_GUINT64_FORMAT " lookups",
+                  longest, lookups);
+  g_assert_cmpint (bad, ==, 0);
+  g_assert_cmpint (longest, <, (gint64) FAIR_PUT_MAX_MS * 1000);
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
 static void
 test_pg_nodes (void)
 {
@@ -808,5 +903,6 @@ main (int    argc,
   g_test_add_func ("/store/postgresql-only/expire-batches", test_pg_expire_batches);
   g_test_add_func ("/store/postgresql-only/lookup-batch", test_pg_lookup_batch);
   g_test_add_func ("/store/postgresql-only/lookup-batch-limit", test_pg_lookup_batch_limit);
+  g_test_add_func ("/store/postgresql-only/put-fair", test_pg_put_fair);
   return g_test_run ();
 }
