@@ -124,6 +124,9 @@ typedef struct
   double receiver_mib, mtqpd_mib;
   /* CPU ms per 1000 TRACK at 100 clients (pipelined): mtqpd, PostgreSQL, the clients */
   double cpu_mtqpd, cpu_pg, cpu_client;
+  /* the same in the closed-loop latency run, and the whole machine's busy CPU ms per 1000
+   * TRACK there (other processes included) */
+  double lat_mtqpd, lat_pg, lat_client, lat_machine;
   double cpu_in_receiver, cpu_in_pg, cpu_in_node; /* CPU ms per 1000 records, end to end */
   guint16 udp_port;       /* the receiver's */
   gint64 record_bytes;    /* PostgreSQL: average row size on disk (table + indexes) / N */
@@ -335,6 +338,30 @@ pg_cpu_ms (void)
         total += cpu_ms (name);
     }
   return total;
+}
+
+/* CPU ms used by the whole machine (every CPU, every process: /proc/stat's busy time). */
+static double
+machine_cpu_ms (void)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) f = NULL;
+  double busy = 0;
+
+  if (!g_file_get_contents ("/proc/stat", &text, NULL, NULL) || !g_str_has_prefix (text, "cpu "))
+    return 0;
+  text[strcspn (text, "\n")] = '\0';
+  f = g_strsplit_set (text + 4, " ", 0);
+  /* user nice system idle iowait irq softirq steal: all but idle and iowait */
+  for (guint i = 0, k = 0; f[i] != NULL && k < 8; i++)
+    {
+      if (*f[i] == '\0')
+        continue;
+      if (k != 3 && k != 4)
+        busy += g_ascii_strtod (f[i], NULL);
+      k++;
+    }
+  return busy * 1000.0 / sysconf (_SC_CLK_TCK);
 }
 
 static double
@@ -965,7 +992,16 @@ track (Bench      *b,
     run->depth = 1;
     run->total = BENCH_LATENCY_QUERIES;
     run->latencies = g_array_new (FALSE, FALSE, sizeof (double));
-    run_track (run);
+    {
+      double m0 = cpu_ms (g_subprocess_get_identifier (mtqpd)), p0 = pg_cpu_ms ();
+      double c0 = self_cpu_ms (), a0 = machine_cpu_ms ();
+
+      run_track (run);
+      r->lat_mtqpd = (cpu_ms (g_subprocess_get_identifier (mtqpd)) - m0) * 1000 / run->total;
+      r->lat_pg = (pg_cpu_ms () - p0) * 1000 / run->total;
+      r->lat_client = (self_cpu_ms () - c0) * 1000 / run->total;
+      r->lat_machine = (machine_cpu_ms () - a0) * 1000 / run->total;
+    }
     g_array_sort (run->latencies, cmp_double);
     r->p50_ms = g_array_index (run->latencies, double, run->latencies->len / 2);
     r->p99_ms = g_array_index (run->latencies, double, run->latencies->len * 99 / 100);
@@ -1155,6 +1191,10 @@ main (int    argc,
   ROW ("TRACK/s, 100 clients (32 pipelined each)", "%12.0f", track[2]);
   ROW ("TRACK latency p50, ms (100 clients, 1 each)", "%12.2f", p50_ms);
   ROW ("TRACK latency p99, ms (100 clients, 1 each)", "%12.2f", p99_ms);
+  ROW ("  CPU ms per 1000 TRACK there: mtqpd", "%12.1f", lat_mtqpd);
+  ROW ("    PostgreSQL", "%12.1f", lat_pg);
+  ROW ("    the bench's clients", "%12.1f", lat_client);
+  ROW ("    whole machine (all processes)", "%12.1f", lat_machine);
   ROW ("open loop, 100 clients offering " G_STRINGIFY (BENCH_OPEN_RATE) " TRACK/s:", "%12s", name);
   ROW ("  answered, TRACK/s", "%12.0f", open_rate);
   ROW ("  latency from the due time p50, ms", "%12.2f", open_p50_ms);

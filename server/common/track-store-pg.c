@@ -30,7 +30,8 @@
  *   - the password is read from password_file (owner-only file) and given to libpq as a
  *     parameter, never put in the conninfo string, in argv or in a log line.
  *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
- *     SQL_FETCH_MANY, when every connection is busy (pg_fetch_all).
+ *     SQL_FETCH_MANY, when their share of the connections (half the pool, at least one:
+ *     pg_lookup_limit) is busy (pg_fetch_all); the rest of the pool is kept for writes.
  * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
  * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; TRACK_STORE_MAX_BATCH writes per
  * SQL_PUT_MANY, collapsed per (ENVID, node) only when expiring later than
@@ -68,6 +69,9 @@
 /* Most lookups answered by one SQL_FETCH_MANY (the ENVIDs of one batch: at most 100
  * octets each, so a parameter of at most ~53 KiB). */
 #define PG_LOOKUP_BATCH TRACK_STORE_LOOKUP_BATCH
+/* Lookups run on at most 1 / PG_LOOKUP_SHARE of the pool's connections at once
+ * (pg_lookup_limit). */
+#define PG_LOOKUP_SHARE 2
 /* Any constant ("mtrk" in ASCII): the advisory lock taken while migrating. */
 #define PG_MIGRATION_LOCK_ID "1836348011"
 
@@ -250,6 +254,8 @@ typedef struct
   gint64 retry_at;       /* monotonic µs before which no new connection is tried */
   guint backoff_ms;      /* 0 when the last attempt succeeded */
   GQueue lookups;        /* PgLookup* waiting for a connection, oldest first */
+  guint lookup_limit;    /* most connections running lookups at once (pg_lookup_limit) */
+  guint lookups_running; /* connections running a lookup statement now */
   guint64 n_lookups;     /* lookups answered by SQL_FETCH_MANY */
   guint64 n_batches;     /* SQL_FETCH_MANY statements run */
 } PgStore;
@@ -352,6 +358,17 @@ read_password_file (const char *path,
   }
 }
 
+/* How many of @pool_size connections may run lookups at once: half, at least one. The
+ * other half is kept for writes (a put never waits behind a stream of TRACKs), and
+ * lookups that find their share busy queue and are answered together: on two CPUs
+ * shared with PostgreSQL, fewer and larger statements cost less CPU per TRACK than one
+ * statement per connection (bench/README.md, "Fewer lookup statements"). */
+static guint
+pg_lookup_limit (guint pool_size)
+{
+  return MAX (pool_size / PG_LOOKUP_SHARE, 1);
+}
+
 /* Open the backend: check conninfo (no password in it), read the password file. No
  * connection yet: the first call connects. */
 gpointer
@@ -405,6 +422,7 @@ track_store_pg_open (const char *conninfo,
   g_queue_init (&self->lookups);
   for (guint i = 0; i < pool_size; i++)
     g_queue_push_tail (&self->idle, &self->slots[i]);
+  self->lookup_limit = pg_lookup_limit (pool_size);
   return self;
 }
 
@@ -1223,9 +1241,10 @@ run_lookup_batch (PgStore   *self,
 /* Every node's record of @envid. Concurrent lookups are coalesced: a caller queues its
  * lookup; whoever gets a free connection takes every queued lookup (up to
  * PG_LOOKUP_BATCH, its own among them if still queued) and answers them with one
- * SQL_FETCH_MANY; the others wait for their answer. With a connection free, a lookup
- * runs at once, alone: batches form only when the pool is busy. No lock is held across a
- * round trip. */
+ * SQL_FETCH_MANY; the others wait for their answer. With a connection free and fewer
+ * than self->lookup_limit running lookups, a lookup runs at once, alone: batches form
+ * only when the lookups' share of the pool is busy. No lock is held across a round
+ * trip. */
 static GPtrArray *
 pg_fetch_all (gpointer    impl,
               const char *envid,
@@ -1244,7 +1263,7 @@ pg_fetch_all (gpointer    impl,
       PgSlot *slot = NULL;
       guint n = 0;
 
-      if (!me.taken)
+      if (!me.taken && self->lookups_running < self->lookup_limit)
         slot = g_queue_pop_head (&self->idle);
       if (slot == NULL)
         {
@@ -1277,8 +1296,10 @@ pg_fetch_all (gpointer    impl,
           l->taken = TRUE;
           batch[n++] = l;
         }
+      self->lookups_running++;
       /* More queued than one batch, and another connection idle: its own leader. */
-      if (!g_queue_is_empty (&self->lookups) && !g_queue_is_empty (&self->idle))
+      if (!g_queue_is_empty (&self->lookups) && !g_queue_is_empty (&self->idle)
+          && self->lookups_running < self->lookup_limit)
         g_cond_signal (&((PgLookup *) g_queue_peek_head (&self->lookups))->cond);
       self->n_lookups += n;
       self->n_batches++;
@@ -1293,6 +1314,7 @@ pg_fetch_all (gpointer    impl,
           if (i > 0)
             g_cond_signal (&batch[i]->cond);
         }
+      self->lookups_running--;
       g_queue_push_tail (&self->idle, slot);
       wake_for_slot (self);
     }

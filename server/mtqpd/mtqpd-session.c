@@ -65,11 +65,9 @@
 /* Answers buffered before they are written even though more commands wait. */
 #define MTQPD_OUTPUT_FLUSH (64 * 1024)
 
-/* Event-driven sessions: events fetched per epoll_wait(); the poller's longest sleep and
- * the interval of its sweep of the parked sessions' deadlines (the granularity of the
- * idle timer and the lingering close: the sweep is O(parked sessions), so it is not
- * repeated at every wake-up of a busy poller). */
-#define MTQPD_LOOP_EVENTS 64
+/* Event-driven sessions: a waiting worker's longest sleep and the interval of the sweep
+ * of the parked sessions' deadlines (the granularity of the idle timer and the lingering
+ * close: the sweep is O(parked sessions), so it is not repeated at every wake-up). */
 #define MTQPD_LOOP_TICK_MS 500
 
 typedef enum
@@ -110,7 +108,7 @@ typedef struct
   gboolean out_blocked;         /* the socket took not all of obuf */
   gboolean closing;             /* the session is over once obuf is written */
   gboolean lingering;           /* our side shut down; draining the client's */
-  gboolean expired;             /* set by the poller: idle timer or linger time over */
+  gboolean expired;             /* set by the sweep: idle timer or linger time over */
   gboolean registered;          /* in the loop's epoll set */
   gint64 deadline;              /* monotonic µs: idle timer, or end of the lingering */
   gsize linger_total;
@@ -838,17 +836,23 @@ session_step (Session *s)
     }
 }
 
-/* ---- the event loop: one poller thread, a bounded pool of workers ---- */
+/* ---- the event loop: a bounded pool of workers, each waiting in one epoll set ---- */
 
+/* Every worker waits in epoll_wait() on the one epoll set for one event at a time (the
+ * kernel wakes one waiter per event, EPOLLONESHOT keeps a session with one worker), so
+ * the worker woken by a session's event runs it: no poller thread handing sessions over
+ * (a wake-up and a context switch per command less). Whoever wakes after the sweep time
+ * sweeps the parked sessions' deadlines. A session belongs to whoever removed it from
+ * @parked (under @lock): an event still in flight for a session swept meanwhile finds it
+ * no longer parked and is dropped. */
 struct _MtqpdLoop
 {
   int epfd;
-  int wakefd;                /* eventfd: wakes the poller to stop */
-  GThread *poller;
-  GAsyncQueue *queue;        /* Session* to run; the loop itself: a worker stops */
+  int wakefd;                /* eventfd, readable once the loop stops: wakes every worker */
   GPtrArray *workers;        /* GThread*, joined at the end (OpenSSL's thread state) */
   GMutex lock;
   GHashTable *parked;        /* Session* waiting in the epoll set; under lock */
+  gint64 next_sweep;         /* monotonic µs; under lock */
   gint stop;                 /* (atomic) */
 };
 
@@ -938,50 +942,33 @@ loop_work (Session   *s,
     }
 }
 
+/* A worker: wait for one event, run its session; sweep the deadlines when due. */
 static gpointer
 loop_worker (gpointer data)
 {
   MtqpdLoop *loop = data;
-  gpointer item;
-
-  while ((item = g_async_queue_pop (loop->queue)) != loop)
-    loop_work (item, loop);
-  return NULL;
-}
-
-static gpointer
-loop_poll (gpointer data)
-{
-  MtqpdLoop *loop = data;
-  struct epoll_event events[MTQPD_LOOP_EVENTS];
   g_autoptr (GPtrArray) due = g_ptr_array_new ();
-  gint64 next_sweep = 0;
 
   while (!g_atomic_int_get (&loop->stop))
     {
-      int n = epoll_wait (loop->epfd, events, MTQPD_LOOP_EVENTS, MTQPD_LOOP_TICK_MS);
+      struct epoll_event event;
+      int n = epoll_wait (loop->epfd, &event, 1, MTQPD_LOOP_TICK_MS);
       GHashTableIter iter;
       gpointer key;
       gint64 now;
 
-      g_ptr_array_set_size (due, 0);
       if (n < 0 && errno != EINTR)
         {
           g_warning ("epoll_wait: %s", g_strerror (errno));
           g_usleep (MTQPD_LOOP_TICK_MS * 1000);
         }
       g_mutex_lock (&loop->lock);
-      for (int i = 0; i < n; i++)
-        {
-          Session *s = events[i].data.ptr;
-
-          if (s != NULL && g_hash_table_remove (loop->parked, s))
-            g_ptr_array_add (due, s);
-        }
+      if (n == 1 && event.data.ptr != NULL && g_hash_table_remove (loop->parked, event.data.ptr))
+        g_ptr_array_add (due, event.data.ptr);
       now = g_get_monotonic_time ();
-      if (now >= next_sweep)
+      if (now >= loop->next_sweep)
         {
-          next_sweep = now + (gint64) MTQPD_LOOP_TICK_MS * 1000;
+          loop->next_sweep = now + (gint64) MTQPD_LOOP_TICK_MS * 1000;
           g_hash_table_iter_init (&iter, loop->parked);
           while (g_hash_table_iter_next (&iter, &key, NULL))
             {
@@ -999,7 +986,8 @@ loop_poll (gpointer data)
         }
       g_mutex_unlock (&loop->lock);
       for (guint i = 0; i < due->len; i++)
-        g_async_queue_push (loop->queue, due->pdata[i]);
+        loop_work (due->pdata[i], loop);
+      g_ptr_array_set_size (due, 0);
     }
   return NULL;
 }
@@ -1034,7 +1022,6 @@ mtqpd_loop_new (guint    workers,
       mtqpd_loop_free (loop);
       return NULL;
     }
-  loop->queue = g_async_queue_new ();
   loop->workers = g_ptr_array_new ();
   for (guint i = 0; i < MAX (workers, 1); i++)
     {
@@ -1047,7 +1034,6 @@ mtqpd_loop_new (guint    workers,
         }
       g_ptr_array_add (loop->workers, t);
     }
-  loop->poller = g_thread_new ("poll", loop_poll, loop);
   return loop;
 }
 
@@ -1063,20 +1049,15 @@ mtqpd_loop_free (MtqpdLoop *loop)
   if (loop == NULL)
     return;
   g_atomic_int_set (&loop->stop, 1);
+  /* Level-triggered and never read: every worker's epoll_wait() returns. */
   if (loop->wakefd >= 0 && write (loop->wakefd, &one, sizeof one) < 0)
     g_warning ("eventfd: %s", g_strerror (errno));
-  if (loop->poller != NULL)
-    g_thread_join (loop->poller);
   if (loop->workers != NULL)
     {
-      for (guint i = 0; i < loop->workers->len; i++)
-        g_async_queue_push (loop->queue, loop);
       for (guint i = 0; i < loop->workers->len; i++)
         g_thread_join (loop->workers->pdata[i]);
       g_ptr_array_unref (loop->workers);
     }
-  if (loop->queue != NULL)
-    g_async_queue_unref (loop->queue);
   g_warn_if_fail (g_hash_table_size (loop->parked) == 0);
   g_hash_table_unref (loop->parked);
   if (loop->epfd >= 0)
