@@ -19,7 +19,10 @@
  *     arrays), after settling in C what one statement cannot do (another B for an ENVID,
  *     several writes of one (ENVID, node)); see pg_put_many.
  *   - fetch: SELECT by ENVID (and node) only; B is compared in C by track-store.c.
- *   - statements are prepared once per connection, parameters binary with their types.
+ *   - statements are prepared once per connection, parameters binary with their types,
+ *     planned once (plan_cache_mode=force_generic_plan: a custom plan per execution
+ *     re-planned SQL_FETCH_MANY with each batch's array, half of PostgreSQL's CPU per
+ *     TRACK; every statement here is an index lookup by key either way).
  *   - expire: msgtrk_expire(now, batch) in the database deletes one batch through the
  *     expires_at index; called again while batches come back full (the equivalent of
  *     dropping day partitions: see the doc).
@@ -513,7 +516,8 @@ slot_connect (PgStore *self,
   const char *keys[] = { "dbname", "connect_timeout", "options", "application_name",
                          "password", NULL };
   const char *values[] = { self->conninfo, PG_CONNECT_TIMEOUT_SECONDS,
-                           "-c statement_timeout=" G_STRINGIFY (PG_STATEMENT_TIMEOUT_MS),
+                           "-c statement_timeout=" G_STRINGIFY (PG_STATEMENT_TIMEOUT_MS)
+                           " -c plan_cache_mode=force_generic_plan",
                            g_get_prgname (), self->password, NULL };
   gint64 now = g_get_monotonic_time ();
   gboolean ok;
