@@ -51,10 +51,6 @@ typedef struct
  * MTQPD_MIN_DEFAULT_WORKERS (a worker blocks while the store answers). */
 #define MTQPD_WORKERS_PER_CPU 2
 #define MTQPD_MIN_DEFAULT_WORKERS 4
-/* On a store that coalesces lookups (PostgreSQL): MTQPD_WORKERS_PER_CONNECTION per pooled
- * connection (at most MTQPD_MAX_WORKERS), so that TRACKs outnumber the connections and
- * share statements when all are busy (docs/store-postgresql.md). */
-#define MTQPD_WORKERS_PER_CONNECTION 4
 
 MtqpdLoop *mtqpd_loop_new      (guint              workers,
                                 GError           **error);

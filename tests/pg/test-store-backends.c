@@ -642,6 +642,150 @@ test_pg_put_fair (void)
 #endif
 }
 
+#ifdef HAVE_LIBPQ
+/* Asynchronous lookups (test_pg_lookup_async). */
+#define ASYNC_LOOKUPS 300
+
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  guint answered;
+  guint bad;
+} AsyncCount;
+
+typedef struct
+{
+  AsyncCount *count;
+  TrackStore *store;
+  guint expect; /* parts; 0: NOT_FOUND */
+  gint64 now;
+} AsyncJob;
+
+static void
+async_done (GPtrArray *rows,
+            GError    *error,
+            gpointer   data)
+{
+  AsyncJob *job = data;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GPtrArray) fields = track_store_lookup_fields_finish (job->store, rows, error,
+                                                                   SECRET_A, job->now, &local);
+  gboolean ok = job->expect == 0
+                  ? fields == NULL && g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND)
+                  : fields != NULL && fields->len == job->expect;
+
+  g_mutex_lock (&job->count->lock);
+  if (!ok)
+    job->count->bad++;
+  job->count->answered++;
+  g_cond_signal (&job->count->cond);
+  g_mutex_unlock (&job->count->lock);
+}
+#endif
+
+static void
+test_pg_lookup_async (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (TrackStore) second = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree AsyncJob *jobs = g_new0 (AsyncJob, ASYNC_LOOKUPS);
+  AsyncCount count = { 0 };
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 deadline;
+  guint64 lookups = 0, batches = 0;
+  guint waiting = 0;
+  gint bad = 0;
+
+  g_test_summary ("Lookups without blocking (track_store_lookup_rows_async) over one "
+                  "connection: each callback gets its own ENVID's rows (two nodes' records, "
+                  "unknown ENVIDs), coalesced with blocking lookups running meanwhile; an "
+                  "ENVID no record can have is not started");
+  if (!have_pg ())
+    return;
+  dir = mt_tmpdir_new ();
+  store = open_pool_of_one (dir);
+  second = open_node (dir, "second");
+  g_assert_null (track_store_lookup (store, "mtrk.setup@example.com", SECRET_A, now, NULL));
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+  for (guint i = 0; i < LOOKUP_ENVIDS; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *envid = g_strdup_printf ("mtrk.async%02u@example.com", i);
+      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
+
+      g_assert_true (track_store_put (store, envid, AUTH_B, now + 1000, report, &error));
+      if (i == 0)
+        g_assert_true (track_store_put (second, envid, AUTH_B, now + 1000, report, &error));
+      g_assert_no_error (error);
+    }
+  g_mutex_init (&count.lock);
+  g_cond_init (&count.cond);
+  track_store_lookup_stats (store, &lookups, &batches, &waiting);
+  {
+    /* Blocking lookups at the same time, from other threads. */
+    LookupJob sync_job = { .store = store, .expect = 1, .now = now, .rounds = 20, .bad = &bad };
+    GThread *sync_thread;
+
+    sync_job.envid = g_strdup ("mtrk.async01@example.com");
+    sync_thread = g_thread_new ("lookup", lookup_thread, &sync_job);
+    for (guint i = 0; i < ASYNC_LOOKUPS; i++)
+      {
+        guint k = i % (LOOKUP_ENVIDS + 4); /* the last 4: unknown */
+        g_autofree char *envid = k < LOOKUP_ENVIDS
+                                   ? g_strdup_printf ("mtrk.async%02u@example.com", k)
+                                   : g_strdup_printf ("mtrk.unknown%02u@example.com", k);
+
+        jobs[i] = (AsyncJob) { .count = &count, .store = store, .now = now,
+                               .expect = k >= LOOKUP_ENVIDS ? 0 : k == 0 ? 2 : 1 };
+        g_assert_true (track_store_lookup_rows_async (store, envid, async_done, &jobs[i]));
+      }
+    g_thread_join (sync_thread);
+    g_free (sync_job.envid);
+  }
+  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  g_mutex_lock (&count.lock);
+  while (count.answered < ASYNC_LOOKUPS)
+    g_assert_true (g_cond_wait_until (&count.cond, &count.lock, deadline));
+  g_mutex_unlock (&count.lock);
+  g_assert_cmpuint (count.bad, ==, 0);
+  g_assert_cmpint (bad, ==, 0);
+  {
+    guint64 l0 = lookups, b0 = batches;
+
+    track_store_lookup_stats (store, &lookups, &batches, &waiting);
+    g_assert_cmpuint (lookups - l0, ==, ASYNC_LOOKUPS + 20);
+    g_test_message ("%" G_GUINT64_FORMAT " lookups in %" G_GUINT64_FORMAT " statements",
+                    lookups - l0, batches - b0);
+    g_assert_cmpuint ((batches - b0) * 2, <, lookups - l0);
+  }
+  /* Not started: an ENVID over the limit (answered by track_store_lookup_fields). */
+  {
+    g_autofree char *long_envid = g_strnfill (TRACK_STORE_MAX_ENVID_LENGTH + 1, 'x');
+
+    g_assert_false (track_store_lookup_rows_async (store, long_envid, async_done, NULL));
+  }
+  /* Nor on the files backend (its lookups do not wait on a server). */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GKeyFile) kf = store_config ("files");
+    g_autoptr (TrackStore) files = track_store_new_from_config (kf, dir, &error);
+
+    g_assert_no_error (error);
+    g_assert_false (track_store_lookup_rows_async (files, "mtrk.async01@example.com",
+                                                   async_done, NULL));
+  }
+  g_mutex_clear (&count.lock);
+  g_cond_clear (&count.cond);
+  g_clear_object (&store); /* joins the lookup threads */
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
 static void
 test_pg_nodes (void)
 {
@@ -904,5 +1048,6 @@ main (int    argc,
   g_test_add_func ("/store/postgresql-only/lookup-batch", test_pg_lookup_batch);
   g_test_add_func ("/store/postgresql-only/lookup-batch-limit", test_pg_lookup_batch_limit);
   g_test_add_func ("/store/postgresql-only/put-fair", test_pg_put_fair);
+  g_test_add_func ("/store/postgresql-only/lookup-async", test_pg_lookup_async);
   return g_test_run ();
 }
