@@ -35,6 +35,9 @@
  *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
  *     SQL_FETCH_MANY, when their share of the connections (half the pool, at least one:
  *     pg_lookup_limit) is busy (pg_fetch_all); the rest of the pool is kept for writes.
+ *     Asynchronous lookups (pg_fetch_all_async, mtqpd) are queued with the others and
+ *     run by lookup threads (lookup_runner, one per connection of that share, started at
+ *     the first), which call each one's function once its batch is answered.
  * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
  * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; TRACK_STORE_MAX_BATCH writes per
  * SQL_PUT_MANY, collapsed per (ENVID, node) only when expiring later than

@@ -30,6 +30,10 @@
  * and at the end: a pipelined batch gets one write (as SMTP PIPELINING servers do), and
  * the buffer is also written once it holds MTQPD_OUTPUT_FLUSH octets.
  *
+ * Event-driven sessions on a store that looks up without blocking (PostgreSQL) hand a
+ * TRACK's lookup to the store and give their worker back until the answer comes
+ * (track_store_lookup_rows_async(); docs/mtqp-server.md, "Sessions and threads").
+ *
  * Chaining (mtqpd-chain.h, when configured): a TRACK whose record has transferred
  * recipients also asks the next hops and answers with every part.
  *

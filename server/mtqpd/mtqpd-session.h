@@ -48,7 +48,8 @@ typedef struct
 /** MTQPD_MAX_WORKERS: most worker threads of the event loop ([mtqpd] workers). */
 #define MTQPD_MAX_WORKERS 32
 /* The default (workers=0): MTQPD_WORKERS_PER_CPU per CPU, at least
- * MTQPD_MIN_DEFAULT_WORKERS (a worker blocks while the store answers). */
+ * MTQPD_MIN_DEFAULT_WORKERS (a worker blocks on a file read; on PostgreSQL not at all:
+ * the store answers TRACKs asynchronously). */
 #define MTQPD_WORKERS_PER_CPU 2
 #define MTQPD_MIN_DEFAULT_WORKERS 4
 
