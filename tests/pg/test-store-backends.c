@@ -787,6 +787,33 @@ test_pg_lookup_async (void)
 }
 
 static void
+test_pg_lookup_share (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (GKeyFile) kf = store_config ("postgresql");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+
+  g_test_summary ("Lookups run on half the pool at most (PG_LOOKUP_SHARE): with two "
+                  "connections, lookups behind one held lookup queue (one statement) "
+                  "instead of taking the second connection, kept for writes");
+  if (!have_pg ())
+    return;
+  dir = mt_tmpdir_new ();
+  g_key_file_set_string (kf, "store", "pool_size", "2");
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_no_error (error);
+  g_assert_null (track_store_lookup (store, ENVID, SECRET_A, NOW, NULL));
+  /* Every one of the 5 queues behind the held one (else the wait for 5 queued fails). */
+  g_assert_cmpuint (batches_for_queued (store, 5), ==, 2);
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+static void
 test_pg_nodes (void)
 {
 #ifdef HAVE_LIBPQ
@@ -1049,5 +1076,6 @@ main (int    argc,
   g_test_add_func ("/store/postgresql-only/lookup-batch-limit", test_pg_lookup_batch_limit);
   g_test_add_func ("/store/postgresql-only/put-fair", test_pg_put_fair);
   g_test_add_func ("/store/postgresql-only/lookup-async", test_pg_lookup_async);
+  g_test_add_func ("/store/postgresql-only/lookup-share", test_pg_lookup_share);
   return g_test_run ();
 }
