@@ -11,7 +11,12 @@
  *            receiver acknowledges a record once it is stored)
  *   track    a real mtqpd over the same store: TRACK queries/s from 1, 10 and 100 clients,
  *            each pipelining BENCH_DEPTH queries per write, every answer checked "+OK+"
- *   latency  100 clients, one query outstanding each: p50 and p99 TRACK latency
+ *   latency  100 clients, one query outstanding each (closed loop: the saturation figure):
+ *            p50 and p99 TRACK latency; and 100 clients offering BENCH_OPEN_RATE TRACK/s
+ *            together (open loop: each client sends on its own schedule whether or not its
+ *            earlier queries were answered, pipelined on its connection), p50 and p99
+ *            measured from each query's scheduled send time, so that a stalled server or
+ *            client loop is counted in full (no coordinated omission)
  *   CPU      ms per 1000 records end to end (receiver, PostgreSQL, this process: the node)
  *            and per 1000 TRACK at 100 clients (mtqpd, PostgreSQL, clients)
  *   memory   peak RSS (VmHWM) of the receiver and of mtqpd
@@ -24,6 +29,8 @@
  * not acknowledged in BENCH_INGEST_TIMEOUT_S or an answer is not "+OK+".
  * Never: print the secret A, B or the push key (generated here, wiped at the end).
  */
+/* ppoll(2) (the open loop's sub-millisecond waits) is a GNU extension (Linux). */
+#define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
@@ -54,6 +61,10 @@
 #define BENCH_QUERIES 40000
 /** BENCH_LATENCY_QUERIES: queries of the latency run (100 clients, one outstanding each). */
 #define BENCH_LATENCY_QUERIES 20000
+/** BENCH_OPEN_RATE: TRACK/s offered by all clients together in the open-loop latency run
+ * (the issue's throughput goal); BENCH_OPEN_SECONDS: its length. */
+#define BENCH_OPEN_RATE 20000
+#define BENCH_OPEN_SECONDS 3
 /** BENCH_MAX_CLIENTS: the most concurrent client connections. */
 #define BENCH_MAX_CLIENTS 100
 /** BENCH_START_TIMEOUT_MS: how long a server may take to write its port file. */
@@ -107,9 +118,15 @@ typedef struct
   double direct;          /* records/s, frames sent from memory: receiver + store alone */
   double track[3];        /* queries/s at 1, 10, 100 clients */
   double p50_ms, p99_ms;  /* latency at 100 clients, one outstanding each */
+  /* open loop: latency at 100 clients offering BENCH_OPEN_RATE together, from the
+   * scheduled send time; the rate answered; the client loop's worst lateness in sending */
+  double open_p50_ms, open_p99_ms, open_max_ms, open_rate, open_late_ms;
   double receiver_mib, mtqpd_mib;
   /* CPU ms per 1000 TRACK at 100 clients (pipelined): mtqpd, PostgreSQL, the clients */
   double cpu_mtqpd, cpu_pg, cpu_client;
+  /* the same in the closed-loop latency run, and the whole machine's busy CPU ms per 1000
+   * TRACK there (other processes included) */
+  double lat_mtqpd, lat_pg, lat_client, lat_machine;
   double cpu_in_receiver, cpu_in_pg, cpu_in_node; /* CPU ms per 1000 records, end to end */
   guint16 udp_port;       /* the receiver's */
   gint64 record_bytes;    /* PostgreSQL: average row size on disk (table + indexes) / N */
@@ -321,6 +338,30 @@ pg_cpu_ms (void)
         total += cpu_ms (name);
     }
   return total;
+}
+
+/* CPU ms used by the whole machine (every CPU, every process: /proc/stat's busy time). */
+static double
+machine_cpu_ms (void)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) f = NULL;
+  double busy = 0;
+
+  if (!g_file_get_contents ("/proc/stat", &text, NULL, NULL) || !g_str_has_prefix (text, "cpu "))
+    return 0;
+  text[strcspn (text, "\n")] = '\0';
+  f = g_strsplit_set (text + 4, " ", 0);
+  /* user nice system idle iowait irq softirq steal: all but idle and iowait */
+  for (guint i = 0, k = 0; f[i] != NULL && k < 8; i++)
+    {
+      if (*f[i] == '\0')
+        continue;
+      if (k != 3 && k != 4)
+        busy += g_ascii_strtod (f[i], NULL);
+      k++;
+    }
+  return busy * 1000.0 / sysconf (_SC_CLK_TCK);
 }
 
 static double
@@ -574,8 +615,11 @@ typedef struct
   CState state;
   GString *line;
   guint outstanding;  /* queries written, answer not complete */
-  GArray *sent_at;    /* gint64 µs, one per outstanding query (FIFO) */
+  GArray *sent_at;    /* gint64 µs, one per outstanding query (FIFO): when it was sent,
+                       * or in the open loop when it was due */
   guint sent_head;
+  gint64 next_at;     /* open loop: when its next query is due (monotonic µs) */
+  guint left;         /* open loop: queries it has still to send */
 } Client;
 
 typedef struct
@@ -584,7 +628,9 @@ typedef struct
   guint16 port;
   guint n_clients, depth, total;
   guint issued, done;
-  GArray *latencies; /* double ms; only when depth == 1 */
+  GArray *latencies; /* double ms; only when depth == 1 or in the open loop */
+  gint64 interval;   /* open loop: µs between one client's queries; 0: closed loop */
+  gint64 late;       /* open loop: the most a query was sent after it was due, µs */
   Client clients[BENCH_MAX_CLIENTS];
 } Run;
 
@@ -651,7 +697,8 @@ client_send (Run    *run,
     }
   run->issued += count;
   c->outstanding += count;
-  c->state = C_ANSWER_FIRST;
+  if (c->state == C_IDLE)
+    c->state = C_ANSWER_FIRST;
   write_all (c->fd, out->str, out->len);
   msgtrk_secure_wipe (out->str, out->len);
 }
@@ -786,6 +833,105 @@ run_track (Run *run)
   return seconds;
 }
 
+/* Open loop: write every query of @c that is due at @now (one write), each timed from
+ * when it was due. */
+static void
+client_send_due (Run    *run,
+                 Client *c,
+                 gint64  now)
+{
+  g_autoptr (GString) out = NULL;
+
+  while (c->left > 0 && c->next_at <= now)
+    {
+      const char *envid = run->b->envids[run->issued % run->b->n];
+
+      if (out == NULL)
+        out = g_string_new (NULL);
+      g_string_append_printf (out, "TRACK %s %s\r\n", envid, run->b->secret);
+      g_array_append_val (c->sent_at, c->next_at);
+      run->late = MAX (run->late, now - c->next_at);
+      c->next_at += run->interval;
+      c->left--;
+      run->issued++;
+      c->outstanding++;
+    }
+  if (out == NULL)
+    return;
+  if (c->state == C_IDLE)
+    c->state = C_ANSWER_FIRST;
+  write_all (c->fd, out->str, out->len);
+  msgtrk_secure_wipe (out->str, out->len);
+}
+
+/* Open loop: run->total queries from run->n_clients connections, each client sending one
+ * every run->interval µs (the clients' schedules staggered evenly) whatever is answered;
+ * seconds from the first due time to the last answer. */
+static double
+run_track_open (Run *run)
+{
+  struct pollfd fds[BENCH_MAX_CLIENTS];
+  gint64 start;
+
+  for (guint i = 0; i < run->n_clients; i++)
+    {
+      client_connect (&run->clients[i], run->port);
+      while (run->clients[i].state != C_IDLE)
+        {
+          struct pollfd p = { .fd = run->clients[i].fd, .events = POLLIN };
+          if (poll (&p, 1, BENCH_IO_TIMEOUT_MS) <= 0)
+            die ("no greeting from mtqpd", NULL);
+          client_read (run, &run->clients[i]);
+        }
+    }
+  start = g_get_monotonic_time () + 1000;
+  for (guint i = 0; i < run->n_clients; i++)
+    {
+      run->clients[i].next_at = start + run->interval * i / run->n_clients;
+      run->clients[i].left = run->total / run->n_clients
+                             + (i < run->total % run->n_clients ? 1 : 0);
+    }
+  while (run->done < run->total)
+    {
+      gint64 now = g_get_monotonic_time ();
+      gint64 next = G_MAXINT64;
+      struct timespec wait;
+      int ready;
+
+      for (guint i = 0; i < run->n_clients; i++)
+        {
+          client_send_due (run, &run->clients[i], now);
+          if (run->clients[i].left > 0)
+            next = MIN (next, run->clients[i].next_at);
+        }
+      if (next == G_MAXINT64)
+        next = now + (gint64) BENCH_IO_TIMEOUT_MS * 1000;
+      next = MAX (next - g_get_monotonic_time (), 0);
+      wait.tv_sec = next / G_USEC_PER_SEC;
+      wait.tv_nsec = (next % G_USEC_PER_SEC) * 1000;
+      for (guint i = 0; i < run->n_clients; i++)
+        fds[i] = (struct pollfd) { .fd = run->clients[i].fd, .events = POLLIN };
+      ready = ppoll (fds, run->n_clients, &wait, NULL);
+      if (ready == 0 && next >= (gint64) BENCH_IO_TIMEOUT_MS * 1000)
+        die ("mtqpd stopped answering", NULL);
+      for (guint i = 0; ready > 0 && i < run->n_clients; i++)
+        if (fds[i].revents != 0)
+          client_read (run, &run->clients[i]);
+    }
+  {
+    double seconds = (g_get_monotonic_time () - start) / 1e6;
+
+    for (guint i = 0; i < run->n_clients; i++)
+      {
+        write_all (run->clients[i].fd, "QUIT\r\n", 6);
+        close (run->clients[i].fd);
+        g_string_free (run->clients[i].line, TRUE);
+        g_array_unref (run->clients[i].sent_at);
+      }
+    return seconds;
+  }
+}
+
 static int
 cmp_double (gconstpointer a,
             gconstpointer b)
@@ -846,10 +992,39 @@ track (Bench      *b,
     run->depth = 1;
     run->total = BENCH_LATENCY_QUERIES;
     run->latencies = g_array_new (FALSE, FALSE, sizeof (double));
-    run_track (run);
+    {
+      double m0 = cpu_ms (g_subprocess_get_identifier (mtqpd)), p0 = pg_cpu_ms ();
+      double c0 = self_cpu_ms (), a0 = machine_cpu_ms ();
+
+      run_track (run);
+      r->lat_mtqpd = (cpu_ms (g_subprocess_get_identifier (mtqpd)) - m0) * 1000 / run->total;
+      r->lat_pg = (pg_cpu_ms () - p0) * 1000 / run->total;
+      r->lat_client = (self_cpu_ms () - c0) * 1000 / run->total;
+      r->lat_machine = (machine_cpu_ms () - a0) * 1000 / run->total;
+    }
     g_array_sort (run->latencies, cmp_double);
     r->p50_ms = g_array_index (run->latencies, double, run->latencies->len / 2);
     r->p99_ms = g_array_index (run->latencies, double, run->latencies->len * 99 / 100);
+    g_array_unref (run->latencies);
+  }
+  {
+    g_autofree Run *run = g_new0 (Run, 1);
+    double seconds;
+
+    run->b = b;
+    run->port = port;
+    run->n_clients = BENCH_MAX_CLIENTS;
+    run->depth = 1;
+    run->total = BENCH_OPEN_RATE * BENCH_OPEN_SECONDS;
+    run->interval = (gint64) G_USEC_PER_SEC * BENCH_MAX_CLIENTS / BENCH_OPEN_RATE;
+    run->latencies = g_array_new (FALSE, FALSE, sizeof (double));
+    seconds = run_track_open (run);
+    g_array_sort (run->latencies, cmp_double);
+    r->open_rate = run->total / seconds;
+    r->open_late_ms = run->late / 1000.0;
+    r->open_p50_ms = g_array_index (run->latencies, double, run->latencies->len / 2);
+    r->open_p99_ms = g_array_index (run->latencies, double, run->latencies->len * 99 / 100);
+    r->open_max_ms = g_array_index (run->latencies, double, run->latencies->len - 1);
     g_array_unref (run->latencies);
   }
   r->mtqpd_mib = peak_rss_mib (mtqpd);
@@ -1016,6 +1191,16 @@ main (int    argc,
   ROW ("TRACK/s, 100 clients (32 pipelined each)", "%12.0f", track[2]);
   ROW ("TRACK latency p50, ms (100 clients, 1 each)", "%12.2f", p50_ms);
   ROW ("TRACK latency p99, ms (100 clients, 1 each)", "%12.2f", p99_ms);
+  ROW ("  CPU ms per 1000 TRACK there: mtqpd", "%12.1f", lat_mtqpd);
+  ROW ("    PostgreSQL", "%12.1f", lat_pg);
+  ROW ("    the bench's clients", "%12.1f", lat_client);
+  ROW ("    whole machine (all processes)", "%12.1f", lat_machine);
+  ROW ("open loop, 100 clients offering " G_STRINGIFY (BENCH_OPEN_RATE) " TRACK/s:", "%12s", name);
+  ROW ("  answered, TRACK/s", "%12.0f", open_rate);
+  ROW ("  latency from the due time p50, ms", "%12.2f", open_p50_ms);
+  ROW ("  latency from the due time p99, ms", "%12.2f", open_p99_ms);
+  ROW ("  latency from the due time max, ms", "%12.2f", open_max_ms);
+  ROW ("  the clients' worst lateness in sending, ms", "%12.2f", open_late_ms);
   ROW ("CPU ms per 1000 TRACK (100 clients): mtqpd", "%12.1f", cpu_mtqpd);
   ROW ("  PostgreSQL (postmaster and backends)", "%12.1f", cpu_pg);
   ROW ("  the bench's clients", "%12.1f", cpu_client);
@@ -1037,6 +1222,8 @@ main (int    argc,
     goal_line ("TRACK/s at 100 clients", g->track[2], BENCH_GOAL_TRACK, BENCH_OLD_TRACK_100,
                FALSE);
     goal_line ("p99 TRACK latency at 100 clients, ms", g->p99_ms, BENCH_GOAL_P99_MS,
+               BENCH_OLD_P99_MS, TRUE);
+    goal_line ("p99, 100 clients at 20,000/s offered, ms", g->open_p99_ms, BENCH_GOAL_P99_MS,
                BENCH_OLD_P99_MS, TRUE);
     if (n_results == 1)
       printf ("  (no PostgreSQL: run through tests/pg/run-with-pg.py for both backends)\n");

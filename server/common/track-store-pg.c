@@ -19,7 +19,10 @@
  *     arrays), after settling in C what one statement cannot do (another B for an ENVID,
  *     several writes of one (ENVID, node)); see pg_put_many.
  *   - fetch: SELECT by ENVID (and node) only; B is compared in C by track-store.c.
- *   - statements are prepared once per connection, parameters binary with their types.
+ *   - statements are prepared once per connection, parameters binary with their types,
+ *     planned once (plan_cache_mode=force_generic_plan: a custom plan per execution
+ *     re-planned SQL_FETCH_MANY with each batch's array, half of PostgreSQL's CPU per
+ *     TRACK; every statement here is an index lookup by key either way).
  *   - expire: msgtrk_expire(now, batch) in the database deletes one batch through the
  *     expires_at index; called again while batches come back full (the equivalent of
  *     dropping day partitions: see the doc).
@@ -30,7 +33,11 @@
  *   - the password is read from password_file (owner-only file) and given to libpq as a
  *     parameter, never put in the conninfo string, in argv or in a log line.
  *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
- *     SQL_FETCH_MANY, when every connection is busy (pg_fetch_all).
+ *     SQL_FETCH_MANY, when their share of the connections (half the pool, at least one:
+ *     pg_lookup_limit) is busy (pg_fetch_all); the rest of the pool is kept for writes.
+ *     Asynchronous lookups (pg_fetch_all_async, mtqpd) are queued with the others and
+ *     run by lookup threads (lookup_runner, one per connection of that share, started at
+ *     the first), which call each one's function once its batch is answered.
  * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
  * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; TRACK_STORE_MAX_BATCH writes per
  * SQL_PUT_MANY, collapsed per (ENVID, node) only when expiring later than
@@ -68,6 +75,9 @@
 /* Most lookups answered by one SQL_FETCH_MANY (the ENVIDs of one batch: at most 100
  * octets each, so a parameter of at most ~53 KiB). */
 #define PG_LOOKUP_BATCH TRACK_STORE_LOOKUP_BATCH
+/* Lookups run on at most 1 / PG_LOOKUP_SHARE of the pool's connections at once
+ * (pg_lookup_limit). */
+#define PG_LOOKUP_SHARE 2
 /* Any constant ("mtrk" in ASCII): the advisory lock taken while migrating. */
 #define PG_MIGRATION_LOCK_ID "1836348011"
 
@@ -250,15 +260,26 @@ typedef struct
   gint64 retry_at;       /* monotonic µs before which no new connection is tried */
   guint backoff_ms;      /* 0 when the last attempt succeeded */
   GQueue lookups;        /* PgLookup* waiting for a connection, oldest first */
+  guint lookup_limit;    /* most connections running lookups at once (pg_lookup_limit) */
+  guint lookups_running; /* connections running a lookup statement now */
   guint64 n_lookups;     /* lookups answered by SQL_FETCH_MANY */
   guint64 n_batches;     /* SQL_FETCH_MANY statements run */
+  /* Asynchronous lookups (pg_fetch_all_async): lookup_limit runner threads, started at
+   * the first one, each taking the queued lookups as a batch when its share of the pool
+   * allows. */
+  GPtrArray *runners;    /* (owned) (nullable) GThread* */
+  GCond runner_cond;     /* a runner may have work */
+  gboolean stopping;     /* pg_free: runners end once the queue is empty */
 } PgStore;
 
 /* One caller's lookup (pg_fetch_all), on its stack: queued until a caller with a free
- * connection takes it into a batch, then done. */
+ * connection takes it into a batch, then done. An asynchronous one (pg_fetch_all_async)
+ * is allocated, owns its ENVID and has @done instead of a waiting caller. */
 typedef struct
 {
   const char *envid;
+  TrackStoreRowsDone done_func; /* (nullable) asynchronous: called once, then freed */
+  gpointer done_data;
   GCond cond;            /* signalled when done, or when a connection may be free */
   gboolean taken;        /* in a batch being run (no longer in PgStore.lookups) */
   gboolean done;         /* rows or error set */
@@ -271,6 +292,17 @@ pg_free (gpointer impl)
 {
   PgStore *self = impl;
 
+  if (self->runners != NULL)
+    {
+      g_mutex_lock (&self->lock);
+      self->stopping = TRUE;
+      g_cond_broadcast (&self->runner_cond);
+      g_mutex_unlock (&self->lock);
+      for (guint i = 0; i < self->runners->len; i++)
+        g_thread_join (self->runners->pdata[i]);
+      g_ptr_array_unref (self->runners);
+    }
+  g_cond_clear (&self->runner_cond);
   for (guint i = 0; i < self->pool_size; i++)
     if (self->slots[i].conn != NULL)
       PQfinish (self->slots[i].conn);
@@ -352,6 +384,17 @@ read_password_file (const char *path,
   }
 }
 
+/* How many of @pool_size connections may run lookups at once: half, at least one. The
+ * other half is kept for writes (a put never waits behind a stream of TRACKs), and
+ * lookups that find their share busy queue and are answered together: on two CPUs
+ * shared with PostgreSQL, fewer and larger statements cost less CPU per TRACK than one
+ * statement per connection (bench/README.md, "Fewer lookup statements"). */
+static guint
+pg_lookup_limit (guint pool_size)
+{
+  return MAX (pool_size / PG_LOOKUP_SHARE, 1);
+}
+
 /* Open the backend: check conninfo (no password in it), read the password file. No
  * connection yet: the first call connects. */
 gpointer
@@ -401,10 +444,12 @@ track_store_pg_open (const char *conninfo,
   self->slots = g_new0 (PgSlot, pool_size);
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
+  g_cond_init (&self->runner_cond);
   g_queue_init (&self->idle);
   g_queue_init (&self->lookups);
   for (guint i = 0; i < pool_size; i++)
     g_queue_push_tail (&self->idle, &self->slots[i]);
+  self->lookup_limit = pg_lookup_limit (pool_size);
   return self;
 }
 
@@ -495,7 +540,8 @@ slot_connect (PgStore *self,
   const char *keys[] = { "dbname", "connect_timeout", "options", "application_name",
                          "password", NULL };
   const char *values[] = { self->conninfo, PG_CONNECT_TIMEOUT_SECONDS,
-                           "-c statement_timeout=" G_STRINGIFY (PG_STATEMENT_TIMEOUT_MS),
+                           "-c statement_timeout=" G_STRINGIFY (PG_STATEMENT_TIMEOUT_MS)
+                           " -c plan_cache_mode=force_generic_plan",
                            g_get_prgname (), self->password, NULL };
   gint64 now = g_get_monotonic_time ();
   gboolean ok;
@@ -577,14 +623,25 @@ slot_acquire (PgStore *self,
 }
 
 /* A connection was made idle (under the lock): wake the oldest queued lookup (it runs
- * the queued ones as a batch, pg_fetch_all) and one caller of slot_acquire. */
+ * the queued ones as a batch, pg_fetch_all; a runner for an asynchronous one) and one
+ * caller of slot_acquire. */
 static void
-wake_for_slot (PgStore *self)
+wake_lookup_head (PgStore *self)
 {
   PgLookup *head = g_queue_peek_head (&self->lookups);
 
-  if (head != NULL)
+  if (head == NULL)
+    return;
+  if (head->done_func != NULL)
+    g_cond_signal (&self->runner_cond);
+  else
     g_cond_signal (&head->cond);
+}
+
+static void
+wake_for_slot (PgStore *self)
+{
+  wake_lookup_head (self);
   g_cond_signal (&self->cond);
 }
 
@@ -1220,12 +1277,146 @@ run_lookup_batch (PgStore   *self,
       g_clear_pointer (&batch[i]->rows, g_ptr_array_unref);
 }
 
+/* A batch was run (under the lock): each waiting caller is told (an asynchronous lookup
+ * is answered by batch_call_async() once the lock is released), the connection is idle
+ * again. */
+static void
+batch_done (PgStore   *self,
+            PgSlot    *slot,
+            PgLookup **batch,
+            guint      n)
+{
+  for (guint i = 0; i < n; i++)
+    if (batch[i]->done_func == NULL)
+      {
+        batch[i]->done = TRUE;
+        g_cond_signal (&batch[i]->cond);
+      }
+  self->lookups_running--;
+  g_queue_push_tail (&self->idle, slot);
+  wake_for_slot (self);
+}
+
+/* The asynchronous lookups of a batch (no lock held): their answer, then freed. */
+static void
+batch_call_async (PgLookup **batch,
+                  guint      n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      PgLookup *l = batch[i];
+
+      if (l->done_func == NULL)
+        continue;
+      l->done_func (g_steal_pointer (&l->rows), g_steal_pointer (&l->error), l->done_data);
+      g_free ((char *) l->envid);
+      g_cond_clear (&l->cond);
+      g_free (l);
+    }
+}
+
+/* Take the queued lookups, up to PG_LOOKUP_BATCH, after @first (nullable) into @batch
+ * (under the lock, with @slot taken); returns how many. */
+static guint
+batch_take (PgStore   *self,
+            PgLookup  *first,
+            PgLookup **batch)
+{
+  guint n = 0;
+
+  if (first != NULL)
+    {
+      g_queue_remove (&self->lookups, first);
+      first->taken = TRUE;
+      batch[n++] = first;
+    }
+  while (n < PG_LOOKUP_BATCH && !g_queue_is_empty (&self->lookups))
+    {
+      PgLookup *l = g_queue_pop_head (&self->lookups);
+
+      l->taken = TRUE;
+      batch[n++] = l;
+    }
+  self->lookups_running++;
+  /* More queued than one batch, and another connection idle: its own leader. */
+  if (!g_queue_is_empty (&self->lookups) && !g_queue_is_empty (&self->idle)
+      && self->lookups_running < self->lookup_limit)
+    wake_lookup_head (self);
+  self->n_lookups += n;
+  self->n_batches++;
+  return n;
+}
+
+/* A runner of asynchronous lookups: whenever lookups are queued and a connection of the
+ * lookups' share is free, one batch. */
+static gpointer
+lookup_runner (gpointer data)
+{
+  PgStore *self = data;
+  PgLookup **batch = g_new (PgLookup *, PG_LOOKUP_BATCH);
+
+  g_mutex_lock (&self->lock);
+  while (!self->stopping || !g_queue_is_empty (&self->lookups))
+    {
+      PgSlot *slot = NULL;
+      guint n;
+
+      if (!g_queue_is_empty (&self->lookups) && self->lookups_running < self->lookup_limit)
+        slot = g_queue_pop_head (&self->idle);
+      if (slot == NULL)
+        {
+          g_cond_wait (&self->runner_cond, &self->lock);
+          continue;
+        }
+      n = batch_take (self, NULL, batch);
+      g_mutex_unlock (&self->lock);
+      run_lookup_batch (self, slot, batch, n);
+      g_mutex_lock (&self->lock);
+      batch_done (self, slot, batch, n);
+      g_mutex_unlock (&self->lock);
+      batch_call_async (batch, n);
+      g_mutex_lock (&self->lock);
+    }
+  g_mutex_unlock (&self->lock);
+  g_free (batch);
+  return NULL;
+}
+
+/* fetch_all without blocking: the lookup is queued like a waiting caller's and answered
+ * with it by whoever runs the next batch (a runner thread, or a pg_fetch_all caller). */
+static void
+pg_fetch_all_async (gpointer           impl,
+                    const char        *envid,
+                    TrackStoreRowsDone done,
+                    gpointer           data)
+{
+  PgStore *self = impl;
+  PgLookup *l = g_new0 (PgLookup, 1);
+
+  l->envid = g_strdup (envid);
+  l->done_func = done;
+  l->done_data = data;
+  g_cond_init (&l->cond);
+  g_mutex_lock (&self->lock);
+  if (self->runners == NULL)
+    {
+      self->runners = g_ptr_array_new ();
+      for (guint i = 0; i < self->lookup_limit; i++)
+        g_ptr_array_add (self->runners, g_thread_new ("pg-lookup", lookup_runner, self));
+    }
+  g_queue_push_tail (&self->lookups, l);
+  if (self->lookups_running < self->lookup_limit && !g_queue_is_empty (&self->idle))
+    g_cond_signal (&self->runner_cond);
+  g_mutex_unlock (&self->lock);
+}
+
 /* Every node's record of @envid. Concurrent lookups are coalesced: a caller queues its
  * lookup; whoever gets a free connection takes every queued lookup (up to
  * PG_LOOKUP_BATCH, its own among them if still queued) and answers them with one
- * SQL_FETCH_MANY; the others wait for their answer. With a connection free, a lookup
- * runs at once, alone: batches form only when the pool is busy. No lock is held across a
- * round trip. */
+ * SQL_FETCH_MANY; the others wait for their answer. With a connection free and fewer
+ * than self->lookup_limit running lookups, a lookup runs at once, alone: batches form
+ * only when the lookups' share of the pool is busy. No lock is held across a round
+ * trip. */
 static GPtrArray *
 pg_fetch_all (gpointer    impl,
               const char *envid,
@@ -1244,7 +1435,7 @@ pg_fetch_all (gpointer    impl,
       PgSlot *slot = NULL;
       guint n = 0;
 
-      if (!me.taken)
+      if (!me.taken && self->lookups_running < self->lookup_limit)
         slot = g_queue_pop_head (&self->idle);
       if (slot == NULL)
         {
@@ -1267,34 +1458,19 @@ pg_fetch_all (gpointer    impl,
           continue;
         }
       /* Ours first (it may be past the first PG_LOOKUP_BATCH), then the oldest. */
-      g_queue_remove (&self->lookups, &me);
-      me.taken = TRUE;
-      batch[n++] = &me;
-      while (n < PG_LOOKUP_BATCH && !g_queue_is_empty (&self->lookups))
-        {
-          PgLookup *l = g_queue_pop_head (&self->lookups);
-
-          l->taken = TRUE;
-          batch[n++] = l;
-        }
-      /* More queued than one batch, and another connection idle: its own leader. */
-      if (!g_queue_is_empty (&self->lookups) && !g_queue_is_empty (&self->idle))
-        g_cond_signal (&((PgLookup *) g_queue_peek_head (&self->lookups))->cond);
-      self->n_lookups += n;
-      self->n_batches++;
+      n = batch_take (self, &me, batch);
       g_mutex_unlock (&self->lock);
 
       run_lookup_batch (self, slot, batch, n);
 
       g_mutex_lock (&self->lock);
-      for (guint i = 0; i < n; i++)
+      batch_done (self, slot, batch, n);
+      if (n > 1)
         {
-          batch[i]->done = TRUE;
-          if (i > 0)
-            g_cond_signal (&batch[i]->cond);
+          g_mutex_unlock (&self->lock);
+          batch_call_async (batch, n);
+          g_mutex_lock (&self->lock);
         }
-      g_queue_push_tail (&self->idle, slot);
-      wake_for_slot (self);
     }
   g_mutex_unlock (&self->lock);
   g_cond_clear (&me.cond);
@@ -1366,6 +1542,7 @@ const TrackStoreBackend track_store_pg_backend = {
   .put_node = pg_put_node,
   .fetch_node = pg_fetch_node,
   .fetch_all = pg_fetch_all,
+  .fetch_all_async = pg_fetch_all_async,
   .put_many = pg_put_many,
   .lookup_stats = pg_lookup_stats,
 };

@@ -682,9 +682,8 @@ track_store_lookup_fields (TrackStore *self,
                            gint64      now,
                            GError    **error)
 {
-  g_autoptr (GError) local = NULL;
-  g_autoptr (GPtrArray) rows = NULL;
-  g_autoptr (GPtrArray) out = NULL;
+  GError *local = NULL;
+  GPtrArray *rows = NULL;
 
   g_return_val_if_fail (TRACK_IS_STORE (self), NULL);
   g_return_val_if_fail (envid != NULL, NULL);
@@ -693,6 +692,68 @@ track_store_lookup_fields (TrackStore *self,
 
   if (envid_check (envid, NULL))
     rows = fetch_rows (self, envid, &local);
+  return track_store_lookup_fields_finish (self, rows, local, secret_base64, now, error);
+}
+
+/**
+ * track_store_lookup_rows_async:
+ * @self: a #TrackStore
+ * @envid: the ENVID (decoded, not xtext)
+ * @done: called once, from a thread of the store, with the rows or the error
+ * @data: for @done
+ *
+ * Starts the lookup of track_store_lookup_fields() without blocking (a backend that
+ * coalesces lookups: PostgreSQL); @done gets every node's record of @envid (expired or
+ * not, B not compared yet: track_store_lookup_fields_finish() does that).
+ *
+ * Returns: %TRUE if started; %FALSE (@done is never called) when the backend has no
+ *   such lookup or @envid cannot name a record: call track_store_lookup_fields()
+ */
+gboolean
+track_store_lookup_rows_async (TrackStore        *self,
+                               const char        *envid,
+                               TrackStoreRowsDone done,
+                               gpointer           data)
+{
+  g_return_val_if_fail (TRACK_IS_STORE (self), FALSE);
+  g_return_val_if_fail (envid != NULL && done != NULL, FALSE);
+
+  if (self->backend->fetch_all_async == NULL || !envid_check (envid, NULL))
+    return FALSE;
+  self->backend->fetch_all_async (self->impl, envid, done, data);
+  return TRUE;
+}
+
+/**
+ * track_store_lookup_fields_finish:
+ * @self: a #TrackStore
+ * @rows: (transfer full) (nullable): the rows given to a #TrackStoreRowsDone (or %NULL)
+ * @fetch_error: (transfer full) (nullable): the error given with them
+ * @secret_base64: the mtrk-secret A as received (base64)
+ * @now: the current unix time
+ * @error: return location for a #GError
+ *
+ * The rest of track_store_lookup_fields() once the rows are fetched: the fields of every
+ * row @secret_base64 opens (B compared in constant time) that has not expired.
+ *
+ * Returns: (transfer full) (element-type utf8) (nullable): the fields texts, or %NULL
+ */
+GPtrArray *
+track_store_lookup_fields_finish (TrackStore *self,
+                                  GPtrArray  *rows_in,
+                                  GError     *fetch_error,
+                                  const char *secret_base64,
+                                  gint64      now,
+                                  GError    **error)
+{
+  g_autoptr (GError) local = fetch_error;
+  g_autoptr (GPtrArray) rows = rows_in;
+  g_autoptr (GPtrArray) out = NULL;
+
+  g_return_val_if_fail (TRACK_IS_STORE (self), NULL);
+  g_return_val_if_fail (secret_base64 != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
   if (rows == NULL && local != NULL && !g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
     {
       g_propagate_error (error, g_steal_pointer (&local));

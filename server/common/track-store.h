@@ -143,6 +143,25 @@ GPtrArray    *track_store_lookup_fields (TrackStore   *self,
                                          const char   *secret_base64,
                                          gint64        now,
                                          GError      **error);
+/* For mtqpd's event loop: the lookup of track_store_lookup_fields() without blocking.
+ * @done is called once, from a thread of the store, with every node's record of the
+ * ENVID (TrackStoreRow *, transfer full; NULL with the fetch's error, transfer full);
+ * then track_store_lookup_fields_finish() compares the secret. FALSE (and @done never
+ * called): not started (a backend that does not look up asynchronously, or an ENVID no
+ * record can have): use track_store_lookup_fields(). */
+typedef void (*TrackStoreRowsDone) (GPtrArray *rows,
+                                    GError    *error,
+                                    gpointer   data);
+gboolean      track_store_lookup_rows_async (TrackStore         *self,
+                                             const char         *envid,
+                                             TrackStoreRowsDone  done,
+                                             gpointer            data);
+GPtrArray    *track_store_lookup_fields_finish (TrackStore   *self,
+                                                GPtrArray    *rows,
+                                                GError       *fetch_error,
+                                                const char   *secret_base64,
+                                                gint64        now,
+                                                GError      **error);
 guint         track_store_get_pool_size (TrackStore *self);
 void          track_store_lookup_stats (TrackStore *self,
                                         guint64    *lookups,

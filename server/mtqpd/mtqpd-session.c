@@ -30,6 +30,10 @@
  * and at the end: a pipelined batch gets one write (as SMTP PIPELINING servers do), and
  * the buffer is also written once it holds MTQPD_OUTPUT_FLUSH octets.
  *
+ * Event-driven sessions on a store that looks up without blocking (PostgreSQL) hand a
+ * TRACK's lookup to the store and give their worker back until the answer comes
+ * (track_store_lookup_rows_async(); docs/mtqp-server.md, "Sessions and threads").
+ *
  * Chaining (mtqpd-chain.h, when configured): a TRACK whose record has transferred
  * recipients also asks the next hops and answers with every part.
  *
@@ -65,11 +69,9 @@
 /* Answers buffered before they are written even though more commands wait. */
 #define MTQPD_OUTPUT_FLUSH (64 * 1024)
 
-/* Event-driven sessions: events fetched per epoll_wait(); the poller's longest sleep and
- * the interval of its sweep of the parked sessions' deadlines (the granularity of the
- * idle timer and the lingering close: the sweep is O(parked sessions), so it is not
- * repeated at every wake-up of a busy poller). */
-#define MTQPD_LOOP_EVENTS 64
+/* Event-driven sessions: a waiting worker's longest sleep and the interval of the sweep
+ * of the parked sessions' deadlines (the granularity of the idle timer and the lingering
+ * close: the sweep is O(parked sessions), so it is not repeated at every wake-up). */
 #define MTQPD_LOOP_TICK_MS 500
 
 typedef enum
@@ -88,6 +90,7 @@ typedef enum
   STEP_WAIT_OUT,
   STEP_DONE,
   STEP_HANDED_OFF, /* goes on in a thread of its own (STARTTLS) */
+  STEP_WAIT_STORE, /* a TRACK's lookup runs in the store; resumed by its answer */
 } StepResult;
 
 typedef struct
@@ -110,10 +113,19 @@ typedef struct
   gboolean out_blocked;         /* the socket took not all of obuf */
   gboolean closing;             /* the session is over once obuf is written */
   gboolean lingering;           /* our side shut down; draining the client's */
-  gboolean expired;             /* set by the poller: idle timer or linger time over */
+  gboolean expired;             /* set by the sweep: idle timer or linger time over */
   gboolean registered;          /* in the loop's epoll set */
   gint64 deadline;              /* monotonic µs: idle timer, or end of the lingering */
   gsize linger_total;
+  /* Event-driven, a TRACK waiting for the store (track_store_lookup_rows_async): the
+   * session is the store's until its answer (store_rows, store_error) resumes it. */
+  gboolean store_wait;
+  char *track_envid;            /* (owned) (nullable) decoded ENVID of that TRACK */
+  char *track_secret;           /* (owned) (nullable) its secret, wiped when done */
+  GPtrArray *store_rows;        /* (owned) (nullable) */
+  GError *store_error;          /* (owned) (nullable) */
+  gboolean store_suspended;     /* its worker left it waiting (under the loop's lock) */
+  gboolean store_answered;      /* answered before its worker left it (under the lock) */
 
   ServerLineReader reader;      /* wipes what it hands out */
   /* (owned) The current line, CRLF removed: sized for MTQPD_MAX_LINE + CRLF + NUL so that
@@ -405,30 +417,22 @@ envid_for_log (char      **cache,
   return *cache;
 }
 
-/* TRACK: the answer of every node's record that the secret opens, built once per record
- * version (mtqpd-answer.h); chained when configured and a part has a next hop. */
+/* A TRACK's answer once its lookup is done (@fields, or @error when none): found, not
+ * found or -TEMP. */
 static gboolean
-cmd_track (Session *s,
-           char   **words)
+track_answer (Session    *s,
+              const char *envid,
+              const char *secret,
+              GPtrArray  *fields,
+              GError     *error)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) fields = NULL;
+  g_autoptr (GError) local = NULL;
   g_autoptr (GBytes) chained = NULL;
-  g_autofree char *envid = NULL;
   g_autofree char *envid_log = NULL;
   MtqpdAnswer answer = { 0 };
   GBytes *wire;
   gboolean ok;
 
-  if (g_strv_length (words) != 3)
-    return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "Usage: TRACK envid mtrk-secret");
-
-  envid = msgtrk_xtext_decode (words[1], &error);
-  if (envid == NULL)
-    return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "The ENVID is not valid xtext");
-
-  fields = track_store_lookup_fields (s->server->store, envid, words[2],
-                                      g_get_real_time () / G_USEC_PER_SEC, &error);
   if (fields == NULL)
     {
       if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
@@ -441,17 +445,87 @@ cmd_track (Session *s,
         }
       return send_unavailable (s, envid_for_log (&envid_log, envid), error);
     }
-  if (!mtqpd_answer_get (s->server->answers, fields, MTQPD_MAX_LINE, &answer, &error))
-    return send_unavailable (s, envid_for_log (&envid_log, envid), error);
+  if (!mtqpd_answer_get (s->server->answers, fields, MTQPD_MAX_LINE, &answer, &local))
+    return send_unavailable (s, envid_for_log (&envid_log, envid), local);
 
   if (s->server->chain != NULL && answer.needs_chain)
-    chained = chained_answer (s, fields, envid, words[2], envid_for_log (&envid_log, envid));
+    chained = chained_answer (s, fields, envid, secret, envid_for_log (&envid_log, envid));
   wire = chained != NULL ? chained : answer.wire;
   if (server_log_is_verbose ())
     g_info ("%s: TRACK %s: found", s->peer, envid_for_log (&envid_log, envid));
   ok = send_text (s, g_bytes_get_data (wire, NULL), g_bytes_get_size (wire));
   mtqpd_answer_clear (&answer);
   return ok;
+}
+
+static void loop_resume (MtqpdLoop *loop,
+                         Session   *s);
+
+/* The store's answer to a session's TRACK (a thread of the store): back to a worker. */
+static void
+track_rows_done (GPtrArray *rows,
+                 GError    *error,
+                 gpointer   data)
+{
+  Session *s = data;
+
+  s->store_rows = rows;
+  s->store_error = error;
+  loop_resume (s->loop, s);
+}
+
+/* The TRACK waiting for the store is answered (a worker, resumed). */
+static gboolean
+track_finish (Session *s)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) fields = NULL;
+  gboolean ok;
+
+  s->store_wait = FALSE;
+  fields = track_store_lookup_fields_finish (s->server->store, g_steal_pointer (&s->store_rows),
+                                             g_steal_pointer (&s->store_error),
+                                             s->track_secret,
+                                             g_get_real_time () / G_USEC_PER_SEC, &error);
+  ok = track_answer (s, s->track_envid, s->track_secret, fields, error);
+  g_clear_pointer (&s->track_envid, g_free);
+  g_clear_pointer (&s->track_secret, msgtrk_secure_free_string);
+  return ok;
+}
+
+/* TRACK: the answer of every node's record that the secret opens, built once per record
+ * version (mtqpd-answer.h); chained when configured and a part has a next hop. An
+ * event-driven session on a store that looks up without blocking (PostgreSQL) hands the
+ * lookup over and waits for it without holding its worker (s->store_wait). */
+static gboolean
+cmd_track (Session *s,
+           char   **words)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) fields = NULL;
+  g_autofree char *envid = NULL;
+
+  if (g_strv_length (words) != 3)
+    return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "Usage: TRACK envid mtrk-secret");
+
+  envid = msgtrk_xtext_decode (words[1], &error);
+  if (envid == NULL)
+    return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "The ENVID is not valid xtext");
+
+  if (s->loop != NULL && s->server->chain == NULL)
+    {
+      s->track_envid = g_steal_pointer (&envid);
+      s->track_secret = g_strdup (words[2]);
+      s->store_wait = TRUE;
+      if (track_store_lookup_rows_async (s->server->store, s->track_envid, track_rows_done, s))
+        return TRUE;
+      s->store_wait = FALSE;
+      envid = g_steal_pointer (&s->track_envid);
+      g_clear_pointer (&s->track_secret, msgtrk_secure_free_string);
+    }
+  fields = track_store_lookup_fields (s->server->store, envid, words[2],
+                                      g_get_real_time () / G_USEC_PER_SEC, &error);
+  return track_answer (s, envid, words[2], fields, error);
 }
 
 /* Is client data waiting, in our buffer or in the kernel? */
@@ -624,6 +698,11 @@ session_free (Session *s)
   g_string_free (s->line, TRUE);
   g_free (s->peer);
   g_string_free (s->obuf, TRUE);
+  g_free (s->track_envid);
+  msgtrk_secure_free_string (s->track_secret);
+  if (s->store_rows != NULL)
+    g_ptr_array_unref (s->store_rows);
+  g_clear_error (&s->store_error);
   g_free (s);
   server_listener_release (connection);
 }
@@ -793,6 +872,12 @@ finish (Session *s)
 static StepResult
 session_step (Session *s)
 {
+  if (s->store_wait)
+    {
+      /* Resumed by the store's answer to its TRACK (track_rows_done). */
+      if (!track_finish (s))
+        return finish (s);
+    }
   if (s->lingering)
     return linger_step (s);
   if (s->ooff < s->obuf->len || s->out_blocked)
@@ -833,22 +918,32 @@ session_step (Session *s)
       g_string_truncate (s->line, 0);
       if (!go_on)
         return finish (s);
+      if (s->store_wait)
+        return STEP_WAIT_STORE;
       if (s->out_blocked)
         return STEP_WAIT_OUT;
     }
 }
 
-/* ---- the event loop: one poller thread, a bounded pool of workers ---- */
+/* ---- the event loop: a bounded pool of workers, each waiting in one epoll set ---- */
 
+/* Every worker waits in epoll_wait() on the one epoll set for one event at a time (the
+ * kernel wakes one waiter per event, EPOLLONESHOT keeps a session with one worker), so
+ * the worker woken by a session's event runs it: no poller thread handing sessions over
+ * (a wake-up and a context switch per command less). Whoever wakes after the sweep time
+ * sweeps the parked sessions' deadlines. A session belongs to whoever removed it from
+ * @parked (under @lock): an event still in flight for a session swept meanwhile finds it
+ * no longer parked and is dropped. */
 struct _MtqpdLoop
 {
   int epfd;
-  int wakefd;                /* eventfd: wakes the poller to stop */
-  GThread *poller;
-  GAsyncQueue *queue;        /* Session* to run; the loop itself: a worker stops */
+  int wakefd;                /* eventfd, readable once the loop stops: wakes every worker */
+  int readyfd;               /* eventfd (semaphore): one count per session in @ready */
+  GQueue ready;              /* Session* whose TRACK the store answered; under lock */
   GPtrArray *workers;        /* GThread*, joined at the end (OpenSSL's thread state) */
   GMutex lock;
   GHashTable *parked;        /* Session* waiting in the epoll set; under lock */
+  gint64 next_sweep;         /* monotonic µs; under lock */
   gint stop;                 /* (atomic) */
 };
 
@@ -879,6 +974,26 @@ loop_park (MtqpdLoop *loop,
   g_mutex_unlock (&loop->lock);
 }
 
+/* A session the store answered (any thread): to the next free worker. */
+static void
+loop_resume (MtqpdLoop *loop,
+             Session   *s)
+{
+  guint64 one = 1;
+  gboolean suspended;
+
+  g_mutex_lock (&loop->lock);
+  suspended = s->store_suspended;
+  s->store_suspended = FALSE;
+  if (suspended)
+    g_queue_push_tail (&loop->ready, s);
+  else
+    s->store_answered = TRUE; /* its worker has not finished the step yet: it goes on */
+  g_mutex_unlock (&loop->lock);
+  if (suspended && write (loop->readyfd, &one, sizeof one) != sizeof one)
+    g_error ("eventfd: %s", g_strerror (errno)); /* cannot overflow: one count a session */
+}
+
 static void
 loop_end (Session *s)
 {
@@ -907,6 +1022,21 @@ loop_work (Session   *s,
     }
   else
     result = session_step (s);
+  /* Waiting for the store: suspended, unless its answer already came while this step
+   * ran (then it goes on here: one worker at a time per session). */
+  while (result == STEP_WAIT_STORE)
+    {
+      gboolean answered;
+
+      g_mutex_lock (&loop->lock);
+      answered = s->store_answered;
+      s->store_answered = FALSE;
+      s->store_suspended = !answered;
+      g_mutex_unlock (&loop->lock);
+      if (!answered)
+        return;
+      result = session_step (s);
+    }
 
   switch (result)
     {
@@ -914,6 +1044,8 @@ loop_work (Session   *s,
     case STEP_WAIT_OUT:
       loop_park (loop, s, result);
       break;
+    case STEP_WAIT_STORE:
+      g_assert_not_reached ();
     case STEP_HANDED_OFF:
       {
         g_autoptr (GError) error = NULL;
@@ -938,50 +1070,47 @@ loop_work (Session   *s,
     }
 }
 
+/* A worker: wait for one event, run its session; sweep the deadlines when due. */
 static gpointer
 loop_worker (gpointer data)
 {
   MtqpdLoop *loop = data;
-  gpointer item;
-
-  while ((item = g_async_queue_pop (loop->queue)) != loop)
-    loop_work (item, loop);
-  return NULL;
-}
-
-static gpointer
-loop_poll (gpointer data)
-{
-  MtqpdLoop *loop = data;
-  struct epoll_event events[MTQPD_LOOP_EVENTS];
   g_autoptr (GPtrArray) due = g_ptr_array_new ();
-  gint64 next_sweep = 0;
 
   while (!g_atomic_int_get (&loop->stop))
     {
-      int n = epoll_wait (loop->epfd, events, MTQPD_LOOP_EVENTS, MTQPD_LOOP_TICK_MS);
+      struct epoll_event event;
+      int n = epoll_wait (loop->epfd, &event, 1, MTQPD_LOOP_TICK_MS);
       GHashTableIter iter;
       gpointer key;
       gint64 now;
 
-      g_ptr_array_set_size (due, 0);
       if (n < 0 && errno != EINTR)
         {
           g_warning ("epoll_wait: %s", g_strerror (errno));
           g_usleep (MTQPD_LOOP_TICK_MS * 1000);
         }
-      g_mutex_lock (&loop->lock);
-      for (int i = 0; i < n; i++)
+      if (n == 1 && event.data.ptr == loop)
         {
-          Session *s = events[i].data.ptr;
+          guint64 one;
 
-          if (s != NULL && g_hash_table_remove (loop->parked, s))
-            g_ptr_array_add (due, s);
+          /* A session the store answered (one count each; another worker may have
+           * taken this one). */
+          if (read (loop->readyfd, &one, sizeof one) == sizeof one)
+            {
+              g_mutex_lock (&loop->lock);
+              g_ptr_array_add (due, g_queue_pop_head (&loop->ready));
+              g_mutex_unlock (&loop->lock);
+            }
+          n = 0;
         }
+      g_mutex_lock (&loop->lock);
+      if (n == 1 && event.data.ptr != NULL && g_hash_table_remove (loop->parked, event.data.ptr))
+        g_ptr_array_add (due, event.data.ptr);
       now = g_get_monotonic_time ();
-      if (now >= next_sweep)
+      if (now >= loop->next_sweep)
         {
-          next_sweep = now + (gint64) MTQPD_LOOP_TICK_MS * 1000;
+          loop->next_sweep = now + (gint64) MTQPD_LOOP_TICK_MS * 1000;
           g_hash_table_iter_init (&iter, loop->parked);
           while (g_hash_table_iter_next (&iter, &key, NULL))
             {
@@ -999,7 +1128,8 @@ loop_poll (gpointer data)
         }
       g_mutex_unlock (&loop->lock);
       for (guint i = 0; i < due->len; i++)
-        g_async_queue_push (loop->queue, due->pdata[i]);
+        loop_work (due->pdata[i], loop);
+      g_ptr_array_set_size (due, 0);
     }
   return NULL;
 }
@@ -1022,10 +1152,14 @@ mtqpd_loop_new (guint    workers,
   loop->parked = g_hash_table_new (NULL, NULL);
   loop->epfd = epoll_create1 (EPOLL_CLOEXEC);
   loop->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  loop->readyfd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+  g_queue_init (&loop->ready);
   ev.events = EPOLLIN;
   ev.data.ptr = NULL;
-  if (loop->epfd < 0 || loop->wakefd < 0
-      || epoll_ctl (loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) != 0)
+  if (loop->epfd < 0 || loop->wakefd < 0 || loop->readyfd < 0
+      || epoll_ctl (loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) != 0
+      || epoll_ctl (loop->epfd, EPOLL_CTL_ADD, loop->readyfd,
+                    &(struct epoll_event) { .events = EPOLLIN, .data.ptr = loop }) != 0)
     {
       int saved = errno;
 
@@ -1034,7 +1168,6 @@ mtqpd_loop_new (guint    workers,
       mtqpd_loop_free (loop);
       return NULL;
     }
-  loop->queue = g_async_queue_new ();
   loop->workers = g_ptr_array_new ();
   for (guint i = 0; i < MAX (workers, 1); i++)
     {
@@ -1047,7 +1180,6 @@ mtqpd_loop_new (guint    workers,
         }
       g_ptr_array_add (loop->workers, t);
     }
-  loop->poller = g_thread_new ("poll", loop_poll, loop);
   return loop;
 }
 
@@ -1063,26 +1195,24 @@ mtqpd_loop_free (MtqpdLoop *loop)
   if (loop == NULL)
     return;
   g_atomic_int_set (&loop->stop, 1);
+  /* Level-triggered and never read: every worker's epoll_wait() returns. */
   if (loop->wakefd >= 0 && write (loop->wakefd, &one, sizeof one) < 0)
     g_warning ("eventfd: %s", g_strerror (errno));
-  if (loop->poller != NULL)
-    g_thread_join (loop->poller);
   if (loop->workers != NULL)
     {
-      for (guint i = 0; i < loop->workers->len; i++)
-        g_async_queue_push (loop->queue, loop);
       for (guint i = 0; i < loop->workers->len; i++)
         g_thread_join (loop->workers->pdata[i]);
       g_ptr_array_unref (loop->workers);
     }
-  if (loop->queue != NULL)
-    g_async_queue_unref (loop->queue);
   g_warn_if_fail (g_hash_table_size (loop->parked) == 0);
   g_hash_table_unref (loop->parked);
   if (loop->epfd >= 0)
     close (loop->epfd);
   if (loop->wakefd >= 0)
     close (loop->wakefd);
+  if (loop->readyfd >= 0)
+    close (loop->readyfd);
+  g_warn_if_fail (g_queue_is_empty (&loop->ready));
   g_mutex_clear (&loop->lock);
   g_free (loop);
 }

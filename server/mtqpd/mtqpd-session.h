@@ -48,13 +48,10 @@ typedef struct
 /** MTQPD_MAX_WORKERS: most worker threads of the event loop ([mtqpd] workers). */
 #define MTQPD_MAX_WORKERS 32
 /* The default (workers=0): MTQPD_WORKERS_PER_CPU per CPU, at least
- * MTQPD_MIN_DEFAULT_WORKERS (a worker blocks while the store answers). */
+ * MTQPD_MIN_DEFAULT_WORKERS (a worker blocks on a file read; on PostgreSQL not at all:
+ * the store answers TRACKs asynchronously). */
 #define MTQPD_WORKERS_PER_CPU 2
 #define MTQPD_MIN_DEFAULT_WORKERS 4
-/* On a store that coalesces lookups (PostgreSQL): MTQPD_WORKERS_PER_CONNECTION per pooled
- * connection (at most MTQPD_MAX_WORKERS), so that TRACKs outnumber the connections and
- * share statements when all are busy (docs/store-postgresql.md). */
-#define MTQPD_WORKERS_PER_CONNECTION 4
 
 MtqpdLoop *mtqpd_loop_new      (guint              workers,
                                 GError           **error);

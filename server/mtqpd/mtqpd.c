@@ -15,8 +15,8 @@
  * the listen backlog, then are answered "-TEMP/MTQP/unavailable" and closed); idle_timeout (at least 600 s, as RFC 3887
  * section 2.4 demands, unless --idle-timeout-for-tests); 998-octet lines (fixed); workers
  * (threads of the event loop) 1 to MTQPD_MAX_WORKERS, 0 (default) = 2 per CPU, at least
- * 4; with the PostgreSQL store MTQPD_WORKERS_PER_CONNECTION (4) per [store] pool_size
- * connection instead (more TRACKs than connections: busy connections share statements).
+ * 4 (with PostgreSQL a worker does not wait for the database: the store's lookup threads
+ * answer the TRACKs, coalesced, and the session is resumed).
  * Never: run as root; log a secret; write to the tracking store.
  */
 #include "config.h"
@@ -268,11 +268,11 @@ mtqpd_post_drop (gpointer  data,
   /* Event-driven sessions unless chaining (its next-hop queries block a thread). */
   if (m->config.chain == NULL)
     {
-      guint pool = track_store_get_pool_size (m->store);
+      /* A worker does not wait for PostgreSQL (its TRACKs are answered by the store's
+       * lookup threads), nor long for the files backend. */
       guint workers = m->config.workers != 0
                         ? m->config.workers
-                        : CLAMP (pool > 0 ? MTQPD_WORKERS_PER_CONNECTION * pool
-                                          : MTQPD_WORKERS_PER_CPU * g_get_num_processors (),
+                        : CLAMP (MTQPD_WORKERS_PER_CPU * g_get_num_processors (),
                                  MTQPD_MIN_DEFAULT_WORKERS, MTQPD_MAX_WORKERS);
 
       m->workers = workers;

@@ -206,9 +206,11 @@ def scenario_two_mtqpd(pg, tmp, seed_exe, mtqpd_exe):
         for m in servers:
             m.stop()
         for m in servers:
-            # pool_size=2: MTQPD_WORKERS_PER_CONNECTION (4) workers per connection, and
-            # the coalescing count at exit.
-            check("workers 8)" in m.log(), "mtqpd's default workers on PostgreSQL:\n"
+            # The default workers on PostgreSQL as on files (a worker does not wait for
+            # the database): MTQPD_WORKERS_PER_CPU (2) per CPU, 4 to 32; and the
+            # coalescing count at exit.
+            workers = max(4, min(32, 2 * len(os.sched_getaffinity(0))))
+            check("workers %d)" % workers in m.log(), "mtqpd's default workers on PostgreSQL:\n"
                   + m.log())
             check("TRACK lookups: " in m.log(), "no lookup count at exit:\n" + m.log())
         check_logs_clean([m.log() for m in servers])

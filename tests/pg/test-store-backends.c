@@ -547,6 +547,272 @@ test_pg_lookup_batch_limit (void)
 #endif
 }
 
+#ifdef HAVE_LIBPQ
+/* Puts while lookups keep every connection busy (test_pg_put_fair). */
+#define FAIR_LOOKUP_THREADS 32
+#define FAIR_PUTS 10
+/* The longest a put may wait with FAIR_LOOKUP_THREADS lookups always queued over one
+ * connection: a few statements' time if served in turn; generous for ASan and a loaded
+ * machine, far below PG_POOL_WAIT_SECONDS (10 s). */
+#define FAIR_PUT_MAX_MS 2000
+
+typedef struct
+{
+  TrackStore *store;
+  gint64 now;
+  gint *stop;    /* (atomic) */
+  gint *bad;     /* (atomic) */
+  guint64 done;
+} HammerJob;
+
+static gpointer
+hammer_thread (gpointer data)
+{
+  HammerJob *job = data;
+
+  while (!g_atomic_int_get (job->stop))
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) fields = track_store_lookup_fields (job->store,
+                                                                "mtrk.hammer@example.com",
+                                                                SECRET_A, job->now, &error);
+
+      if (fields != NULL || !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+        g_atomic_int_inc (job->bad);
+      job->done++;
+    }
+  return NULL;
+}
+#endif
+
+static void
+test_pg_put_fair (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (TrackStore) store = NULL;
+  g_autofree char *dir = NULL;
+  HammerJob jobs[FAIR_LOOKUP_THREADS];
+  GThread *threads[FAIR_LOOKUP_THREADS];
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 longest = 0;
+  guint64 lookups = 0;
+  gint stop = 0, bad = 0;
+
+  g_test_summary ("A put is served in its turn while lookups keep the only connection "
+                  "busy (a lookup does not take a connection ahead of a waiting put)");
+  if (!have_pg ())
+    return;
+  dir = mt_tmpdir_new ();
+  store = open_pool_of_one (dir);
+  g_assert_null (track_store_lookup (store, "mtrk.setup@example.com", SECRET_A, now, NULL));
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+  for (guint t = 0; t < FAIR_LOOKUP_THREADS; t++)
+    {
+      jobs[t] = (HammerJob) { .store = store, .now = now, .stop = &stop, .bad = &bad };
+      threads[t] = g_thread_new ("hammer", hammer_thread, &jobs[t]);
+    }
+  g_usleep (100 * 1000);
+  for (guint i = 0; i < FAIR_PUTS; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *envid = g_strdup_printf ("mtrk.fair%02u@example.com", i);
+      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
+      gint64 t0 = g_get_monotonic_time ();
+      gboolean ok = track_store_put (store, envid, AUTH_B, now + 1000, report, &error);
+      gint64 took = g_get_monotonic_time () - t0;
+
+      g_test_message ("put %u: %" G_GINT64_FORMAT " µs", i, took);
+      g_assert_no_error (error);
+      g_assert_true (ok);
+      longest = MAX (longest, took);
+    }
+  g_atomic_int_set (&stop, 1);
+  for (guint t = 0; t < FAIR_LOOKUP_THREADS; t++)
+    {
+      g_thread_join (threads[t]);
+      lookups += jobs[t].done;
+    }
+  g_test_message ("longest put %" G_GINT64_FORMAT " µs beside %" G_GUINT64_FORMAT " lookups",
+                  longest, lookups);
+  g_assert_cmpint (bad, ==, 0);
+  g_assert_cmpint (longest, <, (gint64) FAIR_PUT_MAX_MS * 1000);
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+#ifdef HAVE_LIBPQ
+/* Asynchronous lookups (test_pg_lookup_async). */
+#define ASYNC_LOOKUPS 300
+
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  guint answered;
+  guint bad;
+} AsyncCount;
+
+typedef struct
+{
+  AsyncCount *count;
+  TrackStore *store;
+  guint expect; /* parts; 0: NOT_FOUND */
+  gint64 now;
+} AsyncJob;
+
+static void
+async_done (GPtrArray *rows,
+            GError    *error,
+            gpointer   data)
+{
+  AsyncJob *job = data;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GPtrArray) fields = track_store_lookup_fields_finish (job->store, rows, error,
+                                                                   SECRET_A, job->now, &local);
+  gboolean ok = job->expect == 0
+                  ? fields == NULL && g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND)
+                  : fields != NULL && fields->len == job->expect;
+
+  g_mutex_lock (&job->count->lock);
+  if (!ok)
+    job->count->bad++;
+  job->count->answered++;
+  g_cond_signal (&job->count->cond);
+  g_mutex_unlock (&job->count->lock);
+}
+#endif
+
+static void
+test_pg_lookup_async (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (TrackStore) second = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree AsyncJob *jobs = g_new0 (AsyncJob, ASYNC_LOOKUPS);
+  AsyncCount count = { 0 };
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 deadline;
+  guint64 lookups = 0, batches = 0;
+  guint waiting = 0;
+  gint bad = 0;
+
+  g_test_summary ("Lookups without blocking (track_store_lookup_rows_async) over one "
+                  "connection: each callback gets its own ENVID's rows (two nodes' records, "
+                  "unknown ENVIDs), coalesced with blocking lookups running meanwhile; an "
+                  "ENVID no record can have is not started");
+  if (!have_pg ())
+    return;
+  dir = mt_tmpdir_new ();
+  store = open_pool_of_one (dir);
+  second = open_node (dir, "second");
+  g_assert_null (track_store_lookup (store, "mtrk.setup@example.com", SECRET_A, now, NULL));
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+  for (guint i = 0; i < LOOKUP_ENVIDS; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *envid = g_strdup_printf ("mtrk.async%02u@example.com", i);
+      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
+
+      g_assert_true (track_store_put (store, envid, AUTH_B, now + 1000, report, &error));
+      if (i == 0)
+        g_assert_true (track_store_put (second, envid, AUTH_B, now + 1000, report, &error));
+      g_assert_no_error (error);
+    }
+  g_mutex_init (&count.lock);
+  g_cond_init (&count.cond);
+  track_store_lookup_stats (store, &lookups, &batches, &waiting);
+  {
+    /* Blocking lookups at the same time, from other threads. */
+    LookupJob sync_job = { .store = store, .expect = 1, .now = now, .rounds = 20, .bad = &bad };
+    GThread *sync_thread;
+
+    sync_job.envid = g_strdup ("mtrk.async01@example.com");
+    sync_thread = g_thread_new ("lookup", lookup_thread, &sync_job);
+    for (guint i = 0; i < ASYNC_LOOKUPS; i++)
+      {
+        guint k = i % (LOOKUP_ENVIDS + 4); /* the last 4: unknown */
+        g_autofree char *envid = k < LOOKUP_ENVIDS
+                                   ? g_strdup_printf ("mtrk.async%02u@example.com", k)
+                                   : g_strdup_printf ("mtrk.unknown%02u@example.com", k);
+
+        jobs[i] = (AsyncJob) { .count = &count, .store = store, .now = now,
+                               .expect = k >= LOOKUP_ENVIDS ? 0 : k == 0 ? 2 : 1 };
+        g_assert_true (track_store_lookup_rows_async (store, envid, async_done, &jobs[i]));
+      }
+    g_thread_join (sync_thread);
+    g_free (sync_job.envid);
+  }
+  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  g_mutex_lock (&count.lock);
+  while (count.answered < ASYNC_LOOKUPS)
+    g_assert_true (g_cond_wait_until (&count.cond, &count.lock, deadline));
+  g_mutex_unlock (&count.lock);
+  g_assert_cmpuint (count.bad, ==, 0);
+  g_assert_cmpint (bad, ==, 0);
+  {
+    guint64 l0 = lookups, b0 = batches;
+
+    track_store_lookup_stats (store, &lookups, &batches, &waiting);
+    g_assert_cmpuint (lookups - l0, ==, ASYNC_LOOKUPS + 20);
+    g_test_message ("%" G_GUINT64_FORMAT " lookups in %" G_GUINT64_FORMAT " statements",
+                    lookups - l0, batches - b0);
+    g_assert_cmpuint ((batches - b0) * 2, <, lookups - l0);
+  }
+  /* Not started: an ENVID over the limit (answered by track_store_lookup_fields). */
+  {
+    g_autofree char *long_envid = g_strnfill (TRACK_STORE_MAX_ENVID_LENGTH + 1, 'x');
+
+    g_assert_false (track_store_lookup_rows_async (store, long_envid, async_done, NULL));
+  }
+  /* Nor on the files backend (its lookups do not wait on a server). */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GKeyFile) kf = store_config ("files");
+    g_autoptr (TrackStore) files = track_store_new_from_config (kf, dir, &error);
+
+    g_assert_no_error (error);
+    g_assert_false (track_store_lookup_rows_async (files, "mtrk.async01@example.com",
+                                                   async_done, NULL));
+  }
+  g_mutex_clear (&count.lock);
+  g_cond_clear (&count.cond);
+  g_clear_object (&store); /* joins the lookup threads */
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+static void
+test_pg_lookup_share (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (GKeyFile) kf = store_config ("postgresql");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+
+  g_test_summary ("Lookups run on half the pool at most (PG_LOOKUP_SHARE): with two "
+                  "connections, lookups behind one held lookup queue (one statement) "
+                  "instead of taking the second connection, kept for writes");
+  if (!have_pg ())
+    return;
+  dir = mt_tmpdir_new ();
+  g_key_file_set_string (kf, "store", "pool_size", "2");
+  store = track_store_new_from_config (kf, dir, &error);
+  g_assert_no_error (error);
+  g_assert_null (track_store_lookup (store, ENVID, SECRET_A, NOW, NULL));
+  /* Every one of the 5 queues behind the held one (else the wait for 5 queued fails). */
+  g_assert_cmpuint (batches_for_queued (store, 5), ==, 2);
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
 static void
 test_pg_nodes (void)
 {
@@ -808,5 +1074,8 @@ main (int    argc,
   g_test_add_func ("/store/postgresql-only/expire-batches", test_pg_expire_batches);
   g_test_add_func ("/store/postgresql-only/lookup-batch", test_pg_lookup_batch);
   g_test_add_func ("/store/postgresql-only/lookup-batch-limit", test_pg_lookup_batch_limit);
+  g_test_add_func ("/store/postgresql-only/put-fair", test_pg_put_fair);
+  g_test_add_func ("/store/postgresql-only/lookup-async", test_pg_lookup_async);
+  g_test_add_func ("/store/postgresql-only/lookup-share", test_pg_lookup_share);
   return g_test_run ();
 }
