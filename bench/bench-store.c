@@ -783,14 +783,10 @@ client_read (Run    *run,
     die ("mtqpd closed a connection", NULL);
 }
 
-/* Seconds for run->total queries over run->n_clients connections. */
-static double
-run_track (Run *run)
+/* Connect run->n_clients clients to mtqpd and read each one's greeting. */
+static void
+clients_connect (Run *run)
 {
-  struct pollfd fds[BENCH_MAX_CLIENTS];
-  gint64 start;
-  double seconds;
-
   for (guint i = 0; i < run->n_clients; i++)
     {
       client_connect (&run->clients[i], run->port);
@@ -802,6 +798,17 @@ run_track (Run *run)
           client_read (run, &run->clients[i]);
         }
     }
+}
+
+/* Seconds for run->total queries over run->n_clients connections. */
+static double
+run_track (Run *run)
+{
+  struct pollfd fds[BENCH_MAX_CLIENTS];
+  gint64 start;
+  double seconds;
+
+  clients_connect (run);
   start = g_get_monotonic_time ();
   for (guint i = 0; i < run->n_clients; i++)
     client_send (run, &run->clients[i]);
@@ -873,17 +880,7 @@ run_track_open (Run *run)
   struct pollfd fds[BENCH_MAX_CLIENTS];
   gint64 start;
 
-  for (guint i = 0; i < run->n_clients; i++)
-    {
-      client_connect (&run->clients[i], run->port);
-      while (run->clients[i].state != C_IDLE)
-        {
-          struct pollfd p = { .fd = run->clients[i].fd, .events = POLLIN };
-          if (poll (&p, 1, BENCH_IO_TIMEOUT_MS) <= 0)
-            die ("no greeting from mtqpd", NULL);
-          client_read (run, &run->clients[i]);
-        }
-    }
+  clients_connect (run);
   start = g_get_monotonic_time () + 1000;
   for (guint i = 0; i < run->n_clients; i++)
     {
