@@ -31,7 +31,9 @@
  *             session is not yet in TLS) and MTRK. DSN stays iff the upstream offers it.
  *   MAIL      MTRK=<B>[:<timeout>] is parsed (msgtrk_mtrk_param_parse) and taken off;
  *             ENVID (msgtrk_envid_param_parse), RET and everything else are passed on
- *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here. A
+ *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here; a
+ *             MAIL inside a transaction: 503 here (as Postfix), the transaction goes
+ *             on with its tracking state. A
  *             tracked MAIL goes after "XFORWARD IDENT=<ident>" (its own transaction id,
  *             postfix_registration_ident_new; in the same write when pipelining) when the
  *             upstream's EHLO offered XFORWARD with IDENT; its reply is not the client's
@@ -718,11 +720,14 @@ cmd_mail (Session    *s,
   g_auto (GStrv) tokens = NULL;
   const char *mtrk = NULL;
   gboolean has_mtrk;
-  gboolean    nested = s->in_mail; /* Postfix answers 503 to both XFORWARD and MAIL */
   int code = 0;
 
   if (!s->helo_seen)
     return client_reply (s, "503 5.5.1 Send HELO or EHLO first");
+  /* Postfix refuses a MAIL inside a transaction and that transaction goes on: so does
+   * this session's (its tracking state kept, no XFORWARD that Postfix would refuse). */
+  if (s->in_mail)
+    return client_reply (s, "503 5.5.1 Error: nested MAIL command");
   if (g_ascii_strncasecmp (arg, "FROM:", 5) != 0
       || (sender = split_path (arg + 5, &params)) == NULL)
     {
@@ -774,7 +779,7 @@ cmd_mail (Session    *s,
   /* A tracked message: its own transaction ident, which Postfix logs with its queue id
    * (orig_queue_id=), names its pending registration; sent in the same write as the MAIL
    * (pipelined) when the upstream pipelines, and reset by Postfix after the transaction. */
-  if (s->authenticator != NULL && s->up_xforward_ident && !nested)
+  if (s->authenticator != NULL && s->up_xforward_ident)
     {
       g_autofree char *xforward = NULL;
 

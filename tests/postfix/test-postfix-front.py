@@ -435,6 +435,24 @@ def main():
                                 "RCPT TO:<alice@test.example>", "RSET", "NOOP"], 5)
         t.equal("pipelined: nested MAIL refused by Postfix, the rest in order",
                 [r[0] for r in replies], [250, 503, 250, 250, 250])
+        # A second MAIL inside a tracked transaction (Postfix: 503, its transaction goes
+        # on, and so does the front's): the message of the first MAIL is still tracked.
+        envid = "nested1@test.example"
+        code, text = c.cmd("MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400"
+                           % (envid, AUTH))
+        t.equal("tracked MAIL before a nested one", code, 250)
+        t.equal("nested MAIL: 503", c.cmd("MAIL FROM:<other@test.example>")[0], 503)
+        t.equal("nested MAIL with a bad MTRK: 503 (the transaction goes on)",
+                c.cmd("MAIL FROM:<other@test.example> MTRK=bad")[0], 503)
+        t.equal("RCPT after the nested MAIL", c.cmd("RCPT TO:<alice@test.example>")[0], 250)
+        code, text = c.data(b"Subject: nested\r\n\r\nhi\r\n")
+        t.equal("the first MAIL's message: Postfix's 250", code, 250)
+        qid = text.strip().split("queued as ")[-1]
+        reg = os.path.join(regs, qid + ".reg")
+        registered(qid)
+        t.check("nested MAIL: the first MAIL's tracked message is registered",
+                os.path.exists(reg) and "Envid: " + envid in open(reg).read(),
+                repr(os.listdir(regs)))
         t.equal("QUIT", c.cmd("QUIT")[0], 221)
         c.close()
 
