@@ -331,6 +331,9 @@ mid_acquire (Session    *s,
           if (!on_disk)
             continue;
         }
+      /* Shutdown: no wait (the session ends with the 451) that would hold up the stop. */
+      if (g_cancellable_is_cancelled (s->cancel))
+        break;
       now = g_get_monotonic_time ();
       if (now >= end)
         break;

@@ -755,6 +755,34 @@ def main():
         for n in pending_files("refx@test.example"):
             os.unlink(os.path.join(regs, n))
         up.xforward = False
+        # Shutdown while a message waits for another one's pending registration of its
+        # Message-ID (mid_acquire, up to pending_claim_wait): the front stops at once, the
+        # client told to come back (4xx), instead of holding the stop for the whole wait.
+        held = hashlib.sha256(b"held@test.example").hexdigest() + ".pending"
+        open(os.path.join(regs, held), "w").close()
+        hport = start(front_exe, "front-held",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
+                      "pending_claim_wait=60\n" % (up.port, state),
+                      os.path.join(pf.base, "front-held.port"))
+        c = LineClient(hport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.pipelined(["MAIL FROM:<sender@test.example> ENVID=held@test.example "
+                     "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        c.sock.sendall(b"Message-ID: <held@test.example>\r\nSubject: h\r\n\r\nhi\r\n.\r\n")
+        time.sleep(1)
+        held_front = [d for d in daemons if d.log.endswith("front-held.log")][0]
+        t0 = time.monotonic()
+        rc = held_front.stop()
+        took = time.monotonic() - t0
+        daemons.remove(held_front)
+        code, text = c.reply()
+        c.close()
+        os.unlink(os.path.join(regs, held))
+        t.check("shutdown during a Message-ID wait: the front stops at once (%.1f s, rc %s)"
+                % (took, rc), took < 5 and rc == 0, text)
+        t.equal("shutdown during a Message-ID wait: the client hears a 4xx", code // 100, 4)
 
         # 14. Warm upstream connections (upstream_pool, with XCLIENT): opened ahead, each
         # given to one client session only, replaced after upstream_pool_idle, and one that
