@@ -1238,6 +1238,9 @@ cmd_data (Session    *s,
           if (st == SERVER_LINE_TOO_LONG)
             client_reply (s, "421 4.5.0 %s Message line too long, closing connection",
                           s->front->hostname);
+          else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+            client_reply (s, "421 4.4.2 %s Idle timeout, closing connection",
+                          s->front->hostname);
           return FALSE;
         }
       if (strcmp (text->str, ".\r\n") == 0)
