@@ -1241,6 +1241,10 @@ cmd_data (Session    *s,
           else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
             client_reply (s, "421 4.4.2 %s Idle timeout, closing connection",
                           s->front->hostname);
+          /* session_cancelled shut the socket's reading side down (or GIO said so). */
+          else if ((st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
+                   || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            client_reply (s, "421 4.3.2 %s Shutting down", s->front->hostname);
           return FALSE;
         }
       if (strcmp (text->str, ".\r\n") == 0)

@@ -918,6 +918,23 @@ def main():
         idle.close()
         stalled.close()
         up.stall_ehlo = False
+        # SIGTERM while a client is inside DATA: it hears 421 Shutting down too.
+        dport2 = start(front_exe, "front-stop-data", conf,
+                       os.path.join(pf.base, "front-stop-data.port"))
+        c = LineClient(dport2)
+        c.reply()
+        c.sock.settimeout(5)
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example>")
+        c.cmd("RCPT TO:<a@test.example>")
+        t.equal("SIGTERM inside DATA: the 354", c.cmd("DATA")[0], 354)
+        c.sock.sendall(b"Subject: stop\r\n")
+        time.sleep(0.3)
+        rc = daemons[-1].stop()
+        code, text = c.reply()
+        t.check("SIGTERM: a client inside DATA hears 421 Shutting down",
+                rc == 0 and code == 421 and "Shutting down" in text, "%s %s" % (rc, text))
+        c.close()
 
         # 10. A tracked message costs the front no fsync and at most one fdatasync (of its
         # write-ahead journal, grouped across sessions); the registration is there before
