@@ -1197,6 +1197,21 @@ register_queue_id (Session    *s,
   return TRUE;
 }
 
+/* A read of the client inside a command (DATA, AUTH) ended the session (@st, @error):
+ * the client told why as between commands, when it is the idle timeout or shutdown
+ * (session_cancelled shut the socket's reading side down, or GIO saw the cancellable). */
+static void
+client_read_failed (Session          *s,
+                    ServerLineStatus  st,
+                    const GError     *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    client_reply (s, "421 4.4.2 %s Idle timeout, closing connection", s->front->hostname);
+  else if ((st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
+           || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    client_reply (s, "421 4.3.2 %s Shutting down", s->front->hostname);
+}
+
 /* DATA: the upstream's 354, then the message streamed, then its verdict. */
 static gboolean
 cmd_data (Session    *s,
@@ -1238,13 +1253,8 @@ cmd_data (Session    *s,
           if (st == SERVER_LINE_TOO_LONG)
             client_reply (s, "421 4.5.0 %s Message line too long, closing connection",
                           s->front->hostname);
-          else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-            client_reply (s, "421 4.4.2 %s Idle timeout, closing connection",
-                          s->front->hostname);
-          /* session_cancelled shut the socket's reading side down (or GIO said so). */
-          else if ((st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
-                   || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-            client_reply (s, "421 4.3.2 %s Shutting down", s->front->hostname);
+          else
+            client_read_failed (s, st, error);
           return FALSE;
         }
       if (strcmp (text->str, ".\r\n") == 0)
@@ -1363,12 +1373,18 @@ cmd_auth (Session    *s,
   while (ok && code == 334)
     {
       g_autoptr (GError) error = NULL;
+      ServerLineStatus st;
 
-      if (!client_write (s, reply->str, reply->len)
-          || server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1, response,
-                                      s->cancel, &error)
-               != SERVER_LINE_OK)
+      if (!client_write (s, reply->str, reply->len))
         {
+          ok = FALSE;
+          break;
+        }
+      st = server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1, response,
+                                    s->cancel, &error);
+      if (st != SERVER_LINE_OK)
+        {
+          client_read_failed (s, st, error);
           ok = FALSE;
           break;
         }

@@ -389,6 +389,21 @@ def main():
         time.sleep(0.3)
         t.check("the upstream got the responses verbatim",
                 b"c2VjcmV0LXBhc3N3b3Jk\r\n" in up.got, repr(up.got))
+        # A client silent inside the AUTH exchange past idle_timeout hears 421 too.
+        aiport = start(front_exe, "front-auth-idle",
+                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nidle_timeout=1\n"
+                       % (up.port, state), os.path.join(pf.base, "front-auth-idle.port"))
+        c = LineClient(aiport)
+        c.reply()
+        c.sock.settimeout(5)
+        c.cmd("EHLO client.test.example")
+        t.equal("AUTH (idle_timeout=1): the upstream's 334", c.cmd("AUTH LOGIN")[0], 334)
+        t0 = time.monotonic()
+        code, text = c.reply()
+        t.check("idle_timeout=1: a client silent inside AUTH hears 421 Idle timeout",
+                code == 421 and "Idle timeout" in text and time.monotonic() - t0 < 3, text)
+        c.close()
 
         # 8. The upstream down: 421 at connect, nothing accepted.
         dead = socket.socket()
