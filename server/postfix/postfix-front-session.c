@@ -31,7 +31,9 @@
  *             session is not yet in TLS) and MTRK. DSN stays iff the upstream offers it.
  *   MAIL      MTRK=<B>[:<timeout>] is parsed (msgtrk_mtrk_param_parse) and taken off;
  *             ENVID (msgtrk_envid_param_parse), RET and everything else are passed on
- *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here. A
+ *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here; a
+ *             MAIL inside a transaction: 503 here (as Postfix), the transaction goes
+ *             on with its tracking state. A
  *             tracked MAIL goes after "XFORWARD IDENT=<ident>" (its own transaction id,
  *             postfix_registration_ident_new; in the same write when pipelining) when the
  *             upstream's EHLO offered XFORWARD with IDENT; its reply is not the client's
@@ -329,6 +331,9 @@ mid_acquire (Session    *s,
           if (!on_disk)
             continue;
         }
+      /* Shutdown: no wait (the session ends with the 451) that would hold up the stop. */
+      if (g_cancellable_is_cancelled (s->cancel))
+        break;
       now = g_get_monotonic_time ();
       if (now >= end)
         break;
@@ -718,11 +723,14 @@ cmd_mail (Session    *s,
   g_auto (GStrv) tokens = NULL;
   const char *mtrk = NULL;
   gboolean has_mtrk;
-  gboolean    nested = s->in_mail; /* Postfix answers 503 to both XFORWARD and MAIL */
   int code = 0;
 
   if (!s->helo_seen)
     return client_reply (s, "503 5.5.1 Send HELO or EHLO first");
+  /* Postfix refuses a MAIL inside a transaction and that transaction goes on: so does
+   * this session's (its tracking state kept, no XFORWARD that Postfix would refuse). */
+  if (s->in_mail)
+    return client_reply (s, "503 5.5.1 Error: nested MAIL command");
   if (g_ascii_strncasecmp (arg, "FROM:", 5) != 0
       || (sender = split_path (arg + 5, &params)) == NULL)
     {
@@ -774,7 +782,7 @@ cmd_mail (Session    *s,
   /* A tracked message: its own transaction ident, which Postfix logs with its queue id
    * (orig_queue_id=), names its pending registration; sent in the same write as the MAIL
    * (pipelined) when the upstream pipelines, and reset by Postfix after the transaction. */
-  if (s->authenticator != NULL && s->up_xforward_ident && !nested)
+  if (s->authenticator != NULL && s->up_xforward_ident)
     {
       g_autofree char *xforward = NULL;
 
@@ -1189,6 +1197,21 @@ register_queue_id (Session    *s,
   return TRUE;
 }
 
+/* A read of the client inside a command (DATA, AUTH) ended the session (@st, @error):
+ * the client told why as between commands, when it is the idle timeout or shutdown
+ * (session_cancelled shut the socket's reading side down, or GIO saw the cancellable). */
+static void
+client_read_failed (Session          *s,
+                    ServerLineStatus  st,
+                    const GError     *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    client_reply (s, "421 4.4.2 %s Idle timeout, closing connection", s->front->hostname);
+  else if ((st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
+           || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    client_reply (s, "421 4.3.2 %s Shutting down", s->front->hostname);
+}
+
 /* DATA: the upstream's 354, then the message streamed, then its verdict. */
 static gboolean
 cmd_data (Session    *s,
@@ -1230,6 +1253,8 @@ cmd_data (Session    *s,
           if (st == SERVER_LINE_TOO_LONG)
             client_reply (s, "421 4.5.0 %s Message line too long, closing connection",
                           s->front->hostname);
+          else
+            client_read_failed (s, st, error);
           return FALSE;
         }
       if (strcmp (text->str, ".\r\n") == 0)
@@ -1348,12 +1373,18 @@ cmd_auth (Session    *s,
   while (ok && code == 334)
     {
       g_autoptr (GError) error = NULL;
+      ServerLineStatus st;
 
-      if (!client_write (s, reply->str, reply->len)
-          || server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1, response,
-                                      s->cancel, &error)
-               != SERVER_LINE_OK)
+      if (!client_write (s, reply->str, reply->len))
         {
+          ok = FALSE;
+          break;
+        }
+      st = server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1, response,
+                                    s->cancel, &error);
+      if (st != SERVER_LINE_OK)
+        {
+          client_read_failed (s, st, error);
           ok = FALSE;
           break;
         }

@@ -389,6 +389,21 @@ def main():
         time.sleep(0.3)
         t.check("the upstream got the responses verbatim",
                 b"c2VjcmV0LXBhc3N3b3Jk\r\n" in up.got, repr(up.got))
+        # A client silent inside the AUTH exchange past idle_timeout hears 421 too.
+        aiport = start(front_exe, "front-auth-idle",
+                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nidle_timeout=1\n"
+                       % (up.port, state), os.path.join(pf.base, "front-auth-idle.port"))
+        c = LineClient(aiport)
+        c.reply()
+        c.sock.settimeout(5)
+        c.cmd("EHLO client.test.example")
+        t.equal("AUTH (idle_timeout=1): the upstream's 334", c.cmd("AUTH LOGIN")[0], 334)
+        t0 = time.monotonic()
+        code, text = c.reply()
+        t.check("idle_timeout=1: a client silent inside AUTH hears 421 Idle timeout",
+                code == 421 and "Idle timeout" in text and time.monotonic() - t0 < 3, text)
+        c.close()
 
         # 8. The upstream down: 421 at connect, nothing accepted.
         dead = socket.socket()
@@ -435,6 +450,24 @@ def main():
                                 "RCPT TO:<alice@test.example>", "RSET", "NOOP"], 5)
         t.equal("pipelined: nested MAIL refused by Postfix, the rest in order",
                 [r[0] for r in replies], [250, 503, 250, 250, 250])
+        # A second MAIL inside a tracked transaction (Postfix: 503, its transaction goes
+        # on, and so does the front's): the message of the first MAIL is still tracked.
+        envid = "nested1@test.example"
+        code, text = c.cmd("MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400"
+                           % (envid, AUTH))
+        t.equal("tracked MAIL before a nested one", code, 250)
+        t.equal("nested MAIL: 503", c.cmd("MAIL FROM:<other@test.example>")[0], 503)
+        t.equal("nested MAIL with a bad MTRK: 503 (the transaction goes on)",
+                c.cmd("MAIL FROM:<other@test.example> MTRK=bad")[0], 503)
+        t.equal("RCPT after the nested MAIL", c.cmd("RCPT TO:<alice@test.example>")[0], 250)
+        code, text = c.data(b"Subject: nested\r\n\r\nhi\r\n")
+        t.equal("the first MAIL's message: Postfix's 250", code, 250)
+        qid = text.strip().split("queued as ")[-1]
+        reg = os.path.join(regs, qid + ".reg")
+        registered(qid)
+        t.check("nested MAIL: the first MAIL's tracked message is registered",
+                os.path.exists(reg) and "Envid: " + envid in open(reg).read(),
+                repr(os.listdir(regs)))
         t.equal("QUIT", c.cmd("QUIT")[0], 221)
         c.close()
 
@@ -737,6 +770,34 @@ def main():
         for n in pending_files("refx@test.example"):
             os.unlink(os.path.join(regs, n))
         up.xforward = False
+        # Shutdown while a message waits for another one's pending registration of its
+        # Message-ID (mid_acquire, up to pending_claim_wait): the front stops at once, the
+        # client told to come back (4xx), instead of holding the stop for the whole wait.
+        held = hashlib.sha256(b"held@test.example").hexdigest() + ".pending"
+        open(os.path.join(regs, held), "w").close()
+        hport = start(front_exe, "front-held",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
+                      "pending_claim_wait=60\n" % (up.port, state),
+                      os.path.join(pf.base, "front-held.port"))
+        c = LineClient(hport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.pipelined(["MAIL FROM:<sender@test.example> ENVID=held@test.example "
+                     "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        c.sock.sendall(b"Message-ID: <held@test.example>\r\nSubject: h\r\n\r\nhi\r\n.\r\n")
+        time.sleep(1)
+        held_front = [d for d in daemons if d.log.endswith("front-held.log")][0]
+        t0 = time.monotonic()
+        rc = held_front.stop()
+        took = time.monotonic() - t0
+        daemons.remove(held_front)
+        code, text = c.reply()
+        c.close()
+        os.unlink(os.path.join(regs, held))
+        t.check("shutdown during a Message-ID wait: the front stops at once (%.1f s, rc %s)"
+                % (took, rc), took < 5 and rc == 0, text)
+        t.equal("shutdown during a Message-ID wait: the client hears a 4xx", code // 100, 4)
 
         # 14. Warm upstream connections (upstream_pool, with XCLIENT): opened ahead, each
         # given to one client session only, replaced after upstream_pool_idle, and one that
@@ -829,6 +890,19 @@ def main():
         c = LineClient(iport)
         c.reply()
         c.sock.settimeout(5)
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example>")
+        c.cmd("RCPT TO:<a@test.example>")
+        t.equal("idle_timeout=1: DATA", c.cmd("DATA")[0], 354)
+        c.sock.sendall(b"Subject: idle\r\n")
+        t0 = time.monotonic()
+        code, text = c.reply()
+        t.check("idle_timeout=1: a client silent inside DATA hears 421 Idle timeout",
+                code == 421 and "Idle timeout" in text and time.monotonic() - t0 < 3, text)
+        c.close()
+        c = LineClient(iport)
+        c.reply()
+        c.sock.settimeout(5)
         up.stall_ehlo = True
         t0 = time.monotonic()
         code, text = c.cmd("EHLO client.test.example")
@@ -859,6 +933,23 @@ def main():
         idle.close()
         stalled.close()
         up.stall_ehlo = False
+        # SIGTERM while a client is inside DATA: it hears 421 Shutting down too.
+        dport2 = start(front_exe, "front-stop-data", conf,
+                       os.path.join(pf.base, "front-stop-data.port"))
+        c = LineClient(dport2)
+        c.reply()
+        c.sock.settimeout(5)
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example>")
+        c.cmd("RCPT TO:<a@test.example>")
+        t.equal("SIGTERM inside DATA: the 354", c.cmd("DATA")[0], 354)
+        c.sock.sendall(b"Subject: stop\r\n")
+        time.sleep(0.3)
+        rc = daemons[-1].stop()
+        code, text = c.reply()
+        t.check("SIGTERM: a client inside DATA hears 421 Shutting down",
+                rc == 0 and code == 421 and "Shutting down" in text, "%s %s" % (rc, text))
+        c.close()
 
         # 10. A tracked message costs the front no fsync and at most one fdatasync (of its
         # write-ahead journal, grouped across sessions); the registration is there before
