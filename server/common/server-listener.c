@@ -204,9 +204,14 @@ worker_finish (Worker  *w,
 {
   ServerListener *self = w->listener;
 
-  g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
+  /* Out of the table before its descriptor is closed: server_listener_stop() shuts down
+   * the sockets of the table under the lock, and a closed descriptor's number may already
+   * be another thread's. */
   g_mutex_lock (&self->lock);
   g_hash_table_remove (self->connections, w->connection);
+  g_mutex_unlock (&self->lock);
+  g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
+  g_mutex_lock (&self->lock);
   g_object_set_qdata (G_OBJECT (w->connection), worker_quark (), NULL);
   g_object_unref (w->connection);
   g_free (w);

@@ -158,8 +158,9 @@ struct _PushMac
 };
 
 /**
- * push_mac_new: HMAC-SHA-256 with @key, its pads hashed once. @key is not kept (OpenSSL
- * keeps only the hashed pads, wiped when the PushMac is freed).
+ * push_mac_new: HMAC-SHA-256 with @key, its pads hashed once. The caller may wipe @key
+ * at once; OpenSSL 3's HMAC context keeps its own copy of the key beside the hashed pads,
+ * and wipes both when the PushMac is freed (EVP_MAC_CTX_free).
  * Returns: (transfer full): the PushMac (aborts if OpenSSL cannot make one: out of memory)
  */
 PushMac *
