@@ -35,7 +35,8 @@
  *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
  *     SQL_FETCH_MANY, when their share of the connections (half the pool, at least one:
  *     pg_lookup_limit) is busy (pg_fetch_all); the rest of the pool is kept for writes.
- *     Asynchronous lookups (pg_fetch_all_async, mtqpd) are queued with the others and
+ *     Asynchronous lookups (pg_fetch_all_async, mtqpd; a session's pipelined TRACKs
+ *     queued together, so that they share a statement) are queued with the others and
  *     run by lookup threads (lookup_runner, one per connection of that share, started at
  *     the first), which call each one's function once its batch is answered.
  * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
@@ -1382,21 +1383,29 @@ lookup_runner (gpointer data)
   return NULL;
 }
 
-/* fetch_all without blocking: the lookup is queued like a waiting caller's and answered
- * with it by whoever runs the next batch (a runner thread, or a pg_fetch_all caller). */
+/* fetch_all of @n ENVIDs without blocking: the lookups are queued together (one lock,
+ * one wake-up of a runner, so that they go into one batch) like waiting callers' and
+ * answered by whoever runs the next batch (a runner thread, or a pg_fetch_all caller). */
 static void
-pg_fetch_all_async (gpointer           impl,
-                    const char        *envid,
-                    TrackStoreRowsDone done,
-                    gpointer           data)
+pg_fetch_all_async (gpointer            impl,
+                    const char *const  *envids,
+                    gpointer const     *data,
+                    guint               n,
+                    TrackStoreRowsDone  done)
 {
   PgStore *self = impl;
-  PgLookup *l = g_new0 (PgLookup, 1);
+  GQueue mine = G_QUEUE_INIT;
 
-  l->envid = g_strdup (envid);
-  l->done_func = done;
-  l->done_data = data;
-  g_cond_init (&l->cond);
+  for (guint i = 0; i < n; i++)
+    {
+      PgLookup *l = g_new0 (PgLookup, 1);
+
+      l->envid = g_strdup (envids[i]);
+      l->done_func = done;
+      l->done_data = data[i];
+      g_cond_init (&l->cond);
+      g_queue_push_tail (&mine, l);
+    }
   g_mutex_lock (&self->lock);
   if (self->runners == NULL)
     {
@@ -1404,10 +1413,12 @@ pg_fetch_all_async (gpointer           impl,
       for (guint i = 0; i < self->lookup_limit; i++)
         g_ptr_array_add (self->runners, g_thread_new ("pg-lookup", lookup_runner, self));
     }
-  g_queue_push_tail (&self->lookups, l);
+  for (GList *l = mine.head; l != NULL; l = l->next)
+    g_queue_push_tail (&self->lookups, l->data);
   if (self->lookups_running < self->lookup_limit && !g_queue_is_empty (&self->idle))
     g_cond_signal (&self->runner_cond);
   g_mutex_unlock (&self->lock);
+  g_queue_clear (&mine);
 }
 
 /* Every node's record of @envid. Concurrent lookups are coalesced: a caller queues its
