@@ -1278,27 +1278,35 @@ run_lookup_batch (PgStore   *self,
       g_clear_pointer (&batch[i]->rows, g_ptr_array_unref);
 }
 
-/* A batch was run (under the lock): each waiting caller is told (an asynchronous lookup
- * is answered by batch_call_async() once the lock is released), the connection is idle
- * again. */
-static void
+/* A batch was run (under the lock): each waiting caller is told, the connection is idle
+ * again. Returns how many asynchronous lookups the batch has, moved to its front, to
+ * answer with batch_call_async() once the lock is released: a waiting caller's lookup
+ * lives on its stack and is never touched again once it is told (the caller may have
+ * returned as soon as the lock is released). */
+static guint
 batch_done (PgStore   *self,
             PgSlot    *slot,
             PgLookup **batch,
             guint      n)
 {
+  guint n_async = 0;
+
   for (guint i = 0; i < n; i++)
     if (batch[i]->done_func == NULL)
       {
         batch[i]->done = TRUE;
         g_cond_signal (&batch[i]->cond);
       }
+    else
+      batch[n_async++] = batch[i];
   self->lookups_running--;
   g_queue_push_tail (&self->idle, slot);
   wake_for_slot (self);
+  return n_async;
 }
 
-/* The asynchronous lookups of a batch (no lock held): their answer, then freed. */
+/* The asynchronous lookups of a batch, as left by batch_done() (no lock held): their
+ * answer, then freed. */
 static void
 batch_call_async (PgLookup **batch,
                   guint      n)
@@ -1307,8 +1315,6 @@ batch_call_async (PgLookup **batch,
     {
       PgLookup *l = batch[i];
 
-      if (l->done_func == NULL)
-        continue;
       l->done_func (g_steal_pointer (&l->rows), g_steal_pointer (&l->error), l->done_data);
       g_free ((char *) l->envid);
       g_cond_clear (&l->cond);
@@ -1373,7 +1379,7 @@ lookup_runner (gpointer data)
       g_mutex_unlock (&self->lock);
       run_lookup_batch (self, slot, batch, n);
       g_mutex_lock (&self->lock);
-      batch_done (self, slot, batch, n);
+      n = batch_done (self, slot, batch, n);
       g_mutex_unlock (&self->lock);
       batch_call_async (batch, n);
       g_mutex_lock (&self->lock);
@@ -1475,8 +1481,8 @@ pg_fetch_all (gpointer    impl,
       run_lookup_batch (self, slot, batch, n);
 
       g_mutex_lock (&self->lock);
-      batch_done (self, slot, batch, n);
-      if (n > 1)
+      n = batch_done (self, slot, batch, n);
+      if (n > 0)
         {
           g_mutex_unlock (&self->lock);
           batch_call_async (batch, n);
