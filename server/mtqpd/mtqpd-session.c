@@ -31,8 +31,11 @@
  * the buffer is also written once it holds MTQPD_OUTPUT_FLUSH octets.
  *
  * Event-driven sessions on a store that looks up without blocking (PostgreSQL) hand a
- * TRACK's lookup to the store and give their worker back until the answer comes
- * (track_store_lookup_rows_async(); docs/mtqp-server.md, "Sessions and threads").
+ * TRACK's lookup to the store, with those of the TRACKs pipelined after it already in the
+ * input buffer (up to MTQPD_TRACK_BATCH: one statement answers them), and give their
+ * worker back until the last answer comes; the batch is then answered in request order
+ * (track_store_lookup_rows_async_many(); docs/mtqp-server.md, "Sessions and threads").
+ * The first other line after the batch waits in the line buffer until it is answered.
  *
  * Chaining (mtqpd-chain.h, when configured): a TRACK whose record has transferred
  * recipients also asks the next hops and answers with every part.
