@@ -89,12 +89,15 @@ typedef struct
   GPtrArray *(*fetch_all) (gpointer    impl,
                            const char *envid,
                            GError    **error);
-  /* Optional (NULL: none). fetch_all without blocking: @done called once, from another
-   * thread, with what fetch_all would return (rows or the error, transfer full). */
-  void       (*fetch_all_async) (gpointer           impl,
-                                 const char        *envid,
-                                 TrackStoreRowsDone done,
-                                 gpointer           data);
+  /* Optional (NULL: none). fetch_all of @n ENVIDs without blocking, queued together (so
+   * that they can share one statement): @done called once per ENVID, from another
+   * thread, with @data[i] and what fetch_all would return (rows or the error, transfer
+   * full). */
+  void       (*fetch_all_async) (gpointer            impl,
+                                 const char *const  *envids,
+                                 gpointer const     *data,
+                                 guint               n,
+                                 TrackStoreRowsDone  done);
   /* Optional (NULL: put_node one by one). @n writes in one go (PostgreSQL: one pipeline,
    * one transaction), each with the rules and the result of put_node. */
   void       (*put_many)  (gpointer         impl,

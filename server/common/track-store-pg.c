@@ -35,7 +35,8 @@
  *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
  *     SQL_FETCH_MANY, when their share of the connections (half the pool, at least one:
  *     pg_lookup_limit) is busy (pg_fetch_all); the rest of the pool is kept for writes.
- *     Asynchronous lookups (pg_fetch_all_async, mtqpd) are queued with the others and
+ *     Asynchronous lookups (pg_fetch_all_async, mtqpd; a session's pipelined TRACKs
+ *     queued together, so that they share a statement) are queued with the others and
  *     run by lookup threads (lookup_runner, one per connection of that share, started at
  *     the first), which call each one's function once its batch is answered.
  * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
@@ -1277,27 +1278,35 @@ run_lookup_batch (PgStore   *self,
       g_clear_pointer (&batch[i]->rows, g_ptr_array_unref);
 }
 
-/* A batch was run (under the lock): each waiting caller is told (an asynchronous lookup
- * is answered by batch_call_async() once the lock is released), the connection is idle
- * again. */
-static void
+/* A batch was run (under the lock): each waiting caller is told, the connection is idle
+ * again. Returns how many asynchronous lookups the batch has, moved to its front, to
+ * answer with batch_call_async() once the lock is released: a waiting caller's lookup
+ * lives on its stack and is never touched again once it is told (the caller may have
+ * returned as soon as the lock is released). */
+static guint
 batch_done (PgStore   *self,
             PgSlot    *slot,
             PgLookup **batch,
             guint      n)
 {
+  guint n_async = 0;
+
   for (guint i = 0; i < n; i++)
     if (batch[i]->done_func == NULL)
       {
         batch[i]->done = TRUE;
         g_cond_signal (&batch[i]->cond);
       }
+    else
+      batch[n_async++] = batch[i];
   self->lookups_running--;
   g_queue_push_tail (&self->idle, slot);
   wake_for_slot (self);
+  return n_async;
 }
 
-/* The asynchronous lookups of a batch (no lock held): their answer, then freed. */
+/* The asynchronous lookups of a batch, as left by batch_done() (no lock held): their
+ * answer, then freed. */
 static void
 batch_call_async (PgLookup **batch,
                   guint      n)
@@ -1306,8 +1315,6 @@ batch_call_async (PgLookup **batch,
     {
       PgLookup *l = batch[i];
 
-      if (l->done_func == NULL)
-        continue;
       l->done_func (g_steal_pointer (&l->rows), g_steal_pointer (&l->error), l->done_data);
       g_free ((char *) l->envid);
       g_cond_clear (&l->cond);
@@ -1372,7 +1379,7 @@ lookup_runner (gpointer data)
       g_mutex_unlock (&self->lock);
       run_lookup_batch (self, slot, batch, n);
       g_mutex_lock (&self->lock);
-      batch_done (self, slot, batch, n);
+      n = batch_done (self, slot, batch, n);
       g_mutex_unlock (&self->lock);
       batch_call_async (batch, n);
       g_mutex_lock (&self->lock);
@@ -1382,21 +1389,29 @@ lookup_runner (gpointer data)
   return NULL;
 }
 
-/* fetch_all without blocking: the lookup is queued like a waiting caller's and answered
- * with it by whoever runs the next batch (a runner thread, or a pg_fetch_all caller). */
+/* fetch_all of @n ENVIDs without blocking: the lookups are queued together (one lock,
+ * one wake-up of a runner, so that they go into one batch) like waiting callers' and
+ * answered by whoever runs the next batch (a runner thread, or a pg_fetch_all caller). */
 static void
-pg_fetch_all_async (gpointer           impl,
-                    const char        *envid,
-                    TrackStoreRowsDone done,
-                    gpointer           data)
+pg_fetch_all_async (gpointer            impl,
+                    const char *const  *envids,
+                    gpointer const     *data,
+                    guint               n,
+                    TrackStoreRowsDone  done)
 {
   PgStore *self = impl;
-  PgLookup *l = g_new0 (PgLookup, 1);
+  GQueue mine = G_QUEUE_INIT;
 
-  l->envid = g_strdup (envid);
-  l->done_func = done;
-  l->done_data = data;
-  g_cond_init (&l->cond);
+  for (guint i = 0; i < n; i++)
+    {
+      PgLookup *l = g_new0 (PgLookup, 1);
+
+      l->envid = g_strdup (envids[i]);
+      l->done_func = done;
+      l->done_data = data[i];
+      g_cond_init (&l->cond);
+      g_queue_push_tail (&mine, l);
+    }
   g_mutex_lock (&self->lock);
   if (self->runners == NULL)
     {
@@ -1404,10 +1419,12 @@ pg_fetch_all_async (gpointer           impl,
       for (guint i = 0; i < self->lookup_limit; i++)
         g_ptr_array_add (self->runners, g_thread_new ("pg-lookup", lookup_runner, self));
     }
-  g_queue_push_tail (&self->lookups, l);
+  for (GList *l = mine.head; l != NULL; l = l->next)
+    g_queue_push_tail (&self->lookups, l->data);
   if (self->lookups_running < self->lookup_limit && !g_queue_is_empty (&self->idle))
     g_cond_signal (&self->runner_cond);
   g_mutex_unlock (&self->lock);
+  g_queue_clear (&mine);
 }
 
 /* Every node's record of @envid. Concurrent lookups are coalesced: a caller queues its
@@ -1464,8 +1481,8 @@ pg_fetch_all (gpointer    impl,
       run_lookup_batch (self, slot, batch, n);
 
       g_mutex_lock (&self->lock);
-      batch_done (self, slot, batch, n);
-      if (n > 1)
+      n = batch_done (self, slot, batch, n);
+      if (n > 0)
         {
           g_mutex_unlock (&self->lock);
           batch_call_async (batch, n);

@@ -720,8 +720,67 @@ track_store_lookup_rows_async (TrackStore        *self,
 
   if (self->backend->fetch_all_async == NULL || !envid_check (envid, NULL))
     return FALSE;
-  self->backend->fetch_all_async (self->impl, envid, done, data);
+  self->backend->fetch_all_async (self->impl, &envid, &data, 1, done);
   return TRUE;
+}
+
+/**
+ * track_store_can_lookup_async:
+ * @self: a #TrackStore
+ *
+ * Returns: whether the backend looks up without blocking (track_store_lookup_rows_async()
+ *   and track_store_lookup_rows_async_many() start lookups; PostgreSQL)
+ */
+gboolean
+track_store_can_lookup_async (TrackStore *self)
+{
+  g_return_val_if_fail (TRACK_IS_STORE (self), FALSE);
+
+  return self->backend->fetch_all_async != NULL;
+}
+
+/**
+ * track_store_lookup_rows_async_many:
+ * @self: a #TrackStore that can look up without blocking
+ * @envids: (array length=n): the ENVIDs (decoded, not xtext)
+ * @data: (array length=n): for @done, one per ENVID
+ * @n: how many (at most TRACK_STORE_LOOKUP_BATCH)
+ * @done: called once per ENVID with its @data
+ *
+ * track_store_lookup_rows_async() of @n ENVIDs at once, queued together so that they
+ * are answered by one statement (a client's pipelined TRACKs, mtqpd). An ENVID that
+ * cannot name a record is answered at once, in the caller's thread, with
+ * %MSGTRK_ERROR_NOT_FOUND; the others from a thread of the store. Call only when
+ * track_store_can_lookup_async().
+ */
+void
+track_store_lookup_rows_async_many (TrackStore        *self,
+                                    const char *const *envids,
+                                    gpointer const    *data,
+                                    guint              n,
+                                    TrackStoreRowsDone done)
+{
+  const char *ok_envids[TRACK_STORE_LOOKUP_BATCH];
+  gpointer ok_data[TRACK_STORE_LOOKUP_BATCH];
+  guint n_ok = 0;
+
+  g_return_if_fail (TRACK_IS_STORE (self));
+  g_return_if_fail (self->backend->fetch_all_async != NULL);
+  g_return_if_fail (n <= TRACK_STORE_LOOKUP_BATCH && done != NULL);
+
+  for (guint i = 0; i < n; i++)
+    {
+      if (envid_check (envids[i], NULL))
+        {
+          ok_envids[n_ok] = envids[i];
+          ok_data[n_ok++] = data[i];
+        }
+      else
+        done (NULL, g_error_new_literal (MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                                         "No tracking record for this ENVID"), data[i]);
+    }
+  if (n_ok > 0)
+    self->backend->fetch_all_async (self->impl, ok_envids, ok_data, n_ok, done);
 }
 
 /**

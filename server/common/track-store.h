@@ -156,6 +156,17 @@ gboolean      track_store_lookup_rows_async (TrackStore         *self,
                                              const char         *envid,
                                              TrackStoreRowsDone  done,
                                              gpointer            data);
+/* Does the backend look up without blocking (PostgreSQL)? */
+gboolean      track_store_can_lookup_async (TrackStore *self);
+/* @n (<= TRACK_STORE_LOOKUP_BATCH) lookups of track_store_lookup_rows_async() queued
+ * together so that they share one statement (a client's pipelined TRACKs); @done once
+ * per ENVID with its @data[i] (at once, NOT_FOUND, for an ENVID no record can have). Only
+ * when track_store_can_lookup_async(). */
+void          track_store_lookup_rows_async_many (TrackStore         *self,
+                                                  const char *const  *envids,
+                                                  gpointer const     *data,
+                                                  guint               n,
+                                                  TrackStoreRowsDone  done);
 GPtrArray    *track_store_lookup_fields_finish (TrackStore   *self,
                                                 GPtrArray    *rows,
                                                 GError       *fetch_error,

@@ -31,8 +31,11 @@
  * the buffer is also written once it holds MTQPD_OUTPUT_FLUSH octets.
  *
  * Event-driven sessions on a store that looks up without blocking (PostgreSQL) hand a
- * TRACK's lookup to the store and give their worker back until the answer comes
- * (track_store_lookup_rows_async(); docs/mtqp-server.md, "Sessions and threads").
+ * TRACK's lookup to the store, with those of the TRACKs pipelined after it already in the
+ * input buffer (up to MTQPD_TRACK_BATCH: one statement answers them), and give their
+ * worker back until the last answer comes; the batch is then answered in request order
+ * (track_store_lookup_rows_async_many(); docs/mtqp-server.md, "Sessions and threads").
+ * The first other line after the batch waits in the line buffer until it is answered.
  *
  * Chaining (mtqpd-chain.h, when configured): a TRACK whose record has transferred
  * recipients also asks the next hops and answers with every part.
@@ -74,6 +77,12 @@
  * close: the sweep is O(parked sessions), so it is not repeated at every wake-up). */
 #define MTQPD_LOOP_TICK_MS 500
 
+/* Event-driven, on a store that looks up without blocking: most pipelined TRACKs of a
+ * session handed to the store together (one statement; answered in order once all are
+ * back). At most TRACK_STORE_LOOKUP_BATCH. */
+#define MTQPD_TRACK_BATCH 64
+G_STATIC_ASSERT (MTQPD_TRACK_BATCH <= TRACK_STORE_LOOKUP_BATCH);
+
 typedef enum
 {
   LINE_OK,
@@ -93,7 +102,19 @@ typedef enum
   STEP_WAIT_STORE, /* a TRACK's lookup runs in the store; resumed by its answer */
 } StepResult;
 
+typedef struct _Session Session;
+
+/* One TRACK of a batch handed to the store (event-driven sessions). */
 typedef struct
+{
+  Session *session;
+  char *envid;                  /* (owned) decoded */
+  char *secret;                 /* (owned) wiped when done */
+  GPtrArray *rows;              /* (owned) (nullable) the store's answer */
+  GError *error;                /* (owned) (nullable) */
+} PendingTrack;
+
+struct _Session
 {
   MtqpdServer *server;
   GCancellable *cancellable;
@@ -117,13 +138,18 @@ typedef struct
   gboolean registered;          /* in the loop's epoll set */
   gint64 deadline;              /* monotonic µs: idle timer, or end of the lingering */
   gsize linger_total;
-  /* Event-driven, a TRACK waiting for the store (track_store_lookup_rows_async): the
-   * session is the store's until its answer (store_rows, store_error) resumes it. */
+  /* Event-driven, TRACKs waiting for the store (track_store_lookup_rows_async_many): the
+   * session is the store's until the last answer resumes it (store_wait); then answered
+   * in order from tracks[track_next]. */
   gboolean store_wait;
-  char *track_envid;            /* (owned) (nullable) decoded ENVID of that TRACK */
-  char *track_secret;           /* (owned) (nullable) its secret, wiped when done */
-  GPtrArray *store_rows;        /* (owned) (nullable) */
-  GError *store_error;          /* (owned) (nullable) */
+  PendingTrack *tracks;         /* (owned) (nullable) MTQPD_TRACK_BATCH, at the first */
+  guint n_tracks;               /* in the batch */
+  guint track_next;             /* the first not answered yet */
+  gint tracks_left;             /* (atomic) lookups the store has not answered yet */
+  /* A line read after the batch's TRACKs (not one of them): handled once they are
+   * answered (pending_result; the line in s->line). */
+  gboolean line_pending;
+  LineResult pending_result;
   gboolean store_suspended;     /* its worker left it waiting (under the loop's lock) */
   gboolean store_answered;      /* answered before its worker left it (under the lock) */
 
@@ -131,7 +157,7 @@ typedef struct
   /* (owned) The current line, CRLF removed: sized for MTQPD_MAX_LINE + CRLF + NUL so that
    * it never moves (a moved buffer would leave a copy of the secret behind). */
   GString *line;
-} Session;
+};
 
 static char *
 peer_name (GSocketConnection *connection)
@@ -322,6 +348,23 @@ send_greeting (Session *s)
   return send_text (s, text->str, text->len);
 }
 
+/* Does the line hold only printable ASCII and WSP? */
+static gboolean
+line_is_clean (const char *line,
+               gsize       len)
+{
+  gsize i;
+
+  for (i = 0; i < len; i++)
+    {
+      guchar c = (guchar) line[i];
+
+      if (c != '\t' && (c < 0x20 || c > 0x7e))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /* Split the line at runs of SP/HTAB. @line holds only printable ASCII and WSP. */
 static char **
 split_words (const char *line)
@@ -461,42 +504,139 @@ track_answer (Session    *s,
 static void loop_resume (MtqpdLoop *loop,
                          Session   *s);
 
-/* The store's answer to a session's TRACK (a thread of the store): back to a worker. */
+/* The store's answer to one TRACK of a session's batch (a thread of the store, or the
+ * worker for an ENVID no record can have): the last one gives the session back to a
+ * worker. */
 static void
 track_rows_done (GPtrArray *rows,
                  GError    *error,
                  gpointer   data)
 {
-  Session *s = data;
+  PendingTrack *t = data;
+  Session *s = t->session;
 
-  s->store_rows = rows;
-  s->store_error = error;
-  loop_resume (s->loop, s);
+  t->rows = rows;
+  t->error = error;
+  if (g_atomic_int_dec_and_test (&s->tracks_left))
+    loop_resume (s->loop, s);
 }
 
-/* The TRACK waiting for the store is answered (a worker, resumed). */
-static gboolean
-track_finish (Session *s)
+static void
+pending_track_clear (PendingTrack *t)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) fields = NULL;
-  gboolean ok;
+  g_clear_pointer (&t->envid, g_free);
+  g_clear_pointer (&t->secret, msgtrk_secure_free_string);
+  g_clear_pointer (&t->rows, g_ptr_array_unref);
+  g_clear_error (&t->error);
+}
 
-  s->store_wait = FALSE;
-  fields = track_store_lookup_fields_finish (s->server->store, g_steal_pointer (&s->store_rows),
-                                             g_steal_pointer (&s->store_error),
-                                             s->track_secret,
-                                             g_get_real_time () / G_USEC_PER_SEC, &error);
-  ok = track_answer (s, s->track_envid, s->track_secret, fields, error);
-  g_clear_pointer (&s->track_envid, g_free);
-  g_clear_pointer (&s->track_secret, msgtrk_secure_free_string);
-  return ok;
+/* Answer the batch's TRACKs in order (a worker, once the store answered them all), as
+ * far as the client takes the answers: FALSE ends the session; with s->out_blocked the
+ * rest waits for the socket. */
+static gboolean
+tracks_answer (Session *s)
+{
+  while (s->track_next < s->n_tracks)
+    {
+      PendingTrack *t = &s->tracks[s->track_next++];
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) fields = NULL;
+      gboolean ok;
+
+      fields = track_store_lookup_fields_finish (s->server->store, g_steal_pointer (&t->rows),
+                                                 g_steal_pointer (&t->error), t->secret,
+                                                 g_get_real_time () / G_USEC_PER_SEC, &error);
+      ok = track_answer (s, t->envid, t->secret, fields, error);
+      pending_track_clear (t);
+      if (!ok)
+        return FALSE;
+      if (s->out_blocked)
+        return TRUE;
+    }
+  s->n_tracks = 0;
+  s->track_next = 0;
+  return TRUE;
+}
+
+/* Is s->line a TRACK command with its two arguments? Then its decoded ENVID and secret. */
+static gboolean
+line_is_track (Session *s,
+               char   **envid,
+               char   **secret)
+{
+  char **words;
+  gboolean ret = FALSE;
+
+  if (!line_is_clean (s->line->str, s->line->len))
+    return FALSE;
+  words = split_words (s->line->str);
+  if (words[0] != NULL && g_ascii_strcasecmp (words[0], "TRACK") == 0
+      && g_strv_length (words) == 3)
+    {
+      *envid = msgtrk_xtext_decode (words[1], NULL);
+      if (*envid != NULL)
+        {
+          *secret = g_strdup (words[2]);
+          ret = TRUE;
+        }
+    }
+  free_words (words);
+  return ret;
+}
+
+/* Event-driven, on a store that looks up without blocking: this TRACK (@envid, @secret,
+ * taken) and those pipelined after it, already in the input buffer (up to
+ * MTQPD_TRACK_BATCH), are handed to the store together, so that one statement answers
+ * them; the session waits for them without holding its worker (s->store_wait). A line
+ * after them that is not such a TRACK waits in s->line (s->line_pending). */
+static void
+tracks_start (Session *s,
+              char    *envid,
+              char    *secret)
+{
+  const char *envids[MTQPD_TRACK_BATCH];
+  gpointer data[MTQPD_TRACK_BATCH];
+  guint n = 0;
+
+  if (s->tracks == NULL)
+    s->tracks = g_new0 (PendingTrack, MTQPD_TRACK_BATCH);
+  s->tracks[0] = (PendingTrack) { .session = s, .envid = envid, .secret = secret };
+  n = 1;
+  while (n < MTQPD_TRACK_BATCH && server_line_reader_available (&s->reader) > 0)
+    {
+      LineResult r;
+
+      msgtrk_secure_wipe (s->line->str, s->line->allocated_len);
+      g_string_truncate (s->line, 0);
+      r = read_line (s);
+      if (r == LINE_AGAIN)
+        break;
+      if (r == LINE_OK && line_is_track (s, &envid, &secret))
+        {
+          s->tracks[n++] = (PendingTrack) { .session = s, .envid = envid, .secret = secret };
+          continue;
+        }
+      s->line_pending = TRUE;
+      s->pending_result = r;
+      break;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      envids[i] = s->tracks[i].envid;
+      data[i] = &s->tracks[i];
+    }
+  s->n_tracks = n;
+  s->track_next = 0;
+  s->store_wait = TRUE;
+  g_atomic_int_set (&s->tracks_left, (gint) n);
+  track_store_lookup_rows_async_many (s->server->store, envids, data, n, track_rows_done);
 }
 
 /* TRACK: the answer of every node's record that the secret opens, built once per record
  * version (mtqpd-answer.h); chained when configured and a part has a next hop. An
  * event-driven session on a store that looks up without blocking (PostgreSQL) hands the
- * lookup over and waits for it without holding its worker (s->store_wait). */
+ * lookup, with those of the TRACKs pipelined after it, over and waits for them without
+ * holding its worker (tracks_start()). */
 static gboolean
 cmd_track (Session *s,
            char   **words)
@@ -512,16 +652,11 @@ cmd_track (Session *s,
   if (envid == NULL)
     return send_status (s, MSGTRK_MTQP_STATUS_BAD, "syntax", "The ENVID is not valid xtext");
 
-  if (s->loop != NULL && s->server->chain == NULL)
+  if (s->loop != NULL && s->server->chain == NULL
+      && track_store_can_lookup_async (s->server->store))
     {
-      s->track_envid = g_steal_pointer (&envid);
-      s->track_secret = g_strdup (words[2]);
-      s->store_wait = TRUE;
-      if (track_store_lookup_rows_async (s->server->store, s->track_envid, track_rows_done, s))
-        return TRUE;
-      s->store_wait = FALSE;
-      envid = g_steal_pointer (&s->track_envid);
-      g_clear_pointer (&s->track_secret, msgtrk_secure_free_string);
+      tracks_start (s, g_steal_pointer (&envid), g_strdup (words[2]));
+      return TRUE;
     }
   fields = track_store_lookup_fields (s->server->store, envid, words[2],
                                       g_get_real_time () / G_USEC_PER_SEC, &error);
@@ -577,23 +712,6 @@ cmd_starttls (Session *s,
   /* RFC 3887 section 6.2: forget everything, greet again (without STARTTLS). */
   reader_reset (s);
   return send_greeting (s);
-}
-
-/* Does the line hold only printable ASCII and WSP? */
-static gboolean
-line_is_clean (const char *line,
-               gsize       len)
-{
-  gsize i;
-
-  for (i = 0; i < len; i++)
-    {
-      guchar c = (guchar) line[i];
-
-      if (c != '\t' && (c < 0x20 || c > 0x7e))
-        return FALSE;
-    }
-  return TRUE;
 }
 
 /* Handle one command line; FALSE ends the session. */
@@ -698,11 +816,9 @@ session_free (Session *s)
   g_string_free (s->line, TRUE);
   g_free (s->peer);
   g_string_free (s->obuf, TRUE);
-  g_free (s->track_envid);
-  msgtrk_secure_free_string (s->track_secret);
-  if (s->store_rows != NULL)
-    g_ptr_array_unref (s->store_rows);
-  g_clear_error (&s->store_error);
+  for (guint i = 0; i < s->n_tracks; i++)
+    pending_track_clear (&s->tracks[i]);
+  g_free (s->tracks);
   g_free (s);
   server_listener_release (connection);
 }
@@ -872,11 +988,19 @@ finish (Session *s)
 static StepResult
 session_step (Session *s)
 {
-  if (s->store_wait)
+  /* Resumed by the store's answers to its TRACKs (track_rows_done): answered in order,
+   * as far as the client takes them. */
+  s->store_wait = FALSE;
+  if (s->track_next < s->n_tracks)
     {
-      /* Resumed by the store's answer to its TRACK (track_rows_done). */
-      if (!track_finish (s))
+      if (s->out_blocked && !flush_output (s))
+        return STEP_DONE;
+      if (s->out_blocked)
+        return STEP_WAIT_OUT;
+      if (!tracks_answer (s))
         return finish (s);
+      if (s->out_blocked)
+        return STEP_WAIT_OUT;
     }
   if (s->lingering)
     return linger_step (s);
@@ -893,8 +1017,10 @@ session_step (Session *s)
   for (;;)
     {
       gboolean go_on;
+      LineResult r = s->line_pending ? s->pending_result : read_line (s);
 
-      switch (read_line (s))
+      s->line_pending = FALSE;
+      switch (r)
         {
         case LINE_AGAIN:
           return s->out_blocked ? STEP_WAIT_OUT : STEP_WAIT_IN;
@@ -914,8 +1040,11 @@ session_step (Session *s)
           go_on = FALSE;
           break;
         }
-      msgtrk_secure_wipe (s->line->str, s->line->allocated_len);
-      g_string_truncate (s->line, 0);
+      if (!s->line_pending)
+        {
+          msgtrk_secure_wipe (s->line->str, s->line->allocated_len);
+          g_string_truncate (s->line, 0);
+        }
       if (!go_on)
         return finish (s);
       if (s->store_wait)

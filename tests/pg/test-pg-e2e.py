@@ -18,6 +18,12 @@ Scenarios:
                 (one record per (ENVID, node)); a second sender with the owner's
                 ENVID and another B through node b is refused (the owner's record is
                 served; the hijacker gets the answer of an unknown ENVID).
+  pipelined     one client writes PIPE_BATCH (mtqpd's MTQPD_TRACK_BATCH) TRACKs, then
+                PIPE_BATCH + 1, mixed known / unknown / wrong-secret / overlong ENVIDs,
+                with COMMENT, a malformed TRACK and QUIT among them, in one write: every
+                command gets its own answer, in request order (RFC 3887 pipelining), and
+                the lookups share statements (at most a quarter as many statements as
+                lookups: a session's pipelined TRACKs go to the store together).
 Exit 0 pass, 1 fail, 77 skip (no PostgreSQL).
 """
 
@@ -28,6 +34,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +51,8 @@ HIJACK_RAW = bytes(range(100, 132))
 PASSWORD = "pg-pass-never-logged"
 RACE_ENVIDS = 20
 RECOVERY_TIMEOUT = 45
+# mtqpd-session.c MTQPD_TRACK_BATCH: pipelined TRACKs handed to the store together.
+PIPE_BATCH = 64
 
 
 def b64(data):
@@ -295,6 +304,80 @@ def scenario_relay_nodes(pg, tmp, relay_exe, mtqpd_exe):
             r.cleanup()
 
 
+def read_answer(f):
+    """One MTQP answer: its lines (a +OK+ answer up to its ".")."""
+    first = f.readline().decode().rstrip("\r\n")
+    lines = [first]
+    if first.startswith("+OK+"):
+        for raw in f:
+            line = raw.decode().rstrip("\r\n")
+            lines.append(line)
+            if line == ".":
+                break
+    return lines
+
+
+def scenario_pipelined(pg, tmp, seed_exe, mtqpd_exe):
+    conf = write_store_conf(pg, tmp)
+    if os.geteuid() == 0:
+        os.chown(os.path.join(tmp, "pg.password"), 0, 0)
+    known = ["mtrk.pipe%d@example.com" % i for i in range(4)]
+    far = int(time.time()) + 3600
+    for envid in known:
+        p = seed(seed_exe, conf, envid, auth(SECRET_RAW), far)
+        check(p.wait(60) == 0, "seed failed: %s" % p.stderr.read().decode())
+    a = base64.b64encode(SECRET_RAW).decode()
+    wrong = base64.b64encode(HIJACK_RAW).decode()
+    kinds = [("TRACK %s %s" % (known[0], a), ("found", known[0])),
+             ("TRACK mtrk.nosuch@example.com %s" % a, ("notfound",)),
+             ("TRACK %s %s" % (known[1], wrong), ("notfound",)),
+             ("TRACK %s %s" % (known[2], a), ("found", known[2])),
+             ("TRACK %s %s" % ("x" * 101, a), ("notfound",)),
+             ("track %s %s" % (known[3], a), ("found", known[3])),
+             ("TRACK %s %s" % (known[1], a), ("found", known[1]))]
+    commands = [kinds[i % len(kinds)] for i in range(PIPE_BATCH)]
+    commands.append(("COMMENT between the batches", ("ok",)))
+    commands += [kinds[(i + 3) % len(kinds)] for i in range(PIPE_BATCH + 1)]
+    commands.append(("TRACK %s" % known[0], ("bad",)))
+    commands.append(("TRACK %s %s" % (known[2], a), ("found", known[2])))
+    commands.append(("QUIT", ("bye",)))
+    tracks = sum(1 for line, _ in commands if line.upper().startswith("TRACK ")
+                 and len(line.split()) == 3 and len(line.split()[1]) <= 100)
+
+    m = Mtqpd(mtqpd_exe, tmp, "m1", store_group(pg, tmp))
+    try:
+        with socket.create_connection(("127.0.0.1", m.port), timeout=20) as conn:
+            f = conn.makefile("rb")
+            f.readline()
+            conn.sendall("".join(line + "\r\n" for line, _ in commands).encode())
+            for i, (line, expect) in enumerate(commands):
+                got = read_answer(f)
+                what = "command %d (%s): %r" % (i, line.split()[0], got[:3])
+                if expect[0] == "found":
+                    check(got[0].startswith("+OK+")
+                          and "Original-Envelope-Id: %s" % expect[1] in got, what
+                          + " is not the answer of " + expect[1])
+                elif expect[0] == "notfound":
+                    check(got[0].startswith("-ERR/notfound"), what)
+                elif expect[0] == "ok":
+                    check(got[0] == "+OK", what)
+                elif expect[0] == "bad":
+                    check(got[0].startswith("-BAD/syntax"), what)
+                else:
+                    check(got[0] == "+OK Bye", what)
+        m.stop()
+        log = m.log()
+        found = re.search(r"TRACK lookups: (\d+) answered by (\d+) statements", log)
+        check(found is not None, "no lookup count at exit:\n" + log)
+        lookups, statements = int(found.group(1)), int(found.group(2))
+        check(lookups == tracks, "%d lookups for %d TRACKs" % (lookups, tracks))
+        check(statements * 4 <= lookups, "pipelined TRACKs did not share statements: %d "
+              "lookups answered by %d statements" % (lookups, statements))
+        check_logs_clean([log])
+    finally:
+        m.kill()
+
+
 def main():
     name = sys.argv[1]
     if not pgharness.available():
@@ -309,6 +392,8 @@ def main():
             scenario_race(pg, tmp, sys.argv[2])
         elif name == "two-mtqpd":
             scenario_two_mtqpd(pg, tmp, sys.argv[2], sys.argv[3])
+        elif name == "pipelined":
+            scenario_pipelined(pg, tmp, sys.argv[2], sys.argv[3])
         elif name == "relay-nodes":
             scenario_relay_nodes(pg, tmp, sys.argv[2], sys.argv[3])
         else:

@@ -660,6 +660,7 @@ typedef struct
   TrackStore *store;
   guint expect; /* parts; 0: NOT_FOUND */
   gint64 now;
+  const char *secret; /* (nullable) NULL: SECRET_A */
 } AsyncJob;
 
 static void
@@ -669,8 +670,8 @@ async_done (GPtrArray *rows,
 {
   AsyncJob *job = data;
   g_autoptr (GError) local = NULL;
-  g_autoptr (GPtrArray) fields = track_store_lookup_fields_finish (job->store, rows, error,
-                                                                   SECRET_A, job->now, &local);
+  g_autoptr (GPtrArray) fields = track_store_lookup_fields_finish (
+    job->store, rows, error, job->secret != NULL ? job->secret : SECRET_A, job->now, &local);
   gboolean ok = job->expect == 0
                   ? fields == NULL && g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND)
                   : fields != NULL && fields->len == job->expect;
@@ -777,6 +778,98 @@ test_pg_lookup_async (void)
     g_assert_false (track_store_lookup_rows_async (files, "mtrk.async01@example.com",
                                                    async_done, NULL));
   }
+  g_mutex_clear (&count.lock);
+  g_cond_clear (&count.cond);
+  g_clear_object (&store); /* joins the lookup threads */
+  mt_tmpdir_remove (dir);
+#else
+  g_test_skip ("built without libpq");
+#endif
+}
+
+/* A secret that does not open AUTH_B (well-formed base64 of 32 octets). */
+#define SECRET_WRONG "AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+static void
+test_pg_lookup_async_many (void)
+{
+#ifdef HAVE_LIBPQ
+  g_autoptr (TrackStore) store = NULL;
+  g_autoptr (TrackStore) second = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree AsyncJob *jobs = g_new0 (AsyncJob, TRACK_STORE_LOOKUP_BATCH);
+  g_autofree gpointer *data = g_new0 (gpointer, TRACK_STORE_LOOKUP_BATCH);
+  g_autoptr (GPtrArray) envids = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *long_envid = g_strnfill (TRACK_STORE_MAX_ENVID_LENGTH + 1, 'x');
+  AsyncCount count = { 0 };
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 deadline;
+  guint64 lookups = 0, batches = 0, l0, b0;
+  guint waiting = 0, started = 0;
+
+  g_test_summary ("track_store_lookup_rows_async_many (a session's pipelined TRACKs): "
+                  "TRACK_STORE_LOOKUP_BATCH lookups queued together are answered by one "
+                  "statement, each callback its own answer (two nodes' records, unknown "
+                  "ENVIDs, a wrong secret, repeated ENVIDs); an ENVID no record can have is "
+                  "answered at once, NOT_FOUND");
+  if (!have_pg ())
+    return;
+  dir = mt_tmpdir_new ();
+  store = open_pool_of_one (dir);
+  second = open_node (dir, "second");
+  g_assert_true (track_store_can_lookup_async (store));
+  g_assert_null (track_store_lookup (store, "mtrk.setup@example.com", SECRET_A, now, NULL));
+  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+  for (guint i = 0; i < LOOKUP_ENVIDS; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *envid = g_strdup_printf ("mtrk.many%02u@example.com", i);
+      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
+
+      g_assert_true (track_store_put (store, envid, AUTH_B, now + 1000, report, &error));
+      if (i == 0)
+        g_assert_true (track_store_put (second, envid, AUTH_B, now + 1000, report, &error));
+      g_assert_no_error (error);
+    }
+  g_mutex_init (&count.lock);
+  g_cond_init (&count.cond);
+  for (guint i = 0; i < TRACK_STORE_LOOKUP_BATCH; i++)
+    {
+      guint k = i % (LOOKUP_ENVIDS + 6); /* then 3 unknown, 1 wrong secret, 1 overlong, 1 bad */
+
+      jobs[i] = (AsyncJob) { .count = &count, .store = store, .now = now,
+                             .expect = k < LOOKUP_ENVIDS ? (k == 0 ? 2 : 1) : 0 };
+      if (k < LOOKUP_ENVIDS)
+        g_ptr_array_add (envids, g_strdup_printf ("mtrk.many%02u@example.com", k));
+      else if (k < LOOKUP_ENVIDS + 3)
+        g_ptr_array_add (envids, g_strdup_printf ("mtrk.unknown%02u@example.com", k));
+      else if (k == LOOKUP_ENVIDS + 3)
+        {
+          g_ptr_array_add (envids, g_strdup ("mtrk.many01@example.com"));
+          jobs[i].secret = SECRET_WRONG;
+        }
+      else if (k == LOOKUP_ENVIDS + 4)
+        g_ptr_array_add (envids, g_strdup (long_envid));
+      else
+        g_ptr_array_add (envids, g_strdup ("")); /* empty: no record either */
+      if (k < LOOKUP_ENVIDS + 4)
+        started++;
+      data[i] = &jobs[i];
+    }
+  track_store_lookup_stats (store, &lookups, &batches, &waiting);
+  l0 = lookups;
+  b0 = batches;
+  track_store_lookup_rows_async_many (store, (const char *const *) envids->pdata, data,
+                                      TRACK_STORE_LOOKUP_BATCH, async_done);
+  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  g_mutex_lock (&count.lock);
+  while (count.answered < TRACK_STORE_LOOKUP_BATCH)
+    g_assert_true (g_cond_wait_until (&count.cond, &count.lock, deadline));
+  g_mutex_unlock (&count.lock);
+  g_assert_cmpuint (count.bad, ==, 0);
+  track_store_lookup_stats (store, &lookups, &batches, &waiting);
+  g_assert_cmpuint (lookups - l0, ==, started);
+  g_assert_cmpuint (batches - b0, ==, 1);
   g_mutex_clear (&count.lock);
   g_cond_clear (&count.cond);
   g_clear_object (&store); /* joins the lookup threads */
@@ -1077,5 +1170,6 @@ main (int    argc,
   g_test_add_func ("/store/postgresql-only/put-fair", test_pg_put_fair);
   g_test_add_func ("/store/postgresql-only/lookup-async", test_pg_lookup_async);
   g_test_add_func ("/store/postgresql-only/lookup-share", test_pg_lookup_share);
+  g_test_add_func ("/store/postgresql-only/lookup-async-many", test_pg_lookup_async_many);
   return g_test_run ();
 }
