@@ -44,7 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "relay"))
 import pgharness  # noqa: E402
-from relay_harness import demonet, mtqp_track  # noqa: E402
+from relay_harness import demonet, mtqp_track, read_answer  # noqa: E402
 
 SECRET_RAW = bytes(range(32))
 HIJACK_RAW = bytes(range(100, 132))
@@ -302,19 +302,6 @@ def scenario_relay_nodes(pg, tmp, relay_exe, mtqpd_exe):
     finally:
         for r in relays:
             r.cleanup()
-
-
-def read_answer(f):
-    """One MTQP answer: its lines (a +OK+ answer up to its ".")."""
-    first = f.readline().decode().rstrip("\r\n")
-    lines = [first]
-    if first.startswith("+OK+"):
-        for raw in f:
-            line = raw.decode().rstrip("\r\n")
-            lines.append(line)
-            if line == ".":
-                break
-    return lines
 
 
 def scenario_pipelined(pg, tmp, seed_exe, mtqpd_exe):

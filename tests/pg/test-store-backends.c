@@ -361,6 +361,36 @@ open_pool_of_one (const char *dir)
   g_assert_no_error (error);
   return store;
 }
+
+/* Empty the tables of @store (after a first lookup has made its schema), then put
+ * LOOKUP_ENVIDS records "mtrk.<prefix>NN@example.com", the first also from node @second. */
+static void
+seed_lookup_envids (TrackStore *store,
+                    TrackStore *second,
+                    const char *prefix,
+                    gint64      now)
+{
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (MsgtrkReport) r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error);
+
+    pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
+  }
+  for (guint i = 0; i < LOOKUP_ENVIDS; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *envid = g_strdup_printf ("mtrk.%s%02u@example.com", prefix, i);
+      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
+
+      g_assert_true (track_store_put (store, envid, AUTH_B, now + 1000, report, &error));
+      g_assert_no_error (error);
+      if (i == 0)
+        {
+          g_assert_true (track_store_put (second, envid, AUTH_B, now + 1000, report, &error));
+          g_assert_no_error (error);
+        }
+    }
+}
 #endif
 
 static void
@@ -388,27 +418,7 @@ test_pg_lookup_batch (void)
   dir = mt_tmpdir_new ();
   store = open_pool_of_one (dir);
   second = open_node (dir, "second");
-  {
-    g_autoptr (GError) error = NULL;
-    g_autoptr (MsgtrkReport) r = track_store_lookup (store, ENVID, SECRET_A, NOW, &error);
-
-    g_clear_error (&error);
-    pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
-  }
-  for (guint i = 0; i < LOOKUP_ENVIDS; i++)
-    {
-      g_autoptr (GError) error = NULL;
-      g_autofree char *envid = g_strdup_printf ("mtrk.batch%02u@example.com", i);
-      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
-
-      g_assert_true (track_store_put (store, envid, AUTH_B, now + 1000, report, &error));
-      g_assert_no_error (error);
-      if (i == 0)
-        {
-          g_assert_true (track_store_put (second, envid, AUTH_B, now + 1000, report, &error));
-          g_assert_no_error (error);
-        }
-    }
+  seed_lookup_envids (store, second, "batch", now);
   track_store_lookup_stats (store, &lookups, &batches, &waiting);
   for (guint t = 0; t < LOOKUP_THREADS; t++)
     {
@@ -709,19 +719,7 @@ test_pg_lookup_async (void)
   dir = mt_tmpdir_new ();
   store = open_pool_of_one (dir);
   second = open_node (dir, "second");
-  g_assert_null (track_store_lookup (store, "mtrk.setup@example.com", SECRET_A, now, NULL));
-  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
-  for (guint i = 0; i < LOOKUP_ENVIDS; i++)
-    {
-      g_autoptr (GError) error = NULL;
-      g_autofree char *envid = g_strdup_printf ("mtrk.async%02u@example.com", i);
-      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
-
-      g_assert_true (track_store_put (store, envid, AUTH_B, now + 1000, report, &error));
-      if (i == 0)
-        g_assert_true (track_store_put (second, envid, AUTH_B, now + 1000, report, &error));
-      g_assert_no_error (error);
-    }
+  seed_lookup_envids (store, second, "async", now);
   g_mutex_init (&count.lock);
   g_cond_init (&count.cond);
   track_store_lookup_stats (store, &lookups, &batches, &waiting);
@@ -818,19 +816,7 @@ test_pg_lookup_async_many (void)
   store = open_pool_of_one (dir);
   second = open_node (dir, "second");
   g_assert_true (track_store_can_lookup_async (store));
-  g_assert_null (track_store_lookup (store, "mtrk.setup@example.com", SECRET_A, now, NULL));
-  pg_sql ("TRUNCATE msgtrk_record, msgtrk_owner");
-  for (guint i = 0; i < LOOKUP_ENVIDS; i++)
-    {
-      g_autoptr (GError) error = NULL;
-      g_autofree char *envid = g_strdup_printf ("mtrk.many%02u@example.com", i);
-      g_autoptr (MsgtrkReport) report = store_make_report (envid, "delivered");
-
-      g_assert_true (track_store_put (store, envid, AUTH_B, now + 1000, report, &error));
-      if (i == 0)
-        g_assert_true (track_store_put (second, envid, AUTH_B, now + 1000, report, &error));
-      g_assert_no_error (error);
-    }
+  seed_lookup_envids (store, second, "many", now);
   g_mutex_init (&count.lock);
   g_cond_init (&count.cond);
   for (guint i = 0; i < TRACK_STORE_LOOKUP_BATCH; i++)

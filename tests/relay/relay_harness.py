@@ -274,16 +274,22 @@ def mtqp_track(port, envid, secret_raw, timeout=10):
         f.readline()
         conn.sendall(("TRACK %s %s\r\n" % (envid, base64.b64encode(secret_raw).decode()))
                      .encode())
-        first = f.readline().decode().rstrip("\r\n")
-        lines = [first]
-        if first.startswith("+OK+"):
-            for raw in f:
-                line = raw.decode().rstrip("\r\n")
-                lines.append(line)
-                if line == ".":
-                    break
+        lines = read_answer(f)
         conn.sendall(b"QUIT\r\n")
-        return first, "\n".join(lines)
+        return lines[0], "\n".join(lines)
+
+
+def read_answer(f):
+    """One MTQP answer from the binary file @f: its lines (a +OK+ answer up to its ".")."""
+    first = f.readline().decode().rstrip("\r\n")
+    lines = [first]
+    if first.startswith("+OK+"):
+        for raw in f:
+            line = raw.decode().rstrip("\r\n")
+            lines.append(line)
+            if line == ".":
+                break
+    return lines
 
 
 def send_and_kill(relay, envid, rcpt, subject, helo, rcpt_params=""):
