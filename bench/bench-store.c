@@ -800,6 +800,19 @@ clients_connect (Run *run)
     }
 }
 
+/* QUIT and close run->n_clients clients, and free what each held. */
+static void
+clients_close (Run *run)
+{
+  for (guint i = 0; i < run->n_clients; i++)
+    {
+      write_all (run->clients[i].fd, "QUIT\r\n", 6);
+      close (run->clients[i].fd);
+      g_string_free (run->clients[i].line, TRUE);
+      g_array_unref (run->clients[i].sent_at);
+    }
+}
+
 /* Seconds for run->total queries over run->n_clients connections. */
 static double
 run_track (Run *run)
@@ -830,13 +843,7 @@ run_track (Run *run)
           }
     }
   seconds = (g_get_monotonic_time () - start) / 1e6;
-  for (guint i = 0; i < run->n_clients; i++)
-    {
-      write_all (run->clients[i].fd, "QUIT\r\n", 6);
-      close (run->clients[i].fd);
-      g_string_free (run->clients[i].line, TRUE);
-      g_array_unref (run->clients[i].sent_at);
-    }
+  clients_close (run);
   return seconds;
 }
 
@@ -918,13 +925,7 @@ run_track_open (Run *run)
   {
     double seconds = (g_get_monotonic_time () - start) / 1e6;
 
-    for (guint i = 0; i < run->n_clients; i++)
-      {
-        write_all (run->clients[i].fd, "QUIT\r\n", 6);
-        close (run->clients[i].fd);
-        g_string_free (run->clients[i].line, TRUE);
-        g_array_unref (run->clients[i].sent_at);
-      }
+    clients_close (run);
     return seconds;
   }
 }
