@@ -33,11 +33,16 @@
  * the front sent "XFORWARD IDENT=<ident>" before the message's MAIL, and the follower
  * binds it to the queue id of smtpd's "QID: client=..., orig_queue_id=<ident>" line. By
  * Message-ID (the upstream does not offer XFORWARD), <dir>/<SHA-256 hex of the
- * Message-ID>.pending: bound to the queue id of the first cleanup line "QID:
- * message-id=<...>" (postfix_registration_claim_pending(): QID.reg written durably, the
- * pending file removed); after the 250 the front only journals the queue id's
- * registration (postfix_registration_journal_queue_id(), unwaited): a replay restores
- * QID.reg from it and then does not restore the pending one. Skip-Queue-Id names the
+ * Message-ID>.pending: after Postfix's 250 the front writes QID.reg itself
+ * (postfix_registration_write_journaled()) and then removes the pending file; the
+ * follower holds the cleanup lines "QID: message-id=<...>" while it exists and binds it
+ * to the first one (postfix_registration_claim_pending(): QID.reg written durably, the
+ * pending file removed) only when it is still there registration_wait seconds later
+ * (the front died between the "." and its registration). By ident, after the 250 the
+ * front only journals the queue id's registration
+ * (postfix_registration_journal_queue_id(), unwaited). Either way a replay restores
+ * QID.reg from the journal and then does not restore the pending one (and removes its
+ * file if still there). Skip-Queue-Id names the
  * queue ids of untracked messages with the same Message-ID that the front passed to
  * Postfix just before (their cleanup lines may be read after the pending file appears):
  * never bound to it (at most POSTFIX_REGISTRATION_MAX_SKIP).

@@ -364,7 +364,10 @@ test_pending (Fixture      *fx,
   postfix_registration_drop_pending (fx->reg_dir, BY_MID, "m1@test.example");
   g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
 
-  /* ... after journaling it and its queue id's record: QID.reg, no pending one. */
+  /* ... after journaling it and its queue id's record (and writing QID.reg), before
+   * removing its pending file: QID.reg, and the pending file removed by the replay (else
+   * it would hold up its Message-ID and could be bound to another cleanup line). */
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
   bound = postfix_registration_new ("ABC125", "p1", B1, 100, 200);
   g_assert_true (postfix_registration_add_rcpt (bound, "a@test.example", NULL, NULL, &error));
   pid = fork ();
@@ -386,6 +389,36 @@ test_pending (Fixture      *fx,
   g_assert_no_error (error);
   g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
   g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC125"));
+
+  /* The same replay while the pending file holds another registration of that
+   * Message-ID (another ENVID): that one stays. */
+  {
+    g_autoptr (PostfixRegistration) other = postfix_registration_new (NULL, "p2", B1, 100, 200);
+
+    other->message_id = g_strdup ("m1@test.example");
+    g_assert_true (postfix_registration_add_rcpt (other, "a@test.example", NULL, NULL, &error));
+    g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, other, NULL, &error));
+    g_assert_no_error (error);
+    pid = fork ();
+    g_assert_cmpint (pid, >=, 0);
+    if (pid == 0)
+      {
+        g_autofree char *t2 = postfix_registration_format (bound);
+
+        j = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, NULL);
+        if (j == NULL || !durable_journal_append (j, text, strlen (text), &t, NULL)
+            || !durable_journal_append (j, t2, strlen (t2), &t, NULL)
+            || !durable_journal_wait (j, t, NULL))
+          _exit (3);
+        _exit (0);
+      }
+    g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+    g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
+    g_assert_no_error (error);
+    g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID,
+                                                        "m1@test.example"));
+  }
 }
 
 /* Pending registrations by transaction ident (XFORWARD IDENT, Postfix's orig_queue_id=):
