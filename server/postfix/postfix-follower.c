@@ -8,7 +8,9 @@
  *   2. postfix-log parses each; DELIVERY and EXPIRED lines join the held queue (in log
  *      order), and so do the lines that bind a front's pending registration to a queue id
  *      (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's "message-id=" of
- *      a pending Message-ID; see on_line); UNKNOWN lines are counted, the first one logged;
+ *      a pending Message-ID) and smtpd's "client=" lines of a queue id that has a
+ *      registration (a new message under it: one bound from another transaction is
+ *      stale, removed); see on_line; UNKNOWN lines are counted, the first one logged;
  *   3. the held queue is walked in order: a line whose queue id is registered
  *      (postfix-register.h) is applied (postfix-track.h); a line whose queue id is still
  *      unregistered after registration_wait seconds is dropped (not a tracked message);
@@ -72,6 +74,7 @@ typedef struct
   guint64 start;
   gint64 seen;          /* monotonic microseconds (seconds would cut the wait short) */
   gboolean pending_seen; /* a cleanup line: its Message-ID's pending file existed when read */
+  gboolean new_message;  /* a client line: its queue id's stale registration looked for */
 } HeldLine;
 
 typedef struct
@@ -340,9 +343,11 @@ on_line (const char *line,
    * wrote it before the message's data went to Postfix), or, during the first
    * registration_wait seconds, for a front that restores pending registrations after a
    * crash: settle_held waits for the front to name the queue id, or binds it. An smtpd
-   * client line with the front's ident (orig_queue_id=, XFORWARD IDENT) is always held:
-   * Postfix logs it at the first accepted RCPT, before the front writes the pending
-   * registration (at DATA). */
+   * client line starts a new message under its queue id: held when it has the front's
+   * ident (orig_queue_id=, XFORWARD IDENT; Postfix logs it at the first accepted RCPT,
+   * before the front writes the pending registration at DATA), or when that queue id has
+   * a registration (one lstat), which settle_held removes if an earlier message with the
+   * same queue id left it (postfix_registration_drop_stale). */
   if (kind == POSTFIX_LOG_MESSAGE_ID && h->entry.message_id != NULL)
     h->pending_seen = postfix_registration_pending_exists (f->registration_dir,
                                                            POSTFIX_PENDING_BY_MESSAGE_ID,
@@ -354,7 +359,8 @@ on_line (const char *line,
                    >= (gint64) f->registration_wait * G_USEC_PER_SEC)))
     kind = POSTFIX_LOG_UNKNOWN;
   if (kind == POSTFIX_LOG_CLIENT
-      && !postfix_registration_ident_is_valid (h->entry.orig_queue_id))
+      && !postfix_registration_ident_is_valid (h->entry.orig_queue_id)
+      && !postfix_registration_exists (f->registration_dir, h->entry.queue_id))
     kind = POSTFIX_LOG_OTHER;
   if (kind != POSTFIX_LOG_DELIVERY && kind != POSTFIX_LOG_EXPIRED
       && kind != POSTFIX_LOG_MESSAGE_ID && kind != POSTFIX_LOG_CLIENT)
@@ -467,9 +473,34 @@ settle_held (Follower *f)
           l = next;
           continue;
         }
-      /* A client line held for a pending registration by ident (on_line): bound to its
-       * queue id (QID.reg written durably before the line is settled), or dropped once
-       * the wait has passed without one. */
+      /* A client line (on_line): a new message under its queue id. A registration of
+       * that queue id bound from another transaction is an earlier message's (discarded
+       * by Postfix after the binding, or gone and its queue id reused): removed, once,
+       * in log order (that message's earlier lines were applied before). Then, with the
+       * front's ident, held for its pending registration: bound to the queue id (QID.reg
+       * written durably before the line is settled), or dropped once the wait has passed
+       * without one. */
+      if (h->entry.kind == POSTFIX_LOG_CLIENT && !h->new_message)
+        {
+          h->new_message = TRUE;
+          if (postfix_registration_drop_stale (f->registration_dir, h->entry.queue_id,
+                                               h->entry.orig_queue_id))
+            {
+              g_message ("%s: a new message under this queue id (orig_queue_id %s): the "
+                         "registration bound from another transaction, stale, removed",
+                         h->entry.queue_id,
+                         h->entry.orig_queue_id != NULL ? h->entry.orig_queue_id : "none");
+              g_hash_table_remove (regs, h->entry.queue_id);
+            }
+        }
+      if (h->entry.kind == POSTFIX_LOG_CLIENT
+          && !postfix_registration_ident_is_valid (h->entry.orig_queue_id))
+        {
+          held_line_free (h);
+          g_queue_delete_link (&f->held, l);
+          l = next;
+          continue;
+        }
       if (h->entry.kind == POSTFIX_LOG_CLIENT)
         {
           g_autoptr (GError) error = NULL;

@@ -1184,6 +1184,9 @@ register_queue_id (Session    *s,
       return FALSE;
     }
   reg = registration_build (s, qid, now);
+  /* The transaction it belongs to (XFORWARD IDENT accepted): the follower tells it from
+   * a later message that gets the same queue id (postfix_registration_drop_stale). */
+  reg->ident = g_strdup (s->ident);
   if (pending && mid_key == NULL
         ? !postfix_registration_journal_queue_id (s->front->registration_dir,
                                                   s->front->journal, reg, &ticket, &error)

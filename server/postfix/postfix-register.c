@@ -304,7 +304,7 @@ postfix_registration_parse (const char *text,
         }
     }
   if ((reg->queue_id == NULL && reg->message_id == NULL && reg->ident == NULL)
-      || (reg->queue_id != NULL && reg->ident != NULL) || reg->envid == NULL
+      || (reg->queue_id != NULL && reg->message_id != NULL) || reg->envid == NULL
       || reg->authenticator == NULL
       || reg->arrival < 0 || reg->expires < 0 || reg->rcpts->len == 0)
     {
@@ -777,13 +777,49 @@ postfix_registration_claim_pending (const char        *dir,
   for (guint i = 0; i < reg->skip->len; i++)
     if (g_str_equal (g_ptr_array_index (reg->skip, i), queue_id))
       return FALSE; /* another message with this Message-ID (the front passed it before) */
+  /* By ident, the ident stays (Ident: with Queue-Id: names the transaction it was bound
+   * from, postfix_registration_drop_stale()). */
   g_clear_pointer (&reg->message_id, g_free);
-  g_clear_pointer (&reg->ident, g_free);
   g_ptr_array_set_size (reg->skip, 0);
   reg->queue_id = g_strdup (queue_id);
   if (!postfix_registration_write (dir, reg, error))
     return FALSE;
   g_unlink (path);
+  return TRUE;
+}
+
+/**
+ * postfix_registration_drop_stale:
+ * @queue_id: the queue id of smtpd's "QID: client=..." line (a new message under it)
+ * @ident: (nullable): that line's orig_queue_id=, NULL without one
+ *
+ * Postfix logs "QID: client=..." when a new message gets the queue id QID (the queue
+ * file created at its first accepted RCPT). A registration of QID that was bound from
+ * another transaction (its Ident: is not @ident) belongs to an earlier message that had
+ * the same queue id: one whose transaction Postfix then discarded (the client gone in
+ * DATA, a reject at the end of data: the follower binds an ident at DATA), or one
+ * delivered and gone, its short queue id reused. It is removed (the directory synced) so
+ * that the new message's lines are not applied to it. A registration without Ident: (by
+ * Message-ID, by queue id without XFORWARD, derived) cannot be told from the new
+ * message's own and stays.
+ *
+ * Returns: %TRUE when a stale registration was removed
+ */
+gboolean
+postfix_registration_drop_stale (const char *dir,
+                                 const char *queue_id,
+                                 const char *ident)
+{
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autofree char *path = NULL;
+
+  reg = postfix_registration_read (dir, queue_id, NULL);
+  if (reg == NULL || reg->ident == NULL || g_strcmp0 (reg->ident, ident) == 0)
+    return FALSE;
+  path = reg_path (dir, queue_id);
+  if (g_unlink (path) != 0)
+    return FALSE;
+  durable_file_sync_dir (dir, NULL);
   return TRUE;
 }
 

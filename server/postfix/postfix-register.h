@@ -14,7 +14,8 @@
  *
  *   MSGTRK-POSTFIX-REG 1
  *   Queue-Id: QID                    ; absent in a pending registration
- *   [Ident: msgtrk-<32 hex>]         ; pending registrations by ident only
+ *   [Ident: msgtrk-<32 hex>]         ; by ident: pending, or bound from it (the
+ *                                    ; transaction's id: postfix_registration_drop_stale)
  *   [Message-Id: <xtext>]            ; pending registrations by Message-ID only (no <>)
  *   *( Skip-Queue-Id: QID )          ; pending only: other messages with that Message-ID
  *   Envid: <xtext>
@@ -104,7 +105,8 @@ typedef struct
   gint64 expires;
   char *parent;         /* (owned) (nullable) */
   char *message_id;     /* (owned) (nullable) pending registrations: without <> */
-  char *ident;          /* (owned) (nullable) pending registrations: XFORWARD IDENT */
+  char *ident;          /* (owned) (nullable) by ident: XFORWARD IDENT (pending, or bound
+                         * from it) */
   GPtrArray *rcpts;     /* (owned) of PostfixRegRcpt */
   GPtrArray *skip;      /* (owned) of char*: pending only, queue ids never bound to it */
 } PostfixRegistration;
@@ -147,6 +149,9 @@ gboolean             postfix_registration_pending_exists (const char           *
 void                 postfix_registration_drop_pending (const char             *dir,
                                                     PostfixPendingKey          kind,
                                                     const char                *key);
+gboolean             postfix_registration_drop_stale (const char               *dir,
+                                                    const char                *queue_id,
+                                                    const char                *ident);
 gboolean             postfix_registration_claim_pending (const char            *dir,
                                                     PostfixPendingKey          kind,
                                                     const char                *key,

@@ -487,8 +487,36 @@ test_pending_ident (Fixture *fx, gconstpointer data)
   back = postfix_registration_read (fx->reg_dir, "ABC101", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (back->envid, ==, "i1");
-  g_assert_null (back->ident);
+  /* Bound from this transaction: the ident stays (Ident: with Queue-Id:). */
+  g_assert_cmpstr (back->ident, ==, ident);
   g_clear_pointer (&back, postfix_registration_free);
+  /* A new message under that queue id (smtpd's "client=" line): the registration is
+   * kept for the line of its own transaction (a follower re-reading it), removed for
+   * another ident or none (a discarded transaction's binding, or a reused queue id). */
+  g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC101", ident));
+  g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC101"));
+  g_assert_true (postfix_registration_drop_stale (fx->reg_dir, "ABC101", other));
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC101"));
+  g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC101", NULL));
+  {
+    g_autoptr (PostfixRegistration) again = postfix_registration_new ("ABC101", "i1", B1, 100,
+                                                                       200);
+    g_autoptr (PostfixRegistration) plain = postfix_registration_new ("ABC104", "i2", B1, 100,
+                                                                       200);
+
+    again->ident = g_strdup (ident);
+    g_assert_true (postfix_registration_add_rcpt (again, "a@test.example", NULL, NULL, &error));
+    g_assert_true (postfix_registration_write (fx->reg_dir, again, &error));
+    g_assert_true (postfix_registration_drop_stale (fx->reg_dir, "ABC101", NULL));
+    g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC101"));
+    /* Without Ident: (by Message-ID, by queue id without XFORWARD, derived): it cannot
+     * be told from the new message's own, and stays. */
+    g_assert_true (postfix_registration_add_rcpt (plain, "a@test.example", NULL, NULL, &error));
+    g_assert_true (postfix_registration_write (fx->reg_dir, plain, &error));
+    g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC104", other));
+    g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC104", NULL));
+    g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC104"));
+  }
   /* Bound once: a content filter's re-injection logs the same orig_queue_id. */
   g_assert_false (
       postfix_registration_claim_pending (fx->reg_dir, by_ident, ident, "ABC102", &error));
