@@ -294,7 +294,7 @@ test_fixture (void)
                                                  NULL);
   g_autofree char *text = NULL;
   g_auto (GStrv) lines = NULL;
-  guint counts[POSTFIX_LOG_REMOVED + 1] = { 0 };
+  guint counts[POSTFIX_LOG_CLIENT + 1] = { 0 };
   guint requeued = 0;
 
   g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
@@ -318,6 +318,7 @@ test_fixture (void)
   g_assert_cmpuint (counts[POSTFIX_LOG_DELIVERY], ==, 19);
   g_assert_cmpuint (counts[POSTFIX_LOG_EXPIRED], ==, 1);
   g_assert_cmpuint (counts[POSTFIX_LOG_REMOVED], ==, 8);
+  g_assert_cmpuint (counts[POSTFIX_LOG_CLIENT], ==, 3); /* smtpd: a new message each */
   g_assert_cmpuint (requeued, ==, 3); /* forwarded as, two queued as (filter, old capture) */
 }
 
