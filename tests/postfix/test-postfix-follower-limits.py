@@ -160,7 +160,9 @@ def main():
             # The same queue id, an untracked message (no orig_queue_id), delivered.
             f.write(CLIENT % (qid, ""))
             f.write(LINE % qid)
-        time.sleep(1)
+        deadline = time.monotonic() + 5
+        while os.path.exists(reg) and time.monotonic() < deadline:
+            time.sleep(0.05)
         check("reuse: an untracked message under the queue id: the stale registration "
               "removed at its client line", not os.path.exists(reg), repr(os.listdir(regs)))
         # Then a tracked one with another ident under the same queue id.
