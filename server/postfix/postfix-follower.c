@@ -8,7 +8,9 @@
  *   2. postfix-log parses each; DELIVERY and EXPIRED lines join the held queue (in log
  *      order), and so do the lines that bind a front's pending registration to a queue id
  *      (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's "message-id=" of
- *      a pending Message-ID; see on_line); UNKNOWN lines are counted, the first one logged;
+ *      a pending Message-ID) and smtpd's "client=" lines of a queue id that has a
+ *      registration (a new message under it: one bound from another transaction is
+ *      stale, removed); see on_line; UNKNOWN lines are counted, the first one logged;
  *   3. the held queue is walked in order: a line whose queue id is registered
  *      (postfix-register.h) is applied (postfix-track.h); a line whose queue id is still
  *      unregistered after registration_wait seconds is dropped (not a tracked message);
@@ -71,6 +73,8 @@ typedef struct
   guint64 ino;
   guint64 start;
   gint64 seen;          /* monotonic microseconds (seconds would cut the wait short) */
+  gboolean pending_seen; /* a cleanup line: its Message-ID's pending file existed when read */
+  gboolean new_message;  /* a client line: its queue id's stale registration looked for */
 } HeldLine;
 
 typedef struct
@@ -338,19 +342,25 @@ on_line (const char *line,
   /* A cleanup line is held when a pending registration has its Message-ID (the front
    * wrote it before the message's data went to Postfix), or, during the first
    * registration_wait seconds, for a front that restores pending registrations after a
-   * crash: settle_held binds it to the queue id. An smtpd client line with the front's
-   * ident (orig_queue_id=, XFORWARD IDENT) is always held: Postfix logs it at the first
-   * accepted RCPT, before the front writes the pending registration (at DATA). */
+   * crash: settle_held waits for the front to name the queue id, or binds it. An smtpd
+   * client line starts a new message under its queue id: held when it has the front's
+   * ident (orig_queue_id=, XFORWARD IDENT; Postfix logs it at the first accepted RCPT,
+   * before the front writes the pending registration at DATA), or when that queue id has
+   * a registration (one lstat), which settle_held removes if an earlier message with the
+   * same queue id left it (postfix_registration_drop_stale). */
+  if (kind == POSTFIX_LOG_MESSAGE_ID && h->entry.message_id != NULL)
+    h->pending_seen = postfix_registration_pending_exists (f->registration_dir,
+                                                           POSTFIX_PENDING_BY_MESSAGE_ID,
+                                                           h->entry.message_id);
   if (kind == POSTFIX_LOG_MESSAGE_ID
       && (h->entry.message_id == NULL
-          || (!postfix_registration_pending_exists (f->registration_dir,
-                                                    POSTFIX_PENDING_BY_MESSAGE_ID,
-                                                    h->entry.message_id)
+          || (!h->pending_seen
               && g_get_monotonic_time () - f->started
                    >= (gint64) f->registration_wait * G_USEC_PER_SEC)))
     kind = POSTFIX_LOG_UNKNOWN;
   if (kind == POSTFIX_LOG_CLIENT
-      && !postfix_registration_ident_is_valid (h->entry.orig_queue_id))
+      && !postfix_registration_ident_is_valid (h->entry.orig_queue_id)
+      && !postfix_registration_exists (f->registration_dir, h->entry.queue_id))
     kind = POSTFIX_LOG_OTHER;
   if (kind != POSTFIX_LOG_DELIVERY && kind != POSTFIX_LOG_EXPIRED
       && kind != POSTFIX_LOG_MESSAGE_ID && kind != POSTFIX_LOG_CLIENT)
@@ -362,6 +372,60 @@ on_line (const char *line,
   h->start = start;
   h->seen = g_get_monotonic_time ();
   g_queue_push_tail (&f->held, h);
+}
+
+typedef enum
+{
+  SETTLE_HOLD,  /* still held */
+  SETTLE_DONE,  /* settled, nothing bound */
+  SETTLE_BOUND, /* settled, the pending registration bound to the line's queue id */
+  SETTLE_RETRY, /* the binding failed (@error): retried at the next poll */
+} SettleResult;
+
+/* A cleanup line "QID: message-id=<M>" held (on_line). The fallback without XFORWARD
+ * IDENT: the front's pending registration of a tracked message is named by its
+ * Message-ID M, which Postfix does not make unique, so the first cleanup line with M
+ * need not be that message's (an untracked one with M passed just before, another front
+ * or port 25). After Postfix's 250 the front names the queue id itself (QID.reg through
+ * its journal, durable) and then removes the pending file. So the line is held while the
+ * pending file of M exists: once it is gone the front has registered its message (this
+ * QID or another; either way nothing is bound here). Only when it is still there
+ * registration_wait seconds after the line was read (the front killed between the "."
+ * and its registration, or the reply to the "." lost: nobody else will name the queue
+ * id; also the bound the follower already gives the front to register a queue id after
+ * Postfix logged it) is it bound to this line's queue id, the first one read, as the
+ * only guess left (never to one of its Skip-Queue-Id, nor to a queue id registered
+ * already). Lines read during the first registration_wait seconds without a pending file
+ * (on_line: a restarted front may restore one) wait for it as long. Past max_held
+ * (@over) a line is let go unbound. */
+static SettleResult
+settle_message_id (Follower *f,
+                   HeldLine *h,
+                   gint64    now,
+                   gboolean  over,
+                   GError  **error)
+{
+  gboolean waited = now - h->seen >= (gint64) f->registration_wait * G_USEC_PER_SEC;
+
+  if (!postfix_registration_pending_exists (f->registration_dir, POSTFIX_PENDING_BY_MESSAGE_ID,
+                                            h->entry.message_id))
+    return !h->pending_seen && !waited && !over ? SETTLE_HOLD : SETTLE_DONE;
+  if (!waited && !over)
+    return SETTLE_HOLD;
+  if (over || postfix_registration_exists (f->registration_dir, h->entry.queue_id))
+    return SETTLE_DONE;
+  if (postfix_registration_claim_pending (f->registration_dir, POSTFIX_PENDING_BY_MESSAGE_ID,
+                                          h->entry.message_id, h->entry.queue_id, error))
+    {
+      g_message ("%s: the pending registration of message-id %s bound to it (its front did "
+                 "not name a queue id within %u s: the first cleanup line with that "
+                 "Message-ID)",
+                 h->entry.queue_id, h->entry.message_id, f->registration_wait);
+      return SETTLE_BOUND;
+    }
+  if (*error != NULL && !g_error_matches (*error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE))
+    return SETTLE_RETRY;
+  return SETTLE_DONE;
 }
 
 /* Walk the held lines in order (see the top of this file, step 3). FALSE: a record could
@@ -382,29 +446,76 @@ settle_held (Follower *f)
       PostfixRegistration *reg = NULL;
       gpointer cached;
 
-      /* A cleanup line or a client line held for a pending registration (on_line): bound
-       * to its queue id (QID.reg written durably before the line is settled), or dropped
-       * once registration_wait has passed without one. */
-      if (h->entry.kind == POSTFIX_LOG_MESSAGE_ID || h->entry.kind == POSTFIX_LOG_CLIENT)
+      /* A cleanup line held for a pending registration by Message-ID (on_line): not
+       * bound at once (the first line with a Message-ID need not be the tracked
+       * message's), see settle_message_id. */
+      if (h->entry.kind == POSTFIX_LOG_MESSAGE_ID)
         {
           g_autoptr (GError) error = NULL;
-          gboolean by_ident = h->entry.kind == POSTFIX_LOG_CLIENT;
-          const char *key = by_ident ? h->entry.orig_queue_id : h->entry.message_id;
+
+          switch (settle_message_id (f, h, now, over, &error))
+            {
+            case SETTLE_HOLD:
+              l = next;
+              continue;
+            case SETTLE_RETRY:
+              g_warning ("%s: cannot bind the pending registration (retrying): %s",
+                         h->entry.queue_id, error->message);
+              return FALSE;
+            case SETTLE_BOUND:
+              g_hash_table_remove (regs, h->entry.queue_id);
+              break;
+            case SETTLE_DONE:
+              break;
+            }
+          held_line_free (h);
+          g_queue_delete_link (&f->held, l);
+          l = next;
+          continue;
+        }
+      /* A client line (on_line): a new message under its queue id. A registration of
+       * that queue id bound from another transaction is an earlier message's (discarded
+       * by Postfix after the binding, or gone and its queue id reused): removed, once,
+       * in log order (that message's earlier lines were applied before). Then, with the
+       * front's ident, held for its pending registration: bound to the queue id (QID.reg
+       * written durably before the line is settled), or dropped once the wait has passed
+       * without one. */
+      if (h->entry.kind == POSTFIX_LOG_CLIENT && !h->new_message)
+        {
+          h->new_message = TRUE;
+          if (postfix_registration_drop_stale (f->registration_dir, h->entry.queue_id,
+                                               h->entry.orig_queue_id))
+            {
+              g_message ("%s: a new message under this queue id (orig_queue_id %s): the "
+                         "registration bound from another transaction, stale, removed",
+                         h->entry.queue_id,
+                         h->entry.orig_queue_id != NULL ? h->entry.orig_queue_id : "none");
+              g_hash_table_remove (regs, h->entry.queue_id);
+            }
+        }
+      if (h->entry.kind == POSTFIX_LOG_CLIENT
+          && !postfix_registration_ident_is_valid (h->entry.orig_queue_id))
+        {
+          held_line_free (h);
+          g_queue_delete_link (&f->held, l);
+          l = next;
+          continue;
+        }
+      if (h->entry.kind == POSTFIX_LOG_CLIENT)
+        {
+          g_autoptr (GError) error = NULL;
+          const char *key = h->entry.orig_queue_id;
           /* The front writes an ident's pending registration at most
            * POSTFIX_REGISTRATION_IDENT_WINDOW seconds after its XFORWARD, or never: held
            * twice that at least (the line is seen after the XFORWARD; a margin for the
            * write itself). */
-          gint64 wait = by_ident ? MAX (f->registration_wait,
-                                        2 * POSTFIX_REGISTRATION_IDENT_WINDOW)
-                                 : f->registration_wait;
+          gint64 wait = MAX (f->registration_wait, 2 * POSTFIX_REGISTRATION_IDENT_WINDOW);
 
-          if (postfix_registration_claim_pending (f->registration_dir,
-                                                  by_ident ? POSTFIX_PENDING_BY_IDENT
-                                                           : POSTFIX_PENDING_BY_MESSAGE_ID,
+          if (postfix_registration_claim_pending (f->registration_dir, POSTFIX_PENDING_BY_IDENT,
                                                   key, h->entry.queue_id, &error))
             {
-              g_info ("%s: the pending registration of %s %s bound to it", h->entry.queue_id,
-                      by_ident ? "orig_queue_id" : "message-id", key);
+              g_info ("%s: the pending registration of orig_queue_id %s bound to it",
+                      h->entry.queue_id, key);
               g_hash_table_remove (regs, h->entry.queue_id);
             }
           else if (error != NULL && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE))

@@ -46,6 +46,7 @@
  *             registration by ident is journaled (no Message-ID looked at, no wait; not
  *             when the ident was sent more than POSTFIX_REGISTRATION_IDENT_WINDOW ago),
  *             the follower binds it from smtpd's "client=..., orig_queue_id=" line, and
+ *             after the 250 only a journal record of the queue id is appended, unwaited;
  *             the rest goes as below. Otherwise, a tracked
  *             message with one simple Message-ID: before its data goes upstream, the
  *             Message-ID is taken (mid_acquire: one message per Message-ID in flight
@@ -54,9 +55,10 @@
  *             session ends), then its
  *             pending registration (by Message-ID, postfix-register.h) is journaled,
  *             and waited for once the "." is written (its fdatasync runs while Postfix
- *             writes its queue file); after the 250 only a journal record of the queue
- *             id, unwaited (the follower binds the pending one to the queue id from
- *             Postfix's cleanup line); a 4xx/5xx removes it. Otherwise, after the
+ *             writes its queue file); after the 250 (sent on at once) QID.reg
+ *             through the journal, waited for, then the pending file removed (the
+ *             follower holds the cleanup lines with that Message-ID meanwhile); a
+ *             4xx/5xx removes it. Otherwise, after the
  *             upstream's 250 with "queued as QID" for a tracked message, the registration
  *             is written and made durable through the front's journal (one grouped
  *             fdatasync, docs/postfix-site.md), then the 250 goes to the client; if it
@@ -1141,15 +1143,21 @@ reply_queue_id (const char *reply)
 
 /* After the upstream's 250 to a tracked message: the registration for the follower,
  * made with @now as its arrival. @pending: the message's pending registration is durable
- * (pending_write): the follower binds it to the queue id of Postfix's cleanup line, so
- * only a journal record of the queue id is appended, not waited for (it tells a replay
- * that the pending one has its queue id).
- * FALSE when it could not be made durable: the client must not hear the 250. */
+ * (pending_write). By ident, the follower binds it to the queue id of smtpd's client
+ * line, so only a journal record of the queue id is appended, not waited for (it tells a
+ * replay that the pending one has its queue id). By Message-ID (@mid_key, the
+ * fallback), the front names the queue id itself: QID.reg written through the journal
+ * (waited for: the client has its 250 already), then the pending file removed, so the
+ * follower never has to guess which cleanup line with that Message-ID is this message's
+ * (it holds such lines while the pending file exists; docs/postfix-site.md).
+ * FALSE when it could not be made durable: the client must not hear the 250 (without
+ * @pending), or the pending registration stays for the follower to bind (with it). */
 static gboolean
 register_queue_id (Session    *s,
                    const char *reply,
                    gint64      now,
-                   gboolean    pending)
+                   gboolean    pending,
+                   const char *mid_key)
 {
   const char *q = g_strrstr (reply, "queued as ");
   g_autofree char *qid = NULL;
@@ -1176,11 +1184,14 @@ register_queue_id (Session    *s,
       return FALSE;
     }
   reg = registration_build (s, qid, now);
-  if (pending ? !postfix_registration_journal_queue_id (s->front->registration_dir,
-                                                              s->front->journal, reg, &ticket,
-                                                              &error)
-              : !postfix_registration_write_journaled (s->front->registration_dir,
-                                                       s->front->journal, reg, &error))
+  /* The transaction it belongs to (XFORWARD IDENT accepted): the follower tells it from
+   * a later message that gets the same queue id (postfix_registration_drop_stale). */
+  reg->ident = g_strdup (s->ident);
+  if (pending && mid_key == NULL
+        ? !postfix_registration_journal_queue_id (s->front->registration_dir,
+                                                  s->front->journal, reg, &ticket, &error)
+        : !postfix_registration_write_journaled (s->front->registration_dir,
+                                                 s->front->journal, reg, &error))
     {
       if (pending)
         g_warning ("[%s] cannot register queue id %s (ENVID %s): %s; its pending "
@@ -1192,6 +1203,11 @@ register_queue_id (Session    *s,
                    s->peer_ip, qid, s->envid, error->message, qid);
       return FALSE;
     }
+  /* QID.reg is durable (through the journal, which also tells a replay that the pending
+   * registration has its queue id): the pending file goes, which tells the follower. */
+  if (pending && mid_key != NULL)
+    postfix_registration_drop_pending (s->front->registration_dir,
+                                       POSTFIX_PENDING_BY_MESSAGE_ID, mid_key);
   g_info ("[%s] queued as %s, ENVID %s, %u recipients registered", s->peer_ip, qid, s->envid,
           reg->rcpts->len);
   return TRUE;
@@ -1341,11 +1357,12 @@ cmd_data (Session    *s,
        * record after it (a write to the journal may wait for the file system's commit). */
       client_write (s, reply->str, reply->len);
       client_flush (s, NULL);
-      register_queue_id (s, reply->str, now, TRUE);
+      register_queue_id (s, reply->str, now, TRUE,
+                         g_strcmp0 (pending_key, s->ident) == 0 ? NULL : pending_key);
       transaction_reset (s);
       return TRUE;
     }
-  if (code / 100 == 2 && tracked && !register_queue_id (s, reply->str, now, FALSE))
+  if (code / 100 == 2 && tracked && !register_queue_id (s, reply->str, now, FALSE, NULL))
     {
       /* Never "accepted" without a durable registration (a silent untracked send): the
        * client retries, and that copy is tracked. */

@@ -17,8 +17,10 @@
  *               / 12*32( DIGIT / consonant )               ; long id: no vowels
  *
  *   qtext       = "message-id=" [ "<" ] msgid [ ">" ]      ; cleanup
- *               / "client=" *CHAR ", orig_queue_id=" value [ ", " *CHAR ]
- *                                   ; smtpd, after XFORWARD IDENT (the last one counts)
+ *               / "client=" *CHAR [ ", orig_queue_id=" value [ ", " *CHAR ] ]
+ *                                   ; smtpd (qmqpd): a new message under this queue id;
+ *                                   ; orig_queue_id= after XFORWARD IDENT (the last one
+ *                                   ; counts)
  *               / "from=<" addr ">, size=" *CHAR           ; qmgr: queued
  *               / "from=<" addr ">, status=expired" *CHAR  ; qmgr: expired
  *               / "removed"                                ; qmgr, postsuper
@@ -33,8 +35,7 @@
  *   reason      = the rest of the line up to its last ")"
  *
  * A line whose program has no "/" is another program's (syslog): OTHER. A Postfix line
- * without a queue id, or whose qtext is none of the above (client= without
- * orig_queue_id=, filter:, sender
+ * without a queue id, or whose qtext is none of the above (filter:, sender
  * non-delivery notification:, warnings, ...), is OTHER. A line that does not match
  * "line", or a "to=<" / "from=<" qtext that does not follow its rule, is UNKNOWN.
  *
@@ -407,10 +408,11 @@ parse_from (Cursor          *c,
   return POSTFIX_LOG_UNKNOWN;
 }
 
-/* After "client=": the orig_queue_id= attribute of smtpd's line, the one that XFORWARD
- * IDENT set. smtpd prints it after the sasl_* attributes and before orig_client=, so the
- * LAST ", orig_queue_id=" is taken (a SASL user name cannot put one after it), its value
- * up to the next ", " or the end of the line. Without one: OTHER. */
+/* After "client=": smtpd's line that starts a new message under its queue id (CLIENT),
+ * and its orig_queue_id= attribute, the one that XFORWARD IDENT set. smtpd prints it
+ * after the sasl_* attributes and before orig_client=, so the LAST ", orig_queue_id=" is
+ * taken (a SASL user name cannot put one after it), its value up to the next ", " or the
+ * end of the line. Without one (or an empty one): CLIENT, orig_queue_id NULL. */
 static PostfixLogKind
 parse_client (Cursor          *c,
               PostfixLogEntry *entry)
@@ -424,13 +426,13 @@ parse_client (Cursor          *c,
     if (memcmp (q, key, strlen (key)) == 0)
       found = q;
   if (found == NULL)
-    return POSTFIX_LOG_OTHER;
+    return POSTFIX_LOG_CLIENT;
   v = found + strlen (key);
   for (e = v; e < c->end; e++)
     if (e + 1 < c->end && e[0] == ',' && e[1] == ' ')
       break;
   if (e == v)
-    return POSTFIX_LOG_OTHER;
+    return POSTFIX_LOG_CLIENT;
   entry->orig_queue_id = g_strndup (v, (gsize) (e - v));
   return POSTFIX_LOG_CLIENT;
 }

@@ -37,7 +37,8 @@ typedef enum
   POSTFIX_LOG_DELIVERY,  /* agent: "QID: to=<...>, ... status=WORD (text)" */
   POSTFIX_LOG_EXPIRED,   /* qmgr: "QID: from=<...>, status=expired, returned to sender" */
   POSTFIX_LOG_REMOVED,   /* qmgr, postsuper: "QID: removed" */
-  POSTFIX_LOG_CLIENT,    /* smtpd: "QID: client=..., orig_queue_id=ID" (XFORWARD IDENT) */
+  POSTFIX_LOG_CLIENT,    /* smtpd: "QID: client=...[, orig_queue_id=ID]" (a new message;
+                          * orig_queue_id= after XFORWARD IDENT) */
 } PostfixLogKind;
 
 typedef enum
@@ -57,7 +58,7 @@ typedef struct
   char *service;        /* last part of the program name: "smtp", "local", "qmgr", ... */
   char *queue_id;
   char *message_id;     /* MESSAGE_ID: without the angle brackets */
-  char *orig_queue_id;  /* CLIENT: the value of orig_queue_id= */
+  char *orig_queue_id;  /* CLIENT: the value of orig_queue_id=, NULL without one */
   char *from;           /* QUEUED, EXPIRED: the sender, without brackets ("" for <>) */
   char *to;             /* DELIVERY: the recipient as delivered */
   char *orig_to;        /* DELIVERY: the recipient before aliasing/rewriting */

@@ -36,6 +36,10 @@
 
 static PostfixRegistration *read_file (const char *path,
                                        GError    **error);
+static char *pending_path (const char        *dir,
+                           PostfixPendingKey  kind,
+                           const char        *key,
+                           const char        *prefix);
 
 static void
 rcpt_free (gpointer data)
@@ -300,7 +304,7 @@ postfix_registration_parse (const char *text,
         }
     }
   if ((reg->queue_id == NULL && reg->message_id == NULL && reg->ident == NULL)
-      || (reg->queue_id != NULL && reg->ident != NULL) || reg->envid == NULL
+      || (reg->queue_id != NULL && reg->message_id != NULL) || reg->envid == NULL
       || reg->authenticator == NULL
       || reg->arrival < 0 || reg->expires < 0 || reg->rcpts->len == 0)
     {
@@ -460,10 +464,29 @@ recover_key (const PostfixRegistration *reg)
   return g_strdup_printf ("%s\n%" G_GINT64_FORMAT, reg->envid, reg->arrival);
 }
 
+/* The pending file of the journaled pending registration @pending removed, if it still
+ * holds that registration (the same ENVID and arrival): its queue id's record follows it
+ * in the journal, so QID.reg is (or has just been made) durable. */
+static void
+recover_drop_pending (const char                *dir,
+                      const PostfixRegistration *pending)
+{
+  PostfixPendingKey kind = pending->ident != NULL ? POSTFIX_PENDING_BY_IDENT
+                                                  : POSTFIX_PENDING_BY_MESSAGE_ID;
+  const char *key = pending->ident != NULL ? pending->ident : pending->message_id;
+  g_autofree char *path = key != NULL ? pending_path (dir, kind, key, "") : NULL;
+  g_autoptr (PostfixRegistration) on_disk = path != NULL ? read_file (path, NULL) : NULL;
+
+  if (on_disk != NULL && on_disk->queue_id == NULL && on_disk->arrival == pending->arrival
+      && g_strcmp0 (on_disk->envid, pending->envid) == 0 && g_unlink (path) == 0)
+    g_message ("%s: a pending registration whose queue id was journaled, removed", path);
+}
+
 /* Replay of one journaled registration: written durably unless the file of its queue id
  * is that registration or a newer one (recover_superseded). A pending one (no queue id
- * yet, its Message-ID instead) is kept aside: it is restored after the replay unless
- * the journal also holds its registration under a queue id. */
+ * yet, its ident or Message-ID instead) is kept aside: it is restored after the replay
+ * unless the journal also holds its registration under a queue id (then its pending
+ * file, if still there, is removed: recover_drop_pending). */
 static gboolean
 recover_one (const char *record,
              gsize       len,
@@ -474,6 +497,7 @@ recover_one (const char *record,
   const char *dir = r->dir;
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (PostfixRegistration) have = NULL;
+  g_autoptr (PostfixRegistration) pending = NULL;
   g_autoptr (GError) local = NULL;
 
   reg = postfix_registration_parse (record, len, &local);
@@ -492,16 +516,30 @@ recover_one (const char *record,
   {
     g_autofree char *key = recover_key (reg);
 
-    g_hash_table_remove (r->pending, key);
+    gpointer stored_key = NULL;
+    gpointer stored = NULL;
+
+    if (g_hash_table_steal_extended (r->pending, key, &stored_key, &stored))
+      {
+        g_free (stored_key);
+        pending = stored;
+      }
   }
   have = postfix_registration_read (dir, reg->queue_id, NULL);
-  if (have != NULL && recover_superseded (reg, have))
-    return TRUE;
-  if (have != NULL)
-    g_message ("Queue id %s was reused: its journaled registration (arrived %"
-               G_GINT64_FORMAT ") replaces the older one (arrived %" G_GINT64_FORMAT ")",
-               reg->queue_id, reg->arrival, have->arrival);
-  return postfix_registration_write (dir, reg, error);
+  if (have == NULL || !recover_superseded (reg, have))
+    {
+      if (have != NULL)
+        g_message ("Queue id %s was reused: its journaled registration (arrived %"
+                   G_GINT64_FORMAT ") replaces the older one (arrived %" G_GINT64_FORMAT ")",
+                   reg->queue_id, reg->arrival, have->arrival);
+      if (!postfix_registration_write (dir, reg, error))
+        return FALSE;
+    }
+  /* Its pending file, if the front died before removing it (by Message-ID it would
+   * hold up that Message-ID, and could be bound to another message's cleanup line). */
+  if (pending != NULL)
+    recover_drop_pending (dir, pending);
+  return TRUE;
 }
 
 /**
@@ -739,13 +777,49 @@ postfix_registration_claim_pending (const char        *dir,
   for (guint i = 0; i < reg->skip->len; i++)
     if (g_str_equal (g_ptr_array_index (reg->skip, i), queue_id))
       return FALSE; /* another message with this Message-ID (the front passed it before) */
+  /* By ident, the ident stays (Ident: with Queue-Id: names the transaction it was bound
+   * from, postfix_registration_drop_stale()). */
   g_clear_pointer (&reg->message_id, g_free);
-  g_clear_pointer (&reg->ident, g_free);
   g_ptr_array_set_size (reg->skip, 0);
   reg->queue_id = g_strdup (queue_id);
   if (!postfix_registration_write (dir, reg, error))
     return FALSE;
   g_unlink (path);
+  return TRUE;
+}
+
+/**
+ * postfix_registration_drop_stale:
+ * @queue_id: the queue id of smtpd's "QID: client=..." line (a new message under it)
+ * @ident: (nullable): that line's orig_queue_id=, NULL without one
+ *
+ * Postfix logs "QID: client=..." when a new message gets the queue id QID (the queue
+ * file created at its first accepted RCPT). A registration of QID that was bound from
+ * another transaction (its Ident: is not @ident) belongs to an earlier message that had
+ * the same queue id: one whose transaction Postfix then discarded (the client gone in
+ * DATA, a reject at the end of data: the follower binds an ident at DATA), or one
+ * delivered and gone, its short queue id reused. It is removed (the directory synced) so
+ * that the new message's lines are not applied to it. A registration without Ident: (by
+ * Message-ID, by queue id without XFORWARD, derived) cannot be told from the new
+ * message's own and stays.
+ *
+ * Returns: %TRUE when a stale registration was removed
+ */
+gboolean
+postfix_registration_drop_stale (const char *dir,
+                                 const char *queue_id,
+                                 const char *ident)
+{
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autofree char *path = NULL;
+
+  reg = postfix_registration_read (dir, queue_id, NULL);
+  if (reg == NULL || reg->ident == NULL || g_strcmp0 (reg->ident, ident) == 0)
+    return FALSE;
+  path = reg_path (dir, queue_id);
+  if (g_unlink (path) != 0)
+    return FALSE;
+  durable_file_sync_dir (dir, NULL);
   return TRUE;
 }
 

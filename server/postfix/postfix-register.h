@@ -14,7 +14,8 @@
  *
  *   MSGTRK-POSTFIX-REG 1
  *   Queue-Id: QID                    ; absent in a pending registration
- *   [Ident: msgtrk-<32 hex>]         ; pending registrations by ident only
+ *   [Ident: msgtrk-<32 hex>]         ; by ident: pending, or bound from it (the
+ *                                    ; transaction's id: postfix_registration_drop_stale)
  *   [Message-Id: <xtext>]            ; pending registrations by Message-ID only (no <>)
  *   *( Skip-Queue-Id: QID )          ; pending only: other messages with that Message-ID
  *   Envid: <xtext>
@@ -33,11 +34,16 @@
  * the front sent "XFORWARD IDENT=<ident>" before the message's MAIL, and the follower
  * binds it to the queue id of smtpd's "QID: client=..., orig_queue_id=<ident>" line. By
  * Message-ID (the upstream does not offer XFORWARD), <dir>/<SHA-256 hex of the
- * Message-ID>.pending: bound to the queue id of the first cleanup line "QID:
- * message-id=<...>" (postfix_registration_claim_pending(): QID.reg written durably, the
- * pending file removed); after the 250 the front only journals the queue id's
- * registration (postfix_registration_journal_queue_id(), unwaited): a replay restores
- * QID.reg from it and then does not restore the pending one. Skip-Queue-Id names the
+ * Message-ID>.pending: after Postfix's 250 the front writes QID.reg itself
+ * (postfix_registration_write_journaled()) and then removes the pending file; the
+ * follower holds the cleanup lines "QID: message-id=<...>" while it exists and binds it
+ * to the first one (postfix_registration_claim_pending(): QID.reg written durably, the
+ * pending file removed) only when it is still there registration_wait seconds later
+ * (the front died between the "." and its registration). By ident, after the 250 the
+ * front only journals the queue id's registration
+ * (postfix_registration_journal_queue_id(), unwaited). Either way a replay restores
+ * QID.reg from the journal and then does not restore the pending one (and removes its
+ * file if still there). Skip-Queue-Id names the
  * queue ids of untracked messages with the same Message-ID that the front passed to
  * Postfix just before (their cleanup lines may be read after the pending file appears):
  * never bound to it (at most POSTFIX_REGISTRATION_MAX_SKIP).
@@ -99,7 +105,8 @@ typedef struct
   gint64 expires;
   char *parent;         /* (owned) (nullable) */
   char *message_id;     /* (owned) (nullable) pending registrations: without <> */
-  char *ident;          /* (owned) (nullable) pending registrations: XFORWARD IDENT */
+  char *ident;          /* (owned) (nullable) by ident: XFORWARD IDENT (pending, or bound
+                         * from it) */
   GPtrArray *rcpts;     /* (owned) of PostfixRegRcpt */
   GPtrArray *skip;      /* (owned) of char*: pending only, queue ids never bound to it */
 } PostfixRegistration;
@@ -142,6 +149,9 @@ gboolean             postfix_registration_pending_exists (const char           *
 void                 postfix_registration_drop_pending (const char             *dir,
                                                     PostfixPendingKey          kind,
                                                     const char                *key);
+gboolean             postfix_registration_drop_stale (const char               *dir,
+                                                    const char                *queue_id,
+                                                    const char                *ident);
 gboolean             postfix_registration_claim_pending (const char            *dir,
                                                     PostfixPendingKey          kind,
                                                     const char                *key,

@@ -10,6 +10,13 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   gets no record.
 - max_held_lines: at the limit (2 unregistered lines held) nothing is dropped early; one
   past it (3) the oldest is dropped early, with one warning.
+- a short queue id used by two messages (Postfix reuses them): a tracked message bound by
+  its ident at smtpd's client line, then rejected at the end of data (Postfix discards
+  it, the registration stays), then the same queue id for an untracked message (its
+  client line without orig_queue_id) and for a tracked one with another ident: the old
+  registration is removed at the new client line, the new messages' delivery lines are
+  never applied to the old ENVID, the tracked one's are applied to its own; a client line
+  of the registration's own transaction (read again) keeps it.
 - a bad configuration value (poll_interval past its range) is refused at start (exit 1).
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
@@ -26,6 +33,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from tracking_harness import register  # noqa: E402
+
+CLIENT = ("Dec 04 21:35:13 mx postfix/smtpd[23020]: %s: client=localhost[127.0.0.1]%s\n")
+REJECT = ("Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: reject: header Subject: reject-me "
+          "from localhost[127.0.0.1]; from=<s@test.example> to=<alice@test.example> "
+          "proto=ESMTP helo=<c>: 5.7.1 no thanks\n")
 
 LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
         "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
@@ -126,6 +138,55 @@ def main():
                 ("dropped early" in text) == dropped, text[-400:])
             if dropped:
                 check("one warning for one dropped line", text.count("dropped early") == 1)
+
+        # A short queue id used by two messages.
+        proc, state, regs, log, out = run(exe, tmp, "reuse", "registration_wait=2\n")
+        now = int(time.time())
+        old_ident = "msgtrk-" + "0" * 31 + "1"
+        new_ident = "msgtrk-" + "0" * 31 + "2"
+        own_ident = "msgtrk-" + "0" * 31 + "3"
+        qid = "DDDDDD001"
+        # The tracked message: its client line (orig_queue_id=), its pending registration
+        # written at DATA, bound by the follower; then Postfix rejects it at the end of data.
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + old_ident))
+        register(regs, None, "rejected@test.example", ["alice@test.example"], now, old_ident)
+        reg = os.path.join(regs, qid + ".reg")
+        check("reuse: the tracked message's pending registration bound at its client line",
+              wait_file(reg, 5) and "Ident: " + old_ident in open(reg).read(),
+              repr(os.listdir(regs)))
+        with open(log, "a") as f:
+            f.write(REJECT % qid)
+            # The same queue id, an untracked message (no orig_queue_id), delivered.
+            f.write(CLIENT % (qid, ""))
+            f.write(LINE % qid)
+        deadline = time.monotonic() + 5
+        while os.path.exists(reg) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check("reuse: an untracked message under the queue id: the stale registration "
+              "removed at its client line", not os.path.exists(reg), repr(os.listdir(regs)))
+        # Then a tracked one with another ident under the same queue id.
+        register(regs, None, "second@test.example", ["alice@test.example"], now, new_ident)
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + new_ident))
+            f.write(LINE % qid)
+        check("reuse: the next tracked message's line applied to its own ENVID",
+              wait_file(record_path(state, "second@test.example"), 5))
+        check("reuse: no line of the later messages applied to the rejected one's ENVID",
+              not os.path.exists(record_path(state, "rejected@test.example")))
+        # A client line of the registration's own transaction (a follower reading it
+        # again after a restart) keeps it.
+        register(regs, "EEEEEE001", "own@test.example", ["alice@test.example"], now,
+                 own_ident)
+        with open(log, "a") as f:
+            f.write(CLIENT % ("EEEEEE001", ", orig_queue_id=" + own_ident))
+            f.write(LINE % "EEEEEE001")
+        check("reuse: a client line of the registration's own transaction keeps it",
+              wait_file(record_path(state, "own@test.example"), 5)
+              and os.path.exists(os.path.join(regs, "EEEEEE001.reg")))
+        stop(proc)
+        text = open(out).read()
+        check("reuse: the removal logged", "stale, removed" in text, text[-600:])
 
         # a value out of range refuses to start
         proc, state, regs, log, out = run(exe, tmp, "bad", "poll_interval=5\n")

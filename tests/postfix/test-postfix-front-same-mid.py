@@ -9,16 +9,21 @@ postfix_instance sets it), a tracked message's pending registration is named by 
 transaction ident the front sent (XFORWARD IDENT), which the follower reads in smtpd's
 "client=..., orig_queue_id=" line: messages with the same Message-ID do not matter.
 --fallback (smtpd_authorized_xforward_hosts emptied): it is named by its Message-ID, the
-follower binds it to the first cleanup line with that Message-ID, and the front
-therefore sends no other message with that Message-ID upstream while the pending
-registration exists (docs/postfix-site.md, "Registrations and durability").
+front registers the queue id from Postfix's 250 and then removes it; the follower holds
+cleanup lines with that Message-ID while it exists (and binds it to the first one only
+when no front did within registration_wait), and the front sends no other message with
+that Message-ID upstream while the pending registration exists (docs/postfix-site.md,
+"Registrations and durability").
 How: a private Postfix (tracking_harness.configure_site), msgtrk-submit-front with
 pending_claim_wait=2, msgtrk-postfix-follower and mtqpd, all real, as nobody;
 pending_claim_wait at its bound (300: starts) and past it (301: refused).
-  (c) the follower stopped, a tracked message's pending registration for M on disk: a
-      second message with M gets 451 after pending_claim_wait, Postfix accepts nothing
-      for it (one cleanup line with M in its log); with XFORWARD it is accepted at once,
-      and the follower, started, binds the first one by orig_queue_id;
+  (c) the follower stopped, a tracked message accepted: with XFORWARD its pending
+      registration (by ident) stays until the follower, started, binds it by
+      orig_queue_id; in the fallback the front registers the queue id from Postfix's 250
+      itself and removes the pending file; a second message with that Message-ID is
+      accepted at once; fallback only: a stale pending registration by Message-ID (as a
+      front killed before any data reached Postfix leaves) makes a message with its
+      Message-ID get 451 after pending_claim_wait, and Postfix accepts nothing for it;
   (a) two tracked messages with the same Message-ID in two sessions at once, different
       ENVIDs and recipients: each queue id's registration has its own ENVID, and each
       ENVID's TRACK answer its own recipients;
@@ -26,8 +31,8 @@ pending_claim_wait at its bound (300: starts) and past it (301: refused).
       data sent first): the tracked ENVID is bound to its own queue id, the untracked
       message's queue id to nothing;
   (d) the same one after the other (untracked first), the follower behind: each bound
-      right with XFORWARD; --fallback: TAP TODO, a known defect of the Message-ID
-      method (the tracked ENVID is bound to the untracked message's queue id);
+      right (in the fallback: the follower holds cleanup lines with a Message-ID while
+      its pending file exists, and the front names the queue id after the 250);
   (e) XFORWARD only: the front killed -9 after a tracked message's pending registration
       was written, before Postfix had its "." (a stale pending registration): the next
       messages with that Message-ID, tracked and not, are accepted at once and the
@@ -36,6 +41,7 @@ Limits: skips (77) unless root with Postfix installed.
 """
 
 import argparse
+import hashlib
 import os
 import pwd
 import signal
@@ -154,26 +160,51 @@ def main():
         if xforward:
             t.check("(c) XFORWARD: the pending registration is named by the front's ident",
                     len(ident_pendings) == 1, repr(os.listdir(regs)))
+        else:
+            settle("the front's own registration", lambda: "held1@test.example"
+                   in reg_text(held_qid) and not [n for n in os.listdir(regs)
+                                                  if n.endswith(".pending")], 10)
+            t.check("(c) fallback: after Postfix's 250 the front registers the queue id "
+                    "itself and removes the pending file (no follower running)",
+                    "Envid: held1@test.example" in reg_text(held_qid)
+                    and not [n for n in os.listdir(regs) if n.endswith(".pending")],
+                    repr(os.listdir(regs)))
         c, code = open_data(fport, None, ["y@ok.test.example"])
         t.equal("(c) the second message: 354", code, 354)
         t0 = time.monotonic()
         c.sock.sendall(body(mid, "second"))
         code, text = c.reply()
         waited = time.monotonic() - t0
-        if xforward:
-            t.check("(c) XFORWARD: the second message with the same Message-ID is accepted "
-                    "at once", code == 250 and waited < 1.5, "%r %.2f" % (text, waited))
-            c.close()
-            wait_for("its cleanup line", lambda: len(cleanup_lines(mid)) == 2, 10)
-        else:
-            t.check("(c) the second message with the same Message-ID: 451 after "
-                    "pending_claim_wait", code == 451 and 1.8 <= waited < 10,
+        t.check("(c) the second message with the same Message-ID is accepted at once",
+                code == 250 and waited < 1.5, "%r %.2f" % (text, waited))
+        c.close()
+        wait_for("its cleanup line", lambda: len(cleanup_lines(mid)) == 2, 10)
+        if not xforward:
+            # A pending registration by Message-ID that nobody removes (as a front killed
+            # before any data reached Postfix leaves it): a message with that Message-ID
+            # waits pending_claim_wait, then 451, and Postfix accepts nothing for it.
+            stale_mid = "stale-held@test.example"
+            stale = os.path.join(regs, hashlib.sha256(stale_mid.encode()).hexdigest()
+                                 + ".pending")
+            with open(stale, "w") as f:
+                f.write("MSGTRK-POSTFIX-REG 1\nMessage-Id: %s\nEnvid: staleheld\n"
+                        "Authenticator: %s\nArrival: %d\nExpires: %d\n"
+                        "Rcpt: z@ok.test.example z@ok.test.example -\n"
+                        % (stale_mid, AUTH, time.time(), time.time() + 86400))
+            c, code = open_data(fport, None, ["z@ok.test.example"])
+            t0 = time.monotonic()
+            c.sock.sendall(body(stale_mid, "third"))
+            code, text = c.reply()
+            waited = time.monotonic() - t0
+            t.check("(c) a message with the Message-ID of a stale pending registration: "
+                    "451 after pending_claim_wait", code == 451 and 1.8 <= waited < 10,
                     "%r %.2f" % (text, waited))
             t.check("(c) the 451 says what to do", "try again" in text, text)
             c.close()
             time.sleep(1)
-            t.check("(c) Postfix accepted nothing for it (one cleanup line with that "
-                    "Message-ID)", len(cleanup_lines(mid)) == 1, repr(cleanup_lines(mid)))
+            t.check("(c) Postfix accepted nothing for it (no cleanup line with that "
+                    "Message-ID)", not cleanup_lines(stale_mid), repr(cleanup_lines(stale_mid)))
+            os.unlink(stale)
 
         daemons.start(follower_exe, "follower",
                       "[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\nuser=nobody\n"
@@ -181,7 +212,8 @@ def main():
         follower = daemons[-1]
         settle("the held registration bound", lambda: "held1@test.example"
                in reg_text(held_qid), 15)
-        t.check("(c) the follower, started, binds the first message to its own queue id",
+        t.check("(c) the first message registered under its own queue id (bound by the "
+                "follower, started, with XFORWARD; by the front itself in the fallback)",
                 "Envid: held1@test.example" in reg_text(held_qid), reg_text(held_qid))
         if xforward:
             ident = ident_pendings[0][:-len(".pending")] if ident_pendings else "none"
@@ -250,25 +282,12 @@ def main():
             qt, qu = qid_of(text_t), qid_of(text_u)
             settle("the tracked one bound", lambda: reg_text(qt), 15)
             rt = own(envid, {"t%d@ok.test.example" % n})
-            # With --fallback (binding by Message-ID), these failed once in three ASan
-            # CI runs (2026-12-05: the tracked ENVID bound to the untracked message's
-            # queue id): a race of the Message-ID method's wait table, not understood
-            # yet; reported as TAP TODO there, real assertions with XFORWARD IDENT.
-            todo_b = "" if xforward else (" # TODO race of the Message-ID method under "
-                                          "load (the untracked queue id not skipped)")
-            for what, ok, detail in (
-                    ("(b%d) the tracked ENVID bound to its own queue id" % n,
-                     "Envid: " + envid in reg_text(qt), "%s: %s" % (qt, reg_text(qt))),
-                    ("(b%d) the untracked message's queue id not registered" % n,
-                     not reg_text(qu), "%s: %s" % (qu, reg_text(qu))),
-                    ("(b%d) TRACK: the tracked recipient only, relayed" % n,
-                     set(rt) == {"t%d@ok.test.example" % n}, repr(rt))):
-                if not todo_b:
-                    t.check(what, ok, detail)
-                    continue
-                t.count += 1
-                print("%s %d - %s%s%s" % ("ok" if ok else "not ok", t.count, what,
-                                          "" if ok else ": " + detail, todo_b))
+            t.check("(b%d) the tracked ENVID bound to its own queue id" % n,
+                    "Envid: " + envid in reg_text(qt), "%s: %s" % (qt, reg_text(qt)))
+            t.check("(b%d) the untracked message's queue id not registered" % n,
+                    not reg_text(qu), "%s: %s" % (qu, reg_text(qu)))
+            t.check("(b%d) TRACK: the tracked recipient only, relayed" % n,
+                    set(rt) == {"t%d@ok.test.example" % n}, repr(rt))
 
         # (d) An untracked message with M accepted, then a tracked one with M, the
         # follower behind (stopped) meanwhile: it reads the untracked message's cleanup
@@ -289,24 +308,11 @@ def main():
         t.check("(d) both accepted", code_t == 250 and code_u == 250, text_t + text_u)
         qt, qu = qid_of(text_t), qid_of(text_u)
         settle("the tracked one bound", lambda: reg_text(qt), 15)
-        # Known defect, not fixed yet (TAP TODO: reported, not counted as a failure):
-        # the untracked message's queue id reaches the pending registration's
-        # Skip-Queue-Id only when a message waited for it (mid_release: use->waiting), so
-        # the follower binds the tracked ENVID to the untracked message's queue id.
-        todo = "" if xforward else (" # TODO known defect of the Message-ID method: "
-                                    "untracked queue id not skipped after it passed")
-        for what, ok, detail in (
-                ("(d) the tracked ENVID bound to its own queue id",
-                 "Envid: seqT@test.example" in reg_text(qt), "%s: no registration" % qt),
-                ("(d) the untracked message's queue id not registered",
-                 not reg_text(qu), "%s: registered, ENVID seqT@test.example %s"
-                 % (qu, "Envid: seqT@test.example" in reg_text(qu)))):
-            if not todo:
-                t.check(what, ok, detail)
-                continue
-            t.count += 1
-            print("%s %d - %s%s%s" % ("ok" if ok else "not ok", t.count, what,
-                                      "" if ok else ": " + detail, todo))
+        t.check("(d) the tracked ENVID bound to its own queue id",
+                "Envid: seqT@test.example" in reg_text(qt), "%s: no registration" % qt)
+        t.check("(d) the untracked message's queue id not registered", not reg_text(qu),
+                "%s: registered, ENVID seqT@test.example %s"
+                % (qu, "Envid: seqT@test.example" in reg_text(qu)))
         if xforward:
             # (e) The front killed -9 after a tracked message's pending registration was
             # written (its first 64 KiB of data on their way, no "." ever sent): Postfix

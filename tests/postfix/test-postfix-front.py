@@ -208,7 +208,10 @@ def main():
             f.write("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
                     "message_size_limit = 20971520\n"
                     "smtpd_recipient_restrictions = check_recipient_access "
-                    "inline:{{refused@test.example=550 5.1.1 refused here}}\n")
+                    "inline:{{refused@test.example=550 5.1.1 refused here}}\n"
+                    "header_checks = regexp:%s\n" % os.path.join(pf.conf, "header_checks"))
+        with open(os.path.join(pf.conf, "header_checks"), "w") as f:
+            f.write("/^Subject: reject-me/ REJECT no thanks\n")
         pf.start()
         state, regs = site_state_dir(pf)
         pki = os.path.join(pf.base, "pki")
@@ -228,9 +231,12 @@ def main():
                       "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n"
                       % (pf.port, state, pki, pki))
         fport = start(front_exe, "front", front_conf, os.path.join(pf.base, "front.port"))
+        # registration_wait=5: the Message-ID crash case below waits that long before the
+        # follower binds a pending registration no front named a queue id for.
         start(follower_exe, "follower",
               "[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\nuser=nobody\n"
-              "postfix_config_directory=%s\npoll_interval=50\n" % (pf.log, state, pf.conf))
+              "postfix_config_directory=%s\npoll_interval=50\nregistration_wait=5\n"
+              % (pf.log, state, pf.conf))
         mport = start(mtqpd_exe, "mtqpd",
                       "[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
                       "listen=127.0.0.1:0\n" % state, os.path.join(pf.base, "mtqpd.port"))
@@ -321,12 +327,74 @@ def main():
         code, text = c.data(body)
         t.equal("10 MB message: 250", code, 250)
         big_qid = text.strip().split("queued as ")[-1]
+        registered(big_qid)
         t.check("100 recipients registered",
                 os.path.exists(os.path.join(regs, big_qid + ".reg"))
                 and open(os.path.join(regs, big_qid + ".reg")).read().count("Rcpt: ") == 100)
         code, text = c.cmd("QUIT")
         t.equal("QUIT: Postfix's 221", code, 221)
         c.close()
+
+        # A tracked message rejected at the end of data (header_checks REJECT): Postfix
+        # discards its queue id after the follower may have bound the pending registration
+        # to it (smtpd's client line, at the first RCPT, then the pending file at DATA);
+        # short queue ids are reused, so a later message's client line under that queue id
+        # removes the registration (a reuse is simulated by the same lines appended to
+        # the log: Postfix cannot be made to reuse an id).
+        c = LineClient(fport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example> ENVID=rejected@test.example MTRK=%s" % AUTH)
+        c.cmd("RCPT TO:<alice@test.example>")
+        code, text = c.cmd("DATA")
+        # More than the front's first 64 KiB: its pending registration is written and
+        # bound (the client line is held) before the "." goes.
+        c.sock.sendall(b"Message-ID: <rejected@test.example>\r\nSubject: reject-me\r\n\r\n"
+                       + (b"r" * 998 + b"\r\n") * 70)
+
+        def rejected_reg():
+            for n in os.listdir(regs):
+                try:
+                    if n.endswith(".reg") and "Envid: rejected@test.example" in open(
+                            os.path.join(regs, n)).read():
+                        return n
+                except OSError:
+                    pass
+            return None
+        settle("the follower's binding", rejected_reg, 10)
+        bound_name = rejected_reg()
+        c.sock.sendall(b".\r\n")
+        code, text = c.reply()
+        t.check("header_checks REJECT through the front: Postfix's 5xx", code // 100 == 5,
+                text)
+        c.cmd("QUIT")
+        c.close()
+        rej = []
+        settle("the reject line", lambda: rej.extend(re.findall(
+            r"([0-9A-F]{6,}): reject: header Subject: reject-me", open(pf.log).read()))
+            or rej, 10)
+        rej_qid = rej[0] if rej else "NONE"
+        rej_reg = os.path.join(regs, rej_qid + ".reg")
+        t.check("the follower bound the tracked message (ident) before Postfix's reject, "
+                "to the queue id Postfix then discarded", bound_name == rej_qid + ".reg"
+                and os.path.exists(rej_reg), "%s %s" % (bound_name, rej_qid))
+        t.check("rejected at the end of data: no pending registration left", not [
+            n for n in os.listdir(regs) if n.endswith(".pending")], repr(os.listdir(regs)))
+        with open(pf.log, "a") as f:
+            f.write("Dec  5 03:14:08 mx postfix-msgtrk-test/smtpd[4240]: %s: "
+                    "client=localhost[127.0.0.1]\n" % rej_qid)
+            f.write("Dec  5 03:14:08 mx postfix-msgtrk-test/virtual[4243]: %s: "
+                    "to=<alice@test.example>, relay=virtual, delay=0.01, "
+                    "delays=0/0/0/0.01, dsn=2.0.0, status=sent (delivered to maildir)\n"
+                    % rej_qid)
+        settle("the stale registration removed", lambda: not os.path.exists(rej_reg), 10)
+        time.sleep(0.5)
+        t.check("a later message under the rejected one's queue id: its registration "
+                "removed at the new client line",
+                not os.path.exists(rej_reg), rej_qid)
+        t.check("... and its line not applied to the rejected message's ENVID",
+                not os.path.exists(os.path.join(state, "tracking", hashlib.sha256(
+                    b"rejected@test.example").hexdigest() + ".trk")))
 
         # 6. STARTTLS, then a tracked message inside TLS.
         c = LineClient(fport)
@@ -588,9 +656,10 @@ def main():
         with open(pf.log, "a") as f:
             f.write("Dec  5 03:14:09 mx postfix/cleanup[4241]: 4C8D2E1F3A: "
                     "message-id=<slow1@test.example>\n")
-        settle("the follower's binding", lambda: os.path.exists(reg), 10)
-        t.check("slow upstream: then registered under the queue id (the follower, from "
-                "the cleanup line)", os.path.exists(reg)
+        settle("the front's registration", lambda: os.path.exists(reg)
+               and not pending_files("slow1@test.example"), 10)
+        t.check("slow upstream: then registered under the queue id (by the front, from "
+                "the 250; the pending file removed)", os.path.exists(reg)
                 and "Envid: slow@test.example" in open(reg).read()
                 and not pending_files("slow1@test.example"))
         c.close()
@@ -623,8 +692,9 @@ def main():
             f.write("Dec  5 03:14:10 mx postfix/cleanup[4242]: 5D8E3F2A1B: "
                     "message-id=<crash1@test.example>\n")
         reg = os.path.join(regs, "5D8E3F2A1B.reg")
-        settle("the follower's binding", lambda: os.path.exists(reg), 10)
-        t.check("crash: the follower bound it to the queue id by Message-ID",
+        settle("the follower's binding", lambda: os.path.exists(reg), 15)
+        t.check("crash: the follower bound it to the queue id by Message-ID (no front named "
+                "one within registration_wait)",
                 os.path.exists(reg) and "Envid: crash@test.example" in open(reg).read()
                 and not pending_files("crash1@test.example"), repr(os.listdir(regs)))
 

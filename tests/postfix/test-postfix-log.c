@@ -57,11 +57,11 @@ static const LineCase cases[] = {
     .orig_queue_id = "msgtrk-00112233445566778899aabbccddeeff" },
   { "smtpd-client-plain",
     "Dec 05 06:40:01 mx postfix/smtpd[4242]: 4DA1F7A4F2: client=localhost[127.0.0.1]",
-    POSTFIX_LOG_OTHER, "smtpd", "4DA1F7A4F2" },
+    POSTFIX_LOG_CLIENT, "smtpd", "4DA1F7A4F2" },
   { "smtpd-client-empty-orig-queue-id",
     "Dec 05 06:40:01 mx postfix/smtpd[4242]: 4DA1F7A4F2: client=localhost[127.0.0.1], "
     "orig_queue_id=, orig_client=x",
-    POSTFIX_LOG_OTHER, "smtpd", "4DA1F7A4F2" },
+    POSTFIX_LOG_CLIENT, "smtpd", "4DA1F7A4F2" },
   { "cleanup-message-id",
     "Dec 04 21:35:14 mx postfix-msgtrk-test/cleanup[23029]: 999A0A7444F: "
     "message-id=<cap1@test.example>",
@@ -177,9 +177,11 @@ static const LineCase cases[] = {
   { "other-noqueue",
     "Dec 04 21:35:00 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 5.7.1",
     POSTFIX_LOG_OTHER, "smtpd" },
-  { "other-client",
+  /* Every client line starts a new message under its queue id (a registration bound
+   * from another transaction is stale then): CLIENT, without orig_queue_id. */
+  { "smtpd-client-captured",
     "Dec 04 21:34:59 mx postfix-msgtrk-test/smtpd[22420]: BFE62A74C97: client=unknown[127.0.0.1]",
-    POSTFIX_LOG_OTHER, "smtpd", "BFE62A74C97" },
+    POSTFIX_LOG_CLIENT, "smtpd", "BFE62A74C97" },
   { "other-bounce-notification",
     "Dec 04 21:35:00 mx postfix-msgtrk-test/bounce[22433]: C3376A74C98: sender non-delivery "
     "notification: F305AA74A44",
@@ -292,7 +294,7 @@ test_fixture (void)
                                                  NULL);
   g_autofree char *text = NULL;
   g_auto (GStrv) lines = NULL;
-  guint counts[POSTFIX_LOG_REMOVED + 1] = { 0 };
+  guint counts[POSTFIX_LOG_CLIENT + 1] = { 0 };
   guint requeued = 0;
 
   g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
@@ -316,6 +318,7 @@ test_fixture (void)
   g_assert_cmpuint (counts[POSTFIX_LOG_DELIVERY], ==, 19);
   g_assert_cmpuint (counts[POSTFIX_LOG_EXPIRED], ==, 1);
   g_assert_cmpuint (counts[POSTFIX_LOG_REMOVED], ==, 8);
+  g_assert_cmpuint (counts[POSTFIX_LOG_CLIENT], ==, 3); /* smtpd: a new message each */
   g_assert_cmpuint (requeued, ==, 3); /* forwarded as, two queued as (filter, old capture) */
 }
 

@@ -364,7 +364,10 @@ test_pending (Fixture      *fx,
   postfix_registration_drop_pending (fx->reg_dir, BY_MID, "m1@test.example");
   g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
 
-  /* ... after journaling it and its queue id's record: QID.reg, no pending one. */
+  /* ... after journaling it and its queue id's record (and writing QID.reg), before
+   * removing its pending file: QID.reg, and the pending file removed by the replay (else
+   * it would hold up its Message-ID and could be bound to another cleanup line). */
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
   bound = postfix_registration_new ("ABC125", "p1", B1, 100, 200);
   g_assert_true (postfix_registration_add_rcpt (bound, "a@test.example", NULL, NULL, &error));
   pid = fork ();
@@ -386,6 +389,36 @@ test_pending (Fixture      *fx,
   g_assert_no_error (error);
   g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
   g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC125"));
+
+  /* The same replay while the pending file holds another registration of that
+   * Message-ID (another ENVID): that one stays. */
+  {
+    g_autoptr (PostfixRegistration) other = postfix_registration_new (NULL, "p2", B1, 100, 200);
+
+    other->message_id = g_strdup ("m1@test.example");
+    g_assert_true (postfix_registration_add_rcpt (other, "a@test.example", NULL, NULL, &error));
+    g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, other, NULL, &error));
+    g_assert_no_error (error);
+    pid = fork ();
+    g_assert_cmpint (pid, >=, 0);
+    if (pid == 0)
+      {
+        g_autofree char *t2 = postfix_registration_format (bound);
+
+        j = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, NULL);
+        if (j == NULL || !durable_journal_append (j, text, strlen (text), &t, NULL)
+            || !durable_journal_append (j, t2, strlen (t2), &t, NULL)
+            || !durable_journal_wait (j, t, NULL))
+          _exit (3);
+        _exit (0);
+      }
+    g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+    g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
+    g_assert_no_error (error);
+    g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID,
+                                                        "m1@test.example"));
+  }
 }
 
 /* Pending registrations by transaction ident (XFORWARD IDENT, Postfix's orig_queue_id=):
@@ -454,8 +487,36 @@ test_pending_ident (Fixture *fx, gconstpointer data)
   back = postfix_registration_read (fx->reg_dir, "ABC101", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (back->envid, ==, "i1");
-  g_assert_null (back->ident);
+  /* Bound from this transaction: the ident stays (Ident: with Queue-Id:). */
+  g_assert_cmpstr (back->ident, ==, ident);
   g_clear_pointer (&back, postfix_registration_free);
+  /* A new message under that queue id (smtpd's "client=" line): the registration is
+   * kept for the line of its own transaction (a follower re-reading it), removed for
+   * another ident or none (a discarded transaction's binding, or a reused queue id). */
+  g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC101", ident));
+  g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC101"));
+  g_assert_true (postfix_registration_drop_stale (fx->reg_dir, "ABC101", other));
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC101"));
+  g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC101", NULL));
+  {
+    g_autoptr (PostfixRegistration) again = postfix_registration_new ("ABC101", "i1", B1, 100,
+                                                                       200);
+    g_autoptr (PostfixRegistration) plain = postfix_registration_new ("ABC104", "i2", B1, 100,
+                                                                       200);
+
+    again->ident = g_strdup (ident);
+    g_assert_true (postfix_registration_add_rcpt (again, "a@test.example", NULL, NULL, &error));
+    g_assert_true (postfix_registration_write (fx->reg_dir, again, &error));
+    g_assert_true (postfix_registration_drop_stale (fx->reg_dir, "ABC101", NULL));
+    g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC101"));
+    /* Without Ident: (by Message-ID, by queue id without XFORWARD, derived): it cannot
+     * be told from the new message's own, and stays. */
+    g_assert_true (postfix_registration_add_rcpt (plain, "a@test.example", NULL, NULL, &error));
+    g_assert_true (postfix_registration_write (fx->reg_dir, plain, &error));
+    g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC104", other));
+    g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC104", NULL));
+    g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC104"));
+  }
   /* Bound once: a content filter's re-injection logs the same orig_queue_id. */
   g_assert_false (
       postfix_registration_claim_pending (fx->reg_dir, by_ident, ident, "ABC102", &error));

@@ -96,18 +96,22 @@ def xtext(s):
     return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else "+%02X" % ord(c) for c in s)
 
 
-def register(reg_dir, qid, envid, rcpts, arrival):
-    """What the submission front writes after Postfix's 250 (postfix-register.h)."""
-    lines = ["MSGTRK-POSTFIX-REG 1", "Queue-Id: " + qid, "Envid: " + xtext(envid),
-             "Authenticator: " + AUTH, "Arrival: %d" % arrival,
-             "Expires: %d" % (arrival + 86400)]
+def register(reg_dir, qid, envid, rcpts, arrival, ident=None):
+    """What the submission front writes after Postfix's 250 (postfix-register.h); with
+    @ident, its XFORWARD IDENT. @qid None: the pending registration of @ident, as the
+    front writes it before the data (<ident>.pending)."""
+    lines = ["MSGTRK-POSTFIX-REG 1"] + (["Queue-Id: " + qid] if qid else []) \
+        + (["Ident: " + ident] if ident else []) \
+        + ["Envid: " + xtext(envid), "Authenticator: " + AUTH, "Arrival: %d" % arrival,
+           "Expires: %d" % (arrival + 86400)]
     for r in rcpts:
         lines.append("Rcpt: %s %s -" % (xtext(r), xtext(r)))
-    tmp = os.path.join(reg_dir, ".tmp-" + qid)
+    name = qid + ".reg" if qid else ident + ".pending"
+    tmp = os.path.join(reg_dir, ".tmp-" + name)
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
     os.chmod(tmp, 0o644)
-    os.rename(tmp, os.path.join(reg_dir, qid + ".reg"))
+    os.rename(tmp, os.path.join(reg_dir, name))
 
 
 def submit(port, envid, rcpts, subject):
