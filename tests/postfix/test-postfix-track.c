@@ -224,24 +224,44 @@ test_registration_limit (void)
   "Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "                       \
   "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred "     \
   "(host mx.b.example[192.0.2.2] said: 451 4.3.0 later (in reply to RCPT TO command))"
-/* A front that journaled @reg (durably) and died before its file rename was durable: the
- * journal holds the record, the file in @dir is whatever was there before. */
+/* A front that journaled @reg and the registrations after it (a NULL-terminated list, in
+ * that order, durably) and died before its file renames were durable: the journal holds
+ * the records, the files in @dir are whatever was there before. */
 static void
 front_dies_after_journal (const char                *dir,
-                          const PostfixRegistration *reg)
+                          const PostfixRegistration *reg,
+                          ...) G_GNUC_NULL_TERMINATED;
+static void
+front_dies_after_journal (const char                *dir,
+                          const PostfixRegistration *reg,
+                          ...)
 {
-  g_autofree char *text = postfix_registration_format (reg);
-  pid_t pid = fork ();
+  g_autoptr (GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
+  pid_t pid;
   int status = 0;
+  va_list ap;
 
+  va_start (ap, reg);
+  for (; reg != NULL; reg = va_arg (ap, const PostfixRegistration *))
+    g_ptr_array_add (texts, postfix_registration_format (reg));
+  va_end (ap);
+  pid = fork ();
   g_assert_cmpint (pid, >=, 0);
   if (pid == 0)
     {
       DurableJournal *j = durable_journal_open (dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, NULL);
       guint64 t = 0;
 
-      if (j == NULL || !durable_journal_append (j, text, strlen (text), &t, NULL)
-          || !durable_journal_wait (j, t, NULL))
+      if (j == NULL)
+        _exit (3);
+      for (guint i = 0; i < texts->len; i++)
+        {
+          const char *text = g_ptr_array_index (texts, i);
+
+          if (!durable_journal_append (j, text, strlen (text), &t, NULL))
+            _exit (3);
+        }
+      if (!durable_journal_wait (j, t, NULL))
         _exit (3);
       _exit (0); /* no close: the journal stays, its owner dead */
     }
@@ -275,7 +295,7 @@ test_recover_reused_queue_id (Fixture      *fx,
   g_assert_true (postfix_registration_write (fx->reg_dir, old, &error));
   g_assert_no_error (error);
 
-  front_dies_after_journal (fx->reg_dir, reused);
+  front_dies_after_journal (fx->reg_dir, reused, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   back = postfix_registration_read (fx->reg_dir, "ABCDEF", &error);
@@ -284,7 +304,7 @@ test_recover_reused_queue_id (Fixture      *fx,
   g_clear_pointer (&back, postfix_registration_free);
 
   /* An older registration of the id, journaled by another dead front: the file stays. */
-  front_dies_after_journal (fx->reg_dir, stale);
+  front_dies_after_journal (fx->reg_dir, stale, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   back = postfix_registration_read (fx->reg_dir, "ABCDEF", &error);
@@ -307,10 +327,6 @@ test_pending (Fixture      *fx,
   g_autoptr (PostfixRegistration) bound = NULL;
   g_autoptr (PostfixRegistration) back = NULL;
   g_autofree char *text = NULL;
-  DurableJournal *j;
-  guint64 t = 0;
-  pid_t pid;
-  int status = 0;
 
   g_test_summary ("Pending registrations: format, bind by Message-ID, replay");
   pend->message_id = g_strdup ("m1@test.example");
@@ -357,7 +373,7 @@ test_pending (Fixture      *fx,
   }
 
   /* A front died after journaling the pending registration only: restored. */
-  front_dies_after_journal (fx->reg_dir, pend);
+  front_dies_after_journal (fx->reg_dir, pend, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
@@ -370,21 +386,7 @@ test_pending (Fixture      *fx,
   g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
   bound = postfix_registration_new ("ABC125", "p1", B1, 100, 200);
   g_assert_true (postfix_registration_add_rcpt (bound, "a@test.example", NULL, NULL, &error));
-  pid = fork ();
-  g_assert_cmpint (pid, >=, 0);
-  if (pid == 0)
-    {
-      g_autofree char *t2 = postfix_registration_format (bound);
-
-      j = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, NULL);
-      if (j == NULL || !durable_journal_append (j, text, strlen (text), &t, NULL)
-          || !durable_journal_append (j, t2, strlen (t2), &t, NULL)
-          || !durable_journal_wait (j, t, NULL))
-        _exit (3);
-      _exit (0);
-    }
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  front_dies_after_journal (fx->reg_dir, pend, bound, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
   g_assert_no_error (error);
   g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
@@ -399,21 +401,7 @@ test_pending (Fixture      *fx,
     g_assert_true (postfix_registration_add_rcpt (other, "a@test.example", NULL, NULL, &error));
     g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, other, NULL, &error));
     g_assert_no_error (error);
-    pid = fork ();
-    g_assert_cmpint (pid, >=, 0);
-    if (pid == 0)
-      {
-        g_autofree char *t2 = postfix_registration_format (bound);
-
-        j = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, NULL);
-        if (j == NULL || !durable_journal_append (j, text, strlen (text), &t, NULL)
-            || !durable_journal_append (j, t2, strlen (t2), &t, NULL)
-            || !durable_journal_wait (j, t, NULL))
-          _exit (3);
-        _exit (0);
-      }
-    g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-    g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    front_dies_after_journal (fx->reg_dir, pend, bound, NULL);
     g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
     g_assert_no_error (error);
     g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID,
@@ -523,7 +511,7 @@ test_pending_ident (Fixture *fx, gconstpointer data)
   g_assert_no_error (error);
 
   /* A front died after journaling it: restored under its ident. */
-  front_dies_after_journal (fx->reg_dir, pend);
+  front_dies_after_journal (fx->reg_dir, pend, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   g_assert_true (postfix_registration_pending_exists (fx->reg_dir, by_ident, ident));
