@@ -572,7 +572,7 @@ up_connect (Session *s,
   int code = 0;
 
   if (s->front->pool != NULL
-      && postfix_front_pool_take (s->front->pool, &up, &s->up_reader, greeting))
+      && postfix_front_pool_take (s->front->pool, &up, &s->up_reader, greeting, s->cancel))
     {
       up_attach (s, up);
       return TRUE;
@@ -1689,6 +1689,10 @@ out:
     g_io_stream_close (s.tls, NULL, NULL);
   g_clear_object (&s.tls);
   transaction_reset (&s);
+  /* The client has gone: one warm connection for a later session (no wake-up of the
+   * pool's thread, no wait for Postfix's greeting). */
+  if (front->pool != NULL && !g_cancellable_is_cancelled (s.cancel))
+    postfix_front_pool_refill (front->pool);
   g_ptr_array_unref (s.rcpts);
   g_string_free (s.up_batch, TRUE);
   g_array_unref (s.up_pending);

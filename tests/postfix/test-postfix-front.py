@@ -191,6 +191,19 @@ class ChunkUpstream:
         c.close()
 
 
+def pool_thread_switches(pid):
+    """Context switches (voluntary and not) of the front @pid's upstream-pool thread."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            if f.read().strip() != "upstream-pool":
+                continue
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            return sum(int(line.split()[1]) for line in f
+                       if line.startswith(("voluntary_ctxt_switches",
+                                           "nonvoluntary_ctxt_switches")))
+    raise AssertionError("no upstream-pool thread in %d" % pid)
+
+
 def main():
     a = pi.test_args()
     b = a.build_dir
@@ -858,15 +871,36 @@ def main():
             r = subprocess.run([front_exe, "--config", conf], capture_output=True, timeout=30)
             t.check("%s=%d (past its limit): refused at start" % (key, bad),
                     r.returncode != 0 and key.encode() in r.stderr, r.stderr[-300:])
-        n = up.accepted
-        start(front_exe, "front-pool64",
+        # An upstream of its own: front-pool above still replaces its idle connections.
+        up64 = ChunkUpstream()
+        p64 = start(front_exe, "front-pool64",
               "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
               "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nupstream_pool=64\n"
-              "upstream_pool_idle=290\n" % (up.port, state),
+              "upstream_pool_idle=290\n" % (up64.port, state),
               os.path.join(pf.base, "front-pool64.port"))
-        wait_for("64 warm connections", lambda: up.accepted >= n + 64)
+        wait_for("64 warm connections", lambda: up64.accepted >= 64)
         time.sleep(0.5)
-        t.equal("upstream_pool=64: 64 warm connections, no more", up.accepted - n, 64)
+        t.equal("upstream_pool=64: 64 warm connections, no more", up64.accepted, 64)
+        # Taking a warm connection wakes nobody: a session that ends refills the pool
+        # itself (connected, the greeting left to the session that takes it), so the
+        # pool's thread sleeps through the client sessions (it was woken per session and
+        # then waited for each new connection's greeting).
+        front64 = daemons[-1].proc.pid
+        switches = pool_thread_switches(front64)
+        for i in range(5):
+            c = LineClient(p64)
+            t.equal("pool 64: session %d greeted" % i, c.reply()[0], 220)
+            c.cmd("EHLO client.test.example")
+            t.equal("pool 64: session %d served" % i,
+                    c.cmd("MAIL FROM:<p%d@test.example>" % i)[0], 250)
+            c.cmd("QUIT")
+            c.close()
+        time.sleep(0.3)
+        t.check("pool: client sessions do not wake the pool's thread",
+                pool_thread_switches(front64) - switches < 3,
+                "%d -> %d context switches" % (switches, pool_thread_switches(front64)))
+        t.equal("pool: each session that ended refilled the pool with one connection",
+                up64.accepted, 64 + 5)
 
         # 15. The front's reads wait in recv(2) itself (server_line_reader_set_socket), not
         # in a poll of the cancellable: its timeouts and its shutdown must still end them.
