@@ -107,6 +107,7 @@ class ChunkUpstream:
         self.chunks = []
         self.accepted = 0
         self.lines = {}
+        self.closed_at = {}  # connection number -> monotonic time the front closed it
         self.hangup = False
         self.stall_quit = False  # QUIT recorded, never answered (Postfix stalled)
         self.stall_ehlo = False  # EHLO recorded, never answered
@@ -140,6 +141,7 @@ class ChunkUpstream:
         while True:
             got = c.recv(65536)
             if not got:
+                self.closed_at[number] = time.monotonic()
                 break
             self.chunks.append(got)
             buf += got
@@ -552,6 +554,7 @@ def main():
         c.cmd("EHLO client.test.example")
         up.stall_quit = True
         c.sock.settimeout(3)
+        closed_before = set(up.closed_at)
         t0 = time.monotonic()
         try:
             code, text = c.cmd("QUIT")
@@ -564,6 +567,16 @@ def main():
         wait_for("the upstream's QUIT", lambda: any(
             v[-1:] == [b"QUIT\r"] for v in up.lines.values()), 5)
         t.check("the upstream got QUIT without answering it", True)
+        # ... and the front closes the upstream link right after it, without waiting for
+        # the 221 (it waited up to 2 s, a wake-up per session).
+        def quit_conns():
+            return [n for n, v in list(up.lines.items())
+                    if v[-1:] == [b"QUIT\r"] and n not in closed_before]
+        wait_for("the upstream link closed",
+                 lambda: quit_conns() and all(n in up.closed_at for n in quit_conns()), 5)
+        took = max(up.closed_at[n] for n in quit_conns()) - t0
+        t.check("after QUIT the front closes the upstream link at once (%.2f s)" % took,
+                took < 1)
         up.stall_quit = False
 
         # The registration of a tracked message with a Message-ID is journaled (pending,
