@@ -2,29 +2,46 @@
 /* server-listener.c: a TCP listener with a session thread per connection (reused) and a cap
  * (see server-listener.h).
  *
- * One accept thread waits for the listening socket to become readable (woken by the
- * cancellable on stop). While the cap is reached it does not accept: the new connection
- * stays in the kernel's listen backlog (SERVER_LISTENER_BACKLOG) and the thread waits on
- * a condition, signalled whenever a worker ends, until wait_seconds after it saw the
- * connection. A slot freed in time: accept and serve. None: accept every connection then
- * waiting and give each the reject line with a short send timeout (a client that does not
- * read cannot stall the accept thread). So a client that closes a session and at once
- * opens the next (a burst of short sessions) is served even when the server's side of the
- * previous session is still ending; the count of live sessions (workers whose handler
- * has not returned) is the only thing compared with the cap. Each accepted connection
- * under the cap goes to a session thread: one that has ended its previous session and
- * waits for the next (handed over through a queue under the listener's mutex: a futex
- * wake-up), or a new one if none waits. Threads are reused because making one per
- * connection cost more than the session's own work on this path: clone, a fresh stack's
- * page faults, and at its end the stack given back with a TLB shoot-down IPI to every
- * CPU. A thread with no session for SERVER_LISTENER_THREAD_IDLE seconds exits and is
- * joined (by the accept thread or by stop()), so there are never more threads than the
- * most sessions there were at once. The count of sessions, the idle threads and the set of
- * open connections are kept under one mutex, and stop() waits on a condition until no
- * session and no thread is left.
+ * Session threads accept (leader/followers without a leader: every idle session thread
+ * blocks in accept(2) on the listening socket, made blocking, and the kernel wakes one
+ * per connection). Before, an accept thread polled the socket, accepted and handed each
+ * connection to an idle session thread through a queue and a condition: per session a
+ * wake-up and a context switch more, and the poll, the futex wake and wait, and GLib's two
+ * fcntl() for FD_CLOEXEC (accept4 takes SOCK_CLOEXEC). The cap: a thread takes an
+ * accepting place only with a slot, self->active + self->acceptors <= max_connections, so
+ * what it accepts is always under the cap; a thread whose session ends frees its slot and
+ * takes an accepting place in one step under the lock (a client that reconnects at once
+ * finds it accepting). A thread that has taken the last accepting place starts another
+ * thread before serving when there is room, so a second client never waits for a thread
+ * to be made; threads are reused because making one per connection cost more than the
+ * session's own work on this path (clone, a fresh stack's page faults, and at its end the
+ * stack given back with a TLB shoot-down IPI to every CPU). Idle exit: the listening
+ * socket's SO_RCVTIMEO (SERVER_LISTENER_THREAD_IDLE) ends an accept() that waited that
+ * long; that thread exits unless it is the last one accepting. The kernel wakes the
+ * longest-waiting thread first, so under a steady load the idle threads take turns and
+ * stay (at most the most sessions there were at once, plus one).
  *
- * Event-driven programs (server_listener_set_inline(), mtqpd): the handler runs in the
- * accept thread itself (it must not block) and keeps the connection with
+ * The watcher thread (named "accept") costs nothing per connection: it sleeps while some
+ * thread accepts, and is woken (watch_update_locked) only when none does. At the cap it
+ * keeps connection_wait: it waits for a connection in the backlog, then up to wait_seconds
+ * for a slot (a thread whose session ends accepts it); none in time: it accepts every
+ * connection waiting then, under the lock (no thread can start accepting meanwhile), and
+ * gives each the reject line with a short send timeout (a client that does not read
+ * cannot stall it), so that a client that connects once it has read a refusal (a retry)
+ * waits for a slot of its own. So a client that closes a session and at once opens the
+ * next (a burst of short sessions) is served even when the server's side of the previous
+ * session is still ending; the count of live sessions is the only thing compared with the
+ * cap. With room and no thread accepting (a thread could not be started, or a detached
+ * session was released) it starts one. It joins the threads that have exited. The count
+ * of sessions, of threads and of accepting threads and the set of open connections are
+ * kept under one mutex, and stop() waits on a condition until no session and no thread is
+ * left.
+ *
+ * Event-driven programs (server_listener_set_inline(), mtqpd): one accept thread, as
+ * before: it waits for the listening socket (non-blocking there) to become readable (woken
+ * by the cancellable on stop), at the cap waits on a condition for a slot up to
+ * wait_seconds after it saw the connection (then refuses as above), and runs the handler
+ * itself (it must not block); the handler keeps the connection with
  * server_listener_detach(); the session counts against the cap until the program calls
  * server_listener_release(), which closes it. No thread is started per connection then.
  *
@@ -32,14 +49,17 @@
  * per pipelined batch), so Nagle's algorithm only adds a wait for the peer's delayed ACK
  * (about 40 ms) whenever a second write follows an unacknowledged one.
  *
- * stop() shuts the open connections' reading side down first, so that a session waiting
- * for its client ends and can still write its last reply, then, after
+ * stop() shuts the listening socket down (every accept() fails: its thread exits) and
+ * closes it once no thread is left in accept() (the number of a closed descriptor could be
+ * another file's); then it shuts the open connections' reading side down, so that a
+ * session waiting for its client ends and can still write its last reply, then, after
  * SERVER_LISTENER_STOP_GRACE_MS, both sides of those still open.
  *
  * Limits: max_connections workers at once (>= 1); connections over the cap wait in the
  * backlog until no session has ended for wait_seconds (at most SERVER_LISTENER_MAX_WAIT),
- * then all those waiting are refused. Never: block the accept thread on a client; leave a
- * worker running after server_listener_stop() returns.
+ * then all those waiting are refused; max_connections session threads at most. Never:
+ * block the accept or watcher thread on a client; accept past the cap; leave a worker
+ * running after server_listener_stop() returns.
  */
 #define _GNU_SOURCE /* accept4 */
 #include "config.h"
