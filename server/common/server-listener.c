@@ -717,7 +717,9 @@ watcher_thread (gpointer data)
         continue;
 
       /* No session ended in time: refuse every connection waiting now (as in
-       * accept_thread()). */
+       * accept_thread()). Linux keeps a connection in the accept queue even when its
+       * client resets it, so accept() after a readable poll() does not wait (at worst the
+       * listening socket's receive timeout would end it). */
       waiting = g_ptr_array_new_with_free_func (g_object_unref);
       while (waiting->len < SERVER_LISTENER_BACKLOG)
         {
@@ -777,9 +779,12 @@ server_listener_start (ServerListener *self)
     struct timeval tv = { .tv_sec = SERVER_LISTENER_THREAD_IDLE };
     int flags = fcntl (fd, F_GETFL);
 
-    if (flags < 0 || fcntl (fd, F_SETFL, flags & ~O_NONBLOCK) < 0
-        || setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
-      g_error ("Cannot set up the listening socket: %s", g_strerror (errno));
+    /* A non-blocking accept() would make the threads spin: fatal (it cannot fail on a
+     * socket of ours). Without the timeout idle threads only stay: logged. */
+    if (flags < 0 || fcntl (fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+      g_error ("Cannot make the listening socket blocking: %s", g_strerror (errno));
+    if (setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+      g_warning ("Cannot set the listening socket's timeout: %s", g_strerror (errno));
   }
   g_mutex_lock (&self->lock);
   self->threads++;
