@@ -287,7 +287,6 @@ worker_finish (Worker *w)
   g_mutex_unlock (&self->lock);
 }
 
-
 /* Turn Nagle's algorithm off on an accepted TCP socket (see the top of this file). A
  * failure only costs latency, so it is logged, not fatal. */
 static void
