@@ -2,29 +2,46 @@
 /* server-listener.c: a TCP listener with a session thread per connection (reused) and a cap
  * (see server-listener.h).
  *
- * One accept thread waits for the listening socket to become readable (woken by the
- * cancellable on stop). While the cap is reached it does not accept: the new connection
- * stays in the kernel's listen backlog (SERVER_LISTENER_BACKLOG) and the thread waits on
- * a condition, signalled whenever a worker ends, until wait_seconds after it saw the
- * connection. A slot freed in time: accept and serve. None: accept every connection then
- * waiting and give each the reject line with a short send timeout (a client that does not
- * read cannot stall the accept thread). So a client that closes a session and at once
- * opens the next (a burst of short sessions) is served even when the server's side of the
- * previous session is still ending; the count of live sessions (workers whose handler
- * has not returned) is the only thing compared with the cap. Each accepted connection
- * under the cap goes to a session thread: one that has ended its previous session and
- * waits for the next (handed over through a queue under the listener's mutex: a futex
- * wake-up), or a new one if none waits. Threads are reused because making one per
- * connection cost more than the session's own work on this path: clone, a fresh stack's
- * page faults, and at its end the stack given back with a TLB shoot-down IPI to every
- * CPU. A thread with no session for SERVER_LISTENER_THREAD_IDLE seconds exits and is
- * joined (by the accept thread or by stop()), so there are never more threads than the
- * most sessions there were at once. The count of sessions, the idle threads and the set of
- * open connections are kept under one mutex, and stop() waits on a condition until no
- * session and no thread is left.
+ * Session threads accept (leader/followers without a leader: every idle session thread
+ * blocks in accept(2) on the listening socket, made blocking, and the kernel wakes one
+ * per connection). Before, an accept thread polled the socket, accepted and handed each
+ * connection to an idle session thread through a queue and a condition: per session a
+ * wake-up and a context switch more, and the poll, the futex wake and wait, and GLib's two
+ * fcntl() for FD_CLOEXEC (accept4 takes SOCK_CLOEXEC). The cap: a thread takes an
+ * accepting place only with a slot, self->active + self->acceptors <= max_connections, so
+ * what it accepts is always under the cap; a thread whose session ends frees its slot and
+ * takes an accepting place in one step under the lock (a client that reconnects at once
+ * finds it accepting). A thread that has taken the last accepting place starts another
+ * thread before serving when there is room, so a second client never waits for a thread
+ * to be made; threads are reused because making one per connection cost more than the
+ * session's own work on this path (clone, a fresh stack's page faults, and at its end the
+ * stack given back with a TLB shoot-down IPI to every CPU). Idle exit: the listening
+ * socket's SO_RCVTIMEO (SERVER_LISTENER_THREAD_IDLE) ends an accept() that waited that
+ * long; that thread exits unless it is the last one accepting. The kernel wakes the
+ * longest-waiting thread first, so under a steady load the idle threads take turns and
+ * stay (at most the most sessions there were at once, plus one).
  *
- * Event-driven programs (server_listener_set_inline(), mtqpd): the handler runs in the
- * accept thread itself (it must not block) and keeps the connection with
+ * The watcher thread (named "accept") costs nothing per connection: it sleeps while some
+ * thread accepts, and is woken (watch_update_locked) only when none does. At the cap it
+ * keeps connection_wait: it waits for a connection in the backlog, then up to wait_seconds
+ * for a slot (a thread whose session ends accepts it); none in time: it accepts every
+ * connection waiting then, under the lock (no thread can start accepting meanwhile), and
+ * gives each the reject line with a short send timeout (a client that does not read
+ * cannot stall it), so that a client that connects once it has read a refusal (a retry)
+ * waits for a slot of its own. So a client that closes a session and at once opens the
+ * next (a burst of short sessions) is served even when the server's side of the previous
+ * session is still ending; the count of live sessions is the only thing compared with the
+ * cap. With room and no thread accepting (a thread could not be started, or a detached
+ * session was released) it starts one. It joins the threads that have exited. The count
+ * of sessions, of threads and of accepting threads and the set of open connections are
+ * kept under one mutex, and stop() waits on a condition until no session and no thread is
+ * left.
+ *
+ * Event-driven programs (server_listener_set_inline(), mtqpd): one accept thread, as
+ * before: it waits for the listening socket (non-blocking there) to become readable (woken
+ * by the cancellable on stop), at the cap waits on a condition for a slot up to
+ * wait_seconds after it saw the connection (then refuses as above), and runs the handler
+ * itself (it must not block); the handler keeps the connection with
  * server_listener_detach(); the session counts against the cap until the program calls
  * server_listener_release(), which closes it. No thread is started per connection then.
  *
@@ -32,20 +49,30 @@
  * per pipelined batch), so Nagle's algorithm only adds a wait for the peer's delayed ACK
  * (about 40 ms) whenever a second write follows an unacknowledged one.
  *
- * stop() shuts the open connections' reading side down first, so that a session waiting
- * for its client ends and can still write its last reply, then, after
+ * stop() shuts the listening socket down (every accept() fails: its thread exits) and
+ * closes it once no thread is left in accept() (the number of a closed descriptor could be
+ * another file's); then it shuts the open connections' reading side down, so that a
+ * session waiting for its client ends and can still write its last reply, then, after
  * SERVER_LISTENER_STOP_GRACE_MS, both sides of those still open.
  *
  * Limits: max_connections workers at once (>= 1); connections over the cap wait in the
  * backlog until no session has ended for wait_seconds (at most SERVER_LISTENER_MAX_WAIT),
- * then all those waiting are refused. Never: block the accept thread on a client; leave a
- * worker running after server_listener_stop() returns.
+ * then all those waiting are refused; max_connections session threads at most. Never:
+ * block the accept or watcher thread on a client; accept past the cap; leave a worker
+ * running after server_listener_stop() returns.
  */
+#define _GNU_SOURCE /* accept4 */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "server-listener.h"
 
@@ -74,11 +101,14 @@ struct _ServerListener
   GPtrArray *finished;             /* (owned) GThread refs of workers that are ending, to
                                     * join (so that their thread-local state, e.g.
                                     * OpenSSL's, is freed before exit); under lock */
-  GQueue handoff;                  /* Worker handed to an idle session thread; under lock */
-  GCond handoff_cond;              /* signalled when a Worker is handed off, and at stop */
-  guint idle_threads;              /* session threads waiting for a Worker; under lock */
   guint threads;                   /* session threads alive; under lock */
   gboolean stopping;               /* stop() has begun: idle threads exit; under lock */
+  guint cond_waiters;              /* threads waiting on cond (the broadcasts are skipped
+                                    * when there are none); under lock */
+  /* Threads that accept (not inline): */
+  guint acceptors;                 /* session threads in (or entering) accept(); under lock */
+  GCond watch_cond;                /* wakes the watcher: see watch_update_locked() */
+  gboolean watcher_armed;          /* the watcher deals with "no acceptor"; under lock */
 };
 
 typedef struct
@@ -157,7 +187,7 @@ server_listener_new (GSocketAddress       *address,
   self->cancellable = g_cancellable_new ();
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
-  g_cond_init (&self->handoff_cond);
+  g_cond_init (&self->watch_cond);
   self->connections = g_hash_table_new (NULL, NULL);
   self->finished = g_ptr_array_new ();
   return self;
@@ -196,11 +226,42 @@ server_listener_get_active (ServerListener *self)
   return n;
 }
 
-/* The session of @w has ended: close its connection, free its slot; @thread (nullable):
- * the worker thread, joined later. */
+/* After a change of self->active or self->acceptors (under self->lock): wake the
+ * watcher when no thread accepts (it then spawns one, or watches the backlog at the cap),
+ * or when it is dealing with that and the change may end it. Nothing to do, and no system
+ * call, in the usual case: some thread is accepting. */
 static void
-worker_finish (Worker  *w,
-               GThread *thread)
+watch_update_locked (ServerListener *self)
+{
+  if (!self->inline_handler && (self->acceptors == 0 || self->watcher_armed))
+    g_cond_signal (&self->watch_cond);
+}
+
+/* Wake the threads waiting on self->cond (stop(), the inline accept thread), if any. */
+static void
+cond_broadcast_locked (ServerListener *self)
+{
+  if (self->cond_waiters > 0)
+    g_cond_broadcast (&self->cond);
+}
+
+/* Under self->lock, after its connection was closed: @w freed, its slot with it. */
+static void
+worker_free_locked (Worker *w)
+{
+  ServerListener *self = w->listener;
+
+  g_object_set_qdata (G_OBJECT (w->connection), worker_quark (), NULL);
+  g_object_unref (w->connection);
+  g_free (w);
+  self->active--;
+  cond_broadcast_locked (self);
+}
+
+/* @w's connection out of the table and closed (without the lock); the lock is held on
+ * return. */
+static void
+worker_close_lock (Worker *w)
 {
   ServerListener *self = w->listener;
 
@@ -212,54 +273,205 @@ worker_finish (Worker  *w,
   g_mutex_unlock (&self->lock);
   g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
   g_mutex_lock (&self->lock);
-  g_object_set_qdata (G_OBJECT (w->connection), worker_quark (), NULL);
-  g_object_unref (w->connection);
-  g_free (w);
-  self->active--;
-  if (thread != NULL)
-    g_ptr_array_add (self->finished, g_thread_ref (thread));
-  g_cond_broadcast (&self->cond);
+}
+
+/* The session of @w has ended: close its connection, free its slot. */
+static void
+worker_finish (Worker *w)
+{
+  ServerListener *self = w->listener;
+
+  worker_close_lock (w);
+  worker_free_locked (w);
+  watch_update_locked (self);
   g_mutex_unlock (&self->lock);
 }
 
-/* A session thread: serves @data (a Worker), then waits up to SERVER_LISTENER_THREAD_IDLE
- * seconds for the next one handed off by serve(); exits when none comes or at stop (it
- * then puts itself among the finished, to be joined). */
-static gpointer
-worker_thread (gpointer data)
+/* Turn Nagle's algorithm off on an accepted TCP socket (see the top of this file). A
+ * failure only costs latency, so it is logged, not fatal. */
+static void
+set_nodelay (GSocket *client)
 {
-  Worker *w = data;
-  ServerListener *self = w->listener;
+  g_autoptr (GError) error = NULL;
 
-  while (w != NULL)
+  if (g_socket_get_family (client) != G_SOCKET_FAMILY_IPV4
+      && g_socket_get_family (client) != G_SOCKET_FAMILY_IPV6)
+    return;
+  if (!g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, 1, &error))
+    g_warning ("Cannot set TCP_NODELAY on a connection: %s", error->message);
+}
+
+/* A Worker for the accepted @client, counted against the cap and in the table of open
+ * connections (under self->lock: the caller holds it). */
+static Worker *
+worker_new_locked (ServerListener *self,
+                   GSocket        *client)
+{
+  Worker *w = g_new0 (Worker, 1);
+
+  w->listener = self;
+  w->connection = g_socket_connection_factory_create_connection (client);
+  g_object_set_qdata (G_OBJECT (w->connection), worker_quark (), w);
+  g_hash_table_add (self->connections, w->connection);
+  self->active++;
+  return w;
+}
+
+/* @client, accepted from the backlog: blocking (for GIO's reads and writes), Nagle off. */
+static void
+client_prepare (GSocket *client)
+{
+  g_socket_set_blocking (client, TRUE);
+  set_nodelay (client);
+}
+
+/* Call the handler for @w in the inline accept thread. */
+static void
+serve_inline (ServerListener *self,
+              GSocket        *client)
+{
+  gboolean detached = FALSE;
+  Worker *w;
+
+  client_prepare (client);
+  g_mutex_lock (&self->lock);
+  w = worker_new_locked (self, client);
+  g_mutex_unlock (&self->lock);
+  w->detached_out = &detached;
+  self->handler (w->connection, self->cancellable, self->user_data);
+  if (!detached) /* w may be gone if it was detached */
+    worker_finish (w);
+}
+
+static gpointer session_thread (gpointer data);
+
+/* Start one more session thread, already counted in self->threads and self->acceptors
+ * by the caller (under self->lock); on failure it takes those back and wakes the watcher
+ * (which tries again after a back-off). */
+static void
+acceptor_spawn (ServerListener *self)
+{
+  g_autoptr (GError) error = NULL;
+  GThread *thread = g_thread_try_new ("connection", session_thread, self, &error);
+
+  if (thread != NULL)
     {
+      g_thread_unref (thread); /* joined through self->finished when it exits */
+      return;
+    }
+  g_warning ("Cannot start a connection thread: %s", error->message);
+  g_mutex_lock (&self->lock);
+  self->threads--;
+  self->acceptors--;
+  cond_broadcast_locked (self);
+  watch_update_locked (self);
+  g_mutex_unlock (&self->lock);
+}
+
+/* The calling session thread ends (under self->lock; it unlocks): it puts itself among
+ * the finished, to be joined. */
+static gpointer
+session_thread_exit_locked (ServerListener *self)
+{
+  self->threads--;
+  g_ptr_array_add (self->finished, g_thread_ref (g_thread_self ()));
+  cond_broadcast_locked (self);
+  watch_update_locked (self);
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* A session thread (not inline): accepts a connection itself, blocking in accept(2) on
+ * the listening socket beside the other idle session threads (the kernel wakes one per
+ * connection), serves it, and accepts again. Enters accept() only holding a slot:
+ * self->active + self->acceptors <= max_connections, so an accepted connection is always
+ * under the cap. Having taken the last accepting place, it starts another thread first
+ * (room left) or leaves the backlog to the watcher (at the cap). Exits after
+ * SERVER_LISTENER_THREAD_IDLE seconds in accept() (the listening socket's SO_RCVTIMEO)
+ * unless it is the last one accepting, or at stop (the listening socket shut down: its
+ * accept() fails). */
+static gpointer
+session_thread (gpointer data)
+{
+  ServerListener *self = data;
+  int listen_fd = g_socket_get_fd (self->socket);
+
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GSocket) client = NULL;
       gboolean detached = FALSE;
-      gint64 deadline;
+      gboolean spawn = FALSE;
+      Worker *w;
+      int fd = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      int err = errno;
+
+      if (fd >= 0)
+        {
+          client = g_socket_new_from_fd (fd, &error);
+          if (client == NULL)
+            {
+              close (fd);
+              g_warning ("accept: %s", error->message);
+            }
+          else
+            client_prepare (client);
+        }
+      g_mutex_lock (&self->lock);
+      if (self->stopping)
+        {
+          self->acceptors--;
+          return session_thread_exit_locked (self);
+        }
+      if (client == NULL)
+        {
+          /* Idle past SERVER_LISTENER_THREAD_IDLE: leave unless no other thread accepts. */
+          if ((err == EAGAIN || err == EWOULDBLOCK) && fd < 0 && self->acceptors > 1)
+            {
+              self->acceptors--;
+              return session_thread_exit_locked (self);
+            }
+          g_mutex_unlock (&self->lock);
+          if (fd < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR
+              && err != ECONNABORTED)
+            {
+              g_warning ("accept: %s", g_strerror (err));
+              g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
+            }
+          continue;
+        }
+      self->acceptors--;
+      w = worker_new_locked (self, client);
+      if (self->acceptors == 0 && self->active < self->max_connections)
+        {
+          /* Room for another session and no one accepting: a new thread accepts (so a
+           * second client never waits for this session to end). */
+          self->acceptors++;
+          self->threads++;
+          spawn = TRUE;
+        }
+      watch_update_locked (self);
+      g_mutex_unlock (&self->lock);
+      if (spawn)
+        acceptor_spawn (self);
 
       w->detached_out = &detached;
       self->handler (w->connection, self->cancellable, self->user_data);
+      /* The slot freed and this thread accepting again in one step: a client that
+       * connects as soon as its session has ended finds it accepting (no new thread). */
       if (!detached) /* w may be gone if it was detached */
-        worker_finish (w, NULL);
-
-      g_mutex_lock (&self->lock);
-      deadline = g_get_monotonic_time () + SERVER_LISTENER_THREAD_IDLE * G_TIME_SPAN_SECOND;
-      self->idle_threads++;
-      while (g_queue_is_empty (&self->handoff) && !self->stopping)
-        if (!g_cond_wait_until (&self->handoff_cond, &self->lock, deadline))
-          break;
-      self->idle_threads--;
-      /* A Worker handed off counted on this thread being idle: take it even at stop or
-       * after the wait timed out (its handler ends at once when stopping). */
-      w = g_queue_pop_head (&self->handoff);
-      if (w == NULL)
         {
-          self->threads--;
-          g_ptr_array_add (self->finished, g_thread_ref (g_thread_self ()));
-          g_cond_broadcast (&self->cond);
+          worker_close_lock (w);
+          worker_free_locked (w);
         }
+      else
+        g_mutex_lock (&self->lock);
+      if (self->stopping || self->active + self->acceptors >= self->max_connections)
+        return session_thread_exit_locked (self); /* at the cap only after a detach */
+      self->acceptors++;
+      watch_update_locked (self);
       g_mutex_unlock (&self->lock);
     }
-  return NULL;
 }
 
 /**
@@ -310,7 +522,7 @@ server_listener_release (GSocketConnection *connection)
   Worker *w = g_object_get_qdata (G_OBJECT (connection), worker_quark ());
 
   g_return_if_fail (w != NULL && w->detached);
-  worker_finish (w, NULL);
+  worker_finish (w);
 }
 
 /* Join the workers that have ended. */
@@ -340,77 +552,22 @@ reject (ServerListener *self,
   g_socket_close (client, NULL);
 }
 
-/* Turn Nagle's algorithm off on an accepted TCP socket (see the top of this file). A
- * failure only costs latency, so it is logged, not fatal. */
+/* Refuse @waiting (GSocket), logged once. */
 static void
-set_nodelay (GSocket *client)
+reject_all (ServerListener *self,
+            GPtrArray      *waiting)
 {
-  g_autoptr (GError) error = NULL;
-
-  if (g_socket_get_family (client) != G_SOCKET_FAMILY_IPV4
-      && g_socket_get_family (client) != G_SOCKET_FAMILY_IPV6)
+  if (waiting->len == 0)
     return;
-  if (!g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, 1, &error))
-    g_warning ("Cannot set TCP_NODELAY on a connection: %s", error->message);
-}
-
-/* Start a worker for @client (accepted under the cap; the slot is counted here). */
-static void
-serve (ServerListener *self,
-       GSocket        *client)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GThread) thread = NULL;
-  Worker *w;
-
-  g_socket_set_blocking (client, TRUE);
-  set_nodelay (client);
-  w = g_new0 (Worker, 1);
-  w->listener = self;
-  w->connection = g_socket_connection_factory_create_connection (client);
-  g_object_set_qdata (G_OBJECT (w->connection), worker_quark (), w);
-  g_mutex_lock (&self->lock);
-  g_hash_table_add (self->connections, w->connection);
-  self->active++;
-  g_mutex_unlock (&self->lock);
-
-  if (self->inline_handler)
-    {
-      gboolean detached = FALSE;
-
-      w->detached_out = &detached;
-      self->handler (w->connection, self->cancellable, self->user_data);
-      if (!detached) /* w may be gone if it was detached */
-        worker_finish (w, NULL);
-      return;
-    }
-
-  /* An idle session thread takes it (each idle thread takes at most one: the queue is
-   * never longer than the number of idle threads); else a new thread. */
-  g_mutex_lock (&self->lock);
-  if (self->idle_threads > self->handoff.length)
-    {
-      g_queue_push_tail (&self->handoff, w);
-      g_mutex_unlock (&self->lock);
-      /* after the unlock: the woken thread does not block on the mutex at once */
-      g_cond_signal (&self->handoff_cond);
-      return;
-    }
-  self->threads++;
-  g_mutex_unlock (&self->lock);
-  thread = g_thread_try_new ("connection", worker_thread, w, &error);
-  if (thread == NULL)
-    {
-      g_warning ("Cannot start a connection thread: %s", error->message);
-      g_mutex_lock (&self->lock);
-      self->threads--;
-      g_mutex_unlock (&self->lock);
-      worker_finish (w, NULL);
-    }
+  g_message ("Connection refused: %u connections already (max_connections) for %u s",
+             self->max_connections, (guint) (self->wait_us / G_USEC_PER_SEC));
+  for (guint i = 0; i < waiting->len; i++)
+    reject (self, g_ptr_array_index (waiting, i));
 }
 
 /* Accept one waiting connection without blocking; NULL if none is left (or on an error,
- * logged, after a short back-off). */
+ * logged, after a short back-off). The inline accept thread's (non-blocking listening
+ * socket). */
 static GSocket *
 accept_pending (ServerListener *self)
 {
@@ -432,12 +589,15 @@ static gboolean
 wait_for_slot_locked (ServerListener *self,
                       gint64          deadline)
 {
+  self->cond_waiters++;
   while (self->active >= self->max_connections && !g_cancellable_is_cancelled (self->cancellable))
     if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
       break;
+  self->cond_waiters--;
   return self->active < self->max_connections;
 }
 
+/* The accept thread of an inline listener (server_listener_set_inline()). */
 static gpointer
 accept_thread (gpointer data)
 {
@@ -450,7 +610,6 @@ accept_thread (gpointer data)
       gint64 seen;
       gboolean room;
 
-      reap_finished (self);
       /* A connection is waiting in the backlog (or stop() was called). */
       if (!g_socket_condition_wait (self->socket, G_IO_IN, self->cancellable, &error))
         {
@@ -473,7 +632,7 @@ accept_thread (gpointer data)
         {
           client = accept_pending (self);
           if (client != NULL)
-            serve (self, client);
+            serve_inline (self, client);
           continue;
         }
 
@@ -481,18 +640,109 @@ accept_thread (gpointer data)
        * backlog before the first refusal is sent, so that a client that connects once it
        * has read a refusal (a retry) waits for a slot of its own instead of being swept
        * into this round. */
-      g_message ("Connection refused: %u connections already (max_connections) for %u s",
-                 self->max_connections, (guint) (self->wait_us / G_USEC_PER_SEC));
       {
         g_autoptr (GPtrArray) waiting = g_ptr_array_new_with_free_func (g_object_unref);
 
         while (waiting->len < SERVER_LISTENER_BACKLOG
                && (client = accept_pending (self)) != NULL)
           g_ptr_array_add (waiting, g_steal_pointer (&client));
-        for (guint i = 0; i < waiting->len; i++)
-          reject (self, g_ptr_array_index (waiting, i));
+        reject_all (self, waiting);
       }
     }
+  return NULL;
+}
+
+/* The watcher of a listener with session threads: idle while some session thread accepts
+ * (so, at no cost per connection). When none does (self->acceptors 0, watch_cond
+ * signalled): with room under the cap (a thread could not be started, or a detached
+ * session was released), it starts one; at the cap it waits for a connection in the
+ * backlog, then up to wait_us for a slot (a session thread whose session ends accepts
+ * again); if none came, it refuses every connection waiting then (taken under the lock:
+ * no thread can start accepting meanwhile, so accept() cannot block). It also joins the
+ * threads that have ended, at least every SERVER_LISTENER_THREAD_IDLE seconds. */
+static gpointer
+watcher_thread (gpointer data)
+{
+  ServerListener *self = data;
+  int listen_fd = g_socket_get_fd (self->socket);
+
+  g_mutex_lock (&self->lock);
+  while (!self->stopping)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) waiting = NULL;
+      gint64 seen;
+
+      if (self->acceptors > 0)
+        {
+          self->watcher_armed = FALSE;
+          g_mutex_unlock (&self->lock);
+          reap_finished (self);
+          g_mutex_lock (&self->lock);
+          if (self->acceptors > 0 && !self->stopping)
+            g_cond_wait_until (&self->watch_cond, &self->lock,
+                               g_get_monotonic_time ()
+                                   + SERVER_LISTENER_THREAD_IDLE * G_TIME_SPAN_SECOND);
+          continue;
+        }
+      self->watcher_armed = TRUE;
+      if (self->active < self->max_connections)
+        {
+          self->acceptors++;
+          self->threads++;
+          g_mutex_unlock (&self->lock);
+          acceptor_spawn (self);
+          g_mutex_lock (&self->lock);
+          if (self->acceptors == 0 && !self->stopping) /* it failed: back off */
+            g_cond_wait_until (&self->watch_cond, &self->lock,
+                               g_get_monotonic_time () + SERVER_LISTENER_ACCEPT_BACKOFF_US);
+          continue;
+        }
+
+      /* At the cap: a connection in the backlog waits for a slot, up to wait_us. */
+      g_mutex_unlock (&self->lock);
+      if (!g_socket_condition_wait (self->socket, G_IO_IN, self->cancellable, &error)
+          && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_warning ("waiting for connections: %s", error->message);
+          g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
+        }
+      seen = g_get_monotonic_time ();
+      g_mutex_lock (&self->lock);
+      while (self->acceptors == 0 && self->active >= self->max_connections && !self->stopping)
+        if (!g_cond_wait_until (&self->watch_cond, &self->lock, seen + self->wait_us))
+          break;
+      if (self->stopping || self->acceptors > 0 || self->active < self->max_connections)
+        continue;
+
+      /* No session ended in time: refuse every connection waiting now (as in
+       * accept_thread()). Linux keeps a connection in the accept queue even when its
+       * client resets it, so accept() after a readable poll() does not wait (at worst the
+       * listening socket's receive timeout would end it). */
+      waiting = g_ptr_array_new_with_free_func (g_object_unref);
+      while (waiting->len < SERVER_LISTENER_BACKLOG)
+        {
+          struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
+          GSocket *client;
+          int fd;
+
+          if (poll (&pfd, 1, 0) != 1 || (pfd.revents & POLLIN) == 0)
+            break;
+          fd = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+          if (fd < 0)
+            break;
+          client = g_socket_new_from_fd (fd, NULL);
+          if (client == NULL)
+            close (fd);
+          else
+            g_ptr_array_add (waiting, client);
+        }
+      g_mutex_unlock (&self->lock);
+      reject_all (self, waiting);
+      g_mutex_lock (&self->lock);
+    }
+  self->watcher_armed = FALSE;
+  g_mutex_unlock (&self->lock);
   return NULL;
 }
 
@@ -500,7 +750,7 @@ accept_thread (gpointer data)
  * server_listener_start:
  * @self: a listener
  *
- * Starts accepting connections (in a thread of its own).
+ * Starts accepting connections (in threads of its own).
  */
 void
 server_listener_start (ServerListener *self)
@@ -515,7 +765,32 @@ server_listener_start (ServerListener *self)
    * reference held for the listener's life keeps the one descriptor. */
   if (!self->pollfd_held)
     self->pollfd_held = g_cancellable_make_pollfd (self->cancellable, &pfd);
-  self->accept_thread = g_thread_new ("accept", accept_thread, self);
+  if (self->inline_handler)
+    {
+      self->accept_thread = g_thread_new ("accept", accept_thread, self);
+      return;
+    }
+
+  /* Session threads block in accept(): the listening socket blocking, with their idle
+   * time as its receive timeout (accept() then fails with EAGAIN). */
+  {
+    int fd = g_socket_get_fd (self->socket);
+    struct timeval tv = { .tv_sec = SERVER_LISTENER_THREAD_IDLE };
+    int flags = fcntl (fd, F_GETFL);
+
+    /* A non-blocking accept() would make the threads spin: fatal (it cannot fail on a
+     * socket of ours). Without the timeout idle threads only stay: logged. */
+    if (flags < 0 || fcntl (fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+      g_error ("Cannot make the listening socket blocking: %s", g_strerror (errno));
+    if (setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+      g_warning ("Cannot set the listening socket's timeout: %s", g_strerror (errno));
+  }
+  g_mutex_lock (&self->lock);
+  self->threads++;
+  self->acceptors++;
+  g_mutex_unlock (&self->lock);
+  acceptor_spawn (self);
+  self->accept_thread = g_thread_new ("accept", watcher_thread, self);
 }
 
 /**
@@ -533,18 +808,31 @@ server_listener_stop (ServerListener *self)
   gint64 grace_end;
 
   g_cancellable_cancel (self->cancellable);
-  /* The accept thread may wait for a slot: wake it (it checks the cancellable under the
-   * lock, so this broadcast cannot be missed). */
+  /* The threads that wait (the inline accept thread for a slot, the watcher) are woken;
+   * they check the cancellable or self->stopping under the lock, so this cannot be
+   * missed. Threads in accept() are woken by the shutdown of the listening socket (their
+   * accept() fails with EINVAL); the socket is closed once none of them is left in it
+   * (a closed descriptor's number could be another file's by then). */
   g_mutex_lock (&self->lock);
+  self->stopping = TRUE;
   g_cond_broadcast (&self->cond);
+  g_cond_broadcast (&self->watch_cond);
   g_mutex_unlock (&self->lock);
   if (self->accept_thread != NULL)
     g_thread_join (g_steal_pointer (&self->accept_thread));
+  g_socket_shutdown (self->socket, TRUE, TRUE, NULL);
+  g_mutex_lock (&self->lock);
+  self->cond_waiters++;
+  while (self->acceptors > 0)
+    g_cond_wait (&self->cond, &self->lock);
+  self->cond_waiters--;
+  g_mutex_unlock (&self->lock);
   g_socket_close (self->socket, NULL);
 
   /* Reading side first: a session waiting for its client ends and may still say why
    * (SERVER_LISTENER_STOP_GRACE_MS); then the rest, for a session stuck in a write. */
   g_mutex_lock (&self->lock);
+  self->cond_waiters++;
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     g_socket_shutdown (g_socket_connection_get_socket (key), TRUE, FALSE, NULL);
@@ -557,11 +845,11 @@ server_listener_stop (ServerListener *self)
     g_socket_shutdown (g_socket_connection_get_socket (key), TRUE, TRUE, NULL);
   while (self->active > 0)
     g_cond_wait (&self->cond, &self->lock);
-  /* idle session threads exit (they put themselves among the finished) */
-  self->stopping = TRUE;
-  g_cond_broadcast (&self->handoff_cond);
+  /* the session threads exit when their session ends (they put themselves among the
+   * finished) */
   while (self->threads > 0)
     g_cond_wait (&self->cond, &self->lock);
+  self->cond_waiters--;
   g_mutex_unlock (&self->lock);
   reap_finished (self);
 }
@@ -586,7 +874,7 @@ server_listener_free (ServerListener *self)
   g_ptr_array_unref (self->finished);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
-  g_cond_clear (&self->handoff_cond);
+  g_cond_clear (&self->watch_cond);
   g_free (self->reject_line);
   g_free (self);
 }

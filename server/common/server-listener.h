@@ -2,10 +2,12 @@
 /* server-listener.h: a listening TCP socket with a session thread per connection and a
  * cap.
  *
- * An accept thread takes connections; up to max_connections run at once, each in a
- * session thread of its own calling the handler with blocking I/O (a thread whose session
- * ended takes the next connection; one idle for SERVER_LISTENER_THREAD_IDLE seconds
- * exits). The cap counts live sessions only: a slot
+ * Up to max_connections run at once, each in a session thread of its own calling the
+ * handler with blocking I/O. Session threads accept their connections themselves: an idle
+ * one waits in accept(2) (no hand-off from another thread), and one whose session ended
+ * accepts the next; one idle for SERVER_LISTENER_THREAD_IDLE seconds exits (unless it is
+ * the last one accepting). There is one thread more than sessions (the one accepting),
+ * never more than max_connections. The cap counts live sessions only: a slot
  * is free again as soon as the handler returns. A connection beyond the cap is not
  * accepted at once: it waits in the listen backlog until a session ends; if no session
  * ends within wait_seconds, the waiting connections get the configured reject line (e.g.

@@ -13,7 +13,8 @@ typedef struct
 {
   GSocketConnection *connection; /* (owned) */
   ServerLineReader  *reader;     /* (owned) */
-  char              *greeting;   /* (owned) the upstream's 220, CRLF kept */
+  char              *greeting;   /* (owned) (nullable) the upstream's 220, CRLF kept; NULL:
+                                  * not read yet (a refill: the taker reads it) */
   gint64             ready;      /* monotonic µs */
 } Warm;
 
@@ -27,6 +28,7 @@ struct _PostfixFrontPool
   GMutex          lock;
   GCond           cond;
   GQueue          warm; /* of Warm*, oldest first */
+  guint           connecting; /* connects under way (the thread's, refills) */
   gboolean        stopping;
   GCancellable   *cancel; /* (owned) */
   GThread        *thread; /* (owned) */
@@ -51,6 +53,12 @@ warm_free (Warm *w)
   g_free (w);
 }
 
+static GSocketConnection *upstream_connect (GSocketAddress *upstream,
+                                            guint           connect_timeout,
+                                            guint           timeout,
+                                            GCancellable   *cancellable,
+                                            GError        **error);
+
 /**
  * postfix_front_upstream_connect:
  * @upstream: the upstream's address (inet or unix)
@@ -69,10 +77,22 @@ postfix_front_upstream_connect (GSocketAddress *upstream,
                                 GCancellable   *cancellable,
                                 GError        **error)
 {
+  return upstream_connect (upstream, timeout, timeout, cancellable, error);
+}
+
+/* postfix_front_upstream_connect(), the connect itself bounded by @connect_timeout
+ * seconds. */
+static GSocketConnection *
+upstream_connect (GSocketAddress *upstream,
+                  guint           connect_timeout,
+                  guint           timeout,
+                  GCancellable   *cancellable,
+                  GError        **error)
+{
   g_autoptr (GSocketClient) client = g_socket_client_new ();
   GSocketConnection *c;
 
-  g_socket_client_set_timeout (client, timeout);
+  g_socket_client_set_timeout (client, connect_timeout);
   /* No proxy for the site's own Postfix: the proxy lookup ran in a worker thread (with a
    * getservbyname over /etc/services) for every session, about 1 ms before connect(). */
   g_socket_client_set_enable_proxy (client, FALSE);
@@ -143,17 +163,16 @@ postfix_front_read_reply (ServerLineReader *reader,
   return FALSE;
 }
 
-/* One warm connection, or NULL. */
+/* One connection to the upstream, read directly, its greeting not read yet; or NULL. */
 static Warm *
-warm_new (PostfixFrontPool *pool)
+warm_connect (PostfixFrontPool *pool,
+              guint             connect_timeout)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GString) greeting = g_string_new (NULL);
   Warm *w = g_new0 (Warm, 1);
-  int   code = 0;
 
-  w->connection
-      = postfix_front_upstream_connect (pool->upstream, pool->timeout, pool->cancel, &error);
+  w->connection = upstream_connect (pool->upstream, connect_timeout, pool->timeout, pool->cancel,
+                                    &error);
   if (w->connection == NULL)
     {
       g_debug ("warm connection to %s: %s", pool->upstream_name, error->message);
@@ -163,21 +182,64 @@ warm_new (PostfixFrontPool *pool)
   w->reader = g_new0 (ServerLineReader, 1);
   server_line_reader_init (w->reader, g_io_stream_get_input_stream (G_IO_STREAM (w->connection)),
                            TRUE);
-  if (!postfix_front_read_reply (w->reader, greeting, &code, pool->cancel, &error) || code != 220)
-    {
-      g_debug ("warm connection to %s: no 220 greeting%s%s", pool->upstream_name, error ? ": " : "",
-               error ? error->message : "");
-      warm_free (w);
-      return NULL;
-    }
   /* Read directly by the session that takes it (server_line_reader_set_socket): the two
    * system calls made here, off the session's path. */
   if (!server_line_reader_set_socket (w->reader, g_socket_connection_get_socket (w->connection),
                                       pool->timeout, &error))
     g_debug ("warm connection to %s: %s", pool->upstream_name, error->message);
-  w->greeting = g_string_free (g_steal_pointer (&greeting), FALSE);
   w->ready = g_get_monotonic_time ();
   return w;
+}
+
+/* @w's 220 greeting read (waiting up to the pool's timeout, or @cancellable); FALSE: none
+ * (logged). */
+static gboolean
+warm_greet (PostfixFrontPool *pool,
+            Warm             *w,
+            GCancellable     *cancellable)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) greeting = g_string_new (NULL);
+  GSocket *sock = g_socket_connection_get_socket (w->connection);
+  int code = 0;
+
+  /* The reader may sleep in recv(), which sees no cancellable: wait here first (one poll
+   * that returns at once when Postfix has greeted, the usual case). */
+  if ((server_line_reader_available (w->reader) == 0
+       && !g_socket_condition_timed_wait (sock, G_IO_IN, (gint64)pool->timeout * G_USEC_PER_SEC,
+                                          cancellable, &error))
+      || !postfix_front_read_reply (w->reader, greeting, &code, cancellable, &error) || code != 220)
+    {
+      g_debug ("warm connection to %s: no 220 greeting%s%s", pool->upstream_name, error ? ": " : "",
+               error ? error->message : "");
+      return FALSE;
+    }
+  w->greeting = g_string_free (g_steal_pointer (&greeting), FALSE);
+  return TRUE;
+}
+
+/* One warm connection, greeted, or NULL (the pool's thread). */
+static Warm *
+warm_new (PostfixFrontPool *pool)
+{
+  Warm *w = warm_connect (pool, pool->timeout);
+
+  if (w != NULL && !warm_greet (pool, w, pool->cancel))
+    g_clear_pointer (&w, warm_free);
+  if (w != NULL)
+    w->ready = g_get_monotonic_time ();
+  return w;
+}
+
+/* Closes @w: with QUIT once Postfix has greeted (it then logs a plain disconnect); before
+ * its greeting QUIT would be input ahead of the greeting, so just closed. */
+static void
+warm_end (Warm *w)
+{
+  if (w->greeting != NULL
+      || g_socket_condition_check (g_socket_connection_get_socket (w->connection), G_IO_IN) != 0)
+    warm_quit (w);
+  warm_free (w);
 }
 
 static gpointer
@@ -199,19 +261,20 @@ pool_thread (gpointer data)
         {
           g_queue_pop_head (&pool->warm);
           g_mutex_unlock (&pool->lock);
-          warm_quit (head);
-          warm_free (head);
+          warm_end (head);
           g_mutex_lock (&pool->lock);
         }
       if (pool->stopping)
         break;
-      if (pool->warm.length < pool->size && now >= retry_at)
+      if (pool->warm.length + pool->connecting < pool->size && now >= retry_at)
         {
           Warm *w;
 
+          pool->connecting++;
           g_mutex_unlock (&pool->lock);
           w = warm_new (pool);
           g_mutex_lock (&pool->lock);
+          pool->connecting--;
           if (w != NULL)
             g_queue_push_tail (&pool->warm, w);
           else
@@ -220,7 +283,7 @@ pool_thread (gpointer data)
         }
       if ((head = g_queue_peek_head (&pool->warm)) != NULL)
         wake = MIN (wake, head->ready + idle);
-      if (pool->warm.length < pool->size)
+      if (pool->warm.length + pool->connecting < pool->size)
         wake = MIN (wake, retry_at);
       g_cond_wait_until (&pool->cond, &pool->lock, wake);
     }
@@ -272,9 +335,13 @@ postfix_front_pool_new (GSocketAddress *upstream,
  * @connection: (out) (transfer full): a connection whose greeting was read
  * @reader: (out) (transfer full): its line reader (g_free)
  * @greeting: the upstream's 220 greeting, CRLF kept
+ * @cancellable: (nullable): the session's, for the wait for a refilled connection's
+ *   greeting
  *
  * A warm connection, for one client session only (the session closes it). Connections
- * Postfix closed or answered meanwhile (a 421 timeout) are dropped; never waits.
+ * Postfix closed or answered meanwhile (a 421 timeout) are dropped; a refilled one's
+ * greeting is read here (Postfix has usually sent it long before). Does not wake the
+ * pool's thread: the session refills the pool when it ends (postfix_front_pool_refill()).
  *
  * Returns: FALSE when none is ready (connect directly)
  */
@@ -282,34 +349,75 @@ gboolean
 postfix_front_pool_take (PostfixFrontPool   *pool,
                          GSocketConnection **connection,
                          ServerLineReader  **reader,
-                         GString            *greeting)
+                         GString            *greeting,
+                         GCancellable       *cancellable)
 {
-  g_autoptr (GPtrArray) dead = g_ptr_array_new_with_free_func ((GDestroyNotify)warm_free);
   gint64 idle = (gint64)pool->idle * G_USEC_PER_SEC;
   gint64 now = g_get_monotonic_time ();
-  Warm  *w = NULL;
+
+  for (;;)
+    {
+      Warm *w;
+
+      g_mutex_lock (&pool->lock);
+      w = g_queue_pop_head (&pool->warm);
+      g_mutex_unlock (&pool->lock);
+      if (w == NULL)
+        return FALSE;
+      /* Too old: Postfix may time it out. Readable after its greeting, before we spoke:
+       * Postfix closed it or said 421. */
+      if (w->ready + idle <= now || (w->greeting == NULL && !warm_greet (pool, w, cancellable))
+          || server_line_reader_available (w->reader) != 0
+          || g_socket_condition_check (g_socket_connection_get_socket (w->connection),
+                                       G_IO_IN | G_IO_HUP | G_IO_ERR) != 0)
+        {
+          warm_free (w);
+          continue;
+        }
+      *connection = g_steal_pointer (&w->connection);
+      *reader = g_steal_pointer (&w->reader);
+      g_string_assign (greeting, w->greeting);
+      g_free (w->greeting);
+      g_free (w);
+      return TRUE;
+    }
+}
+
+/**
+ * postfix_front_pool_refill:
+ * @pool: the pool
+ *
+ * Called by a session when it ends (its client gone): when the pool holds fewer than its
+ * size (counting connects under way), one more connection, connected here (at most
+ * POSTFIX_FRONT_POOL_REFILL_CONNECT_TIMEOUT seconds; on loopback or a unix socket it does
+ * not wait) and put in the pool without waiting for Postfix's greeting (the session that
+ * takes it reads it). So the pool's thread is not woken per session, and nobody sleeps
+ * for the greeting. A failed connect wakes the pool's thread, which retries after
+ * POSTFIX_FRONT_POOL_RETRY_MS.
+ */
+void
+postfix_front_pool_refill (PostfixFrontPool *pool)
+{
+  Warm *w;
 
   g_mutex_lock (&pool->lock);
-  while ((w = g_queue_pop_head (&pool->warm)) != NULL)
+  if (pool->stopping || pool->warm.length + pool->connecting >= pool->size)
     {
-      GSocket *sock = g_socket_connection_get_socket (w->connection);
-
-      /* Readable before we spoke: Postfix closed it or said 421. Too old: it may. */
-      if (w->ready + idle > now && server_line_reader_available (w->reader) == 0
-          && g_socket_condition_check (sock, G_IO_IN | G_IO_HUP | G_IO_ERR) == 0)
-        break;
-      g_ptr_array_add (dead, w);
+      g_mutex_unlock (&pool->lock);
+      return;
     }
-  g_cond_signal (&pool->cond);
+  pool->connecting++;
   g_mutex_unlock (&pool->lock);
-  if (w == NULL)
-    return FALSE;
-  *connection = g_steal_pointer (&w->connection);
-  *reader = g_steal_pointer (&w->reader);
-  g_string_assign (greeting, w->greeting);
-  g_free (w->greeting);
-  g_free (w);
-  return TRUE;
+  w = warm_connect (pool, POSTFIX_FRONT_POOL_REFILL_CONNECT_TIMEOUT);
+  g_mutex_lock (&pool->lock);
+  pool->connecting--;
+  if (w != NULL && !pool->stopping)
+    g_queue_push_tail (&pool->warm, g_steal_pointer (&w));
+  else if (w == NULL)
+    g_cond_signal (&pool->cond);
+  g_mutex_unlock (&pool->lock);
+  if (w != NULL)
+    warm_free (w);
 }
 
 /* postfix_front_pool_free: stops the thread, closes what is left. */
@@ -327,10 +435,7 @@ postfix_front_pool_free (PostfixFrontPool *pool)
   g_mutex_unlock (&pool->lock);
   g_thread_join (pool->thread);
   while ((w = g_queue_pop_head (&pool->warm)) != NULL)
-    {
-      warm_quit (w);
-      warm_free (w);
-    }
+    warm_end (w);
   g_mutex_clear (&pool->lock);
   g_cond_clear (&pool->cond);
   g_cancellable_release_fd (pool->cancel);

@@ -6,10 +6,13 @@
  * greeting read), so that a client session starts without waiting for them; the session
  * then sets the client's identity with XCLIENT (Postfix restarts its session and greets
  * again), exactly as on a connection of its own. Used only with xclient=true.
- * How: one thread keeps at most `size` connections ready; a connection older than
- * `idle` seconds is closed and replaced (keep it below Postfix's smtpd_timeout, 300 s by
- * default); a taken connection is checked first (readable means Postfix closed it or said
- * 421: dropped). A failed connect is retried after POSTFIX_FRONT_POOL_RETRY_MS.
+ * How: at most `size` connections ready. A session that ends refills the pool with one
+ * connection (connected, its greeting left for the session that takes it to read:
+ * postfix_front_pool_refill()); taking one wakes nobody. One thread fills the pool at
+ * start and after a failed refill (retried after POSTFIX_FRONT_POOL_RETRY_MS), greeting
+ * read, and closes a connection older than `idle` seconds (keep it below Postfix's
+ * smtpd_timeout, 300 s by default); a taken connection is checked first (readable after
+ * its greeting means Postfix closed it or said 421: dropped).
  * Never: give a connection to a second client session (the session closes it: AUTH state
  * never leaks between clients); block a session (an empty pool: the session connects
  * itself).
@@ -30,6 +33,9 @@ G_BEGIN_DECLS
 #define POSTFIX_FRONT_POOL_MAX_IDLE 290
 /** POSTFIX_FRONT_POOL_RETRY_MS: wait after a failed connect before the next. */
 #define POSTFIX_FRONT_POOL_RETRY_MS 1000
+/** POSTFIX_FRONT_POOL_REFILL_CONNECT_TIMEOUT: seconds a session that ended waits at most
+ * for its refill's connect (loopback and unix sockets connect at once). */
+#define POSTFIX_FRONT_POOL_REFILL_CONNECT_TIMEOUT 1
 
 typedef struct _PostfixFrontPool PostfixFrontPool;
 
@@ -51,7 +57,9 @@ PostfixFrontPool *postfix_front_pool_new (GSocketAddress *upstream,
 gboolean          postfix_front_pool_take (PostfixFrontPool   *pool,
                                            GSocketConnection **connection,
                                            ServerLineReader  **reader,
-                                           GString            *greeting);
+                                           GString            *greeting,
+                                           GCancellable       *cancellable);
+void              postfix_front_pool_refill (PostfixFrontPool *pool);
 void              postfix_front_pool_free (PostfixFrontPool *pool);
 
 G_END_DECLS

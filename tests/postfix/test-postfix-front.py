@@ -107,6 +107,7 @@ class ChunkUpstream:
         self.chunks = []
         self.accepted = 0
         self.lines = {}
+        self.closed_at = {}  # connection number -> monotonic time the front closed it
         self.hangup = False
         self.stall_quit = False  # QUIT recorded, never answered (Postfix stalled)
         self.stall_ehlo = False  # EHLO recorded, never answered
@@ -140,6 +141,7 @@ class ChunkUpstream:
         while True:
             got = c.recv(65536)
             if not got:
+                self.closed_at[number] = time.monotonic()
                 break
             self.chunks.append(got)
             buf += got
@@ -189,6 +191,19 @@ class ChunkUpstream:
             if out:
                 c.sendall(out)
         c.close()
+
+
+def pool_thread_switches(pid):
+    """Context switches (voluntary and not) of the front @pid's upstream-pool thread."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            if f.read().strip() != "upstream-pool":
+                continue
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            return sum(int(line.split()[1]) for line in f
+                       if line.startswith(("voluntary_ctxt_switches",
+                                           "nonvoluntary_ctxt_switches")))
+    raise AssertionError("no upstream-pool thread in %d" % pid)
 
 
 def main():
@@ -607,6 +622,7 @@ def main():
         c.cmd("EHLO client.test.example")
         up.stall_quit = True
         c.sock.settimeout(3)
+        closed_before = set(up.closed_at)
         t0 = time.monotonic()
         try:
             code, text = c.cmd("QUIT")
@@ -619,6 +635,16 @@ def main():
         wait_for("the upstream's QUIT", lambda: any(
             v[-1:] == [b"QUIT\r"] for v in up.lines.values()), 5)
         t.check("the upstream got QUIT without answering it", True)
+        # ... and the front closes the upstream link right after it, without waiting for
+        # the 221 (it waited up to 2 s, a wake-up per session).
+        def quit_conns():
+            return [n for n, v in list(up.lines.items())
+                    if v[-1:] == [b"QUIT\r"] and n not in closed_before]
+        wait_for("the upstream link closed",
+                 lambda: quit_conns() and all(n in up.closed_at for n in quit_conns()), 5)
+        took = max(up.closed_at[n] for n in quit_conns()) - t0
+        t.check("after QUIT the front closes the upstream link at once (%.2f s)" % took,
+                took < 1)
         up.stall_quit = False
 
         # The registration of a tracked message with a Message-ID is journaled (pending,
@@ -928,15 +954,36 @@ def main():
             r = subprocess.run([front_exe, "--config", conf], capture_output=True, timeout=30)
             t.check("%s=%d (past its limit): refused at start" % (key, bad),
                     r.returncode != 0 and key.encode() in r.stderr, r.stderr[-300:])
-        n = up.accepted
-        start(front_exe, "front-pool64",
+        # An upstream of its own: front-pool above still replaces its idle connections.
+        up64 = ChunkUpstream()
+        p64 = start(front_exe, "front-pool64",
               "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
               "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nupstream_pool=64\n"
-              "upstream_pool_idle=290\n" % (up.port, state),
+              "upstream_pool_idle=290\n" % (up64.port, state),
               os.path.join(pf.base, "front-pool64.port"))
-        wait_for("64 warm connections", lambda: up.accepted >= n + 64)
+        wait_for("64 warm connections", lambda: up64.accepted >= 64)
         time.sleep(0.5)
-        t.equal("upstream_pool=64: 64 warm connections, no more", up.accepted - n, 64)
+        t.equal("upstream_pool=64: 64 warm connections, no more", up64.accepted, 64)
+        # Taking a warm connection wakes nobody: a session that ends refills the pool
+        # itself (connected, the greeting left to the session that takes it), so the
+        # pool's thread sleeps through the client sessions (it was woken per session and
+        # then waited for each new connection's greeting).
+        front64 = daemons[-1].proc.pid
+        switches = pool_thread_switches(front64)
+        for i in range(5):
+            c = LineClient(p64)
+            t.equal("pool 64: session %d greeted" % i, c.reply()[0], 220)
+            c.cmd("EHLO client.test.example")
+            t.equal("pool 64: session %d served" % i,
+                    c.cmd("MAIL FROM:<p%d@test.example>" % i)[0], 250)
+            c.cmd("QUIT")
+            c.close()
+        time.sleep(0.3)
+        t.check("pool: client sessions do not wake the pool's thread",
+                pool_thread_switches(front64) - switches < 3,
+                "%d -> %d context switches" % (switches, pool_thread_switches(front64)))
+        t.equal("pool: each session that ended refilled the pool with one connection",
+                up64.accepted, 64 + 5)
 
         # 15. The front's reads wait in recv(2) itself (server_line_reader_set_socket), not
         # in a poll of the cancellable: its timeouts and its shutdown must still end them.

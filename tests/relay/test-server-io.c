@@ -8,8 +8,10 @@
  * line must still be read: the session keeps its sync). Wiping: nothing handed out stays
  * in the reader's buffer. The configuration reader (server/common/server-config.c): one
  * table of cases for the unknown group/key check and the typed getters, at and past each
- * range limit. The listener (server/common/server-listener.c): session threads are reused,
- * one per session at once, and all are joined by stop. The direct socket reader
+ * range limit. The listener (server/common/server-listener.c): session threads accept
+ * themselves and are reused (one per session at once plus one accepting, never more than
+ * max_connections), the cap refuses or keeps a client waiting, and all threads are joined
+ * by stop. The direct socket reader
  * (server_line_reader_set_socket) and server_socket_send_all on a socket pair: lines, the
  * read timeout with nothing lost, back to non-blocking, a full socket's write timeout, a
  * write that need not wait made even when cancelled.
@@ -585,8 +587,43 @@ wait_no_session (ServerListener *listener)
     }
 }
 
-/* Five sessions one after the other are served by one thread; then three at once need
- * two threads more (three in all); stop joins every one, idle or not. */
+/* Threads of this process named "connection" (the listener's session threads). */
+static guint
+connection_threads (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/task", name, "comm", NULL);
+      g_autofree char *comm = NULL;
+
+      if (g_file_get_contents (path, &comm, NULL, NULL) && g_str_equal (g_strstrip (comm), "connection"))
+        n++;
+    }
+  return n;
+}
+
+/* Waits up to 20 s for connection_threads() to be @n. */
+static void
+wait_connection_threads (guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + 20 * G_TIME_SPAN_SECOND;
+
+  while (connection_threads () != n)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (1000);
+    }
+}
+
+/* Five sessions one after the other are served by two threads (the one serving and the
+ * one accepting meanwhile take turns; no thread per session); then three at once need one
+ * thread more to serve (three in all), plus one accepting; stop joins every one, idle
+ * (in accept()) or not. */
 static void
 test_listener_thread_reuse (void)
 {
@@ -611,18 +648,119 @@ test_listener_thread_reuse (void)
       g_object_unref (c);
       wait_no_session (listener);
     }
-  g_assert_cmpuint (tc.threads_made, ==, 1);
-  g_assert_cmpuint (tc.most_on_one, ==, 5);
+  g_assert_cmpuint (tc.threads_made, <=, 2);
+  g_assert_cmpuint (tc.most_on_one, >=, 3);
+  g_assert_cmpuint (connection_threads (), ==, 2);
   for (guint i = 0; i < G_N_ELEMENTS (open); i++)
     open[i] = connect_and_greet (port);
   g_assert_cmpuint (tc.threads_made, ==, 3);
+  wait_connection_threads (4);
   for (guint i = 0; i < G_N_ELEMENTS (open); i++)
     {
       g_io_stream_close (G_IO_STREAM (open[i]), NULL, NULL);
       g_object_unref (open[i]);
     }
   wait_no_session (listener);
-  server_listener_free (listener); /* returns once the three idle threads are joined */
+  server_listener_free (listener); /* returns once the four idle threads are joined */
+  g_assert_cmpuint (connection_threads (), ==, 0);
+  g_mutex_clear (&tc.lock);
+}
+
+/* Reads what @c has to say until it closes (at most 10 s). */
+static char *
+read_to_end (GSocketConnection *c)
+{
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (c));
+  GString *got = g_string_new (NULL);
+  char buf[64];
+  gssize n;
+
+  g_socket_set_timeout (g_socket_connection_get_socket (c), 10);
+  while ((n = g_input_stream_read (in, buf, sizeof buf, NULL, NULL)) > 0)
+    g_string_append_len (got, buf, n);
+  return g_string_free (got, FALSE);
+}
+
+/* The cap with session threads accepting themselves: at max_connections (2) sessions no
+ * thread is left accepting (two threads, none more), and a third client, over the cap
+ * with connection_wait 0, gets the reject line and is closed; once a session ends, its
+ * thread accepts again and the next client is served. Stop with both sessions open and
+ * the watcher waiting at the cap. */
+static void
+test_listener_cap (void)
+{
+  ThreadCount tc = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) over = NULL;
+  g_autofree char *refused = NULL;
+  ServerListener *listener;
+  GSocketConnection *open[2];
+  guint16 port;
+
+  g_mutex_init (&tc.lock);
+  listener = server_listener_new (addr, 2, 0, "421 busy\r\n", count_handler, &tc, &error);
+  g_assert_no_error (error);
+  port = server_listener_get_port (listener);
+  server_listener_start (listener);
+  for (guint i = 0; i < G_N_ELEMENTS (open); i++)
+    open[i] = connect_and_greet (port);
+  g_assert_cmpuint (server_listener_get_active (listener), ==, 2);
+  g_assert_cmpuint (connection_threads (), ==, 2);
+
+  over = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  refused = read_to_end (over);
+  g_assert_cmpstr (refused, ==, "421 busy\r\n");
+  g_assert_cmpuint (connection_threads (), ==, 2);
+
+  g_io_stream_close (G_IO_STREAM (open[0]), NULL, NULL);
+  g_object_unref (open[0]);
+  open[0] = connect_and_greet (port);
+  g_assert_cmpuint (server_listener_get_active (listener), ==, 2);
+  g_assert_cmpuint (connection_threads (), ==, 2);
+
+  server_listener_free (listener); /* ends the two open sessions */
+  g_assert_cmpuint (connection_threads (), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (open); i++)
+    g_object_unref (open[i]);
+  g_mutex_clear (&tc.lock);
+}
+
+/* A client over the cap waits in the backlog (connection_wait 5 s) and is served, not
+ * refused, when a session ends within that time. */
+static void
+test_listener_cap_wait (void)
+{
+  ThreadCount tc = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) first = NULL;
+  g_autoptr (GSocketConnection) second = NULL;
+  ServerListener *listener;
+  char buf[4];
+  guint16 port;
+
+  g_mutex_init (&tc.lock);
+  listener = server_listener_new (addr, 1, 5, "421 busy\r\n", count_handler, &tc, &error);
+  g_assert_no_error (error);
+  port = server_listener_get_port (listener);
+  server_listener_start (listener);
+  first = connect_and_greet (port);
+  second = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  g_usleep (300 * 1000); /* it waits in the backlog meanwhile */
+  g_assert_cmpuint (server_listener_get_active (listener), ==, 1);
+  g_io_stream_close (G_IO_STREAM (first), NULL, NULL);
+  g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (G_IO_STREAM (second)), buf,
+                                          4, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (buf, 4, "hi\r\n", 4);
+  server_listener_free (listener);
   g_mutex_clear (&tc.lock);
 }
 
@@ -634,6 +772,8 @@ main (int   argc,
   g_test_summary ("The servers' line reader, durable writes and configuration reader");
   g_test_add_func ("/server/line-reader/lines", test_reader_lines);
   g_test_add_func ("/server/listener/thread-reuse", test_listener_thread_reuse);
+  g_test_add_func ("/server/listener/cap", test_listener_cap);
+  g_test_add_func ("/server/listener/cap-wait", test_listener_cap_wait);
   g_test_add_func ("/server/line-reader/limit", test_reader_limit);
   g_test_add_func ("/server/line-reader/huge-line", test_reader_huge_line);
   g_test_add_func ("/server/line-reader/available", test_reader_available);
