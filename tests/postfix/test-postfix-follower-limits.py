@@ -188,6 +188,43 @@ def main():
         text = open(out).read()
         check("reuse: the removal logged", "stale, removed" in text, text[-600:])
 
+        # The same queue id reused, then the follower restarted: it reads the log again
+        # from its saved position, which an untracked message's delivery line (held
+        # registration_wait seconds) keeps before both client lines. The second message's
+        # registration must survive the first message's client line read again.
+        name = "reread"
+        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=30\n")
+        now = int(time.time())
+        first = "msgtrk-" + "0" * 31 + "4"
+        second = "msgtrk-" + "0" * 31 + "5"
+        qid = "DDDDDD002"
+        reg = os.path.join(regs, qid + ".reg")
+        with open(log, "a") as f:
+            f.write(LINE % "FFFFFF000")  # untracked: held, the saved position stays here
+        register(regs, None, "first@test.example", ["alice@test.example"], now, first)
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + first))
+        check("reread: the first message bound",
+              wait_file(reg, 5) and "Ident: " + first in open(reg).read())
+        with open(log, "a") as f:
+            f.write(REJECT % qid)
+        register(regs, None, "reused@test.example", ["alice@test.example"], now, second)
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + second))
+            f.write(LINE % qid)
+        check("reread: the second message bound and applied",
+              wait_file(record_path(state, "reused@test.example"), 5)
+              and "Ident: " + second in open(reg).read())
+        stop(proc)
+        conf = os.path.join(tmp, name + ".conf")
+        proc = subprocess.Popen([exe, "--config", conf, "--verbose"],
+                                stdout=open(out, "a"), stderr=subprocess.STDOUT)
+        time.sleep(2)
+        check("reread: after a restart the second message's registration is still there",
+              os.path.exists(reg) and "Ident: " + second in open(reg).read(),
+              repr(os.listdir(regs)) + open(out).read()[-800:])
+        stop(proc)
+
         # a value out of range refuses to start
         proc, state, regs, log, out = run(exe, tmp, "bad", "poll_interval=5\n")
         code = proc.wait(10)
