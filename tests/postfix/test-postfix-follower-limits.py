@@ -39,6 +39,8 @@ REJECT = ("Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: reject: header Subject
           "from localhost[127.0.0.1]; from=<s@test.example> to=<alice@test.example> "
           "proto=ESMTP helo=<c>: 5.7.1 no thanks\n")
 
+CLEANUP = "Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: message-id=<%s>\n"
+
 LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
         "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
         "status=sent (delivered to maildir)\n")
@@ -223,6 +225,34 @@ def main():
         check("reread: after a restart the second message's registration is still there",
               os.path.exists(reg) and "Ident: " + second in open(reg).read(),
               repr(os.listdir(regs)) + open(out).read()[-800:])
+        stop(proc)
+
+        # The Message-ID fallback: the front killed between its journaled QID.reg and the
+        # unlink of its pending file (both on disk; recovery waits for the front's
+        # restart). The tracked message's cleanup line finds QID.reg and lets the line go;
+        # a later untracked message with the same Message-ID (port 25) must not get the
+        # leftover pending registration.
+        proc, state, regs, log, out = run(exe, tmp, "leftover", "registration_wait=1\n")
+        now = int(time.time())
+        mid = "leftover@test.example"
+        register(regs, "DDDDDD003", "left@test.example", ["alice@test.example"], now)
+        body = open(os.path.join(regs, "DDDDDD003.reg")).read()
+        pending = body.replace("Queue-Id: DDDDDD003\n", "Message-Id: %s\n" % mid)
+        name = hashlib.sha256(mid.encode()).hexdigest() + ".pending"
+        with open(os.path.join(regs, ".tmp-" + name), "w") as f:
+            f.write(pending)
+        os.chmod(os.path.join(regs, ".tmp-" + name), 0o644)
+        os.rename(os.path.join(regs, ".tmp-" + name), os.path.join(regs, name))
+        with open(log, "a") as f:
+            f.write(CLEANUP % ("DDDDDD003", mid))
+        time.sleep(2)
+        with open(log, "a") as f:
+            f.write(CLEANUP % ("DDDDDD004", mid))
+        time.sleep(2.5)
+        check("leftover: an untracked message with the Message-ID not bound to the "
+              "registered message's leftover pending registration",
+              not os.path.exists(os.path.join(regs, "DDDDDD004.reg")),
+              repr(os.listdir(regs)))
         stop(proc)
 
         # a value out of range refuses to start
