@@ -727,6 +727,62 @@ test_pending_skip (Fixture      *fx,
   g_assert_null (back);
 }
 
+/* Two pending registrations with one ENVID and arrival second in a dead front's journal
+ * (a client sending one message twice at once), the first one's queue id journaled, the
+ * second's not (the front died before Postfix's 250): the second's pending file stays. */
+static void
+test_recover_pending_same_envid (Fixture      *fx,
+                                 gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PostfixRegistration) p1 = postfix_registration_new (NULL, "same", B1, 100, 200);
+  g_autoptr (PostfixRegistration) p2 = postfix_registration_new (NULL, "same", B1, 100, 200);
+  g_autoptr (PostfixRegistration) q1 = postfix_registration_new ("ABC201", "same", B1, 100, 200);
+  g_autofree char *i1 = postfix_registration_ident_new ();
+  g_autofree char *i2 = postfix_registration_ident_new ();
+  g_autofree char *t1 = NULL;
+  g_autofree char *t2 = NULL;
+  g_autofree char *t3 = NULL;
+  pid_t pid;
+  int status = 0;
+
+  g_test_summary ("Recovery keeps the pending file of a registration whose queue id was not "
+                  "journaled, beside another with the same ENVID and arrival");
+  p1->ident = g_strdup (i1);
+  p2->ident = g_strdup (i2);
+  q1->ident = g_strdup (i1);
+  g_assert_true (postfix_registration_add_rcpt (p1, "a@test.example", NULL, NULL, &error));
+  g_assert_true (postfix_registration_add_rcpt (p2, "a@test.example", NULL, NULL, &error));
+  g_assert_true (postfix_registration_add_rcpt (q1, "a@test.example", NULL, NULL, &error));
+  /* The second's pending file is on disk (the process died, not the machine). */
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, p2, NULL, &error));
+  g_assert_no_error (error);
+  t1 = postfix_registration_format (p1);
+  t2 = postfix_registration_format (p2);
+  t3 = postfix_registration_format (q1);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      DurableJournal *j = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX,
+                                                NULL);
+      guint64 t = 0;
+
+      if (j == NULL || !durable_journal_append (j, t1, strlen (t1), &t, NULL)
+          || !durable_journal_append (j, t2, strlen (t2), &t, NULL)
+          || !durable_journal_append (j, t3, strlen (t3), &t, NULL)
+          || !durable_journal_wait (j, t, NULL))
+        _exit (3);
+      _exit (0);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  postfix_registration_recover (fx->reg_dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC201"));
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, i2));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -740,6 +796,8 @@ main (int   argc,
   ADD ("/postfix-track/registration/pending-skip", test_pending_skip);
   ADD ("/postfix-track/registration/pending-ident", test_pending_ident);
   ADD ("/postfix-track/registration/recover-reused-queue-id", test_recover_reused_queue_id);
+  ADD ("/postfix-track/registration/recover-pending-same-envid",
+       test_recover_pending_same_envid);
   ADD ("/postfix-track/record/replay", test_replay);
   ADD ("/postfix-track/record/transferred", test_transferred);
   ADD ("/postfix-track/record/content-filter", test_content_filter);
