@@ -347,7 +347,7 @@ on_line (const char *line,
    * ident (orig_queue_id=, XFORWARD IDENT; Postfix logs it at the first accepted RCPT,
    * before the front writes the pending registration at DATA), or when that queue id has
    * a registration (one lstat), which settle_held removes if an earlier message with the
-   * same queue id left it (postfix_registration_drop_stale). */
+   * same queue id left it (postfix_registration_make_current). */
   if (kind == POSTFIX_LOG_MESSAGE_ID && h->entry.message_id != NULL)
     h->pending_seen = postfix_registration_pending_exists (f->registration_dir,
                                                            POSTFIX_PENDING_BY_MESSAGE_ID,
@@ -412,8 +412,24 @@ settle_message_id (Follower *f,
     return !h->pending_seen && !waited && !over ? SETTLE_HOLD : SETTLE_DONE;
   if (!waited && !over)
     return SETTLE_HOLD;
-  if (over || postfix_registration_exists (f->registration_dir, h->entry.queue_id))
+  if (over)
     return SETTLE_DONE;
+  {
+    g_autoptr (PostfixRegistration) named = postfix_registration_read (f->registration_dir,
+                                                                       h->entry.queue_id, NULL);
+
+    /* The front named this queue id and died before removing the pending file: that
+     * file is this registration's, not one to bind to a later line with M. */
+    if (named != NULL
+        && postfix_registration_drop_pending_of (f->registration_dir,
+                                                 POSTFIX_PENDING_BY_MESSAGE_ID,
+                                                 h->entry.message_id, named))
+      g_message ("%s: the pending registration of message-id %s, left beside it by its "
+                 "front, removed",
+                 h->entry.queue_id, h->entry.message_id);
+    if (named != NULL || postfix_registration_exists (f->registration_dir, h->entry.queue_id))
+      return SETTLE_DONE;
+  }
   if (postfix_registration_claim_pending (f->registration_dir, POSTFIX_PENDING_BY_MESSAGE_ID,
                                           h->entry.message_id, h->entry.queue_id, error))
     {
@@ -475,23 +491,39 @@ settle_held (Follower *f)
         }
       /* A client line (on_line): a new message under its queue id. A registration of
        * that queue id bound from another transaction is an earlier message's (discarded
-       * by Postfix after the binding, or gone and its queue id reused): removed, once,
-       * in log order (that message's earlier lines were applied before). Then, with the
-       * front's ident, held for its pending registration: bound to the queue id (QID.reg
-       * written durably before the line is settled), or dropped once the wait has passed
-       * without one. */
+       * by Postfix after the binding, or gone and its queue id reused): set aside, once,
+       * in log order (that message's earlier lines were applied before), and this
+       * transaction's own, set aside by a later line read before a restart, made current
+       * again (postfix_registration_make_current). Then, with the front's ident, held for
+       * its pending registration: bound to the queue id (QID.reg written durably before
+       * the line is settled), or dropped once the wait has passed without one. */
       if (h->entry.kind == POSTFIX_LOG_CLIENT && !h->new_message)
         {
-          h->new_message = TRUE;
-          if (postfix_registration_drop_stale (f->registration_dir, h->entry.queue_id,
-                                               h->entry.orig_queue_id))
+          g_autoptr (GError) error = NULL;
+          PostfixCurrentChange done;
+          const char *ident = postfix_registration_ident_is_valid (h->entry.orig_queue_id)
+                                ? h->entry.orig_queue_id
+                                : NULL;
+
+          if (!postfix_registration_make_current (f->registration_dir, h->entry.queue_id,
+                                                  ident, &done, &error))
             {
-              g_message ("%s: a new message under this queue id (orig_queue_id %s): the "
-                         "registration bound from another transaction, stale, removed",
-                         h->entry.queue_id,
-                         h->entry.orig_queue_id != NULL ? h->entry.orig_queue_id : "none");
-              g_hash_table_remove (regs, h->entry.queue_id);
+              g_warning ("%s: a new message under this queue id, an earlier message's "
+                         "registration not set aside (retrying): %s",
+                         h->entry.queue_id, error->message);
+              return FALSE;
             }
+          h->new_message = TRUE;
+          if (done & POSTFIX_CURRENT_SET_ASIDE)
+            g_message ("%s: a new message under this queue id (transaction %s): an earlier "
+                       "message's registration set aside",
+                       h->entry.queue_id, ident != NULL ? ident : "without ident");
+          if (done & POSTFIX_CURRENT_RESTORED)
+            g_message ("%s: the registration of transaction %s current again (its client "
+                       "line read again)",
+                       h->entry.queue_id, ident);
+          if (done != POSTFIX_CURRENT_KEPT)
+            g_hash_table_remove (regs, h->entry.queue_id);
         }
       if (h->entry.kind == POSTFIX_LOG_CLIENT
           && !postfix_registration_ident_is_valid (h->entry.orig_queue_id))

@@ -1184,7 +1184,7 @@ register_queue_id (Session    *s,
     }
   reg = registration_build (s, qid, now);
   /* The transaction it belongs to (XFORWARD IDENT accepted): the follower tells it from
-   * a later message that gets the same queue id (postfix_registration_drop_stale). */
+   * a later message that gets the same queue id (postfix_registration_make_current). */
   reg->ident = g_strdup (s->ident);
   if (pending && mid_key == NULL
         ? !postfix_registration_journal_queue_id (s->front->registration_dir,

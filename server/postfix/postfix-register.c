@@ -33,6 +33,7 @@
 #define REG_MAGIC "MSGTRK-POSTFIX-REG 1"
 #define REG_SUFFIX ".reg"
 #define PENDING_SUFFIX ".pending"
+#define SUPERSEDED_SUFFIX ".superseded"
 
 static PostfixRegistration *read_file (const char *path,
                                        GError    **error);
@@ -461,12 +462,15 @@ typedef struct
 static char *
 recover_key (const PostfixRegistration *reg)
 {
-  return g_strdup_printf ("%s\n%" G_GINT64_FORMAT, reg->envid, reg->arrival);
+  /* With the ident when there is one: two transactions of one ENVID in one second (a
+   * client sending a message twice at once) are two registrations. */
+  return g_strdup_printf ("%s\n%" G_GINT64_FORMAT "\n%s", reg->envid, reg->arrival,
+                          reg->ident != NULL ? reg->ident : "");
 }
 
 /* The pending file of the journaled pending registration @pending removed, if it still
- * holds that registration (the same ENVID and arrival): its queue id's record follows it
- * in the journal, so QID.reg is (or has just been made) durable. */
+ * holds that registration: its queue id's record follows it in the journal, so QID.reg
+ * is (or has just been made) durable. */
 static void
 recover_drop_pending (const char                *dir,
                       const PostfixRegistration *pending)
@@ -474,12 +478,10 @@ recover_drop_pending (const char                *dir,
   PostfixPendingKey kind = pending->ident != NULL ? POSTFIX_PENDING_BY_IDENT
                                                   : POSTFIX_PENDING_BY_MESSAGE_ID;
   const char *key = pending->ident != NULL ? pending->ident : pending->message_id;
-  g_autofree char *path = key != NULL ? pending_path (dir, kind, key, "") : NULL;
-  g_autoptr (PostfixRegistration) on_disk = path != NULL ? read_file (path, NULL) : NULL;
 
-  if (on_disk != NULL && on_disk->queue_id == NULL && on_disk->arrival == pending->arrival
-      && g_strcmp0 (on_disk->envid, pending->envid) == 0 && g_unlink (path) == 0)
-    g_message ("%s: a pending registration whose queue id was journaled, removed", path);
+  if (key != NULL && postfix_registration_drop_pending_of (dir, kind, key, pending))
+    g_message ("A pending registration (ENVID %s) whose queue id was journaled, removed",
+               pending->envid);
 }
 
 /* Replay of one journaled registration: written durably unless the file of its queue id
@@ -733,6 +735,28 @@ postfix_registration_drop_pending (const char        *dir,
 }
 
 /**
+ * postfix_registration_drop_pending_of:
+ * @reg: a registration (its ENVID and arrival)
+ *
+ * Removes the pending registration of @key if it holds @reg's registration (the same
+ * ENVID and arrival: the front makes both from one message), not another message's.
+ *
+ * Returns: %TRUE when it was removed
+ */
+gboolean
+postfix_registration_drop_pending_of (const char                *dir,
+                                      PostfixPendingKey          kind,
+                                      const char                *key,
+                                      const PostfixRegistration *reg)
+{
+  g_autofree char *path = pending_path (dir, kind, key, "");
+  g_autoptr (PostfixRegistration) on_disk = path != NULL ? read_file (path, NULL) : NULL;
+
+  return on_disk != NULL && on_disk->queue_id == NULL && on_disk->arrival == reg->arrival
+         && g_strcmp0 (on_disk->envid, reg->envid) == 0 && g_unlink (path) == 0;
+}
+
+/**
  * postfix_registration_claim_pending:
  * @kind: what @key is
  * @key: the orig_queue_id of Postfix's smtpd "client=" line (an ident), or the
@@ -778,7 +802,7 @@ postfix_registration_claim_pending (const char        *dir,
     if (g_str_equal (g_ptr_array_index (reg->skip, i), queue_id))
       return FALSE; /* another message with this Message-ID (the front passed it before) */
   /* By ident, the ident stays (Ident: with Queue-Id: names the transaction it was bound
-   * from, postfix_registration_drop_stale()). */
+   * from, postfix_registration_make_current()). */
   g_clear_pointer (&reg->message_id, g_free);
   g_ptr_array_set_size (reg->skip, 0);
   reg->queue_id = g_strdup (queue_id);
@@ -788,39 +812,104 @@ postfix_registration_claim_pending (const char        *dir,
   return TRUE;
 }
 
+/* Where the registration of @queue_id bound from transaction @ident waits while another
+ * message has that queue id (postfix_registration_make_current). */
+static char *
+superseded_path (const char *dir,
+                 const char *queue_id,
+                 const char *ident)
+{
+  g_autofree char *name = g_strconcat (queue_id, ".", ident, SUPERSEDED_SUFFIX, NULL);
+
+  return g_build_filename (dir, name, NULL);
+}
+
 /**
- * postfix_registration_drop_stale:
+ * postfix_registration_make_current:
  * @queue_id: the queue id of smtpd's "QID: client=..." line (a new message under it)
- * @ident: (nullable): that line's orig_queue_id=, NULL without one
+ * @ident: (nullable): that line's transaction ident (orig_queue_id=, a valid one), or
+ *   %NULL
+ * @done: (out): what was changed, for the log
  *
  * Postfix logs "QID: client=..." when a new message gets the queue id QID (the queue
- * file created at its first accepted RCPT). A registration of QID that was bound from
- * another transaction (its Ident: is not @ident) belongs to an earlier message that had
- * the same queue id: one whose transaction Postfix then discarded (the client gone in
- * DATA, a reject at the end of data: the follower binds an ident at DATA), or one
- * delivered and gone, its short queue id reused. It is removed (the directory synced) so
- * that the new message's lines are not applied to it. A registration without Ident: (by
- * Message-ID, by queue id without XFORWARD, derived) cannot be told from the new
- * message's own and stays.
+ * file created at its first accepted RCPT). A registration of QID that is not this
+ * transaction's (its Ident: is another, or it has none while @ident is set) belongs to
+ * an earlier message that had the same queue id: one whose transaction Postfix
+ * discarded after the follower bound it (the client gone in DATA, a reject at the end
+ * of data: an ident is bound at the client line), or one delivered and gone, its short
+ * queue id reused. It is set aside as QID.<its ident>.superseded (one without Ident:
+ * removed), so that the new message's lines are not applied to it; and this
+ * transaction's own registration, if an earlier call set it aside, is made current
+ * again. The follower meets the client lines of both messages again, in log order,
+ * when it reads the log again after a restart: it ends where it was, nothing lost. A
+ * registration without Ident: and a line without ident (by Message-ID, by queue id
+ * without XFORWARD, derived) cannot be told apart: it stays. Set-aside files are
+ * removed once expired (postfix_registration_expire). The directory is synced after a
+ * change.
  *
- * Returns: %TRUE when a stale registration was removed
+ * Returns: %FALSE with @error set when a file could not be renamed or removed, or the
+ *   directory not synced (try again)
  */
 gboolean
-postfix_registration_drop_stale (const char *dir,
-                                 const char *queue_id,
-                                 const char *ident)
+postfix_registration_make_current (const char            *dir,
+                                   const char            *queue_id,
+                                   const char            *ident,
+                                   PostfixCurrentChange  *done,
+                                   GError               **error)
 {
   g_autoptr (PostfixRegistration) reg = NULL;
+  g_autoptr (GError) local = NULL;
   g_autofree char *path = NULL;
 
-  reg = postfix_registration_read (dir, queue_id, NULL);
-  if (reg == NULL || reg->ident == NULL || g_strcmp0 (reg->ident, ident) == 0)
+  *done = POSTFIX_CURRENT_KEPT;
+  if (!queue_id_check (queue_id, error))
     return FALSE;
+  if (ident != NULL && !postfix_registration_ident_is_valid (ident))
+    ident = NULL;
   path = reg_path (dir, queue_id);
-  if (g_unlink (path) != 0)
-    return FALSE;
-  durable_file_sync_dir (dir, NULL);
-  return TRUE;
+  reg = read_file (path, &local);
+  if (reg == NULL && !g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  if (reg != NULL && g_strcmp0 (reg->ident, ident) == 0)
+    return TRUE;
+  if (reg != NULL && (reg->ident != NULL || ident != NULL))
+    {
+      g_autofree char *aside = reg->ident != NULL ? superseded_path (dir, queue_id, reg->ident)
+                                                  : NULL;
+
+      if (aside != NULL ? g_rename (path, aside) != 0 : g_unlink (path) != 0)
+        {
+          int saved = errno;
+
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                       "Cannot set aside %s, an earlier message's registration: %s", path,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      *done |= POSTFIX_CURRENT_SET_ASIDE;
+    }
+  if (ident != NULL && (reg == NULL || (*done & POSTFIX_CURRENT_SET_ASIDE)))
+    {
+      g_autofree char *mine = superseded_path (dir, queue_id, ident);
+      GStatBuf st;
+
+      if (g_lstat (mine, &st) == 0 && S_ISREG (st.st_mode))
+        {
+          if (g_rename (mine, path) != 0)
+            {
+              int saved = errno;
+
+              g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                           "Cannot make %s current again: %s", mine, g_strerror (saved));
+              return FALSE;
+            }
+          *done |= POSTFIX_CURRENT_RESTORED;
+        }
+    }
+  return *done == POSTFIX_CURRENT_KEPT || durable_file_sync_dir (dir, error);
 }
 
 /* The registration in @path: at most POSTFIX_REGISTRATION_MAX_SIZE octets, never through
@@ -933,6 +1022,12 @@ postfix_registration_expire (const char *dir,
         drop = (gint64) st.st_mtime + 3600 < now;
       else if (g_str_has_suffix (name, PENDING_SUFFIX))
         drop = (gint64) st.st_mtime + POSTFIX_REGISTRATION_PENDING_MAX_AGE < now;
+      else if (g_str_has_suffix (name, SUPERSEDED_SUFFIX))
+        {
+          g_autoptr (PostfixRegistration) reg = read_file (path, NULL);
+
+          drop = reg != NULL ? reg->expires <= now : (gint64) st.st_mtime + 86400 < now;
+        }
       else if (g_str_has_suffix (name, REG_SUFFIX))
         {
           g_autofree char *qid = g_strndup (name, strlen (name) - strlen (REG_SUFFIX));

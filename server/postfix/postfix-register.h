@@ -15,7 +15,7 @@
  *   MSGTRK-POSTFIX-REG 1
  *   Queue-Id: QID                    ; absent in a pending registration
  *   [Ident: msgtrk-<32 hex>]         ; by ident: pending, or bound from it (the
- *                                    ; transaction's id: postfix_registration_drop_stale)
+ *                                    ; transaction's id: postfix_registration_make_current)
  *   [Message-Id: <xtext>]            ; pending registrations by Message-ID only (no <>)
  *   *( Skip-Queue-Id: QID )          ; pending only: other messages with that Message-ID
  *   Envid: <xtext>
@@ -47,6 +47,12 @@
  * queue ids of untracked messages with the same Message-ID that the front passed to
  * Postfix just before (their cleanup lines may be read after the pending file appears):
  * never bound to it (at most POSTFIX_REGISTRATION_MAX_SKIP).
+ *
+ * A registration bound from transaction <ident> whose queue id a later message got
+ * (Postfix discarded the first after the binding, or reused a short queue id) waits as
+ * <dir>/<QID>.<ident>.superseded: set aside by the follower at the later message's
+ * smtpd "client=" line, current again if it reads the first message's line again
+ * (postfix_registration_make_current()); removed once expired.
  *
  * Limits: POSTFIX_REGISTRATION_MAX_SIZE octets per file, POSTFIX_REGISTRATION_MAX_RCPTS
  * recipients (a message has at most 1000 recipient blocks, MSGTRK_REPORT_MAX_RECIPIENTS).
@@ -88,6 +94,14 @@ typedef enum
   POSTFIX_PENDING_BY_MESSAGE_ID,
   POSTFIX_PENDING_BY_IDENT,
 } PostfixPendingKey;
+
+/* What postfix_registration_make_current() changed (flags). */
+typedef enum
+{
+  POSTFIX_CURRENT_KEPT = 0,          /* nothing: none, or this transaction's */
+  POSTFIX_CURRENT_SET_ASIDE = 1 << 0, /* an earlier message's set aside (or removed) */
+  POSTFIX_CURRENT_RESTORED = 1 << 1,  /* this transaction's, set aside before, current again */
+} PostfixCurrentChange;
 
 typedef struct
 {
@@ -149,9 +163,15 @@ gboolean             postfix_registration_pending_exists (const char           *
 void                 postfix_registration_drop_pending (const char             *dir,
                                                     PostfixPendingKey          kind,
                                                     const char                *key);
-gboolean             postfix_registration_drop_stale (const char               *dir,
+gboolean             postfix_registration_drop_pending_of (const char          *dir,
+                                                    PostfixPendingKey          kind,
+                                                    const char                *key,
+                                                    const PostfixRegistration *reg);
+gboolean             postfix_registration_make_current (const char             *dir,
                                                     const char                *queue_id,
-                                                    const char                *ident);
+                                                    const char                *ident,
+                                                    PostfixCurrentChange      *done,
+                                                    GError                   **error);
 gboolean             postfix_registration_claim_pending (const char            *dir,
                                                     PostfixPendingKey          kind,
                                                     const char                *key,

@@ -50,13 +50,17 @@ def record_path(state, envid):
     return os.path.join(state, "tracking", hashlib.sha256(envid.encode()).hexdigest() + ".trk")
 
 
-def wait_file(path, timeout):
+def wait_until(cond, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if os.path.exists(path):
+        if cond():
             return True
         time.sleep(0.05)
     return False
+
+
+def wait_file(path, timeout):
+    return wait_until(lambda: os.path.exists(path), timeout)
 
 
 def run(exe, tmp, name, conf_extra):
@@ -188,7 +192,7 @@ def main():
               and os.path.exists(os.path.join(regs, "EEEEEE001.reg")))
         stop(proc)
         text = open(out).read()
-        check("reuse: the removal logged", "stale, removed" in text, text[-600:])
+        check("reuse: the setting aside logged", "registration set aside" in text, text[-600:])
 
         # The same queue id reused, then the follower restarted: it reads the log again
         # from its saved position, which an untracked message's delivery line (held
@@ -221,7 +225,11 @@ def main():
         conf = os.path.join(tmp, name + ".conf")
         proc = subprocess.Popen([exe, "--config", conf, "--verbose"],
                                 stdout=open(out, "a"), stderr=subprocess.STDOUT)
-        time.sleep(2)
+        # Both client lines read again: the first makes its own registration current
+        # (the second's set aside), the second its own again.
+        check("reread: both client lines read again after the restart",
+              wait_until(lambda: open(out).read().count("current again") >= 2, 10),
+              open(out).read()[-800:])
         check("reread: after a restart the second message's registration is still there",
               os.path.exists(reg) and "Ident: " + second in open(reg).read(),
               repr(os.listdir(regs)) + open(out).read()[-800:])
@@ -245,10 +253,17 @@ def main():
         os.rename(os.path.join(regs, ".tmp-" + name), os.path.join(regs, name))
         with open(log, "a") as f:
             f.write(CLEANUP % ("DDDDDD003", mid))
-        time.sleep(2)
+        check("leftover: the pending file beside its QID.reg removed once the cleanup line "
+              "has waited registration_wait",
+              wait_until(lambda: not os.path.exists(os.path.join(regs, name)), 10),
+              repr(os.listdir(regs)))
+        # Then the untracked message's cleanup line, and after it a delivery line of the
+        # registered message: its record shows that the line before it was read.
         with open(log, "a") as f:
             f.write(CLEANUP % ("DDDDDD004", mid))
-        time.sleep(2.5)
+            f.write(LINE % "DDDDDD003")
+        check("leftover: the registered message's delivery applied",
+              wait_file(record_path(state, "left@test.example"), 10))
         check("leftover: an untracked message with the Message-ID not bound to the "
               "registered message's leftover pending registration",
               not os.path.exists(os.path.join(regs, "DDDDDD004.reg")),

@@ -431,6 +431,7 @@ test_pending_ident (Fixture *fx, gconstpointer data)
   const PostfixPendingKey by_mid = POSTFIX_PENDING_BY_MESSAGE_ID;
   struct utimbuf          old = { 0, 0 };
   gint64                  now = g_get_real_time () / G_USEC_PER_SEC;
+  PostfixCurrentChange    done = POSTFIX_CURRENT_KEPT;
 
   g_test_summary ("Pending registrations by ident: shape, bind by orig_queue_id, sweep");
   g_assert_true (postfix_registration_ident_is_valid (ident));
@@ -479,32 +480,59 @@ test_pending_ident (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (back->ident, ==, ident);
   g_clear_pointer (&back, postfix_registration_free);
   /* A new message under that queue id (smtpd's "client=" line): the registration is
-   * kept for the line of its own transaction (a follower re-reading it), removed for
-   * another ident or none (a discarded transaction's binding, or a reused queue id). */
-  g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC101", ident));
+   * kept for the line of its own transaction (a follower re-reading it), set aside for
+   * another ident or none (a discarded transaction's binding, or a reused queue id), and
+   * current again when its own line is read again (a restart re-reading the log). */
+  g_assert_true (postfix_registration_make_current (fx->reg_dir, "ABC101", ident, &done,
+                                                    &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_KEPT);
   g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC101"));
-  g_assert_true (postfix_registration_drop_stale (fx->reg_dir, "ABC101", other));
+  g_assert_true (postfix_registration_make_current (fx->reg_dir, "ABC101", other, &done,
+                                                    &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_SET_ASIDE);
   g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC101"));
-  g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC101", NULL));
+  g_assert_true (postfix_registration_make_current (fx->reg_dir, "ABC101", NULL, &done, &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_KEPT);
+  g_assert_true (postfix_registration_make_current (fx->reg_dir, "ABC101", ident, &done,
+                                                    &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_RESTORED);
+  back = postfix_registration_read (fx->reg_dir, "ABC101", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->ident, ==, ident);
+  g_clear_pointer (&back, postfix_registration_free);
+  /* A line without ident sets it aside too; an expired set-aside file is swept. */
+  g_assert_true (postfix_registration_make_current (fx->reg_dir, "ABC101", NULL, &done, &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_SET_ASIDE);
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC101"));
+  g_assert_cmpuint (postfix_registration_expire (fx->reg_dir, 199), ==, 0);
+  g_assert_cmpuint (postfix_registration_expire (fx->reg_dir, 200), ==, 1);
+  g_assert_true (postfix_registration_make_current (fx->reg_dir, "ABC101", ident, &done,
+                                                    &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_KEPT);
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC101"));
   {
-    g_autoptr (PostfixRegistration) again = postfix_registration_new ("ABC101", "i1", B1, 100,
-                                                                       200);
     g_autoptr (PostfixRegistration) plain = postfix_registration_new ("ABC104", "i2", B1, 100,
                                                                        200);
 
-    again->ident = g_strdup (ident);
-    g_assert_true (postfix_registration_add_rcpt (again, "a@test.example", NULL, NULL, &error));
-    g_assert_true (postfix_registration_write (fx->reg_dir, again, &error));
-    g_assert_true (postfix_registration_drop_stale (fx->reg_dir, "ABC101", NULL));
-    g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC101"));
-    /* Without Ident: (by Message-ID, by queue id without XFORWARD, derived): it cannot
-     * be told from the new message's own, and stays. */
+    /* Without Ident: (by Message-ID, by queue id without XFORWARD, derived): for a line
+     * without ident it cannot be told from the new message's own, and stays; a line
+     * with an ident is another transaction's: removed (nothing to set aside under). */
     g_assert_true (postfix_registration_add_rcpt (plain, "a@test.example", NULL, NULL, &error));
     g_assert_true (postfix_registration_write (fx->reg_dir, plain, &error));
-    g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC104", other));
-    g_assert_false (postfix_registration_drop_stale (fx->reg_dir, "ABC104", NULL));
+    g_assert_true (postfix_registration_make_current (fx->reg_dir, "ABC104", NULL, &done,
+                                                      &error));
+    g_assert_cmpint (done, ==, POSTFIX_CURRENT_KEPT);
     g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC104"));
+    g_assert_true (postfix_registration_make_current (fx->reg_dir, "ABC104", other, &done,
+                                                      &error));
+    g_assert_cmpint (done, ==, POSTFIX_CURRENT_SET_ASIDE);
+    g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC104"));
   }
+  /* An ident of the wrong shape counts as none; a bad queue id is an error. */
+  g_assert_false (postfix_registration_make_current (fx->reg_dir, "ABC/1", ident, &done, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
   /* Bound once: a content filter's re-injection logs the same orig_queue_id. */
   g_assert_false (
       postfix_registration_claim_pending (fx->reg_dir, by_ident, ident, "ABC102", &error));
