@@ -139,7 +139,12 @@ class ChunkUpstream:
         buf = b""
         in_data = False
         while True:
-            got = c.recv(65536)
+            try:
+                got = c.recv(65536)
+            except ConnectionResetError:
+                # The front closes its link right after QUIT without reading the 221:
+                # when the 221 is already in its socket, the close is a reset.
+                got = b""
             if not got:
                 self.closed_at[number] = time.monotonic()
                 break
@@ -189,7 +194,11 @@ class ChunkUpstream:
                 else:
                     out += b"250 ok\r\n"
             if out:
-                c.sendall(out)
+                try:
+                    c.sendall(out)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.closed_at[number] = time.monotonic()  # (the 221 after QUIT)
+                    break
         c.close()
 
 
