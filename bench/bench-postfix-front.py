@@ -32,6 +32,8 @@ command per round trip, a plain socket client) and the median time of each step
 latency goes. "--tools ''" runs only that.
 --upstream-unix: the front talks to Postfix's smtpd on a UNIX-domain socket (a master.cf
 "unix" smtpd service, public/frontsmtpd) instead of 127.0.0.1 (docs/postfix-site.md).
+--postfix-option KEY=VALUE: a main.cf parameter of the private Postfix, for both targets
+(e.g. in_flow_delay=0: no flow-control pauses of cleanup, see bench/README.md).
 --perf-stat: each front run also under `perf stat` (task-clock, context switches, system
 calls of all the front's threads, per message): exact where /proc's CPU ticks (10 ms) are
 coarse, and counts that a loaded machine does not change.
@@ -247,6 +249,8 @@ def main():
                     help="count each front run's CPU, context switches and system calls")
     ap.add_argument("--old-front", metavar="EXE",
                     help="a second msgtrk-submit-front to compare with, alternating")
+    ap.add_argument("--postfix-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="a main.cf line of the private Postfix (e.g. in_flow_delay=0)")
     ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an extra [front] setting (e.g. xclient=false), repeatable")
     a = ap.parse_args()
@@ -269,6 +273,7 @@ def main():
             "relay_domains = slow.test.example, legacy.test.example",
             "relay_domains = slow.test.example, legacy.test.example, bench.test.example")
         text += "smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
+        text += "".join(o.replace("=", " = ", 1) + "\n" for o in a.postfix_option)
         with open(main_cf, "w") as f:
             f.write(text)
         with open(os.path.join(pf.conf, "transport"), "a") as f:
