@@ -914,15 +914,18 @@ def main():
                       "upstream_pool_idle=2\n" % (up.port, state),
                       os.path.join(pf.base, "front-pool.port"))
         wait_for("two warm connections", lambda: up.accepted >= 2)
-        for i in range(3):
-            c = LineClient(wport)
-            code, greeting = c.reply()
-            t.equal("pool: session %d greeted" % i, code, 220)
-            c.cmd("EHLO client.test.example")
-            t.equal("pool: session %d served" % i,
-                    c.cmd("MAIL FROM:<s%d@test.example>" % i)[0], 250)
-            c.cmd("QUIT")
-            c.close()
+        def pool_sessions(port, label, count, sender):
+            """@count client sessions one after the other, each up to its MAIL's 250."""
+            for i in range(count):
+                c = LineClient(port)
+                t.equal("%s: session %d greeted" % (label, i), c.reply()[0], 220)
+                c.cmd("EHLO client.test.example")
+                t.equal("%s: session %d served" % (label, i),
+                        c.cmd("MAIL FROM:<%s%d@test.example>" % (sender, i))[0], 250)
+                c.cmd("QUIT")
+                c.close()
+
+        pool_sessions(wport, "pool", 3, "s")
         time.sleep(0.3)
         xclients = [sum(1 for x in v if x.startswith(b"XCLIENT")) for v in up.lines.values()]
         mails = [sum(1 for x in v if x.startswith(b"MAIL")) for v in up.lines.values()]
@@ -979,14 +982,7 @@ def main():
         # then waited for each new connection's greeting).
         front64 = daemons[-1].proc.pid
         switches = pool_thread_switches(front64)
-        for i in range(5):
-            c = LineClient(p64)
-            t.equal("pool 64: session %d greeted" % i, c.reply()[0], 220)
-            c.cmd("EHLO client.test.example")
-            t.equal("pool 64: session %d served" % i,
-                    c.cmd("MAIL FROM:<p%d@test.example>" % i)[0], 250)
-            c.cmd("QUIT")
-            c.close()
+        pool_sessions(p64, "pool 64", 5, "p")
         time.sleep(0.3)
         t.check("pool: client sessions do not wake the pool's thread",
                 pool_thread_switches(front64) - switches < 3,
