@@ -10,7 +10,8 @@
  *      (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's "message-id=" of
  *      a pending Message-ID) and smtpd's "client=" lines of a queue id that has a
  *      registration (a new message under it: one bound from another transaction is
- *      stale, removed); see on_line; UNKNOWN lines are counted, the first one logged;
+ *      set aside, postfix_registration_make_current); see on_line; UNKNOWN lines are
+ *      counted, the first one logged;
  *   3. the held queue is walked in order: a line whose queue id is registered
  *      (postfix-register.h) is applied (postfix-track.h); a line whose queue id is still
  *      unregistered after registration_wait seconds is dropped (not a tracked message);
@@ -346,7 +347,7 @@ on_line (const char *line,
    * client line starts a new message under its queue id: held when it has the front's
    * ident (orig_queue_id=, XFORWARD IDENT; Postfix logs it at the first accepted RCPT,
    * before the front writes the pending registration at DATA), or when that queue id has
-   * a registration (one lstat), which settle_held removes if an earlier message with the
+   * a registration (one lstat), which settle_held sets aside if an earlier message with the
    * same queue id left it (postfix_registration_make_current). */
   if (kind == POSTFIX_LOG_MESSAGE_ID && h->entry.message_id != NULL)
     h->pending_seen = postfix_registration_pending_exists (f->registration_dir,

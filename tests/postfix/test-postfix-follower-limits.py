@@ -14,9 +14,14 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   its ident at smtpd's client line, then rejected at the end of data (Postfix discards
   it, the registration stays), then the same queue id for an untracked message (its
   client line without orig_queue_id) and for a tracked one with another ident: the old
-  registration is removed at the new client line, the new messages' delivery lines are
+  registration is set aside at the new client line, the new messages' delivery lines are
   never applied to the old ENVID, the tracked one's are applied to its own; a client line
-  of the registration's own transaction (read again) keeps it.
+  of the registration's own transaction (read again) keeps it; "reread": the follower
+  restarted and reading both client lines again ends with the later message's
+  registration current;
+- "leftover" (the Message-ID fallback): a pending file left beside its front's QID.reg
+  (the front killed before removing it) is removed, never bound to a later message with
+  that Message-ID.
 - a bad configuration value (poll_interval past its range) is refused at start (exit 1).
 As root, the follower runs as nobody (the servers refuse to run as root).
 """

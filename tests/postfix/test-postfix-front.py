@@ -411,10 +411,10 @@ def main():
                     "to=<alice@test.example>, relay=virtual, delay=0.01, "
                     "delays=0/0/0/0.01, dsn=2.0.0, status=sent (delivered to maildir)\n"
                     % rej_qid)
-        settle("the stale registration removed", lambda: not os.path.exists(rej_reg), 10)
+        settle("the stale registration set aside", lambda: not os.path.exists(rej_reg), 10)
         time.sleep(0.5)
         t.check("a later message under the rejected one's queue id: its registration "
-                "removed at the new client line",
+                "set aside at the new client line",
                 not os.path.exists(rej_reg), rej_qid)
         t.check("... and its line not applied to the rejected message's ENVID",
                 not os.path.exists(os.path.join(state, "tracking", hashlib.sha256(
