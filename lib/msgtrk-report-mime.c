@@ -866,7 +866,7 @@ extract_from_stream (GMimeStream  *stream,
   g_autoptr (GMimeMessage) message = NULL;
   g_autoptr (GMimeMultipart) out = NULL;
   g_autoptr (GMimeStream) mem = NULL;
-  GMimeParamList *params;
+  static const char *const kept_params[] = { "report-type", "type" };
   GMimeObject *top;
   GByteArray *array;
   gint64 total = g_mime_stream_length (stream);
@@ -927,15 +927,17 @@ extract_from_stream (GMimeStream  *stream,
 
   out = g_mime_multipart_new_with_subtype (
     g_mime_content_type_get_media_subtype (g_mime_object_get_content_type (top)));
-  params = g_mime_content_type_get_parameters (g_mime_object_get_content_type (top));
-  for (int i = 0; params != NULL && i < g_mime_param_list_length (params); i++)
+  /* Only the parameters a reader of the result looks at (report-type of multipart/report,
+   * type of multipart/related): GMime encodes the whole Content-Type again for every
+   * parameter set, so copying a header's thousands of parameters took quadratic time
+   * (the fuzzer: 14 s for 1,500). */
+  for (guint i = 0; i < G_N_ELEMENTS (kept_params); i++)
     {
-      GMimeParam *param = g_mime_param_list_get_parameter_at (params, i);
+      const char *value = g_mime_content_type_get_parameter (
+        g_mime_object_get_content_type (top), kept_params[i]);
 
-      if (g_ascii_strcasecmp (g_mime_param_get_name (param), "boundary") != 0)
-        g_mime_object_set_content_type_parameter (GMIME_OBJECT (out),
-                                                  g_mime_param_get_name (param),
-                                                  g_mime_param_get_value (param));
+      if (value != NULL)
+        g_mime_object_set_content_type_parameter (GMIME_OBJECT (out), kept_params[i], value);
     }
   g_mime_multipart_set_boundary (out, NULL);
 
