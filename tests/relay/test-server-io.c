@@ -620,6 +620,27 @@ wait_connection_threads (guint n)
     }
 }
 
+/* A listener on a free loopback port (@max connections, connection_wait @wait) whose
+ * sessions count themselves in @tc, started; its port in *@port. */
+static ServerListener *
+counted_listener_start (ThreadCount *tc,
+                        guint        max,
+                        guint        wait,
+                        guint16     *port)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  ServerListener *listener;
+
+  g_mutex_init (&tc->lock);
+  listener = server_listener_new (addr, max, wait, "421 busy\r\n", count_handler, tc, &error);
+  g_assert_no_error (error);
+  *port = server_listener_get_port (listener);
+  server_listener_start (listener);
+  return listener;
+}
+
 /* Five sessions one after the other are served by two threads (the one serving and the
  * one accepting meanwhile take turns; no thread per session); then three at once need one
  * thread more to serve (three in all), plus one accepting; stop joins every one, idle
@@ -628,18 +649,11 @@ static void
 test_listener_thread_reuse (void)
 {
   ThreadCount tc = { 0 };
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
   ServerListener *listener;
   GSocketConnection *open[3];
   guint16 port;
 
-  g_mutex_init (&tc.lock);
-  listener = server_listener_new (addr, 4, 0, "421 busy\r\n", count_handler, &tc, &error);
-  g_assert_no_error (error);
-  port = server_listener_get_port (listener);
-  server_listener_start (listener);
+  listener = counted_listener_start (&tc, 4, 0, &port);
   for (guint i = 0; i < 5; i++)
     {
       GSocketConnection *c = connect_and_greet (port);
@@ -691,8 +705,6 @@ test_listener_cap (void)
 {
   ThreadCount tc = { 0 };
   g_autoptr (GError) error = NULL;
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
   g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_autoptr (GSocketConnection) over = NULL;
   g_autofree char *refused = NULL;
@@ -700,11 +712,7 @@ test_listener_cap (void)
   GSocketConnection *open[2];
   guint16 port;
 
-  g_mutex_init (&tc.lock);
-  listener = server_listener_new (addr, 2, 0, "421 busy\r\n", count_handler, &tc, &error);
-  g_assert_no_error (error);
-  port = server_listener_get_port (listener);
-  server_listener_start (listener);
+  listener = counted_listener_start (&tc, 2, 0, &port);
   for (guint i = 0; i < G_N_ELEMENTS (open); i++)
     open[i] = connect_and_greet (port);
   g_assert_cmpuint (server_listener_get_active (listener), ==, 2);
@@ -736,8 +744,6 @@ test_listener_cap_wait (void)
 {
   ThreadCount tc = { 0 };
   g_autoptr (GError) error = NULL;
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
   g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_autoptr (GSocketConnection) first = NULL;
   g_autoptr (GSocketConnection) second = NULL;
@@ -745,11 +751,7 @@ test_listener_cap_wait (void)
   char buf[4];
   guint16 port;
 
-  g_mutex_init (&tc.lock);
-  listener = server_listener_new (addr, 1, 5, "421 busy\r\n", count_handler, &tc, &error);
-  g_assert_no_error (error);
-  port = server_listener_get_port (listener);
-  server_listener_start (listener);
+  listener = counted_listener_start (&tc, 1, 5, &port);
   first = connect_and_greet (port);
   second = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
   g_assert_no_error (error);
