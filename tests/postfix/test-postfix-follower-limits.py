@@ -37,7 +37,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from tracking_harness import register  # noqa: E402
+from tracking_harness import register, settle  # noqa: E402
 
 CLIENT = ("Dec 04 21:35:13 mx postfix/smtpd[23020]: %s: client=localhost[127.0.0.1]%s\n")
 REJECT = ("Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: reject: header Subject: reject-me "
@@ -55,17 +55,8 @@ def record_path(state, envid):
     return os.path.join(state, "tracking", hashlib.sha256(envid.encode()).hexdigest() + ".trk")
 
 
-def wait_until(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def wait_file(path, timeout):
-    return wait_until(lambda: os.path.exists(path), timeout)
+    return settle(path, lambda: os.path.exists(path), timeout)
 
 
 def run(exe, tmp, name, conf_extra):
@@ -233,7 +224,7 @@ def main():
         # Both client lines read again: the first makes its own registration current
         # (the second's set aside), the second its own again.
         check("reread: both client lines read again after the restart",
-              wait_until(lambda: open(out).read().count("current again") >= 2, 10),
+              settle("both client lines", lambda: open(out).read().count("current again") >= 2, 10),
               open(out).read()[-800:])
         check("reread: after a restart the second message's registration is still there",
               os.path.exists(reg) and "Ident: " + second in open(reg).read(),
@@ -260,7 +251,7 @@ def main():
             f.write(CLEANUP % ("DDDDDD003", mid))
         check("leftover: the pending file beside its QID.reg removed once the cleanup line "
               "has waited registration_wait",
-              wait_until(lambda: not os.path.exists(os.path.join(regs, name)), 10),
+              settle("the pending file gone", lambda: not os.path.exists(os.path.join(regs, name)), 10),
               repr(os.listdir(regs)))
         # Then the untracked message's cleanup line, and after it a delivery line of the
         # registered message: its record shows that the line before it was read.
