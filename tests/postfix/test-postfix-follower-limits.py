@@ -251,7 +251,8 @@ def main():
             f.write(CLEANUP % ("DDDDDD003", mid))
         check("leftover: the pending file beside its QID.reg removed once the cleanup line "
               "has waited registration_wait",
-              settle("the pending file gone", lambda: not os.path.exists(os.path.join(regs, name)), 10),
+              settle("the pending file gone",
+                     lambda: not os.path.exists(os.path.join(regs, name)), 10),
               repr(os.listdir(regs)))
         # Then the untracked message's cleanup line, and after it a delivery line of the
         # registered message: its record shows that the line before it was read.
