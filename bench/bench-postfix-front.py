@@ -37,6 +37,10 @@ latency goes. "--tools ''" runs only that.
 --perf-stat: each front run also under `perf stat` (task-clock, context switches, system
 calls of all the front's threads, per message): exact where /proc's CPU ticks (10 ms) are
 coarse, and counts that a loaded machine does not change.
+--null-proxy: HAProxy (Debian's haproxy, mode tcp, one thread) between the client and
+Postfix as one more target, "haproxy": a proxy that only copies bytes (no SMTP, no XCLIENT,
+epoll, no thread per session); its ratio to Postfix straight is the floor any proxy in
+front of Postfix pays on this machine, its CPU per message what copying alone costs.
 --old-front EXE: a second front (another build, e.g. the one before a change) as a third
 target, the three alternating in every round (the first target rotates): its figures,
 and the new front's msg/s and CPU against it ("new/old"), measured under the same load.
@@ -67,6 +71,7 @@ import postfix_instance as pi  # noqa: E402
 from tracking_harness import AUTH, Daemon, wait_for  # noqa: E402
 
 SMTP_SOURCE = "/usr/sbin/smtp-source"
+HAPROXY = "/usr/sbin/haproxy"
 DRAIN_TIMEOUT = 120.0
 RUN_TIMEOUT = 600.0
 RCPT = "r@bench.test.example"
@@ -202,6 +207,21 @@ def run_steps(port, n, size):
     return {k: statistics.median(v) * 1000 for k, v in times.items()}
 
 
+def free_port():
+    """A TCP port of 127.0.0.1 free now (HAProxy cannot report one it chose)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def cpu_seconds(pid):
     """utime + stime of process @pid (all its threads), in seconds."""
     with open("/proc/%d/stat" % pid) as f:
@@ -249,6 +269,8 @@ def main():
                     help="count each front run's CPU, context switches and system calls")
     ap.add_argument("--old-front", metavar="EXE",
                     help="a second msgtrk-submit-front to compare with, alternating")
+    ap.add_argument("--null-proxy", action="store_true",
+                    help="HAProxy (mode tcp) in front of Postfix as one more target")
     ap.add_argument("--postfix-option", action="append", default=[], metavar="KEY=VALUE",
                     help="a main.cf line of the private Postfix (e.g. in_flow_delay=0)")
     ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
@@ -266,6 +288,7 @@ def main():
     pf = pi.PrivatePostfix()
     front = None
     old = None
+    haproxy = None
     try:
         pf.configure()
         main_cf = os.path.join(pf.conf, "main.cf")
@@ -317,6 +340,23 @@ def main():
             targets["old"] = oport
             daemons["old"] = old
             print("# old front on 127.0.0.1:%d (%s)" % (oport, os.path.abspath(a.old_front)))
+        if a.null_proxy:
+            if not os.access(HAPROXY, os.X_OK):
+                print("bench-postfix-front: --null-proxy needs haproxy (apt install haproxy)")
+                return 1
+            hport = free_port()
+            hconf = os.path.join(pf.base, "haproxy.cfg")
+            with open(hconf, "w") as f:
+                f.write("global\n  nbthread 1\n  maxconn 1000\n"
+                        "defaults\n  mode tcp\n  timeout connect 5s\n"
+                        "  timeout client 60s\n  timeout server 60s\n"
+                        "listen smtp\n  bind 127.0.0.1:%d\n  server postfix 127.0.0.1:%d\n"
+                        % (hport, pf.port))
+            haproxy = Daemon([HAPROXY, "-db", "-f", hconf], os.path.join(pf.base, "haproxy.log"))
+            haproxy.start()
+            wait_for("haproxy's port", lambda: port_open(hport))
+            targets["haproxy"] = hport
+            daemons["haproxy"] = haproxy
         names = list(targets)
         try:
             load = os.getloadavg()
@@ -364,7 +404,7 @@ def main():
                             r = run_smtp_source(targets[target], s, a.messages, a.size)
                         else:
                             r = run_client(targets[target],
-                                           target != "postfix" and tool == "mtrk-client", s,
+                                           target in ("front", "old") and tool == "mtrk-client", s,
                                            a.messages, a.size,
                                            # one Message-ID per message of the run
                                            # (the front lets one message per
@@ -429,7 +469,17 @@ def main():
                     print("%-11s %8s %14s %14s %7.2f %39s %17.2f" % (
                         "  new/old", "", "", "", ft / ot, "",
                         statistics.median(cpus[(tool, s, "front")]) / oc))
-                for target in ("front", "old") if counts else ():
+                if "haproxy" in targets:
+                    h = results[(tool, s, "haproxy")]
+                    ht = statistics.median(x[0] for x in h)
+                    line = "%-11s %8s %14s %14.1f %7.2f" % ("  haproxy", "", "", ht, ht / pt)
+                    if h[0][1] is not None:
+                        hl = statistics.median(x[1] for x in h) * 1000
+                        line += " %14s %14.2f %9.2f" % ("", hl, hl - pl)
+                    else:
+                        line += " %14s %14s %9s" % ("", "", "")
+                    print(line + " %17.0f" % statistics.median(cpus[(tool, s, "haproxy")]))
+                for target in ("front", "old", "haproxy") if counts else ():
                     if (tool, s, target) in counts:
                         c = counts[(tool, s, target)]
                         print("%-11s %8s   %s: %.1f system calls, %.1f context switches per"
@@ -456,6 +506,8 @@ def main():
             front.stop()
         if old is not None:
             old.stop()
+        if haproxy is not None:
+            haproxy.stop()
         pf.cleanup()
 
 

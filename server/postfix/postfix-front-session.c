@@ -411,7 +411,10 @@ transaction_reset (Session *s)
 }
 
 /* Write the replies held for the client (RFC 2920: held while the client's next
- * commands are already here, written before the front waits for more). */
+ * commands are already here, written before the front waits for more). A write through
+ * GIO (TLS) is not given the session's cancellable: at shutdown it must still say "421
+ * Shutting down"; the socket's timeout and the listener's shutdown of both sides after
+ * its grace (SERVER_LISTENER_STOP_GRACE_MS) end a write that cannot go on. */
 static gboolean
 client_flush (Session *s,
               GError **error)
@@ -424,8 +427,8 @@ client_flush (Session *s,
         ? !server_socket_send_all (s->reader.fd, s->client_out->str, s->client_out->len,
                                    s->front->idle_timeout, s->cancel, &local)
         : (!g_output_stream_write_all (s->out, s->client_out->str, s->client_out->len, NULL,
-                                       s->cancel, &local)
-           || !g_output_stream_flush (s->out, s->cancel, &local)))
+                                       NULL, &local)
+           || !g_output_stream_flush (s->out, NULL, &local)))
     {
       g_debug ("[%s] write to the client failed: %s", s->peer_ip, local->message);
       g_string_truncate (s->client_out, 0);
@@ -1222,7 +1225,7 @@ client_read_failed (Session          *s,
 {
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     client_reply (s, "421 4.4.2 %s Idle timeout, closing connection", s->front->hostname);
-  else if ((st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
+  else if (g_cancellable_is_cancelled (s->cancel)
            || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     client_reply (s, "421 4.3.2 %s Shutting down", s->front->hostname);
 }
@@ -1653,7 +1656,8 @@ postfix_front_session_run (PostfixFront      *front,
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
             client_reply (&s, "421 4.4.2 %s Idle timeout, closing connection", front->hostname);
-          else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+          else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+                   || g_cancellable_is_cancelled (s.cancel))
             client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
           break;
         }

@@ -1031,10 +1031,21 @@ def main():
         t.check("idle_timeout=1: an upstream silent after EHLO gives the client 421",
                 code == 421 and time.monotonic() - t0 < 3, text)
         c.close()
-        sport = start(front_exe, "front-stop", conf, os.path.join(pf.base, "front-stop.port"))
+        tls_conf = "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n" % (pki, pki)
+        sport = start(front_exe, "front-stop", conf + tls_conf,
+                      os.path.join(pf.base, "front-stop.port"))
         idle = LineClient(sport)
         idle.reply()
         idle.cmd("NOOP")
+        # A session in TLS reads through GIO, not recv(2): it must hear the 421 too.
+        up.stall_ehlo = False
+        tls_idle = LineClient(sport)
+        tls_idle.reply()
+        tls_idle.cmd("EHLO client.test.example")
+        t.equal("SIGTERM in TLS: STARTTLS", tls_idle.cmd("STARTTLS")[0], 220)
+        tls_idle.starttls(os.path.join(pki, "ca.pem"))
+        tls_idle.cmd("EHLO client.test.example")
+        up.stall_ehlo = True
         stalled = LineClient(sport)
         stalled.reply()
         stalled.sock.sendall(b"EHLO client.test.example\r\n")
@@ -1052,6 +1063,14 @@ def main():
                 code == 421 and "Shutting down" in text, text)
         code, text = stalled.reply()
         t.equal("SIGTERM: the client of the stalled upstream hears 421", code, 421)
+        tls_idle.sock.settimeout(5)
+        try:
+            code, text = tls_idle.reply()
+        except (OSError, ValueError) as e:
+            code, text = 0, repr(e)
+        t.check("SIGTERM: a client in TLS between commands hears 421 Shutting down",
+                code == 421 and "Shutting down" in text, text)
+        tls_idle.close()
         idle.close()
         stalled.close()
         up.stall_ehlo = False
