@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-postfix-front-review.py: defects of msgtrk-submit-front found in review (issue 11),
+each a check that fails on 5ad7545.
+
+  test-postfix-front-review.py --build-dir BUILD
+
+No Postfix: a scripted upstream (PostfixLike) that reads lines as Postfix's smtp_get()
+does (it strips *every* CR before the LF: src/global/smtp_stream.c) and records them.
+Checks:
+  1. a command verb followed by TAB ("XCLIENT<TAB>LOGIN=...") is not passed upstream
+     (Postfix splits commands on any white space: smtpd_token.c; with xclient=false, or a
+     client in smtpd_authorized_xclient_hosts, it would log the client in as anyone);
+  2. a data line ".<CR><CR><LF>" (end of data for Postfix) does not reach the upstream as
+     is (Postfix ends the message there and runs what follows as commands: the front's
+     replies then desynchronise);
+  3. "<LF>.<CR><LF>" does not end the data (only CRLF "." CRLF does, as the man page says);
+  4. with TLS configured, AUTH is neither offered nor passed on before STARTTLS
+     (docs/postfix-site.md tells the admin to set smtpd_tls_auth_only=no upstream);
+  5. a SIGTERM while the front waits for the reply to a "." that reached the upstream:
+     the client gets that reply (the upstream has the message), not 421.
+Skips (77) when the front is not built. Needs to bind loopback ports only.
+"""
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
+
+
+class PostfixLike:
+    """Greets, answers EHLO with AUTH and PIPELINING, takes any command; in DATA a line that
+    is "." once every CR before its LF is stripped ends the message (as Postfix)."""
+
+    def __init__(self, dot_delay=0.0):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.lines = []
+        self.dots = 0
+        self.dot_delay = dot_delay
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            c, _ = self.sock.accept()
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    def session(self, c):
+        f = c.makefile("rwb")
+
+        def say(text):
+            try:
+                f.write(text.encode() + b"\r\n")
+                f.flush()
+            except OSError:
+                pass
+        say("220 postfix-like ESMTP")
+        in_data = False
+        while True:
+            try:
+                line = f.readline()
+            except OSError:
+                break
+            if not line:
+                break
+            self.lines.append(line)
+            if in_data:
+                if line.rstrip(b"\r\n").rstrip(b"\r") == b"." and line.endswith(b"\n"):
+                    in_data = False
+                    self.dots += 1
+                    time.sleep(self.dot_delay)
+                    say("250 2.0.0 Ok: queued as 4B7C2D1E3F")
+                continue
+            verb = line.split()[0].upper() if line.split() else b""
+            if verb == b"EHLO":
+                say("250-postfix-like\r\n250-AUTH PLAIN LOGIN\r\n250-PIPELINING\r\n250 DSN")
+            elif verb == b"XCLIENT":
+                say("220 postfix-like ESMTP")
+            elif verb == b"AUTH":
+                say("235 2.7.0 Authentication successful")
+            elif verb == b"DATA":
+                in_data = True
+                say("354 End data with <CR><LF>.<CR><LF>")
+            elif verb == b"QUIT":
+                say("221 2.0.0 Bye")
+                break
+            else:
+                say("250 2.0.0 Ok")
+        c.close()
+
+
+class Client:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.file = self.sock.makefile("rb")
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self.file.readline()
+            if not line:
+                return 0, b"".join(lines)
+            lines.append(line)
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(line[:3]), b"".join(lines)
+
+    def cmd(self, raw):
+        self.sock.sendall(raw)
+        return self.reply()
+
+
+def start_front(exe, base, name, up, source_root):
+    """The front on a free loopback port in front of @up, with TLS (test PKI); its process
+    and port."""
+    pki = os.path.join(base, "pki")
+    if not os.path.exists(pki):
+        subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
+                       check=True)
+    state = os.path.join(base, name)
+    os.makedirs(os.path.join(state, "postfix-registrations"))
+    user = ""
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        for d in (state, os.path.join(state, "postfix-registrations")):
+            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        user = "user=nobody\n"
+    conf = os.path.join(base, name + ".conf")
+    with open(conf, "w") as f:
+        f.write("[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
+                "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
+                "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n"
+                % (up.port, state, user, pki, pki))
+    port_file = os.path.join(base, name + ".port")
+    proc = subprocess.Popen([exe, "--config", conf, "--port-file", port_file],
+                            stdout=open(os.path.join(base, name + ".log"), "w"),
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while not (os.path.exists(port_file) and open(port_file).read().endswith("\n")):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the front did not start: "
+                               + open(os.path.join(base, name + ".log")).read())
+        time.sleep(0.05)
+    return proc, int(open(port_file).read())
+
+
+def ends_of_data(lines):
+    """How many of @lines Postfix takes for the end of the data."""
+    return sum(1 for x in lines if x.endswith(b"\n") and x.rstrip(b"\r\n").rstrip(b"\r") == b".")
+
+
+def main():
+    ap_build = sys.argv[sys.argv.index("--build-dir") + 1]
+    exe = os.path.join(ap_build, "server", "postfix", "msgtrk-submit-front")
+    if not os.access(exe, os.X_OK):
+        print("1..0 # SKIP msgtrk-submit-front is not built")
+        return 77
+    source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
+    t = pi.Checker()
+    started = time.monotonic()
+    base = tempfile.mkdtemp(prefix="msgtrk-front-review-")
+    os.chmod(base, 0o755)
+    procs = []
+    try:
+        up = PostfixLike()
+        proc, port = start_front(exe, base, "front", up, source_root)
+        procs.append(proc)
+
+        # 1. XCLIENT with a TAB after the verb.
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        before = len(up.lines)
+        code, _ = c.cmd(b"XCLIENT\tLOGIN=ceo@example.com\r\n")
+        passed = [x for x in up.lines[before:] if x.upper().startswith(b"XCLIENT")]
+        t.check("XCLIENT<TAB>LOGIN=... is not passed to the upstream", not passed,
+                "upstream got %r, client got %d" % (passed, code))
+        for verb in (b"XFORWARD\tIDENT=x", b"BDAT\t0 LAST"):
+            before = len(up.lines)
+            c.cmd(verb + b"\r\n")
+            passed = [x for x in up.lines[before:] if x.startswith(verb.split(b"\t")[0])]
+            t.check("%s<TAB>... is not passed to the upstream" % verb.split(b"\t")[0].decode(),
+                    not passed, repr(passed))
+        c.sock.close()
+
+        # 2. and 3. The end of the data as Postfix reads it.
+        for label, body in (("a '.<CR><CR><LF>' line", b"first\r\n.\r\r\n"),
+                            ("'<LF>.<CR><LF>'", b"first\n.\r\n")):
+            c = Client(port)
+            c.reply()
+            c.cmd(b"EHLO client.example\r\n")
+            c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+            c.cmd(b"RCPT TO:<b@example.com>\r\n")
+            c.cmd(b"DATA\r\n")
+            before = len(up.lines)
+            code, text = c.cmd(b"Subject: s\r\n\r\n" + body
+                               + b"MAIL FROM:<smuggled@example.com>\r\n"
+                               b"RCPT TO:<victim@example.net>\r\nDATA\r\nsmuggled\r\n.\r\n")
+            time.sleep(0.3)
+            got = up.lines[before:]
+            t.equal("%s: the upstream sees one end of data for the client's one message"
+                    % label, ends_of_data(got), 1)
+            c.sock.close()
+
+        # 4. AUTH before STARTTLS (the front has TLS).
+        c = Client(port)
+        c.reply()
+        code, ehlo = c.cmd(b"EHLO client.example\r\n")
+        t.check("before STARTTLS the EHLO reply offers no AUTH", b"AUTH" not in ehlo,
+                ehlo.decode(errors="replace"))
+        before = len(up.lines)
+        code, _ = c.cmd(b"AUTH PLAIN AHVzZXIAc2VjcmV0\r\n")
+        t.check("before STARTTLS, AUTH is refused here (530), not passed on",
+                code == 530 and not any(x.startswith(b"AUTH") for x in up.lines[before:]),
+                "client got %d; upstream got %r" % (code, up.lines[before:]))
+        c.sock.close()
+
+        # 5. SIGTERM while the reply to a "." the upstream has is on its way.
+        up2 = PostfixLike(dot_delay=0.5)
+        proc2, port2 = start_front(exe, base, "front-stop", up2, source_root)
+        procs.append(proc2)
+        c = Client(port2)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+        c.cmd(b"RCPT TO:<b@example.com>\r\n")
+        c.cmd(b"DATA\r\n")
+        c.sock.sendall(b"Subject: s\r\n\r\nbody\r\n.\r\n")
+        time.sleep(0.2)
+        proc2.send_signal(signal.SIGTERM)
+        code, text = c.reply()
+        time.sleep(0.5)
+        t.check("stop while the upstream's reply to the '.' is due: the client gets it",
+                up2.dots == 1 and code == 250,
+                "upstream took %d message(s); the client got %r" % (up2.dots, text))
+        c.sock.close()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    return t.done(started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
