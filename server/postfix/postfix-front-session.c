@@ -127,6 +127,11 @@
  * (mid_acquire), the file is looked for on disk again this often (the follower, or
  * another front process, removes it without telling this one). */
 #define FRONT_PENDING_RECHECK_MS 100
+/** FRONT_STOP_REPLY_WAIT_MS: at shutdown, how long the sessions whose "." the upstream
+ * may have are given, together, for its reply (the upstream has the message: cut off
+ * before the reply, the client would retry a message Postfix queued). Past it, their
+ * upstream links are shut down and the clients hear 421. */
+#define FRONT_STOP_REPLY_WAIT_MS 5000
 
 /* The messages of this front whose data is on its way upstream, per Message-ID. */
 typedef struct
@@ -180,7 +185,9 @@ typedef struct
   gboolean said_421;
 
   GSocketConnection *up;          /* (owned) (nullable) */
-  GMutex up_lock;                 /* guards up against the cancel callback */
+  GMutex up_lock;                 /* guards up and dot_wait against the cancel callback */
+  GCond dot_cond;                 /* dot_wait cleared (with up_lock) */
+  gboolean dot_wait;              /* the "." is on its way upstream, its reply not read */
   gulong cancel_id;               /* session_cancelled's handler */
   GOutputStream *up_out;
   ServerLineReader *up_reader;    /* (owned) */
@@ -1230,6 +1237,19 @@ client_read_failed (Session          *s,
     client_reply (s, "421 4.3.2 %s Shutting down", s->front->hostname);
 }
 
+/* Whether the "." is on its way upstream and its reply unread (session_cancelled then
+ * waits for the reply before it cuts the upstream link). */
+static void
+dot_wait_set (Session  *s,
+              gboolean  waiting)
+{
+  g_mutex_lock (&s->up_lock);
+  s->dot_wait = waiting;
+  if (!waiting)
+    g_cond_broadcast (&s->dot_cond);
+  g_mutex_unlock (&s->up_lock);
+}
+
 /* DATA: the upstream's 354, then the message streamed, then its verdict. */
 static gboolean
 cmd_data (Session    *s,
@@ -1248,6 +1268,7 @@ cmd_data (Session    *s,
   guint64 ticket = 0;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   int code = 0;
+  gboolean ok;
 
   /* The last command of a pipelined group: the group goes now. */
   if (!up_send (s, UP_PENDING_DATA, line))
@@ -1327,11 +1348,13 @@ cmd_data (Session    *s,
                     s->front->hostname);
       return FALSE;
     }
+  dot_wait_set (s, TRUE);
   if (!up_write (s, buf->str, buf->len))
     {
       /* The write failed, so its last octets, the ".", did not all reach the upstream:
        * Postfix accepts nothing, and a pending registration kept would hold up every
        * message with this Message-ID (451 after pending_claim_wait) until it expires. */
+      dot_wait_set (s, FALSE);
       pending_drop (s, pending_key);
       return FALSE;
     }
@@ -1347,7 +1370,9 @@ cmd_data (Session    *s,
           pending = FALSE;
         }
     }
-  if (!up_read_reply (s, reply, &code))
+  ok = up_read_reply (s, reply, &code);
+  dot_wait_set (s, FALSE);
+  if (!ok)
     return FALSE;
   if (!tracked && code / 100 == 2 && s->mid_held != NULL)
     s->mid_queue_id = reply_queue_id (reply->str);
@@ -1541,9 +1566,32 @@ dispatch (Session    *s,
   return client_write (s, reply->str, reply->len);
 }
 
-/* The cancellable's handler (shutdown of the front, any thread): the direct reads of the
- * client and of the upstream return (end of file), the session ends. The client's side
- * only stops reading, so that it still hears "421 ... Shutting down". */
+/* The end of the wait for the replies to "." at shutdown: one deadline for all the
+ * sessions of @cancellable (its handlers run one after the other in the thread that
+ * cancels), FRONT_STOP_REPLY_WAIT_MS after the first handler that waits. */
+static gint64
+stop_reply_deadline (GCancellable *cancellable)
+{
+  gint64 *end = g_object_get_data (G_OBJECT (cancellable), "msgtrk-stop-reply-deadline");
+
+  if (end == NULL)
+    {
+      end = g_new (gint64, 1);
+      *end = g_get_monotonic_time () + FRONT_STOP_REPLY_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+      g_object_set_data_full (G_OBJECT (cancellable), "msgtrk-stop-reply-deadline", end,
+                              g_free);
+    }
+  return *end;
+}
+
+/* The cancellable's handler (shutdown of the front, in the thread that cancels): the
+ * direct reads of the client and of the upstream return (end of file), the session ends.
+ * The client's side only stops reading, so that it still hears "421 ... Shutting down".
+ * A session whose "." the upstream may have keeps its upstream link until the reply is
+ * read or FRONT_STOP_REPLY_WAIT_MS (for all such sessions together) has passed: the
+ * client gets Postfix's verdict on a message Postfix has, not a 421 that makes it send
+ * the message again. (The session's g_cancellable_disconnect waits for the handlers:
+ * the wait ends with the reply, before that.) */
 static void
 session_cancelled (GCancellable *cancellable,
                    gpointer      data)
@@ -1552,6 +1600,14 @@ session_cancelled (GCancellable *cancellable,
 
   g_socket_shutdown (g_socket_connection_get_socket (s->connection), TRUE, FALSE, NULL);
   g_mutex_lock (&s->up_lock);
+  if (s->dot_wait)
+    {
+      gint64 end = stop_reply_deadline (cancellable);
+
+      while (s->dot_wait)
+        if (!g_cond_wait_until (&s->dot_cond, &s->up_lock, end))
+          break;
+    }
   if (s->up != NULL)
     g_socket_shutdown (g_socket_connection_get_socket (s->up), TRUE, TRUE, NULL);
   g_mutex_unlock (&s->up_lock);
@@ -1610,6 +1666,7 @@ postfix_front_session_run (PostfixFront      *front,
   peer_lookup (&s);
   FRONT_SESSION_INFO ("[%s] connect", s.peer_ip);
   g_mutex_init (&s.up_lock);
+  g_cond_init (&s.dot_cond);
   if (!front->implicit_tls)
     {
       g_autoptr (GError) error = NULL;
@@ -1699,6 +1756,7 @@ out:
     g_io_stream_close (G_IO_STREAM (s.up), NULL, NULL);
   g_clear_object (&s.up);
   g_mutex_clear (&s.up_lock);
+  g_cond_clear (&s.dot_cond);
   g_free (s.up_reader);
   if (s.tls != NULL)
     g_io_stream_close (s.tls, NULL, NULL);

@@ -18,7 +18,8 @@ Checks:
   4. with TLS configured, AUTH is neither offered nor passed on before STARTTLS
      (docs/postfix-site.md tells the admin to set smtpd_tls_auth_only=no upstream);
   5. a SIGTERM while the front waits for the reply to a "." that reached the upstream:
-     the client gets that reply (the upstream has the message), not 421.
+     the client gets that reply (the upstream has the message), not 421; a reply later
+     than FRONT_STOP_REPLY_WAIT_MS: 421, and the front exits after that wait.
 Skips (77) when the front is not built. Needs to bind loopback ports only.
 """
 
@@ -35,6 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
+from tracking_harness import wait_for  # noqa: E402
 
 
 class PostfixLike:
@@ -225,25 +227,36 @@ def main():
                 "client got %d; upstream got %r" % (code, up.lines[before:]))
         c.sock.close()
 
-        # 5. SIGTERM while the reply to a "." the upstream has is on its way.
-        up2 = PostfixLike(dot_delay=0.5)
-        proc2, port2 = start_front(exe, base, "front-stop", up2, source_root)
-        procs.append(proc2)
-        c = Client(port2)
-        c.reply()
-        c.cmd(b"EHLO client.example\r\n")
-        c.cmd(b"MAIL FROM:<a@example.com>\r\n")
-        c.cmd(b"RCPT TO:<b@example.com>\r\n")
-        c.cmd(b"DATA\r\n")
-        c.sock.sendall(b"Subject: s\r\n\r\nbody\r\n.\r\n")
-        time.sleep(0.2)
-        proc2.send_signal(signal.SIGTERM)
-        code, text = c.reply()
-        time.sleep(0.5)
-        t.check("stop while the upstream's reply to the '.' is due: the client gets it",
-                up2.dots == 1 and code == 250,
-                "upstream took %d message(s); the client got %r" % (up2.dots, text))
-        c.sock.close()
+        # 5. SIGTERM while the reply to a "." the upstream has is on its way: the client
+        # gets it; past FRONT_STOP_REPLY_WAIT_MS (5 s) the link is cut, the client hears
+        # 421, the front exits.
+        for label, delay in (("0.5 s", 0.5), ("past the 5 s wait", 8.0)):
+            up2 = PostfixLike(dot_delay=delay)
+            proc2, port2 = start_front(exe, base, "front-stop-%d" % delay, up2, source_root)
+            procs.append(proc2)
+            c = Client(port2)
+            c.reply()
+            c.cmd(b"EHLO client.example\r\n")
+            c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+            c.cmd(b"RCPT TO:<b@example.com>\r\n")
+            c.cmd(b"DATA\r\n")
+            c.sock.sendall(b"Subject: s\r\n\r\nbody\r\n.\r\n")
+            wait_for("the '.' upstream", lambda: up2.dots == 1, 10)
+            t0 = time.monotonic()
+            proc2.send_signal(signal.SIGTERM)
+            code, text = c.reply()
+            rc = proc2.wait(30)
+            took = time.monotonic() - t0
+            if delay < 5:
+                t.check("stop while the upstream's reply to the '.' is due (%s): the client "
+                        "gets it" % label, up2.dots == 1 and code == 250 and rc == 0,
+                        "upstream took %d message(s); the client got %r" % (up2.dots, text))
+            else:
+                t.check("stop while the upstream's reply to the '.' is due (%s): 421, the "
+                        "front exits after the wait" % label,
+                        code == 421 and rc == 0 and 4.5 < took < 7.5,
+                        "the client got %r; exit %s after %.1f s" % (text, rc, took))
+            c.sock.close()
     finally:
         for p in procs:
             if p.poll() is None:
