@@ -8,7 +8,8 @@
  *   2. postfix-log parses each; DELIVERY and EXPIRED lines join the held queue (in log
  *      order), and so do the lines that bind a front's pending registration to a queue id
  *      (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's "message-id=" of
- *      a pending Message-ID) and smtpd's "client=" lines of a queue id that has a
+ *      a pending Message-ID) and smtpd's "client=" lines (and pickup's "uid=N from=<>"
+ *      lines: CLIENT without ident) of a queue id that has a
  *      registration (a new message under it: one bound from another transaction is
  *      set aside, postfix_registration_make_current); see on_line; UNKNOWN lines are
  *      counted, the first one logged;

@@ -18,7 +18,8 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   never applied to the old ENVID, the tracked one's are applied to its own; a client line
   of the registration's own transaction (read again) keeps it; "reread": the follower
   restarted and reading both client lines again ends with the later message's
-  registration current;
+  registration current; a message submitted locally (pickup's "uid=N from=<...>"
+  line, no client line) sets the stale registration aside the same way;
 - "leftover" (the Message-ID fallback): a pending file left beside its front's QID.reg
   (the front killed before removing it) is removed, never bound to a later message with
   that Message-ID.
@@ -45,6 +46,8 @@ REJECT = ("Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: reject: header Subject
           "proto=ESMTP helo=<c>: 5.7.1 no thanks\n")
 
 CLEANUP = "Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: message-id=<%s>\n"
+
+PICKUP = "Dec 04 21:35:13 mx postfix/pickup[23019]: %s: uid=1000 from=<user@test.example>\n"
 
 LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
         "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
@@ -186,6 +189,39 @@ def main():
         check("reuse: a client line of the registration's own transaction keeps it",
               wait_file(record_path(state, "own@test.example"), 5)
               and os.path.exists(os.path.join(regs, "EEEEEE001.reg")))
+        # A message submitted locally (sendmail: pickup's "uid=N from=<...>" line, no
+        # client line) under the queue id of a tracked message rejected at the end of
+        # data: the stale registration set aside at pickup's line, its delivery line never
+        # applied to the rejected one's ENVID.
+        pickup_ident = "msgtrk-" + "0" * 31 + "6"
+        qid = "DDDDDD005"
+        reg = os.path.join(regs, qid + ".reg")
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + pickup_ident))
+        register(regs, None, "rejected2@test.example", ["alice@test.example"], now,
+                 pickup_ident)
+        check("reuse: (pickup) the tracked message bound at its client line",
+              wait_file(reg, 5) and "Ident: " + pickup_ident in open(reg).read(),
+              repr(os.listdir(regs)))
+        with open(log, "a") as f:
+            f.write(REJECT % qid)
+            f.write(PICKUP % qid)
+            f.write(LINE % qid)
+        deadline = time.monotonic() + 5
+        while os.path.exists(reg) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check("reuse: a message submitted locally under the queue id (pickup's line): the "
+              "stale registration set aside", not os.path.exists(reg)
+              and os.path.exists(os.path.join(regs, "%s.%s.superseded" % (qid, pickup_ident))),
+              repr(os.listdir(regs)))
+        # A later line of a registered message shows the pickup message's line was read.
+        register(regs, "EEEEEE002", "after-pickup@test.example", ["alice@test.example"], now)
+        with open(log, "a") as f:
+            f.write(LINE % "EEEEEE002")
+        check("reuse: (pickup) a later message's line applied",
+              wait_file(record_path(state, "after-pickup@test.example"), 5))
+        check("reuse: the locally submitted message's delivery not applied to the rejected "
+              "one's ENVID", not os.path.exists(record_path(state, "rejected2@test.example")))
         stop(proc)
         text = open(out).read()
         check("reuse: the setting aside logged", "registration set aside" in text, text[-600:])
