@@ -23,6 +23,10 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
 - "leftover" (the Message-ID fallback): a pending file left beside its front's QID.reg
   (the front killed before removing it) is removed, never bound to a later message with
   that Message-ID.
+- "orphan": pending registrations by Message-ID of a front that is gone (Orphaned:, the
+  mark .orphans, as a journal's replay leaves them) settled within seconds: bound to
+  the cleanup line with its Message-ID, or removed when there is none; a later line with
+  that Message-ID binds nothing (docs/postfix-orphans.md).
 - a bad configuration value (poll_interval past its range) is refused at start (exit 1).
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
@@ -38,7 +42,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from tracking_harness import register, settle  # noqa: E402
+from tracking_harness import AUTH, register, settle  # noqa: E402
 
 CLIENT = ("Dec 04 21:35:13 mx postfix/smtpd[23020]: %s: client=localhost[127.0.0.1]%s\n")
 REJECT = ("Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: reject: header Subject: reject-me "
@@ -300,6 +304,54 @@ def main():
         check("leftover: an untracked message with the Message-ID not bound to the "
               "registered message's leftover pending registration",
               not os.path.exists(os.path.join(regs, "DDDDDD004.reg")),
+              repr(os.listdir(regs)))
+        stop(proc)
+
+        # Orphans (docs/postfix-orphans.md): pending registrations by Message-ID of a
+        # front that is gone, as its journal's replay leaves them (Orphaned:, the mark).
+        # One whose Message-ID has a cleanup line in the log is bound to it at once (not
+        # after registration_wait, 60 s here); one without is removed; a later cleanup
+        # line with the removed one's Message-ID binds nothing.
+        proc, state, regs, log, out = run(exe, tmp, "orphan", "registration_wait=60\n")
+        now = int(time.time())
+        paths = {}
+        for mid, envid in (("orphan1@test.example", "o1@test.example"),
+                           ("orphan2@test.example", "o2@test.example")):
+            name = hashlib.sha256(mid.encode()).hexdigest() + ".pending"
+            paths[mid] = os.path.join(regs, name)
+            with open(os.path.join(regs, ".tmp-" + name), "w") as f:
+                f.write("MSGTRK-POSTFIX-REG 1\nMessage-Id: %s\nOrphaned: %d\nEnvid: %s\n"
+                        "Authenticator: %s\nArrival: %d\nExpires: %d\n"
+                        "Rcpt: alice@test.example alice@test.example -\n"
+                        % (mid, now, envid, AUTH, now, now + 86400))
+            os.chmod(os.path.join(regs, ".tmp-" + name), 0o644)
+            os.rename(os.path.join(regs, ".tmp-" + name), paths[mid])
+        with open(log, "a") as f:
+            f.write(CLEANUP % ("DDDDDD006", "orphan1@test.example"))
+            f.write(LINE % "DDDDDD006")
+        open(os.path.join(regs, ".orphans"), "w").close()
+        t0 = time.monotonic()
+        check("orphan: bound to the cleanup line with its Message-ID, its delivery applied",
+              wait_file(record_path(state, "o1@test.example"), 10)
+              and "Envid: o1@test.example" in open(os.path.join(regs, "DDDDDD006.reg")).read(),
+              repr(os.listdir(regs)) + open(out).read()[-800:])
+        check("orphan: settled within seconds, not after registration_wait",
+              time.monotonic() - t0 < 10)
+        check("orphan: one without a cleanup line removed",
+              settle("removed", lambda: not os.path.exists(paths["orphan2@test.example"]), 10)
+              and not os.path.exists(paths["orphan1@test.example"]),
+              repr(os.listdir(regs)))
+        check("orphan: the mark taken", not os.path.exists(os.path.join(regs, ".orphans")))
+        register(regs, "EEEEEE003", "after-orphan@test.example", ["alice@test.example"], now)
+        with open(log, "a") as f:
+            f.write(CLEANUP % ("DDDDDD007", "orphan2@test.example"))
+            f.write(LINE % "DDDDDD007")
+            f.write(LINE % "EEEEEE003")
+        check("orphan: a later line applied",
+              wait_file(record_path(state, "after-orphan@test.example"), 10))
+        check("orphan: a later message with the removed orphan's Message-ID bound to nothing",
+              not os.path.exists(os.path.join(regs, "DDDDDD007.reg"))
+              and not os.path.exists(record_path(state, "o2@test.example")),
               repr(os.listdir(regs)))
         stop(proc)
 
