@@ -21,9 +21,10 @@ pending_claim_wait at its bound (300: starts) and past it (301: refused).
       registration (by ident) stays until the follower, started, binds it by
       orig_queue_id; in the fallback the front registers the queue id from Postfix's 250
       itself and removes the pending file; a second message with that Message-ID is
-      accepted at once; fallback only: a stale pending registration by Message-ID (as a
-      front killed before any data reached Postfix leaves) makes a message with its
-      Message-ID get 451 after pending_claim_wait, and Postfix accepts nothing for it;
+      accepted at once; fallback only: a stale pending registration by Message-ID that no
+      dead front's journal names (written by hand; a killed front's is an orphan, case
+      (f)) makes a message with its Message-ID get 451 after pending_claim_wait, and
+      Postfix accepts nothing for it;
   (a) two tracked messages with the same Message-ID in two sessions at once, different
       ENVIDs and recipients: each queue id's registration has its own ENVID, and each
       ENVID's TRACK answer its own recipients;
@@ -207,9 +208,9 @@ def main():
         c.close()
         wait_for("its cleanup line", lambda: len(cleanup_lines(mid)) == 2, 10)
         if not xforward:
-            # A pending registration by Message-ID that nobody removes (as a front killed
-            # before any data reached Postfix leaves it): a message with that Message-ID
-            # waits pending_claim_wait, then 451, and Postfix accepts nothing for it.
+            # A pending registration by Message-ID that nobody removes and no dead front's
+            # journal names (a killed front's is an orphan: case (f)): a message with that
+            # Message-ID waits pending_claim_wait, then 451, and Postfix accepts nothing.
             stale_mid = "stale-held@test.example"
             stale = os.path.join(regs, hashlib.sha256(stale_mid.encode()).hexdigest()
                                  + ".pending")
