@@ -342,13 +342,21 @@ def main():
               and not os.path.exists(paths["orphan1@test.example"]),
               repr(os.listdir(regs)))
         check("orphan: the mark taken", not os.path.exists(os.path.join(regs, ".orphans")))
+        # The client's retry (the same ENVID, registered by the restarted front under its
+        # own queue id), delivered too: one entry for the recipient in the one record.
+        register(regs, "DDDDDD008", "o1@test.example", ["alice@test.example"], now + 1)
         register(regs, "EEEEEE003", "after-orphan@test.example", ["alice@test.example"], now)
         with open(log, "a") as f:
+            f.write(CLEANUP % ("DDDDDD008", "orphan1@test.example"))
+            f.write(LINE % "DDDDDD008")
             f.write(CLEANUP % ("DDDDDD007", "orphan2@test.example"))
             f.write(LINE % "DDDDDD007")
             f.write(LINE % "EEEEEE003")
         check("orphan: a later line applied",
               wait_file(record_path(state, "after-orphan@test.example"), 10))
+        record = open(record_path(state, "o1@test.example")).read()
+        check("orphan: the orphan's and the retry's verdicts, one entry for the recipient",
+              record.lower().count("final-recipient:") == 1, record)
         check("orphan: a later message with the removed orphan's Message-ID bound to nothing",
               not os.path.exists(os.path.join(regs, "DDDDDD007.reg"))
               and not os.path.exists(record_path(state, "o2@test.example")),
