@@ -22,7 +22,8 @@
  *   5. at a poll that read the log to its end, orphaned pending registrations (a dead
  *      front's, by Message-ID: postfix-register.h) are settled from the held lines
  *      (settle_orphans), when a replay marked some (POSTFIX_REGISTRATION_ORPHANS_MARK)
- *      and once after the start.
+ *      and once after the start. The journals of dead fronts are replayed at the start
+ *      and every FOLLOWER_EXPIRE_INTERVAL (a front not started again).
  * A restart reads again from the saved position; applying a line twice changes nothing
  * (each recipient has one entry, replaced), so nothing is lost and nothing duplicated.
  * The queue lifetime (Will-Retry-Until) comes from queue_lifetime or from
@@ -761,7 +762,17 @@ on_poll (gpointer data)
 
   if (now - f->last_expire >= FOLLOWER_EXPIRE_INTERVAL)
     {
-      guint removed = postfix_registration_expire (f->registration_dir, now);
+      g_autoptr (GError) local = NULL;
+      guint removed;
+
+      /* The journals of fronts that died and were not started again (a crash loop, a
+       * second front left running): their pending registrations by Message-ID would
+       * hold up those Message-IDs in the other fronts; as orphans (marked) they are
+       * settled at the next polls. */
+      postfix_registration_recover (f->registration_dir, &local);
+      if (local != NULL)
+        g_warning ("Some journaled registrations could not be restored: %s", local->message);
+      removed = postfix_registration_expire (f->registration_dir, now);
 
       if (removed > 0)
         g_message ("%u expired registrations removed", removed);
