@@ -65,6 +65,10 @@ static const LineCase cases[] = {
   /* pickup (pickup.c, Postfix 2.x to 3.x): a message submitted with sendmail/postdrop
    * starts a new message under its queue id, without an ident; " orig_id=" after
    * "postsuper -r" (messages of $mail_owner). */
+  { "pickup-captured-3.7.11", /* sendmail into the private 3.7.11 instance */
+    "Dec 05 13:21:14 mx postfix-msgtrk-test/pickup[24999]: C7915AD60D0: uid=0 "
+    "from=<sender@test.example>",
+    POSTFIX_LOG_CLIENT, "pickup", "C7915AD60D0" },
   { "pickup-uid",
     "Dec 05 06:40:01 mx postfix/pickup[4250]: 4DA1F7A4F2: uid=1000 from=<user@test.example>",
     POSTFIX_LOG_CLIENT, "pickup", "4DA1F7A4F2" },
