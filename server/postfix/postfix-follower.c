@@ -8,7 +8,8 @@
  *   2. postfix-log parses each; DELIVERY and EXPIRED lines join the held queue (in log
  *      order), and so do the lines that bind a front's pending registration to a queue id
  *      (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's "message-id=" of
- *      a pending Message-ID) and smtpd's "client=" lines of a queue id that has a
+ *      a pending Message-ID) and smtpd's "client=" lines (and pickup's "uid=N from=<>"
+ *      lines: CLIENT without ident) of a queue id that has a
  *      registration (a new message under it: one bound from another transaction is
  *      set aside, postfix_registration_make_current); see on_line; UNKNOWN lines are
  *      counted, the first one logged;
@@ -17,7 +18,12 @@
  *      unregistered after registration_wait seconds is dropped (not a tracked message);
  *      others wait (the front registers a queue id just after Postfix's 250, which may be
  *      after Postfix logged its first delivery);
- *   4. the position (inode, offset) of the first line not yet settled is saved durably.
+ *   4. the position (inode, offset) of the first line not yet settled is saved durably;
+ *   5. at a poll that read the log to its end, orphaned pending registrations (a dead
+ *      front's, by Message-ID: postfix-register.h) are settled from the held lines
+ *      (settle_orphans), when a replay marked some (POSTFIX_REGISTRATION_ORPHANS_MARK)
+ *      and once after the start. The journals of dead fronts are replayed at the start
+ *      and every FOLLOWER_EXPIRE_INTERVAL (a front not started again).
  * A restart reads again from the saved position; applying a line twice changes nothing
  * (each recipient has one entry, replaced), so nothing is lost and nothing duplicated.
  * The queue lifetime (Will-Retry-Until) comes from queue_lifetime or from
@@ -108,6 +114,7 @@ typedef struct
   guint64 applied_lines;
   gint64 last_expire;
   gint64 started;       /* monotonic microseconds */
+  gboolean orphans_due; /* orphaned pending registrations may be waiting (settle_orphans) */
   guint timer;
 } Follower;
 
@@ -312,6 +319,7 @@ follower_post_drop (gpointer data,
   f->track.mtrk_next_hops = f->mtrk_next_hops;
   f->track.follow_loopback = f->follow_loopback;
   f->started = g_get_monotonic_time ();
+  f->orphans_due = TRUE; /* left while it was stopped: looked for once */
   return TRUE;
 }
 
@@ -625,6 +633,76 @@ settle_held (Follower *f)
   return TRUE;
 }
 
+/* The orphaned pending registrations by Message-ID (postfix-register.h: a front gone
+ * before it named their queue id), once the log has been read to its end by a poll that
+ * began (@poll_start, unix seconds) POSTFIX_REGISTRATION_ORPHAN_SETTLE seconds or more
+ * after each was orphaned: every cleanup line of its front's data is read by then (none
+ * can come later: the front's links to Postfix died with it), and held, since its
+ * pending file was on disk before any of its data went to Postfix and still is (the
+ * fronts send no other message with that Message-ID while it is). Bound to the first
+ * such line (in log order; not one of its Skip-Queue-Id, nor a queue id registered
+ * already): the data reached Postfix, which may have queued it (the client, without a
+ * 250 or with one, sees its message tracked either way; a retry of it is registered by
+ * the front under its own queue id, into the same ENVID's record). None: nothing of it
+ * reached Postfix (or that line was settled before), and it is removed. TRUE: none is
+ * left to settle. */
+static gboolean
+settle_orphans (Follower *f,
+                gint64    poll_start)
+{
+  g_autoptr (GPtrArray) orphans = postfix_registration_list_orphans (f->registration_dir);
+  gboolean done = TRUE;
+
+  for (guint i = 0; i < orphans->len; i++)
+    {
+      const PostfixRegistration *reg = g_ptr_array_index (orphans, i);
+      g_autoptr (GError) error = NULL;
+      const HeldLine *line = NULL;
+
+      if (poll_start < reg->orphaned + POSTFIX_REGISTRATION_ORPHAN_SETTLE)
+        {
+          done = FALSE;
+          continue;
+        }
+      for (GList *l = f->held.head; l != NULL && line == NULL; l = l->next)
+        {
+          const HeldLine *h = l->data;
+          gboolean skip = FALSE;
+
+          if (h->entry.kind != POSTFIX_LOG_MESSAGE_ID
+              || g_strcmp0 (h->entry.message_id, reg->message_id) != 0)
+            continue;
+          for (guint k = 0; k < reg->skip->len; k++)
+            skip = skip || g_str_equal (g_ptr_array_index (reg->skip, k), h->entry.queue_id);
+          if (!skip && !postfix_registration_exists (f->registration_dir, h->entry.queue_id))
+            line = h;
+        }
+      if (line != NULL
+          && postfix_registration_claim_pending (f->registration_dir,
+                                                 POSTFIX_PENDING_BY_MESSAGE_ID,
+                                                 reg->message_id, line->entry.queue_id, &error))
+        g_message ("%s: the orphaned pending registration of message-id %s (ENVID %s) bound "
+                   "to it: its front was gone, and this is the first cleanup line with that "
+                   "Message-ID it left",
+                   line->entry.queue_id, reg->message_id, reg->envid);
+      else if (error != NULL && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE))
+        {
+          g_warning ("Cannot bind the orphaned pending registration of message-id %s "
+                     "(retrying): %s",
+                     reg->message_id, error->message);
+          done = FALSE;
+        }
+      else if (line == NULL
+               && postfix_registration_drop_pending_of (f->registration_dir,
+                                                        POSTFIX_PENDING_BY_MESSAGE_ID,
+                                                        reg->message_id, reg))
+        g_message ("The orphaned pending registration of message-id %s (ENVID %s) removed: "
+                   "no data of it reached Postfix before its front was gone",
+                   reg->message_id, reg->envid);
+    }
+  return done;
+}
+
 /* Save where a restart must begin, if it moved. */
 static void
 save_position (Follower *f)
@@ -661,7 +739,10 @@ on_poll (gpointer data)
   g_autoptr (GError) error = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   guint lines = 0;
+  gboolean at_end = FALSE;
 
+  if (postfix_registration_orphans_marked (f->registration_dir))
+    f->orphans_due = TRUE;
   do
     {
       if (!postfix_tail_poll (f->tail, on_line, f, &lines, &error))
@@ -672,12 +753,26 @@ on_poll (gpointer data)
       if (!settle_held (f))
         break;
       save_position (f);
+      at_end = lines == 0;
     }
   while (lines > 0 && g_queue_get_length (&f->held) <= f->max_held);
+  /* The whole log read, as it was when this poll began (@now). */
+  if (f->orphans_due && at_end)
+    f->orphans_due = !settle_orphans (f, now);
 
   if (now - f->last_expire >= FOLLOWER_EXPIRE_INTERVAL)
     {
-      guint removed = postfix_registration_expire (f->registration_dir, now);
+      g_autoptr (GError) local = NULL;
+      guint removed;
+
+      /* The journals of fronts that died and were not started again (a crash loop, a
+       * second front left running): their pending registrations by Message-ID would
+       * hold up those Message-IDs in the other fronts; as orphans (marked) they are
+       * settled at the next polls. */
+      postfix_registration_recover (f->registration_dir, &local);
+      if (local != NULL)
+        g_warning ("Some journaled registrations could not be restored: %s", local->message);
+      removed = postfix_registration_expire (f->registration_dir, now);
 
       if (removed > 0)
         g_message ("%u expired registrations removed", removed);

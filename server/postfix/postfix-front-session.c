@@ -283,7 +283,10 @@ mid_use_tidy (PostfixFront *f,
  * binds a pending registration to the FIRST cleanup line with its Message-ID, so no
  * other message with @mid may reach Postfix while one is pending. Waits while this front
  * has another message with @mid in flight (mid_busy) or a pending registration of @mid is
- * on disk (until the follower claims it; written by this process or an earlier one), at
+ * on disk (until the follower claims it; written by this process or an earlier one: a
+ * dead front's is an orphan after the replay, which the follower settles within
+ * seconds, docs/postfix-orphans.md; no other message with @mid may reach Postfix before,
+ * so the follower tells the dead front's cleanup lines from later ones), at
  * most pending_claim_wait seconds: woken when the table changes, the disk looked at every
  * FRONT_PENDING_RECHECK_MS. A tracked message that waited for untracked ones takes their
  * queue ids (s->mid_skip: its pending registration is never bound to them, whose cleanup

@@ -21,6 +21,8 @@
  *                                   ; smtpd (qmqpd): a new message under this queue id;
  *                                   ; orig_queue_id= after XFORWARD IDENT (the last one
  *                                   ; counts)
+ *               / "uid=" 1*10DIGIT " from=<" *CHAR         ; pickup: a new message
+ *                                   ; submitted locally (CLIENT, no orig_queue_id)
  *               / "from=<" addr ">, size=" *CHAR           ; qmgr: queued
  *               / "from=<" addr ">, status=expired" *CHAR  ; qmgr: expired
  *               / "removed"                                ; qmgr, postsuper
@@ -521,6 +523,11 @@ postfix_log_parse (const char      *line,
     kind = POSTFIX_LOG_REMOVED;
   else if (cursor_skip (&c, "client="))
     kind = parse_client (&c, entry);
+  else if (cursor_skip (&c, "uid="))
+    /* pickup: a message submitted locally (sendmail, postdrop; "postsuper -r" adds
+     * " orig_id=ID"), a new message under this queue id, never with an ident. */
+    kind = cursor_digits (&c, 1, 10, NULL) && cursor_skip (&c, " from=<") ? POSTFIX_LOG_CLIENT
+                                                                          : POSTFIX_LOG_UNKNOWN;
   return entry->kind = kind;
 }
 

@@ -38,7 +38,8 @@ typedef enum
   POSTFIX_LOG_EXPIRED,   /* qmgr: "QID: from=<...>, status=expired, returned to sender" */
   POSTFIX_LOG_REMOVED,   /* qmgr, postsuper: "QID: removed" */
   POSTFIX_LOG_CLIENT,    /* smtpd: "QID: client=...[, orig_queue_id=ID]" (a new message;
-                          * orig_queue_id= after XFORWARD IDENT) */
+                          * orig_queue_id= after XFORWARD IDENT); pickup: "QID: uid=N
+                          * from=<...>" (a new message submitted locally, no ident) */
 } PostfixLogKind;
 
 typedef enum

@@ -158,6 +158,8 @@ postfix_registration_format (const PostfixRegistration *reg)
       for (guint i = 0; i < reg->skip->len; i++)
         g_string_append_printf (s, "Skip-Queue-Id: %s\n",
                                 (const char *) g_ptr_array_index (reg->skip, i));
+      if (reg->orphaned > 0 && reg->queue_id == NULL)
+        g_string_append_printf (s, "Orphaned: %" G_GINT64_FORMAT "\n", reg->orphaned);
     }
   g_string_append_printf (s, "Envid: %s\nAuthenticator: %s\n", envid, reg->authenticator);
   g_string_append_printf (s, "Arrival: %" G_GINT64_FORMAT "\nExpires: %" G_GINT64_FORMAT "\n",
@@ -281,6 +283,8 @@ postfix_registration_parse (const char *text,
           reg->authenticator = g_strdup (l + 15);
           ok = msgtrk_authenticator_is_valid (reg->authenticator, NULL);
         }
+      else if (g_str_has_prefix (l, "Orphaned: ") && reg->orphaned == 0)
+        ok = parse_unix (l + 10, &reg->orphaned) && reg->orphaned > 0;
       else if (g_str_has_prefix (l, "Arrival: ") && reg->arrival < 0)
         ok = parse_unix (l + 9, &reg->arrival);
       else if (g_str_has_prefix (l, "Expires: ") && reg->expires < 0)
@@ -305,7 +309,8 @@ postfix_registration_parse (const char *text,
         }
     }
   if ((reg->queue_id == NULL && reg->message_id == NULL && reg->ident == NULL)
-      || (reg->queue_id != NULL && reg->message_id != NULL) || reg->envid == NULL
+      || (reg->queue_id != NULL && reg->message_id != NULL)
+      || (reg->orphaned > 0 && reg->message_id == NULL) || reg->envid == NULL
       || reg->authenticator == NULL
       || reg->arrival < 0 || reg->expires < 0 || reg->rcpts->len == 0)
     {
@@ -544,11 +549,38 @@ recover_one (const char *record,
   return TRUE;
 }
 
+/* A pending registration by Message-ID of a dead front (journaled, its queue id not):
+ * written again durably with "Orphaned: @now", unless its file now holds another
+ * message's pending registration (the follower bound or the front dropped this one,
+ * and a live front has taken the Message-ID since: not overwritten). Its file may be
+ * there (the front died before its registration) or not (lost with the unsynced file,
+ * bound by the follower, or dropped after Postfix's 4xx/5xx to the "."): either way the
+ * follower settles it from the log it has read. TRUE: an orphan written. */
+static gboolean
+recover_orphan (const char          *dir,
+                PostfixRegistration *pending,
+                gint64               now,
+                GError             **error)
+{
+  g_autofree char *path = pending_path (dir, POSTFIX_PENDING_BY_MESSAGE_ID,
+                                        pending->message_id, "");
+  g_autoptr (PostfixRegistration) have = read_file (path, NULL);
+
+  if (have != NULL && have->queue_id == NULL
+      && (have->arrival != pending->arrival || g_strcmp0 (have->envid, pending->envid) != 0))
+    return FALSE;
+  pending->orphaned = now;
+  return postfix_registration_write_pending (dir, NULL, pending, NULL, error);
+}
+
 /**
  * postfix_registration_recover:
  *
  * Restores the registrations journaled by front processes that are gone (a crash may
- * have lost their unsynced files). Call at start-up, before the first lookup.
+ * have lost their unsynced files). Call at start-up, before the first lookup. A pending
+ * registration by Message-ID without its queue id's record comes back as an orphan
+ * (recover_orphan; postfix-register.h), and the mark POSTFIX_REGISTRATION_ORPHANS_MARK
+ * tells the follower.
  *
  * Returns: the number of journaled registrations seen
  */
@@ -560,21 +592,102 @@ postfix_registration_recover (const char *dir,
                                              (GDestroyNotify) postfix_registration_free) };
   GHashTableIter iter;
   gpointer value;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  guint orphans = 0;
   guint n;
 
   n = durable_journal_replay (dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, recover_one, &r, error);
-  /* Pending registrations whose queue id the crash cut off: back on disk, durably, for
-   * the follower to bind to the queue id of the cleanup line with their Message-ID. */
+  /* Pending registrations whose queue id the crash cut off: back on disk, durably. By
+   * ident, for the follower to bind from smtpd's client line. By Message-ID, as orphans
+   * (recover_orphan), which the follower settles from the log it has read. */
   g_hash_table_iter_init (&iter, r.pending);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
+      PostfixRegistration *pending = value;
       g_autoptr (GError) local = NULL;
 
-      if (!postfix_registration_write_pending (dir, NULL, value, NULL, &local))
+      if (pending->ident == NULL && pending->message_id != NULL)
+        {
+          if (recover_orphan (dir, pending, now, &local))
+            orphans++;
+        }
+      else
+        postfix_registration_write_pending (dir, NULL, pending, NULL, &local);
+      if (local != NULL)
         g_warning ("A pending registration cannot be restored: %s", local->message);
     }
   g_hash_table_unref (r.pending);
+  if (orphans > 0)
+    {
+      g_autofree char *mark = g_build_filename (dir, POSTFIX_REGISTRATION_ORPHANS_MARK, NULL);
+      int fd = open (mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+
+      /* Not synced: the follower also looks for orphans when it starts. */
+      if (fd >= 0)
+        close (fd);
+      else
+        g_warning ("Cannot create %s: %s", mark, g_strerror (errno));
+      g_message ("%u pending registrations by Message-ID of a front that is gone, left for "
+                 "the follower to settle",
+                 orphans);
+    }
   return n;
+}
+
+/**
+ * postfix_registration_orphans_marked:
+ *
+ * Whether a replay left orphans since the last call (postfix_registration_recover); the
+ * mark is removed (the caller then lists them: postfix_registration_list_orphans()).
+ *
+ * Returns: %TRUE when the mark was there
+ */
+gboolean
+postfix_registration_orphans_marked (const char *dir)
+{
+  g_autofree char *mark = g_build_filename (dir, POSTFIX_REGISTRATION_ORPHANS_MARK, NULL);
+
+  return g_unlink (mark) == 0;
+}
+
+/**
+ * postfix_registration_list_orphans:
+ *
+ * The orphaned pending registrations in @dir (by Message-ID, with Orphaned:), read
+ * from the pending files named by their Message-ID (a directory scan: call it only
+ * when postfix_registration_orphans_marked() says so, or once at start).
+ *
+ * Returns: (transfer container) (element-type PostfixRegistration): the orphans
+ */
+GPtrArray *
+postfix_registration_list_orphans (const char *dir)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) postfix_registration_free);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *expect = NULL;
+      PostfixRegistration *reg;
+
+      /* <SHA-256 in hex>.pending: by Message-ID (an ident's name starts with "msgtrk-"). */
+      if (strlen (name) != 64 + strlen (PENDING_SUFFIX) || !g_str_has_suffix (name, PENDING_SUFFIX)
+          || strspn (name, "0123456789abcdef") != 64)
+        continue;
+      path = g_build_filename (dir, name, NULL);
+      reg = read_file (path, NULL);
+      if (reg == NULL || reg->orphaned == 0 || reg->message_id == NULL
+          || g_strcmp0 (path, expect = pending_path (dir, POSTFIX_PENDING_BY_MESSAGE_ID,
+                                                     reg->message_id, "")) != 0)
+        {
+          g_clear_pointer (&reg, postfix_registration_free);
+          continue;
+        }
+      g_ptr_array_add (out, reg);
+    }
+  return out;
 }
 
 /**

@@ -18,6 +18,8 @@
  *                                    ; transaction's id: postfix_registration_make_current)
  *   [Message-Id: <xtext>]            ; pending registrations by Message-ID only (no <>)
  *   *( Skip-Queue-Id: QID )          ; pending only: other messages with that Message-ID
+ *   [Orphaned: <unix seconds>]       ; pending by Message-ID only: its front is gone
+ *                                    ; (postfix_registration_recover)
  *   Envid: <xtext>
  *   Authenticator: <B, base64>
  *   Arrival: <unix seconds>
@@ -48,6 +50,19 @@
  * Postfix just before (their cleanup lines may be read after the pending file appears):
  * never bound to it (at most POSTFIX_REGISTRATION_MAX_SKIP).
  *
+ * A pending registration by Message-ID whose front died before it named the queue id
+ * (killed -9 between the pending write and its registration, or a pending file it had
+ * dropped, which the replay restores) is an orphan: the journal's replay, the first
+ * start of a front or the follower after that front is gone, writes it again with
+ * "Orphaned: <now>" and leaves the mark <dir>/.orphans. None of that front's data can
+ * reach Postfix any more (its upstream links died with it), so every cleanup line of it
+ * is in the log already; the follower, once it has read the log to its end at least
+ * POSTFIX_REGISTRATION_ORPHAN_SETTLE seconds after that, binds the orphan to the first
+ * cleanup line with its Message-ID it holds (postfix_registration_claim_pending), or
+ * removes it (none: no data of it reached Postfix, or it was bound or dropped before
+ * the crash). Until then the orphan holds up its Message-ID in the fronts, as any
+ * pending registration does (docs/postfix-orphans.md).
+ *
  * A registration bound from transaction <ident> whose queue id a later message got
  * (Postfix discarded the first after the binding, or reused a short queue id) waits as
  * <dir>/<QID>.<ident>.superseded: set aside by the follower at the later message's
@@ -75,6 +90,12 @@ G_BEGIN_DECLS
 /** POSTFIX_REGISTRATION_PENDING_MAX_AGE: seconds a pending registration is kept (its
  * cleanup line is read within seconds, or after a crash once the follower catches up). */
 #define POSTFIX_REGISTRATION_PENDING_MAX_AGE 86400
+/** POSTFIX_REGISTRATION_ORPHAN_SETTLE: seconds after a pending registration was orphaned
+ * (Orphaned:) before the follower settles it from the log it has read (its dead front's
+ * last data, still in a socket buffer when it died, has reached Postfix's log by then). */
+#define POSTFIX_REGISTRATION_ORPHAN_SETTLE 2
+/** POSTFIX_REGISTRATION_ORPHANS_MARK: the file that tells the follower orphans are due. */
+#define POSTFIX_REGISTRATION_ORPHANS_MARK ".orphans"
 /** POSTFIX_REGISTRATION_IDENT_PREFIX / _HEX: a transaction ident (XFORWARD IDENT) is the
  * prefix and this many lowercase hex digits (128 random bits): far under Postfix's 255,
  * none of the characters its smtpd neuters. */
@@ -123,6 +144,8 @@ typedef struct
                          * from it) */
   GPtrArray *rcpts;     /* (owned) of PostfixRegRcpt */
   GPtrArray *skip;      /* (owned) of char*: pending only, queue ids never bound to it */
+  gint64 orphaned;      /* pending by Message-ID only: unix seconds its front was found
+                         * gone (postfix_registration_recover), 0 while it lives */
 } PostfixRegistration;
 
 PostfixRegistration *postfix_registration_new      (const char                *queue_id,
@@ -181,6 +204,8 @@ char                *postfix_registration_ident_new (void);
 gboolean             postfix_registration_ident_is_valid (const char           *text);
 guint                postfix_registration_recover  (const char                *dir,
                                                     GError                   **error);
+gboolean             postfix_registration_orphans_marked (const char           *dir);
+GPtrArray           *postfix_registration_list_orphans (const char             *dir);
 PostfixRegistration *postfix_registration_read     (const char                *dir,
                                                     const char                *queue_id,
                                                     GError                   **error);

@@ -18,10 +18,15 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   never applied to the old ENVID, the tracked one's are applied to its own; a client line
   of the registration's own transaction (read again) keeps it; "reread": the follower
   restarted and reading both client lines again ends with the later message's
-  registration current;
+  registration current; a message submitted locally (pickup's "uid=N from=<...>"
+  line, no client line) sets the stale registration aside the same way;
 - "leftover" (the Message-ID fallback): a pending file left beside its front's QID.reg
   (the front killed before removing it) is removed, never bound to a later message with
   that Message-ID.
+- "orphan": pending registrations by Message-ID of a front that is gone (Orphaned:, the
+  mark .orphans, as a journal's replay leaves them) settled within seconds: bound to
+  the cleanup line with its Message-ID, or removed when there is none; a later line with
+  that Message-ID binds nothing (docs/postfix-orphans.md).
 - a bad configuration value (poll_interval past its range) is refused at start (exit 1).
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
@@ -37,7 +42,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from tracking_harness import register, settle  # noqa: E402
+from tracking_harness import AUTH, register, settle  # noqa: E402
 
 CLIENT = ("Dec 04 21:35:13 mx postfix/smtpd[23020]: %s: client=localhost[127.0.0.1]%s\n")
 REJECT = ("Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: reject: header Subject: reject-me "
@@ -45,6 +50,8 @@ REJECT = ("Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: reject: header Subject
           "proto=ESMTP helo=<c>: 5.7.1 no thanks\n")
 
 CLEANUP = "Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: message-id=<%s>\n"
+
+PICKUP = "Dec 04 21:35:13 mx postfix/pickup[23019]: %s: uid=1000 from=<user@test.example>\n"
 
 LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
         "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
@@ -186,6 +193,39 @@ def main():
         check("reuse: a client line of the registration's own transaction keeps it",
               wait_file(record_path(state, "own@test.example"), 5)
               and os.path.exists(os.path.join(regs, "EEEEEE001.reg")))
+        # A message submitted locally (sendmail: pickup's "uid=N from=<...>" line, no
+        # client line) under the queue id of a tracked message rejected at the end of
+        # data: the stale registration set aside at pickup's line, its delivery line never
+        # applied to the rejected one's ENVID.
+        pickup_ident = "msgtrk-" + "0" * 31 + "6"
+        qid = "DDDDDD005"
+        reg = os.path.join(regs, qid + ".reg")
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + pickup_ident))
+        register(regs, None, "rejected2@test.example", ["alice@test.example"], now,
+                 pickup_ident)
+        check("reuse: (pickup) the tracked message bound at its client line",
+              wait_file(reg, 5) and "Ident: " + pickup_ident in open(reg).read(),
+              repr(os.listdir(regs)))
+        with open(log, "a") as f:
+            f.write(REJECT % qid)
+            f.write(PICKUP % qid)
+            f.write(LINE % qid)
+        deadline = time.monotonic() + 5
+        while os.path.exists(reg) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check("reuse: a message submitted locally under the queue id (pickup's line): the "
+              "stale registration set aside", not os.path.exists(reg)
+              and os.path.exists(os.path.join(regs, "%s.%s.superseded" % (qid, pickup_ident))),
+              repr(os.listdir(regs)))
+        # A later line of a registered message shows the pickup message's line was read.
+        register(regs, "EEEEEE002", "after-pickup@test.example", ["alice@test.example"], now)
+        with open(log, "a") as f:
+            f.write(LINE % "EEEEEE002")
+        check("reuse: (pickup) a later message's line applied",
+              wait_file(record_path(state, "after-pickup@test.example"), 5))
+        check("reuse: the locally submitted message's delivery not applied to the rejected "
+              "one's ENVID", not os.path.exists(record_path(state, "rejected2@test.example")))
         stop(proc)
         text = open(out).read()
         check("reuse: the setting aside logged", "registration set aside" in text, text[-600:])
@@ -264,6 +304,62 @@ def main():
         check("leftover: an untracked message with the Message-ID not bound to the "
               "registered message's leftover pending registration",
               not os.path.exists(os.path.join(regs, "DDDDDD004.reg")),
+              repr(os.listdir(regs)))
+        stop(proc)
+
+        # Orphans (docs/postfix-orphans.md): pending registrations by Message-ID of a
+        # front that is gone, as its journal's replay leaves them (Orphaned:, the mark).
+        # One whose Message-ID has a cleanup line in the log is bound to it at once (not
+        # after registration_wait, 60 s here); one without is removed; a later cleanup
+        # line with the removed one's Message-ID binds nothing.
+        proc, state, regs, log, out = run(exe, tmp, "orphan", "registration_wait=60\n")
+        now = int(time.time())
+        paths = {}
+        for mid, envid in (("orphan1@test.example", "o1@test.example"),
+                           ("orphan2@test.example", "o2@test.example")):
+            name = hashlib.sha256(mid.encode()).hexdigest() + ".pending"
+            paths[mid] = os.path.join(regs, name)
+            with open(os.path.join(regs, ".tmp-" + name), "w") as f:
+                f.write("MSGTRK-POSTFIX-REG 1\nMessage-Id: %s\nOrphaned: %d\nEnvid: %s\n"
+                        "Authenticator: %s\nArrival: %d\nExpires: %d\n"
+                        "Rcpt: alice@test.example alice@test.example -\n"
+                        % (mid, now, envid, AUTH, now, now + 86400))
+            os.chmod(os.path.join(regs, ".tmp-" + name), 0o644)
+            os.rename(os.path.join(regs, ".tmp-" + name), paths[mid])
+        with open(log, "a") as f:
+            f.write(CLEANUP % ("DDDDDD006", "orphan1@test.example"))
+            f.write(LINE % "DDDDDD006")
+        open(os.path.join(regs, ".orphans"), "w").close()
+        t0 = time.monotonic()
+        check("orphan: bound to the cleanup line with its Message-ID, its delivery applied",
+              wait_file(record_path(state, "o1@test.example"), 10)
+              and "Envid: o1@test.example" in open(os.path.join(regs, "DDDDDD006.reg")).read(),
+              repr(os.listdir(regs)) + open(out).read()[-800:])
+        check("orphan: settled within seconds, not after registration_wait",
+              time.monotonic() - t0 < 10)
+        check("orphan: one without a cleanup line removed",
+              settle("removed", lambda: not os.path.exists(paths["orphan2@test.example"]), 10)
+              and not os.path.exists(paths["orphan1@test.example"]),
+              repr(os.listdir(regs)))
+        check("orphan: the mark taken", not os.path.exists(os.path.join(regs, ".orphans")))
+        # The client's retry (the same ENVID, registered by the restarted front under its
+        # own queue id), delivered too: one entry for the recipient in the one record.
+        register(regs, "DDDDDD008", "o1@test.example", ["alice@test.example"], now + 1)
+        register(regs, "EEEEEE003", "after-orphan@test.example", ["alice@test.example"], now)
+        with open(log, "a") as f:
+            f.write(CLEANUP % ("DDDDDD008", "orphan1@test.example"))
+            f.write(LINE % "DDDDDD008")
+            f.write(CLEANUP % ("DDDDDD007", "orphan2@test.example"))
+            f.write(LINE % "DDDDDD007")
+            f.write(LINE % "EEEEEE003")
+        check("orphan: a later line applied",
+              wait_file(record_path(state, "after-orphan@test.example"), 10))
+        record = open(record_path(state, "o1@test.example")).read()
+        check("orphan: the orphan's and the retry's verdicts, one entry for the recipient",
+              record.lower().count("final-recipient:") == 1, record)
+        check("orphan: a later message with the removed orphan's Message-ID bound to nothing",
+              not os.path.exists(os.path.join(regs, "DDDDDD007.reg"))
+              and not os.path.exists(record_path(state, "o2@test.example")),
               repr(os.listdir(regs)))
         stop(proc)
 

@@ -21,9 +21,10 @@ pending_claim_wait at its bound (300: starts) and past it (301: refused).
       registration (by ident) stays until the follower, started, binds it by
       orig_queue_id; in the fallback the front registers the queue id from Postfix's 250
       itself and removes the pending file; a second message with that Message-ID is
-      accepted at once; fallback only: a stale pending registration by Message-ID (as a
-      front killed before any data reached Postfix leaves) makes a message with its
-      Message-ID get 451 after pending_claim_wait, and Postfix accepts nothing for it;
+      accepted at once; fallback only: a stale pending registration by Message-ID that no
+      dead front's journal names (written by hand; a killed front's is an orphan, case
+      (f)) makes a message with its Message-ID get 451 after pending_claim_wait, and
+      Postfix accepts nothing for it;
   (a) two tracked messages with the same Message-ID in two sessions at once, different
       ENVIDs and recipients: each queue id's registration has its own ENVID, and each
       ENVID's TRACK answer its own recipients;
@@ -37,6 +38,16 @@ pending_claim_wait at its bound (300: starts) and past it (301: refused).
       was written, before Postfix had its "." (a stale pending registration): the next
       messages with that Message-ID, tracked and not, are accepted at once and the
       tracked one is bound to its own queue id.
+  (f) fallback only: the front killed -9 after a tracked message's pending registration
+      by Message-ID was written, before its "."; (f1) its header reached Postfix, (f2)
+      none of its data did (Postfix's smtpd stopped, then killed): the restarted front
+      replays its journal and leaves the pending registration as an orphan, which the
+      follower settles from the log it has read (f1: bound to that message's cleanup
+      line; f2: removed); the client's retry (same Message-ID, ENVID, MTRK) and an
+      untracked message with that Message-ID (f1: after the retry; f2: before it, so
+      it is the one that waits) get 250 within seconds, not 451; the retry
+      is bound to its own queue id and TRACK shows Postfix's verdict once; the untracked
+      one is bound to nothing (docs/postfix-orphans.md).
 Limits: skips (77) unless root with Postfix installed.
 """
 
@@ -74,6 +85,24 @@ def open_data(port, envid, rcpts):
 def body(mid, subject):
     return (b"Message-ID: <%s>\r\nSubject: %s\r\n\r\nhi\r\n.\r\n"
             % (mid.encode(), subject.encode()))
+
+
+def postfix_children(pf, name):
+    """The PIDs of the private Postfix's @name processes (children of its master)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        if comm == name and ppid == pf.master_pid:
+            pids.append(int(d))
+    return pids
 
 
 def qid_of(text):
@@ -180,9 +209,9 @@ def main():
         c.close()
         wait_for("its cleanup line", lambda: len(cleanup_lines(mid)) == 2, 10)
         if not xforward:
-            # A pending registration by Message-ID that nobody removes (as a front killed
-            # before any data reached Postfix leaves it): a message with that Message-ID
-            # waits pending_claim_wait, then 451, and Postfix accepts nothing for it.
+            # A pending registration by Message-ID that nobody removes and no dead front's
+            # journal names (a killed front's is an orphan: case (f)): a message with that
+            # Message-ID waits pending_claim_wait, then 451, and Postfix accepts nothing.
             stale_mid = "stale-held@test.example"
             stale = os.path.join(regs, hashlib.sha256(stale_mid.encode()).hexdigest()
                                  + ".pending")
@@ -361,6 +390,92 @@ def main():
                     "Envid: staleT2@test.example" in reg_text(qt), "%s: %s" % (qt, reg_text(qt)))
             t.check("(e) the untracked one's queue id not registered", not reg_text(results[1][2]),
                     reg_text(results[1][2]))
+        else:
+            # (f) The front killed -9 after a tracked message's pending registration by
+            # Message-ID was written, before the ".": (f1) its first 64 KiB (the header)
+            # reached Postfix, whose cleanup logged the Message-ID; (f2) none of it did
+            # (Postfix's smtpd stopped, then killed with the front). The client retries
+            # the same message (Message-ID, ENVID, MTRK) through the restarted front: 250,
+            # not 451; tracked once; then an untracked message with that Message-ID:
+            # 250, bound to nothing.
+            for n, reach in ((1, True), (2, False)):
+                mid = "orphan%d@test.example" % n
+                envid = "orphanT%d@test.example" % n
+                rcpt = "or%d@ok.test.example" % n
+                pending = os.path.join(regs, hashlib.sha256(mid.encode()).hexdigest()
+                                       + ".pending")
+                c, code = open_data(fport, envid, [rcpt])
+                stopped = [] if reach else postfix_children(pf, "smtpd")
+                for pid in stopped:
+                    os.kill(pid, signal.SIGSTOP)
+                c.sock.sendall(b"Message-ID: <%s>\r\nSubject: s\r\n\r\n" % mid.encode()
+                               + (b"y" * 998 + b"\r\n") * 80)
+                settle("the pending registration", lambda: os.path.exists(pending), 10)
+                t.check("(f%d) the pending registration by Message-ID written before the "
+                        "front died" % n, os.path.exists(pending), repr(os.listdir(regs)))
+                if reach:
+                    settle("its cleanup line", lambda: cleanup_lines(mid), 10)
+                front = [d for d in daemons if "front" in os.path.basename(d.log)
+                         and "bound" not in d.log][0]
+                front.stop(signal.SIGKILL)
+                daemons.remove(front)
+                for pid in stopped:
+                    os.kill(pid, signal.SIGKILL)
+                c.close()
+                t.check("(f%d) Postfix's cleanup %s the Message-ID" % (
+                    n, "logged" if reach else "never saw"), bool(cleanup_lines(mid)) == reach,
+                        repr(cleanup_lines(mid)))
+                fport = daemons.start(front_exe, "front-f%d" % n,
+                                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+                                      "pending_claim_wait=10\n" % (pf.port, state),
+                                      os.path.join(pf.base, "front-f%d.port" % n))
+                # (f1) the retry first, then an untracked message; (f2) the other way
+                # round (the untracked one waits for the orphan to be settled).
+                results = {}
+                for e in ((envid, None) if reach else (None, envid)):
+                    c, code = open_data(fport, e, [rcpt])
+                    t0 = time.monotonic()
+                    c.sock.sendall(body(mid, "retry"))
+                    code, text = c.reply()
+                    results[e] = (code, round(time.monotonic() - t0, 2), qid_of(text))
+                    c.close()
+                t.check("(f%d) the retry and an untracked message with that Message-ID: "
+                        "250 (not 451), each within a few seconds" % n, all(
+                            r[0] == 250 and r[1] < 8 for r in results.values()), repr(results))
+                print("# (f%d) waits: %r" % (n, results))
+                qt, qu = results[envid][2], results[None][2]
+                settle("the retry registered", lambda: reg_text(qt), 15)
+                t.check("(f%d) the retry registered under its own queue id" % n,
+                        "Envid: " + envid in reg_text(qt), "%s: %s" % (qt, reg_text(qt)))
+                t.check("(f%d) the untracked message's queue id not registered" % n,
+                        not reg_text(qu), "%s: %s" % (qu, reg_text(qu)))
+                settle("no pending registration left", lambda: not os.path.exists(pending),
+                       15)
+                t.check("(f%d) no pending registration of that Message-ID left" % n,
+                        not os.path.exists(pending), repr(os.listdir(regs)))
+                flog = open(follower.log).read()
+                if reach:
+                    first = cleanup_lines(mid)[0].split(": message-id=")[0].split()[-1]
+                    t.check("(f1) the orphan bound to the first cleanup line with that "
+                            "Message-ID, its own (the follower had read it)",
+                            "%s: the orphaned pending registration of message-id %s" % (
+                                first, mid) in flog and "Envid: " + envid in reg_text(first),
+                            first)
+                else:
+                    t.check("(f2) the orphan removed: none of its data reached Postfix",
+                            "orphaned pending registration of message-id %s (ENVID %s) "
+                            "removed" % (mid, envid) in flog, flog[-1500:])
+                got = {}
+                try:
+                    got = wait_for("TRACK " + envid, lambda: (lambda r: r if r.get(rcpt) and r[
+                        rcpt][0].get("action") == "relayed" else None)(
+                            recipients(track(mport, envid))), 20)
+                except pi.PostfixError:
+                    got = recipients(track(mport, envid))
+                t.check("(f%d) TRACK: Postfix's verdict for the recipient, once" % n,
+                        set(got) == {rcpt} and len(got[rcpt]) == 1
+                        and got[rcpt][0].get("action") == "relayed", repr(got))
     except pi.PostfixError as e:
         t.check("no harness error", False, str(e))
     finally:

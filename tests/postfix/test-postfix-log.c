@@ -62,6 +62,32 @@ static const LineCase cases[] = {
     "Dec 05 06:40:01 mx postfix/smtpd[4242]: 4DA1F7A4F2: client=localhost[127.0.0.1], "
     "orig_queue_id=, orig_client=x",
     POSTFIX_LOG_CLIENT, "smtpd", "4DA1F7A4F2" },
+  /* pickup (pickup.c, Postfix 2.x to 3.x): a message submitted with sendmail/postdrop
+   * starts a new message under its queue id, without an ident; " orig_id=" after
+   * "postsuper -r" (messages of $mail_owner). */
+  { "pickup-captured-3.7.11", /* sendmail into the private 3.7.11 instance */
+    "Dec 05 13:21:14 mx postfix-msgtrk-test/pickup[24999]: C7915AD60D0: uid=0 "
+    "from=<sender@test.example>",
+    POSTFIX_LOG_CLIENT, "pickup", "C7915AD60D0" },
+  { "pickup-uid",
+    "Dec 05 06:40:01 mx postfix/pickup[4250]: 4DA1F7A4F2: uid=1000 from=<user@test.example>",
+    POSTFIX_LOG_CLIENT, "pickup", "4DA1F7A4F2" },
+  { "pickup-uid-root-null-sender",
+    "Dec 05 06:40:01 mx postfix/pickup[4250]: 4DA1F7A4F2: uid=0 from=<>",
+    POSTFIX_LOG_CLIENT, "pickup", "4DA1F7A4F2" },
+  { "pickup-requeued",
+    "Dec 05 06:40:01 mx postfix/pickup[4250]: 4DA1F7A4F2: uid=109 from=<a@test.example> "
+    "orig_id=3B1F1A4F21",
+    POSTFIX_LOG_CLIENT, "pickup", "4DA1F7A4F2" },
+  { "pickup-long-queue-id-syslog",
+    "Dec  5 06:40:01 mx postfix/pickup[4250]: 4SZLfx0gGVz9vBq: uid=1000 from=<u>",
+    POSTFIX_LOG_CLIENT, "pickup", "4SZLfx0gGVz9vBq" },
+  { "unknown-pickup-no-uid-digits",
+    "Dec 05 06:40:01 mx postfix/pickup[4250]: 4DA1F7A4F2: uid=x from=<u@test.example>",
+    POSTFIX_LOG_UNKNOWN, "pickup", "4DA1F7A4F2" },
+  { "unknown-pickup-no-from",
+    "Dec 05 06:40:01 mx postfix/pickup[4250]: 4DA1F7A4F2: uid=1000",
+    POSTFIX_LOG_UNKNOWN, "pickup", "4DA1F7A4F2" },
   { "cleanup-message-id",
     "Dec 04 21:35:14 mx postfix-msgtrk-test/cleanup[23029]: 999A0A7444F: "
     "message-id=<cap1@test.example>",

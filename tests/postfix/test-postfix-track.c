@@ -184,6 +184,13 @@ test_registration_malformed (void)
     "\nArrival: 1\nExpires: 2\nRcpt: a a -\n",
     "MSGTRK-POSTFIX-REG 1\nQueue-Id: ABCDEF\nEnvid: e\nAuthenticator: " B1
     "\nArrival: -1\nExpires: 2\nRcpt: a a -\n",
+    /* Orphaned: a pending registration by Message-ID only, a time after 0 */
+    "MSGTRK-POSTFIX-REG 1\nQueue-Id: ABCDEF\nOrphaned: 5\nEnvid: e\nAuthenticator: " B1
+    "\nArrival: 1\nExpires: 2\nRcpt: a a -\n",
+    "MSGTRK-POSTFIX-REG 1\nMessage-Id: m\nOrphaned: 0\nEnvid: e\nAuthenticator: " B1
+    "\nArrival: 1\nExpires: 2\nRcpt: a a -\n",
+    "MSGTRK-POSTFIX-REG 1\nIdent: msgtrk-00112233445566778899aabbccddeeff\nOrphaned: 5\n"
+    "Envid: e\nAuthenticator: " B1 "\nArrival: 1\nExpires: 2\nRcpt: a a -\n",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -372,11 +379,13 @@ test_pending (Fixture      *fx,
     g_assert_false (g_file_test (link, G_FILE_TEST_IS_SYMLINK));
   }
 
-  /* A front died after journaling the pending registration only: restored. */
+  /* A front died after journaling the pending registration only: restored, as an orphan
+   * (/postfix-track/registration/orphan). */
   front_dies_after_journal (fx->reg_dir, pend, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
+  g_assert_true (postfix_registration_orphans_marked (fx->reg_dir));
   postfix_registration_drop_pending (fx->reg_dir, BY_MID, "m1@test.example");
   g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
 
@@ -407,6 +416,110 @@ test_pending (Fixture      *fx,
     g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID,
                                                         "m1@test.example"));
   }
+}
+
+/* A pending registration by Message-ID of a front that is gone (journaled, its queue id
+ * not): the replay writes it again with Orphaned: and leaves the mark; it is listed for
+ * the follower, bound once like any pending one (QID.reg without Orphaned:) or removed;
+ * one whose file another message's pending registration has taken since is left alone;
+ * by ident: restored as before, never an orphan. */
+static void
+test_orphan (Fixture      *fx,
+             gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PostfixRegistration) pend = postfix_registration_new (NULL, "o1", B1, 100, 200);
+  g_autoptr (PostfixRegistration) live = postfix_registration_new (NULL, "o2", B1, 150, 250);
+  g_autoptr (PostfixRegistration) ident = postfix_registration_new (NULL, "o3", B1, 100, 200);
+  g_autoptr (PostfixRegistration) back = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
+  g_autofree char *text = NULL;
+  gint64 before = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_test_summary ("Orphaned pending registrations by Message-ID: replayed as orphans, "
+                  "listed, bound or left alone");
+  pend->message_id = g_strdup ("orphan@test.example");
+  live->message_id = g_strdup ("orphan@test.example");
+  ident->ident = g_strdup ("msgtrk-00112233445566778899aabbccddeeff");
+  g_assert_true (postfix_registration_add_rcpt (pend, "a@test.example", NULL, NULL, &error));
+  g_assert_true (postfix_registration_add_rcpt (live, "b@test.example", NULL, NULL, &error));
+  g_assert_true (postfix_registration_add_rcpt (ident, "c@test.example", NULL, NULL, &error));
+
+  /* Orphaned: round trip. */
+  pend->orphaned = 12345;
+  text = postfix_registration_format (pend);
+  g_assert_nonnull (strstr (text, "\nOrphaned: 12345\n"));
+  back = postfix_registration_parse (text, strlen (text), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (back->orphaned, ==, 12345);
+  g_clear_pointer (&back, postfix_registration_free);
+  pend->orphaned = 0;
+
+  /* Nothing marked, nothing listed. */
+  g_assert_false (postfix_registration_orphans_marked (fx->reg_dir));
+  orphans = postfix_registration_list_orphans (fx->reg_dir);
+  g_assert_cmpuint (orphans->len, ==, 0);
+  g_clear_pointer (&orphans, g_ptr_array_unref);
+
+  /* The front died with its pending file on disk (and one by ident): an orphan, marked,
+   * listed; the one by ident restored as before. A live one is not listed. */
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
+  front_dies_after_journal (fx->reg_dir, pend, ident, NULL);
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
+  g_assert_no_error (error);
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "orphan@test.example"));
+  g_assert_true (postfix_registration_pending_exists (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
+                                                      ident->ident));
+  g_assert_true (postfix_registration_orphans_marked (fx->reg_dir));
+  g_assert_false (postfix_registration_orphans_marked (fx->reg_dir)); /* taken */
+  orphans = postfix_registration_list_orphans (fx->reg_dir);
+  g_assert_cmpuint (orphans->len, ==, 1);
+  back = g_ptr_array_steal_index (orphans, 0);
+  g_assert_cmpstr (back->message_id, ==, "orphan@test.example");
+  g_assert_cmpstr (back->envid, ==, "o1");
+  g_assert_cmpint (back->orphaned, >=, before);
+  g_assert_cmpint (back->orphaned, <=, g_get_real_time () / G_USEC_PER_SEC);
+  g_clear_pointer (&back, postfix_registration_free);
+  g_clear_pointer (&orphans, g_ptr_array_unref);
+
+  /* Bound like any pending registration: QID.reg without Orphaned:, the file gone. */
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, BY_MID, "orphan@test.example",
+                                                     "ABC301", &error));
+  g_assert_no_error (error);
+  back = postfix_registration_read (fx->reg_dir, "ABC301", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->envid, ==, "o1");
+  g_assert_cmpint (back->orphaned, ==, 0);
+  g_clear_pointer (&back, postfix_registration_free);
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID,
+                                                       "orphan@test.example"));
+
+  /* Its file gone (bound, dropped, or lost unsynced): an orphan again, for the follower
+   * to settle from what it read (it binds nothing the follower has settled). */
+  front_dies_after_journal (fx->reg_dir, pend, NULL);
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
+  g_assert_true (postfix_registration_orphans_marked (fx->reg_dir));
+  orphans = postfix_registration_list_orphans (fx->reg_dir);
+  g_assert_cmpuint (orphans->len, ==, 1);
+  g_assert_true (postfix_registration_drop_pending_of (fx->reg_dir, BY_MID,
+                                                       "orphan@test.example",
+                                                       g_ptr_array_index (orphans, 0)));
+  g_clear_pointer (&orphans, g_ptr_array_unref);
+
+  /* Another message's pending registration has its file now (a live front took the
+   * Message-ID since): left as it is, no orphan, no mark. */
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, live, NULL, &error));
+  front_dies_after_journal (fx->reg_dir, pend, NULL);
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
+  g_assert_no_error (error);
+  g_assert_false (postfix_registration_orphans_marked (fx->reg_dir));
+  orphans = postfix_registration_list_orphans (fx->reg_dir);
+  g_assert_cmpuint (orphans->len, ==, 0);
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, BY_MID, "orphan@test.example",
+                                                     "ABC302", &error));
+  back = postfix_registration_read (fx->reg_dir, "ABC302", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->envid, ==, "o2");
 }
 
 /* Pending registrations by transaction ident (XFORWARD IDENT, Postfix's orig_queue_id=):
@@ -822,6 +935,7 @@ main (int   argc,
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
   ADD ("/postfix-track/registration/pending", test_pending);
   ADD ("/postfix-track/registration/pending-skip", test_pending_skip);
+  ADD ("/postfix-track/registration/orphan", test_orphan);
   ADD ("/postfix-track/registration/pending-ident", test_pending_ident);
   ADD ("/postfix-track/registration/recover-reused-queue-id", test_recover_reused_queue_id);
   ADD ("/postfix-track/registration/recover-pending-same-envid",
