@@ -501,6 +501,15 @@ def main():
             if "refused XCLIENT" in log:
                 print("# the %s: Postfix refused XCLIENT (its log: %s)" % (name, log[-300:]))
         return 0
+    except Exception:
+        # What Postfix and the proxies said before the failure.
+        for name in ("maillog", "front.log", "old.log", "haproxy.log"):
+            path = pf.log if name == "maillog" else os.path.join(pf.base, name)
+            if os.path.exists(path):
+                print("# the last lines of %s:" % name)
+                for line in open(path, errors="replace").read().splitlines()[-40:]:
+                    print("#   " + line)
+        raise
     finally:
         if front is not None:
             front.stop()
