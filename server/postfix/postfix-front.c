@@ -105,7 +105,8 @@ front_configure (gpointer        data,
 {
   static const char *const known[] = {
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
-    "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient", "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
+    "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
+    "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "connection_wait", "user", NULL,
   };
   Front *f = data;

@@ -18,9 +18,9 @@ direct client; a tracked message from the authenticated client (Postfix logs its
 sasl_username) is tracked via mtqpd to Postfix's real verdicts (delivered, relayed,
 failed); a front with TLS: AUTH only after STARTTLS (538 before), and with
 tls_auth_only=no an AUTH before STARTTLS does not survive it (RFC 3207 4.2: Postfix's
-session after TLS is a fresh one, relaying refused); our mail-client path too: Evolution's provider (tests/evolution/camel-send,
-msgtrk-smtp, Track ticked) with AUTH PLAIN through the front (a wrong password: not
-sent), the real msgtrkd following mtqpd to Postfix's verdicts (skipped when the provider
+session after TLS is a fresh one, relaying refused); our mail-client path too:
+Evolution's provider (tests/evolution/camel-send, msgtrk-smtp, Track ticked) with AUTH
+PLAIN through the front (a wrong password: not sent), the real msgtrkd following mtqpd to Postfix's verdicts (skipped when the provider
 is not built); no AUTH data (base64 or the password) in any log: the front's, the
 follower's, mtqpd's, Postfix's, Dovecot's, msgtrkd's.
 Limits: tracking_harness.WAIT. Skips (77) unless root with Postfix and dovecot-core.
