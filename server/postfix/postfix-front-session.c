@@ -27,8 +27,10 @@
  *
  * Commands (MAIL, RCPT, DATA possibly in a pipelined group, the rest one at a time):
  *   EHLO      passed on; the reply's keywords minus STARTTLS, CHUNKING, BINARYMIME,
- *             XCLIENT, XFORWARD and MTRK, plus STARTTLS (if this front has TLS and the
- *             session is not yet in TLS) and MTRK. DSN stays iff the upstream offers it.
+ *             XCLIENT, XFORWARD and MTRK (and minus AUTH before STARTTLS with
+ *             tls_auth_only or tls_security_level=encrypt), plus STARTTLS (if this front
+ *             has TLS and the session is not yet in TLS) and MTRK. DSN stays iff the
+ *             upstream offers it.
  *   MAIL      MTRK=<B>[:<timeout>] is parsed (msgtrk_mtrk_param_parse) and taken off;
  *             ENVID (msgtrk_envid_param_parse), RET and everything else are passed on
  *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here; a
@@ -65,9 +67,15 @@
  *             cannot be (or the 250 names no queue id), the client gets 451 instead: never
  *             a tracked message reported accepted without its registration.
  *   AUTH      passed on, and every 334 challenge / client response in lockstep; nothing
- *             of it is logged, and the reader wipes what it held.
+ *             of it is logged, and the reader wipes what it held. Before STARTTLS with
+ *             tls_auth_only (the default with STARTTLS): 538 here, not passed on.
  *   STARTTLS  here, not passed on (TLS toward the client; the upstream link is loopback or
- *             a unix socket). After it, the client's next EHLO goes to the upstream again.
+ *             a unix socket). After the handshake (RFC 3207 4.2) the upstream link is
+ *             replaced by a fresh one (QUIT to the old; the new one warm from the pool or
+ *             connected, XCLIENT again: up_renew), the session's transaction, tracking
+ *             state and EHLO forgotten; the client must EHLO again.
+ *   before STARTTLS with tls_security_level=encrypt: only EHLO, HELO, STARTTLS, NOOP,
+ *             RSET and QUIT; anything else 530 here (tls_gate).
  *   QUIT      answered here at once ("221"): its reply decides nothing, and the replies
  *             to everything before it were the upstream's; then QUIT goes upstream and
  *             the upstream link is closed without waiting for its 221 (Postfix has written
@@ -640,6 +648,39 @@ up_xclient (Session *s)
   return TRUE;
 }
 
+/* After STARTTLS (RFC 3207 4.2): the upstream session that heard the client before TLS
+ * is ended (QUIT, closed without waiting for its 221, as cmd_quit) and replaced by a
+ * fresh one, taken and set up as at the session's start (up_connect: warm from the pool
+ * when one is ready; up_xclient), its greeting not passed on (the client's next command
+ * is EHLO). Postfix so keeps nothing of before TLS: no AUTH, no transaction, no EHLO. The
+ * pool is refilled for the link taken. FALSE: the upstream could not be reached, the
+ * client heard 421, the session ends. */
+static gboolean
+up_renew (Session *s)
+{
+  g_autoptr (GString) greeting = g_string_new (NULL);
+  GSocketConnection *old;
+
+  g_mutex_lock (&s->up_lock);
+  old = g_steal_pointer (&s->up);
+  g_mutex_unlock (&s->up_lock);
+  g_socket_send_with_blocking (g_socket_connection_get_socket (old), "QUIT\r\n", 6, FALSE,
+                               NULL, NULL);
+  g_io_stream_close (G_IO_STREAM (old), NULL, NULL);
+  g_object_unref (old);
+  g_clear_pointer (&s->up_reader, g_free);
+  s->up_out = NULL;
+  if (!up_connect (s, greeting))
+    {
+      up_lost (s);
+      return FALSE;
+    }
+  if (s->front->pool != NULL && !g_cancellable_is_cancelled (s->cancel))
+    postfix_front_pool_refill (s->front->pool);
+  FRONT_SESSION_INFO ("[%s] STARTTLS: a new upstream session", s->peer_ip);
+  return up_xclient (s);
+}
+
 static gboolean
 keyword_hidden (const char *kw)
 {
@@ -650,6 +691,42 @@ keyword_hidden (const char *kw)
     if (g_ascii_strcasecmp (kw, hidden[i]) == 0)
       return TRUE;
   return FALSE;
+}
+
+/* Whether AUTH must wait for STARTTLS in this session (tls_auth_only, or
+ * tls_security_level=encrypt, which refuses it with 530 anyway). */
+static gboolean
+auth_needs_tls (Session *s)
+{
+  return s->front->tls != NULL && s->tls == NULL
+         && (s->front->tls_auth_only || s->front->tls_encrypt);
+}
+
+/* The refusal of @verb (upper case) before STARTTLS, or NULL. tls_security_level=encrypt:
+ * only the commands Postfix takes before TLS with the same setting (smtpd.c,
+ * SMTPD_CMD_FLAG_PRE_TLS; XCLIENT and XFORWARD are refused anyway) and RFC 3207's reply
+ * (its section 4: "530 Must issue a STARTTLS command first"). tls_auth_only: AUTH gets
+ * RFC 4954's "538 5.7.11 Encryption required for requested authentication mechanism"
+ * (section 6; the enhanced code registered by RFC 5248), and is not passed on: its
+ * initial response, a secret, never reaches Postfix over a session without TLS. */
+static const char *
+tls_gate (Session    *s,
+          const char *verb)
+{
+  static const char *const pre_tls[] = { "EHLO", "HELO", "STARTTLS", "NOOP", "RSET", "QUIT" };
+
+  if (s->front->tls == NULL || s->tls != NULL)
+    return NULL;
+  if (s->front->tls_encrypt)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (pre_tls); i++)
+        if (g_str_equal (verb, pre_tls[i]))
+          return NULL;
+      return "530 5.7.0 Must issue a STARTTLS command first";
+    }
+  if (s->front->tls_auth_only && g_str_equal (verb, "AUTH"))
+    return "538 5.7.11 Encryption required for requested authentication mechanism";
+  return NULL;
 }
 
 /* The EHLO reply the client sees (see the top of this file). */
@@ -689,6 +766,9 @@ ehlo_rewrite (Session    *s,
               s->up_xforward_ident = TRUE;
         }
       if (keyword_hidden (kw))
+        continue;
+      /* AUTH (and the old "AUTH=") only where it would be taken (tls_gate). */
+      if (g_ascii_strcasecmp (kw, "AUTH") == 0 && auth_needs_tls (s))
         continue;
       if (g_ascii_strcasecmp (kw, "DSN") == 0)
         s->up_dsn = TRUE;
@@ -1503,12 +1583,19 @@ dispatch (Session    *s,
           GString    *reply)
 {
   g_autofree char *verb = g_ascii_strup (line, strcspn (line, " "));
+  const char *refusal;
   int code = 0;
 
   /* Only RCPT and DATA join a pipelined group (begun by MAIL); anything else goes
    * after the replies to the group. */
   if (!g_str_equal (verb, "RCPT") && !g_str_equal (verb, "DATA") && !group_flush (s))
     return FALSE;
+  refusal = tls_gate (s, verb);
+  if (refusal != NULL)
+    {
+      s->errors++;
+      return client_reply (s, "%s", refusal);
+    }
   if (g_str_equal (verb, "EHLO") || g_str_equal (verb, "HELO"))
     {
       g_autofree char *rewritten = NULL;
@@ -1548,11 +1635,16 @@ dispatch (Session    *s,
       if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !client_flush (s, NULL)
           || !start_tls (s))
         return FALSE;
+      /* RFC 3207 4.2: all knowledge obtained from the client before TLS is discarded,
+       * here and in Postfix (its AUTH, its transaction, anything a man in the middle
+       * put there): a fresh upstream session; the client EHLOs again. */
       s->up_pipelining = FALSE;
+      s->up_dsn = FALSE;
+      s->up_xforward_ident = FALSE;
       s->helo_seen = FALSE;
       s->esmtp = FALSE;
       transaction_reset (s);
-      return TRUE;
+      return up_renew (s);
     }
   if (g_str_equal (verb, "BDAT") || g_str_equal (verb, "XCLIENT")
       || g_str_equal (verb, "XFORWARD"))

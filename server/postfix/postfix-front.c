@@ -14,6 +14,9 @@
  * (POSTFIX_FRONT_POOL_*), idle_timeout
  * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
  * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT).
+ * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
+ * with TLS, as Postfix's smtpd_tls_auth_only=yes) and tls_security_level (may, the
+ * default, or encrypt), enforced by the session (docs/postfix-site.md, "TLS").
  * Never: run a session before the privilege drop; log AUTH data or message content.
  */
 #include "config.h"
@@ -42,6 +45,9 @@
 #define FRONT_MAX_IDLE_TIMEOUT 3600
 /** FRONT_DEFAULT_MTRK_MAX_TIMEOUT: a registration lives at most this long (30 days). */
 #define FRONT_DEFAULT_MTRK_MAX_TIMEOUT (30 * 24 * 3600)
+/* tls_security_level values (Postfix's names; "may" the default). */
+#define FRONT_TLS_MAY "may"
+#define FRONT_TLS_ENCRYPT "encrypt"
 
 typedef struct
 {
@@ -99,11 +105,13 @@ front_configure (gpointer        data,
 {
   static const char *const known[] = {
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
-    "tls_key", "implicit_tls", "xclient", "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
+    "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
+    "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "connection_wait", "user", NULL,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
+  g_autofree char *security_level = NULL;
 
   const ServerConfigGroup groups[] = { { FRONT_GROUP, known }, { NULL, NULL } };
 
@@ -116,6 +124,7 @@ front_configure (gpointer        data,
     { "tls_certificate", NULL, &f->tls_certificate },
     { "tls_key", NULL, &f->tls_key },
     { "user", NULL, &f->user },
+    { "tls_security_level", FRONT_TLS_MAY, &security_level },
     { NULL, NULL, NULL },
   };
   const ServerConfigUint uints[] = {
@@ -168,6 +177,38 @@ front_configure (gpointer        data,
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
                    "%s [" FRONT_GROUP "]: implicit_tls needs tls_certificate and tls_key",
+                   path);
+      return FALSE;
+    }
+  /* As Postfix's smtpd_tls_auth_only: on by default whenever clients can have TLS
+   * (with implicit TLS every session is in TLS: nothing to refuse). */
+  if (!server_config_get_boolean (kf, FRONT_GROUP, "tls_auth_only",
+                                  f->tls_certificate != NULL, &f->front.tls_auth_only, error))
+    return FALSE;
+  if (f->front.tls_auth_only && f->tls_certificate == NULL)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "%s [" FRONT_GROUP "]: tls_auth_only needs tls_certificate and tls_key "
+                   "(without TLS no client could authenticate)",
+                   path);
+      return FALSE;
+    }
+  /* As Postfix's smtpd_tls_security_level, for the client side: "may" offers STARTTLS,
+   * "encrypt" requires it before anything but EHLO/HELO/STARTTLS/NOOP/RSET/QUIT. */
+  if (g_str_equal (security_level, FRONT_TLS_ENCRYPT))
+    f->front.tls_encrypt = TRUE;
+  else if (!g_str_equal (security_level, FRONT_TLS_MAY))
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "%s [" FRONT_GROUP "]: tls_security_level \"%s\": may or encrypt", path,
+                   security_level);
+      return FALSE;
+    }
+  if (f->front.tls_encrypt && f->tls_certificate == NULL)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "%s [" FRONT_GROUP "]: tls_security_level=encrypt needs tls_certificate "
+                   "and tls_key",
                    path);
       return FALSE;
     }
@@ -240,11 +281,16 @@ front_started (gpointer data,
 {
   Front *f = data;
 
-  g_message ("Listening on port %u as %s, passing sessions to %s (TLS %s, XCLIENT %s, "
+  g_message ("Listening on port %u as %s, passing sessions to %s (TLS %s%s%s, XCLIENT %s, "
              "%u warm upstream connections)",
              port, f->front.hostname, f->front.upstream_name,
              f->front.tls == NULL ? "off" : f->front.implicit_tls ? "implicit" : "STARTTLS",
-             f->front.xclient ? "when offered" : "off", f->front.pool != NULL ? f->pool_size : 0);
+             f->front.tls == NULL || f->front.implicit_tls ? ""
+             : f->front.tls_encrypt ? " required" : " optional",
+             f->front.tls == NULL || f->front.implicit_tls ? ""
+             : f->front.tls_auth_only ? ", AUTH only in TLS" : ", AUTH also in clear text",
+             f->front.xclient ? "sent first on every upstream link" : "off",
+             f->front.pool != NULL ? f->pool_size : 0);
 }
 
 int

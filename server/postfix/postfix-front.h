@@ -6,8 +6,11 @@
  * (Postfix) connection: each client command is passed on and the upstream's reply passed
  * back, so Postfix decides every reply (AUTH, restrictions, size, quotas). What the front
  * changes (postfix-front-session.c): EHLO keywords (MTRK added, STARTTLS its own, CHUNKING,
- * BINARYMIME, XCLIENT and XFORWARD hidden), MAIL FROM (MTRK= taken off and remembered),
- * STARTTLS (terminated here), XCLIENT toward Postfix (the client's address), and after a
+ * BINARYMIME, XCLIENT and XFORWARD hidden; AUTH hidden before STARTTLS with
+ * tls_auth_only), MAIL FROM (MTRK= taken off and remembered), STARTTLS (terminated here;
+ * a fresh upstream session after it, RFC 3207 4.2), commands before STARTTLS
+ * (tls_auth_only: AUTH 538; tls_security_level=encrypt: all but EHLO, HELO, STARTTLS,
+ * NOOP, RSET, QUIT 530), XCLIENT toward Postfix (the client's address), and after a
  * tracked message's "250 ... queued as QID" a registration for the follower
  * (postfix-register.h). The upstream down or lost: the client gets 421, nothing accepted.
  */
@@ -44,7 +47,11 @@ typedef struct
   DurableJournal *journal;    /* (owned) registrations' write-ahead journal, in that dir */
   MsgtrkTlsContext *tls;      /* (owned) (nullable) STARTTLS / implicit TLS */
   gboolean implicit_tls;      /* TLS from the first octet (port 465) */
-  gboolean xclient;           /* send XCLIENT when the upstream offers it */
+  gboolean tls_auth_only;     /* tls: no AUTH offered or taken before STARTTLS (538) */
+  gboolean tls_encrypt;       /* tls_security_level=encrypt: before STARTTLS only EHLO,
+                               * HELO, STARTTLS, NOOP, RSET and QUIT (530) */
+  gboolean xclient;           /* send XCLIENT ADDR/PORT first on every upstream link
+                               * (unconditionally: refused is only logged) */
   guint idle_timeout;         /* seconds, both sides */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */

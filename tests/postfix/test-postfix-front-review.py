@@ -16,7 +16,13 @@ Checks:
      replies then desynchronise);
   3. "<LF>.<CR><LF>" does not end the data (only CRLF "." CRLF does, as the man page says);
   4. with TLS configured, AUTH is neither offered nor passed on before STARTTLS
-     (docs/postfix-site.md tells the admin to set smtpd_tls_auth_only=no upstream);
+     (docs/postfix-site.md tells the admin to set smtpd_tls_auth_only=no upstream): 538
+     5.7.11 (RFC 4954 section 6, "Encryption required for requested authentication
+     mechanism"); after STARTTLS it is offered and passed on, over a fresh upstream link
+     (RFC 3207 4.2: the old one gets QUIT); with tls_security_level=encrypt, anything but
+     EHLO/HELO/STARTTLS/NOOP/RSET/QUIT before STARTTLS gets 530 5.7.0 (RFC 3207 section 4)
+     and is not passed on; tls_auth_only=no passes a cleartext AUTH on (the admin's
+     choice);
   5. a SIGTERM while the front waits for the reply to a "." that reached the upstream:
      the client gets that reply (the upstream has the message), not 421; a reply later
      than FRONT_STOP_REPLY_WAIT_MS: 421, and the front exits after that wait.
@@ -27,6 +33,7 @@ import os
 import pwd
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -122,9 +129,9 @@ class Client:
         return self.reply()
 
 
-def start_front(exe, base, name, up, source_root):
-    """The front on a free loopback port in front of @up, with TLS (test PKI); its process
-    and port."""
+def start_front(exe, base, name, up, source_root, extra=""):
+    """The front on a free loopback port in front of @up, with TLS (test PKI) and the
+    [front] lines @extra; its process and port."""
     pki = os.path.join(base, "pki")
     if not os.path.exists(pki):
         subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
@@ -141,8 +148,8 @@ def start_front(exe, base, name, up, source_root):
     with open(conf, "w") as f:
         f.write("[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
                 "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
-                "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n"
-                % (up.port, state, user, pki, pki))
+                "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n%s"
+                % (up.port, state, user, pki, pki, extra))
     port_file = os.path.join(base, name + ".port")
     proc = subprocess.Popen([exe, "--config", conf, "--port-file", port_file],
                             stdout=open(os.path.join(base, name + ".log"), "w"),
@@ -222,10 +229,94 @@ def main():
                 ehlo.decode(errors="replace"))
         before = len(up.lines)
         code, _ = c.cmd(b"AUTH PLAIN AHVzZXIAc2VjcmV0\r\n")
-        t.check("before STARTTLS, AUTH is refused here (530), not passed on",
-                code == 530 and not any(x.startswith(b"AUTH") for x in up.lines[before:]),
+        # RFC 4954 section 6: "538 5.7.11 Encryption required for requested
+        # authentication mechanism" (530 is RFC 3207's reply for encrypt, below).
+        t.check("before STARTTLS, AUTH is refused here (538 5.7.11), not passed on",
+                code == 538 and not any(x.startswith(b"AUTH") for x in up.lines[before:]),
                 "client got %d; upstream got %r" % (code, up.lines[before:]))
+        t.equal("... the session goes on (MAIL passed on: tls_security_level=may)",
+                c.cmd(b"MAIL FROM:<a@example.com>\r\n")[0], 250)
+        # STARTTLS: a fresh upstream session, AUTH offered and passed on.
+        before = len(up.lines)
+        t.equal("STARTTLS: 220", c.cmd(b"STARTTLS\r\n")[0], 220)
+        c.sock = ssl.create_default_context(
+            cafile=os.path.join(base, "pki", "ca.pem")).wrap_socket(
+                c.sock, server_hostname="localhost")
+        c.file = c.sock.makefile("rb")
+        code, ehlo = c.cmd(b"EHLO client.example\r\n")
+        t.check("in TLS the EHLO reply offers AUTH", code == 250 and b"AUTH PLAIN" in ehlo,
+                ehlo.decode(errors="replace"))
+        after = up.lines[before:]
+        t.check("after STARTTLS: QUIT on the old upstream link, XCLIENT on a new one, "
+                "then the EHLO", sorted(x.split()[0] for x in after[:2]) == [b"QUIT", b"XCLIENT"]
+                and [x.split()[0] for x in after[2:]] == [b"EHLO"], repr(after))
+        before = len(up.lines)
+        code, _ = c.cmd(b"AUTH PLAIN AHVzZXIAc2VjcmV0\r\n")
+        t.check("in TLS, AUTH is passed on", code == 235 and any(
+            x.startswith(b"AUTH") for x in up.lines[before:]), "client got %d" % code)
         c.sock.close()
+
+        # 4b. tls_security_level=encrypt: STARTTLS first.
+        upe = PostfixLike()
+        proce, porte = start_front(exe, base, "front-encrypt", upe, source_root,
+                                   "tls_security_level=encrypt\n")
+        procs.append(proce)
+        c = Client(porte)
+        c.reply()
+        code, ehlo = c.cmd(b"EHLO client.example\r\n")
+        t.check("encrypt: the EHLO reply offers STARTTLS, no AUTH",
+                code == 250 and b"STARTTLS" in ehlo and b"AUTH" not in ehlo,
+                ehlo.decode(errors="replace"))
+        for cmd in (b"MAIL FROM:<a@example.com>", b"RCPT TO:<b@example.com>", b"DATA",
+                    b"AUTH PLAIN AHVzZXIAc2VjcmV0", b"VRFY b", b"HELP"):
+            before = len(upe.lines)
+            code, text = c.cmd(cmd + b"\r\n")
+            t.check("encrypt: %s before STARTTLS: 530 5.7.0, not passed on"
+                    % cmd.split()[0].decode(),
+                    text.startswith(b"530 5.7.0 Must issue a STARTTLS command first")
+                    and len(upe.lines) == before, "%r; upstream got %r"
+                    % (text, upe.lines[before:]))
+        for cmd in (b"NOOP", b"RSET", b"HELO client.example"):
+            t.equal("encrypt: %s before STARTTLS passed on" % cmd.split()[0].decode(),
+                    c.cmd(cmd + b"\r\n")[0], 250)
+        t.equal("encrypt: STARTTLS", c.cmd(b"STARTTLS\r\n")[0], 220)
+        c.sock = ssl.create_default_context(
+            cafile=os.path.join(base, "pki", "ca.pem")).wrap_socket(
+                c.sock, server_hostname="localhost")
+        c.file = c.sock.makefile("rb")
+        t.equal("encrypt: MAIL in TLS before EHLO: 503 (the client must EHLO again)",
+                c.cmd(b"MAIL FROM:<a@example.com>\r\n")[0], 503)
+        c.cmd(b"EHLO client.example\r\n")
+        t.equal("encrypt: MAIL in TLS passed on", c.cmd(b"MAIL FROM:<a@example.com>\r\n")[0],
+                250)
+        t.equal("encrypt: QUIT", c.cmd(b"QUIT\r\n")[0], 221)
+        c.sock.close()
+
+        # 4c. tls_auth_only=no: the admin's choice, a cleartext AUTH is passed on.
+        upn = PostfixLike()
+        procn, portn = start_front(exe, base, "front-clear-auth", upn, source_root,
+                                   "tls_auth_only=no\n")
+        procs.append(procn)
+        c = Client(portn)
+        c.reply()
+        code, ehlo = c.cmd(b"EHLO client.example\r\n")
+        t.check("tls_auth_only=no: AUTH offered before STARTTLS", b"AUTH PLAIN" in ehlo,
+                ehlo.decode(errors="replace"))
+        t.equal("tls_auth_only=no: AUTH passed on", c.cmd(b"AUTH PLAIN AHVzZXIAc2VjcmV0\r\n")[0],
+                235)
+        c.sock.close()
+        for label, extra in (("tls_security_level=bogus", "tls_security_level=bogus\n"),
+                             ("tls_auth_only=yes without TLS keys", "tls_auth_only=yes\n"),
+                             ("tls_security_level=encrypt without TLS keys",
+                              "tls_security_level=encrypt\n")):
+            conf = os.path.join(base, "bad.conf")
+            with open(conf, "w") as f:
+                f.write("[front]\nlisten=127.0.0.1:0\nupstream=127.0.0.1:1\nstate_dir=%s\n%s"
+                        % (base, extra))
+            r = subprocess.run([exe, "--config", conf], capture_output=True, text=True,
+                               timeout=10)
+            t.check("%s refused at start" % label,
+                    r.returncode != 0 and extra.split("=")[0] in r.stderr, r.stderr)
 
         # 5. SIGTERM while the reply to a "." the upstream has is on its way: the client
         # gets it; past FRONT_STOP_REPLY_WAIT_MS (5 s) the link is cut, the client hears

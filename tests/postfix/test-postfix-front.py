@@ -12,7 +12,8 @@ ORCPT; checks: the EHLO keywords (Postfix's plus MTRK and DSN, the front's own S
 no XCLIENT/CHUNKING), Postfix accepts the MAIL (it would refuse MTRK= with 555), the
 registration for Postfix's queue id, and mtqpd's TRACK answer with every recipient's real
 Postfix verdict. Also: MTRK without ENVID (501, nothing passed on), STARTTLS then a tracked
-message inside TLS, a 10 MB message and 100 recipients, a "." line ended by a bare LF is
+message inside TLS, a fresh Postfix session after STARTTLS (a MAIL before it forgotten,
+RFC 3207 4.2), a 10 MB message and 100 recipients, a "." line ended by a bare LF is
 data (no smuggling), AUTH LOGIN passed through in lockstep to an upstream that asks (a
 scripted upstream: no SASL backend is installed here) and never logged, and the upstream
 down (421 at connect, nothing accepted) or gone during a session (421); pipelining
@@ -441,6 +442,44 @@ def main():
             t.check("TLS message tracked", True)
         except pi.PostfixError as e:
             t.check("TLS message tracked", False, str(e))
+
+        # 6a. RFC 3207 4.2: what Postfix heard before STARTTLS is gone after it (a fresh
+        # upstream session): a MAIL before TLS (as a man in the middle could inject), then
+        # STARTTLS and a RCPT in TLS: Postfix's "need MAIL" (503), not 250 for a
+        # transaction begun in clear text; Postfix logs a second session for the client.
+        log_before = len(open(pf.log, errors="replace").read())
+        c = LineClient(fport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        t.equal("before STARTTLS: Postfix takes a MAIL",
+                c.cmd("MAIL FROM:<injected@test.example>")[0], 250)
+        t.equal("STARTTLS after a MAIL: 220", c.cmd("STARTTLS")[0], 220)
+        c.starttls(os.path.join(pki, "ca.pem"))
+        code, text = c.cmd("RCPT TO:<alice@test.example>")
+        t.check("in TLS: the MAIL from before TLS is forgotten by Postfix (its 503)",
+                code == 503, text)
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example>")
+        c.cmd("RCPT TO:<alice@test.example>")
+        code, text = c.data(b"Subject: after a fresh session\r\n\r\nhi\r\n")
+        t.equal("in TLS: a message after the renewed session: Postfix's 250", code, 250)
+        c.cmd("QUIT")
+        c.close()
+        qid = text.strip().split("queued as ")[-1]
+
+        def pre_tls_session_ended():
+            """Postfix's "disconnect from" line of a session with a MAIL and no RCPT."""
+            new_log = open(pf.log, errors="replace").read()[log_before:]
+            return [x for x in new_log.splitlines() if "disconnect from" in x
+                    and " mail=1" in x and " quit=1" in x and " rcpt=" not in x]
+        try:
+            wait_for("Postfix's log of the pre-TLS session", pre_tls_session_ended, 10)
+            t.check("Postfix logged the pre-TLS session (its MAIL) ended by QUIT", True)
+        except pi.PostfixError as e:
+            t.check("Postfix logged the pre-TLS session (its MAIL) ended by QUIT", False,
+                    "%s\n%s" % (e, "\n".join(x for x in open(pf.log, errors="replace")
+                                              .read()[log_before:].splitlines()
+                                              if "smtpd" in x)))
 
         # 6b. Implicit TLS (port 465 style): the session reads through GIO's TLS, never
         # the socket directly (docs/postfix-front-io.md); a message through it, then QUIT.

@@ -16,9 +16,11 @@ Checks: Postfix's AUTH keyword through the front; relaying refused before AUTH (
 (235); a wrong password gets Postfix's 535, byte for byte the reply Postfix gives a
 direct client; a tracked message from the authenticated client (Postfix logs its
 sasl_username) is tracked via mtqpd to Postfix's real verdicts (delivered, relayed,
-failed); our mail-client path too: Evolution's provider (tests/evolution/camel-send,
-msgtrk-smtp, Track ticked) with AUTH PLAIN through the front (a wrong password: not
-sent), the real msgtrkd following mtqpd to Postfix's verdicts (skipped when the provider
+failed); a front with TLS: AUTH only after STARTTLS (538 before), and with
+tls_auth_only=no an AUTH before STARTTLS does not survive it (RFC 3207 4.2: Postfix's
+session after TLS is a fresh one, relaying refused); our mail-client path too:
+Evolution's provider (tests/evolution/camel-send, msgtrk-smtp, Track ticked) with AUTH
+PLAIN through the front (a wrong password: not sent), the real msgtrkd following mtqpd to Postfix's verdicts (skipped when the provider
 is not built); no AUTH data (base64 or the password) in any log: the front's, the
 follower's, mtqpd's, Postfix's, Dovecot's, msgtrkd's.
 Limits: tracking_harness.WAIT. Skips (77) unless root with Postfix and dovecot-core.
@@ -31,6 +33,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_ROOT = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, PrivateDovecot,  # noqa: E402
@@ -256,6 +259,55 @@ def main():
                     "smtp; 550 5.1.1 no such user here")
         except pi.PostfixError as e:
             t.check("TRACK answers", False, str(e))
+
+        # 4b. TLS (RFC 3207 4.2, RFC 4954): a front with TLS keys takes AUTH only in TLS
+        # (538 before STARTTLS, nothing passed to Postfix); with tls_auth_only=no a
+        # cleartext AUTH succeeds, and after STARTTLS Postfix's session is a fresh one,
+        # not authenticated: relaying refused until the client authenticates again.
+        pki = os.path.join(pf.base, "pki")
+        subprocess.run(["sh", os.path.join(SOURCE_ROOT, "tests", "make-test-ca.sh"), pki],
+                       check=True, stdout=subprocess.DEVNULL)
+        tls_conf = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                    "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+                    "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n"
+                    % (pf.port, state, pki, pki))
+        tport = start(front_exe, "front-tls", tls_conf, os.path.join(pf.base, "front-tls.port"))
+        cport = start(front_exe, "front-clear-auth", tls_conf + "tls_auth_only=no\n",
+                      os.path.join(pf.base, "front-clear-auth.port"))
+        c = LineClient(tport)
+        c.reply()
+        code, ehlo = c.cmd("EHLO client.test.example")
+        t.check("TLS front: no AUTH before STARTTLS", "AUTH" not in ehlo, ehlo)
+        code, text = c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (USER, PASSWORD)))
+        t.check("TLS front: AUTH before STARTTLS: 538 5.7.11", text.startswith("538 5.7.11"),
+                text)
+        t.equal("TLS front: STARTTLS", c.cmd("STARTTLS")[0], 220)
+        c.starttls(os.path.join(pki, "ca.pem"))
+        code, ehlo = c.cmd("EHLO client.test.example")
+        t.check("TLS front: Postfix's AUTH offered in TLS", "AUTH PLAIN LOGIN" in ehlo, ehlo)
+        code, text = c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (USER, PASSWORD)))
+        t.equal("TLS front: AUTH PLAIN in TLS: 235", code, 235)
+        c.cmd("MAIL FROM:<%s>" % USER)
+        t.equal("TLS front: relaying after AUTH in TLS", c.cmd("RCPT TO:<x@ok.test.example>")[0],
+                250)
+        c.cmd("QUIT")
+        c.close()
+        c = LineClient(cport)
+        c.reply()
+        code, ehlo = c.cmd("EHLO client.test.example")
+        t.check("tls_auth_only=no: Postfix's AUTH offered before STARTTLS",
+                "AUTH PLAIN LOGIN" in ehlo, ehlo)
+        code, text = c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (USER, PASSWORD)))
+        t.equal("tls_auth_only=no: AUTH PLAIN before STARTTLS: 235", code, 235)
+        t.equal("tls_auth_only=no: STARTTLS", c.cmd("STARTTLS")[0], 220)
+        c.starttls(os.path.join(pki, "ca.pem"))
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<%s>" % USER)
+        code, text = c.cmd("RCPT TO:<x@ok.test.example>")
+        t.check("after STARTTLS Postfix's session is not authenticated: relaying refused",
+                code // 100 == 5, text)
+        c.cmd("QUIT")
+        c.close()
 
         # 5. Our mail-client path: Evolution's provider (camel-send, msgtrk-smtp) with
         # AUTH PLAIN through the front, tracked by the real msgtrkd over mtqpd.
