@@ -243,6 +243,173 @@ test_resume_lost (void)
   g_test_trap_assert_stderr ("*is in no file*");
 }
 
+/* What `postfix logrotate` does to the old file a second after the rename
+ * (maillog_file_compressor = gzip): a compressed copy, the file itself removed. */
+static void
+gzip_file (const char *src,
+           const char *dst)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_autoptr (GZlibCompressor) zc = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP, -1);
+  g_autoptr (GFile) file = g_file_new_for_path (dst);
+  g_autoptr (GFileOutputStream) fo = NULL;
+  g_autoptr (GOutputStream) out = NULL;
+
+  g_assert_true (g_file_get_contents (src, &data, &len, NULL));
+  fo = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, NULL);
+  g_assert_nonnull (fo);
+  out = g_converter_output_stream_new (G_OUTPUT_STREAM (fo), G_CONVERTER (zc));
+  g_assert_true (g_output_stream_write_all (out, data, len, NULL, NULL, NULL));
+  g_assert_true (g_output_stream_close (out, NULL, NULL));
+  g_assert_cmpint (g_unlink (src), ==, 0);
+}
+
+static void
+copy_file (const char *src,
+           const char *dst)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  g_assert_true (g_file_get_contents (src, &data, &len, NULL));
+  g_assert_true (g_file_set_contents (dst, data, (gssize) len, NULL));
+}
+
+/* The lines of @got from @from on, joined with spaces. */
+static char *
+got_joined (Got  *got,
+            guint from)
+{
+  GString *s = g_string_new (NULL);
+
+  for (guint i = from; i < got->lines->len; i++)
+    g_string_append_printf (s, "%s%s", i > from ? " " : "", (char *) g_ptr_array_index (got->lines, i));
+  return g_string_free (s, FALSE);
+}
+
+/* Reads @path, saves the position in @pos. */
+static void
+read_and_save (const char *path,
+               const char *pos,
+               Got        *got)
+{
+  g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+  guint64 ino, off;
+
+  poll_once (tail, got);
+  postfix_tail_get_position (tail, &ino, &off);
+  g_assert_true (postfix_tail_save_position (pos, ino, off, NULL));
+}
+
+/* Resumes from @pos and polls @polls times. */
+static void
+resume_and_poll (const char *path,
+                 const char *pos,
+                 Got        *got,
+                 guint       polls)
+{
+  g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+  guint64 ino, off;
+
+  g_assert_true (postfix_tail_load_position (pos, &ino, &off, NULL));
+  postfix_tail_resume (tail, ino, off);
+  for (guint i = 0; i < polls; i++)
+    poll_once (tail, got);
+}
+
+/* `postfix logrotate` while the follower is stopped: the log renamed to
+ * maillog.YYYYMMDD-HHMMSS, a new log started, then the old one gzipped (its inode gone).
+ * The rest of the old log is read from the saved position, then the new one, each line
+ * once, in order. */
+static void
+test_resume_logrotate_gzip (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *rotated = g_build_filename (dir, "maillog.20261205-131650", NULL);
+  g_autofree char *gz = g_build_filename (dir, "maillog.20261205-131650.gz", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autofree char *joined = NULL;
+  Got got;
+
+  got_init (&got);
+  append (path, "Dec  5 10:00:01 mx postfix/qmgr[1]: one\nDec  5 10:00:02 mx postfix/qmgr[1]: two\n");
+  read_and_save (path, pos, &got);
+  g_assert_cmpuint (got.lines->len, ==, 2);
+  append (path, "Dec  5 10:00:03 mx postfix/qmgr[1]: three\n");
+  g_assert_cmpint (g_rename (path, rotated), ==, 0);
+  append (path, "Dec  5 10:00:04 mx postfix/qmgr[1]: four\n");
+  gzip_file (rotated, gz);
+  resume_and_poll (path, pos, &got, 6);
+  joined = got_joined (&got, 2);
+  g_assert_cmpstr (joined, ==, "Dec  5 10:00:03 mx postfix/qmgr[1]: three "
+                               "Dec  5 10:00:04 mx postfix/qmgr[1]: four");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+/* copytruncate while stopped: maillog copied to maillog.1, truncated, then grown past the
+ * saved offset. The same inode has another content: the rest of the old content is read
+ * from the copy, then the new content from its start. */
+static void
+test_resume_copytruncate (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *copy = g_build_filename (dir, "maillog.1", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autofree char *joined = NULL;
+  Got got;
+
+  got_init (&got);
+  append (path, "Dec  5 10:00:01 old1\nDec  5 10:00:02 old2\n");
+  read_and_save (path, pos, &got);
+  append (path, "Dec  5 10:00:03 old3\n");
+  copy_file (path, copy);
+  g_assert_cmpint (truncate (path, 0), ==, 0);
+  append (path, "Dec  5 11:00:01 new1\nDec  5 11:00:02 new2\nDec  5 11:00:03 new3\n");
+  resume_and_poll (path, pos, &got, 6);
+  joined = got_joined (&got, 2);
+  g_assert_cmpstr (joined, ==, "Dec  5 10:00:03 old3 Dec  5 11:00:01 new1 "
+                               "Dec  5 11:00:02 new2 Dec  5 11:00:03 new3");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+/* copytruncate while stopped and no copy kept: the new content from its start, and a
+ * warning that the old content's lines after the position may be lost. */
+static void
+test_resume_copytruncate_no_copy (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *dir = tmpdir ();
+      g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+      g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+      g_autofree char *joined = NULL;
+      Got got;
+
+      g_log_set_always_fatal (G_LOG_FATAL_MASK);
+      g_log_set_fatal_mask ("msgtrk-postfix", G_LOG_FATAL_MASK);
+      got_init (&got);
+      append (path, "Dec  5 10:00:01 old1\nDec  5 10:00:02 old2\n");
+      read_and_save (path, pos, &got);
+      g_assert_cmpint (truncate (path, 0), ==, 0);
+      append (path, "Dec  5 11:00:01 new1\nDec  5 11:00:02 new2\nDec  5 11:00:03 new3\n");
+      resume_and_poll (path, pos, &got, 3);
+      joined = got_joined (&got, 2);
+      g_assert_cmpstr (joined, ==, "Dec  5 11:00:01 new1 Dec  5 11:00:02 new2 "
+                                   "Dec  5 11:00:03 new3");
+      got_clear (&got);
+      rm_dir (dir);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*may be lost*");
+}
+
 static void
 test_position_file_malformed (void)
 {
@@ -272,6 +439,9 @@ main (int   argc,
   g_test_add_func ("/postfix-tail/rotation-truncation", test_rotation_and_truncation);
   g_test_add_func ("/postfix-tail/resume", test_resume);
   g_test_add_func ("/postfix-tail/resume-lost", test_resume_lost);
+  g_test_add_func ("/postfix-tail/resume-logrotate-gzip", test_resume_logrotate_gzip);
+  g_test_add_func ("/postfix-tail/resume-copytruncate", test_resume_copytruncate);
+  g_test_add_func ("/postfix-tail/resume-copytruncate-no-copy", test_resume_copytruncate_no_copy);
   g_test_add_func ("/postfix-tail/position-file-malformed", test_position_file_malformed);
   return g_test_run ();
 }
