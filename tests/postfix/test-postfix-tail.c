@@ -180,7 +180,8 @@ test_resume (void)
   g_autofree char *old = g_build_filename (dir, "maillog.1", NULL);
   g_autofree char *gz = g_build_filename (dir, "maillog.2.gz", NULL);
   g_autofree char *pos = g_build_filename (dir, "pos", NULL);
-  guint64 ino, off, ino2, off2;
+  guint64 ino, off;
+  PostfixTailPosition saved;
   Got got;
 
   got_init (&got);
@@ -190,11 +191,12 @@ test_resume (void)
 
     poll_once (tail, &got);
     postfix_tail_get_position (tail, &ino, &off);
-    g_assert_true (postfix_tail_save_position (pos, ino, off, NULL));
+    g_assert_true (postfix_tail_save_position (tail, pos, ino, off, NULL));
   }
-  g_assert_true (postfix_tail_load_position (pos, &ino2, &off2, NULL));
-  g_assert_cmpuint (ino2, ==, ino);
-  g_assert_cmpuint (off2, ==, 4);
+  g_assert_true (postfix_tail_load_position (pos, &saved, NULL));
+  g_assert_cmpuint (saved.ino, ==, ino);
+  g_assert_cmpuint (saved.offset, ==, 4);
+  g_assert_cmpuint (saved.fp_len, ==, 4);
   /* Rotated while stopped: the rest of the old file, then the new one. */
   append (path, "3\n");
   g_assert_cmpint (g_rename (path, old), ==, 0);
@@ -203,7 +205,7 @@ test_resume (void)
   {
     g_autoptr (PostfixTail) tail = postfix_tail_new (path);
 
-    postfix_tail_resume (tail, ino2, off2);
+    postfix_tail_resume (tail, &saved);
     for (guint i = 0; i < 4; i++)
       poll_once (tail, &got);
   }
@@ -224,13 +226,14 @@ test_resume_lost (void)
       g_autofree char *dir = tmpdir ();
       g_autofree char *path = g_build_filename (dir, "maillog", NULL);
       g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+      PostfixTailPosition lost = { 1, 100, 0, "" };
       Got got;
 
       g_log_set_always_fatal (G_LOG_FATAL_MASK);
       g_log_set_fatal_mask ("msgtrk-postfix", G_LOG_FATAL_MASK);
       got_init (&got);
       append (path, "first\n");
-      postfix_tail_resume (tail, 1, 100);
+      postfix_tail_resume (tail, &lost);
       poll_once (tail, &got);
       g_assert_cmpuint (got.lines->len, ==, 1);
       g_assert_cmpstr (g_ptr_array_index (got.lines, 0), ==, "first");
@@ -299,7 +302,7 @@ read_and_save (const char *path,
 
   poll_once (tail, got);
   postfix_tail_get_position (tail, &ino, &off);
-  g_assert_true (postfix_tail_save_position (pos, ino, off, NULL));
+  g_assert_true (postfix_tail_save_position (tail, pos, ino, off, NULL));
 }
 
 /* Resumes from @pos and polls @polls times. */
@@ -312,8 +315,7 @@ resume_and_poll (const char *path,
   g_autoptr (PostfixTail) tail = postfix_tail_new (path);
   guint64 ino, off;
 
-  g_assert_true (postfix_tail_load_position (pos, &ino, &off, NULL));
-  postfix_tail_resume (tail, ino, off);
+  g_assert_true (postfix_tail_resume_from_file (tail, pos, &ino, &off, NULL));
   for (guint i = 0; i < polls; i++)
     poll_once (tail, got);
 }
@@ -417,13 +419,13 @@ test_position_file_malformed (void)
   g_autofree char *pos = g_build_filename (dir, "pos", NULL);
   g_autofree char *missing = g_build_filename (dir, "none", NULL);
   g_autoptr (GError) error = NULL;
-  guint64 ino = 9, off = 9;
+  PostfixTailPosition p = { 9, 9, 9, "" };
 
-  g_assert_true (postfix_tail_load_position (missing, &ino, &off, NULL));
-  g_assert_cmpuint (ino, ==, 0);
-  g_assert_cmpuint (off, ==, 0);
+  g_assert_true (postfix_tail_load_position (missing, &p, NULL));
+  g_assert_cmpuint (p.ino, ==, 0);
+  g_assert_cmpuint (p.offset, ==, 0);
   g_assert_true (g_file_set_contents (pos, "MSGTRK-POSTFIX-POS 1\n12 x\n", -1, NULL));
-  g_assert_false (postfix_tail_load_position (pos, &ino, &off, &error));
+  g_assert_false (postfix_tail_load_position (pos, &p, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_unlink (pos);
   rm_dir (dir);
