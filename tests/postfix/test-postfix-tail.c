@@ -21,6 +21,7 @@ typedef struct
 {
   GPtrArray *lines;     /* of char* */
   GArray *starts;       /* of guint64 */
+  GArray *keys;         /* of guint64 */
 } Got;
 
 static void
@@ -34,6 +35,7 @@ on_line (const char *line,
 
   g_ptr_array_add (got->lines, g_strndup (line, len));
   g_array_append_val (got->starts, start);
+  g_array_append_val (got->keys, ino);
 }
 
 static void
@@ -41,6 +43,7 @@ got_init (Got *got)
 {
   got->lines = g_ptr_array_new_with_free_func (g_free);
   got->starts = g_array_new (FALSE, FALSE, sizeof (guint64));
+  got->keys = g_array_new (FALSE, FALSE, sizeof (guint64));
 }
 
 static void
@@ -48,6 +51,7 @@ got_clear (Got *got)
 {
   g_ptr_array_unref (got->lines);
   g_array_unref (got->starts);
+  g_array_unref (got->keys);
 }
 
 static void
@@ -320,6 +324,23 @@ resume_and_poll (const char *path,
     poll_once (tail, got);
 }
 
+/* The same with a lower POSTFIX_TAIL_MAX_SKIP. */
+static void
+resume_and_poll_skip (const char *path,
+                      const char *pos,
+                      Got        *got,
+                      guint       polls,
+                      guint64     max_skip)
+{
+  g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+  guint64 ino, off;
+
+  postfix_tail_set_max_skip (tail, max_skip);
+  g_assert_true (postfix_tail_resume_from_file (tail, pos, &ino, &off, NULL));
+  for (guint i = 0; i < polls; i++)
+    poll_once (tail, got);
+}
+
 /* `postfix logrotate` while the follower is stopped: the log renamed to
  * maillog.YYYYMMDD-HHMMSS, a new log started, then the old one gzipped (its inode gone).
  * The rest of the old log is read from the saved position, then the new one, each line
@@ -412,6 +433,294 @@ test_resume_copytruncate_no_copy (void)
   g_test_trap_assert_stderr ("*may be lost*");
 }
 
+/* Rotated twice while stopped (logrotate's numbered scheme with compression): maillog.2.gz
+ * has the position, maillog.1 came after it, then the current log. */
+static void
+test_resume_rotated_twice (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *one = g_build_filename (dir, "maillog.1", NULL);
+  g_autofree char *two = g_build_filename (dir, "maillog.2.gz", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autofree char *joined = NULL;
+  Got got;
+
+  got_init (&got);
+  append (path, "Dec  5 10:00:01 A1\nDec  5 10:00:02 A2\n");
+  read_and_save (path, pos, &got);
+  append (path, "Dec  5 10:00:03 A3\n");
+  g_assert_cmpint (g_rename (path, one), ==, 0);
+  append (path, "Dec  5 11:00:01 B1\n");
+  gzip_file (one, two);
+  g_assert_cmpint (g_rename (path, one), ==, 0);
+  append (path, "Dec  5 12:00:01 C1\n");
+  resume_and_poll (path, pos, &got, 8);
+  joined = got_joined (&got, 2);
+  g_assert_cmpstr (joined, ==, "Dec  5 10:00:03 A3 Dec  5 11:00:01 B1 Dec  5 12:00:01 C1");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+/* The position in the oldest of @n numbered rotated files (maillog.@n). */
+static void
+rotated_limit_case (guint        n,
+                    const char  *want)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autofree char *oldest = NULL;
+  g_autofree char *joined = NULL;
+  Got got;
+
+  got_init (&got);
+  append (path, "Dec  5 09:00:01 T1\n");
+  read_and_save (path, pos, &got);
+  append (path, "Dec  5 09:00:02 T2\n");
+  oldest = g_strdup_printf ("%s.%u", path, n);
+  g_assert_cmpint (g_rename (path, oldest), ==, 0);
+  for (guint i = n - 1; i >= 1; i--)
+    {
+      g_autofree char *p = g_strdup_printf ("%s.%u", path, i);
+      g_autofree char *line = g_strdup_printf ("Dec  5 10:00:%02u R%u\n", i, i);
+
+      append (p, line);
+    }
+  append (path, "Dec  5 11:00:00 NOW\n");
+  resume_and_poll (path, pos, &got, 3 * n + 4);
+  joined = got_joined (&got, 1);
+  g_assert_cmpstr (joined, ==, want);
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+/* POSTFIX_TAIL_MAX_ROTATED rotated files are looked at: the position in the oldest of
+ * them is found; in the oldest of one more, it is not (a warning names the limit). */
+static void
+test_resume_max_rotated (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_log_set_always_fatal (G_LOG_FATAL_MASK);
+      g_log_set_fatal_mask ("msgtrk-postfix", G_LOG_FATAL_MASK);
+      rotated_limit_case (POSTFIX_TAIL_MAX_ROTATED + 1, "Dec  5 11:00:00 NOW");
+      return;
+    }
+  {
+    GString *want = g_string_new ("Dec  5 09:00:02 T2");
+    g_autofree char *w = NULL;
+
+    for (guint i = POSTFIX_TAIL_MAX_ROTATED - 1; i >= 1; i--)
+      g_string_append_printf (want, " Dec  5 10:00:%02u R%u", i, i);
+    g_string_append (want, " Dec  5 11:00:00 NOW");
+    w = g_string_free (want, FALSE);
+    rotated_limit_case (POSTFIX_TAIL_MAX_ROTATED, w);
+  }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*looked at 16 rotated files, 1 older ones not (the limit)*");
+}
+
+/* A position @skip octets into a gzipped file, with max_skip @max_skip. */
+static void
+skip_limit_case (guint64     max_skip,
+                 const char *want)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *rotated = g_build_filename (dir, "maillog.20261205-131650", NULL);
+  g_autofree char *gz = g_build_filename (dir, "maillog.20261205-131650.gz", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autofree char *joined = NULL;
+  Got got;
+
+  got_init (&got);
+  append (path, "Dec  5 10:00:01 L1\n"); /* 19 octets: the position */
+  read_and_save (path, pos, &got);
+  append (path, "Dec  5 10:00:02 L2\n");
+  g_assert_cmpint (g_rename (path, rotated), ==, 0);
+  append (path, "Dec  5 11:00:01 N1\n");
+  gzip_file (rotated, gz);
+  resume_and_poll_skip (path, pos, &got, 4, max_skip);
+  joined = got_joined (&got, 1);
+  g_assert_cmpstr (joined, ==, want);
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+/* max_skip octets decompressed to reach a position: at it, found; one past, the rest of
+ * that file is not read (a warning), the newer files are. */
+static void
+test_resume_max_skip (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_log_set_always_fatal (G_LOG_FATAL_MASK);
+      g_log_set_fatal_mask ("msgtrk-postfix", G_LOG_FATAL_MASK);
+      skip_limit_case (18, "Dec  5 11:00:01 N1");
+      return;
+    }
+  skip_limit_case (19, "Dec  5 10:00:02 L2 Dec  5 11:00:01 N1");
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*19 octets into the compressed*past the 18 this follower*");
+}
+
+/* A position file of format 1 (no head): still read; its file found by inode. */
+static void
+test_resume_format_1 (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *one = g_build_filename (dir, "maillog.1", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *joined = NULL;
+  PostfixTailPosition p;
+  GStatBuf st;
+  Got got;
+
+  got_init (&got);
+  append (path, "u1\nu2\n");
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  text = g_strdup_printf ("MSGTRK-POSTFIX-POS 1\n%" G_GUINT64_FORMAT " 3\n",
+                          (guint64) st.st_ino);
+  g_assert_true (g_file_set_contents (pos, text, -1, NULL));
+  g_assert_true (postfix_tail_load_position (pos, &p, NULL));
+  g_assert_cmpuint (p.ino, ==, (guint64) st.st_ino);
+  g_assert_cmpuint (p.offset, ==, 3);
+  g_assert_cmpuint (p.fp_len, ==, 0);
+  g_assert_cmpint (g_rename (path, one), ==, 0);
+  append (path, "u3\n");
+  resume_and_poll (path, pos, &got, 4);
+  joined = got_joined (&got, 0);
+  g_assert_cmpstr (joined, ==, "u2 u3");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+/* A rotated file compressed with a method not read here (.xz) is named when the position
+ * is not found. */
+static void
+test_resume_unreadable_compressed (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *dir = tmpdir ();
+      g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+      g_autofree char *xz = g_build_filename (dir, "maillog.1.xz", NULL);
+      g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+      g_autofree char *joined = NULL;
+      Got got;
+
+      g_log_set_always_fatal (G_LOG_FATAL_MASK);
+      g_log_set_fatal_mask ("msgtrk-postfix", G_LOG_FATAL_MASK);
+      got_init (&got);
+      append (path, "Dec  5 10:00:01 X1\n");
+      read_and_save (path, pos, &got);
+      g_assert_cmpint (g_rename (path, xz), ==, 0);
+      append (path, "Dec  5 11:00:01 Y1\n");
+      resume_and_poll (path, pos, &got, 2);
+      joined = got_joined (&got, 1);
+      g_assert_cmpstr (joined, ==, "Dec  5 11:00:01 Y1");
+      got_clear (&got);
+      rm_dir (dir);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*not searched: *maillog.1.xz (compressed with a method this "
+                             "follower does not read)*may be lost*");
+}
+
+/* copytruncate while running: lines written before the copy and not read yet are read
+ * from the copy, then the new content from its start, under another key; a position in
+ * the old content is saved with the old content's head, one in the new with the new. */
+static void
+test_copytruncate_running (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *copy = g_build_filename (dir, "maillog.1", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autofree char *joined = NULL;
+  g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+  PostfixTailPosition p;
+  guint64 old_key, new_key;
+  Got got;
+
+  got_init (&got);
+  append (path, "Dec  5 10:00:01 r1\nDec  5 10:00:02 r2\n");
+  poll_once (tail, &got);
+  append (path, "Dec  5 10:00:03 r3\n");
+  copy_file (path, copy);
+  g_assert_cmpint (truncate (path, 0), ==, 0);
+  /* grown past the offset before the next poll: seen by its head */
+  append (path, "Dec  5 11:00:01 s1 a line longer than the old content was\n");
+  for (guint i = 0; i < 4; i++)
+    poll_once (tail, &got);
+  joined = got_joined (&got, 0);
+  g_assert_cmpstr (joined, ==, "Dec  5 10:00:01 r1 Dec  5 10:00:02 r2 Dec  5 10:00:03 r3 "
+                               "Dec  5 11:00:01 s1 a line longer than the old content was");
+  old_key = g_array_index (got.keys, guint64, 0);
+  new_key = g_array_index (got.keys, guint64, 3);
+  g_assert_cmpuint (old_key, !=, new_key);
+  g_assert_cmpuint (g_array_index (got.keys, guint64, 2), !=, old_key); /* the copy's */
+  /* a held line of the old content: saved with the old head (found in the copy) */
+  g_assert_true (postfix_tail_save_position (tail, pos, old_key, 19, NULL));
+  g_assert_true (postfix_tail_load_position (pos, &p, NULL));
+  g_assert_cmpuint (p.fp_len, ==, 38);
+  g_assert_true (postfix_tail_save_position (tail, pos, new_key, 0, NULL));
+  g_assert_true (postfix_tail_load_position (pos, &p, NULL));
+  g_assert_cmpuint (p.fp_len, ==, 58);
+  got_clear (&got);
+  rm_dir (dir);
+}
+
+/* POSTFIX_TAIL_MAX_KEPT files are remembered: a position in the first of them is saved
+ * with its head; once one more was read, without (found by inode). */
+static void
+test_max_kept (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+  PostfixTailPosition p;
+  guint64 first;
+  Got got;
+
+  got_init (&got);
+  append (path, "k0\n");
+  poll_once (tail, &got);
+  first = g_array_index (got.keys, guint64, 0);
+  for (guint i = 1; i <= POSTFIX_TAIL_MAX_KEPT; i++)
+    {
+      g_autofree char *old = g_strdup_printf ("%s.%u", path, i);
+      g_autofree char *line = g_strdup_printf ("k%u\n", i);
+
+      if (i == POSTFIX_TAIL_MAX_KEPT)
+        {
+          /* MAX_KEPT files read: the first still known */
+          g_assert_true (postfix_tail_save_position (tail, pos, first, 0, NULL));
+          g_assert_true (postfix_tail_load_position (pos, &p, NULL));
+          g_assert_cmpuint (p.fp_len, ==, 3);
+        }
+      g_assert_cmpint (g_rename (path, old), ==, 0);
+      append (path, line);
+      for (guint j = 0; j < 4; j++)
+        poll_once (tail, &got);
+      g_assert_cmpuint (got.lines->len, ==, i + 1);
+    }
+  g_assert_true (postfix_tail_save_position (tail, pos, first, 0, NULL));
+  g_assert_true (postfix_tail_load_position (pos, &p, NULL));
+  g_assert_cmpuint (p.fp_len, ==, 0);
+  g_assert_cmpuint (p.ino, ==, first);
+  got_clear (&got);
+  rm_dir (dir);
+}
+
 static void
 test_position_file_malformed (void)
 {
@@ -444,6 +753,14 @@ main (int   argc,
   g_test_add_func ("/postfix-tail/resume-logrotate-gzip", test_resume_logrotate_gzip);
   g_test_add_func ("/postfix-tail/resume-copytruncate", test_resume_copytruncate);
   g_test_add_func ("/postfix-tail/resume-copytruncate-no-copy", test_resume_copytruncate_no_copy);
+  g_test_add_func ("/postfix-tail/resume-rotated-twice", test_resume_rotated_twice);
+  g_test_add_func ("/postfix-tail/resume-max-rotated", test_resume_max_rotated);
+  g_test_add_func ("/postfix-tail/resume-max-skip", test_resume_max_skip);
+  g_test_add_func ("/postfix-tail/resume-format-1", test_resume_format_1);
+  g_test_add_func ("/postfix-tail/resume-unreadable-compressed",
+                   test_resume_unreadable_compressed);
+  g_test_add_func ("/postfix-tail/copytruncate-running", test_copytruncate_running);
+  g_test_add_func ("/postfix-tail/max-kept", test_max_kept);
   g_test_add_func ("/postfix-tail/position-file-malformed", test_position_file_malformed);
   return g_test_run ();
 }
