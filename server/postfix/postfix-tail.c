@@ -379,6 +379,15 @@ is_number (const char *s)
   return TRUE;
 }
 
+/* The same rotation (maillog.1 and maillog.1.gz while gzip runs): the plain one first,
+ * the other may not be complete. */
+static int
+plain_first (const Rotated *ra,
+             const Rotated *rb)
+{
+  return (ra->kind != TAIL_PLAIN) - (rb->kind != TAIL_PLAIN);
+}
+
 static int
 newer_by_number (gconstpointer a,
                  gconstpointer b)
@@ -386,7 +395,9 @@ newer_by_number (gconstpointer a,
   const Rotated *ra = a, *rb = b;
   long na = strtol (ra->suffix, NULL, 10), nb = strtol (rb->suffix, NULL, 10);
 
-  return na < nb ? -1 : na > nb;
+  if (na != nb)
+    return na < nb ? -1 : 1;
+  return plain_first (ra, rb);
 }
 
 static int
@@ -394,8 +405,9 @@ newer_by_name (gconstpointer a,
                gconstpointer b)
 {
   const Rotated *ra = a, *rb = b;
+  int c = strcmp (ra->suffix, rb->suffix);
 
-  return -strcmp (ra->suffix, rb->suffix);
+  return c != 0 ? -c : plain_first (ra, rb);
 }
 
 static int
@@ -404,14 +416,17 @@ newer_by_mtime (gconstpointer a,
 {
   const Rotated *ra = a, *rb = b;
 
+  if (strcmp (ra->suffix, rb->suffix) == 0)
+    return plain_first (ra, rb);
   if (ra->mtime != rb->mtime)
     return ra->mtime > rb->mtime ? -1 : 1;
   return strcmp (ra->name, rb->name);
 }
 
-/* The rotated siblings of the path, newest first: numbered ones ("maillog.1", ".2.gz")
- * by number, dated ones ("maillog-20261204", ".20261205-131650.gz") by name, a mix of both
- * by modification time. */
+/* The rotated siblings of the path: its name, "." or "-", a suffix that starts with a
+ * digit, maybe a compression suffix ("maillog-other" is not one). Newest first: numbered
+ * ones ("maillog.1", ".2.gz") by number, dated ones ("maillog-20261204",
+ * ".20261205-131650.gz") by name, a mix of both by modification time. */
 static GArray *
 list_rotated (PostfixTail *tail)
 {
@@ -431,7 +446,7 @@ list_rotated (PostfixTail *tail)
       const char *dot;
 
       if (strncmp (name, base, n) != 0 || (name[n] != '.' && name[n] != '-')
-          || name[n + 1] == '\0')
+          || !g_ascii_isdigit (name[n + 1]))
         continue;
       r.name = g_build_filename (dir, name, NULL);
       if (g_stat (r.name, &st) != 0 || !S_ISREG (st.st_mode))

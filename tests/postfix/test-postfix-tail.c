@@ -721,6 +721,73 @@ test_max_kept (void)
   rm_dir (dir);
 }
 
+/* The head saved with a position: the first POSTFIX_TAIL_FINGERPRINT_MAX octets of a
+ * longer file, all of a file that long or shorter. */
+static void
+test_fingerprint_max (void)
+{
+  for (guint extra = 0; extra <= 1; extra++)
+    {
+      g_autofree char *dir = tmpdir ();
+      g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+      g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+      g_autofree char *line = g_strnfill (POSTFIX_TAIL_FINGERPRINT_MAX - 1 + extra, 'f');
+      g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+      PostfixTailPosition p;
+      guint64 ino, off;
+      Got got;
+
+      got_init (&got);
+      append (path, line);
+      append (path, "\n"); /* POSTFIX_TAIL_FINGERPRINT_MAX + extra octets */
+      poll_once (tail, &got);
+      postfix_tail_get_position (tail, &ino, &off);
+      g_assert_true (postfix_tail_save_position (tail, pos, ino, off, NULL));
+      g_assert_true (postfix_tail_load_position (pos, &p, NULL));
+      g_assert_cmpuint (p.fp_len, ==, POSTFIX_TAIL_FINGERPRINT_MAX);
+      g_assert_cmpuint (p.offset, ==, POSTFIX_TAIL_FINGERPRINT_MAX + extra);
+      got_clear (&got);
+      rm_dir (dir);
+    }
+}
+
+/* Siblings that are not the rotation looked for: "maillog-other" (no digit after the
+ * name) is never read; while gzip runs, maillog.DATE and an unfinished maillog.DATE.gz
+ * are both there: the plain one is read. */
+static void
+test_resume_siblings (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *rotated = g_build_filename (dir, "maillog.20261205-131650", NULL);
+  g_autofree char *gz = g_build_filename (dir, "maillog.20261205-131650.gz", NULL);
+  g_autofree char *keep = g_build_filename (dir, "keep", NULL);
+  g_autofree char *other = g_build_filename (dir, "maillog-other", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autofree char *data = NULL;
+  g_autofree char *joined = NULL;
+  gsize len = 0;
+  Got got;
+
+  got_init (&got);
+  append (path, "Dec  5 10:00:01 P1\n");
+  read_and_save (path, pos, &got);
+  append (path, "Dec  5 10:00:02 P2\n");
+  g_assert_cmpint (g_rename (path, rotated), ==, 0);
+  copy_file (rotated, keep);
+  gzip_file (rotated, gz);
+  g_assert_cmpint (g_rename (keep, rotated), ==, 0);
+  g_assert_true (g_file_get_contents (gz, &data, &len, NULL));
+  g_assert_true (g_file_set_contents (gz, data, (gssize) len / 2, NULL)); /* unfinished */
+  append (other, "Dec  5 23:59:59 OTHER\n");
+  append (path, "Dec  5 11:00:01 Q1\n");
+  resume_and_poll (path, pos, &got, 4);
+  joined = got_joined (&got, 1);
+  g_assert_cmpstr (joined, ==, "Dec  5 10:00:02 P2 Dec  5 11:00:01 Q1");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
 static void
 test_position_file_malformed (void)
 {
@@ -736,6 +803,32 @@ test_position_file_malformed (void)
   g_assert_true (g_file_set_contents (pos, "MSGTRK-POSTFIX-POS 1\n12 x\n", -1, NULL));
   g_assert_false (postfix_tail_load_position (pos, &p, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  /* format 2: a head longer than POSTFIX_TAIL_FINGERPRINT_MAX, a hash that is not one,
+   * a head length without a hash; one at the limit is read */
+  {
+    const char *bad[] = {
+      "MSGTRK-POSTFIX-POS 2\n12 3 1025 "
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+      "MSGTRK-POSTFIX-POS 2\n12 3 4 E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\n",
+      "MSGTRK-POSTFIX-POS 2\n12 3 4 -\n",
+      "MSGTRK-POSTFIX-POS 2\n12 3\n",
+      "MSGTRK-POSTFIX-POS 3\n12 3 0 -\n",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_clear_error (&error);
+        g_assert_true (g_file_set_contents (pos, bad[i], -1, NULL));
+        g_assert_false (postfix_tail_load_position (pos, &p, &error));
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      }
+    g_assert_true (g_file_set_contents (pos, "MSGTRK-POSTFIX-POS 2\n12 3 1024 "
+                                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+                                       -1, NULL));
+    g_assert_true (postfix_tail_load_position (pos, &p, NULL));
+    g_assert_cmpuint (p.fp_len, ==, 1024);
+    g_assert_cmpstr (p.fp, ==, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  }
   g_unlink (pos);
   rm_dir (dir);
 }
@@ -761,6 +854,8 @@ main (int   argc,
                    test_resume_unreadable_compressed);
   g_test_add_func ("/postfix-tail/copytruncate-running", test_copytruncate_running);
   g_test_add_func ("/postfix-tail/max-kept", test_max_kept);
+  g_test_add_func ("/postfix-tail/resume-siblings", test_resume_siblings);
+  g_test_add_func ("/postfix-tail/fingerprint-max", test_fingerprint_max);
   g_test_add_func ("/postfix-tail/position-file-malformed", test_position_file_malformed);
   return g_test_run ();
 }
