@@ -213,18 +213,7 @@ open_plain (const char *p)
   return f;
 }
 
-static gboolean
-stream_read_full (GInputStream *in,
-                  void         *buf,
-                  gsize         len,
-                  gsize        *got,
-                  GError      **error)
-{
-  return g_input_stream_read_all (in, buf, len, got, NULL, error);
-}
-
-/* A gzip file, decompressed, its head read; the stream is at 0 again (reopened) if the
- * head was read. */
+/* A gzip file, decompressed, its head read (the stream is after it: gzip_seek places it). */
 static TailFile *
 open_gzip (const char *p,
            GError    **error)
@@ -251,7 +240,7 @@ open_gzip (const char *p,
   f->key = f->ino;
   f->name = g_strdup (p);
   f->in = g_converter_input_stream_new (G_INPUT_STREAM (raw), G_CONVERTER (zd));
-  if (!stream_read_full (f->in, f->head, POSTFIX_TAIL_FINGERPRINT_MAX, &got, error))
+  if (!g_input_stream_read_all (f->in, f->head, POSTFIX_TAIL_FINGERPRINT_MAX, &got, NULL, error))
     return NULL;
   f->head_len = got;
   return g_steal_pointer (&f);
