@@ -306,10 +306,9 @@ follower_post_drop (gpointer data,
       g_warning ("Some journaled registrations could not be restored: %s", local->message);
   }
   f->pos_path = g_build_filename (f->state_dir, "postfix-follower.pos", NULL);
-  if (!postfix_tail_load_position (f->pos_path, &ino, &offset, error))
-    return FALSE;
   f->tail = postfix_tail_new (f->maillog);
-  postfix_tail_resume (f->tail, ino, offset);
+  if (!postfix_tail_resume_from_file (f->tail, f->pos_path, &ino, &offset, error))
+    return FALSE;
   f->saved_ino = ino;
   f->saved_offset = offset;
   f->track.store = f->store;
@@ -722,7 +721,7 @@ save_position (Follower *f)
     postfix_tail_get_position (f->tail, &ino, &offset);
   if (f->saved_once && ino == f->saved_ino && offset == f->saved_offset)
     return;
-  if (!postfix_tail_save_position (f->pos_path, ino, offset, &error))
+  if (!postfix_tail_save_position (f->tail, f->pos_path, ino, offset, &error))
     {
       g_warning ("Cannot save the log position: %s", error->message);
       return;
