@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,17 +38,21 @@ WANT = {"alice@test.example": ("delivered", "DELIVERED", "delivered to maildir")
         "z@perm.test.example": ("failed", "FAILED", "550 5.1.1 no such user here")}
 
 
-def temp_dirs():
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "msgtrk-postfix-*"))) | \
-        set(glob.glob(os.path.join(tempfile.gettempdir(), "msgtrkd-demo-postfix-*")))
+def temp_dirs(tmp):
+    """The demo's temporary directories in @tmp (the demo runs with TMPDIR=@tmp, its own,
+    so that the other tests' Postfix instances, running at the same time, are not seen)."""
+    return set(glob.glob(os.path.join(tmp, "msgtrk-postfix-*"))) | \
+        set(glob.glob(os.path.join(tmp, "msgtrkd-demo-postfix-*")))
 
 
 def main():
     a = pi.test_args()
     t = pi.Checker()
-    before = temp_dirs()
+    tmp = tempfile.mkdtemp(prefix="msgtrk-demo-tmp-")
+    os.chmod(tmp, 0o755)  # Postfix's own users reach its instance under it
     with tempfile.TemporaryDirectory(prefix="msgtrk-demo-out-") as out:
-        env = dict(os.environ, LC_ALL="C.UTF-8", LANGUAGE="", NO_COLOR="1", TZ="UTC")
+        env = dict(os.environ, LC_ALL="C.UTF-8", LANGUAGE="", NO_COLOR="1", TZ="UTC",
+                   TMPDIR=tmp)
         env.pop("DISPLAY", None)
         try:
             r = subprocess.run(["/usr/bin/python3", HELPER, "--build-dir", a.build_dir,
@@ -75,8 +80,9 @@ def main():
         t.check("the demo prints the per-recipient table",
                 "Per recipient: Postfix's verdict as mtqpd answered it" in stdout
                 and "smtp; 550 5.1.1 no such user here" in stdout, stdout[-2000:])
-    left = temp_dirs() - before
+    left = temp_dirs(tmp)
     t.check("no temporary directory left behind", not left, repr(left))
+    shutil.rmtree(tmp, ignore_errors=True)
     # The servers' command lines name their configuration in the demo's directory.
     base = re.search(r"A private Postfix on 127.0.0.1 \(in (\S+)\)", stdout)
     t.check("the demo says where its instance lives", base is not None, stdout[:500])
