@@ -73,7 +73,9 @@
  *             the upstream link is closed without waiting for its 221 (Postfix has written
  *             it before it learns of the close): one upstream round trip less for the
  *             client per session, and no wake-up of the front for the 221.
- *   BDAT, XCLIENT, XFORWARD from the client: 502 here.
+ *   BDAT, XCLIENT, XFORWARD from the client: 502 here. The verb is split as Postfix splits
+ *             it (command_split: white space before it skipped, any SP, HTAB, CR, VT or
+ *             FF ends it), so "XCLIENT<TAB>LOGIN=..." is refused too, never passed on.
  *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on.
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
@@ -695,6 +697,49 @@ ehlo_rewrite (Session    *s,
   return g_string_free (text, FALSE);
 }
 
+/* White space as Postfix's smtpd_token.c reads it (ISSPACE: SP, HTAB, LF, VT, FF, CR). */
+static gboolean
+command_space (char c)
+{
+  return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * command_split:
+ * @line: a client command line, its line end stripped
+ * @args: (out) (optional): where the arguments start (past the white space after the verb)
+ *
+ * The one verb split of every command, as Postfix's smtpd reads a command (smtpd_token.c:
+ * leading white space skipped, a token ends at any ISSPACE octet: SP, HTAB, LF, VT, FF,
+ * CR in the C locale: command_space; not g_ascii_isspace, which leaves VT out). A verb
+ * Postfix can take for XCLIENT, XFORWARD or BDAT (no quote, bracket or backslash in it:
+ * those stay in Postfix's token) is the same run of octets here, so it is refused here
+ * and never passed on.
+ *
+ * Returns: (transfer full): the verb, upper-cased ("" for a blank line)
+ */
+static char *
+command_split (const char  *line,
+               const char **args)
+{
+  const char *p = line;
+  gsize n = 0;
+
+  while (command_space (*p))
+    p++;
+  while (p[n] != '\0' && !command_space (p[n]))
+    n++;
+  if (args != NULL)
+    {
+      const char *a = p + n;
+
+      while (command_space (*a))
+        a++;
+      *args = a;
+    }
+  return g_ascii_strup (p, (gssize) n);
+}
+
 /* The mailbox of "<...>" at @p (after FROM:/TO: and spaces) and where the parameters
  * start; NULL if there is no bracketed path. Only the framing is read (libmsgtrk's one path
  * parser, MSGTRK_SMTP_PATH_FRAMING): the mailbox itself is Postfix's to judge. */
@@ -718,8 +763,9 @@ cmd_mail (Session    *s,
           const char *line,
           GString    *reply)
 {
-  /* "MAIL" may come alone: the argument starts after the verb and one space, if any. */
-  const char *arg = line[4] == ' ' ? line + 5 : line + 4;
+  /* The argument starts past the verb and the white space after it (command_split). */
+  const char *arg = NULL;
+  g_autofree char *verb = command_split (line, &arg);
   const char *params = NULL;
   g_autofree char *sender = NULL;
   g_autoptr (GHashTable) table = NULL;
@@ -853,11 +899,13 @@ rcpt_done (Session       *s,
            int            code)
 {
   const char *params = NULL;
+  const char *arg = NULL;
+  g_autofree char *verb = command_split (line, &arg);
   g_autofree char *rcpt = NULL;
 
   if (code / 100 == 2 && s->authenticator != NULL
-      && line[4] == ' ' && g_ascii_strncasecmp (line + 5, "TO:", 3) == 0
-      && (rcpt = split_path (line + 8, &params)) != NULL && *rcpt != '\0')
+      && g_ascii_strncasecmp (arg, "TO:", 3) == 0
+      && (rcpt = split_path (arg + 3, &params)) != NULL && *rcpt != '\0')
     {
       g_autoptr (GHashTable) table = msgtrk_smtp_params_parse (params, NULL);
       const char *orcpt_x = NULL;
@@ -1474,7 +1522,7 @@ dispatch (Session    *s,
           const char *line,
           GString    *reply)
 {
-  g_autofree char *verb = g_ascii_strup (line, strcspn (line, " "));
+  g_autofree char *verb = command_split (line, NULL);
   int code = 0;
 
   /* Only RCPT and DATA join a pipelined group (begun by MAIL); anything else goes

@@ -10,7 +10,8 @@ does (it strips *every* CR before the LF: src/global/smtp_stream.c) and records 
 Checks:
   1. a command verb followed by TAB ("XCLIENT<TAB>LOGIN=...") is not passed upstream
      (Postfix splits commands on any white space: smtpd_token.c; with xclient=false, or a
-     client in smtpd_authorized_xclient_hosts, it would log the client in as anyone);
+     client in smtpd_authorized_xclient_hosts, it would log the client in as anyone); nor
+     one with white space before the verb (Postfix skips it), or VT, FF or CR after it;
   2. a data line ".<CR><CR><LF>" (end of data for Postfix) does not reach the upstream as
      is (Postfix ends the message there and runs what follows as commands: the front's
      replies then desynchronise);
@@ -191,6 +192,17 @@ def main():
             passed = [x for x in up.lines[before:] if x.startswith(verb.split(b"\t")[0])]
             t.check("%s<TAB>... is not passed to the upstream" % verb.split(b"\t")[0].decode(),
                     not passed, repr(passed))
+        # Every separator of Postfix's tokenizer (ISSPACE: SP HT LF VT FF CR; LF ends the
+        # line), before the verb too (smtpd_token.c skips leading white space).
+        for raw in (b" XCLIENT LOGIN=x", b"\tXCLIENT LOGIN=x", b"XCLIENT\x0bLOGIN=x",
+                    b"XCLIENT\x0cLOGIN=x", b"XCLIENT\rLOGIN=x", b"xclient\t\tLOGIN=x",
+                    b" \tXFORWARD IDENT=x", b"\x0cBDAT 0 LAST"):
+            before = len(up.lines)
+            code, _ = c.cmd(raw + b"\r\n")
+            verb = raw.split()[0].upper()
+            passed = [x for x in up.lines[before:] if x.split() and x.split()[0].upper() == verb]
+            t.check("%r is refused here (502), not passed to the upstream" % raw,
+                    not passed and code == 502, "client got %d; upstream got %r" % (code, passed))
         c.sock.close()
 
         # 2. and 3. The end of the data as Postfix reads it.
