@@ -39,9 +39,13 @@
  *             upstream's EHLO offered XFORWARD with IDENT; its reply is not the client's
  *             (refused: a warning, the message falls back to its Message-ID).
  *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked.
- *   DATA      passed on; after 354 the data is streamed line by line; only CRLF "." CRLF
- *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
- *             Postfix too: no smuggling); bare LF line ends become CRLF. A tracked
+ *   DATA      passed on; after 354 the data is streamed line by line, unstuffed by the
+ *             lib's one parser (msgtrk-dot-private.h: only CRLF "." CRLF ends it) and
+ *             written again by its one writer (dot-stuffed, every LF as CRLF): no line
+ *             Postfix could read as "." (it strips every CR before the LF:
+ *             ".<CR><CR><LF>") reaches it but the real end, and a "." after or before a
+ *             bare LF is data for both (no SMTP smuggling). A line longer than the
+ *             reader's buffer is passed on in pieces (Postfix decides). A tracked
  *             message with an ident: before its data goes upstream, its pending
  *             registration by ident is journaled (no Message-ID looked at, no wait; not
  *             when the ident was sent more than POSTFIX_REGISTRATION_IDENT_WINDOW ago),
@@ -80,11 +84,13 @@
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
  *
- * Limits: client command lines MSGTRK_SMTP_RCPT_LINE_MAX; data lines
- * SERVER_LINE_BUFFER_SIZE - 1 (longer: the upstream link is closed, 421: nothing
- * accepted); upstream replies POSTFIX_FRONT_REPLY_MAX_LINES of
- * POSTFIX_FRONT_REPLY_LINE_MAX; POSTFIX_FRONT_MAX_ERRORS local errors; recipients of a
- * tracked message POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here); the wait for another
+ * Limits: client command lines MSGTRK_SMTP_RCPT_LINE_MAX; data lines none: a line over
+ * SERVER_LINE_BUFFER_SIZE - 1 goes upstream in pieces of that size (the reader's
+ * read_piece; a "421" to it was temporary, an MTA retried it for days, while Postfix
+ * alone takes such lines, in records of its line_length_limit: it decides); upstream
+ * replies POSTFIX_FRONT_REPLY_MAX_LINES of POSTFIX_FRONT_REPLY_LINE_MAX;
+ * POSTFIX_FRONT_MAX_ERRORS local errors; recipients of a tracked message
+ * POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here); the wait for another
  * message's pending registration pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT),
  * the disk looked at every FRONT_PENDING_RECHECK_MS; queue ids a pending registration
  * skips POSTFIX_REGISTRATION_MAX_SKIP.
@@ -100,6 +106,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
 #include "postfix-front-pool.h"
@@ -1296,6 +1303,10 @@ cmd_data (Session    *s,
   guint64 ticket = 0;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   int code = 0;
+  MsgtrkDotParser dot;
+  MsgtrkDotWriter writer;
+  g_autoptr (GString) unstuffed = g_string_new (NULL);
+  g_autoptr (GString) hline = g_string_new (NULL);
 
   /* The last command of a pipelined group: the group goes now. */
   if (!up_send (s, UP_PENDING_DATA, line))
@@ -1305,42 +1316,51 @@ cmd_data (Session    *s,
   client_write (s, reply->str, reply->len);
   if (code != 354)
     return TRUE;
+  /* The client's data as the lib's one parser reads it (only CRLF "." CRLF ends it), then
+   * written again for Postfix by its one writer (dot-stuffed, CRLF): no line Postfix could
+   * read as "." (it strips every CR before the LF) reaches it but the real end. A line
+   * longer than the reader's buffer goes on in pieces (Postfix takes long lines, cutting
+   * them into records of line_length_limit: its verdict, not the front's). */
+  msgtrk_dot_parser_init (&dot);
+  msgtrk_dot_writer_init (&writer);
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      ServerLineStatus st = server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1,
-                                                     text, s->cancel, &error);
+      ServerLineStatus st = server_line_reader_read_piece (&s->reader,
+                                                           SERVER_LINE_BUFFER_SIZE - 1, text,
+                                                           s->cancel, &error);
+      gboolean line_start = writer.line_start;
+      gsize mark = buf->len;
+      gsize used = 0;
 
       if (st != SERVER_LINE_OK)
         {
-          /* EOF, error or an absurd line: the upstream never sees the end of data, so it
-           * accepts nothing (and the pending registration binds nothing). */
+          /* EOF or error: the upstream never sees the end of data, so it accepts nothing
+           * (and the pending registration binds nothing). */
           pending_drop (s, pending_key);
-          if (st == SERVER_LINE_TOO_LONG)
-            client_reply (s, "421 4.5.0 %s Message line too long, closing connection",
-                          s->front->hostname);
-          else
-            client_read_failed (s, st, error);
+          client_read_failed (s, st, error);
           return FALSE;
         }
-      if (strcmp (text->str, ".\r\n") == 0)
+      /* A line or a piece (no LF): the end marker, a whole line, is all of it (used). */
+      g_string_truncate (unstuffed, 0);
+      if (msgtrk_dot_parser_feed (&dot, text->str, text->len, unstuffed, &used))
         {
-          g_string_append (buf, ".\r\n");
+          msgtrk_dot_writer_end (&writer, buf);
           break;
         }
       if (refused)
         continue;
-      /* A bare LF line end becomes CRLF; "." + bare LF is data: stuffed. */
-      if (text->len >= 1 && text->str[text->len - 1] == '\n'
-          && (text->len < 2 || text->str[text->len - 2] != '\r'))
+      msgtrk_dot_writer_feed (&writer, unstuffed->str, unstuffed->len, buf);
+      /* The header scan takes whole lines as written (CRLF); of a line in pieces only its
+       * first, as if the line ended there (a Message-ID that long is no simple one). */
+      if (scan.in_header && line_start && buf->len > mark)
         {
-          g_string_truncate (text, text->len - 1);
-          if (strcmp (text->str, ".") == 0)
-            g_string_append_c (text, '.');
-          g_string_append (text, "\r\n");
+          g_string_truncate (hline, 0);
+          g_string_append_len (hline, buf->str + mark, (gssize) (buf->len - mark));
+          if (!writer.line_start)
+            g_string_append_len (hline, "\r\n", 2);
+          header_scan (&scan, hline);
         }
-      header_scan (&scan, text);
-      g_string_append_len (buf, text->str, text->len);
       if (buf->len >= FRONT_DATA_FLUSH)
         {
           /* The Message-ID taken and the pending registration written before any data:

@@ -16,10 +16,14 @@ Checks:
      is (Postfix ends the message there and runs what follows as commands: the front's
      replies then desynchronise);
   3. "<LF>.<CR><LF>" does not end the data (only CRLF "." CRLF does, as the man page says);
+     in 2. and 3. the client's replies stay in step (one 250 for its one message);
   4. with TLS configured, AUTH is neither offered nor passed on before STARTTLS
      (docs/postfix-site.md tells the admin to set smtpd_tls_auth_only=no upstream);
   5. a SIGTERM while the front waits for the reply to a "." that reached the upstream:
-     the client gets that reply (the upstream has the message), not 421.
+     the client gets that reply (the upstream has the message), not 421;
+  6. data lines at, one past and far past the front's reader buffer (16,383 octets with
+     the CRLF; 16,384, 20,000, 40,000) reach the upstream whole, the message accepted
+     (they got "421 4.5.0", temporary: an MTA retried for days; Postfix takes them);
 Skips (77) when the front is not built. Needs to bind loopback ports only.
 """
 
@@ -36,6 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
+import tracking_harness as th  # noqa: E402
 
 
 class PostfixLike:
@@ -218,11 +223,44 @@ def main():
             code, text = c.cmd(b"Subject: s\r\n\r\n" + body
                                + b"MAIL FROM:<smuggled@example.com>\r\n"
                                b"RCPT TO:<victim@example.net>\r\nDATA\r\nsmuggled\r\n.\r\n")
-            time.sleep(0.3)
+            # A NOOP after it: once the upstream has it, it has had everything before it.
+            noop, _ = c.cmd(b"NOOP\r\n")
+            th.settle("the NOOP upstream",
+                      lambda: any(x.startswith(b"NOOP") for x in up.lines[before:]), 10)
             got = up.lines[before:]
             t.equal("%s: the upstream sees one end of data for the client's one message"
                     % label, ends_of_data(got), 1)
+            t.check("%s: the client's replies stay in step (250 to the data, 250 to NOOP)"
+                    % label, code == 250 and b"queued as" in text and noop == 250,
+                    "data: %d %r, NOOP: %d" % (code, text, noop))
             c.sock.close()
+
+        # 6. Data lines at, one past and far past the reader's buffer (16,383 octets with
+        # the CRLF): each reaches the upstream whole (Postfix decides), in one message.
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        long_lines = [b"Subject: " + b"s" * (16383 - 11) + b"\r\n",   # a header, at it
+                      b"\r\n",
+                      b"a" * (16383 - 2) + b"\r\n",                 # at the limit
+                      b"b" * (16384 - 2) + b"\r\n",                 # one past
+                      b".." + b"c" * 20000 + b"\r\n",               # stuffed, far past
+                      b"d" * 20000 + b"\n",                         # bare LF
+                      b"e" * 40000 + b"\r\n"]
+        c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+        c.cmd(b"RCPT TO:<b@example.com>\r\n")
+        c.cmd(b"DATA\r\n")
+        before = len(up.lines)
+        code, text = c.cmd(b"".join(long_lines) + b".\r\n")
+        got = up.lines[before:]
+        want = [x if x.endswith(b"\r\n") else x[:-1] + b"\r\n" for x in long_lines] + [b".\r\n"]
+        t.check("data lines of 16,383 / 16,384 / 20,000 / 40,000 octets go upstream whole",
+                code == 250 and got == want,
+                "client got %d %r; upstream got lines of %r octets" % (code, text[:80],
+                                                                       [len(x) for x in got]))
+        code, _ = c.cmd(b"NOOP\r\n")
+        t.equal("after the long lines the session goes on", code, 250)
+        c.sock.close()
 
         # 4. AUTH before STARTTLS (the front has TLS).
         c = Client(port)
