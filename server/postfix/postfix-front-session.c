@@ -69,7 +69,9 @@
  *             cannot be (or the 250 names no queue id), the client gets 451 instead: never
  *             a tracked message reported accepted without its registration.
  *   AUTH      passed on, and every 334 challenge / client response in lockstep; nothing
- *             of it is logged, and the reader wipes what it held.
+ *             of it is logged, and the reader wipes what it held. The AUTH line and
+ *             each response up to FRONT_AUTH_LINE_MAX (RFC 4954); a longer response:
+ *             "*" upstream (Postfix ends the exchange), 500 5.5.6 to the client.
  *   STARTTLS  here, not passed on (TLS toward the client; the upstream link is loopback or
  *             a unix socket). After it, the client's next EHLO goes to the upstream again.
  *   QUIT      answered here at once ("221"): its reply decides nothing, and the replies
@@ -84,7 +86,8 @@
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
  *
- * Limits: client command lines MSGTRK_SMTP_RCPT_LINE_MAX; data lines none: a line over
+ * Limits: client command lines MSGTRK_SMTP_RCPT_LINE_MAX, AUTH command and response lines
+ * FRONT_AUTH_LINE_MAX (longer: 500 5.5.6, the line never passed on); data lines none: a line over
  * SERVER_LINE_BUFFER_SIZE - 1 goes upstream in pieces of that size (the reader's
  * read_piece; a "421" to it was temporary, an MTA retried it for days, while Postfix
  * alone takes such lines, in records of its line_length_limit: it decides); upstream
@@ -125,6 +128,11 @@
   }                                                                                                \
   G_STMT_END
 
+/** FRONT_AUTH_LINE_MAX: longest AUTH command line and AUTH response line, CRLF included
+ * (RFC 4954 section 4: 12288 octets, the line length it deems enough for deployed
+ * mechanisms, e.g. an XOAUTH2 initial response with an OAuth token; Postfix's
+ * smtpd_sasl_response_limit). Every other command line: MSGTRK_SMTP_RCPT_LINE_MAX. */
+#define FRONT_AUTH_LINE_MAX 12288
 /** FRONT_DATA_FLUSH: message data buffered before a write to the upstream. */
 #define FRONT_DATA_FLUSH 65536
 /** FRONT_MESSAGE_ID_MAX: longest Message-ID field a pending registration is made for. */
@@ -745,6 +753,15 @@ command_split (const char  *line,
       *args = a;
     }
   return g_ascii_strup (p, (gssize) n);
+}
+
+/* Whether @line is an AUTH command (command_split's verb). */
+static gboolean
+command_is_auth (const char *line)
+{
+  g_autofree char *verb = command_split (line, NULL);
+
+  return g_str_equal (verb, "AUTH");
 }
 
 /* The mailbox of "<...>" at @p (after FROM:/TO: and spaces) and where the parameters
@@ -1453,6 +1470,7 @@ cmd_auth (Session    *s,
   g_autoptr (GString) response = g_string_new (NULL);
   int code = 0;
   gboolean ok = TRUE;
+  gboolean too_long = FALSE;
 
   s->reader.wipe = TRUE;
   if (!up_command (s, line, reply, &code))
@@ -1467,8 +1485,16 @@ cmd_auth (Session    *s,
           ok = FALSE;
           break;
         }
-      st = server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1, response,
-                                    s->cancel, &error);
+      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, s->cancel,
+                                    &error);
+      if (st == SERVER_LINE_TOO_LONG)
+        {
+          /* RFC 4954 section 4: a line longer than the buffer fails the AUTH with 500.
+           * Postfix's exchange is ended with "*" (its 501 is not the client's). */
+          too_long = TRUE;
+          ok = up_command (s, "*", reply, &code);
+          break;
+        }
       if (st != SERVER_LINE_OK)
         {
           client_read_failed (s, st, error);
@@ -1485,6 +1511,11 @@ cmd_auth (Session    *s,
   s->reader.wipe = FALSE;
   if (!ok)
     return FALSE;
+  if (too_long)
+    {
+      s->errors++;
+      return client_reply (s, "500 5.5.6 Authentication response line too long");
+    }
   return client_write (s, reply->str, reply->len);
 }
 
@@ -1708,7 +1739,8 @@ postfix_front_session_run (PostfixFront      *front,
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      ServerLineStatus st = server_line_reader_read (&s.reader, MSGTRK_SMTP_RCPT_LINE_MAX, line,
+      /* Read to the AUTH limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
+      ServerLineStatus st = server_line_reader_read (&s.reader, FRONT_AUTH_LINE_MAX, line,
                                                      s.cancel, &error);
       gboolean go_on = TRUE;
 
@@ -1729,8 +1761,10 @@ postfix_front_session_run (PostfixFront      *front,
             client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
           break;
         }
-      if (st == SERVER_LINE_TOO_LONG)
+      if (st == SERVER_LINE_TOO_LONG
+          || (line->len > MSGTRK_SMTP_RCPT_LINE_MAX && !command_is_auth (line->str)))
         {
+          msgtrk_secure_wipe (line->str, line->len);
           s.errors++;
           go_on = client_reply (&s, "500 5.5.6 Line too long");
         }

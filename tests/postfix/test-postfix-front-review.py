@@ -24,6 +24,10 @@ Checks:
   6. data lines at, one past and far past the front's reader buffer (16,383 octets with
      the CRLF; 16,384, 20,000, 40,000) reach the upstream whole, the message accepted
      (they got "421 4.5.0", temporary: an MTA retried for days; Postfix takes them);
+  7. AUTH command lines (an XOAUTH2 initial response) and AUTH response lines up to
+     12,288 octets (RFC 4954 section 4) pass, whole; one past: 500 here, nothing of it
+     passed on ("*" ends the upstream's exchange); other commands keep 1,012; no AUTH
+     data logged;
 Skips (77) when the front is not built. Needs to bind loopback ports only.
 """
 
@@ -31,6 +35,7 @@ import os
 import pwd
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -93,6 +98,16 @@ class PostfixLike:
                 say("250-postfix-like\r\n250-AUTH PLAIN LOGIN\r\n250-PIPELINING\r\n250 DSN")
             elif verb == b"XCLIENT":
                 say("220 postfix-like ESMTP")
+            elif verb == b"AUTH" and len(line.split()) == 2:
+                # No initial response: one challenge, then the response ("*": aborted).
+                say("334 ")
+                try:
+                    response = f.readline()
+                except OSError:
+                    break
+                self.lines.append(response)
+                say("501 5.7.0 Authentication aborted" if response == b"*\r\n"
+                    else "235 2.7.0 Authentication successful")
             elif verb == b"AUTH":
                 say("235 2.7.0 Authentication successful")
             elif verb == b"DATA":
@@ -124,6 +139,15 @@ class Client:
     def cmd(self, raw):
         self.sock.sendall(raw)
         return self.reply()
+
+    def starttls(self):
+        code, _ = self.cmd(b"STARTTLS\r\n")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock)
+        self.file = self.sock.makefile("rb")
+        return code
 
 
 def start_front(exe, base, name, up, source_root):
@@ -260,6 +284,48 @@ def main():
                                                                        [len(x) for x in got]))
         code, _ = c.cmd(b"NOOP\r\n")
         t.equal("after the long lines the session goes on", code, 250)
+        c.sock.close()
+
+        # 7. AUTH lines up to FRONT_AUTH_LINE_MAX (12,288 octets with the CRLF, RFC 4954
+        # section 4): the AUTH command (an XOAUTH2 initial response) and a response in the
+        # exchange, at the limit and one past; other commands keep their 1,012 (inside
+        # TLS: the front may keep AUTH for TLS sessions).
+        auth_max, cmd_max = 12288, 1012
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        t.equal("STARTTLS for the AUTH checks", c.starttls(), 220)
+        c.cmd(b"EHLO client.example\r\n")
+        for n, want in ((auth_max, 235), (auth_max + 1, 500)):
+            line = b"AUTH XOAUTH2 " + b"T" * (n - 15) + b"\r\n"
+            before = len(up.lines)
+            code, text = c.cmd(line)
+            passed = [x for x in up.lines[before:] if x.startswith(b"AUTH")]
+            t.check("an AUTH XOAUTH2 line of %d octets: %d%s" % (
+                        n, want, ", passed on whole" if want == 235 else ", nothing passed on"),
+                    code == want and passed == ([line] if want == 235 else []),
+                    "client got %r; upstream got lines of %r octets"
+                    % (text[:60], [len(x) for x in passed]))
+        for n, want in ((auth_max, 235), (auth_max + 1, 500)):
+            response = b"R" * (n - 2) + b"\r\n"
+            before = len(up.lines)
+            code334, _ = c.cmd(b"AUTH LOGIN\r\n")
+            code, text = c.cmd(response)
+            got = up.lines[before:]
+            t.check("an AUTH response line of %d octets: %d%s" % (
+                        n, want, ", passed on whole" if want == 235
+                        else "; '*' upstream ends Postfix's exchange"),
+                    code334 == 334 and code == want
+                    and got == [b"AUTH LOGIN\r\n", response if want == 235 else b"*\r\n"],
+                    "client got %d then %r; upstream got lines of %r octets"
+                    % (code334, text[:60], [len(x) for x in got]))
+        for n, want in ((cmd_max, 250), (cmd_max + 1, 500)):
+            code, _ = c.cmd(b"NOOP " + b"n" * (n - 7) + b"\r\n")
+            t.equal("another command of %d octets" % n, code, want)
+        t.equal("the session goes on after them", c.cmd(b"NOOP\r\n")[0], 250)
+        front_log = open(os.path.join(base, "front.log"), "rb").read()
+        t.check("no AUTH data in the front's log", b"TTTT" not in front_log
+                and b"RRRR" not in front_log, front_log[-300:].decode(errors="replace"))
         c.sock.close()
 
         # 4. AUTH before STARTTLS (the front has TLS).
