@@ -924,10 +924,11 @@ rcpt_done (Session       *s,
 {
   const char *params = NULL;
   const char *arg = NULL;
-  g_autofree char *verb = command_split (line, &arg);
+  g_autofree char *verb = NULL;
   g_autofree char *rcpt = NULL;
 
   if (code / 100 == 2 && s->authenticator != NULL
+      && (verb = command_split (line, &arg)) != NULL
       && g_ascii_strncasecmp (arg, "TO:", 3) == 0
       && (rcpt = split_path (arg + 3, &params)) != NULL && *rcpt != '\0')
     {

@@ -232,6 +232,14 @@ def main():
             passed = [x for x in up.lines[before:] if x.split() and x.split()[0].upper() == verb]
             t.check("%r is refused here (502), not passed to the upstream" % raw,
                     not passed and code == 502, "client got %d; upstream got %r" % (code, passed))
+        # The same split gives MAIL its argument: MTRK= is taken off after a TAB too.
+        before = len(up.lines)
+        code, _ = c.cmd(b"MAIL\tFROM:<a@example.com> ENVID=e1 MTRK=%s\r\n" % th.AUTH.encode())
+        passed = [x for x in up.lines[before:] if x.upper().startswith(b"MAIL")]
+        t.check("MAIL<TAB>FROM:... MTRK=: MTRK taken off, the rest passed on",
+                code == 250 and passed == [b"MAIL\tFROM:<a@example.com> ENVID=e1\r\n"],
+                "client got %d; upstream got %r" % (code, passed))
+        c.cmd(b"RSET\r\n")
         c.sock.close()
 
         # 2. and 3. The end of the data as Postfix reads it.
