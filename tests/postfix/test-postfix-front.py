@@ -11,18 +11,20 @@ nobody. A plain SMTP client submits through the front with MTRK, ENVID, RET, NOT
 ORCPT; checks: the EHLO keywords (Postfix's plus MTRK and DSN, the front's own STARTTLS,
 no XCLIENT/CHUNKING), Postfix accepts the MAIL (it would refuse MTRK= with 555), the
 registration for Postfix's queue id, and mtqpd's TRACK answer with every recipient's real
-Postfix verdict. Also: MTRK without ENVID (501, nothing passed on), STARTTLS then a tracked
-message inside TLS, a 10 MB message and 100 recipients, a "." line ended by a bare LF is
-data (no smuggling), ".<CR><CR><LF>" and "<LF>.<CR><LF>" followed by a smuggled
-transaction (Postfix queues the client's one message), a 20,000-octet data line (passed
-on in pieces, delivered whole), AUTH LOGIN passed through in lockstep to an upstream that asks (a
-scripted upstream: no SASL backend is installed here) and never logged, and the upstream
-down (421 at connect, nothing accepted) or gone during a session (421); pipelining
-(RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA with Postfix refusing the middle RCPT
-(replies in order, only accepted recipients registered), and against an upstream that
-records its reads: the group in one write, FRONT_PIPELINE_MAX commands per write; warm
-upstream connections (upstream_pool): one client per connection, XCLIENT first, replaced
-after upstream_pool_idle, one the upstream hung up on never handed to a client. Skips (77) unless root with Postfix installed.
+Postfix verdict. Also: XCLIENT/XFORWARD with a TAB, a VT or a leading SP around the verb
+(502 from the front, never passed on), MTRK without ENVID (501, nothing passed on),
+STARTTLS then a tracked message inside TLS, a 10 MB message and 100 recipients, a "."
+line ended by a bare LF is data (no smuggling), ".<CR><CR><LF>" and "<LF>.<CR><LF>"
+followed by a smuggled transaction (Postfix queues the client's one message), a
+20,000-octet data line (passed on in pieces, delivered whole), AUTH LOGIN passed through
+in lockstep to an upstream that asks (a scripted upstream: no SASL backend is installed
+here) and never logged, and the upstream down (421 at connect, nothing accepted) or gone
+during a session (421); pipelining (RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA with
+Postfix refusing the middle RCPT (replies in order, only accepted recipients registered),
+and against an upstream that records its reads: the group in one write,
+FRONT_PIPELINE_MAX commands per write; warm upstream connections (upstream_pool): one
+client per connection, XCLIENT first, replaced after upstream_pool_idle, one the upstream
+hung up on never handed to a client. Skips (77) unless root with Postfix installed.
 """
 
 import hashlib
@@ -285,6 +287,15 @@ def main():
         # Bare verbs: the upstream's syntax errors, the session goes on.
         t.equal("bare MAIL: Postfix's 501", c.cmd("MAIL")[0], 501)
         t.equal("bare RCPT: Postfix's 503/501", c.cmd("RCPT")[0] // 100, 5)
+
+        # XCLIENT / XFORWARD with white space other than one SP after (or before) the verb:
+        # this Postfix lets the front's address use XCLIENT (smtpd_authorized_xclient_hosts),
+        # so one passed on would log the client in as anyone. The front answers 502 itself.
+        for raw in ("XCLIENT\tLOGIN=ceo@test.example", " XCLIENT LOGIN=ceo@test.example",
+                    "XCLIENT\x0bLOGIN=ceo@test.example", "XFORWARD\tIDENT=forged"):
+            code, text = c.cmd(raw)
+            t.check("%r: 502 from the front (not Postfix's 220/250)" % raw, code == 502, text)
+        t.equal("the session goes on after them", c.cmd("NOOP")[0], 250)
 
         # 2. MTRK without ENVID: 501 from the front, the session goes on.
         code, text = c.cmd("MAIL FROM:<sender@test.example> MTRK=%s" % AUTH)
