@@ -95,7 +95,7 @@ class PostfixLike:
                 continue
             verb = line.split()[0].upper() if line.split() else b""
             if verb == b"EHLO":
-                say("250-postfix-like\r\n250-AUTH PLAIN LOGIN\r\n250-PIPELINING\r\n250 DSN")
+                say("250-postfix-like\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n250-PIPELINING\r\n250 DSN")
             elif verb == b"XCLIENT":
                 say("220 postfix-like ESMTP")
             elif verb == b"AUTH" and len(line.split()) == 2:
