@@ -5,7 +5,8 @@
  * What: msgtrk_dot_stuff() writes lines as transmitted data (CRLF, a '.' doubled at the
  * start of a line); msgtrk_dot_end() writes the end marker; MsgtrkDotParser takes the
  * transmitted octets, in pieces of any size, gives back the data unstuffed and says where
- * the end marker ended.
+ * the end marker ended. MsgtrkDotWriter is msgtrk_dot_stuff() for data that comes in pieces
+ * of any size (a line may span pieces: a proxy that streams it on).
  * Limits: the writer refuses a line longer than the caller's max (after stuffing); the
  * parser keeps no buffer of its own (three states), so it has no limit: line and message
  * limits belong to the caller's reader.
@@ -42,6 +43,21 @@ gboolean msgtrk_dot_stuff              (GString         *out,
                                         gsize            max_line,
                                         gsize           *bad_line_len);
 void     msgtrk_dot_end                (GString         *out);
+
+/* The streaming writer's state; initialise with msgtrk_dot_writer_init(). */
+typedef struct
+{
+  gboolean line_start; /* the next octet starts a line */
+  gboolean last_cr;    /* the last octet written was a CR */
+} MsgtrkDotWriter;
+
+void     msgtrk_dot_writer_init        (MsgtrkDotWriter *writer);
+void     msgtrk_dot_writer_feed        (MsgtrkDotWriter *writer,
+                                        const char      *data,
+                                        gsize            len,
+                                        GString         *out);
+void     msgtrk_dot_writer_end         (MsgtrkDotWriter *writer,
+                                        GString         *out);
 
 void     msgtrk_dot_parser_init        (MsgtrkDotParser *parser);
 gboolean msgtrk_dot_parser_feed        (MsgtrkDotParser *parser,

@@ -18,6 +18,9 @@
  * A "." line ended by a bare LF, or following a line ended by a bare LF, is data (its
  * dot removed): this closes the SMTP smuggling hole (<LF>.<CR><LF> and <CR><LF>.<LF>).
  *
+ * The streaming writer (MsgtrkDotWriter) writes the same as msgtrk_dot_stuff() for data
+ * fed in pieces of any size, a line spanning pieces (no line limit: the caller's reader
+ * bounds its pieces); the end marker goes at a line start.
  * How: the parser is a three-state machine over octets; inside a line it copies whole
  * runs up to the next LF (memchr), so its cost is one copy of the data. Fed in any
  * pieces, down to one octet at a time, it gives the same result.
@@ -87,6 +90,72 @@ void
 msgtrk_dot_end (GString *out)
 {
   g_string_append_len (out, ".\r\n", 3);
+}
+
+/* msgtrk_dot_writer_init: a writer at the start of the data. */
+void
+msgtrk_dot_writer_init (MsgtrkDotWriter *writer)
+{
+  writer->line_start = TRUE;
+  writer->last_cr = FALSE;
+}
+
+/*
+ * msgtrk_dot_writer_feed:
+ * @writer: the state
+ * @data: the next octets of the data (unstuffed; lines ended by LF or CRLF)
+ * @len: octets in @data
+ * @out: where the transmitted form is appended
+ *
+ * Appends @data as msgtrk_dot_stuff() would (a '.' added in front of each line that starts
+ * with '.', every LF written as CRLF unless a CR came just before it), a line that goes on
+ * in the next call left open: fed in any pieces, the same output as fed whole.
+ */
+void
+msgtrk_dot_writer_feed (MsgtrkDotWriter *writer,
+                        const char      *data,
+                        gsize            len,
+                        GString         *out)
+{
+  const char *p = data;
+  const char *end = data + len;
+
+  while (p < end)
+    {
+      const char *nl = memchr (p, '\n', (gsize) (end - p));
+      gsize n = nl != NULL ? (gsize) (nl - p) : (gsize) (end - p);
+
+      if (writer->line_start && n > 0 && p[0] == '.')
+        g_string_append_c (out, '.');
+      if (n > 0)
+        {
+          g_string_append_len (out, p, (gssize) n);
+          writer->last_cr = p[n - 1] == '\r';
+          writer->line_start = FALSE;
+        }
+      if (nl == NULL)
+        break;
+      /* A '.' line start is decided by the line's first octet: an empty line is none. */
+      if (writer->last_cr)
+        g_string_append_c (out, '\n');
+      else
+        g_string_append_len (out, "\r\n", 2);
+      writer->line_start = TRUE;
+      writer->last_cr = FALSE;
+      p = nl + 1;
+    }
+}
+
+/* msgtrk_dot_writer_end: ends an open line with CRLF (as msgtrk_dot_stuff() ends a last
+ * line without LF), then appends the end marker; the writer is ready for new data. */
+void
+msgtrk_dot_writer_end (MsgtrkDotWriter *writer,
+                       GString         *out)
+{
+  if (!writer->line_start)
+    g_string_append_len (out, "\r\n", 2);
+  msgtrk_dot_end (out);
+  msgtrk_dot_writer_init (writer);
 }
 
 /* msgtrk_dot_parser_init: a parser at the start of the data (right after a CRLF). */

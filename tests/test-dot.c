@@ -6,7 +6,8 @@
  * split into two pieces, and must give the same data, the same end and the same count of
  * octets used (what follows the end belongs to the next command). The writer is checked
  * against a table, at its line limit and one past it, and in a random round trip through
- * the parser.
+ * the parser. The streaming writer must write what msgtrk_dot_stuff() writes for every
+ * table case and random data, fed whole, one octet at a time and in every two-piece split.
  */
 #include "config.h"
 
@@ -194,6 +195,77 @@ test_stuff_table (void)
     }
 }
 
+/* The streaming writer, fed in pieces (@first octets, then @step at a time; 0: whole). */
+static void
+writer_in_steps (const char *data,
+                 gsize       len,
+                 gsize       first,
+                 gsize       step,
+                 GString    *out)
+{
+  MsgtrkDotWriter writer;
+  gsize pos = 0;
+
+  msgtrk_dot_writer_init (&writer);
+  while (pos < len)
+    {
+      gsize piece = pos == 0 && first > 0 ? first : (step == 0 ? len - pos : step);
+
+      piece = MIN (piece, len - pos);
+      msgtrk_dot_writer_feed (&writer, data + pos, piece, out);
+      pos += piece;
+    }
+  msgtrk_dot_writer_end (&writer, out);
+}
+
+/* Whole, bytewise and in every split: msgtrk_dot_stuff()'s output and the end marker. */
+static void
+check_writer (const char *data,
+              gsize       len)
+{
+  g_autoptr (GString) want = g_string_new (NULL);
+
+  g_assert_true (msgtrk_dot_stuff (want, data, len, 0, NULL));
+  msgtrk_dot_end (want);
+  for (gsize first = 0; first <= len; first++)
+    for (gsize step = 0; step <= 1; step++)
+      {
+        g_autoptr (GString) out = g_string_new (NULL);
+
+        writer_in_steps (data, len, first, step, out);
+        g_assert_cmpmem (out->str, out->len, want->str, want->len);
+      }
+}
+
+static void
+test_writer_table (void)
+{
+  static const char *more[] = { ".\r\r\n", "x\r\r\n", "\r\n.\r\n", "\r.\n", "..\n.",
+                                "a\n\r\n.\r\n" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (stuff_cases); i++)
+    check_writer (stuff_cases[i].data, strlen (stuff_cases[i].data));
+  for (gsize i = 0; i < G_N_ELEMENTS (more); i++)
+    check_writer (more[i], strlen (more[i]));
+}
+
+/* Random data of '.', CR, LF, 'a' and NUL. */
+static void
+test_writer_random (void)
+{
+  static const char alphabet[] = { '.', '.', 'a', '\r', '\n', '\0' };
+
+  for (guint round = 0; round < 500; round++)
+    {
+      char data[12];
+      gsize len = (gsize) g_test_rand_int_range (0, sizeof data + 1);
+
+      for (gsize k = 0; k < len; k++)
+        data[k] = alphabet[g_test_rand_int_range (0, sizeof alphabet)];
+      check_writer (data, len);
+    }
+}
+
 /* The line limit counts the added dot; at the limit the line is written, one past it the
  * call fails and leaves the output as it was. */
 static void
@@ -257,6 +329,8 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_summary ("Dot-stuffing writer and parser, whole and one octet at a time");
   g_test_add_func ("/dot/parse/whole", test_parse_whole);
+  g_test_add_func ("/dot/writer/table", test_writer_table);
+  g_test_add_func ("/dot/writer/random", test_writer_random);
   g_test_add_func ("/dot/parse/bytewise", test_parse_bytewise);
   g_test_add_func ("/dot/parse/splits", test_parse_splits);
   g_test_add_func ("/dot/parse/reuse", test_parse_reuse);

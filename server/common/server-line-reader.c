@@ -7,7 +7,8 @@
  * reads as the client's writes allow. With a direct socket, one blocking recv(2) per read
  * (SO_RCVTIMEO the timeout) instead of GIO's recv, poll, recv.
  * Limits: the caller's max must be smaller than SERVER_LINE_BUFFER_SIZE.
- * Never: return part of an overlong line as a line; keep a copy of consumed octets when
+ * Never: return part of an overlong line as a line (read_piece returns it as a piece, not
+ * ended by LF); keep a copy of consumed octets when
  * wiping is on.
  */
 #include "config.h"
@@ -306,15 +307,16 @@ fill (ServerLineReader *reader,
   return n;
 }
 
-/* Read one line of at most @max octets (terminator included) into @line. */
-ServerLineStatus
-server_line_reader_read (ServerLineReader *reader,
-                         gsize             max,
-                         GString          *line,
-                         GCancellable     *cancellable,
-                         GError          **error)
+/* A line of at most @max octets, or with @pieces the next @max octets of a longer one. */
+static ServerLineStatus
+read_line (ServerLineReader *reader,
+           gsize             max,
+           gboolean          pieces,
+           GString          *line,
+           GCancellable     *cancellable,
+           GError          **error)
 {
-  g_return_val_if_fail (max < SERVER_LINE_BUFFER_SIZE, SERVER_LINE_ERROR);
+  g_return_val_if_fail (max < SERVER_LINE_BUFFER_SIZE && (max > 0 || !pieces), SERVER_LINE_ERROR);
 
   g_string_truncate (line, 0);
   for (;;)
@@ -324,6 +326,15 @@ server_line_reader_read (ServerLineReader *reader,
       char *lf = memchr (base, '\n', avail);
       gssize n;
 
+      if (pieces && !reader->discarding && (lf != NULL ? (gsize) (lf - base) + 1 : avail) > max)
+        {
+          /* A piece: @max octets of an overlong line, its LF still to come. */
+          reader->start += max;
+          g_string_append_len (line, base, (gssize) max);
+          if (reader->wipe)
+            msgtrk_secure_wipe (base, max);
+          return SERVER_LINE_OK;
+        }
       if (lf != NULL)
         {
           gsize len = (gsize) (lf - base) + 1;
@@ -351,4 +362,32 @@ server_line_reader_read (ServerLineReader *reader,
       if (n == 0)
         return SERVER_LINE_EOF;
     }
+}
+
+/* Read one line of at most @max octets (terminator included) into @line. */
+ServerLineStatus
+server_line_reader_read (ServerLineReader *reader,
+                         gsize             max,
+                         GString          *line,
+                         GCancellable     *cancellable,
+                         GError          **error)
+{
+  return read_line (reader, max, FALSE, line, cancellable, error);
+}
+
+/*
+ * server_line_reader_read_piece:
+ *
+ * As server_line_reader_read(), but a line longer than @max is not thrown away: it comes
+ * in pieces, each its next @max octets (SERVER_LINE_OK, @line not ended by LF), the last
+ * piece with its LF (a proxy that streams long lines on: msgtrk-submit-front's DATA).
+ */
+ServerLineStatus
+server_line_reader_read_piece (ServerLineReader *reader,
+                               gsize             max,
+                               GString          *line,
+                               GCancellable     *cancellable,
+                               GError          **error)
+{
+  return read_line (reader, max, TRUE, line, cancellable, error);
 }

@@ -5,8 +5,9 @@
  * A line ends at LF and is returned with its terminator ("\r\n" or a bare "\n"): the
  * caller decides what a bare LF means. A line longer than the caller's limit is read to
  * its end and thrown away (SERVER_LINE_TOO_LONG), never cut into a shorter command, so
- * the session keeps its sync. The reader owns its buffer, so the octets a client already
- * sent (pipelining) are known: server_line_reader_available().
+ * the session keeps its sync (server_line_reader_read_piece(): in pieces of the caller's
+ * max instead, the last one with the LF). The reader owns its buffer, so the octets a
+ * client already sent (pipelining) are known: server_line_reader_available().
  *
  * Options: a fill hook, called before the reader blocks for more input (mtqpd writes its
  * pending answers there); wiping (mtqpd: commands carry secrets): every octet handed out
@@ -91,6 +92,11 @@ ServerLineStatus server_line_reader_read      (ServerLineReader   *reader,
                                                GString            *line,
                                                GCancellable       *cancellable,
                                                GError            **error);
+ServerLineStatus server_line_reader_read_piece (ServerLineReader  *reader,
+                                                gsize              max,
+                                                GString           *line,
+                                                GCancellable      *cancellable,
+                                                GError           **error);
 gboolean         server_line_strip_end        (GString            *line);
 
 G_END_DECLS

@@ -41,9 +41,13 @@
  *             upstream's EHLO offered XFORWARD with IDENT; its reply is not the client's
  *             (refused: a warning, the message falls back to its Message-ID).
  *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked.
- *   DATA      passed on; after 354 the data is streamed line by line; only CRLF "." CRLF
- *             ends it; a "." line ended by a bare LF is sent as "..", CRLF (data, for
- *             Postfix too: no smuggling); bare LF line ends become CRLF. A tracked
+ *   DATA      passed on; after 354 the data is streamed line by line, unstuffed by the
+ *             lib's one parser (msgtrk-dot-private.h: only CRLF "." CRLF ends it) and
+ *             written again by its one writer (dot-stuffed, every LF as CRLF): no line
+ *             Postfix could read as "." (it strips every CR before the LF:
+ *             ".<CR><CR><LF>") reaches it but the real end, and a "." after or before a
+ *             bare LF is data for both (no SMTP smuggling). A line longer than the
+ *             reader's buffer is passed on in pieces (Postfix decides). A tracked
  *             message with an ident: before its data goes upstream, its pending
  *             registration by ident is journaled (no Message-ID looked at, no wait; not
  *             when the ident was sent more than POSTFIX_REGISTRATION_IDENT_WINDOW ago),
@@ -68,7 +72,9 @@
  *             a tracked message reported accepted without its registration.
  *   AUTH      passed on, and every 334 challenge / client response in lockstep; nothing
  *             of it is logged, and the reader wipes what it held. Before STARTTLS with
- *             tls_auth_only (the default with STARTTLS): 538 here, not passed on.
+ *             tls_auth_only (the default with STARTTLS): 538 here, not passed on. The
+ *             AUTH line and each response up to FRONT_AUTH_LINE_MAX (RFC 4954); a longer
+ *             response: "*" upstream (Postfix ends the exchange), 500 5.5.6 to the client.
  *   STARTTLS  here, not passed on (TLS toward the client; the upstream link is loopback or
  *             a unix socket). After the handshake (RFC 3207 4.2) the upstream link is
  *             replaced by a fresh one (QUIT to the old; the new one warm from the pool or
@@ -81,16 +87,21 @@
  *             the upstream link is closed without waiting for its 221 (Postfix has written
  *             it before it learns of the close): one upstream round trip less for the
  *             client per session, and no wake-up of the front for the 221.
- *   BDAT, XCLIENT, XFORWARD from the client: 502 here.
+ *   BDAT, XCLIENT, XFORWARD from the client: 502 here. The verb is split as Postfix splits
+ *             it (command_split: white space before it skipped, any SP, HTAB, CR, VT or
+ *             FF ends it), so "XCLIENT<TAB>LOGIN=..." is refused too, never passed on.
  *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on.
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
  *
- * Limits: client command lines MSGTRK_SMTP_RCPT_LINE_MAX; data lines
- * SERVER_LINE_BUFFER_SIZE - 1 (longer: the upstream link is closed, 421: nothing
- * accepted); upstream replies POSTFIX_FRONT_REPLY_MAX_LINES of
- * POSTFIX_FRONT_REPLY_LINE_MAX; POSTFIX_FRONT_MAX_ERRORS local errors; recipients of a
- * tracked message POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here); the wait for another
+ * Limits: client command lines MSGTRK_SMTP_RCPT_LINE_MAX, AUTH command and response lines
+ * FRONT_AUTH_LINE_MAX (longer: 500 5.5.6, the line never passed on); data lines none: a line over
+ * SERVER_LINE_BUFFER_SIZE - 1 goes upstream in pieces of that size (the reader's
+ * read_piece; a "421" to it was temporary, an MTA retried it for days, while Postfix
+ * alone takes such lines, in records of its line_length_limit: it decides); upstream
+ * replies POSTFIX_FRONT_REPLY_MAX_LINES of POSTFIX_FRONT_REPLY_LINE_MAX;
+ * POSTFIX_FRONT_MAX_ERRORS local errors; recipients of a tracked message
+ * POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here); the wait for another
  * message's pending registration pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT),
  * the disk looked at every FRONT_PENDING_RECHECK_MS; queue ids a pending registration
  * skips POSTFIX_REGISTRATION_MAX_SKIP.
@@ -106,6 +117,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
 #include "postfix-front-pool.h"
@@ -124,6 +136,11 @@
   }                                                                                                \
   G_STMT_END
 
+/** FRONT_AUTH_LINE_MAX: longest AUTH command line and AUTH response line, CRLF included
+ * (RFC 4954 section 4: 12288 octets, the line length it deems enough for deployed
+ * mechanisms, e.g. an XOAUTH2 initial response with an OAuth token; Postfix's
+ * smtpd_sasl_response_limit). Every other command line: MSGTRK_SMTP_RCPT_LINE_MAX. */
+#define FRONT_AUTH_LINE_MAX 12288
 /** FRONT_DATA_FLUSH: message data buffered before a write to the upstream. */
 #define FRONT_DATA_FLUSH 65536
 /** FRONT_MESSAGE_ID_MAX: longest Message-ID field a pending registration is made for. */
@@ -785,6 +802,58 @@ ehlo_rewrite (Session    *s,
   return g_string_free (text, FALSE);
 }
 
+/* White space as Postfix's smtpd_token.c reads it (ISSPACE: SP, HTAB, LF, VT, FF, CR). */
+static gboolean
+command_space (char c)
+{
+  return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * command_split:
+ * @line: a client command line, its line end stripped
+ * @args: (out) (optional): where the arguments start (past the white space after the verb)
+ *
+ * The one verb split of every command, as Postfix's smtpd reads a command (smtpd_token.c:
+ * leading white space skipped, a token ends at any ISSPACE octet: SP, HTAB, LF, VT, FF,
+ * CR in the C locale: command_space; not g_ascii_isspace, which leaves VT out). A verb
+ * Postfix can take for XCLIENT, XFORWARD or BDAT (no quote, bracket or backslash in it:
+ * those stay in Postfix's token) is the same run of octets here, so it is refused here
+ * and never passed on.
+ *
+ * Returns: (transfer full): the verb, upper-cased ("" for a blank line)
+ */
+static char *
+command_split (const char  *line,
+               const char **args)
+{
+  const char *p = line;
+  gsize n = 0;
+
+  while (command_space (*p))
+    p++;
+  while (p[n] != '\0' && !command_space (p[n]))
+    n++;
+  if (args != NULL)
+    {
+      const char *a = p + n;
+
+      while (command_space (*a))
+        a++;
+      *args = a;
+    }
+  return g_ascii_strup (p, (gssize) n);
+}
+
+/* Whether @line is an AUTH command (command_split's verb). */
+static gboolean
+command_is_auth (const char *line)
+{
+  g_autofree char *verb = command_split (line, NULL);
+
+  return g_str_equal (verb, "AUTH");
+}
+
 /* The mailbox of "<...>" at @p (after FROM:/TO: and spaces) and where the parameters
  * start; NULL if there is no bracketed path. Only the framing is read (libmsgtrk's one path
  * parser, MSGTRK_SMTP_PATH_FRAMING): the mailbox itself is Postfix's to judge. */
@@ -808,8 +877,9 @@ cmd_mail (Session    *s,
           const char *line,
           GString    *reply)
 {
-  /* "MAIL" may come alone: the argument starts after the verb and one space, if any. */
-  const char *arg = line[4] == ' ' ? line + 5 : line + 4;
+  /* The argument starts past the verb and the white space after it (command_split). */
+  const char *arg = NULL;
+  g_autofree char *verb = command_split (line, &arg);
   const char *params = NULL;
   g_autofree char *sender = NULL;
   g_autoptr (GHashTable) table = NULL;
@@ -943,11 +1013,14 @@ rcpt_done (Session       *s,
            int            code)
 {
   const char *params = NULL;
+  const char *arg = NULL;
+  g_autofree char *verb = NULL;
   g_autofree char *rcpt = NULL;
 
   if (code / 100 == 2 && s->authenticator != NULL
-      && line[4] == ' ' && g_ascii_strncasecmp (line + 5, "TO:", 3) == 0
-      && (rcpt = split_path (line + 8, &params)) != NULL && *rcpt != '\0')
+      && (verb = command_split (line, &arg)) != NULL
+      && g_ascii_strncasecmp (arg, "TO:", 3) == 0
+      && (rcpt = split_path (arg + 3, &params)) != NULL && *rcpt != '\0')
     {
       g_autoptr (GHashTable) table = msgtrk_smtp_params_parse (params, NULL);
       const char *orcpt_x = NULL;
@@ -1352,6 +1425,10 @@ cmd_data (Session    *s,
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   int code = 0;
   gboolean ok;
+  MsgtrkDotParser dot;
+  MsgtrkDotWriter writer;
+  g_autoptr (GString) unstuffed = g_string_new (NULL);
+  g_autoptr (GString) hline = g_string_new (NULL);
 
   /* The last command of a pipelined group: the group goes now. */
   if (!up_send (s, UP_PENDING_DATA, line))
@@ -1361,42 +1438,51 @@ cmd_data (Session    *s,
   client_write (s, reply->str, reply->len);
   if (code != 354)
     return TRUE;
+  /* The client's data as the lib's one parser reads it (only CRLF "." CRLF ends it), then
+   * written again for Postfix by its one writer (dot-stuffed, CRLF): no line Postfix could
+   * read as "." (it strips every CR before the LF) reaches it but the real end. A line
+   * longer than the reader's buffer goes on in pieces (Postfix takes long lines, cutting
+   * them into records of line_length_limit: its verdict, not the front's). */
+  msgtrk_dot_parser_init (&dot);
+  msgtrk_dot_writer_init (&writer);
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      ServerLineStatus st = server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1,
-                                                     text, s->cancel, &error);
+      ServerLineStatus st = server_line_reader_read_piece (&s->reader,
+                                                           SERVER_LINE_BUFFER_SIZE - 1, text,
+                                                           s->cancel, &error);
+      gboolean line_start = writer.line_start;
+      gsize mark = buf->len;
+      gsize used = 0;
 
       if (st != SERVER_LINE_OK)
         {
-          /* EOF, error or an absurd line: the upstream never sees the end of data, so it
-           * accepts nothing (and the pending registration binds nothing). */
+          /* EOF or error: the upstream never sees the end of data, so it accepts nothing
+           * (and the pending registration binds nothing). */
           pending_drop (s, pending_key);
-          if (st == SERVER_LINE_TOO_LONG)
-            client_reply (s, "421 4.5.0 %s Message line too long, closing connection",
-                          s->front->hostname);
-          else
-            client_read_failed (s, st, error);
+          client_read_failed (s, st, error);
           return FALSE;
         }
-      if (strcmp (text->str, ".\r\n") == 0)
+      /* A line or a piece (no LF): the end marker, a whole line, is all of it (used). */
+      g_string_truncate (unstuffed, 0);
+      if (msgtrk_dot_parser_feed (&dot, text->str, text->len, unstuffed, &used))
         {
-          g_string_append (buf, ".\r\n");
+          msgtrk_dot_writer_end (&writer, buf);
           break;
         }
       if (refused)
         continue;
-      /* A bare LF line end becomes CRLF; "." + bare LF is data: stuffed. */
-      if (text->len >= 1 && text->str[text->len - 1] == '\n'
-          && (text->len < 2 || text->str[text->len - 2] != '\r'))
+      msgtrk_dot_writer_feed (&writer, unstuffed->str, unstuffed->len, buf);
+      /* The header scan takes whole lines as written (CRLF); of a line in pieces only its
+       * first, as if the line ended there (a Message-ID that long is no simple one). */
+      if (scan.in_header && line_start && buf->len > mark)
         {
-          g_string_truncate (text, text->len - 1);
-          if (strcmp (text->str, ".") == 0)
-            g_string_append_c (text, '.');
-          g_string_append (text, "\r\n");
+          g_string_truncate (hline, 0);
+          g_string_append_len (hline, buf->str + mark, (gssize) (buf->len - mark));
+          if (!writer.line_start)
+            g_string_append_len (hline, "\r\n", 2);
+          header_scan (&scan, hline);
         }
-      header_scan (&scan, text);
-      g_string_append_len (buf, text->str, text->len);
       if (buf->len >= FRONT_DATA_FLUSH)
         {
           /* The Message-ID taken and the pending registration written before any data:
@@ -1493,6 +1579,7 @@ cmd_auth (Session    *s,
   g_autoptr (GString) response = g_string_new (NULL);
   int code = 0;
   gboolean ok = TRUE;
+  gboolean too_long = FALSE;
 
   s->reader.wipe = TRUE;
   if (!up_command (s, line, reply, &code))
@@ -1507,8 +1594,16 @@ cmd_auth (Session    *s,
           ok = FALSE;
           break;
         }
-      st = server_line_reader_read (&s->reader, SERVER_LINE_BUFFER_SIZE - 1, response,
-                                    s->cancel, &error);
+      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, s->cancel,
+                                    &error);
+      if (st == SERVER_LINE_TOO_LONG)
+        {
+          /* RFC 4954 section 4: a line longer than the buffer fails the AUTH with 500.
+           * Postfix's exchange is ended with "*" (its 501 is not the client's). */
+          too_long = TRUE;
+          ok = up_command (s, "*", reply, &code);
+          break;
+        }
       if (st != SERVER_LINE_OK)
         {
           client_read_failed (s, st, error);
@@ -1525,6 +1620,11 @@ cmd_auth (Session    *s,
   s->reader.wipe = FALSE;
   if (!ok)
     return FALSE;
+  if (too_long)
+    {
+      s->errors++;
+      return client_reply (s, "500 5.5.6 Authentication response line too long");
+    }
   return client_write (s, reply->str, reply->len);
 }
 
@@ -1582,7 +1682,7 @@ dispatch (Session    *s,
           const char *line,
           GString    *reply)
 {
-  g_autofree char *verb = g_ascii_strup (line, strcspn (line, " "));
+  g_autofree char *verb = command_split (line, NULL);
   const char *refusal;
   int code = 0;
 
@@ -1792,7 +1892,8 @@ postfix_front_session_run (PostfixFront      *front,
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      ServerLineStatus st = server_line_reader_read (&s.reader, MSGTRK_SMTP_RCPT_LINE_MAX, line,
+      /* Read to the AUTH limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
+      ServerLineStatus st = server_line_reader_read (&s.reader, FRONT_AUTH_LINE_MAX, line,
                                                      s.cancel, &error);
       gboolean go_on = TRUE;
 
@@ -1813,8 +1914,10 @@ postfix_front_session_run (PostfixFront      *front,
             client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
           break;
         }
-      if (st == SERVER_LINE_TOO_LONG)
+      if (st == SERVER_LINE_TOO_LONG
+          || (line->len > MSGTRK_SMTP_RCPT_LINE_MAX && !command_is_auth (line->str)))
         {
+          msgtrk_secure_wipe (line->str, line->len);
           s.errors++;
           go_on = client_reply (&s, "500 5.5.6 Line too long");
         }

@@ -10,11 +10,13 @@ does (it strips *every* CR before the LF: src/global/smtp_stream.c) and records 
 Checks:
   1. a command verb followed by TAB ("XCLIENT<TAB>LOGIN=...") is not passed upstream
      (Postfix splits commands on any white space: smtpd_token.c; with xclient=false, or a
-     client in smtpd_authorized_xclient_hosts, it would log the client in as anyone);
+     client in smtpd_authorized_xclient_hosts, it would log the client in as anyone); nor
+     one with white space before the verb (Postfix skips it), or VT, FF or CR after it;
   2. a data line ".<CR><CR><LF>" (end of data for Postfix) does not reach the upstream as
      is (Postfix ends the message there and runs what follows as commands: the front's
      replies then desynchronise);
   3. "<LF>.<CR><LF>" does not end the data (only CRLF "." CRLF does, as the man page says);
+     in 2. and 3. the client's replies stay in step (one 250 for its one message);
   4. with TLS configured, AUTH is neither offered nor passed on before STARTTLS
      (docs/postfix-site.md tells the admin to set smtpd_tls_auth_only=no upstream): 538
      5.7.11 (RFC 4954 section 6, "Encryption required for requested authentication
@@ -26,6 +28,13 @@ Checks:
   5. a SIGTERM while the front waits for the reply to a "." that reached the upstream:
      the client gets that reply (the upstream has the message), not 421; a reply later
      than FRONT_STOP_REPLY_WAIT_MS: 421, and the front exits after that wait.
+  6. data lines at, one past and far past the front's reader buffer (16,383 octets with
+     the CRLF; 16,384, 20,000, 40,000) reach the upstream whole, the message accepted
+     (they got "421 4.5.0", temporary: an MTA retried for days; Postfix takes them);
+  7. AUTH command lines (an XOAUTH2 initial response) and AUTH response lines up to
+     12,288 octets (RFC 4954 section 4) pass, whole; one past: 500 here, nothing of it
+     passed on ("*" ends the upstream's exchange); other commands keep 1,012; no AUTH
+     data logged;
 Skips (77) when the front is not built. Needs to bind loopback ports only.
 """
 
@@ -43,7 +52,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import wait_for  # noqa: E402
+import tracking_harness as th  # noqa: E402
 
 
 class PostfixLike:
@@ -93,9 +102,19 @@ class PostfixLike:
                 continue
             verb = line.split()[0].upper() if line.split() else b""
             if verb == b"EHLO":
-                say("250-postfix-like\r\n250-AUTH PLAIN LOGIN\r\n250-PIPELINING\r\n250 DSN")
+                say("250-postfix-like\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n250-PIPELINING\r\n250 DSN")
             elif verb == b"XCLIENT":
                 say("220 postfix-like ESMTP")
+            elif verb == b"AUTH" and len(line.split()) == 2:
+                # No initial response: one challenge, then the response ("*": aborted).
+                say("334 ")
+                try:
+                    response = f.readline()
+                except OSError:
+                    break
+                self.lines.append(response)
+                say("501 5.7.0 Authentication aborted" if response == b"*\r\n"
+                    else "235 2.7.0 Authentication successful")
             elif verb == b"AUTH":
                 say("235 2.7.0 Authentication successful")
             elif verb == b"DATA":
@@ -127,6 +146,15 @@ class Client:
     def cmd(self, raw):
         self.sock.sendall(raw)
         return self.reply()
+
+    def starttls(self):
+        code, _ = self.cmd(b"STARTTLS\r\n")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock)
+        self.file = self.sock.makefile("rb")
+        return code
 
 
 def start_front(exe, base, name, up, source_root, extra=""):
@@ -200,6 +228,25 @@ def main():
             passed = [x for x in up.lines[before:] if x.startswith(verb.split(b"\t")[0])]
             t.check("%s<TAB>... is not passed to the upstream" % verb.split(b"\t")[0].decode(),
                     not passed, repr(passed))
+        # Every separator of Postfix's tokenizer (ISSPACE: SP HT LF VT FF CR; LF ends the
+        # line), before the verb too (smtpd_token.c skips leading white space).
+        for raw in (b" XCLIENT LOGIN=x", b"\tXCLIENT LOGIN=x", b"XCLIENT\x0bLOGIN=x",
+                    b"XCLIENT\x0cLOGIN=x", b"XCLIENT\rLOGIN=x", b"xclient\t\tLOGIN=x",
+                    b" \tXFORWARD IDENT=x", b"\x0cBDAT 0 LAST"):
+            before = len(up.lines)
+            code, _ = c.cmd(raw + b"\r\n")
+            verb = raw.split()[0].upper()
+            passed = [x for x in up.lines[before:] if x.split() and x.split()[0].upper() == verb]
+            t.check("%r is refused here (502), not passed to the upstream" % raw,
+                    not passed and code == 502, "client got %d; upstream got %r" % (code, passed))
+        # The same split gives MAIL its argument: MTRK= is taken off after a TAB too.
+        before = len(up.lines)
+        code, _ = c.cmd(b"MAIL\tFROM:<a@example.com> ENVID=e1 MTRK=%s\r\n" % th.AUTH.encode())
+        passed = [x for x in up.lines[before:] if x.upper().startswith(b"MAIL")]
+        t.check("MAIL<TAB>FROM:... MTRK=: MTRK taken off, the rest passed on",
+                code == 250 and passed == [b"MAIL\tFROM:<a@example.com> ENVID=e1\r\n"],
+                "client got %d; upstream got %r" % (code, passed))
+        c.cmd(b"RSET\r\n")
         c.sock.close()
 
         # 2. and 3. The end of the data as Postfix reads it.
@@ -215,11 +262,86 @@ def main():
             code, text = c.cmd(b"Subject: s\r\n\r\n" + body
                                + b"MAIL FROM:<smuggled@example.com>\r\n"
                                b"RCPT TO:<victim@example.net>\r\nDATA\r\nsmuggled\r\n.\r\n")
-            time.sleep(0.3)
+            # A NOOP after it: once the upstream has it, it has had everything before it.
+            noop, _ = c.cmd(b"NOOP\r\n")
+            th.settle("the NOOP upstream",
+                      lambda: any(x.startswith(b"NOOP") for x in up.lines[before:]), 10)
             got = up.lines[before:]
             t.equal("%s: the upstream sees one end of data for the client's one message"
                     % label, ends_of_data(got), 1)
+            t.check("%s: the client's replies stay in step (250 to the data, 250 to NOOP)"
+                    % label, code == 250 and b"queued as" in text and noop == 250,
+                    "data: %d %r, NOOP: %d" % (code, text, noop))
             c.sock.close()
+
+        # 6. Data lines at, one past and far past the reader's buffer (16,383 octets with
+        # the CRLF): each reaches the upstream whole (Postfix decides), in one message.
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        long_lines = [b"Subject: " + b"s" * (16383 - 11) + b"\r\n",   # a header, at it
+                      b"\r\n",
+                      b"a" * (16383 - 2) + b"\r\n",                 # at the limit
+                      b"b" * (16384 - 2) + b"\r\n",                 # one past
+                      b".." + b"c" * 20000 + b"\r\n",               # stuffed, far past
+                      b"d" * 20000 + b"\n",                         # bare LF
+                      b"e" * 40000 + b"\r\n"]
+        c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+        c.cmd(b"RCPT TO:<b@example.com>\r\n")
+        c.cmd(b"DATA\r\n")
+        before = len(up.lines)
+        code, text = c.cmd(b"".join(long_lines) + b".\r\n")
+        got = up.lines[before:]
+        want = [x if x.endswith(b"\r\n") else x[:-1] + b"\r\n" for x in long_lines] + [b".\r\n"]
+        t.check("data lines of 16,383 / 16,384 / 20,000 / 40,000 octets go upstream whole",
+                code == 250 and got == want,
+                "client got %d %r; upstream got lines of %r octets" % (code, text[:80],
+                                                                       [len(x) for x in got]))
+        code, _ = c.cmd(b"NOOP\r\n")
+        t.equal("after the long lines the session goes on", code, 250)
+        c.sock.close()
+
+        # 7. AUTH lines up to FRONT_AUTH_LINE_MAX (12,288 octets with the CRLF, RFC 4954
+        # section 4): the AUTH command (an XOAUTH2 initial response) and a response in the
+        # exchange, at the limit and one past; other commands keep their 1,012 (inside
+        # TLS: the front may keep AUTH for TLS sessions).
+        auth_max, cmd_max = 12288, 1012
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        t.equal("STARTTLS for the AUTH checks", c.starttls(), 220)
+        c.cmd(b"EHLO client.example\r\n")
+        for n, want in ((auth_max, 235), (auth_max + 1, 500)):
+            line = b"AUTH XOAUTH2 " + b"T" * (n - 15) + b"\r\n"
+            before = len(up.lines)
+            code, text = c.cmd(line)
+            passed = [x for x in up.lines[before:] if x.startswith(b"AUTH")]
+            t.check("an AUTH XOAUTH2 line of %d octets: %d%s" % (
+                        n, want, ", passed on whole" if want == 235 else ", nothing passed on"),
+                    code == want and passed == ([line] if want == 235 else []),
+                    "client got %r; upstream got lines of %r octets"
+                    % (text[:60], [len(x) for x in passed]))
+        for n, want in ((auth_max, 235), (auth_max + 1, 500)):
+            response = b"R" * (n - 2) + b"\r\n"
+            before = len(up.lines)
+            code334, _ = c.cmd(b"AUTH LOGIN\r\n")
+            code, text = c.cmd(response)
+            got = up.lines[before:]
+            t.check("an AUTH response line of %d octets: %d%s" % (
+                        n, want, ", passed on whole" if want == 235
+                        else "; '*' upstream ends Postfix's exchange"),
+                    code334 == 334 and code == want
+                    and got == [b"AUTH LOGIN\r\n", response if want == 235 else b"*\r\n"],
+                    "client got %d then %r; upstream got lines of %r octets"
+                    % (code334, text[:60], [len(x) for x in got]))
+        for n, want in ((cmd_max, 250), (cmd_max + 1, 500)):
+            code, _ = c.cmd(b"NOOP " + b"n" * (n - 7) + b"\r\n")
+            t.equal("another command of %d octets" % n, code, want)
+        t.equal("the session goes on after them", c.cmd(b"NOOP\r\n")[0], 250)
+        front_log = open(os.path.join(base, "front.log"), "rb").read()
+        t.check("no AUTH data in the front's log", b"TTTT" not in front_log
+                and b"RRRR" not in front_log, front_log[-300:].decode(errors="replace"))
+        c.sock.close()
 
         # 4. AUTH before STARTTLS (the front has TLS).
         c = Client(port)
@@ -332,7 +454,7 @@ def main():
             c.cmd(b"RCPT TO:<b@example.com>\r\n")
             c.cmd(b"DATA\r\n")
             c.sock.sendall(b"Subject: s\r\n\r\nbody\r\n.\r\n")
-            wait_for("the '.' upstream", lambda: up2.dots == 1, 10)
+            th.wait_for("the '.' upstream", lambda: up2.dots == 1, 10)
             t0 = time.monotonic()
             proc2.send_signal(signal.SIGTERM)
             code, text = c.reply()

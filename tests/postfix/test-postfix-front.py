@@ -11,17 +11,21 @@ nobody. A plain SMTP client submits through the front with MTRK, ENVID, RET, NOT
 ORCPT; checks: the EHLO keywords (Postfix's plus MTRK and DSN, the front's own STARTTLS,
 no XCLIENT/CHUNKING), Postfix accepts the MAIL (it would refuse MTRK= with 555), the
 registration for Postfix's queue id, and mtqpd's TRACK answer with every recipient's real
-Postfix verdict. Also: MTRK without ENVID (501, nothing passed on), STARTTLS then a tracked
-message inside TLS, a fresh Postfix session after STARTTLS (a MAIL before it forgotten,
-RFC 3207 4.2), a 10 MB message and 100 recipients, a "." line ended by a bare LF is
-data (no smuggling), AUTH LOGIN passed through in lockstep to an upstream that asks (a
-scripted upstream: no SASL backend is installed here) and never logged, and the upstream
-down (421 at connect, nothing accepted) or gone during a session (421); pipelining
-(RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA with Postfix refusing the middle RCPT
-(replies in order, only accepted recipients registered), and against an upstream that
-records its reads: the group in one write, FRONT_PIPELINE_MAX commands per write; warm
-upstream connections (upstream_pool): one client per connection, XCLIENT first, replaced
-after upstream_pool_idle, one the upstream hung up on never handed to a client. Skips (77) unless root with Postfix installed.
+Postfix verdict. Also: XCLIENT/XFORWARD with a TAB, a VT or a leading SP around the verb
+(502 from the front, never passed on), MTRK without ENVID (501, nothing passed on),
+STARTTLS then a tracked message inside TLS, a fresh Postfix session after STARTTLS (a
+MAIL before it forgotten, RFC 3207 4.2), a 10 MB message and 100 recipients, a "."
+line ended by a bare LF is data (no smuggling), ".<CR><CR><LF>" and "<LF>.<CR><LF>"
+followed by a smuggled transaction (Postfix queues the client's one message), a
+20,000-octet data line (passed on in pieces, delivered whole), AUTH LOGIN passed through
+in lockstep to an upstream that asks (a scripted upstream: no SASL backend is installed
+here) and never logged, and the upstream down (421 at connect, nothing accepted) or gone
+during a session (421); pipelining (RFC 2920): a pipelined MAIL/RCPT/RCPT/RCPT/DATA with
+Postfix refusing the middle RCPT (replies in order, only accepted recipients registered),
+and against an upstream that records its reads: the group in one write,
+FRONT_PIPELINE_MAX commands per write; warm upstream connections (upstream_pool): one
+client per connection, XCLIENT first, replaced after upstream_pool_idle, one the upstream
+hung up on never handed to a client. Skips (77) unless root with Postfix installed.
 """
 
 import hashlib
@@ -285,6 +289,15 @@ def main():
         t.equal("bare MAIL: Postfix's 501", c.cmd("MAIL")[0], 501)
         t.equal("bare RCPT: Postfix's 503/501", c.cmd("RCPT")[0] // 100, 5)
 
+        # XCLIENT / XFORWARD with white space other than one SP after (or before) the verb:
+        # this Postfix lets the front's address use XCLIENT (smtpd_authorized_xclient_hosts),
+        # so one passed on would log the client in as anyone. The front answers 502 itself.
+        for raw in ("XCLIENT\tLOGIN=ceo@test.example", " XCLIENT LOGIN=ceo@test.example",
+                    "XCLIENT\x0bLOGIN=ceo@test.example", "XFORWARD\tIDENT=forged"):
+            code, text = c.cmd(raw)
+            t.check("%r: 502 from the front (not Postfix's 220/250)" % raw, code == 502, text)
+        t.equal("the session goes on after them", c.cmd("NOOP")[0], 250)
+
         # 2. MTRK without ENVID: 501 from the front, the session goes on.
         code, text = c.cmd("MAIL FROM:<sender@test.example> MTRK=%s" % AUTH)
         t.equal("MTRK without ENVID: 501", code, 501)
@@ -342,6 +355,50 @@ def main():
         t.equal("bare-LF dot: one message, 250", code, 250)
         code, text = c.cmd("NOOP")
         t.equal("session in sync after it", code, 250)
+
+        # 4b. SMTP smuggling as Postfix reads data (it strips every CR before the LF):
+        # ".<CR><CR><LF>" and "<LF>.<CR><LF>" followed by a whole second transaction. Postfix
+        # queues exactly the client's one message (with the smuggled lines as its data) and
+        # the client's replies stay in step.
+        for label, end in (("'.<CR><CR><LF>'", b".\r\r\n"), ("'<LF>.<CR><LF>'", b"\n.\r\n")):
+            tag = hashlib.sha1(label.encode()).hexdigest()[:10]
+            c.cmd("MAIL FROM:<sender@test.example>")
+            c.cmd("RCPT TO:<nobody@local.test.example>")
+            code, text = c.data(b"Subject: smuggle %s\r\nMessage-ID: <front-%s@test.example>\r\n"
+                                b"\r\nfirst\r\n" % (tag.encode(), tag.encode()) + end
+                                + b"MAIL FROM:<evil@test.example>\r\n"
+                                b"RCPT TO:<nobody@local.test.example>\r\nDATA\r\n"
+                                b"Message-ID: <evil-%s@test.example>\r\n\r\nsmuggled\r\n"
+                                % tag.encode())
+            noop, noop_text = c.cmd("NOOP")
+            t.check("smuggling %s: Postfix's 250 for the one message, then NOOP's own 250 "
+                    "(2.0.0, not a MAIL's 2.1.0)" % label,
+                    code == 250 and "queued as" in text and noop == 250
+                    and "2.0.0" in noop_text, "data: %d %r, NOOP: %r" % (code, text, noop_text))
+            mid = "message-id=<front-%s@test.example>" % tag
+            settle("Postfix's cleanup line of " + mid, lambda: mid in open(pf.log).read(), 10)
+            logged = open(pf.log).read()
+            t.check("smuggling %s: Postfix queued exactly the client's message" % label,
+                    logged.count(mid) == 1 and ("evil-%s@" % tag) not in logged
+                    and "from=<evil@test.example>" not in logged,
+                    "\n".join(x for x in logged.splitlines() if tag in x or "evil" in x))
+
+        # 4c. Data lines past the front's buffer (16,383 octets): a 20,000-octet line goes
+        # through in pieces and Postfix delivers it whole (local(8) joins its records).
+        long_line = b"L" * 19998 + b"\r\n"
+        c.cmd("MAIL FROM:<sender@test.example>")
+        c.cmd("RCPT TO:<nobody@local.test.example>")
+        code, text = c.data(b"Subject: long line\r\n\r\n" + b"a" * 16381 + b"\r\n"
+                            + b"b" * 16382 + b"\r\n" + long_line)
+        t.check("a 20,000-octet data line: Postfix's 250 (was 421 4.5.0 from the front)",
+                code == 250 and "queued as" in text, text)
+        mbox = os.path.join(pf.base, "spool", "nobody")
+        t.check("... and delivered whole, with the lines at and one past the limit",
+                settle("the long line in the mailbox", lambda: os.path.exists(mbox) and all(
+                    x in open(mbox, "rb").read() for x in (
+                        b"\n" + b"a" * 16381 + b"\n", b"\n" + b"b" * 16382 + b"\n",
+                        b"\n" + b"L" * 19998 + b"\n")), 20))
+        t.equal("session in sync after the long lines", c.cmd("NOOP")[0], 250)
 
         # 5. 100 recipients and 10 MB.
         c.cmd("MAIL FROM:<sender@test.example> ENVID=big@test.example MTRK=%s" % AUTH)

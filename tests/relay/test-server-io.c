@@ -191,6 +191,48 @@ buffer_holds (const ServerLineReader *reader,
   return FALSE;
 }
 
+/* read_piece: a line at the limit comes whole; one past it in pieces of the limit, the
+ * last with its LF; a line longer than the buffer too; the next line after them. */
+static void
+test_reader_pieces (void)
+{
+  g_autoptr (GString) data = g_string_new ("012345678\n0123456789\n");
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GString) joined = g_string_new (NULL);
+  g_autoptr (GInputStream) in = NULL;
+  g_autofree ServerLineReader *reader = g_new0 (ServerLineReader, 1);
+  gsize pieces = 0;
+
+  for (guint i = 0; i < 3 * SERVER_LINE_BUFFER_SIZE; i++)
+    g_string_append_c (data, (char) ('a' + i % 26));
+  g_string_append (data, "\r\nnext\r\n");
+  in = stream_new (data->str, data->len, FALSE);
+  server_line_reader_init (reader, in, FALSE);
+  g_assert_cmpint (server_line_reader_read_piece (reader, 10, line, NULL, NULL), ==,
+                   SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "012345678\n");
+  g_assert_cmpint (server_line_reader_read_piece (reader, 10, line, NULL, NULL), ==,
+                   SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "0123456789");
+  g_assert_cmpint (server_line_reader_read_piece (reader, 10, line, NULL, NULL), ==,
+                   SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "\n");
+  do
+    {
+      g_assert_cmpint (server_line_reader_read_piece (reader, SERVER_LINE_BUFFER_SIZE - 1, line,
+                                                      NULL, NULL), ==, SERVER_LINE_OK);
+      g_assert_cmpuint (line->len, <=, SERVER_LINE_BUFFER_SIZE - 1);
+      g_string_append_len (joined, line->str, (gssize) line->len);
+      pieces++;
+    }
+  while (line->str[line->len - 1] != '\n');
+  g_assert_cmpuint (pieces, ==, 4);
+  g_assert_cmpmem (joined->str, joined->len, data->str + 21, 3 * SERVER_LINE_BUFFER_SIZE + 2);
+  g_assert_cmpint (server_line_reader_read_piece (reader, 100, line, NULL, NULL), ==,
+                   SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "next\r\n");
+}
+
 /* With wiping on, no octet handed out or dropped stays in the buffer. */
 static void
 test_reader_wipe (void)
@@ -778,6 +820,7 @@ main (int   argc,
   g_test_add_func ("/server/listener/cap-wait", test_listener_cap_wait);
   g_test_add_func ("/server/line-reader/limit", test_reader_limit);
   g_test_add_func ("/server/line-reader/huge-line", test_reader_huge_line);
+  g_test_add_func ("/server/line-reader/pieces", test_reader_pieces);
   g_test_add_func ("/server/line-reader/available", test_reader_available);
   g_test_add_func ("/server/line-reader/wipe", test_reader_wipe);
   g_test_add_func ("/server/line-reader/hook", test_reader_hook);
