@@ -548,13 +548,14 @@ up_write (Session    *s,
 
 /* Read one whole upstream reply (all its lines, CRLF kept) into @reply. */
 static gboolean
-up_read_reply (Session *s,
-               GString *reply,
-               int     *code)
+up_read_reply_full (Session      *s,
+                    GString      *reply,
+                    int          *code,
+                    GCancellable *cancellable)
 {
   g_autoptr (GError) error = NULL;
 
-  if (!postfix_front_read_reply (s->up_reader, reply, code, s->cancel, &error))
+  if (!postfix_front_read_reply (s->up_reader, reply, code, cancellable, &error))
     {
       g_message ("[%s] bad or no reply from %s: %s", s->peer_ip, s->front->upstream_name,
                  error->message);
@@ -562,6 +563,15 @@ up_read_reply (Session *s,
       return FALSE;
     }
   return TRUE;
+}
+
+/* The upstream's next reply; a stop of the front ends the wait (the cancellable). */
+static gboolean
+up_read_reply (Session *s,
+               GString *reply,
+               int     *code)
+{
+  return up_read_reply_full (s, reply, code, s->cancel);
 }
 
 /* Send @line (no CRLF) upstream and read the reply. */
@@ -1445,6 +1455,7 @@ cmd_data (Session    *s,
    * them into records of line_length_limit: its verdict, not the front's). */
   msgtrk_dot_parser_init (&dot);
   msgtrk_dot_writer_init (&writer);
+  s->reader.wipe = FALSE; /* the session loop turns it on again */
   for (;;)
     {
       g_autoptr (GError) error = NULL;
@@ -1539,7 +1550,10 @@ cmd_data (Session    *s,
           pending = FALSE;
         }
     }
-  ok = up_read_reply (s, reply, &code);
+  /* Not ended by the stop's cancellable: Postfix may have the message, so its reply is
+   * waited for (session_cancelled shuts the link down after FRONT_STOP_REPLY_WAIT_MS;
+   * idle_timeout bounds it too). */
+  ok = up_read_reply_full (s, reply, &code, NULL);
   dot_wait_set (s, FALSE);
   if (!ok)
     return FALSE;
@@ -1576,12 +1590,14 @@ cmd_auth (Session    *s,
           const char *line,
           GString    *reply)
 {
-  g_autoptr (GString) response = g_string_new (NULL);
+  /* Sized for the longest response up front: a GString grown by realloc would leave
+   * copies of the secret behind in the freed blocks. */
+  g_autoptr (GString) response = g_string_sized_new (FRONT_AUTH_LINE_MAX + 1);
   int code = 0;
   gboolean ok = TRUE;
   gboolean too_long = FALSE;
 
-  s->reader.wipe = TRUE;
+  /* The reader wipes what it consumes (on for every command line: the session loop). */
   if (!up_command (s, line, reply, &code))
     ok = FALSE;
   while (ok && code == 334)
@@ -1617,7 +1633,6 @@ cmd_auth (Session    *s,
       msgtrk_secure_wipe (response->str, response->len);
     }
   msgtrk_secure_wipe (response->str, response->len);
-  s->reader.wipe = FALSE;
   if (!ok)
     return FALSE;
   if (too_long)
@@ -1841,7 +1856,9 @@ postfix_front_session_run (PostfixFront      *front,
                            GCancellable      *cancellable)
 {
   Session s = { 0 };
-  g_autoptr (GString) line = g_string_new (NULL);
+  /* Sized for the longest command (an AUTH line) up front: grown by realloc, it would
+   * leave copies of an AUTH initial response behind in freed blocks. */
+  g_autoptr (GString) line = g_string_sized_new (FRONT_AUTH_LINE_MAX + 1);
   g_autoptr (GString) reply = g_string_new (NULL);
 
   s.front = front;
@@ -1855,7 +1872,7 @@ postfix_front_session_run (PostfixFront      *front,
   g_array_set_clear_func (s.up_pending, up_pending_clear);
   s.client_out = g_string_new (NULL);
   s.data_reply = g_string_new (NULL);
-  server_line_reader_init (&s.reader, s.in, FALSE);
+  server_line_reader_init (&s.reader, s.in, TRUE);
   server_line_reader_set_hook (&s.reader, session_fill_hook, &s);
   g_socket_set_timeout (g_socket_connection_get_socket (connection), front->idle_timeout);
   peer_lookup (&s);
@@ -1892,10 +1909,14 @@ postfix_front_session_run (PostfixFront      *front,
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      /* Read to the AUTH limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
-      ServerLineStatus st = server_line_reader_read (&s.reader, FRONT_AUTH_LINE_MAX, line,
-                                                     s.cancel, &error);
+      ServerLineStatus st;
       gboolean go_on = TRUE;
+
+      /* Command lines are wiped as they are consumed (an AUTH line carries a secret;
+       * cmd_data turns it off for the message's data, no secret). Read to the AUTH
+       * limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
+      s.reader.wipe = TRUE;
+      st = server_line_reader_read (&s.reader, FRONT_AUTH_LINE_MAX, line, s.cancel, &error);
 
       if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s.cancel))
         {
