@@ -1697,7 +1697,8 @@ dispatch (Session    *s,
           const char *line,
           GString    *reply)
 {
-  g_autofree char *verb = command_split (line, NULL);
+  const char *args = NULL;
+  g_autofree char *verb = command_split (line, &args);
   const char *refusal;
   int code = 0;
 
@@ -1739,11 +1740,16 @@ dispatch (Session    *s,
     return cmd_auth (s, line, reply);
   if (g_str_equal (verb, "STARTTLS"))
     {
-      if (s->front->tls == NULL || s->tls != NULL || line[8] != '\0')
+      if (s->front->tls == NULL || s->tls != NULL)
         {
           s->errors++;
           return client_reply (s, s->tls != NULL ? "554 5.5.1 Already in TLS"
                                                  : "502 5.5.1 STARTTLS not available");
+        }
+      if (*args != '\0')
+        {
+          s->errors++;
+          return client_reply (s, "501 5.5.4 Syntax: STARTTLS");
         }
       /* Commands pipelined after STARTTLS in clear text are discarded (RFC 3207 4.2). */
       server_line_reader_clear (&s->reader);

@@ -401,7 +401,10 @@ def main():
         for cmd in (b"NOOP", b"RSET", b"HELO client.example"):
             t.equal("encrypt: %s before STARTTLS passed on" % cmd.split()[0].decode(),
                     c.cmd(cmd + b"\r\n")[0], 250)
-        t.equal("encrypt: STARTTLS", c.cmd(b"STARTTLS\r\n")[0], 220)
+        t.equal("encrypt: STARTTLS with an argument: 501",
+                c.cmd(b"STARTTLS now\r\n")[0], 501)
+        t.equal("encrypt: STARTTLS after white space (Postfix skips it too)",
+                c.cmd(b" STARTTLS\r\n")[0], 220)
         c.sock = ssl.create_default_context(
             cafile=os.path.join(base, "pki", "ca.pem")).wrap_socket(
                 c.sock, server_hostname="localhost")
