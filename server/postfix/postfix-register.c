@@ -555,7 +555,11 @@ recover_one (const char *record,
  * and a live front has taken the Message-ID since: not overwritten). Its file may be
  * there (the front died before its registration) or not (lost with the unsynced file,
  * bound by the follower, or dropped after Postfix's 4xx/5xx to the "."): either way the
- * follower settles it from the log it has read. TRUE: an orphan written. */
+ * follower settles it from the log it has read. Live fronts may write the same name
+ * meanwhile: with no file, the orphan is linked in (link(2) fails if a front wrote one
+ * since); over its own file, it is renamed in only if the name is still that file (a
+ * front writes a new one only after this one is gone and its mid_acquire has looked
+ * again, FRONT_PENDING_RECHECK_MS later). TRUE: an orphan written. */
 static gboolean
 recover_orphan (const char          *dir,
                 PostfixRegistration *pending,
@@ -564,13 +568,47 @@ recover_orphan (const char          *dir,
 {
   g_autofree char *path = pending_path (dir, POSTFIX_PENDING_BY_MESSAGE_ID,
                                         pending->message_id, "");
-  g_autoptr (PostfixRegistration) have = read_file (path, NULL);
+  g_autofree char *tmp = pending_path (dir, POSTFIX_PENDING_BY_MESSAGE_ID,
+                                       pending->message_id, ".tmp-o");
+  g_autofree char *text = NULL;
+  g_autoptr (PostfixRegistration) have = NULL;
+  GStatBuf before;
+  GStatBuf after;
+  gboolean there = g_lstat (path, &before) == 0;
 
+  have = there ? read_file (path, NULL) : NULL;
   if (have != NULL && have->queue_id == NULL
       && (have->arrival != pending->arrival || g_strcmp0 (have->envid, pending->envid) != 0))
     return FALSE;
   pending->orphaned = now;
-  return postfix_registration_write_pending (dir, NULL, pending, NULL, error);
+  text = postfix_registration_format (pending);
+  if (!durable_file_write (tmp, text, strlen (text), error))
+    {
+      g_unlink (tmp);
+      return FALSE;
+    }
+  if (!there)
+    {
+      int saved = link (tmp, path) == 0 ? 0 : errno;
+
+      g_unlink (tmp);
+      if (saved == EEXIST)
+        return FALSE; /* a live front's, since */
+      if (saved != 0)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "link %s: %s", path,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      return durable_file_sync_dir (dir, error);
+    }
+  if (g_lstat (path, &after) != 0 || after.st_ino != before.st_ino
+      || after.st_dev != before.st_dev)
+    {
+      g_unlink (tmp);
+      return FALSE;
+    }
+  return durable_file_rename (tmp, path, dir, error);
 }
 
 /**

@@ -499,6 +499,14 @@ test_orphan (Fixture      *fx,
   front_dies_after_journal (fx->reg_dir, pend, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_true (postfix_registration_orphans_marked (fx->reg_dir));
+  {
+    /* Linked in (link(2): never over a live front's file), its temporary name gone. */
+    g_autoptr (GDir) d = g_dir_open (fx->reg_dir, 0, NULL);
+    const char *name;
+
+    while ((name = g_dir_read_name (d)) != NULL)
+      g_assert_false (g_str_has_prefix (name, ".tmp-"));
+  }
   orphans = postfix_registration_list_orphans (fx->reg_dir);
   g_assert_cmpuint (orphans->len, ==, 1);
   g_assert_true (postfix_registration_drop_pending_of (fx->reg_dir, BY_MID,
