@@ -855,6 +855,28 @@ command_split (const char  *line,
   return g_ascii_strup (p, (gssize) n);
 }
 
+/* Whether the MAIL parameters @params name MTRK, split as Postfix splits them (any
+ * command_space): the lib's parser refuses parameters it cannot read (a TAB between
+ * them, a control octet), and such a line must not take MTRK= to Postfix either. */
+static gboolean
+params_name_mtrk (const char *params)
+{
+  const char *p = params;
+
+  for (;;)
+    {
+      while (command_space (*p))
+        p++;
+      if (*p == '\0')
+        return FALSE;
+      if (g_ascii_strncasecmp (p, "MTRK", 4) == 0
+          && (p[4] == '=' || p[4] == '\0' || command_space (p[4])))
+        return TRUE;
+      while (*p != '\0' && !command_space (*p))
+        p++;
+    }
+}
+
 /* Whether @line is an AUTH command (command_split's verb). */
 static gboolean
 command_is_auth (const char *line)
@@ -914,6 +936,14 @@ cmd_mail (Session    *s,
       return client_write (s, reply->str, reply->len);
     }
   table = msgtrk_smtp_params_parse (params, NULL);
+  if (table == NULL && params_name_mtrk (params))
+    {
+      /* Never a tracked message sent on untracked, nor MTRK= passed to Postfix. */
+      transaction_reset (s);
+      s->errors++;
+      return client_reply (s, "501 5.5.4 Bad MAIL parameters (MTRK with a parameter the "
+                              "server cannot read)");
+    }
   has_mtrk = table != NULL && g_hash_table_lookup_extended (table, "MTRK", NULL,
                                                             (gpointer *) &mtrk);
   transaction_reset (s);

@@ -247,6 +247,16 @@ def main():
                 code == 250 and passed == [b"MAIL\tFROM:<a@example.com> ENVID=e1\r\n"],
                 "client got %d; upstream got %r" % (code, passed))
         c.cmd(b"RSET\r\n")
+        # Parameters split by a TAB: the front cannot read them; MTRK= among them is
+        # refused here (never passed to Postfix, never an untracked send).
+        for raw in (b"MAIL FROM:<a@example.com> ENVID=e2\tMTRK=%s" % th.AUTH.encode(),
+                    b"MAIL FROM:<a@example.com>\tMTRK=%s ENVID=e3" % th.AUTH.encode()):
+            before = len(up.lines)
+            code, _ = c.cmd(raw + b"\r\n")
+            passed = [x for x in up.lines[before:] if x.upper().startswith(b"MAIL")]
+            t.check("%r: 501 here, nothing passed on" % raw[:40],
+                    code == 501 and not passed, "client got %d; upstream got %r"
+                    % (code, passed))
         c.sock.close()
 
         # 2. and 3. The end of the data as Postfix reads it.
