@@ -16,7 +16,6 @@ Skips (77) without the front or gcore. A scripted upstream, no Postfix.
 """
 
 import base64
-import importlib.util
 import os
 import shutil
 import signal
@@ -28,6 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
+from scripted_front import Client, PostfixLike, start_front  # noqa: E402
 
 
 def main():
@@ -37,10 +37,6 @@ def main():
     if not os.access(exe, os.X_OK) or gcore is None:
         print("1..0 # SKIP msgtrk-submit-front or gcore missing")
         return 77
-    spec = importlib.util.spec_from_file_location(
-        "front_review", os.path.join(HERE, "test-postfix-front-review.py"))
-    rev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rev)
     source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
     t = pi.Checker()
     started = time.monotonic()
@@ -51,11 +47,11 @@ def main():
     for label, line, secret in (("AUTH PLAIN <initial response>", b"AUTH PLAIN " + plain, plain),
                                 ("AUTH XOAUTH2 <7,800-octet token>", b"AUTH XOAUTH2 " + xoauth2,
                                  xoauth2)):
-        up = rev.PostfixLike()
+        up = PostfixLike()
         name = "front-%d" % len(line)
-        proc, port = rev.start_front(exe, base, name, up, source_root, "tls_auth_only=no\n")
+        proc, port = start_front(exe, base, name, up, source_root, "tls_auth_only=no\n")
         try:
-            c = rev.Client(port)
+            c = Client(port)
             c.reply()
             c.cmd(b"EHLO client.example\r\n")
             code, _ = c.cmd(line + b"\r\n")
@@ -72,6 +68,8 @@ def main():
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
+    if not t.failures:
+        shutil.rmtree(base, ignore_errors=True)
     return t.done(started)
 
 

@@ -18,7 +18,6 @@ Skips (77) without the front or strace. A scripted upstream (test-postfix-front-
 PostfixLike), no Postfix.
 """
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -30,6 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
+from scripted_front import Client, PostfixLike, start_front  # noqa: E402
 import tracking_harness as th  # noqa: E402
 
 STRACE_DELAY_US = 2000000
@@ -42,17 +42,13 @@ def main():
     if not os.access(exe, os.X_OK) or strace is None:
         print("1..0 # SKIP msgtrk-submit-front or strace missing")
         return 77
-    spec = importlib.util.spec_from_file_location(
-        "front_review", os.path.join(HERE, "test-postfix-front-review.py"))
-    rev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rev)
     source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
     t = pi.Checker()
     started = time.monotonic()
     base = tempfile.mkdtemp(prefix="msgtrk-front-stop-race-")
     os.chmod(base, 0o755)
-    up = rev.PostfixLike()
-    proc, port = rev.start_front(exe, base, "front", up, source_root)
+    up = PostfixLike()
+    proc, port = start_front(exe, base, "front", up, source_root)
     tracer = None
     try:
         tracer = subprocess.Popen([strace, "-f", "-qq", "-o", "/dev/null",
@@ -60,7 +56,7 @@ def main():
                                    "-e", "inject=fdatasync,fsync:delay_exit=%d" % STRACE_DELAY_US,
                                    "-p", str(proc.pid)])
         time.sleep(1)  # attached
-        c = rev.Client(port)
+        c = Client(port)
         c.reply()
         c.cmd(b"EHLO client.example\r\n")
         code, _ = c.cmd(b"MAIL FROM:<a@example.com> ENVID=race1 MTRK=%s\r\n"
@@ -84,6 +80,9 @@ def main():
             tracer.wait(10)
         if proc.poll() is None:
             proc.kill()
+            proc.wait(10)
+    if not t.failures:
+        shutil.rmtree(base, ignore_errors=True)
     return t.done(started)
 
 

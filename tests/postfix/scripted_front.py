@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""scripted_front.py: msgtrk-submit-front against a scripted upstream, for the tests that
+need no Postfix (test-postfix-front-review.py, -stop-race.py, -auth-wipe.py).
+
+What: PostfixLike, an upstream that reads lines as Postfix's smtp_get() does (it strips
+*every* CR before the LF: src/global/smtp_stream.c) and records them; Client, a line
+client; start_front(), the front on a free loopback port with the test PKI's TLS keys.
+Limits: PostfixLike's sessions are threads of the test; start_front waits 10 s at most.
+Never: bind anything but loopback.
+"""
+
+import os
+import pwd
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+
+class PostfixLike:
+    """Greets, answers EHLO with AUTH and PIPELINING, takes any command; in DATA a line that
+    is "." once every CR before its LF is stripped ends the message (as Postfix)."""
+
+    def __init__(self, dot_delay=0.0):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.lines = []
+        self.dots = 0
+        self.dot_delay = dot_delay
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            c, _ = self.sock.accept()
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    def session(self, c):
+        f = c.makefile("rwb")
+
+        def say(text):
+            try:
+                f.write(text.encode() + b"\r\n")
+                f.flush()
+            except OSError:
+                pass
+        say("220 postfix-like ESMTP")
+        in_data = False
+        while True:
+            try:
+                line = f.readline()
+            except OSError:
+                break
+            if not line:
+                break
+            self.lines.append(line)
+            if in_data:
+                if line.rstrip(b"\r\n").rstrip(b"\r") == b"." and line.endswith(b"\n"):
+                    in_data = False
+                    self.dots += 1
+                    time.sleep(self.dot_delay)
+                    say("250 2.0.0 Ok: queued as 4B7C2D1E3F")
+                continue
+            verb = line.split()[0].upper() if line.split() else b""
+            if verb == b"EHLO":
+                say("250-postfix-like\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n250-PIPELINING\r\n250 DSN")
+            elif verb == b"XCLIENT":
+                say("220 postfix-like ESMTP")
+            elif verb == b"AUTH" and len(line.split()) == 2:
+                # No initial response: one challenge, then the response ("*": aborted).
+                say("334 ")
+                try:
+                    response = f.readline()
+                except OSError:
+                    break
+                self.lines.append(response)
+                say("501 5.7.0 Authentication aborted" if response == b"*\r\n"
+                    else "235 2.7.0 Authentication successful")
+            elif verb == b"AUTH":
+                say("235 2.7.0 Authentication successful")
+            elif verb == b"DATA":
+                in_data = True
+                say("354 End data with <CR><LF>.<CR><LF>")
+            elif verb == b"QUIT":
+                say("221 2.0.0 Bye")
+                break
+            else:
+                say("250 2.0.0 Ok")
+        c.close()
+
+
+class Client:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.file = self.sock.makefile("rb")
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self.file.readline()
+            if not line:
+                return 0, b"".join(lines)
+            lines.append(line)
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(line[:3]), b"".join(lines)
+
+    def cmd(self, raw):
+        self.sock.sendall(raw)
+        return self.reply()
+
+    def starttls(self, ca):
+        """STARTTLS, then TLS on the same socket, the front's certificate checked against
+        @ca (the test PKI's) for the name "localhost"; the code of the 220."""
+        code, _ = self.cmd(b"STARTTLS\r\n")
+        ctx = ssl.create_default_context(cafile=ca)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.file = self.sock.makefile("rb")
+        return code
+
+
+def start_front(exe, base, name, up, source_root, extra=""):
+    """The front on a free loopback port in front of @up, with TLS (test PKI) and the
+    [front] lines @extra; its process and port."""
+    pki = os.path.join(base, "pki")
+    if not os.path.exists(pki):
+        subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
+                       check=True)
+    state = os.path.join(base, name)
+    os.makedirs(os.path.join(state, "postfix-registrations"))
+    user = ""
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        for d in (state, os.path.join(state, "postfix-registrations")):
+            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        user = "user=nobody\n"
+    conf = os.path.join(base, name + ".conf")
+    with open(conf, "w") as f:
+        f.write("[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
+                "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
+                "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n%s"
+                % (up.port, state, user, pki, pki, extra))
+    port_file = os.path.join(base, name + ".port")
+    proc = subprocess.Popen([exe, "--config", conf, "--port-file", port_file],
+                            stdout=open(os.path.join(base, name + ".log"), "w"),
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while not (os.path.exists(port_file) and open(port_file).read().endswith("\n")):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the front did not start: "
+                               + open(os.path.join(base, name + ".log")).read())
+        time.sleep(0.05)
+    return proc, int(open(port_file).read())
