@@ -20,7 +20,7 @@ demo_pkgs=(
 )
 test_pkgs=(
   clang libclang-rt-14-dev llvm
-  iproute2 dnsmasq-base procps psmisc strace gdb
+  iproute2 dnsmasq-base procps psmisc strace
   gnome-keyring libsecret-tools sqlite3
   xvfb xauth imagemagick xdotool xclip
   claws-mail libclaws-mail-dev libgtk-3-dev

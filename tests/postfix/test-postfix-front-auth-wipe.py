@@ -11,15 +11,16 @@ PLAIN <base64 of user NUL password>, AUTH XOAUTH2 <token> up to FRONT_AUTH_LINE_
 read by the session loop with the client reader's wiping off (s->reader.wipe is set only
 inside cmd_auth, after the line was consumed), and the loop's line GString grows by
 reallocation (the freed smaller buffers keep parts of it). Each check: one AUTH, then a
-NOOP (the session goes on), then a core of the front (gcore) is searched for the secret.
-Skips (77) without the front or gcore. A scripted upstream, no Postfix.
+NOOP (the session goes on), then the front's writable private memory is searched for the
+secret through /proc/PID/mem (copies_in_memory: nothing written to disk; mappings over
+MAPPING_MAX, ASan's shadow, skipped). Needs root (ptrace access to the front, which runs
+as nobody). Skips (77) without the front. A scripted upstream, no Postfix.
 """
 
 import base64
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,12 +31,50 @@ import postfix_instance as pi  # noqa: E402
 from scripted_front import Client, PostfixLike, start_front  # noqa: E402
 
 
+# Writable private mappings larger than this are not read: ASan's shadow memory (terabytes
+# of address space, mapped read-write) is no heap. (A core written by gcore of an ASan
+# build filled the disk: 73 GB.)
+MAPPING_MAX = 1 << 30
+CHUNK = 1 << 20
+
+
+def copies_in_memory(pid, secret):
+    """How many copies of @secret the writable private mappings of process @pid hold (its
+    heap, anonymous mappings, stacks, data), read from /proc/PID/mem: nothing is written
+    to disk (a core file of it would be a file holding the secret)."""
+    found = 0
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            perms = fields[1]
+            if not perms.startswith("rw") or perms[3] != "p" or end - start > MAPPING_MAX:
+                continue
+            tail = b""
+            at = start
+            while at < end:
+                n = min(CHUNK, end - at)
+                try:
+                    mem.seek(at)
+                    chunk = mem.read(n)
+                except (OSError, ValueError):
+                    chunk = b""
+                if not chunk:
+                    break
+                window = tail + chunk
+                found += window.count(secret)
+                # The last len(secret) - 1 octets again with the next chunk (a copy across
+                # the boundary), never a match counted twice (too short for one).
+                tail = window[-(len(secret) - 1):] if len(secret) > 1 else b""
+                at += len(chunk)
+    return found
+
+
 def main():
     build = sys.argv[sys.argv.index("--build-dir") + 1]
     exe = os.path.join(build, "server", "postfix", "msgtrk-submit-front")
-    gcore = shutil.which("gcore")
-    if not os.access(exe, os.X_OK) or gcore is None:
-        print("1..0 # SKIP msgtrk-submit-front or gcore missing")
+    if not os.access(exe, os.X_OK):
+        print("1..0 # SKIP msgtrk-submit-front is not built")
         return 77
     source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
     t = pi.Checker()
@@ -57,13 +96,8 @@ def main():
             code, _ = c.cmd(line + b"\r\n")
             t.equal("%s: 235" % label, code, 235)
             t.equal("%s: the session goes on" % label, c.cmd(b"NOOP\r\n")[0], 250)
-            core = os.path.join(base, name + ".core")
-            subprocess.run([gcore, "-o", core, str(proc.pid)], capture_output=True, timeout=120)
-            with open("%s.%d" % (core, proc.pid), "rb") as f:
-                data = f.read()
-            os.unlink("%s.%d" % (core, proc.pid))
             t.equal("%s: no copy of the secret left in the front's memory after the exchange"
-                    % label, data.count(secret), 0)
+                    % label, copies_in_memory(proc.pid, secret), 0)
             c.sock.close()
         finally:
             proc.send_signal(signal.SIGKILL)
