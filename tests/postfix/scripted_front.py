@@ -14,6 +14,8 @@ import pwd
 import socket
 import ssl
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -152,3 +154,18 @@ def start_front(exe, base, name, up, source_root, extra=""):
                                + open(os.path.join(base, name + ".log")).read())
         time.sleep(0.05)
     return proc, int(open(port_file).read())
+
+
+def test_setup(prefix):
+    """The front's executable (from --build-dir), the source root and a fresh directory
+    (@prefix) for a test; None after printing the TAP skip when the front is not built."""
+    build = sys.argv[sys.argv.index("--build-dir") + 1]
+    exe = os.path.join(build, "server", "postfix", "msgtrk-submit-front")
+    if not os.access(exe, os.X_OK):
+        print("1..0 # SKIP msgtrk-submit-front is not built")
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(here)))
+    base = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(base, 0o755)
+    return exe, source_root, base

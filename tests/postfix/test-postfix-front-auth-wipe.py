@@ -22,13 +22,12 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from scripted_front import Client, PostfixLike, start_front  # noqa: E402
+from scripted_front import Client, PostfixLike, start_front, test_setup  # noqa: E402
 
 
 # Writable private mappings larger than this are not read: ASan's shadow memory (terabytes
@@ -71,16 +70,12 @@ def copies_in_memory(pid, secret):
 
 
 def main():
-    build = sys.argv[sys.argv.index("--build-dir") + 1]
-    exe = os.path.join(build, "server", "postfix", "msgtrk-submit-front")
-    if not os.access(exe, os.X_OK):
-        print("1..0 # SKIP msgtrk-submit-front is not built")
+    setup = test_setup("msgtrk-front-auth-wipe-")
+    if setup is None:
         return 77
-    source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
+    exe, source_root, base = setup
     t = pi.Checker()
     started = time.monotonic()
-    base = tempfile.mkdtemp(prefix="msgtrk-front-auth-wipe-")
-    os.chmod(base, 0o755)
     plain = b"U0VDUkVUU0VDUkVUcGFzc3dvcmQxMjM0NTY3ODkwU0VDUkVU"
     xoauth2 = base64.b64encode(os.urandom(5850))  # 7,800 octets, no repeats
     for label, line, secret in (("AUTH PLAIN <initial response>", b"AUTH PLAIN " + plain, plain),

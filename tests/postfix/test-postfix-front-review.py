@@ -44,13 +44,12 @@ import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from scripted_front import Client, PostfixLike, start_front  # noqa: E402
+from scripted_front import Client, PostfixLike, start_front, test_setup  # noqa: E402
 import tracking_harness as th  # noqa: E402
 
 
@@ -60,16 +59,12 @@ def ends_of_data(lines):
 
 
 def main():
-    ap_build = sys.argv[sys.argv.index("--build-dir") + 1]
-    exe = os.path.join(ap_build, "server", "postfix", "msgtrk-submit-front")
-    if not os.access(exe, os.X_OK):
-        print("1..0 # SKIP msgtrk-submit-front is not built")
+    setup = test_setup("msgtrk-front-review-")
+    if setup is None:
         return 77
-    source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
+    exe, source_root, base = setup
     t = pi.Checker()
     started = time.monotonic()
-    base = tempfile.mkdtemp(prefix="msgtrk-front-review-")
-    os.chmod(base, 0o755)
     procs = []
     try:
         up = PostfixLike()

@@ -23,30 +23,28 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from scripted_front import Client, PostfixLike, start_front  # noqa: E402
+from scripted_front import Client, PostfixLike, start_front, test_setup  # noqa: E402
 import tracking_harness as th  # noqa: E402
 
 STRACE_DELAY_US = 2000000
 
 
 def main():
-    build = sys.argv[sys.argv.index("--build-dir") + 1]
-    exe = os.path.join(build, "server", "postfix", "msgtrk-submit-front")
     strace = shutil.which("strace")
-    if not os.access(exe, os.X_OK) or strace is None:
-        print("1..0 # SKIP msgtrk-submit-front or strace missing")
+    if strace is None:
+        print("1..0 # SKIP strace is missing")
         return 77
-    source_root = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
+    setup = test_setup("msgtrk-front-stop-race-")
+    if setup is None:
+        return 77
+    exe, source_root, base = setup
     t = pi.Checker()
     started = time.monotonic()
-    base = tempfile.mkdtemp(prefix="msgtrk-front-stop-race-")
-    os.chmod(base, 0o755)
     up = PostfixLike()
     proc, port = start_front(exe, base, "front", up, source_root)
     tracer = None
