@@ -112,10 +112,10 @@ class Client:
         self.sock.sendall(raw)
         return self.reply()
 
-    def starttls(self, ca):
-        """STARTTLS, then TLS on the same socket, the front's certificate checked against
-        @ca (the test PKI's) for the name "localhost"; the code of the 220."""
-        code, _ = self.cmd(b"STARTTLS\r\n")
+    def starttls(self, ca, command=b"STARTTLS\r\n"):
+        """@command (STARTTLS), then TLS on the same socket, the front's certificate checked
+        against @ca (the test PKI's) for the name "localhost"; the code of the reply."""
+        code, _ = self.cmd(command)
         ctx = ssl.create_default_context(cafile=ca)
         self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
         self.file = self.sock.makefile("rb")

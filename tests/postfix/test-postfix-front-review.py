@@ -41,7 +41,6 @@ Skips (77) when the front is not built. Needs to bind loopback ports only.
 import os
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import time
@@ -229,11 +228,7 @@ def main():
                 c.cmd(b"MAIL FROM:<a@example.com>\r\n")[0], 250)
         # STARTTLS: a fresh upstream session, AUTH offered and passed on.
         before = len(up.lines)
-        t.equal("STARTTLS: 220", c.cmd(b"STARTTLS\r\n")[0], 220)
-        c.sock = ssl.create_default_context(
-            cafile=os.path.join(base, "pki", "ca.pem")).wrap_socket(
-                c.sock, server_hostname="localhost")
-        c.file = c.sock.makefile("rb")
+        t.equal("STARTTLS: 220", c.starttls(os.path.join(base, "pki", "ca.pem")), 220)
         code, ehlo = c.cmd(b"EHLO client.example\r\n")
         t.check("in TLS the EHLO reply offers AUTH", code == 250 and b"AUTH PLAIN" in ehlo,
                 ehlo.decode(errors="replace"))
@@ -273,11 +268,7 @@ def main():
         t.equal("encrypt: STARTTLS with an argument: 501",
                 c.cmd(b"STARTTLS now\r\n")[0], 501)
         t.equal("encrypt: STARTTLS after white space (Postfix skips it too)",
-                c.cmd(b" STARTTLS\r\n")[0], 220)
-        c.sock = ssl.create_default_context(
-            cafile=os.path.join(base, "pki", "ca.pem")).wrap_socket(
-                c.sock, server_hostname="localhost")
-        c.file = c.sock.makefile("rb")
+                c.starttls(os.path.join(base, "pki", "ca.pem"), b" STARTTLS\r\n"), 220)
         t.equal("encrypt: MAIL in TLS before EHLO: 503 (the client must EHLO again)",
                 c.cmd(b"MAIL FROM:<a@example.com>\r\n")[0], 503)
         c.cmd(b"EHLO client.example\r\n")
