@@ -595,7 +595,7 @@ pending_clear (MsgtrkReportPendingField *pending)
   pending->block = NULL;
 }
 
-/* Close the open field: trim, check its length, repair UTF-8, add it to its block. */
+/* Close the open field: trim, repair UTF-8, check its length, add it to its block. */
 static gboolean
 pending_finish (MsgtrkReportPendingField *pending,
                 const char   *what,
@@ -609,6 +609,15 @@ pending_finish (MsgtrkReportPendingField *pending,
 
   value = msgtrk_report_strndup_trimmed (pending->value->str,
                                          pending->value->str + pending->value->len);
+  if (!g_utf8_validate (value, -1, NULL))
+    {
+      char *valid = g_utf8_make_valid (value, -1);
+
+      g_free (value);
+      value = valid;
+    }
+  /* Measured after the repair (each bad octet becomes U+FFFD, three octets): the
+   * length the writer writes, which must parse again. */
   length = strlen (pending->name) + 2 + strlen (value);
   if (length > MSGTRK_REPORT_MAX_FIELD_LENGTH)
     {
@@ -618,13 +627,6 @@ pending_finish (MsgtrkReportPendingField *pending,
                    MSGTRK_REPORT_MAX_FIELD_LENGTH);
       pending_clear (pending);
       return FALSE;
-    }
-  if (!g_utf8_validate (value, -1, NULL))
-    {
-      char *valid = g_utf8_make_valid (value, -1);
-
-      g_free (value);
-      value = valid;
     }
   g_ptr_array_add (pending->block, msgtrk_report_field_new_take (g_steal_pointer (&pending->name),
                                                                  g_steal_pointer (&value)));

@@ -923,6 +923,58 @@ test_limit_field_length (void)
 }
 
 static void
+test_limit_field_length_repaired (void)
+{
+  g_test_summary ("The field length limit holds for the value as kept and written: invalid "
+                  "UTF-8 octets become U+FFFD (three octets each) before it is measured, so "
+                  "what parsed always parses again after writing (fuzz-report found a field "
+                  "under the limit raw and over it once written)");
+
+  for (int extra = 0; extra <= 1; extra++)
+    {
+      g_autoptr (GString) text = tracking_text (1);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsgtrkReport) report = NULL;
+      /* 100 invalid octets (0xFF) grow by 200 when repaired. */
+      gsize plain_len = MSGTRK_REPORT_MAX_FIELD_LENGTH - strlen ("X-Long: ") - 300 + (gsize) extra;
+
+      g_string_append (text, "X-Long: ");
+      for (gsize i = 0; i < plain_len; i++)
+        g_string_append_c (text, (i % 50 == 49) ? ' ' : 'a');
+      for (int i = 0; i < 100; i++)
+        g_string_append_c (text, (char) 0xff);
+      g_string_append (text, "\r\n");
+      report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS, text->str,
+                                           (gssize) text->len, &error);
+      if (extra == 0)
+        {
+          g_autofree char *written = NULL;
+          g_autoptr (MsgtrkReport) again = NULL;
+          const char *value;
+
+          g_assert_no_error (error);
+          value = msgtrk_recipient_report_get_field (recipient_at (report, 0), "X-Long");
+          g_assert_cmpuint (strlen ("X-Long: ") + strlen (value), ==,
+                            MSGTRK_REPORT_MAX_FIELD_LENGTH);
+          g_assert_true (g_str_has_suffix (value, "\xef\xbf\xbd"));
+          written = msgtrk_report_to_fields (report);
+          again = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS, written, -1,
+                                              &error);
+          g_assert_no_error (error);
+          assert_reports_equal (report, again);
+        }
+      else
+        {
+          /* Raw, the field is 201 octets under the limit. */
+          g_assert_cmpuint (strlen ("X-Long: ") + plain_len + 100, <, MSGTRK_REPORT_MAX_FIELD_LENGTH);
+          g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+          g_assert_nonnull (strstr (error->message, "X-Long"));
+          g_assert_nonnull (strstr (error->message, "4097 octets"));
+        }
+    }
+}
+
+static void
 test_limit_fields (void)
 {
   g_test_summary ("MSGTRK_REPORT_MAX_FIELDS fields in a block parse, one more does not");
@@ -1937,6 +1989,7 @@ main (int    argc,
   g_test_add_func ("/report/parse/table", test_parse_table);
   g_test_add_func ("/report/parse/details", test_parse_details);
   g_test_add_func ("/report/limit/field-length", test_limit_field_length);
+  g_test_add_func ("/report/limit/field-length-repaired", test_limit_field_length_repaired);
   g_test_add_func ("/report/limit/fields", test_limit_fields);
   g_test_add_func ("/report/limit/recipients", test_limit_recipients);
   g_test_add_func ("/report/limit/size", test_limit_size);
