@@ -45,7 +45,7 @@ mkdir -p _build
 run_build _build/test -- --werror -Dintrospection=true -Dbuildtype=debugoptimized
 run_build _build/test-asan --no-suite install -- --werror -Dintrospection=false \
   -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
-CC=clang run_build _build/test-fuzz --suite fuzz -- -Dintrospection=false -Dfuzz=true \
+MSGTRK_FUZZ_ARTIFACTS="$root/.ci/artifacts/fuzz" CC=clang run_build _build/test-fuzz --suite fuzz -- -Dintrospection=false -Dfuzz=true \
   -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link \
   -Dbuildtype=debugoptimized
 
