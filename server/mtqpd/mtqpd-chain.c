@@ -352,7 +352,6 @@ mtqpd_chain_collect (MtqpdChain   *self,
   g_autofree char *what = NULL;
   GQueue queue = G_QUEUE_INIT;
   gint64 deadline;
-  char *name;
 
   g_return_val_if_fail (self != NULL, parts);
   g_return_val_if_fail (local != NULL && local->len > 0, parts);
@@ -378,20 +377,23 @@ mtqpd_chain_collect (MtqpdChain   *self,
   asked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   client = client_new (self, over_tls);
   deadline = g_get_monotonic_time () + (gint64) self->timeout * G_USEC_PER_SEC;
-  while ((name = g_queue_pop_head (&queue)) != NULL)
+  for (;;)
     {
-      g_autofree char *owned = name;
-      g_autofree char *key = server_key (name);
+      g_autofree char *name = g_queue_pop_head (&queue);
+      g_autofree char *key = NULL;
       g_autofree char *name_log = NULL;
       gint64 left = deadline - g_get_monotonic_time ();
       guint seconds;
 
+      if (name == NULL)
+        break;
       if (!name_is_followable (name))
         {
           name_log = msgtrk_str_escape_for_error (name, 80);
           g_message ("%s: not chaining to \"%s\": not a host name", what, name_log);
           continue;
         }
+      key = server_key (name);
       if (strcmp (key, self->hostname_key) == 0 || g_hash_table_contains (asked, key)
           || parts_represent (parts, key))
         continue;
