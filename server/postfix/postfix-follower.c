@@ -280,6 +280,18 @@ follower_configure (gpointer        data,
   return TRUE;
 }
 
+/* Restore the journaled registrations of fronts that died (postfix_registration_recover);
+ * what cannot be restored is a warning, never fatal. */
+static void
+recover_journals (Follower *f)
+{
+  g_autoptr (GError) local = NULL;
+
+  postfix_registration_recover (f->registration_dir, &local);
+  if (local != NULL)
+    g_warning ("Some journaled registrations could not be restored: %s", local->message);
+}
+
 static gboolean
 follower_post_drop (gpointer data,
                     GError **error)
@@ -298,13 +310,7 @@ follower_post_drop (gpointer data,
       return FALSE;
     }
   /* Registrations of front processes that crashed, before any lookup. */
-  {
-    g_autoptr (GError) local = NULL;
-
-    postfix_registration_recover (f->registration_dir, &local);
-    if (local != NULL)
-      g_warning ("Some journaled registrations could not be restored: %s", local->message);
-  }
+  recover_journals (f);
   f->pos_path = g_build_filename (f->state_dir, "postfix-follower.pos", NULL);
   f->tail = postfix_tail_new (f->maillog);
   if (!postfix_tail_resume_from_file (f->tail, f->pos_path, &ino, &offset, error))
@@ -761,16 +767,13 @@ on_poll (gpointer data)
 
   if (now - f->last_expire >= FOLLOWER_EXPIRE_INTERVAL)
     {
-      g_autoptr (GError) local = NULL;
       guint removed;
 
       /* The journals of fronts that died and were not started again (a crash loop, a
        * second front left running): their pending registrations by Message-ID would
        * hold up those Message-IDs in the other fronts; as orphans (marked) they are
        * settled at the next polls. */
-      postfix_registration_recover (f->registration_dir, &local);
-      if (local != NULL)
-        g_warning ("Some journaled registrations could not be restored: %s", local->message);
+      recover_journals (f);
       removed = postfix_registration_expire (f->registration_dir, now);
 
       if (removed > 0)

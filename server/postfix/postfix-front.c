@@ -173,26 +173,11 @@ front_configure (gpointer        data,
                                   &f->front.implicit_tls, error)
       || !server_config_get_boolean (kf, FRONT_GROUP, "xclient", TRUE, &f->front.xclient, error))
     return FALSE;
-  if (f->front.implicit_tls && f->tls_certificate == NULL)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "%s [" FRONT_GROUP "]: implicit_tls needs tls_certificate and tls_key",
-                   path);
-      return FALSE;
-    }
   /* As Postfix's smtpd_tls_auth_only: on by default whenever clients can have TLS
    * (with implicit TLS every session is in TLS: nothing to refuse). */
   if (!server_config_get_boolean (kf, FRONT_GROUP, "tls_auth_only",
                                   f->tls_certificate != NULL, &f->front.tls_auth_only, error))
     return FALSE;
-  if (f->front.tls_auth_only && f->tls_certificate == NULL)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "%s [" FRONT_GROUP "]: tls_auth_only needs tls_certificate and tls_key "
-                   "(without TLS no client could authenticate)",
-                   path);
-      return FALSE;
-    }
   /* As Postfix's smtpd_tls_security_level, for the client side: "may" offers STARTTLS,
    * "encrypt" requires it before anything but EHLO/HELO/STARTTLS/NOOP/RSET/QUIT. */
   if (g_str_equal (security_level, FRONT_TLS_ENCRYPT))
@@ -204,14 +189,28 @@ front_configure (gpointer        data,
                    security_level);
       return FALSE;
     }
-  if (f->front.tls_encrypt && f->tls_certificate == NULL)
+  /* The settings that need this front's own certificate (tls_auth_only: without TLS no
+   * client could authenticate). */
+  {
+    const struct
     {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "%s [" FRONT_GROUP "]: tls_security_level=encrypt needs tls_certificate "
-                   "and tls_key",
-                   path);
-      return FALSE;
-    }
+      gboolean on;
+      const char *setting;
+    } need_tls[] = {
+      { f->front.implicit_tls, "implicit_tls" },
+      { f->front.tls_auth_only, "tls_auth_only" },
+      { f->front.tls_encrypt, "tls_security_level=encrypt" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (need_tls) && f->tls_certificate == NULL; i++)
+      if (need_tls[i].on)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                       "%s [" FRONT_GROUP "]: %s needs tls_certificate and tls_key", path,
+                       need_tls[i].setting);
+          return FALSE;
+        }
+  }
   if (!server_config_read_uints (kf, FRONT_GROUP, uints, error))
     return FALSE;
   settings->listen = g_strdup (f->listen);

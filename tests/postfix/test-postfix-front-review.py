@@ -292,6 +292,7 @@ def main():
         c.sock.close()
         for label, extra in (("tls_security_level=bogus", "tls_security_level=bogus\n"),
                              ("tls_auth_only=yes without TLS keys", "tls_auth_only=yes\n"),
+                             ("implicit_tls=yes without TLS keys", "implicit_tls=yes\n"),
                              ("tls_security_level=encrypt without TLS keys",
                               "tls_security_level=encrypt\n")):
             conf = os.path.join(base, "bad.conf")
