@@ -137,12 +137,19 @@ def start_front(exe, base, name, up, source_root, extra=""):
         for d in (state, os.path.join(state, "postfix-registrations")):
             os.chown(d, nobody.pw_uid, nobody.pw_gid)
         user = "user=nobody\n"
+    return start_front_conf(exe, base, name,
+                            "[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
+                            "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
+                            "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n%s"
+                            % (up.port, state, user, pki, pki, extra))
+
+
+def start_front_conf(exe, base, name, text):
+    """The front with the configuration @text (written to @base/@name.conf, its log to
+    @base/@name.log); its process and port, once it listens."""
     conf = os.path.join(base, name + ".conf")
     with open(conf, "w") as f:
-        f.write("[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
-                "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
-                "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n%s"
-                % (up.port, state, user, pki, pki, extra))
+        f.write(text)
     port_file = os.path.join(base, name + ".port")
     proc = subprocess.Popen([exe, "--config", conf, "--port-file", port_file],
                             stdout=open(os.path.join(base, name + ".log"), "w"),
