@@ -8,8 +8,8 @@
 
 What: a private Postfix on 127.0.0.1 (tests/postfix/postfix_instance.py; recipients of
 bench.test.example go to the discard transport, so delivery costs little) and
-msgtrk-submit-front in front of it (as in docs/postfix-site.md: XCLIENT, registrations in
-a temporary state directory). The same load goes straight into Postfix and through the
+msgtrk-submit-front in front of it (as in docs/postfix-site.md: XCLIENT, XFORWARD IDENT,
+registrations in a temporary state directory). The same load goes straight into Postfix and through the
 front, alternating in each round (the first target alternates between rounds):
   smtp-source   Postfix's own load generator (-s SESSIONS -m MESSAGES -l SIZE), one
                 message per connection; msg/s from the wall time
@@ -295,7 +295,11 @@ def main():
         text = open(main_cf).read().replace(
             "relay_domains = slow.test.example, legacy.test.example",
             "relay_domains = slow.test.example, legacy.test.example, bench.test.example")
+        # As docs/postfix-site.md: XCLIENT and XFORWARD (the tracked messages' IDENT) from
+        # the front; --postfix-option smtpd_authorized_xforward_hosts= measures the
+        # Message-ID fallback (a later line wins).
         text += "smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
+        text += "smtpd_authorized_xforward_hosts = 127.0.0.0/8\n"
         text += "".join(o.replace("=", " = ", 1) + "\n" for o in a.postfix_option)
         with open(main_cf, "w") as f:
             f.write(text)
