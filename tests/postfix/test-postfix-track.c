@@ -1068,6 +1068,43 @@ test_hostile_field_limit (Fixture      *fx,
   g_assert_nonnull (find_entry (r, "a@test.example", "a@test.example"));
 }
 
+/* Quoted local parts as Postfix logs them (external form), with what the report's field
+ * syntax gives a meaning to (comments, ";", quoted-pairs): each entry reads back with its
+ * own Final-Recipient, and the others are kept. */
+static void
+test_hostile_addresses (Fixture      *fx,
+                        gconstpointer data)
+{
+  static const char *const rcpts[] = {
+    "\"a)\"@test.example", "\"(a\"@test.example", "\"a;b\"@test.example",
+    "\"a\\\"b\"@test.example", "\"a\\\\b\"@test.example", "\"a b, status=sent\"@test.example",
+    "\" \"@test.example", "\"x>, relay=local, dsn=2.0.0, status=sent (y\"@test.example",
+    "\"caf\\\xc3\\\xa9\"@test.example", "\"a\\?b\"@test.example", NULL,
+  };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, (const char *const *) rcpts);
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  for (guint i = 0; rcpts[i] != NULL; i++)
+    {
+      g_autofree char *line = g_strdup_printf (
+        "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<%s>, "
+        "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.2.0, "
+        "status=deferred (host mx.b.example[192.0.2.2] said: 450 4.2.0 (%u)",
+        rcpts[i], i);
+
+      apply_line (fx, reg, line);
+    }
+  r = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, g_strv_length ((char **) rcpts));
+  for (guint i = 0; rcpts[i] != NULL; i++)
+    {
+      g_autofree char *valid = g_utf8_make_valid (rcpts[i], -1);
+
+      g_test_message ("%s", rcpts[i]);
+      g_assert_nonnull (find_entry (r, valid, valid));
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1092,6 +1129,7 @@ main (int   argc,
   ADD ("/postfix-track/record/hostile-text", test_hostile_text);
   ADD ("/postfix-track/record/hostile-many", test_hostile_many);
   ADD ("/postfix-track/record/hostile-field-limit", test_hostile_field_limit);
+  ADD ("/postfix-track/record/hostile-addresses", test_hostile_addresses);
 #undef ADD
   return g_test_run ();
 }
