@@ -1100,7 +1100,7 @@ test_hostile_addresses (Fixture      *fx,
     {
       g_autofree char *valid = g_utf8_make_valid (rcpts[i], -1);
 
-      g_test_message ("%s", rcpts[i]);
+      g_test_message ("%s", valid);
       g_assert_nonnull (find_entry (r, valid, valid));
     }
 }
