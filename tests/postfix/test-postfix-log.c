@@ -8,7 +8,8 @@
  * expected number of each kind; every prefix of every line parses without reading past
  * its end (run under ASan); the line limit at POSTFIX_LOG_MAX_LINE and one past it;
  * hostile text as a real Postfix logs it (fixtures/maillog-3.7.11-hostile.txt: lines cut
- * at POSTFIX_LOG_RECORD_MAX, replies and quoted addresses holding forged attributes);
+ * at POSTFIX_LOG_RECORD_MAX, replies and quoted addresses holding forged attributes); raw
+ * octets a writer other than Postfix may leave (NUL anywhere: UNKNOWN);
  * the helpers (relay host, loopback, diagnostic, queue ids).
  */
 #include "config.h"
@@ -430,6 +431,34 @@ test_fixture_hostile (void)
     }
 }
 
+/* Octets a writer other than Postfix may leave in a line (Postfix's printable() turns
+ * them into "?"): a NUL makes the line UNKNOWN (never read as cut there); 8-bit octets that
+ * are no UTF-8, control characters and a CR before the line end are kept as they are
+ * (postfix-track repairs what it records). Exact-size copies: ASan sees any read past the
+ * end. */
+static void
+test_raw_octets (void)
+{
+  static const char line[] =
+    "Dec 04 21:35:14 mx postfix/smtp[1]: 999A0A7444F: to=<a@b.example>, relay=none, "
+    "dsn=4.4.1, status=deferred (bad \xff\xfe \x01\x1b[2J ok)\r";
+  gsize len = sizeof line - 1;
+  g_autofree char *copy = g_memdup2 (line, len);
+  g_auto (PostfixLogEntry) e = { 0 };
+
+  g_assert_cmpint (postfix_log_parse (copy, len, 1796420000, &e), ==, POSTFIX_LOG_DELIVERY);
+  g_assert_cmpint (e.status, ==, POSTFIX_STATUS_DEFERRED);
+  g_assert_cmpstr (e.text, ==, "bad \xff\xfe \x01\x1b[2J ok)\r");
+  postfix_log_entry_clear (&e);
+  for (gsize at = 0; at < len; at++)
+    {
+      copy[at] = '\0';
+      g_assert_cmpint (postfix_log_parse (copy, len, 1796420000, &e), ==, POSTFIX_LOG_UNKNOWN);
+      postfix_log_entry_clear (&e);
+      copy[at] = line[at];
+    }
+}
+
 /* POSTFIX_LOG_MAX_LINE: a line of exactly the limit parses, one octet more is UNKNOWN. */
 static void
 test_limit (void)
@@ -525,6 +554,7 @@ main (int   argc,
   g_test_add_func ("/postfix-log/year", test_year);
   g_test_add_func ("/postfix-log/fixture-3.7.11", test_fixture);
   g_test_add_func ("/postfix-log/fixture-3.7.11-hostile", test_fixture_hostile);
+  g_test_add_func ("/postfix-log/raw-octets", test_raw_octets);
   g_test_add_func ("/postfix-log/limit", test_limit);
   g_test_add_func ("/postfix-log/helpers", test_helpers);
   return g_test_run ();
