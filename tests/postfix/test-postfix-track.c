@@ -1105,6 +1105,48 @@ test_hostile_addresses (Fixture      *fx,
     }
 }
 
+/* POSTFIX_TRACK_MAX_DIAGNOSTIC at and past: a Diagnostic-Code of exactly the limit is kept
+ * whole, one octet more is cut to the limit, and a character across the limit is left out
+ * whole (the value stays valid UTF-8). */
+static void
+test_diagnostic_limit (Fixture      *fx,
+                       gconstpointer data)
+{
+  static const struct
+  {
+    gsize xs;         /* "x" octets after "smtp; 450 " */
+    const char *tail; /* then this */
+    gsize want;       /* octets of the Diagnostic-Code recorded */
+  } cases[] = {
+    { POSTFIX_TRACK_MAX_DIAGNOSTIC - 10, "", POSTFIX_TRACK_MAX_DIAGNOSTIC },
+    { POSTFIX_TRACK_MAX_DIAGNOSTIC - 10 + 1, "", POSTFIX_TRACK_MAX_DIAGNOSTIC },
+    { POSTFIX_TRACK_MAX_DIAGNOSTIC - 10 - 1, "\xc3\xa9", POSTFIX_TRACK_MAX_DIAGNOSTIC - 1 },
+  };
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *xs = g_strnfill (cases[i].xs, 'x');
+      g_autofree char *line = g_strdup_printf (
+        "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "
+        "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.2.0, "
+        "status=deferred (host mx.b.example[192.0.2.2] said: 450 %s%s (in reply to RCPT TO "
+        "command))",
+        xs, cases[i].tail);
+      g_autoptr (MsgtrkReport) r = NULL;
+      const char *diag;
+
+      apply_line (fx, reg, line);
+      r = load (fx);
+      diag = msgtrk_recipient_report_get_diagnostic_code (
+        find_entry (r, "a@test.example", "a@test.example"));
+      g_assert_cmpuint (strlen (diag), ==, cases[i].want);
+      g_assert_true (g_str_has_prefix (diag, "smtp; 450 xxx"));
+      g_assert_true (g_utf8_validate (diag, -1, NULL));
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1126,6 +1168,7 @@ main (int   argc,
   ADD ("/postfix-track/record/content-filter", test_content_filter);
   ADD ("/postfix-track/record/expired", test_expired);
   ADD ("/postfix-track/record/other-owner", test_other_owner);
+  ADD ("/postfix-track/record/diagnostic-limit", test_diagnostic_limit);
   ADD ("/postfix-track/record/hostile-text", test_hostile_text);
   ADD ("/postfix-track/record/hostile-many", test_hostile_many);
   ADD ("/postfix-track/record/hostile-field-limit", test_hostile_field_limit);
