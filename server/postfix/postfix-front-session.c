@@ -1196,9 +1196,19 @@ header_scan (HeaderScan    *h,
         g_string_append_len (h->value, line->str, (gssize) line->len - 2);
       return;
     }
-  h->in_mid = g_ascii_strncasecmp (line->str, "Message-ID:", 11) == 0;
-  if (h->in_mid && h->count++ == 0)
-    g_string_append_len (h->value, line->str + 11, (gssize) line->len - 13);
+  /* The field name as Postfix's cleanup reads it (is_header(): white space may come
+   * before the colon): "Message-ID :" is a Message-ID that Postfix logs too. */
+  {
+    gsize name = strlen ("Message-ID");
+    gsize colon = name;
+
+    while (line->str[colon] == ' ' || line->str[colon] == '\t')
+      colon++;
+    h->in_mid = g_ascii_strncasecmp (line->str, "Message-ID", name) == 0
+                && line->str[colon] == ':';
+    if (h->in_mid && h->count++ == 0)
+      g_string_append_len (h->value, line->str + colon + 1, (gssize) (line->len - colon - 3));
+  }
 }
 
 /* The Message-ID of a header section read whole, if it is one simple "<id>" (no space,
