@@ -9,9 +9,10 @@ master.cf block, read from the page, appended to a private Postfix
 (tracking_harness.configure_site(), with a private Dovecot for the block's SASL lines);
 a front with the page's `upstream=unix:...` (the queue directory the private one), started
 as the page's systemd drop-in starts it: as nobody with the supplementary group postdrop
-(setpriv), never root. Checks: `postfix check` and `postfix start` take the block; a
-client (from 127.0.0.2) authenticates and sends a tracked message (MTRK, ENVID) through
-the front: 250 with a queue id, the registration written (bound by the real follower),
+and CAP_NET_BIND_SERVICE as an ambient capability (setpriv), never root, on a port below
+1024 with a TLS key readable by its group. Checks: `postfix check` and `postfix start`
+take the block; a client (from 127.0.0.2) does STARTTLS, authenticates and sends a
+tracked message (MTRK, ENVID) through the front: 250 with a queue id, the registration written (bound by the real follower),
 and Postfix logs the client as unknown[127.0.0.2] (XCLIENT admitted over the unix socket
 by smtpd_authorized_xclient_hosts=127.0.0.1), not localhost[127.0.0.1]; a front whose
 socket is in private/, or in public/ without the group (started as root, dropping to
@@ -26,7 +27,9 @@ Never: touch /etc/postfix, /var/spool/postfix or /etc/dovecot; leave a process b
 """
 
 import base64
+import grp
 import os
+import pwd
 import re
 import socket
 import subprocess
@@ -46,6 +49,7 @@ PASSWORD = "Corr3ct-h0rse-battery"
 CLIENT_ADDR = "127.0.0.2"  # not the front's 127.0.0.1: Postfix must log this one
 DOC_QUEUE = "/var/spool/postfix"
 SETPRIV = "/usr/bin/setpriv"
+PRIVILEGED_PORTS = (600, 1000)  # where the front as nobody listens (CAP_NET_BIND_SERVICE)
 SESSIONS_AFTER_START = 3  # more than upstream_pool (2): warm ones and direct ones
 
 
@@ -82,8 +86,9 @@ def b64(s):
     return base64.b64encode(s.encode()).decode()
 
 
-def send(port, envid, auth):
-    """One session sending a tracked message to alice: the codes seen in order (the
+def send(port, envid, auth, ca=None):
+    """One session sending a tracked message to alice (with @ca: in STARTTLS, the front
+    checked against it; with @auth: after AUTH PLAIN): the codes seen in order (the
     greeting's first; 0 when the front closed the connection) and the queue id of a 250
     to the data (or None)."""
     codes = []
@@ -98,6 +103,13 @@ def send(port, envid, auth):
         if code != 220:
             return codes, None
         steps = ["EHLO client.test.example"]
+        if ca:
+            for s in steps + ["STARTTLS"]:
+                code, text = c.cmd(s)
+                codes.append(code)
+            if code != 220:
+                return codes, None
+            c.starttls(ca)
         if auth:
             steps.append("AUTH PLAIN " + b64("\0%s\0%s" % (USER, PASSWORD)))
         steps += ["MAIL FROM:<%s> ENVID=%s MTRK=%s" % (USER, envid, AUTH),
@@ -117,6 +129,18 @@ def send(port, envid, auth):
     finally:
         c.close()
     return codes, qid
+
+
+def privileged_port():
+    """A port below 1024 free on 127.0.0.1 (bound and released here, as root)."""
+    for port in range(PRIVILEGED_PORTS[0], PRIVILEGED_PORTS[1]):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise pi.PostfixError("no free port in %d..%d" % PRIVILEGED_PORTS)
 
 
 def established(pid):
@@ -166,20 +190,23 @@ def main():
                 settle("the socket", lambda: os.path.exists(sock), 10), sock)
         state, regs = site_state_dir(pf)
 
-        def front(name, up, as_unit=False):
+        def front(name, up, as_unit=False, listen_port=0, tls=""):
             """A front started as root dropping to nobody (the default unit), or with
-            as_unit as the page's drop-in starts it (its User, Group and
-            SupplementaryGroups, by setpriv; port 0 needs no CAP_NET_BIND_SERVICE)."""
-            conf = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
-                    "upstream=%s\nstate_dir=%s\nuser=nobody\nupstream_pool=2\n" % (up, state))
+            as_unit as the page's drop-in starts it (its User, Group, SupplementaryGroups
+            and AmbientCapabilities, by setpriv), with the settings @tls."""
+            conf = ("[front]\nlisten=127.0.0.1:%d\nhostname=submit.test.example\n"
+                    "upstream=%s\nstate_dir=%s\nuser=nobody\nupstream_pool=2\n%s"
+                    % (listen_port, up, state, tls))
             if not as_unit:
                 return daemons.start(front_exe, name, conf,
                                      os.path.join(pf.base, name + ".port"))
             with open(os.path.join(pf.base, name + ".conf"), "w") as f:
                 f.write(conf)
             port_file = os.path.join(state, name + ".port")  # nobody's directory
+            cap = "+" + unit["AmbientCapabilities"].lower().replace("cap_", "")
             d = Daemon([SETPRIV, "--reuid=nobody", "--regid=nogroup",
-                        "--groups=" + unit["SupplementaryGroups"], front_exe, "--config",
+                        "--groups=" + unit["SupplementaryGroups"], "--inh-caps=" + cap,
+                        "--ambient-caps=" + cap, front_exe, "--config",
                         os.path.join(pf.base, name + ".conf"), "--verbose", "--port-file",
                         port_file], os.path.join(pf.base, name + ".log"))
             d.start()
@@ -188,9 +215,29 @@ def main():
                      and open(port_file).read().endswith("\n"))
             return int(open(port_file).read())
 
-        t.equal("the page's drop-in: User=msgtrk, SupplementaryGroups=postdrop",
-                (unit.get("User"), unit.get("SupplementaryGroups")), ("msgtrk", "postdrop"))
-        uport = front("front-unix", upstream, as_unit=True)
+        t.equal("the page's drop-in: User, SupplementaryGroups, AmbientCapabilities",
+                (unit.get("User"), unit.get("SupplementaryGroups"),
+                 unit.get("AmbientCapabilities")),
+                ("msgtrk", "postdrop", "CAP_NET_BIND_SERVICE"))
+        # The page's TLS key for the front's user: group-readable, its group the user's.
+        pki = os.path.join(pf.base, "pki")
+        subprocess.run(["sh", os.path.join(SOURCE_ROOT, "tests", "make-test-ca.sh"), pki],
+                       check=True, timeout=60)
+        os.chmod(pki, 0o755)
+        os.chmod(os.path.join(pki, "server.pem"), 0o644)
+        os.chown(os.path.join(pki, "server.key"), 0, grp.getgrnam("nogroup").gr_gid)
+        os.chmod(os.path.join(pki, "server.key"), 0o640)
+        ca = os.path.join(pki, "ca.pem")
+        uport = front("front-unix", upstream, as_unit=True, listen_port=privileged_port(),
+                      tls="tls_certificate=%s/server.pem\ntls_key=%s/server.key\n"
+                      % (pki, pki))
+        t.check("the front as nobody listens on port %d (< 1024)" % uport, uport < 1024)
+        status = open("/proc/%d/status" % daemons[-1].proc.pid).read()
+        ids = {k: v.split() for k, v in re.findall(r"^(Uid|Gid|Groups):\s*(.*)$", status, re.M)}
+        t.check("... as nobody, with the group postdrop, never root",
+                ids.get("Uid", [""])[0] == str(pwd.getpwnam("nobody").pw_uid)
+                and str(grp.getgrnam("postdrop").gr_gid) in ids.get("Groups", [])
+                and "0" not in ids.get("Uid", []) + ids.get("Gid", []), repr(ids))
         tport = front("front-tcp", "127.0.0.1:%d" % pf.port)
         daemons.start(follower_exe, "follower",
                       "[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
@@ -202,9 +249,10 @@ def main():
                           lambda: os.path.exists(os.path.join(regs, qid + ".reg")), 10)
 
         # 1. A tracked message through the unix socket, as the page sets it up.
-        codes, qid = send(uport, "unix1@test.example", auth=True)
-        t.check("unix upstream: AUTH, MAIL with MTRK, RCPT, DATA: 250 with a queue id",
-                qid is not None and codes == [220, 250, 235, 250, 250, 250], repr(codes))
+        codes, qid = send(uport, "unix1@test.example", auth=True, ca=ca)
+        t.check("unix upstream: STARTTLS, AUTH, MAIL with MTRK, RCPT, DATA: 250 with a "
+                "queue id", qid is not None
+                and codes == [220, 250, 220, 250, 235, 250, 250, 250], repr(codes))
         if qid:
             t.check("unix upstream: the registration of %s written" % qid, registered(qid))
             rt = open(os.path.join(regs, qid + ".reg")).read() if registered(qid) else ""
@@ -231,20 +279,22 @@ def main():
             t.check("%s: 421 to the client, \"Permission denied\" logged" % fname,
                     codes == [421] and "Permission denied" in log, repr(codes) + log[-500:])
 
-        fronts = (("unix", uport, True), ("tcp", tport, False))
+        fronts = (("unix", uport, True, ca), ("tcp", tport, False, None))
 
         def down(label):
-            for name, port, auth in fronts:
+            for name, port, auth, tls_ca in fronts:
                 for i in range(2):
-                    codes, qid = send(port, "down-%s-%d@test.example" % (name, i), auth)
+                    codes, qid = send(port, "down-%s-%d@test.example" % (name, i), auth,
+                                      tls_ca)
                     t.check("Postfix down (%s), %s front, session %d: 421, no 250"
                             % (label, name, i), 421 in codes and qid is None
                             and codes[-1] == 421, repr(codes))
 
         def up(label, tag):
-            for name, port, auth in fronts:
+            for name, port, auth, tls_ca in fronts:
                 for i in range(SESSIONS_AFTER_START):
-                    codes, qid = send(port, "%s-%s-%d@test.example" % (tag, name, i), auth)
+                    codes, qid = send(port, "%s-%s-%d@test.example" % (tag, name, i), auth,
+                                      tls_ca)
                     t.check("%s, %s front, session %d: 250 with a queue id"
                             % (label, name, i), qid is not None, repr(codes))
                     if qid:
@@ -257,7 +307,7 @@ def main():
         up("right after postfix start", "up1")
         # 4. Stopped and started with no session in between: the warm connections made
         #    before the stop are dead (Postfix's smtpd processes are gone).
-        for (name, port, auth), d in zip(fronts, daemons[:2]):
+        for (name, port, auth, tls_ca), d in zip(fronts, daemons[:2]):
             t.check("%s front: its 2 warm connections open before the stop" % name,
                     settle("the pool", lambda: established(d.proc.pid) == 2, 10),
                     "%d" % established(d.proc.pid))
