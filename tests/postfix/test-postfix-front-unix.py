@@ -12,15 +12,16 @@ as the page's systemd drop-in starts it: as nobody with the supplementary group 
 and CAP_NET_BIND_SERVICE as an ambient capability (setpriv), never root, on a port below
 1024 with a TLS key readable by its group. Checks: `postfix check` and `postfix start`
 take the block; a client (from 127.0.0.2) does STARTTLS, authenticates and sends a
-tracked message (MTRK, ENVID) through the front: 250 with a queue id, the registration written (bound by the real follower),
-and Postfix logs the client as unknown[127.0.0.2] (XCLIENT admitted over the unix socket
-by smtpd_authorized_xclient_hosts=127.0.0.1), not localhost[127.0.0.1]; a front whose
-socket is in private/, or in public/ without the group (started as root, dropping to
-nobody), gives 421 and logs "Permission denied". Then Postfix stopped and started while a unix front and a loopback
+tracked message (MTRK, ENVID) through the front: 250 with a queue id, the registration
+written (bound by the real follower), and Postfix logs the client's address 127.0.0.2
+(XCLIENT admitted over the unix socket by smtpd_authorized_xclient_hosts=127.0.0.1; the
+name stays localhost: the front sends no NAME=); a front whose socket is in private/, or
+in public/ without the group (started as root, dropping to nobody), gives 421 and logs
+"Permission denied". Then Postfix stopped and started while a unix front and a loopback
 TCP front (both with warm connections, upstream_pool=2) run: while down every session
 gets 421 and never a 250; right after `postfix start`, and after a stop and start with no
-session in between, every session gets 250 and its message is registered (no dead warm
-connection handed to a client).
+session in between (both pools full of connections to the old Postfix), every session
+gets 250 and its message is registered (no dead warm connection handed to a client).
 Limits: tracking_harness.WAIT. Skips (77) unless root with Postfix, dovecot-core and
 setpriv (util-linux).
 Never: touch /etc/postfix, /var/spool/postfix or /etc/dovecot; leave a process behind.
