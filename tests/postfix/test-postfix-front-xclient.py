@@ -284,6 +284,9 @@ def main():
                         received(pf, subject), direct_received)
         for d in daemons:
             t.equal("%s exits 0 on SIGTERM" % os.path.basename(d.log), d.stop(), 0)
+        log6 = open(os.path.join(pf.base, "front6.log")).read()
+        t.check("front6 logs its IPv4-mapped clients as IPv4",
+                "[127.0.0.2] connect" in log6 and "::ffff:" not in log6, log6[-600:])
     except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
         t.check("no exception", False, repr(e))
     finally:
