@@ -5,9 +5,14 @@
  *
  * Start: connect to the upstream (refused or unreachable: "421 4.3.2" to the client, close);
  * read its greeting and pass it on to the client; then, while the client's EHLO is on
- * its way and if xclient=true, "XCLIENT ADDR=<client> PORT=<port>" (no EHLO before it: one
- * round trip) so that Postfix sees the real client (its smtpd_authorized_xclient_hosts must
- * allow the front; refused: a warning, the session goes on); the upstream lost there: 421.
+ * its way and if xclient=true, the client's names looked up as Postfix's smtpd would
+ * (reverse, then forward-confirmed, blocking, bounded by the system resolver's timeouts;
+ * peername_lookup=false: none) and "XCLIENT NAME=<name> [REVERSE_NAME=<name>]
+ * ADDR=<client> PORT=<port>" ([UNAVAILABLE] / [TEMPUNAVAIL] for names not found; an
+ * IPv4-mapped client as IPv4: postfix-front-peer.h) with no EHLO before it (one round
+ * trip), so that Postfix sees the real client as it would have itself (its
+ * smtpd_authorized_xclient_hosts must allow the front; refused: a warning, the session
+ * goes on); the upstream lost there: 421.
  * With implicit TLS the client's TLS handshake comes first. The upstream socket has
  * TCP_NODELAY (whole commands and data buffers are written at once).
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
