@@ -36,7 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -130,6 +130,54 @@ def start_dnsmasq(base):
     return proc
 
 
+class PolicyServer:
+    """A Postfix policy service (SMTPD_POLICY_README) that answers DUNNO and records each
+    request's attributes by client_port: what Postfix knows of the client and of the
+    server address the client reached."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.requests = {}
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    def session(self, c):
+        f = c.makefile("rwb")
+        attrs = {}
+        try:
+            for line in f:
+                line = line.decode(errors="replace").rstrip("\n")
+                if line:
+                    k, _, v = line.partition("=")
+                    attrs[k] = v
+                    continue
+                self.requests[attrs.get("client_port")] = attrs
+                attrs = {}
+                f.write(b"action=DUNNO\n\n")
+                f.flush()
+        except OSError:
+            pass
+        c.close()
+
+    def seen(self, client_port):
+        """(client_address, client_name, reverse_client_name, server_address, server_port)
+        of the session from @client_port."""
+        a = self.requests.get(str(client_port), {})
+        return tuple(a.get(k) for k in ("client_address", "client_name",
+                                         "reverse_client_name", "server_address",
+                                         "server_port"))
+
+
 class Client:
     """SMTP lines from a chosen source address."""
 
@@ -211,7 +259,7 @@ def received(pf, subject):
     return wait_for("the message " + subject, find, 30)
 
 
-def configure(pf):
+def configure(pf, policy):
     pf.configure()
     open(pf.log, "w").close()
     with open(os.path.join(pf.conf, "main.cf"), "a") as f:
@@ -229,11 +277,13 @@ def configure(pf):
                 "inline:{{forged.xclient.test=554 5.7.1 reverse name matched}, "
                 "{tempfwd.xclient.test=554 5.7.1 reverse name matched}, "
                 "{good.xclient.test=554 5.7.1 reverse name matched}}, permit\n"
-                "smtpd_recipient_restrictions = check_recipient_access "
+                "smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:%d, "
+                "check_recipient_access "
                 "inline:{name-probe@test.example=probe_name, "
                 "reverse-probe@test.example=probe_reverse, "
                 "access-probe@test.example=probe_access, "
-                "revaccess-probe@test.example=probe_revaccess}, permit_mynetworks, reject\n")
+                "revaccess-probe@test.example=probe_revaccess}, permit_mynetworks, reject\n"
+                % policy.port)
 
 
 def main():
@@ -250,7 +300,8 @@ def main():
     try:
         namespace_files(pf.base)
         dns = start_dnsmasq(pf.base)
-        configure(pf)
+        policy = PolicyServer()
+        configure(pf, policy)
         pf.start()
         state, _ = site_state_dir(pf)
         fronts = {}
@@ -272,6 +323,8 @@ def main():
             t.equal("direct %s (%s): the probes" % (addr, label), got, want)
             t.equal("direct %s (%s): Received" % (addr, label), direct_received,
                     "from %s (%s [%s])" % (HELO, name, addr))
+            t.equal("direct %s (%s): the policy service's view" % (addr, label),
+                    policy.seen(port), (addr, name, reverse, "127.0.0.1", str(pf.port)))
             for front, fport in fronts.items():
                 subject = "%s-%s" % (front, addr)
                 got, qid, port = session(addr, fport, subject)
@@ -282,6 +335,10 @@ def main():
                         "their statuses)" % (front, addr, label), got, want)
                 t.equal("%s %s (%s): Received as direct" % (front, addr, label),
                         received(pf, subject), direct_received)
+                t.equal("%s %s (%s): the policy service's view: the client's address and "
+                        "names, the server address and port the client reached"
+                        % (front, addr, label), policy.seen(port),
+                        (addr, name, reverse, "127.0.0.1", str(fport)))
         for d in daemons:
             t.equal("%s exits 0 on SIGTERM" % os.path.basename(d.log), d.stop(), 0)
         log6 = open(os.path.join(pf.base, "front6.log")).read()
