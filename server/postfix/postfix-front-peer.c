@@ -28,6 +28,63 @@ static const PostfixFrontResolver libc_resolver = {
   freeaddrinfo,
 };
 
+/* @sa as Postfix's smtpd keeps it: an IPv4-mapped IPv6 address as the IPv4 one (into
+ * @out, @out_len), printable in @text with its port in @port. FALSE: neither IPv4 nor
+ * IPv6 (nothing set). */
+static gboolean
+sockaddr_normalize (const struct sockaddr  *sa,
+                    socklen_t               len,
+                    struct sockaddr_storage *out,
+                    socklen_t              *out_len,
+                    char                    text[INET6_ADDRSTRLEN],
+                    guint16                *port)
+{
+  if (sa->sa_family == AF_INET && len >= sizeof (struct sockaddr_in))
+    {
+      memcpy (out, sa, sizeof (struct sockaddr_in));
+      *out_len = sizeof (struct sockaddr_in);
+    }
+  else if (sa->sa_family == AF_INET6 && len >= sizeof (struct sockaddr_in6))
+    {
+      struct sockaddr_in6 in6;
+
+      memcpy (&in6, sa, sizeof in6);
+      if (IN6_IS_ADDR_V4MAPPED (&in6.sin6_addr))
+        {
+          struct sockaddr_in in = { 0 };
+
+          in.sin_family = AF_INET;
+          in.sin_port = in6.sin6_port;
+          memcpy (&in.sin_addr, &in6.sin6_addr.s6_addr[12], sizeof in.sin_addr);
+          memcpy (out, &in, sizeof in);
+          *out_len = sizeof in;
+        }
+      else
+        {
+          memcpy (out, &in6, sizeof in6);
+          *out_len = sizeof in6;
+        }
+    }
+  else
+    return FALSE;
+
+  if (out->ss_family == AF_INET)
+    {
+      const struct sockaddr_in *in = (const struct sockaddr_in *) out;
+
+      inet_ntop (AF_INET, &in->sin_addr, text, INET6_ADDRSTRLEN);
+      *port = ntohs (in->sin_port);
+    }
+  else
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) out;
+
+      inet_ntop (AF_INET6, &in6->sin6_addr, text, INET6_ADDRSTRLEN);
+      *port = ntohs (in6->sin6_port);
+    }
+  return TRUE;
+}
+
 /**
  * postfix_front_peer_set_address:
  * @peer: a zeroed peer
@@ -47,49 +104,43 @@ postfix_front_peer_set_address (PostfixFrontPeer      *peer,
   peer->sa_len = 0;
   peer->addr[0] = '\0';
   peer->port = 0;
-  if (sa->sa_family == AF_INET && len >= sizeof (struct sockaddr_in))
+  if (sockaddr_normalize (sa, len, &peer->sa, &peer->sa_len, peer->addr, &peer->port))
+    return TRUE;
+  peer->sa_len = 0;
+  peer->addr[0] = '\0';
+  return FALSE;
+}
+
+/**
+ * postfix_front_peer_set_server:
+ * @peer: a peer
+ * @sa: the front's address the client reached (getsockname)
+ * @len: its length
+ *
+ * Sets the server address and port Postfix is to see (XCLIENT DESTADDR, DESTPORT: its
+ * server_address and server_port, Dovecot's local IP, milters' {daemon_addr}), an
+ * IPv4-mapped one as IPv4.
+ *
+ * Returns: FALSE (none sent: Postfix keeps its own listener's) when @sa is neither IPv4
+ *   nor IPv6
+ */
+gboolean
+postfix_front_peer_set_server (PostfixFrontPeer      *peer,
+                               const struct sockaddr *sa,
+                               socklen_t              len)
+{
+  struct sockaddr_storage ss;
+  socklen_t ss_len = 0;
+
+  peer->server_addr[0] = '\0';
+  peer->server_port = 0;
+  peer->server_ipv6 = FALSE;
+  if (!sockaddr_normalize (sa, len, &ss, &ss_len, peer->server_addr, &peer->server_port))
     {
-      memcpy (&peer->sa, sa, sizeof (struct sockaddr_in));
-      peer->sa_len = sizeof (struct sockaddr_in);
+      peer->server_addr[0] = '\0';
+      return FALSE;
     }
-  else if (sa->sa_family == AF_INET6 && len >= sizeof (struct sockaddr_in6))
-    {
-      struct sockaddr_in6 in6;
-
-      memcpy (&in6, sa, sizeof in6);
-      if (IN6_IS_ADDR_V4MAPPED (&in6.sin6_addr))
-        {
-          struct sockaddr_in in = { 0 };
-
-          in.sin_family = AF_INET;
-          in.sin_port = in6.sin6_port;
-          memcpy (&in.sin_addr, &in6.sin6_addr.s6_addr[12], sizeof in.sin_addr);
-          memcpy (&peer->sa, &in, sizeof in);
-          peer->sa_len = sizeof in;
-        }
-      else
-        {
-          memcpy (&peer->sa, &in6, sizeof in6);
-          peer->sa_len = sizeof in6;
-        }
-    }
-  else
-    return FALSE;
-
-  if (peer->sa.ss_family == AF_INET)
-    {
-      const struct sockaddr_in *in = (const struct sockaddr_in *) &peer->sa;
-
-      inet_ntop (AF_INET, &in->sin_addr, peer->addr, sizeof peer->addr);
-      peer->port = ntohs (in->sin_port);
-    }
-  else
-    {
-      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &peer->sa;
-
-      inet_ntop (AF_INET6, &in6->sin6_addr, peer->addr, sizeof peer->addr);
-      peer->port = ntohs (in6->sin6_port);
-    }
+  peer->server_ipv6 = ss.ss_family == AF_INET6;
   return TRUE;
 }
 
@@ -269,7 +320,8 @@ xclient_name (const char            *name,
  *
  * The XCLIENT command (without CRLF) that makes Postfix see @peer as its own smtpd would:
  * NAME (for a verified name Postfix sets the reverse name to it too), REVERSE_NAME when
- * the name is not verified, ADDR and PORT ([UNAVAILABLE] when unknown).
+ * the name is not verified, ADDR and PORT ([UNAVAILABLE] when unknown), DESTADDR and
+ * DESTPORT when the server address is known.
  *
  * Returns: (transfer full): the command, at most POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX - 2
  *   octets
@@ -293,6 +345,9 @@ postfix_front_peer_xclient (const PostfixFrontPeer *peer)
                             peer->port);
   else
     g_string_append (cmd, " ADDR=" XCLIENT_UNAVAILABLE " PORT=" XCLIENT_UNAVAILABLE);
+  if (peer->server_addr[0] != '\0')
+    g_string_append_printf (cmd, " DESTADDR=%s%s DESTPORT=%u", peer->server_ipv6 ? "IPV6:" : "",
+                            peer->server_addr, peer->server_port);
   g_warn_if_fail (cmd->len + 2 <= POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX);
   return g_string_free (cmd, FALSE);
 }

@@ -15,15 +15,17 @@
  * name; Postfix then sets the reverse name to it too), REVERSE_NAME= only when the name is
  * not verified, [TEMPUNAVAIL] for TEMP and [UNAVAILABLE] for PERM and FORGED (smtpd.c
  * xclient_cmd: FORGED and PERM act alike in its restrictions), ADDR= (IPV6: prefixed for
- * IPv6) and PORT=, every value xtext (RFC 3461) as Postfix decodes them. Postfix 3.7
- * knows all four attributes (REVERSE_NAME since 2.3).
+ * IPv6) and PORT=, and DESTADDR= and DESTPORT=, the front's address and port the client
+ * reached (Postfix's server_address and server_port: policy services, Dovecot's local IP,
+ * milters' {daemon_addr}), every value xtext (RFC 3461) as Postfix decodes them. Postfix
+ * 3.7 knows all six attributes (REVERSE_NAME since 2.3, DESTADDR and DESTPORT since 3.2).
  * Limits: names POSTFIX_FRONT_PEER_NAME_MAX, labels POSTFIX_FRONT_PEER_LABEL_MAX (Postfix's
  * VALID_HOSTNAME_LEN and VALID_LABEL_LEN); the command is at most
  * POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX octets with its CRLF (the SMTP command limit
- * XCLIENT_README asks for; the longest is 364). The lookups block: they are bounded by the
- * system resolver only (resolv.conf timeout x attempts x nameservers, per query;
- * getaddrinfo adds the search list for names with fewer dots than ndots), as in Postfix's
- * smtpd, which makes the same calls.
+ * XCLIENT_README asks for; the longest, CRLF included, is 427). The lookups block: they
+ * are bounded by the system resolver only (resolv.conf timeout x attempts x nameservers,
+ * per query; getaddrinfo adds the search list for names with fewer dots than ndots), as
+ * in Postfix's smtpd, which makes the same calls.
  * Never: send a name Postfix would refuse (501 there would leave the session with the
  * front's own identity); look a name up in DNS directly (the system's name service, as
  * Postfix).
@@ -64,6 +66,9 @@ typedef struct
   char *reverse_name;             /* (owned) (nullable) unverified name, or "unknown" */
   PostfixFrontPeerStatus name_status;
   PostfixFrontPeerStatus reverse_name_status;
+  char server_addr[INET6_ADDRSTRLEN]; /* the address the client reached, "" when unknown */
+  guint16 server_port;
+  gboolean server_ipv6;
 } PostfixFrontPeer;
 
 /* The name service calls (the libc's by default; tests give their own). */
@@ -84,6 +89,9 @@ typedef struct
 } PostfixFrontResolver;
 
 gboolean   postfix_front_peer_set_address  (PostfixFrontPeer           *peer,
+                                            const struct sockaddr      *sa,
+                                            socklen_t                   len);
+gboolean   postfix_front_peer_set_server   (PostfixFrontPeer           *peer,
                                             const struct sockaddr      *sa,
                                             socklen_t                   len);
 void       postfix_front_peer_lookup       (PostfixFrontPeer           *peer,

@@ -8,9 +8,10 @@
  * its way and if xclient=true, the client's names looked up as Postfix's smtpd would
  * (reverse, then forward-confirmed, blocking, bounded by the system resolver's timeouts;
  * peername_lookup=false: none) and "XCLIENT NAME=<name> [REVERSE_NAME=<name>]
- * ADDR=<client> PORT=<port>" ([UNAVAILABLE] / [TEMPUNAVAIL] for names not found; an
- * IPv4-mapped client as IPv4: postfix-front-peer.h) with no EHLO before it (one round
- * trip), so that Postfix sees the real client as it would have itself (its
+ * ADDR=<client> PORT=<port> DESTADDR=<front> DESTPORT=<port>" ([UNAVAILABLE] /
+ * [TEMPUNAVAIL] for names not found; IPv4-mapped addresses as IPv4; DESTADDR/DESTPORT
+ * the front's address the client reached: postfix-front-peer.h) with no EHLO before it
+ * (one round trip), so that Postfix sees the real client as it would have itself (its
  * smtpd_authorized_xclient_hosts must allow the front; refused: a warning, the session
  * goes on); the upstream lost there: 421.
  * With implicit TLS the client's TLS handshake comes first. The upstream socket has
@@ -1882,9 +1883,10 @@ session_cancelled (GCancellable *cancellable,
   g_mutex_unlock (&s->up_lock);
 }
 
-/* The client's address and port: getpeername(2), an IPv4-mapped address as the IPv4
- * one (postfix_front_peer_set_address: as Postfix's smtpd converts it), no GSocketAddress
- * and GInetAddress objects per session. Its names are looked up later (up_xclient). */
+/* The client's address and port (getpeername(2)) and the front's address and port it
+ * reached (getsockname(2)), an IPv4-mapped address as the IPv4 one (as Postfix's smtpd
+ * converts it), no GSocketAddress and GInetAddress objects per session. Its names are
+ * looked up later (up_xclient). */
 static void
 peer_lookup (Session *s)
 {
@@ -1896,6 +1898,10 @@ peer_lookup (Session *s)
       || !postfix_front_peer_set_address (&s->peer, (struct sockaddr *) &ss, len))
     s->peer.addr[0] = '\0';
   s->peer_ip = g_strdup (s->peer.addr[0] != '\0' ? s->peer.addr : "unknown");
+  len = sizeof ss;
+  if (getsockname (fd, (struct sockaddr *) &ss, &len) != 0
+      || !postfix_front_peer_set_server (&s->peer, (struct sockaddr *) &ss, len))
+    s->peer.server_addr[0] = '\0';
 }
 
 /**

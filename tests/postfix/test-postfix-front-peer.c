@@ -224,6 +224,28 @@ test_address (void)
   g_assert_cmpint (peer.sa.ss_family, ==, AF_INET);
   g_assert_cmpuint (peer.sa_len, ==, sizeof (struct sockaddr_in));
 
+  /* The front's address the client reached (a listener on [::]): IPv4 too. */
+  {
+    struct sockaddr_in6 local = { 0 };
+
+    local.sin6_family = AF_INET6;
+    local.sin6_port = htons (587);
+    g_assert_cmpint (inet_pton (AF_INET6, "::ffff:192.0.2.1", &local.sin6_addr), ==, 1);
+    g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                  sizeof local));
+    g_assert_cmpstr (peer.server_addr, ==, "192.0.2.1");
+    g_assert_cmpuint (peer.server_port, ==, 587);
+    g_assert_false (peer.server_ipv6);
+    g_assert_cmpint (inet_pton (AF_INET6, "2001:db8::1", &local.sin6_addr), ==, 1);
+    g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                  sizeof local));
+    g_assert_cmpstr (peer.server_addr, ==, "2001:db8::1");
+    g_assert_true (peer.server_ipv6);
+    g_assert_false (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                   sizeof (struct sockaddr_in)));
+    g_assert_cmpstr (peer.server_addr, ==, "");
+  }
+
   /* Too short for its family, or another family: unknown. */
   in6.sin6_family = AF_INET6;
   g_assert_false (postfix_front_peer_set_address (&peer, (struct sockaddr *) &in6,
@@ -354,8 +376,36 @@ test_xclient (void)
   g_free (cmd);
   postfix_front_peer_clear (&peer);
 
+  /* With the server address: DESTADDR, DESTPORT (IPv6 prefixed as ADDR). */
+  {
+    struct sockaddr_in local = { 0 };
+    struct sockaddr_in6 local6 = { 0 };
+
+    peer_from_text (&peer, "192.0.2.7", 40000);
+    postfix_front_peer_no_lookup (&peer);
+    local.sin_family = AF_INET;
+    local.sin_port = htons (587);
+    g_assert_cmpint (inet_pton (AF_INET, "192.0.2.1", &local.sin_addr), ==, 1);
+    g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                  sizeof local));
+    cmd = postfix_front_peer_xclient (&peer);
+    g_assert_cmpstr (cmd, ==,
+                     "XCLIENT NAME=[UNAVAILABLE] REVERSE_NAME=[UNAVAILABLE] ADDR=192.0.2.7 "
+                     "PORT=40000 DESTADDR=192.0.2.1 DESTPORT=587");
+    g_free (cmd);
+    local6.sin6_family = AF_INET6;
+    local6.sin6_port = htons (465);
+    g_assert_cmpint (inet_pton (AF_INET6, "2001:db8::1", &local6.sin6_addr), ==, 1);
+    g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local6,
+                                                  sizeof local6));
+    cmd = postfix_front_peer_xclient (&peer);
+    g_assert_nonnull (g_strrstr (cmd, " DESTADDR=IPV6:2001:db8::1 DESTPORT=465"));
+    g_free (cmd);
+    postfix_front_peer_clear (&peer);
+  }
+
   /* The longest commands: a name of POSTFIX_FRONT_PEER_NAME_MAX octets, the longest
-   * IPv6 text, the longest port, verified (NAME only) and not (NAME and REVERSE_NAME):
+   * IPv6 texts, the longest ports, verified (NAME only) and not (NAME and REVERSE_NAME):
    * within POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX with the CRLF. */
   for (guint forged = 0; forged < 2; forged++)
     {
@@ -364,6 +414,15 @@ test_xclient (void)
       ns.forward_addrs[0] = forged ? "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"
                                    : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
       peer_from_text (&peer, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535);
+      {
+        struct sockaddr_in6 local = { 0 };
+
+        local.sin6_family = AF_INET6;
+        local.sin6_port = htons (65535);
+        memset (&local.sin6_addr, 0xff, sizeof local.sin6_addr);
+        g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                      sizeof local));
+      }
       postfix_front_peer_lookup (&peer, &fake);
       g_assert_cmpint (peer.name_status, ==,
                        forged ? POSTFIX_FRONT_PEER_FORGED : POSTFIX_FRONT_PEER_OK);
