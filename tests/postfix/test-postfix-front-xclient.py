@@ -22,8 +22,12 @@ by name (access-probe), check_reverse_client_hostname_access (revaccess-probe);
 unknown_client_reject_code=550 so that a permanent failure (550) differs from a temporary
 one (450). For each address a client bound to it talks to Postfix directly (Postfix's own
 lookup: the reference), then through the front on 127.0.0.1 and through the front on [::]
-(the client arrives as ::ffff:127.0.0.x): the same RCPT replies, the same "client=NAME[ADDR]:PORT"
-in Postfix's log (the port the client's own), the same "Received: from HELO (NAME [ADDR])".
+(the client arrives as ::ffff:127.0.0.x): the same RCPT replies, the same
+"client=NAME[ADDR]:PORT" in Postfix's log (the port the client's own), the same "Received:
+from HELO (NAME [ADDR])", and the same view in a policy service (check_policy_service:
+client_address, client_name, reverse_client_name, and server_address/server_port the
+address and port the client reached: the front's, through the front). A front with
+peername_lookup=false: both names unknown, permanently.
 Limits: dnsmasq's answers within the resolver's "timeout:1 attempts:1". Skips (77) unless
 root with Postfix, unshare, ip and dnsmasq. Never: change the host's files (the bind mounts
 live in the test's own mount namespace) or leave a process behind.
@@ -339,6 +343,20 @@ def main():
                         "names, the server address and port the client reached"
                         % (front, addr, label), policy.seen(port),
                         (addr, name, reverse, "127.0.0.1", str(fport)))
+        # peername_lookup=false (for an upstream with smtpd_peername_lookup=no): no
+        # lookup, both names unknown with a permanent status, as Postfix then has.
+        nport = daemons.start(
+            front_exe, "front-nolookup",
+            "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+            "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\npeername_lookup=false\n"
+            % (pf.port, state), os.path.join(pf.base, "front-nolookup.port"))
+        got, qid, port = session("127.0.0.2", nport, "nolookup-127.0.0.2")
+        t.equal("peername_lookup=false: Postfix's client line", client_line(pf, qid),
+                "unknown[127.0.0.2]:%d" % port)
+        t.equal("peername_lookup=false: the probes (both names unknown, permanently)", got,
+                (550, 550, 250, 250))
+        t.equal("peername_lookup=false: the policy service's view", policy.seen(port),
+                ("127.0.0.2", "unknown", "unknown", "127.0.0.1", str(nport)))
         for d in daemons:
             t.equal("%s exits 0 on SIGTERM" % os.path.basename(d.log), d.stop(), 0)
         log6 = open(os.path.join(pf.base, "front6.log")).read()
