@@ -17,6 +17,9 @@ told where mtqpd is.
    Committed. msgtrkd, asking mtqpd, shows each recipient's real Postfix outcome: the
    mailbox and the alias delivered, the 250 sink relayed with its reply, the 451 sink
    delayed with its text, the 550 sink failed with its text.
+   A plain SMTP client (envelope by hand): an xtext ENVID, recipients in mixed case,
+   without a domain, in UTF-8 (SMTPUTF8), an ORCPT other than the RCPT address: TRACK
+   answers each once with Postfix's outcome and the client's original recipient.
 2. The DSN parameters reached Postfix: the queue file of the message still deferred
    (postcat) holds the ENVID, RET=HDRS, the 451 recipient's NOTIFY and its ORCPT (a record
    Postfix writes only when the client gave ORCPT); the DSNs Postfix sends the sender
@@ -259,6 +262,49 @@ def check_dsns(t, pf, envid):
             "rfc822;nobody@local.test.example" not in by)
 
 
+def track_entries(lines):
+    """[{field: value}] per recipient block of a TRACK answer, in order."""
+    return [e for es in recipients(lines).values() for e in es]
+
+
+def check_plain(t, c, mport):
+    """1b. A plain SMTP client's envelope, written by hand: an xtext ENVID, RET=FULL,
+    SMTPUTF8; recipients in mixed case, without a domain (Postfix completes it: its log
+    says to= and orig_to=), in UTF-8; an xtext ORCPT that is not the RCPT address;
+    NOTIFY=NEVER. TRACK (by the ENVID's xtext form, PROTOCOL-NOTES) answers each with
+    Postfix's outcome and the client's original recipient."""
+    envid_x = "e2e+2Bplain@test.example"
+    code, text = c.cmd("MAIL FROM:<%s> RET=FULL SMTPUTF8 ENVID=%s MTRK=%s"
+                       % (SENDER, envid_x, AUTH))
+    t.equal("plain client: MAIL with SMTPUTF8, RET=FULL, an xtext ENVID and MTRK", code, 250)
+    # (RCPT, its parameters, Final-Recipient, Original-Recipient, Action)
+    want = [("Alice@TEST.Example", "NOTIFY=NEVER ORCPT=rfc822;Alice.Orig+2Btag@elsewhere.example",
+             "Alice@TEST.Example", "Alice.Orig+tag@elsewhere.example", "delivered"),
+            ("alice", "NOTIFY=FAILURE", "alice@test.example", "alice", "delivered"),
+            ("j\u00f6rg@test.example", "", "j\u00f6rg@test.example",
+             "j\u00f6rg@test.example", "delivered"),
+            ("X@Ok.Test.Example", "", "X@Ok.Test.Example", "X@Ok.Test.Example", "relayed")]
+    bad = []
+    for r, params, *_ in want:
+        code, text = c.cmd(("RCPT TO:<%s> %s" % (r, params)).strip())
+        if code != 250:
+            bad.append(text)
+    t.check("plain client: each RCPT 250", not bad, repr(bad))
+    code, text = c.data(b"Message-ID: <e2e-plain@test.example>\r\nSubject: plain\r\n\r\nhi\r\n")
+    t.equal("plain client: DATA", code, 250)
+    lines = []
+
+    def settled():
+        lines[:] = track(mport, envid_x) or []
+        return len(track_entries(lines)) >= len(want)
+    settle("TRACK of the plain client's message", settled)
+    got = sorted((e.get("final-recipient"), e.get("original-recipient"), e.get("action"))
+                 for e in track_entries(lines))
+    t.equal("plain client: TRACK by the xtext ENVID, each recipient's outcome once, with "
+            "the client's ORCPT as Original-Recipient", got,
+            sorted(("rfc822; " + f, "rfc822; " + o, a) for _, _, f, o, a in want))
+
+
 def check_many_msgtrkd(t, session, envid):
     """Item 3 through msgtrkd: the 100 recipients' routes, each with Postfix's outcome
     once."""
@@ -343,6 +389,7 @@ def main():
     try:
         sinks = configure_site(pf)
         with open(os.path.join(pf.conf, "vmailbox"), "a") as f:
+            f.write("j\u00f6rg@test.example joerg/Maildir/\n")
             for u in LOCAL_USERS:
                 f.write("%s %s/Maildir/\n" % (u, u.split("@")[0]))
         dc = PrivateDovecot(pf.base, {USER: PASSWORD})
@@ -391,6 +438,7 @@ def main():
         many_envid, _ = send_tracked(t, Msgtrk, session, c, ehlo, MANY_RCPTS,
                                      "e2e-many@test.example", "100 recipients")
         check_many(t, c, mport)
+        check_plain(t, c, mport)
         c.cmd("QUIT")
         c.close()
         check_route(t, session, envid, lambda: pf.maillog()[-2000:])
