@@ -20,14 +20,16 @@ told where mtqpd is.
    A plain SMTP client (envelope by hand): an xtext ENVID, recipients in mixed case,
    without a domain, in UTF-8 (SMTPUTF8), an ORCPT other than the RCPT address: TRACK
    answers each once with Postfix's outcome and the client's original recipient.
+   Then the 451 sink takes mail: at Postfix's retry msgtrkd shows that recipient
+   relayed.
 2. The DSN parameters reached Postfix: the queue file of the message still deferred
    (postcat) holds the ENVID, RET=HDRS, the 451 recipient's NOTIFY and its ORCPT (a record
    Postfix writes only when the client gave ORCPT); the DSNs Postfix sends the sender
    (success for the mailbox, the sink and the alias; failure for the 550) carry the
    ENVID, each recipient's ORCPT as Original-Recipient, and headers only (RET=HDRS).
-3. 100 recipients in one tracked message (the 250 sink and local mailboxes, mixed): the
-   TRACK answer has every recipient's outcome exactly once, none missing, none
-   duplicated.
+3. 100 recipients in one tracked message (70 to the 250 sink, in two deliveries; 30 to
+   local mailboxes; mixed): msgtrkd's route and mtqpd's TRACK answer have every
+   recipient's outcome exactly once, none missing, none duplicated.
 Limits: tracking_harness.WAIT per awaited state. Skips (77) unless root with Postfix,
 dovecot-core, dbus-run-session, gnome-keyring-daemon and msgtrkd built.
 Never: touch /etc/postfix or /etc/dovecot, or leave a process or directory behind.
@@ -70,8 +72,11 @@ WANT = {MAILBOX: ("delivered", ["X-Postfix; delivered to maildir"]),
         ALIAS: ("delivered", ["X-Postfix; delivered to maildir",
                               "X-Postfix; delivered to mailbox"])}
 MANY = 100
-LOCAL_USERS = ["u%d@test.example" % i for i in range(MANY // 2)]
-MANY_RCPTS = [r for i in range(MANY // 2) for r in ("x%d@ok.test.example" % i, LOCAL_USERS[i])]
+# 70 to the sink (more than Postfix's default_destination_recipient_limit, 50: two
+# deliveries), 30 to local mailboxes, interleaved.
+LOCAL_USERS = ["u%d@test.example" % i for i in range(30)]
+MANY_RCPTS = [LOCAL_USERS[i // 3] if i % 3 == 2 and i // 3 < 30 else "x%d@ok.test.example" % i
+              for i in range(MANY)]
 
 
 def session_skip_reason():
@@ -305,6 +310,35 @@ def check_plain(t, c, mport):
             sorted(("rfc822; " + f, "rfc822; " + o, a) for _, _, f, o, a in want))
 
 
+def check_retry(t, session, pf, tmp_sink, envid):
+    """1c. The 451 sink takes the mail at Postfix's next retry: msgtrkd's delayed
+    recipient becomes relayed with the sink's reply, and Postfix's success DSN for it
+    (NOTIFY=SUCCESS) carries its ORCPT and the ENVID."""
+    tmp_sink.reply = "250 2.1.5 ok now"
+
+    def relayed():
+        session.pump(0.2)
+        r = [x for x in session.get_route(envid)["recipients"] if x["address"] == TMP]
+        return r and r[0]["state"] == "relayed" and r[0]
+    r = settle("msgtrkd: %s relayed after the retry" % TMP, relayed) and relayed() or {}
+    t.equal("msgtrkd: %s relayed at Postfix's retry (was stuck at delayed: the parsed-"
+            "report cache served a replaced row by its reused id)" % TMP, r.get("state"),
+            "relayed")
+    hops = r.get("hops") or [{}]
+    t.check("msgtrkd: %s with the sink's 250 now" % TMP,
+            hops[-1].get("diagnostic") == "smtp; 250 2.0.0 Ok: queued as SINK1", repr(hops))
+    others = {x["address"]: x["state"] for x in session.get_route(envid)["recipients"]}
+    t.equal("msgtrkd: the others unchanged", others,
+            dict({a: w[0] for a, w in WANT.items()}, **{TMP: "relayed"}))
+
+    def dsn():
+        return [e for e in dsn_entries(pf) if e[3].get("original-recipient") == "rfc822;" + TMP]
+    e = settle("the success DSN for " + TMP, dsn) and dsn() or []
+    t.check("DSN for %s: relayed, with its ORCPT and the ENVID" % TMP,
+            e and e[0][3].get("action") == "relayed" and e[0][0] == envid,
+            repr([x[3] for x in e]))
+
+
 def check_many_msgtrkd(t, session, envid):
     """Item 3 through msgtrkd: the 100 recipients' routes, each with Postfix's outcome
     once."""
@@ -445,6 +479,7 @@ def main():
         check_many_msgtrkd(t, session, many_envid)
         check_queue_file(t, pf, qid, envid)
         check_dsns(t, pf, envid)
+        check_retry(t, session, pf, sinks[1], envid)
         t.equal("msgtrkd exits 0", session.stop_daemon(), 0)
         for dm in daemons:
             t.equal("%s exits 0 on SIGTERM" % os.path.basename(dm.log), dm.stop(), 0)
