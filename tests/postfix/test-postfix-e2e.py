@@ -21,7 +21,8 @@ told where mtqpd is.
    without a domain, in UTF-8 (SMTPUTF8), an ORCPT other than the RCPT address: TRACK
    answers each once with Postfix's outcome and the client's original recipient.
    Then the 451 sink takes mail: at Postfix's retry msgtrkd shows that recipient
-   relayed. `msgtrk show` prints the same; the DSNs Postfix sent the sender, handed to
+   relayed. An alias with a member that bounces: failed with the 550. `msgtrk show`
+   prints the same; the DSNs Postfix sent the sender, handed to
    msgtrkd with `msgtrk ingest`, agree with mtqpd's answers.
 2. The DSN parameters reached Postfix: the queue file of the message still deferred
    (postcat) holds the ENVID, RET=HDRS, the 451 recipient's NOTIFY and its ORCPT (a record
@@ -63,6 +64,7 @@ OK = "x@ok.test.example"
 TMP = "y@tmp.test.example"
 PERM = "z@perm.test.example"
 ALIAS = "team@local.test.example"  # alice@test.example, nobody@local.test.example
+MIXED = "mixed@local.test.example"  # alice@test.example, z2@perm.test.example (550)
 # msgtrkd's state and Postfix's diagnostic texts (each in one of the recipient's hops or
 # their evidence) per recipient: the alias's are its members' (virtual(8) for alice,
 # local(8) for nobody).
@@ -380,6 +382,24 @@ def check_cli(t, session, pf, envid):
             "expanded/delivered)", not conflicts, repr(conflicts))
 
 
+def check_mixed_alias(t, session, envid):
+    """1e. An alias one of whose members bounces (550 at the sink): msgtrkd says failed,
+    with the sink's text, and keeps the delivered member's word beside it."""
+    def settled():
+        session.pump(0.2)
+        r = session.get_route(envid)["recipients"]
+        pieces = [e for h in r[0].get("hops") or [] for e in (h.get("evidence") or [h])]
+        return r[0]["state"] == "failed" and len(pieces) >= 2 and r[0]
+    r = settle("msgtrkd: the alias with a bounced member", settled) and settled() \
+        or session.get_route(envid)["recipients"][0]
+    pieces = [e for h in r.get("hops") or [] for e in (h.get("evidence") or [h])]
+    t.equal("msgtrkd: %s (a member bounced) failed" % MIXED, r.get("state"), "failed")
+    t.check("msgtrkd: %s with the 550 and the other member's delivery" % MIXED,
+            sorted((p.get("action"), p.get("diagnostic")) for p in pieces) == [
+                ("delivered", "X-Postfix; delivered to maildir"),
+                ("failed", "smtp; 550 5.1.1 no such user here")], repr(pieces))
+
+
 def check_many_msgtrkd(t, session, envid):
     """Item 3 through msgtrkd: the 100 recipients' routes, each with Postfix's outcome
     once."""
@@ -467,6 +487,8 @@ def main():
             f.write("j\u00f6rg@test.example joerg/Maildir/\n")
             for u in LOCAL_USERS:
                 f.write("%s %s/Maildir/\n" % (u, u.split("@")[0]))
+        with open(os.path.join(pf.conf, "aliases"), "a") as f:
+            f.write("%s alice@test.example, z2@perm.test.example\n" % MIXED.split("@")[0])
         dc = PrivateDovecot(pf.base, {USER: PASSWORD})
         dc.start()
         configure_sasl(pf, dc)
@@ -514,10 +536,13 @@ def main():
                                      "e2e-many@test.example", "100 recipients")
         check_many(t, c, mport)
         check_plain(t, c, mport)
+        mixed_envid, _ = send_tracked(t, Msgtrk, session, c, ehlo, [MIXED],
+                                      "e2e-mixed@test.example", "an alias, one member bounces")
         c.cmd("QUIT")
         c.close()
         check_route(t, session, envid, lambda: pf.maillog()[-2000:])
         check_many_msgtrkd(t, session, many_envid)
+        check_mixed_alias(t, session, mixed_envid)
         check_queue_file(t, pf, qid, envid)
         check_dsns(t, pf, envid)
         check_retry(t, session, pf, sinks[1], envid)
