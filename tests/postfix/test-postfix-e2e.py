@@ -32,6 +32,7 @@ told where mtqpd is.
 3. 100 recipients in one tracked message (70 to the 250 sink, in two deliveries; 30 to
    local mailboxes; mixed): msgtrkd's route and mtqpd's TRACK answer have every
    recipient's outcome exactly once, none missing, none duplicated.
+No AUTH data in any log.
 Limits: tracking_harness.WAIT per awaited state. Skips (77) unless root with Postfix,
 dovecot-core, dbus-run-session, gnome-keyring-daemon and msgtrkd built.
 Never: touch /etc/postfix or /etc/dovecot, or leave a process or directory behind.
@@ -550,6 +551,15 @@ def main():
         t.equal("msgtrkd exits 0", session.stop_daemon(), 0)
         for dm in daemons:
             t.equal("%s exits 0 on SIGTERM" % os.path.basename(dm.log), dm.stop(), 0)
+        secrets = [PASSWORD, b64("\0%s\0%s" % (USER, PASSWORD))]
+        logs = {os.path.basename(d.log): open(d.log, errors="replace").read() for d in daemons}
+        logs["maillog"] = open(pf.log, errors="replace").read()
+        logs["dovecot"] = dc.read_log()
+        logs["msgtrkd"] = session.log()
+        leaked = ["%s in %s" % (x, name) for name, text in logs.items() for x in secrets
+                  if x in text]
+        t.check("no AUTH data in any log (front, follower, mtqpd, Postfix, Dovecot, msgtrkd)",
+                not leaked, ", ".join(leaked))
     except (pi.PostfixError, msgtrkd_session.SessionError, OSError,
             subprocess.SubprocessError) as e:
         t.check("no exception", False, repr(e))
