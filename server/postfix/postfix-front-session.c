@@ -12,8 +12,9 @@
  * [TEMPUNAVAIL] for names not found; IPv4-mapped addresses as IPv4; DESTADDR/DESTPORT
  * the front's address the client reached: postfix-front-peer.h) with no EHLO before it
  * (one round trip), so that Postfix sees the real client as it would have itself (its
- * smtpd_authorized_xclient_hosts must allow the front; refused: a warning, the session
- * goes on); the upstream lost there: 421.
+ * smtpd_authorized_xclient_hosts must allow the front; refused: a warning and "421 4.3.5"
+ * to the client, never a session in which Postfix takes the front's address for the
+ * client's); the upstream lost there: 421.
  * With implicit TLS the client's TLS handshake comes first. The upstream socket has
  * TCP_NODELAY (whole commands and data buffers are written at once).
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
@@ -660,7 +661,9 @@ up_connect (Session *s,
  * upstream round trip run while the client's EHLO is on its way. No EHLO first: XCLIENT
  * "may be sent at any time, except in the middle of a mail delivery transaction"
  * (Postfix's XCLIENT_README), and an upstream that does not offer it (or not to this
- * host) refuses it, which is logged; the session goes on. After XCLIENT the upstream
+ * host) refuses it: logged, and the client hears 421 4.3.5 (fail closed: Postfix would
+ * take the front's loopback address for the client's, permit_mynetworks included). After
+ * XCLIENT the upstream
  * restarts its session and greets again (220): that greeting is not passed on. */
 static gboolean
 up_xclient (Session *s)
@@ -690,12 +693,21 @@ up_xclient (Session *s)
   if (!up_command (s, xclient, reply, &code))
     return FALSE;
   if (code != 220)
-    g_warning ("[%s] the upstream refused XCLIENT (%d): allow this host in "
-               "smtpd_authorized_xclient_hosts, or set xclient=false",
-               s->peer_ip, code);
-  else
-    FRONT_SESSION_INFO ("[%s] XCLIENT accepted by %s: %s[%s]:%u", s->peer_ip,
-                        s->front->upstream_name, s->peer.name, s->peer_ip, s->peer.port);
+    {
+      /* Fail closed: going on would give Postfix the front's own address for this
+       * client (127.0.0.1: permit_mynetworks, the default relay restriction, would let
+       * anyone relay, and every IP restriction and log would name the front). */
+      g_warning ("[%s] the upstream refused XCLIENT (%d): session refused; allow this "
+                 "host in smtpd_authorized_xclient_hosts, or set xclient=false",
+                 s->peer_ip, code);
+      if (!s->said_421)
+        client_reply (s, "421 4.3.5 %s Mail system configuration error, closing connection",
+                      s->front->hostname);
+      s->said_421 = TRUE;
+      return FALSE;
+    }
+  FRONT_SESSION_INFO ("[%s] XCLIENT accepted by %s: %s[%s]:%u", s->peer_ip,
+                      s->front->upstream_name, s->peer.name, s->peer_ip, s->peer.port);
   return TRUE;
 }
 
