@@ -42,6 +42,14 @@ i/MSG/S seconds, at most SESSIONS in flight. In the closed loop (the default) ea
 sends its next message when the last is done, so at 10 and 50 sessions the median latency
 is mostly time queued (sessions / throughput); at a rate both targets sustain it is each
 target's own latency per message, the one the goal's "+1 ms" is about.
+--tls: the asyncio clients submit as RFC 8314 has it on 587: STARTTLS, then EHLO again,
+the certificate checked (the test PKI of tests/make-test-ca.sh, made in the Postfix
+directory). Postfix straight terminates that TLS itself (smtpd_tls_security_level=may with
+the same keys), the front terminates it and talks to Postfix in clear text over loopback
+(as docs/postfix-site.md sets a site up), HAProxy passes it through to Postfix. The
+deployed configuration: the TLS handshake moves from Postfix to the front. --tls-max 1.2
+keeps the clients at TLS 1.2 (Postfix's smtpd, which leaves Nagle's algorithm on, then
+sends no TLS 1.3 session tickets after the handshake: see bench/README.md).
 --null-proxy: HAProxy (Debian's haproxy, mode tcp, one thread) between the client and
 Postfix as one more target, "haproxy": a proxy that only copies bytes (no SMTP, no XCLIENT,
 epoll, no thread per session); its ratio to Postfix straight is the floor any proxy in
@@ -64,6 +72,7 @@ import asyncio
 import os
 import pwd
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -118,7 +127,7 @@ async def _reply(reader):
             return int(line[:3])
 
 
-async def _message(port, mtrk, envid, body, latencies, pipelined=False):
+async def _message(port, mtrk, envid, body, latencies, pipelined=False, tls=None):
     t0 = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -130,6 +139,11 @@ async def _message(port, mtrk, envid, body, latencies, pipelined=False):
         if await _reply(reader) != 220:
             raise pi.PostfixError("no 220")
         await cmd(b"EHLO client.test.example", 250)
+        if tls is not None:
+            # --tls: as a submission client on 587 (RFC 8314): STARTTLS, EHLO again.
+            await cmd(b"STARTTLS", 220)
+            await writer.start_tls(tls, server_hostname="localhost")
+            await cmd(b"EHLO client.test.example", 250)
         mail = b"MAIL FROM:<" + SENDER.encode() + b"> ENVID=" + envid.encode()
         if mtrk:
             mail += b" MTRK=" + AUTH.encode() + b":86400"
@@ -157,7 +171,7 @@ async def _message(port, mtrk, envid, body, latencies, pipelined=False):
             pass
 
 
-async def _client(port, mtrk, sessions, messages, size, tag, pipelined, rate):
+async def _client(port, mtrk, sessions, messages, size, tag, pipelined, rate, tls):
     body = (b"Subject: bench\r\n\r\n" + (b"x" * 78 + b"\r\n") * max(1, size // 80))
     latencies = []
     counter = iter(range(messages))
@@ -165,7 +179,7 @@ async def _client(port, mtrk, sessions, messages, size, tag, pipelined, rate):
     async def worker():
         for i in counter:
             await _message(port, mtrk, "%s-%d@test.example" % (tag, i), body, latencies,
-                           pipelined)
+                           pipelined, tls)
 
     async def open_loop():
         # Message i starts at i / rate s (at most @sessions at once): its latency is the
@@ -175,7 +189,7 @@ async def _client(port, mtrk, sessions, messages, size, tag, pipelined, rate):
         async def one(i):
             async with slots:
                 await _message(port, mtrk, "%s-%d@test.example" % (tag, i), body,
-                               latencies, pipelined)
+                               latencies, pipelined, tls)
         tasks = []
         for i in range(messages):
             delay = t0 + i / rate - time.monotonic()
@@ -192,9 +206,10 @@ async def _client(port, mtrk, sessions, messages, size, tag, pipelined, rate):
     return messages / wall, statistics.median(latencies)
 
 
-def run_client(port, mtrk, sessions, messages, size, tag, pipelined=False, rate=0.0):
+def run_client(port, mtrk, sessions, messages, size, tag, pipelined=False, rate=0.0,
+               tls=None):
     return asyncio.run(asyncio.wait_for(_client(port, mtrk, sessions, messages, size, tag,
-                                                pipelined, rate), RUN_TIMEOUT))
+                                                pipelined, rate, tls), RUN_TIMEOUT))
 
 
 STEPS = ("connect+greeting", "EHLO", "MAIL", "RCPT", "DATA", "body+250", "QUIT")
@@ -300,6 +315,12 @@ def main():
                     help="a main.cf line of the private Postfix (e.g. in_flow_delay=0)")
     ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an extra [front] setting (e.g. xclient=false), repeatable")
+    ap.add_argument("--tls", action="store_true",
+                    help="clients use STARTTLS (Postfix straight and the front with the "
+                         "test PKI's keys; HAProxy passes it to Postfix); no smtp-source")
+    ap.add_argument("--tls-max", choices=("1.2", "1.3"), default="1.3",
+                    help="with --tls: the clients' highest TLS version (1.2: no TLS 1.3 "
+                         "session tickets after the handshake, see bench/README.md)")
     ap.add_argument("--rate", type=float, default=0.0, metavar="MSG/S",
                     help="the asyncio clients in an open loop: a message starts every "
                          "1/MSG/S s, at most SESSIONS at once (latency without queueing)")
@@ -312,6 +333,9 @@ def main():
                              "msgtrk-submit-front")
     sessions = [int(x) for x in a.sessions.split(",")]
     tools = [x for x in a.tools.split(",") if x]
+    if a.tls and "smtp-source" in tools:
+        print("# --tls: smtp-source has no STARTTLS; left out")
+        tools.remove("smtp-source")
     print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     pf = pi.PrivatePostfix()
     front = None
@@ -328,6 +352,18 @@ def main():
         # Message-ID fallback (a later line wins).
         text += "smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
         text += "smtpd_authorized_xforward_hosts = 127.0.0.0/8\n"
+        tls = None
+        if a.tls:
+            pki = os.path.join(pf.base, "pki")
+            subprocess.run(["sh", os.path.join(ROOT, "tests", "make-test-ca.sh"), pki],
+                           check=True, capture_output=True)
+            tls = ssl.create_default_context(cafile=os.path.join(pki, "ca.pem"))
+            if a.tls_max == "1.2":
+                tls.maximum_version = ssl.TLSVersion.TLSv1_2
+            text += ("smtpd_tls_cert_file = %s/server.pem\nsmtpd_tls_key_file = %s/server.key\n"
+                     "smtpd_tls_security_level = may\n" % (pki, pki))
+            a.front_option = ["tls_certificate=%s/server.pem" % pki,
+                              "tls_key=%s/server.key" % pki] + a.front_option
         text += "".join(o.replace("=", " = ", 1) + "\n" for o in a.postfix_option)
         with open(main_cf, "w") as f:
             f.write(text)
@@ -336,6 +372,9 @@ def main():
         if a.upstream_unix:
             with open(os.path.join(pf.conf, "master.cf"), "a") as f:
                 f.write("frontsmtpd unix n - n - - smtpd\n")
+        if a.tls:
+            with open(os.path.join(pf.conf, "master.cf"), "a") as f:
+                f.write("tlsmgr unix - - n 1000? 1 tlsmgr\n")
         pf.start()
         upstream = "127.0.0.1:%d" % pf.port
         if a.upstream_unix:
@@ -442,7 +481,7 @@ def main():
                                            # (the front lets one message per
                                            # Message-ID wait for its registration)
                                            "b%d-%d-%s-%s" % (rnd, s, target, tool),
-                                           tool == "pipe-client", a.rate)
+                                           tool == "pipe-client", a.rate, tls)
                         results.setdefault((tool, s, target), []).append(r)
                         cpu = ""
                         if d:
