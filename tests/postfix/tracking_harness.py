@@ -218,6 +218,30 @@ class Daemons(list):
         return None
 
 
+def follower_conf(pf, state):
+    """The [follower] of the follower tests: @pf's maillog and Postfix configuration, the
+    state directory @state, as nobody, polling every 50 ms."""
+    return ("[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
+            "user=nobody\npostfix_config_directory=%s\npoll_interval=50\n"
+            "registration_wait=10\n" % (pf.log, state, pf.conf))
+
+
+def start_mtqpd(exe, base, state):
+    """mtqpd (@exe) answering from @state on a free loopback port, as nobody, its
+    configuration and log in @base; its Daemon and port once it listens."""
+    conf = os.path.join(base, "mtqpd.conf")
+    with open(conf, "w") as f:
+        f.write("[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
+                "listen=127.0.0.1:0\n" % state)
+    port_file = os.path.join(base, "mtqpd.port")
+    mtqpd = Daemon([exe, "--config", conf, "--port-file", port_file],
+                   os.path.join(base, "mtqpd.log"))
+    mtqpd.start()
+    wait_for("mtqpd's port", lambda: os.path.exists(port_file)
+             and open(port_file).read().endswith("\n"))
+    return mtqpd, int(open(port_file).read())
+
+
 def tap_tail(name, text, tail):
     """The last tail characters of text as TAP comments, headed by name."""
     print("# %s:\n# " % name + text[-tail:].replace("\n", "\n# "))
