@@ -3,11 +3,11 @@
  * one upstream (Postfix) session (contract: postfix-front.h; site setup:
  * docs/postfix-site.md).
  *
- * Start: connect to the upstream (refused or unreachable: "421 4.3.2" to the client, close);
- * read its greeting and pass it on to the client; then, while the client's EHLO is on
- * its way and if xclient=true, the client's names looked up as Postfix's smtpd would
- * (reverse, then forward-confirmed, blocking, bounded by the system resolver's timeouts;
- * peername_lookup=false: none) and "XCLIENT NAME=<name> [REVERSE_NAME=<name>]
+ * Start: with xclient=true, the client's names looked up as Postfix's smtpd would, before
+ * its greeting (reverse, then forward-confirmed, blocking, bounded by the system
+ * resolver's timeouts; peername_lookup=false: none); connect to the upstream (refused or
+ * unreachable: "421 4.3.2" to the client, close); read its greeting and pass it on to the
+ * client; then, while the client's EHLO is on its way, "XCLIENT NAME=<name> [REVERSE_NAME=<name>]
  * ADDR=<client> PORT=<port> DESTADDR=<front> DESTPORT=<port>" ([UNAVAILABLE] /
  * [TEMPUNAVAIL] for names not found; IPv4-mapped addresses as IPv4; DESTADDR/DESTPORT
  * the front's address the client reached: postfix-front-peer.h) with no EHLO before it
@@ -653,18 +653,39 @@ up_connect (Session *s,
   return TRUE;
 }
 
+/* The client's names for XCLIENT (postfix-front-peer.h), once per session and before
+ * any upstream link is taken, as Postfix's smtpd looks them up before its 220: a slow
+ * name service then holds only the client (bounded by the system resolver, never
+ * interrupted: a stop waits for it), not an upstream session Postfix would time out. */
+static void
+peer_names (Session *s)
+{
+  if (!s->front->xclient || s->peer_named)
+    return;
+  if (s->front->peername_lookup)
+    postfix_front_peer_lookup (&s->peer, NULL);
+  else
+    postfix_front_peer_no_lookup (&s->peer);
+  s->peer_named = TRUE;
+  /* As smtpd_peer.c warns: a reverse name that does not resolve back. */
+  if (s->peer.name_status != POSTFIX_FRONT_PEER_OK
+      && s->peer.reverse_name_status == POSTFIX_FRONT_PEER_OK)
+    g_message ("[%s] hostname %s does not resolve to address %s%s", s->peer_ip,
+               s->peer.reverse_name, s->peer_ip,
+               s->peer.name_status == POSTFIX_FRONT_PEER_TEMP ? " (a temporary failure)" : "");
+}
+
 /* XCLIENT with the client's identity as Postfix's smtpd would have found it itself
- * (postfix-front-peer.h): its name looked up and forward-confirmed (NAME, REVERSE_NAME,
- * with [UNAVAILABLE] / [TEMPUNAVAIL] as smtpd's statuses map), its address (IPv4-mapped
- * as IPv4) and port. Sent right after the upstream's greeting went to the client: the
- * name lookup (blocking, once per session, bounded by the system resolver) and the
- * upstream round trip run while the client's EHLO is on its way. No EHLO first: XCLIENT
+ * (peer_names: its name looked up and forward-confirmed; NAME, REVERSE_NAME, with
+ * [UNAVAILABLE] / [TEMPUNAVAIL] as smtpd's statuses map), its address (IPv4-mapped as
+ * IPv4) and port. Sent right after the upstream's greeting went to the client: the
+ * upstream round trip runs while the client's EHLO is on its way. No EHLO first: XCLIENT
  * "may be sent at any time, except in the middle of a mail delivery transaction"
- * (Postfix's XCLIENT_README), and an upstream that does not offer it (or not to this
- * host) refuses it: logged, and the client hears 421 4.3.5 (fail closed: Postfix would
- * take the front's loopback address for the client's, permit_mynetworks included). After
- * XCLIENT the upstream
- * restarts its session and greets again (220): that greeting is not passed on. */
+ * (Postfix's XCLIENT_README). An upstream that refuses it (5xx: not offered, or not to
+ * this host): logged, and the client hears 421 4.3.5 (fail closed: Postfix would take
+ * the front's loopback address for the client's, permit_mynetworks included); any other
+ * reply (421: Postfix going away, a timeout) is the upstream lost. After XCLIENT the
+ * upstream restarts its session and greets again (220): that greeting is not passed on. */
 static gboolean
 up_xclient (Session *s)
 {
@@ -674,24 +695,17 @@ up_xclient (Session *s)
 
   if (!s->front->xclient)
     return TRUE;
-  if (!s->peer_named)
-    {
-      if (s->front->peername_lookup)
-        postfix_front_peer_lookup (&s->peer, NULL);
-      else
-        postfix_front_peer_no_lookup (&s->peer);
-      s->peer_named = TRUE;
-      /* As smtpd_peer.c warns: a reverse name that does not resolve back. */
-      if (s->peer.name_status != POSTFIX_FRONT_PEER_OK
-          && s->peer.reverse_name_status == POSTFIX_FRONT_PEER_OK)
-        g_message ("[%s] hostname %s does not resolve to address %s%s", s->peer_ip,
-                   s->peer.reverse_name, s->peer_ip,
-                   s->peer.name_status == POSTFIX_FRONT_PEER_TEMP ? " (a temporary failure)"
-                                                                  : "");
-    }
+  peer_names (s);
   xclient = postfix_front_peer_xclient (&s->peer);
   if (!up_command (s, xclient, reply, &code))
     return FALSE;
+  if (code != 220 && code / 100 != 5)
+    {
+      g_warning ("[%s] the upstream answered XCLIENT with %d: the upstream is lost", s->peer_ip,
+                 code);
+      up_lost (s);
+      return FALSE;
+    }
   if (code != 220)
     {
       /* Fail closed: going on would give Postfix the front's own address for this
@@ -1238,10 +1252,10 @@ header_scan (HeaderScan    *h,
     gsize name = strlen ("Message-ID");
     gsize colon = name;
 
-    while (line->str[colon] == ' ' || line->str[colon] == '\t')
+    h->in_mid = line->len > name && g_ascii_strncasecmp (line->str, "Message-ID", name) == 0;
+    while (h->in_mid && (line->str[colon] == ' ' || line->str[colon] == '\t'))
       colon++;
-    h->in_mid = g_ascii_strncasecmp (line->str, "Message-ID", name) == 0
-                && line->str[colon] == ':';
+    h->in_mid = h->in_mid && line->str[colon] == ':';
     if (h->in_mid && h->count++ == 0)
       g_string_append_len (h->value, line->str + colon + 1, (gssize) (line->len - colon - 3));
   }
@@ -1977,6 +1991,12 @@ postfix_front_session_run (PostfixFront      *front,
 
   if (front->implicit_tls && !start_tls (&s))
     goto out;
+  peer_names (&s);
+  if (g_cancellable_is_cancelled (s.cancel))
+    {
+      client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
+      goto out;
+    }
   if (!up_connect (&s, reply))
     {
       client_reply (&s, "421 4.3.2 %s Service not available, try again later",

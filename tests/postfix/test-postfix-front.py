@@ -95,6 +95,8 @@ class ScriptedUpstream:
             elif v == b"QUIT":
                 say("221 bye")
                 break
+            elif line[:7].upper() == b"XCLIENT":
+                say("220 scripted ESMTP")  # as Postfix: the session starts over
             else:
                 say("250 ok")
         c.close()
