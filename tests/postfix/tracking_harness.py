@@ -34,12 +34,13 @@ LIFETIME = 7200  # maximal_queue_lifetime = 2h
 
 
 class Sink:
-    """A next hop that answers RCPT with a fixed reply and DATA with 250."""
+    """A next hop that answers RCPT with a fixed reply and DATA with 250 (on @host, any
+    loopback address)."""
 
-    def __init__(self, rcpt_reply):
+    def __init__(self, rcpt_reply, host="127.0.0.1"):
         self.reply = rcpt_reply
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.listen(8)
         self.sock.settimeout(0.5)
         self.port = self.sock.getsockname()[1]
