@@ -55,6 +55,9 @@ from tracking_harness import (Daemons, Sink, configure_site, recipients,  # noqa
 # the message, short enough for a quick test.
 LIFETIME_SHORT = 5
 MTRK_HOP = "127.0.0.2"  # a loopback address of its own: the next hop that takes MTRK
+# Its reply to the data, as msgtrk-relay gives it (relay_queue_new_id(): 22 hex digits,
+# which look like a Postfix queue id): a listed next hop on loopback is no content filter.
+MTRK_HOP_REPLY = "250 2.0.0 Ok: queued as 00018C2F3A4B5C6D7E8F90"
 HOST = "mx"             # the host name SyslogReceiver writes
 
 
@@ -158,9 +161,10 @@ class LmtpServer:
 
 
 class ContentFilter:
-    """An SMTP content filter (Postfix's FILTER_README): takes the message from Postfix's
-    scan transport, submits it again to Postfix's re-injection listener (smtplib) and
-    answers with that listener's reply inside its own, as amavisd-new does:
+    """An SMTP content filter (Postfix's FILTER_README, "advanced"): takes the message
+    from Postfix's scan transport, submits it again to Postfix's re-injection listener
+    (smtplib), passing on the XFORWARD attributes Postfix sent (IDENT: the original queue
+    id), and answers with that listener's reply inside its own, as amavisd-new does:
     "250 2.0.0 Ok, id=fN, from MTA([127.0.0.1]:PORT): 250 2.0.0 Ok: queued as NEWID"."""
 
     def __init__(self, reinject_port):
@@ -177,11 +181,15 @@ class ContentFilter:
                                        daemon=True)
         self.thread.start()
 
-    def reinject(self, sender, rcpts, data):
+    def reinject(self, sender, rcpts, data, xforward):
         s = smtplib.SMTP("127.0.0.1", self.reinject_port, local_hostname="filter.test.example",
                          timeout=20)
         try:
             s.ehlo()
+            for line in xforward if s.has_extn("xforward") else []:
+                code, msg = s.docmd(line)
+                if code != 250:
+                    return "451 4.3.0 re-injection refused XFORWARD: %d" % code
             code, msg = s.mail(sender)
             if code != 250:
                 return "451 4.3.0 re-injection refused the sender: %d" % code
@@ -199,14 +207,18 @@ class ContentFilter:
             f.write(t.encode() + b"\r\n")
             f.flush()
         say("220 filter.test.example ESMTP")
-        sender, rcpts = None, []
+        sender, rcpts, xforward = None, [], []
         while True:
             line = f.readline(4096)
             if not line:
                 return
             verb = line[:4].upper()
             if verb == b"EHLO":
-                say("250-filter.test.example\r\n250 8BITMIME")
+                say("250-filter.test.example\r\n"
+                    "250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT\r\n250 8BITMIME")
+            elif verb == b"XFOR":
+                xforward.append(line.decode().rstrip("\r\n"))
+                say("250 2.0.0 Ok")
             elif verb == b"MAIL":
                 sender, rcpts = angle(line), []
                 say("250 2.1.0 ok")
@@ -219,7 +231,7 @@ class ContentFilter:
                 if data is None:
                     return
                 try:
-                    reply = self.reinject(sender, rcpts, data)
+                    reply = self.reinject(sender, rcpts, data, xforward)
                 except (OSError, smtplib.SMTPException) as e:
                     reply = "451 4.3.0 re-injection failed: %s" % e
                 self.count += 1
@@ -227,6 +239,7 @@ class ContentFilter:
                     reply = "250 2.0.0 Ok, id=f%d, from MTA([127.0.0.1]:%d): %s" % (
                         self.count, self.reinject_port, reply)
                 say(reply)
+                xforward = []
             elif verb == b"QUIT":
                 say("221 2.0.0 bye")
                 return
@@ -396,7 +409,7 @@ def main():
     receiver = None
     try:
         sinks = configure_site(pf)
-        hop = Sink("250 2.1.5 ok", host=MTRK_HOP)
+        hop = Sink("250 2.1.5 ok", host=MTRK_HOP, data_reply=MTRK_HOP_REPLY)
         lmtp = LmtpServer({"c@lmtp.test.example":
                            "552 5.2.2 <c@lmtp.test.example> mailbox full"})
         lmtp_unix = LmtpServer({}, path=os.path.join(pf.base, "lmtp.sock"))
@@ -418,6 +431,7 @@ def main():
             # FILTER_README, "advanced content filter": the filter's transport, the
             # listener whose mail goes through it, the re-injection listener.
             f.write("scan unix - - n - 10 smtp\n"
+                    "  -o smtp_send_xforward_command=yes\n"
                     "  -o disable_mime_output_conversion=yes\n"
                     "  -o smtp_generic_maps=\n")
             f.write("127.0.0.1:%d inet n - n - - smtpd\n"
@@ -522,6 +536,9 @@ def main():
                 and re.search(r" %s: to=<x@ok\.test\.example>, relay=127\.0\.0\.1\[127\.0\.0\.1\]"
                               r":%d, .*status=sent" % (newid, sinks[0].port), log, re.M)
                 is not None, newid)
+        t.check("(a) the re-injection's client line has orig_queue_id= (XFORWARD IDENT)",
+                re.search(r" %s: client=\S+, orig_queue_id=%s, orig_client=" % (newid, qid_f),
+                          log, re.M) is not None, newid)
         t.check("(a) a derived registration for the new queue id, its parent the tracked one",
                 "Parent: %s" % qid_f in open(os.path.join(regs, newid + ".reg")).read()
                 if os.path.exists(os.path.join(regs, newid + ".reg")) else False)
@@ -591,7 +608,9 @@ def main():
         t.equal("(d) transferred: Remote-MTA from relay=", tt.get("remote-mta"),
                 "dns; " + MTRK_HOP)
         t.equal("(d) transferred: Diagnostic-Code", tt.get("diagnostic-code"),
-                "smtp; 250 2.0.0 Ok: queued as SINK1")
+                "smtp; " + MTRK_HOP_REPLY)
+        t.check("(d) transferred: the next hop's queue id is not followed as a re-queue",
+                not os.path.exists(os.path.join(regs, MTRK_HOP_REPLY.split()[-1] + ".reg")))
         t.equal("(d) the same message's other next hop: relayed", tx.get("action"), "relayed")
 
         # (b) second half: qmgr's status=expired (the retry comes within a second or two:
