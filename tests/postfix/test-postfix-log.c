@@ -5,8 +5,12 @@
  * tests/postfix/postfix_instance.py starts it, maillog_file format) and the same lines in
  * traditional syslog and RFC 3339 syslog form; each with the fields it must give. Also:
  * the whole captured log (fixtures/maillog-3.7.11.txt) has no UNKNOWN line and the
- * expected number of each kind; every prefix of every line parses without reading past
- * its end (run under ASan); the line limit at POSTFIX_LOG_MAX_LINE and one past it;
+ * expected number of each kind, and so have the logs of postfix-follower-real
+ * (fixtures/maillog-3.7.11-real.txt, and syslog-3.7.11-real.txt as a syslog daemon wrote
+ * Postfix's syslog(3) records: content filter with XFORWARD, lmtp, status=expired, a
+ * next hop answering with msgtrk-relay's queue id); every prefix of every line parses
+ * without reading past its end (run under ASan); the line limit at POSTFIX_LOG_MAX_LINE
+ * and one past it;
  * the helpers (relay host, loopback, diagnostic, queue ids).
  */
 #include "config.h"
@@ -348,6 +352,83 @@ test_fixture (void)
   g_assert_cmpuint (requeued, ==, 3); /* forwarded as, two queued as (filter, old capture) */
 }
 
+/* The logs of postfix-follower-real (a content filter with XFORWARD, lmtp over TCP and a
+ * unix socket, a next hop answering with msgtrk-relay's queue id, qmgr's status=expired),
+ * as maillog_file wrote them and as a syslog file (glibc's "Dec  5" stamp, a host name,
+ * another program's line): nothing UNKNOWN, the kinds counted, and the lines the issue's
+ * mappings rest on parsed as the follower needs them. */
+typedef struct
+{
+  const char *file;
+  guint other, message_id, queued, delivery, expired, removed, client, requeued;
+} RealFixture;
+
+static const RealFixture real_fixtures[] = {
+  { "maillog-3.7.11-real.txt", 27, 10, 14, 19, 1, 10, 6, 3 },
+  { "syslog-3.7.11-real.txt", 28, 10, 15, 20, 1, 10, 6, 3 },
+};
+
+static void
+test_fixture_real (gconstpointer data)
+{
+  const RealFixture *fx = data;
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "postfix", "fixtures", fx->file,
+                                                 NULL);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint counts[POSTFIX_LOG_CLIENT + 1] = { 0 };
+  guint requeued = 0;
+  guint lmtp_unix = 0;
+  guint xforward = 0;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto (PostfixLogEntry) e = { 0 };
+
+      if (lines[i][0] == '\0')
+        continue;
+      postfix_log_parse (lines[i], strlen (lines[i]), 1796420000, &e);
+      if (e.kind == POSTFIX_LOG_UNKNOWN)
+        g_test_message ("unknown: %s", lines[i]);
+      counts[e.kind]++;
+      if (e.requeued_as != NULL)
+        requeued++;
+      if (e.kind == POSTFIX_LOG_DELIVERY && g_strcmp0 (e.service, "lmtp") == 0
+          && g_str_has_prefix (e.relay, "mx.test.example[/"))
+        {
+          g_autofree char *host = postfix_log_relay_host (e.relay);
+
+          g_assert_cmpstr (host, ==, "mx.test.example");
+          g_assert_false (postfix_log_relay_is_loopback (e.relay));
+          lmtp_unix++;
+        }
+      if (e.kind == POSTFIX_LOG_CLIENT && e.orig_queue_id != NULL)
+        {
+          g_assert_true (postfix_log_is_queue_id (e.orig_queue_id, strlen (e.orig_queue_id)));
+          xforward++;
+        }
+    }
+  g_test_message ("%s: other %u message-id %u queued %u delivery %u expired %u removed %u "
+                  "client %u requeued %u", fx->file, counts[POSTFIX_LOG_OTHER],
+                  counts[POSTFIX_LOG_MESSAGE_ID], counts[POSTFIX_LOG_QUEUED],
+                  counts[POSTFIX_LOG_DELIVERY], counts[POSTFIX_LOG_EXPIRED],
+                  counts[POSTFIX_LOG_REMOVED], counts[POSTFIX_LOG_CLIENT], requeued);
+  g_assert_cmpuint (counts[POSTFIX_LOG_UNKNOWN], ==, 0);
+  g_assert_cmpuint (counts[POSTFIX_LOG_OTHER], ==, fx->other);
+  g_assert_cmpuint (counts[POSTFIX_LOG_MESSAGE_ID], ==, fx->message_id);
+  g_assert_cmpuint (counts[POSTFIX_LOG_QUEUED], ==, fx->queued);
+  g_assert_cmpuint (counts[POSTFIX_LOG_DELIVERY], ==, fx->delivery);
+  g_assert_cmpuint (counts[POSTFIX_LOG_EXPIRED], ==, fx->expired);
+  g_assert_cmpuint (counts[POSTFIX_LOG_REMOVED], ==, fx->removed);
+  g_assert_cmpuint (counts[POSTFIX_LOG_CLIENT], ==, fx->client);
+  /* the filter's two recipients (queued as NEWID) and the MTRK hop's reply */
+  g_assert_cmpuint (requeued, ==, fx->requeued);
+  g_assert_cmpuint (lmtp_unix, ==, 1);
+  g_assert_cmpuint (xforward, ==, 1);
+}
+
 /* POSTFIX_LOG_MAX_LINE: a line of exactly the limit parses, one octet more is UNKNOWN. */
 static void
 test_limit (void)
@@ -438,6 +519,13 @@ main (int   argc,
   g_test_add_func ("/postfix-log/prefixes", test_prefixes);
   g_test_add_func ("/postfix-log/year", test_year);
   g_test_add_func ("/postfix-log/fixture-3.7.11", test_fixture);
+  for (guint i = 0; i < G_N_ELEMENTS (real_fixtures); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/postfix-log/fixture-real/%s",
+                                               real_fixtures[i].file);
+
+      g_test_add_data_func (path, &real_fixtures[i], test_fixture_real);
+    }
   g_test_add_func ("/postfix-log/limit", test_limit);
   g_test_add_func ("/postfix-log/helpers", test_helpers);
   return g_test_run ();
