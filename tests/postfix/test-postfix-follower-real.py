@@ -10,7 +10,9 @@ What: a private Postfix (postfix_instance.py, configure_site) with
       with content_filter=scan:[127.0.0.1]:PORT, the filter (ContentFilter: receives the
       message and re-submits it to a third smtpd listener with content_filter= empty, then
       answers with the re-injection's reply, as amavisd-new does): the tracked message's
-      final outcomes come from the re-injected queue id's deliveries;
+      final outcomes come from the re-injected queue id's deliveries; the same through the
+      real submission front (msgtrk-submit-front), whose XFORWARD IDENT Postfix passes on
+      to the re-injection: bound once, to the submitted queue id;
   (b) maximal_queue_lifetime of a few seconds and a sink that answers 451: the recipient is
       delayed (Will-Retry-Until = arrival + the lifetime), then qmgr logs status=expired and
       it is failed, with the fields of Postfix's own bounce;
@@ -47,9 +49,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (Daemons, Sink, configure_site, recipients,  # noqa: E402
-                              register, settle, site_state_dir, stop_site, track, wait_for,
-                              xtext)
+from tracking_harness import (AUTH, Daemons, LineClient, Sink, configure_site,  # noqa: E402
+                              recipients, register, settle, site_state_dir, stop_site, track,
+                              wait_for, xtext)
 
 # maximal_queue_lifetime: long enough that the delayed entry is seen before qmgr expires
 # the message, short enough for a quick test.
@@ -400,6 +402,7 @@ def main():
             return 77
     pi.raise_on_terminate()
     follower_exe = os.path.join(a.build_dir, "server", "postfix", "msgtrk-postfix-follower")
+    front_exe = os.path.join(a.build_dir, "server", "postfix", "msgtrk-submit-front")
     mtqpd_exe = os.path.join(a.build_dir, "server", "mtqpd", "mtqpd")
     started = time.monotonic()
     t = pi.Checker()
@@ -425,6 +428,7 @@ def main():
                  "mtrk.test.example" % relay,
                  "maximal_queue_lifetime=%ds" % LIFETIME_SHORT,
                  "bounce_queue_lifetime=%ds" % LIFETIME_SHORT,
+                 "smtpd_authorized_xclient_hosts=127.0.0.0/8",
                  *(["maillog_file="] if a.syslog else []))
         with open(os.path.join(pf.conf, "master.cf"), "a") as f:
             f.write("lmtp unix - - n - - lmtp\n")
@@ -463,6 +467,14 @@ def main():
                               "listen=127.0.0.1:0\n" % state,
                               port_file=os.path.join(pf.base, "mtqpd.port"), verbose=False)
 
+        # The submission front in front of the filtered listener (a site with amavisd-new):
+        # it binds the message by XFORWARD IDENT, the filter's re-injection carries
+        # Postfix's queue id as IDENT in turn.
+        front_port = daemons.start(front_exe, "front",
+                                   "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                                   "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+                                   % (filter_in, state), os.path.join(pf.base, "front.port"))
+
         def tracked(envid, rcpts, port, subject, notify=None):
             arrival = int(time.time())
             qid = submit(port, envid, rcpts, subject, notify)
@@ -475,6 +487,17 @@ def main():
         qid_f, _ = tracked(env_f, ["alice@test.example", "x@ok.test.example"], filter_in,
                            "filter")
         lmtp_rcpts = ["a@lmtp.test.example", "c@lmtp.test.example", "u@lmtpu.test.example"]
+        env_ff = "front-filter.real@test.example"
+        c = LineClient(front_port)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.cmd("MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400" % (env_ff, AUTH))
+        for rc in ("alice@test.example", "x@ok.test.example"):
+            c.cmd("RCPT TO:<%s>" % rc)
+        front_reply = c.data(b"Message-ID: <%s>\r\nSubject: front\r\n\r\nhi\r\n"
+                             % env_ff.encode())
+        c.cmd("QUIT")
+        c.close()
         qid_l, _ = tracked(env_l, lmtp_rcpts, pf.port, "lmtp", notify="SUCCESS,FAILURE")
         qid_t, _ = tracked(env_t, ["t@mtrk.test.example", "x@ok.test.example"], pf.port,
                            "transfer")
@@ -560,6 +583,34 @@ def main():
         t.equal("(a) x: the sink's 250 as Diagnostic-Code", x.get("diagnostic-code"),
                 "smtp; 250 2.0.0 Ok: queued as SINK1")
 
+        # (a) through the front: the same outcomes, bound by the front's own registration.
+        t.equal("(a) the front: Postfix's 250 passed on", front_reply[0], 250)
+
+        def front_filtered():
+            r = rec(env_ff)
+            al, x = one(r, "alice@test.example"), one(r, "x@ok.test.example")
+            return r if al and x and al.get("action") == "delivered" \
+                and x.get("diagnostic-code", "").endswith("SINK1") else None
+        r = settle("the front's filtered message's outcomes", front_filtered) and front_filtered()
+        t.check("(a) the front + content filter: alice delivered, x relayed by the sink, one "
+                "entry each", bool(r) and one(r, "x@ok.test.example").get("status") == "2.1.9",
+                repr(rec(env_ff)))
+        ffq = front_reply[1].strip().split("queued as ")[-1]
+        log = open(pf.log, errors="replace").read()
+        # Postfix's smtp client passes on the XFORWARD IDENT the message came with (its log
+        # ident: the front's, else its own queue id), so the re-injection's client line
+        # carries the front's ident again: the follower must not bind it a second time.
+        m = re.search(r" %s: client=\S+, orig_queue_id=(msgtrk-[0-9a-f]{32})$" % ffq, log, re.M)
+        ident = m.group(1) if m else "?"
+        m2 = re.search(r" ([0-9A-F]+): client=\S+, orig_queue_id=%s, orig_client=" % ident, log)
+        t.check("(a) the front's ident on Postfix's client line, and again on the "
+                "re-injection's (XFORWARD IDENT passed on by Postfix and the filter)",
+                m is not None and m2 is not None and m2.group(1) != ffq, ffq)
+        flog = open(os.path.join(pf.base, "follower.log"), errors="replace").read()
+        t.equal("(a) the follower bound the front's ident once, to the submitted queue id",
+                re.findall(r"(\w+): the pending registration of orig_queue_id %s bound"
+                           % ident, flog), [ffq])
+
         # (c) lmtp.
         def lmtp_done():
             r = rec(env_l)
@@ -640,7 +691,7 @@ def main():
                         d.get(field))
 
         # The whole log again from its start: every record as it was.
-        before = {e: rec(e) for e in (env_e, env_f, env_l, env_t)}
+        before = {e: rec(e) for e in (env_e, env_f, env_l, env_t, env_ff)}
         follower = daemons[0]
         t.equal("the follower stops on SIGTERM", follower.stop(), 0)
         os.unlink(os.path.join(state, "postfix-follower.pos"))
@@ -656,6 +707,9 @@ def main():
         flog = open(os.path.join(pf.base, "follower.log"), errors="replace").read()
         t.check("no line of this real log is UNKNOWN to the follower",
                 "does not understand" not in flog, flog[-400:])
+        t.equal("after the replay: the front's ident still bound once, to its queue id",
+                re.findall(r"(\w+): the pending registration of orig_queue_id %s bound"
+                           % ident, flog), [ffq])
         if a.syslog:
             t.check("the log is a syslog file (host name after the stamp, no maillog_file)",
                     re.search(r"^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d %s postfix-msgtrk-test/"
