@@ -25,6 +25,7 @@
  *                                   ; submitted locally (CLIENT, no orig_queue_id)
  *               / "from=<" addr ">, size=" *CHAR           ; qmgr: queued
  *               / "from=<" addr ">, status=expired" *CHAR  ; qmgr: expired
+ *               / "from=<" addr ">, status=force-expired" *CHAR  ; qmgr: postsuper -e
  *               / "removed"                                ; qmgr, postsuper
  *               / delivery                                 ; smtp lmtp local virtual pipe
  *                                                          ; error retry discard ...
@@ -403,7 +404,8 @@ parse_from (Cursor          *c,
   e->from = parse_addr (c);
   if (e->from == NULL)
     return POSTFIX_LOG_UNKNOWN;
-  if (cursor_skip (c, ", status=expired"))
+  /* "force-expired": postsuper -e (Postfix >= 3.5), returned at the next attempt */
+  if (cursor_skip (c, ", status=expired") || cursor_skip (c, ", status=force-expired"))
     return POSTFIX_LOG_EXPIRED;
   if (cursor_skip (c, ", size="))
     return POSTFIX_LOG_QUEUED;

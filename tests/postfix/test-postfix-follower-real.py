@@ -15,7 +15,8 @@ What: a private Postfix (postfix_instance.py, configure_site) with
       to the re-injection: bound once, to the submitted queue id;
   (b) maximal_queue_lifetime of a few seconds and a sink that answers 451: the recipient is
       delayed (Will-Retry-Until = arrival + the lifetime), then qmgr logs status=expired and
-      it is failed, with the fields of Postfix's own bounce;
+      it is failed, with the fields of Postfix's own bounce; the same after `postsuper -e`
+      (qmgr: status=force-expired);
   (c) lmtp(8) to LmtpServer over TCP and over a unix socket: delivered (and a 552 after
       DATA: failed), compared with Postfix's own success and failure DSNs;
   (d) mtrk_next_hops (the follower's setting for next hops that take MTRK) naming a sink
@@ -483,7 +484,9 @@ def main():
 
         env_e, env_f = "expire.real@test.example", "filter.real@test.example"
         env_l, env_t = "lmtp.real@test.example", "transfer.real@test.example"
+        env_x = "force-expire.real@test.example"
         qid_e, arrival_e = tracked(env_e, ["y@tmp.test.example"], pf.port, "expire")
+        qid_x, _ = tracked(env_x, ["w@tmp.test.example"], pf.port, "force-expire")
         qid_f, _ = tracked(env_f, ["alice@test.example", "x@ok.test.example"], filter_in,
                            "filter")
         lmtp_rcpts = ["a@lmtp.test.example", "c@lmtp.test.example", "u@lmtpu.test.example"]
@@ -537,6 +540,15 @@ def main():
                 .timestamp() if d.get("will-retry-until") else -100
             t.check("(b) delayed: Will-Retry-Until as in Postfix's delay notice (to 2 s)",
                     abs(until - theirs) <= 2, "%r vs %r" % (wru, d.get("will-retry-until")))
+
+        # (b) postsuper -e after the first deferral (the admin gives up on a message):
+        # Postfix returns it at the next attempt, long before maximal_queue_lifetime.
+        wait_for("the force-expired message's first deferral", lambda: re.search(
+            r" %s: to=<w@tmp\.test\.example>, .*status=deferred" % qid_x,
+            open(pf.log, errors="replace").read()))
+        subprocess.run(["/usr/sbin/postsuper", "-c", pf.conf, "-e", qid_x], env=pi.CLEAN_ENV,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=15,
+                       check=True)
 
         # (a) the content filter: final outcomes from the re-injected queue id.
         def filtered():
@@ -690,8 +702,28 @@ def main():
                 t.equal("(b) expired: %s as in Postfix's bounce" % field, y.get(field),
                         d.get(field))
 
+        def force_failed():
+            e = one(rec(env_x), "w@tmp.test.example")
+            return e if e and e.get("action") == "failed" else None
+        settle("the force-expired recipient failed", force_failed)
+        w = force_failed() or {}
+        log = open(pf.log, errors="replace").read()
+        t.check("(b) postsuper -e: qmgr logged status=force-expired",
+                re.search(r" %s: from=<sender@test\.example>, status=force-expired, returned "
+                          r"to sender$" % qid_x, log, re.M) is not None)
+        t.equal("(b) force-expired: failed", w.get("action"), "failed")
+        d = None
+        if settle("Postfix's bounce of the force-expired message",
+                  lambda: find_dsn(pf, env_x, "w@tmp.test.example", "failed")):
+            d = find_dsn(pf, env_x, "w@tmp.test.example", "failed")
+        if t.check("(b) Postfix's own bounce of the force-expired recipient arrived",
+                   d is not None):
+            for field in ("status", "remote-mta", "diagnostic-code"):
+                t.equal("(b) force-expired: %s as in Postfix's bounce" % field, w.get(field),
+                        d.get(field))
+
         # The whole log again from its start: every record as it was.
-        before = {e: rec(e) for e in (env_e, env_f, env_l, env_t, env_ff)}
+        before = {e: rec(e) for e in (env_e, env_f, env_l, env_t, env_ff, env_x)}
         follower = daemons[0]
         t.equal("the follower stops on SIGTERM", follower.stop(), 0)
         os.unlink(os.path.join(state, "postfix-follower.pos"))
