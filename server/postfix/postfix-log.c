@@ -34,7 +34,9 @@
  *                 ; delay=, delays=, conn_use= and future attributes are skipped
  *   value       = 1*( any octet but the sequence ", " )
  *   addr        = *( qtext-char / DQUOTE *( "\" CHAR / not-DQUOTE ) DQUOTE )  ; up to ">"
- *   word        = "sent" / "deferred" / "bounced" / "expired" / other word (UNKNOWN)
+ *   word        = "sent" / "deferred" / "bounced" / "expired"
+ *               / "SOFTBOUNCE"                 ; soft_bounce = yes: deferred
+ *               / other word (UNKNOWN)
  *   reason      = the rest of the line up to its last ")"
  *
  * A line whose program has no "/" is another program's (syslog): OTHER. A Postfix line
@@ -292,6 +294,8 @@ status_from_word (const char *w,
     { "deferred", POSTFIX_STATUS_DEFERRED },
     { "bounced", POSTFIX_STATUS_BOUNCED },
     { "expired", POSTFIX_STATUS_EXPIRED },
+    /* soft_bounce = yes: a bounce turned into a deferral (dsn= made 4.x.x), kept queued */
+    { "SOFTBOUNCE", POSTFIX_STATUS_DEFERRED },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (table); i++)

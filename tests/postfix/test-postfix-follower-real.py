@@ -16,7 +16,8 @@ What: a private Postfix (postfix_instance.py, configure_site) with
   (b) maximal_queue_lifetime of a few seconds and a sink that answers 451: the recipient is
       delayed (Will-Retry-Until = arrival + the lifetime), then qmgr logs status=expired and
       it is failed, with the fields of Postfix's own bounce; the same after `postsuper -e`
-      (qmgr: status=force-expired);
+      (qmgr: status=force-expired); soft_bounce=yes on one transport: a 550 logged as
+      status=SOFTBOUNCE, delayed as in Postfix's delay notice;
   (c) lmtp(8) to LmtpServer over TCP and over a unix socket: delivered (and a 552 after
       DATA: failed), compared with Postfix's own success and failure DSNs;
   (d) mtrk_next_hops (the follower's setting for next hops that take MTRK) naming a sink
@@ -424,15 +425,18 @@ def main():
             f.write("lmtp.test.example lmtp:inet:127.0.0.1:%d\n" % lmtp.port)
             f.write("lmtpu.test.example lmtp:unix:%s\n" % lmtp_unix.path)
             f.write("mtrk.test.example smtp:[%s]:%d\n" % (MTRK_HOP, hop.port))
+            f.write("soft.test.example softsmtp:[127.0.0.1]:%d\n" % sinks[2].port)
         relay = postconf(pf, "-h", "relay_domains")
         postconf(pf, "-e", "relay_domains=%s, lmtp.test.example, lmtpu.test.example, "
-                 "mtrk.test.example" % relay,
+                 "mtrk.test.example, soft.test.example" % relay,
                  "maximal_queue_lifetime=%ds" % LIFETIME_SHORT,
                  "bounce_queue_lifetime=%ds" % LIFETIME_SHORT,
                  "smtpd_authorized_xclient_hosts=127.0.0.0/8",
                  *(["maillog_file="] if a.syslog else []))
         with open(os.path.join(pf.conf, "master.cf"), "a") as f:
             f.write("lmtp unix - - n - - lmtp\n")
+            # soft_bounce for one transport: its 550 is logged status=SOFTBOUNCE, 4.x.x.
+            f.write("softsmtp unix - - n - - smtp\n  -o soft_bounce=yes\n")
             # FILTER_README, "advanced content filter": the filter's transport, the
             # listener whose mail goes through it, the re-injection listener.
             f.write("scan unix - - n - 10 smtp\n"
@@ -487,6 +491,8 @@ def main():
         env_x = "force-expire.real@test.example"
         qid_e, arrival_e = tracked(env_e, ["y@tmp.test.example"], pf.port, "expire")
         qid_x, _ = tracked(env_x, ["w@tmp.test.example"], pf.port, "force-expire")
+        env_s = "softbounce.real@test.example"
+        qid_s, arrival_s = tracked(env_s, ["s@soft.test.example"], pf.port, "softbounce")
         qid_f, _ = tracked(env_f, ["alice@test.example", "x@ok.test.example"], filter_in,
                            "filter")
         lmtp_rcpts = ["a@lmtp.test.example", "c@lmtp.test.example", "u@lmtpu.test.example"]
@@ -549,6 +555,36 @@ def main():
         subprocess.run(["/usr/sbin/postsuper", "-c", pf.conf, "-e", qid_x], env=pi.CLEAN_ENV,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=15,
                        check=True)
+
+        # soft_bounce = yes: the 550 is logged status=SOFTBOUNCE with dsn=4.1.1 and the
+        # message stays queued: delayed, as Postfix's own delay notice says.
+        soft = {}
+
+        def soft_delayed():
+            e = one(rec(env_s), "s@soft.test.example")
+            if e and e.get("action") == "delayed":
+                soft.update(e)
+                return True
+            return False
+        settle("the soft-bounced recipient delayed", soft_delayed)
+        log = open(pf.log, errors="replace").read()
+        t.check("(b) soft_bounce: Postfix logged status=SOFTBOUNCE",
+                re.search(r" %s: to=<s@soft\.test\.example>, .*dsn=4\.1\.1, status=SOFTBOUNCE "
+                          r"\(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 550 " % qid_s, log)
+                is not None)
+        t.equal("(b) SOFTBOUNCE: delayed", soft.get("action"), "delayed")
+        wru = soft.get("will-retry-until")
+        until_s = email.utils.parsedate_to_datetime(wru).timestamp() if wru else 0
+        t.check("(b) SOFTBOUNCE: Will-Retry-Until = arrival + maximal_queue_lifetime",
+                abs(until_s - (arrival_s + LIFETIME_SHORT)) <= 2, repr(wru))
+        d = None
+        if settle("Postfix's delay notice of the soft-bounced recipient",
+                  lambda: find_dsn(pf, env_s, "s@soft.test.example", "delayed")):
+            d = find_dsn(pf, env_s, "s@soft.test.example", "delayed")
+        if t.check("(b) SOFTBOUNCE: Postfix's own delay notice arrived", d is not None):
+            for field in ("status", "remote-mta", "diagnostic-code"):
+                t.equal("(b) SOFTBOUNCE: %s as in Postfix's delay notice" % field,
+                        soft.get(field), d.get(field))
 
         # (a) the content filter: final outcomes from the re-injected queue id.
         def filtered():

@@ -163,6 +163,17 @@ static const LineCase cases[] = {
     "Dec 04 21:35:18 mx postfix-msgtrk-test/qmgr[23024]: 999A0A7444F: "
     "from=<sender@test.example>, status=expired, returned to sender",
     POSTFIX_LOG_EXPIRED, "qmgr", "999A0A7444F", .from = "sender@test.example" },
+  /* soft_bounce = yes: a permanent failure logged as SOFTBOUNCE with its dsn= made 4.x.x,
+   * the message kept in the queue (Postfix 3.7.11, postfix-follower-real). */
+  { "smtp-softbounce",
+    "Dec 05 16:56:15 mx postfix-msgtrk-test/smtp[23703]: 92E6DAA6AC5: to=<z@perm.test.example>, "
+    "relay=127.0.0.1[127.0.0.1]:48765, delay=0.02, delays=0.01/0.01/0/0.01, dsn=4.1.1, "
+    "status=SOFTBOUNCE (host 127.0.0.1[127.0.0.1] said: 550 5.1.1 no such user here (in reply "
+    "to RCPT TO command))",
+    POSTFIX_LOG_DELIVERY, "smtp", "92E6DAA6AC5", "z@perm.test.example", NULL,
+    "127.0.0.1[127.0.0.1]:48765", "4.1.1", POSTFIX_STATUS_DEFERRED,
+    "host 127.0.0.1[127.0.0.1] said: 550 5.1.1 no such user here (in reply to RCPT TO "
+    "command)" },
   /* "postsuper -e" (Postfix >= 3.5): the next delivery attempt returns the message, as
    * Postfix 3.7.11 logged it (postfix-follower-real). */
   { "qmgr-force-expired",
@@ -360,7 +371,7 @@ test_fixture (void)
 
 /* The logs of postfix-follower-real (a content filter with XFORWARD, lmtp over TCP and a
  * unix socket, a next hop answering with msgtrk-relay's queue id, qmgr's status=expired
- * and status=force-expired),
+ * status=force-expired and status=SOFTBOUNCE),
  * as maillog_file wrote them and as a syslog file (glibc's "Dec  5" stamp, a host name,
  * another program's line): nothing UNKNOWN, the kinds counted, and the lines the issue's
  * mappings rest on parsed as the follower needs them. */
@@ -371,8 +382,8 @@ typedef struct
 } RealFixture;
 
 static const RealFixture real_fixtures[] = {
-  { "maillog-3.7.11-real.txt", 45, 15, 21, 27, 2, 15, 9, 5 },
-  { "syslog-3.7.11-real.txt", 44, 15, 21, 27, 2, 15, 9, 5 },
+  { "maillog-3.7.11-real.txt", 55, 18, 29, 35, 3, 18, 10, 5 },
+  { "syslog-3.7.11-real.txt", 54, 18, 29, 35, 3, 18, 10, 5 },
 };
 
 static void
