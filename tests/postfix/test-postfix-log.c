@@ -370,7 +370,7 @@ test_fixture (void)
 }
 
 /* The logs of postfix-follower-real (a content filter with XFORWARD, lmtp over TCP and a
- * unix socket, a next hop answering with msgtrk-relay's queue id, qmgr's status=expired
+ * unix socket, a next hop answering with msgtrk-relay's queue id, qmgr's status=expired,
  * status=force-expired and status=SOFTBOUNCE),
  * as maillog_file wrote them and as a syslog file (glibc's "Dec  5" stamp, a host name,
  * another program's line): nothing UNKNOWN, the kinds counted, and the lines the issue's
