@@ -773,6 +773,10 @@ def main():
                     after[e], before[e])
 
         flog = open(os.path.join(pf.base, "follower.log"), errors="replace").read()
+        reports = [d.log for d in daemons if re.search(
+            r"Sanitizer|runtime error:", open(d.log, errors="replace").read())]
+        t.check("no sanitizer report in a daemon's log (a sanitizer build)", not reports,
+                repr(reports))
         t.check("no line of this real log is UNKNOWN to the follower",
                 "does not understand" not in flog, flog[-400:])
         t.equal("after the replay: the front's ident still bound once, to its queue id",
