@@ -8,8 +8,8 @@
 
 What: a private Postfix on 127.0.0.1 (tests/postfix/postfix_instance.py; recipients of
 bench.test.example go to the discard transport, so delivery costs little) and
-msgtrk-submit-front in front of it (as in docs/postfix-site.md: XCLIENT, registrations in
-a temporary state directory). The same load goes straight into Postfix and through the
+msgtrk-submit-front in front of it (as in docs/postfix-site.md: XCLIENT, XFORWARD IDENT,
+registrations in a temporary state directory). The same load goes straight into Postfix and through the
 front, alternating in each round (the first target alternates between rounds):
   smtp-source   Postfix's own load generator (-s SESSIONS -m MESSAGES -l SIZE), one
                 message per connection; msg/s from the wall time
@@ -37,6 +37,19 @@ latency goes. "--tools ''" runs only that.
 --perf-stat: each front run also under `perf stat` (task-clock, context switches, system
 calls of all the front's threads, per message): exact where /proc's CPU ticks (10 ms) are
 coarse, and counts that a loaded machine does not change.
+--rate MSG/S: the asyncio clients (mtrk, envid, pipe) in an open loop: message i starts at
+i/MSG/S seconds, at most SESSIONS in flight. In the closed loop (the default) each session
+sends its next message when the last is done, so at 10 and 50 sessions the median latency
+is mostly time queued (sessions / throughput); at a rate both targets sustain it is each
+target's own latency per message, the one the goal's "+1 ms" is about.
+--tls: the asyncio clients submit as RFC 8314 has it on 587: STARTTLS, then EHLO again,
+the certificate checked (the test PKI of tests/make-test-ca.sh, made in the Postfix
+directory). Postfix straight terminates that TLS itself (smtpd_tls_security_level=may with
+the same keys), the front terminates it and talks to Postfix in clear text over loopback
+(as docs/postfix-site.md sets a site up), HAProxy passes it through to Postfix. The
+deployed configuration: the TLS handshake moves from Postfix to the front. --tls-max 1.2
+keeps the clients at TLS 1.2 (Postfix's smtpd, which leaves Nagle's algorithm on, then
+sends no TLS 1.3 session tickets after the handshake: see bench/README.md).
 --null-proxy: HAProxy (Debian's haproxy, mode tcp, one thread) between the client and
 Postfix as one more target, "haproxy": a proxy that only copies bytes (no SMTP, no XCLIENT,
 epoll, no thread per session); its ratio to Postfix straight is the floor any proxy in
@@ -59,6 +72,7 @@ import asyncio
 import os
 import pwd
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -113,7 +127,7 @@ async def _reply(reader):
             return int(line[:3])
 
 
-async def _message(port, mtrk, envid, body, latencies, pipelined=False):
+async def _message(port, mtrk, envid, body, latencies, pipelined=False, tls=None):
     t0 = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -125,6 +139,11 @@ async def _message(port, mtrk, envid, body, latencies, pipelined=False):
         if await _reply(reader) != 220:
             raise pi.PostfixError("no 220")
         await cmd(b"EHLO client.test.example", 250)
+        if tls is not None:
+            # --tls: as a submission client on 587 (RFC 8314): STARTTLS, EHLO again.
+            await cmd(b"STARTTLS", 220)
+            await writer.start_tls(tls, server_hostname="localhost")
+            await cmd(b"EHLO client.test.example", 250)
         mail = b"MAIL FROM:<" + SENDER.encode() + b"> ENVID=" + envid.encode()
         if mtrk:
             mail += b" MTRK=" + AUTH.encode() + b":86400"
@@ -152,7 +171,7 @@ async def _message(port, mtrk, envid, body, latencies, pipelined=False):
             pass
 
 
-async def _client(port, mtrk, sessions, messages, size, tag, pipelined):
+async def _client(port, mtrk, sessions, messages, size, tag, pipelined, rate, tls):
     body = (b"Subject: bench\r\n\r\n" + (b"x" * 78 + b"\r\n") * max(1, size // 80))
     latencies = []
     counter = iter(range(messages))
@@ -160,16 +179,37 @@ async def _client(port, mtrk, sessions, messages, size, tag, pipelined):
     async def worker():
         for i in counter:
             await _message(port, mtrk, "%s-%d@test.example" % (tag, i), body, latencies,
-                           pipelined)
+                           pipelined, tls)
+
+    async def open_loop():
+        # Message i starts at i / rate s (at most @sessions at once): its latency is the
+        # target's own, not time spent queued behind the others as in a closed loop.
+        slots = asyncio.Semaphore(sessions)
+
+        async def one(i):
+            async with slots:
+                await _message(port, mtrk, "%s-%d@test.example" % (tag, i), body,
+                               latencies, pipelined, tls)
+        tasks = []
+        for i in range(messages):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
     t0 = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(sessions)))
+    if rate:
+        await open_loop()
+    else:
+        await asyncio.gather(*(worker() for _ in range(sessions)))
     wall = time.monotonic() - t0
     return messages / wall, statistics.median(latencies)
 
 
-def run_client(port, mtrk, sessions, messages, size, tag, pipelined=False):
+def run_client(port, mtrk, sessions, messages, size, tag, pipelined=False, rate=0.0,
+               tls=None):
     return asyncio.run(asyncio.wait_for(_client(port, mtrk, sessions, messages, size, tag,
-                                                pipelined), RUN_TIMEOUT))
+                                                pipelined, rate, tls), RUN_TIMEOUT))
 
 
 STEPS = ("connect+greeting", "EHLO", "MAIL", "RCPT", "DATA", "body+250", "QUIT")
@@ -275,6 +315,15 @@ def main():
                     help="a main.cf line of the private Postfix (e.g. in_flow_delay=0)")
     ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an extra [front] setting (e.g. xclient=false), repeatable")
+    ap.add_argument("--tls", action="store_true",
+                    help="clients use STARTTLS (Postfix straight and the front with the "
+                         "test PKI's keys; HAProxy passes it to Postfix); no smtp-source")
+    ap.add_argument("--tls-max", choices=("1.2", "1.3"), default="1.3",
+                    help="with --tls: the clients' highest TLS version (1.2: no TLS 1.3 "
+                         "session tickets after the handshake, see bench/README.md)")
+    ap.add_argument("--rate", type=float, default=0.0, metavar="MSG/S",
+                    help="the asyncio clients in an open loop: a message starts every "
+                         "1/MSG/S s, at most SESSIONS at once (latency without queueing)")
     a = ap.parse_args()
     reason = pi.skip_reason()
     if reason or not os.access(SMTP_SOURCE, os.X_OK):
@@ -284,6 +333,9 @@ def main():
                              "msgtrk-submit-front")
     sessions = [int(x) for x in a.sessions.split(",")]
     tools = [x for x in a.tools.split(",") if x]
+    if a.tls and "smtp-source" in tools:
+        print("# --tls: smtp-source has no STARTTLS; left out")
+        tools.remove("smtp-source")
     print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     pf = pi.PrivatePostfix()
     front = None
@@ -295,7 +347,23 @@ def main():
         text = open(main_cf).read().replace(
             "relay_domains = slow.test.example, legacy.test.example",
             "relay_domains = slow.test.example, legacy.test.example, bench.test.example")
+        # As docs/postfix-site.md: XCLIENT and XFORWARD (the tracked messages' IDENT) from
+        # the front; --postfix-option smtpd_authorized_xforward_hosts= measures the
+        # Message-ID fallback (a later line wins).
         text += "smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
+        text += "smtpd_authorized_xforward_hosts = 127.0.0.0/8\n"
+        tls = None
+        if a.tls:
+            pki = os.path.join(pf.base, "pki")
+            subprocess.run(["sh", os.path.join(ROOT, "tests", "make-test-ca.sh"), pki],
+                           check=True, capture_output=True)
+            tls = ssl.create_default_context(cafile=os.path.join(pki, "ca.pem"))
+            if a.tls_max == "1.2":
+                tls.maximum_version = ssl.TLSVersion.TLSv1_2
+            text += ("smtpd_tls_cert_file = %s/server.pem\nsmtpd_tls_key_file = %s/server.key\n"
+                     "smtpd_tls_security_level = may\n" % (pki, pki))
+            a.front_option = ["tls_certificate=%s/server.pem" % pki,
+                              "tls_key=%s/server.key" % pki] + a.front_option
         text += "".join(o.replace("=", " = ", 1) + "\n" for o in a.postfix_option)
         with open(main_cf, "w") as f:
             f.write(text)
@@ -304,6 +372,9 @@ def main():
         if a.upstream_unix:
             with open(os.path.join(pf.conf, "master.cf"), "a") as f:
                 f.write("frontsmtpd unix n - n - - smtpd\n")
+        if a.tls:
+            with open(os.path.join(pf.conf, "master.cf"), "a") as f:
+                f.write("tlsmgr unix - - n 1000? 1 tlsmgr\n")
         pf.start()
         upstream = "127.0.0.1:%d" % pf.port
         if a.upstream_unix:
@@ -410,7 +481,7 @@ def main():
                                            # (the front lets one message per
                                            # Message-ID wait for its registration)
                                            "b%d-%d-%s-%s" % (rnd, s, target, tool),
-                                           tool == "pipe-client")
+                                           tool == "pipe-client", a.rate, tls)
                         results.setdefault((tool, s, target), []).append(r)
                         cpu = ""
                         if d:
@@ -443,7 +514,8 @@ def main():
                 ft = statistics.median(x[0] for x in f)
                 ratio = ft / pt
                 line = "%-11s %8d %14.1f %14.1f %7.2f" % (tool, s, pt, ft, ratio)
-                verdict &= ratio >= GOAL_THROUGHPUT
+                # In the open loop every target runs at the arrival rate: no throughput.
+                verdict &= bool(a.rate) or ratio >= GOAL_THROUGHPUT
                 if p[0][1] is not None:
                     pl = statistics.median(x[1] for x in p) * 1000
                     fl = statistics.median(x[1] for x in f) * 1000
@@ -492,9 +564,14 @@ def main():
                 e = statistics.median(x[1] for x in results[("envid-client", s, "front")])
                 print("registration cost at %2d sessions (front: mtrk - envid median): "
                       "%.2f ms" % (s, (m - e) * 1000))
-        print("\ngoal (front >= %.0f %% of Postfix's msg/s, <= %.1f ms more median latency):"
-              " %s" % (GOAL_THROUGHPUT * 100, GOAL_LATENCY_MS, "met" if verdict
-                       else "NOT met"))
+        if a.rate:
+            print("\ngoal (open loop at %.0f msg/s: <= %.1f ms more median latency; the "
+                  "throughput goal needs the closed loop): %s"
+                  % (a.rate, GOAL_LATENCY_MS, "met" if verdict else "NOT met"))
+        else:
+            print("\ngoal (front >= %.0f %% of Postfix's msg/s, <= %.1f ms more median "
+                  "latency): %s" % (GOAL_THROUGHPUT * 100, GOAL_LATENCY_MS,
+                                    "met" if verdict else "NOT met"))
         print("load average at the end: %.2f %.2f %.2f" % os.getloadavg())
         for name in daemons:
             log = open(os.path.join(pf.base, name + ".log")).read()

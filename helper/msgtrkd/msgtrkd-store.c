@@ -224,9 +224,9 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_REPORT_INSERT] = "INSERT INTO reports (envid, source, origin, received_at, sha256, raw, "
                          "replace_key, reported_at) "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-  [STMT_REPORT_LIST] = "SELECT id, envid, source, origin, received_at, raw FROM reports "
+  [STMT_REPORT_LIST] = "SELECT id, envid, source, origin, received_at, sha256, raw FROM reports "
                        "WHERE envid = ?1 ORDER BY received_at, id",
-  [STMT_REPORT_HEADS] = "SELECT id, envid, source, origin, received_at FROM reports "
+  [STMT_REPORT_HEADS] = "SELECT id, envid, source, origin, received_at, sha256 FROM reports "
                         "WHERE envid = ?1 ORDER BY received_at, id",
   [STMT_REPORT_RAW] = "SELECT raw FROM reports WHERE id = ?1",
   [STMT_REPORT_SAME] = "SELECT 1 FROM reports WHERE envid = ?1 AND source = ?2 "
@@ -406,6 +406,7 @@ msgtrkd_stored_report_free (MsgtrkdStoredReport *report)
   g_free (report->envid);
   g_free (report->source);
   g_free (report->origin);
+  g_free (report->sha256);
   g_clear_pointer (&report->raw, g_bytes_unref);
   g_free (report);
 }
@@ -2033,6 +2034,7 @@ static const RowColumn report_columns[] = {
   { G_STRUCT_OFFSET (MsgtrkdStoredReport, source), 't', NULL },
   { G_STRUCT_OFFSET (MsgtrkdStoredReport, origin), 't', NULL },
   { G_STRUCT_OFFSET (MsgtrkdStoredReport, received_at), 'i', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, sha256), 't', NULL },
   { G_STRUCT_OFFSET (MsgtrkdStoredReport, raw), 'B', NULL },
 };
 static const RowFormat report_format = ROW_FORMAT (MsgtrkdStoredReport, report_columns);
@@ -2072,7 +2074,9 @@ msgtrkd_store_list_reports (MsgtrkdStore *self,
  *
  * As msgtrkd_store_list_reports(), without reading the entities (each @raw is %NULL):
  * rows never change (a newer report is a new row), so a caller that parsed a row once
- * by its id need not read it again (msgtrkd_store_get_report_raw()).
+ * need not read it again (msgtrkd_store_get_report_raw()). The row is named by its id
+ * *and* @sha256: once a row is deleted (a newer word of its key, a trim) SQLite may give
+ * its id to the next row inserted.
  *
  * Returns: (transfer container) (element-type MsgtrkdStoredReport): its reports, oldest
  *   first; %NULL with %MSGTRKD_ERROR_NOT_FOUND for an unknown ENVID

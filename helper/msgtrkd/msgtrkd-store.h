@@ -85,6 +85,7 @@ typedef struct
   char *source;        /* (owned) "mtqp", "dsn" or "mdn" */
   char *origin;        /* (owned) (nullable) the server asked, or the report's sender */
   gint64 received_at;  /* unix seconds */
+  char *sha256;        /* (owned) SHA-256 (hex) of @raw: with @id, names the row's content */
   GBytes *raw;         /* (owned) the entity as received */
 } MsgtrkdStoredReport;
 
@@ -175,7 +176,9 @@ gboolean        msgtrkd_store_put_report       (MsgtrkdStore *self,
 GPtrArray      *msgtrkd_store_list_reports     (MsgtrkdStore *self,
                                                 const char   *envid,
                                                 GError      **error);
-/* The same without the entities (raw NULL); rows never change, read one by its id. */
+/* The same without the entities (raw NULL), read one by its id. A row never changes, but
+ * once deleted its id may name a new row (SQLite reuses the largest rowid): id and sha256
+ * together name one content. */
 GPtrArray      *msgtrkd_store_list_report_heads (MsgtrkdStore *self,
                                                  const char   *envid,
                                                  GError      **error);

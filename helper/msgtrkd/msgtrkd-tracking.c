@@ -182,13 +182,16 @@ msgtrkd_tracking_get_route_cache_size (MsgtrkdTracking *self)
 
 /* ---- stored reports, parsed once ---- */
 
-/* The parsed stored reports of one message, by row id. Rows never change (a newer word
- * is a new row, msgtrkd_store_put_report()), so a row is parsed once per daemon run, not
- * at every poll: recompute() reads the rows' ids and parses only the new ones. */
+/* The parsed stored reports of one message, by row. Rows never change (a newer word is a
+ * new row, msgtrkd_store_put_report()), so a row is parsed once per daemon run, not at
+ * every poll: recompute() reads the rows' heads and parses only the new ones. A row is
+ * named by its id and its entity's SHA-256 (row_key()): SQLite gives a deleted row's id
+ * to the next row inserted (the newer answer of a delayed hop replacing the table's last
+ * row), and a cache by id alone kept serving the old answer. */
 typedef struct
 {
   char *envid;           /* (owned) */
-  GHashTable *by_id;     /* (owned) gint64 * id → MsgtrkdParsedReport (owned) */
+  GHashTable *by_id;     /* (owned) row_key() → MsgtrkdParsedReport (owned) */
   GList link;            /* in MsgtrkdTracking.parsed_lru */
 } ParsedCache;
 
@@ -200,15 +203,25 @@ parsed_cache_free (ParsedCache *cache)
   g_free (cache);
 }
 
-/* A copy sharing the parsed reports (ref-counted) with @p. */
+/* What names a stored row's content: its id and its entity's SHA-256. */
+static char *
+row_key (const MsgtrkdStoredReport *head)
+{
+  return g_strdup_printf ("%" G_GINT64_FORMAT " %s", head->id,
+                          head->sha256 != NULL ? head->sha256 : "");
+}
+
+/* A copy sharing the parsed reports (ref-counted) with @p, with the row fields of @head
+ * (the row now under that key). */
 static MsgtrkdParsedReport *
-parsed_report_share (const MsgtrkdParsedReport *p)
+parsed_report_share (const MsgtrkdParsedReport *p,
+                     const MsgtrkdStoredReport *head)
 {
   MsgtrkdParsedReport *copy = g_new0 (MsgtrkdParsedReport, 1);
 
-  copy->source = g_strdup (p->source);
-  copy->origin = g_strdup (p->origin);
-  copy->received_at = p->received_at;
+  copy->source = g_strdup (head->source);
+  copy->origin = g_strdup (head->origin);
+  copy->received_at = head->received_at;
   copy->reports = g_ptr_array_ref (p->reports);
   copy->trace = p->trace != NULL ? g_bytes_ref (p->trace) : NULL;
   return copy;
@@ -229,21 +242,21 @@ parsed_reports (MsgtrkdTracking *self,
   if (heads == NULL)
     return NULL;
   out = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_parsed_report_free);
-  by_id = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+  by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                  (GDestroyNotify) msgtrkd_parsed_report_free);
   cache = g_hash_table_lookup (self->parsed, envid);
   for (guint i = 0; i < heads->len; i++)
     {
       MsgtrkdStoredReport *head = g_ptr_array_index (heads, i);
       MsgtrkdParsedReport *p = NULL;
-      gint64 *key = g_memdup2 (&head->id, sizeof head->id);
+      char *key = row_key (head);
 
       if (cache != NULL)
         {
           gpointer old_key = NULL;
 
           /* Stealing frees neither key nor value: the key is freed here. */
-          if (g_hash_table_steal_extended (cache->by_id, &head->id, &old_key, (gpointer *) &p))
+          if (g_hash_table_steal_extended (cache->by_id, key, &old_key, (gpointer *) &p))
             g_free (old_key);
         }
       if (p == NULL)
@@ -271,7 +284,7 @@ parsed_reports (MsgtrkdTracking *self,
             }
           p = g_ptr_array_steal_index (parsed, 0);
         }
-      g_ptr_array_add (out, parsed_report_share (p));
+      g_ptr_array_add (out, parsed_report_share (p, g_ptr_array_index (heads, i)));
       g_hash_table_insert (by_id, key, p);
     }
 

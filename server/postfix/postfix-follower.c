@@ -27,7 +27,9 @@
  * A restart reads again from the saved position; applying a line twice changes nothing
  * (each recipient has one entry, replaced), so nothing is lost and nothing duplicated.
  * The queue lifetime (Will-Retry-Until) comes from queue_lifetime or from
- * `postconf -h maximal_queue_lifetime`.
+ * `postconf -h maximal_queue_lifetime`. Postfix must log addresses in external form
+ * (`postconf -h info_log_address_format`, or this follower's own info_log_address_format
+ * when postconf cannot say: anything else is refused, see check_address_format).
  *
  * Limits: max_held_lines (FOLLOWER_DEFAULT_MAX_HELD, at most FOLLOWER_MAX_MAX_HELD): past
  * it the oldest unregistered line is dropped early (logged); registration_wait
@@ -182,15 +184,16 @@ parse_postfix_time (const char *text,
   return TRUE;
 }
 
-/* maximal_queue_lifetime from postconf; Postfix's default when it cannot be asked. */
-static gint64
-queue_lifetime_from_postconf (Follower *f)
+/* The value of Postfix's parameter @name (postconf -h), stripped; NULL with @error when
+ * postconf cannot be run or fails. */
+static char *
+postconf_get (Follower   *f,
+              const char *name,
+              GError    **error)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autofree char *out = NULL;
-  g_autoptr (GError) error = NULL;
   int status = 0;
-  gint64 seconds;
 
   g_ptr_array_add (argv, f->postconf);
   if (f->postfix_config_dir != NULL)
@@ -199,15 +202,83 @@ queue_lifetime_from_postconf (Follower *f)
       g_ptr_array_add (argv, f->postfix_config_dir);
     }
   g_ptr_array_add (argv, (char *) "-h");
-  g_ptr_array_add (argv, (char *) "maximal_queue_lifetime");
+  g_ptr_array_add (argv, (char *) name);
   g_ptr_array_add (argv, NULL);
-  if (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
-                    &out, NULL, &status, &error)
-      && g_spawn_check_wait_status (status, &error) && parse_postfix_time (out, &seconds))
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                     &out, NULL, &status, error)
+      || !g_spawn_check_wait_status (status, error))
+    return NULL;
+  return g_strdup (g_strstrip (out));
+}
+
+/* maximal_queue_lifetime from postconf; Postfix's default when it cannot be asked. */
+static gint64
+queue_lifetime_from_postconf (Follower *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = postconf_get (f, "maximal_queue_lifetime", &error);
+  gint64 seconds;
+
+  if (out != NULL && parse_postfix_time (out, &seconds))
     return seconds;
   g_warning ("Cannot read maximal_queue_lifetime with %s (%s); assuming 5d", f->postconf,
              error != NULL ? error->message : "unexpected output");
   return FOLLOWER_DEFAULT_QUEUE_LIFETIME;
+}
+
+/* The grammar (postfix-log.c) reads an address up to the ">" that ends it, quoted local
+ * parts as quoted strings: Postfix's external form (info_log_address_format = external,
+ * the default of Postfix >= 3.5). In the internal form (Postfix < 3.5, or that setting)
+ * quoted local parts are logged unquoted, so a recipient address such as
+ * "v@example.org>, relay=local, dsn=2.0.0, status=sent (x"@attacker.example gives a line
+ * that reads as another recipient's (v@example.org) delivery (and one long enough for
+ * Postfix to cut the line before its real attributes leaves nothing else to read): refused.
+ * When postconf cannot say (no postconf here, Postfix < 3.5 does not know the parameter)
+ * the follower starts only when its own info_log_address_format (@configured) says
+ * "external": the admin's word that Postfix logs that form. */
+static gboolean
+check_address_format (Follower   *f,
+                      const char *configured,
+                      GError    **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *format = NULL;
+
+  if (configured != NULL && strcmp (configured, "external") != 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "[" FOLLOWER_GROUP "] info_log_address_format: only \"external\" can be "
+                   "read safely, not \"%s\"",
+                   configured);
+      return FALSE;
+    }
+  format = postconf_get (f, "info_log_address_format", &local);
+  if (g_strcmp0 (format, "external") == 0)
+    return TRUE;
+  if (format != NULL && *format != '\0')
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "Postfix logs addresses in the form info_log_address_format = %s: quoted "
+                   "local parts unquoted, so that one recipient's address can read as another "
+                   "recipient's delivery; set info_log_address_format = external (Postfix's "
+                   "default) in main.cf",
+                   format);
+      return FALSE;
+    }
+  if (configured != NULL)
+    {
+      g_message ("Cannot read info_log_address_format with %s (%s); external, as configured",
+                 f->postconf, local != NULL ? local->message : "unknown parameter");
+      return TRUE;
+    }
+  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+               "Cannot read info_log_address_format with %s (%s): the follower needs Postfix "
+               ">= 3.5 logging addresses in external form (info_log_address_format = "
+               "external, its default; in the internal form of older versions one "
+               "recipient's address can read as another recipient's delivery). If Postfix "
+               "does, say so with info_log_address_format = external in [" FOLLOWER_GROUP "]",
+               f->postconf, local != NULL ? local->message : "unknown parameter");
+  return FALSE;
 }
 
 static gboolean
@@ -220,11 +291,13 @@ follower_configure (gpointer        data,
   static const char *const known[] = {
     "maillog", "state_dir", "registration_dir", "hostname", "user", "postconf",
     "postfix_config_directory", "mtrk_next_hops", "queue_lifetime", "poll_interval",
-    "registration_wait", "max_held_lines", "follow_loopback_requeue", NULL,
+    "registration_wait", "max_held_lines", "follow_loopback_requeue",
+    "info_log_address_format", NULL,
   };
   Follower *f = data;
   g_autofree char *lifetime = NULL;
   g_autofree char *hops = NULL;
+  g_autofree char *address_format = NULL;
   const ServerConfigGroup groups[] = { { FOLLOWER_GROUP, known }, { NULL, NULL } };
   const ServerConfigString strings[] = {
     { "maillog", FOLLOWER_DEFAULT_MAILLOG, &f->maillog },
@@ -236,6 +309,7 @@ follower_configure (gpointer        data,
     { "postfix_config_directory", NULL, &f->postfix_config_dir },
     { "queue_lifetime", NULL, &lifetime },
     { "mtrk_next_hops", "", &hops },
+    { "info_log_address_format", NULL, &address_format },
     { NULL, NULL, NULL },
   };
   const ServerConfigUint uints[] = {
@@ -267,6 +341,8 @@ follower_configure (gpointer        data,
     }
   else
     f->queue_lifetime = queue_lifetime_from_postconf (f);
+  if (!check_address_format (f, address_format, error))
+    return FALSE;
 
   if (!server_config_read_uints (kf, FOLLOWER_GROUP, uints, error))
     return FALSE;

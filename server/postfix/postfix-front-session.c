@@ -5,9 +5,16 @@
  *
  * Start: connect to the upstream (refused or unreachable: "421 4.3.2" to the client, close);
  * read its greeting and pass it on to the client; then, while the client's EHLO is on
- * its way and if xclient=true, "XCLIENT ADDR=<client> PORT=<port>" (no EHLO before it: one
- * round trip) so that Postfix sees the real client (its smtpd_authorized_xclient_hosts must
- * allow the front; refused: a warning, the session goes on); the upstream lost there: 421.
+ * its way and if xclient=true, the client's names looked up as Postfix's smtpd would
+ * (reverse, then forward-confirmed, blocking, bounded by the system resolver's timeouts;
+ * peername_lookup=false: none) and "XCLIENT NAME=<name> [REVERSE_NAME=<name>]
+ * ADDR=<client> PORT=<port> DESTADDR=<front> DESTPORT=<port>" ([UNAVAILABLE] /
+ * [TEMPUNAVAIL] for names not found; IPv4-mapped addresses as IPv4; DESTADDR/DESTPORT
+ * the front's address the client reached: postfix-front-peer.h) with no EHLO before it
+ * (one round trip), so that Postfix sees the real client as it would have itself (its
+ * smtpd_authorized_xclient_hosts must allow the front; refused: a warning and "421 4.3.5"
+ * to the client, never a session in which Postfix takes the front's address for the
+ * client's); the upstream lost there: 421.
  * With implicit TLS the client's TLS handshake comes first. The upstream socket has
  * TCP_NODELAY (whole commands and data buffers are written at once).
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
@@ -112,14 +119,13 @@
 
 #include "postfix-front.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "msgtrk-smtp-syntax-private.h"
+#include "postfix-front-peer.h"
 #include "postfix-front-pool.h"
 #include "postfix-log.h"
 #include "postfix-register.h"
@@ -201,8 +207,9 @@ typedef struct
   GInputStream *in;
   GOutputStream *out;
   ServerLineReader reader;
-  char *peer_ip;                  /* (owned) */
-  guint16 peer_port;
+  char *peer_ip;                  /* (owned) for logs: peer.addr, or "unknown" */
+  PostfixFrontPeer peer;          /* the client as Postfix would see it (XCLIENT) */
+  gboolean peer_named;            /* peer's names looked up (once per session) */
   guint errors;
   gboolean helo_seen;
   gboolean esmtp;
@@ -646,13 +653,18 @@ up_connect (Session *s,
   return TRUE;
 }
 
-/* XCLIENT with the client's address, sent right after the upstream's greeting went to
- * the client, while the client's EHLO is on its way: one upstream round trip, off the
- * client's latency as far as its own EHLO takes. No EHLO first: XCLIENT "may be sent at
- * any time, except in the middle of a mail delivery transaction" (Postfix's
- * XCLIENT_README), and an upstream that does not offer it (or not to this host) refuses
- * it, which is logged; the session goes on. After XCLIENT the upstream restarts its
- * session and greets again (220): that greeting is not passed on. */
+/* XCLIENT with the client's identity as Postfix's smtpd would have found it itself
+ * (postfix-front-peer.h): its name looked up and forward-confirmed (NAME, REVERSE_NAME,
+ * with [UNAVAILABLE] / [TEMPUNAVAIL] as smtpd's statuses map), its address (IPv4-mapped
+ * as IPv4) and port. Sent right after the upstream's greeting went to the client: the
+ * name lookup (blocking, once per session, bounded by the system resolver) and the
+ * upstream round trip run while the client's EHLO is on its way. No EHLO first: XCLIENT
+ * "may be sent at any time, except in the middle of a mail delivery transaction"
+ * (Postfix's XCLIENT_README), and an upstream that does not offer it (or not to this
+ * host) refuses it: logged, and the client hears 421 4.3.5 (fail closed: Postfix would
+ * take the front's loopback address for the client's, permit_mynetworks included). After
+ * XCLIENT the upstream
+ * restarts its session and greets again (220): that greeting is not passed on. */
 static gboolean
 up_xclient (Session *s)
 {
@@ -662,16 +674,40 @@ up_xclient (Session *s)
 
   if (!s->front->xclient)
     return TRUE;
-  xclient = g_strdup_printf ("XCLIENT ADDR=%s%s PORT=%u", strchr (s->peer_ip, ':') ? "IPV6:" : "",
-                             s->peer_ip, s->peer_port);
+  if (!s->peer_named)
+    {
+      if (s->front->peername_lookup)
+        postfix_front_peer_lookup (&s->peer, NULL);
+      else
+        postfix_front_peer_no_lookup (&s->peer);
+      s->peer_named = TRUE;
+      /* As smtpd_peer.c warns: a reverse name that does not resolve back. */
+      if (s->peer.name_status != POSTFIX_FRONT_PEER_OK
+          && s->peer.reverse_name_status == POSTFIX_FRONT_PEER_OK)
+        g_message ("[%s] hostname %s does not resolve to address %s%s", s->peer_ip,
+                   s->peer.reverse_name, s->peer_ip,
+                   s->peer.name_status == POSTFIX_FRONT_PEER_TEMP ? " (a temporary failure)"
+                                                                  : "");
+    }
+  xclient = postfix_front_peer_xclient (&s->peer);
   if (!up_command (s, xclient, reply, &code))
     return FALSE;
   if (code != 220)
-    g_warning ("[%s] the upstream refused XCLIENT (%d): allow this host in "
-               "smtpd_authorized_xclient_hosts, or set xclient=false",
-               s->peer_ip, code);
-  else
-    FRONT_SESSION_INFO ("[%s] XCLIENT accepted by %s", s->peer_ip, s->front->upstream_name);
+    {
+      /* Fail closed: going on would give Postfix the front's own address for this
+       * client (127.0.0.1: permit_mynetworks, the default relay restriction, would let
+       * anyone relay, and every IP restriction and log would name the front). */
+      g_warning ("[%s] the upstream refused XCLIENT (%d): session refused; allow this "
+                 "host in smtpd_authorized_xclient_hosts, or set xclient=false",
+                 s->peer_ip, code);
+      if (!s->said_421)
+        client_reply (s, "421 4.3.5 %s Mail system configuration error, closing connection",
+                      s->front->hostname);
+      s->said_421 = TRUE;
+      return FALSE;
+    }
+  FRONT_SESSION_INFO ("[%s] XCLIENT accepted by %s: %s[%s]:%u", s->peer_ip,
+                      s->front->upstream_name, s->peer.name, s->peer_ip, s->peer.port);
   return TRUE;
 }
 
@@ -1196,9 +1232,19 @@ header_scan (HeaderScan    *h,
         g_string_append_len (h->value, line->str, (gssize) line->len - 2);
       return;
     }
-  h->in_mid = g_ascii_strncasecmp (line->str, "Message-ID:", 11) == 0;
-  if (h->in_mid && h->count++ == 0)
-    g_string_append_len (h->value, line->str + 11, (gssize) line->len - 13);
+  /* The field name as Postfix's cleanup reads it (is_header(): white space may come
+   * before the colon): "Message-ID :" is a Message-ID that Postfix logs too. */
+  {
+    gsize name = strlen ("Message-ID");
+    gsize colon = name;
+
+    while (line->str[colon] == ' ' || line->str[colon] == '\t')
+      colon++;
+    h->in_mid = g_ascii_strncasecmp (line->str, "Message-ID", name) == 0
+                && line->str[colon] == ':';
+    if (h->in_mid && h->count++ == 0)
+      g_string_append_len (h->value, line->str + colon + 1, (gssize) (line->len - colon - 3));
+  }
 }
 
 /* The Message-ID of a header section read whole, if it is one simple "<id>" (no space,
@@ -1859,23 +1905,25 @@ session_cancelled (GCancellable *cancellable,
   g_mutex_unlock (&s->up_lock);
 }
 
-/* The client's address and port: getpeername(2) and inet_ntop, no GSocketAddress and
- * GInetAddress objects per session. */
+/* The client's address and port (getpeername(2)) and the front's address and port it
+ * reached (getsockname(2)), an IPv4-mapped address as the IPv4 one (as Postfix's smtpd
+ * converts it), no GSocketAddress and GInetAddress objects per session. Its names are
+ * looked up later (up_xclient). */
 static void
 peer_lookup (Session *s)
 {
   struct sockaddr_storage ss = { 0 };
   socklen_t len = sizeof ss;
-  char text[INET6_ADDRSTRLEN] = "";
   int fd = g_socket_get_fd (g_socket_connection_get_socket (s->connection));
 
-  if (getpeername (fd, (struct sockaddr *) &ss, &len) == 0 && ss.ss_family == AF_INET
-      && inet_ntop (AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, text, sizeof text))
-    s->peer_port = ntohs (((struct sockaddr_in *) &ss)->sin_port);
-  else if (ss.ss_family == AF_INET6
-           && inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, text, sizeof text))
-    s->peer_port = ntohs (((struct sockaddr_in6 *) &ss)->sin6_port);
-  s->peer_ip = g_strdup (text[0] != '\0' ? text : "unknown");
+  if (getpeername (fd, (struct sockaddr *) &ss, &len) != 0
+      || !postfix_front_peer_set_address (&s->peer, (struct sockaddr *) &ss, len))
+    s->peer.addr[0] = '\0';
+  s->peer_ip = g_strdup (s->peer.addr[0] != '\0' ? s->peer.addr : "unknown");
+  len = sizeof ss;
+  if (getsockname (fd, (struct sockaddr *) &ss, &len) != 0
+      || !postfix_front_peer_set_server (&s->peer, (struct sockaddr *) &ss, len))
+    s->peer.server_addr[0] = '\0';
 }
 
 /**
@@ -2028,4 +2076,5 @@ out:
   g_string_free (s.data_reply, TRUE);
   FRONT_SESSION_INFO ("[%s] disconnect", s.peer_ip);
   g_free (s.peer_ip);
+  postfix_front_peer_clear (&s.peer);
 }

@@ -106,6 +106,7 @@ front_configure (gpointer        data,
   static const char *const known[] = {
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
     "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
+    "peername_lookup",
     "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "connection_wait", "user", NULL,
   };
@@ -171,7 +172,9 @@ front_configure (gpointer        data,
     }
   if (!server_config_get_boolean (kf, FRONT_GROUP, "implicit_tls", FALSE,
                                   &f->front.implicit_tls, error)
-      || !server_config_get_boolean (kf, FRONT_GROUP, "xclient", TRUE, &f->front.xclient, error))
+      || !server_config_get_boolean (kf, FRONT_GROUP, "xclient", TRUE, &f->front.xclient, error)
+      || !server_config_get_boolean (kf, FRONT_GROUP, "peername_lookup", TRUE,
+                                     &f->front.peername_lookup, error))
     return FALSE;
   /* As Postfix's smtpd_tls_auth_only: on by default whenever clients can have TLS
    * (with implicit TLS every session is in TLS: nothing to refuse). */

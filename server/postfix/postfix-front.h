@@ -50,8 +50,11 @@ typedef struct
   gboolean tls_auth_only;     /* tls: no AUTH offered or taken before STARTTLS (538) */
   gboolean tls_encrypt;       /* tls_security_level=encrypt: before STARTTLS only EHLO,
                                * HELO, STARTTLS, NOOP, RSET and QUIT (530) */
-  gboolean xclient;           /* send XCLIENT ADDR/PORT first on every upstream link
-                               * (unconditionally: refused is only logged) */
+  gboolean xclient;           /* send XCLIENT (NAME, REVERSE_NAME, ADDR, PORT) first on
+                               * every upstream link (unconditionally: refused is only
+                               * logged) */
+  gboolean peername_lookup;   /* look the client's name up for XCLIENT (as Postfix's
+                               * smtpd_peername_lookup); off: NAME=[UNAVAILABLE] */
   guint idle_timeout;         /* seconds, both sides */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */

@@ -37,7 +37,8 @@
  *   word        = "sent" / "deferred" / "bounced" / "expired"
  *               / "SOFTBOUNCE"                 ; soft_bounce = yes: deferred
  *               / other word (UNKNOWN)
- *   reason      = the rest of the line up to its last ")"
+ *   reason      = the rest of the line, without its last ")" (none: Postfix cut the
+ *                 line, a record over POSTFIX_LOG_RECORD_MAX octets)
  *
  * A line whose program has no "/" is another program's (syslog): OTHER. A Postfix line
  * without a queue id, or whose qtext is none of the above (filter:, sender
@@ -365,13 +366,15 @@ parse_delivery (Cursor          *c,
           e->status = status_from_word (w, (gsize) (c->p - w));
           if (cursor_skip (c, " ("))
             {
+              /* The reason is the rest of the line: Postfix ends the line with it. A
+               * line without its ")" was cut by Postfix (a record of more than
+               * POSTFIX_LOG_RECORD_MAX octets: a long remote reply); the status before
+               * it still holds. */
               const char *close = c->end;
 
-              while (close > c->p && close[-1] != ')')
+              if (close > c->p && close[-1] == ')')
                 close--;
-              if (close == c->p)
-                return POSTFIX_LOG_UNKNOWN;
-              e->text = g_strndup (c->p, (gsize) (close - 1 - c->p));
+              e->text = g_strndup (c->p, (gsize) (close - c->p));
             }
           else if (c->p != c->end)
             return POSTFIX_LOG_UNKNOWN;
@@ -616,7 +619,8 @@ postfix_log_relay_is_loopback (const char *relay)
  *
  * The Diagnostic-Code for @text, as Postfix writes it in its own DSNs: a remote server's
  * reply ("host H said: 550 5.1.1 no such user (in reply to RCPT TO command)", or a bare
- * "250 2.0.0 Ok") as "smtp; 550 5.1.1 no such user"; anything else (local(8), virtual(8),
+ * "250 2.0.0 Ok"; a multi-line one is joined, "550-5.1.1 a 550 5.1.1 b") as
+ * "smtp; 550 5.1.1 no such user"; anything else (local(8), virtual(8),
  * connection errors) as "X-Postfix; <text>".
  *
  * Returns: (transfer full): the diagnostic
@@ -631,7 +635,7 @@ postfix_log_diagnostic (const char *text)
   if (g_str_has_prefix (text, "host ") && said != NULL)
     reply = said + strlen (" said: ");
   if (!(g_ascii_isdigit (reply[0]) && g_ascii_isdigit (reply[1]) && g_ascii_isdigit (reply[2])
-        && (reply[3] == ' ' || reply[3] == '\0')))
+        && (reply[3] == ' ' || reply[3] == '-' || reply[3] == '\0')))
     return g_strdup_printf ("X-Postfix; %s", text);
   end = reply + strlen (reply);
   if (end > reply && end[-1] == ')')

@@ -21,8 +21,12 @@
 G_BEGIN_DECLS
 
 /** POSTFIX_LOG_MAX_LINE: longest log line parsed, in octets (Postfix itself cuts a log
- * record at 2048 octets of text, line_length_limit; syslog adds the prefix). */
+ * record at POSTFIX_LOG_RECORD_MAX octets of text; syslog adds the prefix). */
 #define POSTFIX_LOG_MAX_LINE 8192
+/** POSTFIX_LOG_RECORD_MAX: octets of text after "program[pid]: " Postfix logs at most
+ * (MSG_LOGGER_RECLEN, MSG_SYSLOG_RECLEN): a longer record (a remote reply of more) ends
+ * cut, without the ")" of its reason. */
+#define POSTFIX_LOG_RECORD_MAX 2000
 /** POSTFIX_LOG_MIN_QUEUE_ID / POSTFIX_LOG_MAX_QUEUE_ID: length of a queue id (short hex
  * ids have at least 6 characters, long ids about 15). */
 #define POSTFIX_LOG_MIN_QUEUE_ID 6

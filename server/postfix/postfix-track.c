@@ -7,8 +7,11 @@
  * adds this line's entry and stores it with the registration's B (track_store_put: the
  * first-owner rule decides; a record of another B is left alone and the error returned).
  *
- * Limits: MSGTRK_REPORT_MAX_RECIPIENTS entries per record (more are dropped, logged).
- * Never: store message content (log text and addresses only); write without a registration.
+ * Limits: MSGTRK_REPORT_MAX_RECIPIENTS entries per record (more are dropped, logged);
+ * POSTFIX_TRACK_MAX_DIAGNOSTIC octets of Diagnostic-Code (diagnostic_of); every other field
+ * within MSGTRK_REPORT_MAX_FIELD_LENGTH or the line is not recorded (entry_check).
+ * Never: store message content (log text and addresses only); write without a registration;
+ * write a field the report parser refuses (a record mtqpd could not read at all).
  */
 #include "config.h"
 
@@ -43,6 +46,56 @@ original_of (const PostfixRegRcpt *rcpt)
   if (rcpt->orcpt != NULL && g_ascii_strncasecmp (rcpt->orcpt, "rfc822;", 7) == 0)
     return rcpt->orcpt + 7;
   return rcpt->registered;
+}
+
+/* The Diagnostic-Code of a line's reason, as the report model stores it (valid UTF-8, no
+ * control characters: a writer other than Postfix may leave them raw), cut at a character
+ * boundary to POSTFIX_TRACK_MAX_DIAGNOSTIC octets. */
+static char *
+diagnostic_of (const char *text)
+{
+  g_autofree char *diag = postfix_log_diagnostic (text);
+  char *valid = g_utf8_make_valid (diag, -1);
+  gsize n = strlen (valid);
+
+  for (char *p = valid; *p != '\0'; p++)
+    if ((guchar) *p < 0x20 || *p == 0x7f)
+      *p = ' ';
+  if (n > POSTFIX_TRACK_MAX_DIAGNOSTIC)
+    {
+      n = POSTFIX_TRACK_MAX_DIAGNOSTIC;
+      while (n > 0 && ((guchar) valid[n] & 0xc0) == 0x80)
+        n--;
+      valid[n] = '\0';
+    }
+  return valid;
+}
+
+/* Every field of @r as it will be written ("Name: value") within
+ * MSGTRK_REPORT_MAX_FIELD_LENGTH: the parser refuses longer ones, and with one of them the
+ * whole record would be unreadable. */
+static gboolean
+entry_check (MsgtrkRecipientReport *r,
+             const char            *queue_id,
+             GError               **error)
+{
+  g_auto (GStrv) names = msgtrk_recipient_report_list_field_names (r);
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      const char *value = msgtrk_recipient_report_get_field (r, names[i]);
+      gsize len = strlen (names[i]) + 2 + (value != NULL ? strlen (value) : 0);
+
+      if (len > MSGTRK_REPORT_MAX_FIELD_LENGTH)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                       "%s: the %s field of this line's entry would be %" G_GSIZE_FORMAT
+                       " octets long, more than %d: the line is not recorded",
+                       queue_id, names[i], len, MSGTRK_REPORT_MAX_FIELD_LENGTH);
+          return FALSE;
+        }
+    }
+  return TRUE;
 }
 
 static GDateTime *
@@ -181,7 +234,7 @@ apply_delivery (const PostfixTrack        *track,
       return TRUE;
     }
   if (e->text != NULL)
-    diagnostic = postfix_log_diagnostic (e->text);
+    diagnostic = diagnostic_of (e->text);
 
   switch (e->status)
     {
@@ -246,6 +299,8 @@ apply_delivery (const PostfixTrack        *track,
 
       msgtrk_recipient_report_set_will_retry_until (r, until);
     }
+  if (!entry_check (r, reg->queue_id, error))
+    return FALSE;
   g_ptr_array_add (add, r);
   g_hash_table_add (drop, entry_key (e->to, original_of (rcpt)));
   /* A derived queue id's outcome replaces its parent's interim entry for this leg. */

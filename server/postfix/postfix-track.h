@@ -16,7 +16,14 @@
  * the same line twice (a replay after a restart) changes nothing. The outcome of a derived
  * queue id replaces the interim entry of its parent's leg.
  *
- * Never: write a record for a queue id nobody registered; touch a record of another B.
+ * Limits: text from the log (a remote server's reply, addresses, host names) is hostile:
+ * a Diagnostic-Code is made valid UTF-8 without control characters and cut at
+ * POSTFIX_TRACK_MAX_DIAGNOSTIC octets; an entry with any other field over
+ * MSGTRK_REPORT_MAX_FIELD_LENGTH is not recorded (MSGTRK_ERROR_LIMIT), so a record always
+ * reads back.
+ *
+ * Never: write a record for a queue id nobody registered; touch a record of another B;
+ * write a record that cannot be read back.
  */
 #pragma once
 
@@ -25,6 +32,13 @@
 #include "track-store.h"
 
 G_BEGIN_DECLS
+
+/** POSTFIX_TRACK_MAX_DIAGNOSTIC: octets of a Diagnostic-Code value at most (a reason is
+ * cut there, at a character boundary): RFC 5321's reply line (512 octets), and small
+ * enough that MSGTRK_REPORT_MAX_RECIPIENTS entries with one each stay under
+ * TRACK_STORE_MAX_RECORD_SIZE (a remote server chooses its reply, up to the 2000 octets of
+ * Postfix's log record). */
+#define POSTFIX_TRACK_MAX_DIAGNOSTIC 512
 
 typedef struct
 {

@@ -7,7 +7,9 @@
  * moved back to the earliest Arrival-Date, a delegated message learning its recipients
  * from its reports (and polled again for a new one), one event per distinct word, the
  * route cache bounded at MSGTRKD_ROUTE_CACHE_MESSAGES, the notifications' transitions, a
- * change made in a store batch told only once the batch has committed.
+ * change made in a store batch told only once the batch has committed, a hop's newer answer
+ * replacing its stored row under the same row id (SQLite reuses the largest rowid) read
+ * anew, not from the parsed-report cache.
  * Never: touches the user's keyring or session bus.
  */
 #include "config.h"
@@ -382,6 +384,64 @@ test_recompute_from_reports (Fixture      *f,
   g_assert_cmpstr (json_object_get_string_member (route, "state"), ==, "delivered");
 }
 
+/* A delayed hop's newer answer replaces its row (msgtrkd_store_put_report() with the same
+ * key, as keep_poll_reports() stores each poll). The message's only row is the table's
+ * last: SQLite gives the new row the deleted one's id. The state follows the new answer
+ * (it stayed "delayed" when the parsed-report cache, keyed by row id alone, served the
+ * old row's parse: seen against a real Postfix, tests/postfix/test-postfix-e2e.py). */
+static void
+test_replaced_row_read_anew (Fixture      *f,
+                             gconstpointer data)
+{
+  static const char *const mtrk[] = { "DSN", "MTRK", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid = prepare (f, one_rcpt);
+  g_autoptr (GBytes) delayed = NULL;
+  g_autoptr (GBytes) delivered = NULL;
+  g_autoptr (GPtrArray) heads = NULL;
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *route;
+  JsonArray *rcpts;
+  gint64 first_id;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gboolean is_new = FALSE;
+
+  g_assert_true (msgtrkd_tracking_commit (f->tracking, envid, mtrk, NULL, &error));
+  g_assert_no_error (error);
+  delayed = make_dsn (envid, "mx.example.net", now - 10, "bob@example.net", "delayed", "4.3.0");
+  g_assert_true (msgtrkd_store_put_report (f->store, envid, "mtqp", "mx.example.net", "k1",
+                                           now - 10, now - 10, delayed, &is_new, &error));
+  g_assert_no_error (error);
+  g_assert_true (is_new);
+  msgtrkd_tracking_recompute (f->tracking, envid, now - 10, FALSE);
+  m = get (f, envid);
+  g_assert_cmpstr (m->state, ==, "delayed");
+  g_clear_pointer (&m, msgtrkd_message_free);
+  heads = msgtrkd_store_list_report_heads (f->store, envid, &error);
+  g_assert_cmpuint (heads->len, ==, 1);
+  first_id = ((MsgtrkdStoredReport *) g_ptr_array_index (heads, 0))->id;
+  g_clear_pointer (&heads, g_ptr_array_unref);
+
+  delivered = make_dsn (envid, "mx.example.net", now, "bob@example.net", "delivered", "2.0.0");
+  g_assert_true (msgtrkd_store_put_report (f->store, envid, "mtqp", "mx.example.net", "k1",
+                                           now, now, delivered, &is_new, &error));
+  g_assert_no_error (error);
+  g_assert_true (is_new);
+  heads = msgtrkd_store_list_report_heads (f->store, envid, &error);
+  g_assert_cmpuint (heads->len, ==, 1);
+  /* The premise: the replacing row has the replaced row's id. */
+  g_assert_cmpint (((MsgtrkdStoredReport *) g_ptr_array_index (heads, 0))->id, ==, first_id);
+  msgtrkd_tracking_recompute (f->tracking, envid, now, FALSE);
+  m = get (f, envid);
+  g_assert_cmpstr (m->state, ==, "delivered");
+  route = route_of (f, envid, parser);
+  rcpts = json_object_get_array_member (route, "recipients");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (rcpts, 0),
+                                                  "state"),
+                   ==, "delivered");
+}
+
 /* A message tracked from a link knows no recipient until its reports name them; each
  * report adds its own; a new recipient after the message was final tracks it again. */
 static void
@@ -619,6 +679,7 @@ main (int   argc,
   ADD ("/msgtrkd-tracking/route-cache-bounded", test_route_cache_bounded);
   ADD ("/msgtrkd-tracking/changed-after-commit", test_changed_after_commit);
   ADD ("/msgtrkd-tracking/forget-content-track", test_forget_content_track);
+  ADD ("/msgtrkd-tracking/replaced-row-read-anew", test_replaced_row_read_anew);
 #undef ADD
   g_test_add_func ("/msgtrkd-tracking/notify", test_notify);
   return g_test_run ();

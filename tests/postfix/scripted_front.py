@@ -21,10 +21,12 @@ import time
 
 
 class PostfixLike:
-    """Greets, answers EHLO with AUTH and PIPELINING, takes any command; in DATA a line that
-    is "." once every CR before its LF is stripped ends the message (as Postfix)."""
+    """Greets, answers EHLO with AUTH and PIPELINING, XCLIENT with @xclient_reply, takes any
+    command; in DATA a line that is "." once every CR before its LF is stripped ends the
+    message (as Postfix)."""
 
-    def __init__(self, dot_delay=0.0):
+    def __init__(self, dot_delay=0.0, xclient_reply="220 postfix-like ESMTP"):
+        self.xclient_reply = xclient_reply
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -69,7 +71,7 @@ class PostfixLike:
             if verb == b"EHLO":
                 say("250-postfix-like\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n250-PIPELINING\r\n250 DSN")
             elif verb == b"XCLIENT":
-                say("220 postfix-like ESMTP")
+                say(self.xclient_reply)
             elif verb == b"AUTH" and len(line.split()) == 2:
                 # No initial response: one challenge, then the response ("*": aborted).
                 say("334 ")
@@ -137,12 +139,19 @@ def start_front(exe, base, name, up, source_root, extra=""):
         for d in (state, os.path.join(state, "postfix-registrations")):
             os.chown(d, nobody.pw_uid, nobody.pw_gid)
         user = "user=nobody\n"
+    return start_front_conf(exe, base, name,
+                            "[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
+                            "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
+                            "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n%s"
+                            % (up.port, state, user, pki, pki, extra))
+
+
+def start_front_conf(exe, base, name, text):
+    """The front with the configuration @text (written to @base/@name.conf, its log to
+    @base/@name.log); its process and port, once it listens."""
     conf = os.path.join(base, name + ".conf")
     with open(conf, "w") as f:
-        f.write("[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
-                "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
-                "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n%s"
-                % (up.port, state, user, pki, pki, extra))
+        f.write(text)
     port_file = os.path.join(base, name + ".port")
     proc = subprocess.Popen([exe, "--config", conf, "--port-file", port_file],
                             stdout=open(os.path.join(base, name + ".log"), "w"),

@@ -28,6 +28,10 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   the cleanup line with its Message-ID, or removed when there is none; a later line with
   that Message-ID binds nothing (docs/postfix-orphans.md).
 - a bad configuration value (poll_interval past its range) is refused at start (exit 1).
+- Postfix's info_log_address_format (asked with postconf; here a script that answers):
+  "internal" refused (exit 1, with the reason); postconf that cannot say refused, unless
+  the follower's own info_log_address_format says "external"; any other value of that key
+  refused.
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
 
@@ -66,7 +70,17 @@ def wait_file(path, timeout):
     return settle(path, lambda: os.path.exists(path), timeout)
 
 
-def run(exe, tmp, name, conf_extra):
+def fake_postconf(tmp, answer):
+    """A postconf that answers every question with @answer (none: fails)."""
+    path = os.path.join(tmp, "postconf-" + (answer or "fails"))
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + ("echo %s\n" % answer if answer else "exit 1\n"))
+        os.chmod(path, 0o755)
+    return path
+
+
+def run(exe, tmp, name, conf_extra, postconf_answer="external"):
     state = os.path.join(tmp, name)
     regs = os.path.join(state, "postfix-registrations")
     os.makedirs(regs)
@@ -85,7 +99,8 @@ def run(exe, tmp, name, conf_extra):
     conf = os.path.join(tmp, name + ".conf")
     with open(conf, "w") as f:
         f.write("[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
-                "queue_lifetime=1d\npoll_interval=20\n%s" % (log, state, conf_extra))
+                "queue_lifetime=1d\npoll_interval=20\npostconf=%s\n%s"
+                % (log, state, fake_postconf(tmp, postconf_answer), conf_extra))
     out = os.path.join(tmp, name + ".out")
     proc = subprocess.Popen([exe, "--config", conf, "--verbose"], stdout=open(out, "w"),
                             stderr=subprocess.STDOUT)
@@ -367,6 +382,25 @@ def main():
         proc, state, regs, log, out = run(exe, tmp, "bad", "poll_interval=5\n")
         code = proc.wait(10)
         check("poll_interval below its range: exit 1", code == 1, open(out).read())
+
+        # Postfix's info_log_address_format.
+        for name, answer, extra, refused in (
+                ("format-internal", "internal", "", True),
+                ("format-unknown", None, "", True),
+                ("format-unknown-said", None, "info_log_address_format=external\n", False),
+                ("format-key-internal", "external", "info_log_address_format=internal\n",
+                 True)):
+            proc, state, regs, log, out = run(exe, tmp, name, extra, answer)
+            try:
+                code = proc.wait(3)
+            except subprocess.TimeoutExpired:
+                code = stop(proc)
+                check("%s: runs, exit 0 on SIGTERM" % name, not refused and code == 0,
+                      open(out).read()[-300:])
+                continue
+            text = open(out).read()
+            check("%s: refused at start (exit 1), saying why" % name,
+                  refused and code == 1 and "info_log_address_format" in text, text[-300:])
     finally:
         if not failures:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -30,8 +30,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (Daemon, configure_site, recipients, register,  # noqa: E402
-                              settle, site_state_dir, stop_site, submit, track, wait_for)
+from tracking_harness import (Daemon, configure_site, follower_conf, recipients,  # noqa: E402
+                              register, settle, site_state_dir, start_mtqpd, stop_site,
+                              submit, track, wait_for)
 
 
 def main():
@@ -50,23 +51,11 @@ def main():
         pos_file = os.path.join(state, "postfix-follower.pos")
         conf = os.path.join(pf.base, "follower.conf")
         with open(conf, "w") as f:
-            f.write("[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
-                    "user=nobody\npostfix_config_directory=%s\npoll_interval=50\n"
-                    "registration_wait=10\n" % (pf.log, state, pf.conf))
+            f.write(follower_conf(pf, state))
         flog_path = os.path.join(pf.base, "follower.log")
         follower = Daemon([follower_exe, "--config", conf, "--verbose"], flog_path)
         follower.start()
-        mconf = os.path.join(pf.base, "mtqpd.conf")
-        with open(mconf, "w") as f:
-            f.write("[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
-                    "listen=127.0.0.1:0\n" % state)
-        port_file = os.path.join(pf.base, "mtqpd.port")
-        mtqpd = Daemon([mtqpd_exe, "--config", mconf, "--port-file", port_file],
-                       os.path.join(pf.base, "mtqpd.log"))
-        mtqpd.start()
-        wait_for("mtqpd's port", lambda: os.path.exists(port_file)
-                 and open(port_file).read().endswith("\n"))
-        mport = int(open(port_file).read())
+        mtqpd, mport = start_mtqpd(mtqpd_exe, pf.base, state)
 
         def send(envid, rcpts):
             """Submits and registers a message; waits until Postfix logged it done."""

@@ -35,6 +35,8 @@ Checks:
      12,288 octets (RFC 4954 section 4) pass, whole; one past: 500 here, nothing of it
      passed on ("*" ends the upstream's exchange); other commands keep 1,012; no AUTH
      data logged;
+  8. the upstream refusing XCLIENT: the client hears 421 4.3.5 and nothing of its session
+     goes upstream (it went on with Postfix taking the front's address for the client's);
 Skips (77) when the front is not built. Needs to bind loopback ports only.
 """
 
@@ -334,6 +336,27 @@ def main():
                         code == 421 and rc == 0 and 4.5 < took < 7.5,
                         "the client got %r; exit %s after %.1f s" % (text, rc, took))
             c.sock.close()
+
+        # 8. The upstream refuses XCLIENT (smtpd_authorized_xclient_hosts lacks the front):
+        # the client hears 421, and nothing of its session reaches the upstream (going on,
+        # Postfix would take the front's 127.0.0.1 for the client: permit_mynetworks).
+        up3 = PostfixLike(xclient_reply="550 5.7.0 Error: insufficient authorization")
+        proc3, port3 = start_front(exe, base, "front-noxclient", up3, source_root)
+        procs.append(proc3)
+        c = Client(port3)
+        greeting, _ = c.reply()
+        c.sock.sendall(b"EHLO client.example\r\n")
+        code, text = c.reply()
+        time.sleep(0.2)
+        after = [x for x in up3.lines if not x.upper().startswith(b"XCLIENT")]
+        t.check("XCLIENT refused: the client gets 421 4.3.5, nothing else goes upstream",
+                greeting == 220 and code == 421 and b"4.3.5" in text
+                and all(x.upper().startswith(b"QUIT") for x in after),
+                "%d %r; upstream got %r" % (code, text, up3.lines))
+        log = open(os.path.join(base, "front-noxclient.log")).read()
+        t.check("XCLIENT refused: the log says what to change",
+                "smtpd_authorized_xclient_hosts" in log, log[-500:])
+        c.sock.close()
     finally:
         for p in procs:
             if p.poll() is None:

@@ -233,6 +233,18 @@ def main():
             time.sleep(1)
             t.check("(c) Postfix accepted nothing for it (no cleanup line with that "
                     "Message-ID)", not cleanup_lines(stale_mid), repr(cleanup_lines(stale_mid)))
+            # The field as Postfix's cleanup reads it too: white space before the colon
+            # (Postfix logs it as message-id= all the same), any case.
+            c, code = open_data(fport, None, ["z@ok.test.example"])
+            t0 = time.monotonic()
+            c.sock.sendall(b"message-id \t: <%s>\r\nSubject: spaced\r\n\r\nhi\r\n.\r\n"
+                           % stale_mid.encode())
+            code, text = c.reply()
+            waited = time.monotonic() - t0
+            t.check("(c) 'message-id \\t:' is that Message-ID too: 451 after "
+                    "pending_claim_wait", code == 451 and 1.8 <= waited < 10,
+                    "%r %.2f" % (text, waited))
+            c.close()
             os.unlink(stale)
 
         daemons.start(follower_exe, "follower",

@@ -10,7 +10,10 @@
  * Postfix's syslog(3) records: content filter with XFORWARD, lmtp, status=expired, a
  * next hop answering with msgtrk-relay's queue id); every prefix of every line parses
  * without reading past its end (run under ASan); the line limit at POSTFIX_LOG_MAX_LINE
- * and one past it;
+ * and one past it; hostile text as a real Postfix logs it
+ * (fixtures/maillog-3.7.11-hostile.txt: lines cut at POSTFIX_LOG_RECORD_MAX, replies and
+ * quoted addresses holding forged attributes); raw octets a writer other than Postfix may
+ * leave (NUL anywhere: UNKNOWN);
  * the helpers (relay host, loopback, diagnostic, queue ids).
  */
 #include "config.h"
@@ -454,6 +457,113 @@ test_fixture_real (gconstpointer data)
   g_assert_cmpuint (lmtp_unix, ==, 1);
   g_assert_cmpuint (xforward_qid, ==, 1);
   g_assert_cmpuint (xforward_front, ==, 2);
+
+/* Lines a real Postfix 3.7.11 logged for text an attacker chooses
+ * (fixtures/maillog-3.7.11-hostile.txt, from postfix-follower-hostile): a Message-ID
+ * holding "status=bounced", remote replies holding "dsn=2.0.0, relay=…, status=sent
+ * (queued as ID)" and 8-bit octets, multi-line 450 and 550 replies longer than Postfix's
+ * log record (the line is cut at POSTFIX_LOG_RECORD_MAX octets of text, without the ")"
+ * of its reason: the status before it holds), quoted local parts holding
+ * ">, relay=local, dsn=2.0.0, status=sent (" and an escaped quote, a DATA reply holding
+ * ") status=bounced (". Each gives what Postfix logged, never what the text says. */
+static void
+test_fixture_hostile (void)
+{
+  static const struct
+  {
+    PostfixLogKind kind;
+    const char *to;
+    PostfixStatus status;
+    const char *dsn;
+    const char *text_start;
+    const char *diagnostic_start;
+  } want[] = {
+    { POSTFIX_LOG_MESSAGE_ID },
+    { POSTFIX_LOG_DELIVERY, "eight@hostile.test.example", POSTFIX_STATUS_DEFERRED, "4.2.0",
+      "host 127.0.0.1[127.0.0.1] said: 450 4.2.0 caf\xc3\xa9 bad ?? ctl ?? tab?here",
+      "smtp; 450 4.2.0 caf\xc3\xa9 bad ?? ctl ?? tab?here" },
+    { POSTFIX_LOG_DELIVERY, "fake@hostile.test.example", POSTFIX_STATUS_DEFERRED, "4.2.0",
+      "host 127.0.0.1[127.0.0.1] said: 450 4.2.0 busy, dsn=2.0.0, relay=evil.example",
+      "smtp; 450 4.2.0 busy, dsn=2.0.0, relay=evil.example[192.0.2.66]:25, status=sent "
+      "(queued as BCDF12345)" },
+    { POSTFIX_LOG_DELIVERY, "long-bounced@hostile.test.example", POSTFIX_STATUS_BOUNCED,
+      "5.1.1", "host 127.0.0.1[127.0.0.1] said: 550-5.1.1 LLLL", "smtp; 550-5.1.1 LLLL" },
+    { POSTFIX_LOG_DELIVERY, "long-deferred@hostile.test.example", POSTFIX_STATUS_DEFERRED,
+      "4.2.0", "host 127.0.0.1[127.0.0.1] said: 450-4.2.0 LLLL", "smtp; 450-4.2.0 LLLL" },
+    { POSTFIX_LOG_DELIVERY, "\"x>, relay=local, dsn=2.0.0, status=sent (y\"@hostile.test.example",
+      POSTFIX_STATUS_DEFERRED, "4.3.0", "host 127.0.0.1[127.0.0.1] said: 451 4.3.0",
+      "smtp; 451 4.3.0 not this one" },
+    { POSTFIX_LOG_DELIVERY, "\"a\\\"b>c\"@hostile.test.example", POSTFIX_STATUS_SENT, "2.0.0",
+      "250 2.0.0 Ok ) status=bounced (x, dsn=5.0.0, relay=evil.example[192.0.2.66]",
+      "smtp; 250 2.0.0 Ok ) status=bounced (x, dsn=5.0.0, relay=evil.example[192.0.2.66]" },
+    { POSTFIX_LOG_DELIVERY, "\"okfake, status=sent\"@hostile.test.example", POSTFIX_STATUS_SENT,
+      "2.0.0", "250 2.0.0 Ok ) status=bounced (x", "smtp; 250 2.0.0 Ok ) status=bounced (x" },
+  };
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "postfix", "fixtures",
+                                                 "maillog-3.7.11-hostile.txt", NULL);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, G_N_ELEMENTS (want) + 1);
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+    {
+      g_auto (PostfixLogEntry) e = { 0 };
+      gsize len = strlen (lines[i]);
+      /* An exact-size copy: ASan sees any read past the end. */
+      g_autofree char *copy = g_memdup2 (lines[i], len);
+      g_autofree char *diag = NULL;
+
+      g_test_message ("line %u", i + 1);
+      g_assert_cmpint (postfix_log_parse (copy, len, 1796420000, &e), ==, want[i].kind);
+      g_assert_cmpstr (e.queue_id, ==, "C7B8BAA632E");
+      if (want[i].kind == POSTFIX_LOG_MESSAGE_ID)
+        {
+          check_str ("message_id", e.message_id, "m1 status=bounced>, dsn=5.0.0 ?@x");
+          continue;
+        }
+      check_str ("to", e.to, want[i].to);
+      g_assert_null (e.orig_to);
+      check_str ("relay", e.relay, "127.0.0.1[127.0.0.1]:40715");
+      check_str ("dsn", e.dsn, want[i].dsn);
+      g_assert_cmpint (e.status, ==, want[i].status);
+      g_assert_null (e.requeued_as);
+      g_assert_nonnull (e.text);
+      g_assert_true (g_str_has_prefix (e.text, want[i].text_start));
+      diag = postfix_log_diagnostic (e.text);
+      g_assert_true (g_str_has_prefix (diag, want[i].diagnostic_start));
+      if (len == 19 + 33 + POSTFIX_LOG_RECORD_MAX) /* a cut line: the rest is its reason */
+        g_assert_true (g_str_has_suffix (lines[i], e.text));
+    }
+}
+
+/* Octets a writer other than Postfix may leave in a line (Postfix's printable() turns
+ * them into "?"): a NUL makes the line UNKNOWN (never read as cut there); 8-bit octets that
+ * are no UTF-8, control characters and a CR before the line end are kept as they are
+ * (postfix-track repairs what it records). Exact-size copies: ASan sees any read past the
+ * end. */
+static void
+test_raw_octets (void)
+{
+  static const char line[] =
+    "Dec 04 21:35:14 mx postfix/smtp[1]: 999A0A7444F: to=<a@b.example>, relay=none, "
+    "dsn=4.4.1, status=deferred (bad \xff\xfe \x01\x1b[2J ok)\r";
+  gsize len = sizeof line - 1;
+  g_autofree char *copy = g_memdup2 (line, len);
+  g_auto (PostfixLogEntry) e = { 0 };
+
+  g_assert_cmpint (postfix_log_parse (copy, len, 1796420000, &e), ==, POSTFIX_LOG_DELIVERY);
+  g_assert_cmpint (e.status, ==, POSTFIX_STATUS_DEFERRED);
+  g_assert_cmpstr (e.text, ==, "bad \xff\xfe \x01\x1b[2J ok)\r");
+  postfix_log_entry_clear (&e);
+  for (gsize at = 0; at < len; at++)
+    {
+      copy[at] = '\0';
+      g_assert_cmpint (postfix_log_parse (copy, len, 1796420000, &e), ==, POSTFIX_LOG_UNKNOWN);
+      postfix_log_entry_clear (&e);
+      copy[at] = line[at];
+    }
 }
 
 /* POSTFIX_LOG_MAX_LINE: a line of exactly the limit parses, one octet more is UNKNOWN. */
@@ -503,6 +613,10 @@ test_helpers (void)
       "smtp; 451 4.3.0 try again later" },
     { "host h[1.2.3.4] said: 550 5.1.1 <x> no (mailbox) here (in reply to end of DATA command)",
       "smtp; 550 5.1.1 <x> no (mailbox) here" },
+    /* a multi-line reply, joined by Postfix */
+    { "host h[1.2.3.4] said: 550-5.1.1 no such user 550 5.1.1 see https://x.example (in "
+      "reply to RCPT TO command)",
+      "smtp; 550-5.1.1 no such user 550 5.1.1 see https://x.example" },
     { "delivered to maildir", "X-Postfix; delivered to maildir" },
     { "connect to h[1.2.3.4]:25: Connection refused",
       "X-Postfix; connect to h[1.2.3.4]:25: Connection refused" },
@@ -553,6 +667,8 @@ main (int   argc,
 
       g_test_add_data_func (path, &real_fixtures[i], test_fixture_real);
     }
+  g_test_add_func ("/postfix-log/fixture-3.7.11-hostile", test_fixture_hostile);
+  g_test_add_func ("/postfix-log/raw-octets", test_raw_octets);
   g_test_add_func ("/postfix-log/limit", test_limit);
   g_test_add_func ("/postfix-log/helpers", test_helpers);
   return g_test_run ();

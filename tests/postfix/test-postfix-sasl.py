@@ -37,7 +37,7 @@ SOURCE_ROOT = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirna
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, PrivateDovecot,  # noqa: E402
-                              configure_site, dovecot_skip_reason, recipients,
+                              configure_sasl, configure_site, dovecot_skip_reason, recipients,
                               site_state_dir, stop_site, track, wait_for)
 
 USER = "alice@test.example"
@@ -136,19 +136,8 @@ def main():
         sinks = configure_site(pf)
         dc = PrivateDovecot(pf.base, {USER: PASSWORD})
         dc.start()
-        main_cf = os.path.join(pf.conf, "main.cf")
-        text = open(main_cf).read()
-        text = text.replace("mynetworks = 127.0.0.0/8", "mynetworks = 192.0.2.1/32")
-        text = text.replace("smtpd_relay_restrictions = permit_mynetworks, reject",
-                            "smtpd_relay_restrictions = permit_sasl_authenticated, reject")
         # As docs/postfix-site.md's master.cf: only authenticated clients at all.
-        text += ("smtpd_client_restrictions = permit_sasl_authenticated, reject\n"
-                 "smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
-                 "smtpd_sasl_auth_enable = yes\n"
-                 "smtpd_sasl_type = dovecot\n"
-                 "smtpd_sasl_path = %s\n" % dc.socket)
-        with open(main_cf, "w") as f:
-            f.write(text)
+        configure_sasl(pf, dc)
         pf.start()
         state, regs = site_state_dir(pf)
 

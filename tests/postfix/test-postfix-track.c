@@ -9,7 +9,10 @@
  * next hop in mtrk_next_hops gives "transferred" (also on loopback with a "queued as"
  * reply); a content filter's "queued as" on a
  * loopback relay registers the new queue id and its outcome replaces the interim entry;
- * qmgr's "status=expired" fails the open recipients; another B's record is not touched.
+ * qmgr's "status=expired" fails the open recipients; another B's record is not touched;
+ * hostile text (a reason at the line limit, 8-bit octets, control characters, an address
+ * over the field limit, MSGTRK_REPORT_MAX_RECIPIENTS entries with Postfix's longest
+ * reply) never makes a record that does not read back or does not fit the store.
  */
 #include "config.h"
 
@@ -965,6 +968,218 @@ test_recover_pending_same_envid (Fixture      *fx,
   g_assert_true (postfix_registration_pending_exists (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, i2));
 }
 
+/* Hostile text from the log (a remote server's reply, 8-bit octets a writer other than
+ * Postfix left raw, a reason filling POSTFIX_LOG_MAX_LINE) into one recipient's entry: the
+ * record is written and reads back (every field within MSGTRK_REPORT_MAX_FIELD_LENGTH,
+ * valid UTF-8, no control character), the other recipient's entry is still served, and
+ * the hostile one has its status and a Diagnostic-Code of at most
+ * POSTFIX_TRACK_MAX_DIAGNOSTIC octets. */
+static void
+test_hostile_text (Fixture      *fx,
+                   gconstpointer data)
+{
+  static const char head[] = "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<b@test.example>, "
+                             "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, "
+                             "dsn=4.2.0, status=deferred (host mx.b.example[192.0.2.2] said: 450 ";
+  const char *rcpts[] = { "a@test.example", "b@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  static const struct
+  {
+    const char *name;
+    guchar fill;
+    gsize reason;
+  } variants[] = {
+    { "a reason filling the line limit", 'x', POSTFIX_LOG_MAX_LINE - sizeof head },
+    { "8-bit octets that are no UTF-8", 0xff, 2000 },
+    { "control characters", 0x01, 2000 },
+    { "a lone UTF-8 lead octet at every place", 0xc3, 2000 },
+  };
+
+  apply_line (fx, reg, LINE_SENT);
+  for (guint i = 0; i < G_N_ELEMENTS (variants); i++)
+    {
+      g_autoptr (GString) line = g_string_new (head);
+      g_autoptr (MsgtrkReport) r = NULL;
+      g_autoptr (GError) error = NULL;
+      MsgtrkRecipientReport *b;
+      const char *diag;
+
+      g_test_message ("%s", variants[i].name);
+      for (gsize n = 0; n < variants[i].reason; n++)
+        g_string_append_c (line, (char) variants[i].fill);
+      g_string_append_c (line, ')');
+      g_assert_cmpuint (line->len, <=, POSTFIX_LOG_MAX_LINE);
+      apply_line (fx, reg, line->str);
+      r = track_store_load (fx->store, "env1@test.example", NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (r);
+      g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, 2);
+      g_assert_nonnull (find_entry (r, "a@test.example", "a@test.example"));
+      b = find_entry (r, "b@test.example", "b@test.example");
+      g_assert_nonnull (b);
+      g_assert_cmpint (msgtrk_recipient_report_get_action (b), ==, MSGTRK_ACTION_DELAYED);
+      g_assert_cmpstr (msgtrk_recipient_report_get_status (b), ==, "4.2.0");
+      diag = msgtrk_recipient_report_get_diagnostic_code (b);
+      g_assert_nonnull (diag);
+      g_assert_true (g_str_has_prefix (diag, "smtp; 450"));
+      g_assert_cmpuint (strlen (diag), <=, POSTFIX_TRACK_MAX_DIAGNOSTIC);
+      g_assert_true (g_utf8_validate (diag, -1, NULL));
+      for (const char *p = diag; *p != '\0'; p++)
+        g_assert_false ((guchar) *p < 0x20 || *p == 0x7f);
+    }
+}
+
+/* MSGTRK_REPORT_MAX_RECIPIENTS recipients, each with the longest reply Postfix logs
+ * (its log record is cut at 2000 octets): the record stays under
+ * TRACK_STORE_MAX_RECORD_SIZE, so every line of that message is still applied (a record
+ * over the limit is not written: every later line of the message would be dropped). */
+static void
+test_hostile_many (Fixture      *fx,
+                   gconstpointer data)
+{
+  g_autoptr (PostfixRegistration) reg = postfix_registration_new (
+    "ABCDEF123", "env1@test.example", B1, NOW, NOW + 86400);
+  g_autoptr (MsgtrkRecipientReport) entry = NULL;
+  g_autoptr (MsgtrkReport) report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
+  g_autofree char *reply = g_strnfill (2000, 'L');
+  g_autofree char *fields = NULL;
+  g_auto (PostfixLogEntry) e = { 0 };
+  g_autofree char *line = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  /* One entry as the follower makes it, copied MAX_RECIPIENTS times: its size bounds the
+   * record's (the records of real sites have shorter addresses). */
+  line = g_strdup_printf ("Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: "
+                          "to=<recipient-%04d@hostile.test.example>, "
+                          "relay=mx.hostile.test.example[192.0.2.2]:25, delay=1, "
+                          "delays=0/0/0/1, dsn=4.2.0, status=deferred (host "
+                          "mx.hostile.test.example[192.0.2.2] said: 450-4.2.0 %s)",
+                          0, reply);
+  g_assert_true (postfix_registration_add_rcpt (reg, "recipient-0000@hostile.test.example",
+                                                NULL, NULL, NULL));
+  postfix_log_parse (line, strlen (line), NOW, &e);
+  g_assert_cmpint (e.kind, ==, POSTFIX_LOG_DELIVERY);
+  g_assert_true (postfix_track_apply (&fx->track, reg, &e, &error));
+  g_assert_no_error (error);
+  r = load (fx);
+  entry = g_object_ref (g_ptr_array_index (msgtrk_report_get_recipients (r), 0));
+  msgtrk_report_set_envid (report, "env1@test.example");
+  msgtrk_report_set_reporting_mta (report, "mx.test.example");
+  for (guint i = 0; i < MSGTRK_REPORT_MAX_RECIPIENTS; i++)
+    msgtrk_report_add_recipient (report, entry);
+  fields = msgtrk_report_to_fields (report);
+  g_test_message ("%u entries: %zu octets", MSGTRK_REPORT_MAX_RECIPIENTS, strlen (fields));
+  g_assert_cmpuint (strlen (fields), <=, TRACK_STORE_MAX_RECORD_SIZE);
+}
+
+/* A line whose entry would hold a field over MSGTRK_REPORT_MAX_FIELD_LENGTH (here an
+ * address of 4100 octets: a log writer other than Postfix) is not recorded
+ * (MSGTRK_ERROR_LIMIT: the follower logs it and goes on); the record still reads back. */
+static void
+test_hostile_field_limit (Fixture      *fx,
+                          gconstpointer data)
+{
+  g_autofree char *local = g_strnfill (4100, 'c');
+  g_autofree char *longest = g_strconcat (local, "@test.example", NULL);
+  const char *rcpts[] = { "a@test.example", longest, NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autofree char *line = g_strdup_printf (
+    "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<%s>, relay=mx.b.example[192.0.2.2]:25, "
+    "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)",
+    longest);
+  g_auto (PostfixLogEntry) e = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  apply_line (fx, reg, LINE_SENT);
+  g_assert_cmpint (postfix_log_parse (line, strlen (line), NOW, &e), ==, POSTFIX_LOG_DELIVERY);
+  g_assert_false (postfix_track_apply (&fx->track, reg, &e, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+  r = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, 1);
+  g_assert_nonnull (find_entry (r, "a@test.example", "a@test.example"));
+}
+
+/* Quoted local parts as Postfix logs them (external form), with what the report's field
+ * syntax gives a meaning to (comments, ";", quoted-pairs): each entry reads back with its
+ * own Final-Recipient, and the others are kept. */
+static void
+test_hostile_addresses (Fixture      *fx,
+                        gconstpointer data)
+{
+  static const char *const rcpts[] = {
+    "\"a)\"@test.example", "\"(a\"@test.example", "\"a;b\"@test.example",
+    "\"a\\\"b\"@test.example", "\"a\\\\b\"@test.example", "\"a b, status=sent\"@test.example",
+    "\" \"@test.example", "\"x>, relay=local, dsn=2.0.0, status=sent (y\"@test.example",
+    "\"caf\\\xc3\\\xa9\"@test.example", "\"a\\?b\"@test.example", NULL,
+  };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, (const char *const *) rcpts);
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  for (guint i = 0; rcpts[i] != NULL; i++)
+    {
+      g_autofree char *line = g_strdup_printf (
+        "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<%s>, "
+        "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.2.0, "
+        "status=deferred (host mx.b.example[192.0.2.2] said: 450 4.2.0 (%u)",
+        rcpts[i], i);
+
+      apply_line (fx, reg, line);
+    }
+  r = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, g_strv_length ((char **) rcpts));
+  for (guint i = 0; rcpts[i] != NULL; i++)
+    {
+      g_autofree char *valid = g_utf8_make_valid (rcpts[i], -1);
+
+      g_test_message ("%s", valid);
+      g_assert_nonnull (find_entry (r, valid, valid));
+    }
+}
+
+/* POSTFIX_TRACK_MAX_DIAGNOSTIC at and past: a Diagnostic-Code of exactly the limit is kept
+ * whole, one octet more is cut to the limit, and a character across the limit is left out
+ * whole (the value stays valid UTF-8). */
+static void
+test_diagnostic_limit (Fixture      *fx,
+                       gconstpointer data)
+{
+  static const struct
+  {
+    gsize xs;         /* "x" octets after "smtp; 450 " */
+    const char *tail; /* then this */
+    gsize want;       /* octets of the Diagnostic-Code recorded */
+  } cases[] = {
+    { POSTFIX_TRACK_MAX_DIAGNOSTIC - 10, "", POSTFIX_TRACK_MAX_DIAGNOSTIC },
+    { POSTFIX_TRACK_MAX_DIAGNOSTIC - 10 + 1, "", POSTFIX_TRACK_MAX_DIAGNOSTIC },
+    { POSTFIX_TRACK_MAX_DIAGNOSTIC - 10 - 1, "\xc3\xa9", POSTFIX_TRACK_MAX_DIAGNOSTIC - 1 },
+  };
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *xs = g_strnfill (cases[i].xs, 'x');
+      g_autofree char *line = g_strdup_printf (
+        "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "
+        "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.2.0, "
+        "status=deferred (host mx.b.example[192.0.2.2] said: 450 %s%s (in reply to RCPT TO "
+        "command))",
+        xs, cases[i].tail);
+      g_autoptr (MsgtrkReport) r = NULL;
+      const char *diag;
+
+      apply_line (fx, reg, line);
+      r = load (fx);
+      diag = msgtrk_recipient_report_get_diagnostic_code (
+        find_entry (r, "a@test.example", "a@test.example"));
+      g_assert_cmpuint (strlen (diag), ==, cases[i].want);
+      g_assert_true (g_str_has_prefix (diag, "smtp; 450 xxx"));
+      g_assert_true (g_utf8_validate (diag, -1, NULL));
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -987,6 +1202,11 @@ main (int   argc,
   ADD ("/postfix-track/record/content-filter", test_content_filter);
   ADD ("/postfix-track/record/expired", test_expired);
   ADD ("/postfix-track/record/other-owner", test_other_owner);
+  ADD ("/postfix-track/record/diagnostic-limit", test_diagnostic_limit);
+  ADD ("/postfix-track/record/hostile-text", test_hostile_text);
+  ADD ("/postfix-track/record/hostile-many", test_hostile_many);
+  ADD ("/postfix-track/record/hostile-field-limit", test_hostile_field_limit);
+  ADD ("/postfix-track/record/hostile-addresses", test_hostile_addresses);
 #undef ADD
   return g_test_run ();
 }

@@ -8,7 +8,8 @@ recipients(): a tracking-status answer per final recipient. Daemon: a started pr
 configure_site(): the private Postfix of postfix_instance.py plus the three sinks, a
 local(8) mailbox domain and an alias. LineClient: SMTP lines, any reply code
 (pipelined groups, STARTTLS).
-PrivateDovecot: a Dovecot auth service only, for Postfix's smtpd_sasl_type = dovecot.
+PrivateDovecot: a Dovecot auth service only, for Postfix's smtpd_sasl_type = dovecot;
+configure_sasl(): Postfix relaying only for clients authenticated through it.
 
 Limits: WAIT seconds for anything awaited. Never: leave a process behind (Daemon.stop).
 """
@@ -218,6 +219,30 @@ class Daemons(list):
                      and open(port_file).read().endswith("\n"))
             return int(open(port_file).read())
         return None
+
+
+def follower_conf(pf, state):
+    """The [follower] of the follower tests: @pf's maillog and Postfix configuration, the
+    state directory @state, as nobody, polling every 50 ms."""
+    return ("[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
+            "user=nobody\npostfix_config_directory=%s\npoll_interval=50\n"
+            "registration_wait=10\n" % (pf.log, state, pf.conf))
+
+
+def start_mtqpd(exe, base, state):
+    """mtqpd (@exe) answering from @state on a free loopback port, as nobody, its
+    configuration and log in @base; its Daemon and port once it listens."""
+    conf = os.path.join(base, "mtqpd.conf")
+    with open(conf, "w") as f:
+        f.write("[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
+                "listen=127.0.0.1:0\n" % state)
+    port_file = os.path.join(base, "mtqpd.port")
+    mtqpd = Daemon([exe, "--config", conf, "--port-file", port_file],
+                   os.path.join(base, "mtqpd.log"))
+    mtqpd.start()
+    wait_for("mtqpd's port", lambda: os.path.exists(port_file)
+             and open(port_file).read().endswith("\n"))
+    return mtqpd, int(open(port_file).read())
 
 
 def tap_tail(name, text, tail):
@@ -458,3 +483,22 @@ service auth {{
             return open(self.log, errors="replace").read()
         except OSError:
             return ""
+
+
+def configure_sasl(pf, dovecot):
+    """Postfix (configured, not started) authenticating through @dovecot (a PrivateDovecot)
+    and, as docs/postfix-site.md's master.cf, taking mail and relaying only for
+    authenticated clients; the front's loopback address is not in mynetworks and may use
+    XCLIENT."""
+    main_cf = os.path.join(pf.conf, "main.cf")
+    text = open(main_cf).read()
+    text = text.replace("mynetworks = 127.0.0.0/8", "mynetworks = 192.0.2.1/32")
+    text = text.replace("smtpd_relay_restrictions = permit_mynetworks, reject",
+                        "smtpd_relay_restrictions = permit_sasl_authenticated, reject")
+    text += ("smtpd_client_restrictions = permit_sasl_authenticated, reject\n"
+             "smtpd_authorized_xclient_hosts = 127.0.0.0/8\n"
+             "smtpd_sasl_auth_enable = yes\n"
+             "smtpd_sasl_type = dovecot\n"
+             "smtpd_sasl_path = %s\n" % dovecot.socket)
+    with open(main_cf, "w") as f:
+        f.write(text)

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-front-peer.c: the client's address, names and their statuses as Postfix's smtpd
+ * finds them (src/smtpd/smtpd_peer.c, src/util/valid_hostname.c), and the XCLIENT command
+ * that hands them to Postfix (src/smtpd/smtpd.c, xclient_cmd). Contract, limits and what
+ * bounds the lookups: postfix-front-peer.h.
+ */
+#include "config.h"
+
+#include "postfix-front-peer.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "msgtrk.h"
+
+#define PEER_UNKNOWN "unknown"
+/* XCLIENT's values for a name that could not be found (Postfix's XCLIENT_UNAVAILABLE,
+ * XCLIENT_TEMPORARY). */
+#define XCLIENT_UNAVAILABLE "[UNAVAILABLE]"
+#define XCLIENT_TEMPUNAVAIL "[TEMPUNAVAIL]"
+
+/* smtpd_peer.c's TEMP_AI_ERROR: the failures worth a retry later. */
+#define PEER_TEMP_AI_ERROR(e) ((e) == EAI_AGAIN || (e) == EAI_MEMORY || (e) == EAI_SYSTEM)
+
+static const PostfixFrontResolver libc_resolver = {
+  getnameinfo,
+  getaddrinfo,
+  freeaddrinfo,
+};
+
+/* @sa as Postfix's smtpd keeps it: an IPv4-mapped IPv6 address as the IPv4 one (into
+ * @out, @out_len), printable in @text with its port in @port. FALSE: neither IPv4 nor
+ * IPv6 (nothing set). */
+static gboolean
+sockaddr_normalize (const struct sockaddr  *sa,
+                    socklen_t               len,
+                    struct sockaddr_storage *out,
+                    socklen_t              *out_len,
+                    char                    text[INET6_ADDRSTRLEN],
+                    guint16                *port)
+{
+  if (sa->sa_family == AF_INET && len >= sizeof (struct sockaddr_in))
+    {
+      memcpy (out, sa, sizeof (struct sockaddr_in));
+      *out_len = sizeof (struct sockaddr_in);
+    }
+  else if (sa->sa_family == AF_INET6 && len >= sizeof (struct sockaddr_in6))
+    {
+      struct sockaddr_in6 in6;
+
+      memcpy (&in6, sa, sizeof in6);
+      if (IN6_IS_ADDR_V4MAPPED (&in6.sin6_addr))
+        {
+          struct sockaddr_in in = { 0 };
+
+          in.sin_family = AF_INET;
+          in.sin_port = in6.sin6_port;
+          memcpy (&in.sin_addr, &in6.sin6_addr.s6_addr[12], sizeof in.sin_addr);
+          memcpy (out, &in, sizeof in);
+          *out_len = sizeof in;
+        }
+      else
+        {
+          memcpy (out, &in6, sizeof in6);
+          *out_len = sizeof in6;
+        }
+    }
+  else
+    return FALSE;
+
+  if (out->ss_family == AF_INET)
+    {
+      const struct sockaddr_in *in = (const struct sockaddr_in *) out;
+
+      inet_ntop (AF_INET, &in->sin_addr, text, INET6_ADDRSTRLEN);
+      *port = ntohs (in->sin_port);
+    }
+  else
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) out;
+
+      inet_ntop (AF_INET6, &in6->sin6_addr, text, INET6_ADDRSTRLEN);
+      *port = ntohs (in6->sin6_port);
+    }
+  return TRUE;
+}
+
+/**
+ * postfix_front_peer_set_address:
+ * @peer: a zeroed peer
+ * @sa: the client's address (getpeername)
+ * @len: its length
+ *
+ * Sets @peer's address and port; an IPv4-mapped IPv6 address (a client of a listener on
+ * [::]) becomes the IPv4 address, as smtpd_peer.c converts it.
+ *
+ * Returns: FALSE (@peer's address left unknown) when @sa is neither IPv4 nor IPv6
+ */
+gboolean
+postfix_front_peer_set_address (PostfixFrontPeer      *peer,
+                                const struct sockaddr *sa,
+                                socklen_t              len)
+{
+  peer->sa_len = 0;
+  peer->addr[0] = '\0';
+  peer->port = 0;
+  if (sockaddr_normalize (sa, len, &peer->sa, &peer->sa_len, peer->addr, &peer->port))
+    return TRUE;
+  peer->sa_len = 0;
+  peer->addr[0] = '\0';
+  return FALSE;
+}
+
+/**
+ * postfix_front_peer_set_server:
+ * @peer: a peer
+ * @sa: the front's address the client reached (getsockname)
+ * @len: its length
+ *
+ * Sets the server address and port Postfix is to see (XCLIENT DESTADDR, DESTPORT: its
+ * server_address and server_port, Dovecot's local IP, milters' {daemon_addr}), an
+ * IPv4-mapped one as IPv4.
+ *
+ * Returns: FALSE (none sent: Postfix keeps its own listener's) when @sa is neither IPv4
+ *   nor IPv6
+ */
+gboolean
+postfix_front_peer_set_server (PostfixFrontPeer      *peer,
+                               const struct sockaddr *sa,
+                               socklen_t              len)
+{
+  struct sockaddr_storage ss;
+  socklen_t ss_len = 0;
+
+  peer->server_addr[0] = '\0';
+  peer->server_port = 0;
+  peer->server_ipv6 = FALSE;
+  if (!sockaddr_normalize (sa, len, &ss, &ss_len, peer->server_addr, &peer->server_port))
+    {
+      peer->server_addr[0] = '\0';
+      return FALSE;
+    }
+  peer->server_ipv6 = ss.ss_family == AF_INET6;
+  return TRUE;
+}
+
+/**
+ * postfix_front_peer_valid_hostname:
+ * @name: a host name
+ *
+ * Postfix's valid_hostname() (without wildcards): letters, digits, "_" and "-" in labels
+ * of 1 to POSTFIX_FRONT_PEER_LABEL_MAX octets separated by single dots, no "-" at a
+ * label's start or end, not all digits and dots, at most POSTFIX_FRONT_PEER_NAME_MAX
+ * octets. (So no numeric address passes either: Postfix's valid_hostaddr() check.)
+ *
+ * Returns: whether Postfix takes @name as a client name (XCLIENT NAME=, or its own
+ *   reverse lookup's result)
+ */
+gboolean
+postfix_front_peer_valid_hostname (const char *name)
+{
+  gsize label_length = 0;
+  gboolean non_numeric = FALSE;
+  const char *cp;
+
+  if (*name == '\0')
+    return FALSE;
+  for (cp = name; *cp != '\0'; cp++)
+    {
+      char ch = *cp;
+
+      if (g_ascii_isalnum (ch) || ch == '_')
+        {
+          label_length++;
+          if (label_length > POSTFIX_FRONT_PEER_LABEL_MAX)
+            return FALSE;
+          if (!g_ascii_isdigit (ch))
+            non_numeric = TRUE;
+        }
+      else if (ch == '.')
+        {
+          if (label_length == 0 || cp[1] == '\0')
+            return FALSE;
+          label_length = 0;
+        }
+      else if (ch == '-')
+        {
+          non_numeric = TRUE;
+          label_length++;
+          if (label_length == 1 || cp[1] == '\0' || cp[1] == '.')
+            return FALSE;
+        }
+      else
+        return FALSE;
+    }
+  return non_numeric && (gsize) (cp - name) <= POSTFIX_FRONT_PEER_NAME_MAX;
+}
+
+static void
+peer_set_names (PostfixFrontPeer      *peer,
+                const char            *name,
+                PostfixFrontPeerStatus name_status,
+                const char            *reverse_name,
+                PostfixFrontPeerStatus reverse_name_status)
+{
+  g_free (peer->name);
+  g_free (peer->reverse_name);
+  peer->name = g_strdup (name);
+  peer->name_status = name_status;
+  peer->reverse_name = g_strdup (reverse_name);
+  peer->reverse_name_status = reverse_name_status;
+}
+
+/* Whether @a (from the forward lookup) is the client's address (sock_addr_cmp_addr). */
+static gboolean
+peer_same_address (const PostfixFrontPeer *peer,
+                   const struct sockaddr  *a)
+{
+  if (a->sa_family != peer->sa.ss_family)
+    return FALSE;
+  if (a->sa_family == AF_INET)
+    return memcmp (&((const struct sockaddr_in *) a)->sin_addr,
+                   &((const struct sockaddr_in *) &peer->sa)->sin_addr,
+                   sizeof (struct in_addr)) == 0;
+  return memcmp (&((const struct sockaddr_in6 *) a)->sin6_addr,
+                 &((const struct sockaddr_in6 *) &peer->sa)->sin6_addr,
+                 sizeof (struct in6_addr)) == 0;
+}
+
+/**
+ * postfix_front_peer_lookup:
+ * @peer: a peer with its address set
+ * @resolver: (nullable): the name service calls; %NULL: the libc's
+ *
+ * Finds @peer's names as smtpd_peer_sockaddr_to_hostname() does: the reverse lookup,
+ * the name's syntax, then the forward lookup in the address's family, which must list the
+ * address. Blocks (bounded by the system resolver: postfix-front-peer.h).
+ */
+void
+postfix_front_peer_lookup (PostfixFrontPeer           *peer,
+                           const PostfixFrontResolver *resolver)
+{
+  const PostfixFrontResolver *r = resolver != NULL ? resolver : &libc_resolver;
+  char host[NI_MAXHOST] = "";
+  struct addrinfo hints = { 0 };
+  struct addrinfo *res0 = NULL;
+  int err;
+
+  if (peer->sa_len == 0)
+    {
+      postfix_front_peer_no_lookup (peer);
+      return;
+    }
+  err = r->getnameinfo ((const struct sockaddr *) &peer->sa, peer->sa_len, host, sizeof host,
+                        NULL, 0, NI_NAMEREQD);
+  /* sockaddr_to_hostname(): a numeric or malformed name is no name. */
+  if (err == 0 && (memchr (host, '\0', sizeof host) == NULL
+                   || !postfix_front_peer_valid_hostname (host)))
+    err = EAI_NONAME;
+  if (err != 0)
+    {
+      PostfixFrontPeerStatus st = PEER_TEMP_AI_ERROR (err) ? POSTFIX_FRONT_PEER_TEMP
+                                                          : POSTFIX_FRONT_PEER_PERM;
+
+      peer_set_names (peer, PEER_UNKNOWN, st, PEER_UNKNOWN, st);
+      return;
+    }
+
+  /* hostname_to_sockaddr_pf(name, family): the name must list the client's address. */
+  hints.ai_family = peer->sa.ss_family;
+  hints.ai_socktype = SOCK_STREAM;
+  err = r->getaddrinfo (host, NULL, &hints, &res0);
+  if (err != 0)
+    {
+      peer_set_names (peer, PEER_UNKNOWN,
+                      PEER_TEMP_AI_ERROR (err) ? POSTFIX_FRONT_PEER_TEMP
+                                               : POSTFIX_FRONT_PEER_FORGED,
+                      host, POSTFIX_FRONT_PEER_OK);
+      return;
+    }
+  for (const struct addrinfo *res = res0; res != NULL; res = res->ai_next)
+    if (res->ai_addr != NULL && peer_same_address (peer, res->ai_addr))
+      {
+        r->freeaddrinfo (res0);
+        peer_set_names (peer, host, POSTFIX_FRONT_PEER_OK, host, POSTFIX_FRONT_PEER_OK);
+        return;
+      }
+  r->freeaddrinfo (res0);
+  peer_set_names (peer, PEER_UNKNOWN, POSTFIX_FRONT_PEER_FORGED, host, POSTFIX_FRONT_PEER_OK);
+}
+
+/**
+ * postfix_front_peer_no_lookup:
+ * @peer: a peer
+ *
+ * No names, a permanent status for both: what Postfix's smtpd has with
+ * smtpd_peername_lookup=no (the front's peername_lookup=false).
+ */
+void
+postfix_front_peer_no_lookup (PostfixFrontPeer *peer)
+{
+  peer_set_names (peer, PEER_UNKNOWN, POSTFIX_FRONT_PEER_PERM, PEER_UNKNOWN,
+                  POSTFIX_FRONT_PEER_PERM);
+}
+
+/* A name as XCLIENT takes it: the name (xtext: a valid host name is its own xtext), or
+ * the special value for its status (xclient_cmd's peer_codes). */
+static char *
+xclient_name (const char            *name,
+              PostfixFrontPeerStatus status)
+{
+  if (status == POSTFIX_FRONT_PEER_OK && name != NULL)
+    return msgtrk_xtext_encode (name);
+  return g_strdup (status == POSTFIX_FRONT_PEER_TEMP ? XCLIENT_TEMPUNAVAIL : XCLIENT_UNAVAILABLE);
+}
+
+/**
+ * postfix_front_peer_xclient:
+ * @peer: a peer whose names were looked up (or not: postfix_front_peer_no_lookup)
+ *
+ * The XCLIENT command (without CRLF) that makes Postfix see @peer as its own smtpd would:
+ * NAME (for a verified name Postfix sets the reverse name to it too), REVERSE_NAME when
+ * the name is not verified, ADDR and PORT ([UNAVAILABLE] when unknown), DESTADDR and
+ * DESTPORT when the server address is known.
+ *
+ * Returns: (transfer full): the command, at most POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX - 2
+ *   octets
+ */
+char *
+postfix_front_peer_xclient (const PostfixFrontPeer *peer)
+{
+  g_autofree char *name = xclient_name (peer->name, peer->name_status);
+  GString *cmd = g_string_new ("XCLIENT NAME=");
+
+  g_string_append (cmd, name);
+  if (peer->name_status != POSTFIX_FRONT_PEER_OK)
+    {
+      g_autofree char *reverse = xclient_name (peer->reverse_name, peer->reverse_name_status);
+
+      g_string_append_printf (cmd, " REVERSE_NAME=%s", reverse);
+    }
+  if (peer->addr[0] != '\0')
+    g_string_append_printf (cmd, " ADDR=%s%s PORT=%u",
+                            peer->sa.ss_family == AF_INET6 ? "IPV6:" : "", peer->addr,
+                            peer->port);
+  else
+    g_string_append (cmd, " ADDR=" XCLIENT_UNAVAILABLE " PORT=" XCLIENT_UNAVAILABLE);
+  if (peer->server_addr[0] != '\0')
+    g_string_append_printf (cmd, " DESTADDR=%s%s DESTPORT=%u", peer->server_ipv6 ? "IPV6:" : "",
+                            peer->server_addr, peer->server_port);
+  g_warn_if_fail (cmd->len + 2 <= POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX);
+  return g_string_free (cmd, FALSE);
+}
+
+/**
+ * postfix_front_peer_clear:
+ * @peer: a peer
+ *
+ * Frees @peer's names.
+ */
+void
+postfix_front_peer_clear (PostfixFrontPeer *peer)
+{
+  g_clear_pointer (&peer->name, g_free);
+  g_clear_pointer (&peer->reverse_name, g_free);
+}

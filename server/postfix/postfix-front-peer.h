@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* postfix-front-peer.h: who the client of msgtrk-submit-front is, as Postfix's smtpd would
+ * see it, and the XCLIENT command that tells Postfix (docs/postfix-site.md, "XCLIENT").
+ *
+ * What: the client's address and port (an IPv4-mapped IPv6 address as the IPv4 address,
+ * as smtpd converts it: mynetworks and IPv4 access rules must match), its verified name
+ * and its reverse name with their statuses, found as Postfix's smtpd_peer.c finds them:
+ * the reverse lookup (getnameinfo, NI_NAMEREQD), the name checked as Postfix's
+ * valid_hostname() checks it (numeric or malformed: a permanent failure), then the forward
+ * lookup of that name in the client's address family, which must list the client's
+ * address ("forged" otherwise). name is the verified name or "unknown", reverse_name the
+ * unverified reverse name or "unknown"; a status is OK, TEMP (EAI_AGAIN, EAI_MEMORY,
+ * EAI_SYSTEM), PERM or FORGED, Postfix's SMTPD_PEER_CODE_* values.
+ * postfix_front_peer_xclient() writes them as one XCLIENT command: NAME= (the verified
+ * name; Postfix then sets the reverse name to it too), REVERSE_NAME= only when the name is
+ * not verified, [TEMPUNAVAIL] for TEMP and [UNAVAILABLE] for PERM and FORGED (smtpd.c
+ * xclient_cmd: FORGED and PERM act alike in its restrictions), ADDR= (IPV6: prefixed for
+ * IPv6) and PORT=, and DESTADDR= and DESTPORT=, the front's address and port the client
+ * reached (Postfix's server_address and server_port: policy services, Dovecot's local IP,
+ * milters' {daemon_addr}), every value xtext (RFC 3461) as Postfix decodes them. Postfix
+ * 3.7 knows all six attributes (REVERSE_NAME since 2.3, DESTADDR and DESTPORT since 3.2).
+ * Limits: names POSTFIX_FRONT_PEER_NAME_MAX, labels POSTFIX_FRONT_PEER_LABEL_MAX (Postfix's
+ * VALID_HOSTNAME_LEN and VALID_LABEL_LEN); the command is at most
+ * POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX octets with its CRLF (the SMTP command limit
+ * XCLIENT_README asks for; the longest, CRLF included, is 427). The lookups block: they
+ * are bounded by the system resolver only (resolv.conf timeout x attempts x nameservers,
+ * per query; getaddrinfo adds the search list for names with fewer dots than ndots), as
+ * in Postfix's smtpd, which makes the same calls.
+ * Never: send a name Postfix would refuse (501 there would leave the session with the
+ * front's own identity); look a name up in DNS directly (the system's name service, as
+ * Postfix).
+ */
+#pragma once
+
+#include <glib.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+G_BEGIN_DECLS
+
+/** POSTFIX_FRONT_PEER_NAME_MAX: longest host name (RFC 1035; Postfix's VALID_HOSTNAME_LEN). */
+#define POSTFIX_FRONT_PEER_NAME_MAX 255
+/** POSTFIX_FRONT_PEER_LABEL_MAX: longest label of a host name (Postfix's VALID_LABEL_LEN). */
+#define POSTFIX_FRONT_PEER_LABEL_MAX 63
+/** POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX: longest XCLIENT command, CRLF included (the
+ * 512-character SMTP command limit of XCLIENT_README, note 1). */
+#define POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX 512
+
+/* Postfix's SMTPD_PEER_CODE_* (smtpd.h). */
+typedef enum
+{
+  POSTFIX_FRONT_PEER_OK = 2,
+  POSTFIX_FRONT_PEER_TEMP = 4,
+  POSTFIX_FRONT_PEER_PERM = 5,
+  POSTFIX_FRONT_PEER_FORGED = 6,
+} PostfixFrontPeerStatus;
+
+typedef struct
+{
+  struct sockaddr_storage sa;     /* the client's address, an IPv4-mapped one as IPv4 */
+  socklen_t sa_len;               /* 0: unknown */
+  char addr[INET6_ADDRSTRLEN];    /* printable, "" when unknown */
+  guint16 port;
+  char *name;                     /* (owned) (nullable) verified name, or "unknown" */
+  char *reverse_name;             /* (owned) (nullable) unverified name, or "unknown" */
+  PostfixFrontPeerStatus name_status;
+  PostfixFrontPeerStatus reverse_name_status;
+  char server_addr[INET6_ADDRSTRLEN]; /* the address the client reached, "" when unknown */
+  guint16 server_port;
+  gboolean server_ipv6;
+} PostfixFrontPeer;
+
+/* The name service calls (the libc's by default; tests give their own). */
+typedef struct
+{
+  int (*getnameinfo) (const struct sockaddr *sa,
+                      socklen_t              salen,
+                      char                  *host,
+                      socklen_t              hostlen,
+                      char                  *serv,
+                      socklen_t              servlen,
+                      int                    flags);
+  int (*getaddrinfo) (const char             *node,
+                      const char             *service,
+                      const struct addrinfo  *hints,
+                      struct addrinfo       **res);
+  void (*freeaddrinfo) (struct addrinfo *res);
+} PostfixFrontResolver;
+
+gboolean   postfix_front_peer_set_address  (PostfixFrontPeer           *peer,
+                                            const struct sockaddr      *sa,
+                                            socklen_t                   len);
+gboolean   postfix_front_peer_set_server   (PostfixFrontPeer           *peer,
+                                            const struct sockaddr      *sa,
+                                            socklen_t                   len);
+void       postfix_front_peer_lookup       (PostfixFrontPeer           *peer,
+                                            const PostfixFrontResolver *resolver);
+void       postfix_front_peer_no_lookup    (PostfixFrontPeer           *peer);
+gboolean   postfix_front_peer_valid_hostname (const char               *name);
+char      *postfix_front_peer_xclient      (const PostfixFrontPeer     *peer);
+void       postfix_front_peer_clear        (PostfixFrontPeer           *peer);
+
+G_END_DECLS

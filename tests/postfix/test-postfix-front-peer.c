@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-postfix-front-peer.c: the front's client as Postfix's smtpd sees it
+ * (server/postfix/postfix-front-peer.c), with a scripted name service.
+ *
+ * Cases: Postfix's valid_hostname() table (names of POSTFIX_FRONT_PEER_NAME_MAX and one
+ * more, labels of POSTFIX_FRONT_PEER_LABEL_MAX and one more, numeric, misplaced dots and
+ * hyphens, other characters); addresses (IPv4, IPv6, IPv4-mapped as IPv4, another family);
+ * every lookup outcome of smtpd_peer.c (confirmed; forward lookup without the address,
+ * failed permanently or temporarily; reverse lookup failed permanently or temporarily,
+ * numeric or malformed) and what the name service was asked; the XCLIENT command for
+ * each status and its longest form within POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "postfix-front-peer.h"
+
+/* The scripted name service: the reverse lookup's result, then the forward one's. */
+static struct
+{
+  int reverse_err;
+  const char *reverse_name;
+  int forward_err;
+  const char *forward_addrs[3];   /* numeric, of any family */
+  /* what was asked */
+  int reverse_family;
+  char forward_name[NI_MAXHOST];
+  int forward_family;
+  int reverse_flags;
+  guint frees;
+} ns;
+
+static int
+fake_getnameinfo (const struct sockaddr *sa,
+                  socklen_t              salen,
+                  char                  *host,
+                  socklen_t              hostlen,
+                  char                  *serv,
+                  socklen_t              servlen,
+                  int                    flags)
+{
+  (void) salen;
+  (void) serv;
+  (void) servlen;
+  ns.reverse_family = sa->sa_family;
+  ns.reverse_flags = flags;
+  if (ns.reverse_err != 0)
+    return ns.reverse_err;
+  g_strlcpy (host, ns.reverse_name, hostlen);
+  return 0;
+}
+
+static int
+fake_getaddrinfo (const char             *node,
+                  const char             *service,
+                  const struct addrinfo  *hints,
+                  struct addrinfo       **res)
+{
+  struct addrinfo *head = NULL;
+  struct addrinfo **tail = &head;
+
+  (void) service;
+  g_strlcpy (ns.forward_name, node, sizeof ns.forward_name);
+  ns.forward_family = hints->ai_family;
+  if (ns.forward_err != 0)
+    return ns.forward_err;
+  for (guint i = 0; i < G_N_ELEMENTS (ns.forward_addrs) && ns.forward_addrs[i]; i++)
+    {
+      struct addrinfo *ai = g_new0 (struct addrinfo, 1);
+      struct sockaddr_storage *ss = g_new0 (struct sockaddr_storage, 1);
+
+      if (strchr (ns.forward_addrs[i], ':') != NULL)
+        {
+          struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) ss;
+
+          in6->sin6_family = AF_INET6;
+          g_assert_cmpint (inet_pton (AF_INET6, ns.forward_addrs[i], &in6->sin6_addr), ==, 1);
+          ai->ai_addrlen = sizeof *in6;
+        }
+      else
+        {
+          struct sockaddr_in *in = (struct sockaddr_in *) ss;
+
+          in->sin_family = AF_INET;
+          g_assert_cmpint (inet_pton (AF_INET, ns.forward_addrs[i], &in->sin_addr), ==, 1);
+          ai->ai_addrlen = sizeof *in;
+        }
+      ai->ai_family = ss->ss_family;
+      ai->ai_addr = (struct sockaddr *) ss;
+      *tail = ai;
+      tail = &ai->ai_next;
+    }
+  *res = head;
+  return 0;
+}
+
+static void
+fake_freeaddrinfo (struct addrinfo *res)
+{
+  ns.frees++;
+  while (res != NULL)
+    {
+      struct addrinfo *next = res->ai_next;
+
+      g_free (res->ai_addr);
+      g_free (res);
+      res = next;
+    }
+}
+
+static const PostfixFrontResolver fake = {
+  fake_getnameinfo,
+  fake_getaddrinfo,
+  fake_freeaddrinfo,
+};
+
+static void
+peer_from_text (PostfixFrontPeer *peer,
+                const char       *addr,
+                guint16           port)
+{
+  struct sockaddr_storage ss = { 0 };
+  socklen_t len;
+
+  memset (peer, 0, sizeof *peer);
+  if (strchr (addr, ':') != NULL)
+    {
+      struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
+
+      in6->sin6_family = AF_INET6;
+      in6->sin6_port = htons (port);
+      g_assert_cmpint (inet_pton (AF_INET6, addr, &in6->sin6_addr), ==, 1);
+      len = sizeof *in6;
+    }
+  else
+    {
+      struct sockaddr_in *in = (struct sockaddr_in *) &ss;
+
+      in->sin_family = AF_INET;
+      in->sin_port = htons (port);
+      g_assert_cmpint (inet_pton (AF_INET, addr, &in->sin_addr), ==, 1);
+      len = sizeof *in;
+    }
+  g_assert_true (postfix_front_peer_set_address (peer, (struct sockaddr *) &ss, len));
+}
+
+static void
+test_valid_hostname (void)
+{
+  g_autofree char *label63 = g_strnfill (POSTFIX_FRONT_PEER_LABEL_MAX, 'a');
+  g_autofree char *label64 = g_strnfill (POSTFIX_FRONT_PEER_LABEL_MAX + 1, 'a');
+  /* 63 + 1 + 63 + 1 + 63 + 1 + 63 = 255 */
+  g_autofree char *name255 = g_strjoin (".", label63, label63, label63, label63, NULL);
+  g_autofree char *name256 = g_strconcat (name255, "a", NULL);
+  g_autofree char *name257 = g_strconcat ("a.", name255, NULL);
+  const struct
+  {
+    const char *name;
+    gboolean valid;
+  } cases[] = {
+    { "mail.example.com", TRUE },
+    { "a", TRUE },
+    { "a_b.example", TRUE },   /* "_": Postfix allows it ("grr..") */
+    { "1a.example", TRUE },
+    { "a-b.example", TRUE },
+    { "a--b.example", TRUE },
+    { "1-2", TRUE },           /* not all digits: "-" counts as non-numeric */
+    { "", FALSE },
+    { "1.2.3.4", FALSE },      /* numeric */
+    { "123", FALSE },
+    { "::1", FALSE },
+    { ".a", FALSE },
+    { "a.", FALSE },           /* a trailing dot */
+    { "a..b", FALSE },
+    { "-a", FALSE },
+    { "a-", FALSE },
+    { "a-.b", FALSE },
+    { "a.-b", FALSE },
+    { "a b", FALSE },
+    { "a+b", FALSE },
+    { "a=b", FALSE },
+    { "a[b]", FALSE },
+    { "caf\xc3\xa9.example", FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_test_message ("%s", cases[i].name);
+      g_assert_cmpint (postfix_front_peer_valid_hostname (cases[i].name), ==, cases[i].valid);
+    }
+  g_assert_cmpuint (strlen (name255), ==, POSTFIX_FRONT_PEER_NAME_MAX);
+  g_assert_true (postfix_front_peer_valid_hostname (label63));
+  g_assert_false (postfix_front_peer_valid_hostname (label64));
+  g_assert_true (postfix_front_peer_valid_hostname (name255));
+  g_assert_false (postfix_front_peer_valid_hostname (name256));  /* a 64-octet label */
+  g_assert_cmpuint (strlen (name257), ==, POSTFIX_FRONT_PEER_NAME_MAX + 2);
+  name257[POSTFIX_FRONT_PEER_NAME_MAX + 1] = '\0';                /* 256 octets, labels fine */
+  g_assert_false (postfix_front_peer_valid_hostname (name257));
+}
+
+static void
+test_address (void)
+{
+  PostfixFrontPeer peer;
+  struct sockaddr_in6 in6 = { 0 };
+  struct sockaddr_storage other = { 0 };
+
+  peer_from_text (&peer, "192.0.2.7", 51000);
+  g_assert_cmpstr (peer.addr, ==, "192.0.2.7");
+  g_assert_cmpuint (peer.port, ==, 51000);
+  g_assert_cmpint (peer.sa.ss_family, ==, AF_INET);
+
+  peer_from_text (&peer, "2001:db8::7", 587);
+  g_assert_cmpstr (peer.addr, ==, "2001:db8::7");
+  g_assert_cmpuint (peer.port, ==, 587);
+  g_assert_cmpint (peer.sa.ss_family, ==, AF_INET6);
+
+  /* A client of a listener on [::]: the IPv4 address, as smtpd converts it. */
+  peer_from_text (&peer, "::ffff:127.0.0.2", 40000);
+  g_assert_cmpstr (peer.addr, ==, "127.0.0.2");
+  g_assert_cmpuint (peer.port, ==, 40000);
+  g_assert_cmpint (peer.sa.ss_family, ==, AF_INET);
+  g_assert_cmpuint (peer.sa_len, ==, sizeof (struct sockaddr_in));
+
+  /* The front's address the client reached (a listener on [::]): IPv4 too. */
+  {
+    struct sockaddr_in6 local = { 0 };
+
+    local.sin6_family = AF_INET6;
+    local.sin6_port = htons (587);
+    g_assert_cmpint (inet_pton (AF_INET6, "::ffff:192.0.2.1", &local.sin6_addr), ==, 1);
+    g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                  sizeof local));
+    g_assert_cmpstr (peer.server_addr, ==, "192.0.2.1");
+    g_assert_cmpuint (peer.server_port, ==, 587);
+    g_assert_false (peer.server_ipv6);
+    g_assert_cmpint (inet_pton (AF_INET6, "2001:db8::1", &local.sin6_addr), ==, 1);
+    g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                  sizeof local));
+    g_assert_cmpstr (peer.server_addr, ==, "2001:db8::1");
+    g_assert_true (peer.server_ipv6);
+    g_assert_false (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                   sizeof (struct sockaddr_in)));
+    g_assert_cmpstr (peer.server_addr, ==, "");
+  }
+
+  /* Too short for its family, or another family: unknown. */
+  in6.sin6_family = AF_INET6;
+  g_assert_false (postfix_front_peer_set_address (&peer, (struct sockaddr *) &in6,
+                                                  sizeof (struct sockaddr_in)));
+  g_assert_cmpstr (peer.addr, ==, "");
+  other.ss_family = AF_UNIX;
+  g_assert_false (postfix_front_peer_set_address (&peer, (struct sockaddr *) &other,
+                                                  sizeof other));
+  g_assert_cmpuint (peer.sa_len, ==, 0);
+}
+
+static void
+test_lookup (void)
+{
+  const struct
+  {
+    const char *what;
+    const char *addr;
+    int reverse_err;
+    const char *reverse_name;
+    int forward_err;
+    const char *forward_addrs[3];
+    const char *name;
+    PostfixFrontPeerStatus name_status;
+    const char *reverse;
+    PostfixFrontPeerStatus reverse_status;
+    const char *xclient;
+  } cases[] = {
+    { "confirmed", "192.0.2.7", 0, "mx.example", 0, { "192.0.2.9", "192.0.2.7" },
+      "mx.example", POSTFIX_FRONT_PEER_OK, "mx.example", POSTFIX_FRONT_PEER_OK,
+      "XCLIENT NAME=mx.example ADDR=192.0.2.7 PORT=4000" },
+    { "confirmed IPv6", "2001:db8::7", 0, "mx6.example", 0, { "2001:db8::7" },
+      "mx6.example", POSTFIX_FRONT_PEER_OK, "mx6.example", POSTFIX_FRONT_PEER_OK,
+      "XCLIENT NAME=mx6.example ADDR=IPV6:2001:db8::7 PORT=4000" },
+    { "IPv4-mapped: looked up and sent as IPv4", "::ffff:192.0.2.7", 0, "mx.example", 0,
+      { "192.0.2.7" }, "mx.example", POSTFIX_FRONT_PEER_OK, "mx.example",
+      POSTFIX_FRONT_PEER_OK, "XCLIENT NAME=mx.example ADDR=192.0.2.7 PORT=4000" },
+    { "forward lookup without the address", "192.0.2.7", 0, "liar.example", 0,
+      { "192.0.2.8", "2001:db8::7" }, "unknown", POSTFIX_FRONT_PEER_FORGED, "liar.example",
+      POSTFIX_FRONT_PEER_OK,
+      "XCLIENT NAME=[UNAVAILABLE] REVERSE_NAME=liar.example ADDR=192.0.2.7 PORT=4000" },
+    { "forward lookup NXDOMAIN", "192.0.2.7", 0, "gone.example", EAI_NONAME, { NULL },
+      "unknown", POSTFIX_FRONT_PEER_FORGED, "gone.example", POSTFIX_FRONT_PEER_OK,
+      "XCLIENT NAME=[UNAVAILABLE] REVERSE_NAME=gone.example ADDR=192.0.2.7 PORT=4000" },
+    { "forward lookup SERVFAIL", "192.0.2.7", 0, "slow.example", EAI_AGAIN, { NULL },
+      "unknown", POSTFIX_FRONT_PEER_TEMP, "slow.example", POSTFIX_FRONT_PEER_OK,
+      "XCLIENT NAME=[TEMPUNAVAIL] REVERSE_NAME=slow.example ADDR=192.0.2.7 PORT=4000" },
+    { "reverse lookup NXDOMAIN", "192.0.2.7", EAI_NONAME, NULL, 0, { NULL },
+      "unknown", POSTFIX_FRONT_PEER_PERM, "unknown", POSTFIX_FRONT_PEER_PERM,
+      "XCLIENT NAME=[UNAVAILABLE] REVERSE_NAME=[UNAVAILABLE] ADDR=192.0.2.7 PORT=4000" },
+    { "reverse lookup SERVFAIL", "192.0.2.7", EAI_AGAIN, NULL, 0, { NULL },
+      "unknown", POSTFIX_FRONT_PEER_TEMP, "unknown", POSTFIX_FRONT_PEER_TEMP,
+      "XCLIENT NAME=[TEMPUNAVAIL] REVERSE_NAME=[TEMPUNAVAIL] ADDR=192.0.2.7 PORT=4000" },
+    { "reverse lookup EAI_SYSTEM", "192.0.2.7", EAI_SYSTEM, NULL, 0, { NULL },
+      "unknown", POSTFIX_FRONT_PEER_TEMP, "unknown", POSTFIX_FRONT_PEER_TEMP, NULL },
+    { "reverse lookup EAI_MEMORY", "192.0.2.7", EAI_MEMORY, NULL, 0, { NULL },
+      "unknown", POSTFIX_FRONT_PEER_TEMP, "unknown", POSTFIX_FRONT_PEER_TEMP, NULL },
+    { "reverse lookup EAI_FAIL", "192.0.2.7", EAI_FAIL, NULL, 0, { NULL },
+      "unknown", POSTFIX_FRONT_PEER_PERM, "unknown", POSTFIX_FRONT_PEER_PERM, NULL },
+    { "a numeric reverse name", "192.0.2.7", 0, "192.0.2.7", 0, { "192.0.2.7" },
+      "unknown", POSTFIX_FRONT_PEER_PERM, "unknown", POSTFIX_FRONT_PEER_PERM, NULL },
+    { "a malformed reverse name (XCLIENT would get 501)", "192.0.2.7", 0, "bad name+x=y",
+      0, { "192.0.2.7" }, "unknown", POSTFIX_FRONT_PEER_PERM, "unknown",
+      POSTFIX_FRONT_PEER_PERM,
+      "XCLIENT NAME=[UNAVAILABLE] REVERSE_NAME=[UNAVAILABLE] ADDR=192.0.2.7 PORT=4000" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      PostfixFrontPeer peer;
+      g_autofree char *xclient = NULL;
+
+      g_test_message ("%s", cases[i].what);
+      memset (&ns, 0, sizeof ns);
+      ns.reverse_err = cases[i].reverse_err;
+      ns.reverse_name = cases[i].reverse_name;
+      ns.forward_err = cases[i].forward_err;
+      memcpy (ns.forward_addrs, cases[i].forward_addrs, sizeof ns.forward_addrs);
+      peer_from_text (&peer, cases[i].addr, 4000);
+      postfix_front_peer_lookup (&peer, &fake);
+      g_assert_cmpstr (peer.name, ==, cases[i].name);
+      g_assert_cmpint (peer.name_status, ==, cases[i].name_status);
+      g_assert_cmpstr (peer.reverse_name, ==, cases[i].reverse);
+      g_assert_cmpint (peer.reverse_name_status, ==, cases[i].reverse_status);
+      /* What was asked: a name required, in the (converted) address's family. */
+      g_assert_cmpint (ns.reverse_flags & NI_NAMEREQD, ==, NI_NAMEREQD);
+      g_assert_cmpint (ns.reverse_family, ==, peer.sa.ss_family);
+      if (cases[i].reverse_err == 0 && postfix_front_peer_valid_hostname (cases[i].reverse_name))
+        {
+          g_assert_cmpstr (ns.forward_name, ==, cases[i].reverse_name);
+          g_assert_cmpint (ns.forward_family, ==, peer.sa.ss_family);
+          g_assert_cmpuint (ns.frees, ==, cases[i].forward_err == 0 ? 1 : 0);
+        }
+      else
+        g_assert_cmpstr (ns.forward_name, ==, "");
+      xclient = postfix_front_peer_xclient (&peer);
+      if (cases[i].xclient != NULL)
+        g_assert_cmpstr (xclient, ==, cases[i].xclient);
+      postfix_front_peer_clear (&peer);
+    }
+}
+
+static void
+test_xclient (void)
+{
+  g_autofree char *label63 = g_strnfill (POSTFIX_FRONT_PEER_LABEL_MAX, 'a');
+  g_autofree char *name255 = g_strjoin (".", label63, label63, label63, label63, NULL);
+  PostfixFrontPeer peer;
+  char *cmd;
+
+  /* No lookup (peername_lookup=false, Postfix's smtpd_peername_lookup=no). */
+  peer_from_text (&peer, "192.0.2.7", 65535);
+  postfix_front_peer_no_lookup (&peer);
+  cmd = postfix_front_peer_xclient (&peer);
+  g_assert_cmpstr (cmd, ==,
+                   "XCLIENT NAME=[UNAVAILABLE] REVERSE_NAME=[UNAVAILABLE] ADDR=192.0.2.7 "
+                   "PORT=65535");
+  g_free (cmd);
+  postfix_front_peer_clear (&peer);
+
+  /* The address unknown too. */
+  memset (&peer, 0, sizeof peer);
+  postfix_front_peer_lookup (&peer, &fake);
+  cmd = postfix_front_peer_xclient (&peer);
+  g_assert_cmpstr (cmd, ==,
+                   "XCLIENT NAME=[UNAVAILABLE] REVERSE_NAME=[UNAVAILABLE] "
+                   "ADDR=[UNAVAILABLE] PORT=[UNAVAILABLE]");
+  g_free (cmd);
+  postfix_front_peer_clear (&peer);
+
+  /* With the server address: DESTADDR, DESTPORT (IPv6 prefixed as ADDR). */
+  {
+    struct sockaddr_in local = { 0 };
+    struct sockaddr_in6 local6 = { 0 };
+
+    peer_from_text (&peer, "192.0.2.7", 40000);
+    postfix_front_peer_no_lookup (&peer);
+    local.sin_family = AF_INET;
+    local.sin_port = htons (587);
+    g_assert_cmpint (inet_pton (AF_INET, "192.0.2.1", &local.sin_addr), ==, 1);
+    g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                  sizeof local));
+    cmd = postfix_front_peer_xclient (&peer);
+    g_assert_cmpstr (cmd, ==,
+                     "XCLIENT NAME=[UNAVAILABLE] REVERSE_NAME=[UNAVAILABLE] ADDR=192.0.2.7 "
+                     "PORT=40000 DESTADDR=192.0.2.1 DESTPORT=587");
+    g_free (cmd);
+    local6.sin6_family = AF_INET6;
+    local6.sin6_port = htons (465);
+    g_assert_cmpint (inet_pton (AF_INET6, "2001:db8::1", &local6.sin6_addr), ==, 1);
+    g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local6,
+                                                  sizeof local6));
+    cmd = postfix_front_peer_xclient (&peer);
+    g_assert_nonnull (g_strrstr (cmd, " DESTADDR=IPV6:2001:db8::1 DESTPORT=465"));
+    g_free (cmd);
+    postfix_front_peer_clear (&peer);
+  }
+
+  /* The longest commands: a name of POSTFIX_FRONT_PEER_NAME_MAX octets, the longest
+   * IPv6 texts, the longest ports, verified (NAME only) and not (NAME and REVERSE_NAME):
+   * within POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX with the CRLF. */
+  for (guint forged = 0; forged < 2; forged++)
+    {
+      memset (&ns, 0, sizeof ns);
+      ns.reverse_name = name255;
+      ns.forward_addrs[0] = forged ? "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"
+                                   : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+      peer_from_text (&peer, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535);
+      {
+        struct sockaddr_in6 local = { 0 };
+
+        local.sin6_family = AF_INET6;
+        local.sin6_port = htons (65535);
+        memset (&local.sin6_addr, 0xff, sizeof local.sin6_addr);
+        g_assert_true (postfix_front_peer_set_server (&peer, (struct sockaddr *) &local,
+                                                      sizeof local));
+      }
+      postfix_front_peer_lookup (&peer, &fake);
+      g_assert_cmpint (peer.name_status, ==,
+                       forged ? POSTFIX_FRONT_PEER_FORGED : POSTFIX_FRONT_PEER_OK);
+      cmd = postfix_front_peer_xclient (&peer);
+      g_test_message ("%zu octets: %s", strlen (cmd), cmd);
+      g_assert_cmpuint (strlen (cmd) + 2, <=, POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX);
+      g_assert_nonnull (strstr (cmd, name255));
+      g_free (cmd);
+      postfix_front_peer_clear (&peer);
+    }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/postfix-front-peer/valid-hostname", test_valid_hostname);
+  g_test_add_func ("/postfix-front-peer/address", test_address);
+  g_test_add_func ("/postfix-front-peer/lookup", test_lookup);
+  g_test_add_func ("/postfix-front-peer/xclient", test_xclient);
+  return g_test_run ();
+}
