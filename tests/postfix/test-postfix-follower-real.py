@@ -52,8 +52,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, Sink, configure_site,  # noqa: E402
-                              recipients, register, settle, site_state_dir, stop_site, track,
-                              wait_for, xtext)
+                              follower_conf, recipients, register, settle, site_state_dir,
+                              stop_site, track, wait_for, xtext)
 
 # maximal_queue_lifetime: long enough that the delayed entry is seen before qmgr expires
 # the message, short enough for a quick test.
@@ -463,10 +463,7 @@ def main():
 
         state, regs = site_state_dir(pf)
         daemons.start(follower_exe, "follower",
-                      "[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
-                      "user=nobody\npostfix_config_directory=%s\npoll_interval=50\n"
-                      "registration_wait=10\nmtrk_next_hops=%s\n"
-                      % (pf.log, state, pf.conf, MTRK_HOP))
+                      follower_conf(pf, state) + "mtrk_next_hops=%s\n" % MTRK_HOP)
         mport = daemons.start(mtqpd_exe, "mtqpd",
                               "[mtqpd]\nhostname=mx.test.example\nstate_dir=%s\nuser=nobody\n"
                               "listen=127.0.0.1:0\n" % state,

@@ -457,6 +457,7 @@ test_fixture_real (gconstpointer data)
   g_assert_cmpuint (lmtp_unix, ==, 1);
   g_assert_cmpuint (xforward_qid, ==, 1);
   g_assert_cmpuint (xforward_front, ==, 2);
+}
 
 /* Lines a real Postfix 3.7.11 logged for text an attacker chooses
  * (fixtures/maillog-3.7.11-hostile.txt, from postfix-follower-hostile): a Message-ID
