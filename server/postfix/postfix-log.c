@@ -25,6 +25,7 @@
  *                                   ; submitted locally (CLIENT, no orig_queue_id)
  *               / "from=<" addr ">, size=" *CHAR           ; qmgr: queued
  *               / "from=<" addr ">, status=expired" *CHAR  ; qmgr: expired
+ *               / "from=<" addr ">, status=force-expired" *CHAR  ; qmgr: postsuper -e
  *               / "removed"                                ; qmgr, postsuper
  *               / delivery                                 ; smtp lmtp local virtual pipe
  *                                                          ; error retry discard ...
@@ -33,7 +34,9 @@
  *                 ; delay=, delays=, conn_use= and future attributes are skipped
  *   value       = 1*( any octet but the sequence ", " )
  *   addr        = *( qtext-char / DQUOTE *( "\" CHAR / not-DQUOTE ) DQUOTE )  ; up to ">"
- *   word        = "sent" / "deferred" / "bounced" / "expired" / other word (UNKNOWN)
+ *   word        = "sent" / "deferred" / "bounced" / "expired"
+ *               / "SOFTBOUNCE"                 ; soft_bounce = yes: deferred
+ *               / other word (UNKNOWN)
  *   reason      = the rest of the line, without its last ")" (none: Postfix cut the
  *                 line, a record over POSTFIX_LOG_RECORD_MAX octets)
  *
@@ -292,6 +295,8 @@ status_from_word (const char *w,
     { "deferred", POSTFIX_STATUS_DEFERRED },
     { "bounced", POSTFIX_STATUS_BOUNCED },
     { "expired", POSTFIX_STATUS_EXPIRED },
+    /* soft_bounce = yes: a bounce turned into a deferral (dsn= made 4.x.x), kept queued */
+    { "SOFTBOUNCE", POSTFIX_STATUS_DEFERRED },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (table); i++)
@@ -406,7 +411,8 @@ parse_from (Cursor          *c,
   e->from = parse_addr (c);
   if (e->from == NULL)
     return POSTFIX_LOG_UNKNOWN;
-  if (cursor_skip (c, ", status=expired"))
+  /* "force-expired": postsuper -e (Postfix >= 3.5), returned at the next attempt */
+  if (cursor_skip (c, ", status=expired") || cursor_skip (c, ", status=force-expired"))
     return POSTFIX_LOG_EXPIRED;
   if (cursor_skip (c, ", size="))
     return POSTFIX_LOG_QUEUED;

@@ -39,7 +39,8 @@ typedef enum
   POSTFIX_LOG_MESSAGE_ID,/* cleanup: "QID: message-id=<...>" */
   POSTFIX_LOG_QUEUED,    /* qmgr: "QID: from=<...>, size=N, nrcpt=N (queue active)" */
   POSTFIX_LOG_DELIVERY,  /* agent: "QID: to=<...>, ... status=WORD (text)" */
-  POSTFIX_LOG_EXPIRED,   /* qmgr: "QID: from=<...>, status=expired, returned to sender" */
+  POSTFIX_LOG_EXPIRED,   /* qmgr: "QID: from=<...>, status=expired, returned to sender"
+                          * (or status=force-expired: postsuper -e) */
   POSTFIX_LOG_REMOVED,   /* qmgr, postsuper: "QID: removed" */
   POSTFIX_LOG_CLIENT,    /* smtpd: "QID: client=...[, orig_queue_id=ID]" (a new message;
                           * orig_queue_id= after XFORWARD IDENT); pickup: "QID: uid=N

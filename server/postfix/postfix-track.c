@@ -248,8 +248,12 @@ apply_delivery (const PostfixTrack        *track,
           action = MSGTRK_ACTION_EXPANDED;
         }
       else if (e->requeued_as != NULL && track->follow_loopback
-               && postfix_log_relay_is_loopback (e->relay))
+               && postfix_log_relay_is_loopback (e->relay)
+               && !strv_has_host (track->mtrk_next_hops, host))
         {
+          /* A content filter re-injecting into this Postfix; a next hop named in
+           * mtrk_next_hops (msgtrk-relay on loopback: its "queued as" id looks like a
+           * Postfix queue id) answers for the message itself: transferred, below. */
           if (!register_child (track, reg, rcpt, e, &replay, error))
             return FALSE;
           if (replay)

@@ -7,6 +7,7 @@
  *   status=sent, local/virtual/lmtp/pipe     delivered (the dsn= code)
  *   status=sent (forwarded as NEWID)         expanded; NEWID registered (derived)
  *   status=sent (queued as NEWID), loopback  relayed for now; NEWID registered (derived)
+ *                 (a next hop not in mtrk_next_hops; one in it: transferred)
  *   status=deferred                          delayed, Will-Retry-Until = arrival + lifetime
  *   status=bounced / expired                 failed (the dsn= code)
  *   qmgr "status=expired"                    every open recipient failed

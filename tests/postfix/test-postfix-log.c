@@ -5,11 +5,15 @@
  * tests/postfix/postfix_instance.py starts it, maillog_file format) and the same lines in
  * traditional syslog and RFC 3339 syslog form; each with the fields it must give. Also:
  * the whole captured log (fixtures/maillog-3.7.11.txt) has no UNKNOWN line and the
- * expected number of each kind; every prefix of every line parses without reading past
- * its end (run under ASan); the line limit at POSTFIX_LOG_MAX_LINE and one past it;
- * hostile text as a real Postfix logs it (fixtures/maillog-3.7.11-hostile.txt: lines cut
- * at POSTFIX_LOG_RECORD_MAX, replies and quoted addresses holding forged attributes); raw
- * octets a writer other than Postfix may leave (NUL anywhere: UNKNOWN);
+ * expected number of each kind, and so have the logs of postfix-follower-real
+ * (fixtures/maillog-3.7.11-real.txt, and syslog-3.7.11-real.txt as a syslog daemon wrote
+ * Postfix's syslog(3) records: content filter with XFORWARD, lmtp, status=expired, a
+ * next hop answering with msgtrk-relay's queue id); every prefix of every line parses
+ * without reading past its end (run under ASan); the line limit at POSTFIX_LOG_MAX_LINE
+ * and one past it; hostile text as a real Postfix logs it
+ * (fixtures/maillog-3.7.11-hostile.txt: lines cut at POSTFIX_LOG_RECORD_MAX, replies and
+ * quoted addresses holding forged attributes); raw octets a writer other than Postfix may
+ * leave (NUL anywhere: UNKNOWN);
  * the helpers (relay host, loopback, diagnostic, queue ids).
  */
 #include "config.h"
@@ -162,6 +166,23 @@ static const LineCase cases[] = {
     "Dec 04 21:35:18 mx postfix-msgtrk-test/qmgr[23024]: 999A0A7444F: "
     "from=<sender@test.example>, status=expired, returned to sender",
     POSTFIX_LOG_EXPIRED, "qmgr", "999A0A7444F", .from = "sender@test.example" },
+  /* soft_bounce = yes: a permanent failure logged as SOFTBOUNCE with its dsn= made 4.x.x,
+   * the message kept in the queue (Postfix 3.7.11, postfix-follower-real). */
+  { "smtp-softbounce",
+    "Dec 05 16:56:15 mx postfix-msgtrk-test/smtp[23703]: 92E6DAA6AC5: to=<z@perm.test.example>, "
+    "relay=127.0.0.1[127.0.0.1]:48765, delay=0.02, delays=0.01/0.01/0/0.01, dsn=4.1.1, "
+    "status=SOFTBOUNCE (host 127.0.0.1[127.0.0.1] said: 550 5.1.1 no such user here (in reply "
+    "to RCPT TO command))",
+    POSTFIX_LOG_DELIVERY, "smtp", "92E6DAA6AC5", "z@perm.test.example", NULL,
+    "127.0.0.1[127.0.0.1]:48765", "4.1.1", POSTFIX_STATUS_DEFERRED,
+    "host 127.0.0.1[127.0.0.1] said: 550 5.1.1 no such user here (in reply to RCPT TO "
+    "command)" },
+  /* "postsuper -e" (Postfix >= 3.5): the next delivery attempt returns the message, as
+   * Postfix 3.7.11 logged it (postfix-follower-real). */
+  { "qmgr-force-expired",
+    "Dec 05 16:53:46 mx postfix-msgtrk-test/qmgr[19790]: BD029AA8602: "
+    "from=<sender@test.example>, status=force-expired, returned to sender",
+    POSTFIX_LOG_EXPIRED, "qmgr", "BD029AA8602", .from = "sender@test.example" },
   { "qmgr-removed",
     "Dec 04 21:35:18 mx postfix-msgtrk-test/qmgr[23024]: 999A0A7444F: removed",
     POSTFIX_LOG_REMOVED, "qmgr", "999A0A7444F" },
@@ -349,6 +370,93 @@ test_fixture (void)
   g_assert_cmpuint (counts[POSTFIX_LOG_REMOVED], ==, 8);
   g_assert_cmpuint (counts[POSTFIX_LOG_CLIENT], ==, 3); /* smtpd: a new message each */
   g_assert_cmpuint (requeued, ==, 3); /* forwarded as, two queued as (filter, old capture) */
+}
+
+/* The logs of postfix-follower-real (a content filter with XFORWARD, lmtp over TCP and a
+ * unix socket, a next hop answering with msgtrk-relay's queue id, qmgr's status=expired,
+ * status=force-expired and status=SOFTBOUNCE),
+ * as maillog_file wrote them and as a syslog file (glibc's "Dec  5" stamp, a host name,
+ * another program's line): nothing UNKNOWN, the kinds counted, and the lines the issue's
+ * mappings rest on parsed as the follower needs them. */
+typedef struct
+{
+  const char *file;
+  guint other, message_id, queued, delivery, expired, removed, client, requeued;
+} RealFixture;
+
+static const RealFixture real_fixtures[] = {
+  { "maillog-3.7.11-real.txt", 55, 18, 29, 35, 3, 18, 10, 5 },
+  { "syslog-3.7.11-real.txt", 54, 18, 29, 35, 3, 18, 10, 5 },
+};
+
+static void
+test_fixture_real (gconstpointer data)
+{
+  const RealFixture *fx = data;
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "postfix", "fixtures", fx->file,
+                                                 NULL);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint counts[POSTFIX_LOG_CLIENT + 1] = { 0 };
+  guint requeued = 0;
+  guint lmtp_unix = 0;
+  guint xforward_qid = 0;
+  guint xforward_front = 0;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto (PostfixLogEntry) e = { 0 };
+
+      if (lines[i][0] == '\0')
+        continue;
+      postfix_log_parse (lines[i], strlen (lines[i]), 1796420000, &e);
+      if (e.kind == POSTFIX_LOG_UNKNOWN)
+        g_test_message ("unknown: %s", lines[i]);
+      counts[e.kind]++;
+      if (e.requeued_as != NULL)
+        requeued++;
+      if (e.kind == POSTFIX_LOG_DELIVERY && g_strcmp0 (e.service, "lmtp") == 0
+          && g_str_has_prefix (e.relay, "mx.test.example[/"))
+        {
+          g_autofree char *host = postfix_log_relay_host (e.relay);
+
+          g_assert_cmpstr (host, ==, "mx.test.example");
+          g_assert_false (postfix_log_relay_is_loopback (e.relay));
+          lmtp_unix++;
+        }
+      /* XFORWARD IDENT: the front's ident on the submitted message and again on its
+       * re-injection by the content filter (Postfix passes the ident on); a queue id on
+       * the re-injection of a message that came without one. */
+      if (e.kind == POSTFIX_LOG_CLIENT && e.orig_queue_id != NULL)
+        {
+          if (g_str_has_prefix (e.orig_queue_id, "msgtrk-"))
+            xforward_front++;
+          else if (postfix_log_is_queue_id (e.orig_queue_id, strlen (e.orig_queue_id)))
+            xforward_qid++;
+          else
+            g_assert_not_reached ();
+        }
+    }
+  g_test_message ("%s: other %u message-id %u queued %u delivery %u expired %u removed %u "
+                  "client %u requeued %u", fx->file, counts[POSTFIX_LOG_OTHER],
+                  counts[POSTFIX_LOG_MESSAGE_ID], counts[POSTFIX_LOG_QUEUED],
+                  counts[POSTFIX_LOG_DELIVERY], counts[POSTFIX_LOG_EXPIRED],
+                  counts[POSTFIX_LOG_REMOVED], counts[POSTFIX_LOG_CLIENT], requeued);
+  g_assert_cmpuint (counts[POSTFIX_LOG_UNKNOWN], ==, 0);
+  g_assert_cmpuint (counts[POSTFIX_LOG_OTHER], ==, fx->other);
+  g_assert_cmpuint (counts[POSTFIX_LOG_MESSAGE_ID], ==, fx->message_id);
+  g_assert_cmpuint (counts[POSTFIX_LOG_QUEUED], ==, fx->queued);
+  g_assert_cmpuint (counts[POSTFIX_LOG_DELIVERY], ==, fx->delivery);
+  g_assert_cmpuint (counts[POSTFIX_LOG_EXPIRED], ==, fx->expired);
+  g_assert_cmpuint (counts[POSTFIX_LOG_REMOVED], ==, fx->removed);
+  g_assert_cmpuint (counts[POSTFIX_LOG_CLIENT], ==, fx->client);
+  /* the filters' four recipients (queued as NEWID) and the MTRK hop's reply */
+  g_assert_cmpuint (requeued, ==, fx->requeued);
+  g_assert_cmpuint (lmtp_unix, ==, 1);
+  g_assert_cmpuint (xforward_qid, ==, 1);
+  g_assert_cmpuint (xforward_front, ==, 2);
 }
 
 /* Lines a real Postfix 3.7.11 logged for text an attacker chooses
@@ -553,6 +661,13 @@ main (int   argc,
   g_test_add_func ("/postfix-log/prefixes", test_prefixes);
   g_test_add_func ("/postfix-log/year", test_year);
   g_test_add_func ("/postfix-log/fixture-3.7.11", test_fixture);
+  for (guint i = 0; i < G_N_ELEMENTS (real_fixtures); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/postfix-log/fixture-real/%s",
+                                               real_fixtures[i].file);
+
+      g_test_add_data_func (path, &real_fixtures[i], test_fixture_real);
+    }
   g_test_add_func ("/postfix-log/fixture-3.7.11-hostile", test_fixture_hostile);
   g_test_add_func ("/postfix-log/raw-octets", test_raw_octets);
   g_test_add_func ("/postfix-log/limit", test_limit);

@@ -6,7 +6,8 @@
  * Registrations: written and read back; malformed files refused; the recipient limit at
  * POSTFIX_REGISTRATION_MAX_RCPTS and one past it; a queue id that is no queue id never
  * becomes a path. Records: a replayed line changes nothing (one entry per recipient); a
- * next hop in mtrk_next_hops gives "transferred"; a content filter's "queued as" on a
+ * next hop in mtrk_next_hops gives "transferred" (also on loopback with a "queued as"
+ * reply); a content filter's "queued as" on a
  * loopback relay registers the new queue id and its outcome replaces the interim entry;
  * qmgr's "status=expired" fails the open recipients; another B's record is not touched;
  * hostile text (a reason at the line limit, 8-bit octets, control characters, an address
@@ -735,6 +736,38 @@ test_transferred (Fixture      *fx,
                    ==, MSGTRK_ACTION_TRANSFERRED);
 }
 
+/* A next hop in mtrk_next_hops on a loopback address whose reply names its own queue id
+ * (msgtrk-relay's "queued as" 22 hex digits look like a Postfix queue id): transferred,
+ * not followed as a content filter's re-queue (real Postfix 3.7.11 line, from
+ * postfix-follower-real). */
+static void
+test_transferred_loopback (Fixture      *fx,
+                           gconstpointer data)
+{
+  const char *rcpts[] = { "t@mtrk.test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("E6687AA64B2", B1, rcpts);
+  g_auto (GStrv) hops = g_strsplit ("127.0.0.2", ",", -1);
+  g_autoptr (PostfixRegistration) child = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+  MsgtrkRecipientReport *e;
+
+  fx->track.mtrk_next_hops = hops;
+  apply_line (fx, reg,
+              "Dec 05 16:39:25 mx postfix-msgtrk-test/smtp[4844]: E6687AA64B2: "
+              "to=<t@mtrk.test.example>, relay=127.0.0.2[127.0.0.2]:40385, delay=0.01, "
+              "delays=0/0.01/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as "
+              "00018C2F3A4B5C6D7E8F90)");
+  fx->track.mtrk_next_hops = NULL;
+  r = load (fx);
+  e = find_entry (r, "t@mtrk.test.example", "t@mtrk.test.example");
+  g_assert_nonnull (e);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_TRANSFERRED);
+  g_assert_cmpstr (msgtrk_recipient_report_get_status (e), ==, "2.0.0");
+  g_assert_cmpstr (msgtrk_recipient_report_get_remote_mta (e), ==, "127.0.0.2");
+  child = postfix_registration_read (fx->reg_dir, "00018C2F3A4B5C6D7E8F90", NULL);
+  g_assert_null (child);
+}
+
 static void
 test_content_filter (Fixture      *fx,
                      gconstpointer data)
@@ -1165,6 +1198,7 @@ main (int   argc,
        test_recover_pending_same_envid);
   ADD ("/postfix-track/record/replay", test_replay);
   ADD ("/postfix-track/record/transferred", test_transferred);
+  ADD ("/postfix-track/record/transferred-loopback", test_transferred_loopback);
   ADD ("/postfix-track/record/content-filter", test_content_filter);
   ADD ("/postfix-track/record/expired", test_expired);
   ADD ("/postfix-track/record/other-owner", test_other_owner);

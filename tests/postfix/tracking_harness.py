@@ -35,12 +35,15 @@ LIFETIME = 7200  # maximal_queue_lifetime = 2h
 
 
 class Sink:
-    """A next hop that answers RCPT with a fixed reply and DATA with 250."""
+    """A next hop that answers RCPT with a fixed reply and DATA with @data_reply (on
+    @host, any loopback address)."""
 
-    def __init__(self, rcpt_reply):
+    def __init__(self, rcpt_reply, host="127.0.0.1",
+                 data_reply="250 2.0.0 Ok: queued as SINK1"):
         self.reply = rcpt_reply
+        self.data_reply = data_reply
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.listen(8)
         self.sock.settimeout(0.5)
         self.port = self.sock.getsockname()[1]
@@ -80,7 +83,7 @@ class Sink:
                 say("354 go ahead")
                 while f.readline(65536) not in (b".\r\n", b""):
                     pass
-                say("250 2.0.0 Ok: queued as SINK1")
+                say(self.data_reply)
             elif verb == b"QUIT":
                 say("221 2.0.0 bye")
                 return
