@@ -51,24 +51,83 @@ original_of (const PostfixRegRcpt *rcpt)
 /* The Diagnostic-Code of a line's reason, as the report model stores it (valid UTF-8, no
  * control characters: a writer other than Postfix may leave them raw), cut at a character
  * boundary to POSTFIX_TRACK_MAX_DIAGNOSTIC octets. */
+/* Cut the valid UTF-8 string @s to at most @max octets, at a character boundary. */
+static void
+utf8_cut (char *s,
+          gsize max)
+{
+  gsize n = strlen (s);
+
+  if (n <= max)
+    return;
+  n = max;
+  while (n > 0 && ((guchar) s[n] & 0xc0) == 0x80)
+    n--;
+  s[n] = '\0';
+}
+
 static char *
 diagnostic_of (const char *text)
 {
   g_autofree char *diag = postfix_log_diagnostic (text);
   char *valid = g_utf8_make_valid (diag, -1);
-  gsize n = strlen (valid);
 
   for (char *p = valid; *p != '\0'; p++)
     if ((guchar) *p < 0x20 || *p == 0x7f)
       *p = ' ';
-  if (n > POSTFIX_TRACK_MAX_DIAGNOSTIC)
-    {
-      n = POSTFIX_TRACK_MAX_DIAGNOSTIC;
-      while (n > 0 && ((guchar) valid[n] & 0xc0) == 0x80)
-        n--;
-      valid[n] = '\0';
-    }
+  utf8_cut (valid, POSTFIX_TRACK_MAX_DIAGNOSTIC);
   return valid;
+}
+
+static gsize
+record_size (MsgtrkReport *report)
+{
+  g_autofree char *fields = msgtrk_report_to_fields (report);
+
+  return fields != NULL ? strlen (fields) : G_MAXSIZE;
+}
+
+/**
+ * postfix_track_fit_record:
+ * @report: a tracking record about to be stored
+ * @max_size: the most octets it may have written out (TRACK_STORE_MAX_RECORD_SIZE)
+ *
+ * Makes @report fit @max_size, giving up the least first: every Diagnostic-Code cut to
+ * POSTFIX_TRACK_SHORT_DIAGNOSTIC octets, then the Diagnostic-Codes and Remote-MTAs
+ * dropped. Each recipient keeps its Action, Status and dates. (A record over the limit
+ * is not stored at all: every later line of that message would be lost.)
+ *
+ * Returns: what it had to do
+ */
+PostfixTrackFit
+postfix_track_fit_record (MsgtrkReport *report,
+                          gsize         max_size)
+{
+  GPtrArray *entries = msgtrk_report_get_recipients (report);
+
+  if (record_size (report) <= max_size)
+    return POSTFIX_TRACK_FIT_AS_IS;
+  for (guint i = 0; i < entries->len; i++)
+    {
+      MsgtrkRecipientReport *r = g_ptr_array_index (entries, i);
+      g_autofree char *diag = g_strdup (msgtrk_recipient_report_get_field (r, "Diagnostic-Code"));
+
+      if (diag == NULL)
+        continue;
+      utf8_cut (diag, POSTFIX_TRACK_SHORT_DIAGNOSTIC);
+      msgtrk_recipient_report_set_field (r, "Diagnostic-Code", diag);
+    }
+  if (record_size (report) <= max_size)
+    return POSTFIX_TRACK_FIT_SHORT_DIAGNOSTIC;
+  for (guint i = 0; i < entries->len; i++)
+    {
+      MsgtrkRecipientReport *r = g_ptr_array_index (entries, i);
+
+      msgtrk_recipient_report_set_field (r, "Diagnostic-Code", NULL);
+      msgtrk_recipient_report_set_field (r, "Remote-MTA", NULL);
+    }
+  return record_size (report) <= max_size ? POSTFIX_TRACK_FIT_NO_DIAGNOSTIC
+                                          : POSTFIX_TRACK_FIT_TOO_LARGE;
 }
 
 /* Every field of @r as it will be written ("Name: value") within
@@ -117,6 +176,7 @@ record_update (const PostfixTrack        *track,
   g_autoptr (GDateTime) arrival = date_at (reg->arrival);
   g_autofree char *old_auth = NULL;
   gint64 old_expires = 0;
+  g_autoptr (GError) local = NULL;
 
   old = track_store_load (track->store, reg->envid, &old_auth, &old_expires, NULL);
   msgtrk_report_set_envid (report, reg->envid);
@@ -144,6 +204,33 @@ record_update (const PostfixTrack        *track,
           break;
         }
       msgtrk_report_add_recipient (report, g_ptr_array_index (add, i));
+    }
+  if (track_store_put (track->store, reg->envid, reg->authenticator,
+                       MAX (reg->expires, old_expires), report, &local))
+    return TRUE;
+  /* Over TRACK_STORE_MAX_RECORD_SIZE: made to fit, stored again (the usual record is
+   * written out once). */
+  if (!g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  switch (postfix_track_fit_record (report, TRACK_STORE_MAX_RECORD_SIZE))
+    {
+    case POSTFIX_TRACK_FIT_AS_IS:
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    case POSTFIX_TRACK_FIT_SHORT_DIAGNOSTIC:
+      g_message ("%s: its tracking record would pass %d octets: its diagnostics are cut to "
+                 "%d octets",
+                 reg->queue_id, TRACK_STORE_MAX_RECORD_SIZE, POSTFIX_TRACK_SHORT_DIAGNOSTIC);
+      break;
+    case POSTFIX_TRACK_FIT_NO_DIAGNOSTIC:
+    case POSTFIX_TRACK_FIT_TOO_LARGE:
+      g_message ("%s: its tracking record would pass %d octets: diagnostics and next hops "
+                 "left out",
+                 reg->queue_id, TRACK_STORE_MAX_RECORD_SIZE);
+      break;
     }
   return track_store_put (track->store, reg->envid, reg->authenticator,
                           MAX (reg->expires, old_expires), report, error);

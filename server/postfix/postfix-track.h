@@ -20,7 +20,10 @@
  * a Diagnostic-Code is made valid UTF-8 without control characters and cut at
  * POSTFIX_TRACK_MAX_DIAGNOSTIC octets; an entry with any other field over
  * MSGTRK_REPORT_MAX_FIELD_LENGTH is not recorded (MSGTRK_ERROR_LIMIT), so a record always
- * reads back.
+ * reads back. A record that would pass TRACK_STORE_MAX_RECORD_SIZE (many recipients with
+ * long addresses, next hops and replies) is made to fit (postfix_track_fit_record): its
+ * Diagnostic-Codes cut to POSTFIX_TRACK_SHORT_DIAGNOSTIC octets, then dropped with the
+ * Remote-MTAs; every recipient keeps its Action and Status.
  *
  * Never: write a record for a queue id nobody registered; touch a record of another B;
  * write a record that cannot be read back.
@@ -34,11 +37,23 @@
 G_BEGIN_DECLS
 
 /** POSTFIX_TRACK_MAX_DIAGNOSTIC: octets of a Diagnostic-Code value at most (a reason is
- * cut there, at a character boundary): RFC 5321's reply line (512 octets), and small
- * enough that MSGTRK_REPORT_MAX_RECIPIENTS entries with one each stay under
- * TRACK_STORE_MAX_RECORD_SIZE (a remote server chooses its reply, up to the 2000 octets of
- * Postfix's log record). */
+ * cut there, at a character boundary): RFC 5321's reply line (512 octets; a remote server
+ * chooses its reply, up to the 2000 octets of Postfix's log record). With long addresses
+ * and next hops, MSGTRK_REPORT_MAX_RECIPIENTS such entries can still pass
+ * TRACK_STORE_MAX_RECORD_SIZE: postfix_track_fit_record. */
 #define POSTFIX_TRACK_MAX_DIAGNOSTIC 512
+/** POSTFIX_TRACK_SHORT_DIAGNOSTIC: octets a Diagnostic-Code is cut to in a record that
+ * would not fit TRACK_STORE_MAX_RECORD_SIZE (postfix_track_fit_record's first step). */
+#define POSTFIX_TRACK_SHORT_DIAGNOSTIC 64
+
+/* What postfix_track_fit_record had to do. */
+typedef enum
+{
+  POSTFIX_TRACK_FIT_AS_IS,            /* it fitted */
+  POSTFIX_TRACK_FIT_SHORT_DIAGNOSTIC, /* Diagnostic-Codes cut to the short length */
+  POSTFIX_TRACK_FIT_NO_DIAGNOSTIC,    /* Diagnostic-Codes and Remote-MTAs dropped */
+  POSTFIX_TRACK_FIT_TOO_LARGE,        /* still over: the store will refuse it */
+} PostfixTrackFit;
 
 typedef struct
 {
@@ -50,6 +65,8 @@ typedef struct
   gboolean follow_loopback;   /* "queued as" on a loopback relay is this Postfix */
 } PostfixTrack;
 
+PostfixTrackFit postfix_track_fit_record (MsgtrkReport *report,
+                                          gsize         max_size);
 gboolean postfix_track_apply (const PostfixTrack        *track,
                               const PostfixRegistration *reg,
                               const PostfixLogEntry     *entry,

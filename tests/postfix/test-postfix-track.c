@@ -1030,13 +1030,24 @@ test_hostile_text (Fixture      *fx,
 }
 
 /* MSGTRK_REPORT_MAX_RECIPIENTS recipients, each with the longest reply Postfix logs
- * (its log record is cut at 2000 octets): the record stays under
- * TRACK_STORE_MAX_RECORD_SIZE, so every line of that message is still applied (a record
- * over the limit is not written: every later line of the message would be dropped). */
+ * (its log record is cut at 2000 octets) and the longest address, ORCPT and next hop a
+ * sender can choose (254, 254, 253 octets: found by review): the record is made to fit
+ * TRACK_STORE_MAX_RECORD_SIZE (postfix_track_fit_record), every recipient keeping its
+ * Action and Status (a record over the limit is not written: every later line of the
+ * message would be dropped). At the limit it is left as is, one octet under it the
+ * diagnostics are cut. */
 static void
 test_hostile_many (Fixture      *fx,
                    gconstpointer data)
 {
+  g_autofree char *local = g_strnfill (64, 'r');
+  g_autofree char *label = g_strnfill (60, 'h');
+  g_autofree char *tail = g_strnfill (6, 'z');
+  /* 64 + 1 + 3 x 61 + 6 = 254 octets; the next hop 3 x 61 + 70 = 253 octets. */
+  g_autofree char *addr = g_strdup_printf ("%s@%s.%s.%s.%s", local, label, label, label, tail);
+  g_autofree char *orcpt = g_strdup_printf ("rfc822;o%s", addr + 1);
+  g_autofree char *mx_tail = g_strnfill (70, 'm');
+  g_autofree char *mx = g_strdup_printf ("%s.%s.%s.%s", label, label, label, mx_tail);
   g_autoptr (PostfixRegistration) reg = postfix_registration_new (
     "ABCDEF123", "env1@test.example", B1, NOW, NOW + 86400);
   g_autoptr (MsgtrkRecipientReport) entry = NULL;
@@ -1050,14 +1061,14 @@ test_hostile_many (Fixture      *fx,
 
   /* One entry as the follower makes it, copied MAX_RECIPIENTS times: its size bounds the
    * record's (the records of real sites have shorter addresses). */
+  g_assert_cmpuint (strlen (addr), ==, 254);
+  g_assert_cmpuint (strlen (mx), ==, 253);
   line = g_strdup_printf ("Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: "
-                          "to=<recipient-%04d@hostile.test.example>, "
-                          "relay=mx.hostile.test.example[192.0.2.2]:25, delay=1, "
+                          "to=<%s>, relay=%s[192.0.2.2]:25, delay=1, "
                           "delays=0/0/0/1, dsn=4.2.0, status=deferred (host "
-                          "mx.hostile.test.example[192.0.2.2] said: 450-4.2.0 %s)",
-                          0, reply);
-  g_assert_true (postfix_registration_add_rcpt (reg, "recipient-0000@hostile.test.example",
-                                                NULL, NULL, NULL));
+                          "%s[192.0.2.2] said: 450-4.2.0 %s)",
+                          addr, mx, mx, reply);
+  g_assert_true (postfix_registration_add_rcpt (reg, addr, NULL, orcpt, NULL));
   postfix_log_parse (line, strlen (line), NOW, &e);
   g_assert_cmpint (e.kind, ==, POSTFIX_LOG_DELIVERY);
   g_assert_true (postfix_track_apply (&fx->track, reg, &e, &error));
@@ -1070,7 +1081,28 @@ test_hostile_many (Fixture      *fx,
     msgtrk_report_add_recipient (report, entry);
   fields = msgtrk_report_to_fields (report);
   g_test_message ("%u entries: %zu octets", MSGTRK_REPORT_MAX_RECIPIENTS, strlen (fields));
+  g_assert_cmpuint (strlen (fields), >, TRACK_STORE_MAX_RECORD_SIZE);
+
+  /* At the limit: as is; past it (one octet less allowed): the diagnostics cut first. */
+  g_assert_cmpint (postfix_track_fit_record (report, strlen (fields)), ==,
+                   POSTFIX_TRACK_FIT_AS_IS);
+  g_assert_cmpint (postfix_track_fit_record (report, strlen (fields) - 1), ==,
+                   POSTFIX_TRACK_FIT_SHORT_DIAGNOSTIC);
+  g_assert_cmpuint (strlen (msgtrk_recipient_report_get_diagnostic_code (entry)), <=,
+                    POSTFIX_TRACK_SHORT_DIAGNOSTIC);
+  g_assert_cmpint (postfix_track_fit_record (report, TRACK_STORE_MAX_RECORD_SIZE), !=,
+                   POSTFIX_TRACK_FIT_TOO_LARGE);
+  g_clear_pointer (&fields, g_free);
+  fields = msgtrk_report_to_fields (report);
+  g_test_message ("made to fit: %zu octets", strlen (fields));
   g_assert_cmpuint (strlen (fields), <=, TRACK_STORE_MAX_RECORD_SIZE);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (entry), ==, MSGTRK_ACTION_DELAYED);
+  g_assert_cmpstr (msgtrk_recipient_report_get_status (entry), ==, "4.2.0");
+
+  /* Through the follower's own path: the store takes a record of such entries. */
+  g_assert_true (track_store_put (fx->store, "env1@test.example", B1, NOW + 86400, report,
+                                  &error));
+  g_assert_no_error (error);
 }
 
 /* A line whose entry would hold a field over MSGTRK_REPORT_MAX_FIELD_LENGTH (here an
