@@ -365,9 +365,12 @@ def main():
             before = set(os.listdir(regs))
             c.sock.sendall(b"Message-ID: <%s>\r\nSubject: s\r\n\r\n" % mid.encode()
                            + b"x" * 998 + b"\r\n" + (b"y" * 998 + b"\r\n") * 80)
-            settle("the pending registration", lambda: any(
-                n.endswith(".pending") for n in set(os.listdir(regs)) - before), 10)
-            stale = [n for n in set(os.listdir(regs)) - before if n.endswith(".pending")]
+            # Its name once renamed in place (not the ".tmp-" file it is written as).
+            def pending_new():
+                return [n for n in set(os.listdir(regs)) - before
+                        if n.endswith(".pending") and not n.startswith(".")]
+            settle("the pending registration", pending_new, 10)
+            stale = pending_new()
             t.check("(e) the pending registration written before the front died", len(stale) == 1,
                     repr(os.listdir(regs)))
             front = [d for d in daemons if d.log.endswith("front.log")][0]
