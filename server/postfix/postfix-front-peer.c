@@ -159,41 +159,31 @@ postfix_front_peer_set_server (PostfixFrontPeer      *peer,
 gboolean
 postfix_front_peer_valid_hostname (const char *name)
 {
-  gsize label_length = 0;
-  gboolean non_numeric = FALSE;
-  const char *cp;
+  gsize length = strlen (name);
+  gboolean has_non_digit = FALSE;
+  g_auto (GStrv) labels = NULL;
 
-  if (*name == '\0')
+  if (length == 0 || length > POSTFIX_FRONT_PEER_NAME_MAX)
     return FALSE;
-  for (cp = name; *cp != '\0'; cp++)
+  /* Every label non-empty (no leading, trailing or double dot), within the label limit,
+   * of letters, digits, "_" and inner "-". */
+  labels = g_strsplit (name, ".", -1);
+  for (guint i = 0; labels[i] != NULL; i++)
     {
-      char ch = *cp;
+      const char *label = labels[i];
+      gsize n = strlen (label);
 
-      if (g_ascii_isalnum (ch) || ch == '_')
-        {
-          label_length++;
-          if (label_length > POSTFIX_FRONT_PEER_LABEL_MAX)
-            return FALSE;
-          if (!g_ascii_isdigit (ch))
-            non_numeric = TRUE;
-        }
-      else if (ch == '.')
-        {
-          if (label_length == 0 || cp[1] == '\0')
-            return FALSE;
-          label_length = 0;
-        }
-      else if (ch == '-')
-        {
-          non_numeric = TRUE;
-          label_length++;
-          if (label_length == 1 || cp[1] == '\0' || cp[1] == '.')
-            return FALSE;
-        }
-      else
+      if (n == 0 || n > POSTFIX_FRONT_PEER_LABEL_MAX || label[0] == '-' || label[n - 1] == '-')
         return FALSE;
+      for (gsize j = 0; j < n; j++)
+        {
+          if (!g_ascii_isalnum (label[j]) && label[j] != '_' && label[j] != '-')
+            return FALSE;
+          has_non_digit |= !g_ascii_isdigit (label[j]);
+        }
     }
-  return non_numeric && (gsize) (cp - name) <= POSTFIX_FRONT_PEER_NAME_MAX;
+  /* All digits and dots would be an address, never a name. */
+  return has_non_digit;
 }
 
 static void
