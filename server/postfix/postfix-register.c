@@ -117,22 +117,77 @@ postfix_registration_add_rcpt (PostfixRegistration *reg,
   return TRUE;
 }
 
-/* The recipient whose address (as logged for this queue id) is @address, or NULL;
- * compared without regard to case (Postfix logs addresses as they were given). */
+/* RFC 5322 dot-atom: atext runs separated by single dots. */
+static gboolean
+is_dot_atom (const char *s)
+{
+  static const char specials[] = "!#$%&'*+-/=?^_`{|}~";
+
+  if (*s == '\0' || *s == '.')
+    return FALSE;
+  for (const char *p = s; *p != '\0'; p++)
+    {
+      if (*p == '.')
+        {
+          if (p[1] == '.' || p[1] == '\0')
+            return FALSE;
+        }
+      else if (!g_ascii_isalnum (*p) && strchr (specials, *p) == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* @address as Postfix logs it (its external form, seen with 3.7.11): a source route
+ * ("@a,@b:") dropped, and the quotes of a local part that needs none ("\"alice\"@x" is
+ * logged alice@x). Anything else as given. */
+static char *
+address_as_logged (const char *address)
+{
+  const char *a = address;
+  g_autoptr (GString) local = g_string_new (NULL);
+  const char *p;
+
+  if (a[0] == '@' && strchr (a, ':') != NULL)
+    a = strchr (a, ':') + 1;
+  if (a[0] != '"')
+    return g_strdup (a);
+  for (p = a + 1; *p != '\0' && *p != '"'; p++)
+    {
+      if (*p == '\\' && p[1] != '\0')
+        p++;
+      g_string_append_c (local, *p);
+    }
+  if (*p != '"' || (p[1] != '@' && p[1] != '\0') || !is_dot_atom (local->str))
+    return g_strdup (a);
+  return g_strconcat (local->str, p + 1, NULL);
+}
+
+/* The recipient whose address (as logged for this queue id) is @address, or NULL. The
+ * registered address (RCPT TO as the client gave it) is compared as given and in the form
+ * Postfix logs it (address_as_logged), exactly first, then without regard to case (a
+ * recipient registered "Bob@x" and logged "bob@x" after a rewrite is still found; "BOB@x"
+ * and "bob@x" of one message each find their own). */
 const PostfixRegRcpt *
 postfix_registration_find (const PostfixRegistration *reg,
                            const char                *address)
 {
+  const PostfixRegRcpt *nocase = NULL;
+
   if (address == NULL)
     return NULL;
   for (guint i = 0; i < reg->rcpts->len; i++)
     {
       const PostfixRegRcpt *r = g_ptr_array_index (reg->rcpts, i);
+      g_autofree char *logged = address_as_logged (r->address);
 
-      if (g_ascii_strcasecmp (r->address, address) == 0)
+      if (strcmp (r->address, address) == 0 || strcmp (logged, address) == 0)
         return r;
+      if (nocase == NULL && (g_ascii_strcasecmp (r->address, address) == 0
+                             || g_ascii_strcasecmp (logged, address) == 0))
+        nocase = r;
     }
-  return NULL;
+  return nocase;
 }
 
 /**

@@ -692,6 +692,41 @@ test_pending_ident (Fixture *fx, gconstpointer data)
   "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "         \
   "(250 2.0.0 Ok: queued as 4XYZ)"
 
+/* RCPT TO addresses that Postfix logs in another form (its external form, seen with
+ * Postfix 3.7.11): quotes that the local part does not need are dropped, a source route
+ * is dropped; quotes it needs stay; "ALICE@TEST.example" and "\"alice\"@test.example" in
+ * one message are two recipients, each with its own line (an exact match first). */
+static void
+test_rcpt_as_logged (Fixture      *fx,
+                     gconstpointer data)
+{
+  const char *rcpts[] = { "\"alice\"@test.example", "@route.example:x@ok.test.example",
+                          "\"a b\"@ok.test.example", "ALICE@TEST.example", NULL };
+  const char *lines[] = {
+    "Dec 05 17:31:10 mx postfix/virtual[9]: ABCDEF123: to=<alice@test.example>, relay=virtual, "
+    "delay=0.02, delays=0.01/0/0/0.01, dsn=2.0.0, status=sent (delivered to maildir)",
+    "Dec 05 17:31:10 mx postfix/smtp[8]: ABCDEF123: to=<x@ok.test.example>, "
+    "relay=127.0.0.1[127.0.0.1]:54097, delay=0.02, delays=0.01/0.01/0/0, dsn=2.0.0, "
+    "status=sent (250 2.0.0 Ok: queued as SINK1)",
+    "Dec 05 17:31:10 mx postfix/smtp[8]: ABCDEF123: to=<\"a b\"@ok.test.example>, "
+    "relay=127.0.0.1[127.0.0.1]:54097, delay=0.02, delays=0.01/0.01/0/0, dsn=2.0.0, "
+    "status=sent (250 2.0.0 Ok: queued as SINK1)",
+    "Dec 05 17:31:10 mx postfix/virtual[9]: ABCDEF123: to=<ALICE@TEST.example>, relay=virtual, "
+    "delay=0.02, delays=0.01/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)",
+  };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (lines); i++)
+    apply_line (fx, reg, lines[i]);
+  r = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, 4);
+  g_assert_nonnull (find_entry (r, "alice@test.example", "\"alice\"@test.example"));
+  g_assert_nonnull (find_entry (r, "x@ok.test.example", "@route.example:x@ok.test.example"));
+  g_assert_nonnull (find_entry (r, "\"a b\"@ok.test.example", "\"a b\"@ok.test.example"));
+  g_assert_nonnull (find_entry (r, "ALICE@TEST.example", "ALICE@TEST.example"));
+}
+
 static void
 test_replay (Fixture      *fx,
              gconstpointer data)
@@ -1239,6 +1274,7 @@ main (int   argc,
   ADD ("/postfix-track/record/hostile-many", test_hostile_many);
   ADD ("/postfix-track/record/hostile-field-limit", test_hostile_field_limit);
   ADD ("/postfix-track/record/hostile-addresses", test_hostile_addresses);
+  ADD ("/postfix-track/record/rcpt-as-logged", test_rcpt_as_logged);
 #undef ADD
   return g_test_run ();
 }
