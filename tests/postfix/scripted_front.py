@@ -10,7 +10,9 @@ Never: bind anything but loopback.
 """
 
 import os
+import shutil
 import pwd
+import signal
 import socket
 import ssl
 import subprocess
@@ -163,6 +165,20 @@ def start_front_conf(exe, base, name, text):
                                + open(os.path.join(base, name + ".log")).read())
         time.sleep(0.05)
     return proc, int(open(port_file).read())
+
+
+def test_teardown(procs, base, failed):
+    """The end of a scripted-upstream test: each front in @procs stopped (SIGTERM, then
+    SIGKILL after 10 s), @base removed unless a check @failed (its logs are the evidence)."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if not failed:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_setup(prefix):

@@ -20,7 +20,6 @@ Skips (77) when the front is not built. Needs to bind loopback ports only.
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -29,7 +28,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import postfix_instance as pi  # noqa: E402
-from scripted_front import Client, PostfixLike, start_front_conf, test_setup  # noqa: E402
+from scripted_front import (Client, PostfixLike, start_front_conf, test_setup,  # noqa: E402
+                            test_teardown)
 import tracking_harness as th  # noqa: E402
 
 
@@ -132,15 +132,7 @@ def main():
                 c.cmd(b"QUIT\r\n")
                 c.sock.close()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        if not t.failures:
-            shutil.rmtree(base, ignore_errors=True)
+        test_teardown(procs, base, t.failures)
     return t.done(started)
 
 

@@ -41,7 +41,6 @@ Skips (77) when the front is not built. Needs to bind loopback ports only.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -50,7 +49,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from scripted_front import Client, PostfixLike, start_front, test_setup  # noqa: E402
+from scripted_front import Client, PostfixLike, start_front, test_setup, test_teardown  # noqa: E402
 import tracking_harness as th  # noqa: E402
 
 
@@ -358,15 +357,7 @@ def main():
                 "smtpd_authorized_xclient_hosts" in log, log[-500:])
         c.sock.close()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        if not t.failures:
-            shutil.rmtree(base, ignore_errors=True)
+        test_teardown(procs, base, t.failures)
     return t.done(started)
 
 

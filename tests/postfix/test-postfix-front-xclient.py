@@ -46,7 +46,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import Daemons, site_state_dir, stop_site, wait_for  # noqa: E402
+from tracking_harness import Daemons, LineClient, site_state_dir, stop_site, wait_for  # noqa: E402
 
 NS_FLAG = "MSGTRK_TEST_XCLIENT_NS"
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -182,39 +182,10 @@ class PolicyServer:
                                          "server_port"))
 
 
-class Client:
-    """SMTP lines from a chosen source address."""
-
-    def __init__(self, source, port):
-        self.sock = socket.socket()
-        self.sock.settimeout(30)
-        self.sock.bind((source, 0))
-        self.sock.connect(("127.0.0.1", port))
-        self.port = self.sock.getsockname()[1]
-        self.file = self.sock.makefile("rb")
-
-    def reply(self):
-        lines = []
-        while True:
-            line = self.file.readline(4096)
-            if not line:
-                return 0, b"".join(lines).decode(errors="replace")
-            lines.append(line)
-            if len(line) < 4 or line[3:4] != b"-":
-                return int(line[:3]), b"".join(lines).decode(errors="replace")
-
-    def cmd(self, line):
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
-    def close(self):
-        self.sock.close()
-
-
 def session(source, port, subject):
     """One message from @source through @port; the probes' replies, the queue id and the
     client's port."""
-    c = Client(source, port)
+    c = LineClient(port, source)
     try:
         greeting = c.reply()
         if greeting[0] != 220:

@@ -342,8 +342,11 @@ def configure_site(pf):
 class LineClient:
     """A line-level SMTP client that never raises on a reply code (for the front's tests)."""
 
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    def __init__(self, port, source=None):
+        """Connected to 127.0.0.1:@port, from the local address @source when given."""
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                             source_address=(source, 0) if source else None)
+        self.port = self.sock.getsockname()[1]
         self.file = self.sock.makefile("rb")
 
     def reply(self):
