@@ -29,7 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (Daemon, Sink, configure_site, follower_conf,  # noqa: E402
+from tracking_harness import (Daemon, Sink, configure_site, follower_daemon,  # noqa: E402
                               recipients, register, site_state_dir, start_mtqpd, stop_site,
                               track, wait_for, xtext)
 
@@ -127,11 +127,7 @@ def main():
         pf.start()
 
         state, regs = site_state_dir(pf)
-        conf = os.path.join(pf.base, "follower.conf")
-        with open(conf, "w") as f:
-            f.write(follower_conf(pf, state))
-        follower = Daemon([follower_exe, "--config", conf, "--verbose"],
-                          os.path.join(pf.base, "follower.log"))
+        follower = follower_daemon(follower_exe, pf, state)
         follower.start()
         daemons.append(follower)
         mtqpd, mport = start_mtqpd(mtqpd_exe, pf.base, state)
@@ -208,7 +204,7 @@ def main():
         t.equal("follower exits 0 on SIGTERM", follower.stop(), 0)
         subprocess.run([pi.POSTCONF, "-c", pf.conf, "-e", "info_log_address_format=internal"],
                        env=pi.CLEAN_ENV, check=True)
-        second = Daemon([follower_exe, "--config", conf],
+        second = Daemon([follower_exe, "--config", os.path.join(pf.base, "follower.conf")],
                         os.path.join(pf.base, "follower-internal.log"))
         second.start()
         daemons.append(second)

@@ -28,7 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (Daemon, configure_site, follower_conf, recipients,  # noqa: E402
+from tracking_harness import (configure_site, follower_daemon, recipients,  # noqa: E402
                               register, site_state_dir, start_mtqpd, stop_site, submit,
                               track, wait_for)
 
@@ -71,11 +71,7 @@ def main():
                        for r, v in final.items())
         wait_for("Postfix's final verdicts for the whole batch", delivered, 120)
 
-        conf = os.path.join(pf.base, "follower.conf")
-        with open(conf, "w") as f:
-            f.write(follower_conf(pf, state))
-        follower = Daemon([follower_exe, "--config", conf],
-                          os.path.join(pf.base, "follower.log"))
+        follower = follower_daemon(follower_exe, pf, state, verbose=False)
 
         def done():
             return len([n for n in os.listdir(tracking) if n.endswith(".trk")]) \

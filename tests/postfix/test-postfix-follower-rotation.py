@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (Daemon, configure_site, follower_conf, recipients,  # noqa: E402
+from tracking_harness import (configure_site, follower_daemon, recipients,  # noqa: E402
                               register, settle, site_state_dir, start_mtqpd, stop_site,
                               submit, track, wait_for)
 
@@ -49,11 +49,8 @@ def main():
 
         state, regs = site_state_dir(pf)
         pos_file = os.path.join(state, "postfix-follower.pos")
-        conf = os.path.join(pf.base, "follower.conf")
-        with open(conf, "w") as f:
-            f.write(follower_conf(pf, state))
-        flog_path = os.path.join(pf.base, "follower.log")
-        follower = Daemon([follower_exe, "--config", conf, "--verbose"], flog_path)
+        follower = follower_daemon(follower_exe, pf, state)
+        flog_path = follower.log
         follower.start()
         mtqpd, mport = start_mtqpd(mtqpd_exe, pf.base, state)
 

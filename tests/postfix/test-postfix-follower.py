@@ -32,8 +32,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (LIFETIME, SECRET, Daemon, configure_site,  # noqa: E402
-                              follower_conf, recipients, register, site_state_dir,
+from tracking_harness import (LIFETIME, SECRET, configure_site,  # noqa: E402
+                              follower_daemon, recipients, register, site_state_dir,
                               start_mtqpd, stop_site, submit, track, wait_for)
 
 
@@ -50,11 +50,7 @@ def main():
         pf.start()
 
         state, regs = site_state_dir(pf)
-        conf = os.path.join(pf.base, "follower.conf")
-        with open(conf, "w") as f:
-            f.write(follower_conf(pf, state))
-        follower = Daemon([follower_exe, "--config", conf, "--verbose"],
-                          os.path.join(pf.base, "follower.log"))
+        follower = follower_daemon(follower_exe, pf, state)
         follower.start()
         mtqpd, mport = start_mtqpd(mtqpd_exe, pf.base, state)
 

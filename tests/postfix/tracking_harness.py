@@ -229,6 +229,16 @@ def follower_conf(pf, state):
             "registration_wait=10\n" % (pf.log, state, pf.conf))
 
 
+def follower_daemon(exe, pf, state, verbose=True):
+    """msgtrk-postfix-follower (@exe) with follower_conf(), its configuration and log in
+    pf.base; its Daemon, not started yet."""
+    conf = os.path.join(pf.base, "follower.conf")
+    with open(conf, "w") as f:
+        f.write(follower_conf(pf, state))
+    return Daemon([exe, "--config", conf] + (["--verbose"] if verbose else []),
+                  os.path.join(pf.base, "follower.log"))
+
+
 def start_mtqpd(exe, base, state):
     """mtqpd (@exe) answering from @state on a free loopback port, as nobody, its
     configuration and log in @base; its Daemon and port once it listens."""
