@@ -324,6 +324,10 @@ def main():
     ap.add_argument("--rate", type=float, default=0.0, metavar="MSG/S",
                     help="the asyncio clients in an open loop: a message starts every "
                          "1/MSG/S s, at most SESSIONS at once (latency without queueing)")
+    ap.add_argument("--front-cpus", metavar="CPUS",
+                    help="the fronts and HAProxy on these CPUs (e.g. 1), Postfix and the "
+                         "clients on the others: what the front costs Postfix when it has a "
+                         "CPU of its own (bench/README.md)")
     a = ap.parse_args()
     reason = pi.skip_reason()
     if reason or not os.access(SMTP_SOURCE, os.X_OK):
@@ -375,7 +379,21 @@ def main():
         if a.tls:
             with open(os.path.join(pf.conf, "master.cf"), "a") as f:
                 f.write("tlsmgr unix - - n 1000? 1 tlsmgr\n")
+        proxy_cpus = None
+        if a.front_cpus:
+            proxy_cpus = set(int(x) for x in a.front_cpus.split(","))
+            rest = os.sched_getaffinity(0) - proxy_cpus
+            if not proxy_cpus or not rest:
+                print("bench-postfix-front: --front-cpus %s leaves no CPU for one side"
+                      % a.front_cpus)
+                return 1
+            # Postfix's master and every process it starts, and the clients, inherit this.
+            os.sched_setaffinity(0, rest)
+            print("# the fronts and HAProxy on CPUs %s; Postfix and the clients on CPUs %s" % (
+                ",".join(map(str, sorted(proxy_cpus))), ",".join(map(str, sorted(rest)))))
         pf.start()
+        # taskset execs the daemon: its pid stays the one perf and the CPU counts read.
+        pin = ["taskset", "-c", a.front_cpus] if proxy_cpus else []
         upstream = "127.0.0.1:%d" % pf.port
         if a.upstream_unix:
             # public/ is for the postdrop group; the front runs as nobody.
@@ -397,7 +415,7 @@ def main():
             with open(conf, "w") as f:
                 f.write(text + "".join(o.replace("{port}", str(pf.port)) + "\n" for o in extra))
             port_file = os.path.join(pf.base, name + ".port")
-            d = Daemon([exe, "--config", conf, "--port-file", port_file],
+            d = Daemon(pin + [exe, "--config", conf, "--port-file", port_file],
                        os.path.join(pf.base, name + ".log"))
             d.start()
             wait_for("the %s's port" % name, lambda: os.path.exists(port_file)
@@ -423,7 +441,7 @@ def main():
                         "  timeout client 60s\n  timeout server 60s\n"
                         "listen smtp\n  bind 127.0.0.1:%d\n  server postfix 127.0.0.1:%d\n"
                         % (hport, pf.port))
-            haproxy = Daemon([HAPROXY, "-db", "-f", hconf], os.path.join(pf.base, "haproxy.log"))
+            haproxy = Daemon(pin + [HAPROXY, "-db", "-f", hconf], os.path.join(pf.base, "haproxy.log"))
             haproxy.start()
             wait_for("haproxy's port", lambda: port_open(hport))
             targets["haproxy"] = hport
