@@ -71,11 +71,13 @@ import argparse
 import asyncio
 import os
 import pwd
+import shutil
 import socket
 import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -324,6 +326,11 @@ def main():
     ap.add_argument("--rate", type=float, default=0.0, metavar="MSG/S",
                     help="the asyncio clients in an open loop: a message starts every "
                          "1/MSG/S s, at most SESSIONS at once (latency without queueing)")
+    ap.add_argument("--state-dir", metavar="DIR", default="/var/tmp",
+                    help="the front's state_dir (its registrations) is a new directory under "
+                         "DIR (default /var/tmp: apart from Postfix's queue, as "
+                         "/var/lib/msgtrk is from /var/spool/postfix on a site); 'beside': "
+                         "in the private Postfix's directory, next to its queue")
     ap.add_argument("--front-cpus", metavar="CPUS",
                     help="the fronts and HAProxy on these CPUs (e.g. 1), Postfix and the "
                          "clients on the others: what the front costs Postfix when it has a "
@@ -342,6 +349,7 @@ def main():
         tools.remove("smtp-source")
     print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     pf = pi.PrivatePostfix()
+    state = None
     front = None
     old = None
     haproxy = None
@@ -400,7 +408,13 @@ def main():
             os.chmod(os.path.join(pf.queue, "public"), 0o711)
             upstream = "unix:" + os.path.join(pf.queue, "public", "frontsmtpd")
         nobody = pwd.getpwnam("nobody")
-        state = os.path.join(pf.base, "msgtrk")
+        # Not in the private Postfix's tree by default: ext4 puts a new directory's files
+        # in its parent's block group, and without a journal every inode allocation
+        # there scans the group's recently removed inodes, Postfix's queue files
+        # (bench/README.md, "Where the registrations live").
+        beside = a.state_dir == "beside"
+        state = (os.path.join(pf.base, "msgtrk") if beside
+                 else tempfile.mkdtemp(prefix="bench-front-state-", dir=a.state_dir))
         os.makedirs(os.path.join(state, "postfix-registrations"))
         for d in (state, os.path.join(state, "postfix-registrations")):
             os.chown(d, nobody.pw_uid, nobody.pw_gid)
@@ -613,6 +627,8 @@ def main():
         if haproxy is not None:
             haproxy.stop()
         pf.cleanup()
+        if a.state_dir != "beside" and state is not None:
+            shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":
