@@ -91,6 +91,7 @@ durable_file_write_fd (int          fd,
 /*
  * durable_file_write: create (or truncate) @path with mode 0600 and write @data to it
  * durably. Not atomic by itself: write a temporary name, then durable_file_rename().
+ * A symbolic link at @path is not followed (temporary names are predictable): ELOOP.
  */
 gboolean
 durable_file_write (const char  *path,
@@ -98,7 +99,7 @@ durable_file_write (const char  *path,
                     gsize        len,
                     GError     **error)
 {
-  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 
   if (fd < 0)
     return set_errno_error (error, errno, "create", path);

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
@@ -393,6 +394,30 @@ test_durable_errors (void)
 
   g_assert_false (durable_file_sync_dir (missing, &error));
   g_assert_nonnull (error);
+  mt_tmpdir_remove (dir);
+}
+
+/* A symbolic link planted at the temporary name is not followed: the file it names is
+ * left as it was (the temporary names are predictable). */
+static void
+test_durable_no_follow (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *victim = g_build_filename (dir, "victim", NULL);
+  g_autofree char *tmp = g_build_filename (dir, "f.tmp", NULL);
+  g_autofree char *path = g_build_filename (dir, "f", NULL);
+  g_autofree char *content = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (g_file_set_contents (victim, "kept", -1, NULL));
+  g_assert_cmpint (symlink (victim, tmp), ==, 0);
+  g_assert_false (durable_file_replace (tmp, path, dir, "x", 1, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, tmp));
+  g_assert_true (g_file_get_contents (victim, &content, NULL, NULL));
+  g_assert_cmpstr (content, ==, "kept");
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_unlink (tmp);
   mt_tmpdir_remove (dir);
 }
 
@@ -829,6 +854,7 @@ main (int   argc,
   g_test_add_func ("/server/line-reader/send-all", test_socket_send_all);
   g_test_add_func ("/server/durable-file/replace", test_durable_replace);
   g_test_add_func ("/server/durable-file/errors", test_durable_errors);
+  g_test_add_func ("/server/durable-file/no-follow", test_durable_no_follow);
   g_test_add_func ("/server/config/cases", test_config_cases);
   g_test_add_func ("/server/config/no-file", test_config_no_file);
   g_test_add_func ("/server/config/read-string", test_config_read_string);
