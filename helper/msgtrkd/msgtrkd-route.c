@@ -990,6 +990,34 @@ deciding_evidence (GPtrArray *ordered)
   return best;
 }
 
+/* Whether the actions said about one server (@actions: lower-case words, each once)
+ * disagree (docs/route-merge.md, "Conflict"): more than one word, unless one is
+ * "expanded" and all are the hand-offs of an expansion's members at that server. RFC
+ * 3464 2.3.3: "expanded" means delivered to the address as given and forwarded to
+ * others (an alias, a list); the members' reports name the alias as
+ * Original-Recipient and so join its hop, each "delivered", "relayed", "transferred"
+ * (RFC 3886: a next hop that tracks) or "expanded" again (a nested alias) there. A
+ * member "failed" or "delayed", or two outcomes without an expansion (delivered and
+ * failed, delayed and delivered, relayed and delivered), do disagree. */
+static gboolean
+actions_conflict (GHashTable *actions)
+{
+  static const char *const expansion[] = { "expanded", "delivered", "relayed", "transferred",
+                                           NULL };
+  GHashTableIter iter;
+  gpointer key;
+
+  if (g_hash_table_size (actions) <= 1)
+    return FALSE;
+  if (!g_hash_table_contains (actions, "expanded"))
+    return TRUE;
+  g_hash_table_iter_init (&iter, actions);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (!g_strv_contains ((const char *const *) expansion, key))
+      return TRUE;
+  return FALSE;
+}
+
 /* One merged hop from the evidence about one server (docs/route-merge.md). */
 static JsonObject *
 merged_hop (GPtrArray *evidence)
@@ -1002,7 +1030,7 @@ merged_hop (GPtrArray *evidence)
   JsonObject *out = json_object_new ();
   JsonArray *sources = json_array_new ();
   g_autoptr (GHashTable) seen_sources = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr (GHashTable) actions = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) actions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GList) members = json_object_get_members (primary);
 
   for (GList *l = members; l != NULL; l = l->next)
@@ -1026,11 +1054,12 @@ merged_hop (GPtrArray *evidence)
 
       if (source != NULL && g_hash_table_add (seen_sources, (gpointer) source))
         json_array_add_string_element (sources, source);
+      /* RFC 3464's action values are case-insensitive. */
       if (action != NULL)
-        g_hash_table_add (actions, (gpointer) action);
+        g_hash_table_add (actions, g_ascii_strdown (action, -1));
     }
   json_object_set_array_member (out, "sources", sources);
-  json_object_set_boolean_member (out, "conflict", g_hash_table_size (actions) > 1);
+  json_object_set_boolean_member (out, "conflict", actions_conflict (actions));
   if (ordered->len > 1)
     {
       JsonArray *all = json_array_new ();

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* postfix-front-peer.c: the client's address, names and their statuses as Postfix's smtpd
  * finds them (src/smtpd/smtpd_peer.c, src/util/valid_hostname.c), and the XCLIENT command
- * that hands them to Postfix (src/smtpd/smtpd.c, xclient_cmd). Contract, limits and what
- * bounds the lookups: postfix-front-peer.h.
+ * that hands them to Postfix (src/smtpd/smtpd.c, xclient_cmd); the lookup in a pool thread
+ * that its caller may give up on. Contract, limits and what bounds the lookups:
+ * postfix-front-peer.h.
  */
 #include "config.h"
 
@@ -277,6 +278,191 @@ postfix_front_peer_lookup (PostfixFrontPeer           *peer,
       }
   r->freeaddrinfo (res0);
   peer_set_names (peer, PEER_UNKNOWN, POSTFIX_FRONT_PEER_FORGED, host, POSTFIX_FRONT_PEER_OK);
+}
+
+/* A bounded lookup (postfix_front_peer_lookup_bounded): shared by the waiting caller and
+ * the pool thread that runs it, freed by whichever lets go last. */
+typedef struct
+{
+  gatomicrefcount ref;
+  GMutex lock;
+  GCond cond;                       /* done set, or the caller's cancellable cancelled */
+  gboolean done;                    /* the lookup has returned (peer's names set) */
+  gboolean abandoned;               /* the caller gave up on it (counted in abandoned) */
+  PostfixFrontPeer peer;            /* the thread's copy: the address in, the names out */
+  const PostfixFrontResolver *resolver;
+} PeerLookup;
+
+/* Given-up lookups still running (POSTFIX_FRONT_PEER_ABANDONED_MAX). */
+static gint lookups_abandoned;
+
+static void
+peer_lookup_unref (PeerLookup *l)
+{
+  if (!g_atomic_ref_count_dec (&l->ref))
+    return;
+  postfix_front_peer_clear (&l->peer);
+  g_mutex_clear (&l->lock);
+  g_cond_clear (&l->cond);
+  g_free (l);
+}
+
+/* In a pool thread: the blocking lookup, then done (a given-up one uncounted). */
+static void
+peer_lookup_run (gpointer data,
+                 gpointer user_data)
+{
+  PeerLookup *l = data;
+  gboolean abandoned;
+
+  (void) user_data;
+  postfix_front_peer_lookup (&l->peer, l->resolver);
+  g_mutex_lock (&l->lock);
+  l->done = TRUE;
+  abandoned = l->abandoned;
+  g_cond_broadcast (&l->cond);
+  g_mutex_unlock (&l->lock);
+  if (abandoned)
+    g_atomic_int_add (&lookups_abandoned, -1);
+  peer_lookup_unref (l);
+}
+
+/* The cancellable's handler (in the cancelling thread): wakes the waiting caller. */
+static void
+peer_lookup_cancelled (GCancellable *cancellable,
+                       gpointer      data)
+{
+  PeerLookup *l = data;
+
+  (void) cancellable;
+  g_mutex_lock (&l->lock);
+  g_cond_broadcast (&l->cond);
+  g_mutex_unlock (&l->lock);
+}
+
+/* The threads of the bounded lookups: a non-exclusive pool without a limit (idle
+ * threads reused, a new one whenever all are busy: a hanging lookup never delays
+ * another; the given-up ones are bounded by POSTFIX_FRONT_PEER_ABANDONED_MAX). */
+static GThreadPool *
+peer_lookup_pool (void)
+{
+  static GThreadPool *pool;
+  static gsize made;
+
+  if (g_once_init_enter (&made))
+    {
+      pool = g_thread_pool_new (peer_lookup_run, NULL, -1, FALSE, NULL);
+      g_once_init_leave (&made, 1);
+    }
+  return pool;
+}
+
+/**
+ * postfix_front_peer_lookup_bounded:
+ * @peer: a peer with its address set
+ * @resolver: (nullable): the name service calls; %NULL: the libc's (must outlive every
+ *   lookup started with it: a given-up lookup goes on using it)
+ * @timeout_ms: how long to wait for the lookup at most
+ * @cancellable: (nullable): cancelled: the wait ends at once (a stop of the front)
+ * @error: why the lookup was given up
+ *
+ * postfix_front_peer_lookup() in a thread of a shared pool, waited for at most
+ * @timeout_ms or until @cancellable is cancelled. Given up (past @timeout_ms:
+ * G_IO_ERROR_TIMED_OUT; cancelled, also before it starts: G_IO_ERROR_CANCELLED;
+ * POSTFIX_FRONT_PEER_ABANDONED_MAX given-up lookups still running: G_IO_ERROR_BUSY, no
+ * lookup started): @peer's names are unknown
+ * with a temporary status (smtpd's view of a name service that fails for now), and a
+ * lookup begun goes on in its thread, its answer unused.
+ *
+ * Returns: TRUE with @peer's names as postfix_front_peer_lookup() finds them; FALSE
+ *   (@error set) when given up
+ */
+gboolean
+postfix_front_peer_lookup_bounded (PostfixFrontPeer           *peer,
+                                   const PostfixFrontResolver *resolver,
+                                   guint                       timeout_ms,
+                                   GCancellable               *cancellable,
+                                   GError                    **error)
+{
+  g_autoptr (GError) local = NULL;
+  PeerLookup *l;
+  gulong cancel_id = 0;
+  gint64 end;
+  gboolean done;
+
+  if (peer->sa_len == 0)
+    {
+      postfix_front_peer_no_lookup (peer);
+      return TRUE;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    goto temporary;
+  if (g_atomic_int_get (&lookups_abandoned) >= POSTFIX_FRONT_PEER_ABANDONED_MAX)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                   "%d client name lookups given up are still waiting for the name service",
+                   POSTFIX_FRONT_PEER_ABANDONED_MAX);
+      goto temporary;
+    }
+
+  l = g_new0 (PeerLookup, 1);
+  g_atomic_ref_count_init (&l->ref);
+  g_mutex_init (&l->lock);
+  g_cond_init (&l->cond);
+  memcpy (&l->peer.sa, &peer->sa, sizeof peer->sa);
+  l->peer.sa_len = peer->sa_len;
+  l->resolver = resolver;
+  g_atomic_ref_count_inc (&l->ref);                   /* the thread's */
+  /* No new thread to be had: the lookup waits in the pool's queue for one (GLib queues
+   * it anyway), within the same timeout. */
+  if (!g_thread_pool_push (peer_lookup_pool (), l, &local))
+    g_warning ("no new thread for a client name lookup (it waits for one): %s",
+               local->message);
+  if (cancellable != NULL)
+    cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (peer_lookup_cancelled), l,
+                                       NULL);
+  end = g_get_monotonic_time () + (gint64) timeout_ms * G_TIME_SPAN_MILLISECOND;
+  g_mutex_lock (&l->lock);
+  while (!l->done && !g_cancellable_is_cancelled (cancellable))
+    if (!g_cond_wait_until (&l->cond, &l->lock, end))
+      break;
+  done = l->done;
+  if (done)
+    {
+      peer_set_names (peer, l->peer.name, l->peer.name_status, l->peer.reverse_name,
+                      l->peer.reverse_name_status);
+    }
+  else
+    {
+      l->abandoned = TRUE;
+      g_atomic_int_inc (&lookups_abandoned);
+    }
+  g_mutex_unlock (&l->lock);
+  /* Not under l->lock: it waits for a running handler, which takes it. */
+  if (cancel_id != 0)
+    g_cancellable_disconnect (cancellable, cancel_id);
+  peer_lookup_unref (l);
+  if (done)
+    return TRUE;
+  if (!g_cancellable_set_error_if_cancelled (cancellable, error))
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                 "no answer from the name service within %u ms", timeout_ms);
+
+temporary:
+  peer_set_names (peer, PEER_UNKNOWN, POSTFIX_FRONT_PEER_TEMP, PEER_UNKNOWN,
+                  POSTFIX_FRONT_PEER_TEMP);
+  return FALSE;
+}
+
+/**
+ * postfix_front_peer_lookups_abandoned:
+ *
+ * Returns: how many bounded lookups were given up and are still in the name service
+ */
+guint
+postfix_front_peer_lookups_abandoned (void)
+{
+  return (guint) g_atomic_int_get (&lookups_abandoned);
 }
 
 /**

@@ -36,7 +36,12 @@
  *   addr        = *( qtext-char / DQUOTE *( "\" CHAR / not-DQUOTE ) DQUOTE )  ; up to ">"
  *   word        = "sent" / "deferred" / "bounced" / "expired"
  *               / "SOFTBOUNCE"                 ; soft_bounce = yes: deferred
+ *               / probe-word                   ; PROBE
  *               / other word (UNKNOWN)
+ *   probe-word  = "deliverable"                ; dsn 2.X.X
+ *               / "undeliverable" / "undeliverable-but-not-cached"   ; dsn 4 or 5
+ *                 ; address-verification probes (verify(8): reject_unverified_*,
+ *                 ; sender double-bounce; sendmail -bv): never a tracked delivery
  *   reason      = the rest of the line, without its last ")" (none: Postfix cut the
  *                 line, a record over POSTFIX_LOG_RECORD_MAX octets)
  *
@@ -305,6 +310,30 @@ status_from_word (const char *w,
   return POSTFIX_STATUS_NONE;
 }
 
+/* An address-verification probe's status word (verify(8): src/global/sent.c, bounce.c,
+ * defer.c, verify.c): the class its dsn must have ('2', or '4'/'5' as 'X'), or 0 when
+ * @w is none of them. */
+static char
+probe_dsn_class (const char *w,
+                 gsize       len)
+{
+  static const struct
+  {
+    const char *word;
+    char dsn_class;
+  } table[] = {
+    { "deliverable", '2' },
+    { "undeliverable", 'X' },
+    /* address_verify_negative_cache = no: a failure not kept in the cache */
+    { "undeliverable-but-not-cached", 'X' },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (table); i++)
+    if (strlen (table[i].word) == len && memcmp (table[i].word, w, len) == 0)
+      return table[i].dsn_class;
+  return 0;
+}
+
 /* The queue id after "queued as " or "forwarded as " in a sent reason, or NULL. */
 static char *
 requeued_id (const char *text)
@@ -333,6 +362,8 @@ static PostfixLogKind
 parse_delivery (Cursor          *c,
                 PostfixLogEntry *e)
 {
+  char probe = 0;
+
   e->to = parse_addr (c);
   if (e->to == NULL)
     return POSTFIX_LOG_UNKNOWN;
@@ -364,6 +395,8 @@ parse_delivery (Cursor          *c,
           while (c->p < c->end && *c->p != ' ' && *c->p != ',')
             c->p++;
           e->status = status_from_word (w, (gsize) (c->p - w));
+          if (e->status == POSTFIX_STATUS_NONE)
+            probe = probe_dsn_class (w, (gsize) (c->p - w));
           if (cursor_skip (c, " ("))
             {
               /* The reason is the rest of the line: Postfix ends the line with it. A
@@ -392,9 +425,12 @@ parse_delivery (Cursor          *c,
           g_free (parse_value (c));
         }
     }
-  if (e->status == POSTFIX_STATUS_NONE || e->relay == NULL || e->dsn == NULL
+  if ((e->status == POSTFIX_STATUS_NONE && probe == 0) || e->relay == NULL || e->dsn == NULL
       || !dsn_code_valid (e->dsn) || e->to[0] == '\0')
     return POSTFIX_LOG_UNKNOWN;
+  /* A probe: deliverable with 2.X.X, undeliverable with 4.X.X or 5.X.X. */
+  if (probe != 0)
+    return (probe == '2') == (e->dsn[0] == '2') ? POSTFIX_LOG_PROBE : POSTFIX_LOG_UNKNOWN;
   /* The status word and the dsn class agree: sent 2, deferred 4, bounced/expired 4 or 5 */
   if ((e->status == POSTFIX_STATUS_SENT) != (e->dsn[0] == '2'))
     return POSTFIX_LOG_UNKNOWN;

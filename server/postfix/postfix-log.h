@@ -6,7 +6,8 @@
  * postfix_log_parse() turns one line (without its LF) of a Postfix maillog_file (Postfix
  * >= 3.4, postlogd) or of a syslog file (traditional "Mmm dd hh:mm:ss" or RFC 3339 time
  * stamps) into a PostfixLogEntry: the queue id and what the line says about it (message-id,
- * orig_queue_id, queued, one recipient's delivery attempt, expired, removed). Lines of
+ * orig_queue_id, queued, one recipient's delivery attempt, expired, removed, an
+ * address-verification probe's result). Lines of
  * other programs and Postfix lines of no interest are POSTFIX_LOG_OTHER; lines that look
  * like Postfix's per-queue-id lines but do not follow the grammar are POSTFIX_LOG_UNKNOWN.
  *
@@ -45,6 +46,10 @@ typedef enum
   POSTFIX_LOG_CLIENT,    /* smtpd: "QID: client=...[, orig_queue_id=ID]" (a new message;
                           * orig_queue_id= after XFORWARD IDENT); pickup: "QID: uid=N
                           * from=<...>" (a new message submitted locally, no ident) */
+  POSTFIX_LOG_PROBE,     /* agent: "QID: to=<...>, ... status=deliverable (text)" (or
+                          * undeliverable, undeliverable-but-not-cached): an
+                          * address-verification probe's result (verify(8), sendmail
+                          * -bv), never a delivery of a tracked message */
 } PostfixLogKind;
 
 typedef enum

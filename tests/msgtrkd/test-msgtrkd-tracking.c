@@ -9,7 +9,8 @@
  * route cache bounded at MSGTRKD_ROUTE_CACHE_MESSAGES, the notifications' transitions, a
  * change made in a store batch told only once the batch has committed, a hop's newer answer
  * replacing its stored row under the same row id (SQLite reuses the largest rowid) read
- * anew, not from the parsed-report cache.
+ * anew, not from the parsed-report cache; an alias's "expanded" beside its members'
+ * "delivered"/"relayed" at one server is no conflict, a member's "failed" is.
  * Never: touches the user's keyring or session bus.
  */
 #include "config.h"
@@ -133,15 +134,17 @@ get (Fixture    *f,
   return m;
 }
 
-/* A DSN as Postfix writes it, about @envid: one block per (recipient, action, status);
- * @arrival: an Arrival-Date (unix seconds) or 0. */
+/* A DSN as Postfix writes it, about @envid: one block for @final (Final-Recipient) sent
+ * to @original (Original-Recipient), with @action and @status; @arrival: an Arrival-Date
+ * (unix seconds) or 0. */
 static GBytes *
-make_dsn (const char *envid,
-          const char *reporting_mta,
-          gint64      arrival,
-          const char *rcpt,
-          const char *action,
-          const char *status)
+make_dsn_for (const char *envid,
+              const char *reporting_mta,
+              gint64      arrival,
+              const char *final,
+              const char *original,
+              const char *action,
+              const char *status)
 {
   g_autoptr (GString) s = g_string_new (NULL);
   g_autofree char *date = NULL;
@@ -163,9 +166,21 @@ make_dsn (const char *envid,
                           "Action: %s\nStatus: %s\n\n"
                           "--b1\nContent-Type: text/rfc822-headers\n\n"
                           "Message-ID: <returned@example.org>\nSubject: Hello\n\n--b1--\n",
-                          reporting_mta, reporting_mta, envid, date != NULL ? date : "", rcpt,
-                          rcpt, action, status);
+                          reporting_mta, reporting_mta, envid, date != NULL ? date : "", final,
+                          original, action, status);
   return g_string_free_to_bytes (g_steal_pointer (&s));
+}
+
+/* make_dsn_for() about @rcpt itself (its Final- and Original-Recipient). */
+static GBytes *
+make_dsn (const char *envid,
+          const char *reporting_mta,
+          gint64      arrival,
+          const char *rcpt,
+          const char *action,
+          const char *status)
+{
+  return make_dsn_for (envid, reporting_mta, arrival, rcpt, rcpt, action, status);
 }
 
 static void
@@ -382,6 +397,75 @@ test_recompute_from_reports (Fixture      *f,
   g_assert_nonnull (sent);
   g_assert_cmpint (g_date_time_to_unix (sent), ==, arrival);
   g_assert_cmpstr (json_object_get_string_member (route, "state"), ==, "delivered");
+}
+
+/* The merged hop of @address at @server in the route of @envid (asserted there). */
+static JsonObject *
+hop_at (JsonObject *route,
+        const char *address,
+        const char *server)
+{
+  JsonArray *rcpts = json_object_get_array_member (route, "recipients");
+
+  for (guint i = 0; i < json_array_get_length (rcpts); i++)
+    {
+      JsonObject *r = json_array_get_object_element (rcpts, i);
+      JsonArray *hops = json_object_get_array_member (r, "hops");
+
+      if (!g_str_equal (json_object_get_string_member (r, "address"), address))
+        continue;
+      for (guint j = 0; j < json_array_get_length (hops); j++)
+        {
+          JsonObject *h = json_array_get_object_element (hops, j);
+
+          if (g_strcmp0 (json_object_get_string_member (h, "reporting_mta"), server) == 0)
+            return h;
+        }
+    }
+  g_assert_not_reached ();
+  return NULL;
+}
+
+/* An alias at one server, as Postfix reports it: its success DSN says "expanded" for the
+ * alias (RFC 3464 2.3.3: delivered to the address as given and forwarded to others), the
+ * members' reports (Original-Recipient: the alias) say "delivered" and "relayed": one
+ * hop, no conflict (the words agree: the expansion and its members' hand-offs). A member
+ * that failed there does disagree: a conflict, and the recipient failed. */
+static void
+test_alias_expanded_no_conflict (Fixture      *f,
+                                 gconstpointer data)
+{
+  static const char *const dsn_only[] = { "DSN", NULL };
+  static const char *const team[] = { "team@example.net", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid = prepare (f, team);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  JsonObject *hop;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_assert_true (msgtrkd_tracking_commit (f->tracking, envid, dsn_only, NULL, &error));
+  g_assert_no_error (error);
+  g_free (ingest (f, make_dsn (envid, "mx.example.net", now - 5, "team@example.net",
+                               "expanded", "2.0.0")));
+  g_free (ingest (f, make_dsn_for (envid, "mx.example.net", now - 5, "alice@example.net",
+                                   "team@example.net", "delivered", "2.0.0")));
+  g_free (ingest (f, make_dsn_for (envid, "mx.example.net", now - 5, "carol@example.com",
+                                   "team@example.net", "relayed", "2.0.0")));
+  m = get (f, envid);
+  g_assert_cmpstr (m->state, ==, "delivered");
+  hop = hop_at (route_of (f, envid, parser), "team@example.net", "mx.example.net");
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (hop, "evidence")), ==,
+                    3);
+  g_assert_false (json_object_get_boolean_member (hop, "conflict"));
+
+  g_free (ingest (f, make_dsn_for (envid, "mx.example.net", now, "bob@example.net",
+                                   "team@example.net", "failed", "5.1.1")));
+  g_clear_pointer (&m, msgtrkd_message_free);
+  m = get (f, envid);
+  g_assert_cmpstr (m->state, ==, "failed");
+  hop = hop_at (route_of (f, envid, parser), "team@example.net", "mx.example.net");
+  g_assert_true (json_object_get_boolean_member (hop, "conflict"));
 }
 
 /* A delayed hop's newer answer replaces its row (msgtrkd_store_put_report() with the same
@@ -680,6 +764,7 @@ main (int   argc,
   ADD ("/msgtrkd-tracking/changed-after-commit", test_changed_after_commit);
   ADD ("/msgtrkd-tracking/forget-content-track", test_forget_content_track);
   ADD ("/msgtrkd-tracking/replaced-row-read-anew", test_replaced_row_read_anew);
+  ADD ("/msgtrkd-tracking/alias-expanded-no-conflict", test_alias_expanded_no_conflict);
 #undef ADD
   g_test_add_func ("/msgtrkd-tracking/notify", test_notify);
   return g_test_run ();

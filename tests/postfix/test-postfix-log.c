@@ -12,7 +12,8 @@
  * without reading past its end (run under ASan); the line limit at POSTFIX_LOG_MAX_LINE
  * and one past it; hostile text as a real Postfix logs it
  * (fixtures/maillog-3.7.11-hostile.txt: lines cut at POSTFIX_LOG_RECORD_MAX, replies and
- * quoted addresses holding forged attributes); raw octets a writer other than Postfix may
+ * quoted addresses holding forged attributes); address-verification probes as PROBE, never
+ * deliveries nor UNKNOWN (fixtures/maillog-3.7.11-probes.txt); raw octets a writer other than Postfix may
  * leave (NUL anywhere: UNKNOWN);
  * the helpers (relay host, loopback, diagnostic, queue ids).
  */
@@ -236,6 +237,57 @@ static const LineCase cases[] = {
     "Dec 04 21:35:00 mx postfix-msgtrk-test/bounce[22433]: C3376A74C98: sender non-delivery "
     "notification: F305AA74A44",
     POSTFIX_LOG_OTHER, "bounce", "C3376A74C98" },
+  /* Address-verification probes (verify(8): reject_unverified_recipient, sender
+   * double-bounce; sendmail -bv): the probe's result, never a delivery; captured from
+   * Postfix 3.7.11 (postfix-follower-probes, fixtures/maillog-3.7.11-probes.txt). */
+  { "probe-smtp-deliverable",
+    "Dec 05 19:54:29 mx postfix-msgtrk-test/smtp[4038]: 0A1FEA8A418: to=<a@ok.test.example>, "
+    "relay=127.0.0.1[127.0.0.1]:46127, delay=0.01, delays=0/0.01/0/0, dsn=2.1.5, "
+    "status=deliverable (250 2.1.5 ok)",
+    POSTFIX_LOG_PROBE, "smtp", "0A1FEA8A418", "a@ok.test.example", NULL,
+    "127.0.0.1[127.0.0.1]:46127", "2.1.5", POSTFIX_STATUS_NONE, "250 2.1.5 ok", NULL },
+  { "probe-local-alias-deliverable",
+    "Dec 05 19:54:44 mx postfix-msgtrk-test/local[4221]: 0B58CA8A19A: "
+    "to=<team@local.test.example>, relay=local, delay=0, delays=0/0/0/0, dsn=2.0.0, "
+    "status=deliverable (aliased to alice@test.example, nobody@local.test.example)",
+    POSTFIX_LOG_PROBE, "local", "0B58CA8A19A", "team@local.test.example", NULL, "local",
+    "2.0.0", POSTFIX_STATUS_NONE, "aliased to alice@test.example, nobody@local.test.example",
+    NULL },
+  { "probe-smtp-undeliverable-5xx",
+    "Dec 05 19:54:32 mx postfix-msgtrk-test/smtp[4038]: 0AD5AA8A329: to=<b@perm.test.example>, "
+    "relay=127.0.0.1[127.0.0.1]:51647, delay=0, delays=0/0/0/0, dsn=5.1.1, "
+    "status=undeliverable (host 127.0.0.1[127.0.0.1] said: 550 5.1.1 no such user here (in "
+    "reply to RCPT TO command))",
+    POSTFIX_LOG_PROBE, "smtp", "0AD5AA8A329", "b@perm.test.example", NULL,
+    "127.0.0.1[127.0.0.1]:51647", "5.1.1", POSTFIX_STATUS_NONE,
+    "host 127.0.0.1[127.0.0.1] said: 550 5.1.1 no such user here (in reply to RCPT TO "
+    "command)", NULL },
+  { "probe-smtp-undeliverable-connect",
+    "Dec 05 19:54:50 mx postfix-msgtrk-test/smtp[4038]: 0C5C9A8A2B6: to=<d@slow.test.example>, "
+    "relay=none, delay=0, delays=0/0/0/0, dsn=4.4.1, status=undeliverable (connect to "
+    "127.0.0.1[127.0.0.1]:38741: Connection refused)",
+    POSTFIX_LOG_PROBE, "smtp", "0C5C9A8A2B6", "d@slow.test.example", NULL, "none", "4.4.1",
+    POSTFIX_STATUS_NONE, "connect to 127.0.0.1[127.0.0.1]:38741: Connection refused", NULL },
+  { "probe-virtual-undeliverable-not-cached",
+    "Dec 05 19:55:02 mx postfix-msgtrk-test/virtual[5035]: 69DA6A8A09F: "
+    "to=<nosuch2@test.example>, relay=virtual, delay=0.01, delays=0/0/0/0, dsn=5.1.1, "
+    "status=undeliverable-but-not-cached (unknown user: \"nosuch2@test.example\")",
+    POSTFIX_LOG_PROBE, "virtual", "69DA6A8A09F", "nosuch2@test.example", NULL, "virtual",
+    "5.1.1", POSTFIX_STATUS_NONE, "unknown user: \"nosuch2@test.example\"", NULL },
+  /* A probe word whose dsn class contradicts it: not Postfix's (sent.c: deliverable is
+   * 2.X.X; bounce.c, defer.c: undeliverable 4 or 5). */
+  { "unknown-probe-deliverable-5xx",
+    "Dec 05 19:54:29 mx postfix/smtp[1]: 0A1FEA8A418: to=<a@b.example>, relay=none, "
+    "dsn=5.1.1, status=deliverable (x)",
+    POSTFIX_LOG_UNKNOWN, "smtp", "0A1FEA8A418" },
+  { "unknown-probe-undeliverable-2xx",
+    "Dec 05 19:54:29 mx postfix/smtp[1]: 0A1FEA8A418: to=<a@b.example>, relay=none, "
+    "dsn=2.0.0, status=undeliverable-but-not-cached (x)",
+    POSTFIX_LOG_UNKNOWN, "smtp", "0A1FEA8A418" },
+  { "unknown-probe-word-prefix",
+    "Dec 05 19:54:29 mx postfix/smtp[1]: 0A1FEA8A418: to=<a@b.example>, relay=none, "
+    "dsn=5.1.1, status=undeliverable-but (x)",
+    POSTFIX_LOG_UNKNOWN, "smtp", "0A1FEA8A418" },
   /* UNKNOWN: looks like a per-queue-id line, breaks its rule. */
   { "unknown-garbage", "this is not a log line", POSTFIX_LOG_UNKNOWN },
   { "unknown-empty", "", POSTFIX_LOG_UNKNOWN },
@@ -344,7 +396,7 @@ test_fixture (void)
                                                  NULL);
   g_autofree char *text = NULL;
   g_auto (GStrv) lines = NULL;
-  guint counts[POSTFIX_LOG_CLIENT + 1] = { 0 };
+  guint counts[POSTFIX_LOG_PROBE + 1] = { 0 };
   guint requeued = 0;
 
   g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
@@ -397,7 +449,7 @@ test_fixture_real (gconstpointer data)
                                                  NULL);
   g_autofree char *text = NULL;
   g_auto (GStrv) lines = NULL;
-  guint counts[POSTFIX_LOG_CLIENT + 1] = { 0 };
+  guint counts[POSTFIX_LOG_PROBE + 1] = { 0 };
   guint requeued = 0;
   guint lmtp_unix = 0;
   guint xforward_qid = 0;
@@ -457,6 +509,56 @@ test_fixture_real (gconstpointer data)
   g_assert_cmpuint (lmtp_unix, ==, 1);
   g_assert_cmpuint (xforward_qid, ==, 1);
   g_assert_cmpuint (xforward_front, ==, 2);
+}
+
+/* The log of postfix-follower-probes (Postfix 3.7.11 with reject_unverified_recipient,
+ * address_verify_negative_cache = no for its last probes, sendmail -bv, and a tracked
+ * message among them): nothing UNKNOWN; each delivery agent's probe line is a PROBE (16, 5 of them deliverable:
+ * every word of verify(8)), the three real deliveries (the tracked message's two, the
+ * report of sendmail -bv) are DELIVERY. */
+static void
+test_fixture_probes (void)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "postfix", "fixtures",
+                                                 "maillog-3.7.11-probes.txt", NULL);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint counts[POSTFIX_LOG_PROBE + 1] = { 0 };
+  guint deliverable = 0;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto (PostfixLogEntry) e = { 0 };
+
+      if (lines[i][0] == '\0')
+        continue;
+      postfix_log_parse (lines[i], strlen (lines[i]), 1796420000, &e);
+      if (e.kind == POSTFIX_LOG_UNKNOWN)
+        g_test_message ("unknown: %s", lines[i]);
+      counts[e.kind]++;
+      if (e.kind == POSTFIX_LOG_PROBE)
+        {
+          g_assert_nonnull (e.to);
+          g_assert_nonnull (e.relay);
+          g_assert_cmpint (e.status, ==, POSTFIX_STATUS_NONE);
+          if (e.dsn[0] == '2')
+            deliverable++;
+        }
+    }
+  g_assert_cmpuint (counts[POSTFIX_LOG_UNKNOWN], ==, 0);
+  g_assert_cmpuint (counts[POSTFIX_LOG_PROBE], ==, 16);
+  g_assert_cmpuint (deliverable, ==, 5);
+  g_assert_cmpuint (counts[POSTFIX_LOG_DELIVERY], ==, 3);
+  g_assert_cmpuint (counts[POSTFIX_LOG_MESSAGE_ID], ==, 17);
+  g_assert_cmpuint (counts[POSTFIX_LOG_QUEUED], ==, 17);
+  g_assert_cmpuint (counts[POSTFIX_LOG_REMOVED], ==, 17);
+  g_assert_cmpuint (counts[POSTFIX_LOG_CLIENT], ==, 3);
+  /* The probe cases of the table are lines of this capture. */
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    if (g_str_has_prefix (cases[i].name, "probe-"))
+      g_assert_nonnull (strstr (text, cases[i].line));
 }
 
 /* Lines a real Postfix 3.7.11 logged for text an attacker chooses
@@ -669,6 +771,7 @@ main (int   argc,
       g_test_add_data_func (path, &real_fixtures[i], test_fixture_real);
     }
   g_test_add_func ("/postfix-log/fixture-3.7.11-hostile", test_fixture_hostile);
+  g_test_add_func ("/postfix-log/fixture-3.7.11-probes", test_fixture_probes);
   g_test_add_func ("/postfix-log/raw-octets", test_raw_octets);
   g_test_add_func ("/postfix-log/limit", test_limit);
   g_test_add_func ("/postfix-log/helpers", test_helpers);
