@@ -22,25 +22,17 @@
  * Limits: names POSTFIX_FRONT_PEER_NAME_MAX, labels POSTFIX_FRONT_PEER_LABEL_MAX (Postfix's
  * VALID_HOSTNAME_LEN and VALID_LABEL_LEN); the command is at most
  * POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX octets with its CRLF (the SMTP command limit
- * XCLIENT_README asks for; the longest, CRLF included, is 427).
- * The lookups: postfix_front_peer_lookup() blocks its caller, bounded by the system
- * resolver only (resolv.conf timeout x attempts x nameservers, per query; getaddrinfo
- * adds the search list for names with fewer dots than ndots), as in Postfix's smtpd,
- * which makes the same calls. postfix_front_peer_lookup_bounded() (the session's) runs
- * the same lookup in a thread of a shared pool and waits for it at most a timeout (the
- * front's peername_lookup_timeout) or until its cancellable is cancelled (a stop of the
- * front); given up, both names are unknown with a temporary status, what smtpd has
- * when the name service fails for now (EAI_AGAIN), and the lookup goes on in its thread
- * until the resolver returns (its answer then unused). At most
- * POSTFIX_FRONT_PEER_ABANDONED_MAX such given-up lookups at once (threads held by a name
- * service that does not answer); at that count no new lookup starts (temporary failure).
+ * XCLIENT_README asks for; the longest, CRLF included, is 427). The lookups block: they
+ * are bounded by the system resolver only (resolv.conf timeout x attempts x nameservers,
+ * per query; getaddrinfo adds the search list for names with fewer dots than ndots), as
+ * in Postfix's smtpd, which makes the same calls.
  * Never: send a name Postfix would refuse (501 there would leave the session with the
  * front's own identity); look a name up in DNS directly (the system's name service, as
  * Postfix).
  */
 #pragma once
 
-#include <gio/gio.h>
+#include <glib.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -54,11 +46,6 @@ G_BEGIN_DECLS
 /** POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX: longest XCLIENT command, CRLF included (the
  * 512-character SMTP command limit of XCLIENT_README, note 1). */
 #define POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX 512
-
-/** POSTFIX_FRONT_PEER_ABANDONED_MAX: bounded lookups given up (timed out or cancelled)
- * whose threads are still in the name service, at most; at this count a bounded lookup
- * does not start (a temporary failure at once). */
-#define POSTFIX_FRONT_PEER_ABANDONED_MAX 64
 
 /* Postfix's SMTPD_PEER_CODE_* (smtpd.h). */
 typedef enum
@@ -109,12 +96,6 @@ gboolean   postfix_front_peer_set_server   (PostfixFrontPeer           *peer,
                                             socklen_t                   len);
 void       postfix_front_peer_lookup       (PostfixFrontPeer           *peer,
                                             const PostfixFrontResolver *resolver);
-gboolean   postfix_front_peer_lookup_bounded (PostfixFrontPeer         *peer,
-                                            const PostfixFrontResolver *resolver,
-                                            guint                       timeout_ms,
-                                            GCancellable               *cancellable,
-                                            GError                    **error);
-guint      postfix_front_peer_lookups_abandoned (void);
 void       postfix_front_peer_no_lookup    (PostfixFrontPeer           *peer);
 gboolean   postfix_front_peer_valid_hostname (const char               *name);
 char      *postfix_front_peer_xclient      (const PostfixFrontPeer     *peer);

@@ -4,9 +4,8 @@
  * docs/postfix-site.md).
  *
  * Start: with xclient=true, the client's names looked up as Postfix's smtpd would, before
- * its greeting (reverse, then forward-confirmed, in a lookup thread waited for at most
- * peername_lookup_timeout and not past a stop: then both [TEMPUNAVAIL];
- * peername_lookup=false: none); connect to the upstream (refused or
+ * its greeting (reverse, then forward-confirmed, blocking, bounded by the system
+ * resolver's timeouts; peername_lookup=false: none); connect to the upstream (refused or
  * unreachable: "421 4.3.2" to the client, close); read its greeting and pass it on to the
  * client; then, while the client's EHLO is on its way, "XCLIENT NAME=<name> [REVERSE_NAME=<name>]
  * ADDR=<client> PORT=<port> DESTADDR=<front> DESTPORT=<port>" ([UNAVAILABLE] /
@@ -656,32 +655,17 @@ up_connect (Session *s,
 
 /* The client's names for XCLIENT (postfix-front-peer.h), once per session and before
  * any upstream link is taken, as Postfix's smtpd looks them up before its 220: a slow
- * name service then holds only the client, not an upstream session Postfix would time
- * out. Waited for at most peername_lookup_timeout, and not at all once the front stops
- * (the session's cancellable): given up, both names are temporarily unavailable
- * ([TEMPUNAVAIL]), as smtpd has them when the name service fails for now. */
+ * name service then holds only the client (bounded by the system resolver, never
+ * interrupted: a stop waits for it), not an upstream session Postfix would time out. */
 static void
 peer_names (Session *s)
 {
-  g_autoptr (GError) error = NULL;
-
   if (!s->front->xclient || s->peer_named)
     return;
-  if (!s->front->peername_lookup)
+  if (s->front->peername_lookup)
+    postfix_front_peer_lookup (&s->peer, NULL);
+  else
     postfix_front_peer_no_lookup (&s->peer);
-  else if (!postfix_front_peer_lookup_bounded (&s->peer, NULL,
-                                               s->front->peername_lookup_timeout * 1000,
-                                               s->cancel, &error)
-           && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-        g_message ("[%s] client name lookup given up after %u s (peername_lookup_timeout): "
-                   "its names are temporarily unavailable",
-                   s->peer_ip, s->front->peername_lookup_timeout);
-      else
-        g_message ("[%s] client name lookup not started (%s): its names are temporarily "
-                   "unavailable", s->peer_ip, error->message);
-    }
   s->peer_named = TRUE;
   /* As smtpd_peer.c warns: a reverse name that does not resolve back. */
   if (s->peer.name_status != POSTFIX_FRONT_PEER_OK

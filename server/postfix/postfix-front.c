@@ -13,8 +13,7 @@
  * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
  * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
- * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT), peername_lookup_timeout
- * (POSTFIX_FRONT_*PEERNAME_LOOKUP_TIMEOUT).
+ * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT).
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
  * with TLS, as Postfix's smtpd_tls_auth_only=yes) and tls_security_level (may, the
  * default, or encrypt), enforced by the session (docs/postfix-site.md, "TLS").
@@ -107,7 +106,7 @@ front_configure (gpointer        data,
   static const char *const known[] = {
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
     "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
-    "peername_lookup", "peername_lookup_timeout",
+    "peername_lookup",
     "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "connection_wait", "user", NULL,
   };
@@ -138,8 +137,6 @@ front_configure (gpointer        data,
       &f->pool_size },
     { "upstream_pool_idle", POSTFIX_FRONT_POOL_DEFAULT_IDLE, 1, POSTFIX_FRONT_POOL_MAX_IDLE,
       &f->pool_idle },
-    { "peername_lookup_timeout", POSTFIX_FRONT_PEERNAME_LOOKUP_TIMEOUT, 1,
-      POSTFIX_FRONT_MAX_PEERNAME_LOOKUP_TIMEOUT, &f->front.peername_lookup_timeout },
     { "pending_claim_wait", POSTFIX_FRONT_PENDING_CLAIM_WAIT, 1,
       POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT, &f->front.pending_claim_wait },
     { "max_connections", FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS,

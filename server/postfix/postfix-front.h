@@ -38,16 +38,6 @@ G_BEGIN_DECLS
  * least 10 minutes for the reply to its data, RFC 5321 4.5.3.2.6). */
 #define POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT 300
 
-/** POSTFIX_FRONT_PEERNAME_LOOKUP_TIMEOUT: seconds the client's name lookup is waited for,
- * by default (peername_lookup_timeout; past it both names are temporarily unavailable,
- * as Postfix's smtpd has them when the name service fails for now): glibc's bound for
- * one name server that does not answer, for both queries (timeout 5 s x attempts 2,
- * twice), plus the same again. */
-#define POSTFIX_FRONT_PEERNAME_LOOKUP_TIMEOUT 30
-/** POSTFIX_FRONT_MAX_PEERNAME_LOOKUP_TIMEOUT: peername_lookup_timeout at most (a client
- * waits 5 minutes for the greeting, RFC 5321 4.5.3.2.1). */
-#define POSTFIX_FRONT_MAX_PEERNAME_LOOKUP_TIMEOUT 300
-
 typedef struct
 {
   char *hostname;             /* our own replies */
@@ -65,8 +55,6 @@ typedef struct
                                * refused (5xx): 421 4.3.5 to the client, the session ends */
   gboolean peername_lookup;   /* look the client's name up for XCLIENT (as Postfix's
                                * smtpd_peername_lookup); off: NAME=[UNAVAILABLE] */
-  guint peername_lookup_timeout; /* seconds the lookup is waited for (a stop does not
-                                  * wait): see POSTFIX_FRONT_PEERNAME_LOOKUP_TIMEOUT */
   guint idle_timeout;         /* seconds, both sides */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */

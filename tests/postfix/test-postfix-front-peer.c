@@ -8,18 +8,12 @@
  * every lookup outcome of smtpd_peer.c (confirmed; forward lookup without the address,
  * failed permanently or temporarily; reverse lookup failed permanently or temporarily,
  * numeric or malformed) and what the name service was asked; the XCLIENT command for
- * each status and its longest form within POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX; every
- * lookup case again in a lookup thread (postfix_front_peer_lookup_bounded); with a name
- * service that hangs: a timeout and a cancel give up at once with both names
- * temporarily unavailable, and lookups given up but still hanging at
- * POSTFIX_FRONT_PEER_ABANDONED_MAX and past it.
+ * each status and its longest form within POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX.
  */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <string.h>
-
-#include <gio/gio.h>
 
 #include "postfix-front-peer.h"
 
@@ -319,31 +313,19 @@ test_lookup (void)
       "XCLIENT NAME=[UNAVAILABLE] REVERSE_NAME=[UNAVAILABLE] ADDR=192.0.2.7 PORT=4000" },
   };
 
-  /* Each case in the session's thread, then in a lookup thread the session waits for
-   * (postfix_front_peer_lookup_bounded): the same outcome. */
-  for (guint k = 0; k < G_N_ELEMENTS (cases) * 2; k++)
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      guint i = k % G_N_ELEMENTS (cases);
-      gboolean bounded = k >= G_N_ELEMENTS (cases);
       PostfixFrontPeer peer;
       g_autofree char *xclient = NULL;
 
-      g_test_message ("%s%s", cases[i].what, bounded ? " (bounded)" : "");
+      g_test_message ("%s", cases[i].what);
       memset (&ns, 0, sizeof ns);
       ns.reverse_err = cases[i].reverse_err;
       ns.reverse_name = cases[i].reverse_name;
       ns.forward_err = cases[i].forward_err;
       memcpy (ns.forward_addrs, cases[i].forward_addrs, sizeof ns.forward_addrs);
       peer_from_text (&peer, cases[i].addr, 4000);
-      if (bounded)
-        {
-          g_autoptr (GError) error = NULL;
-
-          g_assert_true (postfix_front_peer_lookup_bounded (&peer, &fake, 60000, NULL, &error));
-          g_assert_no_error (error);
-        }
-      else
-        postfix_front_peer_lookup (&peer, &fake);
+      postfix_front_peer_lookup (&peer, &fake);
       g_assert_cmpstr (peer.name, ==, cases[i].name);
       g_assert_cmpint (peer.name_status, ==, cases[i].name_status);
       g_assert_cmpstr (peer.reverse_name, ==, cases[i].reverse);
@@ -453,213 +435,6 @@ test_xclient (void)
     }
 }
 
-/* A name service that never answers until released (a name server that does not reply;
- * released at the end of each test): its getnameinfo then fails permanently, so that a
- * result that came too late would show as PERM instead of the TEMP given. */
-static struct
-{
-  GMutex lock;
-  GCond cond;
-  gboolean released;
-  guint calls;                    /* getnameinfo calls begun */
-} hang;
-
-static int
-hang_getnameinfo (const struct sockaddr *sa,
-                  socklen_t              salen,
-                  char                  *host,
-                  socklen_t              hostlen,
-                  char                  *serv,
-                  socklen_t              servlen,
-                  int                    flags)
-{
-  (void) sa;
-  (void) salen;
-  (void) host;
-  (void) hostlen;
-  (void) serv;
-  (void) servlen;
-  (void) flags;
-  g_mutex_lock (&hang.lock);
-  hang.calls++;
-  g_cond_broadcast (&hang.cond);
-  while (!hang.released)
-    g_cond_wait (&hang.cond, &hang.lock);
-  g_mutex_unlock (&hang.lock);
-  return EAI_NONAME;
-}
-
-static const PostfixFrontResolver hanging = {
-  hang_getnameinfo,
-  fake_getaddrinfo,
-  fake_freeaddrinfo,
-};
-
-static void
-hang_reset (void)
-{
-  g_mutex_lock (&hang.lock);
-  hang.released = FALSE;
-  hang.calls = 0;
-  g_mutex_unlock (&hang.lock);
-}
-
-/* Waits until @n getnameinfo calls have begun. */
-static void
-hang_wait_calls (guint n)
-{
-  gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
-
-  g_mutex_lock (&hang.lock);
-  while (hang.calls < n)
-    g_assert_true (g_cond_wait_until (&hang.cond, &hang.lock, end));
-  g_mutex_unlock (&hang.lock);
-}
-
-/* Lets the hanging lookups return, and waits until none given up is left. */
-static void
-hang_release (void)
-{
-  gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
-
-  g_mutex_lock (&hang.lock);
-  hang.released = TRUE;
-  g_cond_broadcast (&hang.cond);
-  g_mutex_unlock (&hang.lock);
-  while (postfix_front_peer_lookups_abandoned () > 0)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-      g_usleep (1000);
-    }
-}
-
-/* Both names unknown for now, as Postfix's smtpd has for a name service that fails for
- * now (EAI_AGAIN). */
-static void
-assert_temp (const PostfixFrontPeer *peer)
-{
-  g_autofree char *xclient = postfix_front_peer_xclient (peer);
-
-  g_assert_cmpstr (peer->name, ==, "unknown");
-  g_assert_cmpint (peer->name_status, ==, POSTFIX_FRONT_PEER_TEMP);
-  g_assert_cmpstr (peer->reverse_name, ==, "unknown");
-  g_assert_cmpint (peer->reverse_name_status, ==, POSTFIX_FRONT_PEER_TEMP);
-  g_assert_cmpstr (xclient, ==,
-                   "XCLIENT NAME=[TEMPUNAVAIL] REVERSE_NAME=[TEMPUNAVAIL] ADDR=192.0.2.7 "
-                   "PORT=4000");
-}
-
-/* A lookup past its timeout: given up, a temporary failure; the name service's late
- * answer changes nothing. */
-static void
-test_lookup_timeout (void)
-{
-  PostfixFrontPeer peer;
-  g_autoptr (GError) error = NULL;
-  gint64 start;
-  gint64 took;
-
-  hang_reset ();
-  peer_from_text (&peer, "192.0.2.7", 4000);
-  start = g_get_monotonic_time ();
-  g_assert_false (postfix_front_peer_lookup_bounded (&peer, &hanging, 200, NULL, &error));
-  took = g_get_monotonic_time () - start;
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-  g_assert_cmpint (took, >=, 200 * G_TIME_SPAN_MILLISECOND);
-  g_assert_cmpint (took, <, 5 * G_TIME_SPAN_SECOND);
-  assert_temp (&peer);
-  hang_wait_calls (1);
-  g_assert_cmpuint (postfix_front_peer_lookups_abandoned (), ==, 1);
-  hang_release ();
-  assert_temp (&peer);
-  postfix_front_peer_clear (&peer);
-}
-
-static gpointer
-cancel_when_asked (gpointer data)
-{
-  hang_wait_calls (1);
-  g_usleep (50 * 1000);
-  g_cancellable_cancel (data);
-  return NULL;
-}
-
-/* A lookup whose cancellable is cancelled (a stop of the front): given up at once,
- * however long the timeout; one cancelled before it starts asks nothing. */
-static void
-test_lookup_cancel (void)
-{
-  PostfixFrontPeer peer;
-  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr (GError) error = NULL;
-  GThread *canceller;
-  gint64 start;
-
-  hang_reset ();
-  peer_from_text (&peer, "192.0.2.7", 4000);
-  canceller = g_thread_new ("cancel", cancel_when_asked, cancellable);
-  start = g_get_monotonic_time ();
-  g_assert_false (postfix_front_peer_lookup_bounded (&peer, &hanging, 600000, cancellable,
-                                                     &error));
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_TIME_SPAN_SECOND);
-  g_thread_join (canceller);
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  assert_temp (&peer);
-  g_clear_error (&error);
-  g_assert_cmpuint (postfix_front_peer_lookups_abandoned (), ==, 1);
-
-  g_assert_false (postfix_front_peer_lookup_bounded (&peer, &hanging, 600000, cancellable,
-                                                     &error));
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  assert_temp (&peer);
-  hang_release ();
-  g_mutex_lock (&hang.lock);
-  g_assert_cmpuint (hang.calls, ==, 1);
-  g_mutex_unlock (&hang.lock);
-  postfix_front_peer_clear (&peer);
-}
-
-/* Lookups given up but still in the name service: up to POSTFIX_FRONT_PEER_ABANDONED_MAX;
- * at the limit a new one is not started (a temporary failure at once, nothing asked);
- * once they end, lookups run again. */
-static void
-test_lookup_abandoned_limit (void)
-{
-  PostfixFrontPeer peer;
-  g_autoptr (GError) error = NULL;
-
-  hang_reset ();
-  peer_from_text (&peer, "192.0.2.7", 4000);
-  for (guint i = 0; i < POSTFIX_FRONT_PEER_ABANDONED_MAX; i++)
-    {
-      g_assert_false (postfix_front_peer_lookup_bounded (&peer, &hanging, 1, NULL, &error));
-      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-      g_clear_error (&error);
-    }
-  hang_wait_calls (POSTFIX_FRONT_PEER_ABANDONED_MAX);
-  g_assert_cmpuint (postfix_front_peer_lookups_abandoned (), ==,
-                    POSTFIX_FRONT_PEER_ABANDONED_MAX);
-  g_assert_false (postfix_front_peer_lookup_bounded (&peer, &hanging, 60000, NULL, &error));
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_BUSY);
-  g_clear_error (&error);
-  assert_temp (&peer);
-  g_usleep (100 * 1000);
-  g_mutex_lock (&hang.lock);
-  g_assert_cmpuint (hang.calls, ==, POSTFIX_FRONT_PEER_ABANDONED_MAX);
-  g_mutex_unlock (&hang.lock);
-  g_assert_cmpuint (postfix_front_peer_lookups_abandoned (), ==,
-                    POSTFIX_FRONT_PEER_ABANDONED_MAX);
-
-  hang_release ();
-  memset (&ns, 0, sizeof ns);
-  ns.reverse_name = "mx.example";
-  ns.forward_addrs[0] = "192.0.2.7";
-  g_assert_true (postfix_front_peer_lookup_bounded (&peer, &fake, 60000, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpstr (peer.name, ==, "mx.example");
-  postfix_front_peer_clear (&peer);
-}
-
 int
 main (int   argc,
       char *argv[])
@@ -669,8 +444,5 @@ main (int   argc,
   g_test_add_func ("/postfix-front-peer/address", test_address);
   g_test_add_func ("/postfix-front-peer/lookup", test_lookup);
   g_test_add_func ("/postfix-front-peer/xclient", test_xclient);
-  g_test_add_func ("/postfix-front-peer/lookup-timeout", test_lookup_timeout);
-  g_test_add_func ("/postfix-front-peer/lookup-cancel", test_lookup_cancel);
-  g_test_add_func ("/postfix-front-peer/lookup-abandoned-limit", test_lookup_abandoned_limit);
   return g_test_run ();
 }

@@ -74,14 +74,11 @@ DNS_RECORDS = [
 ]
 
 
-def ns_skip_reason(need_dnsmasq=True):
-    """Why the namespace (and, with @need_dnsmasq, dnsmasq) cannot be had here, or None."""
-    if os.geteuid() != 0:
-        return "not root"
+def ns_skip_reason():
     for tool in ("unshare", "ip", "mount"):
         if shutil.which(tool) is None:
             return "%s is not installed" % tool
-    if need_dnsmasq and not os.access(DNSMASQ, os.X_OK):
+    if not os.access(DNSMASQ, os.X_OK):
         return "%s is missing (tools/deps.sh test installs dnsmasq-base)" % DNSMASQ
     r = subprocess.run(["unshare", "-m", "-n", "true"], capture_output=True, text=True)
     if r.returncode != 0:
@@ -89,26 +86,25 @@ def ns_skip_reason(need_dnsmasq=True):
     return None
 
 
-def enter_namespace(flag=NS_FLAG):
+def enter_namespace():
     """Re-run this script in its own mount and network namespace (same PID: unshare
-    execs it, so meson's SIGTERM reaches it), with @flag set in its environment."""
+    execs it, so meson's SIGTERM reaches it)."""
     env = dict(os.environ)
-    env[flag] = "1"
+    env[NS_FLAG] = "1"
     os.execvpe("unshare", ["unshare", "-m", "-n", "--propagation", "private", "--",
                            sys.executable] + sys.argv, env)
 
 
-def namespace_files(base, resolver_options="timeout:1 attempts:1"):
-    """Inside the namespace: loopback up; resolv.conf naming the nameserver on 127.0.0.1
-    (the test's dnsmasq) with @resolver_options; hosts with localhost only; nsswitch.conf
-    with "hosts: files dns" (the rest as the host's)."""
+def namespace_files(base):
+    """Inside the namespace: loopback up; resolv.conf naming the test's dnsmasq; hosts with
+    localhost only; nsswitch.conf with "hosts: files dns" (the rest as the host's)."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     etc = os.path.join(base, "etc")
     os.mkdir(etc, 0o755)
     with open("/etc/nsswitch.conf") as f:
         ns = [x for x in f.read().splitlines() if not x.startswith("hosts:")]
     files = {
-        "resolv.conf": "nameserver 127.0.0.1\noptions %s\n" % resolver_options,
+        "resolv.conf": "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
         "hosts": "127.0.0.1 localhost\n::1 localhost\n",
         "nsswitch.conf": "\n".join(ns + ["hosts: files dns"]) + "\n",
     }
