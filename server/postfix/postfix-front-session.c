@@ -47,7 +47,11 @@
  *             postfix_registration_ident_new; in the same write when pipelining) when the
  *             upstream's EHLO offered XFORWARD with IDENT; its reply is not the client's
  *             (refused: a warning, the message falls back to its Message-ID).
- *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked.
+ *             With MTRK, a sender the front cannot read (envelope_path_read): 501 5.1.7
+ *             here, not passed on (MTRK= never reaches Postfix); without, Postfix judges.
+ *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked. A
+ *             tracked message's recipient is read (envelope_path_read, as Postfix reads
+ *             it) before it goes upstream; one the front cannot read: 501 5.1.3 here.
  *   DATA      passed on; after 354 the data is streamed line by line, unstuffed by the
  *             lib's one parser (msgtrk-dot-private.h: only CRLF "." CRLF ends it) and
  *             written again by its one writer (dot-stuffed, every LF as CRLF): no line
@@ -936,21 +940,69 @@ command_is_auth (const char *line)
   return g_str_equal (verb, "AUTH");
 }
 
-/* The mailbox of "<...>" at @p (after FROM:/TO: and spaces) and where the parameters
- * start; NULL if there is no bracketed path. Only the framing is read (libmsgtrk's one path
- * parser, MSGTRK_SMTP_PATH_FRAMING): the mailbox itself is Postfix's to judge. */
-static char *
-split_path (const char  *p,
-            const char **params)
-{
-  gsize used = 0;
-  char *mailbox = msgtrk_smtp_path_parse (p, strlen (p),
-                                          MSGTRK_SMTP_PATH_NULL | MSGTRK_SMTP_PATH_FRAMING,
-                                          MSGTRK_SMTP_RCPT_LINE_MAX, &used, NULL);
+/* Octets that end a bare mailbox's certainty: where Postfix's address parser (RFC 822,
+ * tok822) may read something else than the octets as written: brackets, quotes, a
+ * quoted pair, a comment, a list, a group, a source route, an address literal. */
+#define ENVELOPE_BARE_UNSURE "<>()[]\",;:\\"
 
-  if (mailbox != NULL)
-    *params = p + used;
-  return mailbox;
+/*
+ * envelope_path_read:
+ * @args: a MAIL or RCPT command's arguments (command_split's @args)
+ * @keyword: "FROM:" or "TO:"
+ * @params: (out): where the parameters start (the white space before them included)
+ *
+ * The one reading of the path of MAIL FROM and RCPT TO, as Postfix's smtpd reads it with
+ * its defaults (strict_rfc821_envelopes=no): the keyword in any case, white space after it
+ * skipped, the path one token up to the next white space (command_space; a bracketed or
+ * quoted span inside it is part of it). Two forms are read, those whose mailbox Postfix
+ * reads with certainty as the octets written: the whole token a bracketed path "<...>"
+ * (libmsgtrk's one path parser, MSGTRK_SMTP_PATH_FRAMING: brackets, quoted strings, the
+ * source route; the mailbox itself is Postfix's to judge), or a bare mailbox ("b@x": no
+ * octet of ENVELOPE_BARE_UNSURE, no control octet). Postfix takes more (text around the
+ * brackets, comments, a bare quoted local part or source route: its RFC 822 parser finds
+ * the address in them); those are NULL here, and so is a path that is missing.
+ *
+ * Returns: (transfer full) (nullable): the mailbox as written ("" for "<>")
+ */
+static char *
+envelope_path_read (const char  *args,
+                    const char  *keyword,
+                    const char **params)
+{
+  gsize klen = strlen (keyword);
+  const char *p = args + klen;
+  const char *end;
+  g_autofree char *mailbox = NULL;
+
+  if (g_ascii_strncasecmp (args, keyword, klen) != 0)
+    return NULL;
+  while (command_space (*p))
+    p++;
+  if (*p == '<')
+    {
+      gsize used = 0;
+
+      mailbox = msgtrk_smtp_path_parse (p, strlen (p),
+                                        MSGTRK_SMTP_PATH_NULL | MSGTRK_SMTP_PATH_FRAMING,
+                                        MSGTRK_SMTP_RCPT_LINE_MAX, &used, NULL);
+      if (mailbox == NULL)
+        return NULL;
+      end = p + used;
+    }
+  else
+    {
+      for (end = p; *end != '\0' && !command_space (*end); end++)
+        if ((guchar) *end < ' ' || *end == 0x7f || strchr (ENVELOPE_BARE_UNSURE, *end) != NULL)
+          return NULL;
+      if (end == p)
+        return NULL;
+      mailbox = g_strndup (p, (gsize) (end - p));
+    }
+  /* Text after the path in the same token: Postfix's parser reads the token whole. */
+  if (*end != '\0' && !command_space (*end))
+    return NULL;
+  *params = end;
+  return g_steal_pointer (&mailbox);
 }
 
 /* MAIL: take MTRK= off (remembered), pass the rest on. */
@@ -977,9 +1029,16 @@ cmd_mail (Session    *s,
    * this session's (its tracking state kept, no XFORWARD that Postfix would refuse). */
   if (s->in_mail)
     return client_reply (s, "503 5.5.1 Error: nested MAIL command");
-  if (g_ascii_strncasecmp (arg, "FROM:", 5) != 0
-      || (sender = split_path (arg + 5, &params)) == NULL)
+  if ((sender = envelope_path_read (arg, "FROM:", &params)) == NULL)
     {
+      /* A path the front cannot read with MTRK= after it: never passed to Postfix. */
+      if (params_name_mtrk (arg))
+        {
+          transaction_reset (s);
+          s->errors++;
+          return client_reply (s, "501 5.1.7 Bad sender address syntax (with MTRK, write "
+                                  "the address as <local@domain>)");
+        }
       /* Not ours to judge: the upstream answers. */
       if (!up_command (s, line, reply, &code))
         return FALSE;
@@ -1083,6 +1142,21 @@ static gboolean
 cmd_rcpt (Session    *s,
           const char *line)
 {
+  const char *arg = NULL;
+  const char *params = NULL;
+  g_autofree char *verb = command_split (line, &arg);
+  g_autofree char *rcpt = NULL;
+
+  /* A tracked message's recipient is read before Postfix sees it (envelope_path_read):
+   * one the front cannot read would be accepted by Postfix and missing from the
+   * registration. */
+  if (s->authenticator != NULL
+      && ((rcpt = envelope_path_read (arg, "TO:", &params)) == NULL || *rcpt == '\0'))
+    {
+      s->errors++;
+      return client_reply (s, "501 5.1.3 Bad recipient address syntax (for a tracked "
+                              "message, write the address as <local@domain>)");
+    }
   /* Past the limit only if the RCPTs still in flight were all accepted: their replies
    * first (the count is exact, as in lockstep). */
   if (s->authenticator != NULL
@@ -1109,8 +1183,11 @@ rcpt_done (Session       *s,
 
   if (code / 100 == 2 && s->authenticator != NULL
       && (verb = command_split (line, &arg)) != NULL
-      && g_ascii_strncasecmp (arg, "TO:", 3) == 0
-      && (rcpt = split_path (arg + 3, &params)) != NULL && *rcpt != '\0')
+      && (rcpt = envelope_path_read (arg, "TO:", &params)) == NULL)
+    /* cmd_rcpt read it before it went upstream: not reached. */
+    g_warning ("[%s] a recipient of ENVID %s accepted upstream cannot be read", s->peer_ip,
+               s->envid);
+  else if (code / 100 == 2 && s->authenticator != NULL)
     {
       g_autoptr (GHashTable) table = msgtrk_smtp_params_parse (params, NULL);
       const char *orcpt_x = NULL;

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-postfix-front-envelope.py: the envelope of a tracked message through
+msgtrk-submit-front, against a real private Postfix (review 9 of issue 11).
+
+  test-postfix-front-envelope.py --build-dir BUILD
+
+What: the front (xclient=true) before a PrivatePostfix; each check fails on f3f6683.
+Checks:
+  1. RCPT forms Postfix takes with strict_rfc821_envelopes=no (its default): no angle
+     brackets ("RCPT TO:alice@x"), a space after the colon (with or without brackets),
+     parameters after a bare address (NOTIFY=, ORCPT=), the verb in lower case: the
+     message is accepted (250, one copy) and every recipient registered (with its
+     ORCPT); one bracketed and one bare recipient: both registered;
+  2. MAIL FROM without brackets (or with a space after the colon) and MTRK=: tracked,
+     MTRK= never passed to Postfix (it answered "555 Unsupported option: MTRK=...");
+  3. a path the front cannot read with certainty (text after the closing bracket, a
+     comment, an unclosed bracket, a quoted local part without brackets) in a tracked
+     transaction: 501 5.1.3 (RCPT) / 501 5.1.7 (MAIL) from the front, nothing of it
+     passed on, the transaction goes on (RCPT) and its message is accepted with the
+     recipients that were; the same MAIL without MTRK is Postfix's to judge (passed on);
+Skips (77) unless root with Postfix installed.
+Never: touch /etc/postfix or /var/spool/postfix; leave a process behind.
+"""
+
+import glob
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
+import tracking_harness as th  # noqa: E402
+
+AUTH = th.AUTH
+
+
+def body(subject):
+    return (b"Message-ID: <%s@test.example>\r\nSubject: %s\r\n\r\nhello\r\n"
+            % (subject.encode(), subject.encode()))
+
+
+def registration(regs, envid):
+    """The Rcpt lines of the registration (pending or with its queue id) of @envid, or
+    None when there is none."""
+    for p in glob.glob(os.path.join(regs, "*")):
+        if not os.path.isfile(p):
+            continue
+        text = open(p, "rb").read().decode(errors="replace")
+        if ("\nEnvid: %s\n" % envid) in text:
+            return [x[len("Rcpt: "):] for x in text.splitlines() if x.startswith("Rcpt: ")]
+    return None
+
+
+def session(fport, mail):
+    c = th.LineClient(fport)
+    c.reply()
+    c.cmd("EHLO client.example")
+    return c, c.cmd(mail)
+
+
+def main():
+    a = pi.test_args()
+    pi.raise_on_terminate()
+    exe = os.path.join(a.build_dir, "server", "postfix", "msgtrk-submit-front")
+    if not os.path.exists(exe):
+        print("1..0 # SKIP msgtrk-submit-front not built")
+        return 77
+    t = pi.Checker()
+    started = time.monotonic()
+    pf = pi.PrivatePostfix()
+    daemons = th.Daemons(pf.base)
+    failed = True
+    try:
+        pf.configure()
+        with open(os.path.join(pf.conf, "main.cf"), "a") as f:
+            f.write("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n")
+        pf.start()
+        state, regs = th.site_state_dir(pf)
+        fport = daemons.start(exe, "front",
+                              "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                              "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+                              "peername_lookup=false\n" % (pf.port, state),
+                              os.path.join(pf.base, "front.port"))
+
+        # 1. RCPT forms Postfix takes.
+        forms = [
+            ("RCPT TO:alice@test.example", "alice@test.example alice@test.example -"),
+            ("RCPT TO: alice@test.example", "alice@test.example alice@test.example -"),
+            ("RCPT TO: <alice@test.example>", "alice@test.example alice@test.example -"),
+            ("RCPT TO:alice@test.example NOTIFY=SUCCESS,FAILURE",
+             "alice@test.example alice@test.example -"),
+            ("rcpt to:alice@test.example ORCPT=rfc822;orig@test.example",
+             "alice@test.example alice@test.example rfc822;orig@test.example"),
+        ]
+        for n, (form, want) in enumerate(forms):
+            envid = "form%d" % n
+            c, m = session(fport, "MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s"
+                           % (envid, AUTH))
+            r = c.cmd(form)
+            code, text = c.data(body(envid))
+            c.cmd("QUIT")
+            c.close()
+            got = registration(regs, envid)
+            t.check("%r: accepted (250) and registered" % form,
+                    m[0] == 250 and r[0] == 250 and code == 250 and got == [want],
+                    "MAIL %d, RCPT %d, end of data %d %r; registration %r"
+                    % (m[0], r[0], code, text.strip(), got))
+        c, m = session(fport, "MAIL FROM:<sender@test.example> ENVID=mixed MTRK=%s" % AUTH)
+        r1 = c.cmd("RCPT TO:<alice@test.example>")
+        r2 = c.cmd("RCPT TO:sender@test.example")
+        code, text = c.data(body("mixed"))
+        c.cmd("QUIT")
+        c.close()
+        got = registration(regs, "mixed")
+        t.check("a bracketed and a bare recipient: both registered",
+                code == 250 and got is not None and len(got) == 2
+                and got[1].startswith("sender@test.example "),
+                "RCPT %d %d, end of data %d; registration %r" % (r1[0], r2[0], code, got))
+
+        # 2. MAIL FROM without brackets, with MTRK=.
+        for n, mail in enumerate(("MAIL FROM:sender@test.example ENVID=bare%d MTRK=%s",
+                                  "MAIL FROM: sender@test.example ENVID=bare%d MTRK=%s",
+                                  "mail from: <sender@test.example> ENVID=bare%d MTRK=%s")):
+            envid = "bare%d" % n
+            c, m = session(fport, mail % (n, AUTH))
+            r = c.cmd("RCPT TO:<alice@test.example>")
+            code, text = c.data(body(envid))
+            c.cmd("QUIT")
+            c.close()
+            got = registration(regs, envid)
+            t.check("%r: tracked, MTRK= not passed to Postfix" % (mail % (n, "...")),
+                    m[0] == 250 and "MTRK" not in m[1] and code == 250 and got is not None,
+                    "MAIL %d %r, end of data %d; registration %r"
+                    % (m[0], m[1].strip(), code, got))
+
+        # 3. What the front cannot read with certainty: refused here, never passed on.
+        before = len(open(pf.log, errors="replace").read())
+        c, m = session(fport, "MAIL FROM:<sender@test.example> ENVID=odd MTRK=%s" % AUTH)
+        odd = ["RCPT TO:<alice@test.example>junk", "RCPT TO:alice@test.example(comment)",
+               "RCPT TO:<alice@test.example", 'RCPT TO:"odd one"@test.example',
+               "RCPT TO:@relay.example:alice@test.example"]
+        for form in odd:
+            r = c.cmd(form)
+            t.check("%r in a tracked transaction: 501 5.1.3 from the front" % form,
+                    r[0] == 501 and "5.1.3" in r[1], "got %d %r" % (r[0], r[1].strip()))
+        r = c.cmd("RCPT TO:<sender@test.example>")
+        code, text = c.data(body("odd"))
+        c.cmd("QUIT")
+        c.close()
+        got = registration(regs, "odd")
+        t.check("after those, the transaction goes on: accepted with the recipient given",
+                r[0] == 250 and code == 250 and got is not None and len(got) == 1,
+                "RCPT %d, end of data %d, registration %r" % (r[0], code, got))
+        qid = text.split("queued as ")[-1].strip() if "queued as " in text else "?"
+        th.settle("the queue line", lambda: "%s: from=" % qid in open(pf.log).read(), 10)
+        queued = [x for x in open(pf.log, errors="replace").read()[before:].splitlines()
+                  if "%s: from=" % qid in x]
+        t.check("none of them reached Postfix (its queue file has 1 recipient)",
+                len(queued) == 1 and "nrcpt=1 " in queued[0], "%r" % queued)
+        for mail in ("MAIL FROM:<sender@test.example>junk ENVID=oddm MTRK=%s",
+                     "MAIL FROM:sender@test.example(x) ENVID=oddm MTRK=%s",
+                     'MAIL FROM:"odd one"@test.example ENVID=oddm MTRK=%s'):
+            c, m = session(fport, mail % AUTH)
+            r = c.cmd("RCPT TO:<alice@test.example>")
+            c.cmd("QUIT")
+            c.close()
+            t.check("%r: 501 5.1.7 from the front, no transaction" % (mail % "..."),
+                    m[0] == 501 and "5.1.7" in m[1] and "MTRK=" not in m[1] and r[0] == 503,
+                    "MAIL %d %r, RCPT %d" % (m[0], m[1].strip(), r[0]))
+        c, m = session(fport, "MAIL FROM:sender@test.example(x)")
+        c.cmd("QUIT")
+        c.close()
+        t.check("the same MAIL without MTRK is Postfix's to judge (passed on: 250)",
+                m[0] == 250, "got %d %r" % (m[0], m[1].strip()))
+        failed = t.failures > 0
+    except pi.PostfixError as e:
+        t.check("no error", False, str(e))
+    finally:
+        for d in daemons:
+            d.stop()
+        if failed or t.failures:
+            for name in ("front.log",):
+                p = os.path.join(pf.base, name)
+                if os.path.exists(p):
+                    th.tap_tail(name, open(p, errors="replace").read(), 3000)
+        pf.stop()
+        pf.cleanup()
+    return t.done(started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
