@@ -112,7 +112,9 @@
  * alone takes such lines, in records of its line_length_limit: it decides); upstream
  * replies POSTFIX_FRONT_REPLY_MAX_LINES of POSTFIX_FRONT_REPLY_LINE_MAX;
  * POSTFIX_FRONT_MAX_ERRORS local errors; recipients of a tracked message
- * POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here); the wait for another
+ * POSTFIX_REGISTRATION_MAX_RCPTS, and their "Rcpt:" lines in the registration
+ * POSTFIX_REGISTRATION_RCPT_BUDGET octets (counted as they are accepted; the RCPT that
+ * would pass either: 452 4.5.3 here, never passed on); the wait for another
  * message's pending registration pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT),
  * the disk looked at every FRONT_PENDING_RECHECK_MS; queue ids a pending registration
  * skips POSTFIX_REGISTRATION_MAX_SKIP.
@@ -243,6 +245,8 @@ typedef struct
   char *authenticator;            /* (owned) (nullable) */
   guint mtrk_timeout;
   GPtrArray *rcpts;               /* (owned) of char* pairs: address, orcpt-or-NULL */
+  gsize rcpts_size;               /* their "Rcpt:" lines' octets in the registration */
+  gsize rcpts_size_sent;          /* those of tracked RCPTs sent, their replies unread */
   char *mid_held;                 /* (owned) (nullable) this message's entry in front->mids */
   gboolean mid_tracked;
   char *mid_queue_id;             /* (owned) (nullable) untracked: its queue id, once known */
@@ -452,6 +456,8 @@ transaction_reset (Session *s)
   g_clear_pointer (&s->authenticator, g_free);
   s->mtrk_timeout = 0;
   g_ptr_array_set_size (s->rcpts, 0);
+  s->rcpts_size = 0;
+  s->rcpts_size_sent = 0;
   g_clear_pointer (&s->ident, g_free);
   mid_release (s);
 }
@@ -1138,73 +1144,108 @@ mail_done (Session       *s,
   client_write (s, reply->str, reply->len);
 }
 
-static gboolean
-cmd_rcpt (Session    *s,
-          const char *line)
+/* The recipient of RCPT @line as a tracked message registers it (envelope_path_read) and
+ * its ORCPT ("type;address", NULL when none or unreadable: Postfix judges it); NULL when
+ * the front cannot read the address, or it is empty. */
+static char *
+rcpt_read (const char  *line,
+           char       **orcpt)
 {
   const char *arg = NULL;
   const char *params = NULL;
   g_autofree char *verb = command_split (line, &arg);
-  g_autofree char *rcpt = NULL;
+  g_autofree char *rcpt = envelope_path_read (arg, "TO:", &params);
+  g_autoptr (GHashTable) table = NULL;
+  const char *orcpt_x = NULL;
+  g_autofree char *type = NULL;
+  g_autofree char *addr = NULL;
 
+  *orcpt = NULL;
+  if (rcpt == NULL || *rcpt == '\0')
+    return NULL;
+  table = msgtrk_smtp_params_parse (params, NULL);
+  if (table != NULL
+      && g_hash_table_lookup_extended (table, "ORCPT", NULL, (gpointer *) &orcpt_x)
+      && orcpt_x != NULL && msgtrk_orcpt_param_parse (orcpt_x, &type, &addr, NULL))
+    *orcpt = g_strdup_printf ("%s;%s", type, addr);
+  return g_steal_pointer (&rcpt);
+}
+
+static gboolean
+cmd_rcpt (Session    *s,
+          const char *line)
+{
+  g_autofree char *rcpt = NULL;
+  g_autofree char *orcpt = NULL;
+  gsize size;
+
+  if (s->authenticator == NULL)
+    return up_send (s, UP_PENDING_RCPT, line);
   /* A tracked message's recipient is read before Postfix sees it (envelope_path_read):
    * one the front cannot read would be accepted by Postfix and missing from the
    * registration. */
-  if (s->authenticator != NULL
-      && ((rcpt = envelope_path_read (arg, "TO:", &params)) == NULL || *rcpt == '\0'))
+  if ((rcpt = rcpt_read (line, &orcpt)) == NULL)
     {
       s->errors++;
       return client_reply (s, "501 5.1.3 Bad recipient address syntax (for a tracked "
                               "message, write the address as <local@domain>)");
     }
-  /* Past the limit only if the RCPTs still in flight were all accepted: their replies
-   * first (the count is exact, as in lockstep). */
-  if (s->authenticator != NULL
-      && s->rcpts->len / 2 + s->up_pending->len >= POSTFIX_REGISTRATION_MAX_RCPTS
+  /* Past a limit only if the RCPTs still in flight were all accepted: their replies
+   * first (the count and the size are exact, as in lockstep). */
+  size = postfix_registration_rcpt_size (rcpt, NULL, orcpt);
+  if (s->up_pending->len == 0)
+    s->rcpts_size_sent = 0;
+  if ((s->rcpts->len / 2 + s->up_pending->len >= POSTFIX_REGISTRATION_MAX_RCPTS
+       || s->rcpts_size + s->rcpts_size_sent + size > POSTFIX_REGISTRATION_RCPT_BUDGET)
       && !group_flush (s))
     return FALSE;
-  if (s->authenticator != NULL && s->rcpts->len / 2 >= POSTFIX_REGISTRATION_MAX_RCPTS)
-    return client_reply (s, "452 4.5.3 Too many recipients for a tracked message");
+  if (s->authenticator == NULL)
+    return up_send (s, UP_PENDING_RCPT, line);
+  /* Its registration within POSTFIX_REGISTRATION_MAX_SIZE: the client sends the rest in
+   * another transaction (RFC 5321 4.5.3.1.10), before Postfix has anything to queue. */
+  if (s->rcpts->len / 2 >= POSTFIX_REGISTRATION_MAX_RCPTS
+      || s->rcpts_size + size > POSTFIX_REGISTRATION_RCPT_BUDGET)
+    return client_reply (s, "452 4.5.3 Too many recipients for a tracked message; send "
+                            "the others in another message");
+  s->rcpts_size_sent += size;
   return up_send (s, UP_PENDING_RCPT, line);
 }
 
 /* The upstream's reply to RCPT @line: an accepted recipient of a tracked message is
- * remembered. */
+ * remembered (rcpt_read, as cmd_rcpt read it) with its size in the registration. */
 static void
 rcpt_done (Session       *s,
            const char    *line,
            const GString *reply,
            int            code)
 {
-  const char *params = NULL;
-  const char *arg = NULL;
-  g_autofree char *verb = NULL;
   g_autofree char *rcpt = NULL;
+  char *orcpt = NULL;
 
-  if (code / 100 == 2 && s->authenticator != NULL
-      && (verb = command_split (line, &arg)) != NULL
-      && (rcpt = envelope_path_read (arg, "TO:", &params)) == NULL)
-    /* cmd_rcpt read it before it went upstream: not reached. */
-    g_warning ("[%s] a recipient of ENVID %s accepted upstream cannot be read", s->peer_ip,
-               s->envid);
-  else if (code / 100 == 2 && s->authenticator != NULL)
+  if (s->authenticator != NULL)
     {
-      g_autoptr (GHashTable) table = msgtrk_smtp_params_parse (params, NULL);
-      const char *orcpt_x = NULL;
-      char *orcpt = NULL;
+      gsize size;
 
-      if (table != NULL
-          && g_hash_table_lookup_extended (table, "ORCPT", NULL, (gpointer *) &orcpt_x)
-          && orcpt_x != NULL)
+      rcpt = rcpt_read (line, &orcpt);
+      if (rcpt == NULL)
         {
-          g_autofree char *type = NULL;
-          g_autofree char *addr = NULL;
-
-          if (msgtrk_orcpt_param_parse (orcpt_x, &type, &addr, NULL))
-            orcpt = g_strdup_printf ("%s;%s", type, addr);
+          /* cmd_rcpt read it before it went upstream: not reached. */
+          if (code / 100 == 2)
+            g_warning ("[%s] a recipient of ENVID %s accepted upstream cannot be read",
+                       s->peer_ip, s->envid);
         }
-      g_ptr_array_add (s->rcpts, g_steal_pointer (&rcpt));
-      g_ptr_array_add (s->rcpts, orcpt);
+      else
+        {
+          size = postfix_registration_rcpt_size (rcpt, NULL, orcpt);
+          s->rcpts_size_sent -= MIN (size, s->rcpts_size_sent);
+          if (code / 100 == 2)
+            {
+              s->rcpts_size += size;
+              g_ptr_array_add (s->rcpts, g_steal_pointer (&rcpt));
+              g_ptr_array_add (s->rcpts, g_steal_pointer (&orcpt));
+            }
+          g_free (orcpt);
+        }
     }
   client_write (s, reply->str, reply->len);
 }

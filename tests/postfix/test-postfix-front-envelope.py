@@ -19,6 +19,12 @@ Checks:
      transaction: 501 5.1.3 (RCPT) / 501 5.1.7 (MAIL) from the front, nothing of it
      passed on, the transaction goes on (RCPT) and its message is accepted with the
      recipients that were; the same MAIL without MTRK is Postfix's to judge (passed on);
+  4. the registration's size (POSTFIX_REGISTRATION_MAX_SIZE, less the most its other lines
+     take: RCPT_BUDGET octets of "Rcpt:" lines) is counted as recipients are accepted: the
+     RCPT that would pass it gets 452 4.5.3 from the front and is not passed on (one octet
+     past), one that fills it exactly is accepted, and the message is queued (250) and
+     registered with every recipient accepted (it got 451 after Postfix had queued it: a
+     copy per retry);
 Skips (77) unless root with Postfix installed.
 Never: touch /etc/postfix or /var/spool/postfix; leave a process behind.
 """
@@ -34,6 +40,14 @@ import postfix_instance as pi  # noqa: E402
 import tracking_harness as th  # noqa: E402
 
 AUTH = th.AUTH
+# POSTFIX_REGISTRATION_MAX_SIZE - POSTFIX_REGISTRATION_HEAD_MAX (postfix-register.h).
+RCPT_BUDGET = 256 * 1024 - 8192
+
+
+def rcpt_line_size(address, orcpt):
+    """The octets of a registration's "Rcpt:" line (postfix_registration_format) for
+    @address and @orcpt ("type;addr" or None), both without octets xtext encodes."""
+    return len("Rcpt: %s %s %s\n" % (address, address, orcpt or "-"))
 
 
 def body(subject):
@@ -174,6 +188,42 @@ def main():
         c.close()
         t.check("the same MAIL without MTRK is Postfix's to judge (passed on: 250)",
                 m[0] == 250, "got %d %r" % (m[0], m[1].strip()))
+
+        # 4. The registration's size at RCPT time.
+        c, m = session(fport, "MAIL FROM:<sender@test.example> ENVID=big MTRK=%s" % AUTH)
+        lines, used = [], 0
+        while True:
+            local = "r%04d" % len(lines) + "x" * 200
+            addr = "%s@test.example" % local
+            size = rcpt_line_size(addr, "rfc822;" + addr)
+            if used + 2 * size > RCPT_BUDGET:
+                break
+            lines.append("RCPT TO:<%s> ORCPT=rfc822;%s" % (addr, addr))
+            used += size
+        got = c.pipelined(lines, len(lines))
+        # The last one fills the budget exactly (its ORCPT's length chosen for it).
+        addr = "last%s@test.example" % ("y" * 200)
+        base = rcpt_line_size(addr, "rfc822;")
+        fill = RCPT_BUDGET - used - base
+        over = c.cmd("RCPT TO:<%s> ORCPT=rfc822;%s" % (addr, "o" * (fill + 1)))
+        exact = c.cmd("RCPT TO:<%s> ORCPT=rfc822;%s" % (addr, "o" * fill))
+        more = c.cmd("RCPT TO:<a@test.example>")
+        code, text = c.data(body("big"))
+        c.cmd("QUIT")
+        c.close()
+        n = len(lines) + 1
+        t.check("%d recipients under the registration's limit: 250 each" % len(lines),
+                all(x[0] == 250 for x in got), "%r" % sorted(set(x[0] for x in got)))
+        t.check("the RCPT one octet past the registration's limit: 452 4.5.3 here",
+                over[0] == 452 and "4.5.3" in over[1], "got %d %r" % (over[0], over[1]))
+        t.check("the RCPT that fills it exactly: 250", exact[0] == 250,
+                "got %d %r" % (exact[0], exact[1]))
+        t.check("one more after it: 452 4.5.3", more[0] == 452, "got %d %r" % more)
+        got = registration(regs, "big")
+        t.check("the message is queued (250) and registered with its %d recipients" % n,
+                code == 250 and got is not None and len(got) == n,
+                "end of data %d %r, registration of %s recipients"
+                % (code, text.strip(), None if got is None else len(got)))
         failed = t.failures > 0
     except pi.PostfixError as e:
         t.check("no error", False, str(e))
