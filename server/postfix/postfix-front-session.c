@@ -70,7 +70,9 @@
  *             while a pending registration has it, tracked or not; still pending after
  *             pending_claim_wait: nothing sent, the upstream link closed, 451, the
  *             session ends), then its
- *             pending registration (by Message-ID, postfix-register.h) is journaled,
+ *             pending registration (by Message-ID, postfix-register.h) is journaled
+ *             (by ident or by Message-ID, a write that fails: the same as a Message-ID
+ *             still pending, 451 "Tracking registration failed" and nothing sent),
  *             and waited for once the "." is written (its fdatasync runs while Postfix
  *             writes its queue file); after the 250 (sent on at once) QID.reg
  *             through the journal, waited for, then the pending file removed (the
@@ -254,6 +256,8 @@ typedef struct
   char      *ident;               /* (owned) (nullable) tracked: its XFORWARD IDENT, once
                                    * the upstream took it */
   gint64 ident_sent;              /* monotonic microseconds the XFORWARD was sent */
+  const char *data_refusal;       /* (nullable) why data_start refused the message: the
+                                   * 451's text after the host name */
 } Session;
 
 /**
@@ -1417,15 +1421,17 @@ registration_build (Session    *s,
 
 /* Before the tracked message's data goes upstream: its pending registration (by its
  * ident, s->ident, else by Message-ID @mid) journaled, not yet waited for (@ticket): its
- * fdatasync then runs while Postfix writes its queue file. FALSE (nothing written): no
- * ident and no Message-ID that Postfix will log as we read it, or the journal failed;
- * the registration then waits for the queue id. @key: what names it. */
+ * fdatasync then runs while Postfix writes its queue file. FALSE: nothing written; with
+ * @failed, because the write failed (a full disk, a directory the front cannot write:
+ * logged), else there is no ident and no Message-ID that Postfix will log as we read it,
+ * and the registration waits for the queue id. @key: what names it. */
 static gboolean
 pending_write (Session    *s,
                const char *mid,
                gint64      now,
                char      **key,
-               guint64    *ticket)
+               guint64    *ticket,
+               gboolean   *failed)
 {
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) error = NULL;
@@ -1444,8 +1450,11 @@ pending_write (Session    *s,
   if (!postfix_registration_write_pending (s->front->registration_dir, s->front->journal, reg,
                                            ticket, &error))
     {
-      g_warning ("[%s] cannot write the pending registration of ENVID %s: %s", s->peer_ip,
-                 s->envid, error->message);
+      g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
+                 "is refused (451) before any of it went to Postfix (check the free space "
+                 "and the permissions of %s)",
+                 s->peer_ip, s->envid, error->message, s->front->registration_dir);
+      *failed = TRUE;
       return FALSE;
     }
   *key = g_strdup (s->ident != NULL ? s->ident : mid);
@@ -1471,8 +1480,11 @@ pending_drop (Session    *s,
  * sent more than POSTFIX_REGISTRATION_IDENT_WINDOW seconds ago (a slow client: the
  * follower may have let its client line go; the registration then waits for the queue
  * id); no Message-ID is looked at. Otherwise: its Message-ID taken (mid_acquire), then,
- * tracked, its pending registration journaled. FALSE: another message's pending
- * registration still has that Message-ID after pending_claim_wait: nothing may be sent. */
+ * tracked, its pending registration journaled. FALSE, nothing may be sent
+ * (s->data_refusal says why): another message's pending registration still has that
+ * Message-ID after pending_claim_wait, or the pending registration could not be written
+ * (the front knows before the "." that it could not register the message after it: a
+ * 451 after Postfix's 250 would make each retry a copy). */
 static gboolean
 data_start (Session    *s,
             HeaderScan *h,
@@ -1483,13 +1495,17 @@ data_start (Session    *s,
             guint64    *ticket)
 {
   g_autofree char *mid = NULL;
+  gboolean failed = FALSE;
 
   if (tracked && s->ident != NULL)
     {
       if (g_get_monotonic_time () - s->ident_sent
           <= (gint64) POSTFIX_REGISTRATION_IDENT_WINDOW * G_USEC_PER_SEC)
-        *pending = pending_write (s, NULL, now, key, ticket);
-      return TRUE;
+        *pending = pending_write (s, NULL, now, key, ticket, &failed);
+      if (failed)
+        s->data_refusal = "Tracking registration failed (the server cannot write it); "
+                          "nothing was accepted, try again later";
+      return !failed;
     }
   mid = header_message_id (h);
   if (mid == NULL)
@@ -1500,11 +1516,16 @@ data_start (Session    *s,
                  "registration was not claimed within %u s (is msgtrk-postfix-follower "
                  "running?)",
                  s->peer_ip, mid, s->front->pending_claim_wait);
+      s->data_refusal = "Another message with this Message-ID is still being registered "
+                        "for tracking; try again in a few minutes";
       return FALSE;
     }
   if (tracked)
-    *pending = pending_write (s, mid, now, key, ticket);
-  return TRUE;
+    *pending = pending_write (s, mid, now, key, ticket, &failed);
+  if (failed)
+    s->data_refusal = "Tracking registration failed (the server cannot write it); "
+                      "nothing was accepted, try again later";
+  return !failed;
 }
 
 /* The queue id of Postfix's "250 ... queued as QID", or NULL. */
@@ -1731,9 +1752,7 @@ cmd_data (Session    *s,
       g_mutex_unlock (&s->up_lock);
       s->said_421 = TRUE;
       transaction_reset (s);
-      client_reply (s, "451 4.3.0 %s Another message with this Message-ID is still being "
-                    "registered for tracking; try again in a few minutes",
-                    s->front->hostname);
+      client_reply (s, "451 4.3.0 %s %s", s->front->hostname, s->data_refusal);
       return FALSE;
     }
   dot_wait_set (s, TRUE);

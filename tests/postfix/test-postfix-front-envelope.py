@@ -25,12 +25,21 @@ Checks:
      past), one that fills it exactly is accepted, and the message is queued (250) and
      registered with every recipient accepted (it got 451 after Postfix had queued it: a
      copy per retry);
-Skips (77) unless root with Postfix installed.
+  5. the pending registration cannot be written (its directory not writable by the front;
+     a second front's state_dir on a full 6 MB tmpfs): the client hears 451 4.3.0 with
+     the reason, nothing of the message reaches Postfix (its cleanup never logs the
+     Message-ID: it was queued and then 451, a copy per retry), the front's log says what
+     to check; once writable again the retry is accepted;
+  6. an ENVID that is present but invalid (101 characters, bad xtext) with MTRK: 501 with
+     the reason ("Bad ENVID parameter"), not "MTRK requires ENVID".
+Skips (77) unless root with Postfix installed; check 5's tmpfs needs mount(8).
 Never: touch /etc/postfix or /var/spool/postfix; leave a process behind.
 """
 
 import glob
 import os
+import pwd
+import subprocess
 import sys
 import time
 
@@ -65,6 +74,16 @@ def registration(regs, envid):
         if ("\nEnvid: %s\n" % envid) in text:
             return [x[len("Rcpt: "):] for x in text.splitlines() if x.startswith("Rcpt: ")]
     return None
+
+
+def tracked(fport, envid, mid):
+    """A tracked message with Message-ID <@mid@test.example> to alice: (code, text) of
+    the end of its data."""
+    c, m = session(fport, "MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s" % (envid, AUTH))
+    c.cmd("RCPT TO:<alice@test.example>")
+    code, text = c.data(body(mid))
+    c.close()
+    return code, text
 
 
 def session(fport, mail):
@@ -224,6 +243,63 @@ def main():
                 code == 250 and got is not None and len(got) == n,
                 "end of data %d %r, registration of %s recipients"
                 % (code, text.strip(), None if got is None else len(got)))
+
+        # 5. The pending registration cannot be written.
+        os.chmod(regs, 0o555)
+        code, text = tracked(fport, "ro", "ro-message")
+        os.chmod(regs, 0o755)
+        time.sleep(1)
+        log = open(pf.log, errors="replace").read()
+        t.check("registrations not writable: 451 4.3.0 with the reason, before the '.'",
+                code == 451 and "4.3.0" in text and "registration" in text,
+                "got %d %r" % (code, text.strip()))
+        t.check("registrations not writable: nothing of the message reached Postfix",
+                "ro-message@test.example" not in log, log[-400:])
+        front_log = open(os.path.join(pf.base, "front.log"), errors="replace").read()
+        t.check("the front's log says what to check",
+                "check the free space and the permissions of" in front_log, front_log[-400:])
+        code, text = tracked(fport, "ro", "ro-message")
+        t.check("writable again: the retry is accepted", code == 250, "got %d %r" % (code, text))
+        mnt = os.path.join(pf.base, "small")
+        os.makedirs(mnt)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", mnt]).returncode:
+            t.check("a 6 MB tmpfs mounted", False)
+        else:
+            try:
+                nobody = pwd.getpwnam("nobody")
+                sregs = os.path.join(mnt, "postfix-registrations")
+                os.makedirs(sregs)
+                for d in (mnt, sregs):
+                    os.chown(d, nobody.pw_uid, nobody.pw_gid)
+                f2 = daemons.start(exe, "front2",
+                                   "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                                   "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+                                   "peername_lookup=false\n" % (pf.port, mnt),
+                                   os.path.join(pf.base, "front2.port"))
+                subprocess.run(["dd", "if=/dev/zero", "of=%s/fill" % mnt, "bs=64k"],
+                               stderr=subprocess.DEVNULL)
+                codes = [tracked(f2, "full", "full-message") for _ in range(2)]
+                time.sleep(1)
+                log = open(pf.log, errors="replace").read()
+                t.check("state_dir full: 451 4.3.0 each time, nothing reaches Postfix",
+                        all(x[0] == 451 for x in codes)
+                        and "full-message@test.example" not in log, "%r" % codes)
+                os.unlink(os.path.join(mnt, "fill"))
+                code, text = tracked(f2, "full", "full-message")
+                t.check("space again: the retry is accepted", code == 250,
+                        "got %d %r" % (code, text))
+                daemons[-1].stop()
+            finally:
+                subprocess.run(["umount", "-l", mnt])
+
+        # 6. ENVID present but invalid.
+        for envid, why in (("e" * 101, "101 characters"), ("a+2", "bad xtext"),
+                           ("a+ZZb", "bad xtext"), ("a=b", "'=' in xtext")):
+            c, m = session(fport, "MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s"
+                           % (envid, AUTH))
+            c.close()
+            t.check("ENVID with %s and MTRK: 501 Bad ENVID parameter" % why,
+                    m[0] == 501 and "Bad ENVID parameter" in m[1], "got %d %r" % m)
         failed = t.failures > 0
     except pi.PostfixError as e:
         t.check("no error", False, str(e))
