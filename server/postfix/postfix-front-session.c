@@ -40,7 +40,9 @@
  *             upstream offers it.
  *   MAIL      MTRK=<B>[:<timeout>] is parsed (msgtrk_mtrk_param_parse) and taken off;
  *             ENVID (msgtrk_envid_param_parse), RET and everything else are passed on
- *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here; a
+ *             verbatim. MTRK without ENVID: 501 here ("MTRK requires ENVID"; an ENVID
+ *             present but unreadable: "Bad ENVID parameter" and why); a bad MTRK
+ *             value: 501 here; a
  *             MAIL inside a transaction: 503 here (as Postfix), the transaction goes
  *             on with its tracking state. A
  *             tracked MAIL goes after "XFORWARD IDENT=<ident>" (its own transaction id,
@@ -1069,6 +1071,7 @@ cmd_mail (Session    *s,
   if (has_mtrk)
     {
       const char *envid_x = NULL;
+      g_autoptr (GError) envid_error = NULL;
 
       if (!s->esmtp)
         return client_reply (s, "555 5.5.4 Unsupported parameter MTRK");
@@ -1079,12 +1082,25 @@ cmd_mail (Session    *s,
           return client_reply (s, "501 5.5.4 Bad MTRK parameter: need a base64 SHA-1 "
                                   "authenticator and an optional timeout");
         }
-      if (!g_hash_table_lookup_extended (table, "ENVID", NULL, (gpointer *) &envid_x)
-          || envid_x == NULL || !msgtrk_envid_param_parse (envid_x, &s->envid, NULL))
+      if (!g_hash_table_lookup_extended (table, "ENVID", NULL, (gpointer *) &envid_x))
         {
           transaction_reset (s);
           s->errors++;
           return client_reply (s, "501 5.5.4 MTRK requires ENVID");
+        }
+      if (envid_x == NULL || !msgtrk_envid_param_parse (envid_x, &s->envid, &envid_error))
+        {
+          /* Present but unreadable: the reason, in the client's terms (the lib's message
+           * may be translated: not for an SMTP reply). */
+          gboolean too_long = g_error_matches (envid_error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+
+          transaction_reset (s);
+          s->errors++;
+          if (too_long)
+            return client_reply (s, "501 5.5.4 Bad ENVID parameter: longer than %d characters",
+                                 MSGTRK_ENVID_MAX_LENGTH);
+          return client_reply (s, "501 5.5.4 Bad ENVID parameter syntax (xtext of printable "
+                                  "US-ASCII)");
         }
       if (s->mtrk_timeout == 0 || s->mtrk_timeout > s->front->mtrk_max_timeout)
         s->mtrk_timeout = s->front->mtrk_max_timeout;
