@@ -288,7 +288,7 @@ def main():
                 code, text = tracked(f2, "full", "full-message")
                 t.check("space again: the retry is accepted", code == 250,
                         "got %d %r" % (code, text))
-                daemons[-1].stop()
+                t.equal("front2 exits 0 on SIGTERM", daemons[-1].stop(), 0)
             finally:
                 subprocess.run(["umount", "-l", mnt])
 
@@ -300,6 +300,10 @@ def main():
             c.close()
             t.check("ENVID with %s and MTRK: 501 Bad ENVID parameter" % why,
                     m[0] == 501 and "Bad ENVID parameter" in m[1], "got %d %r" % m)
+        t.equal("the front exits 0 on SIGTERM", daemons[0].stop(), 0)
+        text = "".join(open(d.log, errors="replace").read() for d in daemons)
+        t.check("no sanitizer report in the fronts' logs", "Sanitizer" not in text
+                and "runtime error" not in text)
         failed = t.failures > 0
     except pi.PostfixError as e:
         t.check("no error", False, str(e))
