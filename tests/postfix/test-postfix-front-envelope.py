@@ -24,7 +24,7 @@ Checks:
      RCPT that would pass it gets 452 4.5.3 from the front and is not passed on (one octet
      past), one that fills it exactly is accepted, and the message is queued (250) and
      registered with every recipient accepted (it got 451 after Postfix had queued it: a
-     copy per retry);
+     copy per retry); the same with every RCPT pipelined in one write;
   5. the pending registration cannot be written (its directory not writable by the front;
      a second front's state_dir on a full 6 MB tmpfs): the client hears 451 4.3.0 with
      the reason, nothing of the message reaches Postfix (its cleanup never logs the
@@ -243,6 +243,23 @@ def main():
                 code == 250 and got is not None and len(got) == n,
                 "end of data %d %r, registration of %s recipients"
                 % (code, text.strip(), None if got is None else len(got)))
+        # The same pipelined in one write (RFC 2920): the RCPTs in flight are counted.
+        c, m = session(fport, "MAIL FROM:<sender@test.example> ENVID=bigp MTRK=%s" % AUTH)
+        tail = ["RCPT TO:<%s> ORCPT=rfc822;%s" % (addr, "o" * (fill + 1)),
+                "RCPT TO:<%s> ORCPT=rfc822;%s" % (addr, "o" * fill),
+                "RCPT TO:<a@test.example>"]
+        got = c.pipelined(lines + tail, len(lines) + len(tail))
+        code, text = c.data(body("bigp"))
+        c.cmd("QUIT")
+        c.close()
+        reg = registration(regs, "bigp")
+        t.check("pipelined: 250 to each under the limit, 452 / 250 / 452 to the last three, "
+                "queued and registered with %d recipients" % n,
+                all(x[0] == 250 for x in got[:len(lines)])
+                and [x[0] for x in got[len(lines):]] == [452, 250, 452]
+                and code == 250 and reg is not None and len(reg) == n,
+                "last three %r, end of data %d, registration of %s recipients"
+                % ([x[0] for x in got[len(lines):]], code, None if reg is None else len(reg)))
 
         # 5. The pending registration cannot be written.
         os.chmod(regs, 0o555)
