@@ -40,14 +40,20 @@
  *             upstream offers it.
  *   MAIL      MTRK=<B>[:<timeout>] is parsed (msgtrk_mtrk_param_parse) and taken off;
  *             ENVID (msgtrk_envid_param_parse), RET and everything else are passed on
- *             verbatim. MTRK without ENVID: 501 here; a bad MTRK value: 501 here; a
+ *             verbatim. MTRK without ENVID: 501 here ("MTRK requires ENVID"; an ENVID
+ *             present but unreadable: "Bad ENVID parameter" and why); a bad MTRK
+ *             value: 501 here; a
  *             MAIL inside a transaction: 503 here (as Postfix), the transaction goes
  *             on with its tracking state. A
  *             tracked MAIL goes after "XFORWARD IDENT=<ident>" (its own transaction id,
  *             postfix_registration_ident_new; in the same write when pipelining) when the
  *             upstream's EHLO offered XFORWARD with IDENT; its reply is not the client's
  *             (refused: a warning, the message falls back to its Message-ID).
- *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked.
+ *             With MTRK, a sender the front cannot read (envelope_path_read): 501 5.1.7
+ *             here, not passed on (MTRK= never reaches Postfix); without, Postfix judges.
+ *   RCPT      passed on; accepted recipients (and ORCPT) are remembered when tracked. A
+ *             tracked message's recipient is read (envelope_path_read, as Postfix reads
+ *             it) before it goes upstream; one the front cannot read: 501 5.1.3 here.
  *   DATA      passed on; after 354 the data is streamed line by line, unstuffed by the
  *             lib's one parser (msgtrk-dot-private.h: only CRLF "." CRLF ends it) and
  *             written again by its one writer (dot-stuffed, every LF as CRLF): no line
@@ -66,7 +72,9 @@
  *             while a pending registration has it, tracked or not; still pending after
  *             pending_claim_wait: nothing sent, the upstream link closed, 451, the
  *             session ends), then its
- *             pending registration (by Message-ID, postfix-register.h) is journaled,
+ *             pending registration (by Message-ID, postfix-register.h) is journaled
+ *             (by ident or by Message-ID, a write that fails: the same as a Message-ID
+ *             still pending, 451 "Tracking registration failed" and nothing sent),
  *             and waited for once the "." is written (its fdatasync runs while Postfix
  *             writes its queue file); after the 250 (sent on at once) QID.reg
  *             through the journal, waited for, then the pending file removed (the
@@ -108,7 +116,9 @@
  * alone takes such lines, in records of its line_length_limit: it decides); upstream
  * replies POSTFIX_FRONT_REPLY_MAX_LINES of POSTFIX_FRONT_REPLY_LINE_MAX;
  * POSTFIX_FRONT_MAX_ERRORS local errors; recipients of a tracked message
- * POSTFIX_REGISTRATION_MAX_RCPTS (more: 452 here); the wait for another
+ * POSTFIX_REGISTRATION_MAX_RCPTS, and their "Rcpt:" lines in the registration
+ * POSTFIX_REGISTRATION_RCPT_BUDGET octets (counted as they are accepted; the RCPT that
+ * would pass either: 452 4.5.3 here, never passed on); the wait for another
  * message's pending registration pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT),
  * the disk looked at every FRONT_PENDING_RECHECK_MS; queue ids a pending registration
  * skips POSTFIX_REGISTRATION_MAX_SKIP.
@@ -239,6 +249,8 @@ typedef struct
   char *authenticator;            /* (owned) (nullable) */
   guint mtrk_timeout;
   GPtrArray *rcpts;               /* (owned) of char* pairs: address, orcpt-or-NULL */
+  gsize rcpts_size;               /* their "Rcpt:" lines' octets in the registration */
+  gsize rcpts_size_sent;          /* those of tracked RCPTs sent, their replies unread */
   char *mid_held;                 /* (owned) (nullable) this message's entry in front->mids */
   gboolean mid_tracked;
   char *mid_queue_id;             /* (owned) (nullable) untracked: its queue id, once known */
@@ -246,6 +258,8 @@ typedef struct
   char      *ident;               /* (owned) (nullable) tracked: its XFORWARD IDENT, once
                                    * the upstream took it */
   gint64 ident_sent;              /* monotonic microseconds the XFORWARD was sent */
+  const char *data_refusal;       /* (nullable) why data_start refused the message: the
+                                   * 451's text after the host name */
 } Session;
 
 /**
@@ -448,6 +462,8 @@ transaction_reset (Session *s)
   g_clear_pointer (&s->authenticator, g_free);
   s->mtrk_timeout = 0;
   g_ptr_array_set_size (s->rcpts, 0);
+  s->rcpts_size = 0;
+  s->rcpts_size_sent = 0;
   g_clear_pointer (&s->ident, g_free);
   mid_release (s);
 }
@@ -936,21 +952,69 @@ command_is_auth (const char *line)
   return g_str_equal (verb, "AUTH");
 }
 
-/* The mailbox of "<...>" at @p (after FROM:/TO: and spaces) and where the parameters
- * start; NULL if there is no bracketed path. Only the framing is read (libmsgtrk's one path
- * parser, MSGTRK_SMTP_PATH_FRAMING): the mailbox itself is Postfix's to judge. */
-static char *
-split_path (const char  *p,
-            const char **params)
-{
-  gsize used = 0;
-  char *mailbox = msgtrk_smtp_path_parse (p, strlen (p),
-                                          MSGTRK_SMTP_PATH_NULL | MSGTRK_SMTP_PATH_FRAMING,
-                                          MSGTRK_SMTP_RCPT_LINE_MAX, &used, NULL);
+/* Octets that end a bare mailbox's certainty: where Postfix's address parser (RFC 822,
+ * tok822) may read something else than the octets as written: brackets, quotes, a
+ * quoted pair, a comment, a list, a group, a source route, an address literal. */
+#define ENVELOPE_BARE_UNSURE "<>()[]\",;:\\"
 
-  if (mailbox != NULL)
-    *params = p + used;
-  return mailbox;
+/*
+ * envelope_path_read:
+ * @args: a MAIL or RCPT command's arguments (command_split's @args)
+ * @keyword: "FROM:" or "TO:"
+ * @params: (out): where the parameters start (the white space before them included)
+ *
+ * The one reading of the path of MAIL FROM and RCPT TO, as Postfix's smtpd reads it with
+ * its defaults (strict_rfc821_envelopes=no): the keyword in any case, white space after it
+ * skipped, the path one token up to the next white space (command_space; a bracketed or
+ * quoted span inside it is part of it). Two forms are read, those whose mailbox Postfix
+ * reads with certainty as the octets written: the whole token a bracketed path "<...>"
+ * (libmsgtrk's one path parser, MSGTRK_SMTP_PATH_FRAMING: brackets, quoted strings, the
+ * source route; the mailbox itself is Postfix's to judge), or a bare mailbox ("b@x": no
+ * octet of ENVELOPE_BARE_UNSURE, no control octet). Postfix takes more (text around the
+ * brackets, comments, a bare quoted local part or source route: its RFC 822 parser finds
+ * the address in them); those are NULL here, and so is a path that is missing.
+ *
+ * Returns: (transfer full) (nullable): the mailbox as written ("" for "<>")
+ */
+static char *
+envelope_path_read (const char  *args,
+                    const char  *keyword,
+                    const char **params)
+{
+  gsize klen = strlen (keyword);
+  const char *p = args + klen;
+  const char *end;
+  g_autofree char *mailbox = NULL;
+
+  if (g_ascii_strncasecmp (args, keyword, klen) != 0)
+    return NULL;
+  while (command_space (*p))
+    p++;
+  if (*p == '<')
+    {
+      gsize used = 0;
+
+      mailbox = msgtrk_smtp_path_parse (p, strlen (p),
+                                        MSGTRK_SMTP_PATH_NULL | MSGTRK_SMTP_PATH_FRAMING,
+                                        MSGTRK_SMTP_RCPT_LINE_MAX, &used, NULL);
+      if (mailbox == NULL)
+        return NULL;
+      end = p + used;
+    }
+  else
+    {
+      for (end = p; *end != '\0' && !command_space (*end); end++)
+        if ((guchar) *end < ' ' || *end == 0x7f || strchr (ENVELOPE_BARE_UNSURE, *end) != NULL)
+          return NULL;
+      if (end == p)
+        return NULL;
+      mailbox = g_strndup (p, (gsize) (end - p));
+    }
+  /* Text after the path in the same token: Postfix's parser reads the token whole. */
+  if (*end != '\0' && !command_space (*end))
+    return NULL;
+  *params = end;
+  return g_steal_pointer (&mailbox);
 }
 
 /* MAIL: take MTRK= off (remembered), pass the rest on. */
@@ -977,9 +1041,16 @@ cmd_mail (Session    *s,
    * this session's (its tracking state kept, no XFORWARD that Postfix would refuse). */
   if (s->in_mail)
     return client_reply (s, "503 5.5.1 Error: nested MAIL command");
-  if (g_ascii_strncasecmp (arg, "FROM:", 5) != 0
-      || (sender = split_path (arg + 5, &params)) == NULL)
+  if ((sender = envelope_path_read (arg, "FROM:", &params)) == NULL)
     {
+      /* A path the front cannot read with MTRK= after it: never passed to Postfix. */
+      if (params_name_mtrk (arg))
+        {
+          transaction_reset (s);
+          s->errors++;
+          return client_reply (s, "501 5.1.7 Bad sender address syntax (with MTRK, write "
+                                  "the address as <local@domain>)");
+        }
       /* Not ours to judge: the upstream answers. */
       if (!up_command (s, line, reply, &code))
         return FALSE;
@@ -1000,6 +1071,7 @@ cmd_mail (Session    *s,
   if (has_mtrk)
     {
       const char *envid_x = NULL;
+      g_autoptr (GError) envid_error = NULL;
 
       if (!s->esmtp)
         return client_reply (s, "555 5.5.4 Unsupported parameter MTRK");
@@ -1010,12 +1082,25 @@ cmd_mail (Session    *s,
           return client_reply (s, "501 5.5.4 Bad MTRK parameter: need a base64 SHA-1 "
                                   "authenticator and an optional timeout");
         }
-      if (!g_hash_table_lookup_extended (table, "ENVID", NULL, (gpointer *) &envid_x)
-          || envid_x == NULL || !msgtrk_envid_param_parse (envid_x, &s->envid, NULL))
+      if (!g_hash_table_lookup_extended (table, "ENVID", NULL, (gpointer *) &envid_x))
         {
           transaction_reset (s);
           s->errors++;
           return client_reply (s, "501 5.5.4 MTRK requires ENVID");
+        }
+      if (envid_x == NULL || !msgtrk_envid_param_parse (envid_x, &s->envid, &envid_error))
+        {
+          /* Present but unreadable: the reason, in the client's terms (the lib's message
+           * may be translated: not for an SMTP reply). */
+          gboolean too_long = g_error_matches (envid_error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
+
+          transaction_reset (s);
+          s->errors++;
+          if (too_long)
+            return client_reply (s, "501 5.5.4 Bad ENVID parameter: longer than %d characters",
+                                 MSGTRK_ENVID_MAX_LENGTH);
+          return client_reply (s, "501 5.5.4 Bad ENVID parameter syntax (xtext of printable "
+                                  "US-ASCII)");
         }
       if (s->mtrk_timeout == 0 || s->mtrk_timeout > s->front->mtrk_max_timeout)
         s->mtrk_timeout = s->front->mtrk_max_timeout;
@@ -1079,55 +1164,108 @@ mail_done (Session       *s,
   client_write (s, reply->str, reply->len);
 }
 
+/* The recipient of RCPT @line as a tracked message registers it (envelope_path_read) and
+ * its ORCPT ("type;address", NULL when none or unreadable: Postfix judges it); NULL when
+ * the front cannot read the address, or it is empty. */
+static char *
+rcpt_read (const char  *line,
+           char       **orcpt)
+{
+  const char *arg = NULL;
+  const char *params = NULL;
+  g_autofree char *verb = command_split (line, &arg);
+  g_autofree char *rcpt = envelope_path_read (arg, "TO:", &params);
+  g_autoptr (GHashTable) table = NULL;
+  const char *orcpt_x = NULL;
+  g_autofree char *type = NULL;
+  g_autofree char *addr = NULL;
+
+  *orcpt = NULL;
+  if (rcpt == NULL || *rcpt == '\0')
+    return NULL;
+  table = msgtrk_smtp_params_parse (params, NULL);
+  if (table != NULL
+      && g_hash_table_lookup_extended (table, "ORCPT", NULL, (gpointer *) &orcpt_x)
+      && orcpt_x != NULL && msgtrk_orcpt_param_parse (orcpt_x, &type, &addr, NULL))
+    *orcpt = g_strdup_printf ("%s;%s", type, addr);
+  return g_steal_pointer (&rcpt);
+}
+
 static gboolean
 cmd_rcpt (Session    *s,
           const char *line)
 {
-  /* Past the limit only if the RCPTs still in flight were all accepted: their replies
-   * first (the count is exact, as in lockstep). */
-  if (s->authenticator != NULL
-      && s->rcpts->len / 2 + s->up_pending->len >= POSTFIX_REGISTRATION_MAX_RCPTS
+  g_autofree char *rcpt = NULL;
+  g_autofree char *orcpt = NULL;
+  gsize size;
+
+  if (s->authenticator == NULL)
+    return up_send (s, UP_PENDING_RCPT, line);
+  /* A tracked message's recipient is read before Postfix sees it (envelope_path_read):
+   * one the front cannot read would be accepted by Postfix and missing from the
+   * registration. */
+  if ((rcpt = rcpt_read (line, &orcpt)) == NULL)
+    {
+      s->errors++;
+      return client_reply (s, "501 5.1.3 Bad recipient address syntax (for a tracked "
+                              "message, write the address as <local@domain>)");
+    }
+  /* Past a limit only if the RCPTs still in flight were all accepted: their replies
+   * first (the count and the size are exact, as in lockstep). */
+  size = postfix_registration_rcpt_size (rcpt, NULL, orcpt);
+  if (s->up_pending->len == 0)
+    s->rcpts_size_sent = 0;
+  if ((s->rcpts->len / 2 + s->up_pending->len >= POSTFIX_REGISTRATION_MAX_RCPTS
+       || s->rcpts_size + s->rcpts_size_sent + size > POSTFIX_REGISTRATION_RCPT_BUDGET)
       && !group_flush (s))
     return FALSE;
-  if (s->authenticator != NULL && s->rcpts->len / 2 >= POSTFIX_REGISTRATION_MAX_RCPTS)
-    return client_reply (s, "452 4.5.3 Too many recipients for a tracked message");
+  if (s->authenticator == NULL)
+    return up_send (s, UP_PENDING_RCPT, line);
+  /* Its registration within POSTFIX_REGISTRATION_MAX_SIZE: the client sends the rest in
+   * another transaction (RFC 5321 4.5.3.1.10), before Postfix has anything to queue. */
+  if (s->rcpts->len / 2 >= POSTFIX_REGISTRATION_MAX_RCPTS
+      || s->rcpts_size + size > POSTFIX_REGISTRATION_RCPT_BUDGET)
+    return client_reply (s, "452 4.5.3 Too many recipients for a tracked message; send "
+                            "the others in another message");
+  s->rcpts_size_sent += size;
   return up_send (s, UP_PENDING_RCPT, line);
 }
 
 /* The upstream's reply to RCPT @line: an accepted recipient of a tracked message is
- * remembered. */
+ * remembered (rcpt_read, as cmd_rcpt read it) with its size in the registration. */
 static void
 rcpt_done (Session       *s,
            const char    *line,
            const GString *reply,
            int            code)
 {
-  const char *params = NULL;
-  const char *arg = NULL;
-  g_autofree char *verb = NULL;
   g_autofree char *rcpt = NULL;
+  char *orcpt = NULL;
 
-  if (code / 100 == 2 && s->authenticator != NULL
-      && (verb = command_split (line, &arg)) != NULL
-      && g_ascii_strncasecmp (arg, "TO:", 3) == 0
-      && (rcpt = split_path (arg + 3, &params)) != NULL && *rcpt != '\0')
+  if (s->authenticator != NULL)
     {
-      g_autoptr (GHashTable) table = msgtrk_smtp_params_parse (params, NULL);
-      const char *orcpt_x = NULL;
-      char *orcpt = NULL;
+      gsize size;
 
-      if (table != NULL
-          && g_hash_table_lookup_extended (table, "ORCPT", NULL, (gpointer *) &orcpt_x)
-          && orcpt_x != NULL)
+      rcpt = rcpt_read (line, &orcpt);
+      if (rcpt == NULL)
         {
-          g_autofree char *type = NULL;
-          g_autofree char *addr = NULL;
-
-          if (msgtrk_orcpt_param_parse (orcpt_x, &type, &addr, NULL))
-            orcpt = g_strdup_printf ("%s;%s", type, addr);
+          /* cmd_rcpt read it before it went upstream: not reached. */
+          if (code / 100 == 2)
+            g_warning ("[%s] a recipient of ENVID %s accepted upstream cannot be read",
+                       s->peer_ip, s->envid);
         }
-      g_ptr_array_add (s->rcpts, g_steal_pointer (&rcpt));
-      g_ptr_array_add (s->rcpts, orcpt);
+      else
+        {
+          size = postfix_registration_rcpt_size (rcpt, NULL, orcpt);
+          s->rcpts_size_sent -= MIN (size, s->rcpts_size_sent);
+          if (code / 100 == 2)
+            {
+              s->rcpts_size += size;
+              g_ptr_array_add (s->rcpts, g_steal_pointer (&rcpt));
+              g_ptr_array_add (s->rcpts, g_steal_pointer (&orcpt));
+            }
+          g_free (orcpt);
+        }
     }
   client_write (s, reply->str, reply->len);
 }
@@ -1299,15 +1437,17 @@ registration_build (Session    *s,
 
 /* Before the tracked message's data goes upstream: its pending registration (by its
  * ident, s->ident, else by Message-ID @mid) journaled, not yet waited for (@ticket): its
- * fdatasync then runs while Postfix writes its queue file. FALSE (nothing written): no
- * ident and no Message-ID that Postfix will log as we read it, or the journal failed;
- * the registration then waits for the queue id. @key: what names it. */
+ * fdatasync then runs while Postfix writes its queue file. FALSE: nothing written; with
+ * @failed, because the write failed (a full disk, a directory the front cannot write:
+ * logged), else there is no ident and no Message-ID that Postfix will log as we read it,
+ * and the registration waits for the queue id. @key: what names it. */
 static gboolean
 pending_write (Session    *s,
                const char *mid,
                gint64      now,
                char      **key,
-               guint64    *ticket)
+               guint64    *ticket,
+               gboolean   *failed)
 {
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) error = NULL;
@@ -1326,8 +1466,11 @@ pending_write (Session    *s,
   if (!postfix_registration_write_pending (s->front->registration_dir, s->front->journal, reg,
                                            ticket, &error))
     {
-      g_warning ("[%s] cannot write the pending registration of ENVID %s: %s", s->peer_ip,
-                 s->envid, error->message);
+      g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
+                 "is refused (451) before any of it went to Postfix (check the free space "
+                 "and the permissions of %s)",
+                 s->peer_ip, s->envid, error->message, s->front->registration_dir);
+      *failed = TRUE;
       return FALSE;
     }
   *key = g_strdup (s->ident != NULL ? s->ident : mid);
@@ -1353,8 +1496,11 @@ pending_drop (Session    *s,
  * sent more than POSTFIX_REGISTRATION_IDENT_WINDOW seconds ago (a slow client: the
  * follower may have let its client line go; the registration then waits for the queue
  * id); no Message-ID is looked at. Otherwise: its Message-ID taken (mid_acquire), then,
- * tracked, its pending registration journaled. FALSE: another message's pending
- * registration still has that Message-ID after pending_claim_wait: nothing may be sent. */
+ * tracked, its pending registration journaled. FALSE, nothing may be sent
+ * (s->data_refusal says why): another message's pending registration still has that
+ * Message-ID after pending_claim_wait, or the pending registration could not be written
+ * (the front knows before the "." that it could not register the message after it: a
+ * 451 after Postfix's 250 would make each retry a copy). */
 static gboolean
 data_start (Session    *s,
             HeaderScan *h,
@@ -1365,13 +1511,17 @@ data_start (Session    *s,
             guint64    *ticket)
 {
   g_autofree char *mid = NULL;
+  gboolean failed = FALSE;
 
   if (tracked && s->ident != NULL)
     {
       if (g_get_monotonic_time () - s->ident_sent
           <= (gint64) POSTFIX_REGISTRATION_IDENT_WINDOW * G_USEC_PER_SEC)
-        *pending = pending_write (s, NULL, now, key, ticket);
-      return TRUE;
+        *pending = pending_write (s, NULL, now, key, ticket, &failed);
+      if (failed)
+        s->data_refusal = "Tracking registration failed (the server cannot write it); "
+                          "nothing was accepted, try again later";
+      return !failed;
     }
   mid = header_message_id (h);
   if (mid == NULL)
@@ -1382,11 +1532,16 @@ data_start (Session    *s,
                  "registration was not claimed within %u s (is msgtrk-postfix-follower "
                  "running?)",
                  s->peer_ip, mid, s->front->pending_claim_wait);
+      s->data_refusal = "Another message with this Message-ID is still being registered "
+                        "for tracking; try again in a few minutes";
       return FALSE;
     }
   if (tracked)
-    *pending = pending_write (s, mid, now, key, ticket);
-  return TRUE;
+    *pending = pending_write (s, mid, now, key, ticket, &failed);
+  if (failed)
+    s->data_refusal = "Tracking registration failed (the server cannot write it); "
+                      "nothing was accepted, try again later";
+  return !failed;
 }
 
 /* The queue id of Postfix's "250 ... queued as QID", or NULL. */
@@ -1613,9 +1768,7 @@ cmd_data (Session    *s,
       g_mutex_unlock (&s->up_lock);
       s->said_421 = TRUE;
       transaction_reset (s);
-      client_reply (s, "451 4.3.0 %s Another message with this Message-ID is still being "
-                    "registered for tracking; try again in a few minutes",
-                    s->front->hostname);
+      client_reply (s, "451 4.3.0 %s %s", s->front->hostname, s->data_refusal);
       return FALSE;
     }
   dot_wait_set (s, TRUE);

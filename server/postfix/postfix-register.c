@@ -9,7 +9,8 @@
  * restores from dead journals what a crash lost). The queue id names the file, so it is
  * checked (postfix_log_is_queue_id) before it is used in a path.
  *
- * Limits: POSTFIX_REGISTRATION_MAX_SIZE, POSTFIX_REGISTRATION_MAX_RCPTS.
+ * Limits: POSTFIX_REGISTRATION_MAX_SIZE (POSTFIX_REGISTRATION_RCPT_BUDGET of it for "Rcpt:"
+ * lines, POSTFIX_REGISTRATION_HEAD_MAX for the rest), POSTFIX_REGISTRATION_MAX_RCPTS.
  * Never: follow a symlink; accept a file that fails any rule (it is reported and ignored);
  * store anything but the envelope (no A, no body).
  */
@@ -190,6 +191,42 @@ postfix_registration_find (const PostfixRegistration *reg,
   return nocase;
 }
 
+/* The "Rcpt:" line of a recipient (@registered NULL: @address; @orcpt NULL: "-"), newline
+ * included: the one place that formats it (postfix_registration_format, and the size the
+ * front counts as recipients are accepted: postfix_registration_rcpt_size). */
+static void
+rcpt_line_append (GString    *s,
+                  const char *address,
+                  const char *registered,
+                  const char *orcpt)
+{
+  g_autofree char *a = msgtrk_xtext_encode (address);
+  g_autofree char *g = msgtrk_xtext_encode (registered != NULL ? registered : address);
+  g_autofree char *o = orcpt != NULL ? msgtrk_xtext_encode (orcpt) : g_strdup ("-");
+
+  g_string_append_printf (s, "Rcpt: %s %s %s\n", a, g, o);
+}
+
+/**
+ * postfix_registration_rcpt_size:
+ * @address: the recipient's address
+ * @registered: (nullable): its address as registered (NULL: @address)
+ * @orcpt: (nullable): its ORCPT ("type;address")
+ *
+ * Returns: the octets the recipient's line takes in a registration
+ *   (postfix_registration_format; its share of POSTFIX_REGISTRATION_RCPT_BUDGET)
+ */
+gsize
+postfix_registration_rcpt_size (const char *address,
+                                const char *registered,
+                                const char *orcpt)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+
+  rcpt_line_append (s, address, registered, orcpt);
+  return s->len;
+}
+
 /**
  * postfix_registration_format:
  *
@@ -224,11 +261,8 @@ postfix_registration_format (const PostfixRegistration *reg)
   for (guint i = 0; i < reg->rcpts->len; i++)
     {
       const PostfixRegRcpt *r = g_ptr_array_index (reg->rcpts, i);
-      g_autofree char *a = msgtrk_xtext_encode (r->address);
-      g_autofree char *g = msgtrk_xtext_encode (r->registered);
-      g_autofree char *o = r->orcpt != NULL ? msgtrk_xtext_encode (r->orcpt) : g_strdup ("-");
 
-      g_string_append_printf (s, "Rcpt: %s %s %s\n", a, g, o);
+      rcpt_line_append (s, r->address, r->registered, r->orcpt);
     }
   return g_string_free (s, FALSE);
 }

@@ -83,6 +83,16 @@ G_BEGIN_DECLS
 
 #define POSTFIX_REGISTRATION_MAX_SIZE (256 * 1024)
 #define POSTFIX_REGISTRATION_MAX_RCPTS 1000
+/** POSTFIX_REGISTRATION_HEAD_MAX: the most octets the lines of a registration other than its
+ * "Rcpt:" lines take (a Message-ID of 998 octets and an ENVID of 100, each xtext-encoded
+ * three times over, POSTFIX_REGISTRATION_MAX_SKIP skipped queue ids, every other line at
+ * its longest: under 7 KiB; tested). */
+#define POSTFIX_REGISTRATION_HEAD_MAX 8192
+/** POSTFIX_REGISTRATION_RCPT_BUDGET: octets of "Rcpt:" lines (postfix_registration_rcpt_size)
+ * a registration may have so that it stays within POSTFIX_REGISTRATION_MAX_SIZE whatever
+ * its other lines: the front refuses the recipient that would pass it (452 4.5.3). */
+#define POSTFIX_REGISTRATION_RCPT_BUDGET                                                           \
+  (POSTFIX_REGISTRATION_MAX_SIZE - POSTFIX_REGISTRATION_HEAD_MAX)
 /** POSTFIX_REGISTRATION_JOURNAL_PREFIX: names of the front's write-ahead journals. */
 #define POSTFIX_REGISTRATION_JOURNAL_PREFIX ".journal-"
 /** POSTFIX_REGISTRATION_MAX_SKIP: Skip-Queue-Id lines of a pending registration at most. */
@@ -160,6 +170,9 @@ gboolean             postfix_registration_add_rcpt (PostfixRegistration       *r
                                                     const char                *orcpt,
                                                     GError                   **error);
 char                *postfix_registration_format   (const PostfixRegistration *reg);
+gsize                postfix_registration_rcpt_size (const char               *address,
+                                                     const char               *registered,
+                                                     const char               *orcpt);
 PostfixRegistration *postfix_registration_parse    (const char                *text,
                                                     gsize                      len,
                                                     GError                   **error);

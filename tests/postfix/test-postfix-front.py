@@ -1200,7 +1200,10 @@ def main():
             c.cmd("MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400" % (envid, AUTH))
             c.cmd("RCPT TO:<alice@test.example>")
             code, text = c.data(b"Subject: j\r\n\r\nhi\r\n")
-            c.cmd("QUIT")
+            try:
+                c.cmd("QUIT")
+            except OSError:
+                pass  # a 451 before the "." ends the session (12.)
             c.close()
             return code, text.strip().split("queued as ")[-1]
 
@@ -1256,14 +1259,15 @@ def main():
 
         # 12. The registration cannot be written (the directory made read-only for the
         # front's user): the client hears 451, never Postfix's 250 for a message nobody
-        # would track.
+        # would track; the front knows it before the "." (the pending registration by
+        # ident): Postfix gets no "." (postfix-front-envelope checks it queues nothing).
         os.chmod(regs, 0o500)
         try:
             code, q = send_tracked(fport, "unwritable@test.example")
         finally:
             os.chmod(regs, 0o750)
         t.equal("registration impossible: the client gets 451, not the 250", code, 451)
-        wait_for("the front's warning", lambda: "cannot register queue id"
+        wait_for("the front's warning", lambda: "cannot write the pending registration"
                  in open(daemons[-1].log).read())
         code, q = send_tracked(fport, "writable-again@test.example")
         t.check("the directory writable again: tracked messages get their 250", code == 250

@@ -231,6 +231,64 @@ test_registration_limit (void)
   g_assert_cmpuint (back->rcpts->len, ==, POSTFIX_REGISTRATION_MAX_RCPTS);
 }
 
+/* A registration with every line other than its "Rcpt:" lines at its longest fits in
+ * POSTFIX_REGISTRATION_HEAD_MAX; with "Rcpt:" lines of POSTFIX_REGISTRATION_RCPT_BUDGET
+ * octets (postfix_registration_rcpt_size, as the front counts them) it fits in
+ * POSTFIX_REGISTRATION_MAX_SIZE and is written; the size counted is the size formatted. */
+static void
+test_registration_head_max (void)
+{
+  g_autofree char *qid = g_strnfill (POSTFIX_LOG_MAX_QUEUE_ID, 'B');
+  g_autofree char *envid = g_strnfill (MSGTRK_ENVID_MAX_LENGTH, '+');
+  g_autofree char *mid = g_strnfill (998, '=');
+  g_autofree char *ident = postfix_registration_ident_new ();
+  g_autofree char *empty = NULL;
+  g_autofree char *full = NULL;
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autofree char *long_local = g_strnfill (120, 'x');
+  gsize budget = POSTFIX_REGISTRATION_RCPT_BUDGET;
+  gsize sum = 0;
+  g_autofree char *dir = g_dir_make_tmp ("msgtrk-head-XXXXXX", NULL);
+  g_autoptr (GError) error = NULL;
+
+  reg = postfix_registration_new (qid, envid, B1, G_MAXINT64, G_MAXINT64);
+  reg->ident = g_strdup (ident);
+  reg->message_id = g_strdup (mid);
+  reg->parent = g_strdup (qid);
+  reg->orphaned = G_MAXINT64;
+  for (guint i = 0; i < POSTFIX_REGISTRATION_MAX_SKIP; i++)
+    g_ptr_array_add (reg->skip, g_strdup (qid));
+  empty = postfix_registration_format (reg);
+  g_assert_cmpuint (strlen (empty), <=, POSTFIX_REGISTRATION_HEAD_MAX);
+  /* "Rcpt:" lines filling the budget exactly, the last one's ORCPT cut to fit. */
+  for (guint i = 0; sum < budget; i++)
+    {
+      g_autofree char *a = g_strdup_printf ("u%04u+%s@test.example", i, long_local);
+      g_autofree char *o = g_strdup_printf ("rfc822;%s", a);
+      gsize size = postfix_registration_rcpt_size (a, NULL, o);
+
+      if (sum + 2 * size > budget)
+        {
+          gsize base = postfix_registration_rcpt_size (a, NULL, "rfc822;");
+          g_autofree char *pad = g_strnfill (budget - sum - base, 'p');
+
+          g_free (o);
+          o = g_strconcat ("rfc822;", pad, NULL);
+          size = postfix_registration_rcpt_size (a, NULL, o);
+          g_assert_cmpuint (size, ==, budget - sum);
+        }
+      g_assert_true (postfix_registration_add_rcpt (reg, a, NULL, o, NULL));
+      sum += size;
+    }
+  g_assert_cmpuint (sum, ==, budget);
+  full = postfix_registration_format (reg);
+  g_assert_cmpuint (strlen (full), ==, strlen (empty) + sum);
+  g_assert_cmpuint (strlen (full), <=, POSTFIX_REGISTRATION_MAX_SIZE);
+  g_assert_true (postfix_registration_write (dir, reg, &error));
+  g_assert_no_error (error);
+  rm_rf (dir);
+}
+
 #define LINE_DEFERRED                                                                          \
   "Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "                       \
   "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred "     \
@@ -1256,6 +1314,7 @@ main (int   argc,
   ADD ("/postfix-track/registration/roundtrip", test_registration_roundtrip);
   g_test_add_func ("/postfix-track/registration/malformed", test_registration_malformed);
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
+  g_test_add_func ("/postfix-track/registration/head-max", test_registration_head_max);
   ADD ("/postfix-track/registration/pending", test_pending);
   ADD ("/postfix-track/registration/pending-skip", test_pending_skip);
   ADD ("/postfix-track/registration/orphan", test_orphan);
