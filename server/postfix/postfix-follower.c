@@ -13,12 +13,16 @@
  *      registration (a new message under it: one bound from another transaction is
  *      set aside, postfix_registration_make_current); see on_line; UNKNOWN lines are
  *      counted, the first one logged;
- *   3. the held queue is walked in order: a line whose queue id is registered
- *      (postfix-register.h) is applied (postfix-track.h); a line whose queue id is still
+ *   3. the held queue is walked in order (a pass): a line whose queue id is registered
+ *      (postfix-register.h) is applied (postfix-track.h) to the pass's batch, each ENVID's
+ *      record loaded once and changed in memory, and each changed record is stored once at
+ *      the end of the pass (earlier past POSTFIX_TRACK_BATCH_MAX_RECORDS records or
+ *      POSTFIX_TRACK_BATCH_MAX_OCTETS); a line whose queue id is still
  *      unregistered after registration_wait seconds is dropped (not a tracked message);
  *      others wait (the front registers a queue id just after Postfix's 250, which may be
  *      after Postfix logged its first delivery);
- *   4. the position (inode, offset) of the first line not yet settled is saved durably;
+ *   4. once the pass's records are stored, the position (inode, offset) of the first line
+ *      not yet settled is saved durably (a crash before replays the pass's lines);
  *   5. at a poll that read the log to its end, orphaned pending registrations (a dead
  *      front's, by Message-ID: postfix-register.h) are settled from the held lines
  *      (settle_orphans), when a replay marked some (POSTFIX_REGISTRATION_ORPHANS_MARK)
@@ -107,6 +111,7 @@ typedef struct
   TrackStore *store;
   PostfixTail *tail;
   PostfixTrack track;
+  PostfixTrackBatch *batch; /* the records of the lines of this pass, stored at its end */
   GQueue held;          /* of HeldLine, in log order */
   char *pos_path;
   guint64 saved_ino;
@@ -138,6 +143,7 @@ follower_clear (Follower *f)
   g_free (f->postconf);
   g_free (f->postfix_config_dir);
   g_strfreev (f->mtrk_next_hops);
+  g_clear_pointer (&f->batch, postfix_track_batch_free);
   g_clear_object (&f->store);
   g_clear_pointer (&f->tail, postfix_tail_free);
   g_queue_clear_full (&f->held, (GDestroyNotify) held_line_free);
@@ -399,6 +405,7 @@ follower_post_drop (gpointer data,
   f->track.queue_lifetime = f->queue_lifetime;
   f->track.mtrk_next_hops = f->mtrk_next_hops;
   f->track.follow_loopback = f->follow_loopback;
+  f->batch = postfix_track_batch_new (&f->track);
   f->started = g_get_monotonic_time ();
   f->orphans_due = TRUE; /* left while it was stopped: looked for once */
   return TRUE;
@@ -534,10 +541,34 @@ settle_message_id (Follower *f,
   return SETTLE_DONE;
 }
 
-/* Walk the held lines in order (see the top of this file, step 3). FALSE: a record could
- * not be written; the line stays held and the walk stops (retried at the next poll). */
+/* Store the records of the lines applied so far (postfix_track_batch_flush). A record
+ * another B owns, or one too large even made to fit, is left (warning), as each line's
+ * was before. FALSE: a record could not be written; it stays in memory and the position
+ * must not pass its lines (retried at the next poll). */
 static gboolean
-settle_held (Follower *f)
+flush_batch (Follower *f)
+{
+  g_autoptr (GError) error = NULL;
+
+  while (!postfix_track_batch_flush (f->batch, &error))
+    {
+      if (!g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
+          && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+        {
+          g_warning ("Cannot write a tracking record (retrying): %s", error->message);
+          return FALSE;
+        }
+      g_warning ("%s", error->message);
+      g_clear_error (&error);
+    }
+  return TRUE;
+}
+
+/* Walk the held lines in order (see the top of this file, step 3): applied lines change
+ * the records of f->batch, in memory. FALSE: a derived registration or a full batch could
+ * not be written; the walk stops (retried at the next poll). */
+static gboolean
+settle_walk (Follower *f)
 {
   g_autoptr (GHashTable) regs = g_hash_table_new_full (
     g_str_hash, g_str_equal, g_free, (GDestroyNotify) postfix_registration_free);
@@ -673,12 +704,12 @@ settle_held (Follower *f)
         {
           g_autoptr (GError) error = NULL;
 
-          if (!postfix_track_apply (&f->track, reg, &h->entry, &error))
+          if (!postfix_track_batch_apply (f->batch, reg, &h->entry, &error))
             {
               if (!g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
                   && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
                 {
-                  g_warning ("%s: cannot write the tracking record (retrying): %s",
+                  g_warning ("%s: cannot apply the line (retrying): %s",
                              h->entry.queue_id, error->message);
                   return FALSE;
                 }
@@ -694,6 +725,17 @@ settle_held (Follower *f)
           /* A derived registration may have appeared: forget the cached misses. */
           if (h->entry.requeued_as != NULL)
             g_hash_table_remove (regs, h->entry.requeued_as);
+          /* A long backlog: memory bounded (postfix-track.h). The position is saved
+           * after the pass, so flushing early changes nothing for a restart. */
+          if (postfix_track_batch_is_full (f->batch))
+            {
+              held_line_free (h);
+              g_queue_delete_link (&f->held, l);
+              if (!flush_batch (f))
+                return FALSE;
+              l = next;
+              continue;
+            }
         }
       else if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over)
         {
@@ -712,6 +754,17 @@ settle_held (Follower *f)
       l = next;
     }
   return TRUE;
+}
+
+/* One pass: the walk, then every record it changed stored once (a record per ENVID per
+ * pass, however many of its lines the pass applied). FALSE: the position must not be
+ * saved (a record not written stays in f->batch, retried at the next pass). */
+static gboolean
+settle_held (Follower *f)
+{
+  gboolean walked = settle_walk (f);
+
+  return flush_batch (f) && walked;
 }
 
 /* The orphaned pending registrations by Message-ID (postfix-register.h: a front gone
@@ -784,7 +837,8 @@ settle_orphans (Follower *f,
   return done;
 }
 
-/* Save where a restart must begin, if it moved. */
+/* Save where a restart must begin, if it moved: only once every line before it has its
+ * record stored. */
 static void
 save_position (Follower *f)
 {
@@ -792,6 +846,9 @@ save_position (Follower *f)
   guint64 ino;
   guint64 offset;
 
+  /* Lines applied but not yet stored: the position must not pass them. */
+  if (f->batch != NULL && postfix_track_batch_get_records (f->batch) > 0 && !flush_batch (f))
+    return;
   if (f->held.head != NULL)
     {
       HeldLine *h = f->held.head->data;
