@@ -35,8 +35,9 @@
  * (`postconf -h info_log_address_format`, or this follower's own info_log_address_format
  * when postconf cannot say: anything else is refused, see check_address_format).
  *
- * Limits: max_held_lines (FOLLOWER_DEFAULT_MAX_HELD, at most FOLLOWER_MAX_MAX_HELD): past
- * it the oldest unregistered line is dropped early (logged); registration_wait
+ * Limits: max_held_lines (FOLLOWER_DEFAULT_MAX_HELD, at most FOLLOWER_MAX_MAX_HELD) and
+ * max_held_bytes (FOLLOWER_*_MAX_HELD_BYTES, the held lines' octets): past either the
+ * oldest unregistered line is dropped early (logged); registration_wait
  * (FOLLOWER_*_REGISTRATION_WAIT); poll_interval (FOLLOWER_*_POLL_INTERVAL).
  * Never: read a queue file or a message; write a record for an unregistered queue id; stop
  * on a line it does not understand.
@@ -72,6 +73,13 @@
 /** FOLLOWER_*_MAX_HELD: lines held for a registration at most. */
 #define FOLLOWER_DEFAULT_MAX_HELD 100000
 #define FOLLOWER_MAX_MAX_HELD 10000000
+/** FOLLOWER_*_MAX_HELD_BYTES: octets of held lines (their length as read) at most: lines
+ * may be up to POSTFIX_LOG_MAX_LINE long (Postfix's replies: 2 KB), so max_held_lines alone
+ * would let 100,000 of them take hundreds of MB. Memory is about twice this (each line is
+ * kept parsed) and a fixed cost per line. */
+#define FOLLOWER_DEFAULT_MAX_HELD_BYTES (64 * 1024 * 1024)
+#define FOLLOWER_MIN_MAX_HELD_BYTES 1024
+#define FOLLOWER_MAX_MAX_HELD_BYTES (1024 * 1024 * 1024)
 /** FOLLOWER_DEFAULT_QUEUE_LIFETIME: Postfix's own default, 5d, if postconf cannot say. */
 #define FOLLOWER_DEFAULT_QUEUE_LIFETIME (5 * 86400)
 #define FOLLOWER_MAX_QUEUE_LIFETIME (100 * 86400)
@@ -86,6 +94,7 @@ typedef struct
   guint64 ino;
   guint64 start;
   gint64 seen;          /* monotonic microseconds (seconds would cut the wait short) */
+  gsize octets;         /* the line's length as read (max_held_bytes) */
   gboolean pending_seen; /* a cleanup line: its Message-ID's pending file existed when read */
   gboolean new_message;  /* a client line: its queue id's stale registration looked for */
 } HeldLine;
@@ -105,6 +114,7 @@ typedef struct
   guint poll_interval;
   guint registration_wait;
   guint max_held;
+  guint max_held_bytes;
   gboolean follow_loopback;
 
   /* state */
@@ -113,6 +123,7 @@ typedef struct
   PostfixTrack track;
   PostfixTrackBatch *batch; /* the records of the lines of this pass, stored at its end */
   GQueue held;          /* of HeldLine, in log order */
+  guint64 held_octets;  /* the sum of their octets */
   char *pos_path;
   guint64 saved_ino;
   guint64 saved_offset;
@@ -297,7 +308,7 @@ follower_configure (gpointer        data,
   static const char *const known[] = {
     "maillog", "state_dir", "registration_dir", "hostname", "user", "postconf",
     "postfix_config_directory", "mtrk_next_hops", "queue_lifetime", "poll_interval",
-    "registration_wait", "max_held_lines", "follow_loopback_requeue",
+    "registration_wait", "max_held_lines", "max_held_bytes", "follow_loopback_requeue",
     "info_log_address_format", NULL,
   };
   Follower *f = data;
@@ -324,6 +335,8 @@ follower_configure (gpointer        data,
     { "registration_wait", FOLLOWER_DEFAULT_REGISTRATION_WAIT, 0,
       FOLLOWER_MAX_REGISTRATION_WAIT, &f->registration_wait },
     { "max_held_lines", FOLLOWER_DEFAULT_MAX_HELD, 1, FOLLOWER_MAX_MAX_HELD, &f->max_held },
+    { "max_held_bytes", FOLLOWER_DEFAULT_MAX_HELD_BYTES, FOLLOWER_MIN_MAX_HELD_BYTES,
+      FOLLOWER_MAX_MAX_HELD_BYTES, &f->max_held_bytes },
     { NULL, 0, 0, 0, NULL },
   };
 
@@ -467,8 +480,30 @@ on_line (const char *line,
     }
   h->ino = ino;
   h->start = start;
+  h->octets = len;
+  f->held_octets += len;
   h->seen = g_get_monotonic_time ();
   g_queue_push_tail (&f->held, h);
+}
+
+/* Too much held: more than max_held_lines lines or max_held_bytes octets. */
+static gboolean
+held_over (const Follower *f)
+{
+  return g_queue_get_length ((GQueue *) &f->held) > f->max_held
+         || f->held_octets > f->max_held_bytes;
+}
+
+/* Forget the held line at @l. */
+static void
+held_remove (Follower *f,
+             GList    *l)
+{
+  HeldLine *h = l->data;
+
+  f->held_octets -= h->octets;
+  held_line_free (h);
+  g_queue_delete_link (&f->held, l);
 }
 
 typedef enum
@@ -573,7 +608,7 @@ settle_walk (Follower *f)
   g_autoptr (GHashTable) regs = g_hash_table_new_full (
     g_str_hash, g_str_equal, g_free, (GDestroyNotify) postfix_registration_free);
   gint64 now = g_get_monotonic_time ();
-  gboolean over = g_queue_get_length (&f->held) > f->max_held;
+  gboolean over = held_over (f);
   GList *l = f->held.head;
 
   while (l != NULL)
@@ -605,8 +640,7 @@ settle_walk (Follower *f)
             case SETTLE_DONE:
               break;
             }
-          held_line_free (h);
-          g_queue_delete_link (&f->held, l);
+          held_remove (f, l);
           l = next;
           continue;
         }
@@ -649,8 +683,7 @@ settle_walk (Follower *f)
       if (h->entry.kind == POSTFIX_LOG_CLIENT
           && !postfix_registration_ident_is_valid (h->entry.orig_queue_id))
         {
-          held_line_free (h);
-          g_queue_delete_link (&f->held, l);
+          held_remove (f, l);
           l = next;
           continue;
         }
@@ -683,8 +716,7 @@ settle_walk (Follower *f)
               l = next;
               continue;
             }
-          held_line_free (h);
-          g_queue_delete_link (&f->held, l);
+          held_remove (f, l);
           l = next;
           continue;
         }
@@ -729,8 +761,7 @@ settle_walk (Follower *f)
            * after the pass, so flushing early changes nothing for a restart. */
           if (postfix_track_batch_is_full (f->batch))
             {
-              held_line_free (h);
-              g_queue_delete_link (&f->held, l);
+              held_remove (f, l);
               if (!flush_batch (f))
                 return FALSE;
               l = next;
@@ -744,13 +775,15 @@ settle_walk (Follower *f)
         }
       else if (over)
         {
-          g_warning ("More than %u log lines wait for a registration: a line of %s is "
-                     "dropped early",
-                     f->max_held, h->entry.queue_id);
-          over = g_queue_get_length (&f->held) - 1 > f->max_held;
+          g_warning ("More than %u log lines or %u octets wait for a registration: a line "
+                     "of %s is dropped early",
+                     f->max_held, f->max_held_bytes, h->entry.queue_id);
+          held_remove (f, l);
+          over = held_over (f);
+          l = next;
+          continue;
         }
-      held_line_free (h);
-      g_queue_delete_link (&f->held, l);
+      held_remove (f, l);
       l = next;
     }
   return TRUE;
@@ -893,7 +926,7 @@ on_poll (gpointer data)
       save_position (f);
       at_end = lines == 0;
     }
-  while (lines > 0 && g_queue_get_length (&f->held) <= f->max_held);
+  while (lines > 0 && !held_over (f));
   /* The whole log read, as it was when this poll began (@now). */
   if (f->orphans_due && at_end)
     f->orphans_due = !settle_orphans (f, now);

@@ -10,6 +10,8 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   gets no record.
 - max_held_lines: at the limit (2 unregistered lines held) nothing is dropped early; one
   past it (3) the oldest is dropped early, with one warning.
+- max_held_bytes: two unregistered lines of L octets each held with max_held_bytes=2L:
+  nothing dropped early; with 2L-1 the oldest is dropped early, with one warning.
 - a short queue id used by two messages (Postfix reuses them): a tracked message bound by
   its ident at smtpd's client line, then rejected at the end of data (Postfix discards
   it, the registration stays), then the same queue id for an untracked message (its
@@ -78,6 +80,11 @@ def fake_postconf(tmp, answer):
             f.write("#!/bin/sh\n" + ("echo %s\n" % answer if answer else "exit 1\n"))
         os.chmod(path, 0o755)
     return path
+
+# A delivery line of about 800 octets (a long remote reply), for max_held_bytes.
+LONG_LINE = ("Dec 04 21:35:14 mx postfix/smtp[23030]: %s: to=<alice@test.example>, "
+             "relay=mx.far.example[192.0.2.9]:25, delay=0.04, delays=0.01/0.01/0/0.02, "
+             "dsn=2.0.0, status=sent (250 2.0.0 " + "x" * 600 + ")\n")
 
 
 def run(exe, tmp, name, conf_extra, postconf_answer="external"):
@@ -162,6 +169,26 @@ def main():
                 ("dropped early" in text) == dropped, text[-400:])
             if dropped:
                 check("one warning for one dropped line", text.count("dropped early") == 1)
+
+        # max_held_bytes at the limit and one octet past it (lines of LONG_LINE's length).
+        long_len = len((LONG_LINE % "CCCCCC000").encode()) - 1  # without its LF
+        for limit, dropped in ((2 * long_len, False), (2 * long_len - 1, True)):
+            name = "bytes%d" % limit
+            proc, state, regs, log, out = run(exe, tmp, name,
+                                              "registration_wait=60\nmax_held_lines=10\n"
+                                              "max_held_bytes=%d\n" % limit)
+            with open(log, "a") as f:
+                for i in range(2):
+                    f.write(LONG_LINE % ("CCCCCC%03d" % i))
+            time.sleep(0.5)
+            stop(proc)
+            text = open(out).read()
+            check("2 lines of %d octets held with max_held_bytes=%d: %s" % (
+                long_len, limit, "the oldest dropped early" if dropped else "none dropped"),
+                ("dropped early" in text) == dropped, text[-400:])
+            if dropped:
+                check("one warning for one line dropped for octets",
+                      text.count("dropped early") == 1)
 
         # A short queue id used by two messages.
         proc, state, regs, log, out = run(exe, tmp, "reuse", "registration_wait=2\n")
