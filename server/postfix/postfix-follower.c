@@ -30,10 +30,11 @@
  *      and every FOLLOWER_EXPIRE_INTERVAL (a front not started again).
  * A restart reads again from the saved position; applying a line twice changes nothing
  * (each recipient has one entry, replaced), so nothing is lost and nothing duplicated.
- * The queue lifetime (Will-Retry-Until) comes from queue_lifetime or from
- * `postconf -h maximal_queue_lifetime`. Postfix must log addresses in external form
- * (`postconf -h info_log_address_format`, or this follower's own info_log_address_format
- * when postconf cannot say: anything else is refused, see check_address_format).
+ * The queue lifetime (Will-Retry-Until) comes from queue_lifetime or from Postfix's
+ * maximal_queue_lifetime. Postfix must log addresses in external form (Postfix's
+ * info_log_address_format, or this follower's own info_log_address_format when postconf
+ * cannot say: anything else is refused, see check_address_format). Both are asked in one
+ * `postconf NAME...` call at start (postconf_get).
  *
  * Limits: max_held_lines (FOLLOWER_DEFAULT_MAX_HELD, at most FOLLOWER_MAX_MAX_HELD) and
  * max_held_bytes (FOLLOWER_*_MAX_HELD_BYTES, the held lines' octets): past either the
@@ -201,15 +202,21 @@ parse_postfix_time (const char *text,
   return TRUE;
 }
 
-/* The value of Postfix's parameter @name (postconf -h), stripped; NULL with @error when
- * postconf cannot be run or fails. */
-static char *
-postconf_get (Follower   *f,
-              const char *name,
-              GError    **error)
+/* Postfix's parameters @names (NULL-terminated) with one `postconf NAME...` call: a table
+ * of name → value (stripped) of those postconf printed as "name = value". A parameter it
+ * does not know (info_log_address_format before Postfix 3.5) it leaves out, with a warning
+ * on its stderr and exit status 0: absent from the table. NULL with @error when postconf
+ * cannot be run or fails. */
+static GHashTable *
+postconf_get (Follower          *f,
+              const char *const *names,
+              GError           **error)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GHashTable) values = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                         g_free);
   g_autofree char *out = NULL;
+  g_auto (GStrv) lines = NULL;
   int status = 0;
 
   g_ptr_array_add (argv, f->postconf);
@@ -218,28 +225,43 @@ postconf_get (Follower   *f,
       g_ptr_array_add (argv, (char *) "-c");
       g_ptr_array_add (argv, f->postfix_config_dir);
     }
-  g_ptr_array_add (argv, (char *) "-h");
-  g_ptr_array_add (argv, (char *) name);
+  for (guint i = 0; names[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) names[i]);
   g_ptr_array_add (argv, NULL);
   if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
                      &out, NULL, &status, error)
       || !g_spawn_check_wait_status (status, error))
     return NULL;
-  return g_strdup (g_strstrip (out));
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *eq = strstr (lines[i], " = ");
+      g_autofree char *name = NULL;
+
+      if (eq == NULL)
+        continue;
+      name = g_strndup (lines[i], eq - lines[i]);
+      if (g_strv_contains (names, name))
+        g_hash_table_replace (values, g_steal_pointer (&name), g_strstrip (g_strdup (eq + 3)));
+    }
+  return g_steal_pointer (&values);
 }
 
-/* maximal_queue_lifetime from postconf; Postfix's default when it cannot be asked. */
+/* maximal_queue_lifetime from postconf's answer (@values, NULL: postconf failed with
+ * @failed); Postfix's default when it cannot be asked. */
 static gint64
-queue_lifetime_from_postconf (Follower *f)
+queue_lifetime_from_postconf (Follower     *f,
+                              GHashTable   *values,
+                              const GError *failed)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *out = postconf_get (f, "maximal_queue_lifetime", &error);
+  const char *out = values != NULL ? g_hash_table_lookup (values, "maximal_queue_lifetime")
+                                   : NULL;
   gint64 seconds;
 
   if (out != NULL && parse_postfix_time (out, &seconds))
     return seconds;
   g_warning ("Cannot read maximal_queue_lifetime with %s (%s); assuming 5d", f->postconf,
-             error != NULL ? error->message : "unexpected output");
+             failed != NULL ? failed->message : "unexpected output");
   return FOLLOWER_DEFAULT_QUEUE_LIFETIME;
 }
 
@@ -250,26 +272,20 @@ queue_lifetime_from_postconf (Follower *f)
  * "v@example.org>, relay=local, dsn=2.0.0, status=sent (x"@attacker.example gives a line
  * that reads as another recipient's (v@example.org) delivery (and one long enough for
  * Postfix to cut the line before its real attributes leaves nothing else to read): refused.
- * When postconf cannot say (no postconf here, Postfix < 3.5 does not know the parameter)
- * the follower starts only when its own info_log_address_format (@configured) says
- * "external": the admin's word that Postfix logs that form. */
+ * When postconf cannot say (no postconf here, or it failed: @local; Postfix < 3.5 does not
+ * know the parameter: absent from @values) the follower starts only when its own
+ * info_log_address_format (@configured, already refused by follower_configure when it says
+ * anything else) says "external": the admin's word that Postfix logs that form. */
 static gboolean
-check_address_format (Follower   *f,
-                      const char *configured,
-                      GError    **error)
+check_address_format (Follower     *f,
+                      const char   *configured,
+                      GHashTable   *values,
+                      const GError *local,
+                      GError      **error)
 {
-  g_autoptr (GError) local = NULL;
-  g_autofree char *format = NULL;
+  const char *format = values != NULL ? g_hash_table_lookup (values, "info_log_address_format")
+                                      : NULL;
 
-  if (configured != NULL && strcmp (configured, "external") != 0)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "[" FOLLOWER_GROUP "] info_log_address_format: only \"external\" can be "
-                   "read safely, not \"%s\"",
-                   configured);
-      return FALSE;
-    }
-  format = postconf_get (f, "info_log_address_format", &local);
   if (g_strcmp0 (format, "external") == 0)
     return TRUE;
   if (format != NULL && *format != '\0')
@@ -358,10 +374,30 @@ follower_configure (gpointer        data,
           return FALSE;
         }
     }
-  else
-    f->queue_lifetime = queue_lifetime_from_postconf (f);
-  if (!check_address_format (f, address_format, error))
-    return FALSE;
+  /* The follower's own info_log_address_format: anything but "external" is refused
+   * before Postfix is asked (check_address_format). */
+  if (address_format != NULL && strcmp (address_format, "external") != 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "[" FOLLOWER_GROUP "] info_log_address_format: only \"external\" can be "
+                   "read safely, not \"%s\"",
+                   address_format);
+      return FALSE;
+    }
+  /* One postconf call for what Postfix must say. */
+  {
+    const char *names[] = { "info_log_address_format", NULL, NULL };
+    g_autoptr (GError) local = NULL;
+    g_autoptr (GHashTable) values = NULL;
+
+    if (lifetime == NULL)
+      names[1] = "maximal_queue_lifetime";
+    values = postconf_get (f, names, &local);
+    if (lifetime == NULL)
+      f->queue_lifetime = queue_lifetime_from_postconf (f, values, local);
+    if (!check_address_format (f, address_format, values, local, error))
+      return FALSE;
+  }
 
   if (!server_config_read_uints (kf, FOLLOWER_GROUP, uints, error))
     return FALSE;

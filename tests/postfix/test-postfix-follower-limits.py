@@ -31,9 +31,11 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   that Message-ID binds nothing (docs/postfix-orphans.md).
 - a bad configuration value (poll_interval past its range) is refused at start (exit 1).
 - Postfix's info_log_address_format (asked with postconf; here a script that answers):
-  "internal" refused (exit 1, with the reason); postconf that cannot say refused, unless
-  the follower's own info_log_address_format says "external"; any other value of that key
-  refused.
+  "internal" refused (exit 1, with the reason); postconf that cannot say (fails, or does
+  not know the parameter: Postfix < 3.5, whose postconf leaves it out with a warning)
+  refused, unless the follower's own info_log_address_format says "external"; any other
+  value of that key refused; maximal_queue_lifetime asked in the same call: postconf is
+  run once.
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
 
@@ -72,12 +74,32 @@ def wait_file(path, timeout):
     return settle(path, lambda: os.path.exists(path), timeout)
 
 
-def fake_postconf(tmp, answer):
-    """A postconf that answers every question with @answer (none: fails)."""
-    path = os.path.join(tmp, "postconf-" + (answer or "fails"))
+def fake_postconf(tmp, answer, lifetime="2d"):
+    """A postconf (as Postfix's: "name = value" lines, or values only with -h; a parameter
+    it does not know left out, with a warning on stderr) whose info_log_address_format is
+    @answer and maximal_queue_lifetime @lifetime; @answer None: it fails (exit 1);
+    "unknown": it does not know info_log_address_format (Postfix < 3.5). Each call is
+    appended to the file of the same name + ".calls"."""
+    path = os.path.join(tmp, "postconf-%s-%s" % (answer or "fails", lifetime))
     if not os.path.exists(path):
         with open(path, "w") as f:
-            f.write("#!/bin/sh\n" + ("echo %s\n" % answer if answer else "exit 1\n"))
+            f.write("#!/bin/sh\necho \"$*\" >> %s.calls\n" % path)
+            if not answer:
+                f.write("exit 1\n")
+            f.write('h=; skip=\nfor a in "$@"; do\n'
+                    '  if [ -n "$skip" ]; then skip=; continue; fi\n'
+                    '  v=\n'
+                    '  case "$a" in\n'
+                    '    -c) skip=1; continue;;\n'
+                    '    -h) h=1; continue;;\n'
+                    '    -*) continue;;\n'
+                    '    maximal_queue_lifetime) v=%s;;\n'
+                    '    info_log_address_format) v=%s;;\n'
+                    '  esac\n'
+                    '  if [ -z "$v" ]; then\n'
+                    '    echo "postconf: warning: $a: unknown parameter" >&2\n'
+                    '  elif [ -n "$h" ]; then echo "$v"; else echo "$a = $v"; fi\n'
+                    'done\n' % (lifetime, "" if answer == "unknown" else answer))
         os.chmod(path, 0o755)
     return path
 
@@ -87,7 +109,7 @@ LONG_LINE = ("Dec 04 21:35:14 mx postfix/smtp[23030]: %s: to=<alice@test.example
              "dsn=2.0.0, status=sent (250 2.0.0 " + "x" * 600 + ")\n")
 
 
-def run(exe, tmp, name, conf_extra, postconf_answer="external"):
+def run(exe, tmp, name, conf_extra, postconf_answer="external", lifetime_conf=True):
     state = os.path.join(tmp, name)
     regs = os.path.join(state, "postfix-registrations")
     os.makedirs(regs)
@@ -106,8 +128,9 @@ def run(exe, tmp, name, conf_extra, postconf_answer="external"):
     conf = os.path.join(tmp, name + ".conf")
     with open(conf, "w") as f:
         f.write("[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
-                "queue_lifetime=1d\npoll_interval=20\npostconf=%s\n%s"
-                % (log, state, fake_postconf(tmp, postconf_answer), conf_extra))
+                "%spoll_interval=20\npostconf=%s\n%s"
+                % (log, state, "queue_lifetime=1d\n" if lifetime_conf else "",
+                   fake_postconf(tmp, postconf_answer), conf_extra))
     out = os.path.join(tmp, name + ".out")
     proc = subprocess.Popen([exe, "--config", conf, "--verbose"], stdout=open(out, "w"),
                             stderr=subprocess.STDOUT)
@@ -410,24 +433,42 @@ def main():
         code = proc.wait(10)
         check("poll_interval below its range: exit 1", code == 1, open(out).read())
 
-        # Postfix's info_log_address_format.
-        for name, answer, extra, refused in (
-                ("format-internal", "internal", "", True),
-                ("format-unknown", None, "", True),
-                ("format-unknown-said", None, "info_log_address_format=external\n", False),
+        # Postfix's info_log_address_format (and maximal_queue_lifetime), asked with one
+        # postconf call.
+        for name, answer, extra, refused, lifetime_conf in (
+                ("format-internal", "internal", "", True, True),
+                ("format-unknown", None, "", True, True),
+                ("format-unknown-said", None, "info_log_address_format=external\n", False,
+                 True),
                 ("format-key-internal", "external", "info_log_address_format=internal\n",
-                 True)):
-            proc, state, regs, log, out = run(exe, tmp, name, extra, answer)
+                 True, True),
+                ("format-external-lifetime", "external", "", False, False),
+                ("format-old", "unknown", "", True, False),
+                ("format-old-said", "unknown", "info_log_address_format=external\n", False,
+                 False)):
+            calls = fake_postconf(tmp, answer) + ".calls"
+            if os.path.exists(calls):
+                os.unlink(calls)
+            proc, state, regs, log, out = run(exe, tmp, name, extra, answer, lifetime_conf)
             try:
                 code = proc.wait(3)
             except subprocess.TimeoutExpired:
                 code = stop(proc)
+                text = open(out).read()
                 check("%s: runs, exit 0 on SIGTERM" % name, not refused and code == 0,
-                      open(out).read()[-300:])
-                continue
-            text = open(out).read()
-            check("%s: refused at start (exit 1), saying why" % name,
-                  refused and code == 1 and "info_log_address_format" in text, text[-300:])
+                      text[-300:])
+                if not lifetime_conf:
+                    check("%s: queue lifetime from postconf (2d)" % name,
+                          "queue lifetime 172800 s" in text, text[-300:])
+            else:
+                text = open(out).read()
+                check("%s: refused at start (exit 1), saying why" % name,
+                      refused and code == 1 and "info_log_address_format" in text, text[-300:])
+            asked = open(calls).read().splitlines() if os.path.exists(calls) else []
+            # The follower's own "internal" is refused before Postfix is asked.
+            want = 0 if name == "format-key-internal" else 1
+            check("%s: postconf run %s" % (name, "once" if want else "never"),
+                  len(asked) == want, repr(asked))
     finally:
         if not failures:
             shutil.rmtree(tmp, ignore_errors=True)
