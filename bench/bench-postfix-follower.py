@@ -15,7 +15,7 @@ first one rotating) starts on the empty log; once it saved its first position th
 appended at once and the clock runs until its saved position (STATE_DIR/
 postfix-follower.pos, saved only once the records of the lines before it are stored)
 reaches the end of the log. Then every record is checked complete (R entries).
-Prints per load and build: lines/s, record files written (IN_MOVED_TO of the store's
+Prints per load and build: lines/s, record files written (IN_MOVED_TO of *.trk in the store's
 directory, watched with inotify: each put is a temporary file renamed over the record),
 and the same-run ratio new/old of lines/s (medians over the rounds).
 Needs root (the follower drops to nobody, as in the tests). Never a timed test.
@@ -33,19 +33,24 @@ import threading
 import time
 
 B = "qUqP5cyxm6YcTAhz05Hph5gvu9M="
+IN_MOVED_FROM = 0x00000040
 IN_MOVED_TO = 0x00000080
-IN_CLOSE_WRITE = 0x00000008
 
 
 class RenameCounter:
-    """Counts files renamed into @path (inotify IN_MOVED_TO), read in a thread."""
+    """Counts record files (*.trk) renamed into @path (inotify IN_MOVED_TO), read in a
+    thread. IN_MOVED_FROM is watched too: inotify merges an event with the last one queued
+    when they are the same (two renames onto one record while the reader lags), and the
+    temporary file's MOVED_FROM between them keeps them apart (checked with strace: the
+    counts match the rename calls)."""
 
     def __init__(self, path):
         self.libc = ctypes.CDLL("libc.so.6", use_errno=True)
         self.fd = self.libc.inotify_init()
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init")
-        if self.libc.inotify_add_watch(self.fd, path.encode(), IN_MOVED_TO) < 0:
+        if self.libc.inotify_add_watch(self.fd, path.encode(),
+                                       IN_MOVED_FROM | IN_MOVED_TO) < 0:
             raise OSError(ctypes.get_errno(), "inotify_add_watch " + path)
         self.count = 0
         self.overflow = False
@@ -63,7 +68,8 @@ class RenameCounter:
                 _wd, mask, _cookie, length = struct.unpack_from("iIII", buf, i)
                 if mask & 0x4000:  # IN_Q_OVERFLOW
                     self.overflow = True
-                if mask & IN_MOVED_TO:
+                name = buf[i + 16:i + 16 + length].rstrip(b"\0")
+                if mask & IN_MOVED_TO and name.endswith(b".trk"):
                     self.count += 1
                 i += 16 + length
 
