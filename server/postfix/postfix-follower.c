@@ -13,12 +13,16 @@
  *      registration (a new message under it: one bound from another transaction is
  *      set aside, postfix_registration_make_current); see on_line; UNKNOWN lines are
  *      counted, the first one logged;
- *   3. the held queue is walked in order: a line whose queue id is registered
- *      (postfix-register.h) is applied (postfix-track.h); a line whose queue id is still
+ *   3. the held queue is walked in order (a pass): a line whose queue id is registered
+ *      (postfix-register.h) is applied (postfix-track.h) to the pass's batch, each ENVID's
+ *      record loaded once and changed in memory, and each changed record is stored once at
+ *      the end of the pass (earlier past POSTFIX_TRACK_BATCH_MAX_RECORDS records or
+ *      POSTFIX_TRACK_BATCH_MAX_OCTETS); a line whose queue id is still
  *      unregistered after registration_wait seconds is dropped (not a tracked message);
  *      others wait (the front registers a queue id just after Postfix's 250, which may be
  *      after Postfix logged its first delivery);
- *   4. the position (inode, offset) of the first line not yet settled is saved durably;
+ *   4. once the pass's records are stored, the position (inode, offset) of the first line
+ *      not yet settled is saved durably (a crash before replays the pass's lines);
  *   5. at a poll that read the log to its end, orphaned pending registrations (a dead
  *      front's, by Message-ID: postfix-register.h) are settled from the held lines
  *      (settle_orphans), when a replay marked some (POSTFIX_REGISTRATION_ORPHANS_MARK)
@@ -26,13 +30,15 @@
  *      and every FOLLOWER_EXPIRE_INTERVAL (a front not started again).
  * A restart reads again from the saved position; applying a line twice changes nothing
  * (each recipient has one entry, replaced), so nothing is lost and nothing duplicated.
- * The queue lifetime (Will-Retry-Until) comes from queue_lifetime or from
- * `postconf -h maximal_queue_lifetime`. Postfix must log addresses in external form
- * (`postconf -h info_log_address_format`, or this follower's own info_log_address_format
- * when postconf cannot say: anything else is refused, see check_address_format).
+ * The queue lifetime (Will-Retry-Until) comes from queue_lifetime or from Postfix's
+ * maximal_queue_lifetime. Postfix must log addresses in external form (Postfix's
+ * info_log_address_format, or this follower's own info_log_address_format when postconf
+ * cannot say: anything else is refused, see check_address_format). Both are asked in one
+ * `postconf NAME...` call at start (postconf_get).
  *
- * Limits: max_held_lines (FOLLOWER_DEFAULT_MAX_HELD, at most FOLLOWER_MAX_MAX_HELD): past
- * it the oldest unregistered line is dropped early (logged); registration_wait
+ * Limits: max_held_lines (FOLLOWER_DEFAULT_MAX_HELD, at most FOLLOWER_MAX_MAX_HELD) and
+ * max_held_bytes (FOLLOWER_*_MAX_HELD_BYTES, the held lines' octets): past either the
+ * oldest unregistered line is dropped early (logged); registration_wait
  * (FOLLOWER_*_REGISTRATION_WAIT); poll_interval (FOLLOWER_*_POLL_INTERVAL).
  * Never: read a queue file or a message; write a record for an unregistered queue id; stop
  * on a line it does not understand.
@@ -68,6 +74,13 @@
 /** FOLLOWER_*_MAX_HELD: lines held for a registration at most. */
 #define FOLLOWER_DEFAULT_MAX_HELD 100000
 #define FOLLOWER_MAX_MAX_HELD 10000000
+/** FOLLOWER_*_MAX_HELD_BYTES: octets of held lines (their length as read) at most: lines
+ * may be up to POSTFIX_LOG_MAX_LINE long (Postfix's replies: 2 KB), so max_held_lines alone
+ * would let 100,000 of them take hundreds of MB. Memory is about twice this (each line is
+ * kept parsed) and a fixed cost per line. */
+#define FOLLOWER_DEFAULT_MAX_HELD_BYTES (64 * 1024 * 1024)
+#define FOLLOWER_MIN_MAX_HELD_BYTES 1024
+#define FOLLOWER_MAX_MAX_HELD_BYTES (1024 * 1024 * 1024)
 /** FOLLOWER_DEFAULT_QUEUE_LIFETIME: Postfix's own default, 5d, if postconf cannot say. */
 #define FOLLOWER_DEFAULT_QUEUE_LIFETIME (5 * 86400)
 #define FOLLOWER_MAX_QUEUE_LIFETIME (100 * 86400)
@@ -82,6 +95,7 @@ typedef struct
   guint64 ino;
   guint64 start;
   gint64 seen;          /* monotonic microseconds (seconds would cut the wait short) */
+  gsize octets;         /* the line's length as read (max_held_bytes) */
   gboolean pending_seen; /* a cleanup line: its Message-ID's pending file existed when read */
   gboolean new_message;  /* a client line: its queue id's stale registration looked for */
 } HeldLine;
@@ -101,13 +115,16 @@ typedef struct
   guint poll_interval;
   guint registration_wait;
   guint max_held;
+  guint max_held_bytes;
   gboolean follow_loopback;
 
   /* state */
   TrackStore *store;
   PostfixTail *tail;
   PostfixTrack track;
+  PostfixTrackBatch *batch; /* the records of the lines of this pass, stored at its end */
   GQueue held;          /* of HeldLine, in log order */
+  guint64 held_octets;  /* the sum of their octets */
   char *pos_path;
   guint64 saved_ino;
   guint64 saved_offset;
@@ -138,6 +155,7 @@ follower_clear (Follower *f)
   g_free (f->postconf);
   g_free (f->postfix_config_dir);
   g_strfreev (f->mtrk_next_hops);
+  g_clear_pointer (&f->batch, postfix_track_batch_free);
   g_clear_object (&f->store);
   g_clear_pointer (&f->tail, postfix_tail_free);
   g_queue_clear_full (&f->held, (GDestroyNotify) held_line_free);
@@ -184,15 +202,21 @@ parse_postfix_time (const char *text,
   return TRUE;
 }
 
-/* The value of Postfix's parameter @name (postconf -h), stripped; NULL with @error when
- * postconf cannot be run or fails. */
-static char *
-postconf_get (Follower   *f,
-              const char *name,
-              GError    **error)
+/* Postfix's parameters @names (NULL-terminated) with one `postconf NAME...` call: a table
+ * of name → value (stripped) of those postconf printed as "name = value". A parameter it
+ * does not know (info_log_address_format before Postfix 3.5) it leaves out, with a warning
+ * on its stderr and exit status 0: absent from the table. NULL with @error when postconf
+ * cannot be run or fails. */
+static GHashTable *
+postconf_get (Follower          *f,
+              const char *const *names,
+              GError           **error)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GHashTable) values = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                         g_free);
   g_autofree char *out = NULL;
+  g_auto (GStrv) lines = NULL;
   int status = 0;
 
   g_ptr_array_add (argv, f->postconf);
@@ -201,28 +225,43 @@ postconf_get (Follower   *f,
       g_ptr_array_add (argv, (char *) "-c");
       g_ptr_array_add (argv, f->postfix_config_dir);
     }
-  g_ptr_array_add (argv, (char *) "-h");
-  g_ptr_array_add (argv, (char *) name);
+  for (guint i = 0; names[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) names[i]);
   g_ptr_array_add (argv, NULL);
   if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
                      &out, NULL, &status, error)
       || !g_spawn_check_wait_status (status, error))
     return NULL;
-  return g_strdup (g_strstrip (out));
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *eq = strstr (lines[i], " = ");
+      g_autofree char *name = NULL;
+
+      if (eq == NULL)
+        continue;
+      name = g_strndup (lines[i], eq - lines[i]);
+      if (g_strv_contains (names, name))
+        g_hash_table_replace (values, g_steal_pointer (&name), g_strstrip (g_strdup (eq + 3)));
+    }
+  return g_steal_pointer (&values);
 }
 
-/* maximal_queue_lifetime from postconf; Postfix's default when it cannot be asked. */
+/* maximal_queue_lifetime from postconf's answer (@values, NULL: postconf failed with
+ * @failed); Postfix's default when it cannot be asked. */
 static gint64
-queue_lifetime_from_postconf (Follower *f)
+queue_lifetime_from_postconf (Follower     *f,
+                              GHashTable   *values,
+                              const GError *failed)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *out = postconf_get (f, "maximal_queue_lifetime", &error);
+  const char *out = values != NULL ? g_hash_table_lookup (values, "maximal_queue_lifetime")
+                                   : NULL;
   gint64 seconds;
 
   if (out != NULL && parse_postfix_time (out, &seconds))
     return seconds;
   g_warning ("Cannot read maximal_queue_lifetime with %s (%s); assuming 5d", f->postconf,
-             error != NULL ? error->message : "unexpected output");
+             failed != NULL ? failed->message : "unexpected output");
   return FOLLOWER_DEFAULT_QUEUE_LIFETIME;
 }
 
@@ -233,26 +272,20 @@ queue_lifetime_from_postconf (Follower *f)
  * "v@example.org>, relay=local, dsn=2.0.0, status=sent (x"@attacker.example gives a line
  * that reads as another recipient's (v@example.org) delivery (and one long enough for
  * Postfix to cut the line before its real attributes leaves nothing else to read): refused.
- * When postconf cannot say (no postconf here, Postfix < 3.5 does not know the parameter)
- * the follower starts only when its own info_log_address_format (@configured) says
- * "external": the admin's word that Postfix logs that form. */
+ * When postconf cannot say (no postconf here, or it failed: @local; Postfix < 3.5 does not
+ * know the parameter: absent from @values) the follower starts only when its own
+ * info_log_address_format (@configured, already refused by follower_configure when it says
+ * anything else) says "external": the admin's word that Postfix logs that form. */
 static gboolean
-check_address_format (Follower   *f,
-                      const char *configured,
-                      GError    **error)
+check_address_format (Follower     *f,
+                      const char   *configured,
+                      GHashTable   *values,
+                      const GError *local,
+                      GError      **error)
 {
-  g_autoptr (GError) local = NULL;
-  g_autofree char *format = NULL;
+  const char *format = values != NULL ? g_hash_table_lookup (values, "info_log_address_format")
+                                      : NULL;
 
-  if (configured != NULL && strcmp (configured, "external") != 0)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "[" FOLLOWER_GROUP "] info_log_address_format: only \"external\" can be "
-                   "read safely, not \"%s\"",
-                   configured);
-      return FALSE;
-    }
-  format = postconf_get (f, "info_log_address_format", &local);
   if (g_strcmp0 (format, "external") == 0)
     return TRUE;
   if (format != NULL && *format != '\0')
@@ -291,7 +324,7 @@ follower_configure (gpointer        data,
   static const char *const known[] = {
     "maillog", "state_dir", "registration_dir", "hostname", "user", "postconf",
     "postfix_config_directory", "mtrk_next_hops", "queue_lifetime", "poll_interval",
-    "registration_wait", "max_held_lines", "follow_loopback_requeue",
+    "registration_wait", "max_held_lines", "max_held_bytes", "follow_loopback_requeue",
     "info_log_address_format", NULL,
   };
   Follower *f = data;
@@ -318,6 +351,8 @@ follower_configure (gpointer        data,
     { "registration_wait", FOLLOWER_DEFAULT_REGISTRATION_WAIT, 0,
       FOLLOWER_MAX_REGISTRATION_WAIT, &f->registration_wait },
     { "max_held_lines", FOLLOWER_DEFAULT_MAX_HELD, 1, FOLLOWER_MAX_MAX_HELD, &f->max_held },
+    { "max_held_bytes", FOLLOWER_DEFAULT_MAX_HELD_BYTES, FOLLOWER_MIN_MAX_HELD_BYTES,
+      FOLLOWER_MAX_MAX_HELD_BYTES, &f->max_held_bytes },
     { NULL, 0, 0, 0, NULL },
   };
 
@@ -339,10 +374,30 @@ follower_configure (gpointer        data,
           return FALSE;
         }
     }
-  else
-    f->queue_lifetime = queue_lifetime_from_postconf (f);
-  if (!check_address_format (f, address_format, error))
-    return FALSE;
+  /* The follower's own info_log_address_format: anything but "external" is refused
+   * before Postfix is asked (check_address_format). */
+  if (address_format != NULL && strcmp (address_format, "external") != 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "[" FOLLOWER_GROUP "] info_log_address_format: only \"external\" can be "
+                   "read safely, not \"%s\"",
+                   address_format);
+      return FALSE;
+    }
+  /* One postconf call for what Postfix must say. */
+  {
+    const char *names[] = { "info_log_address_format", NULL, NULL };
+    g_autoptr (GError) local = NULL;
+    g_autoptr (GHashTable) values = NULL;
+
+    if (lifetime == NULL)
+      names[1] = "maximal_queue_lifetime";
+    values = postconf_get (f, names, &local);
+    if (lifetime == NULL)
+      f->queue_lifetime = queue_lifetime_from_postconf (f, values, local);
+    if (!check_address_format (f, address_format, values, local, error))
+      return FALSE;
+  }
 
   if (!server_config_read_uints (kf, FOLLOWER_GROUP, uints, error))
     return FALSE;
@@ -399,6 +454,7 @@ follower_post_drop (gpointer data,
   f->track.queue_lifetime = f->queue_lifetime;
   f->track.mtrk_next_hops = f->mtrk_next_hops;
   f->track.follow_loopback = f->follow_loopback;
+  f->batch = postfix_track_batch_new (&f->track);
   f->started = g_get_monotonic_time ();
   f->orphans_due = TRUE; /* left while it was stopped: looked for once */
   return TRUE;
@@ -460,8 +516,30 @@ on_line (const char *line,
     }
   h->ino = ino;
   h->start = start;
+  h->octets = len;
+  f->held_octets += len;
   h->seen = g_get_monotonic_time ();
   g_queue_push_tail (&f->held, h);
+}
+
+/* Too much held: more than max_held_lines lines or max_held_bytes octets. */
+static gboolean
+held_over (const Follower *f)
+{
+  return g_queue_get_length ((GQueue *) &f->held) > f->max_held
+         || f->held_octets > f->max_held_bytes;
+}
+
+/* Forget the held line at @l. */
+static void
+held_remove (Follower *f,
+             GList    *l)
+{
+  HeldLine *h = l->data;
+
+  f->held_octets -= h->octets;
+  held_line_free (h);
+  g_queue_delete_link (&f->held, l);
 }
 
 typedef enum
@@ -534,15 +612,39 @@ settle_message_id (Follower *f,
   return SETTLE_DONE;
 }
 
-/* Walk the held lines in order (see the top of this file, step 3). FALSE: a record could
- * not be written; the line stays held and the walk stops (retried at the next poll). */
+/* Store the records of the lines applied so far (postfix_track_batch_flush). A record
+ * another B owns, or one too large even made to fit, is left (warning), as each line's
+ * was before. FALSE: a record could not be written; it stays in memory and the position
+ * must not pass its lines (retried at the next poll). */
 static gboolean
-settle_held (Follower *f)
+flush_batch (Follower *f)
+{
+  g_autoptr (GError) error = NULL;
+
+  while (!postfix_track_batch_flush (f->batch, &error))
+    {
+      if (!g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
+          && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+        {
+          g_warning ("Cannot write a tracking record (retrying): %s", error->message);
+          return FALSE;
+        }
+      g_warning ("%s", error->message);
+      g_clear_error (&error);
+    }
+  return TRUE;
+}
+
+/* Walk the held lines in order (see the top of this file, step 3): applied lines change
+ * the records of f->batch, in memory. FALSE: a derived registration or a full batch could
+ * not be written; the walk stops (retried at the next poll). */
+static gboolean
+settle_walk (Follower *f)
 {
   g_autoptr (GHashTable) regs = g_hash_table_new_full (
     g_str_hash, g_str_equal, g_free, (GDestroyNotify) postfix_registration_free);
   gint64 now = g_get_monotonic_time ();
-  gboolean over = g_queue_get_length (&f->held) > f->max_held;
+  gboolean over = held_over (f);
   GList *l = f->held.head;
 
   while (l != NULL)
@@ -574,8 +676,7 @@ settle_held (Follower *f)
             case SETTLE_DONE:
               break;
             }
-          held_line_free (h);
-          g_queue_delete_link (&f->held, l);
+          held_remove (f, l);
           l = next;
           continue;
         }
@@ -618,8 +719,7 @@ settle_held (Follower *f)
       if (h->entry.kind == POSTFIX_LOG_CLIENT
           && !postfix_registration_ident_is_valid (h->entry.orig_queue_id))
         {
-          held_line_free (h);
-          g_queue_delete_link (&f->held, l);
+          held_remove (f, l);
           l = next;
           continue;
         }
@@ -652,8 +752,7 @@ settle_held (Follower *f)
               l = next;
               continue;
             }
-          held_line_free (h);
-          g_queue_delete_link (&f->held, l);
+          held_remove (f, l);
           l = next;
           continue;
         }
@@ -673,12 +772,12 @@ settle_held (Follower *f)
         {
           g_autoptr (GError) error = NULL;
 
-          if (!postfix_track_apply (&f->track, reg, &h->entry, &error))
+          if (!postfix_track_batch_apply (f->batch, reg, &h->entry, &error))
             {
               if (!g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
                   && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
                 {
-                  g_warning ("%s: cannot write the tracking record (retrying): %s",
+                  g_warning ("%s: cannot apply the line (retrying): %s",
                              h->entry.queue_id, error->message);
                   return FALSE;
                 }
@@ -694,6 +793,16 @@ settle_held (Follower *f)
           /* A derived registration may have appeared: forget the cached misses. */
           if (h->entry.requeued_as != NULL)
             g_hash_table_remove (regs, h->entry.requeued_as);
+          /* A long backlog: memory bounded (postfix-track.h). The position is saved
+           * after the pass, so flushing early changes nothing for a restart. */
+          if (postfix_track_batch_is_full (f->batch))
+            {
+              held_remove (f, l);
+              if (!flush_batch (f))
+                return FALSE;
+              l = next;
+              continue;
+            }
         }
       else if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over)
         {
@@ -702,16 +811,29 @@ settle_held (Follower *f)
         }
       else if (over)
         {
-          g_warning ("More than %u log lines wait for a registration: a line of %s is "
-                     "dropped early",
-                     f->max_held, h->entry.queue_id);
-          over = g_queue_get_length (&f->held) - 1 > f->max_held;
+          g_warning ("More than %u log lines or %u octets wait for a registration: a line "
+                     "of %s is dropped early",
+                     f->max_held, f->max_held_bytes, h->entry.queue_id);
+          held_remove (f, l);
+          over = held_over (f);
+          l = next;
+          continue;
         }
-      held_line_free (h);
-      g_queue_delete_link (&f->held, l);
+      held_remove (f, l);
       l = next;
     }
   return TRUE;
+}
+
+/* One pass: the walk, then every record it changed stored once (a record per ENVID per
+ * pass, however many of its lines the pass applied). FALSE: the position must not be
+ * saved (a record not written stays in f->batch, retried at the next pass). */
+static gboolean
+settle_held (Follower *f)
+{
+  gboolean walked = settle_walk (f);
+
+  return flush_batch (f) && walked;
 }
 
 /* The orphaned pending registrations by Message-ID (postfix-register.h: a front gone
@@ -784,7 +906,8 @@ settle_orphans (Follower *f,
   return done;
 }
 
-/* Save where a restart must begin, if it moved. */
+/* Save where a restart must begin, if it moved: only once every line before it has its
+ * record stored. */
 static void
 save_position (Follower *f)
 {
@@ -792,6 +915,9 @@ save_position (Follower *f)
   guint64 ino;
   guint64 offset;
 
+  /* Lines applied but not yet stored: the position must not pass them. */
+  if (f->batch != NULL && postfix_track_batch_get_records (f->batch) > 0 && !flush_batch (f))
+    return;
   if (f->held.head != NULL)
     {
       HeldLine *h = f->held.head->data;
@@ -836,7 +962,7 @@ on_poll (gpointer data)
       save_position (f);
       at_end = lines == 0;
     }
-  while (lines > 0 && g_queue_get_length (&f->held) <= f->max_held);
+  while (lines > 0 && !held_over (f));
   /* The whole log read, as it was when this poll began (@now). */
   if (f->orphans_due && at_end)
     f->orphans_due = !settle_orphans (f, now);

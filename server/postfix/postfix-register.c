@@ -43,6 +43,8 @@ static char *pending_path (const char        *dir,
                            const char        *key,
                            const char        *prefix);
 
+static char *address_as_logged (const char *address);
+
 static void
 rcpt_free (gpointer data)
 {
@@ -51,6 +53,7 @@ rcpt_free (gpointer data)
   g_free (r->address);
   g_free (r->registered);
   g_free (r->orcpt);
+  g_free (r->logged);
   g_free (r);
 }
 
@@ -114,6 +117,7 @@ postfix_registration_add_rcpt (PostfixRegistration *reg,
   r->address = g_strdup (address);
   r->registered = g_strdup (registered != NULL ? registered : address);
   r->orcpt = g_strdup (orcpt);
+  r->logged = address_as_logged (address);
   g_ptr_array_add (reg->rcpts, r);
   return TRUE;
 }
@@ -166,7 +170,8 @@ address_as_logged (const char *address)
 
 /* The recipient whose address (as logged for this queue id) is @address, or NULL. The
  * registered address (RCPT TO as the client gave it) is compared as given and in the form
- * Postfix logs it (address_as_logged), exactly first, then without regard to case (a
+ * Postfix logs it (PostfixRegRcpt.logged: address_as_logged, made once per recipient when
+ * it was added), exactly first, then without regard to case (a
  * recipient registered "Bob@x" and logged "bob@x" after a rewrite is still found; "BOB@x"
  * and "bob@x" of one message each find their own). */
 const PostfixRegRcpt *
@@ -180,12 +185,11 @@ postfix_registration_find (const PostfixRegistration *reg,
   for (guint i = 0; i < reg->rcpts->len; i++)
     {
       const PostfixRegRcpt *r = g_ptr_array_index (reg->rcpts, i);
-      g_autofree char *logged = address_as_logged (r->address);
 
-      if (strcmp (r->address, address) == 0 || strcmp (logged, address) == 0)
+      if (strcmp (r->address, address) == 0 || strcmp (r->logged, address) == 0)
         return r;
       if (nocase == NULL && (g_ascii_strcasecmp (r->address, address) == 0
-                             || g_ascii_strcasecmp (logged, address) == 0))
+                             || g_ascii_strcasecmp (r->logged, address) == 0))
         nocase = r;
     }
   return nocase;

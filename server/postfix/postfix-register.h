@@ -136,9 +136,13 @@ typedef enum
 
 typedef struct
 {
-  char *address;      /* (owned) as Postfix logs it for this queue id */
+  char *address;      /* (owned) as Postfix logs it for this queue id (set by
+                       * postfix_registration_add_rcpt only: @logged follows it) */
   char *registered;   /* (owned) RCPT TO of the submission */
   char *orcpt;        /* (owned) (nullable) decoded "type;address" */
+  char *logged;       /* (owned) @address in the form Postfix logs it (quotes a local part
+                       * does not need and a source route dropped), made once when added:
+                       * postfix_registration_find compares it for every line */
 } PostfixRegRcpt;
 
 typedef struct

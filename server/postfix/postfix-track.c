@@ -2,12 +2,18 @@
 /* postfix-track.c: Postfix's verdicts into tracking records (contract and mapping:
  * postfix-track.h).
  *
- * Each update loads the ENVID's record (track_store_load), builds a new report from the
- * registration (ENVID, arrival) and the old entries minus the ones this line replaces,
- * adds this line's entry and stores it with the registration's B (track_store_put: the
- * first-owner rule decides; a record of another B is left alone and the error returned).
+ * Lines are applied to a batch (PostfixTrackBatch): the first line of an ENVID loads its
+ * record (track_store_load) into a PendingRecord (its entries in order, indexed by
+ * entry_key); each line replaces the entries it replaces, in memory, in line order; the
+ * flush stores each changed record once, built from the registration (ENVID, arrival) and
+ * those entries, with the registration's B (track_store_put: the first-owner rule
+ * decides; a record of another B is left alone and the error returned). So a message with
+ * n recipients whose lines arrive in one pass costs one load and one write, not n of each
+ * (each up to TRACK_STORE_MAX_RECORD_SIZE). postfix_track_apply is a batch of one line.
  *
- * Limits: MSGTRK_REPORT_MAX_RECIPIENTS entries per record (more are dropped, logged);
+ * Limits: MSGTRK_REPORT_MAX_RECIPIENTS entries per record (more are dropped, logged); a
+ * batch says it is full past POSTFIX_TRACK_BATCH_MAX_RECORDS records or
+ * POSTFIX_TRACK_BATCH_MAX_OCTETS (the caller flushes);
  * POSTFIX_TRACK_MAX_DIAGNOSTIC octets of Diagnostic-Code (diagnostic_of); every other field
  * within MSGTRK_REPORT_MAX_FIELD_LENGTH or the line is not recorded (entry_check).
  * Never: store message content (log text and addresses only); write without a registration;
@@ -163,56 +169,199 @@ date_at (gint64 t)
   return g_date_time_new_from_unix_utc (t > 0 ? t : g_get_real_time () / G_USEC_PER_SEC);
 }
 
-/* The record of @reg's ENVID with @add replacing the entries whose keys are in @drop. */
-static gboolean
-record_update (const PostfixTrack        *track,
-               const PostfixRegistration *reg,
-               GPtrArray                 *add,
-               GHashTable                *drop,
-               GError                   **error)
+/* One ENVID's record while a batch holds it (PostfixTrackBatch): its entries in order
+ * (a replaced entry's slot is NULL and the new one appended, as a rebuilt record would
+ * have them), an index from entry_key to slot, and what the store is told at the end. */
+typedef struct
 {
+  char *envid;         /* (owned) */
+  char *authenticator; /* (owned) B of the registrations whose lines it holds */
+  char *queue_id;      /* (owned) the latest line's, for messages */
+  gint64 arrival;
+  gint64 expires;      /* the latest of the registrations' and the stored record's */
+  GPtrArray *entries;  /* (owned) of MsgtrkRecipientReport, NULL where replaced */
+  GHashTable *index;   /* (owned) entry_key → slot + 1 */
+  guint live;          /* non-NULL slots */
+  gsize octets;        /* estimate of the written record */
+  gboolean dirty;      /* changed since loaded: to be stored */
+} PendingRecord;
+
+struct _PostfixTrackBatch
+{
+  const PostfixTrack *track; /* (not owned) */
+  GPtrArray *order;          /* (owned) of PendingRecord, first touched first */
+  GHashTable *by_envid;      /* (owned) envid → PendingRecord (in @order) */
+  gsize octets;              /* sum of the records' estimates */
+};
+
+static void
+entry_unref (gpointer r)
+{
+  if (r != NULL)
+    g_object_unref (r);
+}
+
+static void
+pending_record_free (PendingRecord *p)
+{
+  g_free (p->envid);
+  g_free (p->authenticator);
+  g_free (p->queue_id);
+  g_ptr_array_unref (p->entries);
+  g_hash_table_unref (p->index);
+  g_free (p);
+}
+
+/* About the octets @r adds to a written record ("Name: value" CRLF per field). */
+static gsize
+entry_octets (MsgtrkRecipientReport *r)
+{
+  g_auto (GStrv) names = msgtrk_recipient_report_list_field_names (r);
+  gsize n = 2;
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      const char *value = msgtrk_recipient_report_get_field (r, names[i]);
+
+      n += strlen (names[i]) + 4 + (value != NULL ? strlen (value) : 0);
+    }
+  return n;
+}
+
+static void
+pending_drop_key (PendingRecord *p,
+                  const char    *key)
+{
+  gpointer slot;
+
+  if (!g_hash_table_lookup_extended (p->index, key, NULL, &slot))
+    return;
+  g_clear_object ((MsgtrkRecipientReport **) &p->entries->pdata[GPOINTER_TO_UINT (slot) - 1]);
+  p->live--;
+  g_hash_table_remove (p->index, key);
+}
+
+/* Appends @r (a reference is taken) unless the record is full. */
+static gboolean
+pending_add (PostfixTrackBatch     *batch,
+             PendingRecord         *p,
+             MsgtrkRecipientReport *r)
+{
+  char *key = report_entry_key (r);
+  gsize octets = entry_octets (r);
+
+  if (p->live >= MSGTRK_REPORT_MAX_RECIPIENTS)
+    {
+      g_free (key);
+      return FALSE;
+    }
+  pending_drop_key (p, key);
+  g_ptr_array_add (p->entries, g_object_ref (r));
+  g_hash_table_insert (p->index, key, GUINT_TO_POINTER (p->entries->len));
+  p->live++;
+  p->octets += octets;
+  batch->octets += octets;
+  return TRUE;
+}
+
+/* The pending record of @reg's ENVID: the one this batch holds, else the stored one
+ * (loaded once), else an empty one. A stored record of another B is not read (its
+ * entries are not this message's; the store refuses the put at the flush, as it did
+ * each line's put before batches). Pending for another B: MSGTRK_ERROR_INVALID_SECRET
+ * (its owner is decided by the first, whose record will be stored). */
+static PendingRecord *
+pending_get (PostfixTrackBatch         *batch,
+             const PostfixRegistration *reg,
+             GError                   **error)
+{
+  PendingRecord *p = g_hash_table_lookup (batch->by_envid, reg->envid);
   g_autoptr (MsgtrkReport) old = NULL;
-  g_autoptr (MsgtrkReport) report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
-  g_autoptr (GDateTime) arrival = date_at (reg->arrival);
   g_autofree char *old_auth = NULL;
   gint64 old_expires = 0;
-  g_autoptr (GError) local = NULL;
 
-  old = track_store_load (track->store, reg->envid, &old_auth, &old_expires, NULL);
-  msgtrk_report_set_envid (report, reg->envid);
-  msgtrk_report_set_reporting_mta (report, track->hostname);
-  msgtrk_report_set_arrival_date (report, arrival);
+  if (p != NULL)
+    {
+      if (g_strcmp0 (p->authenticator, reg->authenticator) != 0)
+        {
+          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                       "the tracking record of this ENVID is another message's (another "
+                       "authenticator): left alone");
+          return NULL;
+        }
+      g_free (p->queue_id);
+      p->queue_id = g_strdup (reg->queue_id);
+      p->arrival = reg->arrival;
+      p->expires = MAX (p->expires, reg->expires);
+      return p;
+    }
+  p = g_new0 (PendingRecord, 1);
+  p->envid = g_strdup (reg->envid);
+  p->authenticator = g_strdup (reg->authenticator);
+  p->queue_id = g_strdup (reg->queue_id);
+  p->arrival = reg->arrival;
+  p->entries = g_ptr_array_new_with_free_func (entry_unref);
+  p->index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  old = track_store_load (batch->track->store, reg->envid, &old_auth, &old_expires, NULL);
+  p->expires = MAX (reg->expires, old_expires);
   if (old != NULL && g_strcmp0 (old_auth, reg->authenticator) == 0)
     {
       GPtrArray *entries = msgtrk_report_get_recipients (old);
 
       for (guint i = 0; i < entries->len; i++)
-        {
-          MsgtrkRecipientReport *r = g_ptr_array_index (entries, i);
-          g_autofree char *key = report_entry_key (r);
+        pending_add (batch, p, g_ptr_array_index (entries, i));
+    }
+  g_ptr_array_add (batch->order, p);
+  g_hash_table_insert (batch->by_envid, p->envid, p);
+  return p;
+}
 
-          if (!g_hash_table_contains (drop, key))
-            msgtrk_report_add_recipient (report, r);
-        }
-    }
+/* @p with @add replacing the entries whose keys are in @drop. */
+static void
+pending_update (PostfixTrackBatch *batch,
+                PendingRecord     *p,
+                GPtrArray         *add,
+                GHashTable        *drop)
+{
+  GHashTableIter it;
+  gpointer key;
+
+  p->dirty = TRUE;
+  g_hash_table_iter_init (&it, drop);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    pending_drop_key (p, key);
   for (guint i = 0; i < add->len; i++)
-    {
-      if (msgtrk_report_get_recipients (report)->len >= MSGTRK_REPORT_MAX_RECIPIENTS)
-        {
-          g_warning ("%s: the record of this ENVID is full (%d recipients)", reg->queue_id,
-                     MSGTRK_REPORT_MAX_RECIPIENTS);
-          break;
-        }
-      msgtrk_report_add_recipient (report, g_ptr_array_index (add, i));
-    }
-  if (track_store_put (track->store, reg->envid, reg->authenticator,
-                       MAX (reg->expires, old_expires), report, &local))
+    if (!pending_add (batch, p, g_ptr_array_index (add, i)))
+      {
+        g_warning ("%s: the record of this ENVID is full (%d recipients)", p->queue_id,
+                   MSGTRK_REPORT_MAX_RECIPIENTS);
+        break;
+      }
+}
+
+/* Writes @p (track_store_put, the first-owner rule decides), made to fit
+ * TRACK_STORE_MAX_RECORD_SIZE when the store finds it too large. */
+static gboolean
+pending_store (const PostfixTrack *track,
+               PendingRecord      *p,
+               GError            **error)
+{
+  g_autoptr (MsgtrkReport) report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
+  g_autoptr (GDateTime) arrival = date_at (p->arrival);
+  g_autoptr (GError) local = NULL;
+
+  msgtrk_report_set_envid (report, p->envid);
+  msgtrk_report_set_reporting_mta (report, track->hostname);
+  msgtrk_report_set_arrival_date (report, arrival);
+  for (guint i = 0; i < p->entries->len; i++)
+    if (g_ptr_array_index (p->entries, i) != NULL)
+      msgtrk_report_add_recipient (report, g_ptr_array_index (p->entries, i));
+  if (track_store_put (track->store, p->envid, p->authenticator, p->expires, report, &local))
     return TRUE;
   /* Over TRACK_STORE_MAX_RECORD_SIZE: made to fit, stored again (the usual record is
    * written out once). */
   if (!g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
     {
-      g_propagate_error (error, g_steal_pointer (&local));
+      g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: ", p->queue_id);
       return FALSE;
     }
   switch (postfix_track_fit_record (report, TRACK_STORE_MAX_RECORD_SIZE))
@@ -223,17 +372,16 @@ record_update (const PostfixTrack        *track,
     case POSTFIX_TRACK_FIT_SHORT_DIAGNOSTIC:
       g_message ("%s: its tracking record would pass %d octets: its diagnostics are cut to "
                  "%d octets",
-                 reg->queue_id, TRACK_STORE_MAX_RECORD_SIZE, POSTFIX_TRACK_SHORT_DIAGNOSTIC);
+                 p->queue_id, TRACK_STORE_MAX_RECORD_SIZE, POSTFIX_TRACK_SHORT_DIAGNOSTIC);
       break;
     case POSTFIX_TRACK_FIT_NO_DIAGNOSTIC:
     case POSTFIX_TRACK_FIT_TOO_LARGE:
       g_message ("%s: its tracking record would pass %d octets: diagnostics and next hops "
                  "left out",
-                 reg->queue_id, TRACK_STORE_MAX_RECORD_SIZE);
+                 p->queue_id, TRACK_STORE_MAX_RECORD_SIZE);
       break;
     }
-  return track_store_put (track->store, reg->envid, reg->authenticator,
-                          MAX (reg->expires, old_expires), report, error);
+  return track_store_put (track->store, p->envid, p->authenticator, p->expires, report, error);
 }
 
 static gboolean
@@ -296,12 +444,14 @@ register_child (const PostfixTrack        *track,
 }
 
 static gboolean
-apply_delivery (const PostfixTrack        *track,
+apply_delivery (PostfixTrackBatch         *batch,
                 const PostfixRegistration *reg,
                 const PostfixLogEntry     *e,
                 GError                   **error)
 {
+  const PostfixTrack *track = batch->track;
   const PostfixRegRcpt *rcpt = postfix_registration_find (reg, e->orig_to);
+  PendingRecord *p;
   g_autoptr (MsgtrkRecipientReport) r = NULL;
   g_autoptr (GPtrArray) add = g_ptr_array_new ();
   g_autoptr (GHashTable) drop = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -393,21 +543,28 @@ apply_delivery (const PostfixTrack        *track,
   /* A derived queue id's outcome replaces its parent's interim entry for this leg. */
   if (reg->parent != NULL)
     g_hash_table_add (drop, entry_key (rcpt->address, original_of (rcpt)));
-  return record_update (track, reg, add, drop, error);
+  p = pending_get (batch, reg, error);
+  if (p == NULL)
+    return FALSE;
+  pending_update (batch, p, add, drop);
+  return TRUE;
 }
 
 /* qmgr "status=expired": every recipient without a final outcome has failed. */
 static gboolean
-apply_expired (const PostfixTrack        *track,
+apply_expired (PostfixTrackBatch         *batch,
                const PostfixRegistration *reg,
                const PostfixLogEntry     *e,
                GError                   **error)
 {
-  g_autoptr (MsgtrkReport) old = track_store_load (track->store, reg->envid, NULL, NULL, NULL);
+  PendingRecord *p = pending_get (batch, reg, error);
   g_autoptr (GPtrArray) add = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr (GHashTable) drop = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GDateTime) last = date_at (e->time);
-  GPtrArray *entries = old != NULL ? msgtrk_report_get_recipients (old) : NULL;
+  GPtrArray *entries = p != NULL ? p->entries : NULL;
+
+  if (p == NULL)
+    return FALSE;
 
   for (guint i = 0; i < reg->rcpts->len; i++)
     {
@@ -418,10 +575,14 @@ apply_expired (const PostfixTrack        *track,
       for (guint j = 0; entries != NULL && j < entries->len; j++)
         {
           MsgtrkRecipientReport *o = g_ptr_array_index (entries, j);
-          const char *orig = msgtrk_recipient_report_get_original_recipient (o);
+          const char *orig;
           MsgtrkRecipientReport *r;
-          const char *st = msgtrk_recipient_report_get_status (o);
+          const char *st;
 
+          if (o == NULL)
+            continue;
+          orig = msgtrk_recipient_report_get_original_recipient (o);
+          st = msgtrk_recipient_report_get_status (o);
           if (orig == NULL || g_ascii_strcasecmp (orig, original) != 0)
             continue;
           seen = TRUE;
@@ -456,9 +617,134 @@ apply_expired (const PostfixTrack        *track,
           g_ptr_array_add (add, r);
         }
     }
-  if (add->len == 0)
-    return TRUE;
-  return record_update (track, reg, add, drop, error);
+  if (add->len > 0)
+    pending_update (batch, p, add, drop);
+  return TRUE;
+}
+
+/**
+ * postfix_track_batch_new:
+ * @track: where and how to write (kept by reference: must outlive the batch)
+ *
+ * A batch holds the updates of many lines in memory, each ENVID's record loaded once,
+ * until postfix_track_batch_flush() stores each changed record once.
+ *
+ * Returns: (transfer full): an empty batch
+ */
+PostfixTrackBatch *
+postfix_track_batch_new (const PostfixTrack *track)
+{
+  PostfixTrackBatch *batch = g_new0 (PostfixTrackBatch, 1);
+
+  batch->track = track;
+  batch->order = g_ptr_array_new_with_free_func ((GDestroyNotify) pending_record_free);
+  batch->by_envid = g_hash_table_new (g_str_hash, g_str_equal);
+  return batch;
+}
+
+/* Frees @batch; updates not flushed are lost (as by a crash: the lines are replayed). */
+void
+postfix_track_batch_free (PostfixTrackBatch *batch)
+{
+  if (batch == NULL)
+    return;
+  g_hash_table_unref (batch->by_envid);
+  g_ptr_array_unref (batch->order);
+  g_free (batch);
+}
+
+/* The number of records @batch holds (changed or not). */
+guint
+postfix_track_batch_get_records (const PostfixTrackBatch *batch)
+{
+  return batch->order->len;
+}
+
+/* TRUE when @batch holds more than POSTFIX_TRACK_BATCH_MAX_RECORDS records or
+ * POSTFIX_TRACK_BATCH_MAX_OCTETS octets (estimated): time to flush. */
+gboolean
+postfix_track_batch_is_full (const PostfixTrackBatch *batch)
+{
+  return batch->order->len > POSTFIX_TRACK_BATCH_MAX_RECORDS
+         || batch->octets > POSTFIX_TRACK_BATCH_MAX_OCTETS;
+}
+
+/**
+ * postfix_track_batch_flush:
+ * @batch: a batch
+ * @error: return location for a #GError
+ *
+ * Stores each changed record of @batch once, in the order they were first touched, and
+ * forgets it. On an error the record that failed is forgotten too when the error is
+ * MSGTRK_ERROR_INVALID_SECRET (another B owns the ENVID) or MSGTRK_ERROR_LIMIT (it cannot
+ * be stored, ever); on any other error it and the later ones are kept for another flush.
+ * Call again after an error until it returns %TRUE.
+ *
+ * Returns: %TRUE when @batch is empty
+ */
+gboolean
+postfix_track_batch_flush (PostfixTrackBatch *batch,
+                           GError           **error)
+{
+  guint done = 0;
+  gboolean ok = TRUE;
+
+  for (; done < batch->order->len; done++)
+    {
+      PendingRecord *p = g_ptr_array_index (batch->order, done);
+      g_autoptr (GError) local = NULL;
+
+      if (!p->dirty || pending_store (batch->track, p, &local))
+        continue;
+      ok = FALSE;
+      if (g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
+          || g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+        done++;
+      g_propagate_error (error, g_steal_pointer (&local));
+      break;
+    }
+  for (guint i = 0; i < done; i++)
+    {
+      PendingRecord *p = g_ptr_array_index (batch->order, i);
+
+      batch->octets -= p->octets;
+      g_hash_table_remove (batch->by_envid, p->envid);
+    }
+  g_ptr_array_remove_range (batch->order, 0, done);
+  return ok;
+}
+
+/**
+ * postfix_track_batch_apply:
+ * @batch: a batch
+ * @reg: the registration of @entry's queue id
+ * @entry: a parsed line of that queue id
+ * @error: return location for a #GError
+ *
+ * Applies @entry to the record of @reg's ENVID held in @batch (mapping: postfix-track.h);
+ * nothing is stored before postfix_track_batch_flush(). A derived registration (content
+ * filter, alias) is written at once. Lines that say nothing about a recipient do
+ * nothing.
+ *
+ * Returns: %TRUE, or %FALSE with @error set: MSGTRK_ERROR_LIMIT or
+ *   MSGTRK_ERROR_INVALID_SECRET (the line is not recorded), another error (a derived
+ *   registration not written: try the line again)
+ */
+gboolean
+postfix_track_batch_apply (PostfixTrackBatch         *batch,
+                           const PostfixRegistration *reg,
+                           const PostfixLogEntry     *entry,
+                           GError                   **error)
+{
+  switch (entry->kind)
+    {
+    case POSTFIX_LOG_DELIVERY:
+      return apply_delivery (batch, reg, entry, error);
+    case POSTFIX_LOG_EXPIRED:
+      return apply_expired (batch, reg, entry, error);
+    default:
+      return TRUE;
+    }
 }
 
 /**
@@ -468,8 +754,8 @@ apply_expired (const PostfixTrack        *track,
  * @entry: a parsed line of that queue id
  * @error: return location for a #GError
  *
- * Turns @entry into the tracking record of @reg's ENVID (mapping: postfix-track.h).
- * Lines that say nothing about a recipient do nothing.
+ * Turns @entry into the tracking record of @reg's ENVID and stores it at once (a batch
+ * of one line: postfix_track_batch_apply() and postfix_track_batch_flush()).
  *
  * Returns: %TRUE, or %FALSE with @error set (the record could not be written)
  */
@@ -479,13 +765,9 @@ postfix_track_apply (const PostfixTrack        *track,
                      const PostfixLogEntry     *entry,
                      GError                   **error)
 {
-  switch (entry->kind)
-    {
-    case POSTFIX_LOG_DELIVERY:
-      return apply_delivery (track, reg, entry, error);
-    case POSTFIX_LOG_EXPIRED:
-      return apply_expired (track, reg, entry, error);
-    default:
-      return TRUE;
-    }
+  g_autoptr (PostfixTrackBatch) batch = postfix_track_batch_new (track);
+
+  if (!postfix_track_batch_apply (batch, reg, entry, error))
+    return FALSE;
+  return postfix_track_batch_flush (batch, error);
 }

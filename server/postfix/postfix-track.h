@@ -13,7 +13,11 @@
  *   qmgr "status=expired"                    every open recipient failed
  *
  * Each recipient has one entry per final recipient; a later line replaces it, so applying
- * the same line twice (a replay after a restart) changes nothing. The outcome of a derived
+ * the same line twice (a replay after a restart) changes nothing. Lines are applied to a
+ * batch (PostfixTrackBatch: each ENVID's record loaded once, changed in memory in line
+ * order) and each changed record is stored once when the batch is flushed; the follower
+ * flushes at the end of each pass over its held lines, and before that when a batch holds
+ * more than POSTFIX_TRACK_BATCH_MAX_RECORDS records or POSTFIX_TRACK_BATCH_MAX_OCTETS. The outcome of a derived
  * queue id replaces the interim entry of its parent's leg.
  *
  * Limits: text from the log (a remote server's reply, addresses, host names) is hostile:
@@ -46,6 +50,13 @@ G_BEGIN_DECLS
  * would not fit TRACK_STORE_MAX_RECORD_SIZE (postfix_track_fit_record's first step). */
 #define POSTFIX_TRACK_SHORT_DIAGNOSTIC 64
 
+/** POSTFIX_TRACK_BATCH_MAX_RECORDS: records a batch holds before the follower flushes it
+ * (a pass over a long backlog touches many ENVIDs). */
+#define POSTFIX_TRACK_BATCH_MAX_RECORDS 256
+/** POSTFIX_TRACK_BATCH_MAX_OCTETS: octets of records (estimated as written) a batch holds
+ * before the follower flushes it: a few records of TRACK_STORE_MAX_RECORD_SIZE. */
+#define POSTFIX_TRACK_BATCH_MAX_OCTETS (16 * 1024 * 1024)
+
 /* What postfix_track_fit_record had to do. */
 typedef enum
 {
@@ -65,11 +76,27 @@ typedef struct
   gboolean follow_loopback;   /* "queued as" on a loopback relay is this Postfix */
 } PostfixTrack;
 
+/* The updates of many lines, one record per ENVID, stored together (postfix-track.c). */
+typedef struct _PostfixTrackBatch PostfixTrackBatch;
+
 PostfixTrackFit postfix_track_fit_record (MsgtrkReport *report,
                                           gsize         max_size);
 gboolean postfix_track_apply (const PostfixTrack        *track,
                               const PostfixRegistration *reg,
                               const PostfixLogEntry     *entry,
                               GError                   **error);
+
+PostfixTrackBatch *postfix_track_batch_new         (const PostfixTrack *track);
+void               postfix_track_batch_free        (PostfixTrackBatch *batch);
+gboolean           postfix_track_batch_apply       (PostfixTrackBatch         *batch,
+                                                    const PostfixRegistration *reg,
+                                                    const PostfixLogEntry     *entry,
+                                                    GError                   **error);
+gboolean           postfix_track_batch_flush       (PostfixTrackBatch *batch,
+                                                    GError           **error);
+guint              postfix_track_batch_get_records (const PostfixTrackBatch *batch);
+gboolean           postfix_track_batch_is_full     (const PostfixTrackBatch *batch);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PostfixTrackBatch, postfix_track_batch_free)
 
 G_END_DECLS

@@ -10,6 +10,8 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   gets no record.
 - max_held_lines: at the limit (2 unregistered lines held) nothing is dropped early; one
   past it (3) the oldest is dropped early, with one warning.
+- max_held_bytes: two unregistered lines of L octets each held with max_held_bytes=2L:
+  nothing dropped early; with 2L-1 the oldest is dropped early, with one warning.
 - a short queue id used by two messages (Postfix reuses them): a tracked message bound by
   its ident at smtpd's client line, then rejected at the end of data (Postfix discards
   it, the registration stays), then the same queue id for an untracked message (its
@@ -29,9 +31,11 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   that Message-ID binds nothing (docs/postfix-orphans.md).
 - a bad configuration value (poll_interval past its range) is refused at start (exit 1).
 - Postfix's info_log_address_format (asked with postconf; here a script that answers):
-  "internal" refused (exit 1, with the reason); postconf that cannot say refused, unless
-  the follower's own info_log_address_format says "external"; any other value of that key
-  refused.
+  "internal" refused (exit 1, with the reason); postconf that cannot say (fails, or does
+  not know the parameter: Postfix < 3.5, whose postconf leaves it out with a warning)
+  refused, unless the follower's own info_log_address_format says "external"; any other
+  value of that key refused; maximal_queue_lifetime asked in the same call: postconf is
+  run once.
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
 
@@ -70,17 +74,42 @@ def wait_file(path, timeout):
     return settle(path, lambda: os.path.exists(path), timeout)
 
 
-def fake_postconf(tmp, answer):
-    """A postconf that answers every question with @answer (none: fails)."""
-    path = os.path.join(tmp, "postconf-" + (answer or "fails"))
+def fake_postconf(tmp, answer, lifetime="2d"):
+    """A postconf (as Postfix's: "name = value" lines, or values only with -h; a parameter
+    it does not know left out, with a warning on stderr) whose info_log_address_format is
+    @answer and maximal_queue_lifetime @lifetime; @answer None: it fails (exit 1);
+    "unknown": it does not know info_log_address_format (Postfix < 3.5). Each call is
+    appended to the file of the same name + ".calls"."""
+    path = os.path.join(tmp, "postconf-%s-%s" % (answer or "fails", lifetime))
     if not os.path.exists(path):
         with open(path, "w") as f:
-            f.write("#!/bin/sh\n" + ("echo %s\n" % answer if answer else "exit 1\n"))
+            f.write("#!/bin/sh\necho \"$*\" >> %s.calls\n" % path)
+            if not answer:
+                f.write("exit 1\n")
+            f.write('h=; skip=\nfor a in "$@"; do\n'
+                    '  if [ -n "$skip" ]; then skip=; continue; fi\n'
+                    '  v=\n'
+                    '  case "$a" in\n'
+                    '    -c) skip=1; continue;;\n'
+                    '    -h) h=1; continue;;\n'
+                    '    -*) continue;;\n'
+                    '    maximal_queue_lifetime) v=%s;;\n'
+                    '    info_log_address_format) v=%s;;\n'
+                    '  esac\n'
+                    '  if [ -z "$v" ]; then\n'
+                    '    echo "postconf: warning: $a: unknown parameter" >&2\n'
+                    '  elif [ -n "$h" ]; then echo "$v"; else echo "$a = $v"; fi\n'
+                    'done\n' % (lifetime, "" if answer == "unknown" else answer))
         os.chmod(path, 0o755)
     return path
 
+# A delivery line of about 800 octets (a long remote reply), for max_held_bytes.
+LONG_LINE = ("Dec 04 21:35:14 mx postfix/smtp[23030]: %s: to=<alice@test.example>, "
+             "relay=mx.far.example[192.0.2.9]:25, delay=0.04, delays=0.01/0.01/0/0.02, "
+             "dsn=2.0.0, status=sent (250 2.0.0 " + "x" * 600 + ")\n")
 
-def run(exe, tmp, name, conf_extra, postconf_answer="external"):
+
+def run(exe, tmp, name, conf_extra, postconf_answer="external", lifetime_conf=True):
     state = os.path.join(tmp, name)
     regs = os.path.join(state, "postfix-registrations")
     os.makedirs(regs)
@@ -99,8 +128,9 @@ def run(exe, tmp, name, conf_extra, postconf_answer="external"):
     conf = os.path.join(tmp, name + ".conf")
     with open(conf, "w") as f:
         f.write("[follower]\nmaillog=%s\nstate_dir=%s\nhostname=mx.test.example\n"
-                "queue_lifetime=1d\npoll_interval=20\npostconf=%s\n%s"
-                % (log, state, fake_postconf(tmp, postconf_answer), conf_extra))
+                "%spoll_interval=20\npostconf=%s\n%s"
+                % (log, state, "queue_lifetime=1d\n" if lifetime_conf else "",
+                   fake_postconf(tmp, postconf_answer), conf_extra))
     out = os.path.join(tmp, name + ".out")
     proc = subprocess.Popen([exe, "--config", conf, "--verbose"], stdout=open(out, "w"),
                             stderr=subprocess.STDOUT)
@@ -162,6 +192,26 @@ def main():
                 ("dropped early" in text) == dropped, text[-400:])
             if dropped:
                 check("one warning for one dropped line", text.count("dropped early") == 1)
+
+        # max_held_bytes at the limit and one octet past it (lines of LONG_LINE's length).
+        long_len = len((LONG_LINE % "CCCCCC000").encode()) - 1  # without its LF
+        for limit, dropped in ((2 * long_len, False), (2 * long_len - 1, True)):
+            name = "bytes%d" % limit
+            proc, state, regs, log, out = run(exe, tmp, name,
+                                              "registration_wait=60\nmax_held_lines=10\n"
+                                              "max_held_bytes=%d\n" % limit)
+            with open(log, "a") as f:
+                for i in range(2):
+                    f.write(LONG_LINE % ("CCCCCC%03d" % i))
+            time.sleep(0.5)
+            stop(proc)
+            text = open(out).read()
+            check("2 lines of %d octets held with max_held_bytes=%d: %s" % (
+                long_len, limit, "the oldest dropped early" if dropped else "none dropped"),
+                ("dropped early" in text) == dropped, text[-400:])
+            if dropped:
+                check("one warning for one line dropped for octets",
+                      text.count("dropped early") == 1)
 
         # A short queue id used by two messages.
         proc, state, regs, log, out = run(exe, tmp, "reuse", "registration_wait=2\n")
@@ -383,24 +433,42 @@ def main():
         code = proc.wait(10)
         check("poll_interval below its range: exit 1", code == 1, open(out).read())
 
-        # Postfix's info_log_address_format.
-        for name, answer, extra, refused in (
-                ("format-internal", "internal", "", True),
-                ("format-unknown", None, "", True),
-                ("format-unknown-said", None, "info_log_address_format=external\n", False),
+        # Postfix's info_log_address_format (and maximal_queue_lifetime), asked with one
+        # postconf call.
+        for name, answer, extra, refused, lifetime_conf in (
+                ("format-internal", "internal", "", True, True),
+                ("format-unknown", None, "", True, True),
+                ("format-unknown-said", None, "info_log_address_format=external\n", False,
+                 True),
                 ("format-key-internal", "external", "info_log_address_format=internal\n",
-                 True)):
-            proc, state, regs, log, out = run(exe, tmp, name, extra, answer)
+                 True, True),
+                ("format-external-lifetime", "external", "", False, False),
+                ("format-old", "unknown", "", True, False),
+                ("format-old-said", "unknown", "info_log_address_format=external\n", False,
+                 False)):
+            calls = fake_postconf(tmp, answer) + ".calls"
+            if os.path.exists(calls):
+                os.unlink(calls)
+            proc, state, regs, log, out = run(exe, tmp, name, extra, answer, lifetime_conf)
             try:
                 code = proc.wait(3)
             except subprocess.TimeoutExpired:
                 code = stop(proc)
+                text = open(out).read()
                 check("%s: runs, exit 0 on SIGTERM" % name, not refused and code == 0,
-                      open(out).read()[-300:])
-                continue
-            text = open(out).read()
-            check("%s: refused at start (exit 1), saying why" % name,
-                  refused and code == 1 and "info_log_address_format" in text, text[-300:])
+                      text[-300:])
+                if not lifetime_conf:
+                    check("%s: queue lifetime from postconf (2d)" % name,
+                          "queue lifetime 172800 s" in text, text[-300:])
+            else:
+                text = open(out).read()
+                check("%s: refused at start (exit 1), saying why" % name,
+                      refused and code == 1 and "info_log_address_format" in text, text[-300:])
+            asked = open(calls).read().splitlines() if os.path.exists(calls) else []
+            # The follower's own "internal" is refused before Postfix is asked.
+            want = 0 if name == "format-key-internal" else 1
+            check("%s: postconf run %s" % (name, "once" if want else "never"),
+                  len(asked) == want, repr(asked))
     finally:
         if not failures:
             shutil.rmtree(tmp, ignore_errors=True)

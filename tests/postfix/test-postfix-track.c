@@ -783,6 +783,27 @@ test_rcpt_as_logged (Fixture      *fx,
   g_assert_nonnull (find_entry (r, "x@ok.test.example", "@route.example:x@ok.test.example"));
   g_assert_nonnull (find_entry (r, "\"a b\"@ok.test.example", "\"a b\"@ok.test.example"));
   g_assert_nonnull (find_entry (r, "ALICE@TEST.example", "ALICE@TEST.example"));
+
+  /* The logged forms of a registration read back (made once per recipient, when read):
+   * exact before case-blind. */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (PostfixRegistration) back = NULL;
+
+    g_assert_true (postfix_registration_write (fx->reg_dir, reg, &error));
+    g_assert_no_error (error);
+    back = postfix_registration_read (fx->reg_dir, "ABCDEF123", &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (postfix_registration_find (back, "alice@test.example")->registered, ==,
+                     "\"alice\"@test.example");
+    g_assert_cmpstr (postfix_registration_find (back, "ALICE@TEST.example")->registered, ==,
+                     "ALICE@TEST.example");
+    g_assert_cmpstr (postfix_registration_find (back, "Alice@Test.example")->registered, ==,
+                     "\"alice\"@test.example");
+    g_assert_cmpstr (postfix_registration_find (back, "x@ok.test.example")->registered, ==,
+                     "@route.example:x@ok.test.example");
+    g_assert_null (postfix_registration_find (back, "bob@test.example"));
+  }
 }
 
 static void
@@ -1305,6 +1326,338 @@ test_diagnostic_limit (Fixture      *fx,
     }
 }
 
+/* A second store and registration directory beside the fixture's: the same lines applied
+ * one by one there, to compare with a batch. */
+typedef struct
+{
+  char *dir;
+  PostfixTrack track;
+} Twin;
+
+static void
+twin_init (Twin          *t,
+           const Fixture *fx,
+           const char    *name)
+{
+  t->dir = g_build_filename (fx->dir, name, NULL);
+  g_mkdir (t->dir, 0700);
+  t->track = fx->track;
+  t->track.store = track_store_new (t->dir, NULL);
+  t->track.reg_dir = g_build_filename (t->dir, "reg", NULL);
+  g_mkdir (t->track.reg_dir, 0700);
+}
+
+static void
+twin_clear (Twin *t)
+{
+  g_clear_object (&t->track.store);
+  g_free ((char *) t->track.reg_dir);
+  g_free (t->dir);
+}
+
+static char *
+record_fields (TrackStore *store)
+{
+  g_autoptr (MsgtrkReport) r = track_store_load (store, "env1@test.example", NULL, NULL, NULL);
+
+  return r != NULL ? msgtrk_report_to_fields (r) : NULL;
+}
+
+/* A message's lines in log order: deferrals replaced by later outcomes, a content filter's
+ * re-queue and its new queue id's outcome, a deferral left open, then qmgr's expiry. */
+static const char *const batch_lines[] = {
+  LINE_DEFERRED,
+  "Dec 04 21:35:15 mx postfix/smtp[1]: ABCDEF123: to=<b@test.example>, "
+  "relay=127.0.0.1[127.0.0.1]:10025, delay=0.04, delays=0/0/0/0, dsn=2.0.0, "
+  "status=sent (250 2.0.0 Ok: queued as A3B58A7450A)",
+  "Dec 04 21:35:16 mx postfix/smtp[1]: ABCDEF123: to=<c@test.example>, "
+  "relay=mx.c.example[192.0.2.3]:25, delay=1, delays=0/0/0/1, dsn=4.4.1, status=deferred "
+  "(connect to mx.c.example[192.0.2.3]:25: Connection refused)",
+  "Dec 04 21:35:17 mx postfix/virtual[2]: A3B58A7450A: to=<b@test.example>, "
+  "relay=virtual, delay=0.01, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)",
+  LINE_SENT,
+  "Dec 04 21:40:00 mx postfix/qmgr[3]: ABCDEF123: from=<s@test.example>, "
+  "status=expired, returned to sender",
+};
+
+/* Applies batch_lines[0 .. n) to @batch (or, @batch NULL, one by one through @track). */
+static void
+apply_batch_lines (const PostfixTrack *track,
+                   PostfixTrackBatch  *batch,
+                   guint               n)
+{
+  const char *rcpts[] = { "a@test.example", "b@test.example", "c@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_auto (PostfixLogEntry) e = { 0 };
+      g_autoptr (GError) error = NULL;
+      g_autoptr (PostfixRegistration) child = NULL;
+      const PostfixRegistration *of = reg;
+
+      postfix_log_parse (batch_lines[i], strlen (batch_lines[i]), NOW, &e);
+      g_assert_true (e.kind == POSTFIX_LOG_DELIVERY || e.kind == POSTFIX_LOG_EXPIRED);
+      if (g_strcmp0 (e.queue_id, "ABCDEF123") != 0)
+        {
+          child = postfix_registration_read (track->reg_dir, e.queue_id, &error);
+          g_assert_no_error (error);
+          of = child;
+        }
+      if (batch != NULL)
+        g_assert_true (postfix_track_batch_apply (batch, of, &e, &error));
+      else
+        g_assert_true (postfix_track_apply (track, of, &e, &error));
+      g_assert_no_error (error);
+    }
+}
+
+/* One batch: nothing stored before the flush, then the record each line stored in turn
+ * would have made (same entries, same order), stored once. */
+static void
+test_batch_same_as_lines (Fixture      *fx,
+                          gconstpointer data)
+{
+  Twin twin;
+  g_autoptr (PostfixTrackBatch) batch = postfix_track_batch_new (&fx->track);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *one_by_one = NULL;
+  g_autofree char *batched = NULL;
+
+  /* Every prefix of the sequence, each in fresh stores. */
+  for (guint n = 1; n <= G_N_ELEMENTS (batch_lines); n++)
+    {
+      g_autofree char *seq_name = g_strdup_printf ("seq-%u", n);
+      g_autofree char *bat_name = g_strdup_printf ("bat-%u", n);
+      g_autofree char *seq = NULL;
+      g_autofree char *bat = NULL;
+      g_autoptr (PostfixTrackBatch) b = NULL;
+      Twin ts;
+      Twin tb;
+
+      twin_init (&ts, fx, seq_name);
+      apply_batch_lines (&ts.track, NULL, n);
+      seq = record_fields (ts.track.store);
+      g_assert_nonnull (seq);
+      twin_init (&tb, fx, bat_name);
+      b = postfix_track_batch_new (&tb.track);
+      apply_batch_lines (&tb.track, b, n);
+      g_assert_null (record_fields (tb.track.store));
+      g_assert_true (postfix_track_batch_flush (b, &error));
+      g_assert_no_error (error);
+      bat = record_fields (tb.track.store);
+      g_assert_cmpstr (bat, ==, seq);
+      twin_clear (&ts);
+      twin_clear (&tb);
+    }
+
+  twin_init (&twin, fx, "twin");
+  apply_batch_lines (&twin.track, NULL, G_N_ELEMENTS (batch_lines));
+  one_by_one = record_fields (twin.track.store);
+  apply_batch_lines (&fx->track, batch, G_N_ELEMENTS (batch_lines));
+  g_assert_cmpuint (postfix_track_batch_get_records (batch), ==, 1);
+  g_assert_null (record_fields (fx->store));
+  g_assert_true (postfix_track_batch_flush (batch, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (postfix_track_batch_get_records (batch), ==, 0);
+  batched = record_fields (fx->store);
+  g_assert_nonnull (batched);
+  g_assert_cmpstr (batched, ==, one_by_one);
+  twin_clear (&twin);
+}
+
+/* The follower killed after some lines were applied to a batch and before its flush (the
+ * position is saved after the flush): nothing of them stored; the restart replays the
+ * lines from the saved position, once or twice: the record of the lines applied once. A
+ * replay after the flush changes nothing either. */
+static void
+test_batch_replay (Fixture      *fx,
+                   gconstpointer data)
+{
+  Twin twin;
+  g_autofree char *once = NULL;
+  g_autoptr (GError) error = NULL;
+
+  twin_init (&twin, fx, "twin");
+  apply_batch_lines (&twin.track, NULL, G_N_ELEMENTS (batch_lines));
+  once = record_fields (twin.track.store);
+  {
+    g_autoptr (PostfixTrackBatch) killed = postfix_track_batch_new (&fx->track);
+
+    apply_batch_lines (&fx->track, killed, G_N_ELEMENTS (batch_lines));
+  }
+  g_assert_null (record_fields (fx->store));
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autoptr (PostfixTrackBatch) batch = postfix_track_batch_new (&fx->track);
+      g_autofree char *replayed = NULL;
+
+      apply_batch_lines (&fx->track, batch, G_N_ELEMENTS (batch_lines));
+      g_assert_true (postfix_track_batch_flush (batch, &error));
+      g_assert_no_error (error);
+      replayed = record_fields (fx->store);
+      g_assert_cmpstr (replayed, ==, once);
+    }
+  twin_clear (&twin);
+}
+
+static PostfixRegistration *
+make_reg_envid (const char *qid,
+                const char *envid,
+                guint       rcpts,
+                const char *long_local)
+{
+  PostfixRegistration *reg = postfix_registration_new (qid, envid, B1, NOW, NOW + 86400);
+
+  for (guint i = 0; i < rcpts; i++)
+    {
+      g_autofree char *a = g_strdup_printf ("%s%u@test.example", long_local, i);
+
+      g_assert_true (postfix_registration_add_rcpt (reg, a, NULL, NULL, NULL));
+    }
+  return reg;
+}
+
+static void
+batch_apply_deferred (PostfixTrackBatch         *batch,
+                      const PostfixRegistration *reg,
+                      const char                *to)
+{
+  g_autofree char *reply = g_strnfill (400, 'R');
+  g_autofree char *line = g_strdup_printf (
+    "Dec 04 21:35:14 mx postfix/smtp[1]: %s: to=<%s>, relay=mx.b.example[192.0.2.2]:25, "
+    "delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.b.example[192.0.2.2] "
+    "said: 451 4.3.0 %s (in reply to RCPT TO command))",
+    reg->queue_id, to, reply);
+  g_auto (PostfixLogEntry) e = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  postfix_log_parse (line, strlen (line), NOW, &e);
+  g_assert_cmpint (e.kind, ==, POSTFIX_LOG_DELIVERY);
+  g_assert_true (postfix_track_batch_apply (batch, reg, &e, &error));
+  g_assert_no_error (error);
+}
+
+/* POSTFIX_TRACK_BATCH_MAX_RECORDS records: not full; one more: full. Then octets: lines
+ * of fewer records until the estimate passes POSTFIX_TRACK_BATCH_MAX_OCTETS: full only
+ * then. A flush empties it. */
+static void
+test_batch_limits (Fixture      *fx,
+                   gconstpointer data)
+{
+  g_autoptr (PostfixTrackBatch) batch = postfix_track_batch_new (&fx->track);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *local = g_strnfill (200, 'l');
+  guint lines = 0;
+
+  for (guint i = 0; i < POSTFIX_TRACK_BATCH_MAX_RECORDS + 1; i++)
+    {
+      g_autofree char *qid = g_strdup_printf ("ABC%06X", i);
+      g_autofree char *envid = g_strdup_printf ("env%u@test.example", i);
+      g_autoptr (PostfixRegistration) reg = make_reg_envid (qid, envid, 1, "r");
+
+      g_assert_false (postfix_track_batch_is_full (batch));
+      batch_apply_deferred (batch, reg, "r0@test.example");
+    }
+  g_assert_cmpuint (postfix_track_batch_get_records (batch), ==,
+                    POSTFIX_TRACK_BATCH_MAX_RECORDS + 1);
+  g_assert_true (postfix_track_batch_is_full (batch));
+  g_assert_true (postfix_track_batch_flush (batch, &error));
+  g_assert_no_error (error);
+  g_assert_false (postfix_track_batch_is_full (batch));
+  g_assert_cmpuint (postfix_track_batch_get_records (batch), ==, 0);
+
+  /* 100 records of up to 1000 entries of about 1 KB: the octets bound comes first. */
+  for (guint i = 0; !postfix_track_batch_is_full (batch); i++)
+    {
+      g_autofree char *qid = g_strdup_printf ("BCD%06X", i / MSGTRK_REPORT_MAX_RECIPIENTS);
+      g_autofree char *envid = g_strdup_printf ("big%u@test.example",
+                                                i / MSGTRK_REPORT_MAX_RECIPIENTS);
+      g_autoptr (PostfixRegistration) reg = postfix_registration_new (qid, envid, B1, NOW,
+                                                                      NOW + 86400);
+      g_autofree char *to = g_strdup_printf ("%s%u@test.example", local, i);
+
+      /* one registered recipient per line (as a derived registration of an alias's
+       * members would have them): many entries in each record. */
+      g_assert_true (postfix_registration_add_rcpt (reg, to, "list@test.example", NULL, NULL));
+      batch_apply_deferred (batch, reg, to);
+      lines++;
+      g_assert_cmpuint (lines, <, 100 * MSGTRK_REPORT_MAX_RECIPIENTS);
+    }
+  g_test_message ("full after %u lines in %u records", lines,
+                  postfix_track_batch_get_records (batch));
+  g_assert_cmpuint (postfix_track_batch_get_records (batch), <=,
+                    POSTFIX_TRACK_BATCH_MAX_RECORDS);
+  /* One line fewer was not full: the bound is the estimate passing the constant. */
+  g_assert_cmpuint (lines, >, (POSTFIX_TRACK_BATCH_MAX_OCTETS / 2048));
+  g_assert_true (postfix_track_batch_flush (batch, &error));
+  g_assert_no_error (error);
+}
+
+/* MSGTRK_REPORT_MAX_RECIPIENTS recipients with Postfix's longest replies in one batch: the
+ * flush makes the record fit (postfix_track_fit_record) and stores it once. */
+static void
+test_batch_fit (Fixture      *fx,
+                gconstpointer data)
+{
+  g_autofree char *local = g_strnfill (200, 'f');
+  g_autoptr (PostfixRegistration) reg = make_reg_envid ("ABCDEF123", "env1@test.example",
+                                                        MSGTRK_REPORT_MAX_RECIPIENTS, local);
+  g_autoptr (PostfixTrackBatch) batch = postfix_track_batch_new (&fx->track);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autofree char *fields = NULL;
+
+  for (guint i = 0; i < MSGTRK_REPORT_MAX_RECIPIENTS; i++)
+    {
+      g_autofree char *to = g_strdup_printf ("%s%u@test.example", local, i);
+
+      batch_apply_deferred (batch, reg, to);
+    }
+  g_assert_true (postfix_track_batch_flush (batch, &error));
+  g_assert_no_error (error);
+  r = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, MSGTRK_REPORT_MAX_RECIPIENTS);
+  fields = msgtrk_report_to_fields (r);
+  g_assert_cmpuint (strlen (fields), <=, TRACK_STORE_MAX_RECORD_SIZE);
+}
+
+/* A batch holding one B's record refuses another B's line for that ENVID (the first
+ * one's put decides the owner), and the first one's record is stored. */
+static void
+test_batch_other_owner (Fixture      *fx,
+                        gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) mine = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) theirs = make_reg ("ABCDEF124", B2, rcpts);
+  g_autoptr (PostfixTrackBatch) batch = postfix_track_batch_new (&fx->track);
+  g_auto (PostfixLogEntry) d = { 0 };
+  g_auto (PostfixLogEntry) e = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  postfix_log_parse (LINE_DEFERRED, strlen (LINE_DEFERRED), NOW, &d);
+  postfix_log_parse (LINE_SENT, strlen (LINE_SENT), NOW, &e);
+  g_assert_true (postfix_track_batch_apply (batch, mine, &d, &error));
+  g_assert_false (postfix_track_batch_apply (batch, theirs, &e, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_clear_error (&error);
+  g_assert_true (postfix_track_batch_flush (batch, &error));
+  g_assert_no_error (error);
+  /* Another batch: B2's line is refused by the store at the flush, the record kept. */
+  g_clear_pointer (&batch, postfix_track_batch_free);
+  batch = postfix_track_batch_new (&fx->track);
+  g_assert_true (postfix_track_batch_apply (batch, theirs, &e, &error));
+  g_assert_false (postfix_track_batch_flush (batch, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET);
+  g_assert_cmpuint (postfix_track_batch_get_records (batch), ==, 0);
+  r = load (fx);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "a@test.example", "a@test.example")),
+                   ==, MSGTRK_ACTION_DELAYED);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1334,6 +1687,11 @@ main (int   argc,
   ADD ("/postfix-track/record/hostile-field-limit", test_hostile_field_limit);
   ADD ("/postfix-track/record/hostile-addresses", test_hostile_addresses);
   ADD ("/postfix-track/record/rcpt-as-logged", test_rcpt_as_logged);
+  ADD ("/postfix-track/batch/same-as-lines", test_batch_same_as_lines);
+  ADD ("/postfix-track/batch/replay", test_batch_replay);
+  ADD ("/postfix-track/batch/limits", test_batch_limits);
+  ADD ("/postfix-track/batch/fit", test_batch_fit);
+  ADD ("/postfix-track/batch/other-owner", test_batch_other_owner);
 #undef ADD
   return g_test_run ();
 }
