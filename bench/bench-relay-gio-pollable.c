@@ -7,7 +7,8 @@
  *
  *   bench-relay-gio-pollable --port-file FILE --upstream 127.0.0.1:PORT
  *
- * What: a GSocketService (not threaded) accepts; g_socket_client_connect_async() to the
+ * What: a GSocketService (not threaded) accepts; g_socket_client_connect_async() (proxy
+ * lookup off) to the
  * upstream; then per direction g_pollable_input_stream_create_source() on the reading
  * side: when readable, g_pollable_input_stream_read_nonblocking() and
  * g_pollable_output_stream_write_nonblocking() of what came. What the writing side does
@@ -240,6 +241,8 @@ main (int argc, char **argv)
     }
   relay.loop = g_main_loop_new (NULL, FALSE);
   relay.connector = g_socket_client_new ();
+  /* As the front's pool: no proxy lookup (a thread and file reads per connect). */
+  g_socket_client_set_enable_proxy (relay.connector, FALSE);
   relay.upstream = g_socket_address_new_from_native (&cfg.upstream, sizeof cfg.upstream);
   relay.sessions = g_hash_table_new_full (NULL, NULL, session_free, NULL);
   g_signal_connect (service, "incoming", G_CALLBACK (incoming), NULL);

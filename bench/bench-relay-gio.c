@@ -6,7 +6,7 @@
  *   bench-relay-gio --port-file FILE --upstream 127.0.0.1:PORT
  *
  * What: a GSocketService (not threaded) on the listening socket; per connection
- * g_socket_client_connect_async() to the upstream, then two pumps, each
+ * g_socket_client_connect_async() to the upstream (proxy lookup off), then two pumps, each
  * g_input_stream_read_async() into its buffer and g_output_stream_write_all_async() of
  * what came, again (socket streams are pollable: no thread, a GSource per wait). The
  * first pump to end (EOF, error) cancels the other; the session is freed when both have.
@@ -201,6 +201,8 @@ main (int argc, char **argv)
     }
   relay.loop = g_main_loop_new (NULL, FALSE);
   relay.connector = g_socket_client_new ();
+  /* As the front's pool: no proxy lookup (a thread and file reads per connect). */
+  g_socket_client_set_enable_proxy (relay.connector, FALSE);
   relay.upstream = g_socket_address_new_from_native (&cfg.upstream, sizeof cfg.upstream);
   relay.sessions = g_hash_table_new (NULL, NULL);
   g_signal_connect (service, "incoming", G_CALLBACK (incoming), NULL);
