@@ -15,21 +15,23 @@
 #include <gio/gio.h>
 
 gboolean
-bench_relay_parse_args (int *argc, char ***argv, const char *summary, BenchRelayConfig *cfg,
-                        GError **error)
+bench_relay_parse_args (int              *argc,
+                        char           ***argv,
+                        const char       *summary,
+                        BenchRelayConfig *cfg,
+                        GError          **error)
 {
   g_autofree char *upstream = NULL;
-  GOptionEntry entries[] = {
-    { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &cfg->port_file,
-      "Write the listening port to FILE", "FILE" },
-    { "upstream", 0, 0, G_OPTION_ARG_STRING, &upstream, "Relay to 127.0.0.1:PORT",
-      "ADDR:PORT" },
-    G_OPTION_ENTRY_NULL,
+  GOptionEntry     entries[] = {
+        { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &cfg->port_file, "Write the listening port to FILE",
+          "FILE" },
+        { "upstream", 0, 0, G_OPTION_ARG_STRING, &upstream, "Relay to 127.0.0.1:PORT", "ADDR:PORT" },
+        G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_autofree char *host = NULL;
-  const char *colon;
-  guint64 port;
+  const char      *colon;
+  guint64          port;
 
   memset (cfg, 0, sizeof *cfg);
   g_option_context_set_summary (ctx, summary);
@@ -47,7 +49,7 @@ bench_relay_parse_args (int *argc, char ***argv, const char *summary, BenchRelay
   cfg->upstream.sin_family = AF_INET;
   if (!g_ascii_string_to_unsigned (colon + 1, 10, 1, G_MAXUINT16, &port, error))
     return FALSE;
-  cfg->upstream.sin_port = htons ((guint16) port);
+  cfg->upstream.sin_port = htons ((guint16)port);
   if (inet_pton (AF_INET, host, &cfg->upstream.sin_addr) != 1)
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
@@ -68,15 +70,14 @@ int
 bench_relay_listen (gboolean nonblocking, guint16 *port, GError **error)
 {
   struct sockaddr_in sin = { .sin_family = AF_INET };
-  socklen_t len = sizeof sin;
-  int one = 1;
+  socklen_t          len = sizeof sin;
+  int                one = 1;
   int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
 
   sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
   if (fd < 0 || setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
-      || bind (fd, (struct sockaddr *) &sin, sizeof sin) < 0
-      || listen (fd, BENCH_RELAY_BACKLOG) < 0
-      || getsockname (fd, (struct sockaddr *) &sin, &len) < 0)
+      || bind (fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen (fd, BENCH_RELAY_BACKLOG) < 0
+      || getsockname (fd, (struct sockaddr *)&sin, &len) < 0)
     {
       int saved = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "listen: %s",
@@ -103,7 +104,7 @@ bench_relay_nodelay (int fd)
   int one = 1;
 
   /* As the front's listener: a reply goes out at once. */
-  (void) setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  (void)setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 /* A new connection to the upstream: connected (blocking), or under way (EINPROGRESS) when
@@ -116,7 +117,7 @@ bench_relay_connect (const BenchRelayConfig *cfg, gboolean nonblocking)
   if (fd < 0)
     return -1;
   bench_relay_nodelay (fd);
-  if (connect (fd, (const struct sockaddr *) &cfg->upstream, sizeof cfg->upstream) < 0
+  if (connect (fd, (const struct sockaddr *)&cfg->upstream, sizeof cfg->upstream) < 0
       && !(nonblocking && errno == EINPROGRESS))
     {
       close (fd);

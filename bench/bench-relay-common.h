@@ -24,26 +24,29 @@
 
 typedef struct
 {
-  char *port_file;               /* (owned) */
+  char              *port_file; /* (owned) */
   struct sockaddr_in upstream;
 } BenchRelayConfig;
 
-gboolean bench_relay_parse_args (int *argc, char ***argv, const char *summary,
-                                 BenchRelayConfig *cfg, GError **error);
-void bench_relay_config_clear (BenchRelayConfig *cfg);
-int bench_relay_listen (gboolean nonblocking, guint16 *port, GError **error);
+gboolean bench_relay_parse_args (int              *argc,
+                                 char           ***argv,
+                                 const char       *summary,
+                                 BenchRelayConfig *cfg,
+                                 GError          **error);
+void     bench_relay_config_clear (BenchRelayConfig *cfg);
+int      bench_relay_listen (gboolean nonblocking, guint16 *port, GError **error);
 gboolean bench_relay_write_port (const BenchRelayConfig *cfg, guint16 port, GError **error);
-int bench_relay_connect (const BenchRelayConfig *cfg, gboolean nonblocking);
-void bench_relay_nodelay (int fd);
+int      bench_relay_connect (const BenchRelayConfig *cfg, gboolean nonblocking);
+void     bench_relay_nodelay (int fd);
 
 typedef struct
 {
-  int replies_due;  /* final replies the upstream still owes the client */
-  gboolean in_data; /* the client is sending DATA content */
-  int data_state;   /* how much of CRLF.CRLF was seen (0-4) */
-  int reply_col;    /* octets of the current reply line seen */
-  int reply_code;   /* its code, from the first three octets */
-  gboolean reply_more; /* its fourth octet was '-' */
+  int      replies_due; /* final replies the upstream still owes the client */
+  gboolean in_data;     /* the client is sending DATA content */
+  int      data_state;  /* how much of CRLF.CRLF was seen (0-4) */
+  int      reply_col;   /* octets of the current reply line seen */
+  int      reply_code;  /* its code, from the first three octets */
+  gboolean reply_more;  /* its fourth octet was '-' */
 } BenchLockstep;
 
 void bench_lockstep_init (BenchLockstep *ls);

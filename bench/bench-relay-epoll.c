@@ -34,17 +34,17 @@ typedef struct Session Session;
 typedef struct
 {
   Session *session;
-  int fd;
+  int      fd;
   gboolean readable;
   gboolean writable;
-  gsize out_off, out_len; /* octets of out waiting to be sent to fd */
-  char out[BENCH_RELAY_BUFFER_SIZE];
+  gsize    out_off, out_len; /* octets of out waiting to be sent to fd */
+  char     out[BENCH_RELAY_BUFFER_SIZE];
 } End;
 
 struct Session
 {
-  End client;
-  End up;
+  End      client;
+  End      up;
   gboolean connecting;
   gboolean dead; /* closed in this batch of events; freed after it */
 #ifdef BENCH_RELAY_LOCKSTEP
@@ -68,8 +68,8 @@ flush (End *e)
         return FALSE;
       else
         {
-          e->out_off += (gsize) n;
-          e->out_len -= (gsize) n;
+          e->out_off += (gsize)n;
+          e->out_len -= (gsize)n;
         }
     }
   return TRUE;
@@ -95,16 +95,16 @@ move (Session *s, End *src, End *dst, gboolean *progress)
     }
   if (n <= 0)
     return FALSE;
-  if ((gsize) n < sizeof dst->out)
+  if ((gsize)n < sizeof dst->out)
     src->readable = FALSE;
 #ifdef BENCH_RELAY_LOCKSTEP
   if (src == &s->up)
-    bench_lockstep_upstream (&s->ls, dst->out, (gsize) n);
+    bench_lockstep_upstream (&s->ls, dst->out, (gsize)n);
   else
-    bench_lockstep_client (&s->ls, dst->out, (gsize) n);
+    bench_lockstep_client (&s->ls, dst->out, (gsize)n);
 #endif
   dst->out_off = 0;
-  dst->out_len = (gsize) n;
+  dst->out_len = (gsize)n;
   *progress = TRUE;
   return flush (dst);
 }
@@ -117,7 +117,7 @@ pump (Session *s)
 
   if (s->connecting)
     {
-      int err = 0;
+      int       err = 0;
       socklen_t len = sizeof err;
 
       if (!s->up.writable)
@@ -139,8 +139,7 @@ pump (Session *s)
 static gboolean
 watch (int ep, End *e)
 {
-  struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                            .data.ptr = e };
+  struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = e };
 
   return epoll_ctl (ep, EPOLL_CTL_ADD, e->fd, &ev) == 0;
 }
@@ -160,8 +159,8 @@ session_new (int ep, GHashTable *sessions, const BenchRelayConfig *cfg, int fd)
 {
   Session *s = g_new0 (Session, 1);
 
-  s->client = (End) { .session = s, .fd = fd, .writable = TRUE };
-  s->up = (End) { .session = s, .fd = bench_relay_connect (cfg, TRUE) };
+  s->client = (End){ .session = s, .fd = fd, .writable = TRUE };
+  s->up = (End){ .session = s, .fd = bench_relay_connect (cfg, TRUE) };
   s->connecting = TRUE;
 #ifdef BENCH_RELAY_LOCKSTEP
   bench_lockstep_init (&s->ls);
@@ -183,14 +182,13 @@ main (int argc, char **argv)
   g_autoptr (GPtrArray) dead = g_ptr_array_new_with_free_func (g_free);
   struct epoll_event events[BENCH_EPOLL_EVENTS];
   struct epoll_event ev = { .events = EPOLLIN };
-  BenchRelayConfig cfg;
-  gboolean stopping = FALSE;
-  sigset_t stop;
-  guint16 port;
-  int listen_fd, sig_fd, ep;
+  BenchRelayConfig   cfg;
+  gboolean           stopping = FALSE;
+  sigset_t           stop;
+  guint16            port;
+  int                listen_fd, sig_fd, ep;
 
-  if (!bench_relay_parse_args (&argc, &argv, "One thread, raw epoll, non-blocking.", &cfg,
-                               &error))
+  if (!bench_relay_parse_args (&argc, &argv, "One thread, raw epoll, non-blocking.", &cfg, &error))
     {
       fprintf (stderr, "bench-relay-epoll: %s\n", error->message);
       return 2;
@@ -226,7 +224,7 @@ main (int argc, char **argv)
       for (int i = 0; i < n; i++)
         {
           void *tag = events[i].data.ptr;
-          End *e = tag;
+          End  *e = tag;
 
           if (tag == &signal_tag)
             stopping = TRUE;
@@ -255,13 +253,13 @@ main (int argc, char **argv)
     }
   {
     GHashTableIter iter;
-    gpointer s;
+    gpointer       s;
 
     g_hash_table_iter_init (&iter, sessions);
     while (g_hash_table_iter_next (&iter, &s, NULL))
       {
-        close (((Session *) s)->client.fd);
-        close (((Session *) s)->up.fd);
+        close (((Session *)s)->client.fd);
+        close (((Session *)s)->up.fd);
         g_free (s);
         g_hash_table_iter_remove (&iter);
       }

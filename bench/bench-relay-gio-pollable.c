@@ -32,28 +32,28 @@ typedef struct Session Session;
 
 typedef struct
 {
-  Session *session;
-  GPollableInputStream *in;   /* (unowned) */
-  GPollableOutputStream *out; /* (unowned) */
-  GSource *source;            /* (owned) (nullable) the one waiting: readable or writable */
-  gsize off, len;             /* octets of buf not sent yet */
-  char buf[BENCH_RELAY_BUFFER_SIZE];
+  Session               *session;
+  GPollableInputStream  *in;       /* (unowned) */
+  GPollableOutputStream *out;      /* (unowned) */
+  GSource               *source;   /* (owned) (nullable) the one waiting: readable or writable */
+  gsize                  off, len; /* octets of buf not sent yet */
+  char                   buf[BENCH_RELAY_BUFFER_SIZE];
 } Pump;
 
 struct Session
 {
   GSocketConnection *client; /* (owned) */
   GSocketConnection *up;     /* (owned) (nullable) until connected */
-  GCancellable *cancel;      /* (owned) the connect's */
-  Pump pumps[2];
+  GCancellable      *cancel; /* (owned) the connect's */
+  Pump               pumps[2];
 };
 
 typedef struct
 {
-  GMainLoop *loop;
-  GSocketClient *connector;
+  GMainLoop      *loop;
+  GSocketClient  *connector;
   GSocketAddress *upstream;
-  GHashTable *sessions; /* (owned) Session set, freed by session_free */
+  GHashTable     *sessions; /* (owned) Session set, freed by session_free */
 } Relay;
 
 static Relay relay;
@@ -93,8 +93,10 @@ pump_wait (Pump *p, gboolean out)
     }
   p->source = out ? g_pollable_output_stream_create_source (p->out, NULL)
                   : g_pollable_input_stream_create_source (p->in, NULL);
-  g_source_set_callback (p->source, out ? (GSourceFunc) (void (*) (void)) writable
-                                        : (GSourceFunc) (void (*) (void)) readable, p, NULL);
+  g_source_set_callback (p->source,
+                         out ? (GSourceFunc)(void (*) (void))writable
+                             : (GSourceFunc)(void (*) (void))readable,
+                         p, NULL);
   g_source_attach (p->source, NULL);
 }
 
@@ -105,8 +107,8 @@ pump_send (Pump *p)
   while (p->len > 0)
     {
       g_autoptr (GError) error = NULL;
-      gssize n = g_pollable_output_stream_write_nonblocking (p->out, p->buf + p->off, p->len,
-                                                             NULL, &error);
+      gssize n = g_pollable_output_stream_write_nonblocking (p->out, p->buf + p->off, p->len, NULL,
+                                                             &error);
 
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
@@ -118,8 +120,8 @@ pump_send (Pump *p)
           g_hash_table_remove (relay.sessions, p->session);
           return FALSE;
         }
-      p->off += (gsize) n;
-      p->len -= (gsize) n;
+      p->off += (gsize)n;
+      p->len -= (gsize)n;
     }
   return TRUE;
 }
@@ -129,8 +131,7 @@ readable (GObject *stream, gpointer data)
 {
   Pump *p = data;
   g_autoptr (GError) error = NULL;
-  gssize n = g_pollable_input_stream_read_nonblocking (p->in, p->buf, sizeof p->buf, NULL,
-                                                       &error);
+  gssize n = g_pollable_input_stream_read_nonblocking (p->in, p->buf, sizeof p->buf, NULL, &error);
 
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
     return G_SOURCE_CONTINUE;
@@ -140,10 +141,10 @@ readable (GObject *stream, gpointer data)
       return G_SOURCE_CONTINUE;
     }
   p->off = 0;
-  p->len = (gsize) n;
+  p->len = (gsize)n;
   /* pump_send() replaces this source when it must wait for the writing side, and frees
    * the session when it fails. */
-  (void) pump_send (p);
+  (void)pump_send (p);
   return G_SOURCE_CONTINUE;
 }
 
@@ -162,9 +163,8 @@ connected (GObject *source, GAsyncResult *result, gpointer data)
 {
   Session *s = data;
   g_autoptr (GError) error = NULL;
-  GSocketConnection *up = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result,
-                                                          &error);
-  GIOStream *c, *u;
+  GSocketConnection *up = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  GIOStream         *c, *u;
 
   if (up == NULL)
     {
@@ -174,8 +174,8 @@ connected (GObject *source, GAsyncResult *result, gpointer data)
       return;
     }
   s->up = up;
-  (void) g_socket_set_option (g_socket_connection_get_socket (s->up), IPPROTO_TCP,
-                              TCP_NODELAY, 1, NULL);
+  (void)g_socket_set_option (g_socket_connection_get_socket (s->up), IPPROTO_TCP, TCP_NODELAY, 1,
+                             NULL);
   c = G_IO_STREAM (s->client);
   u = G_IO_STREAM (s->up);
   s->pumps[0].session = s->pumps[1].session = s;
@@ -194,11 +194,11 @@ incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpo
 
   s->client = g_object_ref (conn);
   s->cancel = g_cancellable_new ();
-  (void) g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP,
-                              TCP_NODELAY, 1, NULL);
+  (void)g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP, TCP_NODELAY, 1,
+                             NULL);
   g_hash_table_add (relay.sessions, s);
-  g_socket_client_connect_async (relay.connector, G_SOCKET_CONNECTABLE (relay.upstream),
-                                 s->cancel, connected, s);
+  g_socket_client_connect_async (relay.connector, G_SOCKET_CONNECTABLE (relay.upstream), s->cancel,
+                                 connected, s);
   return TRUE;
 }
 
@@ -216,12 +216,12 @@ main (int argc, char **argv)
   g_autoptr (GSocketService) service = NULL;
   g_autoptr (GSocket) listener = NULL;
   BenchRelayConfig cfg;
-  guint16 port;
-  guint sigterm, sigint;
-  int fd;
+  guint16          port;
+  guint            sigterm, sigint;
+  int              fd;
 
-  if (!bench_relay_parse_args (&argc, &argv, "One thread, GMainLoop, GIO pollable streams.",
-                               &cfg, &error))
+  if (!bench_relay_parse_args (&argc, &argv, "One thread, GMainLoop, GIO pollable streams.", &cfg,
+                               &error))
     {
       fprintf (stderr, "bench-relay-gio-pollable: %s\n", error->message);
       return 2;

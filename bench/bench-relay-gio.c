@@ -28,28 +28,28 @@ typedef struct Session Session;
 
 typedef struct
 {
-  Session *session;
-  GInputStream *in;   /* (unowned) the streams of the session's connections */
+  Session       *session;
+  GInputStream  *in;  /* (unowned) the streams of the session's connections */
   GOutputStream *out; /* (unowned) */
-  char buf[BENCH_RELAY_BUFFER_SIZE];
+  char           buf[BENCH_RELAY_BUFFER_SIZE];
 } Pump;
 
 struct Session
 {
-  GSocketConnection *client; /* (owned) */
-  GSocketConnection *up;     /* (owned) (nullable) until connected */
-  GCancellable *cancel;      /* (owned) */
-  int running;               /* pumps and connects under way */
-  Pump pumps[2];
+  GSocketConnection *client;  /* (owned) */
+  GSocketConnection *up;      /* (owned) (nullable) until connected */
+  GCancellable      *cancel;  /* (owned) */
+  int                running; /* pumps and connects under way */
+  Pump               pumps[2];
 };
 
 typedef struct
 {
-  GMainLoop *loop;
-  GSocketClient *connector;
+  GMainLoop      *loop;
+  GSocketClient  *connector;
   GSocketAddress *upstream;
-  GHashTable *sessions; /* (owned) Session set */
-  gboolean stopping;
+  GHashTable     *sessions; /* (owned) Session set */
+  gboolean        stopping;
 } Relay;
 
 static Relay relay;
@@ -59,8 +59,8 @@ static void pump_read (Pump *p);
 static void
 nodelay (GSocketConnection *conn)
 {
-  (void) g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP,
-                              TCP_NODELAY, 1, NULL);
+  (void)g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP, TCP_NODELAY, 1,
+                             NULL);
 }
 
 /* One pump or the connect has ended: the others are told to; the last frees @s. */
@@ -96,27 +96,27 @@ written (GObject *source, GAsyncResult *result, gpointer data)
 static void
 read_done (GObject *source, GAsyncResult *result, gpointer data)
 {
-  Pump *p = data;
+  Pump  *p = data;
   gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
 
   if (n <= 0)
     session_unref (p->session);
   else
-    g_output_stream_write_all_async (p->out, p->buf, (gsize) n, G_PRIORITY_DEFAULT,
+    g_output_stream_write_all_async (p->out, p->buf, (gsize)n, G_PRIORITY_DEFAULT,
                                      p->session->cancel, written, p);
 }
 
 static void
 pump_read (Pump *p)
 {
-  g_input_stream_read_async (p->in, p->buf, sizeof p->buf, G_PRIORITY_DEFAULT,
-                             p->session->cancel, read_done, p);
+  g_input_stream_read_async (p->in, p->buf, sizeof p->buf, G_PRIORITY_DEFAULT, p->session->cancel,
+                             read_done, p);
 }
 
 static void
 connected (GObject *source, GAsyncResult *result, gpointer data)
 {
-  Session *s = data;
+  Session   *s = data;
   GIOStream *c, *u;
 
   s->up = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, NULL);
@@ -148,8 +148,8 @@ incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpo
   s->running = 1;
   nodelay (conn);
   g_hash_table_add (relay.sessions, s);
-  g_socket_client_connect_async (relay.connector, G_SOCKET_CONNECTABLE (relay.upstream),
-                                 s->cancel, connected, s);
+  g_socket_client_connect_async (relay.connector, G_SOCKET_CONNECTABLE (relay.upstream), s->cancel,
+                                 connected, s);
   return TRUE;
 }
 
@@ -157,13 +157,13 @@ static gboolean
 on_stop (gpointer data)
 {
   GHashTableIter iter;
-  gpointer s;
+  gpointer       s;
 
   relay.stopping = TRUE;
   g_socket_service_stop (data);
   g_hash_table_iter_init (&iter, relay.sessions);
   while (g_hash_table_iter_next (&iter, &s, NULL))
-    g_cancellable_cancel (((Session *) s)->cancel);
+    g_cancellable_cancel (((Session *)s)->cancel);
   if (g_hash_table_size (relay.sessions) == 0)
     g_main_loop_quit (relay.loop);
   return G_SOURCE_CONTINUE;
@@ -176,12 +176,12 @@ main (int argc, char **argv)
   g_autoptr (GSocketService) service = NULL;
   g_autoptr (GSocket) listener = NULL;
   BenchRelayConfig cfg;
-  guint16 port;
-  guint sigterm, sigint;
-  int fd;
+  guint16          port;
+  guint            sigterm, sigint;
+  int              fd;
 
-  if (!bench_relay_parse_args (&argc, &argv, "One thread, GMainLoop, GIO async streams.",
-                               &cfg, &error))
+  if (!bench_relay_parse_args (&argc, &argv, "One thread, GMainLoop, GIO async streams.", &cfg,
+                               &error))
     {
       fprintf (stderr, "bench-relay-gio: %s\n", error->message);
       return 2;

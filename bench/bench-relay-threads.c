@@ -26,9 +26,9 @@
 typedef struct
 {
   BenchRelayConfig cfg;
-  int listen_fd;
-  GMutex lock;
-  int acceptors; /* threads in (or about to enter) accept4() */
+  int              listen_fd;
+  GMutex           lock;
+  int              acceptors; /* threads in (or about to enter) accept4() */
 } Relay;
 
 static Relay relay; /* the session threads outlive main()'s frame */
@@ -45,7 +45,7 @@ send_all (int fd, const char *buf, gsize len)
       if (n < 0)
         return FALSE;
       buf += n;
-      len -= (gsize) n;
+      len -= (gsize)n;
     }
   return TRUE;
 }
@@ -55,9 +55,9 @@ static void
 session (int client)
 {
   struct timeval tv = { .tv_sec = BENCH_RELAY_IDLE_TIMEOUT_S };
-  char buf[BENCH_RELAY_BUFFER_SIZE];
-  BenchLockstep ls;
-  int up = bench_relay_connect (&relay.cfg, FALSE);
+  char           buf[BENCH_RELAY_BUFFER_SIZE];
+  BenchLockstep  ls;
+  int            up = bench_relay_connect (&relay.cfg, FALSE);
 
   if (up < 0)
     {
@@ -65,23 +65,23 @@ session (int client)
       return;
     }
   bench_relay_nodelay (client);
-  (void) setsockopt (client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  (void) setsockopt (up, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  (void)setsockopt (client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  (void)setsockopt (up, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   bench_lockstep_init (&ls);
   for (;;)
     {
       gboolean from_up = ls.replies_due > 0;
-      ssize_t n = recv (from_up ? up : client, buf, sizeof buf, 0);
+      ssize_t  n = recv (from_up ? up : client, buf, sizeof buf, 0);
 
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
         break;
       if (from_up)
-        bench_lockstep_upstream (&ls, buf, (gsize) n);
+        bench_lockstep_upstream (&ls, buf, (gsize)n);
       else
-        bench_lockstep_client (&ls, buf, (gsize) n);
-      if (!send_all (from_up ? client : up, buf, (gsize) n))
+        bench_lockstep_client (&ls, buf, (gsize)n);
+      if (!send_all (from_up ? client : up, buf, (gsize)n))
         break;
     }
   close (up);
@@ -102,7 +102,7 @@ acceptor (gpointer data)
 {
   for (;;)
     {
-      int fd = accept4 (relay.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      int      fd = accept4 (relay.listen_fd, NULL, NULL, SOCK_CLOEXEC);
       gboolean another;
 
       if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
@@ -129,8 +129,8 @@ main (int argc, char **argv)
 {
   g_autoptr (GError) error = NULL;
   sigset_t stop;
-  guint16 port;
-  int sig;
+  guint16  port;
+  int      sig;
 
   if (!bench_relay_parse_args (&argc, &argv, "One thread per session, blocking, lockstep.",
                                &relay.cfg, &error))
