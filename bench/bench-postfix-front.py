@@ -54,6 +54,11 @@ sends no TLS 1.3 session tickets after the handshake: see bench/README.md).
 Postfix as one more target, "haproxy": a proxy that only copies bytes (no SMTP, no XCLIENT,
 epoll, no thread per session); its ratio to Postfix straight is the floor any proxy in
 front of Postfix pays on this machine, its CPU per message what copying alone costs.
+--extra-proxy NAME=EXE (repeatable): one more target NAME, a relay started as
+`EXE --port-file FILE --upstream 127.0.0.1:PORT` in front of Postfix (the bench relays
+bench/bench-relay-*.c: the front's I/O model against epoll and GIO, docs/postfix-front-io.md);
+counted and printed as HAProxy is, with its ratio to Postfix and to HAProxy. It relays
+bytes only, so the mtrk client sends it ENVID without MTRK= (use envid-client).
 --old-front EXE: a second front (another build, e.g. the one before a change) as a third
 target, the three alternating in every round (the first target rotates): its figures,
 and the new front's msg/s and CPU against it ("new/old"), measured under the same load.
@@ -313,6 +318,9 @@ def main():
                     help="a second msgtrk-submit-front to compare with, alternating")
     ap.add_argument("--null-proxy", action="store_true",
                     help="HAProxy (mode tcp) in front of Postfix as one more target")
+    ap.add_argument("--extra-proxy", action="append", default=[], metavar="NAME=EXE",
+                    help="one more target: EXE --port-file F --upstream 127.0.0.1:PORT "
+                         "(bench/bench-relay-*), repeatable")
     ap.add_argument("--postfix-option", action="append", default=[], metavar="KEY=VALUE",
                     help="a main.cf line of the private Postfix (e.g. in_flow_delay=0)")
     ap.add_argument("--front-option", action="append", default=[], metavar="KEY=VALUE",
@@ -353,6 +361,15 @@ def main():
     front = None
     old = None
     haproxy = None
+    extras = {}  # --extra-proxy name -> Daemon
+    for spec in a.extra_proxy:
+        name, _, exe = spec.partition("=")
+        if not exe or not os.access(exe, os.X_OK) or name in (
+                "postfix", "front", "old", "haproxy") or name in extras:
+            print("bench-postfix-front: --extra-proxy %s: want NAME=EXE, a new name and an "
+                  "executable" % spec)
+            return 1
+        extras[name] = os.path.abspath(exe)
     try:
         pf.configure()
         main_cf = os.path.join(pf.conf, "main.cf")
@@ -460,6 +477,17 @@ def main():
             wait_for("haproxy's port", lambda: port_open(hport))
             targets["haproxy"] = hport
             daemons["haproxy"] = haproxy
+        for name, exe in list(extras.items()):
+            port_file = os.path.join(pf.base, name + ".port")
+            d = Daemon(pin + [exe, "--port-file", port_file, "--upstream",
+                              "127.0.0.1:%d" % pf.port], os.path.join(pf.base, name + ".log"))
+            extras[name] = d
+            d.start()
+            wait_for("the %s's port" % name, lambda: os.path.exists(port_file)
+                     and open(port_file).read().endswith("\n"))
+            targets[name] = int(open(port_file).read())
+            daemons[name] = d
+            print("# %s on 127.0.0.1:%d (%s)" % (name, targets[name], exe))
         names = list(targets)
         try:
             load = os.getloadavg()
@@ -573,17 +601,26 @@ def main():
                     print("%-11s %8s %14s %14s %7.2f %39s %17.2f" % (
                         "  new/old", "", "", "", ft / ot, "",
                         statistics.median(cpus[(tool, s, "front")]) / oc))
-                if "haproxy" in targets:
-                    h = results[(tool, s, "haproxy")]
-                    ht = statistics.median(x[0] for x in h)
-                    line = "%-11s %8s %14s %14.1f %7.2f" % ("  haproxy", "", "", ht, ht / pt)
+                proxies = (["haproxy"] if "haproxy" in targets else []) + list(extras)
+                ht = (statistics.median(x[0] for x in results[(tool, s, "haproxy")])
+                      if "haproxy" in targets else None)
+                for name in proxies:
+                    h = results[(tool, s, name)]
+                    xt = statistics.median(x[0] for x in h)
+                    line = "%-11s %8s %14s %14.1f %7.2f" % ("  " + name[:9], "", "", xt,
+                                                          xt / pt)
                     if h[0][1] is not None:
                         hl = statistics.median(x[1] for x in h) * 1000
                         line += " %14s %14.2f %9.2f" % ("", hl, hl - pl)
                     else:
                         line += " %14s %14s %9s" % ("", "", "")
-                    print(line + " %17.0f" % statistics.median(cpus[(tool, s, "haproxy")]))
-                for target in ("front", "old", "haproxy") if counts else ():
+                    line += " %17.0f" % statistics.median(cpus[(tool, s, name)])
+                    if ht and name != "haproxy":
+                        line += "   %s: %.2f of haproxy's msg/s, %.2f of its CPU" % (
+                            name, xt / ht, statistics.median(cpus[(tool, s, name)])
+                            / statistics.median(cpus[(tool, s, "haproxy")]))
+                    print(line)
+                for target in ["front", "old"] + proxies if counts else ():
                     if (tool, s, target) in counts:
                         c = counts[(tool, s, target)]
                         print("%-11s %8s   %s: %.1f system calls, %.1f context switches per"
@@ -612,7 +649,8 @@ def main():
         return 0
     except Exception:
         # What Postfix and the proxies said before the failure.
-        for name in ("maillog", "front.log", "old.log", "haproxy.log"):
+        for name in ["maillog", "front.log", "old.log", "haproxy.log"] + [
+                n + ".log" for n in extras]:
             path = pf.log if name == "maillog" else os.path.join(pf.base, name)
             if os.path.exists(path):
                 print("# the last lines of %s:" % name)
@@ -626,6 +664,9 @@ def main():
             old.stop()
         if haproxy is not None:
             haproxy.stop()
+        for d in extras.values():
+            if isinstance(d, Daemon):
+                d.stop()
         pf.cleanup()
         if a.state_dir != "beside" and state is not None:
             shutil.rmtree(state, ignore_errors=True)
