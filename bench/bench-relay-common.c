@@ -190,3 +190,40 @@ bench_lockstep_upstream (BenchLockstep *ls, const char *buf, gsize len)
       ls->reply_col++;
     }
 }
+
+/* The GIO relays' listener: bench_relay_listen() under a GSocketService, its port
+ * written; NULL with @error. */
+GSocketService *
+bench_relay_gio_service (const BenchRelayConfig *cfg,
+                         GError                **error)
+{
+  g_autoptr (GSocketService) service = NULL;
+  g_autoptr (GSocket) listener = NULL;
+  guint16 port;
+  int fd = bench_relay_listen (TRUE, &port, error);
+
+  if (fd < 0)
+    return NULL;
+  listener = g_socket_new_from_fd (fd, error);
+  if (listener == NULL)
+    {
+      close (fd);
+      return NULL;
+    }
+  service = g_socket_service_new ();
+  if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (service), listener, NULL, error)
+      || !bench_relay_write_port (cfg, port, error))
+    return NULL;
+  return g_steal_pointer (&service);
+}
+
+/* The GIO relays' upstream connector: as the front's pool, no proxy lookup (a thread and
+ * file reads per connect). */
+GSocketClient *
+bench_relay_gio_connector (void)
+{
+  GSocketClient *connector = g_socket_client_new ();
+
+  g_socket_client_set_enable_proxy (connector, FALSE);
+  return connector;
+}

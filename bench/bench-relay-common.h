@@ -15,6 +15,7 @@
  */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <netinet/in.h>
 
@@ -38,6 +39,8 @@ int      bench_relay_listen (gboolean nonblocking, guint16 *port, GError **error
 gboolean bench_relay_write_port (const BenchRelayConfig *cfg, guint16 port, GError **error);
 int      bench_relay_connect (const BenchRelayConfig *cfg, gboolean nonblocking);
 void     bench_relay_nodelay (int fd);
+GSocketService *bench_relay_gio_service (const BenchRelayConfig *cfg, GError **error);
+GSocketClient  *bench_relay_gio_connector (void);
 
 typedef struct
 {

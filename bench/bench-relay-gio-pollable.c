@@ -214,11 +214,8 @@ main (int argc, char **argv)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GSocketService) service = NULL;
-  g_autoptr (GSocket) listener = NULL;
   BenchRelayConfig cfg;
-  guint16          port;
   guint            sigterm, sigint;
-  int              fd;
 
   if (!bench_relay_parse_args (&argc, &argv, "One thread, GMainLoop, GIO pollable streams.", &cfg,
                                &error))
@@ -226,23 +223,15 @@ main (int argc, char **argv)
       fprintf (stderr, "bench-relay-gio-pollable: %s\n", error->message);
       return 2;
     }
-  fd = bench_relay_listen (TRUE, &port, &error);
-  listener = fd < 0 ? NULL : g_socket_new_from_fd (fd, &error);
-  if (fd >= 0 && listener == NULL)
-    close (fd);
-  service = g_socket_service_new ();
-  if (listener == NULL
-      || !g_socket_listener_add_socket (G_SOCKET_LISTENER (service), listener, NULL, &error)
-      || !bench_relay_write_port (&cfg, port, &error))
+  service = bench_relay_gio_service (&cfg, &error);
+  if (service == NULL)
     {
       fprintf (stderr, "bench-relay-gio-pollable: %s\n", error->message);
       bench_relay_config_clear (&cfg);
       return 1;
     }
   relay.loop = g_main_loop_new (NULL, FALSE);
-  relay.connector = g_socket_client_new ();
-  /* As the front's pool: no proxy lookup (a thread and file reads per connect). */
-  g_socket_client_set_enable_proxy (relay.connector, FALSE);
+  relay.connector = bench_relay_gio_connector ();
   relay.upstream = g_socket_address_new_from_native (&cfg.upstream, sizeof cfg.upstream);
   relay.sessions = g_hash_table_new_full (NULL, NULL, session_free, NULL);
   g_signal_connect (service, "incoming", G_CALLBACK (incoming), NULL);
