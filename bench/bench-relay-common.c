@@ -194,13 +194,12 @@ bench_lockstep_upstream (BenchLockstep *ls, const char *buf, gsize len)
 /* The GIO relays' listener: bench_relay_listen() under a GSocketService, its port
  * written; NULL with @error. */
 GSocketService *
-bench_relay_gio_service (const BenchRelayConfig *cfg,
-                         GError                **error)
+bench_relay_gio_service (const BenchRelayConfig *cfg, GError **error)
 {
   g_autoptr (GSocketService) service = NULL;
   g_autoptr (GSocket) listener = NULL;
   guint16 port;
-  int fd = bench_relay_listen (TRUE, &port, error);
+  int     fd = bench_relay_listen (TRUE, &port, error);
 
   if (fd < 0)
     return NULL;

@@ -29,16 +29,16 @@ typedef struct
   struct sockaddr_in upstream;
 } BenchRelayConfig;
 
-gboolean bench_relay_parse_args (int              *argc,
-                                 char           ***argv,
-                                 const char       *summary,
-                                 BenchRelayConfig *cfg,
-                                 GError          **error);
-void     bench_relay_config_clear (BenchRelayConfig *cfg);
-int      bench_relay_listen (gboolean nonblocking, guint16 *port, GError **error);
-gboolean bench_relay_write_port (const BenchRelayConfig *cfg, guint16 port, GError **error);
-int      bench_relay_connect (const BenchRelayConfig *cfg, gboolean nonblocking);
-void     bench_relay_nodelay (int fd);
+gboolean        bench_relay_parse_args (int              *argc,
+                                        char           ***argv,
+                                        const char       *summary,
+                                        BenchRelayConfig *cfg,
+                                        GError          **error);
+void            bench_relay_config_clear (BenchRelayConfig *cfg);
+int             bench_relay_listen (gboolean nonblocking, guint16 *port, GError **error);
+gboolean        bench_relay_write_port (const BenchRelayConfig *cfg, guint16 port, GError **error);
+int             bench_relay_connect (const BenchRelayConfig *cfg, gboolean nonblocking);
+void            bench_relay_nodelay (int fd);
 GSocketService *bench_relay_gio_service (const BenchRelayConfig *cfg, GError **error);
 GSocketClient  *bench_relay_gio_connector (void);
 
