@@ -1806,10 +1806,15 @@ dispatch (Session    *s,
     {
       g_autofree char *rewritten = NULL;
 
-      transaction_reset (s);
       s->up_pipelining = FALSE;
       if (!up_command (s, line, reply, &code))
         return FALSE;
+      /* Postfix resets its transaction only when it takes the EHLO/HELO (smtpd.c
+       * ehlo_cmd): after a 501 ("EHLO" without a name) or a rejecting HELO restriction
+       * its MAIL and RCPTs stand, and so must the tracking (a message accepted after it
+       * untracked would be a silent untracked send). */
+      if (code / 100 == 2)
+        transaction_reset (s);
       if (code == 250)
         {
           s->helo_seen = TRUE;
@@ -1865,10 +1870,11 @@ dispatch (Session    *s,
     }
   if (g_str_equal (verb, "QUIT"))
     return cmd_quit (s);
-  if (g_str_equal (verb, "RSET"))
-    transaction_reset (s);
   if (!up_command (s, line, reply, &code))
     return FALSE;
+  /* As for EHLO: "RSET x" gets 501 and Postfix keeps its transaction. */
+  if (g_str_equal (verb, "RSET") && code / 100 == 2)
+    transaction_reset (s);
   return client_write (s, reply->str, reply->len);
 }
 
