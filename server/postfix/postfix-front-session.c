@@ -119,6 +119,7 @@
 
 #include "postfix-front.h"
 
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -232,6 +233,8 @@ typedef struct
   GString *client_out;            /* (owned) replies not yet written to the client */
   GString *data_reply;            /* (owned) the reply to a pipelined DATA */
   int data_code;
+  GString *data_held;             /* (nullable) cmd_data's data not yet written upstream,
+                                   * once the upstream may have it (session_fill_hook) */
 
   /* the transaction */
   gboolean in_mail;
@@ -1199,14 +1202,44 @@ up_send (Session      *s,
   return TRUE;
 }
 
+/* Whether a read of the client would wait now: nothing in the reader's buffer and
+ * nothing readable on its socket (or, under TLS, in the TLS layer). */
+static gboolean
+client_drained (Session *s)
+{
+  if (server_line_reader_available (&s->reader) > 0)
+    return FALSE;
+  if (s->reader.fd >= 0)
+    {
+      struct pollfd p = { .fd = s->reader.fd, .events = POLLIN };
+
+      return poll (&p, 1, 0) == 0;
+    }
+  return G_IS_POLLABLE_INPUT_STREAM (s->in)
+         && g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (s->in))
+         && !g_pollable_input_stream_is_readable (G_POLLABLE_INPUT_STREAM (s->in));
+}
+
 /* The line reader's fill hook: before waiting for the client, the group goes upstream
- * and the held replies to the client. */
+ * and the held replies to the client; in DATA, the data held (data_held) goes upstream
+ * when the client has nothing more to read now: Postfix reads each piece as the client
+ * sends it, so its smtpd_timeout bounds each gap, not the whole message, as without the
+ * front. Data that flows is still written FRONT_DATA_FLUSH at a time. */
 static gboolean
 session_fill_hook (gpointer data,
                    GError **error)
 {
   Session *s = data;
 
+  if (s->data_held != NULL && s->data_held->len > 0 && client_drained (s))
+    {
+      if (!up_write (s, s->data_held->str, s->data_held->len))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, "upstream lost");
+          return FALSE;
+        }
+      g_string_truncate (s->data_held, 0);
+    }
   if (!group_flush (s))
     {
       client_flush (s, NULL);
@@ -1560,6 +1593,7 @@ cmd_data (Session    *s,
         {
           /* EOF or error: the upstream never sees the end of data, so it accepts nothing
            * (and the pending registration binds nothing). */
+          s->data_held = NULL;
           pending_drop (s, pending_key);
           client_read_failed (s, st, error);
           return FALSE;
@@ -1568,6 +1602,7 @@ cmd_data (Session    *s,
       g_string_truncate (unstuffed, 0);
       if (msgtrk_dot_parser_feed (&dot, text->str, text->len, unstuffed, &used))
         {
+          s->data_held = NULL;
           msgtrk_dot_writer_end (&writer, buf);
           break;
         }
@@ -1584,17 +1619,23 @@ cmd_data (Session    *s,
             g_string_append_len (hline, "\r\n", 2);
           header_scan (&scan, hline);
         }
-      if (buf->len >= FRONT_DATA_FLUSH)
+      /* The Message-ID taken and the pending registration written before any data goes
+       * upstream (at the end of the header section, or FRONT_DATA_FLUSH into it): Postfix
+       * logs the Message-ID as soon as its cleanup reads the header. From then on the
+       * data goes upstream FRONT_DATA_FLUSH at a time, and whenever the client pauses
+       * (session_fill_hook, through data_held). */
+      if (!started && (!scan.in_header || buf->len >= FRONT_DATA_FLUSH))
         {
-          /* The Message-ID taken and the pending registration written before any data:
-           * Postfix logs the Message-ID as soon as its cleanup reads the header. */
-          if (!started)
-            {
-              started = TRUE;
-              refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
-            }
+          started = TRUE;
+          refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
+          if (!refused)
+            s->data_held = buf;
+        }
+      if (started && buf->len >= FRONT_DATA_FLUSH)
+        {
           if (!refused && !up_write (s, buf->str, buf->len))
             {
+              s->data_held = NULL;
               pending_drop (s, pending_key);
               return FALSE;
             }
