@@ -1795,10 +1795,29 @@ cmd_quit (Session *s)
   return FALSE;
 }
 
+/* The handshake's deadline (in the main thread, whose loop runs the default context)
+ * or the session's cancellation: the handshake's own cancellable goes. */
+static gboolean
+handshake_deadline (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+handshake_session_cancelled (GCancellable *cancellable,
+                             gpointer      data)
+{
+  g_cancellable_cancel (data);
+}
+
 static gboolean
 start_tls (Session *s)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) handshake = g_cancellable_new ();
+  g_autoptr (GSource) deadline = NULL;
+  gulong session_id = 0;
   GIOStream *tls;
 
   /* TLS reads the socket without blocking, through GIO. */
@@ -1807,11 +1826,28 @@ start_tls (Session *s)
       g_message ("[%s] TLS: %s", s->peer_ip, error->message);
       return FALSE;
     }
-  tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (s->connection), NULL, s->cancel,
+  /* The socket's timeout bounds each read; tls_handshake_timeout the whole handshake (as
+   * Postfix's smtpd_starttls_timeout): a ClientHello trickled an octet at a time must
+   * not hold a slot for ever. */
+  deadline = g_timeout_source_new_seconds (s->front->tls_handshake_timeout);
+  g_source_set_callback (deadline, handshake_deadline, g_object_ref (handshake),
+                         g_object_unref);
+  g_source_attach (deadline, NULL);
+  if (s->cancel != NULL)
+    session_id = g_cancellable_connect (s->cancel, G_CALLBACK (handshake_session_cancelled),
+                                        handshake, NULL);
+  tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (s->connection), NULL, handshake,
                               &error);
+  g_source_destroy (deadline);
+  if (session_id != 0)
+    g_cancellable_disconnect (s->cancel, session_id);
   if (tls == NULL)
     {
-      g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
+      if (g_cancellable_is_cancelled (handshake) && !g_cancellable_is_cancelled (s->cancel))
+        g_message ("[%s] TLS handshake not done within tls_handshake_timeout (%u s)",
+                   s->peer_ip, s->front->tls_handshake_timeout);
+      else
+        g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
       return FALSE;
     }
   s->tls = tls;

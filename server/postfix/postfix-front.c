@@ -12,7 +12,7 @@
  *
  * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
- * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
+ * (FRONT_*_IDLE_TIMEOUT), tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
  * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT).
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
  * with TLS, as Postfix's smtpd_tls_auth_only=yes) and tls_security_level (may, the
@@ -43,6 +43,9 @@
 /** FRONT_*_IDLE_TIMEOUT: seconds without a line from the client or the upstream. */
 #define FRONT_DEFAULT_IDLE_TIMEOUT 300
 #define FRONT_MAX_IDLE_TIMEOUT 3600
+/** FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT: seconds for a client's whole TLS handshake (as
+ * Postfix's smtpd_starttls_timeout); at most FRONT_MAX_IDLE_TIMEOUT. */
+#define FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT 300
 /** FRONT_DEFAULT_MTRK_MAX_TIMEOUT: a registration lives at most this long (30 days). */
 #define FRONT_DEFAULT_MTRK_MAX_TIMEOUT (30 * 24 * 3600)
 /* tls_security_level values (Postfix's names; "may" the default). */
@@ -106,7 +109,7 @@ front_configure (gpointer        data,
   static const char *const known[] = {
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
     "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
-    "peername_lookup",
+    "peername_lookup", "tls_handshake_timeout",
     "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "connection_wait", "user", NULL,
   };
@@ -131,6 +134,8 @@ front_configure (gpointer        data,
   const ServerConfigUint uints[] = {
     { "idle_timeout", FRONT_DEFAULT_IDLE_TIMEOUT, 1, FRONT_MAX_IDLE_TIMEOUT,
       &f->front.idle_timeout },
+    { "tls_handshake_timeout", FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT, 1, FRONT_MAX_IDLE_TIMEOUT,
+      &f->front.tls_handshake_timeout },
     { "mtrk_max_timeout", FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX,
       &f->front.mtrk_max_timeout },
     { "upstream_pool", POSTFIX_FRONT_POOL_DEFAULT_SIZE, 0, POSTFIX_FRONT_POOL_MAX_SIZE,

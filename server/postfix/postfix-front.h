@@ -56,6 +56,7 @@ typedef struct
   gboolean peername_lookup;   /* look the client's name up for XCLIENT (as Postfix's
                                * smtpd_peername_lookup); off: NAME=[UNAVAILABLE] */
   guint idle_timeout;         /* seconds, both sides */
+  guint tls_handshake_timeout; /* seconds for a whole TLS handshake (465, STARTTLS) */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */
   guint pending_claim_wait;   /* seconds: see POSTFIX_FRONT_PENDING_CLAIM_WAIT */
