@@ -216,6 +216,7 @@ typedef struct
   gboolean esmtp;
   gboolean greeted;               /* the client has a greeting: a loss is 421 */
   gboolean said_421;
+  gboolean client_counted;        /* counted in front->clients (client_count_take) */
 
   GSocketConnection *up;          /* (owned) (nullable) */
   GMutex up_lock;                 /* guards up and dot_wait against the cancel callback */
@@ -275,6 +276,70 @@ postfix_front_mids_clear (PostfixFront *front)
   g_clear_pointer (&front->mids, g_hash_table_unref);
   g_cond_clear (&front->mids_changed);
   g_mutex_clear (&front->mids_lock);
+}
+
+/**
+ * postfix_front_clients_init:
+ * @front: the front, no session running yet
+ *
+ * The table of sessions per client address (max_connections_per_client).
+ */
+void
+postfix_front_clients_init (PostfixFront *front)
+{
+  g_mutex_init (&front->clients_lock);
+  front->clients = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+}
+
+/**
+ * postfix_front_clients_clear:
+ * @front: the front, no session running
+ */
+void
+postfix_front_clients_clear (PostfixFront *front)
+{
+  g_clear_pointer (&front->clients, g_hash_table_unref);
+  g_mutex_clear (&front->clients_lock);
+}
+
+/* The session of @s counted for its client's address; FALSE (nothing counted) when that
+ * address already has max_connections_per_client sessions (0: no limit; an address
+ * unknown is not counted). */
+static gboolean
+client_count_take (Session *s)
+{
+  PostfixFront *front = s->front;
+  guint n;
+
+  if (front->max_connections_per_client == 0 || s->peer.addr[0] == '\0')
+    return TRUE;
+  g_mutex_lock (&front->clients_lock);
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (front->clients, s->peer.addr));
+  if (n < front->max_connections_per_client)
+    {
+      g_hash_table_insert (front->clients, g_strdup (s->peer.addr), GUINT_TO_POINTER (n + 1));
+      s->client_counted = TRUE;
+    }
+  g_mutex_unlock (&front->clients_lock);
+  return s->client_counted;
+}
+
+static void
+client_count_drop (Session *s)
+{
+  PostfixFront *front = s->front;
+  guint n;
+
+  if (!s->client_counted)
+    return;
+  g_mutex_lock (&front->clients_lock);
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (front->clients, s->peer.addr));
+  if (n <= 1)
+    g_hash_table_remove (front->clients, s->peer.addr);
+  else
+    g_hash_table_insert (front->clients, g_strdup (s->peer.addr), GUINT_TO_POINTER (n - 1));
+  g_mutex_unlock (&front->clients_lock);
+  s->client_counted = FALSE;
 }
 
 /* Whether a message with the Message-ID of @use must wait: a tracked one (its pending
@@ -2072,6 +2137,19 @@ postfix_front_session_run (PostfixFront      *front,
   if (s.cancel != NULL)
     s.cancel_id = g_cancellable_connect (s.cancel, G_CALLBACK (session_cancelled), &s, NULL);
 
+  /* max_connections_per_client, before a TLS handshake or an upstream link is spent on
+   * the session (as Postfix's smtpd_client_connection_count_limit, and its reply). On
+   * implicit TLS the session just ends: a reply needs the handshake, which an address
+   * past its limit would then hold slots with. */
+  if (!client_count_take (&s))
+    {
+      g_message ("[%s] too many connections from this address (max_connections_per_client "
+                 "%u)", s.peer_ip, front->max_connections_per_client);
+      if (!front->implicit_tls)
+        client_reply (&s, "421 4.7.0 %s Error: too many connections from %s",
+                      front->hostname, s.peer_ip);
+      goto out;
+    }
   if (front->implicit_tls && !start_tls (&s))
     goto out;
   peer_names (&s);
@@ -2168,6 +2246,7 @@ out:
     g_io_stream_close (s.tls, NULL, NULL);
   g_clear_object (&s.tls);
   transaction_reset (&s);
+  client_count_drop (&s);
   /* The client has gone: one warm connection for a later session (no wake-up of the
    * pool's thread, no wait for Postfix's greeting). */
   if (front->pool != NULL && !g_cancellable_is_cancelled (s.cancel))

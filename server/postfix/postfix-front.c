@@ -12,7 +12,8 @@
  *
  * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
- * (FRONT_*_IDLE_TIMEOUT), tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
+ * (FRONT_*_IDLE_TIMEOUT), max_connections_per_client (FRONT_*_MAX_CONNECTIONS_PER_CLIENT),
+ * tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
  * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT).
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
  * with TLS, as Postfix's smtpd_tls_auth_only=yes) and tls_security_level (may, the
@@ -43,6 +44,9 @@
 /** FRONT_*_IDLE_TIMEOUT: seconds without a line from the client or the upstream. */
 #define FRONT_DEFAULT_IDLE_TIMEOUT 300
 #define FRONT_MAX_IDLE_TIMEOUT 3600
+/** FRONT_*_MAX_CONNECTIONS_PER_CLIENT: sessions at once from one client address (as
+ * Postfix's smtpd_client_connection_count_limit; 0: no limit). */
+#define FRONT_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 50
 /** FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT: seconds for a client's whole TLS handshake (as
  * Postfix's smtpd_starttls_timeout); at most FRONT_MAX_IDLE_TIMEOUT. */
 #define FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT 300
@@ -75,6 +79,7 @@ front_clear (Front *f)
   g_clear_pointer (&f->front.tls, msgtrk_tls_context_unref);
   g_clear_pointer (&f->front.pool, postfix_front_pool_free);
   postfix_front_mids_clear (&f->front);
+  postfix_front_clients_clear (&f->front);
   g_free (f->state_dir);
   g_free (f->tls_certificate);
   g_free (f->tls_key);
@@ -111,7 +116,7 @@ front_configure (gpointer        data,
     "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
     "peername_lookup", "tls_handshake_timeout",
     "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
-    "pending_claim_wait", "max_connections", "connection_wait", "user", NULL,
+    "pending_claim_wait", "max_connections", "max_connections_per_client", "connection_wait", "user", NULL,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
@@ -146,6 +151,8 @@ front_configure (gpointer        data,
       POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT, &f->front.pending_claim_wait },
     { "max_connections", FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS,
       &settings->max_connections },
+    { "max_connections_per_client", FRONT_DEFAULT_MAX_CONNECTIONS_PER_CLIENT, 0,
+      FRONT_MAX_MAX_CONNECTIONS, &f->front.max_connections_per_client },
     { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
       &settings->connection_wait },
     { NULL, 0, 0, 0, NULL },
@@ -320,6 +327,7 @@ main (int   argc,
   int status;
 
   postfix_front_mids_init (&f.front);
+  postfix_front_clients_init (&f.front);
   status = server_main (&program, &f, argc, argv);
   front_clear (&f);
   return status;

@@ -10,7 +10,11 @@ What:
      smtpd_starttls_timeout): a ClientHello trickled one octet a second (each read well
      within idle_timeout) loses its slot at the deadline, on implicit TLS (465) and after
      STARTTLS; a real handshake still works; the setting loads at 1 and 3600, not at 0
-     or 3601.
+     or 3601;
+  2. max_connections_per_client (as Postfix's smtpd_client_connection_count_limit): at
+     the limit all served, one past "421 4.7.0 HOST Error: too many connections from
+     ADDR" and no upstream link taken; another address served meanwhile; a place freed
+     when a session ends; the default 50 at and one past; 0 no limit.
 How: a scripted upstream (scripted_front.PostfixLike), the front on loopback.
 Limits: about 30 s. Skips (77) when the front is not built.
 Never: binds anything but loopback.
@@ -78,6 +82,9 @@ def main():
     procs = []
     try:
         up = PostfixLike()
+        # Check 5 opens 55 upstream links at once: PostfixLike's backlog of 16 would drop
+        # SYNs (a retry after 1 s, 3 s, ...).
+        up.sock.listen(128)
         limits = "idle_timeout=3\nupstream_pool=0\ntls_handshake_timeout=%d\n" % HANDSHAKE_TIMEOUT
         proc, tls_port = start_front(exe, base, "implicit", up, source_root,
                                      "implicit_tls=true\n" + limits)
@@ -131,7 +138,66 @@ def main():
                 got = True
             except RuntimeError:
                 got = False
-            t.equal("tls_handshake_timeout=%d loads" % value, got, loads)
+            t.equal("tls_handshake_timeout=%d %s" % (value, "loads" if loads else "refused"),
+                    got, loads)
+
+        # 4. max_connections_per_client: at the limit all are served, one past gets 421
+        # (Postfix's words) and no upstream link; another address is served meanwhile;
+        # a session ended frees its place.
+        proc, pport = start_front(exe, base, "perclient", up, source_root,
+                                  "upstream_pool=0\nmax_connections_per_client=2\n")
+        procs.append(proc)
+        links = sum(1 for x in up.lines if x.startswith(b"XCLIENT"))
+        held = [Client(pport), Client(pport)]
+        codes = [c.reply()[0] for c in held]
+        t.equal("max_connections_per_client=2: two sessions from 127.0.0.1 served", codes,
+                [220, 220])
+        extra = Client(pport)
+        code, text = extra.reply()
+        t.check("the third from 127.0.0.1 gets 421 4.7.0 ... too many connections from "
+                "127.0.0.1", code == 421 and text.startswith(
+                    b"421 4.7.0 front.test.example Error: too many connections from "
+                    b"127.0.0.1\r\n"), repr(text))
+        t.check("the connection is closed after it", extra.reply()[0] == 0)
+        extra.sock.close()
+        t.equal("the refused session took no upstream link",
+                sum(1 for x in up.lines if x.startswith(b"XCLIENT")) - links, 2)
+        other = Client.__new__(Client)
+        other.sock = socket.create_connection(("127.0.0.1", pport), timeout=10,
+                                              source_address=("127.0.0.2", 0))
+        other.file = other.sock.makefile("rb")
+        t.equal("a session from 127.0.0.2 is served meanwhile", other.reply()[0], 220)
+        other.sock.close()
+        held[0].cmd(b"QUIT\r\n")
+        held[0].sock.close()
+        code = 0
+        deadline = time.monotonic() + 5
+        while code != 220 and time.monotonic() < deadline:
+            again = Client(pport)
+            code = again.reply()[0]
+            if code != 220:
+                again.sock.close()
+                time.sleep(0.1)
+        t.equal("after one ended, 127.0.0.1 is served again", code, 220)
+        again.sock.close()
+        held[1].sock.close()
+
+        # 5. The default (50, as Postfix's) at and one past; 0: no limit.
+        for name, extra_conf, n, want_last in (("default", "", 51, 421),
+                                               ("nolimit", "max_connections_per_client=0\n",
+                                                55, 220)):
+            proc, dport = start_front(exe, base, name, up, source_root,
+                                      "upstream_pool=0\n" + extra_conf)
+            procs.append(proc)
+            many = [Client(dport) for _ in range(n)]
+            codes = [c.reply()[0] for c in many]
+            # Session threads race once accepted: which one is past the limit is not fixed.
+            want = sorted([220] * (n - 1) + [want_last])
+            t.check("%s: %d sessions from one address at once: %d served, one gets %d"
+                    % (name, n, n - 1, want_last), sorted(codes) == want,
+                    "codes %r" % [(x, codes.count(x)) for x in sorted(set(codes))])
+            for c in many:
+                c.sock.close()
     finally:
         test_teardown(procs, base, t.failures > 0)
     return t.done(started)
