@@ -14,7 +14,8 @@ What: a private Postfix (smtpd_timeout=5s, standing in for its 300 s) behind the
   2. a client that sends its data one line every 2 s for 14 s (each gap well within
      smtpd_timeout, the whole longer): straight into Postfix and through the front, both
      accepted (review finding 5: the front held the data until 64 KiB or the end, Postfix
-     read nothing and answered 421 timeout exceeded), tracked and untracked.
+     read nothing and answered 421 timeout exceeded), tracked and untracked, and after
+     STARTTLS.
 How: tests/postfix/postfix_instance.py and tracking_harness.py; the front as root with
 user=nobody. Limits: about 60 s. Skips (77) unless root with Postfix installed.
 Never: listens on anything but loopback.
@@ -22,6 +23,7 @@ Never: listens on anything but loopback.
 
 import glob
 import os
+import subprocess
 import sys
 import time
 
@@ -46,11 +48,15 @@ def body(subject):
             % (subject.encode(), subject.encode()))
 
 
-def slow_message(port, label, mtrk=""):
-    """One line every 2 s for 14 s; the reply to the "." (code, text)."""
+def slow_message(port, label, mtrk="", ca=None):
+    """One line every 2 s for 14 s (after STARTTLS with @ca); the reply to the "."."""
     c = th.LineClient(port)
     c.reply()
     c.cmd("EHLO client.example")
+    if ca is not None:
+        c.cmd("STARTTLS")
+        c.starttls(ca)
+        c.cmd("EHLO client.example")
     c.cmd("MAIL FROM:<sender@test.example>" + mtrk)
     c.cmd("RCPT TO:<alice@test.example>")
     code, text = c.cmd("DATA")
@@ -85,10 +91,17 @@ def main():
                     "smtpd_authorized_xforward_hosts = 127.0.0.0/8\nsmtpd_timeout = 5s\n")
         pf.start()
         state, _ = th.site_state_dir(pf)
+        pki = os.path.join(pf.base, "pki")
+        source_root = os.environ.get("MSGTRK_SOURCE_ROOT",
+                                     os.path.dirname(os.path.dirname(HERE)))
+        subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         fport = daemons.start(exe, "front",
                               "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                               "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
-                              "peername_lookup=false\nupstream_pool=0\n" % (pf.port, state),
+                              "peername_lookup=false\nupstream_pool=0\n"
+                              "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n"
+                              % (pf.port, state, pki, pki),
                               os.path.join(pf.base, "front.port"))
 
         # 1. A refused RSET / EHLO / HELO keeps Postfix's transaction, and the front's.
@@ -136,6 +149,12 @@ def main():
         t.check("the same slow client, tracked, through the front is accepted and "
                 "registered", front[0] == 250
                 and th.settle("registration", lambda: registered(state, "slow1"), 5),
+                repr(front))
+        front = slow_message(fport, "tls", " ENVID=slow2 MTRK=%s" % AUTH,
+                             os.path.join(pki, "ca.pem"))
+        t.check("the same slow client, tracked, after STARTTLS, through the front is "
+                "accepted and registered", front[0] == 250
+                and th.settle("registration", lambda: registered(state, "slow2"), 5),
                 repr(front))
         t.check("Postfix logged no timeout", "timeout after" not in pf.maillog(),
                 "\n".join(x for x in pf.maillog().splitlines() if "timeout" in x))
