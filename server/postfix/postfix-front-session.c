@@ -15,8 +15,13 @@
  * smtpd_authorized_xclient_hosts must allow the front; refused: a warning and "421 4.3.5"
  * to the client, never a session in which Postfix takes the front's address for the
  * client's); the upstream lost there: 421.
- * With implicit TLS the client's TLS handshake comes first. The upstream socket has
- * TCP_NODELAY (whole commands and data buffers are written at once).
+ * A client address with max_connections_per_client sessions already gets "421 4.7.0"
+ * before anything else (closed at once on implicit TLS). With implicit TLS the client's
+ * TLS handshake comes first; a handshake (also after STARTTLS) has tls_handshake_timeout
+ * in all. The upstream socket has TCP_NODELAY (whole commands and data buffers are
+ * written at once: message data FRONT_DATA_FLUSH at a time, and whatever is held when
+ * the client pauses, so that Postfix's smtpd_timeout bounds each pause, not the whole
+ * message).
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
  * socket are read with one blocking recv(2) per wait (server_line_reader_set_socket,
  * SO_RCVTIMEO = idle_timeout) and written with send(2) (server_socket_send_all); at
@@ -97,7 +102,9 @@
  *   BDAT, XCLIENT, XFORWARD from the client: 502 here. The verb is split as Postfix splits
  *             it (command_split: white space before it skipped, any SP, HTAB, CR, VT or
  *             FF ends it), so "XCLIENT<TAB>LOGIN=..." is refused too, never passed on.
- *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on.
+ *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on. RSET, like EHLO and
+ *             HELO, resets the session's transaction and tracking only when the upstream
+ *             answers 2xx (Postfix keeps its transaction after "501 Syntax: RSET").
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
  *
