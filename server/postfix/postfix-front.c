@@ -12,12 +12,13 @@
  *
  * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
- * (FRONT_*_IDLE_TIMEOUT), max_connections_per_client (FRONT_*_MAX_CONNECTIONS_PER_CLIENT),
- * tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
+ * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
  * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT).
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
  * with TLS, as Postfix's smtpd_tls_auth_only=yes) and tls_security_level (may, the
  * default, or encrypt), enforced by the session (docs/postfix-site.md, "TLS").
+ * Clients that hold sessions: max_connections_per_client (FRONT_*_MAX_CONNECTIONS_PER_CLIENT)
+ * and tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), enforced by the session.
  * Never: run a session before the privilege drop; log AUTH data or message content.
  */
 #include "config.h"
@@ -114,9 +115,10 @@ front_configure (gpointer        data,
   static const char *const known[] = {
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
     "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
-    "peername_lookup", "tls_handshake_timeout",
+    "peername_lookup",
     "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
-    "pending_claim_wait", "max_connections", "max_connections_per_client", "connection_wait", "user", NULL,
+    "pending_claim_wait", "max_connections", "max_connections_per_client",
+    "tls_handshake_timeout", "connection_wait", "user", NULL,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
