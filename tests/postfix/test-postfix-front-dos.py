@@ -14,7 +14,8 @@ What:
   2. max_connections_per_client (as Postfix's smtpd_client_connection_count_limit): at
      the limit all served, one past "421 4.7.0 HOST Error: too many connections from
      ADDR" and no upstream link taken; another address served meanwhile; a place freed
-     when a session ends; the default 50 at and one past; 0 no limit.
+     when a session ends; on implicit TLS one past closed at once; the default 50 at and
+     one past; 0 no limit.
 How: a scripted upstream (scripted_front.PostfixLike), the front on loopback.
 Limits: about 30 s. Skips (77) when the front is not built.
 Never: binds anything but loopback.
@@ -181,6 +182,31 @@ def main():
         t.equal("after one ended, 127.0.0.1 is served again", code, 220)
         again.sock.close()
         held[1].sock.close()
+
+        # 4b. On implicit TLS one past the limit is closed at once, without a handshake.
+        proc, iport = start_front(exe, base, "perclient-tls", up, source_root,
+                                  "implicit_tls=true\nupstream_pool=0\n"
+                                  "max_connections_per_client=1\n")
+        procs.append(proc)
+        ctx = ssl.create_default_context(cafile=ca)
+        first = Client(iport)
+        first.sock = ctx.wrap_socket(first.sock, server_hostname="localhost")
+        first.file = first.sock.makefile("rb")
+        t.equal("implicit TLS, max_connections_per_client=1: the first is served",
+                first.reply()[0], 220)
+        links = sum(1 for x in up.lines if x.startswith(b"XCLIENT"))
+        s = socket.create_connection(("127.0.0.1", iport), timeout=5)
+        t0 = time.monotonic()
+        try:
+            got = s.recv(100)
+        except OSError as e:
+            got = repr(e).encode()
+        t.check("implicit TLS: the second is closed at once, nothing sent", got == b""
+                and time.monotonic() - t0 < 2, "%r after %.1f s" % (got, time.monotonic() - t0))
+        s.close()
+        t.equal("implicit TLS: it took no upstream link",
+                sum(1 for x in up.lines if x.startswith(b"XCLIENT")) - links, 0)
+        first.sock.close()
 
         # 5. The default (50, as Postfix's) at and one past; 0: no limit.
         for name, extra_conf, n, want_last in (("default", "", 51, 421),
