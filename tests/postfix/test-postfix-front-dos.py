@@ -153,6 +153,9 @@ def main():
         codes = [c.reply()[0] for c in held]
         t.equal("max_connections_per_client=2: two sessions from 127.0.0.1 served", codes,
                 [220, 220])
+        # The greeting comes before the XCLIENT round trip: an EHLO's reply comes after it.
+        for c in held:
+            c.cmd(b"EHLO client.example\r\n")
         extra = Client(pport)
         code, text = extra.reply()
         t.check("the third from 127.0.0.1 gets 421 4.7.0 ... too many connections from "
@@ -194,6 +197,7 @@ def main():
         first.file = first.sock.makefile("rb")
         t.equal("implicit TLS, max_connections_per_client=1: the first is served",
                 first.reply()[0], 220)
+        first.cmd(b"EHLO client.example\r\n")
         links = sum(1 for x in up.lines if x.startswith(b"XCLIENT"))
         s = socket.create_connection(("127.0.0.1", iport), timeout=5)
         t0 = time.monotonic()
