@@ -15,8 +15,13 @@
  * smtpd_authorized_xclient_hosts must allow the front; refused: a warning and "421 4.3.5"
  * to the client, never a session in which Postfix takes the front's address for the
  * client's); the upstream lost there: 421.
- * With implicit TLS the client's TLS handshake comes first. The upstream socket has
- * TCP_NODELAY (whole commands and data buffers are written at once).
+ * A client address with max_connections_per_client sessions already gets "421 4.7.0"
+ * before anything else (closed at once on implicit TLS). With implicit TLS the client's
+ * TLS handshake comes first; a handshake (also after STARTTLS) has tls_handshake_timeout
+ * in all. The upstream socket has TCP_NODELAY (whole commands and data buffers are
+ * written at once: message data FRONT_DATA_FLUSH at a time, and whatever is held when
+ * the client pauses, so that Postfix's smtpd_timeout bounds each pause, not the whole
+ * message).
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
  * socket are read with one blocking recv(2) per wait (server_line_reader_set_socket,
  * SO_RCVTIMEO = idle_timeout) and written with send(2) (server_socket_send_all); at
@@ -105,7 +110,9 @@
  *   BDAT, XCLIENT, XFORWARD from the client: 502 here. The verb is split as Postfix splits
  *             it (command_split: white space before it skipped, any SP, HTAB, CR, VT or
  *             FF ends it), so "XCLIENT<TAB>LOGIN=..." is refused too, never passed on.
- *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on.
+ *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on. RSET, like EHLO and
+ *             HELO, resets the session's transaction and tracking only when the upstream
+ *             answers 2xx (Postfix keeps its transaction after "501 Syntax: RSET").
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
  *
@@ -129,6 +136,7 @@
 
 #include "postfix-front.h"
 
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -225,6 +233,7 @@ typedef struct
   gboolean esmtp;
   gboolean greeted;               /* the client has a greeting: a loss is 421 */
   gboolean said_421;
+  gboolean client_counted;        /* counted in front->clients (client_count_take) */
 
   GSocketConnection *up;          /* (owned) (nullable) */
   GMutex up_lock;                 /* guards up and dot_wait against the cancel callback */
@@ -242,6 +251,8 @@ typedef struct
   GString *client_out;            /* (owned) replies not yet written to the client */
   GString *data_reply;            /* (owned) the reply to a pipelined DATA */
   int data_code;
+  GString *data_held;             /* (nullable) cmd_data's data not yet written upstream,
+                                   * once the upstream may have it (session_fill_hook) */
 
   /* the transaction */
   gboolean in_mail;
@@ -286,6 +297,70 @@ postfix_front_mids_clear (PostfixFront *front)
   g_clear_pointer (&front->mids, g_hash_table_unref);
   g_cond_clear (&front->mids_changed);
   g_mutex_clear (&front->mids_lock);
+}
+
+/**
+ * postfix_front_clients_init:
+ * @front: the front, no session running yet
+ *
+ * The table of sessions per client address (max_connections_per_client).
+ */
+void
+postfix_front_clients_init (PostfixFront *front)
+{
+  g_mutex_init (&front->clients_lock);
+  front->clients = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+}
+
+/**
+ * postfix_front_clients_clear:
+ * @front: the front, no session running
+ */
+void
+postfix_front_clients_clear (PostfixFront *front)
+{
+  g_clear_pointer (&front->clients, g_hash_table_unref);
+  g_mutex_clear (&front->clients_lock);
+}
+
+/* The session of @s counted for its client's address; FALSE (nothing counted) when that
+ * address already has max_connections_per_client sessions (0: no limit; an address
+ * unknown is not counted). */
+static gboolean
+client_count_take (Session *s)
+{
+  PostfixFront *front = s->front;
+  guint n;
+
+  if (front->max_connections_per_client == 0 || s->peer.addr[0] == '\0')
+    return TRUE;
+  g_mutex_lock (&front->clients_lock);
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (front->clients, s->peer.addr));
+  if (n < front->max_connections_per_client)
+    {
+      g_hash_table_insert (front->clients, g_strdup (s->peer.addr), GUINT_TO_POINTER (n + 1));
+      s->client_counted = TRUE;
+    }
+  g_mutex_unlock (&front->clients_lock);
+  return s->client_counted;
+}
+
+static void
+client_count_drop (Session *s)
+{
+  PostfixFront *front = s->front;
+  guint n;
+
+  if (!s->client_counted)
+    return;
+  g_mutex_lock (&front->clients_lock);
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (front->clients, s->peer.addr));
+  if (n <= 1)
+    g_hash_table_remove (front->clients, s->peer.addr);
+  else
+    g_hash_table_insert (front->clients, g_strdup (s->peer.addr), GUINT_TO_POINTER (n - 1));
+  g_mutex_unlock (&front->clients_lock);
+  s->client_counted = FALSE;
 }
 
 /* Whether a message with the Message-ID of @use must wait: a tracked one (its pending
@@ -1337,14 +1412,41 @@ up_send (Session      *s,
   return TRUE;
 }
 
+/* Whether a read of the client would wait now: nothing in the reader's buffer and
+ * nothing readable on its socket. Under TLS the TLS layer may still hold decrypted
+ * octets (its stream is not pollable): then the held data goes a little early, which
+ * costs one write more, never a wait. */
+static gboolean
+client_drained (Session *s)
+{
+  struct pollfd p = { .fd = g_socket_get_fd (g_socket_connection_get_socket (s->connection)),
+                      .events = POLLIN };
+
+  if (server_line_reader_available (&s->reader) > 0)
+    return FALSE;
+  return poll (&p, 1, 0) == 0;
+}
+
 /* The line reader's fill hook: before waiting for the client, the group goes upstream
- * and the held replies to the client. */
+ * and the held replies to the client; in DATA, the data held (data_held) goes upstream
+ * when the client has nothing more to read now: Postfix reads each piece as the client
+ * sends it, so its smtpd_timeout bounds each gap, not the whole message, as without the
+ * front. Data that flows is still written FRONT_DATA_FLUSH at a time. */
 static gboolean
 session_fill_hook (gpointer data,
                    GError **error)
 {
   Session *s = data;
 
+  if (s->data_held != NULL && s->data_held->len > 0 && client_drained (s))
+    {
+      if (!up_write (s, s->data_held->str, s->data_held->len))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, "upstream lost");
+          return FALSE;
+        }
+      g_string_truncate (s->data_held, 0);
+    }
   if (!group_flush (s))
     {
       client_flush (s, NULL);
@@ -1715,6 +1817,7 @@ cmd_data (Session    *s,
         {
           /* EOF or error: the upstream never sees the end of data, so it accepts nothing
            * (and the pending registration binds nothing). */
+          s->data_held = NULL;
           pending_drop (s, pending_key);
           client_read_failed (s, st, error);
           return FALSE;
@@ -1723,6 +1826,7 @@ cmd_data (Session    *s,
       g_string_truncate (unstuffed, 0);
       if (msgtrk_dot_parser_feed (&dot, text->str, text->len, unstuffed, &used))
         {
+          s->data_held = NULL;
           msgtrk_dot_writer_end (&writer, buf);
           break;
         }
@@ -1739,17 +1843,23 @@ cmd_data (Session    *s,
             g_string_append_len (hline, "\r\n", 2);
           header_scan (&scan, hline);
         }
-      if (buf->len >= FRONT_DATA_FLUSH)
+      /* The Message-ID taken and the pending registration written before any data goes
+       * upstream (at the end of the header section, or FRONT_DATA_FLUSH into it): Postfix
+       * logs the Message-ID as soon as its cleanup reads the header. From then on the
+       * data goes upstream FRONT_DATA_FLUSH at a time, and whenever the client pauses
+       * (session_fill_hook, through data_held). */
+      if (!started && (!scan.in_header || buf->len >= FRONT_DATA_FLUSH))
         {
-          /* The Message-ID taken and the pending registration written before any data:
-           * Postfix logs the Message-ID as soon as its cleanup reads the header. */
-          if (!started)
-            {
-              started = TRUE;
-              refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
-            }
+          started = TRUE;
+          refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
+          if (!refused)
+            s->data_held = buf;
+        }
+      if (started && buf->len >= FRONT_DATA_FLUSH)
+        {
           if (!refused && !up_write (s, buf->str, buf->len))
             {
+              s->data_held = NULL;
               pending_drop (s, pending_key);
               return FALSE;
             }
@@ -1907,10 +2017,29 @@ cmd_quit (Session *s)
   return FALSE;
 }
 
+/* The handshake's deadline (in the main thread, whose loop runs the default context)
+ * or the session's cancellation: the handshake's own cancellable goes. */
+static gboolean
+handshake_deadline (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+handshake_session_cancelled (GCancellable *cancellable,
+                             gpointer      data)
+{
+  g_cancellable_cancel (data);
+}
+
 static gboolean
 start_tls (Session *s)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) handshake = g_cancellable_new ();
+  g_autoptr (GSource) deadline = NULL;
+  gulong session_id = 0;
   GIOStream *tls;
 
   /* TLS reads the socket without blocking, through GIO. */
@@ -1919,11 +2048,28 @@ start_tls (Session *s)
       g_message ("[%s] TLS: %s", s->peer_ip, error->message);
       return FALSE;
     }
-  tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (s->connection), NULL, s->cancel,
+  /* The socket's timeout bounds each read; tls_handshake_timeout the whole handshake (as
+   * Postfix's smtpd_starttls_timeout): a ClientHello trickled an octet at a time must
+   * not hold a slot for ever. */
+  deadline = g_timeout_source_new_seconds (s->front->tls_handshake_timeout);
+  g_source_set_callback (deadline, handshake_deadline, g_object_ref (handshake),
+                         g_object_unref);
+  g_source_attach (deadline, NULL);
+  if (s->cancel != NULL)
+    session_id = g_cancellable_connect (s->cancel, G_CALLBACK (handshake_session_cancelled),
+                                        handshake, NULL);
+  tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (s->connection), NULL, handshake,
                               &error);
+  g_source_destroy (deadline);
+  if (session_id != 0)
+    g_cancellable_disconnect (s->cancel, session_id);
   if (tls == NULL)
     {
-      g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
+      if (g_cancellable_is_cancelled (handshake) && !g_cancellable_is_cancelled (s->cancel))
+        g_message ("[%s] TLS handshake not done within tls_handshake_timeout (%u s)",
+                   s->peer_ip, s->front->tls_handshake_timeout);
+      else
+        g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
       return FALSE;
     }
   s->tls = tls;
@@ -1959,10 +2105,15 @@ dispatch (Session    *s,
     {
       g_autofree char *rewritten = NULL;
 
-      transaction_reset (s);
       s->up_pipelining = FALSE;
       if (!up_command (s, line, reply, &code))
         return FALSE;
+      /* Postfix resets its transaction only when it takes the EHLO/HELO (smtpd.c
+       * ehlo_cmd): after a 501 ("EHLO" without a name) or a rejecting HELO restriction
+       * its MAIL and RCPTs stand, and so must the tracking (a message accepted after it
+       * untracked would be a silent untracked send). */
+      if (code / 100 == 2)
+        transaction_reset (s);
       if (code == 250)
         {
           s->helo_seen = TRUE;
@@ -2018,10 +2169,11 @@ dispatch (Session    *s,
     }
   if (g_str_equal (verb, "QUIT"))
     return cmd_quit (s);
-  if (g_str_equal (verb, "RSET"))
-    transaction_reset (s);
   if (!up_command (s, line, reply, &code))
     return FALSE;
+  /* As for EHLO: "RSET x" gets 501 and Postfix keeps its transaction. */
+  if (g_str_equal (verb, "RSET") && code / 100 == 2)
+    transaction_reset (s);
   return client_write (s, reply->str, reply->len);
 }
 
@@ -2142,6 +2294,19 @@ postfix_front_session_run (PostfixFront      *front,
   if (s.cancel != NULL)
     s.cancel_id = g_cancellable_connect (s.cancel, G_CALLBACK (session_cancelled), &s, NULL);
 
+  /* max_connections_per_client, before a TLS handshake or an upstream link is spent on
+   * the session (as Postfix's smtpd_client_connection_count_limit, and its reply). On
+   * implicit TLS the session just ends: a reply needs the handshake, which an address
+   * past its limit would then hold slots with. */
+  if (!client_count_take (&s))
+    {
+      g_message ("[%s] too many connections from this address (max_connections_per_client "
+                 "%u)", s.peer_ip, front->max_connections_per_client);
+      if (!front->implicit_tls)
+        client_reply (&s, "421 4.7.0 %s Error: too many connections from %s",
+                      front->hostname, s.peer_ip);
+      goto out;
+    }
   if (front->implicit_tls && !start_tls (&s))
     goto out;
   peer_names (&s);
@@ -2238,6 +2403,7 @@ out:
     g_io_stream_close (s.tls, NULL, NULL);
   g_clear_object (&s.tls);
   transaction_reset (&s);
+  client_count_drop (&s);
   /* The client has gone: one warm connection for a later session (no wake-up of the
    * pool's thread, no wait for Postfix's greeting). */
   if (front->pool != NULL && !g_cancellable_is_cancelled (s.cancel))

@@ -17,6 +17,8 @@
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
  * with TLS, as Postfix's smtpd_tls_auth_only=yes) and tls_security_level (may, the
  * default, or encrypt), enforced by the session (docs/postfix-site.md, "TLS").
+ * Clients that hold sessions: max_connections_per_client (FRONT_*_MAX_CONNECTIONS_PER_CLIENT)
+ * and tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), enforced by the session.
  * Never: run a session before the privilege drop; log AUTH data or message content.
  */
 #include "config.h"
@@ -43,6 +45,12 @@
 /** FRONT_*_IDLE_TIMEOUT: seconds without a line from the client or the upstream. */
 #define FRONT_DEFAULT_IDLE_TIMEOUT 300
 #define FRONT_MAX_IDLE_TIMEOUT 3600
+/** FRONT_*_MAX_CONNECTIONS_PER_CLIENT: sessions at once from one client address (as
+ * Postfix's smtpd_client_connection_count_limit; 0: no limit). */
+#define FRONT_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 50
+/** FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT: seconds for a client's whole TLS handshake (as
+ * Postfix's smtpd_starttls_timeout); at most FRONT_MAX_IDLE_TIMEOUT. */
+#define FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT 300
 /** FRONT_DEFAULT_MTRK_MAX_TIMEOUT: a registration lives at most this long (30 days). */
 #define FRONT_DEFAULT_MTRK_MAX_TIMEOUT (30 * 24 * 3600)
 /* tls_security_level values (Postfix's names; "may" the default). */
@@ -72,6 +80,7 @@ front_clear (Front *f)
   g_clear_pointer (&f->front.tls, msgtrk_tls_context_unref);
   g_clear_pointer (&f->front.pool, postfix_front_pool_free);
   postfix_front_mids_clear (&f->front);
+  postfix_front_clients_clear (&f->front);
   g_free (f->state_dir);
   g_free (f->tls_certificate);
   g_free (f->tls_key);
@@ -108,7 +117,8 @@ front_configure (gpointer        data,
     "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
     "peername_lookup",
     "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
-    "pending_claim_wait", "max_connections", "connection_wait", "user", NULL,
+    "pending_claim_wait", "max_connections", "max_connections_per_client",
+    "tls_handshake_timeout", "connection_wait", "user", NULL,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
@@ -131,6 +141,8 @@ front_configure (gpointer        data,
   const ServerConfigUint uints[] = {
     { "idle_timeout", FRONT_DEFAULT_IDLE_TIMEOUT, 1, FRONT_MAX_IDLE_TIMEOUT,
       &f->front.idle_timeout },
+    { "tls_handshake_timeout", FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT, 1, FRONT_MAX_IDLE_TIMEOUT,
+      &f->front.tls_handshake_timeout },
     { "mtrk_max_timeout", FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX,
       &f->front.mtrk_max_timeout },
     { "upstream_pool", POSTFIX_FRONT_POOL_DEFAULT_SIZE, 0, POSTFIX_FRONT_POOL_MAX_SIZE,
@@ -141,6 +153,8 @@ front_configure (gpointer        data,
       POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT, &f->front.pending_claim_wait },
     { "max_connections", FRONT_DEFAULT_MAX_CONNECTIONS, 1, FRONT_MAX_MAX_CONNECTIONS,
       &settings->max_connections },
+    { "max_connections_per_client", FRONT_DEFAULT_MAX_CONNECTIONS_PER_CLIENT, 0,
+      FRONT_MAX_MAX_CONNECTIONS, &f->front.max_connections_per_client },
     { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
       &settings->connection_wait },
     { NULL, 0, 0, 0, NULL },
@@ -315,6 +329,7 @@ main (int   argc,
   int status;
 
   postfix_front_mids_init (&f.front);
+  postfix_front_clients_init (&f.front);
   status = server_main (&program, &f, argc, argv);
   front_clear (&f);
   return status;

@@ -56,6 +56,10 @@ typedef struct
   gboolean peername_lookup;   /* look the client's name up for XCLIENT (as Postfix's
                                * smtpd_peername_lookup); off: NAME=[UNAVAILABLE] */
   guint idle_timeout;         /* seconds, both sides */
+  guint tls_handshake_timeout; /* seconds for a whole TLS handshake (465, STARTTLS) */
+  guint max_connections_per_client; /* sessions at once per client address (0: any) */
+  GMutex clients_lock;
+  GHashTable *clients;        /* (owned) client address -> sessions (GUINT_TO_POINTER) */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */
   guint pending_claim_wait;   /* seconds: see POSTFIX_FRONT_PENDING_CLAIM_WAIT */
@@ -69,6 +73,8 @@ typedef struct
 
 void postfix_front_mids_init  (PostfixFront *front);
 void postfix_front_mids_clear (PostfixFront *front);
+void postfix_front_clients_init  (PostfixFront *front);
+void postfix_front_clients_clear (PostfixFront *front);
 
 void postfix_front_session_run (PostfixFront      *front,
                                 GSocketConnection *connection,

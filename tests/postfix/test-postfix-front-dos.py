@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-postfix-front-dos.py: msgtrk-submit-front's bounds on clients that hold a slot
+(review 9, finding 6).
+
+  test-postfix-front-dos.py --build-dir BUILD
+
+What:
+  1. tls_handshake_timeout bounds the whole TLS handshake (as Postfix's
+     smtpd_starttls_timeout): a ClientHello trickled one octet a second (each read well
+     within idle_timeout) loses its slot at the deadline, on implicit TLS (465) and after
+     STARTTLS; a real handshake still works; the setting loads at 1 and 3600, not at 0
+     or 3601;
+  2. max_connections_per_client (as Postfix's smtpd_client_connection_count_limit): at
+     the limit all served, one past "421 4.7.0 HOST Error: too many connections from
+     ADDR" and no upstream link taken; another address served meanwhile; a place freed
+     when a session ends; on implicit TLS one past closed at once; the default 50 at and
+     one past; 0 no limit.
+How: a scripted upstream (scripted_front.PostfixLike), the front on loopback.
+Limits: about 30 s. Skips (77) when the front is not built.
+Never: binds anything but loopback.
+"""
+
+import os
+import socket
+import ssl
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
+from scripted_front import Client, PostfixLike, start_front, test_setup, test_teardown  # noqa: E402
+
+HANDSHAKE_TIMEOUT = 4
+
+
+def client_hello():
+    """A real ClientHello (Python's ssl over a memory BIO)."""
+    ctx = ssl.create_default_context()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def trickle(sock, limit):
+    """Send a ClientHello one octet a second on @sock until the front closes it or @limit
+    seconds pass; the seconds the front kept it (None: still open at @limit)."""
+    hello = client_hello()
+    sock.settimeout(0.05)
+    t0 = time.monotonic()
+    for i in range(len(hello)):
+        if time.monotonic() - t0 > limit:
+            return None
+        try:
+            sock.sendall(hello[i:i + 1])
+        except OSError:
+            return time.monotonic() - t0
+        end = time.monotonic() + 1
+        while time.monotonic() < end:
+            try:
+                if sock.recv(100) == b"":
+                    return time.monotonic() - t0
+            except socket.timeout:
+                pass
+            except OSError:
+                return time.monotonic() - t0
+    return None
+
+
+def main():
+    setup = test_setup("msgtrk-front-dos-")
+    if setup is None:
+        return 77
+    exe, source_root, base = setup
+    ca = os.path.join(base, "pki", "ca.pem")
+    t = pi.Checker()
+    started = time.monotonic()
+    procs = []
+    try:
+        up = PostfixLike()
+        # Check 5 opens 55 upstream links at once: PostfixLike's backlog of 16 would drop
+        # SYNs (a retry after 1 s, 3 s, ...).
+        up.sock.listen(128)
+        limits = "idle_timeout=3\nupstream_pool=0\ntls_handshake_timeout=%d\n" % HANDSHAKE_TIMEOUT
+        proc, tls_port = start_front(exe, base, "implicit", up, source_root,
+                                     "implicit_tls=true\n" + limits)
+        procs.append(proc)
+        proc, port = start_front(exe, base, "starttls", up, source_root, limits)
+        procs.append(proc)
+
+        # 1. Implicit TLS: the trickled ClientHello is cut at the deadline.
+        s = socket.create_connection(("127.0.0.1", tls_port))
+        held = trickle(s, HANDSHAKE_TIMEOUT + 8)
+        s.close()
+        t.check("implicit TLS: a ClientHello one octet a second loses its slot at "
+                "tls_handshake_timeout (%d s)" % HANDSHAKE_TIMEOUT,
+                held is not None and HANDSHAKE_TIMEOUT - 1 <= held <= HANDSHAKE_TIMEOUT + 3,
+                "held %s s" % ("> %d" % (HANDSHAKE_TIMEOUT + 8) if held is None
+                               else "%.1f" % held))
+        ctx = ssl.create_default_context(cafile=ca)
+        c = Client(tls_port)
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
+        c.file = c.sock.makefile("rb")
+        code, _ = c.reply()
+        t.equal("implicit TLS: a real handshake is greeted", code, 220)
+        c.sock.close()
+
+        # 2. STARTTLS: the same after the 220.
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        code, _ = c.cmd(b"STARTTLS\r\n")
+        held = trickle(c.sock, HANDSHAKE_TIMEOUT + 8)
+        c.sock.close()
+        t.check("STARTTLS: a ClientHello one octet a second loses its slot at "
+                "tls_handshake_timeout", code == 220 and held is not None
+                and HANDSHAKE_TIMEOUT - 1 <= held <= HANDSHAKE_TIMEOUT + 3,
+                "STARTTLS %d, held %s" % (code, held))
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        code = c.starttls(ca)
+        ehlo, _ = c.cmd(b"EHLO client.example\r\n")
+        t.check("STARTTLS: a real handshake goes on", (code, ehlo) == (220, 250),
+                "%d %d" % (code, ehlo))
+        c.sock.close()
+
+        # 3. The setting's bounds: 1 and 3600 load, 0 and 3601 do not.
+        for value, loads in ((1, True), (3600, True), (0, False), (3601, False)):
+            try:
+                proc, _ = start_front(exe, base, "bound%d" % value, up, source_root,
+                                      "tls_handshake_timeout=%d\n" % value)
+                procs.append(proc)
+                got = True
+            except RuntimeError:
+                got = False
+            t.equal("tls_handshake_timeout=%d %s" % (value, "loads" if loads else "refused"),
+                    got, loads)
+
+        # 4. max_connections_per_client: at the limit all are served, one past gets 421
+        # (Postfix's words) and no upstream link; another address is served meanwhile;
+        # a session ended frees its place.
+        proc, pport = start_front(exe, base, "perclient", up, source_root,
+                                  "upstream_pool=0\nmax_connections_per_client=2\n")
+        procs.append(proc)
+        links = sum(1 for x in up.lines if x.startswith(b"XCLIENT"))
+        held = [Client(pport), Client(pport)]
+        codes = [c.reply()[0] for c in held]
+        t.equal("max_connections_per_client=2: two sessions from 127.0.0.1 served", codes,
+                [220, 220])
+        # The greeting comes before the XCLIENT round trip: an EHLO's reply comes after it.
+        for c in held:
+            c.cmd(b"EHLO client.example\r\n")
+        extra = Client(pport)
+        code, text = extra.reply()
+        t.check("the third from 127.0.0.1 gets 421 4.7.0 ... too many connections from "
+                "127.0.0.1", code == 421 and text.startswith(
+                    b"421 4.7.0 front.test.example Error: too many connections from "
+                    b"127.0.0.1\r\n"), repr(text))
+        t.check("the connection is closed after it", extra.reply()[0] == 0)
+        extra.sock.close()
+        t.equal("the refused session took no upstream link",
+                sum(1 for x in up.lines if x.startswith(b"XCLIENT")) - links, 2)
+        other = Client.__new__(Client)
+        other.sock = socket.create_connection(("127.0.0.1", pport), timeout=10,
+                                              source_address=("127.0.0.2", 0))
+        other.file = other.sock.makefile("rb")
+        t.equal("a session from 127.0.0.2 is served meanwhile", other.reply()[0], 220)
+        other.sock.close()
+        held[0].cmd(b"QUIT\r\n")
+        held[0].sock.close()
+        code = 0
+        deadline = time.monotonic() + 5
+        while code != 220 and time.monotonic() < deadline:
+            again = Client(pport)
+            code = again.reply()[0]
+            if code != 220:
+                again.sock.close()
+                time.sleep(0.1)
+        t.equal("after one ended, 127.0.0.1 is served again", code, 220)
+        again.sock.close()
+        held[1].sock.close()
+
+        # 4b. On implicit TLS one past the limit is closed at once, without a handshake.
+        proc, iport = start_front(exe, base, "perclient-tls", up, source_root,
+                                  "implicit_tls=true\nupstream_pool=0\n"
+                                  "max_connections_per_client=1\n")
+        procs.append(proc)
+        ctx = ssl.create_default_context(cafile=ca)
+        first = Client(iport)
+        first.sock = ctx.wrap_socket(first.sock, server_hostname="localhost")
+        first.file = first.sock.makefile("rb")
+        t.equal("implicit TLS, max_connections_per_client=1: the first is served",
+                first.reply()[0], 220)
+        first.cmd(b"EHLO client.example\r\n")
+        links = sum(1 for x in up.lines if x.startswith(b"XCLIENT"))
+        s = socket.create_connection(("127.0.0.1", iport), timeout=5)
+        t0 = time.monotonic()
+        try:
+            got = s.recv(100)
+        except OSError as e:
+            got = repr(e).encode()
+        t.check("implicit TLS: the second is closed at once, nothing sent", got == b""
+                and time.monotonic() - t0 < 2, "%r after %.1f s" % (got, time.monotonic() - t0))
+        s.close()
+        t.equal("implicit TLS: it took no upstream link",
+                sum(1 for x in up.lines if x.startswith(b"XCLIENT")) - links, 0)
+        first.sock.close()
+
+        # 5. The default (50, as Postfix's) at and one past; 0: no limit.
+        for name, extra_conf, n, want_last in (("default", "", 51, 421),
+                                               ("nolimit", "max_connections_per_client=0\n",
+                                                55, 220)):
+            proc, dport = start_front(exe, base, name, up, source_root,
+                                      "upstream_pool=0\n" + extra_conf)
+            procs.append(proc)
+            many = [Client(dport) for _ in range(n)]
+            codes = [c.reply()[0] for c in many]
+            # Session threads race once accepted: which one is past the limit is not fixed.
+            want = sorted([220] * (n - 1) + [want_last])
+            t.check("%s: %d sessions from one address at once: %d served, one gets %d"
+                    % (name, n, n - 1, want_last), sorted(codes) == want,
+                    "codes %r" % [(x, codes.count(x)) for x in sorted(set(codes))])
+            for c in many:
+                c.sock.close()
+    finally:
+        test_teardown(procs, base, t.failures > 0)
+    return t.done(started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
