@@ -118,6 +118,7 @@ front_configure (gpointer        data,
     "peername_lookup",
     "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "max_connections_per_client",
+    "count_loopback_clients",
     "tls_handshake_timeout", "connection_wait", "user", NULL,
   };
   Front *f = data;
@@ -188,7 +189,9 @@ front_configure (gpointer        data,
                                   &f->front.implicit_tls, error)
       || !server_config_get_boolean (kf, FRONT_GROUP, "xclient", TRUE, &f->front.xclient, error)
       || !server_config_get_boolean (kf, FRONT_GROUP, "peername_lookup", TRUE,
-                                     &f->front.peername_lookup, error))
+                                     &f->front.peername_lookup, error)
+      || !server_config_get_boolean (kf, FRONT_GROUP, "count_loopback_clients", FALSE,
+                                     &f->front.count_loopback_clients, error))
     return FALSE;
   /* As Postfix's smtpd_tls_auth_only: on by default whenever clients can have TLS
    * (with implicit TLS every session is in TLS: nothing to refuse). */

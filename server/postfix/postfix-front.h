@@ -58,6 +58,7 @@ typedef struct
   guint idle_timeout;         /* seconds, both sides */
   guint tls_handshake_timeout; /* seconds for a whole TLS handshake (465, STARTTLS) */
   guint max_connections_per_client; /* sessions at once per client address (0: any) */
+  gboolean count_loopback_clients;  /* loopback clients counted too (default: not) */
   GMutex clients_lock;
   GHashTable *clients;        /* (owned) client address -> sessions (GUINT_TO_POINTER) */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */

@@ -15,7 +15,9 @@ What:
      the limit all served, one past "421 4.7.0 HOST Error: too many connections from
      ADDR" and no upstream link taken; another address served meanwhile; a place freed
      when a session ends; on implicit TLS one past closed at once; the default 50 at and
-     one past; 0 no limit.
+     one past; 0 no limit (these with count_loopback_clients=true: the test's clients are
+     on loopback); by default loopback clients are not counted (as Postfix exempts
+     $mynetworks).
 How: a scripted upstream (scripted_front.PostfixLike), the front on loopback.
 Limits: about 30 s. Skips (77) when the front is not built.
 Never: binds anything but loopback.
@@ -146,7 +148,8 @@ def main():
         # (Postfix's words) and no upstream link; another address is served meanwhile;
         # a session ended frees its place.
         proc, pport = start_front(exe, base, "perclient", up, source_root,
-                                  "upstream_pool=0\nmax_connections_per_client=2\n")
+                                  "upstream_pool=0\nmax_connections_per_client=2\n"
+                                  "count_loopback_clients=true\n")
         procs.append(proc)
         links = sum(1 for x in up.lines if x.startswith(b"XCLIENT"))
         held = [Client(pport), Client(pport)]
@@ -189,7 +192,8 @@ def main():
         # 4b. On implicit TLS one past the limit is closed at once, without a handshake.
         proc, iport = start_front(exe, base, "perclient-tls", up, source_root,
                                   "implicit_tls=true\nupstream_pool=0\n"
-                                  "max_connections_per_client=1\n")
+                                  "max_connections_per_client=1\n"
+                                  "count_loopback_clients=true\n")
         procs.append(proc)
         ctx = ssl.create_default_context(cafile=ca)
         first = Client(iport)
@@ -213,11 +217,14 @@ def main():
         first.sock.close()
 
         # 5. The default (50, as Postfix's) at and one past; 0: no limit.
+        # By default a loopback client is not counted (a webmail or a local program).
         for name, extra_conf, n, want_last in (("default", "", 51, 421),
                                                ("nolimit", "max_connections_per_client=0\n",
-                                                55, 220)):
-            proc, dport = start_front(exe, base, name, up, source_root,
-                                      "upstream_pool=0\n" + extra_conf)
+                                                55, 220),
+                                               ("loopback", None, 4, 220)):
+            conf = ("upstream_pool=0\nmax_connections_per_client=2\n" if extra_conf is None
+                    else "upstream_pool=0\ncount_loopback_clients=true\n" + extra_conf)
+            proc, dport = start_front(exe, base, name, up, source_root, conf)
             procs.append(proc)
             many = [Client(dport) for _ in range(n)]
             codes = [c.reply()[0] for c in many]
