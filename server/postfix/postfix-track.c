@@ -265,10 +265,10 @@ pending_add (PostfixTrackBatch     *batch,
 }
 
 /* The pending record of @reg's ENVID: the one this batch holds, else the stored one
- * (loaded once), else an empty one. A stored record of another B is not read (its
- * entries are not this message's; the store refuses the put at the flush, as it did
- * each line's put before batches). Pending for another B: MSGTRK_ERROR_INVALID_SECRET
- * (its owner is decided by the first, whose record will be stored). */
+ * (loaded once), else an empty one. A record of another B, stored or pending:
+ * MSGTRK_ERROR_INVALID_SECRET at once (the first owner of an ENVID keeps it; a line of
+ * another B taken into the batch first would make it refuse its owner's lines, and the
+ * store then refuse the put of it). */
 static PendingRecord *
 pending_get (PostfixTrackBatch         *batch,
              const PostfixRegistration *reg,
@@ -294,6 +294,14 @@ pending_get (PostfixTrackBatch         *batch,
       p->expires = MAX (p->expires, reg->expires);
       return p;
     }
+  old = track_store_load (batch->track->store, reg->envid, &old_auth, &old_expires, NULL);
+  if (old != NULL && g_strcmp0 (old_auth, reg->authenticator) != 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,
+                   "the tracking record of this ENVID is another message's (another "
+                   "authenticator): left alone");
+      return NULL;
+    }
   p = g_new0 (PendingRecord, 1);
   p->envid = g_strdup (reg->envid);
   p->authenticator = g_strdup (reg->authenticator);
@@ -301,9 +309,8 @@ pending_get (PostfixTrackBatch         *batch,
   p->arrival = reg->arrival;
   p->entries = g_ptr_array_new_with_free_func (entry_unref);
   p->index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  old = track_store_load (batch->track->store, reg->envid, &old_auth, &old_expires, NULL);
   p->expires = MAX (reg->expires, old_expires);
-  if (old != NULL && g_strcmp0 (old_auth, reg->authenticator) == 0)
+  if (old != NULL)
     {
       GPtrArray *entries = msgtrk_report_get_recipients (old);
 
@@ -405,20 +412,25 @@ is_final_delivery_agent (const PostfixLogEntry *e)
   return FALSE;
 }
 
-/* Register @e->requeued_as as a child of @reg for @rcpt (the leg's address is to=).
- * @replay: set when the child already had this leg: the line was applied before (a
- * restart reads it again), and the record must not get the interim entry back. */
+/* The registration of @e->requeued_as as a child of @reg with @rcpt's leg (the leg's
+ * address is to=) added, to be written by the caller (@child_out, NULL when there is
+ * nothing to write: that queue id is another message's). @replay: set when the child
+ * already had this leg: the line was applied before (a restart reads it again), and the
+ * record must not get the interim entry back. So the caller stores the parent's interim
+ * entry before it writes the child: a replay that finds the leg must find the entry. */
 static gboolean
-register_child (const PostfixTrack        *track,
-                const PostfixRegistration *reg,
-                const PostfixRegRcpt      *rcpt,
-                const PostfixLogEntry     *e,
-                gboolean                  *replay,
-                GError                   **error)
+child_prepare (const PostfixTrack         *track,
+               const PostfixRegistration  *reg,
+               const PostfixRegRcpt       *rcpt,
+               const PostfixLogEntry      *e,
+               PostfixRegistration       **child_out,
+               gboolean                   *replay,
+               GError                    **error)
 {
   g_autoptr (PostfixRegistration) child = NULL;
 
   *replay = FALSE;
+  *child_out = NULL;
   child = postfix_registration_read (track->reg_dir, e->requeued_as, NULL);
   if (child == NULL)
     {
@@ -440,7 +452,8 @@ register_child (const PostfixTrack        *track,
     }
   if (!postfix_registration_add_rcpt (child, e->to, rcpt->registered, rcpt->orcpt, error))
     return FALSE;
-  return postfix_registration_write (track->reg_dir, child, error);
+  *child_out = g_steal_pointer (&child);
+  return TRUE;
 }
 
 static gboolean
@@ -462,6 +475,7 @@ apply_delivery (PostfixTrackBatch         *batch,
   MsgtrkAction action;
   const char *status = e->dsn;
   gboolean replay = FALSE;
+  g_autoptr (PostfixRegistration) child = NULL;
 
   if (rcpt == NULL)
     rcpt = postfix_registration_find (reg, e->to);
@@ -478,7 +492,7 @@ apply_delivery (PostfixTrackBatch         *batch,
     case POSTFIX_STATUS_SENT:
       if (e->requeued_as != NULL && g_str_has_prefix (e->text, "forwarded as "))
         {
-          if (!register_child (track, reg, rcpt, e, &replay, error))
+          if (!child_prepare (track, reg, rcpt, e, &child, &replay, error))
             return FALSE;
           if (replay)
             return TRUE;
@@ -491,7 +505,7 @@ apply_delivery (PostfixTrackBatch         *batch,
           /* A content filter re-injecting into this Postfix; a next hop named in
            * mtrk_next_hops (msgtrk-relay on loopback: its "queued as" id looks like a
            * Postfix queue id) answers for the message itself: transferred, below. */
-          if (!register_child (track, reg, rcpt, e, &replay, error))
+          if (!child_prepare (track, reg, rcpt, e, &child, &replay, error))
             return FALSE;
           if (replay)
             return TRUE;
@@ -547,7 +561,14 @@ apply_delivery (PostfixTrackBatch         *batch,
   if (p == NULL)
     return FALSE;
   pending_update (batch, p, add, drop);
-  return TRUE;
+  if (child == NULL)
+    return TRUE;
+  /* The interim entry stored first (child_prepare); an error here leaves the line to be
+   * applied again. */
+  if (!pending_store (track, p, error))
+    return FALSE;
+  p->dirty = FALSE;
+  return postfix_registration_write (track->reg_dir, child, error);
 }
 
 /* qmgr "status=expired": every recipient without a final outcome has failed. */
@@ -722,9 +743,10 @@ postfix_track_batch_flush (PostfixTrackBatch *batch,
  * @error: return location for a #GError
  *
  * Applies @entry to the record of @reg's ENVID held in @batch (mapping: postfix-track.h);
- * nothing is stored before postfix_track_batch_flush(). A derived registration (content
- * filter, alias) is written at once. Lines that say nothing about a recipient do
- * nothing.
+ * nothing is stored before postfix_track_batch_flush(), but for a line that derives a
+ * registration (content filter, alias): its ENVID's record is stored first and the
+ * derived registration then written (a replay that finds the derived one skips the line
+ * and must find its entry). Lines that say nothing about a recipient do nothing.
  *
  * Returns: %TRUE, or %FALSE with @error set: MSGTRK_ERROR_LIMIT or
  *   MSGTRK_ERROR_INVALID_SECRET (the line is not recorded), another error (a derived
