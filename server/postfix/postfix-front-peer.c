@@ -112,6 +112,25 @@ postfix_front_peer_set_address (PostfixFrontPeer      *peer,
 }
 
 /**
+ * postfix_front_peer_is_loopback:
+ * @peer: a peer whose address is set
+ *
+ * Returns: whether the client's address is a loopback one (127.0.0.0/8, ::1; an
+ *   IPv4-mapped one is IPv4 by then)
+ */
+gboolean
+postfix_front_peer_is_loopback (const PostfixFrontPeer *peer)
+{
+  if (peer->sa_len == 0)
+    return FALSE;
+  if (peer->sa.ss_family == AF_INET)
+    return ntohl (((const struct sockaddr_in *) &peer->sa)->sin_addr.s_addr) >> IN_CLASSA_NSHIFT
+           == IN_LOOPBACKNET;
+  return peer->sa.ss_family == AF_INET6
+         && IN6_IS_ADDR_LOOPBACK (&((const struct sockaddr_in6 *) &peer->sa)->sin6_addr);
+}
+
+/**
  * postfix_front_peer_set_server:
  * @peer: a peer
  * @sa: the front's address the client reached (getsockname)

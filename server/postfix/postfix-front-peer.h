@@ -91,6 +91,7 @@ typedef struct
 gboolean   postfix_front_peer_set_address  (PostfixFrontPeer           *peer,
                                             const struct sockaddr      *sa,
                                             socklen_t                   len);
+gboolean   postfix_front_peer_is_loopback  (const PostfixFrontPeer     *peer);
 gboolean   postfix_front_peer_set_server   (PostfixFrontPeer           *peer,
                                             const struct sockaddr      *sa,
                                             socklen_t                   len);

@@ -326,8 +326,8 @@ postfix_front_clients_clear (PostfixFront *front)
 /* The session of @s counted for its client's address; FALSE (nothing counted) when that
  * address already has max_connections_per_client sessions (0: no limit; an address
  * unknown is not counted, nor a loopback one unless count_loopback_clients: Postfix
- * exempts its own host's clients, $mynetworks, from smtpd_client_connection_count_limit
- * by default). */
+ * exempts $mynetworks, its own host's networks with mynetworks_style=host, from
+ * smtpd_client_connection_count_limit by default; the front exempts loopback only). */
 static gboolean
 client_count_take (Session *s)
 {
@@ -336,9 +336,7 @@ client_count_take (Session *s)
 
   if (front->max_connections_per_client == 0 || s->peer.addr[0] == '\0')
     return TRUE;
-  /* The printable form (IPv4-mapped addresses are shown as IPv4: postfix-front-peer.h). */
-  if (!front->count_loopback_clients
-      && (g_str_has_prefix (s->peer.addr, "127.") || g_str_equal (s->peer.addr, "::1")))
+  if (!front->count_loopback_clients && postfix_front_peer_is_loopback (&s->peer))
     return TRUE;
   g_mutex_lock (&front->clients_lock);
   n = GPOINTER_TO_UINT (g_hash_table_lookup (front->clients, s->peer.addr));

@@ -223,6 +223,13 @@ test_address (void)
   g_assert_cmpuint (peer.port, ==, 40000);
   g_assert_cmpint (peer.sa.ss_family, ==, AF_INET);
   g_assert_cmpuint (peer.sa_len, ==, sizeof (struct sockaddr_in));
+  g_assert_true (postfix_front_peer_is_loopback (&peer));
+  peer_from_text (&peer, "::1", 40000);
+  g_assert_true (postfix_front_peer_is_loopback (&peer));
+  peer_from_text (&peer, "128.0.0.1", 40000);
+  g_assert_false (postfix_front_peer_is_loopback (&peer));
+  peer_from_text (&peer, "::2", 40000);
+  g_assert_false (postfix_front_peer_is_loopback (&peer));
 
   /* The front's address the client reached (a listener on [::]): IPv4 too. */
   {
@@ -251,6 +258,7 @@ test_address (void)
   g_assert_false (postfix_front_peer_set_address (&peer, (struct sockaddr *) &in6,
                                                   sizeof (struct sockaddr_in)));
   g_assert_cmpstr (peer.addr, ==, "");
+  g_assert_false (postfix_front_peer_is_loopback (&peer));
   other.ss_family = AF_UNIX;
   g_assert_false (postfix_front_peer_set_address (&peer, (struct sockaddr *) &other,
                                                   sizeof other));
