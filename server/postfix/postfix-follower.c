@@ -644,7 +644,7 @@ settle_walk (Follower *f)
   g_autoptr (GHashTable) regs = g_hash_table_new_full (
     g_str_hash, g_str_equal, g_free, (GDestroyNotify) postfix_registration_free);
   gint64 now = g_get_monotonic_time ();
-  gboolean over = held_over (f);
+  gboolean over;
   GList *l = f->held.head;
 
   while (l != NULL)
@@ -653,6 +653,10 @@ settle_walk (Follower *f)
       HeldLine *h = l->data;
       PostfixRegistration *reg = NULL;
       gpointer cached;
+
+      /* As the walk goes: lines applied earlier in it may have brought the held ones
+       * under the bounds, and then none is dropped early. */
+      over = held_over (f);
 
       /* A cleanup line held for a pending registration by Message-ID (on_line): not
        * bound at once (the first line with a Message-ID need not be the tracked
@@ -815,7 +819,6 @@ settle_walk (Follower *f)
                      "of %s is dropped early",
                      f->max_held, f->max_held_bytes, h->entry.queue_id);
           held_remove (f, l);
-          over = held_over (f);
           l = next;
           continue;
         }

@@ -10,6 +10,8 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   gets no record.
 - max_held_lines: at the limit (2 unregistered lines held) nothing is dropped early; one
   past it (3) the oldest is dropped early, with one warning.
+- max_held_lines counted as the pass goes: 3 lines with max_held_lines=2, the first two
+  registered and applied: the third is held, not dropped early;
 - max_held_bytes: two unregistered lines of L octets each held with max_held_bytes=2L:
   nothing dropped early; with 2L-1 the oldest is dropped early, with one warning.
 - a short queue id used by two messages (Postfix reuses them): a tracked message bound by
@@ -192,6 +194,25 @@ def main():
                 ("dropped early" in text) == dropped, text[-400:])
             if dropped:
                 check("one warning for one dropped line", text.count("dropped early") == 1)
+
+        # Over max_held_lines when the pass starts, under it once the registered lines are
+        # applied: the unregistered line after them is held, not dropped early (it was,
+        # before review 9: the pass decided "over" once, at its start).
+        proc, state, regs, log, out = run(exe, tmp, "heldback",
+                                          "registration_wait=60\nmax_held_lines=2\n")
+        register(regs, "EEEEEE111", "applied@test.example", ["alice@test.example"],
+                 int(time.time()))
+        with open(log, "a") as f:
+            f.write(LINE % "EEEEEE111")
+            f.write(LINE % "EEEEEE111")
+            f.write(LINE % "CCCCCC000")
+        check("heldback: the registered lines applied",
+              wait_file(record_path(state, "applied@test.example"), 5))
+        time.sleep(0.3)
+        stop(proc)
+        text = open(out).read()
+        check("heldback: 3 lines with max_held_lines=2, 2 of them applied: none dropped early",
+              "dropped early" not in text, text[-400:])
 
         # max_held_bytes at the limit and one octet past it (lines of LONG_LINE's length).
         long_len = len((LONG_LINE % "CCCCCC000").encode()) - 1  # without its LF
