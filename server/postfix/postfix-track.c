@@ -212,18 +212,24 @@ pending_record_free (PendingRecord *p)
   g_free (p);
 }
 
-/* About the octets @r adds to a written record ("Name: value" CRLF per field). */
+/* The octets of a written record's field around its name and value (": " and CRLF), and
+ * of the blank line that ends a recipient's block. */
+#define ENTRY_FIELD_FRAMING (sizeof ": \r\n" - 1)
+#define ENTRY_BLOCK_END (sizeof "\r\n" - 1)
+
+/* About the octets @r adds to a written record ("Name: value" CRLF per field). An
+ * estimate for the batch's bound: a replaced entry's octets are not taken back. */
 static gsize
 entry_octets (MsgtrkRecipientReport *r)
 {
   g_auto (GStrv) names = msgtrk_recipient_report_list_field_names (r);
-  gsize n = 2;
+  gsize n = ENTRY_BLOCK_END;
 
   for (guint i = 0; names[i] != NULL; i++)
     {
       const char *value = msgtrk_recipient_report_get_field (r, names[i]);
 
-      n += strlen (names[i]) + 4 + (value != NULL ? strlen (value) : 0);
+      n += strlen (names[i]) + ENTRY_FIELD_FRAMING + (value != NULL ? strlen (value) : 0);
     }
   return n;
 }
