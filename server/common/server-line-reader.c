@@ -14,7 +14,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -73,57 +72,69 @@ server_socket_set_read_timeout (int      fd,
 }
 
 /**
- * server_line_reader_set_socket:
- * @reader: a reader of @socket's input stream (its buffer is kept)
- * @socket: the socket, not under TLS, left in blocking mode from now on
- * @timeout: seconds a read waits at most (the socket's GIO timeout, 0: none)
- * @error: where a failure is described
+ * server_line_reader_init_fd:
+ * @reader: a reader
+ * @fd: a connected socket (not owned), not under TLS, in blocking mode, its read timeout
+ *   set (server_socket_set_read_timeout())
+ * @wipe: overwrite consumed octets
  *
- * Reads go to recv(2) on @socket's descriptor (see the top of server-line-reader.h).
- *
- * Returns: FALSE (the reader unchanged) on failure
+ * A reader of @fd with an empty buffer: each read is one recv(2) (see the top of
+ * server-line-reader.h), no GIO stream.
  */
-gboolean
-server_line_reader_set_socket (ServerLineReader *reader,
-                               GSocket          *socket,
-                               guint             timeout,
-                               GError          **error)
+void
+server_line_reader_init_fd (ServerLineReader *reader,
+                            int               fd,
+                            gboolean          wipe)
 {
-  int fd = g_socket_get_fd (socket);
-
-  /* F_SETFL changes only the status flags: O_NONBLOCK is the one GSocket sets. */
-  if (fcntl (fd, F_SETFL, 0) != 0)
-    return set_errno_error (error, errno, "fcntl(F_SETFL)");
-  if (!server_socket_set_read_timeout (fd, timeout, error))
-    {
-      (void) fcntl (fd, F_SETFL, O_NONBLOCK);
-      return FALSE;
-    }
+  server_line_reader_init (reader, NULL, wipe);
   reader->fd = fd;
-  return TRUE;
 }
 
 /**
- * server_line_reader_unset_socket:
- * @reader: a reader with a direct socket, or none
+ * server_socket_wait:
+ * @fd: a socket
+ * @condition: G_IO_IN or G_IO_OUT (an error or hang-up on @fd ends the wait too)
+ * @timeout: seconds to wait at most (0: for ever)
+ * @cancellable: (nullable): ends the wait (its pollfd is polled beside @fd)
  * @error: where a failure is described
  *
- * Back to reading through the input stream: the socket is non-blocking again, as GIO
- * (and TLS over it) expects.
+ * Waits with poll(2) until @fd is ready for @condition.
  *
- * Returns: FALSE on failure
+ * Returns: FALSE on cancellation (G_IO_ERROR_CANCELLED), timeout (G_IO_ERROR_TIMED_OUT)
+ *   or failure
  */
 gboolean
-server_line_reader_unset_socket (ServerLineReader *reader,
-                                 GError          **error)
+server_socket_wait (int           fd,
+                    GIOCondition  condition,
+                    guint         timeout,
+                    GCancellable *cancellable,
+                    GError      **error)
 {
-  int fd = reader->fd;
+  gint64 deadline = timeout > 0 ? g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC : -1;
+  GPollFD fds[2] = { { fd, (gushort) condition, 0 }, { -1, G_IO_IN, 0 } };
+  int nfds = 1;
+  int r;
 
-  if (fd < 0)
-    return TRUE;
-  reader->fd = -1;
-  if (fcntl (fd, F_SETFL, O_NONBLOCK) != 0)
-    return set_errno_error (error, errno, "fcntl(F_SETFL)");
+  if (cancellable != NULL && g_cancellable_make_pollfd (cancellable, &fds[1]))
+    nfds = 2;
+  do
+    {
+      gint64 left = deadline < 0 ? -1 : MAX (deadline - g_get_monotonic_time (), 0);
+
+      r = g_poll (fds, nfds, left < 0 ? -1 : (int) ((left + 999) / 1000));
+    }
+  while (r < 0 && errno == EINTR);
+  if (nfds == 2)
+    g_cancellable_release_fd (cancellable);
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  if (r == 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Socket I/O timed out");
+      return FALSE;
+    }
+  if (r < 0)
+    return set_errno_error (error, errno, "poll");
   return TRUE;
 }
 
@@ -169,25 +180,8 @@ server_socket_send_all (int           fd,
         continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         {
-          GPollFD fds[2] = { { fd, G_IO_OUT, 0 }, { -1, G_IO_IN, 0 } };
-          int nfds = 1;
-          int r;
-
-          if (cancellable != NULL && g_cancellable_make_pollfd (cancellable, &fds[1]))
-            nfds = 2;
-          r = g_poll (fds, nfds, timeout > 0 ? (int) timeout * 1000 : -1);
-          if (nfds == 2)
-            g_cancellable_release_fd (cancellable);
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+          if (!server_socket_wait (fd, G_IO_OUT, timeout, cancellable, error))
             return FALSE;
-          if (r == 0)
-            {
-              g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                   "Socket I/O timed out");
-              return FALSE;
-            }
-          if (r < 0 && errno != EINTR)
-            return set_errno_error (error, errno, "poll");
           continue;
         }
       return set_errno_error (error, n < 0 ? errno : EPIPE, "send");

@@ -21,6 +21,7 @@
 #include "durable-group.h"
 #include "msgtrk-tls-private.h"
 #include "postfix-front-pool.h"
+#include "server-listener.h"
 
 G_BEGIN_DECLS
 
@@ -77,8 +78,8 @@ void postfix_front_mids_clear (PostfixFront *front);
 void postfix_front_clients_init  (PostfixFront *front);
 void postfix_front_clients_clear (PostfixFront *front);
 
-void postfix_front_session_run (PostfixFront      *front,
-                                GSocketConnection *connection,
-                                GCancellable      *cancellable);
+void postfix_front_session_run (PostfixFront     *front,
+                                ServerConnection *connection,
+                                GCancellable     *cancellable);
 
 G_END_DECLS
