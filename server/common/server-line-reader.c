@@ -301,18 +301,21 @@ fill (ServerLineReader *reader,
   return n;
 }
 
-/* A line of at most @max octets, or with @pieces the next @max octets of a longer one. */
+/* A line of at most @max octets, or with @pieces the next @max octets of a longer one,
+ * into @line (with @append after what it holds; else in its place). */
 static ServerLineStatus
 read_line (ServerLineReader *reader,
            gsize             max,
            gboolean          pieces,
+           gboolean          append,
            GString          *line,
            GCancellable     *cancellable,
            GError          **error)
 {
   g_return_val_if_fail (max < SERVER_LINE_BUFFER_SIZE && (max > 0 || !pieces), SERVER_LINE_ERROR);
 
-  g_string_truncate (line, 0);
+  if (!append)
+    g_string_truncate (line, 0);
   for (;;)
     {
       char *base = reader->buf + reader->start;
@@ -366,7 +369,24 @@ server_line_reader_read (ServerLineReader *reader,
                          GCancellable     *cancellable,
                          GError          **error)
 {
-  return read_line (reader, max, FALSE, line, cancellable, error);
+  return read_line (reader, max, FALSE, FALSE, line, cancellable, error);
+}
+
+/*
+ * server_line_reader_read_append:
+ *
+ * As server_line_reader_read(), but the line is appended to @line, which keeps what it
+ * held (nothing is appended unless SERVER_LINE_OK): a caller that gathers lines (an SMTP
+ * reply of several) needs no line buffer of its own.
+ */
+ServerLineStatus
+server_line_reader_read_append (ServerLineReader *reader,
+                                gsize             max,
+                                GString          *line,
+                                GCancellable     *cancellable,
+                                GError          **error)
+{
+  return read_line (reader, max, FALSE, TRUE, line, cancellable, error);
 }
 
 /*
@@ -383,5 +403,5 @@ server_line_reader_read_piece (ServerLineReader *reader,
                                GCancellable     *cancellable,
                                GError          **error)
 {
-  return read_line (reader, max, TRUE, line, cancellable, error);
+  return read_line (reader, max, TRUE, FALSE, line, cancellable, error);
 }

@@ -95,6 +95,11 @@ ServerLineStatus server_line_reader_read      (ServerLineReader   *reader,
                                                GString            *line,
                                                GCancellable       *cancellable,
                                                GError            **error);
+ServerLineStatus server_line_reader_read_append (ServerLineReader *reader,
+                                                 gsize             max,
+                                                 GString          *line,
+                                                 GCancellable     *cancellable,
+                                                 GError          **error);
 ServerLineStatus server_line_reader_read_piece (ServerLineReader  *reader,
                                                 gsize              max,
                                                 GString           *line,
