@@ -126,7 +126,8 @@ struct _ServerConnection
   int fd;                          /* (owned) unless stream is set; blocking */
   struct sockaddr_storage peer;    /* the client's address (accept4) */
   socklen_t peer_len;
-  GSocketConnection *stream;       /* (owned) (nullable) made from fd on demand, owns fd */
+  GSocketConnection *stream;       /* (owned) (nullable) made from fd on demand, owns fd;
+                                    * set under the listener's lock */
   gboolean detached;               /* the handler keeps it: server_listener_release() */
   /* Where the handler's caller learns that it detached: on the caller's stack, since a
    * detached session may end, and this connection be freed, before the handler returns. */
@@ -289,6 +290,20 @@ connection_finish (ServerConnection *c)
   connection_free_locked (c);
   watch_update_locked (self);
   g_mutex_unlock (&self->lock);
+}
+
+/* Shut @c down (under self->lock): its reading side, or with @both both. Through its
+ * stream once it has one: a session may have closed that stream already (a TLS stream
+ * closes its base), and the closed GSocket then refuses, where the descriptor's number
+ * may already be another file's. */
+static void
+connection_shutdown_locked (ServerConnection *c,
+                            gboolean          both)
+{
+  if (c->stream != NULL)
+    g_socket_shutdown (g_socket_connection_get_socket (c->stream), TRUE, both, NULL);
+  else
+    (void) shutdown (c->fd, both ? SHUT_RDWR : SHUT_RD);
 }
 
 /* An accepted socket: @fd, the client's address in @peer (@peer_len octets). */
@@ -563,15 +578,21 @@ GSocketConnection *
 server_connection_get_stream (ServerConnection *connection,
                               GError          **error)
 {
+  ServerListener *self = connection->listener;
   g_autoptr (GSocket) socket = NULL;
+  GSocketConnection *stream;
 
   if (connection->stream != NULL)
     return connection->stream;
   socket = g_socket_new_from_fd (connection->fd, error);
   if (socket == NULL)
     return NULL;
-  connection->stream = g_socket_connection_factory_create_connection (socket);
-  return connection->stream;
+  stream = g_socket_connection_factory_create_connection (socket);
+  /* Under the lock: server_listener_stop() shuts the connection down through it. */
+  g_mutex_lock (&self->lock);
+  connection->stream = stream;
+  g_mutex_unlock (&self->lock);
+  return stream;
 }
 
 /* Join the workers that have ended. */
@@ -880,14 +901,14 @@ server_listener_stop (ServerListener *self)
   self->cond_waiters++;
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, &key, NULL))
-    (void) shutdown (((ServerConnection *) key)->fd, SHUT_RD);
+    connection_shutdown_locked (key, FALSE);
   grace_end = g_get_monotonic_time () + SERVER_LISTENER_STOP_GRACE_MS * G_TIME_SPAN_MILLISECOND;
   while (self->active > 0)
     if (!g_cond_wait_until (&self->cond, &self->lock, grace_end))
       break;
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, &key, NULL))
-    (void) shutdown (((ServerConnection *) key)->fd, SHUT_RDWR);
+    connection_shutdown_locked (key, TRUE);
   while (self->active > 0)
     g_cond_wait (&self->cond, &self->lock);
   /* the session threads exit when their session ends (they put themselves among the
