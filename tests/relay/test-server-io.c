@@ -5,7 +5,8 @@
  * The reader is fed from memory whole and through a stream that returns one octet per
  * read; each case checks the same lines and statuses both ways. Limits: a line at the
  * caller's max and one past it, and a line far longer than the reader's buffer (the next
- * line must still be read: the session keeps its sync). Wiping: nothing handed out stays
+ * line must still be read: the session keeps its sync); read_append gathers lines after
+ * what the string held. Wiping: nothing handed out stays
  * in the reader's buffer. The configuration reader (server/common/server-config.c): one
  * table of cases for the unknown group/key check and the typed getters, at and past each
  * range limit. The listener (server/common/server-listener.c): session threads accept
@@ -180,6 +181,36 @@ test_reader_available (void)
   g_assert_cmpuint (server_line_reader_available (reader), ==, 4);
   server_line_reader_clear (reader);
   g_assert_cmpuint (server_line_reader_available (reader), ==, 0);
+}
+
+/* server_line_reader_read_append: each line after what the string held; a line past the
+ * max appends nothing (TOO_LONG), and the next line still comes; whole and an octet at a
+ * time. */
+static void
+test_reader_append (void)
+{
+  const char data[] = "250-a\r\n250-bbbbbbbbbb\r\n250 c\n";
+
+  for (int one = 0; one < 2; one++)
+    {
+      g_autoptr (GInputStream) in = stream_new (data, sizeof data - 1, one);
+      g_autoptr (GString) reply = g_string_new ("x");
+      g_autofree ServerLineReader *reader = g_new0 (ServerLineReader, 1);
+
+      server_line_reader_init (reader, in, FALSE);
+      g_assert_cmpint (server_line_reader_read_append (reader, 10, reply, NULL, NULL), ==,
+                       SERVER_LINE_OK);
+      g_assert_cmpstr (reply->str, ==, "x250-a\r\n");
+      g_assert_cmpint (server_line_reader_read_append (reader, 10, reply, NULL, NULL), ==,
+                       SERVER_LINE_TOO_LONG);
+      g_assert_cmpstr (reply->str, ==, "x250-a\r\n");
+      g_assert_cmpint (server_line_reader_read_append (reader, 10, reply, NULL, NULL), ==,
+                       SERVER_LINE_OK);
+      g_assert_cmpstr (reply->str, ==, "x250-a\r\n250 c\n");
+      g_assert_cmpint (server_line_reader_read_append (reader, 10, reply, NULL, NULL), ==,
+                       SERVER_LINE_EOF);
+      g_assert_cmpstr (reply->str, ==, "x250-a\r\n250 c\n");
+    }
 }
 
 /* Does the reader's buffer hold @needle anywhere? */
@@ -918,6 +949,7 @@ main (int   argc,
   g_test_add_func ("/server/line-reader/huge-line", test_reader_huge_line);
   g_test_add_func ("/server/line-reader/pieces", test_reader_pieces);
   g_test_add_func ("/server/line-reader/available", test_reader_available);
+  g_test_add_func ("/server/line-reader/append", test_reader_append);
   g_test_add_func ("/server/line-reader/wipe", test_reader_wipe);
   g_test_add_func ("/server/line-reader/hook", test_reader_hook);
   g_test_add_func ("/server/line-reader/strip-end", test_line_strip_end);
