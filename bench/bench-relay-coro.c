@@ -12,13 +12,14 @@
  * connection gets a coroutine with a stack of its own and runs session(), the same code
  * shape as bench-relay-threads: recv() from the side whose turn it is (BenchLockstep),
  * send() all of it to the other. The sockets are non-blocking and registered once,
- * edge-triggered, for input and output; a recv() or send() that fails with EAGAIN parks the
- * coroutine on that descriptor (coro_wait()) and switches to the scheduler, which resumes
+ * edge-triggered, for input and output; a recv() or send() that would fail with EAGAIN
+ * (for recv(): known from a short read, as bench-relay-epoll) parks the coroutine on that
+ * descriptor (coro_wait()) and switches to the scheduler, which resumes
  * it when an event comes for the descriptor it waits on, or when its deadline passes
  * (BENCH_RELAY_IDLE_TIMEOUT_S after it parked: a list sorted by deadline, its head giving
- * epoll_wait()'s timeout). Edge-triggered events for a descriptor nobody waits on are
- * dropped: the coroutine always tries the call before it waits, so it never waits for
- * readiness that came before. SIGTERM/SIGINT come through a signalfd: every parked
+ * epoll_wait()'s timeout). An edge-triggered event for a descriptor nobody waits on only
+ * marks it readable: a coroutine waits only after a short read or an EAGAIN, so it never
+ * waits for readiness that came before. SIGTERM/SIGINT come through a signalfd: every parked
  * coroutine is resumed with its wait failed (ECANCELED) and runs to its end, closing its
  * sockets (the front's stop would be this: a flag, and a wake-up).
  * Stacks: BENCH_CORO_STACK_SIZE, mmap()ed with one PROT_NONE guard page below (an overflow
@@ -77,8 +78,9 @@ typedef struct Coro Coro;
 
 typedef struct
 {
-  Coro *coro;
-  int   fd;
+  Coro    *coro;
+  int      fd;
+  gboolean readable; /* input may be waiting: an event said so, no short read since */
 } Watch; /* the epoll data of a session's descriptor */
 
 struct Coro
@@ -308,6 +310,7 @@ coro_new (void (*run) (Coro *co))
   co->run = run;
   co->wait_fd = co->client.fd = co->up.fd = -1;
   co->client.coro = co->up.coro = co;
+  co->client.readable = co->up.readable = TRUE; /* not known: try */
 #ifdef BENCH_CORO_ASM
   {
     /* What coro_switch() pops: the two control words, six registers, then it returns
@@ -422,20 +425,31 @@ coro_wait (int fd, uint32_t events)
   return TRUE;
 }
 
-/* recv() that parks instead of blocking. */
+/* recv() that parks instead of blocking. As bench-relay-epoll, a short read means the
+ * socket is drained: the next read waits for an event first instead of trying a recv()
+ * that would fail with EAGAIN (one system call less per wait; every event for the
+ * descriptor sets readable again, whether the coroutine waits on it or not). */
 static ssize_t
-coro_recv (int fd, char *buf, gsize len)
+coro_recv (Watch *w, char *buf, gsize len)
 {
   for (;;)
     {
-      ssize_t n = recv (fd, buf, len, 0);
+      ssize_t n;
 
+      if (!w->readable && !coro_wait (w->fd, EPOLLIN | EPOLLRDHUP))
+        return -1;
+      n = recv (w->fd, buf, len, 0);
       if (n >= 0)
-        return n;
+        {
+          if ((gsize)n < len)
+            w->readable = FALSE;
+          return n;
+        }
       if (errno == EINTR)
         continue;
-      if (errno != EAGAIN || !coro_wait (fd, EPOLLIN | EPOLLRDHUP))
+      if (errno != EAGAIN)
         return -1;
+      w->readable = FALSE;
     }
 }
 
@@ -487,7 +501,7 @@ session (Coro *co)
   for (;;)
     {
       gboolean from_up = ls.replies_due > 0;
-      ssize_t  n = coro_recv (from_up ? co->up.fd : co->client.fd, buf, sizeof buf);
+      ssize_t  n = coro_recv (from_up ? &co->up : &co->client, buf, sizeof buf);
 
       if (n <= 0)
         break;
@@ -579,9 +593,14 @@ serve (int listen_fd, int sig_fd)
             stopping = TRUE;
           else if (tag == &listen_tag)
             accept_one (listen_fd);
-          else if (!w->coro->done && w->coro->wait_fd == w->fd
-                   && (events[i].events & (w->coro->wait_events | EPOLLERR | EPOLLHUP)))
-            run (w->coro);
+          else if (!w->coro->done)
+            {
+              if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                w->readable = TRUE;
+              if (w->coro->wait_fd == w->fd
+                  && (events[i].events & (w->coro->wait_events | EPOLLERR | EPOLLHUP)))
+                run (w->coro);
+            }
         }
       while (loop.dl_head != NULL && loop.dl_head->deadline <= loop.now)
         {
