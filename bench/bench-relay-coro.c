@@ -6,7 +6,7 @@
  * (BENCH_CORO_ASM, x86-64 only) with a hand-written switch of the callee-saved registers.
  *
  *   bench-relay-coro[-asm] --port-file FILE --upstream 127.0.0.1:PORT
- *   bench-relay-coro[-asm] --stack-probe | --guard-probe
+ *   bench-relay-coro[-asm] --stack-probe | --guard-probe | --switch-probe
  *
  * What: the listening socket level-triggered (one accept4() per event); each accepted
  * connection gets a coroutine with a stack of its own and runs session(), the same code
@@ -28,7 +28,8 @@
  * threads. At exit the deepest use seen is written to stderr (each new stack is filled
  * with a pattern first; BENCH_CORO_STACK_REPORT). --stack-probe runs GLib's and libc's
  * formatting, logging and getaddrinfo() in a coroutine and says how deep each went;
- * --guard-probe recurses without end in a coroutine (it must die of SIGSEGV).
+ * --guard-probe recurses without end in a coroutine (it must die of SIGSEGV);
+ * --switch-probe times a switch alone.
  * Limits: BENCH_RELAY_BUFFER_SIZE octets on the session's stack; BENCH_EPOLL_EVENTS events
  * per epoll_wait(); sessions without bound.
  * Never: parse more than BenchLockstep does; used by bench-postfix-front.py --extra-proxy
@@ -118,6 +119,7 @@ typedef struct
   gboolean         stack_report;       /* fill new stacks with the pattern, report the depth */
   gsize            deepest;            /* deepest stack use seen (stack_report) */
   gsize            sessions;
+  gsize            resumes; /* scheduler to coroutine switches (as many back) */
 #ifdef BENCH_CORO_ASM
   void *sched_sp;
 #else
@@ -193,6 +195,7 @@ static void
 coro_resume (Coro *co)
 {
   loop.current = co;
+  loop.resumes++;
 #ifdef BENCH_CORO_ASAN
   asan_start (&loop.sched_fake_stack, co->stack, BENCH_CORO_STACK_SIZE);
 #endif
@@ -715,6 +718,33 @@ probe_overflow (Coro *co)
   printf ("%zu\n", probe_recurse (NULL, 0));
 }
 
+/* --switch-probe: what a switch costs, alone: a coroutine that yields at once,
+ * BENCH_CORO_SWITCH_PROBE_ROUNDS times resumed. */
+#define BENCH_CORO_SWITCH_PROBE_ROUNDS 2000000
+
+static void
+probe_yield_loop (Coro *co)
+{
+  for (;;)
+    coro_yield ();
+}
+
+static int
+switch_probe (void)
+{
+  Coro  *co = coro_new (probe_yield_loop);
+  gint64 t0 = g_get_monotonic_time ();
+  gint64 t1;
+
+  for (int i = 0; i < BENCH_CORO_SWITCH_PROBE_ROUNDS; i++)
+    coro_resume (co);
+  t1 = g_get_monotonic_time ();
+  printf ("%d resumes and yields: %.1f ns per switch (resume or yield)\n",
+          BENCH_CORO_SWITCH_PROBE_ROUNDS,
+          (double)(t1 - t0) * 1000 / (2.0 * BENCH_CORO_SWITCH_PROBE_ROUNDS));
+  return 0; /* the coroutine stays parked: the process ends */
+}
+
 static int
 stack_probe (void)
 {
@@ -765,6 +795,8 @@ main (int argc, char **argv)
   loop_tick ();
   if (argc == 2 && strcmp (argv[1], "--stack-probe") == 0)
     return stack_probe ();
+  if (argc == 2 && strcmp (argv[1], "--switch-probe") == 0)
+    return switch_probe ();
   if (argc == 2 && strcmp (argv[1], "--guard-probe") == 0)
     {
       coro_resume (coro_new (probe_overflow));
@@ -801,8 +833,9 @@ main (int argc, char **argv)
     {
       for (guint i = 0; i < loop.stacks->len; i++)
         loop.deepest = MAX (loop.deepest, stack_used (loop.stacks->pdata[i]));
-      fprintf (stderr, "bench-relay-coro: %zu sessions, deepest stack use %zu of %d octets\n",
-               loop.sessions, loop.deepest, BENCH_CORO_STACK_SIZE);
+      fprintf (stderr,
+               "bench-relay-coro: %zu sessions, %zu resumes, deepest stack use %zu of %d octets\n",
+               loop.sessions, loop.resumes, loop.deepest, BENCH_CORO_STACK_SIZE);
     }
   close (listen_fd);
   close (sig_fd);
