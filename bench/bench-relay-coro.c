@@ -65,10 +65,12 @@
 
 /* A session's stack. What runs on it: session() with its BENCH_RELAY_BUFFER_SIZE (16 KiB)
  * buffer and a few words, recv()/send()/connect()/getsockopt() (system call wrappers, a
- * few hundred octets), the switch. Measured (the exit report): about 17 KiB. 64 KiB leaves
- * room for what a real session adds (GLib's formatting and logging: --stack-probe, about
- * 2-10 KiB), and the guard page turns anything deeper into a fault, not a corruption. Only
- * the pages touched are ever resident. */
+ * few hundred octets), the switch. Measured (the exit report): 19.3 KiB. 64 KiB leaves
+ * room for what a real session adds (--stack-probe: g_strdup_printf 3.2 KiB, g_warning
+ * 11.9 KiB), and the guard page turns anything deeper into a fault, not a corruption (as
+ * long as no frame is larger than the guard page: Debian's GCC does not enable
+ * -fstack-clash-protection; session()'s big frame is the first on the stack). Only the
+ * pages touched are ever resident. */
 #define BENCH_CORO_STACK_SIZE (64 * 1024)
 /* Finished coroutines' stacks kept for new sessions (no mmap/mprotect/munmap per session). */
 #define BENCH_CORO_STACK_CACHE 256
@@ -82,12 +84,12 @@ typedef struct
   Coro    *coro;
   int      fd;
   gboolean readable; /* input may be waiting: an event said so, no short read since */
-} Watch; /* the epoll data of a session's descriptor */
+} Watch;             /* the epoll data of a session's descriptor */
 
 struct Coro
 {
-  Coro *next, *prev;           /* every live coroutine (for the stop) */
-  Coro *dl_next, *dl_prev;     /* the deadline list, while parked with a deadline */
+  Coro    *next, *prev;        /* every live coroutine (for the stop) */
+  Coro    *dl_next, *dl_prev;  /* the deadline list, while parked with a deadline */
   gint64   deadline;           /* monotonic µs */
   gboolean parked_on_deadline; /* linked in the deadline list */
   int      wait_fd;            /* the descriptor it is parked on, -1: not parked */
@@ -112,12 +114,12 @@ typedef struct
   int              ep;
   gint64           now; /* monotonic µs, read after each epoll_wait() */
   Coro            *current;
-  Coro            *live;               /* every live coroutine */
-  Coro            *dl_head, *dl_tail;  /* parked coroutines with a deadline, soonest first */
-  GPtrArray       *dead;               /* finished in this batch of events: freed after it */
-  GPtrArray       *stacks;             /* kept stacks */
-  gboolean         stack_report;       /* fill new stacks with the pattern, report the depth */
-  gsize            deepest;            /* deepest stack use seen (stack_report) */
+  Coro            *live;              /* every live coroutine */
+  Coro            *dl_head, *dl_tail; /* parked coroutines with a deadline, soonest first */
+  GPtrArray       *dead;              /* finished in this batch of events: freed after it */
+  GPtrArray       *stacks;            /* kept stacks */
+  gboolean         stack_report;      /* fill new stacks with the pattern, report the depth */
+  gsize            deepest;           /* deepest stack use seen (stack_report) */
   gsize            sessions;
   gsize            resumes; /* scheduler to coroutine switches (as many back) */
 #ifdef BENCH_CORO_ASM
@@ -145,32 +147,32 @@ static Loop loop;
  * *save_sp, loads new_sp and pops the same from there. No system call (swapcontext()
  * also saves and sets the signal mask: rt_sigprocmask). */
 void coro_switch (void **save_sp, void *new_sp);
-__asm__ (".text\n"
-         ".globl coro_switch\n"
-         ".type coro_switch,@function\n"
-         "coro_switch:\n"
-         "  pushq %rbp\n"
-         "  pushq %rbx\n"
-         "  pushq %r12\n"
-         "  pushq %r13\n"
-         "  pushq %r14\n"
-         "  pushq %r15\n"
-         "  subq $8, %rsp\n"
-         "  stmxcsr (%rsp)\n"
-         "  fnstcw 4(%rsp)\n"
-         "  movq %rsp, (%rdi)\n"
-         "  movq %rsi, %rsp\n"
-         "  ldmxcsr (%rsp)\n"
-         "  fldcw 4(%rsp)\n"
-         "  addq $8, %rsp\n"
-         "  popq %r15\n"
-         "  popq %r14\n"
-         "  popq %r13\n"
-         "  popq %r12\n"
-         "  popq %rbx\n"
-         "  popq %rbp\n"
-         "  ret\n"
-         ".size coro_switch, .-coro_switch\n");
+__asm__(".text\n"
+        ".globl coro_switch\n"
+        ".type coro_switch,@function\n"
+        "coro_switch:\n"
+        "  pushq %rbp\n"
+        "  pushq %rbx\n"
+        "  pushq %r12\n"
+        "  pushq %r13\n"
+        "  pushq %r14\n"
+        "  pushq %r15\n"
+        "  subq $8, %rsp\n"
+        "  stmxcsr (%rsp)\n"
+        "  fnstcw 4(%rsp)\n"
+        "  movq %rsp, (%rdi)\n"
+        "  movq %rsi, %rsp\n"
+        "  ldmxcsr (%rsp)\n"
+        "  fldcw 4(%rsp)\n"
+        "  addq $8, %rsp\n"
+        "  popq %r15\n"
+        "  popq %r14\n"
+        "  popq %r13\n"
+        "  popq %r12\n"
+        "  popq %rbx\n"
+        "  popq %rbp\n"
+        "  ret\n"
+        ".size coro_switch, .-coro_switch\n");
 #endif
 
 static void coro_entry (void);
@@ -802,8 +804,8 @@ main (int argc, char **argv)
       coro_resume (coro_new (probe_overflow));
       return 1; /* not reached */
     }
-  if (!bench_relay_parse_args (&argc, &argv, "Coroutines on one epoll thread, lockstep.",
-                               &loop.cfg, &error))
+  if (!bench_relay_parse_args (&argc, &argv, "Coroutines on one epoll thread, lockstep.", &loop.cfg,
+                               &error))
     {
       fprintf (stderr, "bench-relay-coro: %s\n", error->message);
       return 2;
