@@ -1739,15 +1739,32 @@ register_queue_id (Session    *s,
   return TRUE;
 }
 
-/* A read of the client inside a command (DATA, AUTH) ended the session (@st, @error):
- * the client told why as between commands, when it is the idle timeout or shutdown
- * (session_cancelled shut the socket's reading side down, or GIO saw the cancellable). */
+/* The client's next read bounded by request_deadline from now (the command line, an AUTH
+ * response; the data moved later by min_data_rate): no system call (the line reader sets
+ * its socket's timeout only when a read must wait and the deadline is the nearer). */
+static void
+client_deadline_start (Session *s,
+                       gboolean data)
+{
+  server_line_reader_set_deadline (&s->reader,
+                                   g_get_monotonic_time ()
+                                     + (gint64) s->front->request_deadline * G_USEC_PER_SEC,
+                                   data ? s->front->min_data_rate : 0);
+}
+
+/* A read of the client ended the session (@st, @error): the client told why, when it is
+ * the idle timeout, the request deadline or shutdown (session_cancelled shut the socket's
+ * reading side down, or GIO saw the cancellable). */
 static void
 client_read_failed (Session          *s,
                     ServerLineStatus  st,
                     const GError     *error)
 {
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
+      && server_line_reader_deadline_expired (&s->reader))
+    client_reply (s, "421 4.4.2 %s Error: timeout exceeded, closing connection",
+                  s->front->hostname);
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     client_reply (s, "421 4.4.2 %s Idle timeout, closing connection", s->front->hostname);
   else if (g_cancellable_is_cancelled (s->cancel)
            || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -1765,6 +1782,28 @@ dot_wait_set (Session  *s,
   if (!waiting)
     g_cond_broadcast (&s->dot_cond);
   g_mutex_unlock (&s->up_lock);
+}
+
+/* The client's data passed its deadline: logged (no content), and the upstream link
+ * closed before anything more is read or written, without the "." (Postfix discards a
+ * message whose data did not end: nothing queued, never half a message). Under up_lock:
+ * the cancellable's handler may be shutting the same socket down. */
+static void
+data_deadline_abandon (Session *s,
+                       guint64  octets,
+                       gint64   began)
+{
+  g_message ("[%s] message data not received within its deadline (request_deadline %u s, "
+             "min_data_rate %u octets/s): %" G_GUINT64_FORMAT " octets in %" G_GINT64_FORMAT
+             " s; the transaction is abandoned upstream",
+             s->peer_ip, s->front->request_deadline, s->front->min_data_rate, octets,
+             (g_get_monotonic_time () - began) / G_USEC_PER_SEC);
+  g_mutex_lock (&s->up_lock);
+  if (s->up != NULL)
+    g_socket_shutdown (g_socket_connection_get_socket (s->up), TRUE, TRUE, NULL);
+  g_mutex_unlock (&s->up_lock);
+  s->said_421 = TRUE;
+  transaction_reset (s);
 }
 
 /* DATA: the upstream's 354, then the message streamed, then its verdict. */
@@ -1790,6 +1829,8 @@ cmd_data (Session    *s,
   MsgtrkDotWriter writer;
   g_autoptr (GString) unstuffed = g_string_new (NULL);
   g_autoptr (GString) hline = g_string_new (NULL);
+  gint64 data_began;
+  guint64 octets = 0;
 
   /* The last command of a pipelined group: the group goes now. */
   if (!up_send (s, UP_PENDING_DATA, line))
@@ -1807,6 +1848,10 @@ cmd_data (Session    *s,
   msgtrk_dot_parser_init (&dot);
   msgtrk_dot_writer_init (&writer);
   s->reader.wipe = FALSE; /* the session loop turns it on again */
+  /* The data as a whole: request_deadline, moved later by each octet at min_data_rate
+   * (the session loop starts the next command's). */
+  client_deadline_start (s, TRUE);
+  data_began = g_get_monotonic_time ();
   for (;;)
     {
       g_autoptr (GError) error = NULL;
@@ -1823,9 +1868,12 @@ cmd_data (Session    *s,
            * (and the pending registration binds nothing). */
           s->data_held = NULL;
           pending_drop (s, pending_key);
+          if (server_line_reader_deadline_expired (&s->reader))
+            data_deadline_abandon (s, octets, data_began);
           client_read_failed (s, st, error);
           return FALSE;
         }
+      octets += text->len;
       /* A line or a piece (no LF): the end marker, a whole line, is all of it (used). */
       g_string_truncate (unstuffed, 0);
       if (msgtrk_dot_parser_feed (&dot, text->str, text->len, unstuffed, &used))
@@ -1967,6 +2015,7 @@ cmd_auth (Session    *s,
           ok = FALSE;
           break;
         }
+      client_deadline_start (s, FALSE);
       st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, s->cancel,
                                     &error);
       if (st == SERVER_LINE_TOO_LONG)
@@ -2342,6 +2391,7 @@ postfix_front_session_run (PostfixFront      *front,
        * cmd_data turns it off for the message's data, no secret). Read to the AUTH
        * limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
       s.reader.wipe = TRUE;
+      client_deadline_start (&s, FALSE);
       st = server_line_reader_read (&s.reader, FRONT_AUTH_LINE_MAX, line, s.cancel, &error);
 
       if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s.cancel))
@@ -2354,11 +2404,10 @@ postfix_front_session_run (PostfixFront      *front,
         break;
       if (st == SERVER_LINE_ERROR)
         {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-            client_reply (&s, "421 4.4.2 %s Idle timeout, closing connection", front->hostname);
-          else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-                   || g_cancellable_is_cancelled (s.cancel))
-            client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
+          if (server_line_reader_deadline_expired (&s.reader))
+            g_message ("[%s] command not received within request_deadline (%u s)", s.peer_ip,
+                       front->request_deadline);
+          client_read_failed (&s, st, error);
           break;
         }
       if (st == SERVER_LINE_TOO_LONG

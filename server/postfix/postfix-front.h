@@ -56,6 +56,11 @@ typedef struct
   gboolean peername_lookup;   /* look the client's name up for XCLIENT (as Postfix's
                                * smtpd_peername_lookup); off: NAME=[UNAVAILABLE] */
   guint idle_timeout;         /* seconds, both sides */
+  guint request_deadline;     /* seconds for a whole client command, AUTH response or
+                               * message data (as Postfix's smtpd_per_request_deadline
+                               * with smtpd_timeout) */
+  guint min_data_rate;        /* octets a second of message data that move the data's
+                               * deadline (as Postfix's smtpd_min_data_rate) */
   guint tls_handshake_timeout; /* seconds for a whole TLS handshake (465, STARTTLS) */
   guint max_connections_per_client; /* sessions at once per client address (0: any) */
   gboolean count_loopback_clients;  /* loopback clients counted too (default: not) */
