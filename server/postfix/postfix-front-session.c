@@ -16,7 +16,9 @@
  * to the client, never a session in which Postfix takes the front's address for the
  * client's); the upstream lost there: 421.
  * A client address with max_connections_per_client sessions already gets "421 4.7.0"
- * before anything else (closed at once on implicit TLS). With implicit TLS the client's
+ * before anything else (on implicit TLS after a handshake of at most
+ * POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT, one per address at a time; any other closed
+ * at once). With implicit TLS the client's
  * TLS handshake comes first; a handshake (also after STARTTLS) has tls_handshake_timeout
  * in all. The upstream socket has TCP_NODELAY (whole commands and data buffers are
  * written at once: message data FRONT_DATA_FLUSH at a time, and whatever is held when
@@ -234,6 +236,7 @@ typedef struct
   gboolean greeted;               /* the client has a greeting: a loss is 421 */
   gboolean said_421;
   gboolean client_counted;        /* counted in front->clients (client_count_take) */
+  gboolean client_refusing;       /* in front->refusing (client_refusal_take) */
 
   GSocketConnection *up;          /* (owned) (nullable) */
   GMutex up_lock;                 /* guards up and dot_wait against the cancel callback */
@@ -310,6 +313,7 @@ postfix_front_clients_init (PostfixFront *front)
 {
   g_mutex_init (&front->clients_lock);
   front->clients = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  front->refusing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 /**
@@ -320,6 +324,7 @@ void
 postfix_front_clients_clear (PostfixFront *front)
 {
   g_clear_pointer (&front->clients, g_hash_table_unref);
+  g_clear_pointer (&front->refusing, g_hash_table_unref);
   g_mutex_clear (&front->clients_lock);
 }
 
@@ -365,6 +370,32 @@ client_count_drop (Session *s)
     g_hash_table_insert (front->clients, g_strdup (s->peer.addr), GUINT_TO_POINTER (n - 1));
   g_mutex_unlock (&front->clients_lock);
   s->client_counted = FALSE;
+}
+
+/* On implicit TLS, whether the session of @s, one past its address's limit, may spend a
+ * handshake (POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT at most) to tell its client 421:
+ * one such handshake per address at a time, so an address holds at most one slot more
+ * than its limit (the others are closed at once, as before). */
+static gboolean
+client_refusal_take (Session *s)
+{
+  PostfixFront *front = s->front;
+
+  g_mutex_lock (&front->clients_lock);
+  s->client_refusing = g_hash_table_add (front->refusing, g_strdup (s->peer.addr));
+  g_mutex_unlock (&front->clients_lock);
+  return s->client_refusing;
+}
+
+static void
+client_refusal_drop (Session *s)
+{
+  if (!s->client_refusing)
+    return;
+  g_mutex_lock (&s->front->clients_lock);
+  g_hash_table_remove (s->front->refusing, s->peer.addr);
+  g_mutex_unlock (&s->front->clients_lock);
+  s->client_refusing = FALSE;
 }
 
 /* Whether a message with the Message-ID of @use must wait: a tracked one (its pending
@@ -2087,7 +2118,8 @@ handshake_session_cancelled (GCancellable *cancellable,
 }
 
 static gboolean
-start_tls (Session *s)
+start_tls (Session *s,
+           guint    timeout)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GCancellable) handshake = g_cancellable_new ();
@@ -2104,7 +2136,7 @@ start_tls (Session *s)
   /* The socket's timeout bounds each read; tls_handshake_timeout the whole handshake (as
    * Postfix's smtpd_starttls_timeout): a ClientHello trickled an octet at a time must
    * not hold a slot for ever. */
-  deadline = g_timeout_source_new_seconds (s->front->tls_handshake_timeout);
+  deadline = g_timeout_source_new_seconds (timeout);
   g_source_set_callback (deadline, handshake_deadline, g_object_ref (handshake),
                          g_object_unref);
   g_source_attach (deadline, NULL);
@@ -2119,8 +2151,7 @@ start_tls (Session *s)
   if (tls == NULL)
     {
       if (g_cancellable_is_cancelled (handshake) && !g_cancellable_is_cancelled (s->cancel))
-        g_message ("[%s] TLS handshake not done within tls_handshake_timeout (%u s)",
-                   s->peer_ip, s->front->tls_handshake_timeout);
+        g_message ("[%s] TLS handshake not done within %u s", s->peer_ip, timeout);
       else
         g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
       return FALSE;
@@ -2201,7 +2232,7 @@ dispatch (Session    *s,
       /* Commands pipelined after STARTTLS in clear text are discarded (RFC 3207 4.2). */
       server_line_reader_clear (&s->reader);
       if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !client_flush (s, NULL)
-          || !start_tls (s))
+          || !start_tls (s, s->front->tls_handshake_timeout))
         return FALSE;
       /* RFC 3207 4.2: all knowledge obtained from the client before TLS is discarded,
        * here and in Postfix (its AUTH, its transaction, anything a man in the middle
@@ -2347,20 +2378,27 @@ postfix_front_session_run (PostfixFront      *front,
   if (s.cancel != NULL)
     s.cancel_id = g_cancellable_connect (s.cancel, G_CALLBACK (session_cancelled), &s, NULL);
 
-  /* max_connections_per_client, before a TLS handshake or an upstream link is spent on
-   * the session (as Postfix's smtpd_client_connection_count_limit, and its reply). On
-   * implicit TLS the session just ends: a reply needs the handshake, which an address
-   * past its limit would then hold slots with. */
+  /* max_connections_per_client, before an upstream link is spent on the session (as
+   * Postfix's smtpd_client_connection_count_limit, and its reply). On implicit TLS the
+   * reply needs a handshake (Postfix's wrapper mode too does it first): a short one,
+   * one per address at a time; another past the limit meanwhile is closed at once
+   * (docs/postfix-site.md, "Clients that hold sessions"). */
   if (!client_count_take (&s))
     {
+      gboolean tell = !front->implicit_tls;
+
+      if (front->implicit_tls && client_refusal_take (&s))
+        tell = start_tls (&s, MIN (front->tls_handshake_timeout,
+                                   POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT));
       g_message ("[%s] too many connections from this address (max_connections_per_client "
-                 "%u)", s.peer_ip, front->max_connections_per_client);
-      if (!front->implicit_tls)
+                 "%u)%s", s.peer_ip, front->max_connections_per_client,
+                 tell ? "" : ", closed without a reply");
+      if (tell)
         client_reply (&s, "421 4.7.0 %s Error: too many connections from %s",
                       front->hostname, s.peer_ip);
       goto out;
     }
-  if (front->implicit_tls && !start_tls (&s))
+  if (front->implicit_tls && !start_tls (&s, front->tls_handshake_timeout))
     goto out;
   peer_names (&s);
   if (g_cancellable_is_cancelled (s.cancel))
@@ -2457,6 +2495,7 @@ out:
   g_clear_object (&s.tls);
   transaction_reset (&s);
   client_count_drop (&s);
+  client_refusal_drop (&s);
   /* The client has gone: one warm connection for a later session (no wake-up of the
    * pool's thread, no wait for Postfix's greeting). */
   if (front->pool != NULL && !g_cancellable_is_cancelled (s.cancel))

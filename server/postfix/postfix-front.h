@@ -37,6 +37,10 @@ G_BEGIN_DECLS
 /** POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT: pending_claim_wait at most (a client waits at
  * least 10 minutes for the reply to its data, RFC 5321 4.5.3.2.6). */
 #define POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT 300
+/** POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT: on implicit TLS, seconds at most (and at most
+ * tls_handshake_timeout) for the handshake of a client one past
+ * max_connections_per_client, done only to tell it "421 4.7.0" (docs/postfix-site.md). */
+#define POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT 5
 
 typedef struct
 {
@@ -66,6 +70,8 @@ typedef struct
   gboolean count_loopback_clients;  /* loopback clients counted too (default: not) */
   GMutex clients_lock;
   GHashTable *clients;        /* (owned) client address -> sessions (GUINT_TO_POINTER) */
+  GHashTable *refusing;       /* (owned) client addresses past their limit that have a
+                               * refusal handshake under way (implicit TLS: one each) */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */
   guint pending_claim_wait;   /* seconds: see POSTFIX_FRONT_PENDING_CLAIM_WAIT */
