@@ -26,7 +26,8 @@
  * message).
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
  * socket are read with one blocking recv(2) per wait (server_line_reader_set_socket,
- * SO_RCVTIMEO = idle_timeout) and written with send(2) (server_socket_send_all); at
+ * SO_RCVTIMEO = idle_timeout, lowered only when a deadline is nearer) and written with
+ * send(2) (server_socket_send_all); at
  * shutdown the cancellable's handler (session_cancelled) shuts them down, which ends
  * those reads; STARTTLS and implicit TLS go back to GIO for the client.
  *
@@ -115,6 +116,12 @@
  *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on. RSET, like EHLO and
  *             HELO, resets the session's transaction and tracking only when the upstream
  *             answers 2xx (Postfix keeps its transaction after "501 Syntax: RSET").
+ * Deadlines (as Postfix's smtpd_per_request_deadline, smtpd_min_data_rate): each command
+ * line (the wait for it included) and AUTH response within request_deadline, a message's
+ * data within request_deadline moved 1/min_data_rate s later per octet received
+ * (client_deadline_start); past it "421 4.4.2 <host> Error: timeout exceeded", and in
+ * DATA the upstream link is closed without the "." first (data_deadline_abandon:
+ * Postfix queues nothing), the session ends.
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
  *
