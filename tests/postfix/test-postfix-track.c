@@ -919,6 +919,77 @@ test_content_filter (Fixture      *fx,
                    ==, MSGTRK_ACTION_DELIVERED);
 }
 
+/* A derived queue id with @legs legs already (another recipient's each), written. */
+static void
+write_child (Fixture    *fx,
+             const char *qid,
+             guint       legs)
+{
+  g_autoptr (PostfixRegistration) child = postfix_registration_new (qid, "env1@test.example",
+                                                                     B1, NOW, NOW + 86400);
+  g_autoptr (GError) error = NULL;
+
+  child->parent = g_strdup ("ABCDEF123");
+  for (guint i = 0; i < legs; i++)
+    {
+      g_autofree char *a = g_strdup_printf ("m%04u@test.example", i);
+
+      g_assert_true (postfix_registration_add_rcpt (child, a, NULL, NULL, NULL));
+    }
+  g_assert_true (postfix_registration_write (fx->reg_dir, child, &error));
+  g_assert_no_error (error);
+}
+
+#define FORWARDED(qid)                                                                             \
+  "Dec 04 21:35:14 mx postfix/local[3]: ABCDEF123: to=<a@test.example>, relay=local, "           \
+  "delay=0.01, delays=0/0/0/0, dsn=2.0.0, status=sent (forwarded as " qid ")"
+
+/* A leg that would take its derived registration past POSTFIX_REGISTRATION_MAX_RCPTS: at
+ * the limit the leg is added (the interim entry); one past, the recipient's entry says
+ * its expansion is not tracked in full, the child is left as it was, a replay changes
+ * nothing. */
+static void
+test_child_overflow (Fixture      *fx,
+                     gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) at = NULL;
+  g_autoptr (PostfixRegistration) past = NULL;
+  g_autoptr (MsgtrkReport) r1 = NULL;
+  g_autoptr (MsgtrkReport) r2 = NULL;
+  g_autoptr (MsgtrkReport) r3 = NULL;
+  MsgtrkRecipientReport *e;
+
+  write_child (fx, "C0FFEE001", POSTFIX_REGISTRATION_MAX_RCPTS - 1);
+  apply_line (fx, reg, FORWARDED ("C0FFEE001"));
+  at = postfix_registration_read (fx->reg_dir, "C0FFEE001", NULL);
+  g_assert_cmpuint (at->rcpts->len, ==, POSTFIX_REGISTRATION_MAX_RCPTS);
+  r1 = load (fx);
+  e = find_entry (r1, "a@test.example", "a@test.example");
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_EXPANDED);
+  g_assert_false (g_str_has_suffix (msgtrk_recipient_report_get_field (e, "Diagnostic-Code"),
+                                    "not tracked"));
+
+  write_child (fx, "C0FFEE002", POSTFIX_REGISTRATION_MAX_RCPTS);
+  apply_line (fx, reg, FORWARDED ("C0FFEE002"));
+  past = postfix_registration_read (fx->reg_dir, "C0FFEE002", NULL);
+  g_assert_cmpuint (past->rcpts->len, ==, POSTFIX_REGISTRATION_MAX_RCPTS);
+  g_assert_null (postfix_registration_find (past, "a@test.example"));
+  r2 = load (fx);
+  e = find_entry (r2, "a@test.example", "a@test.example");
+  g_assert_nonnull (e);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_EXPANDED);
+  g_assert_true (g_str_has_suffix (msgtrk_recipient_report_get_field (e, "Diagnostic-Code"),
+                                   "not tracked"));
+  g_assert_nonnull (strstr (msgtrk_recipient_report_get_field (e, "Diagnostic-Code"),
+                            "C0FFEE002"));
+  apply_line (fx, reg, FORWARDED ("C0FFEE002"));
+  r3 = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r3)->len, ==,
+                    msgtrk_report_get_recipients (r2)->len);
+}
+
 static void
 test_expired (Fixture      *fx,
               gconstpointer data)
@@ -1739,6 +1810,7 @@ main (int   argc,
   ADD ("/postfix-track/record/transferred", test_transferred);
   ADD ("/postfix-track/record/transferred-loopback", test_transferred_loopback);
   ADD ("/postfix-track/record/content-filter", test_content_filter);
+  ADD ("/postfix-track/record/child-overflow", test_child_overflow);
   ADD ("/postfix-track/record/expired", test_expired);
   ADD ("/postfix-track/record/other-owner", test_other_owner);
   ADD ("/postfix-track/record/diagnostic-limit", test_diagnostic_limit);
