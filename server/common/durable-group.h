@@ -92,6 +92,25 @@ gboolean        durable_journal_file_replace (DurableJournal     *journal,
                                               guint64            *ticket,
                                               GError            **error);
 
+/* Makes the change a journal record describes (durable_journal_apply): runs after the
+ * record is written and before any checkpoint may sync and overwrite it. */
+typedef gboolean (*DurableJournalApplyFunc) (gpointer  data,
+                                             GError  **error);
+
+gboolean        durable_journal_apply  (DurableJournal           *journal,
+                                        const char               *record,
+                                        gsize                     len,
+                                        DurableJournalApplyFunc   apply,
+                                        gpointer                  data,
+                                        guint64                  *ticket,
+                                        GError                  **error);
+gboolean        durable_journal_place  (const char               *tmp_path,
+                                        const char               *path,
+                                        const char               *data,
+                                        gsize                     len,
+                                        GError                  **error);
+const char     *durable_journal_get_path (DurableJournal         *journal);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DurableJournal, durable_journal_close)
 
 G_END_DECLS

@@ -116,6 +116,13 @@ G_BEGIN_DECLS
  * queue id after Postfix's 250); the follower holds a client line with an ident at least
  * twice this long (Postfix logs it at the first accepted RCPT, before the pending file). */
 #define POSTFIX_REGISTRATION_IDENT_WINDOW 10
+/** POSTFIX_REGISTRATION_PENDING_SLOTS: slot files a front keeps for its pending
+ * registrations by ident at most (PostfixPendingSlots: enough for the messages the
+ * follower has not bound yet at a site's rate; past it, a new file per message). */
+#define POSTFIX_REGISTRATION_PENDING_SLOTS 1024
+/** POSTFIX_REGISTRATION_SLOT_PREFIX: names of the slot files, <prefix><journal's
+ * suffix>-<n> (the suffix of the owner's .journal-XXXXXX). */
+#define POSTFIX_REGISTRATION_SLOT_PREFIX ".slot-"
 
 /* What names a pending registration: the transaction ident the front gave Postfix
  * (XFORWARD IDENT, logged as orig_queue_id=), or, when the upstream does not take
@@ -233,6 +240,20 @@ guint                postfix_registration_expire   (const char                *d
 const PostfixRegRcpt *postfix_registration_find    (const PostfixRegistration *reg,
                                                     const char                *address);
 
+/* A front's reusable inodes for pending registrations by ident (postfix-register.h). */
+typedef struct _PostfixPendingSlots PostfixPendingSlots;
+
+PostfixPendingSlots *postfix_pending_slots_new     (const char                *dir,
+                                                    DurableJournal            *journal);
+void                 postfix_pending_slots_free    (PostfixPendingSlots       *slots);
+guint                postfix_pending_slots_made    (PostfixPendingSlots       *slots);
+gboolean             postfix_registration_write_pending_slot (PostfixPendingSlots *slots,
+                                                    DurableJournal            *journal,
+                                                    const PostfixRegistration *reg,
+                                                    guint64                   *ticket,
+                                                    GError                   **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PostfixRegistration, postfix_registration_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PostfixPendingSlots, postfix_pending_slots_free)
 
 G_END_DECLS
