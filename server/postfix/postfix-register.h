@@ -43,7 +43,13 @@
  * pending file removed) only when it is still there registration_wait seconds later
  * (the front died between the "." and its registration). By ident, after the 250 the
  * front only journals the queue id's registration
- * (postfix_registration_journal_queue_id(), unwaited). Either way a replay restores
+ * (postfix_registration_journal_queue_id(), unwaited). The front's <ident>.pending is a
+ * hard link of one of its slot files, <dir>/.slot-<its journal's suffix>-<n>
+ * (postfix_registration_write_pending_slot(), at most POSTFIX_REGISTRATION_PENDING_SLOTS):
+ * a slot is written in place and linked once its link count is 1 again (the follower
+ * removed the pending name it had), so no inode is allocated per message; none free: a
+ * file of its own. A stopping front removes its slots' names; the replay removes the
+ * slots of a dead front whose journal is gone (the pending names stay or are restored). Either way a replay restores
  * QID.reg from the journal and then does not restore the pending one (and removes its
  * file if still there). Skip-Queue-Id names the
  * queue ids of untracked messages with the same Message-ID that the front passed to
