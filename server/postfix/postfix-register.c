@@ -1016,36 +1016,38 @@ postfix_pending_slots_made (PostfixPendingSlots *slots)
   return n;
 }
 
-/* A slot for one registration: the longest linked idle one if its pending name is gone
- * (link count 1; *size its length), else a new one (*fresh) while fewer than
- * POSTFIX_REGISTRATION_PENDING_SLOTS exist, else -1 (no slot). */
+/* A slot for one registration: of the idle ones that were linked longest, the first of
+ * POSTFIX_REGISTRATION_SLOT_PROBES whose pending name is gone (link count 1; *size its
+ * length; one still linked goes to the back, so a pending registration kept for long,
+ * e.g. one whose reply to the "." was lost, does not hold up the others), else a new one
+ * (*fresh) while fewer than POSTFIX_REGISTRATION_PENDING_SLOTS exist, else -1. */
 static gint64
 slot_take (PostfixPendingSlots *slots,
            gboolean            *fresh,
            goffset             *size)
 {
   gint64 n = -1;
+  guint probes = 0;
 
   *fresh = FALSE;
   *size = 0;
   g_mutex_lock (&slots->lock);
-  while (n < 0 && !g_queue_is_empty (&slots->idle))
+  while (n < 0 && probes < POSTFIX_REGISTRATION_SLOT_PROBES && !g_queue_is_empty (&slots->idle))
     {
-      guint head = GPOINTER_TO_UINT (g_queue_peek_head (&slots->idle)) - 1;
-      g_autofree char *path = g_strdup_printf ("%s%u", slots->stem, head);
+      gpointer head = g_queue_pop_head (&slots->idle);
+      g_autofree char *path = g_strdup_printf ("%s%u", slots->stem, GPOINTER_TO_UINT (head) - 1);
       GStatBuf st;
-      gboolean there = g_lstat (path, &st) == 0 && S_ISREG (st.st_mode);
 
-      if (there && st.st_nlink == 1)
+      probes++;
+      if (g_lstat (path, &st) != 0 || !S_ISREG (st.st_mode))
+        continue; /* gone: a new one instead */
+      if (st.st_nlink == 1)
         {
-          g_queue_pop_head (&slots->idle);
           *size = st.st_size;
-          n = head;
+          n = GPOINTER_TO_UINT (head) - 1;
         }
-      else if (!there)
-        g_queue_pop_head (&slots->idle); /* gone: a new one instead */
       else
-        break; /* still linked: so are the ones linked after it */
+        g_queue_push_tail (&slots->idle, head); /* still linked: looked at again later */
     }
   if (n < 0 && slots->made < POSTFIX_REGISTRATION_PENDING_SLOTS)
     {

@@ -126,6 +126,10 @@ G_BEGIN_DECLS
  * registrations by ident at most (PostfixPendingSlots: enough for the messages the
  * follower has not bound yet at a site's rate; past it, a new file per message). */
 #define POSTFIX_REGISTRATION_PENDING_SLOTS 1024
+/** POSTFIX_REGISTRATION_SLOT_PROBES: idle slots looked at (lstat) for one whose pending
+ * name is gone before a new one is made (the first is nearly always free while the
+ * follower keeps up; one more passes over a pending registration kept for long). */
+#define POSTFIX_REGISTRATION_SLOT_PROBES 2
 /** POSTFIX_REGISTRATION_SLOT_PREFIX: names of the slot files, <prefix><journal's
  * suffix>-<n> (the suffix of the owner's .journal-XXXXXX). */
 #define POSTFIX_REGISTRATION_SLOT_PREFIX ".slot-"

@@ -1804,13 +1804,48 @@ test_pending_slots (Fixture *fx, gconstpointer data)
       g_assert_cmpuint (bound->rcpts->len, ==, rcpts);
       g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, -1);
     }
+  /* One kept linked (its reply to the "." lost) at the head of the idle slots does not
+   * hold up the others: the next one probes past it (POSTFIX_REGISTRATION_SLOT_PROBES). */
+  {
+    g_autofree char *stuck = postfix_registration_ident_new ();
+    g_autofree char *freed = postfix_registration_ident_new ();
+    g_autofree char *next = postfix_registration_ident_new ();
+    g_autoptr (PostfixRegistration) r1 = slot_reg (stuck, 1);
+    g_autoptr (PostfixRegistration) r2 = slot_reg (freed, 1);
+    g_autoptr (PostfixRegistration) r3 = slot_reg (next, 3);
+
+    g_assert_true (postfix_registration_write_pending_slot (slots, journal, r1, &ticket, &error));
+    g_assert_true (postfix_registration_write_pending_slot (slots, journal, r2, &ticket, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 2);
+    postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, freed);
+    g_assert_true (postfix_registration_write_pending_slot (slots, journal, r3, &ticket, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 2);
+    g_assert_cmpint (pending_links (fx->reg_dir, next), ==, 2);
+    g_assert_cmpint (pending_links (fx->reg_dir, stuck), ==, 2);
+    g_assert_true (durable_journal_wait (journal, ticket, &error));
+    g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
+                                                       stuck, "ABC230", &error));
+    g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
+                                                       next, "ABC231", &error));
+    g_assert_no_error (error);
+    {
+      g_autoptr (PostfixRegistration) bound = postfix_registration_read (fx->reg_dir, "ABC231",
+                                                                         &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (bound->ident, ==, next);
+      g_assert_cmpuint (bound->rcpts->len, ==, 3);
+    }
+  }
   /* Not bound yet: the next one gets another slot, up to the limit; past it a file of
    * its own. */
   {
     g_autoptr (PostfixRegistration) reg = slot_reg (kept, 1);
 
     g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
-    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
+    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 2);
   }
   while (postfix_pending_slots_made (slots) < POSTFIX_REGISTRATION_PENDING_SLOTS)
     {
@@ -1821,7 +1856,7 @@ test_pending_slots (Fixture *fx, gconstpointer data)
       g_assert_true (
           postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
       g_assert_no_error (error);
-      g_assert_cmpuint (postfix_pending_slots_made (slots), ==, before + 1);
+      g_assert_cmpuint (postfix_pending_slots_made (slots), <=, before + 1);
     }
   g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==,
                     POSTFIX_REGISTRATION_PENDING_SLOTS);
@@ -1847,14 +1882,28 @@ test_pending_slots (Fixture *fx, gconstpointer data)
         fx->reg_dir, POSTFIX_PENDING_BY_MESSAGE_ID, "slot@test.example"));
   }
   g_assert_true (durable_journal_wait (journal, ticket, &error));
-  /* The kept one's slot is reusable once its name is gone (the front dropped it). */
-  postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, kept);
+  /* The follower catches up (every pending name by ident removed): the slots are
+   * reused again, none made. */
+  {
+    g_autoptr (GDir) d = g_dir_open (fx->reg_dir, 0, NULL);
+    const char *name;
+
+    while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+      if (g_str_has_prefix (name, POSTFIX_REGISTRATION_IDENT_PREFIX))
+        {
+          g_autofree char *path = g_build_filename (fx->reg_dir, name, NULL);
+
+          g_assert_cmpint (g_unlink (path), ==, 0);
+        }
+  }
+  g_assert_cmpint (pending_links (fx->reg_dir, kept), ==, -1);
   {
     g_autofree char *ident = postfix_registration_ident_new ();
     g_autoptr (PostfixRegistration) reg = slot_reg (ident, 1);
 
     g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
     g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2);
+    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, POSTFIX_REGISTRATION_PENDING_SLOTS);
     g_clear_pointer (&kept, g_free);
     kept = g_strdup (ident);
   }
