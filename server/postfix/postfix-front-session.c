@@ -1607,8 +1607,12 @@ pending_write (Session    *s,
       for (guint i = 0; s->mid_skip != NULL && i < s->mid_skip->len; i++)
         g_ptr_array_add (reg->skip, g_strdup (g_ptr_array_index (s->mid_skip, i)));
     }
-  if (!postfix_registration_write_pending (s->front->registration_dir, s->front->journal, reg,
-                                           ticket, &error))
+  /* By ident into one of the front's slot files (no inode per message), else a file. */
+  if (s->front->pending_slots != NULL
+        ? !postfix_registration_write_pending_slot (s->front->pending_slots, s->front->journal,
+                                                    reg, ticket, &error)
+        : !postfix_registration_write_pending (s->front->registration_dir, s->front->journal,
+                                               reg, ticket, &error))
     {
       g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
                  "is refused (451) before any of it went to Postfix (check the free space "

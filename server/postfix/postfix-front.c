@@ -88,6 +88,8 @@ front_clear (Front *f)
   g_free (f->front.hostname);
   g_clear_object (&f->front.upstream);
   g_free (f->front.upstream_name);
+  /* The slots' own names go before the journal's last sync (their pending names stay). */
+  g_clear_pointer (&f->front.pending_slots, postfix_pending_slots_free);
   g_clear_pointer (&f->front.journal, durable_journal_close);
   g_free (f->front.registration_dir);
   g_clear_pointer (&f->front.tls, msgtrk_tls_context_unref);
@@ -294,6 +296,8 @@ front_post_drop (gpointer data,
                                            POSTFIX_REGISTRATION_JOURNAL_PREFIX, error);
   if (f->front.journal == NULL)
     return FALSE;
+  f->front.pending_slots = postfix_pending_slots_new (f->front.registration_dir,
+                                                      f->front.journal);
   /* Warm connections only with XCLIENT: each session's own identity is set on take. */
   if (f->front.xclient && f->pool_size > 0)
     f->front.pool = postfix_front_pool_new (f->front.upstream, f->front.upstream_name,

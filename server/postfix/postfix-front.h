@@ -21,6 +21,7 @@
 #include "durable-group.h"
 #include "msgtrk-tls-private.h"
 #include "postfix-front-pool.h"
+#include "postfix-register.h"
 
 G_BEGIN_DECLS
 
@@ -49,6 +50,8 @@ typedef struct
   char *upstream_name;        /* (owned) for logs */
   char *registration_dir;     /* (owned) */
   DurableJournal *journal;    /* (owned) registrations' write-ahead journal, in that dir */
+  PostfixPendingSlots *pending_slots; /* (owned) inodes reused for pending registrations
+                                       * by ident (postfix-register.h) */
   MsgtrkTlsContext *tls;      /* (owned) (nullable) STARTTLS / implicit TLS */
   gboolean implicit_tls;      /* TLS from the first octet (port 465) */
   gboolean tls_auth_only;     /* tls: no AUTH offered or taken before STARTTLS (538) */
