@@ -83,6 +83,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -254,6 +255,26 @@ def run_steps(port, n, size):
     return {k: statistics.median(v) * 1000 for k, v in times.items()}
 
 
+# --claim-pending: seconds between two sweeps of the pending registrations by ident.
+CLAIM_INTERVAL = 0.02
+
+
+def claim_pending(regs, stop):
+    """What the follower does to the files of the pending registrations it binds: remove
+    them (it also writes QID.reg, in its own process; not done here)."""
+    while not stop.wait(CLAIM_INTERVAL):
+        try:
+            names = os.listdir(regs)
+        except OSError:
+            return
+        for n in names:
+            if n.startswith("msgtrk-") and n.endswith(".pending"):
+                try:
+                    os.unlink(os.path.join(regs, n))
+                except OSError:
+                    pass
+
+
 def free_port():
     """A TCP port of 127.0.0.1 free now (HAProxy cannot report one it chose)."""
     with socket.socket() as s:
@@ -339,6 +360,11 @@ def main():
                          "DIR (default /var/tmp: apart from Postfix's queue, as "
                          "/var/lib/msgtrk is from /var/spool/postfix on a site); 'beside': "
                          "in the private Postfix's directory, next to its queue")
+    ap.add_argument("--claim-pending", action="store_true",
+                    help="remove the fronts' msgtrk-*.pending files every %d ms, as the "
+                         "follower does once it has bound them (no follower runs; the "
+                         "front's slot files are reused only once their pending name is "
+                         "gone, bench/README.md)" % int(CLAIM_INTERVAL * 1000))
     ap.add_argument("--front-cpus", metavar="CPUS",
                     help="the fronts and HAProxy on these CPUs (e.g. 1), Postfix and the "
                          "clients on the others: what the front costs Postfix when it has a "
@@ -358,6 +384,7 @@ def main():
     print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     pf = pi.PrivatePostfix()
     state = None
+    claim_stop = threading.Event()
     front = None
     old = None
     haproxy = None
@@ -435,6 +462,11 @@ def main():
         os.makedirs(os.path.join(state, "postfix-registrations"))
         for d in (state, os.path.join(state, "postfix-registrations")):
             os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        if a.claim_pending:
+            claimer = threading.Thread(target=claim_pending, daemon=True,
+                                       args=(os.path.join(state, "postfix-registrations"),
+                                             claim_stop))
+            claimer.start()
         conf = os.path.join(pf.base, "front.conf")
         with open(conf, "w") as f:
             f.write("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
@@ -658,6 +690,7 @@ def main():
                     print("#   " + line)
         raise
     finally:
+        claim_stop.set()
         if front is not None:
             front.stop()
         if old is not None:

@@ -593,6 +593,88 @@ write_unsynced (const char *tmp_path,
 }
 
 /**
+ * durable_journal_place:
+ *
+ * Writes @len octets to a new file @tmp_path (same directory as @path) and renames it
+ * over @path, neither synced: the file part of durable_journal_file_replace(), for a
+ * DurableJournalApplyFunc whose record is already in the journal.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (@tmp_path removed)
+ */
+gboolean
+durable_journal_place (const char *tmp_path,
+                       const char *path,
+                       const char *data,
+                       gsize       len,
+                       GError    **error)
+{
+  if (!write_unsynced (tmp_path, data, len, error))
+    return FALSE;
+  if (g_rename (tmp_path, path) != 0)
+    {
+      errno_error (error, errno, "rename", tmp_path);
+      g_unlink (tmp_path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * durable_journal_apply:
+ * @apply: makes the change @record describes (unsynced: the record covers it)
+ * @ticket: (out) (optional): when given, the call returns before the change is durable
+ *   and the caller waits for @ticket (durable_journal_wait())
+ *
+ * Appends @record, then calls @apply before a checkpoint can sync the file system and
+ * overwrite the record (the checkpoint lock is held across both): after a crash, the
+ * journal's replay makes again whatever @apply had not made durable.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (by the append or by @apply)
+ */
+gboolean
+durable_journal_apply (DurableJournal         *journal,
+                       const char             *record,
+                       gsize                   len,
+                       DurableJournalApplyFunc apply,
+                       gpointer                data,
+                       guint64                *ticket,
+                       GError                **error)
+{
+  guint64 mine = 0;
+  gboolean ok;
+
+  if (!journal_append_hold (journal, record, len, &mine, error))
+    return FALSE;
+  ok = apply (data, error);
+  g_rw_lock_reader_unlock (&journal->checkpoint);
+  if (!ok)
+    return FALSE;
+  if (ticket != NULL)
+    {
+      *ticket = mine;
+      return TRUE;
+    }
+  return durable_journal_wait (journal, mine, error);
+}
+
+typedef struct
+{
+  const char *tmp_path;
+  const char *path;
+  const char *data;
+  gsize len;
+} Replace;
+
+static gboolean
+replace_apply (gpointer data,
+               GError **error)
+{
+  Replace *r = data;
+
+  return durable_journal_place (r->tmp_path, r->path, r->data, r->len, error);
+}
+
+/**
  * durable_journal_file_replace:
  * @ticket: (out) (optional): when given, the call returns before the change is durable
  *   and the caller waits for @ticket (durable_journal_wait()), e.g. after releasing a lock
@@ -613,26 +695,16 @@ durable_journal_file_replace (DurableJournal *journal,
                               guint64        *ticket,
                               GError        **error)
 {
-  guint64 mine = 0;
-  gboolean ok;
+  Replace r = { tmp_path, path, data, len };
 
-  if (!journal_append_hold (journal, data, len, &mine, error))
-    return FALSE;
-  ok = write_unsynced (tmp_path, data, len, error);
-  if (ok && g_rename (tmp_path, path) != 0)
-    {
-      ok = errno_error (error, errno, "rename", tmp_path);
-      g_unlink (tmp_path);
-    }
-  g_rw_lock_reader_unlock (&journal->checkpoint);
-  if (!ok)
-    return FALSE;
-  if (ticket != NULL)
-    {
-      *ticket = mine;
-      return TRUE;
-    }
-  return durable_journal_wait (journal, mine, error);
+  return durable_journal_apply (journal, data, len, replace_apply, &r, ticket, error);
+}
+
+/* durable_journal_get_path: the journal's file (its name tells its owner's other files). */
+const char *
+durable_journal_get_path (DurableJournal *journal)
+{
+  return journal->path;
 }
 
 /* Hand the records of the journal open as @fd to @func; FALSE when @func failed. */

@@ -19,7 +19,9 @@
  * (a unique name, flock'ed while open). When it is full, or closed, everything is synced
  * with syncfs(2) and the journal starts a new generation (full) or is removed (closed).
  * durable_journal_replay() hands the records of journals whose owner died to a callback
- * (at start-up), then removes them.
+ * (at start-up), then removes them. durable_journal_file_replace() is the common change
+ * (a file renamed into place); durable_journal_apply() runs any other change of the
+ * caller's after its record, before a checkpoint can sync and overwrite that record.
  *
  * Limits: DURABLE_JOURNAL_CAPACITY octets per journal file; a record is at most
  * DURABLE_JOURNAL_MAX_RECORD octets (G_IO_ERROR_MESSAGE_TOO_LARGE past it).
@@ -91,6 +93,25 @@ gboolean        durable_journal_file_replace (DurableJournal     *journal,
                                               gsize               len,
                                               guint64            *ticket,
                                               GError            **error);
+
+/* Makes the change a journal record describes (durable_journal_apply): runs after the
+ * record is written and before any checkpoint may sync and overwrite it. */
+typedef gboolean (*DurableJournalApplyFunc) (gpointer  data,
+                                             GError  **error);
+
+gboolean        durable_journal_apply  (DurableJournal           *journal,
+                                        const char               *record,
+                                        gsize                     len,
+                                        DurableJournalApplyFunc   apply,
+                                        gpointer                  data,
+                                        guint64                  *ticket,
+                                        GError                  **error);
+gboolean        durable_journal_place  (const char               *tmp_path,
+                                        const char               *path,
+                                        const char               *data,
+                                        gsize                     len,
+                                        GError                  **error);
+const char     *durable_journal_get_path (DurableJournal         *journal);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DurableJournal, durable_journal_close)
 

@@ -5,7 +5,9 @@
  * How: one fixed buffer; a line is found with memchr and copied out; the unread rest is
  * moved to the front before the next read(2), so a pipelined batch is read with as few
  * reads as the client's writes allow. With a direct socket, one blocking recv(2) per read
- * (SO_RCVTIMEO the timeout) instead of GIO's recv, poll, recv.
+ * (SO_RCVTIMEO the timeout) instead of GIO's recv, poll, recv. A deadline: SO_RCVTIMEO
+ * lowered to the time left when that is shorter than the idle timeout (by more than
+ * SERVER_LINE_DEADLINE_SLACK_US), put back when the next deadline is far again.
  * Limits: the caller's max must be smaller than SERVER_LINE_BUFFER_SIZE.
  * Never: return part of an overlong line as a line (read_piece returns it as a piece, not
  * ended by LF); keep a copy of consumed octets when
@@ -36,6 +38,11 @@ server_line_reader_init (ServerLineReader *reader,
   reader->discarding = FALSE;
   reader->nonblocking = FALSE;
   reader->fd = -1;
+  reader->idle_us = 0;
+  reader->rcvtimeo_us = 0;
+  reader->deadline = 0;
+  reader->min_rate = 0;
+  reader->deadline_expired = FALSE;
 }
 
 static gboolean
@@ -71,11 +78,97 @@ server_socket_set_read_timeout (int      fd,
   return TRUE;
 }
 
+/* SO_RCVTIMEO of the direct socket to @us microseconds (0: for ever), remembered. */
+static gboolean
+set_rcvtimeo (ServerLineReader *reader,
+              gint64            us,
+              GError          **error)
+{
+  struct timeval tv = { (time_t) (us / G_USEC_PER_SEC), (suseconds_t) (us % G_USEC_PER_SEC) };
+
+  if (setsockopt (reader->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+    return set_errno_error (error, errno, "setsockopt(SO_RCVTIMEO)");
+  reader->rcvtimeo_us = us;
+  return TRUE;
+}
+
+/**
+ * server_line_reader_set_deadline:
+ * @reader: a reader
+ * @deadline: monotonic microseconds (g_get_monotonic_time()) by which the reads must have
+ *   their octets, 0: none (only the idle timeout)
+ * @min_rate: octets a second: each octet received moves @deadline 1/@min_rate s later
+ *   (0: it does not move)
+ *
+ * Bounds the reads from now on (see the top of server-line-reader.h); a read past
+ * @deadline fails with G_IO_ERROR_TIMED_OUT and server_line_reader_deadline_expired().
+ * No system call: a direct socket's timeout is set by the next read that must wait.
+ */
+void
+server_line_reader_set_deadline (ServerLineReader *reader,
+                                 gint64            deadline,
+                                 guint             min_rate)
+{
+  reader->deadline = deadline;
+  reader->min_rate = min_rate;
+  reader->deadline_expired = FALSE;
+}
+
+/* Whether the last failed read ended at the deadline (not at the idle timeout). */
+gboolean
+server_line_reader_deadline_expired (ServerLineReader *reader)
+{
+  return reader->deadline_expired;
+}
+
+static gssize
+deadline_error (ServerLineReader *reader,
+                GError          **error)
+{
+  reader->deadline_expired = TRUE;
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Deadline exceeded");
+  return -1;
+}
+
+/* The octets just read move the deadline (at the minimum rate). */
+static void
+deadline_extend (ServerLineReader *reader,
+                 gssize            n)
+{
+  if (reader->deadline != 0 && reader->min_rate > 0 && n > 0)
+    reader->deadline += (gint64) n * G_USEC_PER_SEC / reader->min_rate;
+}
+
+/* Before a direct read: SO_RCVTIMEO min(idle timeout, time left), unless it is that
+ * within SERVER_LINE_DEADLINE_SLACK_US already. -1 (@error set) when no time is left. */
+static gssize
+direct_timeout (ServerLineReader *reader,
+                GError          **error)
+{
+  gint64 want = reader->idle_us;
+
+  if (reader->deadline != 0)
+    {
+      gint64 left = reader->deadline - g_get_monotonic_time ();
+
+      if (left <= 0)
+        return deadline_error (reader, error);
+      want = want > 0 ? MIN (want, left) : left;
+    }
+  if (want == reader->rcvtimeo_us
+      || (want > 0 && reader->rcvtimeo_us > 0
+          && ABS (want - reader->rcvtimeo_us) <= SERVER_LINE_DEADLINE_SLACK_US))
+    return 0;
+  return set_rcvtimeo (reader, want, error) ? 0 : -1;
+}
+
 /**
  * server_line_reader_init_fd:
  * @reader: a reader
  * @fd: a connected socket (not owned), not under TLS, in blocking mode, its read timeout
  *   set (server_socket_set_read_timeout())
+ * @timeout: that read timeout, seconds (0: none): a read goes back to it after a nearer
+ *   deadline (server_line_reader_set_deadline())
  * @wipe: overwrite consumed octets
  *
  * A reader of @fd with an empty buffer: each read is one recv(2) (see the top of
@@ -84,10 +177,13 @@ server_socket_set_read_timeout (int      fd,
 void
 server_line_reader_init_fd (ServerLineReader *reader,
                             int               fd,
+                            guint             timeout,
                             gboolean          wipe)
 {
   server_line_reader_init (reader, NULL, wipe);
   reader->fd = fd;
+  reader->idle_us = (gint64) timeout * G_USEC_PER_SEC;
+  reader->rcvtimeo_us = reader->idle_us;
 }
 
 /**
@@ -189,7 +285,7 @@ server_socket_send_all (int           fd,
   return TRUE;
 }
 
-/* One recv(2) on the direct socket (blocking, SO_RCVTIMEO). */
+/* One recv(2) on the direct socket (blocking, SO_RCVTIMEO: direct_timeout). */
 static gssize
 fill_socket (ServerLineReader *reader,
              GCancellable     *cancellable,
@@ -199,15 +295,20 @@ fill_socket (ServerLineReader *reader,
     return -1;
   for (;;)
     {
-      ssize_t n = recv (reader->fd, reader->buf + reader->end,
-                        sizeof reader->buf - reader->end, 0);
+      ssize_t n;
 
+      if (direct_timeout (reader, error) < 0)
+        return -1;
+      n = recv (reader->fd, reader->buf + reader->end, sizeof reader->buf - reader->end, 0);
       if (n >= 0)
         return n;
       if (errno == EINTR)
         continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         {
+          if (reader->deadline != 0
+              && g_get_monotonic_time () >= reader->deadline - SERVER_LINE_DEADLINE_SLACK_US)
+            return deadline_error (reader, error);
           g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                                "Socket I/O timed out");
           return -1;
@@ -286,6 +387,10 @@ fill (ServerLineReader *reader,
     }
   if (reader->hook != NULL && !reader->hook (reader->hook_data, error))
     return -1;
+  reader->deadline_expired = FALSE;
+  /* Through GIO the deadline is looked at before each read only (see the header). */
+  if (reader->fd < 0 && reader->deadline != 0 && g_get_monotonic_time () >= reader->deadline)
+    return deadline_error (reader, error);
   if (reader->fd >= 0)
     n = fill_socket (reader, cancellable, error);
   else if (reader->nonblocking)
@@ -297,7 +402,13 @@ fill (ServerLineReader *reader,
     n = g_input_stream_read (reader->in, reader->buf + reader->end,
                              sizeof reader->buf - reader->end, cancellable, error);
   if (n > 0)
-    reader->end += (gsize) n;
+    {
+      reader->end += (gsize) n;
+      deadline_extend (reader, n);
+    }
+  else if (n < 0 && reader->fd < 0 && reader->deadline != 0
+           && g_get_monotonic_time () >= reader->deadline)
+    reader->deadline_expired = TRUE;
   return n;
 }
 

@@ -26,6 +26,16 @@
  * under TLS (its GIO layer reads the socket without blocking): a reader of the TLS
  * stream instead. server_socket_send_all() is the matching write (send(2) without
  * blocking, poll(2) only when the socket buffer is full).
+ * Deadline (server_line_reader_set_deadline()): a read ends at a point in time as well as
+ * after the idle timeout (as Postfix's smtpd_per_request_deadline), moved later by every
+ * octet received at a minimum rate (smtpd_min_data_rate): a client that sends one octet
+ * per idle timeout cannot hold a command or a message's data for ever. With a direct
+ * socket each recv(2) waits min(idle timeout, time left), SO_RCVTIMEO set only when that
+ * differs from the one set by more than SERVER_LINE_DEADLINE_SLACK_US (a reader whose
+ * deadline is far makes no system call more); through GIO the deadline is checked
+ * before each read (one read may then pass it by up to the stream's own timeout).
+ * A read ended by it: SERVER_LINE_ERROR, G_IO_ERROR_TIMED_OUT, and
+ * server_line_reader_deadline_expired() TRUE.
  * Limits: the caller's max is below SERVER_LINE_BUFFER_SIZE.
  */
 #pragma once
@@ -44,6 +54,11 @@ typedef enum
 
 /** SERVER_LINE_BUFFER_SIZE: octets the reader holds (input read ahead). */
 #define SERVER_LINE_BUFFER_SIZE 16384
+/** SERVER_LINE_DEADLINE_SLACK_US: how far (microseconds) a direct socket's read timeout
+ * may be from min(idle timeout, time to the deadline) before SO_RCVTIMEO is set again:
+ * a deadline is kept to within this, and a reader whose deadline is farther than its
+ * idle timeout (the usual command) sets nothing. */
+#define SERVER_LINE_DEADLINE_SLACK_US (100 * G_TIME_SPAN_MILLISECOND)
 
 /* Called before the reader blocks for input; FALSE (with @error set) ends the reading. */
 typedef gboolean (*ServerLineFillHook) (gpointer  user_data,
@@ -61,6 +76,11 @@ typedef struct
   gboolean discarding;        /* inside an overlong line: drop up to its LF */
   gboolean nonblocking;       /* read with g_pollable_input_stream_read_nonblocking() */
   int fd;                     /* >= 0: recv(2) on it directly (init_fd) */
+  gint64 idle_us;             /* init_fd's timeout, microseconds (0: none) */
+  gint64 rcvtimeo_us;         /* SO_RCVTIMEO as last set on fd (0: none) */
+  gint64 deadline;            /* monotonic microseconds a read must end by (0: none) */
+  guint min_rate;             /* octets a second that move the deadline (0: none) */
+  gboolean deadline_expired;  /* the last read ended at the deadline */
 } ServerLineReader;
 
 void             server_line_reader_init      (ServerLineReader   *reader,
@@ -73,6 +93,7 @@ void             server_line_reader_set_hook  (ServerLineReader   *reader,
                                                gpointer            user_data);
 void             server_line_reader_init_fd   (ServerLineReader   *reader,
                                                int                 fd,
+                                               guint               timeout,
                                                gboolean            wipe);
 gboolean         server_socket_set_read_timeout (int               fd,
                                                  guint             timeout,
@@ -88,6 +109,10 @@ gboolean         server_socket_send_all       (int                 fd,
                                                guint               timeout,
                                                GCancellable       *cancellable,
                                                GError            **error);
+void             server_line_reader_set_deadline (ServerLineReader *reader,
+                                                  gint64            deadline,
+                                                  guint             min_rate);
+gboolean         server_line_reader_deadline_expired (ServerLineReader *reader);
 gsize            server_line_reader_available (ServerLineReader   *reader);
 void             server_line_reader_clear     (ServerLineReader   *reader);
 ServerLineStatus server_line_reader_read      (ServerLineReader   *reader,

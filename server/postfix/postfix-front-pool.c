@@ -241,7 +241,7 @@ warm_connect (PostfixFrontPool *pool,
   /* Not zeroed (a 16 KB memset per connection): the reader's state is set by its init,
    * and no octet outside what it read is ever looked at. */
   w->reader = g_new (ServerLineReader, 1);
-  server_line_reader_init_fd (w->reader, fd, TRUE);
+  server_line_reader_init_fd (w->reader, fd, pool->timeout, TRUE);
   w->ready = g_get_monotonic_time ();
   return w;
 }

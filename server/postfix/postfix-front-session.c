@@ -16,7 +16,9 @@
  * to the client, never a session in which Postfix takes the front's address for the
  * client's); the upstream lost there: 421.
  * A client address with max_connections_per_client sessions already gets "421 4.7.0"
- * before anything else (closed at once on implicit TLS). With implicit TLS the client's
+ * before anything else (on implicit TLS after a handshake of at most
+ * POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT, one per address at a time; any other closed
+ * at once). With implicit TLS the client's
  * TLS handshake comes first; a handshake (also after STARTTLS) has tls_handshake_timeout
  * in all. The upstream socket has TCP_NODELAY (whole commands and data buffers are
  * written at once: message data FRONT_DATA_FLUSH at a time, and whatever is held when
@@ -25,8 +27,8 @@
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
  * socket are plain descriptors (the listener's accepted one, and
  * postfix_front_upstream_connect's), no GSocket or stream objects: read with one
- * blocking recv(2) per wait (server_line_reader_init_fd, SO_RCVTIMEO = idle_timeout) and
- * written with send(2) (server_socket_send_all); at shutdown the cancellable's handler
+ * blocking recv(2) per wait (server_line_reader_init_fd, SO_RCVTIMEO = idle_timeout,
+ * lowered only when a deadline is nearer) and written with send(2) (server_socket_send_all); at shutdown the cancellable's handler
  * (session_cancelled) shuts them down, which ends those reads. STARTTLS and implicit TLS
  * make the client's GIO stream from its descriptor (server_connection_get_stream) and
  * read and write it through the TLS stream.
@@ -116,6 +118,12 @@
  *   anything else (RSET, NOOP, VRFY, HELP, unknown): passed on. RSET, like EHLO and
  *             HELO, resets the session's transaction and tracking only when the upstream
  *             answers 2xx (Postfix keeps its transaction after "501 Syntax: RSET").
+ * Deadlines (as Postfix's smtpd_per_request_deadline, smtpd_min_data_rate): each command
+ * line (the wait for it included) and AUTH response within request_deadline, a message's
+ * data within request_deadline moved 1/min_data_rate s later per octet received
+ * (client_deadline_start); past it "421 4.4.2 <host> Error: timeout exceeded", and in
+ * DATA the upstream link is closed without the "." first (data_deadline_abandon:
+ * Postfix queues nothing), the session ends.
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
  * unfinished message is never accepted (Postfix discards a message without its ".").
  *
@@ -237,6 +245,7 @@ typedef struct
   gboolean greeted;               /* the client has a greeting: a loss is 421 */
   gboolean said_421;
   gboolean client_counted;        /* counted in front->clients (client_count_take) */
+  gboolean client_refusing;       /* in front->refusing (client_refusal_take) */
 
   int up_fd;                      /* (owned) the upstream socket, -1: none */
   GMutex up_lock;                 /* guards up_fd and dot_wait against the cancel callback */
@@ -321,6 +330,7 @@ postfix_front_clients_init (PostfixFront *front)
 {
   g_mutex_init (&front->clients_lock);
   front->clients = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  front->refusing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 /**
@@ -331,6 +341,7 @@ void
 postfix_front_clients_clear (PostfixFront *front)
 {
   g_clear_pointer (&front->clients, g_hash_table_unref);
+  g_clear_pointer (&front->refusing, g_hash_table_unref);
   g_mutex_clear (&front->clients_lock);
 }
 
@@ -376,6 +387,32 @@ client_count_drop (Session *s)
     g_hash_table_insert (front->clients, g_strdup (s->peer.addr), GUINT_TO_POINTER (n - 1));
   g_mutex_unlock (&front->clients_lock);
   s->client_counted = FALSE;
+}
+
+/* On implicit TLS, whether the session of @s, one past its address's limit, may spend a
+ * handshake (POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT at most) to tell its client 421:
+ * one such handshake per address at a time, so an address holds at most one slot more
+ * than its limit (the others are closed at once, as before). */
+static gboolean
+client_refusal_take (Session *s)
+{
+  PostfixFront *front = s->front;
+
+  g_mutex_lock (&front->clients_lock);
+  s->client_refusing = g_hash_table_add (front->refusing, g_strdup (s->peer.addr));
+  g_mutex_unlock (&front->clients_lock);
+  return s->client_refusing;
+}
+
+static void
+client_refusal_drop (Session *s)
+{
+  if (!s->client_refusing)
+    return;
+  g_mutex_lock (&s->front->clients_lock);
+  g_hash_table_remove (s->front->refusing, s->peer.addr);
+  g_mutex_unlock (&s->front->clients_lock);
+  s->client_refusing = FALSE;
 }
 
 /* Whether a message with the Message-ID of @use must wait: a tracked one (its pending
@@ -750,7 +787,7 @@ up_connect (Session *s,
       return FALSE;
     }
   s->up_reader = g_new (ServerLineReader, 1); /* not zeroed: see Session's reader */
-  server_line_reader_init_fd (s->up_reader, fd, TRUE);
+  server_line_reader_init_fd (s->up_reader, fd, s->front->idle_timeout, TRUE);
   up_attach (s, fd);
   if (!up_read_reply (s, greeting, &code) || code != 220)
     {
@@ -1573,8 +1610,12 @@ pending_write (Session    *s,
       for (guint i = 0; s->mid_skip != NULL && i < s->mid_skip->len; i++)
         g_ptr_array_add (reg->skip, g_strdup (g_ptr_array_index (s->mid_skip, i)));
     }
-  if (!postfix_registration_write_pending (s->front->registration_dir, s->front->journal, reg,
-                                           ticket, &error))
+  /* By ident into one of the front's slot files (no inode per message), else a file. */
+  if (s->front->pending_slots != NULL
+        ? !postfix_registration_write_pending_slot (s->front->pending_slots, s->front->journal,
+                                                    reg, ticket, &error)
+        : !postfix_registration_write_pending (s->front->registration_dir, s->front->journal,
+                                               reg, ticket, &error))
     {
       g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
                  "is refused (451) before any of it went to Postfix (check the free space "
@@ -1743,15 +1784,32 @@ register_queue_id (Session    *s,
   return TRUE;
 }
 
-/* A read of the client inside a command (DATA, AUTH) ended the session (@st, @error):
- * the client told why as between commands, when it is the idle timeout or shutdown
- * (session_cancelled shut the socket's reading side down, or GIO saw the cancellable). */
+/* The client's next read bounded by request_deadline from now (the command line, an AUTH
+ * response; the data moved later by min_data_rate): no system call (the line reader sets
+ * its socket's timeout only when a read must wait and the deadline is the nearer). */
+static void
+client_deadline_start (Session *s,
+                       gboolean data)
+{
+  server_line_reader_set_deadline (&s->reader,
+                                   g_get_monotonic_time ()
+                                     + (gint64) s->front->request_deadline * G_USEC_PER_SEC,
+                                   data ? s->front->min_data_rate : 0);
+}
+
+/* A read of the client ended the session (@st, @error): the client told why, when it is
+ * the idle timeout, the request deadline or shutdown (session_cancelled shut the socket's
+ * reading side down, or GIO saw the cancellable). */
 static void
 client_read_failed (Session          *s,
                     ServerLineStatus  st,
                     const GError     *error)
 {
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
+      && server_line_reader_deadline_expired (&s->reader))
+    client_reply (s, "421 4.4.2 %s Error: timeout exceeded, closing connection",
+                  s->front->hostname);
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     client_reply (s, "421 4.4.2 %s Idle timeout, closing connection", s->front->hostname);
   else if (g_cancellable_is_cancelled (s->cancel)
            || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -1769,6 +1827,28 @@ dot_wait_set (Session  *s,
   if (!waiting)
     g_cond_broadcast (&s->dot_cond);
   g_mutex_unlock (&s->up_lock);
+}
+
+/* The client's data passed its deadline: logged (no content), and the upstream link
+ * closed before anything more is read or written, without the "." (Postfix discards a
+ * message whose data did not end: nothing queued, never half a message). Under up_lock:
+ * the cancellable's handler may be shutting the same socket down. */
+static void
+data_deadline_abandon (Session *s,
+                       guint64  octets,
+                       gint64   began)
+{
+  g_message ("[%s] message data not received within its deadline (request_deadline %u s, "
+             "min_data_rate %u octets/s): %" G_GUINT64_FORMAT " octets in %" G_GINT64_FORMAT
+             " s; the transaction is abandoned upstream",
+             s->peer_ip, s->front->request_deadline, s->front->min_data_rate, octets,
+             (g_get_monotonic_time () - began) / G_USEC_PER_SEC);
+  g_mutex_lock (&s->up_lock);
+  if (s->up_fd >= 0)
+    (void) shutdown (s->up_fd, SHUT_RDWR);
+  g_mutex_unlock (&s->up_lock);
+  s->said_421 = TRUE;
+  transaction_reset (s);
 }
 
 /* DATA: the upstream's 354, then the message streamed, then its verdict. */
@@ -1794,6 +1874,8 @@ cmd_data (Session    *s,
   MsgtrkDotWriter writer;
   g_autoptr (GString) unstuffed = g_string_new (NULL);
   g_autoptr (GString) hline = g_string_new (NULL);
+  gint64 data_began;
+  guint64 octets = 0;
 
   /* The last command of a pipelined group: the group goes now. */
   if (!up_send (s, UP_PENDING_DATA, line))
@@ -1811,6 +1893,10 @@ cmd_data (Session    *s,
   msgtrk_dot_parser_init (&dot);
   msgtrk_dot_writer_init (&writer);
   s->reader.wipe = FALSE; /* the session loop turns it on again */
+  /* The data as a whole: request_deadline, moved later by each octet at min_data_rate
+   * (the session loop starts the next command's). */
+  client_deadline_start (s, TRUE);
+  data_began = g_get_monotonic_time ();
   for (;;)
     {
       g_autoptr (GError) error = NULL;
@@ -1827,9 +1913,12 @@ cmd_data (Session    *s,
            * (and the pending registration binds nothing). */
           s->data_held = NULL;
           pending_drop (s, pending_key);
+          if (server_line_reader_deadline_expired (&s->reader))
+            data_deadline_abandon (s, octets, data_began);
           client_read_failed (s, st, error);
           return FALSE;
         }
+      octets += text->len;
       /* A line or a piece (no LF): the end marker, a whole line, is all of it (used). */
       g_string_truncate (unstuffed, 0);
       if (msgtrk_dot_parser_feed (&dot, text->str, text->len, unstuffed, &used))
@@ -1968,6 +2057,7 @@ cmd_auth (Session    *s,
           ok = FALSE;
           break;
         }
+      client_deadline_start (s, FALSE);
       st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, s->cancel,
                                     &error);
       if (st == SERVER_LINE_TOO_LONG)
@@ -2037,7 +2127,8 @@ handshake_session_cancelled (GCancellable *cancellable,
 }
 
 static gboolean
-start_tls (Session *s)
+start_tls (Session *s,
+           guint    timeout)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GCancellable) handshake = g_cancellable_new ();
@@ -2059,7 +2150,7 @@ start_tls (Session *s)
   /* The socket's timeout bounds each read; tls_handshake_timeout the whole handshake (as
    * Postfix's smtpd_starttls_timeout): a ClientHello trickled an octet at a time must
    * not hold a slot for ever. */
-  deadline = g_timeout_source_new_seconds (s->front->tls_handshake_timeout);
+  deadline = g_timeout_source_new_seconds (timeout);
   g_source_set_callback (deadline, handshake_deadline, g_object_ref (handshake),
                          g_object_unref);
   g_source_attach (deadline, NULL);
@@ -2073,8 +2164,7 @@ start_tls (Session *s)
   if (tls == NULL)
     {
       if (g_cancellable_is_cancelled (handshake) && !g_cancellable_is_cancelled (s->cancel))
-        g_message ("[%s] TLS handshake not done within tls_handshake_timeout (%u s)",
-                   s->peer_ip, s->front->tls_handshake_timeout);
+        g_message ("[%s] TLS handshake not done within %u s", s->peer_ip, timeout);
       else
         g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
       return FALSE;
@@ -2154,7 +2244,7 @@ dispatch (Session    *s,
       /* Commands pipelined after STARTTLS in clear text are discarded (RFC 3207 4.2). */
       server_line_reader_clear (&s->reader);
       if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !client_flush (s, NULL)
-          || !start_tls (s))
+          || !start_tls (s, s->front->tls_handshake_timeout))
         return FALSE;
       /* RFC 3207 4.2: all knowledge obtained from the client before TLS is discarded,
        * here and in Postfix (its AUTH, its transaction, anything a man in the middle
@@ -2285,7 +2375,7 @@ postfix_front_session_run (PostfixFront     *front,
   s.data_reply = g_string_new (NULL);
   /* The listener's socket is blocking: read directly, idle_timeout its receive timeout
    * (implicit TLS reads through GIO from the start: start_tls). */
-  server_line_reader_init_fd (&s.reader, s.fd, TRUE);
+  server_line_reader_init_fd (&s.reader, s.fd, front->idle_timeout, TRUE);
   server_line_reader_set_hook (&s.reader, session_fill_hook, &s);
   peer_lookup (&s);
   FRONT_SESSION_INFO ("[%s] connect", s.peer_ip);
@@ -2305,20 +2395,27 @@ postfix_front_session_run (PostfixFront     *front,
   if (s.cancel != NULL)
     s.cancel_id = g_cancellable_connect (s.cancel, G_CALLBACK (session_cancelled), &s, NULL);
 
-  /* max_connections_per_client, before a TLS handshake or an upstream link is spent on
-   * the session (as Postfix's smtpd_client_connection_count_limit, and its reply). On
-   * implicit TLS the session just ends: a reply needs the handshake, which an address
-   * past its limit would then hold slots with. */
+  /* max_connections_per_client, before an upstream link is spent on the session (as
+   * Postfix's smtpd_client_connection_count_limit, and its reply). On implicit TLS the
+   * reply needs a handshake (Postfix's wrapper mode too does it first): a short one,
+   * one per address at a time; another past the limit meanwhile is closed at once
+   * (docs/postfix-site.md, "Clients that hold sessions"). */
   if (!client_count_take (&s))
     {
+      gboolean tell = !front->implicit_tls;
+
+      if (front->implicit_tls && client_refusal_take (&s))
+        tell = start_tls (&s, MIN (front->tls_handshake_timeout,
+                                   POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT));
       g_message ("[%s] too many connections from this address (max_connections_per_client "
-                 "%u)", s.peer_ip, front->max_connections_per_client);
-      if (!front->implicit_tls)
+                 "%u)%s", s.peer_ip, front->max_connections_per_client,
+                 tell ? "" : ", closed without a reply");
+      if (tell)
         client_reply (&s, "421 4.7.0 %s Error: too many connections from %s",
                       front->hostname, s.peer_ip);
       goto out;
     }
-  if (front->implicit_tls && !start_tls (&s))
+  if (front->implicit_tls && !start_tls (&s, front->tls_handshake_timeout))
     goto out;
   peer_names (&s);
   if (g_cancellable_is_cancelled (s.cancel))
@@ -2349,6 +2446,7 @@ postfix_front_session_run (PostfixFront     *front,
        * cmd_data turns it off for the message's data, no secret). Read to the AUTH
        * limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
       s.reader.wipe = TRUE;
+      client_deadline_start (&s, FALSE);
       st = server_line_reader_read (&s.reader, FRONT_AUTH_LINE_MAX, line, s.cancel, &error);
 
       if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s.cancel))
@@ -2361,11 +2459,10 @@ postfix_front_session_run (PostfixFront     *front,
         break;
       if (st == SERVER_LINE_ERROR)
         {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-            client_reply (&s, "421 4.4.2 %s Idle timeout, closing connection", front->hostname);
-          else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-                   || g_cancellable_is_cancelled (s.cancel))
-            client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
+          if (server_line_reader_deadline_expired (&s.reader))
+            g_message ("[%s] command not received within request_deadline (%u s)", s.peer_ip,
+                       front->request_deadline);
+          client_read_failed (&s, st, error);
           break;
         }
       if (st == SERVER_LINE_TOO_LONG
@@ -2414,6 +2511,7 @@ out:
   g_clear_object (&s.tls);
   transaction_reset (&s);
   client_count_drop (&s);
+  client_refusal_drop (&s);
   /* The client has gone: one warm connection for a later session (no wake-up of the
    * pool's thread, no wait for Postfix's greeting). */
   if (front->pool != NULL && !g_cancellable_is_cancelled (s.cancel))

@@ -12,7 +12,8 @@
  *
  * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
- * (FRONT_*_IDLE_TIMEOUT), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
+ * (FRONT_*_IDLE_TIMEOUT), request_deadline (FRONT_*_REQUEST_DEADLINE) and min_data_rate
+ * (FRONT_*_MIN_DATA_RATE), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
  * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT).
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
  * with TLS, as Postfix's smtpd_tls_auth_only=yes) and tls_security_level (may, the
@@ -45,6 +46,18 @@
 /** FRONT_*_IDLE_TIMEOUT: seconds without a line from the client or the upstream. */
 #define FRONT_DEFAULT_IDLE_TIMEOUT 300
 #define FRONT_MAX_IDLE_TIMEOUT 3600
+/** FRONT_*_REQUEST_DEADLINE: seconds a client has for a whole command line (the wait for
+ * it included), an AUTH response, or a message's data (then moved later by
+ * min_data_rate), as Postfix >= 3.7's smtpd_per_request_deadline=yes with its
+ * smtpd_timeout=300s: a client sending an octet per idle_timeout no longer holds a
+ * session and an upstream Postfix session for ever. */
+#define FRONT_DEFAULT_REQUEST_DEADLINE 300
+#define FRONT_MAX_REQUEST_DEADLINE 3600
+/** FRONT_*_MIN_DATA_RATE: octets a second of message data that each move the data's
+ * deadline 1/rate s later (Postfix's smtpd_min_data_rate, 500: a 10 MB message may take
+ * 300 s + 20000 s; one sent slower is cut). At most 1 GB/s (a site's own clients). */
+#define FRONT_DEFAULT_MIN_DATA_RATE 500
+#define FRONT_MAX_MIN_DATA_RATE 1000000000
 /** FRONT_*_MAX_CONNECTIONS_PER_CLIENT: sessions at once from one client address (as
  * Postfix's smtpd_client_connection_count_limit; 0: no limit). */
 #define FRONT_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 50
@@ -75,6 +88,8 @@ front_clear (Front *f)
   g_free (f->front.hostname);
   g_clear_object (&f->front.upstream);
   g_free (f->front.upstream_name);
+  /* The slots' own names go before the journal's last sync (their pending names stay). */
+  g_clear_pointer (&f->front.pending_slots, postfix_pending_slots_free);
   g_clear_pointer (&f->front.journal, durable_journal_close);
   g_free (f->front.registration_dir);
   g_clear_pointer (&f->front.tls, msgtrk_tls_context_unref);
@@ -116,7 +131,7 @@ front_configure (gpointer        data,
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
     "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
     "peername_lookup",
-    "idle_timeout", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
+    "idle_timeout", "request_deadline", "min_data_rate", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "max_connections_per_client",
     "count_loopback_clients",
     "tls_handshake_timeout", "connection_wait", "user", NULL,
@@ -142,6 +157,10 @@ front_configure (gpointer        data,
   const ServerConfigUint uints[] = {
     { "idle_timeout", FRONT_DEFAULT_IDLE_TIMEOUT, 1, FRONT_MAX_IDLE_TIMEOUT,
       &f->front.idle_timeout },
+    { "request_deadline", FRONT_DEFAULT_REQUEST_DEADLINE, 1, FRONT_MAX_REQUEST_DEADLINE,
+      &f->front.request_deadline },
+    { "min_data_rate", FRONT_DEFAULT_MIN_DATA_RATE, 1, FRONT_MAX_MIN_DATA_RATE,
+      &f->front.min_data_rate },
     { "tls_handshake_timeout", FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT, 1, FRONT_MAX_IDLE_TIMEOUT,
       &f->front.tls_handshake_timeout },
     { "mtrk_max_timeout", FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX,
@@ -277,6 +296,8 @@ front_post_drop (gpointer data,
                                            POSTFIX_REGISTRATION_JOURNAL_PREFIX, error);
   if (f->front.journal == NULL)
     return FALSE;
+  f->front.pending_slots = postfix_pending_slots_new (f->front.registration_dir,
+                                                      f->front.journal);
   /* Warm connections only with XCLIENT: each session's own identity is set on take. */
   if (f->front.xclient && f->pool_size > 0)
     f->front.pool = postfix_front_pool_new (f->front.upstream, f->front.upstream_name,

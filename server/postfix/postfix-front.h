@@ -21,6 +21,7 @@
 #include "durable-group.h"
 #include "msgtrk-tls-private.h"
 #include "postfix-front-pool.h"
+#include "postfix-register.h"
 #include "server-listener.h"
 
 G_BEGIN_DECLS
@@ -38,6 +39,10 @@ G_BEGIN_DECLS
 /** POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT: pending_claim_wait at most (a client waits at
  * least 10 minutes for the reply to its data, RFC 5321 4.5.3.2.6). */
 #define POSTFIX_FRONT_MAX_PENDING_CLAIM_WAIT 300
+/** POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT: on implicit TLS, seconds at most (and at most
+ * tls_handshake_timeout) for the handshake of a client one past
+ * max_connections_per_client, done only to tell it "421 4.7.0" (docs/postfix-site.md). */
+#define POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT 5
 
 typedef struct
 {
@@ -46,6 +51,8 @@ typedef struct
   char *upstream_name;        /* (owned) for logs */
   char *registration_dir;     /* (owned) */
   DurableJournal *journal;    /* (owned) registrations' write-ahead journal, in that dir */
+  PostfixPendingSlots *pending_slots; /* (owned) inodes reused for pending registrations
+                                       * by ident (postfix-register.h) */
   MsgtrkTlsContext *tls;      /* (owned) (nullable) STARTTLS / implicit TLS */
   gboolean implicit_tls;      /* TLS from the first octet (port 465) */
   gboolean tls_auth_only;     /* tls: no AUTH offered or taken before STARTTLS (538) */
@@ -57,11 +64,18 @@ typedef struct
   gboolean peername_lookup;   /* look the client's name up for XCLIENT (as Postfix's
                                * smtpd_peername_lookup); off: NAME=[UNAVAILABLE] */
   guint idle_timeout;         /* seconds, both sides */
+  guint request_deadline;     /* seconds for a whole client command, AUTH response or
+                               * message data (as Postfix's smtpd_per_request_deadline
+                               * with smtpd_timeout) */
+  guint min_data_rate;        /* octets a second of message data that move the data's
+                               * deadline (as Postfix's smtpd_min_data_rate) */
   guint tls_handshake_timeout; /* seconds for a whole TLS handshake (465, STARTTLS) */
   guint max_connections_per_client; /* sessions at once per client address (0: any) */
   gboolean count_loopback_clients;  /* loopback clients counted too (default: not) */
   GMutex clients_lock;
   GHashTable *clients;        /* (owned) client address -> sessions (GUINT_TO_POINTER) */
+  GHashTable *refusing;       /* (owned) client addresses past their limit that have a
+                               * refusal handshake under way (implicit TLS: one each) */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */
   guint pending_claim_wait;   /* seconds: see POSTFIX_FRONT_PENDING_CLAIM_WAIT */

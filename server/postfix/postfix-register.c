@@ -44,6 +44,7 @@ static char *pending_path (const char        *dir,
                            const char        *prefix);
 
 static char *address_as_logged (const char *address);
+static void slots_sweep (const char *dir);
 
 static void
 rcpt_free (gpointer data)
@@ -748,6 +749,7 @@ postfix_registration_recover (const char *dir,
         g_warning ("A pending registration cannot be restored: %s", local->message);
     }
   g_hash_table_unref (r.pending);
+  slots_sweep (dir);
   if (orphans > 0)
     {
       g_autofree char *mark = g_build_filename (dir, POSTFIX_REGISTRATION_ORPHANS_MARK, NULL);
@@ -942,6 +944,295 @@ postfix_registration_write_pending (const char                *dir,
   if (journal == NULL)
     return durable_file_replace (tmp, path, dir, text, strlen (text), error);
   return durable_journal_file_replace (journal, tmp, path, text, strlen (text), ticket, error);
+}
+
+struct _PostfixPendingSlots
+{
+  char *dir;     /* (owned) */
+  char *stem;    /* (owned) <dir>/.slot-<journal's suffix>- */
+  GMutex lock;
+  GQueue idle;   /* slot numbers (GUINT_TO_POINTER (n + 1)), the longest linked first */
+  guint made;    /* slots created, numbered 0 to made - 1; under lock */
+};
+
+/**
+ * postfix_pending_slots_new:
+ * @journal: this front's journal in @dir (its name names the slots)
+ *
+ * The pending registrations by ident of this front written into slot files
+ * (postfix_registration_write_pending_slot()): a slot file is written in place and
+ * hard-linked as <ident>.pending; once the follower (or the front) has removed that
+ * name, its link count is 1 again and the slot takes the next message's. No inode is
+ * allocated per message while the follower keeps up.
+ *
+ * Returns: (transfer full): the slots (none made yet)
+ */
+PostfixPendingSlots *
+postfix_pending_slots_new (const char     *dir,
+                           DurableJournal *journal)
+{
+  PostfixPendingSlots *slots = g_new0 (PostfixPendingSlots, 1);
+  g_autofree char *base = g_path_get_basename (durable_journal_get_path (journal));
+  const char *suffix = base;
+
+  if (g_str_has_prefix (base, POSTFIX_REGISTRATION_JOURNAL_PREFIX))
+    suffix += strlen (POSTFIX_REGISTRATION_JOURNAL_PREFIX);
+  slots->dir = g_strdup (dir);
+  slots->stem = g_strdup_printf ("%s/%s%s-", dir, POSTFIX_REGISTRATION_SLOT_PREFIX, suffix);
+  g_mutex_init (&slots->lock);
+  g_queue_init (&slots->idle);
+  return slots;
+}
+
+/* postfix_pending_slots_free: the slot files' own names removed (the <ident>.pending
+ * names of their registrations stay for the follower), then @slots freed. */
+void
+postfix_pending_slots_free (PostfixPendingSlots *slots)
+{
+  if (slots == NULL)
+    return;
+  for (guint n = 0; n < slots->made; n++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s%u", slots->stem, n);
+
+      g_unlink (path);
+    }
+  g_queue_clear (&slots->idle);
+  g_mutex_clear (&slots->lock);
+  g_free (slots->stem);
+  g_free (slots->dir);
+  g_free (slots);
+}
+
+/* postfix_pending_slots_made: how many slot files @slots created (tests, benches). */
+guint
+postfix_pending_slots_made (PostfixPendingSlots *slots)
+{
+  guint n;
+
+  g_mutex_lock (&slots->lock);
+  n = slots->made;
+  g_mutex_unlock (&slots->lock);
+  return n;
+}
+
+/* A slot for one registration: of the idle ones that were linked longest, the first of
+ * POSTFIX_REGISTRATION_SLOT_PROBES whose pending name is gone (link count 1; *size its
+ * length; one still linked goes to the back, so a pending registration kept for long,
+ * e.g. one whose reply to the "." was lost, does not hold up the others), else a new one
+ * (*fresh) while fewer than POSTFIX_REGISTRATION_PENDING_SLOTS exist, else -1. */
+static gint64
+slot_take (PostfixPendingSlots *slots,
+           gboolean            *fresh,
+           goffset             *size)
+{
+  gint64 n = -1;
+  guint probes = 0;
+
+  *fresh = FALSE;
+  *size = 0;
+  g_mutex_lock (&slots->lock);
+  while (n < 0 && probes < POSTFIX_REGISTRATION_SLOT_PROBES && !g_queue_is_empty (&slots->idle))
+    {
+      gpointer head = g_queue_pop_head (&slots->idle);
+      g_autofree char *path = g_strdup_printf ("%s%u", slots->stem, GPOINTER_TO_UINT (head) - 1);
+      GStatBuf st;
+
+      probes++;
+      if (g_lstat (path, &st) != 0 || !S_ISREG (st.st_mode))
+        continue; /* gone: a new one instead */
+      if (st.st_nlink == 1)
+        {
+          *size = st.st_size;
+          n = GPOINTER_TO_UINT (head) - 1;
+        }
+      else
+        g_queue_push_tail (&slots->idle, head); /* still linked: looked at again later */
+    }
+  if (n < 0 && slots->made < POSTFIX_REGISTRATION_PENDING_SLOTS)
+    {
+      n = slots->made++;
+      *fresh = TRUE;
+    }
+  g_mutex_unlock (&slots->lock);
+  return n;
+}
+
+/* The slot @n back, linked (or not, after a failure: then it is reused at once). */
+static void
+slot_give (PostfixPendingSlots *slots,
+           gint64               n)
+{
+  g_mutex_lock (&slots->lock);
+  g_queue_push_tail (&slots->idle, GUINT_TO_POINTER ((guint) n + 1));
+  g_mutex_unlock (&slots->lock);
+}
+
+typedef struct
+{
+  PostfixPendingSlots *slots;
+  const char *text;
+  gsize len;
+  const char *path; /* <ident>.pending */
+  const char *tmp;  /* without a slot */
+} SlotWrite;
+
+/* Slot @n holds @w's text (written in place: nothing links it) and is linked as
+ * <ident>.pending. */
+static gboolean
+slot_fill (const SlotWrite *w,
+           gint64           n,
+           gboolean         fresh,
+           goffset          size,
+           GError         **error)
+{
+  g_autofree char *slot = g_strdup_printf ("%s%u", w->slots->stem, (guint) n);
+  int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (fresh ? O_CREAT | O_EXCL : 0);
+  int fd = open (slot, flags, 0640);
+  gsize done = 0;
+  int saved = 0;
+
+  if (fd < 0 && fresh && errno == EEXIST)
+    {
+      /* A slot file of this name left by an earlier run (its journal's name again). */
+      g_unlink (slot);
+      fd = open (slot, flags, 0640);
+    }
+  if (fd < 0)
+    saved = errno;
+  while (saved == 0 && done < w->len)
+    {
+      ssize_t got = pwrite (fd, w->text + done, w->len - done, (off_t) done);
+
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        saved = got < 0 ? errno : EIO;
+      else
+        done += (gsize) got;
+    }
+  if (saved == 0 && size > (goffset) w->len && ftruncate (fd, (off_t) w->len) != 0)
+    saved = errno;
+  if (fd >= 0 && close (fd) != 0 && saved == 0)
+    saved = errno;
+  if (saved == 0 && link (slot, w->path) != 0)
+    saved = errno;
+  if (saved != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "pending registration slot %s: %s", slot, g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+slot_apply (gpointer data,
+            GError **error)
+{
+  SlotWrite *w = data;
+  gboolean fresh;
+  goffset size;
+  gint64 n = slot_take (w->slots, &fresh, &size);
+  g_autoptr (GError) local = NULL;
+
+  if (n >= 0)
+    {
+      if (slot_fill (w, n, fresh, size, &local))
+        {
+          slot_give (w->slots, n);
+          return TRUE;
+        }
+      /* Not linked: the slot is idle again (its link count still 1), and the message
+       * gets a file of its own. */
+      g_debug ("%s; a file of its own instead", local->message);
+      slot_give (w->slots, n);
+    }
+  return durable_journal_place (w->tmp, w->path, w->text, w->len, error);
+}
+
+/**
+ * postfix_registration_write_pending_slot:
+ * @slots: this front's slots (postfix_pending_slots_new())
+ * @journal: this front's journal
+ * @reg: a registration without queue id, with its ident; with a Message-ID only it is
+ *   written as postfix_registration_write_pending() does
+ * @ticket: (out): the call returns before the registration is durable and the caller
+ *   waits for @ticket (durable_journal_wait())
+ *
+ * As postfix_registration_write_pending() with @journal: the registration journaled,
+ * <dir>/<ident>.pending made unsynced (the journal makes it durable). The file is a
+ * slot of @slots linked under that name (no new inode), or a file of its own when no
+ * slot is free (the follower has not bound the earlier ones yet).
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+postfix_registration_write_pending_slot (PostfixPendingSlots       *slots,
+                                         DurableJournal            *journal,
+                                         const PostfixRegistration *reg,
+                                         guint64                   *ticket,
+                                         GError                   **error)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *tmp = NULL;
+  SlotWrite w = { slots, NULL, 0, NULL, NULL };
+
+  if (reg->ident == NULL)
+    return postfix_registration_write_pending (slots->dir, journal, reg, ticket, error);
+  g_return_val_if_fail (reg->queue_id == NULL, FALSE);
+  text = postfix_registration_format (reg);
+  if (strlen (text) > POSTFIX_REGISTRATION_MAX_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "A pending registration would exceed %d octets",
+                   POSTFIX_REGISTRATION_MAX_SIZE);
+      return FALSE;
+    }
+  path = pending_path (slots->dir, POSTFIX_PENDING_BY_IDENT, reg->ident, "");
+  tmp = pending_path (slots->dir, POSTFIX_PENDING_BY_IDENT, reg->ident, ".tmp-p");
+  if (path == NULL)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "Not a transaction ident");
+      return FALSE;
+    }
+  w.text = text;
+  w.len = strlen (text);
+  w.path = path;
+  w.tmp = tmp;
+  return durable_journal_apply (journal, text, w.len, slot_apply, &w, ticket, error);
+}
+
+/* The slot files of fronts whose journal is gone (killed: their journal replayed and
+ * removed), removed: their <ident>.pending names, if any, stay. */
+static void
+slots_sweep (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      const char *suffix;
+      const char *dash;
+      g_autofree char *journal = NULL;
+      g_autofree char *path = NULL;
+      GStatBuf st;
+
+      if (!g_str_has_prefix (name, POSTFIX_REGISTRATION_SLOT_PREFIX))
+        continue;
+      suffix = name + strlen (POSTFIX_REGISTRATION_SLOT_PREFIX);
+      dash = strrchr (suffix, '-');
+      if (dash == NULL)
+        continue;
+      journal = g_strdup_printf ("%s/%s%.*s", dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX,
+                                 (int) (dash - suffix), suffix);
+      if (g_lstat (journal, &st) == 0)
+        continue; /* its front lives (or its journal waits for a replay) */
+      path = g_build_filename (dir, name, NULL);
+      g_unlink (path);
+    }
 }
 
 /**

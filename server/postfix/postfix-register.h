@@ -43,7 +43,13 @@
  * pending file removed) only when it is still there registration_wait seconds later
  * (the front died between the "." and its registration). By ident, after the 250 the
  * front only journals the queue id's registration
- * (postfix_registration_journal_queue_id(), unwaited). Either way a replay restores
+ * (postfix_registration_journal_queue_id(), unwaited). The front's <ident>.pending is a
+ * hard link of one of its slot files, <dir>/.slot-<its journal's suffix>-<n>
+ * (postfix_registration_write_pending_slot(), at most POSTFIX_REGISTRATION_PENDING_SLOTS):
+ * a slot is written in place and linked once its link count is 1 again (the follower
+ * removed the pending name it had), so no inode is allocated per message; none free: a
+ * file of its own. A stopping front removes its slots' names; the replay removes the
+ * slots of a dead front whose journal is gone (the pending names stay or are restored). Either way a replay restores
  * QID.reg from the journal and then does not restore the pending one (and removes its
  * file if still there). Skip-Queue-Id names the
  * queue ids of untracked messages with the same Message-ID that the front passed to
@@ -116,6 +122,17 @@ G_BEGIN_DECLS
  * queue id after Postfix's 250); the follower holds a client line with an ident at least
  * twice this long (Postfix logs it at the first accepted RCPT, before the pending file). */
 #define POSTFIX_REGISTRATION_IDENT_WINDOW 10
+/** POSTFIX_REGISTRATION_PENDING_SLOTS: slot files a front keeps for its pending
+ * registrations by ident at most (PostfixPendingSlots: enough for the messages the
+ * follower has not bound yet at a site's rate; past it, a new file per message). */
+#define POSTFIX_REGISTRATION_PENDING_SLOTS 1024
+/** POSTFIX_REGISTRATION_SLOT_PROBES: idle slots looked at (lstat) for one whose pending
+ * name is gone before a new one is made (the first is nearly always free while the
+ * follower keeps up; one more passes over a pending registration kept for long). */
+#define POSTFIX_REGISTRATION_SLOT_PROBES 2
+/** POSTFIX_REGISTRATION_SLOT_PREFIX: names of the slot files, <prefix><journal's
+ * suffix>-<n> (the suffix of the owner's .journal-XXXXXX). */
+#define POSTFIX_REGISTRATION_SLOT_PREFIX ".slot-"
 
 /* What names a pending registration: the transaction ident the front gave Postfix
  * (XFORWARD IDENT, logged as orig_queue_id=), or, when the upstream does not take
@@ -233,6 +250,20 @@ guint                postfix_registration_expire   (const char                *d
 const PostfixRegRcpt *postfix_registration_find    (const PostfixRegistration *reg,
                                                     const char                *address);
 
+/* A front's reusable inodes for pending registrations by ident (postfix-register.h). */
+typedef struct _PostfixPendingSlots PostfixPendingSlots;
+
+PostfixPendingSlots *postfix_pending_slots_new     (const char                *dir,
+                                                    DurableJournal            *journal);
+void                 postfix_pending_slots_free    (PostfixPendingSlots       *slots);
+guint                postfix_pending_slots_made    (PostfixPendingSlots       *slots);
+gboolean             postfix_registration_write_pending_slot (PostfixPendingSlots *slots,
+                                                    DurableJournal            *journal,
+                                                    const PostfixRegistration *reg,
+                                                    guint64                   *ticket,
+                                                    GError                   **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PostfixRegistration, postfix_registration_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PostfixPendingSlots, postfix_pending_slots_free)
 
 G_END_DECLS

@@ -418,12 +418,31 @@ is_final_delivery_agent (const PostfixLogEntry *e)
   return FALSE;
 }
 
+/* Whether @child, with one leg more for @address (@rcpt's), would pass what a
+ * registration holds (POSTFIX_REGISTRATION_MAX_RCPTS, POSTFIX_REGISTRATION_MAX_SIZE). */
+static gboolean
+child_would_overflow (const PostfixRegistration *child,
+                      const char                *address,
+                      const PostfixRegRcpt      *rcpt)
+{
+  g_autofree char *text = NULL;
+
+  if (child->rcpts->len >= POSTFIX_REGISTRATION_MAX_RCPTS)
+    return TRUE;
+  text = postfix_registration_format (child);
+  return strlen (text) + postfix_registration_rcpt_size (address, rcpt->registered, rcpt->orcpt)
+         > POSTFIX_REGISTRATION_MAX_SIZE;
+}
+
 /* The registration of @e->requeued_as as a child of @reg with @rcpt's leg (the leg's
  * address is to=) added, to be written by the caller (@child_out, NULL when there is
  * nothing to write: that queue id is another message's). @replay: set when the child
  * already had this leg: the line was applied before (a restart reads it again), and the
  * record must not get the interim entry back. So the caller stores the parent's interim
- * entry before it writes the child: a replay that finds the leg must find the entry. */
+ * entry before it writes the child: a replay that finds the leg must find the entry.
+ * @overflow: set (nothing to write) when the leg would pass what one registration holds
+ * (a large alias expansion): the caller records that the expansion is not tracked in
+ * full (apply_overflow). */
 static gboolean
 child_prepare (const PostfixTrack         *track,
                const PostfixRegistration  *reg,
@@ -431,11 +450,13 @@ child_prepare (const PostfixTrack         *track,
                const PostfixLogEntry      *e,
                PostfixRegistration       **child_out,
                gboolean                   *replay,
+               gboolean                   *overflow,
                GError                    **error)
 {
   g_autoptr (PostfixRegistration) child = NULL;
 
   *replay = FALSE;
+  *overflow = FALSE;
   *child_out = NULL;
   child = postfix_registration_read (track->reg_dir, e->requeued_as, NULL);
   if (child == NULL)
@@ -456,9 +477,94 @@ child_prepare (const PostfixTrack         *track,
       *replay = TRUE;
       return TRUE;
     }
+  if (child_would_overflow (child, e->to, rcpt))
+    {
+      *overflow = TRUE;
+      return TRUE;
+    }
   if (!postfix_registration_add_rcpt (child, e->to, rcpt->registered, rcpt->orcpt, error))
     return FALSE;
   *child_out = g_steal_pointer (&child);
+  return TRUE;
+}
+
+/* The end of the Diagnostic-Code of an overflow mark (overflow_mark): how the mark is
+ * known again (a member's later line must not replace it). */
+#define OVERFLOW_NOTE "those past it are not tracked"
+
+/* Whether @p's entry under @key is an overflow mark. */
+static gboolean
+is_overflow_mark (PendingRecord *p,
+                  const char    *key)
+{
+  gpointer slot;
+  MsgtrkRecipientReport *r;
+  const char *diag;
+
+  if (!g_hash_table_lookup_extended (p->index, key, NULL, &slot))
+    return FALSE;
+  r = g_ptr_array_index (p->entries, GPOINTER_TO_UINT (slot) - 1);
+  diag = r != NULL ? msgtrk_recipient_report_get_field (r, "Diagnostic-Code") : NULL;
+  return diag != NULL && g_str_has_suffix (diag, OVERFLOW_NOTE);
+}
+
+/* @rcpt (a recipient of a message, or the leg of a derived queue id that stands for it)
+ * was expanded or passed on as @queue_id to more recipients than its tracking can hold:
+ * its own entry (Final-Recipient its address, the key of its interim entry) says so,
+ * with @action and @status, and stays (a member's line does not replace it). Added once
+ * per recipient, and logged then (not once per member past the limit); when the record
+ * is full the last entry of one of its members gives way. @what: what overflowed. */
+static gboolean
+overflow_mark (PostfixTrackBatch         *batch,
+               PendingRecord             *p,
+               const PostfixRegistration *reg,
+               const PostfixRegRcpt      *rcpt,
+               const PostfixLogEntry     *e,
+               const char                *queue_id,
+               MsgtrkAction               action,
+               const char                *status,
+               const char                *what,
+               GError                   **error)
+{
+  const char *original = original_of (rcpt);
+  const char *verb = action == MSGTRK_ACTION_EXPANDED ? "expanded" : "passed on";
+  g_autofree char *key = entry_key (rcpt->address, original);
+  g_autoptr (MsgtrkRecipientReport) r = msgtrk_recipient_report_new (rcpt->address);
+  g_autoptr (GDateTime) last = date_at (e->time);
+  g_autoptr (GPtrArray) add = g_ptr_array_new ();
+  g_autoptr (GHashTable) drop = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *diagnostic = NULL;
+
+  if (is_overflow_mark (p, key))
+    return TRUE;
+  diagnostic = g_strdup_printf ("X-Postfix; %s as %s to more recipients than %s holds (%d): "
+                                OVERFLOW_NOTE,
+                                verb, queue_id, what, MSGTRK_REPORT_MAX_RECIPIENTS);
+  msgtrk_recipient_report_set_original_recipient (r, original);
+  msgtrk_recipient_report_set_action (r, action);
+  if (!msgtrk_recipient_report_set_status (r, status, NULL, error))
+    return FALSE;
+  msgtrk_recipient_report_set_diagnostic_code (r, diagnostic);
+  msgtrk_recipient_report_set_last_attempt_date (r, last);
+  if (!entry_check (r, reg->queue_id, error))
+    return FALSE;
+  g_message ("%s: %s %s as %s to more recipients than %s holds (%d): those past it are "
+             "not tracked",
+             reg->queue_id, rcpt->address, verb, queue_id, what, MSGTRK_REPORT_MAX_RECIPIENTS);
+  if (p->live >= MSGTRK_REPORT_MAX_RECIPIENTS && !g_hash_table_contains (p->index, key))
+    for (guint i = p->entries->len; i > 0; i--)
+      {
+        MsgtrkRecipientReport *old = g_ptr_array_index (p->entries, i - 1);
+        const char *o = old != NULL ? msgtrk_recipient_report_get_original_recipient (old) : NULL;
+
+        if (o != NULL && g_ascii_strcasecmp (o, original) == 0)
+          {
+            g_hash_table_add (drop, report_entry_key (old));
+            break;
+          }
+      }
+  g_ptr_array_add (add, r);
+  pending_update (batch, p, add, drop);
   return TRUE;
 }
 
@@ -481,6 +587,8 @@ apply_delivery (PostfixTrackBatch         *batch,
   MsgtrkAction action;
   const char *status = e->dsn;
   gboolean replay = FALSE;
+  gboolean overflow = FALSE;
+  g_autofree char *own = NULL;
   g_autoptr (PostfixRegistration) child = NULL;
 
   if (rcpt == NULL)
@@ -498,10 +606,18 @@ apply_delivery (PostfixTrackBatch         *batch,
     case POSTFIX_STATUS_SENT:
       if (e->requeued_as != NULL && g_str_has_prefix (e->text, "forwarded as "))
         {
-          if (!child_prepare (track, reg, rcpt, e, &child, &replay, error))
+          if (!child_prepare (track, reg, rcpt, e, &child, &replay, &overflow, error))
             return FALSE;
           if (replay)
             return TRUE;
+          if (overflow)
+            {
+              p = pending_get (batch, reg, error);
+              return p != NULL
+                     && overflow_mark (batch, p, reg, rcpt, e, e->requeued_as,
+                                       MSGTRK_ACTION_EXPANDED, status,
+                                       "one derived registration", error);
+            }
           action = MSGTRK_ACTION_EXPANDED;
         }
       else if (e->requeued_as != NULL && track->follow_loopback
@@ -511,10 +627,18 @@ apply_delivery (PostfixTrackBatch         *batch,
           /* A content filter re-injecting into this Postfix; a next hop named in
            * mtrk_next_hops (msgtrk-relay on loopback: its "queued as" id looks like a
            * Postfix queue id) answers for the message itself: transferred, below. */
-          if (!child_prepare (track, reg, rcpt, e, &child, &replay, error))
+          if (!child_prepare (track, reg, rcpt, e, &child, &replay, &overflow, error))
             return FALSE;
           if (replay)
             return TRUE;
+          if (overflow)
+            {
+              p = pending_get (batch, reg, error);
+              return p != NULL
+                     && overflow_mark (batch, p, reg, rcpt, e, e->requeued_as,
+                                       MSGTRK_ACTION_RELAYED, "2.1.9",
+                                       "one derived registration", error);
+            }
           action = MSGTRK_ACTION_RELAYED;
           status = "2.1.9";
         }
@@ -558,14 +682,28 @@ apply_delivery (PostfixTrackBatch         *batch,
     }
   if (!entry_check (r, reg->queue_id, error))
     return FALSE;
-  g_ptr_array_add (add, r);
-  g_hash_table_add (drop, entry_key (e->to, original_of (rcpt)));
-  /* A derived queue id's outcome replaces its parent's interim entry for this leg. */
-  if (reg->parent != NULL)
-    g_hash_table_add (drop, entry_key (rcpt->address, original_of (rcpt)));
   p = pending_get (batch, reg, error);
   if (p == NULL)
     return FALSE;
+  own = entry_key (e->to, original_of (rcpt));
+  g_ptr_array_add (add, r);
+  g_hash_table_add (drop, g_strdup (own));
+  /* A derived queue id's outcome replaces its parent's interim entry for this leg (not
+   * an overflow mark). A member of a large alias expansion past what the record holds:
+   * the leg's entry says so (overflow_mark), not one warning per member. */
+  if (reg->parent != NULL)
+    {
+      g_autofree char *interim = entry_key (rcpt->address, original_of (rcpt));
+      gboolean mark = is_overflow_mark (p, interim);
+
+      if (p->live >= MSGTRK_REPORT_MAX_RECIPIENTS
+          && !g_hash_table_contains (p->index, own)
+          && (mark || !g_hash_table_contains (p->index, interim)))
+        return overflow_mark (batch, p, reg, rcpt, e, reg->queue_id, MSGTRK_ACTION_EXPANDED,
+                              "2.0.0", "one tracked message", error);
+      if (!mark)
+        g_hash_table_add (drop, g_steal_pointer (&interim));
+    }
   pending_update (batch, p, add, drop);
   if (child == NULL)
     return TRUE;

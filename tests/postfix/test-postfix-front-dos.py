@@ -14,7 +14,10 @@ What:
   2. max_connections_per_client (as Postfix's smtpd_client_connection_count_limit): at
      the limit all served, one past "421 4.7.0 HOST Error: too many connections from
      ADDR" and no upstream link taken; another address served meanwhile; a place freed
-     when a session ends; on implicit TLS one past closed at once; the default 50 at and
+     when a session ends; on implicit TLS one past told 421 after a short handshake (one
+     such handshake per address at a time: another meanwhile, or one that does not
+     handshake within POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT, closed without a reply);
+     the default 50 at and
      one past; 0 no limit (these with count_loopback_clients=true: the test's clients are
      on loopback); by default loopback clients are not counted (as Postfix exempts
      $mynetworks).
@@ -35,6 +38,8 @@ import postfix_instance as pi  # noqa: E402
 from scripted_front import Client, PostfixLike, start_front, test_setup, test_teardown  # noqa: E402
 
 HANDSHAKE_TIMEOUT = 4
+# POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT (postfix-front.h)
+REFUSAL_HANDSHAKE = 5
 
 
 def client_hello():
@@ -189,30 +194,63 @@ def main():
         again.sock.close()
         held[1].sock.close()
 
-        # 4b. On implicit TLS one past the limit is closed at once, without a handshake.
+        # 4b. On implicit TLS one past the limit: a short handshake (at most
+        # POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT), then 421; one such handshake per
+        # address at a time, any other past the limit meanwhile closed at once.
         proc, iport = start_front(exe, base, "perclient-tls", up, source_root,
                                   "implicit_tls=true\nupstream_pool=0\n"
                                   "max_connections_per_client=1\n"
                                   "count_loopback_clients=true\n")
         procs.append(proc)
         ctx = ssl.create_default_context(cafile=ca)
-        first = Client(iport)
-        first.sock = ctx.wrap_socket(first.sock, server_hostname="localhost")
-        first.file = first.sock.makefile("rb")
+
+        def tls_client():
+            c = Client(iport)
+            c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
+            c.file = c.sock.makefile("rb")
+            return c
+
+        first = tls_client()
         t.equal("implicit TLS, max_connections_per_client=1: the first is served",
                 first.reply()[0], 220)
         first.cmd(b"EHLO client.example\r\n")
         links = sum(1 for x in up.lines if x.startswith(b"XCLIENT"))
+        second = tls_client()
+        code, text = second.reply()
+        t.check("implicit TLS: one past the limit is told 421 4.7.0 after its handshake",
+                code == 421 and b"4.7.0" in text and b"too many connections" in text,
+                "%d %r" % (code, text))
+        second.sock.close()
+        # A client past the limit that does not handshake holds the one refusal slot of
+        # its address for REFUSAL_HANDSHAKE s at most; another meanwhile is closed at once.
+        silent = socket.create_connection(("127.0.0.1", iport), timeout=15)
+        time.sleep(0.3)
         s = socket.create_connection(("127.0.0.1", iport), timeout=5)
         t0 = time.monotonic()
         try:
             got = s.recv(100)
         except OSError as e:
             got = repr(e).encode()
-        t.check("implicit TLS: the second is closed at once, nothing sent", got == b""
+        t.check("implicit TLS: another past the limit while one's refusal handshake is "
+                "under way is closed at once, nothing sent", got == b""
                 and time.monotonic() - t0 < 2, "%r after %.1f s" % (got, time.monotonic() - t0))
         s.close()
-        t.equal("implicit TLS: it took no upstream link",
+        t0 = time.monotonic()
+        try:
+            got = silent.recv(100)
+        except OSError as e:
+            got = repr(e).encode()
+        held = time.monotonic() - t0 + 0.3
+        t.check("implicit TLS: a client past the limit that never handshakes is closed "
+                "after %d s, nothing sent" % REFUSAL_HANDSHAKE,
+                got == b"" and REFUSAL_HANDSHAKE - 1 <= held <= REFUSAL_HANDSHAKE + 2,
+                "%r after %.1f s" % (got, held))
+        silent.close()
+        third = tls_client()
+        t.equal("implicit TLS: after it, the next one past the limit is told 421 again",
+                third.reply()[0], 421)
+        third.sock.close()
+        t.equal("implicit TLS: those past the limit took no upstream link",
                 sum(1 for x in up.lines if x.startswith(b"XCLIENT")) - links, 0)
         first.sock.close()
 

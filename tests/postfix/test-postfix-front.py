@@ -928,6 +928,39 @@ def main():
                 and ident_pendings() == kept, repr(os.listdir(regs)))
         for n in kept:
             os.unlink(os.path.join(regs, n))
+        # The pending file by ident is a hard link of one of the front's slot files,
+        # reused once the follower (here: the test) removed the names it had; the killed
+        # front's slots went at the restart's replay (their journal gone).
+        slots = lambda: sorted(n for n in os.listdir(regs) if n.startswith(".slot-"))
+        t.check("slot files only of fronts whose journal is there (the killed one's swept)",
+                slots() and all(os.path.exists(os.path.join(
+                    regs, ".journal-" + n[len(".slot-"):].rsplit("-", 1)[0])) for n in slots()),
+                repr(os.listdir(regs)))
+        before = slots()
+        up.queue_id = b"8C2D6E5F4A"
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        c.pipelined(["MAIL FROM:<sender@test.example> ENVID=slot@test.example "
+                     "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        c.sock.sendall(b"Message-ID: <slot@test.example>\r\nSubject: s\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        c.close()
+        new = ident_pendings()
+        t.check("a slot reused: no new slot file, the pending file one of its two names",
+                code == 250 and slots() == before and len(new) == 1
+                and os.stat(os.path.join(regs, new[0])).st_nlink == 2
+                and "Envid: slot@test.example" in open(os.path.join(regs, new[0])).read(),
+                "%r %r %r" % (text, before, os.listdir(regs)))
+        with open(pf.log, "a") as f:
+            f.write("Dec  5 03:14:13 mx postfix/smtpd[4245]: 8C2D6E5F4A: "
+                    "client=localhost[127.0.0.1], orig_queue_id=%s\n"
+                    % (new[0][:-len(".pending")] if new else "none"))
+        reg = os.path.join(regs, "8C2D6E5F4A.reg")
+        settle("the follower's binding", lambda: os.path.exists(reg), 10)
+        t.check("the slot's registration bound by the follower, its pending name gone",
+                os.path.exists(reg) and "Envid: slot@test.example" in open(reg).read()
+                and not ident_pendings(), repr(os.listdir(regs)))
         # A slow client: its data starts more than POSTFIX_REGISTRATION_IDENT_WINDOW (10 s)
         # after the XFORWARD (the follower may have let smtpd's client line go): no pending
         # registration, the front writes QID.reg itself before passing the 250 on.

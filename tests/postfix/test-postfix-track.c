@@ -919,6 +919,77 @@ test_content_filter (Fixture      *fx,
                    ==, MSGTRK_ACTION_DELIVERED);
 }
 
+/* A derived queue id with @legs legs already (another recipient's each), written. */
+static void
+write_child (Fixture    *fx,
+             const char *qid,
+             guint       legs)
+{
+  g_autoptr (PostfixRegistration) child = postfix_registration_new (qid, "env1@test.example",
+                                                                     B1, NOW, NOW + 86400);
+  g_autoptr (GError) error = NULL;
+
+  child->parent = g_strdup ("ABCDEF123");
+  for (guint i = 0; i < legs; i++)
+    {
+      g_autofree char *a = g_strdup_printf ("m%04u@test.example", i);
+
+      g_assert_true (postfix_registration_add_rcpt (child, a, NULL, NULL, NULL));
+    }
+  g_assert_true (postfix_registration_write (fx->reg_dir, child, &error));
+  g_assert_no_error (error);
+}
+
+#define FORWARDED(qid)                                                                             \
+  "Dec 04 21:35:14 mx postfix/local[3]: ABCDEF123: to=<a@test.example>, relay=local, "           \
+  "delay=0.01, delays=0/0/0/0, dsn=2.0.0, status=sent (forwarded as " qid ")"
+
+/* A leg that would take its derived registration past POSTFIX_REGISTRATION_MAX_RCPTS: at
+ * the limit the leg is added (the interim entry); one past, the recipient's entry says
+ * its expansion is not tracked in full, the child is left as it was, a replay changes
+ * nothing. */
+static void
+test_child_overflow (Fixture      *fx,
+                     gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) at = NULL;
+  g_autoptr (PostfixRegistration) past = NULL;
+  g_autoptr (MsgtrkReport) r1 = NULL;
+  g_autoptr (MsgtrkReport) r2 = NULL;
+  g_autoptr (MsgtrkReport) r3 = NULL;
+  MsgtrkRecipientReport *e;
+
+  write_child (fx, "C0FFEE001", POSTFIX_REGISTRATION_MAX_RCPTS - 1);
+  apply_line (fx, reg, FORWARDED ("C0FFEE001"));
+  at = postfix_registration_read (fx->reg_dir, "C0FFEE001", NULL);
+  g_assert_cmpuint (at->rcpts->len, ==, POSTFIX_REGISTRATION_MAX_RCPTS);
+  r1 = load (fx);
+  e = find_entry (r1, "a@test.example", "a@test.example");
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_EXPANDED);
+  g_assert_false (g_str_has_suffix (msgtrk_recipient_report_get_field (e, "Diagnostic-Code"),
+                                    "not tracked"));
+
+  write_child (fx, "C0FFEE002", POSTFIX_REGISTRATION_MAX_RCPTS);
+  apply_line (fx, reg, FORWARDED ("C0FFEE002"));
+  past = postfix_registration_read (fx->reg_dir, "C0FFEE002", NULL);
+  g_assert_cmpuint (past->rcpts->len, ==, POSTFIX_REGISTRATION_MAX_RCPTS);
+  g_assert_null (postfix_registration_find (past, "a@test.example"));
+  r2 = load (fx);
+  e = find_entry (r2, "a@test.example", "a@test.example");
+  g_assert_nonnull (e);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_EXPANDED);
+  g_assert_true (g_str_has_suffix (msgtrk_recipient_report_get_field (e, "Diagnostic-Code"),
+                                   "not tracked"));
+  g_assert_nonnull (strstr (msgtrk_recipient_report_get_field (e, "Diagnostic-Code"),
+                            "C0FFEE002"));
+  apply_line (fx, reg, FORWARDED ("C0FFEE002"));
+  r3 = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r3)->len, ==,
+                    msgtrk_report_get_recipients (r2)->len);
+}
+
 static void
 test_expired (Fixture      *fx,
               gconstpointer data)
@@ -1718,12 +1789,280 @@ test_batch_child_first (Fixture      *fx,
   g_assert_nonnull (child);
 }
 
+/* Files in @dir whose name starts with @prefix. */
+static guint
+count_prefixed (const char *dir,
+                const char *prefix)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, prefix))
+      n++;
+  return n;
+}
+
+static PostfixRegistration *
+slot_reg (const char *ident,
+          guint       rcpts)
+{
+  PostfixRegistration *reg = postfix_registration_new (NULL, "slot", B1, 100, 200);
+
+  reg->ident = g_strdup (ident);
+  for (guint i = 0; i < rcpts; i++)
+    {
+      g_autofree char *rcpt = g_strdup_printf ("rcpt%u@test.example", i);
+
+      g_assert_true (postfix_registration_add_rcpt (reg, rcpt, NULL, NULL, NULL));
+    }
+  return reg;
+}
+
+/* The pending file of @ident: its link count, -1 when absent. */
+static int
+pending_links (const char *dir,
+               const char *ident)
+{
+  g_autofree char *name = g_strconcat (ident, ".pending", NULL);
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  GStatBuf st;
+
+  return g_lstat (path, &st) == 0 ? (int) st.st_nlink : -1;
+}
+
+/* Pending registrations by ident in the front's slot files: linked as <ident>.pending,
+ * a slot rewritten only once that name is gone (bound by the follower), shorter text
+ * truncated, POSTFIX_REGISTRATION_PENDING_SLOTS at most (then a file of its own), by
+ * Message-ID a file of its own, the slots' names removed at the end and the pending
+ * names kept. */
+static void
+test_pending_slots (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  DurableJournal *journal = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX,
+                                                  &error);
+  PostfixPendingSlots *slots = NULL;
+  g_autofree char *kept = postfix_registration_ident_new ();
+  guint64 ticket = 0;
+
+  g_test_summary ("Pending registrations by ident reuse the front's slot files");
+  g_assert_no_error (error);
+  slots = postfix_pending_slots_new (fx->reg_dir, journal);
+  /* Written, bound by the follower (the name removed), the slot reused: 5, 2 and 1
+   * recipients (each shorter than the one before in the same file). */
+  for (guint round = 0; round < 3; round++)
+    {
+      g_autofree char *ident = postfix_registration_ident_new ();
+      g_autofree char *qid = g_strdup_printf ("ABC20%u", round);
+      guint rcpts = round == 0 ? 5 : round == 1 ? 2 : 1;
+      g_autoptr (PostfixRegistration) reg = slot_reg (ident, rcpts);
+      g_autoptr (PostfixRegistration) bound = NULL;
+
+      g_assert_true (
+          postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+      g_assert_no_error (error);
+      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2);
+      g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
+      g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
+                                                         ident, qid, &error));
+      g_assert_no_error (error);
+      bound = postfix_registration_read (fx->reg_dir, qid, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (bound->ident, ==, ident);
+      g_assert_cmpuint (bound->rcpts->len, ==, rcpts);
+      g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, -1);
+    }
+  /* One kept linked (its reply to the "." lost) at the head of the idle slots does not
+   * hold up the others: the next one probes past it (POSTFIX_REGISTRATION_SLOT_PROBES). */
+  {
+    g_autofree char *stuck = postfix_registration_ident_new ();
+    g_autofree char *freed = postfix_registration_ident_new ();
+    g_autofree char *next = postfix_registration_ident_new ();
+    g_autoptr (PostfixRegistration) r1 = slot_reg (stuck, 1);
+    g_autoptr (PostfixRegistration) r2 = slot_reg (freed, 1);
+    g_autoptr (PostfixRegistration) r3 = slot_reg (next, 3);
+
+    g_assert_true (postfix_registration_write_pending_slot (slots, journal, r1, &ticket, &error));
+    g_assert_true (postfix_registration_write_pending_slot (slots, journal, r2, &ticket, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 2);
+    postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, freed);
+    g_assert_true (postfix_registration_write_pending_slot (slots, journal, r3, &ticket, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 2);
+    g_assert_cmpint (pending_links (fx->reg_dir, next), ==, 2);
+    g_assert_cmpint (pending_links (fx->reg_dir, stuck), ==, 2);
+    g_assert_true (durable_journal_wait (journal, ticket, &error));
+    g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
+                                                       stuck, "ABC230", &error));
+    g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
+                                                       next, "ABC231", &error));
+    g_assert_no_error (error);
+    {
+      g_autoptr (PostfixRegistration) bound = postfix_registration_read (fx->reg_dir, "ABC231",
+                                                                         &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (bound->ident, ==, next);
+      g_assert_cmpuint (bound->rcpts->len, ==, 3);
+    }
+  }
+  /* Not bound yet: the next one gets another slot, up to the limit; past it a file of
+   * its own. */
+  {
+    g_autoptr (PostfixRegistration) reg = slot_reg (kept, 1);
+
+    g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 2);
+  }
+  while (postfix_pending_slots_made (slots) < POSTFIX_REGISTRATION_PENDING_SLOTS)
+    {
+      g_autofree char *ident = postfix_registration_ident_new ();
+      g_autoptr (PostfixRegistration) reg = slot_reg (ident, 1);
+      guint before = postfix_pending_slots_made (slots);
+
+      g_assert_true (
+          postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (postfix_pending_slots_made (slots), <=, before + 1);
+    }
+  g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==,
+                    POSTFIX_REGISTRATION_PENDING_SLOTS);
+  {
+    g_autofree char *ident = postfix_registration_ident_new ();
+    g_autoptr (PostfixRegistration) reg = slot_reg (ident, 1);
+    g_autoptr (PostfixRegistration) by_mid = postfix_registration_new (NULL, "mid", B1, 100,
+                                                                       200);
+
+    g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, POSTFIX_REGISTRATION_PENDING_SLOTS);
+    g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 1);
+    g_assert_true (postfix_registration_pending_exists (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
+                                                        ident));
+    /* By Message-ID: a file of its own, as postfix_registration_write_pending. */
+    by_mid->message_id = g_strdup ("slot@test.example");
+    g_assert_true (postfix_registration_add_rcpt (by_mid, "a@test.example", NULL, NULL, NULL));
+    g_assert_true (
+        postfix_registration_write_pending_slot (slots, journal, by_mid, &ticket, &error));
+    g_assert_no_error (error);
+    g_assert_true (postfix_registration_pending_exists (
+        fx->reg_dir, POSTFIX_PENDING_BY_MESSAGE_ID, "slot@test.example"));
+  }
+  g_assert_true (durable_journal_wait (journal, ticket, &error));
+  /* The follower catches up (every pending name by ident removed): the slots are
+   * reused again, none made. */
+  {
+    g_autoptr (GDir) d = g_dir_open (fx->reg_dir, 0, NULL);
+    const char *name;
+
+    while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+      if (g_str_has_prefix (name, POSTFIX_REGISTRATION_IDENT_PREFIX))
+        {
+          g_autofree char *path = g_build_filename (fx->reg_dir, name, NULL);
+
+          g_assert_cmpint (g_unlink (path), ==, 0);
+        }
+  }
+  g_assert_cmpint (pending_links (fx->reg_dir, kept), ==, -1);
+  {
+    g_autofree char *ident = postfix_registration_ident_new ();
+    g_autoptr (PostfixRegistration) reg = slot_reg (ident, 1);
+
+    g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+    g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2);
+    g_assert_cmpuint (postfix_pending_slots_made (slots), ==, POSTFIX_REGISTRATION_PENDING_SLOTS);
+    g_clear_pointer (&kept, g_free);
+    kept = g_strdup (ident);
+  }
+  g_assert_true (durable_journal_wait (journal, ticket, &error));
+  g_clear_pointer (&slots, postfix_pending_slots_free);
+  g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==, 0);
+  g_assert_cmpint (pending_links (fx->reg_dir, kept), ==, 1);
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
+                                                     kept, "ABC210", &error));
+  g_assert_no_error (error);
+  durable_journal_close (journal);
+}
+
+/* A front killed -9 with linked slots: the replay keeps (or restores) the pending
+ * registration under its ident and removes the dead front's slot files; a live
+ * front's slots stay. */
+static void
+test_pending_slots_crash (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ident = postfix_registration_ident_new ();
+  g_autofree char *live_ident = postfix_registration_ident_new ();
+  g_autoptr (PostfixRegistration) reg = slot_reg (ident, 2);
+  g_autoptr (PostfixRegistration) live_reg = slot_reg (live_ident, 1);
+  DurableJournal *journal = NULL;
+  PostfixPendingSlots *slots = NULL;
+  guint64 ticket = 0;
+  int status = 0;
+  pid_t pid;
+
+  g_test_summary ("The slots of a front killed -9 removed at recovery, its pendings kept");
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      DurableJournal *j = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX,
+                                                NULL);
+      PostfixPendingSlots *s = j != NULL ? postfix_pending_slots_new (fx->reg_dir, j) : NULL;
+      guint64 t = 0;
+
+      if (s == NULL || !postfix_registration_write_pending_slot (s, j, reg, &t, NULL)
+          || !durable_journal_wait (j, t, NULL))
+        _exit (3);
+      _exit (0); /* killed: neither the slots nor the journal closed */
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2);
+  g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==, 1);
+
+  /* A live front with a linked slot of its own. */
+  journal = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, &error);
+  g_assert_no_error (error);
+  slots = postfix_pending_slots_new (fx->reg_dir, journal);
+  g_assert_true (postfix_registration_write_pending_slot (slots, journal, live_reg, &ticket,
+                                                          &error));
+  g_assert_true (durable_journal_wait (journal, ticket, &error));
+  g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==, 2);
+
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==, 1);
+  g_assert_cmpint (pending_links (fx->reg_dir, live_ident), ==, 2);
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
+                                                     ident, "ABC220", &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr (PostfixRegistration) bound = postfix_registration_read (fx->reg_dir, "ABC220",
+                                                                       &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (bound->rcpts->len, ==, 2);
+  }
+  postfix_pending_slots_free (slots);
+  durable_journal_close (journal);
+  g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==, 0);
+  g_assert_cmpint (pending_links (fx->reg_dir, live_ident), ==, 1);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/postfix-track/pending/slots", test_pending_slots);
+  ADD ("/postfix-track/pending/slots-crash", test_pending_slots_crash);
   ADD ("/postfix-track/registration/roundtrip", test_registration_roundtrip);
   g_test_add_func ("/postfix-track/registration/malformed", test_registration_malformed);
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
@@ -1739,6 +2078,7 @@ main (int   argc,
   ADD ("/postfix-track/record/transferred", test_transferred);
   ADD ("/postfix-track/record/transferred-loopback", test_transferred_loopback);
   ADD ("/postfix-track/record/content-filter", test_content_filter);
+  ADD ("/postfix-track/record/child-overflow", test_child_overflow);
   ADD ("/postfix-track/record/expired", test_expired);
   ADD ("/postfix-track/record/other-owner", test_other_owner);
   ADD ("/postfix-track/record/diagnostic-limit", test_diagnostic_limit);

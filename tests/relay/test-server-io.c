@@ -334,7 +334,7 @@ test_reader_socket (void)
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
   g_assert_true (server_socket_set_read_timeout (sv[0], 1, &error));
   g_assert_no_error (error);
-  server_line_reader_init_fd (reader, sv[0], FALSE);
+  server_line_reader_init_fd (reader, sv[0], 1, FALSE);
   g_assert_cmpint (reader->fd, ==, sv[0]);
   g_assert_cmpint (write (sv[1], "a\r\nb", 4), ==, 4);
   g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==, SERVER_LINE_OK);

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-postfix-front-deadline.py: msgtrk-submit-front's request_deadline and
+min_data_rate (as Postfix >= 3.7's smtpd_per_request_deadline and smtpd_min_data_rate)
+against a real Postfix.
+
+  test-postfix-front-deadline.py --build-dir BUILD
+
+What (the front with idle_timeout=3, request_deadline=2, min_data_rate=100):
+  1. a client that trickles its data below the rate (10 octets every 0.5 s: 20 octets/s,
+     each gap far within idle_timeout) is cut near request_deadline + octets/rate with
+     "421 4.4.2 HOST Error: timeout exceeded"; Postfix queued nothing of it (no qmgr
+     "from=" line for its queue id, the queue empty, no mailbox file), the front logged
+     it without content; tracked, no registration of it is left;
+  2. a client sending its data at the rate (100 octets a second for 6 s, longer than
+     request_deadline and idle_timeout) and one just above it (110 octets a second) are
+     accepted and delivered;
+  3. a command line trickled an octet every 0.5 s: cut at request_deadline with the same
+     421; a session waiting between commands past it: the same;
+  4. the settings' bounds: request_deadline 1 and 3600 load, 0 and 3601 do not;
+     min_data_rate 1 and 1000000000 load, 0 and 1000000001 do not.
+How: tests/postfix/postfix_instance.py and tracking_harness.py; the front as root with
+user=nobody. Limits: about 60 s. Skips (77) unless root with Postfix installed.
+Never: listens on anything but loopback; logs message content.
+"""
+
+import glob
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
+import tracking_harness as th  # noqa: E402
+from scripted_front import start_front_conf  # noqa: E402
+
+AUTH = th.AUTH
+IDLE = 3
+DEADLINE = 2
+RATE = 100
+FRONT_CONF = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+              "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
+              "peername_lookup=false\nupstream_pool=0\n")
+
+
+def registered(state, envid):
+    """Whether a file under @state (a registration, a pending one, a journal) names @envid."""
+    for p in glob.glob(os.path.join(state, "**", "*"), recursive=True):
+        if os.path.isfile(p) and envid.encode() in open(p, "rb").read():
+            return True
+    return False
+
+
+def paced(port, label, chunk, every, seconds, mtrk=""):
+    """A message whose data goes @chunk octets every @every s for @seconds s; the reply
+    to the "." (or the reply that cut it), and the seconds the data took."""
+    c = th.LineClient(port)
+    c.reply()
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<sender@test.example>" + mtrk)
+    c.cmd("RCPT TO:<alice@test.example>")
+    code, text = c.cmd("DATA")
+    if code != 354:
+        return code, text, 0
+    t0 = time.monotonic()
+    c.sock.sendall(b"Message-ID: <%s@test.example>\r\nSubject: %s\r\n\r\n"
+                   % (label.encode(), label.encode()))
+    line = (b"x" * (chunk - 2)) + b"\r\n"
+    c.sock.settimeout(0.01)
+    while time.monotonic() - t0 < seconds:
+        try:
+            c.sock.sendall(line)
+        except OSError:
+            break
+        try:
+            got = c.sock.recv(1000)
+            c.close()
+            return int(got[:3] or b"0"), got.decode(errors="replace").strip(), \
+                time.monotonic() - t0
+        except OSError:
+            pass
+        time.sleep(every)
+    c.sock.settimeout(30)
+    try:
+        c.sock.sendall(b".\r\n")
+    except OSError:
+        pass
+    code, text = c.reply()
+    took = time.monotonic() - t0
+    c.close()
+    return code, text.strip(), took
+
+
+def maillog(pf):
+    with open(pf.log, errors="replace") as f:
+        return f.read()
+
+
+def queue_id_of(log, label):
+    m = re.search(r"([0-9A-Za-z]+): message-id=<%s@test\.example>" % re.escape(label), log)
+    return m.group(1) if m else None
+
+
+def main():
+    a = pi.test_args()
+    pi.raise_on_terminate()
+    exe = os.path.join(a.build_dir, "server", "postfix", "msgtrk-submit-front")
+    t = pi.Checker()
+    started = time.monotonic()
+    pf = pi.PrivatePostfix()
+    daemons = th.Daemons(pf.base)
+    bounds = []
+    try:
+        pf.configure()
+        with open(os.path.join(pf.conf, "main.cf"), "a") as f:
+            f.write("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n")
+        pf.start()
+        state, _ = th.site_state_dir(pf)
+        conf = FRONT_CONF % (pf.port, state)
+        fport = daemons.start(exe, "front", conf + "idle_timeout=%d\nrequest_deadline=%d\n"
+                              "min_data_rate=%d\n" % (IDLE, DEADLINE, RATE),
+                              os.path.join(pf.base, "front.port"))
+
+        # 1. Data below the rate: cut, nothing queued.
+        for label, mtrk in (("slow-untracked", ""),
+                            ("slow-tracked", " ENVID=slowdl1 MTRK=%s" % AUTH)):
+            code, text, took = paced(fport, label, 10, 0.5, 30, mtrk)
+            # At 20 octets/s the deadline moves 0.2 s a second: cut near 2.5 s.
+            t.check("%s: data at 20 octets/s (min_data_rate %d) is cut with 421 4.4.2 ... "
+                    "timeout exceeded near request_deadline + octets/rate" % (label, RATE),
+                    code == 421 and "4.4.2" in text and "timeout exceeded" in text
+                    and DEADLINE <= took <= DEADLINE + 2,
+                    "%d %r after %.1f s" % (code, text, took))
+        time.sleep(2)
+        log = maillog(pf)
+        for label in ("slow-untracked", "slow-tracked"):
+            qid = queue_id_of(log, label)
+            t.check("%s: Postfix read part of its data (cleanup logged its Message-ID) "
+                    "and queued nothing of it (no qmgr from= line)" % label,
+                    qid is not None and ("%s: from=<" % qid) not in log,
+                    "queue id %s; %s" % (qid, "\n".join(x for x in log.splitlines()
+                                                        if qid and qid in x)))
+        q = pf.postfix("flush")
+        listing = subprocess.run(["postqueue", "-c", pf.conf, "-p"], env=pi.CLEAN_ENV,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout
+        t.check("the queue is empty", b"Mail queue is empty" in listing,
+                listing.decode(errors="replace") + q.stdout.decode(errors="replace"))
+        mails = [p for p in glob.glob(os.path.join(pf.mail, "**", "*"), recursive=True)
+                 if os.path.isfile(p) and b"slow-" in open(p, "rb").read()]
+        t.check("no mailbox holds a part of them", mails == [], repr(mails))
+        t.check("the tracked one left no registration", not registered(state, "slowdl1"))
+        front_log = open(os.path.join(pf.base, "front.log"), errors="replace").read()
+        t.check("the front logged the cut, without content",
+                "message data not received within its deadline" in front_log
+                and "xxxxxxxx" not in front_log and "slow-" not in front_log,
+                "\n".join(x for x in front_log.splitlines() if "deadline" in x))
+
+        # 2. At the rate, and just above it: accepted, though longer than the deadline.
+        for label, chunk, mtrk in (("at-rate", RATE, ""), ("above-rate", RATE + 10, ""),
+                                   ("at-rate-tracked", RATE, " ENVID=ratedl1 MTRK=%s" % AUTH)):
+            code, text, took = paced(fport, label, chunk, 1.0, 6, mtrk)
+            t.check("%s: data at %d octets/s for %.0f s (longer than request_deadline and "
+                    "idle_timeout) is accepted" % (label, chunk, took),
+                    code == 250 and took > DEADLINE + IDLE, "%d %r after %.1f s"
+                    % (code, text, took))
+        t.check("the tracked one at the rate is registered",
+                th.settle("registration", lambda: registered(state, "ratedl1"), 5))
+        t.check("the three are delivered",
+                th.settle("delivery", lambda: all(
+                    any(lb.encode() in open(p, "rb").read()
+                        for p in glob.glob(os.path.join(pf.mail, "alice", "Maildir",
+                                                        "new", "*")))
+                    for lb in ("at-rate@", "above-rate@", "at-rate-tracked@")), 10))
+
+        # 3. A command line trickled, and a wait between commands past the deadline.
+        c = th.LineClient(fport)
+        c.reply()
+        t0 = time.monotonic()
+        c.sock.settimeout(0.01)
+        got = b""
+        for ch in b"NOOP trickled one octet at a time\r\n":
+            try:
+                c.sock.sendall(bytes([ch]))
+            except OSError:
+                break
+            try:
+                got = c.sock.recv(1000)
+                break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        took = time.monotonic() - t0
+        c.close()
+        t.check("a command line trickled an octet every 0.5 s is cut at request_deadline "
+                "with 421 4.4.2 ... timeout exceeded",
+                got.startswith(b"421 4.4.2") and b"timeout exceeded" in got
+                and DEADLINE - 0.5 <= took <= DEADLINE + 1, "%r after %.1f s" % (got, took))
+        c = th.LineClient(fport)
+        c.reply()
+        c.cmd("EHLO client.example")
+        t0 = time.monotonic()
+        code, text = c.reply()
+        took = time.monotonic() - t0
+        c.close()
+        t.check("a session silent between commands past request_deadline (below "
+                "idle_timeout) is told 421 4.4.2 ... timeout exceeded at it",
+                code == 421 and "timeout exceeded" in text and DEADLINE - 0.5 <= took
+                <= DEADLINE + 1, "%d %r after %.1f s" % (code, text, took))
+
+        # 4. The settings' bounds.
+        for key, value, loads in (("request_deadline", 1, True),
+                                  ("request_deadline", 3600, True),
+                                  ("request_deadline", 0, False),
+                                  ("request_deadline", 3601, False),
+                                  ("min_data_rate", 1, True),
+                                  ("min_data_rate", 1000000000, True),
+                                  ("min_data_rate", 0, False),
+                                  ("min_data_rate", 1000000001, False)):
+            name = "bound-%s-%d" % (key, value)
+            try:
+                proc, _ = start_front_conf(exe, pf.base, name, conf + "%s=%d\n" % (key, value))
+                bounds.append(proc)
+                got = True
+            except RuntimeError:
+                got = False
+            t.equal("%s=%d %s" % (key, value, "loads" if loads else "is refused"), got, loads)
+    finally:
+        for d in daemons:
+            d.stop()
+        for p in bounds:
+            p.terminate()
+            p.wait(10)
+        if t.failures:
+            th.tap_tail("front", open(os.path.join(pf.base, "front.log"),
+                                      errors="replace").read()
+                        if os.path.exists(os.path.join(pf.base, "front.log")) else "", 3000)
+            th.tap_tail("maillog", maillog(pf) if os.path.exists(pf.log) else "", 3000)
+        pf.cleanup()
+    return t.done(started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
