@@ -16,7 +16,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -164,59 +163,74 @@ direct_timeout (ServerLineReader *reader,
 }
 
 /**
- * server_line_reader_set_socket:
- * @reader: a reader of @socket's input stream (its buffer is kept)
- * @socket: the socket, not under TLS, left in blocking mode from now on
- * @timeout: seconds a read waits at most (the socket's GIO timeout, 0: none)
- * @error: where a failure is described
+ * server_line_reader_init_fd:
+ * @reader: a reader
+ * @fd: a connected socket (not owned), not under TLS, in blocking mode, its read timeout
+ *   set (server_socket_set_read_timeout())
+ * @timeout: that read timeout, seconds (0: none): a read goes back to it after a nearer
+ *   deadline (server_line_reader_set_deadline())
+ * @wipe: overwrite consumed octets
  *
- * Reads go to recv(2) on @socket's descriptor (see the top of server-line-reader.h).
- *
- * Returns: FALSE (the reader unchanged) on failure
+ * A reader of @fd with an empty buffer: each read is one recv(2) (see the top of
+ * server-line-reader.h), no GIO stream.
  */
-gboolean
-server_line_reader_set_socket (ServerLineReader *reader,
-                               GSocket          *socket,
-                               guint             timeout,
-                               GError          **error)
+void
+server_line_reader_init_fd (ServerLineReader *reader,
+                            int               fd,
+                            guint             timeout,
+                            gboolean          wipe)
 {
-  int fd = g_socket_get_fd (socket);
-
-  /* F_SETFL changes only the status flags: O_NONBLOCK is the one GSocket sets. */
-  if (fcntl (fd, F_SETFL, 0) != 0)
-    return set_errno_error (error, errno, "fcntl(F_SETFL)");
-  if (!server_socket_set_read_timeout (fd, timeout, error))
-    {
-      (void) fcntl (fd, F_SETFL, O_NONBLOCK);
-      return FALSE;
-    }
+  server_line_reader_init (reader, NULL, wipe);
   reader->fd = fd;
   reader->idle_us = (gint64) timeout * G_USEC_PER_SEC;
   reader->rcvtimeo_us = reader->idle_us;
-  return TRUE;
 }
 
 /**
- * server_line_reader_unset_socket:
- * @reader: a reader with a direct socket, or none
+ * server_socket_wait:
+ * @fd: a socket
+ * @condition: G_IO_IN or G_IO_OUT (an error or hang-up on @fd ends the wait too)
+ * @timeout: seconds to wait at most (0: for ever)
+ * @cancellable: (nullable): ends the wait (its pollfd is polled beside @fd)
  * @error: where a failure is described
  *
- * Back to reading through the input stream: the socket is non-blocking again, as GIO
- * (and TLS over it) expects.
+ * Waits with poll(2) until @fd is ready for @condition.
  *
- * Returns: FALSE on failure
+ * Returns: FALSE on cancellation (G_IO_ERROR_CANCELLED), timeout (G_IO_ERROR_TIMED_OUT)
+ *   or failure
  */
 gboolean
-server_line_reader_unset_socket (ServerLineReader *reader,
-                                 GError          **error)
+server_socket_wait (int           fd,
+                    GIOCondition  condition,
+                    guint         timeout,
+                    GCancellable *cancellable,
+                    GError      **error)
 {
-  int fd = reader->fd;
+  gint64 deadline = timeout > 0 ? g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC : -1;
+  GPollFD fds[2] = { { fd, (gushort) condition, 0 }, { -1, G_IO_IN, 0 } };
+  int nfds = 1;
+  int r;
 
-  if (fd < 0)
-    return TRUE;
-  reader->fd = -1;
-  if (fcntl (fd, F_SETFL, O_NONBLOCK) != 0)
-    return set_errno_error (error, errno, "fcntl(F_SETFL)");
+  if (cancellable != NULL && g_cancellable_make_pollfd (cancellable, &fds[1]))
+    nfds = 2;
+  do
+    {
+      gint64 left = deadline < 0 ? -1 : MAX (deadline - g_get_monotonic_time (), 0);
+
+      r = g_poll (fds, nfds, left < 0 ? -1 : (int) ((left + 999) / 1000));
+    }
+  while (r < 0 && errno == EINTR);
+  if (nfds == 2)
+    g_cancellable_release_fd (cancellable);
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  if (r == 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Socket I/O timed out");
+      return FALSE;
+    }
+  if (r < 0)
+    return set_errno_error (error, errno, "poll");
   return TRUE;
 }
 
@@ -262,25 +276,8 @@ server_socket_send_all (int           fd,
         continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         {
-          GPollFD fds[2] = { { fd, G_IO_OUT, 0 }, { -1, G_IO_IN, 0 } };
-          int nfds = 1;
-          int r;
-
-          if (cancellable != NULL && g_cancellable_make_pollfd (cancellable, &fds[1]))
-            nfds = 2;
-          r = g_poll (fds, nfds, timeout > 0 ? (int) timeout * 1000 : -1);
-          if (nfds == 2)
-            g_cancellable_release_fd (cancellable);
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+          if (!server_socket_wait (fd, G_IO_OUT, timeout, cancellable, error))
             return FALSE;
-          if (r == 0)
-            {
-              g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                   "Socket I/O timed out");
-              return FALSE;
-            }
-          if (r < 0 && errno != EINTR)
-            return set_errno_error (error, errno, "poll");
           continue;
         }
       return set_errno_error (error, n < 0 ? errno : EPIPE, "send");
@@ -415,18 +412,21 @@ fill (ServerLineReader *reader,
   return n;
 }
 
-/* A line of at most @max octets, or with @pieces the next @max octets of a longer one. */
+/* A line of at most @max octets, or with @pieces the next @max octets of a longer one,
+ * into @line (with @append after what it holds; else in its place). */
 static ServerLineStatus
 read_line (ServerLineReader *reader,
            gsize             max,
            gboolean          pieces,
+           gboolean          append,
            GString          *line,
            GCancellable     *cancellable,
            GError          **error)
 {
   g_return_val_if_fail (max < SERVER_LINE_BUFFER_SIZE && (max > 0 || !pieces), SERVER_LINE_ERROR);
 
-  g_string_truncate (line, 0);
+  if (!append)
+    g_string_truncate (line, 0);
   for (;;)
     {
       char *base = reader->buf + reader->start;
@@ -480,7 +480,24 @@ server_line_reader_read (ServerLineReader *reader,
                          GCancellable     *cancellable,
                          GError          **error)
 {
-  return read_line (reader, max, FALSE, line, cancellable, error);
+  return read_line (reader, max, FALSE, FALSE, line, cancellable, error);
+}
+
+/*
+ * server_line_reader_read_append:
+ *
+ * As server_line_reader_read(), but the line is appended to @line, which keeps what it
+ * held (nothing is appended unless SERVER_LINE_OK): a caller that gathers lines (an SMTP
+ * reply of several) needs no line buffer of its own.
+ */
+ServerLineStatus
+server_line_reader_read_append (ServerLineReader *reader,
+                                gsize             max,
+                                GString          *line,
+                                GCancellable     *cancellable,
+                                GError          **error)
+{
+  return read_line (reader, max, FALSE, TRUE, line, cancellable, error);
 }
 
 /*
@@ -497,5 +514,5 @@ server_line_reader_read_piece (ServerLineReader *reader,
                                GCancellable     *cancellable,
                                GError          **error)
 {
-  return read_line (reader, max, TRUE, line, cancellable, error);
+  return read_line (reader, max, TRUE, FALSE, line, cancellable, error);
 }

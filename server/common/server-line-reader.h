@@ -15,16 +15,17 @@
  * Non-blocking (server_line_reader_set_nonblocking()): a read that would block returns SERVER_LINE_ERROR with
  * G_IO_ERROR_WOULD_BLOCK and keeps every octet and the overlong-line state, so the next
  * call goes on where it stopped (mtqpd's event-driven sessions).
- * Direct socket (server_line_reader_set_socket()): the reader calls recv(2) on the
- * socket's descriptor, put in blocking mode with SO_RCVTIMEO as its timeout, so a read
- * that must wait sleeps in that one call; through GIO the same read is a recv that fails
- * with EAGAIN, a poll(2) of the socket and the cancellable, and a second recv (three
- * system calls and two wake-ups of the poll machinery per wait, in a lockstep proxy on
- * every command). The cancellable is then only checked before each read: the caller
+ * Direct socket (server_line_reader_init_fd()): the reader calls recv(2) on a socket
+ * descriptor in blocking mode with SO_RCVTIMEO as its timeout
+ * (server_socket_set_read_timeout()), so a read that must wait sleeps in that one call;
+ * through GIO the same read is a recv that fails with EAGAIN, a poll(2) of the socket and
+ * the cancellable, and a second recv (three system calls and two wake-ups of the poll
+ * machinery per wait, in a lockstep proxy on every command), and the socket a GSocket
+ * with its streams. The cancellable is then only checked before each read: the caller
  * makes cancellation shut the socket down (a blocked recv returns 0). Not for a socket
- * under TLS (its GIO layer reads the socket without blocking):
- * server_line_reader_unset_socket() first. server_socket_send_all() is the matching
- * write (send(2) without blocking, poll(2) only when the socket buffer is full).
+ * under TLS (its GIO layer reads the socket without blocking): a reader of the TLS
+ * stream instead. server_socket_send_all() is the matching write (send(2) without
+ * blocking, poll(2) only when the socket buffer is full).
  * Deadline (server_line_reader_set_deadline()): a read ends at a point in time as well as
  * after the idle timeout (as Postfix's smtpd_per_request_deadline), moved later by every
  * octet received at a minimum rate (smtpd_min_data_rate): a client that sends one octet
@@ -65,7 +66,7 @@ typedef gboolean (*ServerLineFillHook) (gpointer  user_data,
 
 typedef struct
 {
-  GInputStream *in;           /* (not owned) */
+  GInputStream *in;           /* (not owned) (nullable: with fd) */
   gboolean wipe;              /* overwrite consumed octets */
   ServerLineFillHook hook;    /* (nullable) */
   gpointer hook_data;
@@ -74,8 +75,8 @@ typedef struct
   gsize end;
   gboolean discarding;        /* inside an overlong line: drop up to its LF */
   gboolean nonblocking;       /* read with g_pollable_input_stream_read_nonblocking() */
-  int fd;                     /* >= 0: recv(2) on it directly (set_socket) */
-  gint64 idle_us;             /* set_socket's timeout, microseconds (0: none) */
+  int fd;                     /* >= 0: recv(2) on it directly (init_fd) */
+  gint64 idle_us;             /* init_fd's timeout, microseconds (0: none) */
   gint64 rcvtimeo_us;         /* SO_RCVTIMEO as last set on fd (0: none) */
   gint64 deadline;            /* monotonic microseconds a read must end by (0: none) */
   guint min_rate;             /* octets a second that move the deadline (0: none) */
@@ -90,15 +91,18 @@ void             server_line_reader_set_nonblocking (ServerLineReader *reader,
 void             server_line_reader_set_hook  (ServerLineReader   *reader,
                                                ServerLineFillHook  hook,
                                                gpointer            user_data);
-gboolean         server_line_reader_set_socket (ServerLineReader  *reader,
-                                                GSocket           *socket,
-                                                guint              timeout,
-                                                GError           **error);
-gboolean         server_line_reader_unset_socket (ServerLineReader *reader,
-                                                  GError          **error);
+void             server_line_reader_init_fd   (ServerLineReader   *reader,
+                                               int                 fd,
+                                               guint               timeout,
+                                               gboolean            wipe);
 gboolean         server_socket_set_read_timeout (int               fd,
                                                  guint             timeout,
                                                  GError          **error);
+gboolean         server_socket_wait           (int                 fd,
+                                               GIOCondition        condition,
+                                               guint               timeout,
+                                               GCancellable       *cancellable,
+                                               GError            **error);
 gboolean         server_socket_send_all       (int                 fd,
                                                const void         *data,
                                                gsize               len,
@@ -116,6 +120,11 @@ ServerLineStatus server_line_reader_read      (ServerLineReader   *reader,
                                                GString            *line,
                                                GCancellable       *cancellable,
                                                GError            **error);
+ServerLineStatus server_line_reader_read_append (ServerLineReader *reader,
+                                                 gsize             max,
+                                                 GString          *line,
+                                                 GCancellable     *cancellable,
+                                                 GError          **error);
 ServerLineStatus server_line_reader_read_piece (ServerLineReader  *reader,
                                                 gsize              max,
                                                 GString           *line,

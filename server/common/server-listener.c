@@ -49,6 +49,14 @@
  * per pipelined batch), so Nagle's algorithm only adds a wait for the peer's delayed ACK
  * (about 40 ms) whenever a second write follows an unacknowledged one.
  *
+ * A connection is its descriptor and the client's address as accept4(2) gave it (a
+ * ServerConnection, no GObject): a GSocket made from an accepted descriptor queries it
+ * (SO_TYPE, getsockname, getpeername, fcntl twice; docs/postfix-front-io.md) and costs
+ * a GSocket, a GSocketConnection and two streams, which a session that reads the
+ * descriptor directly (msgtrk-submit-front) never uses. server_connection_get_stream()
+ * makes them on demand; the stream then owns the descriptor, and the listener closes the
+ * stream instead.
+ *
  * stop() shuts the listening socket down (every accept() fails: its thread exits) and
  * closes it once no thread is left in accept() (the number of a closed descriptor could be
  * another file's); then it shuts the open connections' reading side down, so that a
@@ -97,7 +105,7 @@ struct _ServerListener
   GMutex lock;
   GCond cond;
   guint active;                    /* workers running; under lock */
-  GHashTable *connections;         /* (owned) set of GSocketConnection; under lock */
+  GHashTable *connections;         /* (owned) set of ServerConnection; under lock */
   GPtrArray *finished;             /* (owned) GThread refs of workers that are ending, to
                                     * join (so that their thread-local state, e.g.
                                     * OpenSSL's, is freed before exit); under lock */
@@ -111,26 +119,20 @@ struct _ServerListener
   gboolean watcher_armed;          /* the watcher deals with "no acceptor"; under lock */
 };
 
-typedef struct
+/* An accepted connection and its slot under the cap. */
+struct _ServerConnection
 {
   ServerListener *listener;
-  GSocketConnection *connection;   /* (owned) */
+  int fd;                          /* (owned) unless stream is set; blocking */
+  struct sockaddr_storage peer;    /* the client's address (accept4) */
+  socklen_t peer_len;
+  GSocketConnection *stream;       /* (owned) (nullable) made from fd on demand, owns fd;
+                                    * set under the listener's lock */
   gboolean detached;               /* the handler keeps it: server_listener_release() */
   /* Where the handler's caller learns that it detached: on the caller's stack, since a
-   * detached session may end, and this Worker be freed, before the handler returns. */
+   * detached session may end, and this connection be freed, before the handler returns. */
   gboolean *detached_out;
-} Worker;
-
-/* The Worker of a connection (qdata), for detach and release. */
-static GQuark
-worker_quark (void)
-{
-  static GQuark q;
-
-  if (q == 0)
-    q = g_quark_from_static_string ("server-listener-worker");
-  return q;
-}
+};
 
 /**
  * server_listener_new:
@@ -245,102 +247,125 @@ cond_broadcast_locked (ServerListener *self)
     g_cond_broadcast (&self->cond);
 }
 
-/* Under self->lock, after its connection was closed: @w freed, its slot with it. */
+/* Under self->lock, after its connection was closed: @c freed, its slot with it. */
 static void
-worker_free_locked (Worker *w)
+connection_free_locked (ServerConnection *c)
 {
-  ServerListener *self = w->listener;
+  ServerListener *self = c->listener;
 
-  g_object_set_qdata (G_OBJECT (w->connection), worker_quark (), NULL);
-  g_object_unref (w->connection);
-  g_free (w);
+  g_free (c);
   self->active--;
   cond_broadcast_locked (self);
 }
 
-/* @w's connection out of the table and closed (without the lock); the lock is held on
- * return. */
+/* @c out of the table and closed (without the lock); the lock is held on return. */
 static void
-worker_close_lock (Worker *w)
+connection_close_lock (ServerConnection *c)
 {
-  ServerListener *self = w->listener;
+  ServerListener *self = c->listener;
 
   /* Out of the table before its descriptor is closed: server_listener_stop() shuts down
    * the sockets of the table under the lock, and a closed descriptor's number may already
    * be another thread's. */
   g_mutex_lock (&self->lock);
-  g_hash_table_remove (self->connections, w->connection);
+  g_hash_table_remove (self->connections, c);
   g_mutex_unlock (&self->lock);
-  g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
+  if (c->stream != NULL)
+    {
+      g_io_stream_close (G_IO_STREAM (c->stream), NULL, NULL);
+      g_clear_object (&c->stream);
+    }
+  else
+    close (c->fd);
   g_mutex_lock (&self->lock);
 }
 
-/* The session of @w has ended: close its connection, free its slot. */
+/* The session of @c has ended: close its connection, free its slot. */
 static void
-worker_finish (Worker *w)
+connection_finish (ServerConnection *c)
 {
-  ServerListener *self = w->listener;
+  ServerListener *self = c->listener;
 
-  worker_close_lock (w);
-  worker_free_locked (w);
+  connection_close_lock (c);
+  connection_free_locked (c);
   watch_update_locked (self);
   g_mutex_unlock (&self->lock);
 }
 
-/* Turn Nagle's algorithm off on an accepted TCP socket (see the top of this file). A
- * failure only costs latency, so it is logged, not fatal. */
+/* Shut @c down (under self->lock): its reading side, or with @both both. Through its
+ * stream once it has one: a session may have closed that stream already (a TLS stream
+ * closes its base), and the closed GSocket then refuses, where the descriptor's number
+ * may already be another file's. */
 static void
-set_nodelay (GSocket *client)
+connection_shutdown_locked (ServerConnection *c,
+                            gboolean          both)
 {
-  g_autoptr (GError) error = NULL;
-
-  if (g_socket_get_family (client) != G_SOCKET_FAMILY_IPV4
-      && g_socket_get_family (client) != G_SOCKET_FAMILY_IPV6)
-    return;
-  if (!g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, 1, &error))
-    g_warning ("Cannot set TCP_NODELAY on a connection: %s", error->message);
+  if (c->stream != NULL)
+    g_socket_shutdown (g_socket_connection_get_socket (c->stream), TRUE, both, NULL);
+  else
+    (void) shutdown (c->fd, both ? SHUT_RDWR : SHUT_RD);
 }
 
-/* A Worker for the accepted @client, counted against the cap and in the table of open
+/* An accepted socket: @fd, the client's address in @peer (@peer_len octets). */
+typedef struct
+{
+  int fd;
+  struct sockaddr_storage peer;
+  socklen_t peer_len;
+} Accepted;
+
+/* accept4(2) on the listening socket into @a (blocking, close-on-exec); FALSE with errno
+ * set when none was accepted. TCP sockets get TCP_NODELAY (see the top of this file: a
+ * failure only costs latency, so it is logged, not fatal). */
+static gboolean
+accept_one (ServerListener *self,
+            Accepted       *a)
+{
+  int one = 1;
+
+  a->peer_len = sizeof a->peer;
+  a->fd = accept4 (g_socket_get_fd (self->socket), (struct sockaddr *) &a->peer, &a->peer_len,
+                   SOCK_CLOEXEC);
+  if (a->fd < 0)
+    return FALSE;
+  if ((a->peer.ss_family == AF_INET || a->peer.ss_family == AF_INET6)
+      && setsockopt (a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+    g_warning ("Cannot set TCP_NODELAY on a connection: %s", g_strerror (errno));
+  return TRUE;
+}
+
+/* A ServerConnection for @a, counted against the cap and in the table of open
  * connections (under self->lock: the caller holds it). */
-static Worker *
-worker_new_locked (ServerListener *self,
-                   GSocket        *client)
+static ServerConnection *
+connection_new_locked (ServerListener *self,
+                       const Accepted *a)
 {
-  Worker *w = g_new0 (Worker, 1);
+  ServerConnection *c = g_new0 (ServerConnection, 1);
 
-  w->listener = self;
-  w->connection = g_socket_connection_factory_create_connection (client);
-  g_object_set_qdata (G_OBJECT (w->connection), worker_quark (), w);
-  g_hash_table_add (self->connections, w->connection);
+  c->listener = self;
+  c->fd = a->fd;
+  memcpy (&c->peer, &a->peer, MIN (a->peer_len, sizeof c->peer));
+  c->peer_len = MIN (a->peer_len, sizeof c->peer);
+  g_hash_table_add (self->connections, c);
   self->active++;
-  return w;
+  return c;
 }
 
-/* @client, accepted from the backlog: blocking (for GIO's reads and writes), Nagle off. */
-static void
-client_prepare (GSocket *client)
-{
-  g_socket_set_blocking (client, TRUE);
-  set_nodelay (client);
-}
-
-/* Call the handler for @w in the inline accept thread. */
+/* Call the handler for @a in the inline accept thread. */
 static void
 serve_inline (ServerListener *self,
-              GSocket        *client)
+              const Accepted *a)
 {
   gboolean detached = FALSE;
-  Worker *w;
+  ServerConnection *c;
 
-  client_prepare (client);
   g_mutex_lock (&self->lock);
-  w = worker_new_locked (self, client);
+  c = connection_new_locked (self, a);
   g_mutex_unlock (&self->lock);
-  w->detached_out = &detached;
-  self->handler (w->connection, self->cancellable, self->user_data);
-  if (!detached) /* w may be gone if it was detached */
-    worker_finish (w);
+  c->detached_out = &detached;
+  self->handler (c, self->cancellable, self->user_data);
+  if (!detached) /* c may be gone if it was detached */
+    connection_finish (c);
 }
 
 static gpointer session_thread (gpointer data);
@@ -394,46 +419,34 @@ static gpointer
 session_thread (gpointer data)
 {
   ServerListener *self = data;
-  int listen_fd = g_socket_get_fd (self->socket);
 
   for (;;)
     {
-      g_autoptr (GError) error = NULL;
-      g_autoptr (GSocket) client = NULL;
+      Accepted a;
       gboolean detached = FALSE;
       gboolean spawn = FALSE;
-      Worker *w;
-      int fd = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      ServerConnection *c;
+      gboolean accepted = accept_one (self, &a);
       int err = errno;
 
-      if (fd >= 0)
-        {
-          client = g_socket_new_from_fd (fd, &error);
-          if (client == NULL)
-            {
-              close (fd);
-              g_warning ("accept: %s", error->message);
-            }
-          else
-            client_prepare (client);
-        }
       g_mutex_lock (&self->lock);
       if (self->stopping)
         {
+          if (accepted)
+            close (a.fd);
           self->acceptors--;
           return session_thread_exit_locked (self);
         }
-      if (client == NULL)
+      if (!accepted)
         {
           /* Idle past SERVER_LISTENER_THREAD_IDLE: leave unless no other thread accepts. */
-          if ((err == EAGAIN || err == EWOULDBLOCK) && fd < 0 && self->acceptors > 1)
+          if ((err == EAGAIN || err == EWOULDBLOCK) && self->acceptors > 1)
             {
               self->acceptors--;
               return session_thread_exit_locked (self);
             }
           g_mutex_unlock (&self->lock);
-          if (fd < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR
-              && err != ECONNABORTED)
+          if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED)
             {
               g_warning ("accept: %s", g_strerror (err));
               g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
@@ -441,7 +454,7 @@ session_thread (gpointer data)
           continue;
         }
       self->acceptors--;
-      w = worker_new_locked (self, client);
+      c = connection_new_locked (self, &a);
       if (self->acceptors == 0 && self->active < self->max_connections)
         {
           /* Room for another session and no one accepting: a new thread accepts (so a
@@ -455,14 +468,14 @@ session_thread (gpointer data)
       if (spawn)
         acceptor_spawn (self);
 
-      w->detached_out = &detached;
-      self->handler (w->connection, self->cancellable, self->user_data);
+      c->detached_out = &detached;
+      self->handler (c, self->cancellable, self->user_data);
       /* The slot freed and this thread accepting again in one step: a client that
        * connects as soon as its session has ended finds it accepting (no new thread). */
-      if (!detached) /* w may be gone if it was detached */
+      if (!detached) /* c may be gone if it was detached */
         {
-          worker_close_lock (w);
-          worker_free_locked (w);
+          connection_close_lock (c);
+          connection_free_locked (c);
         }
       else
         g_mutex_lock (&self->lock);
@@ -499,15 +512,13 @@ server_listener_set_inline (ServerListener *self,
  * server_listener_release().
  */
 void
-server_listener_detach (GSocketConnection *connection)
+server_listener_detach (ServerConnection *connection)
 {
-  Worker *w = g_object_get_qdata (G_OBJECT (connection), worker_quark ());
-
-  g_return_if_fail (w != NULL);
-  w->detached = TRUE;
-  if (w->detached_out != NULL)
-    *w->detached_out = TRUE;
-  w->detached_out = NULL; /* the handler's frame ends with it */
+  g_return_if_fail (connection != NULL);
+  connection->detached = TRUE;
+  if (connection->detached_out != NULL)
+    *connection->detached_out = TRUE;
+  connection->detached_out = NULL; /* the handler's frame ends with it */
 }
 
 /**
@@ -517,12 +528,71 @@ server_listener_detach (GSocketConnection *connection)
  * Closes @connection and frees its slot (any thread).
  */
 void
-server_listener_release (GSocketConnection *connection)
+server_listener_release (ServerConnection *connection)
 {
-  Worker *w = g_object_get_qdata (G_OBJECT (connection), worker_quark ());
+  g_return_if_fail (connection != NULL && connection->detached);
+  connection_finish (connection);
+}
 
-  g_return_if_fail (w != NULL && w->detached);
-  worker_finish (w);
+/**
+ * server_connection_get_fd:
+ * @connection: a connection given to a handler
+ *
+ * Returns: its socket's descriptor (blocking, owned by the listener)
+ */
+int
+server_connection_get_fd (ServerConnection *connection)
+{
+  return connection->fd;
+}
+
+/**
+ * server_connection_get_peer:
+ * @connection: a connection given to a handler
+ * @len: (out): the address's length
+ *
+ * Returns: (transfer none): the client's address, as accept(2) gave it
+ */
+const struct sockaddr *
+server_connection_get_peer (ServerConnection *connection,
+                            socklen_t        *len)
+{
+  *len = connection->peer_len;
+  return (const struct sockaddr *) &connection->peer;
+}
+
+/**
+ * server_connection_get_stream:
+ * @connection: a connection given to a handler
+ * @error: where a failure is described
+ *
+ * The connection as a GIO stream, made from its descriptor on the first call (a GSocket
+ * makes the descriptor non-blocking; GIO's blocking reads and writes poll it, with the
+ * socket's timeout). From then on the stream owns the descriptor, and the listener closes
+ * the stream when the session ends. Read and write the connection through the stream
+ * only from then on.
+ *
+ * Returns: (transfer none) (nullable): the stream, or %NULL with @error set
+ */
+GSocketConnection *
+server_connection_get_stream (ServerConnection *connection,
+                              GError          **error)
+{
+  ServerListener *self = connection->listener;
+  g_autoptr (GSocket) socket = NULL;
+  GSocketConnection *stream;
+
+  if (connection->stream != NULL)
+    return connection->stream;
+  socket = g_socket_new_from_fd (connection->fd, error);
+  if (socket == NULL)
+    return NULL;
+  stream = g_socket_connection_factory_create_connection (socket);
+  /* Under the lock: server_listener_stop() shuts the connection down through it. */
+  g_mutex_lock (&self->lock);
+  connection->stream = stream;
+  g_mutex_unlock (&self->lock);
+  return stream;
 }
 
 /* Join the workers that have ended. */
@@ -540,47 +610,50 @@ reap_finished (ServerListener *self)
     g_thread_join (done->pdata[i]);
 }
 
+/* The reject line to the accepted @fd (blocking, SERVER_LISTENER_REJECT_TIMEOUT for the
+ * write), then closed. */
 static void
 reject (ServerListener *self,
-        GSocket        *client)
+        int             fd)
 {
-  /* Blocking with a timeout (the listening socket is non-blocking). */
-  g_socket_set_blocking (client, TRUE);
-  g_socket_set_timeout (client, SERVER_LISTENER_REJECT_TIMEOUT);
-  g_socket_send (client, self->reject_line, strlen (self->reject_line), NULL, NULL);
-  g_socket_shutdown (client, FALSE, TRUE, NULL);
-  g_socket_close (client, NULL);
+  struct timeval tv = { .tv_sec = SERVER_LISTENER_REJECT_TIMEOUT };
+
+  (void) setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  (void) send (fd, self->reject_line, strlen (self->reject_line), MSG_NOSIGNAL);
+  (void) shutdown (fd, SHUT_WR);
+  close (fd);
 }
 
-/* Refuse @waiting (GSocket), logged once. */
+/* Refuse @waiting (of accepted descriptors), logged once. */
 static void
 reject_all (ServerListener *self,
-            GPtrArray      *waiting)
+            GArray         *waiting)
 {
   if (waiting->len == 0)
     return;
   g_message ("Connection refused: %u connections already (max_connections) for %u s",
              self->max_connections, (guint) (self->wait_us / G_USEC_PER_SEC));
   for (guint i = 0; i < waiting->len; i++)
-    reject (self, g_ptr_array_index (waiting, i));
+    reject (self, g_array_index (waiting, int, i));
 }
 
-/* Accept one waiting connection without blocking; NULL if none is left (or on an error,
- * logged, after a short back-off). The inline accept thread's (non-blocking listening
- * socket). */
-static GSocket *
-accept_pending (ServerListener *self)
+/* Accept one waiting connection without blocking into @a; FALSE if none is left (or on
+ * an error, logged, after a short back-off). The inline accept thread's (non-blocking
+ * listening socket). */
+static gboolean
+accept_pending (ServerListener *self,
+                Accepted       *a)
 {
-  g_autoptr (GError) error = NULL;
-  GSocket *client = g_socket_accept (self->socket, self->cancellable, &error);
-
-  if (client == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)
-      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (g_cancellable_is_cancelled (self->cancellable))
+    return FALSE;
+  if (accept_one (self, a))
+    return TRUE;
+  if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
     {
-      g_warning ("accept: %s", error->message);
+      g_warning ("accept: %s", g_strerror (errno));
       g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
     }
-  return client;
+  return FALSE;
 }
 
 /* Wait (under self->lock) until a slot is free, stop() is called or @deadline (monotonic)
@@ -606,7 +679,7 @@ accept_thread (gpointer data)
   while (!g_cancellable_is_cancelled (self->cancellable))
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (GSocket) client = NULL;
+      Accepted a;
       gint64 seen;
       gboolean room;
 
@@ -630,9 +703,8 @@ accept_thread (gpointer data)
 
       if (room)
         {
-          client = accept_pending (self);
-          if (client != NULL)
-            serve_inline (self, client);
+          if (accept_pending (self, &a))
+            serve_inline (self, &a);
           continue;
         }
 
@@ -641,11 +713,10 @@ accept_thread (gpointer data)
        * has read a refusal (a retry) waits for a slot of its own instead of being swept
        * into this round. */
       {
-        g_autoptr (GPtrArray) waiting = g_ptr_array_new_with_free_func (g_object_unref);
+        g_autoptr (GArray) waiting = g_array_new (FALSE, FALSE, sizeof (int));
 
-        while (waiting->len < SERVER_LISTENER_BACKLOG
-               && (client = accept_pending (self)) != NULL)
-          g_ptr_array_add (waiting, g_steal_pointer (&client));
+        while (waiting->len < SERVER_LISTENER_BACKLOG && accept_pending (self, &a))
+          g_array_append_val (waiting, a.fd);
         reject_all (self, waiting);
       }
     }
@@ -670,7 +741,7 @@ watcher_thread (gpointer data)
   while (!self->stopping)
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (GPtrArray) waiting = NULL;
+      g_autoptr (GArray) waiting = NULL;
       gint64 seen;
 
       if (self->acceptors > 0)
@@ -719,11 +790,10 @@ watcher_thread (gpointer data)
        * accept_thread()). Linux keeps a connection in the accept queue even when its
        * client resets it, so accept() after a readable poll() does not wait (at worst the
        * listening socket's receive timeout would end it). */
-      waiting = g_ptr_array_new_with_free_func (g_object_unref);
+      waiting = g_array_new (FALSE, FALSE, sizeof (int));
       while (waiting->len < SERVER_LISTENER_BACKLOG)
         {
           struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
-          GSocket *client;
           int fd;
 
           if (poll (&pfd, 1, 0) != 1 || (pfd.revents & POLLIN) == 0)
@@ -731,11 +801,7 @@ watcher_thread (gpointer data)
           fd = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
           if (fd < 0)
             break;
-          client = g_socket_new_from_fd (fd, NULL);
-          if (client == NULL)
-            close (fd);
-          else
-            g_ptr_array_add (waiting, client);
+          g_array_append_val (waiting, fd);
         }
       g_mutex_unlock (&self->lock);
       reject_all (self, waiting);
@@ -835,14 +901,14 @@ server_listener_stop (ServerListener *self)
   self->cond_waiters++;
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_socket_shutdown (g_socket_connection_get_socket (key), TRUE, FALSE, NULL);
+    connection_shutdown_locked (key, FALSE);
   grace_end = g_get_monotonic_time () + SERVER_LISTENER_STOP_GRACE_MS * G_TIME_SPAN_MILLISECOND;
   while (self->active > 0)
     if (!g_cond_wait_until (&self->cond, &self->lock, grace_end))
       break;
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_socket_shutdown (g_socket_connection_get_socket (key), TRUE, TRUE, NULL);
+    connection_shutdown_locked (key, TRUE);
   while (self->active > 0)
     g_cond_wait (&self->cond, &self->lock);
   /* the session threads exit when their session ends (they put themselves among the

@@ -16,8 +16,15 @@
  * cancels the cancellable given to each handler, shuts down the open connections and
  * waits for every thread.
  *
- * Handlers must use the cancellable they get for their I/O and return when it is
- * cancelled; they must not close the connection (the listener does after they return).
+ * A handler gets a ServerConnection: the accepted socket's descriptor (blocking,
+ * TCP_NODELAY on TCP) and the client's address from accept(2), no GObject; a program that
+ * reads and writes through GIO takes server_connection_get_stream() (a GSocketConnection
+ * made from the descriptor on its first call; msgtrk-relay, mtqpd, the push receiver, and
+ * msgtrk-submit-front only for TLS). The descriptor is the listener's: its stop() shuts
+ * it down, and it is closed (or the stream made from it) when the handler returns.
+ * Handlers must use the cancellable they get for their I/O (or, reading the descriptor
+ * directly, connect to it) and return when it is cancelled; they must not close the
+ * connection.
  *
  * Event-driven programs (mtqpd): server_listener_set_inline() calls the handler in the
  * accept thread (no thread per connection; it must not block); the handler keeps the
@@ -27,6 +34,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <sys/socket.h>
 
 G_BEGIN_DECLS
 
@@ -45,9 +53,12 @@ G_BEGIN_DECLS
  * for the next connection before it exits (and is joined). */
 #define SERVER_LISTENER_THREAD_IDLE 10
 
-typedef void (*ServerConnectionFunc) (GSocketConnection *connection,
-                                      GCancellable      *cancellable,
-                                      gpointer           user_data);
+/* An accepted connection, owned by the listener (server-listener.c). */
+typedef struct _ServerConnection ServerConnection;
+
+typedef void (*ServerConnectionFunc) (ServerConnection *connection,
+                                      GCancellable     *cancellable,
+                                      gpointer          user_data);
 
 typedef struct _ServerListener ServerListener;
 
@@ -65,8 +76,14 @@ void            server_listener_free       (ServerListener       *self);
 guint           server_listener_get_active (ServerListener       *self);
 void            server_listener_set_inline (ServerListener       *self,
                                             gboolean              inline_handler);
-void            server_listener_detach     (GSocketConnection    *connection);
-void            server_listener_release    (GSocketConnection    *connection);
+void            server_listener_detach     (ServerConnection     *connection);
+void            server_listener_release    (ServerConnection     *connection);
+
+int                    server_connection_get_fd     (ServerConnection *connection);
+const struct sockaddr *server_connection_get_peer   (ServerConnection *connection,
+                                                     socklen_t        *len);
+GSocketConnection     *server_connection_get_stream (ServerConnection *connection,
+                                                     GError          **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ServerListener, server_listener_free)
 

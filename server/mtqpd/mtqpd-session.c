@@ -126,7 +126,8 @@ struct _Session
   char *peer;                   /* (owned) for logs */
   GString *obuf;                /* (owned) answers not written yet */
 
-  GSocketConnection *connection; /* (unowned) the listener's, detached */
+  GSocketConnection *connection; /* (unowned) listened's stream */
+  ServerConnection *listened;    /* the listener's connection, detached */
   /* Event-driven (non-blocking socket, run by the loop's workers); NULL: blocking, in a
    * thread of its own. */
   MtqpdLoop *loop;
@@ -778,6 +779,7 @@ linger_close (Session *s)
 
 static Session *
 session_new (MtqpdServer       *server,
+             ServerConnection  *listened,
              GSocketConnection *connection,
              GCancellable      *cancellable,
              MtqpdLoop         *loop)
@@ -786,6 +788,7 @@ session_new (MtqpdServer       *server,
 
   s->server = server;
   s->cancellable = cancellable;
+  s->listened = listened;
   s->connection = connection;
   s->loop = loop;
   s->base = G_IO_STREAM (connection);
@@ -808,7 +811,7 @@ session_new (MtqpdServer       *server,
 static void
 session_free (Session *s)
 {
-  GSocketConnection *connection = s->connection;
+  ServerConnection *listened = s->listened;
 
   g_info ("%s: closed", s->peer);
   server_line_reader_clear (&s->reader);
@@ -820,7 +823,7 @@ session_free (Session *s)
     pending_track_clear (&s->tracks[i]);
   g_free (s->tracks);
   g_free (s);
-  server_listener_release (connection);
+  server_listener_release (listened);
 }
 
 /* Threads of sessions that ran in a thread of their own and have ended, to join (so
@@ -1349,26 +1352,35 @@ mtqpd_loop_free (MtqpdLoop *loop)
 /**
  * mtqpd_session_start:
  * @server: what sessions share
- * @connection: the client's connection (called in the listener's accept thread)
+ * @listened: the client's connection (called in the listener's accept thread)
  * @cancellable: cancelled when the server shuts down
  *
- * Takes @connection from the listener (server_listener_detach()) and starts its session
+ * Takes @listened from the listener (server_listener_detach()), reads it through its GIO
+ * stream (server_connection_get_stream()) and starts its session
  * without blocking: event-driven on server->loop, or, when there is no loop (chaining:
  * next hops are asked with blocking I/O), in a thread of its own. The session gives the
  * connection back with server_listener_release() when it ends.
  */
 void
-mtqpd_session_start (MtqpdServer       *server,
-                     GSocketConnection *connection,
-                     GCancellable      *cancellable)
+mtqpd_session_start (MtqpdServer      *server,
+                     ServerConnection *listened,
+                     GCancellable     *cancellable)
 {
+  g_autoptr (GError) error = NULL;
+  GSocketConnection *connection;
   Session *s;
 
-  server_listener_detach (connection);
-  s = session_new (server, connection, cancellable, server->loop);
+  server_listener_detach (listened);
+  connection = server_connection_get_stream (listened, &error);
+  if (connection == NULL)
+    {
+      g_warning ("A connection could not be served: %s", error->message);
+      server_listener_release (listened);
+      return;
+    }
+  s = session_new (server, listened, connection, cancellable, server->loop);
   if (server->loop == NULL)
     {
-      g_autoptr (GError) error = NULL;
       g_autoptr (GThread) thread = NULL;
 
       mtqpd_session_join_threads ();

@@ -18,6 +18,7 @@
 #include "msgtrk-tls-private.h"
 #include "mtqpd-answer.h"
 #include "mtqpd-chain.h"
+#include "server-listener.h"
 #include "track-store.h"
 
 G_BEGIN_DECLS
@@ -58,7 +59,7 @@ MtqpdLoop *mtqpd_loop_new      (guint              workers,
 void       mtqpd_loop_free     (MtqpdLoop         *loop);
 void       mtqpd_session_join_threads (void);
 void       mtqpd_session_start (MtqpdServer       *server,
-                                GSocketConnection *connection,
+                                ServerConnection  *connection,
                                 GCancellable      *cancellable);
 
 G_END_DECLS

@@ -201,9 +201,9 @@ static const GOptionEntry mtqpd_options[] = {
 };
 
 static void
-on_connection (GSocketConnection *connection,
-               GCancellable      *cancellable,
-               gpointer           user_data)
+on_connection (ServerConnection *connection,
+               GCancellable     *cancellable,
+               gpointer          user_data)
 {
   Mtqpd *m = user_data;
 

@@ -4,14 +4,20 @@
 
 #include "postfix-front-pool.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "postfix-front.h"
 
 typedef struct
 {
-  GSocketConnection *connection; /* (owned) */
+  int                fd;         /* (owned) the connection (postfix_front_upstream_connect) */
   ServerLineReader  *reader;     /* (owned) */
   char              *greeting;   /* (owned) (nullable) the upstream's 220, CRLF kept; NULL:
                                   * not read yet (a refill: the taker reads it) */
@@ -34,75 +40,124 @@ struct _PostfixFrontPool
   GThread        *thread; /* (owned) */
 };
 
+/* poll(2) of @fd for @events without waiting: the events that are there (0: none). */
+static int
+fd_events_now (int   fd,
+               short events)
+{
+  struct pollfd p = { .fd = fd, .events = events };
+
+  return poll (&p, 1, 0) == 1 ? p.revents : 0;
+}
+
 /* An unused warm connection ends with QUIT (Postfix then logs a plain disconnect, not a
  * lost connection); best effort, never blocking. */
 static void
 warm_quit (Warm *w)
 {
-  g_socket_send_with_blocking (g_socket_connection_get_socket (w->connection), "QUIT\r\n", 6, FALSE,
-                               NULL, NULL);
+  (void) send (w->fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 static void
 warm_free (Warm *w)
 {
-  g_io_stream_close (G_IO_STREAM (w->connection), NULL, NULL);
-  g_object_unref (w->connection);
+  close (w->fd);
   g_free (w->reader);
   g_free (w->greeting);
   g_free (w);
 }
 
-static GSocketConnection *upstream_connect (GSocketAddress *upstream,
-                                            guint           connect_timeout,
-                                            guint           timeout,
-                                            GCancellable   *cancellable,
-                                            GError        **error);
+static gboolean
+set_errno_error (GError    **error,
+                 int         saved,
+                 const char *what)
+{
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", what,
+               g_strerror (saved));
+  return FALSE;
+}
+
+/* A connect(2) on the non-blocking @fd that returned @err: done once @fd is writable
+ * (at most @timeout seconds, or @cancellable), then its outcome (SO_ERROR). A unix
+ * socket whose listen backlog is full fails at once (EAGAIN), as through GIO. */
+static gboolean
+connect_finish (int           fd,
+                int           err,
+                guint         timeout,
+                GCancellable *cancellable,
+                GError      **error)
+{
+  socklen_t len = sizeof err;
+
+  if (err != EINPROGRESS)
+    return set_errno_error (error, err, "connect");
+  if (!server_socket_wait (fd, G_IO_OUT, timeout, cancellable, error))
+    return FALSE;
+  if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    return set_errno_error (error, errno, "getsockopt(SO_ERROR)");
+  if (err != 0)
+    return set_errno_error (error, err, "connect");
+  return TRUE;
+}
 
 /**
  * postfix_front_upstream_connect:
  * @upstream: the upstream's address (inet or unix)
- * @timeout: seconds, for the connect and later reads and writes
- * @cancellable: (nullable)
+ * @connect_timeout: seconds the connect may take
+ * @timeout: seconds for later reads (SO_RCVTIMEO) and writes
+ * @cancellable: (nullable): ends the connect's wait
  * @error: where a failure is described
  *
- * A connection to the upstream: no proxy (the site's own Postfix), TCP_NODELAY (whole
- * commands and data buffers are written at once).
+ * A connection to the upstream as a plain descriptor, to be read with the line reader
+ * (server_line_reader_init_fd()) and written with server_socket_send_all(): socket(2)
+ * (close-on-exec, non-blocking for the connect, so that @connect_timeout and
+ * @cancellable bound it), connect(2), then blocking with SO_RCVTIMEO @timeout, and
+ * TCP_NODELAY on TCP (whole commands and data buffers are written at once). No proxy
+ * (the site's own Postfix), no GSocketClient (a client, an address enumerator, a GSocket
+ * and its streams per connect: docs/postfix-front-io.md).
  *
- * Returns: (transfer full) (nullable): the connection
+ * Returns: the descriptor (the caller closes it), or -1 with @error set
  */
-GSocketConnection *
+int
 postfix_front_upstream_connect (GSocketAddress *upstream,
+                                guint           connect_timeout,
                                 guint           timeout,
                                 GCancellable   *cancellable,
                                 GError        **error)
 {
-  return upstream_connect (upstream, timeout, timeout, cancellable, error);
-}
+  struct sockaddr_storage ss;
+  gssize len = g_socket_address_get_native_size (upstream);
+  int one = 1;
+  int fd;
 
-/* postfix_front_upstream_connect(), the connect itself bounded by @connect_timeout
- * seconds. */
-static GSocketConnection *
-upstream_connect (GSocketAddress *upstream,
-                  guint           connect_timeout,
-                  guint           timeout,
-                  GCancellable   *cancellable,
-                  GError        **error)
-{
-  g_autoptr (GSocketClient) client = g_socket_client_new ();
-  GSocketConnection *c;
-
-  g_socket_client_set_timeout (client, connect_timeout);
-  /* No proxy for the site's own Postfix: the proxy lookup ran in a worker thread (with a
-   * getservbyname over /etc/services) for every session, about 1 ms before connect(). */
-  g_socket_client_set_enable_proxy (client, FALSE);
-  c = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (upstream), cancellable, error);
-  if (c == NULL)
-    return NULL;
-  if (G_IS_INET_SOCKET_ADDRESS (upstream))
-    g_socket_set_option (g_socket_connection_get_socket (c), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  g_socket_set_timeout (g_socket_connection_get_socket (c), timeout);
-  return c;
+  if (len <= 0 || !g_socket_address_to_native (upstream, &ss, sizeof ss, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                             "the upstream's address cannot be used");
+      return -1;
+    }
+  fd = socket (ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    {
+      set_errno_error (error, errno, "socket");
+      return -1;
+    }
+  if ((connect (fd, (struct sockaddr *) &ss, (socklen_t) len) != 0
+       && !connect_finish (fd, errno, connect_timeout, cancellable, error))
+      || fcntl (fd, F_SETFL, 0) != 0 /* blocking: the reader sleeps in recv(2) */
+      || !server_socket_set_read_timeout (fd, timeout, error))
+    {
+      if (error != NULL && *error == NULL)
+        set_errno_error (error, errno, "fcntl(F_SETFL)");
+      close (fd);
+      return -1;
+    }
+  /* A failure only costs latency (Nagle's wait for a delayed ACK). */
+  if (ss.ss_family != AF_UNIX
+      && setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+    g_debug ("TCP_NODELAY on the upstream connection: %s", g_strerror (errno));
+  return fd;
 }
 
 /**
@@ -114,7 +169,9 @@ upstream_connect (GSocketAddress *upstream,
  * @error: where a failure is described
  *
  * One upstream reply: at most POSTFIX_FRONT_REPLY_MAX_LINES lines of
- * POSTFIX_FRONT_REPLY_LINE_MAX octets, each "DDD" then " ", "-" or the line's end.
+ * POSTFIX_FRONT_REPLY_LINE_MAX octets, each "DDD" then " ", "-" or the line's end, no NUL
+ * in it (a reply is passed on as text). Each line is read straight into @reply (no line
+ * buffer per reply).
  *
  * Returns: FALSE on a bad or missing reply
  */
@@ -125,19 +182,20 @@ postfix_front_read_reply (ServerLineReader *reader,
                           GCancellable     *cancellable,
                           GError          **error)
 {
-  g_autoptr (GString) line = g_string_new (NULL);
-
   g_string_truncate (reply, 0);
   for (guint n = 0; n < POSTFIX_FRONT_REPLY_MAX_LINES; n++)
     {
       g_autoptr (GError) local = NULL;
-      ServerLineStatus st = server_line_reader_read (reader, POSTFIX_FRONT_REPLY_LINE_MAX, line,
-                                                     cancellable, &local);
+      gsize start = reply->len;
+      ServerLineStatus st = server_line_reader_read_append (reader, POSTFIX_FRONT_REPLY_LINE_MAX,
+                                                            reply, cancellable, &local);
+      const char *line = reply->str + start;
+      gsize len = reply->len - start;
 
-      if (st != SERVER_LINE_OK || line->len < 4 || !g_ascii_isdigit (line->str[0])
-          || !g_ascii_isdigit (line->str[1]) || !g_ascii_isdigit (line->str[2])
-          || (line->str[3] != ' ' && line->str[3] != '-' && line->str[3] != '\r'
-              && line->str[3] != '\n'))
+      if (st != SERVER_LINE_OK || len < 4 || !g_ascii_isdigit (line[0])
+          || !g_ascii_isdigit (line[1]) || !g_ascii_isdigit (line[2])
+          || (line[3] != ' ' && line[3] != '-' && line[3] != '\r' && line[3] != '\n')
+          || memchr (line, '\0', len) != NULL)
         {
           if (local != NULL)
             g_propagate_error (error, g_steal_pointer (&local));
@@ -146,15 +204,15 @@ postfix_front_read_reply (ServerLineReader *reader,
                                  st == SERVER_LINE_EOF ? "connection closed" : "bad reply");
           return FALSE;
         }
-      if (line->str[line->len - 2] != '\r')
+      if (line[len - 2] != '\r')
         {
-          g_string_truncate (line, line->len - 1);
-          g_string_append (line, "\r\n");
+          g_string_truncate (reply, reply->len - 1);
+          g_string_append_len (reply, "\r\n", 2);
+          line = reply->str + start; /* the append may have moved it */
         }
-      g_string_append (reply, line->str);
-      if (line->str[3] != '-')
+      if (line[3] != '-')
         {
-          *code = (int)g_ascii_strtoll (line->str, NULL, 10);
+          *code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
           return TRUE;
         }
     }
@@ -169,24 +227,21 @@ warm_connect (PostfixFrontPool *pool,
               guint             connect_timeout)
 {
   g_autoptr (GError) error = NULL;
-  Warm *w = g_new0 (Warm, 1);
+  int fd = postfix_front_upstream_connect (pool->upstream, connect_timeout, pool->timeout,
+                                           pool->cancel, &error);
+  Warm *w;
 
-  w->connection = upstream_connect (pool->upstream, connect_timeout, pool->timeout, pool->cancel,
-                                    &error);
-  if (w->connection == NULL)
+  if (fd < 0)
     {
       g_debug ("warm connection to %s: %s", pool->upstream_name, error->message);
-      g_free (w);
       return NULL;
     }
-  w->reader = g_new0 (ServerLineReader, 1);
-  server_line_reader_init (w->reader, g_io_stream_get_input_stream (G_IO_STREAM (w->connection)),
-                           TRUE);
-  /* Read directly by the session that takes it (server_line_reader_set_socket): the two
-   * system calls made here, off the session's path. */
-  if (!server_line_reader_set_socket (w->reader, g_socket_connection_get_socket (w->connection),
-                                      pool->timeout, &error))
-    g_debug ("warm connection to %s: %s", pool->upstream_name, error->message);
+  w = g_new0 (Warm, 1);
+  w->fd = fd;
+  /* Not zeroed (a 16 KB memset per connection): the reader's state is set by its init,
+   * and no octet outside what it read is ever looked at. */
+  w->reader = g_new (ServerLineReader, 1);
+  server_line_reader_init_fd (w->reader, fd, pool->timeout, TRUE);
   w->ready = g_get_monotonic_time ();
   return w;
 }
@@ -200,14 +255,12 @@ warm_greet (PostfixFrontPool *pool,
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) greeting = g_string_new (NULL);
-  GSocket *sock = g_socket_connection_get_socket (w->connection);
   int code = 0;
 
   /* The reader may sleep in recv(), which sees no cancellable: wait here first (one poll
    * that returns at once when Postfix has greeted, the usual case). */
   if ((server_line_reader_available (w->reader) == 0
-       && !g_socket_condition_timed_wait (sock, G_IO_IN, (gint64)pool->timeout * G_USEC_PER_SEC,
-                                          cancellable, &error))
+       && !server_socket_wait (w->fd, G_IO_IN, pool->timeout, cancellable, &error))
       || !postfix_front_read_reply (w->reader, greeting, &code, cancellable, &error) || code != 220)
     {
       g_debug ("warm connection to %s: no 220 greeting%s%s", pool->upstream_name, error ? ": " : "",
@@ -236,8 +289,7 @@ warm_new (PostfixFrontPool *pool)
 static void
 warm_end (Warm *w)
 {
-  if (w->greeting != NULL
-      || g_socket_condition_check (g_socket_connection_get_socket (w->connection), G_IO_IN) != 0)
+  if (w->greeting != NULL || fd_events_now (w->fd, POLLIN) != 0)
     warm_quit (w);
   warm_free (w);
 }
@@ -332,7 +384,7 @@ postfix_front_pool_new (GSocketAddress *upstream,
 /**
  * postfix_front_pool_take:
  * @pool: the pool
- * @connection: (out) (transfer full): a connection whose greeting was read
+ * @fd: (out) (transfer full): a connection whose greeting was read (the caller closes it)
  * @reader: (out) (transfer full): its line reader (g_free)
  * @greeting: the upstream's 220 greeting, CRLF kept
  * @cancellable: (nullable): the session's, for the wait for a refilled connection's
@@ -347,7 +399,7 @@ postfix_front_pool_new (GSocketAddress *upstream,
  */
 gboolean
 postfix_front_pool_take (PostfixFrontPool   *pool,
-                         GSocketConnection **connection,
+                         int                *fd,
                          ServerLineReader  **reader,
                          GString            *greeting,
                          GCancellable       *cancellable)
@@ -368,13 +420,12 @@ postfix_front_pool_take (PostfixFrontPool   *pool,
        * Postfix closed it or said 421. */
       if (w->ready + idle <= now || (w->greeting == NULL && !warm_greet (pool, w, cancellable))
           || server_line_reader_available (w->reader) != 0
-          || g_socket_condition_check (g_socket_connection_get_socket (w->connection),
-                                       G_IO_IN | G_IO_HUP | G_IO_ERR) != 0)
+          || fd_events_now (w->fd, POLLIN) != 0)
         {
           warm_free (w);
           continue;
         }
-      *connection = g_steal_pointer (&w->connection);
+      *fd = w->fd;
       *reader = g_steal_pointer (&w->reader);
       g_string_assign (greeting, w->greeting);
       g_free (w->greeting);

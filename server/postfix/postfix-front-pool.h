@@ -13,6 +13,10 @@
  * read, and closes a connection older than `idle` seconds (keep it below Postfix's
  * smtpd_timeout, 300 s by default); a taken connection is checked first (readable after
  * its greeting means Postfix closed it or said 421: dropped).
+ * Connections are plain descriptors (socket(2), connect(2); blocking, SO_RCVTIMEO the
+ * timeout, TCP_NODELAY on TCP: postfix_front_upstream_connect()), read directly with the
+ * line reader and written with server_socket_send_all(): no GSocketClient, GSocket or
+ * stream objects per connection (docs/postfix-front-io.md).
  * Never: give a connection to a second client session (the session closes it: AUTH state
  * never leaks between clients); block a session (an empty pool: the session connects
  * itself).
@@ -39,7 +43,8 @@ G_BEGIN_DECLS
 
 typedef struct _PostfixFrontPool PostfixFrontPool;
 
-GSocketConnection *postfix_front_upstream_connect (GSocketAddress *upstream,
+int                postfix_front_upstream_connect (GSocketAddress *upstream,
+                                                   guint           connect_timeout,
                                                    guint           timeout,
                                                    GCancellable   *cancellable,
                                                    GError        **error);
@@ -55,7 +60,7 @@ PostfixFrontPool *postfix_front_pool_new (GSocketAddress *upstream,
                                           guint           idle,
                                           guint           timeout);
 gboolean          postfix_front_pool_take (PostfixFrontPool   *pool,
-                                           GSocketConnection **connection,
+                                           int                *fd,
                                            ServerLineReader  **reader,
                                            GString            *greeting,
                                            GCancellable       *cancellable);

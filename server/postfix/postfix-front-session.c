@@ -25,11 +25,13 @@
  * the client pauses, so that Postfix's smtpd_timeout bounds each pause, not the whole
  * message).
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
- * socket are read with one blocking recv(2) per wait (server_line_reader_set_socket,
- * SO_RCVTIMEO = idle_timeout, lowered only when a deadline is nearer) and written with
- * send(2) (server_socket_send_all); at
- * shutdown the cancellable's handler (session_cancelled) shuts them down, which ends
- * those reads; STARTTLS and implicit TLS go back to GIO for the client.
+ * socket are plain descriptors (the listener's accepted one, and
+ * postfix_front_upstream_connect's), no GSocket or stream objects: read with one
+ * blocking recv(2) per wait (server_line_reader_init_fd, SO_RCVTIMEO = idle_timeout,
+ * lowered only when a deadline is nearer) and written with send(2) (server_socket_send_all); at shutdown the cancellable's handler
+ * (session_cancelled) shuts them down, which ends those reads. STARTTLS and implicit TLS
+ * make the client's GIO stream from its descriptor (server_connection_get_stream) and
+ * read and write it through the TLS stream.
  *
  * Pipelining (RFC 2920): when the upstream's EHLO offered PIPELINING (passed on to the
  * client), a MAIL and the RCPTs and DATA the client pipelined after it (already in the
@@ -148,6 +150,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
@@ -228,12 +231,11 @@ typedef struct
 typedef struct
 {
   PostfixFront *front;
-  GSocketConnection *connection;
+  ServerConnection *connection;   /* the listener's */
+  int fd;                         /* the client's socket (the listener's) */
   GCancellable *cancel;
   GIOStream *tls;                 /* (owned) (nullable) */
-  GInputStream *in;
-  GOutputStream *out;
-  ServerLineReader reader;
+  GOutputStream *out;             /* (nullable) of tls */
   char *peer_ip;                  /* (owned) for logs: peer.addr, or "unknown" */
   PostfixFrontPeer peer;          /* the client as Postfix would see it (XCLIENT) */
   gboolean peer_named;            /* peer's names looked up (once per session) */
@@ -245,13 +247,12 @@ typedef struct
   gboolean client_counted;        /* counted in front->clients (client_count_take) */
   gboolean client_refusing;       /* in front->refusing (client_refusal_take) */
 
-  GSocketConnection *up;          /* (owned) (nullable) */
-  GMutex up_lock;                 /* guards up and dot_wait against the cancel callback */
+  int up_fd;                      /* (owned) the upstream socket, -1: none */
+  GMutex up_lock;                 /* guards up_fd and dot_wait against the cancel callback */
   GCond dot_cond;                 /* dot_wait cleared (with up_lock) */
   gboolean dot_wait;              /* the "." is on its way upstream, its reply not read */
   gulong cancel_id;               /* session_cancelled's handler */
-  GOutputStream *up_out;
-  ServerLineReader *up_reader;    /* (owned) */
+  ServerLineReader *up_reader;    /* (owned) of up_fd */
   gboolean up_dsn;
   gboolean up_pipelining;         /* the upstream's last EHLO offered PIPELINING */
   gboolean           up_xforward_ident; /* the upstream's last EHLO offered XFORWARD ... IDENT */
@@ -259,6 +260,9 @@ typedef struct
   GArray *up_pending;             /* (owned) of UpPending: sent or batched, reply unread */
   gboolean flushing;              /* inside group_flush */
   GString *client_out;            /* (owned) replies not yet written to the client */
+  GString *group_reply;           /* (owned) group_flush's, each reply in turn */
+  GString *up_line;               /* (owned) up_command's line with its CRLF, sized for
+                                   * the longest (an AUTH line: never moved, wiped) */
   GString *data_reply;            /* (owned) the reply to a pipelined DATA */
   int data_code;
   GString *data_held;             /* (nullable) cmd_data's data not yet written upstream,
@@ -281,6 +285,12 @@ typedef struct
   gint64 ident_sent;              /* monotonic microseconds the XFORWARD was sent */
   const char *data_refusal;       /* (nullable) why data_start refused the message: the
                                    * 451's text after the host name */
+
+  /* The client's reader, last: postfix_front_session_run zeroes the members before it,
+   * not its buffer (SERVER_LINE_BUFFER_SIZE octets, a memset per session that cost an
+   * eighth of the front's user-space instructions per message; server_line_reader_init
+   * sets the reader's state, and no octet outside what it read is ever looked at). */
+  ServerLineReader reader;
 } Session;
 
 /**
@@ -598,8 +608,8 @@ client_flush (Session *s,
 
   if (s->client_out->len == 0)
     return TRUE;
-  if (s->reader.fd >= 0
-        ? !server_socket_send_all (s->reader.fd, s->client_out->str, s->client_out->len,
+  if (s->tls == NULL
+        ? !server_socket_send_all (s->fd, s->client_out->str, s->client_out->len,
                                    s->front->idle_timeout, s->cancel, &local)
         : (!g_output_stream_write_all (s->out, s->client_out->str, s->client_out->len, NULL,
                                        NULL, &local)
@@ -642,17 +652,16 @@ client_reply (Session    *s,
               ...)
 {
   va_list args;
-  g_autofree char *text = NULL;
-  g_autofree char *line = NULL;
 
   /* A reply of our own comes after the replies to the commands before it. */
   if (!s->flushing && s->up_pending->len > 0 && !group_flush (s))
     return FALSE;
+  /* Formatted straight into the held replies (client_write's buffer). */
   va_start (args, format);
-  text = g_strdup_vprintf (format, args);
+  g_string_append_vprintf (s->client_out, format, args);
   va_end (args);
-  line = g_strconcat (text, "\r\n", NULL);
-  return client_write (s, line, strlen (line));
+  g_string_append_len (s->client_out, "\r\n", 2);
+  return TRUE;
 }
 
 /* The upstream is gone: the client hears it once, the session ends. */
@@ -672,11 +681,7 @@ up_write (Session    *s,
 {
   g_autoptr (GError) error = NULL;
 
-  if (s->up_reader->fd >= 0
-        ? !server_socket_send_all (s->up_reader->fd, text, len, s->front->idle_timeout,
-                                   s->cancel, &error)
-        : (!g_output_stream_write_all (s->up_out, text, len, NULL, s->cancel, &error)
-           || !g_output_stream_flush (s->up_out, s->cancel, &error)))
+  if (!server_socket_send_all (s->up_fd, text, len, s->front->idle_timeout, s->cancel, &error))
     {
       g_message ("[%s] write to %s failed: %s", s->peer_ip, s->front->upstream_name,
                  error->message);
@@ -721,33 +726,40 @@ up_command (Session    *s,
             GString    *reply,
             int        *code)
 {
-  g_autofree char *cmd = g_strconcat (line, "\r\n", NULL);
-  gboolean ok = up_write (s, cmd, strlen (cmd)) && up_read_reply (s, reply, code);
+  gboolean ok;
 
-  msgtrk_secure_wipe (cmd, strlen (cmd));
+  g_string_assign (s->up_line, line);
+  g_string_append_len (s->up_line, "\r\n", 2);
+  ok = up_write (s, s->up_line->str, s->up_line->len) && up_read_reply (s, reply, code);
+  msgtrk_secure_wipe (s->up_line->str, s->up_line->len);
+  g_string_truncate (s->up_line, 0);
   return ok;
 }
 
-/* @up (taken) becomes the session's upstream connection, read directly
- * (server_line_reader_set_socket; the pool's warm ones already are) and shut down by
+/* @fd (taken) becomes the session's upstream connection, shut down by
  * session_cancelled. */
 static void
-up_attach (Session           *s,
-           GSocketConnection *up)
+up_attach (Session *s,
+           int      fd)
 {
-  g_autoptr (GError) error = NULL;
-
-  if (s->up_reader->fd < 0
-      && !server_line_reader_set_socket (s->up_reader, g_socket_connection_get_socket (up),
-                                         s->front->idle_timeout, &error))
-    g_debug ("[%s] the upstream socket is read through GIO: %s", s->peer_ip, error->message);
-  s->up_out = g_io_stream_get_output_stream (G_IO_STREAM (up));
   g_mutex_lock (&s->up_lock);
-  s->up = up;
+  s->up_fd = fd;
   g_mutex_unlock (&s->up_lock);
   /* Cancelled before the handler could shut it down. */
   if (g_cancellable_is_cancelled (s->cancel))
-    g_socket_shutdown (g_socket_connection_get_socket (up), TRUE, TRUE, NULL);
+    (void) shutdown (fd, SHUT_RDWR);
+}
+
+/* The upstream link closed (under up_lock: the cancellable's handler may be shutting the
+ * same socket down); a write to it then fails (the upstream lost). */
+static void
+up_close (Session *s)
+{
+  g_mutex_lock (&s->up_lock);
+  if (s->up_fd >= 0)
+    close (s->up_fd);
+  s->up_fd = -1;
+  g_mutex_unlock (&s->up_lock);
 }
 
 /* Connect to the upstream and read its greeting, left in @greeting for the client: a
@@ -757,26 +769,26 @@ up_connect (Session *s,
             GString *greeting)
 {
   g_autoptr (GError) error = NULL;
-  GSocketConnection *up = NULL;
+  int fd = -1;
   int code = 0;
 
   if (s->front->pool != NULL
-      && postfix_front_pool_take (s->front->pool, &up, &s->up_reader, greeting, s->cancel))
+      && postfix_front_pool_take (s->front->pool, &fd, &s->up_reader, greeting, s->cancel))
     {
-      up_attach (s, up);
+      up_attach (s, fd);
       return TRUE;
     }
-  up = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout, s->cancel,
-                                       &error);
-  if (up == NULL)
+  fd = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout,
+                                       s->front->idle_timeout, s->cancel, &error);
+  if (fd < 0)
     {
       g_warning ("[%s] cannot connect to the upstream %s: %s", s->peer_ip,
                  s->front->upstream_name, error->message);
       return FALSE;
     }
-  s->up_reader = g_new0 (ServerLineReader, 1);
-  server_line_reader_init (s->up_reader, g_io_stream_get_input_stream (G_IO_STREAM (up)), TRUE);
-  up_attach (s, up);
+  s->up_reader = g_new (ServerLineReader, 1); /* not zeroed: see Session's reader */
+  server_line_reader_init_fd (s->up_reader, fd, s->front->idle_timeout, TRUE);
+  up_attach (s, fd);
   if (!up_read_reply (s, greeting, &code) || code != 220)
     {
       g_warning ("[%s] the upstream %s did not greet with 220", s->peer_ip,
@@ -869,17 +881,10 @@ static gboolean
 up_renew (Session *s)
 {
   g_autoptr (GString) greeting = g_string_new (NULL);
-  GSocketConnection *old;
 
-  g_mutex_lock (&s->up_lock);
-  old = g_steal_pointer (&s->up);
-  g_mutex_unlock (&s->up_lock);
-  g_socket_send_with_blocking (g_socket_connection_get_socket (old), "QUIT\r\n", 6, FALSE,
-                               NULL, NULL);
-  g_io_stream_close (G_IO_STREAM (old), NULL, NULL);
-  g_object_unref (old);
+  (void) send (s->up_fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
+  up_close (s);
   g_clear_pointer (&s->up_reader, g_free);
-  s->up_out = NULL;
   if (!up_connect (s, greeting))
     {
       up_lost (s);
@@ -1393,13 +1398,12 @@ rcpt_done (Session       *s,
 static gboolean
 group_flush (Session *s)
 {
-  g_autoptr (GString) reply = NULL;
+  GString *reply = s->group_reply;
   gboolean ok;
 
   /* Before every read of the client (the fill hook): usually nothing to send. */
   if (s->up_pending->len == 0)
     return TRUE;
-  reply = g_string_new (NULL);
   s->flushing = TRUE;
   ok = up_write (s, s->up_batch->str, s->up_batch->len);
   g_string_truncate (s->up_batch, 0);
@@ -1461,8 +1465,7 @@ up_send (Session      *s,
 static gboolean
 client_drained (Session *s)
 {
-  struct pollfd p = { .fd = g_socket_get_fd (g_socket_connection_get_socket (s->connection)),
-                      .events = POLLIN };
+  struct pollfd p = { .fd = s->fd, .events = POLLIN };
 
   if (server_line_reader_available (&s->reader) > 0)
     return FALSE;
@@ -1841,8 +1844,8 @@ data_deadline_abandon (Session *s,
              s->peer_ip, s->front->request_deadline, s->front->min_data_rate, octets,
              (g_get_monotonic_time () - began) / G_USEC_PER_SEC);
   g_mutex_lock (&s->up_lock);
-  if (s->up != NULL)
-    g_socket_shutdown (g_socket_connection_get_socket (s->up), TRUE, TRUE, NULL);
+  if (s->up_fd >= 0)
+    (void) shutdown (s->up_fd, SHUT_RDWR);
   g_mutex_unlock (&s->up_lock);
   s->said_421 = TRUE;
   transaction_reset (s);
@@ -1965,11 +1968,8 @@ cmd_data (Session    *s,
   if (refused)
     {
       /* Nothing of it went upstream: the upstream link closed, so Postfix discards the
-       * transaction (no "." ever comes); the session ends after the 451. Under up_lock:
-       * the cancellable's handler may be shutting the same socket down. */
-      g_mutex_lock (&s->up_lock);
-      g_io_stream_close (G_IO_STREAM (s->up), NULL, NULL);
-      g_mutex_unlock (&s->up_lock);
+       * transaction (no "." ever comes); the session ends after the 451. */
+      up_close (s);
       s->said_421 = TRUE;
       transaction_reset (s);
       client_reply (s, "451 4.3.0 %s %s", s->front->hostname, s->data_refusal);
@@ -2103,12 +2103,10 @@ cmd_auth (Session    *s,
 static gboolean
 cmd_quit (Session *s)
 {
-  GSocket *up = g_socket_connection_get_socket (s->up);
-
   client_reply (s, "221 2.0.0 %s Bye", s->front->hostname);
   if (!client_flush (s, NULL))
     return FALSE;
-  g_socket_send_with_blocking (up, "QUIT\r\n", 6, FALSE, NULL, NULL);
+  (void) send (s->up_fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
   return FALSE;
 }
 
@@ -2136,14 +2134,19 @@ start_tls (Session *s,
   g_autoptr (GCancellable) handshake = g_cancellable_new ();
   g_autoptr (GSource) deadline = NULL;
   gulong session_id = 0;
+  GSocketConnection *stream;
   GIOStream *tls;
 
-  /* TLS reads the socket without blocking, through GIO. */
-  if (!server_line_reader_unset_socket (&s->reader, &error))
+  /* TLS reads the socket without blocking, through GIO: the client's stream, made from
+   * its descriptor now (non-blocking from then on), each read and write bounded by
+   * idle_timeout. */
+  stream = server_connection_get_stream (s->connection, &error);
+  if (stream == NULL)
     {
       g_message ("[%s] TLS: %s", s->peer_ip, error->message);
       return FALSE;
     }
+  g_socket_set_timeout (g_socket_connection_get_socket (stream), s->front->idle_timeout);
   /* The socket's timeout bounds each read; tls_handshake_timeout the whole handshake (as
    * Postfix's smtpd_starttls_timeout): a ClientHello trickled an octet at a time must
    * not hold a slot for ever. */
@@ -2154,8 +2157,7 @@ start_tls (Session *s,
   if (s->cancel != NULL)
     session_id = g_cancellable_connect (s->cancel, G_CALLBACK (handshake_session_cancelled),
                                         handshake, NULL);
-  tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (s->connection), NULL, handshake,
-                              &error);
+  tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (stream), NULL, handshake, &error);
   g_source_destroy (deadline);
   if (session_id != 0)
     g_cancellable_disconnect (s->cancel, session_id);
@@ -2168,9 +2170,8 @@ start_tls (Session *s,
       return FALSE;
     }
   s->tls = tls;
-  s->in = g_io_stream_get_input_stream (tls);
   s->out = g_io_stream_get_output_stream (tls);
-  server_line_reader_init (&s->reader, s->in, FALSE);
+  server_line_reader_init (&s->reader, g_io_stream_get_input_stream (tls), FALSE);
   server_line_reader_set_hook (&s->reader, session_fill_hook, s);
   return TRUE;
 }
@@ -2304,7 +2305,7 @@ session_cancelled (GCancellable *cancellable,
 {
   Session *s = data;
 
-  g_socket_shutdown (g_socket_connection_get_socket (s->connection), TRUE, FALSE, NULL);
+  (void) shutdown (s->fd, SHUT_RD);
   g_mutex_lock (&s->up_lock);
   if (s->dot_wait)
     {
@@ -2314,28 +2315,27 @@ session_cancelled (GCancellable *cancellable,
         if (!g_cond_wait_until (&s->dot_cond, &s->up_lock, end))
           break;
     }
-  if (s->up != NULL)
-    g_socket_shutdown (g_socket_connection_get_socket (s->up), TRUE, TRUE, NULL);
+  if (s->up_fd >= 0)
+    (void) shutdown (s->up_fd, SHUT_RDWR);
   g_mutex_unlock (&s->up_lock);
 }
 
-/* The client's address and port (getpeername(2)) and the front's address and port it
- * reached (getsockname(2)), an IPv4-mapped address as the IPv4 one (as Postfix's smtpd
- * converts it), no GSocketAddress and GInetAddress objects per session. Its names are
- * looked up later (up_xclient). */
+/* The client's address and port (as accept(2) gave it) and, for XCLIENT's DESTADDR and
+ * DESTPORT, the front's address and port it reached (getsockname(2)), an IPv4-mapped
+ * address as the IPv4 one (as Postfix's smtpd converts it), no GSocketAddress and
+ * GInetAddress objects per session. Its names are looked up later (up_xclient). */
 static void
 peer_lookup (Session *s)
 {
   struct sockaddr_storage ss = { 0 };
-  socklen_t len = sizeof ss;
-  int fd = g_socket_get_fd (g_socket_connection_get_socket (s->connection));
+  socklen_t len = 0;
+  const struct sockaddr *peer = server_connection_get_peer (s->connection, &len);
 
-  if (getpeername (fd, (struct sockaddr *) &ss, &len) != 0
-      || !postfix_front_peer_set_address (&s->peer, (struct sockaddr *) &ss, len))
+  if (!postfix_front_peer_set_address (&s->peer, peer, len))
     s->peer.addr[0] = '\0';
   s->peer_ip = g_strdup (s->peer.addr[0] != '\0' ? s->peer.addr : "unknown");
   len = sizeof ss;
-  if (getsockname (fd, (struct sockaddr *) &ss, &len) != 0
+  if (!s->front->xclient || getsockname (s->fd, (struct sockaddr *) &ss, &len) != 0
       || !postfix_front_peer_set_server (&s->peer, (struct sockaddr *) &ss, len))
     s->peer.server_addr[0] = '\0';
 }
@@ -2343,36 +2343,40 @@ peer_lookup (Session *s)
 /**
  * postfix_front_session_run:
  * @front: the front's settings
- * @connection: a client connection
+ * @connection: a client connection (the listener's)
  * @cancellable: cancelled at shutdown
  *
  * Serves @connection until QUIT, EOF, an error, a timeout or shutdown.
  */
 void
-postfix_front_session_run (PostfixFront      *front,
-                           GSocketConnection *connection,
-                           GCancellable      *cancellable)
+postfix_front_session_run (PostfixFront     *front,
+                           ServerConnection *connection,
+                           GCancellable     *cancellable)
 {
-  Session s = { 0 };
+  Session s;
   /* Sized for the longest command (an AUTH line) up front: grown by realloc, it would
    * leave copies of an AUTH initial response behind in freed blocks. */
   g_autoptr (GString) line = g_string_sized_new (FRONT_AUTH_LINE_MAX + 1);
   g_autoptr (GString) reply = g_string_new (NULL);
 
+  memset (&s, 0, G_STRUCT_OFFSET (Session, reader));
   s.front = front;
   s.connection = connection;
+  s.fd = server_connection_get_fd (connection);
+  s.up_fd = -1;
   s.cancel = cancellable;
-  s.in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
-  s.out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
   s.rcpts = g_ptr_array_new_with_free_func (g_free);
   s.up_batch = g_string_new (NULL);
   s.up_pending = g_array_new (FALSE, FALSE, sizeof (UpPending));
   g_array_set_clear_func (s.up_pending, up_pending_clear);
   s.client_out = g_string_new (NULL);
+  s.group_reply = g_string_new (NULL);
+  s.up_line = g_string_sized_new (FRONT_AUTH_LINE_MAX + 3);
   s.data_reply = g_string_new (NULL);
-  server_line_reader_init (&s.reader, s.in, TRUE);
+  /* The listener's socket is blocking: read directly, idle_timeout its receive timeout
+   * (implicit TLS reads through GIO from the start: start_tls). */
+  server_line_reader_init_fd (&s.reader, s.fd, front->idle_timeout, TRUE);
   server_line_reader_set_hook (&s.reader, session_fill_hook, &s);
-  g_socket_set_timeout (g_socket_connection_get_socket (connection), front->idle_timeout);
   peer_lookup (&s);
   FRONT_SESSION_INFO ("[%s] connect", s.peer_ip);
   g_mutex_init (&s.up_lock);
@@ -2381,9 +2385,11 @@ postfix_front_session_run (PostfixFront      *front,
     {
       g_autoptr (GError) error = NULL;
 
-      if (!server_line_reader_set_socket (&s.reader, g_socket_connection_get_socket (connection),
-                                          front->idle_timeout, &error))
-        g_debug ("[%s] the client socket is read through GIO: %s", s.peer_ip, error->message);
+      if (!server_socket_set_read_timeout (s.fd, front->idle_timeout, &error))
+        {
+          g_warning ("[%s] %s", s.peer_ip, error->message);
+          goto out;
+        }
     }
   /* Direct reads wait in recv(2), not in a poll of the cancellable: shutdown ends them. */
   if (s.cancel != NULL)
@@ -2495,9 +2501,8 @@ out:
   /* Waits for a running session_cancelled. */
   if (s.cancel_id != 0)
     g_cancellable_disconnect (s.cancel, s.cancel_id);
-  if (s.up != NULL)
-    g_io_stream_close (G_IO_STREAM (s.up), NULL, NULL);
-  g_clear_object (&s.up);
+  if (s.up_fd >= 0)
+    close (s.up_fd);
   g_mutex_clear (&s.up_lock);
   g_cond_clear (&s.dot_cond);
   g_free (s.up_reader);
@@ -2515,6 +2520,8 @@ out:
   g_string_free (s.up_batch, TRUE);
   g_array_unref (s.up_pending);
   g_string_free (s.client_out, TRUE);
+  g_string_free (s.group_reply, TRUE);
+  g_string_free (s.up_line, TRUE);
   g_string_free (s.data_reply, TRUE);
   FRONT_SESSION_INFO ("[%s] disconnect", s.peer_ip);
   g_free (s.peer_ip);

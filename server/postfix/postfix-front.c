@@ -306,9 +306,9 @@ front_post_drop (gpointer data,
 }
 
 static void
-front_serve (GSocketConnection *connection,
-             GCancellable      *cancellable,
-             gpointer           data)
+front_serve (ServerConnection *connection,
+             GCancellable     *cancellable,
+             gpointer          data)
 {
   Front *f = data;
 

@@ -22,6 +22,7 @@
 #include "msgtrk-tls-private.h"
 #include "postfix-front-pool.h"
 #include "postfix-register.h"
+#include "server-listener.h"
 
 G_BEGIN_DECLS
 
@@ -91,8 +92,8 @@ void postfix_front_mids_clear (PostfixFront *front);
 void postfix_front_clients_init  (PostfixFront *front);
 void postfix_front_clients_clear (PostfixFront *front);
 
-void postfix_front_session_run (PostfixFront      *front,
-                                GSocketConnection *connection,
-                                GCancellable      *cancellable);
+void postfix_front_session_run (PostfixFront     *front,
+                                ServerConnection *connection,
+                                GCancellable     *cancellable);
 
 G_END_DECLS

@@ -641,15 +641,27 @@ udp_thread (gpointer data)
 
 /* The stream form: <2-octet length><frame> … ; ACKs come back the same way. */
 static void
-on_connection (GSocketConnection *connection,
-               GCancellable      *cancellable,
-               gpointer           user_data)
+on_connection (ServerConnection *server_connection,
+               GCancellable     *cancellable,
+               gpointer          user_data)
 {
   Receiver *r = user_data;
-  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
-  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
-  g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
-  g_autofree char *peer = remote != NULL ? address_text (remote) : g_strdup ("?");
+  g_autoptr (GError) error = NULL;
+  GSocketConnection *connection = server_connection_get_stream (server_connection, &error);
+  GInputStream *in;
+  GOutputStream *out;
+  g_autoptr (GSocketAddress) remote = NULL;
+  g_autofree char *peer = NULL;
+
+  if (connection == NULL)
+    {
+      g_warning ("A connection could not be served: %s", error->message);
+      return;
+    }
+  in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
+  out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+  remote = g_socket_connection_get_remote_address (connection, NULL);
+  peer = remote != NULL ? address_text (remote) : g_strdup ("?");
 
   g_socket_set_timeout (g_socket_connection_get_socket (connection),
                         PUSH_RECEIVER_STREAM_TIMEOUT);

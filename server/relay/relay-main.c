@@ -28,11 +28,19 @@
 #define RELAY_DEFAULT_CONFIG RELAY_SYSCONFDIR "/msgtrk/msgtrk-relay.conf"
 
 static void
-on_connection (GSocketConnection *connection,
-               GCancellable      *cancellable,
-               gpointer           user_data)
+on_connection (ServerConnection *connection,
+               GCancellable     *cancellable,
+               gpointer          user_data)
 {
-  relay_smtp_session_run (user_data, connection, cancellable);
+  g_autoptr (GError) error = NULL;
+  GSocketConnection *stream = server_connection_get_stream (connection, &error);
+
+  if (stream == NULL)
+    {
+      g_warning ("A connection could not be served: %s", error->message);
+      return;
+    }
+  relay_smtp_session_run (user_data, stream, cancellable);
 }
 
 /* The queue's RelayDeliverFunc and RelayWorkerFuncs: the queue calls no relay module,

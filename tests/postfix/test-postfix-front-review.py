@@ -37,6 +37,8 @@ Checks:
      data logged;
   8. the upstream refusing XCLIENT: the client hears 421 4.3.5 and nothing of its session
      goes upstream (it went on with Postfix taking the front's address for the client's);
+  9. an upstream reply line holding a NUL is a bad reply: the client hears 421 4.4.2 (the
+     line was cut at the NUL and passed on without its CRLF, out of step);
 Skips (77) when the front is not built. Needs to bind loopback ports only.
 """
 
@@ -355,6 +357,18 @@ def main():
         log = open(os.path.join(base, "front-noxclient.log")).read()
         t.check("XCLIENT refused: the log says what to change",
                 "smtpd_authorized_xclient_hosts" in log, log[-500:])
+        c.sock.close()
+
+        # 9. A NUL in an upstream reply (here XCLIENT's 220): a bad reply, the upstream
+        # lost; the client, greeted, hears 421 4.4.2 before anything else.
+        up4 = PostfixLike(xclient_reply="220 postfix-like\x00 ESMTP")
+        proc4, port4 = start_front(exe, base, "front-nul", up4, source_root)
+        procs.append(proc4)
+        c = Client(port4)
+        greeting, _ = c.reply()
+        code, text = c.reply()
+        t.check("a NUL in an upstream reply: 421 4.4.2 to the client",
+                greeting == 220 and code == 421 and b"4.4.2" in text, "%d %r" % (code, text))
         c.sock.close()
     finally:
         test_teardown(procs, base, t.failures)

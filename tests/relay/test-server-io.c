@@ -5,20 +5,24 @@
  * The reader is fed from memory whole and through a stream that returns one octet per
  * read; each case checks the same lines and statuses both ways. Limits: a line at the
  * caller's max and one past it, and a line far longer than the reader's buffer (the next
- * line must still be read: the session keeps its sync). Wiping: nothing handed out stays
+ * line must still be read: the session keeps its sync); read_append gathers lines after
+ * what the string held. Wiping: nothing handed out stays
  * in the reader's buffer. The configuration reader (server/common/server-config.c): one
  * table of cases for the unknown group/key check and the typed getters, at and past each
  * range limit. The listener (server/common/server-listener.c): session threads accept
  * themselves and are reused (one per session at once plus one accepting, never more than
  * max_connections), the cap refuses or keeps a client waiting, and all threads are joined
- * by stop. The direct socket reader
- * (server_line_reader_set_socket) and server_socket_send_all on a socket pair: lines, the
- * read timeout with nothing lost, back to non-blocking, a full socket's write timeout, a
- * write that need not wait made even when cancelled.
+ * by stop; a handler gets the accepted descriptor (blocking, TCP_NODELAY) and the
+ * client's address, and stop ends a recv(2) blocked on it. The direct socket reader
+ * (server_line_reader_init_fd) and server_socket_send_all on a socket pair: lines, the
+ * read timeout with nothing lost, end of file, a full socket's write timeout, a write
+ * that need not wait made even when cancelled.
  */
 #include "config.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -179,6 +183,36 @@ test_reader_available (void)
   g_assert_cmpuint (server_line_reader_available (reader), ==, 0);
 }
 
+/* server_line_reader_read_append: each line after what the string held; a line past the
+ * max appends nothing (TOO_LONG), and the next line still comes; whole and an octet at a
+ * time. */
+static void
+test_reader_append (void)
+{
+  const char data[] = "250-a\r\n250-bbbbbbbbbb\r\n250 c\n";
+
+  for (int one = 0; one < 2; one++)
+    {
+      g_autoptr (GInputStream) in = stream_new (data, sizeof data - 1, one);
+      g_autoptr (GString) reply = g_string_new ("x");
+      g_autofree ServerLineReader *reader = g_new0 (ServerLineReader, 1);
+
+      server_line_reader_init (reader, in, FALSE);
+      g_assert_cmpint (server_line_reader_read_append (reader, 10, reply, NULL, NULL), ==,
+                       SERVER_LINE_OK);
+      g_assert_cmpstr (reply->str, ==, "x250-a\r\n");
+      g_assert_cmpint (server_line_reader_read_append (reader, 10, reply, NULL, NULL), ==,
+                       SERVER_LINE_TOO_LONG);
+      g_assert_cmpstr (reply->str, ==, "x250-a\r\n");
+      g_assert_cmpint (server_line_reader_read_append (reader, 10, reply, NULL, NULL), ==,
+                       SERVER_LINE_OK);
+      g_assert_cmpstr (reply->str, ==, "x250-a\r\n250 c\n");
+      g_assert_cmpint (server_line_reader_read_append (reader, 10, reply, NULL, NULL), ==,
+                       SERVER_LINE_EOF);
+      g_assert_cmpstr (reply->str, ==, "x250-a\r\n250 c\n");
+    }
+}
+
 /* Does the reader's buffer hold @needle anywhere? */
 static gboolean
 buffer_holds (const ServerLineReader *reader,
@@ -287,26 +321,21 @@ test_reader_hook (void)
 }
 
 /* The direct socket reader: one recv(2) per read, SO_RCVTIMEO its timeout (the octets of
- * an unfinished line kept), the socket non-blocking again after unset. */
+ * an unfinished line kept), the peer's close read as end of file. */
 static void
 test_reader_socket (void)
 {
   int sv[2];
-  g_autoptr (GSocket) sock = NULL;
-  g_autoptr (GSocketConnection) conn = NULL;
   g_autoptr (GString) line = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
   g_autofree ServerLineReader *reader = g_new0 (ServerLineReader, 1);
   gint64 t0;
 
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
-  sock = g_socket_new_from_fd (sv[0], &error);
+  g_assert_true (server_socket_set_read_timeout (sv[0], 1, &error));
   g_assert_no_error (error);
-  conn = g_socket_connection_factory_create_connection (sock);
-  server_line_reader_init (reader, g_io_stream_get_input_stream (G_IO_STREAM (conn)), FALSE);
-  g_assert_true (server_line_reader_set_socket (reader, sock, 1, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (fcntl (sv[0], F_GETFL) & O_NONBLOCK, ==, 0);
+  server_line_reader_init_fd (reader, sv[0], 1, FALSE);
+  g_assert_cmpint (reader->fd, ==, sv[0]);
   g_assert_cmpint (write (sv[1], "a\r\nb", 4), ==, 4);
   g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==, SERVER_LINE_OK);
   g_assert_cmpstr (line->str, ==, "a\r\n");
@@ -319,13 +348,10 @@ test_reader_socket (void)
   g_assert_cmpint (write (sv[1], "\r\n", 2), ==, 2);
   g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==, SERVER_LINE_OK);
   g_assert_cmpstr (line->str, ==, "b\r\n");
-  g_assert_true (server_line_reader_unset_socket (reader, &error));
-  g_assert_cmpint (fcntl (sv[0], F_GETFL) & O_NONBLOCK, ==, O_NONBLOCK);
-  g_assert_cmpint (reader->fd, ==, -1);
   close (sv[1]);
-  /* Through GIO again: the peer's end is read as end of file. */
   g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==,
                    SERVER_LINE_EOF);
+  close (sv[0]);
 }
 
 /* server_socket_send_all: a socket nobody reads fills up and the write times out; a
@@ -603,18 +629,21 @@ typedef struct
   guint most_on_one;      /* most sessions one thread served */
 } ThreadCount;
 
-/* Greets, then waits for the client to close. */
+/* Greets, then waits for the client to close (through GIO, as msgtrk-relay). */
 static void
-count_handler (GSocketConnection *connection,
-               GCancellable      *cancellable,
-               gpointer           user_data)
+count_handler (ServerConnection *server_connection,
+               GCancellable     *cancellable,
+               gpointer          user_data)
 {
   ThreadCount *tc = user_data;
   guint n = GPOINTER_TO_UINT (g_private_get (&sessions_of_thread)) + 1;
+  GSocketConnection *connection = server_connection_get_stream (server_connection, NULL);
   GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
   GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
   char buf[16];
 
+  /* Made once: the same stream again. */
+  g_assert_true (server_connection_get_stream (server_connection, NULL) == connection);
   g_private_set (&sessions_of_thread, GUINT_TO_POINTER (n));
   g_mutex_lock (&tc->lock);
   if (n == 1)
@@ -833,6 +862,78 @@ test_listener_cap_wait (void)
   g_mutex_clear (&tc.lock);
 }
 
+/* What a raw handler saw of its connection. */
+typedef struct
+{
+  char *peer;             /* (owned) the client's address and port, as accept() gave it */
+  int flags;              /* the descriptor's status flags */
+  int nodelay;            /* its TCP_NODELAY */
+  gboolean ended;         /* its blocked recv() returned */
+} RawSeen;
+
+/* Reads the descriptor directly: greets, then blocks in recv(2) until the client closes
+ * or the listener's stop shuts the reading side down. */
+static void
+raw_handler (ServerConnection *connection,
+             GCancellable     *cancellable,
+             gpointer          user_data)
+{
+  RawSeen *seen = user_data;
+  int fd = server_connection_get_fd (connection);
+  socklen_t len = 0;
+  const struct sockaddr *sa = server_connection_get_peer (connection, &len);
+  g_autoptr (GSocketAddress) peer = g_socket_address_new_from_native ((gpointer) sa, len);
+  g_autofree char *ip = NULL;
+  socklen_t optlen = sizeof seen->nodelay;
+  char buf[16];
+
+  g_assert_true (G_IS_INET_SOCKET_ADDRESS (peer));
+  ip = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (peer)));
+  seen->peer = g_strdup_printf ("%s:%u", ip,
+                                g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (peer)));
+  seen->flags = fcntl (fd, F_GETFL);
+  g_assert_cmpint (getsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &seen->nodelay, &optlen), ==, 0);
+  g_assert_cmpint (send (fd, "hi\r\n", 4, MSG_NOSIGNAL), ==, 4);
+  while (recv (fd, buf, sizeof buf, 0) > 0)
+    ;
+  seen->ended = TRUE;
+}
+
+/* A handler gets the accepted descriptor, blocking and with TCP_NODELAY, and the client's
+ * address as its own socket names it; stop ends a recv(2) blocked on it (the reading
+ * side shut down) and closes it. */
+static void
+test_listener_raw (void)
+{
+  RawSeen seen = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketConnection) c = NULL;
+  g_autoptr (GSocketAddress) local = NULL;
+  g_autofree char *local_text = NULL;
+  g_autofree char *rest = NULL;
+  ServerListener *listener;
+
+  listener = server_listener_new (addr, 2, 0, "421 busy\r\n", raw_handler, &seen, &error);
+  g_assert_no_error (error);
+  server_listener_start (listener);
+  c = connect_and_greet (server_listener_get_port (listener));
+  local = g_socket_connection_get_local_address (c, &error);
+  g_assert_no_error (error);
+  local_text = g_strdup_printf ("127.0.0.1:%u",
+                                g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  g_assert_cmpstr (seen.peer, ==, local_text);
+  g_assert_cmpint (seen.flags & O_NONBLOCK, ==, 0);
+  g_assert_cmpint (seen.nodelay, !=, 0);
+  g_assert_false (seen.ended);
+  server_listener_free (listener); /* the session's recv returns, the socket is closed */
+  g_assert_true (seen.ended);
+  rest = read_to_end (c);
+  g_assert_cmpstr (rest, ==, "");
+  g_free (seen.peer);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -843,10 +944,12 @@ main (int   argc,
   g_test_add_func ("/server/listener/thread-reuse", test_listener_thread_reuse);
   g_test_add_func ("/server/listener/cap", test_listener_cap);
   g_test_add_func ("/server/listener/cap-wait", test_listener_cap_wait);
+  g_test_add_func ("/server/listener/raw", test_listener_raw);
   g_test_add_func ("/server/line-reader/limit", test_reader_limit);
   g_test_add_func ("/server/line-reader/huge-line", test_reader_huge_line);
   g_test_add_func ("/server/line-reader/pieces", test_reader_pieces);
   g_test_add_func ("/server/line-reader/available", test_reader_available);
+  g_test_add_func ("/server/line-reader/append", test_reader_append);
   g_test_add_func ("/server/line-reader/wipe", test_reader_wipe);
   g_test_add_func ("/server/line-reader/hook", test_reader_hook);
   g_test_add_func ("/server/line-reader/strip-end", test_line_strip_end);
