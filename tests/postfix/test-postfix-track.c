@@ -1057,8 +1057,8 @@ member_line (guint    i,
 }
 
 /* Review 10 (finding 4): of 1001 members #999 bounces: the member entry that gives way
- * to the mark is a reached one (#998), the bounce stays; every line read again (a
- * restart) changes nothing; a member past the limit that bounces makes the mark
+ * to the mark is a reached one (#998), the bounce stays; the last lines read again (a
+ * restart) change nothing; a member past the limit that bounces makes the mark
  * failed. */
 static void
 test_review_failed_member (Fixture      *fx,
@@ -1076,8 +1076,11 @@ test_review_failed_member (Fixture      *fx,
   apply_line (fx, reg, FORWARDED ("C0FFEE003"));
   child = postfix_registration_read (fx->reg_dir, "C0FFEE003", NULL);
   g_assert_nonnull (child);
+  /* Every line, then the last ones again (read again after a restart: each apply_line
+   * is a batch of its own, the record loaded from the store). */
   for (guint pass = 0; pass < 2; pass++)
-    for (guint i = 0; i <= MSGTRK_REPORT_MAX_RECIPIENTS; i++)
+    for (guint i = pass == 0 ? 0 : MSGTRK_REPORT_MAX_RECIPIENTS - 10;
+         i <= MSGTRK_REPORT_MAX_RECIPIENTS; i++)
       {
         g_autofree char *line = member_line (i, i == MSGTRK_REPORT_MAX_RECIPIENTS - 1);
 
