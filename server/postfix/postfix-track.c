@@ -247,7 +247,8 @@ pending_drop_key (PendingRecord *p,
   g_hash_table_remove (p->index, key);
 }
 
-/* Appends @r (a reference is taken) unless the record is full. */
+/* Appends @r (a reference is taken), replacing the entry under its key, unless the
+ * record is full without that entry. */
 static gboolean
 pending_add (PostfixTrackBatch     *batch,
              PendingRecord         *p,
@@ -255,8 +256,10 @@ pending_add (PostfixTrackBatch     *batch,
 {
   char *key = report_entry_key (r);
   gsize octets = entry_octets (r);
+  /* An entry under the same key is replaced, not added to: it does not count. */
+  guint others = p->live - (g_hash_table_contains (p->index, key) ? 1 : 0);
 
-  if (p->live >= MSGTRK_REPORT_MAX_RECIPIENTS)
+  if (others >= MSGTRK_REPORT_MAX_RECIPIENTS)
     {
       g_free (key);
       return FALSE;
@@ -419,19 +422,27 @@ is_final_delivery_agent (const PostfixLogEntry *e)
 }
 
 /* Whether @child, with one leg more for @address (@rcpt's), would pass what a
- * registration holds (POSTFIX_REGISTRATION_MAX_RCPTS, POSTFIX_REGISTRATION_MAX_SIZE). */
+ * registration holds (POSTFIX_REGISTRATION_MAX_RCPTS, POSTFIX_REGISTRATION_MAX_SIZE);
+ * @limit: set to the limit it would pass, as the overflow mark gives it. */
 static gboolean
 child_would_overflow (const PostfixRegistration *child,
                       const char                *address,
-                      const PostfixRegRcpt      *rcpt)
+                      const PostfixRegRcpt      *rcpt,
+                      char                     **limit)
 {
   g_autofree char *text = NULL;
 
   if (child->rcpts->len >= POSTFIX_REGISTRATION_MAX_RCPTS)
-    return TRUE;
+    {
+      *limit = g_strdup_printf ("%d recipients", POSTFIX_REGISTRATION_MAX_RCPTS);
+      return TRUE;
+    }
   text = postfix_registration_format (child);
-  return strlen (text) + postfix_registration_rcpt_size (address, rcpt->registered, rcpt->orcpt)
-         > POSTFIX_REGISTRATION_MAX_SIZE;
+  if (strlen (text) + postfix_registration_rcpt_size (address, rcpt->registered, rcpt->orcpt)
+      <= POSTFIX_REGISTRATION_MAX_SIZE)
+    return FALSE;
+  *limit = g_strdup_printf ("%d octets", POSTFIX_REGISTRATION_MAX_SIZE);
+  return TRUE;
 }
 
 /* The registration of @e->requeued_as as a child of @reg with @rcpt's leg (the leg's
@@ -441,8 +452,8 @@ child_would_overflow (const PostfixRegistration *child,
  * record must not get the interim entry back. So the caller stores the parent's interim
  * entry before it writes the child: a replay that finds the leg must find the entry.
  * @overflow: set (nothing to write) when the leg would pass what one registration holds
- * (a large alias expansion): the caller records that the expansion is not tracked in
- * full (apply_overflow). */
+ * (a large alias expansion; @limit, the limit it would pass): the caller records that
+ * the expansion is not tracked in full (overflow_mark). */
 static gboolean
 child_prepare (const PostfixTrack         *track,
                const PostfixRegistration  *reg,
@@ -451,12 +462,14 @@ child_prepare (const PostfixTrack         *track,
                PostfixRegistration       **child_out,
                gboolean                   *replay,
                gboolean                   *overflow,
+               char                      **limit,
                GError                    **error)
 {
   g_autoptr (PostfixRegistration) child = NULL;
 
   *replay = FALSE;
   *overflow = FALSE;
+  *limit = NULL;
   *child_out = NULL;
   child = postfix_registration_read (track->reg_dir, e->requeued_as, NULL);
   if (child == NULL)
@@ -477,7 +490,7 @@ child_prepare (const PostfixTrack         *track,
       *replay = TRUE;
       return TRUE;
     }
-  if (child_would_overflow (child, e->to, rcpt))
+  if (child_would_overflow (child, e->to, rcpt, limit))
     {
       *overflow = TRUE;
       return TRUE;
@@ -488,32 +501,79 @@ child_prepare (const PostfixTrack         *track,
   return TRUE;
 }
 
-/* The end of the Diagnostic-Code of an overflow mark (overflow_mark): how the mark is
- * known again (a member's later line must not replace it). */
+/* The extension field that marks an overflow mark (overflow_mark), its value the limit
+ * passed ("1000 recipients"): how the mark is known again, after a restart too (a
+ * member's later line must not replace it). A field of our own, not text a remote
+ * server's reply could imitate; it stays when a record is made to fit
+ * (postfix_track_fit_record drops Diagnostic-Code and Remote-MTA only). */
+#define OVERFLOW_FIELD "X-Msgtrk-Untracked-Past"
+
+/* What an overflow mark says after what overflowed. */
 #define OVERFLOW_NOTE "those past it are not tracked"
 
-/* Whether @p's entry under @key is an overflow mark. */
-static gboolean
-is_overflow_mark (PendingRecord *p,
-                  const char    *key)
+/* What a failed overflow mark says after OVERFLOW_NOTE. */
+#define OVERFLOW_FAILED_NOTE "; at least one of them failed"
+
+/* @p's entry under @key, NULL when none or not an overflow mark. */
+static MsgtrkRecipientReport *
+overflow_mark_find (PendingRecord *p,
+                    const char    *key)
 {
   gpointer slot;
   MsgtrkRecipientReport *r;
-  const char *diag;
 
   if (!g_hash_table_lookup_extended (p->index, key, NULL, &slot))
-    return FALSE;
+    return NULL;
   r = g_ptr_array_index (p->entries, GPOINTER_TO_UINT (slot) - 1);
-  diag = r != NULL ? msgtrk_recipient_report_get_field (r, "Diagnostic-Code") : NULL;
-  return diag != NULL && g_str_has_suffix (diag, OVERFLOW_NOTE);
+  return r != NULL && msgtrk_recipient_report_get_field (r, OVERFLOW_FIELD) != NULL ? r : NULL;
+}
+
+/* Whether an entry with @action may give way to an overflow mark: one that says the
+ * member was reached, never a failure or a delay a user has to see. */
+static gboolean
+action_may_give_way (MsgtrkAction action)
+{
+  return action == MSGTRK_ACTION_DELIVERED || action == MSGTRK_ACTION_RELAYED
+         || action == MSGTRK_ACTION_EXPANDED || action == MSGTRK_ACTION_TRANSFERRED;
+}
+
+/* @mark (an overflow mark of @p) takes on @member's failure: the members it stands for
+ * are not shown, and one of them failing is what a sender must see. */
+static gboolean
+overflow_mark_fail (PendingRecord         *p,
+                    MsgtrkRecipientReport *mark,
+                    MsgtrkRecipientReport *member,
+                    GError               **error)
+{
+  const char *diag = msgtrk_recipient_report_get_field (mark, "Diagnostic-Code");
+
+  if (msgtrk_recipient_report_get_action (mark) == MSGTRK_ACTION_FAILED)
+    return TRUE;
+  if (!msgtrk_recipient_report_set_status (mark, msgtrk_recipient_report_get_status (member),
+                                           NULL, error))
+    return FALSE;
+  msgtrk_recipient_report_set_action (mark, MSGTRK_ACTION_FAILED);
+  msgtrk_recipient_report_set_last_attempt_date (
+    mark, msgtrk_recipient_report_get_last_attempt_date (member));
+  if (diag != NULL && !g_str_has_suffix (diag, OVERFLOW_FAILED_NOTE))
+    {
+      g_autofree char *longer = g_strconcat (diag, OVERFLOW_FAILED_NOTE, NULL);
+
+      msgtrk_recipient_report_set_diagnostic_code (mark, longer);
+    }
+  p->dirty = TRUE;
+  return TRUE;
 }
 
 /* @rcpt (a recipient of a message, or the leg of a derived queue id that stands for it)
- * was expanded or passed on as @queue_id to more recipients than its tracking can hold:
- * its own entry (Final-Recipient its address, the key of its interim entry) says so,
- * with @action and @status, and stays (a member's line does not replace it). Added once
- * per recipient, and logged then (not once per member past the limit); when the record
- * is full the last entry of one of its members gives way. @what: what overflowed. */
+ * was expanded or passed on as @queue_id to more recipients than its tracking can hold
+ * (@what, @limit: what overflowed, the limit passed): its own entry (Final-Recipient its
+ * address, the key of its interim entry, OVERFLOW_FIELD) says so, with @action and
+ * @status, and stays (a member's line does not replace it). Added once per recipient,
+ * and logged then (not once per member past the limit). When the record is full the
+ * last entry of one of its members that was reached (action_may_give_way) gives way;
+ * failures and delays stay. @member: the entry of a member past the limit (NULL for a
+ * leg the child registration cannot take): a failed one makes the mark failed. */
 static gboolean
 overflow_mark (PostfixTrackBatch         *batch,
                PendingRecord             *p,
@@ -524,6 +584,8 @@ overflow_mark (PostfixTrackBatch         *batch,
                MsgtrkAction               action,
                const char                *status,
                const char                *what,
+               const char                *limit,
+               MsgtrkRecipientReport     *member,
                GError                   **error)
 {
   const char *original = original_of (rcpt);
@@ -534,30 +596,32 @@ overflow_mark (PostfixTrackBatch         *batch,
   g_autoptr (GPtrArray) add = g_ptr_array_new ();
   g_autoptr (GHashTable) drop = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autofree char *diagnostic = NULL;
+  MsgtrkRecipientReport *mark = overflow_mark_find (p, key);
+  gboolean failed = member != NULL
+                    && msgtrk_recipient_report_get_action (member) == MSGTRK_ACTION_FAILED;
 
-  if (is_overflow_mark (p, key))
-    return TRUE;
-  diagnostic = g_strdup_printf ("X-Postfix; %s as %s to more recipients than %s holds (%d): "
-                                OVERFLOW_NOTE,
-                                verb, queue_id, what, MSGTRK_REPORT_MAX_RECIPIENTS);
+  if (mark != NULL)
+    return !failed || overflow_mark_fail (p, mark, member, error);
+  diagnostic = g_strdup_printf ("X-Postfix; %s as %s to more recipients than %s holds (%s): "
+                                "%s",
+                                verb, queue_id, what, limit, OVERFLOW_NOTE);
   msgtrk_recipient_report_set_original_recipient (r, original);
   msgtrk_recipient_report_set_action (r, action);
   if (!msgtrk_recipient_report_set_status (r, status, NULL, error))
     return FALSE;
   msgtrk_recipient_report_set_diagnostic_code (r, diagnostic);
   msgtrk_recipient_report_set_last_attempt_date (r, last);
+  msgtrk_recipient_report_set_field (r, OVERFLOW_FIELD, limit);
   if (!entry_check (r, reg->queue_id, error))
     return FALSE;
-  g_message ("%s: %s %s as %s to more recipients than %s holds (%d): those past it are "
-             "not tracked",
-             reg->queue_id, rcpt->address, verb, queue_id, what, MSGTRK_REPORT_MAX_RECIPIENTS);
   if (p->live >= MSGTRK_REPORT_MAX_RECIPIENTS && !g_hash_table_contains (p->index, key))
     for (guint i = p->entries->len; i > 0; i--)
       {
         MsgtrkRecipientReport *old = g_ptr_array_index (p->entries, i - 1);
         const char *o = old != NULL ? msgtrk_recipient_report_get_original_recipient (old) : NULL;
 
-        if (o != NULL && g_ascii_strcasecmp (o, original) == 0)
+        if (o != NULL && g_ascii_strcasecmp (o, original) == 0
+            && action_may_give_way (msgtrk_recipient_report_get_action (old)))
           {
             g_hash_table_add (drop, report_entry_key (old));
             break;
@@ -565,7 +629,12 @@ overflow_mark (PostfixTrackBatch         *batch,
       }
   g_ptr_array_add (add, r);
   pending_update (batch, p, add, drop);
-  return TRUE;
+  mark = overflow_mark_find (p, key);
+  if (mark == NULL)
+    return TRUE; /* full of failures and delays: pending_update warned */
+  g_message ("%s: %s %s as %s to more recipients than %s holds (%s): %s", reg->queue_id,
+             rcpt->address, verb, queue_id, what, limit, OVERFLOW_NOTE);
+  return !failed || overflow_mark_fail (p, mark, member, error);
 }
 
 static gboolean
@@ -588,6 +657,7 @@ apply_delivery (PostfixTrackBatch         *batch,
   const char *status = e->dsn;
   gboolean replay = FALSE;
   gboolean overflow = FALSE;
+  g_autofree char *limit = NULL;
   g_autofree char *own = NULL;
   g_autoptr (PostfixRegistration) child = NULL;
 
@@ -606,7 +676,8 @@ apply_delivery (PostfixTrackBatch         *batch,
     case POSTFIX_STATUS_SENT:
       if (e->requeued_as != NULL && g_str_has_prefix (e->text, "forwarded as "))
         {
-          if (!child_prepare (track, reg, rcpt, e, &child, &replay, &overflow, error))
+          if (!child_prepare (track, reg, rcpt, e, &child, &replay, &overflow, &limit,
+                              error))
             return FALSE;
           if (replay)
             return TRUE;
@@ -616,7 +687,7 @@ apply_delivery (PostfixTrackBatch         *batch,
               return p != NULL
                      && overflow_mark (batch, p, reg, rcpt, e, e->requeued_as,
                                        MSGTRK_ACTION_EXPANDED, status,
-                                       "one derived registration", error);
+                                       "one derived registration", limit, NULL, error);
             }
           action = MSGTRK_ACTION_EXPANDED;
         }
@@ -627,7 +698,8 @@ apply_delivery (PostfixTrackBatch         *batch,
           /* A content filter re-injecting into this Postfix; a next hop named in
            * mtrk_next_hops (msgtrk-relay on loopback: its "queued as" id looks like a
            * Postfix queue id) answers for the message itself: transferred, below. */
-          if (!child_prepare (track, reg, rcpt, e, &child, &replay, &overflow, error))
+          if (!child_prepare (track, reg, rcpt, e, &child, &replay, &overflow, &limit,
+                              error))
             return FALSE;
           if (replay)
             return TRUE;
@@ -637,7 +709,7 @@ apply_delivery (PostfixTrackBatch         *batch,
               return p != NULL
                      && overflow_mark (batch, p, reg, rcpt, e, e->requeued_as,
                                        MSGTRK_ACTION_RELAYED, "2.1.9",
-                                       "one derived registration", error);
+                                       "one derived registration", limit, NULL, error);
             }
           action = MSGTRK_ACTION_RELAYED;
           status = "2.1.9";
@@ -694,13 +766,19 @@ apply_delivery (PostfixTrackBatch         *batch,
   if (reg->parent != NULL)
     {
       g_autofree char *interim = entry_key (rcpt->address, original_of (rcpt));
-      gboolean mark = is_overflow_mark (p, interim);
+      gboolean mark = overflow_mark_find (p, interim) != NULL;
 
       if (p->live >= MSGTRK_REPORT_MAX_RECIPIENTS
           && !g_hash_table_contains (p->index, own)
           && (mark || !g_hash_table_contains (p->index, interim)))
-        return overflow_mark (batch, p, reg, rcpt, e, reg->queue_id, MSGTRK_ACTION_EXPANDED,
-                              "2.0.0", "one tracked message", error);
+        {
+          g_autofree char *record_limit
+            = g_strdup_printf ("%d recipients", MSGTRK_REPORT_MAX_RECIPIENTS);
+
+          return overflow_mark (batch, p, reg, rcpt, e, reg->queue_id,
+                                MSGTRK_ACTION_EXPANDED, "2.0.0", "one tracked message",
+                                record_limit, r, error);
+        }
       if (!mark)
         g_hash_table_add (drop, g_steal_pointer (&interim));
     }

@@ -14,7 +14,8 @@ What:
   1. at the limit: an alias of 1000 members is tracked in full: 1000 entries, each
      member's own outcome, no "not tracked" entry, no overflow line in the follower's log;
   2. one past it: an alias of 1001 members: the alias's recipient gets an entry of its own
-     (Action expanded, a Diagnostic-Code saying those past the limit are not tracked), the
+     (Action expanded, the field X-Msgtrk-Untracked-Past "1000 recipients", a
+     Diagnostic-Code saying those past the limit are not tracked), the
      record holds at most 1000 entries, the members within it have their outcomes, and the
      follower logs the overflow once for the message (not a "record full" warning per
      member past it, as before); no "cannot apply" warnings.
@@ -102,6 +103,12 @@ def main():
                 "expanded and the members past %d are not tracked" % (MAX_RCPTS + 1, MAX_RCPTS),
                 len(own) == 1 and own[0].get("action", "").lower() == "expanded"
                 and "not tracked" in own[0].get("diagnostic-code", ""), repr(own))
+        t.check("one past: the entry is marked as such (X-Msgtrk-Untracked-Past, the limit "
+                "passed) and its diagnostic gives that limit",
+                len(own) == 1
+                and own[0].get("x-msgtrk-untracked-past") == "%d recipients" % MAX_RCPTS
+                and "(%d recipients)" % MAX_RCPTS in own[0].get("diagnostic-code", ""),
+                repr(own))
         t.check("one past: the record holds at most %d entries, the others its members' "
                 "outcomes" % MAX_RCPTS,
                 len(r) <= MAX_RCPTS and len(delivered) >= MAX_RCPTS - 2,

@@ -990,6 +990,222 @@ test_child_overflow (Fixture      *fx,
                     msgtrk_report_get_recipients (r2)->len);
 }
 
+/* The overflow mark of an entry: its extension field, NULL when not a mark. */
+static const char *
+mark_of (MsgtrkRecipientReport *e)
+{
+  return e != NULL ? msgtrk_recipient_report_get_field (e, "X-Msgtrk-Untracked-Past") : NULL;
+}
+
+/* How many entries of @r are overflow marks. */
+static guint
+count_marks (MsgtrkReport *r)
+{
+  GPtrArray *all = msgtrk_report_get_recipients (r);
+  guint n = 0;
+
+  for (guint i = 0; i < all->len; i++)
+    if (mark_of (g_ptr_array_index (all, i)) != NULL)
+      n++;
+  return n;
+}
+
+/* Review 10 (finding 3): a full record (MSGTRK_REPORT_MAX_RECIPIENTS entries, one per
+ * recipient) whose recipient 0 is then forwarded as a child that is full: the mark
+ * replaces that recipient's own entry (pending_add counts the entry it replaces), once
+ * (the line read again changes nothing). */
+static void
+test_review_full_overflow (Fixture      *fx,
+                           gconstpointer data)
+{
+  g_autoptr (PostfixRegistration) reg = postfix_registration_new ("ABCDEF123", "env1@test.example", B1, NOW, NOW + 86400);
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autoptr (MsgtrkReport) again = NULL;
+  MsgtrkRecipientReport *e;
+  const char *forwarded = "Dec 04 21:35:14 mx postfix/local[3]: ABCDEF123: to=<r0000@test.example>, relay=local, delay=0.01, delays=0/0/0/0, dsn=2.0.0, status=sent (forwarded as C0FFEE002)";
+
+  for (guint i = 0; i < MSGTRK_REPORT_MAX_RECIPIENTS; i++)
+    {
+      g_autofree char *a = g_strdup_printf ("r%04u@test.example", i);
+      g_autofree char *line = g_strdup_printf ("Dec 04 21:35:14 mx postfix/smtp[3]: ABCDEF123: to=<%s>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.b.example[192.0.2.2] said: 450 busy)", a);
+
+      g_assert_true (postfix_registration_add_rcpt (reg, a, NULL, NULL, NULL));
+      apply_line (fx, reg, line);
+    }
+  write_child (fx, "C0FFEE002", POSTFIX_REGISTRATION_MAX_RCPTS);
+  apply_line (fx, reg, forwarded);
+  r = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, MSGTRK_REPORT_MAX_RECIPIENTS);
+  e = find_entry (r, "r0000@test.example", "r0000@test.example");
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_EXPANDED);
+  g_assert_cmpstr (mark_of (e), ==, "1000 recipients");
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "r0999@test.example", "r0999@test.example")),
+                   ==, MSGTRK_ACTION_DELAYED);
+  apply_line (fx, reg, forwarded);
+  again = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (again)->len, ==, MSGTRK_REPORT_MAX_RECIPIENTS);
+  g_assert_cmpuint (count_marks (again), ==, 1);
+}
+
+/* The line of member @i of the alias a@test.example (child C0FFEE003): @fail, bounced. */
+static char *
+member_line (guint    i,
+             gboolean fail)
+{
+  return g_strdup_printf ("Dec 04 21:35:15 mx postfix/smtp[4]: C0FFEE003: to=<m%04u@test.example>, orig_to=<a@test.example>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=%s, status=%s (host mx.b.example[192.0.2.2] said: %s)", i, fail ? "5.1.1" : "2.0.0", fail ? "bounced" : "sent", fail ? "550 5.1.1 no such user" : "250 ok");
+}
+
+/* Review 10 (finding 4): of 1001 members #999 bounces: the member entry that gives way
+ * to the mark is a reached one (#998), the bounce stays; the last lines read again (a
+ * restart) change nothing; a member past the limit that bounces makes the mark
+ * failed. */
+static void
+test_review_failed_member (Fixture      *fx,
+                           gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) child = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autoptr (MsgtrkReport) again = NULL;
+  g_autoptr (MsgtrkReport) failed = NULL;
+  MsgtrkRecipientReport *e;
+  g_autofree char *bounce = member_line (MSGTRK_REPORT_MAX_RECIPIENTS + 1, TRUE);
+
+  apply_line (fx, reg, FORWARDED ("C0FFEE003"));
+  child = postfix_registration_read (fx->reg_dir, "C0FFEE003", NULL);
+  g_assert_nonnull (child);
+  /* Every line, then the last ones again (read again after a restart: each apply_line
+   * is a batch of its own, the record loaded from the store). */
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = pass == 0 ? 0 : MSGTRK_REPORT_MAX_RECIPIENTS - 10;
+         i <= MSGTRK_REPORT_MAX_RECIPIENTS; i++)
+      {
+        g_autofree char *line = member_line (i, i == MSGTRK_REPORT_MAX_RECIPIENTS - 1);
+
+        apply_line (fx, child, line);
+        if (pass == 0 && i == MSGTRK_REPORT_MAX_RECIPIENTS)
+          r = load (fx);
+      }
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, MSGTRK_REPORT_MAX_RECIPIENTS);
+  e = find_entry (r, "m0999@test.example", "a@test.example");
+  g_assert_nonnull (e);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_FAILED);
+  g_assert_null (find_entry (r, "m0998@test.example", "a@test.example"));
+  e = find_entry (r, "a@test.example", "a@test.example");
+  g_assert_cmpstr (mark_of (e), ==, "1000 recipients");
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_EXPANDED);
+  g_assert_cmpuint (count_marks (r), ==, 1);
+
+  again = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (again)->len, ==, MSGTRK_REPORT_MAX_RECIPIENTS);
+  g_assert_cmpuint (count_marks (again), ==, 1);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (again, "m0999@test.example", "a@test.example")),
+                   ==, MSGTRK_ACTION_FAILED);
+
+  apply_line (fx, child, bounce);
+  apply_line (fx, child, bounce);
+  failed = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (failed)->len, ==, MSGTRK_REPORT_MAX_RECIPIENTS);
+  g_assert_null (find_entry (failed, "m1001@test.example", "a@test.example"));
+  e = find_entry (failed, "a@test.example", "a@test.example");
+  g_assert_cmpstr (mark_of (e), ==, "1000 recipients");
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_FAILED);
+  g_assert_cmpstr (msgtrk_recipient_report_get_status (e), ==, "5.1.1");
+  g_assert_true (g_str_has_suffix (msgtrk_recipient_report_get_field (e, "Diagnostic-Code"),
+                                   "not tracked; at least one of them failed"));
+  g_assert_cmpuint (count_marks (failed), ==, 1);
+}
+
+/* Review 10 (finding 6): a member whose remote reply ends as a mark's Diagnostic-Code
+ * did is not taken for a mark. The alias a (a member of its own) is deferred with that
+ * text, the record is then filled, and a member's line past it replaces a's entry (the
+ * alias's, not a mark), not dropped as if a mark stood for it. */
+static void
+test_mark_not_text (Fixture      *fx,
+                    gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) child = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  apply_line (fx, reg, FORWARDED ("C0FFEE004"));
+  child = postfix_registration_read (fx->reg_dir, "C0FFEE004", NULL);
+  g_assert_nonnull (child);
+  apply_line (fx, child, "Dec 04 21:35:15 mx postfix/smtp[4]: C0FFEE004: to=<a@test.example>, orig_to=<a@test.example>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.0.0, status=deferred (host mx.b.example[192.0.2.2] said: 450 those past it are not tracked)");
+  for (guint i = 1; i < MSGTRK_REPORT_MAX_RECIPIENTS; i++)
+    {
+      g_autofree char *addr = g_strdup_printf ("r%04u@test.example", i);
+      g_autofree char *line = g_strdup_printf ("Dec 04 21:35:14 mx postfix/smtp[3]: ABCDEF123: to=<%s>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.b.example[192.0.2.2] said: 450 busy)", addr);
+
+      g_assert_true (postfix_registration_add_rcpt (reg, addr, NULL, NULL, NULL));
+      apply_line (fx, reg, line);
+    }
+  apply_line (fx, child, "Dec 04 21:35:16 mx postfix/smtp[4]: C0FFEE004: to=<m0000@test.example>, orig_to=<a@test.example>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)");
+  r = load (fx);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, MSGTRK_REPORT_MAX_RECIPIENTS);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "m0000@test.example", "a@test.example")),
+                   ==, MSGTRK_ACTION_RELAYED);
+  g_assert_cmpuint (count_marks (r), ==, 0);
+}
+
+/* Review 10 (finding 7): a leg that would take its derived registration past
+ * POSTFIX_REGISTRATION_MAX_SIZE (fewer than POSTFIX_REGISTRATION_MAX_RCPTS legs, long
+ * addresses): the mark gives that limit, not the record's. */
+static void
+test_child_overflow_size (Fixture      *fx,
+                          gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) child = postfix_registration_new ("C0FFEE005", "env1@test.example", B1, NOW, NOW + 86400);
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *local = g_strnfill (60, 'l');
+  g_autofree char *domain = g_strnfill (180, 'd');
+  MsgtrkRecipientReport *e;
+  g_autofree char *expected = g_strdup_printf ("%d octets", POSTFIX_REGISTRATION_MAX_SIZE);
+  gsize a_size = postfix_registration_rcpt_size ("a@test.example", NULL, NULL);
+
+  child->parent = g_strdup ("ABCDEF123");
+  for (guint i = 0;; i++)
+    {
+      g_autofree char *a = g_strdup_printf ("%s%04u@%s.example", local, i, domain);
+      g_autofree char *orcpt = g_strdup_printf ("rfc822;%s", a);
+      g_autofree char *text = postfix_registration_format (child);
+      gsize next = postfix_registration_rcpt_size (a, a, orcpt);
+
+      if (strlen (text) + next > POSTFIX_REGISTRATION_MAX_SIZE)
+        break;
+      g_assert_true (postfix_registration_add_rcpt (child, a, a, orcpt, NULL));
+    }
+  /* Then short legs (shorter than a's) while they fit: a's does not. */
+  for (guint i = 0;; i++)
+    {
+      g_autofree char *a = g_strdup_printf ("x%u@t.ex", i);
+      g_autofree char *text = postfix_registration_format (child);
+
+      g_assert_cmpuint (postfix_registration_rcpt_size (a, NULL, NULL), <, a_size);
+      if (strlen (text) + postfix_registration_rcpt_size (a, NULL, NULL)
+          > POSTFIX_REGISTRATION_MAX_SIZE)
+        break;
+      g_assert_true (postfix_registration_add_rcpt (child, a, NULL, NULL, NULL));
+    }
+  g_assert_cmpuint (child->rcpts->len, <, POSTFIX_REGISTRATION_MAX_RCPTS);
+  g_assert_true (postfix_registration_write (fx->reg_dir, child, &error));
+  g_assert_no_error (error);
+  apply_line (fx, reg, FORWARDED ("C0FFEE005"));
+  r = load (fx);
+  e = find_entry (r, "a@test.example", "a@test.example");
+  g_assert_cmpstr (mark_of (e), ==, expected);
+  g_assert_nonnull (strstr (msgtrk_recipient_report_get_field (e, "Diagnostic-Code"), expected));
+  g_assert_null (strstr (msgtrk_recipient_report_get_field (e, "Diagnostic-Code"), "(1000"));
+}
+
 static void
 test_expired (Fixture      *fx,
               gconstpointer data)
@@ -2079,6 +2295,10 @@ main (int   argc,
   ADD ("/postfix-track/record/transferred-loopback", test_transferred_loopback);
   ADD ("/postfix-track/record/content-filter", test_content_filter);
   ADD ("/postfix-track/record/child-overflow", test_child_overflow);
+  ADD ("/postfix-track/record/child-overflow-size", test_child_overflow_size);
+  ADD ("/postfix-track/record/review-full-overflow", test_review_full_overflow);
+  ADD ("/postfix-track/record/review-failed-member", test_review_failed_member);
+  ADD ("/postfix-track/record/mark-not-text", test_mark_not_text);
   ADD ("/postfix-track/record/expired", test_expired);
   ADD ("/postfix-track/record/other-owner", test_other_owner);
   ADD ("/postfix-track/record/diagnostic-limit", test_diagnostic_limit);
