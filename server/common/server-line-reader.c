@@ -38,10 +38,12 @@ server_line_reader_init (ServerLineReader *reader,
   reader->discarding = FALSE;
   reader->nonblocking = FALSE;
   reader->fd = -1;
+  reader->poll_fd = -1;
   reader->idle_us = 0;
   reader->rcvtimeo_us = 0;
   reader->deadline = 0;
   reader->min_rate = 0;
+  reader->cap_us = 0;
   reader->deadline_expired = FALSE;
 }
 
@@ -99,6 +101,9 @@ set_rcvtimeo (ServerLineReader *reader,
  *   their octets, 0: none (only the idle timeout)
  * @min_rate: octets a second: each octet received moves @deadline 1/@min_rate s later
  *   (0: it does not move)
+ * @cap: seconds: the moved deadline is never later than @cap from the time the octets
+ *   came (as Postfix's smtpd_timeout caps smtpd_min_data_rate's credit: a burst cannot
+ *   bank time for a trickle after it); 0: no cap
  *
  * Bounds the reads from now on (see the top of server-line-reader.h); a read past
  * @deadline fails with G_IO_ERROR_TIMED_OUT and server_line_reader_deadline_expired().
@@ -107,10 +112,12 @@ set_rcvtimeo (ServerLineReader *reader,
 void
 server_line_reader_set_deadline (ServerLineReader *reader,
                                  gint64            deadline,
-                                 guint             min_rate)
+                                 guint             min_rate,
+                                 guint             cap)
 {
   reader->deadline = deadline;
   reader->min_rate = min_rate;
+  reader->cap_us = (gint64) cap * G_USEC_PER_SEC;
   reader->deadline_expired = FALSE;
 }
 
@@ -130,13 +137,18 @@ deadline_error (ServerLineReader *reader,
   return -1;
 }
 
-/* The octets just read move the deadline (at the minimum rate). */
+/* The octets just read move the deadline (at the minimum rate), to at most the cap from
+ * now (clock_gettime is in the vDSO: no system call). */
 static void
 deadline_extend (ServerLineReader *reader,
                  gssize            n)
 {
   if (reader->deadline != 0 && reader->min_rate > 0 && n > 0)
-    reader->deadline += (gint64) n * G_USEC_PER_SEC / reader->min_rate;
+    {
+      reader->deadline += (gint64) n * G_USEC_PER_SEC / reader->min_rate;
+      if (reader->cap_us > 0)
+        reader->deadline = MIN (reader->deadline, g_get_monotonic_time () + reader->cap_us);
+    }
 }
 
 /* Before a direct read: SO_RCVTIMEO min(idle timeout, time left), unless it is that
@@ -298,7 +310,21 @@ fill_socket (ServerLineReader *reader,
       ssize_t n;
 
       if (direct_timeout (reader, error) < 0)
-        return -1;
+        {
+          /* Past the deadline: the octets the client sent while the front waited on
+           * something else (the upstream) are still its own: taken without waiting. */
+          if (!reader->deadline_expired)
+            return -1;
+          n = recv (reader->fd, reader->buf + reader->end, sizeof reader->buf - reader->end,
+                    MSG_DONTWAIT);
+          if (n > 0)
+            {
+              g_clear_error (error);
+              reader->deadline_expired = FALSE;
+              return n;
+            }
+          return -1;
+        }
       n = recv (reader->fd, reader->buf + reader->end, sizeof reader->buf - reader->end, 0);
       if (n >= 0)
         return n;
@@ -315,6 +341,79 @@ fill_socket (ServerLineReader *reader,
         }
       set_errno_error (error, errno, "recv");
       return -1;
+    }
+}
+
+/**
+ * server_line_reader_set_poll_fd:
+ * @reader: a reader of a GPollableInputStream (a GTlsConnection's input stream)
+ * @fd: the socket under that stream (not owned), -1: none
+ * @timeout: seconds a read may wait for octets (0: for ever), the stream's own timeout
+ *
+ * With a deadline set, each read is then a non-blocking read of the stream (what TLS
+ * already decrypted first) and, only when it would block, a poll(2) of @fd and the
+ * cancellable for min(@timeout, time left): the deadline bounds the read itself, not just
+ * its start (one blocking read of a TLS stream gathers a whole record, and the stream's
+ * timeout restarts at each octet). Without a deadline the reads stay blocking reads.
+ */
+void
+server_line_reader_set_poll_fd (ServerLineReader *reader,
+                                int               fd,
+                                guint             timeout)
+{
+  g_return_if_fail (fd < 0 || G_IS_POLLABLE_INPUT_STREAM (reader->in));
+  reader->poll_fd = fd;
+  reader->idle_us = (gint64) timeout * G_USEC_PER_SEC;
+}
+
+/* A read of the pollable stream bounded by the deadline (server_line_reader_set_poll_fd). */
+static gssize
+fill_polled (ServerLineReader *reader,
+             GCancellable     *cancellable,
+             GError          **error)
+{
+  for (;;)
+    {
+      g_autoptr (GError) local = NULL;
+      GPollFD fds[2] = { { reader->poll_fd, G_IO_IN, 0 }, { -1, G_IO_IN, 0 } };
+      gint64 left;
+      gint64 wait;
+      gboolean with_cancel;
+      int r;
+      gssize n;
+
+      n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (reader->in),
+                                                    reader->buf + reader->end,
+                                                    sizeof reader->buf - reader->end,
+                                                    cancellable, &local);
+      if (n >= 0)
+        return n;
+      if (!g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return -1;
+        }
+      left = reader->deadline - g_get_monotonic_time ();
+      if (left <= 0)
+        return deadline_error (reader, error);
+      wait = reader->idle_us > 0 ? MIN (reader->idle_us, left) : left;
+      with_cancel = cancellable != NULL && g_cancellable_make_pollfd (cancellable, &fds[1]);
+      do
+        r = g_poll (fds, with_cancel ? 2 : 1, (int) ((wait + 999) / 1000));
+      while (r < 0 && errno == EINTR);
+      if (with_cancel)
+        g_cancellable_release_fd (cancellable);
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return -1;
+      if (r < 0)
+        return set_errno_error (error, errno, "poll");
+      if (r == 0)
+        {
+          if (g_get_monotonic_time () >= reader->deadline - SERVER_LINE_DEADLINE_SLACK_US)
+            return deadline_error (reader, error);
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Socket I/O timed out");
+          return -1;
+        }
     }
 }
 
@@ -388,11 +487,14 @@ fill (ServerLineReader *reader,
   if (reader->hook != NULL && !reader->hook (reader->hook_data, error))
     return -1;
   reader->deadline_expired = FALSE;
-  /* Through GIO the deadline is looked at before each read only (see the header). */
-  if (reader->fd < 0 && reader->deadline != 0 && g_get_monotonic_time () >= reader->deadline)
-    return deadline_error (reader, error);
   if (reader->fd >= 0)
     n = fill_socket (reader, cancellable, error);
+  else if (reader->poll_fd >= 0 && reader->deadline != 0)
+    n = fill_polled (reader, cancellable, error);
+  else if (reader->fd < 0 && reader->deadline != 0
+           && g_get_monotonic_time () >= reader->deadline)
+    /* A stream without its descriptor: the deadline looked at before each read only. */
+    return deadline_error (reader, error);
   else if (reader->nonblocking)
     n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (reader->in),
                                                   reader->buf + reader->end,

@@ -1794,7 +1794,8 @@ client_deadline_start (Session *s,
   server_line_reader_set_deadline (&s->reader,
                                    g_get_monotonic_time ()
                                      + (gint64) s->front->request_deadline * G_USEC_PER_SEC,
-                                   data ? s->front->min_data_rate : 0);
+                                   data ? s->front->min_data_rate : 0,
+                                   s->front->request_deadline);
 }
 
 /* A read of the client ended the session (@st, @error): the client told why, when it is
@@ -2070,6 +2071,10 @@ cmd_auth (Session    *s,
         }
       if (st != SERVER_LINE_OK)
         {
+          /* Logged as a command or data cut is (never the response itself). */
+          if (server_line_reader_deadline_expired (&s->reader))
+            g_message ("[%s] AUTH response not received within request_deadline (%u s)",
+                       s->peer_ip, s->front->request_deadline);
           client_read_failed (s, st, error);
           ok = FALSE;
           break;
@@ -2164,7 +2169,10 @@ start_tls (Session *s,
   if (tls == NULL)
     {
       if (g_cancellable_is_cancelled (handshake) && !g_cancellable_is_cancelled (s->cancel))
-        g_message ("[%s] TLS handshake not done within %u s", s->peer_ip, timeout);
+        g_message ("[%s] TLS handshake not done within %u s (%s)", s->peer_ip, timeout,
+                   timeout == s->front->tls_handshake_timeout
+                     ? "tls_handshake_timeout"
+                     : "the refusal's handshake limit, POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT");
       else
         g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
       return FALSE;
@@ -2172,6 +2180,10 @@ start_tls (Session *s,
   s->tls = tls;
   s->out = g_io_stream_get_output_stream (tls);
   server_line_reader_init (&s->reader, g_io_stream_get_input_stream (tls), FALSE);
+  /* The deadline bounds each TLS read itself (non-blocking reads, poll(2) of the socket). */
+  server_line_reader_set_poll_fd (&s->reader,
+                                  g_socket_get_fd (g_socket_connection_get_socket (stream)),
+                                  s->front->idle_timeout);
   server_line_reader_set_hook (&s->reader, session_fill_hook, s);
   return TRUE;
 }
