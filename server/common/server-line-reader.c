@@ -38,7 +38,7 @@ server_line_reader_init (ServerLineReader *reader,
   reader->discarding = FALSE;
   reader->nonblocking = FALSE;
   reader->fd = -1;
-  reader->poll_fd = -1;
+  reader->deadline_cancel = NULL;
   reader->idle_us = 0;
   reader->rcvtimeo_us = 0;
   reader->deadline = 0;
@@ -345,76 +345,75 @@ fill_socket (ServerLineReader *reader,
 }
 
 /**
- * server_line_reader_set_poll_fd:
- * @reader: a reader of a GPollableInputStream (a GTlsConnection's input stream)
- * @fd: the socket under that stream (not owned), -1: none
- * @timeout: seconds a read may wait for octets (0: for ever), the stream's own timeout
+ * server_line_reader_set_deadline_cancellable:
+ * @reader: a reader of a GIO stream (a TLS stream)
+ * @cancellable: (nullable): the reader's own (not owned; it outlives the reader's use):
+ *   none when NULL
  *
- * With a deadline set, each read is then a non-blocking read of the stream (what TLS
- * already decrypted first) and, only when it would block, a poll(2) of @fd and the
- * cancellable for min(@timeout, time left): the deadline bounds the read itself, not just
- * its start (one blocking read of a TLS stream gathers a whole record, and the stream's
- * timeout restarts at each octet). Without a deadline the reads stay blocking reads.
+ * With a deadline set, each blocking read of the stream is then given @cancellable,
+ * cancelled by a timer at the deadline (a GSource of the default main context, which the
+ * caller's main thread runs) or by the read's own cancellable: the deadline bounds the
+ * read itself, not just its start (one read of a TLS stream gathers a whole record, and
+ * the stream's timeout restarts at each octet).
  */
 void
-server_line_reader_set_poll_fd (ServerLineReader *reader,
-                                int               fd,
-                                guint             timeout)
+server_line_reader_set_deadline_cancellable (ServerLineReader *reader,
+                                             GCancellable     *cancellable)
 {
-  g_return_if_fail (fd < 0 || G_IS_POLLABLE_INPUT_STREAM (reader->in));
-  reader->poll_fd = fd;
-  reader->idle_us = (gint64) timeout * G_USEC_PER_SEC;
+  reader->deadline_cancel = cancellable;
 }
 
-/* A read of the pollable stream bounded by the deadline (server_line_reader_set_poll_fd). */
-static gssize
-fill_polled (ServerLineReader *reader,
-             GCancellable     *cancellable,
-             GError          **error)
+static gboolean
+deadline_timer_fired (gpointer data)
 {
-  for (;;)
-    {
-      g_autoptr (GError) local = NULL;
-      GPollFD fds[2] = { { reader->poll_fd, G_IO_IN, 0 }, { -1, G_IO_IN, 0 } };
-      gint64 left;
-      gint64 wait;
-      gboolean with_cancel;
-      int r;
-      gssize n;
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
 
-      n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (reader->in),
-                                                    reader->buf + reader->end,
-                                                    sizeof reader->buf - reader->end,
-                                                    cancellable, &local);
-      if (n >= 0)
-        return n;
-      if (!g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        {
-          g_propagate_error (error, g_steal_pointer (&local));
-          return -1;
-        }
-      left = reader->deadline - g_get_monotonic_time ();
-      if (left <= 0)
-        return deadline_error (reader, error);
-      wait = reader->idle_us > 0 ? MIN (reader->idle_us, left) : left;
-      with_cancel = cancellable != NULL && g_cancellable_make_pollfd (cancellable, &fds[1]);
-      do
-        r = g_poll (fds, with_cancel ? 2 : 1, (int) ((wait + 999) / 1000));
-      while (r < 0 && errno == EINTR);
-      if (with_cancel)
-        g_cancellable_release_fd (cancellable);
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return -1;
-      if (r < 0)
-        return set_errno_error (error, errno, "poll");
-      if (r == 0)
-        {
-          if (g_get_monotonic_time () >= reader->deadline - SERVER_LINE_DEADLINE_SLACK_US)
-            return deadline_error (reader, error);
-          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Socket I/O timed out");
-          return -1;
-        }
-    }
+static void
+deadline_caller_cancelled (GCancellable *caller,
+                           gpointer      data)
+{
+  g_cancellable_cancel (data);
+}
+
+/* A blocking read of the stream that ends at the deadline (set_deadline_cancellable). */
+static gssize
+fill_timed (ServerLineReader *reader,
+            GCancellable     *cancellable,
+            GError          **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GSource) timer = NULL;
+  gint64 left = reader->deadline - g_get_monotonic_time ();
+  gulong id = 0;
+  gssize n;
+
+  if (left <= 0)
+    return deadline_error (reader, error);
+  g_cancellable_reset (reader->deadline_cancel);
+  if (cancellable != NULL)
+    id = g_cancellable_connect (cancellable, G_CALLBACK (deadline_caller_cancelled),
+                                reader->deadline_cancel, NULL);
+  timer = g_timeout_source_new ((guint) MIN ((left + 999) / 1000, G_MAXUINT));
+  g_source_set_callback (timer, deadline_timer_fired, g_object_ref (reader->deadline_cancel),
+                         g_object_unref);
+  g_source_attach (timer, NULL);
+  n = g_input_stream_read (reader->in, reader->buf + reader->end,
+                           sizeof reader->buf - reader->end, reader->deadline_cancel, &local);
+  g_source_destroy (timer);
+  if (id != 0)
+    g_cancellable_disconnect (cancellable, id);
+  if (n >= 0)
+    return n;
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return -1;
+  if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+      || (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
+          && g_get_monotonic_time () >= reader->deadline - SERVER_LINE_DEADLINE_SLACK_US))
+    return deadline_error (reader, error);
+  g_propagate_error (error, g_steal_pointer (&local));
+  return -1;
 }
 
 /* server_line_reader_set_nonblocking: read without blocking (@in must be a
@@ -489,8 +488,8 @@ fill (ServerLineReader *reader,
   reader->deadline_expired = FALSE;
   if (reader->fd >= 0)
     n = fill_socket (reader, cancellable, error);
-  else if (reader->poll_fd >= 0 && reader->deadline != 0)
-    n = fill_polled (reader, cancellable, error);
+  else if (reader->deadline_cancel != NULL && reader->deadline != 0 && !reader->nonblocking)
+    n = fill_timed (reader, cancellable, error);
   else if (reader->fd < 0 && reader->deadline != 0
            && g_get_monotonic_time () >= reader->deadline)
     /* A stream without its descriptor: the deadline looked at before each read only. */

@@ -235,6 +235,7 @@ typedef struct
   int fd;                         /* the client's socket (the listener's) */
   GCancellable *cancel;
   GIOStream *tls;                 /* (owned) (nullable) */
+  GCancellable *deadline_cancel;  /* (owned) (nullable) ends a TLS read at the deadline */
   GOutputStream *out;             /* (nullable) of tls */
   char *peer_ip;                  /* (owned) for logs: peer.addr, or "unknown" */
   PostfixFrontPeer peer;          /* the client as Postfix would see it (XCLIENT) */
@@ -2180,10 +2181,10 @@ start_tls (Session *s,
   s->tls = tls;
   s->out = g_io_stream_get_output_stream (tls);
   server_line_reader_init (&s->reader, g_io_stream_get_input_stream (tls), FALSE);
-  /* The deadline bounds each TLS read itself (non-blocking reads, poll(2) of the socket). */
-  server_line_reader_set_poll_fd (&s->reader,
-                                  g_socket_get_fd (g_socket_connection_get_socket (stream)),
-                                  s->front->idle_timeout);
+  /* The deadline bounds each TLS read itself (a timer cancels it). */
+  if (s->deadline_cancel == NULL)
+    s->deadline_cancel = g_cancellable_new ();
+  server_line_reader_set_deadline_cancellable (&s->reader, s->deadline_cancel);
   server_line_reader_set_hook (&s->reader, session_fill_hook, s);
   return TRUE;
 }
@@ -2521,6 +2522,7 @@ out:
   if (s.tls != NULL)
     g_io_stream_close (s.tls, NULL, NULL);
   g_clear_object (&s.tls);
+  g_clear_object (&s.deadline_cancel);
   transaction_reset (&s);
   client_count_drop (&s);
   client_refusal_drop (&s);
