@@ -120,8 +120,9 @@
  *             answers 2xx (Postfix keeps its transaction after "501 Syntax: RSET").
  * Deadlines (as Postfix's smtpd_per_request_deadline, smtpd_min_data_rate): each command
  * line (the wait for it included) and AUTH response within request_deadline, a message's
- * data within request_deadline moved 1/min_data_rate s later per octet received
- * (client_deadline_start); past it "421 4.4.2 <host> Error: timeout exceeded", and in
+ * data within request_deadline moved 1/min_data_rate s later per octet received, to at
+ * most request_deadline from then (client_deadline_start; under TLS a timer cancels the
+ * read at it: server_line_reader_set_deadline_cancellable); past it "421 4.4.2 <host> Error: timeout exceeded", and in
  * DATA the upstream link is closed without the "." first (data_deadline_abandon:
  * Postfix queues nothing), the session ends.
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
