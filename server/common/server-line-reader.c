@@ -383,37 +383,46 @@ fill_timed (ServerLineReader *reader,
             GCancellable     *cancellable,
             GError          **error)
 {
-  g_autoptr (GError) local = NULL;
-  g_autoptr (GSource) timer = NULL;
-  gint64 left = reader->deadline - g_get_monotonic_time ();
-  gulong id = 0;
-  gssize n;
+  for (;;)
+    {
+      g_autoptr (GError) local = NULL;
+      g_autoptr (GSource) timer = NULL;
+      gint64 left = reader->deadline - g_get_monotonic_time ();
+      gulong id = 0;
+      gssize n;
 
-  if (left <= 0)
-    return deadline_error (reader, error);
-  g_cancellable_reset (reader->deadline_cancel);
-  if (cancellable != NULL)
-    id = g_cancellable_connect (cancellable, G_CALLBACK (deadline_caller_cancelled),
-                                reader->deadline_cancel, NULL);
-  timer = g_timeout_source_new ((guint) MIN ((left + 999) / 1000, G_MAXUINT));
-  g_source_set_callback (timer, deadline_timer_fired, g_object_ref (reader->deadline_cancel),
-                         g_object_unref);
-  g_source_attach (timer, NULL);
-  n = g_input_stream_read (reader->in, reader->buf + reader->end,
-                           sizeof reader->buf - reader->end, reader->deadline_cancel, &local);
-  g_source_destroy (timer);
-  if (id != 0)
-    g_cancellable_disconnect (cancellable, id);
-  if (n >= 0)
-    return n;
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return -1;
-  if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-      || (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
-          && g_get_monotonic_time () >= reader->deadline - SERVER_LINE_DEADLINE_SLACK_US))
-    return deadline_error (reader, error);
-  g_propagate_error (error, g_steal_pointer (&local));
-  return -1;
+      if (left <= 0)
+        return deadline_error (reader, error);
+      g_cancellable_reset (reader->deadline_cancel);
+      if (cancellable != NULL)
+        id = g_cancellable_connect (cancellable, G_CALLBACK (deadline_caller_cancelled),
+                                    reader->deadline_cancel, NULL);
+      timer = g_timeout_source_new ((guint) MIN ((left + 999) / 1000, G_MAXUINT));
+      g_source_set_callback (timer, deadline_timer_fired,
+                             g_object_ref (reader->deadline_cancel), g_object_unref);
+      g_source_attach (timer, NULL);
+      n = g_input_stream_read (reader->in, reader->buf + reader->end,
+                               sizeof reader->buf - reader->end, reader->deadline_cancel,
+                               &local);
+      g_source_destroy (timer);
+      if (id != 0)
+        g_cancellable_disconnect (cancellable, id);
+      if (n >= 0)
+        return n;
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return -1;
+      if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+          || g_error_matches (local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+        {
+          if (g_get_monotonic_time () >= reader->deadline - SERVER_LINE_DEADLINE_SLACK_US)
+            return deadline_error (reader, error);
+          /* The timer of the read before, dispatched as it ended: not this read's. */
+          if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            continue;
+        }
+      g_propagate_error (error, g_steal_pointer (&local));
+      return -1;
+    }
 }
 
 /* server_line_reader_set_nonblocking: read without blocking (@in must be a
