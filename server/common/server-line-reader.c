@@ -38,10 +38,12 @@ server_line_reader_init (ServerLineReader *reader,
   reader->discarding = FALSE;
   reader->nonblocking = FALSE;
   reader->fd = -1;
+  reader->deadline_cancel = NULL;
   reader->idle_us = 0;
   reader->rcvtimeo_us = 0;
   reader->deadline = 0;
   reader->min_rate = 0;
+  reader->cap_us = 0;
   reader->deadline_expired = FALSE;
 }
 
@@ -99,6 +101,9 @@ set_rcvtimeo (ServerLineReader *reader,
  *   their octets, 0: none (only the idle timeout)
  * @min_rate: octets a second: each octet received moves @deadline 1/@min_rate s later
  *   (0: it does not move)
+ * @cap: seconds: the moved deadline is never later than @cap from the time the octets
+ *   came (as Postfix's smtpd_timeout caps smtpd_min_data_rate's credit: a burst cannot
+ *   bank time for a trickle after it); 0: no cap
  *
  * Bounds the reads from now on (see the top of server-line-reader.h); a read past
  * @deadline fails with G_IO_ERROR_TIMED_OUT and server_line_reader_deadline_expired().
@@ -107,10 +112,12 @@ set_rcvtimeo (ServerLineReader *reader,
 void
 server_line_reader_set_deadline (ServerLineReader *reader,
                                  gint64            deadline,
-                                 guint             min_rate)
+                                 guint             min_rate,
+                                 guint             cap)
 {
   reader->deadline = deadline;
   reader->min_rate = min_rate;
+  reader->cap_us = (gint64) cap * G_USEC_PER_SEC;
   reader->deadline_expired = FALSE;
 }
 
@@ -130,13 +137,18 @@ deadline_error (ServerLineReader *reader,
   return -1;
 }
 
-/* The octets just read move the deadline (at the minimum rate). */
+/* The octets just read move the deadline (at the minimum rate), to at most the cap from
+ * now (clock_gettime is in the vDSO: no system call). */
 static void
 deadline_extend (ServerLineReader *reader,
                  gssize            n)
 {
   if (reader->deadline != 0 && reader->min_rate > 0 && n > 0)
-    reader->deadline += (gint64) n * G_USEC_PER_SEC / reader->min_rate;
+    {
+      reader->deadline += (gint64) n * G_USEC_PER_SEC / reader->min_rate;
+      if (reader->cap_us > 0)
+        reader->deadline = MIN (reader->deadline, g_get_monotonic_time () + reader->cap_us);
+    }
 }
 
 /* Before a direct read: SO_RCVTIMEO min(idle timeout, time left), unless it is that
@@ -298,7 +310,21 @@ fill_socket (ServerLineReader *reader,
       ssize_t n;
 
       if (direct_timeout (reader, error) < 0)
-        return -1;
+        {
+          /* Past the deadline: the octets the client sent while the front waited on
+           * something else (the upstream) are still its own: taken without waiting. */
+          if (!reader->deadline_expired)
+            return -1;
+          n = recv (reader->fd, reader->buf + reader->end, sizeof reader->buf - reader->end,
+                    MSG_DONTWAIT);
+          if (n > 0)
+            {
+              g_clear_error (error);
+              reader->deadline_expired = FALSE;
+              return n;
+            }
+          return -1;
+        }
       n = recv (reader->fd, reader->buf + reader->end, sizeof reader->buf - reader->end, 0);
       if (n >= 0)
         return n;
@@ -314,6 +340,87 @@ fill_socket (ServerLineReader *reader,
           return -1;
         }
       set_errno_error (error, errno, "recv");
+      return -1;
+    }
+}
+
+/**
+ * server_line_reader_set_deadline_cancellable:
+ * @reader: a reader of a GIO stream (a TLS stream)
+ * @cancellable: (nullable): the reader's own (not owned; it outlives the reader's use):
+ *   none when NULL
+ *
+ * With a deadline set, each blocking read of the stream is then given @cancellable,
+ * cancelled by a timer at the deadline (a GSource of the default main context, which the
+ * caller's main thread runs) or by the read's own cancellable: the deadline bounds the
+ * read itself, not just its start (one read of a TLS stream gathers a whole record, and
+ * the stream's timeout restarts at each octet).
+ */
+void
+server_line_reader_set_deadline_cancellable (ServerLineReader *reader,
+                                             GCancellable     *cancellable)
+{
+  reader->deadline_cancel = cancellable;
+}
+
+static gboolean
+deadline_timer_fired (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+deadline_caller_cancelled (GCancellable *caller,
+                           gpointer      data)
+{
+  g_cancellable_cancel (data);
+}
+
+/* A blocking read of the stream that ends at the deadline (set_deadline_cancellable). */
+static gssize
+fill_timed (ServerLineReader *reader,
+            GCancellable     *cancellable,
+            GError          **error)
+{
+  for (;;)
+    {
+      g_autoptr (GError) local = NULL;
+      g_autoptr (GSource) timer = NULL;
+      gint64 left = reader->deadline - g_get_monotonic_time ();
+      gulong id = 0;
+      gssize n;
+
+      if (left <= 0)
+        return deadline_error (reader, error);
+      g_cancellable_reset (reader->deadline_cancel);
+      if (cancellable != NULL)
+        id = g_cancellable_connect (cancellable, G_CALLBACK (deadline_caller_cancelled),
+                                    reader->deadline_cancel, NULL);
+      timer = g_timeout_source_new ((guint) MIN ((left + 999) / 1000, G_MAXUINT));
+      g_source_set_callback (timer, deadline_timer_fired,
+                             g_object_ref (reader->deadline_cancel), g_object_unref);
+      g_source_attach (timer, NULL);
+      n = g_input_stream_read (reader->in, reader->buf + reader->end,
+                               sizeof reader->buf - reader->end, reader->deadline_cancel,
+                               &local);
+      g_source_destroy (timer);
+      if (id != 0)
+        g_cancellable_disconnect (cancellable, id);
+      if (n >= 0)
+        return n;
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return -1;
+      if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+          || g_error_matches (local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+        {
+          if (g_get_monotonic_time () >= reader->deadline - SERVER_LINE_DEADLINE_SLACK_US)
+            return deadline_error (reader, error);
+          /* The timer of the read before, dispatched as it ended: not this read's. */
+          if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            continue;
+        }
+      g_propagate_error (error, g_steal_pointer (&local));
       return -1;
     }
 }
@@ -388,11 +495,14 @@ fill (ServerLineReader *reader,
   if (reader->hook != NULL && !reader->hook (reader->hook_data, error))
     return -1;
   reader->deadline_expired = FALSE;
-  /* Through GIO the deadline is looked at before each read only (see the header). */
-  if (reader->fd < 0 && reader->deadline != 0 && g_get_monotonic_time () >= reader->deadline)
-    return deadline_error (reader, error);
   if (reader->fd >= 0)
     n = fill_socket (reader, cancellable, error);
+  else if (reader->deadline_cancel != NULL && reader->deadline != 0 && !reader->nonblocking)
+    n = fill_timed (reader, cancellable, error);
+  else if (reader->fd < 0 && reader->deadline != 0
+           && g_get_monotonic_time () >= reader->deadline)
+    /* A stream without its descriptor: the deadline looked at before each read only. */
+    return deadline_error (reader, error);
   else if (reader->nonblocking)
     n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (reader->in),
                                                   reader->buf + reader->end,

@@ -32,8 +32,15 @@
  * per idle timeout cannot hold a command or a message's data for ever. With a direct
  * socket each recv(2) waits min(idle timeout, time left), SO_RCVTIMEO set only when that
  * differs from the one set by more than SERVER_LINE_DEADLINE_SLACK_US (a reader whose
- * deadline is far makes no system call more); through GIO the deadline is checked
- * before each read (one read may then pass it by up to the stream's own timeout).
+ * deadline is far makes no system call more), and a read past the deadline still takes
+ * without waiting what the client had sent (time the caller spent elsewhere, e.g. waiting
+ * for its upstream, is not the client's). Through a GIO stream (TLS) with a cancellable of
+ * the reader's own (server_line_reader_set_deadline_cancellable()) each read with a
+ * deadline is cancelled by a timer at it, so a record trickled an octet at a time ends
+ * at the deadline (the timer: a GSource attached and destroyed per read, two wake-ups of
+ * the main thread; TLS only); without it the deadline is checked before each read only.
+ * The deadline moved by octets is capped (set_deadline's @cap from the
+ * time they came, as Postfix's smtpd_timeout): a burst banks no time for a trickle.
  * A read ended by it: SERVER_LINE_ERROR, G_IO_ERROR_TIMED_OUT, and
  * server_line_reader_deadline_expired() TRUE.
  * Limits: the caller's max is below SERVER_LINE_BUFFER_SIZE.
@@ -76,10 +83,12 @@ typedef struct
   gboolean discarding;        /* inside an overlong line: drop up to its LF */
   gboolean nonblocking;       /* read with g_pollable_input_stream_read_nonblocking() */
   int fd;                     /* >= 0: recv(2) on it directly (init_fd) */
+  GCancellable *deadline_cancel; /* (not owned) (nullable) set_deadline_cancellable */
   gint64 idle_us;             /* init_fd's timeout, microseconds (0: none) */
   gint64 rcvtimeo_us;         /* SO_RCVTIMEO as last set on fd (0: none) */
   gint64 deadline;            /* monotonic microseconds a read must end by (0: none) */
   guint min_rate;             /* octets a second that move the deadline (0: none) */
+  gint64 cap_us;              /* the moved deadline at most this from now (0: no cap) */
   gboolean deadline_expired;  /* the last read ended at the deadline */
 } ServerLineReader;
 
@@ -111,7 +120,10 @@ gboolean         server_socket_send_all       (int                 fd,
                                                GError            **error);
 void             server_line_reader_set_deadline (ServerLineReader *reader,
                                                   gint64            deadline,
-                                                  guint             min_rate);
+                                                  guint             min_rate,
+                                                  guint             cap);
+void             server_line_reader_set_deadline_cancellable (ServerLineReader *reader,
+                                                              GCancellable     *cancellable);
 gboolean         server_line_reader_deadline_expired (ServerLineReader *reader);
 gsize            server_line_reader_available (ServerLineReader   *reader);
 void             server_line_reader_clear     (ServerLineReader   *reader);

@@ -120,8 +120,9 @@
  *             answers 2xx (Postfix keeps its transaction after "501 Syntax: RSET").
  * Deadlines (as Postfix's smtpd_per_request_deadline, smtpd_min_data_rate): each command
  * line (the wait for it included) and AUTH response within request_deadline, a message's
- * data within request_deadline moved 1/min_data_rate s later per octet received
- * (client_deadline_start); past it "421 4.4.2 <host> Error: timeout exceeded", and in
+ * data within request_deadline moved 1/min_data_rate s later per octet received, to at
+ * most request_deadline from then (client_deadline_start; under TLS a timer cancels the
+ * read at it: server_line_reader_set_deadline_cancellable); past it "421 4.4.2 <host> Error: timeout exceeded", and in
  * DATA the upstream link is closed without the "." first (data_deadline_abandon:
  * Postfix queues nothing), the session ends.
  * The upstream lost or silent past idle_timeout: "421 4.4.2" to the client, close; an
@@ -235,6 +236,7 @@ typedef struct
   int fd;                         /* the client's socket (the listener's) */
   GCancellable *cancel;
   GIOStream *tls;                 /* (owned) (nullable) */
+  GCancellable *deadline_cancel;  /* (owned) (nullable) ends a TLS read at the deadline */
   GOutputStream *out;             /* (nullable) of tls */
   char *peer_ip;                  /* (owned) for logs: peer.addr, or "unknown" */
   PostfixFrontPeer peer;          /* the client as Postfix would see it (XCLIENT) */
@@ -1794,7 +1796,8 @@ client_deadline_start (Session *s,
   server_line_reader_set_deadline (&s->reader,
                                    g_get_monotonic_time ()
                                      + (gint64) s->front->request_deadline * G_USEC_PER_SEC,
-                                   data ? s->front->min_data_rate : 0);
+                                   data ? s->front->min_data_rate : 0,
+                                   s->front->request_deadline);
 }
 
 /* A read of the client ended the session (@st, @error): the client told why, when it is
@@ -2070,6 +2073,10 @@ cmd_auth (Session    *s,
         }
       if (st != SERVER_LINE_OK)
         {
+          /* Logged as a command or data cut is (never the response itself). */
+          if (server_line_reader_deadline_expired (&s->reader))
+            g_message ("[%s] AUTH response not received within request_deadline (%u s)",
+                       s->peer_ip, s->front->request_deadline);
           client_read_failed (s, st, error);
           ok = FALSE;
           break;
@@ -2164,7 +2171,10 @@ start_tls (Session *s,
   if (tls == NULL)
     {
       if (g_cancellable_is_cancelled (handshake) && !g_cancellable_is_cancelled (s->cancel))
-        g_message ("[%s] TLS handshake not done within %u s", s->peer_ip, timeout);
+        g_message ("[%s] TLS handshake not done within %u s (%s)", s->peer_ip, timeout,
+                   timeout == s->front->tls_handshake_timeout
+                     ? "tls_handshake_timeout"
+                     : "the refusal's handshake limit, POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT");
       else
         g_message ("[%s] TLS handshake failed: %s", s->peer_ip, error->message);
       return FALSE;
@@ -2172,6 +2182,10 @@ start_tls (Session *s,
   s->tls = tls;
   s->out = g_io_stream_get_output_stream (tls);
   server_line_reader_init (&s->reader, g_io_stream_get_input_stream (tls), FALSE);
+  /* The deadline bounds each TLS read itself (a timer cancels it). */
+  if (s->deadline_cancel == NULL)
+    s->deadline_cancel = g_cancellable_new ();
+  server_line_reader_set_deadline_cancellable (&s->reader, s->deadline_cancel);
   server_line_reader_set_hook (&s->reader, session_fill_hook, s);
   return TRUE;
 }
@@ -2509,6 +2523,7 @@ out:
   if (s.tls != NULL)
     g_io_stream_close (s.tls, NULL, NULL);
   g_clear_object (&s.tls);
+  g_clear_object (&s.deadline_cancel);
   transaction_reset (&s);
   client_count_drop (&s);
   client_refusal_drop (&s);

@@ -54,8 +54,9 @@
 #define FRONT_DEFAULT_REQUEST_DEADLINE 300
 #define FRONT_MAX_REQUEST_DEADLINE 3600
 /** FRONT_*_MIN_DATA_RATE: octets a second of message data that each move the data's
- * deadline 1/rate s later (Postfix's smtpd_min_data_rate, 500: a 10 MB message may take
- * 300 s + 20000 s; one sent slower is cut). At most 1 GB/s (a site's own clients). */
+ * deadline 1/rate s later, never past request_deadline from then (Postfix's
+ * smtpd_min_data_rate, 500, capped at smtpd_timeout: data at the rate is never cut, a
+ * burst banks nothing; one sent slower is cut). At most 1 GB/s (a site's own clients). */
 #define FRONT_DEFAULT_MIN_DATA_RATE 500
 #define FRONT_MAX_MIN_DATA_RATE 1000000000
 /** FRONT_*_MAX_CONNECTIONS_PER_CLIENT: sessions at once from one client address (as

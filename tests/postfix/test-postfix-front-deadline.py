@@ -18,7 +18,14 @@ What (the front with idle_timeout=3, request_deadline=2, min_data_rate=100):
   3. a command line trickled an octet every 0.5 s: cut at request_deadline with the same
      421; a session waiting between commands past it: the same;
   4. the settings' bounds: request_deadline 1 and 3600 load, 0 and 3601 do not;
-     min_data_rate 1 and 1000000000 load, 0 and 1000000001 do not.
+     min_data_rate 1 and 1000000000 load, 0 and 1000000001 do not;
+  5. the credit is capped (as Postfix's smtpd_timeout caps smtpd_min_data_rate): data sent
+     in a burst (60000 octets: 600 s at the rate) then trickled at 20 octets/s is cut
+     within request_deadline + 1 s of the burst, not 600 s later;
+  6. under STARTTLS (a scripted upstream, the test PKI): one TLS record of a command line
+     trickled an octet every 0.5 s (each gap far within idle_timeout) is cut at
+     request_deadline with the same 421; an AUTH response not sent within it: the same
+     421, and the front logs the cut (never the response).
 How: tests/postfix/postfix_instance.py and tracking_harness.py; the front as root with
 user=nobody. Limits: about 60 s. Skips (77) unless root with Postfix installed.
 Never: listens on anything but loopback; logs message content.
@@ -35,9 +42,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 import tracking_harness as th  # noqa: E402
-from scripted_front import start_front_conf  # noqa: E402
+import socket  # noqa: E402
+import ssl  # noqa: E402
+from scripted_front import PostfixLike, start_front, start_front_conf  # noqa: E402
 
 AUTH = th.AUTH
+SOURCE_ROOT = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
 IDLE = 3
 DEADLINE = 2
 RATE = 100
@@ -102,6 +112,73 @@ def maillog(pf):
 def queue_id_of(log, label):
     m = re.search(r"([0-9A-Za-z]+): message-id=<%s@test\.example>" % re.escape(label), log)
     return m.group(1) if m else None
+
+
+def tls_trickle(port, ca):
+    """STARTTLS, then one record of a NOOP line trickled an octet every 0.5 s: what the
+    front said (decrypted) and the seconds from the first octet to it or to the close."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+
+    def rep():
+        out = b""
+        while True:
+            line = f.readline()
+            out += line
+            if not line or line[3:4] != b"-":
+                return out
+    rep()
+    s.sendall(b"EHLO c.example\r\n")
+    rep()
+    s.sendall(b"STARTTLS\r\n")
+    rep()
+    obj_in, obj_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ssl.create_default_context(cafile=ca).wrap_bio(obj_in, obj_out,
+                                                          server_hostname="localhost")
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            d = obj_out.read()
+            if d:
+                s.sendall(d)
+            obj_in.write(s.recv(65536))
+    d = obj_out.read()
+    if d:
+        s.sendall(d)
+    obj.write(b"NOOP trickled in one record\r\n")
+    rec = obj_out.read()
+    s.settimeout(0.05)
+    t0 = time.monotonic()
+    said = b""
+    for i in range(len(rec)):
+        try:
+            s.sendall(rec[i:i + 1])
+        except OSError:
+            break
+        end = time.monotonic() + 0.5
+        closed = False
+        while time.monotonic() < end:
+            try:
+                got = s.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                got = b""
+            if got == b"":
+                closed = True
+                break
+            obj_in.write(got)
+            try:
+                said += obj.read(4096)
+            except (ssl.SSLWantReadError, ssl.SSLError):
+                pass
+        if closed or said:
+            break
+    took = time.monotonic() - t0
+    s.close()
+    return said, took
 
 
 def main():
@@ -209,6 +286,67 @@ def main():
                 "idle_timeout) is told 421 4.4.2 ... timeout exceeded at it",
                 code == 421 and "timeout exceeded" in text and DEADLINE - 0.5 <= took
                 <= DEADLINE + 1, "%d %r after %.1f s" % (code, text, took))
+
+        # 5. Credit banked by a burst is capped at request_deadline from the last octets.
+        c = th.LineClient(fport)
+        c.reply()
+        for line in ("EHLO client.example", "MAIL FROM:<sender@test.example>",
+                     "RCPT TO:<alice@test.example>", "DATA"):
+            code, _ = c.cmd(line)
+        t.equal("the burst's DATA", code, 354)
+        c.sock.sendall(b"Subject: burst-then-trickle\r\n\r\n" + (b"y" * 998 + b"\r\n") * 60)
+        t0 = time.monotonic()
+        c.sock.settimeout(0.01)
+        got = b""
+        while time.monotonic() - t0 < 15 and not got:
+            try:
+                c.sock.sendall(b"z" * 8 + b"\r\n")
+                got = c.sock.recv(1000)
+                break
+            except socket.timeout:
+                pass
+            except OSError:
+                break
+            time.sleep(0.5)
+        took = time.monotonic() - t0
+        c.close()
+        t.check("data in a burst (600 s of credit at min_data_rate) then trickled at 20 "
+                "octets/s is cut within request_deadline + 1 s of the burst (the credit is "
+                "capped)", got.startswith(b"421 4.4.2") and b"timeout exceeded" in got
+                and took <= DEADLINE + 1, "%r after %.1f s" % (got, took))
+
+        # 6. Under STARTTLS: a record trickled, an AUTH response withheld.
+        up = PostfixLike()
+        tls_proc, tport = start_front(exe, pf.base, "tlsfront", up, SOURCE_ROOT,
+                                      "idle_timeout=%d\nrequest_deadline=%d\nmin_data_rate=%d\n"
+                                      "upstream_pool=0\n" % (IDLE, DEADLINE, RATE))
+        bounds.append(tls_proc)
+        ca = os.path.join(pf.base, "pki", "ca.pem")
+        said, took = tls_trickle(tport, ca)
+        t.check("under STARTTLS one record of a command line trickled an octet every 0.5 s "
+                "is cut at request_deadline with 421 4.4.2 ... timeout exceeded",
+                said.startswith(b"421 4.4.2") and b"timeout exceeded" in said
+                and DEADLINE - 0.5 <= took <= DEADLINE + 1, "%r after %.1f s" % (said, took))
+        from scripted_front import Client
+        c = Client(tport)
+        c.reply()
+        c.cmd(b"EHLO c.example\r\n")
+        c.starttls(ca)
+        c.cmd(b"EHLO c.example\r\n")
+        code, _ = c.cmd(b"AUTH PLAIN\r\n")
+        t0 = time.monotonic()
+        code2, text2 = c.reply()
+        took = time.monotonic() - t0
+        c.sock.close()
+        tls_log = open(os.path.join(pf.base, "tlsfront.log"), errors="replace").read()
+        t.check("under STARTTLS an AUTH response not sent within request_deadline is told "
+                "421 4.4.2 ... timeout exceeded at it, and the cut is logged",
+                code == 334 and code2 == 421 and b"timeout exceeded" in text2
+                and DEADLINE - 0.5 <= took <= DEADLINE + 1
+                and "AUTH response not received within request_deadline" in tls_log,
+                "%d, %d %r after %.1f s; %s" % (code, code2, text2, took, tls_log[-1500:]))
+        t.check("the TLS trickle's cut is logged",
+                tls_log.count("command not received within request_deadline") >= 1, tls_log[-1500:])
 
         # 4. The settings' bounds.
         for key, value, loads in (("request_deadline", 1, True),

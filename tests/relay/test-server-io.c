@@ -354,6 +354,110 @@ test_reader_socket (void)
   close (sv[0]);
 }
 
+/* The deadline on the direct socket: octets the peer sent before it was reached are read
+ * even past it (the caller's own waits are not the peer's); past it with nothing there
+ * the read fails at once as the deadline; the credit of octets (min_rate) is capped. */
+static void
+test_reader_deadline (void)
+{
+  int sv[2];
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree ServerLineReader *reader = g_new0 (ServerLineReader, 1);
+  char burst[2000];
+  gint64 now;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+  g_assert_true (server_socket_set_read_timeout (sv[0], 5, &error));
+  server_line_reader_init_fd (reader, sv[0], 5, FALSE);
+  g_assert_cmpint (write (sv[1], "sent in time\r\n", 14), ==, 14);
+  server_line_reader_set_deadline (reader, g_get_monotonic_time () - 1, 0, 0);
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==, SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "sent in time\r\n");
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==,
+                   SERVER_LINE_ERROR);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_true (server_line_reader_deadline_expired (reader));
+  g_clear_error (&error);
+
+  /* 2000 octets at 10 a second are 200 s of credit: capped at 2 s from now. */
+  memset (burst, 'y', sizeof burst);
+  burst[sizeof burst - 1] = '\n';
+  g_assert_cmpint (write (sv[1], burst, sizeof burst), ==, (gssize) sizeof burst);
+  now = g_get_monotonic_time ();
+  server_line_reader_set_deadline (reader, now + G_USEC_PER_SEC, 10, 2);
+  g_assert_cmpint (server_line_reader_read (reader, 4000, line, NULL, &error), ==, SERVER_LINE_OK);
+  g_assert_cmpint (reader->deadline, <=, g_get_monotonic_time () + 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (reader->deadline, >=, now + 2 * G_USEC_PER_SEC);
+  /* Without a cap the same octets move it the whole 200 s. */
+  g_assert_cmpint (write (sv[1], burst, sizeof burst), ==, (gssize) sizeof burst);
+  server_line_reader_set_deadline (reader, now + G_USEC_PER_SEC, 10, 0);
+  g_assert_cmpint (server_line_reader_read (reader, 4000, line, NULL, &error), ==, SERVER_LINE_OK);
+  g_assert_cmpint (reader->deadline, ==, now + G_USEC_PER_SEC + 200 * G_USEC_PER_SEC);
+  close (sv[1]);
+  close (sv[0]);
+}
+
+/* A GIO stream with the reader's own cancellable: a read that must wait ends at the
+ * deadline (a timer of the default main context cancels it), not at the stream's timeout;
+ * octets that come before it are read. */
+static gboolean
+reader_timed_loop_quit (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+reader_timed_thread (gpointer data)
+{
+  GMainLoop *loop = data;
+
+  g_main_loop_run (loop);
+  return NULL;
+}
+
+static void
+test_reader_deadline_timed (void)
+{
+  int sv[2];
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocket) sock = NULL;
+  g_autoptr (GSocketConnection) conn = NULL;
+  g_autoptr (GCancellable) timed = g_cancellable_new ();
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autofree ServerLineReader *reader = g_new0 (ServerLineReader, 1);
+  GThread *thread;
+  gint64 t0;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+  sock = g_socket_new_from_fd (sv[0], &error);
+  g_assert_no_error (error);
+  g_socket_set_timeout (sock, 10);
+  conn = g_socket_connection_factory_create_connection (sock);
+  /* The default context runs in another thread, as the front's main thread. */
+  thread = g_thread_new ("loop", reader_timed_thread, loop);
+  server_line_reader_init (reader, g_io_stream_get_input_stream (G_IO_STREAM (conn)), FALSE);
+  server_line_reader_set_deadline_cancellable (reader, timed);
+  g_assert_cmpint (write (sv[1], "a", 1), ==, 1);
+  t0 = g_get_monotonic_time ();
+  server_line_reader_set_deadline (reader, t0 + G_USEC_PER_SEC / 2, 0, 0);
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==,
+                   SERVER_LINE_ERROR);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_true (server_line_reader_deadline_expired (reader));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 3 * G_USEC_PER_SEC);
+  g_clear_error (&error);
+  g_assert_cmpint (write (sv[1], "b\r\n", 3), ==, 3);
+  server_line_reader_set_deadline (reader, g_get_monotonic_time () + G_USEC_PER_SEC, 0, 0);
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==, SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "ab\r\n");
+  g_idle_add (reader_timed_loop_quit, loop);
+  g_thread_join (thread);
+  close (sv[1]);
+}
+
 /* server_socket_send_all: a socket nobody reads fills up and the write times out; a
  * write with room is made even with the cancellable cancelled (a session's last 421). */
 static void
@@ -955,6 +1059,8 @@ main (int   argc,
   g_test_add_func ("/server/line-reader/strip-end", test_line_strip_end);
   g_test_add_func ("/server/line-reader/socket", test_reader_socket);
   g_test_add_func ("/server/line-reader/send-all", test_socket_send_all);
+  g_test_add_func ("/server/line-reader/deadline", test_reader_deadline);
+  g_test_add_func ("/server/line-reader/deadline-timed", test_reader_deadline_timed);
   g_test_add_func ("/server/durable-file/replace", test_durable_replace);
   g_test_add_func ("/server/durable-file/errors", test_durable_errors);
   g_test_add_func ("/server/durable-file/no-follow", test_durable_no_follow);
