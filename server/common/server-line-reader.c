@@ -47,10 +47,20 @@ server_line_reader_init (ServerLineReader *reader,
   reader->deadline_expired = FALSE;
 }
 
-static gboolean
-set_errno_error (GError    **error,
-                 int         saved,
-                 const char *what)
+/**
+ * server_socket_error:
+ * @error: (nullable): where the error goes
+ * @saved: the errno of the failed call
+ * @what: the call that failed ("connect", "setsockopt(SO_RCVTIMEO)")
+ *
+ * A socket call's failure as a #GIOError: "@what: strerror".
+ *
+ * Returns: %FALSE, so a caller can return it
+ */
+gboolean
+server_socket_error (GError    **error,
+                     int         saved,
+                     const char *what)
 {
   g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", what,
                g_strerror (saved));
@@ -76,7 +86,7 @@ server_socket_set_read_timeout (int      fd,
   struct timeval tv = { (time_t) timeout, 0 };
 
   if (setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
-    return set_errno_error (error, errno, "setsockopt(SO_RCVTIMEO)");
+    return server_socket_error (error, errno, "setsockopt(SO_RCVTIMEO)");
   return TRUE;
 }
 
@@ -89,7 +99,7 @@ set_rcvtimeo (ServerLineReader *reader,
   struct timeval tv = { (time_t) (us / G_USEC_PER_SEC), (suseconds_t) (us % G_USEC_PER_SEC) };
 
   if (setsockopt (reader->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
-    return set_errno_error (error, errno, "setsockopt(SO_RCVTIMEO)");
+    return server_socket_error (error, errno, "setsockopt(SO_RCVTIMEO)");
   reader->rcvtimeo_us = us;
   return TRUE;
 }
@@ -242,7 +252,7 @@ server_socket_wait (int           fd,
       return FALSE;
     }
   if (r < 0)
-    return set_errno_error (error, errno, "poll");
+    return server_socket_error (error, errno, "poll");
   return TRUE;
 }
 
@@ -292,7 +302,7 @@ server_socket_send_all (int           fd,
             return FALSE;
           continue;
         }
-      return set_errno_error (error, n < 0 ? errno : EPIPE, "send");
+      return server_socket_error (error, n < 0 ? errno : EPIPE, "send");
     }
   return TRUE;
 }
@@ -339,7 +349,7 @@ fill_socket (ServerLineReader *reader,
                                "Socket I/O timed out");
           return -1;
         }
-      set_errno_error (error, errno, "recv");
+      server_socket_error (error, errno, "recv");
       return -1;
     }
 }

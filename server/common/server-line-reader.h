@@ -104,6 +104,9 @@ void             server_line_reader_init_fd   (ServerLineReader   *reader,
                                                int                 fd,
                                                guint               timeout,
                                                gboolean            wipe);
+gboolean         server_socket_error          (GError           **error,
+                                               int                 saved,
+                                               const char         *what);
 gboolean         server_socket_set_read_timeout (int               fd,
                                                  guint             timeout,
                                                  GError          **error);

@@ -67,16 +67,6 @@ warm_free (Warm *w)
   g_free (w);
 }
 
-static gboolean
-set_errno_error (GError    **error,
-                 int         saved,
-                 const char *what)
-{
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", what,
-               g_strerror (saved));
-  return FALSE;
-}
-
 /* A connect(2) on the non-blocking @fd that returned @err: done once @fd is writable
  * (at most @timeout seconds, or @cancellable), then its outcome (SO_ERROR). A unix
  * socket whose listen backlog is full fails at once (EAGAIN), as through GIO. */
@@ -90,13 +80,13 @@ connect_finish (int           fd,
   socklen_t len = sizeof err;
 
   if (err != EINPROGRESS)
-    return set_errno_error (error, err, "connect");
+    return server_socket_error (error, err, "connect");
   if (!server_socket_wait (fd, G_IO_OUT, timeout, cancellable, error))
     return FALSE;
   if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-    return set_errno_error (error, errno, "getsockopt(SO_ERROR)");
+    return server_socket_error (error, errno, "getsockopt(SO_ERROR)");
   if (err != 0)
-    return set_errno_error (error, err, "connect");
+    return server_socket_error (error, err, "connect");
   return TRUE;
 }
 
@@ -140,7 +130,7 @@ postfix_front_upstream_connect (GSocketAddress *upstream,
   fd = socket (ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     {
-      set_errno_error (error, errno, "socket");
+      server_socket_error (error, errno, "socket");
       return -1;
     }
   if ((connect (fd, (struct sockaddr *) &ss, (socklen_t) len) != 0
@@ -149,7 +139,7 @@ postfix_front_upstream_connect (GSocketAddress *upstream,
       || !server_socket_set_read_timeout (fd, timeout, error))
     {
       if (error != NULL && *error == NULL)
-        set_errno_error (error, errno, "fcntl(F_SETFL)");
+        server_socket_error (error, errno, "fcntl(F_SETFL)");
       close (fd);
       return -1;
     }
