@@ -17,7 +17,10 @@
  * waits for every thread.
  *
  * A handler gets a ServerConnection: the accepted socket's descriptor (blocking,
- * TCP_NODELAY on TCP) and the client's address from accept(2), no GObject; a program that
+ * TCP_NODELAY on TCP; it inherits the listening socket's SO_RCVTIMEO, which the idle exit
+ * sets to SERVER_LISTENER_THREAD_IDLE seconds: a handler that reads the descriptor
+ * directly sets its own, as the front's line reader does) and the client's address from
+ * accept(2), no GObject; a program that
  * reads and writes through GIO takes server_connection_get_stream() (a GSocketConnection
  * made from the descriptor on its first call; msgtrk-relay, mtqpd, the push receiver, and
  * msgtrk-submit-front only for TLS). The descriptor is the listener's: its stop() shuts

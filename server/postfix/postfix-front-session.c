@@ -295,6 +295,10 @@ typedef struct
   ServerLineReader reader;
 } Session;
 
+/* A member after the reader would be left unzeroed (postfix_front_session_run). */
+G_STATIC_ASSERT (G_STRUCT_OFFSET (Session, reader) + sizeof (ServerLineReader)
+                 == sizeof (Session));
+
 /**
  * postfix_front_mids_init:
  * @front: the front
