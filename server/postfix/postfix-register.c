@@ -1332,7 +1332,8 @@ postfix_registration_drop_pending_of (const char                *dir,
  * never bound to one of its Skip-Queue-Id.
  *
  * Returns: %TRUE when a registration was bound; %FALSE with @error unset when none
- * was pending, with @error set when it could not be written (retry)
+ * was pending (or its name went during the read), with @error set when it could not be
+ * written or its name was replaced during each read (retry)
  */
 gboolean
 postfix_registration_claim_pending (const char        *dir,
