@@ -236,6 +236,14 @@ warm_connect (PostfixFrontPool *pool,
   return w;
 }
 
+/* @cancellable cancelled while a greeting is read: the reader's recv() returns. */
+static void
+warm_greet_cancelled (GCancellable *cancellable,
+                      gpointer      data)
+{
+  shutdown (GPOINTER_TO_INT (data), SHUT_RDWR);
+}
+
 /* @w's 220 greeting read (waiting up to the pool's timeout, or @cancellable); FALSE: none
  * (logged). */
 static gboolean
@@ -246,12 +254,22 @@ warm_greet (PostfixFrontPool *pool,
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) greeting = g_string_new (NULL);
   int code = 0;
+  gulong handler = 0;
+  gboolean ok;
 
   /* The reader may sleep in recv(), which sees no cancellable: wait here first (one poll
-   * that returns at once when Postfix has greeted, the usual case). */
-  if ((server_line_reader_available (w->reader) == 0
-       && !server_socket_wait (w->fd, G_IO_IN, pool->timeout, cancellable, &error))
-      || !postfix_front_read_reply (w->reader, greeting, &code, cancellable, &error) || code != 220)
+   * that returns at once when Postfix has greeted, the usual case); after a partial
+   * greeting (a "220-" line, then a stall: postscreen's pregreet wait) the reader sleeps
+   * in recv() up to the pool's timeout, so @cancellable shuts the socket down. */
+  ok = server_line_reader_available (w->reader) != 0
+       || server_socket_wait (w->fd, G_IO_IN, pool->timeout, cancellable, &error);
+  if (ok && cancellable != NULL)
+    handler = g_cancellable_connect (cancellable, G_CALLBACK (warm_greet_cancelled),
+                                     GINT_TO_POINTER (w->fd), NULL);
+  ok = ok && postfix_front_read_reply (w->reader, greeting, &code, cancellable, &error);
+  if (handler != 0)
+    g_cancellable_disconnect (cancellable, handler);
+  if (!ok || code != 220)
     {
       g_debug ("warm connection to %s: no 220 greeting%s%s", pool->upstream_name, error ? ": " : "",
                error ? error->message : "");

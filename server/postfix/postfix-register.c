@@ -30,11 +30,23 @@
 #include "durable-file.h"
 #include "msgtrk-private.h"
 #include "postfix-log.h"
+#include "postfix-register-private.h"
 
 #define REG_MAGIC "MSGTRK-POSTFIX-REG 1"
 #define REG_SUFFIX ".reg"
 #define PENDING_SUFFIX ".pending"
 #define SUPERSEDED_SUFFIX ".superseded"
+
+static PostfixRegisterTestHook test_hook;
+static gpointer test_hook_data;
+
+void
+postfix_register_set_test_hook (PostfixRegisterTestHook hook,
+                                gpointer                data)
+{
+  test_hook = hook;
+  test_hook_data = data;
+}
 
 static PostfixRegistration *read_file (const char *path,
                                        GError    **error);
@@ -1019,8 +1031,10 @@ postfix_pending_slots_made (PostfixPendingSlots *slots)
 /* A slot for one registration: of the idle ones that were linked longest, the first of
  * POSTFIX_REGISTRATION_SLOT_PROBES whose pending name is gone (link count 1; *size its
  * length; one still linked goes to the back, so a pending registration kept for long,
- * e.g. one whose reply to the "." was lost, does not hold up the others), else a new one
- * (*fresh) while fewer than POSTFIX_REGISTRATION_PENDING_SLOTS exist, else -1. */
+ * e.g. one whose reply to the "." was lost, does not hold up the others) or whose own
+ * name is gone or not a regular file (made again under its number, *fresh: the count of
+ * slots stays), else a new one (*fresh) while fewer than
+ * POSTFIX_REGISTRATION_PENDING_SLOTS exist, else -1. */
 static gint64
 slot_take (PostfixPendingSlots *slots,
            gboolean            *fresh,
@@ -1040,8 +1054,12 @@ slot_take (PostfixPendingSlots *slots,
 
       probes++;
       if (g_lstat (path, &st) != 0 || !S_ISREG (st.st_mode))
-        continue; /* gone: a new one instead */
-      if (st.st_nlink == 1)
+        {
+          /* Its name gone (or not a file): this number made again, fresh. */
+          n = GPOINTER_TO_UINT (head) - 1;
+          *fresh = TRUE;
+        }
+      else if (st.st_nlink == 1)
         {
           *size = st.st_size;
           n = GPOINTER_TO_UINT (head) - 1;
@@ -1078,7 +1096,9 @@ typedef struct
 } SlotWrite;
 
 /* Slot @n holds @w's text (written in place: nothing links it) and is linked as
- * <ident>.pending. */
+ * <ident>.pending. The slot opened without blocking (a FIFO put at its name by someone
+ * who may write the directory must not hold the journal's lock) and used only when it
+ * is a regular file of ours with no other link. */
 static gboolean
 slot_fill (const SlotWrite *w,
            gint64           n,
@@ -1087,19 +1107,28 @@ slot_fill (const SlotWrite *w,
            GError         **error)
 {
   g_autofree char *slot = g_strdup_printf ("%s%u", w->slots->stem, (guint) n);
-  int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (fresh ? O_CREAT | O_EXCL : 0);
-  int fd = open (slot, flags, 0640);
+  int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (fresh ? O_CREAT | O_EXCL : 0);
+  int fd;
   gsize done = 0;
   int saved = 0;
+  struct stat st;
 
+  if (test_hook != NULL && !fresh)
+    test_hook (POSTFIX_REGISTER_HOOK_FILL, slot, test_hook_data);
+  fd = open (slot, flags, 0640);
   if (fd < 0 && fresh && errno == EEXIST)
     {
-      /* A slot file of this name left by an earlier run (its journal's name again). */
+      /* A slot file of this name left by an earlier run (its journal's name again), or
+       * what took the place of a slot whose name went. */
       g_unlink (slot);
       fd = open (slot, flags, 0640);
     }
   if (fd < 0)
     saved = errno;
+  else if (fstat (fd, &st) != 0)
+    saved = errno;
+  else if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || st.st_nlink != 1)
+    saved = EPERM; /* not a lone file of ours: not written */
   while (saved == 0 && done < w->len)
     {
       ssize_t got = pwrite (fd, w->text + done, w->len - done, (off_t) done);
@@ -1303,7 +1332,8 @@ postfix_registration_drop_pending_of (const char                *dir,
  * never bound to one of its Skip-Queue-Id.
  *
  * Returns: %TRUE when a registration was bound; %FALSE with @error unset when none
- * was pending, with @error set when it could not be written (retry)
+ * was pending (or its name went during the read), with @error set when it could not be
+ * written or its name was replaced during each read (retry)
  */
 gboolean
 postfix_registration_claim_pending (const char        *dir,
@@ -1323,6 +1353,11 @@ postfix_registration_claim_pending (const char        *dir,
   reg = read_file (path, &local);
   if (reg == NULL && g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
     return FALSE; /* none pending (or it went meanwhile) */
+  if (reg == NULL && g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_TIMEOUT))
+    {
+      g_propagate_error (error, g_steal_pointer (&local)); /* kept being replaced: retry */
+      return FALSE;
+    }
   if (reg == NULL || reg->queue_id != NULL
       || g_strcmp0 (kind == POSTFIX_PENDING_BY_IDENT ? reg->ident : reg->message_id, key) != 0
       || (kind == POSTFIX_PENDING_BY_MESSAGE_ID && reg->ident != NULL))
@@ -1447,40 +1482,90 @@ postfix_registration_make_current (const char            *dir,
   return *done == POSTFIX_CURRENT_KEPT || durable_file_sync_dir (dir, error);
 }
 
+/* The file @path names read whole into @buf (*got octets): 1; its name gone meanwhile: 0
+ * (ENOENT in *saved when it was never there); the name taken by another inode during the
+ * read: 2; a failure: -1 (*saved). */
+static int
+read_once (const char *path,
+           char       *buf,
+           gsize      *got,
+           int        *saved)
+{
+  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  GStatBuf named;
+  struct stat held;
+  int outcome;
+
+  *got = 0;
+  *saved = 0;
+  if (fd < 0)
+    {
+      *saved = errno;
+      return *saved == ENOENT ? 0 : -1;
+    }
+  if (test_hook != NULL)
+    test_hook (POSTFIX_REGISTER_HOOK_READ, path, test_hook_data);
+  for (;;)
+    {
+      ssize_t n = read (fd, buf + *got, POSTFIX_REGISTRATION_MAX_SIZE + 1 - *got);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      *got += (gsize) n;
+      if (*got == POSTFIX_REGISTRATION_MAX_SIZE + 1)
+        break;
+    }
+  /* A pending slot is rewritten in place once its pending name is gone, and an ident's
+   * name never comes back: the same inode still under the name after the read means
+   * nobody could rewrite it during the read. */
+  if (fstat (fd, &held) != 0)
+    {
+      *saved = errno;
+      outcome = -1;
+    }
+  else if (g_lstat (path, &named) != 0)
+    {
+      *saved = errno == ENOENT ? 0 : errno; /* 0: "removed while read" */
+      outcome = *saved == 0 ? 0 : -1;
+    }
+  else if (named.st_ino != held.st_ino || named.st_dev != held.st_dev)
+    outcome = 2;
+  else
+    outcome = 1;
+  close (fd);
+  return outcome;
+}
+
 /* The registration in @path: at most POSTFIX_REGISTRATION_MAX_SIZE octets, never through
- * a symlink; none is MSGTRK_ERROR_NOT_FOUND. */
+ * a symlink, never one read while its name went (a pending slot then may be rewritten
+ * under the reader): none is MSGTRK_ERROR_NOT_FOUND. */
 static PostfixRegistration *
 read_file (const char *path,
            GError    **error)
 {
   g_autofree char *buf = g_malloc (POSTFIX_REGISTRATION_MAX_SIZE + 1);
   gsize got = 0;
-  int fd;
+  int saved = 0;
+  int outcome = 2;
   PostfixRegistration *reg;
 
-  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
+  for (guint tries = 0; outcome == 2 && tries <= POSTFIX_REGISTRATION_READ_RETRIES; tries++)
+    outcome = read_once (path, buf, &got, &saved);
+  if (outcome != 1)
     {
-      int saved = errno;
-
-      g_set_error (error, MSGTRK_ERROR,
-                   saved == ENOENT ? MSGTRK_ERROR_NOT_FOUND : MSGTRK_ERROR_FAILED,
-                   "Cannot open %s: %s", path, g_strerror (saved));
+      if (outcome == 0)
+        g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND, "%s: %s", path,
+                     saved == ENOENT ? g_strerror (saved) : "removed while read");
+      else if (outcome == 2)
+        g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TIMEOUT,
+                     "%s: replaced during each of %d reads", path, POSTFIX_REGISTRATION_READ_RETRIES + 1);
+      else
+        g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED, "Cannot read %s: %s", path,
+                     g_strerror (saved));
       return NULL;
     }
-  for (;;)
-    {
-      ssize_t n = read (fd, buf + got, POSTFIX_REGISTRATION_MAX_SIZE + 1 - got);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      got += (gsize) n;
-      if (got == POSTFIX_REGISTRATION_MAX_SIZE + 1)
-        break;
-    }
-  close (fd);
   reg = postfix_registration_parse (buf, got, error);
   if (reg == NULL)
     g_prefix_error (error, "%s: ", path);

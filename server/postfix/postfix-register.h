@@ -48,7 +48,15 @@
  * (postfix_registration_write_pending_slot(), at most POSTFIX_REGISTRATION_PENDING_SLOTS):
  * a slot is written in place and linked once its link count is 1 again (the follower
  * removed the pending name it had), so no inode is allocated per message; none free: a
- * file of its own. A stopping front removes its slots' names; the replay removes the
+ * file of its own. A slot whose own name went is made again under its number; a slot is
+ * opened O_NONBLOCK and written only when it is a regular file of ours with one link
+ * (else the message gets a file of its own). A reader may have opened a pending name
+ * just before it went and its slot was rewritten: every read of a registration checks
+ * afterwards that the name still holds the inode it read (gone: none pending; another
+ * inode: read again, POSTFIX_REGISTRATION_READ_RETRIES times at most, then
+ * MSGTRK_ERROR_TIMEOUT). After a power loss a slot linked under a pending name may hold
+ * the previous message's data until the replay rewrites it; the ident check of
+ * postfix_registration_claim_pending() rejects it. A stopping front removes its slots' names; the replay removes the
  * slots of a dead front whose journal is gone (the pending names stay or are restored). Either way a replay restores
  * QID.reg from the journal and then does not restore the pending one (and removes its
  * file if still there). Skip-Queue-Id names the

@@ -16,7 +16,9 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <glib/gstdio.h>
 #include <sys/wait.h>
@@ -28,6 +30,7 @@
 #include "msgtrk-private.h"
 #include "postfix-log.h"
 #include "postfix-register.h"
+#include "postfix-register-private.h"
 #include "postfix-track.h"
 
 #define B1 "qUqP5cyxm6YcTAhz05Hph5gvu9M="
@@ -2303,6 +2306,240 @@ test_pending_slots_crash (Fixture *fx, gconstpointer data)
   g_assert_cmpint (pending_links (fx->reg_dir, live_ident), ==, 1);
 }
 
+/* For the hooks below: what to do at the next calls. */
+typedef struct
+{
+  const char *dir;
+  guint calls;
+  guint replace; /* READ: replace the name by a new file this many times */
+  PostfixPendingSlots *slots;
+  DurableJournal *journal;
+  const char *drop;        /* READ: this ident dropped and @next written into a slot */
+  PostfixRegistration *next;
+  gboolean fifo;           /* FILL: a FIFO put at the slot's name */
+  int fifo_reader;         /* FILL: then opened for reading here (>= 0) or not (-1 to open) */
+  const char *torn;        /* READ: after @next, this name's file rewritten in place */
+  const char *torn_text;
+} HookCase;
+
+static void
+hook_read (PostfixRegisterHookPoint point,
+           const char              *path,
+           gpointer                 data)
+{
+  HookCase *h = data;
+  g_autoptr (GError) error = NULL;
+  guint64 ticket = 0;
+
+  if (point != POSTFIX_REGISTER_HOOK_READ)
+    return;
+  h->calls++;
+  if (h->drop != NULL)
+    {
+      postfix_registration_drop_pending (h->dir, POSTFIX_PENDING_BY_IDENT, h->drop);
+      h->drop = NULL;
+      g_assert_true (postfix_registration_write_pending_slot (h->slots, h->journal, h->next,
+                                                              &ticket, &error));
+      g_assert_true (durable_journal_wait (h->journal, ticket, &error));
+      if (h->torn != NULL)
+        g_assert_true (g_file_set_contents_full (h->torn, h->torn_text, -1, G_FILE_SET_CONTENTS_NONE,
+                                                 0640, &error));
+    }
+  else if (h->replace > 0)
+    {
+      h->replace--;
+      g_assert_true (postfix_registration_write_pending (h->dir, NULL, h->next, NULL, &error));
+    }
+}
+
+/* The follower's read of <A>.pending while the front drops A and writes B into the same
+ * slot: the name is gone after the read, so nothing is bound, not even from a read torn
+ * between the two (simulated: the slot then holds A's ident with B's recipients, what
+ * such a read would see). */
+static void
+test_pending_slot_read_dropped (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  DurableJournal *journal = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX,
+                                                  &error);
+  PostfixPendingSlots *slots = postfix_pending_slots_new (fx->reg_dir, journal);
+  g_autofree char *a = postfix_registration_ident_new ();
+  g_autofree char *b = postfix_registration_ident_new ();
+  g_autoptr (PostfixRegistration) ra = slot_reg (a, 120);
+  g_autoptr (PostfixRegistration) rb = slot_reg (b, 150);
+  g_autoptr (PostfixRegistration) torn = slot_reg (a, 150);
+  HookCase h = { fx->reg_dir, 0, 0, slots, journal, NULL, rb, FALSE, -1 };
+  g_autofree char *bname = g_strconcat (b, ".pending", NULL);
+  g_autofree char *bpath = g_build_filename (fx->reg_dir, bname, NULL);
+  g_autofree char *torn_text = postfix_registration_format (torn);
+
+  for (guint tear = 0; tear < 2; tear++)
+    {
+      guint64 ticket = 0;
+
+      g_assert_true (postfix_registration_write_pending_slot (slots, journal, ra, &ticket, &error));
+      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      h.calls = 0;
+      h.drop = a;
+      h.torn = tear ? bpath : NULL;
+      h.torn_text = torn_text;
+      postfix_register_set_test_hook (hook_read, &h);
+      g_assert_false (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, a,
+                                                          "AAAAA1111", &error));
+      postfix_register_set_test_hook (NULL, NULL);
+      g_assert_no_error (error);
+      g_assert_cmpuint (h.calls, ==, 1);
+      g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1); /* B took A's slot */
+      g_assert_false (postfix_registration_exists (fx->reg_dir, "AAAAA1111"));
+      g_assert_cmpint (pending_links (fx->reg_dir, b), ==, 2);
+      postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, b);
+    }
+  postfix_pending_slots_free (slots);
+  durable_journal_close (journal);
+}
+
+/* The name replaced by another inode during the read (a replay's rename): read again,
+ * POSTFIX_REGISTRATION_READ_RETRIES times at most; replaced during every read, the
+ * claim fails (retry later) and the pending file stays. */
+static void
+test_pending_slot_read_replaced (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *a = postfix_registration_ident_new ();
+  g_autoptr (PostfixRegistration) ra = slot_reg (a, 3);
+  g_autoptr (PostfixRegistration) again = slot_reg (a, 5);
+  g_autoptr (PostfixRegistration) bound = NULL;
+  HookCase h = { fx->reg_dir, 0, POSTFIX_REGISTRATION_READ_RETRIES, NULL, NULL, NULL, again,
+                 FALSE, -1, NULL, NULL };
+
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, ra, NULL, &error));
+  postfix_register_set_test_hook (hook_read, &h);
+  /* at the limit: replaced during the first reads, the last one is whole */
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, a,
+                                                     "AAAAA1111", &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (h.calls, ==, POSTFIX_REGISTRATION_READ_RETRIES + 1);
+  bound = postfix_registration_read (fx->reg_dir, "AAAAA1111", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bound->rcpts->len, ==, 5);
+  /* past it */
+  g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, ra, NULL, &error));
+  h.calls = 0;
+  h.replace = POSTFIX_REGISTRATION_READ_RETRIES + 1;
+  g_assert_false (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, a,
+                                                      "CCCCC3333", &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TIMEOUT);
+  g_assert_cmpuint (h.calls, ==, POSTFIX_REGISTRATION_READ_RETRIES + 1);
+  g_assert_cmpint (pending_links (fx->reg_dir, a), ==, 1);
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "CCCCC3333"));
+  postfix_register_set_test_hook (NULL, NULL);
+}
+
+/* A slot whose own name went (an admin's cleanup) is made again under its number: the
+ * slots stay one, each message linked into it. */
+static void
+test_pending_slot_lost (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  DurableJournal *journal = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX,
+                                                  &error);
+  PostfixPendingSlots *slots = postfix_pending_slots_new (fx->reg_dir, journal);
+  guint64 ticket = 0;
+
+  for (guint round = 0; round < 4; round++)
+    {
+      g_autofree char *ident = postfix_registration_ident_new ();
+      g_autoptr (PostfixRegistration) reg = slot_reg (ident, 1);
+      g_autoptr (GDir) d = NULL;
+      const char *n;
+
+      g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2); /* in the slot */
+      postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, ident);
+      d = g_dir_open (fx->reg_dir, 0, NULL);
+      while ((n = g_dir_read_name (d)) != NULL)
+        if (g_str_has_prefix (n, POSTFIX_REGISTRATION_SLOT_PREFIX))
+          {
+            g_autofree char *p = g_build_filename (fx->reg_dir, n, NULL);
+
+            g_assert_cmpint (g_unlink (p), ==, 0);
+          }
+    }
+  g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
+  postfix_pending_slots_free (slots);
+  durable_journal_close (journal);
+}
+
+static void
+hook_fifo (PostfixRegisterHookPoint point,
+           const char              *path,
+           gpointer                 data)
+{
+  HookCase *h = data;
+
+  if (point != POSTFIX_REGISTER_HOOK_FILL || !h->fifo)
+    return;
+  h->calls++;
+  h->fifo = FALSE;
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (mkfifo (path, 0600), ==, 0);
+  if (h->fifo_reader == -1)
+    {
+      h->fifo_reader = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      g_assert_cmpint (h->fifo_reader, >=, 0);
+    }
+}
+
+/* A FIFO put at an idle slot's name between the slot's choice and its open (without a
+ * reader, and with one): not opened blocking, not written; the message gets a file of
+ * its own, and the next one a slot made again at that number. */
+static void
+test_pending_slot_fifo (Fixture *fx, gconstpointer data)
+{
+  for (guint with_reader = 0; with_reader < 2; with_reader++)
+    {
+      g_autoptr (GError) error = NULL;
+      DurableJournal *journal = durable_journal_open (fx->reg_dir,
+                                                      POSTFIX_REGISTRATION_JOURNAL_PREFIX, &error);
+      PostfixPendingSlots *slots = postfix_pending_slots_new (fx->reg_dir, journal);
+      g_autofree char *a = postfix_registration_ident_new ();
+      g_autofree char *b = postfix_registration_ident_new ();
+      g_autofree char *c = postfix_registration_ident_new ();
+      g_autoptr (PostfixRegistration) ra = slot_reg (a, 1);
+      g_autoptr (PostfixRegistration) rb = slot_reg (b, 2);
+      g_autoptr (PostfixRegistration) rc = slot_reg (c, 3);
+      g_autoptr (PostfixRegistration) bound = NULL;
+      HookCase h = { fx->reg_dir, 0, 0, NULL, NULL, NULL, NULL, TRUE, with_reader ? -1 : -2,
+                     NULL, NULL };
+      guint64 ticket = 0;
+
+      g_assert_true (postfix_registration_write_pending_slot (slots, journal, ra, &ticket, &error));
+      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, a);
+      postfix_register_set_test_hook (hook_fifo, &h);
+      g_assert_true (postfix_registration_write_pending_slot (slots, journal, rb, &ticket, &error));
+      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      g_assert_cmpuint (h.calls, ==, 1);
+      g_assert_cmpint (pending_links (fx->reg_dir, b), ==, 1); /* a file of its own */
+      g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, b,
+                                                         "BBBBB2222", &error));
+      bound = postfix_registration_read (fx->reg_dir, "BBBBB2222", &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (bound->rcpts->len, ==, 2);
+      g_assert_true (postfix_registration_write_pending_slot (slots, journal, rc, &ticket, &error));
+      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      g_assert_cmpint (pending_links (fx->reg_dir, c), ==, 2); /* the slot made again */
+      g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
+      postfix_register_set_test_hook (NULL, NULL);
+      if (h.fifo_reader >= 0)
+        close (h.fifo_reader);
+      postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, c);
+      postfix_pending_slots_free (slots);
+      durable_journal_close (journal);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2311,6 +2548,10 @@ main (int   argc,
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/postfix-track/pending/slots", test_pending_slots);
   ADD ("/postfix-track/pending/slots-crash", test_pending_slots_crash);
+  ADD ("/postfix-track/pending/slot-read-dropped", test_pending_slot_read_dropped);
+  ADD ("/postfix-track/pending/slot-read-replaced", test_pending_slot_read_replaced);
+  ADD ("/postfix-track/pending/slot-lost", test_pending_slot_lost);
+  ADD ("/postfix-track/pending/slot-fifo", test_pending_slot_fifo);
   ADD ("/postfix-track/registration/roundtrip", test_registration_roundtrip);
   g_test_add_func ("/postfix-track/registration/malformed", test_registration_malformed);
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
