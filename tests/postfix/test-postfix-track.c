@@ -137,6 +137,25 @@ pass_end (Fixture *fx)
   g_clear_pointer (&fx->batch, postfix_track_batch_free);
 }
 
+/* Recipients r<from> .. r0999 of @reg (ABCDEF123) added and deferred, in one pass: the
+ * record then has an entry for each (MSGTRK_REPORT_MAX_RECIPIENTS with the ones before). */
+static void
+fill_deferred (Fixture             *fx,
+               PostfixRegistration *reg,
+               guint                from)
+{
+  pass_begin (fx);
+  for (guint i = from; i < MSGTRK_REPORT_MAX_RECIPIENTS; i++)
+    {
+      g_autofree char *addr = g_strdup_printf ("r%04u@test.example", i);
+      g_autofree char *line = g_strdup_printf ("Dec 04 21:35:14 mx postfix/smtp[3]: ABCDEF123: to=<%s>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.b.example[192.0.2.2] said: 450 busy)", addr);
+
+      g_assert_true (postfix_registration_add_rcpt (reg, addr, NULL, NULL, NULL));
+      apply_line (fx, reg, line);
+    }
+  pass_end (fx);
+}
+
 static MsgtrkReport *
 load (Fixture *fx)
 {
@@ -1048,16 +1067,7 @@ test_review_full_overflow (Fixture      *fx,
   MsgtrkRecipientReport *e;
   const char *forwarded = "Dec 04 21:35:14 mx postfix/local[3]: ABCDEF123: to=<r0000@test.example>, relay=local, delay=0.01, delays=0/0/0/0, dsn=2.0.0, status=sent (forwarded as C0FFEE002)";
 
-  pass_begin (fx);
-  for (guint i = 0; i < MSGTRK_REPORT_MAX_RECIPIENTS; i++)
-    {
-      g_autofree char *a = g_strdup_printf ("r%04u@test.example", i);
-      g_autofree char *line = g_strdup_printf ("Dec 04 21:35:14 mx postfix/smtp[3]: ABCDEF123: to=<%s>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.b.example[192.0.2.2] said: 450 busy)", a);
-
-      g_assert_true (postfix_registration_add_rcpt (reg, a, NULL, NULL, NULL));
-      apply_line (fx, reg, line);
-    }
-  pass_end (fx);
+  fill_deferred (fx, reg, 0);
   write_child (fx, "C0FFEE002", POSTFIX_REGISTRATION_MAX_RCPTS);
   apply_line (fx, reg, forwarded);
   r = load (fx);
@@ -1169,16 +1179,7 @@ test_mark_not_text (Fixture      *fx,
   child = postfix_registration_read (fx->reg_dir, "C0FFEE004", NULL);
   g_assert_nonnull (child);
   apply_line (fx, child, "Dec 04 21:35:15 mx postfix/smtp[4]: C0FFEE004: to=<a@test.example>, orig_to=<a@test.example>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.0.0, status=deferred (host mx.b.example[192.0.2.2] said: 450 those past it are not tracked)");
-  pass_begin (fx);
-  for (guint i = 1; i < MSGTRK_REPORT_MAX_RECIPIENTS; i++)
-    {
-      g_autofree char *addr = g_strdup_printf ("r%04u@test.example", i);
-      g_autofree char *line = g_strdup_printf ("Dec 04 21:35:14 mx postfix/smtp[3]: ABCDEF123: to=<%s>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.b.example[192.0.2.2] said: 450 busy)", addr);
-
-      g_assert_true (postfix_registration_add_rcpt (reg, addr, NULL, NULL, NULL));
-      apply_line (fx, reg, line);
-    }
-  pass_end (fx);
+  fill_deferred (fx, reg, 1);
   apply_line (fx, child, "Dec 04 21:35:16 mx postfix/smtp[4]: C0FFEE004: to=<m0000@test.example>, orig_to=<a@test.example>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)");
   r = load (fx);
   g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, MSGTRK_REPORT_MAX_RECIPIENTS);
