@@ -185,8 +185,11 @@ msgtrk_tls_input_stream_read (GInputStream *stream,
       err = n > 0 ? SSL_ERROR_NONE : SSL_get_error (conn->ssl, n);
       g_mutex_unlock (&conn->ssl_lock);
 
-      /* TLS 1.3 may answer a key update or send tickets while reading. */
-      if (!tls_conn_flush (conn, cancellable, error))
+      /* TLS 1.3 may answer a key update or send tickets while reading. Not with the
+       * read's cancellable: ciphertext taken out of the BIO and then not written (a read
+       * cancelled at a deadline) would break the stream; the base stream's own timeout
+       * bounds the write. */
+      if (!tls_conn_flush (conn, NULL, error))
         return -1;
 
       switch (err)

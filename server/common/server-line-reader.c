@@ -502,8 +502,17 @@ fill (ServerLineReader *reader,
       reader->end = rest;
       reader->start = 0;
     }
-  if (reader->hook != NULL && !reader->hook (reader->hook_data, error))
-    return -1;
+  if (reader->hook != NULL)
+    {
+      gint64 before = reader->deadline != 0 ? g_get_monotonic_time () : 0;
+
+      if (!reader->hook (reader->hook_data, error))
+        return -1;
+      /* The hook's time (the front waiting for its upstream's replies, or writing held
+       * data to it) is not the client's: the deadline moves by as much. */
+      if (reader->deadline != 0)
+        reader->deadline += g_get_monotonic_time () - before;
+    }
   reader->deadline_expired = FALSE;
   if (reader->fd >= 0)
     n = fill_socket (reader, cancellable, error);

@@ -34,7 +34,9 @@
  * differs from the one set by more than SERVER_LINE_DEADLINE_SLACK_US (a reader whose
  * deadline is far makes no system call more), and a read past the deadline still takes
  * without waiting what the client had sent (time the caller spent elsewhere, e.g. waiting
- * for its upstream, is not the client's). Through a GIO stream (TLS) with a cancellable of
+ * for its upstream, is not the client's; the fill hook's time moves the deadline later
+ * by as much, so a pipelining client is not cut while the front waits for its upstream's
+ * replies). Through a GIO stream (TLS) with a cancellable of
  * the reader's own (server_line_reader_set_deadline_cancellable()) each read with a
  * deadline is cancelled by a timer at it, so a record trickled an octet at a time ends
  * at the deadline (the timer: a GSource attached and destroyed per read, two wake-ups of

@@ -27,8 +27,9 @@ class PostfixLike:
     command; in DATA a line that is "." once every CR before its LF is stripped ends the
     message (as Postfix)."""
 
-    def __init__(self, dot_delay=0.0, xclient_reply="220 postfix-like ESMTP"):
+    def __init__(self, dot_delay=0.0, xclient_reply="220 postfix-like ESMTP", rcpt_delay=0.0):
         self.xclient_reply = xclient_reply
+        self.rcpt_delay = rcpt_delay
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -93,6 +94,8 @@ class PostfixLike:
                 say("221 2.0.0 Bye")
                 break
             else:
+                if verb == b"RCPT":
+                    time.sleep(self.rcpt_delay)
                 say("250 2.0.0 Ok")
         c.close()
 

@@ -20,7 +20,9 @@ What:
      the default 50 at and
      one past; 0 no limit (these with count_loopback_clients=true: the test's clients are
      on loopback); by default loopback clients are not counted (as Postfix exempts
-     $mynetworks).
+     $mynetworks);
+  3. request_deadline counts only the client's time: a pipelined RCPT that the upstream
+     answers after more than the deadline gets its reply, the session goes on.
 How: a scripted upstream (scripted_front.PostfixLike), the front on loopback.
 Limits: about 30 s. Skips (77) when the front is not built.
 Never: binds anything but loopback.
@@ -38,6 +40,8 @@ import postfix_instance as pi  # noqa: E402
 from scripted_front import Client, PostfixLike, start_front, test_setup, test_teardown  # noqa: E402
 
 HANDSHAKE_TIMEOUT = 4
+# Seconds the scripted upstream of check 6 takes to answer RCPT (request_deadline one less).
+RCPT_DELAY = 3
 # POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT (postfix-front.h)
 REFUSAL_HANDSHAKE = 5
 
@@ -273,6 +277,24 @@ def main():
                     "codes %r" % [(x, codes.count(x)) for x in sorted(set(codes))])
             for c in many:
                 c.sock.close()
+
+        # 6. request_deadline counts the client's time, not the upstream's: a pipelining
+        # client whose RCPT Postfix answers after more than the deadline is not cut.
+        slow = PostfixLike(rcpt_delay=RCPT_DELAY)
+        proc, sport = start_front(exe, base, "slowup", slow, source_root,
+                                  "upstream_pool=0\nrequest_deadline=%d\n" % (RCPT_DELAY - 1))
+        procs.append(proc)
+        c = Client(sport)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        c.sock.sendall(b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@dest.example>\r\n")
+        codes = [c.reply()[0], c.reply()[0]]
+        quit_code = c.cmd(b"QUIT\r\n")[0]
+        c.sock.close()
+        t.check("request_deadline=%d: a pipelined RCPT answered by the upstream after %d s "
+                "gets its 250 and the session goes on" % (RCPT_DELAY - 1, RCPT_DELAY),
+                codes == [250, 250] and quit_code == 221,
+                "codes %r, QUIT %r" % (codes, quit_code))
     finally:
         test_teardown(procs, base, t.failures > 0)
     return t.done(started)
