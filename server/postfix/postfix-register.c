@@ -907,6 +907,43 @@ pending_path (const char        *dir,
   return g_build_filename (dir, name, NULL);
 }
 
+/* The text of the pending registration @reg (no queue id; by its ident, else by its
+ * Message-ID), its path and temporary path, or FALSE (too long, a bad key). */
+static gboolean
+pending_prepare (const char                *dir,
+                 const PostfixRegistration *reg,
+                 char                     **text,
+                 char                     **path,
+                 char                     **tmp,
+                 GError                   **error)
+{
+  PostfixPendingKey kind = reg->ident != NULL ? POSTFIX_PENDING_BY_IDENT
+                                              : POSTFIX_PENDING_BY_MESSAGE_ID;
+  const char *key = reg->ident != NULL ? reg->ident : reg->message_id;
+  g_autofree char *t = NULL;
+  g_autofree char *p = NULL;
+
+  g_return_val_if_fail (reg->queue_id == NULL && key != NULL, FALSE);
+  t = postfix_registration_format (reg);
+  if (strlen (t) > POSTFIX_REGISTRATION_MAX_SIZE)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+                   "A pending registration would exceed %d octets",
+                   POSTFIX_REGISTRATION_MAX_SIZE);
+      return FALSE;
+    }
+  p = pending_path (dir, kind, key, "");
+  if (p == NULL)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "Not a transaction ident");
+      return FALSE;
+    }
+  *tmp = pending_path (dir, kind, key, ".tmp-p");
+  *text = g_steal_pointer (&t);
+  *path = g_steal_pointer (&p);
+  return TRUE;
+}
+
 /**
  * postfix_registration_write_pending:
  * @journal: (nullable): this process's journal in @dir; NULL: written durably at once
@@ -930,29 +967,12 @@ postfix_registration_write_pending (const char                *dir,
                                     guint64                   *ticket,
                                     GError                   **error)
 {
-  PostfixPendingKey kind = reg->ident != NULL ? POSTFIX_PENDING_BY_IDENT
-                                              : POSTFIX_PENDING_BY_MESSAGE_ID;
-  const char *key = reg->ident != NULL ? reg->ident : reg->message_id;
   g_autofree char *text = NULL;
   g_autofree char *path = NULL;
   g_autofree char *tmp = NULL;
 
-  g_return_val_if_fail (reg->queue_id == NULL && key != NULL, FALSE);
-  text = postfix_registration_format (reg);
-  if (strlen (text) > POSTFIX_REGISTRATION_MAX_SIZE)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   "A pending registration would exceed %d octets",
-                   POSTFIX_REGISTRATION_MAX_SIZE);
-      return FALSE;
-    }
-  path = pending_path (dir, kind, key, "");
-  tmp = pending_path (dir, kind, key, ".tmp-p");
-  if (path == NULL)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "Not a transaction ident");
-      return FALSE;
-    }
+  if (!pending_prepare (dir, reg, &text, &path, &tmp, error))
+    return FALSE;
   if (journal == NULL)
     return durable_file_replace (tmp, path, dir, text, strlen (text), error);
   return durable_journal_file_replace (journal, tmp, path, text, strlen (text), ticket, error);
@@ -1210,22 +1230,8 @@ postfix_registration_write_pending_slot (PostfixPendingSlots       *slots,
 
   if (reg->ident == NULL)
     return postfix_registration_write_pending (slots->dir, journal, reg, ticket, error);
-  g_return_val_if_fail (reg->queue_id == NULL, FALSE);
-  text = postfix_registration_format (reg);
-  if (strlen (text) > POSTFIX_REGISTRATION_MAX_SIZE)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                   "A pending registration would exceed %d octets",
-                   POSTFIX_REGISTRATION_MAX_SIZE);
-      return FALSE;
-    }
-  path = pending_path (slots->dir, POSTFIX_PENDING_BY_IDENT, reg->ident, "");
-  tmp = pending_path (slots->dir, POSTFIX_PENDING_BY_IDENT, reg->ident, ".tmp-p");
-  if (path == NULL)
-    {
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "Not a transaction ident");
-      return FALSE;
-    }
+  if (!pending_prepare (slots->dir, reg, &text, &path, &tmp, error))
+    return FALSE;
   w.text = text;
   w.len = strlen (text);
   w.path = path;
