@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* server-coro.h: sessions as coroutines on epoll threads (docs/postfix-front-io.md,
+ * "Coroutines on epoll").
+ *
+ * What: a ServerCoroLoop is one thread running an epoll set and the coroutines spawned on
+ * it. A coroutine is a function with a stack of its own (SERVER_CORO_STACK_SIZE, a
+ * PROT_NONE guard page below it) that reads like blocking code: where it would block on
+ * a descriptor it parks (server_coro_wait_fd()) and the loop runs the others; the loop
+ * resumes it when the descriptor is ready, its deadline has passed, or its cancellable
+ * was cancelled. Work that blocks in other ways (an fdatasync wait, a name lookup, a
+ * GCond, a TLS session in GIO's blocking calls) goes to server_coro_run_in_thread(): the
+ * coroutine is parked while a pool thread runs it.
+ *
+ * The shared blocking helpers (server_socket_wait(), server_socket_send_all(), the line
+ * reader on a descriptor: server-line-reader.h) call server_coro_wait_fd() when they run
+ * in a coroutine and poll(2) or block otherwise, so code written for a thread runs in
+ * either.
+ *
+ * Descriptors: a descriptor is registered with the loop (edge-triggered, input and
+ * output) at its first wait and stays so until server_coro_forget_fd(), which must come
+ * before it is closed. The loop remembers per descriptor and direction that an event came
+ * (readiness); a wait consumes that mark and returns at once if it was set, else parks
+ * until the next event. So the rule for a reader: read (recv with MSG_DONTWAIT) until a
+ * short read or EAGAIN, then wait; an edge that came before is never lost, and a stale
+ * one costs one failed read at most.
+ *
+ * Switch: a hand-written one on x86-64 (callee-saved registers, MXCSR, the x87 control
+ * word; no system call), glibc's swapcontext() elsewhere. Under ASan, the fiber switch
+ * annotations. Threads: a coroutine stays on its loop's thread for its whole life.
+ *
+ * Never: hold a GMutex across a park (another coroutine of the loop locking it blocks the
+ * loop for good); call a blocking function in a coroutine other than through the helpers
+ * above or server_coro_run_in_thread() (it stalls every session of the loop).
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/** SERVER_CORO_STACK_SIZE: octets of a coroutine's stack (only touched pages are
+ * resident; a g_warning() at the deepest point of a front session fits). */
+#define SERVER_CORO_STACK_SIZE (256 * 1024)
+/** SERVER_CORO_STACK_CACHE: finished coroutines' stacks a loop keeps for new ones. */
+#define SERVER_CORO_STACK_CACHE 64
+/** SERVER_CORO_MAX_FDS: descriptors one coroutine may have registered at once. */
+#define SERVER_CORO_MAX_FDS 8
+
+typedef struct _ServerCoroLoop ServerCoroLoop;
+
+typedef void (*ServerCoroFunc) (gpointer data);
+
+ServerCoroLoop *server_coro_loop_new      (const char      *name,
+                                           GError         **error);
+gboolean        server_coro_loop_spawn    (ServerCoroLoop  *loop,
+                                           ServerCoroFunc   func,
+                                           gpointer         data,
+                                           GError         **error);
+guint           server_coro_loop_get_live (ServerCoroLoop  *loop);
+void            server_coro_loop_free     (ServerCoroLoop  *loop);
+
+gboolean        server_coro_in_loop       (void);
+int             server_coro_wait_fd       (int              fd,
+                                           GIOCondition     condition,
+                                           gint64           deadline,
+                                           GCancellable    *cancellable);
+void            server_coro_forget_fd     (int              fd);
+void            server_coro_run_in_thread (ServerCoroFunc   func,
+                                           gpointer         data);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ServerCoroLoop, server_coro_loop_free)
+
+G_END_DECLS
