@@ -54,8 +54,10 @@
  * (SO_TYPE, getsockname, getpeername, fcntl twice; docs/postfix-front-io.md) and costs
  * a GSocket, a GSocketConnection and two streams, which a session that reads the
  * descriptor directly (msgtrk-submit-front) never uses. server_connection_get_stream()
- * makes them on demand; the stream then owns the descriptor, and the listener closes the
- * stream instead.
+ * makes them on demand, on a dup(2) of the descriptor that the stream owns: the
+ * descriptor itself stays open until the session has ended (the listener closes the
+ * stream, then it), so its number is never another file's while the listener or the
+ * session may still shut it down, even once a TLS stream closed its base.
  *
  * stop() shuts the listening socket down (every accept() fails: its thread exits) and
  * closes it once no thread is left in accept() (the number of a closed descriptor could be
@@ -82,6 +84,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "server-line-reader.h" /* server_socket_error */
 #include "server-listener.h"
 
 /* Seconds a rejected client gets to take the reject line. */
@@ -123,11 +126,11 @@ struct _ServerListener
 struct _ServerConnection
 {
   ServerListener *listener;
-  int fd;                          /* (owned) unless stream is set; blocking */
+  int fd;                          /* (owned) blocking; open until the session ended */
   struct sockaddr_storage peer;    /* the client's address (accept4) */
   socklen_t peer_len;
-  GSocketConnection *stream;       /* (owned) (nullable) made from fd on demand, owns fd;
-                                    * set under the listener's lock */
+  GSocketConnection *stream;       /* (owned) (nullable) made on demand from a dup(2) of
+                                    * fd, which it owns; set under the listener's lock */
   gboolean detached;               /* the handler keeps it: server_listener_release() */
   /* Where the handler's caller learns that it detached: on the caller's stack, since a
    * detached session may end, and this connection be freed, before the handler returns. */
@@ -275,8 +278,7 @@ connection_close_lock (ServerConnection *c)
       g_io_stream_close (G_IO_STREAM (c->stream), NULL, NULL);
       g_clear_object (&c->stream);
     }
-  else
-    close (c->fd);
+  close (c->fd);
   g_mutex_lock (&self->lock);
 }
 
@@ -292,18 +294,14 @@ connection_finish (ServerConnection *c)
   g_mutex_unlock (&self->lock);
 }
 
-/* Shut @c down (under self->lock): its reading side, or with @both both. Through its
- * stream once it has one: a session may have closed that stream already (a TLS stream
- * closes its base), and the closed GSocket then refuses, where the descriptor's number
- * may already be another file's. */
+/* Shut @c down (under self->lock): its reading side, or with @both both. Its descriptor
+ * is open until connection_close_lock() (a stream has a duplicate of its own), so this
+ * reaches the client's socket even when the session closed its stream already. */
 static void
 connection_shutdown_locked (ServerConnection *c,
                             gboolean          both)
 {
-  if (c->stream != NULL)
-    g_socket_shutdown (g_socket_connection_get_socket (c->stream), TRUE, both, NULL);
-  else
-    (void) shutdown (c->fd, both ? SHUT_RDWR : SHUT_RD);
+  (void) shutdown (c->fd, both ? SHUT_RDWR : SHUT_RD);
 }
 
 /* An accepted socket: @fd, the client's address in @peer (@peer_len octets). */
@@ -568,9 +566,10 @@ server_connection_get_peer (ServerConnection *connection,
  *
  * The connection as a GIO stream, made from its descriptor on the first call (a GSocket
  * makes the descriptor non-blocking; GIO's blocking reads and writes poll it, with the
- * socket's timeout). From then on the stream owns the descriptor, and the listener closes
- * the stream when the session ends. Read and write the connection through the stream
- * only from then on.
+ * socket's timeout). It is made on a duplicate of the descriptor, which it owns; the
+ * listener closes the stream, then the descriptor, when the session ends. Read and write
+ * the connection through the stream only from then on (the duplicate shares the socket's
+ * non-blocking flag).
  *
  * Returns: (transfer none) (nullable): the stream, or %NULL with @error set
  */
@@ -582,9 +581,19 @@ server_connection_get_stream (ServerConnection *connection,
   g_autoptr (GSocket) socket = NULL;
   GSocketConnection *stream;
 
+  int fd;
+
   if (connection->stream != NULL)
     return connection->stream;
-  socket = g_socket_new_from_fd (connection->fd, error);
+  /* A duplicate: the GSocket closes it when the stream is closed (or when it fails to
+   * make itself from it), the connection's own descriptor stays open until the end. */
+  fd = fcntl (connection->fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      server_socket_error (error, errno, "fcntl(F_DUPFD_CLOEXEC) of the connection");
+      return NULL;
+    }
+  socket = g_socket_new_from_fd (fd, error);
   if (socket == NULL)
     return NULL;
   stream = g_socket_connection_factory_create_connection (socket);
