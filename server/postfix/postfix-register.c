@@ -1052,7 +1052,7 @@ postfix_pending_slots_made (PostfixPendingSlots *slots)
  * POSTFIX_REGISTRATION_SLOT_PROBES whose pending name is gone (link count 1; *size its
  * length; one still linked goes to the back, so a pending registration kept for long,
  * e.g. one whose reply to the "." was lost, does not hold up the others) or whose own
- * name is gone or not a regular file (made again under its number, *fresh: the count of
+ * name is gone, not a regular file or not ours (made again under its number, *fresh: the count of
  * slots stays), else a new one (*fresh) while fewer than
  * POSTFIX_REGISTRATION_PENDING_SLOTS exist, else -1. */
 static gint64
@@ -1073,9 +1073,10 @@ slot_take (PostfixPendingSlots *slots,
       GStatBuf st;
 
       probes++;
-      if (g_lstat (path, &st) != 0 || !S_ISREG (st.st_mode))
+      if (g_lstat (path, &st) != 0 || !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
         {
-          /* Its name gone (or not a file): this number made again, fresh. */
+          /* Its name gone (or not a file, or not ours: slot_fill would refuse it every
+           * time): this number made again, fresh. */
           n = GPOINTER_TO_UINT (head) - 1;
           *fresh = TRUE;
         }

@@ -2127,6 +2127,32 @@ test_pending_slots (Fixture *fx, gconstpointer data)
       g_assert_cmpuint (bound->rcpts->len, ==, rcpts);
       g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, -1);
     }
+  /* The idle slot's file replaced by another user's (an admin's mistake, or someone who
+   * may write the directory): not written through, but made again as ours, in a slot. */
+  if (geteuid () == 0)
+    {
+      g_autoptr (GDir) d = g_dir_open (fx->reg_dir, 0, NULL);
+      const char *name;
+      g_autofree char *slot = NULL;
+      g_autofree char *ident = postfix_registration_ident_new ();
+      g_autoptr (PostfixRegistration) reg = slot_reg (ident, 2);
+      GStatBuf st;
+
+      while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+        if (g_str_has_prefix (name, POSTFIX_REGISTRATION_SLOT_PREFIX))
+          slot = g_build_filename (fx->reg_dir, name, NULL);
+      g_assert_nonnull (slot);
+      g_assert_cmpint (chown (slot, 65534, 65534), ==, 0);
+      g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2);
+      g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
+      g_assert_cmpint (g_lstat (slot, &st), ==, 0);
+      g_assert_cmpuint (st.st_uid, ==, 0);
+      postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, ident);
+    }
+  else
+    g_test_message ("not root: the slot owned by another user is not tried (chown)");
   /* One kept linked (its reply to the "." lost) at the head of the idle slots does not
    * hold up the others: the next one probes past it (POSTFIX_REGISTRATION_SLOT_PROBES). */
   {
