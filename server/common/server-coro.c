@@ -136,6 +136,7 @@ struct _ServerCoroLoop
   GPtrArray *dead;   /* returned in this iteration: freed at its end */
   GPtrArray *stacks; /* kept stacks */
   ServerCoro *current;
+  gboolean    spawned_here; /* a coroutine of this loop spawned: no eventfd, no wait */
 #ifdef SERVER_CORO_UCONTEXT
   ucontext_t sched_ctx;
 #else
@@ -593,7 +594,8 @@ loop_thread (gpointer data)
       GQueue  spawns = G_QUEUE_INIT;
       gboolean stop;
       gint64  now;
-      int     n = epoll_wait (loop->ep, events, SERVER_CORO_EPOLL_EVENTS, epoll_timeout (loop));
+      int     n = epoll_wait (loop->ep, events, SERVER_CORO_EPOLL_EVENTS,
+                              loop->spawned_here ? 0 : epoll_timeout (loop));
 
       if (n < 0 && errno != EINTR)
         g_error ("server-coro: loop %s: epoll_wait: %s", loop->name, g_strerror (errno));
@@ -609,6 +611,7 @@ loop_thread (gpointer data)
           else
             on_event (loop, &events[i]);
         }
+      loop->spawned_here = FALSE;
       g_mutex_lock (&loop->lock);
       loop->signalled = FALSE;
       spawns = loop->spawns;
@@ -734,7 +737,10 @@ server_coro_loop_spawn (ServerCoroLoop *loop,
   s->data = data;
   g_queue_push_tail (&loop->spawns, s);
   g_atomic_int_inc (&loop->live);
-  wake_signal_locked (loop);
+  if (coro_self != NULL && coro_self->loop == loop)
+    loop->spawned_here = TRUE; /* the loop looks before its next wait */
+  else
+    wake_signal_locked (loop);
   g_mutex_unlock (&loop->lock);
   return TRUE;
 }
