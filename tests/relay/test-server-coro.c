@@ -7,7 +7,8 @@
  * server_socket_send_all() and the descriptor line reader; a bulk transfer over loopback
  * TCP with a small send buffer (send_all parks on a full socket, the reader on an empty
  * one); a wait with a deadline ends with ETIMEDOUT while a ping-pong goes on, and the
- * reader's idle timeout and deadline (the same errors as in a thread); a cancellable
+ * reader's idle timeout and deadline (the same errors as in a thread), and past the
+ * deadline what was sent is still read, then the read ends at once; the fill hook; a cancellable
  * cancelled from another thread wakes a parked wait and a parked read (and one cancelled
  * before: at once); run_in_thread runs in a pool thread while the loop's other coroutines
  * go on (and in the calling thread outside a coroutine); a peer's shutdown wakes a parked
@@ -15,7 +16,8 @@
  * parked coroutine, and spawns fail meanwhile; E2BIG past SERVER_CORO_MAX_FDS, and a slot
  * reused after forget_fd; server_socket_wait() finds a socket readable that already was;
  * a stack overflow dies of SIGSEGV on the guard page (in a forked grandchild of a
- * subprocess; under ASan its stack-overflow report, a failed exit). Built twice: the
+ * subprocess; under ASan its stack-overflow report, a failed exit); the watchdog (debug
+ * builds) logs a coroutine that slept 120 ms without parking. Built twice: the
  * assembly switch (where there is one) and glibc's swapcontext (SERVER_CORO_UCONTEXT).
  */
 #define _GNU_SOURCE
@@ -384,6 +386,69 @@ test_reader_timeouts (void)
       g_assert_cmpint (t.waited, <, 5 * G_TIME_SPAN_SECOND);
       g_clear_error (&t.error);
     }
+}
+
+/* Past the deadline: what the client sent is still taken, then the deadline ends the read
+ * at once; the fill hook runs before each read that must wait for input. */
+typedef struct
+{
+  int fd, peer;
+  guint hooks;
+  gboolean ok;
+} PastDeadline;
+
+static gboolean
+past_hook (gpointer  data,
+           GError  **error)
+{
+  PastDeadline *p = data;
+
+  if (p->hooks++ == 0)
+    send_line (p->peer, "from the hook\r\n");
+  return TRUE;
+}
+
+static void
+past_deadline (gpointer data)
+{
+  PastDeadline *p = data;
+  ServerLineReader reader;
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  gint64 t0;
+
+  server_line_reader_init_fd (&reader, p->fd, 10, FALSE);
+  server_line_reader_set_hook (&reader, past_hook, p);
+  read_line (&reader, line, "from the hook\r\n");
+  g_assert_cmpuint (p->hooks, ==, 1);
+  send_line (p->peer, "sent\r\n");
+  server_line_reader_set_deadline (&reader, g_get_monotonic_time () - 1, 0, 0);
+  read_line (&reader, line, "sent\r\n");
+  g_assert_false (server_line_reader_deadline_expired (&reader));
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_line_reader_read (&reader, 100, line, NULL, &error), ==,
+                   SERVER_LINE_ERROR);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_true (server_line_reader_deadline_expired (&reader));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, G_TIME_SPAN_SECOND);
+  end_fd (p->fd);
+  p->ok = TRUE;
+}
+
+static void
+test_reader_past_deadline (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  PastDeadline p = { 0 };
+  int fds[2];
+
+  socket_pair (fds);
+  p.fd = fds[0];
+  p.peer = fds[1];
+  spawn (loop, past_deadline, &p);
+  server_coro_loop_free (loop);
+  close (fds[1]);
+  g_assert_true (p.ok);
 }
 
 /* ---- cancellation ---- */
@@ -785,14 +850,44 @@ test_overflow (void)
   g_test_trap_assert_passed ();
 }
 
-/* The watchdog (debug builds) may fire on a loaded machine: logged, not fatal here. */
-static gboolean
-log_fatal (const char    *domain,
-           GLogLevelFlags level,
-           const char    *message,
-           gpointer       data)
+/* The watchdog (debug builds) may fire on a loaded machine: logged and counted, not fatal
+ * here (the default writer aborts on a warning in a test). */
+static gint watchdog_warnings;
+
+static GLogWriterOutput
+log_writer (GLogLevelFlags   level,
+            const GLogField *fields,
+            gsize            n_fields,
+            gpointer         data)
 {
-  return strstr (message, "without parking") == NULL;
+  for (gsize i = 0; i < n_fields; i++)
+    if (strcmp (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0
+        && strstr (fields[i].value, "without parking") != NULL)
+      {
+        g_atomic_int_inc (&watchdog_warnings);
+        return g_log_writer_standard_streams (level, fields, n_fields, data);
+      }
+  return g_log_writer_default (level, fields, n_fields, data);
+}
+
+static void
+sleepy_coro (gpointer data)
+{
+  g_usleep (120 * 1000); /* what a coroutine must not do */
+}
+
+static void
+test_watchdog (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+
+  spawn (loop, sleepy_coro, NULL);
+  server_coro_loop_free (loop);
+#ifdef SERVER_CORO_WATCHDOG
+  g_assert_cmpint (g_atomic_int_get (&watchdog_warnings), >=, 1);
+#else
+  g_test_message ("not a debug build: no watchdog");
+#endif
 }
 
 int
@@ -800,7 +895,7 @@ main (int argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_log_set_fatal_handler (log_fatal, NULL);
+  g_log_set_writer_func (log_writer, NULL, NULL);
 #ifdef SERVER_CORO_UCONTEXT
   g_test_message ("switch: swapcontext");
 #else
@@ -810,6 +905,7 @@ main (int argc,
   g_test_add_func ("/server/coro/bulk", test_bulk);
   g_test_add_func ("/server/coro/wait-timeout", test_wait_timeout);
   g_test_add_func ("/server/coro/reader-timeouts", test_reader_timeouts);
+  g_test_add_func ("/server/coro/reader-past-deadline", test_reader_past_deadline);
   g_test_add_func ("/server/coro/cancel", test_cancel);
   g_test_add_func ("/server/coro/run-in-thread", test_run_in_thread);
   g_test_add_func ("/server/coro/eof", test_eof);
@@ -817,5 +913,6 @@ main (int argc,
   g_test_add_func ("/server/coro/fds", test_fds);
   g_test_add_func ("/server/coro/outside", test_outside);
   g_test_add_func ("/server/coro/overflow", test_overflow);
+  g_test_add_func ("/server/coro/watchdog", test_watchdog);
   return g_test_run ();
 }
