@@ -276,7 +276,8 @@ static int
 switch_probe (void)
 {
   printf ("%d resumes and yields: %.1f ns per switch (resume or yield)\n",
-          BENCH_CORO_SWITCH_PROBE_ROUNDS, server_coro_probe_switch (BENCH_CORO_SWITCH_PROBE_ROUNDS));
+          BENCH_CORO_SWITCH_PROBE_ROUNDS,
+          server_coro_probe_switch (BENCH_CORO_SWITCH_PROBE_ROUNDS));
   return 0;
 }
 

@@ -112,7 +112,8 @@ struct _ServerCoro
   guint    wait_mask; /* MARK_IN | MARK_OUT */
   gint64   deadline;  /* 0: none */
   guint    heap_index; /* in loop->heap while parked with a deadline (G_MAXUINT: not) */
-  guint    wait_seq;   /* which park (a late cancel handler's wake-up is for an older one) */
+  gint     wait_seq;   /* (atomic) which park with a cancellable (a cancel handler's
+                        * wake-up may be for an older one) */
   int      wake;       /* why it was resumed: 0, ETIMEDOUT, ECANCELED */
   GCancellable *wait_cancellable; /* (nullable) (not owned) the park's */
   gboolean parked;
@@ -124,7 +125,7 @@ struct _ServerCoro
   /* The cancel queue (loop->lock): the hooked cancellable fired; for park cq_seq only. */
   ServerCoro *cq_next;
   gboolean    cq_queued;
-  guint       cq_seq;
+  gint        cq_seq;
   /* The pool queue (loop->lock): run_in_thread's work done. */
   ServerCoro *pq_next;
 };
@@ -499,7 +500,7 @@ static void
 cancel_queue_locked (ServerCoroLoop *loop,
                      ServerCoro     *co)
 {
-  co->cq_seq = co->wait_seq;
+  co->cq_seq = g_atomic_int_get (&co->wait_seq);
   if (co->cq_queued)
     return;
   co->cq_queued = TRUE;
@@ -672,7 +673,7 @@ loop_thread (gpointer data)
       for (;;)
         {
           ServerCoro *co;
-          guint       seq = 0;
+          gint        seq = 0;
 
           g_mutex_lock (&loop->lock);
           co = loop->cq_head;
@@ -685,8 +686,8 @@ loop_thread (gpointer data)
           if (co == NULL)
             break;
           /* Only the park it fired in, and one that waits on that cancellable. */
-          if (co->parked && co->wait_seq == seq && co->wait_cancellable != NULL
-              && co->wait_cancellable == co->hooked)
+          if (co->parked && g_atomic_int_get (&co->wait_seq) == seq
+              && co->wait_cancellable != NULL && co->wait_cancellable == co->hooked)
             wake (loop, co, ECANCELED);
         }
       now = g_get_monotonic_time ();
@@ -897,11 +898,11 @@ park (ServerCoro   *co,
   co->deadline = deadline;
   co->wait_cancellable = cancellable;
   co->wake = 0;
-  g_mutex_lock (&loop->lock);
-  co->wait_seq++; /* before the hook: a handler from now on is for this park */
-  g_mutex_unlock (&loop->lock);
   if (cancellable != NULL)
     {
+      /* Before the hook and the look below: a handler from now on is for this park (one
+       * that took the number before is dropped, and the look sees its cancel). */
+      g_atomic_int_inc (&co->wait_seq);
       if (cancellable != co->hooked)
         {
           unhook (co);
@@ -950,7 +951,8 @@ server_coro_wait_fd (int           fd,
 {
   ServerCoro *co = coro_self;
   CoroFd     *f;
-  guint       mask = ((condition & G_IO_IN) ? MARK_IN : 0) | ((condition & G_IO_OUT) ? MARK_OUT : 0);
+  guint       mask = ((condition & G_IO_IN) ? MARK_IN : 0)
+                     | ((condition & G_IO_OUT) ? MARK_OUT : 0);
   guint       got;
 
   g_return_val_if_fail (co != NULL, EINVAL);

@@ -11,8 +11,9 @@
  * deadline what was sent is still read, then the read ends at once; the fill hook; a cancellable
  * cancelled from another thread wakes a parked wait and a parked read (and one cancelled
  * before: at once), the handler kept from park to park (one fired during run_in_thread
- * does not end it; a second cancellable replaces the first); run_in_thread runs in a pool thread while the loop's other coroutines
- * go on (and in the calling thread outside a coroutine); a peer's shutdown wakes a parked
+ * does not end it; a second cancellable replaces the first); run_in_thread runs in a pool
+ * thread while the loop's other coroutines go on (and in the calling thread outside a
+ * coroutine); a peer's shutdown wakes a parked
  * reader (EOF); spawns from another thread and from a coroutine; loop_free waits for a
  * parked coroutine, and spawns fail meanwhile; E2BIG past SERVER_CORO_MAX_FDS, and a slot
  * reused after forget_fd; server_socket_wait() finds a socket readable that already was;
@@ -382,7 +383,8 @@ test_reader_timeouts (void)
       g_assert_cmpint (t.status, ==, SERVER_LINE_ERROR);
       g_assert_error (t.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
       g_assert_cmpint (t.expired, ==, deadline);
-      g_assert_cmpstr (t.error->message, ==, deadline ? "Deadline exceeded" : "Socket I/O timed out");
+      g_assert_cmpstr (t.error->message, ==,
+                       deadline ? "Deadline exceeded" : "Socket I/O timed out");
       g_assert_cmpint (t.waited, >=, deadline ? 300 * G_TIME_SPAN_MILLISECOND : G_TIME_SPAN_SECOND);
       g_assert_cmpint (t.waited, <, 5 * G_TIME_SPAN_SECOND);
       g_clear_error (&t.error);
