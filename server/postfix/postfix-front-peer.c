@@ -373,3 +373,180 @@ postfix_front_peer_clear (PostfixFrontPeer *peer)
   g_clear_pointer (&peer->name, g_free);
   g_clear_pointer (&peer->reverse_name, g_free);
 }
+
+/* A cached lookup: the names and statuses found for one address. All entries have the
+ * same lifetime, so the queue in insertion order is also the order of expiry. */
+typedef struct
+{
+  char *key;                /* (owned) the address, printable (peer->addr) */
+  char *name;               /* (owned) */
+  char *reverse_name;       /* (owned) */
+  PostfixFrontPeerStatus name_status;
+  PostfixFrontPeerStatus reverse_name_status;
+  gint64 expires;           /* monotonic microseconds */
+  GList link;               /* in PostfixFrontPeerCache.order */
+} PeerCacheEntry;
+
+struct _PostfixFrontPeerCache
+{
+  GMutex lock;              /* held for a table look-up or change only */
+  gint64 ttl_us;
+  guint max_entries;
+  GHashTable *entries;      /* (owned) key -> PeerCacheEntry (owned) */
+  GQueue order;             /* the entries, oldest first */
+};
+
+static void
+peer_cache_entry_free (gpointer data)
+{
+  PeerCacheEntry *e = data;
+
+  g_free (e->key);
+  g_free (e->name);
+  g_free (e->reverse_name);
+  g_free (e);
+}
+
+/**
+ * postfix_front_peer_cache_new:
+ * @ttl: seconds an entry is used (at most POSTFIX_FRONT_PEER_CACHE_MAX_TTL); 0: none kept
+ * @max_entries: addresses kept at most (POSTFIX_FRONT_PEER_CACHE_MAX for the front)
+ *
+ * Returns: (transfer full): an empty cache (with @ttl 0 one that keeps nothing)
+ */
+PostfixFrontPeerCache *
+postfix_front_peer_cache_new (guint ttl,
+                              guint max_entries)
+{
+  PostfixFrontPeerCache *cache = g_new0 (PostfixFrontPeerCache, 1);
+
+  g_mutex_init (&cache->lock);
+  cache->ttl_us = (gint64) MIN (ttl, POSTFIX_FRONT_PEER_CACHE_MAX_TTL) * G_USEC_PER_SEC;
+  cache->max_entries = max_entries;
+  cache->entries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                          peer_cache_entry_free);
+  g_queue_init (&cache->order);
+  return cache;
+}
+
+/* @e out of the cache and freed (under the lock). */
+static void
+peer_cache_remove_locked (PostfixFrontPeerCache *cache,
+                          PeerCacheEntry        *e)
+{
+  g_queue_unlink (&cache->order, &e->link);
+  g_hash_table_remove (cache->entries, e->key);
+}
+
+/**
+ * postfix_front_peer_cache_get:
+ * @cache: (nullable): a cache
+ * @peer: a peer with its address set
+ * @now: g_get_monotonic_time()
+ *
+ * Sets @peer's names and statuses from a live entry for its address, if there is one.
+ *
+ * Returns: %TRUE when they were set (no lookup needed)
+ */
+gboolean
+postfix_front_peer_cache_get (PostfixFrontPeerCache *cache,
+                              PostfixFrontPeer      *peer,
+                              gint64                 now)
+{
+  PeerCacheEntry *e;
+  gboolean hit = FALSE;
+
+  if (cache == NULL || cache->ttl_us == 0 || peer->sa_len == 0)
+    return FALSE;
+  g_mutex_lock (&cache->lock);
+  e = g_hash_table_lookup (cache->entries, peer->addr);
+  if (e != NULL && e->expires > now)
+    {
+      peer_set_names (peer, e->name, e->name_status, e->reverse_name, e->reverse_name_status);
+      hit = TRUE;
+    }
+  else if (e != NULL)
+    peer_cache_remove_locked (cache, e);
+  g_mutex_unlock (&cache->lock);
+  return hit;
+}
+
+/**
+ * postfix_front_peer_cache_put:
+ * @cache: (nullable): a cache
+ * @peer: a peer after postfix_front_peer_lookup()
+ * @now: g_get_monotonic_time()
+ *
+ * Keeps @peer's names for its address for the cache's ttl, unless a status is TEMP (a
+ * temporary failure is tried again by the next session). Expired entries go first, then
+ * the oldest while the cache is full.
+ */
+void
+postfix_front_peer_cache_put (PostfixFrontPeerCache  *cache,
+                              const PostfixFrontPeer *peer,
+                              gint64                  now)
+{
+  PeerCacheEntry *e;
+  PeerCacheEntry *old;
+
+  if (cache == NULL || cache->ttl_us == 0 || cache->max_entries == 0 || peer->sa_len == 0
+      || peer->name == NULL || peer->reverse_name == NULL
+      || peer->name_status == POSTFIX_FRONT_PEER_TEMP
+      || peer->reverse_name_status == POSTFIX_FRONT_PEER_TEMP)
+    return;
+  e = g_new0 (PeerCacheEntry, 1);
+  e->key = g_strdup (peer->addr);
+  e->name = g_strdup (peer->name);
+  e->reverse_name = g_strdup (peer->reverse_name);
+  e->name_status = peer->name_status;
+  e->reverse_name_status = peer->reverse_name_status;
+  e->expires = now + cache->ttl_us;
+  e->link.data = e;
+  g_mutex_lock (&cache->lock);
+  old = g_hash_table_lookup (cache->entries, e->key);
+  if (old != NULL)
+    peer_cache_remove_locked (cache, old);
+  while (!g_queue_is_empty (&cache->order))
+    {
+      PeerCacheEntry *head = g_queue_peek_head (&cache->order);
+
+      if (head->expires > now && g_hash_table_size (cache->entries) < cache->max_entries)
+        break;
+      peer_cache_remove_locked (cache, head);
+    }
+  g_queue_push_tail_link (&cache->order, &e->link);
+  g_hash_table_insert (cache->entries, e->key, e);
+  g_mutex_unlock (&cache->lock);
+}
+
+/**
+ * postfix_front_peer_cache_size:
+ * @cache: a cache
+ *
+ * Returns: the addresses kept (expired ones included until they are dropped)
+ */
+guint
+postfix_front_peer_cache_size (PostfixFrontPeerCache *cache)
+{
+  guint n;
+
+  g_mutex_lock (&cache->lock);
+  n = g_hash_table_size (cache->entries);
+  g_mutex_unlock (&cache->lock);
+  return n;
+}
+
+/**
+ * postfix_front_peer_cache_free:
+ * @cache: (nullable): a cache
+ */
+void
+postfix_front_peer_cache_free (PostfixFrontPeerCache *cache)
+{
+  if (cache == NULL)
+    return;
+  g_queue_init (&cache->order); /* its links are the entries own: freed with them */
+  g_hash_table_destroy (cache->entries);
+  g_mutex_clear (&cache->lock);
+  g_free (cache);
+}

@@ -25,7 +25,11 @@
  * XCLIENT_README asks for; the longest, CRLF included, is 427). The lookups block: they
  * are bounded by the system resolver only (resolv.conf timeout x attempts x nameservers,
  * per query; getaddrinfo adds the search list for names with fewer dots than ndots), as
- * in Postfix's smtpd, which makes the same calls.
+ * in Postfix's smtpd, which makes the same calls. A PostfixFrontPeerCache keeps what was
+ * found for an address (OK, PERM and FORGED results; never TEMP, which the next session
+ * tries again) for peername_cache_ttl seconds, as a caching name service (nscd) would:
+ * a client that connects again within it costs no lookup; at most
+ * POSTFIX_FRONT_PEER_CACHE_MAX addresses, the oldest dropped first.
  * Never: send a name Postfix would refuse (501 there would leave the session with the
  * front's own identity); look a name up in DNS directly (the system's name service, as
  * Postfix).
@@ -88,6 +92,18 @@ typedef struct
   void (*freeaddrinfo) (struct addrinfo *res);
 } PostfixFrontResolver;
 
+/** POSTFIX_FRONT_PEER_CACHE_*_TTL: seconds a client address's names are kept by the
+ * front (peername_cache_ttl; 0: looked up for every session, as Postfix's smtpd does). */
+#define POSTFIX_FRONT_PEER_CACHE_DEFAULT_TTL 60
+#define POSTFIX_FRONT_PEER_CACHE_MAX_TTL 3600
+/** POSTFIX_FRONT_PEER_CACHE_MAX: client addresses whose names are kept at most (the
+ * oldest go first). */
+#define POSTFIX_FRONT_PEER_CACHE_MAX 4096
+
+/* Names found for client addresses, kept ttl seconds (thread-safe; never a TEMP result:
+ * postfix-front-peer.c). */
+typedef struct _PostfixFrontPeerCache PostfixFrontPeerCache;
+
 gboolean   postfix_front_peer_set_address  (PostfixFrontPeer           *peer,
                                             const struct sockaddr      *sa,
                                             socklen_t                   len);
@@ -101,5 +117,18 @@ void       postfix_front_peer_no_lookup    (PostfixFrontPeer           *peer);
 gboolean   postfix_front_peer_valid_hostname (const char               *name);
 char      *postfix_front_peer_xclient      (const PostfixFrontPeer     *peer);
 void       postfix_front_peer_clear        (PostfixFrontPeer           *peer);
+
+PostfixFrontPeerCache *postfix_front_peer_cache_new  (guint                   ttl,
+                                                      guint                   max_entries);
+gboolean               postfix_front_peer_cache_get  (PostfixFrontPeerCache  *cache,
+                                                      PostfixFrontPeer       *peer,
+                                                      gint64                  now);
+void                   postfix_front_peer_cache_put  (PostfixFrontPeerCache  *cache,
+                                                      const PostfixFrontPeer *peer,
+                                                      gint64                  now);
+guint                  postfix_front_peer_cache_size (PostfixFrontPeerCache  *cache);
+void                   postfix_front_peer_cache_free (PostfixFrontPeerCache  *cache);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PostfixFrontPeerCache, postfix_front_peer_cache_free)
 
 G_END_DECLS

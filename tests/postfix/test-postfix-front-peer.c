@@ -443,6 +443,110 @@ test_xclient (void)
     }
 }
 
+/* A lookup through the fake name service, counted. */
+static guint lookups;
+
+static void
+cached_lookup (PostfixFrontPeerCache *cache,
+               PostfixFrontPeer      *peer,
+               const char            *addr,
+               gint64                 now)
+{
+  peer_from_text (peer, addr, 4000);
+  if (postfix_front_peer_cache_get (cache, peer, now))
+    return;
+  lookups++;
+  postfix_front_peer_lookup (peer, &fake);
+  postfix_front_peer_cache_put (cache, peer, now);
+}
+
+/* The names of an address kept peername_cache_ttl seconds: a second session from it costs
+ * no lookup; IPv4-mapped and plain IPv4 are one address; TEMP results are not kept; past
+ * the ttl, or past POSTFIX_FRONT_PEER_CACHE_MAX addresses (the oldest first), looked up
+ * again; ttl 0 keeps nothing. */
+static void
+test_cache (void)
+{
+  const gint64 ttl_us = (gint64) POSTFIX_FRONT_PEER_CACHE_DEFAULT_TTL * G_USEC_PER_SEC;
+  g_autoptr (PostfixFrontPeerCache) cache
+      = postfix_front_peer_cache_new (POSTFIX_FRONT_PEER_CACHE_DEFAULT_TTL, 3);
+  g_autoptr (PostfixFrontPeerCache) off = postfix_front_peer_cache_new (0, 3);
+  PostfixFrontPeer peer;
+  gint64 now = 1000 * G_USEC_PER_SEC;
+
+  g_test_summary ("The client's names are kept peername_cache_ttl seconds, never a TEMP result");
+  memset (&ns, 0, sizeof ns);
+  ns.reverse_name = "mx.example";
+  ns.forward_addrs[0] = "192.0.2.7";
+  lookups = 0;
+  cached_lookup (cache, &peer, "192.0.2.7", now);
+  g_assert_cmpstr (peer.name, ==, "mx.example");
+  postfix_front_peer_clear (&peer);
+  /* The same address (also IPv4-mapped), another port: kept; what the fake would say now
+   * does not matter. */
+  ns.reverse_name = "other.example";
+  cached_lookup (cache, &peer, "::ffff:192.0.2.7", now + ttl_us - 1);
+  g_assert_cmpuint (lookups, ==, 1);
+  g_assert_cmpstr (peer.name, ==, "mx.example");
+  g_assert_cmpint (peer.name_status, ==, POSTFIX_FRONT_PEER_OK);
+  g_assert_cmpstr (peer.reverse_name, ==, "mx.example");
+  postfix_front_peer_clear (&peer);
+  /* At its ttl: looked up again. */
+  ns.forward_addrs[0] = "192.0.2.7";
+  cached_lookup (cache, &peer, "192.0.2.7", now + ttl_us);
+  g_assert_cmpuint (lookups, ==, 2);
+  g_assert_cmpstr (peer.name, ==, "other.example");
+  postfix_front_peer_clear (&peer);
+  now += ttl_us;
+  /* A forged name is kept (PERM and FORGED act alike in Postfix's restrictions). */
+  ns.reverse_name = "liar.example";
+  ns.forward_addrs[0] = "192.0.2.99";
+  cached_lookup (cache, &peer, "192.0.2.8", now);
+  cached_lookup (cache, &peer, "192.0.2.8", now + 1);
+  g_assert_cmpuint (lookups, ==, 3);
+  g_assert_cmpint (peer.name_status, ==, POSTFIX_FRONT_PEER_FORGED);
+  g_assert_cmpstr (peer.reverse_name, ==, "liar.example");
+  postfix_front_peer_clear (&peer);
+  /* A temporary failure is not kept: the next session tries again. */
+  ns.reverse_err = EAI_AGAIN;
+  cached_lookup (cache, &peer, "192.0.2.9", now);
+  g_assert_cmpint (peer.name_status, ==, POSTFIX_FRONT_PEER_TEMP);
+  postfix_front_peer_clear (&peer);
+  cached_lookup (cache, &peer, "192.0.2.9", now + 1);
+  g_assert_cmpuint (lookups, ==, 5);
+  postfix_front_peer_clear (&peer);
+  g_assert_cmpuint (postfix_front_peer_cache_size (cache), ==, 2);
+  /* Full (3): the oldest address goes first. */
+  ns.reverse_err = EAI_NONAME;
+  cached_lookup (cache, &peer, "192.0.2.10", now + 2);
+  postfix_front_peer_clear (&peer);
+  g_assert_cmpuint (postfix_front_peer_cache_size (cache), ==, 3);
+  cached_lookup (cache, &peer, "2001:db8::1", now + 3);
+  postfix_front_peer_clear (&peer);
+  g_assert_cmpuint (postfix_front_peer_cache_size (cache), ==, 3);
+  g_assert_cmpuint (lookups, ==, 7);
+  cached_lookup (cache, &peer, "192.0.2.7", now + 4); /* was the oldest: dropped */
+  g_assert_cmpint (peer.name_status, ==, POSTFIX_FRONT_PEER_PERM);
+  postfix_front_peer_clear (&peer);
+  g_assert_cmpuint (lookups, ==, 8);
+  cached_lookup (cache, &peer, "2001:db8::1", now + 5);
+  postfix_front_peer_clear (&peer);
+  cached_lookup (cache, &peer, "192.0.2.10", now + 5);
+  postfix_front_peer_clear (&peer);
+  g_assert_cmpuint (lookups, ==, 8);
+  cached_lookup (cache, &peer, "192.0.2.8", now + 6); /* the oldest when .7 came back */
+  g_assert_cmpint (peer.name_status, ==, POSTFIX_FRONT_PEER_PERM);
+  postfix_front_peer_clear (&peer);
+  g_assert_cmpuint (lookups, ==, 9);
+  /* ttl 0: nothing kept. */
+  cached_lookup (off, &peer, "192.0.2.7", now);
+  postfix_front_peer_clear (&peer);
+  cached_lookup (off, &peer, "192.0.2.7", now);
+  postfix_front_peer_clear (&peer);
+  g_assert_cmpuint (lookups, ==, 11);
+  g_assert_cmpuint (postfix_front_peer_cache_size (off), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -452,5 +556,6 @@ main (int   argc,
   g_test_add_func ("/postfix-front-peer/address", test_address);
   g_test_add_func ("/postfix-front-peer/lookup", test_lookup);
   g_test_add_func ("/postfix-front-peer/xclient", test_xclient);
+  g_test_add_func ("/postfix-front-peer/cache", test_cache);
   return g_test_run ();
 }
