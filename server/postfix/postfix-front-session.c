@@ -636,6 +636,19 @@ transaction_reset (Session *s)
   mid_release (s);
 }
 
+/* The cancellable for a read of the client or the upstream. In a coroutine none: the
+ * stop wakes a parked read by shutting its socket down (sessions_stop), as it ends a
+ * thread's recv(2); a cancellable per park would cost a handler connected and
+ * disconnected per wait, and a g_cancellable_disconnect while the stop's handler runs
+ * waits for it (up to FRONT_STOP_REPLY_WAIT_MS), blocking the loop and the "." replies
+ * of its other sessions that the handler waits for. In a thread (TLS through GIO) the
+ * session's. */
+static GCancellable *
+read_cancel (Session *s)
+{
+  return server_coro_in_loop () ? NULL : s->cancel;
+}
+
 /* Write the replies held for the client (RFC 2920: held while the client's next
  * commands are already here, written before the front waits for more). A write through
  * GIO (TLS) is not given the session's cancellable: at shutdown it must still say "421
@@ -757,7 +770,7 @@ up_read_reply (Session *s,
                GString *reply,
                int     *code)
 {
-  return up_read_reply_full (s, reply, code, s->cancel);
+  return up_read_reply_full (s, reply, code, read_cancel (s));
 }
 
 /* Send @line (no CRLF) upstream and read the reply. */
@@ -2028,7 +2041,7 @@ cmd_data (Session    *s,
       g_autoptr (GError) error = NULL;
       ServerLineStatus st = server_line_reader_read_piece (&s->reader,
                                                            SERVER_LINE_BUFFER_SIZE - 1, text,
-                                                           s->cancel, &error);
+                                                           read_cancel (s), &error);
       gboolean line_start = writer.line_start;
       gsize mark = buf->len;
       gsize used = 0;
@@ -2184,7 +2197,7 @@ cmd_auth (Session    *s,
           break;
         }
       client_deadline_start (s, FALSE);
-      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, s->cancel,
+      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, read_cancel (s),
                                     &error);
       if (st == SERVER_LINE_TOO_LONG)
         {
@@ -2608,7 +2621,8 @@ session_commands (Session *s)
        * limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
       s->reader.wipe = TRUE;
       client_deadline_start (s, FALSE);
-      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, line, s->cancel, &error);
+      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, line, read_cancel (s),
+                                    &error);
 
       if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
         {
