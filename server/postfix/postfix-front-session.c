@@ -26,12 +26,20 @@
  * message).
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
  * socket are plain descriptors (the listener's accepted one, and
- * postfix_front_upstream_connect's), no GSocket or stream objects: read with one
- * blocking recv(2) per wait (server_line_reader_init_fd, SO_RCVTIMEO = idle_timeout,
- * lowered only when a deadline is nearer) and written with send(2) (server_socket_send_all); at shutdown the cancellable's handler
- * (session_cancelled) shuts them down, which ends those reads. STARTTLS and implicit TLS
- * make the client's GIO stream from its descriptor (server_connection_get_stream) and
- * read and write it through the TLS stream.
+ * postfix_front_upstream_connect's), no GSocket or stream objects: read with the line
+ * reader (server_line_reader_init_fd) and written with send(2) (server_socket_send_all).
+ * Threads (docs/postfix-front-io.md, "The front on coroutines"): a session runs as a
+ * coroutine on a loop thread (postfix-front.c, server-coro.h): where it would wait for a
+ * descriptor it parks (the shared helpers; idle_timeout, or a nearer deadline, bounds the
+ * wait), and what blocks otherwise runs in a pool thread (server_coro_run_in_thread,
+ * the coroutine parked): the client's name lookup (peer_names), a wait for another
+ * message's pending registration (mid_acquire), the journal's syncs (journal_wait,
+ * register_queue_id), and TLS: implicit TLS runs the whole session in the thread, STARTTLS
+ * the rest of it (session_tls_in_thread), through GIO's blocking calls (the client's GIO
+ * stream made from its descriptor, server_connection_get_stream), a thread per TLS session
+ * while it lasts. Never hold a GMutex across a park. At shutdown one handler
+ * (sessions_stop) shuts every session's sockets down, which ends their reads (parked or
+ * blocking), and waits for the "." replies due.
  *
  * Pipelining (RFC 2920): when the upstream's EHLO offered PIPELINING (passed on to the
  * client), a MAIL and the RCPTs and DATA the client pipelined after it (already in the

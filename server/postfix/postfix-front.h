@@ -13,6 +13,9 @@
  * NOOP, RSET, QUIT 530), XCLIENT toward Postfix (the client's address), and after a
  * tracked message's "250 ... queued as QID" a registration for the follower
  * (postfix-register.h). The upstream down or lost: the client gets 421, nothing accepted.
+ * Sessions run as coroutines on loop threads (server-coro.h; postfix-front.c), or in a
+ * thread of their own under TLS; the stop reaches them through one handler on the
+ * listener's cancellable (postfix_front_sessions_watch) and the sessions list.
  */
 #pragma once
 
