@@ -22,7 +22,11 @@
  * (readiness); a wait consumes that mark and returns at once if it was set, else parks
  * until the next event. So the rule for a reader: read (recv with MSG_DONTWAIT) until a
  * short read or EAGAIN, then wait; an edge that came before is never lost, and a stale
- * one costs one failed read at most.
+ * one costs one failed read at most. An end is kept, not consumed: after EPOLLRDHUP every
+ * wait for input, after EPOLLHUP or EPOLLERR every wait, returns at once (the short read
+ * that took the last octets must not lose the end of file that came with them). A
+ * descriptor is registered by one coroutine at a time: one handed to another coroutine
+ * (a pooled upstream link) is forgotten by the first before (else EEXIST).
  *
  * Switch: a hand-written one on x86-64 (callee-saved registers, MXCSR, the x87 control
  * word; no system call), glibc's swapcontext() elsewhere. Under ASan, the fiber switch

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "msgtrk.h"
+#include "server-coro.h"
 #include "server-line-reader.h"
 
 /* server_line_reader_init: a reader of @in (not owned) with an empty buffer. */
@@ -45,6 +46,7 @@ server_line_reader_init (ServerLineReader *reader,
   reader->min_rate = 0;
   reader->cap_us = 0;
   reader->deadline_expired = FALSE;
+  reader->drained = FALSE;
 }
 
 /**
@@ -208,6 +210,28 @@ server_line_reader_init_fd (ServerLineReader *reader,
   reader->rcvtimeo_us = reader->idle_us;
 }
 
+/* A park on @fd (server_coro_wait_fd()) with server_socket_wait()'s errors. */
+static gboolean
+coro_wait (int           fd,
+           GIOCondition  condition,
+           gint64        deadline,
+           GCancellable *cancellable,
+           GError      **error)
+{
+  int r = server_coro_wait_fd (fd, condition, deadline, cancellable);
+
+  if (r == 0)
+    return TRUE;
+  if (r == ECANCELED && g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  if (r == ETIMEDOUT)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Socket I/O timed out");
+      return FALSE;
+    }
+  return server_socket_error (error, r, "epoll_ctl");
+}
+
 /**
  * server_socket_wait:
  * @fd: a socket
@@ -216,7 +240,8 @@ server_line_reader_init_fd (ServerLineReader *reader,
  * @cancellable: (nullable): ends the wait (its pollfd is polled beside @fd)
  * @error: where a failure is described
  *
- * Waits with poll(2) until @fd is ready for @condition.
+ * Waits with poll(2) until @fd is ready for @condition; in a coroutine parks instead
+ * (server_coro_wait_fd()) unless a poll(2) without timeout finds it ready.
  *
  * Returns: FALSE on cancellation (G_IO_ERROR_CANCELLED), timeout (G_IO_ERROR_TIMED_OUT)
  *   or failure
@@ -233,6 +258,17 @@ server_socket_wait (int           fd,
   int nfds = 1;
   int r;
 
+  if (server_coro_in_loop ())
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      do
+        r = g_poll (fds, 1, 0);
+      while (r < 0 && errno == EINTR);
+      if (r > 0)
+        return TRUE;
+      return coro_wait (fd, condition, timeout > 0 ? deadline : 0, cancellable, error);
+    }
   if (cancellable != NULL && g_cancellable_make_pollfd (cancellable, &fds[1]))
     nfds = 2;
   do
@@ -267,8 +303,8 @@ server_socket_wait (int           fd,
  * @error: where a failure is described
  *
  * Writes all of @data: send(2) without blocking (MSG_NOSIGNAL), and only when the socket
- * buffer is full a poll(2) for room, at most @timeout seconds (G_IO_ERROR_TIMED_OUT).
- * Usually one system call.
+ * buffer is full a poll(2) for room, at most @timeout seconds (G_IO_ERROR_TIMED_OUT); in a
+ * coroutine a park on @fd instead. Usually one system call.
  *
  * Returns: FALSE on failure
  */
@@ -298,7 +334,16 @@ server_socket_send_all (int           fd,
         continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         {
-          if (!server_socket_wait (fd, G_IO_OUT, timeout, cancellable, error))
+          gboolean ok;
+
+          /* In a coroutine the EAGAIN is the edge's cue: no poll first. */
+          if (server_coro_in_loop ())
+            ok = coro_wait (fd, G_IO_OUT,
+                            timeout > 0 ? g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC : 0,
+                            cancellable, error);
+          else
+            ok = server_socket_wait (fd, G_IO_OUT, timeout, cancellable, error);
+          if (!ok)
             return FALSE;
           continue;
         }
@@ -307,7 +352,75 @@ server_socket_send_all (int           fd,
   return TRUE;
 }
 
-/* One recv(2) on the direct socket (blocking, SO_RCVTIMEO: direct_timeout). */
+/* The direct socket in a coroutine: recv(2) with MSG_DONTWAIT unless a short read or
+ * EAGAIN said the socket is drained, else a park until min(now + idle timeout, deadline).
+ * The same results as fill_socket's blocking recv. */
+static gssize
+fill_socket_coro (ServerLineReader *reader,
+                  GCancellable     *cancellable,
+                  GError          **error)
+{
+  gsize room = sizeof reader->buf - reader->end;
+
+  if (reader->deadline != 0 && g_get_monotonic_time () >= reader->deadline)
+    {
+      /* Past the deadline: what the client sent meanwhile is taken without waiting. */
+      ssize_t n = recv (reader->fd, reader->buf + reader->end, room, MSG_DONTWAIT);
+
+      if (n > 0)
+        return n;
+      return deadline_error (reader, error);
+    }
+  for (;;)
+    {
+      gint64 now, until;
+      int r;
+
+      if (!reader->drained)
+        {
+          ssize_t n = recv (reader->fd, reader->buf + reader->end, room, MSG_DONTWAIT);
+
+          if (n >= 0)
+            {
+              reader->drained = n > 0 && (gsize) n < room;
+              return n;
+            }
+          if (errno == EINTR)
+            continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            {
+              server_socket_error (error, errno, "recv");
+              return -1;
+            }
+          reader->drained = TRUE;
+        }
+      now = g_get_monotonic_time ();
+      until = reader->idle_us > 0 ? now + reader->idle_us : 0;
+      if (reader->deadline != 0)
+        until = until != 0 ? MIN (until, reader->deadline) : reader->deadline;
+      r = server_coro_wait_fd (reader->fd, G_IO_IN, until, cancellable);
+      if (r == 0)
+        {
+          reader->drained = FALSE;
+          continue;
+        }
+      if (r == ETIMEDOUT)
+        {
+          if (reader->deadline != 0
+              && g_get_monotonic_time () >= reader->deadline - SERVER_LINE_DEADLINE_SLACK_US)
+            return deadline_error (reader, error);
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Socket I/O timed out");
+          return -1;
+        }
+      if (r == ECANCELED && g_cancellable_set_error_if_cancelled (cancellable, error))
+        return -1;
+      server_socket_error (error, r, "epoll_ctl");
+      return -1;
+    }
+}
+
+/* One recv(2) on the direct socket (blocking, SO_RCVTIMEO: direct_timeout); in a
+ * coroutine fill_socket_coro. */
 static gssize
 fill_socket (ServerLineReader *reader,
              GCancellable     *cancellable,
@@ -315,6 +428,8 @@ fill_socket (ServerLineReader *reader,
 {
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return -1;
+  if (server_coro_in_loop ())
+    return fill_socket_coro (reader, cancellable, error);
   for (;;)
     {
       ssize_t n;

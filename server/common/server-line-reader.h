@@ -26,6 +26,14 @@
  * under TLS (its GIO layer reads the socket without blocking): a reader of the TLS
  * stream instead. server_socket_send_all() is the matching write (send(2) without
  * blocking, poll(2) only when the socket buffer is full).
+ * In a coroutine (server-coro.h) the same calls park instead of blocking: the direct
+ * reader recv(2)s with MSG_DONTWAIT and, after a short read or EAGAIN, parks on the socket
+ * (server_coro_wait_fd()) until min(now + idle timeout, the deadline), with the same
+ * errors, deadline and hook as in a thread (SO_RCVTIMEO is not used there; the socket may
+ * be blocking); server_socket_wait() parks with its timeout and cancellable (a zero-timeout
+ * poll(2) first, so it keeps poll's meaning: ready now, not an event since the last wait);
+ * server_socket_send_all() parks on a full socket. The descriptors are then registered
+ * with the coroutine's loop: server_coro_forget_fd() before they are closed.
  * Deadline (server_line_reader_set_deadline()): a read ends at a point in time as well as
  * after the idle timeout (as Postfix's smtpd_per_request_deadline), moved later by every
  * octet received at a minimum rate (smtpd_min_data_rate): a client that sends one octet
@@ -92,6 +100,7 @@ typedef struct
   guint min_rate;             /* octets a second that move the deadline (0: none) */
   gint64 cap_us;              /* the moved deadline at most this from now (0: no cap) */
   gboolean deadline_expired;  /* the last read ended at the deadline */
+  gboolean drained;           /* in a coroutine: a short read or EAGAIN since the last wait */
 } ServerLineReader;
 
 void             server_line_reader_init      (ServerLineReader   *reader,

@@ -1,0 +1,1051 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* server-coro.c: coroutines on epoll threads (contract: server-coro.h; docs/postfix-front-io.md,
+ * "Coroutines in server/common: server-coro").
+ *
+ * How: each ServerCoroLoop is a thread around one epoll set. Its coroutines are ServerCoro
+ * records, each with an mmap()ed stack (a PROT_NONE guard page below it) and a small table
+ * of the descriptors it registered (CoroFd: the descriptor and its readiness marks, the
+ * epoll data of that descriptor). An iteration: epoll_wait() (its timeout the soonest
+ * deadline: a binary heap of the parked coroutines that have one), then each event marks
+ * its descriptor and resumes the coroutine parked on it when the mark is one it waits
+ * for; then the queued spawns start, the wake queue's coroutines (cancelled waits,
+ * run_in_thread work done) are resumed, and the coroutines whose deadline has passed are
+ * resumed with ETIMEDOUT. Another thread reaches the loop only through its lock: the
+ * spawn queue, the wake queue (linked through the coroutines: a wait that ended otherwise
+ * takes itself out of it), and an eventfd written once per batch of wake-ups. A coroutine
+ * that returned is freed after its iteration's events (a later event of the batch may
+ * name it); its stack is kept for the next (SERVER_CORO_STACK_CACHE).
+ * The switch: server_coro_switch() below on x86-64 (the System V callee-saved registers,
+ * MXCSR and the x87 control word pushed on the old stack, the stack pointer swapped: no
+ * system call), glibc's swapcontext() elsewhere or with SERVER_CORO_UCONTEXT (meson
+ * -Dcoro_switch=ucontext; swapcontext saves the signal mask: a system call per switch).
+ * Under ASan the fiber annotations (__sanitizer_start/finish_switch_fiber) around each
+ * switch, and a reused stack's shadow cleared.
+ * Debug builds (SERVER_CORO_WATCHDOG): a resume that ran longer than
+ * SERVER_CORO_WATCHDOG_US logs a warning naming the coroutine's function.
+ * Limits: SERVER_CORO_MAX_FDS descriptors per coroutine (E2BIG past it);
+ * SERVER_CORO_EPOLL_EVENTS events per epoll_wait(); a deadline kept to the millisecond
+ * (epoll_wait's unit, rounded up: never early).
+ * Never: resume a coroutine from another thread (only the loop thread switches to it);
+ * free a coroutine's record while an event of the current batch may still name it; close
+ * a descriptor in this file (forget_fd and a coroutine's end only take it out of epoll).
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "server-coro.h"
+
+#if !defined(__x86_64__) && !defined(SERVER_CORO_UCONTEXT)
+#define SERVER_CORO_UCONTEXT 1
+#endif
+#ifdef SERVER_CORO_UCONTEXT
+#include <ucontext.h>
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SERVER_CORO_ASAN 1
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+/* SERVER_CORO_EPOLL_EVENTS: events taken per epoll_wait(). */
+#define SERVER_CORO_EPOLL_EVENTS 64
+/* SERVER_CORO_POOL_IDLE_THREADS: run_in_thread's pool threads kept idle (GLib's setting is
+ * for every pool of the process: raised to this, never lowered). */
+#define SERVER_CORO_POOL_IDLE_THREADS 4
+/* SERVER_CORO_WATCHDOG_US: a resume that ran longer than this (debug builds) is logged:
+ * a blocking call left in a coroutine stalls every session of its loop. */
+#define SERVER_CORO_WATCHDOG_US (50 * G_TIME_SPAN_MILLISECOND)
+
+/* Readiness marks of a CoroFd. */
+#define MARK_IN  1u
+#define MARK_OUT 2u
+
+typedef struct _ServerCoro ServerCoro;
+
+typedef struct
+{
+  ServerCoro *co;
+  int         fd;    /* -1: a free slot */
+  guint       ready; /* MARK_IN | MARK_OUT: an event came, no wait took it since */
+  guint       ended; /* MARK_IN after EPOLLRDHUP, both after EPOLLHUP or EPOLLERR: kept (every
+                      * wait in that direction returns at once: a short read that took the
+                      * last data must not lose the end of file that came with it) */
+} CoroFd;
+
+struct _ServerCoro
+{
+  ServerCoroLoop *loop;
+  ServerCoroFunc  func;
+  gpointer        data;
+  guint8         *stack; /* (owned) the lowest usable octet; the guard page is below it */
+#ifdef SERVER_CORO_UCONTEXT
+  ucontext_t ctx;
+#else
+  void *sp; /* its saved stack pointer while it does not run */
+#endif
+#ifdef SERVER_CORO_ASAN
+  void *fake_stack;
+#endif
+  CoroFd fds[SERVER_CORO_MAX_FDS];
+  /* A park: */
+  CoroFd  *wait_fd;   /* (nullable) the descriptor it waits on */
+  guint    wait_mask; /* MARK_IN | MARK_OUT */
+  gint64   deadline;  /* 0: none */
+  guint    heap_index; /* in loop->heap while parked with a deadline (G_MAXUINT: not) */
+  guint    wait_seq;   /* which park (a late cancel handler's wake-up is for an older one) */
+  int      wake;       /* why it was resumed: 0, ETIMEDOUT, ECANCELED */
+  gboolean parked;
+  gboolean done;
+  /* The wake queue (loop->lock): */
+  ServerCoro *wq_next;
+  gboolean    queued;
+  int         queued_why; /* the wake it is queued with: ECANCELED, 0 (pool work done) */
+};
+
+typedef struct
+{
+  ServerCoroFunc func;
+  gpointer       data;
+} Spawn;
+
+struct _ServerCoroLoop
+{
+  char    *name;
+  int      ep;
+  int      wake_fd;
+  GThread *thread;
+  GMutex   lock;
+  GCond    cond;        /* live went down (loop_free waits on it) */
+  GQueue   spawns;      /* (lock) of Spawn */
+  ServerCoro *wq_head, *wq_tail; /* (lock) coroutines to resume */
+  gboolean signalled;   /* (lock) wake_fd written, not yet taken */
+  gboolean freeing;     /* (lock) no more spawns */
+  gboolean stop;        /* (lock) the thread ends */
+  gint     live;        /* (atomic) spawned, not yet returned */
+  /* The loop thread's own: */
+  GPtrArray *heap;   /* parked coroutines with a deadline, soonest at 0 */
+  GPtrArray *dead;   /* returned in this iteration: freed at its end */
+  GPtrArray *stacks; /* kept stacks */
+  ServerCoro *current;
+  gboolean    spawned_here; /* a coroutine of this loop spawned: no eventfd, no wait */
+#ifdef SERVER_CORO_UCONTEXT
+  ucontext_t sched_ctx;
+#else
+  void *sched_sp;
+#endif
+#ifdef SERVER_CORO_ASAN
+  void       *sched_fake_stack;
+  const void *sched_bottom;
+  gsize       sched_size;
+#endif
+};
+
+/* The coroutine running on this thread (NULL: none, or not a loop thread). */
+static __thread ServerCoro *coro_self;
+
+static char wake_tag; /* the eventfd's epoll data */
+
+/* ---- the switch ---- */
+
+#ifndef SERVER_CORO_UCONTEXT
+/* server_coro_switch (void **save_sp, void *new_sp): pushes the System V callee-saved
+ * registers, the SSE control/status word and the x87 control word, saves the stack
+ * pointer in *save_sp, loads new_sp and pops the same from there. */
+void server_coro_switch (void **save_sp, void *new_sp);
+__asm__ (".text\n"
+         ".globl server_coro_switch\n"
+         ".hidden server_coro_switch\n"
+         ".type server_coro_switch,@function\n"
+         "server_coro_switch:\n"
+         "  pushq %rbp\n"
+         "  pushq %rbx\n"
+         "  pushq %r12\n"
+         "  pushq %r13\n"
+         "  pushq %r14\n"
+         "  pushq %r15\n"
+         "  subq $8, %rsp\n"
+         "  stmxcsr (%rsp)\n"
+         "  fnstcw 4(%rsp)\n"
+         "  movq %rsp, (%rdi)\n"
+         "  movq %rsi, %rsp\n"
+         "  ldmxcsr (%rsp)\n"
+         "  fldcw 4(%rsp)\n"
+         "  addq $8, %rsp\n"
+         "  popq %r15\n"
+         "  popq %r14\n"
+         "  popq %r13\n"
+         "  popq %r12\n"
+         "  popq %rbx\n"
+         "  popq %rbp\n"
+         "  ret\n"
+         ".size server_coro_switch, .-server_coro_switch\n");
+#endif
+
+/* Runs @co until it parks or returns (on the loop thread). */
+static void
+coro_resume (ServerCoroLoop *loop,
+             ServerCoro     *co)
+{
+#ifdef SERVER_CORO_WATCHDOG
+  gint64 t0 = g_get_monotonic_time ();
+  gint64 ran;
+#endif
+
+  loop->current = co;
+  coro_self = co;
+#ifdef SERVER_CORO_ASAN
+  __sanitizer_start_switch_fiber (&loop->sched_fake_stack, co->stack, SERVER_CORO_STACK_SIZE);
+#endif
+#ifdef SERVER_CORO_UCONTEXT
+  swapcontext (&loop->sched_ctx, &co->ctx);
+#else
+  server_coro_switch (&loop->sched_sp, co->sp);
+#endif
+#ifdef SERVER_CORO_ASAN
+  __sanitizer_finish_switch_fiber (loop->sched_fake_stack, NULL, NULL);
+#endif
+  coro_self = NULL;
+  loop->current = NULL;
+#ifdef SERVER_CORO_WATCHDOG
+  ran = g_get_monotonic_time () - t0;
+  if (ran > SERVER_CORO_WATCHDOG_US)
+    g_warning ("server-coro: loop %s: a coroutine (function %p) ran %" G_GINT64_FORMAT
+               " ms without parking (a blocking call in a coroutine?)",
+               loop->name, (gpointer) co->func, ran / 1000);
+#endif
+}
+
+/* Back to the loop (from the running coroutine). */
+static void
+coro_yield (ServerCoro *co)
+{
+  ServerCoroLoop *loop = co->loop;
+
+#ifdef SERVER_CORO_ASAN
+  /* A coroutine that returned never comes back: its fake stack goes (NULL). */
+  __sanitizer_start_switch_fiber (co->done ? NULL : &co->fake_stack, loop->sched_bottom,
+                                  loop->sched_size);
+#endif
+#ifdef SERVER_CORO_UCONTEXT
+  swapcontext (&co->ctx, &loop->sched_ctx);
+#else
+  server_coro_switch (&co->sp, loop->sched_sp);
+#endif
+#ifdef SERVER_CORO_ASAN
+  __sanitizer_finish_switch_fiber (co->fake_stack, NULL, NULL);
+#endif
+}
+
+static void forget_all (ServerCoro *co);
+
+static void
+coro_entry (void)
+{
+  ServerCoro *co = coro_self;
+
+#ifdef SERVER_CORO_ASAN
+  /* The first arrival on this stack: learn the loop thread's stack bounds. */
+  __sanitizer_finish_switch_fiber (NULL, &co->loop->sched_bottom, &co->loop->sched_size);
+#endif
+  co->func (co->data);
+  forget_all (co);
+  co->done = TRUE;
+  coro_yield (co); /* never returns */
+  g_assert_not_reached ();
+}
+
+/* ---- stacks ---- */
+
+static gsize
+page_size (void)
+{
+  static gsize page;
+
+  if (page == 0)
+    page = (gsize) sysconf (_SC_PAGESIZE);
+  return page;
+}
+
+static guint8 *
+stack_get (ServerCoroLoop *loop)
+{
+  gsize   page = page_size ();
+  guint8 *map;
+
+  if (loop->stacks->len > 0)
+    {
+      guint8 *stack = g_ptr_array_steal_index_fast (loop->stacks, loop->stacks->len - 1);
+
+#ifdef SERVER_CORO_ASAN
+      /* The frames of the coroutine before never returned: their redzones are poisoned. */
+      ASAN_UNPOISON_MEMORY_REGION (stack, SERVER_CORO_STACK_SIZE);
+#endif
+      return stack;
+    }
+  map = mmap (NULL, SERVER_CORO_STACK_SIZE + page, PROT_READ | PROT_WRITE,
+              MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+  if (map == MAP_FAILED)
+    return NULL;
+  if (mprotect (map, page, PROT_NONE) != 0) /* the guard page, below the stack */
+    {
+      munmap (map, SERVER_CORO_STACK_SIZE + page);
+      return NULL;
+    }
+  return map + page;
+}
+
+static void
+stack_unmap (guint8 *stack)
+{
+  munmap (stack - page_size (), SERVER_CORO_STACK_SIZE + page_size ());
+}
+
+static void
+stack_put (ServerCoroLoop *loop,
+           guint8         *stack)
+{
+  if (loop->stacks->len < SERVER_CORO_STACK_CACHE)
+    g_ptr_array_add (loop->stacks, stack);
+  else
+    stack_unmap (stack);
+}
+
+/* ---- coroutines ---- */
+
+static ServerCoro *
+coro_new (ServerCoroLoop *loop,
+          ServerCoroFunc  func,
+          gpointer        data)
+{
+  ServerCoro *co = g_new0 (ServerCoro, 1);
+
+  co->stack = stack_get (loop);
+  if (co->stack == NULL)
+    {
+      g_free (co);
+      return NULL;
+    }
+  co->loop = loop;
+  co->func = func;
+  co->data = data;
+  co->heap_index = G_MAXUINT;
+  for (guint i = 0; i < SERVER_CORO_MAX_FDS; i++)
+    {
+      co->fds[i].co = co;
+      co->fds[i].fd = -1;
+    }
+#ifdef SERVER_CORO_UCONTEXT
+  getcontext (&co->ctx);
+  co->ctx.uc_stack.ss_sp = co->stack;
+  co->ctx.uc_stack.ss_size = SERVER_CORO_STACK_SIZE;
+  co->ctx.uc_link = NULL; /* coro_entry() never returns */
+  makecontext (&co->ctx, coro_entry, 0);
+#else
+  {
+    /* What server_coro_switch() pops: the two control words, six registers, then it
+     * returns into coro_entry() with the stack pointer at top - 8 (as after a call: the
+     * ABI's alignment), a zero return address there. */
+    guint64 *top = (guint64 *) (co->stack + SERVER_CORO_STACK_SIZE);
+    guint64 *sp = top - 9;
+
+    memset (sp, 0, 9 * sizeof *sp);
+    sp[0] = 0x1f80 | ((guint64) 0x037f << 32); /* MXCSR, x87 control word: the defaults */
+    sp[7] = (guint64) (uintptr_t) coro_entry;
+    co->sp = sp;
+  }
+#endif
+  return co;
+}
+
+static void
+coro_free (ServerCoroLoop *loop,
+           ServerCoro     *co)
+{
+  stack_put (loop, co->stack);
+  g_free (co);
+}
+
+/* ---- deadlines: a binary heap on co->deadline ---- */
+
+static void
+heap_set (ServerCoroLoop *loop,
+          guint           i,
+          ServerCoro     *co)
+{
+  loop->heap->pdata[i] = co;
+  co->heap_index = i;
+}
+
+static void
+heap_up (ServerCoroLoop *loop,
+         guint           i)
+{
+  ServerCoro *co = loop->heap->pdata[i];
+
+  while (i > 0)
+    {
+      guint       parent = (i - 1) / 2;
+      ServerCoro *p = loop->heap->pdata[parent];
+
+      if (p->deadline <= co->deadline)
+        break;
+      heap_set (loop, i, p);
+      i = parent;
+    }
+  heap_set (loop, i, co);
+}
+
+static void
+heap_down (ServerCoroLoop *loop,
+           guint           i)
+{
+  ServerCoro *co = loop->heap->pdata[i];
+  guint       n = loop->heap->len;
+
+  for (;;)
+    {
+      guint       child = 2 * i + 1;
+      ServerCoro *c;
+
+      if (child >= n)
+        break;
+      if (child + 1 < n
+          && ((ServerCoro *) loop->heap->pdata[child + 1])->deadline
+               < ((ServerCoro *) loop->heap->pdata[child])->deadline)
+        child++;
+      c = loop->heap->pdata[child];
+      if (co->deadline <= c->deadline)
+        break;
+      heap_set (loop, i, c);
+      i = child;
+    }
+  heap_set (loop, i, co);
+}
+
+static void
+heap_push (ServerCoroLoop *loop,
+           ServerCoro     *co)
+{
+  g_ptr_array_add (loop->heap, co);
+  heap_up (loop, loop->heap->len - 1);
+}
+
+static void
+heap_remove (ServerCoroLoop *loop,
+             ServerCoro     *co)
+{
+  guint       i = co->heap_index;
+  ServerCoro *last;
+
+  if (i == G_MAXUINT)
+    return;
+  co->heap_index = G_MAXUINT;
+  last = g_ptr_array_steal_index (loop->heap, loop->heap->len - 1);
+  if (last == co)
+    return;
+  heap_set (loop, i, last);
+  heap_up (loop, i);
+  heap_down (loop, last->heap_index);
+}
+
+/* ---- the wake queue (any thread) ---- */
+
+static void
+wake_signal_locked (ServerCoroLoop *loop)
+{
+  if (!loop->signalled)
+    {
+      guint64 one = 1;
+
+      loop->signalled = TRUE;
+      while (write (loop->wake_fd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+    }
+}
+
+static void
+wake_queue_locked (ServerCoroLoop *loop,
+                   ServerCoro     *co,
+                   int             why)
+{
+  if (co->queued)
+    return;
+  co->queued = TRUE;
+  co->queued_why = why;
+  co->wq_next = NULL;
+  if (loop->wq_tail != NULL)
+    loop->wq_tail->wq_next = co;
+  else
+    loop->wq_head = co;
+  loop->wq_tail = co;
+  wake_signal_locked (loop);
+}
+
+static void
+wake_unqueue_locked (ServerCoroLoop *loop,
+                     ServerCoro     *co)
+{
+  ServerCoro *prev = NULL;
+
+  if (!co->queued)
+    return;
+  for (ServerCoro *c = loop->wq_head; c != NULL; prev = c, c = c->wq_next)
+    if (c == co)
+      {
+        if (prev != NULL)
+          prev->wq_next = co->wq_next;
+        else
+          loop->wq_head = co->wq_next;
+        if (loop->wq_tail == co)
+          loop->wq_tail = prev;
+        break;
+      }
+  co->queued = FALSE;
+  co->wq_next = NULL;
+}
+
+/* ---- the loop thread ---- */
+
+/* Runs @co; a coroutine that returned is freed at the end of the iteration. */
+static void
+run (ServerCoroLoop *loop,
+     ServerCoro     *co)
+{
+  coro_resume (loop, co);
+  if (co->done)
+    {
+      g_ptr_array_add (loop->dead, co);
+      g_mutex_lock (&loop->lock);
+      if (g_atomic_int_dec_and_test (&loop->live))
+        g_cond_broadcast (&loop->cond);
+      g_mutex_unlock (&loop->lock);
+    }
+}
+
+/* Resumes a parked @co with @why (its park ends: off the heap). */
+static void
+wake (ServerCoroLoop *loop,
+      ServerCoro     *co,
+      int             why)
+{
+  heap_remove (loop, co);
+  co->parked = FALSE;
+  co->wake = why;
+  run (loop, co);
+}
+
+static void
+on_event (ServerCoroLoop     *loop,
+          struct epoll_event *ev)
+{
+  CoroFd     *f = ev->data.ptr;
+  ServerCoro *co = f->co;
+  guint       got;
+
+  if (co->done || f->fd < 0)
+    return;
+  if (ev->events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+    f->ready |= MARK_IN | MARK_OUT;
+  if (ev->events & EPOLLRDHUP)
+    f->ended |= MARK_IN;
+  if (ev->events & (EPOLLHUP | EPOLLERR))
+    f->ended |= MARK_IN | MARK_OUT;
+  if (ev->events & EPOLLIN)
+    f->ready |= MARK_IN;
+  if (ev->events & EPOLLOUT)
+    f->ready |= MARK_OUT;
+  if (!co->parked || co->wait_fd != f)
+    return;
+  got = (f->ready | f->ended) & co->wait_mask;
+  if (got == 0)
+    return;
+  f->ready &= ~got;
+  wake (loop, co, 0);
+}
+
+static int
+epoll_timeout (ServerCoroLoop *loop)
+{
+  gint64 left;
+
+  if (loop->heap->len == 0)
+    return -1;
+  left = ((ServerCoro *) loop->heap->pdata[0])->deadline - g_get_monotonic_time ();
+  return left <= 0 ? 0 : (int) MIN ((left + 999) / 1000, G_MAXINT);
+}
+
+static gpointer
+loop_thread (gpointer data)
+{
+  ServerCoroLoop    *loop = data;
+  struct epoll_event events[SERVER_CORO_EPOLL_EVENTS];
+
+  for (;;)
+    {
+      GQueue  spawns = G_QUEUE_INIT;
+      gboolean stop;
+      gint64  now;
+      int     n = epoll_wait (loop->ep, events, SERVER_CORO_EPOLL_EVENTS,
+                              loop->spawned_here ? 0 : epoll_timeout (loop));
+
+      if (n < 0 && errno != EINTR)
+        g_error ("server-coro: loop %s: epoll_wait: %s", loop->name, g_strerror (errno));
+      for (int i = 0; i < n; i++)
+        {
+          if (events[i].data.ptr == &wake_tag)
+            {
+              guint64 count;
+
+              while (read (loop->wake_fd, &count, sizeof count) < 0 && errno == EINTR)
+                ;
+            }
+          else
+            on_event (loop, &events[i]);
+        }
+      loop->spawned_here = FALSE;
+      g_mutex_lock (&loop->lock);
+      loop->signalled = FALSE;
+      spawns = loop->spawns;
+      g_queue_init (&loop->spawns);
+      stop = loop->stop;
+      g_mutex_unlock (&loop->lock);
+      for (GList *l = spawns.head; l != NULL; l = l->next)
+        {
+          Spawn      *s = l->data;
+          ServerCoro *co = coro_new (loop, s->func, s->data);
+
+          if (co == NULL)
+            g_error ("server-coro: loop %s: no stack for a coroutine: %s", loop->name,
+                     g_strerror (errno));
+          g_free (s);
+          run (loop, co);
+        }
+      g_queue_clear (&spawns);
+      for (;;)
+        {
+          ServerCoro *co;
+          int         why = 0;
+
+          g_mutex_lock (&loop->lock);
+          co = loop->wq_head;
+          if (co != NULL)
+            {
+              why = co->queued_why;
+              wake_unqueue_locked (loop, co);
+            }
+          g_mutex_unlock (&loop->lock);
+          if (co == NULL)
+            break;
+          wake (loop, co, why);
+        }
+      now = g_get_monotonic_time ();
+      while (loop->heap->len > 0 && ((ServerCoro *) loop->heap->pdata[0])->deadline <= now)
+        wake (loop, loop->heap->pdata[0], ETIMEDOUT);
+      for (guint i = 0; i < loop->dead->len; i++)
+        coro_free (loop, loop->dead->pdata[i]);
+      g_ptr_array_set_size (loop->dead, 0);
+      if (stop)
+        break;
+    }
+  return NULL;
+}
+
+/**
+ * server_coro_loop_new:
+ * @name: the loop thread's name
+ * @error: where a failure is described
+ *
+ * An epoll set, an eventfd for wake-ups from other threads, and a thread @name running
+ * them (see the top of server-coro.h).
+ *
+ * Returns: (transfer full) (nullable): the loop, NULL on failure
+ */
+ServerCoroLoop *
+server_coro_loop_new (const char *name,
+                      GError    **error)
+{
+  ServerCoroLoop    *loop = g_new0 (ServerCoroLoop, 1);
+  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &wake_tag };
+  int                saved;
+
+  loop->name = g_strdup (name);
+  g_mutex_init (&loop->lock);
+  g_cond_init (&loop->cond);
+  g_queue_init (&loop->spawns);
+  loop->heap = g_ptr_array_new ();
+  loop->dead = g_ptr_array_new ();
+  loop->stacks = g_ptr_array_new ();
+  loop->ep = epoll_create1 (EPOLL_CLOEXEC);
+  loop->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (loop->ep < 0 || loop->wake_fd < 0
+      || epoll_ctl (loop->ep, EPOLL_CTL_ADD, loop->wake_fd, &ev) != 0)
+    {
+      saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: epoll/eventfd: %s",
+                   name, g_strerror (saved));
+      server_coro_loop_free (loop);
+      return NULL;
+    }
+  loop->thread = g_thread_try_new (name, loop_thread, loop, error);
+  if (loop->thread == NULL)
+    {
+      server_coro_loop_free (loop);
+      return NULL;
+    }
+  return loop;
+}
+
+/**
+ * server_coro_loop_spawn:
+ * @loop: a loop
+ * @func: the coroutine's function
+ * @data: its argument
+ * @error: where a refusal is described
+ *
+ * Queues @func(@data) to start as a new coroutine of @loop at its next iteration. From any
+ * thread, a coroutine of @loop included.
+ *
+ * Returns: FALSE (G_IO_ERROR_CLOSED) when @loop is being freed
+ */
+gboolean
+server_coro_loop_spawn (ServerCoroLoop *loop,
+                        ServerCoroFunc  func,
+                        gpointer        data,
+                        GError        **error)
+{
+  Spawn *s;
+
+  g_return_val_if_fail (loop != NULL && func != NULL, FALSE);
+  g_mutex_lock (&loop->lock);
+  if (loop->freeing)
+    {
+      g_mutex_unlock (&loop->lock);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "%s: the loop is stopping", loop->name);
+      return FALSE;
+    }
+  s = g_new (Spawn, 1);
+  s->func = func;
+  s->data = data;
+  g_queue_push_tail (&loop->spawns, s);
+  g_atomic_int_inc (&loop->live);
+  if (coro_self != NULL && coro_self->loop == loop)
+    loop->spawned_here = TRUE; /* the loop looks before its next wait */
+  else
+    wake_signal_locked (loop);
+  g_mutex_unlock (&loop->lock);
+  return TRUE;
+}
+
+/* Coroutines spawned on @loop and not yet returned (from any thread). */
+guint
+server_coro_loop_get_live (ServerCoroLoop *loop)
+{
+  return (guint) g_atomic_int_get (&loop->live);
+}
+
+/**
+ * server_coro_loop_free:
+ * @loop: (nullable): a loop (not from one of its coroutines)
+ *
+ * Refuses further spawns, waits until every coroutine of @loop has returned (the caller
+ * makes them end), then ends the loop's thread and frees it all (stacks unmapped).
+ */
+void
+server_coro_loop_free (ServerCoroLoop *loop)
+{
+  if (loop == NULL)
+    return;
+  g_return_if_fail (coro_self == NULL || coro_self->loop != loop);
+  if (loop->thread != NULL)
+    {
+      g_mutex_lock (&loop->lock);
+      loop->freeing = TRUE;
+      while (g_atomic_int_get (&loop->live) > 0)
+        g_cond_wait (&loop->cond, &loop->lock);
+      loop->stop = TRUE;
+      wake_signal_locked (loop);
+      g_mutex_unlock (&loop->lock);
+      g_thread_join (loop->thread);
+    }
+  for (guint i = 0; i < loop->stacks->len; i++)
+    stack_unmap (loop->stacks->pdata[i]);
+  g_ptr_array_unref (loop->stacks);
+  g_ptr_array_unref (loop->heap);
+  g_ptr_array_unref (loop->dead);
+  if (loop->ep >= 0)
+    close (loop->ep);
+  if (loop->wake_fd >= 0)
+    close (loop->wake_fd);
+  g_mutex_clear (&loop->lock);
+  g_cond_clear (&loop->cond);
+  g_free (loop->name);
+  g_free (loop);
+}
+
+/* TRUE only in a coroutine running on a loop's thread. */
+gboolean
+server_coro_in_loop (void)
+{
+  return coro_self != NULL;
+}
+
+/* ---- waits ---- */
+
+static CoroFd *
+find_fd (ServerCoro *co,
+         int         fd)
+{
+  for (guint i = 0; i < SERVER_CORO_MAX_FDS; i++)
+    if (co->fds[i].fd == fd)
+      return &co->fds[i];
+  return NULL;
+}
+
+/* A cancellable's handler (any thread): the park it was connected for ends. */
+typedef struct
+{
+  ServerCoro *co;
+  guint       seq;
+} CancelWake;
+
+static void
+on_cancelled (GCancellable *cancellable,
+              gpointer      data)
+{
+  CancelWake     *cw = data;
+  ServerCoroLoop *loop = cw->co->loop;
+
+  /* Only while connected: the park disconnects before it ends (the seq is a guard). */
+  g_mutex_lock (&loop->lock);
+  if (cw->co->wait_seq == cw->seq)
+    wake_queue_locked (loop, cw->co, ECANCELED);
+  g_mutex_unlock (&loop->lock);
+}
+
+/* Parks the running @co until an event for @f (NULL: none), @deadline (0: none), @cancellable
+ * or the wake queue; returns why it was resumed. */
+static int
+park (ServerCoro   *co,
+      CoroFd       *f,
+      guint         mask,
+      gint64        deadline,
+      GCancellable *cancellable)
+{
+  ServerCoroLoop *loop = co->loop;
+  CancelWake      cw = { co, 0 };
+  gulong          id = 0;
+
+  co->wait_fd = f;
+  co->wait_mask = mask;
+  co->deadline = deadline;
+  co->wake = 0;
+  co->parked = TRUE;
+  g_mutex_lock (&loop->lock);
+  cw.seq = ++co->wait_seq;
+  g_mutex_unlock (&loop->lock);
+  if (deadline != 0)
+    heap_push (loop, co);
+  if (cancellable != NULL)
+    /* Cancelled since the caller looked: the handler runs here and queues the wake-up. */
+    id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), &cw, NULL);
+  coro_yield (co);
+  if (id != 0)
+    g_cancellable_disconnect (cancellable, id); /* waits for a handler running elsewhere */
+  if (cancellable != NULL)
+    {
+      g_mutex_lock (&loop->lock);
+      wake_unqueue_locked (loop, co);
+      g_mutex_unlock (&loop->lock);
+    }
+  co->wait_fd = NULL;
+  return co->wake;
+}
+
+/**
+ * server_coro_wait_fd:
+ * @fd: a descriptor (non-blocking I/O on it: recv/send with MSG_DONTWAIT, or O_NONBLOCK)
+ * @condition: G_IO_IN and/or G_IO_OUT
+ * @deadline: monotonic microseconds (g_get_monotonic_time()) to wait until at most, 0: none
+ * @cancellable: (nullable): ends the wait when cancelled (from any thread)
+ *
+ * In a coroutine only: parks until an event came for @fd in a direction of @condition
+ * since the last wait took one (EPOLLHUP, EPOLLERR and EPOLLRDHUP count for both), and
+ * returns at once if one had come already. The first wait on @fd registers it with the
+ * loop (see the top of server-coro.h).
+ *
+ * Returns: 0 (an event came: the caller retries its call), ETIMEDOUT, ECANCELED (checked
+ *   first: a cancelled @cancellable returns it at once), E2BIG (SERVER_CORO_MAX_FDS
+ *   registered already), EINVAL outside a coroutine, or epoll_ctl()'s errno
+ */
+int
+server_coro_wait_fd (int           fd,
+                     GIOCondition  condition,
+                     gint64        deadline,
+                     GCancellable *cancellable)
+{
+  ServerCoro *co = coro_self;
+  CoroFd     *f;
+  guint       mask = ((condition & G_IO_IN) ? MARK_IN : 0) | ((condition & G_IO_OUT) ? MARK_OUT : 0);
+  guint       got;
+
+  g_return_val_if_fail (co != NULL, EINVAL);
+  g_return_val_if_fail (fd >= 0 && mask != 0, EINVAL);
+
+  if (cancellable != NULL && g_cancellable_is_cancelled (cancellable))
+    return ECANCELED;
+  f = find_fd (co, fd);
+  if (f == NULL)
+    {
+      struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
+
+      f = find_fd (co, -1);
+      if (f == NULL)
+        return E2BIG;
+      ev.data.ptr = f;
+      if (epoll_ctl (co->loop->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return errno;
+      f->fd = fd;
+      f->ready = f->ended = 0; /* the registration reports the present state as an event */
+    }
+  got = (f->ready | f->ended) & mask;
+  if (got != 0)
+    {
+      f->ready &= ~got;
+      return 0;
+    }
+  if (deadline != 0 && deadline <= g_get_monotonic_time ())
+    return ETIMEDOUT;
+  return park (co, f, mask, deadline, cancellable);
+}
+
+static void
+forget (ServerCoro *co,
+        CoroFd     *f)
+{
+  epoll_ctl (co->loop->ep, EPOLL_CTL_DEL, f->fd, NULL);
+  f->fd = -1;
+  f->ready = f->ended = 0;
+}
+
+/**
+ * server_coro_forget_fd:
+ * @fd: a descriptor
+ *
+ * Takes @fd out of the running coroutine's loop (before it is closed, or handed to another
+ * coroutine) and drops its marks. Nothing outside a coroutine or for a descriptor it did
+ * not register.
+ */
+void
+server_coro_forget_fd (int fd)
+{
+  ServerCoro *co = coro_self;
+  CoroFd     *f;
+
+  if (co == NULL || fd < 0)
+    return;
+  f = find_fd (co, fd);
+  if (f != NULL)
+    forget (co, f);
+}
+
+/* A coroutine that returned: its descriptors out of epoll (not closed). */
+static void
+forget_all (ServerCoro *co)
+{
+  for (guint i = 0; i < SERVER_CORO_MAX_FDS; i++)
+    if (co->fds[i].fd >= 0)
+      {
+#ifdef SERVER_CORO_WATCHDOG
+        g_warning ("server-coro: loop %s: a coroutine (function %p) returned with descriptor "
+                   "%d registered (server_coro_forget_fd() before close)",
+                   co->loop->name, (gpointer) co->func, co->fds[i].fd);
+#endif
+        forget (co, &co->fds[i]);
+      }
+}
+
+/* ---- run_in_thread ---- */
+
+typedef struct
+{
+  ServerCoroFunc func;
+  gpointer       data;
+  ServerCoro    *co;
+} PoolWork;
+
+static void
+pool_run (gpointer data,
+          gpointer user_data)
+{
+  PoolWork       *w = data;
+  ServerCoroLoop *loop = w->co->loop;
+
+  w->func (w->data);
+  g_mutex_lock (&loop->lock);
+  wake_queue_locked (loop, w->co, 0);
+  g_mutex_unlock (&loop->lock);
+}
+
+static GThreadPool *
+shared_pool (void)
+{
+  static GThreadPool *pool;
+  static gsize        once;
+
+  if (g_once_init_enter (&once))
+    {
+      pool = g_thread_pool_new (pool_run, NULL, -1, FALSE, NULL);
+      if (g_thread_pool_get_max_unused_threads () >= 0
+          && g_thread_pool_get_max_unused_threads () < SERVER_CORO_POOL_IDLE_THREADS)
+        g_thread_pool_set_max_unused_threads (SERVER_CORO_POOL_IDLE_THREADS);
+      g_once_init_leave (&once, 1);
+    }
+  return pool;
+}
+
+/**
+ * server_coro_run_in_thread:
+ * @func: work that blocks (not on a descriptor the loop can wait for)
+ * @data: its argument
+ *
+ * In a coroutine: @func(@data) runs in a thread of a shared pool (no bound on its threads)
+ * while the coroutine is parked (no deadline, not cancellable); returns once @func has.
+ * Elsewhere: calls @func(@data).
+ */
+void
+server_coro_run_in_thread (ServerCoroFunc func,
+                           gpointer       data)
+{
+  ServerCoro *co = coro_self;
+  PoolWork    w = { func, data, co };
+  g_autoptr (GError) error = NULL;
+
+  if (co == NULL)
+    {
+      func (data);
+      return;
+    }
+  /* Parked first (under the lock) so that the pool's wake-up finds it so. */
+  co->wait_fd = NULL;
+  co->deadline = 0;
+  co->wake = 0;
+  co->parked = TRUE; /* on nothing: only the pool's wake-up resumes it */
+  if (!g_thread_pool_push (shared_pool (), &w, &error))
+    {
+      g_warning ("server-coro: loop %s: no pool thread (%s): run in the loop",
+                 co->loop->name, error->message);
+      co->parked = FALSE;
+      func (data);
+      return;
+    }
+  coro_yield (co);
+}

@@ -1,0 +1,918 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-server-coro.c: coroutines on epoll threads (server/common/server-coro.c) and the
+ * shared socket helpers in a coroutine (server/common/server-line-reader.c), on real
+ * sockets (socket pairs and loopback TCP).
+ *
+ * Cases: TEST_CORO_PAIRS pairs of coroutines on one loop in lockstep (ping, pong) with
+ * server_socket_send_all() and the descriptor line reader; a bulk transfer over loopback
+ * TCP with a small send buffer (send_all parks on a full socket, the reader on an empty
+ * one); a wait with a deadline ends with ETIMEDOUT while a ping-pong goes on, and the
+ * reader's idle timeout and deadline (the same errors as in a thread), and past the
+ * deadline what was sent is still read, then the read ends at once; the fill hook; a cancellable
+ * cancelled from another thread wakes a parked wait and a parked read (and one cancelled
+ * before: at once); run_in_thread runs in a pool thread while the loop's other coroutines
+ * go on (and in the calling thread outside a coroutine); a peer's shutdown wakes a parked
+ * reader (EOF); spawns from another thread and from a coroutine; loop_free waits for a
+ * parked coroutine, and spawns fail meanwhile; E2BIG past SERVER_CORO_MAX_FDS, and a slot
+ * reused after forget_fd; server_socket_wait() finds a socket readable that already was;
+ * a stack overflow dies of SIGSEGV on the guard page (in a forked grandchild of a
+ * subprocess; under ASan its stack-overflow report, a failed exit); the watchdog (debug
+ * builds) logs a coroutine that slept 120 ms without parking. Built twice: the
+ * assembly switch (where there is one) and glibc's swapcontext (SERVER_CORO_UCONTEXT).
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "server-coro.h"
+#include "server-line-reader.h"
+
+/* Pairs of coroutines in the ping-pong, rounds each. */
+#define TEST_CORO_PAIRS 100
+#define TEST_CORO_ROUNDS 50
+/* Octets of the bulk transfer, lines of TEST_CORO_BULK_LINE. */
+#define TEST_CORO_BULK (4 * 1024 * 1024)
+#define TEST_CORO_BULK_LINE 1000
+
+static void
+socket_pair (int fds[2])
+{
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+}
+
+/* A connected loopback TCP pair. */
+static void
+tcp_pair (int fds[2])
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof sin;
+  int l = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (l, >=, 0);
+  g_assert_cmpint (bind (l, (struct sockaddr *) &sin, sizeof sin), ==, 0);
+  g_assert_cmpint (listen (l, 1), ==, 0);
+  g_assert_cmpint (getsockname (l, (struct sockaddr *) &sin, &len), ==, 0);
+  fds[0] = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (connect (fds[0], (struct sockaddr *) &sin, sizeof sin), ==, 0);
+  fds[1] = accept4 (l, NULL, NULL, SOCK_CLOEXEC);
+  g_assert_cmpint (fds[1], >=, 0);
+  close (l);
+}
+
+static ServerCoroLoop *
+loop_new (void)
+{
+  g_autoptr (GError) error = NULL;
+  ServerCoroLoop *loop = server_coro_loop_new ("test-coro", &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (loop);
+  return loop;
+}
+
+static void
+spawn (ServerCoroLoop *loop,
+       ServerCoroFunc  func,
+       gpointer        data)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (server_coro_loop_spawn (loop, func, data, &error));
+  g_assert_no_error (error);
+}
+
+static void
+send_line (int         fd,
+           const char *line)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (server_socket_send_all (fd, line, strlen (line), 10, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+read_line (ServerLineReader *reader,
+           GString          *line,
+           const char       *want)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (server_line_reader_read (reader, 1000, line, NULL, &error), ==, SERVER_LINE_OK);
+  g_assert_no_error (error);
+  g_assert_cmpstr (line->str, ==, want);
+}
+
+static void
+end_fd (int fd)
+{
+  server_coro_forget_fd (fd);
+  close (fd);
+}
+
+/* ---- ping-pong ---- */
+
+typedef struct
+{
+  int fd;
+  gboolean pinger;
+  gint *done;     /* (atomic) sides that finished */
+  gint *progress; /* (atomic) (nullable) rounds done, counted by the pinger */
+  guint rounds;
+} Side;
+
+static void
+side_run (gpointer data)
+{
+  Side *s = data;
+  ServerLineReader reader;
+  g_autoptr (GString) line = g_string_new (NULL);
+
+  g_assert_true (server_coro_in_loop ());
+  server_line_reader_init_fd (&reader, s->fd, 10, FALSE);
+  for (guint i = 0; i < s->rounds; i++)
+    {
+      g_autofree char *ping = g_strdup_printf ("ping %u\r\n", i);
+      g_autofree char *pong = g_strdup_printf ("pong %u\r\n", i);
+
+      if (s->pinger)
+        {
+          send_line (s->fd, ping);
+          read_line (&reader, line, pong);
+          if (s->progress != NULL)
+            g_atomic_int_inc (s->progress);
+        }
+      else
+        {
+          read_line (&reader, line, ping);
+          send_line (s->fd, pong);
+        }
+    }
+  if (s->pinger)
+    send_line (s->fd, "quit\r\n");
+  else
+    {
+      g_autoptr (GError) error = NULL;
+      ServerLineStatus st;
+
+      read_line (&reader, line, "quit\r\n");
+      /* Then the pinger's end: EOF. */
+      st = server_line_reader_read (&reader, 1000, line, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (st, ==, SERVER_LINE_EOF);
+    }
+  end_fd (s->fd);
+  g_atomic_int_inc (s->done);
+}
+
+static void
+test_ping_pong (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  Side *sides = g_new0 (Side, 2 * TEST_CORO_PAIRS);
+  gint done = 0;
+
+  for (guint i = 0; i < TEST_CORO_PAIRS; i++)
+    {
+      int fds[2];
+
+      socket_pair (fds);
+      sides[2 * i] = (Side) { fds[0], TRUE, &done, NULL, TEST_CORO_ROUNDS };
+      sides[2 * i + 1] = (Side) { fds[1], FALSE, &done, NULL, TEST_CORO_ROUNDS };
+      spawn (loop, side_run, &sides[2 * i + 1]);
+      spawn (loop, side_run, &sides[2 * i]);
+    }
+  server_coro_loop_free (loop);
+  g_assert_cmpint (done, ==, 2 * TEST_CORO_PAIRS);
+  g_free (sides);
+}
+
+/* ---- bulk: send_all parks on a full socket ---- */
+
+typedef struct
+{
+  int fd;
+  gsize got; /* read, or sent */
+  gint done;
+} Bulk;
+
+static void
+bulk_write (gpointer data)
+{
+  Bulk *b = data;
+  g_autofree char *chunk = g_malloc (64 * TEST_CORO_BULK_LINE);
+  g_autoptr (GError) error = NULL;
+
+  for (gsize i = 0; i < 64; i++)
+    {
+      memset (chunk + i * TEST_CORO_BULK_LINE, 'a' + (int) (i % 26), TEST_CORO_BULK_LINE - 1);
+      chunk[(i + 1) * TEST_CORO_BULK_LINE - 1] = '\n';
+    }
+  for (gsize sent = 0; sent < TEST_CORO_BULK; sent += 64 * TEST_CORO_BULK_LINE)
+    {
+      g_assert_true (server_socket_send_all (b->fd, chunk, 64 * TEST_CORO_BULK_LINE, 10, NULL,
+                                             &error));
+      g_assert_no_error (error);
+      b->got += 64 * TEST_CORO_BULK_LINE;
+    }
+  end_fd (b->fd);
+  g_atomic_int_inc (&b->done);
+}
+
+static void
+bulk_read (gpointer data)
+{
+  Bulk *b = data;
+  ServerLineReader reader;
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  ServerLineStatus st;
+
+  server_line_reader_init_fd (&reader, b->fd, 10, FALSE);
+  while ((st = server_line_reader_read (&reader, TEST_CORO_BULK_LINE, line, NULL, &error))
+         == SERVER_LINE_OK)
+    {
+      g_assert_cmpuint (line->len, ==, TEST_CORO_BULK_LINE);
+      b->got += line->len;
+    }
+  g_assert_no_error (error);
+  g_assert_cmpint (st, ==, SERVER_LINE_EOF);
+  end_fd (b->fd);
+  g_atomic_int_inc (&b->done);
+}
+
+static void
+test_bulk (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  Bulk w = { 0 }, r = { 0 };
+  int fds[2];
+  int small = 32768; /* smaller: TCP's delayed ACKs set the pace (80 s at 4 KiB) */
+
+  tcp_pair (fds);
+  g_assert_cmpint (setsockopt (fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), ==, 0);
+  g_assert_cmpint (setsockopt (fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small), ==, 0);
+  w.fd = fds[0];
+  r.fd = fds[1];
+  spawn (loop, bulk_read, &r);
+  spawn (loop, bulk_write, &w);
+  server_coro_loop_free (loop);
+  g_assert_cmpint (w.done + r.done, ==, 2);
+  g_assert_cmpuint (w.got, >=, TEST_CORO_BULK);
+  g_assert_cmpuint (r.got, ==, w.got);
+}
+
+/* ---- timeouts ---- */
+
+typedef struct
+{
+  int fd;
+  gint *progress;
+  gint progress_at_end;
+  gint64 waited;
+  int result;
+} Timed;
+
+static void
+timed_wait (gpointer data)
+{
+  Timed *t = data;
+  gint64 t0 = g_get_monotonic_time ();
+
+  t->result = server_coro_wait_fd (t->fd, G_IO_IN, t0 + 300 * G_TIME_SPAN_MILLISECOND, NULL);
+  t->waited = g_get_monotonic_time () - t0;
+  t->progress_at_end = g_atomic_int_get (t->progress);
+  end_fd (t->fd);
+}
+
+/* A ping-pong of many rounds beside @func, which gets @fd (the other end: @peer). */
+static void
+beside_ping_pong (ServerCoroFunc func,
+                  gpointer       data,
+                  gint          *progress,
+                  guint          rounds)
+{
+  ServerCoroLoop *loop = loop_new ();
+  Side sides[2];
+  gint done = 0;
+  int fds[2];
+
+  socket_pair (fds);
+  sides[0] = (Side) { fds[0], TRUE, &done, progress, rounds };
+  sides[1] = (Side) { fds[1], FALSE, &done, NULL, rounds };
+  spawn (loop, func, data);
+  spawn (loop, side_run, &sides[1]);
+  spawn (loop, side_run, &sides[0]);
+  server_coro_loop_free (loop);
+  g_assert_cmpint (done, ==, 2);
+}
+
+static void
+test_wait_timeout (void)
+{
+  gint progress = 0;
+  Timed t = { .progress = &progress };
+  int fds[2];
+
+  socket_pair (fds);
+  t.fd = fds[0];
+  beside_ping_pong (timed_wait, &t, &progress, 100000);
+  close (fds[1]);
+  g_assert_cmpint (t.result, ==, ETIMEDOUT);
+  g_assert_cmpint (t.waited, >=, 300 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (t.waited, <, 5 * G_TIME_SPAN_SECOND);
+  /* The loop ran the others while it waited. */
+  g_assert_cmpint (t.progress_at_end, >, 0);
+  g_test_message ("ping-pong rounds while parked 300 ms: %d", t.progress_at_end);
+}
+
+typedef struct
+{
+  int fd;
+  gboolean deadline;
+  ServerLineStatus status;
+  GError *error;
+  gboolean expired;
+  gint64 waited;
+} ReaderTimeout;
+
+static void
+reader_timeout (gpointer data)
+{
+  ReaderTimeout *t = data;
+  ServerLineReader reader;
+  g_autoptr (GString) line = g_string_new (NULL);
+  gint64 t0 = g_get_monotonic_time ();
+
+  server_line_reader_init_fd (&reader, t->fd, 1, FALSE);
+  if (t->deadline)
+    server_line_reader_set_deadline (&reader, t0 + 300 * G_TIME_SPAN_MILLISECOND, 0, 0);
+  t->status = server_line_reader_read (&reader, 100, line, NULL, &t->error);
+  t->expired = server_line_reader_deadline_expired (&reader);
+  t->waited = g_get_monotonic_time () - t0;
+  end_fd (t->fd);
+}
+
+static void
+test_reader_timeouts (void)
+{
+  for (int deadline = 0; deadline < 2; deadline++)
+    {
+      ServerCoroLoop *loop = loop_new ();
+      ReaderTimeout t = { .deadline = deadline };
+      int fds[2];
+
+      socket_pair (fds);
+      t.fd = fds[0];
+      send_line (fds[1], "no end of line"); /* a partial line: the read still waits */
+      spawn (loop, reader_timeout, &t);
+      server_coro_loop_free (loop);
+      close (fds[1]);
+      g_assert_cmpint (t.status, ==, SERVER_LINE_ERROR);
+      g_assert_error (t.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+      g_assert_cmpint (t.expired, ==, deadline);
+      g_assert_cmpstr (t.error->message, ==, deadline ? "Deadline exceeded" : "Socket I/O timed out");
+      g_assert_cmpint (t.waited, >=, deadline ? 300 * G_TIME_SPAN_MILLISECOND : G_TIME_SPAN_SECOND);
+      g_assert_cmpint (t.waited, <, 5 * G_TIME_SPAN_SECOND);
+      g_clear_error (&t.error);
+    }
+}
+
+/* Past the deadline: what the client sent is still taken, then the deadline ends the read
+ * at once; the fill hook runs before each read that must wait for input. */
+typedef struct
+{
+  int fd, peer;
+  guint hooks;
+  gboolean ok;
+} PastDeadline;
+
+static gboolean
+past_hook (gpointer  data,
+           GError  **error)
+{
+  PastDeadline *p = data;
+
+  if (p->hooks++ == 0)
+    send_line (p->peer, "from the hook\r\n");
+  return TRUE;
+}
+
+static void
+past_deadline (gpointer data)
+{
+  PastDeadline *p = data;
+  ServerLineReader reader;
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  gint64 t0;
+
+  server_line_reader_init_fd (&reader, p->fd, 10, FALSE);
+  server_line_reader_set_hook (&reader, past_hook, p);
+  read_line (&reader, line, "from the hook\r\n");
+  g_assert_cmpuint (p->hooks, ==, 1);
+  send_line (p->peer, "sent\r\n");
+  server_line_reader_set_deadline (&reader, g_get_monotonic_time () - 1, 0, 0);
+  read_line (&reader, line, "sent\r\n");
+  g_assert_false (server_line_reader_deadline_expired (&reader));
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_line_reader_read (&reader, 100, line, NULL, &error), ==,
+                   SERVER_LINE_ERROR);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_true (server_line_reader_deadline_expired (&reader));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, G_TIME_SPAN_SECOND);
+  end_fd (p->fd);
+  p->ok = TRUE;
+}
+
+static void
+test_reader_past_deadline (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  PastDeadline p = { 0 };
+  int fds[2];
+
+  socket_pair (fds);
+  p.fd = fds[0];
+  p.peer = fds[1];
+  spawn (loop, past_deadline, &p);
+  server_coro_loop_free (loop);
+  close (fds[1]);
+  g_assert_true (p.ok);
+}
+
+/* ---- cancellation ---- */
+
+typedef struct
+{
+  int fd;
+  GCancellable *cancellable;
+  gboolean reader;
+  int result;
+  ServerLineStatus status;
+  GError *error;
+  gint parked;
+} Cancelled;
+
+static void
+cancelled_wait (gpointer data)
+{
+  Cancelled *c = data;
+
+  g_atomic_int_set (&c->parked, 1);
+  if (c->reader)
+    {
+      ServerLineReader reader;
+      g_autoptr (GString) line = g_string_new (NULL);
+
+      server_line_reader_init_fd (&reader, c->fd, 0, FALSE);
+      c->status = server_line_reader_read (&reader, 100, line, c->cancellable, &c->error);
+    }
+  else
+    c->result = server_coro_wait_fd (c->fd, G_IO_IN, 0, c->cancellable);
+  end_fd (c->fd);
+}
+
+static void
+test_cancel (void)
+{
+  for (int reader = 0; reader < 2; reader++)
+    for (int before = 0; before < 2; before++)
+      {
+        ServerCoroLoop *loop = loop_new ();
+        g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+        Cancelled c = { .cancellable = cancellable, .reader = reader };
+        int fds[2];
+
+        socket_pair (fds);
+        c.fd = fds[0];
+        if (before)
+          g_cancellable_cancel (cancellable);
+        spawn (loop, cancelled_wait, &c);
+        while (!g_atomic_int_get (&c.parked))
+          g_usleep (1000);
+        g_usleep (50 * 1000);
+        g_cancellable_cancel (cancellable); /* from this thread, not the loop's */
+        server_coro_loop_free (loop);
+        close (fds[1]);
+        if (reader)
+          {
+            g_assert_cmpint (c.status, ==, SERVER_LINE_ERROR);
+            g_assert_error (c.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+            g_clear_error (&c.error);
+          }
+        else
+          g_assert_cmpint (c.result, ==, ECANCELED);
+      }
+}
+
+/* ---- run_in_thread ---- */
+
+typedef struct
+{
+  gint *progress;
+  GThread *loop_thread;
+  GThread *ran_in;
+  gint before, after;
+} Work;
+
+static void
+work_func (gpointer data)
+{
+  Work *w = data;
+
+  w->ran_in = g_thread_self ();
+  w->before = g_atomic_int_get (w->progress);
+  g_usleep (300 * 1000); /* blocks: only a pool thread may */
+  w->after = g_atomic_int_get (w->progress);
+}
+
+static void
+work_coro (gpointer data)
+{
+  Work *w = data;
+
+  w->loop_thread = g_thread_self ();
+  server_coro_run_in_thread (work_func, w);
+  g_assert_true (g_thread_self () == w->loop_thread);
+  g_assert_true (server_coro_in_loop ());
+}
+
+static void
+test_run_in_thread (void)
+{
+  gint progress = 0;
+  Work w = { .progress = &progress };
+
+  beside_ping_pong (work_coro, &w, &progress, 100000);
+  g_assert_true (w.ran_in != w.loop_thread);
+  g_assert_cmpint (w.after, >, w.before);
+  g_test_message ("ping-pong rounds during the pool's 300 ms: %d", w.after - w.before);
+  /* Outside a coroutine: here. */
+  g_assert_false (server_coro_in_loop ());
+  server_coro_run_in_thread (work_func, &w);
+  g_assert_true (w.ran_in == g_thread_self ());
+}
+
+/* ---- EOF: the peer's shutdown wakes a parked reader ---- */
+
+typedef struct
+{
+  int fd;
+  ServerLineStatus first, second;
+  GError *error;
+} EofRead;
+
+static void
+eof_read (gpointer data)
+{
+  EofRead *e = data;
+  ServerLineReader reader;
+  g_autoptr (GString) line = g_string_new (NULL);
+
+  server_line_reader_init_fd (&reader, e->fd, 10, FALSE);
+  e->first = server_line_reader_read (&reader, 100, line, NULL, &e->error);
+  if (e->first == SERVER_LINE_OK)
+    e->second = server_line_reader_read (&reader, 100, line, NULL, &e->error);
+  end_fd (e->fd);
+}
+
+static void
+test_eof (void)
+{
+  for (int tcp = 0; tcp < 2; tcp++)
+    {
+      ServerCoroLoop *loop = loop_new ();
+      EofRead e = { 0 };
+      int fds[2];
+
+      if (tcp)
+        tcp_pair (fds);
+      else
+        socket_pair (fds);
+      e.fd = fds[0];
+      spawn (loop, eof_read, &e);
+      g_usleep (50 * 1000);
+      send_line (fds[1], "one\r\n");
+      g_usleep (50 * 1000); /* parked again for the second line */
+      shutdown (fds[1], SHUT_WR);
+      server_coro_loop_free (loop);
+      close (fds[1]);
+      g_assert_no_error (e.error);
+      g_assert_cmpint (e.first, ==, SERVER_LINE_OK);
+      g_assert_cmpint (e.second, ==, SERVER_LINE_EOF);
+    }
+}
+
+/* ---- spawns, and loop_free waiting ---- */
+
+typedef struct
+{
+  ServerCoroLoop *loop;
+  gint count;
+  gint inner; /* (atomic) the child spawned by a coroutine ran */
+  int fd;
+} Spawns;
+
+static void
+child_coro (gpointer data)
+{
+  Spawns *s = data;
+
+  g_assert_true (server_coro_in_loop ());
+  g_atomic_int_inc (&s->count);
+}
+
+static void
+inner_coro (gpointer data)
+{
+  Spawns *s = data;
+
+  g_atomic_int_set (&s->inner, 1);
+  g_atomic_int_inc (&s->count);
+}
+
+static void
+parent_coro (gpointer data)
+{
+  Spawns *s = data;
+
+  /* From within a coroutine of the loop: starts after this one parks or returns. */
+  spawn (s->loop, inner_coro, s);
+  g_assert_cmpint (g_atomic_int_get (&s->inner), ==, 0);
+  g_atomic_int_inc (&s->count);
+}
+
+static gpointer
+spawn_thread (gpointer data)
+{
+  Spawns *s = data;
+
+  for (int i = 0; i < 10; i++)
+    spawn (s->loop, child_coro, s);
+  return NULL;
+}
+
+static void
+blocker_coro (gpointer data)
+{
+  Spawns *s = data;
+
+  g_assert_cmpint (server_coro_wait_fd (s->fd, G_IO_IN, 0, NULL), ==, 0);
+  end_fd (s->fd);
+}
+
+static gpointer
+free_thread (gpointer data)
+{
+  server_coro_loop_free (data);
+  return NULL;
+}
+
+static void
+test_spawn (void)
+{
+  Spawns s = { 0 };
+  g_autoptr (GError) error = NULL;
+  GThread *t, *f;
+  int fds[2];
+  gboolean refused = FALSE;
+
+  s.loop = loop_new ();
+  spawn (s.loop, parent_coro, &s);
+  t = g_thread_new ("spawner", spawn_thread, &s);
+  g_thread_join (t);
+  while (server_coro_loop_get_live (s.loop) > 0)
+    g_usleep (1000);
+  g_assert_cmpint (g_atomic_int_get (&s.count), ==, 12);
+  g_assert_cmpint (g_atomic_int_get (&s.inner), ==, 1);
+
+  /* loop_free waits for a parked coroutine; spawns fail meanwhile. */
+  socket_pair (fds);
+  s.fd = fds[0];
+  spawn (s.loop, blocker_coro, &s);
+  f = g_thread_new ("freer", free_thread, s.loop);
+  for (int i = 0; i < 5000 && !refused; i++)
+    {
+      if (!server_coro_loop_spawn (s.loop, child_coro, &s, &error))
+        refused = TRUE;
+      else
+        g_usleep (1000);
+    }
+  g_assert_true (refused);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+  g_assert_cmpuint (server_coro_loop_get_live (s.loop), >=, 1);
+  send_line (fds[1], "go\r\n");
+  g_thread_join (f);
+  close (fds[1]);
+}
+
+/* ---- E2BIG, forget_fd, server_socket_wait ---- */
+
+typedef struct
+{
+  gboolean ok;
+} Fds;
+
+static void
+fds_coro (gpointer data)
+{
+  Fds *r = data;
+  int pairs[SERVER_CORO_MAX_FDS + 1][2];
+  g_autoptr (GError) error = NULL;
+  gint64 now = g_get_monotonic_time ();
+
+  for (int i = 0; i <= SERVER_CORO_MAX_FDS; i++)
+    socket_pair (pairs[i]);
+  /* Registered at their first wait; nothing came: the past deadline ends each at once. */
+  for (int i = 0; i < SERVER_CORO_MAX_FDS; i++)
+    g_assert_cmpint (server_coro_wait_fd (pairs[i][0], G_IO_IN, now, NULL), ==, ETIMEDOUT);
+  g_assert_cmpint (server_coro_wait_fd (pairs[SERVER_CORO_MAX_FDS][0], G_IO_IN, now, NULL), ==,
+                   E2BIG);
+  server_coro_forget_fd (pairs[0][0]);
+  server_coro_forget_fd (pairs[0][0]); /* not registered any more: nothing */
+  server_coro_forget_fd (12345);      /* never registered: nothing */
+  /* A slot again; this one's writable at once (the registration's event). */
+  g_assert_cmpint (server_coro_wait_fd (pairs[SERVER_CORO_MAX_FDS][0], G_IO_OUT, 0, NULL), ==, 0);
+  /* server_socket_wait keeps poll's meaning: input that is there (its event taken by a
+   * wait before) is found without a new event. */
+  send_line (pairs[1][1], "x\n");
+  g_assert_cmpint (server_coro_wait_fd (pairs[1][0], G_IO_IN, 0, NULL), ==, 0);
+  g_assert_true (server_socket_wait (pairs[1][0], G_IO_IN, 5, NULL, &error));
+  g_assert_no_error (error);
+  /* And its timeout: nothing to read on pairs[2]. */
+  g_assert_false (server_socket_wait (pairs[2][0], G_IO_IN, 1, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  for (int i = 0; i <= SERVER_CORO_MAX_FDS; i++)
+    {
+      end_fd (pairs[i][0]);
+      close (pairs[i][1]);
+    }
+  r->ok = TRUE;
+}
+
+static void
+test_fds (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  Fds r = { FALSE };
+
+  spawn (loop, fds_coro, &r);
+  server_coro_loop_free (loop);
+  g_assert_true (r.ok);
+}
+
+/* ---- outside a coroutine ---- */
+
+static void
+test_outside (void)
+{
+  int fds[2];
+
+  g_assert_false (server_coro_in_loop ());
+  socket_pair (fds);
+  server_coro_forget_fd (fds[0]); /* nothing */
+  if (g_test_undefined ())
+    {
+      g_test_expect_message ("msgtrk-server", G_LOG_LEVEL_CRITICAL, "*co != NULL*");
+      g_assert_cmpint (server_coro_wait_fd (fds[0], G_IO_IN, 0, NULL), ==, EINVAL);
+      g_test_assert_expected_messages ();
+    }
+  close (fds[0]);
+  close (fds[1]);
+}
+
+/* ---- the guard page ---- */
+
+static gsize
+recurse (volatile char *above,
+         gsize          depth)
+{
+  volatile char frame[1024];
+
+  frame[0] = (char) depth;
+  frame[sizeof frame - 1] = above != NULL ? above[0] : 0;
+  if (depth > 2 * SERVER_CORO_STACK_SIZE) /* far past the guard page: never here */
+    return 0;
+  return recurse (frame, depth + 1) + (gsize) frame[0]; /* not a tail call */
+}
+
+static gsize overflow_sink;
+
+static void
+overflow_coro (gpointer data)
+{
+  overflow_sink = recurse (NULL, 0);
+}
+
+static void
+test_overflow (void)
+{
+  if (g_test_subprocess ())
+    {
+      /* A fresh process, one thread: fork a grandchild to die, and look at how. */
+      pid_t pid = fork ();
+      int status = 0;
+
+      g_assert_cmpint (pid, >=, 0);
+      if (pid == 0)
+        {
+          struct rlimit no_core = { 0, 0 };
+          ServerCoroLoop *loop;
+
+          setrlimit (RLIMIT_CORE, &no_core);
+          loop = server_coro_loop_new ("overflow", NULL);
+          server_coro_loop_spawn (loop, overflow_coro, NULL, NULL);
+          server_coro_loop_free (loop);
+          _exit (0); /* the overflow did not fault */
+        }
+      g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+#ifdef __SANITIZE_ADDRESS__
+      /* ASan's handler reports the stack overflow (on its alternate stack) and exits. */
+      g_assert_true (WIFSIGNALED (status) || (WIFEXITED (status) && WEXITSTATUS (status) != 0));
+#else
+      g_assert_true (WIFSIGNALED (status));
+      g_assert_cmpint (WTERMSIG (status), ==, SIGSEGV);
+#endif
+      return;
+    }
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, 0);
+  g_test_trap_assert_passed ();
+}
+
+/* The watchdog (debug builds) may fire on a loaded machine: logged and counted, not fatal
+ * here (the default writer aborts on a warning in a test). */
+static gint watchdog_warnings;
+
+static GLogWriterOutput
+log_writer (GLogLevelFlags   level,
+            const GLogField *fields,
+            gsize            n_fields,
+            gpointer         data)
+{
+  for (gsize i = 0; i < n_fields; i++)
+    if (strcmp (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0
+        && strstr (fields[i].value, "without parking") != NULL)
+      {
+        g_atomic_int_inc (&watchdog_warnings);
+        return g_log_writer_standard_streams (level, fields, n_fields, data);
+      }
+  return g_log_writer_default (level, fields, n_fields, data);
+}
+
+static void
+sleepy_coro (gpointer data)
+{
+  g_usleep (120 * 1000); /* what a coroutine must not do */
+}
+
+static void
+test_watchdog (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+
+  spawn (loop, sleepy_coro, NULL);
+  server_coro_loop_free (loop);
+#ifdef SERVER_CORO_WATCHDOG
+  g_assert_cmpint (g_atomic_int_get (&watchdog_warnings), >=, 1);
+#else
+  g_test_message ("not a debug build: no watchdog");
+#endif
+}
+
+int
+main (int argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_log_set_writer_func (log_writer, NULL, NULL);
+#ifdef SERVER_CORO_UCONTEXT
+  g_test_message ("switch: swapcontext");
+#else
+  g_test_message ("switch: default (assembly on x86-64)");
+#endif
+  g_test_add_func ("/server/coro/ping-pong", test_ping_pong);
+  g_test_add_func ("/server/coro/bulk", test_bulk);
+  g_test_add_func ("/server/coro/wait-timeout", test_wait_timeout);
+  g_test_add_func ("/server/coro/reader-timeouts", test_reader_timeouts);
+  g_test_add_func ("/server/coro/reader-past-deadline", test_reader_past_deadline);
+  g_test_add_func ("/server/coro/cancel", test_cancel);
+  g_test_add_func ("/server/coro/run-in-thread", test_run_in_thread);
+  g_test_add_func ("/server/coro/eof", test_eof);
+  g_test_add_func ("/server/coro/spawn", test_spawn);
+  g_test_add_func ("/server/coro/fds", test_fds);
+  g_test_add_func ("/server/coro/outside", test_outside);
+  g_test_add_func ("/server/coro/overflow", test_overflow);
+  g_test_add_func ("/server/coro/watchdog", test_watchdog);
+  return g_test_run ();
+}
