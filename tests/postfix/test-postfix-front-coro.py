@@ -18,7 +18,8 @@ With io_threads=1 (all sessions on one loop), then 2:
   3. a stop (SIGTERM) with sessions parked between commands, in a command line and in a
      message's data: each hears "421 ... Shutting down", the front exits within
      STOP_MAX_S, and the message accepted before it has its registration.
-io_threads at its bounds: 64 starts, 0 and 65 are refused.
+io_threads at its bounds: 64 starts, 0 and 65 are refused. In a debug build, no front's
+log has the loop's watchdog warning (a coroutine that ran long without parking).
 Skips (77) without the front; check 2 skips without strace. A scripted upstream
 (scripted_front.PostfixLike), no Postfix.
 """
@@ -296,6 +297,16 @@ def main():
     slow_sync(t, exe, base, source_root)
     stop_parked(t, exe, base, source_root)
     bounds(t, exe, base, source_root)
+    # Debug builds (SERVER_CORO_WATCHDOG) warn of a coroutine that ran long without
+    # parking: a blocking call left in a session.
+    stalls = []
+    for name in ("par1", "par2", "sync", "stop"):
+        path = os.path.join(base, name + ".log")
+        if os.path.exists(path):
+            stalls += [line for line in open(path, errors="replace")
+                       if "without parking" in line]
+    t.check("no coroutine ran long without parking (the loop's watchdog)", not stalls,
+            "".join(stalls[:3]))
     if not t.failures:
         shutil.rmtree(base, ignore_errors=True)
     return t.done(started)
