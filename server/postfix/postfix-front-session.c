@@ -644,15 +644,16 @@ transaction_reset (Session *s)
   mid_release (s);
 }
 
-/* The cancellable for a read of the client or the upstream. In a coroutine none: the
- * stop wakes a parked read by shutting its socket down (sessions_stop), as it ends a
- * thread's recv(2); a cancellable per park would cost a handler connected and
- * disconnected per wait, and a g_cancellable_disconnect while the stop's handler runs
- * waits for it (up to FRONT_STOP_REPLY_WAIT_MS), blocking the loop and the "." replies
- * of its other sessions that the handler waits for. In a thread (TLS through GIO) the
- * session's. */
+/* The cancellable for a read or a write of the client or the upstream. In a coroutine
+ * none: the stop wakes a parked read by shutting its socket down (sessions_stop), as it
+ * ends a thread's recv(2), and a parked write ends when the listener shuts the client's
+ * both sides down after its grace, or sessions_stop the upstream's; a cancellable per
+ * park would cost a handler connected and disconnected per wait, and a
+ * g_cancellable_disconnect while the stop's handler runs waits for it (up to
+ * FRONT_STOP_REPLY_WAIT_MS), blocking the loop and the "." replies of its other sessions
+ * that the handler waits for. In a thread (TLS through GIO) the session's. */
 static GCancellable *
-read_cancel (Session *s)
+wait_cancel (Session *s)
 {
   return server_coro_in_loop () ? NULL : s->cancel;
 }
@@ -672,7 +673,7 @@ client_flush (Session *s,
     return TRUE;
   if (s->tls == NULL
         ? !server_socket_send_all (s->fd, s->client_out->str, s->client_out->len,
-                                   s->front->idle_timeout, s->cancel, &local)
+                                   s->front->idle_timeout, wait_cancel (s), &local)
         : (!g_output_stream_write_all (s->out, s->client_out->str, s->client_out->len, NULL,
                                        NULL, &local)
            || !g_output_stream_flush (s->out, NULL, &local)))
@@ -743,7 +744,8 @@ up_write (Session    *s,
 {
   g_autoptr (GError) error = NULL;
 
-  if (!server_socket_send_all (s->up_fd, text, len, s->front->idle_timeout, s->cancel, &error))
+  if (!server_socket_send_all (s->up_fd, text, len, s->front->idle_timeout, wait_cancel (s),
+                               &error))
     {
       g_message ("[%s] write to %s failed: %s", s->peer_ip, s->front->upstream_name,
                  error->message);
@@ -778,7 +780,7 @@ up_read_reply (Session *s,
                GString *reply,
                int     *code)
 {
-  return up_read_reply_full (s, reply, code, read_cancel (s));
+  return up_read_reply_full (s, reply, code, wait_cancel (s));
 }
 
 /* Send @line (no CRLF) upstream and read the reply. */
@@ -2049,7 +2051,7 @@ cmd_data (Session    *s,
       g_autoptr (GError) error = NULL;
       ServerLineStatus st = server_line_reader_read_piece (&s->reader,
                                                            SERVER_LINE_BUFFER_SIZE - 1, text,
-                                                           read_cancel (s), &error);
+                                                           wait_cancel (s), &error);
       gboolean line_start = writer.line_start;
       gsize mark = buf->len;
       gsize used = 0;
@@ -2205,7 +2207,7 @@ cmd_auth (Session    *s,
           break;
         }
       client_deadline_start (s, FALSE);
-      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, read_cancel (s),
+      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, wait_cancel (s),
                                     &error);
       if (st == SERVER_LINE_TOO_LONG)
         {
@@ -2629,7 +2631,7 @@ session_commands (Session *s)
        * limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
       s->reader.wipe = TRUE;
       client_deadline_start (s, FALSE);
-      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, line, read_cancel (s),
+      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, line, wait_cancel (s),
                                     &error);
 
       if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))

@@ -17,7 +17,10 @@ With io_threads=1 (all sessions on one loop), then 2:
      the loop);
   3. a stop (SIGTERM) with sessions parked between commands, in a command line and in a
      message's data: each hears "421 ... Shutting down", the front exits within
-     STOP_MAX_S, and the message accepted before it has its registration.
+     STOP_MAX_S, and the message accepted before it has its registration;
+  4. a stop while one session's "." reply is due (DOT_DELAY_S) and others of its loop are
+     parked: they hear 421, it gets the upstream's 250 (a session that ended during the
+     stop's wait must not block the loop: no g_cancellable_disconnect per session).
 io_threads at its bounds: 64 starts, 0 and 65 are refused. In a debug build, no front's
 log has the loop's watchdog warning (a coroutine that ran long without parking).
 Skips (77) without the front; check 2 skips without strace. A scripted upstream
@@ -45,6 +48,8 @@ PARALLEL_MAX_S = 15
 SYNC_DELAY_S = 2
 FAST_MAX_S = 1.0
 STOP_MAX_S = 10
+DOT_DELAY_S = 2.0
+DOT_REPLY_MAX_S = 4.0  # the reply comes DOT_DELAY_S after the "." (FRONT_STOP_REPLY_WAIT_MS: 5 s)
 IO_THREADS_MAX = 64
 
 
@@ -261,6 +266,45 @@ def stop_parked(t, exe, base, source_root):
             proc.wait(10)
 
 
+def stop_dot_due(t, exe, base, source_root):
+    """Check 4: a stop while one session's "." reply is due (the upstream answers after
+    DOT_DELAY_S) and others of the same loop are parked between commands: the parked ones
+    end at once (421) without holding up the loop, the one whose message the upstream has
+    gets the upstream's 250."""
+    up = PostfixLike(dot_delay=DOT_DELAY_S, unique_qids=True)
+    proc, port = start_front(exe, base, "dotdue", up, source_root, "io_threads=1\n")
+    try:
+        idle = []
+        for n in range(5):
+            c = Client(port)
+            c.reply()
+            c.cmd(b"EHLO idle%d.example\r\n" % n)
+            idle.append(c)
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO due.example\r\n")
+        c.cmd(b"MAIL FROM:<a@example.com> ENVID=due MTRK=%s\r\n" % th.AUTH.encode())
+        c.cmd(b"RCPT TO:<b@example.com>\r\n")
+        c.cmd(b"DATA\r\n")
+        c.sock.sendall(b"Message-ID: <due@example.com>\r\nSubject: s\r\n\r\nbody\r\n.\r\n")
+        th.wait_for("the '.' upstream", lambda: up.dots == 1, 20)
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        heard = [x.reply()[0] for x in idle]
+        code, text = c.reply()
+        took = time.monotonic() - stopped
+        proc.wait(STOP_MAX_S)
+        t.check("a stop while a '.' reply is due: the sessions parked beside it on its loop "
+                "hear 421, it gets the upstream's 250 when it comes (within %.1f s, before "
+                "the stop's 5 s wait ends)" % DOT_REPLY_MAX_S,
+                heard == [421] * len(idle) and code == 250 and took < DOT_REPLY_MAX_S,
+                "%r; %r after %.1f s" % (heard, text, took))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def bounds(t, exe, base, source_root):
     """io_threads at its bounds."""
     up = PostfixLike()
@@ -296,11 +340,12 @@ def main():
         parallel(t, exe, base, source_root, io_threads)
     slow_sync(t, exe, base, source_root)
     stop_parked(t, exe, base, source_root)
+    stop_dot_due(t, exe, base, source_root)
     bounds(t, exe, base, source_root)
     # Debug builds (SERVER_CORO_WATCHDOG) warn of a coroutine that ran long without
     # parking: a blocking call left in a session.
     stalls = []
-    for name in ("par1", "par2", "sync", "stop"):
+    for name in ("par1", "par2", "sync", "stop", "dotdue"):
         path = os.path.join(base, name + ".log")
         if os.path.exists(path):
             stalls += [line for line in open(path, errors="replace")
