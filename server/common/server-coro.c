@@ -8,11 +8,19 @@
  * epoll data of that descriptor). An iteration: epoll_wait() (its timeout the soonest
  * deadline: a binary heap of the parked coroutines that have one), then each event marks
  * its descriptor and resumes the coroutine parked on it when the mark is one it waits
- * for; then the queued spawns start, the wake queue's coroutines (cancelled waits,
- * run_in_thread work done) are resumed, and the coroutines whose deadline has passed are
- * resumed with ETIMEDOUT. Another thread reaches the loop only through its lock: the
- * spawn queue, the wake queue (linked through the coroutines: a wait that ended otherwise
- * takes itself out of it), and an eventfd written once per batch of wake-ups. A coroutine
+ * for; then the queued spawns start, the pool queue's coroutines (run_in_thread work
+ * done) are resumed, then the cancel queue's (ECANCELED), and the coroutines whose
+ * deadline has passed (ETIMEDOUT). Another thread reaches the loop only through its lock:
+ * the spawn queue, the pool and cancel queues (linked through the coroutines), and an
+ * eventfd written once per batch of wake-ups (none for a spawn from the loop's own
+ * coroutines: the next epoll_wait() does not wait). A cancellable's handler is connected
+ * at a coroutine's first park with it and kept (a reference held) until a park with
+ * another one or the coroutine's end: a session passes the same one to every wait, and a
+ * connect and disconnect per park would cost a closure, the cancellables' global mutex
+ * and a handler list walk each time. So a handler may fire while the coroutine is not
+ * parked on it: it queues the coroutine with the park's sequence number, and the loop
+ * resumes it only if it is still in that park and that park waits on that cancellable
+ * (a later wait with it sees it cancelled at once). A coroutine
  * that returned is freed after its iteration's events (a later event of the batch may
  * name it); its stack is kept for the next (SERVER_CORO_STACK_CACHE).
  * The switch: server_coro_switch() below on x86-64 (the System V callee-saved registers,
@@ -30,7 +38,9 @@
  * free a coroutine's record while an event of the current batch may still name it; close
  * a descriptor in this file (forget_fd and a coroutine's end only take it out of epoll).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "config.h"
 
 #include <errno.h>
@@ -42,6 +52,7 @@
 #include <unistd.h>
 
 #include "server-coro.h"
+#include "server-coro-probe.h"
 
 #if !defined(__x86_64__) && !defined(SERVER_CORO_UCONTEXT)
 #define SERVER_CORO_UCONTEXT 1
@@ -101,14 +112,22 @@ struct _ServerCoro
   guint    wait_mask; /* MARK_IN | MARK_OUT */
   gint64   deadline;  /* 0: none */
   guint    heap_index; /* in loop->heap while parked with a deadline (G_MAXUINT: not) */
-  guint    wait_seq;   /* which park (a late cancel handler's wake-up is for an older one) */
+  gint     wait_seq;   /* (atomic) which park with a cancellable (a cancel handler's
+                        * wake-up may be for an older one) */
   int      wake;       /* why it was resumed: 0, ETIMEDOUT, ECANCELED */
+  GCancellable *wait_cancellable; /* (nullable) (not owned) the park's */
   gboolean parked;
   gboolean done;
-  /* The wake queue (loop->lock): */
-  ServerCoro *wq_next;
-  gboolean    queued;
-  int         queued_why; /* the wake it is queued with: ECANCELED, 0 (pool work done) */
+  /* The cancellable its handler is connected to, kept from park to park (a session
+   * passes the same one to every wait: connected once, not per park): */
+  GCancellable *hooked; /* (owned) (nullable) */
+  gulong        hooked_id;
+  /* The cancel queue (loop->lock): the hooked cancellable fired; for park cq_seq only. */
+  ServerCoro *cq_next;
+  gboolean    cq_queued;
+  gint        cq_seq;
+  /* The pool queue (loop->lock): run_in_thread's work done. */
+  ServerCoro *pq_next;
 };
 
 typedef struct
@@ -126,7 +145,8 @@ struct _ServerCoroLoop
   GMutex   lock;
   GCond    cond;        /* live went down (loop_free waits on it) */
   GQueue   spawns;      /* (lock) of Spawn */
-  ServerCoro *wq_head, *wq_tail; /* (lock) coroutines to resume */
+  ServerCoro *cq_head, *cq_tail; /* (lock) the cancel queue */
+  ServerCoro *pq_head, *pq_tail; /* (lock) the pool queue */
   gboolean signalled;   /* (lock) wake_fd written, not yet taken */
   gboolean freeing;     /* (lock) no more spawns */
   gboolean stop;        /* (lock) the thread ends */
@@ -246,6 +266,7 @@ coro_yield (ServerCoro *co)
 }
 
 static void forget_all (ServerCoro *co);
+static void unhook (ServerCoro *co);
 
 static void
 coro_entry (void)
@@ -258,6 +279,7 @@ coro_entry (void)
 #endif
   co->func (co->data);
   forget_all (co);
+  unhook (co);
   co->done = TRUE;
   coro_yield (co); /* never returns */
   g_assert_not_reached ();
@@ -472,45 +494,46 @@ wake_signal_locked (ServerCoroLoop *loop)
     }
 }
 
+/* The hooked cancellable of @co fired: queued, for the park it is in now (the loop checks
+ * that it is still parked there, and with that cancellable). */
 static void
-wake_queue_locked (ServerCoroLoop *loop,
-                   ServerCoro     *co,
-                   int             why)
+cancel_queue_locked (ServerCoroLoop *loop,
+                     ServerCoro     *co)
 {
-  if (co->queued)
+  co->cq_seq = g_atomic_int_get (&co->wait_seq);
+  if (co->cq_queued)
     return;
-  co->queued = TRUE;
-  co->queued_why = why;
-  co->wq_next = NULL;
-  if (loop->wq_tail != NULL)
-    loop->wq_tail->wq_next = co;
+  co->cq_queued = TRUE;
+  co->cq_next = NULL;
+  if (loop->cq_tail != NULL)
+    loop->cq_tail->cq_next = co;
   else
-    loop->wq_head = co;
-  loop->wq_tail = co;
+    loop->cq_head = co;
+  loop->cq_tail = co;
   wake_signal_locked (loop);
 }
 
 static void
-wake_unqueue_locked (ServerCoroLoop *loop,
-                     ServerCoro     *co)
+cancel_unqueue_locked (ServerCoroLoop *loop,
+                       ServerCoro     *co)
 {
   ServerCoro *prev = NULL;
 
-  if (!co->queued)
+  if (!co->cq_queued)
     return;
-  for (ServerCoro *c = loop->wq_head; c != NULL; prev = c, c = c->wq_next)
+  for (ServerCoro *c = loop->cq_head; c != NULL; prev = c, c = c->cq_next)
     if (c == co)
       {
         if (prev != NULL)
-          prev->wq_next = co->wq_next;
+          prev->cq_next = co->cq_next;
         else
-          loop->wq_head = co->wq_next;
-        if (loop->wq_tail == co)
-          loop->wq_tail = prev;
+          loop->cq_head = co->cq_next;
+        if (loop->cq_tail == co)
+          loop->cq_tail = prev;
         break;
       }
-  co->queued = FALSE;
-  co->wq_next = NULL;
+  co->cq_queued = FALSE;
+  co->cq_next = NULL;
 }
 
 /* ---- the loop thread ---- */
@@ -633,19 +656,39 @@ loop_thread (gpointer data)
       for (;;)
         {
           ServerCoro *co;
-          int         why = 0;
 
           g_mutex_lock (&loop->lock);
-          co = loop->wq_head;
+          co = loop->pq_head;
           if (co != NULL)
             {
-              why = co->queued_why;
-              wake_unqueue_locked (loop, co);
+              loop->pq_head = co->pq_next;
+              if (loop->pq_head == NULL)
+                loop->pq_tail = NULL;
             }
           g_mutex_unlock (&loop->lock);
           if (co == NULL)
             break;
-          wake (loop, co, why);
+          wake (loop, co, 0);
+        }
+      for (;;)
+        {
+          ServerCoro *co;
+          gint        seq = 0;
+
+          g_mutex_lock (&loop->lock);
+          co = loop->cq_head;
+          if (co != NULL)
+            {
+              seq = co->cq_seq;
+              cancel_unqueue_locked (loop, co);
+            }
+          g_mutex_unlock (&loop->lock);
+          if (co == NULL)
+            break;
+          /* Only the park it fired in, and one that waits on that cancellable. */
+          if (co->parked && g_atomic_int_get (&co->wait_seq) == seq
+              && co->wait_cancellable != NULL && co->wait_cancellable == co->hooked)
+            wake (loop, co, ECANCELED);
         }
       now = g_get_monotonic_time ();
       while (loop->heap->len > 0 && ((ServerCoro *) loop->heap->pdata[0])->deadline <= now)
@@ -810,29 +853,37 @@ find_fd (ServerCoro *co,
   return NULL;
 }
 
-/* A cancellable's handler (any thread): the park it was connected for ends. */
-typedef struct
-{
-  ServerCoro *co;
-  guint       seq;
-} CancelWake;
-
+/* The hooked cancellable's handler (any thread; or here, at once, when it was cancelled
+ * already): the coroutine's present park ends if it waits on it. */
 static void
 on_cancelled (GCancellable *cancellable,
               gpointer      data)
 {
-  CancelWake     *cw = data;
-  ServerCoroLoop *loop = cw->co->loop;
+  ServerCoro     *co = data;
+  ServerCoroLoop *loop = co->loop;
 
-  /* Only while connected: the park disconnects before it ends (the seq is a guard). */
   g_mutex_lock (&loop->lock);
-  if (cw->co->wait_seq == cw->seq)
-    wake_queue_locked (loop, cw->co, ECANCELED);
+  cancel_queue_locked (loop, co);
   g_mutex_unlock (&loop->lock);
 }
 
-/* Parks the running @co until an event for @f (NULL: none), @deadline (0: none), @cancellable
- * or the wake queue; returns why it was resumed. */
+/* The handler off the hooked cancellable (waits for one running elsewhere). */
+static void
+unhook (ServerCoro *co)
+{
+  if (co->hooked == NULL)
+    return;
+  if (co->hooked_id != 0)
+    g_cancellable_disconnect (co->hooked, co->hooked_id);
+  g_mutex_lock (&co->loop->lock);
+  cancel_unqueue_locked (co->loop, co);
+  g_mutex_unlock (&co->loop->lock);
+  co->hooked_id = 0;
+  g_clear_object (&co->hooked);
+}
+
+/* Parks the running @co until an event for @f (NULL: none), @deadline (0: none),
+ * @cancellable or the pool queue; returns why it was resumed. */
 static int
 park (ServerCoro   *co,
       CoroFd       *f,
@@ -841,32 +892,38 @@ park (ServerCoro   *co,
       GCancellable *cancellable)
 {
   ServerCoroLoop *loop = co->loop;
-  CancelWake      cw = { co, 0 };
-  gulong          id = 0;
 
   co->wait_fd = f;
   co->wait_mask = mask;
   co->deadline = deadline;
+  co->wait_cancellable = cancellable;
   co->wake = 0;
-  co->parked = TRUE;
-  g_mutex_lock (&loop->lock);
-  cw.seq = ++co->wait_seq;
-  g_mutex_unlock (&loop->lock);
-  if (deadline != 0)
-    heap_push (loop, co);
-  if (cancellable != NULL)
-    /* Cancelled since the caller looked: the handler runs here and queues the wake-up. */
-    id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), &cw, NULL);
-  coro_yield (co);
-  if (id != 0)
-    g_cancellable_disconnect (cancellable, id); /* waits for a handler running elsewhere */
   if (cancellable != NULL)
     {
-      g_mutex_lock (&loop->lock);
-      wake_unqueue_locked (loop, co);
-      g_mutex_unlock (&loop->lock);
+      /* Before the hook and the look below: a handler from now on is for this park (one
+       * that took the number before is dropped, and the look sees its cancel). */
+      g_atomic_int_inc (&co->wait_seq);
+      if (cancellable != co->hooked)
+        {
+          unhook (co);
+          co->hooked = g_object_ref (cancellable);
+          co->hooked_id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), co, NULL);
+        }
+      /* Cancelled between the caller's look and the seq above: the handler took the park
+       * before this one. */
+      if (g_cancellable_is_cancelled (cancellable))
+        {
+          co->wait_fd = NULL;
+          co->wait_cancellable = NULL;
+          return ECANCELED;
+        }
     }
+  co->parked = TRUE;
+  if (deadline != 0)
+    heap_push (loop, co);
+  coro_yield (co);
   co->wait_fd = NULL;
+  co->wait_cancellable = NULL;
   return co->wake;
 }
 
@@ -894,7 +951,8 @@ server_coro_wait_fd (int           fd,
 {
   ServerCoro *co = coro_self;
   CoroFd     *f;
-  guint       mask = ((condition & G_IO_IN) ? MARK_IN : 0) | ((condition & G_IO_OUT) ? MARK_OUT : 0);
+  guint       mask = ((condition & G_IO_IN) ? MARK_IN : 0)
+                     | ((condition & G_IO_OUT) ? MARK_OUT : 0);
   guint       got;
 
   g_return_val_if_fail (co != NULL, EINVAL);
@@ -991,7 +1049,13 @@ pool_run (gpointer data,
 
   w->func (w->data);
   g_mutex_lock (&loop->lock);
-  wake_queue_locked (loop, w->co, 0);
+  w->co->pq_next = NULL;
+  if (loop->pq_tail != NULL)
+    loop->pq_tail->pq_next = w->co;
+  else
+    loop->pq_head = w->co;
+  loop->pq_tail = w->co;
+  wake_signal_locked (loop);
   g_mutex_unlock (&loop->lock);
 }
 
@@ -1036,6 +1100,7 @@ server_coro_run_in_thread (ServerCoroFunc func,
     }
   /* Parked first (under the lock) so that the pool's wake-up finds it so. */
   co->wait_fd = NULL;
+  co->wait_cancellable = NULL;
   co->deadline = 0;
   co->wake = 0;
   co->parked = TRUE; /* on nothing: only the pool's wake-up resumes it */
@@ -1048,4 +1113,85 @@ server_coro_run_in_thread (ServerCoroFunc func,
       return;
     }
   coro_yield (co);
+}
+
+/* ---- probes (server-coro-probe.h): the switch and the stacks, on the calling thread ---- */
+
+/* A loop record without a thread or epoll: its stacks, the switch's saved context. */
+static ServerCoroLoop *
+probe_loop_new (void)
+{
+  ServerCoroLoop *loop = g_new0 (ServerCoroLoop, 1);
+
+  loop->name = g_strdup ("probe");
+  loop->ep = loop->wake_fd = -1;
+  g_mutex_init (&loop->lock);
+  g_cond_init (&loop->cond);
+  loop->heap = g_ptr_array_new ();
+  loop->dead = g_ptr_array_new ();
+  loop->stacks = g_ptr_array_new ();
+  return loop;
+}
+
+static void
+probe_yield_loop (gpointer data)
+{
+  for (;;)
+    coro_yield (coro_self);
+}
+
+/**
+ * server_coro_probe_switch:
+ * @rounds: resumes (each followed by a yield)
+ *
+ * A coroutine that yields at once, resumed @rounds times (with SERVER_CORO_WATCHDOG, two
+ * clock reads per resume are in the figure).
+ *
+ * Returns: nanoseconds per switch (a resume or a yield)
+ */
+double
+server_coro_probe_switch (guint rounds)
+{
+  ServerCoroLoop *loop = probe_loop_new ();
+  ServerCoro     *co = coro_new (loop, probe_yield_loop, NULL);
+  gint64          t0, t1;
+
+  g_return_val_if_fail (co != NULL && rounds > 0, 0);
+  t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < rounds; i++)
+    coro_resume (loop, co);
+  t1 = g_get_monotonic_time ();
+  coro_free (loop, co); /* parked for good: its stack is simply dropped */
+  server_coro_loop_free (loop);
+  return (double) (t1 - t0) * 1000 / (2.0 * rounds);
+}
+
+/**
+ * server_coro_probe_stack:
+ * @func: what to run in a coroutine (it must return without parking)
+ * @data: its argument
+ *
+ * Runs @func(@data) in a coroutine on a fresh stack filled with SERVER_CORO_PROBE_PATTERN
+ * first.
+ *
+ * Returns: the octets of the stack it touched (the switch and the entry frame included)
+ */
+gsize
+server_coro_probe_stack (ServerCoroFunc func,
+                         gpointer       data)
+{
+  ServerCoroLoop *loop = probe_loop_new ();
+  ServerCoro     *co = coro_new (loop, func, data);
+  gsize           i = 0;
+
+  g_return_val_if_fail (co != NULL, 0);
+  /* Below the switch's first frame (the top 128 octets). */
+  memset (co->stack, SERVER_CORO_PROBE_PATTERN, SERVER_CORO_STACK_SIZE - 128);
+  coro_resume (loop, co);
+  g_return_val_if_fail (co->done, 0);
+  while (i < SERVER_CORO_STACK_SIZE && co->stack[i] == SERVER_CORO_PROBE_PATTERN)
+    i++;
+  coro_free (loop, co);
+  server_coro_loop_free (loop);
+  return SERVER_CORO_STACK_SIZE - i;
 }

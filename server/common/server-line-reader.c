@@ -339,7 +339,9 @@ server_socket_send_all (int           fd,
           /* In a coroutine the EAGAIN is the edge's cue: no poll first. */
           if (server_coro_in_loop ())
             ok = coro_wait (fd, G_IO_OUT,
-                            timeout > 0 ? g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC : 0,
+                            timeout > 0 ? g_get_monotonic_time ()
+                                            + (gint64) timeout * G_USEC_PER_SEC
+                                        : 0,
                             cancellable, error);
           else
             ok = server_socket_wait (fd, G_IO_OUT, timeout, cancellable, error);

@@ -10,8 +10,10 @@
  * reader's idle timeout and deadline (the same errors as in a thread), and past the
  * deadline what was sent is still read, then the read ends at once; the fill hook; a cancellable
  * cancelled from another thread wakes a parked wait and a parked read (and one cancelled
- * before: at once); run_in_thread runs in a pool thread while the loop's other coroutines
- * go on (and in the calling thread outside a coroutine); a peer's shutdown wakes a parked
+ * before: at once), the handler kept from park to park (one fired during run_in_thread
+ * does not end it; a second cancellable replaces the first); run_in_thread runs in a pool
+ * thread while the loop's other coroutines go on (and in the calling thread outside a
+ * coroutine); a peer's shutdown wakes a parked
  * reader (EOF); spawns from another thread and from a coroutine; loop_free waits for a
  * parked coroutine, and spawns fail meanwhile; E2BIG past SERVER_CORO_MAX_FDS, and a slot
  * reused after forget_fd; server_socket_wait() finds a socket readable that already was;
@@ -381,7 +383,8 @@ test_reader_timeouts (void)
       g_assert_cmpint (t.status, ==, SERVER_LINE_ERROR);
       g_assert_error (t.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
       g_assert_cmpint (t.expired, ==, deadline);
-      g_assert_cmpstr (t.error->message, ==, deadline ? "Deadline exceeded" : "Socket I/O timed out");
+      g_assert_cmpstr (t.error->message, ==,
+                       deadline ? "Deadline exceeded" : "Socket I/O timed out");
       g_assert_cmpint (t.waited, >=, deadline ? 300 * G_TIME_SPAN_MILLISECOND : G_TIME_SPAN_SECOND);
       g_assert_cmpint (t.waited, <, 5 * G_TIME_SPAN_SECOND);
       g_clear_error (&t.error);
@@ -514,6 +517,67 @@ test_cancel (void)
         else
           g_assert_cmpint (c.result, ==, ECANCELED);
       }
+}
+
+/* The handler stays connected from park to park: one fired while the coroutine is in
+ * another kind of park (run_in_thread) does not end that one; the next wait on it ends at
+ * once; a second cancellable replaces the first. */
+typedef struct
+{
+  int fd;
+  GCancellable *first, *second;
+  gint slept;
+  gint parked_second;
+  gboolean ok;
+} Hooked;
+
+static void
+cancel_then_sleep (gpointer data)
+{
+  Hooked *h = data;
+
+  g_cancellable_cancel (h->first);
+  g_usleep (100 * 1000);
+  g_atomic_int_set (&h->slept, 1);
+}
+
+static void
+hooked_coro (gpointer data)
+{
+  Hooked *h = data;
+
+  for (int i = 0; i < 3; i++)
+    g_assert_cmpint (server_coro_wait_fd (h->fd, G_IO_IN,
+                                          g_get_monotonic_time () + 20 * G_TIME_SPAN_MILLISECOND,
+                                          h->first), ==, ETIMEDOUT);
+  server_coro_run_in_thread (cancel_then_sleep, h);
+  g_assert_cmpint (g_atomic_int_get (&h->slept), ==, 1);
+  g_assert_cmpint (server_coro_wait_fd (h->fd, G_IO_IN, 0, h->first), ==, ECANCELED);
+  g_atomic_int_set (&h->parked_second, 1);
+  g_assert_cmpint (server_coro_wait_fd (h->fd, G_IO_IN, 0, h->second), ==, ECANCELED);
+  end_fd (h->fd);
+  h->ok = TRUE;
+}
+
+static void
+test_cancel_hooked (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  g_autoptr (GCancellable) first = g_cancellable_new ();
+  g_autoptr (GCancellable) second = g_cancellable_new ();
+  Hooked h = { .first = first, .second = second };
+  int fds[2];
+
+  socket_pair (fds);
+  h.fd = fds[0];
+  spawn (loop, hooked_coro, &h);
+  while (!g_atomic_int_get (&h.parked_second))
+    g_usleep (1000);
+  g_usleep (50 * 1000);
+  g_cancellable_cancel (second);
+  server_coro_loop_free (loop);
+  close (fds[1]);
+  g_assert_true (h.ok);
 }
 
 /* ---- run_in_thread ---- */
@@ -907,6 +971,7 @@ main (int argc,
   g_test_add_func ("/server/coro/reader-timeouts", test_reader_timeouts);
   g_test_add_func ("/server/coro/reader-past-deadline", test_reader_past_deadline);
   g_test_add_func ("/server/coro/cancel", test_cancel);
+  g_test_add_func ("/server/coro/cancel-hooked", test_cancel_hooked);
   g_test_add_func ("/server/coro/run-in-thread", test_run_in_thread);
   g_test_add_func ("/server/coro/eof", test_eof);
   g_test_add_func ("/server/coro/spawn", test_spawn);
