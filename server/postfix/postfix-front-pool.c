@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "postfix-front.h"
+#include "server-coro.h"
 
 typedef struct
 {
@@ -61,10 +62,28 @@ warm_quit (Warm *w)
 static void
 warm_free (Warm *w)
 {
-  close (w->fd);
+  postfix_front_fd_close (w->fd);
   g_free (w->reader);
   g_free (w->greeting);
   g_free (w);
+}
+
+/**
+ * postfix_front_fd_close:
+ * @fd: a descriptor of the front's (a client's or an upstream connection)
+ *
+ * Closes @fd; in a session's coroutine (server-coro.h) it is forgotten by the loop first
+ * (a wait there registered it: a closed descriptor's number left registered would be
+ * another file's next).
+ */
+void
+postfix_front_fd_close (int fd)
+{
+  if (fd < 0)
+    return;
+  if (server_coro_in_loop ())
+    server_coro_forget_fd (fd);
+  close (fd);
 }
 
 /* A connect(2) on the non-blocking @fd that returned @err: done once @fd is writable
@@ -140,7 +159,7 @@ postfix_front_upstream_connect (GSocketAddress *upstream,
     {
       if (error != NULL && *error == NULL)
         server_socket_error (error, errno, "fcntl(F_SETFL)");
-      close (fd);
+      postfix_front_fd_close (fd);
       return -1;
     }
   /* A failure only costs latency (Nagle's wait for a delayed ACK). */
@@ -263,7 +282,10 @@ warm_greet (PostfixFrontPool *pool,
    * in recv() up to the pool's timeout, so @cancellable shuts the socket down. */
   ok = server_line_reader_available (w->reader) != 0
        || server_socket_wait (w->fd, G_IO_IN, pool->timeout, cancellable, &error);
-  if (ok && cancellable != NULL)
+  /* In a session's coroutine the reader parks on the descriptor with @cancellable (a
+   * handler there would also cost a g_cancellable_disconnect that waits, blocking the
+   * loop, for a stop's handlers: postfix_front_sessions_stop waits for "." replies). */
+  if (ok && cancellable != NULL && !server_coro_in_loop ())
     handler = g_cancellable_connect (cancellable, G_CALLBACK (warm_greet_cancelled),
                                      GINT_TO_POINTER (w->fd), NULL);
   ok = ok && postfix_front_read_reply (w->reader, greeting, &code, cancellable, &error);
@@ -468,6 +490,10 @@ postfix_front_pool_refill (PostfixFrontPool *pool)
   pool->connecting++;
   g_mutex_unlock (&pool->lock);
   w = warm_connect (pool, POSTFIX_FRONT_POOL_REFILL_CONNECT_TIMEOUT);
+  /* The connect's wait in a session's coroutine registered it with that loop; the session
+   * that takes it may run on another (server-coro.h: forgotten before it moves). */
+  if (w != NULL && server_coro_in_loop ())
+    server_coro_forget_fd (w->fd);
   g_mutex_lock (&pool->lock);
   pool->connecting--;
   if (w != NULL && !pool->stopping)

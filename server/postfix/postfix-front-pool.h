@@ -48,6 +48,7 @@ int                postfix_front_upstream_connect (GSocketAddress *upstream,
                                                    guint           timeout,
                                                    GCancellable   *cancellable,
                                                    GError        **error);
+void               postfix_front_fd_close (int fd);
 gboolean           postfix_front_read_reply (ServerLineReader *reader,
                                              GString          *reply,
                                              int              *code,

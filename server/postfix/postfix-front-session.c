@@ -26,12 +26,20 @@
  * message).
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
  * socket are plain descriptors (the listener's accepted one, and
- * postfix_front_upstream_connect's), no GSocket or stream objects: read with one
- * blocking recv(2) per wait (server_line_reader_init_fd, SO_RCVTIMEO = idle_timeout,
- * lowered only when a deadline is nearer) and written with send(2) (server_socket_send_all); at shutdown the cancellable's handler
- * (session_cancelled) shuts them down, which ends those reads. STARTTLS and implicit TLS
- * make the client's GIO stream from its descriptor (server_connection_get_stream) and
- * read and write it through the TLS stream.
+ * postfix_front_upstream_connect's), no GSocket or stream objects: read with the line
+ * reader (server_line_reader_init_fd) and written with send(2) (server_socket_send_all).
+ * Threads (docs/postfix-front-io.md, "The front on coroutines"): a session runs as a
+ * coroutine on a loop thread (postfix-front.c, server-coro.h): where it would wait for a
+ * descriptor it parks (the shared helpers; idle_timeout, or a nearer deadline, bounds the
+ * wait), and what blocks otherwise runs in a pool thread (server_coro_run_in_thread,
+ * the coroutine parked): the client's name lookup (peer_names), a wait for another
+ * message's pending registration (mid_acquire), the journal's syncs (journal_wait,
+ * register_queue_id), and TLS: implicit TLS runs the whole session in the thread, STARTTLS
+ * the rest of it (session_tls_in_thread), through GIO's blocking calls (the client's GIO
+ * stream made from its descriptor, server_connection_get_stream), a thread per TLS session
+ * while it lasts. Never hold a GMutex across a park. At shutdown one handler
+ * (sessions_stop) shuts every session's sockets down, which ends their reads (parked or
+ * blocking), and waits for the "." replies due.
  *
  * Pipelining (RFC 2920): when the upstream's EHLO offered PIPELINING (passed on to the
  * client), a MAIL and the RCPTs and DATA the client pipelined after it (already in the
@@ -160,6 +168,7 @@
 #include "postfix-front-pool.h"
 #include "postfix-log.h"
 #include "postfix-register.h"
+#include "server-coro.h"
 #include "server-line-reader.h"
 #include "server-log.h"
 
@@ -249,11 +258,12 @@ typedef struct
   gboolean client_counted;        /* counted in front->clients (client_count_take) */
   gboolean client_refusing;       /* in front->refusing (client_refusal_take) */
 
-  int up_fd;                      /* (owned) the upstream socket, -1: none */
-  GMutex up_lock;                 /* guards up_fd and dot_wait against the cancel callback */
-  GCond dot_cond;                 /* dot_wait cleared (with up_lock) */
-  gboolean dot_wait;              /* the "." is on its way upstream, its reply not read */
-  gulong cancel_id;               /* session_cancelled's handler */
+  GList link;                     /* in front->sessions (postfix_front_sessions_stop) */
+  int up_fd;                      /* (owned) the upstream socket, -1: none; set and closed
+                                   * under front->sessions_lock (the stop's handler may be
+                                   * shutting it down) */
+  gboolean dot_wait;              /* the "." is on its way upstream, its reply not read
+                                   * (under front->sessions_lock) */
   ServerLineReader *up_reader;    /* (owned) of up_fd */
   gboolean up_dsn;
   gboolean up_pipelining;         /* the upstream's last EHLO offered PIPELINING */
@@ -458,6 +468,27 @@ mid_use_tidy (PostfixFront *f,
     g_hash_table_remove (f->mids, mid);
 }
 
+/* mid_acquire's wait in a pool thread (a coroutine's: server_coro_run_in_thread): until
+ * the table changes after @generation, or @until. */
+typedef struct
+{
+  PostfixFront *front;
+  guint64 generation;
+  gint64 until;
+} MidWait;
+
+static void
+mid_wait_thread (gpointer data)
+{
+  MidWait *w = data;
+
+  g_mutex_lock (&w->front->mids_lock);
+  while (w->front->mids_generation == w->generation)
+    if (!g_cond_wait_until (&w->front->mids_changed, &w->front->mids_lock, w->until))
+      break;
+  g_mutex_unlock (&w->front->mids_lock);
+}
+
 /* Before the first data of a message with Message-ID @mid goes upstream: the follower
  * binds a pending registration to the FIRST cleanup line with its Message-ID, so no
  * other message with @mid may reach Postfix while one is pending. Waits while this front
@@ -535,8 +566,20 @@ mid_acquire (Session    *s,
           mid_use_get (f, mid)->waiting++;
           waiting = TRUE;
         }
-      g_cond_wait_until (&f->mids_changed, &f->mids_lock,
-                         MIN (end, now + FRONT_PENDING_RECHECK_MS * G_TIME_SPAN_MILLISECOND));
+      if (server_coro_in_loop ())
+        {
+          /* mids_lock is never held across a park (server-coro.h): the wait runs in a
+           * pool thread, which misses no change (the generation taken under the lock). */
+          MidWait w = { f, f->mids_generation,
+                        MIN (end, now + FRONT_PENDING_RECHECK_MS * G_TIME_SPAN_MILLISECOND) };
+
+          g_mutex_unlock (&f->mids_lock);
+          server_coro_run_in_thread (mid_wait_thread, &w);
+          g_mutex_lock (&f->mids_lock);
+        }
+      else
+        g_cond_wait_until (&f->mids_changed, &f->mids_lock,
+                           MIN (end, now + FRONT_PENDING_RECHECK_MS * G_TIME_SPAN_MILLISECOND));
     }
   if (waiting)
     {
@@ -601,6 +644,20 @@ transaction_reset (Session *s)
   mid_release (s);
 }
 
+/* The cancellable for a read or a write of the client or the upstream. In a coroutine
+ * none: the stop wakes a parked read by shutting its socket down (sessions_stop), as it
+ * ends a thread's recv(2), and a parked write ends when the listener shuts the client's
+ * both sides down after its grace, or sessions_stop the upstream's; a cancellable per
+ * park would cost a handler connected and disconnected per wait, and a
+ * g_cancellable_disconnect while the stop's handler runs waits for it (up to
+ * FRONT_STOP_REPLY_WAIT_MS), blocking the loop and the "." replies of its other sessions
+ * that the handler waits for. In a thread (TLS through GIO) the session's. */
+static GCancellable *
+wait_cancel (Session *s)
+{
+  return server_coro_in_loop () ? NULL : s->cancel;
+}
+
 /* Write the replies held for the client (RFC 2920: held while the client's next
  * commands are already here, written before the front waits for more). A write through
  * GIO (TLS) is not given the session's cancellable: at shutdown it must still say "421
@@ -616,7 +673,7 @@ client_flush (Session *s,
     return TRUE;
   if (s->tls == NULL
         ? !server_socket_send_all (s->fd, s->client_out->str, s->client_out->len,
-                                   s->front->idle_timeout, s->cancel, &local)
+                                   s->front->idle_timeout, wait_cancel (s), &local)
         : (!g_output_stream_write_all (s->out, s->client_out->str, s->client_out->len, NULL,
                                        NULL, &local)
            || !g_output_stream_flush (s->out, NULL, &local)))
@@ -687,7 +744,8 @@ up_write (Session    *s,
 {
   g_autoptr (GError) error = NULL;
 
-  if (!server_socket_send_all (s->up_fd, text, len, s->front->idle_timeout, s->cancel, &error))
+  if (!server_socket_send_all (s->up_fd, text, len, s->front->idle_timeout, wait_cancel (s),
+                               &error))
     {
       g_message ("[%s] write to %s failed: %s", s->peer_ip, s->front->upstream_name,
                  error->message);
@@ -722,7 +780,7 @@ up_read_reply (Session *s,
                GString *reply,
                int     *code)
 {
-  return up_read_reply_full (s, reply, code, s->cancel);
+  return up_read_reply_full (s, reply, code, wait_cancel (s));
 }
 
 /* Send @line (no CRLF) upstream and read the reply. */
@@ -743,29 +801,32 @@ up_command (Session    *s,
 }
 
 /* @fd (taken) becomes the session's upstream connection, shut down by
- * session_cancelled. */
+ * the stop (sessions_stop). */
 static void
 up_attach (Session *s,
            int      fd)
 {
-  g_mutex_lock (&s->up_lock);
+  gboolean stopping;
+
+  g_mutex_lock (&s->front->sessions_lock);
   s->up_fd = fd;
-  g_mutex_unlock (&s->up_lock);
-  /* Cancelled before the handler could shut it down. */
-  if (g_cancellable_is_cancelled (s->cancel))
+  stopping = s->front->stopping;
+  g_mutex_unlock (&s->front->sessions_lock);
+  /* Stopped before the handler could shut it down. */
+  if (stopping || g_cancellable_is_cancelled (s->cancel))
     (void) shutdown (fd, SHUT_RDWR);
 }
 
-/* The upstream link closed (under up_lock: the cancellable's handler may be shutting the
- * same socket down); a write to it then fails (the upstream lost). */
+/* The upstream link closed (under front->sessions_lock: the stop's handler may be shutting
+ * the same socket down; the lock is held for no wait); a write to it then fails (the
+ * upstream lost). */
 static void
 up_close (Session *s)
 {
-  g_mutex_lock (&s->up_lock);
-  if (s->up_fd >= 0)
-    close (s->up_fd);
+  g_mutex_lock (&s->front->sessions_lock);
+  postfix_front_fd_close (s->up_fd);
   s->up_fd = -1;
-  g_mutex_unlock (&s->up_lock);
+  g_mutex_unlock (&s->front->sessions_lock);
 }
 
 /* Connect to the upstream and read its greeting, left in @greeting for the client: a
@@ -809,11 +870,23 @@ up_connect (Session *s,
  * name service then holds only the client (bounded by the system resolver, never
  * interrupted: a stop waits for it), not an upstream session Postfix would time out. */
 static void
+peer_names_lookup (gpointer data)
+{
+  Session *s = data;
+
+  postfix_front_peer_lookup (&s->peer, NULL);
+}
+
+static void
 peer_names (Session *s)
 {
   if (!s->front->xclient || s->peer_named)
     return;
-  if (s->front->peername_lookup)
+  /* getnameinfo(3) and getaddrinfo(3) block (the resolver): in a coroutine, in a pool
+   * thread while the loop runs the other sessions. */
+  if (s->front->peername_lookup && server_coro_in_loop ())
+    server_coro_run_in_thread (peer_names_lookup, s);
+  else if (s->front->peername_lookup)
     postfix_front_peer_lookup (&s->peer, NULL);
   else
     postfix_front_peer_no_lookup (&s->peer);
@@ -1730,11 +1803,11 @@ reply_queue_id (const char *reply)
  * FALSE when it could not be made durable: the client must not hear the 250 (without
  * @pending), or the pending registration stays for the follower to bind (with it). */
 static gboolean
-register_queue_id (Session    *s,
-                   const char *reply,
-                   gint64      now,
-                   gboolean    pending,
-                   const char *mid_key)
+register_queue_id_here (Session    *s,
+                        const char *reply,
+                        gint64      now,
+                        gboolean    pending,
+                        const char *mid_key)
 {
   const char *q = g_strrstr (reply, "queued as ");
   g_autofree char *qid = NULL;
@@ -1790,6 +1863,43 @@ register_queue_id (Session    *s,
   return TRUE;
 }
 
+/* register_queue_id_here's arguments and result, for a pool thread. */
+typedef struct
+{
+  Session *s;
+  const char *reply;
+  gint64 now;
+  gboolean pending;
+  const char *mid_key;
+  gboolean ok;
+} RegisterCall;
+
+static void
+register_queue_id_thread (gpointer data)
+{
+  RegisterCall *c = data;
+
+  c->ok = register_queue_id_here (c->s, c->reply, c->now, c->pending, c->mid_key);
+}
+
+/* register_queue_id_here; in a coroutine, when it waits for the journal's fdatasync
+ * (all but the record by ident, appended unwaited), in a pool thread while the loop runs
+ * the other sessions. */
+static gboolean
+register_queue_id (Session    *s,
+                   const char *reply,
+                   gint64      now,
+                   gboolean    pending,
+                   const char *mid_key)
+{
+  RegisterCall c = { s, reply, now, pending, mid_key, FALSE };
+
+  if (!server_coro_in_loop () || (pending && mid_key == NULL))
+    return register_queue_id_here (s, reply, now, pending, mid_key);
+  server_coro_run_in_thread (register_queue_id_thread, &c);
+  return c.ok;
+}
+
 /* The client's next read bounded by request_deadline from now (the command line, an AUTH
  * response; the data moved later by min_data_rate): no system call (the line reader sets
  * its socket's timeout only when a read must wait and the deadline is the nearer). */
@@ -1805,7 +1915,7 @@ client_deadline_start (Session *s,
 }
 
 /* A read of the client ended the session (@st, @error): the client told why, when it is
- * the idle timeout, the request deadline or shutdown (session_cancelled shut the socket's
+ * the idle timeout, the request deadline or shutdown (sessions_stop shut the socket's
  * reading side down, or GIO saw the cancellable). */
 static void
 client_read_failed (Session          *s,
@@ -1823,23 +1933,23 @@ client_read_failed (Session          *s,
     client_reply (s, "421 4.3.2 %s Shutting down", s->front->hostname);
 }
 
-/* Whether the "." is on its way upstream and its reply unread (session_cancelled then
+/* Whether the "." is on its way upstream and its reply unread (sessions_stop then
  * waits for the reply before it cuts the upstream link). */
 static void
 dot_wait_set (Session  *s,
               gboolean  waiting)
 {
-  g_mutex_lock (&s->up_lock);
+  g_mutex_lock (&s->front->sessions_lock);
   s->dot_wait = waiting;
   if (!waiting)
-    g_cond_broadcast (&s->dot_cond);
-  g_mutex_unlock (&s->up_lock);
+    g_cond_broadcast (&s->front->sessions_changed);
+  g_mutex_unlock (&s->front->sessions_lock);
 }
 
 /* The client's data passed its deadline: logged (no content), and the upstream link
  * closed before anything more is read or written, without the "." (Postfix discards a
- * message whose data did not end: nothing queued, never half a message). Under up_lock:
- * the cancellable's handler may be shutting the same socket down. */
+ * message whose data did not end: nothing queued, never half a message). Under
+ * front->sessions_lock: the stop's handler may be shutting the same socket down. */
 static void
 data_deadline_abandon (Session *s,
                        guint64  octets,
@@ -1850,12 +1960,44 @@ data_deadline_abandon (Session *s,
              " s; the transaction is abandoned upstream",
              s->peer_ip, s->front->request_deadline, s->front->min_data_rate, octets,
              (g_get_monotonic_time () - began) / G_USEC_PER_SEC);
-  g_mutex_lock (&s->up_lock);
+  g_mutex_lock (&s->front->sessions_lock);
   if (s->up_fd >= 0)
     (void) shutdown (s->up_fd, SHUT_RDWR);
-  g_mutex_unlock (&s->up_lock);
+  g_mutex_unlock (&s->front->sessions_lock);
   s->said_421 = TRUE;
   transaction_reset (s);
+}
+
+/* durable_journal_wait for a pool thread. */
+typedef struct
+{
+  DurableJournal *journal;
+  guint64 ticket;
+  GError **error;
+  gboolean ok;
+} JournalWait;
+
+static void
+journal_wait_thread (gpointer data)
+{
+  JournalWait *w = data;
+
+  w->ok = durable_journal_wait (w->journal, w->ticket, w->error);
+}
+
+/* durable_journal_wait (a GCond, or the group's fdatasync run by this waiter): in a
+ * coroutine, in a pool thread while the loop runs the other sessions. */
+static gboolean
+journal_wait (Session *s,
+              guint64  ticket,
+              GError **error)
+{
+  JournalWait w = { s->front->journal, ticket, error, FALSE };
+
+  if (!server_coro_in_loop ())
+    return durable_journal_wait (s->front->journal, ticket, error);
+  server_coro_run_in_thread (journal_wait_thread, &w);
+  return w.ok;
 }
 
 /* DATA: the upstream's 354, then the message streamed, then its verdict. */
@@ -1909,7 +2051,7 @@ cmd_data (Session    *s,
       g_autoptr (GError) error = NULL;
       ServerLineStatus st = server_line_reader_read_piece (&s->reader,
                                                            SERVER_LINE_BUFFER_SIZE - 1, text,
-                                                           s->cancel, &error);
+                                                           wait_cancel (s), &error);
       gboolean line_start = writer.line_start;
       gsize mark = buf->len;
       gsize used = 0;
@@ -1997,7 +2139,7 @@ cmd_data (Session    *s,
     {
       g_autoptr (GError) error = NULL;
 
-      if (!durable_journal_wait (s->front->journal, ticket, &error))
+      if (!journal_wait (s, ticket, &error))
         {
           g_warning ("[%s] the pending registration of ENVID %s is not durable: %s",
                      s->peer_ip, s->envid, error->message);
@@ -2005,7 +2147,7 @@ cmd_data (Session    *s,
         }
     }
   /* Not ended by the stop's cancellable: Postfix may have the message, so its reply is
-   * waited for (session_cancelled shuts the link down after FRONT_STOP_REPLY_WAIT_MS;
+   * waited for (sessions_stop shuts the link down after FRONT_STOP_REPLY_WAIT_MS;
    * idle_timeout bounds it too). */
   ok = up_read_reply_full (s, reply, &code, NULL);
   dot_wait_set (s, FALSE);
@@ -2065,7 +2207,7 @@ cmd_auth (Session    *s,
           break;
         }
       client_deadline_start (s, FALSE);
-      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, s->cancel,
+      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, wait_cancel (s),
                                     &error);
       if (st == SERVER_LINE_TOO_LONG)
         {
@@ -2194,6 +2336,65 @@ start_tls (Session *s,
   return TRUE;
 }
 
+/* After STARTTLS's 220: the handshake, then (RFC 3207 4.2) all knowledge obtained from
+ * the client before TLS discarded, here and in Postfix (its AUTH, its transaction,
+ * anything a man in the middle put there): a fresh upstream session; the client EHLOs
+ * again. FALSE: the session ends. */
+static gboolean
+starttls_finish (Session *s)
+{
+  if (!start_tls (s, s->front->tls_handshake_timeout))
+    return FALSE;
+  s->up_pipelining = FALSE;
+  s->up_dsn = FALSE;
+  s->up_xforward_ident = FALSE;
+  s->helo_seen = FALSE;
+  s->esmtp = FALSE;
+  transaction_reset (s);
+  return up_renew (s);
+}
+
+static void session_commands (Session *s);
+
+/* The end of a session in TLS (its last replies, the TLS close_notify: GIO's blocking
+ * calls), where it ran (a thread: a coroutine's TLS part, or the session's own). */
+static void
+session_tls_close (Session *s)
+{
+  client_flush (s, NULL);
+  if (s->tls != NULL)
+    g_io_stream_close (s->tls, NULL, NULL);
+  g_clear_object (&s->tls);
+  s->out = NULL;
+}
+
+/* A coroutine's session after STARTTLS's 220, in a pool thread (server_coro_in_loop()
+ * FALSE there: the shared helpers block as in a session thread). */
+static void
+session_tls_thread (gpointer data)
+{
+  Session *s = data;
+
+  if (starttls_finish (s))
+    session_commands (s);
+  session_tls_close (s);
+}
+
+/* The rest of a coroutine's session through server_coro_run_in_thread(). Its descriptors
+ * are forgotten by the loop first: the thread reads and writes them (GIO makes the
+ * client's non-blocking, the upstream's is read blocking), may close the upstream one and
+ * connect another (up_renew), and the loop only marks their events meanwhile; the session
+ * ends after (nothing of it waits in the loop again). So a TLS session still costs a
+ * thread (docs/postfix-front-io.md, "The front on coroutines"). */
+static void
+session_tls_in_thread (Session *s)
+{
+  server_coro_forget_fd (s->fd);
+  if (s->up_fd >= 0)
+    server_coro_forget_fd (s->up_fd);
+  server_coro_run_in_thread (session_tls_thread, s);
+}
+
 /* One client command line (CRLF stripped, @line); FALSE ends the session. */
 static gboolean
 dispatch (Session    *s,
@@ -2261,19 +2462,17 @@ dispatch (Session    *s,
         }
       /* Commands pipelined after STARTTLS in clear text are discarded (RFC 3207 4.2). */
       server_line_reader_clear (&s->reader);
-      if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !client_flush (s, NULL)
-          || !start_tls (s, s->front->tls_handshake_timeout))
+      if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !client_flush (s, NULL))
         return FALSE;
-      /* RFC 3207 4.2: all knowledge obtained from the client before TLS is discarded,
-       * here and in Postfix (its AUTH, its transaction, anything a man in the middle
-       * put there): a fresh upstream session; the client EHLOs again. */
-      s->up_pipelining = FALSE;
-      s->up_dsn = FALSE;
-      s->up_xforward_ident = FALSE;
-      s->helo_seen = FALSE;
-      s->esmtp = FALSE;
-      transaction_reset (s);
-      return up_renew (s);
+      /* In a coroutine: GIO's TLS calls block, so the rest of the session (the
+       * handshake, the commands, the TLS close) runs in a pool thread, the coroutine
+       * parked meanwhile; the session ends with it. */
+      if (server_coro_in_loop ())
+        {
+          session_tls_in_thread (s);
+          return FALSE;
+        }
+      return starttls_finish (s);
     }
   if (g_str_equal (verb, "BDAT") || g_str_equal (verb, "XCLIENT")
       || g_str_equal (verb, "XFORWARD"))
@@ -2291,51 +2490,104 @@ dispatch (Session    *s,
   return client_write (s, reply->str, reply->len);
 }
 
-/* The end of the wait for the replies to "." at shutdown: one deadline for all the
- * sessions of @cancellable (its handlers run one after the other in the thread that
- * cancels), FRONT_STOP_REPLY_WAIT_MS after the first handler that waits. */
-static gint64
-stop_reply_deadline (GCancellable *cancellable)
+/* Whether a session of @front has its "." upstream and the reply unread (sessions_lock
+ * held). */
+static gboolean
+sessions_dot_waiting (PostfixFront *front)
 {
-  gint64 *end = g_object_get_data (G_OBJECT (cancellable), "msgtrk-stop-reply-deadline");
-
-  if (end == NULL)
-    {
-      end = g_new (gint64, 1);
-      *end = g_get_monotonic_time () + FRONT_STOP_REPLY_WAIT_MS * G_TIME_SPAN_MILLISECOND;
-      g_object_set_data_full (G_OBJECT (cancellable), "msgtrk-stop-reply-deadline", end,
-                              g_free);
-    }
-  return *end;
+  for (GList *l = front->sessions.head; l != NULL; l = l->next)
+    if (((Session *) l->data)->dot_wait)
+      return TRUE;
+  return FALSE;
 }
 
-/* The cancellable's handler (shutdown of the front, in the thread that cancels): the
- * direct reads of the client and of the upstream return (end of file), the session ends.
- * The client's side only stops reading, so that it still hears "421 ... Shutting down".
- * A session whose "." the upstream may have keeps its upstream link until the reply is
- * read or FRONT_STOP_REPLY_WAIT_MS (for all such sessions together) has passed: the
- * client gets Postfix's verdict on a message Postfix has, not a 421 that makes it send
- * the message again. (The session's g_cancellable_disconnect waits for the handlers:
- * the wait ends with the reply, before that.) */
+/* The listener's cancellable's handler (a stop of the front, in the thread that cancels),
+ * one for all the sessions (postfix_front_sessions_watch): the direct reads of each
+ * client and upstream return (end of file, or a parked wait woken through the loop's
+ * epoll), the sessions end. The client's side only stops reading, so that it still hears
+ * "421 ... Shutting down". Sessions whose "." the upstream may have keep their upstream
+ * links until their replies are read or FRONT_STOP_REPLY_WAIT_MS (for all of them
+ * together) has passed: the client gets Postfix's verdict on a message Postfix has, not a
+ * 421 that makes it send the message again. The wait releases sessions_lock (a
+ * g_cond_wait), so the sessions it waits for run meanwhile, on their loops or threads;
+ * and no session calls g_cancellable_disconnect (which waits for a running handler and
+ * so would block a loop thread, and the sessions parked on it, for this wait). */
 static void
-session_cancelled (GCancellable *cancellable,
-                   gpointer      data)
+sessions_stop (GCancellable *cancellable,
+               gpointer      data)
 {
-  Session *s = data;
+  PostfixFront *front = data;
+  gint64 end = g_get_monotonic_time () + FRONT_STOP_REPLY_WAIT_MS * G_TIME_SPAN_MILLISECOND;
 
-  (void) shutdown (s->fd, SHUT_RD);
-  g_mutex_lock (&s->up_lock);
-  if (s->dot_wait)
+  g_mutex_lock (&front->sessions_lock);
+  front->stopping = TRUE;
+  for (GList *l = front->sessions.head; l != NULL; l = l->next)
+    (void) shutdown (((Session *) l->data)->fd, SHUT_RD);
+  while (sessions_dot_waiting (front))
+    if (!g_cond_wait_until (&front->sessions_changed, &front->sessions_lock, end))
+      break;
+  for (GList *l = front->sessions.head; l != NULL; l = l->next)
+    if (((Session *) l->data)->up_fd >= 0)
+      (void) shutdown (((Session *) l->data)->up_fd, SHUT_RDWR);
+  g_mutex_unlock (&front->sessions_lock);
+}
+
+/**
+ * postfix_front_sessions_init:
+ * @front: the front, no session running yet
+ *
+ * The set of running sessions, empty (postfix_front_sessions_watch).
+ */
+void
+postfix_front_sessions_init (PostfixFront *front)
+{
+  g_mutex_init (&front->sessions_lock);
+  g_cond_init (&front->sessions_changed);
+  g_queue_init (&front->sessions);
+}
+
+/**
+ * postfix_front_sessions_watch:
+ * @front: the front
+ * @cancellable: the listener's, cancelled at the stop (the same for every session)
+ *
+ * Called before each session starts: the first call connects the stop's handler to
+ * @cancellable (one for all sessions; it runs at once if @cancellable is cancelled).
+ */
+void
+postfix_front_sessions_watch (PostfixFront *front,
+                              GCancellable *cancellable)
+{
+  gulong id;
+
+  if (cancellable == NULL)
+    return;
+  g_mutex_lock (&front->sessions_lock);
+  if (front->stop_watched != NULL)
     {
-      gint64 end = stop_reply_deadline (cancellable);
-
-      while (s->dot_wait)
-        if (!g_cond_wait_until (&s->dot_cond, &s->up_lock, end))
-          break;
+      g_mutex_unlock (&front->sessions_lock);
+      return;
     }
-  if (s->up_fd >= 0)
-    (void) shutdown (s->up_fd, SHUT_RDWR);
-  g_mutex_unlock (&s->up_lock);
+  front->stop_watched = g_object_ref (cancellable);
+  g_mutex_unlock (&front->sessions_lock);
+  id = g_cancellable_connect (cancellable, G_CALLBACK (sessions_stop), front, NULL);
+  g_mutex_lock (&front->sessions_lock);
+  front->stop_id = id;
+  g_mutex_unlock (&front->sessions_lock);
+}
+
+/**
+ * postfix_front_sessions_clear:
+ * @front: the front, no session running (the listener stopped)
+ */
+void
+postfix_front_sessions_clear (PostfixFront *front)
+{
+  if (front->stop_watched != NULL && front->stop_id != 0)
+    g_cancellable_disconnect (front->stop_watched, front->stop_id);
+  g_clear_object (&front->stop_watched);
+  g_cond_clear (&front->sessions_changed);
+  g_mutex_clear (&front->sessions_lock);
 }
 
 /* The client's address and port (as accept(2) gave it) and, for XCLIENT's DESTADDR and
@@ -2358,6 +2610,78 @@ peer_lookup (Session *s)
     s->peer.server_addr[0] = '\0';
 }
 
+/* The session's commands, one after the other, until it ends (QUIT, the client gone, an
+ * error, a deadline, the stop). */
+static void
+session_commands (Session *s)
+{
+  /* Sized for the longest command (an AUTH line) up front: grown by realloc, it would
+   * leave copies of an AUTH initial response behind in freed blocks. */
+  g_autoptr (GString) line = g_string_sized_new (FRONT_AUTH_LINE_MAX + 1);
+  g_autoptr (GString) reply = g_string_new (NULL);
+
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      ServerLineStatus st;
+      gboolean go_on = TRUE;
+
+      /* Command lines are wiped as they are consumed (an AUTH line carries a secret;
+       * cmd_data turns it off for the message's data, no secret). Read to the AUTH
+       * limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
+      s->reader.wipe = TRUE;
+      client_deadline_start (s, FALSE);
+      st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, line, wait_cancel (s),
+                                    &error);
+
+      if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
+        {
+          /* sessions_stop shut the socket's reading side down. */
+          client_reply (s, "421 4.3.2 %s Shutting down", s->front->hostname);
+          break;
+        }
+      if (st == SERVER_LINE_EOF)
+        break;
+      if (st == SERVER_LINE_ERROR)
+        {
+          if (server_line_reader_deadline_expired (&s->reader))
+            g_message ("[%s] command not received within request_deadline (%u s)", s->peer_ip,
+                       s->front->request_deadline);
+          client_read_failed (s, st, error);
+          break;
+        }
+      if (st == SERVER_LINE_TOO_LONG
+          || (line->len > MSGTRK_SMTP_RCPT_LINE_MAX && !command_is_auth (line->str)))
+        {
+          msgtrk_secure_wipe (line->str, line->len);
+          s->errors++;
+          go_on = client_reply (s, "500 5.5.6 Line too long");
+        }
+      else
+        {
+          if (!server_line_strip_end (line))
+            {
+              s->errors++;
+              go_on = client_reply (s, "500 5.5.2 NUL character in command");
+            }
+          else
+            {
+              go_on = dispatch (s, line->str, reply);
+              msgtrk_secure_wipe (line->str, line->len);
+            }
+        }
+      if (!go_on)
+        break;
+      if (s->errors >= POSTFIX_FRONT_MAX_ERRORS)
+        {
+          client_reply (s, "421 4.7.0 %s Too many errors, closing connection",
+                        s->front->hostname);
+          break;
+        }
+      g_string_truncate (reply, 0);
+    }
+}
+
 /**
  * postfix_front_session_run:
  * @front: the front's settings
@@ -2372,9 +2696,6 @@ postfix_front_session_run (PostfixFront     *front,
                            GCancellable     *cancellable)
 {
   Session s;
-  /* Sized for the longest command (an AUTH line) up front: grown by realloc, it would
-   * leave copies of an AUTH initial response behind in freed blocks. */
-  g_autoptr (GString) line = g_string_sized_new (FRONT_AUTH_LINE_MAX + 1);
   g_autoptr (GString) reply = g_string_new (NULL);
 
   memset (&s, 0, G_STRUCT_OFFSET (Session, reader));
@@ -2397,8 +2718,14 @@ postfix_front_session_run (PostfixFront     *front,
   server_line_reader_set_hook (&s.reader, session_fill_hook, &s);
   peer_lookup (&s);
   FRONT_SESSION_INFO ("[%s] connect", s.peer_ip);
-  g_mutex_init (&s.up_lock);
-  g_cond_init (&s.dot_cond);
+  /* Among the sessions a stop shuts down (sessions_stop); already stopping: its reads end
+   * at once. */
+  s.link.data = &s;
+  g_mutex_lock (&front->sessions_lock);
+  g_queue_push_tail_link (&front->sessions, &s.link);
+  if (front->stopping)
+    (void) shutdown (s.fd, SHUT_RD);
+  g_mutex_unlock (&front->sessions_lock);
   if (!front->implicit_tls)
     {
       g_autoptr (GError) error = NULL;
@@ -2409,9 +2736,6 @@ postfix_front_session_run (PostfixFront     *front,
           goto out;
         }
     }
-  /* Direct reads wait in recv(2), not in a poll of the cancellable: shutdown ends them. */
-  if (s.cancel != NULL)
-    s.cancel_id = g_cancellable_connect (s.cancel, G_CALLBACK (session_cancelled), &s, NULL);
 
   /* max_connections_per_client, before an upstream link is spent on the session (as
    * Postfix's smtpd_client_connection_count_limit, and its reply). On implicit TLS the
@@ -2454,79 +2778,22 @@ postfix_front_session_run (PostfixFront     *front,
   if (!up_xclient (&s))
     goto out; /* the client heard 421 (up_lost) */
 
-  for (;;)
-    {
-      g_autoptr (GError) error = NULL;
-      ServerLineStatus st;
-      gboolean go_on = TRUE;
-
-      /* Command lines are wiped as they are consumed (an AUTH line carries a secret;
-       * cmd_data turns it off for the message's data, no secret). Read to the AUTH
-       * limit; past MSGTRK_SMTP_RCPT_LINE_MAX only AUTH may go on. */
-      s.reader.wipe = TRUE;
-      client_deadline_start (&s, FALSE);
-      st = server_line_reader_read (&s.reader, FRONT_AUTH_LINE_MAX, line, s.cancel, &error);
-
-      if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s.cancel))
-        {
-          /* session_cancelled shut the socket's reading side down. */
-          client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);
-          break;
-        }
-      if (st == SERVER_LINE_EOF)
-        break;
-      if (st == SERVER_LINE_ERROR)
-        {
-          if (server_line_reader_deadline_expired (&s.reader))
-            g_message ("[%s] command not received within request_deadline (%u s)", s.peer_ip,
-                       front->request_deadline);
-          client_read_failed (&s, st, error);
-          break;
-        }
-      if (st == SERVER_LINE_TOO_LONG
-          || (line->len > MSGTRK_SMTP_RCPT_LINE_MAX && !command_is_auth (line->str)))
-        {
-          msgtrk_secure_wipe (line->str, line->len);
-          s.errors++;
-          go_on = client_reply (&s, "500 5.5.6 Line too long");
-        }
-      else
-        {
-          if (!server_line_strip_end (line))
-            {
-              s.errors++;
-              go_on = client_reply (&s, "500 5.5.2 NUL character in command");
-            }
-          else
-            {
-              go_on = dispatch (&s, line->str, reply);
-              msgtrk_secure_wipe (line->str, line->len);
-            }
-        }
-      if (!go_on)
-        break;
-      if (s.errors >= POSTFIX_FRONT_MAX_ERRORS)
-        {
-          client_reply (&s, "421 4.7.0 %s Too many errors, closing connection",
-                        front->hostname);
-          break;
-        }
-      g_string_truncate (reply, 0);
-    }
+  session_commands (&s);
 
 out:
   client_flush (&s, NULL);
-  /* Waits for a running session_cancelled. */
-  if (s.cancel_id != 0)
-    g_cancellable_disconnect (s.cancel, s.cancel_id);
-  if (s.up_fd >= 0)
-    close (s.up_fd);
-  g_mutex_clear (&s.up_lock);
-  g_cond_clear (&s.dot_cond);
+  /* Out of the stop's reach before anything of it goes (sessions_stop looks at the
+   * sessions under the lock only). */
+  g_mutex_lock (&front->sessions_lock);
+  g_queue_unlink (&front->sessions, &s.link);
+  g_cond_broadcast (&front->sessions_changed);
+  g_mutex_unlock (&front->sessions_lock);
+  postfix_front_fd_close (s.up_fd);
+  s.up_fd = -1;
   g_free (s.up_reader);
-  if (s.tls != NULL)
-    g_io_stream_close (s.tls, NULL, NULL);
-  g_clear_object (&s.tls);
+  /* Under TLS a thread ran the session (implicit TLS: all of it; after STARTTLS:
+   * session_tls_in_thread, which closed it). */
+  session_tls_close (&s);
   g_clear_object (&s.deadline_cancel);
   transaction_reset (&s);
   client_count_drop (&s);
@@ -2545,4 +2812,7 @@ out:
   FRONT_SESSION_INFO ("[%s] disconnect", s.peer_ip);
   g_free (s.peer_ip);
   postfix_front_peer_clear (&s.peer);
+  /* The listener closes it (server_listener_release): the loop forgets it first. */
+  if (server_coro_in_loop ())
+    server_coro_forget_fd (s.fd);
 }

@@ -4,13 +4,20 @@
  *
  * Runs on the servers' skeleton (server-main.h): options, bounded configuration file
  * ([front] of msgtrk-submit-front.conf), bind, TLS keys as root, privilege drop, signals.
- * Sessions run on the listener's reused session threads (server-listener.h: a thread
- * made and torn down per connection cost about a tenth of the front's CPU per message),
- * at most max_connections at once. Each connection is served in lockstep with its own
+ * Sessions run as coroutines (server-coro.h) on io_threads loop threads (epoll), at
+ * most max_connections at once: the listener calls front_serve in its accept thread
+ * (server_listener_set_inline), which detaches the connection and spawns its session on
+ * the next loop in turn; the session gives the connection back when it ends
+ * (server_listener_release). A session parks where it would wait for a descriptor; what
+ * blocks otherwise (name lookups, journal syncs, TLS) runs in a pool thread
+ * (server_coro_run_in_thread; docs/postfix-front-io.md, "The front on coroutines"). At the
+ * stop the listener's cancellable shuts the sessions' sockets down (sessions_stop), which
+ * wakes their parked waits; the listener waits for every session, then the loops are
+ * freed (front_stop). Each connection is served in lockstep with its own
  * connection to the upstream Postfix (inet "ADDR:PORT" or "unix:/path"), taken warm
  * from the pool (upstream_pool, with xclient only: postfix-front-pool.h) when one is ready.
  *
- * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), upstream_pool and upstream_pool_idle
+ * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), io_threads (FRONT_*_IO_THREADS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
  * (FRONT_*_IDLE_TIMEOUT), request_deadline (FRONT_*_REQUEST_DEADLINE) and min_data_rate
  * (FRONT_*_MIN_DATA_RATE), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
@@ -34,6 +41,7 @@
 #include "postfix-front.h"
 #include "postfix-register.h"
 #include "server-config.h"
+#include "server-coro.h"
 #include "server-main.h"
 
 #define FRONT_GROUP "front"
@@ -43,6 +51,10 @@
 /** FRONT_*_MAX_CONNECTIONS: sessions at once (each holds an upstream connection too). */
 #define FRONT_DEFAULT_MAX_CONNECTIONS 100
 #define FRONT_MAX_MAX_CONNECTIONS 10000
+/** FRONT_*_IO_THREADS: loop threads the sessions run on, as coroutines (one is enough for
+ * a few thousand messages a second; more use more CPUs). */
+#define FRONT_DEFAULT_IO_THREADS 1
+#define FRONT_MAX_IO_THREADS 64
 /** FRONT_*_IDLE_TIMEOUT: seconds without a line from the client or the upstream. */
 #define FRONT_DEFAULT_IDLE_TIMEOUT 300
 #define FRONT_MAX_IDLE_TIMEOUT 3600
@@ -81,7 +93,18 @@ typedef struct
   char *listen;
   guint pool_size;
   guint pool_idle;
+  guint io_threads;
+  ServerCoroLoop **loops;     /* (owned) io_threads of them, once started (post_drop) */
+  guint next_loop;            /* the loop the next session goes to (the accept thread's) */
 } Front;
+
+/* A detached connection's session, for its coroutine. */
+typedef struct
+{
+  Front *f;
+  ServerConnection *connection;
+  GCancellable *cancellable;
+} FrontSession;
 
 static void
 front_clear (Front *f)
@@ -97,6 +120,7 @@ front_clear (Front *f)
   g_clear_pointer (&f->front.pool, postfix_front_pool_free);
   postfix_front_mids_clear (&f->front);
   postfix_front_clients_clear (&f->front);
+  postfix_front_sessions_clear (&f->front);
   g_free (f->state_dir);
   g_free (f->tls_certificate);
   g_free (f->tls_key);
@@ -135,7 +159,7 @@ front_configure (gpointer        data,
     "idle_timeout", "request_deadline", "min_data_rate", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "max_connections_per_client",
     "count_loopback_clients",
-    "tls_handshake_timeout", "connection_wait", "user", NULL,
+    "tls_handshake_timeout", "connection_wait", "user", "io_threads", NULL,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
@@ -178,6 +202,7 @@ front_configure (gpointer        data,
       FRONT_MAX_MAX_CONNECTIONS, &f->front.max_connections_per_client },
     { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
       &settings->connection_wait },
+    { "io_threads", FRONT_DEFAULT_IO_THREADS, 1, FRONT_MAX_IO_THREADS, &f->io_threads },
     { NULL, 0, 0, 0, NULL },
   };
 
@@ -299,6 +324,14 @@ front_post_drop (gpointer data,
     return FALSE;
   f->front.pending_slots = postfix_pending_slots_new (f->front.registration_dir,
                                                       f->front.journal);
+  /* The loops the sessions run on (after the drop: their threads run as the user). */
+  f->loops = g_new0 (ServerCoroLoop *, f->io_threads);
+  for (guint i = 0; i < f->io_threads; i++)
+    {
+      f->loops[i] = server_coro_loop_new ("front-io", error);
+      if (f->loops[i] == NULL)
+        return FALSE;
+    }
   /* Warm connections only with XCLIENT: each session's own identity is set on take. */
   if (f->front.xclient && f->pool_size > 0)
     f->front.pool = postfix_front_pool_new (f->front.upstream, f->front.upstream_name,
@@ -307,13 +340,65 @@ front_post_drop (gpointer data,
 }
 
 static void
+front_session_thread (gpointer data)
+{
+  FrontSession *fs = data;
+
+  postfix_front_session_run (&fs->f->front, fs->connection, fs->cancellable);
+}
+
+/* A session's coroutine: the session, then the connection back to the listener (which
+ * closes it). Implicit TLS: the whole session in a pool thread (GIO's TLS calls block;
+ * its refusal past max_connections_per_client needs a handshake too). */
+static void
+front_session_coro (gpointer data)
+{
+  FrontSession *fs = data;
+
+  if (fs->f->front.implicit_tls)
+    server_coro_run_in_thread (front_session_thread, fs);
+  else
+    postfix_front_session_run (&fs->f->front, fs->connection, fs->cancellable);
+  server_listener_release (fs->connection);
+  g_free (fs);
+}
+
+/* The listener's handler, in its accept thread (inline: it must not block): the
+ * connection detached and its session spawned on the next loop in turn. */
+static void
 front_serve (ServerConnection *connection,
              GCancellable     *cancellable,
              gpointer          data)
 {
   Front *f = data;
+  g_autoptr (GError) error = NULL;
+  FrontSession *fs = g_new (FrontSession, 1);
+  ServerCoroLoop *loop = f->loops[f->next_loop];
 
-  postfix_front_session_run (&f->front, connection, cancellable);
+  f->next_loop = (f->next_loop + 1) % f->io_threads;
+  postfix_front_sessions_watch (&f->front, cancellable);
+  fs->f = f;
+  fs->connection = connection;
+  fs->cancellable = cancellable;
+  server_listener_detach (connection);
+  if (!server_coro_loop_spawn (loop, front_session_coro, fs, &error))
+    {
+      g_warning ("Cannot start a session: %s", error->message);
+      server_listener_release (connection);
+      g_free (fs);
+    }
+}
+
+/* After the listener's stop (every session ended and released its connection): the
+ * loops' threads end. */
+static void
+front_stop (gpointer data)
+{
+  Front *f = data;
+
+  for (guint i = 0; f->loops != NULL && i < f->io_threads; i++)
+    g_clear_pointer (&f->loops[i], server_coro_loop_free);
+  g_clear_pointer (&f->loops, g_free);
 }
 
 static void
@@ -323,7 +408,7 @@ front_started (gpointer data,
   Front *f = data;
 
   g_message ("Listening on port %u as %s, passing sessions to %s (TLS %s%s%s, XCLIENT %s, "
-             "%u warm upstream connections)",
+             "%u warm upstream connections, %u I/O threads)",
              port, f->front.hostname, f->front.upstream_name,
              f->front.tls == NULL ? "off" : f->front.implicit_tls ? "implicit" : "STARTTLS",
              f->front.tls == NULL || f->front.implicit_tls ? ""
@@ -331,7 +416,7 @@ front_started (gpointer data,
              f->front.tls == NULL || f->front.implicit_tls ? ""
              : f->front.tls_auth_only ? ", AUTH only in TLS" : ", AUTH also in clear text",
              f->front.xclient ? "sent first on every upstream link" : "off",
-             f->front.pool != NULL ? f->pool_size : 0);
+             f->front.pool != NULL ? f->pool_size : 0, f->io_threads);
 }
 
 int
@@ -345,16 +430,19 @@ main (int   argc,
     .config_required = TRUE,
     .reject_line = "421 4.7.0 Too many connections, try again later\r\n",
     .serve = front_serve,
+    .serve_inline = TRUE,
     .configure = front_configure,
     .pre_drop = front_pre_drop,
     .post_drop = front_post_drop,
     .started = front_started,
+    .stop = front_stop,
   };
   Front f = { 0 };
   int status;
 
   postfix_front_mids_init (&f.front);
   postfix_front_clients_init (&f.front);
+  postfix_front_sessions_init (&f.front);
   status = server_main (&program, &f, argc, argv);
   front_clear (&f);
   return status;

@@ -13,6 +13,9 @@
  * NOOP, RSET, QUIT 530), XCLIENT toward Postfix (the client's address), and after a
  * tracked message's "250 ... queued as QID" a registration for the follower
  * (postfix-register.h). The upstream down or lost: the client gets 421, nothing accepted.
+ * Sessions run as coroutines on loop threads (server-coro.h; postfix-front.c), or in a
+ * thread of their own under TLS; the stop reaches them through one handler on the
+ * listener's cancellable (postfix_front_sessions_watch) and the sessions list.
  */
 #pragma once
 
@@ -85,12 +88,26 @@ typedef struct
   GCond mids_changed;         /* signalled when the table changes */
   GHashTable *mids;           /* (owned) Message-ID -> FrontMidUse* */
   guint64 mids_generation;    /* counts the table's changes */
+  /* The sessions running (postfix-front-session.c, postfix_front_sessions_stop): their
+   * descriptors shut down and their "." replies waited for at a stop. sessions_lock also
+   * guards each session's upstream descriptor and dot_wait; never held across a wait for
+   * I/O (a coroutine parked with it would block its loop: server-coro.h). */
+  GMutex sessions_lock;
+  GCond sessions_changed;     /* a session's dot_wait cleared, or a session gone */
+  GQueue sessions;            /* of Session* (their own links) */
+  gboolean stopping;          /* the stop's handler ran: new sessions end at once */
+  GCancellable *stop_watched; /* (owned) (nullable) the listener's, the handler on it */
+  gulong stop_id;
 } PostfixFront;
 
 void postfix_front_mids_init  (PostfixFront *front);
 void postfix_front_mids_clear (PostfixFront *front);
 void postfix_front_clients_init  (PostfixFront *front);
 void postfix_front_clients_clear (PostfixFront *front);
+void postfix_front_sessions_init  (PostfixFront *front);
+void postfix_front_sessions_watch (PostfixFront *front,
+                                   GCancellable *cancellable);
+void postfix_front_sessions_clear (PostfixFront *front);
 
 void postfix_front_session_run (PostfixFront     *front,
                                 ServerConnection *connection,

@@ -27,8 +27,11 @@ class PostfixLike:
     command; in DATA a line that is "." once every CR before its LF is stripped ends the
     message (as Postfix)."""
 
-    def __init__(self, dot_delay=0.0, xclient_reply="220 postfix-like ESMTP", rcpt_delay=0.0):
+    def __init__(self, dot_delay=0.0, xclient_reply="220 postfix-like ESMTP", rcpt_delay=0.0,
+                 unique_qids=False):
         self.xclient_reply = xclient_reply
+        self.unique_qids = unique_qids
+        self.lock = threading.Lock()
         self.rcpt_delay = rcpt_delay
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -66,9 +69,13 @@ class PostfixLike:
             if in_data:
                 if line.rstrip(b"\r\n").rstrip(b"\r") == b"." and line.endswith(b"\n"):
                     in_data = False
-                    self.dots += 1
+                    with self.lock:
+                        self.dots += 1
+                        n = self.dots
                     time.sleep(self.dot_delay)
-                    say("250 2.0.0 Ok: queued as 4B7C2D1E3F")
+                    # unique_qids: each message its own queue id (a registration each).
+                    say("250 2.0.0 Ok: queued as %s"
+                        % ("%010X" % (0x4B7C000000 + n) if self.unique_qids else "4B7C2D1E3F"))
                 continue
             verb = line.split()[0].upper() if line.split() else b""
             if verb == b"EHLO":
@@ -129,9 +136,17 @@ class Client:
         return code
 
 
+def io_threads_extra():
+    """ "io_threads=N\n" when the test was given --io-threads N (the same checks with the
+    sessions on N loops: meson's *-io2 tests), else ""."""
+    if "--io-threads" not in sys.argv:
+        return ""
+    return "io_threads=%d\n" % int(sys.argv[sys.argv.index("--io-threads") + 1])
+
+
 def start_front(exe, base, name, up, source_root, extra=""):
     """The front on a free loopback port in front of @up, with TLS (test PKI) and the
-    [front] lines @extra; its process and port."""
+    [front] lines @extra (and io_threads from --io-threads); its process and port."""
     pki = os.path.join(base, "pki")
     if not os.path.exists(pki):
         subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
@@ -148,7 +163,7 @@ def start_front(exe, base, name, up, source_root, extra=""):
                             "[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
                             "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
                             "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n%s"
-                            % (up.port, state, user, pki, pki, extra))
+                            % (up.port, state, user, pki, pki, io_threads_extra() + extra))
 
 
 def start_front_conf(exe, base, name, text):
