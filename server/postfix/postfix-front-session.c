@@ -883,13 +883,19 @@ peer_names (Session *s)
   if (!s->front->xclient || s->peer_named)
     return;
   /* getnameinfo(3) and getaddrinfo(3) block (the resolver): in a coroutine, in a pool
-   * thread while the loop runs the other sessions. */
-  if (s->front->peername_lookup && server_coro_in_loop ())
-    server_coro_run_in_thread (peer_names_lookup, s);
-  else if (s->front->peername_lookup)
-    postfix_front_peer_lookup (&s->peer, NULL);
-  else
+   * thread while the loop runs the other sessions; none for an address whose names were
+   * found within peername_cache_ttl. */
+  if (!s->front->peername_lookup)
     postfix_front_peer_no_lookup (&s->peer);
+  else if (!postfix_front_peer_cache_get (s->front->peer_cache, &s->peer,
+                                          g_get_monotonic_time ()))
+    {
+      if (server_coro_in_loop ())
+        server_coro_run_in_thread (peer_names_lookup, s);
+      else
+        postfix_front_peer_lookup (&s->peer, NULL);
+      postfix_front_peer_cache_put (s->front->peer_cache, &s->peer, g_get_monotonic_time ());
+    }
   s->peer_named = TRUE;
   /* As smtpd_peer.c warns: a reverse name that does not resolve back. */
   if (s->peer.name_status != POSTFIX_FRONT_PEER_OK

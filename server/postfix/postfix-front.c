@@ -94,6 +94,7 @@ typedef struct
   guint pool_size;
   guint pool_idle;
   guint io_threads;
+  guint peer_cache_ttl;        /* peername_cache_ttl: seconds (0: no cache) */
   ServerCoroLoop **loops;     /* (owned) io_threads of them, once started (post_drop) */
   guint next_loop;            /* the loop the next session goes to (the accept thread's) */
 } Front;
@@ -118,6 +119,7 @@ front_clear (Front *f)
   g_free (f->front.registration_dir);
   g_clear_pointer (&f->front.tls, msgtrk_tls_context_unref);
   g_clear_pointer (&f->front.pool, postfix_front_pool_free);
+  g_clear_pointer (&f->front.peer_cache, postfix_front_peer_cache_free);
   postfix_front_mids_clear (&f->front);
   postfix_front_clients_clear (&f->front);
   postfix_front_sessions_clear (&f->front);
@@ -155,7 +157,7 @@ front_configure (gpointer        data,
   static const char *const known[] = {
     "listen", "hostname", "upstream", "state_dir", "registration_dir", "tls_certificate",
     "tls_key", "implicit_tls", "tls_auth_only", "tls_security_level", "xclient",
-    "peername_lookup",
+    "peername_lookup", "peername_cache_ttl",
     "idle_timeout", "request_deadline", "min_data_rate", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "max_connections_per_client",
     "count_loopback_clients",
@@ -203,6 +205,8 @@ front_configure (gpointer        data,
     { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
       &settings->connection_wait },
     { "io_threads", FRONT_DEFAULT_IO_THREADS, 1, FRONT_MAX_IO_THREADS, &f->io_threads },
+    { "peername_cache_ttl", POSTFIX_FRONT_PEER_CACHE_DEFAULT_TTL, 0,
+      POSTFIX_FRONT_PEER_CACHE_MAX_TTL, &f->peer_cache_ttl },
     { NULL, 0, 0, 0, NULL },
   };
 
@@ -332,6 +336,9 @@ front_post_drop (gpointer data,
       if (f->loops[i] == NULL)
         return FALSE;
     }
+  if (f->front.xclient && f->front.peername_lookup && f->peer_cache_ttl > 0)
+    f->front.peer_cache = postfix_front_peer_cache_new (f->peer_cache_ttl,
+                                                        POSTFIX_FRONT_PEER_CACHE_MAX);
   /* Warm connections only with XCLIENT: each session's own identity is set on take. */
   if (f->front.xclient && f->pool_size > 0)
     f->front.pool = postfix_front_pool_new (f->front.upstream, f->front.upstream_name,

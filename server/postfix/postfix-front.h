@@ -23,6 +23,7 @@
 
 #include "durable-group.h"
 #include "msgtrk-tls-private.h"
+#include "postfix-front-peer.h"
 #include "postfix-front-pool.h"
 #include "postfix-register.h"
 #include "server-listener.h"
@@ -66,6 +67,8 @@ typedef struct
                                * refused (5xx): 421 4.3.5 to the client, the session ends */
   gboolean peername_lookup;   /* look the client's name up for XCLIENT (as Postfix's
                                * smtpd_peername_lookup); off: NAME=[UNAVAILABLE] */
+  PostfixFrontPeerCache *peer_cache; /* (owned) the names found, kept peername_cache_ttl
+                                      * seconds (postfix-front-peer.h) */
   guint idle_timeout;         /* seconds, both sides */
   guint request_deadline;     /* seconds for a whole client command, AUTH response or
                                * message data (as Postfix's smtpd_per_request_deadline

@@ -120,7 +120,7 @@ def start_dnsmasq(base):
     log = os.path.join(base, "dnsmasq.log")
     proc = subprocess.Popen([DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null",
                              "--no-resolv", "--no-hosts", "--listen-address=127.0.0.1",
-                             "--bind-interfaces", "--port=53", "--log-facility=-"]
+                             "--bind-interfaces", "--port=53", "--log-facility=-", "--log-queries"]
                             + DNS_RECORDS, stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
     def answers():
@@ -314,6 +314,25 @@ def main():
                         "names, the server address and port the client reached"
                         % (front, addr, label), policy.seen(port),
                         (addr, name, reverse, "127.0.0.1", str(fport)))
+        # peername_cache_ttl (60 s by default): a second session from an address the front
+        # has looked up costs no query, with the same names; a temporary failure is not
+        # kept (queried again). dnsmasq logs each query it gets.
+        dns_log = os.path.join(pf.base, "dnsmasq.log")
+
+        def ptr_queries(addr):
+            arpa = ".".join(reversed(addr.split("."))) + ".in-addr.arpa"
+            return open(dns_log).read().count("query[PTR] %s " % arpa)
+        good, temp = ptr_queries("127.0.0.2"), ptr_queries("127.0.0.5")
+        got, qid, port = session("127.0.0.2", fronts["front"], "cached-127.0.0.2")
+        t.equal("peername_cache_ttl: a second session's names as the first's",
+                (client_line(pf, qid), got),
+                ("good.xclient.test[127.0.0.2]:%d" % port, CASES["127.0.0.2"][3]))
+        for _ in range(2):
+            session("127.0.0.5", fronts["front"], "uncached-127.0.0.5")
+        wait_for("the temporary failure's PTR queries again",
+                 lambda: ptr_queries("127.0.0.5") >= temp + 2, 10)
+        t.equal("peername_cache_ttl: no query for the address looked up before",
+                ptr_queries("127.0.0.2"), good)
         # peername_lookup=false (for an upstream with smtpd_peername_lookup=no): no
         # lookup, both names unknown with a permanent status, as Postfix then has.
         nport = daemons.start(
