@@ -1546,7 +1546,9 @@ up_send (Session      *s,
 /* Whether a read of the client would wait now: nothing in the reader's buffer and
  * nothing readable on its socket. Under TLS the TLS layer may still hold decrypted
  * octets (its stream is not pollable): then the held data goes a little early, which
- * costs one write more, never a wait. */
+ * costs one write more, never a wait. In a coroutine the reader knows it without a
+ * system call when its last read was short (ServerLineReader.drained; octets that came
+ * since make the held data go early too, as under TLS). */
 static gboolean
 client_drained (Session *s)
 {
@@ -1554,6 +1556,8 @@ client_drained (Session *s)
 
   if (server_line_reader_available (&s->reader) > 0)
     return FALSE;
+  if (s->reader.fd >= 0 && s->reader.drained)
+    return TRUE;
   return poll (&p, 1, 0) == 0;
 }
 
