@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
@@ -390,7 +391,15 @@ front_serve (ServerConnection *connection,
   server_listener_detach (connection);
   if (!server_coro_loop_spawn (loop, front_session_coro, fs, &error))
     {
+      /* E.g. no memory for the session's stack: the client hears why it is closed (a
+       * try without waiting, as the listener's own refusals: it must not block here). */
+      g_autofree char *reply = g_strdup_printf ("421 4.3.2 %s Service temporarily "
+                                                "unavailable, try again later\r\n",
+                                                f->front.hostname);
+
       g_warning ("Cannot start a session: %s", error->message);
+      (void) send (server_connection_get_fd (connection), reply, strlen (reply),
+                   MSG_DONTWAIT | MSG_NOSIGNAL);
       server_listener_release (connection);
       g_free (fs);
     }
