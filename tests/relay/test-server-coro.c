@@ -351,6 +351,7 @@ typedef struct
   GError *error;
   gboolean expired;
   gint64 waited;
+  gboolean rcvtimeo_set;
 } ReaderTimeout;
 
 static void
@@ -367,6 +368,14 @@ reader_timeout (gpointer data)
   t->status = server_line_reader_read (&reader, 100, line, NULL, &t->error);
   t->expired = server_line_reader_deadline_expired (&reader);
   t->waited = g_get_monotonic_time () - t0;
+  {
+    struct timeval tv = { 0, 0 };
+    socklen_t len = sizeof tv;
+
+    /* A socket only a coroutine reads: the reader never set its SO_RCVTIMEO. */
+    g_assert_cmpint (getsockopt (t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len), ==, 0);
+    t->rcvtimeo_set = tv.tv_sec != 0 || tv.tv_usec != 0;
+  }
   end_fd (t->fd);
 }
 
@@ -392,6 +401,7 @@ test_reader_timeouts (void)
                        deadline ? "Deadline exceeded" : "Socket I/O timed out");
       g_assert_cmpint (t.waited, >=, deadline ? 300 * G_TIME_SPAN_MILLISECOND : G_TIME_SPAN_SECOND);
       g_assert_cmpint (t.waited, <, 5 * G_TIME_SPAN_SECOND);
+      g_assert_false (t.rcvtimeo_set);
       g_clear_error (&t.error);
     }
 }
