@@ -20,7 +20,12 @@
  * and a handler list walk each time. So a handler may fire while the coroutine is not
  * parked on it: it queues the coroutine with the park's sequence number, and the loop
  * resumes it only if it is still in that park and that park waits on that cancellable
- * (a later wait with it sees it cancelled at once). A coroutine
+ * (a later wait with it sees it cancelled at once). server_coro_wake() sets the
+ * coroutine's pending mark and, when it is in server_coro_park(), queues it on the wake
+ * queue (the loop resumes it if it is still in that park); the park takes the mark, and
+ * leaving a park takes the coroutine off the queue (a deadline that won the race). Spawns
+ * carry their stack (mapped or from the cache, under the lock, by the spawning thread).
+ * A coroutine
  * that returned is freed after its iteration's events (a later event of the batch may
  * name it); its stack is kept for the next (SERVER_CORO_STACK_CACHE).
  * The switch: server_coro_switch() below on x86-64 (the System V callee-saved registers,
