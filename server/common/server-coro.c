@@ -1147,6 +1147,22 @@ server_coro_forget_fd (int fd)
     forget (co, f);
 }
 
+/**
+ * server_coro_has_fd:
+ * @fd: a descriptor
+ *
+ * Whether the running coroutine registered @fd (a wait on it). A reader that has not may
+ * wait before its first read: the registration reports the present state as an event,
+ * so data there already ends that wait at the loop's next epoll_wait().
+ *
+ * Returns: FALSE outside a coroutine or for a descriptor it did not register
+ */
+gboolean
+server_coro_has_fd (int fd)
+{
+  return coro_self != NULL && fd >= 0 && find_fd (coro_self, fd) != NULL;
+}
+
 /* A coroutine that returned: its descriptors out of epoll (not closed). */
 static void
 forget_all (ServerCoro *co)

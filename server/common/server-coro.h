@@ -84,6 +84,7 @@ int             server_coro_wait_fd       (int              fd,
                                            gint64           deadline,
                                            GCancellable    *cancellable);
 void            server_coro_forget_fd     (int              fd);
+gboolean        server_coro_has_fd        (int              fd);
 void            server_coro_run_in_thread (ServerCoroFunc   func,
                                            gpointer         data);
 

@@ -381,6 +381,11 @@ fill_socket_coro (ServerLineReader *reader,
       gint64 now, until;
       int r;
 
+      /* A descriptor not yet registered: the registration's event tells whether there is
+       * anything to read (a session's first read, after its greeting or connect, nearly
+       * always finds nothing: a failed recv saved). */
+      if (!reader->drained && !server_coro_has_fd (reader->fd))
+        reader->drained = TRUE;
       if (!reader->drained)
         {
           ssize_t n = recv (reader->fd, reader->buf + reader->end, room, MSG_DONTWAIT);

@@ -23,7 +23,9 @@
  * the park returns it at once, one from another thread or from a coroutine of the same
  * loop ends it, a deadline ends it with ETIMEDOUT, a wake while the coroutine waits on a
  * descriptor is kept for its next park. A spawn whose stack cannot be mapped (the test
- * hook) fails with an error and nothing runs; the next one works. Built twice: the
+ * hook) fails with an error and nothing runs; the next one works. A descriptor reader's
+ * first read in a coroutine waits for the registration's event (no recv first) and finds
+ * a line sent before it started. Built twice: the
  * assembly switch (where there is one) and glibc's swapcontext (SERVER_CORO_UCONTEXT).
  */
 #define _GNU_SOURCE
@@ -796,6 +798,54 @@ test_spawn (void)
   close (fds[1]);
 }
 
+/* ---- a reader's first read waits for the registration's event ---- */
+
+typedef struct
+{
+  int fd;
+  gboolean registered_before, registered_after;
+  gboolean ok;
+} FirstRead;
+
+static void
+first_read (gpointer data)
+{
+  FirstRead *r = data;
+  ServerLineReader reader;
+  g_autoptr (GString) line = g_string_new (NULL);
+
+  r->registered_before = server_coro_has_fd (r->fd);
+  server_line_reader_init_fd (&reader, r->fd, 10, FALSE);
+  /* The line was sent before this coroutine started: no recv first, the registration's
+   * event says it is there. */
+  read_line (&reader, line, "there already\r\n");
+  r->registered_after = server_coro_has_fd (r->fd);
+  read_line (&reader, line, "later\r\n");
+  end_fd (r->fd);
+  r->ok = !server_coro_has_fd (r->fd);
+}
+
+static void
+test_reader_first_read (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  FirstRead r = { 0 };
+  int fds[2];
+
+  socket_pair (fds);
+  r.fd = fds[0];
+  send_line (fds[1], "there already\r\n");
+  spawn (loop, first_read, &r);
+  g_usleep (50000);
+  send_line (fds[1], "later\r\n");
+  server_coro_loop_free (loop);
+  close (fds[1]);
+  g_assert_false (r.registered_before);
+  g_assert_true (r.registered_after);
+  g_assert_true (r.ok);
+  g_assert_false (server_coro_has_fd (fds[0])); /* outside a coroutine */
+}
+
 /* ---- park and wake ---- */
 
 typedef struct
@@ -1119,6 +1169,7 @@ main (int argc,
   g_test_add_func ("/server/coro/spawn", test_spawn);
   g_test_add_func ("/server/coro/spawn-no-stack", test_spawn_no_stack);
   g_test_add_func ("/server/coro/park-wake", test_park_wake);
+  g_test_add_func ("/server/coro/reader-first-read", test_reader_first_read);
   g_test_add_func ("/server/coro/fds", test_fds);
   g_test_add_func ("/server/coro/outside", test_outside);
   g_test_add_func ("/server/coro/overflow", test_overflow);
