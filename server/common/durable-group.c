@@ -4,8 +4,14 @@
  *
  * How: DurableGroup counts changes (tickets) and completed syncs under one mutex; the
  * sync itself runs without the mutex, by one waiter at a time (the leader), and covers the
- * tickets issued before it started; a condition variable wakes the others. A failure is
- * kept (copied to each waiter) and makes the group fail from then on.
+ * tickets issued before it started; a condition variable wakes the other threads, and the
+ * waiting coroutines (server-coro.h) are on a list of the group, each woken
+ * (server_coro_wake()) by whoever finished the sync, from whatever thread. A coroutine
+ * never blocks its loop: as the leader it runs the sync in a pool thread
+ * (server_coro_run_in_thread(): one hop per sync, for every ticket it covers), which also
+ * records the result and wakes the waiters before the leader is resumed; as a waiter it
+ * parks (server_coro_park()). A failure is kept (copied to each waiter) and makes the
+ * group fail from then on.
  * DurableJournal file layout (native byte order; the file never leaves its machine):
  *
  *   header  = "MSGTRK-JOURNAL 1" (16 octets) generation (guint32) zeros, 512 octets
@@ -34,6 +40,7 @@
 #include <glib/gstdio.h>
 
 #include "durable-file.h"
+#include "server-coro.h"
 
 struct _DurableGroup
 {
@@ -46,7 +53,24 @@ struct _DurableGroup
   guint64 syncs;    /* syncs run (for tests and benches); under lock */
   gboolean syncing; /* a leader is running func; under lock */
   GError *failure;  /* (owned) (nullable) the first failed sync; under lock */
+  GQueue parked;    /* coroutines waiting for the running sync (CoroWaiter links on their
+                     * stacks); under lock */
 };
+
+/* A coroutine on group->parked (its link's data). */
+typedef struct
+{
+  GList link;
+  ServerCoro *co;
+  gboolean queued; /* on group->parked; under lock */
+} CoroWaiter;
+
+/* One sync, run by the leader (or for a coroutine leader in a pool thread). */
+typedef struct
+{
+  DurableGroup *group;
+  guint64 upto; /* the tickets it covers */
+} GroupSync;
 
 /**
  * durable_group_new:
@@ -63,6 +87,7 @@ durable_group_new (DurableGroupSyncFunc func,
 
   g_mutex_init (&group->lock);
   g_cond_init (&group->cond);
+  g_queue_init (&group->parked);
   group->func = func;
   group->data = data;
   return group;
@@ -117,9 +142,47 @@ durable_group_syncs (DurableGroup *group)
   return n;
 }
 
+/* Runs the sync of @data (a GroupSync) without the lock, then records its result and
+ * wakes every waiter, threads and coroutines (from the leader's thread, or the pool
+ * thread of a coroutine leader: ServerCoroFunc). */
+static void
+group_sync_run (gpointer data)
+{
+  GroupSync *gs = data;
+  DurableGroup *group = gs->group;
+  GError *local = NULL;
+  gboolean ok = group->func (group->data, &local);
+
+  g_mutex_lock (&group->lock);
+  group->syncing = FALSE;
+  group->syncs++;
+  if (ok)
+    group->synced = MAX (group->synced, gs->upto);
+  else if (group->failure == NULL)
+    group->failure = local != NULL ? local
+                                   : g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED,
+                                                          "The sync failed");
+  else
+    g_clear_error (&local);
+  g_cond_broadcast (&group->cond);
+  /* Under the lock: a woken coroutine sees its condition only after taking it, so it is
+   * still alive (parked, or about to look) when it is woken. */
+  while (group->parked.head != NULL)
+    {
+      GList *l = g_queue_pop_head_link (&group->parked);
+      CoroWaiter *w = l->data;
+
+      w->queued = FALSE;
+      server_coro_wake (w->co);
+    }
+  g_mutex_unlock (&group->lock);
+}
+
 /*
  * durable_group_wait: return once @ticket is covered by a sync that returned TRUE, or
- * FALSE with the failure of the sync that covered it (or of an earlier one).
+ * FALSE with the failure of the sync that covered it (or of an earlier one). In a
+ * coroutine it never blocks the loop: a sync it leads runs in a pool thread, a wait for
+ * another's sync parks (see the top of this file).
  */
 gboolean
 durable_group_wait (DurableGroup *group,
@@ -127,12 +190,12 @@ durable_group_wait (DurableGroup *group,
                     GError      **error)
 {
   gboolean ok = TRUE;
+  gboolean in_coro = server_coro_in_loop ();
 
   g_mutex_lock (&group->lock);
   for (;;)
     {
-      guint64 upto;
-      GError *local = NULL;
+      GroupSync gs = { group, 0 };
 
       if (group->synced >= ticket)
         break;
@@ -143,6 +206,19 @@ durable_group_wait (DurableGroup *group,
           ok = FALSE;
           break;
         }
+      if (group->syncing && in_coro)
+        {
+          CoroWaiter w = { .co = server_coro_self (), .queued = TRUE };
+
+          w.link.data = &w;
+          g_queue_push_tail_link (&group->parked, &w.link);
+          g_mutex_unlock (&group->lock);
+          (void) server_coro_park (0); /* may return for an older wake: looked at again */
+          g_mutex_lock (&group->lock);
+          if (w.queued)
+            g_queue_unlink (&group->parked, &w.link);
+          continue;
+        }
       if (group->syncing)
         {
           g_cond_wait (&group->cond, &group->lock);
@@ -150,22 +226,13 @@ durable_group_wait (DurableGroup *group,
         }
       /* The leader: cover every change completed so far. */
       group->syncing = TRUE;
-      upto = group->issued;
+      gs.upto = group->issued;
       g_mutex_unlock (&group->lock);
-      ok = group->func (group->data, &local);
-      g_mutex_lock (&group->lock);
-      group->syncing = FALSE;
-      group->syncs++;
-      if (ok)
-        group->synced = MAX (group->synced, upto);
-      else if (group->failure == NULL)
-        group->failure = local != NULL ? local
-                                       : g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED,
-                                                              "The sync failed");
+      if (in_coro)
+        server_coro_run_in_thread (group_sync_run, &gs);
       else
-        g_clear_error (&local);
-      ok = TRUE;
-      g_cond_broadcast (&group->cond);
+        group_sync_run (&gs);
+      g_mutex_lock (&group->lock);
     }
   g_mutex_unlock (&group->lock);
   return ok;

@@ -2,7 +2,8 @@
 /* server-coro-probe.h: measurements of server-coro.c's switch and stacks, for
  * bench/bench-relay-coro.c (--switch-probe, --stack-probe); not for the servers.
  *
- * Both run on the calling thread, without a loop thread or epoll, with the same switch and
+ * server_coro_probe_fail_stacks() is a test hook: the next stack maps fail (ENOMEM).
+ * The others run on the calling thread, without a loop thread or epoll, with the same switch and
  * stacks as a ServerCoroLoop's coroutines.
  */
 #pragma once
@@ -17,5 +18,6 @@ G_BEGIN_DECLS
 double server_coro_probe_switch (guint          rounds);
 gsize  server_coro_probe_stack  (ServerCoroFunc func,
                                  gpointer       data);
+void   server_coro_probe_fail_stacks (guint     n);
 
 G_END_DECLS

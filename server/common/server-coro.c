@@ -20,7 +20,12 @@
  * and a handler list walk each time. So a handler may fire while the coroutine is not
  * parked on it: it queues the coroutine with the park's sequence number, and the loop
  * resumes it only if it is still in that park and that park waits on that cancellable
- * (a later wait with it sees it cancelled at once). A coroutine
+ * (a later wait with it sees it cancelled at once). server_coro_wake() sets the
+ * coroutine's pending mark and, when it is in server_coro_park(), queues it on the wake
+ * queue (the loop resumes it if it is still in that park); the park takes the mark, and
+ * leaving a park takes the coroutine off the queue (a deadline that won the race). Spawns
+ * carry their stack (mapped or from the cache, under the lock, by the spawning thread).
+ * A coroutine
  * that returned is freed after its iteration's events (a later event of the batch may
  * name it); its stack is kept for the next (SERVER_CORO_STACK_CACHE).
  * The switch: server_coro_switch() below on x86-64 (the System V callee-saved registers,
@@ -80,8 +85,6 @@
 #define MARK_IN  1u
 #define MARK_OUT 2u
 
-typedef struct _ServerCoro ServerCoro;
-
 typedef struct
 {
   ServerCoro *co;
@@ -128,12 +131,18 @@ struct _ServerCoro
   gint        cq_seq;
   /* The pool queue (loop->lock): run_in_thread's work done. */
   ServerCoro *pq_next;
+  /* server_coro_park() and server_coro_wake() (loop->lock): */
+  gboolean    wake_pending; /* a wake came that no park took yet */
+  gboolean    in_park;      /* parked in server_coro_park() */
+  gboolean    wq_queued;    /* on the wake queue */
+  ServerCoro *wq_next;
 };
 
 typedef struct
 {
   ServerCoroFunc func;
   gpointer       data;
+  guint8        *stack; /* (owned) mapped or taken from the cache by the spawn */
 } Spawn;
 
 struct _ServerCoroLoop
@@ -147,6 +156,7 @@ struct _ServerCoroLoop
   GQueue   spawns;      /* (lock) of Spawn */
   ServerCoro *cq_head, *cq_tail; /* (lock) the cancel queue */
   ServerCoro *pq_head, *pq_tail; /* (lock) the pool queue */
+  ServerCoro *wq_head, *wq_tail; /* (lock) the wake queue (server_coro_wake()) */
   gboolean signalled;   /* (lock) wake_fd written, not yet taken */
   gboolean freeing;     /* (lock) no more spawns */
   gboolean stop;        /* (lock) the thread ends */
@@ -154,9 +164,10 @@ struct _ServerCoroLoop
   /* The loop thread's own: */
   GPtrArray *heap;   /* parked coroutines with a deadline, soonest at 0 */
   GPtrArray *dead;   /* returned in this iteration: freed at its end */
-  GPtrArray *stacks; /* kept stacks */
+  GPtrArray *stacks; /* (lock) kept stacks (a spawn from any thread takes one) */
   ServerCoro *current;
-  gboolean    spawned_here; /* a coroutine of this loop spawned: no eventfd, no wait */
+  gboolean    spawned_here; /* a coroutine of this loop spawned or woke one: no eventfd,
+                             * no wait */
 #ifdef SERVER_CORO_UCONTEXT
   ucontext_t sched_ctx;
 #else
@@ -297,21 +308,42 @@ page_size (void)
   return page;
 }
 
+/* server_coro_probe_fail_stacks(): maps to fail (atomic). */
+static gint probe_fail_stacks;
+
+/* A stack from the cache (NULL: empty), under loop->lock. */
 static guint8 *
-stack_get (ServerCoroLoop *loop)
+stack_cached_locked (ServerCoroLoop *loop)
+{
+  if (loop->stacks->len == 0)
+    return NULL;
+  return g_ptr_array_steal_index_fast (loop->stacks, loop->stacks->len - 1);
+}
+
+/* A cached stack made usable again (any thread). */
+static guint8 *
+stack_reuse (guint8 *stack)
+{
+#ifdef SERVER_CORO_ASAN
+  /* The frames of the coroutine before never returned: their redzones are poisoned. */
+  if (stack != NULL)
+    ASAN_UNPOISON_MEMORY_REGION (stack, SERVER_CORO_STACK_SIZE);
+#endif
+  return stack;
+}
+
+/* A new stack (any thread); NULL with errno set. */
+static guint8 *
+stack_map (void)
 {
   gsize   page = page_size ();
   guint8 *map;
 
-  if (loop->stacks->len > 0)
+  if (g_atomic_int_get (&probe_fail_stacks) > 0)
     {
-      guint8 *stack = g_ptr_array_steal_index_fast (loop->stacks, loop->stacks->len - 1);
-
-#ifdef SERVER_CORO_ASAN
-      /* The frames of the coroutine before never returned: their redzones are poisoned. */
-      ASAN_UNPOISON_MEMORY_REGION (stack, SERVER_CORO_STACK_SIZE);
-#endif
-      return stack;
+      g_atomic_int_add (&probe_fail_stacks, -1);
+      errno = ENOMEM;
+      return NULL;
     }
   map = mmap (NULL, SERVER_CORO_STACK_SIZE + page, PROT_READ | PROT_WRITE,
               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
@@ -319,10 +351,25 @@ stack_get (ServerCoroLoop *loop)
     return NULL;
   if (mprotect (map, page, PROT_NONE) != 0) /* the guard page, below the stack */
     {
+      int saved = errno;
+
       munmap (map, SERVER_CORO_STACK_SIZE + page);
+      errno = saved;
       return NULL;
     }
   return map + page;
+}
+
+/* A stack from the cache or mapped (the probes' loops). */
+static guint8 *
+stack_get (ServerCoroLoop *loop)
+{
+  guint8 *stack;
+
+  g_mutex_lock (&loop->lock);
+  stack = stack_cached_locked (loop);
+  g_mutex_unlock (&loop->lock);
+  return stack != NULL ? stack_reuse (stack) : stack_map ();
 }
 
 static void
@@ -331,9 +378,10 @@ stack_unmap (guint8 *stack)
   munmap (stack - page_size (), SERVER_CORO_STACK_SIZE + page_size ());
 }
 
+/* Under loop->lock. */
 static void
-stack_put (ServerCoroLoop *loop,
-           guint8         *stack)
+stack_put_locked (ServerCoroLoop *loop,
+                  guint8         *stack)
 {
   if (loop->stacks->len < SERVER_CORO_STACK_CACHE)
     g_ptr_array_add (loop->stacks, stack);
@@ -343,19 +391,16 @@ stack_put (ServerCoroLoop *loop,
 
 /* ---- coroutines ---- */
 
+/* A coroutine on @stack (owned from now on). */
 static ServerCoro *
 coro_new (ServerCoroLoop *loop,
           ServerCoroFunc  func,
-          gpointer        data)
+          gpointer        data,
+          guint8         *stack)
 {
   ServerCoro *co = g_new0 (ServerCoro, 1);
 
-  co->stack = stack_get (loop);
-  if (co->stack == NULL)
-    {
-      g_free (co);
-      return NULL;
-    }
+  co->stack = stack;
   co->loop = loop;
   co->func = func;
   co->data = data;
@@ -388,11 +433,12 @@ coro_new (ServerCoroLoop *loop,
   return co;
 }
 
+/* Under loop->lock (its stack goes to the cache). */
 static void
-coro_free (ServerCoroLoop *loop,
-           ServerCoro     *co)
+coro_free_locked (ServerCoroLoop *loop,
+                  ServerCoro     *co)
 {
-  stack_put (loop, co->stack);
+  stack_put_locked (loop, co->stack);
   g_free (co);
 }
 
@@ -536,6 +582,49 @@ cancel_unqueue_locked (ServerCoroLoop *loop,
   co->cq_next = NULL;
 }
 
+/* @co (parked in server_coro_park()) on the wake queue, once. */
+static void
+wake_queue_locked (ServerCoroLoop *loop,
+                   ServerCoro     *co)
+{
+  if (co->wq_queued)
+    return;
+  co->wq_queued = TRUE;
+  co->wq_next = NULL;
+  if (loop->wq_tail != NULL)
+    loop->wq_tail->wq_next = co;
+  else
+    loop->wq_head = co;
+  loop->wq_tail = co;
+  if (coro_self != NULL && coro_self->loop == loop)
+    loop->spawned_here = TRUE; /* the loop looks before its next wait */
+  else
+    wake_signal_locked (loop);
+}
+
+static void
+wake_unqueue_locked (ServerCoroLoop *loop,
+                     ServerCoro     *co)
+{
+  ServerCoro *prev = NULL;
+
+  if (!co->wq_queued)
+    return;
+  for (ServerCoro *c = loop->wq_head; c != NULL; prev = c, c = c->wq_next)
+    if (c == co)
+      {
+        if (prev != NULL)
+          prev->wq_next = co->wq_next;
+        else
+          loop->wq_head = co->wq_next;
+        if (loop->wq_tail == co)
+          loop->wq_tail = prev;
+        break;
+      }
+  co->wq_queued = FALSE;
+  co->wq_next = NULL;
+}
+
 /* ---- the loop thread ---- */
 
 /* Runs @co; a coroutine that returned is freed at the end of the iteration. */
@@ -644,11 +733,8 @@ loop_thread (gpointer data)
       for (GList *l = spawns.head; l != NULL; l = l->next)
         {
           Spawn      *s = l->data;
-          ServerCoro *co = coro_new (loop, s->func, s->data);
+          ServerCoro *co = coro_new (loop, s->func, s->data, s->stack);
 
-          if (co == NULL)
-            g_error ("server-coro: loop %s: no stack for a coroutine: %s", loop->name,
-                     g_strerror (errno));
           g_free (s);
           run (loop, co);
         }
@@ -690,12 +776,35 @@ loop_thread (gpointer data)
               && co->wait_cancellable != NULL && co->wait_cancellable == co->hooked)
             wake (loop, co, ECANCELED);
         }
+      for (;;)
+        {
+          ServerCoro *co;
+          gboolean    go = FALSE;
+
+          g_mutex_lock (&loop->lock);
+          co = loop->wq_head;
+          if (co != NULL)
+            {
+              go = co->in_park;
+              wake_unqueue_locked (loop, co);
+            }
+          g_mutex_unlock (&loop->lock);
+          if (co == NULL)
+            break;
+          if (go && co->parked) /* still in that park (the wake is its pending mark) */
+            wake (loop, co, 0);
+        }
       now = g_get_monotonic_time ();
       while (loop->heap->len > 0 && ((ServerCoro *) loop->heap->pdata[0])->deadline <= now)
         wake (loop, loop->heap->pdata[0], ETIMEDOUT);
-      for (guint i = 0; i < loop->dead->len; i++)
-        coro_free (loop, loop->dead->pdata[i]);
-      g_ptr_array_set_size (loop->dead, 0);
+      if (loop->dead->len > 0)
+        {
+          g_mutex_lock (&loop->lock);
+          for (guint i = 0; i < loop->dead->len; i++)
+            coro_free_locked (loop, loop->dead->pdata[i]);
+          g_mutex_unlock (&loop->lock);
+          g_ptr_array_set_size (loop->dead, 0);
+        }
       if (stop)
         break;
     }
@@ -754,10 +863,13 @@ server_coro_loop_new (const char *name,
  * @data: its argument
  * @error: where a refusal is described
  *
- * Queues @func(@data) to start as a new coroutine of @loop at its next iteration. From any
- * thread, a coroutine of @loop included.
+ * Queues @func(@data) to start as a new coroutine of @loop at its next iteration, its
+ * stack taken from the loop's cache or mapped here. From any thread, a coroutine of @loop
+ * included.
  *
- * Returns: FALSE (G_IO_ERROR_CLOSED) when @loop is being freed
+ * Returns: FALSE (G_IO_ERROR_CLOSED) when @loop is being freed, FALSE (the errno of
+ *   mmap(2) or mprotect(2) as a GIOError) when no stack could be mapped: then @func will
+ *   not run and @data is still the caller's
  */
 gboolean
 server_coro_loop_spawn (ServerCoroLoop *loop,
@@ -765,19 +877,39 @@ server_coro_loop_spawn (ServerCoroLoop *loop,
                         gpointer        data,
                         GError        **error)
 {
-  Spawn *s;
+  Spawn  *s;
+  guint8 *stack;
 
   g_return_val_if_fail (loop != NULL && func != NULL, FALSE);
   g_mutex_lock (&loop->lock);
+  stack = loop->freeing ? NULL : stack_cached_locked (loop);
+  if (stack == NULL && !loop->freeing)
+    {
+      /* None kept: mapped without the lock (the loop frees stacks under it). */
+      g_mutex_unlock (&loop->lock);
+      stack = stack_map ();
+      if (stack == NULL)
+        {
+          int saved = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                       "%s: no stack for a coroutine: %s", loop->name, g_strerror (saved));
+          return FALSE;
+        }
+      g_mutex_lock (&loop->lock);
+    }
   if (loop->freeing)
     {
       g_mutex_unlock (&loop->lock);
+      if (stack != NULL)
+        stack_unmap (stack);
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "%s: the loop is stopping", loop->name);
       return FALSE;
     }
   s = g_new (Spawn, 1);
   s->func = func;
   s->data = data;
+  s->stack = stack_reuse (stack);
   g_queue_push_tail (&loop->spawns, s);
   g_atomic_int_inc (&loop->live);
   if (coro_self != NULL && coro_self->loop == loop)
@@ -1015,6 +1147,22 @@ server_coro_forget_fd (int fd)
     forget (co, f);
 }
 
+/**
+ * server_coro_has_fd:
+ * @fd: a descriptor
+ *
+ * Whether the running coroutine registered @fd (a wait on it). A reader that has not may
+ * wait before its first read: the registration reports the present state as an event,
+ * so data there already ends that wait at the loop's next epoll_wait().
+ *
+ * Returns: FALSE outside a coroutine or for a descriptor it did not register
+ */
+gboolean
+server_coro_has_fd (int fd)
+{
+  return coro_self != NULL && fd >= 0 && find_fd (coro_self, fd) != NULL;
+}
+
 /* A coroutine that returned: its descriptors out of epoll (not closed). */
 static void
 forget_all (ServerCoro *co)
@@ -1115,6 +1263,96 @@ server_coro_run_in_thread (ServerCoroFunc func,
   coro_yield (co);
 }
 
+/* ---- park and wake ---- */
+
+/* The running coroutine (NULL outside one): what a waker is given (server_coro_wake()). */
+ServerCoro *
+server_coro_self (void)
+{
+  return coro_self;
+}
+
+/**
+ * server_coro_park:
+ * @deadline: monotonic microseconds to wait until at most, 0: none
+ *
+ * In a coroutine only: parks until server_coro_wake() of it, or @deadline. A wake that came
+ * before (since the last park that took one) makes it return at once, and is taken. A
+ * park may thus return for an old wake: the caller looks at its condition again.
+ *
+ * Returns: 0 (woken), ETIMEDOUT, EINVAL outside a coroutine
+ */
+int
+server_coro_park (gint64 deadline)
+{
+  ServerCoro     *co = coro_self;
+  ServerCoroLoop *loop;
+  int             r;
+
+  g_return_val_if_fail (co != NULL, EINVAL);
+  loop = co->loop;
+  g_mutex_lock (&loop->lock);
+  if (co->wake_pending)
+    {
+      co->wake_pending = FALSE;
+      g_mutex_unlock (&loop->lock);
+      return 0;
+    }
+  if (deadline != 0 && deadline <= g_get_monotonic_time ())
+    {
+      g_mutex_unlock (&loop->lock);
+      return ETIMEDOUT;
+    }
+  /* A wake from now on queues it; the loop takes the queue only after this coroutine has
+   * yielded (its own thread), so the wake cannot come too early for the park below. */
+  co->in_park = TRUE;
+  g_mutex_unlock (&loop->lock);
+  r = park (co, NULL, 0, deadline, NULL);
+  g_mutex_lock (&loop->lock);
+  co->in_park = FALSE;
+  if (co->wake_pending) /* woken, or woken as its deadline passed: woken */
+    r = 0;
+  co->wake_pending = FALSE;
+  wake_unqueue_locked (loop, co); /* timed out with a wake queued: no stale entry */
+  g_mutex_unlock (&loop->lock);
+  return r;
+}
+
+/**
+ * server_coro_wake:
+ * @co: a coroutine (server_coro_self()) that has not returned: the caller knows (e.g. it
+ *   wakes it under the lock the coroutine takes to look at its condition)
+ *
+ * From any thread, @co's loop included: ends @co's server_coro_park(), or the next one
+ * when it is not in one now (the wake is kept, never lost). Wakes of one park count once.
+ */
+void
+server_coro_wake (ServerCoro *co)
+{
+  ServerCoroLoop *loop;
+
+  g_return_if_fail (co != NULL);
+  loop = co->loop;
+  g_mutex_lock (&loop->lock);
+  co->wake_pending = TRUE;
+  if (co->in_park)
+    wake_queue_locked (loop, co);
+  g_mutex_unlock (&loop->lock);
+}
+
+/**
+ * server_coro_probe_fail_stacks:
+ * @n: how many of the next stack maps fail
+ *
+ * Tests only: the next @n maps of a coroutine's stack (not the ones taken from a loop's
+ * cache) fail with ENOMEM, as with RLIMIT_AS reached.
+ */
+void
+server_coro_probe_fail_stacks (guint n)
+{
+  g_atomic_int_set (&probe_fail_stacks, (gint) n);
+}
+
 /* ---- probes (server-coro-probe.h): the switch and the stacks, on the calling thread ---- */
 
 /* A loop record without a thread or epoll: its stacks, the switch's saved context. */
@@ -1153,15 +1391,19 @@ double
 server_coro_probe_switch (guint rounds)
 {
   ServerCoroLoop *loop = probe_loop_new ();
-  ServerCoro     *co = coro_new (loop, probe_yield_loop, NULL);
+  guint8         *stack = stack_get (loop);
+  ServerCoro     *co;
   gint64          t0, t1;
 
-  g_return_val_if_fail (co != NULL && rounds > 0, 0);
+  g_return_val_if_fail (stack != NULL && rounds > 0, 0);
+  co = coro_new (loop, probe_yield_loop, NULL, stack);
   t0 = g_get_monotonic_time ();
   for (guint i = 0; i < rounds; i++)
     coro_resume (loop, co);
   t1 = g_get_monotonic_time ();
-  coro_free (loop, co); /* parked for good: its stack is simply dropped */
+  g_mutex_lock (&loop->lock);
+  coro_free_locked (loop, co); /* parked for good: its stack is simply dropped */
+  g_mutex_unlock (&loop->lock);
   server_coro_loop_free (loop);
   return (double) (t1 - t0) * 1000 / (2.0 * rounds);
 }
@@ -1181,17 +1423,21 @@ server_coro_probe_stack (ServerCoroFunc func,
                          gpointer       data)
 {
   ServerCoroLoop *loop = probe_loop_new ();
-  ServerCoro     *co = coro_new (loop, func, data);
+  guint8         *stack = stack_get (loop);
+  ServerCoro     *co;
   gsize           i = 0;
 
-  g_return_val_if_fail (co != NULL, 0);
+  g_return_val_if_fail (stack != NULL, 0);
+  co = coro_new (loop, func, data, stack);
   /* Below the switch's first frame (the top 128 octets). */
   memset (co->stack, SERVER_CORO_PROBE_PATTERN, SERVER_CORO_STACK_SIZE - 128);
   coro_resume (loop, co);
   g_return_val_if_fail (co->done, 0);
   while (i < SERVER_CORO_STACK_SIZE && co->stack[i] == SERVER_CORO_PROBE_PATTERN)
     i++;
-  coro_free (loop, co);
+  g_mutex_lock (&loop->lock);
+  coro_free_locked (loop, co);
+  g_mutex_unlock (&loop->lock);
   server_coro_loop_free (loop);
   return SERVER_CORO_STACK_SIZE - i;
 }

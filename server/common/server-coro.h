@@ -32,6 +32,20 @@
  * word; no system call), glibc's swapcontext() elsewhere. Under ASan, the fiber switch
  * annotations. Threads: a coroutine stays on its loop's thread for its whole life.
  *
+ * Park and wake (server_coro_park(), server_coro_wake()): a coroutine that waits for
+ * something another thread or coroutine completes (a DurableGroup's sync) puts
+ * server_coro_self() where the completer finds it and parks; the completer wakes it (from
+ * any thread, through the loop's wake queue and eventfd). A wake is never lost: one that
+ * comes before the park, or while the coroutine is parked on something else (a descriptor,
+ * run_in_thread), is kept and makes its next server_coro_park() return at once. So a
+ * park may return with nothing done for it: the caller looks again (a loop around its
+ * condition, as around g_cond_wait()). The waker must know the coroutine is still alive:
+ * it wakes it under the lock the coroutine takes to see its condition met.
+ *
+ * Spawn: the coroutine's stack is mapped (or taken from the loop's cache) by
+ * server_coro_loop_spawn() itself, so a spawn that cannot have one fails there, with a
+ * GError the caller acts on (a front refuses its client), never later in the loop.
+ *
  * Never: hold a GMutex across a park (another coroutine of the loop locking it blocks the
  * loop for good); call a blocking function in a coroutine other than through the helpers
  * above or server_coro_run_in_thread() (it stalls every session of the loop).
@@ -51,6 +65,7 @@ G_BEGIN_DECLS
 #define SERVER_CORO_MAX_FDS 8
 
 typedef struct _ServerCoroLoop ServerCoroLoop;
+typedef struct _ServerCoro     ServerCoro;
 
 typedef void (*ServerCoroFunc) (gpointer data);
 
@@ -69,8 +84,13 @@ int             server_coro_wait_fd       (int              fd,
                                            gint64           deadline,
                                            GCancellable    *cancellable);
 void            server_coro_forget_fd     (int              fd);
+gboolean        server_coro_has_fd        (int              fd);
 void            server_coro_run_in_thread (ServerCoroFunc   func,
                                            gpointer         data);
+
+ServerCoro     *server_coro_self          (void);
+int             server_coro_park          (gint64           deadline);
+void            server_coro_wake          (ServerCoro      *co);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ServerCoroLoop, server_coro_loop_free)
 

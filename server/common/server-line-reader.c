@@ -5,7 +5,8 @@
  * How: one fixed buffer; a line is found with memchr and copied out; the unread rest is
  * moved to the front before the next read(2), so a pipelined batch is read with as few
  * reads as the client's writes allow. With a direct socket, one blocking recv(2) per read
- * (SO_RCVTIMEO the timeout) instead of GIO's recv, poll, recv. A deadline: SO_RCVTIMEO
+ * (SO_RCVTIMEO the timeout, set lazily: right before the first blocking recv, then only
+ * when it must change; a coroutine's reads never set it) instead of GIO's recv, poll, recv. A deadline: SO_RCVTIMEO
  * lowered to the time left when that is shorter than the idle timeout (by more than
  * SERVER_LINE_DEADLINE_SLACK_US), put back when the next deadline is far again.
  * Limits: the caller's max must be smaller than SERVER_LINE_BUFFER_SIZE.
@@ -189,10 +190,12 @@ direct_timeout (ServerLineReader *reader,
 /**
  * server_line_reader_init_fd:
  * @reader: a reader
- * @fd: a connected socket (not owned), not under TLS, in blocking mode, its read timeout
- *   set (server_socket_set_read_timeout())
- * @timeout: that read timeout, seconds (0: none): a read goes back to it after a nearer
- *   deadline (server_line_reader_set_deadline())
+ * @fd: a connected socket (not owned), not under TLS, in blocking mode; its SO_RCVTIMEO
+ *   is the reader's: set right before the first recv that blocks (a read in a thread),
+ *   never for reads in a coroutine (they park with @timeout instead), so the caller need
+ *   not set it (server_socket_set_read_timeout())
+ * @timeout: the idle read timeout, seconds (0: none): a read goes back to it after a
+ *   nearer deadline (server_line_reader_set_deadline())
  * @wipe: overwrite consumed octets
  *
  * A reader of @fd with an empty buffer: each read is one recv(2) (see the top of
@@ -207,7 +210,7 @@ server_line_reader_init_fd (ServerLineReader *reader,
   server_line_reader_init (reader, NULL, wipe);
   reader->fd = fd;
   reader->idle_us = (gint64) timeout * G_USEC_PER_SEC;
-  reader->rcvtimeo_us = reader->idle_us;
+  reader->rcvtimeo_us = -1; /* not set by the reader yet: the first blocking recv sets it */
 }
 
 /* A park on @fd (server_coro_wait_fd()) with server_socket_wait()'s errors. */
@@ -378,6 +381,11 @@ fill_socket_coro (ServerLineReader *reader,
       gint64 now, until;
       int r;
 
+      /* A descriptor not yet registered: the registration's event tells whether there is
+       * anything to read (a session's first read, after its greeting or connect, nearly
+       * always finds nothing: a failed recv saved). */
+      if (!reader->drained && !server_coro_has_fd (reader->fd))
+        reader->drained = TRUE;
       if (!reader->drained)
         {
           ssize_t n = recv (reader->fd, reader->buf + reader->end, room, MSG_DONTWAIT);

@@ -16,8 +16,10 @@
  * G_IO_ERROR_WOULD_BLOCK and keeps every octet and the overlong-line state, so the next
  * call goes on where it stopped (mtqpd's event-driven sessions).
  * Direct socket (server_line_reader_init_fd()): the reader calls recv(2) on a socket
- * descriptor in blocking mode with SO_RCVTIMEO as its timeout
- * (server_socket_set_read_timeout()), so a read that must wait sleeps in that one call;
+ * descriptor in blocking mode with SO_RCVTIMEO as its timeout (set by the reader itself
+ * right before the first recv that may block, and again only when the timeout it needs
+ * changes: never on a socket only a coroutine reads), so a read that must wait sleeps in
+ * that one call;
  * through GIO the same read is a recv that fails with EAGAIN, a poll(2) of the socket and
  * the cancellable, and a second recv (three system calls and two wake-ups of the poll
  * machinery per wait, in a lockstep proxy on every command), and the socket a GSocket
@@ -95,7 +97,8 @@ typedef struct
   int fd;                     /* >= 0: recv(2) on it directly (init_fd) */
   GCancellable *deadline_cancel; /* (not owned) (nullable) set_deadline_cancellable */
   gint64 idle_us;             /* init_fd's timeout, microseconds (0: none) */
-  gint64 rcvtimeo_us;         /* SO_RCVTIMEO as last set on fd (0: none) */
+  gint64 rcvtimeo_us;         /* SO_RCVTIMEO as last set on fd by the reader (0: none,
+                               * -1: not set by it yet: the next blocking recv sets it) */
   gint64 deadline;            /* monotonic microseconds a read must end by (0: none) */
   guint min_rate;             /* octets a second that move the deadline (0: none) */
   gint64 cap_us;              /* the moved deadline at most this from now (0: no cap) */

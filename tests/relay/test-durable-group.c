@@ -4,7 +4,11 @@
  *
  * DurableGroup with a made-up sync that takes a millisecond: many threads commit at once,
  * each sees its own change covered by a sync that started after it, and fewer syncs run
- * than changes; a failing sync is reported to every waiter and to every later one.
+ * than changes; a failing sync is reported to every waiter and to every later one. The same
+ * with coroutines on two loops (server-coro.h) waiting beside threads: the sync never runs
+ * on a loop thread, each ticket returns only once covered, a failure reaches them all; and
+ * while a slow sync (200 ms) led by one coroutine runs, a second waiting coroutine and a
+ * ticking one on the same loop go on (the loop is not blocked).
  * DurableJournal: records appended by threads and by a child process that then dies are
  * replayed in order; a live owner's journal is left alone; a torn record ends the replay;
  * a full journal starts a new generation; records at and past DURABLE_JOURNAL_MAX_RECORD.
@@ -19,6 +23,7 @@
 #include <glib/gstdio.h>
 
 #include "durable-group.h"
+#include "server-coro.h"
 #include "test-util.h"
 
 #define N_THREADS 16
@@ -33,6 +38,9 @@ typedef struct
   DurableGroup *group;
   guint bad;         /* waiters that returned TRUE while not covered */
   guint failed;      /* waiters that got an error */
+  guint on_loop;     /* syncs that ran on a coroutine loop's thread */
+  gulong sleep_us;   /* each sync's time (0: 1 ms) */
+  gint coro_done;    /* (atomic) coroutine writers finished */
 } Fake;
 
 static gboolean
@@ -46,8 +54,10 @@ fake_sync (gpointer data,
   g_mutex_lock (&f->lock);
   snapshot = f->changes;
   fail = f->fail;
+  if (server_coro_in_loop ())
+    f->on_loop++;
   g_mutex_unlock (&f->lock);
-  g_usleep (1000);
+  g_usleep (f->sleep_us != 0 ? f->sleep_us : 1000);
   if (fail)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "disk on fire");
@@ -59,11 +69,10 @@ fake_sync (gpointer data,
   return TRUE;
 }
 
-static gpointer
-writer (gpointer data)
+/* Commits PER_THREAD changes (a thread's or a coroutine's). */
+static void
+write_changes (Fake *f)
 {
-  Fake *f = data;
-
   for (int i = 0; i < PER_THREAD; i++)
     {
       g_autoptr (GError) error = NULL;
@@ -87,7 +96,175 @@ writer (gpointer data)
           g_mutex_unlock (&f->lock);
         }
     }
+}
+
+static gpointer
+writer (gpointer data)
+{
+  write_changes (data);
   return NULL;
+}
+
+static void
+coro_writer (gpointer data)
+{
+  Fake *f = data;
+
+  write_changes (f);
+  g_atomic_int_inc (&f->coro_done);
+}
+
+#define N_LOOPS 2
+#define N_COROS 32
+
+/* N_COROS coroutine writers on N_LOOPS loops beside N_THREADS / 2 thread writers. */
+static void
+run_mixed_writers (Fake *f)
+{
+  ServerCoroLoop *loops[N_LOOPS];
+  GThread *threads[N_THREADS / 2];
+
+  for (int i = 0; i < N_LOOPS; i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      loops[i] = server_coro_loop_new ("test-durable", &error);
+      g_assert_no_error (error);
+    }
+  for (int i = 0; i < N_COROS; i++)
+    g_assert_true (server_coro_loop_spawn (loops[i % N_LOOPS], coro_writer, f, NULL));
+  for (int i = 0; i < N_THREADS / 2; i++)
+    threads[i] = g_thread_new ("writer", writer, f);
+  for (int i = 0; i < N_THREADS / 2; i++)
+    g_thread_join (threads[i]);
+  while (g_atomic_int_get (&f->coro_done) < N_COROS)
+    g_usleep (1000);
+  for (int i = 0; i < N_LOOPS; i++)
+    server_coro_loop_free (loops[i]);
+}
+
+#define N_MIXED ((N_COROS + N_THREADS / 2) * PER_THREAD)
+
+static void
+test_group_coroutines (void)
+{
+  Fake f = { 0 };
+
+  g_test_summary ("Coroutines on two loops and threads share syncs; each returns only once "
+                  "covered; no sync on a loop thread");
+  g_mutex_init (&f.lock);
+  f.group = durable_group_new (fake_sync, &f);
+  run_mixed_writers (&f);
+  g_assert_cmpuint (f.bad, ==, 0);
+  g_assert_cmpuint (f.failed, ==, 0);
+  g_assert_cmpuint (f.on_loop, ==, 0);
+  g_assert_cmpuint (f.durable, ==, N_MIXED);
+  g_test_message ("%" G_GUINT64_FORMAT " syncs for %d changes", durable_group_syncs (f.group),
+                  N_MIXED);
+  g_assert_cmpuint (durable_group_syncs (f.group), <, N_MIXED / 2);
+  durable_group_free (f.group);
+  g_mutex_clear (&f.lock);
+}
+
+static void
+test_group_coroutines_failure (void)
+{
+  Fake f = { 0 };
+
+  g_test_summary ("A failed sync reaches every coroutine and thread waiting");
+  g_mutex_init (&f.lock);
+  f.group = durable_group_new (fake_sync, &f);
+  g_assert_true (durable_group_commit (f.group, NULL));
+  f.fail = TRUE;
+  run_mixed_writers (&f);
+  g_assert_cmpuint (f.failed, ==, N_MIXED);
+  g_assert_cmpuint (f.bad, ==, 0);
+  g_assert_cmpuint (f.on_loop, ==, 0);
+  durable_group_free (f.group);
+  g_mutex_clear (&f.lock);
+}
+
+/* A slow sync: its leader and a waiter (coroutines), a ticker on the same loop. */
+typedef struct
+{
+  Fake *f;
+  gint ticks;       /* (atomic) the ticker's */
+  gint ticks_at[2]; /* ticks when each committer returned */
+  gint committed;   /* (atomic) */
+  gint64 took_us[2];
+} Slow;
+
+static void
+slow_committer (Slow *s,
+                int   i)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  g_mutex_lock (&s->f->lock);
+  s->f->changes++;
+  g_mutex_unlock (&s->f->lock);
+  g_assert_true (durable_group_commit (s->f->group, NULL));
+  s->took_us[i] = g_get_monotonic_time () - t0;
+  s->ticks_at[i] = g_atomic_int_get (&s->ticks);
+  g_atomic_int_inc (&s->committed);
+}
+
+static void
+slow_first (gpointer data)
+{
+  slow_committer (data, 0);
+}
+
+static void
+slow_second (gpointer data)
+{
+  slow_committer (data, 1);
+}
+
+static void
+ticker (gpointer data)
+{
+  Slow *s = data;
+
+  while (g_atomic_int_get (&s->committed) < 2)
+    {
+      (void) server_coro_park (g_get_monotonic_time () + 2 * G_TIME_SPAN_MILLISECOND);
+      g_atomic_int_inc (&s->ticks);
+    }
+}
+
+static void
+test_group_coroutines_slow (void)
+{
+  g_autoptr (GError) error = NULL;
+  Fake f = { .sleep_us = 200 * G_TIME_SPAN_MILLISECOND };
+  Slow s = { .f = &f };
+  ServerCoroLoop *loop = server_coro_loop_new ("test-durable", &error);
+
+  g_test_summary ("A slow sync led by a coroutine does not block its loop");
+  g_assert_no_error (error);
+  g_mutex_init (&f.lock);
+  f.group = durable_group_new (fake_sync, &f);
+  g_assert_true (server_coro_loop_spawn (loop, ticker, &s, NULL));
+  g_assert_true (server_coro_loop_spawn (loop, slow_first, &s, NULL));
+  g_assert_true (server_coro_loop_spawn (loop, slow_second, &s, NULL));
+  while (server_coro_loop_get_live (loop) > 0)
+    g_usleep (1000);
+  server_coro_loop_free (loop);
+  /* The second found the first's sync running (its change not covered): it waited for
+   * that one and led the next: two syncs, the ticker going on throughout. */
+  g_test_message ("syncs %" G_GUINT64_FORMAT ", ticks %d and %d, took %" G_GINT64_FORMAT
+                  " and %" G_GINT64_FORMAT " µs", durable_group_syncs (f.group), s.ticks_at[0],
+                  s.ticks_at[1], s.took_us[0], s.took_us[1]);
+  g_assert_cmpuint (durable_group_syncs (f.group), ==, 2);
+  g_assert_cmpuint (f.on_loop, ==, 0);
+  g_assert_cmpuint (f.durable, ==, 2);
+  g_assert_cmpint (s.took_us[0], >=, 200 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (s.took_us[1], >=, 400 * G_TIME_SPAN_MILLISECOND);
+  /* 2 ms ticks over 400 ms: far more than a blocked loop's none (a loaded machine's margin). */
+  g_assert_cmpint (s.ticks_at[1], >=, 20);
+  durable_group_free (f.group);
+  g_mutex_clear (&f.lock);
 }
 
 static void
@@ -419,6 +596,9 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/durable-group/concurrent", test_group_concurrent);
   g_test_add_func ("/durable-group/failure", test_group_failure);
+  g_test_add_func ("/durable-group/coroutines", test_group_coroutines);
+  g_test_add_func ("/durable-group/coroutines-failure", test_group_coroutines_failure);
+  g_test_add_func ("/durable-group/coroutines-slow", test_group_coroutines_slow);
   g_test_add_func ("/durable-journal/threads", test_journal_threads);
   g_test_add_func ("/durable-journal/replay", test_journal_replay);
   g_test_add_func ("/durable-journal/torn", test_journal_torn);

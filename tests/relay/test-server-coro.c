@@ -19,7 +19,13 @@
  * reused after forget_fd; server_socket_wait() finds a socket readable that already was;
  * a stack overflow dies of SIGSEGV on the guard page (in a forked grandchild of a
  * subprocess; under ASan its stack-overflow report, a failed exit); the watchdog (debug
- * builds) logs a coroutine that slept 120 ms without parking. Built twice: the
+ * builds) logs a coroutine that slept 120 ms without parking. Park and wake: a wake before
+ * the park returns it at once, one from another thread or from a coroutine of the same
+ * loop ends it, a deadline ends it with ETIMEDOUT, a wake while the coroutine waits on a
+ * descriptor is kept for its next park. A spawn whose stack cannot be mapped (the test
+ * hook) fails with an error and nothing runs; the next one works. A descriptor reader's
+ * first read in a coroutine waits for the registration's event (no recv first) and finds
+ * a line sent before it started. Built twice: the
  * assembly switch (where there is one) and glibc's swapcontext (SERVER_CORO_UCONTEXT).
  */
 #define _GNU_SOURCE
@@ -36,6 +42,7 @@
 #include <unistd.h>
 
 #include "server-coro.h"
+#include "server-coro-probe.h"
 #include "server-line-reader.h"
 
 /* Pairs of coroutines in the ping-pong, rounds each. */
@@ -346,6 +353,7 @@ typedef struct
   GError *error;
   gboolean expired;
   gint64 waited;
+  gboolean rcvtimeo_set;
 } ReaderTimeout;
 
 static void
@@ -362,6 +370,14 @@ reader_timeout (gpointer data)
   t->status = server_line_reader_read (&reader, 100, line, NULL, &t->error);
   t->expired = server_line_reader_deadline_expired (&reader);
   t->waited = g_get_monotonic_time () - t0;
+  {
+    struct timeval tv = { 0, 0 };
+    socklen_t len = sizeof tv;
+
+    /* A socket only a coroutine reads: the reader never set its SO_RCVTIMEO. */
+    g_assert_cmpint (getsockopt (t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len), ==, 0);
+    t->rcvtimeo_set = tv.tv_sec != 0 || tv.tv_usec != 0;
+  }
   end_fd (t->fd);
 }
 
@@ -387,6 +403,7 @@ test_reader_timeouts (void)
                        deadline ? "Deadline exceeded" : "Socket I/O timed out");
       g_assert_cmpint (t.waited, >=, deadline ? 300 * G_TIME_SPAN_MILLISECOND : G_TIME_SPAN_SECOND);
       g_assert_cmpint (t.waited, <, 5 * G_TIME_SPAN_SECOND);
+      g_assert_false (t.rcvtimeo_set);
       g_clear_error (&t.error);
     }
 }
@@ -781,6 +798,181 @@ test_spawn (void)
   close (fds[1]);
 }
 
+/* ---- a reader's first read waits for the registration's event ---- */
+
+typedef struct
+{
+  int fd;
+  gboolean registered_before, registered_after;
+  gboolean ok;
+} FirstRead;
+
+static void
+first_read (gpointer data)
+{
+  FirstRead *r = data;
+  ServerLineReader reader;
+  g_autoptr (GString) line = g_string_new (NULL);
+
+  r->registered_before = server_coro_has_fd (r->fd);
+  server_line_reader_init_fd (&reader, r->fd, 10, FALSE);
+  /* The line was sent before this coroutine started: no recv first, the registration's
+   * event says it is there. */
+  read_line (&reader, line, "there already\r\n");
+  r->registered_after = server_coro_has_fd (r->fd);
+  read_line (&reader, line, "later\r\n");
+  end_fd (r->fd);
+  r->ok = !server_coro_has_fd (r->fd);
+}
+
+static void
+test_reader_first_read (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  FirstRead r = { 0 };
+  int fds[2];
+
+  socket_pair (fds);
+  r.fd = fds[0];
+  send_line (fds[1], "there already\r\n");
+  spawn (loop, first_read, &r);
+  g_usleep (50000);
+  send_line (fds[1], "later\r\n");
+  server_coro_loop_free (loop);
+  close (fds[1]);
+  g_assert_false (r.registered_before);
+  g_assert_true (r.registered_after);
+  g_assert_true (r.ok);
+  g_assert_false (server_coro_has_fd (fds[0])); /* outside a coroutine */
+}
+
+/* ---- park and wake ---- */
+
+typedef struct
+{
+  ServerCoro *co;    /* (atomic) the parker, once it is about to park */
+  ServerCoro *other; /* the same-loop parker (woken by a coroutine) */
+  int fd;
+  int early, woken, timed, kept_fd, kept_park, same_loop; /* results */
+  gint64 waited_us;
+  gint done;         /* (atomic) */
+} Parks;
+
+static void
+park_coro (gpointer data)
+{
+  Parks *p = data;
+  gint64 t0;
+
+  /* A wake before the park: it returns at once, and only once. */
+  server_coro_wake (server_coro_self ());
+  p->early = server_coro_park (0);
+  p->timed = server_coro_park (g_get_monotonic_time () + 20 * G_TIME_SPAN_MILLISECOND);
+  /* Woken by another thread (it waits for p->co). */
+  t0 = g_get_monotonic_time ();
+  g_atomic_pointer_set (&p->co, server_coro_self ());
+  p->woken = server_coro_park (g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND);
+  p->waited_us = g_get_monotonic_time () - t0;
+  /* A wake while parked on a descriptor: the descriptor's event ends that wait, the wake is
+   * kept for the next park. */
+  g_atomic_pointer_set (&p->co, NULL);
+  p->kept_fd = server_coro_wait_fd (p->fd, G_IO_IN, 0, NULL);
+  p->kept_park = server_coro_park (g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND);
+  end_fd (p->fd);
+  g_atomic_int_inc (&p->done);
+}
+
+static void
+same_loop_parker (gpointer data)
+{
+  Parks *p = data;
+
+  p->other = server_coro_self ();
+  p->same_loop = server_coro_park (g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND);
+  g_atomic_int_inc (&p->done);
+}
+
+static void
+same_loop_waker (gpointer data)
+{
+  Parks *p = data;
+
+  /* Spawned after the parker: it has parked by now. */
+  g_assert_nonnull (p->other);
+  server_coro_wake (p->other);
+  g_atomic_int_inc (&p->done);
+}
+
+static void
+test_park_wake (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  Parks p = { 0 };
+  int fds[2];
+  ServerCoro *co;
+
+  socket_pair (fds);
+  p.fd = fds[0];
+  spawn (loop, park_coro, &p);
+  while ((co = g_atomic_pointer_get (&p.co)) == NULL)
+    g_usleep (1000);
+  g_usleep (50000);
+  server_coro_wake (co);
+  /* Now parked on the descriptor (or about to): a wake, then the event. */
+  while (g_atomic_pointer_get (&p.co) != NULL)
+    g_usleep (1000);
+  g_usleep (20000);
+  server_coro_wake (co);
+  send_line (fds[1], "x\r\n");
+  while (g_atomic_int_get (&p.done) < 1)
+    g_usleep (1000);
+  g_assert_cmpint (p.early, ==, 0);
+  g_assert_cmpint (p.timed, ==, ETIMEDOUT);
+  g_assert_cmpint (p.woken, ==, 0);
+  g_assert_cmpint (p.waited_us, >=, 40000);
+  g_assert_cmpint (p.waited_us, <, 5 * G_USEC_PER_SEC);
+  g_assert_cmpint (p.kept_fd, ==, 0);
+  g_assert_cmpint (p.kept_park, ==, 0);
+  close (fds[1]);
+
+  /* From a coroutine of the same loop (no eventfd: the loop looks before it waits). */
+  spawn (loop, same_loop_parker, &p);
+  while (g_atomic_pointer_get (&p.other) == NULL)
+    g_usleep (1000);
+  spawn (loop, same_loop_waker, &p);
+  while (g_atomic_int_get (&p.done) < 3)
+    g_usleep (1000);
+  g_assert_cmpint (p.same_loop, ==, 0);
+  server_coro_loop_free (loop);
+}
+
+/* ---- a spawn without a stack ---- */
+
+static void
+count_coro (gpointer data)
+{
+  g_atomic_int_inc ((gint *) data);
+}
+
+static void
+test_spawn_no_stack (void)
+{
+  ServerCoroLoop *loop = loop_new (); /* its cache is empty: a spawn maps */
+  g_autoptr (GError) error = NULL;
+  gint ran = 0;
+
+  server_coro_probe_fail_stacks (1);
+  g_assert_false (server_coro_loop_spawn (loop, count_coro, &ran, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "no stack"));
+  g_assert_cmpuint (server_coro_loop_get_live (loop), ==, 0);
+  spawn (loop, count_coro, &ran);
+  while (server_coro_loop_get_live (loop) > 0)
+    g_usleep (1000);
+  g_assert_cmpint (g_atomic_int_get (&ran), ==, 1);
+  server_coro_loop_free (loop);
+}
+
 /* ---- E2BIG, forget_fd, server_socket_wait ---- */
 
 typedef struct
@@ -975,6 +1167,9 @@ main (int argc,
   g_test_add_func ("/server/coro/run-in-thread", test_run_in_thread);
   g_test_add_func ("/server/coro/eof", test_eof);
   g_test_add_func ("/server/coro/spawn", test_spawn);
+  g_test_add_func ("/server/coro/spawn-no-stack", test_spawn_no_stack);
+  g_test_add_func ("/server/coro/park-wake", test_park_wake);
+  g_test_add_func ("/server/coro/reader-first-read", test_reader_first_read);
   g_test_add_func ("/server/coro/fds", test_fds);
   g_test_add_func ("/server/coro/outside", test_outside);
   g_test_add_func ("/server/coro/overflow", test_overflow);

@@ -320,8 +320,20 @@ test_reader_hook (void)
   g_assert_cmpuint (calls, ==, 3);
 }
 
-/* The direct socket reader: one recv(2) per read, SO_RCVTIMEO its timeout (the octets of
- * an unfinished line kept), the peer's close read as end of file. */
+/* SO_RCVTIMEO of @fd, microseconds. */
+static gint64
+rcvtimeo_of (int fd)
+{
+  struct timeval tv = { 0, 0 };
+  socklen_t len = sizeof tv;
+
+  g_assert_cmpint (getsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len), ==, 0);
+  return (gint64) tv.tv_sec * G_USEC_PER_SEC + tv.tv_usec;
+}
+
+/* The direct socket reader: one recv(2) per read, SO_RCVTIMEO its timeout, set by the
+ * reader before its first recv (the caller did not), not again while it stays the same
+ * (the octets of an unfinished line kept), the peer's close read as end of file. */
 static void
 test_reader_socket (void)
 {
@@ -332,13 +344,14 @@ test_reader_socket (void)
   gint64 t0;
 
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
-  g_assert_true (server_socket_set_read_timeout (sv[0], 1, &error));
-  g_assert_no_error (error);
   server_line_reader_init_fd (reader, sv[0], 1, FALSE);
   g_assert_cmpint (reader->fd, ==, sv[0]);
+  g_assert_cmpint (rcvtimeo_of (sv[0]), ==, 0); /* lazily: not at init */
   g_assert_cmpint (write (sv[1], "a\r\nb", 4), ==, 4);
   g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==, SERVER_LINE_OK);
   g_assert_cmpstr (line->str, ==, "a\r\n");
+  g_assert_cmpint (rcvtimeo_of (sv[0]), ==, G_USEC_PER_SEC);
+  g_assert_cmpint (reader->rcvtimeo_us, ==, G_USEC_PER_SEC);
   t0 = g_get_monotonic_time ();
   g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, &error), ==,
                    SERVER_LINE_ERROR);
@@ -368,6 +381,7 @@ test_reader_deadline (void)
   gint64 now;
 
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+  /* Set by the caller as well (as before the reader set it): the reader's own is the same. */
   g_assert_true (server_socket_set_read_timeout (sv[0], 5, &error));
   server_line_reader_init_fd (reader, sv[0], 5, FALSE);
   g_assert_cmpint (write (sv[1], "sent in time\r\n", 14), ==, 14);
