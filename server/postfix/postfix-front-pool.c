@@ -113,15 +113,15 @@ connect_finish (int           fd,
  * postfix_front_upstream_connect:
  * @upstream: the upstream's address (inet or unix)
  * @connect_timeout: seconds the connect may take
- * @timeout: seconds for later reads (SO_RCVTIMEO) and writes
  * @cancellable: (nullable): ends the connect's wait
  * @error: where a failure is described
  *
  * A connection to the upstream as a plain descriptor, to be read with the line reader
  * (server_line_reader_init_fd()) and written with server_socket_send_all(): socket(2)
  * (close-on-exec, non-blocking for the connect, so that @connect_timeout and
- * @cancellable bound it), connect(2), then blocking with SO_RCVTIMEO @timeout, and
- * TCP_NODELAY on TCP (whole commands and data buffers are written at once). No proxy
+ * @cancellable bound it), connect(2), then blocking (the line reader gives a read in a
+ * thread its timeout, SO_RCVTIMEO, at its first wait; a coroutine's reads never need it),
+ * and TCP_NODELAY on TCP (whole commands and data buffers are written at once). No proxy
  * (the site's own Postfix), no GSocketClient (a client, an address enumerator, a GSocket
  * and its streams per connect: docs/postfix-front-io.md).
  *
@@ -130,7 +130,6 @@ connect_finish (int           fd,
 int
 postfix_front_upstream_connect (GSocketAddress *upstream,
                                 guint           connect_timeout,
-                                guint           timeout,
                                 GCancellable   *cancellable,
                                 GError        **error)
 {
@@ -154,8 +153,7 @@ postfix_front_upstream_connect (GSocketAddress *upstream,
     }
   if ((connect (fd, (struct sockaddr *) &ss, (socklen_t) len) != 0
        && !connect_finish (fd, errno, connect_timeout, cancellable, error))
-      || fcntl (fd, F_SETFL, 0) != 0 /* blocking: the reader sleeps in recv(2) */
-      || !server_socket_set_read_timeout (fd, timeout, error))
+      || fcntl (fd, F_SETFL, 0) != 0 /* blocking: a reader in a thread sleeps in recv(2) */)
     {
       if (error != NULL && *error == NULL)
         server_socket_error (error, errno, "fcntl(F_SETFL)");
@@ -236,8 +234,8 @@ warm_connect (PostfixFrontPool *pool,
               guint             connect_timeout)
 {
   g_autoptr (GError) error = NULL;
-  int fd = postfix_front_upstream_connect (pool->upstream, connect_timeout, pool->timeout,
-                                           pool->cancel, &error);
+  int fd = postfix_front_upstream_connect (pool->upstream, connect_timeout, pool->cancel,
+                                           &error);
   Warm *w;
 
   if (fd < 0)

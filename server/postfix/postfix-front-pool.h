@@ -13,8 +13,8 @@
  * read, and closes a connection older than `idle` seconds (keep it below Postfix's
  * smtpd_timeout, 300 s by default); a taken connection is checked first (readable after
  * its greeting means Postfix closed it or said 421: dropped).
- * Connections are plain descriptors (socket(2), connect(2); blocking, SO_RCVTIMEO the
- * timeout, TCP_NODELAY on TCP: postfix_front_upstream_connect()), read directly with the
+ * Connections are plain descriptors (socket(2), connect(2); blocking, TCP_NODELAY on
+ * TCP: postfix_front_upstream_connect()), read directly with the
  * line reader and written with server_socket_send_all(): no GSocketClient, GSocket or
  * stream objects per connection (docs/postfix-front-io.md).
  * Never: give a connection to a second client session (the session closes it: AUTH state
@@ -45,7 +45,6 @@ typedef struct _PostfixFrontPool PostfixFrontPool;
 
 int                postfix_front_upstream_connect (GSocketAddress *upstream,
                                                    guint           connect_timeout,
-                                                   guint           timeout,
                                                    GCancellable   *cancellable,
                                                    GError        **error);
 void               postfix_front_fd_close (int fd);

@@ -32,9 +32,11 @@
  * coroutine on a loop thread (postfix-front.c, server-coro.h): where it would wait for a
  * descriptor it parks (the shared helpers; idle_timeout, or a nearer deadline, bounds the
  * wait), and what blocks otherwise runs in a pool thread (server_coro_run_in_thread,
- * the coroutine parked): the client's name lookup (peer_names), a wait for another
- * message's pending registration (mid_acquire), the journal's syncs (journal_wait,
- * register_queue_id), and TLS: implicit TLS runs the whole session in the thread, STARTTLS
+ * the coroutine parked): the client's name lookup (peer_names, unless
+ * peername_cache_ttl kept its names), a wait for another message's pending registration
+ * (mid_acquire), and TLS (below); the journal's syncs park on the DurableGroup, whose
+ * fdatasync runs in a pool thread once for every ticket it covers (docs/durability.md);
+ * TLS: implicit TLS runs the whole session in the thread, STARTTLS
  * the rest of it (session_tls_in_thread), through GIO's blocking calls (the client's GIO
  * stream made from its descriptor, server_connection_get_stream), a thread per TLS session
  * while it lasts. Never hold a GMutex across a park. At shutdown one handler
@@ -845,8 +847,8 @@ up_connect (Session *s,
       up_attach (s, fd);
       return TRUE;
     }
-  fd = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout,
-                                       s->front->idle_timeout, s->cancel, &error);
+  fd = postfix_front_upstream_connect (s->front->upstream, s->front->idle_timeout, s->cancel,
+                                       &error);
   if (fd < 0)
     {
       g_warning ("[%s] cannot connect to the upstream %s: %s", s->peer_ip,
@@ -1813,11 +1815,11 @@ reply_queue_id (const char *reply)
  * FALSE when it could not be made durable: the client must not hear the 250 (without
  * @pending), or the pending registration stays for the follower to bind (with it). */
 static gboolean
-register_queue_id_here (Session    *s,
-                        const char *reply,
-                        gint64      now,
-                        gboolean    pending,
-                        const char *mid_key)
+register_queue_id (Session    *s,
+                   const char *reply,
+                   gint64      now,
+                   gboolean    pending,
+                   const char *mid_key)
 {
   const char *q = g_strrstr (reply, "queued as ");
   g_autofree char *qid = NULL;
@@ -1873,42 +1875,6 @@ register_queue_id_here (Session    *s,
   return TRUE;
 }
 
-/* register_queue_id_here's arguments and result, for a pool thread. */
-typedef struct
-{
-  Session *s;
-  const char *reply;
-  gint64 now;
-  gboolean pending;
-  const char *mid_key;
-  gboolean ok;
-} RegisterCall;
-
-static void
-register_queue_id_thread (gpointer data)
-{
-  RegisterCall *c = data;
-
-  c->ok = register_queue_id_here (c->s, c->reply, c->now, c->pending, c->mid_key);
-}
-
-/* register_queue_id_here; in a coroutine, when it waits for the journal's fdatasync
- * (all but the record by ident, appended unwaited), in a pool thread while the loop runs
- * the other sessions. */
-static gboolean
-register_queue_id (Session    *s,
-                   const char *reply,
-                   gint64      now,
-                   gboolean    pending,
-                   const char *mid_key)
-{
-  RegisterCall c = { s, reply, now, pending, mid_key, FALSE };
-
-  if (!server_coro_in_loop () || (pending && mid_key == NULL))
-    return register_queue_id_here (s, reply, now, pending, mid_key);
-  server_coro_run_in_thread (register_queue_id_thread, &c);
-  return c.ok;
-}
 
 /* The client's next read bounded by request_deadline from now (the command line, an AUTH
  * response; the data moved later by min_data_rate): no system call (the line reader sets
@@ -1978,37 +1944,6 @@ data_deadline_abandon (Session *s,
   transaction_reset (s);
 }
 
-/* durable_journal_wait for a pool thread. */
-typedef struct
-{
-  DurableJournal *journal;
-  guint64 ticket;
-  GError **error;
-  gboolean ok;
-} JournalWait;
-
-static void
-journal_wait_thread (gpointer data)
-{
-  JournalWait *w = data;
-
-  w->ok = durable_journal_wait (w->journal, w->ticket, w->error);
-}
-
-/* durable_journal_wait (a GCond, or the group's fdatasync run by this waiter): in a
- * coroutine, in a pool thread while the loop runs the other sessions. */
-static gboolean
-journal_wait (Session *s,
-              guint64  ticket,
-              GError **error)
-{
-  JournalWait w = { s->front->journal, ticket, error, FALSE };
-
-  if (!server_coro_in_loop ())
-    return durable_journal_wait (s->front->journal, ticket, error);
-  server_coro_run_in_thread (journal_wait_thread, &w);
-  return w.ok;
-}
 
 /* DATA: the upstream's 354, then the message streamed, then its verdict. */
 static gboolean
@@ -2149,7 +2084,7 @@ cmd_data (Session    *s,
     {
       g_autoptr (GError) error = NULL;
 
-      if (!journal_wait (s, ticket, &error))
+      if (!durable_journal_wait (s->front->journal, ticket, &error))
         {
           g_warning ("[%s] the pending registration of ENVID %s is not durable: %s",
                      s->peer_ip, s->envid, error->message);
@@ -2736,17 +2671,6 @@ postfix_front_session_run (PostfixFront     *front,
   if (front->stopping)
     (void) shutdown (s.fd, SHUT_RD);
   g_mutex_unlock (&front->sessions_lock);
-  if (!front->implicit_tls)
-    {
-      g_autoptr (GError) error = NULL;
-
-      if (!server_socket_set_read_timeout (s.fd, front->idle_timeout, &error))
-        {
-          g_warning ("[%s] %s", s.peer_ip, error->message);
-          goto out;
-        }
-    }
-
   /* max_connections_per_client, before an upstream link is spent on the session (as
    * Postfix's smtpd_client_connection_count_limit, and its reply). On implicit TLS the
    * reply needs a handshake (Postfix's wrapper mode too does it first): a short one,
