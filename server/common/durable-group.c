@@ -563,7 +563,48 @@ journal_append_locked (DurableJournal *journal,
   return TRUE;
 }
 
-/* Append with the checkpoint lock held for reading on return (released by the caller). */
+/* JOURNAL_CORO_LOCK_RETRY_US: in a coroutine, how often the checkpoint lock is tried again
+ * while a checkpoint (a syncfs, in another thread) holds it. */
+#define JOURNAL_CORO_LOCK_RETRY_US 1000
+
+/* The checkpoint lock for reading. In a coroutine it is never waited for on the loop
+ * thread: while a checkpoint holds it, the coroutine parks and tries again every
+ * JOURNAL_CORO_LOCK_RETRY_US (the loop runs the others meanwhile). */
+static void
+checkpoint_read_lock (DurableJournal *journal)
+{
+  if (!server_coro_in_loop ())
+    {
+      g_rw_lock_reader_lock (&journal->checkpoint);
+      return;
+    }
+  while (!g_rw_lock_reader_trylock (&journal->checkpoint))
+    (void) server_coro_park (g_get_monotonic_time () + JOURNAL_CORO_LOCK_RETRY_US);
+}
+
+/* A full journal's checkpoint, under the checkpoint lock for writing. */
+typedef struct
+{
+  DurableJournal *journal;
+  gsize need;
+  GError *error;
+  gboolean ok;
+} Checkpoint;
+
+static void
+checkpoint_run (gpointer data)
+{
+  Checkpoint *c = data;
+
+  g_rw_lock_writer_lock (&c->journal->checkpoint);
+  c->ok = journal_checkpoint (c->journal, c->need, &c->error);
+  g_rw_lock_writer_unlock (&c->journal->checkpoint);
+}
+
+/* Append with the checkpoint lock held for reading on return (released by the caller).
+ * A full journal is checkpointed first (syncfs, the header, fdatasync): in a coroutine in
+ * a pool thread (server_coro_run_in_thread), so that neither the sync nor the wait for the
+ * lock stops the loop's other sessions. */
 static gboolean
 journal_append_hold (DurableJournal *journal,
                      const char     *record,
@@ -581,7 +622,9 @@ journal_append_hold (DurableJournal *journal,
     {
       gboolean full = FALSE;
 
-      g_rw_lock_reader_lock (&journal->checkpoint);
+      Checkpoint c = { journal, RECORD_HEAD_SIZE + len + RECORD_ALIGN, NULL, FALSE };
+
+      checkpoint_read_lock (journal);
       if (!journal_append_locked (journal, record, len, ticket, &full, error))
         {
           g_rw_lock_reader_unlock (&journal->checkpoint);
@@ -590,13 +633,12 @@ journal_append_hold (DurableJournal *journal,
       if (!full)
         return TRUE;
       g_rw_lock_reader_unlock (&journal->checkpoint);
-      g_rw_lock_writer_lock (&journal->checkpoint);
-      if (!journal_checkpoint (journal, RECORD_HEAD_SIZE + len + RECORD_ALIGN, error))
+      server_coro_run_in_thread (checkpoint_run, &c);
+      if (!c.ok)
         {
-          g_rw_lock_writer_unlock (&journal->checkpoint);
+          g_propagate_error (error, c.error);
           return FALSE;
         }
-      g_rw_lock_writer_unlock (&journal->checkpoint);
     }
 }
 

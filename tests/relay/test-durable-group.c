@@ -522,6 +522,92 @@ test_journal_full (void)
   mt_tmpdir_remove (dir);
 }
 
+/* Appenders of a journal that fills up: coroutines of one loop and a thread. */
+typedef struct
+{
+  DurableJournal *journal;
+  gsize size;
+  int per_writer;
+  int ok;              /* appends made durable (atomic) */
+  int done;            /* writers finished (atomic) */
+  int ticks;           /* the loop's ticker (atomic) */
+} FullJournal;
+
+static void
+full_append_some (FullJournal *fj)
+{
+  g_autofree char *record = g_malloc (fj->size);
+
+  memset (record, 'r', fj->size);
+  for (int i = 0; i < fj->per_writer; i++)
+    {
+      guint64 ticket = 0;
+
+      if (durable_journal_append (fj->journal, record, fj->size, &ticket, NULL)
+          && durable_journal_wait (fj->journal, ticket, NULL))
+        g_atomic_int_inc (&fj->ok);
+    }
+  g_atomic_int_inc (&fj->done);
+}
+
+static void
+full_coro (gpointer data)
+{
+  full_append_some (data);
+}
+
+static gpointer
+full_thread (gpointer data)
+{
+  full_append_some (data);
+  return NULL;
+}
+
+static void
+full_ticker (gpointer data)
+{
+  FullJournal *fj = data;
+
+  while (g_atomic_int_get (&fj->done) < 5)
+    {
+      (void) server_coro_park (g_get_monotonic_time () + G_TIME_SPAN_MILLISECOND);
+      g_atomic_int_inc (&fj->ticks);
+    }
+}
+
+/* A journal that fills up (twice) under coroutines and a thread: its checkpoints (syncfs,
+ * under the lock for writing) run in pool threads for the coroutines, which park while
+ * another thread's checkpoint holds the lock; every append made durable, the loop's other
+ * coroutine going on. */
+static void
+test_journal_full_coroutines (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GError) error = NULL;
+  FullJournal fj = { NULL, DURABLE_JOURNAL_MAX_RECORD / 4, 6, 0, 0, 0 };
+  ServerCoroLoop *loop = server_coro_loop_new ("test-journal", &error);
+  GThread *thread;
+
+  g_test_summary ("A full journal's checkpoint never runs or waits on a loop thread");
+  g_assert_no_error (error);
+  fj.journal = durable_journal_open (dir, PREFIX, &error);
+  g_assert_no_error (error);
+  g_assert_true (server_coro_loop_spawn (loop, full_ticker, &fj, NULL));
+  for (int i = 0; i < 4; i++)
+    g_assert_true (server_coro_loop_spawn (loop, full_coro, &fj, NULL));
+  thread = g_thread_new ("appender", full_thread, &fj);
+  g_thread_join (thread);
+  while (server_coro_loop_get_live (loop) > 0)
+    g_usleep (1000);
+  server_coro_loop_free (loop);
+  /* 5 writers x 6 records of a quarter of the journal's record limit: 7.5 MiB in 4 MiB
+   * journals. */
+  g_assert_cmpint (fj.ok, ==, 5 * fj.per_writer);
+  g_assert_cmpint (fj.ticks, >, 0);
+  durable_journal_close (fj.journal);
+  mt_tmpdir_remove (dir);
+}
+
 static void
 test_journal_limit (void)
 {
@@ -603,6 +689,7 @@ main (int   argc,
   g_test_add_func ("/durable-journal/replay", test_journal_replay);
   g_test_add_func ("/durable-journal/torn", test_journal_torn);
   g_test_add_func ("/durable-journal/full", test_journal_full);
+  g_test_add_func ("/durable-journal/full-coroutines", test_journal_full_coroutines);
   g_test_add_func ("/durable-journal/limit", test_journal_limit);
   g_test_add_func ("/durable-journal/file-replace", test_journal_file_replace);
   g_test_add_func ("/durable-journal/unfinished", test_journal_unfinished);
