@@ -20,7 +20,13 @@
  * and a handler list walk each time. So a handler may fire while the coroutine is not
  * parked on it: it queues the coroutine with the park's sequence number, and the loop
  * resumes it only if it is still in that park and that park waits on that cancellable
- * (a later wait with it sees it cancelled at once). server_coro_wake() sets the
+ * (a later wait with it sees it cancelled at once). The handler's data is a CoroHook
+ * record, checked under the loop's lock: unhook (a park with another cancellable, the
+ * coroutine's end) clears it there and disconnects with g_signal_handler_disconnect(),
+ * never g_cancellable_disconnect() (that waits for an emission running in another
+ * thread, the program's slow handlers included: the whole loop frozen meanwhile); the
+ * record is freed by the handler's destroy notify once no emission uses it, and holds a
+ * reference on the loop record (its lock) until then. server_coro_wake() sets the
  * coroutine's pending mark and, when it is in server_coro_park(), queues it on the wake
  * queue (the loop resumes it if it is still in that park); the park takes the mark, and
  * leaving a park takes the coroutine off the queue (a deadline that won the race). Spawns
@@ -95,6 +101,14 @@ typedef struct
                       * last data must not lose the end of file that came with it) */
 } CoroFd;
 
+/* A cancellable handler's data: freed by the handler's destroy notify, once no emission
+ * uses it any more (it may outlive the coroutine and the loop's thread). */
+typedef struct
+{
+  ServerCoroLoop *loop; /* (owned) a reference: the lock stays valid */
+  ServerCoro     *co;   /* (loop->lock) NULL once unhooked: the handler does nothing */
+} CoroHook;
+
 struct _ServerCoro
 {
   ServerCoroLoop *loop;
@@ -125,6 +139,7 @@ struct _ServerCoro
    * passes the same one to every wait: connected once, not per park): */
   GCancellable *hooked; /* (owned) (nullable) */
   gulong        hooked_id;
+  CoroHook     *hook;   /* (nullable) the handler's record while connected */
   /* The cancel queue (loop->lock): the hooked cancellable fired; for park cq_seq only. */
   ServerCoro *cq_next;
   gboolean    cq_queued;
@@ -161,6 +176,8 @@ struct _ServerCoroLoop
   gboolean freeing;     /* (lock) no more spawns */
   gboolean stop;        /* (lock) the thread ends */
   gint     live;        /* (atomic) spawned, not yet returned */
+  gint     refs;        /* (atomic) server_coro_loop_free()'s and one per CoroHook: the
+                         * record (its lock) is freed at the last */
   /* The loop thread's own: */
   GPtrArray *heap;   /* parked coroutines with a deadline, soonest at 0 */
   GPtrArray *dead;   /* returned in this iteration: freed at its end */
@@ -278,6 +295,7 @@ coro_yield (ServerCoro *co)
 
 static void forget_all (ServerCoro *co);
 static void unhook (ServerCoro *co);
+static void loop_unref (ServerCoroLoop *loop);
 
 static void
 coro_entry (void)
@@ -830,6 +848,7 @@ server_coro_loop_new (const char *name,
   int                saved;
 
   loop->name = g_strdup (name);
+  loop->refs = 1;
   g_mutex_init (&loop->lock);
   g_cond_init (&loop->cond);
   g_queue_init (&loop->spawns);
@@ -927,6 +946,19 @@ server_coro_loop_get_live (ServerCoroLoop *loop)
   return (guint) g_atomic_int_get (&loop->live);
 }
 
+/* A reference dropped (any thread): the record goes with the last (a cancellable's
+ * handler record may outlive server_coro_loop_free(), its emission still running). */
+static void
+loop_unref (ServerCoroLoop *loop)
+{
+  if (!g_atomic_int_dec_and_test (&loop->refs))
+    return;
+  g_mutex_clear (&loop->lock);
+  g_cond_clear (&loop->cond);
+  g_free (loop->name);
+  g_free (loop);
+}
+
 /**
  * server_coro_loop_free:
  * @loop: (nullable): a loop (not from one of its coroutines)
@@ -960,10 +992,7 @@ server_coro_loop_free (ServerCoroLoop *loop)
     close (loop->ep);
   if (loop->wake_fd >= 0)
     close (loop->wake_fd);
-  g_mutex_clear (&loop->lock);
-  g_cond_clear (&loop->cond);
-  g_free (loop->name);
-  g_free (loop);
+  loop_unref (loop);
 }
 
 /* TRUE only in a coroutine running on a loop's thread. */
@@ -986,30 +1015,65 @@ find_fd (ServerCoro *co,
 }
 
 /* The hooked cancellable's handler (any thread; or here, at once, when it was cancelled
- * already): the coroutine's present park ends if it waits on it. */
+ * already): the coroutine's present park ends if it waits on it. Nothing once unhooked (an
+ * emission that took the handler before the disconnect may still run it). */
 static void
 on_cancelled (GCancellable *cancellable,
               gpointer      data)
 {
-  ServerCoro     *co = data;
-  ServerCoroLoop *loop = co->loop;
+  CoroHook       *h = data;
+  ServerCoroLoop *loop = h->loop;
 
   g_mutex_lock (&loop->lock);
-  cancel_queue_locked (loop, co);
+  if (h->co != NULL)
+    cancel_queue_locked (loop, h->co);
   g_mutex_unlock (&loop->lock);
 }
 
-/* The handler off the hooked cancellable (waits for one running elsewhere). */
+/* The handler's destroy notify: no emission uses @data any more (any thread). */
+static void
+hook_free (gpointer data)
+{
+  CoroHook *h = data;
+
+  loop_unref (h->loop);
+  g_free (h);
+}
+
+/* Connects @co's handler to @cancellable (its reference taken). */
+static void
+hook (ServerCoro   *co,
+      GCancellable *cancellable)
+{
+  CoroHook *h = g_new (CoroHook, 1);
+
+  g_atomic_int_inc (&co->loop->refs);
+  h->loop = co->loop;
+  h->co = co;
+  co->hooked = g_object_ref (cancellable);
+  co->hook = h;
+  co->hooked_id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), h, hook_free);
+  if (co->hooked_id == 0) /* cancelled already: run and freed at once */
+    co->hook = NULL;
+}
+
+/* The handler off the hooked cancellable, never waiting (g_cancellable_disconnect() would
+ * wait for an emission running in another thread, its other handlers included: the whole
+ * loop frozen meanwhile): the record is made inert under the loop's lock, the handler
+ * disconnected, and the record freed by its destroy notify once no emission uses it. */
 static void
 unhook (ServerCoro *co)
 {
   if (co->hooked == NULL)
     return;
-  if (co->hooked_id != 0)
-    g_cancellable_disconnect (co->hooked, co->hooked_id);
   g_mutex_lock (&co->loop->lock);
+  if (co->hook != NULL)
+    co->hook->co = NULL;
   cancel_unqueue_locked (co->loop, co);
   g_mutex_unlock (&co->loop->lock);
+  if (co->hooked_id != 0)
+    g_signal_handler_disconnect (co->hooked, co->hooked_id);
+  co->hook = NULL; /* freed by now, or by the emission that still holds it */
   co->hooked_id = 0;
   g_clear_object (&co->hooked);
 }
@@ -1038,8 +1102,7 @@ park (ServerCoro   *co,
       if (cancellable != co->hooked)
         {
           unhook (co);
-          co->hooked = g_object_ref (cancellable);
-          co->hooked_id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), co, NULL);
+          hook (co, cancellable);
         }
       /* Cancelled between the caller's look and the seq above: the handler took the park
        * before this one. */
@@ -1362,6 +1425,7 @@ probe_loop_new (void)
   ServerCoroLoop *loop = g_new0 (ServerCoroLoop, 1);
 
   loop->name = g_strdup ("probe");
+  loop->refs = 1;
   loop->ep = loop->wake_fd = -1;
   g_mutex_init (&loop->lock);
   g_cond_init (&loop->cond);

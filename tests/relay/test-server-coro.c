@@ -11,7 +11,8 @@
  * deadline what was sent is still read, then the read ends at once; the fill hook; a cancellable
  * cancelled from another thread wakes a parked wait and a parked read (and one cancelled
  * before: at once), the handler kept from park to park (one fired during run_in_thread
- * does not end it; a second cancellable replaces the first); run_in_thread runs in a pool
+ * does not end it; a second cancellable replaces the first; a coroutine cancelled while
+ * another handler of the emission sleeps ends without freezing its loop); run_in_thread runs in a pool
  * thread while the loop's other coroutines go on (and in the calling thread outside a
  * coroutine); a peer's shutdown wakes a parked
  * reader (EOF); spawns from another thread and from a coroutine; loop_free waits for a
@@ -597,6 +598,92 @@ test_cancel_hooked (void)
   g_assert_true (h.ok);
 }
 
+/* A coroutine cancelled while the cancellable's other handler (the program's: here one
+ * that sleeps TEST_CORO_SLOW_HANDLER_MS in the cancelling thread) still runs ends
+ * without waiting for that emission: the loop goes on (another coroutine's 100 ms wait
+ * returns in time), and server_coro_loop_free() returns before the emission ends (the
+ * handler's record outlives the loop's thread). */
+#define TEST_CORO_SLOW_HANDLER_MS 1500
+
+typedef struct
+{
+  ServerCoroLoop *loop;
+  GCancellable *cancellable;
+  int fd;
+  gint parked;
+  gint done;
+  gint64 ended;  /* the cancelled coroutine returned (about) */
+  gint64 ticked; /* the other coroutine's 100 ms wait returned */
+} SlowCancel;
+
+static void
+slow_handler (GCancellable *cancellable,
+              gpointer      data)
+{
+  g_usleep (TEST_CORO_SLOW_HANDLER_MS * 1000);
+}
+
+static gpointer
+slow_cancel_thread (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+slow_ticker (gpointer data)
+{
+  SlowCancel *s = data;
+
+  g_assert_cmpint (server_coro_park (g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND),
+                   ==, ETIMEDOUT);
+  s->ticked = g_get_monotonic_time ();
+  g_atomic_int_set (&s->done, 1);
+}
+
+static void
+slow_cancelled (gpointer data)
+{
+  SlowCancel *s = data;
+
+  g_atomic_int_set (&s->parked, 1);
+  g_assert_cmpint (server_coro_wait_fd (s->fd, G_IO_IN, 0, s->cancellable), ==, ECANCELED);
+  end_fd (s->fd);
+  spawn (s->loop, slow_ticker, s); /* starts once this one has returned (unhooked) */
+  s->ended = g_get_monotonic_time ();
+}
+
+static void
+test_cancel_slow_handler (void)
+{
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  SlowCancel s = { .loop = loop_new (), .cancellable = cancellable };
+  GThread *canceller;
+  gint64 t0;
+  int fds[2];
+
+  socket_pair (fds);
+  s.fd = fds[0];
+  spawn (s.loop, slow_cancelled, &s);
+  while (!g_atomic_int_get (&s.parked))
+    g_usleep (1000);
+  g_usleep (50 * 1000);
+  /* After the coroutine's handler (a normal one), whatever the order of connection. */
+  g_signal_connect_after (cancellable, "cancelled", G_CALLBACK (slow_handler), NULL);
+  t0 = g_get_monotonic_time ();
+  canceller = g_thread_new ("test-cancel", slow_cancel_thread, cancellable);
+  while (!g_atomic_int_get (&s.done))
+    g_usleep (1000);
+  g_test_message ("cancelled coroutine ended %" G_GINT64_FORMAT " ms after the cancel, the "
+                  "other's 100 ms wait %" G_GINT64_FORMAT " ms after that",
+                  (s.ended - t0) / 1000, (s.ticked - s.ended) / 1000);
+  g_assert_cmpint (s.ticked - s.ended, <, 500 * G_TIME_SPAN_MILLISECOND);
+  server_coro_loop_free (s.loop); /* the emission still runs: its record outlives this */
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, TEST_CORO_SLOW_HANDLER_MS * 1000);
+  g_thread_join (canceller);
+  close (fds[1]);
+}
+
 /* ---- run_in_thread ---- */
 
 typedef struct
@@ -1164,6 +1251,7 @@ main (int argc,
   g_test_add_func ("/server/coro/reader-past-deadline", test_reader_past_deadline);
   g_test_add_func ("/server/coro/cancel", test_cancel);
   g_test_add_func ("/server/coro/cancel-hooked", test_cancel_hooked);
+  g_test_add_func ("/server/coro/cancel-slow-handler", test_cancel_slow_handler);
   g_test_add_func ("/server/coro/run-in-thread", test_run_in_thread);
   g_test_add_func ("/server/coro/eof", test_eof);
   g_test_add_func ("/server/coro/spawn", test_spawn);
