@@ -4,8 +4,13 @@
  *
  * How: each ServerCoroLoop is a thread around one epoll set. Its coroutines are ServerCoro
  * records, each with an mmap()ed stack (a PROT_NONE guard page below it) and a small table
- * of the descriptors it registered (CoroFd: the descriptor and its readiness marks, the
- * epoll data of that descriptor). An iteration: epoll_wait() (its timeout the soonest
+ * of the descriptors it registered (CoroFd: the descriptor, its readiness marks and its
+ * registration's number). The epoll data of a registration is its descriptor and that
+ * number (a loop-wide counter); the loop finds the CoroFd in a table by descriptor and
+ * drops an event whose registration is gone or was replaced (a stale event: the batch
+ * was taken before a coroutine woken earlier in it forgot the descriptor and registered
+ * another in the same slot, or under the same number), so a stale event never reaches
+ * another registration: it costs nothing. An iteration: epoll_wait() (its timeout the soonest
  * deadline: a binary heap of the parked coroutines that have one), then each event marks
  * its descriptor and resumes the coroutine parked on it when the mark is one it waits
  * for; then the queued spawns start, the pool queue's coroutines (run_in_thread work
@@ -32,8 +37,9 @@
  * leaving a park takes the coroutine off the queue (a deadline that won the race). Spawns
  * carry their stack (mapped or from the cache, under the lock, by the spawning thread).
  * A coroutine
- * that returned is freed after its iteration's events (a later event of the batch may
- * name it); its stack is kept for the next (SERVER_CORO_STACK_CACHE).
+ * that returned is freed at the end of its iteration (its descriptors were taken out of the
+ * table when it returned: no event of the batch reaches it); its stack is kept for the
+ * next (SERVER_CORO_STACK_CACHE).
  * The switch: server_coro_switch() below on x86-64 (the System V callee-saved registers,
  * MXCSR and the x87 control word pushed on the old stack, the stack pointer swapped: no
  * system call), glibc's swapcontext() elsewhere or with SERVER_CORO_UCONTEXT (meson
@@ -46,7 +52,7 @@
  * SERVER_CORO_EPOLL_EVENTS events per epoll_wait(); a deadline kept to the millisecond
  * (epoll_wait's unit, rounded up: never early).
  * Never: resume a coroutine from another thread (only the loop thread switches to it);
- * free a coroutine's record while an event of the current batch may still name it; close
+ * apply an event to a CoroFd without checking its registration number; close
  * a descriptor in this file (forget_fd and a coroutine's end only take it out of epoll).
  */
 #ifndef _GNU_SOURCE
@@ -99,6 +105,7 @@ typedef struct
   guint       ended; /* MARK_IN after EPOLLRDHUP, both after EPOLLHUP or EPOLLERR: kept (every
                       * wait in that direction returns at once: a short read that took the
                       * last data must not lose the end of file that came with it) */
+  guint32     gen;   /* the registration's number (its epoll data: event_data()) */
 } CoroFd;
 
 /* A cancellable handler's data: freed by the handler's destroy notify, once no emission
@@ -183,6 +190,9 @@ struct _ServerCoroLoop
   GPtrArray *dead;   /* returned in this iteration: freed at its end */
   GPtrArray *stacks; /* (lock) kept stacks (a spawn from any thread takes one) */
   ServerCoro *current;
+  CoroFd    **by_fd;     /* the registration of each descriptor (NULL: none), by_fd_len long */
+  guint       by_fd_len;
+  guint32     gen;       /* the last registration's number */
   gboolean    spawned_here; /* a coroutine of this loop spawned or woke one: no eventfd,
                              * no wait */
 #ifdef SERVER_CORO_UCONTEXT
@@ -200,7 +210,13 @@ struct _ServerCoroLoop
 /* The coroutine running on this thread (NULL: none, or not a loop thread). */
 static __thread ServerCoro *coro_self;
 
-static char wake_tag; /* the eventfd's epoll data */
+/* The epoll data of a registration: its descriptor and its number. An event whose
+ * descriptor is not registered now, or by a later registration (forgotten and registered
+ * again, or closed and its number reused, in the same iteration: the batch held the old
+ * one's events) is dropped, never applied to the registration that took its place. */
+#define event_data(fd, gen) ((guint64) (guint32) (fd) | ((guint64) (gen) << 32))
+/* The eventfd's epoll data (no descriptor is G_MAXUINT32). */
+#define WAKE_DATA G_MAXUINT64
 
 /* ---- the switch ---- */
 
@@ -677,12 +693,17 @@ static void
 on_event (ServerCoroLoop     *loop,
           struct epoll_event *ev)
 {
-  CoroFd     *f = ev->data.ptr;
-  ServerCoro *co = f->co;
+  guint32     fd = (guint32) ev->data.u64;
+  CoroFd     *f;
+  ServerCoro *co;
   guint       got;
 
-  if (co->done || f->fd < 0)
+  if (fd >= loop->by_fd_len)
     return;
+  f = loop->by_fd[fd];
+  if (f == NULL || f->gen != (guint32) (ev->data.u64 >> 32)) /* stale: see event_data() */
+    return;
+  co = f->co;
   if (ev->events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
     f->ready |= MARK_IN | MARK_OUT;
   if (ev->events & EPOLLRDHUP)
@@ -731,7 +752,7 @@ loop_thread (gpointer data)
         g_error ("server-coro: loop %s: epoll_wait: %s", loop->name, g_strerror (errno));
       for (int i = 0; i < n; i++)
         {
-          if (events[i].data.ptr == &wake_tag)
+          if (events[i].data.u64 == WAKE_DATA)
             {
               guint64 count;
 
@@ -844,7 +865,7 @@ server_coro_loop_new (const char *name,
                       GError    **error)
 {
   ServerCoroLoop    *loop = g_new0 (ServerCoroLoop, 1);
-  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &wake_tag };
+  struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_DATA };
   int                saved;
 
   loop->name = g_strdup (name);
@@ -988,6 +1009,7 @@ server_coro_loop_free (ServerCoroLoop *loop)
   g_ptr_array_unref (loop->stacks);
   g_ptr_array_unref (loop->heap);
   g_ptr_array_unref (loop->dead);
+  g_free (loop->by_fd);
   if (loop->ep >= 0)
     close (loop->ep);
   if (loop->wake_fd >= 0)
@@ -1160,12 +1182,26 @@ server_coro_wait_fd (int           fd,
     {
       struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
 
+      ServerCoroLoop *loop = co->loop;
+      guint32         gen = loop->gen + 1;
+
       f = find_fd (co, -1);
       if (f == NULL)
         return E2BIG;
-      ev.data.ptr = f;
-      if (epoll_ctl (co->loop->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+      if ((guint) fd >= loop->by_fd_len)
+        {
+          guint len = MAX ((guint) fd + 1, MAX (2 * loop->by_fd_len, 64));
+
+          loop->by_fd = g_renew (CoroFd *, loop->by_fd, len);
+          memset (loop->by_fd + loop->by_fd_len, 0, (len - loop->by_fd_len) * sizeof (CoroFd *));
+          loop->by_fd_len = len;
+        }
+      ev.data.u64 = event_data (fd, gen);
+      if (epoll_ctl (loop->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
         return errno;
+      loop->gen = gen;
+      loop->by_fd[fd] = f;
+      f->gen = gen;
       f->fd = fd;
       f->ready = f->ended = 0; /* the registration reports the present state as an event */
     }
@@ -1185,6 +1221,7 @@ forget (ServerCoro *co,
         CoroFd     *f)
 {
   epoll_ctl (co->loop->ep, EPOLL_CTL_DEL, f->fd, NULL);
+  co->loop->by_fd[f->fd] = NULL; /* its events left in the batch are dropped */
   f->fd = -1;
   f->ready = f->ended = 0;
 }

@@ -22,7 +22,10 @@
  * (readiness); a wait consumes that mark and returns at once if it was set, else parks
  * until the next event. So the rule for a reader: read (recv with MSG_DONTWAIT) until a
  * short read or EAGAIN, then wait; an edge that came before is never lost, and a stale
- * one costs one failed read at most. An end is kept, not consumed: after EPOLLRDHUP every
+ * one costs one failed read at most: a mark whose data an earlier read took already
+ * (never more: an event the loop took for a descriptor that was forgotten before it was
+ * handled is dropped, never applied to a descriptor registered since in its slot or under
+ * its number). An end is kept, not consumed: after EPOLLRDHUP every
  * wait for input, after EPOLLHUP or EPOLLERR every wait, returns at once (the short read
  * that took the last octets must not lose the end of file that came with them). A
  * descriptor is registered by one coroutine at a time: one handed to another coroutine

@@ -17,7 +17,8 @@
  * coroutine); a peer's shutdown wakes a parked
  * reader (EOF); spawns from another thread and from a coroutine; loop_free waits for a
  * parked coroutine, and spawns fail meanwhile; E2BIG past SERVER_CORO_MAX_FDS, and a slot
- * reused after forget_fd; server_socket_wait() finds a socket readable that already was;
+ * reused after forget_fd (and a stale event of the forgotten one, in the same batch, does
+ * not reach the registration in its slot or under its number); server_socket_wait() finds a socket readable that already was;
  * a stack overflow dies of SIGSEGV on the guard page (in a forked grandchild of a
  * subprocess; under ASan its stack-overflow report, a failed exit); the watchdog (debug
  * builds) logs a coroutine that slept 120 ms without parking. Park and wake: a wake before
@@ -1115,6 +1116,88 @@ test_fds (void)
   g_assert_true (r.ok);
 }
 
+/* A stale event: a coroutine woken by the first event of a batch forgets U and registers
+ * V in U's slot (and, second round, under U's very number: U closed, V its reuse); U's
+ * hang-up later in the same batch must not reach V (it would mark V ended: every wait
+ * returning at once). V's waits park and time out. */
+typedef struct
+{
+  ServerCoroLoop *loop;
+  gboolean same_number;
+  int u[2], w[2];
+  gint ok; /* (atomic) */
+} Stale;
+
+/* On the loop thread, between two epoll_wait()s: both events land in one batch, W's
+ * first (the ready list is in order). */
+static void
+stale_trigger (gpointer data)
+{
+  Stale *st = data;
+
+  send_line (st->w[1], "go\n");
+  g_assert_cmpint (shutdown (st->u[1], SHUT_RDWR), ==, 0);
+}
+
+static void
+stale_coro (gpointer data)
+{
+  Stale *st = data;
+  int v[2];
+  gint64 t0;
+
+  socket_pair (st->u);
+  socket_pair (st->w);
+  g_assert_cmpint (server_coro_wait_fd (st->u[0], G_IO_OUT, 0, NULL), ==, 0); /* slot 0 */
+  spawn (st->loop, stale_trigger, st);
+  g_assert_cmpint (server_coro_wait_fd (st->w[0], G_IO_IN, 0, NULL), ==, 0); /* slot 1 */
+  /* Woken by W's event; U's hang-up is still ahead in this batch. */
+  server_coro_forget_fd (st->u[0]);
+  if (st->same_number)
+    {
+      int old = st->u[0];
+
+      close (st->u[0]);
+      socket_pair (v);
+      g_assert_cmpint (v[0], ==, old); /* the lowest free number */
+    }
+  else
+    socket_pair (v);
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_coro_wait_fd (v[0], G_IO_IN, t0 + 100 * G_TIME_SPAN_MILLISECOND, NULL),
+                   ==, ETIMEDOUT); /* slot 0 again */
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 100 * G_TIME_SPAN_MILLISECOND);
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_coro_wait_fd (v[0], G_IO_IN, t0 + 50 * G_TIME_SPAN_MILLISECOND, NULL),
+                   ==, ETIMEDOUT);
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 50 * G_TIME_SPAN_MILLISECOND);
+  /* V works: input wakes it. */
+  send_line (v[1], "x\n");
+  g_assert_cmpint (server_coro_wait_fd (v[0], G_IO_IN, t0 + G_TIME_SPAN_SECOND, NULL), ==, 0);
+  end_fd (v[0]);
+  close (v[1]);
+  end_fd (st->w[0]);
+  close (st->w[1]);
+  if (!st->same_number)
+    close (st->u[0]);
+  close (st->u[1]);
+  g_atomic_int_set (&st->ok, 1);
+}
+
+static void
+test_stale_event (void)
+{
+  for (int same = 0; same < 2; same++)
+    {
+      Stale st = { .loop = loop_new (), .same_number = same };
+
+      spawn (st.loop, stale_coro, &st);
+      while (!g_atomic_int_get (&st.ok)) /* its spawns refused once loop_free has begun */
+        g_usleep (1000);
+      server_coro_loop_free (st.loop);
+    }
+}
+
 /* ---- outside a coroutine ---- */
 
 static void
@@ -1259,6 +1342,7 @@ main (int argc,
   g_test_add_func ("/server/coro/park-wake", test_park_wake);
   g_test_add_func ("/server/coro/reader-first-read", test_reader_first_read);
   g_test_add_func ("/server/coro/fds", test_fds);
+  g_test_add_func ("/server/coro/stale-event", test_stale_event);
   g_test_add_func ("/server/coro/outside", test_outside);
   g_test_add_func ("/server/coro/overflow", test_overflow);
   g_test_add_func ("/server/coro/watchdog", test_watchdog);
