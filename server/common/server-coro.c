@@ -3,9 +3,9 @@
  * "Coroutines in server/common: server-coro").
  *
  * How: each ServerCoroLoop is a thread around one epoll set. Its coroutines are ServerCoro
- * records, each with an mmap()ed stack (a PROT_NONE guard page below it) and a small table
- * of the descriptors it registered (CoroFd: the descriptor, its readiness marks and its
- * registration's number). The epoll data of a registration is its descriptor and that
+ * records, each with an mmap()ed stack (SERVER_CORO_GUARD_SIZE of PROT_NONE below it) and a
+ * small table of the descriptors it registered (CoroFd: the descriptor, its readiness
+ * marks and its registration's number). The epoll data of a registration is its descriptor and that
  * number (a loop-wide counter); the loop finds the CoroFd in a table by descriptor and
  * drops an event whose registration is gone or was replaced (a stale event: the batch
  * was taken before a coroutine woken earlier in it forgot the descriptor and registered
@@ -121,7 +121,7 @@ struct _ServerCoro
   ServerCoroLoop *loop;
   ServerCoroFunc  func;
   gpointer        data;
-  guint8         *stack; /* (owned) the lowest usable octet; the guard page is below it */
+  guint8         *stack; /* (owned) the lowest usable octet; the guard is below it */
 #ifdef SERVER_CORO_UCONTEXT
   ucontext_t ctx;
 #else
@@ -342,6 +342,15 @@ page_size (void)
   return page;
 }
 
+/* SERVER_CORO_GUARD_SIZE rounded up to pages. */
+static gsize
+guard_size (void)
+{
+  gsize page = page_size ();
+
+  return (SERVER_CORO_GUARD_SIZE + page - 1) / page * page;
+}
+
 /* server_coro_probe_fail_stacks(): maps to fail (atomic). */
 static gint probe_fail_stacks;
 
@@ -370,7 +379,7 @@ stack_reuse (guint8 *stack)
 static guint8 *
 stack_map (void)
 {
-  gsize   page = page_size ();
+  gsize   guard = guard_size ();
   guint8 *map;
 
   if (g_atomic_int_get (&probe_fail_stacks) > 0)
@@ -379,19 +388,19 @@ stack_map (void)
       errno = ENOMEM;
       return NULL;
     }
-  map = mmap (NULL, SERVER_CORO_STACK_SIZE + page, PROT_READ | PROT_WRITE,
+  map = mmap (NULL, SERVER_CORO_STACK_SIZE + guard, PROT_READ | PROT_WRITE,
               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
   if (map == MAP_FAILED)
     return NULL;
-  if (mprotect (map, page, PROT_NONE) != 0) /* the guard page, below the stack */
+  if (mprotect (map, guard, PROT_NONE) != 0) /* the guard, below the stack */
     {
       int saved = errno;
 
-      munmap (map, SERVER_CORO_STACK_SIZE + page);
+      munmap (map, SERVER_CORO_STACK_SIZE + guard);
       errno = saved;
       return NULL;
     }
-  return map + page;
+  return map + guard;
 }
 
 /* A stack from the cache or mapped (the probes' loops). */
@@ -409,7 +418,7 @@ stack_get (ServerCoroLoop *loop)
 static void
 stack_unmap (guint8 *stack)
 {
-  munmap (stack - page_size (), SERVER_CORO_STACK_SIZE + page_size ());
+  munmap (stack - guard_size (), SERVER_CORO_STACK_SIZE + guard_size ());
 }
 
 /* Under loop->lock. */

@@ -12,17 +12,18 @@
  * cancelled from another thread wakes a parked wait and a parked read (and one cancelled
  * before: at once), the handler kept from park to park (one fired during run_in_thread
  * does not end it; a second cancellable replaces the first; a coroutine cancelled while
- * another handler of the emission sleeps ends without freezing its loop); run_in_thread runs in a pool
- * thread while the loop's other coroutines go on (and in the calling thread outside a
- * coroutine); a peer's shutdown wakes a parked
- * reader (EOF); spawns from another thread and from a coroutine; loop_free waits for a
- * parked coroutine, and spawns fail meanwhile; E2BIG past SERVER_CORO_MAX_FDS, and a slot
- * reused after forget_fd (and a stale event of the forgotten one, in the same batch, does
- * not reach the registration in its slot or under its number); server_socket_wait() finds a socket readable that already was;
- * a stack overflow dies of SIGSEGV on the guard page (in a forked grandchild of a
- * subprocess; under ASan its stack-overflow report, a failed exit); the watchdog (debug
- * builds) logs a coroutine that slept 120 ms without parking. Park and wake: a wake before
- * the park returns it at once, one from another thread or from a coroutine of the same
+ * another handler of the emission sleeps ends without freezing its loop); run_in_thread
+ * runs in a pool thread while the loop's other coroutines go on (and in the calling thread
+ * outside a coroutine); a peer's shutdown wakes a parked reader (EOF); spawns from another
+ * thread and from a coroutine; loop_free waits for a parked coroutine, and spawns fail
+ * meanwhile; E2BIG past SERVER_CORO_MAX_FDS, and a slot reused after forget_fd (and a stale
+ * event of the forgotten one, in the same batch, does not reach the registration in its
+ * slot or under its number); server_socket_wait() finds a socket readable that already was;
+ * the guard below a coroutine's stack is PROT_NONE and SERVER_CORO_GUARD_SIZE long (in
+ * /proc/self/maps); a stack overflow dies of SIGSEGV on the guard (in a forked grandchild
+ * of a subprocess; under ASan its stack-overflow report, a failed exit); the watchdog
+ * (debug builds) logs a coroutine that slept 120 ms without parking. Park and wake: a wake
+ * before the park returns it at once, one from another thread or from a coroutine of the same
  * loop ends it, a deadline ends it with ETIMEDOUT, a wake while the coroutine waits on a
  * descriptor is kept for its next park. A spawn whose stack cannot be mapped (the test
  * hook) fails with an error and nothing runs; the next one works. A descriptor reader's
@@ -37,6 +38,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1235,6 +1237,61 @@ recurse (volatile char *above,
 
 static gsize overflow_sink;
 
+/* The guard below the running coroutine's stack, in /proc/self/maps: the mapping just
+ * below the one holding the stack pointer is PROT_NONE and at least SERVER_CORO_GUARD_SIZE
+ * long (a 16 KiB frame of code without stack-clash probes cannot jump over it). */
+static void
+guard_coro (gpointer data)
+{
+  guintptr sp = (guintptr) __builtin_frame_address (0);
+  g_autofree char *maps = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint64 stack_start = 0;
+  gboolean *ok = data;
+
+  g_assert_true (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
+  lines = g_strsplit (maps, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      guint64 start, end;
+      char perms[5];
+
+      if (sscanf (lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %4s", &start, &end,
+                  perms) == 3
+          && start <= sp && sp < end)
+        {
+          g_assert_cmpstr (perms, ==, "rw-p");
+          stack_start = start;
+        }
+    }
+  g_assert_cmpuint (stack_start, !=, 0);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      guint64 start, end;
+      char perms[5];
+
+      if (sscanf (lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %4s", &start, &end,
+                  perms) == 3
+          && end == stack_start)
+        {
+          g_assert_cmpstr (perms, ==, "---p");
+          g_assert_cmpuint (end - start, >=, SERVER_CORO_GUARD_SIZE);
+          *ok = TRUE;
+        }
+    }
+}
+
+static void
+test_guard (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  gboolean ok = FALSE;
+
+  spawn (loop, guard_coro, &ok);
+  server_coro_loop_free (loop);
+  g_assert_true (ok);
+}
+
 static void
 overflow_coro (gpointer data)
 {
@@ -1343,6 +1400,7 @@ main (int argc,
   g_test_add_func ("/server/coro/reader-first-read", test_reader_first_read);
   g_test_add_func ("/server/coro/fds", test_fds);
   g_test_add_func ("/server/coro/stale-event", test_stale_event);
+  g_test_add_func ("/server/coro/guard", test_guard);
   g_test_add_func ("/server/coro/outside", test_outside);
   g_test_add_func ("/server/coro/overflow", test_overflow);
   g_test_add_func ("/server/coro/watchdog", test_watchdog);
