@@ -48,7 +48,8 @@
  * switch, and a reused stack's shadow cleared.
  * Debug builds (SERVER_CORO_WATCHDOG): a resume that ran longer than
  * SERVER_CORO_WATCHDOG_US logs a warning naming the coroutine's function.
- * Limits: SERVER_CORO_MAX_FDS descriptors per coroutine (E2BIG past it);
+ * Limits: SERVER_CORO_MAX_FDS descriptors per coroutine (E2BIG past it: the helpers'
+ * GError from server_coro_wait_error() names the limit);
  * SERVER_CORO_EPOLL_EVENTS events per epoll_wait(); a deadline kept to the millisecond
  * (epoll_wait's unit, rounded up: never early).
  * Never: resume a coroutine from another thread (only the loop thread switches to it);
@@ -1223,6 +1224,30 @@ server_coro_wait_fd (int           fd,
   if (deadline != 0 && deadline <= g_get_monotonic_time ())
     return ETIMEDOUT;
   return park (co, f, mask, deadline, cancellable);
+}
+
+/**
+ * server_coro_wait_error:
+ * @r: server_coro_wait_fd()'s failure other than ETIMEDOUT and ECANCELED (the caller's
+ *   own errors for those)
+ * @error: (nullable): where it is described
+ *
+ * A wait's failure as a #GIOError: E2BIG names the limit (SERVER_CORO_MAX_FDS), the others
+ * are epoll_ctl(2)'s.
+ *
+ * Returns: FALSE, so a caller can return it
+ */
+gboolean
+server_coro_wait_error (int      r,
+                        GError **error)
+{
+  if (r == E2BIG)
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (r),
+                 "a coroutine may wait on at most SERVER_CORO_MAX_FDS (%d) descriptors",
+                 SERVER_CORO_MAX_FDS);
+  else
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (r), "epoll_ctl: %s", g_strerror (r));
+  return FALSE;
 }
 
 static void

@@ -90,6 +90,8 @@ int             server_coro_wait_fd       (int              fd,
                                            GIOCondition     condition,
                                            gint64           deadline,
                                            GCancellable    *cancellable);
+gboolean        server_coro_wait_error    (int              r,
+                                           GError         **error);
 void            server_coro_forget_fd     (int              fd);
 gboolean        server_coro_has_fd        (int              fd);
 void            server_coro_run_in_thread (ServerCoroFunc   func,

@@ -16,9 +16,9 @@
  * runs in a pool thread while the loop's other coroutines go on (and in the calling thread
  * outside a coroutine); a peer's shutdown wakes a parked reader (EOF); spawns from another
  * thread and from a coroutine; loop_free waits for a parked coroutine, and spawns fail
- * meanwhile; E2BIG past SERVER_CORO_MAX_FDS, and a slot reused after forget_fd (and a stale
- * event of the forgotten one, in the same batch, does not reach the registration in its
- * slot or under its number); server_socket_wait() finds a socket readable that already was;
+ * meanwhile; E2BIG past SERVER_CORO_MAX_FDS (the helpers' error names it), and a slot
+ * reused after forget_fd (and a stale event of the forgotten one, in the same batch, does
+ * not reach the registration in its slot or under its number); server_socket_wait() finds a socket readable that already was;
  * the guard below a coroutine's stack is PROT_NONE and SERVER_CORO_GUARD_SIZE long (in
  * /proc/self/maps); a stack overflow dies of SIGSEGV on the guard (in a forked grandchild
  * of a subprocess; under ASan its stack-overflow report, a failed exit); the watchdog
@@ -1076,6 +1076,7 @@ fds_coro (gpointer data)
   Fds *r = data;
   int pairs[SERVER_CORO_MAX_FDS + 1][2];
   g_autoptr (GError) error = NULL;
+  g_autofree char *limit = NULL;
   gint64 now = g_get_monotonic_time ();
 
   for (int i = 0; i <= SERVER_CORO_MAX_FDS; i++)
@@ -1085,6 +1086,24 @@ fds_coro (gpointer data)
     g_assert_cmpint (server_coro_wait_fd (pairs[i][0], G_IO_IN, now, NULL), ==, ETIMEDOUT);
   g_assert_cmpint (server_coro_wait_fd (pairs[SERVER_CORO_MAX_FDS][0], G_IO_IN, now, NULL), ==,
                    E2BIG);
+  /* The helpers' error names the limit (not "epoll_ctl: Argument list too long"). */
+  limit = g_strdup_printf ("at most SERVER_CORO_MAX_FDS (%d) descriptors", SERVER_CORO_MAX_FDS);
+  g_assert_false (server_socket_wait (pairs[SERVER_CORO_MAX_FDS][0], G_IO_IN, 1, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, limit));
+  g_clear_error (&error);
+  {
+    ServerLineReader reader;
+    g_autoptr (GString) line = g_string_new (NULL);
+
+    server_line_reader_init_fd (&reader, pairs[SERVER_CORO_MAX_FDS][0], 1, FALSE);
+    g_assert_cmpint (server_line_reader_read (&reader, 100, line, NULL, &error), ==,
+                     SERVER_LINE_ERROR);
+    g_assert_nonnull (error);
+    g_assert_nonnull (strstr (error->message, limit));
+    g_clear_error (&error);
+    server_line_reader_clear (&reader);
+  }
   server_coro_forget_fd (pairs[0][0]);
   server_coro_forget_fd (pairs[0][0]); /* not registered any more: nothing */
   server_coro_forget_fd (12345);      /* never registered: nothing */
