@@ -4,27 +4,27 @@
  *
  * How: each ServerCoroLoop is a thread around one epoll set. Its coroutines are ServerCoro
  * records, each with an mmap()ed stack (SERVER_CORO_GUARD_SIZE of PROT_NONE below it) and a
- * small table of the descriptors it registered (CoroFd: the descriptor, its readiness
- * marks and its registration's number). The epoll data of a registration is its descriptor and that
- * number (a loop-wide counter); the loop finds the CoroFd in a table by descriptor and
- * drops an event whose registration is gone or was replaced (a stale event: the batch
- * was taken before a coroutine woken earlier in it forgot the descriptor and registered
- * another in the same slot, or under the same number), so a stale event never reaches
- * another registration: it costs nothing. An iteration: epoll_wait() (its timeout the soonest
+ * small table of the descriptors it registered (CoroFd: the descriptor, its readiness marks
+ * and its registration's number). The epoll data of a registration is its descriptor and
+ * that number (a loop-wide counter); the loop finds the CoroFd in a table by descriptor and
+ * drops an event whose registration is gone or was replaced (a stale event: the batch was
+ * taken before a coroutine woken earlier in it forgot the descriptor and registered another
+ * in the same slot, or under the same number), so a stale event never reaches another
+ * registration: it costs nothing. An iteration: epoll_wait() (its timeout the soonest
  * deadline: a binary heap of the parked coroutines that have one), then each event marks
- * its descriptor and resumes the coroutine parked on it when the mark is one it waits
- * for; then the queued spawns start, the pool queue's coroutines (run_in_thread work
- * done) are resumed, then the cancel queue's (ECANCELED), and the coroutines whose
- * deadline has passed (ETIMEDOUT). Another thread reaches the loop only through its lock:
- * the spawn queue, the pool and cancel queues (linked through the coroutines), and an
- * eventfd written once per batch of wake-ups (none for a spawn from the loop's own
- * coroutines: the next epoll_wait() does not wait). A cancellable's handler is connected
- * at a coroutine's first park with it and kept (a reference held) until a park with
- * another one or the coroutine's end: a session passes the same one to every wait, and a
- * connect and disconnect per park would cost a closure, the cancellables' global mutex
- * and a handler list walk each time. So a handler may fire while the coroutine is not
- * parked on it: it queues the coroutine with the park's sequence number, and the loop
- * resumes it only if it is still in that park and that park waits on that cancellable
+ * its descriptor and resumes the coroutine parked on it when the mark is one it waits for;
+ * then the queued spawns start, the pool queue's coroutines (run_in_thread work done) are
+ * resumed, then the cancel queue's (ECANCELED), and the coroutines whose deadline has
+ * passed (ETIMEDOUT). Another thread reaches the loop only through its lock: the spawn
+ * queue, the pool and cancel queues (linked through the coroutines), and an eventfd written
+ * once per batch of wake-ups (none for a spawn from the loop's own coroutines: the next
+ * epoll_wait() does not wait). A cancellable's handler is connected at a coroutine's first
+ * park with it and kept (a reference held) until a park with another one or the coroutine's
+ * end: a session passes the same one to every wait, and a connect and disconnect per park
+ * would cost a closure, the cancellables' global mutex and a handler list walk each time.
+ * So a handler may fire while the coroutine is not parked on it: it queues the coroutine
+ * with the park's sequence number, and the loop resumes it only if it is still in that park
+ * and that park waits on that cancellable
  * (a later wait with it sees it cancelled at once). The handler's data is a CoroHook
  * record, checked under the loop's lock: unhook (a park with another cancellable, the
  * coroutine's end) clears it there and disconnects with g_signal_handler_disconnect(),
@@ -147,7 +147,7 @@ struct _ServerCoro
    * passes the same one to every wait: connected once, not per park): */
   GCancellable *hooked; /* (owned) (nullable) */
   gulong        hooked_id;
-  CoroHook     *hook;   /* (nullable) the handler's record while connected */
+  CoroHook     *hook; /* (nullable) the handler's record while connected */
   /* The cancel queue (loop->lock): the hooked cancellable fired; for park cq_seq only. */
   ServerCoro *cq_next;
   gboolean    cq_queued;
@@ -1191,9 +1191,8 @@ server_coro_wait_fd (int           fd,
   if (f == NULL)
     {
       struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
-
-      ServerCoroLoop *loop = co->loop;
-      guint32         gen = loop->gen + 1;
+      ServerCoroLoop    *loop = co->loop;
+      guint32            gen = loop->gen + 1;
 
       f = find_fd (co, -1);
       if (f == NULL)
