@@ -3,31 +3,43 @@
  * "Coroutines in server/common: server-coro").
  *
  * How: each ServerCoroLoop is a thread around one epoll set. Its coroutines are ServerCoro
- * records, each with an mmap()ed stack (a PROT_NONE guard page below it) and a small table
- * of the descriptors it registered (CoroFd: the descriptor and its readiness marks, the
- * epoll data of that descriptor). An iteration: epoll_wait() (its timeout the soonest
+ * records, each with an mmap()ed stack (SERVER_CORO_GUARD_SIZE of PROT_NONE below it) and a
+ * small table of the descriptors it registered (CoroFd: the descriptor, its readiness marks
+ * and its registration's number). The epoll data of a registration is its descriptor and
+ * that number (a loop-wide counter); the loop finds the CoroFd in a table by descriptor and
+ * drops an event whose registration is gone or was replaced (a stale event: the batch was
+ * taken before a coroutine woken earlier in it forgot the descriptor and registered another
+ * in the same slot, or under the same number), so a stale event never reaches another
+ * registration: it costs nothing. An iteration: epoll_wait() (its timeout the soonest
  * deadline: a binary heap of the parked coroutines that have one), then each event marks
- * its descriptor and resumes the coroutine parked on it when the mark is one it waits
- * for; then the queued spawns start, the pool queue's coroutines (run_in_thread work
- * done) are resumed, then the cancel queue's (ECANCELED), and the coroutines whose
- * deadline has passed (ETIMEDOUT). Another thread reaches the loop only through its lock:
- * the spawn queue, the pool and cancel queues (linked through the coroutines), and an
- * eventfd written once per batch of wake-ups (none for a spawn from the loop's own
- * coroutines: the next epoll_wait() does not wait). A cancellable's handler is connected
- * at a coroutine's first park with it and kept (a reference held) until a park with
- * another one or the coroutine's end: a session passes the same one to every wait, and a
- * connect and disconnect per park would cost a closure, the cancellables' global mutex
- * and a handler list walk each time. So a handler may fire while the coroutine is not
- * parked on it: it queues the coroutine with the park's sequence number, and the loop
- * resumes it only if it is still in that park and that park waits on that cancellable
- * (a later wait with it sees it cancelled at once). server_coro_wake() sets the
+ * its descriptor and resumes the coroutine parked on it when the mark is one it waits for;
+ * then the queued spawns start, the pool queue's coroutines (run_in_thread work done) are
+ * resumed, then the cancel queue's (ECANCELED), and the coroutines whose deadline has
+ * passed (ETIMEDOUT). Another thread reaches the loop only through its lock: the spawn
+ * queue, the pool and cancel queues (linked through the coroutines), and an eventfd written
+ * once per batch of wake-ups (none for a spawn from the loop's own coroutines: the next
+ * epoll_wait() does not wait). A cancellable's handler is connected at a coroutine's first
+ * park with it and kept (a reference held) until a park with another one or the coroutine's
+ * end: a session passes the same one to every wait, and a connect and disconnect per park
+ * would cost a closure, the cancellables' global mutex and a handler list walk each time.
+ * So a handler may fire while the coroutine is not parked on it: it queues the coroutine
+ * with the park's sequence number, and the loop resumes it only if it is still in that park
+ * and that park waits on that cancellable
+ * (a later wait with it sees it cancelled at once). The handler's data is a CoroHook
+ * record, checked under the loop's lock: unhook (a park with another cancellable, the
+ * coroutine's end) clears it there and disconnects with g_signal_handler_disconnect(),
+ * never g_cancellable_disconnect() (that waits for an emission running in another
+ * thread, the program's slow handlers included: the whole loop frozen meanwhile); the
+ * record is freed by the handler's destroy notify once no emission uses it, and holds a
+ * reference on the loop record (its lock) until then. server_coro_wake() sets the
  * coroutine's pending mark and, when it is in server_coro_park(), queues it on the wake
  * queue (the loop resumes it if it is still in that park); the park takes the mark, and
  * leaving a park takes the coroutine off the queue (a deadline that won the race). Spawns
  * carry their stack (mapped or from the cache, under the lock, by the spawning thread).
  * A coroutine
- * that returned is freed after its iteration's events (a later event of the batch may
- * name it); its stack is kept for the next (SERVER_CORO_STACK_CACHE).
+ * that returned is freed at the end of its iteration (its descriptors were taken out of the
+ * table when it returned: no event of the batch reaches it); its stack is kept for the
+ * next (SERVER_CORO_STACK_CACHE).
  * The switch: server_coro_switch() below on x86-64 (the System V callee-saved registers,
  * MXCSR and the x87 control word pushed on the old stack, the stack pointer swapped: no
  * system call), glibc's swapcontext() elsewhere or with SERVER_CORO_UCONTEXT (meson
@@ -36,11 +48,12 @@
  * switch, and a reused stack's shadow cleared.
  * Debug builds (SERVER_CORO_WATCHDOG): a resume that ran longer than
  * SERVER_CORO_WATCHDOG_US logs a warning naming the coroutine's function.
- * Limits: SERVER_CORO_MAX_FDS descriptors per coroutine (E2BIG past it);
+ * Limits: SERVER_CORO_MAX_FDS descriptors per coroutine (E2BIG past it: the helpers'
+ * GError from server_coro_wait_error() names the limit);
  * SERVER_CORO_EPOLL_EVENTS events per epoll_wait(); a deadline kept to the millisecond
  * (epoll_wait's unit, rounded up: never early).
  * Never: resume a coroutine from another thread (only the loop thread switches to it);
- * free a coroutine's record while an event of the current batch may still name it; close
+ * apply an event to a CoroFd without checking its registration number; close
  * a descriptor in this file (forget_fd and a coroutine's end only take it out of epoll).
  */
 #ifndef _GNU_SOURCE
@@ -93,14 +106,23 @@ typedef struct
   guint       ended; /* MARK_IN after EPOLLRDHUP, both after EPOLLHUP or EPOLLERR: kept (every
                       * wait in that direction returns at once: a short read that took the
                       * last data must not lose the end of file that came with it) */
+  guint32     gen;   /* the registration's number (its epoll data: event_data()) */
 } CoroFd;
+
+/* A cancellable handler's data: freed by the handler's destroy notify, once no emission
+ * uses it any more (it may outlive the coroutine and the loop's thread). */
+typedef struct
+{
+  ServerCoroLoop *loop; /* (owned) a reference: the lock stays valid */
+  ServerCoro     *co;   /* (loop->lock) NULL once unhooked: the handler does nothing */
+} CoroHook;
 
 struct _ServerCoro
 {
   ServerCoroLoop *loop;
   ServerCoroFunc  func;
   gpointer        data;
-  guint8         *stack; /* (owned) the lowest usable octet; the guard page is below it */
+  guint8         *stack; /* (owned) the lowest usable octet; the guard is below it */
 #ifdef SERVER_CORO_UCONTEXT
   ucontext_t ctx;
 #else
@@ -125,6 +147,7 @@ struct _ServerCoro
    * passes the same one to every wait: connected once, not per park): */
   GCancellable *hooked; /* (owned) (nullable) */
   gulong        hooked_id;
+  CoroHook     *hook; /* (nullable) the handler's record while connected */
   /* The cancel queue (loop->lock): the hooked cancellable fired; for park cq_seq only. */
   ServerCoro *cq_next;
   gboolean    cq_queued;
@@ -161,11 +184,16 @@ struct _ServerCoroLoop
   gboolean freeing;     /* (lock) no more spawns */
   gboolean stop;        /* (lock) the thread ends */
   gint     live;        /* (atomic) spawned, not yet returned */
+  gint     refs;        /* (atomic) server_coro_loop_free()'s and one per CoroHook: the
+                         * record (its lock) is freed at the last */
   /* The loop thread's own: */
   GPtrArray *heap;   /* parked coroutines with a deadline, soonest at 0 */
   GPtrArray *dead;   /* returned in this iteration: freed at its end */
   GPtrArray *stacks; /* (lock) kept stacks (a spawn from any thread takes one) */
   ServerCoro *current;
+  CoroFd    **by_fd;     /* the registration of each descriptor (NULL: none), by_fd_len long */
+  guint       by_fd_len;
+  guint32     gen;       /* the last registration's number */
   gboolean    spawned_here; /* a coroutine of this loop spawned or woke one: no eventfd,
                              * no wait */
 #ifdef SERVER_CORO_UCONTEXT
@@ -183,7 +211,13 @@ struct _ServerCoroLoop
 /* The coroutine running on this thread (NULL: none, or not a loop thread). */
 static __thread ServerCoro *coro_self;
 
-static char wake_tag; /* the eventfd's epoll data */
+/* The epoll data of a registration: its descriptor and its number. An event whose
+ * descriptor is not registered now, or by a later registration (forgotten and registered
+ * again, or closed and its number reused, in the same iteration: the batch held the old
+ * one's events) is dropped, never applied to the registration that took its place. */
+#define event_data(fd, gen) ((guint64) (guint32) (fd) | ((guint64) (gen) << 32))
+/* The eventfd's epoll data (no descriptor is G_MAXUINT32). */
+#define WAKE_DATA G_MAXUINT64
 
 /* ---- the switch ---- */
 
@@ -278,6 +312,7 @@ coro_yield (ServerCoro *co)
 
 static void forget_all (ServerCoro *co);
 static void unhook (ServerCoro *co);
+static void loop_unref (ServerCoroLoop *loop);
 
 static void
 coro_entry (void)
@@ -308,6 +343,15 @@ page_size (void)
   return page;
 }
 
+/* SERVER_CORO_GUARD_SIZE rounded up to pages. */
+static gsize
+guard_size (void)
+{
+  gsize page = page_size ();
+
+  return (SERVER_CORO_GUARD_SIZE + page - 1) / page * page;
+}
+
 /* server_coro_probe_fail_stacks(): maps to fail (atomic). */
 static gint probe_fail_stacks;
 
@@ -336,7 +380,7 @@ stack_reuse (guint8 *stack)
 static guint8 *
 stack_map (void)
 {
-  gsize   page = page_size ();
+  gsize   guard = guard_size ();
   guint8 *map;
 
   if (g_atomic_int_get (&probe_fail_stacks) > 0)
@@ -345,19 +389,19 @@ stack_map (void)
       errno = ENOMEM;
       return NULL;
     }
-  map = mmap (NULL, SERVER_CORO_STACK_SIZE + page, PROT_READ | PROT_WRITE,
+  map = mmap (NULL, SERVER_CORO_STACK_SIZE + guard, PROT_READ | PROT_WRITE,
               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
   if (map == MAP_FAILED)
     return NULL;
-  if (mprotect (map, page, PROT_NONE) != 0) /* the guard page, below the stack */
+  if (mprotect (map, guard, PROT_NONE) != 0) /* the guard, below the stack */
     {
       int saved = errno;
 
-      munmap (map, SERVER_CORO_STACK_SIZE + page);
+      munmap (map, SERVER_CORO_STACK_SIZE + guard);
       errno = saved;
       return NULL;
     }
-  return map + page;
+  return map + guard;
 }
 
 /* A stack from the cache or mapped (the probes' loops). */
@@ -375,7 +419,7 @@ stack_get (ServerCoroLoop *loop)
 static void
 stack_unmap (guint8 *stack)
 {
-  munmap (stack - page_size (), SERVER_CORO_STACK_SIZE + page_size ());
+  munmap (stack - guard_size (), SERVER_CORO_STACK_SIZE + guard_size ());
 }
 
 /* Under loop->lock. */
@@ -659,12 +703,17 @@ static void
 on_event (ServerCoroLoop     *loop,
           struct epoll_event *ev)
 {
-  CoroFd     *f = ev->data.ptr;
-  ServerCoro *co = f->co;
+  guint32     fd = (guint32) ev->data.u64;
+  CoroFd     *f;
+  ServerCoro *co;
   guint       got;
 
-  if (co->done || f->fd < 0)
+  if (fd >= loop->by_fd_len)
     return;
+  f = loop->by_fd[fd];
+  if (f == NULL || f->gen != (guint32) (ev->data.u64 >> 32)) /* stale: see event_data() */
+    return;
+  co = f->co;
   if (ev->events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
     f->ready |= MARK_IN | MARK_OUT;
   if (ev->events & EPOLLRDHUP)
@@ -713,7 +762,7 @@ loop_thread (gpointer data)
         g_error ("server-coro: loop %s: epoll_wait: %s", loop->name, g_strerror (errno));
       for (int i = 0; i < n; i++)
         {
-          if (events[i].data.ptr == &wake_tag)
+          if (events[i].data.u64 == WAKE_DATA)
             {
               guint64 count;
 
@@ -826,10 +875,11 @@ server_coro_loop_new (const char *name,
                       GError    **error)
 {
   ServerCoroLoop    *loop = g_new0 (ServerCoroLoop, 1);
-  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &wake_tag };
+  struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_DATA };
   int                saved;
 
   loop->name = g_strdup (name);
+  loop->refs = 1;
   g_mutex_init (&loop->lock);
   g_cond_init (&loop->cond);
   g_queue_init (&loop->spawns);
@@ -927,6 +977,19 @@ server_coro_loop_get_live (ServerCoroLoop *loop)
   return (guint) g_atomic_int_get (&loop->live);
 }
 
+/* A reference dropped (any thread): the record goes with the last (a cancellable's
+ * handler record may outlive server_coro_loop_free(), its emission still running). */
+static void
+loop_unref (ServerCoroLoop *loop)
+{
+  if (!g_atomic_int_dec_and_test (&loop->refs))
+    return;
+  g_mutex_clear (&loop->lock);
+  g_cond_clear (&loop->cond);
+  g_free (loop->name);
+  g_free (loop);
+}
+
 /**
  * server_coro_loop_free:
  * @loop: (nullable): a loop (not from one of its coroutines)
@@ -956,14 +1019,12 @@ server_coro_loop_free (ServerCoroLoop *loop)
   g_ptr_array_unref (loop->stacks);
   g_ptr_array_unref (loop->heap);
   g_ptr_array_unref (loop->dead);
+  g_free (loop->by_fd);
   if (loop->ep >= 0)
     close (loop->ep);
   if (loop->wake_fd >= 0)
     close (loop->wake_fd);
-  g_mutex_clear (&loop->lock);
-  g_cond_clear (&loop->cond);
-  g_free (loop->name);
-  g_free (loop);
+  loop_unref (loop);
 }
 
 /* TRUE only in a coroutine running on a loop's thread. */
@@ -986,30 +1047,65 @@ find_fd (ServerCoro *co,
 }
 
 /* The hooked cancellable's handler (any thread; or here, at once, when it was cancelled
- * already): the coroutine's present park ends if it waits on it. */
+ * already): the coroutine's present park ends if it waits on it. Nothing once unhooked (an
+ * emission that took the handler before the disconnect may still run it). */
 static void
 on_cancelled (GCancellable *cancellable,
               gpointer      data)
 {
-  ServerCoro     *co = data;
-  ServerCoroLoop *loop = co->loop;
+  CoroHook       *h = data;
+  ServerCoroLoop *loop = h->loop;
 
   g_mutex_lock (&loop->lock);
-  cancel_queue_locked (loop, co);
+  if (h->co != NULL)
+    cancel_queue_locked (loop, h->co);
   g_mutex_unlock (&loop->lock);
 }
 
-/* The handler off the hooked cancellable (waits for one running elsewhere). */
+/* The handler's destroy notify: no emission uses @data any more (any thread). */
+static void
+hook_free (gpointer data)
+{
+  CoroHook *h = data;
+
+  loop_unref (h->loop);
+  g_free (h);
+}
+
+/* Connects @co's handler to @cancellable (its reference taken). */
+static void
+hook (ServerCoro   *co,
+      GCancellable *cancellable)
+{
+  CoroHook *h = g_new (CoroHook, 1);
+
+  g_atomic_int_inc (&co->loop->refs);
+  h->loop = co->loop;
+  h->co = co;
+  co->hooked = g_object_ref (cancellable);
+  co->hook = h;
+  co->hooked_id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), h, hook_free);
+  if (co->hooked_id == 0) /* cancelled already: run and freed at once */
+    co->hook = NULL;
+}
+
+/* The handler off the hooked cancellable, never waiting (g_cancellable_disconnect() would
+ * wait for an emission running in another thread, its other handlers included: the whole
+ * loop frozen meanwhile): the record is made inert under the loop's lock, the handler
+ * disconnected, and the record freed by its destroy notify once no emission uses it. */
 static void
 unhook (ServerCoro *co)
 {
   if (co->hooked == NULL)
     return;
-  if (co->hooked_id != 0)
-    g_cancellable_disconnect (co->hooked, co->hooked_id);
   g_mutex_lock (&co->loop->lock);
+  if (co->hook != NULL)
+    co->hook->co = NULL;
   cancel_unqueue_locked (co->loop, co);
   g_mutex_unlock (&co->loop->lock);
+  if (co->hooked_id != 0)
+    g_signal_handler_disconnect (co->hooked, co->hooked_id);
+  co->hook = NULL; /* freed by now, or by the emission that still holds it */
   co->hooked_id = 0;
   g_clear_object (&co->hooked);
 }
@@ -1038,8 +1134,7 @@ park (ServerCoro   *co,
       if (cancellable != co->hooked)
         {
           unhook (co);
-          co->hooked = g_object_ref (cancellable);
-          co->hooked_id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), co, NULL);
+          hook (co, cancellable);
         }
       /* Cancelled between the caller's look and the seq above: the handler took the park
        * before this one. */
@@ -1096,13 +1191,26 @@ server_coro_wait_fd (int           fd,
   if (f == NULL)
     {
       struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
+      ServerCoroLoop    *loop = co->loop;
+      guint32            gen = loop->gen + 1;
 
       f = find_fd (co, -1);
       if (f == NULL)
         return E2BIG;
-      ev.data.ptr = f;
-      if (epoll_ctl (co->loop->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+      if ((guint) fd >= loop->by_fd_len)
+        {
+          guint len = MAX ((guint) fd + 1, MAX (2 * loop->by_fd_len, 64));
+
+          loop->by_fd = g_renew (CoroFd *, loop->by_fd, len);
+          memset (loop->by_fd + loop->by_fd_len, 0, (len - loop->by_fd_len) * sizeof (CoroFd *));
+          loop->by_fd_len = len;
+        }
+      ev.data.u64 = event_data (fd, gen);
+      if (epoll_ctl (loop->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
         return errno;
+      loop->gen = gen;
+      loop->by_fd[fd] = f;
+      f->gen = gen;
       f->fd = fd;
       f->ready = f->ended = 0; /* the registration reports the present state as an event */
     }
@@ -1117,11 +1225,36 @@ server_coro_wait_fd (int           fd,
   return park (co, f, mask, deadline, cancellable);
 }
 
+/**
+ * server_coro_wait_error:
+ * @r: server_coro_wait_fd()'s failure other than ETIMEDOUT and ECANCELED (the caller's
+ *   own errors for those)
+ * @error: (nullable): where it is described
+ *
+ * A wait's failure as a #GIOError: E2BIG names the limit (SERVER_CORO_MAX_FDS), the others
+ * are epoll_ctl(2)'s.
+ *
+ * Returns: FALSE, so a caller can return it
+ */
+gboolean
+server_coro_wait_error (int      r,
+                        GError **error)
+{
+  if (r == E2BIG)
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (r),
+                 "a coroutine may wait on at most SERVER_CORO_MAX_FDS (%d) descriptors",
+                 SERVER_CORO_MAX_FDS);
+  else
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (r), "epoll_ctl: %s", g_strerror (r));
+  return FALSE;
+}
+
 static void
 forget (ServerCoro *co,
         CoroFd     *f)
 {
   epoll_ctl (co->loop->ep, EPOLL_CTL_DEL, f->fd, NULL);
+  co->loop->by_fd[f->fd] = NULL; /* its events left in the batch are dropped */
   f->fd = -1;
   f->ready = f->ended = 0;
 }
@@ -1362,6 +1495,7 @@ probe_loop_new (void)
   ServerCoroLoop *loop = g_new0 (ServerCoroLoop, 1);
 
   loop->name = g_strdup ("probe");
+  loop->refs = 1;
   loop->ep = loop->wake_fd = -1;
   g_mutex_init (&loop->lock);
   g_cond_init (&loop->cond);

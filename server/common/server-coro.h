@@ -4,12 +4,12 @@
  *
  * What: a ServerCoroLoop is one thread running an epoll set and the coroutines spawned on
  * it. A coroutine is a function with a stack of its own (SERVER_CORO_STACK_SIZE, a
- * PROT_NONE guard page below it) that reads like blocking code: where it would block on
- * a descriptor it parks (server_coro_wait_fd()) and the loop runs the others; the loop
- * resumes it when the descriptor is ready, its deadline has passed, or its cancellable
- * was cancelled. Work that blocks in other ways (an fdatasync wait, a name lookup, a
- * GCond, a TLS session in GIO's blocking calls) goes to server_coro_run_in_thread(): the
- * coroutine is parked while a pool thread runs it.
+ * PROT_NONE guard of SERVER_CORO_GUARD_SIZE below it) that reads like blocking code:
+ * where it would block on a descriptor it parks (server_coro_wait_fd()) and the loop runs
+ * the others; the loop resumes it when the descriptor is ready, its deadline has passed,
+ * or its cancellable was cancelled. Work that blocks in other ways (an fdatasync wait, a
+ * name lookup, a GCond, a TLS session in GIO's blocking calls) goes to
+ * server_coro_run_in_thread(): the coroutine is parked while a pool thread runs it.
  *
  * The shared blocking helpers (server_socket_wait(), server_socket_send_all(), the line
  * reader on a descriptor: server-line-reader.h) call server_coro_wait_fd() when they run
@@ -22,7 +22,10 @@
  * (readiness); a wait consumes that mark and returns at once if it was set, else parks
  * until the next event. So the rule for a reader: read (recv with MSG_DONTWAIT) until a
  * short read or EAGAIN, then wait; an edge that came before is never lost, and a stale
- * one costs one failed read at most. An end is kept, not consumed: after EPOLLRDHUP every
+ * one costs one failed read at most: a mark whose data an earlier read took already
+ * (never more: an event the loop took for a descriptor that was forgotten before it was
+ * handled is dropped, never applied to a descriptor registered since in its slot or under
+ * its number). An end is kept, not consumed: after EPOLLRDHUP every
  * wait for input, after EPOLLHUP or EPOLLERR every wait, returns at once (the short read
  * that took the last octets must not lose the end of file that came with them). A
  * descriptor is registered by one coroutine at a time: one handed to another coroutine
@@ -59,6 +62,10 @@ G_BEGIN_DECLS
 /** SERVER_CORO_STACK_SIZE: octets of a coroutine's stack (only touched pages are
  * resident; a g_warning() at the deepest point of a front session fits). */
 #define SERVER_CORO_STACK_SIZE (256 * 1024)
+/** SERVER_CORO_GUARD_SIZE: octets of PROT_NONE below each stack (rounded up to pages; no
+ * memory used): a frame of code built without -fstack-clash-protection (a 16 KiB buffer on
+ * the stack) that would jump over one page still lands in it. */
+#define SERVER_CORO_GUARD_SIZE (64 * 1024)
 /** SERVER_CORO_STACK_CACHE: finished coroutines' stacks a loop keeps for new ones. */
 #define SERVER_CORO_STACK_CACHE 64
 /** SERVER_CORO_MAX_FDS: descriptors one coroutine may have registered at once. */
@@ -83,6 +90,8 @@ int             server_coro_wait_fd       (int              fd,
                                            GIOCondition     condition,
                                            gint64           deadline,
                                            GCancellable    *cancellable);
+gboolean        server_coro_wait_error    (int              r,
+                                           GError         **error);
 void            server_coro_forget_fd     (int              fd);
 gboolean        server_coro_has_fd        (int              fd);
 void            server_coro_run_in_thread (ServerCoroFunc   func,

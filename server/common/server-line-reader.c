@@ -232,7 +232,7 @@ coro_wait (int           fd,
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Socket I/O timed out");
       return FALSE;
     }
-  return server_socket_error (error, r, "epoll_ctl");
+  return server_coro_wait_error (r, error);
 }
 
 /**
@@ -424,7 +424,7 @@ fill_socket_coro (ServerLineReader *reader,
         }
       if (r == ECANCELED && g_cancellable_set_error_if_cancelled (cancellable, error))
         return -1;
-      server_socket_error (error, r, "epoll_ctl");
+      server_coro_wait_error (r, error);
       return -1;
     }
 }

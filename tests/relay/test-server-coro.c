@@ -11,16 +11,19 @@
  * deadline what was sent is still read, then the read ends at once; the fill hook; a cancellable
  * cancelled from another thread wakes a parked wait and a parked read (and one cancelled
  * before: at once), the handler kept from park to park (one fired during run_in_thread
- * does not end it; a second cancellable replaces the first); run_in_thread runs in a pool
- * thread while the loop's other coroutines go on (and in the calling thread outside a
- * coroutine); a peer's shutdown wakes a parked
- * reader (EOF); spawns from another thread and from a coroutine; loop_free waits for a
- * parked coroutine, and spawns fail meanwhile; E2BIG past SERVER_CORO_MAX_FDS, and a slot
- * reused after forget_fd; server_socket_wait() finds a socket readable that already was;
- * a stack overflow dies of SIGSEGV on the guard page (in a forked grandchild of a
- * subprocess; under ASan its stack-overflow report, a failed exit); the watchdog (debug
- * builds) logs a coroutine that slept 120 ms without parking. Park and wake: a wake before
- * the park returns it at once, one from another thread or from a coroutine of the same
+ * does not end it; a second cancellable replaces the first; a coroutine cancelled while
+ * another handler of the emission sleeps ends without freezing its loop); run_in_thread
+ * runs in a pool thread while the loop's other coroutines go on (and in the calling thread
+ * outside a coroutine); a peer's shutdown wakes a parked reader (EOF); spawns from another
+ * thread and from a coroutine; loop_free waits for a parked coroutine, and spawns fail
+ * meanwhile; E2BIG past SERVER_CORO_MAX_FDS (the helpers' error names it), and a slot
+ * reused after forget_fd (and a stale event of the forgotten one, in the same batch, does
+ * not reach the registration in its slot or under its number); server_socket_wait() finds a socket readable that already was;
+ * the guard below a coroutine's stack is PROT_NONE and SERVER_CORO_GUARD_SIZE long (in
+ * /proc/self/maps); a stack overflow dies of SIGSEGV on the guard (in a forked grandchild
+ * of a subprocess; under ASan its stack-overflow report, a failed exit); the watchdog
+ * (debug builds) logs a coroutine that slept 120 ms without parking. Park and wake: a wake
+ * before the park returns it at once, one from another thread or from a coroutine of the same
  * loop ends it, a deadline ends it with ETIMEDOUT, a wake while the coroutine waits on a
  * descriptor is kept for its next park. A spawn whose stack cannot be mapped (the test
  * hook) fails with an error and nothing runs; the next one works. A descriptor reader's
@@ -35,6 +38,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -597,6 +601,92 @@ test_cancel_hooked (void)
   g_assert_true (h.ok);
 }
 
+/* A coroutine cancelled while the cancellable's other handler (the program's: here one
+ * that sleeps TEST_CORO_SLOW_HANDLER_MS in the cancelling thread) still runs ends
+ * without waiting for that emission: the loop goes on (another coroutine's 100 ms wait
+ * returns in time), and server_coro_loop_free() returns before the emission ends (the
+ * handler's record outlives the loop's thread). */
+#define TEST_CORO_SLOW_HANDLER_MS 1500
+
+typedef struct
+{
+  ServerCoroLoop *loop;
+  GCancellable *cancellable;
+  int fd;
+  gint parked;
+  gint done;
+  gint64 ended;  /* the cancelled coroutine returned (about) */
+  gint64 ticked; /* the other coroutine's 100 ms wait returned */
+} SlowCancel;
+
+static void
+slow_handler (GCancellable *cancellable,
+              gpointer      data)
+{
+  g_usleep (TEST_CORO_SLOW_HANDLER_MS * 1000);
+}
+
+static gpointer
+slow_cancel_thread (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+slow_ticker (gpointer data)
+{
+  SlowCancel *s = data;
+
+  g_assert_cmpint (server_coro_park (g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND),
+                   ==, ETIMEDOUT);
+  s->ticked = g_get_monotonic_time ();
+  g_atomic_int_set (&s->done, 1);
+}
+
+static void
+slow_cancelled (gpointer data)
+{
+  SlowCancel *s = data;
+
+  g_atomic_int_set (&s->parked, 1);
+  g_assert_cmpint (server_coro_wait_fd (s->fd, G_IO_IN, 0, s->cancellable), ==, ECANCELED);
+  end_fd (s->fd);
+  spawn (s->loop, slow_ticker, s); /* starts once this one has returned (unhooked) */
+  s->ended = g_get_monotonic_time ();
+}
+
+static void
+test_cancel_slow_handler (void)
+{
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  SlowCancel s = { .loop = loop_new (), .cancellable = cancellable };
+  GThread *canceller;
+  gint64 t0;
+  int fds[2];
+
+  socket_pair (fds);
+  s.fd = fds[0];
+  spawn (s.loop, slow_cancelled, &s);
+  while (!g_atomic_int_get (&s.parked))
+    g_usleep (1000);
+  g_usleep (50 * 1000);
+  /* After the coroutine's handler (a normal one), whatever the order of connection. */
+  g_signal_connect_after (cancellable, "cancelled", G_CALLBACK (slow_handler), NULL);
+  t0 = g_get_monotonic_time ();
+  canceller = g_thread_new ("test-cancel", slow_cancel_thread, cancellable);
+  while (!g_atomic_int_get (&s.done))
+    g_usleep (1000);
+  g_test_message ("cancelled coroutine ended %" G_GINT64_FORMAT " ms after the cancel, the "
+                  "other's 100 ms wait %" G_GINT64_FORMAT " ms after that",
+                  (s.ended - t0) / 1000, (s.ticked - s.ended) / 1000);
+  g_assert_cmpint (s.ticked - s.ended, <, 500 * G_TIME_SPAN_MILLISECOND);
+  server_coro_loop_free (s.loop); /* the emission still runs: its record outlives this */
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, TEST_CORO_SLOW_HANDLER_MS * 1000);
+  g_thread_join (canceller);
+  close (fds[1]);
+}
+
 /* ---- run_in_thread ---- */
 
 typedef struct
@@ -986,6 +1076,7 @@ fds_coro (gpointer data)
   Fds *r = data;
   int pairs[SERVER_CORO_MAX_FDS + 1][2];
   g_autoptr (GError) error = NULL;
+  g_autofree char *limit = NULL;
   gint64 now = g_get_monotonic_time ();
 
   for (int i = 0; i <= SERVER_CORO_MAX_FDS; i++)
@@ -995,6 +1086,24 @@ fds_coro (gpointer data)
     g_assert_cmpint (server_coro_wait_fd (pairs[i][0], G_IO_IN, now, NULL), ==, ETIMEDOUT);
   g_assert_cmpint (server_coro_wait_fd (pairs[SERVER_CORO_MAX_FDS][0], G_IO_IN, now, NULL), ==,
                    E2BIG);
+  /* The helpers' error names the limit (not "epoll_ctl: Argument list too long"). */
+  limit = g_strdup_printf ("at most SERVER_CORO_MAX_FDS (%d) descriptors", SERVER_CORO_MAX_FDS);
+  g_assert_false (server_socket_wait (pairs[SERVER_CORO_MAX_FDS][0], G_IO_IN, 1, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, limit));
+  g_clear_error (&error);
+  {
+    ServerLineReader reader;
+    g_autoptr (GString) line = g_string_new (NULL);
+
+    server_line_reader_init_fd (&reader, pairs[SERVER_CORO_MAX_FDS][0], 1, FALSE);
+    g_assert_cmpint (server_line_reader_read (&reader, 100, line, NULL, &error), ==,
+                     SERVER_LINE_ERROR);
+    g_assert_nonnull (error);
+    g_assert_nonnull (strstr (error->message, limit));
+    g_clear_error (&error);
+    server_line_reader_clear (&reader);
+  }
   server_coro_forget_fd (pairs[0][0]);
   server_coro_forget_fd (pairs[0][0]); /* not registered any more: nothing */
   server_coro_forget_fd (12345);      /* never registered: nothing */
@@ -1026,6 +1135,88 @@ test_fds (void)
   spawn (loop, fds_coro, &r);
   server_coro_loop_free (loop);
   g_assert_true (r.ok);
+}
+
+/* A stale event: a coroutine woken by the first event of a batch forgets U and registers
+ * V in U's slot (and, second round, under U's very number: U closed, V its reuse); U's
+ * hang-up later in the same batch must not reach V (it would mark V ended: every wait
+ * returning at once). V's waits park and time out. */
+typedef struct
+{
+  ServerCoroLoop *loop;
+  gboolean same_number;
+  int u[2], w[2];
+  gint ok; /* (atomic) */
+} Stale;
+
+/* On the loop thread, between two epoll_wait()s: both events land in one batch, W's
+ * first (the ready list is in order). */
+static void
+stale_trigger (gpointer data)
+{
+  Stale *st = data;
+
+  send_line (st->w[1], "go\n");
+  g_assert_cmpint (shutdown (st->u[1], SHUT_RDWR), ==, 0);
+}
+
+static void
+stale_coro (gpointer data)
+{
+  Stale *st = data;
+  int v[2];
+  gint64 t0;
+
+  socket_pair (st->u);
+  socket_pair (st->w);
+  g_assert_cmpint (server_coro_wait_fd (st->u[0], G_IO_OUT, 0, NULL), ==, 0); /* slot 0 */
+  spawn (st->loop, stale_trigger, st);
+  g_assert_cmpint (server_coro_wait_fd (st->w[0], G_IO_IN, 0, NULL), ==, 0); /* slot 1 */
+  /* Woken by W's event; U's hang-up is still ahead in this batch. */
+  server_coro_forget_fd (st->u[0]);
+  if (st->same_number)
+    {
+      int old = st->u[0];
+
+      close (st->u[0]);
+      socket_pair (v);
+      g_assert_cmpint (v[0], ==, old); /* the lowest free number */
+    }
+  else
+    socket_pair (v);
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_coro_wait_fd (v[0], G_IO_IN, t0 + 100 * G_TIME_SPAN_MILLISECOND, NULL),
+                   ==, ETIMEDOUT); /* slot 0 again */
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 100 * G_TIME_SPAN_MILLISECOND);
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_coro_wait_fd (v[0], G_IO_IN, t0 + 50 * G_TIME_SPAN_MILLISECOND, NULL),
+                   ==, ETIMEDOUT);
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 50 * G_TIME_SPAN_MILLISECOND);
+  /* V works: input wakes it. */
+  send_line (v[1], "x\n");
+  g_assert_cmpint (server_coro_wait_fd (v[0], G_IO_IN, t0 + G_TIME_SPAN_SECOND, NULL), ==, 0);
+  end_fd (v[0]);
+  close (v[1]);
+  end_fd (st->w[0]);
+  close (st->w[1]);
+  if (!st->same_number)
+    close (st->u[0]);
+  close (st->u[1]);
+  g_atomic_int_set (&st->ok, 1);
+}
+
+static void
+test_stale_event (void)
+{
+  for (int same = 0; same < 2; same++)
+    {
+      Stale st = { .loop = loop_new (), .same_number = same };
+
+      spawn (st.loop, stale_coro, &st);
+      while (!g_atomic_int_get (&st.ok)) /* its spawns refused once loop_free has begun */
+        g_usleep (1000);
+      server_coro_loop_free (st.loop);
+    }
 }
 
 /* ---- outside a coroutine ---- */
@@ -1064,6 +1255,61 @@ recurse (volatile char *above,
 }
 
 static gsize overflow_sink;
+
+/* The guard below the running coroutine's stack, in /proc/self/maps: the mapping just
+ * below the one holding the stack pointer is PROT_NONE and at least SERVER_CORO_GUARD_SIZE
+ * long (a 16 KiB frame of code without stack-clash probes cannot jump over it). */
+static void
+guard_coro (gpointer data)
+{
+  guintptr sp = (guintptr) __builtin_frame_address (0);
+  g_autofree char *maps = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint64 stack_start = 0;
+  gboolean *ok = data;
+
+  g_assert_true (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
+  lines = g_strsplit (maps, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      guint64 start, end;
+      char perms[5];
+
+      if (sscanf (lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %4s", &start, &end,
+                  perms) == 3
+          && start <= sp && sp < end)
+        {
+          g_assert_cmpstr (perms, ==, "rw-p");
+          stack_start = start;
+        }
+    }
+  g_assert_cmpuint (stack_start, !=, 0);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      guint64 start, end;
+      char perms[5];
+
+      if (sscanf (lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %4s", &start, &end,
+                  perms) == 3
+          && end == stack_start)
+        {
+          g_assert_cmpstr (perms, ==, "---p");
+          g_assert_cmpuint (end - start, >=, SERVER_CORO_GUARD_SIZE);
+          *ok = TRUE;
+        }
+    }
+}
+
+static void
+test_guard (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  gboolean ok = FALSE;
+
+  spawn (loop, guard_coro, &ok);
+  server_coro_loop_free (loop);
+  g_assert_true (ok);
+}
 
 static void
 overflow_coro (gpointer data)
@@ -1164,6 +1410,7 @@ main (int argc,
   g_test_add_func ("/server/coro/reader-past-deadline", test_reader_past_deadline);
   g_test_add_func ("/server/coro/cancel", test_cancel);
   g_test_add_func ("/server/coro/cancel-hooked", test_cancel_hooked);
+  g_test_add_func ("/server/coro/cancel-slow-handler", test_cancel_slow_handler);
   g_test_add_func ("/server/coro/run-in-thread", test_run_in_thread);
   g_test_add_func ("/server/coro/eof", test_eof);
   g_test_add_func ("/server/coro/spawn", test_spawn);
@@ -1171,6 +1418,8 @@ main (int argc,
   g_test_add_func ("/server/coro/park-wake", test_park_wake);
   g_test_add_func ("/server/coro/reader-first-read", test_reader_first_read);
   g_test_add_func ("/server/coro/fds", test_fds);
+  g_test_add_func ("/server/coro/stale-event", test_stale_event);
+  g_test_add_func ("/server/coro/guard", test_guard);
   g_test_add_func ("/server/coro/outside", test_outside);
   g_test_add_func ("/server/coro/overflow", test_overflow);
   g_test_add_func ("/server/coro/watchdog", test_watchdog);
