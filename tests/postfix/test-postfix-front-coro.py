@@ -95,14 +95,20 @@ def stall_in_command(port):
     return c
 
 
-def stall_in_data(port):
-    """A client that sends half a tracked message's data and then nothing."""
+def tracked_to_data(port, helo, envid):
+    """A client through the greeting, EHLO, a tracked MAIL, one RCPT and DATA."""
     c = Client(port)
     c.reply()
-    c.cmd(b"EHLO staller2.example\r\n")
-    c.cmd(b"MAIL FROM:<a@example.com> ENVID=stall MTRK=%s\r\n" % th.AUTH.encode())
+    c.cmd(b"EHLO %s\r\n" % helo)
+    c.cmd(b"MAIL FROM:<a@example.com> ENVID=%s MTRK=%s\r\n" % (envid, th.AUTH.encode()))
     c.cmd(b"RCPT TO:<b@example.com>\r\n")
     c.cmd(b"DATA\r\n")
+    return c
+
+
+def stall_in_data(port):
+    """A client that sends half a tracked message's data and then nothing."""
+    c = tracked_to_data(port, b"staller2.example", b"stall")
     c.sock.sendall(b"Message-ID: <stall@example.com>\r\nSubject: s\r\n\r\nhalf a bo")
     return c
 
@@ -280,12 +286,7 @@ def stop_dot_due(t, exe, base, source_root):
             c.reply()
             c.cmd(b"EHLO idle%d.example\r\n" % n)
             idle.append(c)
-        c = Client(port)
-        c.reply()
-        c.cmd(b"EHLO due.example\r\n")
-        c.cmd(b"MAIL FROM:<a@example.com> ENVID=due MTRK=%s\r\n" % th.AUTH.encode())
-        c.cmd(b"RCPT TO:<b@example.com>\r\n")
-        c.cmd(b"DATA\r\n")
+        c = tracked_to_data(port, b"due.example", b"due")
         c.sock.sendall(b"Message-ID: <due@example.com>\r\nSubject: s\r\n\r\nbody\r\n.\r\n")
         th.wait_for("the '.' upstream", lambda: up.dots == 1, 20)
         stopped = time.monotonic()
