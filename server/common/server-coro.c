@@ -1385,14 +1385,12 @@ server_coro_run_in_thread (ServerCoroFunc func,
   co->deadline = 0;
   co->wake = 0;
   co->parked = TRUE; /* on nothing: only the pool's wake-up resumes it */
+  /* A failed push (no new thread could be started) still queues @w (GLib appends it in
+   * any case): it runs when a pool thread is free, and never here too (the work on this
+   * coroutine's stack would run twice, the second time after the coroutine went on). */
   if (!g_thread_pool_push (shared_pool (), &w, &error))
-    {
-      g_warning ("server-coro: loop %s: no pool thread (%s): run in the loop",
-                 co->loop->name, error->message);
-      co->parked = FALSE;
-      func (data);
-      return;
-    }
+    g_warning ("server-coro: loop %s: no new pool thread (%s): the work waits for a busy one",
+               co->loop->name, error->message);
   coro_yield (co);
 }
 
