@@ -502,6 +502,7 @@ test_cache (void)
   ns.reverse_name = "liar.example";
   ns.forward_addrs[0] = "192.0.2.99";
   cached_lookup (cache, &peer, "192.0.2.8", now);
+  postfix_front_peer_clear (&peer);
   cached_lookup (cache, &peer, "192.0.2.8", now + 1);
   g_assert_cmpuint (lookups, ==, 3);
   g_assert_cmpint (peer.name_status, ==, POSTFIX_FRONT_PEER_FORGED);
