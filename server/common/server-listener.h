@@ -39,6 +39,8 @@
 #include <gio/gio.h>
 #include <sys/socket.h>
 
+#include "server-coro.h"
+
 G_BEGIN_DECLS
 
 /** SERVER_LISTENER_DEFAULT_WAIT: seconds a connection over the cap waits in the backlog
@@ -79,6 +81,8 @@ void            server_listener_free       (ServerListener       *self);
 guint           server_listener_get_active (ServerListener       *self);
 void            server_listener_set_inline (ServerListener       *self,
                                             gboolean              inline_handler);
+void            server_listener_set_loop   (ServerListener       *self,
+                                            ServerCoroLoop       *loop);
 void            server_listener_detach     (ServerConnection     *connection);
 void            server_listener_release    (ServerConnection     *connection);
 
