@@ -44,6 +44,10 @@
  * itself (it must not block); the handler keeps the connection with
  * server_listener_detach(); the session counts against the cap until the program calls
  * server_listener_release(), which closes it. No thread is started per connection then.
+ * With a loop (server_listener_set_loop(), msgtrk-submit-front) that work is a coroutine of
+ * the loop instead of a thread (accept_coro): the listening socket is edge-triggered there,
+ * so each wake-up accepts every connection waiting while there is room; at the cap it
+ * parks, woken by a session's end (connection_free_locked) or the wait's end.
  *
  * Accepted TCP sockets get TCP_NODELAY: the servers write whole answers (mtqpd one write
  * per pipelined batch), so Nagle's algorithm only adds a wait for the peer's delayed ACK

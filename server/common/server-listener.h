@@ -32,7 +32,9 @@
  * Event-driven programs (mtqpd): server_listener_set_inline() calls the handler in the
  * accept thread (no thread per connection; it must not block); the handler keeps the
  * connection with server_listener_detach() and gives it back, closed by the listener,
- * with server_listener_release() once the session has ended.
+ * with server_listener_release() once the session has ended. Programs whose sessions are
+ * coroutines (msgtrk-submit-front) accept in a coroutine of one of their loops instead of
+ * that thread: server_listener_set_loop().
  */
 #pragma once
 
