@@ -44,6 +44,10 @@
  * itself (it must not block); the handler keeps the connection with
  * server_listener_detach(); the session counts against the cap until the program calls
  * server_listener_release(), which closes it. No thread is started per connection then.
+ * With a loop (server_listener_set_loop(), msgtrk-submit-front) that work is a coroutine of
+ * the loop instead of a thread (accept_coro): the listening socket is edge-triggered there,
+ * so each wake-up accepts every connection waiting while there is room; at the cap it
+ * parks, woken by a session's end (connection_free_locked) or the wait's end.
  *
  * Accepted TCP sockets get TCP_NODELAY: the servers write whole answers (mtqpd one write
  * per pipelined batch), so Nagle's algorithm only adds a wait for the peer's delayed ACK
@@ -84,6 +88,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "server-coro.h"
 #include "server-line-reader.h" /* server_socket_error */
 #include "server-listener.h"
 
@@ -103,6 +108,8 @@ struct _ServerListener
   GCancellable *cancellable;       /* (owned) cancelled by stop() */
   GThread *accept_thread;          /* (owned) (nullable) */
   gboolean inline_handler;         /* call the handler in the accept thread */
+  ServerCoroLoop *accept_loop;     /* (unowned) (nullable) inline: accept in a coroutine
+                                    * there instead of a thread (server_listener_set_loop) */
   gboolean pollfd_held;            /* the cancellable's pollfd is kept from start to free */
 
   GMutex lock;
@@ -116,6 +123,11 @@ struct _ServerListener
   gboolean stopping;               /* stop() has begun: idle threads exit; under lock */
   guint cond_waiters;              /* threads waiting on cond (the broadcasts are skipped
                                     * when there are none); under lock */
+  /* The accept coroutine (accept_loop): */
+  gboolean accept_co_running;      /* from start() until it has returned; under lock */
+  ServerCoro *accept_co;           /* (nullable) it, once it runs; under lock */
+  gboolean slot_wanted;            /* it is parked at the cap: a freed slot wakes it;
+                                    * under lock */
   /* Threads that accept (not inline): */
   guint acceptors;                 /* session threads in (or entering) accept(); under lock */
   GCond watch_cond;                /* wakes the watcher: see watch_update_locked() */
@@ -259,6 +271,11 @@ connection_free_locked (ServerConnection *c)
   g_free (c);
   self->active--;
   cond_broadcast_locked (self);
+  if (self->slot_wanted)
+    {
+      self->slot_wanted = FALSE;
+      server_coro_wake (self->accept_co);
+    }
 }
 
 /* @c out of the table and closed (without the lock); the lock is held on return. */
@@ -502,6 +519,24 @@ server_listener_set_inline (ServerListener *self,
 }
 
 /**
+ * server_listener_set_loop:
+ * @self: an inline listener (server_listener_set_inline()), not started yet
+ * @loop: (nullable): the loop to accept on; %NULL: a thread
+ *
+ * Accept in a coroutine of @loop instead of a thread of the listener's: the handler then
+ * runs in that coroutine (it must not block or park). @loop must outlive the listener's
+ * stop. Should the coroutine not start (no memory for its stack), the thread accepts.
+ */
+void
+server_listener_set_loop (ServerListener *self,
+                          ServerCoroLoop *loop)
+{
+  g_return_if_fail (self->accept_thread == NULL && !self->accept_co_running);
+  g_return_if_fail (loop == NULL || self->inline_handler);
+  self->accept_loop = loop;
+}
+
+/**
  * server_listener_detach:
  * @connection: a connection given to a handler, from within that handler
  *
@@ -646,6 +681,17 @@ reject_all (ServerListener *self,
     reject (self, g_array_index (waiting, int, i));
 }
 
+/* SERVER_LISTENER_ACCEPT_BACKOFF_US after an accept error: parked in the accept coroutine
+ * (its loop runs the sessions meanwhile), asleep in the accept thread. */
+static void
+accept_backoff (void)
+{
+  if (server_coro_in_loop ())
+    (void) server_coro_park (g_get_monotonic_time () + SERVER_LISTENER_ACCEPT_BACKOFF_US);
+  else
+    g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
+}
+
 /* Accept one waiting connection without blocking into @a; FALSE if none is left (or on
  * an error, logged, after a short back-off). The inline accept thread's (non-blocking
  * listening socket). */
@@ -660,7 +706,7 @@ accept_pending (ServerListener *self,
   if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
     {
       g_warning ("accept: %s", g_strerror (errno));
-      g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
+      accept_backoff ();
     }
   return FALSE;
 }
@@ -677,6 +723,20 @@ wait_for_slot_locked (ServerListener *self,
       break;
   self->cond_waiters--;
   return self->active < self->max_connections;
+}
+
+/* No session ended in time: refuse every connection waiting now, taken from the backlog
+ * before the first refusal is sent, so that a client that connects once it has read a
+ * refusal (a retry) waits for a slot of its own instead of being swept into this round. */
+static void
+refuse_waiting (ServerListener *self)
+{
+  g_autoptr (GArray) waiting = g_array_new (FALSE, FALSE, sizeof (int));
+  Accepted a;
+
+  while (waiting->len < SERVER_LISTENER_BACKLOG && accept_pending (self, &a))
+    g_array_append_val (waiting, a.fd);
+  reject_all (self, waiting);
 }
 
 /* The accept thread of an inline listener (server_listener_set_inline()). */
@@ -717,19 +777,100 @@ accept_thread (gpointer data)
           continue;
         }
 
-      /* No session ended in time: refuse every connection waiting now, taken from the
-       * backlog before the first refusal is sent, so that a client that connects once it
-       * has read a refusal (a retry) waits for a slot of its own instead of being swept
-       * into this round. */
-      {
-        g_autoptr (GArray) waiting = g_array_new (FALSE, FALSE, sizeof (int));
-
-        while (waiting->len < SERVER_LISTENER_BACKLOG && accept_pending (self, &a))
-          g_array_append_val (waiting, a.fd);
-        reject_all (self, waiting);
-      }
+      refuse_waiting (self);
     }
   return NULL;
+}
+
+/* At the cap, in the accept coroutine: parks until a session's end frees a slot
+ * (connection_free_locked wakes it), stop() or @deadline (monotonic); TRUE if a slot is
+ * free. */
+static gboolean
+coro_wait_for_slot (ServerListener *self,
+                    gint64          deadline)
+{
+  gboolean room;
+
+  for (;;)
+    {
+      g_mutex_lock (&self->lock);
+      room = self->active < self->max_connections;
+      self->slot_wanted = !room && !self->stopping;
+      g_mutex_unlock (&self->lock);
+      if (room || g_cancellable_is_cancelled (self->cancellable)
+          || server_coro_park (deadline) == ETIMEDOUT)
+        break;
+    }
+  g_mutex_lock (&self->lock);
+  self->slot_wanted = FALSE;
+  room = self->active < self->max_connections;
+  g_mutex_unlock (&self->lock);
+  return room;
+}
+
+/* The accept thread's work, as a coroutine of accept_loop (server_listener_set_loop()):
+ * no thread, no hand-off to the loop per connection. The listening socket is
+ * edge-triggered there, so every connection waiting is accepted (while there is room)
+ * before the next wait. At the cap with a connection waiting it parks until a session's
+ * end frees a slot or that connection has waited wait_us, then refuses every one
+ * waiting, as the thread does; at the cap with none waiting it waits for one. */
+static void
+accept_coro (gpointer data)
+{
+  ServerListener *self = data;
+  int fd = g_socket_get_fd (self->socket);
+
+  g_mutex_lock (&self->lock);
+  self->accept_co = server_coro_self ();
+  g_mutex_unlock (&self->lock);
+  while (!g_cancellable_is_cancelled (self->cancellable))
+    {
+      struct pollfd p = { .fd = fd, .events = POLLIN };
+      gboolean room;
+      Accepted a;
+      int r;
+
+      g_mutex_lock (&self->lock);
+      room = self->active < self->max_connections;
+      g_mutex_unlock (&self->lock);
+      if (room && accept_one (self, &a))
+        {
+          serve_inline (self, &a);
+          continue;
+        }
+      if (room && errno != EAGAIN && errno != EWOULDBLOCK)
+        {
+          if (errno != EINTR && errno != ECONNABORTED)
+            {
+              g_warning ("accept: %s", g_strerror (errno));
+              accept_backoff ();
+            }
+          continue;
+        }
+      /* Nothing waiting (with room, or at the cap: a slot freed meanwhile is seen once one
+       * comes): wait for a connection. */
+      if (room || poll (&p, 1, 0) == 0)
+        {
+          r = server_coro_wait_fd (fd, G_IO_IN, 0, self->cancellable);
+          if (r == ECANCELED)
+            break;
+          if (r != 0)
+            {
+              g_warning ("waiting for connections: %s", g_strerror (r));
+              accept_backoff ();
+            }
+          continue;
+        }
+      if (!coro_wait_for_slot (self, g_get_monotonic_time () + self->wait_us)
+          && !g_cancellable_is_cancelled (self->cancellable))
+        refuse_waiting (self);
+    }
+  server_coro_forget_fd (fd); /* stop() closes it */
+  g_mutex_lock (&self->lock);
+  self->accept_co = NULL;
+  self->accept_co_running = FALSE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
 }
 
 /* The watcher of a listener with session threads: idle while some session thread accepts
@@ -840,6 +981,20 @@ server_listener_start (ServerListener *self)
    * reference held for the listener's life keeps the one descriptor. */
   if (!self->pollfd_held)
     self->pollfd_held = g_cancellable_make_pollfd (self->cancellable, &pfd);
+  if (self->inline_handler && self->accept_loop != NULL)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_mutex_lock (&self->lock);
+      self->accept_co_running = TRUE;
+      g_mutex_unlock (&self->lock);
+      if (server_coro_loop_spawn (self->accept_loop, accept_coro, self, &error))
+        return;
+      g_warning ("Accepting in a thread instead of the loop: %s", error->message);
+      g_mutex_lock (&self->lock);
+      self->accept_co_running = FALSE;
+      g_mutex_unlock (&self->lock);
+    }
   if (self->inline_handler)
     {
       self->accept_thread = g_thread_new ("accept", accept_thread, self);
@@ -892,6 +1047,14 @@ server_listener_stop (ServerListener *self)
   self->stopping = TRUE;
   g_cond_broadcast (&self->cond);
   g_cond_broadcast (&self->watch_cond);
+  /* The accept coroutine: its wait for a connection ends through the cancellable, its
+   * park at the cap through this wake. */
+  if (self->accept_co != NULL)
+    server_coro_wake (self->accept_co);
+  self->cond_waiters++;
+  while (self->accept_co_running)
+    g_cond_wait (&self->cond, &self->lock);
+  self->cond_waiters--;
   g_mutex_unlock (&self->lock);
   if (self->accept_thread != NULL)
     g_thread_join (g_steal_pointer (&self->accept_thread));

@@ -32,12 +32,16 @@
  * Event-driven programs (mtqpd): server_listener_set_inline() calls the handler in the
  * accept thread (no thread per connection; it must not block); the handler keeps the
  * connection with server_listener_detach() and gives it back, closed by the listener,
- * with server_listener_release() once the session has ended.
+ * with server_listener_release() once the session has ended. Programs whose sessions are
+ * coroutines (msgtrk-submit-front) accept in a coroutine of one of their loops instead of
+ * that thread: server_listener_set_loop().
  */
 #pragma once
 
 #include <gio/gio.h>
 #include <sys/socket.h>
+
+#include "server-coro.h"
 
 G_BEGIN_DECLS
 
@@ -79,6 +83,8 @@ void            server_listener_free       (ServerListener       *self);
 guint           server_listener_get_active (ServerListener       *self);
 void            server_listener_set_inline (ServerListener       *self,
                                             gboolean              inline_handler);
+void            server_listener_set_loop   (ServerListener       *self,
+                                            ServerCoroLoop       *loop);
 void            server_listener_detach     (ServerConnection     *connection);
 void            server_listener_release    (ServerConnection     *connection);
 

@@ -124,6 +124,8 @@ run (const ServerProgram *program,
   if (program->post_drop != NULL && !program->post_drop (data, error))
     goto fail;
 
+  if (listener != NULL && program->serve_inline && program->accept_loop != NULL)
+    server_listener_set_loop (listener, program->accept_loop (data));
   if (listener != NULL)
     server_listener_start (listener);
   if (program->started != NULL)

@@ -69,6 +69,9 @@ typedef struct
                          GError **error);       /* (nullable) as root */
   gboolean (*post_drop) (gpointer data,
                          GError **error);       /* (nullable) as the configured user */
+  /* (nullable) serve_inline: a loop to accept on, a coroutine of it instead of the accept
+   * thread (server_listener_set_loop()); asked after post_drop; it must outlive stop. */
+  ServerCoroLoop *(*accept_loop) (gpointer data);
   void     (*started)   (gpointer data,
                          guint16  port);        /* (nullable) accepting now */
   void     (*stop)      (gpointer data);        /* (nullable) always, once at the end */

@@ -1917,7 +1917,9 @@ dot_wait_set (Session  *s,
 {
   g_mutex_lock (&s->front->sessions_lock);
   s->dot_wait = waiting;
-  if (!waiting)
+  /* Its one waiter, sessions_stop, sets stopping under this lock before it waits: no
+   * futex(2) wake per message otherwise (GLib's GCond always makes the call). */
+  if (!waiting && s->front->stopping)
     g_cond_broadcast (&s->front->sessions_changed);
   g_mutex_unlock (&s->front->sessions_lock);
 }
@@ -2720,7 +2722,8 @@ out:
    * sessions under the lock only). */
   g_mutex_lock (&front->sessions_lock);
   g_queue_unlink (&front->sessions, &s.link);
-  g_cond_broadcast (&front->sessions_changed);
+  if (front->stopping) /* its one waiter: sessions_stop (dot_wait_set) */
+    g_cond_broadcast (&front->sessions_changed);
   g_mutex_unlock (&front->sessions_lock);
   postfix_front_fd_close (s.up_fd);
   s.up_fd = -1;

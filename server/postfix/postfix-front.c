@@ -5,8 +5,8 @@
  * Runs on the servers' skeleton (server-main.h): options, bounded configuration file
  * ([front] of msgtrk-submit-front.conf), bind, TLS keys as root, privilege drop, signals.
  * Sessions run as coroutines (server-coro.h) on io_threads loop threads (epoll), at
- * most max_connections at once: the listener calls front_serve in its accept thread
- * (server_listener_set_inline), which detaches the connection and spawns its session on
+ * most max_connections at once: the listener calls front_serve in its accept coroutine on
+ * the first loop (server_listener_set_loop), which detaches the connection and spawns its session on
  * the next loop in turn; the session gives the connection back when it ends
  * (server_listener_release). A session parks where it would wait for a descriptor; what
  * blocks otherwise (name lookups, journal syncs, TLS) runs in a pool thread
@@ -371,8 +371,9 @@ front_session_coro (gpointer data)
   g_free (fs);
 }
 
-/* The listener's handler, in its accept thread (inline: it must not block): the
- * connection detached and its session spawned on the next loop in turn. */
+/* The listener's handler, in its accept coroutine on the first loop (front_accept_loop;
+ * inline: it must not block or park): the connection detached and its session spawned on
+ * the next loop in turn. */
 static void
 front_serve (ServerConnection *connection,
              GCancellable     *cancellable,
@@ -403,6 +404,16 @@ front_serve (ServerConnection *connection,
       server_listener_release (connection);
       g_free (fs);
     }
+}
+
+/* The listener accepts in a coroutine of the first loop: no accept thread woken, and no
+ * hand-off to a loop, per connection (docs/postfix-front-io.md, "Accept on the loop"). */
+static ServerCoroLoop *
+front_accept_loop (gpointer data)
+{
+  Front *f = data;
+
+  return f->loops != NULL ? f->loops[0] : NULL;
 }
 
 /* After the listener's stop (every session ended and released its connection): the
@@ -450,6 +461,7 @@ main (int   argc,
     .configure = front_configure,
     .pre_drop = front_pre_drop,
     .post_drop = front_post_drop,
+    .accept_loop = front_accept_loop,
     .started = front_started,
     .stop = front_stop,
   };

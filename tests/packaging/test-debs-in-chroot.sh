@@ -137,6 +137,11 @@ in_root appstreamcli validate --no-net /usr/share/metainfo/org.msgtrk.Viewer.met
 in_root test -f /usr/share/glib-2.0/schemas/gschemas.compiled
 in_root test -f /usr/lib/x86_64-linux-gnu/claws-mail/plugins/msgtrk.so
 in_root test -f /usr/share/doc/msgtrk-servers/examples/mtqpd.conf
+# Each unit's Documentation=file:// link names an installed file.
+for doc in $(in_root sh -c 'sed -n "s/^Documentation=//p" /lib/systemd/system/msgtrk*.service \
+               /lib/systemd/system/mtqpd.service' | tr ' ' '\n' | sed -n 's|^file://||p'); do
+  in_root test -f "$doc" || { echo "FAIL: a unit's Documentation= names $doc, not installed"; exit 1; }
+done
 in_root test -f /usr/share/doc/msgtrk-1.0/index.html
 in_root test -f /usr/share/doc/msgtrk-1.0/class.Tracker.html
 in_root test -f /usr/share/bash-completion/completions/msgtrk

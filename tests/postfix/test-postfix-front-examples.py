@@ -13,7 +13,9 @@ defaults, so they must load too). Then:
      STARTTLS AUTH offered and a tracked MAIL passed on without its MTRK=;
   2. msgtrk-submit-front-submissions.conf (465, for msgtrk-submit-front@.service): TLS
      from the first octet (the certificate checked against the test CA), AUTH and MTRK
-     offered, no STARTTLS.
+     offered, no STARTTLS;
+  3. every key of the front's table (postfix-front.c) has a line in
+     msgtrk-submit-front.conf and an entry in msgtrk-submit-front(8).
 Skips (77) when the front is not built. Needs to bind loopback ports only.
 """
 
@@ -70,6 +72,19 @@ def main():
     ca = os.path.join(pki, "ca.pem")
     up = PostfixLike()
     procs = []
+    # Every key the front takes (its table in postfix-front.c) has a line in the main
+    # example, set or commented out with its default, and an entry in the man page.
+    code = open(os.path.join(source_root, "server", "postfix", "postfix-front.c")).read()
+    table = re.search(r"known\[\] = \{(.*?)NULL", code, re.S)
+    keys = re.findall(r'"([a-z_0-9]+)"', table.group(1)) if table else []
+    example = open(os.path.join(source_root, "data", "config",
+                                "msgtrk-submit-front.conf")).read()
+    man = open(os.path.join(source_root, "data", "man", "msgtrk-submit-front.8")).read()
+    t.check("the front's key table found (%d keys)" % len(keys), len(keys) > 20)
+    t.equal("every key has a line in msgtrk-submit-front.conf",
+            [k for k in keys if not re.search(r"^#?%s=" % k, example, re.M)], [])
+    t.equal("every key is in msgtrk-submit-front(8)",
+            [k for k in keys if not re.search(r"^\.B[RI]? .*\b%s\b" % k, man, re.M)], [])
     try:
         for example in ("msgtrk-submit-front.conf", "msgtrk-submit-front-submissions.conf"):
             text = open(os.path.join(source_root, "data", "config", example)).read()

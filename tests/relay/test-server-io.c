@@ -20,6 +20,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,6 +33,7 @@
 #include "durable-file.h"
 #include "msgtrk-private.h"
 #include "server-config.h"
+#include "server-coro.h"
 #include "server-line-reader.h"
 #include "server-listener.h"
 #include "test-util.h"
@@ -1052,6 +1054,185 @@ test_listener_raw (void)
   g_free (seen.peer);
 }
 
+/* ---- accepting in a coroutine of a loop (server_listener_set_loop) ---- */
+
+typedef struct
+{
+  ServerCoroLoop *loop;
+  gint in_loop;           /* handler calls that ran in a coroutine of the loop */
+} LoopSeen;
+
+/* A session as a coroutine of the loop: greets, then reads until the client closes or
+ * the stop shuts the reading side down, then gives the connection back. */
+static void
+loop_session (gpointer data)
+{
+  ServerConnection *c = data;
+  int fd = server_connection_get_fd (c);
+  char buf[16];
+
+  g_assert_cmpint (send (fd, "hi\r\n", 4, MSG_NOSIGNAL), ==, 4);
+  for (;;)
+    {
+      ssize_t n = recv (fd, buf, sizeof buf, MSG_DONTWAIT);
+
+      if (n > 0 || (n < 0 && errno == EINTR))
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+          && server_coro_wait_fd (fd, G_IO_IN, 0, NULL) == 0)
+        continue;
+      break;
+    }
+  server_coro_forget_fd (fd);
+  server_listener_release (c);
+}
+
+static void
+loop_handler (ServerConnection *connection,
+              GCancellable     *cancellable,
+              gpointer          user_data)
+{
+  LoopSeen *seen = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (server_coro_in_loop ())
+    g_atomic_int_inc (&seen->in_loop);
+  server_listener_detach (connection);
+  g_assert_true (server_coro_loop_spawn (seen->loop, loop_session, connection, &error));
+  g_assert_no_error (error);
+}
+
+/* Threads of this process named @comm. */
+static guint
+threads_named (const char *comm_wanted)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/task", name, "comm", NULL);
+      g_autofree char *comm = NULL;
+
+      if (g_file_get_contents (path, &comm, NULL, NULL)
+          && g_str_equal (g_strstrip (comm), comm_wanted))
+        n++;
+    }
+  return n;
+}
+
+static ServerListener *
+loop_listener_start (LoopSeen *seen,
+                     guint     max,
+                     guint     wait,
+                     guint16  *port)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  ServerListener *listener;
+
+  seen->loop = server_coro_loop_new ("test-loop", &error);
+  g_assert_no_error (error);
+  listener = server_listener_new (addr, max, wait, "421 busy\r\n", loop_handler, seen, &error);
+  g_assert_no_error (error);
+  server_listener_set_inline (listener, TRUE);
+  server_listener_set_loop (listener, seen->loop);
+  *port = server_listener_get_port (listener);
+  server_listener_start (listener);
+  return listener;
+}
+
+/* Clients that connect together (one edge of the listening socket for several) are all
+ * accepted and served, in the loop's coroutine (no accept thread); under the cap of 6 a
+ * seventh waits (connection_wait 5 s) and is served once a session ends; stop ends the
+ * sessions and the accept coroutine waiting for a connection. */
+static void
+test_listener_loop_accept (void)
+{
+  LoopSeen seen = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  GSocketConnection *open[6];
+  g_autoptr (GSocketConnection) seventh = NULL;
+  ServerListener *listener;
+  char buf[4];
+  guint16 port;
+
+  listener = loop_listener_start (&seen, G_N_ELEMENTS (open), 5, &port);
+  g_assert_cmpuint (threads_named ("accept"), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (open); i++)
+    {
+      open[i] = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+      g_assert_no_error (error);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (open); i++)
+    {
+      g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (G_IO_STREAM (open[i])),
+                                              buf, 4, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (buf, 4, "hi\r\n", 4);
+    }
+  g_assert_cmpint (g_atomic_int_get (&seen.in_loop), ==, G_N_ELEMENTS (open));
+  g_assert_cmpuint (server_listener_get_active (listener), ==, G_N_ELEMENTS (open));
+
+  seventh = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  g_io_stream_close (G_IO_STREAM (open[0]), NULL, NULL);
+  g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (G_IO_STREAM (seventh)),
+                                          buf, 4, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (buf, 4, "hi\r\n", 4);
+
+  server_listener_free (listener); /* the sessions end, their connections are closed */
+  for (guint i = 1; i < G_N_ELEMENTS (open); i++)
+    {
+      g_autofree char *rest = read_to_end (open[i]);
+
+      g_assert_cmpstr (rest, ==, "");
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (open); i++)
+    g_object_unref (open[i]);
+  server_coro_loop_free (seen.loop);
+}
+
+/* At the cap (1) with connection_wait 1 s and no session ending, the clients waiting get
+ * the reject line once the first has waited 1 s; the session keeps running; a stop while
+ * the accept coroutine is parked at the cap with another client waiting returns. */
+static void
+test_listener_loop_cap (void)
+{
+  LoopSeen seen = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) first = NULL;
+  g_autoptr (GSocketConnection) over = NULL;
+  g_autoptr (GSocketConnection) waiting = NULL;
+  g_autofree char *refused = NULL;
+  ServerListener *listener;
+  gint64 start;
+  guint16 port;
+
+  listener = loop_listener_start (&seen, 1, 1, &port);
+  first = connect_and_greet (port);
+  start = g_get_monotonic_time ();
+  over = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  refused = read_to_end (over);
+  g_assert_cmpstr (refused, ==, "421 busy\r\n");
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, G_USEC_PER_SEC - 10 * 1000);
+  g_assert_cmpuint (server_listener_get_active (listener), ==, 1);
+
+  /* Parked at the cap again (this client waits its second), then stopped. */
+  waiting = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  server_listener_free (listener);
+  g_free (read_to_end (first));
+  server_coro_loop_free (seen.loop);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1063,6 +1244,8 @@ main (int   argc,
   g_test_add_func ("/server/listener/cap", test_listener_cap);
   g_test_add_func ("/server/listener/cap-wait", test_listener_cap_wait);
   g_test_add_func ("/server/listener/raw", test_listener_raw);
+  g_test_add_func ("/server/listener/loop-accept", test_listener_loop_accept);
+  g_test_add_func ("/server/listener/loop-cap", test_listener_loop_cap);
   g_test_add_func ("/server/line-reader/limit", test_reader_limit);
   g_test_add_func ("/server/line-reader/huge-line", test_reader_huge_line);
   g_test_add_func ("/server/line-reader/pieces", test_reader_pieces);
