@@ -33,8 +33,8 @@
  * descriptor it parks (the shared helpers; idle_timeout, or a nearer deadline, bounds the
  * wait), and what blocks otherwise runs in a pool thread (server_coro_run_in_thread,
  * the coroutine parked): the client's name lookup (peer_names, unless
- * peername_cache_ttl kept its names), a wait for another message's pending registration
- * (mid_acquire), and TLS (below); the journal's syncs park on the DurableGroup, whose
+ * peername_cache_ttl kept its names) and TLS (below); a wait for another message's
+ * pending registration (mid_acquire) parks, woken by the release; the journal's syncs park on the DurableGroup, whose
  * fdatasync runs in a pool thread once for every ticket it covers (docs/durability.md);
  * TLS: implicit TLS runs the whole session in the thread, STARTTLS
  * the rest of it (session_tls_in_thread), through GIO's blocking calls (the client's GIO
@@ -212,6 +212,8 @@ typedef struct
   guint tracked;                  /* with a pending registration (0 or 1) */
   guint untracked;
   guint waiting;                  /* messages waiting in mid_acquire */
+  GSList *parked;                 /* of ServerCoro*: the waiting coroutines, parked
+                                   * (mid_acquire; woken by mid_release, the stop) */
   GPtrArray *passed;              /* (owned) of char*: queue ids of untracked ones done
                                    * while others waited (Skip-Queue-Id) */
 } FrontMidUse;
@@ -221,6 +223,7 @@ mid_use_free (gpointer data)
 {
   FrontMidUse *use = data;
 
+  g_slist_free (use->parked);
   g_ptr_array_unref (use->passed);
   g_free (use);
 }
@@ -470,25 +473,35 @@ mid_use_tidy (PostfixFront *f,
     g_hash_table_remove (f->mids, mid);
 }
 
-/* mid_acquire's wait in a pool thread (a coroutine's: server_coro_run_in_thread): until
- * the table changes after @generation, or @until. */
-typedef struct
-{
-  PostfixFront *front;
-  guint64 generation;
-  gint64 until;
-} MidWait;
-
+/* Every coroutine parked in mid_acquire for @use's Message-ID woken (@f's lock held: a
+ * parked one takes it to leave the list, so each is alive). */
 static void
-mid_wait_thread (gpointer data)
+mid_use_wake (FrontMidUse *use)
 {
-  MidWait *w = data;
+  for (GSList *l = use->parked; l != NULL; l = l->next)
+    server_coro_wake (l->data);
+}
 
-  g_mutex_lock (&w->front->mids_lock);
-  while (w->front->mids_generation == w->generation)
-    if (!g_cond_wait_until (&w->front->mids_changed, &w->front->mids_lock, w->until))
-      break;
-  g_mutex_unlock (&w->front->mids_lock);
+/**
+ * postfix_front_mids_wake_all:
+ * @front: the front
+ *
+ * At the stop (sessions_stop, after the listener's cancellable was cancelled): every
+ * message waiting in mid_acquire looks again, sees the cancellation and gives up its wait
+ * (451), in a coroutine or a thread.
+ */
+void
+postfix_front_mids_wake_all (PostfixFront *front)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_mutex_lock (&front->mids_lock);
+  g_hash_table_iter_init (&iter, front->mids);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    mid_use_wake (value);
+  g_cond_broadcast (&front->mids_changed);
+  g_mutex_unlock (&front->mids_lock);
 }
 
 /* Before the first data of a message with Message-ID @mid goes upstream: the follower
@@ -499,8 +512,9 @@ mid_wait_thread (gpointer data)
  * dead front's is an orphan after the replay, which the follower settles within
  * seconds, docs/postfix-orphans.md; no other message with @mid may reach Postfix before,
  * so the follower tells the dead front's cleanup lines from later ones), at
- * most pending_claim_wait seconds: woken when the table changes, the disk looked at every
- * FRONT_PENDING_RECHECK_MS. A tracked message that waited for untracked ones takes their
+ * most pending_claim_wait seconds: woken when a message with @mid is released (a thread:
+ * mids_changed; a coroutine: parked on the entry of @mid, mid_release wakes it, no pool
+ * thread held) or at the stop, the disk looked at every FRONT_PENDING_RECHECK_MS. A tracked message that waited for untracked ones takes their
  * queue ids (s->mid_skip: its pending registration is never bound to them, whose cleanup
  * lines the follower may read after it appears). TRUE: @mid is this message's
  * (s->mid_held, given back by mid_release); FALSE: still taken after the wait. */
@@ -570,14 +584,20 @@ mid_acquire (Session    *s,
         }
       if (server_coro_in_loop ())
         {
-          /* mids_lock is never held across a park (server-coro.h): the wait runs in a
-           * pool thread, which misses no change (the generation taken under the lock). */
-          MidWait w = { f, f->mids_generation,
-                        MIN (end, now + FRONT_PENDING_RECHECK_MS * G_TIME_SPAN_MILLISECOND) };
+          /* mids_lock is never held across a park (server-coro.h). On the entry's list
+           * under the lock before it is dropped, so a release (or the stop) after the
+           * look above wakes this coroutine, and a wake before the park is kept by it
+           * (server_coro_park returns at once): none is lost. */
+          ServerCoro *self = server_coro_self ();
+          FrontMidUse *use = mid_use_get (f, mid);
 
+          use->parked = g_slist_prepend (use->parked, self);
           g_mutex_unlock (&f->mids_lock);
-          server_coro_run_in_thread (mid_wait_thread, &w);
+          (void) server_coro_park (MIN (end, now + FRONT_PENDING_RECHECK_MS
+                                                    * G_TIME_SPAN_MILLISECOND));
           g_mutex_lock (&f->mids_lock);
+          use = mid_use_get (f, mid);
+          use->parked = g_slist_remove (use->parked, self);
         }
       else
         g_cond_wait_until (&f->mids_changed, &f->mids_lock,
@@ -614,6 +634,7 @@ mid_release (Session *s)
       if (s->mid_queue_id != NULL && use->waiting > 0
           && use->passed->len < POSTFIX_REGISTRATION_MAX_SKIP)
         g_ptr_array_add (use->passed, g_steal_pointer (&s->mid_queue_id));
+      mid_use_wake (use);
       mid_use_tidy (f, s->mid_held);
     }
   f->mids_generation++;
@@ -2468,6 +2489,8 @@ sessions_stop (GCancellable *cancellable,
   front->stopping = TRUE;
   for (GList *l = front->sessions.head; l != NULL; l = l->next)
     (void) shutdown (((Session *) l->data)->fd, SHUT_RD);
+  /* Waits for a Message-ID end now (not at their next look at the disk). */
+  postfix_front_mids_wake_all (front);
   while (sessions_dot_waiting (front))
     if (!g_cond_wait_until (&front->sessions_changed, &front->sessions_lock, end))
       break;
@@ -2693,7 +2716,11 @@ postfix_front_session_run (PostfixFront     *front,
     }
   if (front->implicit_tls && !start_tls (&s, front->tls_handshake_timeout))
     goto out;
-  peer_names (&s);
+  /* A session that came during the stop's wait (FRONT_STOP_REPLY_WAIT_MS) ends before it
+   * spends a name lookup (and a pool thread) on its client; one the stop comes to during
+   * the lookup, after it. */
+  if (!g_cancellable_is_cancelled (s.cancel))
+    peer_names (&s);
   if (g_cancellable_is_cancelled (s.cancel))
     {
       client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);

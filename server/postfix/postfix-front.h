@@ -88,7 +88,8 @@ typedef struct
   /* Message-IDs of the messages whose data is on its way upstream (one pending
    * registration per Message-ID at a time: postfix-front-session.c, mid_acquire) */
   GMutex mids_lock;
-  GCond mids_changed;         /* signalled when the table changes */
+  GCond mids_changed;         /* signalled when a message is released (a thread's wait;
+                               * a coroutine's parks on its entry: FrontMidUse) */
   GHashTable *mids;           /* (owned) Message-ID -> FrontMidUse* */
   guint64 mids_generation;    /* counts the table's changes */
   /* The sessions running (postfix-front-session.c, postfix_front_sessions_stop): their
@@ -105,6 +106,7 @@ typedef struct
 
 void postfix_front_mids_init  (PostfixFront *front);
 void postfix_front_mids_clear (PostfixFront *front);
+void postfix_front_mids_wake_all (PostfixFront *front);
 void postfix_front_clients_init  (PostfixFront *front);
 void postfix_front_clients_clear (PostfixFront *front);
 void postfix_front_sessions_init  (PostfixFront *front);
