@@ -36,10 +36,11 @@
  * peername_cache_ttl kept its names) and TLS (below); a wait for another message's
  * pending registration (mid_acquire) parks, woken by the release; the journal's syncs park on the DurableGroup, whose
  * fdatasync runs in a pool thread once for every ticket it covers (docs/durability.md);
- * TLS: implicit TLS runs the whole session in the thread, STARTTLS
+ * TLS: implicit TLS runs the whole session in a thread of the front's TLS pool, STARTTLS
  * the rest of it (session_tls_in_thread), through GIO's blocking calls (the client's GIO
  * stream made from its descriptor, server_connection_get_stream), a thread per TLS session
- * while it lasts. Never hold a GMutex across a park. At shutdown one handler
+ * while it lasts, at most max_tls_sessions (postfix_front_tls_run; past it STARTTLS gets
+ * 454, an implicit TLS client is closed at once), never one of the shared pool's. Never hold a GMutex across a park. At shutdown one handler
  * (sessions_stop) shuts every session's sockets down, which ends their reads (parked or
  * blocking), and waits for the "." replies due.
  *
@@ -2334,8 +2335,147 @@ session_tls_close (Session *s)
   s->out = NULL;
 }
 
-/* A coroutine's session after STARTTLS's 220, in a pool thread (server_coro_in_loop()
- * FALSE there: the shared helpers block as in a session thread). */
+/* ---- TLS sessions: a pool of their own ---- */
+
+/* A TLS session's work in a thread of the front's TLS pool, its coroutine parked until
+ * done (postfix_front_tls_run). */
+typedef struct
+{
+  ServerCoroFunc func;
+  gpointer data;
+  ServerCoro *co;
+  gboolean done;                  /* under the front's tls_lock */
+} TlsJob;
+
+static void
+tls_job_run (gpointer data,
+             gpointer user_data)
+{
+  TlsJob *job = data;
+  PostfixFront *front = user_data;
+
+  job->func (job->data);
+  /* Under the lock the coroutine looks at done with: it is alive until it sees it. */
+  g_mutex_lock (&front->tls_lock);
+  job->done = TRUE;
+  server_coro_wake (job->co);
+  g_mutex_unlock (&front->tls_lock);
+}
+
+/**
+ * postfix_front_tls_init:
+ * @front: the front, no session running yet
+ *
+ * No TLS session counted, no pool yet (postfix_front_tls_start).
+ */
+void
+postfix_front_tls_init (PostfixFront *front)
+{
+  g_mutex_init (&front->tls_lock);
+}
+
+/**
+ * postfix_front_tls_start:
+ * @front: the front, its tls and max_tls_sessions set, no session running yet
+ *
+ * With TLS, the pool TLS sessions run in: at most max_tls_sessions threads, none kept
+ * from the shared pool of server_coro_run_in_thread() (name lookups, the journal's group
+ * syncs), which TLS sessions can therefore never starve (docs/postfix-front-io.md, "TLS
+ * sessions: a pool of their own").
+ */
+void
+postfix_front_tls_start (PostfixFront *front)
+{
+  if (front->tls != NULL)
+    front->tls_pool = g_thread_pool_new (tls_job_run, front, (gint) front->max_tls_sessions,
+                                         FALSE, NULL);
+}
+
+/**
+ * postfix_front_tls_clear:
+ * @front: the front, no session running
+ */
+void
+postfix_front_tls_clear (PostfixFront *front)
+{
+  if (front->tls_pool != NULL)
+    g_thread_pool_free (g_steal_pointer (&front->tls_pool), FALSE, TRUE);
+  g_mutex_clear (&front->tls_lock);
+}
+
+/**
+ * postfix_front_tls_take:
+ * @front: the front
+ *
+ * A TLS session counted before it starts (implicit TLS: before the handshake; STARTTLS:
+ * before its 220), given back by postfix_front_tls_drop().
+ *
+ * Returns: FALSE when max_tls_sessions run already (nothing counted)
+ */
+gboolean
+postfix_front_tls_take (PostfixFront *front)
+{
+  gboolean ok;
+
+  g_mutex_lock (&front->tls_lock);
+  ok = front->tls_sessions < front->max_tls_sessions;
+  if (ok)
+    front->tls_sessions++;
+  g_mutex_unlock (&front->tls_lock);
+  return ok;
+}
+
+void
+postfix_front_tls_drop (PostfixFront *front)
+{
+  g_mutex_lock (&front->tls_lock);
+  g_assert (front->tls_sessions > 0);
+  front->tls_sessions--;
+  g_mutex_unlock (&front->tls_lock);
+}
+
+/**
+ * postfix_front_tls_run:
+ * @front: the front, with TLS
+ * @func: a TLS session's work (GIO's blocking TLS calls)
+ * @data: its argument
+ *
+ * In a coroutine, with a session counted (postfix_front_tls_take): @func(@data) in a
+ * thread of the TLS pool, the coroutine parked until it returns (server_coro_in_loop()
+ * is FALSE there: the shared helpers block). The count bounds the pool's threads, so the
+ * work never waits for one (but a moment for a thread that is just finishing). Elsewhere:
+ * @func(@data) here.
+ */
+void
+postfix_front_tls_run (PostfixFront  *front,
+                       ServerCoroFunc func,
+                       gpointer       data)
+{
+  TlsJob job = { func, data, server_coro_self (), FALSE };
+  g_autoptr (GError) error = NULL;
+
+  if (job.co == NULL || front->tls_pool == NULL)
+    {
+      func (data);
+      return;
+    }
+  /* A failed push (no new thread) still queues the job (GLib appends it in any case): it
+   * runs when one of the pool's threads is free, never here too. */
+  if (!g_thread_pool_push (front->tls_pool, &job, &error))
+    g_warning ("No new thread for a TLS session (%s): it waits for a busy one",
+               error->message);
+  g_mutex_lock (&front->tls_lock);
+  while (!job.done)
+    {
+      g_mutex_unlock (&front->tls_lock);
+      (void) server_coro_park (0);
+      g_mutex_lock (&front->tls_lock);
+    }
+  g_mutex_unlock (&front->tls_lock);
+}
+
+/* A coroutine's session after STARTTLS's 220, in a thread of the TLS pool
+ * (server_coro_in_loop() FALSE there: the shared helpers block as in a session thread). */
 static void
 session_tls_thread (gpointer data)
 {
@@ -2346,19 +2486,21 @@ session_tls_thread (gpointer data)
   session_tls_close (s);
 }
 
-/* The rest of a coroutine's session through server_coro_run_in_thread(). Its descriptors
+/* The rest of a coroutine's session through postfix_front_tls_run() (its TLS session
+ * counted by the caller: given back here). Its descriptors
  * are forgotten by the loop first: the thread reads and writes them (GIO makes the
  * client's non-blocking, the upstream's is read blocking), may close the upstream one and
  * connect another (up_renew), and the loop only marks their events meanwhile; the session
  * ends after (nothing of it waits in the loop again). So a TLS session still costs a
- * thread (docs/postfix-front-io.md, "The front on coroutines"). */
+ * thread, of the TLS pool (docs/postfix-front-io.md, "TLS sessions: a pool of their own"). */
 static void
 session_tls_in_thread (Session *s)
 {
   server_coro_forget_fd (s->fd);
   if (s->up_fd >= 0)
     server_coro_forget_fd (s->up_fd);
-  server_coro_run_in_thread (session_tls_thread, s);
+  postfix_front_tls_run (s->front, session_tls_thread, s);
+  postfix_front_tls_drop (s->front);
 }
 
 /* One client command line (CRLF stripped, @line); FALSE ends the session. */
@@ -2426,13 +2568,27 @@ dispatch (Session    *s,
           s->errors++;
           return client_reply (s, "501 5.5.4 Syntax: STARTTLS");
         }
+      /* In a coroutine: GIO's TLS calls block, so the rest of the session (the
+       * handshake, the commands, the TLS close) runs in a thread of the TLS pool, the
+       * coroutine parked meanwhile; the session ends with it. That pool has
+       * max_tls_sessions threads: past it, RFC 3207's 454 (the client may go on in
+       * clear text where the site allows it, or try later). */
+      if (server_coro_in_loop () && !postfix_front_tls_take (s->front))
+        {
+          g_message ("[%s] STARTTLS refused (454): max_tls_sessions (%u) TLS sessions "
+                     "running already (raise max_tls_sessions if the host has the threads)",
+                     s->peer_ip, s->front->max_tls_sessions);
+          return client_reply (s, "454 4.3.2 %s TLS not available: too many TLS sessions, "
+                               "try again later", s->front->hostname);
+        }
       /* Commands pipelined after STARTTLS in clear text are discarded (RFC 3207 4.2). */
       server_line_reader_clear (&s->reader);
       if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !client_flush (s, NULL))
-        return FALSE;
-      /* In a coroutine: GIO's TLS calls block, so the rest of the session (the
-       * handshake, the commands, the TLS close) runs in a pool thread, the coroutine
-       * parked meanwhile; the session ends with it. */
+        {
+          if (server_coro_in_loop ())
+            postfix_front_tls_drop (s->front);
+          return FALSE;
+        }
       if (server_coro_in_loop ())
         {
           session_tls_in_thread (s);

@@ -124,6 +124,7 @@ front_clear (Front *f)
   postfix_front_mids_clear (&f->front);
   postfix_front_clients_clear (&f->front);
   postfix_front_sessions_clear (&f->front);
+  postfix_front_tls_clear (&f->front);
   g_free (f->state_dir);
   g_free (f->tls_certificate);
   g_free (f->tls_key);
@@ -162,7 +163,8 @@ front_configure (gpointer        data,
     "idle_timeout", "request_deadline", "min_data_rate", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "max_connections_per_client",
     "count_loopback_clients",
-    "tls_handshake_timeout", "connection_wait", "user", "io_threads", NULL,
+    "tls_handshake_timeout", "connection_wait", "user", "io_threads", "max_tls_sessions",
+    NULL,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
@@ -206,6 +208,8 @@ front_configure (gpointer        data,
     { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
       &settings->connection_wait },
     { "io_threads", FRONT_DEFAULT_IO_THREADS, 1, FRONT_MAX_IO_THREADS, &f->io_threads },
+    { "max_tls_sessions", POSTFIX_FRONT_DEFAULT_MAX_TLS_SESSIONS, 1,
+      POSTFIX_FRONT_MAX_MAX_TLS_SESSIONS, &f->front.max_tls_sessions },
     { "peername_cache_ttl", POSTFIX_FRONT_PEER_CACHE_DEFAULT_TTL, 0,
       POSTFIX_FRONT_PEER_CACHE_MAX_TTL, &f->peer_cache_ttl },
     { NULL, 0, 0, 0, NULL },
@@ -329,6 +333,8 @@ front_post_drop (gpointer data,
     return FALSE;
   f->front.pending_slots = postfix_pending_slots_new (f->front.registration_dir,
                                                       f->front.journal);
+  /* TLS sessions' own threads (after the drop, as the loops'). */
+  postfix_front_tls_start (&f->front);
   /* The loops the sessions run on (after the drop: their threads run as the user). */
   f->loops = g_new0 (ServerCoroLoop *, f->io_threads);
   for (guint i = 0; i < f->io_threads; i++)
@@ -356,15 +362,34 @@ front_session_thread (gpointer data)
 }
 
 /* A session's coroutine: the session, then the connection back to the listener (which
- * closes it). Implicit TLS: the whole session in a pool thread (GIO's TLS calls block;
- * its refusal past max_connections_per_client needs a handshake too). */
+ * closes it). Implicit TLS: the whole session in a thread of the TLS pool (GIO's TLS
+ * calls block; its refusal past max_connections_per_client needs a handshake too), at
+ * most max_tls_sessions at once: past it the client is closed at once (telling it
+ * anything would need a handshake, i.e. a thread), and the log says which key. */
 static void
 front_session_coro (gpointer data)
 {
   FrontSession *fs = data;
 
   if (fs->f->front.implicit_tls)
-    server_coro_run_in_thread (front_session_thread, fs);
+    {
+      if (postfix_front_tls_take (&fs->f->front))
+        {
+          postfix_front_tls_run (&fs->f->front, front_session_thread, fs);
+          postfix_front_tls_drop (&fs->f->front);
+        }
+      else
+        {
+          PostfixFrontPeer peer = { 0 };
+          socklen_t len = 0;
+          const struct sockaddr *sa = server_connection_get_peer (fs->connection, &len);
+
+          g_message ("[%s] closed without a reply: max_tls_sessions (%u) TLS sessions "
+                     "running already (raise max_tls_sessions if the host has the threads)",
+                     postfix_front_peer_set_address (&peer, sa, len) ? peer.addr : "unknown",
+                     fs->f->front.max_tls_sessions);
+        }
+    }
   else
     postfix_front_session_run (&fs->f->front, fs->connection, fs->cancellable);
   server_listener_release (fs->connection);
@@ -459,6 +484,7 @@ main (int   argc,
   postfix_front_mids_init (&f.front);
   postfix_front_clients_init (&f.front);
   postfix_front_sessions_init (&f.front);
+  postfix_front_tls_init (&f.front);
   status = server_main (&program, &f, argc, argv);
   front_clear (&f);
   return status;
