@@ -901,24 +901,56 @@ peer_names_lookup (gpointer data)
   postfix_front_peer_lookup (&s->peer, NULL);
 }
 
+/* A coroutine waiting for another session's lookup of its address: woken under the peer
+ * cache's lock (PostfixFrontPeerWaiter). */
+static void
+peer_names_wake (gpointer data)
+{
+  server_coro_wake (data);
+}
+
 static void
 peer_names (Session *s)
 {
+  PostfixFrontPeerCache *cache = s->front->peer_cache;
+  PostfixFrontPeerWaiter waiter = { &s->peer, NULL, NULL, FALSE };
+  PostfixFrontPeerCacheClaim claim;
+
   if (!s->front->xclient || s->peer_named)
     return;
   /* getnameinfo(3) and getaddrinfo(3) block (the resolver): in a coroutine, in a pool
    * thread while the loop runs the other sessions; none for an address whose names were
-   * found within peername_cache_ttl. */
+   * found within peername_cache_ttl, and one at a time per address (the peer cache): a
+   * session from an address whose lookup is under way waits for it (parked in a
+   * coroutine) and takes its names. */
   if (!s->front->peername_lookup)
-    postfix_front_peer_no_lookup (&s->peer);
-  else if (!postfix_front_peer_cache_get (s->front->peer_cache, &s->peer,
-                                          g_get_monotonic_time ()))
+    {
+      postfix_front_peer_no_lookup (&s->peer);
+      s->peer_named = TRUE;
+      return;
+    }
+  if (server_coro_in_loop ())
+    {
+      waiter.wake = peer_names_wake;
+      waiter.wake_data = server_coro_self ();
+    }
+  claim = postfix_front_peer_cache_claim (cache, &s->peer, g_get_monotonic_time (), &waiter);
+  if (claim == POSTFIX_FRONT_PEER_CACHE_WAIT)
+    {
+      if (server_coro_in_loop ())
+        while (!postfix_front_peer_cache_waited (cache, &waiter))
+          (void) server_coro_park (0);
+      else
+        postfix_front_peer_cache_wait (cache, &waiter);
+    }
+  if (claim == POSTFIX_FRONT_PEER_CACHE_LEAD || s->peer.name == NULL)
     {
       if (server_coro_in_loop ())
         server_coro_run_in_thread (peer_names_lookup, s);
       else
         postfix_front_peer_lookup (&s->peer, NULL);
-      postfix_front_peer_cache_put (s->front->peer_cache, &s->peer, g_get_monotonic_time ());
+      if (claim == POSTFIX_FRONT_PEER_CACHE_LEAD)
+        postfix_front_peer_cache_put (cache, &s->peer, g_get_monotonic_time ());
     }
   s->peer_named = TRUE;
   /* As smtpd_peer.c warns: a reverse name that does not resolve back. */
