@@ -9,8 +9,10 @@
  * (server_listener_set_inline), which detaches the connection and spawns its session on
  * the next loop in turn; the session gives the connection back when it ends
  * (server_listener_release). A session parks where it would wait for a descriptor; what
- * blocks otherwise (name lookups, journal syncs, TLS) runs in a pool thread
- * (server_coro_run_in_thread; docs/postfix-front-io.md, "The front on coroutines"). At the
+ * blocks otherwise (name lookups, journal syncs) runs in a pool thread
+ * (server_coro_run_in_thread; docs/postfix-front-io.md, "The front on coroutines"), a TLS
+ * session in a thread of the front's TLS pool, at most max_tls_sessions
+ * (POSTFIX_FRONT_*_MAX_TLS_SESSIONS; postfix_front_tls_run). At the
  * stop the listener's cancellable shuts the sessions' sockets down (sessions_stop), which
  * wakes their parked waits; the listener waits for every session, then the loops are
  * freed (front_stop). Each connection is served in lockstep with its own
@@ -19,7 +21,7 @@
  *
  * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), io_threads (FRONT_*_IO_THREADS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
- * (FRONT_*_IDLE_TIMEOUT), request_deadline (FRONT_*_REQUEST_DEADLINE) and min_data_rate
+ * (FRONT_*_IDLE_TIMEOUT), max_tls_sessions (POSTFIX_FRONT_*_MAX_TLS_SESSIONS), request_deadline (FRONT_*_REQUEST_DEADLINE) and min_data_rate
  * (FRONT_*_MIN_DATA_RATE), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
  * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT).
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
