@@ -1072,7 +1072,20 @@ hook_free (gpointer data)
   g_free (h);
 }
 
-/* Connects @co's handler to @cancellable (its reference taken). */
+static void
+hook_notify (gpointer  data,
+             GClosure *closure)
+{
+  hook_free (data);
+}
+
+/* Connects @co's handler to @cancellable (its reference taken). With
+ * g_signal_connect_data(), not g_cancellable_connect(): since GLib 2.84 that takes the
+ * cancellable's own mutex, which g_cancellable_cancel() holds across its whole emission in
+ * the cancelling thread, the program's slow handlers included (the front's stop waits up
+ * to 5 s): a first park with a cancellable whose cancel had just begun would hold the
+ * loop that long (docs/postfix-front-io.md, "GLib: g_cancellable_connect during another
+ * thread's emission"). A cancel before the connect is seen by park()'s look after it. */
 static void
 hook (ServerCoro   *co,
       GCancellable *cancellable)
@@ -1084,9 +1097,8 @@ hook (ServerCoro   *co,
   h->co = co;
   co->hooked = g_object_ref (cancellable);
   co->hook = h;
-  co->hooked_id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), h, hook_free);
-  if (co->hooked_id == 0) /* cancelled already: run and freed at once */
-    co->hook = NULL;
+  co->hooked_id = g_signal_connect_data (cancellable, "cancelled", G_CALLBACK (on_cancelled),
+                                         h, hook_notify, G_CONNECT_DEFAULT);
 }
 
 /* The handler off the hooked cancellable, never waiting (g_cancellable_disconnect() would

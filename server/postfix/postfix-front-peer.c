@@ -378,7 +378,7 @@ postfix_front_peer_clear (PostfixFrontPeer *peer)
  * same lifetime, so the queue in insertion order is also the order of expiry. */
 typedef struct
 {
-  char *key;                /* (owned) the address, printable (peer->addr) */
+  char *key;                /* (owned) the address, printable (peer_cache_key) */
   char *name;               /* (owned) */
   char *reverse_name;       /* (owned) */
   PostfixFrontPeerStatus name_status;
@@ -390,11 +390,34 @@ typedef struct
 struct _PostfixFrontPeerCache
 {
   GMutex lock;              /* held for a table look-up or change only */
+  GCond looked_up;          /* a lookup under way ended (postfix_front_peer_cache_wait) */
   gint64 ttl_us;
   guint max_entries;
   GHashTable *entries;      /* (owned) key -> PeerCacheEntry (owned) */
   GQueue order;             /* the entries, oldest first */
+  GHashTable *flights;      /* (owned) key (owned) -> GSList* of PostfixFrontPeerWaiter*:
+                             * the addresses whose lookup is under way, their waiters */
 };
+
+/** PEER_CACHE_KEY_MAX: a key's octets: the address, "%", the scope's decimal number. */
+#define PEER_CACHE_KEY_MAX (INET6_ADDRSTRLEN + 12)
+
+/* @peer's key: its printable address, with "%" and the scope's number for an IPv6
+ * address with a scope (link-local: the same address on two links is two clients, whose
+ * reverse lookups may differ). */
+static void
+peer_cache_key (const PostfixFrontPeer *peer,
+                char                    key[PEER_CACHE_KEY_MAX])
+{
+  guint32 scope = 0;
+
+  if (peer->sa.ss_family == AF_INET6)
+    scope = ((const struct sockaddr_in6 *) &peer->sa)->sin6_scope_id;
+  if (scope != 0)
+    g_snprintf (key, PEER_CACHE_KEY_MAX, "%s%%%u", peer->addr, scope);
+  else
+    g_strlcpy (key, peer->addr, PEER_CACHE_KEY_MAX);
+}
 
 static void
 peer_cache_entry_free (gpointer data)
@@ -421,6 +444,8 @@ postfix_front_peer_cache_new (guint ttl,
   PostfixFrontPeerCache *cache = g_new0 (PostfixFrontPeerCache, 1);
 
   g_mutex_init (&cache->lock);
+  g_cond_init (&cache->looked_up);
+  cache->flights = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   cache->ttl_us = (gint64) MIN (ttl, POSTFIX_FRONT_PEER_CACHE_MAX_TTL) * G_USEC_PER_SEC;
   cache->max_entries = max_entries;
   cache->entries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
@@ -438,6 +463,27 @@ peer_cache_remove_locked (PostfixFrontPeerCache *cache,
   g_hash_table_remove (cache->entries, e->key);
 }
 
+/* @peer's names from a live entry for its key (under the lock; an expired one dropped). */
+static gboolean
+peer_cache_get_locked (PostfixFrontPeerCache *cache,
+                       PostfixFrontPeer      *peer,
+                       gint64                 now)
+{
+  char key[PEER_CACHE_KEY_MAX];
+  PeerCacheEntry *e;
+
+  peer_cache_key (peer, key);
+  e = g_hash_table_lookup (cache->entries, key);
+  if (e != NULL && e->expires > now)
+    {
+      peer_set_names (peer, e->name, e->name_status, e->reverse_name, e->reverse_name_status);
+      return TRUE;
+    }
+  if (e != NULL)
+    peer_cache_remove_locked (cache, e);
+  return FALSE;
+}
+
 /**
  * postfix_front_peer_cache_get:
  * @cache: (nullable): a cache
@@ -453,22 +499,123 @@ postfix_front_peer_cache_get (PostfixFrontPeerCache *cache,
                               PostfixFrontPeer      *peer,
                               gint64                 now)
 {
-  PeerCacheEntry *e;
-  gboolean hit = FALSE;
+  gboolean hit;
 
   if (cache == NULL || cache->ttl_us == 0 || peer->sa_len == 0)
     return FALSE;
   g_mutex_lock (&cache->lock);
-  e = g_hash_table_lookup (cache->entries, peer->addr);
-  if (e != NULL && e->expires > now)
-    {
-      peer_set_names (peer, e->name, e->name_status, e->reverse_name, e->reverse_name_status);
-      hit = TRUE;
-    }
-  else if (e != NULL)
-    peer_cache_remove_locked (cache, e);
+  hit = peer_cache_get_locked (cache, peer, now);
   g_mutex_unlock (&cache->lock);
   return hit;
+}
+
+/**
+ * postfix_front_peer_cache_claim:
+ * @cache: (nullable): a cache
+ * @peer: a peer with its address set
+ * @now: g_get_monotonic_time()
+ * @waiter: the caller's, @waiter->peer being @peer (and @wake set in a coroutine)
+ *
+ * One lookup per address at a time: a live entry sets @peer's names (HIT); else, when
+ * another session's lookup of the same address (same key) is under way, @waiter is
+ * queued for its result (WAIT: wait until postfix_front_peer_cache_waited(), parking
+ * between, or postfix_front_peer_cache_wait() in a thread; the names are then set, a
+ * TEMP result too); else the caller looks them up (LEAD) and must then call
+ * postfix_front_peer_cache_put(), which ends the lookup for every waiter. Without a cache
+ * (or ttl 0, or an address unknown): LEAD, nothing queued.
+ */
+PostfixFrontPeerCacheClaim
+postfix_front_peer_cache_claim (PostfixFrontPeerCache  *cache,
+                                PostfixFrontPeer       *peer,
+                                gint64                  now,
+                                PostfixFrontPeerWaiter *waiter)
+{
+  char key[PEER_CACHE_KEY_MAX];
+  gpointer waiters;
+  PostfixFrontPeerCacheClaim claim;
+
+  if (cache == NULL || cache->ttl_us == 0 || peer->sa_len == 0)
+    return POSTFIX_FRONT_PEER_CACHE_LEAD;
+  peer_cache_key (peer, key);
+  waiter->done = FALSE;
+  g_mutex_lock (&cache->lock);
+  if (peer_cache_get_locked (cache, peer, now))
+    claim = POSTFIX_FRONT_PEER_CACHE_HIT;
+  else if (g_hash_table_lookup_extended (cache->flights, key, NULL, &waiters))
+    {
+      g_hash_table_insert (cache->flights, g_strdup (key), g_slist_prepend (waiters, waiter));
+      claim = POSTFIX_FRONT_PEER_CACHE_WAIT;
+    }
+  else
+    {
+      g_hash_table_insert (cache->flights, g_strdup (key), NULL);
+      claim = POSTFIX_FRONT_PEER_CACHE_LEAD;
+    }
+  g_mutex_unlock (&cache->lock);
+  return claim;
+}
+
+/**
+ * postfix_front_peer_cache_waited:
+ * @cache: the cache @waiter was queued on (WAIT)
+ * @waiter: the caller's
+ *
+ * Returns: TRUE once the lookup @waiter waits for has ended (its names set)
+ */
+gboolean
+postfix_front_peer_cache_waited (PostfixFrontPeerCache  *cache,
+                                 PostfixFrontPeerWaiter *waiter)
+{
+  gboolean done;
+
+  g_mutex_lock (&cache->lock);
+  done = waiter->done;
+  g_mutex_unlock (&cache->lock);
+  return done;
+}
+
+/**
+ * postfix_front_peer_cache_wait:
+ * @cache: the cache @waiter was queued on (WAIT)
+ * @waiter: the caller's
+ *
+ * In a thread: blocks until the lookup @waiter waits for has ended (its names set).
+ */
+void
+postfix_front_peer_cache_wait (PostfixFrontPeerCache  *cache,
+                               PostfixFrontPeerWaiter *waiter)
+{
+  g_mutex_lock (&cache->lock);
+  while (!waiter->done)
+    g_cond_wait (&cache->looked_up, &cache->lock);
+  g_mutex_unlock (&cache->lock);
+}
+
+/* The lookup of @key under way ended with @peer's names: each waiter's set (none when
+ * @peer has none: the waiter looks up itself) and woken (under the lock). */
+static void
+peer_cache_land_locked (PostfixFrontPeerCache  *cache,
+                        const char             *key,
+                        const PostfixFrontPeer *peer)
+{
+  gpointer waiters;
+
+  if (!g_hash_table_lookup_extended (cache->flights, key, NULL, &waiters))
+    return;
+  for (GSList *l = waiters; l != NULL; l = l->next)
+    {
+      PostfixFrontPeerWaiter *w = l->data;
+
+      if (peer->name != NULL && peer->reverse_name != NULL)
+        peer_set_names (w->peer, peer->name, peer->name_status, peer->reverse_name,
+                        peer->reverse_name_status);
+      w->done = TRUE;
+      if (w->wake != NULL)
+        w->wake (w->wake_data);
+    }
+  g_slist_free (waiters);
+  g_hash_table_remove (cache->flights, key);
+  g_cond_broadcast (&cache->looked_up);
 }
 
 /**
@@ -477,25 +624,34 @@ postfix_front_peer_cache_get (PostfixFrontPeerCache *cache,
  * @peer: a peer after postfix_front_peer_lookup()
  * @now: g_get_monotonic_time()
  *
- * Keeps @peer's names for its address for the cache's ttl, unless a status is TEMP (a
- * temporary failure is tried again by the next session). Expired entries go first, then
- * the oldest while the cache is full.
+ * Ends the lookup of @peer's address under way (postfix_front_peer_cache_claim: LEAD):
+ * its waiters get @peer's names, whatever they are. Keeps them for the address for the
+ * cache's ttl, unless a status is TEMP (a temporary failure is tried again by the next
+ * session). Expired entries go first, then the oldest while the cache is full.
  */
 void
 postfix_front_peer_cache_put (PostfixFrontPeerCache  *cache,
                               const PostfixFrontPeer *peer,
                               gint64                  now)
 {
+  char key[PEER_CACHE_KEY_MAX];
   PeerCacheEntry *e;
   PeerCacheEntry *old;
 
-  if (cache == NULL || cache->ttl_us == 0 || cache->max_entries == 0 || peer->sa_len == 0
-      || peer->name == NULL || peer->reverse_name == NULL
+  if (cache == NULL || cache->ttl_us == 0 || peer->sa_len == 0)
+    return;
+  peer_cache_key (peer, key);
+  if (cache->max_entries == 0 || peer->name == NULL || peer->reverse_name == NULL
       || peer->name_status == POSTFIX_FRONT_PEER_TEMP
       || peer->reverse_name_status == POSTFIX_FRONT_PEER_TEMP)
-    return;
+    {
+      g_mutex_lock (&cache->lock);
+      peer_cache_land_locked (cache, key, peer);
+      g_mutex_unlock (&cache->lock);
+      return;
+    }
   e = g_new0 (PeerCacheEntry, 1);
-  e->key = g_strdup (peer->addr);
+  e->key = g_strdup (key);
   e->name = g_strdup (peer->name);
   e->reverse_name = g_strdup (peer->reverse_name);
   e->name_status = peer->name_status;
@@ -516,6 +672,7 @@ postfix_front_peer_cache_put (PostfixFrontPeerCache  *cache,
     }
   g_queue_push_tail_link (&cache->order, &e->link);
   g_hash_table_insert (cache->entries, e->key, e);
+  peer_cache_land_locked (cache, key, peer);
   g_mutex_unlock (&cache->lock);
 }
 
@@ -547,6 +704,8 @@ postfix_front_peer_cache_free (PostfixFrontPeerCache *cache)
     return;
   g_queue_init (&cache->order); /* its links are the entries own: freed with them */
   g_hash_table_destroy (cache->entries);
+  g_hash_table_destroy (cache->flights); /* no lookup under way: no waiter */
+  g_cond_clear (&cache->looked_up);
   g_mutex_clear (&cache->lock);
   g_free (cache);
 }

@@ -29,7 +29,10 @@
  * found for an address (OK, PERM and FORGED results; never TEMP, which the next session
  * tries again) for peername_cache_ttl seconds, as a caching name service (nscd) would:
  * a client that connects again within it costs no lookup; at most
- * POSTFIX_FRONT_PEER_CACHE_MAX addresses, the oldest dropped first.
+ * POSTFIX_FRONT_PEER_CACHE_MAX addresses, the oldest dropped first. An address is keyed
+ * with its IPv6 scope (fe80::1 on two interfaces: two clients, two entries). One lookup
+ * per address at a time (postfix_front_peer_cache_claim): sessions from an address whose
+ * lookup is under way wait for it and take its result (a TEMP one too, not kept).
  * Never: send a name Postfix would refuse (501 there would leave the session with the
  * front's own identity); look a name up in DNS directly (the system's name service, as
  * Postfix).
@@ -104,6 +107,26 @@ typedef struct
  * postfix-front-peer.c). */
 typedef struct _PostfixFrontPeerCache PostfixFrontPeerCache;
 
+/* What postfix_front_peer_cache_claim() found. */
+typedef enum
+{
+  POSTFIX_FRONT_PEER_CACHE_HIT,   /* the names set from the cache */
+  POSTFIX_FRONT_PEER_CACHE_LEAD,  /* look them up, then postfix_front_peer_cache_put() */
+  POSTFIX_FRONT_PEER_CACHE_WAIT,  /* another's lookup under way: wait for it */
+} PostfixFrontPeerCacheClaim;
+
+/* A session waiting for another's lookup of its address (its own storage, alive until
+ * it has seen postfix_front_peer_cache_waited() TRUE). @wake (nullable) is called with
+ * @wake_data under the cache's lock when the names are set (a coroutine's wake); without
+ * it, postfix_front_peer_cache_wait() blocks. */
+typedef struct
+{
+  PostfixFrontPeer *peer;
+  void (*wake) (gpointer data);
+  gpointer wake_data;
+  gboolean done;                  /* (private) under the cache's lock */
+} PostfixFrontPeerWaiter;
+
 gboolean   postfix_front_peer_set_address  (PostfixFrontPeer           *peer,
                                             const struct sockaddr      *sa,
                                             socklen_t                   len);
@@ -123,6 +146,14 @@ PostfixFrontPeerCache *postfix_front_peer_cache_new  (guint                   tt
 gboolean               postfix_front_peer_cache_get  (PostfixFrontPeerCache  *cache,
                                                       PostfixFrontPeer       *peer,
                                                       gint64                  now);
+PostfixFrontPeerCacheClaim postfix_front_peer_cache_claim (PostfixFrontPeerCache  *cache,
+                                                         PostfixFrontPeer       *peer,
+                                                         gint64                  now,
+                                                         PostfixFrontPeerWaiter *waiter);
+gboolean               postfix_front_peer_cache_waited (PostfixFrontPeerCache  *cache,
+                                                        PostfixFrontPeerWaiter *waiter);
+void                   postfix_front_peer_cache_wait (PostfixFrontPeerCache  *cache,
+                                                      PostfixFrontPeerWaiter *waiter);
 void                   postfix_front_peer_cache_put  (PostfixFrontPeerCache  *cache,
                                                       const PostfixFrontPeer *peer,
                                                       gint64                  now);

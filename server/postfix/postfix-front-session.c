@@ -33,13 +33,14 @@
  * descriptor it parks (the shared helpers; idle_timeout, or a nearer deadline, bounds the
  * wait), and what blocks otherwise runs in a pool thread (server_coro_run_in_thread,
  * the coroutine parked): the client's name lookup (peer_names, unless
- * peername_cache_ttl kept its names), a wait for another message's pending registration
- * (mid_acquire), and TLS (below); the journal's syncs park on the DurableGroup, whose
+ * peername_cache_ttl kept its names) and TLS (below); a wait for another message's
+ * pending registration (mid_acquire) parks, woken by the release; the journal's syncs park on the DurableGroup, whose
  * fdatasync runs in a pool thread once for every ticket it covers (docs/durability.md);
- * TLS: implicit TLS runs the whole session in the thread, STARTTLS
+ * TLS: implicit TLS runs the whole session in a thread of the front's TLS pool, STARTTLS
  * the rest of it (session_tls_in_thread), through GIO's blocking calls (the client's GIO
  * stream made from its descriptor, server_connection_get_stream), a thread per TLS session
- * while it lasts. Never hold a GMutex across a park. At shutdown one handler
+ * while it lasts, at most max_tls_sessions (postfix_front_tls_run; past it STARTTLS gets
+ * 454, an implicit TLS client is closed at once), never one of the shared pool's. Never hold a GMutex across a park. At shutdown one handler
  * (sessions_stop) shuts every session's sockets down, which ends their reads (parked or
  * blocking), and waits for the "." replies due.
  *
@@ -212,6 +213,8 @@ typedef struct
   guint tracked;                  /* with a pending registration (0 or 1) */
   guint untracked;
   guint waiting;                  /* messages waiting in mid_acquire */
+  GSList *parked;                 /* of ServerCoro*: the waiting coroutines, parked
+                                   * (mid_acquire; woken by mid_release, the stop) */
   GPtrArray *passed;              /* (owned) of char*: queue ids of untracked ones done
                                    * while others waited (Skip-Queue-Id) */
 } FrontMidUse;
@@ -221,6 +224,7 @@ mid_use_free (gpointer data)
 {
   FrontMidUse *use = data;
 
+  g_slist_free (use->parked);
   g_ptr_array_unref (use->passed);
   g_free (use);
 }
@@ -470,25 +474,35 @@ mid_use_tidy (PostfixFront *f,
     g_hash_table_remove (f->mids, mid);
 }
 
-/* mid_acquire's wait in a pool thread (a coroutine's: server_coro_run_in_thread): until
- * the table changes after @generation, or @until. */
-typedef struct
-{
-  PostfixFront *front;
-  guint64 generation;
-  gint64 until;
-} MidWait;
-
+/* Every coroutine parked in mid_acquire for @use's Message-ID woken (@f's lock held: a
+ * parked one takes it to leave the list, so each is alive). */
 static void
-mid_wait_thread (gpointer data)
+mid_use_wake (FrontMidUse *use)
 {
-  MidWait *w = data;
+  for (GSList *l = use->parked; l != NULL; l = l->next)
+    server_coro_wake (l->data);
+}
 
-  g_mutex_lock (&w->front->mids_lock);
-  while (w->front->mids_generation == w->generation)
-    if (!g_cond_wait_until (&w->front->mids_changed, &w->front->mids_lock, w->until))
-      break;
-  g_mutex_unlock (&w->front->mids_lock);
+/**
+ * postfix_front_mids_wake_all:
+ * @front: the front
+ *
+ * At the stop (sessions_stop, after the listener's cancellable was cancelled): every
+ * message waiting in mid_acquire looks again, sees the cancellation and gives up its wait
+ * (451), in a coroutine or a thread.
+ */
+void
+postfix_front_mids_wake_all (PostfixFront *front)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_mutex_lock (&front->mids_lock);
+  g_hash_table_iter_init (&iter, front->mids);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    mid_use_wake (value);
+  g_cond_broadcast (&front->mids_changed);
+  g_mutex_unlock (&front->mids_lock);
 }
 
 /* Before the first data of a message with Message-ID @mid goes upstream: the follower
@@ -499,8 +513,9 @@ mid_wait_thread (gpointer data)
  * dead front's is an orphan after the replay, which the follower settles within
  * seconds, docs/postfix-orphans.md; no other message with @mid may reach Postfix before,
  * so the follower tells the dead front's cleanup lines from later ones), at
- * most pending_claim_wait seconds: woken when the table changes, the disk looked at every
- * FRONT_PENDING_RECHECK_MS. A tracked message that waited for untracked ones takes their
+ * most pending_claim_wait seconds: woken when a message with @mid is released (a thread:
+ * mids_changed; a coroutine: parked on the entry of @mid, mid_release wakes it, no pool
+ * thread held) or at the stop, the disk looked at every FRONT_PENDING_RECHECK_MS. A tracked message that waited for untracked ones takes their
  * queue ids (s->mid_skip: its pending registration is never bound to them, whose cleanup
  * lines the follower may read after it appears). TRUE: @mid is this message's
  * (s->mid_held, given back by mid_release); FALSE: still taken after the wait. */
@@ -570,14 +585,20 @@ mid_acquire (Session    *s,
         }
       if (server_coro_in_loop ())
         {
-          /* mids_lock is never held across a park (server-coro.h): the wait runs in a
-           * pool thread, which misses no change (the generation taken under the lock). */
-          MidWait w = { f, f->mids_generation,
-                        MIN (end, now + FRONT_PENDING_RECHECK_MS * G_TIME_SPAN_MILLISECOND) };
+          /* mids_lock is never held across a park (server-coro.h). On the entry's list
+           * under the lock before it is dropped, so a release (or the stop) after the
+           * look above wakes this coroutine, and a wake before the park is kept by it
+           * (server_coro_park returns at once): none is lost. */
+          ServerCoro *self = server_coro_self ();
+          FrontMidUse *use = mid_use_get (f, mid);
 
+          use->parked = g_slist_prepend (use->parked, self);
           g_mutex_unlock (&f->mids_lock);
-          server_coro_run_in_thread (mid_wait_thread, &w);
+          (void) server_coro_park (MIN (end, now + FRONT_PENDING_RECHECK_MS
+                                                    * G_TIME_SPAN_MILLISECOND));
           g_mutex_lock (&f->mids_lock);
+          use = mid_use_get (f, mid);
+          use->parked = g_slist_remove (use->parked, self);
         }
       else
         g_cond_wait_until (&f->mids_changed, &f->mids_lock,
@@ -614,6 +635,7 @@ mid_release (Session *s)
       if (s->mid_queue_id != NULL && use->waiting > 0
           && use->passed->len < POSTFIX_REGISTRATION_MAX_SKIP)
         g_ptr_array_add (use->passed, g_steal_pointer (&s->mid_queue_id));
+      mid_use_wake (use);
       mid_use_tidy (f, s->mid_held);
     }
   f->mids_generation++;
@@ -879,24 +901,56 @@ peer_names_lookup (gpointer data)
   postfix_front_peer_lookup (&s->peer, NULL);
 }
 
+/* A coroutine waiting for another session's lookup of its address: woken under the peer
+ * cache's lock (PostfixFrontPeerWaiter). */
+static void
+peer_names_wake (gpointer data)
+{
+  server_coro_wake (data);
+}
+
 static void
 peer_names (Session *s)
 {
+  PostfixFrontPeerCache *cache = s->front->peer_cache;
+  PostfixFrontPeerWaiter waiter = { &s->peer, NULL, NULL, FALSE };
+  PostfixFrontPeerCacheClaim claim;
+
   if (!s->front->xclient || s->peer_named)
     return;
   /* getnameinfo(3) and getaddrinfo(3) block (the resolver): in a coroutine, in a pool
    * thread while the loop runs the other sessions; none for an address whose names were
-   * found within peername_cache_ttl. */
+   * found within peername_cache_ttl, and one at a time per address (the peer cache): a
+   * session from an address whose lookup is under way waits for it (parked in a
+   * coroutine) and takes its names. */
   if (!s->front->peername_lookup)
-    postfix_front_peer_no_lookup (&s->peer);
-  else if (!postfix_front_peer_cache_get (s->front->peer_cache, &s->peer,
-                                          g_get_monotonic_time ()))
+    {
+      postfix_front_peer_no_lookup (&s->peer);
+      s->peer_named = TRUE;
+      return;
+    }
+  if (server_coro_in_loop ())
+    {
+      waiter.wake = peer_names_wake;
+      waiter.wake_data = server_coro_self ();
+    }
+  claim = postfix_front_peer_cache_claim (cache, &s->peer, g_get_monotonic_time (), &waiter);
+  if (claim == POSTFIX_FRONT_PEER_CACHE_WAIT)
+    {
+      if (server_coro_in_loop ())
+        while (!postfix_front_peer_cache_waited (cache, &waiter))
+          (void) server_coro_park (0);
+      else
+        postfix_front_peer_cache_wait (cache, &waiter);
+    }
+  if (claim == POSTFIX_FRONT_PEER_CACHE_LEAD || s->peer.name == NULL)
     {
       if (server_coro_in_loop ())
         server_coro_run_in_thread (peer_names_lookup, s);
       else
         postfix_front_peer_lookup (&s->peer, NULL);
-      postfix_front_peer_cache_put (s->front->peer_cache, &s->peer, g_get_monotonic_time ());
+      if (claim == POSTFIX_FRONT_PEER_CACHE_LEAD)
+        postfix_front_peer_cache_put (cache, &s->peer, g_get_monotonic_time ());
     }
   s->peer_named = TRUE;
   /* As smtpd_peer.c warns: a reverse name that does not resolve back. */
@@ -2315,8 +2369,156 @@ session_tls_close (Session *s)
   s->out = NULL;
 }
 
-/* A coroutine's session after STARTTLS's 220, in a pool thread (server_coro_in_loop()
- * FALSE there: the shared helpers block as in a session thread). */
+/* ---- TLS sessions: a pool of their own ---- */
+
+/* A TLS session's work in a thread of the front's TLS pool, its coroutine parked until
+ * done (postfix_front_tls_run). */
+typedef struct
+{
+  ServerCoroFunc func;
+  gpointer data;
+  ServerCoro *co;
+  gboolean done;                  /* under the front's tls_lock */
+} TlsJob;
+
+static void
+tls_job_run (gpointer data,
+             gpointer user_data)
+{
+  TlsJob *job = data;
+  PostfixFront *front = user_data;
+
+  job->func (job->data);
+  /* Under the lock the coroutine looks at done with: it is alive until it sees it. */
+  g_mutex_lock (&front->tls_lock);
+  job->done = TRUE;
+  server_coro_wake (job->co);
+  g_mutex_unlock (&front->tls_lock);
+}
+
+/* The TLS pool, kept for the process's life (as server-coro's shared pool): freed at the
+ * front's end, its idle threads would exit while the process exits, and OpenSSL's
+ * per-thread state (its DRBG) of a thread that ends after OpenSSL's exit handler is never
+ * freed (LeakSanitizer: 4.9 KB per such thread). Here it stays reachable. */
+static GThreadPool *tls_pool_kept;
+
+/**
+ * postfix_front_tls_init:
+ * @front: the front, no session running yet
+ *
+ * No TLS session counted, no pool yet (postfix_front_tls_start).
+ */
+void
+postfix_front_tls_init (PostfixFront *front)
+{
+  g_mutex_init (&front->tls_lock);
+}
+
+/**
+ * postfix_front_tls_start:
+ * @front: the front, its tls and max_tls_sessions set, no session running yet
+ *
+ * With TLS, the pool TLS sessions run in: at most max_tls_sessions threads, none kept
+ * from the shared pool of server_coro_run_in_thread() (name lookups, the journal's group
+ * syncs), which TLS sessions can therefore never starve (docs/postfix-front-io.md, "TLS
+ * sessions: a pool of their own").
+ */
+void
+postfix_front_tls_start (PostfixFront *front)
+{
+  if (front->tls != NULL)
+    {
+      g_assert (tls_pool_kept == NULL); /* one front per process */
+      front->tls_pool = g_thread_pool_new (tls_job_run, front, (gint) front->max_tls_sessions,
+                                           FALSE, NULL);
+      tls_pool_kept = front->tls_pool;
+    }
+}
+
+/**
+ * postfix_front_tls_clear:
+ * @front: the front, no session running (its pool is kept: tls_pool_kept)
+ */
+void
+postfix_front_tls_clear (PostfixFront *front)
+{
+  front->tls_pool = NULL;
+  g_mutex_clear (&front->tls_lock);
+}
+
+/**
+ * postfix_front_tls_take:
+ * @front: the front
+ *
+ * A TLS session counted before it starts (implicit TLS: before the handshake; STARTTLS:
+ * before its 220), given back by postfix_front_tls_drop().
+ *
+ * Returns: FALSE when max_tls_sessions run already (nothing counted)
+ */
+gboolean
+postfix_front_tls_take (PostfixFront *front)
+{
+  gboolean ok;
+
+  g_mutex_lock (&front->tls_lock);
+  ok = front->tls_sessions < front->max_tls_sessions;
+  if (ok)
+    front->tls_sessions++;
+  g_mutex_unlock (&front->tls_lock);
+  return ok;
+}
+
+void
+postfix_front_tls_drop (PostfixFront *front)
+{
+  g_mutex_lock (&front->tls_lock);
+  g_assert (front->tls_sessions > 0);
+  front->tls_sessions--;
+  g_mutex_unlock (&front->tls_lock);
+}
+
+/**
+ * postfix_front_tls_run:
+ * @front: the front, with TLS
+ * @func: a TLS session's work (GIO's blocking TLS calls)
+ * @data: its argument
+ *
+ * In a coroutine, with a session counted (postfix_front_tls_take): @func(@data) in a
+ * thread of the TLS pool, the coroutine parked until it returns (server_coro_in_loop()
+ * is FALSE there: the shared helpers block). The count bounds the pool's threads, so the
+ * work never waits for one (but a moment for a thread that is just finishing). Elsewhere:
+ * @func(@data) here.
+ */
+void
+postfix_front_tls_run (PostfixFront  *front,
+                       ServerCoroFunc func,
+                       gpointer       data)
+{
+  TlsJob job = { func, data, server_coro_self (), FALSE };
+  g_autoptr (GError) error = NULL;
+
+  if (job.co == NULL || front->tls_pool == NULL)
+    {
+      func (data);
+      return;
+    }
+  /* A failed push (no new thread) still queues the job (GLib appends it in any case): it
+   * runs when one of the pool's threads is free, never here too. */
+  if (!g_thread_pool_push (front->tls_pool, &job, &error))
+    g_warning ("No new thread for a TLS session (%s): it waits for a busy one",
+               error->message);
+  g_mutex_lock (&front->tls_lock);
+  while (!job.done)
+    {
+      g_mutex_unlock (&front->tls_lock);
+      (void) server_coro_park (0);
+      g_mutex_lock (&front->tls_lock);
+    }
+  g_mutex_unlock (&front->tls_lock);
+}
+
+/* A coroutine's session after STARTTLS's 220, in a thread of the TLS pool
+ * (server_coro_in_loop() FALSE there: the shared helpers block as in a session thread). */
 static void
 session_tls_thread (gpointer data)
 {
@@ -2327,19 +2529,21 @@ session_tls_thread (gpointer data)
   session_tls_close (s);
 }
 
-/* The rest of a coroutine's session through server_coro_run_in_thread(). Its descriptors
+/* The rest of a coroutine's session through postfix_front_tls_run() (its TLS session
+ * counted by the caller: given back here). Its descriptors
  * are forgotten by the loop first: the thread reads and writes them (GIO makes the
  * client's non-blocking, the upstream's is read blocking), may close the upstream one and
  * connect another (up_renew), and the loop only marks their events meanwhile; the session
  * ends after (nothing of it waits in the loop again). So a TLS session still costs a
- * thread (docs/postfix-front-io.md, "The front on coroutines"). */
+ * thread, of the TLS pool (docs/postfix-front-io.md, "TLS sessions: a pool of their own"). */
 static void
 session_tls_in_thread (Session *s)
 {
   server_coro_forget_fd (s->fd);
   if (s->up_fd >= 0)
     server_coro_forget_fd (s->up_fd);
-  server_coro_run_in_thread (session_tls_thread, s);
+  postfix_front_tls_run (s->front, session_tls_thread, s);
+  postfix_front_tls_drop (s->front);
 }
 
 /* One client command line (CRLF stripped, @line); FALSE ends the session. */
@@ -2407,13 +2611,27 @@ dispatch (Session    *s,
           s->errors++;
           return client_reply (s, "501 5.5.4 Syntax: STARTTLS");
         }
+      /* In a coroutine: GIO's TLS calls block, so the rest of the session (the
+       * handshake, the commands, the TLS close) runs in a thread of the TLS pool, the
+       * coroutine parked meanwhile; the session ends with it. That pool has
+       * max_tls_sessions threads: past it, RFC 3207's 454 (the client may go on in
+       * clear text where the site allows it, or try later). */
+      if (server_coro_in_loop () && !postfix_front_tls_take (s->front))
+        {
+          g_message ("[%s] STARTTLS refused (454): max_tls_sessions (%u) TLS sessions "
+                     "running already (raise max_tls_sessions if the host has the threads)",
+                     s->peer_ip, s->front->max_tls_sessions);
+          return client_reply (s, "454 4.3.2 %s TLS not available: too many TLS sessions, "
+                               "try again later", s->front->hostname);
+        }
       /* Commands pipelined after STARTTLS in clear text are discarded (RFC 3207 4.2). */
       server_line_reader_clear (&s->reader);
       if (!client_reply (s, "220 2.0.0 Ready to start TLS") || !client_flush (s, NULL))
-        return FALSE;
-      /* In a coroutine: GIO's TLS calls block, so the rest of the session (the
-       * handshake, the commands, the TLS close) runs in a pool thread, the coroutine
-       * parked meanwhile; the session ends with it. */
+        {
+          if (server_coro_in_loop ())
+            postfix_front_tls_drop (s->front);
+          return FALSE;
+        }
       if (server_coro_in_loop ())
         {
           session_tls_in_thread (s);
@@ -2470,6 +2688,8 @@ sessions_stop (GCancellable *cancellable,
   front->stopping = TRUE;
   for (GList *l = front->sessions.head; l != NULL; l = l->next)
     (void) shutdown (((Session *) l->data)->fd, SHUT_RD);
+  /* Waits for a Message-ID end now (not at their next look at the disk). */
+  postfix_front_mids_wake_all (front);
   while (sessions_dot_waiting (front))
     if (!g_cond_wait_until (&front->sessions_changed, &front->sessions_lock, end))
       break;
@@ -2695,7 +2915,11 @@ postfix_front_session_run (PostfixFront     *front,
     }
   if (front->implicit_tls && !start_tls (&s, front->tls_handshake_timeout))
     goto out;
-  peer_names (&s);
+  /* A session that came during the stop's wait (FRONT_STOP_REPLY_WAIT_MS) ends before it
+   * spends a name lookup (and a pool thread) on its client; one the stop comes to during
+   * the lookup, after it. */
+  if (!g_cancellable_is_cancelled (s.cancel))
+    peer_names (&s);
   if (g_cancellable_is_cancelled (s.cancel))
     {
       client_reply (&s, "421 4.3.2 %s Shutting down", front->hostname);

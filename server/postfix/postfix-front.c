@@ -9,8 +9,10 @@
  * the first loop (server_listener_set_loop), which detaches the connection and spawns its session on
  * the next loop in turn; the session gives the connection back when it ends
  * (server_listener_release). A session parks where it would wait for a descriptor; what
- * blocks otherwise (name lookups, journal syncs, TLS) runs in a pool thread
- * (server_coro_run_in_thread; docs/postfix-front-io.md, "The front on coroutines"). At the
+ * blocks otherwise (name lookups, journal syncs) runs in a pool thread
+ * (server_coro_run_in_thread; docs/postfix-front-io.md, "The front on coroutines"), a TLS
+ * session in a thread of the front's TLS pool, at most max_tls_sessions
+ * (POSTFIX_FRONT_*_MAX_TLS_SESSIONS; postfix_front_tls_run). At the
  * stop the listener's cancellable shuts the sessions' sockets down (sessions_stop), which
  * wakes their parked waits; the listener waits for every session, then the loops are
  * freed (front_stop). Each connection is served in lockstep with its own
@@ -19,7 +21,7 @@
  *
  * Limits: max_connections (FRONT_MAX_MAX_CONNECTIONS), io_threads (FRONT_*_IO_THREADS), upstream_pool and upstream_pool_idle
  * (POSTFIX_FRONT_POOL_*), idle_timeout
- * (FRONT_*_IDLE_TIMEOUT), request_deadline (FRONT_*_REQUEST_DEADLINE) and min_data_rate
+ * (FRONT_*_IDLE_TIMEOUT), max_tls_sessions (POSTFIX_FRONT_*_MAX_TLS_SESSIONS), request_deadline (FRONT_*_REQUEST_DEADLINE) and min_data_rate
  * (FRONT_*_MIN_DATA_RATE), mtrk_max_timeout (at most MSGTRK_MTRK_TIMEOUT_MAX),
  * pending_claim_wait (POSTFIX_FRONT_*PENDING_CLAIM_WAIT).
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
@@ -124,6 +126,7 @@ front_clear (Front *f)
   postfix_front_mids_clear (&f->front);
   postfix_front_clients_clear (&f->front);
   postfix_front_sessions_clear (&f->front);
+  postfix_front_tls_clear (&f->front);
   g_free (f->state_dir);
   g_free (f->tls_certificate);
   g_free (f->tls_key);
@@ -162,7 +165,8 @@ front_configure (gpointer        data,
     "idle_timeout", "request_deadline", "min_data_rate", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "max_connections_per_client",
     "count_loopback_clients",
-    "tls_handshake_timeout", "connection_wait", "user", "io_threads", NULL,
+    "tls_handshake_timeout", "connection_wait", "user", "io_threads", "max_tls_sessions",
+    NULL,
   };
   Front *f = data;
   g_autofree char *upstream = NULL;
@@ -206,6 +210,8 @@ front_configure (gpointer        data,
     { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
       &settings->connection_wait },
     { "io_threads", FRONT_DEFAULT_IO_THREADS, 1, FRONT_MAX_IO_THREADS, &f->io_threads },
+    { "max_tls_sessions", POSTFIX_FRONT_DEFAULT_MAX_TLS_SESSIONS, 1,
+      POSTFIX_FRONT_MAX_MAX_TLS_SESSIONS, &f->front.max_tls_sessions },
     { "peername_cache_ttl", POSTFIX_FRONT_PEER_CACHE_DEFAULT_TTL, 0,
       POSTFIX_FRONT_PEER_CACHE_MAX_TTL, &f->peer_cache_ttl },
     { NULL, 0, 0, 0, NULL },
@@ -329,6 +335,8 @@ front_post_drop (gpointer data,
     return FALSE;
   f->front.pending_slots = postfix_pending_slots_new (f->front.registration_dir,
                                                       f->front.journal);
+  /* TLS sessions' own threads (after the drop, as the loops'). */
+  postfix_front_tls_start (&f->front);
   /* The loops the sessions run on (after the drop: their threads run as the user). */
   f->loops = g_new0 (ServerCoroLoop *, f->io_threads);
   for (guint i = 0; i < f->io_threads; i++)
@@ -356,15 +364,34 @@ front_session_thread (gpointer data)
 }
 
 /* A session's coroutine: the session, then the connection back to the listener (which
- * closes it). Implicit TLS: the whole session in a pool thread (GIO's TLS calls block;
- * its refusal past max_connections_per_client needs a handshake too). */
+ * closes it). Implicit TLS: the whole session in a thread of the TLS pool (GIO's TLS
+ * calls block; its refusal past max_connections_per_client needs a handshake too), at
+ * most max_tls_sessions at once: past it the client is closed at once (telling it
+ * anything would need a handshake, i.e. a thread), and the log says which key. */
 static void
 front_session_coro (gpointer data)
 {
   FrontSession *fs = data;
 
   if (fs->f->front.implicit_tls)
-    server_coro_run_in_thread (front_session_thread, fs);
+    {
+      if (postfix_front_tls_take (&fs->f->front))
+        {
+          postfix_front_tls_run (&fs->f->front, front_session_thread, fs);
+          postfix_front_tls_drop (&fs->f->front);
+        }
+      else
+        {
+          PostfixFrontPeer peer = { 0 };
+          socklen_t len = 0;
+          const struct sockaddr *sa = server_connection_get_peer (fs->connection, &len);
+
+          g_message ("[%s] closed without a reply: max_tls_sessions (%u) TLS sessions "
+                     "running already (raise max_tls_sessions if the host has the threads)",
+                     postfix_front_peer_set_address (&peer, sa, len) ? peer.addr : "unknown",
+                     fs->f->front.max_tls_sessions);
+        }
+    }
   else
     postfix_front_session_run (&fs->f->front, fs->connection, fs->cancellable);
   server_listener_release (fs->connection);
@@ -471,6 +498,7 @@ main (int   argc,
   postfix_front_mids_init (&f.front);
   postfix_front_clients_init (&f.front);
   postfix_front_sessions_init (&f.front);
+  postfix_front_tls_init (&f.front);
   status = server_main (&program, &f, argc, argv);
   front_clear (&f);
   return status;

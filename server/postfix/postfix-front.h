@@ -13,8 +13,8 @@
  * NOOP, RSET, QUIT 530), XCLIENT toward Postfix (the client's address), and after a
  * tracked message's "250 ... queued as QID" a registration for the follower
  * (postfix-register.h). The upstream down or lost: the client gets 421, nothing accepted.
- * Sessions run as coroutines on loop threads (server-coro.h; postfix-front.c), or in a
- * thread of their own under TLS; the stop reaches them through one handler on the
+ * Sessions run as coroutines on loop threads (server-coro.h; postfix-front.c), or under
+ * TLS in a thread of the front's TLS pool, at most max_tls_sessions (postfix_front_tls_run); the stop reaches them through one handler on the
  * listener's cancellable (postfix_front_sessions_watch) and the sessions list.
  */
 #pragma once
@@ -26,6 +26,7 @@
 #include "postfix-front-peer.h"
 #include "postfix-front-pool.h"
 #include "postfix-register.h"
+#include "server-coro.h"
 #include "server-listener.h"
 
 G_BEGIN_DECLS
@@ -47,6 +48,12 @@ G_BEGIN_DECLS
  * tls_handshake_timeout) for the handshake of a client one past
  * max_connections_per_client, done only to tell it "421 4.7.0" (docs/postfix-site.md). */
 #define POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT 5
+/** POSTFIX_FRONT_*_MAX_TLS_SESSIONS: TLS sessions at once (max_tls_sessions), each run in
+ * a thread of the front's TLS pool (GIO's TLS calls block; docs/postfix-front-io.md, "TLS
+ * sessions: a pool of their own"). Past it: STARTTLS 454 4.3.2, an implicit TLS client
+ * closed at once (no reply without a handshake), each logged with the key's name. */
+#define POSTFIX_FRONT_DEFAULT_MAX_TLS_SESSIONS 100
+#define POSTFIX_FRONT_MAX_MAX_TLS_SESSIONS 10000
 
 typedef struct
 {
@@ -58,6 +65,11 @@ typedef struct
   PostfixPendingSlots *pending_slots; /* (owned) inodes reused for pending registrations
                                        * by ident (postfix-register.h) */
   MsgtrkTlsContext *tls;      /* (owned) (nullable) STARTTLS / implicit TLS */
+  guint max_tls_sessions;     /* TLS sessions at once (POSTFIX_FRONT_*_MAX_TLS_SESSIONS) */
+  GThreadPool *tls_pool;      /* (owned) (nullable) with tls: their threads, at most
+                               * max_tls_sessions (postfix_front_tls_run) */
+  GMutex tls_lock;
+  guint tls_sessions;         /* TLS sessions running or taken (postfix_front_tls_take) */
   gboolean implicit_tls;      /* TLS from the first octet (port 465) */
   gboolean tls_auth_only;     /* tls: no AUTH offered or taken before STARTTLS (538) */
   gboolean tls_encrypt;       /* tls_security_level=encrypt: before STARTTLS only EHLO,
@@ -88,7 +100,8 @@ typedef struct
   /* Message-IDs of the messages whose data is on its way upstream (one pending
    * registration per Message-ID at a time: postfix-front-session.c, mid_acquire) */
   GMutex mids_lock;
-  GCond mids_changed;         /* signalled when the table changes */
+  GCond mids_changed;         /* signalled when a message is released (a thread's wait;
+                               * a coroutine's parks on its entry: FrontMidUse) */
   GHashTable *mids;           /* (owned) Message-ID -> FrontMidUse* */
   guint64 mids_generation;    /* counts the table's changes */
   /* The sessions running (postfix-front-session.c, postfix_front_sessions_stop): their
@@ -105,12 +118,21 @@ typedef struct
 
 void postfix_front_mids_init  (PostfixFront *front);
 void postfix_front_mids_clear (PostfixFront *front);
+void postfix_front_mids_wake_all (PostfixFront *front);
 void postfix_front_clients_init  (PostfixFront *front);
 void postfix_front_clients_clear (PostfixFront *front);
 void postfix_front_sessions_init  (PostfixFront *front);
 void postfix_front_sessions_watch (PostfixFront *front,
                                    GCancellable *cancellable);
 void postfix_front_sessions_clear (PostfixFront *front);
+void postfix_front_tls_init  (PostfixFront *front);
+void postfix_front_tls_start (PostfixFront *front);
+void postfix_front_tls_clear (PostfixFront *front);
+gboolean postfix_front_tls_take (PostfixFront *front);
+void postfix_front_tls_drop (PostfixFront *front);
+void postfix_front_tls_run  (PostfixFront   *front,
+                             ServerCoroFunc  func,
+                             gpointer        data);
 
 void postfix_front_session_run (PostfixFront     *front,
                                 ServerConnection *connection,

@@ -548,6 +548,181 @@ test_cache (void)
   g_assert_cmpuint (postfix_front_peer_cache_size (off), ==, 0);
 }
 
+/* A waiter in a thread of test_cache_one_lookup. */
+typedef struct
+{
+  PostfixFrontPeerCache *cache;
+  PostfixFrontPeer peer;
+  PostfixFrontPeerWaiter waiter;
+} CacheWaiter;
+
+static gpointer
+cache_waiter_thread (gpointer data)
+{
+  CacheWaiter *w = data;
+
+  postfix_front_peer_cache_wait (w->cache, &w->waiter);
+  return NULL;
+}
+
+static guint wakes;
+
+static void
+count_wake (gpointer data)
+{
+  g_assert_cmpuint (GPOINTER_TO_UINT (data), ==, 7);
+  wakes++;
+}
+
+/* One lookup per address at a time: sessions from an address whose lookup is under way
+ * wait for it (blocked in a thread, or woken through their wake callback, as a coroutine
+ * is) and take its names, a TEMP result too (not kept: the next session looks up). */
+static void
+test_cache_one_lookup (void)
+{
+  enum { WAITERS = 4 };
+  g_autoptr (PostfixFrontPeerCache) cache
+      = postfix_front_peer_cache_new (POSTFIX_FRONT_PEER_CACHE_DEFAULT_TTL, 16);
+  CacheWaiter waiters[WAITERS];
+  GThread *threads[WAITERS];
+  PostfixFrontPeer lead, parked, later;
+  PostfixFrontPeerWaiter lead_w = { &lead, NULL, NULL, FALSE };
+  PostfixFrontPeerWaiter parked_w = { &parked, count_wake, GUINT_TO_POINTER (7), FALSE };
+  PostfixFrontPeerWaiter later_w = { &later, NULL, NULL, FALSE };
+  gint64 now = 1000 * G_USEC_PER_SEC;
+
+  g_test_summary ("N sessions from one uncached address cost one lookup; the others wait "
+                  "for it and take its names");
+  memset (&ns, 0, sizeof ns);
+  ns.reverse_name = "mx.example";
+  ns.forward_addrs[0] = "192.0.2.7";
+  peer_from_text (&lead, "192.0.2.7", 4000);
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &lead, now, &lead_w), ==,
+                   POSTFIX_FRONT_PEER_CACHE_LEAD);
+  for (guint i = 0; i < WAITERS; i++)
+    {
+      waiters[i].cache = cache;
+      peer_from_text (&waiters[i].peer, "::ffff:192.0.2.7", 4001 + i);
+      waiters[i].waiter = (PostfixFrontPeerWaiter) { &waiters[i].peer, NULL, NULL, FALSE };
+      g_assert_cmpint (postfix_front_peer_cache_claim (cache, &waiters[i].peer, now,
+                                                       &waiters[i].waiter),
+                       ==, POSTFIX_FRONT_PEER_CACHE_WAIT);
+      threads[i] = g_thread_new ("waiter", cache_waiter_thread, &waiters[i]);
+    }
+  peer_from_text (&parked, "192.0.2.7", 4100);
+  wakes = 0;
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &parked, now, &parked_w), ==,
+                   POSTFIX_FRONT_PEER_CACHE_WAIT);
+  g_assert_false (postfix_front_peer_cache_waited (cache, &parked_w));
+  /* Another address is not held up by it. */
+  peer_from_text (&later, "192.0.2.8", 4000);
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &later, now, &later_w), ==,
+                   POSTFIX_FRONT_PEER_CACHE_LEAD);
+  postfix_front_peer_lookup (&later, &fake);
+  postfix_front_peer_cache_put (cache, &later, now);
+  postfix_front_peer_clear (&later);
+  g_assert_cmpuint (wakes, ==, 0);
+  g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  for (guint i = 0; i < WAITERS; i++)
+    g_assert_false (postfix_front_peer_cache_waited (cache, &waiters[i].waiter));
+  /* The lead's lookup ends: every waiter has its names, the parked one was woken once. */
+  postfix_front_peer_lookup (&lead, &fake);
+  postfix_front_peer_cache_put (cache, &lead, now);
+  for (guint i = 0; i < WAITERS; i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_true (postfix_front_peer_cache_waited (cache, &waiters[i].waiter));
+      g_assert_cmpstr (waiters[i].peer.name, ==, "mx.example");
+      g_assert_cmpint (waiters[i].peer.name_status, ==, POSTFIX_FRONT_PEER_OK);
+      postfix_front_peer_clear (&waiters[i].peer);
+    }
+  g_assert_cmpuint (wakes, ==, 1);
+  g_assert_true (postfix_front_peer_cache_waited (cache, &parked_w));
+  g_assert_cmpstr (parked.reverse_name, ==, "mx.example");
+  postfix_front_peer_clear (&parked);
+  postfix_front_peer_clear (&lead);
+  /* Kept: the next is a hit. */
+  peer_from_text (&later, "192.0.2.7", 4200);
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &later, now + 1, &later_w), ==,
+                   POSTFIX_FRONT_PEER_CACHE_HIT);
+  g_assert_cmpstr (later.name, ==, "mx.example");
+  postfix_front_peer_clear (&later);
+
+  /* A TEMP result: given to the waiter, not kept. */
+  ns.reverse_err = EAI_AGAIN;
+  peer_from_text (&lead, "192.0.2.9", 4000);
+  peer_from_text (&parked, "192.0.2.9", 4001);
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &lead, now, &lead_w), ==,
+                   POSTFIX_FRONT_PEER_CACHE_LEAD);
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &parked, now, &parked_w), ==,
+                   POSTFIX_FRONT_PEER_CACHE_WAIT);
+  postfix_front_peer_lookup (&lead, &fake);
+  postfix_front_peer_cache_put (cache, &lead, now);
+  g_assert_true (postfix_front_peer_cache_waited (cache, &parked_w));
+  g_assert_cmpint (parked.name_status, ==, POSTFIX_FRONT_PEER_TEMP);
+  g_assert_cmpuint (wakes, ==, 2);
+  postfix_front_peer_clear (&parked);
+  postfix_front_peer_clear (&lead);
+  peer_from_text (&later, "192.0.2.9", 4002);
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &later, now + 1, &later_w), ==,
+                   POSTFIX_FRONT_PEER_CACHE_LEAD);
+  postfix_front_peer_cache_put (cache, &later, now + 1); /* ends it, nothing looked up */
+  postfix_front_peer_clear (&later);
+  /* No cache: always LEAD, nothing queued. */
+  g_assert_cmpint (postfix_front_peer_cache_claim (NULL, &later, now, &later_w), ==,
+                   POSTFIX_FRONT_PEER_CACHE_LEAD);
+}
+
+/* An IPv6 address with its scope: the same link-local address on two interfaces is two
+ * clients (two entries, two lookups at once), the same on one interface one. */
+static void
+test_cache_scope (void)
+{
+  g_autoptr (PostfixFrontPeerCache) cache
+      = postfix_front_peer_cache_new (POSTFIX_FRONT_PEER_CACHE_DEFAULT_TTL, 16);
+  PostfixFrontPeer a, b, c;
+  PostfixFrontPeerWaiter wa = { &a, NULL, NULL, FALSE };
+  PostfixFrontPeerWaiter wb = { &b, NULL, NULL, FALSE };
+  PostfixFrontPeerWaiter wc = { &c, NULL, NULL, FALSE };
+  gint64 now = 1000 * G_USEC_PER_SEC;
+
+  g_test_summary ("The peer cache's key has the IPv6 scope");
+  memset (&ns, 0, sizeof ns);
+  ns.reverse_name = "link1.example";
+  ns.forward_addrs[0] = "fe80::1";
+  peer_from_text (&a, "fe80::1", 4000);
+  ((struct sockaddr_in6 *) &a.sa)->sin6_scope_id = 1;
+  peer_from_text (&b, "fe80::1", 4001);
+  ((struct sockaddr_in6 *) &b.sa)->sin6_scope_id = 2;
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &a, now, &wa), ==,
+                   POSTFIX_FRONT_PEER_CACHE_LEAD);
+  /* Its own lookup, not a wait for the other interface's. */
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &b, now, &wb), ==,
+                   POSTFIX_FRONT_PEER_CACHE_LEAD);
+  postfix_front_peer_lookup (&a, &fake);
+  postfix_front_peer_cache_put (cache, &a, now);
+  ns.reverse_name = "link2.example";
+  postfix_front_peer_lookup (&b, &fake);
+  postfix_front_peer_cache_put (cache, &b, now);
+  g_assert_cmpuint (postfix_front_peer_cache_size (cache), ==, 2);
+  peer_from_text (&c, "fe80::1", 4002);
+  ((struct sockaddr_in6 *) &c.sa)->sin6_scope_id = 1;
+  g_assert_cmpint (postfix_front_peer_cache_claim (cache, &c, now + 1, &wc), ==,
+                   POSTFIX_FRONT_PEER_CACHE_HIT);
+  g_assert_cmpstr (c.reverse_name, ==, "link1.example");
+  postfix_front_peer_clear (&c);
+  peer_from_text (&c, "fe80::1", 4003);
+  ((struct sockaddr_in6 *) &c.sa)->sin6_scope_id = 2;
+  g_assert_true (postfix_front_peer_cache_get (cache, &c, now + 1));
+  g_assert_cmpstr (c.reverse_name, ==, "link2.example");
+  postfix_front_peer_clear (&c);
+  /* No scope: a third entry (a global address has none). */
+  peer_from_text (&c, "fe80::1", 4004);
+  g_assert_false (postfix_front_peer_cache_get (cache, &c, now + 1));
+  postfix_front_peer_clear (&a);
+  postfix_front_peer_clear (&b);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -558,5 +733,7 @@ main (int   argc,
   g_test_add_func ("/postfix-front-peer/lookup", test_lookup);
   g_test_add_func ("/postfix-front-peer/xclient", test_xclient);
   g_test_add_func ("/postfix-front-peer/cache", test_cache);
+  g_test_add_func ("/postfix-front-peer/cache-one-lookup", test_cache_one_lookup);
+  g_test_add_func ("/postfix-front-peer/cache-scope", test_cache_scope);
   return g_test_run ();
 }
