@@ -185,16 +185,23 @@ def start_front_conf(exe, base, name, text):
     return proc, int(open(port_file).read())
 
 
+def stop_front(proc, timeout=10):
+    """@proc stopped if it still runs: SIGTERM, then SIGKILL if it has not exited after
+    @timeout s; its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait(10)
+
+
 def test_teardown(procs, base, failed):
-    """The end of a scripted-upstream test: each front in @procs stopped (SIGTERM, then
-    SIGKILL after 10 s), @base removed unless a check @failed (its logs are the evidence)."""
+    """The end of a scripted-upstream test: each front in @procs stopped (stop_front),
+    @base removed unless a check @failed (its logs are the evidence)."""
     for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_front(p)
     if not failed:
         shutil.rmtree(base, ignore_errors=True)
 
