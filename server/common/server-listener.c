@@ -615,7 +615,6 @@ server_connection_get_stream (ServerConnection *connection,
   ServerListener *self = connection->listener;
   g_autoptr (GSocket) socket = NULL;
   GSocketConnection *stream;
-
   int fd;
 
   if (connection->stream != NULL)

@@ -5,6 +5,11 @@
  * "<program>[pid]: <level>: <message>", one line each, with control characters of the
  * message escaped so that hostile input cannot forge log lines. Debug messages are shown
  * with --verbose. Never log the secret A: callers log ENVIDs and results only.
+ *
+ * The caller never waits for stderr (a pipe to journald may stall): its line goes to a
+ * bounded queue that a log thread writes; past the bound lines are dropped and counted,
+ * and a line with the count follows (docs/logging.md). Fatal messages, and lines logged
+ * while no log thread runs, are written at once by the caller, after what is queued.
  */
 #pragma once
 
@@ -12,10 +17,23 @@
 
 G_BEGIN_DECLS
 
+/* Lines held by the log queue (queued, or being written) at most: past this a line is
+ * dropped and counted. A burst of one line per session of a few thousand sessions fits. */
+#define SERVER_LOG_QUEUE_MAX_LINES 4096
+/* Octets of those lines at most (about 256 octets a line on average); a line alone in an
+ * empty queue is taken whatever its length. */
+#define SERVER_LOG_QUEUE_MAX_OCTETS (1024 * 1024)
+
 /* Whether info and debug messages are written (--verbose): lets a hot path skip
  * building a message that would be dropped. */
 gboolean server_log_is_verbose (void);
+/* Installs the writer (once per process) and starts the log thread. */
 void server_log_init (const char *program,
                       gboolean    verbose);
+/* Starts the log thread (server_log_init() does); nothing if it runs. */
+void server_log_start (void);
+/* Writes out the queue, waiting for stderr, and ends the log thread: call before the
+ * exit; later lines are written by their caller. Nothing if no log thread runs. */
+void server_log_stop (void);
 
 G_END_DECLS

@@ -227,6 +227,9 @@ server_main (const ServerProgram *program,
     program->stop (data);
   g_clear_pointer (&listener, server_listener_free);
   settings_clear (&settings);
+  /* The log queue written out (waiting for stderr as long as it takes), then the last
+   * line, by this thread. */
+  server_log_stop ();
   if (error != NULL)
     g_printerr ("%s: %s\n", program->name, error->message);
   else

@@ -144,9 +144,10 @@ def io_threads_extra():
     return "io_threads=%d\n" % int(sys.argv[sys.argv.index("--io-threads") + 1])
 
 
-def start_front(exe, base, name, up, source_root, extra=""):
+def start_front(exe, base, name, up, source_root, extra="", output=None, args=()):
     """The front on a free loopback port in front of @up, with TLS (test PKI) and the
-    [front] lines @extra (and io_threads from --io-threads); its process and port."""
+    [front] lines @extra (and io_threads from --io-threads); its process and port.
+    @output, @args: as for start_front_conf."""
     pki = os.path.join(base, "pki")
     if not os.path.exists(pki):
         subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
@@ -163,38 +164,48 @@ def start_front(exe, base, name, up, source_root, extra=""):
                             "[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
                             "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
                             "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n%s"
-                            % (up.port, state, user, pki, pki, io_threads_extra() + extra))
+                            % (up.port, state, user, pki, pki, io_threads_extra() + extra),
+                            output, args)
 
 
-def start_front_conf(exe, base, name, text):
+def start_front_conf(exe, base, name, text, output=None, args=()):
     """The front with the configuration @text (written to @base/@name.conf, its log to
-    @base/@name.log); its process and port, once it listens."""
+    @base/@name.log, or to the descriptor @output) and the options @args; its process and
+    port, once it listens."""
     conf = os.path.join(base, name + ".conf")
     with open(conf, "w") as f:
         f.write(text)
     port_file = os.path.join(base, name + ".port")
-    proc = subprocess.Popen([exe, "--config", conf, "--port-file", port_file],
-                            stdout=open(os.path.join(base, name + ".log"), "w"),
+    log = os.path.join(base, name + ".log")
+    proc = subprocess.Popen([exe, "--config", conf, "--port-file", port_file] + list(args),
+                            stdout=open(log, "w") if output is None else output,
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 10
     while not (os.path.exists(port_file) and open(port_file).read().endswith("\n")):
         if time.monotonic() > deadline or proc.poll() is not None:
             raise RuntimeError("the front did not start: "
-                               + open(os.path.join(base, name + ".log")).read())
+                               + (open(log).read() if output is None else "(no log)"))
         time.sleep(0.05)
     return proc, int(open(port_file).read())
 
 
+def stop_front(proc, timeout=10):
+    """@proc stopped if it still runs: SIGTERM, then SIGKILL if it has not exited after
+    @timeout s; its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait(10)
+
+
 def test_teardown(procs, base, failed):
-    """The end of a scripted-upstream test: each front in @procs stopped (SIGTERM, then
-    SIGKILL after 10 s), @base removed unless a check @failed (its logs are the evidence)."""
+    """The end of a scripted-upstream test: each front in @procs stopped (stop_front),
+    @base removed unless a check @failed (its logs are the evidence)."""
     for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_front(p)
     if not failed:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from scripted_front import (Client, PostfixLike, start_front,  # noqa: E402
-                            test_setup)
+                            stop_front, test_setup)
 import tracking_harness as th  # noqa: E402
 
 CLIENTS = 20
@@ -157,12 +157,7 @@ def parallel(t, exe, base, source_root, io_threads):
         t.check("%s: the client stalled mid-data gets its 250 and a registration" % label,
                 code == 250 and registered(reg_dir, text), text)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_MAX_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_front(proc, STOP_MAX_S)
 
 
 def untracked_message(c, n):
@@ -218,12 +213,7 @@ def slow_sync(t, exe, base, source_root):
         if tracer is not None:
             tracer.terminate()
             tracer.wait(10)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_MAX_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_front(proc, STOP_MAX_S)
 
 
 def stop_parked(t, exe, base, source_root):
@@ -315,14 +305,12 @@ def bounds(t, exe, base, source_root):
         c = Client(port)
         t.equal("io_threads=%d: the front starts and greets" % IO_THREADS_MAX, c.reply()[0], 220)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(STOP_MAX_S)
+        stop_front(proc, STOP_MAX_S)
     for bad in (0, IO_THREADS_MAX + 1):
         try:
             p, _ = start_front(exe, base, "bad%d" % bad, up, source_root,
                                "io_threads=%d\n" % bad)
-            p.send_signal(signal.SIGTERM)
-            p.wait(STOP_MAX_S)
+            stop_front(p, STOP_MAX_S)
             refused, log = False, ""
         except RuntimeError as e:
             refused, log = True, str(e)

@@ -132,6 +132,53 @@ end_fd (int fd)
   close (fd);
 }
 
+/* A descriptor line reader on @fd (idle timeout @timeout s), in a coroutine; returns the
+ * line to read into. */
+static GString *
+fd_reader_init (ServerLineReader *reader,
+                int               fd,
+                guint             timeout)
+{
+  server_line_reader_init_fd (reader, fd, timeout, FALSE);
+  return g_string_new (NULL);
+}
+
+/* The shape of most cases: a fresh loop and a socket pair (loopback TCP if @tcp); the
+ * coroutine under test gets fds[0], the test keeps fds[1] as the peer. */
+typedef struct
+{
+  ServerCoroLoop *loop;
+  int fds[2];
+} PairFixture;
+
+static void
+pair_fixture_init (PairFixture *f,
+                   gboolean     tcp)
+{
+  f->loop = loop_new ();
+  if (tcp)
+    tcp_pair (f->fds);
+  else
+    socket_pair (f->fds);
+}
+
+/* Frees the loop (its coroutines run to their end), then closes the peer. */
+static void
+pair_fixture_finish (PairFixture *f)
+{
+  server_coro_loop_free (f->loop);
+  close (f->fds[1]);
+}
+
+/* Until the coroutine set @flag (about to park), and 50 ms more for it to park. */
+static void
+wait_parked (gint *flag)
+{
+  while (!g_atomic_int_get (flag))
+    g_usleep (1000);
+  g_usleep (50 * 1000);
+}
+
 /* ---- ping-pong ---- */
 
 typedef struct
@@ -148,10 +195,9 @@ side_run (gpointer data)
 {
   Side *s = data;
   ServerLineReader reader;
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GString) line = fd_reader_init (&reader, s->fd, 10);
 
   g_assert_true (server_coro_in_loop ());
-  server_line_reader_init_fd (&reader, s->fd, 10, FALSE);
   for (guint i = 0; i < s->rounds; i++)
     {
       g_autofree char *ping = g_strdup_printf ("ping %u\r\n", i);
@@ -188,6 +234,24 @@ side_run (gpointer data)
   g_atomic_int_inc (s->done);
 }
 
+/* One pair on @loop over a new socket pair: @sides[0] pings (counting its rounds in
+ * @progress), @sides[1] answers, @rounds rounds; each side adds one to @done at its end. */
+static void
+spawn_ping_pong (ServerCoroLoop *loop,
+                 Side            sides[2],
+                 gint           *done,
+                 gint           *progress,
+                 guint           rounds)
+{
+  int fds[2];
+
+  socket_pair (fds);
+  sides[0] = (Side) { fds[0], TRUE, done, progress, rounds };
+  sides[1] = (Side) { fds[1], FALSE, done, NULL, rounds };
+  spawn (loop, side_run, &sides[1]);
+  spawn (loop, side_run, &sides[0]);
+}
+
 static void
 test_ping_pong (void)
 {
@@ -196,15 +260,7 @@ test_ping_pong (void)
   gint done = 0;
 
   for (guint i = 0; i < TEST_CORO_PAIRS; i++)
-    {
-      int fds[2];
-
-      socket_pair (fds);
-      sides[2 * i] = (Side) { fds[0], TRUE, &done, NULL, TEST_CORO_ROUNDS };
-      sides[2 * i + 1] = (Side) { fds[1], FALSE, &done, NULL, TEST_CORO_ROUNDS };
-      spawn (loop, side_run, &sides[2 * i + 1]);
-      spawn (loop, side_run, &sides[2 * i]);
-    }
+    spawn_ping_pong (loop, &sides[2 * i], &done, NULL, TEST_CORO_ROUNDS);
   server_coro_loop_free (loop);
   g_assert_cmpint (done, ==, 2 * TEST_CORO_PAIRS);
   g_free (sides);
@@ -247,11 +303,10 @@ bulk_read (gpointer data)
 {
   Bulk *b = data;
   ServerLineReader reader;
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GString) line = fd_reader_init (&reader, b->fd, 10);
   g_autoptr (GError) error = NULL;
   ServerLineStatus st;
 
-  server_line_reader_init_fd (&reader, b->fd, 10, FALSE);
   while ((st = server_line_reader_read (&reader, TEST_CORO_BULK_LINE, line, NULL, &error))
          == SERVER_LINE_OK)
     {
@@ -318,14 +373,9 @@ beside_ping_pong (ServerCoroFunc func,
   ServerCoroLoop *loop = loop_new ();
   Side sides[2];
   gint done = 0;
-  int fds[2];
 
-  socket_pair (fds);
-  sides[0] = (Side) { fds[0], TRUE, &done, progress, rounds };
-  sides[1] = (Side) { fds[1], FALSE, &done, NULL, rounds };
   spawn (loop, func, data);
-  spawn (loop, side_run, &sides[1]);
-  spawn (loop, side_run, &sides[0]);
+  spawn_ping_pong (loop, sides, &done, progress, rounds);
   server_coro_loop_free (loop);
   g_assert_cmpint (done, ==, 2);
 }
@@ -365,10 +415,9 @@ reader_timeout (gpointer data)
 {
   ReaderTimeout *t = data;
   ServerLineReader reader;
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GString) line = fd_reader_init (&reader, t->fd, 1);
   gint64 t0 = g_get_monotonic_time ();
 
-  server_line_reader_init_fd (&reader, t->fd, 1, FALSE);
   if (t->deadline)
     server_line_reader_set_deadline (&reader, t0 + 300 * G_TIME_SPAN_MILLISECOND, 0, 0);
   t->status = server_line_reader_read (&reader, 100, line, NULL, &t->error);
@@ -390,16 +439,14 @@ test_reader_timeouts (void)
 {
   for (int deadline = 0; deadline < 2; deadline++)
     {
-      ServerCoroLoop *loop = loop_new ();
+      PairFixture f;
       ReaderTimeout t = { .deadline = deadline };
-      int fds[2];
 
-      socket_pair (fds);
-      t.fd = fds[0];
-      send_line (fds[1], "no end of line"); /* a partial line: the read still waits */
-      spawn (loop, reader_timeout, &t);
-      server_coro_loop_free (loop);
-      close (fds[1]);
+      pair_fixture_init (&f, FALSE);
+      t.fd = f.fds[0];
+      send_line (f.fds[1], "no end of line"); /* a partial line: the read still waits */
+      spawn (f.loop, reader_timeout, &t);
+      pair_fixture_finish (&f);
       g_assert_cmpint (t.status, ==, SERVER_LINE_ERROR);
       g_assert_error (t.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
       g_assert_cmpint (t.expired, ==, deadline);
@@ -437,11 +484,10 @@ past_deadline (gpointer data)
 {
   PastDeadline *p = data;
   ServerLineReader reader;
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GString) line = fd_reader_init (&reader, p->fd, 10);
   g_autoptr (GError) error = NULL;
   gint64 t0;
 
-  server_line_reader_init_fd (&reader, p->fd, 10, FALSE);
   server_line_reader_set_hook (&reader, past_hook, p);
   read_line (&reader, line, "from the hook\r\n");
   g_assert_cmpuint (p->hooks, ==, 1);
@@ -462,16 +508,14 @@ past_deadline (gpointer data)
 static void
 test_reader_past_deadline (void)
 {
-  ServerCoroLoop *loop = loop_new ();
+  PairFixture f;
   PastDeadline p = { 0 };
-  int fds[2];
 
-  socket_pair (fds);
-  p.fd = fds[0];
-  p.peer = fds[1];
-  spawn (loop, past_deadline, &p);
-  server_coro_loop_free (loop);
-  close (fds[1]);
+  pair_fixture_init (&f, FALSE);
+  p.fd = f.fds[0];
+  p.peer = f.fds[1];
+  spawn (f.loop, past_deadline, &p);
+  pair_fixture_finish (&f);
   g_assert_true (p.ok);
 }
 
@@ -497,9 +541,8 @@ cancelled_wait (gpointer data)
   if (c->reader)
     {
       ServerLineReader reader;
-      g_autoptr (GString) line = g_string_new (NULL);
+      g_autoptr (GString) line = fd_reader_init (&reader, c->fd, 0);
 
-      server_line_reader_init_fd (&reader, c->fd, 0, FALSE);
       c->status = server_line_reader_read (&reader, 100, line, c->cancellable, &c->error);
     }
   else
@@ -513,22 +556,18 @@ test_cancel (void)
   for (int reader = 0; reader < 2; reader++)
     for (int before = 0; before < 2; before++)
       {
-        ServerCoroLoop *loop = loop_new ();
+        PairFixture f;
         g_autoptr (GCancellable) cancellable = g_cancellable_new ();
         Cancelled c = { .cancellable = cancellable, .reader = reader };
-        int fds[2];
 
-        socket_pair (fds);
-        c.fd = fds[0];
+        pair_fixture_init (&f, FALSE);
+        c.fd = f.fds[0];
         if (before)
           g_cancellable_cancel (cancellable);
-        spawn (loop, cancelled_wait, &c);
-        while (!g_atomic_int_get (&c.parked))
-          g_usleep (1000);
-        g_usleep (50 * 1000);
+        spawn (f.loop, cancelled_wait, &c);
+        wait_parked (&c.parked);
         g_cancellable_cancel (cancellable); /* from this thread, not the loop's */
-        server_coro_loop_free (loop);
-        close (fds[1]);
+        pair_fixture_finish (&f);
         if (reader)
           {
             g_assert_cmpint (c.status, ==, SERVER_LINE_ERROR);
@@ -583,21 +622,17 @@ hooked_coro (gpointer data)
 static void
 test_cancel_hooked (void)
 {
-  ServerCoroLoop *loop = loop_new ();
+  PairFixture f;
   g_autoptr (GCancellable) first = g_cancellable_new ();
   g_autoptr (GCancellable) second = g_cancellable_new ();
   Hooked h = { .first = first, .second = second };
-  int fds[2];
 
-  socket_pair (fds);
-  h.fd = fds[0];
-  spawn (loop, hooked_coro, &h);
-  while (!g_atomic_int_get (&h.parked_second))
-    g_usleep (1000);
-  g_usleep (50 * 1000);
+  pair_fixture_init (&f, FALSE);
+  h.fd = f.fds[0];
+  spawn (f.loop, hooked_coro, &h);
+  wait_parked (&h.parked_second);
   g_cancellable_cancel (second);
-  server_coro_loop_free (loop);
-  close (fds[1]);
+  pair_fixture_finish (&f);
   g_assert_true (h.ok);
 }
 
@@ -659,18 +694,17 @@ slow_cancelled (gpointer data)
 static void
 test_cancel_slow_handler (void)
 {
+  PairFixture f;
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
-  SlowCancel s = { .loop = loop_new (), .cancellable = cancellable };
+  SlowCancel s = { .cancellable = cancellable };
   GThread *canceller;
   gint64 t0;
-  int fds[2];
 
-  socket_pair (fds);
-  s.fd = fds[0];
+  pair_fixture_init (&f, FALSE);
+  s.loop = f.loop;
+  s.fd = f.fds[0];
   spawn (s.loop, slow_cancelled, &s);
-  while (!g_atomic_int_get (&s.parked))
-    g_usleep (1000);
-  g_usleep (50 * 1000);
+  wait_parked (&s.parked);
   /* After the coroutine's handler (a normal one), whatever the order of connection. */
   g_signal_connect_after (cancellable, "cancelled", G_CALLBACK (slow_handler), NULL);
   t0 = g_get_monotonic_time ();
@@ -681,10 +715,9 @@ test_cancel_slow_handler (void)
                   "other's 100 ms wait %" G_GINT64_FORMAT " ms after that",
                   (s.ended - t0) / 1000, (s.ticked - s.ended) / 1000);
   g_assert_cmpint (s.ticked - s.ended, <, 500 * G_TIME_SPAN_MILLISECOND);
-  server_coro_loop_free (s.loop); /* the emission still runs: its record outlives this */
+  pair_fixture_finish (&f); /* the emission still runs: its record outlives the loop */
   g_assert_cmpint (g_get_monotonic_time () - t0, <, TEST_CORO_SLOW_HANDLER_MS * 1000);
   g_thread_join (canceller);
-  close (fds[1]);
 }
 
 /* ---- run_in_thread ---- */
@@ -749,9 +782,8 @@ eof_read (gpointer data)
 {
   EofRead *e = data;
   ServerLineReader reader;
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GString) line = fd_reader_init (&reader, e->fd, 10);
 
-  server_line_reader_init_fd (&reader, e->fd, 10, FALSE);
   e->first = server_line_reader_read (&reader, 100, line, NULL, &e->error);
   if (e->first == SERVER_LINE_OK)
     e->second = server_line_reader_read (&reader, 100, line, NULL, &e->error);
@@ -763,22 +795,17 @@ test_eof (void)
 {
   for (int tcp = 0; tcp < 2; tcp++)
     {
-      ServerCoroLoop *loop = loop_new ();
+      PairFixture f;
       EofRead e = { 0 };
-      int fds[2];
 
-      if (tcp)
-        tcp_pair (fds);
-      else
-        socket_pair (fds);
-      e.fd = fds[0];
-      spawn (loop, eof_read, &e);
+      pair_fixture_init (&f, tcp);
+      e.fd = f.fds[0];
+      spawn (f.loop, eof_read, &e);
       g_usleep (50 * 1000);
-      send_line (fds[1], "one\r\n");
+      send_line (f.fds[1], "one\r\n");
       g_usleep (50 * 1000); /* parked again for the second line */
-      shutdown (fds[1], SHUT_WR);
-      server_coro_loop_free (loop);
-      close (fds[1]);
+      shutdown (f.fds[1], SHUT_WR);
+      pair_fixture_finish (&f);
       g_assert_no_error (e.error);
       g_assert_cmpint (e.first, ==, SERVER_LINE_OK);
       g_assert_cmpint (e.second, ==, SERVER_LINE_EOF);
@@ -902,10 +929,10 @@ first_read (gpointer data)
 {
   FirstRead *r = data;
   ServerLineReader reader;
-  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GString) line = NULL;
 
   r->registered_before = server_coro_has_fd (r->fd);
-  server_line_reader_init_fd (&reader, r->fd, 10, FALSE);
+  line = fd_reader_init (&reader, r->fd, 10);
   /* The line was sent before this coroutine started: no recv first, the registration's
    * event says it is there. */
   read_line (&reader, line, "there already\r\n");
@@ -918,22 +945,20 @@ first_read (gpointer data)
 static void
 test_reader_first_read (void)
 {
-  ServerCoroLoop *loop = loop_new ();
+  PairFixture f;
   FirstRead r = { 0 };
-  int fds[2];
 
-  socket_pair (fds);
-  r.fd = fds[0];
-  send_line (fds[1], "there already\r\n");
-  spawn (loop, first_read, &r);
+  pair_fixture_init (&f, FALSE);
+  r.fd = f.fds[0];
+  send_line (f.fds[1], "there already\r\n");
+  spawn (f.loop, first_read, &r);
   g_usleep (50000);
-  send_line (fds[1], "later\r\n");
-  server_coro_loop_free (loop);
-  close (fds[1]);
+  send_line (f.fds[1], "later\r\n");
+  pair_fixture_finish (&f);
   g_assert_false (r.registered_before);
   g_assert_true (r.registered_after);
   g_assert_true (r.ok);
-  g_assert_false (server_coro_has_fd (fds[0])); /* outside a coroutine */
+  g_assert_false (server_coro_has_fd (f.fds[0])); /* outside a coroutine */
 }
 
 /* ---- park and wake ---- */
@@ -1094,9 +1119,8 @@ fds_coro (gpointer data)
   g_clear_error (&error);
   {
     ServerLineReader reader;
-    g_autoptr (GString) line = g_string_new (NULL);
+    g_autoptr (GString) line = fd_reader_init (&reader, pairs[SERVER_CORO_MAX_FDS][0], 1);
 
-    server_line_reader_init_fd (&reader, pairs[SERVER_CORO_MAX_FDS][0], 1, FALSE);
     g_assert_cmpint (server_line_reader_read (&reader, 100, line, NULL, &error), ==,
                      SERVER_LINE_ERROR);
     g_assert_nonnull (error);
