@@ -563,48 +563,25 @@ journal_append_locked (DurableJournal *journal,
   return TRUE;
 }
 
-/* JOURNAL_CORO_LOCK_RETRY_US: in a coroutine, how often the checkpoint lock is tried again
- * while a checkpoint (a syncfs, in another thread) holds it. */
-#define JOURNAL_CORO_LOCK_RETRY_US 1000
-
-/* The checkpoint lock for reading. In a coroutine it is never waited for on the loop
- * thread: while a checkpoint holds it, the coroutine parks and tries again every
- * JOURNAL_CORO_LOCK_RETRY_US (the loop runs the others meanwhile). */
-static void
-checkpoint_read_lock (DurableJournal *journal)
+/* A full journal's checkpoint, under the checkpoint lock for writing (never on a loop
+ * thread: see journal_step). */
+static gboolean
+checkpoint_run (DurableJournal *journal,
+                gsize           need,
+                GError        **error)
 {
-  if (!server_coro_in_loop ())
-    {
-      g_rw_lock_reader_lock (&journal->checkpoint);
-      return;
-    }
-  while (!g_rw_lock_reader_trylock (&journal->checkpoint))
-    (void) server_coro_park (g_get_monotonic_time () + JOURNAL_CORO_LOCK_RETRY_US);
-}
-
-/* A full journal's checkpoint, under the checkpoint lock for writing. */
-typedef struct
-{
-  DurableJournal *journal;
-  gsize need;
-  GError *error;
   gboolean ok;
-} Checkpoint;
 
-static void
-checkpoint_run (gpointer data)
-{
-  Checkpoint *c = data;
-
-  g_rw_lock_writer_lock (&c->journal->checkpoint);
-  c->ok = journal_checkpoint (c->journal, c->need, &c->error);
-  g_rw_lock_writer_unlock (&c->journal->checkpoint);
+  g_rw_lock_writer_lock (&journal->checkpoint);
+  ok = journal_checkpoint (journal, need, error);
+  g_rw_lock_writer_unlock (&journal->checkpoint);
+  return ok;
 }
 
 /* Append with the checkpoint lock held for reading on return (released by the caller).
- * A full journal is checkpointed first (syncfs, the header, fdatasync): in a coroutine in
- * a pool thread (server_coro_run_in_thread), so that neither the sync nor the wait for the
- * lock stops the loop's other sessions. */
+ * A full journal is checkpointed first (syncfs, the header, fdatasync). Never on a loop
+ * thread (journal_step): the wait for the lock (a checkpoint in another thread holding
+ * it) blocks this thread only, and ends when the checkpoint releases it. */
 static gboolean
 journal_append_hold (DurableJournal *journal,
                      const char     *record,
@@ -622,9 +599,7 @@ journal_append_hold (DurableJournal *journal,
     {
       gboolean full = FALSE;
 
-      Checkpoint c = { journal, RECORD_HEAD_SIZE + len + RECORD_ALIGN, NULL, FALSE };
-
-      checkpoint_read_lock (journal);
+      g_rw_lock_reader_lock (&journal->checkpoint);
       if (!journal_append_locked (journal, record, len, ticket, &full, error))
         {
           g_rw_lock_reader_unlock (&journal->checkpoint);
@@ -633,20 +608,63 @@ journal_append_hold (DurableJournal *journal,
       if (!full)
         return TRUE;
       g_rw_lock_reader_unlock (&journal->checkpoint);
-      server_coro_run_in_thread (checkpoint_run, &c);
-      if (!c.ok)
-        {
-          g_propagate_error (error, c.error);
-          return FALSE;
-        }
+      if (!checkpoint_run (journal, RECORD_HEAD_SIZE + len + RECORD_ALIGN, error))
+        return FALSE;
     }
+}
+
+/* One journaled step (journal_step): an append, the change it describes, and the wait
+ * for it (each optional), with its result. */
+typedef struct
+{
+  DurableJournal *journal;
+  const char *record;
+  gsize len;
+  DurableJournalApplyFunc apply; /* (nullable) */
+  gpointer data;
+  guint64 *ticket;               /* (nullable): NULL waits */
+  GError **error;
+  gboolean ok;
+} JournalStep;
+
+static void
+journal_step_run (gpointer data)
+{
+  JournalStep *st = data;
+  guint64 mine = 0;
+
+  st->ok = FALSE;
+  if (!journal_append_hold (st->journal, st->record, st->len, &mine, st->error))
+    return;
+  st->ok = st->apply == NULL || st->apply (st->data, st->error);
+  g_rw_lock_reader_unlock (&st->journal->checkpoint);
+  if (!st->ok)
+    return;
+  if (st->ticket != NULL)
+    *st->ticket = mine;
+  else
+    st->ok = durable_group_wait (st->journal->group, mine, st->error);
+}
+
+/* The journal's file I/O never runs on a loop thread (docs/durability.md, "Off the loop
+ * thread"): in a coroutine the whole step (the record's pwrite, a checkpoint if the
+ * journal is full, the change's open/write/rename/link, and the sync when it is waited
+ * for, led in that same thread) runs in one pool hop (server_coro_run_in_thread()), the
+ * coroutine parked; elsewhere here. A file system that stalls (a commit under another
+ * process's fsyncs) then holds up that session only, not its loop's others. */
+static gboolean
+journal_step (JournalStep *st)
+{
+  server_coro_run_in_thread (journal_step_run, st);
+  return st->ok;
 }
 
 /**
  * durable_journal_append:
  * @ticket: (out): for durable_journal_wait()
  *
- * Appends @record (not yet durable: wait for @ticket).
+ * Appends @record (not yet durable: wait for @ticket). In a coroutine, off the loop
+ * thread (journal_step).
  *
  * Returns: %TRUE, or %FALSE with @error set
  */
@@ -657,10 +675,10 @@ durable_journal_append (DurableJournal *journal,
                         guint64        *ticket,
                         GError        **error)
 {
-  if (!journal_append_hold (journal, record, len, ticket, error))
-    return FALSE;
-  g_rw_lock_reader_unlock (&journal->checkpoint);
-  return TRUE;
+  JournalStep st = { journal, record, len, NULL, NULL, ticket, error, FALSE };
+
+  g_return_val_if_fail (ticket != NULL, FALSE);
+  return journal_step (&st);
 }
 
 /* durable_journal_wait: return once the record of @ticket is durable (group commit). */
@@ -736,7 +754,9 @@ durable_journal_place (const char *tmp_path,
  *
  * Appends @record, then calls @apply before a checkpoint can sync the file system and
  * overwrite the record (the checkpoint lock is held across both): after a crash, the
- * journal's replay makes again whatever @apply had not made durable.
+ * journal's replay makes again whatever @apply had not made durable. In a coroutine
+ * all of it (and the wait, without @ticket) runs in one pool hop (journal_step): @apply
+ * runs in a pool thread then.
  *
  * Returns: %TRUE, or %FALSE with @error set (by the append or by @apply)
  */
@@ -749,21 +769,9 @@ durable_journal_apply (DurableJournal         *journal,
                        guint64                *ticket,
                        GError                **error)
 {
-  guint64 mine = 0;
-  gboolean ok;
+  JournalStep st = { journal, record, len, apply, data, ticket, error, FALSE };
 
-  if (!journal_append_hold (journal, record, len, &mine, error))
-    return FALSE;
-  ok = apply (data, error);
-  g_rw_lock_reader_unlock (&journal->checkpoint);
-  if (!ok)
-    return FALSE;
-  if (ticket != NULL)
-    {
-      *ticket = mine;
-      return TRUE;
-    }
-  return durable_journal_wait (journal, mine, error);
+  return journal_step (&st);
 }
 
 typedef struct

@@ -31,6 +31,7 @@
 #include "msgtrk-private.h"
 #include "postfix-log.h"
 #include "postfix-register-private.h"
+#include "server-coro.h"
 
 #define REG_MAGIC "MSGTRK-POSTFIX-REG 1"
 #define REG_SUFFIX ".reg"
@@ -1288,11 +1289,20 @@ postfix_registration_pending_exists (const char        *dir,
   return path != NULL && g_lstat (path, &st) == 0 && S_ISREG (st.st_mode);
 }
 
+static void
+unlink_run (gpointer data)
+{
+  g_unlink (data);
+}
+
 /**
  * postfix_registration_drop_pending:
  *
  * Removes the pending registration of @key (the front, when Postfix refused the
- * message; not synced: one that comes back after a crash binds nothing or expires).
+ * message, or once QID.reg is durable; not synced: one that comes back after a crash
+ * binds nothing or expires). In a coroutine the unlink runs in a pool thread
+ * (server_coro_run_in_thread(): a file system that stalls holds up this session only,
+ * as the journal's steps do, docs/durability.md "Off the loop thread").
  */
 void
 postfix_registration_drop_pending (const char        *dir,
@@ -1302,7 +1312,7 @@ postfix_registration_drop_pending (const char        *dir,
   g_autofree char *path = pending_path (dir, kind, key, "");
 
   if (path != NULL)
-    g_unlink (path);
+    server_coro_run_in_thread (unlink_run, path);
 }
 
 /**
