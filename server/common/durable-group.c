@@ -275,6 +275,12 @@ struct _DurableJournal
   gsize pos;           /* next record's offset; under lock */
   guint32 generation;  /* under lock */
   DurableGroup *group; /* (owned) fdatasync of fd */
+  GMutex busy_lock;
+  GCond busy_cond;
+  guint busy;          /* pool threads still at work on it after their caller went on (a
+                        * kicked sync, a detached append): close waits; under busy_lock */
+  GThreadPool *detached; /* (owned) (nullable) durable_journal_append_detached()'s, made
+                          * at its first use; under busy_lock */
 };
 
 static guint32 crc_table[256];
@@ -401,6 +407,8 @@ durable_journal_open (const char *dir,
 
   g_mutex_init (&journal->lock);
   g_rw_lock_init (&journal->checkpoint);
+  g_mutex_init (&journal->busy_lock);
+  g_cond_init (&journal->busy_cond);
   journal->dir = g_strdup (dir);
   new_path = g_strdup_printf ("%s/" JOURNAL_NEW_MARK "%sXXXXXX", dir, prefix);
   journal->fd = g_mkstemp_full (new_path, O_RDWR | O_CLOEXEC, 0600);
@@ -475,6 +483,14 @@ durable_journal_close (DurableJournal *journal)
 
   if (journal == NULL)
     return;
+  /* A kicked sync or a detached append still running in a pool thread (its session has
+   * ended) finishes first. */
+  g_mutex_lock (&journal->busy_lock);
+  while (journal->busy > 0)
+    g_cond_wait (&journal->busy_cond, &journal->busy_lock);
+  g_mutex_unlock (&journal->busy_lock);
+  if (journal->detached != NULL)
+    g_thread_pool_free (journal->detached, FALSE, TRUE);
   if (journal->fd >= 0)
     {
       if (journal->group != NULL && journal_syncfs (journal, &error))
@@ -491,6 +507,8 @@ durable_journal_close (DurableJournal *journal)
   durable_group_free (journal->group);
   g_mutex_clear (&journal->lock);
   g_rw_lock_clear (&journal->checkpoint);
+  g_mutex_clear (&journal->busy_lock);
+  g_cond_clear (&journal->busy_cond);
   g_free (journal->path);
   g_free (journal->dir);
   g_free (journal);
@@ -646,6 +664,54 @@ journal_step_run (gpointer data)
     st->ok = durable_group_wait (st->journal->group, mine, st->error);
 }
 
+static void
+journal_busy (DurableJournal *journal)
+{
+  g_mutex_lock (&journal->busy_lock);
+  journal->busy++;
+  g_mutex_unlock (&journal->busy_lock);
+}
+
+static void
+journal_idle (DurableJournal *journal)
+{
+  g_mutex_lock (&journal->busy_lock);
+  if (--journal->busy == 0)
+    g_cond_broadcast (&journal->busy_cond);
+  g_mutex_unlock (&journal->busy_lock);
+}
+
+/* The sync of every ticket issued so far started now, in this thread, unless one runs
+ * already (or there is nothing to sync, or the group failed): as the leader of
+ * durable_group_wait() does, without a waiter of its own. */
+static void
+group_kick (DurableGroup *group)
+{
+  GroupSync gs = { group, 0 };
+
+  g_mutex_lock (&group->lock);
+  if (group->syncing || group->synced >= group->issued || group->failure != NULL)
+    {
+      g_mutex_unlock (&group->lock);
+      return;
+    }
+  group->syncing = TRUE;
+  gs.upto = group->issued;
+  g_mutex_unlock (&group->lock);
+  group_sync_run (&gs);
+}
+
+/* A journaled step's pool thread, its coroutine resumed: the step's sync started (the
+ * coroutine will wait for it, after its next writes: the sync overlaps them). */
+static void
+journal_kick (gpointer data)
+{
+  DurableJournal *journal = data;
+
+  group_kick (journal->group);
+  journal_idle (journal);
+}
+
 /* The journal's file I/O never runs on a loop thread (docs/durability.md, "Off the loop
  * thread"): in a coroutine the whole step (the record's pwrite, a checkpoint if the
  * journal is full, the change's open/write/rename/link, and the sync when it is waited
@@ -655,7 +721,16 @@ journal_step_run (gpointer data)
 static gboolean
 journal_step (JournalStep *st)
 {
-  server_coro_run_in_thread (journal_step_run, st);
+  if (st->ticket == NULL || !server_coro_in_loop ())
+    {
+      server_coro_run_in_thread (journal_step_run, st);
+      return st->ok;
+    }
+  /* Not waited for here: the same thread starts the sync once the coroutine is resumed
+   * (journal_kick; the coroutine's later wait then finds it done or running: no leader's
+   * hop of its own). */
+  journal_busy (st->journal);
+  server_coro_run_in_thread_then (journal_step_run, st, journal_kick, st->journal);
   return st->ok;
 }
 
@@ -679,6 +754,77 @@ durable_journal_append (DurableJournal *journal,
 
   g_return_val_if_fail (ticket != NULL, FALSE);
   return journal_step (&st);
+}
+
+/* A record appended by durable_journal_append_detached()'s pool. */
+typedef struct
+{
+  DurableJournal *journal;
+  char *record;  /* (owned) */
+  gsize len;
+  char *context; /* (owned) for its failure's warning */
+} Detached;
+
+static void
+detached_run (gpointer data,
+              gpointer user_data)
+{
+  Detached *d = data;
+  DurableJournal *journal = d->journal;
+  g_autoptr (GError) error = NULL;
+  guint64 ticket = 0;
+  JournalStep st = { journal, d->record, d->len, NULL, NULL, &ticket, &error, FALSE };
+
+  journal_step_run (&st);
+  if (!st.ok)
+    g_warning ("%s: %s", d->context, error->message);
+  g_free (d->record);
+  g_free (d->context);
+  g_free (d);
+  journal_idle (journal);
+}
+
+/**
+ * durable_journal_append_detached:
+ * @context: what the record is, for the warning if its append fails
+ *
+ * Appends @record, never waited for by anyone in particular (made durable by the next
+ * sync, or by the journal's close): in a coroutine by a pool thread after the call
+ * returned (a copy of @record; the coroutine neither parks nor waits; a failure is logged
+ * with @context), elsewhere here. Records appended so are in the journal before its close
+ * (durable_journal_close() waits for them).
+ *
+ * Returns: %TRUE (queued, in a coroutine), or %FALSE with @error set (too long, or the
+ *   append here failed)
+ */
+gboolean
+durable_journal_append_detached (DurableJournal *journal,
+                                 const char     *record,
+                                 gsize           len,
+                                 const char     *context,
+                                 GError        **error)
+{
+  Detached *d;
+  g_autoptr (GError) local = NULL;
+  guint64 ticket = 0;
+
+  if (len > DURABLE_JOURNAL_MAX_RECORD || !server_coro_in_loop ())
+    return durable_journal_append (journal, record, len, &ticket, error);
+  d = g_new0 (Detached, 1);
+  d->journal = journal;
+  d->record = g_memdup2 (record, len);
+  d->len = len;
+  d->context = g_strdup (context);
+  journal_busy (journal);
+  g_mutex_lock (&journal->busy_lock);
+  if (journal->detached == NULL)
+    journal->detached = g_thread_pool_new (detached_run, NULL, 1, FALSE, NULL);
+  /* A failed push (no new thread) still queues it: it runs when the thread can start. */
+  if (!g_thread_pool_push (journal->detached, d, &local))
+    g_warning ("%s: no new pool thread (%s): the journal's record waits", context,
+               local->message);
+  g_mutex_unlock (&journal->busy_lock);
+  return TRUE;
 }
 
 /* durable_journal_wait: return once the record of @ticket is durable (group commit). */

@@ -77,6 +77,11 @@ gboolean        durable_journal_append (DurableJournal           *journal,
                                         gsize                     len,
                                         guint64                  *ticket,
                                         GError                  **error);
+gboolean        durable_journal_append_detached (DurableJournal  *journal,
+                                                 const char      *record,
+                                                 gsize            len,
+                                                 const char      *context,
+                                                 GError         **error);
 gboolean        durable_journal_wait   (DurableJournal           *journal,
                                         guint64                   ticket,
                                         GError                  **error);

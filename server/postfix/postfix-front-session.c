@@ -1825,7 +1825,6 @@ register_queue_id (Session    *s,
   g_autofree char *qid = NULL;
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) error = NULL;
-  guint64 ticket = 0;
   gsize n = 0;
 
   if (q == NULL)
@@ -1851,7 +1850,7 @@ register_queue_id (Session    *s,
   reg->ident = g_strdup (s->ident);
   if (pending && mid_key == NULL
         ? !postfix_registration_journal_queue_id (s->front->registration_dir,
-                                                  s->front->journal, reg, &ticket, &error)
+                                                  s->front->journal, reg, NULL, &error)
         : !postfix_registration_write_journaled (s->front->registration_dir,
                                                  s->front->journal, reg, &error))
     {

@@ -523,8 +523,10 @@ postfix_registration_write_journaled (const char                *dir,
 
 /**
  * postfix_registration_journal_queue_id:
- * @ticket: (out): durable once durable_journal_wait() says so (or at the journal's next
- *   sync by anyone)
+ * @ticket: (out) (optional): durable once durable_journal_wait() says so (or at the
+ *   journal's next sync by anyone); NULL: nobody waits for it, and in a coroutine the
+ *   record is appended by a pool thread after the call returned
+ *   (durable_journal_append_detached(): no park, no hop; its failure logged there)
  *
  * The journal record of @reg only, not waited for, and no file: for a registration
  * whose pending one (postfix_registration_write_pending()) is durable already, which the
@@ -545,9 +547,16 @@ postfix_registration_journal_queue_id (const char                *dir,
   g_autofree char *path = NULL;
   g_autofree char *tmp = NULL;
 
+  g_autofree char *context = NULL;
+
   if (!registration_prepare (dir, reg, &text, &path, &tmp, error))
     return FALSE;
-  return durable_journal_append (journal, text, strlen (text), ticket, error);
+  if (ticket != NULL)
+    return durable_journal_append (journal, text, strlen (text), ticket, error);
+  context = g_strdup_printf ("the journal record of queue id %s (ENVID %s) not appended; its "
+                             "pending registration stays, for the follower to bind",
+                             reg->queue_id, reg->envid);
+  return durable_journal_append_detached (journal, text, strlen (text), context, error);
 }
 
 /* Whether the journaled registration @reg is already on disk or superseded by @have, the
