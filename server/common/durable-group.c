@@ -1088,3 +1088,66 @@ durable_journal_replay (const char              *dir,
     }
   return count;
 }
+
+/* ---- Tests only ---- */
+
+typedef struct
+{
+  DurableJournal *journal;
+  guint ms;
+  GMutex lock;
+  GCond cond;
+  gboolean held;
+} CheckpointHold;
+
+static gpointer
+checkpoint_hold_thread (gpointer data)
+{
+  CheckpointHold *h = data;
+  guint ms = h->ms;
+  GRWLock *checkpoint = &h->journal->checkpoint;
+
+  g_rw_lock_writer_lock (checkpoint);
+  g_mutex_lock (&h->lock);
+  h->held = TRUE;
+  g_cond_signal (&h->cond);
+  g_mutex_unlock (&h->lock);
+  /* @h is gone from here on. */
+  g_usleep ((gulong) ms * 1000);
+  g_rw_lock_writer_unlock (checkpoint);
+  return NULL;
+}
+
+/**
+ * durable_journal_probe_hold_checkpoint:
+ *
+ * Tests only: a thread of its own takes @journal's checkpoint lock for writing, as a
+ * checkpoint does around its syncfs, and holds it for @ms milliseconds.
+ *
+ * Returns: (transfer full): the thread (join it), once it holds the lock
+ */
+GThread *
+durable_journal_probe_hold_checkpoint (DurableJournal *journal,
+                                       guint           ms)
+{
+  CheckpointHold h = { journal, ms };
+  GThread *thread;
+
+  g_mutex_init (&h.lock);
+  g_cond_init (&h.cond);
+  thread = g_thread_new ("checkpoint-hold", checkpoint_hold_thread, &h);
+  g_mutex_lock (&h.lock);
+  while (!h.held)
+    g_cond_wait (&h.cond, &h.lock);
+  g_mutex_unlock (&h.lock);
+  g_mutex_clear (&h.lock);
+  g_cond_clear (&h.cond);
+  return thread;
+}
+
+/* durable_journal_probe_syncs: tests only, the syncs of @journal's records run so far. */
+guint64
+durable_journal_probe_syncs (DurableJournal *journal)
+{
+  return durable_group_syncs (journal->group);
+}
