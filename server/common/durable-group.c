@@ -11,7 +11,8 @@
  * (server_coro_run_in_thread(): one hop per sync, for every ticket it covers), which also
  * records the result and wakes the waiters before the leader is resumed; as a waiter it
  * parks (server_coro_park()). A failure is kept (copied to each waiter) and makes the
- * group fail from then on.
+ * group fail from then on. The journal's steps (append, change, checkpoint) never run on
+ * a loop thread either: in a coroutine each runs in one pool hop (journal_step).
  * DurableJournal file layout (native byte order; the file never leaves its machine):
  *
  *   header  = "MSGTRK-JOURNAL 1" (16 octets) generation (guint32) zeros, 512 octets
