@@ -614,7 +614,8 @@ test_journal_full_coroutines (void)
 #define CHECKPOINT_HOLD_MS 200
 #define WOKEN_MAX_MS 50
 /* CHECKPOINT_EXTRA_SLEEPS: the loop thread's sleeps while the lock is held, beyond one per
- * tick of the ticker, at most (the pool's wake-up; a 1 ms poll would add some 180). */
+ * tick of the ticker, at most (the pool's wake-up; main's 1 ms poll of the lock: 158
+ * sleeps for 80 ticks). */
 #define CHECKPOINT_EXTRA_SLEEPS 10
 
 /* A coroutine's journaled steps beside a ticker of the same loop. */
@@ -719,7 +720,7 @@ test_journal_checkpoint_wait (void)
                   " times for %d ticks; returned %" G_GINT64_FORMAT " µs after the release",
                   st.ticks, sleeps, ticks, st.returned - st.released);
   /* Woken by the release, not by a timer: the loop thread slept for the ticker's parks
-   * only (a coroutine trying the lock again every millisecond: some 180 more). */
+   * only (a coroutine trying the lock again every millisecond: some 80 more). */
   g_assert_cmpuint (sleeps, <=, (guint64) ticks + CHECKPOINT_EXTRA_SLEEPS);
   /* The ticker parks 2 ms at a time: about 100 ticks in the 200 ms, a blocked loop none. */
   g_assert_cmpint (st.ticks, >=, CHECKPOINT_HOLD_MS / 2 / 4);
