@@ -11,7 +11,8 @@
  * (server_coro_run_in_thread(): one hop per sync, for every ticket it covers), which also
  * records the result and wakes the waiters before the leader is resumed; as a waiter it
  * parks (server_coro_park()). A failure is kept (copied to each waiter) and makes the
- * group fail from then on.
+ * group fail from then on. The journal's steps (append, change, checkpoint) never run on
+ * a loop thread either: in a coroutine each runs in one pool hop (journal_step).
  * DurableJournal file layout (native byte order; the file never leaves its machine):
  *
  *   header  = "MSGTRK-JOURNAL 1" (16 octets) generation (guint32) zeros, 512 octets
@@ -275,6 +276,12 @@ struct _DurableJournal
   gsize pos;           /* next record's offset; under lock */
   guint32 generation;  /* under lock */
   DurableGroup *group; /* (owned) fdatasync of fd */
+  GMutex busy_lock;
+  GCond busy_cond;
+  guint busy;          /* pool threads still at work on it after their caller went on (a
+                        * kicked sync, a detached append): close waits; under busy_lock */
+  GThreadPool *detached; /* (owned) (nullable) durable_journal_append_detached()'s, made
+                          * at its first use; under busy_lock */
 };
 
 static guint32 crc_table[256];
@@ -401,6 +408,8 @@ durable_journal_open (const char *dir,
 
   g_mutex_init (&journal->lock);
   g_rw_lock_init (&journal->checkpoint);
+  g_mutex_init (&journal->busy_lock);
+  g_cond_init (&journal->busy_cond);
   journal->dir = g_strdup (dir);
   new_path = g_strdup_printf ("%s/" JOURNAL_NEW_MARK "%sXXXXXX", dir, prefix);
   journal->fd = g_mkstemp_full (new_path, O_RDWR | O_CLOEXEC, 0600);
@@ -475,6 +484,14 @@ durable_journal_close (DurableJournal *journal)
 
   if (journal == NULL)
     return;
+  /* A kicked sync or a detached append still running in a pool thread (its session has
+   * ended) finishes first. */
+  g_mutex_lock (&journal->busy_lock);
+  while (journal->busy > 0)
+    g_cond_wait (&journal->busy_cond, &journal->busy_lock);
+  g_mutex_unlock (&journal->busy_lock);
+  if (journal->detached != NULL)
+    g_thread_pool_free (journal->detached, FALSE, TRUE);
   if (journal->fd >= 0)
     {
       if (journal->group != NULL && journal_syncfs (journal, &error))
@@ -491,6 +508,8 @@ durable_journal_close (DurableJournal *journal)
   durable_group_free (journal->group);
   g_mutex_clear (&journal->lock);
   g_rw_lock_clear (&journal->checkpoint);
+  g_mutex_clear (&journal->busy_lock);
+  g_cond_clear (&journal->busy_cond);
   g_free (journal->path);
   g_free (journal->dir);
   g_free (journal);
@@ -563,48 +582,25 @@ journal_append_locked (DurableJournal *journal,
   return TRUE;
 }
 
-/* JOURNAL_CORO_LOCK_RETRY_US: in a coroutine, how often the checkpoint lock is tried again
- * while a checkpoint (a syncfs, in another thread) holds it. */
-#define JOURNAL_CORO_LOCK_RETRY_US 1000
-
-/* The checkpoint lock for reading. In a coroutine it is never waited for on the loop
- * thread: while a checkpoint holds it, the coroutine parks and tries again every
- * JOURNAL_CORO_LOCK_RETRY_US (the loop runs the others meanwhile). */
-static void
-checkpoint_read_lock (DurableJournal *journal)
+/* A full journal's checkpoint, under the checkpoint lock for writing (never on a loop
+ * thread: see journal_step). */
+static gboolean
+checkpoint_run (DurableJournal *journal,
+                gsize           need,
+                GError        **error)
 {
-  if (!server_coro_in_loop ())
-    {
-      g_rw_lock_reader_lock (&journal->checkpoint);
-      return;
-    }
-  while (!g_rw_lock_reader_trylock (&journal->checkpoint))
-    (void) server_coro_park (g_get_monotonic_time () + JOURNAL_CORO_LOCK_RETRY_US);
-}
-
-/* A full journal's checkpoint, under the checkpoint lock for writing. */
-typedef struct
-{
-  DurableJournal *journal;
-  gsize need;
-  GError *error;
   gboolean ok;
-} Checkpoint;
 
-static void
-checkpoint_run (gpointer data)
-{
-  Checkpoint *c = data;
-
-  g_rw_lock_writer_lock (&c->journal->checkpoint);
-  c->ok = journal_checkpoint (c->journal, c->need, &c->error);
-  g_rw_lock_writer_unlock (&c->journal->checkpoint);
+  g_rw_lock_writer_lock (&journal->checkpoint);
+  ok = journal_checkpoint (journal, need, error);
+  g_rw_lock_writer_unlock (&journal->checkpoint);
+  return ok;
 }
 
 /* Append with the checkpoint lock held for reading on return (released by the caller).
- * A full journal is checkpointed first (syncfs, the header, fdatasync): in a coroutine in
- * a pool thread (server_coro_run_in_thread), so that neither the sync nor the wait for the
- * lock stops the loop's other sessions. */
+ * A full journal is checkpointed first (syncfs, the header, fdatasync). Never on a loop
+ * thread (journal_step): the wait for the lock (a checkpoint in another thread holding
+ * it) blocks this thread only, and ends when the checkpoint releases it. */
 static gboolean
 journal_append_hold (DurableJournal *journal,
                      const char     *record,
@@ -622,9 +618,7 @@ journal_append_hold (DurableJournal *journal,
     {
       gboolean full = FALSE;
 
-      Checkpoint c = { journal, RECORD_HEAD_SIZE + len + RECORD_ALIGN, NULL, FALSE };
-
-      checkpoint_read_lock (journal);
+      g_rw_lock_reader_lock (&journal->checkpoint);
       if (!journal_append_locked (journal, record, len, ticket, &full, error))
         {
           g_rw_lock_reader_unlock (&journal->checkpoint);
@@ -633,20 +627,120 @@ journal_append_hold (DurableJournal *journal,
       if (!full)
         return TRUE;
       g_rw_lock_reader_unlock (&journal->checkpoint);
-      server_coro_run_in_thread (checkpoint_run, &c);
-      if (!c.ok)
-        {
-          g_propagate_error (error, c.error);
-          return FALSE;
-        }
+      if (!checkpoint_run (journal, RECORD_HEAD_SIZE + len + RECORD_ALIGN, error))
+        return FALSE;
     }
+}
+
+/* One journaled step (journal_step): an append, the change it describes, and the wait
+ * for it (each optional), with its result. */
+typedef struct
+{
+  DurableJournal *journal;
+  const char *record;
+  gsize len;
+  DurableJournalApplyFunc apply; /* (nullable) */
+  gpointer data;
+  guint64 *ticket;               /* (nullable): NULL waits */
+  GError **error;
+  gboolean ok;
+} JournalStep;
+
+static void
+journal_step_run (gpointer data)
+{
+  JournalStep *st = data;
+  guint64 mine = 0;
+
+  st->ok = FALSE;
+  if (!journal_append_hold (st->journal, st->record, st->len, &mine, st->error))
+    return;
+  st->ok = st->apply == NULL || st->apply (st->data, st->error);
+  g_rw_lock_reader_unlock (&st->journal->checkpoint);
+  if (!st->ok)
+    return;
+  if (st->ticket != NULL)
+    *st->ticket = mine;
+  else
+    st->ok = durable_group_wait (st->journal->group, mine, st->error);
+}
+
+static void
+journal_busy (DurableJournal *journal)
+{
+  g_mutex_lock (&journal->busy_lock);
+  journal->busy++;
+  g_mutex_unlock (&journal->busy_lock);
+}
+
+static void
+journal_idle (DurableJournal *journal)
+{
+  g_mutex_lock (&journal->busy_lock);
+  if (--journal->busy == 0)
+    g_cond_broadcast (&journal->busy_cond);
+  g_mutex_unlock (&journal->busy_lock);
+}
+
+/* The sync of every ticket issued so far started now, in this thread, unless one runs
+ * already (or there is nothing to sync, or the group failed): as the leader of
+ * durable_group_wait() does, without a waiter of its own. */
+static void
+group_kick (DurableGroup *group)
+{
+  GroupSync gs = { group, 0 };
+
+  g_mutex_lock (&group->lock);
+  if (group->syncing || group->synced >= group->issued || group->failure != NULL)
+    {
+      g_mutex_unlock (&group->lock);
+      return;
+    }
+  group->syncing = TRUE;
+  gs.upto = group->issued;
+  g_mutex_unlock (&group->lock);
+  group_sync_run (&gs);
+}
+
+/* A journaled step's pool thread, its coroutine resumed: the step's sync started (the
+ * coroutine will wait for it, after its next writes: the sync overlaps them). */
+static void
+journal_kick (gpointer data)
+{
+  DurableJournal *journal = data;
+
+  group_kick (journal->group);
+  journal_idle (journal);
+}
+
+/* The journal's file I/O never runs on a loop thread (docs/durability.md, "Off the loop
+ * thread"): in a coroutine the whole step (the record's pwrite, a checkpoint if the
+ * journal is full, the change's open/write/rename/link, and the sync when it is waited
+ * for, led in that same thread) runs in one pool hop (server_coro_run_in_thread()), the
+ * coroutine parked; elsewhere here. A file system that stalls (a commit under another
+ * process's fsyncs) then holds up that session only, not its loop's others. */
+static gboolean
+journal_step (JournalStep *st)
+{
+  if (st->ticket == NULL || !server_coro_in_loop ())
+    {
+      server_coro_run_in_thread (journal_step_run, st);
+      return st->ok;
+    }
+  /* Not waited for here: the same thread starts the sync once the coroutine is resumed
+   * (journal_kick; the coroutine's later wait then finds it done or running: no leader's
+   * hop of its own). */
+  journal_busy (st->journal);
+  server_coro_run_in_thread_then (journal_step_run, st, journal_kick, st->journal);
+  return st->ok;
 }
 
 /**
  * durable_journal_append:
  * @ticket: (out): for durable_journal_wait()
  *
- * Appends @record (not yet durable: wait for @ticket).
+ * Appends @record (not yet durable: wait for @ticket). In a coroutine, off the loop
+ * thread (journal_step).
  *
  * Returns: %TRUE, or %FALSE with @error set
  */
@@ -657,9 +751,80 @@ durable_journal_append (DurableJournal *journal,
                         guint64        *ticket,
                         GError        **error)
 {
-  if (!journal_append_hold (journal, record, len, ticket, error))
-    return FALSE;
-  g_rw_lock_reader_unlock (&journal->checkpoint);
+  JournalStep st = { journal, record, len, NULL, NULL, ticket, error, FALSE };
+
+  g_return_val_if_fail (ticket != NULL, FALSE);
+  return journal_step (&st);
+}
+
+/* A record appended by durable_journal_append_detached()'s pool. */
+typedef struct
+{
+  DurableJournal *journal;
+  char *record;  /* (owned) */
+  gsize len;
+  char *context; /* (owned) for its failure's warning */
+} Detached;
+
+static void
+detached_run (gpointer data,
+              gpointer user_data)
+{
+  Detached *d = data;
+  DurableJournal *journal = d->journal;
+  g_autoptr (GError) error = NULL;
+  guint64 ticket = 0;
+  JournalStep st = { journal, d->record, d->len, NULL, NULL, &ticket, &error, FALSE };
+
+  journal_step_run (&st);
+  if (!st.ok)
+    g_warning ("%s: %s", d->context, error->message);
+  g_free (d->record);
+  g_free (d->context);
+  g_free (d);
+  journal_idle (journal);
+}
+
+/**
+ * durable_journal_append_detached:
+ * @context: what the record is, for the warning if its append fails
+ *
+ * Appends @record, never waited for by anyone in particular (made durable by the next
+ * sync, or by the journal's close): in a coroutine by a pool thread after the call
+ * returned (a copy of @record; the coroutine neither parks nor waits; a failure is logged
+ * with @context), elsewhere here. Records appended so are in the journal before its close
+ * (durable_journal_close() waits for them).
+ *
+ * Returns: %TRUE (queued, in a coroutine), or %FALSE with @error set (too long, or the
+ *   append here failed)
+ */
+gboolean
+durable_journal_append_detached (DurableJournal *journal,
+                                 const char     *record,
+                                 gsize           len,
+                                 const char     *context,
+                                 GError        **error)
+{
+  Detached *d;
+  g_autoptr (GError) local = NULL;
+  guint64 ticket = 0;
+
+  if (len > DURABLE_JOURNAL_MAX_RECORD || !server_coro_in_loop ())
+    return durable_journal_append (journal, record, len, &ticket, error);
+  d = g_new0 (Detached, 1);
+  d->journal = journal;
+  d->record = g_memdup2 (record, len);
+  d->len = len;
+  d->context = g_strdup (context);
+  journal_busy (journal);
+  g_mutex_lock (&journal->busy_lock);
+  if (journal->detached == NULL)
+    journal->detached = g_thread_pool_new (detached_run, NULL, 1, FALSE, NULL);
+  /* A failed push (no new thread) still queues it: it runs when the thread can start. */
+  if (!g_thread_pool_push (journal->detached, d, &local))
+    g_warning ("%s: no new pool thread (%s): the journal's record waits", context,
+               local->message);
+  g_mutex_unlock (&journal->busy_lock);
   return TRUE;
 }
 
@@ -736,7 +901,9 @@ durable_journal_place (const char *tmp_path,
  *
  * Appends @record, then calls @apply before a checkpoint can sync the file system and
  * overwrite the record (the checkpoint lock is held across both): after a crash, the
- * journal's replay makes again whatever @apply had not made durable.
+ * journal's replay makes again whatever @apply had not made durable. In a coroutine
+ * all of it (and the wait, without @ticket) runs in one pool hop (journal_step): @apply
+ * runs in a pool thread then.
  *
  * Returns: %TRUE, or %FALSE with @error set (by the append or by @apply)
  */
@@ -749,21 +916,9 @@ durable_journal_apply (DurableJournal         *journal,
                        guint64                *ticket,
                        GError                **error)
 {
-  guint64 mine = 0;
-  gboolean ok;
+  JournalStep st = { journal, record, len, apply, data, ticket, error, FALSE };
 
-  if (!journal_append_hold (journal, record, len, &mine, error))
-    return FALSE;
-  ok = apply (data, error);
-  g_rw_lock_reader_unlock (&journal->checkpoint);
-  if (!ok)
-    return FALSE;
-  if (ticket != NULL)
-    {
-      *ticket = mine;
-      return TRUE;
-    }
-  return durable_journal_wait (journal, mine, error);
+  return journal_step (&st);
 }
 
 typedef struct
@@ -933,4 +1088,67 @@ durable_journal_replay (const char              *dir,
       close (fd);
     }
   return count;
+}
+
+/* ---- Tests only ---- */
+
+typedef struct
+{
+  DurableJournal *journal;
+  guint ms;
+  GMutex lock;
+  GCond cond;
+  gboolean held;
+} CheckpointHold;
+
+static gpointer
+checkpoint_hold_thread (gpointer data)
+{
+  CheckpointHold *h = data;
+  guint ms = h->ms;
+  GRWLock *checkpoint = &h->journal->checkpoint;
+
+  g_rw_lock_writer_lock (checkpoint);
+  g_mutex_lock (&h->lock);
+  h->held = TRUE;
+  g_cond_signal (&h->cond);
+  g_mutex_unlock (&h->lock);
+  /* @h is gone from here on. */
+  g_usleep ((gulong) ms * 1000);
+  g_rw_lock_writer_unlock (checkpoint);
+  return NULL;
+}
+
+/**
+ * durable_journal_probe_hold_checkpoint:
+ *
+ * Tests only: a thread of its own takes @journal's checkpoint lock for writing, as a
+ * checkpoint does around its syncfs, and holds it for @ms milliseconds.
+ *
+ * Returns: (transfer full): the thread (join it), once it holds the lock
+ */
+GThread *
+durable_journal_probe_hold_checkpoint (DurableJournal *journal,
+                                       guint           ms)
+{
+  CheckpointHold h = { journal, ms };
+  GThread *thread;
+
+  g_mutex_init (&h.lock);
+  g_cond_init (&h.cond);
+  thread = g_thread_new ("checkpoint-hold", checkpoint_hold_thread, &h);
+  g_mutex_lock (&h.lock);
+  while (!h.held)
+    g_cond_wait (&h.cond, &h.lock);
+  g_mutex_unlock (&h.lock);
+  g_mutex_clear (&h.lock);
+  g_cond_clear (&h.cond);
+  return thread;
+}
+
+/* durable_journal_probe_syncs: tests only, the syncs of @journal's records run so far. */
+guint64
+durable_journal_probe_syncs (DurableJournal *journal)
+{
+  return durable_group_syncs (journal->group);
 }

@@ -77,6 +77,11 @@ gboolean        durable_journal_append (DurableJournal           *journal,
                                         gsize                     len,
                                         guint64                  *ticket,
                                         GError                  **error);
+gboolean        durable_journal_append_detached (DurableJournal  *journal,
+                                                 const char      *record,
+                                                 gsize            len,
+                                                 const char      *context,
+                                                 GError         **error);
 gboolean        durable_journal_wait   (DurableJournal           *journal,
                                         guint64                   ticket,
                                         GError                  **error);
@@ -112,6 +117,9 @@ gboolean        durable_journal_place  (const char               *tmp_path,
                                         gsize                     len,
                                         GError                  **error);
 const char     *durable_journal_get_path (DurableJournal         *journal);
+GThread        *durable_journal_probe_hold_checkpoint (DurableJournal *journal,
+                                                       guint           ms);
+guint64         durable_journal_probe_syncs (DurableJournal          *journal);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DurableJournal, durable_journal_close)
 

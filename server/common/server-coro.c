@@ -1331,6 +1331,8 @@ typedef struct
   ServerCoroFunc func;
   gpointer       data;
   ServerCoro    *co;
+  ServerCoroFunc then;      /* (nullable) server_coro_run_in_thread_then() */
+  gpointer       then_data;
 } PoolWork;
 
 static void
@@ -1339,6 +1341,8 @@ pool_run (gpointer data,
 {
   PoolWork       *w = data;
   ServerCoroLoop *loop = w->co->loop;
+  ServerCoroFunc  then = w->then;
+  gpointer        then_data = w->then_data;
 
   w->func (w->data);
   g_mutex_lock (&loop->lock);
@@ -1350,6 +1354,9 @@ pool_run (gpointer data,
   loop->pq_tail = w->co;
   wake_signal_locked (loop);
   g_mutex_unlock (&loop->lock);
+  /* @w (on the coroutine's stack) may be gone from here on. */
+  if (then != NULL)
+    then (then_data);
 }
 
 static GThreadPool *
@@ -1382,8 +1389,27 @@ void
 server_coro_run_in_thread (ServerCoroFunc func,
                            gpointer       data)
 {
+  server_coro_run_in_thread_then (func, data, NULL, NULL);
+}
+
+/**
+ * server_coro_run_in_thread_then:
+ * @then: (nullable): more work for that pool thread once the coroutine is resumed
+ * @then_data: its argument, which must outlive the call (not on the coroutine's stack)
+ *
+ * As server_coro_run_in_thread(); in a coroutine, the pool thread that ran @func then
+ * runs @then(@then_data) after it has queued the coroutine's resumption: work the
+ * coroutine will want done soon (a sync it will wait for) started at once, without a
+ * hop of its own. Outside a coroutine only @func(@data) runs (no thread to go on in).
+ */
+void
+server_coro_run_in_thread_then (ServerCoroFunc func,
+                                gpointer       data,
+                                ServerCoroFunc then,
+                                gpointer       then_data)
+{
   ServerCoro *co = coro_self;
-  PoolWork    w = { func, data, co };
+  PoolWork    w = { func, data, co, then, then_data };
   g_autoptr (GError) error = NULL;
 
   if (co == NULL)

@@ -96,6 +96,10 @@ void            server_coro_forget_fd     (int              fd);
 gboolean        server_coro_has_fd        (int              fd);
 void            server_coro_run_in_thread (ServerCoroFunc   func,
                                            gpointer         data);
+void            server_coro_run_in_thread_then (ServerCoroFunc func,
+                                                gpointer       data,
+                                                ServerCoroFunc then,
+                                                gpointer       then_data);
 
 ServerCoro     *server_coro_self          (void);
 int             server_coro_park          (gint64           deadline);

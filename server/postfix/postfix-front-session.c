@@ -1728,8 +1728,10 @@ registration_build (Session    *s,
 }
 
 /* Before the tracked message's data goes upstream: its pending registration (by its
- * ident, s->ident, else by Message-ID @mid) journaled, not yet waited for (@ticket): its
- * fdatasync then runs while Postfix writes its queue file. FALSE: nothing written; with
+ * ident, s->ident, else by Message-ID @mid) journaled, not yet waited for (@ticket): the
+ * journal record and the file are written in a pool thread (never on the loop: one hop,
+ * docs/durability.md "Off the loop thread"), which then starts the fdatasync, so that it
+ * runs while Postfix writes its queue file. FALSE: nothing written; with
  * @failed, because the write failed (a full disk, a directory the front cannot write:
  * logged), else there is no ident and no Message-ID that Postfix will log as we read it,
  * and the registration waits for the queue id. @key: what names it. */
@@ -1861,9 +1863,11 @@ reply_queue_id (const char *reply)
  * made with @now as its arrival. @pending: the message's pending registration is durable
  * (pending_write). By ident, the follower binds it to the queue id of smtpd's client
  * line, so only a journal record of the queue id is appended, not waited for (it tells a
- * replay that the pending one has its queue id). By Message-ID (@mid_key, the
+ * replay that the pending one has its queue id), by a pool thread after this returns
+ * (the session does not park for it). By Message-ID (@mid_key, the
  * fallback), the front names the queue id itself: QID.reg written through the journal
- * (waited for: the client has its 250 already), then the pending file removed, so the
+ * (waited for: the client has its 250 already; the write and the sync in one pool hop),
+ * then the pending file removed (in a pool thread too), so the
  * follower never has to guess which cleanup line with that Message-ID is this message's
  * (it holds such lines while the pending file exists; docs/postfix-site.md).
  * FALSE when it could not be made durable: the client must not hear the 250 (without
@@ -1879,7 +1883,6 @@ register_queue_id (Session    *s,
   g_autofree char *qid = NULL;
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) error = NULL;
-  guint64 ticket = 0;
   gsize n = 0;
 
   if (q == NULL)
@@ -1905,7 +1908,7 @@ register_queue_id (Session    *s,
   reg->ident = g_strdup (s->ident);
   if (pending && mid_key == NULL
         ? !postfix_registration_journal_queue_id (s->front->registration_dir,
-                                                  s->front->journal, reg, &ticket, &error)
+                                                  s->front->journal, reg, NULL, &error)
         : !postfix_registration_write_journaled (s->front->registration_dir,
                                                  s->front->journal, reg, &error))
     {

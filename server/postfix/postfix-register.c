@@ -31,6 +31,7 @@
 #include "msgtrk-private.h"
 #include "postfix-log.h"
 #include "postfix-register-private.h"
+#include "server-coro.h"
 
 #define REG_MAGIC "MSGTRK-POSTFIX-REG 1"
 #define REG_SUFFIX ".reg"
@@ -522,8 +523,10 @@ postfix_registration_write_journaled (const char                *dir,
 
 /**
  * postfix_registration_journal_queue_id:
- * @ticket: (out): durable once durable_journal_wait() says so (or at the journal's next
- *   sync by anyone)
+ * @ticket: (out) (optional): durable once durable_journal_wait() says so (or at the
+ *   journal's next sync by anyone); NULL: nobody waits for it, and in a coroutine the
+ *   record is appended by a pool thread after the call returned
+ *   (durable_journal_append_detached(): no park, no hop; its failure logged there)
  *
  * The journal record of @reg only, not waited for, and no file: for a registration
  * whose pending one (postfix_registration_write_pending()) is durable already, which the
@@ -544,9 +547,16 @@ postfix_registration_journal_queue_id (const char                *dir,
   g_autofree char *path = NULL;
   g_autofree char *tmp = NULL;
 
+  g_autofree char *context = NULL;
+
   if (!registration_prepare (dir, reg, &text, &path, &tmp, error))
     return FALSE;
-  return durable_journal_append (journal, text, strlen (text), ticket, error);
+  if (ticket != NULL)
+    return durable_journal_append (journal, text, strlen (text), ticket, error);
+  context = g_strdup_printf ("the journal record of queue id %s (ENVID %s) not appended; its "
+                             "pending registration stays, for the follower to bind",
+                             reg->queue_id, reg->envid);
+  return durable_journal_append_detached (journal, text, strlen (text), context, error);
 }
 
 /* Whether the journaled registration @reg is already on disk or superseded by @have, the
@@ -1288,11 +1298,20 @@ postfix_registration_pending_exists (const char        *dir,
   return path != NULL && g_lstat (path, &st) == 0 && S_ISREG (st.st_mode);
 }
 
+static void
+unlink_run (gpointer data)
+{
+  g_unlink (data);
+}
+
 /**
  * postfix_registration_drop_pending:
  *
  * Removes the pending registration of @key (the front, when Postfix refused the
- * message; not synced: one that comes back after a crash binds nothing or expires).
+ * message, or once QID.reg is durable; not synced: one that comes back after a crash
+ * binds nothing or expires). In a coroutine the unlink runs in a pool thread
+ * (server_coro_run_in_thread(): a file system that stalls holds up this session only,
+ * as the journal's steps do, docs/durability.md "Off the loop thread").
  */
 void
 postfix_registration_drop_pending (const char        *dir,
@@ -1302,7 +1321,7 @@ postfix_registration_drop_pending (const char        *dir,
   g_autofree char *path = pending_path (dir, kind, key, "");
 
   if (path != NULL)
-    g_unlink (path);
+    server_coro_run_in_thread (unlink_run, path);
 }
 
 /**

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <utime.h>
 #include <unistd.h>
@@ -608,6 +609,178 @@ test_journal_full_coroutines (void)
   mt_tmpdir_remove (dir);
 }
 
+/* CHECKPOINT_HOLD_MS: how long the probe holds the checkpoint lock; WOKEN_MAX_MS: at most
+ * this long after its release the waiting coroutine's append has returned. */
+#define CHECKPOINT_HOLD_MS 200
+#define WOKEN_MAX_MS 50
+/* CHECKPOINT_EXTRA_SLEEPS: the loop thread's sleeps while the lock is held, beyond one per
+ * tick of the ticker, at most (the pool's wake-up; main's 1 ms poll of the lock: 158
+ * sleeps for 80 ticks). */
+#define CHECKPOINT_EXTRA_SLEEPS 10
+
+/* A coroutine's journaled steps beside a ticker of the same loop. */
+typedef struct
+{
+  DurableJournal *journal;
+  char *dir;
+  gint ticks;           /* (atomic) */
+  gint done;            /* (atomic) */
+  gint64 returned;      /* monotonic, when the step returned */
+  gint64 released;      /* monotonic, when the probe's hold ended (its join) */
+  guint64 syncs_before; /* durable_journal_probe_syncs () before the wait */
+  guint64 syncs_after;
+  gboolean on_loop;     /* a step's apply ran on the loop thread */
+  gint tid;             /* (atomic) the loop thread's, once the step begins */
+} Stepper;
+
+/* The voluntary context switches of this process's thread @tid so far. */
+static guint64
+thread_sleeps (int tid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/self/task/%d/status", tid);
+  g_autofree char *text = NULL;
+  const char *p;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  p = strstr (text, "\nvoluntary_ctxt_switches:");
+  g_assert_nonnull (p);
+  return g_ascii_strtoull (p + strlen ("\nvoluntary_ctxt_switches:"), NULL, 10);
+}
+
+static void
+stepper_ticker (gpointer data)
+{
+  Stepper *st = data;
+
+  while (!g_atomic_int_get (&st->done))
+    {
+      (void) server_coro_park (g_get_monotonic_time () + 2 * G_TIME_SPAN_MILLISECOND);
+      g_atomic_int_inc (&st->ticks);
+    }
+}
+
+static gboolean
+stepper_apply (gpointer data,
+               GError **error)
+{
+  Stepper *st = data;
+
+  if (server_coro_in_loop ())
+    st->on_loop = TRUE;
+  return TRUE;
+}
+
+static void
+checkpoint_waiter (gpointer data)
+{
+  Stepper *st = data;
+  guint64 ticket = 0;
+
+  g_atomic_int_set (&st->tid, (gint) syscall (SYS_gettid));
+  g_assert_true (durable_journal_apply (st->journal, "one", 3, stepper_apply, st, &ticket,
+                                        NULL));
+  st->returned = g_get_monotonic_time ();
+  g_assert_true (durable_journal_wait (st->journal, ticket, NULL));
+  g_atomic_int_set (&st->done, TRUE);
+}
+
+static void
+test_journal_checkpoint_wait (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GError) error = NULL;
+  Stepper st = { 0 };
+  ServerCoroLoop *loop = server_coro_loop_new ("test-journal", &error);
+  GThread *hold;
+  guint64 sleeps;
+  gint ticks;
+
+  g_test_summary ("A coroutine's journaled step while a checkpoint holds the lock: its "
+                  "loop goes on, and the step returns once the checkpoint releases the "
+                  "lock (the lock waited for in a pool thread, no timer)");
+  g_assert_no_error (error);
+  st.journal = durable_journal_open (dir, PREFIX, &error);
+  g_assert_no_error (error);
+  hold = durable_journal_probe_hold_checkpoint (st.journal, CHECKPOINT_HOLD_MS);
+  g_assert_true (server_coro_loop_spawn (loop, stepper_ticker, &st, NULL));
+  g_assert_true (server_coro_loop_spawn (loop, checkpoint_waiter, &st, NULL));
+  while (g_atomic_int_get (&st.tid) == 0)
+    g_usleep (1000);
+  g_usleep (20 * 1000); /* its step parked, waiting for the lock */
+  sleeps = thread_sleeps (st.tid);
+  ticks = g_atomic_int_get (&st.ticks);
+  g_thread_join (hold);
+  st.released = g_get_monotonic_time ();
+  sleeps = thread_sleeps (st.tid) - sleeps;
+  ticks = g_atomic_int_get (&st.ticks) - ticks;
+  while (server_coro_loop_get_live (loop) > 0)
+    g_usleep (1000);
+  server_coro_loop_free (loop);
+  g_test_message ("ticks %d; while held: the loop thread slept %" G_GUINT64_FORMAT
+                  " times for %d ticks; returned %" G_GINT64_FORMAT " µs after the release",
+                  st.ticks, sleeps, ticks, st.returned - st.released);
+  /* Woken by the release, not by a timer: the loop thread slept for the ticker's parks
+   * only (a coroutine trying the lock again every millisecond: some 80 more). */
+  g_assert_cmpuint (sleeps, <=, (guint64) ticks + CHECKPOINT_EXTRA_SLEEPS);
+  /* The ticker parks 2 ms at a time: about 100 ticks in the 200 ms, a blocked loop none. */
+  g_assert_cmpint (st.ticks, >=, CHECKPOINT_HOLD_MS / 2 / 4);
+  g_assert_cmpint (st.returned, >=, st.released - 2 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (st.returned - st.released, <, WOKEN_MAX_MS * G_TIME_SPAN_MILLISECOND);
+  g_assert_false (st.on_loop);
+  durable_journal_close (st.journal);
+  mt_tmpdir_remove (dir);
+}
+
+static void
+kicked_stepper (gpointer data)
+{
+  Stepper *st = data;
+  guint64 ticket = 0;
+  gint64 until = g_get_monotonic_time () + G_TIME_SPAN_SECOND;
+
+  g_assert_true (durable_journal_apply (st->journal, "one", 3, stepper_apply, st, &ticket,
+                                        NULL));
+  /* Nobody waits: the step's pool thread syncs it all the same. */
+  while (durable_journal_probe_syncs (st->journal) == 0 && g_get_monotonic_time () < until)
+    (void) server_coro_park (g_get_monotonic_time () + G_TIME_SPAN_MILLISECOND);
+  st->syncs_before = durable_journal_probe_syncs (st->journal);
+  g_assert_true (durable_journal_wait (st->journal, ticket, NULL));
+  st->syncs_after = durable_journal_probe_syncs (st->journal);
+  /* The unwaited kind: appended by a pool thread after the call returned. */
+  g_assert_true (durable_journal_append_detached (st->journal, "two", 3, "test", NULL));
+  g_atomic_int_set (&st->done, TRUE);
+}
+
+static void
+test_journal_kick (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GError) error = NULL;
+  Stepper st = { 0 };
+  ServerCoroLoop *loop = server_coro_loop_new ("test-journal", &error);
+  gint64 until;
+
+  g_test_summary ("A coroutine's journaled step with a ticket: its pool thread starts the "
+                  "sync (the wait then needs none of its own); a detached append is in the "
+                  "journal before its close");
+  g_assert_no_error (error);
+  st.journal = durable_journal_open (dir, PREFIX, &error);
+  g_assert_no_error (error);
+  g_assert_true (server_coro_loop_spawn (loop, kicked_stepper, &st, NULL));
+  while (server_coro_loop_get_live (loop) > 0)
+    g_usleep (1000);
+  server_coro_loop_free (loop);
+  g_assert_cmpuint (st.syncs_before, ==, 1);
+  g_assert_cmpuint (st.syncs_after, ==, 1);
+  g_assert_false (st.on_loop);
+  until = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  while (durable_journal_last (st.journal) < 2 && g_get_monotonic_time () < until)
+    g_usleep (1000);
+  g_assert_cmpuint (durable_journal_last (st.journal), ==, 2);
+  durable_journal_close (st.journal);
+  mt_tmpdir_remove (dir);
+}
+
 static void
 test_journal_limit (void)
 {
@@ -690,6 +863,8 @@ main (int   argc,
   g_test_add_func ("/durable-journal/torn", test_journal_torn);
   g_test_add_func ("/durable-journal/full", test_journal_full);
   g_test_add_func ("/durable-journal/full-coroutines", test_journal_full_coroutines);
+  g_test_add_func ("/durable-journal/checkpoint-wait", test_journal_checkpoint_wait);
+  g_test_add_func ("/durable-journal/kick", test_journal_kick);
   g_test_add_func ("/durable-journal/limit", test_journal_limit);
   g_test_add_func ("/durable-journal/file-replace", test_journal_file_replace);
   g_test_add_func ("/durable-journal/unfinished", test_journal_unfinished);
