@@ -13,12 +13,14 @@
  *      bound; connections made from then on wait in the listen backlog);
  *   4. server_privs_drop() (the configured user), the program's post_drop hook (stores,
  *      queues, workers), then the listener accepts (one thread per connection, at most
- *      max_connections, more wait up to connection_wait seconds);
+ *      max_connections, more wait up to connection_wait seconds; serve_inline: one accept
+ *      thread, or a coroutine of the program's accept_loop);
  *   5. signals, one rule for every server: SIGTERM and SIGINT end the main loop (the
  *      handlers stay installed until shutdown, so a second signal changes nothing);
  *      SIGPIPE is ignored (a closed peer is an I/O error, not a death);
  *   6. shutdown: the listener stops (sessions are cancelled and joined), then the program's
- *      stop hook (workers, stores); exit 0. Any failure before: the error on stderr as
+ *      stop hook (workers, stores), then the log thread's queue is written out
+ *      (server_log_stop()); exit 0. Any failure before: the error on stderr as
  *      "<program>: <message>", the stop hook, exit 1.
  *
  * A program without sessions (serve NULL: msgtrk-postfix-follower) gets steps 1, 2, 4-6
