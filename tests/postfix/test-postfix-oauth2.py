@@ -20,8 +20,8 @@ passed through, the client's empty line passed on, Postfix's 535, each byte for 
 Postfix answers a direct client, the session going on; OAUTHBEARER valid (235) and wrong
 (334, then %x01, 535); a ~1.6 KB JWT: as an initial response (AUTH line of ~2.3 KB, within
 the front's FRONT_AUTH_LINE_MAX) Postfix's listener with line_length_limit 12288 answers 235,
-the default one Postfix's own "line too long" refusal, passed through in lockstep (the
-session goes on); as a response line after an empty 334 it succeeds on the default one
+the default one reads 2048 octets of it and answers 535 (the cut base64 refused), passed
+through in lockstep (the session goes on); as a response line after an empty 334 it succeeds on the default one
 (smtpd_sasl_response_limit); Dovecot validated locally (its log); no token, no AUTH
 response and not the key in the front's, the follower's, mtqpd's or Dovecot's log
 (Postfix's log aside).
@@ -216,8 +216,11 @@ def main():
         c.close()
         c, ehlo = session()
         code, text = c.cmd(long_line)
-        t.check("long initial response, Postfix's default line_length_limit: Postfix's "
-                "refusal passed through (no 235, no 334)", code // 100 == 5, text)
+        # Postfix reads 2048 octets of the line and skips the rest (one reply): the cut
+        # base64 fails in Dovecot, Postfix answers 535.
+        t.check("long initial response, Postfix's default line_length_limit: its 535 (the "
+                "line cut at 2048) passed through", text.startswith("535 5.7.8")
+                and "Invalid base64" in text, text)
         t.equal("the session goes on in lockstep after it", c.cmd("NOOP")[0], 250)
         code, text = c.cmd("AUTH XOAUTH2")
         t.equal("the long JWT as a response line instead: Postfix's empty 334", code, 334)
