@@ -21,10 +21,10 @@ Postfix answers a direct client, the session going on; OAUTHBEARER valid (235) a
 (334, then %x01, 535); a ~1.6 KB JWT: as an initial response (AUTH line of ~2.3 KB, within
 the front's FRONT_AUTH_LINE_MAX) Postfix's listener with line_length_limit 12288 answers 235,
 the default one reads 2048 octets of it and answers 535 (the cut base64 refused), passed
-through in lockstep (the session goes on); as a response line after an empty 334 it succeeds on the default one
-(smtpd_sasl_response_limit); Dovecot validated locally (its log); no token, no AUTH
-response and not the key in the front's, the follower's, mtqpd's or Dovecot's log
-(Postfix's log aside).
+through in lockstep (the session goes on); as a response line after an empty 334 it
+succeeds on the default one (smtpd_sasl_response_limit); a valid token of another user
+("sub") is refused; Dovecot validated locally (its log); no token, no AUTH response and not
+the key in the front's, the follower's, mtqpd's or Dovecot's log (Postfix's log aside).
 Limits: tracking_harness.WAIT. Skips (77) unless root with Postfix and dovecot-core.
 Never: touch /etc/postfix or /etc/dovecot, reach the network, or leave a process behind.
 """
@@ -66,11 +66,12 @@ def main():
     good = jwt_hs256(KEY, claims(now))
     forged = jwt_hs256(WRONG_KEY, claims(now))
     expired = jwt_hs256(KEY, claims(now, iat=now - 1200, exp=now - 600))
+    other = jwt_hs256(KEY, claims(now, sub="bob@test.example"))
     long_good = jwt_hs256(KEY, claims(now, pad="p" * LONG_PAD))
-    secrets = [good, forged, expired, long_good, base64.b64encode(KEY).decode()]
-    secrets += [f(USER, tok) for tok in (good, forged, expired, long_good)
+    secrets = [good, forged, expired, long_good, other, base64.b64encode(KEY).decode()]
+    secrets += [f(USER, tok) for tok in (good, forged, expired, long_good, other)
                 for f in (xoauth2_response, oauthbearer_response)]
-    secrets += [tok.split(".")[2] for tok in (good, forged, expired, long_good)]
+    secrets += [tok.split(".")[2] for tok in (good, forged, expired, long_good, other)]
     t = pi.Checker()
     pf = pi.PrivatePostfix()
     dc = None
@@ -135,6 +136,10 @@ def main():
                     challenge.startswith("334 ") and err.get("status") == "401", challenge)
             t.check("XOAUTH2, a token %s: the empty line passed on, Postfix's 535 5.7.8" % what,
                     final.startswith("535 5.7.8"), final)
+        challenge, final = failed_auth(c, "XOAUTH2", xoauth2_response(USER, other), "")
+        t.check("XOAUTH2, a valid token of another user (sub): 334, then Postfix's 535",
+                challenge.startswith("334 ") and final.startswith("535 5.7.8"),
+                "%r / %r" % (challenge, final))
         challenge, final = failed_auth(c, "OAUTHBEARER", oauthbearer_response(USER, forged),
                                        "AQ==")
         t.check("OAUTHBEARER, a forged token: 334 then %x01, Postfix's 535 5.7.8",
@@ -238,8 +243,9 @@ def main():
         t.check("no token, AUTH response or key in any log (fronts, follower, mtqpd, Dovecot)",
                 not leaked, ", ".join(leaked))
         dlog = logs[dc.log]
-        t.check("Dovecot validated the tokens locally (its log: the signature, the expiry)",
-                "Incorrect JWT signature" in dlog and "Token has expired" in dlog,
+        t.check("Dovecot validated the tokens locally (its log: signature, expiry, user)",
+                "Incorrect JWT signature" in dlog and "Token has expired" in dlog
+                and "did not match 'bob@test.example'" in dlog,
                 dlog[-800:])
     except (pi.PostfixError, OSError, subprocess.SubprocessError) as e:
         t.check("no exception", False, repr(e))
