@@ -10,12 +10,18 @@ local(8) mailbox domain and an alias. LineClient: SMTP lines, any reply code
 (pipelined groups, STARTTLS).
 PrivateDovecot: a Dovecot auth service only, for Postfix's smtpd_sasl_type = dovecot;
 configure_sasl(): Postfix relaying only for clients authenticated through it.
+PrivateDovecotOAuth2: the same with passdb oauth2 checking HS256 JWTs locally (XOAUTH2,
+OAUTHBEARER); jwt_hs256(), xoauth2_response(), oauthbearer_response() make what a client
+sends.
 
 Limits: WAIT seconds for anything awaited. Never: leave a process behind (Daemon.stop).
 """
 
 import base64
+import grp
 import hashlib
+import hmac
+import json
 import os
 import pwd
 import signal
@@ -515,3 +521,67 @@ def configure_sasl(pf, dovecot):
              "smtpd_sasl_path = %s\n" % dovecot.socket)
     with open(main_cf, "w") as f:
         f.write(text)
+
+
+def jwt_hs256(key, claims, kid=None):
+    """A JWT (RFC 7519) of the dict @claims signed HS256 (RFC 7515) with the octets @key:
+    base64url header . base64url claims . base64url HMAC-SHA-256, no padding."""
+    def b64url(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    header = {"alg": "HS256", "typ": "JWT"}
+    if kid is not None:
+        header["kid"] = kid
+    signed = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "."
+              + b64url(json.dumps(claims, separators=(",", ":")).encode()))
+    return signed + "." + b64url(hmac.new(key, signed.encode(), hashlib.sha256).digest())
+
+
+def xoauth2_response(user, token):
+    """The base64 XOAUTH2 client response (Google's SASL XOAUTH2): user=, auth=Bearer."""
+    return base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (user, token))
+                            .encode()).decode()
+
+
+def oauthbearer_response(user, token):
+    """The base64 OAUTHBEARER client response (RFC 7628 section 3.1): a GS2 header with
+    the authorization identity, then auth=Bearer."""
+    return base64.b64encode(("n,a=%s,\x01auth=Bearer %s\x01\x01" % (user, token))
+                            .encode()).decode()
+
+
+class PrivateDovecotOAuth2(PrivateDovecot):
+    """PrivateDovecot with mechanisms XOAUTH2 and OAUTHBEARER and passdb oauth2 validating
+    tokens locally (Dovecot >= 2.3.11: introspection_mode = local): a JWT signed HS256 with
+    @key (octets), no "azp" and no "kid" (Dovecot's defaults), is looked up in a file dict at
+    shared/default/HS256/default (base64 of the key); the user is the token's "sub" and must
+    be the one the client names. No HTTP and no provider: nothing leaves the machine."""
+
+    def __init__(self, base, key):
+        super().__init__(base, {})
+        keys = os.path.join(self.base, "oauth2-keys.dict")
+        with open(keys, "w") as f:
+            f.write("shared/default/HS256/default\n%s\n" % base64.b64encode(key).decode())
+        # Read by the auth process (user dovecot): its group only.
+        os.chown(keys, 0, grp.getgrnam("dovecot").gr_gid)
+        os.chmod(keys, 0o640)
+        oauth2 = os.path.join(self.base, "dovecot-oauth2.conf.ext")
+        with open(oauth2, "w") as f:
+            f.write("introspection_mode = local\n"
+                    "local_validation_key_dict = file:%s\n"
+                    "username_attribute = sub\n" % keys)
+        text = open(self.conf).read()
+        before = text
+        text = text.replace("auth_mechanisms = plain login\n",
+                            "auth_mechanisms = xoauth2 oauthbearer\n")
+        start = text.index("passdb {")
+        end = text.index("}", start) + 1
+        text = (text[:start] + "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer"
+                "\n  args = %s\n}" % oauth2 + text[end:])
+        # No auth penalty (anvil's delay per address, 2 s doubling to 15 s): every client
+        # comes from 127.0.0.1 here, and a test sends refused tokens on purpose.
+        text += "service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\n"
+        if text == before or "xoauth2 oauthbearer\n" not in text:
+            raise pi.PostfixError("PrivateDovecot's configuration changed: update "
+                                  "PrivateDovecotOAuth2")
+        with open(self.conf, "w") as f:
+            f.write(text)
