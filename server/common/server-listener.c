@@ -96,6 +96,10 @@
 #define SERVER_LISTENER_REJECT_TIMEOUT 2
 /* Back-off after an accept error (e.g. EMFILE), in microseconds. */
 #define SERVER_LISTENER_ACCEPT_BACKOFF_US (100 * 1000)
+/* The accept coroutine: connections accepted in a row before its loop runs the rest. */
+#define SERVER_LISTENER_ACCEPT_BATCH 64
+/* ... and how long it then lets them run (the loop's timers are to the millisecond). */
+#define SERVER_LISTENER_ACCEPT_PAUSE_US 1000
 
 struct _ServerListener
 {
@@ -537,6 +541,25 @@ server_listener_set_loop (ServerListener *self,
 }
 
 /**
+ * server_listener_probe_parked_at_cap:
+ * @self: a listener accepting in a coroutine
+ *
+ * Tests only: whether its accept coroutine is parked at the cap, a connection waiting.
+ *
+ * Returns: that
+ */
+gboolean
+server_listener_probe_parked_at_cap (ServerListener *self)
+{
+  gboolean parked;
+
+  g_mutex_lock (&self->lock);
+  parked = self->slot_wanted;
+  g_mutex_unlock (&self->lock);
+  return parked;
+}
+
+/**
  * server_listener_detach:
  * @connection: a connection given to a handler, from within that handler
  *
@@ -819,6 +842,8 @@ accept_coro (gpointer data)
   ServerListener *self = data;
   int fd = g_socket_get_fd (self->socket);
 
+  guint in_a_row = 0;
+
   g_mutex_lock (&self->lock);
   self->accept_co = server_coro_self ();
   g_mutex_unlock (&self->lock);
@@ -835,8 +860,17 @@ accept_coro (gpointer data)
       if (room && accept_one (self, &a))
         {
           serve_inline (self, &a);
+          /* A flood does not hold the loop's sessions up: after a batch the coroutine lets
+           * the loop run them (parked SERVER_LISTENER_ACCEPT_PAUSE_US), then accepts on
+           * (no new edge would come for what waits already). */
+          if (++in_a_row >= SERVER_LISTENER_ACCEPT_BATCH)
+            {
+              in_a_row = 0;
+              (void) server_coro_park (g_get_monotonic_time () + SERVER_LISTENER_ACCEPT_PAUSE_US);
+            }
           continue;
         }
+      in_a_row = 0;
       if (room && errno != EAGAIN && errno != EWOULDBLOCK)
         {
           if (errno != EINTR && errno != ECONNABORTED)
@@ -846,9 +880,20 @@ accept_coro (gpointer data)
             }
           continue;
         }
+      /* At the cap: is a connection waiting? */
+      r = room ? 0 : poll (&p, 1, 0);
+      if (r < 0)
+        {
+          if (errno != EINTR)
+            {
+              g_warning ("waiting for connections: poll: %s", g_strerror (errno));
+              accept_backoff ();
+            }
+          continue;
+        }
       /* Nothing waiting (with room, or at the cap: a slot freed meanwhile is seen once one
        * comes): wait for a connection. */
-      if (room || poll (&p, 1, 0) == 0)
+      if (r == 0)
         {
           r = server_coro_wait_fd (fd, G_IO_IN, 0, self->cancellable);
           if (r == ECANCELED)
