@@ -541,6 +541,19 @@ server_listener_set_loop (ServerListener *self,
 }
 
 /**
+ * server_listener_get_cancellable:
+ * @self: a listener
+ *
+ * Returns: (transfer none): the cancellable its handlers get, cancelled when
+ *   server_listener_stop() begins
+ */
+GCancellable *
+server_listener_get_cancellable (ServerListener *self)
+{
+  return self->cancellable;
+}
+
+/**
  * server_listener_probe_parked_at_cap:
  * @self: a listener accepting in a coroutine
  *

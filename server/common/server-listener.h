@@ -85,6 +85,7 @@ void            server_listener_set_inline (ServerListener       *self,
                                             gboolean              inline_handler);
 void            server_listener_set_loop   (ServerListener       *self,
                                             ServerCoroLoop       *loop);
+GCancellable   *server_listener_get_cancellable (ServerListener *self);
 gboolean        server_listener_probe_parked_at_cap (ServerListener *self);
 void            server_listener_detach     (ServerConnection     *connection);
 void            server_listener_release    (ServerConnection     *connection);

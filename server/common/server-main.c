@@ -125,7 +125,9 @@ run (const ServerProgram *program,
     goto fail;
 
   if (listener != NULL && program->serve_inline && program->accept_loop != NULL)
-    server_listener_set_loop (listener, program->accept_loop (data));
+    server_listener_set_loop (listener,
+                              program->accept_loop (data,
+                                                    server_listener_get_cancellable (listener)));
   if (listener != NULL)
     server_listener_start (listener);
   if (program->started != NULL)

@@ -72,8 +72,11 @@ typedef struct
   gboolean (*post_drop) (gpointer data,
                          GError **error);       /* (nullable) as the configured user */
   /* (nullable) serve_inline: a loop to accept on, a coroutine of it instead of the accept
-   * thread (server_listener_set_loop()); asked after post_drop; it must outlive stop. */
-  ServerCoroLoop *(*accept_loop) (gpointer data);
+   * thread (server_listener_set_loop()); asked after post_drop, in the main thread, with
+   * the cancellable the sessions get (cancelled when the stop begins: a stop handler is
+   * best connected here, not from a loop); the loop must outlive stop. */
+  ServerCoroLoop *(*accept_loop) (gpointer      data,
+                                  GCancellable *stop);
   void     (*started)   (gpointer data,
                          guint16  port);        /* (nullable) accepting now */
   void     (*stop)      (gpointer data);        /* (nullable) always, once at the end */

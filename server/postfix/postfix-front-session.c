@@ -2721,8 +2721,9 @@ postfix_front_sessions_init (PostfixFront *front)
  * @front: the front
  * @cancellable: the listener's, cancelled at the stop (the same for every session)
  *
- * Called before each session starts: the first call connects the stop's handler to
- * @cancellable (one for all sessions; it runs at once if @cancellable is cancelled).
+ * Called in the main thread before the listener accepts (front_accept_loop): connects
+ * the stop's handler to @cancellable, once (one for all sessions; later calls do
+ * nothing).
  */
 void
 postfix_front_sessions_watch (PostfixFront *front,

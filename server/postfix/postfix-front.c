@@ -412,7 +412,6 @@ front_serve (ServerConnection *connection,
   ServerCoroLoop *loop = f->loops[f->next_loop];
 
   f->next_loop = (f->next_loop + 1) % f->io_threads;
-  postfix_front_sessions_watch (&f->front, cancellable);
   fs->f = f;
   fs->connection = connection;
   fs->cancellable = cancellable;
@@ -436,10 +435,15 @@ front_serve (ServerConnection *connection,
 /* The listener accepts in a coroutine of the first loop: no accept thread woken, and no
  * hand-off to a loop, per connection (docs/postfix-front-io.md, "Accept on the loop"). */
 static ServerCoroLoop *
-front_accept_loop (gpointer data)
+front_accept_loop (gpointer      data,
+                   GCancellable *stop)
 {
   Front *f = data;
 
+  /* The stop's handler for every session (sessions_stop), connected here in the main
+   * thread before any session: never from a loop (g_cancellable_connect may wait for an
+   * emission under way, or run the handler at once). */
+  postfix_front_sessions_watch (&f->front, stop);
   return f->loops != NULL ? f->loops[0] : NULL;
 }
 
