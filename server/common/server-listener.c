@@ -96,6 +96,8 @@
 #define SERVER_LISTENER_REJECT_TIMEOUT 2
 /* Back-off after an accept error (e.g. EMFILE), in microseconds. */
 #define SERVER_LISTENER_ACCEPT_BACKOFF_US (100 * 1000)
+/* An accept(2) failure is logged at most once in this many seconds (with a count). */
+#define SERVER_LISTENER_ACCEPT_LOG_INTERVAL_S 10
 /* The accept coroutine: connections accepted in a row before its loop runs the rest. */
 #define SERVER_LISTENER_ACCEPT_BATCH 64
 /* ... and how long it then lets them run (the loop's timers are to the millisecond). */
@@ -127,6 +129,8 @@ struct _ServerListener
   gboolean stopping;               /* stop() has begun: idle threads exit; under lock */
   guint cond_waiters;              /* threads waiting on cond (the broadcasts are skipped
                                     * when there are none); under lock */
+  guint accept_failures;           /* accept(2) failures not yet logged; under lock */
+  gint64 accept_logged;            /* when one was last logged (monotonic); under lock */
   /* The accept coroutine (accept_loop): */
   gboolean accept_co_running;      /* from start() until it has returned; under lock */
   ServerCoro *accept_co;           /* (nullable) it, once it runs; under lock */
@@ -388,6 +392,8 @@ serve_inline (ServerListener *self,
 }
 
 static gpointer session_thread (gpointer data);
+static void     accept_failed  (ServerListener *self,
+                                int             err);
 
 /* Start one more session thread, already counted in self->threads and self->acceptors
  * by the caller (under self->lock); on failure it takes those back and wakes the watcher
@@ -466,10 +472,7 @@ session_thread (gpointer data)
             }
           g_mutex_unlock (&self->lock);
           if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED)
-            {
-              g_warning ("accept: %s", g_strerror (err));
-              g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
-            }
+            accept_failed (self, err);
           continue;
         }
       self->acceptors--;
@@ -727,6 +730,37 @@ accept_backoff (void)
     g_usleep (SERVER_LISTENER_ACCEPT_BACKOFF_US);
 }
 
+/* An accept(2) that failed with @err (EMFILE, ENFILE, ENOBUFS...): logged at most once per
+ * SERVER_LISTENER_ACCEPT_LOG_INTERVAL_S with the count since (it repeats at every retry
+ * while it lasts), then the back-off. The connections wait in the backlog meanwhile. */
+static void
+accept_failed (ServerListener *self,
+               int             err)
+{
+  gint64 now = g_get_monotonic_time ();
+  guint  count = 0;
+
+  g_mutex_lock (&self->lock);
+  self->accept_failures++;
+  if (self->accept_logged == 0
+      || now - self->accept_logged >= SERVER_LISTENER_ACCEPT_LOG_INTERVAL_S * G_USEC_PER_SEC)
+    {
+      count = self->accept_failures;
+      self->accept_failures = 0;
+      self->accept_logged = now;
+    }
+  g_mutex_unlock (&self->lock);
+  if (count > 0)
+    g_warning ("accept: %s (%u time%s since the last such line); connections wait in the "
+               "backlog meanwhile%s",
+               g_strerror (err), count, count == 1 ? "" : "s",
+               err == EMFILE || err == ENFILE
+                 ? ": raise the open-files limit (LimitNOFILE= of the unit) or lower "
+                   "max_connections"
+                 : "");
+  accept_backoff ();
+}
+
 /* Accept one waiting connection without blocking into @a; FALSE if none is left (or on
  * an error, logged, after a short back-off). The inline accept thread's (non-blocking
  * listening socket). */
@@ -739,10 +773,7 @@ accept_pending (ServerListener *self,
   if (accept_one (self, a))
     return TRUE;
   if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-    {
-      g_warning ("accept: %s", g_strerror (errno));
-      accept_backoff ();
-    }
+    accept_failed (self, errno);
   return FALSE;
 }
 
@@ -887,10 +918,7 @@ accept_coro (gpointer data)
       if (room && errno != EAGAIN && errno != EWOULDBLOCK)
         {
           if (errno != EINTR && errno != ECONNABORTED)
-            {
-              g_warning ("accept: %s", g_strerror (errno));
-              accept_backoff ();
-            }
+            accept_failed (self, errno);
           continue;
         }
       /* At the cap: is a connection waiting? */
