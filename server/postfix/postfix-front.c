@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <gio/gunixsocketaddress.h>
@@ -98,9 +99,42 @@ typedef struct
   guint pool_idle;
   guint io_threads;
   guint peer_cache_ttl;        /* peername_cache_ttl: seconds (0: no cache) */
+  guint max_connections;       /* settings' (front_check_open_files) */
   ServerCoroLoop **loops;     /* (owned) io_threads of them, once started (post_drop) */
   guint next_loop;            /* the loop the next session goes to (the accept thread's) */
 } Front;
+
+/* FRONT_FILES_PER_SESSION: descriptors a session holds (the client's, its upstream link);
+ * FRONT_FILES_SPARE: the process's own (listener, journal, loops, log, pools, a TLS
+ * session's duplicate) and room for bursts. */
+#define FRONT_FILES_PER_SESSION 2
+#define FRONT_FILES_SPARE 64
+
+/* The open-files limit (RLIMIT_NOFILE) against what max_connections sessions need: the
+ * soft limit raised to it when the hard limit allows (no privilege needed), else a
+ * warning that says what to change. Past the limit the listener's accept fails (EMFILE:
+ * clients wait in the backlog) or a session cannot reach Postfix (421). */
+static void
+front_check_open_files (Front *f)
+{
+  struct rlimit rl;
+  rlim_t need = (rlim_t) f->max_connections * FRONT_FILES_PER_SESSION + f->pool_size
+                + FRONT_FILES_SPARE;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+    return;
+  if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need)
+    {
+      rl.rlim_cur = need;
+      if (setrlimit (RLIMIT_NOFILE, &rl) == 0)
+        return;
+    }
+  g_warning ("max_connections=%u needs about %lu open files, but the limit is %lu (hard "
+             "%lu): past it clients wait or hear 421; raise LimitNOFILE= in the unit, or "
+             "lower max_connections",
+             f->max_connections, (unsigned long) need, (unsigned long) rl.rlim_cur,
+             (unsigned long) rl.rlim_max);
+}
 
 /* A detached connection's session, for its coroutine. */
 typedef struct
@@ -289,6 +323,7 @@ front_configure (gpointer        data,
   }
   if (!server_config_read_uints (kf, FRONT_GROUP, uints, error))
     return FALSE;
+  f->max_connections = settings->max_connections;
   settings->listen = g_strdup (f->listen);
   settings->user = g_strdup (f->user);
   return TRUE;
@@ -314,6 +349,7 @@ front_post_drop (gpointer data,
   g_autoptr (GError) local = NULL;
   guint recovered;
 
+  front_check_open_files (f);
   if (g_mkdir_with_parents (f->front.registration_dir, 0750) != 0)
     {
       int saved = errno;

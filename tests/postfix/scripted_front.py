@@ -168,16 +168,17 @@ def start_front(exe, base, name, up, source_root, extra="", output=None, args=()
                             output, args)
 
 
-def start_front_conf(exe, base, name, text, output=None, args=()):
+def start_front_conf(exe, base, name, text, output=None, args=(), wrapper=()):
     """The front with the configuration @text (written to @base/@name.conf, its log to
-    @base/@name.log, or to the descriptor @output) and the options @args; its process and
-    port, once it listens."""
+    @base/@name.log, or to the descriptor @output) and the options @args, run through the
+    command @wrapper if any (e.g. prlimit); its process and port, once it listens."""
     conf = os.path.join(base, name + ".conf")
     with open(conf, "w") as f:
         f.write(text)
     port_file = os.path.join(base, name + ".port")
     log = os.path.join(base, name + ".log")
-    proc = subprocess.Popen([exe, "--config", conf, "--port-file", port_file] + list(args),
+    proc = subprocess.Popen(list(wrapper) + [exe, "--config", conf, "--port-file", port_file]
+                            + list(args),
                             stdout=open(log, "w") if output is None else output,
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 10

@@ -15,7 +15,10 @@ sessions open and the running front's RLIMIT_NOFILE set by prlimit(2):
   B. to one more: each waiting client is accepted, its upstream link cannot be made, and
      it is told 421 at once (the cause logged);
   C. back to its own: new clients are greeted 220 and a message is taken (250);
-  D. the front exits 0 on SIGTERM.
+  D. the front exits 0 on SIGTERM;
+  E. a front started under prlimit(1) with max_connections=E_MAX_CONNECTIONS: with a hard
+     limit below the need (2 a session + 64) it warns at start with the figures and what
+     to change (LimitNOFILE=); with a hard limit above it raises its soft limit to it.
 How: the front as root (user=nobody) or the caller, on a free loopback port; its limit set
 by prlimit(2) as the front's own user (setpriv(1), util-linux).
 Limits: none beyond Python 3 and the built front.
@@ -23,6 +26,7 @@ Limits: none beyond Python 3 and the built front.
 
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,11 +35,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from scripted_front import (Client, PostfixLike, start_front, stop_front,  # noqa: E402
-                            test_setup, test_teardown)
+from scripted_front import (Client, PostfixLike, start_front,  # noqa: E402
+                            start_front_conf, stop_front, test_setup, test_teardown)
 
 SESSIONS = 4
 OVER = 3
+E_MAX_CONNECTIONS = 200
 WAIT = 10.0
 
 
@@ -77,6 +82,38 @@ def wait_until(cond, timeout=WAIT):
             return True
         time.sleep(0.05)
     return cond()
+
+
+def check_start_limit(t, exe, base, up):
+    """E. At start, the open-files limit against max_connections (front_check_open_files)."""
+    state = os.path.join(base, "state-e")
+    os.makedirs(os.path.join(state, "postfix-registrations"))
+    user = ""
+    if os.geteuid() == 0:
+        for d in (state, os.path.join(state, "postfix-registrations")):
+            shutil.chown(d, "nobody", "nogroup")
+        user = "user=nobody\n"
+    conf = ("[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
+            "upstream=127.0.0.1:%d\nstate_dir=%s\nmax_connections=%d\nupstream_pool=0\n%s"
+            % (up.port, state, E_MAX_CONNECTIONS, user))
+    need = E_MAX_CONNECTIONS * 2 + 64
+    for name, limits in (("front-e1", "100:100"), ("front-e2", "100:%d" % (need + 100))):
+        proc, _ = start_front_conf(exe, base, name, conf,
+                                   wrapper=("prlimit", "--nofile=" + limits, "--"))
+        soft = int([line.split()[3] for line in open("/proc/%d/limits" % proc.pid)
+                    if line.startswith("Max open files")][0])
+        status = stop_front(proc)
+        text = open(os.path.join(base, name + ".log"), errors="replace").read()
+        if name == "front-e1":
+            t.check("E. hard limit 100, max_connections=%d: the start warns with the need and "
+                    "what to change" % E_MAX_CONNECTIONS,
+                    "max_connections=%d needs about %d open files, but the limit is 100"
+                    % (E_MAX_CONNECTIONS, need) in text and "LimitNOFILE" in text
+                    and status == 0, text)
+        else:
+            t.check("E. hard limit above the need: the soft limit raised to it (%d), no "
+                    "warning" % soft, soft == need and "needs about" not in text
+                    and status == 0, text)
 
 
 def main():
@@ -152,6 +189,7 @@ def main():
         c.cmd(b"QUIT\r\n")
         c.sock.close()
         t.equal("D. the front exits 0 on SIGTERM", stop_front(proc), 0)
+        check_start_limit(t, exe, base, up)
     finally:
         test_teardown(procs, base, t.failures)
     return t.done(started)
