@@ -9,7 +9,7 @@
  * thread writes one line with the count after the lines queued before the drop.
  * Written in the caller's thread, after whatever is queued: fatal messages (the process is
  * about to abort), and lines logged while no log thread runs (before server_log_start(),
- * after server_log_stop()).
+ * after server_log_stop(), or for good if the thread could not be created).
  * Never: write secrets (callers never pass them); block a caller on stderr, but for a
  * fatal message or while no log thread runs; reorder lines.
  */
@@ -35,6 +35,7 @@ static GMutex queue_lock;
 static GMutex write_lock;
 static GCond queue_cond;
 static GThread *log_thread;   /* (owned) (nullable) running from start to stop */
+static gboolean log_starting; /* server_log_start() creating the log thread */
 static gboolean log_stopping; /* the log thread writes what is queued and ends */
 static GQueue queue = G_QUEUE_INIT; /* of GString*, (owned): lines, oldest first */
 static gsize held_lines;      /* queued, or taken by the log thread and not yet written */
@@ -269,18 +270,36 @@ server_log_writer (GLogLevelFlags   level,
  * server_log_start:
  *
  * Starts the log thread: from now on lines are queued, not written by the caller.
- * Does nothing if it runs already.
+ * Does nothing if it runs already. If the thread cannot be created, logging stays
+ * synchronous (lines written by their caller) and one warning says so.
  */
 void
 server_log_start (void)
 {
+  g_autoptr (GError) error = NULL;
+  GThread *thread;
+  gboolean busy;
+
   g_mutex_lock (&queue_lock);
-  if (log_thread == NULL)
+  busy = log_thread != NULL || log_starting;
+  if (!busy)
     {
+      log_starting = TRUE;
       log_stopping = FALSE;
-      log_thread = g_thread_new ("server-log", log_thread_run, NULL);
     }
   g_mutex_unlock (&queue_lock);
+  if (busy)
+    return;
+  /* Created outside queue_lock: a failure GLib logs comes back to the writer, which takes
+   * queue_lock (g_thread_new()'s fatal error deadlocked there). Until it is published,
+   * lines are written by their caller; the thread waits for lines all the same. */
+  thread = g_thread_try_new ("server-log", log_thread_run, NULL, &error);
+  g_mutex_lock (&queue_lock);
+  log_thread = thread;
+  log_starting = FALSE;
+  g_mutex_unlock (&queue_lock);
+  if (thread == NULL)
+    g_warning ("Cannot start the log thread, logging synchronously: %s", error->message);
 }
 
 /**

@@ -30,7 +30,8 @@ gboolean server_log_is_verbose (void);
 /* Installs the writer (once per process) and starts the log thread. */
 void server_log_init (const char *program,
                       gboolean    verbose);
-/* Starts the log thread (server_log_init() does); nothing if it runs. */
+/* Starts the log thread (server_log_init() does); nothing if it runs. If it cannot be
+ * created, one warning, and lines stay written by their caller. */
 void server_log_start (void);
 /* Writes out the queue, waiting for stderr, and ends the log thread: call before the
  * exit; later lines are written by their caller. Nothing if no log thread runs. */

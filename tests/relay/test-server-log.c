@@ -6,7 +6,9 @@
  * the queued lines come out in order, then the count of the dropped ones. At the line
  * limit nothing is dropped; at the octet limit nothing, one line past it is. Lines logged
  * with no log thread are written by the caller, control characters escaped, and a fatal
- * message (g_error) comes out after every line queued before it.
+ * message (g_error) comes out after every line queued before it. A child that cannot create
+ * threads (RLIMIT_NPROC) starts logging without a log thread: one warning, then its lines
+ * written synchronously, and no hang.
  */
 #include "config.h"
 
@@ -16,11 +18,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "server-log.h"
 
 #define PROGRAM "test-server-log"
+/* How long a child whose log thread cannot be created may take: a hang fails the test. */
+#define NO_THREAD_CHILD_US (20 * G_USEC_PER_SEC)
+/* The user a root child becomes so that RLIMIT_NPROC applies to it (nobody). */
+#define UNPRIVILEGED_UID 65534
 /* How long logging into the full pipe may take before the test calls it blocked. */
 #define LOG_PROMPT_US (10 * G_USEC_PER_SEC)
 
@@ -327,6 +335,83 @@ test_fatal (void)
   line_pid = 0;
 }
 
+static gpointer
+noop_run (gpointer data)
+{
+  return NULL;
+}
+
+/* Makes thread creation fail in this process (a subprocess): RLIMIT_NPROC 0, as a user
+ * it applies to. FALSE if that cannot be done here. @saved: the limit to put back. */
+static gboolean
+forbid_threads (struct rlimit *saved)
+{
+  struct rlimit none;
+  g_autoptr (GError) error = NULL;
+  GThread *probe;
+
+  if (getrlimit (RLIMIT_NPROC, saved) != 0)
+    return FALSE;
+  /* root ignores the limit: become nobody (this process only, a test subprocess). */
+  if (geteuid () == 0 && (setgid (UNPRIVILEGED_UID) != 0 || setuid (UNPRIVILEGED_UID) != 0))
+    return FALSE;
+  none.rlim_cur = 0;
+  none.rlim_max = saved->rlim_max; /* the soft limit can be put back */
+  if (setrlimit (RLIMIT_NPROC, &none) != 0)
+    return FALSE;
+  probe = g_thread_try_new ("probe", noop_run, NULL, &error);
+  if (probe != NULL)
+    {
+      g_thread_join (probe);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_no_thread (void)
+{
+  pid_t child;
+  int status;
+
+  g_test_summary ("If the log thread cannot be created, the start logs one warning and "
+                  "returns (no deadlock), and lines are written by their caller");
+  if (g_test_subprocess ())
+    {
+      struct rlimit saved;
+
+      server_log_stop ();
+      if (!forbid_threads (&saved))
+        g_error ("thread creation cannot be made to fail, yet it could in a fork");
+      server_log_start ();
+      g_message ("logged synchronously");
+      /* LeakSanitizer's exit check needs a thread. */
+      g_assert_no_errno (setrlimit (RLIMIT_NPROC, &saved));
+      g_print ("done\n");
+      return;
+    }
+  /* Whether it can be done here: tried in a fork first. */
+  child = fork ();
+  g_assert_cmpint (child, >=, 0);
+  if (child == 0)
+    {
+      struct rlimit saved;
+
+      _exit (forbid_threads (&saved) ? 0 : 1);
+    }
+  g_assert_cmpint (waitpid (child, &status, 0), ==, child);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      g_test_skip ("thread creation cannot be made to fail here (RLIMIT_NPROC, setuid)");
+      return;
+    }
+  g_test_trap_subprocess (NULL, NO_THREAD_CHILD_US, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stdout ("done\n");
+  g_test_trap_assert_stderr ("*: warning: Cannot start the log thread, logging "
+                             "synchronously: *\n*: notice: logged synchronously\n");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -339,5 +424,6 @@ main (int   argc,
   g_test_add_func ("/server-log/queue/octets", test_queue_octets);
   g_test_add_func ("/server-log/synchronous", test_synchronous);
   g_test_add_func ("/server-log/fatal", test_fatal);
+  g_test_add_func ("/server-log/no-thread", test_no_thread);
   return g_test_run ();
 }
