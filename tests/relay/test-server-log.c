@@ -8,7 +8,8 @@
  * with no log thread are written by the caller, control characters escaped, and a fatal
  * message (g_error) comes out after every line queued before it. A child that cannot create
  * threads (RLIMIT_NPROC) starts logging without a log thread: one warning, then its lines
- * written synchronously, and no hang.
+ * written synchronously, and no hang. With stderr full, server_log_stop() returns after
+ * SERVER_LOG_STOP_WAIT_MS, and nothing is lost if stderr is read later.
  */
 #include "config.h"
 
@@ -29,6 +30,9 @@
 #define NO_THREAD_CHILD_US (20 * G_USEC_PER_SEC)
 /* The user a root child becomes so that RLIMIT_NPROC applies to it (nobody). */
 #define UNPRIVILEGED_UID 65534
+/* How much longer than SERVER_LOG_STOP_WAIT_MS server_log_stop() may take (a loaded
+ * machine's scheduling). */
+#define STOP_SLACK_MS 2000
 /* How long logging into the full pipe may take before the test calls it blocked. */
 #define LOG_PROMPT_US (10 * G_USEC_PER_SEC)
 
@@ -215,6 +219,16 @@ expected_line (const char *level,
                           level, message);
 }
 
+/* expected_line() of a warning, @message freed. */
+static char *
+expected_line_take (char *message)
+{
+  char *line = expected_line ("warning", message);
+
+  g_free (message);
+  return line;
+}
+
 /* Asserts that @got holds "line 0" to "line kept-1" in order, then (if @dropped) the
  * count's line, and nothing else. */
 static void
@@ -335,6 +349,42 @@ test_fatal (void)
   line_pid = 0;
 }
 
+static void
+test_stop_bounded (void)
+{
+  StderrPipe pipe_ = { 0 };
+  g_autoptr (GString) got = NULL;
+  g_autofree char *held1 = expected_line ("notice", "held 1");
+  g_autofree char *held2 = expected_line ("notice", "held 2");
+  g_autofree char *lost = NULL;
+  g_autofree char *after = expected_line ("notice", "after the stop");
+  g_autofree char *want = NULL;
+  gint64 start, elapsed;
+
+  g_test_summary ("With stderr full, server_log_stop() returns after SERVER_LOG_STOP_WAIT_MS "
+                  "and later lines are queued; once stderr is read the lines come out, "
+                  "with the warning counting those that were not written");
+  stderr_pipe_full (&pipe_);
+  g_message ("held 1");
+  g_message ("held 2");
+  start = g_get_monotonic_time ();
+  server_log_stop ();
+  elapsed = g_get_monotonic_time () - start;
+  g_test_message ("server_log_stop() returned after %" G_GINT64_FORMAT " µs", elapsed);
+  g_assert_cmpint (elapsed, >=, SERVER_LOG_STOP_WAIT_MS * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (elapsed, <, (SERVER_LOG_STOP_WAIT_MS + STOP_SLACK_MS) * G_TIME_SPAN_MILLISECOND);
+  start = g_get_monotonic_time ();
+  g_message ("after the stop");
+  g_assert_cmpint (g_get_monotonic_time () - start, <, LOG_PROMPT_US);
+  stderr_pipe_read (&pipe_);
+  got = stderr_pipe_finish (&pipe_); /* stops again: now the queue is written, joined */
+  lost = expected_line_take (g_strdup_printf ("stderr blocked for %d ms at exit: 2 log lines "
+                                              "not written yet, lost if it stays blocked",
+                                              SERVER_LOG_STOP_WAIT_MS));
+  want = g_strconcat (held1, held2, lost, after, NULL);
+  g_assert_cmpstr (got->str, ==, want);
+}
+
 static gpointer
 noop_run (gpointer data)
 {
@@ -425,5 +475,6 @@ main (int   argc,
   g_test_add_func ("/server-log/synchronous", test_synchronous);
   g_test_add_func ("/server-log/fatal", test_fatal);
   g_test_add_func ("/server-log/no-thread", test_no_thread);
+  g_test_add_func ("/server-log/stop-bounded", test_stop_bounded);
   return g_test_run ();
 }
