@@ -9,7 +9,9 @@
  * thread writes one line with the count after the lines queued before the drop.
  * Written in the caller's thread, after whatever is queued: fatal messages (the process is
  * about to abort), and lines logged while no log thread runs (before server_log_start(),
- * after server_log_stop()).
+ * after server_log_stop(), or for good if the thread could not be created).
+ * server_log_stop() waits SERVER_LOG_STOP_WAIT_MS at most for the queue to be written: a
+ * stalled stderr must not keep the process from exiting.
  * Never: write secrets (callers never pass them); block a caller on stderr, but for a
  * fatal message or while no log thread runs; reorder lines.
  */
@@ -35,7 +37,10 @@ static GMutex queue_lock;
 static GMutex write_lock;
 static GCond queue_cond;
 static GThread *log_thread;   /* (owned) (nullable) running from start to stop */
+static gboolean log_starting; /* server_log_start() creating the log thread */
 static gboolean log_stopping; /* the log thread writes what is queued and ends */
+static gboolean log_ended;    /* the log thread has ended, not yet joined */
+static GCond ended_cond;      /* signalled when log_ended is set */
 static GQueue queue = G_QUEUE_INIT; /* of GString*, (owned): lines, oldest first */
 static gsize held_lines;      /* queued, or taken by the log thread and not yet written */
 static gsize held_octets;
@@ -182,7 +187,11 @@ log_thread_run (gpointer data)
       g_string_truncate (out, 0);
       take_queue_locked (out, &n, &octets);
       if (out->len == 0) /* stopping, nothing left */
-        break;
+        {
+          log_ended = TRUE;
+          g_cond_broadcast (&ended_cond);
+          break;
+        }
       g_mutex_lock (&write_lock);
       g_mutex_unlock (&queue_lock);
       write_out (out);
@@ -269,47 +278,81 @@ server_log_writer (GLogLevelFlags   level,
  * server_log_start:
  *
  * Starts the log thread: from now on lines are queued, not written by the caller.
- * Does nothing if it runs already.
+ * Does nothing if it runs already. If the thread cannot be created, logging stays
+ * synchronous (lines written by their caller) and one warning says so.
  */
 void
 server_log_start (void)
 {
+  g_autoptr (GError) error = NULL;
+  GThread *thread;
+  gboolean busy;
+
   g_mutex_lock (&queue_lock);
-  if (log_thread == NULL)
+  busy = log_thread != NULL || log_starting;
+  if (!busy)
     {
+      log_starting = TRUE;
       log_stopping = FALSE;
-      log_thread = g_thread_new ("server-log", log_thread_run, NULL);
     }
   g_mutex_unlock (&queue_lock);
+  if (busy)
+    return;
+  /* Created outside queue_lock: a failure GLib logs comes back to the writer, which takes
+   * queue_lock (g_thread_new()'s fatal error deadlocked there). Until it is published,
+   * lines are written by their caller; the thread waits for lines all the same. */
+  thread = g_thread_try_new ("server-log", log_thread_run, NULL, &error);
+  g_mutex_lock (&queue_lock);
+  log_thread = thread;
+  log_starting = FALSE;
+  g_mutex_unlock (&queue_lock);
+  if (thread == NULL)
+    g_warning ("Cannot start the log thread, logging synchronously: %s", error->message);
 }
 
 /**
  * server_log_stop:
  *
- * Writes what is queued (waiting for stderr as long as it takes) and ends the log thread;
- * lines logged from then on are written by their caller. Does nothing if no log thread
- * runs.
+ * Writes what is queued and ends the log thread; lines logged from then on are written by
+ * their caller. Does nothing if no log thread runs. Waits SERVER_LOG_STOP_WAIT_MS at
+ * most: if stderr is still blocked then, the log thread is left running (it writes what
+ * it can until the exit; later lines are queued, as before), and a warning with the count
+ * of lines not written yet is queued after them (it comes out only if stderr does).
  */
 void
 server_log_stop (void)
 {
   GThread *thread;
+  gint64 deadline = g_get_monotonic_time () + SERVER_LOG_STOP_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  gboolean ended;
+  gsize held = 0;
 
   g_mutex_lock (&queue_lock);
   thread = log_thread;
-  if (thread != NULL)
-    {
-      log_stopping = TRUE;
-      g_cond_signal (&queue_cond);
-    }
-  g_mutex_unlock (&queue_lock);
   if (thread == NULL)
-    return;
-  g_thread_join (thread);
-  g_mutex_lock (&queue_lock);
-  log_thread = NULL;
+    {
+      g_mutex_unlock (&queue_lock);
+      return;
+    }
+  log_stopping = TRUE;
+  g_cond_signal (&queue_cond);
+  while (!log_ended && g_cond_wait_until (&ended_cond, &queue_lock, deadline))
+    ;
+  ended = log_ended;
+  if (ended)
+    {
+      log_thread = NULL;
+      log_ended = FALSE;
+    }
+  else
+    held = held_lines; /* the log thread is blocked in a write: it goes on as before */
   log_stopping = FALSE;
   g_mutex_unlock (&queue_lock);
+  if (ended)
+    g_thread_join (thread);
+  else
+    g_warning ("stderr blocked for %d ms at exit: %" G_GSIZE_FORMAT " log lines not written "
+               "yet, lost if it stays blocked", SERVER_LOG_STOP_WAIT_MS, held);
 }
 
 /**

@@ -24,16 +24,24 @@ G_BEGIN_DECLS
  * empty queue is taken whatever its length. */
 #define SERVER_LOG_QUEUE_MAX_OCTETS (1024 * 1024)
 
+/* How long server_log_stop() waits for the queue to be written to stderr at most: past
+ * it, the exit goes on and the lines not written yet are lost if stderr stays blocked
+ * (a supervisor's stop timeout, 90 s under systemd, is longer). */
+#define SERVER_LOG_STOP_WAIT_MS 5000
+
 /* Whether info and debug messages are written (--verbose): lets a hot path skip
  * building a message that would be dropped. */
 gboolean server_log_is_verbose (void);
 /* Installs the writer (once per process) and starts the log thread. */
 void server_log_init (const char *program,
                       gboolean    verbose);
-/* Starts the log thread (server_log_init() does); nothing if it runs. */
+/* Starts the log thread (server_log_init() does); nothing if it runs. If it cannot be
+ * created, one warning, and lines stay written by their caller. */
 void server_log_start (void);
-/* Writes out the queue, waiting for stderr, and ends the log thread: call before the
- * exit; later lines are written by their caller. Nothing if no log thread runs. */
+/* Writes out the queue and ends the log thread: call before the exit; later lines are
+ * written by their caller. Nothing if no log thread runs. Waits SERVER_LOG_STOP_WAIT_MS
+ * at most: past it the log thread goes on (stderr blocked), later lines are queued, and
+ * a warning counting the lines not written yet is queued. */
 void server_log_stop (void);
 
 G_END_DECLS

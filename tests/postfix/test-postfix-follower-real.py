@@ -53,7 +53,7 @@ sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, Sink, configure_site,  # noqa: E402
                               follower_conf, recipients, register, settle, site_state_dir,
-                              stop_site, track, wait_for, xtext)
+                              stop_site, track, wait_for, wait_log, xtext)
 
 # maximal_queue_lifetime: long enough that the delayed entry is seen before qmgr expires
 # the message, short enough for a quick test.
@@ -644,7 +644,8 @@ def main():
         t.check("(a) the front's ident on Postfix's client line, and again on the "
                 "re-injection's (XFORWARD IDENT passed on by Postfix and the filter)",
                 m is not None and m2 is not None and m2.group(1) != ffq, ffq)
-        flog = open(os.path.join(pf.base, "follower.log"), errors="replace").read()
+        flog = wait_log(os.path.join(pf.base, "follower.log"),
+                        "%s: the pending registration of orig_queue_id %s bound" % (ffq, ident))
         t.equal("(a) the follower bound the front's ident once, to the submitted queue id",
                 re.findall(r"(\w+): the pending registration of orig_queue_id %s bound"
                            % ident, flog), [ffq])

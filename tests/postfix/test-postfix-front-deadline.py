@@ -229,7 +229,8 @@ def main():
                  if os.path.isfile(p) and b"slow-" in open(p, "rb").read()]
         t.check("no mailbox holds a part of them", mails == [], repr(mails))
         t.check("the tracked one left no registration", not registered(state, "slowdl1"))
-        front_log = open(os.path.join(pf.base, "front.log"), errors="replace").read()
+        front_log = th.wait_log(os.path.join(pf.base, "front.log"),
+                                "message data not received within its deadline")
         t.check("the front logged the cut, without content",
                 "message data not received within its deadline" in front_log
                 and "xxxxxxxx" not in front_log and "slow-" not in front_log,
@@ -338,7 +339,8 @@ def main():
         code2, text2 = c.reply()
         took = time.monotonic() - t0
         c.sock.close()
-        tls_log = open(os.path.join(pf.base, "tlsfront.log"), errors="replace").read()
+        tls_log = th.wait_log(os.path.join(pf.base, "tlsfront.log"),
+                              "AUTH response not received within request_deadline")
         t.check("under STARTTLS an AUTH response not sent within request_deadline is told "
                 "421 4.4.2 ... timeout exceeded at it, and the cut is logged",
                 code == 334 and code2 == 421 and b"timeout exceeded" in text2

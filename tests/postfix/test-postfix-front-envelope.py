@@ -272,7 +272,8 @@ def main():
                 "got %d %r" % (code, text.strip()))
         t.check("registrations not writable: nothing of the message reached Postfix",
                 "ro-message@test.example" not in log, log[-400:])
-        front_log = open(os.path.join(pf.base, "front.log"), errors="replace").read()
+        front_log = th.wait_log(os.path.join(pf.base, "front.log"),
+                                "check the free space and the permissions of")
         t.check("the front's log says what to check",
                 "check the free space and the permissions of" in front_log, front_log[-400:])
         code, text = tracked(fport, "ro", "ro-message")

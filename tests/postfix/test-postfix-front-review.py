@@ -354,7 +354,8 @@ def main():
                 greeting == 220 and code == 421 and b"4.3.5" in text
                 and all(x.upper().startswith(b"QUIT") for x in after),
                 "%d %r; upstream got %r" % (code, text, up3.lines))
-        log = open(os.path.join(base, "front-noxclient.log")).read()
+        log = th.wait_log(os.path.join(base, "front-noxclient.log"),
+                          "smtpd_authorized_xclient_hosts")
         t.check("XCLIENT refused: the log says what to change",
                 "smtpd_authorized_xclient_hosts" in log, log[-500:])
         c.sock.close()

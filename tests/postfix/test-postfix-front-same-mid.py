@@ -64,7 +64,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
-                              recipients, settle, track, wait_for)
+                              recipients, settle, track, wait_for, wait_log)
 
 
 def open_data(port, envid, rcpts):
@@ -264,7 +264,9 @@ def main():
             t.check("(c) XFORWARD: the follower bound it by orig_queue_id",
                     not os.path.exists(os.path.join(regs, ident + ".pending"))
                     and "%s: the pending registration of orig_queue_id %s bound" % (
-                        held_qid, ident) in open(follower.log).read(), ident)
+                        held_qid, ident) in wait_log(
+                            follower.log, "%s: the pending registration of orig_queue_id %s "
+                            "bound" % (held_qid, ident)), ident)
 
         # (a) Two tracked messages, one Message-ID, two sessions at once.
         mid = "twice@test.example"
@@ -469,7 +471,8 @@ def main():
                        15)
                 t.check("(f%d) no pending registration of that Message-ID left" % n,
                         not os.path.exists(pending), repr(os.listdir(regs)))
-                flog = open(follower.log).read()
+                flog = wait_log(follower.log, "orphaned pending registration of message-id %s"
+                                % mid)
                 if reach:
                     first = cleanup_lines(mid)[0].split(": message-id=")[0].split()[-1]
                     t.check("(f1) the orphan bound to the first cleanup line with that "

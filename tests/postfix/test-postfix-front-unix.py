@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from tracking_harness import (AUTH, Daemon, Daemons, LineClient,  # noqa: E402
+from tracking_harness import (AUTH, Daemon, Daemons, LineClient, wait_log,  # noqa: E402
                               PrivateDovecot, configure_site, dovecot_skip_reason, settle,
                               site_state_dir, stop_site, wait_for)
 
@@ -267,7 +267,8 @@ def main():
                     and re.search(r"client=[^ ,]*\[%s\]" % re.escape(CLIENT_ADDR), lines[0]),
                     repr(lines))
         t.check("the front: \"XCLIENT accepted\" over the unix socket",
-                "XCLIENT accepted" in open(os.path.join(pf.base, "front-unix.log")).read())
+                "XCLIENT accepted" in wait_log(os.path.join(pf.base, "front-unix.log"),
+                                               "XCLIENT accepted"))
 
         # 2. Closed to the front: private/ (even with postdrop), public/ without postdrop
         #    (the front started as root keeps only nobody's own group).
@@ -276,7 +277,7 @@ def main():
                 ("front-public-root", sock, False)):
             port = front(fname, "unix:" + path, as_unit)
             codes, qid = send(port, "denied@test.example", auth=True)
-            log = open(os.path.join(pf.base, fname + ".log")).read()
+            log = wait_log(os.path.join(pf.base, fname + ".log"), "Permission denied")
             t.check("%s: 421 to the client, \"Permission denied\" logged" % fname,
                     codes == [421] and "Permission denied" in log, repr(codes) + log[-500:])
 

@@ -38,7 +38,7 @@ sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from scripted_front import (Client, PostfixLike, start_front,  # noqa: E402
                             start_front_conf, test_setup, test_teardown)
-from tracking_harness import AUTH  # noqa: E402
+from tracking_harness import AUTH, wait_log  # noqa: E402
 
 MID_WAITERS = 8
 WAKE_WITHIN = 1.5
@@ -110,9 +110,9 @@ def check_tls_cap(t, exe, base, source_root, up):
     third.cmd(b"DATA\r\n")
     code, _ = third.cmd(b"Subject: clear\r\n\r\nhi\r\n.\r\n")
     t.equal("(t) a clear-text message passes meanwhile", code, 250)
-    log = open(os.path.join(base, "front-tls.log")).read()
-    t.check("(t) the refusal logged with the key's name",
-            "STARTTLS refused (454): max_tls_sessions (2)" in log, log[-500:])
+    want = "STARTTLS refused (454): max_tls_sessions (2)"
+    log = wait_log(os.path.join(base, "front-tls.log"), want)
+    t.check("(t) the refusal logged with the key's name", want in log, log[-500:])
     code, _ = held[0].cmd(b"QUIT\r\n")
     held[0].sock.close()
     ok = False
@@ -147,9 +147,9 @@ def check_tls_cap(t, exe, base, source_root, up):
     sock, code = tls_client(port, ca)
     t.check("(t) implicit TLS: the third closed at once, no handshake", sock is None,
             repr(code))
-    log = open(os.path.join(base, "front-465.log")).read()
-    t.check("(t) implicit TLS: its close logged with the key's name",
-            "closed without a reply: max_tls_sessions (2)" in log, log[-500:])
+    want = "closed without a reply: max_tls_sessions (2)"
+    log = wait_log(os.path.join(base, "front-465.log"), want)
+    t.check("(t) implicit TLS: its close logged with the key's name", want in log, log[-500:])
     held[0][0].close()
     ok = False
     deadline = time.monotonic() + 5

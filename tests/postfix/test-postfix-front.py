@@ -44,7 +44,7 @@ sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
                               recipients, site_state_dir, stop_site, track,
-                              settle, wait_for)
+                              settle, wait_for, wait_log)
 
 
 class ScriptedUpstream:
@@ -1002,7 +1002,7 @@ def main():
         t.check("XFORWARD refused: the pending registration is by Message-ID, none by ident",
                 len(by_mid) == 1 and not ident_pendings(), repr(os.listdir(regs)))
         t.check("XFORWARD refused: the front says so", "refused XFORWARD IDENT"
-                in open(daemons[-1].log).read())
+                in wait_log(daemons[-1].log, "refused XFORWARD IDENT"))
         for n in pending_files("refx@test.example"):
             os.unlink(os.path.join(regs, n))
         up.xforward = False

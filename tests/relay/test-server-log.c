@@ -6,7 +6,10 @@
  * the queued lines come out in order, then the count of the dropped ones. At the line
  * limit nothing is dropped; at the octet limit nothing, one line past it is. Lines logged
  * with no log thread are written by the caller, control characters escaped, and a fatal
- * message (g_error) comes out after every line queued before it.
+ * message (g_error) comes out after every line queued before it. A child that cannot create
+ * threads (RLIMIT_NPROC) starts logging without a log thread: one warning, then its lines
+ * written synchronously, and no hang. With stderr full, server_log_stop() returns after
+ * SERVER_LOG_STOP_WAIT_MS, and nothing is lost if stderr is read later.
  */
 #include "config.h"
 
@@ -16,11 +19,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "server-log.h"
 
 #define PROGRAM "test-server-log"
+/* How long a child whose log thread cannot be created may take: a hang fails the test. */
+#define NO_THREAD_CHILD_US (20 * G_USEC_PER_SEC)
+/* The user a root child becomes so that RLIMIT_NPROC applies to it (nobody). */
+#define UNPRIVILEGED_UID 65534
+/* How much longer than SERVER_LOG_STOP_WAIT_MS server_log_stop() may take (a loaded
+ * machine's scheduling). */
+#define STOP_SLACK_MS 2000
 /* How long logging into the full pipe may take before the test calls it blocked. */
 #define LOG_PROMPT_US (10 * G_USEC_PER_SEC)
 
@@ -207,6 +219,16 @@ expected_line (const char *level,
                           level, message);
 }
 
+/* expected_line() of a warning, @message freed. */
+static char *
+expected_line_take (char *message)
+{
+  char *line = expected_line ("warning", message);
+
+  g_free (message);
+  return line;
+}
+
 /* Asserts that @got holds "line 0" to "line kept-1" in order, then (if @dropped) the
  * count's line, and nothing else. */
 static void
@@ -327,6 +349,119 @@ test_fatal (void)
   line_pid = 0;
 }
 
+static void
+test_stop_bounded (void)
+{
+  StderrPipe pipe_ = { 0 };
+  g_autoptr (GString) got = NULL;
+  g_autofree char *held1 = expected_line ("notice", "held 1");
+  g_autofree char *held2 = expected_line ("notice", "held 2");
+  g_autofree char *lost = NULL;
+  g_autofree char *after = expected_line ("notice", "after the stop");
+  g_autofree char *want = NULL;
+  gint64 start, elapsed;
+
+  g_test_summary ("With stderr full, server_log_stop() returns after SERVER_LOG_STOP_WAIT_MS "
+                  "and later lines are queued; once stderr is read the lines come out, "
+                  "with the warning counting those that were not written");
+  stderr_pipe_full (&pipe_);
+  g_message ("held 1");
+  g_message ("held 2");
+  start = g_get_monotonic_time ();
+  server_log_stop ();
+  elapsed = g_get_monotonic_time () - start;
+  g_test_message ("server_log_stop() returned after %" G_GINT64_FORMAT " µs", elapsed);
+  g_assert_cmpint (elapsed, >=, SERVER_LOG_STOP_WAIT_MS * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (elapsed, <, (SERVER_LOG_STOP_WAIT_MS + STOP_SLACK_MS) * G_TIME_SPAN_MILLISECOND);
+  start = g_get_monotonic_time ();
+  g_message ("after the stop");
+  g_assert_cmpint (g_get_monotonic_time () - start, <, LOG_PROMPT_US);
+  stderr_pipe_read (&pipe_);
+  got = stderr_pipe_finish (&pipe_); /* stops again: now the queue is written, joined */
+  lost = expected_line_take (g_strdup_printf ("stderr blocked for %d ms at exit: 2 log lines "
+                                              "not written yet, lost if it stays blocked",
+                                              SERVER_LOG_STOP_WAIT_MS));
+  want = g_strconcat (held1, held2, lost, after, NULL);
+  g_assert_cmpstr (got->str, ==, want);
+}
+
+static gpointer
+noop_run (gpointer data)
+{
+  return NULL;
+}
+
+/* Makes thread creation fail in this process (a subprocess): RLIMIT_NPROC 0, as a user
+ * it applies to. FALSE if that cannot be done here. @saved: the limit to put back. */
+static gboolean
+forbid_threads (struct rlimit *saved)
+{
+  struct rlimit none;
+  g_autoptr (GError) error = NULL;
+  GThread *probe;
+
+  if (getrlimit (RLIMIT_NPROC, saved) != 0)
+    return FALSE;
+  /* root ignores the limit: become nobody (this process only, a test subprocess). */
+  if (geteuid () == 0 && (setgid (UNPRIVILEGED_UID) != 0 || setuid (UNPRIVILEGED_UID) != 0))
+    return FALSE;
+  none.rlim_cur = 0;
+  none.rlim_max = saved->rlim_max; /* the soft limit can be put back */
+  if (setrlimit (RLIMIT_NPROC, &none) != 0)
+    return FALSE;
+  probe = g_thread_try_new ("probe", noop_run, NULL, &error);
+  if (probe != NULL)
+    {
+      g_thread_join (probe);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_no_thread (void)
+{
+  pid_t child;
+  int status;
+
+  g_test_summary ("If the log thread cannot be created, the start logs one warning and "
+                  "returns (no deadlock), and lines are written by their caller");
+  if (g_test_subprocess ())
+    {
+      struct rlimit saved;
+
+      server_log_stop ();
+      if (!forbid_threads (&saved))
+        g_error ("thread creation cannot be made to fail, yet it could in a fork");
+      server_log_start ();
+      g_message ("logged synchronously");
+      /* LeakSanitizer's exit check needs a thread. */
+      g_assert_no_errno (setrlimit (RLIMIT_NPROC, &saved));
+      g_print ("done\n");
+      return;
+    }
+  /* Whether it can be done here: tried in a fork first. */
+  child = fork ();
+  g_assert_cmpint (child, >=, 0);
+  if (child == 0)
+    {
+      struct rlimit saved;
+
+      _exit (forbid_threads (&saved) ? 0 : 1);
+    }
+  g_assert_cmpint (waitpid (child, &status, 0), ==, child);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      g_test_skip ("thread creation cannot be made to fail here (RLIMIT_NPROC, setuid)");
+      return;
+    }
+  g_test_trap_subprocess (NULL, NO_THREAD_CHILD_US, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stdout ("done\n");
+  g_test_trap_assert_stderr ("*: warning: Cannot start the log thread, logging "
+                             "synchronously: *\n*: notice: logged synchronously\n");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -339,5 +474,7 @@ main (int   argc,
   g_test_add_func ("/server-log/queue/octets", test_queue_octets);
   g_test_add_func ("/server-log/synchronous", test_synchronous);
   g_test_add_func ("/server-log/fatal", test_fatal);
+  g_test_add_func ("/server-log/no-thread", test_no_thread);
+  g_test_add_func ("/server-log/stop-bounded", test_stop_bounded);
   return g_test_run ();
 }
