@@ -229,8 +229,8 @@ server_main (const ServerProgram *program,
     program->stop (data);
   g_clear_pointer (&listener, server_listener_free);
   settings_clear (&settings);
-  /* The log queue written out (waiting for stderr as long as it takes), then the last
-   * line, by this thread. */
+  /* The log queue written out (waiting for a stalled stderr SERVER_LOG_STOP_WAIT_MS at
+   * most: server-log.h), then the last line. */
   server_log_stop ();
   if (error != NULL)
     g_printerr ("%s: %s\n", program->name, error->message);

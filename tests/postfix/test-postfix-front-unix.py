@@ -108,8 +108,8 @@ def send(port, envid, auth, ca=None):
             for s in steps + ["STARTTLS"]:
                 code, text = c.cmd(s)
                 codes.append(code)
-            if code != 220:
-                return codes, None
+                if code // 100 != 2:  # e.g. 421 to EHLO: the front closes, nothing more
+                    return codes, None
             c.starttls(ca)
         if auth:
             steps.append("AUTH PLAIN " + b64("\0%s\0%s" % (USER, PASSWORD)))
