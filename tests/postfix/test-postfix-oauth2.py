@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, PrivateDovecotOAuth2,  # noqa: E402
-                              configure_sasl, configure_site, dovecot_skip_reason, jwt_hs256,
+                              client_line, configure_sasl, configure_site, dovecot_skip_reason, jwt_hs256,
                               oauthbearer_response, recipients, site_state_dir, stop_site,
                               track, wait_for, xoauth2_response)
 
@@ -176,10 +176,7 @@ def main():
         c.cmd("QUIT")
         c.close()
         try:
-            wait_for("Postfix's sasl_username line",
-                     lambda: "%s: client=" % qid in open(pf.log).read())
-            line = [x for x in open(pf.log).read().splitlines()
-                    if "%s: client=" % qid in x][0]
+            line = client_line(pf, qid)
             t.check("Postfix authenticated the message (sasl_method=XOAUTH2, sasl_username)",
                     "sasl_method=XOAUTH2" in line and "sasl_username=" + USER in line, line)
         except pi.PostfixError as e:

@@ -37,7 +37,7 @@ SOURCE_ROOT = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirna
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, PrivateDovecot,  # noqa: E402
-                              configure_sasl, configure_site, dovecot_skip_reason, recipients,
+                              client_line, configure_sasl, configure_site, dovecot_skip_reason, recipients,
                               site_state_dir, stop_site, track, wait_for)
 
 USER = "alice@test.example"
@@ -226,10 +226,7 @@ def main():
         c.cmd("QUIT")
         c.close()
         try:
-            wait_for("Postfix's sasl_username line",
-                     lambda: "%s: client=" % qid in open(pf.log).read())
-            line = [x for x in open(pf.log).read().splitlines()
-                    if "%s: client=" % qid in x][0]
+            line = client_line(pf, qid)
             t.check("Postfix authenticated the message (sasl_username)",
                     "sasl_username=" + USER in line, line)
         except pi.PostfixError as e:

@@ -316,6 +316,14 @@ def wait_for(what, pred, timeout=WAIT):
         time.sleep(0.2)
 
 
+def client_line(pf, qid):
+    """Postfix's "QID: client=..." line (with sasl_method= and sasl_username= for an
+    authenticated message), once its log has it; pi.PostfixError if it does not come."""
+    wait_for("Postfix's client= line of %s" % qid,
+             lambda: "%s: client=" % qid in read_log(pf.log))
+    return [x for x in read_log(pf.log).splitlines() if "%s: client=" % qid in x][0]
+
+
 def read_log(path):
     """The text of the log file @path ("" if it does not exist yet)."""
     try:
