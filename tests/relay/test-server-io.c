@@ -803,9 +803,9 @@ wait_no_session (ServerListener *listener)
     }
 }
 
-/* Threads of this process named "connection" (the listener's session threads). */
+/* Threads of this process named @comm. */
 static guint
-connection_threads (void)
+threads_named (const char *comm_wanted)
 {
   g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
   const char *name;
@@ -817,10 +817,18 @@ connection_threads (void)
       g_autofree char *path = g_build_filename ("/proc/self/task", name, "comm", NULL);
       g_autofree char *comm = NULL;
 
-      if (g_file_get_contents (path, &comm, NULL, NULL) && g_str_equal (g_strstrip (comm), "connection"))
+      if (g_file_get_contents (path, &comm, NULL, NULL)
+          && g_str_equal (g_strstrip (comm), comm_wanted))
         n++;
     }
   return n;
+}
+
+/* Threads of this process named "connection" (the listener's session threads). */
+static guint
+connection_threads (void)
+{
+  return threads_named ("connection");
 }
 
 /* Waits up to 20 s for connection_threads() to be @n. */
@@ -1100,27 +1108,6 @@ loop_handler (ServerConnection *connection,
   server_listener_detach (connection);
   g_assert_true (server_coro_loop_spawn (seen->loop, loop_session, connection, &error));
   g_assert_no_error (error);
-}
-
-/* Threads of this process named @comm. */
-static guint
-threads_named (const char *comm_wanted)
-{
-  g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
-  const char *name;
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename ("/proc/self/task", name, "comm", NULL);
-      g_autofree char *comm = NULL;
-
-      if (g_file_get_contents (path, &comm, NULL, NULL)
-          && g_str_equal (g_strstrip (comm), comm_wanted))
-        n++;
-    }
-  return n;
 }
 
 static ServerListener *
