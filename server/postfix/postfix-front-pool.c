@@ -450,22 +450,20 @@ postfix_front_pool_take (PostfixFrontPool   *pool,
   for (;;)
     {
       Warm *w;
-      gboolean greeted_now;
 
       g_mutex_lock (&pool->lock);
       w = g_queue_pop_head (&pool->warm);
       g_mutex_unlock (&pool->lock);
       if (w == NULL)
         return FALSE;
-      greeted_now = w->greeting == NULL;
       /* Too old: Postfix may time it out. Readable after its greeting, before we spoke:
-       * Postfix closed it or said 421. A greeting read just now was a short read that took
-       * all there was (octets after it are in the reader's buffer): no poll for more (what
-       * Postfix sends after that is the session's upstream lost, as on any link); one read
-       * by the pool's thread may have waited long since. */
-      if (w->ready + idle <= now || (greeted_now && !warm_greet (pool, w, cancellable))
+       * Postfix closed it or said 421. Also for a greeting read just now: the recv that
+       * took it does not see an end of file behind it (a link to a Postfix stopped since
+       * holds its 220, then the end: the poll sees it, the client is not greeted on a
+       * dead link). */
+      if (w->ready + idle <= now || (w->greeting == NULL && !warm_greet (pool, w, cancellable))
           || server_line_reader_available (w->reader) != 0
-          || (!greeted_now && fd_events_now (w->fd, POLLIN) != 0))
+          || fd_events_now (w->fd, POLLIN) != 0)
         {
           warm_free (w);
           continue;
