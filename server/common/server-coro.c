@@ -1218,7 +1218,13 @@ server_coro_wait_fd (int           fd,
           loop->by_fd_len = len;
         }
       ev.data.u64 = event_data (fd, gen);
-      if (epoll_ctl (loop->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+      /* EEXIST with no registration of the loop's under @fd: one of this very file that
+       * server_coro_forget_closing_fd() left in the set, its close not come (a caller that
+       * waits on it again after all): taken over, with this registration's number. With
+       * one (another coroutine's): EEXIST, as the header says. */
+      if (epoll_ctl (loop->ep, EPOLL_CTL_ADD, fd, &ev) != 0
+          && (errno != EEXIST || loop->by_fd[fd] != NULL
+              || epoll_ctl (loop->ep, EPOLL_CTL_MOD, fd, &ev) != 0))
         return errno;
       loop->gen = gen;
       loop->by_fd[fd] = f;
@@ -1261,11 +1267,15 @@ server_coro_wait_error (int      r,
   return FALSE;
 }
 
+/* @f out of the loop's table; out of the epoll set too unless @closing (its descriptor is
+ * closed next and has no duplicate: close(2) takes it out, server_coro_forget_closing_fd()). */
 static void
 forget (ServerCoro *co,
-        CoroFd     *f)
+        CoroFd     *f,
+        gboolean    closing)
 {
-  epoll_ctl (co->loop->ep, EPOLL_CTL_DEL, f->fd, NULL);
+  if (!closing)
+    epoll_ctl (co->loop->ep, EPOLL_CTL_DEL, f->fd, NULL);
   co->loop->by_fd[f->fd] = NULL; /* its events left in the batch are dropped */
   f->fd = -1;
   f->ready = f->ended = 0;
@@ -1289,7 +1299,36 @@ server_coro_forget_fd (int fd)
     return;
   f = find_fd (co, fd);
   if (f != NULL)
-    forget (co, f);
+    forget (co, f, FALSE);
+}
+
+/**
+ * server_coro_forget_closing_fd:
+ * @fd: a descriptor the caller closes next, which has no duplicate
+ *
+ * server_coro_forget_fd() without its EPOLL_CTL_DEL, for a descriptor about to be closed
+ * that is the only one of its file (no dup(2) of it, such as a GIO stream made on a
+ * duplicate, none inherited, none handed to another coroutine or thread): close(2) of a
+ * file's last descriptor takes it out of every epoll set, so the DEL is a system call for
+ * nothing. Between this and the close the registration is left in the epoll set; an
+ * event it reports meanwhile, or one already taken in the loop's batch, is dropped (the
+ * registration's number is gone from the loop's table, and a descriptor registered since
+ * under the same number has another: see the top of server-coro.h). Where a duplicate
+ * may exist use server_coro_forget_fd(): the set would keep reporting the file's events
+ * (dropped, but each a wake-up) until its last descriptor is closed. Nothing outside a
+ * coroutine or for a descriptor it did not register.
+ */
+void
+server_coro_forget_closing_fd (int fd)
+{
+  ServerCoro *co = coro_self;
+  CoroFd     *f;
+
+  if (co == NULL || fd < 0)
+    return;
+  f = find_fd (co, fd);
+  if (f != NULL)
+    forget (co, f, TRUE);
 }
 
 /**
@@ -1320,7 +1359,7 @@ forget_all (ServerCoro *co)
                    "%d registered (server_coro_forget_fd() before close)",
                    co->loop->name, (gpointer) co->func, co->fds[i].fd);
 #endif
-        forget (co, &co->fds[i]);
+        forget (co, &co->fds[i], FALSE);
       }
 }
 

@@ -30,6 +30,16 @@
  * that took the last octets must not lose the end of file that came with them). A
  * descriptor is registered by one coroutine at a time: one handed to another coroutine
  * (a pooled upstream link) is forgotten by the first before (else EEXIST).
+ * The DEL rule: server_coro_forget_fd() takes the descriptor out of the epoll set
+ * (EPOLL_CTL_DEL); server_coro_forget_closing_fd() does not, and is only for a descriptor
+ * closed right after that is the only one of its file (close(2) of a file's last
+ * descriptor takes it out of every epoll set: the DEL would be a system call for
+ * nothing). Anything else gets the DEL: a descriptor dup'ed (a GIO stream made on a
+ * duplicate: the client's socket under TLS), handed to another coroutine or thread (the
+ * pool's links, a session going to the TLS pool), or kept open. Either way the loop's
+ * table forgets it at once, so an event of the old registration (in the batch being
+ * handled, or reported before the close) is dropped, never applied to a descriptor
+ * registered since under the same number.
  *
  * Switch: a hand-written one on x86-64 (callee-saved registers, MXCSR, the x87 control
  * word; no system call), glibc's swapcontext() elsewhere. Under ASan, the fiber switch
@@ -93,6 +103,7 @@ int             server_coro_wait_fd       (int              fd,
 gboolean        server_coro_wait_error    (int              r,
                                            GError         **error);
 void            server_coro_forget_fd     (int              fd);
+void            server_coro_forget_closing_fd (int          fd);
 gboolean        server_coro_has_fd        (int              fd);
 void            server_coro_run_in_thread (ServerCoroFunc   func,
                                            gpointer         data);

@@ -48,6 +48,7 @@ server_line_reader_init (ServerLineReader *reader,
   reader->cap_us = 0;
   reader->deadline_expired = FALSE;
   reader->drained = FALSE;
+  reader->read_first = FALSE;
 }
 
 /**
@@ -383,9 +384,11 @@ fill_socket_coro (ServerLineReader *reader,
 
       /* A descriptor not yet registered: the registration's event tells whether there is
        * anything to read (a session's first read, after its greeting or connect, nearly
-       * always finds nothing: a failed recv saved). */
-      if (!reader->drained && !server_coro_has_fd (reader->fd))
+       * always finds nothing: a failed recv saved); unless data is expected there
+       * (server_line_reader_expect_data(): a recv first, the registration only on EAGAIN). */
+      if (!reader->drained && !reader->read_first && !server_coro_has_fd (reader->fd))
         reader->drained = TRUE;
+      reader->read_first = FALSE;
       if (!reader->drained)
         {
           ssize_t n = recv (reader->fd, reader->buf + reader->end, room, MSG_DONTWAIT);
@@ -586,6 +589,26 @@ gsize
 server_line_reader_available (ServerLineReader *reader)
 {
   return reader->end - reader->start;
+}
+
+/**
+ * server_line_reader_expect_data:
+ * @reader: a direct reader (server_line_reader_init_fd())
+ *
+ * In a coroutine, the next read recv(2)s (MSG_DONTWAIT) before any wait even when the
+ * coroutine has not registered the descriptor yet: for data that is most likely there
+ * already (a warm upstream link's greeting, sent by the upstream long before). It is then
+ * read without a readiness poll, a registration or an epoll_wait(); on EAGAIN the read
+ * parks as any other (the registration reports what came meanwhile: nothing is lost).
+ * Without it such a first read waits for the registration's event (one epoll_wait() more
+ * when the data is there, a failed recv saved when it is not: a client's first command).
+ * Nothing outside a coroutine (a read there recv()s first anyway).
+ */
+void
+server_line_reader_expect_data (ServerLineReader *reader)
+{
+  reader->drained = FALSE;
+  reader->read_first = TRUE;
 }
 
 /* Drop the buffered octets (wiped when wiping is on), e.g. at STARTTLS. */

@@ -36,6 +36,11 @@
  * poll(2) first, so it keeps poll's meaning: ready now, not an event since the last wait);
  * server_socket_send_all() parks on a full socket. The descriptors are then registered
  * with the coroutine's loop: server_coro_forget_fd() before they are closed.
+ * A direct reader's first read in a coroutine, on a descriptor the coroutine has not
+ * registered, waits for the registration's event (a session's first read nearly always
+ * finds nothing: no failed recv); where data is expected there already (a warm upstream
+ * link's greeting), server_line_reader_expect_data() makes it a recv first (no
+ * registration, poll or epoll_wait when the data is there).
  * Deadline (server_line_reader_set_deadline()): a read ends at a point in time as well as
  * after the idle timeout (as Postfix's smtpd_per_request_deadline), moved later by every
  * octet received at a minimum rate (smtpd_min_data_rate): a client that sends one octet
@@ -104,6 +109,9 @@ typedef struct
   gint64 cap_us;              /* the moved deadline at most this from now (0: no cap) */
   gboolean deadline_expired;  /* the last read ended at the deadline */
   gboolean drained;           /* in a coroutine: a short read or EAGAIN since the last wait */
+  gboolean read_first;        /* in a coroutine: the next read recv(2)s before any wait,
+                               * even on a descriptor not registered yet
+                               * (server_line_reader_expect_data()) */
 } ServerLineReader;
 
 void             server_line_reader_init      (ServerLineReader   *reader,
@@ -143,6 +151,7 @@ void             server_line_reader_set_deadline_cancellable (ServerLineReader *
                                                               GCancellable     *cancellable);
 gboolean         server_line_reader_deadline_expired (ServerLineReader *reader);
 gsize            server_line_reader_available (ServerLineReader   *reader);
+void             server_line_reader_expect_data (ServerLineReader *reader);
 void             server_line_reader_clear     (ServerLineReader   *reader);
 ServerLineStatus server_line_reader_read      (ServerLineReader   *reader,
                                                gsize               max,

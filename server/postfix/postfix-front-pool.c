@@ -70,11 +70,13 @@ warm_free (Warm *w)
 
 /**
  * postfix_front_fd_close:
- * @fd: a descriptor of the front's (a client's or an upstream connection)
+ * @fd: an upstream connection of the front's, its only descriptor (never dup'ed: read
+ *   and written directly, no GIO stream made on it)
  *
- * Closes @fd; in a session's coroutine (server-coro.h) it is forgotten by the loop first
- * (a wait there registered it: a closed descriptor's number left registered would be
- * another file's next).
+ * Closes @fd; in a session's coroutine (server-coro.h) the loop forgets it first (a wait
+ * there registered it: a closed descriptor's number left in the loop's table would be
+ * another file's next), without EPOLL_CTL_DEL (server_coro_forget_closing_fd(): the
+ * close takes the only descriptor of the file out of the epoll set).
  */
 void
 postfix_front_fd_close (int fd)
@@ -82,7 +84,7 @@ postfix_front_fd_close (int fd)
   if (fd < 0)
     return;
   if (server_coro_in_loop ())
-    server_coro_forget_fd (fd);
+    server_coro_forget_closing_fd (fd);
   close (fd);
 }
 
@@ -274,15 +276,25 @@ warm_greet (PostfixFrontPool *pool,
   gulong handler = 0;
   gboolean ok;
 
-  /* The reader may sleep in recv(), which sees no cancellable: wait here first (one poll
-   * that returns at once when Postfix has greeted, the usual case); after a partial
-   * greeting (a "220-" line, then a stall: postscreen's pregreet wait) the reader sleeps
-   * in recv() up to the pool's timeout, so @cancellable shuts the socket down. */
-  ok = server_line_reader_available (w->reader) != 0
-       || server_socket_wait (w->fd, G_IO_IN, pool->timeout, cancellable, &error);
-  /* In a session's coroutine the reader parks on the descriptor with @cancellable (a
-   * handler there would also cost a g_cancellable_disconnect that waits, blocking the
-   * loop, for a stop's handlers: postfix_front_sessions_stop waits for "." replies). */
+  /* In a session's coroutine the reader parks on the descriptor with @cancellable and the
+   * pool's timeout (its idle timeout) when it must wait; its first read is a recv
+   * (server_line_reader_expect_data()): Postfix has nearly always greeted by the time a
+   * session takes the link, so no readiness poll, no registration and no epoll_wait()
+   * before it (docs/postfix-front-io.md, "The warm link's greeting"). A handler there
+   * would also cost a g_cancellable_disconnect that waits, blocking the loop, for a
+   * stop's handlers (postfix_front_sessions_stop waits for "." replies). */
+  if (server_coro_in_loop ())
+    {
+      server_line_reader_expect_data (w->reader);
+      ok = TRUE;
+    }
+  /* In a thread the reader may sleep in recv(), which sees no cancellable: wait here first
+   * (one poll that returns at once when Postfix has greeted, the usual case); after a
+   * partial greeting (a "220-" line, then a stall: postscreen's pregreet wait) the reader
+   * sleeps in recv() up to the pool's timeout, so @cancellable shuts the socket down. */
+  else
+    ok = server_line_reader_available (w->reader) != 0
+         || server_socket_wait (w->fd, G_IO_IN, pool->timeout, cancellable, &error);
   if (ok && cancellable != NULL && !server_coro_in_loop ())
     handler = g_cancellable_connect (cancellable, G_CALLBACK (warm_greet_cancelled),
                                      GINT_TO_POINTER (w->fd), NULL);
@@ -445,7 +457,10 @@ postfix_front_pool_take (PostfixFrontPool   *pool,
       if (w == NULL)
         return FALSE;
       /* Too old: Postfix may time it out. Readable after its greeting, before we spoke:
-       * Postfix closed it or said 421. */
+       * Postfix closed it or said 421. Also for a greeting read just now: the recv that
+       * took it does not see an end of file behind it (a link to a Postfix stopped since
+       * holds its 220, then the end: the poll sees it, the client is not greeted on a
+       * dead link). */
       if (w->ready + idle <= now || (w->greeting == NULL && !warm_greet (pool, w, cancellable))
           || server_line_reader_available (w->reader) != 0
           || fd_events_now (w->fd, POLLIN) != 0)

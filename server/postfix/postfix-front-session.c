@@ -2977,7 +2977,11 @@ out:
   FRONT_SESSION_INFO ("[%s] disconnect", s.peer_ip);
   g_free (s.peer_ip);
   postfix_front_peer_clear (&s.peer);
-  /* The listener closes it (server_listener_release): the loop forgets it first. */
+  /* The listener closes it (server_listener_release, next in this coroutine: front_session):
+   * the loop forgets it first, without EPOLL_CTL_DEL (server_coro_forget_closing_fd()).
+   * Still registered here means no duplicate: the only one, the TLS stream's, is made in
+   * the TLS thread after session_tls_in_thread forgot it with the DEL (nothing of the
+   * session waits in the loop after). */
   if (server_coro_in_loop ())
-    server_coro_forget_fd (s.fd);
+    server_coro_forget_closing_fd (s.fd);
 }

@@ -40,6 +40,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+GREET_LATE_S = 0.5  # a late greeting (ChunkUpstream.greet = "late")
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
@@ -116,6 +117,8 @@ class ChunkUpstream:
         self.lines = {}
         self.closed_at = {}  # connection number -> monotonic time the front closed it
         self.hangup = False
+        self.greet = None  # at accept: "421" (a refusal, then close), "late" (220 after
+        # GREET_LATE_S), "never" (silent, the connection kept)
         self.stall_quit = False  # QUIT recorded, never answered (Postfix stalled)
         self.stall_ehlo = False  # EHLO recorded, never answered
         self.dot_delay = 0.0     # seconds before the 250 to a message's "." (a slow Postfix)
@@ -131,13 +134,23 @@ class ChunkUpstream:
         while True:
             c, _ = self.sock.accept()
             self.accepted += 1
-            threading.Thread(target=self.session, args=(c, self.accepted, self.hangup),
-                             daemon=True).start()
+            threading.Thread(target=self.session, args=(c, self.accepted, self.hangup,
+                                                        self.greet), daemon=True).start()
 
-    def session(self, c, number, hangup):
+    def session(self, c, number, hangup, greet=None):
         """One connection: its lines in self.lines[number]. @hangup: greet, then say 421
-        and close (as Postfix does to a connection idle past smtpd_timeout)."""
+        and close (as Postfix does to a connection idle past smtpd_timeout). @greet: see
+        self.greet."""
         lines = self.lines.setdefault(number, [])
+        if greet == "421":
+            c.sendall(b"421 4.3.2 chunks%d Service shutting down\r\n" % number)
+            c.close()
+            return
+        if greet == "never":
+            self.silent = getattr(self, "silent", []) + [c]
+            return
+        if greet == "late":
+            time.sleep(GREET_LATE_S)
         if hangup:
             c.sendall(b"220 chunks%d ESMTP\r\n421 4.4.2 timeout exceeded\r\n" % number)
             c.close()
@@ -1120,6 +1133,71 @@ def main():
                 "%d -> %d context switches" % (switches, pool_thread_switches(front64)))
         t.equal("pool: each session that ended refilled the pool with one connection",
                 up64.accepted, 64 + 5)
+
+        # 14b. A link the pool was refilled with (connected by the session that ended, its
+        # greeting left to the session that takes it) is read in the taker's coroutine
+        # with a recv first, the link registered with the loop only when it must wait
+        # (docs/postfix-front-io.md, "The warm link's greeting"): a late greeting is waited
+        # for, a 421 greeting never passed on (the session connects afresh), and the stop
+        # ends a wait for a greeting that does not come.
+        upr = ChunkUpstream()
+        rport = start(front_exe, "front-refill",
+                      "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
+                      "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nupstream_pool=1\n"
+                      "upstream_pool_idle=290\n" % (upr.port, state),
+                      os.path.join(pf.base, "front-refill.port"))
+        wait_for("one warm connection", lambda: upr.accepted >= 1)
+
+        def refill_with(label, mode):
+            """A session served; the link it refills the pool with greets as @mode."""
+            c = LineClient(rport)
+            t.equal("%s: the session before is greeted" % label, c.reply()[0], 220)
+            c.cmd("EHLO client.test.example")
+            upr.greet = mode
+            n = upr.accepted
+            c.cmd("QUIT")
+            c.close()
+            wait_for("%s: the pool refilled" % label, lambda: upr.accepted > n)
+            upr.greet = None
+            return upr.accepted
+
+        late = refill_with("late greeting", "late")
+        c = LineClient(rport)
+        t0 = time.monotonic()
+        code, greeting = c.reply()
+        took = time.monotonic() - t0
+        c.cmd("EHLO client.test.example")
+        t.check("refilled link, late greeting: waited for (%.2f s), passed on, the client "
+                "served on that link" % took,
+                code == 220 and ("chunks%d " % late) in greeting
+                and c.cmd("MAIL FROM:<late@test.example>")[0] == 250, greeting)
+        c.cmd("QUIT")
+        c.close()
+        bad = refill_with("421 greeting", "421")
+        time.sleep(0.2)  # its 421 sent, the link closed by the upstream
+        c = LineClient(rport)
+        code, greeting = c.reply()
+        c.cmd("EHLO client.test.example")
+        t.check("refilled link, 421 greeting: not passed on, the client greeted and served "
+                "on a fresh link", code == 220 and "chunks" in greeting
+                and ("chunks%d " % bad) not in greeting
+                and c.cmd("MAIL FROM:<fresh@test.example>")[0] == 250, greeting)
+        t.equal("refilled link, 421 greeting: nothing sent on it", upr.lines.get(bad), [])
+        c.cmd("QUIT")
+        c.close()
+        refill_with("no greeting", "never")
+        c = LineClient(rport)
+        time.sleep(0.5)  # parked on the silent link's greeting
+        refill_front = [d for d in daemons if d.log.endswith("front-refill.log")][0]
+        t0 = time.monotonic()
+        rc = refill_front.stop()
+        took = time.monotonic() - t0
+        daemons.remove(refill_front)
+        code, text = c.reply()
+        c.close()
+        t.check("refilled link that never greets: the stop ends the wait (%.1f s, rc %s), "
+                "the client hears 4xx" % (took, rc), took < 5 and rc == 0 and code // 100 == 4,
+                text)
 
         # 15. The front's reads wait in recv(2) itself (server_line_reader_set_socket), not
         # in a poll of the cancellable: its timeouts and its shutdown must still end them.

@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -942,6 +943,72 @@ first_read (gpointer data)
   r->ok = !server_coro_has_fd (r->fd);
 }
 
+/* server_line_reader_expect_data(): the first read recv()s before any registration
+ * (a warm link's greeting, there already), and when nothing is there yet it parks as any
+ * read (registered then), ended by its cancellable too. */
+typedef struct
+{
+  int fd, fd2;
+  GCancellable *cancel;
+  gboolean registered_after_read, registered_after_wait, cancelled;
+  gint second, third; /* (atomic) about to read the second, third time */
+} ExpectData;
+
+static void
+expect_data_coro (gpointer data)
+{
+  ExpectData *r = data;
+  ServerLineReader reader;
+  g_autoptr (GString) line = NULL;
+  g_autoptr (GError) error = NULL;
+
+  line = fd_reader_init (&reader, r->fd, 10);
+  server_line_reader_expect_data (&reader);
+  read_line (&reader, line, "220 there already\r\n");
+  r->registered_after_read = server_coro_has_fd (r->fd);
+  /* Expected, not there yet: EAGAIN, then a park (registered) until it comes. */
+  server_line_reader_expect_data (&reader);
+  g_atomic_int_set (&r->second, 1);
+  read_line (&reader, line, "220 later\r\n");
+  r->registered_after_wait = server_coro_has_fd (r->fd);
+  end_fd (r->fd);
+  /* Expected, never sent: the cancellable ends the park. */
+  server_line_reader_clear (&reader);
+  server_line_reader_init_fd (&reader, r->fd2, 10, FALSE);
+  server_line_reader_expect_data (&reader);
+  g_atomic_int_set (&r->third, 1);
+  r->cancelled =
+    server_line_reader_read (&reader, 100, line, r->cancel, &error) == SERVER_LINE_ERROR
+    && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  end_fd (r->fd2);
+}
+
+static void
+test_reader_expect_data (void)
+{
+  PairFixture f;
+  ExpectData r = { 0 };
+  int other[2];
+
+  pair_fixture_init (&f, FALSE);
+  socket_pair (other);
+  r.fd = f.fds[0];
+  r.fd2 = other[0];
+  r.cancel = g_cancellable_new ();
+  send_line (f.fds[1], "220 there already\r\n");
+  spawn (f.loop, expect_data_coro, &r);
+  wait_parked (&r.second);
+  send_line (f.fds[1], "220 later\r\n");
+  wait_parked (&r.third);
+  g_cancellable_cancel (r.cancel);
+  pair_fixture_finish (&f);
+  g_assert_false (r.registered_after_read); /* no registration: read by the recv */
+  g_assert_true (r.registered_after_wait);
+  g_assert_true (r.cancelled);
+  close (other[1]);
+  g_object_unref (r.cancel);
+}
+
 static void
 test_reader_first_read (void)
 {
@@ -1169,6 +1236,7 @@ typedef struct
 {
   ServerCoroLoop *loop;
   gboolean same_number;
+  gboolean closing; /* U forgotten with server_coro_forget_closing_fd() (no DEL) */
   int u[2], w[2];
   gint ok; /* (atomic) */
 } Stale;
@@ -1197,7 +1265,10 @@ stale_coro (gpointer data)
   spawn (st->loop, stale_trigger, st);
   g_assert_cmpint (server_coro_wait_fd (st->w[0], G_IO_IN, 0, NULL), ==, 0); /* slot 1 */
   /* Woken by W's event; U's hang-up is still ahead in this batch. */
-  server_coro_forget_fd (st->u[0]);
+  if (st->closing)
+    server_coro_forget_closing_fd (st->u[0]);
+  else
+    server_coro_forget_fd (st->u[0]);
   if (st->same_number)
     {
       int old = st->u[0];
@@ -1232,15 +1303,197 @@ stale_coro (gpointer data)
 static void
 test_stale_event (void)
 {
-  for (int same = 0; same < 2; same++)
+  /* U forgotten, another descriptor in its slot; U closed, V under its number; the same
+   * without the DEL (server_coro_forget_closing_fd(): the close took U out of the set). */
+  for (int round = 0; round < 3; round++)
     {
-      Stale st = { .loop = loop_new (), .same_number = same };
+      Stale st = { .loop = loop_new (), .same_number = round > 0, .closing = round == 2 };
 
       spawn (st.loop, stale_coro, &st);
       while (!g_atomic_int_get (&st.ok)) /* its spawns refused once loop_free has begun */
         g_usleep (1000);
       server_coro_loop_free (st.loop);
     }
+}
+
+/* ---- server_coro_forget_closing_fd: no EPOLL_CTL_DEL ---- */
+
+/* Registrations of the socket @fd's file (its inode) in the process's epoll sets, from
+ * /proc/self/fdinfo (a line "tfd: N events: E data: D pos:P ino:I sdev:S" per
+ * registration): what the kernel holds, whatever the loop's table says. */
+static guint64
+fd_ino (int fd)
+{
+  struct stat st;
+
+  g_assert_cmpint (fstat (fd, &st), ==, 0);
+  return (guint64) st.st_ino;
+}
+
+static guint
+epoll_registrations_ino (guint64 ino)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *link = g_strdup_printf ("/proc/self/fd/%s", name);
+      g_autofree char *target = g_file_read_link (link, NULL);
+      g_autofree char *info_path = NULL;
+      g_autofree char *info = NULL;
+      g_auto (GStrv) lines = NULL;
+
+      if (target == NULL || strcmp (target, "anon_inode:[eventpoll]") != 0)
+        continue;
+      info_path = g_strdup_printf ("/proc/self/fdinfo/%s", name);
+      if (!g_file_get_contents (info_path, &info, NULL, NULL))
+        continue;
+      lines = g_strsplit (info, "\n", -1);
+      for (guint i = 0; lines[i] != NULL; i++)
+        {
+          const char *at = strstr (lines[i], " ino:");
+
+          if (g_str_has_prefix (lines[i], "tfd:") && at != NULL
+              && g_ascii_strtoull (at + 5, NULL, 16) == ino)
+            n++;
+        }
+    }
+  return n;
+}
+
+static guint
+epoll_registrations (int fd)
+{
+  return epoll_registrations_ino (fd_ino (fd));
+}
+
+typedef struct
+{
+  gboolean ok;
+} Closing;
+
+static void
+closing_coro (gpointer data)
+{
+  Closing *r = data;
+  int a[2], b[2], c[2], e[2];
+  int dup_fd, old;
+  guint64 ino;
+  gint64 t0;
+
+  /* Forgotten for closing: left in the epoll set until the close takes it out. */
+  socket_pair (a);
+  g_assert_cmpint (server_coro_wait_fd (a[0], G_IO_OUT, 0, NULL), ==, 0);
+  g_assert_true (server_coro_has_fd (a[0]));
+  g_assert_cmpuint (epoll_registrations (a[0]), ==, 1);
+  server_coro_forget_closing_fd (a[0]);
+  g_assert_false (server_coro_has_fd (a[0]));
+  g_assert_cmpuint (epoll_registrations (a[0]), ==, 1); /* no EPOLL_CTL_DEL */
+  /* Events of A between the forget and the close (its peer writes and hangs up), then
+   * its number reused at once by a new socket whose peer stays silent: the new one's
+   * waits park and time out (A's registration went with its close, its events with it;
+   * none reaches the new one). */
+  send_line (a[1], "stale\n");
+  g_assert_cmpint (shutdown (a[1], SHUT_RDWR), ==, 0);
+  old = a[0];
+  ino = fd_ino (a[0]);
+  close (a[0]);
+  g_assert_cmpuint (epoll_registrations_ino (ino), ==, 0); /* the close took it out */
+  socket_pair (c);
+  g_assert_cmpint (c[0], ==, old); /* the lowest free number */
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_coro_wait_fd (c[0], G_IO_IN, t0 + 100 * G_TIME_SPAN_MILLISECOND, NULL),
+                   ==, ETIMEDOUT);
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 100 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpuint (epoll_registrations (c[0]), ==, 1);
+  send_line (c[1], "x\n");
+  g_assert_cmpint (server_coro_wait_fd (c[0], G_IO_IN, t0 + G_TIME_SPAN_SECOND, NULL), ==, 0);
+  server_coro_forget_closing_fd (c[0]);
+  close (c[0]);
+  close (c[1]);
+  close (a[1]);
+
+  /* A dup'ed descriptor: server_coro_forget_fd() (the DEL), then closed; its duplicate,
+   * waited on, still works, and the number reused gets none of its events. */
+  socket_pair (b);
+  dup_fd = dup (b[0]);
+  g_assert_cmpint (dup_fd, >=, 0);
+  g_assert_cmpint (server_coro_wait_fd (b[0], G_IO_OUT, 0, NULL), ==, 0);
+  server_coro_forget_fd (b[0]);
+  g_assert_cmpuint (epoll_registrations (b[0]), ==, 0); /* the DEL: the file has another */
+  old = b[0];
+  close (b[0]);
+  socket_pair (c);
+  g_assert_cmpint (c[0], ==, old);
+  send_line (b[1], "to the dup\n");
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_coro_wait_fd (c[0], G_IO_IN, t0 + 100 * G_TIME_SPAN_MILLISECOND, NULL),
+                   ==, ETIMEDOUT);
+  g_assert_cmpint (server_coro_wait_fd (dup_fd, G_IO_IN, t0 + G_TIME_SPAN_SECOND, NULL), ==, 0);
+  {
+    char buf[32];
+
+    g_assert_cmpint (recv (dup_fd, buf, sizeof buf, MSG_DONTWAIT), ==, 11);
+    g_assert_cmpmem (buf, 11, "to the dup\n", 11);
+  }
+  end_fd (dup_fd);
+  end_fd (c[0]);
+  close (c[1]);
+  close (b[1]);
+
+  /* What the rule is for: without the DEL, closing one of two descriptors of a file
+   * leaves its registration in the set (the kernel removes it with the file's last one),
+   * reporting that file's events: a wake-up each, dropped (under the number reused too). */
+  socket_pair (e);
+  dup_fd = dup (e[0]);
+  g_assert_cmpint (dup_fd, >=, 0);
+  g_assert_cmpint (server_coro_wait_fd (e[0], G_IO_OUT, 0, NULL), ==, 0);
+  server_coro_forget_closing_fd (e[0]); /* against the rule: e[0] has a duplicate */
+  old = e[0];
+  close (e[0]);
+  g_assert_cmpuint (epoll_registrations (dup_fd), ==, 1); /* left in the set */
+  socket_pair (c);
+  g_assert_cmpint (c[0], ==, old);
+  send_line (e[1], "leftover\n");
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_coro_wait_fd (c[0], G_IO_IN, t0 + 100 * G_TIME_SPAN_MILLISECOND, NULL),
+                   ==, ETIMEDOUT); /* its events dropped */
+  end_fd (c[0]);
+  close (c[1]);
+  ino = fd_ino (dup_fd);
+  close (dup_fd); /* the file's last: out of the set */
+  g_assert_cmpuint (epoll_registrations_ino (ino), ==, 0);
+  close (e[1]);
+
+  /* Forgotten for closing, then waited on again before its close (a caller that kept it
+   * after all): the registration left in the set is taken over (no EEXIST). */
+  socket_pair (e);
+  g_assert_cmpint (server_coro_wait_fd (e[0], G_IO_OUT, 0, NULL), ==, 0);
+  server_coro_forget_closing_fd (e[0]);
+  send_line (e[1], "again\n");
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (server_coro_wait_fd (e[0], G_IO_IN, t0 + G_TIME_SPAN_SECOND, NULL), ==, 0);
+  g_assert_true (server_coro_has_fd (e[0]));
+  g_assert_cmpuint (epoll_registrations (e[0]), ==, 1);
+  server_coro_forget_fd (e[0]);
+  g_assert_cmpuint (epoll_registrations (e[0]), ==, 0);
+  close (e[0]);
+  close (e[1]);
+  r->ok = TRUE;
+}
+
+static void
+test_forget_closing (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  Closing r = { FALSE };
+
+  spawn (loop, closing_coro, &r);
+  server_coro_loop_free (loop);
+  g_assert_true (r.ok);
 }
 
 /* ---- outside a coroutine ---- */
@@ -1441,8 +1694,10 @@ main (int argc,
   g_test_add_func ("/server/coro/spawn-no-stack", test_spawn_no_stack);
   g_test_add_func ("/server/coro/park-wake", test_park_wake);
   g_test_add_func ("/server/coro/reader-first-read", test_reader_first_read);
+  g_test_add_func ("/server/coro/reader-expect-data", test_reader_expect_data);
   g_test_add_func ("/server/coro/fds", test_fds);
   g_test_add_func ("/server/coro/stale-event", test_stale_event);
+  g_test_add_func ("/server/coro/forget-closing", test_forget_closing);
   g_test_add_func ("/server/coro/guard", test_guard);
   g_test_add_func ("/server/coro/outside", test_outside);
   g_test_add_func ("/server/coro/overflow", test_overflow);
