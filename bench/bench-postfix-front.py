@@ -652,6 +652,13 @@ def main():
                             name, xt / ht, statistics.median(cpus[(tool, s, name)])
                             / statistics.median(cpus[(tool, s, "haproxy")]))
                     print(line)
+                # The spread: each round's ratio (its targets ran one after the other, so
+                # a machine busy for a while weighs on a round, not on one target).
+                print("%-11s %8s   per round, msg/s over Postfix's: %s" % (
+                    "", "", "; ".join(
+                        "%s %s" % (t, " ".join("%.2f" % (x[0] / y[0]) for x, y in
+                                               zip(results[(tool, s, t)], p)))
+                        for t in ["front", "old"] + proxies if (tool, s, t) in results)))
                 for target in ["front", "old"] + proxies if counts else ():
                     if (tool, s, target) in counts:
                         c = counts[(tool, s, target)]

@@ -749,6 +749,56 @@ read_line (ServerLineReader *reader,
     }
 }
 
+/*
+ * server_line_reader_peek:
+ * @data: (out) (transfer none): the octets buffered, valid until the reader's next call
+ * @len: (out): how many (at least 1 with SERVER_LINE_OK, at most @max)
+ *
+ * The octets buffered, without consuming them, after a read (through the fill hook, with
+ * the deadline, as a line read) when there are none: a proxy that streams data on by the
+ * buffer rather than by the line (msgtrk-submit-front's message body), taking what it
+ * used with server_line_reader_consume(). Not inside an overlong line a line read threw
+ * away part of.
+ *
+ * Returns: SERVER_LINE_OK, SERVER_LINE_EOF or SERVER_LINE_ERROR (@error set)
+ */
+ServerLineStatus
+server_line_reader_peek (ServerLineReader *reader,
+                         gsize             max,
+                         const char      **data,
+                         gsize            *len,
+                         GCancellable     *cancellable,
+                         GError          **error)
+{
+  g_return_val_if_fail (max > 0 && !reader->discarding, SERVER_LINE_ERROR);
+
+  if (reader->end == reader->start)
+    {
+      gssize n = fill (reader, cancellable, error);
+
+      if (n < 0)
+        return SERVER_LINE_ERROR;
+      if (n == 0)
+        return SERVER_LINE_EOF;
+    }
+  *data = reader->buf + reader->start;
+  *len = MIN (reader->end - reader->start, max);
+  return SERVER_LINE_OK;
+}
+
+/* server_line_reader_consume: the first @len octets of a peek (server_line_reader_peek())
+ * used (wiped when wiping is on); the rest stays for the next read. */
+void
+server_line_reader_consume (ServerLineReader *reader,
+                            gsize             len)
+{
+  g_return_if_fail (len <= reader->end - reader->start);
+
+  if (reader->wipe)
+    msgtrk_secure_wipe (reader->buf + reader->start, len);
+  reader->start += len;
+}
+
 /* Read one line of at most @max octets (terminator included) into @line. */
 ServerLineStatus
 server_line_reader_read (ServerLineReader *reader,

@@ -7,7 +7,9 @@
  * its end and thrown away (SERVER_LINE_TOO_LONG), never cut into a shorter command, so
  * the session keeps its sync (server_line_reader_read_piece(): in pieces of the caller's
  * max instead, the last one with the LF). The reader owns its buffer, so the octets a
- * client already sent (pipelining) are known: server_line_reader_available().
+ * client already sent (pipelining) are known: server_line_reader_available(), and can be
+ * taken as they are, not by the line (server_line_reader_peek() and _consume(): a proxy
+ * streaming a message body on, which ends where its own parser says).
  *
  * Options: a fill hook, called before the reader blocks for more input (mtqpd writes its
  * pending answers there); wiping (mtqpd: commands carry secrets): every octet handed out
@@ -168,6 +170,14 @@ ServerLineStatus server_line_reader_read_piece (ServerLineReader  *reader,
                                                 GString           *line,
                                                 GCancellable      *cancellable,
                                                 GError           **error);
+ServerLineStatus server_line_reader_peek       (ServerLineReader  *reader,
+                                                gsize              max,
+                                                const char       **data,
+                                                gsize             *len,
+                                                GCancellable      *cancellable,
+                                                GError           **error);
+void             server_line_reader_consume    (ServerLineReader  *reader,
+                                                gsize              len);
 gboolean         server_line_strip_end        (GString            *line);
 
 G_END_DECLS

@@ -2053,13 +2053,27 @@ cmd_data (Session    *s,
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      ServerLineStatus st = server_line_reader_read_piece (&s->reader,
-                                                           SERVER_LINE_BUFFER_SIZE - 1, text,
-                                                           wait_cancel (s), &error);
+      /* The header by the line (its scan), the body by the buffer: whatever the reader
+       * holds goes through the parser at once (no copy and no call per line). */
+      gboolean by_line = scan.in_header;
+      const char *in = NULL;
+      gsize in_len = 0;
+      ServerLineStatus st;
       gboolean line_start = writer.line_start;
       gsize mark = buf->len;
       gsize used = 0;
+      gboolean end;
 
+      if (by_line)
+        {
+          st = server_line_reader_read_piece (&s->reader, SERVER_LINE_BUFFER_SIZE - 1, text,
+                                              wait_cancel (s), &error);
+          in = text->str;
+          in_len = text->len;
+        }
+      else
+        st = server_line_reader_peek (&s->reader, SERVER_LINE_BUFFER_SIZE, &in, &in_len,
+                                      wait_cancel (s), &error);
       if (st != SERVER_LINE_OK)
         {
           /* EOF or error: the upstream never sees the end of data, so it accepts nothing
@@ -2071,10 +2085,18 @@ cmd_data (Session    *s,
           client_read_failed (s, st, error);
           return FALSE;
         }
-      octets += text->len;
-      /* A line or a piece (no LF): the end marker, a whole line, is all of it (used). */
+      /* A line or a piece (no LF): the end marker, a whole line, is all of it (used); a
+       * buffer: up to the end marker's LF (what follows is the client's next command). */
       g_string_truncate (unstuffed, 0);
-      if (msgtrk_dot_parser_feed (&dot, text->str, text->len, unstuffed, &used))
+      end = msgtrk_dot_parser_feed (&dot, in, in_len, unstuffed, &used);
+      if (!by_line)
+        server_line_reader_consume (&s->reader, used);
+      octets += used;
+      /* A buffer's data before the end marker goes with it (a line's end marker is all
+       * the line: nothing then). */
+      if (!refused)
+        msgtrk_dot_writer_feed (&writer, unstuffed->str, unstuffed->len, buf);
+      if (end)
         {
           s->data_held = NULL;
           msgtrk_dot_writer_end (&writer, buf);
@@ -2082,7 +2104,6 @@ cmd_data (Session    *s,
         }
       if (refused)
         continue;
-      msgtrk_dot_writer_feed (&writer, unstuffed->str, unstuffed->len, buf);
       /* The header scan takes whole lines as written (CRLF); of a line in pieces only its
        * first, as if the line ended there (a Message-ID that long is no simple one). */
       if (scan.in_header && line_start && buf->len > mark)

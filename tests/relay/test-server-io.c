@@ -31,6 +31,7 @@
 #include <glib/gstdio.h>
 
 #include "durable-file.h"
+#include "msgtrk-dot-private.h"
 #include "msgtrk-private.h"
 #include "server-config.h"
 #include "server-coro.h"
@@ -268,6 +269,111 @@ test_reader_pieces (void)
   g_assert_cmpint (server_line_reader_read_piece (reader, 100, line, NULL, NULL), ==,
                    SERVER_LINE_OK);
   g_assert_cmpstr (line->str, ==, "next\r\n");
+}
+
+/* peek and consume: what is buffered comes as it is, up to the caller's max, and stays
+ * until consumed (a line read after a partial consume starts where it stopped); a peek
+ * reads only when nothing is buffered; a consume wipes when wiping is on; the end of
+ * the input is SERVER_LINE_EOF. */
+static void
+test_reader_peek (void)
+{
+  const char data[] = "HEAD\r\nbody one\r\nbody two\r\n.\r\nQUIT\r\n";
+  g_autoptr (GInputStream) in = stream_new (data, sizeof data - 1, FALSE);
+  g_autoptr (GInputStream) bytewise = stream_new (data, sizeof data - 1, TRUE);
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autofree ServerLineReader *reader = g_new0 (ServerLineReader, 1);
+  const char *got = NULL;
+  gsize len = 0;
+
+  server_line_reader_init (reader, in, TRUE);
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, NULL), ==, SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "HEAD\r\n");
+  g_assert_cmpint (server_line_reader_peek (reader, 4, &got, &len, NULL, NULL), ==,
+                   SERVER_LINE_OK);
+  g_assert_cmpmem (got, len, "body", 4);
+  g_assert_cmpint (server_line_reader_peek (reader, 1000, &got, &len, NULL, NULL), ==,
+                   SERVER_LINE_OK);
+  g_assert_cmpmem (got, len, data + 6, sizeof data - 1 - 6);
+  server_line_reader_consume (reader, strlen ("body one\r\nbody two\r\n.\r\n"));
+  g_assert_false (buffer_holds (reader, "body two"));
+  g_assert_cmpuint (server_line_reader_available (reader), ==, strlen ("QUIT\r\n"));
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, NULL), ==, SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "QUIT\r\n");
+  g_assert_cmpint (server_line_reader_peek (reader, 100, &got, &len, NULL, NULL), ==,
+                   SERVER_LINE_EOF);
+
+  /* An octet per read: a peek gives the one octet there, and reads again only once it was
+   * consumed. */
+  server_line_reader_init (reader, bytewise, FALSE);
+  g_string_truncate (line, 0);
+  for (;;)
+    {
+      ServerLineStatus st = server_line_reader_peek (reader, 100, &got, &len, NULL, NULL);
+
+      if (st == SERVER_LINE_EOF)
+        break;
+      g_assert_cmpint (st, ==, SERVER_LINE_OK);
+      g_assert_cmpuint (len, ==, 1);
+      g_assert_cmpint (server_line_reader_peek (reader, 100, &got, &len, NULL, NULL), ==,
+                       SERVER_LINE_OK);
+      g_assert_cmpuint (len, ==, 1);
+      g_string_append_len (line, got, 1);
+      server_line_reader_consume (reader, 1);
+    }
+  g_assert_cmpmem (line->str, line->len, data, sizeof data - 1);
+}
+
+/* A body streamed by the buffer (peek, the dot parser, the writer, consume: as
+ * msgtrk-submit-front streams a message body) comes out as written, lines longer than
+ * the buffer and a stuffed one included, with the data before the end marker in the
+ * buffer that holds the marker; the command after the marker stays in the reader. */
+static void
+test_reader_peek_dot (void)
+{
+  g_autoptr (GString) data = g_string_new (NULL);
+  g_autoptr (GString) want = g_string_new (NULL);
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GString) unstuffed = g_string_new (NULL);
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GInputStream) in = NULL;
+  g_autofree ServerLineReader *reader = g_new0 (ServerLineReader, 1);
+  MsgtrkDotParser dot;
+  MsgtrkDotWriter writer;
+  const char fill[] = { 'a', 'b', '.', 'd', 'e' };
+  const guint n[] = { 16381, 16382, 20002, 20000, 40000 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (n); i++)
+    {
+      for (guint j = 0; j < n[i]; j++)
+        g_string_append_c (data, fill[i]);
+      g_string_append (data, "\r\n");
+    }
+  g_string_assign (want, data->str);
+  g_string_append (data, ".\r\nQUIT\r\n");
+  in = stream_new (data->str, data->len, FALSE);
+  server_line_reader_init (reader, in, FALSE);
+  msgtrk_dot_parser_init (&dot);
+  msgtrk_dot_writer_init (&writer);
+  for (;;)
+    {
+      const char *got;
+      gsize len, used = 0;
+      gboolean end;
+
+      g_assert_cmpint (server_line_reader_peek (reader, SERVER_LINE_BUFFER_SIZE, &got, &len,
+                                                NULL, NULL), ==, SERVER_LINE_OK);
+      g_string_truncate (unstuffed, 0);
+      end = msgtrk_dot_parser_feed (&dot, got, len, unstuffed, &used);
+      server_line_reader_consume (reader, used);
+      msgtrk_dot_writer_feed (&writer, unstuffed->str, unstuffed->len, out);
+      if (end)
+        break;
+    }
+  /* The '.' line was stuffed (a '.' more, unstuffed by the parser, stuffed again). */
+  g_assert_cmpmem (out->str, out->len, want->str, want->len);
+  g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, NULL), ==, SERVER_LINE_OK);
+  g_assert_cmpstr (line->str, ==, "QUIT\r\n");
 }
 
 /* With wiping on, no octet handed out or dropped stays in the buffer. */
@@ -1311,6 +1417,8 @@ main (int   argc,
   g_test_add_func ("/server/line-reader/limit", test_reader_limit);
   g_test_add_func ("/server/line-reader/huge-line", test_reader_huge_line);
   g_test_add_func ("/server/line-reader/pieces", test_reader_pieces);
+  g_test_add_func ("/server/line-reader/peek", test_reader_peek);
+  g_test_add_func ("/server/line-reader/peek-dot", test_reader_peek_dot);
   g_test_add_func ("/server/line-reader/available", test_reader_available);
   g_test_add_func ("/server/line-reader/append", test_reader_append);
   g_test_add_func ("/server/line-reader/wipe", test_reader_wipe);
