@@ -1789,6 +1789,92 @@ pending_drop (Session    *s,
                                      key);
 }
 
+/* Whether the pending registration by ident may still be written: its XFORWARD IDENT was
+ * sent at most POSTFIX_REGISTRATION_IDENT_WINDOW seconds ago (later, the follower may have
+ * let smtpd's client line go: the registration then waits for the queue id). */
+static gboolean
+ident_in_window (Session *s)
+{
+  return g_get_monotonic_time () - s->ident_sent
+         <= (gint64) POSTFIX_REGISTRATION_IDENT_WINDOW * G_USEC_PER_SEC;
+}
+
+/* At Postfix's 354 to a tracked message with an ident (within the window): its pending
+ * registration's job started (postfix_registration_start_pending(): the journal record,
+ * the slot file and its link, then the journal's sync, in a pool thread), the session not
+ * parked: it runs while the client sends the header. Not at the DATA command: with a
+ * pipelined group the RCPT replies (the registration's recipients) are read with the 354.
+ * NULL: not started (then data_start writes it as before, or, *@failed, refuses: the
+ * registration cannot be made, logged). */
+static DurableJournalJob *
+pending_start (Session  *s,
+               gint64    now,
+               gboolean *failed)
+{
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autoptr (GError) error = NULL;
+  DurableJournalJob *job;
+
+  if (s->ident == NULL || s->rcpts->len == 0 || !ident_in_window (s))
+    return NULL;
+  reg = registration_build (s, NULL, now);
+  reg->ident = g_strdup (s->ident);
+  job = postfix_registration_start_pending (s->front->pending_slots, s->front->registration_dir,
+                                            s->front->journal, reg, &error);
+  if (job == NULL)
+    {
+      g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
+                 "is refused (451) before any of it goes to Postfix",
+                 s->peer_ip, s->envid, error->message);
+      *failed = TRUE;
+    }
+  return job;
+}
+
+/* Before the first data goes upstream: the pending registration's write (started at the
+ * 354, pending_start) joined, parked only if it has not finished. FALSE, *@failed: it
+ * failed (a full disk: logged; the job joined and freed), nothing may be sent. */
+static gboolean
+pending_join_write (Session            *s,
+                    DurableJournalJob **job,
+                    char              **key,
+                    gboolean           *failed)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (durable_journal_job_written (*job, &error))
+    {
+      *key = g_strdup (s->ident);
+      return TRUE;
+    }
+  g_clear_pointer (job, durable_journal_job_free);
+  /* Whatever part of it was made (the link failed: nothing) goes. */
+  pending_drop (s, s->ident);
+  g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
+             "is refused (451) before any of it went to Postfix (check the free space "
+             "and the permissions of %s)",
+             s->peer_ip, s->envid, error->message, s->front->registration_dir);
+  *failed = TRUE;
+  return FALSE;
+}
+
+/* Postfix took nothing (the data never ended upstream): the pending registration named
+ * @key removed; one whose job started at the 354 (@job) joined first (its write and its
+ * sync: nothing it uses is freed under it, and no link comes after the unlink). */
+static void
+pending_abandon (Session            *s,
+                 DurableJournalJob **job,
+                 const char         *key)
+{
+  if (*job != NULL)
+    {
+      g_clear_pointer (job, durable_journal_job_free);
+      pending_drop (s, s->ident);
+      return;
+    }
+  pending_drop (s, key);
+}
+
 /* Before the first data of the message goes upstream. With an ident (XFORWARD IDENT,
  * s->ident): its pending registration journaled (pending_write), unless the ident was
  * sent more than POSTFIX_REGISTRATION_IDENT_WINDOW seconds ago (a slow client: the
@@ -1800,21 +1886,26 @@ pending_drop (Session    *s,
  * (the front knows before the "." that it could not register the message after it: a
  * 451 after Postfix's 250 would make each retry a copy). */
 static gboolean
-data_start (Session    *s,
-            HeaderScan *h,
-            gboolean    tracked,
-            gint64      now,
-            gboolean   *pending,
-            char      **key,
-            guint64    *ticket)
+data_start (Session            *s,
+            HeaderScan         *h,
+            gboolean            tracked,
+            gint64              now,
+            DurableJournalJob **job,
+            gboolean            job_failed,
+            gboolean           *pending,
+            char              **key,
+            guint64            *ticket)
 {
   g_autofree char *mid = NULL;
-  gboolean failed = FALSE;
+  gboolean failed = job_failed;
 
   if (tracked && s->ident != NULL)
     {
-      if (g_get_monotonic_time () - s->ident_sent
-          <= (gint64) POSTFIX_REGISTRATION_IDENT_WINDOW * G_USEC_PER_SEC)
+      /* Started at the 354 (pending_start: the window was looked at then, before the
+       * write, as it is here otherwise). */
+      if (*job != NULL)
+        *pending = pending_join_write (s, job, key, &failed);
+      else if (!failed && ident_in_window (s))
         *pending = pending_write (s, NULL, now, key, ticket, &failed);
       if (failed)
         s->data_refusal = "Tracking registration failed (the server cannot write it); "
@@ -2020,6 +2111,8 @@ cmd_data (Session    *s,
   gboolean pending = FALSE;
   g_autofree char *pending_key = NULL;
   guint64 ticket = 0;
+  g_autoptr (DurableJournalJob) job = NULL;
+  gboolean job_failed = FALSE;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   int code = 0;
   gboolean ok;
@@ -2038,6 +2131,11 @@ cmd_data (Session    *s,
   client_write (s, reply->str, reply->len);
   if (code != 354)
     return TRUE;
+  /* By ident: the pending registration written and synced in a pool thread while the
+   * client sends its data; joined before the data goes upstream (data_start) and its sync
+   * after Postfix's reply to the ".". */
+  if (tracked)
+    job = pending_start (s, now, &job_failed);
   /* The client's data as the lib's one parser reads it (only CRLF "." CRLF ends it), then
    * written again for Postfix by its one writer (dot-stuffed, CRLF): no line Postfix could
    * read as "." (it strips every CR before the LF) reaches it but the real end. A line
@@ -2065,7 +2163,7 @@ cmd_data (Session    *s,
           /* EOF or error: the upstream never sees the end of data, so it accepts nothing
            * (and the pending registration binds nothing). */
           s->data_held = NULL;
-          pending_drop (s, pending_key);
+          pending_abandon (s, &job, pending_key);
           if (server_line_reader_deadline_expired (&s->reader))
             data_deadline_abandon (s, octets, data_began);
           client_read_failed (s, st, error);
@@ -2101,7 +2199,8 @@ cmd_data (Session    *s,
       if (!started && (!scan.in_header || buf->len >= FRONT_DATA_FLUSH))
         {
           started = TRUE;
-          refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
+          refused = !data_start (s, &scan, tracked, now, &job, job_failed, &pending,
+                                 &pending_key, &ticket);
           if (!refused)
             s->data_held = buf;
         }
@@ -2110,14 +2209,15 @@ cmd_data (Session    *s,
           if (!refused && !up_write (s, buf->str, buf->len))
             {
               s->data_held = NULL;
-              pending_drop (s, pending_key);
+              pending_abandon (s, &job, pending_key);
               return FALSE;
             }
           g_string_truncate (buf, 0);
         }
     }
   if (!started)
-    refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
+    refused = !data_start (s, &scan, tracked, now, &job, job_failed, &pending, &pending_key,
+                           &ticket);
   if (refused)
     {
       /* Nothing of it went upstream: the upstream link closed, so Postfix discards the
@@ -2135,11 +2235,13 @@ cmd_data (Session    *s,
        * Postfix accepts nothing, and a pending registration kept would hold up every
        * message with this Message-ID (451 after pending_claim_wait) until it expires. */
       dot_wait_set (s, FALSE);
-      pending_drop (s, pending_key);
+      pending_abandon (s, &job, pending_key);
       return FALSE;
     }
-  /* The pending registration's fdatasync while Postfix writes and syncs its queue file. */
-  if (pending)
+  /* The pending registration's fdatasync while Postfix writes and syncs its queue file
+   * (by Message-ID: here; by ident, its job's sync, started at the 354, is joined after
+   * the reply: nothing reaches the client in between). */
+  if (pending && job == NULL)
     {
       g_autoptr (GError) error = NULL;
 
@@ -2155,6 +2257,20 @@ cmd_data (Session    *s,
    * idle_timeout bounds it too). */
   ok = up_read_reply_full (s, reply, &code, NULL);
   dot_wait_set (s, FALSE);
+  /* Before the reply goes to the client: the pending registration durable (its job's
+   * sync joined: parked only if it still runs), else the fallback as for a failed wait
+   * above (the queue id registered durably before a 250, or 451). */
+  if (job != NULL)
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (!durable_journal_job_finish (g_steal_pointer (&job), &error))
+        {
+          g_warning ("[%s] the pending registration of ENVID %s is not durable: %s",
+                     s->peer_ip, s->envid, error->message);
+          pending = FALSE;
+        }
+    }
   if (!ok)
     return FALSE;
   if (!tracked && code / 100 == 2 && s->mid_held != NULL)
