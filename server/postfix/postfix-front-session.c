@@ -82,10 +82,15 @@
  *             ".<CR><CR><LF>") reaches it but the real end, and a "." after or before a
  *             bare LF is data for both (no SMTP smuggling). A line longer than the
  *             reader's buffer is passed on in pieces (Postfix decides). A tracked
- *             message with an ident: before its data goes upstream, its pending
- *             registration by ident is journaled (no Message-ID looked at, no wait; not
- *             when the ident was sent more than POSTFIX_REGISTRATION_IDENT_WINDOW ago),
- *             the follower binds it from smtpd's "client=..., orig_queue_id=" line, and
+ *             message with an ident: its pending registration by ident is started at
+ *             Postfix's 354 (journal record, slot file and link, then the sync, in a pool
+ *             thread while the client sends the header: pending_start, no park; no
+ *             Message-ID looked at; not when the ident was sent more than
+ *             POSTFIX_REGISTRATION_IDENT_WINDOW ago), its write joined before the data
+ *             goes upstream (a failure: 451 as below), its sync after Postfix's reply to
+ *             the "." and before that reply goes to the client (each join parks only if
+ *             that part still runs; every exit where Postfix took nothing joins it and
+ *             removes it), the follower binds it from smtpd's "client=..., orig_queue_id=" line, and
  *             after the 250 only a journal record of the queue id is appended, unwaited;
  *             the rest goes as below. Otherwise, a tracked
  *             message with one simple Message-ID: before its data goes upstream, the
