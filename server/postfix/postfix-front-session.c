@@ -83,8 +83,9 @@
  *             bare LF is data for both (no SMTP smuggling). A line longer than the
  *             reader's buffer is passed on in pieces (Postfix decides). A tracked
  *             message with an ident: its pending registration by ident is started at
- *             Postfix's 354 (journal record, slot file and link, then the sync, in a pool
- *             thread while the client sends the header: pending_start, no park; no
+ *             the DATA command (at the 354 when RCPT replies were still unread; journal
+ *             record, slot file and link, then the sync, in a pool thread while DATA goes
+ *             upstream and the client sends the header: pending_start, no park; no
  *             Message-ID looked at; not when the ident was sent more than
  *             POSTFIX_REGISTRATION_IDENT_WINDOW ago), its write joined before the data
  *             goes upstream (a failure: 451 as below), its sync after Postfix's reply to
@@ -1804,12 +1805,12 @@ ident_in_window (Session *s)
          <= (gint64) POSTFIX_REGISTRATION_IDENT_WINDOW * G_USEC_PER_SEC;
 }
 
-/* At Postfix's 354 to a tracked message with an ident (within the window): its pending
- * registration's job started (postfix_registration_start_pending(): the journal record,
- * the slot file and its link, then the journal's sync, in a pool thread), the session not
- * parked: it runs while the client sends the header. Not at the DATA command: with a
- * pipelined group the RCPT replies (the registration's recipients) are read with the 354.
- * NULL: not started (then data_start writes it as before, or, *@failed, refuses: the
+/* At the DATA command of a tracked message with an ident (within the window), once every
+ * RCPT's reply was read (with a pipelined group they come with the 354: then at the 354):
+ * its pending registration's job started (postfix_registration_start_pending(): the
+ * journal record, the slot file and its link, then the journal's sync, in a pool thread),
+ * the session not parked: it runs while DATA goes to Postfix and the client sends the
+ * header. NULL: not started (then data_start writes it as before, or, *@failed, refuses: the
  * registration cannot be made, logged). */
 static DurableJournalJob *
 pending_start (Session  *s,
@@ -1906,8 +1907,8 @@ data_start (Session            *s,
 
   if (tracked && s->ident != NULL)
     {
-      /* Started at the 354 (pending_start: the window was looked at then, before the
-       * write, as it is here otherwise). */
+      /* Started at the DATA command or the 354 (pending_start: the window was looked at
+       * then, before the write, as it is here otherwise). */
       if (*job != NULL)
         *pending = pending_join_write (s, job, key, &failed);
       else if (!failed && ident_in_window (s))
@@ -2128,18 +2129,31 @@ cmd_data (Session    *s,
   gint64 data_began;
   guint64 octets = 0;
 
+  /* By ident: the pending registration written and synced in a pool thread while DATA
+   * goes to Postfix and the client sends its data; joined before the data goes upstream
+   * (data_start) and its sync after Postfix's reply to the ".". Started now when every
+   * RCPT's reply was read (the recipients are known), else once the group's replies are,
+   * at the 354. */
+  if (tracked && s->up_pending->len == 0)
+    job = pending_start (s, now, &job_failed);
   /* The last command of a pipelined group: the group goes now. */
   if (!up_send (s, UP_PENDING_DATA, line))
-    return FALSE;
+    {
+      pending_abandon (s, &job, NULL);
+      return FALSE;
+    }
   g_string_assign (reply, s->data_reply->str);
   code = s->data_code;
-  client_write (s, reply->str, reply->len);
   if (code != 354)
-    return TRUE;
-  /* By ident: the pending registration written and synced in a pool thread while the
-   * client sends its data; joined before the data goes upstream (data_start) and its sync
-   * after Postfix's reply to the ".". */
-  if (tracked)
+    {
+      /* Refused: Postfix takes nothing (the follower may have bound the pending file
+       * meanwhile, as for a message refused after its data: that QID.reg expires). */
+      pending_abandon (s, &job, NULL);
+      client_write (s, reply->str, reply->len);
+      return TRUE;
+    }
+  client_write (s, reply->str, reply->len);
+  if (tracked && job == NULL && !job_failed)
     job = pending_start (s, now, &job_failed);
   /* The client's data as the lib's one parser reads it (only CRLF "." CRLF ends it), then
    * written again for Postfix by its one writer (dot-stuffed, CRLF): no line Postfix could

@@ -123,6 +123,7 @@ class ChunkUpstream:
         self.reset_at_data = False  # the 354, then the connection reset (Postfix gone)
         self.reset_at_dot = False  # the ".", then the connection reset, no reply
         self.refuse_data = False  # DATA refused (554), as with no valid recipient left
+        self.data_delay = 0.0  # seconds before the reply to DATA
         self.refuse_xforward = False  # XFORWARD offered, then refused (550)
         self.xforward = False  # EHLO offers XFORWARD ... IDENT (Postfix with the front in
         # its smtpd_authorized_xforward_hosts)
@@ -190,6 +191,7 @@ class ChunkUpstream:
                     c.close()
                     return
                 elif v == b"DATA" and self.refuse_data:
+                    time.sleep(self.data_delay)
                     out += b"554 5.5.1 Error: no valid recipients\r\n"
                 elif v == b"DATA":
                     in_data = True
@@ -982,11 +984,12 @@ def main():
                 and not ident_pendings() and not pending_files("slowc@test.example"),
                 repr(os.listdir(regs)))
         c.close()
-        # The pending registration by ident is started at Postfix's 354 (its journal
-        # record, slot file and link, then the sync, in a pool thread while the client sends
-        # the header): on disk before any data came. Every exit where Postfix takes
-        # nothing joins it and removes it: the client gone mid-data, the upstream gone
-        # after its 354, and DATA refused (no job started).
+        # The pending registration by ident is started at the DATA command (its journal
+        # record, slot file and link, then the sync, in a pool thread while DATA goes
+        # upstream and the client sends the header; at the 354 when the RCPT replies came
+        # with it, a pipelined group): on disk before any data came. Every exit where
+        # Postfix takes nothing joins it and removes it: the client gone mid-data, the
+        # upstream gone after its 354, DATA refused after the job started.
         before = ident_pendings()
         new_pendings = lambda: [n for n in ident_pendings() if n not in before]
         c = LineClient(pport)
@@ -1022,18 +1025,27 @@ def main():
         t.check("ident: the upstream gone after its 354: not accepted, no pending registration "
                 "left", [r[0] for r in replies] == [250, 250, 354] and code != 250
                 and not new_pendings(), "%r %r" % (text, os.listdir(regs)))
+        # DATA in lockstep (every RCPT reply read): the job starts with the DATA command,
+        # while Postfix takes 0.5 s to refuse it.
         up.refuse_data = True
+        up.data_delay = 0.5
         c = LineClient(pport)
         c.reply()
         c.cmd("EHLO client.test.example")
-        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=nodata@test.example "
-                               "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        replies = [c.cmd("MAIL FROM:<sender@test.example> ENVID=nodata@test.example "
+                         "MTRK=%s:86400" % AUTH), c.cmd("RCPT TO:<a@test.example>")]
+        c.sock.sendall(b"DATA\r\n")
+        early = settle("the pending registration started at DATA",
+                       lambda: len(new_pendings()) == 1, 0.45)
+        replies.append(c.reply())
+        settle("the dropped pending registration", lambda: not new_pendings(), 5)
         c.close()
         up.refuse_data = False
-        time.sleep(0.3)
-        t.check("ident: DATA refused by Postfix: its 554 passed on, no pending registration",
-                [r[0] for r in replies] == [250, 250, 554] and not new_pendings(),
-                "%r %r" % (replies, os.listdir(regs)))
+        up.data_delay = 0
+        t.check("ident: DATA refused by Postfix after the job started (on disk while Postfix "
+                "answered): its 554 passed on, the pending registration removed",
+                [r[0] for r in replies] == [250, 250, 554] and early and not new_pendings(),
+                "%r %r %r" % (replies, early, os.listdir(regs)))
         # XFORWARD offered but refused: the client sees nothing of it (its own replies
         # only), and the message falls back to its Message-ID.
         up.refuse_xforward = True
