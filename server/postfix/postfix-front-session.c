@@ -91,7 +91,8 @@
  *             goes upstream (a failure: 451 as below), its sync after Postfix's reply to
  *             the "." and before that reply goes to the client (each join parks only if
  *             that part still runs; every exit where Postfix took nothing joins it and
- *             removes it), the follower binds it from smtpd's "client=..., orig_queue_id=" line, and
+ *             removes it), the follower binds it from smtpd's "client=...,
+ *             orig_queue_id=" line, and
  *             after the 250 only a journal record of the queue id is appended, unwaited;
  *             the rest goes as below. Otherwise, a tracked
  *             message with one simple Message-ID: before its data goes upstream, the
@@ -1837,9 +1838,10 @@ pending_start (Session  *s,
   return job;
 }
 
-/* Before the first data goes upstream: the pending registration's write (started at the
- * 354, pending_start) joined, parked only if it has not finished. FALSE, *@failed: it
- * failed (a full disk: logged; the job joined and freed), nothing may be sent. */
+/* Before the first data goes upstream: the pending registration's write (started at DATA
+ * or the 354, pending_start) joined, parked only if it has not finished. FALSE,
+ * *@failed: it failed (a full disk: logged; the job joined and freed), nothing may be
+ * sent. */
 static gboolean
 pending_join_write (Session            *s,
                     DurableJournalJob **job,
@@ -1865,8 +1867,8 @@ pending_join_write (Session            *s,
 }
 
 /* Postfix took nothing (the data never ended upstream): the pending registration named
- * @key removed; one whose job started at the 354 (@job) joined first (its write and its
- * sync: nothing it uses is freed under it, and no link comes after the unlink). */
+ * @key removed; one whose job started at DATA or the 354 (@job) joined first (its write
+ * and its sync: nothing it uses is freed under it, and no link comes after the unlink). */
 static void
 pending_abandon (Session            *s,
                  DurableJournalJob **job,
@@ -2258,7 +2260,7 @@ cmd_data (Session    *s,
       return FALSE;
     }
   /* The pending registration's fdatasync while Postfix writes and syncs its queue file
-   * (by Message-ID: here; by ident, its job's sync, started at the 354, is joined after
+   * (by Message-ID: here; by ident, its job's sync, started with it, is joined after
    * the reply: nothing reaches the client in between). */
   if (pending && job == NULL)
     {
