@@ -921,6 +921,125 @@ durable_journal_apply (DurableJournal         *journal,
   return journal_step (&st);
 }
 
+/* A journaled step started without waiting (durable_journal_apply_start()). */
+struct _DurableJournalJob
+{
+  DurableJournal *journal;
+  char *record; /* (owned) */
+  gpointer data;
+  GDestroyNotify data_free; /* (nullable) */
+  guint64 ticket;
+  GError *error; /* (owned) (nullable) the step's failure */
+  JournalStep st;
+  ServerCoroJob *job; /* (owned) (nullable) once finished */
+};
+
+/**
+ * durable_journal_apply_start:
+ * @apply: (nullable): makes the change @record describes (unsynced: the record covers it)
+ * @data: for @apply, owned by the job from now on (@data_free'd when it is freed)
+ *
+ * durable_journal_apply() with a ticket, started and not waited for: from a coroutine or
+ * any thread, the whole step (the append, a checkpoint if the journal is full, @apply)
+ * runs in a pool thread (server_coro_job_start()) while the caller goes on, nothing
+ * parked; the same thread then starts the journal's sync (as journal_step's kick). The
+ * caller joins it: durable_journal_job_written() before it relies on the change,
+ * durable_journal_job_finish() before it relies on its durability; either returns at
+ * once, woken by nobody, when that part is done. Every job is finished or freed
+ * (durable_journal_job_free(): joined, not waited durable) before the journal is closed.
+ *
+ * Returns: (transfer full): the job
+ */
+DurableJournalJob *
+durable_journal_apply_start (DurableJournal         *journal,
+                             const char             *record,
+                             gsize                   len,
+                             DurableJournalApplyFunc apply,
+                             gpointer                data,
+                             GDestroyNotify          data_free)
+{
+  DurableJournalJob *job = g_new0 (DurableJournalJob, 1);
+
+  job->journal = journal;
+  job->record = g_memdup2 (record, len);
+  job->data = data;
+  job->data_free = data_free;
+  job->st = (JournalStep) { journal, job->record, len, apply, data, &job->ticket, &job->error,
+                            FALSE };
+  journal_busy (journal);
+  job->job = server_coro_job_start (journal_step_run, &job->st, journal_kick, journal);
+  return job;
+}
+
+/**
+ * durable_journal_job_written:
+ *
+ * Returns once the job's record is appended and its change made (parks a coroutine only
+ * if they are not yet).
+ *
+ * Returns: %TRUE, or %FALSE with @error set (by the append or by the change)
+ */
+gboolean
+durable_journal_job_written (DurableJournalJob *job,
+                             GError           **error)
+{
+  g_return_val_if_fail (job != NULL && job->job != NULL, FALSE);
+  server_coro_job_join (job->job);
+  if (!job->st.ok)
+    {
+      if (error != NULL)
+        *error = g_error_copy (job->error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * durable_journal_job_finish:
+ * @job: (transfer full): a job
+ *
+ * Returns once the job's record is durable (its change with it): the job's own sync
+ * joined (parks only while it runs), then its ticket waited for (durable_journal_wait():
+ * at once when that sync covered it; a sync that was running already when the job's
+ * started is waited for, and the next one led). Frees @job.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (the step failed, or the sync did)
+ */
+gboolean
+durable_journal_job_finish (DurableJournalJob *job,
+                            GError           **error)
+{
+  gboolean ok;
+
+  g_return_val_if_fail (job != NULL, FALSE);
+  ok = durable_journal_job_written (job, error);
+  server_coro_job_finish (g_steal_pointer (&job->job));
+  if (ok)
+    ok = durable_journal_wait (job->journal, job->ticket, error);
+  durable_journal_job_free (job);
+  return ok;
+}
+
+/**
+ * durable_journal_job_free:
+ * @job: (transfer full) (nullable): a job
+ *
+ * Joins @job (its step and its sync, not waited durable) and frees it: every exit of the
+ * caller that does not finish it.
+ */
+void
+durable_journal_job_free (DurableJournalJob *job)
+{
+  if (job == NULL)
+    return;
+  server_coro_job_finish (g_steal_pointer (&job->job));
+  if (job->data_free != NULL)
+    job->data_free (job->data);
+  g_clear_error (&job->error);
+  g_free (job->record);
+  g_free (job);
+}
+
 typedef struct
 {
   const char *tmp_path;

@@ -23,6 +23,11 @@
  * (a file renamed into place); durable_journal_apply() runs any other change of the
  * caller's after its record, before a checkpoint can sync and overwrite that record.
  *
+ * durable_journal_apply_start() is durable_journal_apply() with a ticket, started without
+ * waiting: the step (append, change) and then the sync run in a pool thread while the
+ * caller goes on; it joins the step (durable_journal_job_written()) when it needs the
+ * change made, and the sync (durable_journal_job_finish()) when it needs it durable.
+ *
  * Limits: DURABLE_JOURNAL_CAPACITY octets per journal file; a record is at most
  * DURABLE_JOURNAL_MAX_RECORD octets (G_IO_ERROR_MESSAGE_TOO_LARGE past it).
  * Never: report a ticket durable after a failed sync: a failed sync (fsyncgate: the
@@ -111,6 +116,19 @@ gboolean        durable_journal_apply  (DurableJournal           *journal,
                                         gpointer                  data,
                                         guint64                  *ticket,
                                         GError                  **error);
+typedef struct _DurableJournalJob DurableJournalJob;
+
+DurableJournalJob *durable_journal_apply_start (DurableJournal          *journal,
+                                                const char              *record,
+                                                gsize                    len,
+                                                DurableJournalApplyFunc  apply,
+                                                gpointer                 data,
+                                                GDestroyNotify           data_free);
+gboolean        durable_journal_job_written (DurableJournalJob       *job,
+                                             GError                 **error);
+gboolean        durable_journal_job_finish  (DurableJournalJob       *job,
+                                             GError                 **error);
+void            durable_journal_job_free    (DurableJournalJob       *job);
 gboolean        durable_journal_place  (const char               *tmp_path,
                                         const char               *path,
                                         const char               *data,
@@ -122,5 +140,6 @@ GThread        *durable_journal_probe_hold_checkpoint (DurableJournal *journal,
 guint64         durable_journal_probe_syncs (DurableJournal          *journal);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DurableJournal, durable_journal_close)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DurableJournalJob, durable_journal_job_free)
 
 G_END_DECLS

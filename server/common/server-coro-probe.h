@@ -3,6 +3,8 @@
  * bench/bench-relay-coro.c (--switch-probe, --stack-probe); not for the servers.
  *
  * server_coro_probe_fail_stacks() is a test hook: the next stack maps fail (ENOMEM).
+ * server_coro_probe_job_wakes() counts the joins a job's pool thread woke (tests: a join
+ * of a job already done costs no wake-up).
  * The others run on the calling thread, without a loop thread or epoll, with the same switch and
  * stacks as a ServerCoroLoop's coroutines.
  */
@@ -19,5 +21,6 @@ double server_coro_probe_switch (guint          rounds);
 gsize  server_coro_probe_stack  (ServerCoroFunc func,
                                  gpointer       data);
 void   server_coro_probe_fail_stacks (guint     n);
+guint  server_coro_probe_job_wakes  (void);
 
 G_END_DECLS

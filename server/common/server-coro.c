@@ -1548,6 +1548,220 @@ server_coro_wake (ServerCoro *co)
   g_mutex_unlock (&loop->lock);
 }
 
+/* ---- jobs: started without a park, joined later ---- */
+
+/* A job's stages (ServerCoroJob.stage). */
+#define JOB_RUNNING 0u /* @func runs (or waits for a pool thread) */
+#define JOB_JOINED  1u /* @func returned: server_coro_job_join() returns */
+#define JOB_DONE    2u /* @then returned too: server_coro_job_finish() returns */
+
+/* server_coro_probe_job_wakes(): joins a pool thread woke (atomic). */
+static gint probe_job_wakes;
+
+struct _ServerCoroJob
+{
+  ServerCoroFunc func;
+  gpointer       data;
+  ServerCoroFunc then; /* (nullable) */
+  gpointer       then_data;
+  GMutex         lock;
+  GCond          cond;   /* a thread's join (never a coroutine's: it parks) */
+  guint          stage;  /* (lock) JOB_* */
+  guint          want;   /* (lock) the stage a joiner waits for now (0: nobody waits) */
+  ServerCoro    *waiter; /* (lock) (nullable) that joiner, when it is a coroutine */
+  gint           refs;   /* (atomic) the pool thread's and the owner's */
+};
+
+static void
+job_unref (ServerCoroJob *job)
+{
+  if (!g_atomic_int_dec_and_test (&job->refs))
+    return;
+  g_mutex_clear (&job->lock);
+  g_cond_clear (&job->cond);
+  g_free (job);
+}
+
+/* @job reached @stage: its joiner, if one waits for it, woken (a coroutine through its
+ * loop's wake queue: the loop's eventfd is written only then), under the job's lock, which
+ * the joiner takes to look (so it is still alive when woken). */
+static void
+job_reach (ServerCoroJob *job,
+           guint          stage)
+{
+  g_mutex_lock (&job->lock);
+  job->stage = stage;
+  if (job->want != 0 && job->want <= stage)
+    {
+      job->want = 0;
+      if (job->waiter != NULL)
+        {
+          g_atomic_int_inc (&probe_job_wakes);
+          server_coro_wake (job->waiter);
+          job->waiter = NULL;
+        }
+      else
+        g_cond_broadcast (&job->cond);
+    }
+  g_mutex_unlock (&job->lock);
+}
+
+static void
+job_run (gpointer data,
+         gpointer user_data)
+{
+  ServerCoroJob *job = data;
+
+  job->func (job->data);
+  job_reach (job, JOB_JOINED);
+  if (job->then != NULL)
+    job->then (job->then_data);
+  job_reach (job, JOB_DONE);
+  job_unref (job);
+}
+
+static GThreadPool *
+job_pool (void)
+{
+  static GThreadPool *pool;
+  static gsize        once;
+
+  if (g_once_init_enter (&once))
+    {
+      /* Its idle threads are GLib's, shared with run_in_thread's pool (shared_pool()). */
+      pool = g_thread_pool_new (job_run, NULL, -1, FALSE, NULL);
+      g_once_init_leave (&once, 1);
+    }
+  return pool;
+}
+
+/**
+ * server_coro_job_start:
+ * @func: work that blocks (not on a descriptor the loop can wait for)
+ * @data: its argument, which must stay valid until server_coro_job_join() returned
+ * @then: (nullable): more work the same pool thread runs once @func returned
+ * @then_data: its argument, valid until server_coro_job_finish() returned
+ *
+ * From a coroutine or any thread: @func(@data), then @then(@then_data), run in a thread of
+ * a shared pool (no bound on its threads) while the caller goes on: nothing parks. The
+ * caller joins the job later: server_coro_job_join() (once @func is done),
+ * server_coro_job_finish() (once @then is, and the job freed), which it must call in every
+ * case, before it frees what @func or @then use.
+ *
+ * Returns: (transfer full): the job, for server_coro_job_finish()
+ */
+ServerCoroJob *
+server_coro_job_start (ServerCoroFunc func,
+                       gpointer       data,
+                       ServerCoroFunc then,
+                       gpointer       then_data)
+{
+  ServerCoroJob *job = g_new0 (ServerCoroJob, 1);
+  g_autoptr (GError) error = NULL;
+
+  job->func = func;
+  job->data = data;
+  job->then = then;
+  job->then_data = then_data;
+  g_mutex_init (&job->lock);
+  g_cond_init (&job->cond);
+  job->stage = JOB_RUNNING;
+  job->refs = 2;
+  /* A failed push (no new thread could be started) still queues the job (GLib appends it
+   * in any case): it runs when a pool thread is free. */
+  if (!g_thread_pool_push (job_pool (), job, &error))
+    g_warning ("server-coro: no new pool thread for a job (%s): it waits for a busy one",
+               error->message);
+  return job;
+}
+
+/* Returns once @job reached @stage: at once if it has (no park, no wake-up), else parked
+ * (a coroutine: woken by the pool thread, server_coro_wake()) or waiting (a thread). A
+ * coroutine's park may return for an older wake (server_coro_park()): it looks again. */
+static void
+job_wait (ServerCoroJob *job,
+          guint          stage)
+{
+  ServerCoro *co = coro_self;
+
+  g_mutex_lock (&job->lock);
+  while (job->stage < stage)
+    {
+      job->want = stage;
+      job->waiter = co;
+      if (co == NULL)
+        {
+          g_cond_wait (&job->cond, &job->lock);
+          continue;
+        }
+      g_mutex_unlock (&job->lock);
+      (void) server_coro_park (0);
+      g_mutex_lock (&job->lock);
+    }
+  job->want = 0;
+  job->waiter = NULL;
+  g_mutex_unlock (&job->lock);
+}
+
+/**
+ * server_coro_job_joined:
+ * @job: a job (server_coro_job_start())
+ *
+ * Returns: whether its @func returned (a join would return at once)
+ */
+gboolean
+server_coro_job_joined (ServerCoroJob *job)
+{
+  gboolean joined;
+
+  g_mutex_lock (&job->lock);
+  joined = job->stage >= JOB_JOINED;
+  g_mutex_unlock (&job->lock);
+  return joined;
+}
+
+/**
+ * server_coro_job_join:
+ * @job: a job (server_coro_job_start()) not yet finished
+ *
+ * Returns once @job's @func has returned: at once if it has (the pool thread then woke
+ * nobody), else parked (in a coroutine: its loop runs the others) until the pool thread
+ * wakes it. Not cancellable, no deadline (as server_coro_run_in_thread()).
+ */
+void
+server_coro_job_join (ServerCoroJob *job)
+{
+  g_return_if_fail (job != NULL);
+  job_wait (job, JOB_JOINED);
+}
+
+/**
+ * server_coro_job_finish:
+ * @job: (transfer full) (nullable): a job (server_coro_job_start())
+ *
+ * As server_coro_job_join(), for @then as well; then @job is freed. Nothing for NULL.
+ */
+void
+server_coro_job_finish (ServerCoroJob *job)
+{
+  if (job == NULL)
+    return;
+  job_wait (job, JOB_DONE);
+  job_unref (job);
+}
+
+/**
+ * server_coro_probe_job_wakes:
+ *
+ * Tests only: how many joins (server_coro_job_join(), server_coro_job_finish()) a job's
+ * pool thread has woken since the process started (a join of a finished part: none).
+ */
+guint
+server_coro_probe_job_wakes (void)
+{
+  return (guint) g_atomic_int_get (&probe_job_wakes);
+}
+
 /**
  * server_coro_probe_fail_stacks:
  * @n: how many of the next stack maps fail

@@ -55,6 +55,14 @@
  * condition, as around g_cond_wait()). The waker must know the coroutine is still alive:
  * it wakes it under the lock the coroutine takes to see its condition met.
  *
+ * Jobs (server_coro_job_start()): work started in a pool thread WITHOUT parking the caller
+ * (a coroutine or a thread), joined later: server_coro_job_join() once its first part
+ * (@func) is needed, server_coro_job_finish() for its second (@then, which the same
+ * pool thread runs right after) and to free it. A join returns at once when that part is
+ * done (no park, and the pool thread woke nobody: it signals a coroutine, through its
+ * loop's wake queue, only when one is parked in a join for the part it just finished).
+ * The owner joins every job it started (finish) before it frees what the job uses.
+ *
  * Spawn: the coroutine's stack is mapped (or taken from the loop's cache) by
  * server_coro_loop_spawn() itself, so a spawn that cannot have one fails there, with a
  * GError the caller acts on (a front refuses its client), never later in the loop.
@@ -83,6 +91,7 @@ G_BEGIN_DECLS
 
 typedef struct _ServerCoroLoop ServerCoroLoop;
 typedef struct _ServerCoro     ServerCoro;
+typedef struct _ServerCoroJob  ServerCoroJob;
 
 typedef void (*ServerCoroFunc) (gpointer data);
 
@@ -111,6 +120,14 @@ void            server_coro_run_in_thread_then (ServerCoroFunc func,
                                                 gpointer       data,
                                                 ServerCoroFunc then,
                                                 gpointer       then_data);
+
+ServerCoroJob  *server_coro_job_start     (ServerCoroFunc   func,
+                                           gpointer         data,
+                                           ServerCoroFunc   then,
+                                           gpointer         then_data);
+gboolean        server_coro_job_joined    (ServerCoroJob   *job);
+void            server_coro_job_join      (ServerCoroJob   *job);
+void            server_coro_job_finish    (ServerCoroJob   *job);
 
 ServerCoro     *server_coro_self          (void);
 int             server_coro_park          (gint64           deadline);

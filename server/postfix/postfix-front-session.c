@@ -82,10 +82,17 @@
  *             ".<CR><CR><LF>") reaches it but the real end, and a "." after or before a
  *             bare LF is data for both (no SMTP smuggling). A line longer than the
  *             reader's buffer is passed on in pieces (Postfix decides). A tracked
- *             message with an ident: before its data goes upstream, its pending
- *             registration by ident is journaled (no Message-ID looked at, no wait; not
- *             when the ident was sent more than POSTFIX_REGISTRATION_IDENT_WINDOW ago),
- *             the follower binds it from smtpd's "client=..., orig_queue_id=" line, and
+ *             message with an ident: its pending registration by ident is started at
+ *             the DATA command (at the 354 when RCPT replies were still unread; journal
+ *             record, slot file and link, then the sync, in a pool thread while DATA goes
+ *             upstream and the client sends the header: pending_start, no park; no
+ *             Message-ID looked at; not when the ident was sent more than
+ *             POSTFIX_REGISTRATION_IDENT_WINDOW ago), its write joined before the data
+ *             goes upstream (a failure: 451 as below), its sync after Postfix's reply to
+ *             the "." and before that reply goes to the client (each join parks only if
+ *             that part still runs; every exit where Postfix took nothing joins it and
+ *             removes it), the follower binds it from smtpd's "client=...,
+ *             orig_queue_id=" line, and
  *             after the 250 only a journal record of the queue id is appended, unwaited;
  *             the rest goes as below. Otherwise, a tracked
  *             message with one simple Message-ID: before its data goes upstream, the
@@ -1789,6 +1796,93 @@ pending_drop (Session    *s,
                                      key);
 }
 
+/* Whether the pending registration by ident may still be written: its XFORWARD IDENT was
+ * sent at most POSTFIX_REGISTRATION_IDENT_WINDOW seconds ago (later, the follower may have
+ * let smtpd's client line go: the registration then waits for the queue id). */
+static gboolean
+ident_in_window (Session *s)
+{
+  return g_get_monotonic_time () - s->ident_sent
+         <= (gint64) POSTFIX_REGISTRATION_IDENT_WINDOW * G_USEC_PER_SEC;
+}
+
+/* At the DATA command of a tracked message with an ident (within the window), once every
+ * RCPT's reply was read (with a pipelined group they come with the 354: then at the 354):
+ * its pending registration's job started (postfix_registration_start_pending(): the
+ * journal record, the slot file and its link, then the journal's sync, in a pool thread),
+ * the session not parked: it runs while DATA goes to Postfix and the client sends the
+ * header. NULL: not started (then data_start writes it as before, or, *@failed, refuses: the
+ * registration cannot be made, logged). */
+static DurableJournalJob *
+pending_start (Session  *s,
+               gint64    now,
+               gboolean *failed)
+{
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autoptr (GError) error = NULL;
+  DurableJournalJob *job;
+
+  if (s->ident == NULL || s->rcpts->len == 0 || !ident_in_window (s))
+    return NULL;
+  reg = registration_build (s, NULL, now);
+  reg->ident = g_strdup (s->ident);
+  job = postfix_registration_start_pending (s->front->pending_slots, s->front->registration_dir,
+                                            s->front->journal, reg, &error);
+  if (job == NULL)
+    {
+      g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
+                 "is refused (451) before any of it goes to Postfix",
+                 s->peer_ip, s->envid, error->message);
+      *failed = TRUE;
+    }
+  return job;
+}
+
+/* Before the first data goes upstream: the pending registration's write (started at DATA
+ * or the 354, pending_start) joined, parked only if it has not finished. FALSE,
+ * *@failed: it failed (a full disk: logged; the job joined and freed), nothing may be
+ * sent. */
+static gboolean
+pending_join_write (Session            *s,
+                    DurableJournalJob **job,
+                    char              **key,
+                    gboolean           *failed)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (durable_journal_job_written (*job, &error))
+    {
+      *key = g_strdup (s->ident);
+      return TRUE;
+    }
+  g_clear_pointer (job, durable_journal_job_free);
+  /* Whatever part of it was made (the link failed: nothing) goes. */
+  pending_drop (s, s->ident);
+  g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
+             "is refused (451) before any of it went to Postfix (check the free space "
+             "and the permissions of %s)",
+             s->peer_ip, s->envid, error->message, s->front->registration_dir);
+  *failed = TRUE;
+  return FALSE;
+}
+
+/* Postfix took nothing (the data never ended upstream): the pending registration named
+ * @key removed; one whose job started at DATA or the 354 (@job) joined first (its write
+ * and its sync: nothing it uses is freed under it, and no link comes after the unlink). */
+static void
+pending_abandon (Session            *s,
+                 DurableJournalJob **job,
+                 const char         *key)
+{
+  if (*job != NULL)
+    {
+      g_clear_pointer (job, durable_journal_job_free);
+      pending_drop (s, s->ident);
+      return;
+    }
+  pending_drop (s, key);
+}
+
 /* Before the first data of the message goes upstream. With an ident (XFORWARD IDENT,
  * s->ident): its pending registration journaled (pending_write), unless the ident was
  * sent more than POSTFIX_REGISTRATION_IDENT_WINDOW seconds ago (a slow client: the
@@ -1800,21 +1894,26 @@ pending_drop (Session    *s,
  * (the front knows before the "." that it could not register the message after it: a
  * 451 after Postfix's 250 would make each retry a copy). */
 static gboolean
-data_start (Session    *s,
-            HeaderScan *h,
-            gboolean    tracked,
-            gint64      now,
-            gboolean   *pending,
-            char      **key,
-            guint64    *ticket)
+data_start (Session            *s,
+            HeaderScan         *h,
+            gboolean            tracked,
+            gint64              now,
+            DurableJournalJob **job,
+            gboolean            job_failed,
+            gboolean           *pending,
+            char              **key,
+            guint64            *ticket)
 {
   g_autofree char *mid = NULL;
-  gboolean failed = FALSE;
+  gboolean failed = job_failed;
 
   if (tracked && s->ident != NULL)
     {
-      if (g_get_monotonic_time () - s->ident_sent
-          <= (gint64) POSTFIX_REGISTRATION_IDENT_WINDOW * G_USEC_PER_SEC)
+      /* Started at the DATA command or the 354 (pending_start: the window was looked at
+       * then, before the write, as it is here otherwise). */
+      if (*job != NULL)
+        *pending = pending_join_write (s, job, key, &failed);
+      else if (!failed && ident_in_window (s))
         *pending = pending_write (s, NULL, now, key, ticket, &failed);
       if (failed)
         s->data_refusal = "Tracking registration failed (the server cannot write it); "
@@ -2020,6 +2119,8 @@ cmd_data (Session    *s,
   gboolean pending = FALSE;
   g_autofree char *pending_key = NULL;
   guint64 ticket = 0;
+  g_autoptr (DurableJournalJob) job = NULL;
+  gboolean job_failed = FALSE;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   int code = 0;
   gboolean ok;
@@ -2030,14 +2131,32 @@ cmd_data (Session    *s,
   gint64 data_began;
   guint64 octets = 0;
 
+  /* By ident: the pending registration written and synced in a pool thread while DATA
+   * goes to Postfix and the client sends its data; joined before the data goes upstream
+   * (data_start) and its sync after Postfix's reply to the ".". Started now when every
+   * RCPT's reply was read (the recipients are known), else once the group's replies are,
+   * at the 354. */
+  if (tracked && s->up_pending->len == 0)
+    job = pending_start (s, now, &job_failed);
   /* The last command of a pipelined group: the group goes now. */
   if (!up_send (s, UP_PENDING_DATA, line))
-    return FALSE;
+    {
+      pending_abandon (s, &job, NULL);
+      return FALSE;
+    }
   g_string_assign (reply, s->data_reply->str);
   code = s->data_code;
-  client_write (s, reply->str, reply->len);
   if (code != 354)
-    return TRUE;
+    {
+      /* Refused: Postfix takes nothing (the follower may have bound the pending file
+       * meanwhile, as for a message refused after its data: that QID.reg expires). */
+      pending_abandon (s, &job, NULL);
+      client_write (s, reply->str, reply->len);
+      return TRUE;
+    }
+  client_write (s, reply->str, reply->len);
+  if (tracked && job == NULL && !job_failed)
+    job = pending_start (s, now, &job_failed);
   /* The client's data as the lib's one parser reads it (only CRLF "." CRLF ends it), then
    * written again for Postfix by its one writer (dot-stuffed, CRLF): no line Postfix could
    * read as "." (it strips every CR before the LF) reaches it but the real end. A line
@@ -2079,7 +2198,7 @@ cmd_data (Session    *s,
           /* EOF or error: the upstream never sees the end of data, so it accepts nothing
            * (and the pending registration binds nothing). */
           s->data_held = NULL;
-          pending_drop (s, pending_key);
+          pending_abandon (s, &job, pending_key);
           if (server_line_reader_deadline_expired (&s->reader))
             data_deadline_abandon (s, octets, data_began);
           client_read_failed (s, st, error);
@@ -2122,7 +2241,8 @@ cmd_data (Session    *s,
       if (!started && (!scan.in_header || buf->len >= FRONT_DATA_FLUSH))
         {
           started = TRUE;
-          refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
+          refused = !data_start (s, &scan, tracked, now, &job, job_failed, &pending,
+                                 &pending_key, &ticket);
           if (!refused)
             s->data_held = buf;
         }
@@ -2131,14 +2251,15 @@ cmd_data (Session    *s,
           if (!refused && !up_write (s, buf->str, buf->len))
             {
               s->data_held = NULL;
-              pending_drop (s, pending_key);
+              pending_abandon (s, &job, pending_key);
               return FALSE;
             }
           g_string_truncate (buf, 0);
         }
     }
   if (!started)
-    refused = !data_start (s, &scan, tracked, now, &pending, &pending_key, &ticket);
+    refused = !data_start (s, &scan, tracked, now, &job, job_failed, &pending, &pending_key,
+                           &ticket);
   if (refused)
     {
       /* Nothing of it went upstream: the upstream link closed, so Postfix discards the
@@ -2156,11 +2277,13 @@ cmd_data (Session    *s,
        * Postfix accepts nothing, and a pending registration kept would hold up every
        * message with this Message-ID (451 after pending_claim_wait) until it expires. */
       dot_wait_set (s, FALSE);
-      pending_drop (s, pending_key);
+      pending_abandon (s, &job, pending_key);
       return FALSE;
     }
-  /* The pending registration's fdatasync while Postfix writes and syncs its queue file. */
-  if (pending)
+  /* The pending registration's fdatasync while Postfix writes and syncs its queue file
+   * (by Message-ID: here; by ident, its job's sync, started with it, is joined after
+   * the reply: nothing reaches the client in between). */
+  if (pending && job == NULL)
     {
       g_autoptr (GError) error = NULL;
 
@@ -2176,6 +2299,20 @@ cmd_data (Session    *s,
    * idle_timeout bounds it too). */
   ok = up_read_reply_full (s, reply, &code, NULL);
   dot_wait_set (s, FALSE);
+  /* Before the reply goes to the client: the pending registration durable (its job's
+   * sync joined: parked only if it still runs), else the fallback as for a failed wait
+   * above (the queue id registered durably before a 250, or 451). */
+  if (job != NULL)
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (!durable_journal_job_finish (g_steal_pointer (&job), &error))
+        {
+          g_warning ("[%s] the pending registration of ENVID %s is not durable: %s",
+                     s->peer_ip, s->envid, error->message);
+          pending = FALSE;
+        }
+    }
   if (!ok)
     return FALSE;
   if (!tracked && code / 100 == 2 && s->mid_held != NULL)

@@ -1191,9 +1191,9 @@ slot_apply (gpointer data,
             GError **error)
 {
   SlotWrite *w = data;
-  gboolean fresh;
-  goffset size;
-  gint64 n = slot_take (w->slots, &fresh, &size);
+  gboolean fresh = FALSE;
+  goffset size = 0;
+  gint64 n = w->slots != NULL ? slot_take (w->slots, &fresh, &size) : -1;
   g_autoptr (GError) local = NULL;
 
   if (n >= 0)
@@ -1248,6 +1248,62 @@ postfix_registration_write_pending_slot (PostfixPendingSlots       *slots,
   w.path = path;
   w.tmp = tmp;
   return durable_journal_apply (journal, text, w.len, slot_apply, &w, ticket, error);
+}
+
+/* A SlotWrite of postfix_registration_start_pending(), with its strings. */
+typedef struct
+{
+  SlotWrite w;
+  char *text;
+  char *path;
+  char *tmp;
+} SlotJob;
+
+static void
+slot_job_free (gpointer data)
+{
+  SlotJob *j = data;
+
+  g_free (j->text);
+  g_free (j->path);
+  g_free (j->tmp);
+  g_free (j);
+}
+
+/**
+ * postfix_registration_start_pending:
+ * @slots: (nullable): this front's slots; NULL: a file of its own
+ * @dir: the registration directory
+ * @journal: this front's journal
+ * @reg: a registration without queue id, with its ident
+ *
+ * postfix_registration_write_pending_slot() started, not waited for
+ * (durable_journal_apply_start()): the journal record, the slot file written and linked
+ * as <ident>.pending (or a file of its own), then the journal's sync, all in a pool thread
+ * while the caller goes on. The caller joins the write (durable_journal_job_written())
+ * before it relies on the file, the sync (durable_journal_job_finish()) before it relies
+ * on its durability, and frees the job (durable_journal_job_free()) on every other exit.
+ *
+ * Returns: (transfer full): the job, or %NULL with @error set (too long, a bad ident)
+ */
+DurableJournalJob *
+postfix_registration_start_pending (PostfixPendingSlots       *slots,
+                                    const char                *dir,
+                                    DurableJournal            *journal,
+                                    const PostfixRegistration *reg,
+                                    GError                   **error)
+{
+  SlotJob *j;
+
+  g_return_val_if_fail (reg->ident != NULL, NULL);
+  j = g_new0 (SlotJob, 1);
+  if (!pending_prepare (dir, reg, &j->text, &j->path, &j->tmp, error))
+    {
+      slot_job_free (j);
+      return NULL;
+    }
+  j->w = (SlotWrite) { slots, j->text, strlen (j->text), j->path, j->tmp };
+  return durable_journal_apply_start (journal, j->text, j->w.len, slot_apply, j, slot_job_free);
 }
 
 /* The slot files of fronts whose journal is gone (killed: their journal replayed and

@@ -270,6 +270,11 @@ gboolean             postfix_registration_write_pending_slot (PostfixPendingSlot
                                                     const PostfixRegistration *reg,
                                                     guint64                   *ticket,
                                                     GError                   **error);
+DurableJournalJob   *postfix_registration_start_pending (PostfixPendingSlots       *slots,
+                                                         const char                *dir,
+                                                         DurableJournal            *journal,
+                                                         const PostfixRegistration *reg,
+                                                         GError                   **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PostfixRegistration, postfix_registration_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PostfixPendingSlots, postfix_pending_slots_free)

@@ -363,8 +363,10 @@ def main():
             # even while it is on disk (the follower stopped meanwhile).
             mid = "stale@test.example"
             follower.proc.send_signal(signal.SIGSTOP)
-            c, code = open_data(fport, "staleT@test.example", ["se@ok.test.example"])
+            # Listed before the DATA: by ident the pending registration is started at
+            # Postfix's 354 (it may be on disk before open_data returns).
             before = set(os.listdir(regs))
+            c, code = open_data(fport, "staleT@test.example", ["se@ok.test.example"])
             c.sock.sendall(b"Message-ID: <%s>\r\nSubject: s\r\n\r\n" % mid.encode()
                            + b"x" * 998 + b"\r\n" + (b"y" * 998 + b"\r\n") * 80)
             # Its name once renamed in place (not the ".tmp-" file it is written as).

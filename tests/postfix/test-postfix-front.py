@@ -125,6 +125,8 @@ class ChunkUpstream:
         self.queue_id = b"4B7C2D1E3F"
         self.reset_at_data = False  # the 354, then the connection reset (Postfix gone)
         self.reset_at_dot = False  # the ".", then the connection reset, no reply
+        self.refuse_data = False  # DATA refused (554), as with no valid recipient left
+        self.data_delay = 0.0  # seconds before the reply to DATA
         self.refuse_xforward = False  # XFORWARD offered, then refused (550)
         self.xforward = False  # EHLO offers XFORWARD ... IDENT (Postfix with the front in
         # its smtpd_authorized_xforward_hosts)
@@ -201,6 +203,9 @@ class ChunkUpstream:
                                  struct.pack("ii", 1, 0))
                     c.close()
                     return
+                elif v == b"DATA" and self.refuse_data:
+                    time.sleep(self.data_delay)
+                    out += b"554 5.5.1 Error: no valid recipients\r\n"
                 elif v == b"DATA":
                     in_data = True
                     out += b"354 go ahead\r\n"
@@ -992,6 +997,68 @@ def main():
                 and not ident_pendings() and not pending_files("slowc@test.example"),
                 repr(os.listdir(regs)))
         c.close()
+        # The pending registration by ident is started at the DATA command (its journal
+        # record, slot file and link, then the sync, in a pool thread while DATA goes
+        # upstream and the client sends the header; at the 354 when the RCPT replies came
+        # with it, a pipelined group): on disk before any data came. Every exit where
+        # Postfix takes nothing joins it and removes it: the client gone mid-data, the
+        # upstream gone after its 354, DATA refused after the job started.
+        before = ident_pendings()
+        new_pendings = lambda: [n for n in ident_pendings() if n not in before]
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=gone@test.example "
+                               "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        settle("the pending registration started at the 354", lambda: len(new_pendings()) == 1, 5)
+        started = new_pendings()
+        t.check("ident: the pending registration written at the 354, before any data",
+                [r[0] for r in replies] == [250, 250, 354] and len(started) == 1
+                and "Envid: gone@test.example" in open(os.path.join(regs, started[0])).read(),
+                repr(os.listdir(regs)))
+        c.sock.sendall(b"Subject: half a header\r\n")
+        time.sleep(0.2)
+        c.sock.shutdown(socket.SHUT_RDWR)  # gone (its makefile() keeps the descriptor open)
+        c.close()
+        settle("the dropped pending registration", lambda: not new_pendings(), 5)
+        t.check("ident: the client gone mid-data: its pending registration removed",
+                not new_pendings(), repr(os.listdir(regs)))
+        up.reset_at_data = True
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=reset2@test.example "
+                               "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        time.sleep(0.4)
+        c.sock.sendall(b"Message-ID: <reset2@test.example>\r\nSubject: r\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        c.close()
+        up.reset_at_data = False
+        settle("the dropped pending registration", lambda: not new_pendings(), 5)
+        t.check("ident: the upstream gone after its 354: not accepted, no pending registration "
+                "left", [r[0] for r in replies] == [250, 250, 354] and code != 250
+                and not new_pendings(), "%r %r" % (text, os.listdir(regs)))
+        # DATA in lockstep (every RCPT reply read): the job starts with the DATA command,
+        # while Postfix takes 0.5 s to refuse it.
+        up.refuse_data = True
+        up.data_delay = 0.5
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        replies = [c.cmd("MAIL FROM:<sender@test.example> ENVID=nodata@test.example "
+                         "MTRK=%s:86400" % AUTH), c.cmd("RCPT TO:<a@test.example>")]
+        c.sock.sendall(b"DATA\r\n")
+        early = settle("the pending registration started at DATA",
+                       lambda: len(new_pendings()) == 1, 0.45)
+        replies.append(c.reply())
+        settle("the dropped pending registration", lambda: not new_pendings(), 5)
+        c.close()
+        up.refuse_data = False
+        up.data_delay = 0
+        t.check("ident: DATA refused by Postfix after the job started (on disk while Postfix "
+                "answered): its 554 passed on, the pending registration removed",
+                [r[0] for r in replies] == [250, 250, 554] and early and not new_pendings(),
+                "%r %r %r" % (replies, early, os.listdir(regs)))
         # XFORWARD offered but refused: the client sees nothing of it (its own replies
         # only), and the message falls back to its Message-ID.
         up.refuse_xforward = True

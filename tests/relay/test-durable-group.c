@@ -11,7 +11,8 @@
  * ticking one on the same loop go on (the loop is not blocked).
  * DurableJournal: records appended by threads and by a child process that then dies are
  * replayed in order; a live owner's journal is left alone; a torn record ends the replay;
- * a full journal starts a new generation; records at and past DURABLE_JOURNAL_MAX_RECORD.
+ * a full journal starts a new generation; records at and past DURABLE_JOURNAL_MAX_RECORD;
+ * a step started without a park (durable_journal_apply_start()) and joined.
  */
 #include "config.h"
 
@@ -799,6 +800,98 @@ test_journal_kick (void)
   mt_tmpdir_remove (dir);
 }
 
+/* durable_journal_apply_start(): in a coroutine, the step started without a park (its
+ * apply waits for the coroutine to go on), run in a pool thread, joined; a failing apply's
+ * error at the join and at the finish; a job freed unfinished (an early exit). */
+typedef struct
+{
+  gint released;  /* (atomic) the coroutine went on after the start */
+  gboolean fail;
+  gboolean on_loop;
+} StartApply;
+
+static gboolean
+start_apply (gpointer data,
+             GError **error)
+{
+  StartApply *a = data;
+
+  if (server_coro_in_loop ())
+    a->on_loop = TRUE;
+  while (!g_atomic_int_get (&a->released))
+    g_usleep (1000);
+  if (a->fail)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "made to fail");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+started_stepper (gpointer data)
+{
+  Stepper *st = data;
+  StartApply ok = { 0 };
+  StartApply bad = { .fail = TRUE };
+  StartApply left = { 0 };
+  DurableJournalJob *job;
+  g_autoptr (GError) error = NULL;
+
+  job = durable_journal_apply_start (st->journal, "one", 3, start_apply, &ok, NULL);
+  g_atomic_int_set (&ok.released, 1); /* reached without a park: the apply waits for it */
+  g_assert_true (durable_journal_job_written (job, &error));
+  g_assert_no_error (error);
+  g_assert_true (durable_journal_job_finish (job, &error));
+  g_assert_no_error (error);
+  st->syncs_after = durable_journal_probe_syncs (st->journal);
+  g_assert_false (ok.on_loop);
+  job = durable_journal_apply_start (st->journal, "two", 3, start_apply, &bad, NULL);
+  g_atomic_int_set (&bad.released, 1);
+  g_assert_false (durable_journal_job_written (job, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+  g_clear_error (&error);
+  g_assert_false (durable_journal_job_finish (job, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+  g_clear_error (&error);
+  /* Freed unfinished: joined there (its apply still waits for the release). */
+  job = durable_journal_apply_start (st->journal, "three", 5, start_apply, &left, NULL);
+  g_atomic_int_set (&left.released, 1);
+  durable_journal_job_free (job);
+  g_atomic_int_set (&st->done, TRUE);
+}
+
+static void
+test_journal_apply_start (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GError) error = NULL;
+  Stepper st = { 0 };
+  ServerCoroLoop *loop = server_coro_loop_new ("test-journal", &error);
+  g_autofree char *kept = g_build_filename (dir, PREFIX "kept", NULL);
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+
+  g_test_summary ("durable_journal_apply_start(): started without a park, its step in a pool "
+                  "thread, joined; a failed apply reported at both joins; a job freed "
+                  "unfinished");
+  g_assert_no_error (error);
+  st.journal = durable_journal_open (dir, PREFIX, &error);
+  g_assert_no_error (error);
+  g_assert_true (server_coro_loop_spawn (loop, started_stepper, &st, NULL));
+  while (server_coro_loop_get_live (loop) > 0)
+    g_usleep (1000);
+  server_coro_loop_free (loop);
+  g_assert_true (g_atomic_int_get (&st.done));
+  g_assert_cmpuint (st.syncs_after, >=, 1);
+  g_assert_no_errno (link (durable_journal_get_path (st.journal), kept));
+  durable_journal_close (st.journal);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), >=, 1);
+  g_assert_cmpuint (got->len, ==, 3); /* a record whose change failed stays: replay's part */
+  g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "one");
+  g_assert_cmpstr (g_ptr_array_index (got, 2), ==, "three");
+  mt_tmpdir_remove (dir);
+}
+
 static void
 test_journal_limit (void)
 {
@@ -883,6 +976,7 @@ main (int   argc,
   g_test_add_func ("/durable-journal/full-coroutines", test_journal_full_coroutines);
   g_test_add_func ("/durable-journal/checkpoint-wait", test_journal_checkpoint_wait);
   g_test_add_func ("/durable-journal/kick", test_journal_kick);
+  g_test_add_func ("/durable-journal/apply-start", test_journal_apply_start);
   g_test_add_func ("/durable-journal/limit", test_journal_limit);
   g_test_add_func ("/durable-journal/file-replace", test_journal_file_replace);
   g_test_add_func ("/durable-journal/unfinished", test_journal_unfinished);

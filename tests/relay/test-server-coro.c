@@ -28,7 +28,10 @@
  * descriptor is kept for its next park. A spawn whose stack cannot be mapped (the test
  * hook) fails with an error and nothing runs; the next one works. A descriptor reader's
  * first read in a coroutine waits for the registration's event (no recv first) and finds
- * a line sent before it started. Built twice: the
+ * a line sent before it started. Jobs (server_coro_job_start()): the start does not park
+ * (the job waits for the coroutine to go on), a join of a finished job returns at once with
+ * no wake-up; a join before it is done parks (the loop's others go on) and is woken once per
+ * part; 64 coroutines on two loops and 8 threads, joining early and late. Built twice: the
  * assembly switch (where there is one) and glibc's swapcontext (SERVER_CORO_UCONTEXT).
  */
 #define _GNU_SOURCE
@@ -1498,6 +1501,190 @@ test_forget_closing (void)
 
 /* ---- outside a coroutine ---- */
 
+/* ---- jobs: started without a park, joined later ---- */
+
+/* TEST_CORO_JOBS: coroutines (on two loops) and threads starting jobs at once. */
+#define TEST_CORO_JOBS 64
+
+typedef struct
+{
+  gint released;   /* (atomic) the starter went on after the start */
+  gint func_done;  /* (atomic) */
+  gint then_done;  /* (atomic) */
+  guint func_ms;   /* how long @func blocks */
+  guint then_ms;
+  gboolean wait_release; /* @func waits until the starter went on */
+  GThread *func_thread;
+  gint joined_early; /* (atomic) the join found @func running: it parked */
+  gboolean ok;
+} Job;
+
+static void
+job_func (gpointer data)
+{
+  Job *j = data;
+
+  j->func_thread = g_thread_self ();
+  while (j->wait_release && !g_atomic_int_get (&j->released))
+    g_usleep (1000);
+  g_usleep (j->func_ms * 1000);
+  g_atomic_int_set (&j->func_done, 1);
+}
+
+static void
+job_then (gpointer data)
+{
+  Job *j = data;
+
+  g_assert_true (g_atomic_int_get (&j->func_done));
+  g_usleep (j->then_ms * 1000);
+  g_atomic_int_set (&j->then_done, 1);
+}
+
+/* A past-due wait on a descriptor nobody writes: a timed park that is not a join. */
+static void
+coro_sleep (guint ms)
+{
+  int fds[2];
+
+  socket_pair (fds);
+  g_assert_cmpint (server_coro_wait_fd (fds[0], G_IO_IN,
+                                        g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND,
+                                        NULL),
+                   ==, ETIMEDOUT);
+  server_coro_forget_fd (fds[0]);
+  close (fds[0]);
+  close (fds[1]);
+}
+
+/* Done before the join: the start did not park (the job waited for the coroutine to go
+ * on), the join returns at once and nobody was woken. */
+static void
+job_done_coro (gpointer data)
+{
+  Job *j = data;
+  ServerCoroJob *job = server_coro_job_start (job_func, j, job_then, j);
+  guint wakes;
+
+  g_atomic_int_set (&j->released, 1); /* reached without a park: the job waits for it */
+  while (!g_atomic_int_get (&j->then_done))
+    coro_sleep (5);
+  wakes = server_coro_probe_job_wakes ();
+  g_assert_true (server_coro_job_joined (job));
+  server_coro_job_join (job);
+  server_coro_job_finish (job);
+  g_assert_cmpuint (server_coro_probe_job_wakes (), ==, wakes);
+  j->ok = TRUE;
+}
+
+static void
+test_job_done (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  Job j = { .wait_release = TRUE };
+
+  spawn (loop, job_done_coro, &j);
+  server_coro_loop_free (loop);
+  g_assert_true (j.ok);
+  g_assert_true (j.func_thread != NULL && j.func_thread != g_thread_self ());
+}
+
+/* Joined before it is done: parked (the loop's other coroutines go on), woken once for
+ * the join and once for the finish. */
+static void
+job_park_coro (gpointer data)
+{
+  Job *j = data;
+  guint wakes = server_coro_probe_job_wakes ();
+  ServerCoroJob *job = server_coro_job_start (job_func, j, job_then, j);
+
+  g_assert_false (server_coro_job_joined (job));
+  server_coro_job_join (job);
+  g_assert_true (g_atomic_int_get (&j->func_done));
+  g_assert_false (g_atomic_int_get (&j->then_done)); /* its 200 ms are ahead */
+  server_coro_job_finish (job);
+  g_assert_true (g_atomic_int_get (&j->then_done));
+  g_assert_cmpuint (server_coro_probe_job_wakes (), ==, wakes + 2);
+  j->ok = TRUE;
+}
+
+static void
+test_job_park (void)
+{
+  gint progress = 0;
+  Job j = { .func_ms = 200, .then_ms = 200 };
+
+  beside_ping_pong (job_park_coro, &j, &progress, 100000);
+  g_assert_true (j.ok);
+  g_assert_cmpint (progress, >, 0);
+  g_test_message ("ping-pong rounds during the job: %d", progress);
+}
+
+/* Many at once: coroutines on two loops and threads, joining early (parked) or late (done
+ * already); each part ran once, before its join returned. */
+typedef struct
+{
+  Job job;
+  gboolean late;
+} ManyJob;
+
+static void
+job_many_run (ManyJob *m)
+{
+  ServerCoroJob *job = server_coro_job_start (job_func, &m->job, job_then, &m->job);
+
+  if (m->late)
+    {
+      if (server_coro_in_loop ())
+        coro_sleep (30);
+      else
+        g_usleep (30 * 1000);
+    }
+  server_coro_job_join (job);
+  g_assert_true (g_atomic_int_get (&m->job.func_done));
+  server_coro_job_finish (job);
+  g_assert_true (g_atomic_int_get (&m->job.then_done));
+  m->job.ok = TRUE;
+}
+
+static void
+job_many_coro (gpointer data)
+{
+  job_many_run (data);
+}
+
+static gpointer
+job_many_thread (gpointer data)
+{
+  job_many_run (data);
+  return NULL;
+}
+
+static void
+test_job_many (void)
+{
+  ServerCoroLoop *loops[2] = { loop_new (), loop_new () };
+  ManyJob m[TEST_CORO_JOBS + 8] = { 0 };
+  GThread *threads[8];
+
+  for (guint i = 0; i < G_N_ELEMENTS (m); i++)
+    {
+      m[i].late = i % 2 == 1;
+      m[i].job.func_ms = 1 + i % 7;
+      m[i].job.then_ms = i % 5;
+    }
+  for (guint i = 0; i < TEST_CORO_JOBS; i++)
+    spawn (loops[i % 2], job_many_coro, &m[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("job", job_many_thread, &m[TEST_CORO_JOBS + i]);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_thread_join (threads[i]);
+  server_coro_loop_free (loops[0]);
+  server_coro_loop_free (loops[1]);
+  for (guint i = 0; i < G_N_ELEMENTS (m); i++)
+    g_assert_true (m[i].job.ok);
+}
+
 static void
 test_outside (void)
 {
@@ -1689,6 +1876,9 @@ main (int argc,
   g_test_add_func ("/server/coro/cancel-hooked", test_cancel_hooked);
   g_test_add_func ("/server/coro/cancel-slow-handler", test_cancel_slow_handler);
   g_test_add_func ("/server/coro/run-in-thread", test_run_in_thread);
+  g_test_add_func ("/server/coro/job-done", test_job_done);
+  g_test_add_func ("/server/coro/job-park", test_job_park);
+  g_test_add_func ("/server/coro/job-many", test_job_many);
   g_test_add_func ("/server/coro/eof", test_eof);
   g_test_add_func ("/server/coro/spawn", test_spawn);
   g_test_add_func ("/server/coro/spawn-no-stack", test_spawn_no_stack);
