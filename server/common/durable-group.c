@@ -1024,15 +1024,17 @@ durable_journal_job_finish (DurableJournalJob *job,
  * durable_journal_job_free:
  * @job: (transfer full) (nullable): a job
  *
- * Joins @job (its step and its sync, not waited durable) and frees it: every exit of the
- * caller that does not finish it.
+ * Joins @job's step (its record and change; not its sync, which goes on for the
+ * journal's other records without the caller: journal_kick uses only the journal, kept
+ * by its busy count) and frees it: every exit of the caller that does not finish it (a
+ * refusal is not held up by a file system's slow commit).
  */
 void
 durable_journal_job_free (DurableJournalJob *job)
 {
   if (job == NULL)
     return;
-  server_coro_job_finish (g_steal_pointer (&job->job));
+  server_coro_job_detach (g_steal_pointer (&job->job));
   if (job->data_free != NULL)
     job->data_free (job->data);
   g_clear_error (&job->error);

@@ -1398,6 +1398,16 @@ pool_run (gpointer data,
     then (then_data);
 }
 
+/* GLib keeps SERVER_CORO_POOL_IDLE_THREADS idle threads for the non-exclusive pools (its
+ * default, 2, would end and start a thread per burst of hand-offs). */
+static void
+pool_idle_threads_keep (void)
+{
+  if (g_thread_pool_get_max_unused_threads () >= 0
+      && g_thread_pool_get_max_unused_threads () < SERVER_CORO_POOL_IDLE_THREADS)
+    g_thread_pool_set_max_unused_threads (SERVER_CORO_POOL_IDLE_THREADS);
+}
+
 static GThreadPool *
 shared_pool (void)
 {
@@ -1407,9 +1417,7 @@ shared_pool (void)
   if (g_once_init_enter (&once))
     {
       pool = g_thread_pool_new (pool_run, NULL, -1, FALSE, NULL);
-      if (g_thread_pool_get_max_unused_threads () >= 0
-          && g_thread_pool_get_max_unused_threads () < SERVER_CORO_POOL_IDLE_THREADS)
-        g_thread_pool_set_max_unused_threads (SERVER_CORO_POOL_IDLE_THREADS);
+      pool_idle_threads_keep ();
       g_once_init_leave (&once, 1);
     }
   return pool;
@@ -1630,6 +1638,7 @@ job_pool (void)
     {
       /* Its idle threads are GLib's, shared with run_in_thread's pool (shared_pool()). */
       pool = g_thread_pool_new (job_run, NULL, -1, FALSE, NULL);
+      pool_idle_threads_keep ();
       g_once_init_leave (&once, 1);
     }
   return pool;
@@ -1747,6 +1756,24 @@ server_coro_job_finish (ServerCoroJob *job)
   if (job == NULL)
     return;
   job_wait (job, JOB_DONE);
+  job_unref (job);
+}
+
+/**
+ * server_coro_job_detach:
+ * @job: (transfer full) (nullable): a job (server_coro_job_start())
+ *
+ * As server_coro_job_join(), then @job is given up: its @then runs on without anyone
+ * waiting for it (@then_data must stay valid by other means), and the pool thread frees
+ * the job. For an owner that needs @func's result but not @then's (a journal step whose
+ * record is not wanted durable: its sync goes on for the others). Nothing for NULL.
+ */
+void
+server_coro_job_detach (ServerCoroJob *job)
+{
+  if (job == NULL)
+    return;
+  job_wait (job, JOB_JOINED);
   job_unref (job);
 }
 

@@ -61,7 +61,9 @@
  * pool thread runs right after) and to free it. A join returns at once when that part is
  * done (no park, and the pool thread woke nobody: it signals a coroutine, through its
  * loop's wake queue, only when one is parked in a join for the part it just finished).
- * The owner joins every job it started (finish) before it frees what the job uses.
+ * The owner joins every job it started (finish) before it frees what the job uses, or,
+ * when it needs only @func's result, joins that and leaves @then to the pool thread
+ * (server_coro_job_detach(): what @then uses must then stay valid by other means).
  *
  * Spawn: the coroutine's stack is mapped (or taken from the loop's cache) by
  * server_coro_loop_spawn() itself, so a spawn that cannot have one fails there, with a
@@ -128,6 +130,7 @@ ServerCoroJob  *server_coro_job_start     (ServerCoroFunc   func,
 gboolean        server_coro_job_joined    (ServerCoroJob   *job);
 void            server_coro_job_join      (ServerCoroJob   *job);
 void            server_coro_job_finish    (ServerCoroJob   *job);
+void            server_coro_job_detach    (ServerCoroJob   *job);
 
 ServerCoro     *server_coro_self          (void);
 int             server_coro_park          (gint64           deadline);

@@ -749,10 +749,14 @@ read_line (ServerLineReader *reader,
     }
 }
 
-/*
+/**
  * server_line_reader_peek:
+ * @reader: a reader
+ * @max: the most octets to hand out
  * @data: (out) (transfer none): the octets buffered, valid until the reader's next call
  * @len: (out): how many (at least 1 with SERVER_LINE_OK, at most @max)
+ * @cancellable: (nullable): as for server_line_reader_read()
+ * @error: where a failure is described
  *
  * The octets buffered, without consuming them, after a read (through the fill hook, with
  * the deadline, as a line read) when there are none: a proxy that streams data on by the
@@ -760,7 +764,7 @@ read_line (ServerLineReader *reader,
  * used with server_line_reader_consume(). Not inside an overlong line a line read threw
  * away part of.
  *
- * Returns: SERVER_LINE_OK, SERVER_LINE_EOF or SERVER_LINE_ERROR (@error set)
+ * Returns: %SERVER_LINE_OK, %SERVER_LINE_EOF or %SERVER_LINE_ERROR (@error set)
  */
 ServerLineStatus
 server_line_reader_peek (ServerLineReader *reader,
@@ -786,8 +790,14 @@ server_line_reader_peek (ServerLineReader *reader,
   return SERVER_LINE_OK;
 }
 
-/* server_line_reader_consume: the first @len octets of a peek (server_line_reader_peek())
- * used (wiped when wiping is on); the rest stays for the next read. */
+/**
+ * server_line_reader_consume:
+ * @reader: a reader
+ * @len: octets used, at most what the last server_line_reader_peek() handed out
+ *
+ * The first @len octets of a peek taken (wiped when wiping is on); the rest stays for the
+ * next read.
+ */
 void
 server_line_reader_consume (ServerLineReader *reader,
                             gsize             len)

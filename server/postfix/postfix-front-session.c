@@ -1831,8 +1831,9 @@ pending_start (Session  *s,
   if (job == NULL)
     {
       g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
-                 "is refused (451) before any of it goes to Postfix",
-                 s->peer_ip, s->envid, error->message);
+                 "is refused (451) before any of it goes to Postfix (check the free space "
+                 "and the permissions of %s)",
+                 s->peer_ip, s->envid, error->message, s->front->registration_dir);
       *failed = TRUE;
     }
   return job;

@@ -31,6 +31,7 @@ Checks:
   6. data lines at, one past and far past the front's reader buffer (16,383 octets with
      the CRLF; 16,384, 20,000, 40,000) reach the upstream whole, the message accepted
      (they got "421 4.5.0", temporary: an MTA retried for days; Postfix takes them);
+  6b. a command behind the "." in the same write; the end marker split across writes.
   7. AUTH command lines (an XOAUTH2 initial response) and AUTH response lines up to
      12,288 octets (RFC 4954 section 4) pass, whole; one past: 500 here, nothing of it
      passed on ("*" ends the upstream's exchange); other commands keep 1,012; no AUTH
@@ -169,6 +170,49 @@ def main():
                                                                        [len(x) for x in got]))
         code, _ = c.cmd(b"NOOP\r\n")
         t.equal("after the long lines the session goes on", code, 250)
+        c.sock.close()
+
+        # 6b. The body goes by the buffer (docs/postfix-front-io.md, "The message body by
+        # the buffer"): a command right behind the "." in the same write stays for the
+        # session (answered after the 250, passed on once, after the data); the end
+        # marker split across writes at each of its octets still ends the data, once.
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+        c.cmd(b"RCPT TO:<b@example.com>\r\n")
+        c.cmd(b"DATA\r\n")
+        before = len(up.lines)
+        c.sock.sendall(b"Subject: s\r\n\r\nbody one\r\nbody two\r\n.\r\nNOOP\r\n")
+        code, text = c.reply()
+        noop, _ = c.reply()
+        th.settle("the NOOP upstream",
+                  lambda: any(x.startswith(b"NOOP") for x in up.lines[before:]), 10)
+        got = up.lines[before:]
+        t.check("a NOOP behind the '.' in the same write: 250 to the data, then 250 to the "
+                "NOOP; upstream: the body, one end of data, then the NOOP once",
+                code == 250 and noop == 250
+                and got == [b"Subject: s\r\n", b"\r\n", b"body one\r\n", b"body two\r\n",
+                            b".\r\n", b"NOOP\r\n"],
+                "client: %d %r, %d; upstream: %r" % (code, text[:60], noop, got))
+        for cut in (b"\r", b"\r\n", b"\r\n.", b"\r\n.\r"):
+            c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+            c.cmd(b"RCPT TO:<b@example.com>\r\n")
+            c.cmd(b"DATA\r\n")
+            before = len(up.lines)
+            whole = b"Subject: s\r\n\r\nbody\r\n.\r\n"
+            head = whole[:whole.rindex(b"body\r\n") + 4] + cut
+            c.sock.sendall(head)
+            # A pause so that the front reads the first part alone (nothing to wait for
+            # that the test can see; were both read at once, the check would still hold).
+            time.sleep(0.2)
+            code, text = c.cmd(whole[len(head):])
+            got = up.lines[before:]
+            t.check("the end marker split after %r: 250, one end of data upstream, the body "
+                    "whole" % (b"body" + cut),
+                    code == 250 and ends_of_data(got) == 1
+                    and got[-2:] == [b"body\r\n", b".\r\n"],
+                    "client: %d %r; upstream: %r" % (code, text[:60], got))
         c.sock.close()
 
         # 7. AUTH lines up to FRONT_AUTH_LINE_MAX (12,288 octets with the CRLF, RFC 4954

@@ -31,7 +31,8 @@
  * a line sent before it started. Jobs (server_coro_job_start()): the start does not park
  * (the job waits for the coroutine to go on), a join of a finished job returns at once with
  * no wake-up; a join before it is done parks (the loop's others go on) and is woken once per
- * part; 64 coroutines on two loops and 8 threads, joining early and late. Built twice: the
+ * part; a detach returns once the first part is done (the second runs on); 64 coroutines
+ * on two loops and 8 threads, joining early and late. Built twice: the
  * assembly switch (where there is one) and glibc's swapcontext (SERVER_CORO_UCONTEXT).
  */
 #define _GNU_SOURCE
@@ -1620,6 +1621,35 @@ test_job_park (void)
   g_test_message ("ping-pong rounds during the job: %d", progress);
 }
 
+/* Detached: the detach returns once @func is done, not waiting for @then, which the pool
+ * thread runs on and then frees the job (ASan: no leak, no use after free). */
+static void
+job_detach_coro (gpointer data)
+{
+  Job *j = data;
+  ServerCoroJob *job = server_coro_job_start (job_func, j, job_then, j);
+
+  server_coro_job_detach (job);
+  g_assert_true (g_atomic_int_get (&j->func_done));
+  g_assert_false (g_atomic_int_get (&j->then_done)); /* its 300 ms are ahead */
+  j->ok = TRUE;
+}
+
+static void
+test_job_detach (void)
+{
+  ServerCoroLoop *loop = loop_new ();
+  Job j = { .func_ms = 50, .then_ms = 300 };
+
+  spawn (loop, job_detach_coro, &j);
+  server_coro_loop_free (loop);
+  g_assert_true (j.ok);
+  /* @then goes on without its owner (@j outlives it here). */
+  while (!g_atomic_int_get (&j.then_done))
+    g_usleep (5000);
+  server_coro_job_detach (NULL);
+}
+
 /* Many at once: coroutines on two loops and threads, joining early (parked) or late (done
  * already); each part ran once, before its join returned. */
 typedef struct
@@ -1878,6 +1908,7 @@ main (int argc,
   g_test_add_func ("/server/coro/run-in-thread", test_run_in_thread);
   g_test_add_func ("/server/coro/job-done", test_job_done);
   g_test_add_func ("/server/coro/job-park", test_job_park);
+  g_test_add_func ("/server/coro/job-detach", test_job_detach);
   g_test_add_func ("/server/coro/job-many", test_job_many);
   g_test_add_func ("/server/coro/eof", test_eof);
   g_test_add_func ("/server/coro/spawn", test_spawn);

@@ -329,7 +329,7 @@ test_reader_peek (void)
  * the buffer and a stuffed one included, with the data before the end marker in the
  * buffer that holds the marker; the command after the marker stays in the reader. */
 static void
-test_reader_peek_dot (void)
+peek_dot_run (gboolean bytewise)
 {
   g_autoptr (GString) data = g_string_new (NULL);
   g_autoptr (GString) want = g_string_new (NULL);
@@ -351,7 +351,7 @@ test_reader_peek_dot (void)
     }
   g_string_assign (want, data->str);
   g_string_append (data, ".\r\nQUIT\r\n");
-  in = stream_new (data->str, data->len, FALSE);
+  in = stream_new (data->str, data->len, bytewise);
   server_line_reader_init (reader, in, FALSE);
   msgtrk_dot_parser_init (&dot);
   msgtrk_dot_writer_init (&writer);
@@ -374,6 +374,15 @@ test_reader_peek_dot (void)
   g_assert_cmpmem (out->str, out->len, want->str, want->len);
   g_assert_cmpint (server_line_reader_read (reader, 100, line, NULL, NULL), ==, SERVER_LINE_OK);
   g_assert_cmpstr (line->str, ==, "QUIT\r\n");
+}
+
+/* ... with the input in one read per buffer, and one octet per read (every boundary: the
+ * end marker and the CRLFs split across peeks). */
+static void
+test_reader_peek_dot (void)
+{
+  peek_dot_run (FALSE);
+  peek_dot_run (TRUE);
 }
 
 /* With wiping on, no octet handed out or dropped stays in the buffer. */
