@@ -1712,6 +1712,18 @@ job_wait (ServerCoroJob *job,
   g_mutex_unlock (&job->lock);
 }
 
+/* The owner's end of @job (nullable): once it reached @stage, the owner's reference goes
+ * (the pool thread's, if it still runs, frees the job after @then). */
+static void
+job_leave (ServerCoroJob *job,
+           guint          stage)
+{
+  if (job == NULL)
+    return;
+  job_wait (job, stage);
+  job_unref (job);
+}
+
 /**
  * server_coro_job_joined:
  * @job: a job (server_coro_job_start())
@@ -1753,10 +1765,7 @@ server_coro_job_join (ServerCoroJob *job)
 void
 server_coro_job_finish (ServerCoroJob *job)
 {
-  if (job == NULL)
-    return;
-  job_wait (job, JOB_DONE);
-  job_unref (job);
+  job_leave (job, JOB_DONE);
 }
 
 /**
@@ -1771,10 +1780,7 @@ server_coro_job_finish (ServerCoroJob *job)
 void
 server_coro_job_detach (ServerCoroJob *job)
 {
-  if (job == NULL)
-    return;
-  job_wait (job, JOB_JOINED);
-  job_unref (job);
+  job_leave (job, JOB_JOINED);
 }
 
 /**

@@ -61,6 +61,18 @@ def ends_of_data(lines):
     return sum(1 for x in lines if x.endswith(b"\n") and x.rstrip(b"\r\n").rstrip(b"\r") == b".")
 
 
+def data_session(port):
+    """A client of the front at @port in a transaction's data (EHLO, MAIL, RCPT, DATA
+    answered)."""
+    c = Client(port)
+    c.reply()
+    c.cmd(b"EHLO client.example\r\n")
+    c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+    c.cmd(b"RCPT TO:<b@example.com>\r\n")
+    c.cmd(b"DATA\r\n")
+    return c
+
+
 def main():
     setup = test_setup("msgtrk-front-review-")
     if setup is None:
@@ -123,12 +135,7 @@ def main():
         # 2. and 3. The end of the data as Postfix reads it.
         for label, body in (("a '.<CR><CR><LF>' line", b"first\r\n.\r\r\n"),
                             ("'<LF>.<CR><LF>'", b"first\n.\r\n")):
-            c = Client(port)
-            c.reply()
-            c.cmd(b"EHLO client.example\r\n")
-            c.cmd(b"MAIL FROM:<a@example.com>\r\n")
-            c.cmd(b"RCPT TO:<b@example.com>\r\n")
-            c.cmd(b"DATA\r\n")
+            c = data_session(port)
             before = len(up.lines)
             code, text = c.cmd(b"Subject: s\r\n\r\n" + body
                                + b"MAIL FROM:<smuggled@example.com>\r\n"
@@ -176,12 +183,7 @@ def main():
         # the buffer"): a command right behind the "." in the same write stays for the
         # session (answered after the 250, passed on once, after the data); the end
         # marker split across writes at each of its octets still ends the data, once.
-        c = Client(port)
-        c.reply()
-        c.cmd(b"EHLO client.example\r\n")
-        c.cmd(b"MAIL FROM:<a@example.com>\r\n")
-        c.cmd(b"RCPT TO:<b@example.com>\r\n")
-        c.cmd(b"DATA\r\n")
+        c = data_session(port)
         before = len(up.lines)
         c.sock.sendall(b"Subject: s\r\n\r\nbody one\r\nbody two\r\n.\r\nNOOP\r\n")
         code, text = c.reply()

@@ -766,26 +766,37 @@ kicked_stepper (gpointer data)
   g_atomic_int_set (&st->done, TRUE);
 }
 
+/* @func run as the one coroutine of a loop, on a journal it finds in @st (opened in @dir),
+ * to its end. */
+static void
+stepper_run (Stepper       *st,
+             const char    *dir,
+             ServerCoroFunc func)
+{
+  g_autoptr (GError) error = NULL;
+  ServerCoroLoop *loop = server_coro_loop_new ("test-journal", &error);
+
+  g_assert_no_error (error);
+  st->journal = durable_journal_open (dir, PREFIX, &error);
+  g_assert_no_error (error);
+  g_assert_true (server_coro_loop_spawn (loop, func, st, NULL));
+  while (server_coro_loop_get_live (loop) > 0)
+    g_usleep (1000);
+  server_coro_loop_free (loop);
+}
+
 static void
 test_journal_kick (void)
 {
   g_autofree char *dir = mt_tmpdir_new ();
-  g_autoptr (GError) error = NULL;
   Stepper st = { 0 };
-  ServerCoroLoop *loop = server_coro_loop_new ("test-journal", &error);
   g_autofree char *kept = g_build_filename (dir, PREFIX "kept", NULL);
   g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
 
   g_test_summary ("A coroutine's journaled step with a ticket: its pool thread starts the "
                   "sync (the wait then needs none of its own); a detached append is in the "
                   "journal before its close");
-  g_assert_no_error (error);
-  st.journal = durable_journal_open (dir, PREFIX, &error);
-  g_assert_no_error (error);
-  g_assert_true (server_coro_loop_spawn (loop, kicked_stepper, &st, NULL));
-  while (server_coro_loop_get_live (loop) > 0)
-    g_usleep (1000);
-  server_coro_loop_free (loop);
+  stepper_run (&st, dir, kicked_stepper);
   g_assert_cmpuint (st.syncs_before, ==, 1);
   g_assert_cmpuint (st.syncs_after, ==, 1);
   g_assert_false (st.on_loop);
@@ -865,22 +876,14 @@ static void
 test_journal_apply_start (void)
 {
   g_autofree char *dir = mt_tmpdir_new ();
-  g_autoptr (GError) error = NULL;
   Stepper st = { 0 };
-  ServerCoroLoop *loop = server_coro_loop_new ("test-journal", &error);
   g_autofree char *kept = g_build_filename (dir, PREFIX "kept", NULL);
   g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
 
   g_test_summary ("durable_journal_apply_start(): started without a park, its step in a pool "
                   "thread, joined; a failed apply reported at both joins; a job freed "
                   "unfinished");
-  g_assert_no_error (error);
-  st.journal = durable_journal_open (dir, PREFIX, &error);
-  g_assert_no_error (error);
-  g_assert_true (server_coro_loop_spawn (loop, started_stepper, &st, NULL));
-  while (server_coro_loop_get_live (loop) > 0)
-    g_usleep (1000);
-  server_coro_loop_free (loop);
+  stepper_run (&st, dir, started_stepper);
   g_assert_true (g_atomic_int_get (&st.done));
   g_assert_cmpuint (st.syncs_after, >=, 1);
   g_assert_no_errno (link (durable_journal_get_path (st.journal), kept));
