@@ -83,9 +83,8 @@
  *             bare LF is data for both (no SMTP smuggling). A line longer than the
  *             reader's buffer is passed on in pieces (Postfix decides). A tracked
  *             message with an ident: its pending registration by ident is started at
- *             the DATA command (at the 354 when RCPT replies were still unread; journal
- *             record, slot file and link, then the sync, in a pool thread while DATA goes
- *             upstream and the client sends the header: pending_start, no park; no
+ *             Postfix's 354 (journal record, slot file and link, then the sync, in a pool
+ *             thread while the client sends the header: pending_start, no park; no
  *             Message-ID looked at; not when the ident was sent more than
  *             POSTFIX_REGISTRATION_IDENT_WINDOW ago), its write joined before the data
  *             goes upstream (a failure: 451 as below), its sync after Postfix's reply to
@@ -1806,12 +1805,10 @@ ident_in_window (Session *s)
          <= (gint64) POSTFIX_REGISTRATION_IDENT_WINDOW * G_USEC_PER_SEC;
 }
 
-/* At the DATA command of a tracked message with an ident (within the window), once every
- * RCPT's reply was read (with a pipelined group they come with the 354: then at the 354):
- * its pending registration's job started (postfix_registration_start_pending(): the
- * journal record, the slot file and its link, then the journal's sync, in a pool thread),
- * the session not parked: it runs while DATA goes to Postfix and the client sends the
- * header. NULL: not started (then data_start writes it as before, or, *@failed, refuses: the
+/* At Postfix's 354 to a tracked message with an ident (within the window): its pending
+ * registration's job started (postfix_registration_start_pending(): the journal record,
+ * the slot file and its link, then the journal's sync, in a pool thread), the session not
+ * parked: it runs while the client sends the header. NULL: not started (then data_start writes it as before, or, *@failed, refuses: the
  * registration cannot be made, logged). */
 static DurableJournalJob *
 pending_start (Session  *s,
@@ -1839,8 +1836,8 @@ pending_start (Session  *s,
   return job;
 }
 
-/* Before the first data goes upstream: the pending registration's write (started at DATA
- * or the 354, pending_start) joined, parked only if it has not finished. FALSE,
+/* Before the first data goes upstream: the pending registration's write (started at the
+ * 354, pending_start) joined, parked only if it has not finished. FALSE,
  * *@failed: it failed (a full disk: logged; the job joined and freed), nothing may be
  * sent. */
 static gboolean
@@ -1868,7 +1865,7 @@ pending_join_write (Session            *s,
 }
 
 /* Postfix took nothing (the data never ended upstream): the pending registration named
- * @key removed; one whose job started at DATA or the 354 (@job) joined first (its write
+ * @key removed; one whose job started at the 354 (@job) joined first (its write
  * and its sync: nothing it uses is freed under it, and no link comes after the unlink). */
 static void
 pending_abandon (Session            *s,
@@ -1910,7 +1907,7 @@ data_start (Session            *s,
 
   if (tracked && s->ident != NULL)
     {
-      /* Started at the DATA command or the 354 (pending_start: the window was looked at
+      /* Started at the 354 (pending_start: the window was looked at
        * then, before the write, as it is here otherwise). */
       if (*job != NULL)
         *pending = pending_join_write (s, job, key, &failed);
@@ -2132,32 +2129,25 @@ cmd_data (Session    *s,
   gint64 data_began;
   guint64 octets = 0;
 
-  /* By ident: the pending registration written and synced in a pool thread while DATA
-   * goes to Postfix and the client sends its data; joined before the data goes upstream
-   * (data_start) and its sync after Postfix's reply to the ".". Started now when every
-   * RCPT's reply was read (the recipients are known), else once the group's replies are,
-   * at the 354. */
-  if (tracked && s->up_pending->len == 0)
-    job = pending_start (s, now, &job_failed);
   /* The last command of a pipelined group: the group goes now. */
   if (!up_send (s, UP_PENDING_DATA, line))
-    {
-      pending_abandon (s, &job, NULL);
-      return FALSE;
-    }
+    return FALSE;
   g_string_assign (reply, s->data_reply->str);
   code = s->data_code;
   if (code != 354)
     {
-      /* Refused: Postfix takes nothing (the follower may have bound the pending file
-       * meanwhile, as for a message refused after its data: that QID.reg expires). */
-      pending_abandon (s, &job, NULL);
       client_write (s, reply->str, reply->len);
       return TRUE;
     }
-  client_write (s, reply->str, reply->len);
-  if (tracked && job == NULL && !job_failed)
+  /* By ident: the pending registration written and synced in a pool thread while the
+   * client sends its data; joined before the data goes upstream (data_start) and its sync
+   * after Postfix's reply to the ".". Started at the 354, not with the DATA command: a
+   * DATA that Postfix refuses then leaves no pending file the follower could bind to the
+   * queue id smtpd logged at the first RCPT (the earlier start measured no better:
+   * docs/postfix-front-io.md, "The pending registration started early"). */
+  if (tracked)
     job = pending_start (s, now, &job_failed);
+  client_write (s, reply->str, reply->len);
   /* The client's data as the lib's one parser reads it (only CRLF "." CRLF ends it), then
    * written again for Postfix by its one writer (dot-stuffed, CRLF): no line Postfix could
    * read as "." (it strips every CR before the LF) reaches it but the real end. A line
