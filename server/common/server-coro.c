@@ -1365,8 +1365,16 @@ forget_all (ServerCoro *co)
 
 /* ---- run_in_thread ---- */
 
+/* What the shared pool runs (shared_pool()): a run_in_thread's PoolWork or a job
+ * (ServerCoroJob), each starting with its PoolItem, which says how. */
 typedef struct
 {
+  void (*run) (gpointer item);
+} PoolItem;
+
+typedef struct
+{
+  PoolItem       item;      /* pool_work_run */
   ServerCoroFunc func;
   gpointer       data;
   ServerCoro    *co;
@@ -1375,8 +1383,7 @@ typedef struct
 } PoolWork;
 
 static void
-pool_run (gpointer data,
-          gpointer user_data)
+pool_work_run (gpointer data)
 {
   PoolWork       *w = data;
   ServerCoroLoop *loop = w->co->loop;
@@ -1398,16 +1405,18 @@ pool_run (gpointer data,
     then (then_data);
 }
 
-/* GLib keeps SERVER_CORO_POOL_IDLE_THREADS idle threads for the non-exclusive pools (its
- * default, 2, would end and start a thread per burst of hand-offs). */
 static void
-pool_idle_threads_keep (void)
+pool_run (gpointer data,
+          gpointer user_data)
 {
-  if (g_thread_pool_get_max_unused_threads () >= 0
-      && g_thread_pool_get_max_unused_threads () < SERVER_CORO_POOL_IDLE_THREADS)
-    g_thread_pool_set_max_unused_threads (SERVER_CORO_POOL_IDLE_THREADS);
+  PoolItem *item = data;
+
+  item->run (item);
 }
 
+/* The one pool of threads for work that blocks: run_in_thread's and the jobs'. GLib keeps
+ * SERVER_CORO_POOL_IDLE_THREADS idle threads (its default, 2, would end and start a
+ * thread per burst of hand-offs). */
 static GThreadPool *
 shared_pool (void)
 {
@@ -1417,7 +1426,9 @@ shared_pool (void)
   if (g_once_init_enter (&once))
     {
       pool = g_thread_pool_new (pool_run, NULL, -1, FALSE, NULL);
-      pool_idle_threads_keep ();
+      if (g_thread_pool_get_max_unused_threads () >= 0
+          && g_thread_pool_get_max_unused_threads () < SERVER_CORO_POOL_IDLE_THREADS)
+        g_thread_pool_set_max_unused_threads (SERVER_CORO_POOL_IDLE_THREADS);
       g_once_init_leave (&once, 1);
     }
   return pool;
@@ -1456,7 +1467,7 @@ server_coro_run_in_thread_then (ServerCoroFunc func,
                                 gpointer       then_data)
 {
   ServerCoro *co = coro_self;
-  PoolWork    w = { func, data, co, then, then_data };
+  PoolWork    w = { { pool_work_run }, func, data, co, then, then_data };
   g_autoptr (GError) error = NULL;
 
   if (co == NULL)
@@ -1568,6 +1579,7 @@ static gint probe_job_wakes;
 
 struct _ServerCoroJob
 {
+  PoolItem       item;   /* job_run */
   ServerCoroFunc func;
   gpointer       data;
   ServerCoroFunc then; /* (nullable) */
@@ -1615,8 +1627,7 @@ job_reach (ServerCoroJob *job,
 }
 
 static void
-job_run (gpointer data,
-         gpointer user_data)
+job_run (gpointer data)
 {
   ServerCoroJob *job = data;
 
@@ -1626,22 +1637,6 @@ job_run (gpointer data,
     job->then (job->then_data);
   job_reach (job, JOB_DONE);
   job_unref (job);
-}
-
-static GThreadPool *
-job_pool (void)
-{
-  static GThreadPool *pool;
-  static gsize        once;
-
-  if (g_once_init_enter (&once))
-    {
-      /* Its idle threads are GLib's, shared with run_in_thread's pool (shared_pool()). */
-      pool = g_thread_pool_new (job_run, NULL, -1, FALSE, NULL);
-      pool_idle_threads_keep ();
-      g_once_init_leave (&once, 1);
-    }
-  return pool;
 }
 
 /**
@@ -1668,6 +1663,7 @@ server_coro_job_start (ServerCoroFunc func,
   ServerCoroJob *job = g_new0 (ServerCoroJob, 1);
   g_autoptr (GError) error = NULL;
 
+  job->item.run = job_run;
   job->func = func;
   job->data = data;
   job->then = then;
@@ -1678,7 +1674,7 @@ server_coro_job_start (ServerCoroFunc func,
   job->refs = 2;
   /* A failed push (no new thread could be started) still queues the job (GLib appends it
    * in any case): it runs when a pool thread is free. */
-  if (!g_thread_pool_push (job_pool (), job, &error))
+  if (!g_thread_pool_push (shared_pool (), job, &error))
     g_warning ("server-coro: no new pool thread for a job (%s): it waits for a busy one",
                error->message);
   return job;
