@@ -1281,6 +1281,21 @@ forget (ServerCoro *co,
   f->ready = f->ended = 0;
 }
 
+/* @fd forgotten (forget()) if the running coroutine registered it. */
+static void
+forget_own (int      fd,
+            gboolean closing)
+{
+  ServerCoro *co = coro_self;
+  CoroFd     *f;
+
+  if (co == NULL || fd < 0)
+    return;
+  f = find_fd (co, fd);
+  if (f != NULL)
+    forget (co, f, closing);
+}
+
 /**
  * server_coro_forget_fd:
  * @fd: a descriptor
@@ -1292,14 +1307,7 @@ forget (ServerCoro *co,
 void
 server_coro_forget_fd (int fd)
 {
-  ServerCoro *co = coro_self;
-  CoroFd     *f;
-
-  if (co == NULL || fd < 0)
-    return;
-  f = find_fd (co, fd);
-  if (f != NULL)
-    forget (co, f, FALSE);
+  forget_own (fd, FALSE);
 }
 
 /**
@@ -1321,14 +1329,7 @@ server_coro_forget_fd (int fd)
 void
 server_coro_forget_closing_fd (int fd)
 {
-  ServerCoro *co = coro_self;
-  CoroFd     *f;
-
-  if (co == NULL || fd < 0)
-    return;
-  f = find_fd (co, fd);
-  if (f != NULL)
-    forget (co, f, TRUE);
+  forget_own (fd, TRUE);
 }
 
 /**
