@@ -1733,14 +1733,13 @@ registration_build (Session    *s,
   return reg;
 }
 
-/* Before the tracked message's data goes upstream: its pending registration (by its
- * ident, s->ident, else by Message-ID @mid) journaled, not yet waited for (@ticket): the
- * journal record and the file are written in a pool thread (never on the loop: one hop,
- * docs/durability.md "Off the loop thread"), which then starts the fdatasync, so that it
- * runs while Postfix writes its queue file. FALSE: nothing written; with
- * @failed, because the write failed (a full disk, a directory the front cannot write:
- * logged), else there is no ident and no Message-ID that Postfix will log as we read it,
- * and the registration waits for the queue id. @key: what names it. */
+/* Before the tracked message's data goes upstream, without an ident (by ident:
+ * pending_start): its pending registration by Message-ID @mid journaled, not yet waited
+ * for (@ticket): the journal record and the file are written in a pool thread (never on
+ * the loop: one hop, docs/durability.md "Off the loop thread"), which then starts the
+ * fdatasync, so that it runs while Postfix writes its queue file. FALSE: nothing written;
+ * with @failed, because the write failed (a full disk, a directory the front cannot
+ * write: logged), else there is no recipient. @key: what names it. */
 static gboolean
 pending_write (Session    *s,
                const char *mid,
@@ -1752,23 +1751,15 @@ pending_write (Session    *s,
   g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (GError) error = NULL;
 
-  if ((mid == NULL && s->ident == NULL) || s->rcpts->len == 0)
+  if (s->rcpts->len == 0)
     return FALSE;
   reg = registration_build (s, NULL, now);
-  if (s->ident != NULL)
-    reg->ident = g_strdup (s->ident);
-  else
-    {
-      reg->message_id = g_strdup (mid);
-      for (guint i = 0; s->mid_skip != NULL && i < s->mid_skip->len; i++)
-        g_ptr_array_add (reg->skip, g_strdup (g_ptr_array_index (s->mid_skip, i)));
-    }
-  /* By ident into one of the front's slot files (no inode per message), else a file. */
-  if (s->front->pending_slots != NULL
-        ? !postfix_registration_write_pending_slot (s->front->pending_slots, s->front->journal,
-                                                    reg, ticket, &error)
-        : !postfix_registration_write_pending (s->front->registration_dir, s->front->journal,
-                                               reg, ticket, &error))
+  reg->message_id = g_strdup (mid);
+  for (guint i = 0; s->mid_skip != NULL && i < s->mid_skip->len; i++)
+    g_ptr_array_add (reg->skip, g_strdup (g_ptr_array_index (s->mid_skip, i)));
+  /* A file of its own (the slot files are for pending registrations by ident). */
+  if (!postfix_registration_write_pending (s->front->registration_dir, s->front->journal, reg,
+                                           ticket, &error))
     {
       g_warning ("[%s] cannot write the pending registration of ENVID %s: %s; the message "
                  "is refused (451) before any of it went to Postfix (check the free space "
@@ -1777,7 +1768,7 @@ pending_write (Session    *s,
       *failed = TRUE;
       return FALSE;
     }
-  *key = g_strdup (s->ident != NULL ? s->ident : mid);
+  *key = g_strdup (mid);
   return TRUE;
 }
 
@@ -1907,12 +1898,10 @@ data_start (Session            *s,
 
   if (tracked && s->ident != NULL)
     {
-      /* Started at the 354 (pending_start: the window was looked at
-       * then, before the write, as it is here otherwise). */
+      /* Started at the 354 (pending_start), or not at all: no recipient, the window
+       * passed already then (the registration waits for the queue id), or it failed. */
       if (*job != NULL)
         *pending = pending_join_write (s, job, key, &failed);
-      else if (!failed && ident_in_window (s))
-        *pending = pending_write (s, NULL, now, key, ticket, &failed);
       if (failed)
         s->data_refusal = "Tracking registration failed (the server cannot write it); "
                           "nothing was accepted, try again later";

@@ -1002,7 +1002,7 @@ struct _PostfixPendingSlots
  * @journal: this front's journal in @dir (its name names the slots)
  *
  * The pending registrations by ident of this front written into slot files
- * (postfix_registration_write_pending_slot()): a slot file is written in place and
+ * (postfix_registration_start_pending(), _write_pending_slot()): a slot file is written in place and
  * hard-linked as <ident>.pending; once the follower (or the front) has removed that
  * name, its link count is 1 again and the slot takes the next message's. No inode is
  * allocated per message while the follower keeps up.
