@@ -103,43 +103,6 @@ server_log (TestServer *server)
   return text;
 }
 
-static guint
-count_occurrences (const char *haystack,
-                   const char *needle)
-{
-  guint n = 0;
-  const char *p = haystack;
-
-  while ((p = strstr (p, needle)) != NULL)
-    {
-      n++;
-      p += strlen (needle);
-    }
-  return n;
-}
-
-/* The server's log once it holds at least @count lines containing @needle, or after
- * TEST_LOG_WAIT_MS: the client may return before the server has logged a QUIT it sent
- * without waiting for the answer. */
-#define TEST_LOG_WAIT_MS 5000
-
-static char *
-server_log_wait (TestServer *server,
-                 const char *needle,
-                 guint       count)
-{
-  gint64 deadline = g_get_monotonic_time () + TEST_LOG_WAIT_MS * G_TIME_SPAN_MILLISECOND;
-  char *log = server_log (server);
-
-  while (count_occurrences (log, needle) < count && g_get_monotonic_time () < deadline)
-    {
-      g_free (log);
-      g_usleep (10 * G_TIME_SPAN_MILLISECOND);
-      log = server_log (server);
-    }
-  return log;
-}
-
 static void
 server_stop (TestServer *server)
 {
@@ -578,7 +541,7 @@ test_track_batch (void)
   {
     g_autofree char *log = server_log (server);
 
-    g_assert_cmpuint (count_occurrences (log, "TRACK "), ==, 7);
+    g_assert_cmpuint (mt_count_occurrences (log, "TRACK "), ==, 7);
   }
 }
 
@@ -711,9 +674,11 @@ test_track_batch_at_limits (void)
       g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (a), ==, g_ptr_array_index (envids, i));
       g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
     }
-  log = server_log_wait (server, "QUIT session=", 1);
-  g_assert_cmpuint (count_occurrences (log, "TRACK session="), ==, n);
-  g_assert_cmpuint (count_occurrences (log, "QUIT session="), ==, 1);
+  /* The client may return before the server has logged a QUIT it sent without waiting
+   * for the answer. */
+  log = mt_file_wait_occurrences (server->log_path, "QUIT session=", 1);
+  g_assert_cmpuint (mt_count_occurrences (log, "TRACK session="), ==, n);
+  g_assert_cmpuint (mt_count_occurrences (log, "QUIT session="), ==, 1);
 }
 
 static void
@@ -1044,7 +1009,7 @@ test_tls_policy (void)
     g_assert_false (msgtrk_mtqp_client_remembers_starttls (client, key));
   }
   log = server_log (tls);
-  g_assert_cmpuint (count_occurrences (log, "STARTTLS session"), ==, 1);
+  g_assert_cmpuint (mt_count_occurrences (log, "STARTTLS session"), ==, 1);
 }
 
 static void
@@ -1077,7 +1042,7 @@ test_tls_downgrade (void)
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE);
   g_clear_error (&error);
   log = server_log (server);
-  g_assert_cmpuint (count_occurrences (log, "TRACK "), ==, 1);
+  g_assert_cmpuint (mt_count_occurrences (log, "TRACK "), ==, 1);
 
   /* The memory survives through the strv (what msgtrkd persists) */
   memory = msgtrk_mtqp_client_get_starttls_hosts (client);

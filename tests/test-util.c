@@ -222,3 +222,42 @@ mt_strip_cr (const char *text)
       g_string_append_c (out, *text);
   return g_string_free (out, FALSE);
 }
+
+guint
+mt_count_occurrences (const char *haystack,
+                      const char *needle)
+{
+  guint n = 0;
+
+  g_return_val_if_fail (*needle != '\0', 0);
+  for (const char *p = haystack; (p = strstr (p, needle)) != NULL; p += strlen (needle))
+    n++;
+  return n;
+}
+
+static char *
+file_text_or_empty (const char *path)
+{
+  char *text = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return g_strdup ("");
+  return text;
+}
+
+char *
+mt_file_wait_occurrences (const char *path,
+                          const char *needle,
+                          guint       count)
+{
+  gint64 deadline = g_get_monotonic_time () + MT_FILE_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  char *text = file_text_or_empty (path);
+
+  while (mt_count_occurrences (text, needle) < count && g_get_monotonic_time () < deadline)
+    {
+      g_free (text);
+      g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+      text = file_text_or_empty (path);
+    }
+  return text;
+}

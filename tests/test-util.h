@@ -52,4 +52,18 @@ guint16 mt_closed_port    (void);
 /* Remove every CR so that fixtures with CRLF and LF compare equal. */
 char   *mt_strip_cr       (const char *text);
 
+/* How many times @needle occurs in @haystack (occurrences that do not overlap). */
+guint   mt_count_occurrences     (const char *haystack,
+                                  const char *needle);
+
+/* How long mt_file_wait_occurrences() waits at most. */
+#define MT_FILE_WAIT_MS 10000
+
+/* The text of the file at @path once it holds @needle at least @count times, or as it
+ * is after MT_FILE_WAIT_MS (empty if it cannot be read): a server's log is written by its
+ * log thread, after the answer that the line is about may have reached the test. */
+char   *mt_file_wait_occurrences (const char *path,
+                                  const char *needle,
+                                  guint       count);
+
 G_END_DECLS

@@ -26,6 +26,7 @@
 #include "msgtrk.h"
 #include "msgtrkd-error.h"
 #include "msgtrkd-keyring.h"
+#include "test-util.h"
 
 /* No keyring call may take this long; SIGALRM ends a hung test (the test then fails). */
 #define KEYRING_TEST_WATCHDOG_SECONDS 60
@@ -887,17 +888,6 @@ ss_fresh (gpointer unused)
 
 static char *secret_tool (const char *const *argv);
 
-static guint
-count_lines_with (const char *text,
-                  const char *needle)
-{
-  guint n = 0;
-
-  for (const char *p = text; (p = strstr (p, needle)) != NULL; p += strlen (needle))
-    n++;
-  return n;
-}
-
 static void
 test_live_master (void)
 {
@@ -932,10 +922,10 @@ test_live_master (void)
       return;
     }
   found = secret_tool (masters);
-  g_assert_cmpuint (count_lines_with (found, "attribute.version = 1"), ==, 1);
+  g_assert_cmpuint (mt_count_occurrences (found, "attribute.version = 1"), ==, 1);
   per_message = secret_tool (items);
-  g_assert_cmpuint (count_lines_with (per_message, "attribute.envid = n1"), ==, 0);
-  g_assert_cmpuint (count_lines_with (per_message, "attribute.envid = m1@"), ==, 0);
+  g_assert_cmpuint (mt_count_occurrences (per_message, "attribute.envid = n1"), ==, 0);
+  g_assert_cmpuint (mt_count_occurrences (per_message, "attribute.envid = m1@"), ==, 0);
 
   g_free (secret_tool (clear));
   again = msgtrkd_keyring_new (MSGTRKD_KEYRING_SECRET_SERVICE, NULL);
