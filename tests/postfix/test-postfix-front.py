@@ -843,7 +843,9 @@ def main():
             f.write("Dec  5 03:14:10 mx postfix/cleanup[4242]: 5D8E3F2A1B: "
                     "message-id=<crash1@test.example>\n")
         reg = os.path.join(regs, "5D8E3F2A1B.reg")
-        settle("the follower's binding", lambda: os.path.exists(reg), 15)
+        # (it writes QID.reg, then removes the pending file: both waited for)
+        settle("the follower's binding", lambda: os.path.exists(reg)
+               and not pending_files("crash1@test.example"), 15)
         t.check("crash: the follower bound it to the queue id by Message-ID (no front named "
                 "one within registration_wait)",
                 os.path.exists(reg) and "Envid: crash@test.example" in open(reg).read()
@@ -898,7 +900,8 @@ def main():
             f.write("Dec  5 03:14:11 mx postfix/smtpd[4243]: 6E9F4A3B2C: "
                     "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident)
         reg = os.path.join(regs, "6E9F4A3B2C.reg")
-        settle("the follower's binding", lambda: os.path.exists(reg), 10)
+        settle("the follower's binding", lambda: os.path.exists(reg) and not ident_pendings(),
+               10)
         t.check("crash (ident): the follower bound it to the queue id by orig_queue_id",
                 os.path.exists(reg) and "Envid: crashx@test.example" in open(reg).read()
                 and not ident_pendings(), repr(os.listdir(regs)))
@@ -940,7 +943,8 @@ def main():
             f.write("Dec  5 03:14:12 mx postfix/smtpd[4244]: 7F1A5B4C3D: "
                     "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident2)
         reg = os.path.join(regs, "7F1A5B4C3D.reg")
-        settle("the follower's binding", lambda: os.path.exists(reg), 10)
+        settle("the follower's binding", lambda: os.path.exists(reg)
+               and ident_pendings() == kept, 10)
         t.check("the same Message-ID again: bound to its own queue id, the kept one left",
                 os.path.exists(reg) and "Envid: lost2@test.example" in open(reg).read()
                 and ident_pendings() == kept, repr(os.listdir(regs)))
@@ -975,7 +979,8 @@ def main():
                     "client=localhost[127.0.0.1], orig_queue_id=%s\n"
                     % (new[0][:-len(".pending")] if new else "none"))
         reg = os.path.join(regs, "8C2D6E5F4A.reg")
-        settle("the follower's binding", lambda: os.path.exists(reg), 10)
+        settle("the follower's binding", lambda: os.path.exists(reg) and not ident_pendings(),
+               10)
         t.check("the slot's registration bound by the follower, its pending name gone",
                 os.path.exists(reg) and "Envid: slot@test.example" in open(reg).read()
                 and not ident_pendings(), repr(os.listdir(regs)))
