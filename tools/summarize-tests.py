@@ -3,7 +3,9 @@
 """Sum meson's testlog.json files into the one summary line CI reads.
 
 usage: summarize-tests.py [--extra-failed N] TESTLOG.json...
-Prints per-test failures first, then, as the very last line:
+Prints per-test failures first (each with the lines of its output that say what failed,
+and its last lines: what a reader of CI's output needs to tell a flaky test from a bug),
+then, as the very last line:
     N passed, N failed, N skipped
 Exit status 1 when anything failed.
 """
@@ -12,6 +14,24 @@ import sys
 
 PASS = {"OK", "EXPECTEDFAIL"}
 SKIP = {"SKIP"}
+# What a failed test's output shows of itself: its lines that say what failed (TAP's
+# "not ok", GLib's assertion messages, Python's traceback and exception, a sanitizer's
+# report), at most FAILED_LINES_MAX, then its last TAIL_LINES lines.
+FAILED_MARKS = ("not ok", "ERROR:", "Traceback", "Error:", "Exception", "assertion",
+                "AddressSanitizer", "LeakSanitizer", "runtime error:")
+FAILED_LINES_MAX = 20
+TAIL_LINES = 12
+LINE_MAX = 300
+
+
+def show_failure(path, name, output):
+    """The lines of a failed test's @output worth seeing in CI's own output."""
+    lines = output.splitlines()
+    marked = [x for x in lines if any(m in x for m in FAILED_MARKS)][:FAILED_LINES_MAX]
+    for x in marked:
+        print(f"summary: {path}: {name}: | {x[:LINE_MAX]}")
+    for x in lines[-TAIL_LINES:]:
+        print(f"summary: {path}: {name}: $ {x[:LINE_MAX]}")
 
 
 def main(argv):
@@ -46,6 +66,7 @@ def main(argv):
             else:
                 failed += 1
                 print(f"summary: {path}: {name}: {result}")
+                show_failure(path, name, (rec.get("stdout") or "") + (rec.get("stderr") or ""))
     failed += extra_failed
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
