@@ -131,6 +131,78 @@ postfix_front_peer_is_loopback (const PostfixFrontPeer *peer)
 }
 
 /**
+ * postfix_front_peer_key:
+ * @peer: a peer whose address is set
+ * @ipv4_prefix: 1 to POSTFIX_FRONT_PEER_IPV4_BITS: the bits of an IPv4 address kept
+ * @ipv6_prefix: 1 to POSTFIX_FRONT_PEER_IPV6_BITS: the bits of an IPv6 address kept
+ * @key: (out caller-allocates): POSTFIX_FRONT_PEER_KEY_MAX octets
+ *
+ * What @peer's client is told apart by: its address's network of @ipv4_prefix or
+ * @ipv6_prefix bits, as Postfix 3.8's smtpd_client_ipv4_prefix_length and
+ * smtpd_client_ipv6_prefix_length aggregate its client counts ("network/bits"; the
+ * address alone at full length). An IPv6 address with a scope (link-local) is its whole
+ * address with "%" and the scope's number, whatever @ipv6_prefix: the same address on
+ * two links is two clients, and a link's clients share its prefix.
+ *
+ * Returns: FALSE (@key "") when @peer's address is unknown
+ */
+gboolean
+postfix_front_peer_key (const PostfixFrontPeer *peer,
+                        guint                   ipv4_prefix,
+                        guint                   ipv6_prefix,
+                        char                    key[POSTFIX_FRONT_PEER_KEY_MAX])
+{
+  char net[INET6_ADDRSTRLEN];
+
+  key[0] = '\0';
+  if (peer->sa_len == 0)
+    return FALSE;
+  if (peer->sa.ss_family == AF_INET)
+    {
+      guint32 a = ntohl (((const struct sockaddr_in *) &peer->sa)->sin_addr.s_addr);
+      struct in_addr masked;
+
+      ipv4_prefix = CLAMP (ipv4_prefix, 1, POSTFIX_FRONT_PEER_IPV4_BITS);
+      if (ipv4_prefix == POSTFIX_FRONT_PEER_IPV4_BITS)
+        {
+          g_strlcpy (key, peer->addr, POSTFIX_FRONT_PEER_KEY_MAX);
+          return TRUE;
+        }
+      masked.s_addr = htonl (a & ~(G_MAXUINT32 >> ipv4_prefix));
+      inet_ntop (AF_INET, &masked, net, sizeof net);
+      g_snprintf (key, POSTFIX_FRONT_PEER_KEY_MAX, "%s/%u", net, ipv4_prefix);
+      return TRUE;
+    }
+  else
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &peer->sa;
+      struct in6_addr masked = in6->sin6_addr;
+
+      ipv6_prefix = CLAMP (ipv6_prefix, 1, POSTFIX_FRONT_PEER_IPV6_BITS);
+      if (in6->sin6_scope_id != 0)
+        {
+          g_snprintf (key, POSTFIX_FRONT_PEER_KEY_MAX, "%s%%%u", peer->addr,
+                      (guint) in6->sin6_scope_id);
+          return TRUE;
+        }
+      if (ipv6_prefix == POSTFIX_FRONT_PEER_IPV6_BITS)
+        {
+          g_strlcpy (key, peer->addr, POSTFIX_FRONT_PEER_KEY_MAX);
+          return TRUE;
+        }
+      for (guint i = 0; i < sizeof masked.s6_addr; i++)
+        {
+          guint kept = ipv6_prefix > i * 8 ? MIN (ipv6_prefix - i * 8, 8) : 0;
+
+          masked.s6_addr[i] &= (guint8) (0xff00u >> kept);
+        }
+      inet_ntop (AF_INET6, &masked, net, sizeof net);
+      g_snprintf (key, POSTFIX_FRONT_PEER_KEY_MAX, "%s/%u", net, ipv6_prefix);
+      return TRUE;
+    }
+}
+
+/**
  * postfix_front_peer_set_server:
  * @peer: a peer
  * @sa: the front's address the client reached (getsockname)
@@ -399,24 +471,13 @@ struct _PostfixFrontPeerCache
                              * the addresses whose lookup is under way, their waiters */
 };
 
-/** PEER_CACHE_KEY_MAX: a key's octets: the address, "%", the scope's decimal number. */
-#define PEER_CACHE_KEY_MAX (INET6_ADDRSTRLEN + 12)
-
-/* @peer's key: its printable address, with "%" and the scope's number for an IPv6
- * address with a scope (link-local: the same address on two links is two clients, whose
- * reverse lookups may differ). */
+/* @peer's cache key: its address alone (postfix_front_peer_key at full length). */
 static void
 peer_cache_key (const PostfixFrontPeer *peer,
-                char                    key[PEER_CACHE_KEY_MAX])
+                char                    key[POSTFIX_FRONT_PEER_KEY_MAX])
 {
-  guint32 scope = 0;
-
-  if (peer->sa.ss_family == AF_INET6)
-    scope = ((const struct sockaddr_in6 *) &peer->sa)->sin6_scope_id;
-  if (scope != 0)
-    g_snprintf (key, PEER_CACHE_KEY_MAX, "%s%%%u", peer->addr, scope);
-  else
-    g_strlcpy (key, peer->addr, PEER_CACHE_KEY_MAX);
+  postfix_front_peer_key (peer, POSTFIX_FRONT_PEER_IPV4_BITS, POSTFIX_FRONT_PEER_IPV6_BITS,
+                          key);
 }
 
 static void
@@ -469,7 +530,7 @@ peer_cache_get_locked (PostfixFrontPeerCache *cache,
                        PostfixFrontPeer      *peer,
                        gint64                 now)
 {
-  char key[PEER_CACHE_KEY_MAX];
+  char key[POSTFIX_FRONT_PEER_KEY_MAX];
   PeerCacheEntry *e;
 
   peer_cache_key (peer, key);
@@ -530,7 +591,7 @@ postfix_front_peer_cache_claim (PostfixFrontPeerCache  *cache,
                                 gint64                  now,
                                 PostfixFrontPeerWaiter *waiter)
 {
-  char key[PEER_CACHE_KEY_MAX];
+  char key[POSTFIX_FRONT_PEER_KEY_MAX];
   gpointer waiters;
   PostfixFrontPeerCacheClaim claim;
 
@@ -634,7 +695,7 @@ postfix_front_peer_cache_put (PostfixFrontPeerCache  *cache,
                               const PostfixFrontPeer *peer,
                               gint64                  now)
 {
-  char key[PEER_CACHE_KEY_MAX];
+  char key[POSTFIX_FRONT_PEER_KEY_MAX];
   PeerCacheEntry *e;
   PeerCacheEntry *old;
 

@@ -54,6 +54,14 @@ G_BEGIN_DECLS
  * 512-character SMTP command limit of XCLIENT_README, note 1). */
 #define POSTFIX_FRONT_PEER_XCLIENT_LINE_MAX 512
 
+/** POSTFIX_FRONT_PEER_IPV4_BITS, _IPV6_BITS: an address's length in bits (the longest
+ * prefix postfix_front_peer_key() takes: the address alone). */
+#define POSTFIX_FRONT_PEER_IPV4_BITS 32
+#define POSTFIX_FRONT_PEER_IPV6_BITS 128
+/** POSTFIX_FRONT_PEER_KEY_MAX: a postfix_front_peer_key()'s octets with its NUL: the
+ * address, then "%" and a scope's decimal number or "/" and a prefix length. */
+#define POSTFIX_FRONT_PEER_KEY_MAX (INET6_ADDRSTRLEN + 12)
+
 /* Postfix's SMTPD_PEER_CODE_* (smtpd.h). */
 typedef enum
 {
@@ -131,6 +139,10 @@ gboolean   postfix_front_peer_set_address  (PostfixFrontPeer           *peer,
                                             const struct sockaddr      *sa,
                                             socklen_t                   len);
 gboolean   postfix_front_peer_is_loopback  (const PostfixFrontPeer     *peer);
+gboolean   postfix_front_peer_key          (const PostfixFrontPeer     *peer,
+                                            guint                       ipv4_prefix,
+                                            guint                       ipv6_prefix,
+                                            char key[POSTFIX_FRONT_PEER_KEY_MAX]);
 gboolean   postfix_front_peer_set_server   (PostfixFrontPeer           *peer,
                                             const struct sockaddr      *sa,
                                             socklen_t                   len);

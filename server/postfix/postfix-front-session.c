@@ -267,6 +267,7 @@ typedef struct
   gboolean esmtp;
   gboolean greeted;               /* the client has a greeting: a loss is 421 */
   gboolean said_421;
+  char client_key[POSTFIX_FRONT_PEER_KEY_MAX]; /* what it is counted under, "" if not */
   gboolean client_counted;        /* counted in front->clients (client_count_take) */
   gboolean client_refusing;       /* in front->refusing (client_refusal_take) */
 
@@ -373,26 +374,31 @@ postfix_front_clients_clear (PostfixFront *front)
   g_mutex_clear (&front->clients_lock);
 }
 
-/* The session of @s counted for its client's address; FALSE (nothing counted) when that
- * address already has max_connections_per_client sessions (0: no limit; an address
- * unknown is not counted, nor a loopback one unless count_loopback_clients: Postfix
- * exempts $mynetworks, its own host's networks with mynetworks_style=host, from
- * smtpd_client_connection_count_limit by default; the front exempts loopback only). */
+/* The session of @s counted for its client (its address's network of
+ * client_ipv4_prefix_length or client_ipv6_prefix_length bits: postfix_front_peer_key);
+ * FALSE (nothing counted) when that client already has max_connections_per_client
+ * sessions (0: no limit; an address unknown is not counted, nor a loopback one unless
+ * count_loopback_clients: Postfix exempts $mynetworks, its own host's networks with
+ * mynetworks_style=host, from smtpd_client_connection_count_limit by default; the front
+ * exempts loopback only). */
 static gboolean
 client_count_take (Session *s)
 {
   PostfixFront *front = s->front;
   guint n;
 
-  if (front->max_connections_per_client == 0 || s->peer.addr[0] == '\0')
+  if (front->max_connections_per_client == 0)
     return TRUE;
   if (!front->count_loopback_clients && postfix_front_peer_is_loopback (&s->peer))
     return TRUE;
+  if (!postfix_front_peer_key (&s->peer, front->client_ipv4_prefix_length,
+                               front->client_ipv6_prefix_length, s->client_key))
+    return TRUE;
   g_mutex_lock (&front->clients_lock);
-  n = GPOINTER_TO_UINT (g_hash_table_lookup (front->clients, s->peer.addr));
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (front->clients, s->client_key));
   if (n < front->max_connections_per_client)
     {
-      g_hash_table_insert (front->clients, g_strdup (s->peer.addr), GUINT_TO_POINTER (n + 1));
+      g_hash_table_insert (front->clients, g_strdup (s->client_key), GUINT_TO_POINTER (n + 1));
       s->client_counted = TRUE;
     }
   g_mutex_unlock (&front->clients_lock);
@@ -408,18 +414,18 @@ client_count_drop (Session *s)
   if (!s->client_counted)
     return;
   g_mutex_lock (&front->clients_lock);
-  n = GPOINTER_TO_UINT (g_hash_table_lookup (front->clients, s->peer.addr));
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (front->clients, s->client_key));
   if (n <= 1)
-    g_hash_table_remove (front->clients, s->peer.addr);
+    g_hash_table_remove (front->clients, s->client_key);
   else
-    g_hash_table_insert (front->clients, g_strdup (s->peer.addr), GUINT_TO_POINTER (n - 1));
+    g_hash_table_insert (front->clients, g_strdup (s->client_key), GUINT_TO_POINTER (n - 1));
   g_mutex_unlock (&front->clients_lock);
   s->client_counted = FALSE;
 }
 
-/* On implicit TLS, whether the session of @s, one past its address's limit, may spend a
+/* On implicit TLS, whether the session of @s, one past its client's limit, may spend a
  * handshake (POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT at most) to tell its client 421:
- * one such handshake per address at a time, so an address holds at most one slot more
+ * one such handshake per client at a time, so a client holds at most one slot more
  * than its limit (the others are closed at once, as before). */
 static gboolean
 client_refusal_take (Session *s)
@@ -427,7 +433,7 @@ client_refusal_take (Session *s)
   PostfixFront *front = s->front;
 
   g_mutex_lock (&front->clients_lock);
-  s->client_refusing = g_hash_table_add (front->refusing, g_strdup (s->peer.addr));
+  s->client_refusing = g_hash_table_add (front->refusing, g_strdup (s->client_key));
   g_mutex_unlock (&front->clients_lock);
   return s->client_refusing;
 }
@@ -438,7 +444,7 @@ client_refusal_drop (Session *s)
   if (!s->client_refusing)
     return;
   g_mutex_lock (&s->front->clients_lock);
-  g_hash_table_remove (s->front->refusing, s->peer.addr);
+  g_hash_table_remove (s->front->refusing, s->client_key);
   g_mutex_unlock (&s->front->clients_lock);
   s->client_refusing = FALSE;
 }
@@ -3047,9 +3053,10 @@ postfix_front_session_run (PostfixFront     *front,
       if (front->implicit_tls && client_refusal_take (&s))
         tell = start_tls (&s, MIN (front->tls_handshake_timeout,
                                    POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT));
-      g_message ("[%s] too many connections from this address (max_connections_per_client "
-                 "%u)%s", s.peer_ip, front->max_connections_per_client,
-                 tell ? "" : ", closed without a reply");
+      g_message ("[%s] too many connections from %s (max_connections_per_client %u)%s",
+                 s.peer_ip,
+                 g_strcmp0 (s.client_key, s.peer_ip) == 0 ? "this address" : s.client_key,
+                 front->max_connections_per_client, tell ? "" : ", closed without a reply");
       if (tell)
         client_reply (&s, "421 4.7.0 %s Error: too many connections from %s",
                       front->hostname, s.peer_ip);

@@ -27,8 +27,10 @@
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
  * with TLS, as Postfix's smtpd_tls_auth_only=yes) and tls_security_level (may, the
  * default, or encrypt), enforced by the session (docs/postfix-site.md, "TLS").
- * Clients that hold sessions: max_connections_per_client (FRONT_*_MAX_CONNECTIONS_PER_CLIENT)
- * and tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), enforced by the session.
+ * Clients that hold sessions: max_connections_per_client (FRONT_*_MAX_CONNECTIONS_PER_CLIENT),
+ * a client being an address's network of client_ipv4_prefix_length or
+ * client_ipv6_prefix_length bits (FRONT_DEFAULT_CLIENT_IPV*_PREFIX_LENGTH), and
+ * tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), enforced by the session.
  * Never: run a session before the privilege drop; log AUTH data or message content.
  */
 #include "config.h"
@@ -78,6 +80,13 @@
 /** FRONT_*_MAX_CONNECTIONS_PER_CLIENT: sessions at once from one client address (as
  * Postfix's smtpd_client_connection_count_limit; 0: no limit). */
 #define FRONT_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 50
+/** FRONT_DEFAULT_CLIENT_IPV*_PREFIX_LENGTH: the sessions of the addresses of one network
+ * of these bits count as one client's (as Postfix 3.8's smtpd_client_ipv4_prefix_length
+ * and smtpd_client_ipv6_prefix_length, and their defaults: an IPv4 address alone; an
+ * IPv6 /84, as a host given a /64 can take any address in it), from 1 to an address's
+ * length (POSTFIX_FRONT_PEER_IPV*_BITS). */
+#define FRONT_DEFAULT_CLIENT_IPV4_PREFIX_LENGTH 32
+#define FRONT_DEFAULT_CLIENT_IPV6_PREFIX_LENGTH 84
 /** FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT: seconds for a client's whole TLS handshake (as
  * Postfix's smtpd_starttls_timeout); at most FRONT_MAX_IDLE_TIMEOUT. */
 #define FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT 300
@@ -198,7 +207,7 @@ front_configure (gpointer        data,
     "peername_lookup", "peername_cache_ttl",
     "idle_timeout", "request_deadline", "min_data_rate", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "max_connections_per_client",
-    "count_loopback_clients",
+    "client_ipv4_prefix_length", "client_ipv6_prefix_length", "count_loopback_clients",
     "tls_handshake_timeout", "connection_wait", "user", "io_threads", "max_tls_sessions",
     NULL,
   };
@@ -241,6 +250,10 @@ front_configure (gpointer        data,
       &settings->max_connections },
     { "max_connections_per_client", FRONT_DEFAULT_MAX_CONNECTIONS_PER_CLIENT, 0,
       FRONT_MAX_MAX_CONNECTIONS, &f->front.max_connections_per_client },
+    { "client_ipv4_prefix_length", FRONT_DEFAULT_CLIENT_IPV4_PREFIX_LENGTH, 1,
+      POSTFIX_FRONT_PEER_IPV4_BITS, &f->front.client_ipv4_prefix_length },
+    { "client_ipv6_prefix_length", FRONT_DEFAULT_CLIENT_IPV6_PREFIX_LENGTH, 1,
+      POSTFIX_FRONT_PEER_IPV6_BITS, &f->front.client_ipv6_prefix_length },
     { "connection_wait", SERVER_LISTENER_DEFAULT_WAIT, 0, SERVER_LISTENER_MAX_WAIT,
       &settings->connection_wait },
     { "io_threads", FRONT_DEFAULT_IO_THREADS, 1, FRONT_MAX_IO_THREADS, &f->io_threads },

@@ -88,12 +88,15 @@ typedef struct
   guint min_data_rate;        /* octets a second of message data that move the data's
                                * deadline (as Postfix's smtpd_min_data_rate) */
   guint tls_handshake_timeout; /* seconds for a whole TLS handshake (465, STARTTLS) */
-  guint max_connections_per_client; /* sessions at once per client address (0: any) */
+  guint max_connections_per_client; /* sessions at once per client (0: any) */
+  guint client_ipv4_prefix_length;  /* a client: its IPv4 address's network of these bits */
+  guint client_ipv6_prefix_length;  /* ... its IPv6 one's (postfix_front_peer_key) */
   gboolean count_loopback_clients;  /* loopback clients counted too (default: not) */
   GMutex clients_lock;
-  GHashTable *clients;        /* (owned) client address -> sessions (GUINT_TO_POINTER) */
-  GHashTable *refusing;       /* (owned) client addresses past their limit that have a
-                               * refusal handshake under way (implicit TLS: one each) */
+  GHashTable *clients;        /* (owned) client key (postfix_front_peer_key) -> sessions
+                               * (GUINT_TO_POINTER) */
+  GHashTable *refusing;       /* (owned) client keys past their limit that have a refusal
+                               * handshake under way (implicit TLS: one each) */
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */
   guint pending_claim_wait;   /* seconds: see POSTFIX_FRONT_PENDING_CLAIM_WAIT */

@@ -265,6 +265,68 @@ test_address (void)
   g_assert_cmpuint (peer.sa_len, ==, 0);
 }
 
+/* What a client is counted under (max_connections_per_client): its address's network of
+ * the prefix lengths given, the address alone at full length, a scoped address whole. */
+static void
+test_key (void)
+{
+  static const struct
+  {
+    const char *addr;
+    guint ipv4, ipv6;
+    const char *key;
+  } cases[] = {
+    { "192.0.2.7", 32, 84, "192.0.2.7" },
+    { "192.0.2.7", 31, 84, "192.0.2.6/31" },
+    { "192.0.2.7", 24, 84, "192.0.2.0/24" },
+    { "192.0.2.7", 1, 84, "128.0.0.0/1" },
+    { "64.0.2.7", 1, 84, "0.0.0.0/1" },
+    { "::ffff:192.0.2.7", 24, 1, "192.0.2.0/24" }, /* mapped: IPv4 */
+    /* Out of range: the nearest length (the configuration allows 1 to 32 and 128). */
+    { "192.0.2.7", 0, 84, "128.0.0.0/1" },
+    { "192.0.2.7", 33, 84, "192.0.2.7" },
+    { "2001:db8:1:2:3:4:5:6", 32, 128, "2001:db8:1:2:3:4:5:6" },
+    { "2001:db8:1:2:3:4:5:6", 32, 84, "2001:db8:1:2:3::/84" },
+    { "2001:db8:1:2:3:f123:5:6", 32, 84, "2001:db8:1:2:3:f000::/84" },
+    { "2001:db8:1:2:3:f123:5:6", 32, 64, "2001:db8:1:2::/64" },
+    { "2001:db8:1:2:3:f123:5:6", 32, 127, "2001:db8:1:2:3:f123:5:6/127" },
+    { "2001:db8:1:2:3:f123:5:7", 32, 127, "2001:db8:1:2:3:f123:5:6/127" },
+    { "ffff::1", 32, 1, "8000::/1" },
+    { "2001:db8::1", 32, 0, "::/1" },
+    { "2001:db8::1", 32, 129, "2001:db8::1" },
+  };
+  PostfixFrontPeer peer;
+  char key[POSTFIX_FRONT_PEER_KEY_MAX];
+  struct sockaddr_in6 in6 = { 0 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      peer_from_text (&peer, cases[i].addr, 587);
+      g_assert_true (postfix_front_peer_key (&peer, cases[i].ipv4, cases[i].ipv6, key));
+      g_assert_cmpstr (key, ==, cases[i].key);
+    }
+
+  /* A link-local address with its scope: whole, with the scope, at any length (the same
+   * address on two links is two clients; a link's clients are not one). */
+  in6.sin6_family = AF_INET6;
+  in6.sin6_scope_id = 4294967295u;
+  g_assert_cmpint (inet_pton (AF_INET6, "fe80::1:2:3:4", &in6.sin6_addr), ==, 1);
+  g_assert_true (postfix_front_peer_set_address (&peer, (struct sockaddr *) &in6, sizeof in6));
+  g_assert_true (postfix_front_peer_key (&peer, 32, 84, key));
+  g_assert_cmpstr (key, ==, "fe80::1:2:3:4%4294967295"); /* the longest key's kind */
+  g_assert_cmpuint (strlen ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%4294967295"), <,
+                    POSTFIX_FRONT_PEER_KEY_MAX);
+  in6.sin6_scope_id = 2;
+  g_assert_true (postfix_front_peer_set_address (&peer, (struct sockaddr *) &in6, sizeof in6));
+  g_assert_true (postfix_front_peer_key (&peer, 32, 1, key));
+  g_assert_cmpstr (key, ==, "fe80::1:2:3:4%2");
+
+  /* Unknown: no key. */
+  memset (&peer, 0, sizeof peer);
+  g_assert_false (postfix_front_peer_key (&peer, 32, 84, key));
+  g_assert_cmpstr (key, ==, "");
+}
+
 static void
 test_lookup (void)
 {
@@ -730,6 +792,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/postfix-front-peer/valid-hostname", test_valid_hostname);
   g_test_add_func ("/postfix-front-peer/address", test_address);
+  g_test_add_func ("/postfix-front-peer/key", test_key);
   g_test_add_func ("/postfix-front-peer/lookup", test_lookup);
   g_test_add_func ("/postfix-front-peer/xclient", test_xclient);
   g_test_add_func ("/postfix-front-peer/cache", test_cache);
