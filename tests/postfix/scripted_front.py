@@ -108,8 +108,10 @@ class PostfixLike:
 
 
 class Client:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, source=None, host="127.0.0.1"):
+        """Connected to @host:@port, from the local address @source when given."""
+        self.sock = socket.create_connection((host, port), timeout=10,
+                                             source_address=(source, 0) if source else None)
         self.file = self.sock.makefile("rb")
 
     def reply(self):
@@ -144,10 +146,11 @@ def io_threads_extra():
     return "io_threads=%d\n" % int(sys.argv[sys.argv.index("--io-threads") + 1])
 
 
-def start_front(exe, base, name, up, source_root, extra="", output=None, args=()):
-    """The front on a free loopback port in front of @up, with TLS (test PKI) and the
-    [front] lines @extra (and io_threads from --io-threads); its process and port.
-    @output, @args: as for start_front_conf."""
+def start_front(exe, base, name, up, source_root, extra="", output=None, args=(),
+                listen="127.0.0.1:0"):
+    """The front on a free loopback port (@listen) in front of @up, with TLS (test PKI)
+    and the [front] lines @extra (and io_threads from --io-threads); its process and
+    port. @output, @args: as for start_front_conf."""
     pki = os.path.join(base, "pki")
     if not os.path.exists(pki):
         subprocess.run(["sh", os.path.join(source_root, "tests", "make-test-ca.sh"), pki],
@@ -161,10 +164,11 @@ def start_front(exe, base, name, up, source_root, extra="", output=None, args=()
             os.chown(d, nobody.pw_uid, nobody.pw_gid)
         user = "user=nobody\n"
     return start_front_conf(exe, base, name,
-                            "[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
+                            "[front]\nlisten=%s\nhostname=front.test.example\n"
                             "upstream=127.0.0.1:%d\nstate_dir=%s\n%s"
                             "tls_certificate=%s/server.pem\ntls_key=%s/server.key\n%s"
-                            % (up.port, state, user, pki, pki, io_threads_extra() + extra),
+                            % (listen, up.port, state, user, pki, pki,
+                               io_threads_extra() + extra),
                             output, args)
 
 

@@ -20,25 +20,34 @@ What:
      the default 50 at and
      one past; 0 no limit (these with count_loopback_clients=true: the test's clients are
      on loopback); by default loopback clients are not counted (as Postfix exempts
-     $mynetworks);
+     $mynetworks); a client is its address's network of client_ipv4_prefix_length bits
+     (24: 127.0.0.1 and .2 are one client, 127.0.1.1 another) and of
+     client_ipv6_prefix_length (84 by default: in a network namespace of the test's own,
+     two addresses of one /84 are one client, one of another /84 is not; 128: each
+     address alone); the prefix lengths load at 1 and 32 or 128, not at 0 or one past;
   3. request_deadline counts only the client's time: a pipelined RCPT that the upstream
      answers after more than the deadline gets its reply, the session goes on.
 How: a scripted upstream (scripted_front.PostfixLike), the front on loopback.
 Limits: about 30 s. Skips (77) when the front is not built.
-Never: binds anything but loopback.
+Never: binds anything but loopback (the IPv6 addresses are on the loopback of a network
+namespace the test makes: unshare --net, root only).
 """
 
+import json
 import os
 import select
 import socket
 import ssl
+import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
-from scripted_front import Client, PostfixLike, start_front, test_setup, test_teardown  # noqa: E402
+from tracking_harness import wait_log  # noqa: E402
+from scripted_front import (Client, PostfixLike, start_front, stop_front,  # noqa: E402
+                            test_setup, test_teardown)
 
 HANDSHAKE_TIMEOUT = 4
 # Seconds the scripted upstream of check 6 takes to answer RCPT (request_deadline one less).
@@ -103,7 +112,68 @@ def session_ended(sock, timeout=10):
         raw.close()
 
 
+# The IPv6 part's client addresses (documentation prefix, on the loopback of the test's
+# network namespace): A and B in one /84 (their sixth group's top four bits 0), C in
+# another (as the front prints them: inet_ntop's form).
+IPV6_A = "2001:db8:1:2:3::a"
+IPV6_B = "2001:db8:1:2:3:fff:0:b"
+IPV6_C = "2001:db8:1:2:3:1000:0:c"
+
+
+def limit_refuses(port, first, second, third, host="127.0.0.1"):
+    """Sessions from @first and @second held, then one from @third; (the first two's
+    codes, the third's code and text)."""
+    held = [Client(port, source=a, host=host) for a in (first, second)]
+    codes = [c.reply()[0] for c in held]
+    extra = Client(port, source=third, host=host)
+    code, text = extra.reply()
+    for c in held + [extra]:
+        c.sock.close()
+    return codes, code, text
+
+
+def ipv6_checks(exe, source_root, base):
+    """In a network namespace of its own (this process, run under unshare --net): the IPv6
+    addresses on its loopback, the front on [::]; [(what, ok, detail)]."""
+    out = []
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    for a in (IPV6_A, IPV6_B, IPV6_C):
+        subprocess.run(["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"],
+                       check=True)
+    up = PostfixLike()
+    procs = []
+    try:
+        # One session a client. By default (84) A and B are one client, C another; at 128
+        # each is alone.
+        for name, extra, want in (("v6-default", "", 421),
+                                  ("v6-128", "client_ipv6_prefix_length=128\n", 220)):
+            proc, port = start_front(exe, base, name, up, source_root,
+                                     "upstream_pool=0\nmax_connections_per_client=1\n"
+                                     + extra, listen="[::]:0")
+            procs.append(proc)
+            codes, code, text = limit_refuses(port, IPV6_A, IPV6_C, IPV6_B, host="::1")
+            out.append(("%s: A and C (two /84s) served, then B (A's /84) gets %d"
+                        % (name, want), codes == [220, 220] and code == want,
+                        "%r %d %r" % (codes, code, text)))
+            if want != 421:
+                continue
+            log = wait_log(os.path.join(base, name + ".log"), "too many connections")
+            out.append(("%s: the 421 names B, the log A's and B's /84" % name,
+                        text == b"421 4.7.0 front.test.example Error: too many connections "
+                        b"from " + IPV6_B.encode() + b"\r\n"
+                        and "[%s] too many connections from 2001:db8:1:2:3::/84" % IPV6_B
+                        in log, "%r\n%s" % (text, log[-600:])))
+    finally:
+        for p in procs:
+            stop_front(p)
+    return out
+
+
 def main():
+    if "--ipv6-netns" in sys.argv:
+        exe, source_root, base = sys.argv[sys.argv.index("--ipv6-netns") + 1:][:3]
+        print(json.dumps(ipv6_checks(exe, source_root, base)))
+        return 0
     setup = test_setup("msgtrk-front-dos-")
     if setup is None:
         return 77
@@ -198,10 +268,7 @@ def main():
         extra.sock.close()
         t.equal("the refused session took no upstream link",
                 sum(1 for x in up.lines if x.startswith(b"XCLIENT")) - links, 2)
-        other = Client.__new__(Client)
-        other.sock = socket.create_connection(("127.0.0.1", pport), timeout=10,
-                                              source_address=("127.0.0.2", 0))
-        other.file = other.sock.makefile("rb")
+        other = Client(pport, source="127.0.0.2")
         t.equal("a session from 127.0.0.2 is served meanwhile", other.reply()[0], 220)
         other.sock.close()
         held[0].cmd(b"QUIT\r\n")
@@ -278,6 +345,58 @@ def main():
         t.equal("implicit TLS: those past the limit took no upstream link",
                 sum(1 for x in up.lines if x.startswith(b"XCLIENT")) - links, 0)
         first.sock.close()
+
+        # 4c. A client is its address's network: client_ipv4_prefix_length=24 makes
+        # 127.0.0.1 and 127.0.0.2 one client (the third from that /24 is refused, the log
+        # names the /24), 127.0.1.1 another; the IPv6 part in a network namespace.
+        proc, nport = start_front(exe, base, "prefix24", up, source_root,
+                                  "upstream_pool=0\nmax_connections_per_client=2\n"
+                                  "count_loopback_clients=true\nclient_ipv4_prefix_length=24\n")
+        procs.append(proc)
+        codes, code, text = limit_refuses(nport, "127.0.0.1", "127.0.0.2", "127.0.0.3")
+        t.check("client_ipv4_prefix_length=24: 127.0.0.1 and .2 served, .3 gets 421 (one "
+                "client)", codes == [220, 220] and code == 421 and text.startswith(
+                    b"421 4.7.0 front.test.example Error: too many connections from "
+                    b"127.0.0.3\r\n"), "%r %d %r" % (codes, code, text))
+        log = wait_log(os.path.join(base, "prefix24.log"), "too many connections")
+        t.check("client_ipv4_prefix_length=24: the log names the client's /24",
+                "[127.0.0.3] too many connections from 127.0.0.0/24 "
+                "(max_connections_per_client 2)" in log, log[-600:])
+        codes, code, text = limit_refuses(nport, "127.0.0.1", "127.0.0.2", "127.0.1.1")
+        t.check("client_ipv4_prefix_length=24: 127.0.1.1 served beside them (another /24)",
+                codes == [220, 220] and code == 220, "%r %d %r" % (codes, code, text))
+        for key, value, loads in (("client_ipv4_prefix_length", 1, True),
+                                  ("client_ipv4_prefix_length", 32, True),
+                                  ("client_ipv4_prefix_length", 0, False),
+                                  ("client_ipv4_prefix_length", 33, False),
+                                  ("client_ipv6_prefix_length", 1, True),
+                                  ("client_ipv6_prefix_length", 128, True),
+                                  ("client_ipv6_prefix_length", 0, False),
+                                  ("client_ipv6_prefix_length", 129, False)):
+            try:
+                proc, _ = start_front(exe, base, "%s%d" % (key, value), up, source_root,
+                                      "%s=%d\n" % (key, value))
+                procs.append(proc)
+                got = True
+            except RuntimeError:
+                got = False
+            t.equal("%s=%d %s" % (key, value, "loads" if loads else "refused"), got, loads)
+        if os.geteuid() != 0:
+            print("# the IPv6 part needs root (a network namespace): not run")
+        else:
+            r = subprocess.run(["unshare", "--net", "--", sys.executable,
+                                os.path.abspath(__file__), "--build-dir",
+                                sys.argv[sys.argv.index("--build-dir") + 1],
+                                "--ipv6-netns", exe, source_root, base],
+                               capture_output=True, text=True, timeout=120)
+            try:
+                results = json.loads(r.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                results = [("the IPv6 part ran (unshare --net)", False,
+                            "exit %d\n%s\n%s" % (r.returncode, r.stdout[-800:],
+                                                  r.stderr[-1500:]))]
+            for what, ok, detail in results:
+                t.check(what, ok, detail)
 
         # 5. The default (50, as Postfix's) at and one past; 0: no limit.
         # By default a loopback client is not counted (a webmail or a local program).
