@@ -268,6 +268,10 @@ typedef struct
   gboolean greeted;               /* the client has a greeting: a loss is 421 */
   gboolean said_421;
   char client_key[POSTFIX_FRONT_PEER_KEY_MAX]; /* what it is counted under, "" if not */
+  gint wait_since;                /* (atomic) while the client owes a command or a TLS
+                                   * handshake: the monotonic second it began, plus 1;
+                                   * else 0 (stress_sweep) */
+  gboolean stress_cut;            /* (front->sessions_lock) stress_sweep cut its wait */
   gboolean client_counted;        /* counted in front->clients (client_count_take) */
   gboolean client_refusing;       /* in front->refusing (client_refusal_take) */
 
@@ -2025,28 +2029,62 @@ register_queue_id (Session    *s,
 }
 
 
+/* The client owes a command (or a TLS handshake) from @now (monotonic µs), or, @now 0,
+ * no longer: stress_sweep cuts a wait older than stress_timeout. No lock, no system call:
+ * an atomic store the sweep reads under sessions_lock. */
+static void
+client_wait_mark (Session *s,
+                  gint64   now)
+{
+  g_atomic_int_set (&s->wait_since, now == 0 ? 0 : (gint) (now / G_USEC_PER_SEC) + 1);
+}
+
 /* The client's next read bounded by request_deadline from now (the command line, an AUTH
  * response; the data moved later by min_data_rate): no system call (the line reader sets
- * its socket's timeout only when a read must wait and the deadline is the nearer). */
+ * its socket's timeout only when a read must wait and the deadline is the nearer). A
+ * command's wait is marked for stress_sweep; message data is not cut by it. */
 static void
 client_deadline_start (Session *s,
                        gboolean data)
 {
+  gint64 now = g_get_monotonic_time ();
+
+  client_wait_mark (s, data ? 0 : now);
   server_line_reader_set_deadline (&s->reader,
-                                   g_get_monotonic_time ()
-                                     + (gint64) s->front->request_deadline * G_USEC_PER_SEC,
+                                   now + (gint64) s->front->request_deadline * G_USEC_PER_SEC,
                                    data ? s->front->min_data_rate : 0,
                                    s->front->request_deadline);
 }
 
+/* Whether stress_sweep cut the client's wait (then it is told 421, logged). */
+static gboolean
+client_stress_cut (Session *s)
+{
+  gboolean cut;
+
+  g_mutex_lock (&s->front->sessions_lock);
+  cut = s->stress_cut;
+  g_mutex_unlock (&s->front->sessions_lock);
+  if (!cut)
+    return FALSE;
+  g_message ("[%s] no command within stress_timeout (%u s) while every session slot "
+             "(max_connections %u) is taken: the session is ended",
+             s->peer_ip, s->front->stress_timeout, s->front->max_sessions);
+  client_reply (s, "421 4.4.2 %s Error: timeout exceeded, closing connection",
+                s->front->hostname);
+  return TRUE;
+}
+
 /* A read of the client ended the session (@st, @error): the client told why, when it is
- * the idle timeout, the request deadline or shutdown (sessions_stop shut the socket's
+ * the stress sweep, the idle timeout, the request deadline or shutdown (sessions_stop shut the socket's
  * reading side down, or GIO saw the cancellable). */
 static void
 client_read_failed (Session          *s,
                     ServerLineStatus  st,
                     const GError     *error)
 {
+  if (client_stress_cut (s))
+    return;
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
       && server_line_reader_deadline_expired (&s->reader))
     client_reply (s, "421 4.4.2 %s Error: timeout exceeded, closing connection",
@@ -2357,6 +2395,7 @@ cmd_auth (Session    *s,
       client_deadline_start (s, FALSE);
       st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, wait_cancel (s),
                                     &error);
+      client_wait_mark (s, 0);
       if (st == SERVER_LINE_TOO_LONG)
         {
           /* RFC 4954 section 4: a line longer than the buffer fails the AUTH with 500.
@@ -2448,6 +2487,7 @@ start_tls (Session *s,
       return FALSE;
     }
   g_socket_set_timeout (g_socket_connection_get_socket (stream), s->front->idle_timeout);
+  client_wait_mark (s, g_get_monotonic_time ());
   /* The socket's timeout bounds each read; tls_handshake_timeout the whole handshake (as
    * Postfix's smtpd_starttls_timeout): a ClientHello trickled an octet at a time must
    * not hold a slot for ever. */
@@ -2459,6 +2499,7 @@ start_tls (Session *s,
     session_id = g_cancellable_connect (s->cancel, G_CALLBACK (handshake_session_cancelled),
                                         handshake, NULL);
   tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (stream), NULL, handshake, &error);
+  client_wait_mark (s, 0);
   g_source_destroy (deadline);
   if (session_id != 0)
     g_cancellable_disconnect (s->cancel, session_id);
@@ -2846,6 +2887,65 @@ sessions_stop (GCancellable *cancellable,
   g_mutex_unlock (&front->sessions_lock);
 }
 
+/* Every session slot taken (max_connections sessions): Postfix's "stress", in which its
+ * smtpd gives a client 10 s where it gave 300 (smtpd_timeout, smtpd_starttls_timeout
+ * ${stress?{10}:{300}}s; its master sets it when a service reaches its process limit).
+ * While stressed, once a second, the sessions whose client has owed a command (or a TLS
+ * handshake) for more than stress_timeout seconds are cut (at most 2 s later): their reading side shut down
+ * (as sessions_stop does), which ends the wait at once; each tells its client 421 and
+ * logs it (client_stress_cut). Message data is not cut here (its own deadlines move with
+ * min_data_rate). Runs in the main context; ends itself once a slot is free. */
+static gboolean
+stress_sweep (gpointer data)
+{
+  PostfixFront *front = data;
+  gint now = (gint) (g_get_monotonic_time () / G_USEC_PER_SEC) + 1;
+
+  g_mutex_lock (&front->sessions_lock);
+  if (front->sessions.length < front->max_sessions || front->stopping)
+    {
+      front->stress_source = 0;
+      g_mutex_unlock (&front->sessions_lock);
+      return G_SOURCE_REMOVE;
+    }
+  for (GList *l = front->sessions.head; l != NULL; l = l->next)
+    {
+      Session *s = l->data;
+      gint since = g_atomic_int_get (&s->wait_since);
+
+      /* Whole seconds: more than stress_timeout of them, never less. */
+      if (since == 0 || now - since <= (gint) front->stress_timeout || s->stress_cut)
+        continue;
+      s->stress_cut = TRUE;
+      (void) shutdown (s->fd, SHUT_RD);
+    }
+  g_mutex_unlock (&front->sessions_lock);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Under sessions_lock, a session just listed: when it takes the last slot, the stress
+ * sweep starts (a timer in the main context, as start_tls's handshake deadline), said at
+ * most every POSTFIX_FRONT_STRESS_NOTICE_INTERVAL seconds. */
+static void
+stress_begin_locked (PostfixFront *front)
+{
+  gint64 now;
+
+  if (front->stress_timeout == 0 || front->stress_source != 0 || front->stopping
+      || front->sessions.length < front->max_sessions)
+    return;
+  front->stress_source = g_timeout_add_seconds (1, stress_sweep, front);
+  now = g_get_monotonic_time ();
+  if (front->stress_logged != 0
+      && now - front->stress_logged < POSTFIX_FRONT_STRESS_NOTICE_INTERVAL * G_USEC_PER_SEC)
+    return;
+  front->stress_logged = now;
+  g_warning ("Every session slot is taken (max_connections %u): clients that owe a command "
+             "or a TLS handshake for stress_timeout (%u s) are cut, as Postfix's smtpd does "
+             "under stress; raise max_connections if this is the usual load",
+             front->max_sessions, front->stress_timeout);
+}
+
 /**
  * postfix_front_sessions_init:
  * @front: the front, no session running yet
@@ -2900,6 +3000,9 @@ postfix_front_sessions_clear (PostfixFront *front)
 {
   if (front->stop_watched != NULL && front->stop_id != 0)
     g_cancellable_disconnect (front->stop_watched, front->stop_id);
+  if (front->stress_source != 0)
+    g_source_remove (front->stress_source);
+  front->stress_source = 0;
   g_clear_object (&front->stop_watched);
   g_cond_clear (&front->sessions_changed);
   g_mutex_clear (&front->sessions_lock);
@@ -2948,7 +3051,10 @@ session_commands (Session *s)
       client_deadline_start (s, FALSE);
       st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, line, wait_cancel (s),
                                     &error);
+      client_wait_mark (s, 0);
 
+      if (st == SERVER_LINE_EOF && client_stress_cut (s))
+        break;
       if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
         {
           /* sessions_stop shut the socket's reading side down. */
@@ -3040,6 +3146,7 @@ postfix_front_session_run (PostfixFront     *front,
   g_queue_push_tail_link (&front->sessions, &s.link);
   if (front->stopping)
     (void) shutdown (s.fd, SHUT_RD);
+  stress_begin_locked (front);
   g_mutex_unlock (&front->sessions_lock);
   /* max_connections_per_client, before an upstream link is spent on the session (as
    * Postfix's smtpd_client_connection_count_limit, and its reply). On implicit TLS the

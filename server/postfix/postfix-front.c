@@ -29,8 +29,8 @@
  * default, or encrypt), enforced by the session (docs/postfix-site.md, "TLS").
  * Clients that hold sessions: max_connections_per_client (FRONT_*_MAX_CONNECTIONS_PER_CLIENT),
  * a client being an address's network of client_ipv4_prefix_length or
- * client_ipv6_prefix_length bits (FRONT_DEFAULT_CLIENT_IPV*_PREFIX_LENGTH), and
- * tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), enforced by the session.
+ * client_ipv6_prefix_length bits (FRONT_DEFAULT_CLIENT_IPV*_PREFIX_LENGTH), stress_timeout
+ * (FRONT_DEFAULT_STRESS_TIMEOUT) while every slot is taken, and tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), enforced by the session.
  * Never: run a session before the privilege drop; log AUTH data or message content.
  */
 #include "config.h"
@@ -87,6 +87,11 @@
  * length (POSTFIX_FRONT_PEER_IPV*_BITS). */
 #define FRONT_DEFAULT_CLIENT_IPV4_PREFIX_LENGTH 32
 #define FRONT_DEFAULT_CLIENT_IPV6_PREFIX_LENGTH 84
+/** FRONT_DEFAULT_STRESS_TIMEOUT: seconds a client may take for a command (a TLS handshake
+ * included) while every session slot (max_connections) is taken, as Postfix's smtpd in
+ * its "stress" mode (smtpd_timeout and smtpd_starttls_timeout ${stress?{10}:{300}}s);
+ * 0 to FRONT_MAX_IDLE_TIMEOUT, 0: no stress mode. */
+#define FRONT_DEFAULT_STRESS_TIMEOUT 10
 /** FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT: seconds for a client's whole TLS handshake (as
  * Postfix's smtpd_starttls_timeout); at most FRONT_MAX_IDLE_TIMEOUT. */
 #define FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT 300
@@ -208,6 +213,7 @@ front_configure (gpointer        data,
     "idle_timeout", "request_deadline", "min_data_rate", "mtrk_max_timeout", "upstream_pool", "upstream_pool_idle",
     "pending_claim_wait", "max_connections", "max_connections_per_client",
     "client_ipv4_prefix_length", "client_ipv6_prefix_length", "count_loopback_clients",
+    "stress_timeout",
     "tls_handshake_timeout", "connection_wait", "user", "io_threads", "max_tls_sessions",
     NULL,
   };
@@ -238,6 +244,8 @@ front_configure (gpointer        data,
       &f->front.min_data_rate },
     { "tls_handshake_timeout", FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT, 1, FRONT_MAX_IDLE_TIMEOUT,
       &f->front.tls_handshake_timeout },
+    { "stress_timeout", FRONT_DEFAULT_STRESS_TIMEOUT, 0, FRONT_MAX_IDLE_TIMEOUT,
+      &f->front.stress_timeout },
     { "mtrk_max_timeout", FRONT_DEFAULT_MTRK_MAX_TIMEOUT, 1, MSGTRK_MTRK_TIMEOUT_MAX,
       &f->front.mtrk_max_timeout },
     { "upstream_pool", POSTFIX_FRONT_POOL_DEFAULT_SIZE, 0, POSTFIX_FRONT_POOL_MAX_SIZE,
@@ -337,6 +345,7 @@ front_configure (gpointer        data,
   if (!server_config_read_uints (kf, FRONT_GROUP, uints, error))
     return FALSE;
   f->max_connections = settings->max_connections;
+  f->front.max_sessions = settings->max_connections;
   settings->listen = g_strdup (f->listen);
   settings->user = g_strdup (f->user);
   return TRUE;

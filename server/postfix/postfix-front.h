@@ -115,9 +115,19 @@ typedef struct
   GCond sessions_changed;     /* a session's dot_wait cleared, or a session gone */
   GQueue sessions;            /* of Session* (their own links) */
   gboolean stopping;          /* the stop's handler ran: new sessions end at once */
+  /* Stress (postfix-front-session.c, stress_sweep): every session slot taken. */
+  guint max_sessions;         /* max_connections: that many sessions running is stress */
+  guint stress_timeout;       /* seconds a client may take for a command under stress
+                               * (0: no stress mode) */
+  guint stress_source;        /* (sessions_lock) the sweep's timer while stressed, or 0 */
+  gint64 stress_logged;       /* (sessions_lock) monotonic µs of the last notice, or 0 */
   GCancellable *stop_watched; /* (owned) (nullable) the listener's, the handler on it */
   gulong stop_id;
 } PostfixFront;
+
+/** POSTFIX_FRONT_STRESS_NOTICE_INTERVAL: seconds between two warnings that every session
+ * slot is taken (stress), however often the front goes in and out of it. */
+#define POSTFIX_FRONT_STRESS_NOTICE_INTERVAL 60
 
 void postfix_front_mids_init  (PostfixFront *front);
 void postfix_front_mids_clear (PostfixFront *front);

@@ -25,10 +25,14 @@ What:
      client_ipv6_prefix_length (84 by default: in a network namespace of the test's own,
      two addresses of one /84 are one client, one of another /84 is not; 128: each
      address alone); the prefix lengths load at 1 and 32 or 128, not at 0 or one past;
+     stress (as Postfix's smtpd under stress): with every slot taken (max_connections)
+     the clients that owe a command for more than stress_timeout hear 421 and are cut,
+     said once in the log and per session; with a slot free, or stress_timeout=0, they
+     are kept; it loads at 0 and 3600, not 3601;
   3. request_deadline counts only the client's time: a pipelined RCPT that the upstream
      answers after more than the deadline gets its reply, the session goes on.
 How: a scripted upstream (scripted_front.PostfixLike), the front on loopback.
-Limits: about 30 s. Skips (77) when the front is not built.
+Limits: about 50 s. Skips (77) when the front is not built.
 Never: binds anything but loopback (the IPv6 addresses are on the loopback of a network
 namespace the test makes: unshare --net, root only).
 """
@@ -54,6 +58,8 @@ HANDSHAKE_TIMEOUT = 4
 RCPT_DELAY = 3
 # POSTFIX_FRONT_REFUSAL_HANDSHAKE_TIMEOUT (postfix-front.h)
 REFUSAL_HANDSHAKE = 5
+# The stress checks' stress_timeout (seconds).
+STRESS_TIMEOUT = 2
 
 
 def client_hello():
@@ -417,6 +423,71 @@ def main():
                     "codes %r" % [(x, codes.count(x)) for x in sorted(set(codes))])
             for c in many:
                 c.sock.close()
+
+        # 7. Stress (as Postfix's smtpd under stress): with every slot taken
+        # (max_connections=3), clients that owe a command for more than stress_timeout (2)
+        # are told 421 and cut, within about 2 s more; with a slot free nobody is; 0: never.
+        for name, stress, cut in (("stress", 2, True), ("stress-off", 0, False)):
+            proc, xport = start_front(exe, base, name, up, source_root,
+                                      "upstream_pool=0\nmax_connections=3\nidle_timeout=60\n"
+                                      "stress_timeout=%d\n" % stress)
+            procs.append(proc)
+            two = [Client(xport) for _ in range(2)]
+            for c in two:
+                c.reply()
+                c.cmd(b"EHLO client.example\r\n")
+            if cut:
+                time.sleep(STRESS_TIMEOUT + 2.5)
+                t.equal("stress_timeout=2: two of three slots taken, silent for %.1f s: kept"
+                        % (STRESS_TIMEOUT + 2.5), [c.cmd(b"NOOP\r\n")[0] for c in two],
+                        [250, 250])
+            third = Client(xport)
+            third.reply()
+            third.cmd(b"EHLO client.example\r\n")
+            # What each hears within STRESS_TIMEOUT + 3 s of the last slot taken (the sweep
+            # runs once a second and cuts a wait of more than STRESS_TIMEOUT whole seconds).
+            t0 = time.monotonic()
+            end = t0 + STRESS_TIMEOUT + 3
+            got = []
+            for c in two + [third]:
+                c.sock.settimeout(max(0.1, end - time.monotonic()))
+                try:
+                    got.append((c.reply(), round(time.monotonic() - t0, 1)))
+                except socket.timeout:
+                    got.append(("kept", round(time.monotonic() - t0, 1)))
+            if cut:
+                t.check("stress_timeout=2: every slot taken, the silent clients hear 421 "
+                        "4.4.2 timeout exceeded (the two silent since before at once, the "
+                        "third after more than 2 s)",
+                        all(r != "kept" and r[0] == 421 and b"timeout exceeded" in r[1]
+                            for r, _ in got) and got[2][1] >= STRESS_TIMEOUT, repr(got))
+                log = wait_log(os.path.join(base, name + ".log"), "no command within")
+                t.check("stress: said once when the last slot was taken, and each cut logged",
+                        log.count("Every session slot is taken (max_connections 3)") == 1
+                        and log.count("no command within stress_timeout (2 s)") == 3,
+                        log[-1500:])
+                again = Client(xport)
+                code = again.reply()[0]
+                time.sleep(STRESS_TIMEOUT + 2.5)
+                t.equal("stress: over, a session alone silent for %.1f s is kept"
+                        % (STRESS_TIMEOUT + 2.5), (code, again.cmd(b"NOOP\r\n")[0]),
+                        (220, 250))
+                again.sock.close()
+            else:
+                t.check("stress_timeout=0: every slot taken, silent clients are kept",
+                        all(r == "kept" for r, _ in got), repr(got))
+            for c in two + [third]:
+                c.sock.close()
+        for value, loads in ((0, True), (3600, True), (3601, False)):
+            try:
+                proc, _ = start_front(exe, base, "stress%d" % value, up, source_root,
+                                      "stress_timeout=%d\n" % value)
+                procs.append(proc)
+                got = True
+            except RuntimeError:
+                got = False
+            t.equal("stress_timeout=%d %s" % (value, "loads" if loads else "refused"), got,
+                    loads)
 
         # 6. request_deadline counts the client's time, not the upstream's: a pipelining
         # client whose RCPT Postfix answers after more than the deadline is not cut.
