@@ -44,7 +44,7 @@ GREET_LATE_S = 0.5  # a late greeting (ChunkUpstream.greet = "late")
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
-                              recipients, site_state_dir, stop_site, track,
+                              read_log, recipients, site_state_dir, stop_site, track,
                               settle, wait_for, wait_log)
 
 
@@ -344,7 +344,7 @@ def main():
         t.check("registration for Postfix's queue id (bound by the follower)",
                 os.path.exists(reg), qid)
         if os.path.exists(reg):
-            rt = open(reg).read()
+            rt = read_log(reg)
             t.check("registration: ENVID, B and five recipients with ORCPT",
                     "Envid: " + envid in rt and "Authenticator: " + AUTH in rt
                     and rt.count("Rcpt: ") == 5 and "rfc822;alice@test.example" in rt, rt)
@@ -432,7 +432,7 @@ def main():
         registered(big_qid)
         t.check("100 recipients registered",
                 os.path.exists(os.path.join(regs, big_qid + ".reg"))
-                and open(os.path.join(regs, big_qid + ".reg")).read().count("Rcpt: ") == 100)
+                and read_log(os.path.join(regs, big_qid + ".reg")).count("Rcpt: ") == 100)
         code, text = c.cmd("QUIT")
         t.equal("QUIT: Postfix's 221", code, 221)
         c.close()
@@ -647,7 +647,7 @@ def main():
         qid = text.strip().split("queued as ")[-1]
         reg = os.path.join(regs, qid + ".reg")
         registered(qid)
-        rt = open(reg).read() if os.path.exists(reg) else ""
+        rt = read_log(reg)
         t.check("pipelined group: the two accepted recipients registered, not the refused",
                 rt.count("Rcpt: ") == 2 and "alice@test.example" in rt
                 and "refused@" not in rt, rt)
@@ -674,7 +674,7 @@ def main():
         reg = os.path.join(regs, qid + ".reg")
         registered(qid)
         t.check("nested MAIL: the first MAIL's tracked message is registered",
-                os.path.exists(reg) and "Envid: " + envid in open(reg).read(),
+                os.path.exists(reg) and "Envid: " + envid in read_log(reg),
                 repr(os.listdir(regs)))
         t.equal("QUIT", c.cmd("QUIT")[0], 221)
         c.close()
@@ -703,7 +703,7 @@ def main():
         code, text = c.reply()
         t.equal("pipelined group (scripted): the 250", code, 250)
         reg = os.path.join(regs, "4B7C2D1E3F.reg")
-        rt = open(reg).read() if os.path.exists(reg) else ""
+        rt = read_log(reg)
         t.check("pipelined group (scripted): a and b registered, not the refused one",
                 rt.count("Rcpt: ") == 2 and "refused@" not in rt, rt)
         c.cmd("QUIT")
@@ -799,8 +799,8 @@ def main():
         pend = pending_files("slow1@test.example")
         t.check("slow upstream: the registration is on disk (pending, by Message-ID) "
                 "before the 250", len(pend) == 1 and "Envid: slow@test.example" in
-                open(os.path.join(regs, pend[0])).read() and "Message-Id: slow1@test.example"
-                in open(os.path.join(regs, pend[0])).read(), repr(pend))
+                read_log(os.path.join(regs, pend[0])) and "Message-Id: slow1@test.example"
+                in read_log(os.path.join(regs, pend[0])), repr(pend))
         code, text = c.reply()
         t.equal("slow upstream: Postfix's 250 passed on", code, 250)
         reg = os.path.join(regs, "4C8D2E1F3A.reg")
@@ -811,7 +811,7 @@ def main():
                and not pending_files("slow1@test.example"), 10)
         t.check("slow upstream: then registered under the queue id (by the front, from "
                 "the 250; the pending file removed)", os.path.exists(reg)
-                and "Envid: slow@test.example" in open(reg).read()
+                and "Envid: slow@test.example" in read_log(reg)
                 and not pending_files("slow1@test.example"))
         c.close()
         # A crash between the pending registration and the queue id: the front killed -9
@@ -848,7 +848,7 @@ def main():
                and not pending_files("crash1@test.example"), 15)
         t.check("crash: the follower bound it to the queue id by Message-ID (no front named "
                 "one within registration_wait)",
-                os.path.exists(reg) and "Envid: crash@test.example" in open(reg).read()
+                os.path.exists(reg) and "Envid: crash@test.example" in read_log(reg)
                 and not pending_files("crash1@test.example"), repr(os.listdir(regs)))
 
         # The same crash with XFORWARD IDENT: the front sends "XFORWARD IDENT=<ident>" in
@@ -903,7 +903,7 @@ def main():
         settle("the follower's binding", lambda: os.path.exists(reg) and not ident_pendings(),
                10)
         t.check("crash (ident): the follower bound it to the queue id by orig_queue_id",
-                os.path.exists(reg) and "Envid: crashx@test.example" in open(reg).read()
+                os.path.exists(reg) and "Envid: crashx@test.example" in read_log(reg)
                 and not ident_pendings(), repr(os.listdir(regs)))
         # The reply to the "." lost (the upstream reset after the whole message): the
         # pending registration stays (Postfix may have the message), and with an ident it
@@ -923,7 +923,7 @@ def main():
         t.check("reply to the dot lost: not accepted (421)", code == 421, text)
         kept = ident_pendings()
         t.check("reply to the dot lost: the pending registration (by ident) kept", len(kept) == 1
-                and "Envid: lost1@test.example" in open(os.path.join(regs, kept[0])).read(),
+                and "Envid: lost1@test.example" in read_log(os.path.join(regs, kept[0])),
                 repr(kept))
         up.queue_id = b"7F1A5B4C3D"
         c = LineClient(pport)
@@ -946,7 +946,7 @@ def main():
         settle("the follower's binding", lambda: os.path.exists(reg)
                and ident_pendings() == kept, 10)
         t.check("the same Message-ID again: bound to its own queue id, the kept one left",
-                os.path.exists(reg) and "Envid: lost2@test.example" in open(reg).read()
+                os.path.exists(reg) and "Envid: lost2@test.example" in read_log(reg)
                 and ident_pendings() == kept, repr(os.listdir(regs)))
         for n in kept:
             os.unlink(os.path.join(regs, n))
@@ -972,7 +972,7 @@ def main():
         t.check("a slot reused: no new slot file, the pending file one of its two names",
                 code == 250 and slots() == before and len(new) == 1
                 and os.stat(os.path.join(regs, new[0])).st_nlink == 2
-                and "Envid: slot@test.example" in open(os.path.join(regs, new[0])).read(),
+                and "Envid: slot@test.example" in read_log(os.path.join(regs, new[0])),
                 "%r %r %r" % (text, before, os.listdir(regs)))
         with open(pf.log, "a") as f:
             f.write("Dec  5 03:14:13 mx postfix/smtpd[4245]: 8C2D6E5F4A: "
@@ -982,7 +982,7 @@ def main():
         settle("the follower's binding", lambda: os.path.exists(reg) and not ident_pendings(),
                10)
         t.check("the slot's registration bound by the follower, its pending name gone",
-                os.path.exists(reg) and "Envid: slot@test.example" in open(reg).read()
+                os.path.exists(reg) and "Envid: slot@test.example" in read_log(reg)
                 and not ident_pendings(), repr(os.listdir(regs)))
         # A slow client: its data starts more than POSTFIX_REGISTRATION_IDENT_WINDOW (10 s)
         # after the XFORWARD (the follower may have let smtpd's client line go): no pending
@@ -998,7 +998,7 @@ def main():
         reg = os.path.join(regs, "9B3C7D6E5F.reg")
         t.check("past POSTFIX_REGISTRATION_IDENT_WINDOW: registered by queue id before the 250, "
                 "no pending registration", code == 250 and os.path.exists(reg)
-                and "Envid: slowc@test.example" in open(reg).read()
+                and "Envid: slowc@test.example" in read_log(reg)
                 and not ident_pendings() and not pending_files("slowc@test.example"),
                 repr(os.listdir(regs)))
         c.close()
@@ -1018,7 +1018,7 @@ def main():
         started = new_pendings()
         t.check("ident: the pending registration written at the 354, before any data",
                 [r[0] for r in replies] == [250, 250, 354] and len(started) == 1
-                and "Envid: gone@test.example" in open(os.path.join(regs, started[0])).read(),
+                and "Envid: gone@test.example" in read_log(os.path.join(regs, started[0])),
                 repr(os.listdir(regs)))
         c.sock.sendall(b"Subject: half a header\r\n")
         time.sleep(0.2)
@@ -1428,10 +1428,10 @@ def main():
         fport = start(front_exe, "front2", front_conf, os.path.join(pf.base, "front2.port"))
         t.check("restart: the lost registration is back from the journal",
                 os.path.exists(os.path.join(regs, qids[0] + ".reg"))
-                and "Envid: sync0@test.example" in open(os.path.join(regs, qids[0] + ".reg"))
-                .read())
+                and "Envid: sync0@test.example"
+                in read_log(os.path.join(regs, qids[0] + ".reg")))
         t.check("restart: the emptied registration is whole again",
-                "Envid: sync1@test.example" in open(os.path.join(regs, qids[1] + ".reg")).read())
+                "Envid: sync1@test.example" in read_log(os.path.join(regs, qids[1] + ".reg")))
         t.check("restart: the dead front's journal was replayed and removed",
                 journal and not os.path.exists(journal[0]), repr(journal))
         code, q = send_tracked(fport, "after@test.example")
