@@ -1086,8 +1086,14 @@ def main():
                 len(by_mid) == 1 and not ident_pendings(), repr(os.listdir(regs)))
         t.check("XFORWARD refused: the front says so", "refused XFORWARD IDENT"
                 in wait_log(daemons[-1].log, "refused XFORWARD IDENT"))
-        for n in pending_files("refx@test.example"):
-            os.unlink(os.path.join(regs, n))
+        # After Postfix's 250 the front registers the queue id and removes the pending
+        # file itself (in a pool thread: it may still be there when the client has the 250).
+        settle("the front's registration of refx", lambda: os.path.exists(
+            os.path.join(regs, "8A2B6C5D4E.reg")) and not pending_files("refx@test.example"), 10)
+        t.check("XFORWARD refused: then registered under the queue id by the front, the "
+                "pending file removed", "Envid: refx@test.example"
+                in read_log(os.path.join(regs, "8A2B6C5D4E.reg"))
+                and not pending_files("refx@test.example"), repr(os.listdir(regs)))
         up.xforward = False
         # Shutdown while a message waits for another one's pending registration of its
         # Message-ID (mid_acquire, up to pending_claim_wait): the front stops at once, the
