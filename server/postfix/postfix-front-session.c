@@ -2056,9 +2056,10 @@ client_deadline_start (Session *s,
                                    s->front->request_deadline);
 }
 
-/* Whether stress_sweep cut the client's wait (then it is told 421, logged). */
+/* Whether the session ends because stress_sweep cut its client's wait: then the client
+ * is told 421, and it is logged. */
 static gboolean
-client_stress_cut (Session *s)
+client_stress_ended (Session *s)
 {
   gboolean cut;
 
@@ -2076,14 +2077,14 @@ client_stress_cut (Session *s)
 }
 
 /* A read of the client ended the session (@st, @error): the client told why, when it is
- * the stress sweep, the idle timeout, the request deadline or shutdown (sessions_stop shut the socket's
- * reading side down, or GIO saw the cancellable). */
+ * the stress sweep, the idle timeout, the request deadline or shutdown (sessions_stop
+ * shut the socket's reading side down, or GIO saw the cancellable). */
 static void
 client_read_failed (Session          *s,
                     ServerLineStatus  st,
                     const GError     *error)
 {
-  if (client_stress_cut (s))
+  if (client_stress_ended (s))
     return;
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
       && server_line_reader_deadline_expired (&s->reader))
@@ -2891,10 +2892,11 @@ sessions_stop (GCancellable *cancellable,
  * smtpd gives a client 10 s where it gave 300 (smtpd_timeout, smtpd_starttls_timeout
  * ${stress?{10}:{300}}s; its master sets it when a service reaches its process limit).
  * While stressed, once a second, the sessions whose client has owed a command (or a TLS
- * handshake) for more than stress_timeout seconds are cut (at most 2 s later): their reading side shut down
- * (as sessions_stop does), which ends the wait at once; each tells its client 421 and
- * logs it (client_stress_cut). Message data is not cut here (its own deadlines move with
- * min_data_rate). Runs in the main context; ends itself once a slot is free. */
+ * handshake) for more than stress_timeout seconds are cut (at most 2 s later): their
+ * reading side shut down (as sessions_stop does), which ends the wait at once; each
+ * tells its client 421 and logs it (client_stress_ended). Message data is not cut here
+ * (its own deadlines move with min_data_rate). Runs in the main context; ends itself
+ * once a slot is free. */
 static gboolean
 stress_sweep (gpointer data)
 {
@@ -3053,7 +3055,7 @@ session_commands (Session *s)
                                     &error);
       client_wait_mark (s, 0);
 
-      if (st == SERVER_LINE_EOF && client_stress_cut (s))
+      if (st == SERVER_LINE_EOF && client_stress_ended (s))
         break;
       if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
         {

@@ -27,10 +27,12 @@
  * TLS toward clients (tls_certificate, tls_key; implicit_tls): tls_auth_only (default on
  * with TLS, as Postfix's smtpd_tls_auth_only=yes) and tls_security_level (may, the
  * default, or encrypt), enforced by the session (docs/postfix-site.md, "TLS").
- * Clients that hold sessions: max_connections_per_client (FRONT_*_MAX_CONNECTIONS_PER_CLIENT),
- * a client being an address's network of client_ipv4_prefix_length or
- * client_ipv6_prefix_length bits (FRONT_DEFAULT_CLIENT_IPV*_PREFIX_LENGTH), stress_timeout
- * (FRONT_DEFAULT_STRESS_TIMEOUT) while every slot is taken, and tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT), enforced by the session.
+ * Clients that hold sessions: max_connections_per_client
+ * (FRONT_*_MAX_CONNECTIONS_PER_CLIENT), a client being an address's network of
+ * client_ipv4_prefix_length or client_ipv6_prefix_length bits
+ * (FRONT_DEFAULT_CLIENT_IPV*_PREFIX_LENGTH); stress_timeout (FRONT_DEFAULT_STRESS_TIMEOUT)
+ * while every slot is taken; tls_handshake_timeout (FRONT_DEFAULT_TLS_HANDSHAKE_TIMEOUT):
+ * enforced by the session.
  * Never: run a session before the privilege drop; log AUTH data or message content.
  */
 #include "config.h"
