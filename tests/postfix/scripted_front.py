@@ -194,6 +194,23 @@ def start_front_conf(exe, base, name, text, output=None, args=(), wrapper=()):
     return proc, int(open(port_file).read())
 
 
+def check_bounds(t, start, key, cases):
+    """A setting's bounds: for each (value, loads) of @cases, whether
+    @start(name, "KEY=VALUE\n") starts a front (it raises RuntimeError when the front
+    does not start, as start_front does), checked with the Checker @t; the fronts that
+    started, for the caller to stop."""
+    procs = []
+    for value, loads in cases:
+        try:
+            proc, _ = start("bound-%s-%d" % (key, value), "%s=%d\n" % (key, value))
+            procs.append(proc)
+            got = True
+        except RuntimeError:
+            got = False
+        t.equal("%s=%d %s" % (key, value, "loads" if loads else "is refused"), got, loads)
+    return procs
+
+
 def stop_front(proc, timeout=10):
     """@proc stopped if it still runs: SIGTERM, then SIGKILL if it has not exited after
     @timeout s; its exit status."""

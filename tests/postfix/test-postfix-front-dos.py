@@ -52,6 +52,7 @@ import postfix_instance as pi  # noqa: E402
 from tracking_harness import wait_log  # noqa: E402
 from scripted_front import (Client, PostfixLike, start_front, stop_front,  # noqa: E402
                             test_setup, test_teardown)
+from scripted_front import check_bounds as bounds  # noqa: E402
 
 HANDSHAKE_TIMEOUT = 4
 # Seconds the scripted upstream of check 6 takes to answer RCPT (request_deadline one less).
@@ -128,12 +129,18 @@ IPV6_C = "2001:db8:1:2:3:1000:0:c"
 
 def limit_refuses(port, first, second, third, host="127.0.0.1"):
     """Sessions from @first and @second held, then one from @third; (the first two's
-    codes, the third's code and text)."""
+    codes, the third's code and text). Each session ended (QUIT) and its end seen before
+    the return: their places are given back for the next call."""
     held = [Client(port, source=a, host=host) for a in (first, second)]
     codes = [c.reply()[0] for c in held]
     extra = Client(port, source=third, host=host)
     code, text = extra.reply()
     for c in held + [extra]:
+        try:
+            c.sock.sendall(b"QUIT\r\n")
+        except OSError:
+            pass  # the refused one: closed after its 421
+        session_ended(c.sock)
         c.sock.close()
     return codes, code, text
 
@@ -193,6 +200,12 @@ def main():
         # Check 5 opens 55 upstream links at once: PostfixLike's backlog of 16 would drop
         # SYNs (a retry after 1 s, 3 s, ...).
         up.sock.listen(128)
+
+        def check_bounds(key, cases):
+            """@key's bounds (scripted_front.check_bounds), each front in front of @up."""
+            procs.extend(bounds(t, lambda name, line: start_front(
+                exe, base, name, up, source_root, line), key, cases))
+
         limits = "idle_timeout=3\nupstream_pool=0\ntls_handshake_timeout=%d\n" % HANDSHAKE_TIMEOUT
         proc, tls_port = start_front(exe, base, "implicit", up, source_root,
                                      "implicit_tls=true\n" + limits)
@@ -238,16 +251,8 @@ def main():
         c.sock.close()
 
         # 3. The setting's bounds: 1 and 3600 load, 0 and 3601 do not.
-        for value, loads in ((1, True), (3600, True), (0, False), (3601, False)):
-            try:
-                proc, _ = start_front(exe, base, "bound%d" % value, up, source_root,
-                                      "tls_handshake_timeout=%d\n" % value)
-                procs.append(proc)
-                got = True
-            except RuntimeError:
-                got = False
-            t.equal("tls_handshake_timeout=%d %s" % (value, "loads" if loads else "refused"),
-                    got, loads)
+        check_bounds("tls_handshake_timeout", ((1, True), (3600, True), (0, False),
+                                               (3601, False)))
 
         # 4. max_connections_per_client: at the limit all are served, one past gets 421
         # (Postfix's words) and no upstream link; another address is served meanwhile;
@@ -371,22 +376,10 @@ def main():
         codes, code, text = limit_refuses(nport, "127.0.0.1", "127.0.0.2", "127.0.1.1")
         t.check("client_ipv4_prefix_length=24: 127.0.1.1 served beside them (another /24)",
                 codes == [220, 220] and code == 220, "%r %d %r" % (codes, code, text))
-        for key, value, loads in (("client_ipv4_prefix_length", 1, True),
-                                  ("client_ipv4_prefix_length", 32, True),
-                                  ("client_ipv4_prefix_length", 0, False),
-                                  ("client_ipv4_prefix_length", 33, False),
-                                  ("client_ipv6_prefix_length", 1, True),
-                                  ("client_ipv6_prefix_length", 128, True),
-                                  ("client_ipv6_prefix_length", 0, False),
-                                  ("client_ipv6_prefix_length", 129, False)):
-            try:
-                proc, _ = start_front(exe, base, "%s%d" % (key, value), up, source_root,
-                                      "%s=%d\n" % (key, value))
-                procs.append(proc)
-                got = True
-            except RuntimeError:
-                got = False
-            t.equal("%s=%d %s" % (key, value, "loads" if loads else "refused"), got, loads)
+        check_bounds("client_ipv4_prefix_length", ((1, True), (32, True), (0, False),
+                                                   (33, False)))
+        check_bounds("client_ipv6_prefix_length", ((1, True), (128, True), (0, False),
+                                                   (129, False)))
         if os.geteuid() != 0:
             print("# the IPv6 part needs root (a network namespace): not run")
         else:
@@ -478,16 +471,7 @@ def main():
                         all(r == "kept" for r, _ in got), repr(got))
             for c in two + [third]:
                 c.sock.close()
-        for value, loads in ((0, True), (3600, True), (3601, False)):
-            try:
-                proc, _ = start_front(exe, base, "stress%d" % value, up, source_root,
-                                      "stress_timeout=%d\n" % value)
-                procs.append(proc)
-                got = True
-            except RuntimeError:
-                got = False
-            t.equal("stress_timeout=%d %s" % (value, "loads" if loads else "refused"), got,
-                    loads)
+        check_bounds("stress_timeout", ((0, True), (3600, True), (3601, False)))
 
         # 6. request_deadline counts the client's time, not the upstream's: a pipelining
         # client whose RCPT Postfix answers after more than the deadline is not cut.
