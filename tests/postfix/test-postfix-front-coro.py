@@ -45,7 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from scripted_front import (Client, PostfixLike, start_front,  # noqa: E402
-                            stop_front, test_setup)
+                            stop_front, test_setup, wait_traced)
 import tracking_harness as th  # noqa: E402
 
 CLIENTS = 20
@@ -193,7 +193,11 @@ def slow_sync(t, exe, base, source_root, calls="fdatasync,fsync", delay_s=SYNC_D
                                    "-e", "inject=%s:delay_exit=%d"
                                    % (calls, delay_s * 1000000),
                                    "-p", str(proc.pid)])
-        time.sleep(1)  # attached
+        try:
+            wait_traced(proc.pid, tracer)
+        except RuntimeError as e:
+            t.check("strace traces the front", False, str(e))
+            return
         other = Client(port)
         other.reply()
         other.cmd(b"EHLO other.example\r\n")
