@@ -2,6 +2,8 @@
 /* test-util.c: fixture loading, running tools, temporary directories for tests. */
 #include "config.h"
 
+#include <string.h>
+
 #include <glib/gstdio.h>
 
 #include "test-util.h"
@@ -260,4 +262,34 @@ mt_file_wait_occurrences (const char *path,
       text = file_text_or_empty (path);
     }
   return text;
+}
+
+static gint watchdog_warnings;
+
+static GLogWriterOutput
+watchdog_writer (GLogLevelFlags   level,
+                 const GLogField *fields,
+                 gsize            n_fields,
+                 gpointer         data)
+{
+  for (gsize i = 0; i < n_fields; i++)
+    if (strcmp (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0
+        && strstr (fields[i].value, "without parking") != NULL)
+      {
+        g_atomic_int_inc (&watchdog_warnings);
+        return g_log_writer_standard_streams (level, fields, n_fields, data);
+      }
+  return g_log_writer_default (level, fields, n_fields, data);
+}
+
+void
+mt_coro_watchdog_not_fatal (void)
+{
+  g_log_set_writer_func (watchdog_writer, NULL, NULL);
+}
+
+guint
+mt_coro_watchdog_warnings (void)
+{
+  return (guint) g_atomic_int_get (&watchdog_warnings);
 }

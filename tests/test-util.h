@@ -66,4 +66,13 @@ char   *mt_file_wait_occurrences (const char *path,
                                   const char *needle,
                                   guint       count);
 
+/* For a test program that runs server coroutines itself: the loops' watchdog (debug builds,
+ * server/common/server-coro.c) warns of a resume that took long by the clock, which a
+ * loaded machine's preemption of the loop thread causes as well as a blocking call; such a
+ * warning is written and counted, not fatal (g_test_init() makes warnings fatal; every
+ * other one stays so). Call once, after g_test_init(). */
+void    mt_coro_watchdog_not_fatal (void);
+/* The watchdog's warnings so far (mt_coro_watchdog_not_fatal()). */
+guint   mt_coro_watchdog_warnings  (void);
+
 G_END_DECLS

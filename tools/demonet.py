@@ -30,7 +30,6 @@ recipient has settled (or a deadline passes), prints the route, and cleans up.
 """
 
 import argparse
-import base64
 import os
 import pwd
 import shutil
@@ -49,6 +48,10 @@ STOP_TIMEOUT = 20.0
 PG_BIN = os.environ.get("MSGTRK_PG_BIN", "/usr/lib/postgresql/15/bin")
 PG_ENV = "MSGTRK_DEMO_PG_DIR"
 PSQL_TIMEOUT = 60
+# wait_log(): how long a log line may take to reach the file (as MT_FILE_WAIT_MS in
+# tests/test-util.h), and how often the file is read meanwhile.
+LOG_WAIT = 10.0
+LOG_POLL = 0.02
 
 
 def setup_gi(build_dir):
@@ -114,6 +117,21 @@ def read_log(path):
             return f.read()
     except FileNotFoundError:
         return ""
+
+
+def wait_log(path, text, count=1, timeout=LOG_WAIT):
+    """The text of the log file @path once it holds @text at least @count times, or as it
+    is after @timeout s (the check that follows reports what it holds). A line can reach
+    the file after the event it is about has reached the test: the servers write their
+    lines in a log thread (server/common/server-log.c), Postfix through postlogd. A test
+    that reads a log right after an event waits for the line so (never a fixed sleep);
+    tests/test-util.h's mt_file_wait_occurrences() is the C counterpart."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = read_log(path)
+        if log.count(text) >= count or time.monotonic() > deadline:
+            return log
+        time.sleep(LOG_POLL)
 
 
 class Server:

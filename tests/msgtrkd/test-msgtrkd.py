@@ -613,7 +613,17 @@ class MsgtrkdTest(unittest.TestCase):
                     found.setdefault(m.group(2), []).append(m.group(1))
             return found
         envids = [e for e, _, _ in sent]
-        submit = peers("submit", envids + [unknown])
+
+        def all_peers(hop, wanted):
+            # mtqpd's log thread writes a TRACK line after its answer may have reached
+            # msgtrkd: wait until the log has every one (the assertions say what it holds).
+            try:
+                self.s.wait_for("%s's TRACK lines" % hop,
+                                lambda: len(peers(hop, wanted)) == len(wanted), timeout=10)
+            except harness.SessionError:
+                pass
+            return peers(hop, wanted)
+        submit = all_peers("submit", envids + [unknown])
         self.assertEqual(sorted(submit), sorted(envids + [unknown]), submit)
         # The first round: every message in one session. The unknown message stays due
         # (1, 2, 3 s schedule) and may be asked again before Forget reaches the daemon,
@@ -622,7 +632,7 @@ class MsgtrkdTest(unittest.TestCase):
         self.assertEqual([len(submit[e]) for e in envids], [1] * 5, submit)
         # The next hop is asked once per message; whether in one session is the tracker's
         # business (a referral starts its session as soon as its answer is read).
-        relay = peers("relay", envids)
+        relay = all_peers("relay", envids)
         self.assertEqual(sorted(relay), sorted(envids), relay)
         self.assertEqual([len(ps) for ps in relay.values()], [1] * 5, relay)
 

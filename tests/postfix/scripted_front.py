@@ -211,6 +211,31 @@ def check_bounds(t, start, key, cases):
     return procs
 
 
+def wait_traced(pid, tracer, timeout=10):
+    """Until every thread of @pid is traced by @tracer (the Popen of strace -f -p @pid: each
+    /proc/@pid/task/*/status says TracerPid: its pid): from then on strace sees (and delays)
+    its system calls. A fixed sleep was a guess, short on a loaded machine. RuntimeError
+    when strace exits first or after @timeout s."""
+    deadline = time.monotonic() + timeout
+
+    def traced():
+        try:
+            tasks = os.listdir("/proc/%d/task" % pid)
+            for task in tasks:
+                with open("/proc/%d/task/%s/status" % (pid, task)) as f:
+                    if "\nTracerPid:\t%d\n" % tracer.pid not in f.read():
+                        return False
+        except FileNotFoundError:  # a thread that ended meanwhile: look again
+            return False
+        return bool(tasks)
+    while not traced():
+        if tracer.poll() is not None:
+            raise RuntimeError("strace exited (%d) before it traced %d" % (tracer.returncode, pid))
+        if time.monotonic() > deadline:
+            raise RuntimeError("strace did not attach to %d in %d s" % (pid, timeout))
+        time.sleep(0.05)
+
+
 def stop_front(proc, timeout=10):
     """@proc stopped if it still runs: SIGTERM, then SIGKILL if it has not exited after
     @timeout s; its exit status."""

@@ -85,7 +85,8 @@ def main():
             th.settle("the members' outcomes of %s" % alias, settled, 60)
             answers[n] = (alias, th.recipients(th.track(mport, envid)))
         time.sleep(2)  # the last lines of the second, had they changed anything
-        flog = open(follower.log, errors="replace").read()
+        # The overflow line: its log thread may write it after the record was read.
+        flog = th.wait_log(follower.log, OVERFLOW_LINE)
 
         alias, r = answers[MAX_RCPTS]
         delivered = [f for f, blocks in r.items()

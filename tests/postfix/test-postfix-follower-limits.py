@@ -52,7 +52,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from tracking_harness import AUTH, register, settle  # noqa: E402
+from tracking_harness import AUTH, read_log, register, settle, wait_log  # noqa: E402
 
 CLIENT = ("Dec 04 21:35:13 mx postfix/smtpd[23020]: %s: client=localhost[127.0.0.1]%s\n")
 REJECT = ("Dec 04 21:35:13 mx postfix/cleanup[23021]: %s: reject: header Subject: reject-me "
@@ -136,7 +136,10 @@ def run(exe, tmp, name, conf_extra, postconf_answer="external", lifetime_conf=Tr
     out = os.path.join(tmp, name + ".out")
     proc = subprocess.Popen([exe, "--config", conf, "--verbose"], stdout=open(out, "w"),
                             stderr=subprocess.STDOUT)
-    time.sleep(0.3)
+    # Running once it says "Started" (its first poll done: a line written from now on is
+    # read within poll_interval), or gone (refused at start); not a guess of 0.3 s.
+    settle(name + " started", lambda: proc.poll() is not None or "Started" in read_log(out),
+           20)
     return proc, state, regs, log, out
 
 
@@ -186,7 +189,10 @@ def main():
             with open(log, "a") as f:
                 for i in range(held):
                     f.write(LINE % ("CCCCCC%03d" % i))
-            time.sleep(0.5)
+            if dropped:
+                wait_log(out, "dropped early")
+            else:
+                time.sleep(0.5)  # 25 polls: a line dropped early would be by now
             stop(proc)
             text = open(out).read()
             check("%d lines held with max_held_lines=2: %s" % (
@@ -224,7 +230,10 @@ def main():
             with open(log, "a") as f:
                 for i in range(2):
                     f.write(LONG_LINE % ("CCCCCC%03d" % i))
-            time.sleep(0.5)
+            if dropped:
+                wait_log(out, "dropped early")
+            else:
+                time.sleep(0.5)  # 25 polls: a line dropped early would be by now
             stop(proc)
             text = open(out).read()
             check("2 lines of %d octets held with max_held_bytes=%d: %s" % (
@@ -471,9 +480,7 @@ def main():
             if os.path.exists(calls):
                 os.unlink(calls)
             proc, state, regs, log, out = run(exe, tmp, name, extra, answer, lifetime_conf)
-            try:
-                code = proc.wait(3)
-            except subprocess.TimeoutExpired:
+            if proc.poll() is None:  # started (run() waited for that or for its exit)
                 code = stop(proc)
                 text = open(out).read()
                 check("%s: runs, exit 0 on SIGTERM" % name, not refused and code == 0,
@@ -482,6 +489,7 @@ def main():
                     check("%s: queue lifetime from postconf (2d)" % name,
                           "queue lifetime 172800 s" in text, text[-300:])
             else:
+                code = proc.wait()
                 text = open(out).read()
                 check("%s: refused at start (exit 1), saying why" % name,
                       refused and code == 1 and "info_log_address_format" in text, text[-300:])

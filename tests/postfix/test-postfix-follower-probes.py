@@ -35,8 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (Daemons, LineClient, configure_site, follower_daemon,  # noqa: E402
-                              recipients, register, settle, site_state_dir, start_mtqpd,
-                              stop_site, submit, track, wait_for)
+                              read_log, recipients, register, settle, site_state_dir,
+                              start_mtqpd, stop_site, submit, track, wait_for)
 
 PROBE_WORDS = ("deliverable", "undeliverable", "undeliverable-but-not-cached")
 SENDMAIL = "/usr/sbin/sendmail"
@@ -125,7 +125,11 @@ def main():
         time.sleep(1)
         probe(pf.port, ["g@perm.test.example", "nosuch2@test.example"])
 
-        log = open(pf.log, errors="replace").read()
+        # The delivery agents' lines reach the log through postlogd, perhaps after the
+        # verdict reached smtpd: wait for every word (the check says what came).
+        settle("every probe word in the log", lambda: {x[2] for x in probe_lines(
+            read_log(pf.log))} >= set(PROBE_WORDS))
+        log = read_log(pf.log)
         found = probe_lines(log)
         words = {x[2] for x in found}
         t.equal("Postfix logged every probe word of verify(8)", sorted(words),

@@ -52,8 +52,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, Sink, configure_site,  # noqa: E402
-                              follower_conf, recipients, register, settle, site_state_dir,
-                              stop_site, track, wait_for, wait_log, xtext)
+                              follower_conf, read_log, recipients, register, settle,
+                              site_state_dir, stop_site, track, wait_for, wait_log, xtext)
 
 # maximal_queue_lifetime: long enough that the delayed entry is seen before qmgr expires
 # the message, short enough for a quick test.
@@ -756,14 +756,19 @@ def main():
         os.unlink(os.path.join(state, "postfix-follower.pos"))
         follower.start()
         env_m = "marker.real@test.example"
-        tracked(env_m, ["alice@test.example"], pf.port, "marker")
+        qid_m, _ = tracked(env_m, ["alice@test.example"], pf.port, "marker")
         wait_for("a message after the replay", lambda: one(rec(env_m), "alice@test.example"))
         after = {e: rec(e) for e in before}
         for e in before:
             t.equal("replay from the log's start: %s unchanged" % e.split(".")[0],
                     after[e], before[e])
 
-        flog = open(os.path.join(pf.base, "follower.log"), errors="replace").read()
+        # What the replay logged (a second "bound" line, were there one) comes before the
+        # marker's line in the follower's log: its log thread writes them in order.
+        flog_path = os.path.join(pf.base, "follower.log")
+        settle("the marker's line in the follower's log", lambda: re.search(
+            r"%s: \S+ for alice@test\.example applied" % qid_m, read_log(flog_path)))
+        flog = read_log(flog_path)
         reports = [d.log for d in daemons if re.search(
             r"Sanitizer|runtime error:", open(d.log, errors="replace").read())]
         t.check("no sanitizer report in a daemon's log (a sanitizer build)", not reports,

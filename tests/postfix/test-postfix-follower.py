@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (LIFETIME, SECRET, configure_site,  # noqa: E402
-                              follower_daemon, recipients, register, site_state_dir,
+                              follower_daemon, read_log, recipients, register, site_state_dir,
                               start_mtqpd, stop_site, submit, track, wait_for)
 
 
@@ -135,7 +135,10 @@ def main():
         envid3 = "msg3.follower@test.example"
         qid3 = submit(pf.port, envid3, ["alice@test.example"], "three")
         register(regs, qid3, envid3, ["alice@test.example"], int(time.time()))
-        time.sleep(1.0)
+        # Its delivery logged before the rotation: what the follower reads from the old file.
+        wait_for("message 3's delivery in the log", lambda: any(
+            "%s: to=<alice@test.example>" % qid3 in x and "status=sent" in x
+            for x in read_log(pf.log).splitlines()))
         os.rename(pf.log, pf.log + ".1")
         open(pf.log, "w").close()
         os.chmod(pf.log, 0o644)

@@ -35,6 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
+from tracking_harness import wait_log  # noqa: E402
 from scripted_front import (Client, PostfixLike, start_front,  # noqa: E402
                             start_front_conf, stop_front, test_setup, test_teardown)
 
@@ -149,7 +150,7 @@ def main():
         t.check("A. the front still runs", proc.poll() is None)
         t.equal("A. every session opened before answers NOOP",
                 [c.cmd(b"NOOP\r\n")[0] for c in held], [250] * len(held))
-        text = open(log, errors="replace").read()
+        text = wait_log(log, "accept: Too many open files")
         lines = [x for x in text.splitlines() if "accept: Too many open files" in x]
         t.check("A. the log says why and what to do, once over %d s of accepts retried every "
                 "100 ms (%d lines)" % (OVER, len(lines)),
@@ -164,9 +165,11 @@ def main():
                 served, [421] * len(waiting))
         for c in waiting:
             c.sock.close()
-        text = open(log, errors="replace").read()
+        # Logged when the 421 is sent: the log thread may write it after the client read it.
+        text = wait_log(log, "socket: Too many open files")
         t.check("B. the 421's cause logged (the upstream connect's EMFILE)",
-                "cannot connect to the upstream" in text and "socket: Too many open files" in text)
+                "cannot connect to the upstream" in text and "socket: Too many open files" in text,
+                text[-1500:])
         set_nofile(proc.pid, hard, hard)
         waiting = [Client(port) for _ in range(OVER)]
 

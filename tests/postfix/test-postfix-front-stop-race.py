@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from scripted_front import (Client, PostfixLike, start_front,  # noqa: E402
-                            start_front_conf, test_setup)
+                            start_front_conf, test_setup, wait_traced)
 import tracking_harness as th  # noqa: E402
 
 STRACE_DELAY_US = 2000000
@@ -124,7 +124,11 @@ def main():
                                    "-e", "trace=fdatasync,fsync",
                                    "-e", "inject=fdatasync,fsync:delay_exit=%d" % STRACE_DELAY_US,
                                    "-p", str(proc.pid)])
-        time.sleep(1)  # attached
+        try:
+            wait_traced(proc.pid, tracer)
+        except RuntimeError as e:
+            t.check("strace traces the front", False, str(e))
+            return t.done(started)
         c = Client(port)
         c.reply()
         c.cmd(b"EHLO client.example\r\n")

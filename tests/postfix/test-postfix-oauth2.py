@@ -42,7 +42,7 @@ import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, PrivateDovecotOAuth2,  # noqa: E402
                               client_line, configure_sasl, configure_site, dovecot_skip_reason, jwt_hs256,
                               oauthbearer_response, recipients, site_state_dir, stop_site,
-                              track, wait_for, xoauth2_response)
+                              track, wait_for, wait_log, xoauth2_response)
 
 USER = "alice@test.example"
 KEY = bytes(range(7, 39))   # the site's HMAC key (32 octets)
@@ -239,7 +239,10 @@ def main():
                   for s in secrets if s in text]
         t.check("no token, AUTH response or key in any log (fronts, follower, mtqpd, Dovecot)",
                 not leaked, ", ".join(leaked))
-        dlog = logs[dc.log]
+        # Dovecot's log process writes these, perhaps after the reply: wait for each.
+        for needle in ("Incorrect JWT signature", "Token has expired",
+                       "did not match 'bob@test.example'"):
+            dlog = wait_log(dc.log, needle)
         t.check("Dovecot validated the tokens locally (its log: signature, expiry, user)",
                 "Incorrect JWT signature" in dlog and "Token has expired" in dlog
                 and "did not match 'bob@test.example'" in dlog,

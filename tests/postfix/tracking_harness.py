@@ -29,18 +29,23 @@ import socket
 import ssl
 import subprocess
 import threading
+import sys
 import time
 
 import postfix_instance as pi
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import demonet  # noqa: E402
+
+# The log helpers of every test: a server's line reaches its file after the event (wait).
+read_log = demonet.read_log
+wait_log = demonet.wait_log
 
 SECRET_RAW = bytes(range(32))
 SECRET = base64.b64encode(SECRET_RAW).decode()
 AUTH = base64.b64encode(hashlib.sha1(SECRET_RAW).digest()).decode()
 WAIT = 40.0
-# wait_log(): how long a server's log line may take to reach its file (its log thread
-# writes it at once; wide for a loaded machine), and how often the file is read meanwhile.
-LOG_WAIT = 10.0
-LOG_POLL = 0.02
 LIFETIME = 7200  # maximal_queue_lifetime = 2h
 
 
@@ -322,28 +327,6 @@ def client_line(pf, qid):
     wait_for("Postfix's client= line of %s" % qid,
              lambda: "%s: client=" % qid in read_log(pf.log))
     return [x for x in read_log(pf.log).splitlines() if "%s: client=" % qid in x][0]
-
-
-def read_log(path):
-    """The text of the log file @path ("" if it does not exist yet)."""
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def wait_log(path, text, timeout=LOG_WAIT):
-    """The text of a server's log file @path once it holds @text, or as it is at @timeout
-    (the t.check() that follows reports it). The servers write their log lines in a log
-    thread, after the event that logs them (docs/logging.md): a test reading the log right
-    after the event polls for its line."""
-    deadline = time.monotonic() + timeout
-    while True:
-        log = read_log(path)
-        if text in log or time.monotonic() > deadline:
-            return log
-        time.sleep(LOG_POLL)
 
 
 def settle(what, pred, timeout=WAIT):

@@ -138,6 +138,17 @@ class Relay:
     def log(self):
         return demonet.read_log(self.log_path)
 
+    def wait_log(self, text, count=1, timeout=30):
+        """The log once it holds @text at least @count times (demonet.wait_log: the relay
+        writes its lines in a log thread, after the event; a line logged at delivery also
+        waits for the queue); HarnessError, with the log, when it does not within @timeout
+        s."""
+        log = demonet.wait_log(self.log_path, text, count, timeout)
+        if log.count(text) < count:
+            raise HarnessError("%s: %d log line(s) with %r after %.0f s, %d wanted\nlog:\n%s"
+                               % (self.name, log.count(text), text, timeout, count, log))
+        return log
+
     def route(self):
         return "smtp:127.0.0.1:%d" % self.port
 

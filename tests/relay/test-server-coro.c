@@ -53,6 +53,7 @@
 #include "server-coro.h"
 #include "server-coro-probe.h"
 #include "server-line-reader.h"
+#include "test-util.h"
 
 /* Pairs of coroutines in the ping-pong, rounds each. */
 #define TEST_CORO_PAIRS 100
@@ -1846,26 +1847,6 @@ test_overflow (void)
   g_test_trap_assert_passed ();
 }
 
-/* The watchdog (debug builds) may fire on a loaded machine: logged and counted, not fatal
- * here (the default writer aborts on a warning in a test). */
-static gint watchdog_warnings;
-
-static GLogWriterOutput
-log_writer (GLogLevelFlags   level,
-            const GLogField *fields,
-            gsize            n_fields,
-            gpointer         data)
-{
-  for (gsize i = 0; i < n_fields; i++)
-    if (strcmp (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0
-        && strstr (fields[i].value, "without parking") != NULL)
-      {
-        g_atomic_int_inc (&watchdog_warnings);
-        return g_log_writer_standard_streams (level, fields, n_fields, data);
-      }
-  return g_log_writer_default (level, fields, n_fields, data);
-}
-
 static void
 sleepy_coro (gpointer data)
 {
@@ -1880,7 +1861,7 @@ test_watchdog (void)
   spawn (loop, sleepy_coro, NULL);
   server_coro_loop_free (loop);
 #ifdef SERVER_CORO_WATCHDOG
-  g_assert_cmpint (g_atomic_int_get (&watchdog_warnings), >=, 1);
+  g_assert_cmpuint (mt_coro_watchdog_warnings (), >=, 1);
 #else
   g_test_message ("not a debug build: no watchdog");
 #endif
@@ -1891,7 +1872,7 @@ main (int argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_log_set_writer_func (log_writer, NULL, NULL);
+  mt_coro_watchdog_not_fatal (); /* the watchdog may fire on a loaded machine too */
 #ifdef SERVER_CORO_UCONTEXT
   g_test_message ("switch: swapcontext");
 #else
