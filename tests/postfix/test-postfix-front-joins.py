@@ -17,7 +17,8 @@ how many of those joins found the write done and how many waited for it
       data comes, so the join waits: the summary says 0 found done, 1 waited; the message
       still gets its 250.
   (c) without --verbose: one tracked message, no summary line (info lines are not
-      written).
+      written); with --verbose and only an untracked message: no summary line either
+      (no join to count).
 How: the front as root (user=nobody) or the caller, io_threads 1, on a free loopback port.
 Limits: skips (77) without the front; (b) skips without strace.
 """
@@ -142,6 +143,24 @@ def quiet(t, exe, base, source_root):
         status = stop_front(proc, STOP_MAX_S)
     t.equal("(c) the front exits 0 on SIGTERM", status, 0)
     t.equal("(c) without --verbose no summary line", summaries(base, "quiet"), [])
+    up = PostfixLike(unique_qids=True, xforward=True)
+    proc, port = start_front(exe, base, "untracked", up, source_root, "io_threads=1\n",
+                             args=["--verbose"])
+    try:
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO untracked.example\r\n")
+        c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+        c.cmd(b"RCPT TO:<b@example.com>\r\n")
+        c.cmd(b"DATA\r\n")
+        c.sock.sendall(b"Subject: s\r\n\r\nbody\r\n.\r\n")
+        t.equal("(c) an untracked message gets its 250", c.reply()[0], 250)
+        c.cmd(b"QUIT\r\n")
+    finally:
+        status = stop_front(proc, STOP_MAX_S)
+    t.equal("(c) the front exits 0 on SIGTERM", status, 0)
+    t.equal("(c) with --verbose and no tracked message no summary line",
+            summaries(base, "untracked"), [])
 
 
 def main():
