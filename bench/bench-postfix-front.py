@@ -65,6 +65,10 @@ and the new front's msg/s and CPU against it ("new/old"), measured under the sam
 Per sessions count it prints the median over the rounds for each target and the ratios
 (front / Postfix throughput, front - Postfix median latency) against the goal: the front
 costs at most 10 % of Postfix's acceptance throughput and at most 1 ms median latency.
+--front-verbose: the (new) front runs with --verbose and, once stopped, its summary of
+the pending registration joins is printed (how many found the write started at the 354
+done when the data came, how many waited for it: docs/postfix-front-io.md). Verbose, the
+front also logs a few info lines per session: use it for that count, not for its CPU.
 How: run as root (Postfix's master runs as root, the front drops to nobody); use a
 debugoptimized build. On demand only, never a test. The queue is left to drain between
 runs so that each starts with an empty queue.
@@ -365,6 +369,9 @@ def main():
                          "follower does once it has bound them (no follower runs; the "
                          "front's slot files are reused only once their pending name is "
                          "gone, bench/README.md)" % int(CLAIM_INTERVAL * 1000))
+    ap.add_argument("--front-verbose", action="store_true",
+                    help="the front with --verbose; its pending registration joins' "
+                         "summary printed after its stop (bench/README.md)")
     ap.add_argument("--front-cpus", metavar="CPUS",
                     help="the fronts and HAProxy on these CPUs (e.g. 1), Postfix and the "
                          "clients on the others: what the front costs Postfix when it has a "
@@ -472,19 +479,20 @@ def main():
             f.write("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                     "upstream=%s\nstate_dir=%s\nuser=nobody\nmax_connections=200\n"
                     % (upstream, state) + "".join(o + "\n" for o in a.front_option))
-        def start_front(exe, name, extra=()):
+        def start_front(exe, name, extra=(), args=()):
             conf = os.path.join(pf.base, name + ".conf")
             text = open(os.path.join(pf.base, "front.conf")).read()
             with open(conf, "w") as f:
                 f.write(text + "".join(o.replace("{port}", str(pf.port)) + "\n" for o in extra))
             port_file = os.path.join(pf.base, name + ".port")
-            d = Daemon(pin + [exe, "--config", conf, "--port-file", port_file],
+            d = Daemon(pin + [exe, "--config", conf, "--port-file", port_file] + list(args),
                        os.path.join(pf.base, name + ".log"))
             d.start()
             wait_for("the %s's port" % name, lambda: os.path.exists(port_file)
                      and open(port_file).read().endswith("\n"))
             return d, int(open(port_file).read())
-        front, fport = start_front(front_exe, "front")
+        front, fport = start_front(front_exe, "front",
+                                   args=["--verbose"] if a.front_verbose else [])
         targets = {"postfix": pf.port, "front": fport}
         daemons = {"front": front}
         if a.old_front:
@@ -702,6 +710,14 @@ def main():
             front.stop()
         if old is not None:
             old.stop()
+        # Each front's summary of its pending registration joins (all its runs together),
+        # written at its stop: the new front's with --front-verbose (info), an old
+        # front's if it logs one without --verbose.
+        for name in ("front", "old") if front is not None else ():
+            path = os.path.join(pf.base, name + ".log")
+            for line in open(path, errors="replace") if os.path.exists(path) else ():
+                if "Pending registration joins" in line:
+                    print("# the %s: %s" % (name, line.strip()))
         if haproxy is not None:
             haproxy.stop()
         for d in extras.values():

@@ -995,6 +995,24 @@ durable_journal_job_written (DurableJournalJob *job,
 }
 
 /**
+ * durable_journal_job_step_done:
+ * @job: a job not yet finished or freed
+ *
+ * Whether the job's step has ended (its record appended and its change made, or failed):
+ * durable_journal_job_written() would return at once, without a park. For counts of the
+ * joins that had to wait (the front's exit summary); a step that ends right after this
+ * answered FALSE makes the join that follows return at once all the same.
+ *
+ * Returns: %TRUE once the step has ended
+ */
+gboolean
+durable_journal_job_step_done (DurableJournalJob *job)
+{
+  g_return_val_if_fail (job != NULL && job->job != NULL, FALSE);
+  return server_coro_job_joined (job->job);
+}
+
+/**
  * durable_journal_job_finish:
  * @job: (transfer full): a job
  *

@@ -26,7 +26,8 @@
  * durable_journal_apply_start() is durable_journal_apply() with a ticket, started without
  * waiting: the step (append, change) and then the sync run in a pool thread while the
  * caller goes on; it joins the step (durable_journal_job_written()) when it needs the
- * change made, and the sync (durable_journal_job_finish()) when it needs it durable.
+ * change made, and the sync (durable_journal_job_finish()) when it needs it durable;
+ * durable_journal_job_step_done() says whether that first join would have to wait.
  *
  * Limits: DURABLE_JOURNAL_CAPACITY octets per journal file; a record is at most
  * DURABLE_JOURNAL_MAX_RECORD octets (G_IO_ERROR_MESSAGE_TOO_LARGE past it).
@@ -126,6 +127,7 @@ DurableJournalJob *durable_journal_apply_start (DurableJournal          *journal
                                                 GDestroyNotify           data_free);
 gboolean        durable_journal_job_written (DurableJournalJob       *job,
                                              GError                 **error);
+gboolean        durable_journal_job_step_done (DurableJournalJob     *job);
 gboolean        durable_journal_job_finish  (DurableJournalJob       *job,
                                              GError                 **error);
 void            durable_journal_job_free    (DurableJournalJob       *job);

@@ -508,11 +508,22 @@ front_accept_loop (gpointer      data,
 }
 
 /* After the listener's stop (every session ended and released its connection): the
- * loops' threads end. */
+ * loops' threads end; with --verbose, if there were any, how the pending registrations'
+ * writes were joined before their data went upstream (docs/postfix-front-io.md, "Does
+ * the write's join park?"). None (no tracked message by ident): no line, as for any
+ * other front (the stop's lines are the log's last: with stderr blocked, a line more may
+ * only be dropped and counted). */
 static void
 front_stop (gpointer data)
 {
   Front *f = data;
+  gint done = g_atomic_int_get (&f->front.pending_joins_done);
+  gint waited = g_atomic_int_get (&f->front.pending_joins_waited);
+
+  if (done + waited > 0)
+    g_info ("Pending registration joins before the data went upstream: %d found the write "
+            "done, %d waited for it",
+            done, waited);
 
   for (guint i = 0; f->loops != NULL && i < f->io_threads; i++)
     g_clear_pointer (&f->loops[i], server_coro_loop_free);

@@ -100,6 +100,11 @@ typedef struct
   guint mtrk_max_timeout;     /* seconds: the registration's lifetime at most */
   PostfixFrontPool *pool;     /* (owned) (nullable) warm upstream connections (xclient) */
   guint pending_claim_wait;   /* seconds: see POSTFIX_FRONT_PENDING_CLAIM_WAIT */
+  /* (atomic) Joins of a pending registration's write before its data went upstream
+   * (postfix-front-session.c, pending_join_write): the write found done, or not yet
+   * (the join parked, or waited in a TLS thread). Logged at the stop (info). */
+  gint pending_joins_done;
+  gint pending_joins_waited;
   /* Message-IDs of the messages whose data is on its way upstream (one pending
    * registration per Message-ID at a time: postfix-front-session.c, mid_acquire) */
   GMutex mids_lock;

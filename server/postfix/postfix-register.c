@@ -990,7 +990,6 @@ postfix_registration_write_pending (const char                *dir,
 
 struct _PostfixPendingSlots
 {
-  char *dir;     /* (owned) */
   char *stem;    /* (owned) <dir>/.slot-<journal's suffix>- */
   GMutex lock;
   GQueue idle;   /* slot numbers (GUINT_TO_POINTER (n + 1)), the longest linked first */
@@ -1002,7 +1001,7 @@ struct _PostfixPendingSlots
  * @journal: this front's journal in @dir (its name names the slots)
  *
  * The pending registrations by ident of this front written into slot files
- * (postfix_registration_start_pending(), _write_pending_slot()): a slot file is written in place and
+ * (postfix_registration_start_pending()): a slot file is written in place and
  * hard-linked as <ident>.pending; once the follower (or the front) has removed that
  * name, its link count is 1 again and the slot takes the next message's. No inode is
  * allocated per message while the follower keeps up.
@@ -1019,7 +1018,6 @@ postfix_pending_slots_new (const char     *dir,
 
   if (g_str_has_prefix (base, POSTFIX_REGISTRATION_JOURNAL_PREFIX))
     suffix += strlen (POSTFIX_REGISTRATION_JOURNAL_PREFIX);
-  slots->dir = g_strdup (dir);
   slots->stem = g_strdup_printf ("%s/%s%s-", dir, POSTFIX_REGISTRATION_SLOT_PREFIX, suffix);
   g_mutex_init (&slots->lock);
   g_queue_init (&slots->idle);
@@ -1042,7 +1040,6 @@ postfix_pending_slots_free (PostfixPendingSlots *slots)
   g_queue_clear (&slots->idle);
   g_mutex_clear (&slots->lock);
   g_free (slots->stem);
-  g_free (slots->dir);
   g_free (slots);
 }
 
@@ -1117,14 +1114,27 @@ slot_give (PostfixPendingSlots *slots,
   g_mutex_unlock (&slots->lock);
 }
 
+/* One pending registration by ident being written (postfix_registration_start_pending():
+ * the job's data, slot_write_free'd with it). */
 typedef struct
 {
-  PostfixPendingSlots *slots;
-  const char *text;
+  PostfixPendingSlots *slots; /* (nullable) */
+  char                *text;  /* (owned) */
   gsize len;
-  const char *path; /* <ident>.pending */
-  const char *tmp;  /* without a slot */
+  char                *path; /* (owned) <ident>.pending */
+  char                *tmp;  /* (owned) without a slot */
 } SlotWrite;
+
+static void
+slot_write_free (gpointer data)
+{
+  SlotWrite *w = data;
+
+  g_free (w->text);
+  g_free (w->path);
+  g_free (w->tmp);
+  g_free (w);
+}
 
 /* Slot @n holds @w's text (written in place: nothing links it) and is linked as
  * <ident>.pending. The slot opened without blocking (a FIFO put at its name by someone
@@ -1212,77 +1222,24 @@ slot_apply (gpointer data,
 }
 
 /**
- * postfix_registration_write_pending_slot:
- * @slots: this front's slots (postfix_pending_slots_new())
- * @journal: this front's journal
- * @reg: a registration without queue id, with its ident; with a Message-ID only it is
- *   written as postfix_registration_write_pending() does
- * @ticket: (out): the call returns before the registration is durable and the caller
- *   waits for @ticket (durable_journal_wait())
- *
- * As postfix_registration_write_pending() with @journal: the registration journaled,
- * <dir>/<ident>.pending made unsynced (the journal makes it durable). The file is a
- * slot of @slots linked under that name (no new inode), or a file of its own when no
- * slot is free (the follower has not bound the earlier ones yet).
- *
- * Returns: %TRUE, or %FALSE with @error set
- */
-gboolean
-postfix_registration_write_pending_slot (PostfixPendingSlots       *slots,
-                                         DurableJournal            *journal,
-                                         const PostfixRegistration *reg,
-                                         guint64                   *ticket,
-                                         GError                   **error)
-{
-  g_autofree char *text = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *tmp = NULL;
-  SlotWrite w = { slots, NULL, 0, NULL, NULL };
-
-  if (reg->ident == NULL)
-    return postfix_registration_write_pending (slots->dir, journal, reg, ticket, error);
-  if (!pending_prepare (slots->dir, reg, &text, &path, &tmp, error))
-    return FALSE;
-  w.text = text;
-  w.len = strlen (text);
-  w.path = path;
-  w.tmp = tmp;
-  return durable_journal_apply (journal, text, w.len, slot_apply, &w, ticket, error);
-}
-
-/* A SlotWrite of postfix_registration_start_pending(), with its strings. */
-typedef struct
-{
-  SlotWrite w;
-  char *text;
-  char *path;
-  char *tmp;
-} SlotJob;
-
-static void
-slot_job_free (gpointer data)
-{
-  SlotJob *j = data;
-
-  g_free (j->text);
-  g_free (j->path);
-  g_free (j->tmp);
-  g_free (j);
-}
-
-/**
  * postfix_registration_start_pending:
  * @slots: (nullable): this front's slots; NULL: a file of its own
  * @dir: the registration directory
  * @journal: this front's journal
  * @reg: a registration without queue id, with its ident
  *
- * postfix_registration_write_pending_slot() started, not waited for
- * (durable_journal_apply_start()): the journal record, the slot file written and linked
- * as <ident>.pending (or a file of its own), then the journal's sync, all in a pool thread
- * while the caller goes on. The caller joins the write (durable_journal_job_written())
- * before it relies on the file, the sync (durable_journal_job_finish()) before it relies
- * on its durability, and frees the job (durable_journal_job_free()) on every other exit.
+ * As postfix_registration_write_pending() with @journal, started and not waited for
+ * (durable_journal_apply_start()): the registration journaled, <dir>/<ident>.pending made
+ * unsynced (the journal makes it durable), then the journal's sync, all in a pool thread
+ * while the caller goes on. The file is a slot of @slots linked under that name (no new
+ * inode), or a file of its own when no slot is free (the follower has not bound the
+ * earlier ones yet). The caller joins the write (durable_journal_job_written()) before it
+ * relies on the file, the sync (durable_journal_job_finish()) before it relies on its
+ * durability, and frees the job (durable_journal_job_free()) on every other exit. A join
+ * parks a coroutine; in a thread without one (a test, a tool) it waits on the job's
+ * condition variable, so the write-and-wait form is this job finished at once. The
+ * shared pool's threads do not survive fork(): a child process that writes one is
+ * exec'ed (tests: g_test_trap_subprocess()).
  *
  * Returns: (transfer full): the job, or %NULL with @error set (too long, a bad ident)
  */
@@ -1293,17 +1250,18 @@ postfix_registration_start_pending (PostfixPendingSlots       *slots,
                                     const PostfixRegistration *reg,
                                     GError                   **error)
 {
-  SlotJob *j;
+  SlotWrite *w;
 
   g_return_val_if_fail (reg->ident != NULL, NULL);
-  j = g_new0 (SlotJob, 1);
-  if (!pending_prepare (dir, reg, &j->text, &j->path, &j->tmp, error))
+  w = g_new0 (SlotWrite, 1);
+  if (!pending_prepare (dir, reg, &w->text, &w->path, &w->tmp, error))
     {
-      slot_job_free (j);
+      slot_write_free (w);
       return NULL;
     }
-  j->w = (SlotWrite) { slots, j->text, strlen (j->text), j->path, j->tmp };
-  return durable_journal_apply_start (journal, j->text, j->w.len, slot_apply, j, slot_job_free);
+  w->slots = slots;
+  w->len = strlen (w->text);
+  return durable_journal_apply_start (journal, w->text, w->len, slot_apply, w, slot_write_free);
 }
 
 /* The slot files of fronts whose journal is gone (killed: their journal replayed and

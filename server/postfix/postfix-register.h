@@ -45,8 +45,8 @@
  * front only journals the queue id's registration
  * (postfix_registration_journal_queue_id(), unwaited). The front's <ident>.pending is a
  * hard link of one of its slot files, <dir>/.slot-<its journal's suffix>-<n>
- * (postfix_registration_start_pending(), or _write_pending_slot() waited for in the
- * caller; at most POSTFIX_REGISTRATION_PENDING_SLOTS):
+ * (postfix_registration_start_pending(), a job the front joins before the message's
+ * data goes upstream; at most POSTFIX_REGISTRATION_PENDING_SLOTS):
  * a slot is written in place and linked once its link count is 1 again (the follower
  * removed the pending name it had), so no inode is allocated per message; none free: a
  * file of its own. A slot whose own name went is made again under its number; a slot is
@@ -266,11 +266,6 @@ PostfixPendingSlots *postfix_pending_slots_new     (const char                *d
                                                     DurableJournal            *journal);
 void                 postfix_pending_slots_free    (PostfixPendingSlots       *slots);
 guint                postfix_pending_slots_made    (PostfixPendingSlots       *slots);
-gboolean             postfix_registration_write_pending_slot (PostfixPendingSlots *slots,
-                                                    DurableJournal            *journal,
-                                                    const PostfixRegistration *reg,
-                                                    guint64                   *ticket,
-                                                    GError                   **error);
 DurableJournalJob   *postfix_registration_start_pending (PostfixPendingSlots       *slots,
                                                          const char                *dir,
                                                          DurableJournal            *journal,

@@ -23,13 +23,15 @@ import time
 
 
 class PostfixLike:
-    """Greets, answers EHLO with AUTH and PIPELINING, XCLIENT with @xclient_reply, takes any
-    command; in DATA a line that is "." once every CR before its LF is stripped ends the
-    message (as Postfix)."""
+    """Greets, answers EHLO with AUTH and PIPELINING (and XFORWARD with IDENT if
+    @xforward: the front then names a tracked message's pending registration by its
+    ident), XCLIENT with @xclient_reply, takes any command; in DATA a line that is "."
+    once every CR before its LF is stripped ends the message (as Postfix)."""
 
     def __init__(self, dot_delay=0.0, xclient_reply="220 postfix-like ESMTP", rcpt_delay=0.0,
-                 unique_qids=False):
+                 unique_qids=False, xforward=False):
         self.xclient_reply = xclient_reply
+        self.xforward = xforward
         self.unique_qids = unique_qids
         self.lock = threading.Lock()
         self.rcpt_delay = rcpt_delay
@@ -79,7 +81,9 @@ class PostfixLike:
                 continue
             verb = line.split()[0].upper() if line.split() else b""
             if verb == b"EHLO":
-                say("250-postfix-like\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n250-PIPELINING\r\n250 DSN")
+                say("250-postfix-like\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n250-PIPELINING\r\n"
+                    + ("250-XFORWARD NAME ADDR PROTO HELO IDENT\r\n" if self.xforward else "")
+                    + "250 DSN")
             elif verb == b"XCLIENT":
                 say(self.xclient_reply)
             elif verb == b"AUTH" and len(line.split()) == 2:

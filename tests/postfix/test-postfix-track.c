@@ -2072,6 +2072,23 @@ slot_reg (const char *ident,
   return reg;
 }
 
+/* A pending registration by ident written as the front writes it (the job of
+ * postfix_registration_start_pending()) and joined until durable. The test's thread runs
+ * no coroutine: durable_journal_job_finish() waits on the job's condition variable while
+ * a thread of the shared pool runs the step (the FILL test hook too) and the journal's
+ * sync. */
+static gboolean
+pending_slot_write (PostfixPendingSlots       *slots,
+                    const char                *dir,
+                    DurableJournal            *journal,
+                    const PostfixRegistration *reg,
+                    GError                   **error)
+{
+  DurableJournalJob *job = postfix_registration_start_pending (slots, dir, journal, reg, error);
+
+  return job != NULL && durable_journal_job_finish (job, error);
+}
+
 /* The pending file of @ident: its link count, -1 when absent. */
 static int
 pending_links (const char *dir,
@@ -2112,10 +2129,8 @@ test_pending_slots (Fixture *fx, gconstpointer data)
       g_autoptr (PostfixRegistration) reg = slot_reg (ident, rcpts);
       g_autoptr (PostfixRegistration) bound = NULL;
 
-      g_assert_true (
-          postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+      g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, reg, &error));
       g_assert_no_error (error);
-      g_assert_true (durable_journal_wait (journal, ticket, &error));
       g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2);
       g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
       g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
@@ -2143,7 +2158,7 @@ test_pending_slots (Fixture *fx, gconstpointer data)
           slot = g_build_filename (fx->reg_dir, name, NULL);
       g_assert_nonnull (slot);
       g_assert_cmpint (chown (slot, 65534, 65534), ==, 0);
-      g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+      g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, reg, &error));
       g_assert_no_error (error);
       g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2);
       g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
@@ -2163,17 +2178,16 @@ test_pending_slots (Fixture *fx, gconstpointer data)
     g_autoptr (PostfixRegistration) r2 = slot_reg (freed, 1);
     g_autoptr (PostfixRegistration) r3 = slot_reg (next, 3);
 
-    g_assert_true (postfix_registration_write_pending_slot (slots, journal, r1, &ticket, &error));
-    g_assert_true (postfix_registration_write_pending_slot (slots, journal, r2, &ticket, &error));
+    g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, r1, &error));
+    g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, r2, &error));
     g_assert_no_error (error);
     g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 2);
     postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, freed);
-    g_assert_true (postfix_registration_write_pending_slot (slots, journal, r3, &ticket, &error));
+    g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, r3, &error));
     g_assert_no_error (error);
     g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 2);
     g_assert_cmpint (pending_links (fx->reg_dir, next), ==, 2);
     g_assert_cmpint (pending_links (fx->reg_dir, stuck), ==, 2);
-    g_assert_true (durable_journal_wait (journal, ticket, &error));
     g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
                                                        stuck, "ABC230", &error));
     g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
@@ -2193,7 +2207,7 @@ test_pending_slots (Fixture *fx, gconstpointer data)
   {
     g_autoptr (PostfixRegistration) reg = slot_reg (kept, 1);
 
-    g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+    g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, reg, &error));
     g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 2);
   }
   while (postfix_pending_slots_made (slots) < POSTFIX_REGISTRATION_PENDING_SLOTS)
@@ -2202,8 +2216,7 @@ test_pending_slots (Fixture *fx, gconstpointer data)
       g_autoptr (PostfixRegistration) reg = slot_reg (ident, 1);
       guint before = postfix_pending_slots_made (slots);
 
-      g_assert_true (
-          postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+      g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, reg, &error));
       g_assert_no_error (error);
       g_assert_cmpuint (postfix_pending_slots_made (slots), <=, before + 1);
     }
@@ -2215,17 +2228,18 @@ test_pending_slots (Fixture *fx, gconstpointer data)
     g_autoptr (PostfixRegistration) by_mid = postfix_registration_new (NULL, "mid", B1, 100,
                                                                        200);
 
-    g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+    g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, reg, &error));
     g_assert_no_error (error);
     g_assert_cmpuint (postfix_pending_slots_made (slots), ==, POSTFIX_REGISTRATION_PENDING_SLOTS);
     g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 1);
     g_assert_true (postfix_registration_pending_exists (fx->reg_dir, POSTFIX_PENDING_BY_IDENT,
                                                         ident));
-    /* By Message-ID: a file of its own, as postfix_registration_write_pending. */
+    /* By Message-ID: a file of its own (the front's fallback,
+     * postfix_registration_write_pending()). */
     by_mid->message_id = g_strdup ("slot@test.example");
     g_assert_true (postfix_registration_add_rcpt (by_mid, "a@test.example", NULL, NULL, NULL));
     g_assert_true (
-        postfix_registration_write_pending_slot (slots, journal, by_mid, &ticket, &error));
+        postfix_registration_write_pending (fx->reg_dir, journal, by_mid, &ticket, &error));
     g_assert_no_error (error);
     g_assert_true (postfix_registration_pending_exists (
         fx->reg_dir, POSTFIX_PENDING_BY_MESSAGE_ID, "slot@test.example"));
@@ -2250,13 +2264,12 @@ test_pending_slots (Fixture *fx, gconstpointer data)
     g_autofree char *ident = postfix_registration_ident_new ();
     g_autoptr (PostfixRegistration) reg = slot_reg (ident, 1);
 
-    g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
+    g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, reg, &error));
     g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2);
     g_assert_cmpuint (postfix_pending_slots_made (slots), ==, POSTFIX_REGISTRATION_PENDING_SLOTS);
     g_clear_pointer (&kept, g_free);
     kept = g_strdup (ident);
   }
-  g_assert_true (durable_journal_wait (journal, ticket, &error));
   g_clear_pointer (&slots, postfix_pending_slots_free);
   g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==, 0);
   g_assert_cmpint (pending_links (fx->reg_dir, kept), ==, 1);
@@ -2266,41 +2279,60 @@ test_pending_slots (Fixture *fx, gconstpointer data)
   durable_journal_close (journal);
 }
 
+/* What test_pending_slots_crash's dying front writes (the registration directory and the
+ * ident, a line each), in a file the test process names after its pid: the subprocess
+ * finds it through getppid() (no setenv() with the pool's threads running). */
+static char *
+slots_crash_brief_path (pid_t test_pid)
+{
+  g_autofree char *name = g_strdup_printf ("msgtrk-test-slots-crash-%ld", (long) test_pid);
+
+  return g_build_filename (g_get_tmp_dir (), name, NULL);
+}
+
 /* A front killed -9 with linked slots: the replay keeps (or restores) the pending
  * registration under its ident and removes the dead front's slot files; a live
- * front's slots stay. */
+ * front's slots stay. The dead front is a subprocess of its own, exec'ed
+ * (g_test_trap_subprocess()): a fork of this process would have no thread of the shared
+ * pool that runs the write's job (GLib would hand it to a thread left in the parent). */
 static void
 test_pending_slots_crash (Fixture *fx, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *ident = postfix_registration_ident_new ();
   g_autofree char *live_ident = postfix_registration_ident_new ();
-  g_autoptr (PostfixRegistration) reg = slot_reg (ident, 2);
+  g_autoptr (PostfixRegistration) reg = NULL;
   g_autoptr (PostfixRegistration) live_reg = slot_reg (live_ident, 1);
+  g_autofree char *brief = NULL;
+  g_autofree char *text = NULL;
   DurableJournal *journal = NULL;
   PostfixPendingSlots *slots = NULL;
-  guint64 ticket = 0;
-  int status = 0;
-  pid_t pid;
 
-  g_test_summary ("The slots of a front killed -9 removed at recovery, its pendings kept");
-  pid = fork ();
-  g_assert_cmpint (pid, >=, 0);
-  if (pid == 0)
+  if (g_test_subprocess ())
     {
-      DurableJournal *j = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX,
-                                                NULL);
-      PostfixPendingSlots *s = j != NULL ? postfix_pending_slots_new (fx->reg_dir, j) : NULL;
-      guint64 t = 0;
+      g_auto (GStrv) lines = NULL;
+      DurableJournal *j = NULL;
+      PostfixPendingSlots *s = NULL;
 
-      if (s == NULL || !postfix_registration_write_pending_slot (s, j, reg, &t, NULL)
-          || !durable_journal_wait (j, t, NULL))
+      rm_rf (fx->dir); /* its own fixture's, unused */
+      brief = slots_crash_brief_path (getppid ());
+      g_assert_true (g_file_get_contents (brief, &text, NULL, &error));
+      lines = g_strsplit (text, "\n", 0);
+      g_assert_cmpuint (g_strv_length (lines), ==, 2);
+      reg = slot_reg (lines[1], 2);
+      j = durable_journal_open (lines[0], POSTFIX_REGISTRATION_JOURNAL_PREFIX, NULL);
+      s = j != NULL ? postfix_pending_slots_new (lines[0], j) : NULL;
+      if (s == NULL || !pending_slot_write (s, lines[0], j, reg, NULL))
         _exit (3);
       _exit (0); /* killed: neither the slots nor the journal closed */
     }
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  g_assert_true (WIFEXITED (status));
-  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_test_summary ("The slots of a front killed -9 removed at recovery, its pendings kept");
+  brief = slots_crash_brief_path (getpid ());
+  text = g_strdup_printf ("%s\n%s", fx->reg_dir, ident);
+  g_assert_true (g_file_set_contents (brief, text, -1, &error));
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_unlink (brief);
+  g_test_trap_assert_passed ();
   g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2);
   g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==, 1);
 
@@ -2308,9 +2340,7 @@ test_pending_slots_crash (Fixture *fx, gconstpointer data)
   journal = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, &error);
   g_assert_no_error (error);
   slots = postfix_pending_slots_new (fx->reg_dir, journal);
-  g_assert_true (postfix_registration_write_pending_slot (slots, journal, live_reg, &ticket,
-                                                          &error));
-  g_assert_true (durable_journal_wait (journal, ticket, &error));
+  g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, live_reg, &error));
   g_assert_cmpuint (count_prefixed (fx->reg_dir, POSTFIX_REGISTRATION_SLOT_PREFIX), ==, 2);
 
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
@@ -2356,7 +2386,6 @@ hook_read (PostfixRegisterHookPoint point,
 {
   HookCase *h = data;
   g_autoptr (GError) error = NULL;
-  guint64 ticket = 0;
 
   if (point != POSTFIX_REGISTER_HOOK_READ)
     return;
@@ -2365,9 +2394,7 @@ hook_read (PostfixRegisterHookPoint point,
     {
       postfix_registration_drop_pending (h->dir, POSTFIX_PENDING_BY_IDENT, h->drop);
       h->drop = NULL;
-      g_assert_true (postfix_registration_write_pending_slot (h->slots, h->journal, h->next,
-                                                              &ticket, &error));
-      g_assert_true (durable_journal_wait (h->journal, ticket, &error));
+      g_assert_true (pending_slot_write (h->slots, h->dir, h->journal, h->next, &error));
       if (h->torn != NULL)
         g_assert_true (g_file_set_contents_full (h->torn, h->torn_text, -1, G_FILE_SET_CONTENTS_NONE,
                                                  0640, &error));
@@ -2402,10 +2429,8 @@ test_pending_slot_read_dropped (Fixture *fx, gconstpointer data)
 
   for (guint tear = 0; tear < 2; tear++)
     {
-      guint64 ticket = 0;
 
-      g_assert_true (postfix_registration_write_pending_slot (slots, journal, ra, &ticket, &error));
-      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, ra, &error));
       h.calls = 0;
       h.drop = a;
       h.torn = tear ? bpath : NULL;
@@ -2471,7 +2496,6 @@ test_pending_slot_lost (Fixture *fx, gconstpointer data)
   DurableJournal *journal = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX,
                                                   &error);
   PostfixPendingSlots *slots = postfix_pending_slots_new (fx->reg_dir, journal);
-  guint64 ticket = 0;
 
   for (guint round = 0; round < 4; round++)
     {
@@ -2480,8 +2504,7 @@ test_pending_slot_lost (Fixture *fx, gconstpointer data)
       g_autoptr (GDir) d = NULL;
       const char *n;
 
-      g_assert_true (postfix_registration_write_pending_slot (slots, journal, reg, &ticket, &error));
-      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, reg, &error));
       g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, 2); /* in the slot */
       postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, ident);
       d = g_dir_open (fx->reg_dir, 0, NULL);
@@ -2539,14 +2562,11 @@ test_pending_slot_fifo (Fixture *fx, gconstpointer data)
       g_autoptr (PostfixRegistration) bound = NULL;
       HookCase h = { fx->reg_dir, 0, 0, NULL, NULL, NULL, NULL, TRUE, with_reader ? -1 : -2,
                      NULL, NULL };
-      guint64 ticket = 0;
 
-      g_assert_true (postfix_registration_write_pending_slot (slots, journal, ra, &ticket, &error));
-      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, ra, &error));
       postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, a);
       postfix_register_set_test_hook (hook_fifo, &h);
-      g_assert_true (postfix_registration_write_pending_slot (slots, journal, rb, &ticket, &error));
-      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rb, &error));
       g_assert_cmpuint (h.calls, ==, 1);
       g_assert_cmpint (pending_links (fx->reg_dir, b), ==, 1); /* a file of its own */
       g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, b,
@@ -2554,8 +2574,7 @@ test_pending_slot_fifo (Fixture *fx, gconstpointer data)
       bound = postfix_registration_read (fx->reg_dir, "BBBBB2222", &error);
       g_assert_no_error (error);
       g_assert_cmpuint (bound->rcpts->len, ==, 2);
-      g_assert_true (postfix_registration_write_pending_slot (slots, journal, rc, &ticket, &error));
-      g_assert_true (durable_journal_wait (journal, ticket, &error));
+      g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rc, &error));
       g_assert_cmpint (pending_links (fx->reg_dir, c), ==, 2); /* the slot made again */
       g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
       postfix_register_set_test_hook (NULL, NULL);

@@ -812,8 +812,9 @@ test_journal_kick (void)
 }
 
 /* durable_journal_apply_start(): in a coroutine, the step started without a park (its
- * apply waits for the coroutine to go on), run in a pool thread, joined; a failing apply's
- * error at the join and at the finish; a job freed unfinished (an early exit). */
+ * apply waits for the coroutine to go on), run in a pool thread, joined (its step not
+ * done before, done after: durable_journal_job_step_done()); a failing apply's error at
+ * the join and at the finish; a job freed unfinished (an early exit). */
 typedef struct
 {
   gint released;  /* (atomic) the coroutine went on after the start */
@@ -850,9 +851,12 @@ started_stepper (gpointer data)
   g_autoptr (GError) error = NULL;
 
   job = durable_journal_apply_start (st->journal, "one", 3, start_apply, &ok, NULL);
+  /* Not ended while its apply waits: a join now would wait (the front counts those). */
+  g_assert_false (durable_journal_job_step_done (job));
   g_atomic_int_set (&ok.released, 1); /* reached without a park: the apply waits for it */
   g_assert_true (durable_journal_job_written (job, &error));
   g_assert_no_error (error);
+  g_assert_true (durable_journal_job_step_done (job));
   g_assert_true (durable_journal_job_finish (job, &error));
   g_assert_no_error (error);
   st->syncs_after = durable_journal_probe_syncs (st->journal);
@@ -862,6 +866,7 @@ started_stepper (gpointer data)
   g_assert_false (durable_journal_job_written (job, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
   g_clear_error (&error);
+  g_assert_true (durable_journal_job_step_done (job)); /* ended, failed */
   g_assert_false (durable_journal_job_finish (job, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
   g_clear_error (&error);
