@@ -991,6 +991,8 @@ postfix_registration_write_pending (const char                *dir,
 struct _PostfixPendingSlots
 {
   char *stem;    /* (owned) <dir>/.slot-<journal's suffix>- */
+  uid_t uid;     /* the process's effective user, who owns its slots (looked up once:
+                  * two system calls a message fewer) */
   GMutex lock;
   GQueue idle;   /* slot numbers (GUINT_TO_POINTER (n + 1)), the longest linked first */
   guint made;    /* slots created, numbered 0 to made - 1; under lock */
@@ -1019,6 +1021,7 @@ postfix_pending_slots_new (const char     *dir,
   if (g_str_has_prefix (base, POSTFIX_REGISTRATION_JOURNAL_PREFIX))
     suffix += strlen (POSTFIX_REGISTRATION_JOURNAL_PREFIX);
   slots->stem = g_strdup_printf ("%s/%s%s-", dir, POSTFIX_REGISTRATION_SLOT_PREFIX, suffix);
+  slots->uid = geteuid ();
   g_mutex_init (&slots->lock);
   g_queue_init (&slots->idle);
   return slots;
@@ -1080,7 +1083,7 @@ slot_take (PostfixPendingSlots *slots,
       GStatBuf st;
 
       probes++;
-      if (g_lstat (path, &st) != 0 || !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
+      if (g_lstat (path, &st) != 0 || !S_ISREG (st.st_mode) || st.st_uid != slots->uid)
         {
           /* Its name gone (or not a file, or not ours: slot_fill would refuse it every
            * time): this number made again, fresh. */
@@ -1168,7 +1171,7 @@ slot_fill (const SlotWrite *w,
     saved = errno;
   else if (fstat (fd, &st) != 0)
     saved = errno;
-  else if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || st.st_nlink != 1)
+  else if (!S_ISREG (st.st_mode) || st.st_uid != w->slots->uid || st.st_nlink != 1)
     saved = EPERM; /* not a lone file of ours: not written */
   while (saved == 0 && done < w->len)
     {
