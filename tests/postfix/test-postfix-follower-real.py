@@ -61,7 +61,7 @@ from tracking_harness import (AUTH, Daemons, LineClient, Sink, configure_site,  
 LIFETIME_SHORT = 5
 # Seconds the content filter's message may take to reach its final outcomes (two queue
 # passes and the filter between them).
-FILTER_WAIT = 120
+FILTER_WAIT = 80
 MTRK_HOP = "127.0.0.2"  # a loopback address of its own: the next hop that takes MTRK
 # Its reply to the data, as msgtrk-relay gives it (relay_queue_new_id(): 22 hex digits,
 # which look like a Postfix queue id): a listed next hop on loopback is no content filter.
