@@ -140,9 +140,9 @@ postfix_front_peer_is_loopback (const PostfixFrontPeer *peer)
  * What @peer's client is told apart by: its address's network of @ipv4_prefix or
  * @ipv6_prefix bits, as Postfix 3.8's smtpd_client_ipv4_prefix_length and
  * smtpd_client_ipv6_prefix_length aggregate its client counts ("network/bits"; the
- * address alone at full length). An IPv6 address with a scope (link-local) is its whole
- * address with "%" and the scope's number, whatever @ipv6_prefix: the same address on
- * two links is two clients, and a link's clients share its prefix.
+ * address alone at full length). An IPv6 address with a scope (link-local) has "%" and
+ * the scope's number after it: the same network on two links is two clients (and a host
+ * on a link cannot get past the limit by taking other addresses of its prefix).
  *
  * Returns: FALSE (@key "") when @peer's address is unknown
  */
@@ -178,16 +178,15 @@ postfix_front_peer_key (const PostfixFrontPeer *peer,
       const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &peer->sa;
       struct in6_addr masked = in6->sin6_addr;
 
+      g_autofree char *scope = in6->sin6_scope_id != 0
+                                 ? g_strdup_printf ("%%%u", (guint) in6->sin6_scope_id)
+                                 : NULL;
+
       ipv6_prefix = CLAMP (ipv6_prefix, 1, POSTFIX_FRONT_PEER_IPV6_BITS);
-      if (in6->sin6_scope_id != 0)
-        {
-          g_snprintf (key, POSTFIX_FRONT_PEER_KEY_MAX, "%s%%%u", peer->addr,
-                      (guint) in6->sin6_scope_id);
-          return TRUE;
-        }
       if (ipv6_prefix == POSTFIX_FRONT_PEER_IPV6_BITS)
         {
-          g_strlcpy (key, peer->addr, POSTFIX_FRONT_PEER_KEY_MAX);
+          g_snprintf (key, POSTFIX_FRONT_PEER_KEY_MAX, "%s%s", peer->addr,
+                      scope != NULL ? scope : "");
           return TRUE;
         }
       for (guint i = 0; i < sizeof masked.s6_addr; i++)
@@ -197,7 +196,8 @@ postfix_front_peer_key (const PostfixFrontPeer *peer,
           masked.s6_addr[i] &= (guint8) (0xff00u >> kept);
         }
       inet_ntop (AF_INET6, &masked, net, sizeof net);
-      g_snprintf (key, POSTFIX_FRONT_PEER_KEY_MAX, "%s/%u", net, ipv6_prefix);
+      g_snprintf (key, POSTFIX_FRONT_PEER_KEY_MAX, "%s/%u%s", net, ipv6_prefix,
+                  scope != NULL ? scope : "");
       return TRUE;
     }
 }

@@ -59,8 +59,9 @@ G_BEGIN_DECLS
 #define POSTFIX_FRONT_PEER_IPV4_BITS 32
 #define POSTFIX_FRONT_PEER_IPV6_BITS 128
 /** POSTFIX_FRONT_PEER_KEY_MAX: a postfix_front_peer_key()'s octets with its NUL: the
- * address, then "%" and a scope's decimal number or "/" and a prefix length. */
-#define POSTFIX_FRONT_PEER_KEY_MAX (INET6_ADDRSTRLEN + 12)
+ * address (INET6_ADDRSTRLEN counts the NUL), "/" and a prefix length (4), "%" and a
+ * scope's decimal number (11). */
+#define POSTFIX_FRONT_PEER_KEY_MAX (INET6_ADDRSTRLEN + 4 + 11)
 
 /* Postfix's SMTPD_PEER_CODE_* (smtpd.h). */
 typedef enum

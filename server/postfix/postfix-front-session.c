@@ -270,8 +270,11 @@ typedef struct
   char client_key[POSTFIX_FRONT_PEER_KEY_MAX]; /* what it is counted under, "" if not */
   gint wait_since;                /* (atomic) while the client owes a command or a TLS
                                    * handshake: the monotonic second it began, plus 1;
-                                   * else 0 (stress_sweep) */
-  gboolean stress_cut;            /* (front->sessions_lock) stress_sweep cut its wait */
+                                   * STRESS_CUT once stress_sweep cut that wait; else 0 */
+  gboolean stress_cut;            /* the session saw its wait cut (client_wait_done) */
+  GCancellable *tls_cancel;       /* (owned) (nullable) once in TLS: its reads' (wait_cancel),
+                                   * cancelled by the stop and by stress_sweep; set under
+                                   * front->sessions_lock */
   gboolean client_counted;        /* counted in front->clients (client_count_take) */
   gboolean client_refusing;       /* in front->refusing (client_refusal_take) */
 
@@ -695,7 +698,9 @@ transaction_reset (Session *s)
 static GCancellable *
 wait_cancel (Session *s)
 {
-  return server_coro_in_loop () ? NULL : s->cancel;
+  if (server_coro_in_loop ())
+    return NULL;
+  return s->tls_cancel != NULL ? s->tls_cancel : s->cancel;
 }
 
 /* Write the replies held for the client (RFC 2920: held while the client's next
@@ -1633,6 +1638,33 @@ client_drained (Session *s)
   return poll (&p, 1, 0) == 0;
 }
 
+/* Session.wait_since once stress_sweep has cut the wait. */
+#define STRESS_CUT (-1)
+
+/* The client owes a command (or a TLS handshake) from @now (monotonic µs), or, @now 0,
+ * owes nothing while the session's data moves: stress_sweep cuts a wait older than
+ * stress_timeout. No lock, no system call: an atomic the sweep reads under
+ * sessions_lock. Only after client_wait_done() (a cut is never overwritten). */
+static void
+client_wait_mark (Session *s,
+                  gint64   now)
+{
+  g_atomic_int_set (&s->wait_since, now == 0 ? 0 : (gint) (now / G_USEC_PER_SEC) + 1);
+}
+
+/* The client's wait is over (its read returned, whatever it brought): whether
+ * stress_sweep cut it, now or before (then the session ends, client_stress_ended: the
+ * sweep may have shut the socket's reading side down, so a line read just in time is
+ * not acted on). The exchange makes the sweep's cut and the session's end of the wait
+ * one or the other, never both unseen. */
+static gboolean
+client_wait_done (Session *s)
+{
+  if (g_atomic_int_exchange (&s->wait_since, 0) == STRESS_CUT)
+    s->stress_cut = TRUE;
+  return s->stress_cut;
+}
+
 /* The line reader's fill hook: before waiting for the client, the group goes upstream
  * and the held replies to the client; in DATA, the data held (data_held) goes upstream
  * when the client has nothing more to read now: Postfix reads each piece as the client
@@ -1643,7 +1675,17 @@ session_fill_hook (gpointer data,
                    GError **error)
 {
   Session *s = data;
+  /* The front's own time (Postfix's replies awaited, held data written) is not the
+   * client's: its wait (stress_sweep) is over here, and begins again once its replies
+   * are out. One the sweep cut already ends the read. */
+  gint mark = g_atomic_int_exchange (&s->wait_since, 0);
 
+  if (mark == STRESS_CUT)
+    {
+      s->stress_cut = TRUE;
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cut under stress");
+      return FALSE;
+    }
   if (s->data_held != NULL && s->data_held->len > 0 && client_drained (s))
     {
       if (!up_write (s, s->data_held->str, s->data_held->len))
@@ -1659,7 +1701,11 @@ session_fill_hook (gpointer data,
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, "upstream lost");
       return FALSE;
     }
-  return client_flush (s, error);
+  if (!client_flush (s, error))
+    return FALSE;
+  if (mark > 0)
+    client_wait_mark (s, g_get_monotonic_time ());
+  return TRUE;
 }
 
 /* The header section of a tracked message as it streams by: its one Message-ID (what
@@ -2034,16 +2080,6 @@ register_queue_id (Session    *s,
 }
 
 
-/* The client owes a command (or a TLS handshake) from @now (monotonic µs), or, @now 0,
- * no longer: stress_sweep cuts a wait older than stress_timeout. No lock, no system call:
- * an atomic store the sweep reads under sessions_lock. */
-static void
-client_wait_mark (Session *s,
-                  gint64   now)
-{
-  g_atomic_int_set (&s->wait_since, now == 0 ? 0 : (gint) (now / G_USEC_PER_SEC) + 1);
-}
-
 /* The client's next read bounded by request_deadline from now (the command line, an AUTH
  * response; the data moved later by min_data_rate): no system call (the line reader sets
  * its socket's timeout only when a read must wait and the deadline is the nearer). A
@@ -2061,23 +2097,26 @@ client_deadline_start (Session *s,
                                    s->front->request_deadline);
 }
 
-/* Whether the session ends because stress_sweep cut its client's wait: then the client
- * is told 421, and it is logged. */
+/* "421 4.4.2 HOST Error: timeout exceeded, closing connection" (Postfix's words): a
+ * deadline or stress_timeout passed. */
+static void
+client_reply_timeout (Session *s)
+{
+  client_reply (s, "421 4.4.2 %s Error: timeout exceeded, closing connection",
+                s->front->hostname);
+}
+
+/* Whether the session ends because stress_sweep cut its client's wait
+ * (client_wait_done): then the client is told 421, and it is logged. */
 static gboolean
 client_stress_ended (Session *s)
 {
-  gboolean cut;
-
-  g_mutex_lock (&s->front->sessions_lock);
-  cut = s->stress_cut;
-  g_mutex_unlock (&s->front->sessions_lock);
-  if (!cut)
+  if (!s->stress_cut)
     return FALSE;
   g_message ("[%s] no command within stress_timeout (%u s) while every session slot "
              "(max_connections %u) is taken: the session is ended",
              s->peer_ip, s->front->stress_timeout, s->front->max_sessions);
-  client_reply (s, "421 4.4.2 %s Error: timeout exceeded, closing connection",
-                s->front->hostname);
+  client_reply_timeout (s);
   return TRUE;
 }
 
@@ -2093,8 +2132,7 @@ client_read_failed (Session          *s,
     return;
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
       && server_line_reader_deadline_expired (&s->reader))
-    client_reply (s, "421 4.4.2 %s Error: timeout exceeded, closing connection",
-                  s->front->hostname);
+    client_reply_timeout (s);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     client_reply (s, "421 4.4.2 %s Idle timeout, closing connection", s->front->hostname);
   else if (g_cancellable_is_cancelled (s->cancel)
@@ -2401,7 +2439,13 @@ cmd_auth (Session    *s,
       client_deadline_start (s, FALSE);
       st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, response, wait_cancel (s),
                                     &error);
-      client_wait_mark (s, 0);
+      if (client_wait_done (s))
+        {
+          msgtrk_secure_wipe (response->str, response->len);
+          client_stress_ended (s);
+          ok = FALSE;
+          break;
+        }
       if (st == SERVER_LINE_TOO_LONG)
         {
           /* RFC 4954 section 4: a line longer than the buffer fails the AUTH with 500.
@@ -2505,10 +2549,18 @@ start_tls (Session *s,
     session_id = g_cancellable_connect (s->cancel, G_CALLBACK (handshake_session_cancelled),
                                         handshake, NULL);
   tls = msgtrk_tls_handshake (s->front->tls, G_IO_STREAM (stream), NULL, handshake, &error);
-  client_wait_mark (s, 0);
   g_source_destroy (deadline);
   if (session_id != 0)
     g_cancellable_disconnect (s->cancel, session_id);
+  if (client_wait_done (s))
+    {
+      /* Cut by stress_sweep (its reading side shut down): nothing can be said to it. */
+      g_message ("[%s] TLS handshake not done within stress_timeout (%u s) while every "
+                 "session slot (max_connections %u) is taken: the session is ended",
+                 s->peer_ip, s->front->stress_timeout, s->front->max_sessions);
+      g_clear_object (&tls);
+      return FALSE;
+    }
   if (tls == NULL)
     {
       if (g_cancellable_is_cancelled (handshake) && !g_cancellable_is_cancelled (s->cancel))
@@ -2522,6 +2574,14 @@ start_tls (Session *s,
     }
   s->tls = tls;
   s->out = g_io_stream_get_output_stream (tls);
+  /* Its reads' own cancellable from now on (wait_cancel): the stop cancels it (at once if
+   * it began already), and stress_sweep without a shutdown, which would end GnuTLS's
+   * session before the 421 could be sent. */
+  g_mutex_lock (&s->front->sessions_lock);
+  s->tls_cancel = g_cancellable_new ();
+  if (s->front->stopping)
+    g_cancellable_cancel (s->tls_cancel);
+  g_mutex_unlock (&s->front->sessions_lock);
   server_line_reader_init (&s->reader, g_io_stream_get_input_stream (tls), FALSE);
   /* The deadline bounds each TLS read itself (a timer cancels it). */
   if (s->deadline_cancel == NULL)
@@ -2881,7 +2941,13 @@ sessions_stop (GCancellable *cancellable,
   g_mutex_lock (&front->sessions_lock);
   front->stopping = TRUE;
   for (GList *l = front->sessions.head; l != NULL; l = l->next)
-    (void) shutdown (((Session *) l->data)->fd, SHUT_RD);
+    {
+      Session *s = l->data;
+
+      (void) shutdown (s->fd, SHUT_RD);
+      if (s->tls_cancel != NULL)
+        g_cancellable_cancel (s->tls_cancel);
+    }
   /* Waits for a Message-ID end now (not at their next look at the disk). */
   postfix_front_mids_wake_all (front);
   while (sessions_dot_waiting (front))
@@ -2920,11 +2986,17 @@ stress_sweep (gpointer data)
       Session *s = l->data;
       gint since = g_atomic_int_get (&s->wait_since);
 
-      /* Whole seconds: more than stress_timeout of them, never less. */
-      if (since == 0 || now - since <= (gint) front->stress_timeout || s->stress_cut)
+      /* Whole seconds: more than stress_timeout of them, never less. The exchange: the
+       * session's end of that wait (client_wait_done) sees the cut, or the cut is not
+       * made. In TLS its reads' cancellable (GnuTLS's session stays whole for the 421);
+       * otherwise, or in the handshake, the reading side shut down. */
+      if (since <= 0 || now - since <= (gint) front->stress_timeout
+          || !g_atomic_int_compare_and_exchange (&s->wait_since, since, STRESS_CUT))
         continue;
-      s->stress_cut = TRUE;
-      (void) shutdown (s->fd, SHUT_RD);
+      if (s->tls_cancel != NULL)
+        g_cancellable_cancel (s->tls_cancel);
+      else
+        (void) shutdown (s->fd, SHUT_RD);
     }
   g_mutex_unlock (&front->sessions_lock);
   return G_SOURCE_CONTINUE;
@@ -3058,10 +3130,12 @@ session_commands (Session *s)
       client_deadline_start (s, FALSE);
       st = server_line_reader_read (&s->reader, FRONT_AUTH_LINE_MAX, line, wait_cancel (s),
                                     &error);
-      client_wait_mark (s, 0);
-
-      if (st == SERVER_LINE_EOF && client_stress_ended (s))
-        break;
+      if (client_wait_done (s))
+        {
+          msgtrk_secure_wipe (line->str, line->len);
+          client_stress_ended (s);
+          break;
+        }
       if (st == SERVER_LINE_EOF && g_cancellable_is_cancelled (s->cancel))
         {
           /* sessions_stop shut the socket's reading side down. */
@@ -3219,6 +3293,7 @@ out:
    * session_tls_in_thread, which closed it). */
   session_tls_close (&s);
   g_clear_object (&s.deadline_cancel);
+  g_clear_object (&s.tls_cancel);
   transaction_reset (&s);
   client_count_drop (&s);
   client_refusal_drop (&s);

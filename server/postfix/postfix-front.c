@@ -115,7 +115,6 @@ typedef struct
   guint pool_idle;
   guint io_threads;
   guint peer_cache_ttl;        /* peername_cache_ttl: seconds (0: no cache) */
-  guint max_connections;       /* settings' (front_check_open_files) */
   ServerCoroLoop **loops;     /* (owned) io_threads of them, once started (post_drop) */
   guint next_loop;            /* the loop the next session goes to (the accept thread's) */
 } Front;
@@ -134,7 +133,7 @@ static void
 front_check_open_files (Front *f)
 {
   struct rlimit rl;
-  rlim_t need = (rlim_t) f->max_connections * FRONT_FILES_PER_SESSION + f->pool_size
+  rlim_t need = (rlim_t) f->front.max_sessions * FRONT_FILES_PER_SESSION + f->pool_size
                 + FRONT_FILES_SPARE;
 
   if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
@@ -148,7 +147,7 @@ front_check_open_files (Front *f)
   g_warning ("max_connections=%u needs about %lu open files, but the limit is %lu (hard "
              "%lu): past it clients wait or hear 421; raise LimitNOFILE= in the unit, or "
              "lower max_connections",
-             f->max_connections, (unsigned long) need, (unsigned long) rl.rlim_cur,
+             f->front.max_sessions, (unsigned long) need, (unsigned long) rl.rlim_cur,
              (unsigned long) rl.rlim_max);
 }
 
@@ -346,7 +345,6 @@ front_configure (gpointer        data,
   }
   if (!server_config_read_uints (kf, FRONT_GROUP, uints, error))
     return FALSE;
-  f->max_connections = settings->max_connections;
   f->front.max_sessions = settings->max_connections;
   settings->listen = g_strdup (f->listen);
   settings->user = g_strdup (f->user);

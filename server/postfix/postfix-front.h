@@ -121,7 +121,8 @@ typedef struct
   GQueue sessions;            /* of Session* (their own links) */
   gboolean stopping;          /* the stop's handler ran: new sessions end at once */
   /* Stress (postfix-front-session.c, stress_sweep): every session slot taken. */
-  guint max_sessions;         /* max_connections: that many sessions running is stress */
+  guint max_sessions;         /* max_connections (the listener's setting): that many
+                               * sessions running is stress; the open files they need */
   guint stress_timeout;       /* seconds a client may take for a command under stress
                                * (0: no stress mode) */
   guint stress_source;        /* (sessions_lock) the sweep's timer while stressed, or 0 */

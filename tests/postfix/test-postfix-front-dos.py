@@ -27,8 +27,9 @@ What:
      address alone); the prefix lengths load at 1 and 32 or 128, not at 0 or one past;
      stress (as Postfix's smtpd under stress): with every slot taken (max_connections)
      the clients that owe a command for more than stress_timeout hear 421 and are cut,
-     said once in the log and per session; with a slot free, or stress_timeout=0, they
-     are kept; it loads at 0 and 3600, not 3601;
+     said once in the log and per session, in TLS too (over TLS); the front's own wait
+     for the upstream's replies is not counted; with a slot free, or stress_timeout=0,
+     they are kept; it loads at 0 and 3600, not 3601;
   3. request_deadline counts only the client's time: a pipelined RCPT that the upstream
      answers after more than the deadline gets its reply, the session goes on.
 How: a scripted upstream (scripted_front.PostfixLike), the front on loopback.
@@ -436,10 +437,11 @@ def main():
                         [250, 250])
             third = Client(xport)
             third.reply()
-            third.cmd(b"EHLO client.example\r\n")
             # What each hears within STRESS_TIMEOUT + 3 s of the last slot taken (the sweep
-            # runs once a second and cuts a wait of more than STRESS_TIMEOUT whole seconds).
+            # runs once a second and cuts a wait of more than STRESS_TIMEOUT whole seconds;
+            # the third's wait began after its EHLO was sent).
             t0 = time.monotonic()
+            third.cmd(b"EHLO client.example\r\n")
             end = t0 + STRESS_TIMEOUT + 3
             got = []
             for c in two + [third]:
@@ -454,7 +456,8 @@ def main():
                         "third after more than 2 s)",
                         all(r != "kept" and r[0] == 421 and b"timeout exceeded" in r[1]
                             for r, _ in got) and got[2][1] >= STRESS_TIMEOUT, repr(got))
-                log = wait_log(os.path.join(base, name + ".log"), "no command within")
+                log = wait_log(os.path.join(base, name + ".log"),
+                               "no command within stress_timeout (2 s)", 3)
                 t.check("stress: said once when the last slot was taken, and each cut logged",
                         log.count("Every session slot is taken (max_connections 3)") == 1
                         and log.count("no command within stress_timeout (2 s)") == 3,
@@ -471,6 +474,47 @@ def main():
                         all(r == "kept" for r, _ in got), repr(got))
             for c in two + [third]:
                 c.sock.close()
+        # In TLS (after STARTTLS, the one slot taken): the 421 comes over TLS (its read
+        # cancelled, GnuTLS's session whole).
+        proc, tport = start_front(exe, base, "stress-tls", up, source_root,
+                                  "upstream_pool=0\nmax_connections=1\nidle_timeout=60\n"
+                                  "stress_timeout=%d\n" % STRESS_TIMEOUT)
+        procs.append(proc)
+        c = Client(tport)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        code = c.starttls(ca)
+        t0 = time.monotonic()
+        ehlo = c.cmd(b"EHLO client.example\r\n")[0]
+        c.sock.settimeout(STRESS_TIMEOUT + 5)
+        try:
+            r = c.reply()
+        except (socket.timeout, ssl.SSLError, OSError) as e:
+            r = (0, repr(e).encode())
+        took = time.monotonic() - t0
+        c.sock.close()
+        t.check("stress in TLS: the silent client hears 421 4.4.2 timeout exceeded over TLS "
+                "after more than %d s" % STRESS_TIMEOUT,
+                (code, ehlo) == (220, 250) and r[0] == 421 and b"timeout exceeded" in r[1]
+                and took >= STRESS_TIMEOUT, "%r %r %r after %.1f s" % (code, ehlo, r, took))
+        # The front's own time is not the client's: a pipelined RCPT that the upstream
+        # answers after RCPT_DELAY (> stress_timeout) s, the one slot taken, is answered
+        # and the session goes on.
+        slow_stress = PostfixLike(rcpt_delay=RCPT_DELAY)
+        proc, pport = start_front(exe, base, "stress-slowup", slow_stress, source_root,
+                                  "upstream_pool=0\nmax_connections=1\nstress_timeout=1\n")
+        procs.append(proc)
+        c = Client(pport)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        c.sock.sendall(b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@dest.example>\r\n")
+        codes = [c.reply()[0], c.reply()[0]]
+        quit_code = c.cmd(b"QUIT\r\n")[0]
+        c.sock.close()
+        t.check("stress_timeout=1, the one slot taken: a pipelined RCPT answered by the "
+                "upstream after %d s gets its 250 and the session goes on" % RCPT_DELAY,
+                codes == [250, 250] and quit_code == 221,
+                "codes %r, QUIT %r" % (codes, quit_code))
         check_bounds("stress_timeout", ((0, True), (3600, True), (3601, False)))
 
         # 6. request_deadline counts the client's time, not the upstream's: a pipelining

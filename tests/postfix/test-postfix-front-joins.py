@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from scripted_front import (Client, PostfixLike, start_front,  # noqa: E402
-                            stop_front, test_setup)
+                            stop_front, test_setup, wait_traced)
 import tracking_harness as th  # noqa: E402
 
 LINK_DELAY_S = 1
@@ -115,7 +115,7 @@ def slow_link(t, exe, base, source_root):
                                    "-e", "inject=link,linkat:delay_exit=%d"
                                    % (LINK_DELAY_S * 1000000),
                                    "-p", str(proc.pid)])
-        time.sleep(1)  # attached
+        wait_traced(proc.pid, tracer)
         began = time.monotonic()
         code, text = tracked_message(port, 1)
         took = time.monotonic() - began

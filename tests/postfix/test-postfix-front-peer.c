@@ -306,20 +306,23 @@ test_key (void)
       g_assert_cmpstr (key, ==, cases[i].key);
     }
 
-  /* A link-local address with its scope: whole, with the scope, at any length (the same
-   * address on two links is two clients; a link's clients are not one). */
+  /* A link-local address: its network as any other's, with its scope (the same network
+   * on two links is two clients). */
   in6.sin6_family = AF_INET6;
   in6.sin6_scope_id = 4294967295u;
   g_assert_cmpint (inet_pton (AF_INET6, "fe80::1:2:3:4", &in6.sin6_addr), ==, 1);
   g_assert_true (postfix_front_peer_set_address (&peer, (struct sockaddr *) &in6, sizeof in6));
   g_assert_true (postfix_front_peer_key (&peer, 32, 84, key));
-  g_assert_cmpstr (key, ==, "fe80::1:2:3:4%4294967295"); /* the longest key's kind */
-  g_assert_cmpuint (strlen ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%4294967295"), <,
+  g_assert_cmpstr (key, ==, "fe80::1:0:0:0/84%4294967295");
+  g_assert_true (postfix_front_peer_key (&peer, 32, 128, key));
+  g_assert_cmpstr (key, ==, "fe80::1:2:3:4%4294967295");
+  /* The longest key there can be fits. */
+  g_assert_cmpuint (strlen ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/127%4294967295"), <,
                     POSTFIX_FRONT_PEER_KEY_MAX);
   in6.sin6_scope_id = 2;
   g_assert_true (postfix_front_peer_set_address (&peer, (struct sockaddr *) &in6, sizeof in6));
   g_assert_true (postfix_front_peer_key (&peer, 32, 1, key));
-  g_assert_cmpstr (key, ==, "fe80::1:2:3:4%2");
+  g_assert_cmpstr (key, ==, "8000::/1%2");
 
   /* Unknown: no key. */
   memset (&peer, 0, sizeof peer);
