@@ -515,12 +515,13 @@ static void
 front_stop (gpointer data)
 {
   Front *f = data;
-  gint done = g_atomic_int_get (&f->front.pending_joins_done);
-  gint waited = g_atomic_int_get (&f->front.pending_joins_waited);
+  /* Counted as gint by g_atomic_int_inc(), read as unsigned: 4 billion before a wrap. */
+  guint done = (guint) g_atomic_int_get (&f->front.pending_joins_done);
+  guint waited = (guint) g_atomic_int_get (&f->front.pending_joins_waited);
 
-  if (done + waited > 0)
-    g_info ("Pending registration joins before the data went upstream: %d found the write "
-            "done, %d waited for it",
+  if (done > 0 || waited > 0)
+    g_info ("Pending registration joins before the data went upstream: %u found the write "
+            "done, %u waited for it",
             done, waited);
 
   for (guint i = 0; f->loops != NULL && i < f->io_threads; i++)
