@@ -146,6 +146,19 @@ def limit_refuses(port, first, second, third, host="127.0.0.1"):
     return codes, code, text
 
 
+def pipelined_session(port):
+    """EHLO, then MAIL and RCPT in one write, then QUIT: (the MAIL's and RCPT's codes, the
+    QUIT's)."""
+    c = Client(port)
+    c.reply()
+    c.cmd(b"EHLO client.example\r\n")
+    c.sock.sendall(b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@dest.example>\r\n")
+    codes = [c.reply()[0], c.reply()[0]]
+    quit_code = c.cmd(b"QUIT\r\n")[0]
+    c.sock.close()
+    return codes, quit_code
+
+
 def ipv6_checks(exe, source_root, base):
     """In a network namespace of its own (this process, run under unshare --net): the IPv6
     addresses on its loopback, the front on [::]; [(what, ok, detail)]."""
@@ -504,13 +517,7 @@ def main():
         proc, pport = start_front(exe, base, "stress-slowup", slow_stress, source_root,
                                   "upstream_pool=0\nmax_connections=1\nstress_timeout=1\n")
         procs.append(proc)
-        c = Client(pport)
-        c.reply()
-        c.cmd(b"EHLO client.example\r\n")
-        c.sock.sendall(b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@dest.example>\r\n")
-        codes = [c.reply()[0], c.reply()[0]]
-        quit_code = c.cmd(b"QUIT\r\n")[0]
-        c.sock.close()
+        codes, quit_code = pipelined_session(pport)
         t.check("stress_timeout=1, the one slot taken: a pipelined RCPT answered by the "
                 "upstream after %d s gets its 250 and the session goes on" % RCPT_DELAY,
                 codes == [250, 250] and quit_code == 221,
@@ -523,13 +530,7 @@ def main():
         proc, sport = start_front(exe, base, "slowup", slow, source_root,
                                   "upstream_pool=0\nrequest_deadline=%d\n" % (RCPT_DELAY - 1))
         procs.append(proc)
-        c = Client(sport)
-        c.reply()
-        c.cmd(b"EHLO client.example\r\n")
-        c.sock.sendall(b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@dest.example>\r\n")
-        codes = [c.reply()[0], c.reply()[0]]
-        quit_code = c.cmd(b"QUIT\r\n")[0]
-        c.sock.close()
+        codes, quit_code = pipelined_session(sport)
         t.check("request_deadline=%d: a pipelined RCPT answered by the upstream after %d s "
                 "gets its 250 and the session goes on" % (RCPT_DELAY - 1, RCPT_DELAY),
                 codes == [250, 250] and quit_code == 221,
