@@ -15,7 +15,9 @@
  * a loop thread either: in a coroutine each runs in one pool hop (journal_step).
  * DurableJournal file layout (native byte order; the file never leaves its machine):
  *
- *   header  = "MSGTRK-JOURNAL 1" (16 octets) generation (guint32) zeros, 512 octets
+ *   header  = "MSGTRK-JOURNAL 1" (16 octets) generation (guint32) boot id (36 octets:
+ *             the kernel's boot_id when the header was written, zeros if unknown) zeros,
+ *             512 octets
  *   record  = magic "MTJR" (guint32 0x524a544d) length (guint32) generation (guint32)
  *             crc32 (guint32, of length, generation and the payload) payload
  *             zero padding to a multiple of 8
@@ -252,6 +254,10 @@ durable_group_commit (DurableGroup *group,
 #define JOURNAL_MAGIC "MSGTRK-JOURNAL 1"
 #define JOURNAL_MAGIC_LEN 16
 #define JOURNAL_HEADER_SIZE 512
+/* The boot id in the header: after the generation. */
+#define JOURNAL_BOOT_ID_OFFSET (JOURNAL_MAGIC_LEN + 4)
+#define JOURNAL_BOOT_ID_LEN 36
+#define JOURNAL_BOOT_ID_FILE "/proc/sys/kernel/random/boot_id"
 #define RECORD_MAGIC 0x524a544du
 #define RECORD_HEAD_SIZE 16
 #define RECORD_ALIGN 8
@@ -279,9 +285,7 @@ struct _DurableJournal
   GMutex busy_lock;
   GCond busy_cond;
   guint busy;          /* pool threads still at work on it after their caller went on (a
-                        * kicked sync, a detached append): close waits; under busy_lock */
-  GThreadPool *detached; /* (owned) (nullable) durable_journal_append_detached()'s, made
-                          * at its first use; under busy_lock */
+                        * kicked sync): close waits; under busy_lock */
 };
 
 static guint32 crc_table[256];
@@ -372,6 +376,33 @@ journal_datasync (gpointer data,
   return TRUE;
 }
 
+static gpointer
+boot_id_read (gpointer data)
+{
+  static char id[JOURNAL_BOOT_ID_LEN];
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (JOURNAL_BOOT_ID_FILE, &text, &len, NULL) || len < sizeof id)
+    return NULL;
+  for (gsize i = 0; i < sizeof id; i++)
+    if (!g_ascii_isxdigit (text[i]) && text[i] != '-')
+      return NULL;
+  memcpy (id, text, sizeof id);
+  return id;
+}
+
+/* The running kernel's boot id (JOURNAL_BOOT_ID_LEN octets, read once), or NULL when it
+ * cannot be read: a journal's header then says "unknown", which a replay takes for
+ * another boot. */
+static const char *
+boot_id (void)
+{
+  static GOnce once = G_ONCE_INIT;
+
+  return g_once (&once, boot_id_read, NULL);
+}
+
 static gboolean
 write_header (int         fd,
               const char *path,
@@ -382,6 +413,8 @@ write_header (int         fd,
 
   memcpy (header, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN);
   memcpy (header + JOURNAL_MAGIC_LEN, &generation, sizeof generation);
+  if (boot_id () != NULL)
+    memcpy (header + JOURNAL_BOOT_ID_OFFSET, boot_id (), JOURNAL_BOOT_ID_LEN);
   if (!pwrite_all (fd, header, sizeof header, 0))
     return errno_error (error, errno, "write", path);
   return TRUE;
@@ -484,14 +517,12 @@ durable_journal_close (DurableJournal *journal)
 
   if (journal == NULL)
     return;
-  /* A kicked sync or a detached append still running in a pool thread (its session has
-   * ended) finishes first. */
+  /* A kicked sync still running in a pool thread (its session has ended) finishes
+   * first. */
   g_mutex_lock (&journal->busy_lock);
   while (journal->busy > 0)
     g_cond_wait (&journal->busy_cond, &journal->busy_lock);
   g_mutex_unlock (&journal->busy_lock);
-  if (journal->detached != NULL)
-    g_thread_pool_free (journal->detached, FALSE, TRUE);
   if (journal->fd >= 0)
     {
       if (journal->group != NULL && journal_syncfs (journal, &error))
@@ -755,77 +786,6 @@ durable_journal_append (DurableJournal *journal,
 
   g_return_val_if_fail (ticket != NULL, FALSE);
   return journal_step (&st);
-}
-
-/* A record appended by durable_journal_append_detached()'s pool. */
-typedef struct
-{
-  DurableJournal *journal;
-  char *record;  /* (owned) */
-  gsize len;
-  char *context; /* (owned) for its failure's warning */
-} Detached;
-
-static void
-detached_run (gpointer data,
-              gpointer user_data)
-{
-  Detached *d = data;
-  DurableJournal *journal = d->journal;
-  g_autoptr (GError) error = NULL;
-  guint64 ticket = 0;
-  JournalStep st = { journal, d->record, d->len, NULL, NULL, &ticket, &error, FALSE };
-
-  journal_step_run (&st);
-  if (!st.ok)
-    g_warning ("%s: %s", d->context, error->message);
-  g_free (d->record);
-  g_free (d->context);
-  g_free (d);
-  journal_idle (journal);
-}
-
-/**
- * durable_journal_append_detached:
- * @context: what the record is, for the warning if its append fails
- *
- * Appends @record, never waited for by anyone in particular (made durable by the next
- * sync, or by the journal's close): in a coroutine by a pool thread after the call
- * returned (a copy of @record; the coroutine neither parks nor waits; a failure is logged
- * with @context), elsewhere here. Records appended so are in the journal before its close
- * (durable_journal_close() waits for them).
- *
- * Returns: %TRUE (queued, in a coroutine), or %FALSE with @error set (too long, or the
- *   append here failed)
- */
-gboolean
-durable_journal_append_detached (DurableJournal *journal,
-                                 const char     *record,
-                                 gsize           len,
-                                 const char     *context,
-                                 GError        **error)
-{
-  Detached *d;
-  g_autoptr (GError) local = NULL;
-  guint64 ticket = 0;
-
-  if (len > DURABLE_JOURNAL_MAX_RECORD || !server_coro_in_loop ())
-    return durable_journal_append (journal, record, len, &ticket, error);
-  d = g_new0 (Detached, 1);
-  d->journal = journal;
-  d->record = g_memdup2 (record, len);
-  d->len = len;
-  d->context = g_strdup (context);
-  journal_busy (journal);
-  g_mutex_lock (&journal->busy_lock);
-  if (journal->detached == NULL)
-    journal->detached = g_thread_pool_new (detached_run, NULL, 1, FALSE, NULL);
-  /* A failed push (no new thread) still queues it: it runs when the thread can start. */
-  if (!g_thread_pool_push (journal->detached, d, &local))
-    g_warning ("%s: no new pool thread (%s): the journal's record waits", context,
-               local->message);
-  g_mutex_unlock (&journal->busy_lock);
-  return TRUE;
 }
 
 /* durable_journal_wait: return once the record of @ticket is durable (group commit). */
@@ -1123,11 +1083,15 @@ replay_one (int                      fd,
   g_autofree char *payload = g_malloc (DURABLE_JOURNAL_MAX_RECORD + 1);
   guint32 generation;
   gsize pos = JOURNAL_HEADER_SIZE;
+  gboolean this_boot;
 
   if (pread (fd, header, sizeof header, 0) != (ssize_t) sizeof header
       || memcmp (header, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN) != 0)
     return TRUE; /* cut before its header: nothing in it */
   memcpy (&generation, header + JOURNAL_MAGIC_LEN, sizeof generation);
+  /* Zeros (unknown, or a journal older than the field) never match. */
+  this_boot = boot_id () != NULL
+              && memcmp (header + JOURNAL_BOOT_ID_OFFSET, boot_id (), JOURNAL_BOOT_ID_LEN) == 0;
   while (pos + RECORD_HEAD_SIZE <= DURABLE_JOURNAL_CAPACITY)
     {
       guint32 head[4];
@@ -1142,7 +1106,7 @@ replay_one (int                      fd,
           || record_crc (head[1], generation, payload) != head[3])
         break;
       payload[head[1]] = '\0';
-      if (!func (payload, head[1], data, error))
+      if (!func (payload, head[1], this_boot, data, error))
         {
           g_prefix_error (error, "%s: ", path);
           return FALSE;
@@ -1163,6 +1127,10 @@ replay_one (int                      fd,
  * For each journal in @dir whose owner is gone (its flock can be taken), hands its
  * records to @func in order, then syncs the file system and removes the journal. A
  * journal whose record @func refuses is kept (and @error set; the others are replayed).
+ * @func is told whether the journal was written since the machine last started (its
+ * header's boot id is the running kernel's): then its owner died but the system did not,
+ * so every write it made before it died is there (in the page cache if not on disk), and
+ * only what its death cut short can be missing.
  *
  * Returns: the number of records replayed
  */
@@ -1290,4 +1258,16 @@ guint64
 durable_journal_probe_syncs (DurableJournal *journal)
 {
   return durable_group_syncs (journal->group);
+}
+
+/* durable_journal_probe_forget_boot: tests only, @journal's header made to name no boot
+ * (as a journal written before the machine last started, or one without the field): a
+ * replay then tells its callback it is not of this boot. */
+gboolean
+durable_journal_probe_forget_boot (DurableJournal *journal)
+{
+  static const char zeros[JOURNAL_BOOT_ID_LEN];
+
+  return pwrite_all (journal->fd, zeros, sizeof zeros, JOURNAL_BOOT_ID_OFFSET)
+         && fdatasync (journal->fd) == 0;
 }

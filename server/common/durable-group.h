@@ -68,9 +68,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DurableGroup, durable_group_free)
 typedef struct _DurableJournal DurableJournal;
 
 /* Called for each record of a dead owner's journal, in the order written; FALSE keeps
- * the journal for the next start. */
+ * the journal for the next start. @this_boot: the journal was written since the machine
+ * last started (durable_journal_replay()). */
 typedef gboolean (*DurableJournalReplayFunc) (const char *record,
                                               gsize       len,
+                                              gboolean    this_boot,
                                               gpointer    data,
                                               GError    **error);
 
@@ -83,11 +85,6 @@ gboolean        durable_journal_append (DurableJournal           *journal,
                                         gsize                     len,
                                         guint64                  *ticket,
                                         GError                  **error);
-gboolean        durable_journal_append_detached (DurableJournal  *journal,
-                                                 const char      *record,
-                                                 gsize            len,
-                                                 const char      *context,
-                                                 GError         **error);
 gboolean        durable_journal_wait   (DurableJournal           *journal,
                                         guint64                   ticket,
                                         GError                  **error);
@@ -140,6 +137,7 @@ const char     *durable_journal_get_path (DurableJournal         *journal);
 GThread        *durable_journal_probe_hold_checkpoint (DurableJournal *journal,
                                                        guint           ms);
 guint64         durable_journal_probe_syncs (DurableJournal          *journal);
+gboolean        durable_journal_probe_forget_boot (DurableJournal    *journal);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DurableJournal, durable_journal_close)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DurableJournalJob, durable_journal_job_free)

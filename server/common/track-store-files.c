@@ -165,6 +165,7 @@ files_free (gpointer impl)
 
 static gboolean files_replay_record (const char *record,
                                      gsize       len,
+                                     gboolean    this_boot,
                                      gpointer    data,
                                      GError    **error);
 
@@ -878,10 +879,13 @@ record_write_durably (FilesStore *self,
 
 /* Replay of one journaled record (durable_journal_replay): written again, durably, when
  * the file is missing or unreadable (lost or torn by the crash), or when the put rules
- * allow it now (expired owner, or the same B with a lower version). */
+ * allow it now (expired owner, or the same B with a lower version). In this boot too
+ * (@this_boot): a writer killed between its record and its rename left the file as it
+ * was. */
 static gboolean
 files_replay_record (const char *record,
                      gsize       len,
+                     gboolean    this_boot,
                      gpointer    data,
                      GError    **error)
 {

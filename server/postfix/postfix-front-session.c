@@ -91,9 +91,9 @@
  *             the "." and before that reply goes to the client (each join parks only if
  *             that part still runs; every exit where Postfix took nothing joins it and
  *             removes it), the follower binds it from smtpd's "client=...,
- *             orig_queue_id=" line, and
- *             after the 250 only a journal record of the queue id is appended, unwaited;
- *             the rest goes as below. Otherwise, a tracked
+ *             orig_queue_id=" line (its binding is the queue id's registration: the
+ *             front writes nothing after the 250); the rest goes as below. Otherwise, a
+ *             tracked
  *             message with one simple Message-ID: before its data goes upstream, the
  *             Message-ID is taken (mid_acquire: one message per Message-ID in flight
  *             while a pending registration has it, tracked or not; still pending after
@@ -2009,9 +2009,9 @@ reply_queue_id (const char *reply)
 /* After the upstream's 250 to a tracked message: the registration for the follower,
  * made with @now as its arrival. @pending: the message's pending registration is durable
  * (pending_write). By ident, the follower binds it to the queue id of smtpd's client
- * line, so only a journal record of the queue id is appended, not waited for (it tells a
- * replay that the pending one has its queue id), by a pool thread after this returns
- * (the session does not park for it). By Message-ID (@mid_key, the
+ * line: nothing is written (a replay in this boot does not need a record of the queue id
+ * to leave the pending file alone: postfix_registration_recover()). By Message-ID
+ * (@mid_key, the
  * fallback), the front names the queue id itself: QID.reg written through the journal
  * (waited for: the client has its 250 already; the write and the sync in one pool hop),
  * then the pending file removed (in a pool thread too), so the
@@ -2049,15 +2049,18 @@ register_queue_id (Session    *s,
                  s->peer_ip, s->envid);
       return FALSE;
     }
+  if (pending && mid_key == NULL)
+    {
+      g_info ("[%s] queued as %s, ENVID %s, %u recipients pending under transaction %s",
+              s->peer_ip, qid, s->envid, s->rcpts->len, s->ident);
+      return TRUE;
+    }
   reg = registration_build (s, qid, now);
   /* The transaction it belongs to (XFORWARD IDENT accepted): the follower tells it from
    * a later message that gets the same queue id (postfix_registration_make_current). */
   reg->ident = g_strdup (s->ident);
-  if (pending && mid_key == NULL
-        ? !postfix_registration_journal_queue_id (s->front->registration_dir,
-                                                  s->front->journal, reg, NULL, &error)
-        : !postfix_registration_write_journaled (s->front->registration_dir,
-                                                 s->front->journal, reg, &error))
+  if (!postfix_registration_write_journaled (s->front->registration_dir, s->front->journal,
+                                             reg, &error))
     {
       if (pending)
         g_warning ("[%s] cannot register queue id %s (ENVID %s): %s; its pending "
@@ -2389,8 +2392,8 @@ cmd_data (Session    *s,
     pending_drop (s, pending_key);
   if (code / 100 == 2 && tracked && pending)
     {
-      /* The registration is durable (pending): the 250 goes first, the queue id's journal
-       * record after it (a write to the journal may wait for the file system's commit). */
+      /* The registration is durable (pending): the 250 goes first, then by Message-ID
+       * QID.reg (a write to the journal may wait for the file system's commit). */
       client_write (s, reply->str, reply->len);
       client_flush (s, NULL);
       register_queue_id (s, reply->str, now, TRUE,

@@ -521,44 +521,6 @@ postfix_registration_write_journaled (const char                *dir,
   return durable_journal_file_replace (journal, tmp, path, text, strlen (text), NULL, error);
 }
 
-/**
- * postfix_registration_journal_queue_id:
- * @ticket: (out) (optional): durable once durable_journal_wait() says so (or at the
- *   journal's next sync by anyone); NULL: nobody waits for it, and in a coroutine the
- *   record is appended by a pool thread after the call returned
- *   (durable_journal_append_detached(): no park, no hop; its failure logged there)
- *
- * The journal record of @reg only, not waited for, and no file: for a registration
- * whose pending one (postfix_registration_write_pending()) is durable already, which the
- * follower binds to the queue id (QID.reg written durably by it). The record tells the
- * journal's replay that the pending registration has its queue id (QID.reg restored
- * from it, the pending one not).
- *
- * Returns: %TRUE, or %FALSE with @error set
- */
-gboolean
-postfix_registration_journal_queue_id (const char                *dir,
-                                       DurableJournal            *journal,
-                                       const PostfixRegistration *reg,
-                                       guint64                   *ticket,
-                                       GError                   **error)
-{
-  g_autofree char *text = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *tmp = NULL;
-
-  g_autofree char *context = NULL;
-
-  if (!registration_prepare (dir, reg, &text, &path, &tmp, error))
-    return FALSE;
-  if (ticket != NULL)
-    return durable_journal_append (journal, text, strlen (text), ticket, error);
-  context = g_strdup_printf ("the journal record of queue id %s (ENVID %s) not appended; its "
-                             "pending registration stays, for the follower to bind",
-                             reg->queue_id, reg->envid);
-  return durable_journal_append_detached (journal, text, strlen (text), context, error);
-}
-
 /* Whether the journaled registration @reg is already on disk or superseded by @have, the
  * valid file of its queue id. A registration is told by its ENVID and arrival, not by the
  * queue id alone: Postfix reuses short queue ids, so the file may be an older message's
@@ -609,10 +571,15 @@ recover_drop_pending (const char                *dir,
  * is that registration or a newer one (recover_superseded). A pending one (no queue id
  * yet, its ident or Message-ID instead) is kept aside: it is restored after the replay
  * unless the journal also holds its registration under a queue id (then its pending
- * file, if still there, is removed: recover_drop_pending). */
+ * file, if still there, is removed: recover_drop_pending). A pending one by ident of a
+ * journal of this boot (@this_boot) is not: its file was linked before any of the
+ * message's data went upstream, and a front that is killed loses none of its writes, so
+ * the file is there unless the follower bound it or the front dropped it (and the
+ * journal has no queue-id record by ident to tell which: docs/durability.md). */
 static gboolean
 recover_one (const char *record,
              gsize       len,
+             gboolean    this_boot,
              gpointer    data,
              GError    **error)
 {
@@ -629,6 +596,8 @@ recover_one (const char *record,
       g_warning ("A journaled registration is skipped: %s", local->message);
       return TRUE;
     }
+  if (reg->queue_id == NULL && reg->ident != NULL && this_boot)
+    return TRUE;
   if (reg->queue_id == NULL)
     {
       char *key = recover_key (reg);
@@ -734,7 +703,8 @@ recover_orphan (const char          *dir,
  * have lost their unsynced files). Call at start-up, before the first lookup. A pending
  * registration by Message-ID without its queue id's record comes back as an orphan
  * (recover_orphan; postfix-register.h), and the mark POSTFIX_REGISTRATION_ORPHANS_MARK
- * tells the follower.
+ * tells the follower. A pending registration by ident comes back only from a journal
+ * written before the machine last started (recover_one).
  *
  * Returns: the number of journaled registrations seen
  */

@@ -41,9 +41,10 @@
  * follower holds the cleanup lines "QID: message-id=<...>" while it exists and binds it
  * to the first one (postfix_registration_claim_pending(): QID.reg written durably, the
  * pending file removed) only when it is still there registration_wait seconds later
- * (the front died between the "." and its registration). By ident, after the 250 the
- * front only journals the queue id's registration
- * (postfix_registration_journal_queue_id(), unwaited). The front's <ident>.pending is a
+ * (the front died between the "." and its registration). By ident, the front writes
+ * nothing after the 250: the follower's binding is the queue id's registration, and a
+ * replay of the front's journal in the same boot restores no pending registration by
+ * ident (postfix_registration_recover()). The front's <ident>.pending is a
  * hard link of one of its slot files, <dir>/.slot-<its journal's suffix>-<n>
  * (postfix_registration_start_pending(), a job the front joins before the message's
  * data goes upstream; at most POSTFIX_REGISTRATION_PENDING_SLOTS):
@@ -212,11 +213,6 @@ gboolean             postfix_registration_write    (const char                *d
 gboolean             postfix_registration_write_journaled (const char          *dir,
                                                     DurableJournal            *journal,
                                                     const PostfixRegistration *reg,
-                                                    GError                   **error);
-gboolean             postfix_registration_journal_queue_id (const char   *dir,
-                                                    DurableJournal            *journal,
-                                                    const PostfixRegistration *reg,
-                                                    guint64                   *ticket,
                                                     GError                   **error);
 gboolean             postfix_registration_write_pending (const char            *dir,
                                                     DurableJournal            *journal,

@@ -338,13 +338,17 @@ test_registration_head_max (void)
   "(host mx.b.example[192.0.2.2] said: 451 4.3.0 later (in reply to RCPT TO command))"
 /* A front that journaled @reg and the registrations after it (a NULL-terminated list, in
  * that order, durably) and died before its file renames were durable: the journal holds
- * the records, the files in @dir are whatever was there before. */
+ * the records, the files in @dir are whatever was there before. @other_boot: and the
+ * machine with it (the journal's header names no boot: durable_journal_probe_forget_boot),
+ * else the front alone (killed). */
 static void
 front_dies_after_journal (const char                *dir,
+                          gboolean                   other_boot,
                           const PostfixRegistration *reg,
                           ...) G_GNUC_NULL_TERMINATED;
 static void
 front_dies_after_journal (const char                *dir,
+                          gboolean                   other_boot,
                           const PostfixRegistration *reg,
                           ...)
 {
@@ -373,7 +377,8 @@ front_dies_after_journal (const char                *dir,
           if (!durable_journal_append (j, text, strlen (text), &t, NULL))
             _exit (3);
         }
-      if (!durable_journal_wait (j, t, NULL))
+      if (!durable_journal_wait (j, t, NULL)
+          || (other_boot && !durable_journal_probe_forget_boot (j)))
         _exit (3);
       _exit (0); /* no close: the journal stays, its owner dead */
     }
@@ -407,7 +412,7 @@ test_recover_reused_queue_id (Fixture      *fx,
   g_assert_true (postfix_registration_write (fx->reg_dir, old, &error));
   g_assert_no_error (error);
 
-  front_dies_after_journal (fx->reg_dir, reused, NULL);
+  front_dies_after_journal (fx->reg_dir, FALSE, reused, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   back = postfix_registration_read (fx->reg_dir, "ABCDEF", &error);
@@ -416,7 +421,7 @@ test_recover_reused_queue_id (Fixture      *fx,
   g_clear_pointer (&back, postfix_registration_free);
 
   /* An older registration of the id, journaled by another dead front: the file stays. */
-  front_dies_after_journal (fx->reg_dir, stale, NULL);
+  front_dies_after_journal (fx->reg_dir, FALSE, stale, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   back = postfix_registration_read (fx->reg_dir, "ABCDEF", &error);
@@ -486,7 +491,7 @@ test_pending (Fixture      *fx,
 
   /* A front died after journaling the pending registration only: restored, as an orphan
    * (/postfix-track/registration/orphan). */
-  front_dies_after_journal (fx->reg_dir, pend, NULL);
+  front_dies_after_journal (fx->reg_dir, FALSE, pend, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
@@ -500,7 +505,7 @@ test_pending (Fixture      *fx,
   g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
   bound = postfix_registration_new ("ABC125", "p1", B1, 100, 200);
   g_assert_true (postfix_registration_add_rcpt (bound, "a@test.example", NULL, NULL, &error));
-  front_dies_after_journal (fx->reg_dir, pend, bound, NULL);
+  front_dies_after_journal (fx->reg_dir, FALSE, pend, bound, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
   g_assert_no_error (error);
   g_assert_false (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "m1@test.example"));
@@ -515,7 +520,7 @@ test_pending (Fixture      *fx,
     g_assert_true (postfix_registration_add_rcpt (other, "a@test.example", NULL, NULL, &error));
     g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, other, NULL, &error));
     g_assert_no_error (error);
-    front_dies_after_journal (fx->reg_dir, pend, bound, NULL);
+    front_dies_after_journal (fx->reg_dir, FALSE, pend, bound, NULL);
     g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
     g_assert_no_error (error);
     g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID,
@@ -566,10 +571,11 @@ test_orphan (Fixture      *fx,
   g_assert_cmpuint (orphans->len, ==, 0);
   g_clear_pointer (&orphans, g_ptr_array_unref);
 
-  /* The front died with its pending file on disk (and one by ident): an orphan, marked,
-   * listed; the one by ident restored as before. A live one is not listed. */
+  /* The front died with its pending file on disk (and one by ident, its file lost: a
+   * power cut): an orphan, marked, listed; the one by ident restored as before. A live
+   * one is not listed. */
   g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, pend, NULL, &error));
-  front_dies_after_journal (fx->reg_dir, pend, ident, NULL);
+  front_dies_after_journal (fx->reg_dir, TRUE, pend, ident, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 2);
   g_assert_no_error (error);
   g_assert_true (postfix_registration_pending_exists (fx->reg_dir, BY_MID, "orphan@test.example"));
@@ -601,7 +607,7 @@ test_orphan (Fixture      *fx,
 
   /* Its file gone (bound, dropped, or lost unsynced): an orphan again, for the follower
    * to settle from what it read (it binds nothing the follower has settled). */
-  front_dies_after_journal (fx->reg_dir, pend, NULL);
+  front_dies_after_journal (fx->reg_dir, FALSE, pend, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_true (postfix_registration_orphans_marked (fx->reg_dir));
   {
@@ -622,7 +628,7 @@ test_orphan (Fixture      *fx,
   /* Another message's pending registration has its file now (a live front took the
    * Message-ID since): left as it is, no orphan, no mark. */
   g_assert_true (postfix_registration_write_pending (fx->reg_dir, NULL, live, NULL, &error));
-  front_dies_after_journal (fx->reg_dir, pend, NULL);
+  front_dies_after_journal (fx->reg_dir, FALSE, pend, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   g_assert_false (postfix_registration_orphans_marked (fx->reg_dir));
@@ -637,7 +643,8 @@ test_orphan (Fixture      *fx,
 
 /* Pending registrations by transaction ident (XFORWARD IDENT, Postfix's orig_queue_id=):
  * the ident's shape checked at its bounds (it names a file), bound once, never by a
- * cleanup line's Message-ID, restored by a replay, swept after
+ * cleanup line's Message-ID, restored by a replay of an earlier boot's journal (not by
+ * one of this boot's: a killed front lost no file), swept after
  * POSTFIX_REGISTRATION_PENDING_MAX_AGE when it never binds. */
 static void
 test_pending_ident (Fixture *fx, gconstpointer data)
@@ -764,8 +771,16 @@ test_pending_ident (Fixture *fx, gconstpointer data)
       postfix_registration_claim_pending (fx->reg_dir, by_ident, ident, "ABC102", &error));
   g_assert_no_error (error);
 
-  /* A front died after journaling it: restored under its ident. */
-  front_dies_after_journal (fx->reg_dir, pend, NULL);
+  /* A front killed after journaling it, the machine up: not restored (the follower bound
+   * it above; had it not, its file would still be there: a killed process loses none of
+   * its writes), since the front journals no queue id by ident to tell a replay so. */
+  front_dies_after_journal (fx->reg_dir, FALSE, pend, NULL);
+  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
+  g_assert_no_error (error);
+  g_assert_false (postfix_registration_pending_exists (fx->reg_dir, by_ident, ident));
+  /* The same after a power cut (the journal of an earlier boot: the file may be lost):
+   * restored under its ident. */
+  front_dies_after_journal (fx->reg_dir, TRUE, pend, NULL);
   g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
   g_assert_no_error (error);
   g_assert_true (postfix_registration_pending_exists (fx->reg_dir, by_ident, ident));

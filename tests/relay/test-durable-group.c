@@ -359,6 +359,7 @@ journal_writer (gpointer data)
 static gboolean
 collect (const char *record,
          gsize       len,
+         gboolean    this_boot,
          gpointer    data,
          GError    **error)
 {
@@ -369,12 +370,26 @@ collect (const char *record,
   return TRUE;
 }
 
+/* Collects "this boot" or "another boot" for each record. */
+static gboolean
+collect_boot (const char *record,
+              gsize       len,
+              gboolean    this_boot,
+              gpointer    data,
+              GError    **error)
+{
+  g_ptr_array_add (data, g_strdup (this_boot ? "this boot" : "another boot"));
+  return TRUE;
+}
+
 /* In a child process: open a journal in @dir, append @n records "child N" (or the sizes
- * in @sizes), wait, and die without closing it. */
+ * in @sizes), wait, and die without closing it; with @forget_boot its header names no
+ * boot (durable_journal_probe_forget_boot()). */
 static void
-child_appends (const char *dir,
-               int         n,
-               gsize       size)
+child_appends_full (const char *dir,
+                    int         n,
+                    gsize       size,
+                    gboolean    forget_boot)
 {
   pid_t pid = fork ();
   int status = 0;
@@ -403,11 +418,21 @@ child_appends (const char *dir,
               || !durable_journal_wait (j, t, NULL))
             _exit (3);
         }
+      if (forget_boot && !durable_journal_probe_forget_boot (j))
+        _exit (4);
       _exit (0); /* a crash: the journal stays */
     }
   g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
   g_assert_true (WIFEXITED (status));
   g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+}
+
+static void
+child_appends (const char *dir,
+               int         n,
+               gsize       size)
+{
+  child_appends_full (dir, n, size, FALSE);
 }
 
 static guint
@@ -469,6 +494,34 @@ test_journal_replay (void)
       g_autofree char *want = g_strdup_printf ("child %u", i);
       g_assert_cmpstr (g_ptr_array_index (got, i), ==, want);
     }
+  g_assert_cmpuint (count_journals (dir), ==, 0);
+  mt_tmpdir_remove (dir);
+}
+
+static void
+test_journal_boot (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *boot_id = NULL;
+
+  g_test_summary ("A replay tells whether the dead owner's journal was written in this "
+                  "boot (its header's boot id the running kernel's) or not (no boot id: "
+                  "an earlier boot's, or a journal without the field)");
+  if (!g_file_get_contents ("/proc/sys/kernel/random/boot_id", &boot_id, NULL, NULL))
+    {
+      g_test_skip ("no /proc/sys/kernel/random/boot_id: every journal is another boot's");
+      mt_tmpdir_remove (dir);
+      return;
+    }
+  child_appends_full (dir, 2, 0, FALSE);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect_boot, got, NULL), ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "this boot");
+  g_assert_cmpstr (g_ptr_array_index (got, 1), ==, "this boot");
+  g_ptr_array_set_size (got, 0);
+  child_appends_full (dir, 1, 0, TRUE);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect_boot, got, NULL), ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "another boot");
   g_assert_cmpuint (count_journals (dir), ==, 0);
   mt_tmpdir_remove (dir);
 }
@@ -623,10 +676,6 @@ test_journal_full_coroutines (void)
 /* CHECKPOINT_MIN_TICKS: the ticker's ticks while the lock is held, at least: about 90 on an
  * idle machine (2 ms parks), none if the loop thread waits for the lock. */
 #define CHECKPOINT_MIN_TICKS 5
-/* How long test_journal_kick holds the checkpoint lock: its detached append waits that
- * long in its pool thread, past the journal's close. */
-#define KICK_HOLD_MS 100
-
 /* A coroutine's journaled steps beside a ticker of the same loop. */
 typedef struct
 {
@@ -640,7 +689,6 @@ typedef struct
   guint64 syncs_after;
   gboolean on_loop;     /* a step's apply ran on the loop thread */
   gint tid;             /* (atomic) the loop thread's, once the step begins */
-  GThread *hold;        /* the probe's, holding the checkpoint lock (test_journal_kick) */
 } Stepper;
 
 /* The voluntary context switches of this process's thread @tid so far. */
@@ -759,10 +807,6 @@ kicked_stepper (gpointer data)
   st->syncs_before = durable_journal_probe_syncs (st->journal);
   g_assert_true (durable_journal_wait (st->journal, ticket, NULL));
   st->syncs_after = durable_journal_probe_syncs (st->journal);
-  /* The unwaited kind: appended by a pool thread after the call returned; the checkpoint
-   * lock held meanwhile, so that it is still pending when the test closes the journal. */
-  st->hold = durable_journal_probe_hold_checkpoint (st->journal, KICK_HOLD_MS);
-  g_assert_true (durable_journal_append_detached (st->journal, "two", 3, "test", NULL));
   g_atomic_int_set (&st->done, TRUE);
 }
 
@@ -790,24 +834,14 @@ test_journal_kick (void)
 {
   g_autofree char *dir = mt_tmpdir_new ();
   Stepper st = { 0 };
-  g_autofree char *kept = g_build_filename (dir, PREFIX "kept", NULL);
-  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
 
   g_test_summary ("A coroutine's journaled step with a ticket: its pool thread starts the "
-                  "sync (the wait then needs none of its own); a detached append is in the "
-                  "journal before its close");
+                  "sync (the wait then needs none of its own)");
   stepper_run (&st, dir, kicked_stepper);
   g_assert_cmpuint (st.syncs_before, ==, 1);
   g_assert_cmpuint (st.syncs_after, ==, 1);
   g_assert_false (st.on_loop);
-  /* A second name for the journal: the close removes its own, this one keeps what the
-   * close left in it (its owner gone once closed: replayable). */
-  g_assert_no_errno (link (durable_journal_get_path (st.journal), kept));
-  /* Closed at once: the detached append waits in its pool thread for the lock. */
   durable_journal_close (st.journal);
-  g_thread_join (st.hold);
-  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), >=, 1);
-  g_assert_cmpstr (g_ptr_array_index (got, got->len - 1), ==, "two");
   mt_tmpdir_remove (dir);
 }
 
@@ -980,6 +1014,7 @@ main (int   argc,
   g_test_add_func ("/durable-group/coroutines-slow", test_group_coroutines_slow);
   g_test_add_func ("/durable-journal/threads", test_journal_threads);
   g_test_add_func ("/durable-journal/replay", test_journal_replay);
+  g_test_add_func ("/durable-journal/boot", test_journal_boot);
   g_test_add_func ("/durable-journal/torn", test_journal_torn);
   g_test_add_func ("/durable-journal/full", test_journal_full);
   g_test_add_func ("/durable-journal/full-coroutines", test_journal_full_coroutines);
