@@ -58,6 +58,8 @@ struct _DurableGroup
   GError *failure;  /* (owned) (nullable) the first failed sync; under lock */
   GQueue parked;    /* coroutines waiting for the running sync (CoroWaiter links on their
                      * stacks); under lock */
+  guint sleepers;   /* threads in g_cond_wait on cond (a broadcast is a system call even
+                     * to nobody: only made for them); under lock */
 };
 
 /* A coroutine on group->parked (its link's data). */
@@ -167,7 +169,8 @@ group_sync_run (gpointer data)
                                                           "The sync failed");
   else
     g_clear_error (&local);
-  g_cond_broadcast (&group->cond);
+  if (group->sleepers > 0)
+    g_cond_broadcast (&group->cond);
   /* Under the lock: a woken coroutine sees its condition only after taking it, so it is
    * still alive (parked, or about to look) when it is woken. */
   while (group->parked.head != NULL)
@@ -224,7 +227,9 @@ durable_group_wait (DurableGroup *group,
         }
       if (group->syncing)
         {
+          group->sleepers++;
           g_cond_wait (&group->cond, &group->lock);
+          group->sleepers--;
           continue;
         }
       /* The leader: cover every change completed so far. */
@@ -286,6 +291,7 @@ struct _DurableJournal
   GCond busy_cond;
   guint busy;          /* pool threads still at work on it after their caller went on (a
                         * kicked sync): close waits; under busy_lock */
+  gboolean closing;    /* close waits on busy_cond; under busy_lock */
 };
 
 static guint32 crc_table[256];
@@ -520,6 +526,7 @@ durable_journal_close (DurableJournal *journal)
   /* A kicked sync still running in a pool thread (its session has ended) finishes
    * first. */
   g_mutex_lock (&journal->busy_lock);
+  journal->closing = TRUE;
   while (journal->busy > 0)
     g_cond_wait (&journal->busy_cond, &journal->busy_lock);
   g_mutex_unlock (&journal->busy_lock);
@@ -708,7 +715,7 @@ static void
 journal_idle (DurableJournal *journal)
 {
   g_mutex_lock (&journal->busy_lock);
-  if (--journal->busy == 0)
+  if (--journal->busy == 0 && journal->closing)
     g_cond_broadcast (&journal->busy_cond);
   g_mutex_unlock (&journal->busy_lock);
 }
