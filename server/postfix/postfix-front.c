@@ -134,7 +134,7 @@ front_check_open_files (Front *f)
 {
   struct rlimit rl;
   rlim_t need = (rlim_t) f->front.max_sessions * FRONT_FILES_PER_SESSION + f->pool_size
-                + FRONT_FILES_SPARE;
+                + POSTFIX_REGISTRATION_SLOT_OPEN + FRONT_FILES_SPARE;
 
   if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
     return;

@@ -958,14 +958,27 @@ postfix_registration_write_pending (const char                *dir,
   return durable_journal_file_replace (journal, tmp, path, text, strlen (text), ticket, error);
 }
 
+/* A slot file kept open (the slot's number below POSTFIX_REGISTRATION_SLOT_OPEN): used
+ * only by whoever holds that slot (slot_take to slot_give: the slots' lock orders them). */
+typedef struct
+{
+  int fd;    /* -1: none kept */
+  dev_t dev; /* the file it is, to tell it from what its name holds now */
+  ino_t ino;
+} SlotKept;
+
 struct _PostfixPendingSlots
 {
   char *stem;    /* (owned) <dir>/.slot-<journal's suffix>- */
   uid_t uid;     /* the process's effective user, who owns its slots (looked up once:
                   * two system calls a message fewer) */
+  gboolean keep; /* /proc/self/fd is there: slots are kept open and linked from their
+                  * descriptor (slot_fill) */
   GMutex lock;
   GQueue idle;   /* slot numbers (GUINT_TO_POINTER (n + 1)), the longest linked first */
   guint made;    /* slots created, numbered 0 to made - 1; under lock */
+  gint opened;   /* (atomic) open(2) calls of slot files, for tests */
+  SlotKept kept[POSTFIX_REGISTRATION_SLOT_OPEN];
 };
 
 /**
@@ -992,6 +1005,9 @@ postfix_pending_slots_new (const char     *dir,
     suffix += strlen (POSTFIX_REGISTRATION_JOURNAL_PREFIX);
   slots->stem = g_strdup_printf ("%s/%s%s-", dir, POSTFIX_REGISTRATION_SLOT_PREFIX, suffix);
   slots->uid = geteuid ();
+  slots->keep = g_file_test ("/proc/self/fd", G_FILE_TEST_IS_DIR);
+  for (guint n = 0; n < POSTFIX_REGISTRATION_SLOT_OPEN; n++)
+    slots->kept[n].fd = -1;
   g_mutex_init (&slots->lock);
   g_queue_init (&slots->idle);
   return slots;
@@ -1004,6 +1020,9 @@ postfix_pending_slots_free (PostfixPendingSlots *slots)
 {
   if (slots == NULL)
     return;
+  for (guint n = 0; n < POSTFIX_REGISTRATION_SLOT_OPEN; n++)
+    if (slots->kept[n].fd >= 0)
+      close (slots->kept[n].fd);
   for (guint n = 0; n < slots->made; n++)
     {
       g_autofree char *path = g_strdup_printf ("%s%u", slots->stem, n);
@@ -1014,6 +1033,13 @@ postfix_pending_slots_free (PostfixPendingSlots *slots)
   g_mutex_clear (&slots->lock);
   g_free (slots->stem);
   g_free (slots);
+}
+
+/* postfix_pending_slots_opened: how many times a slot file of @slots was opened (tests). */
+guint
+postfix_pending_slots_opened (PostfixPendingSlots *slots)
+{
+  return (guint) g_atomic_int_get (&slots->opened);
 }
 
 /* postfix_pending_slots_made: how many slot files @slots created (tests, benches). */
@@ -1029,8 +1055,8 @@ postfix_pending_slots_made (PostfixPendingSlots *slots)
 }
 
 /* A slot for one registration: of the idle ones that were linked longest, the first of
- * POSTFIX_REGISTRATION_SLOT_PROBES whose pending name is gone (link count 1; *size its
- * length; one still linked goes to the back, so a pending registration kept for long,
+ * POSTFIX_REGISTRATION_SLOT_PROBES whose pending name is gone (link count 1; *seen what
+ * its name holds; one still linked goes to the back, so a pending registration kept for long,
  * e.g. one whose reply to the "." was lost, does not hold up the others) or whose own
  * name is gone, not a regular file or not ours (made again under its number, *fresh: the count of
  * slots stays), else a new one (*fresh) while fewer than
@@ -1038,13 +1064,13 @@ postfix_pending_slots_made (PostfixPendingSlots *slots)
 static gint64
 slot_take (PostfixPendingSlots *slots,
            gboolean            *fresh,
-           goffset             *size)
+           GStatBuf            *seen)
 {
   gint64 n = -1;
   guint probes = 0;
 
   *fresh = FALSE;
-  *size = 0;
+  memset (seen, 0, sizeof *seen);
   g_mutex_lock (&slots->lock);
   while (n < 0 && probes < POSTFIX_REGISTRATION_SLOT_PROBES && !g_queue_is_empty (&slots->idle))
     {
@@ -1062,7 +1088,7 @@ slot_take (PostfixPendingSlots *slots,
         }
       else if (st.st_nlink == 1)
         {
-          *size = st.st_size;
+          *seen = st;
           n = GPOINTER_TO_UINT (head) - 1;
         }
       else
@@ -1112,37 +1138,60 @@ slot_write_free (gpointer data)
 /* Slot @n holds @w's text (written in place: nothing links it) and is linked as
  * <ident>.pending. The slot opened without blocking (a FIFO put at its name by someone
  * who may write the directory must not hold the journal's lock) and used only when it
- * is a regular file of ours with no other link. */
+ * is a regular file of ours with no other link. A slot numbered below
+ * POSTFIX_REGISTRATION_SLOT_OPEN stays open for its next use while its name holds that
+ * same file (@seen: slot_take's look at the name), and is linked from its descriptor
+ * (/proc/self/fd), so whatever took its name since that look is never linked: a file
+ * without a name any more cannot be linked (ENOENT), and the message gets a file of its
+ * own. */
 static gboolean
 slot_fill (const SlotWrite *w,
            gint64           n,
            gboolean         fresh,
-           goffset          size,
+           const GStatBuf  *seen,
            GError         **error)
 {
   g_autofree char *slot = g_strdup_printf ("%s%u", w->slots->stem, (guint) n);
   int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (fresh ? O_CREAT | O_EXCL : 0);
-  int fd;
+  SlotKept *kept = w->slots->keep && n < POSTFIX_REGISTRATION_SLOT_OPEN ? &w->slots->kept[n]
+                                                                        : NULL;
+  goffset size = fresh ? 0 : seen->st_size;
+  int fd = -1;
   gsize done = 0;
   int saved = 0;
   struct stat st;
 
   if (test_hook != NULL && !fresh)
     test_hook (POSTFIX_REGISTER_HOOK_FILL, slot, test_hook_data);
-  fd = open (slot, flags, 0640);
-  if (fd < 0 && fresh && errno == EEXIST)
+  if (kept != NULL && kept->fd >= 0
+      && (fresh || kept->dev != seen->st_dev || kept->ino != seen->st_ino))
     {
-      /* A slot file of this name left by an earlier run (its journal's name again), or
-       * what took the place of a slot whose name went. */
-      g_unlink (slot);
-      fd = open (slot, flags, 0640);
+      /* Its name holds another file now, or none. */
+      close (kept->fd);
+      kept->fd = -1;
     }
-  if (fd < 0)
-    saved = errno;
-  else if (fstat (fd, &st) != 0)
-    saved = errno;
-  else if (!S_ISREG (st.st_mode) || st.st_uid != w->slots->uid || st.st_nlink != 1)
-    saved = EPERM; /* not a lone file of ours: not written */
+  if (kept != NULL && kept->fd >= 0)
+    fd = kept->fd;
+  else
+    {
+      g_atomic_int_inc (&w->slots->opened);
+      fd = open (slot, flags, 0640);
+      if (fd < 0 && fresh && errno == EEXIST)
+        {
+          /* A slot file of this name left by an earlier run (its journal's name again),
+           * or what took the place of a slot whose name went. */
+          g_unlink (slot);
+          fd = open (slot, flags, 0640);
+        }
+      if (fd < 0)
+        saved = errno;
+      else if (fstat (fd, &st) != 0)
+        saved = errno;
+      else if (!S_ISREG (st.st_mode) || st.st_uid != w->slots->uid || st.st_nlink != 1)
+        saved = EPERM; /* not a lone file of ours: not written */
+      else if (kept != NULL)
+        *kept = (SlotKept) { fd, st.st_dev, st.st_ino };
+    }
   while (saved == 0 && done < w->len)
     {
       ssize_t got = pwrite (fd, w->text + done, w->len - done, (off_t) done);
@@ -1156,10 +1205,25 @@ slot_fill (const SlotWrite *w,
     }
   if (saved == 0 && size > (goffset) w->len && ftruncate (fd, (off_t) w->len) != 0)
     saved = errno;
-  if (fd >= 0 && close (fd) != 0 && saved == 0)
-    saved = errno;
-  if (saved == 0 && link (slot, w->path) != 0)
-    saved = errno;
+  if (kept != NULL && kept->fd == fd && fd >= 0)
+    {
+      g_autofree char *by_fd = g_strdup_printf ("/proc/self/fd/%d", fd);
+
+      if (saved == 0 && linkat (AT_FDCWD, by_fd, AT_FDCWD, w->path, AT_SYMLINK_FOLLOW) != 0)
+        saved = errno;
+      if (saved != 0)
+        {
+          close (fd); /* opened again, and looked at, next time */
+          kept->fd = -1;
+        }
+    }
+  else
+    {
+      if (fd >= 0 && close (fd) != 0 && saved == 0)
+        saved = errno;
+      if (saved == 0 && link (slot, w->path) != 0)
+        saved = errno;
+    }
   if (saved != 0)
     {
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
@@ -1175,13 +1239,13 @@ slot_apply (gpointer data,
 {
   SlotWrite *w = data;
   gboolean fresh = FALSE;
-  goffset size = 0;
-  gint64 n = w->slots != NULL ? slot_take (w->slots, &fresh, &size) : -1;
+  GStatBuf seen;
+  gint64 n = w->slots != NULL ? slot_take (w->slots, &fresh, &seen) : -1;
   g_autoptr (GError) local = NULL;
 
   if (n >= 0)
     {
-      if (slot_fill (w, n, fresh, size, &local))
+      if (slot_fill (w, n, fresh, &seen, &local))
         {
           slot_give (w->slots, n);
           return TRUE;

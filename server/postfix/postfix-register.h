@@ -136,6 +136,11 @@ G_BEGIN_DECLS
  * registrations by ident at most (PostfixPendingSlots: enough for the messages the
  * follower has not bound yet at a site's rate; past it, a new file per message). */
 #define POSTFIX_REGISTRATION_PENDING_SLOTS 1024
+/** POSTFIX_REGISTRATION_SLOT_OPEN: slot files a front keeps open, the lowest numbers
+ * (those in use while the follower keeps up): writing one then needs no open(2), fstat(2)
+ * and close(2); past them a slot is opened for each use. Counted in the front's
+ * open-files check (front_check_open_files). */
+#define POSTFIX_REGISTRATION_SLOT_OPEN 32
 /** POSTFIX_REGISTRATION_SLOT_PROBES: idle slots looked at (lstat) for one whose pending
  * name is gone before a new one is made (the first is nearly always free while the
  * follower keeps up; one more passes over a pending registration kept for long). */
@@ -262,6 +267,7 @@ PostfixPendingSlots *postfix_pending_slots_new     (const char                *d
                                                     DurableJournal            *journal);
 void                 postfix_pending_slots_free    (PostfixPendingSlots       *slots);
 guint                postfix_pending_slots_made    (PostfixPendingSlots       *slots);
+guint                postfix_pending_slots_opened  (PostfixPendingSlots       *slots);
 DurableJournalJob   *postfix_registration_start_pending (PostfixPendingSlots       *slots,
                                                          const char                *dir,
                                                          DurableJournal            *journal,

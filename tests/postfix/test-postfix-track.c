@@ -2116,6 +2116,18 @@ pending_links (const char *dir,
   return g_lstat (path, &st) == 0 ? (int) st.st_nlink : -1;
 }
 
+/* The pending file of @ident: its inode, 0 when absent. */
+static guint64
+pending_ino (const char *dir,
+             const char *ident)
+{
+  g_autofree char *name = g_strconcat (ident, ".pending", NULL);
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  GStatBuf st;
+
+  return g_lstat (path, &st) == 0 ? (guint64) st.st_ino : 0;
+}
+
 /* Pending registrations by ident in the front's slot files: linked as <ident>.pending,
  * a slot rewritten only once that name is gone (bound by the follower), shorter text
  * truncated, POSTFIX_REGISTRATION_PENDING_SLOTS at most (then a file of its own), by
@@ -2157,6 +2169,11 @@ test_pending_slots (Fixture *fx, gconstpointer data)
       g_assert_cmpuint (bound->rcpts->len, ==, rcpts);
       g_assert_cmpint (pending_links (fx->reg_dir, ident), ==, -1);
     }
+  /* The slot was kept open (POSTFIX_REGISTRATION_SLOT_OPEN): opened once for the three. */
+  if (g_file_test ("/proc/self/fd", G_FILE_TEST_IS_DIR))
+    g_assert_cmpuint (postfix_pending_slots_opened (slots), ==, 1);
+  else
+    g_test_message ("no /proc/self/fd: slots are opened for each use");
   /* The idle slot's file replaced by another user's (an admin's mistake, or someone who
    * may write the directory): not written through, but made again as ours, in a slot. */
   if (geteuid () == 0)
@@ -2179,6 +2196,8 @@ test_pending_slots (Fixture *fx, gconstpointer data)
       g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
       g_assert_cmpint (g_lstat (slot, &st), ==, 0);
       g_assert_cmpuint (st.st_uid, ==, 0);
+      /* Linked from the new file, not from the one kept open: the pending name is it. */
+      g_assert_cmpuint (pending_ino (fx->reg_dir, ident), ==, (guint64) st.st_ino);
       postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, ident);
     }
   else
