@@ -292,6 +292,7 @@ struct _DurableJournal
   guint busy;          /* pool threads still at work on it after their caller went on (a
                         * kicked sync): close waits; under busy_lock */
   gboolean closing;    /* close waits on busy_cond; under busy_lock */
+  gint boot_lost;      /* (atomic) a sync failed: the header names no boot (journal_sync_failed) */
 };
 
 static guint32 crc_table[256];
@@ -371,6 +372,27 @@ pwrite_all (int         fd,
   return TRUE;
 }
 
+/* The journal open as @fd made to name no boot (its header's boot id zeroed; best
+ * effort, unsynced: only a replay in this boot reads it, from the page cache). */
+static void
+header_forget_boot (int fd)
+{
+  static const char zeros[JOURNAL_BOOT_ID_LEN];
+
+  (void) pwrite_all (fd, zeros, sizeof zeros, JOURNAL_BOOT_ID_OFFSET);
+}
+
+/* A sync of @journal or of its file system failed: the kernel may have dropped dirty
+ * pages of what the journal protects, so "written in this boot" no longer means "on
+ * disk or in the page cache". The header names no boot from now on (also after a
+ * checkpoint), and a replay takes the journal for an earlier boot's (restores all). */
+static void
+journal_sync_failed (DurableJournal *journal)
+{
+  g_atomic_int_set (&journal->boot_lost, TRUE);
+  header_forget_boot (journal->fd);
+}
+
 static gboolean
 journal_datasync (gpointer data,
                   GError **error)
@@ -378,7 +400,12 @@ journal_datasync (gpointer data,
   DurableJournal *journal = data;
 
   if (fdatasync (journal->fd) != 0)
-    return errno_error (error, errno, "sync the journal", journal->path);
+    {
+      int saved = errno;
+
+      journal_sync_failed (journal);
+      return errno_error (error, saved, "sync the journal", journal->path);
+    }
   return TRUE;
 }
 
@@ -410,16 +437,17 @@ boot_id (void)
 }
 
 static gboolean
-write_header (int         fd,
-              const char *path,
-              guint32     generation,
-              GError    **error)
+write_header (DurableJournal *journal,
+              guint32         generation,
+              GError        **error)
 {
   char header[JOURNAL_HEADER_SIZE] = { 0 };
+  int fd = journal->fd;
+  const char *path = journal->path;
 
   memcpy (header, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN);
   memcpy (header + JOURNAL_MAGIC_LEN, &generation, sizeof generation);
-  if (boot_id () != NULL)
+  if (boot_id () != NULL && !g_atomic_int_get (&journal->boot_lost))
     memcpy (header + JOURNAL_BOOT_ID_OFFSET, boot_id (), JOURNAL_BOOT_ID_LEN);
   if (!pwrite_all (fd, header, sizeof header, 0))
     return errno_error (error, errno, "write", path);
@@ -464,7 +492,7 @@ durable_journal_open (const char *dir,
       return NULL;
     }
   journal->generation = 1;
-  if (!write_header (journal->fd, journal->path, journal->generation, error))
+  if (!write_header (journal, journal->generation, error))
     return NULL;
   while (done < DURABLE_JOURNAL_CAPACITY)
     {
@@ -508,7 +536,12 @@ journal_syncfs (DurableJournal *journal,
                 GError        **error)
 {
   if (syncfs (journal->fd) != 0)
-    return errno_error (error, errno, "sync the file system of", journal->path);
+    {
+      int saved = errno;
+
+      journal_sync_failed (journal);
+      return errno_error (error, saved, "sync the file system of", journal->path);
+    }
   return TRUE;
 }
 
@@ -566,7 +599,7 @@ journal_checkpoint (DurableJournal *journal,
   if (journal->pos + need > DURABLE_JOURNAL_CAPACITY)
     {
       ok = journal_syncfs (journal, error)
-           && write_header (journal->fd, journal->path, journal->generation + 1, error)
+           && write_header (journal, journal->generation + 1, error)
            && journal_datasync (journal, error);
       if (ok)
         {
@@ -1079,12 +1112,13 @@ durable_journal_get_path (DurableJournal *journal)
 
 /* Hand the records of the journal open as @fd to @func; FALSE when @func failed. */
 static gboolean
-replay_one (int                      fd,
-            const char              *path,
-            DurableJournalReplayFunc func,
-            gpointer                 data,
-            guint                   *count,
-            GError                 **error)
+replay_one (int                          fd,
+            const char                  *path,
+            DurableJournalReplayFunc     func,
+            DurableJournalReplayDoneFunc done,
+            gpointer                     data,
+            guint                       *count,
+            GError                     **error)
 {
   char header[JOURNAL_HEADER_SIZE];
   g_autofree char *payload = g_malloc (DURABLE_JOURNAL_MAX_RECORD + 1);
@@ -1122,6 +1156,11 @@ replay_one (int                      fd,
       total = RECORD_HEAD_SIZE + ((head[1] + RECORD_ALIGN - 1) / RECORD_ALIGN) * RECORD_ALIGN;
       pos += total;
     }
+  if (done != NULL && !done (data, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -1129,7 +1168,9 @@ replay_one (int                      fd,
  * durable_journal_replay:
  * @dir: where the journals are
  * @prefix: their names' prefix (as given to durable_journal_open())
- * @func: applies one record (nul-terminated after @len octets) durably
+ * @func: applies one record (nul-terminated after @len octets), durably or not (the
+ *   file system is synced before the journal goes)
+ * @done: (nullable): called after each journal's last record, before that sync
  *
  * For each journal in @dir whose owner is gone (its flock can be taken), hands its
  * records to @func in order, then syncs the file system and removes the journal. A
@@ -1142,11 +1183,12 @@ replay_one (int                      fd,
  * Returns: the number of records replayed
  */
 guint
-durable_journal_replay (const char              *dir,
-                        const char              *prefix,
-                        DurableJournalReplayFunc func,
-                        gpointer                 data,
-                        GError                 **error)
+durable_journal_replay (const char                  *dir,
+                        const char                  *prefix,
+                        DurableJournalReplayFunc     func,
+                        DurableJournalReplayDoneFunc done,
+                        gpointer                     data,
+                        GError                     **error)
 {
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
   g_autofree char *new_prefix = g_strconcat (JOURNAL_NEW_MARK, prefix, NULL);
@@ -1186,7 +1228,7 @@ durable_journal_replay (const char              *dir,
           close (fd);
           continue;
         }
-      if (!replay_one (fd, path, func, data, &count, &local))
+      if (!replay_one (fd, path, func, done, data, &count, &local))
         {
           g_warning ("Journal kept: %s", local->message);
           if (error != NULL && *error == NULL)
@@ -1199,6 +1241,8 @@ durable_journal_replay (const char              *dir,
           g_unlink (path);
           durable_file_sync_dir (dir, NULL);
         }
+      else
+        header_forget_boot (fd); /* kept: what it protects may not be on disk */
       close (fd);
     }
   return count;
@@ -1273,8 +1317,6 @@ durable_journal_probe_syncs (DurableJournal *journal)
 gboolean
 durable_journal_probe_forget_boot (DurableJournal *journal)
 {
-  static const char zeros[JOURNAL_BOOT_ID_LEN];
-
-  return pwrite_all (journal->fd, zeros, sizeof zeros, JOURNAL_BOOT_ID_OFFSET)
-         && fdatasync (journal->fd) == 0;
+  header_forget_boot (journal->fd);
+  return fdatasync (journal->fd) == 0;
 }

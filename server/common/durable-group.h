@@ -75,6 +75,11 @@ typedef gboolean (*DurableJournalReplayFunc) (const char *record,
                                               gboolean    this_boot,
                                               gpointer    data,
                                               GError    **error);
+/* Called after a journal's last record, before the file system is synced and the journal
+ * removed: what the records' callbacks set aside is written there (unsynced: the sync
+ * that follows covers it); FALSE keeps the journal for the next start. */
+typedef gboolean (*DurableJournalReplayDoneFunc) (gpointer  data,
+                                                  GError  **error);
 
 DurableJournal *durable_journal_open   (const char               *dir,
                                         const char               *prefix,
@@ -92,6 +97,7 @@ guint64         durable_journal_last   (DurableJournal           *journal);
 guint           durable_journal_replay (const char               *dir,
                                         const char               *prefix,
                                         DurableJournalReplayFunc  func,
+                                        DurableJournalReplayDoneFunc done,
                                         gpointer                  data,
                                         GError                  **error);
 gboolean        durable_journal_file_replace (DurableJournal     *journal,

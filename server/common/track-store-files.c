@@ -204,7 +204,7 @@ track_store_files_open (const char *state_dir,
   {
     g_autoptr (GError) local = NULL;
     guint n = durable_journal_replay (self->dir, TRACK_STORE_JOURNAL_PREFIX,
-                                      files_replay_record, self, &local);
+                                      files_replay_record, NULL, self, &local);
 
     if (local != NULL)
       g_warning ("Tracking store: %s", local->message);

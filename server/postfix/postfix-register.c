@@ -539,7 +539,10 @@ recover_superseded (const PostfixRegistration *reg,
 typedef struct
 {
   const char *dir;
-  GHashTable *pending; /* "ENVID\nArrival" -> PostfixRegistration pending its queue id */
+  GHashTable *pending; /* "ENVID\nArrival" -> PostfixRegistration pending its queue id, of
+                        * the journal being replayed */
+  gint64 now;
+  guint orphans;       /* pending registrations by Message-ID restored as orphans */
 } Recovery;
 
 static char *
@@ -634,6 +637,74 @@ recover_one (const char *record,
   return TRUE;
 }
 
+static gboolean recover_orphan (const char          *dir,
+                                PostfixRegistration *pending,
+                                gint64               now,
+                                GError             **error);
+static gboolean pending_prepare (const char                *dir,
+                                 const PostfixRegistration *reg,
+                                 char                     **text,
+                                 char                     **path,
+                                 char                     **tmp,
+                                 GError                   **error);
+
+/* The pending file of @pending (by ident) written again, not synced: the replay syncs
+ * the file system before it removes the journal (durable_journal_replay()). */
+static gboolean
+recover_place_pending (const char                *dir,
+                       const PostfixRegistration *pending,
+                       GError                   **error)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *tmp = NULL;
+
+  return pending_prepare (dir, pending, &text, &path, &tmp, error)
+         && durable_journal_place (tmp, path, text, strlen (text), error);
+}
+
+
+/* After a journal's last record (DurableJournalReplayDoneFunc): its pending
+ * registrations whose queue id the crash cut off, back on disk before the replay syncs
+ * the file system and removes the journal. By ident (only from a journal of an earlier
+ * boot: recover_one), for the follower to bind from smtpd's client line: unsynced, so
+ * that a power cut's thousands cost one sync, not two each. By Message-ID, as orphans
+ * (recover_orphan), which the follower settles from the log it has read. FALSE (one
+ * could not be written): the journal stays for the next start. */
+static gboolean
+recover_done (gpointer data,
+              GError **error)
+{
+  Recovery *r = data;
+  GHashTableIter iter;
+  gpointer value;
+  gboolean ok = TRUE;
+
+  g_hash_table_iter_init (&iter, r->pending);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      PostfixRegistration *pending = value;
+      g_autoptr (GError) local = NULL;
+
+      if (pending->ident == NULL && pending->message_id != NULL)
+        {
+          if (recover_orphan (r->dir, pending, r->now, &local))
+            r->orphans++;
+        }
+      else
+        recover_place_pending (r->dir, pending, &local);
+      if (local != NULL)
+        {
+          g_warning ("A pending registration cannot be restored: %s", local->message);
+          if (ok)
+            g_propagate_error (error, g_steal_pointer (&local));
+          ok = FALSE;
+        }
+    }
+  g_hash_table_remove_all (r->pending);
+  return ok;
+}
+
 /* A pending registration by Message-ID of a dead front (journaled, its queue id not):
  * written again durably with "Orphaned: @now", unless its file now holds another
  * message's pending registration (the follower bound or the front dropped this one,
@@ -713,34 +784,15 @@ postfix_registration_recover (const char *dir,
                               GError    **error)
 {
   Recovery r = { dir, g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                             (GDestroyNotify) postfix_registration_free) };
-  GHashTableIter iter;
-  gpointer value;
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  guint orphans = 0;
+                                             (GDestroyNotify) postfix_registration_free),
+                 g_get_real_time () / G_USEC_PER_SEC, 0 };
+  guint orphans;
   guint n;
 
-  n = durable_journal_replay (dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, recover_one, &r, error);
-  /* Pending registrations whose queue id the crash cut off: back on disk, durably. By
-   * ident, for the follower to bind from smtpd's client line. By Message-ID, as orphans
-   * (recover_orphan), which the follower settles from the log it has read. */
-  g_hash_table_iter_init (&iter, r.pending);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    {
-      PostfixRegistration *pending = value;
-      g_autoptr (GError) local = NULL;
-
-      if (pending->ident == NULL && pending->message_id != NULL)
-        {
-          if (recover_orphan (dir, pending, now, &local))
-            orphans++;
-        }
-      else
-        postfix_registration_write_pending (dir, NULL, pending, NULL, &local);
-      if (local != NULL)
-        g_warning ("A pending registration cannot be restored: %s", local->message);
-    }
+  n = durable_journal_replay (dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, recover_one,
+                              recover_done, &r, error);
   g_hash_table_unref (r.pending);
+  orphans = r.orphans;
   slots_sweep (dir);
   if (orphans > 0)
     {

@@ -59,9 +59,10 @@
  * MSGTRK_ERROR_TIMEOUT). After a power loss a slot linked under a pending name may hold
  * the previous message's data until the replay rewrites it; the ident check of
  * postfix_registration_claim_pending() rejects it. A stopping front removes its slots' names; the replay removes the
- * slots of a dead front whose journal is gone (the pending names stay or are restored). Either way a replay restores
- * QID.reg from the journal and then does not restore the pending one (and removes its
- * file if still there). Skip-Queue-Id names the
+ * slots of a dead front whose journal is gone (the pending names stay or are restored). By
+ * Message-ID a replay restores QID.reg from the journal and then does not restore the
+ * pending one (and removes its file if still there); by ident it restores the pending one
+ * only from a journal not of this boot. Skip-Queue-Id names the
  * queue ids of untracked messages with the same Message-ID that the front passed to
  * Postfix just before (their cleanup lines may be read after the pending file appears):
  * never bound to it (at most POSTFIX_REGISTRATION_MAX_SKIP).

@@ -19,6 +19,11 @@ how many of those joins found the write done and how many waited for it
   (c) without --verbose: one tracked message, no summary line (info lines are not
       written); with --verbose and only an untracked message: no summary line either
       (no join to count).
+  (d) (strace) every fdatasync of the front fails (EIO): the tracked message gets no
+      250, and the journal's header names no boot from then on (octets 20 to 55
+      zeroed: server/common/durable-group.c), so that a replay after the front's death
+      in this same boot restores its pending registrations by ident, as after a power
+      cut (docs/durability.md, "No record after the 250 by ident").
 How: the front as root (user=nobody) or the caller, io_threads 1, on a free loopback port.
 Limits: skips (77) without the front; (b) skips without strace.
 """
@@ -132,6 +137,42 @@ def slow_link(t, exe, base, source_root):
             [(0, 1)])
 
 
+def failed_sync(t, exe, base, source_root):
+    """Check (d)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        print("# SKIP (d) a failed sync: strace is missing")
+        return
+    up = PostfixLike(unique_qids=True, xforward=True)
+    proc, port = start_front(exe, base, "syncfail", up, source_root, "io_threads=1\n")
+    reg_dir = os.path.join(base, "syncfail", "postfix-registrations")
+    journals = [n for n in os.listdir(reg_dir) if n.startswith(".journal-")]
+    t.equal("(d) the front has one journal", len(journals), 1)
+    path = os.path.join(reg_dir, journals[0]) if journals else "/nonexistent"
+    with open(path, "rb") as f:
+        before = f.read(56)[20:56]
+    t.check("(d) its header names this boot", before
+            == open("/proc/sys/kernel/random/boot_id", "rb").read()[:36], repr(before))
+    tracer = None
+    try:
+        tracer = subprocess.Popen([strace, "-f", "-qq", "-o", "/dev/null",
+                                   "-e", "trace=fdatasync",
+                                   "-e", "inject=fdatasync:error=EIO",
+                                   "-p", str(proc.pid)])
+        wait_traced(proc.pid, tracer)
+        code, text = tracked_message(port, 3)
+        t.check("(d) with every fdatasync failing the tracked message gets no 250",
+                code != 250, "%d %r" % (code, text))
+        with open(path, "rb") as f:
+            after = f.read(56)[20:56]
+        t.equal("(d) after the failed sync the header names no boot", after, b"\0" * 36)
+    finally:
+        if tracer is not None:
+            tracer.terminate()
+            tracer.wait(10)
+        stop_front(proc, STOP_MAX_S)
+
+
 def quiet(t, exe, base, source_root):
     """Check (c)."""
     up = PostfixLike(unique_qids=True, xforward=True)
@@ -174,6 +215,10 @@ def main():
     verbose_one(t, exe, base, source_root)
     slow_link(t, exe, base, source_root)
     quiet(t, exe, base, source_root)
+    if os.path.exists("/proc/sys/kernel/random/boot_id"):
+        failed_sync(t, exe, base, source_root)
+    else:
+        print("# SKIP (d) a failed sync: no /proc/sys/kernel/random/boot_id")
     if not t.failures:
         shutil.rmtree(base, ignore_errors=True)
     return t.done(started)

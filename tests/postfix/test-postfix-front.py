@@ -931,9 +931,30 @@ def main():
                 os.path.exists(reg) and "Envid: crashx@test.example" in read_log(reg)
                 and not ident_pendings(), repr(os.listdir(regs)))
         # The front alone killed (the machine up): a replay of its journal, which holds
-        # that pending registration and no record of its queue id, does not bring back
-        # the one the follower bound (a killed process loses no write: had the follower
-        # not bound it, its file would still be there).
+        # a pending registration the follower bound and no record of its queue id, does
+        # not bring it back (a killed process loses no write: had the follower not bound
+        # it, its file would still be there).
+        up.queue_id = b"6A1B2C3D4E"
+        up.chunks.clear()
+        c = LineClient(pport)
+        c.reply()
+        c.cmd("EHLO client.test.example")
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=sameboot@test.example "
+                               "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
+        c.sock.sendall(b"Message-ID: <sameboot@test.example>\r\nSubject: c\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        c.close()
+        ident3 = re.search(rb"IDENT=(msgtrk-[0-9a-f]{32})", b"".join(up.chunks))
+        ident3 = ident3.group(1).decode() if ident3 else "none"
+        with open(pf.log, "a") as f:
+            f.write("Dec  5 03:14:11 mx postfix/smtpd[4246]: 6A1B2C3D4E: "
+                    "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident3)
+        reg3 = os.path.join(regs, "6A1B2C3D4E.reg")
+        settle("the follower's binding", lambda: os.path.exists(reg3) and not ident_pendings(),
+               10)
+        t.check("kill -9 (ident), same boot: first a message bound by the follower",
+                code == 250 and os.path.exists(reg3) and not ident_pendings(),
+                "%d %r %r" % (code, text, os.listdir(regs)))
         pipe_front = [d for d in daemons if d.log.endswith("front-pipe3.log")][0]
         dead = journal_of(pipe_front)
         pipe_front.stop(signal.SIGKILL)
@@ -942,10 +963,11 @@ def main():
                       "[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\nxclient=false\n"
                       % (up.port, state), os.path.join(pf.base, "front-pipe4.port"))
+        # (the replay restores what it restores before it removes the journal)
         settle("the killed front's journal replayed", lambda: not os.path.exists(dead), 10)
         t.check("kill -9 (ident), same boot: the journal replayed, the bound pending "
                 "registration not restored", not os.path.exists(dead)
-                and not ident_pendings() and os.path.exists(reg), repr(os.listdir(regs)))
+                and not ident_pendings() and os.path.exists(reg3), repr(os.listdir(regs)))
         # The reply to the "." lost (the upstream reset after the whole message): the
         # pending registration stays (Postfix may have the message), and with an ident it
         # holds up no other message: the same Message-ID again passes at once, and binds
@@ -1472,6 +1494,7 @@ def main():
         front.stop(signal.SIGKILL)
         daemons.remove(front)
         fport = start(front_exe, "front2", front_conf, os.path.join(pf.base, "front2.port"))
+        # (the replay restores what it restores before it removes the journal)
         settle("the killed front's journal replayed", lambda: not os.path.exists(journal[0]),
                10)
         t.check("restart: the dead front's journal was replayed and removed",

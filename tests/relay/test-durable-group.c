@@ -472,7 +472,7 @@ test_journal_threads (void)
       g_assert_true (w[i].ok);
     }
   /* The owner is alive: replay leaves its journal alone. */
-  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), ==, 0);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, NULL, got, NULL), ==, 0);
   g_assert_cmpuint (count_journals (dir), ==, 1);
   durable_journal_close (journal);
   g_assert_cmpuint (count_journals (dir), ==, 0);
@@ -488,12 +488,59 @@ test_journal_replay (void)
   g_test_summary ("A dead owner's records are replayed in order, then its journal removed");
   child_appends (dir, 5, 0);
   g_assert_cmpuint (count_journals (dir), ==, 1);
-  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), ==, 5);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, NULL, got, NULL), ==, 5);
   for (guint i = 0; i < 5; i++)
     {
       g_autofree char *want = g_strdup_printf ("child %u", i);
       g_assert_cmpstr (g_ptr_array_index (got, i), ==, want);
     }
+  g_assert_cmpuint (count_journals (dir), ==, 0);
+  mt_tmpdir_remove (dir);
+}
+
+/* Marks the end of a journal in the collected records; fails once when asked to. */
+static gboolean
+collect_done (gpointer data,
+              GError **error)
+{
+  GPtrArray *out = data;
+
+  g_ptr_array_add (out, g_strdup ("done"));
+  if (g_getenv ("MT_TEST_DONE_FAILS") != NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "full");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_journal_replay_done (void)
+{
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  GLogLevelFlags fatal;
+
+  g_test_summary ("A replay's done callback runs after each journal's last record, before "
+                  "the journal goes; when it fails the journal stays for the next replay");
+
+  child_appends (dir, 2, 0);
+  g_setenv ("MT_TEST_DONE_FAILS", "1", TRUE);
+  fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK); /* its "Journal kept" warning */
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, collect_done, got, &error),
+                    ==, 2);
+  g_log_set_always_fatal (fatal);
+  g_unsetenv ("MT_TEST_DONE_FAILS");
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+  g_assert_cmpuint (got->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (got, 2), ==, "done");
+  g_assert_cmpuint (count_journals (dir), ==, 1);
+  g_ptr_array_set_size (got, 0);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, collect_done, got, NULL), ==, 2);
+  g_assert_cmpuint (got->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "child 0");
+  g_assert_cmpstr (g_ptr_array_index (got, 2), ==, "done");
   g_assert_cmpuint (count_journals (dir), ==, 0);
   mt_tmpdir_remove (dir);
 }
@@ -515,12 +562,12 @@ test_journal_boot (void)
       return;
     }
   child_appends_full (dir, 2, 0, FALSE);
-  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect_boot, got, NULL), ==, 2);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect_boot, NULL, got, NULL), ==, 2);
   g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "this boot");
   g_assert_cmpstr (g_ptr_array_index (got, 1), ==, "this boot");
   g_ptr_array_set_size (got, 0);
   child_appends_full (dir, 1, 0, TRUE);
-  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect_boot, got, NULL), ==, 1);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect_boot, NULL, got, NULL), ==, 1);
   g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "another boot");
   g_assert_cmpuint (count_journals (dir), ==, 0);
   mt_tmpdir_remove (dir);
@@ -549,7 +596,7 @@ test_journal_torn (void)
   g_assert_cmpint (fseek (fp, 512 + 24 + 16 + 2, SEEK_SET), ==, 0);
   g_assert_cmpint (fputc ('X', fp), !=, EOF);
   fclose (fp);
-  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), ==, 1);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, NULL, got, NULL), ==, 1);
   g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "child 0");
   mt_tmpdir_remove (dir);
 }
@@ -565,7 +612,7 @@ test_journal_full (void)
   g_test_summary ("A full journal syncs and starts a new generation: old records are not "
                   "replayed");
   child_appends (dir, n, size);
-  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), <, (guint) n);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, NULL, got, NULL), <, (guint) n);
   g_assert_cmpuint (got->len, >, 0);
   {
     g_autofree char *want = g_strdup_printf ("child %d", n - 1);
@@ -927,7 +974,7 @@ test_journal_apply_start (void)
   g_assert_cmpuint (st.syncs_after, >=, 1);
   g_assert_no_errno (link (durable_journal_get_path (st.journal), kept));
   durable_journal_close (st.journal);
-  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, got, NULL), >=, 1);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, NULL, got, NULL), >=, 1);
   g_assert_cmpuint (got->len, ==, 3); /* a record whose change failed stays: replay's part */
   g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "one");
   g_assert_cmpstr (g_ptr_array_index (got, 2), ==, "three");
@@ -995,7 +1042,7 @@ test_journal_unfinished (void)
   g_assert_true (g_file_set_contents (fresh, "", 0, NULL));
   g_assert_cmpint (utime (old, &past), ==, 0);
   g_assert_cmpint (utime (fresh, &recent), ==, 0);
-  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, NULL, NULL), ==, 0);
+  g_assert_cmpuint (durable_journal_replay (dir, PREFIX, collect, NULL, NULL, NULL), ==, 0);
   g_assert_false (g_file_test (old, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (fresh, G_FILE_TEST_EXISTS));
   mt_tmpdir_remove (dir);
@@ -1014,6 +1061,7 @@ main (int   argc,
   g_test_add_func ("/durable-group/coroutines-slow", test_group_coroutines_slow);
   g_test_add_func ("/durable-journal/threads", test_journal_threads);
   g_test_add_func ("/durable-journal/replay", test_journal_replay);
+  g_test_add_func ("/durable-journal/replay-done", test_journal_replay_done);
   g_test_add_func ("/durable-journal/boot", test_journal_boot);
   g_test_add_func ("/durable-journal/torn", test_journal_torn);
   g_test_add_func ("/durable-journal/full", test_journal_full);
