@@ -87,9 +87,6 @@
 
 /* SERVER_CORO_EPOLL_EVENTS: events taken per epoll_wait(). */
 #define SERVER_CORO_EPOLL_EVENTS 64
-/* SERVER_CORO_POOL_IDLE_THREADS: run_in_thread's pool threads kept idle (GLib's setting is
- * for every pool of the process: raised to this, never lowered). */
-#define SERVER_CORO_POOL_IDLE_THREADS 4
 /* SERVER_CORO_WATCHDOG_US: a resume that ran longer than this (debug builds) is logged:
  * a blocking call left in a coroutine stalls every session of its loop. */
 #define SERVER_CORO_WATCHDOG_US (50 * G_TIME_SPAN_MILLISECOND)
@@ -1368,10 +1365,12 @@ forget_all (ServerCoro *co)
 
 /* What the shared pool runs (shared_pool()): a run_in_thread's PoolWork or a job
  * (ServerCoroJob), each starting with its PoolItem, which says how. */
-typedef struct
+typedef struct _PoolItem PoolItem;
+struct _PoolItem
 {
   void (*run) (gpointer item);
-} PoolItem;
+  PoolItem *next; /* in the pool's queue (the pool's lock) */
+};
 
 typedef struct
 {
@@ -1406,33 +1405,105 @@ pool_work_run (gpointer data)
     then (then_data);
 }
 
-static void
-pool_run (gpointer data,
-          gpointer user_data)
+/* The one pool of threads for work that blocks: run_in_thread's and the jobs'. A thread
+ * is started whenever work comes and no idle thread is left for it (no bound); an idle
+ * thread waits SERVER_CORO_POOL_IDLE_MS for work, then ends unless it is one of the
+ * SERVER_CORO_POOL_IDLE_THREADS kept. Our own rather than a GThreadPool: a push signals
+ * its thread after letting go of the lock, so the woken thread takes it uncontended
+ * (GThreadPool signals under its queue's lock: the woken thread slept again on that
+ * mutex, three more futex calls per hand-off), and an item needs no allocation (it is
+ * linked through its PoolItem). */
+typedef struct
 {
-  PoolItem *item = data;
+  GMutex lock;
+  GCond cond;
+  PoolItem *head; /* queued work, oldest first; under lock */
+  PoolItem *tail;
+  guint queued;   /* items in the queue; under lock */
+  guint idle;     /* threads waiting for work (signalled or not); under lock */
+  guint threads;  /* threads in all; under lock */
+} Pool;
 
-  item->run (item);
+static Pool pool = { 0 };
+/* How long an idle thread past SERVER_CORO_POOL_IDLE_THREADS waits (atomic; tests shorten
+ * it: server_coro_probe_pool_idle()). */
+static gint pool_idle_ms = SERVER_CORO_POOL_IDLE_MS;
+
+static gpointer
+pool_thread (gpointer data)
+{
+  g_mutex_lock (&pool.lock);
+  for (;;)
+    {
+      PoolItem *item;
+
+      while (pool.head == NULL)
+        {
+          gint64 end = g_get_monotonic_time ()
+                       + g_atomic_int_get (&pool_idle_ms) * G_TIME_SPAN_MILLISECOND;
+          gboolean woken;
+
+          pool.idle++;
+          woken = g_cond_wait_until (&pool.cond, &pool.lock, end);
+          pool.idle--;
+          if (!woken && pool.head == NULL && pool.threads > SERVER_CORO_POOL_IDLE_THREADS)
+            {
+              pool.threads--;
+              g_mutex_unlock (&pool.lock);
+              return NULL;
+            }
+        }
+      item = pool.head;
+      pool.head = item->next;
+      if (pool.head == NULL)
+        pool.tail = NULL;
+      pool.queued--;
+      g_mutex_unlock (&pool.lock);
+      item->run (item); /* @item may be gone once it returns */
+      g_mutex_lock (&pool.lock);
+    }
 }
 
-/* The one pool of threads for work that blocks: run_in_thread's and the jobs'. GLib keeps
- * SERVER_CORO_POOL_IDLE_THREADS idle threads (its default, 2, would end and start a
- * thread per burst of hand-offs). */
-static GThreadPool *
-shared_pool (void)
+/* @item queued for the pool: an idle thread woken for it, or a thread started. A thread
+ * that cannot be started (the process's limit) is logged with @what; @item then waits
+ * for a busy thread (never run here: it may be work on a coroutine's stack). */
+static void
+pool_push (PoolItem   *item,
+           const char *what)
 {
-  static GThreadPool *pool;
-  static gsize        once;
+  gboolean wake;
 
-  if (g_once_init_enter (&once))
+  g_mutex_lock (&pool.lock);
+  item->next = NULL;
+  if (pool.tail != NULL)
+    pool.tail->next = item;
+  else
+    pool.head = item;
+  pool.tail = item;
+  pool.queued++;
+  wake = pool.queued <= pool.idle;
+  if (!wake)
+    pool.threads++;
+  g_mutex_unlock (&pool.lock);
+  if (wake)
+    g_cond_signal (&pool.cond);
+  else
     {
-      pool = g_thread_pool_new (pool_run, NULL, -1, FALSE, NULL);
-      if (g_thread_pool_get_max_unused_threads () >= 0
-          && g_thread_pool_get_max_unused_threads () < SERVER_CORO_POOL_IDLE_THREADS)
-        g_thread_pool_set_max_unused_threads (SERVER_CORO_POOL_IDLE_THREADS);
-      g_once_init_leave (&once, 1);
+      g_autoptr (GError) error = NULL;
+      GThread *thread = g_thread_try_new ("pool-msgtrk", pool_thread, NULL, &error);
+
+      if (thread != NULL)
+        g_thread_unref (thread);
+      else
+        {
+          g_mutex_lock (&pool.lock);
+          pool.threads--;
+          g_mutex_unlock (&pool.lock);
+          g_warning ("server-coro: %s: no new pool thread (%s): the work waits for a busy "
+                     "one",
+                     what, error->message);
+        }
     }
-  return pool;
 }
 
 /**
@@ -1469,7 +1540,6 @@ server_coro_run_in_thread_then (ServerCoroFunc func,
 {
   ServerCoro *co = coro_self;
   PoolWork    w = { { pool_work_run }, func, data, co, then, then_data };
-  g_autoptr (GError) error = NULL;
 
   if (co == NULL)
     {
@@ -1482,12 +1552,10 @@ server_coro_run_in_thread_then (ServerCoroFunc func,
   co->deadline = 0;
   co->wake = 0;
   co->parked = TRUE; /* on nothing: only the pool's wake-up resumes it */
-  /* A failed push (no new thread could be started) still queues @w (GLib appends it in
-   * any case): it runs when a pool thread is free, and never here too (the work on this
-   * coroutine's stack would run twice, the second time after the coroutine went on). */
-  if (!g_thread_pool_push (shared_pool (), &w, &error))
-    g_warning ("server-coro: loop %s: no new pool thread (%s): the work waits for a busy one",
-               co->loop->name, error->message);
+  /* Without a new thread @w still waits in the queue: it runs when a pool thread is free,
+   * and never here too (the work on this coroutine's stack would run twice, the second
+   * time after the coroutine went on). */
+  pool_push (&w.item, co->loop->name);
   coro_yield (co);
 }
 
@@ -1662,7 +1730,6 @@ server_coro_job_start (ServerCoroFunc func,
                        gpointer       then_data)
 {
   ServerCoroJob *job = g_new0 (ServerCoroJob, 1);
-  g_autoptr (GError) error = NULL;
 
   job->item.run = job_run;
   job->func = func;
@@ -1673,11 +1740,9 @@ server_coro_job_start (ServerCoroFunc func,
   g_cond_init (&job->cond);
   job->stage = JOB_RUNNING;
   job->refs = 2;
-  /* A failed push (no new thread could be started) still queues the job (GLib appends it
-   * in any case): it runs when a pool thread is free. */
-  if (!g_thread_pool_push (shared_pool (), job, &error))
-    g_warning ("server-coro: no new pool thread for a job (%s): it waits for a busy one",
-               error->message);
+  /* Without a new thread the job still waits in the queue: it runs when a pool thread is
+   * free. */
+  pool_push (&job->item, "a job");
   return job;
 }
 
@@ -1790,6 +1855,31 @@ guint
 server_coro_probe_job_wakes (void)
 {
   return (guint) g_atomic_int_get (&probe_job_wakes);
+}
+
+/**
+ * server_coro_probe_pool_idle:
+ * @ms: how long an idle pool thread past SERVER_CORO_POOL_IDLE_THREADS waits for work from
+ *   now on (0: unchanged)
+ *
+ * Tests only.
+ *
+ * Returns: the pool's threads now, idle or not
+ */
+guint
+server_coro_probe_pool_idle (guint ms)
+{
+  guint n;
+
+  g_mutex_lock (&pool.lock);
+  if (ms > 0)
+    {
+      g_atomic_int_set (&pool_idle_ms, (gint) ms);
+      g_cond_broadcast (&pool.cond); /* idle threads wait again, for @ms */
+    }
+  n = pool.threads;
+  g_mutex_unlock (&pool.lock);
+  return n;
 }
 
 /**

@@ -90,6 +90,11 @@ G_BEGIN_DECLS
 #define SERVER_CORO_STACK_CACHE 64
 /** SERVER_CORO_MAX_FDS: descriptors one coroutine may have registered at once. */
 #define SERVER_CORO_MAX_FDS 8
+/** SERVER_CORO_POOL_IDLE_THREADS: threads of the shared pool (run_in_thread, jobs) kept
+ * idle at most; SERVER_CORO_POOL_IDLE_MS: how long a thread past them waits for work
+ * before it ends. The pool has no bound on its threads: each piece of work gets one. */
+#define SERVER_CORO_POOL_IDLE_THREADS 4
+#define SERVER_CORO_POOL_IDLE_MS 15000
 
 typedef struct _ServerCoroLoop ServerCoroLoop;
 typedef struct _ServerCoro     ServerCoro;

@@ -1716,6 +1716,68 @@ test_job_many (void)
     g_assert_true (m[i].job.ok);
 }
 
+/* A job of test_pool_threads: counts itself in, waits for the gate, counts itself out. */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  guint running;
+  guint most;
+  gboolean open;
+} PoolGate;
+
+static void
+pool_gate_job (gpointer data)
+{
+  PoolGate *g = data;
+
+  g_mutex_lock (&g->lock);
+  g->running++;
+  g->most = MAX (g->most, g->running);
+  g_cond_broadcast (&g->cond);
+  while (!g->open)
+    g_cond_wait (&g->cond, &g->lock);
+  g->running--;
+  g_mutex_unlock (&g->lock);
+}
+
+#define TEST_POOL_JOBS 12
+
+static void
+test_pool_threads (void)
+{
+  PoolGate g = { 0 };
+  ServerCoroJob *jobs[TEST_POOL_JOBS];
+  gint64 until = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  guint n;
+
+  g_test_summary ("The shared pool gives each piece of work a thread (no job waits behind "
+                  "a blocked one), and ends the threads past SERVER_CORO_POOL_IDLE_THREADS "
+                  "once idle for the idle time");
+  for (guint i = 0; i < TEST_POOL_JOBS; i++)
+    jobs[i] = server_coro_job_start (pool_gate_job, &g, NULL, NULL);
+  g_mutex_lock (&g.lock);
+  while (g.running < TEST_POOL_JOBS && g_get_monotonic_time () < until)
+    g_cond_wait_until (&g.cond, &g.lock, until);
+  g_assert_cmpuint (g.most, ==, TEST_POOL_JOBS);
+  g_assert_cmpuint (server_coro_probe_pool_idle (0), >=, TEST_POOL_JOBS);
+  g.open = TRUE;
+  g_cond_broadcast (&g.cond);
+  g_mutex_unlock (&g.lock);
+  for (guint i = 0; i < TEST_POOL_JOBS; i++)
+    server_coro_job_finish (jobs[i]);
+  n = server_coro_probe_pool_idle (50);
+  while (n > SERVER_CORO_POOL_IDLE_THREADS && g_get_monotonic_time () < until)
+    {
+      g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+      n = server_coro_probe_pool_idle (0);
+    }
+  server_coro_probe_pool_idle (SERVER_CORO_POOL_IDLE_MS);
+  g_assert_cmpuint (n, ==, SERVER_CORO_POOL_IDLE_THREADS);
+  g_mutex_clear (&g.lock);
+  g_cond_clear (&g.cond);
+}
+
 static void
 test_outside (void)
 {
@@ -1891,6 +1953,7 @@ main (int argc,
   g_test_add_func ("/server/coro/job-park", test_job_park);
   g_test_add_func ("/server/coro/job-detach", test_job_detach);
   g_test_add_func ("/server/coro/job-many", test_job_many);
+  g_test_add_func ("/server/coro/pool-threads", test_pool_threads);
   g_test_add_func ("/server/coro/eof", test_eof);
   g_test_add_func ("/server/coro/spawn", test_spawn);
   g_test_add_func ("/server/coro/spawn-no-stack", test_spawn_no_stack);
