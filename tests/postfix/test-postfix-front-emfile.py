@@ -17,8 +17,9 @@ sessions open and the running front's RLIMIT_NOFILE set by prlimit(2):
   C. back to its own: new clients are greeted 220 and a message is taken (250);
   D. the front exits 0 on SIGTERM;
   E. a front started under prlimit(1) with max_connections=E_MAX_CONNECTIONS: with a hard
-     limit below the need (2 a session + 64) it warns at start with the figures and what
-     to change (LimitNOFILE=); with a hard limit above it raises its soft limit to it.
+     limit below the need (2 a session + 32 kept slot files + 64) it warns at start with
+     the figures and what to change (LimitNOFILE=); with a hard limit above it raises its
+     soft limit to it.
 How: the front as root (user=nobody) or the caller, on a free loopback port; its limit set
 by prlimit(2) as the front's own user (setpriv(1), util-linux).
 Limits: none beyond Python 3 and the built front.
@@ -97,7 +98,8 @@ def check_start_limit(t, exe, base, up):
     conf = ("[front]\nlisten=127.0.0.1:0\nhostname=front.test.example\n"
             "upstream=127.0.0.1:%d\nstate_dir=%s\nmax_connections=%d\nupstream_pool=0\n%s"
             % (up.port, state, E_MAX_CONNECTIONS, user))
-    need = E_MAX_CONNECTIONS * 2 + 64
+    # 2 a session, the 32 slot files kept open (POSTFIX_REGISTRATION_SLOT_OPEN), 64 spare
+    need = E_MAX_CONNECTIONS * 2 + 32 + 64
     for name, limits in (("front-e1", "100:100"), ("front-e2", "100:%d" % (need + 100))):
         proc, _ = start_front_conf(exe, base, name, conf,
                                    wrapper=("prlimit", "--nofile=" + limits, "--"))

@@ -104,6 +104,20 @@ def verbose_one(t, exe, base, source_root):
             repr(found))
 
 
+def traced(strace, pid, calls, how):
+    """strace attached to the process @pid (all its threads), injecting @how (strace's
+    inject= action) into the system calls @calls; once it has attached."""
+    tracer = subprocess.Popen([strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + calls,
+                               "-e", "inject=%s:%s" % (calls, how), "-p", str(pid)])
+    try:
+        wait_traced(pid, tracer)
+    except BaseException:
+        tracer.terminate()
+        tracer.wait(10)
+        raise
+    return tracer
+
+
 def slow_link(t, exe, base, source_root):
     """Check (b)."""
     strace = shutil.which("strace")
@@ -115,12 +129,8 @@ def slow_link(t, exe, base, source_root):
                              args=["--verbose"])
     tracer = None
     try:
-        tracer = subprocess.Popen([strace, "-f", "-qq", "-o", "/dev/null",
-                                   "-e", "trace=link,linkat",
-                                   "-e", "inject=link,linkat:delay_exit=%d"
-                                   % (LINK_DELAY_S * 1000000),
-                                   "-p", str(proc.pid)])
-        wait_traced(proc.pid, tracer)
+        tracer = traced(strace, proc.pid, "link,linkat",
+                        "delay_exit=%d" % (LINK_DELAY_S * 1000000))
         began = time.monotonic()
         code, text = tracked_message(port, 1)
         took = time.monotonic() - began
@@ -155,11 +165,7 @@ def failed_sync(t, exe, base, source_root):
             == open("/proc/sys/kernel/random/boot_id", "rb").read()[:36], repr(before))
     tracer = None
     try:
-        tracer = subprocess.Popen([strace, "-f", "-qq", "-o", "/dev/null",
-                                   "-e", "trace=fdatasync",
-                                   "-e", "inject=fdatasync:error=EIO",
-                                   "-p", str(proc.pid)])
-        wait_traced(proc.pid, tracer)
+        tracer = traced(strace, proc.pid, "fdatasync", "error=EIO")
         code, text = tracked_message(port, 3)
         t.check("(d) with every fdatasync failing the tracked message gets no 250",
                 code != 250, "%d %r" % (code, text))

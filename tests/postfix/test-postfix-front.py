@@ -875,6 +875,33 @@ def main():
                     return target
             raise AssertionError("no journal open in %s" % daemon.log)
 
+        def bind_by_ident(qid, ident, pid, left=()):
+            """smtpd's "QID: client=..., orig_queue_id=<ident>" line logged (as
+            Postfix logs it at the first RCPT); once the follower has bound the pending
+            registration (QID.reg there, only the pending files @left remain), the path
+            of QID.reg."""
+            with open(pf.log, "a") as f:
+                f.write("Dec  5 03:14:11 mx postfix/smtpd[%d]: %s: "
+                        "client=localhost[127.0.0.1], orig_queue_id=%s\n" % (pid, qid, ident))
+            reg = os.path.join(regs, qid + ".reg")
+            settle("the follower's binding", lambda: os.path.exists(reg)
+                   and ident_pendings() == list(left), 10)
+            return reg
+
+        def send_pipelined(envid, mid):
+            """A tracked message (one recipient) with its MAIL, RCPT and DATA pipelined;
+            the code and text of the reply to its "."."""
+            c = LineClient(pport)
+            c.reply()
+            c.cmd("EHLO client.test.example")
+            c.pipelined(["MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400"
+                         % (envid, AUTH), "RCPT TO:<a@test.example>", "DATA"], 3)
+            c.sock.sendall(b"Message-ID: <%s>\r\nSubject: s\r\n\r\nhi\r\n.\r\n"
+                           % mid.encode())
+            code, text = c.reply()
+            c.close()
+            return code, text
+
         def forget_boot(path):
             """The journal's header made to name no boot (octets 20 to 55: the boot id
             after the 16-octet magic and the generation), as one written before the
@@ -921,12 +948,7 @@ def main():
                lambda: ident_pendings() == [ident + ".pending"], 10)
         t.check("crash (ident): the pending registration restored under its ident",
                 ident_pendings() == [ident + ".pending"], repr(os.listdir(regs)))
-        with open(pf.log, "a") as f:
-            f.write("Dec  5 03:14:11 mx postfix/smtpd[4243]: 6E9F4A3B2C: "
-                    "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident)
-        reg = os.path.join(regs, "6E9F4A3B2C.reg")
-        settle("the follower's binding", lambda: os.path.exists(reg) and not ident_pendings(),
-               10)
+        reg = bind_by_ident("6E9F4A3B2C", ident, 4243)
         t.check("crash (ident): the follower bound it to the queue id by orig_queue_id",
                 os.path.exists(reg) and "Envid: crashx@test.example" in read_log(reg)
                 and not ident_pendings(), repr(os.listdir(regs)))
@@ -936,22 +958,10 @@ def main():
         # it, its file would still be there).
         up.queue_id = b"6A1B2C3D4E"
         up.chunks.clear()
-        c = LineClient(pport)
-        c.reply()
-        c.cmd("EHLO client.test.example")
-        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=sameboot@test.example "
-                               "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
-        c.sock.sendall(b"Message-ID: <sameboot@test.example>\r\nSubject: c\r\n\r\nhi\r\n.\r\n")
-        code, text = c.reply()
-        c.close()
+        code, text = send_pipelined("sameboot@test.example", "sameboot@test.example")
         ident3 = re.search(rb"IDENT=(msgtrk-[0-9a-f]{32})", b"".join(up.chunks))
-        ident3 = ident3.group(1).decode() if ident3 else "none"
-        with open(pf.log, "a") as f:
-            f.write("Dec  5 03:14:11 mx postfix/smtpd[4246]: 6A1B2C3D4E: "
-                    "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident3)
-        reg3 = os.path.join(regs, "6A1B2C3D4E.reg")
-        settle("the follower's binding", lambda: os.path.exists(reg3) and not ident_pendings(),
-               10)
+        reg3 = bind_by_ident("6A1B2C3D4E", ident3.group(1).decode() if ident3 else "none",
+                             4246)
         t.check("kill -9 (ident), same boot: first a message bound by the follower",
                 code == 250 and os.path.exists(reg3) and not ident_pendings(),
                 "%d %r %r" % (code, text, os.listdir(regs)))
@@ -1002,12 +1012,7 @@ def main():
                 code == 250 and time.monotonic() - t0 < 1.5, text)
         again = [n for n in ident_pendings() if n not in kept]
         ident2 = again[0][:-len(".pending")] if again else "none"
-        with open(pf.log, "a") as f:
-            f.write("Dec  5 03:14:12 mx postfix/smtpd[4244]: 7F1A5B4C3D: "
-                    "client=localhost[127.0.0.1], orig_queue_id=%s\n" % ident2)
-        reg = os.path.join(regs, "7F1A5B4C3D.reg")
-        settle("the follower's binding", lambda: os.path.exists(reg)
-               and ident_pendings() == kept, 10)
+        reg = bind_by_ident("7F1A5B4C3D", ident2, 4244, kept)
         t.check("the same Message-ID again: bound to its own queue id, the kept one left",
                 os.path.exists(reg) and "Envid: lost2@test.example" in read_log(reg)
                 and ident_pendings() == kept, repr(os.listdir(regs)))
@@ -1023,27 +1028,14 @@ def main():
                 repr(os.listdir(regs)))
         before = slots()
         up.queue_id = b"8C2D6E5F4A"
-        c = LineClient(pport)
-        c.reply()
-        c.cmd("EHLO client.test.example")
-        c.pipelined(["MAIL FROM:<sender@test.example> ENVID=slot@test.example "
-                     "MTRK=%s:86400" % AUTH, "RCPT TO:<a@test.example>", "DATA"], 3)
-        c.sock.sendall(b"Message-ID: <slot@test.example>\r\nSubject: s\r\n\r\nhi\r\n.\r\n")
-        code, text = c.reply()
-        c.close()
+        code, text = send_pipelined("slot@test.example", "slot@test.example")
         new = ident_pendings()
         t.check("a slot reused: no new slot file, the pending file one of its two names",
                 code == 250 and slots() == before and len(new) == 1
                 and os.stat(os.path.join(regs, new[0])).st_nlink == 2
                 and "Envid: slot@test.example" in read_log(os.path.join(regs, new[0])),
                 "%r %r %r" % (text, before, os.listdir(regs)))
-        with open(pf.log, "a") as f:
-            f.write("Dec  5 03:14:13 mx postfix/smtpd[4245]: 8C2D6E5F4A: "
-                    "client=localhost[127.0.0.1], orig_queue_id=%s\n"
-                    % (new[0][:-len(".pending")] if new else "none"))
-        reg = os.path.join(regs, "8C2D6E5F4A.reg")
-        settle("the follower's binding", lambda: os.path.exists(reg) and not ident_pendings(),
-               10)
+        reg = bind_by_ident("8C2D6E5F4A", new[0][:-len(".pending")] if new else "none", 4245)
         t.check("the slot's registration bound by the follower, its pending name gone",
                 os.path.exists(reg) and "Envid: slot@test.example" in read_log(reg)
                 and not ident_pendings(), repr(os.listdir(regs)))

@@ -2109,16 +2109,26 @@ pending_slot_write (PostfixPendingSlots       *slots,
   return job != NULL && durable_journal_job_finish (job, error);
 }
 
+/* The pending file of @ident looked at (lstat): FALSE when absent. */
+static gboolean
+pending_stat (const char *dir,
+              const char *ident,
+              GStatBuf   *st)
+{
+  g_autofree char *name = g_strconcat (ident, ".pending", NULL);
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  return g_lstat (path, st) == 0;
+}
+
 /* The pending file of @ident: its link count, -1 when absent. */
 static int
 pending_links (const char *dir,
                const char *ident)
 {
-  g_autofree char *name = g_strconcat (ident, ".pending", NULL);
-  g_autofree char *path = g_build_filename (dir, name, NULL);
   GStatBuf st;
 
-  return g_lstat (path, &st) == 0 ? (int) st.st_nlink : -1;
+  return pending_stat (dir, ident, &st) ? (int) st.st_nlink : -1;
 }
 
 /* The pending file of @ident: its inode, 0 when absent. */
@@ -2126,11 +2136,9 @@ static guint64
 pending_ino (const char *dir,
              const char *ident)
 {
-  g_autofree char *name = g_strconcat (ident, ".pending", NULL);
-  g_autofree char *path = g_build_filename (dir, name, NULL);
   GStatBuf st;
 
-  return g_lstat (path, &st) == 0 ? (guint64) st.st_ino : 0;
+  return pending_stat (dir, ident, &st) ? (guint64) st.st_ino : 0;
 }
 
 /* Pending registrations by ident in the front's slot files: linked as <ident>.pending,
