@@ -451,6 +451,10 @@ write_header (DurableJournal *journal,
     memcpy (header + JOURNAL_BOOT_ID_OFFSET, boot_id (), JOURNAL_BOOT_ID_LEN);
   if (!pwrite_all (fd, header, sizeof header, 0))
     return errno_error (error, errno, "write", path);
+  /* A sync that failed meanwhile (journal_sync_failed, in the group's leader, without
+   * the journal's lock) zeroed the old header: not undone by this one. */
+  if (g_atomic_int_get (&journal->boot_lost))
+    header_forget_boot (fd);
   return TRUE;
 }
 

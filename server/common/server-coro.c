@@ -1405,23 +1405,42 @@ pool_work_run (gpointer data)
     then (then_data);
 }
 
-/* The one pool of threads for work that blocks: run_in_thread's and the jobs'. A thread
- * is started whenever work comes and no idle thread is left for it (no bound); an idle
- * thread waits SERVER_CORO_POOL_IDLE_MS for work, then ends unless it is one of the
- * SERVER_CORO_POOL_IDLE_THREADS kept. Our own rather than a GThreadPool: a push signals
- * its thread after letting go of the lock, so the woken thread takes it uncontended
- * (GThreadPool signals under its queue's lock: the woken thread slept again on that
- * mutex, three more futex calls per hand-off), and an item needs no allocation (it is
- * linked through its PoolItem). */
+/* The one pool of threads for work that blocks: run_in_thread's and the jobs'. Work goes
+ * to the thread that became idle last (a stack of idle threads, each waiting on its own
+ * condition variable, handed its item under the lock and signalled after it), else into
+ * the queue for a thread started for it (no bound on the threads). An idle thread that
+ * was not needed for SERVER_CORO_POOL_IDLE_MS ends unless it is one of the
+ * SERVER_CORO_POOL_IDLE_THREADS kept: with the last idle one taking the next work, the
+ * others do time out under a steady trickle of work. Our own rather than a GThreadPool:
+ * the woken thread takes the lock uncontended (GThreadPool signals under its queue's
+ * lock: the woken thread slept again on that mutex, three more futex calls per hand-off),
+ * and an item needs no allocation (it is linked through its PoolItem). */
+typedef struct _PoolIdler PoolIdler;
+struct _PoolIdler
+{
+  GCond cond;
+  PoolItem *item;  /* handed to it by pool_push; under the pool's lock */
+  PoolIdler *prev; /* on the idle stack (the pool's lock) */
+  PoolIdler *next;
+  gint refs;       /* (atomic) its thread's, and a pusher's between its unlock and signal */
+};
+
+static void
+pool_idler_unref (PoolIdler *w)
+{
+  if (!g_atomic_int_dec_and_test (&w->refs))
+    return;
+  g_cond_clear (&w->cond);
+  g_free (w);
+}
+
 typedef struct
 {
   GMutex lock;
-  GCond cond;
-  PoolItem *head; /* queued work, oldest first; under lock */
+  PoolItem *head;  /* work no thread has taken: only while no thread is idle; under lock */
   PoolItem *tail;
-  guint queued;   /* items in the queue; under lock */
-  guint idle;     /* threads waiting for work (signalled or not); under lock */
-  guint threads;  /* threads in all; under lock */
+  PoolIdler *idle; /* idle threads, the last one to become idle first; under lock */
+  guint threads;   /* threads in all; under lock */
 } Pool;
 
 static Pool pool = { 0 };
@@ -1429,81 +1448,121 @@ static Pool pool = { 0 };
  * it: server_coro_probe_pool_idle()). */
 static gint pool_idle_ms = SERVER_CORO_POOL_IDLE_MS;
 
-static gpointer
-pool_thread (gpointer data)
+static void
+pool_idle_unlink (PoolIdler *w)
 {
-  g_mutex_lock (&pool.lock);
-  for (;;)
+  if (w->prev != NULL)
+    w->prev->next = w->next;
+  else
+    pool.idle = w->next;
+  if (w->next != NULL)
+    w->next->prev = w->prev;
+  w->prev = w->next = NULL;
+}
+
+/* The next work for the pool thread of @me, under the pool's lock: the queue's first, or
+ * what is handed to it while it waits on the idle stack. NULL: it waited pool_idle_ms
+ * unneeded and is not one of those kept (it then ends, not counted any more). */
+static PoolItem *
+pool_next (PoolIdler *me)
+{
+  PoolItem *item = pool.head;
+  gint64 since = g_get_monotonic_time ();
+
+  if (item != NULL)
     {
-      PoolItem *item;
-
-      while (pool.head == NULL)
-        {
-          gint64 end = g_get_monotonic_time ()
-                       + g_atomic_int_get (&pool_idle_ms) * G_TIME_SPAN_MILLISECOND;
-          gboolean woken;
-
-          pool.idle++;
-          woken = g_cond_wait_until (&pool.cond, &pool.lock, end);
-          pool.idle--;
-          if (!woken && pool.head == NULL && pool.threads > SERVER_CORO_POOL_IDLE_THREADS)
-            {
-              pool.threads--;
-              g_mutex_unlock (&pool.lock);
-              return NULL;
-            }
-        }
-      item = pool.head;
       pool.head = item->next;
       if (pool.head == NULL)
         pool.tail = NULL;
-      pool.queued--;
+      return item;
+    }
+  me->item = NULL;
+  me->prev = NULL;
+  me->next = pool.idle;
+  if (pool.idle != NULL)
+    pool.idle->prev = me;
+  pool.idle = me;
+  while (me->item == NULL)
+    {
+      gint64 end = since + g_atomic_int_get (&pool_idle_ms) * G_TIME_SPAN_MILLISECOND;
+
+      if (g_cond_wait_until (&me->cond, &pool.lock, end) || me->item != NULL
+          || g_get_monotonic_time () < end)
+        continue; /* handed work, or woken to look again (the probe) */
+      if (pool.threads > SERVER_CORO_POOL_IDLE_THREADS)
+        {
+          pool_idle_unlink (me);
+          pool.threads--;
+          return NULL;
+        }
+      since = g_get_monotonic_time (); /* one of those kept: it waits on */
+    }
+  return me->item; /* pool_push took it off the stack */
+}
+
+static gpointer
+pool_thread (gpointer data)
+{
+  PoolIdler *me = g_new0 (PoolIdler, 1);
+  PoolItem *item;
+
+  g_cond_init (&me->cond);
+  me->refs = 1;
+  g_mutex_lock (&pool.lock);
+  while ((item = pool_next (me)) != NULL)
+    {
       g_mutex_unlock (&pool.lock);
       item->run (item); /* @item may be gone once it returns */
       g_mutex_lock (&pool.lock);
     }
+  g_mutex_unlock (&pool.lock);
+  pool_idler_unref (me);
+  return NULL;
 }
 
-/* @item queued for the pool: an idle thread woken for it, or a thread started. A thread
- * that cannot be started (the process's limit) is logged with @what; @item then waits
- * for a busy thread (never run here: it may be work on a coroutine's stack). */
+/* @item for the pool: handed to the thread that became idle last, or queued for a thread
+ * started for it. A thread that cannot be started (the process's limit) is logged with
+ * @what; @item then waits for a busy thread (never run here: it may be work on a
+ * coroutine's stack). */
 static void
 pool_push (PoolItem   *item,
            const char *what)
 {
-  gboolean wake;
+  PoolIdler *w;
+  g_autoptr (GError) error = NULL;
+  GThread *thread;
 
-  g_mutex_lock (&pool.lock);
   item->next = NULL;
+  g_mutex_lock (&pool.lock);
+  w = pool.idle;
+  if (w != NULL)
+    {
+      pool_idle_unlink (w);
+      w->item = item;
+      g_atomic_int_inc (&w->refs); /* its thread may run @item and end before the signal */
+      g_mutex_unlock (&pool.lock);
+      g_cond_signal (&w->cond); /* the woken thread takes the lock uncontended */
+      pool_idler_unref (w);
+      return;
+    }
   if (pool.tail != NULL)
     pool.tail->next = item;
   else
     pool.head = item;
   pool.tail = item;
-  pool.queued++;
-  wake = pool.queued <= pool.idle;
-  if (!wake)
-    pool.threads++;
+  pool.threads++;
   g_mutex_unlock (&pool.lock);
-  if (wake)
-    g_cond_signal (&pool.cond);
-  else
+  thread = g_thread_try_new ("pool-msgtrk", pool_thread, NULL, &error);
+  if (thread != NULL)
     {
-      g_autoptr (GError) error = NULL;
-      GThread *thread = g_thread_try_new ("pool-msgtrk", pool_thread, NULL, &error);
-
-      if (thread != NULL)
-        g_thread_unref (thread);
-      else
-        {
-          g_mutex_lock (&pool.lock);
-          pool.threads--;
-          g_mutex_unlock (&pool.lock);
-          g_warning ("server-coro: %s: no new pool thread (%s): the work waits for a busy "
-                     "one",
-                     what, error->message);
-        }
+      g_thread_unref (thread);
+      return;
     }
+  g_mutex_lock (&pool.lock);
+  pool.threads--;
+  g_mutex_unlock (&pool.lock);
+  g_warning ("server-coro: %s: no new pool thread (%s): the work waits for a busy one", what,
+             error->message);
 }
 
 /**
@@ -1875,7 +1934,8 @@ server_coro_probe_pool_idle (guint ms)
   if (ms > 0)
     {
       g_atomic_int_set (&pool_idle_ms, (gint) ms);
-      g_cond_broadcast (&pool.cond); /* idle threads wait again, for @ms */
+      for (PoolIdler *w = pool.idle; w != NULL; w = w->next)
+        g_cond_signal (&w->cond); /* each looks at its deadline again */
     }
   n = pool.threads;
   g_mutex_unlock (&pool.lock);

@@ -2688,6 +2688,11 @@ postfix_front_tls_start (PostfixFront *front)
       g_assert (tls_pool_kept == NULL); /* one front per process */
       front->tls_pool = g_thread_pool_new (tls_job_run, front, (gint) front->max_tls_sessions,
                                            FALSE, NULL);
+      /* Its threads idle between sessions wait in GLib's pool of unused threads (2 by
+       * default, for the whole process): kept at least POSTFIX_FRONT_TLS_IDLE_THREADS. */
+      if (g_thread_pool_get_max_unused_threads () >= 0
+          && g_thread_pool_get_max_unused_threads () < POSTFIX_FRONT_TLS_IDLE_THREADS)
+        g_thread_pool_set_max_unused_threads (POSTFIX_FRONT_TLS_IDLE_THREADS);
       tls_pool_kept = front->tls_pool;
     }
 }

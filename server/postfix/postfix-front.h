@@ -54,6 +54,9 @@ G_BEGIN_DECLS
  * closed at once (no reply without a handshake), each logged with the key's name. */
 #define POSTFIX_FRONT_DEFAULT_MAX_TLS_SESSIONS 100
 #define POSTFIX_FRONT_MAX_MAX_TLS_SESSIONS 10000
+/** POSTFIX_FRONT_TLS_IDLE_THREADS: threads of the TLS pool kept idle between sessions at
+ * least (GLib's unused threads, a process-wide setting: raised to this, never lowered). */
+#define POSTFIX_FRONT_TLS_IDLE_THREADS 4
 
 typedef struct
 {

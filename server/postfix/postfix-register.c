@@ -628,7 +628,12 @@ recover_one (const char *record,
                    G_GINT64_FORMAT ") replaces the older one (arrived %" G_GINT64_FORMAT ")",
                    reg->queue_id, reg->arrival, have->arrival);
       if (!postfix_registration_write (dir, reg, error))
-        return FALSE;
+        {
+          /* The journal is kept (no done callback): what it set aside goes with it, not
+           * into the next journal's recover_done. */
+          g_hash_table_remove_all (r->pending);
+          return FALSE;
+        }
     }
   /* Its pending file, if the front died before removing it (by Message-ID it would
    * hold up that Message-ID, and could be bound to another message's cleanup line). */
@@ -1024,8 +1029,9 @@ struct _PostfixPendingSlots
   char *stem;    /* (owned) <dir>/.slot-<journal's suffix>- */
   uid_t uid;     /* the process's effective user, who owns its slots (looked up once:
                   * two system calls a message fewer) */
-  gboolean keep; /* /proc/self/fd is there: slots are kept open and linked from their
-                  * descriptor (slot_fill) */
+  gint keep;     /* (atomic) /proc/self/fd is there: slots are kept open and linked from
+                  * their descriptor (slot_fill); off after a link through it fails other
+                  * than for a name gone */
   GMutex lock;
   GQueue idle;   /* slot numbers (GUINT_TO_POINTER (n + 1)), the longest linked first */
   guint made;    /* slots created, numbered 0 to made - 1; under lock */
@@ -1205,8 +1211,9 @@ slot_fill (const SlotWrite *w,
 {
   g_autofree char *slot = g_strdup_printf ("%s%u", w->slots->stem, (guint) n);
   int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (fresh ? O_CREAT | O_EXCL : 0);
-  SlotKept *kept = w->slots->keep && n < POSTFIX_REGISTRATION_SLOT_OPEN ? &w->slots->kept[n]
-                                                                        : NULL;
+  SlotKept *kept = g_atomic_int_get (&w->slots->keep) && n < POSTFIX_REGISTRATION_SLOT_OPEN
+                     ? &w->slots->kept[n]
+                     : NULL;
   goffset size = fresh ? 0 : seen->st_size;
   int fd = -1;
   gsize done = 0;
@@ -1262,7 +1269,17 @@ slot_fill (const SlotWrite *w,
       g_autofree char *by_fd = g_strdup_printf ("/proc/self/fd/%d", fd);
 
       if (saved == 0 && linkat (AT_FDCWD, by_fd, AT_FDCWD, w->path, AT_SYMLINK_FOLLOW) != 0)
-        saved = errno;
+        {
+          saved = errno;
+          /* Not the kept file's name gone (ENOENT), nor the pending name there already: the
+           * link through /proc fails as such here (a security module, /proc unmounted):
+           * from now on slots are opened and linked by name, as without /proc. */
+          if (saved != ENOENT && saved != EEXIST && saved != ENOSPC && saved != EDQUOT
+              && g_atomic_int_compare_and_exchange (&w->slots->keep, TRUE, FALSE))
+            g_warning ("Cannot link a pending registration through %s (%s): slot files are "
+                       "opened for each message from now on",
+                       by_fd, g_strerror (saved));
+        }
       if (saved != 0)
         {
           close (fd); /* opened again, and looked at, next time */

@@ -2588,14 +2588,42 @@ hook_fifo (PostfixRegisterHookPoint point,
     }
 }
 
-/* A FIFO put at an idle slot's name between the slot's choice and its open (without a
- * reader, and with one): not opened blocking, not written; the message gets a file of
- * its own, and the next one a slot made again at that number. */
+/* The one slot file in @dir replaced by a new regular file of ours (another inode: the
+ * descriptor the slots keep open no longer matches its name). */
+static void
+slot_replace (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, POSTFIX_REGISTRATION_SLOT_PREFIX))
+      {
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        int fd;
+
+        g_assert_cmpint (g_unlink (path), ==, 0);
+        fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        g_assert_cmpint (fd, >=, 0);
+        close (fd);
+        n++;
+      }
+  g_assert_cmpuint (n, ==, 1);
+}
+
+/* A FIFO put at an idle slot's name between the slot's choice and its use (without a
+ * reader, and with one; the slot's kept descriptor still that of the file the choice
+ * saw, or not: the slot's file replaced before, so that it is opened again): not opened
+ * blocking, not written, not linked; the message gets a file of its own, and the next one
+ * a slot made again at that number. */
 static void
 test_pending_slot_fifo (Fixture *fx, gconstpointer data)
 {
-  for (guint with_reader = 0; with_reader < 2; with_reader++)
+  for (guint mode = 0; mode < 4; mode++)
     {
+      gboolean with_reader = mode % 2 == 1;
+      gboolean reopen = mode >= 2;
       g_autoptr (GError) error = NULL;
       DurableJournal *journal = durable_journal_open (fx->reg_dir,
                                                       POSTFIX_REGISTRATION_JOURNAL_PREFIX, &error);
@@ -2612,6 +2640,8 @@ test_pending_slot_fifo (Fixture *fx, gconstpointer data)
 
       g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, ra, &error));
       postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, a);
+      if (reopen)
+        slot_replace (fx->reg_dir);
       postfix_register_set_test_hook (hook_fifo, &h);
       g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rb, &error));
       g_assert_cmpuint (h.calls, ==, 1);
@@ -2624,6 +2654,9 @@ test_pending_slot_fifo (Fixture *fx, gconstpointer data)
       g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rc, &error));
       g_assert_cmpint (pending_links (fx->reg_dir, c), ==, 2); /* the slot made again */
       g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
+      /* Opened: when made, and again for each use that found another file at its name. */
+      if (g_file_test ("/proc/self/fd", G_FILE_TEST_IS_DIR))
+        g_assert_cmpuint (postfix_pending_slots_opened (slots), ==, reopen ? 3 : 2);
       postfix_register_set_test_hook (NULL, NULL);
       if (h.fifo_reader >= 0)
         close (h.fifo_reader);

@@ -1753,7 +1753,7 @@ test_pool_threads (void)
 
   g_test_summary ("The shared pool gives each piece of work a thread (no job waits behind "
                   "a blocked one), and ends the threads past SERVER_CORO_POOL_IDLE_THREADS "
-                  "once idle for the idle time");
+                  "once unneeded for the idle time, also while work keeps coming");
   for (guint i = 0; i < TEST_POOL_JOBS; i++)
     jobs[i] = server_coro_job_start (pool_gate_job, &g, NULL, NULL);
   g_mutex_lock (&g.lock);
@@ -1766,10 +1766,17 @@ test_pool_threads (void)
   g_mutex_unlock (&g.lock);
   for (guint i = 0; i < TEST_POOL_JOBS; i++)
     server_coro_job_finish (jobs[i]);
-  n = server_coro_probe_pool_idle (50);
+  /* A steady trickle of work (a job every 10 ms, each done at once) while the idle time
+   * is 100 ms: the thread idle last takes each, so the others time out all the same. */
+  n = server_coro_probe_pool_idle (100);
   while (n > SERVER_CORO_POOL_IDLE_THREADS && g_get_monotonic_time () < until)
     {
-      g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+      ServerCoroJob *job;
+
+      g.open = TRUE;
+      job = server_coro_job_start (pool_gate_job, &g, NULL, NULL);
+      server_coro_job_finish (job);
+      g_usleep (10 * G_TIME_SPAN_MILLISECOND);
       n = server_coro_probe_pool_idle (0);
     }
   server_coro_probe_pool_idle (SERVER_CORO_POOL_IDLE_MS);
