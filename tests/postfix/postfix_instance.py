@@ -31,6 +31,9 @@ import threading
 import time
 
 START_TIMEOUT = 20.0
+# Starts tried when Postfix's port was taken between free_port() and its bind (another
+# process's outgoing connection got it as its ephemeral port): each with a new port.
+START_ATTEMPTS = 3
 DSN_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 SMTP_TIMEOUT = 15.0
@@ -276,8 +279,22 @@ class PrivatePostfix:
             f.write("\n".join(services) + "\n")
 
     def start(self):
-        r = self.postfix("start", timeout=START_TIMEOUT)
-        if r.returncode != 0:
+        for attempt in range(START_ATTEMPTS):
+            r = self.postfix("start", timeout=START_TIMEOUT)
+            if r.returncode == 0:
+                break
+            taken = "port %d: Address already in use" % self.port
+            if attempt + 1 < START_ATTEMPTS and os.path.exists(self.log) \
+                    and taken in open(self.log, errors="replace").read():
+                # free_port()'s port taken before Postfix's master bound it: another one,
+                # in master.cf (the only place it is written before the start).
+                old, self.port = self.port, free_port()
+                cf = os.path.join(self.conf, "master.cf")
+                text = open(cf).read().replace("127.0.0.1:%d inet" % old,
+                                               "127.0.0.1:%d inet" % self.port)
+                with open(cf, "w") as f:
+                    f.write(text)
+                continue
             raise PostfixError("postfix start failed (%d): %s" % (r.returncode, r.stdout.decode(
                 errors="replace")))
         deadline = time.monotonic() + START_TIMEOUT

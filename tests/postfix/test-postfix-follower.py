@@ -17,6 +17,7 @@ killed with SIGKILL while a second message is delivered, restarted (nothing lost
 duplicated); the log rotated (rename + postfix reload) mid-run, a third message tracked
 from the new file; a truncated log read again from its start; unregistered messages never
 get a record; lines it does not understand logged once and counted; Postfix restarted.
+First, Postfix's port is taken before its start: it starts on another (postfix_instance).
 Skips (77) unless root with Postfix installed.
 """
 
@@ -25,6 +26,7 @@ import email.utils
 import glob
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,7 +49,16 @@ def main():
     follower = mtqpd = None
     try:
         sinks = configure_site(pf)
-        pf.start()
+        # Its port taken before the start (as another process's outgoing connection may
+        # take free_port()'s port as its own): the start tries another one.
+        with socket.socket() as squat:
+            squat.bind(("127.0.0.1", pf.port))
+            squat.listen(1)
+            taken = pf.port
+            pf.start()
+        t.check("Postfix started on another port when its own was taken",
+                pf.port != taken and "port %d: Address already in use" % taken
+                in read_log(pf.log), "%d %d" % (taken, pf.port))
 
         state, regs = site_state_dir(pf)
         follower = follower_daemon(follower_exe, pf, state)
