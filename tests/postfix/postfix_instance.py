@@ -237,10 +237,10 @@ class PrivatePostfix:
             "smtp_connect_timeout": "5s",
             # postlogd (the maillog_file writer) kills itself when one request takes
             # longer than this (Postfix >= 3.7; default 10s, the least allowed). On a
-            # machine that stalls under load (a benchmark at 50 sessions, a CI host
-            # paused) it died, Postfix's daemons then blocked sending to its socket and
-            # the smtpds on them: the test or bench waited for nothing. An hour: a real
-            # hang still ends.
+            # machine that stalls (a CI host paused) it died, Postfix's daemons then
+            # blocked sending to its socket and the smtpds on them: the test waited for
+            # nothing. An hour: a real hang still ends. (Under a benchmark's load postlogd
+            # and the master can deadlock: bench/README.md, "Postfix's log socket".)
             "postlogd_watchdog_timeout": "3600s",
         }
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
