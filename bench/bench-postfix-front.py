@@ -429,6 +429,7 @@ def main():
         print("# --tls: smtp-source has no STARTTLS; left out")
         tools.remove("smtp-source")
     where = own_netns(a.host_net)
+    pi.raise_on_terminate()  # SIGTERM, SIGINT: Postfix, the fronts and the directories go
     print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     print(where)
     pf = pi.PrivatePostfix()

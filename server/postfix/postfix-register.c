@@ -1266,7 +1266,9 @@ slot_fill (const SlotWrite *w,
     saved = errno;
   if (kept != NULL && kept->fd == fd && fd >= 0)
     {
-      g_autofree char *by_fd = g_strdup_printf ("/proc/self/fd/%d", fd);
+      char by_fd[sizeof "/proc/self/fd/-2147483648"];
+
+      g_snprintf (by_fd, sizeof by_fd, "/proc/self/fd/%d", fd);
 
       if (saved == 0 && linkat (AT_FDCWD, by_fd, AT_FDCWD, w->path, AT_SYMLINK_FOLLOW) != 0)
         {
