@@ -111,7 +111,7 @@ GOAL_LATENCY_MS = 1.0    # front - Postfix median, at most
 # socket) blocks Postfix's daemons at fifty sessions, and Postfix 3.7's master and
 # postlogd can deadlock (bench/README.md, "Postfix's log socket").
 UNIX_DGRAM_QLEN = 512
-NETNS_MARK = "MSGTRK_BENCH_NETNS"  # set in the namespace's run
+NETNS_MARK = "MSGTRK_BENCH_NETNS"  # in the namespace's run: "HOST-NS-INODE:HOST-QLEN"
 QLEN_SYSCTL = "/proc/sys/net/unix/max_dgram_qlen"
 
 
@@ -124,12 +124,15 @@ def own_netns(host_net):
             qlen = f.read().strip()
     except OSError:
         qlen = "unknown"
-    if os.environ.get(NETNS_MARK):
+    here = os.stat("/proc/self/ns/net").st_ino
+    host_ns, _, host_qlen = os.environ.get(NETNS_MARK, "").partition(":")
+    if host_ns and host_ns != str(here):
+        # The namespace unshare made (never the host's: its inode is another).
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         with open(QLEN_SYSCTL, "w") as f:
             f.write("%d\n" % UNIX_DGRAM_QLEN)
         return ("# a network namespace of its own: net.unix.max_dgram_qlen %d (the host's: %s)"
-                % (UNIX_DGRAM_QLEN, os.environ[NETNS_MARK]))
+                % (UNIX_DGRAM_QLEN, host_qlen))
     if host_net:
         return "# the host's network namespace (--host-net): net.unix.max_dgram_qlen %s" % qlen
     probe = subprocess.run(["unshare", "--net", "true"], stdout=subprocess.DEVNULL,
@@ -140,7 +143,7 @@ def own_netns(host_net):
                                                  qlen))
     sys.stdout.flush()
     os.execvpe("unshare", ["unshare", "--net", "--", sys.executable] + sys.argv,
-               dict(os.environ, **{NETNS_MARK: qlen}))
+               dict(os.environ, **{NETNS_MARK: "%d:%s" % (here, qlen)}))
 
 
 def queue_files(pf):
