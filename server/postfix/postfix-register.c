@@ -1272,12 +1272,20 @@ slot_fill (const SlotWrite *w,
 
       if (saved == 0 && linkat (AT_FDCWD, by_fd, AT_FDCWD, w->path, AT_SYMLINK_FOLLOW) != 0)
         {
+          gboolean by_proc;
+
           saved = errno;
-          /* Not the kept file's name gone (ENOENT), nor the pending name there already: the
-           * link through /proc fails as such here (a security module, /proc unmounted):
-           * from now on slots are opened and linked by name, as without /proc. */
-          if (saved != ENOENT && saved != EEXIST && saved != ENOSPC && saved != EDQUOT
-              && g_atomic_int_compare_and_exchange (&w->slots->keep, TRUE, FALSE))
+          /* ENOENT: the kept file's name gone (no link left to make another from), unless
+           * the descriptor's name in /proc does not resolve either (/proc unmounted, or
+           * another mounted over it, since the start); else not the pending name there
+           * already nor a full disk: the link through /proc fails as such here (a
+           * security module). Either way, from now on slots are opened and linked by
+           * name, as without /proc. */
+          if (saved == ENOENT)
+            by_proc = access (by_fd, F_OK) != 0;
+          else
+            by_proc = saved != EEXIST && saved != ENOSPC && saved != EDQUOT;
+          if (by_proc && g_atomic_int_compare_and_exchange (&w->slots->keep, TRUE, FALSE))
             g_warning ("Cannot link a pending registration through %s (%s): slot files are "
                        "opened for each message from now on",
                        by_fd, g_strerror (saved));

@@ -13,7 +13,10 @@
  * hostile text (a reason at the line limit, 8-bit octets, control characters, an address
  * over the field limit, MSGTRK_REPORT_MAX_RECIPIENTS entries with Postfix's longest
  * reply) never makes a record that does not read back or does not fit the store.
+ * Pending registrations in the front's slot files: reused, replaced, a FIFO at a slot's
+ * name, /proc gone from under the kept descriptors (in a mount namespace: root only).
  */
+#define _GNU_SOURCE /* unshare(2) */
 #include "config.h"
 
 #include <fcntl.h>
@@ -21,6 +24,8 @@
 #include <sys/stat.h>
 
 #include <glib/gstdio.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <utime.h>
 #include <unistd.h>
@@ -2666,6 +2671,86 @@ test_pending_slot_fifo (Fixture *fx, gconstpointer data)
     }
 }
 
+/* /proc unmounted (or another mounted over it) after the slots were set up: the link
+ * through /proc/self/fd fails with ENOENT while the slot's file still has its name. That
+ * is told from a name gone: a warning, once (the subprocess's stderr); the message gets a
+ * file of its own, and the next ones slots opened and linked by name (as without /proc
+ * from the start). Run in a subprocess with a mount namespace of its own, a tmpfs over
+ * its /proc. */
+static void
+test_pending_slot_proc_gone (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  DurableJournal *journal = NULL;
+  PostfixPendingSlots *slots = NULL;
+  g_autofree char *a = postfix_registration_ident_new ();
+  g_autofree char *b = postfix_registration_ident_new ();
+  g_autofree char *c = postfix_registration_ident_new ();
+  g_autofree char *d = postfix_registration_ident_new ();
+  g_autoptr (PostfixRegistration) ra = slot_reg (a, 1);
+  g_autoptr (PostfixRegistration) rb = slot_reg (b, 2);
+  g_autoptr (PostfixRegistration) rc = slot_reg (c, 3);
+  g_autoptr (PostfixRegistration) rd = slot_reg (d, 1);
+  g_autoptr (PostfixRegistration) bound = NULL;
+
+  if (!g_file_test ("/proc/self/fd", G_FILE_TEST_IS_DIR))
+    {
+      g_test_skip ("no /proc/self/fd here: slots are opened for each use from the start");
+      return;
+    }
+  if (geteuid () != 0)
+    {
+      g_test_skip ("a mount namespace of the test's own needs root");
+      return;
+    }
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      g_test_trap_assert_stderr ("*Cannot link a pending registration through /proc/self/fd/*"
+                                 "No such file or directory*slot files are opened for each "
+                                 "message from now on*");
+      g_test_trap_assert_stderr_unmatched ("*from now on*from now on*");
+      return;
+    }
+  /* The warning below (to stderr), not fatal here. */
+  g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  g_log_set_fatal_mask ("msgtrk-postfix", G_LOG_FATAL_MASK);
+  g_assert_cmpint (unshare (CLONE_NEWNS), ==, 0);
+  g_assert_cmpint (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), ==, 0);
+  journal = durable_journal_open (fx->reg_dir, POSTFIX_REGISTRATION_JOURNAL_PREFIX, &error);
+  g_assert_no_error (error);
+  slots = postfix_pending_slots_new (fx->reg_dir, journal);
+  g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, ra, &error));
+  g_assert_cmpint (pending_links (fx->reg_dir, a), ==, 2);
+  postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, a);
+  g_assert_cmpuint (postfix_pending_slots_opened (slots), ==, 1);
+
+  g_assert_cmpint (mount ("none", "/proc", "tmpfs", 0, NULL), ==, 0);
+  g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rb, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pending_links (fx->reg_dir, b), ==, 1); /* a file of its own */
+  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, b,
+                                                     "BBBBB3333", &error));
+  bound = postfix_registration_read (fx->reg_dir, "BBBBB3333", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bound->rcpts->len, ==, 2);
+  /* The slot again, opened and linked by name for each message, no warning more. */
+  g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rc, &error));
+  g_assert_cmpint (pending_links (fx->reg_dir, c), ==, 2);
+  postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, c);
+  g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rd, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pending_links (fx->reg_dir, d), ==, 2);
+  g_assert_cmpuint (postfix_pending_slots_opened (slots), ==, 3);
+  g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
+  postfix_registration_drop_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, d);
+  /* /proc back before the end (the sanitizers read it at exit). */
+  g_assert_cmpint (umount2 ("/proc", MNT_DETACH), ==, 0);
+  postfix_pending_slots_free (slots);
+  durable_journal_close (journal);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2678,6 +2763,7 @@ main (int   argc,
   ADD ("/postfix-track/pending/slot-read-replaced", test_pending_slot_read_replaced);
   ADD ("/postfix-track/pending/slot-lost", test_pending_slot_lost);
   ADD ("/postfix-track/pending/slot-fifo", test_pending_slot_fifo);
+  ADD ("/postfix-track/pending/slot-proc-gone", test_pending_slot_proc_gone);
   ADD ("/postfix-track/registration/roundtrip", test_registration_roundtrip);
   g_test_add_func ("/postfix-track/registration/malformed", test_registration_malformed);
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
