@@ -111,39 +111,37 @@ GOAL_LATENCY_MS = 1.0    # front - Postfix median, at most
 # socket) blocks Postfix's daemons at fifty sessions, and Postfix 3.7's master and
 # postlogd can deadlock (bench/README.md, "Postfix's log socket").
 UNIX_DGRAM_QLEN = 512
-NETNS_MARK = "MSGTRK_BENCH_NETNS"  # in the namespace's run: "HOST-NS-INODE:HOST-QLEN"
+NETNS_MARK = "MSGTRK_BENCH_NETNS"  # pi.in_namespace()
 QLEN_SYSCTL = "/proc/sys/net/unix/max_dgram_qlen"
 
 
 def own_netns(host_net):
     """Runs the bench again in a network namespace of its own (unshare --net, loopback up,
-    net.unix.max_dgram_qlen UNIX_DGRAM_QLEN), unless @host_net or already there; returns
-    (only if it stays in this process) a line saying where it runs."""
-    try:
-        with open(QLEN_SYSCTL) as f:
-            qlen = f.read().strip()
-    except OSError:
-        qlen = "unknown"
-    here = os.stat("/proc/self/ns/net").st_ino
-    host_ns, _, host_qlen = os.environ.get(NETNS_MARK, "").partition(":")
-    if host_ns and host_ns != str(here):
-        # The namespace unshare made (never the host's: its inode is another).
+    net.unix.max_dgram_qlen UNIX_DGRAM_QLEN), unless @host_net or already there (then
+    returns a line saying where it runs); where that namespace cannot be made, returns a
+    line saying why and the bench stays in the host's."""
+    if pi.in_namespace(NETNS_MARK):
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         with open(QLEN_SYSCTL, "w") as f:
             f.write("%d\n" % UNIX_DGRAM_QLEN)
-        return ("# a network namespace of its own: net.unix.max_dgram_qlen %d (the host's: %s)"
-                % (UNIX_DGRAM_QLEN, host_qlen))
+        return "# a network namespace of its own: net.unix.max_dgram_qlen %d" % UNIX_DGRAM_QLEN
+    try:
+        with open(QLEN_SYSCTL) as f:
+            qlen = f.read().strip()
+    except OSError as e:
+        qlen = "unknown (%s)" % e.strerror
     if host_net:
         return "# the host's network namespace (--host-net): net.unix.max_dgram_qlen %s" % qlen
-    probe = subprocess.run(["unshare", "--net", "true"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
+    # The namespace's whole set-up tried first, so that a failure leaves the bench here.
+    probe = subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up && echo %d > %s"
+                            % (UNIX_DGRAM_QLEN, QLEN_SYSCTL)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if probe.returncode != 0:
-        return ("# no network namespace of its own (unshare --net: %s): the host's "
-                "net.unix.max_dgram_qlen %s" % (probe.stderr.decode(errors="replace").strip(),
-                                                 qlen))
-    sys.stdout.flush()
-    os.execvpe("unshare", ["unshare", "--net", "--", sys.executable] + sys.argv,
-               dict(os.environ, **{NETNS_MARK: "%d:%s" % (here, qlen)}))
+        return ("# no network namespace of its own (%s): the host's net.unix.max_dgram_qlen %s"
+                % (probe.stderr.decode(errors="replace").strip()
+                   or "unshare --net: exit %d" % probe.returncode, qlen))
+    print("# the host's net.unix.max_dgram_qlen: %s" % qlen)
+    pi.reexec_in_namespace(NETNS_MARK, ["--net"])
 
 
 def queue_files(pf):
@@ -420,6 +418,7 @@ def main():
                     help="run in the host's network namespace (default: one of its own, "
                          "with net.unix.max_dgram_qlen %d, bench/README.md)" % UNIX_DGRAM_QLEN)
     a = ap.parse_args()
+    where = own_netns(a.host_net)
     reason = pi.skip_reason()
     if reason or not os.access(SMTP_SOURCE, os.X_OK):
         print("bench-postfix-front: %s" % (reason or "smtp-source (postfix) is missing"))
@@ -431,16 +430,9 @@ def main():
     if a.tls and "smtp-source" in tools:
         print("# --tls: smtp-source has no STARTTLS; left out")
         tools.remove("smtp-source")
-    where = own_netns(a.host_net)
     pi.raise_on_terminate()  # SIGTERM, SIGINT: Postfix, the fronts and the directories go
     print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     print(where)
-    pf = pi.PrivatePostfix()
-    state = None
-    claim_stop = threading.Event()
-    front = None
-    old = None
-    haproxy = None
     extras = {}  # --extra-proxy name -> Daemon
     for spec in a.extra_proxy:
         name, _, exe = spec.partition("=")
@@ -450,6 +442,12 @@ def main():
                   "executable" % spec)
             return 1
         extras[name] = os.path.abspath(exe)
+    pf = pi.PrivatePostfix()  # its directory: removed by the clean-up below
+    state = None
+    claim_stop = threading.Event()
+    front = None
+    old = None
+    haproxy = None
     try:
         pf.configure()
         main_cf = os.path.join(pf.conf, "main.cf")

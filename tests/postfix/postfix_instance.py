@@ -91,6 +91,31 @@ def test_args(*more_reasons):
     return args
 
 
+def _netns_inode():
+    return os.stat("/proc/self/ns/net").st_ino
+
+
+def in_namespace(mark):
+    """Whether this is the run reexec_in_namespace(mark, ...) started: the environment's
+    mark names this process (unshare execs it: the same pid) and a network namespace that
+    is not this one. Never true for a child that inherited the mark, nor for a mark set by
+    hand in the host's namespace."""
+    pid, _, inode = os.environ.get(mark, "").partition(":")
+    return pid == str(os.getpid()) and inode not in ("", str(_netns_inode()))
+
+
+def reexec_in_namespace(mark, flags):
+    """Runs this script again under `unshare FLAGS` (which must include --net), the same
+    interpreter options and arguments, with @mark set for in_namespace(). The same pid:
+    unshare execs it, so a SIGTERM (meson's timeout) still reaches it. Never returns."""
+    env = dict(os.environ)
+    env[mark] = "%d:%d" % (os.getpid(), _netns_inode())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe("unshare", ["unshare"] + list(flags) + ["--", sys.executable]
+               + sys.orig_argv[1:], env)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -86,15 +86,6 @@ def ns_skip_reason():
     return None
 
 
-def enter_namespace():
-    """Re-run this script in its own mount and network namespace (same PID: unshare
-    execs it, so meson's SIGTERM reaches it)."""
-    env = dict(os.environ)
-    env[NS_FLAG] = "1"
-    os.execvpe("unshare", ["unshare", "-m", "-n", "--propagation", "private", "--",
-                           sys.executable] + sys.argv, env)
-
-
 def namespace_files(base):
     """Inside the namespace: loopback up; resolv.conf naming the test's dnsmasq; hosts with
     localhost only; nsswitch.conf with "hosts: files dns" (the rest as the host's)."""
@@ -263,8 +254,9 @@ def configure(pf, policy):
 
 def main():
     a = pi.test_args(ns_skip_reason)
-    if os.environ.get(NS_FLAG) != "1":
-        enter_namespace()
+    if not pi.in_namespace(NS_FLAG):
+        # Its own mount and network namespaces (resolv.conf and the rest: namespace_files).
+        pi.reexec_in_namespace(NS_FLAG, ["-m", "-n", "--propagation", "private"])
     pi.raise_on_terminate()
     front_exe = os.path.join(a.build_dir, "server", "postfix", "msgtrk-submit-front")
     t = pi.Checker()
