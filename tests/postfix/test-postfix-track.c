@@ -2617,6 +2617,25 @@ slot_replace (const char *dir)
   g_assert_cmpuint (n, ==, 1);
 }
 
+/* The pending registration of @ident went to a file of its own (one link: no slot), and
+ * the follower's claim binds it to @qid with its @rcpts recipients. */
+static void
+assert_own_file_bound (const char *dir,
+                       const char *ident,
+                       const char *qid,
+                       guint       rcpts)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PostfixRegistration) bound = NULL;
+
+  g_assert_cmpint (pending_links (dir, ident), ==, 1);
+  g_assert_true (postfix_registration_claim_pending (dir, POSTFIX_PENDING_BY_IDENT, ident, qid,
+                                                     &error));
+  bound = postfix_registration_read (dir, qid, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bound->rcpts->len, ==, rcpts);
+}
+
 /* A FIFO put at an idle slot's name between the slot's choice and its use (without a
  * reader, and with one; the slot's kept descriptor still that of the file the choice
  * saw, or not: the slot's file replaced before, so that it is opened again): not opened
@@ -2639,7 +2658,6 @@ test_pending_slot_fifo (Fixture *fx, gconstpointer data)
       g_autoptr (PostfixRegistration) ra = slot_reg (a, 1);
       g_autoptr (PostfixRegistration) rb = slot_reg (b, 2);
       g_autoptr (PostfixRegistration) rc = slot_reg (c, 3);
-      g_autoptr (PostfixRegistration) bound = NULL;
       HookCase h = { fx->reg_dir, 0, 0, NULL, NULL, NULL, NULL, TRUE, with_reader ? -1 : -2,
                      NULL, NULL };
 
@@ -2650,12 +2668,7 @@ test_pending_slot_fifo (Fixture *fx, gconstpointer data)
       postfix_register_set_test_hook (hook_fifo, &h);
       g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rb, &error));
       g_assert_cmpuint (h.calls, ==, 1);
-      g_assert_cmpint (pending_links (fx->reg_dir, b), ==, 1); /* a file of its own */
-      g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, b,
-                                                         "BBBBB2222", &error));
-      bound = postfix_registration_read (fx->reg_dir, "BBBBB2222", &error);
-      g_assert_no_error (error);
-      g_assert_cmpuint (bound->rcpts->len, ==, 2);
+      assert_own_file_bound (fx->reg_dir, b, "BBBBB2222", 2);
       g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rc, &error));
       g_assert_cmpint (pending_links (fx->reg_dir, c), ==, 2); /* the slot made again */
       g_assert_cmpuint (postfix_pending_slots_made (slots), ==, 1);
@@ -2724,7 +2737,6 @@ test_pending_slot_proc_gone (Fixture *fx, gconstpointer data)
   g_autoptr (PostfixRegistration) rb = slot_reg (b, 2);
   g_autoptr (PostfixRegistration) rc = slot_reg (c, 3);
   g_autoptr (PostfixRegistration) rd = slot_reg (d, 1);
-  g_autoptr (PostfixRegistration) bound = NULL;
 
   if (!g_file_test ("/proc/self/fd", G_FILE_TEST_IS_DIR))
     {
@@ -2766,12 +2778,7 @@ test_pending_slot_proc_gone (Fixture *fx, gconstpointer data)
   g_assert_cmpint (mount ("none", "/proc", "tmpfs", 0, NULL), ==, 0);
   g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rb, &error));
   g_assert_no_error (error);
-  g_assert_cmpint (pending_links (fx->reg_dir, b), ==, 1); /* a file of its own */
-  g_assert_true (postfix_registration_claim_pending (fx->reg_dir, POSTFIX_PENDING_BY_IDENT, b,
-                                                     "BBBBB3333", &error));
-  bound = postfix_registration_read (fx->reg_dir, "BBBBB3333", &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (bound->rcpts->len, ==, 2);
+  assert_own_file_bound (fx->reg_dir, b, "BBBBB3333", 2);
   /* The slot again, opened and linked by name for each message, no warning more. */
   g_assert_true (pending_slot_write (slots, fx->reg_dir, journal, rc, &error));
   g_assert_cmpint (pending_links (fx->reg_dir, c), ==, 2);
