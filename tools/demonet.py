@@ -434,11 +434,27 @@ class DemoNetwork:
             time.sleep(0.5)
 
 
+# The signal that interrupted the run (SIGTERM, SIGHUP), if any: _interrupt raises
+# KeyboardInterrupt, but one raised while Python runs a finalizer (a GLib.Variant's
+# __del__) is printed as "Exception ignored" and lost; this keeps it for the next step
+# (banner) and for main()'s status.
+_interrupted = None
+
+
+def check_interrupted():
+    """KeyboardInterrupt if a signal came whose own exception was lost."""
+    if _interrupted is not None:
+        raise KeyboardInterrupt()
+
+
 def banner(text):
+    check_interrupted()
     print("\n== %s" % text, flush=True)
 
 
 def _interrupt(signum, frame):
+    global _interrupted
+    _interrupted = signum
     raise KeyboardInterrupt()
 
 
@@ -516,7 +532,9 @@ class DemoCommand:
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGHUP, _interrupt)
         try:
-            return self.run()
+            status = self.run()
+            check_interrupted()
+            return status
         except (DemoError,) + tuple(errors) as e:
             print("\n%s: %s" % (prog, e), file=sys.stderr)
             if self.session is not None:
