@@ -113,6 +113,8 @@ GOAL_LATENCY_MS = 1.0    # front - Postfix median, at most
 UNIX_DGRAM_QLEN = 512
 NETNS_MARK = "MSGTRK_BENCH_NETNS"  # pi.in_namespace()
 QLEN_SYSCTL = "/proc/sys/net/unix/max_dgram_qlen"
+# The namespace's set-up: probed in a throw-away namespace, then made in the bench's own.
+NETNS_SETUP = ["sh", "-c", "ip link set lo up && echo %d > %s" % (UNIX_DGRAM_QLEN, QLEN_SYSCTL)]
 
 
 def own_netns(host_net):
@@ -121,9 +123,7 @@ def own_netns(host_net):
     returns a line saying where it runs); where that namespace cannot be made, returns a
     line saying why and the bench stays in the host's."""
     if pi.in_namespace(NETNS_MARK):
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-        with open(QLEN_SYSCTL, "w") as f:
-            f.write("%d\n" % UNIX_DGRAM_QLEN)
+        subprocess.run(NETNS_SETUP, check=True)
         return "# a network namespace of its own: net.unix.max_dgram_qlen %d" % UNIX_DGRAM_QLEN
     try:
         with open(QLEN_SYSCTL) as f:
@@ -133,9 +133,8 @@ def own_netns(host_net):
     if host_net:
         return "# the host's network namespace (--host-net): net.unix.max_dgram_qlen %s" % qlen
     # The namespace's whole set-up tried first, so that a failure leaves the bench here.
-    probe = subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up && echo %d > %s"
-                            % (UNIX_DGRAM_QLEN, QLEN_SYSCTL)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    probe = subprocess.run(["unshare", "--net"] + NETNS_SETUP, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
     if probe.returncode != 0:
         return ("# no network namespace of its own (%s): the host's net.unix.max_dgram_qlen %s"
                 % (probe.stderr.decode(errors="replace").strip()
