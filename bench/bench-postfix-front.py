@@ -65,6 +65,10 @@ and the new front's msg/s and CPU against it ("new/old"), measured under the sam
 Per sessions count it prints the median over the rounds for each target and the ratios
 (front / Postfix throughput, front - Postfix median latency) against the goal: the front
 costs at most 10 % of Postfix's acceptance throughput and at most 1 ms median latency.
+With them, the machine's CPU per message (all processes, from /proc/stat) of each target
+and how busy the CPUs were; where they were all busy, Postfix straight's figure P sets what
+the goal allows any proxy: a proxy adding X per message leaves about P / (P + X) of
+Postfix's msg/s, so 90 % allows X <= P / 9 (printed with each proxy's X and its P / (P + X)).
 --front-verbose: the (new) front runs with --verbose and, once stopped, its summary of
 the pending registration joins is printed (how many found the write started at the 354
 done when the data came, how many waited for it: docs/postfix-front-io.md). Verbose, the
@@ -338,12 +342,50 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu():
+    """(busy, all) seconds of all the machine's CPUs so far, from /proc/stat (host-wide
+    in the bench's network namespace too): what every process (clients, Postfix, the
+    proxy, the bench) spent, and the time there was."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]  # user .. steal; guest is in user
+    tck = os.sysconf("SC_CLK_TCK")
+    return (sum(v) - v[3] - v[4]) / tck, sum(v) / tck  # idle and iowait are not busy
+
+
 PERF_EVENTS = "task-clock,context-switches,raw_syscalls:sys_enter"
+PERF_MACHINE_HZ = 999   # --perf-machine's samples per second and CPU
+PERF_MACHINE_TOP = 12   # commands printed per target, the most CPU first
 
 
 def perf_start(pid):
     return subprocess.Popen(["perf", "stat", "-x", ",", "-e", PERF_EVENTS, "-p", str(pid)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def perf_machine_start(path):
+    """Samples of every CPU (all processes and kernel threads) into @path, from now."""
+    return subprocess.Popen(["perf", "record", "-a", "-F", str(PERF_MACHINE_HZ), "-o", path,
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def perf_machine_stop(p, path):
+    """{command: share of the busy samples} of a perf_machine_start()ed recording, ended
+    now. The idle task's samples ("swapper") are idle time, not counted."""
+    p.send_signal(2)
+    p.wait(timeout=60)
+    out = subprocess.run(["perf", "report", "-i", path, "--sort", "comm", "--stdio", "-q"],
+                         capture_output=True, timeout=120).stdout.decode(errors="replace")
+    os.unlink(path)
+    shares = {}
+    for line in out.splitlines():
+        f = line.split(None, 1)
+        if len(f) == 2 and f[0].endswith("%"):
+            # Postfix's and the kernel's per-CPU threads by their kind (kworker/1:2 -> kworker)
+            comm = f[1].strip().split("/")[0]
+            if comm != "swapper":
+                shares[comm] = shares.get(comm, 0) + float(f[0][:-1]) / 100
+    busy = sum(shares.values())
+    return {k: v / busy for k, v in shares.items()} if busy else {}
 
 
 def perf_stop(p):
@@ -356,6 +398,28 @@ def perf_stop(p):
         if len(f) > 2 and f[0].replace(".", "").isdigit():
             v[f[2]] = float(f[0])
     return v
+
+
+def budget(tool, sessions, proxies, machine):
+    """What the throughput goal allows a proxy, from the machine's CPU per message: where
+    the runs kept every CPU busy, Postfix straight spent P per message and a proxy that
+    adds X leaves about P / (P + X) of Postfix's msg/s, so the goal allows
+    X <= P * (1 / GOAL_THROUGHPUT - 1). Printed with each proxy's X and what it predicts
+    (docs/postfix-front-io.md, "What the goal asks of a proxy here")."""
+    p = machine[(tool, sessions, "postfix")]
+    pu = statistics.median(x[0] for x in p)
+    line = "machine CPU per message (all processes, median): postfix %.0f us (%.0f %% busy)" % (
+        pu, statistics.median(x[1] for x in p) * 100)
+    for t in proxies:
+        if (tool, sessions, t) in machine:
+            m = machine[(tool, sessions, t)]
+            xu = statistics.median(x[0] for x in m) - pu
+            line += "; %s %+.0f us (%.0f %% busy) -> %.2f" % (
+                t, xu, statistics.median(x[1] for x in m) * 100, pu / (pu + xu))
+    print("%-11s %8s   %s" % ("", "", line))
+    print("%-11s %8s   %.0f %% of Postfix's msg/s allows a proxy %+.0f us per message where"
+          " every CPU is busy" % ("", "", GOAL_THROUGHPUT * 100,
+                                  pu * (1 / GOAL_THROUGHPUT - 1)))
 
 
 def main():
@@ -376,6 +440,9 @@ def main():
                          "TCP port), e.g. upstream=127.0.0.1:{port} with --upstream-unix")
     ap.add_argument("--perf-stat", action="store_true",
                     help="count each front run's CPU, context switches and system calls")
+    ap.add_argument("--perf-machine", action="store_true",
+                    help="sample the whole machine during each run (perf record -a) and print "
+                         "its CPU per message by command (what a proxy makes others spend)")
     ap.add_argument("--old-front", metavar="EXE",
                     help="a second msgtrk-submit-front to compare with, alternating")
     ap.add_argument("--null-proxy", action="store_true",
@@ -613,6 +680,8 @@ def main():
         results = {}  # (tool, sessions, target) -> [(msg/s, latency)]
         cpus = {}  # (tool, sessions, target) -> [front CPU us per message]
         counts = {}  # (tool, sessions, target) -> [(syscalls, context switches) per message]
+        machine = {}  # (tool, sessions, target) -> [(machine CPU us per message, busy share)]
+        by_comm = {}  # (tool, sessions, target) -> command -> [machine CPU us per message]
         for rnd in range(a.rounds):
             for s in sessions:
                 for tool in tools:
@@ -623,6 +692,11 @@ def main():
                         perf = perf_start(d.proc.pid) if d and a.perf_stat else None
                         if perf:
                             time.sleep(0.3)  # perf attached
+                        pm_path = os.path.join(pf.base, "perf-machine.data")
+                        pm = perf_machine_start(pm_path) if a.perf_machine else None
+                        if pm:
+                            time.sleep(0.3)  # perf attached
+                        m0 = machine_cpu()
                         if tool == "smtp-source":
                             r = run_smtp_source(targets[target], s, a.messages, a.size)
                         else:
@@ -635,20 +709,31 @@ def main():
                                            "b%d-%d-%s-%s" % (rnd, s, target, tool),
                                            tool == "pipe-client", a.rate, tls)
                         results.setdefault((tool, s, target), []).append(r)
-                        cpu = ""
+                        m1 = machine_cpu()
+                        if pm:
+                            # The samples' shares of the run's busy CPU time (the recording
+                            # also spans its start and stop, busy alike: few samples).
+                            for comm, share in perf_machine_stop(pm, pm_path).items():
+                                by_comm.setdefault((tool, s, target), {}).setdefault(
+                                    comm, []).append(share * (m1[0] - m0[0]) * 1e6 / a.messages)
+                        busy = (m1[0] - m0[0]) / max(m1[1] - m0[1], 1e-9)
+                        machine.setdefault((tool, s, target), []).append(
+                            ((m1[0] - m0[0]) * 1e6 / a.messages, busy))
+                        cpu = "  machine %.0f us/msg (%.0f %% busy)" % (
+                            (m1[0] - m0[0]) * 1e6 / a.messages, busy * 100)
                         if d:
                             us = (cpu_seconds(d.proc.pid) - cpu0) * 1e6 / a.messages
                             if perf:
                                 v = perf_stop(perf)
                                 us = v.get("task-clock", 0) * 1e3 / a.messages
-                                cpu = "  %.1f syscalls %.1f cs" % (
+                                cpu += "  %.1f syscalls %.1f cs" % (
                                     v.get("raw_syscalls:sys_enter", 0) / a.messages,
                                     v.get("context-switches", 0) / a.messages)
                                 counts.setdefault((tool, s, target), []).append(
                                     (v.get("raw_syscalls:sys_enter", 0) / a.messages,
                                      v.get("context-switches", 0) / a.messages))
                             cpus.setdefault((tool, s, target), []).append(us)
-                            cpu = "  front CPU %.0f us/msg" % us + cpu
+                            cpu = "  %s CPU %.0f us/msg" % (target, us) + cpu
                         print("round %d  %-11s %2d sessions  %-7s %8.1f msg/s%s%s" % (
                             rnd + 1, tool, s, target, r[0],
                             "  median %.2f ms" % (r[1] * 1000) if r[1] is not None else "",
@@ -719,6 +804,16 @@ def main():
                         "%s %s" % (t, " ".join("%.2f" % (x[0] / y[0]) for x, y in
                                                zip(results[(tool, s, t)], p)))
                         for t in ["front", "old"] + proxies if (tool, s, t) in results)))
+                budget(tool, s, ["front", "old"] + proxies, machine)
+                for target in ["postfix", "front", "old"] + proxies:
+                    if (tool, s, target) in by_comm:
+                        c = by_comm[(tool, s, target)]
+                        # a command absent from a round spent nothing there
+                        med = {k: statistics.median(v + [0] * (a.rounds - len(v)))
+                               for k, v in c.items()}
+                        top = sorted(med.items(), key=lambda kv: -kv[1])[:PERF_MACHINE_TOP]
+                        print("%-11s %8s   %s, machine CPU us/msg by command: %s" % (
+                            "", "", target, ", ".join("%s %.0f" % kv for kv in top)))
                 for target in ["front", "old"] + proxies if counts else ():
                     if (tool, s, target) in counts:
                         c = counts[(tool, s, target)]
