@@ -30,6 +30,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import demonet  # noqa: E402  (its helpers only: nothing here loads the typelib)
+
 START_TIMEOUT = 20.0
 # Starts tried when Postfix's port was taken between free_port() and its bind (another
 # process's outgoing connection got it as its ephemeral port): each with a new port.
@@ -62,19 +66,12 @@ def skip_reason():
     return None
 
 
-def _terminate(signum, frame):
-    # meson's timeout sends SIGTERM: turn it into an exception so that cleanup runs, and
-    # let no second signal interrupt that cleanup.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise PostfixError("killed by signal %d" % signum)
-
-
 def raise_on_terminate():
     """SIGTERM (meson's timeout) and SIGINT raise PostfixError, once: the test's clean-up
-    runs and no second signal interrupts it."""
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
+    runs and no second signal interrupts it (demonet.raise_on_signals: raised again at
+    the next wait_for() if Python lost it in a finalizer)."""
+    demonet.raise_on_signals((signal.SIGTERM, signal.SIGINT),
+                             lambda signum: PostfixError("killed by signal %d" % signum))
 
 
 def test_args(*more_reasons):
@@ -116,10 +113,7 @@ def reexec_in_namespace(mark, flags):
                + sys.orig_argv[1:], env)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = demonet.free_port
 
 
 class LegacySmtpServer:

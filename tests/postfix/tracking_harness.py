@@ -311,14 +311,7 @@ def site_state_dir(pf):
 
 
 def wait_for(what, pred, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise pi.PostfixError("timed out waiting for " + what)
-        time.sleep(0.2)
+    return demonet.wait_for(what, pred, timeout, 0.2, pi.PostfixError)
 
 
 def client_line(pf, qid):
