@@ -320,13 +320,6 @@ def claim_pending(regs, stop):
                     pass
 
 
-def free_port():
-    """A TCP port of 127.0.0.1 free now (HAProxy cannot report one it chose)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def port_open(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -368,14 +361,18 @@ def perf_machine_start(path):
                              "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def perf_machine_stop(p, path):
+def perf_machine_stop(p, path, keep=None):
     """{command: share of the busy samples} of a perf_machine_start()ed recording, ended
-    now. The idle task's samples ("swapper") are idle time, not counted."""
+    now. The idle task's samples ("swapper") are idle time, not counted. The recording
+    is then moved to @keep, or removed."""
     p.send_signal(2)
     p.wait(timeout=60)
     out = subprocess.run(["perf", "report", "-i", path, "--sort", "comm", "--stdio", "-q"],
                          capture_output=True, timeout=120).stdout.decode(errors="replace")
-    os.unlink(path)
+    if keep:
+        shutil.move(path, keep)
+    else:
+        os.unlink(path)
     shares = {}
     for line in out.splitlines():
         f = line.split(None, 1)
@@ -443,6 +440,9 @@ def main():
     ap.add_argument("--perf-machine", action="store_true",
                     help="sample the whole machine during each run (perf record -a) and print "
                          "its CPU per message by command (what a proxy makes others spend)")
+    ap.add_argument("--perf-machine-dir", metavar="DIR",
+                    help="with --perf-machine: keep each run's recording in DIR "
+                         "(ROUND-TOOL-SESSIONS-TARGET.data) for perf report --comm ...")
     ap.add_argument("--old-front", metavar="EXE",
                     help="a second msgtrk-submit-front to compare with, alternating")
     ap.add_argument("--null-proxy", action="store_true",
@@ -484,6 +484,9 @@ def main():
                     help="run in the host's network namespace (default: one of its own, "
                          "with net.unix.max_dgram_qlen %d, bench/README.md)" % UNIX_DGRAM_QLEN)
     a = ap.parse_args()
+    if a.perf_machine_dir:
+        a.perf_machine = True
+        os.makedirs(a.perf_machine_dir, exist_ok=True)
     where = own_netns(a.host_net)
     reason = pi.skip_reason()
     if reason or not os.access(SMTP_SOURCE, os.X_OK):
@@ -623,7 +626,7 @@ def main():
             if not os.access(HAPROXY, os.X_OK):
                 print("bench-postfix-front: --null-proxy needs haproxy (apt install haproxy)")
                 return 1
-            hport = free_port()
+            hport = pi.free_port()
             hconf = os.path.join(pf.base, "haproxy.cfg")
             with open(hconf, "w") as f:
                 f.write("global\n  nbthread 1\n  maxconn 1000\n"
@@ -713,7 +716,9 @@ def main():
                         if pm:
                             # The samples' shares of the run's busy CPU time (the recording
                             # also spans its start and stop, busy alike: few samples).
-                            for comm, share in perf_machine_stop(pm, pm_path).items():
+                            keep = a.perf_machine_dir and os.path.join(
+                                a.perf_machine_dir, "%d-%s-%d-%s.data" % (rnd + 1, tool, s, target))
+                            for comm, share in perf_machine_stop(pm, pm_path, keep).items():
                                 by_comm.setdefault((tool, s, target), {}).setdefault(
                                     comm, []).append(share * (m1[0] - m0[0]) * 1e6 / a.messages)
                         busy = (m1[0] - m0[0]) / max(m1[1] - m0[1], 1e-9)
