@@ -37,6 +37,12 @@ latency goes. "--tools ''" runs only that.
 --perf-stat: each front run also under `perf stat` (task-clock, context switches, system
 calls of all the front's threads, per message): exact where /proc's CPU ticks (10 ms) are
 coarse, and counts that a loaded machine does not change.
+--perf-machine: each run also sampled over the whole machine (perf record -a, by time)
+and its CPU per message split by command (the proxy, smtpd, cleanup, the clients...):
+what a proxy makes Postfix's processes spend too. --perf-machine-dir DIR keeps the
+recordings. Every run prints the machine's CPU per message (/proc/stat, until Postfix
+has delivered the run's messages; 10 ms ticks: use 2000 messages or more) and how busy
+the CPUs were during the run.
 --rate MSG/S: the asyncio clients (mtrk, envid, pipe) in an open loop: message i starts at
 i/MSG/S seconds, at most SESSIONS in flight. In the closed loop (the default) each session
 sends its next message when the last is done, so at 10 and 50 sessions the median latency
@@ -356,23 +362,33 @@ def perf_start(pid):
 
 
 def perf_machine_start(path):
-    """Samples of every CPU (all processes and kernel threads) into @path, from now."""
-    return subprocess.Popen(["perf", "record", "-a", "-F", str(PERF_MACHINE_HZ), "-o", path,
-                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Samples of every CPU (all processes and kernel threads) into @path, from now: by
+    time (cpu-clock), not by cycles, whose weight changes with the clock rate."""
+    return subprocess.Popen(["perf", "record", "-a", "-e", "cpu-clock",
+                             "-F", str(PERF_MACHINE_HZ), "-o", path, "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def perf_machine_stop(p, path, keep=None):
     """{command: share of the busy samples} of a perf_machine_start()ed recording, ended
-    now. The idle task's samples ("swapper") are idle time, not counted. The recording
-    is then moved to @keep, or removed."""
+    now; None, said why, when perf recorded or reported nothing. The idle task's samples
+    ("swapper") are idle time, not counted. The recording is then moved to @keep, or
+    removed."""
     p.send_signal(2)
-    p.wait(timeout=60)
-    out = subprocess.run(["perf", "report", "-i", path, "--sort", "comm", "--stdio", "-q"],
-                         capture_output=True, timeout=120).stdout.decode(errors="replace")
+    err = p.communicate(timeout=60)[1].decode(errors="replace").strip()
+    if not os.path.exists(path):
+        print("# perf record -a recorded nothing: %s" % (err[-300:] or "no reason given"))
+        return None
+    r = subprocess.run(["perf", "report", "-i", path, "--sort", "comm", "--stdio", "-q"],
+                       capture_output=True, timeout=120)
+    out = r.stdout.decode(errors="replace")
     if keep:
         shutil.move(path, keep)
     else:
         os.unlink(path)
+    if r.returncode != 0:
+        print("# perf report failed: %s" % r.stderr.decode(errors="replace").strip()[-300:])
+        return None
     shares = {}
     for line in out.splitlines():
         f = line.split(None, 1)
@@ -382,7 +398,7 @@ def perf_machine_stop(p, path, keep=None):
             if comm != "swapper":
                 shares[comm] = shares.get(comm, 0) + float(f[0][:-1]) / 100
     busy = sum(shares.values())
-    return {k: v / busy for k, v in shares.items()} if busy else {}
+    return {k: v / busy for k, v in shares.items()} if busy else None
 
 
 def perf_stop(p):
@@ -487,6 +503,10 @@ def main():
     if a.perf_machine_dir:
         a.perf_machine = True
         os.makedirs(a.perf_machine_dir, exist_ok=True)
+    if (a.perf_stat or a.perf_machine) and not shutil.which("perf"):
+        print("bench-postfix-front: --perf-stat and --perf-machine need perf "
+              "(Debian: linux-perf)")
+        return 1
     where = own_netns(a.host_net)
     reason = pi.skip_reason()
     if reason or not os.access(SMTP_SOURCE, os.X_OK):
@@ -692,44 +712,61 @@ def main():
                         drain(pf)
                         d = daemons.get(target)
                         cpu0 = cpu_seconds(d.proc.pid) if d else 0
-                        perf = perf_start(d.proc.pid) if d and a.perf_stat else None
-                        if perf:
-                            time.sleep(0.3)  # perf attached
+                        perf = pm = v = shares = None
                         pm_path = os.path.join(pf.base, "perf-machine.data")
-                        pm = perf_machine_start(pm_path) if a.perf_machine else None
-                        if pm:
-                            time.sleep(0.3)  # perf attached
-                        m0 = machine_cpu()
-                        if tool == "smtp-source":
-                            r = run_smtp_source(targets[target], s, a.messages, a.size)
-                        else:
-                            r = run_client(targets[target],
-                                           target in ("front", "old") and tool == "mtrk-client", s,
-                                           a.messages, a.size,
-                                           # one Message-ID per message of the run
-                                           # (the front lets one message per
-                                           # Message-ID wait for its registration)
-                                           "b%d-%d-%s-%s" % (rnd, s, target, tool),
-                                           tool == "pipe-client", a.rate, tls)
-                        results.setdefault((tool, s, target), []).append(r)
-                        m1 = machine_cpu()
-                        if pm:
-                            # The samples' shares of the run's busy CPU time (the recording
-                            # also spans its start and stop, busy alike: few samples).
-                            keep = a.perf_machine_dir and os.path.join(
-                                a.perf_machine_dir, "%d-%s-%d-%s.data" % (rnd + 1, tool, s, target))
-                            for comm, share in perf_machine_stop(pm, pm_path, keep).items():
-                                by_comm.setdefault((tool, s, target), {}).setdefault(
-                                    comm, []).append(share * (m1[0] - m0[0]) * 1e6 / a.messages)
-                        busy = (m1[0] - m0[0]) / max(m1[1] - m0[1], 1e-9)
-                        machine.setdefault((tool, s, target), []).append(
-                            ((m1[0] - m0[0]) * 1e6 / a.messages, busy))
-                        cpu = "  machine %.0f us/msg (%.0f %% busy)" % (
-                            (m1[0] - m0[0]) * 1e6 / a.messages, busy * 100)
-                        if d:
-                            us = (cpu_seconds(d.proc.pid) - cpu0) * 1e6 / a.messages
+                        try:
+                            if d and a.perf_stat:
+                                perf = perf_start(d.proc.pid)
+                            if a.perf_machine:
+                                pm = perf_machine_start(pm_path)
+                            if perf or pm:
+                                time.sleep(0.3)  # perf attached
+                            m0 = machine_cpu()
+                            if tool == "smtp-source":
+                                r = run_smtp_source(targets[target], s, a.messages, a.size)
+                            else:
+                                r = run_client(targets[target],
+                                               target in ("front", "old")
+                                               and tool == "mtrk-client", s,
+                                               a.messages, a.size,
+                                               # one Message-ID per message of the run
+                                               # (the front lets one message per
+                                               # Message-ID wait for its registration)
+                                               "b%d-%d-%s-%s" % (rnd, s, target, tool),
+                                               tool == "pipe-client", a.rate, tls)
+                            m1 = machine_cpu()
+                            us = (cpu_seconds(d.proc.pid) - cpu0) * 1e6 / a.messages if d else 0
                             if perf:
-                                v = perf_stop(perf)
+                                v, perf = perf_stop(perf), None
+                            # The machine's CPU until Postfix has delivered the run's
+                            # messages (a faster target leaves more of them queued at the
+                            # end); how busy it was, over the run alone.
+                            drain(pf)
+                            m2 = machine_cpu()
+                            if pm:
+                                keep = a.perf_machine_dir and os.path.join(
+                                    a.perf_machine_dir,
+                                    "%d-%s-%d-%s.data" % (rnd + 1, tool, s, target))
+                                shares, pm = perf_machine_stop(pm, pm_path, keep), None
+                        finally:
+                            for p in (perf, pm):  # after an exception: stopped, not left
+                                if p is not None:
+                                    p.kill()
+                                    p.wait()
+                        results.setdefault((tool, s, target), []).append(r)
+                        machine_us = (m2[0] - m0[0]) * 1e6 / a.messages
+                        busy = (m1[0] - m0[0]) / max(m1[1] - m0[1], 1e-9)
+                        machine.setdefault((tool, s, target), []).append((machine_us, busy))
+                        if shares:
+                            # The samples' shares of that CPU (the recording also spans
+                            # its start and stop: few samples).
+                            rec = by_comm.setdefault((tool, s, target), {"": []})
+                            rec[""].append(machine_us)  # one more round recorded
+                            for comm, share in shares.items():
+                                rec.setdefault(comm, []).append(share * machine_us)
+                        cpu = "  machine %.0f us/msg (%.0f %% busy)" % (machine_us, busy * 100)
+                        if d:
+                            if v is not None:
                                 us = v.get("task-clock", 0) * 1e3 / a.messages
                                 cpu += "  %.1f syscalls %.1f cs" % (
                                     v.get("raw_syscalls:sys_enter", 0) / a.messages,
@@ -813,9 +850,10 @@ def main():
                 for target in ["postfix", "front", "old"] + proxies:
                     if (tool, s, target) in by_comm:
                         c = by_comm[(tool, s, target)]
-                        # a command absent from a round spent nothing there
-                        med = {k: statistics.median(v + [0] * (a.rounds - len(v)))
-                               for k, v in c.items()}
+                        n = len(c[""])  # the rounds recorded
+                        # a command absent from a recorded round spent nothing there
+                        med = {k: statistics.median(v + [0] * (n - len(v)))
+                               for k, v in c.items() if k}
                         top = sorted(med.items(), key=lambda kv: -kv[1])[:PERF_MACHINE_TOP]
                         print("%-11s %8s   %s, machine CPU us/msg by command: %s" % (
                             "", "", target, ", ".join("%s %.0f" % kv for kv in top)))
@@ -881,4 +919,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except pi.Killed as e:  # SIGTERM, SIGINT: cleaned up (main's finally)
+        print("bench-postfix-front: %s" % e, file=sys.stderr)
+        sys.exit(130)

@@ -437,39 +437,48 @@ class DemoNetwork:
 
 
 # A signal's exception raised while Python runs a finalizer (a GLib.Variant's __del__, a
-# socket's) is printed as "Exception ignored in ..." and lost: the run would go on as if no
-# signal had come (seen in CI's demo test). raise_on_signals() notices such a loss
-# (sys.unraisablehook) and check_interrupted() raises the exception again: each wait_for()
-# poll, the demo's banner() and the end of its run.
+# socket's) is printed as "Exception ignored in ..." (sys.unraisablehook) and lost; one
+# raised in a GLib callback (msgtrkd_session's StatusChanged handler, run by the main
+# loop) is printed by PyGObject (sys.excepthook) and lost too. The run would go on as if
+# no signal had come (seen in CI's demo test). raise_on_signals() notices such a loss
+# through both hooks, and check_interrupted() raises the exception again: each
+# wait_for() poll, the demo's banner() and the end of its run.
 _raised = None  # the exception the signal raised
-_lost = None  # the same, once Python lost it in a finalizer
+_lost = None  # the same, once Python lost it
 
 
-def _unraisable(u):
-    global _lost
-    if _raised is not None and u.exc_value is _raised:
-        _lost = _raised
-    sys.__unraisablehook__(u)
+def _noting_loss(hook):
+    """@hook (one of sys's), first noting that it reports the signal's exception."""
+    def noted(*args):
+        global _lost
+        # unraisablehook(UnraisableHookArgs), excepthook(type, value, traceback)
+        value = args[0].exc_value if len(args) == 1 else args[1]
+        if _raised is not None and value is _raised:
+            _lost = _raised
+        hook(*args)
+    return noted
 
 
 def raise_on_signals(signals, exception):
     """Each of @signals raises exception(signum) in the main thread, once: from then on
     they are ignored, so that no second signal interrupts the clean-up the first started.
-    An exception Python lost in a finalizer comes again from check_interrupted()."""
+    An exception Python lost (in a finalizer, a GLib callback) comes again from
+    check_interrupted(). Called once per process."""
     def handler(signum, frame):
         global _raised
         for s in signals:
             signal.signal(s, signal.SIG_IGN)
         _raised = exception(signum)
         raise _raised
-    sys.unraisablehook = _unraisable
+    sys.unraisablehook = _noting_loss(sys.unraisablehook)
+    sys.excepthook = _noting_loss(sys.excepthook)
     for s in signals:
         signal.signal(s, handler)
 
 
 def check_interrupted():
-    """The exception of raise_on_signals()'s signal, raised again (once) if Python lost it
-    in a finalizer; nothing otherwise."""
+    """The exception of raise_on_signals()'s signal, raised again (once) if Python lost it;
+    nothing otherwise."""
     global _lost
     if _lost is not None:
         e, _lost = _lost, None

@@ -4,10 +4,13 @@
 SIGTERM (Ctrl-C, meson's timeout) ends a run through its clean-up: in a child Python each
 case sends itself the signal and says what became of it.
 
-- A signal whose exception Python lost in a finalizer ("Exception ignored in ...": the
-  demo's SIGTERM test once exited 0 that way) is raised again by the next wait_for().
+- A signal whose exception Python lost, in a finalizer ("Exception ignored in ...": the
+  demo's SIGTERM test once exited 0 that way) or in a GLib callback (PyGObject prints it),
+  is raised again by the next wait_for().
 - One that was not lost is not raised a second time (the clean-up's own waits run).
 - After the first signal the others are ignored (no second interruption of the clean-up).
+- tests/postfix's raise_on_terminate(): the signal is no PostfixError (no test phase takes
+  it for a failed step and runs on); the clean-up runs.
 """
 
 import os
@@ -43,6 +46,20 @@ print("went on")
 waited()
 """
 
+IN_CALLBACK = PRELUDE + """
+from gi.repository import GLib
+
+def callback():
+    os.kill(os.getpid(), signal.SIGTERM)
+    sum(range(1000))  # the handler runs here, inside the GLib callback
+    return GLib.SOURCE_REMOVE
+
+GLib.idle_add(callback)
+GLib.MainContext.default().iteration(False)  # PyGObject prints the exception
+print("went on")
+waited()
+"""
+
 CAUGHT = PRELUDE + """
 try:
     os.kill(os.getpid(), signal.SIGTERM)
@@ -65,6 +82,24 @@ sum(range(1000))
 print("second signals ignored")
 """
 
+# tests/postfix's use: meson's SIGTERM is no failed step a phase would catch and go on.
+POSTFIX_TESTS = """
+import os, signal, sys
+sys.path.insert(0, %r)
+import postfix_instance as pi
+pi.raise_on_terminate()
+try:
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(1000))
+    except pi.PostfixError:
+        print("taken for a failed step")
+    except Exception:
+        print("taken for an error")
+finally:
+    print("clean-up ran")
+""" % os.path.join(TOOLS, "..", "tests", "postfix")
+
 
 def run(code):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -79,6 +114,12 @@ class RaiseOnSignals(unittest.TestCase):
         self.assertIn("Exception ignored", err)  # Python's own report stays
         self.assertEqual(out.splitlines(), ["went on", "raised again (15,)"], err)
 
+    def test_lost_in_glib_callback_raised_again(self):
+        rc, out, err = run(IN_CALLBACK)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("KeyboardInterrupt", err)  # PyGObject's own report stays
+        self.assertEqual(out.splitlines(), ["went on", "raised again (15,)"], err)
+
     def test_not_lost_not_raised_twice(self):
         rc, out, err = run(CAUGHT)
         self.assertEqual(rc, 0, err)
@@ -88,6 +129,12 @@ class RaiseOnSignals(unittest.TestCase):
         rc, out, err = run(ONCE)
         self.assertEqual(rc, 0, err)
         self.assertEqual(out.splitlines(), ["second signals ignored"], err)
+
+    def test_postfix_tests_killed_not_a_failed_step(self):
+        rc, out, err = run(POSTFIX_TESTS)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out.splitlines(), ["clean-up ran"], err)
+        self.assertIn("postfix_instance.Killed: killed by signal 15", err)
 
 
 if __name__ == "__main__":

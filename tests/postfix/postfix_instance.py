@@ -52,6 +52,12 @@ class PostfixError(Exception):
     pass
 
 
+class Killed(BaseException):
+    """SIGTERM (meson's timeout) or SIGINT, from raise_on_terminate(): like
+    KeyboardInterrupt, not an Exception, so no test phase's "except PostfixError" (nor a
+    settle()) takes it for a failed step and runs on; the test's finally clean-up runs."""
+
+
 def skip_reason():
     """Why a private Postfix cannot run here, or None."""
     if os.geteuid() != 0:
@@ -67,11 +73,11 @@ def skip_reason():
 
 
 def raise_on_terminate():
-    """SIGTERM (meson's timeout) and SIGINT raise PostfixError, once: the test's clean-up
-    runs and no second signal interrupts it (demonet.raise_on_signals: raised again at
-    the next wait_for() if Python lost it in a finalizer)."""
+    """SIGTERM (meson's timeout) and SIGINT raise Killed, once: the test's clean-up runs
+    and no second signal interrupts it (demonet.raise_on_signals: raised again at the next
+    wait_for() if Python lost it)."""
     demonet.raise_on_signals((signal.SIGTERM, signal.SIGINT),
-                             lambda signum: PostfixError("killed by signal %d" % signum))
+                             lambda signum: Killed("killed by signal %d" % signum))
 
 
 def test_args(*more_reasons):
