@@ -1301,6 +1301,10 @@ envelope_path_read (const char  *args,
   return g_steal_pointer (&mailbox);
 }
 
+static void mail_done (Session       *s,
+                       const GString *reply,
+                       int            code);
+
 /* MAIL: take MTRK= off (remembered), pass the rest on. */
 static gboolean
 cmd_mail (Session    *s,
@@ -1335,10 +1339,13 @@ cmd_mail (Session    *s,
           return client_reply (s, "501 5.1.7 Bad sender address syntax (with MTRK, write "
                                   "the address as <local@domain>)");
         }
-      /* Not ours to judge: the upstream answers. */
+      /* Not ours to judge: the upstream answers, and its 250 opens the transaction here
+       * too (a MAIL pipelined after it is a nested one, as for Postfix). */
+      transaction_reset (s);
       if (!up_command (s, line, reply, &code))
         return FALSE;
-      return client_write (s, reply->str, reply->len);
+      mail_done (s, reply, code);
+      return TRUE;
     }
   table = msgtrk_smtp_params_parse (params, NULL);
   if (table == NULL && params_name_mtrk (params))
@@ -1957,6 +1964,18 @@ data_start (Session            *s,
   g_autofree char *mid = NULL;
   gboolean failed = job_failed;
 
+  /* Postfix took recipients the front did not see as this transaction's: the message
+   * could not be registered after its ".", so none of it goes (never a 451 after
+   * Postfix's 250, whose retry would be a copy). */
+  if (tracked && s->rcpts->len == 0)
+    {
+      g_warning ("[%s] a tracked message (ENVID %s) with no recipient the front saw "
+                 "accepted: refused before its data went upstream",
+                 s->peer_ip, s->envid);
+      s->data_refusal = "Tracking registration failed (no recipient of this transaction "
+                        "seen); nothing was accepted, try again later";
+      return FALSE;
+    }
   if (tracked && s->ident != NULL)
     {
       /* Started at the 354 (pending_start), or not at all: no recipient, the window
@@ -2191,7 +2210,7 @@ cmd_data (Session    *s,
   g_autoptr (GString) text = g_string_new (NULL);
   g_autoptr (GString) mid_value = g_string_new (NULL);
   HeaderScan scan = { TRUE, FALSE, 0, mid_value };
-  gboolean tracked = s->authenticator != NULL;
+  gboolean tracked;
   gboolean started = FALSE;
   gboolean refused = FALSE;
   gboolean pending = FALSE;
@@ -2209,9 +2228,11 @@ cmd_data (Session    *s,
   gint64 data_began;
   guint64 octets = 0;
 
-  /* The last command of a pipelined group: the group goes now. */
+  /* The last command of a pipelined group: the group goes now. Tracked or not as the
+   * group's replies left it (a MAIL of the group that Postfix refused reset it). */
   if (!up_send (s, UP_PENDING_DATA, line))
     return FALSE;
+  tracked = s->authenticator != NULL;
   g_string_assign (reply, s->data_reply->str);
   code = s->data_code;
   if (code != 354)
@@ -2425,6 +2446,8 @@ cmd_auth (Session    *s,
   int code = 0;
   gboolean ok = TRUE;
   gboolean too_long = FALSE;
+  gboolean has_nul = FALSE;
+  gsize read_len = 0;
 
   /* The reader wipes what it consumes (on for every command line: the session loop). */
   if (!up_command (s, line, reply, &code))
@@ -2467,18 +2490,31 @@ cmd_auth (Session    *s,
           ok = FALSE;
           break;
         }
+      /* Wiped as read: the checks below may shorten it. */
+      read_len = response->len;
+      if (memchr (response->str, '\0', response->len) != NULL)
+        {
+          /* Not passed on cut at the NUL (Postfix would judge something the client did
+           * not send): the exchange ended with "*", as for a line too long. */
+          msgtrk_secure_wipe (response->str, read_len);
+          has_nul = TRUE;
+          ok = up_command (s, "*", reply, &code);
+          break;
+        }
       g_strchomp (response->str);
       response->len = strlen (response->str);
       if (!up_command (s, response->str, reply, &code))
         ok = FALSE;
-      msgtrk_secure_wipe (response->str, response->len);
+      msgtrk_secure_wipe (response->str, read_len);
     }
-  msgtrk_secure_wipe (response->str, response->len);
+  msgtrk_secure_wipe (response->str, MAX (response->len, read_len));
   if (!ok)
     return FALSE;
-  if (too_long)
+  if (too_long || has_nul)
     {
       s->errors++;
+      if (has_nul)
+        return client_reply (s, "501 5.5.2 NUL character in authentication response");
       return client_reply (s, "500 5.5.6 Authentication response line too long");
     }
   return client_write (s, reply->str, reply->len);
@@ -3171,6 +3207,8 @@ session_commands (Session *s)
         {
           if (!server_line_strip_end (line))
             {
+              /* An AUTH line's initial response may be in it. */
+              msgtrk_secure_wipe (line->str, line->len);
               s->errors++;
               go_on = client_reply (s, "500 5.5.2 NUL character in command");
             }

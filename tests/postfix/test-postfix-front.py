@@ -676,6 +676,25 @@ def main():
         t.check("nested MAIL: the first MAIL's tracked message is registered",
                 os.path.exists(reg) and "Envid: " + envid in read_log(reg),
                 repr(os.listdir(regs)))
+        # A sender path only Postfix reads (a comment in it), passed on and taken: its
+        # transaction is open for the front too, so a tracked MAIL pipelined after it is a
+        # nested one (the front's 503, nothing of it sent), and the first transaction's
+        # message goes through untracked: Postfix's 250, never a 451 after it (its retry
+        # would be a copy).
+        t.equal("a sender path only Postfix reads: Postfix's 250",
+                c.cmd("MAIL FROM:sender(c)@test.example")[0], 250)
+        envid = "nested2@test.example"
+        replies = c.pipelined(["MAIL FROM:<sender@test.example> ENVID=%s MTRK=%s:86400"
+                               % (envid, AUTH), "RCPT TO:<alice@test.example>", "DATA"], 3)
+        t.equal("a tracked MAIL pipelined after it: nested (503), then RCPT and DATA",
+                [r[0] for r in replies], [503, 250, 354])
+        c.sock.sendall(b"Subject: nested2\r\n\r\nhi\r\n.\r\n")
+        code, text = c.reply()
+        t.equal("its message: Postfix's 250 (" + text.strip() + ")", code, 250)
+        t.check("its message is not registered (untracked: the first MAIL's)",
+                not any("Envid: " + envid in read_log(os.path.join(regs, f))
+                        for f in os.listdir(regs) if f.endswith(".reg")),
+                repr(os.listdir(regs)))
         t.equal("QUIT", c.cmd("QUIT")[0], 221)
         c.close()
 
