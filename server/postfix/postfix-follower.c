@@ -134,6 +134,7 @@ typedef struct
   gint64 last_expire;
   gint64 started;       /* monotonic microseconds */
   gboolean orphans_due; /* orphaned pending registrations may be waiting (settle_orphans) */
+  gboolean settle_failed; /* the last settle_held failed: retried before the log is read on */
   guint timer;
 } Follower;
 
@@ -613,7 +614,8 @@ settle_message_id (Follower *f,
 }
 
 /* Store the records of the lines applied so far (postfix_track_batch_flush). A record
- * another B owns, or one too large even made to fit, is left (warning), as each line's
+ * another B owns, one too large even made to fit, or one whose stored record is
+ * malformed (kept by the store for the administrator), is left (warning), as each line's
  * was before. FALSE: a record could not be written; it stays in memory and the position
  * must not pass its lines (retried at the next poll). */
 static gboolean
@@ -623,13 +625,18 @@ flush_batch (Follower *f)
 
   while (!postfix_track_batch_flush (f->batch, &error))
     {
-      if (!g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
-          && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+      if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE))
+        g_warning ("%s; this update of it is dropped (move the file away to let the next "
+                   "ones in)",
+                   error->message);
+      else if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
+               || g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+        g_warning ("%s", error->message);
+      else
         {
           g_warning ("Cannot write a tracking record (retrying): %s", error->message);
           return FALSE;
         }
-      g_warning ("%s", error->message);
       g_clear_error (&error);
     }
   return TRUE;
@@ -953,6 +960,12 @@ on_poll (gpointer data)
 
   if (postfix_registration_orphans_marked (f->registration_dir))
     f->orphans_due = TRUE;
+  /* What the last poll could not settle (a record or a derived registration the store
+   * could not write: a full disk) is retried before more of the log is read: its lines
+   * stay held, and reading on would hold the rest of the log in memory. */
+  if (f->settle_failed && !settle_held (f))
+    return G_SOURCE_CONTINUE;
+  f->settle_failed = FALSE;
   do
     {
       if (!postfix_tail_poll (f->tail, on_line, f, &lines, &error))
@@ -961,7 +974,10 @@ on_poll (gpointer data)
           break;
         }
       if (!settle_held (f))
-        break;
+        {
+          f->settle_failed = TRUE;
+          break;
+        }
       save_position (f);
       at_end = lines == 0;
     }

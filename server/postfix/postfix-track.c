@@ -919,8 +919,11 @@ postfix_track_batch_is_full (const PostfixTrackBatch *batch)
  *
  * Stores each changed record of @batch once, in the order they were first touched, and
  * forgets it. On an error the record that failed is forgotten too when the error is
- * MSGTRK_ERROR_INVALID_SECRET (another B owns the ENVID) or MSGTRK_ERROR_LIMIT (it cannot
- * be stored, ever); on any other error it and the later ones are kept for another flush.
+ * MSGTRK_ERROR_INVALID_SECRET (another B owns the ENVID), MSGTRK_ERROR_LIMIT (it cannot
+ * be stored, ever) or MSGTRK_ERROR_PARSE (the stored record of its ENVID is malformed:
+ * the store keeps it for the administrator and refuses every update, so retrying would
+ * hold up every later record and line); on any other error it and the later ones are
+ * kept for another flush.
  * Call again after an error until it returns %TRUE.
  *
  * Returns: %TRUE when @batch is empty
@@ -941,7 +944,8 @@ postfix_track_batch_flush (PostfixTrackBatch *batch,
         continue;
       ok = FALSE;
       if (g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
-          || g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+          || g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT)
+          || g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_PARSE))
         done++;
       g_propagate_error (error, g_steal_pointer (&local));
       break;

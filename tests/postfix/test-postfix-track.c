@@ -2024,6 +2024,54 @@ test_batch_other_owner (Fixture      *fx,
                    ==, MSGTRK_ACTION_RELAYED);
 }
 
+/* A stored record that is malformed (the store keeps it for the administrator and
+ * refuses every update of its ENVID) costs that ENVID's update only: the flush goes on
+ * with the batch's later records (before, it stopped there at every poll, holding up
+ * every later record and line, the log then read into memory). */
+static void
+test_batch_malformed_stored (Fixture      *fx,
+                             gconstpointer data)
+{
+  g_autoptr (PostfixRegistration) bad = make_reg_envid ("ABCDEF123", "bad@test.example", 1, "a");
+  const char *rcpts[] = { "a0@test.example", NULL };
+  g_autoptr (PostfixRegistration) good = make_reg ("ABCDEF124", B1, rcpts);
+  g_autoptr (PostfixTrackBatch) batch = postfix_track_batch_new (&fx->track);
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, "bad@test.example",
+                                                         -1);
+  g_autofree char *name = g_strconcat (hash, ".trk", NULL);
+  g_autofree char *path = g_build_filename (fx->dir, "tracking", name, NULL);
+  g_autofree char *after = NULL;
+  g_auto (PostfixLogEntry) e = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+  const char *line = "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<a0@test.example>, "
+                     "relay=mx.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, "
+                     "status=sent (250 2.0.0 Ok)";
+
+  g_assert_true (g_file_set_contents (path, "garbage\n", -1, &error));
+  g_assert_no_error (error);
+  postfix_log_parse (line, strlen (line), NOW, &e);
+  g_assert_true (postfix_track_batch_apply (batch, bad, &e, &error));
+  g_assert_no_error (error);
+  postfix_log_entry_clear (&e);
+  line = "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF124: to=<a0@test.example>, "
+         "relay=mx.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, "
+         "status=sent (250 2.0.0 Ok)";
+  postfix_log_parse (line, strlen (line), NOW, &e);
+  g_assert_true (postfix_track_batch_apply (batch, good, &e, &error));
+  g_assert_no_error (error);
+  g_assert_false (postfix_track_batch_flush (batch, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_assert_true (postfix_track_batch_flush (batch, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (postfix_track_batch_get_records (batch), ==, 0);
+  r = load (fx);
+  g_assert_nonnull (find_entry (r, "a0@test.example", "a0@test.example"));
+  g_assert_true (g_file_get_contents (path, &after, NULL, NULL));
+  g_assert_cmpstr (after, ==, "garbage\n");
+}
+
 /* A content filter's line in a batch: the parent's interim entry is stored before the
  * child registration is written, so that a follower killed before the batch's flush
  * (nothing else of the batch stored) and started again, whose replay of the line finds
@@ -2841,6 +2889,7 @@ main (int   argc,
   ADD ("/postfix-track/batch/limits", test_batch_limits);
   ADD ("/postfix-track/batch/fit", test_batch_fit);
   ADD ("/postfix-track/batch/other-owner", test_batch_other_owner);
+  ADD ("/postfix-track/batch/malformed-stored", test_batch_malformed_stored);
   ADD ("/postfix-track/batch/child-after-entry", test_batch_child_first);
 #undef ADD
   return g_test_run ();
