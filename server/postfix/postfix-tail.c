@@ -781,7 +781,11 @@ content_changed (PostfixTail *tail)
 }
 
 /* The end of cur: is another file to be read now? A plain one is left after end-of-file
- * twice in a row (a writer may not have reopened yet), a compressed one at once. */
+ * twice in a row (a writer may not have reopened yet) once the file now at the path holds
+ * data: logrotate's "create" makes it at once, empty, and syslog goes on writing to the
+ * renamed file until its postrotate signal, however long that takes; the first line in the
+ * new file says it has reopened (postfix logrotate makes the new file only then). A
+ * compressed one is left at once. */
 static gboolean
 leave_cur (PostfixTail *tail)
 {
@@ -792,7 +796,7 @@ leave_cur (PostfixTail *tail)
   if (f->rotated)
     other = !g_queue_is_empty (&tail->next) || g_stat (tail->path, &st) == 0;
   else
-    other = g_stat (tail->path, &st) == 0 && (guint64) st.st_ino != f->ino;
+    other = g_stat (tail->path, &st) == 0 && (guint64) st.st_ino != f->ino && st.st_size > 0;
   if (!other)
     {
       tail->eof_once = FALSE;

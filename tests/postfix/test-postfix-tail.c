@@ -176,6 +176,38 @@ test_rotation_and_truncation (void)
   rm_dir (dir);
 }
 
+/* logrotate with "create" (no copytruncate): the log renamed and a new, empty file made
+ * at once, syslog writing to the renamed one until its postrotate signal. Lines written
+ * to it then, however many quiet polls later, are read before the new file's. */
+static void
+test_rotation_create_late_reopen (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *old = g_build_filename (dir, "maillog.1", NULL);
+  g_autoptr (PostfixTail) tail = postfix_tail_new (path);
+  Got got;
+
+  got_init (&got);
+  append (path, "a\n");
+  poll_once (tail, &got);
+  g_assert_cmpint (g_rename (path, old), ==, 0);
+  append (path, "");                                 /* created, empty */
+  for (guint i = 0; i < 5; i++)
+    g_assert_cmpuint (poll_once (tail, &got), ==, 0); /* quiet, the new file empty */
+  append (old, "b-before-reopen\n");                /* syslog, not yet signalled */
+  g_assert_cmpuint (poll_once (tail, &got), ==, 1);
+  append (path, "c-after-reopen\n");
+  poll_once (tail, &got);
+  poll_once (tail, &got);
+  poll_once (tail, &got);
+  g_assert_cmpuint (got.lines->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 1), ==, "b-before-reopen");
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 2), ==, "c-after-reopen");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
 static void
 test_resume (void)
 {
@@ -841,6 +873,7 @@ main (int   argc,
   g_test_add_func ("/postfix-tail/lines", test_lines);
   g_test_add_func ("/postfix-tail/long-lines", test_long_lines);
   g_test_add_func ("/postfix-tail/rotation-truncation", test_rotation_and_truncation);
+  g_test_add_func ("/postfix-tail/rotation-create-late-reopen", test_rotation_create_late_reopen);
   g_test_add_func ("/postfix-tail/resume", test_resume);
   g_test_add_func ("/postfix-tail/resume-lost", test_resume_lost);
   g_test_add_func ("/postfix-tail/resume-logrotate-gzip", test_resume_logrotate_gzip);
