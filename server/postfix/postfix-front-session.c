@@ -23,7 +23,9 @@
  * in all. The upstream socket has TCP_NODELAY (whole commands and data buffers are
  * written at once: message data FRONT_DATA_FLUSH at a time, and whatever is held when
  * the client pauses, so that Postfix's smtpd_timeout bounds each pause, not the whole
- * message).
+ * message; but not before the header section has ended or reached FRONT_DATA_FLUSH
+ * (data_start: the Message-ID first), so smtpd_timeout bounds the whole header section,
+ * and a wait in mid_acquire: docs/postfix-site.md, "The header section held").
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
  * socket are plain descriptors (the listener's accepted one, and
  * postfix_front_upstream_connect's), no GSocket or stream objects: read with the line
@@ -1675,8 +1677,9 @@ client_wait_done (Session *s)
 /* The line reader's fill hook: before waiting for the client, the group goes upstream
  * and the held replies to the client; in DATA, the data held (data_held) goes upstream
  * when the client has nothing more to read now: Postfix reads each piece as the client
- * sends it, so its smtpd_timeout bounds each gap, not the whole message, as without the
- * front. Data that flows is still written FRONT_DATA_FLUSH at a time. */
+ * sends it, so its smtpd_timeout bounds each gap in the body, not the whole message, as
+ * without the front (the header section is held until data_start). Data that flows is
+ * still written FRONT_DATA_FLUSH at a time. */
 static gboolean
 session_fill_hook (gpointer data,
                    GError **error)
