@@ -650,6 +650,9 @@ settle_walk (Follower *f)
 {
   g_autoptr (GHashTable) regs = g_hash_table_new_full (
     g_str_hash, g_str_equal, g_free, (GDestroyNotify) postfix_registration_free);
+  /* Queue ids with a line left waiting for its registration in this walk (the keys are
+   * those held lines', which stay in f->held while it runs). */
+  g_autoptr (GHashTable) waiting = g_hash_table_new (g_str_hash, g_str_equal);
   gint64 now = g_get_monotonic_time ();
   gboolean over;
   GList *l = f->held.head;
@@ -767,6 +770,14 @@ settle_walk (Follower *f)
           l = next;
           continue;
         }
+      /* An earlier line of this queue id waits for its registration in this walk (it
+       * appeared since: a content filter's copy, derived by a line in between): this one
+       * waits too, and both are applied at the next pass, in log order. */
+      if (g_hash_table_contains (waiting, h->entry.queue_id))
+        {
+          l = next;
+          continue;
+        }
       if (g_hash_table_lookup_extended (regs, h->entry.queue_id, NULL, &cached))
         reg = cached;
       else
@@ -817,6 +828,7 @@ settle_walk (Follower *f)
         }
       else if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over)
         {
+          g_hash_table_add (waiting, h->entry.queue_id);
           l = next;
           continue;
         }

@@ -8,6 +8,8 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
 - registration_wait: a delivery line logged before its queue id is registered is held and
   applied once the registration appears within the wait; one registered after the wait
   gets no record.
+- a content filter's copy whose first line comes before the parent's line that derives
+  its registration, and its last after it, all read in one pass: applied in log order.
 - max_held_lines: at the limit (2 unregistered lines held) nothing is dropped early; one
   past it (3) the oldest is dropped early, with one warning.
 - max_held_lines counted as the pass goes: 3 lines with max_held_lines=2, the first two
@@ -66,6 +68,21 @@ PICKUP = "Dec 04 21:35:13 mx postfix/pickup[23019]: %s: uid=1000 from=<user@test
 LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
         "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
         "status=sent (delivered to maildir)\n")
+
+
+# A content filter's copy (FILTER_PARENT derives BBBBBB222's registration), its qmgr line
+# logged before the parent's.
+FILTER_PARENT = ("Dec 04 21:35:14 mx postfix/smtp[1]: AAAAAA111: to=<r@far.example>, "
+                 "relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0/0/0/1, dsn=2.0.0, "
+                 "status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: "
+                 "queued as BBBBBB222)\n")
+FILTER_DEFERRED = ("Dec 04 21:35:14 mx postfix/qmgr[2]: BBBBBB222: to=<r@far.example>, "
+                   "relay=none, delay=0.1, delays=0.1/0/0/0, dsn=4.4.1, status=deferred "
+                   "(delivery temporarily suspended: connect to mx.far.example[192.0.2.9]:25: "
+                   "Connection refused)\n")
+FILTER_SENT = ("Dec 04 21:45:20 mx postfix/smtp[3]: BBBBBB222: to=<r@far.example>, "
+               "relay=mx.far.example[192.0.2.9]:25, delay=600, delays=600/0/0.1/0.1, "
+               "dsn=2.0.0, status=sent (250 2.0.0 Ok)\n")
 
 
 def record_path(state, envid):
@@ -179,6 +196,24 @@ def main():
         time.sleep(0.5)
         check("registered after registration_wait: no record",
               not os.path.exists(record_path(state, "late@test.example")))
+        check("exit 0", stop(proc) == 0)
+
+        # A content filter's copy whose first line (qmgr: deferred) comes before the
+        # parent's "queued as" line that derives its registration, its later one (sent)
+        # after it, all read in one pass: applied in log order, the record ends delivered
+        # (before, the later line went first and the held one overwrote it: "delayed").
+        proc, state, regs, log, out = run(exe, tmp, "order", "registration_wait=5\n")
+        register(regs, "AAAAAA111", "order@test.example", ["r@far.example"],
+                 int(time.time()))
+        with open(log, "a") as f:
+            f.write(FILTER_DEFERRED + FILTER_PARENT + FILTER_SENT)
+        rec = record_path(state, "order@test.example")
+        settle("the copy's sent line applied",
+               lambda: "192.0.2.9" in read_log(rec) and "Action: delayed" not in read_log(rec), 5)
+        time.sleep(0.3)  # 15 polls: a held line applied late would be by now
+        text = read_log(rec)
+        check("content filter copy: its lines applied in log order (relayed, not delayed)",
+              "Action: relayed" in text and "Action: delayed" not in text, text[-600:])
         check("exit 0", stop(proc) == 0)
 
         # max_held_lines at the limit and one past it
