@@ -969,16 +969,26 @@ on_poll (gpointer data)
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   guint lines = 0;
   gboolean at_end = FALSE;
+  gboolean read_on = TRUE;
 
   if (postfix_registration_orphans_marked (f->registration_dir))
     f->orphans_due = TRUE;
   /* What the last poll could not settle (a record or a derived registration the store
-   * could not write: a full disk) is retried before more of the log is read: its lines
-   * stay held, and reading on would hold the rest of the log in memory. */
-  if (f->settle_failed && !settle_held (f))
-    return G_SOURCE_CONTINUE;
-  f->settle_failed = FALSE;
-  do
+   * could not write: a full disk) is retried first; while it still fails, the log is
+   * read on only until the held lines reach their bounds (held_over: then a line
+   * waiting for its registration is dropped early, and a claim that keeps failing
+   * lets go), never past them. The housekeeping below runs either way. */
+  if (f->settle_failed)
+    {
+      if (settle_held (f))
+        {
+          f->settle_failed = FALSE;
+          save_position (f);
+        }
+      else
+        read_on = !held_over (f);
+    }
+  while (read_on)
     {
       if (!postfix_tail_poll (f->tail, on_line, f, &lines, &error))
         {
@@ -990,10 +1000,11 @@ on_poll (gpointer data)
           f->settle_failed = TRUE;
           break;
         }
+      f->settle_failed = FALSE;
       save_position (f);
       at_end = lines == 0;
+      read_on = lines > 0 && !held_over (f);
     }
-  while (lines > 0 && !held_over (f));
   /* The whole log read, as it was when this poll began (@now). */
   if (f->orphans_due && at_end)
     f->orphans_due = !settle_orphans (f, now);

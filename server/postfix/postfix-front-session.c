@@ -1981,8 +1981,8 @@ data_start (Session            *s,
     }
   if (tracked && s->ident != NULL)
     {
-      /* Started at the 354 (pending_start), or not at all: no recipient, the window
-       * passed already then (the registration waits for the queue id), or it failed. */
+      /* Started at the 354 (pending_start), or not at all: the window passed already
+       * then (the registration waits for the queue id), or it failed. */
       if (*job != NULL)
         *pending = pending_join_write (s, job, key, &failed);
       if (failed)

@@ -794,7 +794,17 @@ leave_cur (PostfixTail *tail)
   gboolean other;
 
   if (f->rotated)
-    other = !g_queue_is_empty (&tail->next) || g_stat (tail->path, &st) == 0;
+    {
+      /* Found by a resume or a truncation: the same rule when the plain file at the path
+       * comes next (a resume between logrotate's create and syslog's reopen). */
+      const TailFile *n = g_queue_peek_head (&tail->next);
+      struct stat nst;
+
+      if (n != NULL)
+        other = n->rotated || n->fd < 0 || fstat (n->fd, &nst) != 0 || nst.st_size > 0;
+      else
+        other = g_stat (tail->path, &st) == 0 && st.st_size > 0;
+    }
   else
     other = g_stat (tail->path, &st) == 0 && (guint64) st.st_ino != f->ino && st.st_size > 0;
   if (!other)

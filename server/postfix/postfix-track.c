@@ -287,6 +287,7 @@ pending_get (PostfixTrackBatch         *batch,
   g_autoptr (MsgtrkReport) old = NULL;
   g_autofree char *old_auth = NULL;
   gint64 old_expires = 0;
+  g_autoptr (GError) load_error = NULL;
 
   if (p != NULL)
     {
@@ -303,7 +304,21 @@ pending_get (PostfixTrackBatch         *batch,
       p->expires = MAX (p->expires, reg->expires);
       return p;
     }
-  old = track_store_load (batch->track->store, reg->envid, &old_auth, &old_expires, NULL);
+  old = track_store_load (batch->track->store, reg->envid, &old_auth, &old_expires,
+                          &load_error);
+  /* None yet, or a malformed or oversized one (the store keeps it and refuses the
+   * update: the flush drops it, warned); any other failure (the database unreachable, an I/O error)
+   * is retried: started empty, the record would be stored without its earlier
+   * recipients' states. */
+  if (old == NULL && !g_error_matches (load_error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND)
+      && !g_error_matches (load_error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE)
+      && !g_error_matches (load_error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&load_error),
+                                  "Cannot read the tracking record of ENVID %s: ",
+                                  reg->envid);
+      return NULL;
+    }
   if (old != NULL && g_strcmp0 (old_auth, reg->authenticator) != 0)
     {
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET,

@@ -208,6 +208,49 @@ test_rotation_create_late_reopen (void)
   rm_dir (dir);
 }
 
+/* The same, the follower restarted between logrotate's create and syslog's reopen: the
+ * resume finds its position in the renamed file and stays on it until the new one holds
+ * data. */
+static void
+test_resume_create_late_reopen (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "maillog", NULL);
+  g_autofree char *old = g_build_filename (dir, "maillog.1", NULL);
+  g_autofree char *pos = g_build_filename (dir, "pos", NULL);
+  g_autoptr (PostfixTail) tail = NULL;
+  PostfixTailPosition saved;
+  guint64 ino, off;
+  Got got;
+
+  got_init (&got);
+  append (path, "a\n");
+  {
+    g_autoptr (PostfixTail) first = postfix_tail_new (path);
+
+    poll_once (first, &got);
+    postfix_tail_get_position (first, &ino, &off);
+    g_assert_true (postfix_tail_save_position (first, pos, ino, off, NULL));
+  }
+  g_assert_true (postfix_tail_load_position (pos, &saved, NULL));
+  g_assert_cmpint (g_rename (path, old), ==, 0);
+  append (path, "");
+  tail = postfix_tail_new (path);
+  postfix_tail_resume (tail, &saved);
+  for (guint i = 0; i < 5; i++)
+    g_assert_cmpuint (poll_once (tail, &got), ==, 0);
+  append (old, "b-before-reopen\n");
+  g_assert_cmpuint (poll_once (tail, &got), ==, 1);
+  append (path, "c-after-reopen\n");
+  for (guint i = 0; i < 3; i++)
+    poll_once (tail, &got);
+  g_assert_cmpuint (got.lines->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 1), ==, "b-before-reopen");
+  g_assert_cmpstr (g_ptr_array_index (got.lines, 2), ==, "c-after-reopen");
+  got_clear (&got);
+  rm_dir (dir);
+}
+
 static void
 test_resume (void)
 {
@@ -874,6 +917,7 @@ main (int   argc,
   g_test_add_func ("/postfix-tail/long-lines", test_long_lines);
   g_test_add_func ("/postfix-tail/rotation-truncation", test_rotation_and_truncation);
   g_test_add_func ("/postfix-tail/rotation-create-late-reopen", test_rotation_create_late_reopen);
+  g_test_add_func ("/postfix-tail/resume-create-late-reopen", test_resume_create_late_reopen);
   g_test_add_func ("/postfix-tail/resume", test_resume);
   g_test_add_func ("/postfix-tail/resume-lost", test_resume_lost);
   g_test_add_func ("/postfix-tail/resume-logrotate-gzip", test_resume_logrotate_gzip);
