@@ -307,9 +307,9 @@ pending_get (PostfixTrackBatch         *batch,
   old = track_store_load (batch->track->store, reg->envid, &old_auth, &old_expires,
                           &load_error);
   /* None yet, or a malformed or oversized one (the store keeps it and refuses the
-   * update: the flush drops it, warned); any other failure (the database unreachable, an I/O error)
-   * is retried: started empty, the record would be stored without its earlier
-   * recipients' states. */
+   * update: the flush drops it, warned); any other failure (the database unreachable,
+   * an I/O error) is retried: started empty, the record would be stored without its
+   * earlier recipients' states. */
   if (old == NULL && !g_error_matches (load_error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND)
       && !g_error_matches (load_error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE)
       && !g_error_matches (load_error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))

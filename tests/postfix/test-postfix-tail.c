@@ -176,9 +176,29 @@ test_rotation_and_truncation (void)
   rm_dir (dir);
 }
 
-/* logrotate with "create" (no copytruncate): the log renamed and a new, empty file made
- * at once, syslog writing to the renamed one until its postrotate signal. Lines written
- * to it then, however many quiet polls later, are read before the new file's. */
+/* logrotate with "create" (no copytruncate) after "a" was read: the log renamed to @old
+ * and a new, empty file made at once at @path, syslog writing to the renamed one until its
+ * postrotate signal. Lines written to it then, however many quiet polls later, are read
+ * before the new file's. */
+static void
+check_late_reopen (PostfixTail *tail,
+                   const char  *path,
+                   const char  *old,
+                   Got         *got)
+{
+  for (guint i = 0; i < 5; i++)
+    g_assert_cmpuint (poll_once (tail, got), ==, 0); /* quiet, the new file empty */
+  append (old, "b-before-reopen\n");                /* syslog, not yet signalled */
+  g_assert_cmpuint (poll_once (tail, got), ==, 1);
+  append (path, "c-after-reopen\n");
+  for (guint i = 0; i < 3; i++)
+    poll_once (tail, got);
+  g_assert_cmpuint (got->lines->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (got->lines, 1), ==, "b-before-reopen");
+  g_assert_cmpstr (g_ptr_array_index (got->lines, 2), ==, "c-after-reopen");
+}
+
+/* The rotation seen while running. */
 static void
 test_rotation_create_late_reopen (void)
 {
@@ -192,25 +212,14 @@ test_rotation_create_late_reopen (void)
   append (path, "a\n");
   poll_once (tail, &got);
   g_assert_cmpint (g_rename (path, old), ==, 0);
-  append (path, "");                                 /* created, empty */
-  for (guint i = 0; i < 5; i++)
-    g_assert_cmpuint (poll_once (tail, &got), ==, 0); /* quiet, the new file empty */
-  append (old, "b-before-reopen\n");                /* syslog, not yet signalled */
-  g_assert_cmpuint (poll_once (tail, &got), ==, 1);
-  append (path, "c-after-reopen\n");
-  poll_once (tail, &got);
-  poll_once (tail, &got);
-  poll_once (tail, &got);
-  g_assert_cmpuint (got.lines->len, ==, 3);
-  g_assert_cmpstr (g_ptr_array_index (got.lines, 1), ==, "b-before-reopen");
-  g_assert_cmpstr (g_ptr_array_index (got.lines, 2), ==, "c-after-reopen");
+  append (path, "");
+  check_late_reopen (tail, path, old, &got);
   got_clear (&got);
   rm_dir (dir);
 }
 
-/* The same, the follower restarted between logrotate's create and syslog's reopen: the
- * resume finds its position in the renamed file and stays on it until the new one holds
- * data. */
+/* The follower restarted between logrotate's create and syslog's reopen: the resume
+ * finds its position in the renamed file and stays on it until the new one holds data. */
 static void
 test_resume_create_late_reopen (void)
 {
@@ -237,16 +246,7 @@ test_resume_create_late_reopen (void)
   append (path, "");
   tail = postfix_tail_new (path);
   postfix_tail_resume (tail, &saved);
-  for (guint i = 0; i < 5; i++)
-    g_assert_cmpuint (poll_once (tail, &got), ==, 0);
-  append (old, "b-before-reopen\n");
-  g_assert_cmpuint (poll_once (tail, &got), ==, 1);
-  append (path, "c-after-reopen\n");
-  for (guint i = 0; i < 3; i++)
-    poll_once (tail, &got);
-  g_assert_cmpuint (got.lines->len, ==, 3);
-  g_assert_cmpstr (g_ptr_array_index (got.lines, 1), ==, "b-before-reopen");
-  g_assert_cmpstr (g_ptr_array_index (got.lines, 2), ==, "c-after-reopen");
+  check_late_reopen (tail, path, old, &got);
   got_clear (&got);
   rm_dir (dir);
 }
