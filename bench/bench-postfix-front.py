@@ -418,7 +418,7 @@ def budget(tool, sessions, proxies, machine):
     the runs kept every CPU busy, Postfix straight spent P per message and a proxy that
     adds X leaves about P / (P + X) of Postfix's msg/s, so the goal allows
     X <= P * (1 / GOAL_THROUGHPUT - 1). Printed with each proxy's X and what it predicts
-    (docs/postfix-front-io.md, "What the goal asks of a proxy here")."""
+    (docs/postfix-front-io.md, "The machine's CPU per message, by command")."""
     p = machine[(tool, sessions, "postfix")]
     pu = statistics.median(x[0] for x in p)
     line = "machine CPU per message (all processes, median): postfix %.0f us (%.0f %% busy)" % (
