@@ -56,12 +56,14 @@ typedef struct
                       gint64      version,
                       const char *fields,
                       GError    **error);
-  /* The record as stored, expired or not; MSGTRK_ERROR_NOT_FOUND when there is none;
-   * MSGTRK_ERROR_CONNECT when the backend cannot be reached (answered -TEMP). */
+  /* The record as stored, expired or not, with its version; MSGTRK_ERROR_NOT_FOUND when
+   * there is none; MSGTRK_ERROR_CONNECT when the backend cannot be reached (answered
+   * -TEMP). */
   gboolean (*fetch)  (gpointer    impl,
                       const char *envid,
                       char      **authenticator,
                       gint64     *expires,
+                      gint64     *version,
                       char      **fields,
                       GError    **error);
   guint    (*expire) (gpointer    impl,
@@ -82,6 +84,7 @@ typedef struct
                           const char *envid,
                           char      **authenticator,
                           gint64     *expires,
+                          gint64     *version,
                           char      **fields,
                           GError    **error);
   /* Optional (NULL: fetch). Every node's record of @envid (TrackStoreRow, expired or not,

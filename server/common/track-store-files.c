@@ -118,6 +118,7 @@ typedef struct
   struct timespec ctime;
   char *authenticator; /* (owned) */
   gint64 expires;
+  gint64 version;
   char *fields;        /* (owned) */
   gsize fields_len;
   GList link;          /* in FilesStore.cache_order while in the table (under cache_lock);
@@ -721,6 +722,7 @@ cache_put (FilesStore        *self,
   c->ctime = st->st_ctim;
   c->authenticator = g_strdup (header->authenticator);
   c->expires = header->expires;
+  c->version = header->version;
   c->fields = g_strndup (header->fields, header->fields_len);
   c->fields_len = header->fields_len;
 
@@ -754,6 +756,7 @@ files_fetch (gpointer    impl,
              const char *envid,
              char      **authenticator,
              gint64     *expires,
+             gint64     *version,
              char      **fields,
              GError    **error)
 {
@@ -770,6 +773,7 @@ files_fetch (gpointer    impl,
     {
       *authenticator = g_strdup (c->authenticator);
       *expires = c->expires;
+      *version = c->version;
       *fields = g_strndup (c->fields, c->fields_len);
       cached_record_unref (c);
       return TRUE;
@@ -784,6 +788,7 @@ files_fetch (gpointer    impl,
   cache_put (self, envid, g_steal_pointer (&path), &st, &header);
   *authenticator = g_steal_pointer (&header.authenticator);
   *expires = header.expires;
+  *version = header.version;
   *fields = g_strndup (header.fields, header.fields_len);
   record_header_clear (&header);
   return TRUE;

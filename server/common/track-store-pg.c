@@ -186,7 +186,7 @@ static const char *const migrations[] = {
   "SELECT authenticator, (expires_at <= extract (epoch FROM now ())::bigint) "          \
   "FROM msgtrk_owner WHERE envid = $1"
 #define SQL_FETCH_NODE                                                                   \
-  "SELECT authenticator, expires_at, fields FROM msgtrk_record "                        \
+  "SELECT authenticator, expires_at, fields, version FROM msgtrk_record "               \
   "WHERE envid = $1 AND node = $2"
 /* Every node's record, in node order; as many as one answer may hold. */
 #define SQL_FETCH_ALL                                                                    \
@@ -736,13 +736,14 @@ get_int8 (PGresult *res,
   return (gint64) v;
 }
 
-/* One row of SQL_FETCH_NODE / SQL_FETCH_ALL, checked. */
+/* One row of SQL_FETCH_NODE / SQL_FETCH_ALL, checked: its first three columns
+ * (authenticator, expires_at, fields). */
 static TrackStoreRow *
 row_read (PGresult *res,
           int       row,
           GError  **error)
 {
-  if (PQnfields (res) != 3 || PQgetlength (res, row, 1) != 8)
+  if (PQnfields (res) < 3 || PQgetlength (res, row, 1) != 8)
     {
       g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
                            "PostgreSQL returned a malformed tracking row");
@@ -1090,6 +1091,7 @@ pg_fetch_node (gpointer    impl,
                const char *envid,
                char      **authenticator,
                gint64     *expires,
+               gint64     *version,
                char      **fields,
                GError    **error)
 {
@@ -1109,17 +1111,19 @@ pg_fetch_node (gpointer    impl,
   if (PQntuples (res) == 0)
     g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
                          "No tracking record for this ENVID");
+  else if (PQnfields (res) != 4 || PQgetlength (res, 0, 3) != 8)
+    g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                         "PostgreSQL returned a malformed tracking row");
   else
     row = row_read (res, 0, error);
+  if (row != NULL)
+    *version = get_int8 (res, 0, 3);
   PQclear (res);
   if (row == NULL)
     return FALSE;
-  if (authenticator != NULL)
-    *authenticator = g_steal_pointer (&row->authenticator);
-  if (expires != NULL)
-    *expires = row->expires;
-  if (fields != NULL)
-    *fields = g_steal_pointer (&row->fields);
+  *authenticator = g_steal_pointer (&row->authenticator);
+  *expires = row->expires;
+  *fields = g_steal_pointer (&row->fields);
   track_store_row_free (row);
   return TRUE;
 }

@@ -356,18 +356,35 @@ envid_check (const char *envid,
   return TRUE;
 }
 
+/**
+ * track_store_next_version_after:
+ * @stored: the version of the record as stored (0: none)
+ *
+ * A version for the next write of a record stored with @stored: above @stored even when
+ * the real-time clock stepped back since @stored was written (a writer restarted after the
+ * clock was set back would otherwise have its writes dropped as stale), and strictly
+ * increasing in this process.
+ *
+ * Returns: the version
+ */
 gint64
-track_store_next_version (void)
+track_store_next_version_after (gint64 stored)
 {
   static GMutex lock;
   static gint64 last;
   gint64 v;
 
   g_mutex_lock (&lock);
-  v = MAX (g_get_real_time (), last + 1);
+  v = MAX (g_get_real_time (), MAX (last, stored) + 1);
   last = v;
   g_mutex_unlock (&lock);
   return v;
+}
+
+gint64
+track_store_next_version (void)
+{
+  return track_store_next_version_after (0);
 }
 
 /**
@@ -598,6 +615,8 @@ parse_fields (const char *fields,
  * @envid: the ENVID (decoded, not xtext)
  * @authenticator: (out) (optional) (transfer full): B as stored
  * @expires: (out) (optional): the expiry time as stored
+ * @version: (out) (optional): the version as stored (0 for records written before
+ *   versions): the next write's is track_store_next_version_after() of it
  * @error: return location for a #GError
  *
  * Reads the record of @envid as stored, expired or not, for the relay that updates it.
@@ -611,11 +630,13 @@ track_store_load (TrackStore *self,
                   const char *envid,
                   char      **authenticator,
                   gint64     *expires,
+                  gint64     *version,
                   GError    **error)
 {
   g_autofree char *auth = NULL;
   g_autofree char *fields = NULL;
   gint64 exp = 0;
+  gint64 ver = 0;
   MsgtrkReport *report;
 
   g_return_val_if_fail (TRACK_IS_STORE (self), NULL);
@@ -625,8 +646,9 @@ track_store_load (TrackStore *self,
   if (!envid_check (envid, error))
     return NULL;
   if (self->backend->fetch_node != NULL
-        ? !self->backend->fetch_node (self->impl, self->node, envid, &auth, &exp, &fields, error)
-        : !self->backend->fetch (self->impl, envid, &auth, &exp, &fields, error))
+        ? !self->backend->fetch_node (self->impl, self->node, envid, &auth, &exp, &ver,
+                                      &fields, error)
+        : !self->backend->fetch (self->impl, envid, &auth, &exp, &ver, &fields, error))
     return NULL;
   report = parse_fields (fields, error);
   if (report != NULL)
@@ -635,6 +657,8 @@ track_store_load (TrackStore *self,
         *authenticator = g_steal_pointer (&auth);
       if (expires != NULL)
         *expires = exp;
+      if (version != NULL)
+        *version = ver;
     }
   return report;
 }
@@ -649,10 +673,11 @@ fetch_rows (TrackStore *self,
   char *auth = NULL;
   char *fields = NULL;
   gint64 expires = 0;
+  gint64 version = 0;
 
   if (self->backend->fetch_all != NULL)
     return self->backend->fetch_all (self->impl, envid, error);
-  if (!self->backend->fetch (self->impl, envid, &auth, &expires, &fields, error))
+  if (!self->backend->fetch (self->impl, envid, &auth, &expires, &version, &fields, error))
     return NULL;
   rows = g_ptr_array_new_with_free_func (track_store_row_free);
   g_ptr_array_add (rows, track_store_row_new (auth, expires, fields));

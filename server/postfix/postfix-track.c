@@ -6,10 +6,12 @@
  * record (track_store_load) into a PendingRecord (its entries in order, indexed by
  * entry_key); each line replaces the entries it replaces, in memory, in line order; the
  * flush stores each changed record once, built from the registration (ENVID, arrival) and
- * those entries, with the registration's B (track_store_put: the first-owner rule
- * decides; a record of another B is left alone and the error returned). So a message with
- * n recipients whose lines arrive in one pass costs one load and one write, not n of each
- * (each up to TRACK_STORE_MAX_RECORD_SIZE). postfix_track_apply is a batch of one line.
+ * those entries, with the registration's B (track_store_put_versioned, above the version
+ * loaded: a clock set back across a restart must not make the write stale; the
+ * first-owner rule decides; a record of another B is left alone and the error
+ * returned). So a message with n recipients whose lines arrive in one pass costs one load
+ * and one write, not n of each (each up to TRACK_STORE_MAX_RECORD_SIZE).
+ * postfix_track_apply is a batch of one line.
  *
  * Limits: MSGTRK_REPORT_MAX_RECIPIENTS entries per record (more are dropped, logged); a
  * batch says it is full past POSTFIX_TRACK_BATCH_MAX_RECORDS records or
@@ -179,6 +181,7 @@ typedef struct
   char *queue_id;      /* (owned) the latest line's, for messages */
   gint64 arrival;
   gint64 expires;      /* the latest of the registrations' and the stored record's */
+  gint64 version;      /* as stored (0: none yet): the next write's is above it */
   GPtrArray *entries;  /* (owned) of MsgtrkRecipientReport, NULL where replaced */
   GHashTable *index;   /* (owned) entry_key → slot + 1 */
   guint live;          /* non-NULL slots */
@@ -287,6 +290,7 @@ pending_get (PostfixTrackBatch         *batch,
   g_autoptr (MsgtrkReport) old = NULL;
   g_autofree char *old_auth = NULL;
   gint64 old_expires = 0;
+  gint64 old_version = 0;
   g_autoptr (GError) load_error = NULL;
 
   if (p != NULL)
@@ -305,7 +309,7 @@ pending_get (PostfixTrackBatch         *batch,
       return p;
     }
   old = track_store_load (batch->track->store, reg->envid, &old_auth, &old_expires,
-                          &load_error);
+                          &old_version, &load_error);
   /* None yet, or a malformed or oversized one (the store keeps it and refuses the
    * update: the flush drops it, warned); any other failure (the database unreachable,
    * an I/O error) is retried: started empty, the record would be stored without its
@@ -334,6 +338,7 @@ pending_get (PostfixTrackBatch         *batch,
   p->entries = g_ptr_array_new_with_free_func (entry_unref);
   p->index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   p->expires = MAX (reg->expires, old_expires);
+  p->version = old_version;
   if (old != NULL)
     {
       GPtrArray *entries = msgtrk_report_get_recipients (old);
@@ -369,8 +374,8 @@ pending_update (PostfixTrackBatch *batch,
       }
 }
 
-/* Writes @p (track_store_put, the first-owner rule decides), made to fit
- * TRACK_STORE_MAX_RECORD_SIZE when the store finds it too large. */
+/* Writes @p (track_store_put_versioned above its stored version, the first-owner rule
+ * decides), made to fit TRACK_STORE_MAX_RECORD_SIZE when the store finds it too large. */
 static gboolean
 pending_store (const PostfixTrack *track,
                PendingRecord      *p,
@@ -379,6 +384,7 @@ pending_store (const PostfixTrack *track,
   g_autoptr (MsgtrkReport) report = msgtrk_report_new (MSGTRK_REPORT_KIND_TRACKING_STATUS);
   g_autoptr (GDateTime) arrival = date_at (p->arrival);
   g_autoptr (GError) local = NULL;
+  gint64 version = track_store_next_version_after (p->version);
 
   msgtrk_report_set_envid (report, p->envid);
   msgtrk_report_set_reporting_mta (report, track->hostname);
@@ -386,8 +392,12 @@ pending_store (const PostfixTrack *track,
   for (guint i = 0; i < p->entries->len; i++)
     if (g_ptr_array_index (p->entries, i) != NULL)
       msgtrk_report_add_recipient (report, g_ptr_array_index (p->entries, i));
-  if (track_store_put (track->store, p->envid, p->authenticator, p->expires, report, &local))
-    return TRUE;
+  if (track_store_put_versioned (track->store, p->envid, p->authenticator, p->expires, version,
+                                 report, &local))
+    {
+      p->version = version;
+      return TRUE;
+    }
   /* Over TRACK_STORE_MAX_RECORD_SIZE: made to fit, stored again (the usual record is
    * written out once). */
   if (!g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
@@ -412,7 +422,11 @@ pending_store (const PostfixTrack *track,
                  p->queue_id, TRACK_STORE_MAX_RECORD_SIZE);
       break;
     }
-  return track_store_put (track->store, p->envid, p->authenticator, p->expires, report, error);
+  if (!track_store_put_versioned (track->store, p->envid, p->authenticator, p->expires,
+                                  version, report, error))
+    return FALSE;
+  p->version = version;
+  return TRUE;
 }
 
 static gboolean

@@ -212,12 +212,16 @@ track_record_update (RelayServer  *server,
   g_autoptr (MsgtrkReport) old = NULL;
   g_autofree char *old_auth = NULL;
   gint64 old_expires = 0;
+  gint64 old_version = 0;
   gint64 expires = msg->arrival + msg->mtrk_timeout;
-  gint64 version = track_store_next_version ();
+  gint64 version;
   gboolean ok = TRUE;
 
   if (server->track_store != NULL)
-    old = track_store_load (server->track_store, msg->envid, &old_auth, &old_expires, NULL);
+    old = track_store_load (server->track_store, msg->envid, &old_auth, &old_expires,
+                            &old_version, NULL);
+  /* Above the stored one: the clock may have been set back since it was written. */
+  version = track_store_next_version_after (old_version);
   if (old != NULL && g_strcmp0 (old_auth, msg->authenticator) == 0)
     {
       g_autoptr (GHashTable) mine = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);

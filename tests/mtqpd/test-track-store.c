@@ -160,13 +160,13 @@ test_size_limit (StoreFixture *f,
    * one octet more is refused for its size. */
   garbage = g_strnfill (TRACK_STORE_MAX_RECORD_SIZE + 1, 'x');
   g_assert_true (g_file_set_contents (path, garbage, TRACK_STORE_MAX_RECORD_SIZE, NULL));
-  r = track_store_load (f->store, ENVID, NULL, NULL, &error);
+  r = track_store_load (f->store, ENVID, NULL, NULL, NULL, &error);
   g_assert_null (r);
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
   g_clear_error (&error);
 
   g_assert_true (g_file_set_contents (path, garbage, TRACK_STORE_MAX_RECORD_SIZE + 1, NULL));
-  r = track_store_load (f->store, ENVID, NULL, NULL, &error);
+  r = track_store_load (f->store, ENVID, NULL, NULL, NULL, &error);
   g_assert_null (r);
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
   g_clear_error (&error);
@@ -238,7 +238,7 @@ test_malformed (StoreFixture *f,
 
       g_test_message ("case: %s", cases[i].name);
       g_assert_true (g_file_set_contents (path, cases[i].text, (gssize) len, NULL));
-      r = track_store_load (f->store, ENVID, NULL, NULL, &error);
+      r = track_store_load (f->store, ENVID, NULL, NULL, NULL, &error);
       g_assert_null (r);
       g_assert_nonnull (error);
       g_assert_false (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND));
@@ -276,7 +276,7 @@ test_symlink (StoreFixture *f,
 
   g_assert_true (track_store_put (f->store, ENVID, AUTH_B, NOW + 10, report, &error));
   g_assert_cmpint (symlink (target, path), ==, 0);
-  r = track_store_load (f->store, "mtrk.link@example.com", NULL, NULL, &error);
+  r = track_store_load (f->store, "mtrk.link@example.com", NULL, NULL, NULL, &error);
   g_assert_null (r);
   g_assert_nonnull (error);
   g_assert_false (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND));
@@ -553,7 +553,7 @@ test_concurrent (StoreFixture *f,
       {
         g_autofree char *envid = g_strdup_printf ("mtrk.t%d-%d@example.com", i, k);
         g_autofree char *auth = NULL;
-        g_autoptr (MsgtrkReport) r = track_store_load (f->store, envid, &auth, NULL, NULL);
+        g_autoptr (MsgtrkReport) r = track_store_load (f->store, envid, &auth, NULL, NULL, NULL);
 
         g_assert_nonnull (r);
         g_assert_cmpstr (auth, ==, racers[i].b);

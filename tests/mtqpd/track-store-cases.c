@@ -143,7 +143,7 @@ test_round_trip (StoreFixture *f,
   g_assert_cmpint (msgtrk_recipient_report_get_action (rcpts->pdata[0]), ==,
                    MSGTRK_ACTION_DELIVERED);
 
-  loaded = track_store_load (f->store, ENVID, &auth, &expires, &error);
+  loaded = track_store_load (f->store, ENVID, &auth, &expires, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (loaded);
   g_assert_cmpstr (auth, ==, AUTH_B);
@@ -297,7 +297,7 @@ test_owner_expired (StoreFixture *f,
   g_assert_true (track_store_put_versioned (f->store, ENVID, HIJACK_B, f->now + 3600, 1, next,
                                             &error));
   g_assert_no_error (error);
-  loaded = track_store_load (f->store, ENVID, &auth, NULL, &error);
+  loaded = track_store_load (f->store, ENVID, &auth, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (auth, ==, HIJACK_B);
 
@@ -305,7 +305,7 @@ test_owner_expired (StoreFixture *f,
   g_assert_true (track_store_put (f->store, second, AUTH_B, f->now - 1, old, &error));
   g_assert_true (track_store_put (f->store, second, HIJACK_B, f->now + 3600, next, &error));
   g_assert_no_error (error);
-  loaded_second = track_store_load (f->store, second, &auth_second, NULL, &error);
+  loaded_second = track_store_load (f->store, second, &auth_second, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (auth_second, ==, HIJACK_B);
 }
@@ -341,6 +341,47 @@ test_version_order (StoreFixture *f,
   g_assert_no_error (error);
   a3 = served_action (f, ENVID);
   g_assert_cmpstr (a3, ==, "relayed");
+}
+
+/* A record written before the clock was set back: its version is ahead of the clock. The
+ * loaded version lets the next write be newer (track_store_next_version_after). */
+static void
+test_version_loaded (StoreFixture *f,
+                     gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkReport) ahead = store_make_report (ENVID, "delayed");
+  g_autoptr (MsgtrkReport) later = store_make_report (ENVID, "relayed");
+  g_autoptr (MsgtrkReport) loaded = NULL;
+  g_autofree char *stale = NULL;
+  g_autofree char *served = NULL;
+  gint64 stored = g_get_real_time () + (gint64) 3600 * G_USEC_PER_SEC;
+  gint64 version = 0;
+  gint64 next;
+
+  g_test_summary ("track_store_load gives the stored version, and a write above it is "
+                  "newer even when the clock is behind it");
+  if (!have_store (f))
+    return;
+  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, stored,
+                                            ahead, &error));
+  g_assert_no_error (error);
+  loaded = track_store_load (f->store, ENVID, NULL, NULL, &version, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (loaded);
+  g_assert_cmpint (version, ==, stored);
+  /* The clock's version is behind the stored one: dropped as stale. */
+  g_assert_true (track_store_put (f->store, ENVID, AUTH_B, f->now + 100, later, &error));
+  stale = served_action (f, ENVID);
+  g_assert_cmpstr (stale, ==, "delayed");
+  next = track_store_next_version_after (version);
+  g_assert_cmpint (next, >, stored);
+  g_assert_cmpint (track_store_next_version (), >, next);
+  g_assert_true (track_store_put_versioned (f->store, ENVID, AUTH_B, f->now + 100, next, later,
+                                            &error));
+  g_assert_no_error (error);
+  served = served_action (f, ENVID);
+  g_assert_cmpstr (served, ==, "relayed");
 }
 
 static void
@@ -392,7 +433,7 @@ test_size_limit (StoreFixture *f,
   g_assert_false (track_store_put (f->store, ENVID, AUTH_B, f->now + 10, big, &error));
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
   g_clear_error (&error);
-  g_assert_null (track_store_load (f->store, ENVID, NULL, NULL, &error));
+  g_assert_null (track_store_load (f->store, ENVID, NULL, NULL, NULL, &error));
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
 }
 
@@ -415,7 +456,7 @@ test_expire (StoreFixture *f,
                                   &error));
   g_assert_cmpuint (track_store_expire (f->store, NOW), ==, 2);
   g_assert_cmpuint (track_store_expire (f->store, NOW), ==, 0);
-  kept = track_store_load (f->store, "mtrk.new@example.com", NULL, NULL, &error);
+  kept = track_store_load (f->store, "mtrk.new@example.com", NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (kept);
 }
@@ -435,7 +476,8 @@ test_binary_envid (StoreFixture *f,
   g_assert_true (track_store_put (f->store, envid, AUTH_B, f->now + 100, report, &error));
   g_assert_no_error (error);
   g_free (served_action (f, envid));
-  other = track_store_load (f->store, "mtrk.\x01\xff+=\\'\"%%_@example.com", NULL, NULL, &error);
+  other = track_store_load (f->store, "mtrk.\x01\xff+=\\'\"%%_@example.com", NULL, NULL, NULL,
+                            &error);
   g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
 }
 
@@ -537,7 +579,7 @@ stored_owner (StoreFixture *f,
   g_autoptr (MsgtrkReport) loaded = NULL;
   char *auth = NULL;
 
-  loaded = track_store_load (f->store, envid, &auth, NULL, &error);
+  loaded = track_store_load (f->store, envid, &auth, NULL, NULL, &error);
   g_assert_no_error (error);
   return auth;
 }
@@ -774,6 +816,7 @@ store_cases_add (const char   *backend,
     { "owner-kept", test_owner_kept },
     { "owner-expired", test_owner_expired },
     { "version-order", test_version_order },
+    { "version-loaded", test_version_loaded },
     { "invalid-arguments", test_invalid_arguments },
     { "size-limit", test_size_limit },
     { "expire", test_expire },

@@ -935,7 +935,7 @@ test_pg_nodes (void)
   g_clear_pointer (&served, g_free);
 
   /* Each node loads its own record (the relay's load-merge-put). */
-  loaded = track_store_load (b, ENVID, &auth, NULL, &error);
+  loaded = track_store_load (b, ENVID, &auth, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (msgtrk_recipient_report_get_action (
                      msgtrk_report_get_recipients (loaded)->pdata[0]),

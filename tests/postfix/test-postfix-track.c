@@ -165,7 +165,8 @@ static MsgtrkReport *
 load (Fixture *fx)
 {
   g_autoptr (GError) error = NULL;
-  MsgtrkReport *r = track_store_load (fx->store, "env1@test.example", NULL, NULL, &error);
+  MsgtrkReport *r =
+    track_store_load (fx->store, "env1@test.example", NULL, NULL, NULL, &error);
 
   g_assert_no_error (error);
   return r;
@@ -900,6 +901,39 @@ test_replay (Fixture      *fx,
                    "smtp; 250 2.0.0 Ok: queued as 4XYZ");
 }
 
+/* The clock set back across a restart: the stored record's version (written an hour
+ * "later" by the clock of the time) is ahead of the clock. The next line is still stored:
+ * its write's version is above the loaded one, not the clock's. */
+static void
+test_clock_back (Fixture      *fx,
+                 gconstpointer data)
+{
+  /* Live by the real clock (the store writes over an expired record whatever its
+   * version). */
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 86400;
+  g_autoptr (PostfixRegistration) reg =
+    postfix_registration_new ("ABCDEF123", "env1@test.example", B1, NOW, expires);
+  g_autoptr (MsgtrkReport) deferred = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_autoptr (GError) error = NULL;
+  gint64 version = 0;
+
+  g_assert_true (postfix_registration_add_rcpt (reg, "a@test.example", NULL, NULL, NULL));
+  apply_line (fx, reg, LINE_DEFERRED);
+  deferred = track_store_load (fx->store, "env1@test.example", NULL, NULL, &version, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (version, >, 0);
+  g_assert_true (track_store_put_versioned (fx->store, "env1@test.example", B1, expires,
+                                            version + (gint64) 3600 * G_USEC_PER_SEC, deferred,
+                                            &error));
+  g_assert_no_error (error);
+  apply_line (fx, reg, LINE_SENT);
+  r = load (fx);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "a@test.example", "a@test.example")),
+                   ==, MSGTRK_ACTION_RELAYED);
+}
+
 static void
 test_transferred (Fixture      *fx,
                   gconstpointer data)
@@ -1472,7 +1506,7 @@ test_hostile_text (Fixture      *fx,
       g_string_append_c (line, ')');
       g_assert_cmpuint (line->len, <=, POSTFIX_LOG_MAX_LINE);
       apply_line (fx, reg, line->str);
-      r = track_store_load (fx->store, "env1@test.example", NULL, NULL, &error);
+      r = track_store_load (fx->store, "env1@test.example", NULL, NULL, NULL, &error);
       g_assert_no_error (error);
       g_assert_nonnull (r);
       g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, 2);
@@ -1706,7 +1740,8 @@ twin_clear (Twin *t)
 static char *
 record_fields (TrackStore *store)
 {
-  g_autoptr (MsgtrkReport) r = track_store_load (store, "env1@test.example", NULL, NULL, NULL);
+  g_autoptr (MsgtrkReport) r =
+    track_store_load (store, "env1@test.example", NULL, NULL, NULL, NULL);
 
   return r != NULL ? msgtrk_report_to_fields (r) : NULL;
 }
@@ -2868,6 +2903,7 @@ main (int   argc,
   ADD ("/postfix-track/registration/recover-pending-same-envid",
        test_recover_pending_same_envid);
   ADD ("/postfix-track/record/replay", test_replay);
+  ADD ("/postfix-track/record/clock-back", test_clock_back);
   ADD ("/postfix-track/record/transferred", test_transferred);
   ADD ("/postfix-track/record/transferred-loopback", test_transferred_loopback);
   ADD ("/postfix-track/record/content-filter", test_content_filter);
