@@ -23,9 +23,10 @@
  * in all. The upstream socket has TCP_NODELAY (whole commands and data buffers are
  * written at once: message data FRONT_DATA_FLUSH at a time, and whatever is held when
  * the client pauses, so that Postfix's smtpd_timeout bounds each pause, not the whole
- * message; but not before the header section has ended or reached FRONT_DATA_FLUSH
- * (data_start: the Message-ID first), so smtpd_timeout bounds the whole header section,
- * and a wait in mid_acquire: docs/postfix-site.md, "The header section held").
+ * message; but, unless tracked by ident, not before the header section has ended or
+ * reached FRONT_DATA_FLUSH (data_start: the Message-ID first), so smtpd_timeout bounds the
+ * whole header section, and a wait in mid_acquire: docs/postfix-site.md, "The header
+ * section held").
  * I/O (docs/postfix-front-io.md): the client socket (not under TLS) and the upstream
  * socket are plain descriptors (the listener's accepted one, and
  * postfix_front_upstream_connect's), no GSocket or stream objects: read with the line
@@ -2236,6 +2237,11 @@ cmd_data (Session    *s,
   if (!up_send (s, UP_PENDING_DATA, line))
     return FALSE;
   tracked = s->authenticator != NULL;
+  /* Tracked by ident, no Message-ID is looked at (data_start): the header is not scanned
+   * nor held, the data flows from its first octets (smtpd_timeout bounds each pause of
+   * the client, not the whole header section). */
+  if (tracked && s->ident != NULL)
+    scan.in_header = FALSE;
   g_string_assign (reply, s->data_reply->str);
   code = s->data_code;
   if (code != 354)

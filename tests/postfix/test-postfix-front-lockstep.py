@@ -15,9 +15,12 @@ What: a private Postfix (smtpd_timeout=5s, standing in for its 300 s) behind the
      smtpd_timeout, the whole longer): straight into Postfix and through the front, both
      accepted (review finding 5: the front held the data until 64 KiB or the end, Postfix
      read nothing and answered 421 timeout exceeded), tracked and untracked, and after
-     STARTTLS.
+     STARTTLS;
+  3. the same client sending its header section that slowly, tracked (by XFORWARD IDENT,
+     which this Postfix allows): accepted and registered (the front holds a header section
+     only to read its Message-ID, which a message tracked by ident does not need).
 How: tests/postfix/postfix_instance.py and tracking_harness.py; the front as root with
-user=nobody. Limits: about 60 s. Skips (77) unless root with Postfix installed.
+user=nobody. Limits: about 80 s. Skips (77) unless root with Postfix installed.
 Never: listens on anything but loopback.
 """
 
@@ -48,8 +51,9 @@ def body(subject):
             % (subject.encode(), subject.encode()))
 
 
-def slow_message(port, label, mtrk="", ca=None):
-    """One line every 2 s for 14 s (after STARTTLS with @ca); the reply to the "."."""
+def slow_message(port, label, mtrk="", ca=None, in_header=False):
+    """One line every 2 s for 14 s (after STARTTLS with @ca), in the body or (@in_header)
+    in the header section; the reply to the "."."""
     c = th.LineClient(port)
     c.reply()
     c.cmd("EHLO client.example")
@@ -62,15 +66,16 @@ def slow_message(port, label, mtrk="", ca=None):
     code, text = c.cmd("DATA")
     if code != 354:
         return code, text
-    c.sock.sendall(b"Message-ID: <slow-%s@test.example>\r\nSubject: slow %s\r\n\r\n"
-                   % (label.encode(), label.encode()))
+    c.sock.sendall(b"Message-ID: <slow-%s@test.example>\r\nSubject: slow %s\r\n%s"
+                   % (label.encode(), label.encode(), b"" if in_header else b"\r\n"))
     for i in range(7):
         time.sleep(2)
         try:
-            c.sock.sendall(b"line %d\r\n" % i)
+            c.sock.sendall(b"X-Slow-%d: %d\r\n" % (i, i) if in_header
+                           else b"line %d\r\n" % i)
         except OSError as e:
             return 0, "send: %s" % e
-    c.sock.sendall(b".\r\n")
+    c.sock.sendall(b"\r\nbody\r\n.\r\n" if in_header else b".\r\n")
     code, text = c.reply()
     c.close()
     return code, text.strip()
@@ -155,6 +160,12 @@ def main():
         t.check("the same slow client, tracked, after STARTTLS, through the front is "
                 "accepted and registered", front[0] == 250
                 and th.settle("registration", lambda: registered(state, "slow2"), 5),
+                repr(front))
+        # 3. Tracked by ident (XFORWARD IDENT): the header section is not held either.
+        front = slow_message(fport, "header", " ENVID=slow3 MTRK=%s" % AUTH, in_header=True)
+        t.check("a slow header section (a line every 2 s for 14 s), tracked by ident, "
+                "through the front is accepted and registered", front[0] == 250
+                and th.settle("registration", lambda: registered(state, "slow3"), 5),
                 repr(front))
         t.check("Postfix logged no timeout", "timeout after" not in pf.maillog(),
                 "\n".join(x for x in pf.maillog().splitlines() if "timeout" in x))
