@@ -642,6 +642,30 @@ flush_batch (Follower *f)
   return TRUE;
 }
 
+/* The key of @h's recipient in settle_walk's waiting_legs ("QID\nto"), or (!@rcpt, or a
+ * line without a recipient: an expiry) its copy's ("QID\n"). */
+static char *
+leg_key (const HeldLine *h,
+         gboolean        rcpt)
+{
+  return g_strconcat (h->entry.queue_id, "\n", rcpt && h->entry.to != NULL ? h->entry.to : "",
+                      NULL);
+}
+
+/* Does an earlier line of @h's recipient (of any, for a line without one) wait in
+ * @waiting_legs? */
+static gboolean
+leg_waits (GHashTable     *waiting_legs,
+           const HeldLine *h)
+{
+  g_autofree char *key = NULL;
+
+  if (g_hash_table_size (waiting_legs) == 0)
+    return FALSE;
+  key = leg_key (h, TRUE);
+  return g_hash_table_contains (waiting_legs, key);
+}
+
 /* Walk the held lines in order (see the top of this file, step 3): applied lines change
  * the records of f->batch, in memory. FALSE: a derived registration or a full batch could
  * not be written; the walk stops (retried at the next poll). */
@@ -653,6 +677,10 @@ settle_walk (Follower *f)
   /* Queue ids with a line left waiting for its registration in this walk (the keys are
    * those held lines', which stay in f->held while it runs). */
   g_autoptr (GHashTable) waiting = g_hash_table_new (g_str_hash, g_str_equal);
+  /* Recipients ("QID\nto") of a copy with a line left waiting for the parent's line that
+   * adds them (postfix_track_batch_apply's NOT_FOUND), and "QID\n" for each such copy. */
+  g_autoptr (GHashTable) waiting_legs = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                                               g_free, NULL);
   gint64 now = g_get_monotonic_time ();
   gboolean over;
   GList *l = f->held.head;
@@ -773,7 +801,7 @@ settle_walk (Follower *f)
       /* An earlier line of this queue id waits for its registration in this walk (it
        * appeared since: a content filter's copy, derived by a line in between): this one
        * waits too, and both are applied at the next pass, in log order. */
-      if (g_hash_table_contains (waiting, h->entry.queue_id))
+      if (g_hash_table_contains (waiting, h->entry.queue_id) || leg_waits (waiting_legs, h))
         {
           l = next;
           continue;
@@ -796,6 +824,22 @@ settle_walk (Follower *f)
 
           if (!postfix_track_batch_apply (f->batch, reg, &h->entry, &error))
             {
+              /* A copy's line before its parent's line for that recipient: held as a line
+               * before its registration, and the later lines of that recipient with it. */
+              if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+                {
+                  if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over)
+                    {
+                      g_hash_table_add (waiting_legs, leg_key (h, TRUE));
+                      g_hash_table_add (waiting_legs, leg_key (h, FALSE));
+                      l = next;
+                      continue;
+                    }
+                  g_debug ("%s (dropped)", error->message);
+                  held_remove (f, l);
+                  l = next;
+                  continue;
+                }
               if (!g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
                   && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
                 {

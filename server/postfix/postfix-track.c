@@ -692,6 +692,16 @@ apply_delivery (PostfixTrackBatch         *batch,
 
   if (rcpt == NULL)
     rcpt = postfix_registration_find (reg, e->to);
+  /* A copy's registration gains a recipient at each of its parent's lines that names the
+   * copy, and the copy's own line may come first (the content filter queues the copy
+   * before it answers the parent's smtp client): for the caller to hold. */
+  if (rcpt == NULL && reg->parent != NULL)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND,
+                   "%s: a copy of %s without the recipient of this line yet", reg->queue_id,
+                   reg->parent);
+      return FALSE;
+    }
   if (rcpt == NULL)
     {
       g_debug ("%s: no registered recipient for this line", reg->queue_id);

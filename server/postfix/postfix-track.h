@@ -88,6 +88,10 @@ gboolean postfix_track_apply (const PostfixTrack        *track,
 
 PostfixTrackBatch *postfix_track_batch_new         (const PostfixTrack *track);
 void               postfix_track_batch_free        (PostfixTrackBatch *batch);
+/* Applies @entry (a DELIVERY or EXPIRED line of @reg's queue id) to its record in memory.
+ * MSGTRK_ERROR_NOT_FOUND: @reg is derived (a content filter's or an alias's copy) and does
+ * not hold the line's recipient yet: a later line of the parent may add it; nothing was
+ * changed, the caller holds the line and applies it again then (postfix-follower.c). */
 gboolean           postfix_track_batch_apply       (PostfixTrackBatch         *batch,
                                                     const PostfixRegistration *reg,
                                                     const PostfixLogEntry     *entry,

@@ -85,6 +85,36 @@ FILTER_SENT = ("Dec 04 21:45:20 mx postfix/smtp[3]: BBBBBB222: to=<r@far.example
                "dsn=2.0.0, status=sent (250 2.0.0 Ok)\n")
 
 
+# A content filter taking two recipients of AAAAAA111 in one SMTP transaction: both
+# parent lines say "queued as BBBBBB222" (one re-injected copy with both recipients).
+# The copy's line for b may be logged between the parent's two lines (the copy is queued
+# before the filter answers the parent's smtp client, which then logs a, then b).
+def filter_leg(rcpt):
+    return ("Dec 04 21:35:14 mx postfix/smtp[1]: AAAAAA111: to=<%s>, "
+            "relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0/0/0/1, dsn=2.0.0, "
+            "status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: "
+            "queued as BBBBBB222)\n" % rcpt)
+
+
+FILTER_B_BOUNCED = ("Dec 04 21:35:15 mx postfix/smtp[3]: BBBBBB222: to=<b@far.example>, "
+                    "relay=mx.far.example[192.0.2.9]:25, delay=1, delays=0/0/0.1/0.1, "
+                    "dsn=5.1.1, status=bounced (host mx.far.example[192.0.2.9] said: 550 "
+                    "5.1.1 no such user (in reply to RCPT TO command))\n")
+FILTER_A_SENT = ("Dec 04 21:35:15 mx postfix/smtp[3]: BBBBBB222: to=<a@far.example>, "
+                 "relay=mx.far.example[192.0.2.9]:25, delay=1, delays=0/0/0.1/0.1, "
+                 "dsn=2.0.0, status=sent (250 2.0.0 Ok)\n")
+
+
+def record_blocks(text):
+    """{final recipient: its block} of a stored record's text."""
+    out = {}
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        for line in block.split("\n"):
+            if line.lower().startswith("final-recipient:"):
+                out[line.split(";", 1)[-1].strip().lower()] = block
+    return out
+
+
 def record_path(state, envid):
     return os.path.join(state, "tracking", hashlib.sha256(envid.encode()).hexdigest() + ".trk")
 
@@ -215,6 +245,42 @@ def main():
         check("content filter copy: its lines applied in log order (relayed, not delayed)",
               "Action: relayed" in text and "Action: delayed" not in text, text[-600:])
         check("exit 0", stop(proc) == 0)
+
+        # "legs": the copy's line for b logged after the parent's line for a (which
+        # derives BBBBBB222 with the leg a only) and before the parent's line for b (which
+        # adds the leg b). In one pass ("one"), and with a poll falling between the
+        # parent's two lines ("boundary": BBBBBB222.reg exists, leg a only, when the rest
+        # is read). b bounced: its entry must say failed, not the interim relayed.
+        for variant in ("one", "boundary"):
+            proc, state, regs, log, out = run(exe, tmp, "legs-" + variant,
+                                              "registration_wait=5\n")
+            envid = "legs-%s@test.example" % variant
+            register(regs, "AAAAAA111", envid, ["a@far.example", "b@far.example"],
+                     int(time.time()))
+            with open(log, "a") as f:
+                f.write(filter_leg("a@far.example"))
+                if variant == "one":
+                    f.write(FILTER_B_BOUNCED + filter_leg("b@far.example") + FILTER_A_SENT)
+            if variant == "boundary":
+                wait_file(os.path.join(regs, "BBBBBB222.reg"), 5)
+                with open(log, "a") as f:
+                    f.write(FILTER_B_BOUNCED + filter_leg("b@far.example") + FILTER_A_SENT)
+            rec = record_path(state, envid)
+
+            def entry(rcpt):
+                return record_blocks(read_log(rec)).get(rcpt, "")
+            # Both outcomes, well within registration_wait (5 s): the held line applied at
+            # the pass after the parent's line, not dropped (then b stays relayed).
+            settle("the copy's outcomes", lambda: "mx.far.example" in entry("a@far.example")
+                   and "Action: failed" in entry("b@far.example"), 4)
+            b = entry("b@far.example")
+            check("content filter, two legs (%s): the copy's line for b, logged before the "
+                  "parent's leg b, gives b's outcome (failed 5.1.1)" % variant,
+                  "Action: failed" in b and "5.1.1" in b, b)
+            check("content filter, two legs (%s): a's outcome from the copy" % variant,
+                  "Action: relayed" in entry("a@far.example")
+                  and "dns; mx.far.example" in entry("a@far.example"), entry("a@far.example"))
+            check("exit 0", stop(proc) == 0)
 
         # max_held_lines at the limit and one past it
         for held, dropped in ((2, False), (3, True)):

@@ -1021,6 +1021,52 @@ test_content_filter (Fixture      *fx,
                    ==, MSGTRK_ACTION_DELIVERED);
 }
 
+/* A content filter taking a and b in one transaction (one copy, A3B58A7450A, two legs):
+ * the copy's line for b comes after the parent's line for a (the child registered with
+ * the leg a only) and before the parent's line for b. It must not be taken as "no such
+ * recipient" and dropped: it is refused as not yet applicable (MSGTRK_ERROR_NOT_FOUND, the
+ * follower holds it), and applied once the parent's line has added the leg. */
+static void
+test_content_filter_late_leg (Fixture      *fx,
+                              gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", "b@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (PostfixRegistration) child = NULL;
+  g_autoptr (PostfixRegistration) child2 = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+  g_auto (PostfixLogEntry) e = { 0 };
+  g_autoptr (GError) error = NULL;
+  const char *copy_b = "Dec 04 21:35:15 mx postfix/smtp[3]: A3B58A7450A: to=<b@test.example>, "
+                       "relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, "
+                       "status=bounced (host mx.b.example[192.0.2.2] said: 550 5.1.1 no such "
+                       "user (in reply to RCPT TO command))";
+
+  apply_line (fx, reg,
+              "Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<a@test.example>, "
+              "relay=127.0.0.1[127.0.0.1]:10025, delay=0.04, delays=0/0/0/0, dsn=2.0.0, "
+              "status=sent (250 2.0.0 Ok: queued as A3B58A7450A)");
+  child = postfix_registration_read (fx->reg_dir, "A3B58A7450A", NULL);
+  g_assert_nonnull (child);
+  g_assert_null (postfix_registration_find (child, "b@test.example"));
+  /* The next poll: the copy's line for b, then the parent's. */
+  postfix_log_parse (copy_b, strlen (copy_b), NOW, &e);
+  g_assert_false (postfix_track_apply (&fx->track, child, &e, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  apply_line (fx, reg,
+              "Dec 04 21:35:14 mx postfix/smtp[1]: ABCDEF123: to=<b@test.example>, "
+              "relay=127.0.0.1[127.0.0.1]:10025, delay=0.04, delays=0/0/0/0, dsn=2.0.0, "
+              "status=sent (250 2.0.0 Ok: queued as A3B58A7450A)");
+  child2 = postfix_registration_read (fx->reg_dir, "A3B58A7450A", NULL);
+  g_assert_nonnull (postfix_registration_find (child2, "b@test.example"));
+  apply_line (fx, child2, copy_b); /* held, applied at the pass after */
+  r = load (fx);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "b@test.example", "b@test.example")),
+                   ==, MSGTRK_ACTION_FAILED);
+}
+
 /* A derived queue id with @legs legs already (another recipient's each), written. */
 static void
 write_child (Fixture    *fx,
@@ -2907,6 +2953,7 @@ main (int   argc,
   ADD ("/postfix-track/record/transferred", test_transferred);
   ADD ("/postfix-track/record/transferred-loopback", test_transferred_loopback);
   ADD ("/postfix-track/record/content-filter", test_content_filter);
+  ADD ("/postfix-track/record/content-filter-late-leg", test_content_filter_late_leg);
   ADD ("/postfix-track/record/child-overflow", test_child_overflow);
   ADD ("/postfix-track/record/child-overflow-size", test_child_overflow_size);
   ADD ("/postfix-track/record/review-full-overflow", test_review_full_overflow);
