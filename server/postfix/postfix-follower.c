@@ -5,22 +5,20 @@
  * Runs on the servers' skeleton without a listener (server-main.h: options, bounded
  * configuration, privilege drop, signals). Every poll_interval milliseconds:
  *   1. postfix-tail reads the new lines of the log (rotation, truncation);
- *   2. postfix-log parses each; DELIVERY, EXPIRED and REMOVED lines join the held queue
- *      (in log order), and so do the lines that bind a front's pending registration to a
- *      queue id (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's
- *      "message-id=" of a pending Message-ID) and smtpd's "client=" lines (and pickup's
- *      "uid=N from=<>" lines: CLIENT without ident) of a queue id that has a registration
- *      (a new message under it: one bound from another transaction is set aside,
- *      postfix_registration_make_current); see on_line; UNKNOWN lines are counted, the
- *      first one logged;
+ *   2. postfix-log parses each; DELIVERY and EXPIRED lines join the held queue (in log
+ *      order), and so do the lines that bind a front's pending registration to a queue id
+ *      (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's "message-id=" of
+ *      a pending Message-ID) and smtpd's "client=" lines (and pickup's "uid=N from=<>"
+ *      lines: CLIENT without ident) of a queue id that has a
+ *      registration (a new message under it: one bound from another transaction is
+ *      set aside, postfix_registration_make_current); see on_line; UNKNOWN lines are
+ *      counted, the first one logged;
  *   3. the held queue is walked in order (a pass): a line whose queue id is registered
- *      (postfix-register.h) is applied (postfix-track.h) to the pass's batch (a REMOVED
- *      line retires the registration, once it heads the held queue at the saved
- *      position), each ENVID's record loaded once and changed in memory, and each changed
- *      record is stored once at the end of the pass (earlier past
- *      POSTFIX_TRACK_BATCH_MAX_RECORDS records or POSTFIX_TRACK_BATCH_MAX_OCTETS); a line
- *      whose queue id is still unregistered after registration_wait seconds is dropped
- *      (not a tracked message);
+ *      (postfix-register.h) is applied (postfix-track.h) to the pass's batch, each ENVID's
+ *      record loaded once and changed in memory, and each changed record is stored once at
+ *      the end of the pass (earlier past POSTFIX_TRACK_BATCH_MAX_RECORDS records or
+ *      POSTFIX_TRACK_BATCH_MAX_OCTETS); a line whose queue id is still
+ *      unregistered after registration_wait seconds is dropped (not a tracked message);
  *      others wait (the front registers a queue id just after Postfix's 250, which may be
  *      after Postfix logged its first delivery);
  *   4. once the pass's records are stored, the position (inode, offset) of the first line
@@ -512,8 +510,7 @@ on_line (const char *line,
       && !postfix_registration_exists (f->registration_dir, h->entry.queue_id))
     kind = POSTFIX_LOG_OTHER;
   if (kind != POSTFIX_LOG_DELIVERY && kind != POSTFIX_LOG_EXPIRED
-      && kind != POSTFIX_LOG_MESSAGE_ID && kind != POSTFIX_LOG_CLIENT
-      && kind != POSTFIX_LOG_REMOVED)
+      && kind != POSTFIX_LOG_MESSAGE_ID && kind != POSTFIX_LOG_CLIENT)
     {
       held_line_free (h);
       return;
@@ -684,9 +681,6 @@ settle_walk (Follower *f)
    * adds them (postfix_track_batch_apply's NOT_FOUND), and "QID\n" for each such copy. */
   g_autoptr (GHashTable) waiting_legs = g_hash_table_new_full (g_str_hash, g_str_equal,
                                                                g_free, NULL);
-  /* Queue ids whose "removed" line waits to retire their registration: every later line
-   * of theirs (a new message under the queue id) waits behind it. */
-  g_autoptr (GHashTable) retiring = g_hash_table_new (g_str_hash, g_str_equal);
   gint64 now = g_get_monotonic_time ();
   gboolean over;
   GList *l = f->held.head;
@@ -701,18 +695,6 @@ settle_walk (Follower *f)
       /* As the walk goes: lines applied earlier in it may have brought the held ones
        * under the bounds, and then none is dropped early. */
       over = held_over (f);
-
-      /* Behind a "removed" line still to retire its queue id's registration: a line of
-       * that queue id, or one that names it as its new queue id (a derived registration
-       * is written only once the earlier message's is gone); its own later lines too. */
-      if (g_hash_table_contains (retiring, h->entry.queue_id)
-          || (h->entry.requeued_as != NULL
-              && g_hash_table_contains (retiring, h->entry.requeued_as)))
-        {
-          g_hash_table_add (retiring, h->entry.queue_id);
-          l = next;
-          continue;
-        }
 
       /* A cleanup line held for a pending registration by Message-ID (on_line): not
        * bound at once (the first line with a Message-ID need not be the tracked
@@ -836,34 +818,6 @@ settle_walk (Follower *f)
           g_hash_table_insert (regs, g_strdup (h->entry.queue_id), reg);
         }
 
-      /* "QID: removed": the message has left the queue, its registration is retired
-       * (a later message under a reused short queue id must not take its lines). Only
-       * once the saved position is this line (every earlier line settled and stored): a
-       * restart never reads again a line of the message it ended. */
-      if (reg != NULL && h->entry.kind == POSTFIX_LOG_REMOVED)
-        {
-          g_autoptr (GError) error = NULL;
-
-          if (l != f->held.head || f->saved_ino != h->ino || f->saved_offset != h->start)
-            {
-              g_hash_table_add (retiring, h->entry.queue_id);
-              l = next;
-              continue;
-            }
-          if (!postfix_registration_retire (f->registration_dir, h->entry.queue_id, reg,
-                                            &error))
-            {
-              g_warning ("%s: removed from the queue, its registration not retired "
-                         "(retrying): %s",
-                         h->entry.queue_id, error->message);
-              return FALSE;
-            }
-          g_debug ("%s: removed from the queue, its registration retired", h->entry.queue_id);
-          g_hash_table_remove (regs, h->entry.queue_id);
-          held_remove (f, l);
-          l = next;
-          continue;
-        }
       if (reg != NULL)
         {
           g_autoptr (GError) error = NULL;

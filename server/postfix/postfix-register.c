@@ -37,7 +37,6 @@
 #define REG_SUFFIX ".reg"
 #define PENDING_SUFFIX ".pending"
 #define SUPERSEDED_SUFFIX ".superseded"
-#define RETIRED_SUFFIX ".retired"
 
 static PostfixRegisterTestHook test_hook;
 static gpointer test_hook_data;
@@ -428,17 +427,6 @@ postfix_registration_parse (const char *text,
   return g_steal_pointer (&reg);
 }
 
-/* Where the registration of @queue_id whose message left the queue is kept until it
- * expires (postfix_registration_retire): the journal's replay does not write it again. */
-static char *
-retired_path (const char *dir,
-              const char *queue_id)
-{
-  g_autofree char *name = g_strconcat (queue_id, RETIRED_SUFFIX, NULL);
-
-  return g_build_filename (dir, name, NULL);
-}
-
 static char *
 reg_path (const char *dir,
           const char *queue_id)
@@ -633,13 +621,6 @@ recover_one (const char *record,
       }
   }
   have = postfix_registration_read (dir, reg->queue_id, NULL);
-  /* None: its message may have left the queue (retired, not to be written again). */
-  if (have == NULL)
-    {
-      g_autofree char *retired = retired_path (dir, reg->queue_id);
-
-      have = read_file (retired, NULL);
-    }
   if (have == NULL || !recover_superseded (reg, have))
     {
       if (have != NULL)
@@ -1657,52 +1638,6 @@ postfix_registration_make_current (const char            *dir,
   return *done == POSTFIX_CURRENT_KEPT || durable_file_sync_dir (dir, error);
 }
 
-/**
- * postfix_registration_retire:
- * @queue_id: the queue id of a "QID: removed" line (qmgr, postsuper)
- * @reg: the registration that line ends (as read before)
- *
- * The message of @queue_id has left Postfix's queue: its registration, if QID.reg still
- * is @reg (the same ENVID, arrival and ident), is renamed QID.retired (kept until it
- * expires, for the journal's replay: recover_one) and the directory synced, so that a
- * later message given the same short queue id (one without a client line too: a bounce
- * notification, a local(8) "forwarded as") never takes its lines. Not atomic (as
- * postfix_registration_make_current()): a registration a front wrote for a new message
- * between the read and the rename would go with it, which needs Postfix to give the queue
- * id to a new message and the front to register it in that instant.
- *
- * Returns: %FALSE with @error set when the file could not be renamed or the directory
- *   not synced (try again)
- */
-gboolean
-postfix_registration_retire (const char                *dir,
-                             const char                *queue_id,
-                             const PostfixRegistration *reg,
-                             GError                   **error)
-{
-  g_autoptr (PostfixRegistration) have = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *retired = NULL;
-
-  if (!queue_id_check (queue_id, error))
-    return FALSE;
-  path = reg_path (dir, queue_id);
-  have = read_file (path, NULL);
-  if (have == NULL || have->arrival != reg->arrival || g_strcmp0 (have->envid, reg->envid) != 0
-      || g_strcmp0 (have->ident, reg->ident) != 0)
-    return TRUE;
-  retired = retired_path (dir, queue_id);
-  if (g_rename (path, retired) != 0 && errno != ENOENT)
-    {
-      int saved = errno;
-
-      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED, "Cannot retire %s: %s", path,
-                   g_strerror (saved));
-      return FALSE;
-    }
-  return durable_file_sync_dir (dir, error);
-}
-
 /* The file @path names read whole into @buf (*got octets): 1; its name gone meanwhile: 0
  * (ENOENT in *saved when it was never there); the name taken by another inode during the
  * read: 2; a failure: -1 (*saved). */
@@ -1863,8 +1798,7 @@ postfix_registration_expire (const char *dir,
         drop = (gint64) st.st_mtime + 3600 < now;
       else if (g_str_has_suffix (name, PENDING_SUFFIX))
         drop = (gint64) st.st_mtime + POSTFIX_REGISTRATION_PENDING_MAX_AGE < now;
-      else if (g_str_has_suffix (name, SUPERSEDED_SUFFIX)
-               || g_str_has_suffix (name, RETIRED_SUFFIX))
+      else if (g_str_has_suffix (name, SUPERSEDED_SUFFIX))
         {
           g_autoptr (PostfixRegistration) reg = read_file (path, NULL);
 

@@ -84,10 +84,7 @@
  * (Postfix discarded the first after the binding, or reused a short queue id) waits as
  * <dir>/<QID>.<ident>.superseded: set aside by the follower at the later message's
  * smtpd "client=" line, current again if it reads the first message's line again
- * (postfix_registration_make_current()); removed once expired. A registration is
- * removed when its message leaves the queue (qmgr's "QID: removed":
- * postfix_registration_retire()), so that a later message under the same queue id
- * without a client line (a bounce notification, local(8)'s "forwarded as") never finds it.
+ * (postfix_registration_make_current()); removed once expired.
  *
  * Limits: POSTFIX_REGISTRATION_MAX_SIZE octets per file, POSTFIX_REGISTRATION_MAX_RCPTS
  * recipients (a message has at most 1000 recipient blocks, MSGTRK_REPORT_MAX_RECIPIENTS).
@@ -242,10 +239,6 @@ gboolean             postfix_registration_make_current (const char             *
                                                     const char                *queue_id,
                                                     const char                *ident,
                                                     PostfixCurrentChange      *done,
-                                                    GError                   **error);
-gboolean             postfix_registration_retire (const char                *dir,
-                                                    const char                *queue_id,
-                                                    const PostfixRegistration *reg,
                                                     GError                   **error);
 gboolean             postfix_registration_claim_pending (const char            *dir,
                                                     PostfixPendingKey          kind,

@@ -70,29 +70,6 @@ LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>,
         "status=sent (delivered to maildir)\n")
 
 
-REMOVED = "Dec 04 21:35:15 mx postfix/qmgr[23024]: %s: removed\n"
-
-# A bounce daemon's notification (no client line: cleanup, bounce, qmgr, delivery).
-BOUNCE_NOTE = ("Dec 04 21:36:00 mx postfix/bounce[23040]: %s: sender non-delivery "
-               "notification: %s\n")
-BOUNCE_QMGR = ("Dec 04 21:36:00 mx postfix/qmgr[23024]: %s: from=<>, size=2336, nrcpt=1 "
-               "(queue active)\n")
-BOUNCE_DEFER = ("Dec 04 21:36:00 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
-                "relay=virtual, delay=0.1, delays=0/0/0/0.1, dsn=4.2.2, status=deferred "
-                "(maildir delivery failed: Disk quota exceeded)\n")
-
-# local(8) forwarding an alias (team@local.test.example -> alice@test.example).
-FORWARD = ("Dec 04 21:35:14 mx postfix/local[23033]: %s: to=<team@local.test.example>, "
-           "relay=local, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
-           "status=sent (forwarded as %s)\n")
-MEMBER_SENT = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
-               "orig_to=<team@local.test.example>, relay=virtual, delay=0.02, "
-               "delays=0.02/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)\n")
-MEMBER_BOUNCED = ("Dec 04 21:36:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
-                  "orig_to=<team@local.test.example>, relay=virtual, delay=0.02, "
-                  "delays=0.02/0/0/0, dsn=5.2.2, status=bounced (mailbox full)\n")
-
-
 # A content filter's copy (FILTER_PARENT derives BBBBBB222's registration), its qmgr line
 # logged before the parent's.
 FILTER_PARENT = ("Dec 04 21:35:14 mx postfix/smtp[1]: AAAAAA111: to=<r@far.example>, "
@@ -489,74 +466,6 @@ def main():
               os.path.exists(reg) and "Ident: " + second in open(reg).read(),
               repr(os.listdir(regs)) + open(out).read()[-800:])
         stop(proc)
-
-        # A short queue id reused by a message that has no client line: a bounce daemon's
-        # notification (cleanup, qmgr and delivery lines only) and a local(8) alias's
-        # "forwarded as NEWID". The earlier message's registration (not yet expired) must
-        # not take the new message's lines, and a derived registration must not go to
-        # the earlier message's ENVID.
-        proc, state, regs, log, out = run(exe, tmp, "noclient", "registration_wait=2\n")
-        now = int(time.time())
-        ident = "msgtrk-" + "0" * 31 + "7"
-        qid = "DDDDDD010"
-        # The tracked message (bound from its transaction), delivered and removed.
-        register(regs, qid, "bounced-into@test.example", ["alice@test.example"], now, ident)
-        with open(log, "a") as f:
-            f.write(CLIENT % (qid, ", orig_queue_id=" + ident))
-            f.write(LINE % qid)
-            f.write(REMOVED % qid)
-        old = record_path(state, "bounced-into@test.example")
-        check("noclient: the tracked message delivered",
-              wait_file(old, 5) and "Action: delivered" in read_log(old))
-        # Later, an untracked message (from alice) fails; the bounce daemon's notification
-        # to alice gets the same short queue id.
-        with open(log, "a") as f:
-            f.write(CLEANUP % (qid, "20261204213600.%s@mx.test.example" % qid))
-            f.write(BOUNCE_NOTE % ("CCCCCC010", qid))
-            f.write(BOUNCE_QMGR % qid)
-            f.write(BOUNCE_DEFER % qid)
-        # An alias: a tracked message to team@ forwarded as BBBBBB010 (derived
-        # registration), delivered, removed; later another tracked message to team@
-        # forwarded as BBBBBB010 again (the short queue id reused), bounced.
-        register(regs, "AAAAAA010", "alias-first@test.example", ["team@local.test.example"],
-                 now)
-        register(regs, "AAAAAA011", "alias-second@test.example", ["team@local.test.example"],
-                 now)
-        with open(log, "a") as f:
-            f.write(FORWARD % ("AAAAAA010", "BBBBBB010"))
-            f.write(MEMBER_SENT % "BBBBBB010")
-            f.write(REMOVED % "BBBBBB010")
-            f.write(REMOVED % "AAAAAA010")
-            f.write(FORWARD % ("AAAAAA011", "BBBBBB010"))
-            f.write(MEMBER_BOUNCED % "BBBBBB010")
-            f.write(REMOVED % "BBBBBB010")
-        # A later line of a registered message: every line before it has been read.
-        register(regs, "EEEEEE010", "after-noclient@test.example", ["alice@test.example"], now)
-        with open(log, "a") as f:
-            f.write(LINE % "EEEEEE010")
-        check("noclient: a later message's line applied",
-              wait_file(record_path(state, "after-noclient@test.example"), 5))
-        # The second alias message's member line may wait behind the earlier lines of its
-        # queue ids (registration_wait, 2 s, at most): until it shows, or 10 s.
-        settle("the second alias message's member outcome",
-               lambda: "Action: failed" in read_log(record_path(state,
-                                                                "alias-second@test.example")),
-               10)
-        text = read_log(old)
-        check("noclient: a bounce notification under the reused queue id not applied to the "
-              "earlier message's ENVID",
-              "Action: delivered" in text and "Disk quota" not in text, text)
-        first = read_log(record_path(state, "alias-first@test.example"))
-        second = read_log(record_path(state, "alias-second@test.example"))
-        check("noclient: the second alias message's member outcome not applied to the first "
-              "message's ENVID",
-              "Action: delivered" in first and "Action: failed" not in first, first)
-        check("noclient: the second alias message's member outcome in its own record",
-              "Action: failed" in second, second)
-        stop(proc)
-        text = open(out).read()
-        check("noclient: no derived registration refused as another message's",
-              "registered for another message" not in text, text[-800:])
 
         # The Message-ID fallback: the front killed between its journaled QID.reg and the
         # unlink of its pending file (both on disk; recovery waits for the front's

@@ -44,8 +44,8 @@ GREET_LATE_S = 0.5  # a late greeting (ChunkUpstream.greet = "late")
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import (AUTH, Daemons, LineClient, configure_site,  # noqa: E402
-                              read_log, recipients, registration_of, site_state_dir,
-                              stop_site, track, settle, wait_for, wait_log)
+                              read_log, recipients, site_state_dir, stop_site, track,
+                              settle, wait_for, wait_log)
 
 
 class ScriptedUpstream:
@@ -270,12 +270,10 @@ def main():
         start = daemons.start
 
         def registered(qid):
-            """The path of qid's registration once it appears (QID.reg, or QID.retired
-            once the message left the queue), else None: the front's pending registration
-            (by its XFORWARD IDENT, durable before the 250) bound by the follower from
-            smtpd's client line."""
-            settle("the registration of " + qid, lambda: registration_of(regs, qid), 10)
-            return registration_of(regs, qid)
+            """Whether qid.reg appears: the front's pending registration (by its XFORWARD
+            IDENT, durable before the 250) bound by the follower from smtpd's client line."""
+            return settle("the registration of " + qid,
+                          lambda: os.path.exists(os.path.join(regs, qid + ".reg")), 10)
 
         front_conf = ("[front]\nlisten=127.0.0.1:0\nhostname=submit.test.example\n"
                       "upstream=127.0.0.1:%d\nstate_dir=%s\nuser=nobody\n"
@@ -339,12 +337,13 @@ def main():
         code, text = c.data(b"Message-Id: <front1@test.example>\r\nSubject: front\r\n\r\nhi\r\n")
         t.equal("DATA: Postfix's 250", code, 250)
         qid = text.strip().split("queued as ")[-1]
+        reg = os.path.join(regs, qid + ".reg")
         # With a Message-ID: the pending registration (journaled before the data went to
         # Postfix) is bound to the queue id by the follower from Postfix's cleanup line.
-        reg = registered(qid)
+        settle("the registration of " + qid, lambda: os.path.exists(reg), 10)
         t.check("registration for Postfix's queue id (bound by the follower)",
-                reg is not None, qid)
-        if reg is not None:
+                os.path.exists(reg), qid)
+        if os.path.exists(reg):
             rt = read_log(reg)
             t.check("registration: ENVID, B and five recipients with ORCPT",
                     "Envid: " + envid in rt and "Authenticator: " + AUTH in rt
@@ -430,9 +429,10 @@ def main():
         code, text = c.data(body)
         t.equal("10 MB message: 250", code, 250)
         big_qid = text.strip().split("queued as ")[-1]
-        big_reg = registered(big_qid)
+        registered(big_qid)
         t.check("100 recipients registered",
-                big_reg is not None and read_log(big_reg).count("Rcpt: ") == 100)
+                os.path.exists(os.path.join(regs, big_qid + ".reg"))
+                and read_log(os.path.join(regs, big_qid + ".reg")).count("Rcpt: ") == 100)
         code, text = c.cmd("QUIT")
         t.equal("QUIT: Postfix's 221", code, 221)
         c.close()
@@ -645,8 +645,9 @@ def main():
         code, text = c.reply()
         t.equal("pipelined group: Postfix's 250 for the message", code, 250)
         qid = text.strip().split("queued as ")[-1]
-        reg = registered(qid)
-        rt = read_log(reg) if reg else ""
+        reg = os.path.join(regs, qid + ".reg")
+        registered(qid)
+        rt = read_log(reg)
         t.check("pipelined group: the two accepted recipients registered, not the refused",
                 rt.count("Rcpt: ") == 2 and "alice@test.example" in rt
                 and "refused@" not in rt, rt)
@@ -670,9 +671,10 @@ def main():
         code, text = c.data(b"Subject: nested\r\n\r\nhi\r\n")
         t.equal("the first MAIL's message: Postfix's 250", code, 250)
         qid = text.strip().split("queued as ")[-1]
-        reg = registered(qid)
+        reg = os.path.join(regs, qid + ".reg")
+        registered(qid)
         t.check("nested MAIL: the first MAIL's tracked message is registered",
-                reg is not None and "Envid: " + envid in read_log(reg),
+                os.path.exists(reg) and "Envid: " + envid in read_log(reg),
                 repr(os.listdir(regs)))
         # A sender path only Postfix reads (a comment in it), passed on and taken: its
         # transaction is open for the front too, so a tracked MAIL pipelined after it is a
@@ -1495,16 +1497,11 @@ def main():
         # replays the dead one's journal and removes it. Its five pending registrations
         # by ident are in it, with no record of their queue ids (the front writes nothing
         # after the 250 by ident): none comes back, the follower having bound them (its
-        # QID.reg files, written durably, retired as QID.retired once each message left
-        # the queue, stay as they were). The power cut's case (the
+        # QID.reg files, written durably, stay as they were). The power cut's case (the
         # journal of an earlier boot, the unsynced pending file lost): "crash (ident)"
         # above; queue-id records restored: test-postfix-track's recover tests.
         journal = [journal_of(front)]
-        settle("the five registrations retired (their messages delivered)",
-               lambda: all((registration_of(regs, q) or "").endswith(".retired")
-                           for q in qids), 20)
-        before = {q: registration_of(regs, q) for q in qids}
-        before_text = {q: read_log(p) if p else "" for q, p in before.items()}
+        before = {q: read_log(os.path.join(regs, q + ".reg")) for q in qids}
         front.stop(signal.SIGKILL)
         daemons.remove(front)
         fport = start(front_exe, "front2", front_conf, os.path.join(pf.base, "front2.port"))
@@ -1514,9 +1511,8 @@ def main():
         t.check("restart: the dead front's journal was replayed and removed",
                 not os.path.exists(journal[0]), repr(journal))
         t.check("restart: the follower's registrations as they were, no pending "
-                "registration restored", all(registration_of(regs, q) == before[q]
-                                             and read_log(before[q]) == before_text[q]
-                                             and "Envid: sync" in before_text[q]
+                "registration restored", all(read_log(os.path.join(regs, q + ".reg"))
+                                             == before[q] and "Envid: sync" in before[q]
                                              for q in qids)
                 and not [n for n in ident_pendings()
                          if "Envid: sync" in read_log(os.path.join(regs, n))],

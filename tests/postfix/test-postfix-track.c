@@ -435,58 +435,6 @@ test_recover_reused_queue_id (Fixture      *fx,
   g_assert_cmpstr (back->envid, ==, "new");
 }
 
-/* A message that left the queue ("QID: removed"): its registration retired (QID.retired),
- * only if QID.reg is still that one; a dead front's journal replayed after it does not
- * write it again; a newer registration of the reused id is; expiry sweeps QID.retired. */
-static void
-test_retire (Fixture      *fx,
-             gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (PostfixRegistration) done = postfix_registration_new ("ABCDEF", "done", B1, 100,
-                                                                   200);
-  g_autoptr (PostfixRegistration) other = postfix_registration_new ("ABCDEF", "other", B1, 100,
-                                                                    200);
-  g_autoptr (PostfixRegistration) reused = postfix_registration_new ("ABCDEF", "new", B1, 150,
-                                                                     250);
-  g_autoptr (PostfixRegistration) back = NULL;
-  g_autofree char *retired = g_build_filename (fx->reg_dir, "ABCDEF.retired", NULL);
-
-  g_test_summary ("A registration is retired at its message's removed line, and stays so");
-  g_assert_true (postfix_registration_add_rcpt (done, "a@test.example", NULL, NULL, &error));
-  g_assert_true (postfix_registration_add_rcpt (reused, "b@test.example", NULL, NULL, &error));
-  g_assert_true (postfix_registration_write (fx->reg_dir, done, &error));
-  g_assert_no_error (error);
-  /* Not the registration on disk (another message's, same arrival): kept. */
-  g_assert_true (postfix_registration_retire (fx->reg_dir, "ABCDEF", other, &error));
-  g_assert_no_error (error);
-  g_assert_true (postfix_registration_exists (fx->reg_dir, "ABCDEF"));
-  g_assert_true (postfix_registration_retire (fx->reg_dir, "ABCDEF", done, &error));
-  g_assert_no_error (error);
-  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABCDEF"));
-  g_assert_true (g_file_test (retired, G_FILE_TEST_IS_REGULAR));
-  /* Again (a replay of the line): nothing to do. */
-  g_assert_true (postfix_registration_retire (fx->reg_dir, "ABCDEF", done, &error));
-  g_assert_no_error (error);
-
-  /* The dead front's journal holds it: not written again. */
-  front_dies_after_journal (fx->reg_dir, FALSE, done, NULL);
-  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
-  g_assert_no_error (error);
-  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABCDEF"));
-  /* A newer message's under the reused id: written. */
-  front_dies_after_journal (fx->reg_dir, FALSE, reused, NULL);
-  g_assert_cmpuint (postfix_registration_recover (fx->reg_dir, &error), ==, 1);
-  g_assert_no_error (error);
-  back = postfix_registration_read (fx->reg_dir, "ABCDEF", &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (back->envid, ==, "new");
-  /* Expiry: QID.retired (Expires 200) goes, QID.reg (250) stays. */
-  g_assert_cmpuint (postfix_registration_expire (fx->reg_dir, 220), ==, 1);
-  g_assert_false (g_file_test (retired, G_FILE_TEST_EXISTS));
-  g_assert_true (postfix_registration_exists (fx->reg_dir, "ABCDEF"));
-}
-
 /* Pending registrations by Message-ID (the fallback without XFORWARD IDENT). */
 #define BY_MID POSTFIX_PENDING_BY_MESSAGE_ID
 
@@ -2998,7 +2946,6 @@ main (int   argc,
   ADD ("/postfix-track/registration/orphan", test_orphan);
   ADD ("/postfix-track/registration/pending-ident", test_pending_ident);
   ADD ("/postfix-track/registration/recover-reused-queue-id", test_recover_reused_queue_id);
-  ADD ("/postfix-track/registration/retire", test_retire);
   ADD ("/postfix-track/registration/recover-pending-same-envid",
        test_recover_pending_same_envid);
   ADD ("/postfix-track/record/replay", test_replay);

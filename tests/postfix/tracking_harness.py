@@ -133,16 +133,6 @@ def register(reg_dir, qid, envid, rcpts, arrival, ident=None):
     os.rename(tmp, os.path.join(reg_dir, name))
 
 
-def registration_of(reg_dir, qid):
-    """The path of @qid's registration: QID.reg, or QID.retired once the follower read its
-    message's "removed" line (postfix_registration_retire); None when there is neither."""
-    for suffix in (".reg", ".retired"):
-        path = os.path.join(reg_dir, qid + suffix)
-        if os.path.exists(path):
-            return path
-    return None
-
-
 def submit(port, envid, rcpts, subject):
     c = pi.SmtpClient(port)
     c.command("EHLO client.test.example", 250)
