@@ -356,35 +356,38 @@ envid_check (const char *envid,
   return TRUE;
 }
 
-/**
- * track_store_next_version_after:
- * @stored: the version of the record as stored (0: none)
- *
- * A version for the next write of a record stored with @stored: above @stored even when
- * the real-time clock stepped back since @stored was written (a writer restarted after the
- * clock was set back would otherwise have its writes dropped as stale), and strictly
- * increasing in this process.
- *
- * Returns: the version
- */
 gint64
-track_store_next_version_after (gint64 stored)
+track_store_next_version (void)
 {
   static GMutex lock;
   static gint64 last;
   gint64 v;
 
   g_mutex_lock (&lock);
-  v = MAX (g_get_real_time (), MAX (last, stored) + 1);
+  v = MAX (g_get_real_time (), last + 1);
   last = v;
   g_mutex_unlock (&lock);
   return v;
 }
 
+/**
+ * track_store_next_version_after:
+ * @stored: the version of the record as stored (0: none)
+ *
+ * A version for the next write of a record stored with @stored: above @stored even when
+ * the real-time clock stepped back since @stored was written (a writer restarted after the
+ * clock was set back would otherwise have its writes dropped as stale), and above every
+ * version track_store_next_version() gave before. @stored does not move the versions of
+ * other records: one far ahead (a clock once wrong) stays that record's alone; one at
+ * %G_MAXINT64 (a broken or forged record) gets %G_MAXINT64, which is dropped as a
+ * duplicate.
+ *
+ * Returns: the version
+ */
 gint64
-track_store_next_version (void)
+track_store_next_version_after (gint64 stored)
 {
-  return track_store_next_version_after (0);
+  return MAX (track_store_next_version (), stored < G_MAXINT64 ? stored + 1 : stored);
 }
 
 /**

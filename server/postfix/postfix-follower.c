@@ -835,7 +835,13 @@ settle_walk (Follower *f)
                       l = next;
                       continue;
                     }
-                  g_debug ("%s (dropped)", error->message);
+                  if (over)
+                    g_warning ("More than %u log lines or %u octets are held: a line of %s "
+                               "is dropped early (%s)",
+                               f->max_held, f->max_held_bytes, h->entry.queue_id,
+                               error->message);
+                  else
+                    g_debug ("%s (dropped)", error->message);
                   held_remove (f, l);
                   l = next;
                   continue;
