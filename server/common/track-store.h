@@ -117,8 +117,8 @@ gboolean      track_store_node_is_valid (const char   *node);
 /* A version for a new write: microseconds of the real-time clock, strictly increasing in
  * this process. */
 gint64        track_store_next_version (void);
-/* As track_store_next_version(), and above @stored: for a record loaded with its version
- * (the clock may have stepped back since it was written). */
+/* As track_store_next_version(), and above @stored (but at G_MAXINT64): for a record
+ * loaded with its version (the clock may have stepped back since it was written). */
 gint64        track_store_next_version_after (gint64 stored);
 /* For the relay: the record as stored, without a secret. */
 MsgtrkReport *track_store_load    (TrackStore   *self,
