@@ -13,8 +13,12 @@ inside cmd_auth, after the line was consumed), and the loop's line GString grows
 reallocation (the freed smaller buffers keep parts of it). Each check: one AUTH, then a
 NOOP (the session goes on), then the front's writable private memory is searched for the
 secret through /proc/PID/mem (copies_in_memory: nothing written to disk; mappings over
-MAPPING_MAX, ASan's shadow, skipped). Needs root (ptrace access to the front, which runs
-as nobody). Skips (77) without the front. A scripted upstream, no Postfix.
+MAPPING_MAX, ASan's shadow, skipped). A line with a NUL (500 on the command line, 501 on
+a response): nothing of it either, what follows the NUL included (on 63f710a that tail was
+left on the session's stack by ld.so's lazy binding, which saves the vector registers the
+line reader's memcpy had left it in: the programs are now linked with -z now). Needs root
+(ptrace access to the front, which runs as nobody). Skips (77) without the front. A
+scripted upstream, no Postfix.
 """
 
 import base64
@@ -103,11 +107,6 @@ def main():
                         % label, not any(tail in x for x in up.lines) and b"*\r\n" in up.lines,
                         repr(up.lines[-3:]))
             t.equal("%s: the session goes on" % label, c.cmd(b"NOOP\r\n")[0], 250)
-            if want == 500:
-                # Known gap (session 17): what follows the NUL of a command line refused
-                # for it stays in a freed block of the front's heap (the line itself is
-                # wiped); any command line with a NUL, AUTH or not. Not found yet.
-                continue
             t.equal("%s: no copy of the secret left in the front's memory after the exchange"
                     % label, copies_in_memory(proc.pid, secret), 0)
             c.sock.close()
