@@ -8,11 +8,13 @@
  *   2. postfix-log parses each; DELIVERY and EXPIRED lines join the held queue (in log
  *      order), and so do the lines that bind a front's pending registration to a queue id
  *      (smtpd's "client=..., orig_queue_id=<the front's ident>", cleanup's "message-id=" of
- *      a pending Message-ID) and smtpd's "client=" lines (and pickup's "uid=N from=<>"
+ *      a pending Message-ID), smtpd's "client=" lines (and pickup's "uid=N from=<>"
  *      lines: CLIENT without ident) of a queue id that has a
  *      registration (a new message under it: one bound from another transaction is
- *      set aside, postfix_registration_make_current); see on_line; UNKNOWN lines are
- *      counted, the first one logged;
+ *      set aside, postfix_registration_make_current), and every cleanup "message-id="
+ *      line (a message's header, the first line of one without a client line: a
+ *      registration of an earlier message is set aside, postfix_registration_start);
+ *      see on_line; UNKNOWN lines are counted, the first one logged;
  *   3. the held queue is walked in order (a pass): a line whose queue id is registered
  *      (postfix-register.h) is applied (postfix-track.h) to the pass's batch, each ENVID's
  *      record loaded once and changed in memory, and each changed record is stored once at
@@ -97,7 +99,10 @@ typedef struct
   gint64 seen;          /* monotonic microseconds (seconds would cut the wait short) */
   gsize octets;         /* the line's length as read (max_held_bytes) */
   gboolean pending_seen; /* a cleanup line: its Message-ID's pending file existed when read */
-  gboolean new_message;  /* a client line: its queue id's stale registration looked for */
+  gboolean for_pending;  /* a cleanup line held for a pending registration by Message-ID
+                          * (pending_seen, or read in the first registration_wait seconds) */
+  gboolean new_message;  /* a client or cleanup line: its queue id's stale registration
+                          * looked for */
 } HeldLine;
 
 typedef struct
@@ -486,24 +491,28 @@ on_line (const char *line,
                      shown);
         }
     }
-  /* A cleanup line is held when a pending registration has its Message-ID (the front
-   * wrote it before the message's data went to Postfix), or, during the first
-   * registration_wait seconds, for a front that restores pending registrations after a
-   * crash: settle_held waits for the front to name the queue id, or binds it. An smtpd
+  /* A cleanup line starts a message (its header; every message has one, the first line
+   * of one without a client line): held, for settle_walk to check its queue id's
+   * registration against it (postfix_registration_start). It is held longer when a
+   * pending registration has its Message-ID (the front wrote it before the message's
+   * data went to Postfix), or, during the first registration_wait seconds, for a front
+   * that restores pending registrations after a crash: settle_held waits for the front to
+   * name the queue id, or binds it. An smtpd
    * client line starts a new message under its queue id: held when it has the front's
    * ident (orig_queue_id=, XFORWARD IDENT; Postfix logs it at the first accepted RCPT,
    * before the front writes the pending registration at DATA), or when that queue id has
    * a registration (one lstat), which settle_held sets aside if an earlier message with the
    * same queue id left it (postfix_registration_make_current). */
   if (kind == POSTFIX_LOG_MESSAGE_ID && h->entry.message_id != NULL)
-    h->pending_seen = postfix_registration_pending_exists (f->registration_dir,
-                                                           POSTFIX_PENDING_BY_MESSAGE_ID,
-                                                           h->entry.message_id);
-  if (kind == POSTFIX_LOG_MESSAGE_ID
-      && (h->entry.message_id == NULL
-          || (!h->pending_seen
-              && g_get_monotonic_time () - f->started
-                   >= (gint64) f->registration_wait * G_USEC_PER_SEC)))
+    {
+      h->pending_seen = postfix_registration_pending_exists (f->registration_dir,
+                                                             POSTFIX_PENDING_BY_MESSAGE_ID,
+                                                             h->entry.message_id);
+      h->for_pending = h->pending_seen
+                       || g_get_monotonic_time () - f->started
+                            < (gint64) f->registration_wait * G_USEC_PER_SEC;
+    }
+  if (kind == POSTFIX_LOG_MESSAGE_ID && h->entry.message_id == NULL)
     kind = POSTFIX_LOG_UNKNOWN;
   if (kind == POSTFIX_LOG_CLIENT
       && !postfix_registration_ident_is_valid (h->entry.orig_queue_id)
@@ -576,9 +585,14 @@ settle_message_id (Follower *f,
 {
   gboolean waited = now - h->seen >= (gint64) f->registration_wait * G_USEC_PER_SEC;
 
+  /* Read in the first registration_wait seconds without a pending file: waits for one
+   * only while nothing registered its queue id (else nothing would be bound to it). */
   if (!postfix_registration_pending_exists (f->registration_dir, POSTFIX_PENDING_BY_MESSAGE_ID,
                                             h->entry.message_id))
-    return !h->pending_seen && !waited && !over ? SETTLE_HOLD : SETTLE_DONE;
+    return !h->pending_seen && !waited && !over
+               && !postfix_registration_exists (f->registration_dir, h->entry.queue_id)
+             ? SETTLE_HOLD
+             : SETTLE_DONE;
   if (!waited && !over)
     return SETTLE_HOLD;
   if (over)
@@ -696,27 +710,63 @@ settle_walk (Follower *f)
        * under the bounds, and then none is dropped early. */
       over = held_over (f);
 
-      /* A cleanup line held for a pending registration by Message-ID (on_line): not
-       * bound at once (the first line with a Message-ID need not be the tracked
-       * message's), see settle_message_id. */
+      /* A cleanup line (on_line): a message's header, the first line of a message
+       * without a client line. At its first walk, in log order (a copy's registration
+       * is derived by its parent's line after it): its queue id's registration is
+       * checked against it, one of an earlier message set aside, this message's noted
+       * (postfix_registration_start). Held for a pending registration by Message-ID:
+       * not bound at once (the first line with a Message-ID need not be the tracked
+       * message's), see settle_message_id; once settled, the registration the front
+       * wrote meanwhile is noted too. */
       if (h->entry.kind == POSTFIX_LOG_MESSAGE_ID)
         {
           g_autoptr (GError) error = NULL;
+          PostfixCurrentChange done;
 
-          switch (settle_message_id (f, h, now, over, &error))
+          if (!h->new_message)
             {
-            case SETTLE_HOLD:
-              l = next;
-              continue;
-            case SETTLE_RETRY:
-              g_warning ("%s: cannot bind the pending registration (retrying): %s",
-                         h->entry.queue_id, error->message);
-              return FALSE;
-            case SETTLE_BOUND:
+              if (!postfix_registration_start (f->registration_dir, h->entry.queue_id,
+                                               h->entry.origin, TRUE, &done, &error))
+                {
+                  g_warning ("%s: a new message under this queue id, its registration not "
+                             "checked (retrying): %s",
+                             h->entry.queue_id, error->message);
+                  return FALSE;
+                }
+              h->new_message = TRUE;
+              if (done & POSTFIX_CURRENT_SET_ASIDE)
+                g_message ("%s: a new message under this queue id (its header line, no "
+                           "client line before it): an earlier message's registration set "
+                           "aside",
+                           h->entry.queue_id);
+              if (done != POSTFIX_CURRENT_KEPT)
+                g_hash_table_remove (regs, h->entry.queue_id);
+            }
+          if (h->for_pending)
+            {
+              switch (settle_message_id (f, h, now, over, &error))
+                {
+                case SETTLE_HOLD:
+                  l = next;
+                  continue;
+                case SETTLE_RETRY:
+                  g_warning ("%s: cannot bind the pending registration (retrying): %s",
+                             h->entry.queue_id, error->message);
+                  return FALSE;
+                case SETTLE_BOUND:
+                case SETTLE_DONE:
+                  g_clear_error (&error);
+                  break;
+                }
+              if (!postfix_registration_start (f->registration_dir, h->entry.queue_id,
+                                               h->entry.origin, FALSE, &done, &error))
+                {
+                  g_warning ("%s: the registration not noted as this message's "
+                             "(retrying): %s",
+                             h->entry.queue_id, error->message);
+                  return FALSE;
+                }
               g_hash_table_remove (regs, h->entry.queue_id);
-              break;
-            case SETTLE_DONE:
-              break;
             }
           held_remove (f, l);
           l = next;

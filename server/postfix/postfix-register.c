@@ -106,6 +106,7 @@ postfix_registration_free (PostfixRegistration *reg)
   g_free (reg->parent);
   g_free (reg->message_id);
   g_free (reg->ident);
+  g_free (reg->started);
   g_ptr_array_unref (reg->rcpts);
   g_ptr_array_unref (reg->skip);
   g_free (reg);
@@ -276,6 +277,12 @@ postfix_registration_format (const PostfixRegistration *reg)
                           reg->arrival, reg->expires);
   if (reg->parent != NULL)
     g_string_append_printf (s, "Parent: %s\n", reg->parent);
+  if (reg->started != NULL)
+    {
+      g_autofree char *started = msgtrk_xtext_encode (reg->started);
+
+      g_string_append_printf (s, "Started: %s\n", started);
+    }
   for (guint i = 0; i < reg->rcpts->len; i++)
     {
       const PostfixRegRcpt *r = g_ptr_array_index (reg->rcpts, i);
@@ -401,6 +408,9 @@ postfix_registration_parse (const char *text,
           reg->parent = g_strdup (l + 8);
           ok = postfix_log_is_queue_id (reg->parent, strlen (reg->parent));
         }
+      else if (g_str_has_prefix (l, "Started: ") && reg->started == NULL)
+        ok = (reg->started = msgtrk_xtext_decode (l + 9, NULL)) != NULL
+             && *reg->started != '\0' && strlen (reg->started) <= POSTFIX_LOG_MAX_ORIGIN;
       else if (g_str_has_prefix (l, "Rcpt: "))
         {
           if (!parse_rcpt (reg, l + 6, error))
@@ -417,7 +427,8 @@ postfix_registration_parse (const char *text,
     }
   if ((reg->queue_id == NULL && reg->message_id == NULL && reg->ident == NULL)
       || (reg->queue_id != NULL && reg->message_id != NULL)
-      || (reg->orphaned > 0 && reg->message_id == NULL) || reg->envid == NULL
+      || (reg->orphaned > 0 && reg->message_id == NULL)
+      || (reg->started != NULL && reg->queue_id == NULL) || reg->envid == NULL
       || reg->authenticator == NULL
       || reg->arrival < 0 || reg->expires < 0 || reg->rcpts->len == 0)
     {
@@ -1550,6 +1561,31 @@ superseded_path (const char *dir,
   return g_build_filename (dir, name, NULL);
 }
 
+/* Set aside @reg, read from @path (@queue_id's), an earlier message's registration: as
+ * QID.<its ident>.superseded (made current again by its client line read again), or
+ * removed when it has no Ident: (nothing would make it current again). */
+static gboolean
+set_aside (const char                *dir,
+           const char                *queue_id,
+           const char                *path,
+           const PostfixRegistration *reg,
+           GError                   **error)
+{
+  g_autofree char *aside = reg->ident != NULL ? superseded_path (dir, queue_id, reg->ident)
+                                              : NULL;
+
+  if (aside != NULL ? g_rename (path, aside) != 0 : g_unlink (path) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "Cannot set aside %s, an earlier message's registration: %s", path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /**
  * postfix_registration_make_current:
  * @queue_id: the queue id of smtpd's "QID: client=..." line (a new message under it)
@@ -1603,18 +1639,8 @@ postfix_registration_make_current (const char            *dir,
     return TRUE;
   if (reg != NULL && (reg->ident != NULL || ident != NULL))
     {
-      g_autofree char *aside = reg->ident != NULL ? superseded_path (dir, queue_id, reg->ident)
-                                                  : NULL;
-
-      if (aside != NULL ? g_rename (path, aside) != 0 : g_unlink (path) != 0)
-        {
-          int saved = errno;
-
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
-                       "Cannot set aside %s, an earlier message's registration: %s", path,
-                       g_strerror (saved));
-          return FALSE;
-        }
+      if (!set_aside (dir, queue_id, path, reg, error))
+        return FALSE;
       *done |= POSTFIX_CURRENT_SET_ASIDE;
     }
   if (ident != NULL && (reg == NULL || (*done & POSTFIX_CURRENT_SET_ASIDE)))
@@ -1636,6 +1662,77 @@ postfix_registration_make_current (const char            *dir,
         }
     }
   return *done == POSTFIX_CURRENT_KEPT || durable_file_sync_dir (dir, error);
+}
+
+/**
+ * postfix_registration_start:
+ * @queue_id: the queue id of cleanup's "QID: message-id=<...>" line
+ * @origin: that line's origin (PostfixLogEntry.origin)
+ * @check: whether to set aside a registration of an earlier message, at the line's first
+ *   reading in log order; %FALSE: only note an unnoted one as this message's (the front
+ *   wrote it while the line was held for its pending registration)
+ * @done: (out): what was changed, for the log
+ *
+ * Cleanup logs "QID: message-id=" (or "message-id=<>") for the header of every message,
+ * before any delivery of it: the first line of a message that has no client line (the
+ * bounce daemon's notifications, local(8)'s "forwarded as" copies), which may get a
+ * short queue id an earlier tracked message had. So the registration of QID is checked
+ * against the line:
+ *
+ * - derived (Parent:): an earlier message's (a copy's registration is written at its
+ *   parent's line, after the copy's header was logged): removed. A replay after a
+ *   restart that reads a copy's own header line again reads its parent's line after it,
+ *   which derives it again;
+ * - without Started: this message's (bound at its client line, or written by the front
+ *   after Postfix's 250, both after its queue id was taken): the line's origin is written
+ *   into it as "Started:" (durably), and %POSTFIX_CURRENT_MARKED;
+ * - with Started: the line's origin: this message's (the same line, or another header
+ *   line of its, read again): kept;
+ * - with another Started: an earlier message's: set aside as
+ *   postfix_registration_make_current() does.
+ *
+ * Returns: %FALSE with @error set when the registration could not be read, written,
+ *   renamed or removed, or the directory not synced (try again)
+ */
+gboolean
+postfix_registration_start (const char            *dir,
+                            const char            *queue_id,
+                            const char            *origin,
+                            gboolean               check,
+                            PostfixCurrentChange  *done,
+                            GError               **error)
+{
+  g_autoptr (PostfixRegistration) reg = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *path = NULL;
+
+  *done = POSTFIX_CURRENT_KEPT;
+  if (!queue_id_check (queue_id, error))
+    return FALSE;
+  path = reg_path (dir, queue_id);
+  reg = read_file (path, &local);
+  if (reg == NULL)
+    {
+      if (g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  if (reg->parent == NULL && reg->started == NULL)
+    {
+      reg->started = g_strndup (origin, POSTFIX_LOG_MAX_ORIGIN);
+      if (!postfix_registration_write (dir, reg, error))
+        return FALSE;
+      *done = POSTFIX_CURRENT_MARKED;
+      return TRUE;
+    }
+  if (!check
+      || (reg->parent == NULL && strncmp (reg->started, origin, POSTFIX_LOG_MAX_ORIGIN) == 0))
+    return TRUE;
+  if (!set_aside (dir, queue_id, path, reg, error))
+    return FALSE;
+  *done = POSTFIX_CURRENT_SET_ASIDE;
+  return durable_file_sync_dir (dir, error);
 }
 
 /* The file @path names read whole into @buf (*got octets): 1; its name gone meanwhile: 0

@@ -25,6 +25,9 @@
  *   Arrival: <unix seconds>
  *   Expires: <unix seconds>          ; arrival + the MTRK timeout
  *   [Parent: QID]                    ; derived registrations only
+ *   [Started: <xtext>]               ; the origin of the message's header line in the
+ *                                    ; log, once the follower read it (bound ones, not
+ *                                    ; derived: postfix_registration_start)
  *   1*( Rcpt: <xtext address> <xtext registered address> <xtext ORCPT or "-"> )
  *
  * "address" is what Postfix logs for this queue id (to= or orig_to=); "registered address"
@@ -83,8 +86,10 @@
  * A registration bound from transaction <ident> whose queue id a later message got
  * (Postfix discarded the first after the binding, or reused a short queue id) waits as
  * <dir>/<QID>.<ident>.superseded: set aside by the follower at the later message's
- * smtpd "client=" line, current again if it reads the first message's line again
- * (postfix_registration_make_current()); removed once expired.
+ * smtpd "client=" line (postfix_registration_make_current()), or at its header line,
+ * cleanup's "message-id=", when it has none (postfix_registration_start(): the
+ * registration notes its own message's header line as "Started:"), current again if it
+ * reads the first message's client line again; removed once expired.
  *
  * Limits: POSTFIX_REGISTRATION_MAX_SIZE octets per file, POSTFIX_REGISTRATION_MAX_RCPTS
  * recipients (a message has at most 1000 recipient blocks, MSGTRK_REPORT_MAX_RECIPIENTS).
@@ -165,6 +170,7 @@ typedef enum
   POSTFIX_CURRENT_KEPT = 0,          /* nothing: none, or this transaction's */
   POSTFIX_CURRENT_SET_ASIDE = 1 << 0, /* an earlier message's set aside (or removed) */
   POSTFIX_CURRENT_RESTORED = 1 << 1,  /* this transaction's, set aside before, current again */
+  POSTFIX_CURRENT_MARKED = 1 << 2,    /* this message's: its header line noted (Started:) */
 } PostfixCurrentChange;
 
 typedef struct
@@ -193,6 +199,9 @@ typedef struct
   GPtrArray *skip;      /* (owned) of char*: pending only, queue ids never bound to it */
   gint64 orphaned;      /* pending by Message-ID only: unix seconds its front was found
                          * gone (postfix_registration_recover), 0 while it lives */
+  char *started;        /* (owned) (nullable) bound ones: the origin of the message's header
+                         * line in the log (postfix_registration_start), once the follower
+                         * read it */
 } PostfixRegistration;
 
 PostfixRegistration *postfix_registration_new      (const char                *queue_id,
@@ -238,6 +247,12 @@ gboolean             postfix_registration_drop_pending_of (const char          *
 gboolean             postfix_registration_make_current (const char             *dir,
                                                     const char                *queue_id,
                                                     const char                *ident,
+                                                    PostfixCurrentChange      *done,
+                                                    GError                   **error);
+gboolean             postfix_registration_start    (const char                *dir,
+                                                    const char                *queue_id,
+                                                    const char                *origin,
+                                                    gboolean                   check,
                                                     PostfixCurrentChange      *done,
                                                     GError                   **error);
 gboolean             postfix_registration_claim_pending (const char            *dir,

@@ -26,6 +26,12 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   restarted and reading both client lines again ends with the later message's
   registration current; a message submitted locally (pickup's "uid=N from=<...>"
   line, no client line) sets the stale registration aside the same way;
+- "noclient": a short queue id reused by messages without a client line (a bounce
+  notification under the id of a tracked message bound from its ident; local(8)'s
+  "forwarded as" copy under the id of an earlier message's copy): their lines go to no
+  earlier message's record (the registration set aside at the new message's header line,
+  cleanup's "message-id="), the second copy is followed in its own; a restart reading it
+  all again changes no record;
 - "leftover" (the Message-ID fallback): a pending file left beside its front's QID.reg
   (the front killed before removing it) is removed, never bound to a later message with
   that Message-ID.
@@ -68,6 +74,33 @@ PICKUP = "Dec 04 21:35:13 mx postfix/pickup[23019]: %s: uid=1000 from=<user@test
 LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
         "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
         "status=sent (delivered to maildir)\n")
+
+REMOVED = "Dec 04 21:35:15 mx postfix/qmgr[23024]: %s: removed\n"
+
+# A message's header line, as cleanup logs it for every message (the first line of one
+# without a client line): when, which cleanup process, queue id, Message-ID.
+HEADER = "Dec 04 %s mx postfix/cleanup[%d]: %s: message-id=<%s>\n"
+
+# A bounce daemon's notification (Postfix 3.7 logs the notice after the queue file is
+# written: its header, qmgr and even a delivery line may come before it).
+BOUNCE_NOTE = ("Dec 04 21:36:00 mx postfix/bounce[23040]: %s: sender non-delivery "
+               "notification: %s\n")
+BOUNCE_QMGR = ("Dec 04 21:36:00 mx postfix/qmgr[23024]: %s: from=<>, size=2336, nrcpt=1 "
+               "(queue active)\n")
+BOUNCE_DEFER = ("Dec 04 21:36:00 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
+                "relay=virtual, delay=0.1, delays=0/0/0/0.1, dsn=4.2.2, status=deferred "
+                "(maildir delivery failed: Disk quota exceeded)\n")
+
+# local(8) forwarding an alias (team@local.test.example -> alice@test.example).
+FORWARD = ("Dec 04 21:35:14 mx postfix/local[23033]: %s: to=<team@local.test.example>, "
+           "relay=local, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
+           "status=sent (forwarded as %s)\n")
+MEMBER_SENT = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
+               "orig_to=<team@local.test.example>, relay=virtual, delay=0.02, "
+               "delays=0.02/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)\n")
+MEMBER_BOUNCED = ("Dec 04 21:36:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>, "
+                  "orig_to=<team@local.test.example>, relay=virtual, delay=0.02, "
+                  "delays=0.02/0/0/0, dsn=5.2.2, status=bounced (mailbox full)\n")
 
 
 # A content filter's copy (FILTER_PARENT derives BBBBBB222's registration), its qmgr line
@@ -466,6 +499,95 @@ def main():
               os.path.exists(reg) and "Ident: " + second in open(reg).read(),
               repr(os.listdir(regs)) + open(out).read()[-800:])
         stop(proc)
+
+        # A short queue id reused by messages without a client line (helper-117's case,
+        # session 18): a bounce daemon's notification under the queue id of a tracked
+        # message bound from its ident, delivered and removed; and local(8)'s "forwarded
+        # as" copy of an alias under the queue id of an earlier tracked message's copy
+        # (its derived registration). Their lines go to no earlier message's record, the
+        # second copy gets a registration of its own; and a restart that reads all of it
+        # again (the saved position kept before it by an untracked line, held 30 s)
+        # changes no record.
+        name = "noclient"
+        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=30\n")
+        now = int(time.time())
+        ident = "msgtrk-" + "0" * 31 + "7"
+        qid = "DDDDDD010"
+        with open(log, "a") as f:
+            f.write(LINE % "FFFFFF010")
+        register(regs, None, "bounced-into@test.example", ["alice@test.example"], now, ident)
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + ident))
+            f.write(HEADER % ("21:35:13", 23021, qid, "tracked@test.example"))
+            f.write(LINE % qid)
+            f.write(REMOVED % qid)
+        old = record_path(state, "bounced-into@test.example")
+        check("noclient: the tracked message delivered",
+              settle("delivered", lambda: "Action: delivered" in read_log(old), 5))
+        with open(log, "a") as f:
+            f.write(HEADER % ("21:36:00", 23021, qid, "20261204213600.%s@mx.test.example" % qid))
+            f.write(BOUNCE_QMGR % qid)
+            f.write(BOUNCE_DEFER % qid)
+            f.write(BOUNCE_NOTE % ("CCCCCC010", qid))
+        register(regs, "AAAAAA010", "alias-first@test.example", ["team@local.test.example"],
+                 now)
+        register(regs, "AAAAAA011", "alias-second@test.example", ["team@local.test.example"],
+                 now)
+        with open(log, "a") as f:
+            f.write(HEADER % ("21:35:14", 23022, "BBBBBB010", "first@test.example"))
+            f.write(FORWARD % ("AAAAAA010", "BBBBBB010"))
+            f.write(MEMBER_SENT % "BBBBBB010")
+            f.write(REMOVED % "BBBBBB010")
+            f.write(REMOVED % "AAAAAA010")
+            f.write(HEADER % ("21:36:14", 23022, "BBBBBB010", "second@test.example"))
+            f.write(FORWARD % ("AAAAAA011", "BBBBBB010"))
+            f.write(MEMBER_BOUNCED % "BBBBBB010")
+            f.write(REMOVED % "BBBBBB010")
+        # A later line of a registered message: every line before it has been read.
+        register(regs, "EEEEEE010", "after-noclient@test.example", ["alice@test.example"], now)
+        with open(log, "a") as f:
+            f.write(LINE % "EEEEEE010")
+        check("noclient: a later message's line applied",
+              wait_file(record_path(state, "after-noclient@test.example"), 5))
+        paths = {e: record_path(state, e) for e in
+                 ("bounced-into@test.example", "alias-first@test.example",
+                  "alias-second@test.example")}
+        settle("the second alias message's member outcome",
+               lambda: "Action: failed" in read_log(paths["alias-second@test.example"]), 5)
+        text = read_log(old)
+        check("noclient: the bounce notification under the reused queue id not applied to "
+              "the earlier message's ENVID",
+              "Action: delivered" in text and "Disk quota" not in text, text)
+        first = read_log(paths["alias-first@test.example"])
+        second = read_log(paths["alias-second@test.example"])
+        check("noclient: the second alias message's member outcome not applied to the first "
+              "message's ENVID",
+              "Action: delivered" in first and "Action: failed" not in first, first)
+        check("noclient: the second alias message's member outcome in its own record",
+              "Action: failed" in second and "mailbox full" in second, second)
+        blocks = {e: record_blocks(read_log(p)) for e, p in paths.items()}
+        stop(proc)
+        text = open(out).read()
+        check("noclient: the earlier registrations set aside at the new messages' header "
+              "lines, no copy refused as another message's",
+              text.count("header line, no client line before it") == 2
+              and "registered for another message" not in text, text[-1500:])
+        conf = os.path.join(tmp, name + ".conf")
+        proc = subprocess.Popen([exe, "--config", conf, "--verbose"],
+                                stdout=open(out, "a"), stderr=subprocess.STDOUT)
+        register(regs, "EEEEEE011", "after-replay@test.example", ["alice@test.example"], now)
+        with open(log, "a") as f:
+            f.write(LINE % "EEEEEE011")
+        check("noclient: the log read again after a restart",
+              wait_file(record_path(state, "after-replay@test.example"), 10),
+              open(out).read()[-800:])
+        stop(proc)
+        again = {e: record_blocks(read_log(p)) for e, p in paths.items()}
+        check("noclient: reading it all again changed no record", again == blocks,
+              repr(again) + " != " + repr(blocks))
+        check("noclient: the restart read the header lines again",
+              open(out).read().count("header line, no client line before it") >= 3,
+              open(out).read()[-1500:])
 
         # The Message-ID fallback: the front killed between its journaled QID.reg and the
         # unlink of its pending file (both on disk; recovery waits for the front's

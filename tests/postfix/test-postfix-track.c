@@ -305,6 +305,7 @@ test_registration_head_max (void)
   reg->message_id = g_strdup (mid);
   reg->parent = g_strdup (qid);
   reg->orphaned = G_MAXINT64;
+  reg->started = g_strnfill (POSTFIX_LOG_MAX_ORIGIN, '+');
   for (guint i = 0; i < POSTFIX_REGISTRATION_MAX_SKIP; i++)
     g_ptr_array_add (reg->skip, g_strdup (qid));
   empty = postfix_registration_format (reg);
@@ -2924,6 +2925,129 @@ test_pending_slot_proc_gone (Fixture *fx, gconstpointer data)
   durable_journal_close (journal);
 }
 
+/* A message's header line (cleanup's "QID: message-id=", the first line of a message
+ * without a client line): postfix_registration_start notes its origin in a registration
+ * that has none, keeps one noted for that origin (the line read again after a restart,
+ * or another header line of the message), sets aside one noted for another (an earlier
+ * message whose short queue id came back: bound from an ident, it waits as superseded
+ * and its client line read again makes it current; without ident, removed) and removes
+ * a copy's (derived: written at its parent's line, after the copy's own header line).
+ * With check FALSE it only notes. */
+static void
+test_registration_start (Fixture      *fx,
+                         gconstpointer data)
+{
+  const char *ident = "msgtrk-00112233445566778899aabbccddeeff";
+  const char *first = "Dec 04 21:35:13 mx postfix/cleanup[23021]";
+  const char *later = "Dec 04 21:40:02 mx postfix/cleanup[23021]";
+  g_autofree char *longer = g_strnfill (POSTFIX_LOG_MAX_ORIGIN + 40, 'o');
+  g_autoptr (GError) error = NULL;
+  PostfixCurrentChange done;
+  static const char *const qids[] = { "ABC201", "ABC202", "ABC203", "ABC204" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (qids); i++)
+    {
+      g_autoptr (PostfixRegistration) reg = postfix_registration_new (qids[i], "s1", B1, 100,
+                                                                      200);
+
+      g_assert_true (postfix_registration_add_rcpt (reg, "a@test.example", NULL, NULL, &error));
+      if (i == 0)
+        reg->ident = g_strdup (ident);
+      if (i == 2)
+        reg->parent = g_strdup ("ABC201");
+      g_assert_true (postfix_registration_write (fx->reg_dir, reg, &error));
+      g_assert_no_error (error);
+    }
+  /* No registration: nothing. */
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC200", first, TRUE, &done,
+                                             &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_KEPT);
+  /* Not noted yet: this message's, noted (once) and kept for its own line; check FALSE
+   * keeps it for another. */
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC201", first, TRUE, &done,
+                                             &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_MARKED);
+  {
+    g_autoptr (PostfixRegistration) back = postfix_registration_read (fx->reg_dir, "ABC201",
+                                                                      &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (back->started, ==, first);
+    g_assert_cmpstr (back->ident, ==, ident);
+  }
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC201", first, TRUE, &done,
+                                             &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_KEPT);
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC201", later, FALSE, &done,
+                                             &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_KEPT);
+  g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC201"));
+  /* Another message's header line: set aside; the first message's client line read
+   * again (a restart) makes it current again, still noted. */
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC201", later, TRUE, &done,
+                                             &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_SET_ASIDE);
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC201"));
+  g_assert_true (postfix_registration_make_current (fx->reg_dir, "ABC201", ident, &done,
+                                                    &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_RESTORED);
+  {
+    g_autoptr (PostfixRegistration) back = postfix_registration_read (fx->reg_dir, "ABC201",
+                                                                      &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (back->started, ==, first);
+  }
+  /* Without ident: removed. */
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC202", first, TRUE, &done,
+                                             &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_MARKED);
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC202", later, TRUE, &done,
+                                             &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_SET_ASIDE);
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC202"));
+  /* A copy's: never noted; removed at any header line read in log order. */
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC203", first, FALSE, &done,
+                                             &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_KEPT);
+  g_assert_true (postfix_registration_exists (fx->reg_dir, "ABC203"));
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC203", first, TRUE, &done,
+                                             &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_SET_ASIDE);
+  g_assert_false (postfix_registration_exists (fx->reg_dir, "ABC203"));
+  /* An origin past POSTFIX_LOG_MAX_ORIGIN: noted cut, and the same line kept. */
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC204", longer, TRUE, &done,
+                                             &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_MARKED);
+  {
+    g_autoptr (PostfixRegistration) back = postfix_registration_read (fx->reg_dir, "ABC204",
+                                                                      &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (strlen (back->started), ==, POSTFIX_LOG_MAX_ORIGIN);
+  }
+  g_assert_true (postfix_registration_start (fx->reg_dir, "ABC204", longer, TRUE, &done,
+                                             &error));
+  g_assert_cmpint (done, ==, POSTFIX_CURRENT_KEPT);
+  /* Not a queue id: an error. */
+  g_assert_false (postfix_registration_start (fx->reg_dir, "ABC/1", first, TRUE, &done,
+                                              &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  /* Started: only in a registration of a queue id. */
+  {
+    const char *text = "MSGTRK-POSTFIX-REG 1\nIdent: msgtrk-00112233445566778899aabbccddeeff\n"
+                       "Started: x\nEnvid: e\nAuthenticator: " B1 "\nArrival: 1\n"
+                       "Expires: 2\nRcpt: a@b a@b -\n";
+
+    g_assert_null (postfix_registration_parse (text, strlen (text), &error));
+    g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+    g_clear_error (&error);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2941,6 +3065,7 @@ main (int   argc,
   g_test_add_func ("/postfix-track/registration/malformed", test_registration_malformed);
   g_test_add_func ("/postfix-track/registration/limit", test_registration_limit);
   g_test_add_func ("/postfix-track/registration/head-max", test_registration_head_max);
+  ADD ("/postfix-track/registration/start", test_registration_start);
   ADD ("/postfix-track/registration/pending", test_pending);
   ADD ("/postfix-track/registration/pending-skip", test_pending_skip);
   ADD ("/postfix-track/registration/orphan", test_orphan);
