@@ -896,6 +896,26 @@ settle_walk (Follower *f)
                   l = next;
                   continue;
                 }
+              /* Its ENVID's stored record cannot be read: torn by a crash until its
+               * writer's journal is replayed (another process, maybe at this moment),
+               * or damaged (the store keeps it for the administrator). Held, with its
+               * queue id's later lines, as a line without registration; dropped past
+               * registration_wait, warned. */
+              if (g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE))
+                {
+                  if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over)
+                    {
+                      g_hash_table_add (waiting, h->entry.queue_id);
+                      l = next;
+                      continue;
+                    }
+                  g_warning ("%s: %s; this update of it is dropped (move the file away to "
+                             "let the next ones in)",
+                             h->entry.queue_id, error->message);
+                  held_remove (f, l);
+                  l = next;
+                  continue;
+                }
               if (!g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_INVALID_SECRET)
                   && !g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
                 {

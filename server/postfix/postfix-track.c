@@ -310,12 +310,13 @@ pending_get (PostfixTrackBatch         *batch,
     }
   old = track_store_load (batch->track->store, reg->envid, &old_auth, &old_expires,
                           &old_version, &load_error);
-  /* None yet, or a malformed or oversized one (the store keeps it and refuses the
-   * update: the flush drops it, warned); any other failure (the database unreachable,
-   * an I/O error) is retried: started empty, the record would be stored without its
-   * earlier recipients' states. */
+  /* None yet, or an oversized one (the store keeps it and refuses the update: the
+   * flush drops it, warned). Any other failure is the caller's: the database
+   * unreachable, an I/O error (retried), a malformed record (MSGTRK_ERROR_PARSE: torn by
+   * a crash until its writer's journal is replayed, or damaged; the caller holds the
+   * line a while): started empty, the record would be stored without its earlier
+   * recipients' states once it reads again. */
   if (old == NULL && !g_error_matches (load_error, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND)
-      && !g_error_matches (load_error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE)
       && !g_error_matches (load_error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
     {
       g_propagate_prefixed_error (error, g_steal_pointer (&load_error),
@@ -1014,8 +1015,10 @@ postfix_track_batch_flush (PostfixTrackBatch *batch,
  * and must find its entry). Lines that say nothing about a recipient do nothing.
  *
  * Returns: %TRUE, or %FALSE with @error set: MSGTRK_ERROR_LIMIT or
- *   MSGTRK_ERROR_INVALID_SECRET (the line is not recorded), another error (a derived
- *   registration not written: try the line again)
+ *   MSGTRK_ERROR_INVALID_SECRET (the line is not recorded), MSGTRK_ERROR_PARSE (the
+ *   stored record of its ENVID cannot be read: nothing changed; the caller may hold the
+ *   line and try it again), another error (a record not read, a derived registration
+ *   not written: try the line again)
  */
 gboolean
 postfix_track_batch_apply (PostfixTrackBatch         *batch,

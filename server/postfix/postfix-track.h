@@ -91,7 +91,10 @@ void               postfix_track_batch_free        (PostfixTrackBatch *batch);
 /* Applies @entry (a DELIVERY or EXPIRED line of @reg's queue id) to its record in memory.
  * MSGTRK_ERROR_NOT_FOUND: @reg is derived (a content filter's or an alias's copy) and does
  * not hold the line's recipient yet: a later line of the parent may add it; nothing was
- * changed, the caller holds the line and applies it again then (postfix-follower.c). */
+ * changed, the caller holds the line and applies it again then (postfix-follower.c).
+ * MSGTRK_ERROR_PARSE: the stored record of the ENVID is malformed (torn by a crash until
+ * its writer's journal is replayed, or damaged); nothing was changed, the caller holds
+ * the line a while and then drops it. */
 gboolean           postfix_track_batch_apply       (PostfixTrackBatch         *batch,
                                                     const PostfixRegistration *reg,
                                                     const PostfixLogEntry     *entry,

@@ -32,6 +32,10 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   earlier message's record (the registration set aside at the new message's header line,
   cleanup's "message-id="), the second copy is followed in its own; a restart reading it
   all again changes no record;
+- "torn": a stored record that cannot be read (torn by a crash, damaged): its line held
+  (not applied to an empty record), other messages' lines applied meanwhile; applied
+  once the record reads again (its earlier state kept), dropped with a warning past
+  registration_wait;
 - "leftover" (the Message-ID fallback): a pending file left beside its front's QID.reg
   (the front killed before removing it) is removed, never bound to a later message with
   that Message-ID.
@@ -588,6 +592,53 @@ def main():
         check("noclient: the restart read the header lines again",
               open(out).read().count("header line, no client line before it") >= 3,
               open(out).read()[-1500:])
+
+        # A stored record that cannot be read (torn by a crash until its writer's journal
+        # is replayed, or damaged): its line is held, not applied to an empty record
+        # (which would lose the earlier recipients' states once the file reads again),
+        # and does not hold up other messages' lines; applied once the record reads
+        # again within registration_wait, dropped with a warning past it.
+        proc, state, regs, log, out = run(exe, tmp, "torn", "registration_wait=4\n")
+        now = int(time.time())
+        register(regs, "DDDDDD020", "torn@test.example",
+                 ["alice@test.example", "bob@test.example"], now)
+        register(regs, "DDDDDD021", "damaged@test.example", ["alice@test.example"], now)
+        register(regs, "DDDDDD022", "unhindered@test.example", ["alice@test.example"], now)
+        torn = record_path(state, "torn@test.example")
+        damaged = record_path(state, "damaged@test.example")
+        with open(log, "a") as f:
+            f.write(LINE % "DDDDDD020")
+        check("torn: the first recipient's state stored", wait_file(torn, 5))
+        intact = open(torn, "rb").read()
+        with open(torn, "wb") as f:
+            f.write(b"garbage\n")
+        with open(damaged, "wb") as f:
+            f.write(b"garbage\n")
+        for path in (torn, damaged):
+            if os.geteuid() == 0:
+                import pwd
+                nobody = pwd.getpwnam("nobody")
+                os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        with open(log, "a") as f:
+            f.write(LINE.replace("alice@", "bob@").replace("dsn=2.0.0", "dsn=5.1.1")
+                    .replace("status=sent (delivered to maildir)",
+                             "status=bounced (unknown user)") % "DDDDDD020")
+            f.write(LINE % "DDDDDD021")
+            f.write(LINE % "DDDDDD022")
+        check("torn: a later message's line applied while those lines are held",
+              wait_file(record_path(state, "unhindered@test.example"), 3))
+        check("torn: the held lines not applied to empty records",
+              open(torn, "rb").read() == b"garbage\n"
+              and open(damaged, "rb").read() == b"garbage\n")
+        with open(torn, "wb") as f:
+            f.write(intact)
+        check("torn: applied once the record reads again, the earlier state kept",
+              settle("bob's outcome", lambda: "Action: failed" in read_log(torn), 5)
+              and "Action: delivered" in read_log(torn), read_log(torn))
+        check("torn: the damaged record's line dropped past registration_wait, warned",
+              settle("the warning", lambda: "this update of it is dropped" in read_log(out), 8)
+              and open(damaged, "rb").read() == b"garbage\n", read_log(out)[-800:])
+        stop(proc)
 
         # The Message-ID fallback: the front killed between its journaled QID.reg and the
         # unlink of its pending file (both on disk; recovery waits for the front's

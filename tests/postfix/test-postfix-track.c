@@ -2106,15 +2106,18 @@ test_batch_other_owner (Fixture      *fx,
                    ==, MSGTRK_ACTION_RELAYED);
 }
 
-/* A stored record that is malformed (the store keeps it for the administrator and
- * refuses every update of its ENVID) costs that ENVID's update only: the flush goes on
- * with the batch's later records (before, it stopped there at every poll, holding up
- * every later record and line, the log then read into memory). */
+/* A stored record that is malformed (torn by a crash until its writer's journal is
+ * replayed, or damaged: the store keeps it for the administrator and refuses every update
+ * of its ENVID) costs that ENVID's line only: applying it fails with MSGTRK_ERROR_PARSE
+ * and changes nothing (before, the record was started empty: had the file read again by
+ * the flush, the earlier recipients' states would have been lost), the batch's other
+ * records are stored (before session 17, the flush stopped there at every poll). Once
+ * the record reads again, the line applies and the earlier states stay. */
 static void
 test_batch_malformed_stored (Fixture      *fx,
                              gconstpointer data)
 {
-  g_autoptr (PostfixRegistration) bad = make_reg_envid ("ABCDEF123", "bad@test.example", 1, "a");
+  g_autoptr (PostfixRegistration) bad = make_reg_envid ("ABCDEF123", "bad@test.example", 2, "a");
   const char *rcpts[] = { "a0@test.example", NULL };
   g_autoptr (PostfixRegistration) good = make_reg ("ABCDEF124", B1, rcpts);
   g_autoptr (PostfixTrackBatch) batch = postfix_track_batch_new (&fx->track);
@@ -2122,29 +2125,41 @@ test_batch_malformed_stored (Fixture      *fx,
                                                          -1);
   g_autofree char *name = g_strconcat (hash, ".trk", NULL);
   g_autofree char *path = g_build_filename (fx->dir, "tracking", name, NULL);
+  g_autofree char *intact = NULL;
   g_autofree char *after = NULL;
   g_auto (PostfixLogEntry) e = { 0 };
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkReport) r = NULL;
-  const char *line = "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<a0@test.example>, "
+  const char *first = "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF123: to=<a0@test.example>, "
+                      "relay=mx.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, "
+                      "status=sent (250 2.0.0 Ok)";
+  const char *second = "Dec 04 21:36:15 mx postfix/smtp[1]: ABCDEF123: to=<a1@test.example>, "
+                       "relay=mx.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, "
+                       "status=bounced (550 5.1.1 no such user)";
+  const char *line = "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF124: to=<a0@test.example>, "
                      "relay=mx.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, "
                      "status=sent (250 2.0.0 Ok)";
 
-  g_assert_true (g_file_set_contents (path, "garbage\n", -1, &error));
-  g_assert_no_error (error);
-  postfix_log_parse (line, strlen (line), NOW, &e);
+  /* The record with a0's state, then torn. */
+  postfix_log_parse (first, strlen (first), NOW, &e);
   g_assert_true (postfix_track_batch_apply (batch, bad, &e, &error));
   g_assert_no_error (error);
   postfix_log_entry_clear (&e);
-  line = "Dec 04 21:36:14 mx postfix/smtp[1]: ABCDEF124: to=<a0@test.example>, "
-         "relay=mx.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, "
-         "status=sent (250 2.0.0 Ok)";
+  g_assert_true (postfix_track_batch_flush (batch, &error));
+  g_assert_true (g_file_get_contents (path, &intact, NULL, NULL));
+  g_assert_true (g_file_set_contents (path, "garbage\n", -1, &error));
+  g_assert_no_error (error);
+
+  postfix_log_parse (second, strlen (second), NOW, &e);
+  g_assert_false (postfix_track_batch_apply (batch, bad, &e, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+  g_assert_cmpuint (postfix_track_batch_get_records (batch), ==, 0);
+  postfix_log_entry_clear (&e);
   postfix_log_parse (line, strlen (line), NOW, &e);
   g_assert_true (postfix_track_batch_apply (batch, good, &e, &error));
   g_assert_no_error (error);
-  g_assert_false (postfix_track_batch_flush (batch, &error));
-  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
-  g_clear_error (&error);
+  postfix_log_entry_clear (&e);
   g_assert_true (postfix_track_batch_flush (batch, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (postfix_track_batch_get_records (batch), ==, 0);
@@ -2152,6 +2167,23 @@ test_batch_malformed_stored (Fixture      *fx,
   g_assert_nonnull (find_entry (r, "a0@test.example", "a0@test.example"));
   g_assert_true (g_file_get_contents (path, &after, NULL, NULL));
   g_assert_cmpstr (after, ==, "garbage\n");
+
+  /* Repaired (the journal replayed): the line applies, a0's state kept. */
+  g_assert_true (g_file_set_contents (path, intact, -1, &error));
+  postfix_log_parse (second, strlen (second), NOW, &e);
+  g_assert_true (postfix_track_batch_apply (batch, bad, &e, &error));
+  g_assert_no_error (error);
+  g_assert_true (postfix_track_batch_flush (batch, &error));
+  g_assert_no_error (error);
+  g_clear_object (&r);
+  r = track_store_load (fx->store, "bad@test.example", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "a0@test.example", "a0@test.example")),
+                   ==, MSGTRK_ACTION_RELAYED);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "a1@test.example", "a1@test.example")),
+                   ==, MSGTRK_ACTION_FAILED);
 }
 
 /* A content filter's line in a batch: the parent's interim entry is stored before the
