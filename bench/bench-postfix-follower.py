@@ -4,7 +4,7 @@
 tracking records, and how many record files it writes for them.
 
   bench-postfix-follower.py --build-dir BUILD [--loads 100x10,10x1000] [--rounds 3]
-                            [--old EXE] [--strace]
+                            [--old EXE] [--headers] [--strace]
 
 What: for each load KxR, K registered messages (registration files written directly in a
 temporary registration directory, as the front writes them) of R recipients each, and a
@@ -14,7 +14,10 @@ messages interleaved in groups of 50 lines, as a busy queue manager does). The f
 first one rotating) starts on the empty log; once it saved its first position the whole log is
 appended at once and the clock runs until its saved position (STATE_DIR/
 postfix-follower.pos, saved only once the records of the lines before it are stored)
-reaches the end of the log. Then every record is checked complete (R entries).
+reaches the end of the log. Then every record is checked complete (R entries). With
+--headers each message's header line (cleanup's "message-id=") comes before its
+deliveries, as in a real log: the follower notes it in the registration (one durable
+write per message, session 19).
 Prints per load and build: lines/s, record files written (IN_MOVED_TO of *.trk in the store's
 directory, watched with inotify: each put is a temporary file renamed over the record),
 and the same-run ratio new/old of lines/s (medians over the rounds). The inotify count can
@@ -93,14 +96,19 @@ def write_registrations(reg_dir, k, r, now):
                 f.write("Rcpt: %s %s -\n" % (a, a))
 
 
-def log_lines(k, r):
-    """K*R delivery lines; the messages' lines interleaved 50 at a time."""
+def log_lines(k, r, headers=False):
+    """K*R delivery lines; the messages' lines interleaved 50 at a time. With @headers,
+    each message's header line (cleanup's "message-id=", as Postfix logs it for every
+    message before its deliveries) before its first delivery line."""
     out = []
     per = [0] * k
     left = k * r
     while left > 0:
         for m in range(k):
             n = min(50, r - per[m])
+            if headers and per[m] == 0:
+                out.append("Dec 05 11:59:59 mx postfix/cleanup[99]: %011X: "
+                           "message-id=<m%d@bench.test.example>\n" % (0xB000000000 + m, m))
             for i in range(per[m], per[m] + n):
                 out.append("Dec 05 12:00:00 mx postfix/smtp[100]: %011X: "
                            "to=<rcpt%d-%d@bench.test.example>, relay=mx.far.example"
@@ -201,6 +209,9 @@ def main():
     ap.add_argument("--old", help="another build's msgtrk-postfix-follower (e.g. main's)")
     ap.add_argument("--loads", default="100x10,10x1000")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--headers", action="store_true",
+                    help="each message's header line (cleanup's message-id=) before its "
+                    "deliveries, as Postfix logs it")
     ap.add_argument("--strace", action="store_true",
                     help="one more run per build under strace: exact rename counts")
     args = ap.parse_args()
@@ -213,7 +224,7 @@ def main():
     print("# load average at start: %s" % open("/proc/loadavg").read().strip())
     for load in args.loads.split(","):
         k, r = (int(x) for x in load.split("x"))
-        text = log_lines(k, r)
+        text = log_lines(k, r, args.headers)
         res = {name: [] for name, _ in exes}
         for rnd in range(args.rounds):
             order = exes[rnd % len(exes):] + exes[:rnd % len(exes)]

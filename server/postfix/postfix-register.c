@@ -1561,6 +1561,29 @@ superseded_path (const char *dir,
   return g_build_filename (dir, name, NULL);
 }
 
+/* The registration of @queue_id in @dir (*@reg, NULL when there is none) and its path:
+ * FALSE with @error when @queue_id is no queue id or the file cannot be read. */
+static gboolean
+read_current (const char           *dir,
+              const char           *queue_id,
+              char                **path,
+              PostfixRegistration **reg,
+              GError              **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (!queue_id_check (queue_id, error))
+    return FALSE;
+  *path = reg_path (dir, queue_id);
+  *reg = read_file (*path, &local);
+  if (*reg == NULL && !g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Set aside @reg, read from @path (@queue_id's), an earlier message's registration: as
  * QID.<its ident>.superseded (made current again by its client line read again), or
  * removed when it has no Ident: (nothing would make it current again). */
@@ -1620,21 +1643,13 @@ postfix_registration_make_current (const char            *dir,
                                    GError               **error)
 {
   g_autoptr (PostfixRegistration) reg = NULL;
-  g_autoptr (GError) local = NULL;
   g_autofree char *path = NULL;
 
   *done = POSTFIX_CURRENT_KEPT;
-  if (!queue_id_check (queue_id, error))
+  if (!read_current (dir, queue_id, &path, &reg, error))
     return FALSE;
   if (ident != NULL && !postfix_registration_ident_is_valid (ident))
     ident = NULL;
-  path = reg_path (dir, queue_id);
-  reg = read_file (path, &local);
-  if (reg == NULL && !g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
-    {
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
   if (reg != NULL && g_strcmp0 (reg->ident, ident) == 0)
     return TRUE;
   if (reg != NULL && (reg->ident != NULL || ident != NULL))
@@ -1703,21 +1718,13 @@ postfix_registration_start (const char            *dir,
                             GError               **error)
 {
   g_autoptr (PostfixRegistration) reg = NULL;
-  g_autoptr (GError) local = NULL;
   g_autofree char *path = NULL;
 
   *done = POSTFIX_CURRENT_KEPT;
-  if (!queue_id_check (queue_id, error))
+  if (!read_current (dir, queue_id, &path, &reg, error))
     return FALSE;
-  path = reg_path (dir, queue_id);
-  reg = read_file (path, &local);
   if (reg == NULL)
-    {
-      if (g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
-        return TRUE;
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
+    return TRUE;
   if (reg->parent == NULL && reg->started == NULL)
     {
       reg->started = g_strndup (origin, POSTFIX_LOG_MAX_ORIGIN);
