@@ -16,8 +16,8 @@ appended at once and the clock runs until its saved position (STATE_DIR/
 postfix-follower.pos, saved only once the records of the lines before it are stored)
 reaches the end of the log. Then every record is checked complete (R entries). With
 --headers each message's header line (cleanup's "message-id=") comes before its
-deliveries, as in a real log: the follower notes it in the registration (one durable
-write per message, session 19).
+deliveries, as in a real log: the follower checks the queue id's registration against it
+(session 19: one lstat, and a read of each registered queue id's file).
 Prints per load and build: lines/s, record files written (IN_MOVED_TO of *.trk in the store's
 directory, watched with inotify: each put is a temporary file renamed over the record),
 and the same-run ratio new/old of lines/s (medians over the rounds). The inotify count can

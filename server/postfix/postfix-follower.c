@@ -88,6 +88,9 @@
 #define FOLLOWER_MAX_QUEUE_LIFETIME (100 * 86400)
 /** FOLLOWER_EXPIRE_INTERVAL: seconds between sweeps of expired registrations. */
 #define FOLLOWER_EXPIRE_INTERVAL 600
+/** FOLLOWER_MAX_STAMP_AHEAD: seconds a header line's time stamp may be ahead of this
+ * clock and still be compared with registrations' arrival times (header_start). */
+#define FOLLOWER_MAX_STAMP_AHEAD 300
 /** FOLLOWER_UNKNOWN_LOG_MAX: octets of the first unknown line that are logged. */
 #define FOLLOWER_UNKNOWN_LOG_MAX 200
 
@@ -98,6 +101,7 @@ typedef struct
   guint64 start;
   gint64 seen;          /* monotonic microseconds (seconds would cut the wait short) */
   gsize octets;         /* the line's length as read (max_held_bytes) */
+  guint64 seq;          /* the line's number among those read (header fences) */
   gboolean pending_seen; /* a cleanup line: its Message-ID's pending file existed when read */
   gboolean for_pending;  /* a cleanup line held for a pending registration by Message-ID
                           * (pending_seen, or read in the first registration_wait seconds) */
@@ -140,6 +144,10 @@ typedef struct
   gint64 started;       /* monotonic microseconds */
   gboolean orphans_due; /* orphaned pending registrations may be waiting (settle_orphans) */
   gboolean settle_failed; /* the last settle_held failed: retried before the log is read on */
+  guint64 lines_read;   /* numbers the held lines (HeldLine.seq) */
+  GHashTable *fences;   /* queue id → seq of a later message's header line: the lines of
+                         * that queue id held before it are an earlier message's */
+  gboolean stamps_ahead; /* warned: the log's time stamps are ahead of this clock */
   guint timer;
 } Follower;
 
@@ -165,6 +173,7 @@ follower_clear (Follower *f)
   g_clear_object (&f->store);
   g_clear_pointer (&f->tail, postfix_tail_free);
   g_queue_clear_full (&f->held, (GDestroyNotify) held_line_free);
+  g_clear_pointer (&f->fences, g_hash_table_unref);
   g_free (f->pos_path);
 }
 
@@ -461,6 +470,7 @@ follower_post_drop (gpointer data,
   f->track.mtrk_next_hops = f->mtrk_next_hops;
   f->track.follow_loopback = f->follow_loopback;
   f->batch = postfix_track_batch_new (&f->track);
+  f->fences = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   f->started = g_get_monotonic_time ();
   f->orphans_due = TRUE; /* left while it was stopped: looked for once */
   return TRUE;
@@ -527,6 +537,7 @@ on_line (const char *line,
   h->ino = ino;
   h->start = start;
   h->octets = len;
+  h->seq = ++f->lines_read;
   f->held_octets += len;
   h->seen = g_get_monotonic_time ();
   g_queue_push_tail (&f->held, h);
@@ -680,6 +691,91 @@ leg_waits (GHashTable     *waiting_legs,
   return g_hash_table_contains (waiting_legs, key);
 }
 
+/* A new message's header line @h (cleanup's "message-id=", at its first walk): its queue
+ * id's registration checked against the line's time (postfix_registration_start; a time
+ * stamp ahead of this clock, such as a follower in another time zone than Postfix's log
+ * would read, is not compared: warned once), and, when lines of that queue id wait in
+ * this walk (@waiting, @waiting_legs), a fence at @h: they are an earlier message's,
+ * dropped when next walked (header_fenced). FALSE: the registration could not be
+ * checked (@error; retried). */
+static gboolean
+header_start (Follower   *f,
+              HeldLine   *h,
+              GHashTable *regs,
+              GHashTable *waiting,
+              GHashTable *waiting_legs,
+              GError    **error)
+{
+  gint64 logged = h->entry.time;
+  gint64 clock = g_get_real_time () / G_USEC_PER_SEC;
+  PostfixCurrentChange done;
+  g_autofree char *copy_key = NULL;
+
+  if (logged > clock + FOLLOWER_MAX_STAMP_AHEAD)
+    {
+      if (!f->stamps_ahead)
+        g_warning ("The log's time stamps are ahead of this clock (%s: %" G_GINT64_FORMAT
+                   " s): is this follower in the time zone Postfix logs in? Until they are "
+                   "not, a short queue id another message reuses without a client line is "
+                   "not told",
+                   h->entry.queue_id, logged - clock);
+      f->stamps_ahead = TRUE;
+      logged = 0;
+    }
+  if (!postfix_registration_start (f->registration_dir, h->entry.queue_id, logged, &done,
+                                   error))
+    return FALSE;
+  if (done & POSTFIX_CURRENT_SET_ASIDE)
+    {
+      g_message ("%s: a new message under this queue id (its header line, no client line "
+                 "before it): an earlier message's registration set aside",
+                 h->entry.queue_id);
+      g_hash_table_remove (regs, h->entry.queue_id);
+    }
+  copy_key = leg_key (h, FALSE);
+  if (g_hash_table_contains (waiting, h->entry.queue_id)
+      || g_hash_table_contains (waiting_legs, copy_key))
+    {
+      guint64 *fence = g_new (guint64, 1);
+
+      *fence = h->seq;
+      g_hash_table_replace (f->fences, g_strdup (h->entry.queue_id), fence);
+    }
+  return TRUE;
+}
+
+/* Is @h (a delivery or expiry line) before a fence of its queue id (header_start): an
+ * earlier message's line, held for a registration, that a later message's registration
+ * must not take? */
+static gboolean
+header_fenced (Follower       *f,
+               const HeldLine *h)
+{
+  const guint64 *fence;
+
+  if (g_hash_table_size (f->fences) == 0)
+    return FALSE;
+  fence = g_hash_table_lookup (f->fences, h->entry.queue_id);
+  return fence != NULL && h->seq < *fence;
+}
+
+/* Forget the fences no held line is before any more. */
+static void
+fences_prune (Follower *f)
+{
+  GHashTableIter iter;
+  gpointer value;
+  guint64 oldest;
+
+  if (g_hash_table_size (f->fences) == 0)
+    return;
+  oldest = f->held.head != NULL ? ((HeldLine *) f->held.head->data)->seq : G_MAXUINT64;
+  g_hash_table_iter_init (&iter, f->fences);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (*(guint64 *) value <= oldest)
+      g_hash_table_iter_remove (&iter);
+}
+
 /* Walk the held lines in order (see the top of this file, step 3): applied lines change
  * the records of f->batch, in memory. FALSE: a derived registration or a full batch could
  * not be written; the walk stops (retried at the next poll). */
@@ -697,7 +793,10 @@ settle_walk (Follower *f)
                                                                g_free, NULL);
   gint64 now = g_get_monotonic_time ();
   gboolean over;
-  GList *l = f->held.head;
+  GList *l;
+
+  fences_prune (f);
+  l = f->held.head;
 
   while (l != NULL)
     {
@@ -713,20 +812,18 @@ settle_walk (Follower *f)
       /* A cleanup line (on_line): a message's header, the first line of a message
        * without a client line. At its first walk, in log order (a copy's registration
        * is derived by its parent's line after it): its queue id's registration is
-       * checked against it, one of an earlier message set aside, this message's noted
-       * (postfix_registration_start). Held for a pending registration by Message-ID:
-       * not bound at once (the first line with a Message-ID need not be the tracked
-       * message's), see settle_message_id; once settled, the registration the front
-       * wrote meanwhile is noted too. */
+       * checked against it, one of an earlier message set aside
+       * (postfix_registration_start), and the earlier message's lines of that queue id
+       * still held are fenced off (header_fence). Held for a pending registration by
+       * Message-ID: not bound at once (the first line with a Message-ID need not be the
+       * tracked message's), see settle_message_id. */
       if (h->entry.kind == POSTFIX_LOG_MESSAGE_ID)
         {
           g_autoptr (GError) error = NULL;
-          PostfixCurrentChange done;
 
           if (!h->new_message)
             {
-              if (!postfix_registration_start (f->registration_dir, h->entry.queue_id,
-                                               h->entry.origin, TRUE, &done, &error))
+              if (!header_start (f, h, regs, waiting, waiting_legs, &error))
                 {
                   g_warning ("%s: a new message under this queue id, its registration not "
                              "checked (retrying): %s",
@@ -734,40 +831,23 @@ settle_walk (Follower *f)
                   return FALSE;
                 }
               h->new_message = TRUE;
-              if (done & POSTFIX_CURRENT_SET_ASIDE)
-                g_message ("%s: a new message under this queue id (its header line, no "
-                           "client line before it): an earlier message's registration set "
-                           "aside",
-                           h->entry.queue_id);
-              if (done != POSTFIX_CURRENT_KEPT)
-                g_hash_table_remove (regs, h->entry.queue_id);
             }
           if (h->for_pending)
-            {
-              switch (settle_message_id (f, h, now, over, &error))
-                {
-                case SETTLE_HOLD:
-                  l = next;
-                  continue;
-                case SETTLE_RETRY:
-                  g_warning ("%s: cannot bind the pending registration (retrying): %s",
-                             h->entry.queue_id, error->message);
-                  return FALSE;
-                case SETTLE_BOUND:
-                case SETTLE_DONE:
-                  g_clear_error (&error);
-                  break;
-                }
-              if (!postfix_registration_start (f->registration_dir, h->entry.queue_id,
-                                               h->entry.origin, FALSE, &done, &error))
-                {
-                  g_warning ("%s: the registration not noted as this message's "
-                             "(retrying): %s",
-                             h->entry.queue_id, error->message);
-                  return FALSE;
-                }
-              g_hash_table_remove (regs, h->entry.queue_id);
-            }
+            switch (settle_message_id (f, h, now, over, &error))
+              {
+              case SETTLE_HOLD:
+                l = next;
+                continue;
+              case SETTLE_RETRY:
+                g_warning ("%s: cannot bind the pending registration (retrying): %s",
+                           h->entry.queue_id, error->message);
+                return FALSE;
+              case SETTLE_BOUND:
+                g_hash_table_remove (regs, h->entry.queue_id);
+                break;
+              case SETTLE_DONE:
+                break;
+              }
           held_remove (f, l);
           l = next;
           continue;
@@ -844,6 +924,17 @@ settle_walk (Follower *f)
               l = next;
               continue;
             }
+          held_remove (f, l);
+          l = next;
+          continue;
+        }
+      /* Held for a registration, and a later message's header line came under its
+       * queue id: an earlier message's line, never to be applied (header_start). */
+      if (header_fenced (f, h))
+        {
+          g_info ("%s: a line held for a registration dropped: a later message has its "
+                  "queue id",
+                  h->entry.queue_id);
           held_remove (f, l);
           l = next;
           continue;

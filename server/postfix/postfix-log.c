@@ -16,10 +16,7 @@
  *   queue-id    = 6*32( %x30-39 / %x41-46 )               ; short id: upper-case hex
  *               / 12*32( DIGIT / consonant )               ; long id: no vowels
  *
- *   qtext       = "message-id=" [ "<" ] msgid [ ">" ]      ; cleanup: a message's
- *                                   ; header (every message has one: "<>" when it has
- *                                   ; no Message-ID), before any delivery of it; origin
- *                                   ; = the stamp without its fraction, host and program
+ *   qtext       = "message-id=" [ "<" ] msgid [ ">" ]      ; cleanup
  *               / "client=" *CHAR [ ", orig_queue_id=" value [ ", " *CHAR ] ]
  *                                   ; smtpd (qmqpd): a new message under this queue id;
  *                                   ; orig_queue_id= after XFORWARD IDENT (the last one
@@ -487,34 +484,6 @@ parse_client (Cursor          *c,
   return POSTFIX_LOG_CLIENT;
 }
 
-/* Who logged the line that starts at @line and when: its time stamp [@line, @stamp_end)
- * without a fraction of a second (the header lines of one message are logged within it),
- * then the host and "program[pid]" up to @program_end; cut at POSTFIX_LOG_MAX_ORIGIN. */
-static char *
-line_origin (const char *line,
-             const char *stamp_end,
-             const char *program_end)
-{
-  const char *dot = memchr (line, '.', (gsize) (stamp_end - line));
-  GString *s = g_string_sized_new ((gsize) (program_end - line));
-
-  if (dot == NULL)
-    g_string_append_len (s, line, program_end - line);
-  else
-    {
-      const char *zone = dot + 1;
-
-      /* RFC 3339: "...:14.123456+00:00" keeps its offset; syslog: "...:14.123" */
-      while (zone < stamp_end && g_ascii_isdigit (*zone))
-        zone++;
-      g_string_append_len (s, line, dot - line);
-      g_string_append_len (s, zone, program_end - zone);
-    }
-  if (s->len > POSTFIX_LOG_MAX_ORIGIN)
-    g_string_truncate (s, POSTFIX_LOG_MAX_ORIGIN);
-  return g_string_free (s, FALSE);
-}
-
 /**
  * postfix_log_parse:
  * @line: one log line, without its line end (need not be NUL-terminated)
@@ -539,18 +508,14 @@ postfix_log_parse (const char      *line,
   const char *slash;
   const char *qid;
   gsize qid_len;
-  const char *stamp_end;
-  const char *program_end;
   PostfixLogKind kind = POSTFIX_LOG_OTHER;
 
   memset (entry, 0, sizeof *entry);
   if (len > POSTFIX_LOG_MAX_LINE || memchr (line, '\0', len) != NULL)
     return entry->kind = POSTFIX_LOG_UNKNOWN;
 
-  if (!parse_stamp (&c, now, &entry->time))
-    return entry->kind = POSTFIX_LOG_UNKNOWN;
-  stamp_end = c.p;
-  if (!cursor_skip (&c, " ") || !cursor_token (&c, &tok, &tok_len) || !cursor_skip (&c, " "))
+  if (!parse_stamp (&c, now, &entry->time) || !cursor_skip (&c, " ")
+      || !cursor_token (&c, &tok, &tok_len) || !cursor_skip (&c, " "))
     return entry->kind = POSTFIX_LOG_UNKNOWN;
 
   /* program [ "[" pid "]" ] ":" SP */
@@ -571,7 +536,6 @@ postfix_log_parse (const char      *line,
       if (!cursor_digits (&c, 1, 10, NULL) || !cursor_skip (&c, "]"))
         return entry->kind = POSTFIX_LOG_UNKNOWN;
     }
-  program_end = c.p;
   if (!cursor_skip (&c, ": "))
     return entry->kind = POSTFIX_LOG_UNKNOWN;
 
@@ -594,7 +558,6 @@ postfix_log_parse (const char      *line,
       if (e > s && e[-1] == '>')
         e--;
       entry->message_id = g_strndup (s, (gsize) (e - s));
-      entry->origin = line_origin (line, stamp_end, program_end);
       kind = POSTFIX_LOG_MESSAGE_ID;
     }
   else if (cursor_skip (&c, "from=<"))
@@ -625,7 +588,6 @@ postfix_log_entry_clear (PostfixLogEntry *entry)
   g_free (entry->service);
   g_free (entry->queue_id);
   g_free (entry->message_id);
-  g_free (entry->origin);
   g_free (entry->orig_queue_id);
   g_free (entry->from);
   g_free (entry->to);

@@ -32,9 +32,6 @@ G_BEGIN_DECLS
  * ids have at least 6 characters, long ids about 15). */
 #define POSTFIX_LOG_MIN_QUEUE_ID 6
 #define POSTFIX_LOG_MAX_QUEUE_ID 32
-/** POSTFIX_LOG_MAX_ORIGIN: octets of a line's origin (PostfixLogEntry.origin) at most: a
- * longer one (a host or program name of hundreds of octets) is cut there. */
-#define POSTFIX_LOG_MAX_ORIGIN 256
 
 typedef enum
 {
@@ -72,11 +69,6 @@ typedef struct
   char *service;        /* last part of the program name: "smtp", "local", "qmgr", ... */
   char *queue_id;
   char *message_id;     /* MESSAGE_ID: without the angle brackets */
-  char *origin;         /* MESSAGE_ID: who logged the line and when: its time stamp to the
-                         * second (a fraction dropped), host and "program[pid]", at most
-                         * POSTFIX_LOG_MAX_ORIGIN octets. The lines cleanup logs for the
-                         * headers of one message share it; a line read again after a
-                         * restart has the same one (postfix_registration_start) */
   char *orig_queue_id;  /* CLIENT: the value of orig_queue_id=, NULL without one */
   char *from;           /* QUEUED, EXPIRED: the sender, without brackets ("" for <>) */
   char *to;             /* DELIVERY: the recipient as delivered */

@@ -106,7 +106,6 @@ postfix_registration_free (PostfixRegistration *reg)
   g_free (reg->parent);
   g_free (reg->message_id);
   g_free (reg->ident);
-  g_free (reg->started);
   g_ptr_array_unref (reg->rcpts);
   g_ptr_array_unref (reg->skip);
   g_free (reg);
@@ -277,12 +276,6 @@ postfix_registration_format (const PostfixRegistration *reg)
                           reg->arrival, reg->expires);
   if (reg->parent != NULL)
     g_string_append_printf (s, "Parent: %s\n", reg->parent);
-  if (reg->started != NULL)
-    {
-      g_autofree char *started = msgtrk_xtext_encode (reg->started);
-
-      g_string_append_printf (s, "Started: %s\n", started);
-    }
   for (guint i = 0; i < reg->rcpts->len; i++)
     {
       const PostfixRegRcpt *r = g_ptr_array_index (reg->rcpts, i);
@@ -408,9 +401,6 @@ postfix_registration_parse (const char *text,
           reg->parent = g_strdup (l + 8);
           ok = postfix_log_is_queue_id (reg->parent, strlen (reg->parent));
         }
-      else if (g_str_has_prefix (l, "Started: ") && reg->started == NULL)
-        ok = (reg->started = msgtrk_xtext_decode (l + 9, NULL)) != NULL
-             && *reg->started != '\0' && strlen (reg->started) <= POSTFIX_LOG_MAX_ORIGIN;
       else if (g_str_has_prefix (l, "Rcpt: "))
         {
           if (!parse_rcpt (reg, l + 6, error))
@@ -427,8 +417,7 @@ postfix_registration_parse (const char *text,
     }
   if ((reg->queue_id == NULL && reg->message_id == NULL && reg->ident == NULL)
       || (reg->queue_id != NULL && reg->message_id != NULL)
-      || (reg->orphaned > 0 && reg->message_id == NULL)
-      || (reg->started != NULL && reg->queue_id == NULL) || reg->envid == NULL
+      || (reg->orphaned > 0 && reg->message_id == NULL) || reg->envid == NULL
       || reg->authenticator == NULL
       || reg->arrival < 0 || reg->expires < 0 || reg->rcpts->len == 0)
     {
@@ -1561,8 +1550,11 @@ superseded_path (const char *dir,
   return g_build_filename (dir, name, NULL);
 }
 
-/* The registration of @queue_id in @dir (*@reg, NULL when there is none) and its path:
- * FALSE with @error when @queue_id is no queue id or the file cannot be read. */
+/* The registration of @queue_id in @dir (*@reg, NULL when there is none) and its path.
+ * One that cannot be read for good (malformed, too large: the follower's lines of it are
+ * dropped as unregistered) is none here too, warned: a new message's line must not wait
+ * on it for ever. FALSE with @error when @queue_id is no queue id or the file cannot be
+ * read now (try again). */
 static gboolean
 read_current (const char           *dir,
               const char           *queue_id,
@@ -1576,12 +1568,17 @@ read_current (const char           *dir,
     return FALSE;
   *path = reg_path (dir, queue_id);
   *reg = read_file (*path, &local);
-  if (*reg == NULL && !g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+  if (*reg != NULL || g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_NOT_FOUND))
+    return TRUE;
+  if (g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_PARSE)
+      || g_error_matches (local, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT))
     {
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
+      g_warning ("%s: left alone (a new message under its queue id): %s", *path,
+                 local->message);
+      return TRUE;
     }
-  return TRUE;
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
 }
 
 /* Set aside @reg, read from @path (@queue_id's), an earlier message's registration: as
@@ -1682,10 +1679,8 @@ postfix_registration_make_current (const char            *dir,
 /**
  * postfix_registration_start:
  * @queue_id: the queue id of cleanup's "QID: message-id=<...>" line
- * @origin: that line's origin (PostfixLogEntry.origin)
- * @check: whether to set aside a registration of an earlier message, at the line's first
- *   reading in log order; %FALSE: only note an unnoted one as this message's (the front
- *   wrote it while the line was held for its pending registration)
+ * @logged: that line's time stamp (unix seconds), 0 when it cannot be compared with
+ *   the registrations' arrival times (unknown, or ahead of this clock: the caller's)
  * @done: (out): what was changed, for the log
  *
  * Cleanup logs "QID: message-id=" (or "message-id=<>") for the header of every message,
@@ -1694,26 +1689,28 @@ postfix_registration_make_current (const char            *dir,
  * short queue id an earlier tracked message had. So the registration of QID is checked
  * against the line:
  *
- * - derived (Parent:): an earlier message's (a copy's registration is written at its
- *   parent's line, after the copy's header was logged): removed. A replay after a
- *   restart that reads a copy's own header line again reads its parent's line after it,
- *   which derives it again;
- * - without Started: this message's (bound at its client line, or written by the front
- *   after Postfix's 250, both after its queue id was taken): the line's origin is written
- *   into it as "Started:" (durably), and %POSTFIX_CURRENT_MARKED;
- * - with Started: the line's origin: this message's (the same line, or another header
- *   line of its, read again): kept;
- * - with another Started: an earlier message's: set aside as
- *   postfix_registration_make_current() does.
+ * - derived (Parent:): an earlier copy's (a copy's registration is written at its
+ *   parent's line, after the copy's header line): removed. A replay after a restart that
+ *   reads a copy's own header line again reads its parent's line after it, which
+ *   derives it again;
+ * - arrived more than POSTFIX_REGISTRATION_REUSE_AFTER seconds before @logged: an
+ *   earlier message's (a message's header is logged within its data's deadline after
+ *   the front took its DATA, the registration's arrival): set aside as
+ *   postfix_registration_make_current() does;
+ * - otherwise kept: this message's, or a later one's (the line read late: a backlog, a
+ *   replay), or an earlier one's whose queue id came back within the bound (not told).
  *
- * Returns: %FALSE with @error set when the registration could not be read, written,
- *   renamed or removed, or the directory not synced (try again)
+ * The decision rests on the line and the file alone, so reading the log again after a
+ * restart, or a registration restored by a front's journal, ends the same way. A
+ * registration that cannot be read (malformed, too large) is left alone (warning).
+ *
+ * Returns: %FALSE with @error set when the registration could not be read, renamed or
+ *   removed, or the directory not synced (try again)
  */
 gboolean
 postfix_registration_start (const char            *dir,
                             const char            *queue_id,
-                            const char            *origin,
-                            gboolean               check,
+                            gint64                 logged,
                             PostfixCurrentChange  *done,
                             GError               **error)
 {
@@ -1721,20 +1718,17 @@ postfix_registration_start (const char            *dir,
   g_autofree char *path = NULL;
 
   *done = POSTFIX_CURRENT_KEPT;
+  if (!queue_id_check (queue_id, error))
+    return FALSE;
+  /* Most queue ids have none: no read (and its buffer) for them. */
+  if (!postfix_registration_exists (dir, queue_id))
+    return TRUE;
   if (!read_current (dir, queue_id, &path, &reg, error))
     return FALSE;
   if (reg == NULL)
     return TRUE;
-  if (reg->parent == NULL && reg->started == NULL)
-    {
-      reg->started = g_strndup (origin, POSTFIX_LOG_MAX_ORIGIN);
-      if (!postfix_registration_write (dir, reg, error))
-        return FALSE;
-      *done = POSTFIX_CURRENT_MARKED;
-      return TRUE;
-    }
-  if (!check
-      || (reg->parent == NULL && strncmp (reg->started, origin, POSTFIX_LOG_MAX_ORIGIN) == 0))
+  if (reg->parent == NULL
+      && (logged <= 0 || logged - reg->arrival <= POSTFIX_REGISTRATION_REUSE_AFTER))
     return TRUE;
   if (!set_aside (dir, queue_id, path, reg, error))
     return FALSE;

@@ -25,9 +25,6 @@
  *   Arrival: <unix seconds>
  *   Expires: <unix seconds>          ; arrival + the MTRK timeout
  *   [Parent: QID]                    ; derived registrations only
- *   [Started: <xtext>]               ; the origin of the message's header line in the
- *                                    ; log, once the follower read it (bound ones, not
- *                                    ; derived: postfix_registration_start)
  *   1*( Rcpt: <xtext address> <xtext registered address> <xtext ORCPT or "-"> )
  *
  * "address" is what Postfix logs for this queue id (to= or orig_to=); "registered address"
@@ -87,9 +84,10 @@
  * (Postfix discarded the first after the binding, or reused a short queue id) waits as
  * <dir>/<QID>.<ident>.superseded: set aside by the follower at the later message's
  * smtpd "client=" line (postfix_registration_make_current()), or at its header line,
- * cleanup's "message-id=", when it has none (postfix_registration_start(): the
- * registration notes its own message's header line as "Started:"), current again if it
- * reads the first message's client line again; removed once expired.
+ * cleanup's "message-id=", logged more than POSTFIX_REGISTRATION_REUSE_AFTER after the
+ * registration's arrival (postfix_registration_start(): a message without a client
+ * line), current again if it reads the first message's client line again; removed once
+ * expired.
  *
  * Limits: POSTFIX_REGISTRATION_MAX_SIZE octets per file, POSTFIX_REGISTRATION_MAX_RCPTS
  * recipients (a message has at most 1000 recipient blocks, MSGTRK_REPORT_MAX_RECIPIENTS).
@@ -128,6 +126,13 @@ G_BEGIN_DECLS
 #define POSTFIX_REGISTRATION_ORPHAN_SETTLE 2
 /** POSTFIX_REGISTRATION_ORPHANS_MARK: the file that tells the follower orphans are due. */
 #define POSTFIX_REGISTRATION_ORPHANS_MARK ".orphans"
+/** POSTFIX_REGISTRATION_REUSE_AFTER: seconds after its arrival (the front took the
+ * message's DATA) past which a header line of its queue id is another message's
+ * (postfix_registration_start): more than a message's data may take to bring its header
+ * (the front's request_deadline, at most an hour), and than a syslog time stamp read an
+ * hour late across a daylight-saving change. A short queue id that comes back sooner is
+ * not told. */
+#define POSTFIX_REGISTRATION_REUSE_AFTER (3 * 3600)
 /** POSTFIX_REGISTRATION_IDENT_PREFIX / _HEX: a transaction ident (XFORWARD IDENT) is the
  * prefix and this many lowercase hex digits (128 random bits): far under Postfix's 255,
  * none of the characters its smtpd neuters. */
@@ -170,7 +175,6 @@ typedef enum
   POSTFIX_CURRENT_KEPT = 0,          /* nothing: none, or this transaction's */
   POSTFIX_CURRENT_SET_ASIDE = 1 << 0, /* an earlier message's set aside (or removed) */
   POSTFIX_CURRENT_RESTORED = 1 << 1,  /* this transaction's, set aside before, current again */
-  POSTFIX_CURRENT_MARKED = 1 << 2,    /* this message's: its header line noted (Started:) */
 } PostfixCurrentChange;
 
 typedef struct
@@ -199,9 +203,6 @@ typedef struct
   GPtrArray *skip;      /* (owned) of char*: pending only, queue ids never bound to it */
   gint64 orphaned;      /* pending by Message-ID only: unix seconds its front was found
                          * gone (postfix_registration_recover), 0 while it lives */
-  char *started;        /* (owned) (nullable) bound ones: the origin of the message's header
-                         * line in the log (postfix_registration_start), once the follower
-                         * read it */
 } PostfixRegistration;
 
 PostfixRegistration *postfix_registration_new      (const char                *queue_id,
@@ -251,8 +252,7 @@ gboolean             postfix_registration_make_current (const char             *
                                                     GError                   **error);
 gboolean             postfix_registration_start    (const char                *dir,
                                                     const char                *queue_id,
-                                                    const char                *origin,
-                                                    gboolean                   check,
+                                                    gint64                     logged,
                                                     PostfixCurrentChange      *done,
                                                     GError                   **error);
 gboolean             postfix_registration_claim_pending (const char            *dir,

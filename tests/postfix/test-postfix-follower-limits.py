@@ -27,11 +27,11 @@ the test writes (real Postfix 3.7 line shapes; no Postfix needed, runs as any us
   registration current; a message submitted locally (pickup's "uid=N from=<...>"
   line, no client line) sets the stale registration aside the same way;
 - "noclient": a short queue id reused by messages without a client line (a bounce
-  notification under the id of a tracked message bound from its ident; local(8)'s
-  "forwarded as" copy under the id of an earlier message's copy): their lines go to no
-  earlier message's record (the registration set aside at the new message's header line,
-  cleanup's "message-id="), the second copy is followed in its own; a restart reading it
-  all again changes no record;
+  notification under the id of a tracked message bound from its ident four hours before;
+  local(8)'s "forwarded as" copy under the id of an earlier message's copy): their lines
+  go to no earlier message's record (the registration set aside at the new message's
+  header line, cleanup's "message-id="), the second copy is followed in its own; a
+  restart reading it all again changes no record (more cases: postfix-follower-reuse);
 - "torn": a stored record that cannot be read (torn by a crash, damaged): its line held
   (not applied to an empty record), other messages' lines applied meanwhile; applied
   once the record reads again (its earlier state kept), dropped with a warning past
@@ -82,8 +82,14 @@ LINE = ("Dec 04 21:35:14 mx postfix/virtual[23030]: %s: to=<alice@test.example>,
 REMOVED = "Dec 04 21:35:15 mx postfix/qmgr[23024]: %s: removed\n"
 
 # A message's header line, as cleanup logs it for every message (the first line of one
-# without a client line): when, which cleanup process, queue id, Message-ID.
-HEADER = "Dec 04 %s mx postfix/cleanup[%d]: %s: message-id=<%s>\n"
+# without a client line): time stamp (stamp()), which cleanup process, queue id,
+# Message-ID.
+HEADER = "%s mx postfix/cleanup[%d]: %s: message-id=<%s>\n"
+
+
+def stamp(t):
+    """@t (unix seconds) as Postfix's maillog_file writes it (local time, no year)."""
+    return time.strftime("%b %d %H:%M:%S", time.localtime(t))
 
 # A bounce daemon's notification (Postfix 3.7 logs the notice after the queue file is
 # written: its header, qmgr and even a delivery line may come before it).
@@ -506,44 +512,45 @@ def main():
 
         # A short queue id reused by messages without a client line (helper-117's case,
         # session 18): a bounce daemon's notification under the queue id of a tracked
-        # message bound from its ident, delivered and removed; and local(8)'s "forwarded
-        # as" copy of an alias under the queue id of an earlier tracked message's copy
-        # (its derived registration). Their lines go to no earlier message's record, the
-        # second copy gets a registration of its own; and a restart that reads all of it
-        # again (the saved position kept before it by an untracked line, held 30 s)
-        # changes no record.
+        # message bound from its ident four hours earlier, delivered and removed; and
+        # local(8)'s "forwarded as" copy of an alias under the queue id of an earlier
+        # tracked message's copy (its derived registration). Their lines go to no earlier
+        # message's record, the second copy gets a registration of its own; and a restart
+        # that reads all of it again (the saved position kept before it by an untracked
+        # line, held 30 s) changes no record.
         name = "noclient"
         proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=30\n")
         now = int(time.time())
+        then = now - 4 * 3600
         ident = "msgtrk-" + "0" * 31 + "7"
         qid = "DDDDDD010"
         with open(log, "a") as f:
             f.write(LINE % "FFFFFF010")
-        register(regs, None, "bounced-into@test.example", ["alice@test.example"], now, ident)
+        register(regs, None, "bounced-into@test.example", ["alice@test.example"], then, ident)
         with open(log, "a") as f:
             f.write(CLIENT % (qid, ", orig_queue_id=" + ident))
-            f.write(HEADER % ("21:35:13", 23021, qid, "tracked@test.example"))
+            f.write(HEADER % (stamp(then), 23021, qid, "tracked@test.example"))
             f.write(LINE % qid)
             f.write(REMOVED % qid)
         old = record_path(state, "bounced-into@test.example")
         check("noclient: the tracked message delivered",
               settle("delivered", lambda: "Action: delivered" in read_log(old), 5))
         with open(log, "a") as f:
-            f.write(HEADER % ("21:36:00", 23021, qid, "20261204213600.%s@mx.test.example" % qid))
+            f.write(HEADER % (stamp(now), 23021, qid, "20261204213600.%s@mx.test.example" % qid))
             f.write(BOUNCE_QMGR % qid)
             f.write(BOUNCE_DEFER % qid)
             f.write(BOUNCE_NOTE % ("CCCCCC010", qid))
         register(regs, "AAAAAA010", "alias-first@test.example", ["team@local.test.example"],
-                 now)
+                 then)
         register(regs, "AAAAAA011", "alias-second@test.example", ["team@local.test.example"],
                  now)
         with open(log, "a") as f:
-            f.write(HEADER % ("21:35:14", 23022, "BBBBBB010", "first@test.example"))
+            f.write(HEADER % (stamp(then), 23022, "BBBBBB010", "first@test.example"))
             f.write(FORWARD % ("AAAAAA010", "BBBBBB010"))
             f.write(MEMBER_SENT % "BBBBBB010")
             f.write(REMOVED % "BBBBBB010")
             f.write(REMOVED % "AAAAAA010")
-            f.write(HEADER % ("21:36:14", 23022, "BBBBBB010", "second@test.example"))
+            f.write(HEADER % (stamp(now), 23022, "BBBBBB010", "second@test.example"))
             f.write(FORWARD % ("AAAAAA011", "BBBBBB010"))
             f.write(MEMBER_BOUNCED % "BBBBBB010")
             f.write(REMOVED % "BBBBBB010")

@@ -40,7 +40,6 @@ typedef struct
   const char *from;
   const char *message_id;
   const char *orig_queue_id;
-  const char *origin;
 } LineCase;
 
 static const LineCase cases[] = {
@@ -100,24 +99,7 @@ static const LineCase cases[] = {
   { "cleanup-message-id",
     "Dec 04 21:35:14 mx postfix-msgtrk-test/cleanup[23029]: 999A0A7444F: "
     "message-id=<cap1@test.example>",
-    POSTFIX_LOG_MESSAGE_ID, "cleanup", "999A0A7444F", .message_id = "cap1@test.example",
-    .origin = "Dec 04 21:35:14 mx postfix-msgtrk-test/cleanup[23029]" },
-  /* A message without a Message-ID (cleanup_message.c logs "<>"); origins of syslog time
-   * stamps with a fraction of a second: the fraction dropped (two header lines of one
-   * message, logged within the second, share the origin), an RFC 3339 offset kept. */
-  { "cleanup-message-id-none",
-    "Dec 04 21:35:14 mx postfix/cleanup[23029]: 999A0A7444F: message-id=<>",
-    POSTFIX_LOG_MESSAGE_ID, "cleanup", "999A0A7444F", .message_id = "",
-    .origin = "Dec 04 21:35:14 mx postfix/cleanup[23029]" },
-  { "cleanup-message-id-bsd-fraction",
-    "Dec  4 21:35:14.250 mx postfix/cleanup[23029]: 999A0A7444F: message-id=<a@b>",
-    POSTFIX_LOG_MESSAGE_ID, "cleanup", "999A0A7444F", .message_id = "a@b",
-    .origin = "Dec  4 21:35:14 mx postfix/cleanup[23029]" },
-  { "cleanup-message-id-rfc3339-fraction",
-    "2026-12-04T21:35:14.123456+01:00 mx.test.example postfix/cleanup[7]: 999A0A7444F: "
-    "message-id=<a@b>",
-    POSTFIX_LOG_MESSAGE_ID, "cleanup", "999A0A7444F", .message_id = "a@b",
-    .origin = "2026-12-04T21:35:14+01:00 mx.test.example postfix/cleanup[7]" },
+    POSTFIX_LOG_MESSAGE_ID, "cleanup", "999A0A7444F", .message_id = "cap1@test.example" },
   { "qmgr-queued",
     "Dec 04 21:35:14 mx postfix-msgtrk-test/qmgr[23024]: 999A0A7444F: "
     "from=<sender@test.example>, size=262, nrcpt=7 (queue active)",
@@ -372,7 +354,6 @@ test_line (gconstpointer data)
   check_str ("from", e.from, c->from);
   check_str ("message_id", e.message_id, c->message_id);
   check_str ("orig_queue_id", e.orig_queue_id, c->orig_queue_id);
-  check_str ("origin", e.origin, c->origin);
 }
 
 /* Every prefix of every case parses (any kind), never past its end. */
@@ -708,31 +689,6 @@ test_limit (void)
     }
 }
 
-/* POSTFIX_LOG_MAX_ORIGIN: a header line's origin of exactly the limit is kept whole, a
- * longer one (a host name of hundreds of octets) cut there. */
-static void
-test_origin_limit (void)
-{
-  const char *stamp = "Dec 04 21:35:14 ";
-  const char *program = " postfix/cleanup[1]";
-
-  for (gsize extra = 0; extra <= 1; extra++)
-    {
-      gsize host_len = POSTFIX_LOG_MAX_ORIGIN - strlen (stamp) - strlen (program) + extra;
-      g_autofree char *host = g_strnfill (host_len, 'h');
-      g_autofree char *line = g_strconcat (stamp, host, program, ": 999A0A7444F: message-id=<>",
-                                           NULL);
-      g_auto (PostfixLogEntry) e = { 0 };
-
-      g_assert_cmpint (postfix_log_parse (line, strlen (line), 1796420000, &e), ==,
-                       POSTFIX_LOG_MESSAGE_ID);
-      g_assert_cmpuint (strlen (e.origin), ==, POSTFIX_LOG_MAX_ORIGIN);
-      g_assert_true (strncmp (e.origin, line, POSTFIX_LOG_MAX_ORIGIN) == 0);
-      if (extra == 0)
-        g_assert_true (g_str_has_suffix (e.origin, program));
-    }
-}
-
 static void
 test_helpers (void)
 {
@@ -818,7 +774,6 @@ main (int   argc,
   g_test_add_func ("/postfix-log/fixture-3.7.11-probes", test_fixture_probes);
   g_test_add_func ("/postfix-log/raw-octets", test_raw_octets);
   g_test_add_func ("/postfix-log/limit", test_limit);
-  g_test_add_func ("/postfix-log/origin-limit", test_origin_limit);
   g_test_add_func ("/postfix-log/helpers", test_helpers);
   return g_test_run ();
 }
