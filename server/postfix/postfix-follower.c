@@ -48,7 +48,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
@@ -88,9 +91,10 @@
 #define FOLLOWER_MAX_QUEUE_LIFETIME (100 * 86400)
 /** FOLLOWER_EXPIRE_INTERVAL: seconds between sweeps of expired registrations. */
 #define FOLLOWER_EXPIRE_INTERVAL 600
-/** FOLLOWER_MAX_STAMP_AHEAD: seconds a header line's time stamp may be ahead of this
- * clock and still be compared with registrations' arrival times (header_start). */
-#define FOLLOWER_MAX_STAMP_AHEAD 300
+/** FOLLOWER_MAX_STAMP_SKEW: seconds the log's time stamps may be off this clock (the
+ * newest line against its file's modification time at the start, a header line ahead
+ * of the clock) and still be compared with registrations' arrival times (header_start). */
+#define FOLLOWER_MAX_STAMP_SKEW 300
 /** FOLLOWER_UNKNOWN_LOG_MAX: octets of the first unknown line that are logged. */
 #define FOLLOWER_UNKNOWN_LOG_MAX 200
 
@@ -148,6 +152,8 @@ typedef struct
   GHashTable *fences;   /* queue id → seq of a later message's header line: the lines of
                          * that queue id held before it are an earlier message's */
   gboolean stamps_ahead; /* warned: the log's time stamps are ahead of this clock */
+  gboolean stamps_skewed; /* the log's newest line at the start was stamped off its file's
+                           * time: no stamp compared (check_stamp_skew) */
   guint timer;
 } Follower;
 
@@ -438,6 +444,66 @@ recover_journals (Follower *f)
     g_warning ("Some journaled registrations could not be restored: %s", local->message);
 }
 
+/* The log's time stamps are read in this process's time zone (postfix-log.c): when
+ * Postfix writes them in another (a container's TZ), a header line compared with a
+ * registration's arrival (header_start) could set aside a live message's registration.
+ * At the start, the newest complete line of the log is compared with the file's
+ * modification time (written together); off by more than FOLLOWER_MAX_STAMP_SKEW (either
+ * way), no stamp is compared in this run, warned. An empty or unreadable file says
+ * nothing (the stamps ahead of the clock are still caught line by line). */
+static void
+check_stamp_skew (Follower *f)
+{
+  char buf[POSTFIX_LOG_MAX_LINE + 2];
+  g_auto (PostfixLogEntry) e = { 0 };
+  struct stat st;
+  gsize want;
+  ssize_t got;
+  char *end;
+  char *start;
+  gint64 skew;
+  int fd = g_open (f->maillog, O_RDONLY | O_CLOEXEC, 0);
+
+  if (fd < 0)
+    return;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size == 0)
+    {
+      close (fd);
+      return;
+    }
+  want = MIN ((guint64) st.st_size, sizeof buf);
+  got = pread (fd, buf, want, st.st_size - (off_t) want);
+  close (fd);
+  if (got <= 0)
+    return;
+  /* The last complete line: up to the last LF, from the one before it. */
+  end = buf + got;
+  while (end > buf && end[-1] != '\n')
+    end--;
+  if (end == buf)
+    return;
+  end--;
+  start = end;
+  while (start > buf && start[-1] != '\n')
+    start--;
+  if (start == buf && (gsize) got == want && want < (gsize) st.st_size)
+    return; /* the line may begin before what was read */
+  postfix_log_parse (start, (gsize) (end - start), g_get_real_time () / G_USEC_PER_SEC, &e);
+  if (e.time <= 0)
+    return;
+  skew = e.time - (gint64) st.st_mtime;
+  if (ABS (skew) <= FOLLOWER_MAX_STAMP_SKEW)
+    return;
+  f->stamps_skewed = TRUE;
+  g_warning ("The newest line of %s is stamped %+" G_GINT64_FORMAT " s off the file's "
+             "modification time: this follower does not read the log's time stamps in the "
+             "time zone Postfix writes them in (give both the same one; or it started in the "
+             "hour a daylight-saving change repeats). Until it is started again with that "
+             "mended, a short queue id another message reuses without a client line is not "
+             "told",
+             f->maillog, skew);
+}
+
 static gboolean
 follower_post_drop (gpointer data,
                     GError **error)
@@ -463,6 +529,7 @@ follower_post_drop (gpointer data,
     return FALSE;
   f->saved_ino = ino;
   f->saved_offset = offset;
+  check_stamp_skew (f);
   f->track.store = f->store;
   f->track.reg_dir = f->registration_dir;
   f->track.hostname = f->hostname;
@@ -691,13 +758,34 @@ leg_waits (GHashTable     *waiting_legs,
   return g_hash_table_contains (waiting_legs, key);
 }
 
+/* A new message's line @h under its queue id (a client line, or a header line, at its
+ * first walk): when lines of that queue id wait in this walk (@waiting, @waiting_legs:
+ * held for a registration, a copy's for its parent's line), a fence at @h: they are an
+ * earlier message's, dropped when next walked (header_fenced), never applied to the new
+ * message's registration, bound meanwhile. */
+static void
+fence_earlier (Follower       *f,
+               const HeldLine *h,
+               GHashTable     *waiting,
+               GHashTable     *waiting_legs)
+{
+  g_autofree char *copy_key = leg_key (h, FALSE);
+
+  if (g_hash_table_contains (waiting, h->entry.queue_id)
+      || g_hash_table_contains (waiting_legs, copy_key))
+    {
+      guint64 *fence = g_new (guint64, 1);
+
+      *fence = h->seq;
+      g_hash_table_replace (f->fences, g_strdup (h->entry.queue_id), fence);
+    }
+}
+
 /* A new message's header line @h (cleanup's "message-id=", at its first walk): its queue
- * id's registration checked against the line's time (postfix_registration_start; a time
- * stamp ahead of this clock, such as a follower in another time zone than Postfix's log
- * would read, is not compared: warned once), and, when lines of that queue id wait in
- * this walk (@waiting, @waiting_legs), a fence at @h: they are an earlier message's,
- * dropped when next walked (header_fenced). FALSE: the registration could not be
- * checked (@error; retried). */
+ * id's registration checked against the line's time (postfix_registration_start; not
+ * compared when the log's stamps are off this clock: check_stamp_skew at the start, or
+ * this one ahead of it, warned once), and the earlier lines of its queue id fenced off
+ * (fence_earlier). FALSE: the registration could not be checked (@error; retried). */
 static gboolean
 header_start (Follower   *f,
               HeldLine   *h,
@@ -706,18 +794,17 @@ header_start (Follower   *f,
               GHashTable *waiting_legs,
               GError    **error)
 {
-  gint64 logged = h->entry.time;
+  gint64 logged = f->stamps_skewed ? 0 : h->entry.time;
   gint64 clock = g_get_real_time () / G_USEC_PER_SEC;
   PostfixCurrentChange done;
-  g_autofree char *copy_key = NULL;
 
-  if (logged > clock + FOLLOWER_MAX_STAMP_AHEAD)
+  if (logged > clock + FOLLOWER_MAX_STAMP_SKEW)
     {
       if (!f->stamps_ahead)
         g_warning ("The log's time stamps are ahead of this clock (%s: %" G_GINT64_FORMAT
-                   " s): is this follower in the time zone Postfix logs in? Until they are "
-                   "not, a short queue id another message reuses without a client line is "
-                   "not told",
+                   " s): is this follower in the time zone Postfix logs in (or is it the "
+                   "hour a daylight-saving change repeats)? While they are, a short queue "
+                   "id another message reuses without a client line is not told",
                    h->entry.queue_id, logged - clock);
       f->stamps_ahead = TRUE;
       logged = 0;
@@ -732,15 +819,7 @@ header_start (Follower   *f,
                  h->entry.queue_id);
       g_hash_table_remove (regs, h->entry.queue_id);
     }
-  copy_key = leg_key (h, FALSE);
-  if (g_hash_table_contains (waiting, h->entry.queue_id)
-      || g_hash_table_contains (waiting_legs, copy_key))
-    {
-      guint64 *fence = g_new (guint64, 1);
-
-      *fence = h->seq;
-      g_hash_table_replace (f->fences, g_strdup (h->entry.queue_id), fence);
-    }
+  fence_earlier (f, h, waiting, waiting_legs);
   return TRUE;
 }
 
@@ -791,6 +870,9 @@ settle_walk (Follower *f)
    * adds them (postfix_track_batch_apply's NOT_FOUND), and "QID\n" for each such copy. */
   g_autoptr (GHashTable) waiting_legs = g_hash_table_new_full (g_str_hash, g_str_equal,
                                                                g_free, NULL);
+  /* Queue ids with a line left waiting because its record cannot be read (their
+   * registration current: not fenced off by a new message's line). */
+  g_autoptr (GHashTable) unreadable = g_hash_table_new (g_str_hash, g_str_equal);
   gint64 now = g_get_monotonic_time ();
   gboolean over;
   GList *l;
@@ -877,6 +959,7 @@ settle_walk (Follower *f)
               return FALSE;
             }
           h->new_message = TRUE;
+          fence_earlier (f, h, waiting, waiting_legs);
           if (done & POSTFIX_CURRENT_SET_ASIDE)
             g_message ("%s: a new message under this queue id (transaction %s): an earlier "
                        "message's registration set aside",
@@ -942,7 +1025,8 @@ settle_walk (Follower *f)
       /* An earlier line of this queue id waits for its registration in this walk (it
        * appeared since: a content filter's copy, derived by a line in between): this one
        * waits too, and both are applied at the next pass, in log order. */
-      if (g_hash_table_contains (waiting, h->entry.queue_id) || leg_waits (waiting_legs, h))
+      if (g_hash_table_contains (waiting, h->entry.queue_id)
+          || g_hash_table_contains (unreadable, h->entry.queue_id) || leg_waits (waiting_legs, h))
         {
           l = next;
           continue;
@@ -996,7 +1080,7 @@ settle_walk (Follower *f)
                 {
                   if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over)
                     {
-                      g_hash_table_add (waiting, h->entry.queue_id);
+                      g_hash_table_add (unreadable, h->entry.queue_id);
                       l = next;
                       continue;
                     }

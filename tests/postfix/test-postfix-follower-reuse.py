@@ -31,6 +31,17 @@ registration's own header line and failed them; here with real time stamps.
   (warned), later lines go on (before, a retry that never ended).
 - "ahead": a header line time-stamped a day ahead of the clock (a follower in another
   time zone than Postfix's log): not compared, warned once; the registration stays.
+- "tz-skew": the log written in a time zone nine hours ahead of the follower's, read
+  after the follower was stopped (no stamp ahead of the clock any more): the newest line
+  against the file's modification time at the start says so (warned), and the message's
+  own header line, nine hours "after" its arrival, leaves its registration alone.
+- "split-bind": the ident path's real timing: the tracked message bound at its client
+  line in a pass before its header line is read; the earlier message's held line is
+  fenced off at the client line.
+- "torn-fence": a tracked message's own line held because its record cannot be read,
+  then a bounce notification's header line under the queue id (within 3 h: the
+  registration stays current): the held line is not fenced off, and applies once the
+  record reads again.
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
 
@@ -60,6 +71,9 @@ record_path, run, stop, wait_file = (limits.record_path, limits.run, limits.stop
 BOB_SENT = ("Dec 04 21:38:14 mx postfix/virtual[23030]: %s: to=<bob@test.example>, "
             "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "
             "status=sent (delivered to maildir)\n")
+BOB_BOUNCED = ("Dec 04 21:35:31 mx postfix/virtual[23030]: %s: to=<bob@test.example>, "
+               "relay=virtual, delay=0.1, delays=0/0/0/0.1, dsn=5.1.1, status=bounced "
+               "(unknown user)\n")
 BOB_DEFER = ("Dec 04 21:35:30 mx postfix/virtual[23030]: %s: to=<bob@test.example>, "
              "relay=virtual, delay=0.1, delays=0/0/0/0.1, dsn=4.2.2, status=deferred "
              "(maildir delivery failed: Disk quota exceeded)\n")
@@ -251,6 +265,88 @@ def main():
         check("ahead: warned once",
               read_log(out).count("time stamps are ahead of this clock") == 1,
               read_log(out)[-600:])
+        stop(proc)
+        name = "tz-skew"
+        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=1\n")
+        stop(proc)
+        qid = "DDDDDD051"
+        ahead = 9 * 3600
+        arrival = now - 12 * 3600
+        register(regs, qid, "tz@test.example", ["alice@test.example"], arrival)
+        with open(log, "a") as f:
+            f.write(HEADER % (stamp(arrival + ahead), 23021, qid, "tz@test.example"))
+            f.write(LINE % qid)
+            f.write(HEADER % (stamp(arrival + 600 + ahead), 23021, "DDDDDD0FF", "z@mx"))
+        os.utime(log, (arrival + 600, arrival + 600))
+        proc = restart(name, out)
+        rec = record_path(state, "tz@test.example")
+        check("tz-skew: later lines walked",
+              sentinel(state, regs, log, "EEEEEE051", "s51@test.example", now))
+        check("tz-skew: the stamps found off the file's time at the start, warned",
+              "stamped +32400 s off the file's modification time" in read_log(out),
+              read_log(out)[-800:])
+        check("tz-skew: the message's own header line left its registration alone",
+              os.path.exists(os.path.join(regs, qid + ".reg"))
+              and "Action: delivered" in read_log(rec), repr(os.listdir(regs)))
+        stop(proc)
+
+        name = "split-bind"
+        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=5\n")
+        qid = "DDDDDD052"
+        ident = "msgtrk-" + "0" * 30 + "52"
+        with open(log, "a") as f:
+            # The earlier, untracked message: its deferral held for a registration.
+            f.write(HEADER % (stamp(now - 60), 23041, qid, "earlier.%s@mx" % qid))
+            f.write(BOB_DEFER % qid)
+            f.write(REMOVED % qid)
+            # The tracked message's client line (at its first RCPT).
+            f.write(CLIENT % (qid, ", orig_queue_id=" + ident))
+        # Its pending registration at the 354; bound by the follower at the client line.
+        register(regs, None, "split@test.example", ["alice@test.example", "bob@test.example"],
+                 now, ident)
+        reg = os.path.join(regs, qid + ".reg")
+        check("split-bind: the tracked message bound at its client line",
+              wait_file(reg, 5), repr(os.listdir(regs)))
+        # Its header line and delivery in later passes.
+        with open(log, "a") as f:
+            f.write(HEADER % (stamp(now), 23021, qid, "split@test.example"))
+            f.write(LINE % qid)
+        rec = record_path(state, "split@test.example")
+        check("split-bind: later lines walked",
+              sentinel(state, regs, log, "EEEEEE052", "s52@test.example", now))
+        settle("the earlier line dropped", lambda: "a line held for a registration dropped"
+               in read_log(out), 10)
+        text = read_log(rec)
+        check("split-bind: the earlier message's held deferral dropped, not in the tracked "
+              "record", "Action: delivered" in text and "Disk quota" not in text
+              and "a line held for a registration dropped" in read_log(out), text)
+        stop(proc)
+
+        name = "torn-fence"
+        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=10\n")
+        qid = "DDDDDD054"
+        register(regs, qid, "tornfence@test.example",
+                 ["alice@test.example", "bob@test.example"], now)
+        rec = record_path(state, "tornfence@test.example")
+        with open(log, "a") as f:
+            f.write(LINE % qid)
+        check("torn-fence: first state stored", wait_file(rec, 5))
+        intact = open(rec, "rb").read()
+        with open(rec, "wb") as f:
+            f.write(b"garbage\n")
+        with open(log, "a") as f:
+            f.write(BOB_BOUNCED % qid)  # the tracked message's own line: held
+            f.write(REMOVED % qid)
+            # The queue id reused at once by a bounce notification (no client line).
+            f.write(HEADER % (stamp(now), 23041, qid, "bounce.%s@mx" % qid))
+        check("torn-fence: later lines walked",
+              sentinel(state, regs, log, "EEEEEE054", "s54@test.example", now))
+        with open(rec, "wb") as f:
+            f.write(intact)  # the record reads again well within registration_wait
+        check("torn-fence: the tracked message's own held line applied once its record "
+              "reads again (its registration is still current)",
+              settle("bob", lambda: "Action: failed" in read_log(rec), 10),
+              read_log(rec) + read_log(out)[-800:])
         stop(proc)
     finally:
         if not failures:
