@@ -106,12 +106,22 @@ typedef struct
   gint64 seen;          /* monotonic microseconds (seconds would cut the wait short) */
   gsize octets;         /* the line's length as read (max_held_bytes) */
   guint64 seq;          /* the line's number among those read (header fences) */
+  gboolean unreadable;  /* held because its record could not be read */
   gboolean pending_seen; /* a cleanup line: its Message-ID's pending file existed when read */
   gboolean for_pending;  /* a cleanup line held for a pending registration by Message-ID
                           * (pending_seen, or read in the first registration_wait seconds) */
   gboolean new_message;  /* a client or cleanup line: its queue id's stale registration
                           * looked for */
 } HeldLine;
+
+/* A new message's line under a queue id (fence_earlier): the lines of that queue id held
+ * before it (@seq) are an earlier message's; with @all, those held for an unreadable
+ * record too (the new line set their registration aside). */
+typedef struct
+{
+  guint64 seq;
+  gboolean all;
+} Fence;
 
 typedef struct
 {
@@ -149,11 +159,13 @@ typedef struct
   gboolean orphans_due; /* orphaned pending registrations may be waiting (settle_orphans) */
   gboolean settle_failed; /* the last settle_held failed: retried before the log is read on */
   guint64 lines_read;   /* numbers the held lines (HeldLine.seq) */
-  GHashTable *fences;   /* queue id → seq of a later message's header line: the lines of
-                         * that queue id held before it are an earlier message's */
+  GHashTable *fences;   /* queue id → Fence: a later message's line under it */
   gboolean stamps_ahead; /* warned: the log's time stamps are ahead of this clock */
-  gboolean stamps_skewed; /* the log's newest line at the start was stamped off its file's
-                           * time: no stamp compared (check_stamp_skew) */
+  gboolean stamps_skewed; /* the log's newest line at the start was stamped ahead of its
+                           * file's time: no stamp compared (check_stamp_skew) */
+  gboolean stamps_undecided; /* nothing to check at the start: stamps compared only once
+                              * the log was read to its end (caught_up) */
+  gboolean caught_up;   /* a poll read the log to its end */
   guint timer;
 } Follower;
 
@@ -445,12 +457,15 @@ recover_journals (Follower *f)
 }
 
 /* The log's time stamps are read in this process's time zone (postfix-log.c): when
- * Postfix writes them in another (a container's TZ), a header line compared with a
- * registration's arrival (header_start) could set aside a live message's registration.
+ * Postfix writes them in one ahead of it (a container's TZ), a header line compared with
+ * a registration's arrival (header_start) could set aside a live message's registration.
  * At the start, the newest complete line of the log is compared with the file's
- * modification time (written together); off by more than FOLLOWER_MAX_STAMP_SKEW (either
- * way), no stamp is compared in this run, warned. An empty or unreadable file says
- * nothing (the stamps ahead of the clock are still caught line by line). */
+ * modification time (written together): ahead of it by more than FOLLOWER_MAX_STAMP_SKEW,
+ * no stamp is compared in this run, warned (behind it, stamps only look older: a reused
+ * queue id is told less often, never a live registration set aside). A file that says
+ * nothing (none, empty, a last line without a stamp or too long) leaves it undecided:
+ * stamps are compared only once the log was read to its end (a backlog, perhaps in a
+ * rotated file, is not); after that, line by line, a stamp ahead of the clock is not. */
 static void
 check_stamp_skew (Follower *f)
 {
@@ -464,6 +479,7 @@ check_stamp_skew (Follower *f)
   gint64 skew;
   int fd = g_open (f->maillog, O_RDONLY | O_CLOEXEC, 0);
 
+  f->stamps_undecided = TRUE;
   if (fd < 0)
     return;
   if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size == 0)
@@ -486,13 +502,14 @@ check_stamp_skew (Follower *f)
   start = end;
   while (start > buf && start[-1] != '\n')
     start--;
-  if (start == buf && (gsize) got == want && want < (gsize) st.st_size)
+  if (start == buf && want < (gsize) st.st_size)
     return; /* the line may begin before what was read */
   postfix_log_parse (start, (gsize) (end - start), g_get_real_time () / G_USEC_PER_SEC, &e);
   if (e.time <= 0)
     return;
   skew = e.time - (gint64) st.st_mtime;
-  if (ABS (skew) <= FOLLOWER_MAX_STAMP_SKEW)
+  f->stamps_undecided = FALSE;
+  if (skew <= FOLLOWER_MAX_STAMP_SKEW)
     return;
   f->stamps_skewed = TRUE;
   g_warning ("The newest line of %s is stamped %+" G_GINT64_FORMAT " s off the file's "
@@ -762,21 +779,28 @@ leg_waits (GHashTable     *waiting_legs,
  * first walk): when lines of that queue id wait in this walk (@waiting, @waiting_legs:
  * held for a registration, a copy's for its parent's line), a fence at @h: they are an
  * earlier message's, dropped when next walked (header_fenced), never applied to the new
- * message's registration, bound meanwhile. */
+ * message's registration, bound meanwhile. A line held for an unreadable record
+ * (@unreadable) is one only when @set_aside: @h set its registration aside. */
 static void
 fence_earlier (Follower       *f,
                const HeldLine *h,
                GHashTable     *waiting,
-               GHashTable     *waiting_legs)
+               GHashTable     *waiting_legs,
+               GHashTable     *unreadable,
+               gboolean        set_aside)
 {
   g_autofree char *copy_key = leg_key (h, FALSE);
+  /* Lines held for an unreadable record wait for their registration's record: fenced
+   * off only when @h set that registration aside. */
+  gboolean all = set_aside && g_hash_table_contains (unreadable, h->entry.queue_id);
 
-  if (g_hash_table_contains (waiting, h->entry.queue_id)
+  if (all || g_hash_table_contains (waiting, h->entry.queue_id)
       || g_hash_table_contains (waiting_legs, copy_key))
     {
-      guint64 *fence = g_new (guint64, 1);
+      Fence *fence = g_new (Fence, 1);
 
-      *fence = h->seq;
+      fence->seq = h->seq;
+      fence->all = set_aside;
       g_hash_table_replace (f->fences, g_strdup (h->entry.queue_id), fence);
     }
 }
@@ -792,9 +816,11 @@ header_start (Follower   *f,
               GHashTable *regs,
               GHashTable *waiting,
               GHashTable *waiting_legs,
+              GHashTable *unreadable,
               GError    **error)
 {
-  gint64 logged = f->stamps_skewed ? 0 : h->entry.time;
+  gint64 logged = f->stamps_skewed || (f->stamps_undecided && !f->caught_up) ? 0
+                                                                            : h->entry.time;
   gint64 clock = g_get_real_time () / G_USEC_PER_SEC;
   PostfixCurrentChange done;
 
@@ -819,7 +845,8 @@ header_start (Follower   *f,
                  h->entry.queue_id);
       g_hash_table_remove (regs, h->entry.queue_id);
     }
-  fence_earlier (f, h, waiting, waiting_legs);
+  fence_earlier (f, h, waiting, waiting_legs, unreadable,
+                 (done & POSTFIX_CURRENT_SET_ASIDE) != 0);
   return TRUE;
 }
 
@@ -830,12 +857,12 @@ static gboolean
 header_fenced (Follower       *f,
                const HeldLine *h)
 {
-  const guint64 *fence;
+  const Fence *fence;
 
   if (g_hash_table_size (f->fences) == 0)
     return FALSE;
   fence = g_hash_table_lookup (f->fences, h->entry.queue_id);
-  return fence != NULL && h->seq < *fence;
+  return fence != NULL && h->seq < fence->seq && (fence->all || !h->unreadable);
 }
 
 /* Forget the fences no held line is before any more. */
@@ -851,7 +878,7 @@ fences_prune (Follower *f)
   oldest = f->held.head != NULL ? ((HeldLine *) f->held.head->data)->seq : G_MAXUINT64;
   g_hash_table_iter_init (&iter, f->fences);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (*(guint64 *) value <= oldest)
+    if (((Fence *) value)->seq <= oldest)
       g_hash_table_iter_remove (&iter);
 }
 
@@ -905,7 +932,7 @@ settle_walk (Follower *f)
 
           if (!h->new_message)
             {
-              if (!header_start (f, h, regs, waiting, waiting_legs, &error))
+              if (!header_start (f, h, regs, waiting, waiting_legs, unreadable, &error))
                 {
                   g_warning ("%s: a new message under this queue id, its registration not "
                              "checked (retrying): %s",
@@ -959,7 +986,8 @@ settle_walk (Follower *f)
               return FALSE;
             }
           h->new_message = TRUE;
-          fence_earlier (f, h, waiting, waiting_legs);
+          fence_earlier (f, h, waiting, waiting_legs, unreadable,
+                         (done & POSTFIX_CURRENT_SET_ASIDE) != 0);
           if (done & POSTFIX_CURRENT_SET_ASIDE)
             g_message ("%s: a new message under this queue id (transaction %s): an earlier "
                        "message's registration set aside",
@@ -1081,6 +1109,7 @@ settle_walk (Follower *f)
                   if (now - h->seen < (gint64) f->registration_wait * G_USEC_PER_SEC && !over)
                     {
                       g_hash_table_add (unreadable, h->entry.queue_id);
+                      h->unreadable = TRUE;
                       l = next;
                       continue;
                     }
@@ -1300,6 +1329,8 @@ on_poll (gpointer data)
       at_end = lines == 0;
       read_on = lines > 0 && !held_over (f);
     }
+  if (at_end)
+    f->caught_up = TRUE;
   /* The whole log read, as it was when this poll began (@now). */
   if (f->orphans_due && at_end)
     f->orphans_due = !settle_orphans (f, now);

@@ -42,6 +42,9 @@ registration's own header line and failed them; here with real time stamps.
   then a bounce notification's header line under the queue id (within 3 h: the
   registration stays current): the held line is not fenced off, and applies once the
   record reads again.
+- "torn-reuse": the same held line, then a new message with another ident under the
+  queue id (its client line sets the registration aside): the held line is fenced off,
+  never applied to the new message's registration.
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
 
@@ -347,6 +350,42 @@ def main():
               "reads again (its registration is still current)",
               settle("bob", lambda: "Action: failed" in read_log(rec), 10),
               read_log(rec) + read_log(out)[-800:])
+        stop(proc)
+        name = "torn-reuse"
+        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=10\n")
+        qid = "DDDDDD055"
+        first = "msgtrk-" + "0" * 30 + "55"
+        second = "msgtrk-" + "0" * 30 + "56"
+        register(regs, None, "torn-first@test.example",
+                 ["alice@test.example", "bob@test.example"], now, first)
+        rec = record_path(state, "torn-first@test.example")
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + first))
+            f.write(HEADER % (stamp(now), 23021, qid, "torn-first@test.example"))
+            f.write(LINE % qid)
+        check("torn-reuse: first state stored", wait_file(rec, 5))
+        intact = open(rec, "rb").read()
+        with open(rec, "wb") as f:
+            f.write(b"garbage\n")
+        register(regs, None, "torn-second@test.example",
+                 ["alice@test.example", "bob@test.example"], now, second)
+        with open(log, "a") as f:
+            f.write(BOB_BOUNCED % qid)  # the first message's line: held, record unreadable
+            f.write(REMOVED % qid)
+            f.write(CLIENT % (qid, ", orig_queue_id=" + second))
+            f.write(HEADER % (stamp(now), 23022, qid, "torn-second@test.example"))
+            f.write(LINE % qid)
+        rec2 = record_path(state, "torn-second@test.example")
+        check("torn-reuse: later lines walked",
+              sentinel(state, regs, log, "EEEEEE055", "s55@test.example", now))
+        with open(rec, "wb") as f:
+            f.write(intact)
+        check("torn-reuse: the first message's held line fenced off by the second's client "
+              "line", settle("dropped", lambda: "a line held for a registration dropped"
+                             in read_log(out), 10), read_log(out)[-800:])
+        text = read_log(rec2)
+        check("torn-reuse: not in the second message's record",
+              "Action: delivered" in text and "unknown user" not in text, text)
         stop(proc)
     finally:
         if not failures:
