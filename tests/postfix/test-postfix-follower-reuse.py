@@ -58,6 +58,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
 from tracking_harness import read_log, register, settle  # noqa: E402
 
 # The holding-rule test's log lines and follower set-up (one place for both).
@@ -85,17 +86,9 @@ BOB_DEFER = ("Dec 04 21:35:30 mx postfix/virtual[23030]: %s: to=<bob@test.exampl
 def main():
     exe = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="follower-reuse-")
-    failures = 0
-    n = 0
     started = time.monotonic()
-
-    def check(what, ok, detail=""):
-        nonlocal failures, n
-        n += 1
-        print("%s %d - %s%s" % ("ok" if ok else "not ok", n, what,
-                                "" if ok or not detail else ": " + detail))
-        if not ok:
-            failures += 1
+    t = pi.Checker()
+    check = t.check
 
     def sentinel(state, regs, log, qid, envid, now, timeout=5):
         """A registered message's line: every line before it has been walked."""
@@ -388,13 +381,11 @@ def main():
               "Action: delivered" in text and "unknown user" not in text, text)
         stop(proc)
     finally:
-        if not failures:
+        if not t.failures:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print("# kept " + tmp)
-    print("# %d checks, %d failed, %.1f s" % (n, failures, time.monotonic() - started))
-    print("1..%d" % n)
-    return 1 if failures else 0
+    return t.done(started)
 
 
 if __name__ == "__main__":
