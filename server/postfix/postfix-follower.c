@@ -850,7 +850,7 @@ header_start (Follower   *f,
   return TRUE;
 }
 
-/* Is @h (a delivery or expiry line) before a fence of its queue id (header_start): an
+/* Is @h (a delivery or expiry line) before a fence of its queue id (fence_earlier): an
  * earlier message's line, held for a registration, that a later message's registration
  * must not take? */
 static gboolean
@@ -898,7 +898,7 @@ settle_walk (Follower *f)
   g_autoptr (GHashTable) waiting_legs = g_hash_table_new_full (g_str_hash, g_str_equal,
                                                                g_free, NULL);
   /* Queue ids with a line left waiting because its record cannot be read (their
-   * registration current: not fenced off by a new message's line). */
+   * registration current: fenced off only by a new message's line that set it aside). */
   g_autoptr (GHashTable) unreadable = g_hash_table_new (g_str_hash, g_str_equal);
   gint64 now = g_get_monotonic_time ();
   gboolean over;
@@ -923,7 +923,7 @@ settle_walk (Follower *f)
        * is derived by its parent's line after it): its queue id's registration is
        * checked against it, one of an earlier message set aside
        * (postfix_registration_start), and the earlier message's lines of that queue id
-       * still held are fenced off (header_fence). Held for a pending registration by
+       * still held are fenced off (fence_earlier). Held for a pending registration by
        * Message-ID: not bound at once (the first line with a Message-ID need not be the
        * tracked message's), see settle_message_id. */
       if (h->entry.kind == POSTFIX_LOG_MESSAGE_ID)
@@ -1039,8 +1039,9 @@ settle_walk (Follower *f)
           l = next;
           continue;
         }
-      /* Held for a registration, and a later message's header line came under its
-       * queue id: an earlier message's line, never to be applied (header_start). */
+      /* Held for a registration, and a later message's client or header line came
+       * under its queue id: an earlier message's line, never to be applied
+       * (fence_earlier). */
       if (header_fenced (f, h))
         {
           g_info ("%s: a line held for a registration dropped: a later message has its "
