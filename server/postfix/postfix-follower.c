@@ -1330,7 +1330,9 @@ on_poll (gpointer data)
       at_end = lines == 0;
       read_on = lines > 0 && !held_over (f);
     }
-  if (at_end)
+  /* The log's own file read to its end (a poll that ends a rotated file of a backlog
+   * hands out no line either). */
+  if (at_end && postfix_tail_is_following (f->tail))
     f->caught_up = TRUE;
   /* The whole log read, as it was when this poll began (@now). */
   if (f->orphans_due && at_end)

@@ -923,6 +923,22 @@ postfix_tail_poll (PostfixTail        *tail,
   return TRUE;
 }
 
+/**
+ * postfix_tail_is_following:
+ * @tail: a tail
+ *
+ * Whether @tail reads the file at its path, not a rotated file that a resume or a
+ * truncation queued before it, with none queued after it: a poll that hands out no line
+ * then has read the whole log (a poll that ends a rotated file hands out none either).
+ *
+ * Returns: %TRUE while following the path's file
+ */
+gboolean
+postfix_tail_is_following (PostfixTail *tail)
+{
+  return tail->cur != NULL && !tail->cur->rotated && g_queue_is_empty (&tail->next);
+}
+
 /* Where a restart must begin: the start of the unfinished line of the file read. */
 void
 postfix_tail_get_position (PostfixTail *tail,

@@ -93,6 +93,7 @@ gboolean     postfix_tail_poll             (PostfixTail               *tail,
                                             gpointer                   user_data,
                                             guint                     *lines_out,
                                             GError                   **error);
+gboolean     postfix_tail_is_following     (PostfixTail               *tail);
 void         postfix_tail_get_position     (PostfixTail               *tail,
                                             guint64                   *ino,
                                             guint64                   *offset);
