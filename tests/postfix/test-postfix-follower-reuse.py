@@ -48,7 +48,6 @@ registration's own header line and failed them; here with real time stamps.
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -60,17 +59,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import read_log, register, settle  # noqa: E402
-
-# The holding-rule test's log lines and follower set-up (one place for both).
-_spec = importlib.util.spec_from_file_location(
-    "limits", os.path.join(HERE, "test-postfix-follower-limits.py"))
-limits = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(limits)
-
-CLIENT, HEADER, LINE, REMOVED = limits.CLIENT, limits.HEADER, limits.LINE, limits.REMOVED
-BOUNCE_DEFER, stamp = limits.BOUNCE_DEFER, limits.stamp
-record_path, run, stop, wait_file = (limits.record_path, limits.run, limits.stop,
-                                     limits.wait_file)
+from follower_logfile import (BOUNCE_DEFER, CLIENT, HEADER, LINE, REMOVED,  # noqa: E402
+                              record_path, run, stamp, stop, wait_file)
 
 BOB_SENT = ("Dec 04 21:38:14 mx postfix/virtual[23030]: %s: to=<bob@test.example>, "
             "relay=virtual, delay=0.04, delays=0.01/0.01/0/0.02, dsn=2.0.0, "

@@ -13,7 +13,6 @@ From helper-124's review (session 19): a poll that ends a rotated file hands out
 and was taken for the end of the log. As root, the follower runs as nobody.
 """
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -25,11 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from tracking_harness import read_log, register, settle  # noqa: E402
+import follower_logfile as fl  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location(
-    "limits", os.path.join(HERE, "test-postfix-follower-limits.py"))
-limits = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(limits)
 
 
 def main():
@@ -40,26 +36,26 @@ def main():
     started = time.monotonic()
     now = int(time.time())
     name = "rot"
-    proc, state, regs, log, out = limits.run(exe, tmp, name, "registration_wait=1\n")
+    proc, state, regs, log, out = fl.run(exe, tmp, name, "registration_wait=1\n")
     # A first line, so the saved position has a head to be found by.
     register(regs, "EEEEEE001", "s1@test.example", ["alice@test.example"], now)
     with open(log, "a") as f:
-        f.write(limits.LINE % "EEEEEE001")
+        f.write(fl.LINE % "EEEEEE001")
     check("first line walked",
-          limits.wait_file(limits.record_path(state, "s1@test.example"), 5))
-    limits.stop(proc)
+          fl.wait_file(fl.record_path(state, "s1@test.example"), 5))
+    fl.stop(proc)
     # The backlog, written while the follower was stopped, Postfix 9 h ahead.
     ahead = 9 * 3600
     arrival = now - 12 * 3600
     qid = "DDDDDD061"
     with open(log, "a") as f:
-        f.write(limits.HEADER % (limits.stamp(arrival - 60 + ahead), 23021, "DDDDDD0F1",
+        f.write(fl.HEADER % (fl.stamp(arrival - 60 + ahead), 23021, "DDDDDD0F1",
                                  "a@mx"))
     os.rename(log, log + ".2")
     register(regs, qid, "tz@test.example", ["alice@test.example"], arrival)
     with open(log + ".1", "w") as f:
-        f.write(limits.HEADER % (limits.stamp(arrival + ahead), 23021, qid, "tz@mx"))
-        f.write(limits.LINE % qid)
+        f.write(fl.HEADER % (fl.stamp(arrival + ahead), 23021, qid, "tz@mx"))
+        f.write(fl.LINE % qid)
     open(log, "w").close()  # the rotation just then: nothing to compare at the start
     conf = os.path.join(tmp, name + ".conf")
     proc = subprocess.Popen([exe, "--config", conf, "--verbose"],
@@ -73,18 +69,18 @@ def main():
               and proc.poll() is None, read_log(out)[-800:])
         register(regs, "EEEEEE002", "s2@test.example", ["alice@test.example"], now)
         with open(log, "a") as f:
-            f.write(limits.LINE % "EEEEEE002")
+            f.write(fl.LINE % "EEEEEE002")
         check("the backlog and the log's own file read",
-              limits.wait_file(limits.record_path(state, "s2@test.example"), 10),
+              fl.wait_file(fl.record_path(state, "s2@test.example"), 10),
               read_log(out)[-1500:])
-        rec = limits.record_path(state, "tz@test.example")
+        rec = fl.record_path(state, "tz@test.example")
         check("the message's own header line (backlog, second rotated file) left its "
               "registration alone",
               os.path.exists(os.path.join(regs, qid + ".reg"))
               and "Action: delivered" in read_log(rec),
               repr(os.listdir(regs)) + read_log(out)[-1500:])
     finally:
-        limits.stop(proc)
+        fl.stop(proc)
     if not t.failures:
         shutil.rmtree(tmp, ignore_errors=True)
     return t.done(started)
