@@ -377,7 +377,11 @@ track_store_next_version (void)
  * A version for the next write of a record stored with @stored: above @stored even when
  * the real-time clock stepped back since @stored was written (a writer restarted after the
  * clock was set back would otherwise have its writes dropped as stale), and above every
- * version track_store_next_version() gave before. @stored does not move the versions of
+ * version track_store_next_version() gave before. While the clock is behind @stored, each
+ * call gives another version (@stored plus a count kept by this process), so two writes
+ * above the same stored version never share one: a relay whose pushed update could not
+ * be stored locally gives its next update a version above the pushed one, not the same
+ * (which the receiver would drop as a duplicate). @stored does not move the versions of
  * other records: one far ahead (a clock once wrong) stays that record's alone; one at
  * %G_MAXINT64 (a broken or forged record) gets %G_MAXINT64, which is dropped as a
  * duplicate.
@@ -387,7 +391,17 @@ track_store_next_version (void)
 gint64
 track_store_next_version_after (gint64 stored)
 {
-  return MAX (track_store_next_version (), stored < G_MAXINT64 ? stored + 1 : stored);
+  static GMutex lock;
+  static gint64 behind; /* versions given above a stored one the clock was behind */
+  gint64 v = track_store_next_version ();
+  gint64 step;
+
+  if (v > stored)
+    return v;
+  g_mutex_lock (&lock);
+  step = behind < G_MAXINT64 ? ++behind : behind;
+  g_mutex_unlock (&lock);
+  return stored < G_MAXINT64 - step ? stored + step : G_MAXINT64;
 }
 
 /**

@@ -376,6 +376,9 @@ test_version_loaded (StoreFixture *f,
   g_assert_cmpstr (stale, ==, "delayed");
   next = track_store_next_version_after (version);
   g_assert_cmpint (next, >, stored);
+  /* Another write above the same stored version (the last one pushed, then not stored
+   * here): another version, above the first. */
+  g_assert_cmpint (track_store_next_version_after (version), >, next);
   /* The top of the range: no overflow, and no other record's version moved. */
   g_assert_cmpint (track_store_next_version_after (G_MAXINT64), ==, G_MAXINT64);
   g_assert_cmpint (track_store_next_version (), <, stored);
