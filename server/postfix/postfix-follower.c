@@ -114,13 +114,14 @@ typedef struct
                           * looked for */
 } HeldLine;
 
-/* A new message's line under a queue id (fence_earlier): the lines of that queue id held
- * before it (@seq) are an earlier message's; with @all, those held for an unreadable
- * record too (the new line set their registration aside). */
+/* The new messages' lines under a queue id (fence_earlier): the lines of that queue id
+ * held before @seq are an earlier message's; those held for an unreadable record, before
+ * @all_seq (0: none), the line that set their registration aside. A later fence never
+ * narrows an earlier one. */
 typedef struct
 {
   guint64 seq;
-  gboolean all;
+  guint64 all_seq;
 } Fence;
 
 typedef struct
@@ -797,11 +798,21 @@ fence_earlier (Follower       *f,
   if (all || g_hash_table_contains (waiting, h->entry.queue_id)
       || g_hash_table_contains (waiting_legs, copy_key))
     {
-      Fence *fence = g_new (Fence, 1);
+      Fence *fence = g_hash_table_lookup (f->fences, h->entry.queue_id);
 
-      fence->seq = h->seq;
-      fence->all = set_aside;
-      g_hash_table_replace (f->fences, g_strdup (h->entry.queue_id), fence);
+      if (fence == NULL)
+        {
+          fence = g_new0 (Fence, 1);
+          g_hash_table_insert (f->fences, g_strdup (h->entry.queue_id), fence);
+        }
+      fence->seq = MAX (fence->seq, h->seq);
+      if (set_aside)
+        fence->all_seq = MAX (fence->all_seq, h->seq);
+      /* The lines fenced off are dropped when next walked: the new message's lines of
+       * this walk do not wait behind them. */
+      g_hash_table_remove (waiting, h->entry.queue_id);
+      if (all)
+        g_hash_table_remove (unreadable, h->entry.queue_id);
     }
 }
 
@@ -862,7 +873,7 @@ header_fenced (Follower       *f,
   if (g_hash_table_size (f->fences) == 0)
     return FALSE;
   fence = g_hash_table_lookup (f->fences, h->entry.queue_id);
-  return fence != NULL && h->seq < fence->seq && (fence->all || !h->unreadable);
+  return fence != NULL && h->seq < (h->unreadable ? fence->all_seq : fence->seq);
 }
 
 /* Forget the fences no held line is before any more. */
@@ -1051,12 +1062,21 @@ settle_walk (Follower *f)
           l = next;
           continue;
         }
+      /* Why it is held is decided again in this walk (below). */
+      h->unreadable = FALSE;
       /* An earlier line of this queue id waits for its registration in this walk (it
        * appeared since: a content filter's copy, derived by a line in between): this one
-       * waits too, and both are applied at the next pass, in log order. */
-      if (g_hash_table_contains (waiting, h->entry.queue_id)
-          || g_hash_table_contains (unreadable, h->entry.queue_id) || leg_waits (waiting_legs, h))
+       * waits too, and both are applied at the next pass, in log order. One behind a line
+       * held for an unreadable record is its registration's too: fenced off as that one
+       * is (fence_earlier). */
+      if (g_hash_table_contains (waiting, h->entry.queue_id) || leg_waits (waiting_legs, h))
         {
+          l = next;
+          continue;
+        }
+      if (g_hash_table_contains (unreadable, h->entry.queue_id))
+        {
+          h->unreadable = TRUE;
           l = next;
           continue;
         }

@@ -45,6 +45,11 @@ registration's own header line and failed them; here with real time stamps.
 - "torn-reuse": the same held line, then a new message with another ident under the
   queue id (its client line sets the registration aside): the held line is fenced off,
   never applied to the new message's registration.
+- "torn-narrow": the same held line fenced off by an untracked message's client line,
+  then a later fence under the queue id (another message's client line while a line
+  waits for a registration) and a tracked message's registration current when the record
+  reads again: the later fence does not narrow the first, the held line is never applied
+  to the tracked message's record.
 As root, the follower runs as nobody (the servers refuse to run as root).
 """
 
@@ -369,6 +374,55 @@ def main():
         text = read_log(rec2)
         check("torn-reuse: not in the second message's record",
               "Action: delivered" in text and "unknown user" not in text, text)
+        stop(proc)
+
+        name = "torn-narrow"
+        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=10\n")
+        qid = "DDDDDD057"
+        first = "msgtrk-" + "0" * 30 + "57"
+        fourth = "msgtrk-" + "0" * 30 + "58"
+        register(regs, None, "narrow-first@test.example",
+                 ["alice@test.example", "bob@test.example"], now, first)
+        rec = record_path(state, "narrow-first@test.example")
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + first))
+            f.write(HEADER % (stamp(now), 23021, qid, "narrow-first@test.example"))
+            f.write(LINE % qid)
+        check("torn-narrow: first state stored", wait_file(rec, 5))
+        intact = open(rec, "rb").read()
+        with open(rec, "wb") as f:
+            f.write(b"garbage\n")
+        register(regs, None, "narrow-fourth@test.example",
+                 ["alice@test.example", "bob@test.example"], now, fourth)
+        with open(log, "a") as f:
+            f.write(BOB_BOUNCED % qid)  # the first message's line: held, record unreadable
+            f.write(REMOVED % qid)
+            # An untracked message: its client line sets the first's registration aside
+            # (the held line fenced off); its delivery line waits for a registration.
+            f.write(CLIENT % (qid, ""))
+            f.write(HEADER % (stamp(now), 23022, qid, "narrow-untracked@test.example"))
+            f.write(BOB_DEFER % qid)
+            f.write(REMOVED % qid)
+            # Another untracked message's client line: a new fence (nothing set aside),
+            # which must not narrow the first.
+            f.write(CLIENT % (qid, ""))
+            f.write(REMOVED % qid)
+            # A tracked message: its registration current when the held line is retried.
+            f.write(CLIENT % (qid, ", orig_queue_id=" + fourth))
+            f.write(HEADER % (stamp(now), 23023, qid, "narrow-fourth@test.example"))
+            f.write(LINE % qid)
+        rec4 = record_path(state, "narrow-fourth@test.example")
+        check("torn-narrow: later lines walked",
+              sentinel(state, regs, log, "EEEEEE057", "s57@test.example", now))
+        with open(rec, "wb") as f:
+            f.write(intact)
+        check("torn-narrow: the held line still fenced off after a later fence",
+              settle("dropped", lambda: "a line held for a registration dropped"
+                     in read_log(out), 15), read_log(out)[-800:])
+        text = read_log(rec4)
+        check("torn-narrow: not in the fourth message's record",
+              "Action: delivered" in text and "unknown user" not in text
+              and "Disk quota" not in text, text)
         stop(proc)
     finally:
         if not t.failures:
