@@ -15,8 +15,10 @@
  *   data       = *line end
  *   line       = [ "." ] *( octet - LF ) LF          ; the leading "." is removed
  *   end        = "." CRLF                           ; only right after a CRLF or at the start
- * A "." line ended by a bare LF, or following a line ended by a bare LF, is data (its
- * dot removed): this closes the SMTP smuggling hole (<LF>.<CR><LF> and <CR><LF>.<LF>).
+ * A "." line ended by a bare LF, or following a line ended by a bare LF, is data: this
+ * closes the SMTP smuggling hole (<LF>.<CR><LF> and <CR><LF>.<LF>). Its dot is kept (the
+ * line holds no other character, so RFC 5321's rule deletes none): a writer stuffs it
+ * again, and the next server reads the same "." line, not an empty one.
  *
  * The streaming writer (MsgtrkDotWriter) writes the same as msgtrk_dot_stuff() for data
  * fed in pieces of any size, a line spanning pieces (no line limit: the caller's reader
@@ -225,6 +227,9 @@ msgtrk_dot_parser_feed (MsgtrkDotParser *parser,
               i++;
               break;
             }
+          /* "." and a bare LF: a line of a single ".", not the end: the dot is data. */
+          if (data[i] == '\n')
+            g_string_append_c (out, '.');
           parser->state = MSGTRK_DOT_STATE_TEXT;
           break;
 
@@ -235,7 +240,10 @@ msgtrk_dot_parser_feed (MsgtrkDotParser *parser,
               msgtrk_dot_parser_init (parser);
               return TRUE;
             }
-          /* ".\r" then something else: the held CR is data. */
+          /* "." CRLF after a bare LF: a line of a single ".", not the end: the dot is
+           * data. ".\r" then anything else: the dot goes, the held CR is data. */
+          if (data[i] == '\n')
+            g_string_append_c (out, '.');
           g_string_append_c (out, '\r');
           parser->last_cr = TRUE;
           parser->state = MSGTRK_DOT_STATE_TEXT;

@@ -33,8 +33,13 @@ static const ParseCase parse_cases[] = {
   { "no-end-yet", "a\r\nb\r\n", "a\r\nb\r\n", -1 },
   { "dot-not-first", "a.\r\n.\r\n", "a.\r\n", 7 },
   /* SMTP smuggling: only CRLF "." CRLF ends the data. */
-  { "bare-lf-before-dot", "a\n.\r\nb\r\n.\r\n", "a\n\r\nb\r\n", 11 },
-  { "dot-bare-lf", "a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", 11 },
+  /* ... and such a "." line keeps its dot (no other character on it: RFC 5321 deletes
+   * none), so that it is written stuffed again, not as an empty line. */
+  { "bare-lf-before-dot", "a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", 11 },
+  { "dot-bare-lf", "a\r\n.\nb\r\n.\r\n", "a\r\n.\nb\r\n", 11 },
+  { "dot-bare-lf-first", ".\nx\r\n.\r\n", ".\nx\r\n", 8 },
+  { "bare-lf-dot-bare-lf", "a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", 10 },
+  { "bare-lf-dots", "a\n.\r\n.\r\n", "a\n.\r\n", 8 },
   { "bare-cr-dot", "a\r.\r\n.\r\n", "a\r.\r\n", 8 },
   { "dot-cr-text", ".\rx\r\n.\r\n", "\rx\r\n", 8 },
   { "dot-cr-cr-lf", ".\r\r\n.\r\n", "\r\r\n", 7 },

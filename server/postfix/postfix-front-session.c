@@ -83,7 +83,7 @@
  *             written again by its one writer (dot-stuffed, every LF as CRLF): no line
  *             Postfix could read as "." (it strips every CR before the LF:
  *             ".<CR><CR><LF>") reaches it but the real end, and a "." after or before a
- *             bare LF is data for both (no SMTP smuggling). A line longer than the
+ *             bare LF is data for both, dot kept (no SMTP smuggling). A line longer than the
  *             reader's buffer is passed on in pieces (Postfix decides). A tracked
  *             message with an ident: its pending registration by ident is started at
  *             Postfix's 354 (journal record, slot file and link, then the sync, in a pool
@@ -2055,21 +2055,25 @@ register_queue_id (Session    *s,
   g_autoptr (GError) error = NULL;
   gsize n = 0;
 
-  if (q == NULL)
+  if (q != NULL)
     {
-      g_warning ("[%s] the upstream's 250 names no queue id: ENVID %s cannot be tracked",
-                 s->peer_ip, s->envid);
-      return FALSE;
+      q += strlen ("queued as ");
+      while (g_ascii_isalnum (q[n]))
+        n++;
+      qid = g_strndup (q, n);
     }
-  q += strlen ("queued as ");
-  while (g_ascii_isalnum (q[n]))
-    n++;
-  qid = g_strndup (q, n);
-  if (!postfix_log_is_queue_id (qid, n) || s->rcpts->len == 0)
+  if (qid == NULL || !postfix_log_is_queue_id (qid, n) || s->rcpts->len == 0)
     {
-      g_warning ("[%s] no queue id or no recipient in the upstream's 250: ENVID %s cannot "
-                 "be tracked",
-                 s->peer_ip, s->envid);
+      /* Postfix has queued the message all the same. */
+      if (pending)
+        g_warning ("[%s] no queue id or no recipient in the upstream's 250 (ENVID %s): its "
+                   "pending registration stays, for the follower to bind",
+                   s->peer_ip, s->envid);
+      else
+        g_warning ("[%s] no queue id or no recipient in the upstream's 250: ENVID %s cannot "
+                   "be tracked; the client is told 451, Postfix's copy goes out untracked "
+                   "(find it with postqueue -p to stop it)",
+                   s->peer_ip, s->envid);
       return FALSE;
     }
   if (pending && mid_key == NULL)

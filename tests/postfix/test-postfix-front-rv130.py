@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test-postfix-front-rv130.py: msgtrk-submit-front, review rv130 (scripted upstream).
+
+  test-postfix-front-rv130.py --build-dir BUILD
+
+Checks:
+  1. a lone "." line after a bare LF ("Subject: a<LF>.<CR><LF>X-Foo: b") is data, as
+     the front's header comment says ("a '.' after or before a bare LF is data for
+     both"): Postfix must get it (dot-stuffed, "..<CR><LF>"), not an empty line that
+     ends the header section early (X-Foo moved into the body). FAILS on main: the
+     parser drops the dot (msgtrk_dot_parser_feed, DOT_CR state).
+  2. POSTFIX_FRONT_REPLY_MAX_LINES (100): an upstream reply of 100 lines is relayed, one
+     of 101 is a bad reply (421 4.4.2 to the client).
+  3. POSTFIX_FRONT_MAX_ERRORS (20): 19 local errors leave the session open, the 20th
+     is followed by 421 4.7.0.
+Skips (77) when the front is not built. Binds loopback ports only.
+"""
+
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
+from scripted_front import Client, PostfixLike, start_front, test_setup, test_teardown  # noqa: E402
+
+
+class LongEhlo(PostfixLike):
+    """PostfixLike whose EHLO reply has self.ehlo_lines lines."""
+    ehlo_lines = 100
+
+    def session(self, c):
+        f = c.makefile("rwb")
+        f.write(b"220 postfix-like ESMTP\r\n")
+        f.flush()
+        while True:
+            try:
+                line = f.readline()
+            except OSError:
+                break
+            if not line:
+                break
+            verb = line.split()[0].upper() if line.split() else b""
+            if verb == b"EHLO":
+                n = self.ehlo_lines
+                text = ["250-postfix-like"] + ["250-X-KEYWORD-%d" % i for i in range(n - 2)]
+                text.append("250 DSN")
+                f.write(("\r\n".join(text) + "\r\n").encode())
+            elif verb == b"XCLIENT":
+                f.write(b"220 postfix-like ESMTP\r\n")
+            elif verb == b"QUIT":
+                f.write(b"221 bye\r\n")
+                f.flush()
+                break
+            else:
+                f.write(b"250 2.0.0 Ok\r\n")
+            f.flush()
+        c.close()
+
+
+def main():
+    setup = test_setup("msgtrk-front-rv130-")
+    if setup is None:
+        return 77
+    exe, source_root, base = setup
+    t = pi.Checker()
+    procs = []
+    try:
+        up = PostfixLike()
+        proc, port = start_front(exe, base, "front", up, source_root)
+        procs.append(proc)
+
+        # 1. A lone "." after a bare LF is data.
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        c.cmd(b"MAIL FROM:<a@example.com>\r\n")
+        c.cmd(b"RCPT TO:<b@example.com>\r\n")
+        c.cmd(b"DATA\r\n")
+        before = len(up.lines)
+        code, _ = c.cmd(b"Subject: a\n.\r\nX-Foo: b\r\n\r\nbody\r\n.\r\n")
+        got = up.lines[before:]
+        t.check("a lone '.' after a bare LF reaches Postfix as data (\"..\"), the header "
+                "section not ended early", code == 250 and b"..\r\n" in got
+                and got.index(b"X-Foo: b\r\n") < got.index(b"\r\n"),
+                "client got %d; upstream got %r" % (code, got))
+        c.sock.close()
+
+        # 2. The upstream's reply: 100 lines, then 101.
+        for n, ok in ((100, True), (101, False)):
+            up2 = LongEhlo()
+            up2.ehlo_lines = n
+            proc2, port2 = start_front(exe, base, "front-lines-%d" % n, up2, source_root)
+            procs.append(proc2)
+            c = Client(port2)
+            c.reply()
+            code, text = c.cmd(b"EHLO client.example\r\n")
+            if ok:
+                t.check("an upstream reply of %d lines (POSTFIX_FRONT_REPLY_MAX_LINES) is "
+                        "relayed" % n, code == 250 and b"X-KEYWORD-%d" % (n - 3) in text,
+                        "%d %r" % (code, text[-200:]))
+            else:
+                t.check("an upstream reply of %d lines is a bad reply: 421 4.4.2" % n,
+                        code == 421 and b"4.4.2" in text, "%d %r" % (code, text[-200:]))
+            c.sock.close()
+
+        # 3. POSTFIX_FRONT_MAX_ERRORS: local errors (502 to BDAT).
+        c = Client(port)
+        c.reply()
+        c.cmd(b"EHLO client.example\r\n")
+        codes = [c.cmd(b"BDAT 1 LAST\r\n")[0] for _ in range(19)]
+        c.sock.settimeout(1)
+        code, text = c.cmd(b"NOOP\r\n")
+        t.check("19 local errors: the session goes on", codes == [502] * 19 and code == 250,
+                "%r then %d" % (codes, code))
+        code20, _ = c.cmd(b"BDAT 1 LAST\r\n")
+        code, text = c.reply()
+        t.check("the 20th local error (POSTFIX_FRONT_MAX_ERRORS) is followed by 421 4.7.0",
+                code20 == 502 and code == 421 and b"4.7.0" in text, "%d, %d %r"
+                % (code20, code, text))
+        c.sock.close()
+    finally:
+        test_teardown(procs, base, t.failures > 0)
+    print("1..%d" % t.count)
+    return 1 if t.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
