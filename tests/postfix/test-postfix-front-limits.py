@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""test-postfix-front-rv130.py: msgtrk-submit-front, review rv130 (scripted upstream).
+"""test-postfix-front-limits.py: msgtrk-submit-front against a scripted upstream: a lone "."
+line that is data, and limits at and past them (from the session 20 review).
 
-  test-postfix-front-rv130.py --build-dir BUILD
+  test-postfix-front-limits.py --build-dir BUILD
 
 Checks:
   1. a lone "." line after a bare LF ("Subject: a<LF>.<CR><LF>X-Foo: b") is data, as
      the front's header comment says ("a '.' after or before a bare LF is data for
      both"): Postfix must get it (dot-stuffed, "..<CR><LF>"), not an empty line that
-     ends the header section early (X-Foo moved into the body). FAILS on main: the
-     parser drops the dot (msgtrk_dot_parser_feed, DOT_CR state).
+     ends the header section early (X-Foo moved into the body). Failed before 81f96ca:
+     the parser dropped the dot (msgtrk_dot_parser_feed, DOT_CR state).
   2. POSTFIX_FRONT_REPLY_MAX_LINES (100): an upstream reply of 100 lines is relayed, one
      of 101 is a bad reply (421 4.4.2 to the client).
   3. POSTFIX_FRONT_MAX_ERRORS (20): 19 local errors leave the session open, the 20th
@@ -61,7 +62,7 @@ class LongEhlo(PostfixLike):
 
 
 def main():
-    setup = test_setup("msgtrk-front-rv130-")
+    setup = test_setup("msgtrk-front-limits-")
     if setup is None:
         return 77
     exe, source_root, base = setup
