@@ -20,7 +20,6 @@ Skips (77) when the front is not built. Binds loopback ports only.
 
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
