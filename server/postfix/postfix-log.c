@@ -4,7 +4,9 @@
  *
  * Grammar (what postfix_log_parse() accepts; SP is one space, "..." are literal octets):
  *
- *   line        = stamp SP host SP program [ "[" 1*DIGIT "]" ] ":" SP text
+ *   line        = stamp SP [ host SP [ facility "." priority SP ] ] program
+ *                 [ "[" 1*DIGIT "]" ] ":" SP text
+ *                 ; BusyBox syslogd writes "mail.info" after the host; with -S, no host
  *   stamp       = bsd-stamp / rfc3339-stamp
  *   bsd-stamp   = month SP ( 2DIGIT / SP DIGIT / DIGIT ) SP 2DIGIT ":" 2DIGIT ":" 2DIGIT
  *                 [ "." 1*DIGIT ]            ; maillog_file: "Dec 04 21:35:14",
@@ -153,20 +155,22 @@ parse_bsd_stamp (Cursor *c,
 
   *time_out = 0;
   ref = g_date_time_new_from_unix_local (now > 0 ? now : 0);
-  if (ref != NULL)
+  if (ref == NULL)
+    return TRUE;
+  /* Next year first (a stamp just past New Year read just before it, by a clock behind
+   * the log's), then this year, then the last (a date that does not exist in a year,
+   * 29 February, is skipped). */
+  for (gint year = g_date_time_get_year (ref) + 1; year >= g_date_time_get_year (ref) - 1;
+       year--)
     {
-      gint year = g_date_time_get_year (ref);
-
+      g_clear_pointer (&dt, g_date_time_unref);
       dt = g_date_time_new_local (year, (gint) month, (gint) day, (gint) hh, (gint) mm,
                                   (gdouble) MIN (ss, 59));
-      if (dt != NULL && g_date_time_to_unix (dt) > now + 86400)
+      if (dt != NULL && g_date_time_to_unix (dt) <= now + 86400)
         {
-          g_clear_pointer (&dt, g_date_time_unref);
-          dt = g_date_time_new_local (year - 1, (gint) month, (gint) day, (gint) hh, (gint) mm,
-                                      (gdouble) MIN (ss, 59));
+          *time_out = g_date_time_to_unix (dt);
+          break;
         }
-      if (dt != NULL)
-        *time_out = g_date_time_to_unix (dt);
     }
   return TRUE;
 }
@@ -484,6 +488,34 @@ parse_client (Cursor          *c,
   return POSTFIX_LOG_CLIENT;
 }
 
+/* Is the next token a Postfix program ("postfix/smtp[1]:": a "/" in it, ":" at its end)?
+ * A host name never is. The cursor is not moved. */
+static gboolean
+token_is_program (const Cursor *c)
+{
+  const char *e = c->p;
+
+  while (e < c->end && *e != ' ')
+    e++;
+  return e > c->p && e[-1] == ':' && memchr (c->p, '/', (gsize) (e - c->p)) != NULL;
+}
+
+/* BusyBox syslogd's "facility.priority" ("mail.info", "local0.notice"): lower-case
+ * letters and digits, one dot, lower-case letters. */
+static gboolean
+is_facility_priority (const char *tok,
+                      gsize       len)
+{
+  const char *dot = memchr (tok, '.', len);
+
+  if (dot == NULL || dot == tok || dot + 1 == tok + len)
+    return FALSE;
+  for (const char *p = tok; p < tok + len; p++)
+    if (p != dot && !g_ascii_islower (*p) && !(p < dot && g_ascii_isdigit (*p)))
+      return FALSE;
+  return TRUE;
+}
+
 /**
  * postfix_log_parse:
  * @line: one log line, without its line end (need not be NUL-terminated)
@@ -514,9 +546,21 @@ postfix_log_parse (const char      *line,
   if (len > POSTFIX_LOG_MAX_LINE || memchr (line, '\0', len) != NULL)
     return entry->kind = POSTFIX_LOG_UNKNOWN;
 
-  if (!parse_stamp (&c, now, &entry->time) || !cursor_skip (&c, " ")
-      || !cursor_token (&c, &tok, &tok_len) || !cursor_skip (&c, " "))
+  if (!parse_stamp (&c, now, &entry->time) || !cursor_skip (&c, " "))
     return entry->kind = POSTFIX_LOG_UNKNOWN;
+  /* The host, unless the program comes at once (BusyBox syslogd -S); then a
+   * facility.priority (BusyBox syslogd), if there is one. */
+  if (!token_is_program (&c))
+    {
+      Cursor save;
+
+      if (!cursor_token (&c, &tok, &tok_len) || !cursor_skip (&c, " "))
+        return entry->kind = POSTFIX_LOG_UNKNOWN;
+      save = c;
+      if (!cursor_token (&c, &tok, &tok_len) || !is_facility_priority (tok, tok_len)
+          || !cursor_skip (&c, " "))
+        c = save;
+    }
 
   /* program [ "[" pid "]" ] ":" SP */
   prog = c.p;

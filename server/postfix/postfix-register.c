@@ -136,50 +136,80 @@ postfix_registration_add_rcpt (PostfixRegistration *reg,
   return TRUE;
 }
 
-/* RFC 5322 dot-atom: atext runs separated by single dots. */
+/* Does Postfix write the local part @local (@len octets, its internal form) as it is,
+ * unquoted? Its rule for the external form (quote_822_local, seen with 3.7.11): not
+ * empty, no leading, trailing or doubled dot, no space, control octet or one of
+ * ( ) < > @ , ; : \ " [ ]; octets above 127 are kept as they are. */
 static gboolean
-is_dot_atom (const char *s)
+is_logged_unquoted (const char *local,
+                    gsize       len)
 {
-  static const char specials[] = "!#$%&'*+-/=?^_`{|}~";
+  static const char specials[] = "()<>@,;:\\\"[]";
 
-  if (*s == '\0' || *s == '.')
+  if (len == 0 || local[0] == '.' || local[len - 1] == '.')
     return FALSE;
-  for (const char *p = s; *p != '\0'; p++)
+  for (gsize i = 0; i < len; i++)
     {
-      if (*p == '.')
-        {
-          if (p[1] == '.' || p[1] == '\0')
-            return FALSE;
-        }
-      else if (!g_ascii_isalnum (*p) && strchr (specials, *p) == NULL)
+      guchar c = (guchar) local[i];
+
+      if ((c == '.' && i + 1 < len && local[i + 1] == '.') || c == ' ' || c < 0x20
+          || c == 0x7f || strchr (specials, c) != NULL)
         return FALSE;
     }
   return TRUE;
 }
 
 /* @address as Postfix logs it (its external form, seen with 3.7.11): a source route
- * ("@a,@b:") dropped, and the quotes of a local part that needs none ("\"alice\"@x" is
- * logged alice@x). Anything else as given. */
+ * ("@a,@b:") dropped; the local part taken to Postfix's internal form (the quotes of a
+ * quoted one and its backslashes removed), then quoted again only where Postfix quotes it
+ * (is_logged_unquoted: "alice"@x is logged alice@x; dot.@x and a..b@x as "dot."@x and
+ * "a..b"@x), with a backslash before '"', '\' and CR. The domain as given. */
 static char *
 address_as_logged (const char *address)
 {
   const char *a = address;
-  g_autoptr (GString) local = g_string_new (NULL);
-  const char *p;
+  g_autoptr (GString) internal = g_string_new (NULL);
+  GString *out;
+  const char *at;
+  gsize local_len;
 
   if (a[0] == '@' && strchr (a, ':') != NULL)
     a = strchr (a, ':') + 1;
-  if (a[0] != '"')
-    return g_strdup (a);
-  for (p = a + 1; *p != '\0' && *p != '"'; p++)
+  if (a[0] == '"')
     {
-      if (*p == '\\' && p[1] != '\0')
-        p++;
-      g_string_append_c (local, *p);
+      const char *p;
+
+      for (p = a + 1; *p != '\0' && *p != '"'; p++)
+        {
+          if (*p == '\\' && p[1] != '\0')
+            p++;
+          g_string_append_c (internal, *p);
+        }
+      /* Not a quoted string followed by the domain: as given. */
+      if (*p != '"' || (p[1] != '@' && p[1] != '\0'))
+        return g_strdup (a);
+      g_string_append (internal, p + 1);
     }
-  if (*p != '"' || (p[1] != '@' && p[1] != '\0') || !is_dot_atom (local->str))
-    return g_strdup (a);
-  return g_strconcat (local->str, p + 1, NULL);
+  else
+    g_string_append (internal, a);
+  /* Postfix splits at the last '@' (a quoted local part may hold one). */
+  at = strrchr (internal->str, '@');
+  local_len = at != NULL ? (gsize) (at - internal->str) : internal->len;
+  if (is_logged_unquoted (internal->str, local_len))
+    return g_string_free (g_steal_pointer (&internal), FALSE);
+  out = g_string_sized_new (internal->len + 8);
+  g_string_append_c (out, '"');
+  for (gsize i = 0; i < local_len; i++)
+    {
+      char c = internal->str[i];
+
+      if (c == '"' || c == '\\' || c == '\r')
+        g_string_append_c (out, '\\');
+      g_string_append_c (out, c);
+    }
+  g_string_append_c (out, '"');
+  g_string_append (out, internal->str + local_len);
+  return g_string_free (out, FALSE);
 }
 
 /* The recipient whose address (as logged for this queue id) is @address, or NULL. The

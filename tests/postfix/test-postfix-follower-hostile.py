@@ -11,7 +11,7 @@ longer than Postfix's log record (the line ends cut, without the ")" of its reas
 450 whose text holds "dsn=2.0.0, relay=…, status=sent (queued as ID)", 8-bit octets and
 control characters; its DATA reply holds ") status=bounced (". Recipients with quoted
 local parts that hold ", status=sent", ">, relay=local, dsn=2.0.0, status=sent (" and an
-escaped quote; the Message-ID holds "status=bounced". Each recipient gets the outcome
+escaped quote, and bare ones Postfix logs quoted ("dot.", "a..b"); the Message-ID holds "status=bounced". Each recipient gets the outcome
 Postfix logged (status, Remote-MTA, no forged entry, no queue id followed from a reply),
 every Diagnostic-Code within POSTFIX_TRACK_MAX_DIAGNOSTIC octets, valid UTF-8.
 Then Postfix logs addresses in internal form (info_log_address_format = internal: quoted
@@ -137,13 +137,18 @@ def main():
         quoted_sent = '"okfake, status=sent"' + h
         quoted_forge = '"x>, relay=local, dsn=2.0.0, status=sent (y"' + h
         quoted_escape = '"a\\"b>c"' + h
+        # Bare local parts that are no dot-atom (a trailing or a doubled dot, as legacy
+        # Japanese mobile addresses have): Postfix logs them quoted (to=<"dot."@...>),
+        # registered as the client gave them; their entries' Final-Recipient is the form
+        # Postfix delivered to, their Original-Recipient the one the client gave.
+        undotted = {"dot." + h: '"dot."' + h, "a..b" + h: '"a..b"' + h}
         rcpts = ["long-deferred" + h, "long-bounced" + h, "fake" + h, "eight" + h,
-                 quoted_sent, quoted_forge, quoted_escape, "alice@test.example"]
+                 quoted_sent, quoted_forge, quoted_escape, "alice@test.example"] + list(undotted)
         envid = "hostile.follower@test.example"
         qid = submit_raw(pf.port, envid, rcpts, b"<m1 status=bounced>, dsn=5.0.0 \xff@x>")
         register(regs, qid, envid, rcpts, int(time.time()))
 
-        keys = [r.lower() for r in rcpts]
+        keys = [undotted.get(r, r).lower() for r in rcpts]
 
         def settled():
             r = recipients(track(mport, envid))
@@ -188,6 +193,15 @@ def main():
                 qf.get("action"), "delayed")
         t.equal("alice@test.example: delivered", entry("alice@test.example").get("action"),
                 "delivered")
+        logged = [line for line in open(pf.log, "rb").read().decode("utf-8", "replace")
+                  .split("\n") if "status=" in line and ("dot." in line or "a..b" in line)]
+        for k, final in undotted.items():
+            e = entry(final)
+            t.check("%s (logged quoted by Postfix): relayed" % k,
+                    e.get("action") == "relayed",
+                    "got %r; Postfix logged %r" % (e.get("action"), logged))
+            t.equal("%s: its Original-Recipient as the client gave it" % k,
+                    e.get("original-recipient"), "rfc822; " + k)
         for k in keys:
             d = entry(k).get("diagnostic-code") or ""
             raw = d.encode("utf-8", "surrogateescape")

@@ -386,6 +386,60 @@ test_year (void)
   postfix_log_parse (line, strlen (line), g_date_time_to_unix (jan), &e);
   got = g_date_time_new_from_unix_local (e.time);
   g_assert_cmpint (g_date_time_get_year (got), ==, 2026);
+
+  /* "The year that puts it at most one day after the present": a stamp a few seconds
+   * (or a container's time zone, hours) past New Year's midnight, read just before it,
+   * is next year's, not a year back (session 20 review). */
+  {
+    g_auto (PostfixLogEntry) e2 = { 0 };
+    g_autoptr (GDateTime) eve = g_date_time_new_local (2026, 12, 31, 23, 59, 50);
+    g_autoptr (GDateTime) got2 = NULL;
+    const char *line2 = "Jan  1 00:00:10 mx postfix/qmgr[1]: 999A0A7444F: removed";
+
+    postfix_log_parse (line2, strlen (line2), g_date_time_to_unix (eve), &e2);
+    got2 = g_date_time_new_from_unix_local (e2.time);
+    g_assert_cmpint (g_date_time_get_year (got2), ==, 2027);
+  }
+}
+
+/* BusyBox syslogd (Postfix in Alpine-based containers) writes "STAMP HOST
+ * FACILITY.PRIORITY MSG", and with -S "STAMP MSG" (no host): its Postfix lines are read
+ * as the others (session 20 review: they were all OTHER, skipped without a word). A host
+ * that looks like a facility.priority is still the host; another program's line is
+ * OTHER. */
+static void
+test_busybox_syslogd (void)
+{
+  static const char text[] =
+    "ABCDEF123: to=<a@b.example>, relay=mx.b.example[192.0.2.1]:25, delay=1, "
+    "delays=1/0/0/0, dsn=5.1.1, status=bounced (host mx.b.example[192.0.2.1] said: 550 "
+    "5.1.1 no (in reply to RCPT TO command))";
+  const char *prefixes[] = {
+    "Dec  4 21:35:14 mx mail.info postfix/smtp[1]: ",
+    "Dec  4 21:35:14 mx local0.notice postfix/smtp[1]: ",
+    "Dec  4 21:35:14 postfix/smtp[1]: ",
+    "Dec  4 21:35:14 mx.example postfix/smtp[1]: ",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (prefixes); i++)
+    {
+      g_auto (PostfixLogEntry) e = { 0 };
+      g_autofree char *line = g_strconcat (prefixes[i], text, NULL);
+
+      g_assert_cmpint (postfix_log_parse (line, strlen (line), 1796420000, &e), ==,
+                       POSTFIX_LOG_DELIVERY);
+      g_assert_cmpstr (e.service, ==, "smtp");
+      g_assert_cmpstr (e.queue_id, ==, "ABCDEF123");
+      g_assert_cmpstr (e.to, ==, "a@b.example");
+      g_assert_cmpstr (e.dsn, ==, "5.1.1");
+    }
+  {
+    g_auto (PostfixLogEntry) e = { 0 };
+    const char *other = "Dec  4 21:35:14 mx cron.info crond[7]: ABCDEF123: to=<a@b>, x";
+
+    g_assert_cmpint (postfix_log_parse (other, strlen (other), 1796420000, &e), ==,
+                     POSTFIX_LOG_OTHER);
+  }
 }
 
 /* The whole real log: nothing UNKNOWN, and the kinds counted. */
@@ -762,6 +816,7 @@ main (int   argc,
     }
   g_test_add_func ("/postfix-log/prefixes", test_prefixes);
   g_test_add_func ("/postfix-log/year", test_year);
+  g_test_add_func ("/postfix-log/busybox-syslogd", test_busybox_syslogd);
   g_test_add_func ("/postfix-log/fixture-3.7.11", test_fixture);
   for (guint i = 0; i < G_N_ELEMENTS (real_fixtures); i++)
     {

@@ -875,6 +875,54 @@ test_rcpt_as_logged (Fixture      *fx,
   }
 }
 
+/* A bare RCPT TO local part that is no dot-atom ("taro.@docomo.ne.jp", "a..b@x": the
+ * front takes them as bare mailboxes, Postfix's smtpd too) is logged quoted in Postfix's
+ * external form (to=<"taro."@...>, seen with 3.7.11). Its line finds its recipient, and
+ * when another recipient of the message expires, one that was delivered is not reported
+ * failed (session 20 review: both were lost, then reported failed). */
+static void
+test_rcpt_as_logged_quoted (Fixture      *fx,
+                            gconstpointer data)
+{
+  const char *rcpts[] = { "taro.@docomo.test", "a..b@test.example", "slow@c.example", NULL };
+  const char *lines[] = {
+    "Dec 05 17:31:10 mx postfix/smtp[8]: ABCDEF123: to=<\"taro.\"@docomo.test>, "
+    "relay=mx.docomo.test[192.0.2.9]:25, delay=0.02, delays=0.01/0.01/0/0, dsn=2.0.0, "
+    "status=sent (250 2.0.0 Ok)",
+    "Dec 05 17:31:10 mx postfix/virtual[9]: ABCDEF123: to=<\"a..b\"@test.example>, relay=virtual, "
+    "delay=0.02, delays=0.01/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)",
+    "Dec 05 17:31:10 mx postfix/smtp[8]: ABCDEF123: to=<slow@c.example>, "
+    "relay=mx.c.example[192.0.2.10]:25, delay=1, delays=0.01/0.01/0/1, dsn=4.3.0, "
+    "status=deferred (host mx.c.example[192.0.2.10] said: 451 4.3.0 later (in reply to RCPT TO command))",
+    "Dec 06 17:31:10 mx postfix/qmgr[7]: ABCDEF123: from=<s@test.example>, status=expired, "
+    "returned to sender",
+  };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF123", B1, rcpts);
+  g_autoptr (MsgtrkReport) r = NULL;
+  MsgtrkRecipientReport *e;
+
+  for (guint i = 0; i < G_N_ELEMENTS (lines); i++)
+    apply_line (fx, reg, lines[i]);
+  r = load (fx);
+  for (guint i = 0; i < msgtrk_report_get_recipients (r)->len; i++)
+    {
+      MsgtrkRecipientReport *x = g_ptr_array_index (msgtrk_report_get_recipients (r), i);
+
+      g_test_message ("entry %s / %s: action %d status %s",
+                      msgtrk_recipient_report_get_final_recipient (x),
+                      msgtrk_recipient_report_get_original_recipient (x),
+                      msgtrk_recipient_report_get_action (x),
+                      msgtrk_recipient_report_get_status (x));
+    }
+  e = find_entry (r, "\"taro.\"@docomo.test", "taro.@docomo.test");
+  g_assert_nonnull (e);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_RELAYED);
+  e = find_entry (r, "\"a..b\"@test.example", "a..b@test.example");
+  g_assert_nonnull (e);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (e), ==, MSGTRK_ACTION_DELIVERED);
+  g_assert_cmpuint (msgtrk_report_get_recipients (r)->len, ==, 3);
+}
+
 static void
 test_replay (Fixture      *fx,
              gconstpointer data)
@@ -3099,6 +3147,7 @@ main (int   argc,
   ADD ("/postfix-track/record/hostile-field-limit", test_hostile_field_limit);
   ADD ("/postfix-track/record/hostile-addresses", test_hostile_addresses);
   ADD ("/postfix-track/record/rcpt-as-logged", test_rcpt_as_logged);
+  ADD ("/postfix-track/record/rcpt-as-logged-quoted", test_rcpt_as_logged_quoted);
   ADD ("/postfix-track/batch/same-as-lines", test_batch_same_as_lines);
   ADD ("/postfix-track/batch/replay", test_batch_replay);
   ADD ("/postfix-track/batch/limits", test_batch_limits);
