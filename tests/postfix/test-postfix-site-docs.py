@@ -22,7 +22,8 @@ What (from the session 20 review of the admin docs):
      starts;
   5. every key of the follower's and mtqpd's key tables has a line in its example and an
      entry in its man page, and every key line of the examples is in the table;
-  6. mtqpd's and the follower's examples, adapted to temporary paths only, start.
+  6. mtqpd's and the follower's examples, adapted to temporary paths only, start;
+  7. the key-file blocks (```ini) of every page in docs/ hold no comment after a value.
 Skips (77) without Postfix's postconf; check 6 needs the programs built.
 Never: write outside its temporary directory; leave a process behind.
 """
@@ -187,6 +188,21 @@ def adapt(text, settings):
     return "\n".join(out + ["%s=%s" % kv for kv in settings.items()]) + "\n"
 
 
+def ini_block_checks(t):
+    """The configuration blocks (```ini) of every page in docs/ hold no comment after a
+    value: a GLib key file takes it into the value ("pool_size=4   # text")."""
+    docs = os.path.join(SOURCE_ROOT, "docs")
+    for name in sorted(os.listdir(docs)):
+        if not name.endswith(".md"):
+            continue
+        for block in re.findall(r"```ini\n(.*?)```", read("docs", name), re.S):
+            for line in block.splitlines():
+                if re.match(r"^[A-Za-z_0-9]+\s*=", line):
+                    t.check("docs/%s: %s has no comment after its value"
+                            % (name, line.split("=", 1)[0].strip()),
+                            not re.search(r"\s#", line), line)
+
+
 def start_checks(t, build, base):
     user = "nobody" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
     state = os.path.join(base, "state")
@@ -247,6 +263,7 @@ def main():
         units = unit_checks(t, base)
         known_parameter_checks(t, doc, units, base)
         key_checks(t)
+        ini_block_checks(t)
         start_checks(t, os.path.abspath(args.build_dir), base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
