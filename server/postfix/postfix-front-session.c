@@ -60,8 +60,9 @@
  *   EHLO      passed on; the reply's keywords minus STARTTLS, CHUNKING, BINARYMIME,
  *             XCLIENT, XFORWARD and MTRK (and minus AUTH before STARTTLS with
  *             tls_auth_only or tls_security_level=encrypt), plus STARTTLS (if this front
- *             has TLS and the session is not yet in TLS) and MTRK. DSN stays iff the
- *             upstream offers it.
+ *             has TLS and the session is not yet in TLS) and MTRK if the upstream
+ *             offers DSN (MTRK needs ENVID; without DSN: no MTRK, warned once, and a
+ *             MAIL with MTRK= gets 555). DSN stays iff the upstream offers it.
  *   MAIL      MTRK=<B>[:<timeout>] is parsed (msgtrk_mtrk_param_parse) and taken off;
  *             ENVID (msgtrk_envid_param_parse), RET and everything else are passed on
  *             verbatim. MTRK without ENVID: 501 here ("MTRK requires ENVID"; an ENVID
@@ -1158,7 +1159,22 @@ ehlo_rewrite (Session    *s,
     }
   if (s->front->tls != NULL && s->tls == NULL)
     g_ptr_array_add (out, g_strdup ("STARTTLS"));
-  g_ptr_array_add (out, g_strdup ("MTRK"));
+  /* MTRK needs ENVID, which belongs to DSN (RFC 3885, RFC 3461): without DSN upstream
+   * Postfix would refuse every tracked MAIL. */
+  if (s->up_dsn)
+    g_ptr_array_add (out, g_strdup ("MTRK"));
+  else
+    {
+      static gsize warned;
+
+      if (g_once_init_enter (&warned))
+        {
+          g_warning ("The upstream does not offer DSN (is \"dsn\" in Postfix's "
+                     "smtpd_discard_ehlo_keywords?): MTRK is not offered, clients cannot "
+                     "ask for tracking");
+          g_once_init_leave (&warned, 1);
+        }
+    }
   for (guint i = 0; i < out->len; i++)
     g_string_append_printf (text, "250%c%s\r\n", i + 1 < out->len ? '-' : ' ',
                             (char *) g_ptr_array_index (out, i));
@@ -1367,7 +1383,7 @@ cmd_mail (Session    *s,
       const char *envid_x = NULL;
       g_autoptr (GError) envid_error = NULL;
 
-      if (!s->esmtp)
+      if (!s->esmtp || !s->up_dsn)
         return client_reply (s, "555 5.5.4 Unsupported parameter MTRK");
       if (mtrk == NULL
           || !msgtrk_mtrk_param_parse (mtrk, &s->authenticator, &s->mtrk_timeout, NULL))

@@ -15,6 +15,8 @@ Checks:
      of 101 is a bad reply (421 4.4.2 to the client).
   3. POSTFIX_FRONT_MAX_ERRORS (20): 19 local errors leave the session open, the 20th
      is followed by 421 4.7.0.
+  4. an upstream without DSN: MTRK not offered (it needs ENVID), a MAIL with MTRK= gets
+     555 and nothing goes upstream; the front warns once.
 Skips (77) when the front is not built. Binds loopback ports only.
 """
 
@@ -25,11 +27,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from scripted_front import Client, PostfixLike, start_front, test_setup, test_teardown  # noqa: E402
+from tracking_harness import wait_log  # noqa: E402
 
 
 class LongEhlo(PostfixLike):
     """PostfixLike whose EHLO reply has self.ehlo_lines lines."""
     ehlo_lines = 100
+    dsn = True
 
     def session(self, c):
         f = c.makefile("rwb")
@@ -46,7 +50,7 @@ class LongEhlo(PostfixLike):
             if verb == b"EHLO":
                 n = self.ehlo_lines
                 text = ["250-postfix-like"] + ["250-X-KEYWORD-%d" % i for i in range(n - 2)]
-                text.append("250 DSN")
+                text.append("250 DSN" if self.dsn else "250 8BITMIME")
                 f.write(("\r\n".join(text) + "\r\n").encode())
             elif verb == b"XCLIENT":
                 f.write(b"220 postfix-like ESMTP\r\n")
@@ -121,6 +125,29 @@ def main():
                 code20 == 502 and code == 421 and b"4.7.0" in text, "%d, %d %r"
                 % (code20, code, text))
         c.sock.close()
+
+        # 4. An upstream without DSN (Postfix with "dsn" in smtpd_discard_ehlo_keywords):
+        # no MTRK offered (it needs ENVID), a MAIL with MTRK= refused here, warned once.
+        up4 = LongEhlo()
+        up4.ehlo_lines, up4.dsn = 3, False
+        proc4, port4 = start_front(exe, base, "front-nodsn", up4, source_root)
+        procs.append(proc4)
+        for attempt in range(2):
+            c = Client(port4)
+            c.reply()
+            code, text = c.cmd(b"EHLO client.example\r\n")
+            t.check("upstream without DSN (session %d): no MTRK, no DSN offered"
+                    % (attempt + 1), code == 250 and b"MTRK" not in text
+                    and b"DSN" not in text, "%d %r" % (code, text))
+            before = len(up4.lines)
+            code, text = c.cmd(b"MAIL FROM:<a@example.com> ENVID=e1 "
+                               b"MTRK=rlvY7+pTIsTZmG0GaAp4E5L5pkI=\r\n")
+            t.check("upstream without DSN: MAIL with MTRK= gets 555, nothing passed on",
+                    code == 555 and len(up4.lines) == before, "%d %r" % (code, text))
+            c.sock.close()
+        log = wait_log(os.path.join(base, "front-nodsn.log"), "does not offer DSN")
+        t.check("the missing DSN warned once", log.count("does not offer DSN") == 1,
+                log[-800:])
     finally:
         test_teardown(procs, base, t.failures > 0)
     print("1..%d" % t.count)
