@@ -338,7 +338,10 @@ probe_dsn_class (const char *w,
   return 0;
 }
 
-/* The queue id after "queued as " or "forwarded as " in a sent reason, or NULL. */
+/* The queue id after "queued as " or "forwarded as " at the end of a sent reason (as
+ * Postfix's smtpd ends its 250, and local(8) its "forwarded as"), or NULL. Only at the
+ * end: a next hop that echoes the recipient after it (an LMTP server's "250 2.0.0
+ * <"x queued as ABCDEF0123"@d> Saved") names no queue id. */
 static char *
 requeued_id (const char *text)
 {
@@ -349,13 +352,16 @@ requeued_id (const char *text)
       const char *m = g_strrstr (text, markers[i]);
       const char *id;
       gsize n = 0;
+      gsize rest;
 
       if (m == NULL)
         continue;
       id = m + strlen (markers[i]);
       while (g_ascii_isalnum (id[n]))
         n++;
-      if (postfix_log_is_queue_id (id, n))
+      for (rest = n; id[rest] == ' '; rest++)
+        ;
+      if (id[rest] == '\0' && postfix_log_is_queue_id (id, n))
         return g_strndup (id, n);
     }
   return NULL;
@@ -672,7 +678,9 @@ postfix_log_relay_host (const char *relay)
  * postfix_log_relay_is_loopback:
  * @relay: a relay= value
  *
- * Whether the next hop's address (in brackets) is a loopback address: 127.0.0.0/8 or ::1.
+ * Whether the next hop is on this host: its address (in brackets) a loopback address,
+ * 127.0.0.0/8 or ::1, or a UNIX-domain socket's path (an LMTP or SMTP client's
+ * "unix:" next hop, logged as "host[private/name]" or "host[/path]").
  *
  * Returns: %TRUE for loopback
  */
@@ -687,6 +695,8 @@ postfix_log_relay_is_loopback (const char *relay)
   if (open == NULL || (close = strchr (open, ']')) == NULL)
     return FALSE;
   addr = g_strndup (open + 1, (gsize) (close - open - 1));
+  if (strchr (addr, '/') != NULL)
+    return TRUE;
   if (g_str_has_prefix (addr, "ipv6:"))
     memmove (addr, addr + 5, strlen (addr + 5) + 1);
   inet = g_inet_address_new_from_string (addr);

@@ -529,7 +529,8 @@ test_fixture_real (gconstpointer data)
           g_autofree char *host = postfix_log_relay_host (e.relay);
 
           g_assert_cmpstr (host, ==, "mx.test.example");
-          g_assert_false (postfix_log_relay_is_loopback (e.relay));
+          /* This host (a socket): a reply ending in "queued as ID" would be followed. */
+          g_assert_true (postfix_log_relay_is_loopback (e.relay));
           lmtp_unix++;
         }
       /* XFORWARD IDENT: the front's ident on the submitted message and again on its
@@ -757,6 +758,9 @@ test_helpers (void)
     { "mx.example.org[192.0.2.1]:25", "mx.example.org", FALSE },
     { "[192.0.2.1]:25", "192.0.2.1", FALSE },
     { "[ipv6:::1]:25", "ipv6:::1", TRUE },
+    /* A UNIX-domain socket (lmtp:unix:private/amavis, smtp:unix:/run/filter): this host. */
+    { "mx.test.example[private/amavis]", "mx.test.example", TRUE },
+    { "mx.test.example[/run/filter.sock]", "mx.test.example", TRUE },
     { "local", "local", FALSE },
     { "none", "none", FALSE },
   };

@@ -1069,6 +1069,46 @@ test_content_filter (Fixture      *fx,
                    ==, MSGTRK_ACTION_DELIVERED);
 }
 
+/* A content filter reached by LMTP on a UNIX-domain socket (lmtp:unix:private/amavis,
+ * logged "relay=host[private/amavis]") is this host's: its "queued as" is followed, the
+ * recipient relayed, not delivered. A local LMTP server (Dovecot on a socket) that echoes
+ * a recipient holding "queued as ID" before its own text names no queue id: delivered,
+ * nothing followed (session 20 review). */
+static void
+test_content_filter_unix (Fixture      *fx,
+                          gconstpointer data)
+{
+  const char *rcpts[] = { "a@test.example", "x queued as ABCDEF0123@test.example", NULL };
+  g_autoptr (PostfixRegistration) reg = make_reg ("ABCDEF124", B1, rcpts);
+  g_autoptr (PostfixRegistration) child = NULL;
+  g_autoptr (PostfixRegistration) forged = NULL;
+  g_autoptr (MsgtrkReport) r = NULL;
+
+  apply_line (fx, reg,
+              "Dec 04 21:35:14 mx postfix/lmtp[1]: ABCDEF124: to=<a@test.example>, "
+              "relay=mx.test.example[private/amavis], delay=0.04, delays=0/0/0/0, "
+              "dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 "
+              "2.0.0 Ok: queued as A3B58A7450B)");
+  apply_line (fx, reg,
+              "Dec 04 21:35:14 mx postfix/lmtp[1]: ABCDEF124: to=<\"x queued as "
+              "ABCDEF0123\"@test.example>, relay=mx.test.example[private/dovecot-lmtp], "
+              "delay=0.04, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 <\"x queued as "
+              "ABCDEF0123\"@test.example> Bs4XAK1X2U8AAAA Saved)");
+  r = load (fx);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "a@test.example", "a@test.example")),
+                   ==, MSGTRK_ACTION_RELAYED);
+  g_assert_cmpint (msgtrk_recipient_report_get_action (
+                     find_entry (r, "\"x queued as ABCDEF0123\"@test.example",
+                                 "x queued as ABCDEF0123@test.example")),
+                   ==, MSGTRK_ACTION_DELIVERED);
+  child = postfix_registration_read (fx->reg_dir, "A3B58A7450B", NULL);
+  g_assert_nonnull (child);
+  g_assert_cmpstr (child->parent, ==, "ABCDEF124");
+  forged = postfix_registration_read (fx->reg_dir, "ABCDEF0123", NULL);
+  g_assert_null (forged);
+}
+
 /* A content filter taking a and b in one transaction (one copy, A3B58A7450A, two legs):
  * the copy's line for b comes after the parent's line for a (the child registered with
  * the leg a only) and before the parent's line for b. It must not be taken as "no such
@@ -3133,6 +3173,7 @@ main (int   argc,
   ADD ("/postfix-track/record/transferred", test_transferred);
   ADD ("/postfix-track/record/transferred-loopback", test_transferred_loopback);
   ADD ("/postfix-track/record/content-filter", test_content_filter);
+  ADD ("/postfix-track/record/content-filter-unix", test_content_filter_unix);
   ADD ("/postfix-track/record/content-filter-late-leg", test_content_filter_late_leg);
   ADD ("/postfix-track/record/child-overflow", test_child_overflow);
   ADD ("/postfix-track/record/child-overflow-size", test_child_overflow_size);
