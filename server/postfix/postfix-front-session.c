@@ -202,7 +202,8 @@
 #define FRONT_AUTH_LINE_MAX 12288
 /** FRONT_DATA_FLUSH: message data buffered before a write to the upstream. */
 #define FRONT_DATA_FLUSH 65536
-/** FRONT_MESSAGE_ID_MAX: longest Message-ID field a pending registration is made for. */
+/** FRONT_MESSAGE_ID_MAX: longest Message-ID field value (after the colon, unfolded, its
+ * white space included) a pending registration by Message-ID is made for. */
 #define FRONT_MESSAGE_ID_MAX 998
 /** FRONT_PIPELINE_MAX: commands of one pipelined group sent upstream before their replies
  * are read (a longer group is sent in several). */
@@ -1761,7 +1762,7 @@ header_scan (HeaderScan    *h,
     }
   if (line->str[0] == ' ' || line->str[0] == '\t')
     {
-      if (h->in_mid && h->value->len < FRONT_MESSAGE_ID_MAX)
+      if (h->in_mid && h->value->len <= FRONT_MESSAGE_ID_MAX)
         g_string_append_len (h->value, line->str, (gssize) line->len - 2);
       return;
     }
@@ -1789,7 +1790,7 @@ header_message_id (HeaderScan *h)
   char *v;
   gsize len;
 
-  if (h->in_header || h->count != 1 || h->value->len >= FRONT_MESSAGE_ID_MAX)
+  if (h->in_header || h->count != 1 || h->value->len > FRONT_MESSAGE_ID_MAX)
     return NULL;
   v = g_strstrip (h->value->str);
   len = strlen (v);

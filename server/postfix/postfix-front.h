@@ -31,7 +31,8 @@
 
 G_BEGIN_DECLS
 
-/** POSTFIX_FRONT_REPLY_LINE_MAX: longest upstream reply line accepted (Postfix: 512). */
+/** POSTFIX_FRONT_REPLY_LINE_MAX: longest upstream reply line accepted, CRLF included
+ * (RFC 5321's reply line: 512, as Postfix writes them). */
 #define POSTFIX_FRONT_REPLY_LINE_MAX 2048
 /** POSTFIX_FRONT_REPLY_MAX_LINES: lines of one upstream reply at most. */
 #define POSTFIX_FRONT_REPLY_MAX_LINES 100

@@ -12,11 +12,14 @@ Checks:
      ends the header section early (X-Foo moved into the body). Failed before 81f96ca:
      the parser dropped the dot (msgtrk_dot_parser_feed, DOT_CR state).
   2. POSTFIX_FRONT_REPLY_MAX_LINES (100): an upstream reply of 100 lines is relayed, one
-     of 101 is a bad reply (421 4.4.2 to the client).
+     of 101 is a bad reply (421 4.4.2 to the client); POSTFIX_FRONT_REPLY_LINE_MAX (2048):
+     a reply line of 2048 octets (CRLF included) is relayed, one of 2049 is a bad reply.
   3. POSTFIX_FRONT_MAX_ERRORS (20): 19 local errors leave the session open, the 20th
      is followed by 421 4.7.0.
   4. an upstream without DSN: MTRK not offered (it needs ENVID), a MAIL with MTRK= gets
      555 and nothing goes upstream; the front warns once.
+  5. FRONT_MESSAGE_ID_MAX (998): a Message-ID field value of 998 octets gets a pending
+     registration by Message-ID, one of 999 none.
 Skips (77) when the front is not built. Binds loopback ports only.
 """
 
@@ -27,13 +30,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import postfix_instance as pi  # noqa: E402
 from scripted_front import Client, PostfixLike, start_front, test_setup, test_teardown  # noqa: E402
-from tracking_harness import wait_log  # noqa: E402
+from tracking_harness import settle, wait_log  # noqa: E402
 
 
 class LongEhlo(PostfixLike):
     """PostfixLike whose EHLO reply has self.ehlo_lines lines."""
     ehlo_lines = 100
     dsn = True
+    long_line = 0  # > 0: one keyword line of that many octets, CRLF included
 
     def session(self, c):
         f = c.makefile("rwb")
@@ -50,6 +54,8 @@ class LongEhlo(PostfixLike):
             if verb == b"EHLO":
                 n = self.ehlo_lines
                 text = ["250-postfix-like"] + ["250-X-KEYWORD-%d" % i for i in range(n - 2)]
+                if self.long_line:
+                    text.insert(1, "250-X-LONG-" + "k" * (self.long_line - 13))
                 text.append("250 DSN" if self.dsn else "250 8BITMIME")
                 f.write(("\r\n".join(text) + "\r\n").encode())
             elif verb == b"XCLIENT":
@@ -110,6 +116,25 @@ def main():
                         code == 421 and b"4.4.2" in text, "%d %r" % (code, text[-200:]))
             c.sock.close()
 
+        # 2b. The upstream's reply line: 2048 octets (POSTFIX_FRONT_REPLY_LINE_MAX, CRLF
+        # included), then 2049.
+        for n, ok in ((2048, True), (2049, False)):
+            up3 = LongEhlo()
+            up3.ehlo_lines, up3.long_line = 3, n
+            proc3, port3 = start_front(exe, base, "front-line-%d" % n, up3, source_root)
+            procs.append(proc3)
+            c = Client(port3)
+            c.reply()
+            code, text = c.cmd(b"EHLO client.example\r\n")
+            if ok:
+                t.check("an upstream reply line of %d octets (POSTFIX_FRONT_REPLY_LINE_MAX) "
+                        "is relayed" % n, code == 250 and b"X-LONG-" + b"k" * (n - 13) + b"\r\n"
+                        in text, "%d %r" % (code, text[:100]))
+            else:
+                t.check("an upstream reply line of %d octets is a bad reply: 421 4.4.2" % n,
+                        code == 421 and b"4.4.2" in text, "%d %r" % (code, text[:200]))
+            c.sock.close()
+
         # 3. POSTFIX_FRONT_MAX_ERRORS: local errors (502 to BDAT).
         c = Client(port)
         c.reply()
@@ -148,6 +173,36 @@ def main():
         log = wait_log(os.path.join(base, "front-nodsn.log"), "does not offer DSN")
         t.check("the missing DSN warned once", log.count("does not offer DSN") == 1,
                 log[-800:])
+
+        # 5. FRONT_MESSAGE_ID_MAX (998): a tracked message without XFORWARD IDENT upstream
+        # gets a pending registration by Message-ID (written before its data goes
+        # upstream, removed after Postfix's 250) when the field's value (after the colon,
+        # its space included) has 998 octets; with 999, none.
+        up5 = PostfixLike(dot_delay=1.5, unique_qids=True)
+        proc5, port5 = start_front(exe, base, "front-mid", up5, source_root)
+        procs.append(proc5)
+        regs5 = os.path.join(base, "front-mid", "postfix-registrations")
+        for n, made in ((998, True), (999, False)):
+            c = Client(port5)
+            c.reply()
+            c.cmd(b"EHLO client.example\r\n")
+            c.cmd(b"MAIL FROM:<a@example.com> ENVID=mid%d "
+                  b"MTRK=rlvY7+pTIsTZmG0GaAp4E5L5pkI=\r\n" % n)
+            c.cmd(b"RCPT TO:<b@example.com>\r\n")
+            c.cmd(b"DATA\r\n")
+            dots = up5.dots
+            value = b" <" + b"m" * (n - 5) + b"@x>"
+            c.sock.sendall(b"Message-ID:" + value + b"\r\nSubject: s\r\n\r\nbody\r\n.\r\n")
+            # The "." reached the upstream, whose 250 is 1.5 s away: a pending
+            # registration by Message-ID, if made, is on disk until then.
+            settle("the dot upstream", lambda: up5.dots > dots, 10)
+            pending = [f for f in os.listdir(regs5) if f.endswith(".pending")]
+            code, _ = c.reply()
+            t.check("a Message-ID value of %d octets: %s" % (
+                n, "a pending registration made" if made else "no pending registration"),
+                len(value) == n and code == 250 and bool(pending) == made,
+                "value %d octets, reply %d, pending %r" % (len(value), code, pending))
+            c.sock.close()
     finally:
         test_teardown(procs, base, t.failures > 0)
     print("1..%d" % t.count)
