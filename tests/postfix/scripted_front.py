@@ -44,6 +44,12 @@ class PostfixLike:
         self.dot_delay = dot_delay
         threading.Thread(target=self.serve, daemon=True).start()
 
+    def ehlo_reply(self):
+        """The EHLO reply, its last CRLF left out (a subclass may change it)."""
+        return ("250-postfix-like\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n250-PIPELINING\r\n"
+                + ("250-XFORWARD NAME ADDR PROTO HELO IDENT\r\n" if self.xforward else "")
+                + "250 DSN")
+
     def serve(self):
         while True:
             c, _ = self.sock.accept()
@@ -81,9 +87,7 @@ class PostfixLike:
                 continue
             verb = line.split()[0].upper() if line.split() else b""
             if verb == b"EHLO":
-                say("250-postfix-like\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n250-PIPELINING\r\n"
-                    + ("250-XFORWARD NAME ADDR PROTO HELO IDENT\r\n" if self.xforward else "")
-                    + "250 DSN")
+                say(self.ehlo_reply())
             elif verb == b"XCLIENT":
                 say(self.xclient_reply)
             elif verb == b"AUTH" and len(line.split()) == 2:

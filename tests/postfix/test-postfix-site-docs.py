@@ -38,30 +38,14 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import postfix_instance as pi  # noqa: E402
 SOURCE_ROOT = os.environ.get("MSGTRK_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
 POSTCONF = "/usr/sbin/postconf"
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "LC_ALL": "C"}
 START_WAIT = 10.0
 FRONT_SOURCE = ("server", "postfix", "postfix-front.c")
 NOT_POSTFIX = {"introspection_mode"}  # Dovecot's (the OAuth2 paragraph)
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failures = 0
-
-    def check(self, what, ok, detail=""):
-        self.n += 1
-        print("%s %d - %s" % ("ok" if ok else "not ok", self.n, what))
-        if not ok:
-            self.failures += 1
-            for line in str(detail).splitlines():
-                print("#   " + line)
-
-    def done(self):
-        print("1..%d" % self.n)
-        return 1 if self.failures else 0
 
 
 def read(*parts):
@@ -254,7 +238,7 @@ def main():
     if not os.access(POSTCONF, os.X_OK):
         print("1..0 # SKIP Postfix's postconf is not installed")
         return 77
-    t = Tap()
+    t = pi.Checker()
     base = tempfile.mkdtemp(prefix="msgtrk-site-docs-")
     os.chmod(base, 0o755)
     try:
