@@ -381,7 +381,8 @@ track_store_next_version (void)
  * call gives another version (@stored plus a count kept by this process), so two writes
  * above the same stored version never share one: a relay whose pushed update could not
  * be stored locally gives its next update a version above the pushed one, not the same
- * (which the receiver would drop as a duplicate). @stored does not move the versions of
+ * (which the receiver would drop as a duplicate); so does the first call after the clock
+ * passed @stored, while the clock is not yet above those versions. @stored does not move the versions of
  * other records: one far ahead (a clock once wrong) stays that record's alone; one at
  * %G_MAXINT64 (a broken or forged record) gets %G_MAXINT64, which is dropped as a
  * duplicate.
@@ -396,9 +397,14 @@ track_store_next_version_after (gint64 stored)
   gint64 v = track_store_next_version ();
   gint64 step;
 
-  if (v > stored)
-    return v;
   g_mutex_lock (&lock);
+  /* The clock's version, unless it is not above every version this process gave above
+   * @stored while the clock was behind it (at most @stored + behind). */
+  if (v > stored && v - stored > behind)
+    {
+      g_mutex_unlock (&lock);
+      return v;
+    }
   step = behind < G_MAXINT64 ? ++behind : behind;
   g_mutex_unlock (&lock);
   return stored < G_MAXINT64 - step ? stored + step : G_MAXINT64;

@@ -160,55 +160,63 @@ is_logged_unquoted (const char *local,
 }
 
 /* @address as Postfix logs it (its external form, seen with 3.7.11): a source route
- * ("@a,@b:") dropped; the local part taken to Postfix's internal form (the quotes of a
- * quoted one and its backslashes removed), then quoted again only where Postfix quotes it
+ * ("@a,@b:") dropped; the local part (up to the last '@' outside a quoted string) taken
+ * to Postfix's internal form as its RFC 822 tokenizer reads it (quoted strings and atoms
+ * joined, their quotes and the backslashes taken away, a TAB in quotes read as a space:
+ * "a"."b" is a.b, a\b is ab), then quoted again only where Postfix quotes it
  * (is_logged_unquoted: "alice"@x is logged alice@x; dot.@x and a..b@x as "dot."@x and
- * "a..b"@x), with a backslash before '"', '\' and CR. The domain as given. */
+ * "a..b"@x), with a backslash before '"', '\' and CR. The domain as given; an address
+ * with an unclosed quote as given. */
 static char *
 address_as_logged (const char *address)
 {
   const char *a = address;
-  g_autoptr (GString) internal = g_string_new (NULL);
+  const char *at = NULL;
+  const char *end;
+  gboolean quoted = FALSE;
+  g_autoptr (GString) local = g_string_new (NULL);
   GString *out;
-  const char *at;
-  gsize local_len;
 
   if (a[0] == '@' && strchr (a, ':') != NULL)
     a = strchr (a, ':') + 1;
-  if (a[0] == '"')
+  for (const char *p = a; *p != '\0'; p++)
     {
-      const char *p;
-
-      for (p = a + 1; *p != '\0' && *p != '"'; p++)
-        {
-          if (*p == '\\' && p[1] != '\0')
-            p++;
-          g_string_append_c (internal, *p);
-        }
-      /* Not a quoted string followed by the domain: as given. */
-      if (*p != '"' || (p[1] != '@' && p[1] != '\0'))
-        return g_strdup (a);
-      g_string_append (internal, p + 1);
+      if (*p == '\\' && p[1] != '\0')
+        p++;
+      else if (*p == '"')
+        quoted = !quoted;
+      else if (*p == '@' && !quoted)
+        at = p;
     }
+  if (quoted)
+    return g_strdup (a);
+  end = at != NULL ? at : a + strlen (a);
+  for (const char *p = a; p < end; p++)
+    {
+      if (*p == '\\' && p + 1 < end)
+        g_string_append_c (local, *++p);
+      else if (*p == '"')
+        quoted = !quoted;
+      else
+        g_string_append_c (local, quoted && *p == '\t' ? ' ' : *p);
+    }
+  out = g_string_sized_new (local->len + strlen (end) + 8);
+  if (is_logged_unquoted (local->str, local->len))
+    g_string_append_len (out, local->str, (gssize) local->len);
   else
-    g_string_append (internal, a);
-  /* Postfix splits at the last '@' (a quoted local part may hold one). */
-  at = strrchr (internal->str, '@');
-  local_len = at != NULL ? (gsize) (at - internal->str) : internal->len;
-  if (is_logged_unquoted (internal->str, local_len))
-    return g_string_free (g_steal_pointer (&internal), FALSE);
-  out = g_string_sized_new (internal->len + 8);
-  g_string_append_c (out, '"');
-  for (gsize i = 0; i < local_len; i++)
     {
-      char c = internal->str[i];
+      g_string_append_c (out, '"');
+      for (gsize i = 0; i < local->len; i++)
+        {
+          char c = local->str[i];
 
-      if (c == '"' || c == '\\' || c == '\r')
-        g_string_append_c (out, '\\');
-      g_string_append_c (out, c);
+          if (c == '"' || c == '\\' || c == '\r')
+            g_string_append_c (out, '\\');
+          g_string_append_c (out, c);
+        }
+      g_string_append_c (out, '"');
     }
-  g_string_append_c (out, '"');
-  g_string_append (out, internal->str + local_len);
+  g_string_append (out, end);
   return g_string_free (out, FALSE);
 }
 
