@@ -402,7 +402,7 @@ submit_thread (gpointer data)
 
   for (guint i = sub->t; i < sub->b->n; i += BENCH_SUBMITTERS)
     if (!push_sender_submit (sub->sender, sub->b->envids[i], sub->b->auth, sub->expires,
-                             sub->version + i, sub->b->fields, &error))
+                             sub->version + i, sub->b->fields, NULL, &error))
       die ("push_sender_submit", error);
   return NULL;
 }

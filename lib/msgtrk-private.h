@@ -35,6 +35,8 @@ char      *msgtrk_strn_escape_for_error (const char *text,
                                          gssize      len,
                                          gsize       max_len);
 char      *msgtrk_host_normalize (const char *name);
+gboolean   msgtrk_report_check_servable (MsgtrkReport *report,
+                                         GError      **error);
 
 /* msgtrk-worker.c: the bounded pool for blocking network work (MTQP sessions, TLS
  * handshakes), never GLib's shared GTask pool. docs/mtqp-client-threads.md. */

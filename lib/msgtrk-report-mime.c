@@ -508,6 +508,40 @@ longest_line (const char *text)
   return longest;
 }
 
+/* MTQP lines are at most MSGTRK_MTQP_MAX_LINE octets; the writer folds at white space,
+ * and a value with too little of it cannot be sent at all. */
+static gboolean
+fields_fit_mtqp (const char *text,
+                 GError    **error)
+{
+  if (longest_line (text) <= MSGTRK_MTQP_MAX_LINE)
+    return TRUE;
+  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
+               _("a field cannot be folded into lines of at most %d octets (MTQP's limit)"),
+               MSGTRK_MTQP_MAX_LINE);
+  return FALSE;
+}
+
+/*
+ * msgtrk_report_check_servable:
+ * @report: a tracking-status report
+ * @error: return location for a #GError
+ *
+ * Whether @report can be part of a TRACK answer (msgtrk_report_build_tracking_entity()):
+ * its fields, written out, fit MTQP's lines. A store that takes a report it did not make
+ * (the push receiver) checks this, so that it never keeps one no answer can carry.
+ *
+ * Returns: %TRUE if it can
+ */
+gboolean
+msgtrk_report_check_servable (MsgtrkReport *report,
+                              GError      **error)
+{
+  g_autofree char *text = msgtrk_report_to_fields (report);
+
+  return fields_fit_mtqp (text, error);
+}
+
 /**
  * msgtrk_report_build_tracking_entity:
  * @reports: (element-type MsgtrkReport): the reports to send, one per reporting MTA
@@ -580,14 +614,9 @@ msgtrk_report_build_tracking_entity (GPtrArray *reports,
           return NULL;
         }
 
-      /* MTQP lines are at most MSGTRK_MTQP_MAX_LINE octets; the writer folds at white
-       * space, and a value with too little of it cannot be sent at all. */
-      if (longest_line (text) > MSGTRK_MTQP_MAX_LINE)
+      if (!fields_fit_mtqp (text, error))
         {
-          g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT,
-                       _("report %u: a field cannot be folded into lines of at most %d "
-                         "octets (MTQP's limit)"),
-                       i + 1, MSGTRK_MTQP_MAX_LINE);
+          g_prefix_error (error, _("report %u: "), i + 1);
           return NULL;
         }
 

@@ -18,6 +18,7 @@
 
 #include "msgtrk-dot-private.h"
 #include "msgtrk-mtqp-syntax-private.h"
+#include "msgtrk-private.h"
 #include "mtqpd-answer.h"
 #include "mtqpd-chain.h"
 
@@ -195,17 +196,39 @@ mtqpd_answer_get (MtqpdAnswerCache *self,
     }
   g_mutex_unlock (&self->lock);
 
+  /* One record per node (PostgreSQL): one that cannot be read or carried (written by
+   * another process, or before a check) is left out with a warning, so that it never
+   * hides the others; the answer fails only when none is left. */
   reports = g_ptr_array_new_with_free_func (g_object_unref);
   answer->needs_chain = FALSE;
   for (guint i = 0; i < fields->len; i++)
     {
+      g_autoptr (GError) part_error = NULL;
       MsgtrkReport *report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS,
-                                                         fields->pdata[i], -1, error);
+                                                         fields->pdata[i], -1, &part_error);
 
+      /* Checked on its own only beside others (alone, the build says why). */
+      if (report != NULL && fields->len > 1
+          && !msgtrk_report_check_servable (report, &part_error))
+        g_clear_object (&report);
       if (report == NULL)
-        return FALSE;
+        {
+          if (fields->len > 1)
+            g_warning ("A stored record (%u of %u for one ENVID) is left out of the answer: "
+                       "%s", i + 1, fields->len, part_error->message);
+          else
+            g_propagate_error (error, g_steal_pointer (&part_error));
+          continue;
+        }
       answer->needs_chain |= mtqpd_chain_is_needed (report);
       g_ptr_array_add (reports, report);
+    }
+  if (reports->len == 0)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                     "No stored record of this ENVID can be answered");
+      return FALSE;
     }
   answer->wire = mtqpd_answer_build (reports, max_line, error);
   if (answer->wire == NULL)

@@ -180,6 +180,31 @@ push_mac_new (const guint8 *key,
   return m;
 }
 
+/**
+ * push_frame_is_fresh:
+ * @frame: a parsed frame whose HMAC was verified
+ * @now_ms: this host's real-time clock in milliseconds
+ *
+ * Whether @frame's time stamp is within PUSH_MAX_SKEW_MS of @now_ms (compared without
+ * overflow: a stamp is any 64-bit value), and its sequence (microseconds of its sender's
+ * clock, or just above them after a burst) not beyond that stamp plus PUSH_MAX_SKEW_MS:
+ * one frame with a sequence far ahead (a sender's bug, a clock once wrong) would
+ * otherwise move the replay window's top there and refuse every later frame of its key
+ * until the receiver restarts.
+ *
+ * Returns: %TRUE when fresh
+ */
+gboolean
+push_frame_is_fresh (const PushFrame *frame,
+                     gint64           now_ms)
+{
+  gint64 stamp = frame->timestamp_ms;
+
+  if (stamp < now_ms - PUSH_MAX_SKEW_MS || stamp > now_ms + PUSH_MAX_SKEW_MS || stamp < 0)
+    return FALSE;
+  return frame->sequence <= (guint64) (stamp + PUSH_MAX_SKEW_MS) * 1000;
+}
+
 void
 push_mac_free (PushMac *m)
 {
@@ -399,6 +424,7 @@ push_key_load (const char *path,
   gsize got = 0;
   guint8 *key;
   gsize key_len = 0;
+  gboolean valid;
   int fd;
 
   fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -434,9 +460,21 @@ push_key_load (const char *path,
   close (fd);
   buf[got] = '\0';
   g_strstrip (buf);
-  key = g_base64_decode (buf, &key_len);
+  /* Base64 on one line, nothing else: g_base64_decode() skips what is not base64, so a
+   * passphrase or a key split over lines would give some key, not the one meant. */
+  {
+    gsize n = strlen (buf);
+    gsize pad = 0;
+
+    while (pad < 2 && n > pad && buf[n - 1 - pad] == '=')
+      pad++;
+    valid = n > 0 && n % 4 == 0;
+    for (gsize i = 0; valid && i < n - pad; i++)
+      valid = g_ascii_isalnum (buf[i]) || buf[i] == '+' || buf[i] == '/';
+  }
+  key = valid ? g_base64_decode (buf, &key_len) : NULL;
   OPENSSL_cleanse (buf, sizeof buf);
-  if (got >= PUSH_MAX_KEY_FILE || key_len < PUSH_MIN_KEY || key_len > PUSH_MAX_KEY)
+  if (!valid || got >= PUSH_MAX_KEY_FILE || key_len < PUSH_MIN_KEY || key_len > PUSH_MAX_KEY)
     {
       push_key_free (key, key_len);
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,

@@ -88,6 +88,8 @@ gboolean    push_frame_verify  (const guint8    *data,
                                 gsize            key_len);
 guint64     push_ack_list_id   (const PushFrame *frame,
                                 guint            i);
+gboolean    push_frame_is_fresh (const PushFrame *frame,
+                                 gint64           now_ms);
 
 /* A node key made ready for HMAC once (the inner and outer pads hashed): each frame then
  * copies that state instead of starting from the key. */

@@ -227,6 +227,7 @@ store_records (Receiver  *r,
 {
   g_autofree TrackStorePut *puts = g_new0 (TrackStorePut, n);
   g_autofree guint *index = g_new0 (guint, n);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   guint m = 0;
 
   for (guint i = 0; i < n; i++)
@@ -238,8 +239,15 @@ store_records (Receiver  *r,
                                g_bytes_get_size (c[i].whole), &c[i].envid, &c[i].auth,
                                &c[i].expires, &c[i].version, &c[i].fields, &error)
           || !msgtrk_authenticator_is_valid (c[i].auth, NULL) || c[i].version <= 0
+          /* A positive expiry, not past the longest MTRK timeout (RFC 3885: 9 digits of
+           * seconds) from now, give or take the clocks' difference: a record that would
+           * hold its ENVID for longer is no node's. */
+          || c[i].expires <= 0
+          || c[i].expires > now + (gint64) MSGTRK_MTRK_TIMEOUT_MAX + PUSH_MAX_SKEW_MS / 1000
           || (c[i].report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS,
-                                                        c[i].fields, -1, &error)) == NULL)
+                                                        c[i].fields, -1, &error)) == NULL
+          /* Stored means servable: mtqpd's answer must be able to carry it. */
+          || !msgtrk_report_check_servable (c[i].report, &error))
         {
           count (r, PUSH_DROP_BAD_RECORD, c[i].peer);
           continue;
@@ -433,7 +441,7 @@ take_frame (Receiver     *r,
       count (r, PUSH_DROP_BAD_HMAC, peer);
       return FALSE;
     }
-  if (ABS (f.timestamp_ms - now_ms) > PUSH_MAX_SKEW_MS)
+  if (!push_frame_is_fresh (&f, now_ms))
     {
       count (r, PUSH_DROP_STALE, peer);
       return FALSE;

@@ -93,8 +93,9 @@ struct _PushSender
   GSocket *socket;
   GSocketAddress *server;
 
-  GMutex lock;           /* pending, last_sequence */
+  GMutex lock;           /* pending, last_sequence, last_id */
   GHashTable *pending;   /* guint64* record id -> Pending* */
+  guint64 last_id;       /* the highest record id given or found in the spool */
   GQueue unsent;         /* record ids (guint64*, owned) submitted, not yet sent, in order */
   guint in_flight;       /* records sent less than PUSH_RESEND_MIN_MS ago, not acknowledged
                           * (exact after each full scan; sends and ACKs counted between) */
@@ -296,7 +297,7 @@ pending_acked (PushSender *self,
 /* An ACK (one record) or ACK_LIST (many) frame: checked (type, key id, HMAC in constant
  * time, clock skew) before any record it names is forgotten. A replayed ACK needs no
  * window: a genuine ACK names only records the receiver stored, so forgetting them again
- * loses nothing (record ids are versions, never reused for another record); and a window
+ * loses nothing (a record id is never given to another record); and a window
  * would refuse the ACKs of a second receiver sharing the key whose clock is behind. */
 static void
 handle_ack (PushSender   *self,
@@ -309,7 +310,7 @@ handle_ack (PushSender   *self,
   if (push_frame_parse (data, len, &f) != PUSH_OK
       || (f.type != PUSH_TYPE_ACK && f.type != PUSH_TYPE_ACK_LIST) || f.key_id != self->key_id
       || !push_mac_verify (self->mac, data, len)
-      || ABS (f.timestamp_ms - now_ms) > PUSH_MAX_SKEW_MS)
+      || !push_frame_is_fresh (&f, now_ms))
     {
       g_debug ("push: an invalid ACK was dropped");
       return;
@@ -495,6 +496,7 @@ add_pending (PushSender *self,
 
   if (old != NULL)
     spool_forget (self, old); /* the same record spooled twice: the newer entry counts */
+  self->last_id = MAX (self->last_id, record_id);
   p->record_id = record_id;
   p->segment = segment;
   p->bytes = g_bytes_ref (bytes);
@@ -896,9 +898,14 @@ fail:
 /**
  * push_sender_submit:
  *
- * Spools one record durably and hands it to the thread. The record id is @version (unique
- * and increasing in this node). Fails with MSGTRK_ERROR_LIMIT when the record is too long
- * for PUSH_MAX_PARTS datagrams or the spool holds PUSH_MAX_SPOOL records.
+ * @record_id: (out) (optional): the record's id, the sender's name for it
+ *
+ * Spools one record durably and hands it to the thread. The record id is the sender's
+ * own, not @version (a version given above a loaded one may equal another record's):
+ * microseconds of the real-time clock, above every id given before or found in the
+ * spool, so no two records waiting for their ACK share one. Fails with
+ * MSGTRK_ERROR_LIMIT when the record is too long for PUSH_MAX_PARTS datagrams or the
+ * spool holds PUSH_MAX_SPOOL records.
  *
  * Returns: %TRUE once the record is durably spooled
  */
@@ -909,10 +916,12 @@ push_sender_submit (PushSender *self,
                     gint64      expires,
                     gint64      version,
                     const char *fields,
+                    guint64    *record_id,
                     GError    **error)
 {
   g_autoptr (GBytes) bytes = NULL;
   guint64 segment = 0;
+  guint64 id;
   gboolean idle;
   guint n;
 
@@ -921,6 +930,8 @@ push_sender_submit (PushSender *self,
     return FALSE;
   g_mutex_lock (&self->lock);
   n = g_hash_table_size (self->pending);
+  id = MAX ((guint64) g_get_real_time (), self->last_id + 1);
+  self->last_id = id;
   g_mutex_unlock (&self->lock);
   if (n >= PUSH_MAX_SPOOL)
     {
@@ -929,10 +940,12 @@ push_sender_submit (PushSender *self,
                    PUSH_MAX_SPOOL);
       return FALSE;
     }
-  if (!spool_append (self, (guint64) version, bytes, &segment, error))
+  if (!spool_append (self, id, bytes, &segment, error))
     return FALSE;
+  if (record_id != NULL)
+    *record_id = id;
   g_mutex_lock (&self->lock);
-  add_pending (self, (guint64) version, bytes, expires, segment);
+  add_pending (self, id, bytes, expires, segment);
   idle = self->in_flight == 0;
   g_mutex_unlock (&self->lock);
   /* Wake the thread if it waits with nothing in flight (otherwise the ACKs wake it soon:

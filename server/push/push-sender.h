@@ -44,6 +44,7 @@ gboolean    push_sender_submit  (PushSender  *self,
                                  gint64       expires,
                                  gint64       version,
                                  const char  *fields,
+                                 guint64     *record_id,
                                  GError     **error);
 guint       push_sender_pending (PushSender  *self);
 void        push_sender_free    (PushSender  *self);

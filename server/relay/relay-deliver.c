@@ -255,7 +255,7 @@ track_record_update (RelayServer  *server,
 
       if (fields == NULL
           || !push_sender_submit (server->push, msg->envid, msg->authenticator, expires, version,
-                                  fields, &push_error))
+                                  fields, NULL, &push_error))
         g_warning ("%s: record not pushed: %s", msg->id,
                    push_error != NULL ? push_error->message : "cannot write the report");
     }

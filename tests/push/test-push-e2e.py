@@ -33,6 +33,12 @@ Scenarios:
              arrive once it is back; mtqpd answers -TEMP meanwhile.
   node-config a relay node whose key file its group can read, or with a bad [push] mode,
              refuses to start and says why.
+  record-limits records whose fields or numbers are past a limit: a sequence of
+             2**64-1 must not lock the key out; an expiry past now + MSGTRK_MTRK_TIMEOUT_MAX
+             and a negative one are bad_record (not store_failed, resent forever, one
+             warning each); a record the receiver stores must be one mtqpd can serve.
+  pg-cross-node on PostgreSQL, another node's row (same B, a field mtqpd cannot
+             fold) must not make node 1's record unservable.
 Exit 0 pass, 1 fail.
 """
 
@@ -729,6 +735,150 @@ def scenario_pg(exe, tmp, keys, key_paths):
         pg.cleanup()
 
 
+def send_record(sock, dest, key, key_id, rid, rb, **kw):
+    """Send record bytes @rb in as many parts as needed; the answer's type, or None."""
+    parts = [rb[i:i + MAX_PAYLOAD] for i in range(0, len(rb), MAX_PAYLOAD)]
+    for i, p in enumerate(parts):
+        sock.sendto(frame(key, key_id, rid, p, part=i, parts=len(parts), **kw), dest)
+    try:
+        data, _ = sock.recvfrom(2000)
+        return data[4]
+    except socket.timeout:
+        return None
+
+
+def raw_record(envid, auth, expires, version, fields):
+    e = envid.encode()
+    return (bytes([len(e)]) + e + auth.encode()
+            + struct.pack(">QQ", expires % 2**64, version % 2**64) + fields.encode())
+
+
+def scenario_record_limits(exe, tmp, keys, key_paths):
+    """Numbers and fields past a limit in records with a valid HMAC (session 20 review: a
+    sequence of 2**64-1 locked the key out, expiries past the longest MTRK timeout were
+    stored, negative ones resent for ever, a record no answer can carry was stored)."""
+    receiver_exe, relay_exe, mtqpd_exe = exe
+    udp = free_udp_port()
+    rec = Receiver(receiver_exe, tmp, {1: key_paths[1], 2: key_paths[2]}, udp)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(3)
+    dest = ("127.0.0.1", udp)
+    failures = []
+    m = None
+    MTRK_TIMEOUT_MAX = 999999999  # lib/msgtrk-envelope.h MSGTRK_MTRK_TIMEOUT_MAX
+    try:
+        rec.start()
+        m = Mtqpd(mtqpd_exe, tmp, rec.state_dir)
+        now = int(time.time() * 1e6)
+        exp = int(time.time()) + 3600
+
+        # 1. One frame with sequence 2**64-1 (a node's bug, a clock a year ahead once):
+        # the key's window moves to the top and every later frame is "replayed".
+        env = "mtrk.seq1@sender.example"
+        send_record(sock, dest, keys[2], 2, 10, raw_record(env, AUTH, exp, now, fields_for(env)),
+                    seq=2**64 - 1)
+        env = "mtrk.seq2@sender.example"
+        if send_record(sock, dest, keys[2], 2, 11,
+                       raw_record(env, AUTH, exp, now, fields_for(env))) != 2:
+            failures.append("after one frame of sequence 2**64-1, key 2's next frame is "
+                            "dropped (replayed): the key is locked out until a restart")
+
+        # 2. Expiry past now + MSGTRK_MTRK_TIMEOUT_MAX (no MTRK timeout gives it): an ENVID
+        # claimed for ever (first-owner rule).
+        env = "mtrk.forever@sender.example"
+        send_record(sock, dest, keys[1], 1, 20,
+                    raw_record(env, AUTH, int(time.time()) + MTRK_TIMEOUT_MAX + 86400, now,
+                               fields_for(env)))
+        if mtqp_track(m.port, env, SECRET_RAW)[0].startswith("+OK+"):
+            failures.append("a record expiring after now + MSGTRK_MTRK_TIMEOUT_MAX was stored")
+
+        # 3. A negative expiry, 20 times: a permanent fault answered as a temporary one
+        # (store_failed: no ACK, the node resends for ever) and one warning per datagram.
+        before = rec.counters()
+        for i in range(20):
+            env = "mtrk.neg%d@sender.example" % i
+            send_record(sock, dest, keys[1], 1, 30 + i,
+                        raw_record(env, AUTH, -5, now, fields_for(env)))
+        # The stats file is written after the datagrams: wait for the 20 to be counted.
+        try:
+            wait_for("20 records counted", lambda: sum(
+                rec.counters().get(k, 0) - before.get(k, 0)
+                for k in ("bad_record", "store_failed", "stored")) >= 20, 10)
+        except HarnessError:
+            pass
+        c = rec.counters()
+        if c.get("store_failed", 0) != before.get("store_failed", 0) or \
+                c.get("bad_record", 0) - before.get("bad_record", 0) != 20:
+            failures.append("negative expiries: counters %r (expected 20 more bad_record, "
+                            "no store_failed)" % c)
+        lines = rec.log().count("Expiry time")
+        if lines > 2:
+            failures.append("%d log lines for 20 bad records (at most one a second)" % lines)
+
+        # 4. A field of 2,000 octets without a space (under MSGTRK_REPORT_MAX_FIELD_LENGTH):
+        # stored and acknowledged, but mtqpd can never serve it (a line over 998 octets):
+        # TRACK says -TEMP for ever. Stored means servable, or else bad_record.
+        env = "mtrk.long@sender.example"
+        ans = send_record(sock, dest, keys[1], 1, 60,
+                          raw_record(env, AUTH, exp, now,
+                                     fields_for(env).replace("user0", "u" * 2000)))
+        first = mtqp_track(m.port, env, SECRET_RAW)[0]
+        if ans == 2 and not first.startswith("+OK+"):
+            failures.append("a record stored and acknowledged is not servable: TRACK %s"
+                            % first.strip())
+        check(not failures, "\n  " + "\n  ".join(failures))
+    finally:
+        if m is not None:
+            m.stop()
+        sock.close()
+        rec.cleanup()
+
+
+def scenario_pg_cross_node(exe, tmp, keys, key_paths):
+    """On PostgreSQL each node has its own row, and TRACK builds one answer from
+    every node's row: node 2, holding B (it relayed the message, or read a push datagram:
+    B travels in clear), pushes a row of node 1's ENVID with a field mtqpd cannot fold
+    (2,000 octets, no space) and an expiry of 2**63-1; node 1's record is then answered
+    -TEMP for ever (session 20 review): the row is refused at the receiver, and mtqpd
+    leaves out a row it cannot carry rather than fail the answer."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pg"))
+    import pgharness
+    if not pgharness.available():
+        print("SKIP: PostgreSQL 15 is not installed")
+        raise SystemExit(77)
+    receiver_exe, relay_exe, mtqpd_exe = exe
+    pg = pgharness.PgServer()
+    store = ["[store]", "backend=postgresql", "conninfo=%s" % pg.conninfo]
+    udp = free_udp_port()
+    rec = Receiver(receiver_exe, tmp, {1: key_paths[1], 2: key_paths[2]}, udp, store)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(3)
+    dest = ("127.0.0.1", udp)
+    m = None
+    try:
+        pg.start()
+        rec.start()
+        m = Mtqpd(mtqpd_exe, tmp, tmp, store)
+        env = "mtrk.pgcross@sender.example"
+        now = int(time.time() * 1e6)
+        check(send_record(sock, dest, keys[1], 1, 1,
+                          raw_record(env, AUTH, int(time.time()) + 3600, now,
+                                     fields_for(env))) == 2, "node 1 not acknowledged")
+        check(mtqp_track(m.port, env, SECRET_RAW)[0].startswith("+OK+"), "node 1 not served")
+        send_record(sock, dest, keys[2], 2, 2,
+                    raw_record(env, AUTH, 2**63 - 1, now,
+                               fields_for(env).replace("user0", "u" * 2000)))
+        first = mtqp_track(m.port, env, SECRET_RAW)[0]
+        check(first.startswith("+OK+"),
+              "node 2's row makes node 1's record unservable: TRACK %s" % first.strip())
+    finally:
+        if m is not None:
+            m.stop()
+        sock.close()
+        rec.cleanup()
+        pg.cleanup()
+
+
 def main():
     name = sys.argv[1]
     exe = sys.argv[2:5]
@@ -746,7 +896,9 @@ def main():
         {"two-nodes": scenario_two_nodes, "kill9": scenario_kill9,
          "kill9-stream": scenario_kill9_stream,
          "hostile": scenario_hostile, "node-config": scenario_node_config,
-         "pg": scenario_pg}[name](exe, tmp, keys, key_paths)
+         "pg": scenario_pg,
+         "record-limits": scenario_record_limits,
+         "pg-cross-node": scenario_pg_cross_node}[name](exe, tmp, keys, key_paths)
         print("ok: %s" % name)
         return 0
     except (Failure, HarnessError) as e:

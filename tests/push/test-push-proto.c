@@ -415,7 +415,7 @@ test_sender_window (void)
       g_autofree char *envid = g_strdup_printf ("w%u@x.y", i);
 
       g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 1000 + i,
-                                         "Action: x\n", &error));
+                                         "Action: x\n", NULL, &error));
       g_assert_no_error (error);
     }
   push_sender_free (sender);
@@ -476,7 +476,7 @@ test_sender_wake (void)
       /* The sender idle, at another point of its tick each round. */
       g_usleep ((120 + 11 * i) * 1000);
       g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 1000 + i,
-                                         "Action: x\n", &error));
+                                         "Action: x\n", NULL, &error));
       g_assert_no_error (error);
       t0 = g_get_monotonic_time ();
       g_assert_true (g_socket_condition_timed_wait (sock, G_IO_IN, 5 * G_USEC_PER_SEC, NULL,
@@ -570,9 +570,8 @@ test_sender_ack_list (void)
     {
       g_autofree char *envid = g_strdup_printf ("list%u@x.y", i);
 
-      ids[i] = 5000 + i;
-      g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, (gint64) ids[i],
-                                         "Action: x\n", &error));
+      g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 5000 + i,
+                                         "Action: x\n", &ids[i], &error));
       g_assert_no_error (error);
     }
   /* First sends: every frame flagged. */
@@ -674,7 +673,7 @@ test_sender_spool_zeros (void)
       g_autofree char *envid = g_strdup_printf ("z%u@x.y", i);
 
       g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 7000 + i,
-                                         "Action: x\n", &error));
+                                         "Action: x\n", NULL, &error));
     }
   push_sender_free (sender);
   d = g_dir_open (spool, 0, NULL);
@@ -742,7 +741,7 @@ test_sender_segment_limit (void)
       GStatBuf st;
 
       g_assert_true (push_sender_submit (sender, envid, AUTH_B, expires, 9000 + i, fields,
-                                         &error));
+                                         NULL, &error));
       g_assert_no_error (error);
       /* The first segment's size after each append: PUSH_SPOOL_PREALLOC_MIN doubling to
        * PUSH_SPOOL_PREALLOC_MAX, then one PUSH_SPOOL_PREALLOC_MAX more at a time. */
@@ -785,6 +784,101 @@ test_sender_segment_limit (void)
   mt_tmpdir_remove (dir);
 }
 
+/* A key file is base64 on one line (docs/push-protocol.md, "Keys"), of at most
+ * PUSH_MAX_KEY octets: text that is not base64 (a passphrase, two lines) is refused, not
+ * decoded into whatever g_base64_decode makes of it (session 20 review). */
+static void
+test_key_file_syntax (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *path = g_build_filename (dir, "node.key", NULL);
+  guint8 max_key[PUSH_MAX_KEY + 1];
+  g_autofree char *at_max = NULL;
+  g_autofree char *past_max = NULL;
+  g_autofree char *two_lines = NULL;
+  g_autofree char *b64 = g_base64_encode (key1, sizeof key1);
+  const char *passphrase = "correct horse battery staple, correct horse battery staple!";
+  guint8 *key;
+  gsize len = 0;
+
+  g_test_summary ("A key file that is not base64 on one line is refused; PUSH_MAX_KEY "
+                  "octets at and past the limit");
+  memset (max_key, 0x5a, sizeof max_key);
+  at_max = g_base64_encode (max_key, PUSH_MAX_KEY);
+  past_max = g_base64_encode (max_key, PUSH_MAX_KEY + 1);
+  g_assert_true (g_file_set_contents (path, at_max, -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  key = push_key_load (path, &len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (len, ==, PUSH_MAX_KEY);
+  push_key_free (key, len);
+  g_assert_true (g_file_set_contents (path, past_max, -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  g_assert_null (push_key_load (path, &len, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (path, passphrase, -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  key = push_key_load (path, &len, &error);
+  if (key != NULL)
+    push_key_free (key, len);
+  g_assert_null (key); /* it was decoded as if it were base64 */
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  g_clear_error (&error);
+
+  two_lines = g_strdup_printf ("%.*s\n%s\n", 20, b64, b64 + 20);
+  g_assert_true (g_file_set_contents (path, two_lines, -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  key = push_key_load (path, &len, &error);
+  if (key != NULL)
+    push_key_free (key, len);
+  g_assert_null (key); /* not one line */
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+  mt_tmpdir_remove (dir);
+}
+
+/* The sender names each record itself: two records submitted with the same version (a
+ * version written above a loaded one can equal another record's) get two ids, and both
+ * wait for their ACK (the id was the version: the sender kept only the second; session
+ * 20 review). Ids rise, also across a restart on the same spool. */
+static void
+test_record_id_unique (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *key_path = NULL;
+  g_autofree char *server = NULL;
+  g_autoptr (GSocket) sock = fake_receiver_open (dir, &key_path, &server);
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  guint64 a = 0, b = 0, c = 0;
+  PushSender *sender;
+
+  g_test_summary ("Two records of the same version get their own record ids; ids rise "
+                  "across a restart");
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  g_assert_true (push_sender_submit (sender, "one@x.y", AUTH_B, expires, 4242,
+                                     "Action: x\n", &a, &error));
+  g_assert_true (push_sender_submit (sender, "two@x.y", AUTH_B, expires, 4242,
+                                     "Action: x\n", &b, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (b, >, a);
+  g_assert_cmpuint (push_sender_pending (sender), ==, 2);
+  push_sender_free (sender);
+  /* Restarted on the spool: the two kept, a new id above both. */
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (push_sender_pending (sender), ==, 2);
+  g_assert_true (push_sender_submit (sender, "three@x.y", AUTH_B, expires, 4242,
+                                     "Action: x\n", &c, &error));
+  g_assert_cmpuint (c, >, b);
+  g_assert_cmpuint (push_sender_pending (sender), ==, 3);
+  push_sender_free (sender);
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -803,6 +897,8 @@ main (int    argc,
   g_test_add_func ("/push/record", test_record);
   g_test_add_func ("/push/replay-window", test_replay);
   g_test_add_func ("/push/key-file", test_key_file);
+  g_test_add_func ("/push/key-file/syntax", test_key_file_syntax);
+  g_test_add_func ("/push/record-id/unique", test_record_id_unique);
   g_test_add_func ("/push/sender/window", test_sender_window);
   g_test_add_func ("/push/sender/wake", test_sender_wake);
   g_test_add_func ("/push/sender/ack-list", test_sender_ack_list);
