@@ -27,6 +27,10 @@ G_BEGIN_DECLS
 /* MSGTRK_CONTENT_TRACK_MAX_KEY_LENGTH: longest key a relay honours (other vendors' keys
  * too: the draft leaves their form to the client). */
 #define MSGTRK_CONTENT_TRACK_MAX_KEY_LENGTH 64
+/* MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE: the largest trace record (a TRACK: mail's body of
+ * Received: fields, each at most MSGTRK_TRACE_MAX_FIELD_LENGTH): what msgtrkd reads, and
+ * so what a relay writes. */
+#define MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE (32 * 1024)
 /* MSGTRK_CONTENT_TRACK_HEADER / _SUBJECT_PREFIX: the request header, the reply's subject. */
 #define MSGTRK_CONTENT_TRACK_HEADER "Content-Track"
 #define MSGTRK_CONTENT_TRACK_SUBJECT_PREFIX "TRACK: "

@@ -338,6 +338,36 @@ host_dup (const char *text,
   return g_strndup (text, len);
 }
 
+/* A name that is not valid UTF-8 or holds a control character (C0, DEL, C1) or a
+ * direction or invisible format character (U+061C, U+200B..U+200F, U+202A..U+202E,
+ * U+2066..U+2069, U+FEFF) is no host name: whoever wrote the field could make it show as
+ * another ("\u202Eelpmaxe.knab" reads "bank.example") or put terminal escapes into a
+ * route. Such a name is dropped (unknown), the rest of the hop kept. */
+static void
+drop_unsafe_name (char **name)
+{
+  const char *p = *name;
+
+  if (p == NULL)
+    return;
+  if (!g_utf8_validate (p, -1, NULL))
+    {
+      g_clear_pointer (name, g_free);
+      return;
+    }
+  for (; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (g_unichar_iscntrl (c) || c == 0x061c || (c >= 0x200b && c <= 0x200f)
+          || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0xfeff)
+        {
+          g_clear_pointer (name, g_free);
+          return;
+        }
+    }
+}
+
 /* ---- The "from" clause ------------------------------------------------------------ */
 
 typedef struct
@@ -735,6 +765,9 @@ hop_parse_unfolded (char    *value,
       hop->date = msgtrk_date_parse (semi->start + 1);
     }
   parse_clauses (hop, (const Tok *) (void *) toks->data, n_clause_toks);
+  drop_unsafe_name (&hop->by_host);
+  drop_unsafe_name (&hop->from_host);
+  drop_unsafe_name (&hop->from_helo);
 
   return g_steal_pointer (&hop);
 }

@@ -271,10 +271,14 @@ static const FieldCase field_cases[] = {
   { "eight-bit-date",
     "from a.example by b.example; Mon, 2 M\xe4r 2020 10:00:00 +0000",
     { "a.example", NULL, NULL, "b.example", NULL, NULL, NULL, NULL, NULL, -1 } },
+  /* A name with a control character or a direction override is none (it could show as
+   * another, or drive a terminal): dropped, the rest of the hop kept. */
   { "control-chars",
     "from a\x01.example by b.example\x7f; Mon, 2 Mar 2020 10:00:00 +0000",
-    { "a\x01.example", NULL, NULL, "b.example\x7f", NULL, NULL, NULL, NULL,
-      "2020-03-02T10:00:00Z", -1 } },
+    { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "2020-03-02T10:00:00Z", -1 } },
+  { "bidi-override",
+    "from a.example by \xe2\x80\xae" "elpmaxe.knab with ESMTP; Mon, 2 Mar 2020 10:00:00 +0000",
+    { "a.example", NULL, NULL, NULL, NULL, "ESMTP", NULL, NULL, "2020-03-02T10:00:00Z", -1 } },
   { "folded",
     "from a.example\r\n\t(b.example [192.0.2.1])\r\n by c.example\r\n with ESMTP;\r\n Mon, 2 "
     "Mar 2020\r\n 10:00:00 +0000\r\n",

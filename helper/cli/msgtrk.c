@@ -82,44 +82,23 @@ static gboolean use_color;
 
 /* --- text helpers ---------------------------------------------------------------------- */
 
-/* Appends @text to @out with control and bidi-override characters replaced by "?", so that
- * text from the daemon or from remote servers cannot drive the terminal. NULL → "". */
+/* Appends @text to @out cleaned (msgtrk_json_clean_text), so that text from the daemon or
+ * from remote servers cannot drive the terminal. NULL → "". */
 static void
 append_clean (GString    *out,
               const char *text)
 {
-  const char *p;
+  g_autofree char *cleaned = msgtrk_json_clean_text (text);
 
-  if (text == NULL)
-    return;
-  p = text;
-  while (*p != '\0')
-    {
-      gunichar c = g_utf8_get_char_validated (p, -1);
-
-      if (c == (gunichar) -1 || c == (gunichar) -2)
-        {
-          /* not UTF-8 (an id from the command line): one "?" per byte */
-          g_string_append_c (out, '?');
-          p++;
-          continue;
-        }
-      if (g_unichar_iscntrl (c) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
-        g_string_append_c (out, '?');
-      else
-        g_string_append_unichar (out, c);
-      p = g_utf8_next_char (p);
-    }
+  if (cleaned != NULL)
+    g_string_append (out, cleaned);
 }
 
-/* A cleaned copy of @text (see append_clean). */
+/* A cleaned copy of @text (msgtrk_json_clean_text); NULL → "". */
 static char *
 clean (const char *text)
 {
-  GString *out = g_string_new (NULL);
-
-  append_clean (out, text);
-  return g_string_free (out, FALSE);
+  return text != NULL ? msgtrk_json_clean_text (text) : g_strdup ("");
 }
 
 /* Appends @text cut to @max characters (with "…") and padded with spaces to @width. */

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <string.h>
 
 #include "msgtrk-json.h"
 #include "msgtrk-states.h"
@@ -98,6 +99,47 @@ msgtrk_json_get_boolean (JsonObject *obj,
 
   return node != NULL && JSON_NODE_HOLDS_VALUE (node)
          && json_node_get_value_type (node) == G_TYPE_BOOLEAN && json_node_get_boolean (node);
+}
+
+/**
+ * msgtrk_json_clean_text:
+ * @text: (nullable): text from msgtrkd or from a remote server
+ *
+ * @text for a terminal or a label: each control character (C0, DEL, C1) and each direction
+ * or invisible format character (U+061C, U+200B..U+200F, U+202A..U+202E, U+2066..U+2069,
+ * U+FEFF) as "?", and each octet that is not UTF-8 as "?", so that remote text can neither
+ * drive a terminal nor show as other text ("\u202Eelpmaxe.knab" reads "bank.example").
+ * The one cleaner of the CLI and the viewer.
+ *
+ * Returns: (transfer full) (nullable): the cleaned copy; NULL for NULL
+ */
+char *
+msgtrk_json_clean_text (const char *text)
+{
+  GString *out;
+  const char *p = text;
+
+  if (text == NULL)
+    return NULL;
+  out = g_string_sized_new (strlen (text));
+  while (*p != '\0')
+    {
+      gunichar c = g_utf8_get_char_validated (p, -1);
+
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          g_string_append_c (out, '?');
+          p++;
+          continue;
+        }
+      if (g_unichar_iscntrl (c) || c == 0x061c || (c >= 0x200b && c <= 0x200f)
+          || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0xfeff)
+        g_string_append_c (out, '?');
+      else
+        g_string_append_unichar (out, c);
+      p = g_utf8_next_char (p);
+    }
+  return g_string_free (out, FALSE);
 }
 
 /**

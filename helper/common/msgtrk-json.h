@@ -32,6 +32,7 @@ JsonObject *msgtrk_json_array_get_object (JsonArray  *array,
 gboolean    msgtrk_json_get_boolean      (JsonObject *obj,
                                           const char *name);
 
+char       *msgtrk_json_clean_text       (const char *text);
 char       *msgtrk_json_hop_sources_text (JsonObject *hop);
 GPtrArray  *msgtrk_json_hop_conflict     (JsonObject *hop);
 GPtrArray  *msgtrk_json_hop_conflict_lines (JsonObject        *hop,

@@ -191,10 +191,10 @@ check_record (const char *body,
   gboolean ended = FALSE;
 
   *n_fields = 0;
-  if (len > MSGTRKD_HARRISON_MAX_RECORD_SIZE)
+  if (len > MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE)
     {
       fail (error, "a trace record of %" G_GSIZE_FORMAT " octets (at most %d)", len,
-            MSGTRKD_HARRISON_MAX_RECORD_SIZE);
+            MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE);
       return NULL;
     }
   if (memchr (body, '\0', len) != NULL)

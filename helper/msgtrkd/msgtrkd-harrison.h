@@ -17,8 +17,6 @@ G_BEGIN_DECLS
 
 /** MSGTRKD_HARRISON_MAX_MESSAGE_SIZE: largest TRACK: mail read (a relay's is about 1 KiB). */
 #define MSGTRKD_HARRISON_MAX_MESSAGE_SIZE (64 * 1024)
-/** MSGTRKD_HARRISON_MAX_RECORD_SIZE: largest trace record (the mail's body). */
-#define MSGTRKD_HARRISON_MAX_RECORD_SIZE (32 * 1024)
 /** MSGTRKD_HARRISON_MAX_HOPS: most Received: fields in one trace record. */
 #define MSGTRKD_HARRISON_MAX_HOPS 64
 /** MSGTRKD_HARRISON_MAX_RECORDS: trace records kept per message; more are ignored, so

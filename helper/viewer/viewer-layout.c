@@ -161,12 +161,13 @@ fill_hop (ViewerNode *node,
 {
   const char *arrival = msgtrk_json_get_string (hop, "arrival");
 
-  node->title = g_strdup (hop_mta (hop));
+  /* Remote text, drawn as labels: cleaned (msgtrk_json_clean_text). */
+  node->title = msgtrk_json_clean_text (hop_mta (hop));
   node->time = g_strdup (arrival != NULL ? arrival : msgtrk_json_get_string (hop, "last_attempt"));
   node->action = g_strdup (msgtrk_json_get_string (hop, "action"));
   node->status = g_strdup (msgtrk_json_get_string (hop, "status"));
-  node->error = g_strdup (msgtrk_json_get_string (hop, "error"));
-  node->remote = g_strdup (msgtrk_json_get_string (hop, "remote_mta"));
+  node->error = msgtrk_json_clean_text (msgtrk_json_get_string (hop, "error"));
+  node->remote = msgtrk_json_clean_text (msgtrk_json_get_string (hop, "remote_mta"));
   node->hop = hop != NULL ? json_object_ref (hop) : NULL;
   if (hop_is_broken (hop))
     {
@@ -175,9 +176,11 @@ fill_hop (ViewerNode *node,
     }
   else if (hop_is_trace (hop))
     {
+      g_autofree char *from = hop_from (hop);
+
       node->kind = VIEWER_NODE_TRACE;
       node->state = "trace";
-      node->from = hop_from (hop);
+      node->from = msgtrk_json_clean_text (from);
       node->has_delay = hop_delay (hop, &node->delay);
     }
   else
@@ -278,7 +281,7 @@ viewer_layout_compute (JsonObject *route)
 
   /* Sender, then the shared hops in the middle row. */
   sender = add_node (layout, VIEWER_NODE_SENDER, 0, middle, -1);
-  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->title = g_strdup (msgtrk_json_get_string (route, "sender"));
+  ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->title = msgtrk_json_clean_text (msgtrk_json_get_string (route, "sender"));
   ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->time = g_strdup (msgtrk_json_get_string (route, "sent"));
   ((ViewerNode *) g_ptr_array_index (layout->nodes, sender))->tracking =
     g_strdup (msgtrk_json_get_string (route, "tracking"));
@@ -348,7 +351,7 @@ viewer_layout_compute (JsonObject *route)
           }
         id = add_node (layout, VIEWER_NODE_RECIPIENT, max_column + 1, r, (int) r);
         node = g_ptr_array_index (layout->nodes, id);
-        node->title = g_strdup (msgtrk_json_get_string (rcpt, "address"));
+        node->title = msgtrk_json_clean_text (msgtrk_json_get_string (rcpt, "address"));
         node->state = state_key (msgtrk_json_get_string (rcpt, "state"));
         /* A chain that ends broken does not reach the recipient: no edge is drawn. */
         if (!last_broken)

@@ -1080,8 +1080,9 @@ viewer_map_init (ViewerMap *self)
   gtk_widget_add_css_class (self->tiles_problem, "caption");
   gtk_widget_set_visible (self->tiles_problem, FALSE);
   gtk_box_append (GTK_BOX (side), self->tiles_problem);
-  privacy = gtk_label_new (_("When on, the tile server learns which parts of the map you look at "
-                             "(tile coordinates), never the message or its addresses."));
+  privacy = gtk_label_new (_("When on, the tile server learns which parts of the map are shown "
+                             "(tile coordinates): the map fits each route, so roughly where "
+                             "your mail went. Never the message or its addresses."));
   gtk_label_set_xalign (GTK_LABEL (privacy), 0);
   gtk_label_set_wrap (GTK_LABEL (privacy), TRUE);
   gtk_widget_add_css_class (privacy, "dim-label");

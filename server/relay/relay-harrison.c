@@ -383,7 +383,13 @@ relay_harrison_accepted (RelayServer  *server,
           g_free (key);
           key = g_strstrip (g_strdup (f + strlen (MSGTRK_CONTENT_TRACK_HEADER) + 1));
         }
-      else if (field_is (f, "Received") && n_received < RELAY_HARRISON_MAX_RECEIVED)
+      /* What a client reads (docs/harrison.md): at most RELAY_HARRISON_MAX_RECEIVED
+       * fields, each within MSGTRK_TRACE_MAX_FIELD_LENGTH, the record within
+       * MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE: a longer field is left out, and so are
+       * the fields past the size (the nearest hops, first in the header, are kept). */
+      else if (field_is (f, "Received") && n_received < RELAY_HARRISON_MAX_RECEIVED
+               && strlen (f) <= MSGTRK_TRACE_MAX_FIELD_LENGTH
+               && record->len + strlen (f) + 2 <= MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE)
         {
           g_string_append (record, f);
           g_string_append (record, "\r\n");

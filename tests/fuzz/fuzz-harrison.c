@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "msgtrk-content-track-private.h"
 #include "msgtrkd-harrison.h"
 #include "msgtrkd-route.h"
 
@@ -38,7 +39,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   if (mail == NULL)
     return 0;
   g_assert (mail->n_hops >= 1 && mail->n_hops <= MSGTRKD_HARRISON_MAX_HOPS);
-  g_assert (g_bytes_get_size (mail->record) <= 2 * MSGTRKD_HARRISON_MAX_RECORD_SIZE);
+  g_assert (g_bytes_get_size (mail->record) <= 2 * MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE);
   g_assert (strlen (mail->key) > 0);
   parsed = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_parsed_report_free);
   p = g_new0 (MsgtrkdParsedReport, 1);

@@ -191,12 +191,12 @@ test_limits (void)
   }
   /* the record: at the limit and one past (a trailing blank line counts) */
   {
-    g_autofree char *at = record_of (8, MSGTRKD_HARRISON_MAX_RECORD_SIZE / 8);
+    g_autofree char *at = record_of (8, MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE / 8);
     g_autofree char *past = g_strconcat (at, "\n", NULL);
     g_autoptr (GBytes) a = mail_with ("TRACK: " KEY, NULL, at);
     g_autoptr (GBytes) p = mail_with ("TRACK: " KEY, NULL, past);
 
-    g_assert_cmpuint (strlen (at), ==, MSGTRKD_HARRISON_MAX_RECORD_SIZE);
+    g_assert_cmpuint (strlen (at), ==, MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE);
     assert_parses (a);
     assert_refused (p, MSGTRK_ERROR_PARSE);
   }
@@ -279,6 +279,101 @@ test_index (void)
   g_assert_cmpuint (strlen (name), ==, strlen ("content-track ") + 64);
 }
 
+/* A C0 control, DEL, or a bidi override in a Received: field's host names
+ * ("by", "from") of a TRACK: mail is taken as it is and becomes the hop's "server" and
+ * "from_host" in GetRoute, which the viewer draws as labels (the CLI filters such
+ * characters, helper/cli/msgtrk.c; the viewer and the JSON do not). Anyone who saw the
+ * key (every relay and recipient) can spoof a name ("moc.elpmaxe" shown reversed) or
+ * put terminal escapes into the route (session 20 review). Such a name is dropped by
+ * the trace parser: a mail whose "by" is one is refused (it names no server). */
+static gboolean
+has_control (const char *s)
+{
+  for (const char *p = s; p != NULL && *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (g_unichar_iscntrl (c) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_control_characters (void)
+{
+  static const char *const bodies[] = {
+    "Received: from me.example (me.example [192.0.2.9])\r\n"
+    "\tby relay1\033[2J\033]0;pwned\007.example with ESMTP id A1; Sat, 05 Dec 2026 00:00:01 +0000\r\n",
+    "Received: from me.example (me.example [192.0.2.9])\r\n"
+    "\tby \342\200\256elpmaxe.knab with ESMTP id A1; Sat, 05 Dec 2026 00:00:01 +0000\r\n",
+    "Received: from evil\001\177.example (evil.example [192.0.2.9])\r\n"
+    "\tby relay1.example with ESMTP id A1; Sat, 05 Dec 2026 00:00:01 +0000\r\n",
+  };
+  guint accepted = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
+    {
+      g_autoptr (GBytes) raw = mail_with ("TRACK: " KEY, NULL, bodies[i]);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsgtrkdHarrisonMail) mail = msgtrkd_harrison_parse (raw, &error);
+      g_autoptr (GPtrArray) parsed = NULL;
+      g_autoptr (JsonArray) hops = NULL;
+      JsonObject *h;
+
+      g_test_message ("body %u", i);
+      if (mail == NULL)
+        {
+          g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE);
+          continue;
+        }
+      if (has_control (mail->origin))
+        {
+          g_autofree char *shown = g_strescape (mail->origin, NULL);
+
+          g_test_message ("body %u accepted, origin \"%s\"", i, shown);
+          accepted++;
+        }
+      parsed = g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_parsed_report_free);
+      g_ptr_array_add (parsed, stored (mail->origin, g_bytes_get_data (mail->record, NULL)));
+      hops = json_array_new ();
+      msgtrkd_harrison_add_hops (hops, "bob@example.net", parsed);
+      g_assert_cmpuint (json_array_get_length (hops), ==, 1);
+      h = json_array_get_object_element (hops, 0);
+      if (has_control (json_object_get_string_member (h, "server"))
+          || has_control (json_object_get_string_member (h, "from_host")))
+        {
+          g_autofree char *server = g_strescape (json_object_get_string_member (h, "server"), NULL);
+          g_autofree char *from = g_strescape (json_object_get_string_member (h, "from_host"), NULL);
+
+          g_test_message ("body %u: hop server \"%s\" from_host \"%s\"", i, server, from);
+          accepted++;
+        }
+    }
+  g_assert_cmpuint (accepted, ==, 0);
+}
+
+/* MSGTRKD_ROUTE_MAX_TRACE_HOPS, the cap on the hops msgtrkd_harrison_add_hops() gives one
+ * recipient, at and one past it. */
+static void
+test_hops_limit (void)
+{
+  for (guint n = MSGTRKD_ROUTE_MAX_TRACE_HOPS; n <= MSGTRKD_ROUTE_MAX_TRACE_HOPS + 1; n++)
+    {
+      g_autoptr (GPtrArray) parsed =
+        g_ptr_array_new_with_free_func ((GDestroyNotify) msgtrkd_parsed_report_free);
+      g_autoptr (JsonArray) hops = json_array_new ();
+      g_autofree char *first = record_of (MSGTRKD_ROUTE_MAX_TRACE_HOPS, 200);
+      g_autofree char *second = record_of (n - MSGTRKD_ROUTE_MAX_TRACE_HOPS, 201);
+
+      g_ptr_array_add (parsed, stored ("r0.example", first));
+      if (*second != '\0')
+        g_ptr_array_add (parsed, stored ("r0.example", second));
+      msgtrkd_harrison_add_hops (hops, "bob@example.net", parsed);
+      g_assert_cmpuint (json_array_get_length (hops), ==, MSGTRKD_ROUTE_MAX_TRACE_HOPS);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -290,5 +385,7 @@ main (int   argc,
   g_test_add_func ("/harrison/parse/limits", test_limits);
   g_test_add_func ("/harrison/hops", test_hops);
   g_test_add_func ("/harrison/index", test_index);
+  g_test_add_func ("/harrison/parse/control-characters", test_control_characters);
+  g_test_add_func ("/harrison/hops/limit", test_hops_limit);
   return g_test_run ();
 }

@@ -11,7 +11,7 @@ it, the same key twice, NotFound for an unknown id; the message sent with that k
 Content-Track comes back as two TRACK: mails; IngestReport of each returns the ENVID and
 GetRoute shows "harrison" hops for a.test and b.test, oldest first, with an event per
 record; the same mails again add nothing; hostile TRACK: mails (a forged key of the right
-form, a key of another form, a record over MSGTRKD_HARRISON_MAX_RECORD_SIZE, a mail over
+form, a key of another form, a record over MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE, a mail over
 MSGTRKD_HARRISON_MAX_MESSAGE_SIZE, Received: fields naming no server, a body line that is
 not Received:) each give "" and exactly one log line, store nothing, and the daemon lives;
 records up to MSGTRKD_HARRISON_MAX_RECORDS are kept and one more is ignored (logged); the

@@ -24,6 +24,8 @@ Scenarios (each starts its own relays on 127.0.0.1 port 0 in a temporary directo
   many-received  a message with RELAY_MAX_RECEIVED (50) Received: fields gets a record of
                  all of them plus the relay's own (51); one more is refused as a loop (554)
                  and gets none
+  long-received  40 Received: fields of 1,000 octets and one of 9,000: a record within
+                 MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE, the long field left out
 """
 
 import email
@@ -271,8 +273,37 @@ def scenario_many_received(exe, tmp):
     a.stop()
 
 
+def scenario_long_received(exe, tmp):
+    """Received: fields of 1,000 octets, 40 of them, and one of 9,000: the TRACK: mail's
+    record stays within what a client reads (docs/harrison.md): at most
+    MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE octets, no field over MSGTRK_TRACE_MAX_FIELD_LENGTH,
+    the nearest hops kept (session 20 review: a 40,000-octet record was sent, and msgtrkd
+    refused it whole)."""
+    a = on_relay(exe, tmp)
+    pad = "x" * 900
+    # 9,000 octets unfolded, in lines under 998 octets (folded).
+    extra = b"Received: from huge.example (" + b"\r\n\t".join([b"y" * 900] * 10) \
+        + b") by h0.example; Sat, 05 Dec 2026 00:00:00 +0000\r\n"
+    extra += b"".join(("Received: from h%d.example (%s) by h%d.example; Sat, 05 Dec 2026 "
+                       "00:00:00 +0000\r\n" % (i, pad, i + 1)).encode() for i in range(40))
+    code, text = send_message(a.port, "me@sender.example", ["bob@dest.example"],
+                              tracked_body("long received", extra_headers=extra))
+    check(code == 250, "DATA: %s" % text, a)
+    raw, msg = wait_track(a, 1)[0]
+    record = msg.get_payload().replace("\r\n", "\n")
+    fields = [l for l in record.split("\n") if l.startswith("Received:")]
+    check(len(record.replace("\n", "\r\n").encode()) <= 32 * 1024,
+          "a record of %d octets" % len(record.encode()), a)
+    check(all(len(f.encode()) <= 8192 for f in fields), "a field over 8192 octets", a)
+    check("huge.example" not in record, "the 9,000-octet field is left out", a)
+    check(10 < len(fields) < 41 and "h0.example (" in record,
+          "the nearest hops kept: %d fields" % len(fields), a)
+    a.stop()
+
+
 SCENARIOS = {
     "many-received": scenario_many_received,
+    "long-received": scenario_long_received,
     "chain": scenario_chain,
     "off": scenario_off,
     "null-sender": scenario_null_sender,

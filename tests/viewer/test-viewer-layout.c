@@ -453,6 +453,34 @@ test_layout_node_at (void)
   g_assert_cmpint (viewer_layout_node_at (layout, layout->width + 10, 10), ==, -1);
 }
 
+/* A hop's server and from_host come from Received: fields anyone who saw a
+ * Content-Track key (TRACK: mails) or a Message-ID (a DSN's returned headers) writes. The
+ * CLI drops control characters and bidi overrides (helper/cli/msgtrk.c); the diagram and
+ * the map's side list drew them: "\u202eelpmaxe.knab" showed as "bank.example", ESC
+ * and DEL as boxes (session 20 review). The layout cleans them (msgtrk_json_clean_text). */
+static void
+test_layout_control_characters (void)
+{
+  g_autoptr(JsonNode) keep = NULL;
+  JsonObject *route = parse ("{\"recipients\":[{\"hops\":[{\"source\":\"harrison\","
+                             "\"server\":\"\\u202eelpmaxe.knab\\u001b[2J\",\"from_host\":\"a\\u007fb\"}]}]}",
+                             &keep);
+  g_autoptr(ViewerLayout) layout = NULL;
+  ViewerNode *hop;
+
+  layout = viewer_layout_compute (route);
+  hop = node_at (layout, 1);
+  g_assert_cmpint (hop->kind, ==, VIEWER_NODE_TRACE);
+  for (const char *p = hop->title; p != NULL && *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      g_assert_false (g_unichar_iscntrl (c) || (c >= 0x202a && c <= 0x202e));
+    }
+  for (const char *p = hop->from; p != NULL && *p != '\0'; p = g_utf8_next_char (p))
+    g_assert_false (g_unichar_iscntrl (g_utf8_get_char (p)));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -465,6 +493,7 @@ main (int   argc,
   g_test_add_func ("/viewer/layout/limits", test_layout_limits);
   g_test_add_func ("/viewer/layout/action-state", test_layout_action_state);
   g_test_add_func ("/viewer/layout/node-at", test_layout_node_at);
+  g_test_add_func ("/viewer/layout/control-characters", test_layout_control_characters);
   g_test_summary ("The delivery-map layout: JSON route in, node positions and edges out.");
   return g_test_run ();
 }
