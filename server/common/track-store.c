@@ -382,10 +382,10 @@ track_store_next_version (void)
  * above the same stored version never share one: a relay whose pushed update could not
  * be stored locally gives its next update a version above the pushed one, not the same
  * (which the receiver would drop as a duplicate); so does the first call after the clock
- * passed @stored, while the clock is not yet above those versions. @stored does not move the versions of
- * other records: one far ahead (a clock once wrong) stays that record's alone; one at
- * %G_MAXINT64 (a broken or forged record) gets %G_MAXINT64, which is dropped as a
- * duplicate.
+ * passed @stored, while the clock is not yet above those versions. @stored does not move
+ * the versions of other records: one far ahead (a clock once wrong) stays that record's
+ * alone; one at %G_MAXINT64 (a broken or forged record) gets %G_MAXINT64, which is
+ * dropped as a duplicate.
  *
  * Returns: the version
  */
