@@ -25,6 +25,18 @@ msgtrk_is_vchar (guchar c)
   return c >= 0x21 && c <= 0x7e;
 }
 
+/* A character remote text must not show as such (a name, a label, a terminal): a control
+ * character (C0, DEL, C1), a direction mark, embedding, override or isolate (U+061C,
+ * U+200E, U+200F, U+202A..U+202E, U+2066..U+2069), U+200B or U+FEFF. With them
+ * "\u202Eelpmaxe.knab" reads "bank.example". U+200C and U+200D are not: IDNA allows them
+ * in some scripts' labels. */
+static inline gboolean
+msgtrk_unichar_is_unsafe (gunichar c)
+{
+  return g_unichar_iscntrl (c) || c == 0x061c || c == 0x200b || c == 0x200e || c == 0x200f
+         || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0xfeff;
+}
+
 GDateTime *msgtrk_date_parse     (const char *text);
 char      *msgtrk_date_format    (GDateTime  *date);
 void       msgtrk_ensure_gmime   (void);

@@ -338,11 +338,10 @@ host_dup (const char *text,
   return g_strndup (text, len);
 }
 
-/* A name that is not valid UTF-8 or holds a control character (C0, DEL, C1) or a
- * direction or invisible format character (U+061C, U+200B..U+200F, U+202A..U+202E,
- * U+2066..U+2069, U+FEFF) is no host name: whoever wrote the field could make it show as
- * another ("\u202Eelpmaxe.knab" reads "bank.example") or put terminal escapes into a
- * route. Such a name is dropped (unknown), the rest of the hop kept. */
+/* A name that is not valid UTF-8 or holds a character that must not show as such
+ * (msgtrk_unichar_is_unsafe) is no host name: whoever wrote the field could make it show
+ * as another or put terminal escapes into a route. Such a name is dropped (unknown), the
+ * rest of the hop kept. */
 static void
 drop_unsafe_name (char **name)
 {
@@ -359,8 +358,7 @@ drop_unsafe_name (char **name)
     {
       gunichar c = g_utf8_get_char (p);
 
-      if (g_unichar_iscntrl (c) || c == 0x061c || (c >= 0x200b && c <= 0x200f)
-          || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0xfeff)
+      if (msgtrk_unichar_is_unsafe (c))
         {
           g_clear_pointer (name, g_free);
           return;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "msgtrk-json.h"
+#include "msgtrk-private.h"
 #include "msgtrk-states.h"
 
 /**
@@ -105,11 +106,11 @@ msgtrk_json_get_boolean (JsonObject *obj,
  * msgtrk_json_clean_text:
  * @text: (nullable): text from msgtrkd or from a remote server
  *
- * @text for a terminal or a label: each control character (C0, DEL, C1) and each direction
- * or invisible format character (U+061C, U+200B..U+200F, U+202A..U+202E, U+2066..U+2069,
- * U+FEFF) as "?", and each octet that is not UTF-8 as "?", so that remote text can neither
- * drive a terminal nor show as other text ("\u202Eelpmaxe.knab" reads "bank.example").
- * The one cleaner of the CLI and the viewer.
+ * @text for a terminal or a label: each character that must not show as such
+ * (msgtrk_unichar_is_unsafe: controls, direction overrides and marks) as "?", and each
+ * octet that is not UTF-8 as "?", so that remote text can neither drive a terminal nor
+ * show as other text ("\u202Eelpmaxe.knab" reads "bank.example"). The one cleaner of
+ * the CLI and the viewer.
  *
  * Returns: (transfer full) (nullable): the cleaned copy; NULL for NULL
  */
@@ -132,8 +133,7 @@ msgtrk_json_clean_text (const char *text)
           p++;
           continue;
         }
-      if (g_unichar_iscntrl (c) || c == 0x061c || (c >= 0x200b && c <= 0x200f)
-          || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0xfeff)
+      if (msgtrk_unichar_is_unsafe (c))
         g_string_append_c (out, '?');
       else
         g_string_append_unichar (out, c);

@@ -14,6 +14,8 @@
 
 #include "viewer-map.h"
 
+#include "msgtrk-json.h"
+
 #include <glib/gi18n-lib.h>
 #include <math.h>
 
@@ -252,16 +254,19 @@ fill_side (ViewerMap *self)
     {
       ViewerMapStop *stop = g_ptr_array_index (self->route->stops, i);
       g_autofree char *detail = NULL;
+      g_autofree char *shown = NULL;
       GtkWidget *row, *name, *why;
 
       if (stop->place == VIEWER_MAP_PLACE_FOUND)
         continue;
       n++;
+      /* Remote text: plain text, never markup, and cleaned (msgtrk_json_clean_text). */
+      shown = msgtrk_json_clean_text (stop->name);
       row = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
-      name = gtk_label_new (stop->name); /* plain text, never markup */
+      name = gtk_label_new (shown);
       gtk_label_set_xalign (GTK_LABEL (name), 0);
       gtk_label_set_ellipsize (GTK_LABEL (name), PANGO_ELLIPSIZE_MIDDLE);
-      gtk_widget_set_tooltip_text (name, stop->name);
+      gtk_widget_set_tooltip_text (name, shown);
       detail = stop->address != NULL
                    ? g_strdup_printf ("%s — %s (%s)", viewer_diagram_state_label (stop->state),
                                       place_reason (self, stop), stop->address)
@@ -803,6 +808,7 @@ draw_markers (ViewerMap *self,
     {
       ViewerMapStop *stop = g_ptr_array_index (self->route->stops, i);
       g_autofree char *label = NULL;
+      g_autofree char *shown = NULL;
       double sx, sy;
       GdkRGBA colour;
 
@@ -830,9 +836,10 @@ draw_markers (ViewerMap *self,
             cairo_set_source_rgb (cr, 1, 1, 1);
           cairo_stroke (cr);
         }
+      shown = msgtrk_json_clean_text (stop->name);
       label = stop->place_name != NULL
-                  ? g_strdup_printf ("%s\n%s%s", stop->name, stop->approximate ? "≈ " : "", stop->place_name)
-                  : g_strdup (stop->name);
+                  ? g_strdup_printf ("%s\n%s%s", shown, stop->approximate ? "≈ " : "", stop->place_name)
+                  : g_strdup (shown);
       draw_text (self, cr, label, sx, sy, width, dark);
     }
 }

@@ -209,12 +209,14 @@ fill_recipients (ViewerWindow *self,
   for (i = 0; recipients != NULL && i < json_array_get_length (recipients); i++)
     {
       JsonObject *rcpt = msgtrk_json_array_get_object (recipients, i);
+      g_autofree char *shown = NULL;
       GtkWidget *item, *address;
 
       if (rcpt == NULL)
         continue;
+      shown = msgtrk_json_clean_text (msgtrk_json_get_string (rcpt, "address"));
       item = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
-      address = gtk_label_new (msgtrk_json_get_string (rcpt, "address") ? msgtrk_json_get_string (rcpt, "address") : "—");
+      address = gtk_label_new (shown != NULL ? shown : "—");
       gtk_label_set_selectable (GTK_LABEL (address), TRUE);
       gtk_box_append (GTK_BOX (item), address);
       gtk_box_append (GTK_BOX (item), make_badge (msgtrk_json_get_string (rcpt, "state")));
@@ -245,11 +247,13 @@ fill_timeline (ViewerWindow *self,
       JsonObject *ev = msgtrk_json_array_get_object (events, i);
       g_autofree char *when = NULL;
       g_autofree char *source = NULL;
+      g_autofree char *text = NULL;
       GtkWidget *row, *time_label, *source_label, *text_label;
 
       if (ev == NULL)
         continue;
       when = local_time (msgtrk_json_get_string (ev, "at"));
+      text = msgtrk_json_clean_text (msgtrk_json_get_string (ev, "text"));
       source = g_strdup (msgtrk_states_source_label (msgtrk_json_get_string (ev, "source")));
       row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
       gtk_widget_set_margin_start (row, 12);
@@ -264,7 +268,7 @@ fill_timeline (ViewerWindow *self,
       gtk_widget_add_css_class (source_label, "dim-label");
       gtk_label_set_width_chars (GTK_LABEL (source_label), 14);
       gtk_label_set_xalign (GTK_LABEL (source_label), 0);
-      text_label = gtk_label_new (msgtrk_json_get_string (ev, "text") ? msgtrk_json_get_string (ev, "text") : "");
+      text_label = gtk_label_new (text != NULL ? text : "");
       gtk_label_set_xalign (GTK_LABEL (text_label), 0);
       gtk_label_set_wrap (GTK_LABEL (text_label), TRUE);
       gtk_label_set_selectable (GTK_LABEL (text_label), TRUE);
@@ -343,6 +347,7 @@ fill (ViewerWindow *self)
   const char *tracking_id = msgtrk_json_get_string (route, "tracking");
   g_autofree char *sent = local_time (msgtrk_json_get_string (route, "sent"));
   g_autofree char *title = NULL;
+  g_autofree char *sender = NULL;
   g_autofree char *tracking = msgtrk_states_describe_tracking (tracking_id, msgtrk_json_get_string (route, "submission_host"));
   const char *shown_subject;
 
@@ -362,7 +367,8 @@ fill (ViewerWindow *self)
   gtk_window_set_title (GTK_WINDOW (self), title);
   gtk_label_set_text (GTK_LABEL (self->subject_label), shown_subject);
   gtk_label_set_text (GTK_LABEL (self->sent_label), sent ? sent : msgtrk_states_describe_sent_unknown (tracking_id));
-  gtk_label_set_text (GTK_LABEL (self->from_label), msgtrk_json_get_string (route, "sender") ? msgtrk_json_get_string (route, "sender") : "—");
+  sender = msgtrk_json_clean_text (msgtrk_json_get_string (route, "sender"));
+  gtk_label_set_text (GTK_LABEL (self->from_label), sender != NULL ? sender : "—");
   /* The summary says the state ("Delivered 1/1"): not repeated after it. */
   gtk_label_set_text (GTK_LABEL (self->summary_label),
                       msgtrk_json_get_string (route, "summary") ? msgtrk_json_get_string (route, "summary")
@@ -658,15 +664,18 @@ detail_row (GtkWidget  *grid,
             const char *name,
             const char *value)
 {
+  g_autofree char *shown = NULL;
   GtkWidget *key, *label;
 
   if (value == NULL || *value == '\0')
     return row;
+  shown = msgtrk_json_clean_text (value);
   key = gtk_label_new (name);
   gtk_label_set_xalign (GTK_LABEL (key), 1);
   gtk_label_set_yalign (GTK_LABEL (key), 0);
   gtk_widget_add_css_class (key, "dim-label");
-  label = gtk_label_new (value); /* plain text: remote text is never markup */
+  /* Plain text (remote text is never markup), cleaned (msgtrk_json_clean_text). */
+  label = gtk_label_new (shown);
   gtk_label_set_xalign (GTK_LABEL (label), 0);
   gtk_label_set_wrap (GTK_LABEL (label), TRUE);
   gtk_label_set_wrap_mode (GTK_LABEL (label), PANGO_WRAP_WORD_CHAR);

@@ -176,6 +176,7 @@ mtqpd_answer_get (MtqpdAnswerCache *self,
 {
   g_autoptr (GBytes) key = NULL;
   g_autoptr (GPtrArray) reports = NULL;
+  g_autoptr (GError) build_error = NULL;
   Entry *e;
 
   g_return_val_if_fail (self != NULL && fields != NULL && fields->len > 0, FALSE);
@@ -230,9 +231,36 @@ mtqpd_answer_get (MtqpdAnswerCache *self,
                      "No stored record of this ENVID can be answered");
       return FALSE;
     }
-  answer->wire = mtqpd_answer_build (reports, max_line, error);
+  answer->wire = mtqpd_answer_build (reports, max_line, &build_error);
+  /* Still too much together (parts, size): the rows that can be answered alone, if not
+   * all of them. */
+  if (answer->wire == NULL && reports->len > 1)
+    {
+      g_autoptr (GPtrArray) alone = g_ptr_array_new_with_free_func (g_object_unref);
+
+      for (guint i = 0; i < reports->len; i++)
+        {
+          g_autoptr (GPtrArray) one = g_ptr_array_new ();
+          g_autoptr (GBytes) wire = NULL;
+
+          g_ptr_array_add (one, reports->pdata[i]);
+          wire = mtqpd_answer_build (one, max_line, NULL);
+          if (wire != NULL)
+            g_ptr_array_add (alone, g_object_ref (reports->pdata[i]));
+        }
+      if (alone->len > 0 && alone->len < reports->len)
+        {
+          g_warning ("%u of %u stored records of one ENVID are left out of the answer: %s",
+                     reports->len - alone->len, reports->len, build_error->message);
+          g_clear_error (&build_error);
+          answer->wire = mtqpd_answer_build (alone, max_line, &build_error);
+        }
+    }
   if (answer->wire == NULL)
-    return FALSE;
+    {
+      g_propagate_error (error, g_steal_pointer (&build_error));
+      return FALSE;
+    }
 
   e = g_new0 (Entry, 1);
   e->wire = g_bytes_ref (answer->wire);

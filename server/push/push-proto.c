@@ -460,17 +460,25 @@ push_key_load (const char *path,
   close (fd);
   buf[got] = '\0';
   g_strstrip (buf);
-  /* Base64 on one line, nothing else: g_base64_decode() skips what is not base64, so a
-   * passphrase or a key split over lines would give some key, not the one meant. */
+  /* Base64 and nothing else (lines as base64(1) wraps them may end anywhere):
+   * g_base64_decode() skips what is not base64, so a passphrase would give some key,
+   * not the one meant. Padded: a multiple of 4 characters, "=" only at the end. */
   {
-    gsize n = strlen (buf);
+    gsize chars = 0;
     gsize pad = 0;
 
-    while (pad < 2 && n > pad && buf[n - 1 - pad] == '=')
-      pad++;
-    valid = n > 0 && n % 4 == 0;
-    for (gsize i = 0; valid && i < n - pad; i++)
-      valid = g_ascii_isalnum (buf[i]) || buf[i] == '+' || buf[i] == '/';
+    valid = TRUE;
+    for (const char *p = buf; valid && *p != '\0'; p++)
+      {
+        if (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
+          continue;
+        if (*p == '=')
+          pad++;
+        else
+          valid = pad == 0 && (g_ascii_isalnum (*p) || *p == '+' || *p == '/');
+        chars++;
+      }
+    valid = valid && chars > 0 && chars % 4 == 0 && pad <= 2;
   }
   key = valid ? g_base64_decode (buf, &key_len) : NULL;
   OPENSSL_cleanse (buf, sizeof buf);
@@ -478,7 +486,7 @@ push_key_load (const char *path,
     {
       push_key_free (key, key_len);
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
-                   "The push key %s must hold %d to %d octets in base64 on one line", path,
+                   "The push key %s must hold %d to %d octets in base64", path,
                    PUSH_MIN_KEY, PUSH_MAX_KEY);
       return NULL;
     }

@@ -301,10 +301,15 @@ store_records (Receiver  *r,
 static guint64
 ack_sequence (Receiver *r)
 {
+  guint64 now = (guint64) g_get_real_time ();
   guint64 v;
 
   g_mutex_lock (&r->lock);
-  v = MAX ((guint64) g_get_real_time (), r->last_ack_sequence + 1);
+  v = MAX (now, r->last_ack_sequence + 1);
+  /* As the node's sequences (push-sender.c, next_sequence): not past the skew a node
+   * takes, after a clock set back. */
+  if (v > now + (guint64) PUSH_MAX_SKEW_MS * 1000)
+    v = now;
   r->last_ack_sequence = v;
   g_mutex_unlock (&r->lock);
   return v;

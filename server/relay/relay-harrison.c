@@ -361,6 +361,7 @@ relay_harrison_accepted (RelayServer  *server,
   g_autofree char *track_id = NULL;
   guint n_received = 1;
   guint n_keys = 0;
+  gboolean record_full = FALSE;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
   if (self == NULL || headers == NULL)
@@ -385,15 +386,23 @@ relay_harrison_accepted (RelayServer  *server,
         }
       /* What a client reads (docs/harrison.md): at most RELAY_HARRISON_MAX_RECEIVED
        * fields, each within MSGTRK_TRACE_MAX_FIELD_LENGTH, the record within
-       * MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE: a longer field is left out, and so are
-       * the fields past the size (the nearest hops, first in the header, are kept). */
+       * MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE. The nearest hops (first in the header) are
+       * kept, up to the first field that is longer or does not fit: the chain stays
+       * whole, without a gap that would look like one hop. */
       else if (field_is (f, "Received") && n_received < RELAY_HARRISON_MAX_RECEIVED
-               && strlen (f) <= MSGTRK_TRACE_MAX_FIELD_LENGTH
-               && record->len + strlen (f) + 2 <= MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE)
+               && !record_full)
         {
-          g_string_append (record, f);
-          g_string_append (record, "\r\n");
-          n_received++;
+          gsize len = strlen (f);
+
+          if (len > MSGTRK_TRACE_MAX_FIELD_LENGTH
+              || record->len + len + 2 > MSGTRK_CONTENT_TRACK_MAX_RECORD_SIZE)
+            record_full = TRUE;
+          else
+            {
+              g_string_append_len (record, f, (gssize) len);
+              g_string_append (record, "\r\n");
+              n_received++;
+            }
         }
     }
   if (n_keys == 0)
