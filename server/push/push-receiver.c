@@ -858,7 +858,8 @@ receiver_post_drop (gpointer  data,
       && g_strcmp0 (track_store_get_backend_name (r->store), "files") == 0)
     g_warning ("%u node keys and the files store: the nodes' records of one ENVID replace "
                "each other there (the latest version wins, whichever node sent it); use "
-               "the PostgreSQL store for several nodes (docs/push-protocol.md)",
+               "the PostgreSQL store for several nodes (docs/push-protocol.md; one node's "
+               "two keys during a rotation lose nothing)",
                g_hash_table_size (r->keys));
   r->reassembly = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, reassembly_free);
   r->thread = g_thread_new ("push-udp", udp_thread, r);
