@@ -18,7 +18,6 @@
 
 #include "msgtrk-dot-private.h"
 #include "msgtrk-mtqp-syntax-private.h"
-#include "msgtrk-private.h"
 #include "mtqpd-answer.h"
 #include "mtqpd-chain.h"
 
@@ -197,9 +196,10 @@ mtqpd_answer_get (MtqpdAnswerCache *self,
     }
   g_mutex_unlock (&self->lock);
 
-  /* One record per node (PostgreSQL): one that cannot be read or carried (written by
-   * another process, or before a check) is left out with a warning, so that it never
-   * hides the others; the answer fails only when none is left. */
+  /* One record per node (PostgreSQL): one that cannot be read, or carried in the answer
+   * (written by another process, or before the receiver's check; found only when the
+   * build fails, below), is left out with a warning, so that it never hides the others;
+   * the answer fails only when none is left. */
   reports = g_ptr_array_new_with_free_func (g_object_unref);
   answer->needs_chain = FALSE;
   for (guint i = 0; i < fields->len; i++)
@@ -208,10 +208,6 @@ mtqpd_answer_get (MtqpdAnswerCache *self,
       MsgtrkReport *report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS,
                                                          fields->pdata[i], -1, &part_error);
 
-      /* Checked on its own only beside others (alone, the build says why). */
-      if (report != NULL && fields->len > 1
-          && !msgtrk_report_check_servable (report, &part_error))
-        g_clear_object (&report);
       if (report == NULL)
         {
           if (fields->len > 1)
@@ -232,8 +228,9 @@ mtqpd_answer_get (MtqpdAnswerCache *self,
       return FALSE;
     }
   answer->wire = mtqpd_answer_build (reports, max_line, &build_error);
-  /* Still too much together (parts, size): the rows that can be answered alone, if not
-   * all of them. */
+  /* Not together (a field no line can carry, too many parts, too large): the rows that
+   * can be answered alone, if not all of them. Only on this failure path is a row built
+   * on its own. */
   if (answer->wire == NULL && reports->len > 1)
     {
       g_autoptr (GPtrArray) alone = g_ptr_array_new_with_free_func (g_object_unref);
@@ -250,6 +247,9 @@ mtqpd_answer_get (MtqpdAnswerCache *self,
         }
       if (alone->len > 0 && alone->len < reports->len)
         {
+          answer->needs_chain = FALSE;
+          for (guint i = 0; i < alone->len; i++)
+            answer->needs_chain |= mtqpd_chain_is_needed (alone->pdata[i]);
           g_warning ("%u of %u stored records of one ENVID are left out of the answer: %s",
                      reports->len - alone->len, reports->len, build_error->message);
           g_clear_error (&build_error);
