@@ -92,6 +92,23 @@ def main():
             f.write(LINE % qid)
         return wait_file(record_path(state, envid), timeout)
 
+    def torn_first(name, qid, ident, envid):
+        """A follower @name; a tracked message (@ident, @envid) under @qid delivered to
+        alice, its record stored, then torn (unreadable). Its follower's set-up, the
+        record's path and the record's intact bytes."""
+        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=10\n")
+        register(regs, None, envid, ["alice@test.example", "bob@test.example"], now, ident)
+        rec = record_path(state, envid)
+        with open(log, "a") as f:
+            f.write(CLIENT % (qid, ", orig_queue_id=" + ident))
+            f.write(HEADER % (stamp(now), 23021, qid, envid))
+            f.write(LINE % qid)
+        check("%s: first state stored" % name, wait_file(rec, 5))
+        intact = open(rec, "rb").read()
+        with open(rec, "wb") as f:
+            f.write(b"garbage\n")
+        return proc, state, regs, log, out, rec, intact
+
     def restart(name, out):
         conf = os.path.join(tmp, name + ".conf")
         proc = subprocess.Popen([exe, "--config", conf, "--verbose"],
@@ -340,21 +357,10 @@ def main():
               read_log(rec) + read_log(out)[-800:])
         stop(proc)
         name = "torn-reuse"
-        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=10\n")
         qid = "DDDDDD055"
-        first = "msgtrk-" + "0" * 30 + "55"
         second = "msgtrk-" + "0" * 30 + "56"
-        register(regs, None, "torn-first@test.example",
-                 ["alice@test.example", "bob@test.example"], now, first)
-        rec = record_path(state, "torn-first@test.example")
-        with open(log, "a") as f:
-            f.write(CLIENT % (qid, ", orig_queue_id=" + first))
-            f.write(HEADER % (stamp(now), 23021, qid, "torn-first@test.example"))
-            f.write(LINE % qid)
-        check("torn-reuse: first state stored", wait_file(rec, 5))
-        intact = open(rec, "rb").read()
-        with open(rec, "wb") as f:
-            f.write(b"garbage\n")
+        proc, state, regs, log, out, rec, intact = torn_first(
+            name, qid, "msgtrk-" + "0" * 30 + "55", "torn-first@test.example")
         register(regs, None, "torn-second@test.example",
                  ["alice@test.example", "bob@test.example"], now, second)
         with open(log, "a") as f:
@@ -377,21 +383,10 @@ def main():
         stop(proc)
 
         name = "torn-narrow"
-        proc, state, regs, log, out = run(exe, tmp, name, "registration_wait=10\n")
         qid = "DDDDDD057"
-        first = "msgtrk-" + "0" * 30 + "57"
         fourth = "msgtrk-" + "0" * 30 + "58"
-        register(regs, None, "narrow-first@test.example",
-                 ["alice@test.example", "bob@test.example"], now, first)
-        rec = record_path(state, "narrow-first@test.example")
-        with open(log, "a") as f:
-            f.write(CLIENT % (qid, ", orig_queue_id=" + first))
-            f.write(HEADER % (stamp(now), 23021, qid, "narrow-first@test.example"))
-            f.write(LINE % qid)
-        check("torn-narrow: first state stored", wait_file(rec, 5))
-        intact = open(rec, "rb").read()
-        with open(rec, "wb") as f:
-            f.write(b"garbage\n")
+        proc, state, regs, log, out, rec, intact = torn_first(
+            name, qid, "msgtrk-" + "0" * 30 + "57", "narrow-first@test.example")
         register(regs, None, "narrow-fourth@test.example",
                  ["alice@test.example", "bob@test.example"], now, fourth)
         with open(log, "a") as f:
