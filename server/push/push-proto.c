@@ -205,6 +205,33 @@ push_frame_is_fresh (const PushFrame *frame,
   return frame->sequence <= (guint64) (stamp + PUSH_MAX_SKEW_MS) * 1000;
 }
 
+/**
+ * push_next_sequence:
+ * @last: (inout): the sequence the caller sent last (0 at first); the caller serializes
+ * @now_us: this host's real-time clock in microseconds
+ *
+ * The sequence of the caller's next frame (a node's data frames, a receiver's ACKs): the
+ * clock in microseconds, or one above @last when a burst (or a restart within the same
+ * microsecond) reached it, so sequences strictly increase and a restart continues above.
+ * Sequences that ran past what push_frame_is_fresh() takes (a clock since set back by more
+ * than PUSH_MAX_SKEW_MS) start again from the clock: frames that far ahead were refused as
+ * stale, so no peer's replay window moved there.
+ *
+ * Returns: the sequence, also stored in @last
+ */
+guint64
+push_next_sequence (guint64 *last,
+                    gint64   now_us)
+{
+  guint64 now = now_us > 0 ? (guint64) now_us : 0;
+  guint64 v = MAX (now, *last + 1);
+
+  if (v > now + (guint64) PUSH_MAX_SKEW_MS * 1000)
+    v = now;
+  *last = v;
+  return v;
+}
+
 void
 push_mac_free (PushMac *m)
 {

@@ -90,6 +90,8 @@ guint64     push_ack_list_id   (const PushFrame *frame,
                                 guint            i);
 gboolean    push_frame_is_fresh (const PushFrame *frame,
                                  gint64           now_ms);
+guint64     push_next_sequence (guint64         *last,
+                                gint64           now_us);
 
 /* A node key made ready for HMAC once (the inner and outer pads hashed): each frame then
  * copies that state instead of starting from the key. */

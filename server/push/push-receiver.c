@@ -296,21 +296,14 @@ store_records (Receiver  *r,
     }
 }
 
-/* An ACK frame's sequence: strictly increasing in this receiver (the node keeps a replay
- * window of them), from the clock in microseconds, so a restart continues above. */
+/* An ACK frame's sequence (push_next_sequence: the node keeps a replay window of them). */
 static guint64
 ack_sequence (Receiver *r)
 {
-  guint64 now = (guint64) g_get_real_time ();
   guint64 v;
 
   g_mutex_lock (&r->lock);
-  v = MAX (now, r->last_ack_sequence + 1);
-  /* As the node's sequences (push-sender.c, next_sequence): not past the skew a node
-   * takes, after a clock set back. */
-  if (v > now + (guint64) PUSH_MAX_SKEW_MS * 1000)
-    v = now;
-  r->last_ack_sequence = v;
+  v = push_next_sequence (&r->last_ack_sequence, g_get_real_time ());
   g_mutex_unlock (&r->lock);
   return v;
 }

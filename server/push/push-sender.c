@@ -235,17 +235,10 @@ spool_forget (PushSender *self,
 static guint64
 next_sequence (PushSender *self)
 {
-  guint64 now = (guint64) g_get_real_time ();
   guint64 v;
 
   g_mutex_lock (&self->lock);
-  v = MAX (now, self->last_sequence + 1);
-  /* Past the skew a receiver takes (push_frame_is_fresh): the sequences ran ahead with a
-   * clock since set back. Frames that far ahead were refused as stale, so no receiver's
-   * window moved there: start again from the clock. */
-  if (v > now + (guint64) PUSH_MAX_SKEW_MS * 1000)
-    v = now;
-  self->last_sequence = v;
+  v = push_next_sequence (&self->last_sequence, g_get_real_time ());
   g_mutex_unlock (&self->lock);
   return v;
 }

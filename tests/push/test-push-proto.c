@@ -306,6 +306,65 @@ test_replay (void)
   g_assert_false (push_replay_accept (&w, 5000 + 10 * PUSH_REPLAY_WINDOW - 1));
 }
 
+/* A frame stamped @now_us with @sequence, as a peer's push_frame_is_fresh() sees it. */
+static gboolean
+sequence_is_fresh (guint64 sequence,
+                   gint64  now_us)
+{
+  PushFrame f = { 0 };
+
+  f.timestamp_ms = now_us / 1000;
+  f.sequence = sequence;
+  return push_frame_is_fresh (&f, now_us / 1000);
+}
+
+static void
+test_sequence (void)
+{
+  const gint64 t = G_GINT64_CONSTANT (1796601600000000); /* 2026-12-07, in microseconds */
+  const gint64 skew_us = PUSH_MAX_SKEW_MS * 1000;
+  guint64 last = 0;
+  guint64 v;
+
+  g_test_summary ("Sequences follow the clock, strictly increase within a burst and across "
+                  "a clock set back by up to PUSH_MAX_SKEW_MS, and start again from the "
+                  "clock when they ran further ahead than a peer takes");
+  g_assert_cmpuint (push_next_sequence (&last, t), ==, (guint64) t);
+  /* A burst within one microsecond. */
+  g_assert_cmpuint (push_next_sequence (&last, t), ==, (guint64) t + 1);
+  g_assert_cmpuint (push_next_sequence (&last, t), ==, (guint64) t + 2);
+  g_assert_cmpuint (last, ==, (guint64) t + 2);
+  g_assert_cmpuint (push_next_sequence (&last, t + 10), ==, (guint64) t + 10);
+
+  /* The clock set back so that the last + 1 is just the skew ahead: still above the last,
+   * still fresh for a peer. */
+  last = (guint64) t;
+  v = push_next_sequence (&last, t - skew_us + 1);
+  g_assert_cmpuint (v, ==, (guint64) t + 1);
+  g_assert_true (sequence_is_fresh (v, t - skew_us + 1000));
+
+  /* One microsecond further back: the last + 1 would be past what a peer takes (frames
+   * refused as stale until the clock caught up); start from the clock. */
+  last = (guint64) t;
+  v = push_next_sequence (&last, t - skew_us);
+  g_assert_cmpuint (v, ==, (guint64) (t - skew_us));
+  g_assert_cmpuint (last, ==, v);
+  g_assert_true (sequence_is_fresh (v, t - skew_us));
+  g_assert_false (sequence_is_fresh ((guint64) t + 1, t - skew_us - 1000));
+
+  /* Set back by a day: from the clock, then increasing again. */
+  last = (guint64) t;
+  g_assert_cmpuint (push_next_sequence (&last, t - (gint64) G_USEC_PER_SEC * 86400), ==,
+                    (guint64) (t - (gint64) G_USEC_PER_SEC * 86400));
+  g_assert_cmpuint (push_next_sequence (&last, t - (gint64) G_USEC_PER_SEC * 86400), ==,
+                    (guint64) (t - (gint64) G_USEC_PER_SEC * 86400) + 1);
+
+  /* A clock before the epoch (a broken RTC) gives small, still increasing sequences. */
+  last = 0;
+  g_assert_cmpuint (push_next_sequence (&last, -5), ==, 1);
+  g_assert_cmpuint (push_next_sequence (&last, -5), ==, 2);
+}
+
 static void
 test_key_file (void)
 {
@@ -896,6 +955,7 @@ main (int    argc,
   g_test_add_func ("/push/mac", test_mac);
   g_test_add_func ("/push/record", test_record);
   g_test_add_func ("/push/replay-window", test_replay);
+  g_test_add_func ("/push/sequence", test_sequence);
   g_test_add_func ("/push/key-file", test_key_file);
   g_test_add_func ("/push/key-file/syntax", test_key_file_syntax);
   g_test_add_func ("/push/record-id/unique", test_record_id_unique);
