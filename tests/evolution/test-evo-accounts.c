@@ -17,6 +17,7 @@
 
 #include "msgtrk-camel-transport.h"
 #include "msgtrk-evo-accounts.h"
+#include "test-util.h"
 
 #define REGISTRY_SERVICE_DIR "/usr/share/dbus-1/services"
 #define REGISTRY_SERVICE_FILE REGISTRY_SERVICE_DIR "/org.gnome.evolution.dataserver.Sources5.service"
@@ -305,5 +306,6 @@ main (int argc, char **argv)
   g_clear_object (&registry);
   g_test_dbus_down (bus);
   g_clear_object (&bus);
+  mt_tmpdir_remove (tmp_dir);
   return rc;
 }

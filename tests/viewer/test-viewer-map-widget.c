@@ -12,6 +12,7 @@
 
 #include <gtk/gtk.h>
 
+#include "test-util.h"
 #include "viewer-map.h"
 
 static const char route_json[] =
@@ -133,6 +134,7 @@ main (int   argc,
       char *argv[])
 {
   g_autofree char *cache = g_dir_make_tmp ("msgtrk-map-widget-XXXXXX", NULL);
+  int rc;
 
   /* Before GTK starts threads. A refused tile server: fetches fail fast. */
   g_setenv ("XDG_CACHE_HOME", cache, TRUE);
@@ -148,5 +150,7 @@ main (int   argc,
   g_setenv ("MSGTRK_GEOIP_DATABASE", argv[1], TRUE);
   g_test_add_func ("/viewer/map/widget/side-list", test_side_list);
   g_test_add_func ("/viewer/map/widget/destroy-while-busy", test_destroy_while_busy);
-  return g_test_run ();
+  rc = g_test_run ();
+  mt_tmpdir_remove (cache);
+  return rc;
 }
