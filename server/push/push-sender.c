@@ -61,6 +61,10 @@
 #define PUSH_SPOOL_SEGMENT_SUFFIX ".log"
 /* [length][record id] before each record in a segment. */
 #define PUSH_SPOOL_ENTRY_HEADER 12
+/* The record-id floor (record_id_lease()): a file in the spool directory, the decimal id
+ * every record id given so far is below, extended PUSH_RECORD_ID_LEASE_US at a time. */
+#define PUSH_RECORD_ID_FILE "record-id"
+#define PUSH_RECORD_ID_LEASE_US ((guint64) 600 * G_USEC_PER_SEC)
 
 
 typedef struct
@@ -93,9 +97,11 @@ struct _PushSender
   GSocket *socket;
   GSocketAddress *server;
 
-  GMutex lock;           /* pending, last_sequence, last_id */
+  GMutex lock;           /* pending, last_sequence, last_id, id_lease */
   GHashTable *pending;   /* guint64* record id -> Pending* */
   guint64 last_id;       /* the highest record id given or found in the spool */
+  guint64 id_lease;      /* every id given is below it, durably (PUSH_RECORD_ID_FILE) */
+  GMutex lease_lock;     /* taken before lock: one writer of PUSH_RECORD_ID_FILE */
   GQueue unsent;         /* record ids (guint64*, owned) submitted, not yet sent, in order */
   guint in_flight;       /* records sent less than PUSH_RESEND_MIN_MS ago, not acknowledged
                           * (exact after each full scan; sends and ACKs counted between) */
@@ -820,6 +826,84 @@ spool_append (PushSender *self,
   return TRUE;
 }
 
+/* The record-id floor of an earlier run (0: none) into *@floor. Without it, a node
+ * restarted with an empty spool after its clock was set back would give ids from the clock
+ * again, i.e. ids it gave before: a replayed ACK of the old record (within the skew a node
+ * takes) would then make it forget the new one. */
+static gboolean
+record_id_floor_load (PushSender *self,
+                      guint64    *floor,
+                      GError    **error)
+{
+  g_autofree char *path = g_build_filename (self->spool_dir, PUSH_RECORD_ID_FILE, NULL);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  gsize len = 0;
+
+  *floor = 0;
+  if (!g_file_get_contents (path, &text, &len, &local))
+    {
+      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return TRUE;
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED, "Cannot read %s: %s", path,
+                   local->message);
+      return FALSE;
+    }
+  g_strchomp (text);
+  if (len > 32 || !g_ascii_string_to_unsigned (text, 10, 1, G_MAXUINT64 / 2, floor, NULL))
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED,
+                   "%s does not hold a record id (a decimal number); it is this node's "
+                   "floor of push record ids: write into it a number above every id the "
+                   "node gave (e.g. the current time in microseconds plus the time its "
+                   "clock was ahead), or remove it if the clock was never set back",
+                   path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Make @id given: if it reaches the durable floor, write a new floor PUSH_RECORD_ID_LEASE_US
+ * above it first (at most once per lease while ids follow the clock). */
+static gboolean
+record_id_lease (PushSender *self,
+                 guint64     id,
+                 GError    **error)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *tmp = NULL;
+  g_autofree char *text = NULL;
+  guint64 lease;
+  gboolean need;
+
+  g_mutex_lock (&self->lock);
+  need = id >= self->id_lease;
+  g_mutex_unlock (&self->lock);
+  if (!need)
+    return TRUE;
+  g_mutex_lock (&self->lease_lock);
+  g_mutex_lock (&self->lock);
+  need = id >= self->id_lease;
+  lease = MAX (self->last_id, id) + PUSH_RECORD_ID_LEASE_US;
+  g_mutex_unlock (&self->lock);
+  if (need)
+    {
+      path = g_build_filename (self->spool_dir, PUSH_RECORD_ID_FILE, NULL);
+      tmp = g_build_filename (self->spool_dir, ".tmp-" PUSH_RECORD_ID_FILE, NULL);
+      text = g_strdup_printf ("%" G_GUINT64_FORMAT "\n", lease);
+      if (!durable_file_replace (tmp, path, self->spool_dir, text, strlen (text), error))
+        {
+          g_mutex_unlock (&self->lease_lock);
+          return FALSE;
+        }
+      g_mutex_lock (&self->lock);
+      self->id_lease = MAX (self->id_lease, lease);
+      g_mutex_unlock (&self->lock);
+    }
+  g_mutex_unlock (&self->lease_lock);
+  return TRUE;
+}
+
 /**
  * push_sender_new:
  * @state_dir: the node's state directory (the spool is <state_dir>/push-spool)
@@ -844,6 +928,7 @@ push_sender_new (const char *state_dir,
 
   g_mutex_init (&self->lock);
   g_mutex_init (&self->write_lock);
+  g_mutex_init (&self->lease_lock);
   self->wakefd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (self->wakefd < 0)
     {
@@ -883,8 +968,13 @@ push_sender_new (const char *state_dir,
   g_socket_set_blocking (self->socket, FALSE);
   /* Capped by net.core.rmem_max; a smaller buffer only costs resends. */
   g_socket_set_option (self->socket, SOL_SOCKET, SO_RCVBUF, PUSH_SENDER_RCVBUF, NULL);
+  if (!record_id_floor_load (self, &self->id_lease, error))
+    goto fail;
   spool_scan (self);
   segments_scan (self);
+  /* Ids start at the floor: above every id an earlier run gave, whatever the clock. */
+  if (self->id_lease > 0)
+    self->last_id = MAX (self->last_id, self->id_lease - 1);
   self->thread = g_thread_new ("push-sender", sender_thread, self);
   return self;
 
@@ -900,8 +990,9 @@ fail:
  *
  * Spools one record durably and hands it to the thread. The record id is the sender's
  * own, not @version (a version given above a loaded one may equal another record's):
- * microseconds of the real-time clock, above every id given before or found in the
- * spool, so no two records waiting for their ACK share one. Fails with
+ * microseconds of the real-time clock, above every id given before (by this run, found in
+ * the spool, or below the durable floor of an earlier run: record_id_lease()), so no two
+ * records share one, whatever the clock did. Fails with
  * MSGTRK_ERROR_LIMIT when the record is too long for PUSH_MAX_PARTS datagrams or the
  * spool holds PUSH_MAX_SPOOL records.
  *
@@ -938,6 +1029,8 @@ push_sender_submit (PushSender *self,
                    PUSH_MAX_SPOOL);
       return FALSE;
     }
+  if (!record_id_lease (self, id, error))
+    return FALSE;
   if (!spool_append (self, id, bytes, &segment, error))
     return FALSE;
   if (record_id != NULL)
@@ -991,6 +1084,7 @@ push_sender_free (PushSender *self)
     spool_segment_free (self->seg);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->write_lock);
+  g_mutex_clear (&self->lease_lock);
   g_free (self->spool_dir);
   g_free (self);
 }

@@ -741,6 +741,8 @@ test_sender_spool_zeros (void)
       g_autofree char *path = g_build_filename (spool, name, NULL);
       GStatBuf st;
 
+      if (!g_str_has_suffix (name, ".log"))
+        continue; /* the record-id floor */
       g_assert_cmpint (g_stat (path, &st), ==, 0);
       g_assert_cmpint (st.st_size, ==, PUSH_SPOOL_PREALLOC_MIN);
       segments++;
@@ -825,6 +827,8 @@ test_sender_segment_limit (void)
       g_autofree char *path = g_build_filename (spool, name, NULL);
       GStatBuf st;
 
+      if (!g_str_has_suffix (name, ".log"))
+        continue; /* the record-id floor */
       g_assert_cmpint (g_stat (path, &st), ==, 0);
       g_assert_cmpint (st.st_size, <=, PUSH_SPOOL_SEGMENT_MAX);
       total += st.st_size;
@@ -938,6 +942,85 @@ test_record_id_unique (void)
   mt_tmpdir_remove (dir);
 }
 
+/* Remove the spool's segments, as if every record had been acknowledged. */
+static void
+spool_drain (const char *dir)
+{
+  g_autofree char *spool = g_build_filename (dir, "push-spool", NULL);
+  g_autoptr (GDir) d = g_dir_open (spool, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_suffix (name, ".log"))
+      {
+        g_autofree char *path = g_build_filename (spool, name, NULL);
+
+        g_assert_cmpint (g_unlink (path), ==, 0);
+      }
+}
+
+static void
+test_record_id_floor (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = mt_tmpdir_new ();
+  g_autofree char *key_path = NULL;
+  g_autofree char *server = NULL;
+  g_autoptr (GSocket) sock = fake_receiver_open (dir, &key_path, &server);
+  g_autofree char *floor_path = g_build_filename (dir, "push-spool", "record-id", NULL);
+  g_autofree char *text = NULL;
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  guint64 now = (guint64) g_get_real_time ();
+  /* Ids an earlier run gave with its clock a day ahead (this clock is set back since). */
+  guint64 ahead = now + (guint64) G_USEC_PER_SEC * 86400;
+  guint64 a = 0, b = 0, floor = 0;
+  PushSender *sender;
+
+  g_test_summary ("Record ids never repeat across a restart with an empty spool, even with "
+                  "the clock set back: they start at the durable floor an earlier run "
+                  "wrote, which is extended before an id reaches it; a floor that is not "
+                  "a number stops the node with the file's name");
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  g_assert_true (push_sender_submit (sender, "one@x.y", AUTH_B, expires, 1, "Action: x\n",
+                                     &a, &error));
+  g_assert_no_error (error);
+  push_sender_free (sender);
+  g_assert_true (g_file_get_contents (floor_path, &text, NULL, NULL));
+  g_assert_true (g_ascii_string_to_unsigned (g_strchomp (text), 10, 0, G_MAXUINT64, &floor,
+                                             NULL));
+  g_assert_cmpuint (floor, >, a);
+  g_clear_pointer (&text, g_free);
+
+  /* The earlier run's ids were a day ahead; every record acknowledged (spool empty). */
+  text = g_strdup_printf ("%" G_GUINT64_FORMAT "\n", ahead);
+  g_assert_true (g_file_set_contents (floor_path, text, -1, NULL));
+  g_clear_pointer (&text, g_free);
+  spool_drain (dir);
+  sender = push_sender_new (dir, server, 1, key_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (push_sender_pending (sender), ==, 0);
+  g_assert_true (push_sender_submit (sender, "two@x.y", AUTH_B, expires, 1, "Action: x\n",
+                                     &b, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (b, >=, ahead);
+  push_sender_free (sender);
+  /* The floor moved above the id before it was given. */
+  g_assert_true (g_file_get_contents (floor_path, &text, NULL, NULL));
+  g_assert_true (g_ascii_string_to_unsigned (g_strchomp (text), 10, 0, G_MAXUINT64, &floor,
+                                             NULL));
+  g_assert_cmpuint (floor, >, b);
+  g_clear_pointer (&text, g_free);
+
+  /* Not a number: the node does not start, and says which file. */
+  g_assert_true (g_file_set_contents (floor_path, "12x\n", -1, NULL));
+  g_assert_null (push_sender_new (dir, server, 1, key_path, &error));
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, floor_path));
+  g_clear_error (&error);
+  mt_tmpdir_remove (dir);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -959,6 +1042,7 @@ main (int    argc,
   g_test_add_func ("/push/key-file", test_key_file);
   g_test_add_func ("/push/key-file/syntax", test_key_file_syntax);
   g_test_add_func ("/push/record-id/unique", test_record_id_unique);
+  g_test_add_func ("/push/record-id/floor", test_record_id_floor);
   g_test_add_func ("/push/sender/window", test_sender_window);
   g_test_add_func ("/push/sender/wake", test_sender_wake);
   g_test_add_func ("/push/sender/ack-list", test_sender_ack_list);
