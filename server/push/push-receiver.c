@@ -138,11 +138,13 @@ reassembly_free (gpointer data)
   g_free (r);
 }
 
-/* Count a result; log a drop at most once a second per reason (no content, no key). */
+/* Count a result; log a drop at most once a second per reason (no content, no key), with
+ * @detail (nullable) after the reason. */
 static void
-count (Receiver   *r,
-       guint       what,
-       const char *peer)
+count_detail (Receiver   *r,
+              guint       what,
+              const char *peer,
+              const char *detail)
 {
   gint64 now = g_get_monotonic_time ();
 
@@ -152,9 +154,18 @@ count (Receiver   *r,
       && now - r->last_drop_log[what] >= G_USEC_PER_SEC)
     {
       r->last_drop_log[what] = now;
-      g_message ("%s: datagram dropped: %s", peer, count_names[what]);
+      g_message ("%s: datagram dropped: %s%s%s", peer, count_names[what],
+                 detail != NULL ? ": " : "", detail != NULL ? detail : "");
     }
   g_mutex_unlock (&r->lock);
+}
+
+static void
+count (Receiver   *r,
+       guint       what,
+       const char *peer)
+{
+  count_detail (r, what, peer, NULL);
 }
 
 static void
@@ -216,9 +227,48 @@ completed_clear (Completed *c)
   g_clear_object (&c->report);
 }
 
+/* Decode @c's record and check what a stored record must be (docs/push-protocol.md, the
+ * receiver's check 7); the reason in @error. */
+static gboolean
+record_check (Completed *c,
+              gint64     now,
+              GError   **error)
+{
+  if (!push_record_decode (g_bytes_get_data (c->whole, NULL), g_bytes_get_size (c->whole),
+                           &c->envid, &c->auth, &c->expires, &c->version, &c->fields, error))
+    return FALSE;
+  if (!msgtrk_authenticator_is_valid (c->auth, NULL))
+    {
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE, "its B is not one");
+      return FALSE;
+    }
+  if (c->version <= 0)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "its version %" G_GINT64_FORMAT " is not above 0", c->version);
+      return FALSE;
+    }
+  /* A positive expiry, not past the longest MTRK timeout (RFC 3885: 9 digits of seconds)
+   * from now, give or take the clocks' difference: a record that would hold its ENVID for
+   * longer is no node's. */
+  if (c->expires <= 0
+      || c->expires > now + (gint64) MSGTRK_MTRK_TIMEOUT_MAX + PUSH_MAX_SKEW_MS / 1000)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_PARSE,
+                   "its expiry %" G_GINT64_FORMAT " is not between now and the longest "
+                   "MTRK timeout (%u s) from now", c->expires, MSGTRK_MTRK_TIMEOUT_MAX);
+      return FALSE;
+    }
+  c->report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS, c->fields, -1,
+                                          error);
+  /* Stored means servable: mtqpd's answer must be able to carry it. */
+  return c->report != NULL && msgtrk_report_check_servable (c->report, error);
+}
+
 /* Store @n complete records in one go (track_store_put_many: PostgreSQL, one transaction);
- * ack[i] TRUE when record i is to be acknowledged (stored, a duplicate, or refused for
- * good by the first-owner rule; not when the store failed: the node resends). */
+ * ack[i] TRUE when record i is to be acknowledged (stored, a duplicate, refused for good by
+ * the first-owner rule, or not a record to store: record_check(); not when the store
+ * failed: the node resends). */
 static void
 store_records (Receiver  *r,
                Completed *c,
@@ -235,21 +285,26 @@ store_records (Receiver  *r,
       g_autoptr (GError) error = NULL;
 
       ack[i] = FALSE;
-      if (!push_record_decode (g_bytes_get_data (c[i].whole, NULL),
-                               g_bytes_get_size (c[i].whole), &c[i].envid, &c[i].auth,
-                               &c[i].expires, &c[i].version, &c[i].fields, &error)
-          || !msgtrk_authenticator_is_valid (c[i].auth, NULL) || c[i].version <= 0
-          /* A positive expiry, not past the longest MTRK timeout (RFC 3885: 9 digits of
-           * seconds) from now, give or take the clocks' difference: a record that would
-           * hold its ENVID for longer is no node's. */
-          || c[i].expires <= 0
-          || c[i].expires > now + (gint64) MSGTRK_MTRK_TIMEOUT_MAX + PUSH_MAX_SKEW_MS / 1000
-          || (c[i].report = msgtrk_report_parse_fields (MSGTRK_REPORT_KIND_TRACKING_STATUS,
-                                                        c[i].fields, -1, &error)) == NULL
-          /* Stored means servable: mtqpd's answer must be able to carry it. */
-          || !msgtrk_report_check_servable (c[i].report, &error))
+      if (!record_check (&c[i], now, &error))
         {
-          count (r, PUSH_DROP_BAD_RECORD, c[i].peer);
+          g_autofree char *detail = NULL;
+
+          /* Acknowledged: the node signed these very bytes, and the checks give the same
+           * verdict to every resend; unacknowledged, a node with a faulty record kept it
+           * and resent it until its expiry, up to PUSH_MAX_SPOOL of them holding its
+           * spool. The reason is logged here (the node cannot be told). */
+          if (c[i].envid != NULL)
+            {
+              g_autofree char *quoted = msgtrk_str_escape_for_error (c[i].envid, 120);
+
+              detail = g_strdup_printf ("record for %s refused for good (acknowledged): %s",
+                                        quoted, error->message);
+            }
+          else
+            detail = g_strdup_printf ("record refused for good (acknowledged): %s",
+                                      error->message);
+          count_detail (r, PUSH_DROP_BAD_RECORD, c[i].peer, detail);
+          ack[i] = TRUE;
           continue;
         }
       /* Each pushing node's records are its own (one record per (ENVID, node)): the node
