@@ -303,17 +303,22 @@ viewer_layout_compute (JsonObject *route)
             JsonObject *other = msgtrk_json_array_get_object (msgtrk_json_get_array (g_ptr_array_index (rcpts, r), "hops"), i);
 
             g_autofree char *from = NULL;
+            g_autofree char *raw_from = NULL;
+            g_autofree char *remote = NULL;
             gint64 delay;
 
             if (g_strcmp0 (node->status, msgtrk_json_get_string (other, "status")) != 0)
               g_clear_pointer (&node->status, g_free);
-            if (node->remote != NULL && msgtrk_json_get_string (other, "remote_mta") != NULL &&
-                g_ascii_strcasecmp (node->remote, msgtrk_json_get_string (other, "remote_mta")) != 0)
+            /* The node's texts are cleaned (fill_hop): the other's too, to compare. */
+            remote = msgtrk_json_clean_text (msgtrk_json_get_string (other, "remote_mta"));
+            if (node->remote != NULL && remote != NULL &&
+                g_ascii_strcasecmp (node->remote, remote) != 0)
               g_clear_pointer (&node->remote, g_free);
             if (node->kind != VIEWER_NODE_TRACE)
               continue;
             /* A shared trace node says where from, and its delay, only when all agree. */
-            from = hop_from (other);
+            raw_from = hop_from (other);
+            from = msgtrk_json_clean_text (raw_from);
             if (g_strcmp0 (node->from, from) != 0)
               g_clear_pointer (&node->from, g_free);
             if (node->has_delay && (!hop_delay (other, &delay) || delay != node->delay))

@@ -462,6 +462,7 @@ static void
 test_layout_control_characters (void)
 {
   g_autoptr(JsonNode) keep = NULL;
+  g_autoptr(JsonNode) keep_shared = NULL;
   JsonObject *route = parse ("{\"recipients\":[{\"hops\":[{\"source\":\"harrison\","
                              "\"server\":\"\\u202eelpmaxe.knab\\u001b[2J\",\"from_host\":\"a\\u007fb\"}]}]}",
                              &keep);
@@ -479,6 +480,22 @@ test_layout_control_characters (void)
     }
   for (const char *p = hop->from; p != NULL && *p != '\0'; p = g_utf8_next_char (p))
     g_assert_false (g_unichar_iscntrl (g_utf8_get_char (p)));
+  g_clear_pointer (&layout, viewer_layout_free);
+
+  /* A hop two recipients share, with the same text holding a cleaned character: the shared
+   * node keeps its fields (before, its cleaned text was compared with the other
+   * recipient's raw text, and the field was dropped as if the two disagreed). */
+  route = parse ("{\"recipients\":[{\"hops\":[{\"source\":\"harrison\",\"server\":\"mx\","
+                 "\"from_host\":\"a\\u0007b\",\"remote_mta\":\"r\\u202ex\"}]},"
+                 "{\"hops\":[{\"source\":\"harrison\",\"server\":\"mx\","
+                 "\"from_host\":\"a\\u0007b\",\"remote_mta\":\"r\\u202ex\"}]}]}",
+                 &keep_shared);
+  layout = viewer_layout_compute (route);
+  g_assert_cmpuint (layout->n_shared, ==, 1);
+  hop = node_at (layout, 1);
+  g_assert_cmpint (hop->kind, ==, VIEWER_NODE_TRACE);
+  g_assert_cmpstr (hop->from, ==, "a?b");
+  g_assert_cmpstr (hop->remote, ==, "r?x");
 }
 
 int
