@@ -56,6 +56,7 @@ struct _MsgtrkdScheduler
   gpointer user_data;
 
   guint timer_id;               /* 0 = no timer */
+  gint64 fired_at;              /* unix seconds the timer last fired (0: never) */
   guint start_id;               /* 0 = no idle start of waiting runs pending */
   GHashTable *in_flight;        /* (owned) envid → PollRun (owned by the table) */
   GHashTable *hosts;            /* (owned) host key → HostQueue */
@@ -305,6 +306,7 @@ timer_fired (gpointer data)
   gboolean batched;
 
   self->timer_id = 0;
+  self->fired_at = now;
   due = msgtrkd_store_list_due (self->store, now, &error);
   if (due == NULL)
     g_warning ("Cannot read the messages due for polling: %s", error->message);
@@ -345,6 +347,10 @@ msgtrkd_scheduler_reschedule (MsgtrkdScheduler *self)
       return;
     }
   delay = CLAMP (when - now, 0, MSGTRKD_SCHEDULER_MAX_INTERVAL);
+  /* Still due after the timer fired for it: its schedule could not move (the store
+   * refused the write). Firing again at once would only spin: try again a little later. */
+  if (self->fired_at > 0 && when <= self->fired_at)
+    delay = MAX (delay, MSGTRKD_SCHEDULER_STUCK_RETRY);
   g_debug ("next poll in %" G_GINT64_FORMAT " s", delay);
   self->timer_id = g_timeout_add_seconds ((guint) delay, timer_fired, self);
   update_busy (self);
@@ -727,7 +733,8 @@ start_batch (PollBatch *batch)
  *
  * Queues a run for @envid unless one is in flight; queued runs start from an idle
  * callback, batched per server. If the message is due, its next poll moves along the
- * schedule first (a poll asked for by the user leaves the schedule alone).
+ * schedule first, also when its run is in flight (a poll asked for by the user leaves
+ * the schedule alone).
  */
 void
 msgtrkd_scheduler_poll_now (MsgtrkdScheduler *self,
@@ -736,11 +743,13 @@ msgtrkd_scheduler_poll_now (MsgtrkdScheduler *self,
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkdMessage) m = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gboolean in_flight;
   PollRun *run;
   HostQueue *q;
 
-  if (self->shut_down || g_hash_table_contains (self->in_flight, envid))
+  if (self->shut_down)
     return;
+  in_flight = g_hash_table_contains (self->in_flight, envid);
   m = msgtrkd_store_get_message (self->store, envid, &error);
   if (m == NULL)
     {
@@ -760,6 +769,11 @@ msgtrkd_scheduler_poll_now (MsgtrkdScheduler *self,
           return;
         }
     }
+  /* Its run in flight is this poll. Its schedule moved all the same (above): left due, the
+   * timer fired again at once, and again, for as long as the run lasted (a silent server:
+   * up to the read timeout per hop). */
+  if (in_flight)
+    return;
 
   run = g_new0 (PollRun, 1);
   run->scheduler = self;

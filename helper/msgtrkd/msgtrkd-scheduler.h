@@ -39,6 +39,9 @@ G_BEGIN_DECLS
 #define MSGTRKD_SCHEDULER_MAX_STEPS 32
 /** MSGTRKD_SCHEDULER_MAX_INTERVAL: longest interval of a poll schedule (30 days). */
 #define MSGTRKD_SCHEDULER_MAX_INTERVAL (30 * 24 * 3600)
+/** MSGTRKD_SCHEDULER_STUCK_RETRY: seconds before the timer fires again for a message it
+ * found due but could not move along its schedule (the store refused the write). */
+#define MSGTRKD_SCHEDULER_STUCK_RETRY 10
 
 /* The result of one run: @route (nullable) or @error (nullable) */
 typedef void (*MsgtrkdPollDoneFunc) (const char   *envid,

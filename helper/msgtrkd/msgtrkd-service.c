@@ -46,6 +46,9 @@ struct _MsgtrkdService
   GDBusConnection *connection;    /* (owned) (nullable) while exported */
   gboolean held;                  /* the scheduler's hold on the application */
   gboolean shut_down;
+  /* ENVID → GPtrArray of GDBusMethodInvocation (owned): ImportUrl calls waiting for the
+   * import of that ENVID in flight (its secret being stored) to answer as it does. */
+  GHashTable *importing;          /* (owned) */
 };
 
 G_DEFINE_FINAL_TYPE (MsgtrkdService, msgtrkd_service, G_TYPE_OBJECT)
@@ -653,16 +656,32 @@ import_stored (GObject      *source,
   MsgtrkdService *self = call->service;
   g_autoptr (GError) error = NULL;
 
+  g_autoptr (GPtrArray) waiting = NULL;
+
   msgtrk_secure_free_string (g_steal_pointer (&call->secret));
+  g_hash_table_steal_extended (self->importing, call->envid, NULL, (gpointer *) &waiting);
   if (!msgtrkd_keyring_store_finish (MSGTRKD_KEYRING (source), result, &error))
-    return_error (call->invocation, error);
+    ;
   else if (!msgtrkd_tracking_add_imported (self->tracking, call->message, &error))
     {
-      /* Nobody waits for the delete (the copy of the ENVID lives until the callback). */
+      /* Nobody waits for the delete (the copy of the ENVID lives until the callback).
+       * Only this import could have added the record in the meantime (the others of its
+       * ENVID waited for it, above), so the item stored is no other record's secret. */
       msgtrkd_keyring_delete_async (self->keyring, call->envid, NULL, deleted_in_background,
                                     g_strdup (call->envid));
-      return_error (call->invocation, error);
     }
+  for (guint i = 0; waiting != NULL && i < waiting->len; i++)
+    {
+      GDBusMethodInvocation *other = g_ptr_array_index (waiting, i);
+
+      /* The answer takes the reference the call came with; the array drops its own. */
+      if (error != NULL)
+        return_error (other, error);
+      else
+        msgtrk_dbus_tracker1_complete_import_url (self->skeleton, other, call->envid);
+    }
+  if (error != NULL)
+    return_error (call->invocation, error);
   else
     msgtrk_dbus_tracker1_complete_import_url (self->skeleton, call->invocation, call->envid);
   call_free (call);
@@ -696,6 +715,20 @@ handle_import_url (MsgtrkDBusTracker1    *skeleton,
       return_error (invocation, error);
       return TRUE;
     }
+  /* The same ENVID being imported (a double click, two clients): this call waits for that
+   * import and answers as it does. Both storing the secret, the second's failed add
+   * deleted the keyring item, i.e. the first one's secret. */
+  {
+    GPtrArray *waiting = g_hash_table_lookup (self->importing, msgtrk_url_get_envid (url));
+
+    /* As many as the bus lets one caller have waiting for replies (the bus daemon's
+     * max_replies_per_connection), each a reference. */
+    if (waiting != NULL)
+      {
+        g_ptr_array_add (waiting, g_object_ref (invocation));
+        return TRUE;
+      }
+  }
   call = call_new (self, invocation);
   call->message = msgtrkd_tracking_import (self->tracking, url,
                                            g_settings_get_uint (self->settings, "mtrk-timeout"));
@@ -703,6 +736,8 @@ handle_import_url (MsgtrkDBusTracker1    *skeleton,
   call->secret = g_strdup (msgtrk_url_get_secret (url));
   call->label = g_strdup_printf (_("Tracking secret for a delegated message (%s)"),
                                  call->envid);
+  g_hash_table_insert (self->importing, g_strdup (call->envid),
+                       g_ptr_array_new_with_free_func (g_object_unref));
   msgtrkd_keyring_store_async (self->keyring, call->envid, call->secret, call->label, NULL,
                                import_stored, call);
   return TRUE;
@@ -923,6 +958,7 @@ msgtrkd_service_finalize (GObject *object)
   g_clear_object (&self->settings);
   g_clear_object (&self->keyring);
   g_clear_object (&self->store);
+  g_clear_pointer (&self->importing, g_hash_table_unref);
   G_OBJECT_CLASS (msgtrkd_service_parent_class)->finalize (object);
 }
 
@@ -935,6 +971,8 @@ msgtrkd_service_class_init (MsgtrkdServiceClass *klass)
 static void
 msgtrkd_service_init (MsgtrkdService *self)
 {
+  self->importing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify) g_ptr_array_unref);
 }
 
 static MsgtrkTlsPolicy

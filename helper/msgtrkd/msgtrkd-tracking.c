@@ -1445,7 +1445,9 @@ msgtrkd_tracking_commit (MsgtrkdTracking    *self,
  * @reason: (nullable): why it was not sent (at most %MSGTRKD_MAX_REPLY_LENGTH octets)
  * @error: MSGTRKD_ERROR_INVALID_ARGUMENT, MSGTRKD_ERROR_NOT_FOUND or a store error
  *
- * The message was not sent: tracking "aborted", final, no more polls, an event.
+ * The message was not sent: tracking "aborted", final, no more polls, an event. Only a
+ * message waiting to be sent (tracking "pending") can be aborted (INVALID_ARGUMENT
+ * otherwise, as msgtrkd_tracking_commit()); one already aborted is returned unchanged.
  *
  * Returns: (transfer full) (nullable): the record as updated (the service deletes A of
  *   a message whose A is not derived)
@@ -1469,6 +1471,21 @@ msgtrkd_tracking_abort (MsgtrkdTracking *self,
   m = msgtrkd_tracking_get_message (self, id, error);
   if (m == NULL)
     return NULL;
+  /* Only a message waiting to be sent can be "not sent" (as Committed): a sent or
+   * delegated one marked aborted stopped being polled, lost a delegated secret, and was
+   * forgotten at the next Prepare of its Message-ID (forget_aborted_attempts). Aborted
+   * twice (a client's retry) changes nothing more. */
+  if (msgtrkd_message_get_tracking_mode (m) == MSGTRK_TRACKING_MODE_ABORTED)
+    return g_steal_pointer (&m);
+  if (msgtrkd_message_get_tracking_mode (m) != MSGTRK_TRACKING_MODE_PENDING)
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (m->envid, 120);
+
+      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
+                   _("The message “%s” is not waiting to be sent (tracking: %s)"), quoted,
+                   m->tracking);
+      return NULL;
+    }
   msgtrkd_message_set_tracking_mode (m, MSGTRK_TRACKING_MODE_ABORTED);
   m->final = TRUE;
   m->next_poll_at = 0;
