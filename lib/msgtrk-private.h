@@ -47,6 +47,8 @@ char      *msgtrk_strn_escape_for_error (const char *text,
                                          gssize      len,
                                          gsize       max_len);
 char      *msgtrk_host_normalize (const char *name);
+void       msgtrk_utf8_cut       (char       *text,
+                                  gsize       max_len);
 gboolean   msgtrk_report_check_servable (MsgtrkReport *report,
                                          GError      **error);
 

@@ -153,6 +153,26 @@ msgtrk_str_escape_for_error (const char *text,
 }
 
 /*
+ * Cut the valid UTF-8 string @text in place to at most @max_len octets, at a character
+ * boundary (nothing when it is no longer): the one way text from outside is made to fit a
+ * limit where keeping a part is better than refusing it all (a diagnostic, a server's
+ * reply, a subject shown to the user).
+ */
+void
+msgtrk_utf8_cut (char  *text,
+                 gsize  max_len)
+{
+  gsize n = strlen (text);
+
+  if (n <= max_len)
+    return;
+  n = max_len;
+  while (n > 0 && ((guchar) text[n] & 0xc0) == 0x80)
+    n--;
+  text[n] = '\0';
+}
+
+/*
  * The one form in which host and domain names are compared and kept as keys (the MTQP
  * client's targets, overrides and STARTTLS memory; the tracker's servers): ASCII
  * lower case, one trailing root dot removed ("Example.ORG." → "example.org"; "." stays).

@@ -1254,13 +1254,15 @@ msgtrkd_tracking_prepare (MsgtrkdTracking    *self,
                    _("The submission server “%s” is not a host name"), quoted);
       return NULL;
     }
+  /* The subject is only shown: a longer one (a folded subject, 400 CJK characters) is cut
+   * to the limit, not refused (refused, the message could not be sent tracked). */
   if ((message_id != NULL && strlen (message_id) > MSGTRKD_MAX_FIELD_LENGTH)
-      || (subject != NULL && strlen (subject) > MSGTRKD_MAX_FIELD_LENGTH)
       || (subject != NULL && !g_utf8_validate (subject, -1, NULL))
       || (message_id != NULL && !g_utf8_validate (message_id, -1, NULL)))
     {
       g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
-                   _("The subject or Message-ID is not UTF-8 or longer than %d bytes"),
+                   _("The subject or Message-ID is not UTF-8, or the Message-ID is longer "
+                     "than %d bytes"),
                    MSGTRKD_MAX_FIELD_LENGTH);
       return NULL;
     }
@@ -1276,6 +1278,8 @@ msgtrkd_tracking_prepare (MsgtrkdTracking    *self,
     }
   m->message_id = strip_message_id (message_id);
   m->subject = subject != NULL && *subject != '\0' ? g_strdup (subject) : NULL;
+  if (m->subject != NULL)
+    msgtrk_utf8_cut (m->subject, MSGTRKD_MAX_FIELD_LENGTH);
   m->sender = g_steal_pointer (&norm_sender);
   m->recipients = g_steal_pointer (&rcpts);
   m->submission_host = g_ascii_strdown (submission_host, -1);
@@ -1367,7 +1371,7 @@ add_sent_events (MsgtrkdTracking      *self,
  * @self: the model
  * @id: the message (pending)
  * @offered: (nullable): the server's EHLO keywords (at most %MSGTRKD_MAX_CAPABILITIES)
- * @server_reply: (nullable): its reply to the end of DATA (at most
+ * @server_reply: (nullable): its reply to the end of DATA (kept to
  *   %MSGTRKD_MAX_REPLY_LENGTH octets)
  * @error: MSGTRKD_ERROR_INVALID_ARGUMENT, MSGTRKD_ERROR_NOT_FOUND or a store error
  *
@@ -1396,12 +1400,6 @@ msgtrkd_tracking_commit (MsgtrkdTracking    *self,
                    _("At most %d EHLO keywords are accepted"), MSGTRKD_MAX_CAPABILITIES);
       return FALSE;
     }
-  if (server_reply != NULL && strlen (server_reply) > MSGTRKD_MAX_REPLY_LENGTH)
-    {
-      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
-                   _("The server reply is longer than %d bytes"), MSGTRKD_MAX_REPLY_LENGTH);
-      return FALSE;
-    }
   m = msgtrkd_tracking_get_message (self, id, error);
   if (m == NULL)
     return FALSE;
@@ -1417,7 +1415,9 @@ msgtrkd_tracking_commit (MsgtrkdTracking    *self,
 
   caps = msgtrk_smtp_capabilities_new_from_keywords (offered != NULL ? offered : none);
   keywords = msgtrk_smtp_capabilities_list_keywords (caps);
+  /* A longer reply is cut, not refused: refused, the message sent stayed "sending". */
   reply = clean_reply (server_reply);
+  msgtrk_utf8_cut (reply, MSGTRKD_MAX_REPLY_LENGTH);
   g_free (m->offered);
   m->offered = g_strjoinv (" ", keywords);
   g_free (m->server_reply);
@@ -1442,7 +1442,7 @@ msgtrkd_tracking_commit (MsgtrkdTracking    *self,
  * msgtrkd_tracking_abort:
  * @self: the model
  * @id: the message
- * @reason: (nullable): why it was not sent (at most %MSGTRKD_MAX_REPLY_LENGTH octets)
+ * @reason: (nullable): why it was not sent (kept to %MSGTRKD_MAX_REPLY_LENGTH octets)
  * @error: MSGTRKD_ERROR_INVALID_ARGUMENT, MSGTRKD_ERROR_NOT_FOUND or a store error
  *
  * The message was not sent: tracking "aborted", final, no more polls, an event. Only a
@@ -1462,12 +1462,6 @@ msgtrkd_tracking_abort (MsgtrkdTracking *self,
   g_autofree char *clean = NULL;
   g_autofree char *text = NULL;
 
-  if (reason != NULL && strlen (reason) > MSGTRKD_MAX_REPLY_LENGTH)
-    {
-      g_set_error (error, MSGTRKD_ERROR, MSGTRKD_ERROR_INVALID_ARGUMENT,
-                   _("The reason is longer than %d bytes"), MSGTRKD_MAX_REPLY_LENGTH);
-      return NULL;
-    }
   m = msgtrkd_tracking_get_message (self, id, error);
   if (m == NULL)
     return NULL;
@@ -1491,7 +1485,10 @@ msgtrkd_tracking_abort (MsgtrkdTracking *self,
   m->next_poll_at = 0;
   if (!msgtrkd_store_update_message (self->store, m, error))
     return NULL;
+  /* A longer reason (a server's whole multi-line refusal) is cut, not refused: refused,
+   * the message not sent stayed "sending". */
   clean = clean_reply (reason);
+  msgtrk_utf8_cut (clean, MSGTRKD_MAX_REPLY_LENGTH);
   text = *clean != '\0' ? g_strdup_printf (_("Not sent: %s"), clean) : g_strdup (_("Not sent"));
   add_event (self, m->envid, "local", text);
   if (self->scheduler != NULL)

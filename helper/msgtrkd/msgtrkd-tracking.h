@@ -31,9 +31,12 @@ G_BEGIN_DECLS
 
 /** MSGTRKD_MAX_RECIPIENTS: most recipients accepted by Prepare. */
 #define MSGTRKD_MAX_RECIPIENTS 1000
-/** MSGTRKD_MAX_FIELD_LENGTH: longest sender, recipient, subject, host or Message-ID. */
+/** MSGTRKD_MAX_FIELD_LENGTH: longest sender, recipient, host or Message-ID (longer:
+ * refused); longest subject kept (a longer one is cut at a character boundary). */
 #define MSGTRKD_MAX_FIELD_LENGTH 998
-/** MSGTRKD_MAX_REPLY_LENGTH: longest server reply or reason accepted by Committed/Aborted. */
+/** MSGTRKD_MAX_REPLY_LENGTH: longest server reply or reason Committed/Aborted keep (a
+ * longer one is cut at a character boundary, never refused: refused, the record stayed
+ * "sending"). */
 #define MSGTRKD_MAX_REPLY_LENGTH 4096
 /** MSGTRKD_MAX_CAPABILITIES: most EHLO keywords accepted by Committed. */
 #define MSGTRKD_MAX_CAPABILITIES 128

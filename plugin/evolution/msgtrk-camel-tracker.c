@@ -83,10 +83,11 @@ msgtrk_camel_tracker_committed (const char         *envid,
 {
   const char *none[] = { NULL };
   g_autoptr (GVariant) reply = NULL;
+  /* The server's own octets (Latin-1 happens): a D-Bus string must be UTF-8. */
+  g_autofree char *valid = g_utf8_make_valid (server_reply ? server_reply : "", -1);
 
   reply = tracker_call ("Committed",
-                        g_variant_new ("(s^ass)", envid, offered ? offered : none,
-                                       server_reply ? server_reply : ""),
+                        g_variant_new ("(s^ass)", envid, offered ? offered : none, valid),
                         NULL, cancellable, error);
   return reply != NULL;
 }
@@ -98,9 +99,10 @@ msgtrk_camel_tracker_aborted (const char   *envid,
                               GError      **error)
 {
   g_autoptr (GVariant) reply = NULL;
+  g_autofree char *valid = g_utf8_make_valid (reason ? reason : "", -1);
 
-  reply = tracker_call ("Aborted", g_variant_new ("(ss)", envid, reason ? reason : ""), NULL,
-                        cancellable, error);
+  reply = tracker_call ("Aborted", g_variant_new ("(ss)", envid, valid), NULL, cancellable,
+                        error);
   return reply != NULL;
 }
 

@@ -844,6 +844,7 @@ typedef struct
   char *envid;                /* (nullable) from Prepare */
   MsgtrkEnvelope *envelope;   /* (nullable) */
   char *final_reply;          /* the reply to the end of DATA */
+  gboolean data_ended;        /* the whole message and its final "." were written */
 } SendJob;
 
 static void
@@ -1076,8 +1077,11 @@ transaction (MsgtrkCamelTransport *self, SmtpConn *c, SendJob *job,
         return FALSE;
     }
   if (!command_expect (self, c, "DATA", NULL, "DATA", 354, &reply, cancellable, error)
-      || !write_data (self, c, message, size, cancellable, error)
-      || !read_reply (self, c, _("the end of DATA"), &reply, cancellable, error)
+      || !write_data (self, c, message, size, cancellable, error))
+    return FALSE;
+  /* From here the server may have the message, whatever becomes of its reply. */
+  job->data_ended = TRUE;
+  if (!read_reply (self, c, _("the end of DATA"), &reply, cancellable, error)
       || !reply_expected (self, _("the message"), &reply, 2, error))
     return FALSE;
   c->need_rset = FALSE;
@@ -1194,7 +1198,26 @@ msgtrk_camel_transport_send_to_sync (CamelTransport *transport, CamelMimeMessage
 
   if (!ok)
     {
-      if (job.envid)
+      if (job.envid && job.data_ended
+          && !g_error_matches (local_error, MSGTRK_CAMEL_ERROR, MSGTRK_CAMEL_ERROR_REFUSED))
+        {
+          /* The message and its final "." went out and no verdict came back (connection
+           * lost, timeout, cancelled): the server may have queued it. Not "not sent":
+           * msgtrkd records it as sent with no reply, and tracking tells what became of
+           * it (an attempt aborted would be forgotten at the retry's Prepare). */
+          g_auto (GStrv) offered
+            = c->caps ? msgtrk_smtp_capabilities_list_keywords (c->caps) : NULL;
+          g_autoptr (GError) commit_error = NULL;
+          g_autofree char *text = g_strdup_printf (_("no reply to the end of the message: "
+                                                     "%s; it may have been sent"),
+                                                   local_error->message);
+
+          if (!msgtrk_camel_tracker_committed (job.envid, (const char * const *) offered,
+                                               text, NULL, &commit_error))
+            g_warning ("msgtrkd did not take the commit of <%s>: %s", job.message_id,
+                       commit_error->message);
+        }
+      else if (job.envid)
         {
           g_autoptr (GError) abort_error = NULL;
           if (!msgtrk_camel_tracker_aborted (job.envid, local_error->message, NULL,

@@ -130,6 +130,25 @@ content_track_toggled_cb (GtkToggleAction *action, gpointer user_data)
   gtk_widget_show (dialog);
 }
 
+/* The route's mark off, its toggle too (a message sent untracked: its header would go
+ * through a transport that does not take it off, to every recipient). */
+static void
+content_track_off (EMsgComposer *composer)
+{
+  GtkUIManager *manager = e_html_editor_get_ui_manager (e_msg_composer_get_editor (composer));
+
+  /* Not e_lookup_action(): it is critical about an action not there (the toggle is
+   * missing when its menu item could not be added). */
+  for (GList *l = gtk_ui_manager_get_action_groups (manager); l != NULL; l = l->next)
+    {
+      GtkAction *action = gtk_action_group_get_action (l->data, MSGTRK_EVO_ACTION_CONTENT_TRACK);
+
+      if (action != NULL)
+        gtk_toggle_action_set_active (GTK_TOGGLE_ACTION (action), FALSE);
+    }
+  e_msg_composer_remove_header (composer, MSGTRK_CAMEL_CONTENT_TRACK_HEADER);
+}
+
 static void
 add_content_track_toggle (EMsgComposer *composer)
 {
@@ -322,6 +341,7 @@ composer_presend_cb (EMsgComposer *composer, gpointer user_data)
     case MSGTRK_EVO_UI_ANSWER_SEND_UNTRACKED:
       self->by_default = FALSE;
       msgtrk_evo_ui_set_track (G_OBJECT (composer), FALSE); /* removes the mark */
+      content_track_off (composer); /* and the route's: no mark may reach the recipients */
       return TRUE;
     case MSGTRK_EVO_UI_ANSWER_KEEP_IN_OUTBOX:
       {

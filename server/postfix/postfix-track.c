@@ -59,21 +59,6 @@ original_of (const PostfixRegRcpt *rcpt)
 /* The Diagnostic-Code of a line's reason, as the report model stores it (valid UTF-8, no
  * control characters: a writer other than Postfix may leave them raw), cut at a character
  * boundary to POSTFIX_TRACK_MAX_DIAGNOSTIC octets. */
-/* Cut the valid UTF-8 string @s to at most @max octets, at a character boundary. */
-static void
-utf8_cut (char *s,
-          gsize max)
-{
-  gsize n = strlen (s);
-
-  if (n <= max)
-    return;
-  n = max;
-  while (n > 0 && ((guchar) s[n] & 0xc0) == 0x80)
-    n--;
-  s[n] = '\0';
-}
-
 static char *
 diagnostic_of (const char *text)
 {
@@ -83,7 +68,7 @@ diagnostic_of (const char *text)
   for (char *p = valid; *p != '\0'; p++)
     if ((guchar) *p < 0x20 || *p == 0x7f)
       *p = ' ';
-  utf8_cut (valid, POSTFIX_TRACK_MAX_DIAGNOSTIC);
+  msgtrk_utf8_cut (valid, POSTFIX_TRACK_MAX_DIAGNOSTIC);
   return valid;
 }
 
@@ -122,7 +107,7 @@ postfix_track_fit_record (MsgtrkReport *report,
 
       if (diag == NULL)
         continue;
-      utf8_cut (diag, POSTFIX_TRACK_SHORT_DIAGNOSTIC);
+      msgtrk_utf8_cut (diag, POSTFIX_TRACK_SHORT_DIAGNOSTIC);
       msgtrk_recipient_report_set_field (r, "Diagnostic-Code", diag);
     }
   if (record_size (report) <= max_size)

@@ -38,7 +38,7 @@ class SmtpTestServer:
                  cert=None, implicit_tls=False, user=None, password=None,
                  require_auth=False, drop_after=None, refuse=None, refuse_times=None,
                  inject_after_starttls=b"", long_reply_to=None, greeting=None,
-                 auth_extra_rounds=0):
+                 auth_extra_rounds=0, data_end_reply=None):
         self.keywords = list(keywords)
         self.hostname = hostname
         self.cert = cert  # (certfile, keyfile) or None
@@ -52,6 +52,7 @@ class SmtpTestServer:
         self.long_reply_to = long_reply_to
         self.greeting = greeting  # texts of the 220 lines, or None for one ordinary line
         self.auth_extra_rounds = auth_extra_rounds  # "334" questions asked after AUTH PLAIN
+        self.data_end_reply = data_end_reply  # raw bytes (CRLF added) for the final dot
         self.commands = []  # (tls: bool, line: str)
         self.auth_results = []  # (user, matched: bool)
         self.transactions = []
@@ -259,6 +260,11 @@ class SmtpTestServer:
                 with self.lock:
                     self.transactions.append(txn)
                 txn = None
+                if self.drop_after == "DATA-END":
+                    return  # queued, but the reply is lost (RFC 1047)
+                if self.data_end_reply is not None:
+                    state["conn"].sendall(self.data_end_reply + b"\r\n")
+                    continue
                 send("250 2.0.0 Ok: queued as T%d" % len(self.transactions))
             elif verb == "RSET":
                 txn = None

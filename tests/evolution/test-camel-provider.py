@@ -541,6 +541,62 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertEqual(s.lines("MAIL"), ["MAIL FROM:<%s>" % SENDER])
 
 
+class TrueRecordTest(unittest.TestCase):
+    """msgtrkd ends up with a true record of what happened to a send, whatever the server's
+    text (long, not UTF-8) or the connection did (session 21 review)."""
+
+    def server(self, **kw):
+        s = SmtpTestServer(**kw)
+        self.addCleanup(s.stop)
+        return s
+
+    def test_60_long_refusal_still_aborted(self):
+        # A multi-line 550 of 5 x 1000 octets (each line within REPLY_LINE_MAX): the send
+        # fails, and msgtrkd must hear Aborted, whatever the length of the server's text.
+        lines = ["550-5.7.1 " + "p" * 990] * 4 + ["550 5.7.1 " + "q" * 990]
+        s = self.server(keywords=["DSN", "MTRK"], refuse={"RCPT": "\r\n".join(lines)})
+        path, mid = message("Refused at length")
+        r = camel_send(s.port, path, track=True)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(r.error[:2], (ERR, REFUSED), r)
+        self.assertEqual(status(mid)[1], "aborted", r.err)
+
+    def test_61_long_subject_can_be_tracked(self):
+        # The subject is only for display in msgtrkd: a long (folded) one must not make a
+        # tracked message impossible to send tracked.
+        words = ["word%03d" % i for i in range(140)]  # 1,119 octets once unfolded
+        folded = "\r\n ".join(" ".join(words[i:i + 8]) for i in range(0, len(words), 8))
+        path, mid = message(folded)
+        r = camel_send(self.server(keywords=["DSN", "MTRK"]).port, path, track=True)
+        self.assertEqual(r.code, 0, r)
+        self.assertTrue(status(mid)[0].startswith("mtrk."), r)
+
+    def test_62_reply_lost_after_data_is_not_not_sent(self):
+        # The server queued the message and the connection broke before its reply to the
+        # final dot: the message may well be on its way. msgtrkd must not record it as
+        # "Not sent" (aborted), which the next Prepare of the same Message-ID forgets.
+        s = self.server(keywords=["DSN", "MTRK"], drop_after="DATA-END")
+        path, mid = message("Reply lost")
+        r = camel_send(s.port, path, track=True)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(len(s.messages()), 1)  # the server has it
+        self.assertNotEqual(status(mid)[1], "aborted", r)
+        # Recorded as sent with no reply (MTQP tracking then tells what became of it).
+        self.assertEqual(status(mid)[1], "in-transit", r)
+
+    def test_63_non_utf8_final_reply_still_committed(self):
+        # A server's reply to the final dot in Latin-1 (not UTF-8): the message is out, and
+        # msgtrkd must hear Committed (else it stays "sending", never tracked).
+        s = self.server(keywords=["DSN", "MTRK"],
+                        data_end_reply=b"250 2.0.0 Ok: Nachricht \xfcbernommen")
+        path, mid = message("Latin-1 reply")
+        r = camel_send(s.port, path, track=True)
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("SENT", r.out)
+        self.assertNotIn(status(mid)[1], ("sending", ""), r)
+        self.assertNotIn("CRITICAL", r.err)  # no assertion failure in Evolution's process
+
+
 if __name__ == "__main__":
     try:
         unittest.main(argv=[sys.argv[0]] + REST, verbosity=2)

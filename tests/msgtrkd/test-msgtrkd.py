@@ -265,21 +265,43 @@ class MsgtrkdTest(unittest.TestCase):
             self.s.get_status(["x"] * 10001)
         self.assertEqual(harness.remote_error(ctx.exception),
                          "org.msgtrk.Tracker1.Error.InvalidArgument")
-        # MSGTRKD_MAX_FIELD_LENGTH for the subject: 998 bytes accepted, 999 refused.
+        # MSGTRKD_MAX_FIELD_LENGTH for the subject (only shown): 998 bytes kept, a longer
+        # one cut at a character boundary (a 3-octet character across the limit goes
+        # whole), never refused (the message could not be sent tracked).
+        def subject_of(envid):
+            return self.s.get_route(envid).get("subject")
+
         envid, _, _ = self.s.prepare(NET.SENDER, ["a@example.net"], "", "s" * 998,
                                      "submit.demo.test")
+        self.assertEqual(subject_of(envid), "s" * 998)
         self.s.aborted(envid, "")
+        envid, _, _ = self.s.prepare(NET.SENDER, ["a@example.net"], "", "s" * 997 + "\u4e2d",
+                                     "submit.demo.test")
+        self.assertEqual(subject_of(envid), "s" * 997)
+        self.s.aborted(envid, "")
+        # The Message-ID is not cut: 999 bytes refused.
         with self.assertRaises(GLib.Error) as ctx:
-            self.s.prepare(NET.SENDER, ["a@example.net"], "", "s" * 999, "submit.demo.test")
+            self.s.prepare(NET.SENDER, ["a@example.net"], "<%s@x>" % ("m" * 995), "",
+                           "submit.demo.test")
         self.assertEqual(harness.remote_error(ctx.exception),
                          "org.msgtrk.Tracker1.Error.InvalidArgument")
-        # MSGTRKD_MAX_REPLY_LENGTH: 4096 accepted, 4097 refused.
+        # MSGTRKD_MAX_REPLY_LENGTH: 4096 kept, a longer reply (or reason) cut, never refused
+        # (refused, the record stayed "sending").
+        def events_of(envid):
+            return [e["text"] for e in self.s.get_route(envid)["events"]]
+
         envid, _, _ = self.s.prepare(NET.SENDER, ["a@example.net"], "", "", "smtp.x.example")
-        with self.assertRaises(GLib.Error) as ctx:
-            self.s.committed(envid, [], "r" * 4097)
-        self.assertEqual(harness.remote_error(ctx.exception),
-                         "org.msgtrk.Tracker1.Error.InvalidArgument")
         self.s.committed(envid, [], "r" * 4096)
+        self.assertIn("Sent to smtp.x.example (%s)" % ("r" * 4096), events_of(envid))
+        self.s.forget(envid)
+        envid, _, _ = self.s.prepare(NET.SENDER, ["a@example.net"], "", "", "smtp.x.example")
+        self.s.committed(envid, [], "r" * 4096 + "tail")
+        self.assertIn("Sent to smtp.x.example (%s)" % ("r" * 4096), events_of(envid))
+        self.s.forget(envid)
+        envid, _, _ = self.s.prepare(NET.SENDER, ["a@example.net"], "", "", "smtp.x.example")
+        self.s.aborted(envid, "550 " + "q" * 10000)
+        self.assertEqual(self.s.get_status([envid])[0][2], "aborted")
+        self.assertIn("Not sent: 550 " + "q" * 4092, events_of(envid))
         self.s.forget(envid)
 
     def test_09_option_limits(self):
