@@ -30,6 +30,17 @@
  *     connection is reconnected once at once (a restarted server), then with exponential
  *     backoff (PG_BACKOFF_MIN_MS doubling up to PG_BACKOFF_MAX_MS); while it waits, calls
  *     fail at once with MSGTRK_ERROR_CONNECT (mtqpd answers -TEMP).
+ *   - timeouts: statement_timeout (PG_STATEMENT_TIMEOUT_MS) needs a server that runs;
+ *     one that stops answering on an open connection (a stalled host, a paused VM,
+ *     SIGSTOP, dropped packets) is caught on the client: every statement (lookups,
+ *     puts, expiry, the migration, the prepares) is sent on a non-blocking connection
+ *     and its answer waited for with poll() until PG_CLIENT_TIMEOUT_MS, in one place
+ *     (conn_result). Past it the connection is closed (never PQcancel: it would wait for
+ *     the frozen server too), reconnections back off as after a failed attempt, and the
+ *     call fails with MSGTRK_ERROR_CONNECT, as for a lost connection: a TRACK gets -TEMP,
+ *     every lookup of its batch the same answer. TCP keepalives and tcp_user_timeout
+ *     find a vanished peer of an idle connection. pg_free ends within one
+ *     PG_CLIENT_TIMEOUT_MS (stop_deadline). libpq's notices go to g_debug, not stderr.
  *   - the password is read from password_file (owner-only file) and given to libpq as a
  *     parameter, never put in the conninfo string, in argv or in a log line.
  *   - lookups (TRACK): concurrent ones are coalesced, up to PG_LOOKUP_BATCH per
@@ -42,16 +53,21 @@
  * Limits: PG_POOL_WAIT_SECONDS to get a pooled connection (or to be taken into a batch);
  * PG_LOOKUP_BATCH lookups per SQL_FETCH_MANY; TRACK_STORE_MAX_BATCH writes per
  * SQL_PUT_MANY, collapsed per (ENVID, node) only when expiring later than
- * PG_PUT_MANY_EXPIRY_SLACK seconds from now; PG_STATEMENT_TIMEOUT_MS per
- * statement; PG_CONNECT_TIMEOUT_SECONDS per connection attempt; PG_EXPIRE_BATCH rows per
- * expiry statement; the password file at most PG_MAX_PASSWORD_FILE octets.
+ * PG_PUT_MANY_EXPIRY_SLACK seconds from now; PG_STATEMENT_TIMEOUT_MS per statement on
+ * the server, PG_CLIENT_TIMEOUT_MS on the client; PG_CONNECT_TIMEOUT_SECONDS per
+ * connection attempt; PG_KEEPALIVES_* and PG_TCP_USER_TIMEOUT_MS on TCP connections;
+ * PG_EXPIRE_BATCH rows per expiry statement; the password file at most
+ * PG_MAX_PASSWORD_FILE octets.
  * Never: select or compare on B in SQL for a lookup; log B, A, fields or the password;
- * crash on a lost connection; answer NOT_FOUND when the database was not asked.
+ * crash on a lost connection; answer NOT_FOUND when the database was not asked; wait
+ * for the server without a deadline (no blocking libpq call after the connect, no
+ * PQcancel).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,8 +79,34 @@
 
 #define PG_SCHEMA_VERSION 2
 #define PG_POOL_WAIT_SECONDS 10
+/* The server's own limit per statement (statement_timeout, set at connect): a running
+ * server answers SQLSTATE 57014 by then and the connection stays usable. */
 #define PG_STATEMENT_TIMEOUT_MS 5000
-#define PG_CONNECT_TIMEOUT_SECONDS "5"
+/* The client's limit per statement (conn_result): it fires only when the server cannot
+ * answer at all (a stalled host, a paused VM, SIGSTOP, packets silently dropped), which
+ * statement_timeout cannot see. The slack above PG_STATEMENT_TIMEOUT_MS lets a running
+ * server's own timeout arrive first (one round trip and scheduling delay). */
+#define PG_CLIENT_TIMEOUT_SLACK_MS 1000
+#define PG_CLIENT_TIMEOUT_MS (PG_STATEMENT_TIMEOUT_MS + PG_CLIENT_TIMEOUT_SLACK_MS)
+/* libpq's limit per connection attempt (per host address), startup and authentication
+ * included; it must end before PG_CLIENT_TIMEOUT_MS (pg_free's bound, statement_deadline). */
+#define PG_CONNECT_TIMEOUT_SECONDS 5
+/* TCP keepalives on an idle pooled connection (ignored on a unix socket): a peer gone
+ * without a FIN is found after idle + interval * count seconds, so that the next
+ * statement reconnects instead of waiting PG_CLIENT_TIMEOUT_MS for it. */
+#define PG_KEEPALIVES_IDLE_SECONDS 10
+#define PG_KEEPALIVES_INTERVAL_SECONDS 5
+#define PG_KEEPALIVES_COUNT 3
+/* Data sent and unacknowledged this long closes the connection in the kernel
+ * (tcp_user_timeout; with keepalives on, it also ends the probing): the keepalives' own
+ * time (idle + interval * count), and above PG_CLIENT_TIMEOUT_MS, so that a statement's
+ * deadline, not the kernel, ends a stalled statement. */
+#define PG_TCP_USER_TIMEOUT_MS 25000
+G_STATIC_ASSERT (PG_CONNECT_TIMEOUT_SECONDS * 1000 < PG_CLIENT_TIMEOUT_MS);
+G_STATIC_ASSERT (PG_TCP_USER_TIMEOUT_MS
+                 == (PG_KEEPALIVES_IDLE_SECONDS
+                     + PG_KEEPALIVES_INTERVAL_SECONDS * PG_KEEPALIVES_COUNT) * 1000);
+G_STATIC_ASSERT (PG_TCP_USER_TIMEOUT_MS > PG_CLIENT_TIMEOUT_MS);
 #define PG_BACKOFF_MIN_MS 100
 #define PG_BACKOFF_MAX_MS 30000
 #define PG_EXPIRE_BATCH 10000
@@ -271,6 +313,8 @@ typedef struct
   GPtrArray *runners;    /* (owned) (nullable) GThread* */
   GCond runner_cond;     /* a runner may have work */
   gboolean stopping;     /* pg_free: runners end once the queue is empty */
+  gint64 stop_deadline;  /* monotonic µs, once stopping: no statement runs past it and
+                          * no connection is started that could (statement_deadline) */
 } PgStore;
 
 /* One caller's lookup (pg_fetch_all), on its stack: queued until a caller with a free
@@ -297,6 +341,10 @@ pg_free (gpointer impl)
     {
       g_mutex_lock (&self->lock);
       self->stopping = TRUE;
+      /* The runners answer what is queued, but within one client timeout: with a
+       * frozen server each batch would otherwise wait its own (statement_deadline). */
+      self->stop_deadline = g_get_monotonic_time ()
+                            + (gint64) PG_CLIENT_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
       g_cond_broadcast (&self->runner_cond);
       g_mutex_unlock (&self->lock);
       for (guint i = 0; i < self->runners->len; i++)
@@ -304,6 +352,8 @@ pg_free (gpointer impl)
       g_ptr_array_unref (self->runners);
     }
   g_cond_clear (&self->runner_cond);
+  /* Non-blocking connections (slot_connect): PQfinish does not wait for a frozen
+   * server to take the Terminate message. */
   for (guint i = 0; i < self->pool_size; i++)
     if (self->slots[i].conn != NULL)
       PQfinish (self->slots[i].conn);
@@ -466,22 +516,199 @@ connection_error (GError    **error,
   return FALSE;
 }
 
-/* Run the migrations the database has not seen, under the advisory lock. */
+/* libpq's notices (e.g. "relation … already exists, skipping" at each new connection's
+ * migration check) go to the debug log, not to stderr as libpq's default would. No
+ * statement here raises a notice quoting a row. */
+static void
+notice_to_debug (void       *data,
+                 const char *message)
+{
+  g_autofree char *line = g_strdup (message);
+
+  g_debug ("PostgreSQL: %s", g_strchomp (line));
+}
+
+/* When a statement started now must have its answer (monotonic µs): PG_CLIENT_TIMEOUT_MS
+ * from now, and never after pg_free's stop_deadline. */
+static gint64
+statement_deadline (PgStore *self)
+{
+  gint64 deadline = g_get_monotonic_time ()
+                    + (gint64) PG_CLIENT_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+
+  g_mutex_lock (&self->lock);
+  if (self->stopping)
+    deadline = MIN (deadline, self->stop_deadline);
+  g_mutex_unlock (&self->lock);
+  return deadline;
+}
+
+/* Wait until @conn's socket has one of @events or @deadline (monotonic µs) passed;
+ * the events in @revents. Returns poll()'s count: 0 when the deadline passed. */
+static int
+conn_poll (PGconn *conn,
+           short   events,
+           gint64  deadline,
+           short  *revents)
+{
+  struct pollfd pfd = { .fd = PQsocket (conn), .events = events };
+
+  *revents = 0;
+  if (pfd.fd < 0)
+    {
+      errno = EBADF;
+      return -1;
+    }
+  for (;;)
+    {
+      gint64 left = deadline - g_get_monotonic_time ();
+      int n;
+
+      if (left <= 0)
+        return 0;
+      /* Rounded up: poll() waking a little early would only loop here. */
+      n = poll (&pfd, 1, (int) MIN ((left + 999) / 1000, G_MAXINT));
+      if (n < 0 && errno == EINTR)
+        continue;
+      *revents = pfd.revents;
+      return n;
+    }
+}
+
+/* The answer of the command just sent on @conn (non-blocking: slot_connect), waited for
+ * until @deadline: send what the socket did not take yet, then read until the last
+ * result, as PQexec would (which waits without a limit). Every statement of this file
+ * ends here. Returns the last result (an error result for an SQL error or a lost
+ * connection); NULL with MSGTRK_ERROR_CONNECT when the server did not answer in time:
+ * then the connection is in an unknown state and must be closed (PQcancel is no way
+ * out: it opens a new connection and waits for the frozen server to answer it). */
+static PGresult *
+conn_result (PGconn  *conn,
+             gint64   deadline,
+             GError **error)
+{
+  gint64 start = g_get_monotonic_time ();
+  PGresult *last = NULL;
+  short revents;
+  int n = 0;
+
+  /* Flushed when PQflush returns 0; -1 (a failed write) shows in the results. */
+  while (PQflush (conn) == 1)
+    {
+      n = conn_poll (conn, POLLIN | POLLOUT, deadline, &revents);
+      if (n <= 0)
+        goto no_answer;
+      /* The server may wait for its own output to be read before it reads more. */
+      if ((revents & POLLIN) != 0 && !PQconsumeInput (conn))
+        break;
+    }
+  for (;;)
+    {
+      while (!PQisBusy (conn))
+        {
+          PGresult *res = PQgetResult (conn);
+
+          if (res == NULL)
+            {
+              if (last == NULL)
+                connection_error (error, "no result", conn);
+              return last;
+            }
+          if (last != NULL)
+            PQclear (last);
+          last = res;
+          if (PQstatus (conn) == CONNECTION_BAD)
+            return last;
+        }
+      n = conn_poll (conn, POLLIN, deadline, &revents);
+      if (n <= 0)
+        goto no_answer;
+      /* A failure marks the connection bad: PQisBusy is then false and PQgetResult
+       * gives the error result. */
+      PQconsumeInput (conn);
+    }
+
+no_answer:
+  if (last != NULL)
+    PQclear (last);
+  if (n < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT,
+                   "PostgreSQL connection: poll failed: %s", g_strerror (saved));
+    }
+  else
+    g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT,
+                 "PostgreSQL did not answer within %" G_GINT64_FORMAT " ms",
+                 (g_get_monotonic_time () - start) / G_TIME_SPAN_MILLISECOND);
+  return NULL;
+}
+
+/* One simple query (several statements in one string allowed) on @conn, bounded as
+ * every statement (conn_result): its last result, or NULL with @error when it could not
+ * be sent or had no answer in time (the connection is then to be closed). */
+static PGresult *
+conn_exec (PgStore    *self,
+           PGconn     *conn,
+           const char *sql,
+           GError    **error)
+{
+  if (!PQsendQuery (conn, sql))
+    {
+      connection_error (error, "statement not sent", conn);
+      return NULL;
+    }
+  return conn_result (conn, statement_deadline (self), error);
+}
+
+/* After a connection attempt, or a statement whose server did not answer in time
+ * (@reachable FALSE: it backs off the reconnections as a failed attempt does). */
+static void
+backoff_update (PgStore *self,
+                gboolean reachable)
+{
+  g_mutex_lock (&self->lock);
+  if (reachable)
+    {
+      if (self->backoff_ms > 0)
+        g_message ("PostgreSQL reachable again");
+      self->backoff_ms = 0;
+    }
+  else
+    {
+      self->backoff_ms = self->backoff_ms == 0 ? PG_BACKOFF_MIN_MS
+                                               : MIN (self->backoff_ms * 2, PG_BACKOFF_MAX_MS);
+      self->retry_at = g_get_monotonic_time () + (gint64) self->backoff_ms * 1000;
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+/* Run the migrations the database has not seen, under the advisory lock. Each
+ * statement bounded (conn_exec); with none answered in time, no ROLLBACK is tried (it
+ * would wait as long): the caller closes the connection, which ends the transaction. */
 static gboolean
-migrate (PGconn  *conn,
+migrate (PgStore *self,
+         PGconn  *conn,
          GError **error)
 {
   PGresult *res;
   int current = 0;
   gboolean ok = FALSE;
 
-  res = PQexec (conn, "BEGIN; SELECT pg_advisory_xact_lock (" PG_MIGRATION_LOCK_ID ");"
-                      "CREATE TABLE IF NOT EXISTS msgtrk_schema_version (version integer "
-                      "NOT NULL);");
+  res = conn_exec (self, conn,
+                   "BEGIN; SELECT pg_advisory_xact_lock (" PG_MIGRATION_LOCK_ID ");"
+                   "CREATE TABLE IF NOT EXISTS msgtrk_schema_version (version integer "
+                   "NOT NULL);", error);
+  if (res == NULL)
+    return FALSE;
   if (PQresultStatus (res) != PGRES_COMMAND_OK)
     goto fail;
   PQclear (res);
-  res = PQexec (conn, "SELECT coalesce (max (version), 0) FROM msgtrk_schema_version");
+  res = conn_exec (self, conn, "SELECT coalesce (max (version), 0) FROM msgtrk_schema_version",
+                   error);
+  if (res == NULL)
+    return FALSE;
   if (PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1)
     goto fail;
   current = atoi (PQgetvalue (res, 0, 0));
@@ -489,7 +716,7 @@ migrate (PGconn  *conn,
   res = NULL;
   if (current > PG_SCHEMA_VERSION)
     {
-      PQclear (PQexec (conn, "ROLLBACK"));
+      PQclear (conn_exec (self, conn, "ROLLBACK", NULL));
       g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_UNSUPPORTED,
                    "The PostgreSQL tracking schema is version %d, newer than this "
                    "program's %d", current, PG_SCHEMA_VERSION);
@@ -500,17 +727,23 @@ migrate (PGconn  *conn,
       g_autofree char *record = g_strdup_printf ("INSERT INTO msgtrk_schema_version VALUES (%d)",
                                                  v);
 
-      res = PQexec (conn, migrations[v - 1]);
+      res = conn_exec (self, conn, migrations[v - 1], error);
+      if (res == NULL)
+        return FALSE;
       if (PQresultStatus (res) != PGRES_COMMAND_OK)
         goto fail;
       PQclear (res);
-      res = PQexec (conn, record);
+      res = conn_exec (self, conn, record, error);
+      if (res == NULL)
+        return FALSE;
       if (PQresultStatus (res) != PGRES_COMMAND_OK)
         goto fail;
       PQclear (res);
       g_message ("PostgreSQL tracking schema migrated to version %d", v);
     }
-  res = PQexec (conn, "COMMIT");
+  res = conn_exec (self, conn, "COMMIT", error);
+  if (res == NULL)
+    return FALSE;
   ok = PQresultStatus (res) == PGRES_COMMAND_OK;
   if (ok)
     {
@@ -528,19 +761,55 @@ fail:
   if (res != NULL)
     PQclear (res);
   if (PQstatus (conn) == CONNECTION_OK)
-    PQclear (PQexec (conn, "ROLLBACK"));
+    PQclear (conn_exec (self, conn, "ROLLBACK", NULL));
   return FALSE;
 }
 
-/* Make @slot's connection usable: connect (respecting the backoff) and migrate. */
+/* Prepare every statement on a new connection, each bounded (conn_result). */
+static gboolean
+prepare_statements (PgStore *self,
+                    PGconn  *conn,
+                    GError **error)
+{
+  for (int i = 0; i < N_STMTS; i++)
+    {
+      PGresult *res;
+      gboolean ok;
+
+      if (!PQsendPrepare (conn, statements[i].name, statements[i].sql,
+                          statements[i].n_params, statements[i].types))
+        return connection_error (error, "prepare", conn);
+      res = conn_result (conn, statement_deadline (self), error);
+      if (res == NULL)
+        return FALSE;
+      ok = PQresultStatus (res) == PGRES_COMMAND_OK;
+      PQclear (res);
+      if (!ok)
+        return connection_error (error, "prepare", conn);
+    }
+  return TRUE;
+}
+
+/* Make @slot's connection usable: connect (respecting the backoff), migrate, prepare.
+ * Bounded: the connection by PG_CONNECT_TIMEOUT_SECONDS (libpq's connect_timeout, per
+ * host address), each statement after it by PG_CLIENT_TIMEOUT_MS. A connection that
+ * failed any step is closed at once. */
 static gboolean
 slot_connect (PgStore *self,
               PgSlot  *slot,
               GError **error)
 {
-  const char *keys[] = { "dbname", "connect_timeout", "options", "application_name",
-                         "password", NULL };
-  const char *values[] = { self->conninfo, PG_CONNECT_TIMEOUT_SECONDS,
+  /* expand_dbname=1: "dbname" holds the whole conninfo; the later keys override it (the
+   * bounds here are not the conninfo's to loosen). The password comes last and only
+   * from the file. */
+  const char *keys[] = { "dbname", "connect_timeout", "keepalives", "keepalives_idle",
+                         "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                         "options", "application_name", "password", NULL };
+  const char *values[] = { self->conninfo, G_STRINGIFY (PG_CONNECT_TIMEOUT_SECONDS), "1",
+                           G_STRINGIFY (PG_KEEPALIVES_IDLE_SECONDS),
+                           G_STRINGIFY (PG_KEEPALIVES_INTERVAL_SECONDS),
+                           G_STRINGIFY (PG_KEEPALIVES_COUNT),
+                           G_STRINGIFY (PG_TCP_USER_TIMEOUT_MS),
                            "-c statement_timeout=" G_STRINGIFY (PG_STATEMENT_TIMEOUT_MS)
                            " -c plan_cache_mode=force_generic_plan",
                            g_get_prgname (), self->password, NULL };
@@ -551,6 +820,15 @@ slot_connect (PgStore *self,
     return TRUE;
 
   g_mutex_lock (&self->lock);
+  /* Closing (pg_free): no attempt that could outlast stop_deadline. */
+  if (self->stopping
+      && now + PG_CONNECT_TIMEOUT_SECONDS * G_USEC_PER_SEC > self->stop_deadline)
+    {
+      g_mutex_unlock (&self->lock);
+      g_set_error_literal (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT,
+                           "The PostgreSQL store is closing");
+      return FALSE;
+    }
   if (self->backoff_ms > 0 && now < self->retry_at)
     {
       g_mutex_unlock (&self->lock);
@@ -561,44 +839,26 @@ slot_connect (PgStore *self,
     }
   g_mutex_unlock (&self->lock);
 
-  if (slot->conn != NULL)
-    PQfinish (slot->conn);
+  g_clear_pointer (&slot->conn, PQfinish);
   slot->schema_ok = FALSE;
-  /* expand_dbname=1: "dbname" holds the whole conninfo; later keys override it. The
-   * password comes last and only from the file. */
   slot->conn = PQconnectdbParams (keys, values, 1);
   ok = slot->conn != NULL && PQstatus (slot->conn) == CONNECTION_OK;
   if (!ok)
     connection_error (error, "connection failed", slot->conn);
   else
     {
-      ok = migrate (slot->conn, error);
-      for (int i = 0; ok && i < N_STMTS; i++)
-        {
-          PGresult *res = PQprepare (slot->conn, statements[i].name, statements[i].sql,
-                                     statements[i].n_params, statements[i].types);
-
-          if (PQresultStatus (res) != PGRES_COMMAND_OK)
-            ok = connection_error (error, "prepare", slot->conn);
-          PQclear (res);
-        }
+      PQsetNoticeProcessor (slot->conn, notice_to_debug, NULL);
+      /* Non-blocking: a send (or PQfinish's Terminate) never waits for a frozen server
+       * to drain the socket; conn_result flushes within the statement's deadline. */
+      if (PQsetnonblocking (slot->conn, 1) != 0)
+        ok = connection_error (error, "non-blocking mode", slot->conn);
+      ok = ok && migrate (self, slot->conn, error) && prepare_statements (self, slot->conn,
+                                                                          error);
       slot->schema_ok = ok;
     }
-
-  g_mutex_lock (&self->lock);
-  if (ok)
-    {
-      if (self->backoff_ms > 0)
-        g_message ("PostgreSQL reachable again");
-      self->backoff_ms = 0;
-    }
-  else
-    {
-      self->backoff_ms = self->backoff_ms == 0 ? PG_BACKOFF_MIN_MS
-                                               : MIN (self->backoff_ms * 2, PG_BACKOFF_MAX_MS);
-      self->retry_at = g_get_monotonic_time () + (gint64) self->backoff_ms * 1000;
-    }
-  g_mutex_unlock (&self->lock);
+  if (!ok)
+    g_clear_pointer (&slot->conn, PQfinish);
+  backoff_update (self, ok);
   return ok;
 }
 
@@ -656,8 +916,12 @@ slot_release (PgStore *self,
   g_mutex_unlock (&self->lock);
 }
 
-/* Run one statement with binary parameters and binary results. A broken connection is
- * reconnected and the statement run once more (every statement here is idempotent). */
+/* Run one statement with binary parameters and binary results, within
+ * PG_CLIENT_TIMEOUT_MS (conn_result). A broken connection is reconnected and the
+ * statement run once more (every statement here is idempotent). A server that did not
+ * answer in time is not asked again: the connection is closed (the next use reconnects,
+ * after the backoff) and the call fails with MSGTRK_ERROR_CONNECT, as for a lost
+ * connection (mtqpd answers -TEMP, writers take their retry paths). */
 static PGresult *
 slot_exec (PgStore           *self,
            PgSlot            *slot,
@@ -681,8 +945,30 @@ slot_exec (PgStore           *self,
           g_propagate_error (error, g_steal_pointer (&local));
           return NULL;
         }
-      res = PQexecPrepared (slot->conn, statements[stmt].name, n_params, values, lengths,
-                            formats, 1);
+      if (!PQsendQueryPrepared (slot->conn, statements[stmt].name, n_params, values,
+                                lengths, formats, 1))
+        {
+          /* Not sent: a connection found broken (reconnected as below), or out of
+           * memory. */
+          slot->schema_ok = FALSE;
+          if (attempt == 0 && PQstatus (slot->conn) != CONNECTION_OK)
+            {
+              g_message ("PostgreSQL connection lost; reconnecting");
+              continue;
+            }
+          connection_error (error, "statement not sent", slot->conn);
+          return NULL;
+        }
+      res = conn_result (slot->conn, statement_deadline (self), &local);
+      if (res == NULL)
+        {
+          g_message ("%s; closing the connection", local->message);
+          g_clear_pointer (&slot->conn, PQfinish);
+          slot->schema_ok = FALSE;
+          backoff_update (self, FALSE);
+          g_propagate_error (error, g_steal_pointer (&local));
+          return NULL;
+        }
       st = PQresultStatus (res);
       if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return res;
@@ -858,6 +1144,19 @@ pg_put_node (gpointer    impl,
   return ok;
 }
 
+/* Whether the store backs off its reconnections now (the database did not answer the
+ * last attempt or statement: backoff_update). */
+static gboolean
+pg_backing_off (PgStore *self)
+{
+  gboolean backing_off;
+
+  g_mutex_lock (&self->lock);
+  backing_off = self->backoff_ms > 0;
+  g_mutex_unlock (&self->lock);
+  return backing_off;
+}
+
 /* How pg_put_many takes each write of a batch. */
 typedef enum
 {
@@ -924,7 +1223,10 @@ typedef struct
  *     is classified by pg_put_node, which runs the idempotent SQL_PUT again; a write
  *     superseded by one that was not written, too;
  *   - if the statement fails as a whole (a lost connection, an error), every write is
- *     done by pg_put_node. */
+ *     done by pg_put_node; except when the database does not answer (a connection that
+ *     cannot be made, a statement past PG_CLIENT_TIMEOUT_MS: the store backs off): then
+ *     every write fails with the statement's error at once (one by one, each would wait
+ *     for its own attempt or deadline; the callers retry, a push node resends). */
 static void
 pg_put_many (gpointer         impl,
              TrackStoreWrite *writes,
@@ -944,6 +1246,7 @@ pg_put_many (gpointer         impl,
   g_autoptr (GHashTable) rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GPtrArray) owners = g_ptr_array_new (); /* const char* ENVIDs, batch order */
   gint64 soon = g_get_real_time () / G_USEC_PER_SEC + PG_PUT_MANY_EXPIRY_SLACK;
+  g_autoptr (GError) unreachable = NULL;
   guint n_rows = 0;
   gboolean ok = FALSE;
 
@@ -1068,6 +1371,9 @@ pg_put_many (gpointer         impl,
                 written[GPOINTER_TO_UINT (k)] = TRUE;
             }
         }
+      else if (error != NULL && g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT)
+               && pg_backing_off (self))
+        unreachable = g_steal_pointer (&error);
       else if (error != NULL)
         g_debug ("put_many: %s; writing one by one", error->message);
       g_clear_pointer (&res, PQclear);
@@ -1077,6 +1383,11 @@ pg_put_many (gpointer         impl,
     {
       TrackStoreWrite *w = &writes[i];
 
+      if (unreachable != NULL)
+        {
+          w->error = g_error_copy (unreachable);
+          continue;
+        }
       /* Written, or superseded by a write that was: done. */
       if (ok && way[i] != PUT_DEFERRED && written[group[i]])
         continue;
@@ -1460,8 +1771,11 @@ pg_fetch_all (gpointer    impl,
         slot = g_queue_pop_head (&self->idle);
       if (slot == NULL)
         {
+          /* Its batch is running (and holds @me): no timeout of its own, the batch's
+           * statement has one (PG_CLIENT_TIMEOUT_MS, slot_exec) and its failure is
+           * this lookup's answer. */
           if (me.taken)
-            g_cond_wait (&me.cond, &self->lock); /* its batch is running: no timeout */
+            g_cond_wait (&me.cond, &self->lock);
           else if (!g_cond_wait_until (&me.cond, &self->lock, deadline) && !me.taken
                    && !me.done)
             {

@@ -24,6 +24,10 @@ Scenarios:
                 command gets its own answer, in request order (RFC 3887 pipelining), and
                 the lookups share statements (at most a quarter as many statements as
                 lookups: a session's pipelined TRACKs go to the store together).
+  frozen        PostgreSQL stopped with SIGSTOP after mtqpd connected (a server that
+                cannot answer; statement_timeout cannot fire): TRACK answered -TEMP within
+                FROZEN_ANSWER_MAX_S; SIGTERM with a TRACK waiting for the store: exit 0
+                within FROZEN_STOP_MAX_S; no libpq notice written raw to stderr.
 Exit 0 pass, 1 fail, 77 skip (no PostgreSQL).
 """
 
@@ -364,6 +368,85 @@ def scenario_pipelined(pg, tmp, seed_exe, mtqpd_exe):
     finally:
         m.kill()
 
+# A database that stops answering (a stalled host, a hung storage, a partition after the
+# connection was made) must not hold a TRACK for good: -TEMP within this many seconds
+# (track-store-pg.c: PG_CLIENT_TIMEOUT_MS is 6 s, PG_POOL_WAIT_SECONDS 10 s).
+FROZEN_ANSWER_MAX_S = 20
+# ... nor mtqpd's exit on SIGTERM with a lookup in flight (pg_free: within one
+# PG_CLIENT_TIMEOUT_MS), with room for a loaded machine.
+FROZEN_STOP_MAX_S = 15
+
+
+def pg_pids(pg):
+    """The cluster's processes (the postmaster this test started and its children)."""
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    pids = [postmaster]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == postmaster:
+                    pids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return pids
+
+
+def scenario_frozen(pg, tmp, seed_exe, mtqpd_exe):
+    conf = write_store_conf(pg, tmp)
+    if os.geteuid() == 0:
+        os.chown(os.path.join(tmp, "pg.password"), 0, 0)
+    envid = "mtrk.frozen@example.com"
+    p = seed(seed_exe, conf, envid, auth(SECRET_RAW), int(time.time()) + 3600)
+    check(p.wait(60) == 0, "seed failed: %s" % p.stderr.read().decode())
+    m = Mtqpd(mtqpd_exe, tmp, "m1", store_group(pg, tmp))
+    pids = []
+    try:
+        for _ in range(4):  # every connection of the pool made and in use
+            first, _ = m.track(envid, SECRET_RAW)
+            check(first.startswith("+OK+"), "TRACK before the freeze: %r\n%s"
+                  % (first, m.log()))
+        pids = pg_pids(pg)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        start = time.monotonic()
+        try:
+            first, _ = mtqp_track(m.port, envid, SECRET_RAW, timeout=FROZEN_ANSWER_MAX_S)
+        except OSError as e:
+            first = "no answer (%s)" % e
+        elapsed = time.monotonic() - start
+        check(first.startswith("-TEMP"),
+              "TRACK with PostgreSQL frozen: %s after %.1f s (expected -TEMP within %d s)\n%s"
+              % (first, elapsed, FROZEN_ANSWER_MAX_S, m.log()))
+        # Still frozen: a TRACK left waiting for the store, then SIGTERM.
+        with socket.create_connection(("127.0.0.1", m.port), timeout=FROZEN_ANSWER_MAX_S) as c:
+            greeting = c.makefile("rb").readline()
+            check(greeting.startswith(b"+OK"), "mtqpd's greeting: %r" % greeting)
+            c.sendall(("TRACK %s %s\r\n" % (envid, b64(SECRET_RAW))).encode("ascii"))
+            start = time.monotonic()
+            m.proc.send_signal(signal.SIGTERM)
+            try:
+                status = m.proc.wait(timeout=FROZEN_STOP_MAX_S)
+            except subprocess.TimeoutExpired:
+                status = "still running"
+            elapsed = time.monotonic() - start
+        check(status == 0, "mtqpd on SIGTERM with PostgreSQL frozen: %s after %.1f s "
+              "(expected exit 0 within %d s)\n%s"
+              % (status, elapsed, FROZEN_STOP_MAX_S, m.log()))
+        # libpq's notices (a new connection's migration check) go to the debug log, not
+        # raw to stderr (libpq's default).
+        check(re.search(r"^NOTICE:", m.log(), re.M) is None,
+              "libpq notices on stderr:\n%s" % m.log())
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
+        m.kill()
+
 
 def main():
     name = sys.argv[1]
@@ -381,6 +464,8 @@ def main():
             scenario_two_mtqpd(pg, tmp, sys.argv[2], sys.argv[3])
         elif name == "pipelined":
             scenario_pipelined(pg, tmp, sys.argv[2], sys.argv[3])
+        elif name == "frozen":
+            scenario_frozen(pg, tmp, sys.argv[2], sys.argv[3])
         elif name == "relay-nodes":
             scenario_relay_nodes(pg, tmp, sys.argv[2], sys.argv[3])
         else:
