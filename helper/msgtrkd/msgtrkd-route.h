@@ -34,7 +34,9 @@ G_BEGIN_DECLS
 
 /** MSGTRKD_ROUTE_MAX_CLOCK_SKEW: seconds before Prepare that the earliest Arrival-Date of
  * a report may read and still be taken as the time the message was sent (a server's
- * clock and ours differ a little; one that differs more is not believed). */
+ * clock and ours differ a little; one that differs more is not believed). Likewise the
+ * most a report's own date is believed past its arrival when the store decides which
+ * word of a reporter is newest (msgtrkd-tracking.c, store_report()). */
 #define MSGTRKD_ROUTE_MAX_CLOCK_SKEW 300
 
 /** MSGTRKD_ROUTE_MAX_MERGE_HOPS: most hops (pieces of evidence) of one recipient that

@@ -120,6 +120,15 @@ static const char *const migrations[] = {
   "CREATE INDEX reports_by_key ON reports (envid, replace_key);"
   "CREATE INDEX reports_by_envid ON reports (envid, received_at, id);"
   "PRAGMA user_version = 3;",
+  /* 3 → 4: how each report was tied to its message (MsgtrkdReportMatch: 1 = by its ENVID,
+   * as an MTQP answer or a Content-Track record, 0 = by the Message-ID only), so that forged
+   * reports by Message-ID neither replace nor push out the others. Rows stored before
+   * cannot tell: they count as bound by the ENVID, so that no forgery arriving after the
+   * upgrade pushes out a genuine row stored before it; except MDNs, which carry no ENVID
+   * and so were matched by their Message-ID. */
+  "ALTER TABLE reports ADD COLUMN matched INTEGER NOT NULL DEFAULT 1;"
+  "UPDATE reports SET matched = 0 WHERE source = 'mdn';"
+  "PRAGMA user_version = 4;",
 };
 
 #define STORE_SCHEMA_VERSION ((int) G_N_ELEMENTS (migrations))
@@ -165,6 +174,7 @@ typedef enum {
   STMT_REPORT_KEY_NEWEST,
   STMT_REPORT_KEY_DELETE,
   STMT_REPORT_TRIM,
+  STMT_REPORT_TRIM_MESSAGE_ID,
   STMT_SNAPSHOT_INSERT,
   STMT_SNAPSHOT_LATEST,
   STMT_SNAPSHOT_COUNT,
@@ -222,8 +232,8 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_RECIPIENT_DELETE] = "DELETE FROM recipients WHERE envid = ?1",
   [STMT_RECIPIENT_LIST] = "SELECT address FROM recipients WHERE envid = ?1 ORDER BY position",
   [STMT_REPORT_INSERT] = "INSERT INTO reports (envid, source, origin, received_at, sha256, raw, "
-                         "replace_key, reported_at) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                         "replace_key, reported_at, matched) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
   [STMT_REPORT_LIST] = "SELECT id, envid, source, origin, received_at, sha256, raw FROM reports "
                        "WHERE envid = ?1 ORDER BY received_at, id",
   [STMT_REPORT_HEADS] = "SELECT id, envid, source, origin, received_at, sha256 FROM reports "
@@ -231,12 +241,22 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_REPORT_RAW] = "SELECT raw FROM reports WHERE id = ?1",
   [STMT_REPORT_SAME] = "SELECT 1 FROM reports WHERE envid = ?1 AND source = ?2 "
                        "AND ifnull (origin, '') = ifnull (?3, '') AND sha256 = ?4",
+  /* The rows of a key that may shadow a new report: those matched at least as strongly
+   * (?3, a MsgtrkdReportMatch). */
   [STMT_REPORT_KEY_NEWEST] = "SELECT max (reported_at) FROM reports "
-                             "WHERE envid = ?1 AND replace_key = ?2",
-  [STMT_REPORT_KEY_DELETE] = "DELETE FROM reports WHERE envid = ?1 AND replace_key = ?2",
+                             "WHERE envid = ?1 AND replace_key = ?2 AND matched >= ?3",
+  /* The rows of a key a new report replaces: those matched no more strongly (?3) and not
+   * newer (?4). */
+  [STMT_REPORT_KEY_DELETE] = "DELETE FROM reports WHERE envid = ?1 AND replace_key = ?2 "
+                             "AND matched <= ?3 AND reported_at <= ?4",
+  /* Past the cap, the weakest matched go first (MSGTRKD_REPORT_MATCH_MESSAGE_ID), then the
+   * oldest. */
   [STMT_REPORT_TRIM] = "DELETE FROM reports WHERE id IN (SELECT id FROM reports "
-                       "WHERE envid = ?1 ORDER BY received_at DESC, id DESC "
+                       "WHERE envid = ?1 ORDER BY matched DESC, received_at DESC, id DESC "
                        "LIMIT -1 OFFSET ?2)",
+  [STMT_REPORT_TRIM_MESSAGE_ID] = "DELETE FROM reports WHERE id IN (SELECT id FROM reports "
+                                  "WHERE envid = ?1 AND matched = 0 " /* MESSAGE_ID */
+                                  "ORDER BY received_at DESC, id DESC LIMIT -1 OFFSET ?2)",
   [STMT_SNAPSHOT_INSERT] = "INSERT INTO snapshots (envid, at, route_json) VALUES (?1, ?2, ?3)",
   [STMT_SNAPSHOT_LATEST] = "SELECT route_json FROM snapshots WHERE envid = ?1 "
                            "ORDER BY at DESC, id DESC LIMIT 1",
@@ -256,6 +276,10 @@ static const char *const stmt_sql[N_STMTS] = {
                                    "substr(key, 1, length(?1)) = ?1 "
                                    "AND substr(value, 1, length(?2)) = ?2",
 };
+
+/* The SQL above and migration 3 → 4 write MsgtrkdReportMatch values as these numbers. */
+G_STATIC_ASSERT (MSGTRKD_REPORT_MATCH_MESSAGE_ID == 0);
+G_STATIC_ASSERT (MSGTRKD_REPORT_MATCH_ENVID == 1);
 
 struct _MsgtrkdStore
 {
@@ -1818,7 +1842,7 @@ msgtrkd_store_forget (MsgtrkdStore *self,
 
 /* ---- reports ---------------------------------------------------------------------------- */
 
-/* Deletes the oldest rows of @envid past @keep with statement @which (a *_TRIM). */
+/* Deletes the rows of @envid past @keep, in the order of statement @which (a *_TRIM). */
 static gboolean
 trim_rows (MsgtrkdStore *self,
            StoreStmt     which,
@@ -1854,19 +1878,23 @@ report_exists (MsgtrkdStore *self,
   return TRUE;
 }
 
-/* The newest reported_at of the rows of @envid with @key, or FALSE in *found. */
+/* The newest reported_at of the rows of @envid with @key matched at least as strongly as
+ * @matched, or FALSE in *found. */
 static gboolean
-key_newest (MsgtrkdStore *self,
-            const char   *envid,
-            const char   *key,
-            gboolean     *found,
-            gint64       *newest,
-            const char   *doing,
-            GError      **error)
+key_newest (MsgtrkdStore      *self,
+            const char        *envid,
+            const char        *key,
+            MsgtrkdReportMatch matched,
+            gboolean          *found,
+            gint64            *newest,
+            const char        *doing,
+            GError           **error)
 {
   sqlite3_stmt *row;
 
-  if (!first_row (self, get_bound (self, STMT_REPORT_KEY_NEWEST, doing, error, "tt", envid, key),
+  if (!first_row (self,
+                  get_bound (self, STMT_REPORT_KEY_NEWEST, doing, error, "tti", envid, key,
+                             (gint64) matched),
                   doing, &row, error))
     return FALSE;
   /* max () always returns a row: NULL when no row has the key */
@@ -1888,8 +1916,9 @@ key_newest (MsgtrkdStore *self,
  *   origin) was already stored for @envid
  * @error: return location for a #GError
  *
- * msgtrkd_store_put_report() without a replace key: the report is kept beside the others
- * (up to %MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE).
+ * msgtrkd_store_put_report() without a replace key, for a report bound to its message
+ * (%MSGTRKD_REPORT_MATCH_ENVID): the report is kept beside the others (up to
+ * %MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE).
  *
  * Returns: %TRUE once committed (or found already there)
  */
@@ -1903,8 +1932,8 @@ msgtrkd_store_add_report (MsgtrkdStore *self,
                           gboolean     *is_new,
                           GError      **error)
 {
-  return msgtrkd_store_put_report (self, envid, source, origin, NULL, 0, received_at, raw,
-                                   is_new, error);
+  return msgtrkd_store_put_report (self, envid, source, origin, MSGTRKD_REPORT_MATCH_ENVID,
+                                   NULL, 0, received_at, raw, is_new, error);
 }
 
 /**
@@ -1913,34 +1942,42 @@ msgtrkd_store_add_report (MsgtrkdStore *self,
  * @envid: the message the report is about (must be tracked)
  * @source: "mtqp", "dsn" or "mdn"
  * @origin: (nullable): the server asked, or the report's sender
+ * @matched: how the report was tied to @envid
  * @key: (nullable): what the report is a word about (its reporter and recipients): a
  *   report replaces the stored reports of @envid with the same key that are not newer
+ *   and not matched more strongly
  * @reported_at: unix seconds the report speaks for (its newest date), compared between
- *   reports of one key
+ *   reports of one key; the caller bounds it (a report's own date may be forged)
  * @received_at: unix seconds
  * @raw: the entity as received (at most %MSGTRKD_STORE_MAX_DOCUMENT_SIZE bytes)
  * @is_new: (out) (optional): %TRUE if @raw was stored; %FALSE if an identical report
  *   (same bytes, source and origin) is already there, or a newer one of the same @key
+ *   matched at least as strongly
  * @error: return location for a #GError
  *
  * One transaction: a report already there is not stored again; a report of a @key
  * replaces the older rows of that key (so a delayed hop polled every few minutes keeps one
- * row, its newest answer); a report older than a stored one of its key is dropped. Then
- * the oldest rows of @envid past %MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE are deleted.
+ * row, its newest answer); a report older than a stored one of its key is dropped. Rows
+ * matched more strongly than @matched neither are replaced nor drop the report: a report
+ * matched only by the Message-ID, which any recipient can forge, never deletes or hides
+ * one bound by the ENVID. Then the oldest rows of @envid matched by Message-ID past
+ * %MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE are deleted, and the rows past
+ * %MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE, those matched by Message-ID first.
  *
  * Returns: %TRUE once committed (or found already there)
  */
 gboolean
-msgtrkd_store_put_report (MsgtrkdStore *self,
-                          const char   *envid,
-                          const char   *source,
-                          const char   *origin,
-                          const char   *key,
-                          gint64        reported_at,
-                          gint64        received_at,
-                          GBytes       *raw,
-                          gboolean     *is_new,
-                          GError      **error)
+msgtrkd_store_put_report (MsgtrkdStore      *self,
+                          const char        *envid,
+                          const char        *source,
+                          const char        *origin,
+                          MsgtrkdReportMatch matched,
+                          const char        *key,
+                          gint64             reported_at,
+                          gint64             received_at,
+                          GBytes            *raw,
+                          gboolean          *is_new,
+                          GError           **error)
 {
   g_autofree char *doing = NULL;
   g_autofree char *digest = NULL;
@@ -1954,6 +1991,8 @@ msgtrkd_store_put_report (MsgtrkdStore *self,
   g_return_val_if_fail (MSGTRKD_IS_STORE (self), FALSE);
   g_return_val_if_fail (envid != NULL, FALSE);
   g_return_val_if_fail (raw != NULL, FALSE);
+  g_return_val_if_fail (matched == MSGTRKD_REPORT_MATCH_MESSAGE_ID
+                        || matched == MSGTRKD_REPORT_MATCH_ENVID, FALSE);
 
   if (is_new != NULL)
     *is_new = FALSE;
@@ -1977,22 +2016,27 @@ msgtrkd_store_put_report (MsgtrkdStore *self,
   if (!require_message (self, envid, error)
       || !report_exists (self, envid, source, origin, digest, &exists, doing, error)
       || (!exists && key != NULL
-          && !key_newest (self, envid, key, &found, &newest, doing, error)))
+          && !key_newest (self, envid, key, matched, &found, &newest, doing, error)))
     return end_write (self, FALSE, doing, error);
   if (exists || (found && newest > reported_at))
     return end_write (self, TRUE, doing, error); /* there already, or an older word */
   if ((key != NULL
-       && !run_stmt (self, get_bound (self, STMT_REPORT_KEY_DELETE, doing, error, "tt", envid, key),
+       && !run_stmt (self,
+                     get_bound (self, STMT_REPORT_KEY_DELETE, doing, error, "ttii", envid, key,
+                                (gint64) matched, reported_at),
                      doing, error))
       || !run_stmt (self,
-                    get_bound (self, STMT_REPORT_INSERT, doing, error, "tttitbti", envid, source,
-                               origin, received_at, digest, raw, key, reported_at),
+                    get_bound (self, STMT_REPORT_INSERT, doing, error, "tttitbtii", envid,
+                               source, origin, received_at, digest, raw, key, reported_at,
+                               (gint64) matched),
                     doing, error))
     return end_write (self, FALSE, doing, error);
   inserted = sqlite3_changes (self->db) > 0;
   if (!end_write (self,
-                  trim_rows (self, STMT_REPORT_TRIM, envid,
-                             MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE, doing, error),
+                  trim_rows (self, STMT_REPORT_TRIM_MESSAGE_ID, envid,
+                             MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE, doing, error)
+                  && trim_rows (self, STMT_REPORT_TRIM, envid,
+                                MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE, doing, error),
                   doing, error))
     return FALSE;
   if (is_new != NULL)

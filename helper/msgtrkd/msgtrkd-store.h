@@ -6,9 +6,10 @@
  * Tables: messages, recipients, reports (raw, one row per distinct answer: the newest
  * word of a reporter about a set of recipients replaces the older ones), snapshots (routes
  * computed, as JSON, with a timestamp), events (the timeline), settings (key/value).
- * Growth: at most MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE reports,
- * MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE events and MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE
- * snapshots per message: past a cap the oldest go.
+ * Growth: at most MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE reports (of them at most
+ * MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE matched only by the Message-ID, which go
+ * first), MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE events and
+ * MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE snapshots per message: past a cap the oldest go.
  *
  * Durability: every write is one transaction, committed with synchronous=FULL, so a
  * kill -9 at any moment loses nothing committed. A failing write (disk full, read-only,
@@ -40,8 +41,15 @@ G_BEGIN_DECLS
 #define MSGTRKD_STORE_MAX_DOCUMENT_SIZE (16 * 1024 * 1024) /* raw report, snapshot, setting */
 #define MSGTRKD_STORE_MAX_RECIPIENTS 1000        /* recipients of one message */
 /* Rows kept per message; past a cap the oldest rows of that message are deleted. Reports
- * with a replace key keep one row per key besides (msgtrkd_store_put_report()). */
+ * with a replace key keep one row per key besides (msgtrkd_store_put_report()). Reports
+ * matched only by the Message-ID go first (MsgtrkdReportMatch). */
 #define MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE 256
+/* Of those, rows matched only by the Message-ID (MSGTRKD_REPORT_MATCH_MESSAGE_ID); past it
+ * the oldest of them are deleted. Every recipient knows the Message-ID and may mail the
+ * sender as many forged reports as it likes: this keeps them to a quarter of the rows, and
+ * they never push out a report bound to the message by its ENVID. 64 is still one MDN
+ * or ENVID-less DSN each for the recipients of a message to a large group. */
+#define MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE 64
 #define MSGTRKD_STORE_MAX_EVENTS_PER_MESSAGE 1000
 #define MSGTRKD_STORE_MAX_SNAPSHOTS_PER_MESSAGE 64
 
@@ -88,6 +96,23 @@ typedef struct
   char *sha256;        /* (owned) SHA-256 (hex) of @raw: with @id, names the row's content */
   GBytes *raw;         /* (owned) the entity as received */
 } MsgtrkdStoredReport;
+
+/* How a report was tied to its message (docs/dsn-ingestion.md, "Matching"), weakest
+ * first: the value is a rank, stored in the reports' `matched` column. A report never
+ * replaces or shadows a report of a higher rank (msgtrkd_store_put_report()). */
+typedef enum
+{
+  /* By the Message-ID of the reported message, which every recipient has read: anyone
+   * the message went to can forge such a report (MDNs are always matched so). */
+  MSGTRKD_REPORT_MATCH_MESSAGE_ID = 0,
+  /* By something only the route knows: the ENVID (Original-Envelope-Id) or an MTQP
+   * answer (asked for by ENVID and A). Content-Track records count as this too: their key
+   * is no secret to the recipients, but they carry no replace key and have a cap of their
+   * own (MSGTRKD_HARRISON_MAX_RECORDS), so this only keeps forged reports by Message-ID
+   * from pushing them out. Rows stored before schema version 4 count as this, except
+   * MDNs. */
+  MSGTRKD_REPORT_MATCH_ENVID = 1,
+} MsgtrkdReportMatch;
 
 void msgtrkd_stored_report_free (MsgtrkdStoredReport *report);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MsgtrkdStoredReport, msgtrkd_stored_report_free)
@@ -160,12 +185,14 @@ gboolean        msgtrkd_store_add_report       (MsgtrkdStore *self,
                                                 GBytes       *raw,
                                                 gboolean     *is_new,
                                                 GError      **error);
-/* The newest word per @key (reporter and recipients): replaces older rows of that key,
- * is dropped if a stored one of the key is newer (@reported_at). */
+/* The newest word per @key (reporter and recipients): replaces older rows of that key
+ * matched no more strongly (@matched), is dropped if a stored one of the key matched at
+ * least as strongly is newer (@reported_at). */
 gboolean        msgtrkd_store_put_report       (MsgtrkdStore *self,
                                                 const char   *envid,
                                                 const char   *source,
                                                 const char   *origin,
+                                                MsgtrkdReportMatch matched,
                                                 const char   *key,
                                                 gint64        reported_at,
                                                 gint64        received_at,

@@ -10,9 +10,12 @@
  * changed, and only once the change is committed (the scheduler writes a poll batch's
  * results in one store batch: tell_changed waits for its commit, and says nothing if it is
  * rolled back). The store keeps one report per reporter and set of recipients, the newest (a
- * delayed hop's answer at every poll replaces the one before), and each stored row is
- * parsed once (ParsedCache), so a poll costs the reports of one message, not all the polls
- * before. A route snapshot is stored when the delivery map changed.
+ * delayed hop's answer at every poll replaces the one before; one matched only by the
+ * Message-ID, which any recipient can forge, never replaces one matched by the ENVID, and
+ * no report's date counts for more than MSGTRKD_ROUTE_MAX_CLOCK_SKEW past its arrival),
+ * and each stored row is parsed once (ParsedCache), so a poll costs the reports of one
+ * message, not all the polls before. A route snapshot is stored when the delivery map
+ * changed.
  *
  * Limits: see msgtrkd-tracking.h; the two caches are LRU lists of a named size.
  * Never: see A, log remote text unescaped at a level above debug.
@@ -388,23 +391,28 @@ report_date (GPtrArray *reports,
   return newest > 0 ? newest : fallback;
 }
 
-/* Stores @entity, the report(s) @reports, as the newest word of its key. */
+/* Stores @entity, the report(s) @reports tied to @envid as @matched says, as the newest
+ * word of its key. The date it speaks for is its own, which whoever wrote it chose (a
+ * forged report may claim the year 2199 and so be newer than every genuine word to come):
+ * it is taken as at most MSGTRKD_ROUTE_MAX_CLOCK_SKEW after the report arrived. */
 static gboolean
-store_report (MsgtrkdTracking *self,
-              const char     *envid,
-              const char     *source,
-              const char     *origin,
-              gint64          received_at,
-              GPtrArray      *reports,
-              GBytes         *entity,
-              gboolean       *is_new,
-              GError        **error)
+store_report (MsgtrkdTracking   *self,
+              const char        *envid,
+              const char        *source,
+              const char        *origin,
+              MsgtrkdReportMatch matched,
+              gint64             received_at,
+              GPtrArray         *reports,
+              GBytes            *entity,
+              gboolean          *is_new,
+              GError           **error)
 {
   g_autofree char *key = report_key (reports);
+  gint64 reported_at = MIN (report_date (reports, received_at),
+                            received_at + MSGTRKD_ROUTE_MAX_CLOCK_SKEW);
 
-  return msgtrkd_store_put_report (self->store, envid, source, origin, key,
-                                   report_date (reports, received_at), received_at, entity,
-                                   is_new, error);
+  return msgtrkd_store_put_report (self->store, envid, source, origin, matched, key,
+                                   reported_at, received_at, entity, is_new, error);
 }
 
 /* Whether @m's recipients are learnt from its reports rather than given by Prepare: a
@@ -1006,8 +1014,8 @@ keep_poll_reports (MsgtrkdTracking *self,
           continue;
         }
       /* A delayed hop answers anew at each poll: its newest answer replaces the older. */
-      if (!store_report (self, envid, "mtqp", msgtrk_report_get_reporting_mta (report), now,
-                         one, entity, &is_new, &error))
+      if (!store_report (self, envid, "mtqp", msgtrk_report_get_reporting_mta (report),
+                         MSGTRKD_REPORT_MATCH_ENVID, now, one, entity, &is_new, &error))
         {
           g_warning ("Cannot store a report of %s: %s", envid, error->message);
           continue;
@@ -1708,6 +1716,27 @@ report_source (MsgtrkReport *first,
     }
 }
 
+/* How @reports were tied to @envid, the message match_report() found: by the ENVID if
+ * one of them names it as its Original-Envelope-Id (as written or xtext-decoded, as
+ * match_report() compares), else by the Message-ID. */
+static MsgtrkdReportMatch
+reports_matched (GPtrArray  *reports,
+                 const char *envid)
+{
+  for (guint i = 0; i < reports->len; i++)
+    {
+      const char *written = msgtrk_report_get_envid (g_ptr_array_index (reports, i));
+      g_autofree char *decoded = NULL;
+
+      if (written == NULL)
+        continue;
+      decoded = msgtrk_xtext_decode (written, NULL);
+      if (g_strcmp0 (written, envid) == 0 || g_strcmp0 (decoded, envid) == 0)
+        return MSGTRKD_REPORT_MATCH_ENVID;
+    }
+  return MSGTRKD_REPORT_MATCH_MESSAGE_ID;
+}
+
 /* Main loop: match the parsed report to its message, store it, recompute. Returns the
  * ENVID ("" for no message), or NULL with @error. */
 static char *
@@ -1731,8 +1760,8 @@ ingest_reports (MsgtrkdTracking *self,
    * re-encoded, without its ENVID): nothing new; not stored, no event. */
   if (report_already_known (self, m->envid, reports))
     return g_strdup (m->envid);
-  if (!store_report (self, m->envid, source, origin, now_seconds (), reports, entity, &is_new,
-                     error))
+  if (!store_report (self, m->envid, source, origin, reports_matched (reports, m->envid),
+                     now_seconds (), reports, entity, &is_new, error))
     return NULL;
   if (!is_new)
     return g_strdup (m->envid);
@@ -1817,8 +1846,8 @@ ingest_harrison (MsgtrkdTracking     *self,
       }
   }
   if (!msgtrkd_store_put_report (self->store, m->envid, MSGTRKD_HARRISON_SOURCE, mail->origin,
-                                 NULL, now_seconds (), now_seconds (), mail->record, &is_new,
-                                 error))
+                                 MSGTRKD_REPORT_MATCH_ENVID, NULL, now_seconds (),
+                                 now_seconds (), mail->record, &is_new, error))
     return NULL;
   if (!is_new)
     return g_strdup (m->envid);

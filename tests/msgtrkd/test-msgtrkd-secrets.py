@@ -205,8 +205,10 @@ class SecretsTest(unittest.TestCase):
         store_row(old, "ALTER TABLE messages DROP COLUMN mtqp_server")
         for sql in ("DROP INDEX reports_by_key", "DROP INDEX reports_by_envid",
                     "ALTER TABLE reports DROP COLUMN replace_key",
-                    "ALTER TABLE reports DROP COLUMN reported_at"):
-            store_row(old, sql)  # what schema 2 → 3 adds (one row per answer)
+                    "ALTER TABLE reports DROP COLUMN reported_at",
+                    "ALTER TABLE reports DROP COLUMN matched"):
+            # what schema 2 → 3 adds (one row per answer) and 3 → 4 (how it was matched)
+            store_row(old, sql)
         store_row(old, "PRAGMA user_version = 1")
         store_row(old, "INSERT INTO messages (envid, sender, submission_host, tracking, "
                   "offered, server_reply, mtrk_timeout, prepared_at, committed_at, expires_at, "
@@ -221,7 +223,7 @@ class SecretsTest(unittest.TestCase):
                     input_bytes=secret.to_base64().encode())
         # The upgraded daemon tracks it with its own item.
         old.start_daemon()
-        self.assertEqual(store_row(old, "PRAGMA user_version"), [(3,)])
+        self.assertEqual(store_row(old, "PRAGMA user_version"), [(4,)])
         old.track(envid)
         wait_route(old, envid, EXPECTED)
         url = old.export_url(envid)

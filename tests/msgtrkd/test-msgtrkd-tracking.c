@@ -10,7 +10,12 @@
  * change made in a store batch told only once the batch has committed, a hop's newer answer
  * replacing its stored row under the same row id (SQLite reuses the largest rowid) read
  * anew, not from the parsed-report cache; an alias's "expanded" beside its members'
- * "delivered"/"relayed" at one server is no conflict, a member's "failed" is.
+ * "delivered"/"relayed" at one server is no conflict, a member's "failed" is; forged DSNs
+ * by Message-ID (review rv21h): one dated 2199 neither deletes nor hides the genuine DSN
+ * matched by the ENVID, a report's date counts for at most MSGTRKD_ROUTE_MAX_CLOCK_SKEW
+ * past its arrival (at and past it), and a flood keeps
+ * MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE rows (at and past it) without pushing
+ * out the genuine DSN, even past MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE forgeries.
  * Never: touches the user's keyring or session bus.
  */
 #include "config.h"
@@ -107,6 +112,9 @@ fixture_tear_down (Fixture      *f,
 
 static const char *const one_rcpt[] = { "bob@example.net", NULL };
 
+/* The Message-ID prepare() gives its messages: every recipient reads it. */
+#define PREPARED_MESSAGE_ID "m1@example.org"
+
 /* A prepared and stored message; returns its ENVID. */
 static char *
 prepare (Fixture            *f,
@@ -114,8 +122,8 @@ prepare (Fixture            *f,
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkdMessage) m = msgtrkd_tracking_prepare (
-    f->tracking, "alice@example.org", rcpts, "<m1@example.org>", "Hello", "smtp.example.org",
-    3600, &error);
+    f->tracking, "alice@example.org", rcpts, "<" PREPARED_MESSAGE_ID ">", "Hello",
+    "smtp.example.org", 3600, &error);
 
   g_assert_no_error (error);
   g_assert_true (msgtrkd_tracking_add_prepared (f->tracking, m, &error));
@@ -134,9 +142,50 @@ get (Fixture    *f,
   return m;
 }
 
-/* A DSN as Postfix writes it, about @envid: one block for @final (Final-Recipient) sent
- * to @original (Original-Recipient), with @action and @status; @arrival: an Arrival-Date
+/* A DSN as Postfix writes it: about @envid (NULL: no Original-Envelope-Id), returning the
+ * headers of the message @message_id; one block for @final (Final-Recipient) sent to
+ * @original (Original-Recipient), with @action and @status; @arrival: an Arrival-Date
  * (unix seconds) or 0. */
+static GBytes *
+make_dsn_about (const char *envid,
+                const char *message_id,
+                const char *reporting_mta,
+                gint64      arrival,
+                const char *final,
+                const char *original,
+                const char *action,
+                const char *status)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_autofree char *date = NULL;
+  g_autofree char *envid_field = NULL;
+
+  if (arrival > 0)
+    {
+      g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (arrival);
+
+      date = g_date_time_format (dt, "Arrival-Date: %a, %d %b %Y %H:%M:%S +0000\n");
+    }
+  if (envid != NULL)
+    envid_field = g_strdup_printf ("Original-Envelope-Id: %s\n", envid);
+  g_string_append_printf (s,
+                          "From: MAILER-DAEMON@%s\nTo: alice@example.org\n"
+                          "Subject: Delivery Status Notification\nMIME-Version: 1.0\n"
+                          "Content-Type: multipart/report; report-type=delivery-status;\n"
+                          "\tboundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nA report.\n\n"
+                          "--b1\nContent-Type: message/delivery-status\n\n"
+                          "Reporting-MTA: dns; %s\n%s%s\n"
+                          "Final-Recipient: rfc822; %s\nOriginal-Recipient: rfc822;%s\n"
+                          "Action: %s\nStatus: %s\n\n"
+                          "--b1\nContent-Type: text/rfc822-headers\n\n"
+                          "Message-ID: <%s>\nSubject: Hello\n\n--b1--\n",
+                          reporting_mta, reporting_mta, envid_field != NULL ? envid_field : "",
+                          date != NULL ? date : "", final, original, action, status,
+                          message_id);
+  return g_string_free_to_bytes (g_steal_pointer (&s));
+}
+
+/* make_dsn_about() @envid, returning another message's headers (only the ENVID matches). */
 static GBytes *
 make_dsn_for (const char *envid,
               const char *reporting_mta,
@@ -146,29 +195,21 @@ make_dsn_for (const char *envid,
               const char *action,
               const char *status)
 {
-  g_autoptr (GString) s = g_string_new (NULL);
-  g_autofree char *date = NULL;
+  return make_dsn_about (envid, "returned@example.org", reporting_mta, arrival, final, original,
+                         action, status);
+}
 
-  if (arrival > 0)
-    {
-      g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (arrival);
-
-      date = g_date_time_format (dt, "Arrival-Date: %a, %d %b %Y %H:%M:%S +0000\n");
-    }
-  g_string_append_printf (s,
-                          "From: MAILER-DAEMON@%s\nTo: alice@example.org\n"
-                          "Subject: Delivery Status Notification\nMIME-Version: 1.0\n"
-                          "Content-Type: multipart/report; report-type=delivery-status;\n"
-                          "\tboundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nA report.\n\n"
-                          "--b1\nContent-Type: message/delivery-status\n\n"
-                          "Reporting-MTA: dns; %s\nOriginal-Envelope-Id: %s\n%s\n"
-                          "Final-Recipient: rfc822; %s\nOriginal-Recipient: rfc822;%s\n"
-                          "Action: %s\nStatus: %s\n\n"
-                          "--b1\nContent-Type: text/rfc822-headers\n\n"
-                          "Message-ID: <returned@example.org>\nSubject: Hello\n\n--b1--\n",
-                          reporting_mta, reporting_mta, envid, date != NULL ? date : "", final,
-                          original, action, status);
-  return g_string_free_to_bytes (g_steal_pointer (&s));
+/* A DSN about @rcpt as any recipient of prepare()'s message can forge one: without the
+ * ENVID (only the route's servers see it), naming the Message-ID it read. */
+static GBytes *
+make_forged_dsn (const char *reporting_mta,
+                 gint64      arrival,
+                 const char *rcpt,
+                 const char *action,
+                 const char *status)
+{
+  return make_dsn_about (NULL, PREPARED_MESSAGE_ID, reporting_mta, arrival, rcpt, rcpt, action,
+                         status);
 }
 
 /* make_dsn_for() about @rcpt itself (its Final- and Original-Recipient). */
@@ -235,6 +276,44 @@ has_event (Fixture    *f,
     if (g_strcmp0 (((MsgtrkdEvent *) g_ptr_array_index (events, i))->text, text) == 0)
       return TRUE;
   return FALSE;
+}
+
+/* Whether an event of @envid mentions @needle. */
+static gboolean
+has_event_with (Fixture    *f,
+                const char *envid,
+                const char *needle)
+{
+  g_autoptr (GPtrArray) events = msgtrkd_store_list_events (f->store, envid, NULL);
+
+  for (guint i = 0; events != NULL && i < events->len; i++)
+    if (strstr (((MsgtrkdEvent *) g_ptr_array_index (events, i))->text, needle) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+/* The stored report rows of @envid tied to it as @matched says (a MsgtrkdReportMatch), as
+ * another process reads them. */
+static guint
+count_matched (Fixture           *f,
+               const char        *envid,
+               MsgtrkdReportMatch matched)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  guint n;
+
+  g_assert_cmpint (sqlite3_open_v2 (f->path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT count (*) FROM reports "
+                                       "WHERE envid = ? AND matched = ?", -1, &stmt, NULL),
+                   ==, SQLITE_OK);
+  sqlite3_bind_text (stmt, 1, envid, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int (stmt, 2, (int) matched);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  n = (guint) sqlite3_column_int (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return n;
 }
 
 /* Prepare's checks at their limits; the record before and after Committed/Aborted. */
@@ -496,8 +575,9 @@ test_replaced_row_read_anew (Fixture      *f,
   g_assert_true (msgtrkd_tracking_commit (f->tracking, envid, mtrk, NULL, &error));
   g_assert_no_error (error);
   delayed = make_dsn (envid, "mx.example.net", now - 10, "bob@example.net", "delayed", "4.3.0");
-  g_assert_true (msgtrkd_store_put_report (f->store, envid, "mtqp", "mx.example.net", "k1",
-                                           now - 10, now - 10, delayed, &is_new, &error));
+  g_assert_true (msgtrkd_store_put_report (f->store, envid, "mtqp", "mx.example.net",
+                                           MSGTRKD_REPORT_MATCH_ENVID, "k1", now - 10, now - 10,
+                                           delayed, &is_new, &error));
   g_assert_no_error (error);
   g_assert_true (is_new);
   msgtrkd_tracking_recompute (f->tracking, envid, now - 10, FALSE);
@@ -510,8 +590,9 @@ test_replaced_row_read_anew (Fixture      *f,
   g_clear_pointer (&heads, g_ptr_array_unref);
 
   delivered = make_dsn (envid, "mx.example.net", now, "bob@example.net", "delivered", "2.0.0");
-  g_assert_true (msgtrkd_store_put_report (f->store, envid, "mtqp", "mx.example.net", "k1",
-                                           now, now, delivered, &is_new, &error));
+  g_assert_true (msgtrkd_store_put_report (f->store, envid, "mtqp", "mx.example.net",
+                                           MSGTRKD_REPORT_MATCH_ENVID, "k1", now, now, delivered,
+                                           &is_new, &error));
   g_assert_no_error (error);
   g_assert_true (is_new);
   heads = msgtrkd_store_list_report_heads (f->store, envid, &error);
@@ -526,6 +607,151 @@ test_replaced_row_read_anew (Fixture      *f,
   g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (rcpts, 0),
                                                   "state"),
                    ==, "delivered");
+}
+
+/* Review rv21h: a recipient knows the message's Message-ID (not its ENVID) and mails the
+ * sender a DSN in the name of the real Reporting-MTA, dated in the year 2199. It is matched
+ * (by the Message-ID) and kept as evidence, but it neither deletes the genuine DSN matched
+ * by the ENVID before it nor hides the genuine one after it as "older". */
+static void
+test_forged_future_dsn (Fixture      *f,
+                        gconstpointer data)
+{
+  static const char *const dsn_only[] = { "DSN", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid = prepare (f, one_rcpt);
+  g_autofree char *got = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *hop;
+  JsonArray *evidence;
+  gboolean failed_shown = FALSE;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 year_2199 = G_GINT64_CONSTANT (7289654400); /* 2199-01-01 00:00:00 UTC */
+
+  g_assert_true (msgtrkd_tracking_commit (f->tracking, envid, dsn_only, NULL, &error));
+  g_assert_no_error (error);
+  got = ingest (f, make_dsn (envid, "mx.example.net", now - 60, "bob@example.net", "failed",
+                             "5.1.1"));
+  g_assert_cmpstr (got, ==, envid);
+  g_clear_pointer (&got, g_free);
+
+  got = ingest (f, make_forged_dsn ("mx.example.net", year_2199, "bob@example.net", "delivered",
+                                    "2.0.0"));
+  g_assert_cmpstr (got, ==, envid); /* matched by the Message-ID: evidence it may add */
+  g_clear_pointer (&got, g_free);
+  g_assert_true (has_event_with (f, envid, "(2.0.0)"));
+  g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==, 1);
+  g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_ENVID), ==, 1);
+
+  /* The genuine MTA's next word, dated now: not "older" than the forgery's 2199. */
+  got = ingest (f, make_dsn (envid, "mx.example.net", now - 30, "bob@example.net", "failed",
+                             "5.1.2"));
+  g_assert_cmpstr (got, ==, envid);
+  g_assert_true (has_event_with (f, envid, "(5.1.2)"));
+  g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_ENVID), ==, 1);
+  g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==, 1);
+
+  /* A later forgery replaces the earlier one (same reporter and recipient), never the
+   * genuine word. */
+  g_clear_pointer (&got, g_free);
+  got = ingest (f, make_forged_dsn ("mx.example.net", year_2199 + 1, "bob@example.net",
+                                    "delivered", "2.0.1"));
+  g_assert_true (has_event_with (f, envid, "(2.0.1)"));
+  g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==, 1);
+  g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_ENVID), ==, 1);
+
+  /* Both words are evidence of the one hop: the genuine failure is still shown. */
+  hop = hop_at (route_of (f, envid, parser), "bob@example.net", "mx.example.net");
+  evidence = json_object_get_array_member (hop, "evidence");
+  g_assert_nonnull (evidence);
+  for (guint i = 0; i < json_array_get_length (evidence); i++)
+    {
+      JsonObject *e = json_array_get_object_element (evidence, i);
+
+      failed_shown |= g_strcmp0 (json_object_get_string_member (e, "action"), "failed") == 0
+                      && g_strcmp0 (json_object_get_string_member (e, "status"), "5.1.2") == 0;
+    }
+  g_assert_true (failed_shown);
+}
+
+/* The date a report speaks for counts for at most MSGTRKD_ROUTE_MAX_CLOCK_SKEW past its
+ * arrival: at the limit a report's own date holds (an older word after it is dropped),
+ * past it the date is taken as the limit (a later word dated less far ahead is not
+ * "older"). Reports by Message-ID here: what a forger controls. */
+static void
+test_report_date_bounded (Fixture      *f,
+                          gconstpointer data)
+{
+  static const char *const dsn_only[] = { "DSN", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid = prepare (f, one_rcpt);
+  /* read before the reports arrive (at this second or later), so a date of
+   * t0 + MSGTRKD_ROUTE_MAX_CLOCK_SKEW is at the limit, not past it */
+  gint64 t0 = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 at_limit = t0 + MSGTRKD_ROUTE_MAX_CLOCK_SKEW;
+
+  g_assert_true (msgtrkd_tracking_commit (f->tracking, envid, dsn_only, NULL, &error));
+  g_assert_no_error (error);
+
+  /* At the limit: kept as dated, so a word dated one second before it is older. */
+  g_free (ingest (f, make_forged_dsn ("mx.example.net", at_limit, "bob@example.net",
+                                      "delayed", "4.4.1")));
+  g_assert_true (has_event_with (f, envid, "(4.4.1)"));
+  g_free (ingest (f, make_forged_dsn ("mx.example.net", at_limit - 1, "bob@example.net",
+                                      "delayed", "4.4.2")));
+  g_assert_false (has_event_with (f, envid, "(4.4.2)"));
+
+  /* Past the limit (one hour, then half an hour past it): each taken as its arrival plus
+   * the skew, so the second is not older than the first and replaces it. */
+  g_free (ingest (f, make_forged_dsn ("mx.example.net", at_limit + 3600, "bob@example.net",
+                                      "delayed", "4.4.3")));
+  g_assert_true (has_event_with (f, envid, "(4.4.3)"));
+  g_free (ingest (f, make_forged_dsn ("mx.example.net", at_limit + 1800, "bob@example.net",
+                                      "delayed", "4.4.4")));
+  g_assert_true (has_event_with (f, envid, "(4.4.4)"));
+  g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==, 1);
+}
+
+/* Review rv21h: the plugins ingest every new message of the inbox, so a recipient only
+ * needs to mail the sender to store a report by Message-ID. A flood of them keeps at most
+ * MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE rows (at the cap and one past it) and,
+ * even past MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE of them, never pushes out the genuine
+ * DSN matched by the ENVID. */
+static void
+test_forged_flood (Fixture      *f,
+                   gconstpointer data)
+{
+  static const char *const dsn_only[] = { "DSN", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *envid = prepare (f, one_rcpt);
+  g_autoptr (MsgtrkdMessage) m = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_assert_true (msgtrkd_tracking_commit (f->tracking, envid, dsn_only, NULL, &error));
+  g_assert_no_error (error);
+  g_free (ingest (f, make_dsn (envid, "mx.example.net", now - 60, "bob@example.net", "failed",
+                               "5.1.1")));
+  for (guint i = 1; i <= MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE + 1; i++)
+    {
+      g_autofree char *mta = g_strdup_printf ("relay%u.example", i);
+      g_autofree char *got = ingest (f, make_forged_dsn (mta, now, "bob@example.net", "delayed",
+                                                         "4.4.1"));
+
+      g_assert_cmpstr (got, ==, envid);
+      if (i == MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE
+          || i == MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE + 1
+          || i == MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE + 1)
+        {
+          g_test_message ("%u forged reports", i);
+          g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==,
+                            MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE);
+          g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_ENVID), ==, 1);
+        }
+      else if (i < MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE)
+        g_assert_cmpuint (count_matched (f, envid, MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==, i);
+    }
+  m = get (f, envid);
+  g_assert_cmpstr (m->state, ==, "failed");
 }
 
 /* A message tracked from a link knows no recipient until its reports name them; each
@@ -767,6 +993,9 @@ main (int   argc,
   ADD ("/msgtrkd-tracking/forget-content-track", test_forget_content_track);
   ADD ("/msgtrkd-tracking/replaced-row-read-anew", test_replaced_row_read_anew);
   ADD ("/msgtrkd-tracking/alias-expanded-no-conflict", test_alias_expanded_no_conflict);
+  ADD ("/msgtrkd-tracking/forged-future-dsn", test_forged_future_dsn);
+  ADD ("/msgtrkd-tracking/report-date-bounded", test_report_date_bounded);
+  ADD ("/msgtrkd-tracking/forged-flood", test_forged_flood);
 #undef ADD
   g_test_add_func ("/msgtrkd-tracking/notify", test_notify);
   return g_test_run ();

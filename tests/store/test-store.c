@@ -186,7 +186,7 @@ add_or_die (Fixture        *f,
 /* ---- open and migrations ------------------------------------------------------------ */
 
 /* The schema version the code writes. */
-#define STORE_VERSION 3
+#define STORE_VERSION 4
 
 /* Schema version 1 as msgtrkd up to issue 8 wrote it (reports without replace keys). */
 static const char schema_v1[] =
@@ -299,6 +299,7 @@ test_secret_scheme (void)
                                      "DROP INDEX reports_by_envid; "
                                      "ALTER TABLE reports DROP COLUMN replace_key; "
                                      "ALTER TABLE reports DROP COLUMN reported_at; "
+                                     "ALTER TABLE reports DROP COLUMN matched; "
                                      "PRAGMA user_version = 1;", NULL, NULL, NULL),
                    ==, SQLITE_OK);
   sqlite3_close (db);
@@ -996,7 +997,8 @@ test_report_replace_key (Fixture      *f,
 
       g_test_message ("put %zu", i);
       g_assert_true (msgtrkd_store_put_report (f->store, "env-k", "mtqp", "hop.example",
-                                               puts[i].key, puts[i].reported_at,
+                                               MSGTRKD_REPORT_MATCH_ENVID, puts[i].key,
+                                               puts[i].reported_at,
                                                (gint64) (100 + i), puts[i].raw, &is_new,
                                                &error));
       g_assert_no_error (error);
@@ -1064,6 +1066,150 @@ test_report_cap (Fixture      *f,
                    100 + MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE);
 }
 
+/* The reports of @envid tied to it as @matched says. */
+static guint
+count_matched (Fixture           *f,
+               const char        *envid,
+               MsgtrkdReportMatch matched)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT count (*) FROM reports "
+                                          "WHERE envid = '%s' AND matched = %d",
+                                          envid, (int) matched);
+
+  return (guint) sql_int (f->path, sql);
+}
+
+static void
+test_report_match_rank (Fixture      *f,
+                        gconstpointer data)
+{
+#define ENVID MSGTRKD_REPORT_MATCH_ENVID
+#define MSGID MSGTRKD_REPORT_MATCH_MESSAGE_ID
+  g_autoptr (MsgtrkdMessage) m = make_message ("env-m", MSGTRKD_TRACKING_DSN, 1000);
+  const struct
+  {
+    MsgtrkdReportMatch matched;
+    gint64 reported_at;
+    const char *raw;
+    gboolean is_new;
+    guint envid_rows;
+    guint msgid_rows;
+  } puts[] = {
+    { ENVID, 600, "failed (genuine)", TRUE, 1, 0 },
+    /* a forgery dated later: kept beside, neither replaces nor hides the genuine word */
+    { MSGID, 900, "delivered (forged)", TRUE, 1, 1 },
+    { ENVID, 700, "failed again (genuine)", TRUE, 1, 1 },
+    /* a later forgery replaces the earlier one of the same key */
+    { MSGID, 950, "delivered (forged again)", TRUE, 1, 1 },
+    /* older than the newest word of either rank: dropped */
+    { MSGID, 650, "delayed (forged, old)", FALSE, 1, 1 },
+    /* a newer genuine word replaces the older rows of both ranks */
+    { ENVID, 1000, "failed, last (genuine)", TRUE, 1, 0 },
+    { MSGID, 800, "delivered (forged, old)", FALSE, 1, 0 },
+    { MSGID, 1100, "delivered (forged, newest)", TRUE, 1, 1 },
+    { ENVID, 990, "failed (genuine, late)", FALSE, 1, 1 },
+  };
+#undef ENVID
+#undef MSGID
+  GError *error = NULL;
+
+  g_test_summary ("A report matched by Message-ID never replaces or hides one bound by the "
+                  "ENVID; within a rank, and from a higher rank to a lower, the newer word "
+                  "replaces the older");
+  add_or_die (f, m);
+  for (gsize i = 0; i < G_N_ELEMENTS (puts); i++)
+    {
+      g_autoptr (GBytes) raw = g_bytes_new_static (puts[i].raw, strlen (puts[i].raw));
+      gboolean is_new = !puts[i].is_new;
+
+      g_test_message ("put %zu", i);
+      g_assert_true (msgtrkd_store_put_report (f->store, "env-m", "dsn", "mx.example",
+                                               puts[i].matched, "mx|bob", puts[i].reported_at,
+                                               (gint64) (100 + i), raw, &is_new, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (is_new, ==, puts[i].is_new);
+      g_assert_cmpuint (count_matched (f, "env-m", MSGTRKD_REPORT_MATCH_ENVID), ==,
+                        puts[i].envid_rows);
+      g_assert_cmpuint (count_matched (f, "env-m", MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==,
+                        puts[i].msgid_rows);
+    }
+}
+
+/* Puts the report "@prefix @i" of @envid, without a key, matched as @matched, received at
+ * 100 + @i. */
+static void
+put_numbered (Fixture           *f,
+              const char        *envid,
+              MsgtrkdReportMatch matched,
+              const char        *prefix,
+              guint              i)
+{
+  g_autofree char *text = g_strdup_printf ("%s %u", prefix, i);
+  g_autoptr (GBytes) raw = g_bytes_new (text, strlen (text));
+  GError *error = NULL;
+
+  g_assert_true (msgtrkd_store_put_report (f->store, envid, "dsn", "mx.example", matched, NULL,
+                                           0, 100 + i, raw, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_report_cap_message_id (Fixture      *f,
+                            gconstpointer data)
+{
+  g_autoptr (MsgtrkdMessage) m = make_message ("env-mc", MSGTRKD_TRACKING_DSN, 1000);
+  g_autoptr (GPtrArray) list = NULL;
+  guint i = 1;
+  GError *error = NULL;
+
+  g_test_summary ("MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE reports matched by "
+                  "Message-ID are kept, one more deletes the oldest of them; past "
+                  "MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE they go before any bound by the "
+                  "ENVID, however old");
+  add_or_die (f, m);
+  put_numbered (f, "env-mc", MSGTRKD_REPORT_MATCH_ENVID, "genuine", 0);
+  for (; i <= MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE + 1; i++)
+    {
+      put_numbered (f, "env-mc", MSGTRKD_REPORT_MATCH_MESSAGE_ID, "forged", i);
+      g_assert_cmpuint (count_matched (f, "env-mc", MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==,
+                        MIN (i, MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE));
+      g_assert_cmpuint (count_matched (f, "env-mc", MSGTRKD_REPORT_MATCH_ENVID), ==, 1);
+    }
+  g_assert_cmpint (sql_int (f->path, "SELECT min (received_at) FROM reports "
+                                     "WHERE envid = 'env-mc' AND matched = 0"), ==, 100 + 2);
+
+  /* Fill up with reports bound by the ENVID: at the cap every row stays; one past it
+   * deletes the oldest forged row, not the older genuine one. */
+  while (count_matched (f, "env-mc", MSGTRKD_REPORT_MATCH_ENVID)
+         + MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE
+         < MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE)
+    put_numbered (f, "env-mc", MSGTRKD_REPORT_MATCH_ENVID, "genuine", i++);
+  g_assert_cmpuint (count_rows (f, "reports", "env-mc"), ==,
+                    MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE);
+  put_numbered (f, "env-mc", MSGTRKD_REPORT_MATCH_ENVID, "genuine", i++);
+  g_assert_cmpuint (count_rows (f, "reports", "env-mc"), ==,
+                    MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE);
+  g_assert_cmpuint (count_matched (f, "env-mc", MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==,
+                    MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE - 1);
+  list = msgtrkd_store_list_reports (f->store, "env-mc", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (((MsgtrkdStoredReport *) list->pdata[0])->received_at, ==, 100);
+
+  /* Only reports bound by the ENVID left past the cap: then the oldest of them go. */
+  for (guint n = 1; n < MSGTRKD_STORE_MAX_MESSAGE_ID_REPORTS_PER_MESSAGE; n++)
+    put_numbered (f, "env-mc", MSGTRKD_REPORT_MATCH_ENVID, "genuine", i++);
+  g_assert_cmpuint (count_matched (f, "env-mc", MSGTRKD_REPORT_MATCH_MESSAGE_ID), ==, 0);
+  g_assert_cmpuint (count_rows (f, "reports", "env-mc"), ==,
+                    MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE);
+  g_assert_cmpint (sql_int (f->path, "SELECT min (received_at) FROM reports "
+                                     "WHERE envid = 'env-mc'"), ==, 100);
+  put_numbered (f, "env-mc", MSGTRKD_REPORT_MATCH_ENVID, "genuine", i++);
+  g_assert_cmpuint (count_rows (f, "reports", "env-mc"), ==,
+                    MSGTRKD_STORE_MAX_REPORTS_PER_MESSAGE);
+  g_assert_cmpint (sql_int (f->path, "SELECT min (received_at) FROM reports "
+                                     "WHERE envid = 'env-mc'"), >, 100);
+}
+
 static void
 test_event_cap (Fixture      *f,
                 gconstpointer data)
@@ -1120,26 +1266,35 @@ test_open_upgrade_v1 (void)
   sqlite3 *db = NULL;
   char *errmsg = NULL;
 
-  g_test_summary ("A version-1 store is upgraded to version 2 and keeps its reports");
+  g_test_summary ("A version-1 store is upgraded to the current version and keeps its "
+                  "reports: an MDN as matched by its Message-ID, any other report as bound "
+                  "by the ENVID");
   g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_exec (db, schema_v1, NULL, NULL, &errmsg), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_exec (db,
                                  "INSERT INTO messages (envid, tracking, state, summary) "
                                  "VALUES ('env-old', 'mtqp', 'delayed', 'Delayed 1/1');"
                                  "INSERT INTO reports (envid, source, origin, received_at, "
-                                 "sha256, raw) VALUES ('env-old', 'mtqp', 'hop', 5, 'x', 'old');",
+                                 "sha256, raw) VALUES ('env-old', 'mtqp', 'hop', 5, 'x', 'old');"
+                                 "INSERT INTO reports (envid, source, origin, received_at, "
+                                 "sha256, raw) VALUES ('env-old', 'mdn', 'ua', 5, 'y', 'mdn');",
                                  NULL, NULL, &errmsg), ==, SQLITE_OK);
   sqlite3_close (db);
 
   store = msgtrkd_store_open (path, &error);
   g_assert_no_error (error);
   g_assert_cmpint (sql_int (path, "PRAGMA user_version"), ==, STORE_VERSION);
-  g_assert_true (msgtrkd_store_put_report (store, "env-old", "mtqp", "hop", "hop|a", 10, 6, raw,
-                                           NULL, &error));
+  g_assert_cmpint (sql_int (path, "SELECT matched FROM reports WHERE source = 'mtqp'"), ==,
+                   MSGTRKD_REPORT_MATCH_ENVID);
+  g_assert_cmpint (sql_int (path, "SELECT matched FROM reports WHERE source = 'mdn'"), ==,
+                   MSGTRKD_REPORT_MATCH_MESSAGE_ID);
+  g_assert_true (msgtrkd_store_put_report (store, "env-old", "mtqp", "hop",
+                                           MSGTRKD_REPORT_MATCH_ENVID, "hop|a", 10, 6, raw, NULL,
+                                           &error));
   g_assert_no_error (error);
   list = msgtrkd_store_list_reports (store, "env-old", &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (list->len, ==, 2);
+  g_assert_cmpuint (list->len, ==, 3);
   g_clear_object (&store);
   remove_tree (dir);
 }
@@ -1721,6 +1876,8 @@ main (int   argc,
   ADD ("/store/report/limits", test_report_limits);
   ADD ("/store/report/replace-key", test_report_replace_key);
   ADD ("/store/report/cap", test_report_cap);
+  ADD ("/store/report/match-rank", test_report_match_rank);
+  ADD ("/store/report/cap-message-id", test_report_cap_message_id);
   ADD ("/store/event/cap", test_event_cap);
   g_test_add_func ("/store/open/upgrade-v1", test_open_upgrade_v1);
   ADD ("/store/snapshots", test_snapshots);
