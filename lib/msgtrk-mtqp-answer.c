@@ -220,6 +220,10 @@ msgtrk_mtqp_answer_propagate_error (MsgtrkMtqpAnswer *self,
  *
  * Gets the delivery reports the server answered with.
  *
+ * Only reports about the ENVID asked are here: a report whose Original-Envelope-Id
+ * (xtext-decoded) is not the ENVID, or that has none, is dropped; an answer left with no
+ * report fails with %MSGTRK_ERROR_PROTOCOL.
+ *
  * Returns: (transfer none) (element-type MsgtrkReport): the tracking reports, one per
  *   reporting MTA; empty when the query failed
  *
@@ -237,7 +241,9 @@ msgtrk_mtqp_answer_get_reports (MsgtrkMtqpAnswer *self)
  * @self: an answer
  *
  * The MIME entity of a `+OK+` answer as received (dot-stuffing removed, lines ending in
- * CRLF), kept for diagnostics and storage; set even when it could not be parsed.
+ * CRLF), kept for diagnostics; set even when it could not be parsed. It may hold parts
+ * about other messages that [method@Msgtrk.MtqpAnswer.get_reports] dropped: use the
+ * reports, not the entity, as this message's tracking data.
  *
  * Returns: (nullable) (transfer none): the entity, or %NULL if there was none
  *

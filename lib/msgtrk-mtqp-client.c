@@ -1935,6 +1935,82 @@ query_validate (const char *envid,
   return TRUE;
 }
 
+/*
+ * Whether @report is about @envid (decoded). The Original-Envelope-Id is the only field
+ * that ties a report to the query, and RFC 3886 requires it in the per-message block of
+ * every message/tracking-status (the report parser refuses a tracking-status part
+ * without it, but an answer may also be a DSN, where RFC 3464 leaves it optional): a
+ * report without it cannot be shown to be about this message, so it does not count as
+ * this message's. The field carries the ENVID as xtext, like TRACK (RFC 3464 section
+ * 2.2.1, RFC 3885); a value that is not valid xtext is taken as already decoded (Postfix
+ * writes its DSNs so). Decoded forms are compared, exactly: an ENVID is opaque.
+ */
+static gboolean
+report_is_about (MsgtrkReport *report,
+                 const char   *envid)
+{
+  const char *field = msgtrk_report_get_envid (report);
+  g_autofree char *decoded = NULL;
+
+  if (field == NULL)
+    return FALSE;
+  decoded = msgtrk_xtext_decode (field, NULL);
+  return strcmp (decoded != NULL ? decoded : field, envid) == 0;
+}
+
+/*
+ * Move the reports of @reports that are about the ENVID asked into @answer; drop the
+ * others. A buggy or hostile server that answers with another message's report must not
+ * have it taken as this message's: it would become a hop, feed the status, and (when the
+ * caller did not know the recipients) tell this message's sender the other message's
+ * recipients. Every caller (tracker, mtqpd chaining, msgtrkd) gets only matching reports
+ * from here. Nothing left: the answer fails with MSGTRK_ERROR_PROTOCOL. The entity stays
+ * as received (diagnostics). Always TRUE: the connection is still usable.
+ */
+static gboolean
+answer_keep_own_reports (Session          *s,
+                         MsgtrkMtqpAnswer *answer,
+                         GPtrArray        *reports)
+{
+  g_autoptr (GPtrArray) owned = reports;
+  const char *foreign = NULL;
+  guint dropped = 0;
+
+  for (guint i = 0; i < owned->len; i++)
+    {
+      MsgtrkReport *report = g_ptr_array_index (owned, i);
+
+      if (report_is_about (report, answer->envid))
+        g_ptr_array_add (answer->reports, g_object_ref (report));
+      else
+        {
+          if (foreign == NULL)
+            foreign = msgtrk_report_get_envid (report);
+          dropped++;
+        }
+    }
+  if (dropped == 0)
+    return TRUE;
+
+  g_debug ("MTQP %s: dropped %u of %u report(s) not about the ENVID asked", s->quoted_host,
+           dropped, owned->len);
+  if (answer->reports->len == 0)
+    {
+      g_autofree char *quoted = msgtrk_str_escape_for_error (foreign != NULL ? foreign : "",
+                                                             MTQP_ERROR_QUOTE);
+
+      if (foreign != NULL)
+        g_set_error (&answer->error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                     _("%s answered about another message (Original-Envelope-Id “%s”), "
+                       "not about this one"), s->quoted_host, quoted);
+      else
+        g_set_error (&answer->error, MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL,
+                     _("%s answered about another message (its report names no "
+                       "Original-Envelope-Id), not about this one"), s->quoted_host);
+    }
+  return TRUE;
+}
+
 /* Read the answer to one TRACK into @answer. Returns FALSE (with @error) only when the
  * connection can no longer be used; per-query failures go into the answer. */
 static gboolean
@@ -2006,8 +2082,7 @@ session_read_answer (Session          *s,
                    s->quoted_host, reports->len, s->max_parts);
       return TRUE;
     }
-  g_ptr_array_extend_and_steal (answer->reports, g_steal_pointer (&reports));
-  return TRUE;
+  return answer_keep_own_reports (s, answer, g_steal_pointer (&reports));
 }
 
 static void

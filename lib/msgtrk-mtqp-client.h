@@ -29,7 +29,9 @@
  *   TRACK      every (envid, secret) pair goes out pipelined (batches of
  *              %MSGTRK_MTQP_PIPELINE_BATCH commands in one write); answers are read in
  *              order. Each query gets a #MsgtrkMtqpAnswer, with reports or its own error,
- *              so one failed query does not fail the batch.
+ *              so one failed query does not fail the batch. Only reports about the ENVID
+ *              asked are kept (their Original-Envelope-Id, xtext-decoded, is the ENVID);
+ *              an answer left with none fails with %MSGTRK_ERROR_PROTOCOL.
  *
  * Errors of the call itself (from _finish): nothing reachable (%MSGTRK_ERROR_CONNECT,
  * %MSGTRK_ERROR_NOT_FOUND), bad or negative greeting, TLS, downgrade, timeouts before the

@@ -20,6 +20,9 @@
 #include "test-util.h"
 
 #define SECRET "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="
+/* The ENVIDs of the canned entities: the server answers them byte for byte. */
+#define DELIVERED_ENVID "mtrk.TESTDELIVERED0000000000000@example.com"
+#define DOTTED_ENVID "mtrk.TESTDOTTED000000000000000@example.com"
 
 static char *ca_dir;
 
@@ -411,13 +414,13 @@ test_track_delivered (void)
   MsgtrkRecipientReport *rcpt;
 
   g_test_summary ("One TRACK, one delivered report, entity kept byte for byte");
-  answers = track (client, "127.0.0.1", server->port, "delivered@example.com", &error);
+  answers = track (client, "127.0.0.1", server->port, DELIVERED_ENVID, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (answers->len, ==, 1);
   answer = g_ptr_array_index (answers, 0);
   g_assert_no_error (msgtrk_mtqp_answer_get_error (answer));
   g_assert_true (msgtrk_mtqp_answer_is_success (answer));
-  g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (answer), ==, "delivered@example.com");
+  g_assert_cmpstr (msgtrk_mtqp_answer_get_envid (answer), ==, DELIVERED_ENVID);
   g_assert_cmpstr (msgtrk_mtqp_answer_get_server_host (answer), ==, "127.0.0.1");
   g_assert_cmpuint (msgtrk_mtqp_answer_get_server_port (answer), ==, server->port);
   g_assert_cmpuint (msgtrk_mtqp_answer_get_discovered_port (answer), ==, server->port);
@@ -463,6 +466,63 @@ test_track_xtext_envid (void)
   g_assert_nonnull (strstr (log, "TRACK session=0 tls=0 delivered@plain\n"));
 }
 
+/* A report is this message's only when its Original-Envelope-Id is the ENVID asked
+ * (decoded forms compared); the others are dropped, and an answer with none left fails. */
+static void
+test_track_foreign_envid (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  const char *envids[] = { "delivered-other@x", "mixed@x", "noenvid@x", "decoded+id=@x",
+                           "delivered+id=@x", NULL };
+  const char *secrets[] = { SECRET, SECRET, SECRET, SECRET, SECRET, NULL };
+  MsgtrkMtqpAnswer *a;
+  MsgtrkReport *report;
+
+  g_test_summary ("Reports about another message (Original-Envelope-Id not the ENVID "
+                  "asked, or none) are dropped; an answer left with none fails with "
+                  "MSGTRK_ERROR_PROTOCOL; xtext and decoded forms of the ENVID both match");
+  answers = msgtrk_mtqp_client_track_host_sync (client, "127.0.0.1", server->port, envids,
+                                                secrets, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (answers->len, ==, 5);
+
+  /* Only another message's report: the answer fails, no report is handed out. */
+  a = g_ptr_array_index (answers, 0);
+  g_assert_error (msgtrk_mtqp_answer_get_error (a), MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (msgtrk_mtqp_answer_get_error (a)->message, "another message"));
+  g_assert_nonnull (strstr (msgtrk_mtqp_answer_get_error (a)->message,
+                            "mtrk.TESTDELIVERED0000000000000@example.com"));
+  g_assert_false (msgtrk_mtqp_answer_is_success (a));
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_reports (a)->len, ==, 0);
+  g_assert_nonnull (msgtrk_mtqp_answer_get_entity (a));
+
+  /* Three parts, only the first about this message: that one is kept. */
+  a = g_ptr_array_index (answers, 1);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_reports (a)->len, ==, 1);
+  report = g_ptr_array_index (msgtrk_mtqp_answer_get_reports (a), 0);
+  g_assert_cmpstr (msgtrk_report_get_envid (report), ==, "mixed@x");
+  g_assert_cmpstr (msgtrk_report_get_reporting_mta (report), ==, "hop1.demo.test");
+
+  /* A DSN without Original-Envelope-Id cannot be shown to be about this message. */
+  a = g_ptr_array_index (answers, 2);
+  g_assert_error (msgtrk_mtqp_answer_get_error (a), MSGTRK_ERROR, MSGTRK_ERROR_PROTOCOL);
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_reports (a)->len, ==, 0);
+
+  /* Written decoded (not valid xtext, as Postfix does) or as xtext: both match. */
+  a = g_ptr_array_index (answers, 3);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
+  report = g_ptr_array_index (msgtrk_mtqp_answer_get_reports (a), 0);
+  g_assert_cmpstr (msgtrk_report_get_envid (report), ==, "decoded+id=@x");
+  a = g_ptr_array_index (answers, 4);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
+  report = g_ptr_array_index (msgtrk_mtqp_answer_get_reports (a), 0);
+  g_assert_cmpstr (msgtrk_report_get_envid (report), ==, "delivered+2Bid+3D@x");
+}
+
 static void
 test_track_dot_stuffing (void)
 {
@@ -474,7 +534,7 @@ test_track_dot_stuffing (void)
   MsgtrkMtqpAnswer *answer;
 
   g_test_summary ("Dot-stuffed lines (\".x\", \"..\", \".\") come back unstuffed");
-  answers = track (client, "127.0.0.1", server->port, "dotted@example.com", &error);
+  answers = track (client, "127.0.0.1", server->port, DOTTED_ENVID, &error);
   g_assert_no_error (error);
   answer = g_ptr_array_index (answers, 0);
   g_assert_no_error (msgtrk_mtqp_answer_get_error (answer));
@@ -736,11 +796,11 @@ test_limit_response_size (void)
 
   g_test_summary ("An answer of max-response-size octets is read, one more is an error");
   msgtrk_mtqp_client_set_max_response_size (client, (guint) size);
-  answers = track (client, "127.0.0.1", server->port, "delivered", &error);
+  answers = track (client, "127.0.0.1", server->port, DELIVERED_ENVID, &error);
   g_assert_no_error (error);
   g_assert_no_error (msgtrk_mtqp_answer_get_error (g_ptr_array_index (answers, 0)));
   msgtrk_mtqp_client_set_max_response_size (client, (guint) size - 1);
-  e = track_error (client, server->port, "delivered");
+  e = track_error (client, server->port, DELIVERED_ENVID);
   g_assert_error (e, MSGTRK_ERROR, MSGTRK_ERROR_LIMIT);
 }
 
@@ -1732,6 +1792,7 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/track/delivered", test_track_delivered);
   g_test_add_func ("/mtqp-client/track/dot-stuffing", test_track_dot_stuffing);
   g_test_add_func ("/mtqp-client/track/xtext-envid", test_track_xtext_envid);
+  g_test_add_func ("/mtqp-client/track/foreign-envid", test_track_foreign_envid);
   g_test_add_func ("/mtqp-client/track/batch", test_track_batch);
   g_test_add_func ("/mtqp-client/track/pipelining", test_track_pipelining);
   g_test_add_func ("/mtqp-client/track/many", test_track_many);

@@ -245,6 +245,59 @@ test_cancelled (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+/* A server that answers TRACK of one ENVID with the report of another message (its
+ * Original-Envelope-Id differs): that report must not become a hop of this message. */
+static void
+test_foreign_envid (void)
+{
+  g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
+  g_autoptr (MsgtrkTracker) tracker = NULL;
+  g_autoptr (GSubprocess) server = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkRoute) route = NULL;
+  g_autofree char *script = g_test_build_filename (G_TEST_DIST, "client", "mtqp-test-server.py",
+                                                   NULL);
+  g_autofree char *data = g_test_build_filename (G_TEST_DIST, "client", "data", NULL);
+  g_autofree char *line = NULL;
+  g_autofree char *address = NULL;
+  const char *recipients[] = { "bob@example.org", NULL };
+  GPtrArray *hops;
+  MsgtrkRouteHop *hop;
+
+  g_test_summary ("A report whose Original-Envelope-Id is another message's is not taken "
+                  "as this message's hop (mtqpd's chaining drops such parts too)");
+  server = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                             &error, "/usr/bin/python3", script, "--data", data, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (line != NULL && g_str_has_prefix (line, "PORT "));
+  address = g_strdup_printf ("127.0.0.1:%s", line + 5);
+
+  msgtrk_mtqp_client_set_connect_timeout (client, 5);
+  msgtrk_mtqp_client_set_read_timeout (client, 5);
+  msgtrk_mtqp_client_set_deadline (client, 20);
+  msgtrk_mtqp_client_set_use_system_trust (client, FALSE);
+  g_assert_true (msgtrk_mtqp_client_add_host_override (client, "start.test", address, &error));
+  g_assert_no_error (error);
+  tracker = msgtrk_tracker_new (client);
+  /* The server answers an ENVID whose name ends in "-other" with the report of
+   * mtrk.TESTDELIVERED0000000000000@example.com (tests/client/data/delivered.eml) as is. */
+  route = msgtrk_tracker_track_sync (tracker, "start.test", "delivered-other@example.com",
+                                     SECRET, recipients, NULL, &error);
+  g_assert_no_error (error);
+  hops = msgtrk_route_get_hops (route, "bob@example.org");
+  g_assert_nonnull (hops);
+  g_assert_cmpuint (hops->len, ==, 1);
+  hop = g_ptr_array_index (hops, 0);
+  g_assert_true (msgtrk_route_hop_is_broken (hop));
+
+  g_output_stream_close (g_subprocess_get_stdin_pipe (server), NULL, NULL);
+  g_subprocess_wait (server, NULL, NULL);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -259,6 +312,7 @@ main (int    argc,
                    test_unreachable_no_recipients);
   g_test_add_func ("/tracker/cancel/before-start", test_cancelled);
   g_test_add_func ("/tracker/hop/server-address", test_server_address);
+  g_test_add_func ("/tracker/hop/foreign-envid", test_foreign_envid);
 
   return g_test_run ();
 }

@@ -12,7 +12,9 @@
  * than MTQPD_MAX_CHAIN_NAME or with characters outside a host name are not followed.
  * Never: log or keep the secret (the client wipes its copies); ask a next hop over plain
  * text for a query that came over TLS; ask this server itself (by name, or by a loop
- * through other servers, see the in-flight set); add a part for another ENVID.
+ * through other servers, see the in-flight set); add a part for another ENVID (the MTQP
+ * client never hands one out: it drops every report whose Original-Envelope-Id is not the
+ * ENVID asked).
  */
 #include "config.h"
 
@@ -283,11 +285,6 @@ ask_next_hop (MsgtrkMtqpClient *client,
         {
           g_message ("%s: chaining stopped at %d parts", what, MSGTRK_REPORT_MAX_PARTS);
           break;
-        }
-      if (g_strcmp0 (msgtrk_report_get_envid (report), envid) != 0)
-        {
-          g_message ("%s: %s returned a part for another ENVID; dropped", what, name);
-          continue;
         }
       if (mta_key == NULL || parts_represent (parts, mta_key))
         continue;

@@ -7,7 +7,14 @@ and hostile peers. It listens on 127.0.0.1 port 0, prints "PORT <n>" on stdout, 
 until stdin is closed (so it dies with the test that spawned it).
 
 How it behaves is chosen by options (the greeting, STARTTLS) and by the ENVID of each
-TRACK command (the answer); see ANSWERS below. Canned entities come from --data.
+TRACK command (the answer); see answer() below. Canned entities come from --data.
+Like a real server, it answers about the ENVID asked: the ENVID of a canned entity
+(e.g. mtrk.TESTDELIVERED0000000000000@example.com) gets that entity byte for byte; any
+other ENVID gets the entity its name picks with each Original-Envelope-Id set to the ENVID
+as TRACK carried it (xtext), or decoded for names starting with "decoded" (as Postfix
+writes DSNs). Names ending in "-other" get the entity as is, that is about another
+message (a buggy or hostile server); "mixed" gets chain3.eml with only its first part
+about the ENVID asked; "noenvid" gets a DSN without Original-Envelope-Id.
 
 Limits: test use only; no real tracking store, secrets are not checked. Never run it
 outside a test: it accepts anything and floods on request.
@@ -37,6 +44,8 @@ parser.add_argument("--log", help="append one line per event to this file")
 args = parser.parse_args()
 
 sessions = 0
+# Canned entities whose own ENVID is answered with them byte for byte.
+CANNED = ("delivered.eml", "dotted.eml", "chain3.eml")
 SLOW = 0.3  # seconds between bytes when trickling
 
 
@@ -63,8 +72,36 @@ def multiline(status, lines):
     return b"".join(l + b"\r\n" for l in out)
 
 
-def entity_answer(name, extra_preamble=None):
+def xtext_decode(text):
+    return re.sub(r"\+([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), text)
+
+
+def canned_envid(name):
+    """The Original-Envelope-Id of canned entity @name (decoded)."""
+    for line in load_entity(name):
+        if line.startswith(b"Original-Envelope-Id:"):
+            return xtext_decode(line.split(b":", 1)[1].strip().decode())
+    return None
+
+
+def about(lines, envid, parts=None):
+    """@lines with the Original-Envelope-Id of the first @parts parts (all: None) set to
+    @envid."""
+    out = []
+    seen = 0
+    for line in lines:
+        if line.startswith(b"Original-Envelope-Id:"):
+            seen += 1
+            if parts is None or seen <= parts:
+                line = b"Original-Envelope-Id: " + envid.encode()
+        out.append(line)
+    return out
+
+
+def entity_answer(name, extra_preamble=None, envid=None, parts=None):
     lines = load_entity(name)
+    if envid is not None:
+        lines = about(lines, envid, parts)
     if extra_preamble is not None:
         # after the header block and its blank line: MIME preamble, ignored by parsers
         blank = lines.index(b"")
@@ -173,19 +210,32 @@ class Session:
             w.write(b"-BAD/syntax The ENVID is not valid xtext\r\n")
             return
         name = envid.split("@")[0]
+        # The ENVID each part's Original-Envelope-Id carries: the one asked (see the top).
+        own = None if name.endswith("-other") else envid
+        if name.startswith("decoded"):
+            own = xtext_decode(envid)
         if name.startswith("pipe-"):
             await self.pipelined(envid, pending)
             return
-        if name.startswith("delivered"):
-            w.write(entity_answer("delivered.eml"))
+        for canned in CANNED:
+            if xtext_decode(envid) == canned_envid(canned):
+                w.write(entity_answer(canned))
+                await w.drain()
+                return
+        if name.startswith("delivered") or name.startswith("decoded"):
+            w.write(entity_answer("delivered.eml", envid=own))
         elif name.startswith("dotted"):
-            w.write(entity_answer("dotted.eml"))
+            w.write(entity_answer("dotted.eml", envid=own))
         elif name.startswith("chain"):
-            w.write(entity_answer("chain3.eml"))
+            w.write(entity_answer("chain3.eml", envid=own))
+        elif name == "mixed":
+            w.write(entity_answer("chain3.eml", envid=own, parts=1))
+        elif name == "noenvid":
+            w.write(entity_answer("dsn-noenvid.eml"))
         elif name == "line998":
-            w.write(entity_answer("delivered.eml", b"x" * 998))
+            w.write(entity_answer("delivered.eml", b"x" * 998, envid=own))
         elif name == "line999":
-            w.write(entity_answer("delivered.eml", b"x" * 999))
+            w.write(entity_answer("delivered.eml", b"x" * 999, envid=own))
         elif name == "temp":
             w.write(b"-TEMP/busy/Retry-Later Server busy, try later\r\n")
         elif name == "err":
@@ -207,7 +257,7 @@ class Session:
             w.write(b"+OK+ Tracking information follows\r\n")
             await flood(w, b"Content-Type: text/plain; an endless reply\r\n" * 1000)
         elif name == "trickle":
-            await trickle(w, entity_answer("delivered.eml"))
+            await trickle(w, entity_answer("delivered.eml", envid=own))
         elif name == "closemid":
             w.write(b"+OK+ Tracking information follows\r\nContent-Type: multipart/related;\r\n")
             await w.drain()
@@ -238,9 +288,9 @@ class Session:
             else:
                 pending.append(line)
         log(f"PIPELINE got={len(got)} want={want}")
-        for _ in got:
+        for one in got:
             if len(got) == want:
-                self.writer.write(entity_answer("delivered.eml"))
+                self.writer.write(entity_answer("delivered.eml", envid=one))
             else:
                 self.writer.write(b"-ERR/not-pipelined Commands came one at a time\r\n")
         await self.writer.drain()
