@@ -17,8 +17,8 @@
  *
  * Never: log or quote a secret (TRACK lines are never logged; server text that echoes a
  * secret is masked); keep a secret after the session (copies are wiped with
- * OPENSSL_cleanse); send a TRACK in clear text to a server remembered for STARTTLS unless
- * the policy is NONE.
+ * OPENSSL_cleanse); send a TRACK in clear text to a server, or a target of a domain,
+ * remembered for STARTTLS unless the policy is NONE.
  */
 #include "config.h"
 
@@ -299,7 +299,9 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
    * MsgtrkMtqpClient:starttls-hosts:
    *
    * The STARTTLS memory: servers seen offering STARTTLS, each as its lower-case name
-   * ("name:port" when the port is not %MSGTRK_MTQP_PORT). Notified
+   * ("name:port" when the port is not %MSGTRK_MTQP_PORT), and the mail domains one of
+   * whose MTQP servers offered it, each as its SRV name "_mtqp._tcp.domain" (so that a
+   * fallback to another MX or SRV target without STARTTLS is a downgrade too). Notified
    * (in the main context of the call) when a track call adds a name, so that the caller
    * can persist it.
    *
@@ -791,7 +793,8 @@ compare_strings (const void *a,
  * The STARTTLS memory, for the caller to persist (the library keeps nothing on disk).
  *
  * Returns: (transfer full) (array zero-terminated=1): the servers seen offering STARTTLS
- *   (lower-case names, "name:port" when the port is not %MSGTRK_MTQP_PORT), sorted
+ *   (lower-case names, "name:port" when the port is not %MSGTRK_MTQP_PORT) and the
+ *   domains whose MTQP service was ("_mtqp._tcp.domain"), sorted
  *
  * Since: 1.0
  */
@@ -818,8 +821,8 @@ msgtrk_mtqp_client_get_starttls_hosts (MsgtrkMtqpClient *self)
 /**
  * msgtrk_mtqp_client_set_starttls_hosts:
  * @self: a client
- * @hosts: (nullable) (array zero-terminated=1): servers known to offer STARTTLS, as
- *   returned by msgtrk_mtqp_client_get_starttls_hosts()
+ * @hosts: (nullable) (array zero-terminated=1): servers and domains known to offer
+ *   STARTTLS, as returned by msgtrk_mtqp_client_get_starttls_hosts()
  *
  * Replaces the STARTTLS memory, e.g. with what the caller persisted earlier. At most
  * %MSGTRK_MTQP_MAX_STARTTLS_HOSTS names are kept.
@@ -850,9 +853,11 @@ msgtrk_mtqp_client_set_starttls_hosts (MsgtrkMtqpClient   *self,
 /**
  * msgtrk_mtqp_client_remembers_starttls:
  * @self: a client
- * @host: a server name, "name:port" for a port other than %MSGTRK_MTQP_PORT
+ * @host: a server name, "name:port" for a port other than %MSGTRK_MTQP_PORT, or
+ *   "_mtqp._tcp.domain" for a domain's MTQP service
  *
- * Checks whether a server is known to offer STARTTLS (#MsgtrkMtqpClient:starttls-hosts).
+ * Checks whether a server or a domain is known to offer STARTTLS
+ * (#MsgtrkMtqpClient:starttls-hosts).
  *
  * Returns: %TRUE if @host is in the STARTTLS memory
  *
@@ -878,10 +883,11 @@ msgtrk_mtqp_client_remembers_starttls (MsgtrkMtqpClient *self,
 /**
  * msgtrk_mtqp_client_forget_starttls:
  * @self: a client
- * @host: a server name, "name:port" for a port other than %MSGTRK_MTQP_PORT
+ * @host: a server name, "name:port" for a port other than %MSGTRK_MTQP_PORT, or
+ *   "_mtqp._tcp.domain" for a domain's MTQP service
  *
  * Removes @host from the STARTTLS memory, e.g. after the user accepted that the server
- * no longer offers STARTTLS.
+ * (or, for a domain, the server it now falls back to) no longer offers STARTTLS.
  *
  * Since: 1.0
  */
@@ -1026,6 +1032,8 @@ typedef struct
   /* What to ask */
   gboolean          discover;
   char             *name;            /* domain, or host when !discover */
+  char             *domain_key;      /* (nullable) STARTTLS memory key of the domain's MTQP
+                                      * service, _mtqp._tcp.<domain>; NULL when !discover */
   guint16           port;
   guint             n_queries;
   char            **envids;          /* as the caller gave them: decoded */
@@ -1100,6 +1108,7 @@ session_free (Session *s)
   OPENSSL_cleanse (s->rbuf, sizeof s->rbuf);
   OPENSSL_cleanse (&s->lines, sizeof s->lines);
   g_free (s->name);
+  g_free (s->domain_key);
   g_free (s->ca_file);
   g_clear_object (&s->resolver);
   g_clear_pointer (&s->overrides, g_hash_table_unref);
@@ -1149,6 +1158,11 @@ session_new (MsgtrkMtqpClient   *client,
     }
   else
     s->name = msgtrk_host_normalize (name);
+  /* The domain is remembered by its SRV name: it stands for the domain's MTQP service
+   * whichever target serves it, and cannot be mistaken for a host's entry ("_" is not
+   * allowed in host names). */
+  if (discover)
+    s->domain_key = g_strdup_printf ("_mtqp._tcp.%s", s->name);
   s->port = port != 0 ? port : MSGTRK_MTQP_PORT;
   s->n_queries = g_strv_length ((char **) envids);
   s->envids = g_new0 (char *, s->n_queries + 1);
@@ -1519,7 +1533,6 @@ session_read_greeting (Session *s,
   return TRUE;
 }
 
-/* Record that s->host offers STARTTLS; notify where the caller listens. */
 static gboolean
 notify_starttls_hosts (gpointer data)
 {
@@ -1529,6 +1542,24 @@ notify_starttls_hosts (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Add @key to the STARTTLS memory (client lock held); TRUE if it was not there. */
+static gboolean
+memory_add_locked (MsgtrkMtqpClient *client,
+                   const char       *key)
+{
+  if (key == NULL || g_hash_table_contains (client->starttls_hosts, key)
+      || g_hash_table_size (client->starttls_hosts) >= MSGTRK_MTQP_MAX_STARTTLS_HOSTS)
+    return FALSE;
+  g_hash_table_add (client->starttls_hosts, g_strdup (key));
+  return TRUE;
+}
+
+/*
+ * Record that s->host offers STARTTLS, and so does the MTQP service of the domain asked
+ * (s->domain_key): without the domain's entry, an attacker who blocks the remembered
+ * target would get the TRACK in clear text from the next MX or SRV target, whose own
+ * entry is missing. Notify where the caller listens.
+ */
 static void
 session_remember_starttls (Session *s)
 {
@@ -1536,12 +1567,8 @@ session_remember_starttls (Session *s)
   gboolean added = FALSE;
 
   g_mutex_lock (&client->lock);
-  if (!g_hash_table_contains (client->starttls_hosts, s->memory_key)
-      && g_hash_table_size (client->starttls_hosts) < MSGTRK_MTQP_MAX_STARTTLS_HOSTS)
-    {
-      g_hash_table_add (client->starttls_hosts, g_strdup (s->memory_key));
-      added = TRUE;
-    }
+  added |= memory_add_locked (client, s->memory_key);
+  added |= memory_add_locked (client, s->domain_key);
   g_mutex_unlock (&client->lock);
 
   if (!added)
@@ -1665,13 +1692,15 @@ static gboolean
 session_secure (Session *s,
                 GError **error)
 {
-  gboolean remembered;
+  gboolean remembered, domain_remembered;
 
   if (s->policy == MSGTRK_TLS_POLICY_NONE)
     return TRUE;
 
   g_mutex_lock (&s->client->lock);
   remembered = g_hash_table_contains (s->client->starttls_hosts, s->memory_key);
+  domain_remembered = s->domain_key != NULL
+                      && g_hash_table_contains (s->client->starttls_hosts, s->domain_key);
   g_mutex_unlock (&s->client->lock);
 
   if (s->offers_starttls)
@@ -1685,6 +1714,18 @@ session_secure (Session *s,
                    _("%s no longer offers STARTTLS although it did before: someone may "
                      "be stripping TLS from the connection; nothing was sent"),
                    s->quoted_host);
+      return FALSE;
+    }
+  /* Another target of the domain offered STARTTLS: this one may be the fallback an
+   * attacker forced by blocking it. A downgrade error is final (error_allows_next_target):
+   * the next target would only be another chance to strip TLS. */
+  if (domain_remembered)
+    {
+      g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE,
+                   _("%s does not offer STARTTLS, but an MTQP server of %s did before: "
+                     "someone may be blocking that server and stripping TLS from this "
+                     "connection; nothing was sent"),
+                   s->quoted_host, s->name);
       return FALSE;
     }
   if (s->policy == MSGTRK_TLS_POLICY_REQUIRED)
@@ -1842,7 +1883,8 @@ session_discover (Session *s,
   return g_steal_pointer (&targets);
 }
 
-/* Whether a session failure lets the next target be tried. */
+/* Whether a session failure lets the next target be tried. Never a TLS error or a
+ * downgrade: the next target would be one more chance to strip TLS. */
 static gboolean
 error_allows_next_target (const GError *error)
 {

@@ -17,15 +17,21 @@
  *   greeting   `+OK/MTQP …` or `+OK+/MTQP …` with option lines; anything else fails the
  *              session (negative greetings: %MSGTRK_ERROR_SERVER_TEMP/_ERR/_BAD).
  *   STARTTLS   policy %MSGTRK_TLS_POLICY_OPPORTUNISTIC (default): used when offered; when a
- *              server that offered it before (the STARTTLS memory) no longer does, the
- *              session fails with %MSGTRK_ERROR_TLS_DOWNGRADE before any secret is sent: show
- *              it as a warning; to go on regardless, remove the host from the memory or use
- *              %MSGTRK_TLS_POLICY_NONE. %MSGTRK_TLS_POLICY_REQUIRED: no STARTTLS → fails
- *              (%MSGTRK_ERROR_TLS_DOWNGRADE if remembered, else %MSGTRK_ERROR_TLS).
- *              %MSGTRK_TLS_POLICY_NONE: never STARTTLS. The memory holds lower-case host
- *              names ("name:port" off port 1038); the caller persists it (get/set as a
- *              strv, "notify::starttls-hosts"). Certificates are always verified
- *              (chain and host name); a failed verification fails the session.
+ *              server that offered it before (the STARTTLS memory) no longer does, or a
+ *              target of a domain one of whose targets offered it before does not, the
+ *              session fails with %MSGTRK_ERROR_TLS_DOWNGRADE before any secret is sent,
+ *              and no other target is tried (an attacker who blocks the remembered MX
+ *              must not get the TRACK in clear text from the next one): show it as a
+ *              warning; to go on regardless, remove the host or the domain from the
+ *              memory or use %MSGTRK_TLS_POLICY_NONE. %MSGTRK_TLS_POLICY_REQUIRED: no
+ *              STARTTLS → fails (%MSGTRK_ERROR_TLS_DOWNGRADE if remembered, else
+ *              %MSGTRK_ERROR_TLS). %MSGTRK_TLS_POLICY_NONE: never STARTTLS. The memory
+ *              holds lower-case host names ("name:port" off port 1038) and, for a
+ *              discovered server, the domain asked as its SRV name ("_mtqp._tcp.domain",
+ *              whether SRV, MX or the domain itself found the server); the caller
+ *              persists it (get/set as a strv, "notify::starttls-hosts"). Certificates
+ *              are always verified (chain and host name); a failed verification fails
+ *              the session.
  *   TRACK      every (envid, secret) pair goes out pipelined (batches of
  *              %MSGTRK_MTQP_PIPELINE_BATCH commands in one write); answers are read in
  *              order. Each query gets a #MsgtrkMtqpAnswer, with reports or its own error,
@@ -101,7 +107,8 @@ G_BEGIN_DECLS
 /**
  * MSGTRK_MTQP_MAX_STARTTLS_HOSTS:
  *
- * most host names kept in the STARTTLS memory.
+ * most names (hosts and "_mtqp._tcp.domain" entries together) kept in the STARTTLS
+ * memory.
  *
  * Since: 1.0
  */
@@ -135,7 +142,8 @@ G_BEGIN_DECLS
  * MsgtrkTlsPolicy:
  * @MSGTRK_TLS_POLICY_REQUIRED: fail unless the session runs over verified TLS
  * @MSGTRK_TLS_POLICY_OPPORTUNISTIC: use STARTTLS when offered, fail on a downgrade of a
- *   server remembered to offer it (%MSGTRK_ERROR_TLS_DOWNGRADE)
+ *   server, or of a domain's MTQP service, remembered to offer it
+ *   (%MSGTRK_ERROR_TLS_DOWNGRADE)
  * @MSGTRK_TLS_POLICY_NONE: never use STARTTLS
  *
  * When the MTQP client uses STARTTLS. Certificates are always verified when TLS is used.

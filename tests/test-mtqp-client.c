@@ -1503,6 +1503,146 @@ track_done (GObject      *source,
   g_main_loop_quit (data->loop);
 }
 
+/* The STARTTLS memory is per target host: when the remembered MX cannot be reached, the
+ * next MX of the same domain gets the TRACK in clear text even though the domain's
+ * service was seen with TLS (an attacker on the path blocks the first and strips the
+ * second). */
+static void
+test_tls_downgrade_failover (void)
+{
+  g_autoptr (TestServer) tls = server_start ("--cert", "@server.pem", "--key",
+                                             "@server.key", NULL);
+  g_autoptr (TestServer) plain = server_start (NULL);
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autofree char *log = NULL;
+
+  g_test_summary ("A domain whose MTQP service was seen with STARTTLS does not get a TRACK "
+                  "in clear text from a fallback MX that does not offer it");
+  resolver_add_mx (resolver, "demo.test", 10, "localhost");
+  resolver_add_mx (resolver, "demo.test", 20, "mx2.demo.test");
+  add_override (client, "localhost", tls->port);
+  add_override (client, "mx2.demo.test", plain->port);
+  answers = track_domain (client, "demo.test", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (msgtrk_mtqp_answer_get_tls_description (g_ptr_array_index (answers, 0)));
+  g_clear_pointer (&answers, g_ptr_array_unref);
+
+  /* The first MX is now unreachable; the second offers no STARTTLS. */
+  msgtrk_mtqp_client_clear_host_overrides (client);
+  add_override (client, "localhost", mt_closed_port ());
+  add_override (client, "mx2.demo.test", plain->port);
+  answers = track_domain (client, "demo.test", &error);
+  log = server_log (plain);
+  g_test_message ("plain server log: %s", log);
+  g_assert_null (strstr (log, "TRACK "));
+}
+
+/* The domain's entry in the STARTTLS memory: what it holds, that it survives the strv the
+ * caller persists, that it fails a fallback target under REQUIRED too, and that
+ * forgetting it (the user accepted the change) lets the fallback be used again. */
+static void
+test_tls_downgrade_domain (void)
+{
+  g_autoptr (TestServer) tls = server_start ("--cert", "@server.pem", "--key",
+                                             "@server.key", NULL);
+  g_autoptr (TestServer) plain = server_start (NULL);
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (MsgtrkMtqpClient) fresh = discovery_client (resolver);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  g_autofree char *log = NULL;
+  g_autofree char *host_key = g_strdup_printf ("localhost:%u", tls->port);
+  g_auto (GStrv) memory = NULL;
+
+  g_test_summary ("The domain is remembered as _mtqp._tcp.<domain> next to the host; the "
+                  "entry is persisted with the rest, applies to REQUIRED, and can be "
+                  "forgotten; a call without discovery uses only the host entry");
+  resolver_add_mx (resolver, "demo.test", 10, "localhost");
+  resolver_add_mx (resolver, "demo.test", 20, "mx2.demo.test");
+  add_override (client, "localhost", tls->port);
+  add_override (client, "mx2.demo.test", plain->port);
+  answers = track_domain (client, "demo.test", &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&answers, g_ptr_array_unref);
+  memory = msgtrk_mtqp_client_get_starttls_hosts (client);
+  g_assert_cmpuint (g_strv_length (memory), ==, 2);
+  g_assert_cmpstr (memory[0], ==, "_mtqp._tcp.demo.test");
+  g_assert_cmpstr (memory[1], ==, host_key);
+
+  msgtrk_mtqp_client_clear_host_overrides (client);
+  add_override (client, "localhost", mt_closed_port ());
+  add_override (client, "mx2.demo.test", plain->port);
+  answers = track_domain (client, "demo.test", &error);
+  g_assert_null (answers);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "demo.test"));
+  g_clear_error (&error);
+  msgtrk_mtqp_client_set_tls_policy (client, MSGTRK_TLS_POLICY_REQUIRED);
+  answers = track_domain (client, "demo.test", &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE);
+  g_clear_error (&error);
+
+  /* Without discovery, mx2 is asked as a host of its own: no entry, no downgrade. */
+  msgtrk_mtqp_client_set_tls_policy (client, MSGTRK_TLS_POLICY_OPPORTUNISTIC);
+  answers = track (client, "mx2.demo.test", 0, "delivered", &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&answers, g_ptr_array_unref);
+
+  /* The strv the caller persists carries the domain's entry. */
+  add_override (fresh, "localhost", mt_closed_port ());
+  add_override (fresh, "mx2.demo.test", plain->port);
+  msgtrk_mtqp_client_set_starttls_hosts (fresh, (const char * const *) memory);
+  g_assert_true (msgtrk_mtqp_client_remembers_starttls (fresh, "_MTQP._tcp.Demo.Test."));
+  answers = track_domain (fresh, "demo.test", &error);
+  g_assert_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TLS_DOWNGRADE);
+  g_clear_error (&error);
+  log = server_log (plain);
+  g_assert_cmpuint (mt_count_occurrences (log, "TRACK "), ==, 1);
+
+  /* Forgotten: the fallback is used in clear text again. */
+  msgtrk_mtqp_client_forget_starttls (fresh, "_mtqp._tcp.demo.test");
+  answers = track_domain (fresh, "demo.test", &error);
+  g_assert_no_error (error);
+  g_assert_null (msgtrk_mtqp_answer_get_tls_description (g_ptr_array_index (answers, 0)));
+}
+
+/* MSGTRK_MTQP_MAX_STARTTLS_HOSTS names (hosts and domains together) are kept, one more is
+ * not. */
+static void
+test_config_starttls_memory_limit (void)
+{
+  g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) got = NULL;
+
+  g_test_summary ("The STARTTLS memory keeps MSGTRK_MTQP_MAX_STARTTLS_HOSTS names, not one "
+                  "more");
+  for (guint i = 0; i < MSGTRK_MTQP_MAX_STARTTLS_HOSTS; i++)
+    g_ptr_array_add (names, g_strdup_printf (i % 2 == 0 ? "h%u.example"
+                                                        : "_mtqp._tcp.d%u.example", i));
+  g_ptr_array_add (names, NULL);
+  msgtrk_mtqp_client_set_starttls_hosts (client, (const char * const *) names->pdata);
+  got = msgtrk_mtqp_client_get_starttls_hosts (client);
+  g_assert_cmpuint (g_strv_length (got), ==, MSGTRK_MTQP_MAX_STARTTLS_HOSTS);
+  g_assert_true (msgtrk_mtqp_client_remembers_starttls (
+    client, g_ptr_array_index (names, MSGTRK_MTQP_MAX_STARTTLS_HOSTS - 1)));
+  g_clear_pointer (&got, g_strfreev);
+
+  g_ptr_array_remove_index (names, names->len - 1);
+  g_ptr_array_add (names, g_strdup ("_mtqp._tcp.one-more.example"));
+  g_ptr_array_add (names, NULL);
+  msgtrk_mtqp_client_set_starttls_hosts (client, (const char * const *) names->pdata);
+  got = msgtrk_mtqp_client_get_starttls_hosts (client);
+  g_assert_cmpuint (g_strv_length (got), ==, MSGTRK_MTQP_MAX_STARTTLS_HOSTS);
+  g_assert_false (msgtrk_mtqp_client_remembers_starttls (client,
+                                                         "_mtqp._tcp.one-more.example"));
+}
+
 static void
 test_async_track (void)
 {
@@ -1789,6 +1929,8 @@ main (int    argc,
 
   g_test_add_func ("/mtqp-client/config/defaults", test_config_defaults);
   g_test_add_func ("/mtqp-client/config/starttls-memory", test_config_starttls_memory);
+  g_test_add_func ("/mtqp-client/config/starttls-memory-limit",
+                   test_config_starttls_memory_limit);
   g_test_add_func ("/mtqp-client/track/delivered", test_track_delivered);
   g_test_add_func ("/mtqp-client/track/dot-stuffing", test_track_dot_stuffing);
   g_test_add_func ("/mtqp-client/track/xtext-envid", test_track_xtext_envid);
@@ -1810,6 +1952,8 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/tls/bad-certificates", test_tls_bad_certificates);
   g_test_add_func ("/mtqp-client/tls/policy", test_tls_policy);
   g_test_add_func ("/mtqp-client/tls/downgrade", test_tls_downgrade);
+  g_test_add_func ("/mtqp-client/tls/downgrade-failover", test_tls_downgrade_failover);
+  g_test_add_func ("/mtqp-client/tls/downgrade-domain", test_tls_downgrade_domain);
   g_test_add_func ("/mtqp-client/tls/hostile", test_tls_hostile);
   g_test_add_func ("/mtqp-client/tls/stream-loopback", test_tls_stream_loopback);
   g_test_add_func ("/mtqp-client/tls/empty-server-name", test_tls_empty_server_name);
