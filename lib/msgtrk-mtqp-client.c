@@ -8,8 +8,9 @@
  * session_connect(), which sets s->connection. Every blocking read is
  * bounded by a socket timeout of min(read timeout, time left before the deadline), and
  * the deadline is checked before each read, so a server that trickles bytes cannot hold a
- * session past its deadline. Lines are read into a fixed buffer: a line longer than
- * MSGTRK_MTQP_MAX_LINE is an error, never buffered.
+ * session past its deadline; each DNS lookup is cancelled when the deadline comes
+ * (session_lookup()), so a slow DNS server cannot either. Lines are read into a fixed
+ * buffer: a line longer than MSGTRK_MTQP_MAX_LINE is an error, never buffered.
  *
  * The configuration object is shared with worker threads: each call takes a snapshot
  * under the object's mutex; only the STARTTLS memory is written from a worker (under the
@@ -289,7 +290,9 @@ msgtrk_mtqp_client_class_init (MsgtrkMtqpClientClass *klass)
   /**
    * MsgtrkMtqpClient:resolver:
    *
-   * The resolver for SRV, MX and address lookups; %NULL for the default one.
+   * The resolver for SRV, MX and address lookups; %NULL for the default one. The client
+   * uses its async lookups (bounded by the deadline and cancelled when it comes), so a
+   * resolver set here must implement them and honour cancellation.
    *
    * Since: 1.0
    */
@@ -1214,16 +1217,33 @@ session_mask_secrets (Session *s,
     }
 }
 
+static void
+session_deadline_error (Session *s,
+                        GError **error)
+{
+  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TIMEOUT,
+               _("Tracking query to %s took longer than the deadline of %u s"),
+               s->quoted_host != NULL ? s->quoted_host : s->name, s->deadline_seconds);
+}
+
 static gboolean
 session_check_deadline (Session *s,
                         GError **error)
 {
   if (g_get_monotonic_time () < s->deadline)
     return TRUE;
-  g_set_error (error, MSGTRK_ERROR, MSGTRK_ERROR_TIMEOUT,
-               _("Tracking query to %s took longer than the deadline of %u s"),
-               s->quoted_host != NULL ? s->quoted_host : s->name, s->deadline_seconds);
+  session_deadline_error (s, error);
   return FALSE;
+}
+
+/* Before each step that may block (a DNS lookup, the next target): cancelled or past
+ * the deadline ends the call. */
+static gboolean
+session_may_go_on (Session *s,
+                   GError **error)
+{
+  return !g_cancellable_set_error_if_cancelled (s->cancellable, error)
+         && session_check_deadline (s, error);
 }
 
 /* Seconds left before the deadline, at least 1, at most @limit (0 = no limit). */
@@ -1738,6 +1758,141 @@ session_secure (Session *s,
   return TRUE;
 }
 
+/* ---- DNS lookups bounded by the deadline ---- */
+
+typedef enum
+{
+  LOOKUP_ADDRESSES,
+  LOOKUP_SRV,
+  LOOKUP_MX,
+} LookupKind;
+
+typedef struct
+{
+  GAsyncResult *result;    /* (owned) (nullable) set when the lookup completes */
+  GCancellable *cancel;    /* (unowned) the lookup's own */
+  gboolean      timed_out;
+} Lookup;
+
+static void
+lookup_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      data)
+{
+  Lookup *lookup = data;
+
+  lookup->result = g_object_ref (result);
+}
+
+static gboolean
+lookup_timed_out (gpointer data)
+{
+  Lookup *lookup = data;
+
+  lookup->timed_out = TRUE;
+  g_cancellable_cancel (lookup->cancel);
+  return G_SOURCE_REMOVE;
+}
+
+/* The session's cancellable was cancelled (in any thread): cancel the lookup too. */
+static void
+lookup_forward_cancel (GCancellable *session_cancellable,
+                       gpointer      data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (data));
+}
+
+/*
+ * One DNS lookup (@kind of @name), bounded by the time left before the deadline and by
+ * the session's cancellable. A sync lookup would wait for the system resolver's own
+ * timeouts (seconds per server and try) and could not be bounded: GLib 2.74 has no
+ * g_resolver_set_timeout() (2.78). So the async lookup runs on a private main context,
+ * thread-default in this thread while we iterate it, with a timeout source that cancels
+ * it when the deadline comes. GThreadedResolver returns a cancelled lookup at once (its
+ * thread finishes on its own); a resolver set with msgtrk_mtqp_client_set_resolver() must
+ * implement the async lookups and honour cancellation the same way.
+ *
+ * Returns: (transfer full): the addresses (GInetAddress) or records (GVariant), or NULL
+ *   with @error: %MSGTRK_ERROR_TIMEOUT past the deadline, %G_IO_ERROR_CANCELLED, or the
+ *   resolver's error
+ */
+static GList *
+session_lookup (Session    *s,
+                LookupKind  kind,
+                const char *name,
+                GError    **error)
+{
+  g_autoptr (GMainContext) context = NULL;
+  g_autoptr (GCancellable) cancel = NULL;
+  g_autoptr (GSource) timeout = NULL;
+  g_autoptr (GError) local = NULL;
+  Lookup lookup = { NULL, NULL, FALSE };
+  gulong handler = 0;
+  gint64 left;
+  GList *list = NULL;
+
+  if (!session_may_go_on (s, error))
+    return NULL;
+  left = (s->deadline - g_get_monotonic_time () + 999) / 1000; /* ms, rounded up */
+
+  context = g_main_context_new ();
+  g_main_context_push_thread_default (context);
+  cancel = g_cancellable_new ();
+  lookup.cancel = cancel;
+  if (s->cancellable != NULL)
+    handler = g_cancellable_connect (s->cancellable, G_CALLBACK (lookup_forward_cancel),
+                                     cancel, NULL);
+  timeout = g_timeout_source_new ((guint) CLAMP (left, 1, G_MAXUINT));
+  g_source_set_callback (timeout, lookup_timed_out, &lookup, NULL);
+  g_source_attach (timeout, context);
+
+  switch (kind)
+    {
+    case LOOKUP_ADDRESSES:
+      g_resolver_lookup_by_name_async (s->resolver, name, cancel, lookup_done, &lookup);
+      break;
+    case LOOKUP_SRV:
+      g_resolver_lookup_records_async (s->resolver, name, G_RESOLVER_RECORD_SRV, cancel,
+                                       lookup_done, &lookup);
+      break;
+    case LOOKUP_MX:
+    default:
+      g_resolver_lookup_records_async (s->resolver, name, G_RESOLVER_RECORD_MX, cancel,
+                                       lookup_done, &lookup);
+      break;
+    }
+  while (lookup.result == NULL)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (timeout);
+  if (handler != 0)
+    g_cancellable_disconnect (s->cancellable, handler);
+
+  if (kind == LOOKUP_ADDRESSES)
+    list = g_resolver_lookup_by_name_finish (s->resolver, lookup.result, &local);
+  else
+    list = g_resolver_lookup_records_finish (s->resolver, lookup.result, &local);
+  g_object_unref (lookup.result);
+  g_main_context_pop_thread_default (context);
+
+  if (list != NULL || local == NULL)
+    return list;
+  if (g_cancellable_set_error_if_cancelled (s->cancellable, error))
+    return NULL;
+  if (lookup.timed_out || g_get_monotonic_time () >= s->deadline)
+    session_deadline_error (s, error);
+  else
+    g_propagate_error (error, g_steal_pointer (&local));
+  return NULL;
+}
+
+/* Whether a lookup's error ends the call (rather than meaning "no such record"). */
+static gboolean
+lookup_error_is_final (const GError *error)
+{
+  return g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_TIMEOUT)
+         || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
 /* Addresses to try for @host: its override, an IP literal, or a resolver lookup. */
 static GList *
 session_addresses (Session    *s,
@@ -1756,7 +1911,7 @@ session_addresses (Session    *s,
   if (literal != NULL)
     return g_list_prepend (NULL, g_inet_socket_address_new (literal, port));
 
-  resolved = g_resolver_lookup_by_name (s->resolver, host, s->cancellable, error);
+  resolved = session_lookup (s, LOOKUP_ADDRESSES, host, error);
   for (l = resolved; l != NULL && n < MTQP_MAX_ADDRESSES; l = l->next, n++)
     result = g_list_prepend (result, g_inet_socket_address_new (l->data, port));
   g_resolver_free_addresses (resolved);
@@ -1776,6 +1931,11 @@ session_connect (Session      *s,
 
   quoted = g_strdup_printf ("%s port %u", target->host, target->port);
   addresses = session_addresses (s, target->host, target->port, &last);
+  if (addresses == NULL && lookup_error_is_final (last))
+    {
+      g_propagate_error (error, g_steal_pointer (&last));
+      return FALSE;
+    }
   g_socket_client_set_enable_proxy (socket_client, FALSE);
 
   for (l = addresses; l != NULL; l = l->next)
@@ -1837,6 +1997,7 @@ session_discover (Session *s,
 {
   g_autoptr (GArray) targets = g_array_new (FALSE, FALSE, sizeof (Target));
   g_autofree char *rrname = NULL;
+  g_autoptr (GError) local = NULL;
   GList *records;
 
   g_array_set_clear_func (targets, msgtrk_mtqp_target_clear);
@@ -1847,9 +2008,15 @@ session_discover (Session *s,
       return g_steal_pointer (&targets);
     }
 
+  /* A failed lookup means "no such record, try the next way", unless the call is over. */
   rrname = g_strdup_printf ("_mtqp._tcp.%s", s->name);
-  records = g_resolver_lookup_records (s->resolver, rrname, G_RESOLVER_RECORD_SRV,
-                                       s->cancellable, NULL);
+  records = session_lookup (s, LOOKUP_SRV, rrname, &local);
+  if (records == NULL && lookup_error_is_final (local))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
+    }
+  g_clear_error (&local);
   if (records != NULL)
     {
       if (msgtrk_mtqp_srv_says_no_service (records))
@@ -1864,11 +2031,12 @@ session_discover (Session *s,
       g_debug ("MTQP %s: %u SRV target(s)", s->name, targets->len);
       return g_steal_pointer (&targets);
     }
-  if (g_cancellable_set_error_if_cancelled (s->cancellable, error))
-    return NULL;
-
-  records = g_resolver_lookup_records (s->resolver, s->name, G_RESOLVER_RECORD_MX,
-                                       s->cancellable, NULL);
+  records = session_lookup (s, LOOKUP_MX, s->name, &local);
+  if (records == NULL && lookup_error_is_final (local))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
+    }
   msgtrk_mtqp_targets_add_mx (targets, records);
   g_list_free_full (records, (GDestroyNotify) g_variant_unref);
   if (targets->len > 0)
@@ -1876,8 +2044,6 @@ session_discover (Session *s,
       g_debug ("MTQP %s: %u MX host(s)", s->name, targets->len);
       return g_steal_pointer (&targets);
     }
-  if (g_cancellable_set_error_if_cancelled (s->cancellable, error))
-    return NULL;
 
   msgtrk_mtqp_targets_add (targets, s->name, MSGTRK_MTQP_PORT);
   return g_steal_pointer (&targets);
@@ -1911,6 +2077,9 @@ session_open (Session *s,
       const Target *target = &g_array_index (targets, Target, i);
       GError *local = NULL;
 
+      /* A target tried past the deadline would only report the deadline later. */
+      if (!session_may_go_on (s, error))
+        return FALSE;
       if (session_connect (s, target, &local) && session_read_greeting (s, &local)
           && session_secure (s, &local))
         return TRUE;

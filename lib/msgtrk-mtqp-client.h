@@ -47,7 +47,8 @@
  *
  * Limits: %MSGTRK_MTQP_MAX_LINE octets per line (a longer line is an error and is not
  * read further), max-response-size octets and max-parts parts per answer, connect timeout,
- * read (idle) timeout, and a deadline for the whole call (%MSGTRK_ERROR_TIMEOUT).
+ * read (idle) timeout, and a deadline for the whole call, DNS lookups included (each
+ * lookup is cancelled when the deadline comes; %MSGTRK_ERROR_TIMEOUT).
  *
  * Never: log, or put into an error message, a secret (the TRACK line holds it); keep a
  * secret after the session (copies are wiped).

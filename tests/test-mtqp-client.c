@@ -130,6 +130,7 @@ struct _TestResolver
   GResolver   parent_instance;
   GHashTable *records;  /* "SRV name" / "MX name" → GPtrArray of GVariant */
   guint       lookups;
+  guint       delay_ms; /* each lookup takes this long (a slow or silent DNS server) */
 };
 
 G_DEFINE_FINAL_TYPE (TestResolver, test_resolver, G_TYPE_RESOLVER)
@@ -148,6 +149,8 @@ test_resolver_lookup_records (GResolver          *resolver,
   GList *list = NULL;
   guint i;
 
+  if (self->delay_ms > 0)
+    g_usleep (self->delay_ms * 1000);
   self->lookups++;
   if (records == NULL)
     {
@@ -167,11 +170,108 @@ test_resolver_lookup_by_name (GResolver    *resolver,
 {
   TestResolver *self = TEST_RESOLVER (resolver);
 
+  if (self->delay_ms > 0)
+    g_usleep (self->delay_ms * 1000);
   self->lookups++;
   if (g_str_equal (hostname, "demo.test"))
     return g_list_append (NULL, g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4));
   g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "no host %s", hostname);
   return NULL;
+}
+
+/* The async lookups, as GThreadedResolver does them: the sync lookup in a thread,
+ * returning at once when cancelled (the thread finishes on its own). The client uses
+ * only these, so that it can bound each lookup by its deadline. */
+typedef struct
+{
+  char               *name;
+  GResolverRecordType type;
+  gboolean            records;
+} TestLookup;
+
+static void
+test_lookup_free (TestLookup *lookup)
+{
+  g_free (lookup->name);
+  g_free (lookup);
+}
+
+static void
+free_records (GList *records)
+{
+  g_list_free_full (records, (GDestroyNotify) g_variant_unref);
+}
+
+static void
+test_resolver_thread (GTask        *task,
+                      gpointer      source,
+                      gpointer      data,
+                      GCancellable *cancellable)
+{
+  TestLookup *lookup = data;
+  GError *error = NULL;
+  GList *list;
+
+  if (lookup->records)
+    list = test_resolver_lookup_records (source, lookup->name, lookup->type, cancellable,
+                                         &error);
+  else
+    list = test_resolver_lookup_by_name (source, lookup->name, cancellable, &error);
+  if (list == NULL)
+    g_task_return_error (task, error);
+  else if (lookup->records)
+    g_task_return_pointer (task, list, (GDestroyNotify) free_records);
+  else
+    g_task_return_pointer (task, list, (GDestroyNotify) g_resolver_free_addresses);
+}
+
+static void
+test_resolver_start (GResolver          *resolver,
+                     const char         *name,
+                     gboolean            records,
+                     GResolverRecordType type,
+                     GCancellable       *cancellable,
+                     GAsyncReadyCallback callback,
+                     gpointer            user_data)
+{
+  g_autoptr (GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+  TestLookup *lookup = g_new0 (TestLookup, 1);
+
+  lookup->name = g_strdup (name);
+  lookup->type = type;
+  lookup->records = records;
+  g_task_set_task_data (task, lookup, (GDestroyNotify) test_lookup_free);
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_run_in_thread (task, test_resolver_thread);
+}
+
+static void
+test_resolver_lookup_records_async (GResolver          *resolver,
+                                    const char         *rrname,
+                                    GResolverRecordType type,
+                                    GCancellable       *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer            user_data)
+{
+  test_resolver_start (resolver, rrname, TRUE, type, cancellable, callback, user_data);
+}
+
+static void
+test_resolver_lookup_by_name_async (GResolver          *resolver,
+                                    const char         *hostname,
+                                    GCancellable       *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer            user_data)
+{
+  test_resolver_start (resolver, hostname, FALSE, 0, cancellable, callback, user_data);
+}
+
+static GList *
+test_resolver_lookup_finish (GResolver    *resolver,
+                             GAsyncResult *result,
+                             GError      **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 static void
@@ -187,6 +287,10 @@ test_resolver_class_init (TestResolverClass *klass)
   G_OBJECT_CLASS (klass)->finalize = test_resolver_finalize;
   G_RESOLVER_CLASS (klass)->lookup_records = test_resolver_lookup_records;
   G_RESOLVER_CLASS (klass)->lookup_by_name = test_resolver_lookup_by_name;
+  G_RESOLVER_CLASS (klass)->lookup_records_async = test_resolver_lookup_records_async;
+  G_RESOLVER_CLASS (klass)->lookup_records_finish = test_resolver_lookup_finish;
+  G_RESOLVER_CLASS (klass)->lookup_by_name_async = test_resolver_lookup_by_name_async;
+  G_RESOLVER_CLASS (klass)->lookup_by_name_finish = test_resolver_lookup_finish;
 }
 
 static void
@@ -1643,6 +1747,70 @@ test_config_starttls_memory_limit (void)
                                                          "_mtqp._tcp.one-more.example"));
 }
 
+/* The deadline is "seconds one track call may take in all": DNS lookups (SRV, MX, the
+ * address records of each target) are part of the call. */
+static void
+test_discovery_slow_dns_deadline (void)
+{
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  gint64 start, elapsed;
+
+  g_test_summary ("A slow DNS server does not hold a track call past its deadline");
+  resolver->delay_ms = 1500;
+  resolver_add_mx (resolver, "demo.test", 10, "mx1.demo.test");
+  resolver_add_mx (resolver, "demo.test", 20, "mx2.demo.test");
+  resolver_add_mx (resolver, "demo.test", 30, "mx3.demo.test");
+  msgtrk_mtqp_client_set_deadline (client, 2);
+  start = g_get_monotonic_time ();
+  answers = track_domain (client, "demo.test", &error);
+  elapsed = (g_get_monotonic_time () - start) / 1000;
+  g_test_message ("took %" G_GINT64_FORMAT " ms: %s", elapsed,
+                  error != NULL ? error->message : "(no error)");
+  g_assert_null (answers);
+  g_assert_cmpint (elapsed, <=, 3000);
+}
+
+static gpointer
+cancel_later (gpointer data)
+{
+  g_usleep (300 * 1000);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+/* Cancelling a call ends it at once even while a DNS lookup is under way. */
+static void
+test_discovery_slow_dns_cancel (void)
+{
+  g_autoptr (TestResolver) resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  g_autoptr (MsgtrkMtqpClient) client = discovery_client (resolver);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  const char *envids[] = { "delivered", NULL };
+  const char *secrets[] = { SECRET, NULL };
+  GThread *thread;
+  gint64 start, elapsed;
+
+  g_test_summary ("A call cancelled during a slow DNS lookup ends with CANCELLED without "
+                  "waiting for the lookup");
+  resolver->delay_ms = 5000;
+  resolver_add_mx (resolver, "demo.test", 10, "mx1.demo.test");
+  thread = g_thread_new ("cancel", cancel_later, cancellable);
+  start = g_get_monotonic_time ();
+  answers = msgtrk_mtqp_client_track_sync (client, "demo.test", envids, secrets, cancellable,
+                                           &error);
+  elapsed = (g_get_monotonic_time () - start) / 1000;
+  g_thread_join (thread);
+  g_test_message ("took %" G_GINT64_FORMAT " ms", elapsed);
+  g_assert_null (answers);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (elapsed, <, 2500);
+}
+
 static void
 test_async_track (void)
 {
@@ -1964,6 +2132,8 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/discovery/address", test_discovery_address);
   g_test_add_func ("/mtqp-client/discovery/override-domain", test_discovery_override_domain);
   g_test_add_func ("/mtqp-client/discovery/all-fail", test_discovery_all_fail);
+  g_test_add_func ("/mtqp-client/discovery/slow-dns-deadline", test_discovery_slow_dns_deadline);
+  g_test_add_func ("/mtqp-client/discovery/slow-dns-cancel", test_discovery_slow_dns_cancel);
   g_test_add_func ("/mtqp-client/async/track", test_async_track);
   g_test_add_func ("/mtqp-client/async/cancel", test_async_cancel);
   g_test_add_func ("/mtqp-client/async/own-pool", test_async_own_pool);
