@@ -103,6 +103,7 @@ typedef struct {
   GSList *rcpt_args;    /* owned strings, Claws's to_list points here */
   char *eom_reply;
   char *error;
+  gboolean reply_lost;  /* the message and its "." went out, no reply came: maybe sent */
   gint64 quit_deadline;
   guint poll_id;
 } MtcSendJob;
@@ -709,6 +710,22 @@ job_note_sent (MtcSendJob *job)
   mtc_crash_point ("after-sent-mark");
 }
 
+/* Committed for @job with @reply as the server's (made UTF-8: a server may answer in
+ * Latin-1, and a D-Bus string must be UTF-8). */
+static void
+job_tell_committed (MtcSendJob         *job,
+                    MsgtrkDBusTracker1 *proxy,
+                    const char         *reply)
+{
+  const char *none[] = { NULL };
+  g_autofree char *valid = g_utf8_make_valid (reply != NULL ? reply : "", -1);
+
+  msgtrk_dbus_tracker1_call_committed (proxy, job->envid,
+                                       job->offered ? (const char * const *) job->offered : none,
+                                       valid, NULL, committed_cb,
+                                       g_strdup (job->message_id ? job->message_id : ""));
+}
+
 static void
 job_finish (MtcSendJob *job)
 {
@@ -738,14 +755,7 @@ job_finish (MtcSendJob *job)
                      job->message_id ? job->message_id : "");
       mtc_folder_busy_enter ();
       if (job->tracked && proxy)
-        {
-          const char *none[] = { NULL };
-          msgtrk_dbus_tracker1_call_committed (proxy, job->envid,
-                                               job->offered ? (const char * const *) job->offered : none,
-                                               job->eom_reply ? job->eom_reply : "",
-                                               NULL, committed_cb,
-                                               g_strdup (job->message_id ? job->message_id : ""));
-        }
+        job_tell_committed (job, proxy, job->eom_reply);
       if (job_file_sent (job, &ferr))
         {
           queue_unlock (job->queue, job->msgnum);
@@ -763,11 +773,33 @@ job_finish (MtcSendJob *job)
   else
     {
       log_error (LOG_PROTOCOL, _("msgtrk: sending failed: %s\n"), job->error);
-      if (job->tracked && job->envid && proxy)
-        msgtrk_dbus_tracker1_call_aborted (proxy, job->envid, job->error, NULL, aborted_cb, NULL);
-      alertpanel_error (_("Sending the tracked message failed:\n%s\n\n"
-                          "It stays in the Queue folder; Message ▸ Send queued tracked "
-                          "messages sends it again (tracked)."), job->error);
+      if (job->reply_lost)
+        {
+          /* Not "not sent": msgtrkd records it as sent with no reply, and tracking tells
+           * what became of it (an aborted attempt is forgotten at the next Prepare). */
+          g_autofree char *text = g_strdup_printf (_("no reply to the end of the message: "
+                                                     "%s; it may have been sent"),
+                                                   job->error);
+
+          if (job->tracked && job->envid && proxy)
+            job_tell_committed (job, proxy, text);
+          alertpanel_error (_("The server did not answer after the tracked message was "
+                              "sent:\n%s\n\nIt may have been delivered. It stays in the "
+                              "Queue folder; Message ▸ Send queued tracked messages sends "
+                              "it again (tracked), which may deliver a second copy."),
+                            job->error);
+        }
+      else
+        {
+          g_autofree char *reason = g_utf8_make_valid (job->error, -1);
+
+          if (job->tracked && job->envid && proxy)
+            msgtrk_dbus_tracker1_call_aborted (proxy, job->envid, reason, NULL, aborted_cb,
+                                               NULL);
+          alertpanel_error (_("Sending the tracked message failed:\n%s\n\n"
+                              "It stays in the Queue folder; Message ▸ Send queued tracked "
+                              "messages sends it again (tracked)."), job->error);
+        }
     }
   if (current == job)
     current = NULL;
@@ -958,6 +990,9 @@ job_poll (gpointer user_data)
               job_diagnose (job);   /* never greeted: refused, unreachable, or closed */
               return G_SOURCE_REMOVE;
             }
+          /* The end of DATA written and no verdict (closed, timed out): the server may
+           * have queued the message. */
+          job->reply_lost = smtp->state == SMTP_EOM && job->eom_reply == NULL;
           if (job->error)
             why = g_strdup (job->error);
           else if (smtp->error_msg)

@@ -225,11 +225,15 @@ warn_queued_on_exit=0
 class SmtpTap:
     """A TCP proxy between Claws and the submission relay that keeps every MAIL FROM
     command the client sent (the relay does not log them), and can play "relay down"
-    (nothing listens: connections are refused) and come back on the same port."""
+    (nothing listens: connections are refused) and come back on the same port, and "reply
+    lost" (drop_eom_reply: the relay's reply to the end of DATA is not passed on, the
+    connection is closed instead: the relay has the message, the client never hears)."""
 
     def __init__(self, target_port):
         self.target = target_port
         self.mail_from = []          # every MAIL FROM line, in order
+        self.drop_eom_reply = False
+        self.dropped_eom_replies = 0
         self.lock = threading.Lock()
         self.sock = None
         self.port = 0
@@ -265,10 +269,13 @@ class SmtpTap:
                 client.close()
                 continue
             server.settimeout(None)
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+            state = {"eom": False}   # the client's "." is on its way to the relay
+            threading.Thread(target=self._pump, args=(client, server, True, state),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False, state),
+                             daemon=True).start()
 
-    def _pump(self, src, dst, from_client):
+    def _pump(self, src, dst, from_client, state):
         buf = b""
         in_data = False
         try:
@@ -276,20 +283,28 @@ class SmtpTap:
                 chunk = src.recv(65536)
                 if not chunk:
                     break
-                dst.sendall(chunk)
                 if not from_client:
+                    if state["eom"] and self.drop_eom_reply:
+                        with self.lock:
+                            self.dropped_eom_replies += 1
+                        break   # the reply to the "." is lost: both sides closed
+                    dst.sendall(chunk)
                     continue
+                # Lines first, then on: the flag is set before the relay can answer.
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     line = line.rstrip(b"\r")
                     if in_data:
                         in_data = line != b"."
+                        state["eom"] = not in_data
                     elif line.upper() == b"DATA":
                         in_data = True
                     elif line.upper().startswith(b"MAIL FROM:"):
+                        state["eom"] = False
                         with self.lock:
                             self.mail_from.append(line.decode("utf-8", "replace"))
+                dst.sendall(chunk)
         except OSError:
             pass
         finally:

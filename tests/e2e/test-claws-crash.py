@@ -16,7 +16,12 @@ ours), then the plugin's Send queued tracked messages. Cases:
     or after the copy was filed in Sent: on restart the handover ends by itself, nothing
     is sent again;
   - after-smtp: killed after the server's 250, before the note (the one window SMTP
-    cannot close, docs/claws-plugin.md): the message may go again, but tracked.
+    cannot close, docs/claws-plugin.md): the message may go again, but tracked;
+  - reply-lost (not a kill): the relay queues the message and its reply to the end of
+    DATA never reaches Claws (the tap closes the connection instead): the send fails,
+    the message stays queued, and msgtrkd records it as sent with no reply, not as "not
+    sent" (tracking then follows it: delivered); sent again, it may be delivered twice,
+    tracked both times.
 Checks per message: every MAIL FROM at the tap carried ENVID and MTRK; it was delivered
 exactly once (at most twice, both tracked, for after-smtp); exactly one copy is left in
 Claws (in Sent), none in the Queue folder; msgtrkd knows it as committed.
@@ -141,6 +146,40 @@ def case_crash_point(run, tap, point, max_copies=1):
           % (point, len(run.delivered_to(h.RECIPIENT, subject))))
 
 
+def case_reply_lost(run, tap):
+    subject = "Crash test reply-lost"
+    tap.drop_eom_reply = True
+    compose = run.compose(subject, ("Hello Alice,", "the relay's last reply is lost."))
+    run.send(compose)
+    dlg = run.window(ERROR_TITLE)
+    run.shot("crash-reply-lost-error.png")
+    tap.drop_eom_reply = False
+    if tap.dropped_eom_replies != 1:
+        raise AssertionError("the tap dropped %d replies" % tap.dropped_eom_replies)
+    h.wait_for("the plugin to say the send failed",
+               lambda: "msgtrk: sending failed:" in run.protocol_log(), 10)
+    if not run.folder_has("queue", subject):
+        raise AssertionError("the message whose reply was lost left the Queue folder")
+    h.wait_for("%r delivered by the relay" % subject,
+               lambda: run.delivered_to(h.RECIPIENT, subject), h.DELIVERY_TIMEOUT, 1.0)
+    m = h.wait_for("msgtrkd's record of %r" % subject, lambda: run.find_message(subject))
+    h.wait_for("msgtrkd to see %r as sent" % subject,
+               lambda: run.find_message(subject)["state"] not in ("sending",),
+               h.DELIVERY_TIMEOUT, 1.0)
+    m = run.find_message(subject)
+    if m["state"] == "aborted":
+        raise AssertionError("a message the relay queued is recorded as not sent: %r" % m)
+    route = run.msgtrkd_route(m["envid"])
+    if not any("it may have been sent" in e.get("text", "") for e in route["events"]):
+        raise AssertionError("msgtrkd's events do not say the reply was lost: %r"
+                             % route["events"])
+    run.keys(dlg, "Return")
+    h.wait_for("the dialog to close", lambda: dlg not in run.windows(ERROR_TITLE))
+    check_all_tracked(tap)
+    h.log("reply-lost: queued by the relay, recorded as sent with no reply (%s)"
+          % m["state"])
+
+
 def scenario(run):
     run.start_session()
     tap = h.SmtpTap(run.submit.relay.port)
@@ -148,10 +187,13 @@ def scenario(run):
     run.start_claws(smtp_port=tap.port)
     only = os.environ.get("MSGTRK_E2E_CRASH_CASES")
     cases = only.split(",") if only else [
-        "dialog-closed", "dialog-open", "after-sent-mark", "after-sent-filed", "after-smtp"]
+        "dialog-closed", "dialog-open", "after-sent-mark", "after-sent-filed", "after-smtp",
+        "reply-lost"]
     for case in cases:
         h.log("case " + case)
-        if case == "dialog-closed":
+        if case == "reply-lost":
+            case_reply_lost(run, tap)
+        elif case == "dialog-closed":
             case_relay_down(run, tap, case, True)
         elif case == "dialog-open":
             case_relay_down(run, tap, case, False)
