@@ -2147,31 +2147,9 @@ query_validate (const char *envid,
 }
 
 /*
- * Whether @report is about @envid (decoded). The Original-Envelope-Id is the only field
- * that ties a report to the query, and RFC 3886 requires it in the per-message block of
- * every message/tracking-status (the report parser refuses a tracking-status part
- * without it, but an answer may also be a DSN, where RFC 3464 leaves it optional): a
- * report without it cannot be shown to be about this message, so it does not count as
- * this message's. The field carries the ENVID as xtext, like TRACK (RFC 3464 section
- * 2.2.1, RFC 3885); a value that is not valid xtext is taken as already decoded (Postfix
- * writes its DSNs so). Decoded forms are compared, exactly: an ENVID is opaque.
- */
-static gboolean
-report_is_about (MsgtrkReport *report,
-                 const char   *envid)
-{
-  const char *field = msgtrk_report_get_envid (report);
-  g_autofree char *decoded = NULL;
-
-  if (field == NULL)
-    return FALSE;
-  decoded = msgtrk_xtext_decode (field, NULL);
-  return strcmp (decoded != NULL ? decoded : field, envid) == 0;
-}
-
-/*
- * Move the reports of @reports that are about the ENVID asked into @answer; drop the
- * others. A buggy or hostile server that answers with another message's report must not
+ * Move the reports of @reports that are about the ENVID asked into @answer
+ * (msgtrk_report_names_envid(): the Original-Envelope-Id as written or xtext-decoded);
+ * drop the others. A buggy or hostile server that answers with another message's report must not
  * have it taken as this message's: it would become a hop, feed the status, and (when the
  * caller did not know the recipients) tell this message's sender the other message's
  * recipients. Every caller (tracker, mtqpd chaining, msgtrkd) gets only matching reports
@@ -2191,7 +2169,7 @@ answer_keep_own_reports (Session          *s,
     {
       MsgtrkReport *report = g_ptr_array_index (owned, i);
 
-      if (report_is_about (report, answer->envid))
+      if (msgtrk_report_names_envid (report, answer->envid))
         g_ptr_array_add (answer->reports, g_object_ref (report));
       else
         {

@@ -51,6 +51,8 @@ void       msgtrk_utf8_cut       (char       *text,
                                   gsize       max_len);
 gboolean   msgtrk_report_check_servable (MsgtrkReport *report,
                                          GError      **error);
+gboolean   msgtrk_report_names_envid (MsgtrkReport *report,
+                                      const char   *envid);
 
 /* msgtrk-worker.c: the bounded pool for blocking network work (MTQP sessions, TLS
  * handshakes), never GLib's shared GTask pool. docs/mtqp-client-threads.md. */

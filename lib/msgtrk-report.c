@@ -176,6 +176,29 @@ msgtrk_report_get_envid (MsgtrkReport *self)
   return msgtrk_report_fields_get (self->fields, "Original-Envelope-Id");
 }
 
+/*
+ * Whether @report's Original-Envelope-Id names @envid (decoded): as written, or once
+ * xtext-decoded. RFC 3464 wants the field xtext-encoded; Postfix and this project's own
+ * servers write it decoded, and a decoded ENVID may itself read as xtext ("abc+2Bdef"), so
+ * both forms are tried (the written one equal to the ENVID can only be this message's).
+ * The one rule of the MTQP client (reports about another message are dropped) and
+ * msgtrkd (a DSN tied to its message by the ENVID).
+ */
+gboolean
+msgtrk_report_names_envid (MsgtrkReport *report,
+                           const char   *envid)
+{
+  const char *written = msgtrk_report_get_envid (report);
+  g_autofree char *decoded = NULL;
+
+  if (written == NULL || envid == NULL)
+    return FALSE;
+  if (strcmp (written, envid) == 0)
+    return TRUE;
+  decoded = msgtrk_xtext_decode (written, NULL);
+  return decoded != NULL && strcmp (decoded, envid) == 0;
+}
+
 /**
  * msgtrk_report_set_envid:
  * @self: a report

@@ -627,6 +627,28 @@ test_track_foreign_envid (void)
   g_assert_cmpstr (msgtrk_report_get_envid (report), ==, "delivered+2Bid+3D@x");
 }
 
+/* A decoded ENVID holding "+HH" (valid for RFC 3461, taken by the relay and by
+ * query_validate) that a server writes decoded, as this project's relay and postfix-track
+ * write every Original-Envelope-Id: the report is about the ENVID asked and must be kept.
+ * (review rv21r) */
+static void
+test_track_decoded_plus_envid (void)
+{
+  g_autoptr (TestServer) server = server_start (NULL);
+  g_autoptr (MsgtrkMtqpClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = NULL;
+  MsgtrkMtqpAnswer *a;
+
+  g_test_summary ("A report whose Original-Envelope-Id is the decoded ENVID, which holds "
+                  "\"+2B\", is kept");
+  answers = track (client, "127.0.0.1", server->port, "decoded+2Bx@x", &error);
+  g_assert_no_error (error);
+  a = g_ptr_array_index (answers, 0);
+  g_assert_no_error (msgtrk_mtqp_answer_get_error (a));
+  g_assert_cmpuint (msgtrk_mtqp_answer_get_reports (a)->len, ==, 1);
+}
+
 static void
 test_track_dot_stuffing (void)
 {
@@ -2103,6 +2125,7 @@ main (int    argc,
   g_test_add_func ("/mtqp-client/track/dot-stuffing", test_track_dot_stuffing);
   g_test_add_func ("/mtqp-client/track/xtext-envid", test_track_xtext_envid);
   g_test_add_func ("/mtqp-client/track/foreign-envid", test_track_foreign_envid);
+  g_test_add_func ("/mtqp-client/track/decoded-plus-envid", test_track_decoded_plus_envid);
   g_test_add_func ("/mtqp-client/track/batch", test_track_batch);
   g_test_add_func ("/mtqp-client/track/pipelining", test_track_pipelining);
   g_test_add_func ("/mtqp-client/track/many", test_track_many);

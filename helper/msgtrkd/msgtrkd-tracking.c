@@ -225,6 +225,7 @@ parsed_report_share (const MsgtrkdParsedReport *p,
   copy->source = g_strdup (head->source);
   copy->origin = g_strdup (head->origin);
   copy->received_at = head->received_at;
+  copy->matched = head->matched;
   copy->reports = g_ptr_array_ref (p->reports);
   copy->trace = p->trace != NULL ? g_bytes_ref (p->trace) : NULL;
   return copy;
@@ -1724,16 +1725,8 @@ reports_matched (GPtrArray  *reports,
                  const char *envid)
 {
   for (guint i = 0; i < reports->len; i++)
-    {
-      const char *written = msgtrk_report_get_envid (g_ptr_array_index (reports, i));
-      g_autofree char *decoded = NULL;
-
-      if (written == NULL)
-        continue;
-      decoded = msgtrk_xtext_decode (written, NULL);
-      if (g_strcmp0 (written, envid) == 0 || g_strcmp0 (decoded, envid) == 0)
-        return MSGTRKD_REPORT_MATCH_ENVID;
-    }
+    if (msgtrk_report_names_envid (g_ptr_array_index (reports, i), envid))
+      return MSGTRKD_REPORT_MATCH_ENVID;
   return MSGTRKD_REPORT_MATCH_MESSAGE_ID;
 }
 
