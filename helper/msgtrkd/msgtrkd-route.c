@@ -111,6 +111,7 @@ msgtrkd_route_parse_stored (GPtrArray *stored_reports)
           parsed->source = g_strdup (stored->source);
           parsed->origin = g_strdup (stored->origin);
           parsed->received_at = stored->received_at;
+          parsed->matched = stored->matched;
           parsed->reports = g_ptr_array_new_with_free_func (g_object_unref);
           parsed->trace = g_bytes_ref (stored->raw);
           g_ptr_array_add (out, parsed);
@@ -127,6 +128,7 @@ msgtrkd_route_parse_stored (GPtrArray *stored_reports)
       parsed->source = g_strdup (stored->source);
       parsed->origin = g_strdup (stored->origin);
       parsed->received_at = stored->received_at;
+      parsed->matched = stored->matched;
       parsed->reports = reports;
       g_ptr_array_add (out, parsed);
     }
@@ -139,18 +141,50 @@ msgtrkd_route_compute_status (const MsgtrkdMessage *message,
                               GPtrArray            *parsed)
 {
   const char * const *recipients = NULL;
+  g_autoptr (GHashTable) bound = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   MsgtrkStatus *status;
 
   if (message->recipients != NULL && message->recipients[0] != NULL)
     recipients = (const char * const *) message->recipients;
   status = msgtrk_status_new (recipients);
+  /* The reporters that spoke in reports tied by the ENVID (or asked over MTQP). */
+  for (guint i = 0; parsed != NULL && i < parsed->len; i++)
+    {
+      MsgtrkdParsedReport *p = g_ptr_array_index (parsed, i);
+
+      for (guint j = 0; p->matched != MSGTRKD_REPORT_MATCH_MESSAGE_ID && j < p->reports->len; j++)
+        {
+          const char *mta = msgtrk_report_get_reporting_mta (g_ptr_array_index (p->reports, j));
+
+          if (mta != NULL)
+            g_hash_table_add (bound, msgtrk_host_normalize (mta));
+        }
+    }
   for (guint i = 0; parsed != NULL && i < parsed->len; i++)
     {
       MsgtrkdParsedReport *p = g_ptr_array_index (parsed, i);
       g_autoptr (GDateTime) received = g_date_time_new_from_unix_utc (p->received_at);
 
       for (guint j = 0; j < p->reports->len; j++)
-        msgtrk_status_add_report (status, g_ptr_array_index (p->reports, j), received);
+        {
+          MsgtrkReport *report = g_ptr_array_index (p->reports, j);
+          const char *mta = msgtrk_report_get_reporting_mta (report);
+          g_autofree char *key = mta != NULL ? msgtrk_host_normalize (mta) : NULL;
+
+          /* A report tied by the Message-ID alone (which every recipient has read) in the
+           * name of a reporter that also spoke in reports tied by the ENVID: that reporter
+           * gives the ENVID back, so this one is not its word, or no more than a copy of
+           * it. Left out of the status (it stays evidence on the route): else a recipient's
+           * forgery dated ahead decided the state over the genuine report. */
+          if (p->matched == MSGTRKD_REPORT_MATCH_MESSAGE_ID && key != NULL
+              && g_hash_table_contains (bound, key))
+            {
+              g_debug ("status: a report of %s matched by the Message-ID is left out (%s also "
+                       "reported by the ENVID)", message->envid ? message->envid : "?", key);
+              continue;
+            }
+          msgtrk_status_add_report (status, report, received);
+        }
     }
   return status;
 }

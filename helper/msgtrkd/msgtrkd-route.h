@@ -64,6 +64,7 @@ typedef struct
   char *source;          /* (owned) "mtqp", "dsn", "mdn" */
   char *origin;          /* (owned) (nullable) */
   gint64 received_at;    /* unix seconds */
+  gint64 matched;        /* how it was tied to its message: a MsgtrkdReportMatch */
   GPtrArray *reports;    /* (owned) (element-type MsgtrkReport) empty for "harrison" */
   GBytes *trace;         /* (owned) (nullable) "harrison": the trace record (Received:) */
 } MsgtrkdParsedReport;

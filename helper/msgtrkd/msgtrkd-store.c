@@ -234,10 +234,10 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_REPORT_INSERT] = "INSERT INTO reports (envid, source, origin, received_at, sha256, raw, "
                          "replace_key, reported_at, matched) "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
-  [STMT_REPORT_LIST] = "SELECT id, envid, source, origin, received_at, sha256, raw FROM reports "
-                       "WHERE envid = ?1 ORDER BY received_at, id",
-  [STMT_REPORT_HEADS] = "SELECT id, envid, source, origin, received_at, sha256 FROM reports "
-                        "WHERE envid = ?1 ORDER BY received_at, id",
+  [STMT_REPORT_LIST] = "SELECT id, envid, source, origin, received_at, sha256, matched, raw "
+                       "FROM reports WHERE envid = ?1 ORDER BY received_at, id",
+  [STMT_REPORT_HEADS] = "SELECT id, envid, source, origin, received_at, sha256, matched "
+                        "FROM reports WHERE envid = ?1 ORDER BY received_at, id",
   [STMT_REPORT_RAW] = "SELECT raw FROM reports WHERE id = ?1",
   [STMT_REPORT_SAME] = "SELECT 1 FROM reports WHERE envid = ?1 AND source = ?2 "
                        "AND ifnull (origin, '') = ifnull (?3, '') AND sha256 = ?4",
@@ -2079,6 +2079,7 @@ static const RowColumn report_columns[] = {
   { G_STRUCT_OFFSET (MsgtrkdStoredReport, origin), 't', NULL },
   { G_STRUCT_OFFSET (MsgtrkdStoredReport, received_at), 'i', NULL },
   { G_STRUCT_OFFSET (MsgtrkdStoredReport, sha256), 't', NULL },
+  { G_STRUCT_OFFSET (MsgtrkdStoredReport, matched), 'i', NULL },
   { G_STRUCT_OFFSET (MsgtrkdStoredReport, raw), 'B', NULL },
 };
 static const RowFormat report_format = ROW_FORMAT (MsgtrkdStoredReport, report_columns);

@@ -94,6 +94,7 @@ typedef struct
   char *origin;        /* (owned) (nullable) the server asked, or the report's sender */
   gint64 received_at;  /* unix seconds */
   char *sha256;        /* (owned) SHA-256 (hex) of @raw: with @id, names the row's content */
+  gint64 matched;      /* how it was tied to its message: a MsgtrkdReportMatch */
   GBytes *raw;         /* (owned) the entity as received */
 } MsgtrkdStoredReport;
 

@@ -672,6 +672,14 @@ test_forged_future_dsn (Fixture      *f,
                       && g_strcmp0 (json_object_get_string_member (e, "status"), "5.1.2") == 0;
     }
   g_assert_true (failed_shown);
+
+  /* And the state is the genuine one: the forgery, in the name of a reporter that gives the
+   * ENVID back, is left out of the status (a forgery dated 2199 decided it before). */
+  {
+    g_autoptr (MsgtrkdMessage) m = get (f, envid);
+
+    g_assert_cmpstr (m->state, ==, "failed");
+  }
 }
 
 /* The date a report speaks for counts for at most MSGTRKD_ROUTE_MAX_CLOCK_SKEW past its
