@@ -56,7 +56,7 @@ struct _MsgtrkdScheduler
   gpointer user_data;
 
   guint timer_id;               /* 0 = no timer */
-  gint64 fired_at;              /* unix seconds the timer last fired (0: never) */
+  gboolean schedule_stuck;      /* a due message's next poll could not be written */
   guint start_id;               /* 0 = no idle start of waiting runs pending */
   GHashTable *in_flight;        /* (owned) envid → PollRun (owned by the table) */
   GHashTable *hosts;            /* (owned) host key → HostQueue */
@@ -306,7 +306,6 @@ timer_fired (gpointer data)
   gboolean batched;
 
   self->timer_id = 0;
-  self->fired_at = now;
   due = msgtrkd_store_list_due (self->store, now, &error);
   if (due == NULL)
     g_warning ("Cannot read the messages due for polling: %s", error->message);
@@ -347,10 +346,13 @@ msgtrkd_scheduler_reschedule (MsgtrkdScheduler *self)
       return;
     }
   delay = CLAMP (when - now, 0, MSGTRKD_SCHEDULER_MAX_INTERVAL);
-  /* Still due after the timer fired for it: its schedule could not move (the store
-   * refused the write). Firing again at once would only spin: try again a little later. */
-  if (self->fired_at > 0 && when <= self->fired_at)
-    delay = MAX (delay, MSGTRKD_SCHEDULER_STUCK_RETRY);
+  /* A due message's schedule could not move (the store refused the write): it is still
+   * due, and firing again at once would only spin. Try again a little later. */
+  if (self->schedule_stuck)
+    {
+      delay = MAX (delay, MSGTRKD_SCHEDULER_STUCK_RETRY);
+      self->schedule_stuck = FALSE;
+    }
   g_debug ("next poll in %" G_GINT64_FORMAT " s", delay);
   self->timer_id = g_timeout_add_seconds ((guint) delay, timer_fired, self);
   update_busy (self);
@@ -764,8 +766,10 @@ msgtrkd_scheduler_poll_now (MsgtrkdScheduler *self,
       m->poll_count++;
       if (!msgtrkd_store_update_message (self->store, m, &error))
         {
-          /* Without a moved schedule the timer would fire again at once: stop here. */
+          /* Without a moved schedule the timer would fire again at once: stop here, and
+           * let the next timer wait (msgtrkd_scheduler_reschedule()). */
           g_warning ("Cannot record the next poll of %s: %s", m->envid, error->message);
+          self->schedule_stuck = TRUE;
           return;
         }
     }

@@ -1144,19 +1144,6 @@ pg_put_node (gpointer    impl,
   return ok;
 }
 
-/* Whether the store backs off its reconnections now (the database did not answer the
- * last attempt or statement: backoff_update). */
-static gboolean
-pg_backing_off (PgStore *self)
-{
-  gboolean backing_off;
-
-  g_mutex_lock (&self->lock);
-  backing_off = self->backoff_ms > 0;
-  g_mutex_unlock (&self->lock);
-  return backing_off;
-}
-
 /* How pg_put_many takes each write of a batch. */
 typedef enum
 {
@@ -1249,6 +1236,7 @@ pg_put_many (gpointer         impl,
   g_autoptr (GError) unreachable = NULL;
   guint n_rows = 0;
   gboolean ok = FALSE;
+  gboolean gone = FALSE;
 
   for (guint i = 0; i < n; i++)
     {
@@ -1351,9 +1339,16 @@ pg_put_many (gpointer         impl,
           lengths[p] = (int) params[p]->len;
         }
       slot = slot_acquire (self, &error);
+      /* No slot (none could connect), or the slot's connection closed by the failure (no
+       * answer in time, lost): the database is not there, and one by one each write would
+       * wait as long again. Not inferred from the store-wide backoff, which another slot's
+       * timeout may have set while this one got an answer (a deadlock, a serialization
+       * failure: those go one by one). */
+      gone = slot == NULL;
       if (slot != NULL)
         {
           res = slot_exec (self, slot, STMT_PUT_MANY, values, lengths, &error);
+          gone = res == NULL && slot->conn == NULL;
           slot_release (self, slot);
         }
       if (res != NULL && PQnfields (res) == 2)
@@ -1372,7 +1367,7 @@ pg_put_many (gpointer         impl,
             }
         }
       else if (error != NULL && g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT)
-               && pg_backing_off (self))
+               && gone)
         unreachable = g_steal_pointer (&error);
       else if (error != NULL)
         g_debug ("put_many: %s; writing one by one", error->message);
