@@ -147,29 +147,20 @@ test_unreachable_broken_link (void)
   g_assert_null (msgtrk_route_get_found_server (route, NULL));
 }
 
-/* A hop's server address is the numeric address the session connected to, not the name
- * that was asked; a broken link that was never reached has none. */
-static void
-test_server_address (void)
+/* Start tests/client/mtqp-test-server.py on a free port and point @client's name
+ * "start.test" at it, with short timeouts. Returns: (transfer full): the server process. */
+static GSubprocess *
+test_server_start (MsgtrkMtqpClient *client)
 {
-  g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
-  g_autoptr (MsgtrkTracker) tracker = NULL;
-  g_autoptr (GSubprocess) server = NULL;
-  g_autoptr (GDataInputStream) out = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (MsgtrkRoute) route = NULL;
-  g_autoptr (MsgtrkRoute) broken = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
   g_autofree char *script = g_test_build_filename (G_TEST_DIST, "client", "mtqp-test-server.py",
                                                    NULL);
   g_autofree char *data = g_test_build_filename (G_TEST_DIST, "client", "data", NULL);
   g_autofree char *line = NULL;
   g_autofree char *address = NULL;
-  const char *recipients[] = { "bob@example.org", NULL };
-  GPtrArray *hops;
-  MsgtrkRouteHop *hop;
+  GSubprocess *server;
 
-  g_test_summary ("msgtrk_route_hop_get_server_address() is the address the MTQP session "
-                  "connected to; NULL for a server never reached");
   server = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
                              &error, "/usr/bin/python3", script, "--data", data, NULL);
   g_assert_no_error (error);
@@ -185,6 +176,27 @@ test_server_address (void)
   msgtrk_mtqp_client_set_use_system_trust (client, FALSE);
   g_assert_true (msgtrk_mtqp_client_add_host_override (client, "start.test", address, &error));
   g_assert_no_error (error);
+  return server;
+}
+
+/* A hop's server address is the numeric address the session connected to, not the name
+ * that was asked; a broken link that was never reached has none. */
+static void
+test_server_address (void)
+{
+  g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
+  g_autoptr (MsgtrkTracker) tracker = NULL;
+  g_autoptr (GSubprocess) server = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsgtrkRoute) route = NULL;
+  g_autoptr (MsgtrkRoute) broken = NULL;
+  const char *recipients[] = { "bob@example.org", NULL };
+  GPtrArray *hops;
+  MsgtrkRouteHop *hop;
+
+  g_test_summary ("msgtrk_route_hop_get_server_address() is the address the MTQP session "
+                  "connected to; NULL for a server never reached");
+  server = test_server_start (client);
   tracker = msgtrk_tracker_new (client);
   route = msgtrk_tracker_track_sync (tracker, "start.test", "delivered@example.com", SECRET,
                                      recipients, NULL, &error);
@@ -253,35 +265,15 @@ test_foreign_envid (void)
   g_autoptr (MsgtrkMtqpClient) client = msgtrk_mtqp_client_new ();
   g_autoptr (MsgtrkTracker) tracker = NULL;
   g_autoptr (GSubprocess) server = NULL;
-  g_autoptr (GDataInputStream) out = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (MsgtrkRoute) route = NULL;
-  g_autofree char *script = g_test_build_filename (G_TEST_DIST, "client", "mtqp-test-server.py",
-                                                   NULL);
-  g_autofree char *data = g_test_build_filename (G_TEST_DIST, "client", "data", NULL);
-  g_autofree char *line = NULL;
-  g_autofree char *address = NULL;
   const char *recipients[] = { "bob@example.org", NULL };
   GPtrArray *hops;
   MsgtrkRouteHop *hop;
 
   g_test_summary ("A report whose Original-Envelope-Id is another message's is not taken "
                   "as this message's hop (mtqpd's chaining drops such parts too)");
-  server = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                             &error, "/usr/bin/python3", script, "--data", data, NULL);
-  g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
-  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (line != NULL && g_str_has_prefix (line, "PORT "));
-  address = g_strdup_printf ("127.0.0.1:%s", line + 5);
-
-  msgtrk_mtqp_client_set_connect_timeout (client, 5);
-  msgtrk_mtqp_client_set_read_timeout (client, 5);
-  msgtrk_mtqp_client_set_deadline (client, 20);
-  msgtrk_mtqp_client_set_use_system_trust (client, FALSE);
-  g_assert_true (msgtrk_mtqp_client_add_host_override (client, "start.test", address, &error));
-  g_assert_no_error (error);
+  server = test_server_start (client);
   tracker = msgtrk_tracker_new (client);
   /* The server answers an ENVID whose name ends in "-other" with the report of
    * mtrk.TESTDELIVERED0000000000000@example.com (tests/client/data/delivered.eml) as is. */
