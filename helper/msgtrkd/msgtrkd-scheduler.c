@@ -56,7 +56,7 @@ struct _MsgtrkdScheduler
   gpointer user_data;
 
   guint timer_id;               /* 0 = no timer */
-  gboolean schedule_stuck;      /* a due message's next poll could not be written */
+  gboolean schedule_stuck;      /* due messages' next polls could not be read or written */
   guint start_id;               /* 0 = no idle start of waiting runs pending */
   GHashTable *in_flight;        /* (owned) envid → PollRun (owned by the table) */
   GHashTable *hosts;            /* (owned) host key → HostQueue */
@@ -121,15 +121,18 @@ store_batch_begin (MsgtrkdScheduler *self)
   return FALSE;
 }
 
-static void
+/* FALSE when the batch's writes were lost (its commit failed). */
+static gboolean
 store_batch_end (MsgtrkdScheduler *self,
                  gboolean          begun)
 {
   g_autoptr (GError) error = NULL;
 
-  if (begun && !msgtrkd_store_end_batch (self->store, &error))
-    g_warning ("Cannot store the results of a poll round (they are polled again): %s",
-               error->message);
+  if (!begun || msgtrkd_store_end_batch (self->store, &error))
+    return TRUE;
+  g_warning ("Cannot store the results of a poll round (they are polled again): %s",
+             error->message);
+  return FALSE;
 }
 
 static void
@@ -308,7 +311,10 @@ timer_fired (gpointer data)
   self->timer_id = 0;
   due = msgtrkd_store_list_due (self->store, now, &error);
   if (due == NULL)
-    g_warning ("Cannot read the messages due for polling: %s", error->message);
+    {
+      g_warning ("Cannot read the messages due for polling: %s", error->message);
+      self->schedule_stuck = TRUE; /* they stay due: the next timer waits */
+    }
   /* Every due message's schedule moves in one transaction. */
   batched = due != NULL && due->len > 1 && store_batch_begin (self);
   for (guint i = 0; due != NULL && i < due->len; i++)
@@ -317,7 +323,9 @@ timer_fired (gpointer data)
 
       msgtrkd_scheduler_poll_now (self, m->envid);
     }
-  store_batch_end (self, batched);
+  /* The batch's commit failed: the schedules did not move, the messages stay due. */
+  if (!store_batch_end (self, batched))
+    self->schedule_stuck = TRUE;
   g_clear_pointer (&due, g_ptr_array_unref);
   msgtrkd_scheduler_reschedule (self);
   return G_SOURCE_REMOVE;

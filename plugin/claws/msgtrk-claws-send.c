@@ -910,7 +910,9 @@ job_recv_msg (Session *session, const gchar *msg)
             }
         }
     }
-  else if (smtp->state == SMTP_EOM && strlen (msg) >= 4 && msg[3] != '-')
+  /* The last line of the reply to the "." (RFC 5321: the text after the code is optional,
+   * so a bare "550" is a reply too: a refusal, not a reply lost). */
+  else if (smtp->state == SMTP_EOM && strlen (msg) >= 3 && msg[3] != '-')
     {
       g_free (job->eom_reply);
       job->eom_reply = g_strdup (msg);

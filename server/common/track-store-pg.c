@@ -1339,11 +1339,11 @@ pg_put_many (gpointer         impl,
           lengths[p] = (int) params[p]->len;
         }
       slot = slot_acquire (self, &error);
-      /* No slot (none could connect), or the slot's connection closed by the failure (no
-       * answer in time, lost): the database is not there, and one by one each write would
-       * wait as long again. Not inferred from the store-wide backoff, which another slot's
-       * timeout may have set while this one got an answer (a deadlock, a serialization
-       * failure: those go one by one). */
+      /* No slot (the pool stayed busy or none could connect), or the slot's connection
+       * closed by the failure (no answer in time, lost): one by one, each write would wait
+       * as long again, so the batch fails whole (the nodes resend). Not inferred from the
+       * store-wide backoff, which another slot's timeout may have set while this one got
+       * an answer (a deadlock, a serialization failure: those go one by one). */
       gone = slot == NULL;
       if (slot != NULL)
         {
@@ -1366,8 +1366,8 @@ pg_put_many (gpointer         impl,
                 written[GPOINTER_TO_UINT (k)] = TRUE;
             }
         }
-      else if (error != NULL && g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT)
-               && gone)
+      else if (error != NULL && gone
+               && (slot == NULL || g_error_matches (error, MSGTRK_ERROR, MSGTRK_ERROR_CONNECT)))
         unreachable = g_steal_pointer (&error);
       else if (error != NULL)
         g_debug ("put_many: %s; writing one by one", error->message);
