@@ -509,7 +509,10 @@ msgtrk_route_get_found_server (MsgtrkRoute *self,
  *
  * Counts the servers the tracking run asked.
  *
- * Returns: how many distinct servers the run asked (one MTQP session each)
+ * Returns: how many distinct servers the run asked (a server is asked in one MTQP
+ *   session per batch of messages that need it at once: a run of several messages may
+ *   ask a server again, in a new session, for a message that came to need it after its
+ *   first session started)
  *
  * Since: 1.0
  */
