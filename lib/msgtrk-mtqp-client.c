@@ -2009,7 +2009,7 @@ session_discover (Session *s,
     }
 
   /* A failed lookup means "no such record, try the next way", unless the call is over. */
-  rrname = g_strdup_printf ("_mtqp._tcp.%s", s->name);
+  rrname = g_strdup (s->domain_key); /* the SRV name is the domain's memory key */
   records = session_lookup (s, LOOKUP_SRV, rrname, &local);
   if (records == NULL && lookup_error_is_final (local))
     {
