@@ -64,13 +64,33 @@ browser_of (MsgtrkEvoReader *self)
   return E_IS_MAIL_BROWSER (extensible) ? E_MAIL_BROWSER (extensible) : NULL;
 }
 
-/* The window whose UI manager holds the actions: the browser, or the main window. */
+/* The window whose UI manager holds the actions: the browser, or the main window; NULL
+ * once it is gone (a D-Bus answer may come after the user closed it: the extension is
+ * kept alive by the call, its extensible only weakly). */
 static GObject *
 window_of (MsgtrkEvoReader *self)
 {
+  if (e_extension_get_extensible (E_EXTENSION (self)) == NULL)
+    return NULL;
   if (browser_of (self) != NULL)
     return G_OBJECT (browser_of (self));
   return G_OBJECT (e_shell_view_get_shell_window (view_of (self)));
+}
+
+/* msgtrk_evo_ui_show_message() over this extension's window; nothing once it is gone (the
+ * user closed the window the action came from: no dialog without a parent). */
+static void
+show_in_window (MsgtrkEvoReader *self, gboolean is_error, const char *primary,
+                const char *secondary)
+{
+  GObject *window = window_of (self);
+
+  if (window == NULL)
+    {
+      g_debug ("msgtrk: %s (%s): its window is closed", primary, secondary ? secondary : "");
+      return;
+    }
+  msgtrk_evo_ui_show_message (window, is_error, primary, secondary);
 }
 
 static EMailReader *
@@ -151,7 +171,7 @@ static void
 show_error (MsgtrkEvoReader *self, const char *what, GError *error)
 {
   g_dbus_error_strip_remote_error (error);
-  msgtrk_evo_ui_show_message (window_of (self), TRUE, what, error->message);
+  show_in_window (self, TRUE, what, error->message);
 }
 
 static void
@@ -206,9 +226,8 @@ export_url_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   msgtrk_evo_ui_copy_to_clipboard (url);
   memset (url, 0, strlen (url));
   g_free (url);
-  msgtrk_evo_ui_show_message (window_of (self), FALSE,
-                              _("The tracking link is on the clipboard"),
-                              _("Whoever has it can follow this message's delivery."));
+  show_in_window (self, FALSE, _("The tracking link is on the clipboard"),
+                  _("Whoever has it can follow this message's delivery."));
 }
 
 static void
