@@ -657,9 +657,11 @@ import_stored (GObject      *source,
   g_autoptr (GError) error = NULL;
 
   g_autoptr (GPtrArray) waiting = NULL;
+  g_autofree char *importing_key = NULL;
 
   msgtrk_secure_free_string (g_steal_pointer (&call->secret));
-  g_hash_table_steal_extended (self->importing, call->envid, NULL, (gpointer *) &waiting);
+  g_hash_table_steal_extended (self->importing, call->envid, (gpointer *) &importing_key,
+                               (gpointer *) &waiting);
   if (!msgtrkd_keyring_store_finish (MSGTRKD_KEYRING (source), result, &error))
     ;
   else if (!msgtrkd_tracking_add_imported (self->tracking, call->message, &error))
