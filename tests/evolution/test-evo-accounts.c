@@ -300,6 +300,23 @@ test_switch_undone (void)
 
   g_test_summary ("A switch whose new service cannot be made puts the source and a service "
                   "of the old protocol back");
+  /* The earlier tests' writes come back to this process as source changes, late under
+   * load: until they are all in, the source here may still say an older protocol (the
+   * one the undo would put back). */
+  kf = wait_source ("transport", "Mail Transport", "BackendName", MSGTRK_EVO_SMTP_PROTOCOL);
+  g_key_file_free (kf);
+  for (gint64 end = g_get_monotonic_time () + FILE_WAIT_US;;)
+    {
+      g_autoptr (GPtrArray) accounts = NULL;
+
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      accounts = msgtrk_evo_accounts_list (registry);
+      if (!((MsgtrkEvoAccount *) g_ptr_array_index (accounts, 0))->tracked)
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20000);
+    }
   before = camel_session_add_service (session, "transport", MSGTRK_EVO_SMTP_PROTOCOL,
                                       CAMEL_PROVIDER_TRANSPORT, &error);
   g_assert_no_error (error);
@@ -359,7 +376,14 @@ main (int argc, char **argv)
   g_test_add_func ("/evolution/accounts/switch-undone", test_switch_undone);
   rc = g_test_run ();
 
+  /* The registry's answers to the last writes (source changes) may still be queued here:
+   * each holds the registry, and so the bus connection, which g_test_dbus_down() waits
+   * for (30 s, then a fatal "weak notify timeout"). */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   g_clear_object (&registry);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   g_test_dbus_down (bus);
   g_clear_object (&bus);
   mt_tmpdir_remove (tmp_dir);
