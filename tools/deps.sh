@@ -22,7 +22,7 @@ test_pkgs=(
   clang libclang-rt-14-dev llvm
   iproute2 dnsmasq-base procps psmisc strace
   gnome-keyring libsecret-tools sqlite3
-  xvfb xauth imagemagick xdotool xclip
+  xvfb xauth imagemagick xdotool xclip gdb
   claws-mail libclaws-mail-dev libgtk-3-dev
   evolution evolution-dev evolution-data-server-dev libcamel1.2-dev libebook1.2-dev
   postfix dovecot-core

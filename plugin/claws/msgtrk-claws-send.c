@@ -92,6 +92,7 @@ typedef struct {
   char *envid;
   gboolean sent;        /* the queue file says the server accepted it already */
   gboolean sent_noted;  /* ... and this job wrote that (job_mark_sent) */
+  gboolean note_failed; /* ... or tried, and the note could not be made */
   MsgtrkEnvelope *envelope;
 
   MtcPhase phase;
@@ -582,9 +583,14 @@ job_file_sent (MtcSendJob *job, GError **error)
  * One small key file per message the server accepted and whose handover to Sent is not
  * finished, in <Claws's configuration directory>/MTC_JOURNAL_DIR, named by a digest of the
  * Message-ID: the ENVID (empty: sent untracked), the EHLO keywords offered and the
- * server's final reply (for msgtrkd's Committed). Written, synced, the moment the server
- * answers 250 to the end of DATA; removed once the queued copy is gone. A queued message
- * with an entry is never sent again, only filed in Sent. The queue file itself is never
+ * server's final reply (for msgtrkd's Committed). Written before the message is sent as
+ * <digest>.pending (synced; a disk that cannot take it stops the send before anything goes
+ * out), renamed to <digest> the moment the server answers 250 to the end of DATA (a
+ * rename needs no new room: a full disk cannot keep the note from being made, which would
+ * send the message again), then rewritten with the reply, best effort; removed once the
+ * queued copy is gone. A .pending note is never read as "sent" (a crash during the send:
+ * the outcome is unknown, the message goes again, tracked). A queued message with an
+ * entry is never sent again, only filed in Sent. The queue file itself is never
  * touched while a message is being sent: rewriting it then (and rescanning the folder from
  * inside Claws's SMTP callback) corrupted Claws's heap when the Queue folder was shown. */
 
@@ -596,19 +602,16 @@ journal_path (const char *message_id)
   return g_build_filename (get_rc_dir (), MTC_JOURNAL_DIR, sum, NULL);
 }
 
+/* The note of @job (ENVID, keywords, reply so far) written and synced at @path. */
 static gboolean
-job_mark_sent (MtcSendJob *job, GError **error)
+journal_write (MtcSendJob *job, const char *path, GError **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
-  g_autofree char *path = NULL;
   g_autofree char *dir = NULL;
   g_autofree char *data = NULL;
   g_autofree char *offered = job->offered ? g_strjoinv (" ", job->offered) : g_strdup ("");
   gsize len = 0;
 
-  if (job->message_id == NULL)
-    return TRUE;
-  path = journal_path (job->message_id);
   dir = g_path_get_dirname (path);
   if (g_mkdir_with_parents (dir, 0700) != 0)
     {
@@ -625,6 +628,58 @@ job_mark_sent (MtcSendJob *job, GError **error)
   return g_file_set_contents_full (path, data, (gssize) len,
                                    G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
                                    0600, error);
+}
+
+static char *
+journal_pending_path (const char *message_id)
+{
+  g_autofree char *path = journal_path (message_id);
+
+  return g_strconcat (path, ".pending", NULL);
+}
+
+/* Before the message goes out: its note, as pending (not yet "sent"). */
+static gboolean
+job_note_pending (MtcSendJob *job, GError **error)
+{
+  g_autofree char *pending_path = NULL;
+
+  if (job->message_id == NULL)
+    return TRUE;
+  pending_path = journal_pending_path (job->message_id);
+  return journal_write (job, pending_path, error);
+}
+
+/* The server's 250: the pending note becomes the note (a rename: no new room needed),
+ * then gets the reply, best effort. */
+static gboolean
+job_mark_sent (MtcSendJob *job, GError **error)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *pending_path = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (job->message_id == NULL)
+    return TRUE;
+  path = journal_path (job->message_id);
+  pending_path = journal_pending_path (job->message_id);
+  if (g_rename (pending_path, path) != 0)
+    {
+      int saved = errno;
+
+      /* No pending note (a send that had none): write the note itself. */
+      if (saved != ENOENT || !journal_write (job, path, &local))
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", path,
+                       local != NULL ? local->message : g_strerror (saved));
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (!journal_write (job, path, &local))
+    log_warning (LOG_PROTOCOL, _("msgtrk: the note that <%s> was sent lacks the server's "
+                                 "reply: %s\n"), job->message_id, local->message);
+  return TRUE;
 }
 
 /* Whether the journal says this message was sent; if so the job learns what was noted. */
@@ -705,8 +760,11 @@ job_note_sent (MtcSendJob *job)
   job->sent_noted = TRUE;
   mtc_crash_point ("after-smtp");
   if (!job_mark_sent (job, &error))
-    log_error (LOG_PROTOCOL, _("msgtrk: could not note that <%s> was sent: %s\n"),
-               job->message_id ? job->message_id : "", error->message);
+    {
+      job->note_failed = TRUE;
+      log_error (LOG_PROTOCOL, _("msgtrk: could not note that <%s> was sent: %s\n"),
+                 job->message_id ? job->message_id : "", error->message);
+    }
   mtc_crash_point ("after-sent-mark");
 }
 
@@ -764,11 +822,17 @@ job_finish (MtcSendJob *job)
         }
       mtc_folder_busy_leave ();
       /* Kept locked and noted as sent: it is filed, never sent, by the next try. */
-      if (ferr != NULL)
+      if (ferr != NULL && !job->note_failed)
         alertpanel_error (_("The message was sent, but: %s.\n"
                             "It stays in the Queue folder, noted as sent; Message ▸ Send "
                             "queued tracked messages files it in Sent without sending it "
                             "again."), ferr->message);
+      else if (ferr != NULL)
+        alertpanel_error (_("The message was sent, but: %s.\n"
+                            "It stays in the Queue folder, and it could not be noted as sent "
+                            "either: sending the queued tracked messages again would send "
+                            "it a second time. Delete it from the Queue folder (the server "
+                            "has it)."), ferr->message);
     }
   else
     {
@@ -903,6 +967,18 @@ job_recv_msg (Session *session, const gchar *msg)
                   g_free (job->error);
                   job->error = g_strdup_printf (_("Could not build the tracking envelope: %s"),
                                                 error->message);
+                  smtp->state = SMTP_ERROR;
+                  smtp->error_val = SM_ERROR;
+                  return -1;
+                }
+              /* Before MAIL FROM: the note the 250 will only rename. A disk that cannot
+               * take it stops the send here, before anything goes out: at the 250 it could
+               * not be noted, and the message would be sent again. */
+              if (!job_note_pending (job, &error))
+                {
+                  g_free (job->error);
+                  job->error = g_strdup_printf (_("Could not note the send beforehand (%s); "
+                                                  "nothing was sent"), error->message);
                   smtp->state = SMTP_ERROR;
                   smtp->error_val = SM_ERROR;
                   return -1;

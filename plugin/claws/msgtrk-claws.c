@@ -1334,7 +1334,10 @@ compose_created_hook (gpointer source, gpointer data)
                          "MsgtrkTrack", GTK_UI_MANAGER_MENUITEM, FALSE);
   g_object_set_data_full (G_OBJECT (compose->window), "msgtrk-track-action", action,
                           g_object_unref);
-  g_object_unref (group);
+  /* What compose_remove_ui() takes away at unload. */
+  g_object_set_data_full (G_OBJECT (compose->window), "msgtrk-action-group", group,
+                          g_object_unref);
+  g_object_set_data (G_OBJECT (compose->window), "msgtrk-merge-id", GUINT_TO_POINTER (merge_id));
 
   /* Visible at a glance, not only in the Options menu: a check button under the text,
    * bound to the same action (ticking either changes both). */
@@ -1351,8 +1354,41 @@ compose_created_hook (gpointer source, gpointer data)
       gtk_box_pack_end (GTK_BOX (bar), check, FALSE, FALSE, 6);
       gtk_box_pack_end (GTK_BOX (compose->vbox), bar, FALSE, FALSE, 0);
       gtk_widget_show_all (bar);
+      g_object_set_data (G_OBJECT (compose->window), "msgtrk-bar", bar);
     }
   return FALSE;
+}
+
+/* At unload: the plugin's items, actions and check button leave an open compose window.
+ * Left there, "Track this message" still showed ticked with no hook to send it tracked
+ * (the message went untracked without a word), and its handlers were the plugin's. */
+static void
+compose_remove_ui (Compose *compose)
+{
+  GObject *window = compose && compose->window ? G_OBJECT (compose->window) : NULL;
+  GtkActionGroup *group;
+  GtkToggleAction *ct;
+  GtkWidget *bar;
+
+  if (window == NULL || (group = g_object_get_data (window, "msgtrk-action-group")) == NULL)
+    return;
+  ct = g_object_get_data (window, "msgtrk-content-track-action");
+  if (ct != NULL)
+    g_signal_handlers_disconnect_by_func (ct, content_track_toggled, compose);
+  bar = g_object_get_data (window, "msgtrk-bar");
+  if (bar != NULL)
+    gtk_widget_destroy (bar);
+  if (compose->ui_manager != NULL)
+    {
+      gtk_ui_manager_remove_ui (compose->ui_manager,
+                                GPOINTER_TO_UINT (g_object_get_data (window, "msgtrk-merge-id")));
+      gtk_ui_manager_remove_action_group (compose->ui_manager, group);
+    }
+  g_object_set_data (window, "msgtrk-bar", NULL);
+  g_object_set_data (window, "msgtrk-merge-id", NULL);
+  g_object_set_data (window, "msgtrk-content-track-action", NULL);
+  g_object_set_data (window, "msgtrk-track-action", NULL);
+  g_object_set_data (window, "msgtrk-action-group", NULL);
 }
 
 static gboolean
@@ -2104,6 +2140,8 @@ plugin_done (void)
   mtc_send_shutdown ();
   mtc_links_close ();
   hooks_unregister_hook (COMPOSE_CREATED_HOOKLIST, hook_compose_created);
+  for (GList *l = (GList *) compose_get_compose_list (); l != NULL; l = l->next)
+    compose_remove_ui (l->data);
   hooks_unregister_hook (COMPOSE_CHECK_BEFORE_SEND_HOOKLIST, hook_check_before_send);
   hooks_unregister_hook (MAIL_POSTFILTERING_HOOKLIST, hook_postfilter);
   hooks_unregister_hook (FOLDER_ITEM_UPDATE_HOOKLIST, hook_item_update);

@@ -17,6 +17,8 @@ ours), then the plugin's Send queued tracked messages. Cases:
     is sent again;
   - after-smtp: killed after the server's 250, before the note (the one window SMTP
     cannot close, docs/claws-plugin.md): the message may go again, but tracked;
+  - disk-full (not a kill): the sent journal and Claws's tmp/ take no file: nothing is
+    sent (the note is written before MAIL FROM), then, with space back, sent once;
   - reply-lost (not a kill): the relay queues the message and its reply to the end of
     DATA never reaches Claws (the tap closes the connection instead): the send fails,
     the message stays queued, and msgtrkd records it as sent with no reply, not as "not
@@ -180,6 +182,64 @@ def case_reply_lost(run, tap):
           % m["state"])
 
 
+def block_dir(path):
+    """A write into PATH fails, as on a full disk: the directory is put aside and a file
+    of that name takes its place (the suite runs as root, so a mode would not stop it)."""
+    if os.path.isdir(path):
+        os.rename(path, path + ".aside")
+    with open(path, "w") as f:
+        f.write("not a directory\n")
+
+
+def unblock_dir(path):
+    os.unlink(path)
+    if os.path.isdir(path + ".aside"):
+        os.rename(path + ".aside", path)
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def case_disk_full(run, tap):
+    """The disk is full when a queued message is sent: the sent journal (msgtrk-sent/) and
+    Claws's tmp/ take no file. The plugin notes the send before MAIL FROM and only renames
+    that note at the server's 250 (no new room needed): a note it cannot write stops the
+    send before anything goes out. Before (session 21 review), the message went out, the
+    note and the Sent copy failed, the dialog said "noted as sent", and Send queued tracked
+    messages sent it a second time. With space back, it goes once."""
+    subject = "Crash test disk-full"
+    compose = run.compose(subject, ("Hello Alice,", "the disk is full."))
+    run.send_later(compose)
+    run.wait_closed(compose)
+    h.wait_for("the message in the Queue folder, marked",
+               lambda: [t for t in run.folder_has("queue", subject) if h.TRACK_MARK in t])
+    journal = os.path.join(run.cfg, "msgtrk-sent")
+    tmp = os.path.join(run.cfg, "tmp")
+    before = len(tap.commands())
+    block_dir(journal)
+    block_dir(tmp)
+    try:
+        run.message_menu("send-tracked")
+        dlg = run.window(ERROR_TITLE)
+        run.shot("crash-disk-full-error.png")
+        h.wait_for("the plugin to say nothing was sent",
+                   lambda: "nothing was sent" in run.protocol_log(), 10)
+        if len(tap.commands()) != before or run.delivered_to(h.RECIPIENT, subject):
+            raise AssertionError("the note could not be written, yet the message was sent: %r"
+                                 % tap.commands()[before:])
+    finally:
+        unblock_dir(journal)
+        unblock_dir(tmp)
+    run.keys(dlg, "Return")
+    h.wait_for("the dialog to close", lambda: dlg not in run.windows(ERROR_TITLE))
+    if not run.folder_has("queue", subject):
+        raise AssertionError("the message left the Queue folder unsent")
+    # With space back: sent once, tracked, filed in Sent.
+    run.message_menu("send-tracked")
+    check_message(run, tap, subject)
+    check_all_tracked(tap)
+    h.log("disk-full: nothing sent while the note could not be written; then sent once")
+
+
 def scenario(run):
     run.start_session()
     tap = h.SmtpTap(run.submit.relay.port)
@@ -188,11 +248,13 @@ def scenario(run):
     only = os.environ.get("MSGTRK_E2E_CRASH_CASES")
     cases = only.split(",") if only else [
         "dialog-closed", "dialog-open", "after-sent-mark", "after-sent-filed", "after-smtp",
-        "reply-lost"]
+        "reply-lost", "disk-full"]
     for case in cases:
         h.log("case " + case)
         if case == "reply-lost":
             case_reply_lost(run, tap)
+        elif case == "disk-full":
+            case_disk_full(run, tap)
         elif case == "dialog-closed":
             case_relay_down(run, tap, case, True)
         elif case == "dialog-open":
