@@ -54,6 +54,9 @@
 
 /* How often the send job looks at the SMTP session's state (ms). */
 #define MTC_SEND_POLL_MS 50
+/* How soon a send or take-over asked for inside one of Claws's folder calls is tried
+ * again (ms). */
+#define MTC_BUSY_RETRY_MS 100
 /* The sent journal's directory, in Claws's configuration directory. */
 #define MTC_JOURNAL_DIR "msgtrk-sent"
 /* How long the diagnosis of a failed connection may take (s). */
@@ -110,6 +113,8 @@ typedef struct {
 } MtcSendJob;
 
 static GQueue pending = G_QUEUE_INIT;  /* of MtcSendJob*, waiting */
+static guint send_all_id;              /* a send of all queued tracked messages, later */
+static guint adopt_later_id;           /* a take-over of the queued ones, later */
 static MtcSendJob *current;
 static GCancellable *send_cancellable; /* cancelled when the plugin unloads */
 
@@ -1452,8 +1457,9 @@ compare_nums_desc (gconstpointer a, gconstpointer b)
 
 /* Send every marked message of every Queue folder (after Claws sent its own). */
 static gboolean
-send_all_idle (gpointer data)
+send_all_later (gpointer data)
 {
+  send_all_id = 0;
   mtc_send_all_tracked_queued ();
   return G_SOURCE_REMOVE;
 }
@@ -1465,8 +1471,11 @@ mtc_send_all_tracked_queued (void)
 
   if (mtc_folder_is_busy ())
     {
-      /* Called from inside one of Claws's folder calls (its nested main loop): later. */
-      g_idle_add (send_all_idle, NULL);
+      /* Called from inside one of Claws's folder calls (its nested main loop): a little
+       * later (an idle would run at once again, and again, for as long as the call lasts:
+       * a core busy through a slow IMAP call). Once, however often asked. */
+      if (send_all_id == 0)
+        send_all_id = g_timeout_add (MTC_BUSY_RETRY_MS, send_all_later, NULL);
       return;
     }
   queues = queue_folders ();
@@ -1486,8 +1495,9 @@ mtc_send_all_tracked_queued (void)
  * RESUME_SENT, those the server had accepted already are filed in Sent now and msgtrkd
  * hears Committed (they are never sent again). Returns how many. */
 static gboolean
-adopt_later_idle (gpointer data)
+adopt_later (gpointer data)
 {
+  adopt_later_id = 0;
   mtc_send_adopt_queued (GPOINTER_TO_INT (data));
   return G_SOURCE_REMOVE;
 }
@@ -1501,7 +1511,12 @@ mtc_send_adopt_queued (gboolean resume_sent)
 
   if (mtc_folder_is_busy ())
     {
-      g_idle_add (adopt_later_idle, GINT_TO_POINTER (resume_sent));
+      /* As mtc_send_all_tracked_queued(); a resume asked for wins over a plain take-over. */
+      if (adopt_later_id != 0 && resume_sent)
+        g_clear_handle_id (&adopt_later_id, g_source_remove);
+      if (adopt_later_id == 0)
+        adopt_later_id = g_timeout_add (MTC_BUSY_RETRY_MS, adopt_later,
+                                        GINT_TO_POINTER (resume_sent));
       return 0;
     }
   queues = queue_folders ();
@@ -1588,6 +1603,10 @@ void
 mtc_send_shutdown (void)
 {
   MtcSendJob *job;
+
+  /* At unload: no send or take-over may start afterwards. */
+  g_clear_handle_id (&send_all_id, g_source_remove);
+  g_clear_handle_id (&adopt_later_id, g_source_remove);
 
   if (send_cancellable)
     {
