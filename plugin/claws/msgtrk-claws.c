@@ -174,6 +174,7 @@ typedef struct
   GHashTable *tag_ids; /* status text → its tag id (-1: none yet) */
 } MatchJob;
 static MatchJob *match_job;
+static MatchJob *slice_job;   /* the job a running match slice holds */
 static guint match_id;
 static guint menu_ids[8];
 static guint n_menu_ids;
@@ -705,6 +706,17 @@ newest_first (gconstpointer a, gconstpointer b)
 /* ---- status: ListStatus (what msgtrkd tracks) and the local match ---- */
 
 static void
+match_job_free (MatchJob *job)
+{
+  if (job->by_id)
+    g_slist_free_full (job->list, g_free);
+  else
+    procmsg_msg_list_free (job->list);
+  g_clear_pointer (&job->tag_ids, g_hash_table_unref);
+  g_free (job);
+}
+
+static void
 match_job_stop (void)
 {
   if (match_id)
@@ -712,12 +724,12 @@ match_job_stop (void)
   match_id = 0;
   if (match_job == NULL)
     return;
-  if (match_job->by_id)
-    g_slist_free_full (match_job->list, g_free);
-  else
-    procmsg_msg_list_free (match_job->list);
-  g_clear_pointer (&match_job->tag_ids, g_hash_table_unref);
-  g_clear_pointer (&match_job, g_free);
+  /* A slice running it (inside a tag's commit, an IMAP folder runs a nested main loop in
+   * which a folder switch or an answer stops or replaces the job): the slice frees it when
+   * its call returns, not now under its feet. */
+  if (match_job != slice_job)
+    match_job_free (match_job);
+  match_job = NULL;
 }
 
 /* One message of a match: TRUE if its tag was set (or changed). */
@@ -790,6 +802,7 @@ match_slice_cb (gpointer data)
       return G_SOURCE_REMOVE;
     }
   job->n_slices++;
+  slice_job = job;
   while (job->next != NULL)
     {
       MsgInfo *info;
@@ -807,11 +820,20 @@ match_slice_cb (gpointer data)
       tagged = match_one (job, info, clist, &frozen);
       if (job->by_id)
         procmsg_msginfo_free (&info);
+      if (match_job != job)
+        break;   /* stopped or replaced during the tag's commit (match_job_stop) */
       if (tagged && (job->n_tracked & 31) == 0 && g_get_monotonic_time () >= until)
         break;
     }
+  slice_job = NULL;
   if (frozen)
     gtk_cmclist_thaw (clist);
+  if (match_job != job)
+    {
+      /* match_id, if set, is the new job's: left alone. */
+      match_job_free (job);
+      return G_SOURCE_REMOVE;
+    }
   job->busy += g_get_monotonic_time () - start;
   if (job->next != NULL)
     {
