@@ -1455,8 +1455,16 @@ queue_and_send_idle (gpointer data)
     }
   if (!mtc_queue_mark_tracked_full (queue, msgnum, &msgnum, req->content_track, &error))
     {
-      show_error (_("Could not mark the queued message as tracked; it stays in the Queue "
-                    "folder, untouched"), error);
+      /* The compose window still holds the message: the copy just queued goes (left, in
+       * its untracked form, it was locked in memory only: a second Send queued a second
+       * copy, and after a crash Claws's own sender took the first one, untracked). */
+      if (folder_item_remove_msg (queue, msgnum) == 0)
+        show_error (_("Could not mark the message for a tracked send; nothing was queued "
+                      "or sent, and it is still in the compose window"), error);
+      else
+        show_error (_("Could not mark the queued message as tracked, nor take it back out "
+                      "of the Queue folder: delete it there before sending again (Claws "
+                      "Mail's own Send queued messages would send it untracked)"), error);
       goto out;
     }
   /* The message is safe in the Queue folder now. */
