@@ -173,14 +173,10 @@ msgtrk_evo_accounts_set_tracked (ESourceRegistry  *registry,
 {
   g_autoptr (ESource) source = ref_transport (registry, transport_uid, error);
   const char *want = tracked ? MSGTRK_CAMEL_PROTOCOL : MSGTRK_EVO_SMTP_PROTOCOL;
-  g_autofree char *was = NULL;
-  g_autoptr (GError) undo_error = NULL;
-  g_autoptr (CamelService) running = NULL;
 
   if (source == NULL)
     return FALSE;
-  was = g_strdup (transport_backend (source));
-  if (g_strcmp0 (was, want) != 0)
+  if (g_strcmp0 (transport_backend (source), want) != 0)
     {
       e_source_backend_set_backend_name (
         e_source_get_extension (source, E_SOURCE_EXTENSION_MAIL_TRANSPORT), want);
@@ -188,26 +184,7 @@ msgtrk_evo_accounts_set_tracked (ESourceRegistry  *registry,
         return FALSE;
       g_debug ("sending server %s switched to %s", transport_uid, want);
     }
-  if (session == NULL || replace_service (session, transport_uid, want, error))
-    return TRUE;
-
-  /* The new service could not be made, the old one is gone: left so, the source said one
-   * thing, the switch showed the other, and the account had no transport at all. Put
-   * back the source and a service as they were. */
-  e_source_backend_set_backend_name (
-    e_source_get_extension (source, E_SOURCE_EXTENSION_MAIL_TRANSPORT), was);
-  if (!e_source_write_sync (source, NULL, &undo_error))
-    g_warning ("msgtrk: the sending server %s could not be set back to %s: %s", transport_uid,
-               was, undo_error->message);
-  g_clear_error (&undo_error);
-  running = camel_session_ref_service (session, transport_uid);
-  if (running == NULL
-      && camel_session_add_service (session, transport_uid, was, CAMEL_PROVIDER_TRANSPORT,
-                                    &undo_error)
-           == NULL)
-    g_warning ("msgtrk: the sending server %s has no service running: %s", transport_uid,
-               undo_error->message);
-  return FALSE;
+  return session == NULL || replace_service (session, transport_uid, want, error);
 }
 
 /* The transport source's "[Msgtrk-smtp Backend]" settings, or NULL when EDS has no such

@@ -40,31 +40,9 @@ typedef struct
 } TestSessionClass;
 GType test_session_get_type (void);
 G_DEFINE_TYPE (TestSession, test_session, CAMEL_TYPE_SESSION)
-
-/* A protocol whose services the test session cannot make (NULL: none). */
-static const char *refuse_protocol;
-
-static CamelService *
-test_session_add_service (CamelSession     *session,
-                          const char       *uid,
-                          const char       *protocol,
-                          CamelProviderType type,
-                          GError          **error)
-{
-  if (g_strcmp0 (protocol, refuse_protocol) == 0)
-    {
-      g_set_error (error, CAMEL_SERVICE_ERROR, CAMEL_SERVICE_ERROR_UNAVAILABLE,
-                   "the test refuses %s", protocol);
-      return NULL;
-    }
-  return CAMEL_SESSION_CLASS (test_session_parent_class)
-    ->add_service (session, uid, protocol, type, error);
-}
-
 static void
 test_session_class_init (TestSessionClass *klass)
 {
-  CAMEL_SESSION_CLASS (klass)->add_service = test_session_add_service;
 }
 static void
 test_session_init (TestSession *self)
@@ -284,56 +262,6 @@ setup_home (const char *build)
                               "[Mail Transport]\nBackendName=sendmail\n");
 }
 
-/* The new service cannot be made (the old one already removed): the source and a service
- * of the old protocol are put back, and the switch says it failed. */
-static void
-test_switch_undone (void)
-{
-  g_autofree char *data = g_build_filename (tmp_dir, "camel-undone", NULL);
-  g_autoptr (CamelSession) session
-    = g_object_new (test_session_get_type (), "user-data-dir", data, "user-cache-dir", data,
-                    NULL);
-  g_autoptr (CamelService) before = NULL;
-  g_autoptr (CamelService) after = NULL;
-  g_autoptr (GError) error = NULL;
-  GKeyFile *kf;
-
-  g_test_summary ("A switch whose new service cannot be made puts the source and a service "
-                  "of the old protocol back");
-  /* The earlier tests' writes come back to this process as source changes, late under
-   * load: until they are all in, the source here may still say an older protocol (the
-   * one the undo would put back). */
-  kf = wait_source ("transport", "Mail Transport", "BackendName", MSGTRK_EVO_SMTP_PROTOCOL);
-  g_key_file_free (kf);
-  for (gint64 end = g_get_monotonic_time () + FILE_WAIT_US;;)
-    {
-      g_autoptr (GPtrArray) accounts = NULL;
-
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
-      accounts = msgtrk_evo_accounts_list (registry);
-      if (!((MsgtrkEvoAccount *) g_ptr_array_index (accounts, 0))->tracked)
-        break;
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-      g_usleep (20000);
-    }
-  before = camel_session_add_service (session, "transport", MSGTRK_EVO_SMTP_PROTOCOL,
-                                      CAMEL_PROVIDER_TRANSPORT, &error);
-  g_assert_no_error (error);
-  refuse_protocol = MSGTRK_CAMEL_PROTOCOL;
-  g_assert_false (msgtrk_evo_accounts_set_tracked (registry, session, "transport", TRUE, NULL,
-                                                   &error));
-  refuse_protocol = NULL;
-  g_assert_error (error, CAMEL_SERVICE_ERROR, CAMEL_SERVICE_ERROR_UNAVAILABLE);
-  /* The registry writes its files later: the file may still say smtp from before either
-   * write (this check alone could pass without the undo); the service below cannot. */
-  kf = wait_source ("transport", "Mail Transport", "BackendName", MSGTRK_EVO_SMTP_PROTOCOL);
-  g_key_file_free (kf);
-  after = camel_session_ref_service (session, "transport");
-  g_assert_nonnull (after);
-  g_assert_cmpstr (camel_service_get_provider (after)->protocol, ==, MSGTRK_EVO_SMTP_PROTOCOL);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -373,7 +301,6 @@ main (int argc, char **argv)
   g_test_add_func ("/evolution/accounts/track-default", test_track_default);
   g_test_add_func ("/evolution/accounts/switch-back", test_switch_back);
   g_test_add_func ("/evolution/accounts/refused", test_refused);
-  g_test_add_func ("/evolution/accounts/switch-undone", test_switch_undone);
   rc = g_test_run ();
 
   /* The registry's answers to the last writes (source changes) may still be queued here:
